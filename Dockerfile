@@ -1,0 +1,48 @@
+# ---- build: install all dependencies, compile, then drop devDependencies ----
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+
+# `npm install`, not `npm ci`: the lockfile lacks the non-Linux optional platform packages,
+# which makes `npm ci` fail. argon2 (and later sharp) ship prebuilt binaries, so no compiler
+# toolchain is needed. npm may warn about unapproved install scripts; that is expected.
+COPY package.json package-lock.json ./
+RUN npm install --no-audit --no-fund
+
+COPY tsconfig.json tsconfig.build.json nest-cli.json ./
+COPY src ./src
+COPY migrations ./migrations
+# nest build -> dist/src/main.js and dist/migrations/*.js (run by the app at start-up)
+RUN npm run build \
+ && test -f dist/src/main.js \
+ && npm prune --omit=dev --no-audit --no-fund \
+ && npm cache clean --force
+
+# ---- runtime ----
+FROM node:20-bookworm-slim AS runtime
+
+ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
+    PORT=3000 \
+    DATA_DIR=/data
+
+WORKDIR /app
+
+# Application files stay root-owned (read-only for the service user); only /data is writable.
+COPY --from=build /app/package.json ./package.json
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+
+# DATA_DIR: embedded database (when DATABASE_URL is unset) and, later, local image storage.
+RUN mkdir -p /data && chown node:node /data
+VOLUME ["/data"]
+
+USER node
+EXPOSE 3000
+
+# No curl in slim images: probe liveness with Node's built-in fetch.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/health',{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+
+# Exec form so SIGTERM reaches node directly (the app drains and exits 0).
+# Not `npm start`: its prestart hook would try to rebuild.
+CMD ["node", "dist/src/main.js"]

@@ -1,0 +1,18 @@
+import { DynamicModule, Module, type Type } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import type { LoadedConfig } from './config/app-config.module';
+import { LoggingModule } from './common/logging/logging.module';
+import { ProblemDetailsFilter } from './common/errors/problem-details.filter';
+import { DatabaseModule } from './database/database.module';
+import { HealthModule } from './health/health.module';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: LoadedConfig, extra: (Type | DynamicModule)[] = []): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [config.module, LoggingModule, DatabaseModule, HealthModule, ...extra],
+      providers: [{ provide: APP_FILTER, useClass: ProblemDetailsFilter }],
+    };
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * Every machine-readable error `code` the API can answer with. Codes are part of the public
+ * contract: add new ones freely, never rename or remove one. Each names the kind of failure; the
+ * exception filter turns a kind into an HTTP status, so services never speak HTTP.
+ */
+export type ErrorKind =
+  | 'invalid'
+  | 'unauthenticated'
+  | 'forbidden'
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'conflict'
+  | 'precondition_failed'
+  | 'too_large'
+  | 'unsupported_media_type'
+  | 'rate_limited'
+  | 'internal'
+  | 'dependency_failed'
+  | 'unavailable';
+
+export const ERROR_KIND_STATUS: Record<ErrorKind, number> = {
+  invalid: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  conflict: 409,
+  precondition_failed: 412,
+  too_large: 413,
+  unsupported_media_type: 415,
+  rate_limited: 429,
+  internal: 500,
+  dependency_failed: 502,
+  unavailable: 503,
+};
+
+interface ErrorCodeDefinition {
+  kind: ErrorKind;
+  title: string;
+}
+
+export const ERROR_CODES = {
+  // Generic codes, used when nothing more specific applies.
+  bad_request: { kind: 'invalid', title: 'Bad request' },
+  unauthorized: { kind: 'unauthenticated', title: 'Authentication required' },
+  forbidden: { kind: 'forbidden', title: 'Forbidden' },
+  not_found: { kind: 'not_found', title: 'Not found' },
+  method_not_allowed: { kind: 'method_not_allowed', title: 'Method not allowed' },
+  conflict: { kind: 'conflict', title: 'Conflict' },
+  precondition_failed: { kind: 'precondition_failed', title: 'Precondition failed' },
+  payload_too_large: { kind: 'too_large', title: 'Payload too large' },
+  unsupported_media_type: { kind: 'unsupported_media_type', title: 'Unsupported media type' },
+  too_many_requests: { kind: 'rate_limited', title: 'Too many requests' },
+  internal_error: { kind: 'internal', title: 'Internal server error' },
+  service_unavailable: { kind: 'unavailable', title: 'Service unavailable' },
+  // Request shape.
+  validation_failed: { kind: 'invalid', title: 'The request is invalid' },
+  malformed_json: { kind: 'invalid', title: 'The request body is not valid JSON' },
+  invalid_content_length: { kind: 'invalid', title: 'The Content-Length header is invalid' },
+  route_not_found: { kind: 'not_found', title: 'No such route' },
+  // Operations.
+  not_ready: { kind: 'unavailable', title: 'The service is not ready' },
+} as const satisfies Record<string, ErrorCodeDefinition>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export function errorStatus(code: ErrorCode): number {
+  return ERROR_KIND_STATUS[ERROR_CODES[code].kind];
+}
+
+/** The generic code for an HTTP status raised outside our own code (Nest, Fastify, plugins). */
+export function genericCodeForStatus(status: number): ErrorCode {
+  const byStatus: Record<number, ErrorCode> = {
+    400: 'bad_request',
+    401: 'unauthorized',
+    403: 'forbidden',
+    404: 'not_found',
+    405: 'method_not_allowed',
+    409: 'conflict',
+    412: 'precondition_failed',
+    413: 'payload_too_large',
+    415: 'unsupported_media_type',
+    429: 'too_many_requests',
+    503: 'service_unavailable',
+  };
+  if (byStatus[status]) return byStatus[status];
+  return status >= 500 ? 'internal_error' : 'bad_request';
+}

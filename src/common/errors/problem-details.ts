@@ -1,0 +1,135 @@
+import { HttpException } from '@nestjs/common';
+import { AppError, type FieldError } from './app.error';
+import { ERROR_CODES, errorStatus, genericCodeForStatus, type ErrorCode } from './error-codes';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+export const PROBLEM_TYPE_PREFIX = 'urn:product-images:problem:';
+
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: ErrorCode;
+  errors: FieldError[];
+  request_id?: string;
+  [extension: string]: unknown;
+}
+
+export interface Problem {
+  status: number;
+  body: ProblemBody;
+  headers: Record<string, string>;
+  /** True for faults of the service itself: log them with the stack, never show the cause. */
+  unexpected: boolean;
+}
+
+/** Fastify's own request errors, by their code, mapped to ours. */
+const FASTIFY_CODES: Record<string, { code: ErrorCode; detail: string }> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: {
+    code: 'payload_too_large',
+    detail: 'The request body is larger than this endpoint accepts.',
+  },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: {
+    code: 'unsupported_media_type',
+    detail: 'This endpoint does not accept the Content-Type that was sent.',
+  },
+  FST_ERR_CTP_EMPTY_JSON_BODY: {
+    code: 'malformed_json',
+    detail: 'The request body is empty but Content-Type says JSON.',
+  },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: {
+    code: 'invalid_content_length',
+    detail: 'The Content-Length header does not match the body that was sent.',
+  },
+  FST_ERR_CTP_INVALID_TYPE: {
+    code: 'unsupported_media_type',
+    detail: 'The Content-Type header is malformed.',
+  },
+};
+
+function problem(
+  code: ErrorCode,
+  detail: string,
+  errors: FieldError[] = [],
+  extensions: Record<string, unknown> = {},
+): ProblemBody {
+  return {
+    type: PROBLEM_TYPE_PREFIX + code,
+    title: ERROR_CODES[code].title,
+    status: errorStatus(code),
+    detail,
+    code,
+    errors,
+    ...extensions,
+  };
+}
+
+function isFastifyError(e: unknown): e is Error & { code: string; statusCode?: number } {
+  return e instanceof Error && typeof (e as { code?: unknown }).code === 'string';
+}
+
+/** Messages Nest and its plugins put in HttpException responses: a string or a list of strings. */
+function httpExceptionDetail(exception: HttpException): string {
+  const response = exception.getResponse();
+  if (typeof response === 'string') return response;
+  const message = (response as { message?: unknown }).message;
+  if (Array.isArray(message)) return message.map(String).join('; ');
+  if (typeof message === 'string') return message;
+  return exception.message;
+}
+
+/**
+ * Maps anything thrown while handling a request to an RFC 9457 problem. Pure: no logging, no I/O.
+ * Unknown errors become a bare 500 whose body says nothing about the cause.
+ */
+export function toProblem(exception: unknown): Problem {
+  if (exception instanceof AppError) {
+    const body = problem(exception.code, exception.detail, exception.errors, exception.extensions);
+    return {
+      status: body.status,
+      body,
+      headers: exception.headers,
+      unexpected: body.status >= 500,
+    };
+  }
+
+  if (exception instanceof HttpException) {
+    const status = exception.getStatus();
+    const response = exception.getResponse();
+    // @nestjs/terminus answers a failed readiness check with the health report as the response.
+    if (status === 503 && typeof response === 'object' && response && 'details' in response) {
+      const body = problem('not_ready', 'One or more dependencies are not available.', [], {
+        checks: response.details,
+      });
+      return { status, body, headers: { 'Retry-After': '5' }, unexpected: false };
+    }
+    const nestRouteMiss = status === 404 && /^Cannot [A-Z]+ /.test(httpExceptionDetail(exception));
+    const code = nestRouteMiss ? 'route_not_found' : genericCodeForStatus(status);
+    const detail =
+      status >= 500
+        ? 'An unexpected error occurred.'
+        : nestRouteMiss
+          ? `No route matches ${httpExceptionDetail(exception).slice('Cannot '.length)}.`
+          : httpExceptionDetail(exception);
+    const body = { ...problem(code, detail), status };
+    return { status, body, headers: {}, unexpected: status >= 500 };
+  }
+
+  if (isFastifyError(exception)) {
+    const known = FASTIFY_CODES[exception.code];
+    if (known) {
+      const body = problem(known.code, known.detail);
+      return { status: body.status, body, headers: {}, unexpected: false };
+    }
+    const status = exception.statusCode;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      const code = genericCodeForStatus(status);
+      const body = { ...problem(code, ERROR_CODES[code].title + '.'), status };
+      return { status, body, headers: {}, unexpected: false };
+    }
+  }
+
+  const body = problem('internal_error', 'An unexpected error occurred.');
+  return { status: 500, body, headers: {}, unexpected: true };
+}

@@ -1,0 +1,48 @@
+import { REDACTED, redactUrl } from './redact';
+import { requestIdFor } from './request-id';
+import type { IncomingMessage } from 'node:http';
+
+describe(redactUrl.name, () => {
+  it('leaves URLs without credentials unchanged', () => {
+    expect(redactUrl('/api/v1/products?limit=10&cursor=abc')).toBe(
+      '/api/v1/products?limit=10&cursor=abc',
+    );
+    expect(redactUrl('/health')).toBe('/health');
+  });
+
+  it.each(['api_key', 'x-api-key', 'API_KEY', 'x%2Dapi%2Dkey', 'token', 'access_token'])(
+    'replaces the value of %s',
+    (name) => {
+      const out = redactUrl(`/api/v1/image?${name}=pis_secret123&limit=5`);
+      expect(out).toBe(`/api/v1/image?${name}=${REDACTED}&limit=5`);
+      expect(out).not.toContain('secret123');
+    },
+  );
+
+  it('survives malformed escapes', () => {
+    expect(redactUrl('/x?%E0%A4%A=1&api_key=s')).toBe(`/x?%E0%A4%A=1&api_key=${REDACTED}`);
+  });
+});
+
+describe(requestIdFor.name, () => {
+  const req = (header?: string): IncomingMessage =>
+    ({ headers: header === undefined ? {} : { 'x-request-id': header } }) as IncomingMessage;
+
+  it('keeps a plain caller-supplied id', () => {
+    expect(requestIdFor(req('abc-123.def:9'))).toBe('abc-123.def:9');
+  });
+
+  it.each(['', 'has space', 'line\nbreak', 'x'.repeat(129), '{"json":1}'])(
+    'replaces an unacceptable id (%j) with a UUID',
+    (header) => {
+      expect(requestIdFor(req(header))).toMatch(/^[0-9a-f-]{36}$/);
+    },
+  );
+
+  it('generates a UUID when none is sent, and records it on the raw request', () => {
+    const raw = req();
+    const id = requestIdFor(raw);
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    expect((raw as IncomingMessage & { id?: string }).id).toBe(id);
+  });
+});

@@ -1,0 +1,47 @@
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { DataSourceOptions } from 'typeorm';
+import type { Env } from '../config/env.validation';
+import { serialPGliteDriver } from './serial-pglite.driver';
+import { TypeOrmLogger } from './typeorm.logger';
+
+/** Where the embedded database keeps its files, below DATA_DIR. */
+export function embeddedDatabaseDir(env: Pick<Env, 'DATA_DIR'>): string {
+  return join(resolve(env.DATA_DIR), 'pglite');
+}
+
+/**
+ * The one DataSource definition, shared by the application (TypeOrmModule) and the migration CLI
+ * (`src/database/data-source.ts`). With DATABASE_URL it connects to that PostgreSQL server;
+ * without it, it opens embedded PostgreSQL (PGlite) under DATA_DIR. Same entities, same migrations.
+ */
+export function buildDataSourceOptions(env: Env): DataSourceOptions {
+  const common = {
+    type: 'postgres' as const,
+    synchronize: false,
+    migrationsRun: false,
+    migrationsTableName: 'migrations',
+    // Globs resolve next to this file: src/ under Jest (ts), dist/src/ once built (js).
+    entities: [join(__dirname, '..', '**', '*.entity.{ts,js}')],
+    migrations: [join(__dirname, '..', '..', 'migrations', '*.{ts,js}')],
+    logger: new TypeOrmLogger(),
+    maxQueryExecutionTime: 1000,
+  };
+  if (env.DATABASE_URL) {
+    return {
+      ...common,
+      url: env.DATABASE_URL,
+      ssl: env.DATABASE_SSL ? { rejectUnauthorized: true } : false,
+      extra: { max: env.DATABASE_POOL_SIZE, connectionTimeoutMillis: 10_000 },
+      applicationName: 'product-image-service',
+    };
+  }
+  const dataDir = embeddedDatabaseDir(env);
+  mkdirSync(dataDir, { recursive: true });
+  return {
+    ...common,
+    driver: serialPGliteDriver({ dataDir }),
+    // TypeORM would run CREATE EXTENSION "uuid-ossp", which PGlite lacks; gen_random_uuid() is built in.
+    installExtensions: false,
+  };
+}

@@ -1,0 +1,10 @@
+import { existsSync } from 'node:fs';
+import { DataSource } from 'typeorm';
+import { validateEnv } from '../config/env.validation';
+import { buildDataSourceOptions } from './data-source.options';
+
+// Used by the TypeORM CLI (npm run migration:*). The app builds its DataSource from the same
+// options in DatabaseModule. Reads .env like the app does; real environment variables win.
+if (existsSync('.env')) process.loadEnvFile('.env');
+
+export default new DataSource(buildDataSourceOptions(validateEnv(process.env)));

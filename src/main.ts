@@ -1,0 +1,51 @@
+import 'reflect-metadata';
+import { Logger } from 'nestjs-pino';
+import { createApp } from './app.factory';
+import { ConfigValidationError, EnvironmentVariables } from './config/env.validation';
+import { DOCS_PATH } from './openapi/openapi';
+
+async function bootstrap(): Promise<void> {
+  const app = await createApp();
+  const env = app.get(EnvironmentVariables);
+  const logger = app.get(Logger);
+
+  // Graceful shutdown: stop accepting connections, let in-flight requests finish, close the
+  // database, exit 0. A second signal or the timeout forces the exit.
+  let closing = false;
+  const shutdown = (signal: NodeJS.Signals): void => {
+    if (closing) {
+      logger.warn(`Received ${signal} again; exiting now`);
+      process.exit(1);
+    }
+    closing = true;
+    logger.log(`Received ${signal}; shutting down gracefully`);
+    const timer = setTimeout(() => {
+      logger.error(`Shutdown did not finish within ${env.SHUTDOWN_TIMEOUT_MS} ms; exiting`);
+      process.exit(1);
+    }, env.SHUTDOWN_TIMEOUT_MS);
+    timer.unref();
+    app.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'Shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+
+  await app.listen({ port: env.PORT, host: env.HOST });
+  const shown = env.HOST === '0.0.0.0' || env.HOST === '::' ? 'localhost' : env.HOST;
+  const base = `http://${shown.includes(':') ? `[${shown}]` : shown}:${env.PORT}`;
+  logger.log(`Listening on ${base}; API documentation at ${base}/${DOCS_PATH}`);
+}
+
+bootstrap().catch((err: unknown) => {
+  if (err instanceof ConfigValidationError) {
+    process.stderr.write(`${err.message}\n`);
+  } else {
+    process.stderr.write(`Start-up failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  }
+  process.exit(1);
+});

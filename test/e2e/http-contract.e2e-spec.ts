@@ -1,0 +1,200 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DataSource } from 'typeorm';
+import { ProbeController, ProbeModule } from '../support/probe/probe.module';
+import { startTestApp, type TestApp } from '../support/test-app';
+
+const PROBLEM = /^application\/problem\+json/;
+
+function expectProblem(
+  res: { statusCode: number; headers: Record<string, unknown>; json(): unknown; body: string },
+  status: number,
+  code: string,
+): Record<string, unknown> {
+  expect(res.statusCode).toBe(status);
+  expect(res.headers['content-type']).toMatch(PROBLEM);
+  const body = res.json() as Record<string, unknown>;
+  expect(body).toMatchObject({ status, code, type: `urn:product-images:problem:${code}` });
+  expect(typeof body.title).toBe('string');
+  expect(typeof body.detail).toBe('string');
+  expect(Array.isArray(body.errors)).toBe(true);
+  expect(body.request_id).toBe(res.headers['x-request-id']);
+  expect(res.body).not.toMatch(/\bat \S+ \(|node_modules|stack/);
+  return body;
+}
+
+describe('HTTP contract (problem+json, request ids, headers)', () => {
+  let t: TestApp;
+  let app: NestFastifyApplication;
+
+  beforeAll(async () => {
+    t = await startTestApp({ JSON_BODY_LIMIT_BYTES: '2048' }, { imports: [ProbeModule] });
+    app = t.app;
+  });
+  afterAll(() => t.close());
+
+  it('answers an unknown route with 404 route_not_found', async () => {
+    const res = await app.inject({ method: 'GET', url: '/api/v1/no-such-thing' });
+    expectProblem(res, 404, 'route_not_found');
+  });
+
+  it('answers malformed JSON with 400 malformed_json', async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/v1/probe/echo',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"name": "a",',
+    });
+    expectProblem(res, 400, 'malformed_json');
+  });
+
+  it('refuses prototype poisoning in JSON', async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/v1/probe/echo',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"name": "a", "__proto__": {"admin": true}}',
+    });
+    expectProblem(res, 400, 'malformed_json');
+  });
+
+  it('answers an empty JSON body with 400 malformed_json', async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/v1/probe/echo',
+      headers: { 'content-type': 'application/json' },
+      payload: '',
+    });
+    expectProblem(res, 400, 'malformed_json');
+  });
+
+  it('answers a JSON body over JSON_BODY_LIMIT_BYTES with 413 payload_too_large', async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/v1/probe/echo',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify({ name: 'a', padding: 'x'.repeat(4096) }),
+    });
+    expectProblem(res, 413, 'payload_too_large');
+  });
+
+  it('answers an unsupported content type with 415 unsupported_media_type', async () => {
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/xml']) {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/api/v1/probe/echo',
+        headers: { 'content-type': type },
+        payload: 'name=a',
+      });
+      expectProblem(res, 415, 'unsupported_media_type');
+    }
+  });
+
+  it('answers invalid and unknown fields with 400 validation_failed and field errors', async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/v1/probe/echo',
+      payload: { name: 'far too long a name', priority: -1, is_admin: true },
+    });
+    const body = expectProblem(res, 400, 'validation_failed');
+    const fields = (body.errors as { field: string }[]).map((e) => e.field).sort();
+    expect(fields).toEqual(['is_admin', 'name', 'priority']);
+  });
+
+  it('passes valid JSON through, snake_case preserved', async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/v1/probe/echo',
+      payload: { name: 'ok', priority: 2 },
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ name: 'ok', priority: 2 });
+  });
+
+  it('answers an unexpected exception with a bare 500 that reveals nothing', async () => {
+    const res = await app.inject({ method: 'GET', url: '/api/v1/probe/boom' });
+    const body = expectProblem(res, 500, 'internal_error');
+    expect(body.detail).toBe('An unexpected error occurred.');
+    expect(res.body).not.toMatch(/ECONNREFUSED|10\.1\.2\.3|5432|pg/);
+  });
+
+  it('echoes an acceptable X-Request-Id and replaces a hostile one', async () => {
+    const kept = await app.inject({
+      method: 'GET',
+      url: '/health',
+      headers: { 'x-request-id': 'trace-42' },
+    });
+    expect(kept.headers['x-request-id']).toBe('trace-42');
+    const replaced = await app.inject({
+      method: 'GET',
+      url: '/api/v1/nope',
+      headers: { 'x-request-id': 'evil value\twith tabs' },
+    });
+    expect(replaced.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    expect(replaced.json().request_id).toBe(replaced.headers['x-request-id']);
+  });
+
+  it('sends security headers, with a strict CSP on the API and a relaxed one only on /docs', async () => {
+    const api = await app.inject({ method: 'GET', url: '/health' });
+    expect(api.headers['x-content-type-options']).toBe('nosniff');
+    expect(api.headers['strict-transport-security']).toBeDefined();
+    expect(api.headers['content-security-policy']).toContain("default-src 'none'");
+    const docs = await app.inject({ method: 'GET', url: '/docs' });
+    expect(docs.statusCode).toBe(200);
+    expect(docs.headers['content-type']).toMatch(/text\/html/);
+    expect(docs.headers['content-security-policy']).toContain("script-src 'self'");
+    expect(docs.headers['content-security-policy']).not.toContain("default-src 'none'");
+  });
+
+  it('serves the OpenAPI document with the shared problem+json schema', async () => {
+    const res = await app.inject({ method: 'GET', url: '/docs-json' });
+    expect(res.statusCode).toBe(200);
+    const doc = res.json();
+    expect(doc.openapi).toMatch(/^3\./);
+    expect(doc.paths['/health/ready']).toBeDefined();
+    expect(doc.components.schemas.ProblemDetailsDto.properties).toHaveProperty('code');
+    expect(doc.components.schemas.ProblemDetailsDto.properties.code.enum).toContain(
+      'malformed_json',
+    );
+  });
+
+  it('reports liveness and database readiness', async () => {
+    const live = await app.inject({ method: 'GET', url: '/health' });
+    expect(live.statusCode).toBe(200);
+    expect(live.json()).toEqual({ status: 'ok' });
+    const ready = await app.inject({ method: 'GET', url: '/health/ready' });
+    expect(ready.statusCode).toBe(200);
+    expect(ready.json()).toMatchObject({ status: 'ok', details: { database: { status: 'up' } } });
+  });
+
+  it('lets an in-flight request finish when the application closes', async () => {
+    // A separate instance, so closing it does not end this suite's.
+    const other = await startTestApp({}, { imports: [ProbeModule] });
+    await other.app.listen({ port: 0, host: '127.0.0.1' });
+    const address = other.app.getHttpServer().address() as { port: number };
+    const started = new Promise<void>((resolve) => (ProbeController.slowRequestStarted = resolve));
+    const inFlight = fetch(`http://127.0.0.1:${address.port}/api/v1/probe/slow`);
+    await started;
+    const closed = other.close();
+    const res = await inFlight;
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ finished: true });
+    await closed;
+    await expect(fetch(`http://127.0.0.1:${address.port}/health`)).rejects.toThrow();
+  });
+});
+
+describe('Readiness when the database is gone', () => {
+  it('answers 503 not_ready naming the database', async () => {
+    const t = await startTestApp();
+    try {
+      await t.app.get(DataSource).destroy();
+      const res = await t.app.inject({ method: 'GET', url: '/health/ready' });
+      const body = expectProblem(res, 503, 'not_ready');
+      expect(body.checks).toMatchObject({ database: { status: 'down' } });
+      expect(res.headers['retry-after']).toBeDefined();
+    } finally {
+      await t.app.close().catch(() => undefined);
+      await t.db.drop();
+    }
+  });
+});

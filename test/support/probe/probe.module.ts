@@ -1,0 +1,46 @@
+import { Body, Controller, Get, HttpCode, Module, Post } from '@nestjs/common';
+import { IsInt, IsOptional, IsString, MaxLength, Min } from 'class-validator';
+
+export class EchoDto {
+  @IsString()
+  @MaxLength(10)
+  name!: string;
+
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  priority?: number;
+}
+
+/**
+ * Routes that exist only in tests: a JSON echo (to exercise body parsing and validation), one that
+ * fails unexpectedly, and one that takes its time (to observe graceful shutdown).
+ */
+
+@Controller('probe')
+export class ProbeController {
+  static slowRequestStarted: () => void = () => undefined;
+
+  @Post('echo')
+  @HttpCode(200)
+  echo(@Body() body: EchoDto): EchoDto {
+    return body;
+  }
+
+  @Get('boom')
+  boom(): never {
+    throw new Error(
+      'connect ECONNREFUSED 10.1.2.3:5432 at Pool.connect (/srv/app/node_modules/pg)',
+    );
+  }
+
+  @Get('slow')
+  async slow(): Promise<{ finished: true }> {
+    ProbeController.slowRequestStarted();
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    return { finished: true };
+  }
+}
+
+@Module({ controllers: [ProbeController] })
+export class ProbeModule {}

@@ -1,0 +1,29 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { createApp, type CreateAppOptions } from '../../src/app.factory';
+import { createTestDatabase, type TestDatabase } from './test-database';
+
+export interface TestApp {
+  app: NestFastifyApplication;
+  db: TestDatabase;
+  close(): Promise<void>;
+}
+
+/** The real application on a fresh database, configured only by the variables given here. */
+export async function startTestApp(
+  env: Record<string, string> = {},
+  options: Omit<CreateAppOptions, 'env'> = {},
+): Promise<TestApp> {
+  const db = await createTestDatabase();
+  const app = await createApp({
+    ...options,
+    env: { NODE_ENV: 'test', LOG_LEVEL: 'silent', ...db.env, ...env },
+  });
+  return {
+    app,
+    db,
+    close: async () => {
+      await app.close();
+      await db.drop();
+    },
+  };
+}
