@@ -5,13 +5,23 @@ import { LoggingModule } from './common/logging/logging.module';
 import { ProblemDetailsFilter } from './common/errors/problem-details.filter';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
+import { AdminBootstrapModule } from './auth/admin-bootstrap.module';
+import { AuthModule } from './auth/auth.module';
 
 @Module({})
 export class AppModule {
   static forRoot(config: LoadedConfig, extra: (Type | DynamicModule)[] = []): DynamicModule {
     return {
       module: AppModule,
-      imports: [config.module, LoggingModule, DatabaseModule, HealthModule, ...extra],
+      imports: [
+        config.module,
+        LoggingModule,
+        DatabaseModule,
+        HealthModule,
+        AuthModule,
+        AdminBootstrapModule,
+        ...extra,
+      ],
       providers: [{ provide: APP_FILTER, useClass: ProblemDetailsFilter }],
     };
   }

@@ -1,6 +1,7 @@
 import { plainToInstance, Transform } from 'class-transformer';
 import {
   IsBoolean,
+  IsEmail,
   IsEnum,
   IsInt,
   IsOptional,
@@ -9,6 +10,7 @@ import {
   Max,
   Min,
   MinLength,
+  ValidateIf,
   validateSync,
   ValidationError,
 } from 'class-validator';
@@ -27,6 +29,11 @@ export enum LogLevel {
   Debug = 'debug',
   Trace = 'trace',
   Silent = 'silent',
+}
+
+export enum JwtAlgorithm {
+  HS256 = 'HS256',
+  RS256 = 'RS256',
 }
 
 const blankToUndefined = ({ value }: { value: unknown }): unknown =>
@@ -125,6 +132,83 @@ export class EnvironmentVariables {
   @Min(0, { message: 'must be an integer number of milliseconds between 0 and 600000' })
   @Max(600_000, { message: 'must be an integer number of milliseconds between 0 and 600000' })
   SHUTDOWN_TIMEOUT_MS = 10_000;
+
+  // --- Authentication ---------------------------------------------------------------------------
+
+  @Transform(blankToUndefined)
+  @IsEnum(JwtAlgorithm, { message: 'must be HS256 or RS256' })
+  JWT_ALGORITHM: JwtAlgorithm = JwtAlgorithm.HS256;
+
+  /**
+   * HS256 signing secret. Required in production; in development a random one is generated once
+   * and kept in DATA_DIR, so restarts keep sessions.
+   */
+  @Transform(blankToUndefined)
+  @ValidateIf(
+    (env: EnvironmentVariables) =>
+      env.JWT_SECRET !== undefined ||
+      (env.NODE_ENV === NodeEnv.Production && env.JWT_ALGORITHM === JwtAlgorithm.HS256),
+  )
+  @IsString({ message: 'is required when NODE_ENV=production (at least 32 characters)' })
+  @MinLength(32, { message: 'must be at least 32 characters (openssl rand -hex 32)' })
+  JWT_SECRET?: string = undefined;
+
+  /** RS256: paths of the PEM private key (signs) and public key (verifies). */
+  @Transform(blankToUndefined)
+  @ValidateIf((env: EnvironmentVariables) => env.JWT_ALGORITHM === JwtAlgorithm.RS256)
+  @IsString({ message: 'is required when JWT_ALGORITHM=RS256 (path of a PEM private key)' })
+  JWT_PRIVATE_KEY_FILE?: string = undefined;
+
+  @Transform(blankToUndefined)
+  @ValidateIf((env: EnvironmentVariables) => env.JWT_ALGORITHM === JwtAlgorithm.RS256)
+  @IsString({ message: 'is required when JWT_ALGORITHM=RS256 (path of a PEM public key)' })
+  JWT_PUBLIC_KEY_FILE?: string = undefined;
+
+  @Transform(blankToUndefined)
+  @IsString()
+  @MinLength(1)
+  JWT_ISSUER = 'product-image-service';
+
+  @Transform(blankToUndefined)
+  @IsString()
+  @MinLength(1)
+  JWT_AUDIENCE = 'product-image-service';
+
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of seconds between 60 and 604800' })
+  @Min(60, { message: 'must be an integer number of seconds between 60 and 604800' })
+  @Max(604_800, { message: 'must be an integer number of seconds between 60 and 604800' })
+  JWT_TTL_SECONDS = 3600;
+
+  /** Accept `?x-api-key=` (seed 004). Off: keys in URLs leak into logs, proxies and history. */
+  @Transform(toBoolean)
+  @IsBoolean({ message: 'must be true or false' })
+  API_KEY_QUERY_PARAM = false;
+
+  /** Login attempts allowed per client address, and per account, in each window. */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer between 1 and 10000' })
+  @Min(1, { message: 'must be an integer between 1 and 10000' })
+  @Max(10_000, { message: 'must be an integer between 1 and 10000' })
+  LOGIN_RATE_LIMIT = 10;
+
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of seconds between 1 and 86400' })
+  @Min(1, { message: 'must be an integer number of seconds between 1 and 86400' })
+  @Max(86_400, { message: 'must be an integer number of seconds between 1 and 86400' })
+  LOGIN_RATE_WINDOW_SECONDS = 60;
+
+  /** The first administrator, created on first start with an empty database. */
+  @Transform(blankToUndefined)
+  @IsOptional()
+  @IsEmail({}, { message: 'must be an email address' })
+  ADMIN_EMAIL?: string = undefined;
+
+  @Transform(blankToUndefined)
+  @IsOptional()
+  @IsString()
+  @MinLength(12, { message: 'must be at least 12 characters' })
+  ADMIN_PASSWORD?: string = undefined;
 }
 
 export type Env = EnvironmentVariables;

@@ -21,6 +21,10 @@ export function buildDataSourceOptions(env: Env): DataSourceOptions {
     synchronize: false,
     migrationsRun: false,
     migrationsTableName: 'migrations',
+    // gen_random_uuid() is built into PostgreSQL 13+ and PGlite; uuid-ossp is not in PGlite.
+    uuidExtension: 'pgcrypto' as const,
+    // Nothing to install: the schema needs no extension, and managed servers often forbid it.
+    installExtensions: false,
     // Globs resolve next to this file: src/ under Jest (ts), dist/src/ once built (js).
     entities: [join(__dirname, '..', '**', '*.entity.{ts,js}')],
     migrations: [join(__dirname, '..', '..', 'migrations', '*.{ts,js}')],
@@ -41,7 +45,5 @@ export function buildDataSourceOptions(env: Env): DataSourceOptions {
   return {
     ...common,
     driver: serialPGliteDriver({ dataDir }),
-    // TypeORM would run CREATE EXTENSION "uuid-ossp", which PGlite lacks; gen_random_uuid() is built in.
-    installExtensions: false,
   };
 }

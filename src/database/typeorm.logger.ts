@@ -1,25 +1,31 @@
 import { Logger as NestLogger } from '@nestjs/common';
 import type { Logger as TypeOrmLoggerInterface, QueryRunner } from 'typeorm';
+import { safeError } from '../common/logging/safe-error';
 
 /**
  * TypeORM's messages through the application logger (structured, with the request id), instead of
- * TypeORM's coloured console output. Only errors, slow queries, schema and migration messages are
- * logged; query text is logged without its parameters, which may hold personal data.
+ * TypeORM's coloured console output: slow queries, schema and migration messages; query text
+ * without its parameters, which may hold personal data or secrets.
  */
 export class TypeOrmLogger implements TypeOrmLoggerInterface {
   private readonly logger = new NestLogger('TypeORM');
 
   logQuery(): void {
-    // Every query at info level would drown the log; failures and slow queries are logged below.
+    // Every query at info level would drown the log.
   }
 
+  /**
+   * Debug level only: most failures are expected and handled (a unique violation becomes a 409),
+   * and an unexpected one is logged by the exception filter. Parameters and PostgreSQL's detail
+   * are never logged: they hold passwords, hashes and emails.
+   */
   logQueryError(
     error: string | Error,
     query: string,
-    _parameters?: unknown[],
+    _params?: unknown[],
     _qr?: QueryRunner,
   ): void {
-    this.logger.error({ err: error, query }, 'Query failed');
+    this.logger.debug({ err: safeError(error), query }, 'Query failed');
   }
 
   logQuerySlow(time: number, query: string): void {

@@ -1,8 +1,12 @@
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import { OPENAPI_PUBLIC_EXTENSION } from '../auth/decorators';
 import { FieldErrorDto, ProblemDetailsDto } from '../common/errors/problem-details.dto';
 
 export const DOCS_PATH = 'docs';
+
+/** The three credential forms, each usable in Swagger UI's Authorize dialog. */
+export const SECURITY_SCHEMES = { bearer: 'bearer', apiKey: 'api_key', token: 'token' } as const;
 
 /** The OpenAPI document of the running application (served at /docs-json). */
 export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
@@ -11,14 +15,54 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     .setDescription(
       'Manages the images of an e-commerce catalogue: products, their galleries (one primary ' +
         'image, a display order), uploads checked and processed into renditions, and pluggable ' +
-        'storage. Every error is `application/problem+json` (RFC 9457) with a stable `code`.',
+        'storage. Every error is `application/problem+json` (RFC 9457) with a stable `code`.\n\n' +
+        'Authenticate with a JWT from `POST /api/v1/auth/login` (`Authorization: Bearer …`), or ' +
+        'an API key (`X-API-Key: …` or `Authorization: Token …`).',
     )
     .setVersion('1.0.0')
+    .addBearerAuth(
+      {
+        type: 'http',
+        scheme: 'bearer',
+        bearerFormat: 'JWT',
+        description: 'From POST /api/v1/auth/login',
+      },
+      SECURITY_SCHEMES.bearer,
+    )
+    .addApiKey(
+      { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'An API key: pis_…' },
+      SECURITY_SCHEMES.apiKey,
+    )
+    .addApiKey(
+      {
+        type: 'apiKey',
+        in: 'header',
+        name: 'Authorization',
+        description: 'An API key as "Token pis_…" (type the word Token, a space, then the key)',
+      },
+      SECURITY_SCHEMES.token,
+    )
     .build();
-  return SwaggerModule.createDocument(app, config, {
+  const document = SwaggerModule.createDocument(app, config, {
     extraModels: [ProblemDetailsDto, FieldErrorDto],
     operationIdFactory: (_controllerKey, methodKey) => methodKey,
   });
+  applySecurityRequirements(document);
+  return document;
+}
+
+/** Every operation needs one of the three credentials, except those marked @Public(). */
+function applySecurityRequirements(document: OpenAPIObject): void {
+  const anyCredential = Object.values(SECURITY_SCHEMES).map((name) => ({ [name]: [] }));
+  for (const path of Object.values(document.paths)) {
+    for (const operation of Object.values(path)) {
+      if (!operation || typeof operation !== 'object' || !('responses' in operation)) continue;
+      const op = operation as Record<string, unknown>;
+      const isPublic = op[OPENAPI_PUBLIC_EXTENSION] === true;
+      delete op[OPENAPI_PUBLIC_EXTENSION];
+      op.security = isPublic ? [] : anyCredential;
+    }
+  }
 }
 
 /** Swagger UI at /docs and the document at /docs-json. */

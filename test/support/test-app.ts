@@ -2,6 +2,9 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createApp, type CreateAppOptions } from '../../src/app.factory';
 import { createTestDatabase, type TestDatabase } from './test-database';
 
+/** The first administrator every test app starts with (organisation "default"). */
+export const TEST_ADMIN = { email: 'admin@test.example', password: 'admin-password-for-tests' };
+
 export interface TestApp {
   app: NestFastifyApplication;
   db: TestDatabase;
@@ -16,7 +19,14 @@ export async function startTestApp(
   const db = await createTestDatabase();
   const app = await createApp({
     ...options,
-    env: { NODE_ENV: 'test', LOG_LEVEL: 'silent', ...db.env, ...env },
+    env: {
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'silent',
+      ADMIN_EMAIL: TEST_ADMIN.email,
+      ADMIN_PASSWORD: TEST_ADMIN.password,
+      ...db.env,
+      ...env,
+    },
   });
   return {
     app,

@@ -13,13 +13,21 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
+/** The backends available to this run: PGlite always, the server when TEST_DATABASE_URL is set. */
+export const AVAILABLE_BACKENDS: ('pglite' | 'postgres')[] = process.env.TEST_DATABASE_URL
+  ? ['pglite', 'postgres']
+  : ['pglite'];
+
 /**
  * A fresh, empty database for one test file. With TEST_DATABASE_URL set, a new database is created
  * on that PostgreSQL server (and dropped afterwards); otherwise an embedded PGlite in a temporary
  * data directory.
  */
-export async function createTestDatabase(): Promise<TestDatabase> {
-  const serverUrl = process.env.TEST_DATABASE_URL;
+export async function createTestDatabase(
+  kind: 'postgres' | 'pglite' | 'default' = 'default',
+): Promise<TestDatabase> {
+  const serverUrl = kind === 'pglite' ? undefined : process.env.TEST_DATABASE_URL;
+  if (kind === 'postgres' && !serverUrl) throw new Error('TEST_DATABASE_URL is not set');
   const dataDir = mkdtempSync(join(tmpdir(), 'pis-test-'));
   if (!serverUrl) {
     return {

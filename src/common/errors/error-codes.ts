@@ -58,6 +58,22 @@ export const ERROR_CODES = {
   malformed_json: { kind: 'invalid', title: 'The request body is not valid JSON' },
   invalid_content_length: { kind: 'invalid', title: 'The Content-Length header is invalid' },
   route_not_found: { kind: 'not_found', title: 'No such route' },
+  invalid_id: { kind: 'invalid', title: 'The id is malformed' },
+  // Authentication and authorisation.
+  authentication_required: { kind: 'unauthenticated', title: 'Authentication required' },
+  invalid_token: { kind: 'unauthenticated', title: 'The bearer token is invalid or expired' },
+  invalid_api_key: { kind: 'unauthenticated', title: 'The API key is invalid, expired or revoked' },
+  invalid_login: { kind: 'unauthenticated', title: 'Wrong email, username or password' },
+  insufficient_role: { kind: 'forbidden', title: 'Your role does not allow this' },
+  insufficient_scope: { kind: 'forbidden', title: 'Your credential lacks a required scope' },
+  login_rate_limited: { kind: 'rate_limited', title: 'Too many login attempts' },
+  // Users and API keys.
+  user_not_found: { kind: 'not_found', title: 'No such user' },
+  api_key_not_found: { kind: 'not_found', title: 'No such API key' },
+  email_taken: { kind: 'conflict', title: 'The email address is already in use' },
+  username_taken: { kind: 'conflict', title: 'The username is already in use' },
+  scope_not_allowed: { kind: 'invalid', title: 'A requested scope exceeds the role' },
+  cannot_modify_self: { kind: 'conflict', title: 'You cannot do this to your own account' },
   // Operations.
   not_ready: { kind: 'unavailable', title: 'The service is not ready' },
 } as const satisfies Record<string, ErrorCodeDefinition>;

@@ -1,5 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { safeError } from '../logging/safe-error';
 import { PROBLEM_CONTENT_TYPE, toProblem } from './problem-details';
 
 /**
@@ -19,7 +20,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     if (problem.unexpected) {
       this.logger.error(
         {
-          err: exception,
+          err: safeError(exception),
           request_id: request.id,
           method: request.method,
           route: request.routeOptions?.url,

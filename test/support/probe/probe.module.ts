@@ -1,5 +1,6 @@
 import { Body, Controller, Get, HttpCode, Module, Post } from '@nestjs/common';
 import { IsInt, IsOptional, IsString, MaxLength, Min } from 'class-validator';
+import { Public } from '../../../src/auth/decorators';
 
 export class EchoDto {
   @IsString()
@@ -17,6 +18,7 @@ export class EchoDto {
  * fails unexpectedly, and one that takes its time (to observe graceful shutdown).
  */
 
+@Public()
 @Controller('probe')
 export class ProbeController {
   static slowRequestStarted: () => void = () => undefined;

@@ -1,0 +1,121 @@
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Repository, type EntityManager } from 'typeorm';
+import { AppError } from '../common/errors/app.error';
+import { isUniqueViolation } from '../database/pg-errors';
+import { newApiKeyToken } from './api-key-token';
+import { ApiKey } from './entities/api-key.entity';
+import { Organization } from './entities/organization.entity';
+import { User } from './entities/user.entity';
+import { PasswordHasher } from './password-hasher';
+import { ROLE_SCOPES, Role, scopesBeyondRole, type Scope } from './roles';
+
+export interface NewUser {
+  email: string;
+  username: string;
+  fullName?: string;
+  password: string;
+  role: Role;
+}
+
+export interface NewApiKey {
+  name: string;
+  role?: Role;
+  scopes?: Scope[];
+  expiresAt?: Date;
+  createdById?: string | null;
+}
+
+/**
+ * Creating accounts inside a given organisation. The HTTP services pass the caller's organisation;
+ * the CLI and the first-run bootstrap pass one they looked up. The rules live here once.
+ */
+@Injectable()
+export class AccountsService {
+  constructor(
+    @InjectRepository(Organization) private readonly organizations: Repository<Organization>,
+    @InjectRepository(User) private readonly users: Repository<User>,
+    @InjectRepository(ApiKey) private readonly apiKeys: Repository<ApiKey>,
+    private readonly hasher: PasswordHasher,
+  ) {}
+
+  async findOrCreateOrganization(slug: string, name?: string): Promise<Organization> {
+    const existing = await this.organizations.findOneBy({ slug });
+    if (existing) return existing;
+    await this.organizations
+      .createQueryBuilder()
+      .insert()
+      .values({ slug, name: name ?? slug })
+      .orIgnore()
+      .execute();
+    return this.organizations.findOneByOrFail({ slug });
+  }
+
+  async createUser(organizationId: string, input: NewUser, manager?: EntityManager): Promise<User> {
+    const passwordHash = await this.hasher.hash(input.password);
+    const repository = manager ? manager.getRepository(User) : this.users;
+    try {
+      return await repository.save(
+        repository.create({
+          organizationId,
+          email: input.email.trim().toLowerCase(),
+          username: input.username.trim().toLowerCase(),
+          fullName: input.fullName?.trim() ?? '',
+          passwordHash,
+          role: input.role,
+          disabled: false,
+        }),
+      );
+    } catch (e) {
+      if (isUniqueViolation(e, 'UQ_users_email')) {
+        throw new AppError('email_taken', 'A user with this email address already exists.', [
+          { field: 'email', message: 'is already in use' },
+        ]);
+      }
+      if (isUniqueViolation(e, 'UQ_users_username')) {
+        throw new AppError('username_taken', 'A user with this username already exists.', [
+          { field: 'username', message: 'is already in use' },
+        ]);
+      }
+      throw e;
+    }
+  }
+
+  /** Returns the stored key and the full secret key, which is never retrievable again. */
+  async createApiKey(
+    organizationId: string,
+    input: NewApiKey,
+  ): Promise<{ apiKey: ApiKey; key: string }> {
+    const role = input.role ?? Role.Staff;
+    const scopes = input.scopes ?? [...ROLE_SCOPES[role]];
+    const beyond = scopesBeyondRole(role, scopes);
+    if (beyond.length > 0) {
+      throw new AppError(
+        'scope_not_allowed',
+        `The ${role} role does not include: ${beyond.join(', ')}.`,
+        [{ field: 'scopes', message: `not allowed for role ${role}: ${beyond.join(', ')}` }],
+      );
+    }
+    if (input.expiresAt && input.expiresAt.getTime() <= Date.now()) {
+      throw new AppError('validation_failed', 'expires_at must be in the future.', [
+        { field: 'expires_at', message: 'must be in the future' },
+      ]);
+    }
+    const token = newApiKeyToken();
+    const apiKey = await this.apiKeys.save(
+      this.apiKeys.create({
+        organizationId,
+        name: input.name.trim(),
+        role,
+        scopes,
+        prefix: token.prefix,
+        secretHash: token.secretHash,
+        createdById: input.createdById ?? null,
+        expiresAt: input.expiresAt ?? null,
+        lastUsedAt: null,
+        revokedAt: null,
+      }),
+    );
+    return { apiKey, key: token.key };
+  }
+}

@@ -1,0 +1,7 @@
+import { Module } from '@nestjs/common';
+import { AdminBootstrapService } from './admin-bootstrap.service';
+import { AuthModule } from './auth.module';
+
+/** The first-run administrator, for the HTTP application only (not the CLI). */
+@Module({ imports: [AuthModule], providers: [AdminBootstrapService] })
+export class AdminBootstrapModule {}

@@ -1,0 +1,39 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ParseIdPipe } from '../common/ids/parse-id.pipe';
+import { PageQueryDto } from '../common/pagination/page.dto';
+import { ApiKeysService } from './api-keys.service';
+import { Ctx, MinRole, RequireScopes } from './decorators';
+import { ApiKeyPageDto, CreateApiKeyDto, CreatedApiKeyDto } from './dto/api-key.dto';
+import type { RequestContext } from './principal';
+import { Role, Scope } from './roles';
+
+@ApiTags('api-keys')
+@Controller('api-keys')
+@MinRole(Role.Admin)
+@RequireScopes(Scope.ApiKeysManage)
+export class ApiKeysController {
+  constructor(private readonly apiKeys: ApiKeysService) {}
+
+  @Post()
+  @ApiOperation({
+    operationId: 'createApiKey',
+    summary: 'Create an API key; the full key is in this response only',
+  })
+  create(@Ctx() ctx: RequestContext, @Body() body: CreateApiKeyDto): Promise<CreatedApiKeyDto> {
+    return this.apiKeys.create(ctx, body);
+  }
+
+  @Get()
+  @ApiOperation({ operationId: 'listApiKeys', summary: 'List API keys (never their secrets)' })
+  list(@Ctx() ctx: RequestContext, @Query() page: PageQueryDto): Promise<ApiKeyPageDto> {
+    return this.apiKeys.list(ctx, page);
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  @ApiOperation({ operationId: 'revokeApiKey', summary: 'Revoke an API key, at once' })
+  revoke(@Ctx() ctx: RequestContext, @Param('id', ParseIdPipe) id: string): Promise<void> {
+    return this.apiKeys.revoke(ctx, id);
+  }
+}

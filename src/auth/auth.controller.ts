@@ -1,0 +1,32 @@
+import { Body, Controller, Get, HttpCode, Post, UseGuards } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { AuthService } from './auth.service';
+import { Ctx, Public } from './decorators';
+import { AccessTokenDto, LoginDto } from './dto/login.dto';
+import { MeDto } from './dto/me.dto';
+import { LoginThrottlerGuard } from './login-throttler.guard';
+import type { RequestContext } from './principal';
+
+@ApiTags('auth')
+@Controller('auth')
+export class AuthController {
+  constructor(private readonly auth: AuthService) {}
+
+  @Public()
+  @Post('login')
+  @HttpCode(200)
+  @UseGuards(LoginThrottlerGuard)
+  @ApiOperation({
+    operationId: 'login',
+    summary: 'Exchange an email or username and password for a JWT',
+  })
+  login(@Body() body: LoginDto): Promise<AccessTokenDto> {
+    return this.auth.login(body);
+  }
+
+  @Get('me')
+  @ApiOperation({ operationId: 'getMe', summary: 'The authenticated caller: user or API key' })
+  me(@Ctx() ctx: RequestContext): Promise<MeDto> {
+    return this.auth.me(ctx);
+  }
+}

@@ -1,0 +1,45 @@
+import type { FastifyRequest } from 'fastify';
+
+export type PresentedCredential =
+  | { kind: 'none' }
+  | { kind: 'bearer'; token: string }
+  | { kind: 'api_key'; key: string }
+  | { kind: 'malformed'; reason: string };
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * Which credential a request carries: `Authorization: Bearer <JWT>`, `Authorization: Token <key>`,
+ * `X-API-Key: <key>`, or (only when enabled) the `x-api-key` query parameter. Two different
+ * credentials at once are refused rather than guessed between.
+ */
+export function presentedCredential(
+  request: FastifyRequest,
+  allowQueryKey: boolean,
+): PresentedCredential {
+  const found: PresentedCredential[] = [];
+  const authorization = header(request, 'authorization');
+  if (authorization !== undefined) {
+    const match = /^(\S+)\s+(\S+)\s*$/.exec(authorization);
+    const scheme = match?.[1].toLowerCase();
+    if (match && scheme === 'bearer') found.push({ kind: 'bearer', token: match[2] });
+    else if (match && scheme === 'token') found.push({ kind: 'api_key', key: match[2] });
+    else
+      return {
+        kind: 'malformed',
+        reason: 'Authorization must be "Bearer <token>" or "Token <key>".',
+      };
+  }
+  const headerKey = header(request, 'x-api-key');
+  if (headerKey !== undefined) found.push({ kind: 'api_key', key: headerKey.trim() });
+  if (allowQueryKey) {
+    const queryKey = (request.query as Record<string, unknown> | undefined)?.['x-api-key'];
+    if (typeof queryKey === 'string') found.push({ kind: 'api_key', key: queryKey });
+  }
+  if (found.length === 0) return { kind: 'none' };
+  if (found.length > 1) return { kind: 'malformed', reason: 'Send exactly one credential.' };
+  return found[0];
+}

@@ -1,0 +1,35 @@
+import {
+  applyDecorators,
+  createParamDecorator,
+  SetMetadata,
+  type ExecutionContext,
+} from '@nestjs/common';
+import { ApiExtension } from '@nestjs/swagger';
+import type { FastifyRequest } from 'fastify';
+import { RequestContext, type Principal } from './principal';
+import type { Role, Scope } from './roles';
+
+export const IS_PUBLIC = 'auth:public';
+export const REQUIRED_ROLE = 'auth:role';
+export const REQUIRED_SCOPES = 'auth:scopes';
+/** Marks public operations in the OpenAPI document (read back when the document is built). */
+export const OPENAPI_PUBLIC_EXTENSION = 'x-public';
+
+/** No credential needed (login, health, docs). Every other route is denied by default. */
+export const Public = (): MethodDecorator & ClassDecorator =>
+  applyDecorators(SetMetadata(IS_PUBLIC, true), ApiExtension(OPENAPI_PUBLIC_EXTENSION, true));
+
+/** The caller's role must be at least this one (admin > staff > user). */
+export const MinRole = (role: Role): MethodDecorator & ClassDecorator =>
+  SetMetadata(REQUIRED_ROLE, role);
+
+/** The caller's credential must carry every one of these scopes. */
+export const RequireScopes = (...scopes: Scope[]): MethodDecorator & ClassDecorator =>
+  SetMetadata(REQUIRED_SCOPES, scopes);
+
+/** The authenticated caller as a {@link RequestContext}. */
+export const Ctx = createParamDecorator((_: unknown, context: ExecutionContext): RequestContext => {
+  const request = context.switchToHttp().getRequest<FastifyRequest & { user?: Principal }>();
+  if (!request.user) throw new Error('@Ctx() used on a route without authentication');
+  return new RequestContext(request.user);
+});

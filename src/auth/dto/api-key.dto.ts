@@ -1,0 +1,89 @@
+import { ApiProperty } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  ArrayUnique,
+  IsArray,
+  IsDate,
+  IsEnum,
+  IsNotEmpty,
+  IsOptional,
+  IsString,
+  MaxLength,
+} from 'class-validator';
+import { encodeShortId } from '../../common/ids/short-id';
+import { PageMetaDto } from '../../common/pagination/page.dto';
+import type { ApiKey } from '../entities/api-key.entity';
+import { Role, Scope } from '../roles';
+
+export class CreateApiKeyDto {
+  /** What the key is for, e.g. "PIM import job". */
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(100)
+  name!: string;
+
+  /** The role the key acts as (default `staff`). */
+  @ApiProperty({ enum: Role, required: false, default: Role.Staff })
+  @IsOptional()
+  @IsEnum(Role)
+  role?: Role;
+
+  /** Scopes of the key; at most the role's (the default). */
+  @ApiProperty({ enum: Scope, isArray: true, required: false })
+  @IsOptional()
+  @IsArray()
+  @ArrayUnique()
+  @IsEnum(Scope, { each: true })
+  scopes?: Scope[];
+
+  /** When the key stops working (ISO 8601, in the future). Default: never. */
+  @IsOptional()
+  @Type(() => Date)
+  @IsDate()
+  expires_at?: Date;
+}
+
+export class ApiKeyDto {
+  id!: string;
+  name!: string;
+
+  /** Public part of the key (`pis_<prefix>_…`), to tell keys apart. */
+  prefix!: string;
+
+  @ApiProperty({ enum: Role })
+  role!: Role;
+
+  @ApiProperty({ enum: Scope, isArray: true })
+  scopes!: Scope[];
+
+  /** Id of the user who created the key (null if that user was deleted or it came from the CLI). */
+  created_by!: string | null;
+  last_used_at!: Date | null;
+  expires_at!: Date | null;
+  revoked_at!: Date | null;
+  created_at!: Date;
+
+  static from(key: ApiKey): ApiKeyDto {
+    return {
+      id: encodeShortId(key.id),
+      name: key.name,
+      prefix: key.prefix,
+      role: key.role,
+      scopes: key.scopes,
+      created_by: key.createdById ? encodeShortId(key.createdById) : null,
+      last_used_at: key.lastUsedAt,
+      expires_at: key.expiresAt,
+      revoked_at: key.revokedAt,
+      created_at: key.createdAt,
+    };
+  }
+}
+
+export class CreatedApiKeyDto extends ApiKeyDto {
+  /** The full key. Shown once, in this response only: store it now. */
+  key!: string;
+}
+
+export class ApiKeyPageDto extends PageMetaDto {
+  items!: ApiKeyDto[];
+}

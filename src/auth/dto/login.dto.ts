@@ -1,0 +1,32 @@
+import { IsEmail, IsNotEmpty, IsString, MaxLength, ValidateIf } from 'class-validator';
+
+export class LoginDto {
+  /** Either `email` or `username` identifies the account. */
+  @ValidateIf((dto: LoginDto) => dto.username === undefined || dto.email !== undefined)
+  @IsEmail({}, { message: 'email must be an email address (or send username instead)' })
+  @MaxLength(320)
+  email?: string;
+
+  @ValidateIf((dto: LoginDto) => dto.email === undefined)
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(150)
+  username?: string;
+
+  /** At most 1024 characters, so a login cannot be made to hash megabytes. */
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(1024)
+  password!: string;
+}
+
+export class AccessTokenDto {
+  /** A JWT for `Authorization: Bearer <access_token>`. */
+  access_token!: string;
+
+  /** Always `Bearer`. */
+  token_type!: 'Bearer';
+
+  /** Lifetime of the token, in seconds. */
+  expires_in!: number;
+}

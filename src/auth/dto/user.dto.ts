@@ -1,0 +1,84 @@
+import { ApiProperty, PartialType, PickType } from '@nestjs/swagger';
+import {
+  IsBoolean,
+  IsEmail,
+  IsEnum,
+  IsOptional,
+  IsString,
+  Matches,
+  MaxLength,
+  MinLength,
+} from 'class-validator';
+import { PageMetaDto } from '../../common/pagination/page.dto';
+import { encodeShortId } from '../../common/ids/short-id';
+import type { User } from '../entities/user.entity';
+import { Role } from '../roles';
+
+export class CreateUserDto {
+  @IsEmail()
+  @MaxLength(320)
+  email!: string;
+
+  /** 3-150 letters, digits, `.`, `_` or `-`. */
+  @Matches(/^[A-Za-z0-9._-]{3,150}$/, {
+    message: 'username must be 3-150 letters, digits, ".", "_" or "-"',
+  })
+  username!: string;
+
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  full_name?: string;
+
+  /** 12-1024 characters. */
+  @IsString()
+  @MinLength(12)
+  @MaxLength(1024)
+  password!: string;
+
+  @ApiProperty({ enum: Role })
+  @IsEnum(Role)
+  role!: Role;
+}
+
+export class UpdateUserDto extends PartialType(
+  PickType(CreateUserDto, ['full_name', 'password', 'role'] as const),
+) {
+  /** A disabled user cannot log in, and their tokens stop working at once. */
+  @IsOptional()
+  @IsBoolean()
+  disabled?: boolean;
+}
+
+export class UserDto {
+  id!: string;
+  email!: string;
+  username!: string;
+  full_name!: string;
+
+  @ApiProperty({ enum: Role })
+  role!: Role;
+
+  disabled!: boolean;
+  organization_id!: string;
+  created_at!: Date;
+  updated_at!: Date;
+
+  static from(user: User): UserDto {
+    return {
+      id: encodeShortId(user.id),
+      email: user.email,
+      username: user.username,
+      full_name: user.fullName,
+      role: user.role,
+      disabled: user.disabled,
+      organization_id: encodeShortId(user.organizationId),
+      created_at: user.createdAt,
+      updated_at: user.updatedAt,
+    };
+  }
+}
+
+export class UserPageDto extends PageMetaDto {
+  items!: UserDto[];
+}

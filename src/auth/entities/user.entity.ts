@@ -1,0 +1,57 @@
+import {
+  Check,
+  Column,
+  CreateDateColumn,
+  Entity,
+  Index,
+  JoinColumn,
+  ManyToOne,
+  PrimaryGeneratedColumn,
+  UpdateDateColumn,
+} from 'typeorm';
+import { Role } from '../roles';
+import { Organization } from './organization.entity';
+
+@Entity({ name: 'users' })
+@Check('CHK_users_role', `"role" IN ('admin', 'staff', 'user')`)
+export class User {
+  @PrimaryGeneratedColumn('uuid')
+  id!: string;
+
+  @Index('IDX_users_organization_id')
+  @Column({ name: 'organization_id', type: 'uuid' })
+  organizationId!: string;
+
+  @ManyToOne(() => Organization, { onDelete: 'CASCADE' })
+  @JoinColumn({ name: 'organization_id', foreignKeyConstraintName: 'FK_users_organization' })
+  organization?: Organization;
+
+  /** Stored lower-cased; unique across the service. */
+  @Index('UQ_users_email', { unique: true })
+  @Column({ type: 'varchar', length: 320 })
+  email!: string;
+
+  /** Stored lower-cased; unique across the service. */
+  @Index('UQ_users_username', { unique: true })
+  @Column({ type: 'varchar', length: 150 })
+  username!: string;
+
+  @Column({ name: 'full_name', type: 'varchar', length: 200, default: '' })
+  fullName!: string;
+
+  /** Argon2id, PHC string format. */
+  @Column({ name: 'password_hash', type: 'varchar', length: 255 })
+  passwordHash!: string;
+
+  @Column({ type: 'varchar', length: 16 })
+  role!: Role;
+
+  @Column({ type: 'boolean', default: false })
+  disabled!: boolean;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt!: Date;
+
+  @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' })
+  updatedAt!: Date;
+}

@@ -1,0 +1,48 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Logger } from '@nestjs/common';
+import { JwtAlgorithm, NodeEnv, type EnvironmentVariables } from '../config/env.validation';
+
+/** How tokens are signed and verified; exactly one algorithm is ever accepted. */
+export class JwtKeys {
+  constructor(
+    readonly algorithm: JwtAlgorithm,
+    readonly signingKey: string | Buffer,
+    readonly verificationKey: string | Buffer,
+  ) {}
+}
+
+const DEV_SECRET_FILE = 'jwt-secret';
+
+/**
+ * HS256 with JWT_SECRET; outside production without one, a random secret generated once and kept
+ * in DATA_DIR (mode 0600) so restarts keep sessions. RS256 with the configured PEM key pair.
+ */
+export function loadJwtKeys(env: EnvironmentVariables): JwtKeys {
+  if (env.JWT_ALGORITHM === JwtAlgorithm.RS256) {
+    const privateKey = readFileSync(env.JWT_PRIVATE_KEY_FILE!);
+    const publicKey = readFileSync(env.JWT_PUBLIC_KEY_FILE!);
+    return new JwtKeys(JwtAlgorithm.RS256, privateKey, publicKey);
+  }
+  if (env.JWT_SECRET) return new JwtKeys(JwtAlgorithm.HS256, env.JWT_SECRET, env.JWT_SECRET);
+  if (env.NODE_ENV === NodeEnv.Production) throw new Error('JWT_SECRET is required in production');
+
+  const dir = resolve(env.DATA_DIR);
+  const file = join(dir, DEV_SECRET_FILE);
+  if (!existsSync(file)) {
+    mkdirSync(dir, { recursive: true });
+    // 'wx' fails if another process created it meanwhile; then both read the same file below.
+    try {
+      writeFileSync(file, randomBytes(48).toString('base64url'), { flag: 'wx', mode: 0o600 });
+      new Logger('Auth').warn(
+        `JWT_SECRET is not set; generated a development secret in ${file}. Set JWT_SECRET in production.`,
+      );
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  }
+  chmodSync(file, 0o600);
+  const secret = readFileSync(file, 'utf8').trim();
+  return new JwtKeys(JwtAlgorithm.HS256, secret, secret);
+}

@@ -1,0 +1,69 @@
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Repository } from 'typeorm';
+import { parseApiKeyToken, secretMatches } from './api-key-token';
+import { ApiKey } from './entities/api-key.entity';
+import { User } from './entities/user.entity';
+import type { Principal } from './principal';
+import { ROLE_SCOPES } from './roles';
+
+/** How often, at most, a key's last_used_at is written (a write per request would be wasteful). */
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+/**
+ * Turns a verified credential into a Principal, reading the current state from the database on
+ * every request: a disabled or deleted user, or a revoked or expired key, stops working at once.
+ */
+@Injectable()
+export class PrincipalService {
+  private readonly lastUsedWrites = new Map<string, number>();
+
+  constructor(
+    @InjectRepository(User) private readonly users: Repository<User>,
+    @InjectRepository(ApiKey) private readonly apiKeys: Repository<ApiKey>,
+  ) {}
+
+  async forUser(userId: string): Promise<Principal | undefined> {
+    const user = await this.users.findOneBy({ id: userId });
+    if (!user || user.disabled) return undefined;
+    return {
+      type: 'user',
+      id: user.id,
+      organizationId: user.organizationId,
+      role: user.role,
+      scopes: ROLE_SCOPES[user.role],
+      userId: user.id,
+    };
+  }
+
+  async forApiKey(key: string): Promise<Principal | undefined> {
+    const parsed = parseApiKeyToken(key);
+    if (!parsed) return undefined;
+    const apiKey = await this.apiKeys.findOneBy({ prefix: parsed.prefix });
+    if (!apiKey || !secretMatches(parsed.secret, apiKey.secretHash)) return undefined;
+    if (apiKey.revokedAt) return undefined;
+    if (apiKey.expiresAt && apiKey.expiresAt.getTime() <= Date.now()) return undefined;
+    this.touch(apiKey.id);
+    // Never more than the role allows, even if the role's scopes shrank after the key was made.
+    const allowed = ROLE_SCOPES[apiKey.role];
+    return {
+      type: 'api_key',
+      id: apiKey.id,
+      organizationId: apiKey.organizationId,
+      role: apiKey.role,
+      scopes: apiKey.scopes.filter((s) => allowed.includes(s)),
+      userId: apiKey.createdById,
+    };
+  }
+
+  /** Records last_used_at in the background, at most once a minute per key. */
+  private touch(apiKeyId: string): void {
+    const now = Date.now();
+    const last = this.lastUsedWrites.get(apiKeyId) ?? 0;
+    if (now - last < LAST_USED_RESOLUTION_MS) return;
+    this.lastUsedWrites.set(apiKeyId, now);
+    void this.apiKeys
+      .update({ id: apiKeyId }, { lastUsedAt: () => 'now()' })
+      .catch(() => this.lastUsedWrites.delete(apiKeyId));
+  }
+}

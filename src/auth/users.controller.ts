@@ -1,0 +1,55 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ParseIdPipe } from '../common/ids/parse-id.pipe';
+import { PageQueryDto } from '../common/pagination/page.dto';
+import { Ctx, MinRole, RequireScopes } from './decorators';
+import { CreateUserDto, UpdateUserDto, UserDto, UserPageDto } from './dto/user.dto';
+import type { RequestContext } from './principal';
+import { Role, Scope } from './roles';
+import { UsersService } from './users.service';
+
+@ApiTags('users')
+@Controller('users')
+@MinRole(Role.Admin)
+@RequireScopes(Scope.UsersManage)
+export class UsersController {
+  constructor(private readonly users: UsersService) {}
+
+  @Post()
+  @ApiOperation({ operationId: 'createUser', summary: 'Create a user in your organisation' })
+  create(@Ctx() ctx: RequestContext, @Body() body: CreateUserDto): Promise<UserDto> {
+    return this.users.create(ctx, body);
+  }
+
+  @Get()
+  @ApiOperation({ operationId: 'listUsers', summary: 'List the users of your organisation' })
+  list(@Ctx() ctx: RequestContext, @Query() page: PageQueryDto): Promise<UserPageDto> {
+    return this.users.list(ctx, page);
+  }
+
+  @Get(':id')
+  @ApiOperation({ operationId: 'getUser', summary: 'Get a user' })
+  get(@Ctx() ctx: RequestContext, @Param('id', ParseIdPipe) id: string): Promise<UserDto> {
+    return this.users.get(ctx, id);
+  }
+
+  @Patch(':id')
+  @ApiOperation({
+    operationId: 'updateUser',
+    summary: 'Change a user’s name, role, password or disabled flag',
+  })
+  update(
+    @Ctx() ctx: RequestContext,
+    @Param('id', ParseIdPipe) id: string,
+    @Body() body: UpdateUserDto,
+  ): Promise<UserDto> {
+    return this.users.update(ctx, id, body);
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  @ApiOperation({ operationId: 'deleteUser', summary: 'Delete a user' })
+  remove(@Ctx() ctx: RequestContext, @Param('id', ParseIdPipe) id: string): Promise<void> {
+    return this.users.remove(ctx, id);
+  }
+}

@@ -1,0 +1,79 @@
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Repository } from 'typeorm';
+import { AppError } from '../common/errors/app.error';
+import type { PageQueryDto } from '../common/pagination/page.dto';
+import { AccountsService } from './accounts.service';
+import { UserDto, type CreateUserDto, type UpdateUserDto, type UserPageDto } from './dto/user.dto';
+import { User } from './entities/user.entity';
+import { PasswordHasher } from './password-hasher';
+import type { RequestContext } from './principal';
+import { Role } from './roles';
+
+/** Administration of the users of the caller's organisation. */
+@Injectable()
+export class UsersService {
+  constructor(
+    @InjectRepository(User) private readonly users: Repository<User>,
+    private readonly accounts: AccountsService,
+    private readonly hasher: PasswordHasher,
+  ) {}
+
+  async create(ctx: RequestContext, dto: CreateUserDto): Promise<UserDto> {
+    const user = await this.accounts.createUser(ctx.organizationId, {
+      email: dto.email,
+      username: dto.username,
+      fullName: dto.full_name,
+      password: dto.password,
+      role: dto.role,
+    });
+    return UserDto.from(user);
+  }
+
+  async list(ctx: RequestContext, page: PageQueryDto): Promise<UserPageDto> {
+    const [users, total] = await this.users.findAndCount({
+      where: ctx.scoped({}),
+      order: { createdAt: 'ASC', id: 'ASC' },
+      skip: page.offset,
+      take: page.per_page,
+    });
+    return {
+      items: users.map((u) => UserDto.from(u)),
+      total,
+      page: page.page,
+      per_page: page.per_page,
+    };
+  }
+
+  async get(ctx: RequestContext, id: string): Promise<UserDto> {
+    return UserDto.from(await this.find(ctx, id));
+  }
+
+  async update(ctx: RequestContext, id: string, dto: UpdateUserDto): Promise<UserDto> {
+    const user = await this.find(ctx, id);
+    const self = user.id === ctx.principal.userId;
+    // An administrator cannot lock themselves out (and so the organisation, if the last admin).
+    if (self && (dto.disabled === true || (dto.role !== undefined && dto.role !== Role.Admin))) {
+      throw new AppError('cannot_modify_self', 'You cannot disable or demote your own account.');
+    }
+    if (dto.full_name !== undefined) user.fullName = dto.full_name.trim();
+    if (dto.role !== undefined) user.role = dto.role;
+    if (dto.disabled !== undefined) user.disabled = dto.disabled;
+    if (dto.password !== undefined) user.passwordHash = await this.hasher.hash(dto.password);
+    return UserDto.from(await this.users.save(user));
+  }
+
+  async remove(ctx: RequestContext, id: string): Promise<void> {
+    const user = await this.find(ctx, id);
+    if (user.id === ctx.principal.userId) {
+      throw new AppError('cannot_modify_self', 'You cannot delete your own account.');
+    }
+    await this.users.delete(ctx.scoped({ id: user.id }));
+  }
+
+  private async find(ctx: RequestContext, id: string): Promise<User> {
+    const user = await this.users.findOneBy(ctx.scoped({ id }));
+    if (!user) throw new AppError('user_not_found', 'No user with this id in your organisation.');
+    return user;
+  }
+}
