@@ -1,4 +1,4 @@
-import { MigrationInterface, QueryRunner } from 'typeorm';
+import { type MigrationInterface, type QueryRunner } from 'typeorm';
 
 export class AuthSchema1795360399163 implements MigrationInterface {
   name = 'AuthSchema1795360399163';

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { Module } from '@nestjs/common';
+import { Module, type LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AccountsService } from './auth/accounts.service';
 import { DEFAULT_ORGANIZATION_SLUG } from './auth/admin-bootstrap.service';
@@ -27,6 +27,17 @@ Commands:
 
 --org defaults to "${DEFAULT_ORGANIZATION_SLUG}". The database is the one the service uses
 (DATABASE_URL, or the embedded one under DATA_DIR); stop the service first when it is embedded.`;
+
+/** Warnings and errors to stderr: stdout carries only the command's JSON result. */
+class StderrLogger implements LoggerService {
+  log(): void {}
+  warn(message: unknown): void {
+    process.stderr.write(`warning: ${String(message)}\n`);
+  }
+  error(message: unknown): void {
+    process.stderr.write(`error: ${String(message)}\n`);
+  }
+}
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n\n${USAGE}\n`);
@@ -70,12 +81,12 @@ async function main(argv: string[]): Promise<void> {
   @Module({ imports: [config.module, DatabaseModule, AuthModule] })
   class CliModule {}
   const app = await NestFactory.createApplicationContext(CliModule, {
-    logger: ['error', 'warn'],
+    logger: new StderrLogger(),
     abortOnError: false,
   });
   try {
     const accounts = app.get(AccountsService);
-    const org = await accounts.findOrCreateOrganization(values.org!, values['org-name']);
+    const org = await accounts.findOrCreateOrganization(values.org, values['org-name']);
     if (command === 'create-user') {
       const role = oneOf(values.role, Object.values(Role), 'role') ?? fail('--role is required');
       if (!values.email || !values.username) fail('--email and --username are required');

@@ -5,7 +5,7 @@ import { PassportModule } from '@nestjs/passport';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import type { FastifyRequest } from 'fastify';
-import { EnvironmentVariables } from '../config/env.validation';
+import { EnvironmentVariables, JwtAlgorithm } from '../config/env.validation';
 import { AccountsService } from './accounts.service';
 import { ApiKeysController } from './api-keys.controller';
 import { ApiKeysService } from './api-keys.service';
@@ -49,7 +49,7 @@ const jwtKeysProvider = {
       useFactory: (keys: JwtKeys, env: EnvironmentVariables) => ({
         privateKey: keys.signingKey,
         publicKey: keys.verificationKey,
-        secret: keys.algorithm === 'HS256' ? keys.signingKey : undefined,
+        secret: keys.algorithm === JwtAlgorithm.HS256 ? keys.signingKey : undefined,
         signOptions: {
           algorithm: keys.algorithm,
           issuer: env.JWT_ISSUER,

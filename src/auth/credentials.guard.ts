@@ -19,9 +19,14 @@ function unauthenticated(code: ErrorCode, detail: string, bearerError?: string):
   });
 }
 
+/** A strategy's own failure (the database is down, say): a 500, not a 401. */
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
 class JwtAuthGuard extends AuthGuard('jwt') {
   override handleRequest<T = Principal>(err: unknown, user: T | false): T {
-    if (err) throw err;
+    if (err) throw asError(err);
     if (!user) {
       throw unauthenticated(
         'invalid_token',
@@ -35,7 +40,7 @@ class JwtAuthGuard extends AuthGuard('jwt') {
 
 class ApiKeyAuthGuard extends AuthGuard('api-key') {
   override handleRequest<T = Principal>(err: unknown, user: T | false): T {
-    if (err) throw err;
+    if (err) throw asError(err);
     if (!user)
       throw unauthenticated('invalid_api_key', 'The API key is unknown, expired or revoked.');
     return user;

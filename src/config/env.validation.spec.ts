@@ -69,4 +69,42 @@ describe(validateEnv.name, () => {
     ).toBe('https://a.example, http://b.example:8080');
     expect(() => validateEnv({ CORS_ORIGINS: 'not a url' })).toThrow(/CORS_ORIGINS/);
   });
+
+  describe('JWT settings', () => {
+    it('require JWT_SECRET in production, naming it', () => {
+      expect(() => validateEnv({ NODE_ENV: 'production' })).toThrow(
+        /JWT_SECRET: must be at least 32 characters \(openssl rand -hex 32\); required when NODE_ENV=production\n/,
+      );
+      expect(
+        validateEnv({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) }).JWT_SECRET,
+      ).toHaveLength(32);
+    });
+
+    it('do not require JWT_SECRET in development', () => {
+      expect(validateEnv({}).JWT_SECRET).toBeUndefined();
+    });
+
+    it('refuse a short secret', () => {
+      expect(() => validateEnv({ JWT_SECRET: 'short' })).toThrow(/JWT_SECRET: must be at least 32/);
+    });
+
+    it('require both key files for RS256, and no secret', () => {
+      expect(() => validateEnv({ JWT_ALGORITHM: 'RS256', NODE_ENV: 'production' })).toThrow(
+        /JWT_PRIVATE_KEY_FILE[\s\S]*JWT_PUBLIC_KEY_FILE/,
+      );
+      const env = validateEnv({
+        NODE_ENV: 'production',
+        JWT_ALGORITHM: 'RS256',
+        JWT_PRIVATE_KEY_FILE: '/k/private.pem',
+        JWT_PUBLIC_KEY_FILE: '/k/public.pem',
+      });
+      expect(env.JWT_ALGORITHM).toBe('RS256');
+    });
+
+    it('refuse any other algorithm', () => {
+      expect(() => validateEnv({ JWT_ALGORITHM: 'none' })).toThrow(
+        /JWT_ALGORITHM: must be HS256 or RS256/,
+      );
+    });
+  });
 });

@@ -36,6 +36,9 @@ export enum JwtAlgorithm {
   RS256 = 'RS256',
 }
 
+const JWT_SECRET_RULE =
+  'must be at least 32 characters (openssl rand -hex 32); required when NODE_ENV=production';
+
 const blankToUndefined = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string' && value.trim() === '' ? undefined : value;
 
@@ -149,8 +152,8 @@ export class EnvironmentVariables {
       env.JWT_SECRET !== undefined ||
       (env.NODE_ENV === NodeEnv.Production && env.JWT_ALGORITHM === JwtAlgorithm.HS256),
   )
-  @IsString({ message: 'is required when NODE_ENV=production (at least 32 characters)' })
-  @MinLength(32, { message: 'must be at least 32 characters (openssl rand -hex 32)' })
+  @IsString({ message: JWT_SECRET_RULE })
+  @MinLength(32, { message: JWT_SECRET_RULE })
   JWT_SECRET?: string = undefined;
 
   /** RS256: paths of the PEM private key (signs) and public key (verifies). */

@@ -2,7 +2,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
-import { ensureBuilt, freePort, startService, waitForStatus } from '../support/process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { ensureBuilt, freePort, MAIN, startService, waitForStatus } from '../support/process';
+import { login } from '../support/http';
+import { createApp } from '../../src/app.factory';
+
+const execFileAsync = promisify(execFile);
+const CLI = MAIN.replace(/main\.js$/, 'cli.js');
 
 /** The compiled service as an operator runs it: `node dist/src/main.js`. */
 describe('The service process', () => {
@@ -53,6 +60,83 @@ describe('The service process', () => {
       const exit = await service.exit;
       expect(exit).toEqual({ code: 0, signal: null });
       expect(service.output()).toContain('shutting down gracefully');
+    });
+  });
+
+  describe('the CLI', () => {
+    let db: TestDatabase;
+    beforeAll(async () => (db = await createTestDatabase()));
+    afterAll(() => db.drop());
+
+    const cli = (...args: string[]) =>
+      execFileAsync(process.execPath, [CLI, ...args], {
+        cwd,
+        env: { PATH: process.env.PATH ?? '', ...db.env, LOG_LEVEL: 'silent' },
+      });
+
+    it('creates a user who can log in, and an API key that authenticates', async () => {
+      const user = await cli(
+        'create-user',
+        '--email=ops@cli.example',
+        '--username=ops',
+        '--role=staff',
+        '--org=acme',
+        '--org-name=Acme Inc.',
+        '--password=a long cli password',
+      );
+      expect(JSON.parse(user.stdout)).toMatchObject({ username: 'ops', role: 'staff' });
+      const key = JSON.parse(
+        (
+          await cli(
+            'create-api-key',
+            '--name=importer',
+            '--org=acme',
+            '--scopes=images:read,images:write',
+          )
+        ).stdout,
+      ) as { key: string; scopes: string[] };
+      expect(key.scopes).toEqual(['images:read', 'images:write']);
+
+      const app = await createApp({ env: { NODE_ENV: 'test', LOG_LEVEL: 'silent', ...db.env } });
+      try {
+        const token = await login(app, { username: 'ops' }, 'a long cli password');
+        const me = await app.inject({
+          url: '/api/v1/auth/me',
+          headers: { authorization: `Bearer ${token}` },
+        });
+        expect(me.json().organization).toMatchObject({ slug: 'acme', name: 'Acme Inc.' });
+        const byKey = await app.inject({
+          url: '/api/v1/auth/me',
+          headers: { 'x-api-key': key.key },
+        });
+        expect(byKey.json()).toMatchObject({ type: 'api_key', organization: { slug: 'acme' } });
+      } finally {
+        await app.close();
+      }
+    });
+
+    it('generates and prints a password when none is given', async () => {
+      const out = JSON.parse(
+        (await cli('create-user', '--email=gen@cli.example', '--username=gen', '--role=user'))
+          .stdout,
+      );
+      expect(out.password).toMatch(/^[A-Za-z0-9_-]{24}$/);
+    });
+
+    it('refuses bad input with a clear message and a non-zero exit', async () => {
+      await expect(
+        cli('create-user', '--email=x@cli.example', '--username=x', '--role=root'),
+      ).rejects.toMatchObject({
+        code: 2,
+        stderr: expect.stringContaining('--role must be one of: admin, staff, user'),
+      });
+      await expect(
+        cli('create-api-key', '--name=k', '--role=user', '--scopes=images:write'),
+      ).rejects.toMatchObject({
+        code: 1,
+        stderr: expect.stringContaining('scope_not_allowed'),
+      });
+      await expect(cli('frobnicate')).rejects.toMatchObject({ code: 2 });
     });
   });
 });

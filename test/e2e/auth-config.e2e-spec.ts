@@ -1,0 +1,193 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import jwt from 'jsonwebtoken';
+import { DataSource } from 'typeorm';
+import { createApp } from '../../src/app.factory';
+import { call, login } from '../support/http';
+import { createTestDatabase } from '../support/test-database';
+import { startTestApp, TEST_ADMIN } from '../support/test-app';
+import { forgeHs256, unsignedToken } from '../support/tokens';
+
+const SILENT = { NODE_ENV: 'test', LOG_LEVEL: 'silent' };
+
+describe('JWT with RS256', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pis-keys-'));
+  const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const publicPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  writeFileSync(join(dir, 'private.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  writeFileSync(join(dir, 'public.pem'), publicPem);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('signs with the private key, and refuses HS256 keyed with the public key and alg:none', async () => {
+    const t = await startTestApp({
+      JWT_ALGORITHM: 'RS256',
+      JWT_PRIVATE_KEY_FILE: join(dir, 'private.pem'),
+      JWT_PUBLIC_KEY_FILE: join(dir, 'public.pem'),
+    });
+    try {
+      const token = await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password);
+      const decoded = jwt.decode(token, { complete: true }) as unknown as {
+        header: { alg: string };
+        payload: { sub: string; org: string; iss: string; aud: string; exp: number };
+      };
+      expect(decoded.header.alg).toBe('RS256');
+      expect((await call(t.app, 'GET', '/api/v1/auth/me', { bearer: token })).statusCode).toBe(200);
+
+      // The classic algorithm-confusion attack: HMAC keyed with the (public) verification key.
+      const confused = forgeHs256(decoded.payload, publicPem);
+      const res = await call(t.app, 'GET', '/api/v1/auth/me', { bearer: confused });
+      expect(res.statusCode).toBe(401);
+      expect(res.json().code).toBe('invalid_token');
+      const none = unsignedToken(decoded.payload);
+      expect((await call(t.app, 'GET', '/api/v1/auth/me', { bearer: none })).statusCode).toBe(401);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('Login throttling', () => {
+  it('limits attempts per address and per account, with 429 and Retry-After', async () => {
+    const t = await startTestApp({ LOGIN_RATE_LIMIT: '3', LOGIN_RATE_WINDOW_SECONDS: '60' });
+    try {
+      const attempt = (email: string, remoteAddress: string) =>
+        call(
+          t.app,
+          'POST',
+          '/api/v1/auth/login',
+          undefined,
+          { email, password: 'wrong password' },
+          {
+            remoteAddress,
+          },
+        );
+      // Per address: different accounts from one address.
+      for (let i = 0; i < 3; i++) {
+        expect((await attempt(`a${i}@test.example`, '203.0.113.1')).statusCode).toBe(401);
+      }
+      const limited = await attempt('a9@test.example', '203.0.113.1');
+      expect(limited.statusCode).toBe(429);
+      expect(limited.headers['content-type']).toMatch(/application\/problem\+json/);
+      expect(limited.json().code).toBe('login_rate_limited');
+      expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+      expect(Number(limited.headers['retry-after'])).toBeLessThanOrEqual(60);
+
+      // Per account: one account from different addresses.
+      for (let i = 0; i < 3; i++) {
+        expect((await attempt('victim@test.example', `198.51.100.${i}`)).statusCode).toBe(401);
+      }
+      const accountLimited = await attempt('VICTIM@test.example', '198.51.100.99');
+      expect(accountLimited.statusCode).toBe(429);
+
+      // Another address and account is unaffected.
+      expect((await attempt('fresh@test.example', '192.0.2.7')).statusCode).toBe(401);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('API key in the query string', () => {
+  it('is accepted when API_KEY_QUERY_PARAM=true', async () => {
+    const t = await startTestApp({ API_KEY_QUERY_PARAM: 'true' });
+    try {
+      const admin = await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password);
+      const { key } = (
+        await call(t.app, 'POST', '/api/v1/api-keys', { bearer: admin }, { name: 'q' })
+      ).json();
+      const res = await call(t.app, 'GET', `/api/v1/auth/me?x-api-key=${encodeURIComponent(key)}`);
+      expect(res.statusCode).toBe(200);
+      expect(res.json().type).toBe('api_key');
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('First start', () => {
+  it('creates one admin with a generated password, printed once and never again', async () => {
+    const db = await createTestDatabase();
+    const printed: string[] = [];
+    const spy = jest
+      .spyOn(process.stdout, 'write')
+      .mockImplementation((chunk: string | Uint8Array) => {
+        printed.push(chunk.toString());
+        return true;
+      });
+    try {
+      const first = await createApp({ env: { ...SILENT, ...db.env } });
+      await first.close();
+      const output = printed.join('');
+      const password = /password: (\S+)/.exec(output)?.[1];
+      expect(password).toBeDefined();
+      expect(output).toContain('admin@example.com');
+      printed.length = 0;
+
+      const second = await createApp({ env: { ...SILENT, ...db.env } });
+      try {
+        expect(printed.join('')).not.toContain('password');
+        // The printed password works; the dev JWT secret was generated once and kept (0600).
+        await expect(login(second, { username: 'admin' }, password!)).resolves.toBeTruthy();
+        expect(statSync(join(db.env.DATA_DIR, 'jwt-secret')).mode & 0o777).toBe(0o600);
+        const [{ n }] = await second.get(DataSource).query('SELECT count(*)::int AS n FROM users');
+        expect(n).toBe(1);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      spy.mockRestore();
+      await db.drop();
+    }
+  });
+
+  it('keeps sessions across restarts in development (secret kept in DATA_DIR)', async () => {
+    const db = await createTestDatabase();
+    const env = {
+      ...SILENT,
+      ...db.env,
+      ADMIN_EMAIL: TEST_ADMIN.email,
+      ADMIN_PASSWORD: TEST_ADMIN.password,
+    };
+    try {
+      const first = await createApp({ env });
+      const token = await login(first, { email: TEST_ADMIN.email }, TEST_ADMIN.password);
+      await first.close();
+      const second = await createApp({ env });
+      try {
+        expect((await call(second, 'GET', '/api/v1/auth/me', { bearer: token })).statusCode).toBe(
+          200,
+        );
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await db.drop();
+    }
+  });
+
+  if (process.env.TEST_DATABASE_URL) {
+    it('creates exactly one admin when several instances start at once (server)', async () => {
+      const db = await createTestDatabase('postgres');
+      const env = {
+        ...SILENT,
+        ...db.env,
+        ADMIN_EMAIL: TEST_ADMIN.email,
+        ADMIN_PASSWORD: TEST_ADMIN.password,
+      };
+      try {
+        const apps = await Promise.all([
+          createApp({ env }),
+          createApp({ env }),
+          createApp({ env }),
+        ]);
+        const [{ n }] = await apps[0].get(DataSource).query('SELECT count(*)::int AS n FROM users');
+        expect(n).toBe(1);
+        await Promise.all(apps.map((a) => a.close()));
+      } finally {
+        await db.drop();
+      }
+    });
+  }
+});

@@ -1,0 +1,619 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import jwt from 'jsonwebtoken';
+import { DataSource } from 'typeorm';
+import { AccountsService } from '../../src/auth/accounts.service';
+import { Role, Scope } from '../../src/auth/roles';
+import { decodeId } from '../../src/common/ids/short-id';
+import { call, login, type Credential } from '../support/http';
+import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+import { unsignedToken } from '../support/tokens';
+
+const JWT_SECRET = 'a-test-secret-that-is-at-least-32-characters-long';
+const ISSUER = 'product-image-service';
+const PASSWORD = 'correct horse battery staple';
+
+/** The secret part of `pis_<8-char prefix>_<secret>` (the secret may itself contain "_"). */
+function secretOf(key: string): string {
+  return key.slice('pis_'.length + 8 + 1);
+}
+
+describe('Authentication and authorisation', () => {
+  let t: TestApp;
+  let app: NestFastifyApplication;
+  const c: Record<string, Credential> = {};
+  const ids: Record<string, string> = {};
+  let adminClaims: { sub: string; org: string };
+
+  async function createUser(role: Role, name: string, token = c.admin): Promise<string> {
+    const res = await call(app, 'POST', '/api/v1/users', token, {
+      email: `${name}@test.example`,
+      username: name,
+      full_name: `${name} Example`,
+      password: PASSWORD,
+      role,
+    });
+    expect(res.statusCode).toBe(201);
+    return res.json<{ id: string }>().id;
+  }
+
+  async function createKey(body: object, token = c.admin): Promise<{ id: string; key: string }> {
+    const res = await call(app, 'POST', '/api/v1/api-keys', token, body);
+    expect(res.statusCode).toBe(201);
+    return res.json();
+  }
+
+  beforeAll(async () => {
+    t = await startTestApp({ JWT_SECRET, LOGIN_RATE_LIMIT: '1000' });
+    app = t.app;
+    c.admin = { bearer: await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+    const decoded = jwt.decode(c.admin.bearer) as typeof adminClaims;
+    adminClaims = { sub: decoded.sub, org: decoded.org };
+
+    ids.staff = await createUser(Role.Staff, 'stella');
+    ids.user = await createUser(Role.User, 'ursula');
+    c.staff = { bearer: await login(app, { username: 'stella' }, PASSWORD) };
+    c.user = { bearer: await login(app, { email: 'ursula@test.example' }, PASSWORD) };
+
+    c.adminKey = { apiKey: (await createKey({ name: 'admin key', role: Role.Admin })).key };
+    c.adminKeyAsToken = { token: c.adminKey.apiKey };
+    c.staffKey = { apiKey: (await createKey({ name: 'staff key', role: Role.Staff })).key };
+    c.userKey = { apiKey: (await createKey({ name: 'user key', role: Role.User })).key };
+    // Admin role, but without the management scopes.
+    c.adminKeyNoManage = {
+      apiKey: (
+        await createKey({
+          name: 'admin, no manage',
+          role: Role.Admin,
+          scopes: [Scope.ProductsRead, Scope.ImagesRead, Scope.ImagesWrite],
+        })
+      ).key,
+    };
+    const revoked = await createKey({ name: 'revoked' });
+    expect((await call(app, 'DELETE', `/api/v1/api-keys/${revoked.id}`, c.admin)).statusCode).toBe(
+      204,
+    );
+    c.revokedKey = { apiKey: revoked.key };
+    const expired = await createKey({ name: 'expired', expires_at: new Date(Date.now() + 60_000) });
+    await app
+      .get(DataSource)
+      .query(`UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = $1`, [
+        decodeId(expired.id),
+      ]);
+    c.expiredKey = { apiKey: expired.key };
+
+    // Another organisation, with its own admin.
+    const accounts = app.get(AccountsService);
+    const other = await accounts.findOrCreateOrganization('other', 'Other Org');
+    await accounts.createUser(other.id, {
+      email: 'olga@other.example',
+      username: 'olga',
+      password: PASSWORD,
+      role: Role.Admin,
+    });
+    c.otherAdmin = { bearer: await login(app, { username: 'olga' }, PASSWORD) };
+    ids.otherKey = (await createKey({ name: 'other org key' }, c.otherAdmin)).id;
+  });
+  afterAll(() => t.close());
+
+  const now = (): number => Math.floor(Date.now() / 1000);
+  const badCredentials: Record<string, () => Credential> = {
+    'an expired token': () => ({
+      bearer: jwt.sign({ ...adminClaims, exp: now() - 10 }, JWT_SECRET, {
+        issuer: ISSUER,
+        audience: ISSUER,
+        algorithm: 'HS256',
+      }),
+    }),
+    'a token signed with another secret': () => ({
+      bearer: jwt.sign(adminClaims, 'another-secret-another-secret-another-secret', {
+        issuer: ISSUER,
+        audience: ISSUER,
+        expiresIn: 600,
+      }),
+    }),
+    'an alg:none token': () => ({
+      bearer: unsignedToken({ ...adminClaims, iss: ISSUER, aud: ISSUER, exp: now() + 600 }),
+    }),
+    'a token for another audience': () => ({
+      bearer: jwt.sign(adminClaims, JWT_SECRET, {
+        issuer: ISSUER,
+        audience: 'else',
+        expiresIn: 600,
+      }),
+    }),
+    'a token from another issuer': () => ({
+      bearer: jwt.sign(adminClaims, JWT_SECRET, {
+        issuer: 'else',
+        audience: ISSUER,
+        expiresIn: 600,
+      }),
+    }),
+    'a garbage bearer token': () => ({ bearer: 'not.a.jwt' }),
+    'a revoked API key': () => c.revokedKey,
+    'an expired API key': () => c.expiredKey,
+    'an unknown API key': () => ({ apiKey: `pis_ABCDEFGH_${'x'.repeat(43)}` }),
+    'a malformed API key': () => ({ apiKey: 'hunter2' }),
+    'an unknown Authorization scheme': () => ({ header: 'Basic YWRtaW46YWRtaW4=' }),
+  };
+
+  interface RouteCase {
+    name: string;
+    method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+    url: () => string | Promise<string>;
+    body?: () => object;
+    /** Callers that may use it; everyone else valid gets 403. */
+    allowed: string[];
+    ok: number;
+    /** A path with an id of this organisation: another organisation's admin gets 404. */
+    tenantScoped?: boolean;
+  }
+
+  let counter = 0;
+  const fresh = (): string => `u${Date.now().toString(36)}${counter++}`;
+  const ALL = [
+    'admin',
+    'staff',
+    'user',
+    'adminKey',
+    'adminKeyAsToken',
+    'staffKey',
+    'userKey',
+    'adminKeyNoManage',
+  ];
+  const ADMINS_WITH_MANAGE = ['admin', 'adminKey', 'adminKeyAsToken'];
+
+  const routes: RouteCase[] = [
+    { name: 'GET /auth/me', method: 'GET', url: () => '/api/v1/auth/me', allowed: ALL, ok: 200 },
+    {
+      name: 'POST /users',
+      method: 'POST',
+      url: () => '/api/v1/users',
+      body: () => ({
+        email: `${fresh()}@t.example`,
+        username: fresh(),
+        password: PASSWORD,
+        role: 'user',
+      }),
+      allowed: ADMINS_WITH_MANAGE,
+      ok: 201,
+    },
+    {
+      name: 'GET /users',
+      method: 'GET',
+      url: () => '/api/v1/users',
+      allowed: ADMINS_WITH_MANAGE,
+      ok: 200,
+    },
+    {
+      name: 'GET /users/:id',
+      method: 'GET',
+      url: () => `/api/v1/users/${ids.staff}`,
+      allowed: ADMINS_WITH_MANAGE,
+      ok: 200,
+      tenantScoped: true,
+    },
+    {
+      name: 'PATCH /users/:id',
+      method: 'PATCH',
+      url: () => `/api/v1/users/${ids.staff}`,
+      body: () => ({ full_name: 'Stella Renamed' }),
+      allowed: ADMINS_WITH_MANAGE,
+      ok: 200,
+      tenantScoped: true,
+    },
+    {
+      name: 'DELETE /users/:id',
+      method: 'DELETE',
+      url: async () => `/api/v1/users/${await createUser(Role.User, fresh())}`,
+      allowed: ADMINS_WITH_MANAGE,
+      ok: 204,
+      tenantScoped: true,
+    },
+    {
+      name: 'POST /api-keys',
+      method: 'POST',
+      url: () => '/api/v1/api-keys',
+      body: () => ({ name: 'k' }),
+      allowed: ADMINS_WITH_MANAGE,
+      ok: 201,
+    },
+    {
+      name: 'GET /api-keys',
+      method: 'GET',
+      url: () => '/api/v1/api-keys',
+      allowed: ADMINS_WITH_MANAGE,
+      ok: 200,
+    },
+    {
+      name: 'DELETE /api-keys/:id',
+      method: 'DELETE',
+      url: async () => `/api/v1/api-keys/${(await createKey({ name: 'victim' })).id}`,
+      allowed: ADMINS_WITH_MANAGE,
+      ok: 204,
+      tenantScoped: true,
+    },
+  ];
+
+  describe.each(routes)('$name', (route) => {
+    it('answers 401 with WWW-Authenticate to an anonymous caller', async () => {
+      const res = await call(app, route.method, await route.url(), undefined, route.body?.());
+      expect(res.statusCode).toBe(401);
+      expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
+      expect(res.json().code).toBe('authentication_required');
+      expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="product-image-service"/);
+    });
+
+    it.each(Object.keys(badCredentials))('answers 401 to %s', async (kind) => {
+      const res = await call(
+        app,
+        route.method,
+        await route.url(),
+        badCredentials[kind](),
+        route.body?.(),
+      );
+      expect(res.statusCode).toBe(401);
+      expect(['invalid_token', 'invalid_api_key', 'authentication_required']).toContain(
+        res.json().code,
+      );
+      expect(res.headers['www-authenticate']).toBeDefined();
+    });
+
+    it.each(ALL)('%s: allowed or 403', async (who) => {
+      const res = await call(app, route.method, await route.url(), c[who], route.body?.());
+      if (route.allowed.includes(who)) {
+        expect(res.statusCode).toBe(route.ok);
+      } else {
+        expect(res.statusCode).toBe(403);
+        expect(['insufficient_role', 'insufficient_scope']).toContain(res.json().code);
+      }
+    });
+
+    if (route.tenantScoped) {
+      it("answers 404 to another organisation's admin, exactly as for an unknown id", async () => {
+        const res = await call(app, route.method, await route.url(), c.otherAdmin, route.body?.());
+        expect(res.statusCode).toBe(404);
+        const unknown = (await route.url()).replace(
+          /[^/]+$/,
+          '00000000-0000-4000-8000-000000000000',
+        );
+        const res2 = await call(app, route.method, unknown, c.admin, route.body?.());
+        expect(res2.statusCode).toBe(404);
+        expect(res.json().code).toBe(res2.json().code);
+      });
+    }
+  });
+
+  it("does not let an admin revoke another organisation's key", async () => {
+    const res = await call(app, 'DELETE', `/api/v1/api-keys/${ids.otherKey}`, c.admin);
+    expect(res.statusCode).toBe(404);
+    expect(res.json().code).toBe('api_key_not_found');
+  });
+
+  it('lists only the caller’s organisation', async () => {
+    const mine = (await call(app, 'GET', '/api/v1/users?per_page=100', c.admin)).json();
+    expect(mine.items.map((u: { username: string }) => u.username)).not.toContain('olga');
+    const theirs = (await call(app, 'GET', '/api/v1/users', c.otherAdmin)).json();
+    expect(theirs.items.map((u: { username: string }) => u.username)).toEqual(['olga']);
+    expect(theirs.total).toBe(1);
+  });
+
+  it('answers 400 invalid_id for a malformed id', async () => {
+    const res = await call(app, 'GET', '/api/v1/users/not-an-id', c.admin);
+    expect(res.statusCode).toBe(400);
+    expect(res.json().code).toBe('invalid_id');
+  });
+
+  it('accepts the canonical UUID form of an id as well as the short one', async () => {
+    const res = await call(app, 'GET', `/api/v1/users/${decodeId(ids.staff)}`, c.admin);
+    expect(res.statusCode).toBe(200);
+    expect(res.json().id).toBe(ids.staff);
+  });
+
+  describe('GET /auth/me', () => {
+    it('describes a user', async () => {
+      const res = await call(app, 'GET', '/api/v1/auth/me', c.staff);
+      expect(res.json()).toMatchObject({
+        type: 'user',
+        role: 'staff',
+        scopes: expect.arrayContaining(['images:write', 'products:write']),
+        organization: { slug: 'default' },
+        user: { username: 'stella', email: 'stella@test.example' },
+      });
+      expect(res.json().scopes).not.toContain('api_keys:manage');
+    });
+
+    it('describes an API key, with only its own scopes', async () => {
+      const res = await call(app, 'GET', '/api/v1/auth/me', c.adminKeyNoManage);
+      expect(res.json()).toMatchObject({
+        type: 'api_key',
+        role: 'admin',
+        scopes: ['products:read', 'images:read', 'images:write'],
+        api_key: { name: 'admin, no manage' },
+      });
+    });
+  });
+
+  describe('Login', () => {
+    it('gives the same 401 for a wrong password and an unknown account', async () => {
+      const wrong = await call(app, 'POST', '/api/v1/auth/login', undefined, {
+        email: TEST_ADMIN.email,
+        password: 'wrong password',
+      });
+      const unknown = await call(app, 'POST', '/api/v1/auth/login', undefined, {
+        email: 'nobody@test.example',
+        password: 'wrong password',
+      });
+      expect(wrong.statusCode).toBe(401);
+      expect(unknown.statusCode).toBe(401);
+      const strip = (body: Record<string, unknown>): object => ({ ...body, request_id: undefined });
+      expect(strip(wrong.json())).toEqual(strip(unknown.json()));
+      expect(wrong.json().code).toBe('invalid_login');
+    });
+
+    it('spends comparable time on an unknown account as on a wrong password', async () => {
+      // Not a benchmark: a missing decoy hash would make unknown accounts ~50x faster.
+      const time = async (email: string): Promise<number> => {
+        const start = process.hrtime.bigint();
+        await call(app, 'POST', '/api/v1/auth/login', undefined, { email, password: 'nope nope' });
+        return Number(process.hrtime.bigint() - start);
+      };
+      const known: number[] = [];
+      const unknown: number[] = [];
+      for (let i = 0; i < 7; i++) {
+        known.push(await time(TEST_ADMIN.email));
+        unknown.push(await time(`nobody${i}@test.example`));
+      }
+      const median = (xs: number[]): number => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+      const ratio = median(unknown) / median(known);
+      expect(ratio).toBeGreaterThan(0.25);
+      expect(ratio).toBeLessThan(4);
+    });
+
+    it('is case-insensitive on email and username', async () => {
+      await expect(login(app, { email: 'STELLA@Test.Example' }, PASSWORD)).resolves.toBeTruthy();
+      await expect(login(app, { username: 'Stella' }, PASSWORD)).resolves.toBeTruthy();
+    });
+
+    it('validates its body', async () => {
+      const res = await call(app, 'POST', '/api/v1/auth/login', undefined, { password: 'x' });
+      expect(res.statusCode).toBe(400);
+      expect(res.json().code).toBe('validation_failed');
+    });
+
+    it('issues an HS256 token with issuer, audience and expiry', async () => {
+      const res = await call(app, 'POST', '/api/v1/auth/login', undefined, {
+        username: 'stella',
+        password: PASSWORD,
+      });
+      expect(res.json()).toMatchObject({ token_type: 'Bearer', expires_in: 3600 });
+      const { header, payload } = jwt.decode(res.json().access_token, { complete: true }) as {
+        header: { alg: string };
+        payload: { iss: string; aud: string; exp: number; iat: number };
+      };
+      expect(header.alg).toBe('HS256');
+      expect(payload).toMatchObject({ iss: ISSUER, aud: ISSUER });
+      expect(payload.exp - payload.iat).toBe(3600);
+    });
+  });
+
+  describe('Users', () => {
+    it('refuses a duplicate email or username with 409', async () => {
+      const dupEmail = await call(app, 'POST', '/api/v1/users', c.admin, {
+        email: 'STELLA@test.example',
+        username: 'someone-new',
+        password: PASSWORD,
+        role: 'user',
+      });
+      expect(dupEmail.statusCode).toBe(409);
+      expect(dupEmail.json()).toMatchObject({ code: 'email_taken', errors: [{ field: 'email' }] });
+      const dupName = await call(app, 'POST', '/api/v1/users', c.admin, {
+        email: 'new@test.example',
+        username: 'olga',
+        password: PASSWORD,
+        role: 'user',
+      });
+      expect(dupName.statusCode).toBe(409);
+      expect(dupName.json().code).toBe('username_taken');
+    });
+
+    it('never returns a password hash', async () => {
+      const res = await call(app, 'GET', '/api/v1/users', c.admin);
+      expect(res.body).not.toMatch(/argon2|password/);
+    });
+
+    it('stops a disabled user’s tokens at once, and lets them back in when re-enabled', async () => {
+      const id = await createUser(Role.Staff, 'dora');
+      const token: Credential = { bearer: await login(app, { username: 'dora' }, PASSWORD) };
+      expect((await call(app, 'GET', '/api/v1/auth/me', token)).statusCode).toBe(200);
+      await call(app, 'PATCH', `/api/v1/users/${id}`, c.admin, { disabled: true });
+      expect((await call(app, 'GET', '/api/v1/auth/me', token)).statusCode).toBe(401);
+      const relogin = await call(app, 'POST', '/api/v1/auth/login', undefined, {
+        username: 'dora',
+        password: PASSWORD,
+      });
+      expect(relogin.statusCode).toBe(401);
+      expect(relogin.json().code).toBe('invalid_login');
+      await call(app, 'PATCH', `/api/v1/users/${id}`, c.admin, { disabled: false });
+      expect((await call(app, 'GET', '/api/v1/auth/me', token)).statusCode).toBe(200);
+    });
+
+    it('stops a deleted user’s tokens', async () => {
+      const id = await createUser(Role.Staff, 'dave');
+      const token: Credential = { bearer: await login(app, { username: 'dave' }, PASSWORD) };
+      expect((await call(app, 'DELETE', `/api/v1/users/${id}`, c.admin)).statusCode).toBe(204);
+      expect((await call(app, 'GET', '/api/v1/auth/me', token)).statusCode).toBe(401);
+      expect((await call(app, 'GET', `/api/v1/users/${id}`, c.admin)).statusCode).toBe(404);
+    });
+
+    it('applies a role change to existing tokens at once', async () => {
+      const id = await createUser(Role.User, 'rita');
+      const token: Credential = { bearer: await login(app, { username: 'rita' }, PASSWORD) };
+      expect((await call(app, 'GET', '/api/v1/auth/me', token)).json().role).toBe('user');
+      await call(app, 'PATCH', `/api/v1/users/${id}`, c.admin, { role: 'staff' });
+      expect((await call(app, 'GET', '/api/v1/auth/me', token)).json().role).toBe('staff');
+    });
+
+    it('changes a password', async () => {
+      const id = await createUser(Role.User, 'pat');
+      await call(app, 'PATCH', `/api/v1/users/${id}`, c.admin, {
+        password: 'a brand new password',
+      });
+      await expect(login(app, { username: 'pat' }, 'a brand new password')).resolves.toBeTruthy();
+      await expect(login(app, { username: 'pat' }, PASSWORD)).rejects.toThrow();
+    });
+
+    it('does not let an admin disable, demote or delete themselves', async () => {
+      const me = (await call(app, 'GET', '/api/v1/auth/me', c.admin)).json().user.id;
+      for (const [method, body] of [
+        ['PATCH', { disabled: true }],
+        ['PATCH', { role: 'staff' }],
+        ['DELETE', undefined],
+      ] as const) {
+        const res = await call(app, method, `/api/v1/users/${me}`, c.admin, body);
+        expect(res.statusCode).toBe(409);
+        expect(res.json().code).toBe('cannot_modify_self');
+      }
+    });
+
+    it('paginates', async () => {
+      const page1 = (await call(app, 'GET', '/api/v1/users?per_page=2&page=1', c.admin)).json();
+      const page2 = (await call(app, 'GET', '/api/v1/users?per_page=2&page=2', c.admin)).json();
+      expect(page1.items).toHaveLength(2);
+      expect(page1.total).toBeGreaterThan(3);
+      expect(page2.items[0].id).not.toBe(page1.items[0].id);
+      const bad = await call(app, 'GET', '/api/v1/users?per_page=1000', c.admin);
+      expect(bad.statusCode).toBe(400);
+    });
+  });
+
+  describe('API keys', () => {
+    it('shows the full key once, and never again', async () => {
+      const created = await createKey({ name: 'once' });
+      expect(created.key).toMatch(/^pis_[A-Za-z0-9]{8}_/);
+      const list = await call(app, 'GET', '/api/v1/api-keys?per_page=100', c.admin);
+      expect(list.body).not.toContain(created.key);
+      expect(list.body).not.toContain(secretOf(created.key));
+      expect(list.body).not.toMatch(/secret|hash/);
+      const listed = list.json().items.find((k: { id: string }) => k.id === created.id);
+      expect(listed).toMatchObject({
+        name: 'once',
+        prefix: created.key.slice(4, 12),
+        role: 'staff',
+      });
+      expect(listed.key).toBeUndefined();
+    });
+
+    it('works as X-API-Key and as Authorization: Token', async () => {
+      const { key } = await createKey({ name: 'both' });
+      expect((await call(app, 'GET', '/api/v1/auth/me', { apiKey: key })).statusCode).toBe(200);
+      expect((await call(app, 'GET', '/api/v1/auth/me', { token: key })).statusCode).toBe(200);
+    });
+
+    it('refuses two credentials at once', async () => {
+      const { key } = await createKey({ name: 'two' });
+      const res = await app.inject({
+        method: 'GET',
+        url: '/api/v1/auth/me',
+        headers: { 'x-api-key': key, authorization: `Token ${key}` },
+      });
+      expect(res.statusCode).toBe(401);
+    });
+
+    it('is not accepted in the query string unless enabled', async () => {
+      const { key } = await createKey({ name: 'query' });
+      const res = await call(app, 'GET', `/api/v1/auth/me?x-api-key=${key}`);
+      expect(res.statusCode).toBe(401);
+    });
+
+    it('stops working as soon as it is revoked', async () => {
+      const created = await createKey({ name: 'to revoke' });
+      expect((await call(app, 'GET', '/api/v1/auth/me', { apiKey: created.key })).statusCode).toBe(
+        200,
+      );
+      expect(
+        (await call(app, 'DELETE', `/api/v1/api-keys/${created.id}`, c.admin)).statusCode,
+      ).toBe(204);
+      expect((await call(app, 'GET', '/api/v1/auth/me', { apiKey: created.key })).statusCode).toBe(
+        401,
+      );
+      // Revoking again is harmless.
+      expect(
+        (await call(app, 'DELETE', `/api/v1/api-keys/${created.id}`, c.admin)).statusCode,
+      ).toBe(204);
+      const listed = (await call(app, 'GET', '/api/v1/api-keys?per_page=100', c.admin))
+        .json()
+        .items.find((k: { id: string }) => k.id === created.id);
+      expect(listed.revoked_at).not.toBeNull();
+    });
+
+    it('cannot hold scopes beyond its role', async () => {
+      const res = await call(app, 'POST', '/api/v1/api-keys', c.admin, {
+        name: 'greedy',
+        role: 'user',
+        scopes: ['images:read', 'images:write'],
+      });
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toMatchObject({
+        code: 'scope_not_allowed',
+        errors: [{ field: 'scopes' }],
+      });
+    });
+
+    it('rejects an unknown scope and an expiry in the past', async () => {
+      const unknownScope = await call(app, 'POST', '/api/v1/api-keys', c.admin, {
+        name: 'x',
+        scopes: ['everything'],
+      });
+      expect(unknownScope.statusCode).toBe(400);
+      const past = await call(app, 'POST', '/api/v1/api-keys', c.admin, {
+        name: 'x',
+        expires_at: '2020-01-01T00:00:00Z',
+      });
+      expect(past.statusCode).toBe(400);
+    });
+
+    it('records when it was last used', async () => {
+      const created = await createKey({ name: 'used' });
+      await call(app, 'GET', '/api/v1/auth/me', { apiKey: created.key });
+      const ds = app.get(DataSource);
+      let lastUsed: Date | null = null;
+      for (let i = 0; i < 50 && !lastUsed; i++) {
+        [{ last_used_at: lastUsed }] = await ds.query(
+          'SELECT last_used_at FROM api_keys WHERE id = $1',
+          [decodeId(created.id)],
+        );
+        if (!lastUsed) await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(lastUsed).not.toBeNull();
+      const listed = (await call(app, 'GET', '/api/v1/api-keys?per_page=100', c.admin))
+        .json()
+        .items.find((k: { id: string }) => k.id === created.id);
+      expect(listed.last_used_at).not.toBeNull();
+    });
+
+    it('stores only a hash of the secret', async () => {
+      const created = await createKey({ name: 'hashed' });
+      const [row] = await app
+        .get(DataSource)
+        .query('SELECT * FROM api_keys WHERE id = $1', [decodeId(created.id)]);
+      expect(JSON.stringify(row)).not.toContain(secretOf(created.key));
+      expect(row.secret_hash).toMatch(/^[0-9a-f]{64}$/);
+    });
+  });
+
+  it('documents the three security schemes and attaches them to protected operations only', async () => {
+    const doc = (await app.inject({ method: 'GET', url: '/docs-json' })).json();
+    expect(Object.keys(doc.components.securitySchemes).sort()).toEqual([
+      'api_key',
+      'bearer',
+      'token',
+    ]);
+    expect(doc.paths['/api/v1/auth/login'].post.security).toEqual([]);
+    expect(doc.paths['/health'].get.security).toEqual([]);
+    expect(doc.paths['/api/v1/users'].get.security).toEqual([
+      { bearer: [] },
+      { api_key: [] },
+      { token: [] },
+    ]);
+  });
+});
