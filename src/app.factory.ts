@@ -1,5 +1,6 @@
 import { RequestMethod, type DynamicModule, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import multipart from '@fastify/multipart';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
@@ -10,6 +11,7 @@ import { closeConnectionsWhenClosing } from './common/http/graceful-close';
 import { registerSecurityHeaders } from './common/http/security-headers';
 import { REQUEST_ID_HEADER, requestIdFor } from './common/logging/request-id';
 import { DOCS_PATH, setupOpenApi } from './openapi/openapi';
+import { removeTempFilesOnResponse } from './images/multipart-upload';
 
 export const API_PREFIX = 'api/v1';
 
@@ -54,6 +56,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
     exclude: [
       { path: 'health', method: RequestMethod.GET },
       { path: 'health/ready', method: RequestMethod.GET },
+      { path: 'media/*', method: RequestMethod.GET },
     ],
   });
   app.useGlobalPipes(createValidationPipe());
@@ -63,6 +66,19 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
     .addHook('onRequest', async (request, reply) => {
       reply.header(REQUEST_ID_HEADER, request.id);
     });
+  // Multipart is streamed: the file part is written to disk as it arrives, cut at the limit.
+  await app.register(multipart, {
+    limits: {
+      fileSize: env.MAX_UPLOAD_BYTES,
+      // Two, so that a second file is seen and refused rather than silently dropped.
+      files: 2,
+      fields: 10,
+      parts: 12,
+      fieldSize: 8 * 1024,
+      headerPairs: 100,
+    },
+  });
+  app.getHttpAdapter().getInstance().addHook('onResponse', removeTempFilesOnResponse);
   closeConnectionsWhenClosing(app);
   await registerSecurityHeaders(app, DOCS_PATH);
   if (env.CORS_ORIGINS) {

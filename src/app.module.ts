@@ -7,6 +7,9 @@ import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { AdminBootstrapModule } from './auth/admin-bootstrap.module';
 import { AuthModule } from './auth/auth.module';
+import { StorageModule } from './storage/storage.module';
+import { ProductsModule } from './products/products.module';
+import { ImagesModule } from './images/images.module';
 
 @Module({})
 export class AppModule {
@@ -19,6 +22,9 @@ export class AppModule {
         DatabaseModule,
         HealthModule,
         AuthModule,
+        StorageModule,
+        ProductsModule,
+        ImagesModule,
         AdminBootstrapModule,
         ...extra,
       ],

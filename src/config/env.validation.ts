@@ -31,6 +31,10 @@ export enum LogLevel {
   Silent = 'silent',
 }
 
+export enum StorageDriver {
+  Local = 'local',
+}
+
 export enum JwtAlgorithm {
   HS256 = 'HS256',
   RS256 = 'RS256',
@@ -200,6 +204,68 @@ export class EnvironmentVariables {
   @Min(1, { message: 'must be an integer number of seconds between 1 and 86400' })
   @Max(86_400, { message: 'must be an integer number of seconds between 1 and 86400' })
   LOGIN_RATE_WINDOW_SECONDS = 60;
+
+  // --- Storage and images ---------------------------------------------------------------------
+
+  @Transform(blankToUndefined)
+  @IsEnum(StorageDriver, { message: `must be one of: ${Object.values(StorageDriver).join(', ')}` })
+  STORAGE_DRIVER: StorageDriver = StorageDriver.Local;
+
+  /** Local storage root; default `<DATA_DIR>/media`. */
+  @Transform(blankToUndefined)
+  @IsOptional()
+  @IsString()
+  STORAGE_LOCAL_DIR?: string = undefined;
+
+  /** Absolute base of the URLs the service puts in responses; default http://localhost:<PORT>. */
+  @Transform(blankToUndefined)
+  @IsOptional()
+  @Matches(/^https?:\/\/[^\s/?#]+(\/[^\s?#]*[^\s?#/])?$/, {
+    message: 'must be an absolute http(s) URL without a trailing slash, query or fragment',
+  })
+  PUBLIC_BASE_URL?: string = undefined;
+
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of bytes between 1 and 1073741824' })
+  @Min(1, { message: 'must be an integer number of bytes between 1 and 1073741824' })
+  @Max(1024 * 1024 * 1024, {
+    message: 'must be an integer number of bytes between 1 and 1073741824',
+  })
+  MAX_UPLOAD_BYTES = 15 * 1024 * 1024;
+
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer between 1 and 1000000000' })
+  @Min(1, { message: 'must be an integer between 1 and 1000000000' })
+  @Max(1_000_000_000, { message: 'must be an integer between 1 and 1000000000' })
+  MAX_IMAGE_PIXELS = 40_000_000;
+
+  /**
+   * Rendition presets: `name:WxH:fit`, comma-separated; fit is cover (centre crop), attention
+   * (crop to the most interesting part, seed 000's gravity auto) or inside (fit, never enlarge).
+   */
+  @Transform(blankToUndefined)
+  @IsString()
+  @Matches(
+    /^[a-z][a-z0-9_-]{0,31}:\d{1,5}x\d{1,5}:(cover|attention|inside)(,[a-z][a-z0-9_-]{0,31}:\d{1,5}x\d{1,5}:(cover|attention|inside))*$/,
+    {
+      message: 'must be a comma-separated list of name:WIDTHxHEIGHT:cover|attention|inside',
+    },
+  )
+  IMAGE_RENDITIONS = 'thumb:150x150:cover,card:500x500:attention,large:1200x1200:inside';
+
+  /** Images processed at once; more wait in a queue. */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer between 1 and 64' })
+  @Min(1, { message: 'must be an integer between 1 and 64' })
+  @Max(64, { message: 'must be an integer between 1 and 64' })
+  IMAGE_PROCESSING_CONCURRENCY = 2;
+
+  /** Images allowed to wait; beyond, uploads get 503 with Retry-After. */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer between 0 and 10000' })
+  @Min(0, { message: 'must be an integer between 0 and 10000' })
+  @Max(10_000, { message: 'must be an integer between 0 and 10000' })
+  IMAGE_PROCESSING_QUEUE_LIMIT = 16;
 
   /** The first administrator, created on first start with an empty database. */
   @Transform(blankToUndefined)

@@ -59,6 +59,7 @@ export const ERROR_CODES = {
   invalid_content_length: { kind: 'invalid', title: 'The Content-Length header is invalid' },
   route_not_found: { kind: 'not_found', title: 'No such route' },
   invalid_id: { kind: 'invalid', title: 'The id is malformed' },
+  invalid_cursor: { kind: 'invalid', title: 'The pagination cursor is invalid' },
   // Authentication and authorisation.
   authentication_required: { kind: 'unauthenticated', title: 'Authentication required' },
   invalid_token: { kind: 'unauthenticated', title: 'The bearer token is invalid or expired' },
@@ -74,6 +75,26 @@ export const ERROR_CODES = {
   username_taken: { kind: 'conflict', title: 'The username is already in use' },
   scope_not_allowed: { kind: 'invalid', title: 'A requested scope exceeds the role' },
   cannot_modify_self: { kind: 'conflict', title: 'You cannot do this to your own account' },
+  // Products.
+  product_not_found: { kind: 'not_found', title: 'No such product' },
+  invalid_gtin: { kind: 'invalid', title: 'The GTIN is invalid' },
+  slug_taken: { kind: 'conflict', title: 'The slug is already in use' },
+  gtin_taken: { kind: 'conflict', title: 'The GTIN is already in use' },
+  // Images.
+  image_required: { kind: 'invalid', title: 'An image file is required' },
+  unsupported_image_type: { kind: 'invalid', title: 'The file is not a supported image type' },
+  unsafe_svg: { kind: 'invalid', title: 'The SVG contains active or external content' },
+  invalid_image: { kind: 'invalid', title: 'The image is truncated or corrupt' },
+  image_too_many_pixels: { kind: 'invalid', title: 'The image has too many pixels' },
+  file_too_large: { kind: 'too_large', title: 'The file is too large' },
+  too_many_files: { kind: 'invalid', title: 'Send exactly one file' },
+  too_many_parts: { kind: 'too_large', title: 'The multipart body has too many parts' },
+  invalid_multipart: { kind: 'invalid', title: 'The multipart body is malformed' },
+  image_not_found: { kind: 'not_found', title: 'No such image' },
+  server_busy: { kind: 'unavailable', title: 'Too many images are being processed' },
+  storage_unavailable: { kind: 'dependency_failed', title: 'The image storage is unavailable' },
+  // Storage.
+  media_not_found: { kind: 'not_found', title: 'No such file' },
   // Operations.
   not_ready: { kind: 'unavailable', title: 'The service is not ready' },
 } as const satisfies Record<string, ErrorCodeDefinition>;

@@ -42,6 +42,19 @@ const FASTIFY_CODES: Record<string, { code: ErrorCode; detail: string }> = {
     code: 'invalid_content_length',
     detail: 'The Content-Length header does not match the body that was sent.',
   },
+  // @fastify/multipart's limits and parse errors.
+  FST_REQ_FILE_TOO_LARGE: {
+    code: 'file_too_large',
+    detail: 'The file is larger than the upload limit.',
+  },
+  FST_FILES_LIMIT: { code: 'too_many_files', detail: 'Send exactly one file, as "image".' },
+  FST_PARTS_LIMIT: { code: 'too_many_parts', detail: 'The multipart body has too many parts.' },
+  FST_FIELDS_LIMIT: { code: 'too_many_parts', detail: 'The multipart body has too many fields.' },
+  FST_PROTO_VIOLATION: { code: 'invalid_multipart', detail: 'The multipart body is malformed.' },
+  FST_INVALID_MULTIPART_CONTENT_TYPE: {
+    code: 'unsupported_media_type',
+    detail: 'Send the image as multipart/form-data.',
+  },
   FST_ERR_CTP_INVALID_TYPE: {
     code: 'unsupported_media_type',
     detail: 'The Content-Type header is malformed.',

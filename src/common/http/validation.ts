@@ -1,4 +1,6 @@
-import { ValidationPipe, type ValidationError } from '@nestjs/common';
+import { ValidationPipe } from '@nestjs/common';
+import { plainToInstance, type ClassConstructor } from 'class-transformer';
+import { validateSync, type ValidationError } from 'class-validator';
 import { AppError, type FieldError } from '../errors/app.error';
 
 /** Flattens class-validator's tree into `{ field: 'a.b.0.c', message }` entries. */
@@ -10,17 +12,28 @@ export function flattenValidationErrors(errors: ValidationError[], parent = ''):
   });
 }
 
+export function validationError(errors: ValidationError[]): AppError {
+  const fieldErrors = flattenValidationErrors(errors);
+  const fields = [...new Set(fieldErrors.map((e) => e.field))].join(', ');
+  return new AppError('validation_failed', `Invalid value for: ${fields}.`, fieldErrors);
+}
+
+const OPTIONS = { whitelist: true, forbidNonWhitelisted: true } as const;
+
 /** The global pipe: unknown properties are rejected, values are transformed to DTO types. */
 export function createValidationPipe(): ValidationPipe {
   return new ValidationPipe({
-    whitelist: true,
-    forbidNonWhitelisted: true,
+    ...OPTIONS,
     transform: true,
     validationError: { target: false, value: false },
-    exceptionFactory: (errors) => {
-      const fieldErrors = flattenValidationErrors(errors);
-      const fields = [...new Set(fieldErrors.map((e) => e.field))].join(', ');
-      return new AppError('validation_failed', `Invalid value for: ${fields}.`, fieldErrors);
-    },
+    exceptionFactory: validationError,
   });
+}
+
+/** The same rules for values that do not arrive as a JSON body (multipart fields). */
+export function validateInput<T extends object>(type: ClassConstructor<T>, plain: object): T {
+  const instance = plainToInstance(type, plain);
+  const errors = validateSync(instance, OPTIONS);
+  if (errors.length > 0) throw validationError(errors);
+  return instance;
 }

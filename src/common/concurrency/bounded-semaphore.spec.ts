@@ -1,0 +1,41 @@
+import { BoundedSemaphore, QueueFullError } from './bounded-semaphore';
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+describe(BoundedSemaphore.name, () => {
+  it('runs at most `concurrency` tasks, queues up to the limit, and refuses beyond', async () => {
+    const sem = new BoundedSemaphore(2, 1);
+    const gates = [deferred(), deferred(), deferred()];
+    let peak = 0;
+    let current = 0;
+    const task = (i: number) => () => {
+      current++;
+      peak = Math.max(peak, current);
+      return gates[i].promise.then(() => {
+        current--;
+        return i;
+      });
+    };
+    const a = sem.run(task(0));
+    const b = sem.run(task(1));
+    const c = sem.run(task(2));
+    await expect(sem.run(() => Promise.resolve(9))).rejects.toBeInstanceOf(QueueFullError);
+    expect(sem.active).toBe(2);
+    expect(sem.queued).toBe(1);
+    gates.forEach((g) => g.resolve());
+    await expect(Promise.all([a, b, c])).resolves.toEqual([0, 1, 2]);
+    expect(peak).toBe(2);
+    expect(sem.active).toBe(0);
+    expect(sem.queued).toBe(0);
+  });
+
+  it('frees the slot when a task fails', async () => {
+    const sem = new BoundedSemaphore(1, 0);
+    await expect(sem.run(() => Promise.reject(new Error('x')))).rejects.toThrow('x');
+    await expect(sem.run(() => Promise.resolve('ok'))).resolves.toBe('ok');
+  });
+});

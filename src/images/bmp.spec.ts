@@ -1,0 +1,36 @@
+import { bmp } from '../../test/support/fixtures';
+import { BmpError, decodeBmp } from './bmp';
+import { humanReadableSize } from './human-size';
+
+describe(decodeBmp.name, () => {
+  it('decodes a 24-bit bottom-up BMP to RGBA', () => {
+    const image = decodeBmp(bmp(5, 3), 1000);
+    expect(image).toMatchObject({ width: 5, height: 3, channels: 4 });
+    expect(image.data).toHaveLength(5 * 3 * 4);
+    expect(image.data[3]).toBe(255);
+  });
+
+  it.each([
+    ['not a BMP', Buffer.from('GIF89a')],
+    ['truncated', bmp(64, 48).subarray(0, 200)],
+    ['empty', Buffer.alloc(0)],
+  ])('refuses %s', (_name, input) => {
+    expect(() => decodeBmp(input, 1_000_000)).toThrow(BmpError);
+  });
+
+  it('refuses more pixels than allowed, before allocating them', () => {
+    expect(() => decodeBmp(bmp(64, 48), 64 * 48 - 1)).toThrow(/pixel limit/);
+  });
+});
+
+describe(humanReadableSize.name, () => {
+  it.each([
+    [0, '0 bytes'],
+    [1, '1 byte'],
+    [1023, '1023 bytes'],
+    [1024, '1 KB'],
+    [2_621_440, '2.5 MB'],
+    [15 * 1024 * 1024, '15 MB'],
+    [150 * 1024, '150 KB'],
+  ])('%i → %s', (bytes, text) => expect(humanReadableSize(bytes)).toBe(text));
+});

@@ -1,0 +1,89 @@
+/**
+ * A decoder for the BMP files people actually upload (uncompressed 24- and 32-bit, 8-bit
+ * paletted, BI_BITFIELDS with the usual masks), because the bundled libvips cannot read BMP.
+ * Returns raw RGBA pixels for sharp; anything else is refused.
+ */
+export interface RawImage {
+  data: Buffer;
+  width: number;
+  height: number;
+  channels: 4;
+}
+
+export class BmpError extends Error {}
+
+const BI_RGB = 0;
+const BI_BITFIELDS = 3;
+
+export function bmpDimensions(buf: Buffer): { width: number; height: number } {
+  if (buf.length < 26 || buf.toString('latin1', 0, 2) !== 'BM')
+    throw new BmpError('not a BMP file');
+  const headerSize = buf.readUInt32LE(14);
+  if (headerSize < 40 || buf.length < 14 + headerSize) throw new BmpError('unsupported BMP header');
+  return { width: buf.readInt32LE(18), height: Math.abs(buf.readInt32LE(22)) };
+}
+
+export function decodeBmp(buf: Buffer, maxPixels: number): RawImage {
+  const { width } = bmpDimensions(buf);
+  const pixelOffset = buf.readUInt32LE(10);
+  const headerSize = buf.readUInt32LE(14);
+  const rawHeight = buf.readInt32LE(22);
+  const height = Math.abs(rawHeight);
+  const topDown = rawHeight < 0;
+  const bpp = buf.readUInt16LE(28);
+  const compression = buf.readUInt32LE(30);
+  if (width <= 0 || height <= 0) throw new BmpError('BMP has no pixels');
+  if (width * height > maxPixels) throw new BmpError('BMP exceeds the pixel limit');
+  if (![8, 24, 32].includes(bpp)) throw new BmpError(`unsupported BMP depth ${bpp}`);
+  if (!(compression === BI_RGB || (compression === BI_BITFIELDS && bpp === 32))) {
+    throw new BmpError('compressed BMP is not supported');
+  }
+
+  let palette: Buffer | undefined;
+  if (bpp === 8) {
+    const colours = buf.readUInt32LE(46) || 256;
+    const start = 14 + headerSize;
+    palette = buf.subarray(start, start + colours * 4);
+    if (palette.length < colours * 4) throw new BmpError('truncated BMP palette');
+  }
+  // BI_BITFIELDS 32-bit: only the common BGRA/BGRX layout.
+  if (compression === BI_BITFIELDS) {
+    const masks =
+      headerSize >= 52
+        ? [buf.readUInt32LE(54), buf.readUInt32LE(58), buf.readUInt32LE(62)]
+        : [
+            buf.readUInt32LE(14 + headerSize),
+            buf.readUInt32LE(18 + headerSize),
+            buf.readUInt32LE(22 + headerSize),
+          ];
+    if (masks[0] !== 0x00ff0000 || masks[1] !== 0x0000ff00 || masks[2] !== 0x000000ff) {
+      throw new BmpError('unsupported BMP bit masks');
+    }
+  }
+
+  const rowSize = Math.ceil((bpp * width) / 32) * 4;
+  if (pixelOffset + rowSize * height > buf.length) throw new BmpError('truncated BMP');
+  const out = Buffer.alloc(width * height * 4);
+  for (let y = 0; y < height; y++) {
+    const row = pixelOffset + (topDown ? y : height - 1 - y) * rowSize;
+    for (let x = 0; x < width; x++) {
+      const o = (y * width + x) * 4;
+      if (bpp === 8) {
+        const p = buf[row + x] * 4;
+        if (p + 3 > palette!.length) throw new BmpError('BMP palette index out of range');
+        out[o] = palette![p + 2];
+        out[o + 1] = palette![p + 1];
+        out[o + 2] = palette![p];
+        out[o + 3] = 255;
+      } else {
+        const i = row + x * (bpp / 8);
+        out[o] = buf[i + 2];
+        out[o + 1] = buf[i + 1];
+        out[o + 2] = buf[i];
+        // 32-bit BI_RGB's fourth byte is usually unused (0): treat those images as opaque.
+        out[o + 3] = bpp === 32 && compression === BI_BITFIELDS ? buf[i + 3] : 255;
+      }
+    }
+  }
+  return { data: out, width, height, channels: 4 };
+}

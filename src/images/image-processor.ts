@@ -1,0 +1,275 @@
+import { createHash } from 'node:crypto';
+import { open, readFile } from 'node:fs/promises';
+import { Injectable } from '@nestjs/common';
+import { fileTypeFromFile } from 'file-type';
+import sharp, { type Sharp, type SharpOptions } from 'sharp';
+import { AppError } from '../common/errors/app.error';
+import { BoundedSemaphore, QueueFullError } from '../common/concurrency/bounded-semaphore';
+import { EnvironmentVariables } from '../config/env.validation';
+import { BmpError, decodeBmp } from './bmp';
+import { sanitizeSvg, SvgRejectedError } from './svg-sanitizer';
+
+export type RenditionFit = 'cover' | 'attention' | 'inside';
+
+export interface RenditionPreset {
+  name: string;
+  width: number;
+  height: number;
+  fit: RenditionFit;
+}
+
+export interface EncodedImage {
+  buffer: Buffer;
+  /** jpeg, png, gif, webp, avif or svg. */
+  format: string;
+  mimeType: string;
+  extension: string;
+  width: number;
+  height: number;
+  size: number;
+}
+
+export interface ProcessedImage {
+  original: EncodedImage & { sha256: string };
+  renditions: Record<string, EncodedImage>;
+  /** Of the upload as received: RGB, RGBA, CMYK, GRAYSCALE or GRAYSCALE_ALPHA. */
+  colorMode: string;
+  hasAlpha: boolean;
+}
+
+/** `thumb:150x150:cover,card:500x500:attention` → presets (the format is validated at start-up). */
+export function parseRenditionPresets(spec: string): RenditionPreset[] {
+  return spec.split(',').map((entry) => {
+    const [name, size, fit] = entry.trim().split(':');
+    const [width, height] = size.split('x').map(Number);
+    return { name, width, height, fit: fit as RenditionFit };
+  });
+}
+
+const RASTER: Record<string, { format: string; mimeType: string; extension: string }> = {
+  'image/jpeg': { format: 'jpeg', mimeType: 'image/jpeg', extension: 'jpg' },
+  'image/png': { format: 'png', mimeType: 'image/png', extension: 'png' },
+  'image/gif': { format: 'gif', mimeType: 'image/gif', extension: 'gif' },
+  'image/webp': { format: 'webp', mimeType: 'image/webp', extension: 'webp' },
+  'image/avif': { format: 'avif', mimeType: 'image/avif', extension: 'avif' },
+  // BMP is accepted and stored as PNG.
+  'image/bmp': { format: 'png', mimeType: 'image/png', extension: 'png' },
+};
+
+const SVG = { format: 'svg', mimeType: 'image/svg+xml', extension: 'svg' };
+const RENDITION = { format: 'webp', mimeType: 'image/webp', extension: 'webp' };
+
+/**
+ * Turns an untrusted file into a checked, normalised image and its renditions. The type comes from
+ * the bytes; the pixel count is checked from the header before decoding; the image is decoded once,
+ * oriented upright (EXIF orientation 1-8), converted to sRGB and stripped of all metadata (GPS
+ * included) before anything is encoded. The only file that uses sharp.
+ */
+@Injectable()
+export class ImageProcessor {
+  private readonly presets: RenditionPreset[];
+  private readonly slots: BoundedSemaphore;
+  private readonly maxPixels: number;
+
+  constructor(env: EnvironmentVariables) {
+    this.presets = parseRenditionPresets(env.IMAGE_RENDITIONS);
+    this.slots = new BoundedSemaphore(
+      env.IMAGE_PROCESSING_CONCURRENCY,
+      env.IMAGE_PROCESSING_QUEUE_LIMIT,
+    );
+    this.maxPixels = env.MAX_IMAGE_PIXELS;
+    // libvips' operation cache holds decoded images between requests; a server wants flat memory.
+    sharp.cache(false);
+  }
+
+  get renditionNames(): string[] {
+    return this.presets.map((p) => p.name);
+  }
+
+  /** Bounded: beyond the queue limit, 503 server_busy with Retry-After. */
+  async process(path: string): Promise<ProcessedImage> {
+    try {
+      return await this.slots.run(() => this.processNow(path));
+    } catch (error) {
+      if (error instanceof QueueFullError) {
+        throw new AppError(
+          'server_busy',
+          'Too many images are being processed; retry shortly.',
+          [],
+          {
+            'Retry-After': '5',
+          },
+        );
+      }
+      throw error;
+    }
+  }
+
+  private async processNow(path: string): Promise<ProcessedImage> {
+    const detected = await this.detect(path);
+    let input: Buffer | string = path;
+    let options: SharpOptions = {};
+    let svg: Buffer | undefined;
+    if (detected === 'image/svg+xml') {
+      svg = this.sanitize(await readFile(path));
+      input = svg;
+    } else if (detected === 'image/bmp') {
+      try {
+        const raw = decodeBmp(await readFile(path), this.maxPixels);
+        input = raw.data;
+        options = { raw: { width: raw.width, height: raw.height, channels: raw.channels } };
+      } catch (error) {
+        if (error instanceof BmpError && /pixel limit/.test(error.message))
+          throw this.tooManyPixels();
+        throw this.invalid();
+      }
+    }
+
+    // The header alone: dimensions and colour model, before any pixel is decoded.
+    const meta = await sharp(input, { ...options, limitInputPixels: false })
+      .metadata()
+      .catch(() => {
+        throw this.invalid();
+      });
+    if (!meta.width || !meta.height) throw this.invalid();
+    if (meta.width * meta.height > this.maxPixels) throw this.tooManyPixels();
+    const hasAlpha = Boolean(meta.hasAlpha);
+    const colorMode =
+      meta.space === 'cmyk'
+        ? 'CMYK'
+        : meta.space === 'b-w' || meta.channels === 1 || (meta.channels === 2 && hasAlpha)
+          ? hasAlpha
+            ? 'GRAYSCALE_ALPHA'
+            : 'GRAYSCALE'
+          : hasAlpha
+            ? 'RGBA'
+            : 'RGB';
+
+    // Decode once: upright, sRGB, no metadata; every output is encoded from these pixels.
+    let decoded: { data: Buffer; info: sharp.OutputInfo };
+    try {
+      decoded = await sharp(input, {
+        ...options,
+        failOn: 'error',
+        limitInputPixels: this.maxPixels,
+      })
+        .rotate()
+        .toColourspace('srgb')
+        .raw()
+        .toBuffer({ resolveWithObject: true });
+    } catch {
+      throw this.invalid();
+    }
+    const { data, info } = decoded;
+    const pixels = (): Sharp =>
+      sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } });
+
+    const originalType = svg ? SVG : RASTER[detected];
+    const originalBuffer = svg ?? (await this.encodeOriginal(pixels(), originalType.format));
+    const original = {
+      ...originalType,
+      buffer: originalBuffer,
+      width: info.width,
+      height: info.height,
+      size: originalBuffer.length,
+      sha256: createHash('sha256').update(originalBuffer).digest('hex'),
+    };
+
+    const renditions: Record<string, EncodedImage> = {};
+    for (const preset of this.presets) {
+      const out = await pixels()
+        .resize(preset.width, preset.height, {
+          fit: preset.fit === 'inside' ? 'inside' : 'cover',
+          position: preset.fit === 'attention' ? sharp.strategy.attention : 'centre',
+          withoutEnlargement: preset.fit === 'inside',
+        })
+        .webp({ quality: 82 })
+        .toBuffer({ resolveWithObject: true });
+      renditions[preset.name] = {
+        ...RENDITION,
+        buffer: out.data,
+        width: out.info.width,
+        height: out.info.height,
+        size: out.data.length,
+      };
+    }
+    return { original, renditions, colorMode, hasAlpha };
+  }
+
+  private encodeOriginal(image: Sharp, format: string): Promise<Buffer> {
+    switch (format) {
+      case 'jpeg':
+        return image.jpeg({ quality: 90, mozjpeg: true }).toBuffer();
+      case 'png':
+        return image.png().toBuffer();
+      case 'gif':
+        return image.gif().toBuffer();
+      case 'webp':
+        return image.webp({ quality: 90 }).toBuffer();
+      case 'avif':
+        return image.avif({ quality: 65 }).toBuffer();
+      default:
+        throw new Error(`no encoder for ${format}`);
+    }
+  }
+
+  /** The type from the bytes: file-type's signatures, and SVG recognised as XML with an svg root. */
+  private async detect(path: string): Promise<string> {
+    const type = await fileTypeFromFile(path);
+    if (type && RASTER[type.mime]) return type.mime;
+    if (!type || type.mime === 'application/xml') {
+      if (await this.looksLikeSvg(path)) return 'image/svg+xml';
+    }
+    throw new AppError(
+      'unsupported_image_type',
+      'The file is not a JPEG, PNG, GIF, WebP, AVIF, BMP or SVG image.',
+      [{ field: 'image', message: `unsupported type${type ? ` (${type.mime})` : ''}` }],
+    );
+  }
+
+  private async looksLikeSvg(path: string): Promise<boolean> {
+    const handle = await open(path, 'r');
+    try {
+      const head = Buffer.alloc(4096);
+      const { bytesRead } = await handle.read(head, 0, head.length, 0);
+      const text = head
+        .subarray(0, bytesRead)
+        .toString('utf8')
+        .replace(/^\uFEFF/, '');
+      return /^\s*(<\?xml[^>]*>\s*)?(<!--[\s\S]*?-->\s*)*(<!DOCTYPE[^>]*>\s*)?<svg[\s>]/i.test(
+        text,
+      );
+    } finally {
+      await handle.close();
+    }
+  }
+
+  private sanitize(input: Buffer): Buffer {
+    try {
+      return sanitizeSvg(input);
+    } catch (error) {
+      if (error instanceof SvgRejectedError) {
+        throw new AppError('unsafe_svg', `The SVG was refused: ${error.message}`, [
+          { field: 'image', message: `SVG refused (${error.reason})` },
+        ]);
+      }
+      throw error;
+    }
+  }
+
+  private invalid(): AppError {
+    return new AppError(
+      'invalid_image',
+      'The image could not be decoded: it is truncated or corrupt.',
+      [{ field: 'image', message: 'is truncated or corrupt' }],
+    );
+  }
+
+  private tooManyPixels(): AppError {
+    return new AppError(
+      'image_too_many_pixels',
+      `The image has more than ${this.maxPixels} pixels.`,
+      [{ field: 'image', message: `more than ${this.maxPixels} pixels` }],
+    );
+  }
+}

@@ -1,0 +1,109 @@
+import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type {} from '@fastify/multipart';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AppError } from '../common/errors/app.error';
+import { validateInput } from '../common/http/validation';
+import { UploadImageFieldsDto } from './dto/upload-image.dto';
+
+/** A file received in a multipart upload, spooled to a temporary file. */
+export interface ReceivedFile {
+  path: string;
+  size: number;
+  /** The client's file name, for the record only; never used to build a path or a key. */
+  filename: string;
+}
+
+export interface ImageUpload {
+  file: ReceivedFile;
+  fields: UploadImageFieldsDto;
+}
+
+const TEMP_FILES = Symbol('uploadTempFiles');
+type RequestWithTemp = FastifyRequest & { [TEMP_FILES]?: string[] };
+
+/** Temporary files of a request are removed when its response has been sent, whatever happened. */
+export function removeTempFilesOnResponse(
+  request: FastifyRequest,
+  _reply: FastifyReply,
+): Promise<void> {
+  const files = (request as RequestWithTemp)[TEMP_FILES] ?? [];
+  return Promise.all(files.map((f) => rm(f, { force: true }))).then(() => undefined);
+}
+
+/** A name safe to show back: the last path segment, printable, at most 255 characters. */
+export function cleanFilename(name: string | undefined): string {
+  return basename((name ?? '').replace(/\\/g, '/'))
+    // Control characters would corrupt logs and headers where the name is shown.
+    // eslint-disable-next-line no-control-regex
+    .replace(/[\u0000-\u001f\u007f]/g, '')
+    .slice(0, 255);
+}
+
+/**
+ * Reads a multipart upload as a stream: text fields, and exactly one file part named `image`,
+ * written to a temporary file while @fastify/multipart counts its bytes (never buffered whole).
+ * A file over the limit is cut by the parser and answered 413 `file_too_large`.
+ */
+export async function readImageUpload(
+  request: FastifyRequest,
+  tmpDir: string,
+): Promise<ImageUpload> {
+  if (!request.isMultipart()) {
+    throw new AppError('unsupported_media_type', 'Send the image as multipart/form-data.');
+  }
+  await mkdir(tmpDir, { recursive: true });
+  const fields: Record<string, string> = {};
+  let file: ReceivedFile | undefined;
+  try {
+    for await (const part of request.parts()) {
+      if (part.type === 'file') {
+        if (part.fieldname !== 'image') {
+          part.file.resume();
+          throw new AppError('validation_failed', `Unexpected file field "${part.fieldname}".`, [
+            { field: part.fieldname, message: 'unexpected file; send the image as "image"' },
+          ]);
+        }
+        if (file) {
+          part.file.resume();
+          throw new AppError('too_many_files', 'Send exactly one file, as "image".', [
+            { field: 'image', message: 'only one file is accepted' },
+          ]);
+        }
+        const path = join(tmpDir, `${randomUUID()}.upload`);
+        ((request as RequestWithTemp)[TEMP_FILES] ??= []).push(path);
+        const sink = createWriteStream(path, { flags: 'wx', mode: 0o600 });
+        await pipeline(part.file, sink);
+        if (part.file.truncated) {
+          throw new AppError('file_too_large', 'The file is larger than the upload limit.', [
+            { field: 'image', message: 'is larger than the upload limit' },
+          ]);
+        }
+        file = { path, size: sink.bytesWritten, filename: cleanFilename(part.filename) };
+      } else {
+        if (Object.hasOwn(fields, part.fieldname)) {
+          throw new AppError('validation_failed', `Field "${part.fieldname}" was sent twice.`, [
+            { field: part.fieldname, message: 'sent more than once' },
+          ]);
+        }
+        fields[part.fieldname] = typeof part.value === 'string' ? part.value : String(part.value);
+      }
+    }
+  } catch (error) {
+    if (error instanceof AppError) throw error;
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('FST_')) throw error;
+    throw new AppError('invalid_multipart', 'The multipart body could not be read.');
+  }
+  if (!file || file.size === 0) {
+    throw new AppError(
+      'image_required',
+      file ? 'The image file is empty.' : 'An image file is required.',
+      [{ field: 'image', message: file ? 'is empty' : 'is required' }],
+    );
+  }
+  return { file, fields: validateInput(UploadImageFieldsDto, fields) };
+}

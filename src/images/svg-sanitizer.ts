@@ -1,0 +1,347 @@
+import {
+  type Attr,
+  type CharacterData,
+  DOMParser,
+  type Document,
+  type Element,
+  type Node as XmlNode,
+  type ProcessingInstruction,
+  XMLSerializer,
+} from '@xmldom/xmldom';
+
+/**
+ * SVG upload sanitiser. Policy: an SVG containing anything dangerous is rejected, never silently
+ * repaired; a clean SVG is re-serialised with comments and processing instructions dropped and
+ * CDATA sections turned into (escaped) text. The checks do not rely on the CSP the images are
+ * later served with.
+ */
+export type SvgRejection =
+  | 'malformed' // not well-formed XML, not an <svg> root, empty
+  | 'doctype' // any DOCTYPE / ENTITY declaration (XXE, billion laughs)
+  | 'script' // <script> element anywhere (any namespace prefix / case)
+  | 'event_handler' // any attribute whose local name starts with "on" (case-insensitive)
+  | 'foreign_object' // <foreignObject>
+  | 'external_reference' // href / xlink:href / src not starting with "#"; url(...) not "#..."; @import; javascript: or data: URLs
+  | 'disallowed_element'; // anything outside the allow-list
+
+export class SvgRejectedError extends Error {
+  override name = 'SvgRejectedError';
+
+  constructor(
+    readonly reason: SvgRejection,
+    detail: string,
+  ) {
+    super(`SVG rejected (${reason}): ${detail}`);
+  }
+}
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+/** Deeper nesting than this is rejected as malformed (browsers' XML parsers give up around here). */
+const MAX_DEPTH = 256;
+
+/**
+ * Static SVG 1.1 graphics. Deliberately absent: script, foreignObject, image and feImage (they
+ * load content; an `<image>` limited to `#...` would be useless), animation elements (animate,
+ * set, ... can rewrite href to javascript:), font / cursor / color-profile elements, iframe,
+ * video, audio and anything outside the SVG namespace.
+ */
+const ALLOWED_ELEMENTS: ReadonlySet<string> = new Set([
+  'svg',
+  'g',
+  'defs',
+  'title',
+  'desc',
+  'metadata',
+  'symbol',
+  'use',
+  'path',
+  'rect',
+  'circle',
+  'ellipse',
+  'line',
+  'polyline',
+  'polygon',
+  'text',
+  'tspan',
+  'textPath',
+  'linearGradient',
+  'radialGradient',
+  'stop',
+  'pattern',
+  'clipPath',
+  'mask',
+  'marker',
+  'filter',
+  'feBlend',
+  'feColorMatrix',
+  'feComponentTransfer',
+  'feComposite',
+  'feConvolveMatrix',
+  'feDiffuseLighting',
+  'feDisplacementMap',
+  'feDistantLight',
+  'feDropShadow',
+  'feFlood',
+  'feFuncA',
+  'feFuncB',
+  'feFuncG',
+  'feFuncR',
+  'feGaussianBlur',
+  'feMerge',
+  'feMergeNode',
+  'feMorphology',
+  'feOffset',
+  'fePointLight',
+  'feSpecularLighting',
+  'feSpotLight',
+  'feTile',
+  'feTurbulence',
+  'style',
+  'a',
+  'switch',
+]);
+
+/** Attribute local names that hold a URL which must stay inside the document. */
+const URL_ATTRIBUTES: ReadonlySet<string> = new Set(['href', 'src']);
+/** Attribute local names rejected outright: xml:base re-bases "#..." references, ping beacons. */
+const FORBIDDEN_URL_ATTRIBUTES: ReadonlySet<string> = new Set(['base', 'ping']);
+
+const ATTRIBUTE_NAME = /^[a-zA-Z][a-zA-Z0-9_:.-]*$/;
+/** Anything outside the XML 1.0 Char production (also catches lone surrogates via the u flag). */
+const NON_XML_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
+const DTD_MARKUP = /<!\s*(?:doctype|entity|element|attlist|notation)/i;
+/** CSS functions (besides url()) that can fetch or that have no business in a product image. */
+const FETCHING_CSS_FUNCTION =
+  /(?:^|[^a-z0-9_])(?:image-set|image|cross-fade|element|src|attr|expression)\(/;
+/** Substrings of a compacted, lower-cased value that mean an executable or inline-document URL. */
+const FORBIDDEN_SCHEMES = ['script:', 'data:'];
+
+const ELEMENT_NODE = 1;
+const TEXT_NODE = 3;
+const CDATA_SECTION_NODE = 4;
+const PROCESSING_INSTRUCTION_NODE = 7;
+const COMMENT_NODE = 8;
+
+function reject(reason: SvgRejection, detail: string): never {
+  throw new SvgRejectedError(reason, detail);
+}
+
+/** Lower-cases and drops ASCII whitespace and C0/C1 control characters (`java\tscript:`). */
+function compact(value: string): string {
+  let out = '';
+  let start = 0;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c <= 0x20 || (c >= 0x7f && c <= 0x9f)) {
+      out += value.slice(start, i);
+      start = i + 1;
+    }
+  }
+  return (out + value.slice(start)).toLowerCase();
+}
+
+/** Removes CSS comments in linear time; an unterminated comment runs to the end. */
+function stripCssComments(css: string): string {
+  let out = '';
+  let pos = 0;
+  for (;;) {
+    const open = css.indexOf('/*', pos);
+    if (open < 0) return out + css.slice(pos);
+    out += css.slice(pos, open);
+    const close = css.indexOf('*/', open + 2);
+    if (close < 0) return out;
+    pos = close + 2;
+  }
+}
+
+/** Every `url(` must be followed (after optional quotes) by `#`. `text` is compacted already. */
+function checkUrlFunctions(text: string, where: string): void {
+  for (let i = text.indexOf('url('); i >= 0; i = text.indexOf('url(', i + 4)) {
+    let j = i + 4;
+    while (text[j] === '"' || text[j] === "'") j++;
+    if (text[j] !== '#')
+      reject('external_reference', `${where}: url() to something other than #id`);
+  }
+}
+
+/**
+ * Checks text that a browser may interpret as CSS: the `<style>` element and every attribute value
+ * (presentation attributes such as fill or mask are CSS values too). Both the text with and without
+ * comments are checked, so comments can neither hide nor fake anything.
+ */
+function checkCssLike(value: string, where: string): void {
+  if (value.includes('\\')) {
+    reject('external_reference', `${where}: backslash escapes are not allowed`);
+  }
+  const withComments = compact(value);
+  for (const text of [withComments, stripCssComments(withComments)]) {
+    for (const scheme of FORBIDDEN_SCHEMES) {
+      if (text.includes(scheme)) reject('external_reference', `${where}: ${scheme} URL`);
+    }
+    if (text.includes('@import')) reject('external_reference', `${where}: @import`);
+    checkUrlFunctions(text, where);
+    if (FETCHING_CSS_FUNCTION.test(text)) {
+      reject('external_reference', `${where}: CSS function that may load resources`);
+    }
+  }
+}
+
+function checkXmlChars(value: string, where: string): void {
+  if (NON_XML_CHAR.test(value)) reject('malformed', `${where}: character not allowed in XML`);
+}
+
+/** Trims like the URL parser: only ASCII whitespace / C0 controls (not NBSP etc., unlike trim()). */
+function trimUrl(value: string): string {
+  let start = 0;
+  let end = value.length;
+  while (start < end && value.charCodeAt(start) <= 0x20) start++;
+  while (end > start && value.charCodeAt(end - 1) <= 0x20) end--;
+  return value.slice(start, end);
+}
+
+function checkAttribute(attr: Attr, elementName: string): void {
+  const name = attr.name;
+  const localName = (attr.localName ?? name).toLowerCase();
+  const where = `<${elementName} ${name}>`;
+  if (localName.startsWith('on')) reject('event_handler', where);
+  if (!ATTRIBUTE_NAME.test(name)) reject('disallowed_element', `${where}: attribute name`);
+  const value = attr.value;
+  checkXmlChars(value, where);
+  if (FORBIDDEN_URL_ATTRIBUTES.has(localName)) reject('external_reference', where);
+  if (URL_ATTRIBUTES.has(localName) && !trimUrl(value).startsWith('#')) {
+    reject('external_reference', `${where}: only #fragment references are allowed`);
+  }
+  checkCssLike(value, where);
+}
+
+function checkElement(el: Element): void {
+  const name = el.nodeName;
+  const localName = el.localName ?? name;
+  const lower = localName.toLowerCase();
+  if (lower === 'script') reject('script', `<${name}>`);
+  if (lower === 'foreignobject') reject('foreign_object', `<${name}>`);
+  for (const attr of Array.from(el.attributes)) checkAttribute(attr, name);
+  if (el.namespaceURI !== SVG_NS || !ALLOWED_ELEMENTS.has(localName)) {
+    reject('disallowed_element', `<${name}> (namespace ${el.namespaceURI ?? 'none'})`);
+  }
+  if (localName === 'style') {
+    let css = '';
+    for (let child = el.firstChild; child; child = child.nextSibling) {
+      if (child.nodeType === TEXT_NODE || child.nodeType === CDATA_SECTION_NODE) {
+        css += (child as CharacterData).data;
+      } else if (child.nodeType !== COMMENT_NODE) {
+        reject('disallowed_element', `<${name}> may only contain CSS text`);
+      }
+    }
+    checkCssLike(css, `<${name}>`);
+  }
+}
+
+function parse(text: string): Document {
+  let firstProblem: string | undefined;
+  try {
+    return new DOMParser({
+      onError: (level, message) => {
+        firstProblem ??= `${level}: ${message.split('\n', 1)[0]}`;
+        throw new SvgRejectedError('malformed', firstProblem);
+      },
+    }).parseFromString(text, 'application/xml');
+  } catch (error: unknown) {
+    const detail = firstProblem ?? (error instanceof Error ? error.message : 'unparseable');
+    return reject('malformed', detail.slice(0, 300));
+  }
+}
+
+/**
+ * Validates the tree (throwing on anything dangerous), drops comments and PIs, and turns CDATA
+ * sections into plain text (with CR normalised to LF, as a parser would read it back).
+ */
+function cleanDocument(doc: Document): Element {
+  for (let node = doc.firstChild; node; node = node.nextSibling) {
+    if (node.nodeType === PROCESSING_INSTRUCTION_NODE) {
+      const target = (node as ProcessingInstruction).target.toLowerCase();
+      if (target === 'xml-stylesheet') reject('external_reference', '<?xml-stylesheet?>');
+    } else if (![ELEMENT_NODE, COMMENT_NODE, TEXT_NODE].includes(node.nodeType)) {
+      // DocumentType (10), EntityReference (5) and the like; DTDs are also refused before parsing.
+      reject('doctype', `unexpected top-level node type ${node.nodeType}`);
+    }
+  }
+  const root = doc.documentElement;
+  if (!root || root.localName !== 'svg' || root.namespaceURI !== SVG_NS) {
+    reject('malformed', `root element must be <svg xmlns="${SVG_NS}">`);
+  }
+
+  const drop: XmlNode[] = [];
+  const toText: CharacterData[] = [];
+  const stack: { node: XmlNode; depth: number }[] = [{ node: root, depth: 1 }];
+  for (let entry = stack.pop(); entry; entry = stack.pop()) {
+    const { node, depth } = entry;
+    switch (node.nodeType) {
+      case ELEMENT_NODE:
+        if (depth > MAX_DEPTH) reject('malformed', `elements nested deeper than ${MAX_DEPTH}`);
+        checkElement(node as Element);
+        for (let child = node.lastChild; child; child = child.previousSibling) {
+          stack.push({ node: child, depth: depth + 1 });
+        }
+        break;
+      case TEXT_NODE:
+        checkXmlChars((node as CharacterData).data, 'text');
+        // A literal CR would be serialised as is and read back as LF: normalise it up front.
+        if ((node as CharacterData).data.includes('\r')) toText.push(node as CharacterData);
+        break;
+      case CDATA_SECTION_NODE:
+        checkXmlChars((node as CharacterData).data, 'CDATA');
+        toText.push(node as CharacterData);
+        break;
+      case COMMENT_NODE:
+        drop.push(node);
+        break;
+      case PROCESSING_INSTRUCTION_NODE:
+        if ((node as ProcessingInstruction).target.toLowerCase() === 'xml-stylesheet') {
+          reject('external_reference', '<?xml-stylesheet?>');
+        }
+        drop.push(node);
+        break;
+      default:
+        reject('doctype', `unexpected node type ${node.nodeType}`);
+    }
+  }
+  for (const node of drop) node.parentNode?.removeChild(node);
+  for (const node of toText) {
+    node.parentNode?.replaceChild(doc.createTextNode(node.data.replace(/\r\n?/g, '\n')), node);
+  }
+  return root;
+}
+
+function sanitizeText(text: string): string {
+  if (DTD_MARKUP.test(text)) reject('doctype', 'DOCTYPE or DTD declarations are not allowed');
+  checkXmlChars(text, 'input');
+  if (text.trim() === '') reject('malformed', 'empty');
+  const root = cleanDocument(parse(text));
+  let serialised: string;
+  try {
+    serialised = new XMLSerializer().serializeToString(root, { requireWellFormed: true });
+  } catch (error: unknown) {
+    return reject('malformed', error instanceof Error ? error.message : 'cannot serialise');
+  }
+  return `<?xml version="1.0" encoding="UTF-8"?>\n${serialised}`;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+
+/** Returns the sanitised SVG (UTF-8) or throws SvgRejectedError. Input at most a few MB. */
+export function sanitizeSvg(input: Buffer): Buffer {
+  if (!(input instanceof Uint8Array)) reject('malformed', 'input is not a buffer');
+  if (input.length === 0) reject('malformed', 'empty');
+  let text: string;
+  try {
+    text = utf8.decode(input); // strips a leading BOM
+  } catch {
+    return reject('malformed', 'not valid UTF-8');
+  }
+  const output = sanitizeText(text);
+  // Defence in depth: the output must itself be accepted, unchanged (no serialiser surprises).
+  if (sanitizeText(output) !== output) reject('malformed', 'serialisation is not stable');
+  return Buffer.from(output, 'utf8');
+}

@@ -1,0 +1,104 @@
+import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
+import { Transform } from 'class-transformer';
+import { IsOptional, IsString, Matches, MaxLength, MinLength, ValidateIf } from 'class-validator';
+import { encodeShortId } from '../../common/ids/short-id';
+import { CursorQueryDto } from '../../common/pagination/cursor-query.dto';
+import type { ImageSummary } from '../../images/image-urls';
+import type { Product } from '../entities/product.entity';
+import { SLUG_PATTERN } from '../slug';
+
+const trim = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string' ? value.trim() : value;
+
+export class CreateProductDto {
+  @Transform(trim)
+  @IsString()
+  @MinLength(1)
+  @MaxLength(200)
+  name!: string;
+
+  /** Unique in your organisation; made from the name when left out. */
+  @IsOptional()
+  @IsString()
+  @MaxLength(100)
+  @Matches(SLUG_PATTERN, { message: 'slug must be lower-case letters and digits separated by "-"' })
+  slug?: string;
+
+  /** GTIN-8, -12, -13 or -14 with a valid check digit; stored as GTIN-14. */
+  @ApiPropertyOptional({ example: '4006381333931', nullable: true, type: String })
+  @IsOptional()
+  @ValidateIf((_o, v) => v !== null)
+  @IsString()
+  gtin?: string | null;
+
+  @IsOptional()
+  @IsString()
+  @MaxLength(10_000)
+  description?: string;
+}
+
+export class UpdateProductDto extends PartialType(CreateProductDto) {}
+
+export class ListProductsQueryDto extends CursorQueryDto {
+  @IsOptional()
+  @IsString()
+  @MaxLength(100)
+  slug?: string;
+
+  /** Any of the four GTIN lengths. */
+  @IsOptional()
+  @IsString()
+  @MaxLength(14)
+  gtin?: string;
+}
+
+export class ImageSummaryDto implements ImageSummary {
+  id!: string;
+  url!: string;
+  alt_text!: string;
+  width!: number;
+  height!: number;
+
+  @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } })
+  renditions!: Record<string, string>;
+}
+
+export class ProductDto {
+  id!: string;
+  name!: string;
+  slug!: string;
+
+  @ApiProperty({ type: String, nullable: true, example: '04006381333931' })
+  gtin!: string | null;
+
+  description!: string;
+
+  @ApiProperty({ type: ImageSummaryDto, nullable: true })
+  primary_image!: ImageSummaryDto | null;
+
+  image_count!: number;
+  created_at!: Date;
+  updated_at!: Date;
+
+  static from(product: Product, primary: ImageSummary | null, imageCount: number): ProductDto {
+    return {
+      id: encodeShortId(product.id),
+      name: product.name,
+      slug: product.slug,
+      gtin: product.gtin,
+      description: product.description,
+      primary_image: primary,
+      image_count: imageCount,
+      created_at: product.createdAt,
+      updated_at: product.updatedAt,
+    };
+  }
+}
+
+export class ProductPageDto {
+  items!: ProductDto[];
+
+  /** Pass as `cursor` for the next page; null on the last page. */
+  @ApiProperty({ type: String, nullable: true })
+  next_cursor!: string | null;
+}

@@ -1,0 +1,50 @@
+import {
+  Column,
+  CreateDateColumn,
+  Entity,
+  Index,
+  JoinColumn,
+  ManyToOne,
+  PrimaryGeneratedColumn,
+  UpdateDateColumn,
+} from 'typeorm';
+import { Organization } from '../../auth/entities/organization.entity';
+
+@Entity({ name: 'products' })
+@Index('UQ_products_organization_slug', ['organizationId', 'slug'], { unique: true })
+@Index('UQ_products_organization_gtin', ['organizationId', 'gtin'], {
+  unique: true,
+  where: '"gtin" IS NOT NULL',
+})
+@Index('IDX_products_organization_created', ['organizationId', 'createdAt', 'id'])
+export class Product {
+  @PrimaryGeneratedColumn('uuid')
+  id!: string;
+
+  @Column({ name: 'organization_id', type: 'uuid' })
+  organizationId!: string;
+
+  @ManyToOne(() => Organization, { onDelete: 'CASCADE' })
+  @JoinColumn({ name: 'organization_id', foreignKeyConstraintName: 'FK_products_organization' })
+  organization?: Organization;
+
+  @Column({ type: 'varchar', length: 200 })
+  name!: string;
+
+  @Column({ type: 'varchar', length: 100 })
+  slug!: string;
+
+  /** GTIN-14, zero-padded (seed 002). */
+  @Column({ type: 'char', length: 14, nullable: true })
+  gtin!: string | null;
+
+  @Column({ type: 'text', default: '' })
+  description!: string;
+
+  /** Millisecond precision, so keyset pagination cursors round-trip through JavaScript dates. */
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz', precision: 3 })
+  createdAt!: Date;
+
+  @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz', precision: 3 })
+  updatedAt!: Date;
+}

@@ -1,0 +1,209 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { DataSource, In, Repository, type EntityManager } from 'typeorm';
+import type { RequestContext } from '../auth/principal';
+import { AppError } from '../common/errors/app.error';
+import { encodeShortId } from '../common/ids/short-id';
+import { decodeCursor, encodeCursor } from '../common/pagination/cursor';
+import { isUniqueViolation } from '../database/pg-errors';
+import { Image } from '../images/entities/image.entity';
+import { imageStorageKeys, renditionUrls, type ImageSummary } from '../images/image-urls';
+import { STORAGE_PROVIDER, type StorageProvider } from '../storage/storage-provider';
+import {
+  ProductDto,
+  type CreateProductDto,
+  type ListProductsQueryDto,
+  type ProductPageDto,
+  type UpdateProductDto,
+} from './dto/product.dto';
+import { Product } from './entities/product.entity';
+import { normalizeGtin } from './gtin';
+import { slugCandidate, slugify } from './slug';
+
+/** How a request names a product: by id, or by GTIN (any of the four lengths). */
+export type ProductRef = { id: string } | { gtin: string };
+
+const MAX_SLUG_ATTEMPTS = 50;
+
+export function parseGtin(value: string, field = 'gtin'): string {
+  const gtin = normalizeGtin(value);
+  if (!gtin) {
+    throw new AppError(
+      'invalid_gtin',
+      'A GTIN has 8, 12, 13 or 14 digits and a valid check digit.',
+      [{ field, message: 'must be a GTIN-8, -12, -13 or -14 with a valid check digit' }],
+    );
+  }
+  return gtin;
+}
+
+@Injectable()
+export class ProductsService {
+  private readonly logger = new Logger(ProductsService.name);
+
+  constructor(
+    @InjectRepository(Product) private readonly products: Repository<Product>,
+    @InjectRepository(Image) private readonly images: Repository<Image>,
+    @Inject(STORAGE_PROVIDER) private readonly storage: StorageProvider,
+    private readonly dataSource: DataSource,
+  ) {}
+
+  async create(ctx: RequestContext, dto: CreateProductDto): Promise<ProductDto> {
+    const gtin = dto.gtin ? parseGtin(dto.gtin) : null;
+    const base = dto.slug ?? slugify(dto.name);
+    // An explicit slug must be free; a generated one takes the first free "name-n".
+    for (let n = 1; n <= (dto.slug ? 1 : MAX_SLUG_ATTEMPTS); n++) {
+      const slug = slugCandidate(base, n);
+      try {
+        const product = await this.products.save(
+          this.products.create({
+            organizationId: ctx.organizationId,
+            name: dto.name,
+            slug,
+            gtin,
+            description: dto.description ?? '',
+          }),
+        );
+        return ProductDto.from(product, null, 0);
+      } catch (e) {
+        this.throwIfTaken(e, !dto.slug);
+      }
+    }
+    throw new AppError('slug_taken', 'No free slug could be made from this name; give one.');
+  }
+
+  async list(ctx: RequestContext, query: ListProductsQueryDto): Promise<ProductPageDto> {
+    const qb = this.products
+      .createQueryBuilder('p')
+      .where('p.organization_id = :org', { org: ctx.organizationId })
+      .orderBy('p.created_at', 'DESC')
+      .addOrderBy('p.id', 'DESC')
+      .take(query.limit + 1);
+    if (query.slug !== undefined) qb.andWhere('p.slug = :slug', { slug: query.slug });
+    if (query.gtin !== undefined) qb.andWhere('p.gtin = :gtin', { gtin: parseGtin(query.gtin) });
+    if (query.cursor) {
+      const after = decodeCursor(query.cursor);
+      qb.andWhere('(p.created_at, p.id) < (:createdAt, :id)', after);
+    }
+    const rows = await qb.getMany();
+    const page = rows.slice(0, query.limit);
+    const last = page[page.length - 1];
+    return {
+      items: await this.present(page),
+      next_cursor: rows.length > query.limit && last ? encodeCursor(last) : null,
+    };
+  }
+
+  async get(ctx: RequestContext, ref: ProductRef): Promise<ProductDto> {
+    const [dto] = await this.present([await this.find(ctx, ref)]);
+    return dto;
+  }
+
+  async update(ctx: RequestContext, ref: ProductRef, dto: UpdateProductDto): Promise<ProductDto> {
+    const product = await this.find(ctx, ref);
+    if (dto.name !== undefined) product.name = dto.name;
+    if (dto.slug !== undefined) product.slug = dto.slug;
+    if (dto.gtin !== undefined) product.gtin = dto.gtin === null ? null : parseGtin(dto.gtin);
+    if (dto.description !== undefined) product.description = dto.description;
+    try {
+      await this.products.save(product);
+    } catch (e) {
+      this.throwIfTaken(e, false);
+    }
+    return this.get(ctx, { id: product.id });
+  }
+
+  /**
+   * Deletes the product and its images (rows first, in one transaction), then their files.
+   * A file that cannot be deleted now is logged; no row points at it any more.
+   */
+  async remove(ctx: RequestContext, ref: ProductRef): Promise<void> {
+    const keys = await this.dataSource.transaction(async (manager) => {
+      const product = await this.lock(ctx, ref, manager);
+      const images = await manager.findBy(Image, { productId: product.id });
+      await manager.delete(Product, { id: product.id });
+      return images.flatMap((image) => imageStorageKeys(image));
+    });
+    await this.deleteFiles(keys);
+  }
+
+  /** The product, row-locked until the transaction ends: galleries change under this lock. */
+  async lock(ctx: RequestContext, ref: ProductRef, manager: EntityManager): Promise<Product> {
+    const product = await manager.findOne(Product, {
+      where: ctx.scoped(this.where(ref)),
+      lock: { mode: 'pessimistic_write' },
+    });
+    if (!product) throw this.notFound();
+    return product;
+  }
+
+  async find(ctx: RequestContext, ref: ProductRef): Promise<Product> {
+    const product = await this.products.findOneBy(ctx.scoped(this.where(ref)));
+    if (!product) throw this.notFound();
+    return product;
+  }
+
+  /** Products with their primary image and image count, in two queries for the whole page. */
+  async present(products: Product[]): Promise<ProductDto[]> {
+    if (products.length === 0) return [];
+    const ids = products.map((p) => p.id);
+    const primaries = await this.images.findBy({ productId: In(ids), isPrimary: true });
+    const counts: { product_id: string; n: number }[] = await this.images
+      .createQueryBuilder('i')
+      .select('i.product_id', 'product_id')
+      .addSelect('count(*)::int', 'n')
+      .where('i.product_id IN (:...ids)', { ids })
+      .groupBy('i.product_id')
+      .getRawMany();
+    const countOf = new Map(counts.map((c) => [c.product_id, c.n]));
+    const primaryOf = new Map(primaries.map((i) => [i.productId, i]));
+    return products.map((p) => {
+      const primary = primaryOf.get(p.id);
+      return ProductDto.from(p, primary ? this.summary(primary) : null, countOf.get(p.id) ?? 0);
+    });
+  }
+
+  private summary(image: Image): ImageSummary {
+    return {
+      id: encodeShortId(image.id),
+      url: this.storage.url(image.storageKey),
+      alt_text: image.altText,
+      width: image.width,
+      height: image.height,
+      renditions: renditionUrls(image, this.storage),
+    };
+  }
+
+  private async deleteFiles(keys: string[]): Promise<void> {
+    const results = await Promise.allSettled(keys.map((key) => this.storage.delete(key)));
+    const failed = results.filter((r) => r.status === 'rejected').length;
+    if (failed > 0)
+      this.logger.warn({ failed, total: keys.length }, 'Some image files were not deleted');
+  }
+
+  private where(ref: ProductRef): { id: string } | { gtin: string } {
+    return 'id' in ref ? { id: ref.id } : { gtin: parseGtin(ref.gtin) };
+  }
+
+  private notFound(): AppError {
+    return new AppError(
+      'product_not_found',
+      'No product with this id or GTIN in your organisation.',
+    );
+  }
+
+  private throwIfTaken(e: unknown, retrySlug: boolean): void {
+    if (isUniqueViolation(e, 'UQ_products_organization_gtin')) {
+      throw new AppError('gtin_taken', 'Another product of your organisation has this GTIN.', [
+        { field: 'gtin', message: 'is already in use' },
+      ]);
+    }
+    if (isUniqueViolation(e, 'UQ_products_organization_slug')) {
+      if (retrySlug) return;
+      throw new AppError('slug_taken', 'Another product of your organisation has this slug.', [
+        { field: 'slug', message: 'is already in use' },
+      ]);
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,30 @@
+import { SLUG_MAX_LENGTH, SLUG_PATTERN, slugCandidate, slugify } from './slug';
+
+describe(slugify.name, () => {
+  it.each([
+    ['Crème Brûlée 250 g', 'creme-brulee-250-g'],
+    ['  Hello,   World!  ', 'hello-world'],
+    ['Ünïcödé', 'unicode'],
+    ['日本語', 'product'],
+    ['---', 'product'],
+  ])('%j → %j', (name, slug) => {
+    expect(slugify(name)).toBe(slug);
+    expect(slugify(name)).toMatch(SLUG_PATTERN);
+  });
+
+  it('stays within the length limit without a trailing dash', () => {
+    const slug = slugify('a'.repeat(99) + ' b c');
+    expect(slug.length).toBeLessThanOrEqual(SLUG_MAX_LENGTH);
+    expect(slug).toMatch(SLUG_PATTERN);
+  });
+});
+
+describe(slugCandidate.name, () => {
+  it('numbers alternatives within the limit', () => {
+    expect(slugCandidate('mug', 1)).toBe('mug');
+    expect(slugCandidate('mug', 2)).toBe('mug-2');
+    const long = slugCandidate('a'.repeat(SLUG_MAX_LENGTH), 12);
+    expect(long).toHaveLength(SLUG_MAX_LENGTH);
+    expect(long.endsWith('-12')).toBe(true);
+  });
+});

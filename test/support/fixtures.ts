@@ -1,0 +1,383 @@
+/**
+ * Image fixtures generated at test time (no binaries are committed).
+ *
+ * Everything here is deterministic: pixel noise comes from a seeded PRNG, not from
+ * sharp's `noise` option (which is random on every call). All fixtures are small.
+ */
+import { crc32, deflateSync } from 'node:zlib';
+import sharp from 'sharp';
+
+/* ------------------------------------------------------------------ helpers */
+
+/** Small seeded PRNG (mulberry32), so noisy fixtures are the same on every run. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** `length` pseudo-random bytes from `seed`. */
+function noiseBytes(length: number, seed: number): Buffer {
+  const next = prng(seed);
+  const out = Buffer.alloc(length);
+  for (let i = 0; i < length; i++) out[i] = Math.floor(next() * 256);
+  return out;
+}
+
+/** A raw 3-channel image whose left half is red and right half is blue. */
+function redBlueRaw(width: number, height: number): Buffer {
+  const raw = Buffer.alloc(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = (y * width + x) * 3;
+      if (x < width / 2) raw[i] = 255;
+      else raw[i + 2] = 255;
+    }
+  }
+  return raw;
+}
+
+/** A small solid-colour sharp pipeline. */
+function solid(
+  width: number,
+  height: number,
+  background: sharp.Colour = { r: 30, g: 120, b: 200 },
+): sharp.Sharp {
+  return sharp({ create: { width, height, channels: 3, background } });
+}
+
+/* ------------------------------------------------------------- EXIF / GPS */
+
+/**
+ * JPEG whose stored pixels are 300×200 (left half red, right half blue) with EXIF
+ * Orientation=6, so displayed upright it is 200×300 with red on top and blue below.
+ * The EXIF also carries a GPS IFD (GPSLatitude/GPSLongitude, tag 0x8825 in IFD0).
+ *
+ * `withMetadata({ orientation })` sets the orientation; `withExifMerge` adds the GPS IFD
+ * (IFD3 in sharp's naming). Orientation must be set via `withMetadata`: an `Orientation`
+ * key inside `withExif({ IFD0 })` is overwritten by libvips with the image's own value.
+ */
+export function jpegWithOrientation6AndGps(): Promise<Buffer> {
+  const width = 300;
+  const height = 200;
+  return sharp(redBlueRaw(width, height), { raw: { width, height, channels: 3 } })
+    .withMetadata({ orientation: 6 })
+    .withExifMerge({
+      IFD0: { Make: 'FixtureCam', Model: 'Fixture 1' },
+      IFD3: {
+        GPSLatitudeRef: 'N',
+        GPSLatitude: '51/1 30/1 0/1',
+        GPSLongitudeRef: 'W',
+        GPSLongitude: '0/1 7/1 0/1',
+      },
+    })
+    .jpeg({ quality: 90 })
+    .toBuffer();
+}
+
+/** Start of the TIFF structure inside an EXIF blob (sharp prefixes it with "Exif\0\0"). */
+function tiffStart(exif: Buffer): number {
+  if (exif.length >= 6 && exif.toString('latin1', 0, 6) === 'Exif\0\0') return 6;
+  return 0;
+}
+
+/**
+ * The entries of IFD0 of an EXIF blob as tag → value/offset field, or undefined when the
+ * blob is not a parseable TIFF structure.
+ */
+function readIfd0(exif: Buffer): { tags: Map<number, number>; littleEndian: boolean } | undefined {
+  const base = tiffStart(exif);
+  if (exif.length < base + 8) return undefined;
+  const order = exif.toString('latin1', base, base + 2);
+  if (order !== 'II' && order !== 'MM') return undefined;
+  const le = order === 'II';
+  const u16 = (o: number) => (le ? exif.readUInt16LE(o) : exif.readUInt16BE(o));
+  const u32 = (o: number) => (le ? exif.readUInt32LE(o) : exif.readUInt32BE(o));
+  if (u16(base + 2) !== 42) return undefined;
+  const ifd = base + u32(base + 4);
+  if (ifd + 2 > exif.length) return undefined;
+  const count = u16(ifd);
+  const tags = new Map<number, number>();
+  for (let i = 0; i < count; i++) {
+    const entry = ifd + 2 + i * 12;
+    if (entry + 12 > exif.length) break;
+    tags.set(u16(entry), u32(entry + 8));
+  }
+  return { tags, littleEndian: le };
+}
+
+/** Raw byte search for the GPS IFD pointer tag (0x8825) entry with type LONG, either order. */
+function gpsTagBytesPresent(exif: Buffer): boolean {
+  return (
+    exif.includes(Buffer.from([0x25, 0x88, 0x04, 0x00])) ||
+    exif.includes(Buffer.from([0x88, 0x25, 0x00, 0x04]))
+  );
+}
+
+/**
+ * True when an EXIF blob (as returned by `sharp(buf).metadata().exif`, with or without the
+ * "Exif\0\0" prefix) carries a GPS IFD with at least one entry. Falls back to a byte search
+ * for the 0x8825 tag when the blob cannot be parsed, so a malformed blob errs towards "yes".
+ */
+export function exifHasGps(exif: Buffer | undefined): boolean {
+  if (!exif || exif.length === 0) return false;
+  const ifd0 = readIfd0(exif);
+  if (!ifd0) return gpsTagBytesPresent(exif);
+  const pointer = ifd0.tags.get(0x8825);
+  if (pointer === undefined) return false;
+  const gps = tiffStart(exif) + pointer;
+  if (gps + 2 > exif.length) return true; // a dangling pointer still means "GPS was there"
+  const count = ifd0.littleEndian ? exif.readUInt16LE(gps) : exif.readUInt16BE(gps);
+  return count > 0;
+}
+
+/* ----------------------------------------------------------- sharp formats */
+
+/** JPEG in the CMYK colour space (Adobe-style 4-channel JPEG). */
+export function cmykJpeg(): Promise<Buffer> {
+  return solid(64, 48, { r: 220, g: 40, b: 90 }).toColourspace('cmyk').jpeg().toBuffer();
+}
+
+/** 120×80 RGBA PNG: a horizontal colour ramp with alpha 50% (fully opaque in the middle band). */
+export function pngWithAlpha(): Promise<Buffer> {
+  const width = 120;
+  const height = 80;
+  const raw = Buffer.alloc(width * height * 4);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = (y * width + x) * 4;
+      raw[i] = Math.round((x / (width - 1)) * 255);
+      raw[i + 1] = 80;
+      raw[i + 2] = 255 - raw[i];
+      raw[i + 3] = y >= 30 && y < 50 ? 255 : 128;
+    }
+  }
+  return sharp(raw, { raw: { width, height, channels: 4 } })
+    .png()
+    .toBuffer();
+}
+
+/** A small (40×30) GIF. */
+export function gif(): Promise<Buffer> {
+  return sharp(redBlueRaw(40, 30), { raw: { width: 40, height: 30, channels: 3 } })
+    .gif()
+    .toBuffer();
+}
+
+/** A small (64×48) lossy WebP. */
+export function webp(): Promise<Buffer> {
+  return solid(64, 48).webp({ quality: 80 }).toBuffer();
+}
+
+/** A small (64×48) AVIF (HEIF container, AV1 compression). */
+export function avif(): Promise<Buffer> {
+  return solid(64, 48).avif({ quality: 50, effort: 0 }).toBuffer();
+}
+
+/** A simple valid baseline JPEG of a solid colour. */
+export function solidJpeg(width = 64, height = 64): Promise<Buffer> {
+  return solid(width, height).jpeg().toBuffer();
+}
+
+/**
+ * A PNG of deterministic RGB noise, so its byte size scales with the pixel count
+ * (roughly 3 × width × height + ~100 bytes; noise does not compress).
+ */
+export function noisyPng(width: number, height: number): Promise<Buffer> {
+  const raw = noiseBytes(width * height * 3, width * 65_537 + height);
+  return sharp(raw, { raw: { width, height, channels: 3 } })
+    .png({ compressionLevel: 9 })
+    .toBuffer();
+}
+
+/**
+ * A valid ~20 KB JPEG of noise cut to its first 60% of bytes: no EOI marker, and the
+ * entropy-coded data stops mid-scan. The header is intact, so `metadata()` still works.
+ */
+export async function truncatedJpeg(): Promise<Buffer> {
+  const width = 128;
+  const height = 96;
+  const raw = noiseBytes(width * height * 3, 0x5eed);
+  const full = await sharp(raw, { raw: { width, height, channels: 3 } })
+    .jpeg({ quality: 90, chromaSubsampling: '4:4:4' })
+    .toBuffer();
+  return full.subarray(0, Math.floor(full.length * 0.6));
+}
+
+/* ---------------------------------------------------------- handmade bytes */
+
+/**
+ * An uncompressed 24-bit BMP (BITMAPFILEHEADER + BITMAPINFOHEADER, bottom-up rows
+ * padded to 4 bytes). Pixel (x, y) counted from the top-left is
+ * red = x * 255 / (width - 1), green = y * 255 / (height - 1), blue = 64.
+ *
+ * Note: sharp 0.35's prebuilt libvips has no BMP loader (no ImageMagick), so sharp rejects
+ * these bytes with "Input buffer contains unsupported image format".
+ */
+export function bmp(width = 64, height = 48): Buffer {
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
+    throw new RangeError('bmp: width and height must be positive integers');
+  }
+  const rowSize = Math.ceil((width * 3) / 4) * 4;
+  const pixelBytes = rowSize * height;
+  const offset = 14 + 40;
+  const buf = Buffer.alloc(offset + pixelBytes);
+  // BITMAPFILEHEADER
+  buf.write('BM', 0, 'latin1');
+  buf.writeUInt32LE(buf.length, 2); // bfSize
+  buf.writeUInt32LE(0, 6); // bfReserved1, bfReserved2
+  buf.writeUInt32LE(offset, 10); // bfOffBits
+  // BITMAPINFOHEADER
+  buf.writeUInt32LE(40, 14); // biSize
+  buf.writeInt32LE(width, 18); // biWidth
+  buf.writeInt32LE(height, 22); // biHeight (positive: bottom-up)
+  buf.writeUInt16LE(1, 26); // biPlanes
+  buf.writeUInt16LE(24, 28); // biBitCount
+  buf.writeUInt32LE(0, 30); // biCompression = BI_RGB
+  buf.writeUInt32LE(pixelBytes, 34); // biSizeImage
+  buf.writeInt32LE(2835, 38); // biXPelsPerMeter (72 dpi)
+  buf.writeInt32LE(2835, 42); // biYPelsPerMeter
+  buf.writeUInt32LE(0, 46); // biClrUsed
+  buf.writeUInt32LE(0, 50); // biClrImportant
+  for (let y = 0; y < height; y++) {
+    const row = offset + (height - 1 - y) * rowSize; // bottom-up
+    for (let x = 0; x < width; x++) {
+      const p = row + x * 3;
+      buf[p] = 64; // B
+      buf[p + 1] = height > 1 ? Math.round((y * 255) / (height - 1)) : 0; // G
+      buf[p + 2] = width > 1 ? Math.round((x * 255) / (width - 1)) : 0; // R
+    }
+  }
+  return buf;
+}
+
+function pngChunk(type: string, data: Buffer): Buffer {
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(data.length, 0);
+  const typeAndData = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(typeAndData) >>> 0, 0);
+  return Buffer.concat([length, typeAndData, crc]);
+}
+
+/**
+ * A tiny (< 100 bytes) 8-bit greyscale PNG whose IHDR claims `width` × `height` (with a
+ * correct CRC), followed by one tiny IDAT holding a single zero row and IEND. The header
+ * parses, so `metadata()` reports the claimed size; decoding fails for missing data.
+ * A "decompression bomb" stand-in for pixel-limit tests.
+ *
+ * Beware: when the claimed pixel count exceeds sharp's `limitInputPixels` (default
+ * 268402689 = 0x3FFF²), even `sharp(buf).metadata()` rejects with "Input image exceeds
+ * pixel limit"; pass `{ limitInputPixels: false }` to read the claimed dimensions.
+ */
+export function pngClaiming(width: number, height: number): Buffer {
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
+    throw new RangeError('pngClaiming: width and height must be positive integers');
+  }
+  if (width > 0x7fffffff || height > 0x7fffffff) {
+    throw new RangeError('pngClaiming: PNG dimensions are at most 2^31 - 1');
+  }
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 0; // colour type: greyscale
+  ihdr[10] = 0; // compression
+  ihdr[11] = 0; // filter
+  ihdr[12] = 0; // interlace: none
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    pngChunk('IHDR', ihdr),
+    pngChunk('IDAT', deflateSync(Buffer.alloc(Math.min(width, 64) + 1))),
+    pngChunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+/* ---------------------------------------------------------------- SVG/HTML */
+
+const svgOpen =
+  '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" ' +
+  'width="100" height="100" viewBox="0 0 100 100">';
+
+/** A harmless 100×100 SVG: title, linearGradient used via url(#id), rect, circle, path. */
+export function safeSvg(): Buffer {
+  return Buffer.from(
+    '<?xml version="1.0" encoding="UTF-8"?>\n' +
+      `${svgOpen}\n` +
+      '  <title>Fixture: safe SVG</title>\n' +
+      '  <defs>\n' +
+      '    <linearGradient id="sky" x1="0" y1="0" x2="0" y2="1">\n' +
+      '      <stop offset="0" stop-color="#1e78c8"/>\n' +
+      '      <stop offset="1" stop-color="#ffffff"/>\n' +
+      '    </linearGradient>\n' +
+      '  </defs>\n' +
+      '  <rect x="0" y="0" width="100" height="100" fill="url(#sky)"/>\n' +
+      '  <circle cx="70" cy="30" r="15" fill="#ffcc00"/>\n' +
+      '  <path d="M0 100 L30 60 L55 85 L75 65 L100 100 Z" fill="#2e7d32"/>\n' +
+      '</svg>\n',
+    'utf8',
+  );
+}
+
+/** SVG with an inline `<script>` element. */
+export function svgWithScript(): Buffer {
+  return Buffer.from(
+    `${svgOpen}<rect width="100" height="100" fill="#c00"/><script>alert(1)</script></svg>`,
+    'utf8',
+  );
+}
+
+/** SVG with an `onload=` event-handler attribute. */
+export function svgWithEventHandler(): Buffer {
+  return Buffer.from(
+    svgOpen.replace('<svg ', '<svg onload="alert(1)" ') +
+      '<rect width="100" height="100" fill="#c00" onclick="alert(2)"/></svg>',
+    'utf8',
+  );
+}
+
+/** SVG with a `<foreignObject>` embedding XHTML (including a script). */
+export function svgWithForeignObject(): Buffer {
+  return Buffer.from(
+    `${svgOpen}<foreignObject x="0" y="0" width="100" height="100">` +
+      '<div xmlns="http://www.w3.org/1999/xhtml"><p>hi</p><script>alert(1)</script></div>' +
+      '</foreignObject></svg>',
+    'utf8',
+  );
+}
+
+/** SVG referencing external resources (cloud metadata address): `href` and `xlink:href`. */
+export function svgWithExternalReference(): Buffer {
+  return Buffer.from(
+    `${svgOpen}<image x="0" y="0" width="50" height="50" href="http://169.254.169.254/x.png"/>` +
+      '<image x="50" y="50" width="50" height="50" xlink:href="http://169.254.169.254/y.png"/>' +
+      '</svg>',
+    'utf8',
+  );
+}
+
+/** SVG with an internal DTD subset: an XXE (file://) entity and a billion-laughs expansion. */
+export function svgWithDoctypeEntity(): Buffer {
+  return Buffer.from(
+    '<?xml version="1.0"?>\n' +
+      '<!DOCTYPE svg [\n' +
+      '  <!ENTITY xxe SYSTEM "file:///etc/passwd">\n' +
+      '  <!ENTITY lol "lol">\n' +
+      '  <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">\n' +
+      '  <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">\n' +
+      '  <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">\n' +
+      ']>\n' +
+      `${svgOpen}<text x="0" y="20">&xxe;&lol3;</text></svg>\n`,
+    'utf8',
+  );
+}
+
+/** An HTML document with a script, meant to be uploaded as `x.png` with type image/png. */
+export function htmlBytes(): Buffer {
+  return Buffer.from('<!DOCTYPE html><html><body><script>alert(1)</script></body></html>', 'utf8');
+}
