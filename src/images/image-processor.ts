@@ -236,9 +236,8 @@ export class ImageProcessor {
         .subarray(0, bytesRead)
         .toString('utf8')
         .replace(/^\uFEFF/, '');
-      return /^\s*(<\?xml[^>]*>\s*)?(<!--[\s\S]*?-->\s*)*(<!DOCTYPE[^>]*>\s*)?<svg[\s>]/i.test(
-        text,
-      );
+      // Markup with an <svg> element near the top; the sanitiser then decides whether it is safe.
+      return text.trimStart().startsWith('<') && /<svg[\s>/]/i.test(text);
     } finally {
       await handle.close();
     }

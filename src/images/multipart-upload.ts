@@ -36,11 +36,13 @@ export function removeTempFilesOnResponse(
 
 /** A name safe to show back: the last path segment, printable, at most 255 characters. */
 export function cleanFilename(name: string | undefined): string {
-  return basename((name ?? '').replace(/\\/g, '/'))
-    // Control characters would corrupt logs and headers where the name is shown.
-    // eslint-disable-next-line no-control-regex
-    .replace(/[\u0000-\u001f\u007f]/g, '')
-    .slice(0, 255);
+  return (
+    basename((name ?? '').replace(/\\/g, '/'))
+      // Control characters would corrupt logs and headers where the name is shown.
+      // eslint-disable-next-line no-control-regex
+      .replace(/[\u0000-\u001f\u007f]/g, '')
+      .slice(0, 255)
+  );
 }
 
 /**

@@ -1,0 +1,54 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { noisyPng } from '../support/fixtures';
+import { call, login } from '../support/http';
+import { multipart } from '../support/multipart';
+import { startTestApp, TEST_ADMIN } from '../support/test-app';
+
+function walk(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)],
+  );
+}
+
+describe('Image processing under load', () => {
+  it('processes one image at a time with no queue: the rest get 503 server_busy with Retry-After', async () => {
+    const t = await startTestApp({
+      IMAGE_PROCESSING_CONCURRENCY: '1',
+      IMAGE_PROCESSING_QUEUE_LIMIT: '0',
+    });
+    try {
+      const admin = {
+        bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password),
+      };
+      const product = (
+        await call(t.app, 'POST', '/api/v1/products', admin, { name: 'Busy' })
+      ).json();
+      const png = await noisyPng(600, 600);
+      const responses = await Promise.all(
+        Array.from({ length: 6 }, () => {
+          const body = multipart({}, [{ data: png, contentType: 'image/png' }]);
+          return call(t.app, 'POST', `/api/v1/products/${product.id}/images`, admin, body.payload, {
+            headers: body.headers,
+          });
+        }),
+      );
+      const statuses = responses.map((r) => r.statusCode);
+      expect(statuses).toContain(201);
+      expect(statuses).toContain(503);
+      expect(statuses.every((s) => s === 201 || s === 503)).toBe(true);
+      for (const busy of responses.filter((r) => r.statusCode === 503)) {
+        expect(busy.json().code).toBe('server_busy');
+        expect(busy.headers['retry-after']).toBe('5');
+      }
+      // Only the accepted uploads left rows and files; no temporary file remains.
+      const listed = (await call(t.app, 'GET', `/api/v1/products/${product.id}`, admin)).json();
+      expect(listed.image_count).toBe(statuses.filter((s) => s === 201).length);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(walk(join(t.db.env.DATA_DIR, 'tmp', 'uploads'))).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
+});

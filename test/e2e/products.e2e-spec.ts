@@ -1,0 +1,243 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DataSource } from 'typeorm';
+import { AccountsService } from '../../src/auth/accounts.service';
+import { Role } from '../../src/auth/roles';
+import { decodeId } from '../../src/common/ids/short-id';
+import { solidJpeg } from '../support/fixtures';
+import { call, login, type Credential } from '../support/http';
+import { multipart } from '../support/multipart';
+import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+
+const PASSWORD = 'correct horse battery staple';
+
+describe('Products', () => {
+  let t: TestApp;
+  let app: NestFastifyApplication;
+  const c: Record<string, Credential> = {};
+
+  const create = (body: object, as = c.staff) => call(app, 'POST', '/api/v1/products', as, body);
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    app = t.app;
+    c.admin = { bearer: await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+    for (const [name, role] of [
+      ['sam', Role.Staff],
+      ['una', Role.User],
+    ] as const) {
+      await call(app, 'POST', '/api/v1/users', c.admin, {
+        email: `${name}@test.example`,
+        username: name,
+        password: PASSWORD,
+        role,
+      });
+    }
+    c.staff = { bearer: await login(app, { username: 'sam' }, PASSWORD) };
+    c.user = { bearer: await login(app, { username: 'una' }, PASSWORD) };
+    const accounts = app.get(AccountsService);
+    const org = await accounts.findOrCreateOrganization('elsewhere');
+    await accounts.createUser(org.id, {
+      email: 'e@else.example',
+      username: 'else',
+      password: PASSWORD,
+      role: Role.Admin,
+    });
+    c.other = { bearer: await login(app, { username: 'else' }, PASSWORD) };
+  });
+  afterAll(() => t.close());
+
+  it('creates a product with a slug made from its name and a GTIN stored as GTIN-14', async () => {
+    const res = await create({
+      name: 'Crème Brûlée 250 g',
+      gtin: '036000291452',
+      description: 'Dessert',
+    });
+    expect(res.statusCode).toBe(201);
+    expect(res.json()).toMatchObject({
+      name: 'Crème Brûlée 250 g',
+      slug: 'creme-brulee-250-g',
+      gtin: '00036000291452',
+      description: 'Dessert',
+      primary_image: null,
+      image_count: 0,
+    });
+    expect(res.json().id).toMatch(/^[2-9A-HJ-NP-Za-km-z]{22}$/);
+  });
+
+  it('makes generated slugs unique, and refuses a taken explicit slug with 409', async () => {
+    const a = (await create({ name: 'Mug' })).json();
+    const b = (await create({ name: 'Mug' })).json();
+    const c2 = (await create({ name: 'mug!' })).json();
+    expect([a.slug, b.slug, c2.slug]).toEqual(['mug', 'mug-2', 'mug-3']);
+    const taken = await create({ name: 'Other', slug: 'mug' });
+    expect(taken.statusCode).toBe(409);
+    expect(taken.json()).toMatchObject({ code: 'slug_taken', errors: [{ field: 'slug' }] });
+  });
+
+  it('keeps slugs and GTINs unique per organisation only', async () => {
+    await create({ name: 'Shared', slug: 'shared', gtin: '96385074' });
+    const other = await create({ name: 'Shared', slug: 'shared', gtin: '96385074' }, c.other);
+    expect(other.statusCode).toBe(201);
+    const dup = await create({ name: 'Dup', gtin: '00000096385074' });
+    expect(dup.statusCode).toBe(409);
+    expect(dup.json().code).toBe('gtin_taken');
+  });
+
+  it.each(['4006381333932', '12345', 'abcdefgh', '123456789'])(
+    'refuses the GTIN %j',
+    async (gtin) => {
+      const res = await create({ name: 'Bad GTIN', gtin });
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toMatchObject({ code: 'invalid_gtin', errors: [{ field: 'gtin' }] });
+    },
+  );
+
+  it('validates the body', async () => {
+    for (const body of [
+      {},
+      { name: '' },
+      { name: 'x', slug: 'Not A Slug' },
+      { name: 'x', extra: 1 },
+    ]) {
+      const res = await create(body);
+      expect(res.statusCode).toBe(400);
+      expect(res.json().code).toBe('validation_failed');
+    }
+  });
+
+  it('finds a product by any of the four GTIN lengths', async () => {
+    const p = (await create({ name: 'Lookup', gtin: '4006381333931' })).json();
+    for (const gtin of ['4006381333931', '04006381333931']) {
+      const res = await call(app, 'GET', `/api/v1/products/by-gtin/${gtin}`, c.user);
+      expect(res.statusCode).toBe(200);
+      expect(res.json().id).toBe(p.id);
+    }
+    const eight = (await create({ name: 'Eight', gtin: '55123457' })).json();
+    expect((await call(app, 'GET', '/api/v1/products/by-gtin/55123457', c.user)).json().id).toBe(
+      eight.id,
+    );
+    expect(
+      (await call(app, 'GET', '/api/v1/products/by-gtin/00000055123457', c.user)).json().id,
+    ).toBe(eight.id);
+    const missing = await call(app, 'GET', '/api/v1/products/by-gtin/96385074', c.other);
+    expect(missing.statusCode).toBe(200); // "elsewhere" has its own product with that GTIN
+    const unknown = await call(app, 'GET', '/api/v1/products/by-gtin/40170725', c.user);
+    expect(unknown.statusCode).toBe(404);
+    const invalid = await call(app, 'GET', '/api/v1/products/by-gtin/123', c.user);
+    expect(invalid.statusCode).toBe(400);
+  });
+
+  it('lists newest first with a cursor, and filters by slug and GTIN', async () => {
+    const made: string[] = [];
+    for (let i = 0; i < 5; i++) made.push((await create({ name: `Page item ${i}` })).json().id);
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const url: string = `/api/v1/products?limit=2${cursor ? `&cursor=${cursor}` : ''}`;
+      const page = (await call(app, 'GET', url, c.user)).json();
+      expect(page.items.length).toBeLessThanOrEqual(2);
+      seen.push(...page.items.map((p: { id: string }) => p.id));
+      cursor = page.next_cursor;
+    } while (cursor);
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen.slice(0, 5)).toEqual([...made].reverse());
+    const total = (await call(app, 'GET', '/api/v1/products?limit=100', c.user)).json().items
+      .length;
+    expect(seen.length).toBe(total);
+
+    const bySlug = (await call(app, 'GET', '/api/v1/products?slug=page-item-3', c.user)).json();
+    expect(bySlug.items.map((p: { id: string }) => p.id)).toEqual([made[3]]);
+    const byGtin = (await call(app, 'GET', '/api/v1/products?gtin=036000291452', c.user)).json();
+    expect(byGtin.items).toHaveLength(1);
+    const badCursor = await call(app, 'GET', '/api/v1/products?cursor=nonsense', c.user);
+    expect(badCursor.statusCode).toBe(400);
+    expect(badCursor.json().code).toBe('invalid_cursor');
+  });
+
+  it('never lists another organisation’s products', async () => {
+    const theirs = (await call(app, 'GET', '/api/v1/products?limit=100', c.other)).json();
+    expect(theirs.items.map((p: { slug: string }) => p.slug)).toEqual(['shared']);
+  });
+
+  it('updates a product, and can clear its GTIN', async () => {
+    const p = (await create({ name: 'Before', gtin: '40170725' })).json();
+    const res = await call(app, 'PATCH', `/api/v1/products/${p.id}`, c.staff, {
+      name: 'After',
+      slug: 'after',
+      description: 'New',
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({
+      name: 'After',
+      slug: 'after',
+      description: 'New',
+      gtin: '00000040170725',
+    });
+    const cleared = await call(app, 'PATCH', `/api/v1/products/${p.id}`, c.staff, { gtin: null });
+    expect(cleared.json().gtin).toBeNull();
+  });
+
+  it('allows reads to users and writes to staff only', async () => {
+    const p = (await create({ name: 'Perms' })).json();
+    expect((await call(app, 'GET', `/api/v1/products/${p.id}`, c.user)).statusCode).toBe(200);
+    expect((await create({ name: 'Nope' }, c.user)).statusCode).toBe(403);
+    expect(
+      (await call(app, 'PATCH', `/api/v1/products/${p.id}`, c.user, { name: 'x' })).statusCode,
+    ).toBe(403);
+    expect((await call(app, 'DELETE', `/api/v1/products/${p.id}`, c.user)).statusCode).toBe(403);
+    expect((await call(app, 'GET', `/api/v1/products/${p.id}`)).statusCode).toBe(401);
+  });
+
+  it("answers 404 for another organisation's product, as for an unknown id", async () => {
+    const p = (await create({ name: 'Private' })).json();
+    for (const [method, body] of [
+      ['GET', undefined],
+      ['PATCH', { name: 'x' }],
+      ['DELETE', undefined],
+    ] as const) {
+      const res = await call(app, method, `/api/v1/products/${p.id}`, c.other, body);
+      expect(res.statusCode).toBe(404);
+      expect(res.json().code).toBe('product_not_found');
+    }
+    expect((await call(app, 'GET', `/api/v1/products/${p.id}`, c.user)).statusCode).toBe(200);
+  });
+
+  it('deletes a product with its images and their files', async () => {
+    const p = (await create({ name: 'Doomed' })).json();
+    const urls: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const body = multipart({}, [{ data: await solidJpeg(), contentType: 'image/jpeg' }]);
+      const res = await call(
+        app,
+        'POST',
+        `/api/v1/products/${p.id}/images`,
+        c.staff,
+        body.payload,
+        {
+          headers: body.headers,
+        },
+      );
+      expect(res.statusCode).toBe(201);
+      urls.push(
+        res.json().url,
+        ...Object.values(res.json().renditions).map((r) => (r as { url: string }).url),
+      );
+    }
+    const mediaDir = join(t.db.env.DATA_DIR, 'media');
+    const files = urls.map((u) => join(mediaDir, new URL(u).pathname.replace('/media/', '')));
+    expect(files.every((f) => existsSync(f))).toBe(true);
+    const summary = (await call(app, 'GET', `/api/v1/products/${p.id}`, c.user)).json();
+    expect(summary.image_count).toBe(2);
+    expect(summary.primary_image.renditions.thumb).toMatch(/\/thumb\.webp$/);
+
+    expect((await call(app, 'DELETE', `/api/v1/products/${p.id}`, c.staff)).statusCode).toBe(204);
+    expect((await call(app, 'GET', `/api/v1/products/${p.id}`, c.user)).statusCode).toBe(404);
+    const [{ n }] = await app
+      .get(DataSource)
+      .query('SELECT count(*)::int AS n FROM images WHERE product_id = $1', [decodeId(p.id)]);
+    expect(n).toBe(0);
+    expect(files.filter((f) => existsSync(f))).toEqual([]);
+  });
+});
