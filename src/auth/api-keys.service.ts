@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { IsNull, Repository } from 'typeorm';
 import { AppError } from '../common/errors/app.error';
-import type { PageQueryDto } from '../common/pagination/page.dto';
+import { findPage, type PageQueryDto } from '../common/pagination/page.dto';
 import { AccountsService } from './accounts.service';
 import {
   ApiKeyDto,
@@ -32,19 +32,8 @@ export class ApiKeysService {
     return { ...ApiKeyDto.from(apiKey), key };
   }
 
-  async list(ctx: RequestContext, page: PageQueryDto): Promise<ApiKeyPageDto> {
-    const [keys, total] = await this.apiKeys.findAndCount({
-      where: ctx.scoped({}),
-      order: { createdAt: 'ASC', id: 'ASC' },
-      skip: page.offset,
-      take: page.per_page,
-    });
-    return {
-      items: keys.map((k) => ApiKeyDto.from(k)),
-      total,
-      page: page.page,
-      per_page: page.per_page,
-    };
+  list(ctx: RequestContext, page: PageQueryDto): Promise<ApiKeyPageDto> {
+    return findPage(this.apiKeys, ctx.organizationId, page, (k) => ApiKeyDto.from(k));
   }
 
   /** Revokes the key at once. Revoking a revoked key changes nothing. */

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
 import { AppError } from '../common/errors/app.error';
-import type { PageQueryDto } from '../common/pagination/page.dto';
+import { findPage, type PageQueryDto } from '../common/pagination/page.dto';
 import { AccountsService } from './accounts.service';
 import { UserDto, type CreateUserDto, type UpdateUserDto, type UserPageDto } from './dto/user.dto';
 import { User } from './entities/user.entity';
@@ -30,19 +30,8 @@ export class UsersService {
     return UserDto.from(user);
   }
 
-  async list(ctx: RequestContext, page: PageQueryDto): Promise<UserPageDto> {
-    const [users, total] = await this.users.findAndCount({
-      where: ctx.scoped({}),
-      order: { createdAt: 'ASC', id: 'ASC' },
-      skip: page.offset,
-      take: page.per_page,
-    });
-    return {
-      items: users.map((u) => UserDto.from(u)),
-      total,
-      page: page.page,
-      per_page: page.per_page,
-    };
+  list(ctx: RequestContext, page: PageQueryDto): Promise<UserPageDto> {
+    return findPage(this.users, ctx.organizationId, page, (u) => UserDto.from(u));
   }
 
   async get(ctx: RequestContext, id: string): Promise<UserDto> {

@@ -1,16 +1,9 @@
-import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { filesBelow } from '../support/accounts';
 import { noisyPng } from '../support/fixtures';
 import { call, login } from '../support/http';
 import { multipart } from '../support/multipart';
 import { startTestApp, TEST_ADMIN } from '../support/test-app';
-
-function walk(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)],
-  );
-}
 
 describe('Image processing under load', () => {
   it('processes one image at a time with no queue: the rest get 503 server_busy with Retry-After', async () => {
@@ -46,7 +39,7 @@ describe('Image processing under load', () => {
       const listed = (await call(t.app, 'GET', `/api/v1/products/${product.id}`, admin)).json();
       expect(listed.image_count).toBe(statuses.filter((s) => s === 201).length);
       await new Promise((r) => setTimeout(r, 50));
-      expect(walk(join(t.db.env.DATA_DIR, 'tmp', 'uploads'))).toEqual([]);
+      expect(filesBelow(join(t.db.env.DATA_DIR, 'tmp', 'uploads'))).toEqual([]);
     } finally {
       await t.close();
     }

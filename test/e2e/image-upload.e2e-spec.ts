@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import sharp from 'sharp';
 import { DataSource } from 'typeorm';
-import { AccountsService } from '../../src/auth/accounts.service';
 import { Role } from '../../src/auth/roles';
 import { decodeId } from '../../src/common/ids/short-id';
 import {
@@ -31,16 +30,8 @@ import {
 } from '../support/fixtures';
 import { call, login, type Credential } from '../support/http';
 import { multipart, type FilePart } from '../support/multipart';
+import { addUser, filesBelow, otherOrganisationAdmin } from '../support/accounts';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
-
-const PASSWORD = 'correct horse battery staple';
-
-function walk(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)],
-  );
-}
 
 describe('Image upload (POST /products/:id/images)', () => {
   let t: TestApp;
@@ -90,17 +81,17 @@ describe('Image upload (POST /products/:id/images)', () => {
   /** Nothing of a rejected upload may remain: no row, no stored file, no temporary file. */
   async function expectNothingLeft(productId: string): Promise<void> {
     expect(await imageRows(productId)).toBe(0);
-    expect(walk(join(mediaDir, 'products', decodeId(productId)!))).toEqual([]);
+    expect(filesBelow(join(mediaDir, 'products', decodeId(productId)!))).toEqual([]);
     await expectNoTempFiles();
   }
 
   async function expectNoTempFiles(): Promise<void> {
     // Temporary files go when the response has been sent (an onResponse hook): allow it a moment.
-    for (let i = 0; i < 50 && walk(tmpDir).length > 0; i++) {
+    for (let i = 0; i < 50 && filesBelow(tmpDir).length > 0; i++) {
       await new Promise((r) => setTimeout(r, 10));
     }
-    expect(walk(tmpDir)).toEqual([]);
-    expect(walk(join(mediaDir, '.tmp'))).toEqual([]);
+    expect(filesBelow(tmpDir)).toEqual([]);
+    expect(filesBelow(join(mediaDir, '.tmp'))).toEqual([]);
   }
 
   function storedPath(url: string): string {
@@ -114,20 +105,8 @@ describe('Image upload (POST /products/:id/images)', () => {
     mediaDir = join(t.db.env.DATA_DIR, 'media');
     tmpDir = join(t.db.env.DATA_DIR, 'tmp', 'uploads');
     c.admin = { bearer: await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
-    for (const [name, role] of [
-      ['stan', Role.Staff],
-      ['uma', Role.User],
-    ] as const) {
-      const res = await call(app, 'POST', '/api/v1/users', c.admin, {
-        email: `${name}@test.example`,
-        username: name,
-        password: PASSWORD,
-        role,
-      });
-      expect(res.statusCode).toBe(201);
-    }
-    c.staff = { bearer: await login(app, { username: 'stan' }, PASSWORD) };
-    c.user = { bearer: await login(app, { username: 'uma' }, PASSWORD) };
+    c.staff = await addUser(app, c.admin, 'stan', Role.Staff);
+    c.user = await addUser(app, c.admin, 'uma', Role.User);
     product = await createProduct({ name: 'Gallery product', gtin: '4006381333931' });
     rejectProduct = await createProduct({ name: 'Rejections' });
   });
@@ -482,15 +461,7 @@ describe('Image upload (POST /products/:id/images)', () => {
     });
 
     it("answers 404 for another organisation's product, as for an unknown one", async () => {
-      const accounts = app.get(AccountsService);
-      const org = await accounts.findOrCreateOrganization('rival');
-      await accounts.createUser(org.id, {
-        email: 'r@rival.example',
-        username: 'rival',
-        password: PASSWORD,
-        role: Role.Admin,
-      });
-      const rival = { bearer: await login(app, { username: 'rival' }, PASSWORD) };
+      const rival = await otherOrganisationAdmin(app, 'rival', 'rival');
       const res = await upload(rejectProduct.id, { data: await solidJpeg() }, {}, rival);
       expect(res.statusCode).toBe(404);
       expect(res.json().code).toBe('product_not_found');

@@ -2,15 +2,13 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
-import { AccountsService } from '../../src/auth/accounts.service';
 import { Role } from '../../src/auth/roles';
 import { decodeId } from '../../src/common/ids/short-id';
 import { solidJpeg } from '../support/fixtures';
 import { call, login, type Credential } from '../support/http';
 import { multipart } from '../support/multipart';
+import { addUser, otherOrganisationAdmin } from '../support/accounts';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
-
-const PASSWORD = 'correct horse battery staple';
 
 describe('Products', () => {
   let t: TestApp;
@@ -23,28 +21,9 @@ describe('Products', () => {
     t = await startTestApp();
     app = t.app;
     c.admin = { bearer: await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
-    for (const [name, role] of [
-      ['sam', Role.Staff],
-      ['una', Role.User],
-    ] as const) {
-      await call(app, 'POST', '/api/v1/users', c.admin, {
-        email: `${name}@test.example`,
-        username: name,
-        password: PASSWORD,
-        role,
-      });
-    }
-    c.staff = { bearer: await login(app, { username: 'sam' }, PASSWORD) };
-    c.user = { bearer: await login(app, { username: 'una' }, PASSWORD) };
-    const accounts = app.get(AccountsService);
-    const org = await accounts.findOrCreateOrganization('elsewhere');
-    await accounts.createUser(org.id, {
-      email: 'e@else.example',
-      username: 'else',
-      password: PASSWORD,
-      role: Role.Admin,
-    });
-    c.other = { bearer: await login(app, { username: 'else' }, PASSWORD) };
+    c.staff = await addUser(app, c.admin, 'sam', Role.Staff);
+    c.user = await addUser(app, c.admin, 'una', Role.User);
+    c.other = await otherOrganisationAdmin(app, 'elsewhere', 'else');
   });
   afterAll(() => t.close());
 
