@@ -267,6 +267,13 @@ export class EnvironmentVariables {
   @Max(10_000, { message: 'must be an integer between 0 and 10000' })
   IMAGE_PROCESSING_QUEUE_LIMIT = 16;
 
+  /** Seconds between retries of file deletions that failed; 0 disables the background retry. */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of seconds between 0 and 86400' })
+  @Min(0, { message: 'must be an integer number of seconds between 0 and 86400' })
+  @Max(86_400, { message: 'must be an integer number of seconds between 0 and 86400' })
+  STORAGE_DELETE_RETRY_SECONDS = 60;
+
   /** The first administrator, created on first start with an empty database. */
   @Transform(blankToUndefined)
   @IsOptional()

@@ -6,11 +6,16 @@ import { Image } from './entities/image.entity';
 import { ImageProcessor } from './image-processor';
 import { ImageUploadPipe } from './image-upload.pipe';
 import { ImagesService } from './images.service';
-import { ProductImagesController } from './product-images.controller';
+import { GalleryService } from './gallery.service';
+import { ImagePresenter } from './image-presenter';
+import {
+  ProductImagesByGtinController,
+  ProductImagesController,
+} from './product-images.controller';
 
 @Module({
   imports: [TypeOrmModule.forFeature([Image, User]), ProductsModule],
-  controllers: [ProductImagesController],
-  providers: [ImageProcessor, ImagesService, ImageUploadPipe],
+  controllers: [ProductImagesController, ProductImagesByGtinController],
+  providers: [ImageProcessor, ImagesService, GalleryService, ImagePresenter, ImageUploadPipe],
 })
 export class ImagesModule {}

@@ -2,26 +2,27 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { DataSource, Repository } from 'typeorm';
-import { User } from '../auth/entities/user.entity';
 import type { RequestContext } from '../auth/principal';
 import { AppError } from '../common/errors/app.error';
-import { encodeShortId } from '../common/ids/short-id';
 import { safeError } from '../common/logging/safe-error';
 import { ProductsService, type ProductRef } from '../products/products.service';
+import { StorageDeletionsService } from '../storage/storage-deletions.service';
 import { imageObjectKey } from '../storage/storage-keys';
 import {
   IMMUTABLE_CACHE_CONTROL,
   STORAGE_PROVIDER,
   type StorageProvider,
 } from '../storage/storage-provider';
-import { ImageDto, type UploaderDto } from './dto/image.dto';
+import type { ImageDto } from './dto/image.dto';
+import { GalleryService } from './gallery.service';
+import { ImagePresenter } from './image-presenter';
 import { Image, ImagePurpose, type StoredRendition } from './entities/image.entity';
 import { ImageProcessor, type EncodedImage, type ProcessedImage } from './image-processor';
 import type { ImageUpload } from './multipart-upload';
 
 /**
- * Product images: upload (all or nothing) and read. Gallery rules that involve more than one
- * image (one primary, order) are applied here, under a lock on the product row.
+ * Product images: upload (all or nothing) and read. Where the image goes in the gallery (primary,
+ * priority) is decided by GalleryService, under the product's lock.
  */
 @Injectable()
 export class ImagesService {
@@ -29,10 +30,12 @@ export class ImagesService {
 
   constructor(
     @InjectRepository(Image) private readonly images: Repository<Image>,
-    @InjectRepository(User) private readonly users: Repository<User>,
     @Inject(STORAGE_PROVIDER) private readonly storage: StorageProvider,
     private readonly products: ProductsService,
     private readonly processor: ImageProcessor,
+    private readonly gallery: GalleryService,
+    private readonly presenter: ImagePresenter,
+    private readonly deletions: StorageDeletionsService,
     private readonly dataSource: DataSource,
   ) {}
 
@@ -64,44 +67,22 @@ export class ImagesService {
           size: rendition.size,
         };
       }
-      const image = await this.dataSource.transaction(async (manager) => {
-        // Serialises every change to this product's gallery (and fails if it was deleted).
-        await this.products.lock(ctx, { id: product.id }, manager);
-        const { count, maxPriority } = await manager
-          .createQueryBuilder(Image, 'i')
-          .select('count(*)::int', 'count')
-          .addSelect('max(i.priority)', 'maxPriority')
-          .where('i.product_id = :productId', { productId: product.id })
-          .getRawOne<{ count: number; maxPriority: number | null }>()
-          .then((r) => r ?? { count: 0, maxPriority: null });
-        // The first image of a product is its primary; a new primary demotes the old one.
-        const isPrimary = upload.fields.is_primary === true || count === 0;
-        if (isPrimary && count > 0) {
-          await manager.update(
-            Image,
-            { productId: product.id, isPrimary: true },
-            { isPrimary: false },
-          );
-        }
-        return manager.save(
-          manager.create(Image, {
-            id,
-            organizationId: ctx.organizationId,
-            productId: product.id,
-            purpose: ImagePurpose.Product,
-            title: upload.fields.title ?? '',
-            altText: upload.fields.alt_text ?? '',
-            isPrimary,
-            priority: upload.fields.priority ?? (maxPriority === null ? 0 : maxPriority + 1),
-            originalFilename: upload.file.filename,
-            ...this.describe(processed),
-            storageKey: original,
-            renditions,
-            uploadedById: ctx.principal.userId,
-          }),
-        );
-      });
-      return ImageDto.from(image, this.storage, await this.uploader(image.uploadedById));
+      return await this.gallery.add(
+        ctx,
+        { id: product.id },
+        {
+          id,
+          purpose: ImagePurpose.Product,
+          title: upload.fields.title ?? '',
+          altText: upload.fields.alt_text ?? '',
+          originalFilename: upload.file.filename,
+          ...this.describe(processed),
+          storageKey: original,
+          renditions,
+          uploadedById: ctx.principal.userId,
+        },
+        { isPrimary: upload.fields.is_primary, priority: upload.fields.priority },
+      );
     } catch (error) {
       await this.deleteQuietly(written);
       throw error;
@@ -112,7 +93,7 @@ export class ImagesService {
     const product = await this.products.find(ctx, ref);
     const image = await this.images.findOneBy(ctx.scoped({ id: imageId, productId: product.id }));
     if (!image) throw new AppError('image_not_found', 'No image with this id on this product.');
-    return ImageDto.from(image, this.storage, await this.uploader(image.uploadedById));
+    return this.presenter.one(image);
   }
 
   private describe(processed: ProcessedImage) {
@@ -145,17 +126,11 @@ export class ImagesService {
     return key;
   }
 
+  /** Files of a failed upload: deleted now, or queued for the background retry. */
   private async deleteQuietly(keys: string[]): Promise<void> {
-    const results = await Promise.allSettled(keys.map((key) => this.storage.delete(key)));
-    const failed = results.filter((r) => r.status === 'rejected');
-    if (failed.length > 0) this.logger.error({ keys }, 'Could not remove files of a failed upload');
-  }
-
-  private async uploader(userId: string | null): Promise<UploaderDto | null> {
-    if (!userId) return null;
-    const user = await this.users.findOneBy({ id: userId });
-    return user
-      ? { id: encodeShortId(user.id), username: user.username, full_name: user.fullName }
-      : null;
+    if (keys.length === 0) return;
+    const ids = await this.deletions.enqueue(this.dataSource.manager, keys).catch(() => []);
+    if (ids.length > 0) return this.deletions.attempt(ids);
+    await Promise.allSettled(keys.map((key) => this.storage.delete(key)));
   }
 }

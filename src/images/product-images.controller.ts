@@ -1,13 +1,32 @@
-import { Controller, Get, Param, Post } from '@nestjs/common';
-import { ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  Headers,
+  HttpCode,
+  Injectable,
+  Param,
+  Patch,
+  Post,
+  Put,
+  Query,
+  Res,
+} from '@nestjs/common';
+import { ApiBody, ApiConsumes, ApiHeader, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
 import { Ctx, MinRole, RequireScopes } from '../auth/decorators';
 import type { RequestContext } from '../auth/principal';
 import { Role, Scope } from '../auth/roles';
 import { ParseIdPipe } from '../common/ids/parse-id.pipe';
+import type { ProductRef } from '../products/products.service';
+import { GalleryDto, GalleryQueryDto, ReorderImagesDto, UpdateImageDto } from './dto/gallery.dto';
 import { ImageDto } from './dto/image.dto';
+import { GalleryService } from './gallery.service';
 import { ImageUploadPipe, MultipartBody } from './image-upload.pipe';
 import { ImagesService } from './images.service';
 import type { ImageUpload } from './multipart-upload';
+import { galleryEtag, parseIfMatch, ProductParam } from './product-ref.decorator';
 
 const UPLOAD_BODY = {
   schema: {
@@ -27,50 +46,125 @@ const UPLOAD_BODY = {
   },
 };
 
-@ApiTags('images')
-@Controller('products')
-export class ProductImagesController {
-  constructor(private readonly images: ImagesService) {}
+const IF_MATCH = {
+  name: 'If-Match',
+  required: false,
+  description: 'The gallery ETag you last read; 412 gallery_changed if it changed since.',
+};
 
-  @Post(':productId/images')
+/**
+ * A product's gallery, under `products/:productId/images` and `products/by-gtin/:gtin/images`
+ * (the two controllers below). Operation ids are the method names, `…ByGtin` for the second.
+ */
+@Injectable() // only so that its constructor's parameter types are emitted for the subclasses
+abstract class GalleryRoutes {
+  constructor(
+    private readonly images: ImagesService,
+    private readonly gallery: GalleryService,
+  ) {}
+
+  @Post()
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ImagesWrite)
   @ApiConsumes('multipart/form-data')
   @ApiBody(UPLOAD_BODY)
-  @ApiOperation({ operationId: 'uploadProductImage', summary: 'Upload an image to a product' })
-  upload(
+  @ApiOperation({ summary: 'Upload an image to the gallery' })
+  uploadProductImage(
     @Ctx() ctx: RequestContext,
-    @Param('productId', ParseIdPipe) productId: string,
+    @ProductParam() product: ProductRef,
     @MultipartBody(ImageUploadPipe) upload: ImageUpload,
   ): Promise<ImageDto> {
-    return this.images.upload(ctx, { id: productId }, upload);
+    return this.images.upload(ctx, product, upload);
   }
 
-  @Post('by-gtin/:gtin/images')
-  @MinRole(Role.Staff)
-  @RequireScopes(Scope.ImagesWrite)
-  @ApiConsumes('multipart/form-data')
-  @ApiBody(UPLOAD_BODY)
-  @ApiOperation({
-    operationId: 'uploadProductImageByGtin',
-    summary: 'Upload an image to a product found by GTIN',
-  })
-  uploadByGtin(
-    @Ctx() ctx: RequestContext,
-    @Param('gtin') gtin: string,
-    @MultipartBody(ImageUploadPipe) upload: ImageUpload,
-  ): Promise<ImageDto> {
-    return this.images.upload(ctx, { gtin }, upload);
-  }
-
-  @Get(':productId/images/:imageId')
+  @Get()
   @RequireScopes(Scope.ImagesRead)
-  @ApiOperation({ operationId: 'getProductImage', summary: 'Get an image of a product' })
-  get(
+  @ApiOperation({ summary: 'The gallery in display order, with its ETag' })
+  async listProductImages(
     @Ctx() ctx: RequestContext,
-    @Param('productId', ParseIdPipe) productId: string,
+    @ProductParam() product: ProductRef,
+    @Query() query: GalleryQueryDto,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<GalleryDto> {
+    const gallery = await this.gallery.list(ctx, product, query);
+    reply.header('etag', galleryEtag(gallery.version));
+    return gallery;
+  }
+
+  @Get(':imageId')
+  @RequireScopes(Scope.ImagesRead)
+  @ApiOperation({ summary: 'One image of the gallery' })
+  getProductImage(
+    @Ctx() ctx: RequestContext,
+    @ProductParam() product: ProductRef,
     @Param('imageId', ParseIdPipe) imageId: string,
   ): Promise<ImageDto> {
-    return this.images.get(ctx, { id: productId }, imageId);
+    return this.images.get(ctx, product, imageId);
+  }
+
+  @Patch(':imageId')
+  @MinRole(Role.Staff)
+  @RequireScopes(Scope.ImagesWrite)
+  @ApiHeader(IF_MATCH)
+  @ApiOperation({ summary: 'Change title, alt text, primary flag or priority' })
+  async updateProductImage(
+    @Ctx() ctx: RequestContext,
+    @ProductParam() product: ProductRef,
+    @Param('imageId', ParseIdPipe) imageId: string,
+    @Body() body: UpdateImageDto,
+    @Headers('if-match') ifMatch: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<ImageDto> {
+    const { image, version } = await this.gallery.update(
+      ctx,
+      product,
+      imageId,
+      body,
+      parseIfMatch(ifMatch),
+    );
+    reply.header('etag', galleryEtag(version));
+    return image;
+  }
+
+  @Put('order')
+  @MinRole(Role.Staff)
+  @RequireScopes(Scope.ImagesWrite)
+  @ApiHeader(IF_MATCH)
+  @ApiOperation({ summary: 'Reorder: name every image once; priorities become 0..n-1' })
+  async reorderProductImages(
+    @Ctx() ctx: RequestContext,
+    @ProductParam() product: ProductRef,
+    @Body() body: ReorderImagesDto,
+    @Headers('if-match') ifMatch: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<GalleryDto> {
+    const gallery = await this.gallery.reorder(ctx, product, body.image_ids, parseIfMatch(ifMatch));
+    reply.header('etag', galleryEtag(gallery.version));
+    return gallery;
+  }
+
+  @Delete(':imageId')
+  @HttpCode(204)
+  @MinRole(Role.Staff)
+  @RequireScopes(Scope.ImagesWrite)
+  @ApiHeader(IF_MATCH)
+  @ApiOperation({ summary: 'Delete an image and its files; the next image becomes primary' })
+  deleteProductImage(
+    @Ctx() ctx: RequestContext,
+    @ProductParam() product: ProductRef,
+    @Param('imageId', ParseIdPipe) imageId: string,
+    @Headers('if-match') ifMatch: string | undefined,
+  ): Promise<void> {
+    return this.gallery.remove(ctx, product, imageId, parseIfMatch(ifMatch));
   }
 }
+
+@ApiTags('images')
+@ApiParam({ name: 'productId', description: 'Product id (22 characters) or UUID' })
+@Controller('products/:productId/images')
+export class ProductImagesController extends GalleryRoutes {}
+
+@ApiTags('images')
+@ApiParam({ name: 'gtin', description: 'GTIN-8, -12, -13 or -14' })
+@Controller('products/by-gtin/:gtin/images')
+export class ProductImagesByGtinController extends GalleryRoutes {}

@@ -45,7 +45,9 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     .build();
   const document = SwaggerModule.createDocument(app, config, {
     extraModels: [ProblemDetailsDto, FieldErrorDto],
-    operationIdFactory: (_controllerKey, methodKey) => methodKey,
+    // Method names are the operation ids; the by-GTIN twin of a controller gets a suffix.
+    operationIdFactory: (controllerKey, methodKey) =>
+      controllerKey.endsWith('ByGtinController') ? `${methodKey}ByGtin` : methodKey,
   });
   applySecurityRequirements(document);
   return document;

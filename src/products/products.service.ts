@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { DataSource, In, Repository, type EntityManager } from 'typeorm';
 import type { RequestContext } from '../auth/principal';
@@ -8,6 +8,7 @@ import { decodeCursor, encodeCursor } from '../common/pagination/cursor';
 import { isUniqueViolation } from '../database/pg-errors';
 import { Image } from '../images/entities/image.entity';
 import { imageStorageKeys, renditionUrls, type ImageSummary } from '../images/image-urls';
+import { StorageDeletionsService } from '../storage/storage-deletions.service';
 import { STORAGE_PROVIDER, type StorageProvider } from '../storage/storage-provider';
 import {
   ProductDto,
@@ -39,12 +40,11 @@ export function parseGtin(value: string, field = 'gtin'): string {
 
 @Injectable()
 export class ProductsService {
-  private readonly logger = new Logger(ProductsService.name);
-
   constructor(
     @InjectRepository(Product) private readonly products: Repository<Product>,
     @InjectRepository(Image) private readonly images: Repository<Image>,
     @Inject(STORAGE_PROVIDER) private readonly storage: StorageProvider,
+    private readonly deletions: StorageDeletionsService,
     private readonly dataSource: DataSource,
   ) {}
 
@@ -114,17 +114,32 @@ export class ProductsService {
   }
 
   /**
-   * Deletes the product and its images (rows first, in one transaction), then their files.
-   * A file that cannot be deleted now is logged; no row points at it any more.
+   * Deletes the product and its images, queueing their files for deletion in the same
+   * transaction; then deletes the files, retrying later whatever fails.
    */
   async remove(ctx: RequestContext, ref: ProductRef): Promise<void> {
-    const keys = await this.dataSource.transaction(async (manager) => {
+    const outbox = await this.dataSource.transaction(async (manager) => {
       const product = await this.lock(ctx, ref, manager);
       const images = await manager.findBy(Image, { productId: product.id });
       await manager.delete(Product, { id: product.id });
-      return images.flatMap((image) => imageStorageKeys(image));
+      return this.deletions.enqueue(
+        manager,
+        images.flatMap((image) => imageStorageKeys(image)),
+      );
     });
-    await this.deleteFiles(keys);
+    await this.deletions.attempt(outbox);
+  }
+
+  /** +1 on the gallery version, in the caller's transaction; returns the new version. */
+  async bumpGalleryVersion(manager: EntityManager, productId: string): Promise<number> {
+    const result = await manager
+      .createQueryBuilder()
+      .update(Product)
+      .set({ galleryVersion: () => 'gallery_version + 1' })
+      .where('id = :productId', { productId })
+      .returning('gallery_version')
+      .execute();
+    return (result.raw as { gallery_version: number }[])[0].gallery_version;
   }
 
   /** The product, row-locked until the transaction ends: galleries change under this lock. */
@@ -172,13 +187,6 @@ export class ProductsService {
       height: image.height,
       renditions: renditionUrls(image, this.storage),
     };
-  }
-
-  private async deleteFiles(keys: string[]): Promise<void> {
-    const results = await Promise.allSettled(keys.map((key) => this.storage.delete(key)));
-    const failed = results.filter((r) => r.status === 'rejected').length;
-    if (failed > 0)
-      this.logger.warn({ failed, total: keys.length }, 'Some image files were not deleted');
   }
 
   private where(ref: ProductRef): { id: string } | { gtin: string } {

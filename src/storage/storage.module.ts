@@ -1,8 +1,11 @@
 import { join, resolve } from 'node:path';
 import { Global, Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
 import { EnvironmentVariables, StorageDriver } from '../config/env.validation';
 import { LocalStorageProvider } from './local.storage-provider';
 import { MediaController } from './media.controller';
+import { StorageDeletion } from './entities/storage-deletion.entity';
+import { StorageDeletionsService } from './storage-deletions.service';
 import { STORAGE_PROVIDER, type StorageProvider } from './storage-provider';
 
 /** The absolute base URL of links the service hands out. */
@@ -17,8 +20,10 @@ export function localStorageRoot(env: EnvironmentVariables): string {
 /** The configured StorageProvider, built once at start-up, under STORAGE_PROVIDER. */
 @Global()
 @Module({
+  imports: [TypeOrmModule.forFeature([StorageDeletion])],
   controllers: [MediaController],
   providers: [
+    StorageDeletionsService,
     {
       provide: STORAGE_PROVIDER,
       inject: [EnvironmentVariables],
@@ -33,6 +38,6 @@ export function localStorageRoot(env: EnvironmentVariables): string {
       },
     },
   ],
-  exports: [STORAGE_PROVIDER],
+  exports: [STORAGE_PROVIDER, StorageDeletionsService],
 })
 export class StorageModule {}

@@ -91,6 +91,9 @@ export const ERROR_CODES = {
   too_many_parts: { kind: 'too_large', title: 'The multipart body has too many parts' },
   invalid_multipart: { kind: 'invalid', title: 'The multipart body is malformed' },
   image_not_found: { kind: 'not_found', title: 'No such image' },
+  invalid_image_order: { kind: 'invalid', title: 'The order must name every image exactly once' },
+  primary_required: { kind: 'conflict', title: 'A product with images always has a primary image' },
+  gallery_changed: { kind: 'precondition_failed', title: 'The gallery changed since you read it' },
   server_busy: { kind: 'unavailable', title: 'Too many images are being processed' },
   storage_unavailable: { kind: 'dependency_failed', title: 'The image storage is unavailable' },
   // Storage.

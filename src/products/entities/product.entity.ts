@@ -41,6 +41,13 @@ export class Product {
   @Column({ type: 'text', default: '' })
   description!: string;
 
+  /**
+   * Incremented by every change to the product's gallery, in the same transaction: the gallery's
+   * ETag, so editors can send If-Match and never overwrite a change they have not seen.
+   */
+  @Column({ name: 'gallery_version', type: 'integer', default: 0 })
+  galleryVersion!: number;
+
   /** Millisecond precision, so keyset pagination cursors round-trip through JavaScript dates. */
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz', precision: 3 })
   createdAt!: Date;

@@ -1,0 +1,71 @@
+import { ApiProperty } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  IsArray,
+  IsBoolean,
+  IsInt,
+  IsOptional,
+  IsString,
+  Max,
+  MaxLength,
+  Min,
+} from 'class-validator';
+import { PageMetaDto } from '../../common/pagination/page.dto';
+import { ImageDto } from './image.dto';
+
+export class GalleryQueryDto {
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  page: number = 1;
+
+  /** Images per page (1-500). */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(500)
+  per_page: number = 100;
+}
+
+/** The gallery in display order: the primary first, then priority ascending, then newest first. */
+export class GalleryDto extends PageMetaDto {
+  items!: ImageDto[];
+
+  /** The gallery version; also the ETag to send back as If-Match. */
+  version!: number;
+}
+
+export class UpdateImageDto {
+  @IsOptional()
+  @IsString()
+  @MaxLength(255)
+  title?: string;
+
+  @IsOptional()
+  @IsString()
+  @MaxLength(1000)
+  alt_text?: string;
+
+  /** true makes this the primary image (the previous one is demoted). */
+  @IsOptional()
+  @IsBoolean()
+  is_primary?: boolean;
+
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  priority?: number;
+}
+
+export class ReorderImagesDto {
+  /** Every image of the product, exactly once, in the new order (ids or UUIDs). */
+  @ApiProperty({ type: [String], example: ['9bYsGJZVNPTSbQeJxuSeuy', 'kYLvcQoew7krvywNq5hQZJ'] })
+  @IsArray()
+  @ArrayMaxSize(10_000)
+  @IsString({ each: true })
+  image_ids!: string[];
+}

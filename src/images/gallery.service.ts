@@ -1,0 +1,255 @@
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { DataSource, Repository, type EntityManager } from 'typeorm';
+import type { RequestContext } from '../auth/principal';
+import { AppError } from '../common/errors/app.error';
+import { decodeId } from '../common/ids/short-id';
+import type { Product } from '../products/entities/product.entity';
+import { ProductsService, type ProductRef } from '../products/products.service';
+import { StorageDeletionsService } from '../storage/storage-deletions.service';
+import type { GalleryDto, GalleryQueryDto, UpdateImageDto } from './dto/gallery.dto';
+import type { ImageDto } from './dto/image.dto';
+import { Image } from './entities/image.entity';
+import { ImagePresenter } from './image-presenter';
+import { imageStorageKeys } from './image-urls';
+
+/** Display order (seed 002): the primary first, then priority ascending, then newest first. */
+export const GALLERY_ORDER = {
+  isPrimary: 'DESC',
+  priority: 'ASC',
+  createdAt: 'DESC',
+  id: 'DESC',
+} as const;
+
+/** The versions a client's If-Match accepts; undefined when it sent none (or `*`). */
+export type ExpectedVersions = number[] | undefined;
+
+/**
+ * A product's gallery: list, edit, reorder, delete. Every change runs in one transaction that
+ * first locks the product row, so concurrent edits serialise instead of failing; checks the
+ * client's If-Match against the gallery version; and bumps that version. The database's partial
+ * unique index guarantees at most one primary whatever happens; these rules keep exactly one.
+ */
+@Injectable()
+export class GalleryService {
+  constructor(
+    @InjectRepository(Image) private readonly images: Repository<Image>,
+    private readonly products: ProductsService,
+    private readonly presenter: ImagePresenter,
+    private readonly deletions: StorageDeletionsService,
+    private readonly dataSource: DataSource,
+  ) {}
+
+  async list(ctx: RequestContext, ref: ProductRef, query: GalleryQueryDto): Promise<GalleryDto> {
+    const product = await this.products.find(ctx, ref);
+    const [images, total] = await this.images.findAndCount({
+      where: ctx.scoped({ productId: product.id }),
+      order: GALLERY_ORDER,
+      skip: (query.page - 1) * query.per_page,
+      take: query.per_page,
+    });
+    return {
+      items: await this.presenter.many(images),
+      total,
+      page: query.page,
+      per_page: query.per_page,
+      version: product.galleryVersion,
+    };
+  }
+
+  async update(
+    ctx: RequestContext,
+    ref: ProductRef,
+    imageId: string,
+    dto: UpdateImageDto,
+    expected: ExpectedVersions,
+  ): Promise<{ image: ImageDto; version: number }> {
+    const { result: image, version } = await this.change(
+      ctx,
+      ref,
+      expected,
+      async (manager, product) => {
+        const image = await this.findImage(manager, ctx, product, imageId);
+        if (dto.is_primary === false && image.isPrimary) {
+          throw new AppError(
+            'primary_required',
+            'A product with images always has a primary: make another image primary instead.',
+            [{ field: 'is_primary', message: 'make another image primary instead' }],
+          );
+        }
+        if (dto.is_primary === true && !image.isPrimary) {
+          await this.demotePrimary(manager, product.id);
+          image.isPrimary = true;
+        }
+        if (dto.title !== undefined) image.title = dto.title;
+        if (dto.alt_text !== undefined) image.altText = dto.alt_text;
+        if (dto.priority !== undefined) image.priority = dto.priority;
+        return manager.save(image);
+      },
+    );
+    return { image: await this.presenter.one(image), version };
+  }
+
+  /** Priorities 0..n-1 in the given order; the list must name every image exactly once. */
+  async reorder(
+    ctx: RequestContext,
+    ref: ProductRef,
+    imageIds: string[],
+    expected: ExpectedVersions,
+  ): Promise<GalleryDto> {
+    const uuids = imageIds.map((id, i) => {
+      const uuid = decodeId(id);
+      if (!uuid) {
+        throw new AppError('invalid_image_order', `image_ids[${i}] is not an id.`, [
+          { field: `image_ids.${i}`, message: 'is not an id' },
+        ]);
+      }
+      return uuid;
+    });
+    const { version, product } = await this.change(ctx, ref, expected, async (manager, product) => {
+      const current = await manager.find(Image, {
+        select: { id: true },
+        where: { productId: product.id },
+      });
+      this.checkPermutation(uuids, new Set(current.map((i) => i.id)));
+      if (uuids.length > 0) {
+        await manager.query(
+          `UPDATE images AS i SET priority = v.priority, updated_at = now()
+             FROM unnest($1::uuid[], $2::int[]) AS v(id, priority)
+            WHERE i.id = v.id AND i.product_id = $3`,
+          [uuids, uuids.map((_, i) => i), product.id],
+        );
+      }
+      return product;
+    });
+    const gallery = await this.list(
+      ctx,
+      { id: product.id },
+      { page: 1, per_page: Math.max(1, uuids.length) },
+    );
+    return { ...gallery, version };
+  }
+
+  /**
+   * Deletes the image row (promoting the next image when it was the primary) and queues its files
+   * for deletion in the same transaction; then deletes them, retrying later whatever fails. No
+   * listed image ever points at a missing file.
+   */
+  async remove(
+    ctx: RequestContext,
+    ref: ProductRef,
+    imageId: string,
+    expected: ExpectedVersions,
+  ): Promise<void> {
+    const { result: outbox } = await this.change(ctx, ref, expected, async (manager, product) => {
+      const image = await this.findImage(manager, ctx, product, imageId);
+      await manager.delete(Image, { id: image.id });
+      if (image.isPrimary) {
+        const next = await manager.findOne(Image, {
+          where: { productId: product.id },
+          order: GALLERY_ORDER,
+        });
+        if (next) await manager.update(Image, { id: next.id }, { isPrimary: true });
+      }
+      return this.deletions.enqueue(manager, imageStorageKeys(image));
+    });
+    await this.deletions.attempt(outbox);
+  }
+
+  /**
+   * Adds an image (its files already stored) to the product's gallery: the first image becomes
+   * the primary, `isPrimary` demotes the previous one, and without a priority it goes last.
+   */
+  async add(
+    ctx: RequestContext,
+    ref: ProductRef,
+    image: Omit<
+      Image,
+      'productId' | 'organizationId' | 'isPrimary' | 'priority' | 'createdAt' | 'updatedAt'
+    >,
+    placement: { isPrimary?: boolean; priority?: number },
+  ): Promise<ImageDto> {
+    const { result } = await this.change(ctx, ref, undefined, async (manager, product) => {
+      const { count, maxPriority } = await manager
+        .createQueryBuilder(Image, 'i')
+        .select('count(*)::int', 'count')
+        .addSelect('max(i.priority)', 'maxPriority')
+        .where('i.product_id = :productId', { productId: product.id })
+        .getRawOne<{ count: number; maxPriority: number | null }>()
+        .then((r) => r ?? { count: 0, maxPriority: null });
+      const isPrimary = placement.isPrimary === true || count === 0;
+      if (isPrimary && count > 0) await this.demotePrimary(manager, product.id);
+      return manager.save(
+        manager.create(Image, {
+          ...image,
+          organizationId: ctx.organizationId,
+          productId: product.id,
+          isPrimary,
+          priority: placement.priority ?? (maxPriority === null ? 0 : maxPriority + 1),
+        }),
+      );
+    });
+    return this.presenter.one(result);
+  }
+
+  private async demotePrimary(manager: EntityManager, productId: string): Promise<void> {
+    await manager.update(Image, { productId, isPrimary: true }, { isPrimary: false });
+  }
+
+  /** Runs a gallery change: lock the product, check If-Match, change, bump the version. */
+  private async change<T>(
+    ctx: RequestContext,
+    ref: ProductRef,
+    expected: ExpectedVersions,
+    work: (manager: EntityManager, product: Product) => Promise<T>,
+  ): Promise<{ result: T; version: number; product: Product }> {
+    return this.dataSource.transaction(async (manager) => {
+      const product = await this.products.lock(ctx, ref, manager);
+      if (expected && !expected.includes(product.galleryVersion)) {
+        throw new AppError(
+          'gallery_changed',
+          'The gallery changed since you read it: fetch it again, then retry with the new ETag.',
+          [],
+          {},
+          { current_version: product.galleryVersion },
+        );
+      }
+      const result = await work(manager, product);
+      const version = await this.products.bumpGalleryVersion(manager, product.id);
+      return { result, version, product };
+    });
+  }
+
+  private async findImage(
+    manager: EntityManager,
+    ctx: RequestContext,
+    product: Product,
+    imageId: string,
+  ): Promise<Image> {
+    const image = await manager.findOneBy(
+      Image,
+      ctx.scoped({ id: imageId, productId: product.id }),
+    );
+    if (!image) throw new AppError('image_not_found', 'No image with this id on this product.');
+    return image;
+  }
+
+  private checkPermutation(ids: string[], current: Set<string>): void {
+    const seen = new Set<string>();
+    const duplicates = ids.filter((id) => (seen.has(id) ? true : (seen.add(id), false)));
+    const unknown = ids.filter((id) => !current.has(id));
+    const missing = [...current].filter((id) => !seen.has(id));
+    const problems = [
+      duplicates.length > 0 ? `${duplicates.length} duplicate id(s)` : '',
+      unknown.length > 0 ? `${unknown.length} id(s) not of this product` : '',
+      missing.length > 0 ? `${missing.length} image(s) of the product missing` : '',
+    ].filter(Boolean);
+    if (problems.length > 0) {
+      throw new AppError(
+        'invalid_image_order',
+        `image_ids must name every image of the product exactly once: ${problems.join(', ')}.`,
+        [{ field: 'image_ids', message: problems.join(', ') }],
+      );
+    }
+  }
+}
