@@ -11,7 +11,7 @@ import { closeConnectionsWhenClosing } from './common/http/graceful-close';
 import { registerSecurityHeaders } from './common/http/security-headers';
 import { REQUEST_ID_HEADER, requestIdFor } from './common/logging/request-id';
 import { DOCS_PATH, setupOpenApi } from './openapi/openapi';
-import { removeTempFilesOnResponse } from './images/multipart-upload';
+import { removeTempFiles } from './images/multipart-upload';
 
 export const API_PREFIX = 'api/v1';
 
@@ -78,7 +78,9 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
       headerPairs: 100,
     },
   });
-  app.getHttpAdapter().getInstance().addHook('onResponse', removeTempFilesOnResponse);
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.addHook('onResponse', removeTempFiles);
+  fastify.addHook('onRequestAbort', removeTempFiles);
   closeConnectionsWhenClosing(app);
   await registerSecurityHeaders(app, DOCS_PATH);
   if (env.CORS_ORIGINS) {

@@ -4,7 +4,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type {} from '@fastify/multipart';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { AppError } from '../common/errors/app.error';
 import { validateInput } from '../common/http/validation';
 import { UploadImageFieldsDto } from './dto/upload-image.dto';
@@ -25,11 +25,11 @@ export interface ImageUpload {
 const TEMP_FILES = Symbol('uploadTempFiles');
 type RequestWithTemp = FastifyRequest & { [TEMP_FILES]?: string[] };
 
-/** Temporary files of a request are removed when its response has been sent, whatever happened. */
-export function removeTempFilesOnResponse(
-  request: FastifyRequest,
-  _reply: FastifyReply,
-): Promise<void> {
+/**
+ * Removes a request's temporary files. Run when its response has been sent and when the client
+ * aborts (then no response is sent), so a spooled upload never outlives its request.
+ */
+export function removeTempFiles(request: FastifyRequest): Promise<void> {
   const files = (request as RequestWithTemp)[TEMP_FILES] ?? [];
   return Promise.all(files.map((f) => rm(f, { force: true }))).then(() => undefined);
 }

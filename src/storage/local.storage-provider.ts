@@ -49,7 +49,9 @@ export class LocalStorageProvider implements StorageProvider {
     try {
       await unlink(this.path(key));
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      // Not there (ENOTDIR: a path component is a file, so nothing can be below it).
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw error;
     }
   }
 

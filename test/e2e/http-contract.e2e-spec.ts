@@ -198,3 +198,46 @@ describe('Readiness when the database is gone', () => {
     }
   });
 });
+
+describe('CORS', () => {
+  it('is off by default, and allows exactly the configured origins', async () => {
+    const off = await startTestApp();
+    try {
+      const res = await off.app.inject({
+        method: 'OPTIONS',
+        url: '/api/v1/auth/me',
+        headers: { origin: 'https://shop.example', 'access-control-request-method': 'GET' },
+      });
+      expect(res.headers['access-control-allow-origin']).toBeUndefined();
+    } finally {
+      await off.close();
+    }
+    const on = await startTestApp({ CORS_ORIGINS: 'https://shop.example, https://admin.example' });
+    try {
+      const preflight = await on.app.inject({
+        method: 'OPTIONS',
+        url: '/api/v1/auth/me',
+        headers: {
+          origin: 'https://shop.example',
+          'access-control-request-method': 'GET',
+          'access-control-request-headers': 'authorization',
+        },
+      });
+      expect(preflight.statusCode).toBe(204);
+      expect(preflight.headers['access-control-allow-origin']).toBe('https://shop.example');
+      const actual = await on.app.inject({
+        url: '/health',
+        headers: { origin: 'https://admin.example' },
+      });
+      expect(actual.headers['access-control-allow-origin']).toBe('https://admin.example');
+      expect(actual.headers['access-control-expose-headers']).toContain('X-Request-Id');
+      const stranger = await on.app.inject({
+        url: '/health',
+        headers: { origin: 'https://evil.example' },
+      });
+      expect(stranger.headers['access-control-allow-origin']).toBeUndefined();
+    } finally {
+      await on.close();
+    }
+  });
+});

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -480,11 +480,15 @@ describe('Image upload (POST /products/:id/images)', () => {
       const p = await createProduct({ name: 'Storage fails' });
       // A file where the product's directory should go: every write under it fails, for real.
       const blocker = join(mediaDir, 'products', decodeId(p.id)!);
+      mkdirSync(join(mediaDir, 'products'), { recursive: true });
       writeFileSync(blocker, 'not a directory');
       const res = await upload(p.id, { data: await solidJpeg(), contentType: 'image/jpeg' });
       expect(res.statusCode).toBe(502);
       expect(res.json().code).toBe('storage_unavailable');
       expect(await imageRows(p.id)).toBe(0);
+      // Nothing was written, so nothing is left to delete later either.
+      const pending = await app.get(DataSource).query('SELECT key FROM storage_deletions');
+      expect(pending).toEqual([]);
       await expectNoTempFiles();
     });
 

@@ -61,6 +61,56 @@ describe('The service process', () => {
       expect(exit).toEqual({ code: 0, signal: null });
       expect(service.output()).toContain('shutting down gracefully');
     });
+
+    it('logs JSON lines with the request id, and never a credential', async () => {
+      const port = await freePort();
+      const service = startService(
+        {
+          ...db.env,
+          PORT: String(port),
+          HOST: '127.0.0.1',
+          LOG_LEVEL: 'info',
+          API_KEY_QUERY_PARAM: 'true',
+        },
+        cwd,
+      );
+      try {
+        await waitForStatus(`http://127.0.0.1:${port}/health/ready`, 200);
+        const res = await fetch(
+          `http://127.0.0.1:${port}/api/v1/auth/me?x-api-key=query-secret-1&api_key=query-secret-2&limit=5`,
+          {
+            headers: {
+              authorization: 'Bearer header-secret-3',
+              'x-api-key': 'header-secret-4',
+              cookie: 'session=cookie-secret-5',
+              'x-request-id': 'trace-redaction-check',
+            },
+          },
+        );
+        expect(res.status).toBe(401);
+      } finally {
+        service.child.kill('SIGTERM');
+      }
+      await service.exit;
+      const out = service.output();
+      for (const secret of [
+        'query-secret-1',
+        'query-secret-2',
+        'header-secret-3',
+        'header-secret-4',
+        'cookie-secret-5',
+      ]) {
+        expect(out).not.toContain(secret);
+      }
+      const line = out.split('\n').find((l) => l.includes('trace-redaction-check'));
+      expect(line).toBeDefined();
+      const entry = JSON.parse(line!);
+      expect(entry.req).toMatchObject({
+        id: 'trace-redaction-check',
+        url: '/api/v1/auth/me?x-api-key=[REDACTED]&api_key=[REDACTED]&limit=5',
+        headers: { authorization: '[REDACTED]', 'x-api-key': '[REDACTED]', cookie: '[REDACTED]' },
+      });
+    });
   });
 
   describe('the CLI', () => {
