@@ -7,7 +7,7 @@ import { decodeId } from '../common/ids/short-id';
 import type { Product } from '../products/entities/product.entity';
 import { ProductsService, type ProductRef } from '../products/products.service';
 import { StorageDeletionsService } from '../storage/storage-deletions.service';
-import type { GalleryDto, GalleryQueryDto, UpdateImageDto } from './dto/gallery.dto';
+import { GalleryQueryDto, type GalleryDto, type UpdateImageDto } from './dto/gallery.dto';
 import type { ImageDto } from './dto/image.dto';
 import { Image } from './entities/image.entity';
 import { ImagePresenter } from './image-presenter';
@@ -45,7 +45,7 @@ export class GalleryService {
     const [images, total] = await this.images.findAndCount({
       where: ctx.scoped({ productId: product.id }),
       order: GALLERY_ORDER,
-      skip: (query.page - 1) * query.per_page,
+      skip: query.offset,
       take: query.per_page,
     });
     return {
@@ -122,11 +122,10 @@ export class GalleryService {
       }
       return product;
     });
-    const gallery = await this.list(
-      ctx,
-      { id: product.id },
-      { page: 1, per_page: Math.max(1, uuids.length) },
-    );
+    const wholeGallery = Object.assign(new GalleryQueryDto(), {
+      per_page: Math.max(1, uuids.length),
+    });
+    const gallery = await this.list(ctx, { id: product.id }, wholeGallery);
     return { ...gallery, version };
   }
 

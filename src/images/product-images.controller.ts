@@ -13,7 +13,7 @@ import {
   Query,
   Res,
 } from '@nestjs/common';
-import { ApiBody, ApiConsumes, ApiHeader, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiConsumes, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { Ctx, MinRole, RequireScopes } from '../auth/decorators';
 import type { RequestContext } from '../auth/principal';
@@ -160,11 +160,9 @@ abstract class GalleryRoutes {
 }
 
 @ApiTags('images')
-@ApiParam({ name: 'productId', description: 'Product id (22 characters) or UUID' })
 @Controller('products/:productId/images')
 export class ProductImagesController extends GalleryRoutes {}
 
 @ApiTags('images')
-@ApiParam({ name: 'gtin', description: 'GTIN-8, -12, -13 or -14' })
 @Controller('products/by-gtin/:gtin/images')
 export class ProductImagesByGtinController extends GalleryRoutes {}

@@ -2,6 +2,7 @@ import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { OPENAPI_PUBLIC_EXTENSION } from '../auth/decorators';
 import { FieldErrorDto, ProblemDetailsDto } from '../common/errors/problem-details.dto';
+import { RenditionDto } from '../images/dto/image.dto';
 
 export const DOCS_PATH = 'docs';
 
@@ -44,13 +45,46 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     )
     .build();
   const document = SwaggerModule.createDocument(app, config, {
-    extraModels: [ProblemDetailsDto, FieldErrorDto],
+    extraModels: [ProblemDetailsDto, FieldErrorDto, RenditionDto],
     // Method names are the operation ids; the by-GTIN twin of a controller gets a suffix.
     operationIdFactory: (controllerKey, methodKey) =>
       controllerKey.endsWith('ByGtinController') ? `${methodKey}ByGtin` : methodKey,
   });
   applySecurityRequirements(document);
+  declarePathParameters(document);
   return document;
+}
+
+const PATH_PARAMETER_DESCRIPTIONS: Record<string, string> = {
+  productId: 'Product id (22 characters) or its UUID',
+  imageId: 'Image id (22 characters) or its UUID',
+  id: 'Id (22 characters) or its UUID',
+  gtin: 'GTIN-8, -12, -13 or -14 (compared as the zero-padded GTIN-14)',
+};
+
+/**
+ * Every `{name}` in a path is declared as a path parameter of each of its operations (routes
+ * inherited by the by-GTIN controllers do not carry their own @ApiParam).
+ */
+function declarePathParameters(document: OpenAPIObject): void {
+  for (const [path, item] of Object.entries(document.paths)) {
+    const names = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]);
+    for (const operation of Object.values(item)) {
+      if (!operation || typeof operation !== 'object' || !('responses' in operation)) continue;
+      const op = operation as { parameters?: { name: string; in: string }[] };
+      const parameters = (op.parameters ??= []);
+      for (const name of names) {
+        if (parameters.some((p) => p.in === 'path' && p.name === name)) continue;
+        parameters.unshift({
+          name,
+          in: 'path',
+          required: true,
+          schema: { type: 'string' },
+          description: PATH_PARAMETER_DESCRIPTIONS[name] ?? name,
+        } as { name: string; in: string });
+      }
+    }
+  }
 }
 
 /** Every operation needs one of the three credentials, except those marked @Public(). */

@@ -155,6 +155,19 @@ describe('HTTP contract (problem+json, request ids, headers)', () => {
     expect(doc.components.schemas.ProblemDetailsDto.properties.code.enum).toContain(
       'malformed_json',
     );
+    // Every {param} of every path is declared, and every $ref resolves.
+    for (const [path, item] of Object.entries<
+      Record<string, { parameters?: { name: string; in: string }[] }>
+    >(doc.paths)) {
+      const names = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]);
+      for (const op of Object.values(item)) {
+        for (const name of names) {
+          expect(op.parameters?.some((p) => p.in === 'path' && p.name === name)).toBe(true);
+        }
+      }
+    }
+    const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)];
+    for (const [, name] of refs) expect(doc.components.schemas[name]).toBeDefined();
   });
 
   it('reports liveness and database readiness', async () => {

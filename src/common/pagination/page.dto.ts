@@ -3,27 +3,33 @@ import { Type } from 'class-transformer';
 import { IsInt, IsOptional, Max, Min } from 'class-validator';
 import type { FindOptionsOrder, FindOptionsWhere, Repository } from 'typeorm';
 
-/** `?page=&per_page=` for short administrative lists. */
-export class PageQueryDto {
-  /** 1-based page number. */
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  page: number = 1;
+/** `?page=&per_page=` query classes, with their own default and maximum page size. */
+export function PageQuery(options: { defaultPerPage: number; maxPerPage: number }) {
+  class PageQuery {
+    /** 1-based page number. */
+    @IsOptional()
+    @Type(() => Number)
+    @IsInt()
+    @Min(1)
+    page: number = 1;
 
-  /** Items per page (1-100). */
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(100)
-  per_page: number = 20;
+    /** Items per page. */
+    @IsOptional()
+    @Type(() => Number)
+    @IsInt()
+    @Min(1)
+    @Max(options.maxPerPage)
+    per_page: number = options.defaultPerPage;
 
-  get offset(): number {
-    return (this.page - 1) * this.per_page;
+    get offset(): number {
+      return (this.page - 1) * this.per_page;
+    }
   }
+  return PageQuery;
 }
+
+/** For short administrative lists: 20 a page, at most 100. */
+export class PageQueryDto extends PageQuery({ defaultPerPage: 20, maxPerPage: 100 }) {}
 
 export class PageMetaDto {
   @ApiProperty({ example: 1 })

@@ -1,5 +1,4 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
   IsArray,
@@ -11,24 +10,11 @@ import {
   MaxLength,
   Min,
 } from 'class-validator';
-import { PageMetaDto } from '../../common/pagination/page.dto';
+import { PageMetaDto, PageQuery } from '../../common/pagination/page.dto';
 import { ImageDto } from './image.dto';
 
-export class GalleryQueryDto {
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  page: number = 1;
-
-  /** Images per page (1-500). */
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(500)
-  per_page: number = 100;
-}
+/** A gallery page: 100 images by default, at most 500. */
+export class GalleryQueryDto extends PageQuery({ defaultPerPage: 100, maxPerPage: 500 }) {}
 
 /** The gallery in display order: the primary first, then priority ascending, then newest first. */
 export class GalleryDto extends PageMetaDto {
