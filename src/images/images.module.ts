@@ -6,6 +6,7 @@ import { Image } from './entities/image.entity';
 import { ImageProcessor } from './image-processor';
 import { ImageUploadPipe } from './image-upload.pipe';
 import { ImagesService } from './images.service';
+import { UploadSpoolSweeper } from './upload-spool-sweeper';
 import { GalleryService } from './gallery.service';
 import { ImagePresenter } from './image-presenter';
 import {
@@ -16,6 +17,13 @@ import {
 @Module({
   imports: [TypeOrmModule.forFeature([Image, User]), ProductsModule],
   controllers: [ProductImagesController, ProductImagesByGtinController],
-  providers: [ImageProcessor, ImagesService, GalleryService, ImagePresenter, ImageUploadPipe],
+  providers: [
+    ImageProcessor,
+    ImagesService,
+    GalleryService,
+    ImagePresenter,
+    ImageUploadPipe,
+    UploadSpoolSweeper,
+  ],
 })
 export class ImagesModule {}

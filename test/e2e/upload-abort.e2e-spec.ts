@@ -1,8 +1,11 @@
+import { existsSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { filesBelow } from '../support/accounts';
 import { call, login } from '../support/http';
 import { startTestApp, TEST_ADMIN } from '../support/test-app';
+import { createTestDatabase } from '../support/test-database';
+import { createApp } from '../../src/app.factory';
 
 async function waitFor(check: () => boolean, timeoutMs = 5000): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
@@ -50,6 +53,28 @@ describe('A client that aborts an upload', () => {
       expect(filesBelow(join(t.db.env.DATA_DIR, 'media', 'products'))).toEqual([]);
     } finally {
       await t.close();
+    }
+  });
+});
+
+describe('Start-up', () => {
+  it('removes stale upload spool files left by a crash, and keeps recent ones', async () => {
+    const db = await createTestDatabase();
+    const spool = join(db.env.DATA_DIR, 'tmp', 'uploads');
+    mkdirSync(spool, { recursive: true });
+    const stale = join(spool, 'crashed.upload');
+    const recent = join(spool, 'in-flight-elsewhere.upload');
+    writeFileSync(stale, 'left by a crash');
+    writeFileSync(recent, 'another instance is writing this');
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600 * 1000);
+    utimesSync(stale, twoHoursAgo, twoHoursAgo);
+    const app = await createApp({ env: { NODE_ENV: 'test', LOG_LEVEL: 'silent', ...db.env } });
+    try {
+      expect(existsSync(stale)).toBe(false);
+      expect(existsSync(recent)).toBe(true);
+    } finally {
+      await app.close();
+      await db.drop();
     }
   });
 });
