@@ -24,7 +24,6 @@ import {
 } from './login-throttler.guard';
 import { PasswordHasher } from './password-hasher';
 import { PrincipalService } from './principal.service';
-import { ApiKeyStrategy } from './strategies/api-key.strategy';
 import { JwtStrategy } from './strategies/jwt.strategy';
 import { UsersController } from './users.controller';
 import { UsersService } from './users.service';
@@ -93,7 +92,6 @@ const jwtKeysProvider = {
     UsersService,
     ApiKeysService,
     JwtStrategy,
-    ApiKeyStrategy,
     LoginThrottlerGuard,
     { provide: APP_GUARD, useClass: CredentialsGuard },
   ],

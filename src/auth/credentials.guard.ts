@@ -8,6 +8,7 @@ import { EnvironmentVariables } from '../config/env.validation';
 import { presentedCredential } from './credentials';
 import { IS_PUBLIC, REQUIRED_ROLE, REQUIRED_SCOPES } from './decorators';
 import type { Principal } from './principal';
+import { PrincipalService } from './principal.service';
 import { roleAtLeast, type Role, type Scope } from './roles';
 
 const REALM = 'product-image-service';
@@ -38,29 +39,20 @@ class JwtAuthGuard extends AuthGuard('jwt') {
   }
 }
 
-class ApiKeyAuthGuard extends AuthGuard('api-key') {
-  override handleRequest<T = Principal>(err: unknown, user: T | false): T {
-    if (err) throw asError(err);
-    if (!user)
-      throw unauthenticated('invalid_api_key', 'The API key is unknown, expired or revoked.');
-    return user;
-  }
-}
-
 /**
  * The one global guard. Default deny: every route needs a credential unless marked @Public().
- * It authenticates the single credential presented (JWT through passport-jwt, API keys through
- * their own strategy), then enforces @MinRole() and @RequireScopes(): 401 for a missing or bad
- * credential (with WWW-Authenticate), 403 for a valid caller without the role or scope.
+ * It authenticates the single credential presented (a JWT through passport-jwt, an API key by
+ * its hash), then enforces @MinRole() and @RequireScopes(): 401 for a missing or bad credential
+ * (with WWW-Authenticate), 403 for a valid caller without the role or scope.
  */
 @Injectable()
 export class CredentialsGuard implements CanActivate {
   private readonly jwt = new JwtAuthGuard();
-  private readonly apiKey = new ApiKeyAuthGuard();
 
   constructor(
     private readonly reflector: Reflector,
     private readonly env: EnvironmentVariables,
+    private readonly principals: PrincipalService,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -77,9 +69,14 @@ export class CredentialsGuard implements CanActivate {
       case 'bearer':
         await this.jwt.canActivate(context);
         break;
-      case 'api_key':
-        await this.apiKey.canActivate(context);
+      case 'api_key': {
+        const principal = await this.principals.forApiKey(credential.key);
+        if (!principal) {
+          throw unauthenticated('invalid_api_key', 'The API key is unknown, expired or revoked.');
+        }
+        request.user = principal;
         break;
+      }
     }
     const principal = request.user;
     if (!principal) throw unauthenticated('authentication_required', 'Authentication failed.');

@@ -1,4 +1,3 @@
-import { AppError } from '../common/errors/app.error';
 import type { Role, Scope } from './roles';
 
 /** Who is calling: a user (JWT) or an API key, always inside one organisation. */
@@ -28,17 +27,5 @@ export class RequestContext {
   /** `where` narrowed to the caller's organisation: `repo.findOneBy(ctx.scoped({ id }))`. */
   scoped<T extends object>(where: T): T & { organizationId: string } {
     return { ...where, organizationId: this.organizationId };
-  }
-
-  hasScope(scope: Scope): boolean {
-    return this.principal.scopes.includes(scope);
-  }
-
-  /** For code paths that are only reached by users, never by API keys. */
-  requireUserId(): string {
-    if (!this.principal.userId) {
-      throw new AppError('insufficient_role', 'This action needs a user, not an API key.');
-    }
-    return this.principal.userId;
   }
 }
