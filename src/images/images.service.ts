@@ -9,7 +9,7 @@ import { ProductsService, type ProductRef } from '../products/products.service';
 import { StorageDeletionsService } from '../storage/storage-deletions.service';
 import { imageObjectKey } from '../storage/storage-keys';
 import {
-  IMMUTABLE_CACHE_CONTROL,
+  deliveryHeaders,
   STORAGE_PROVIDER,
   type StorageProvider,
 } from '../storage/storage-provider';
@@ -115,9 +115,7 @@ export class ImagesService {
     try {
       await this.storage.put(key, file.buffer, {
         contentType: file.mimeType,
-        cacheControl: IMMUTABLE_CACHE_CONTROL,
-        // An SVG opened directly must not run as a document of our origin.
-        contentDisposition: file.format === 'svg' ? 'attachment' : undefined,
+        ...deliveryHeaders(file.mimeType),
       });
     } catch (error) {
       this.logger.error({ err: safeError(error), key }, 'Storage write failed');

@@ -3,18 +3,11 @@ import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { Public } from '../auth/decorators';
 import { AppError } from '../common/errors/app.error';
-import {
-  IMMUTABLE_CACHE_CONTROL,
-  STORAGE_PROVIDER,
-  type StorageProvider,
-} from './storage-provider';
-
-/** SVG is served as a sandboxed, script-less document, and never sniffed as anything else. */
-const SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox";
+import { deliveryHeaders, STORAGE_PROVIDER, type StorageProvider } from './storage-provider';
 
 /**
  * Serves locally stored images at /media/<key>: exact Content-Type, strong ETag, conditional GET,
- * a year of immutable caching. Keys that are malformed or leave the storage root are 404.
+ * and the same delivery headers other providers store with the object. Keys that are malformed or leave the storage root are 404.
  */
 @Public()
 @ApiExcludeController()
@@ -28,15 +21,19 @@ export class MediaController {
     @Headers('if-none-match') ifNoneMatch: string | undefined,
     @Res() reply: FastifyReply,
   ): Promise<void> {
-    const path = key;
-    const object = this.storage.read ? await this.storage.read(path) : undefined;
+    const object = this.storage.read ? await this.storage.read(key) : undefined;
     if (!object) throw new AppError('media_not_found', 'No such file.');
+    const delivery = deliveryHeaders(object.contentType);
     reply
       .header('etag', object.etag)
       .header('last-modified', object.lastModified.toUTCString())
-      .header('cache-control', IMMUTABLE_CACHE_CONTROL)
+      .header('cache-control', delivery.cacheControl)
       .header('x-content-type-options', 'nosniff');
-    if (object.contentType === 'image/svg+xml') reply.header('content-security-policy', SVG_CSP);
+    if (delivery.contentDisposition)
+      reply.header('content-disposition', delivery.contentDisposition);
+    if (delivery.contentSecurityPolicy) {
+      reply.header('content-security-policy', delivery.contentSecurityPolicy);
+    }
     if (
       ifNoneMatch &&
       ifNoneMatch.split(',').some((t) => t.trim() === object.etag || t.trim() === '*')

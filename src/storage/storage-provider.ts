@@ -3,12 +3,9 @@ import type { Readable } from 'node:stream';
 /** The injection token of the configured {@link StorageProvider}. */
 export const STORAGE_PROVIDER = Symbol('STORAGE_PROVIDER');
 
-export interface PutOptions {
+/** What providers that store headers with the object (S3, Cloudinary) record with it. */
+export interface PutOptions extends DeliveryHeaders {
   contentType: string;
-  /** Defaults to a year, immutable: keys are never reused for other bytes. */
-  cacheControl?: string;
-  /** For types that must not render inline (SVG): `attachment`. */
-  contentDisposition?: string;
 }
 
 export interface StoredObject {
@@ -46,6 +43,28 @@ export interface StorageProvider {
 }
 
 export const IMMUTABLE_CACHE_CONTROL = 'public, max-age=31536000, immutable';
+
+export interface DeliveryHeaders {
+  cacheControl: string;
+  contentDisposition?: string;
+  contentSecurityPolicy?: string;
+}
+
+/**
+ * How a stored object is delivered, whichever provider holds it: cached for a year (keys are never
+ * reused for other bytes); an SVG is never rendered as a document of our origin (a download when
+ * opened directly, sandboxed with no script if rendered anyway).
+ */
+export function deliveryHeaders(contentType: string): DeliveryHeaders {
+  if (contentType === 'image/svg+xml') {
+    return {
+      cacheControl: IMMUTABLE_CACHE_CONTROL,
+      contentDisposition: 'attachment',
+      contentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+    };
+  }
+  return { cacheControl: IMMUTABLE_CACHE_CONTROL };
+}
 
 /** Content types by the extensions the service writes. */
 export const CONTENT_TYPES: Record<string, string> = {

@@ -226,6 +226,7 @@ describe('Image upload (POST /products/:id/images)', () => {
       const served = await app.inject({ url: new URL(body.url).pathname });
       expect(served.statusCode).toBe(200);
       expect(served.headers['content-type']).toBe('image/svg+xml');
+      expect(served.headers['content-disposition']).toBe('attachment');
       expect(served.headers['content-security-policy']).toBe(
         "default-src 'none'; style-src 'unsafe-inline'; sandbox",
       );
