@@ -1,6 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
-import { DataSource, Repository, type EntityManager } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import type { RequestContext } from '../auth/principal';
 import { AppError } from '../common/errors/app.error';
 import { decodeId } from '../common/ids/short-id';
@@ -33,7 +32,6 @@ export type ExpectedVersions = number[] | undefined;
 @Injectable()
 export class GalleryService {
   constructor(
-    @InjectRepository(Image) private readonly images: Repository<Image>,
     private readonly products: ProductsService,
     private readonly presenter: ImagePresenter,
     private readonly deletions: StorageDeletionsService,
@@ -42,19 +40,8 @@ export class GalleryService {
 
   async list(ctx: RequestContext, ref: ProductRef, query: GalleryQueryDto): Promise<GalleryDto> {
     const product = await this.products.find(ctx, ref);
-    const [images, total] = await this.images.findAndCount({
-      where: ctx.scoped({ productId: product.id }),
-      order: GALLERY_ORDER,
-      skip: query.offset,
-      take: query.per_page,
-    });
-    return {
-      items: await this.presenter.many(images),
-      total,
-      page: query.page,
-      per_page: query.per_page,
-      version: product.galleryVersion,
-    };
+    const { images, ...page } = await this.readPage(this.dataSource.manager, product.id, query);
+    return { ...page, items: await this.presenter.many(images), version: product.galleryVersion };
   }
 
   async update(
@@ -106,7 +93,8 @@ export class GalleryService {
       }
       return uuid;
     });
-    const { version, product } = await this.change(ctx, ref, expected, async (manager, product) => {
+    // The new gallery is read in the same transaction, so it matches the version returned with it.
+    const { result, version } = await this.change(ctx, ref, expected, async (manager, product) => {
       const current = await manager.find(Image, {
         select: { id: true },
         where: { productId: product.id },
@@ -120,13 +108,12 @@ export class GalleryService {
           [uuids, uuids.map((_, i) => i), product.id],
         );
       }
-      return product;
+      const whole = Object.assign(new GalleryQueryDto(), { per_page: Math.max(1, uuids.length) });
+      return this.readPage(manager, product.id, whole);
     });
-    const wholeGallery = Object.assign(new GalleryQueryDto(), {
-      per_page: Math.max(1, uuids.length),
-    });
-    const gallery = await this.list(ctx, { id: product.id }, wholeGallery);
-    return { ...gallery, version };
+    // Presented after the commit: the presenter reads through its own connection.
+    const { images, ...page } = result;
+    return { ...page, items: await this.presenter.many(images), version };
   }
 
   /**
@@ -189,6 +176,21 @@ export class GalleryService {
       );
     });
     return this.presenter.one(result);
+  }
+
+  /** One page of the gallery in display order, read through `manager` (rows only). */
+  private async readPage(
+    manager: EntityManager,
+    productId: string,
+    query: GalleryQueryDto,
+  ): Promise<{ images: Image[]; total: number; page: number; per_page: number }> {
+    const [images, total] = await manager.findAndCount(Image, {
+      where: { productId },
+      order: GALLERY_ORDER,
+      skip: query.offset,
+      take: query.per_page,
+    });
+    return { images, total, page: query.page, per_page: query.per_page };
   }
 
   private async demotePrimary(manager: EntityManager, productId: string): Promise<void> {

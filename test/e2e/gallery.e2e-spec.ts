@@ -202,6 +202,7 @@ describe('Gallery rules', () => {
       expect(order.map((id) => priorities[id])).toEqual([0, 1, 2, 3]);
       expect(res.headers.etag).toBe(`"${body.version}"`);
       expect(body.version).toBe((await gallery(p)).version);
+      expect(Object.keys(body).sort()).toEqual(['items', 'page', 'per_page', 'total', 'version']);
       await expectConsistent(p);
     });
 
