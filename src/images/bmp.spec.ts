@@ -3,11 +3,10 @@ import { BmpError, decodeBmp } from './bmp';
 import { humanReadableSize } from './human-size';
 
 describe(decodeBmp.name, () => {
-  it('decodes a 24-bit bottom-up BMP to RGBA', () => {
+  it('decodes a 24-bit bottom-up BMP to RGB', () => {
     const image = decodeBmp(bmp(5, 3), 1000);
-    expect(image).toMatchObject({ width: 5, height: 3, channels: 4 });
-    expect(image.data).toHaveLength(5 * 3 * 4);
-    expect(image.data[3]).toBe(255);
+    expect(image).toMatchObject({ width: 5, height: 3, channels: 3 });
+    expect(image.data).toHaveLength(5 * 3 * 3);
   });
 
   it.each([

@@ -1,13 +1,14 @@
 /**
  * A decoder for the BMP files people actually upload (uncompressed 24- and 32-bit, 8-bit
  * paletted, BI_BITFIELDS with the usual masks), because the bundled libvips cannot read BMP.
- * Returns raw RGBA pixels for sharp; anything else is refused.
+ * Returns raw pixels for sharp (RGB, or RGBA for 32-bit BMPs with an alpha mask); anything else
+ * is refused.
  */
 export interface RawImage {
   data: Buffer;
   width: number;
   height: number;
-  channels: 4;
+  channels: 3 | 4;
 }
 
 export class BmpError extends Error {}
@@ -63,27 +64,27 @@ export function decodeBmp(buf: Buffer, maxPixels: number): RawImage {
 
   const rowSize = Math.ceil((bpp * width) / 32) * 4;
   if (pixelOffset + rowSize * height > buf.length) throw new BmpError('truncated BMP');
-  const out = Buffer.alloc(width * height * 4);
+  // 32-bit BI_RGB's fourth byte is usually unused (0): only BI_BITFIELDS carries alpha.
+  const channels = compression === BI_BITFIELDS ? 4 : 3;
+  const out = Buffer.alloc(width * height * channels);
   for (let y = 0; y < height; y++) {
     const row = pixelOffset + (topDown ? y : height - 1 - y) * rowSize;
     for (let x = 0; x < width; x++) {
-      const o = (y * width + x) * 4;
+      const o = (y * width + x) * channels;
       if (bpp === 8) {
         const p = buf[row + x] * 4;
         if (p + 3 > palette!.length) throw new BmpError('BMP palette index out of range');
         out[o] = palette![p + 2];
         out[o + 1] = palette![p + 1];
         out[o + 2] = palette![p];
-        out[o + 3] = 255;
       } else {
         const i = row + x * (bpp / 8);
         out[o] = buf[i + 2];
         out[o + 1] = buf[i + 1];
         out[o + 2] = buf[i];
-        // 32-bit BI_RGB's fourth byte is usually unused (0): treat those images as opaque.
-        out[o + 3] = bpp === 32 && compression === BI_BITFIELDS ? buf[i + 3] : 255;
+        if (channels === 4) out[o + 3] = buf[i + 3];
       }
     }
   }
-  return { data: out, width, height, channels: 4 };
+  return { data: out, width, height, channels };
 }

@@ -6,7 +6,7 @@ import sharp, { type Sharp, type SharpOptions } from 'sharp';
 import { AppError } from '../common/errors/app.error';
 import { BoundedSemaphore, QueueFullError } from '../common/concurrency/bounded-semaphore';
 import { EnvironmentVariables } from '../config/env.validation';
-import { BmpError, decodeBmp } from './bmp';
+import { bmpDimensions, decodeBmp } from './bmp';
 import { sanitizeSvg, SvgRejectedError } from './svg-sanitizer';
 
 export type RenditionFit = 'cover' | 'attention' | 'inside';
@@ -114,15 +114,19 @@ export class ImageProcessor {
       svg = this.sanitize(await readFile(path));
       input = svg;
     } else if (detected === 'image/bmp') {
+      const bmp = await readFile(path);
+      let raw;
       try {
-        const raw = decodeBmp(await readFile(path), this.maxPixels);
-        input = raw.data;
-        options = { raw: { width: raw.width, height: raw.height, channels: raw.channels } };
+        // Like every other format: the pixel count from the header, before decoding.
+        const { width, height } = bmpDimensions(bmp);
+        if (width * height > this.maxPixels) throw this.tooManyPixels();
+        raw = decodeBmp(bmp, this.maxPixels);
       } catch (error) {
-        if (error instanceof BmpError && /pixel limit/.test(error.message))
-          throw this.tooManyPixels();
+        if (error instanceof AppError) throw error;
         throw this.invalid();
       }
+      input = raw.data;
+      options = { raw: { width: raw.width, height: raw.height, channels: raw.channels } };
     }
 
     // The header alone: dimensions and colour model, before any pixel is decoded.
