@@ -1,7 +1,6 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
-import { AppError } from '../common/errors/app.error';
-import { decodeId } from '../common/ids/short-id';
+import { parseId } from '../common/ids/parse-id.pipe';
 import type { ProductRef } from '../products/products.service';
 
 /** The product a route names: `:productId` (id or UUID) or `:gtin` (any of the four lengths). */
@@ -11,14 +10,9 @@ export const ProductParam = createParamDecorator(
       string,
       string
     >;
-    if (params.gtin !== undefined) return { gtin: params.gtin };
-    const id = decodeId(params.productId ?? '');
-    if (!id) {
-      throw new AppError('invalid_id', '"productId" must be a 22-character id or a UUID.', [
-        { field: 'productId', message: 'must be a 22-character id or a UUID' },
-      ]);
-    }
-    return { id };
+    return params.gtin !== undefined
+      ? { gtin: params.gtin }
+      : { id: parseId(params.productId, 'productId') };
   },
 );
 

@@ -135,6 +135,15 @@ describe('Gallery rules', () => {
       expect((await gallery(p)).etag).toBe(second.etag);
     });
 
+    it('answers 400 invalid_id for a malformed product id, 400 invalid_gtin for a bad GTIN', async () => {
+      const badId = await call(app, 'GET', '/api/v1/products/not-an-id/images', c.user);
+      expect(badId.statusCode).toBe(400);
+      expect(badId.json()).toMatchObject({ code: 'invalid_id', errors: [{ field: 'productId' }] });
+      const badGtin = await call(app, 'GET', '/api/v1/products/by-gtin/12345/images', c.user);
+      expect(badGtin.statusCode).toBe(400);
+      expect(badGtin.json().code).toBe('invalid_gtin');
+    });
+
     it('is the same under /by-gtin', async () => {
       const p = await newProduct({ gtin: '96385074' });
       await uploaded(p);

@@ -2,17 +2,21 @@ import { Injectable, type ArgumentMetadata, type PipeTransform } from '@nestjs/c
 import { AppError } from '../errors/app.error';
 import { decodeId } from './short-id';
 
+/** An id as a client sent it (shortuuid or UUID) as the UUID; otherwise 400 invalid_id on `field`. */
+export function parseId(value: string | undefined, field: string): string {
+  const uuid = decodeId(value ?? '');
+  if (!uuid) {
+    throw new AppError('invalid_id', `"${field}" must be a 22-character id or a UUID.`, [
+      { field, message: 'must be a 22-character id or a UUID' },
+    ]);
+  }
+  return uuid;
+}
+
 /** Path ids: a shortuuid or a canonical UUID becomes the UUID; anything else is 400 invalid_id. */
 @Injectable()
 export class ParseIdPipe implements PipeTransform<string, string> {
   transform(value: string, metadata: ArgumentMetadata): string {
-    const uuid = decodeId(value);
-    if (!uuid) {
-      const field = metadata.data ?? 'id';
-      throw new AppError('invalid_id', `"${field}" must be a 22-character id or a UUID.`, [
-        { field, message: 'must be a 22-character id or a UUID' },
-      ]);
-    }
-    return uuid;
+    return parseId(value, metadata.data ?? 'id');
   }
 }
