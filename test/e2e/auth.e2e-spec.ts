@@ -350,25 +350,6 @@ describe('Authentication and authorisation', () => {
       expect(wrong.json().code).toBe('invalid_login');
     });
 
-    it('spends comparable time on an unknown account as on a wrong password', async () => {
-      // Not a benchmark: a missing decoy hash would make unknown accounts ~50x faster.
-      const time = async (email: string): Promise<number> => {
-        const start = process.hrtime.bigint();
-        await call(app, 'POST', '/api/v1/auth/login', undefined, { email, password: 'nope nope' });
-        return Number(process.hrtime.bigint() - start);
-      };
-      const known: number[] = [];
-      const unknown: number[] = [];
-      for (let i = 0; i < 7; i++) {
-        known.push(await time(TEST_ADMIN.email));
-        unknown.push(await time(`nobody${i}@test.example`));
-      }
-      const median = (xs: number[]): number => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-      const ratio = median(unknown) / median(known);
-      expect(ratio).toBeGreaterThan(0.25);
-      expect(ratio).toBeLessThan(4);
-    });
-
     it('is case-insensitive on email and username', async () => {
       await expect(login(app, { email: 'STELLA@Test.Example' }, PASSWORD)).resolves.toBeTruthy();
       await expect(login(app, { username: 'Stella' }, PASSWORD)).resolves.toBeTruthy();
