@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ConfigValidationError, EnvironmentVariables, validateEnv } from './env.validation';
 
 describe(validateEnv.name, () => {
@@ -106,5 +108,16 @@ describe(validateEnv.name, () => {
         /JWT_ALGORITHM: must be HS256 or RS256/,
       );
     });
+  });
+
+  it('documents every setting, once, in the README table and in .env.example', () => {
+    const settings = Object.keys(new EnvironmentVariables()).sort();
+    const root = join(__dirname, '..', '..');
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const example = readFileSync(join(root, '.env.example'), 'utf8');
+    const readmeRows = [...readme.matchAll(/^\| `([A-Z][A-Z0-9_]+)`\s*\|/gm)].map((m) => m[1]);
+    const exampleLines = [...example.matchAll(/^([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]);
+    expect([...readmeRows].sort()).toEqual(settings);
+    expect([...exampleLines].sort()).toEqual(settings);
   });
 });
