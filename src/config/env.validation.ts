@@ -33,7 +33,28 @@ export enum LogLevel {
 
 export enum StorageDriver {
   Local = 'local',
+  S3 = 's3',
+  Cloudinary = 'cloudinary',
 }
+
+/** The AWS SDK's checksum modes; S3-compatible stores (MinIO, s3rver, …) often need WHEN_REQUIRED. */
+export enum S3ChecksumMode {
+  WhenSupported = 'WHEN_SUPPORTED',
+  WhenRequired = 'WHEN_REQUIRED',
+}
+
+const isS3 = (env: EnvironmentVariables): boolean => env.STORAGE_DRIVER === StorageDriver.S3;
+const isCloudinary = (env: EnvironmentVariables): boolean =>
+  env.STORAGE_DRIVER === StorageDriver.Cloudinary;
+/** Cloudinary's credentials come from CLOUDINARY_URL, or else from the three separate settings. */
+const needsCloudinaryParts = (env: EnvironmentVariables): boolean =>
+  isCloudinary(env) && env.CLOUDINARY_URL === undefined;
+const HTTP_URL = /^https?:\/\/[^\s/?#]+(\/[^\s?#]*[^\s?#/])?$/;
+const HTTP_URL_RULE = 'must be an absolute http(s) URL without a trailing slash, query or fragment';
+/** Key prefixes and folders: the characters of storage keys, ending with `/`. */
+const FOLDER = /^([a-z0-9][a-z0-9._-]*\/)*$/;
+const FOLDER_RULE =
+  'must be empty or path segments of a-z, 0-9, ".", "_" and "-", each followed by "/" (e.g. shop/)';
 
 export enum JwtAlgorithm {
   HS256 = 'HS256',
@@ -220,10 +241,110 @@ export class EnvironmentVariables {
   /** Absolute base of the URLs the service puts in responses; default http://localhost:<PORT>. */
   @Transform(blankToUndefined)
   @IsOptional()
-  @Matches(/^https?:\/\/[^\s/?#]+(\/[^\s?#]*[^\s?#/])?$/, {
-    message: 'must be an absolute http(s) URL without a trailing slash, query or fragment',
-  })
+  @Matches(HTTP_URL, { message: HTTP_URL_RULE })
   PUBLIC_BASE_URL?: string = undefined;
+
+  /** Each call to the storage (S3 request, Cloudinary upload) fails after this long. */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of milliseconds between 1000 and 600000' })
+  @Min(1000, { message: 'must be an integer number of milliseconds between 1000 and 600000' })
+  @Max(600_000, { message: 'must be an integer number of milliseconds between 1000 and 600000' })
+  STORAGE_TIMEOUT_MS = 30_000;
+
+  // --- S3 (STORAGE_DRIVER=s3) ---
+
+  @Transform(blankToUndefined)
+  @ValidateIf(isS3)
+  @Matches(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, {
+    message: 'is required when STORAGE_DRIVER=s3 (a bucket name: 3-63 of a-z, 0-9, ".", "-")',
+  })
+  S3_BUCKET?: string = undefined;
+
+  @Transform(blankToUndefined)
+  @Matches(/^[a-z0-9-]{1,32}$/, { message: 'must be a region name such as us-east-1' })
+  S3_REGION = 'us-east-1';
+
+  /** For MinIO and other S3-compatible stores; AWS when unset. */
+  @Transform(blankToUndefined)
+  @IsOptional()
+  @Matches(HTTP_URL, { message: HTTP_URL_RULE })
+  S3_ENDPOINT?: string = undefined;
+
+  @Transform(toBoolean)
+  @IsBoolean({ message: 'must be true or false' })
+  S3_FORCE_PATH_STYLE = false;
+
+  /** Both or neither; without them the AWS SDK's default credential chain is used. */
+  @Transform(blankToUndefined)
+  @ValidateIf((env: EnvironmentVariables) => isS3(env) && env.S3_SECRET_ACCESS_KEY !== undefined)
+  @IsString({ message: 'is required when S3_SECRET_ACCESS_KEY is set' })
+  @MinLength(1)
+  S3_ACCESS_KEY_ID?: string = undefined;
+
+  @Transform(blankToUndefined)
+  @ValidateIf((env: EnvironmentVariables) => isS3(env) && env.S3_ACCESS_KEY_ID !== undefined)
+  @IsString({ message: 'is required when S3_ACCESS_KEY_ID is set' })
+  @MinLength(1)
+  S3_SECRET_ACCESS_KEY?: string = undefined;
+
+  /** Prepended to every object key, e.g. `catalogue/`. */
+  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value))
+  @Matches(FOLDER, { message: FOLDER_RULE })
+  S3_KEY_PREFIX = '';
+
+  @Transform(blankToUndefined)
+  @IsEnum(S3ChecksumMode, { message: 'must be WHEN_SUPPORTED or WHEN_REQUIRED' })
+  S3_REQUEST_CHECKSUM_CALCULATION: S3ChecksumMode = S3ChecksumMode.WhenSupported;
+
+  @Transform(blankToUndefined)
+  @IsEnum(S3ChecksumMode, { message: 'must be WHEN_SUPPORTED or WHEN_REQUIRED' })
+  S3_RESPONSE_CHECKSUM_VALIDATION: S3ChecksumMode = S3ChecksumMode.WhenSupported;
+
+  /** Public base of object URLs (a CDN or the bucket's URL); unset: presigned GET URLs. */
+  @Transform(blankToUndefined)
+  @IsOptional()
+  @Matches(HTTP_URL, { message: HTTP_URL_RULE })
+  S3_PUBLIC_BASE_URL?: string = undefined;
+
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of seconds between 60 and 604800' })
+  @Min(60, { message: 'must be an integer number of seconds between 60 and 604800' })
+  @Max(604_800, { message: 'must be an integer number of seconds between 60 and 604800' })
+  S3_PRESIGN_TTL_SECONDS = 3600;
+
+  // --- Cloudinary (STORAGE_DRIVER=cloudinary) ---
+
+  /** cloudinary://API_KEY:API_SECRET@CLOUD_NAME (the dashboard's "API environment variable"). */
+  @Transform(blankToUndefined)
+  @IsOptional()
+  @Matches(/^cloudinary:\/\/[^:@/\s]+:[^@/\s]+@[a-zA-Z0-9_-]+(\?\S*)?$/, {
+    message: 'must look like cloudinary://API_KEY:API_SECRET@CLOUD_NAME',
+  })
+  CLOUDINARY_URL?: string = undefined;
+
+  @Transform(blankToUndefined)
+  @ValidateIf(needsCloudinaryParts)
+  @Matches(/^[a-zA-Z0-9_-]+$/, {
+    message: 'is required when STORAGE_DRIVER=cloudinary and CLOUDINARY_URL is not set',
+  })
+  CLOUDINARY_CLOUD_NAME?: string = undefined;
+
+  @Transform(blankToUndefined)
+  @ValidateIf(needsCloudinaryParts)
+  @IsString({ message: 'is required when STORAGE_DRIVER=cloudinary and CLOUDINARY_URL is not set' })
+  @MinLength(1)
+  CLOUDINARY_API_KEY?: string = undefined;
+
+  @Transform(blankToUndefined)
+  @ValidateIf(needsCloudinaryParts)
+  @IsString({ message: 'is required when STORAGE_DRIVER=cloudinary and CLOUDINARY_URL is not set' })
+  @MinLength(1)
+  CLOUDINARY_API_SECRET?: string = undefined;
+
+  /** The folder every upload goes to; product keys live directly in it. */
+  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value))
+  @Matches(FOLDER, { message: FOLDER_RULE })
+  CLOUDINARY_FOLDER = 'products/';
 
   @Transform(toInteger)
   @IsInt({ message: 'must be an integer number of bytes between 1 and 1073741824' })

@@ -1,16 +1,30 @@
-import { Controller, Get } from '@nestjs/common';
+import { Controller, Get, Inject, Logger } from '@nestjs/common';
 import { ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
-import { HealthCheck, HealthCheckService, TypeOrmHealthIndicator } from '@nestjs/terminus';
-import type { HealthCheckResult } from '@nestjs/terminus';
+import {
+  HealthCheck,
+  HealthCheckService,
+  HealthIndicatorService,
+  TypeOrmHealthIndicator,
+} from '@nestjs/terminus';
+import type { HealthCheckResult, HealthIndicatorResult } from '@nestjs/terminus';
 import { Public } from '../auth/decorators';
+import { withTimeout } from '../common/concurrency/with-timeout';
+import { safeError } from '../common/logging/safe-error';
+import { STORAGE_PROVIDER, type StorageProvider } from '../storage/storage-provider';
+
+const CHECK_TIMEOUT_MS = 3000;
 
 @Public()
 @ApiTags('health')
 @Controller('health')
 export class HealthController {
+  private readonly logger = new Logger(HealthController.name);
+
   constructor(
     private readonly health: HealthCheckService,
     private readonly database: TypeOrmHealthIndicator,
+    private readonly indicators: HealthIndicatorService,
+    @Inject(STORAGE_PROVIDER) private readonly storage: StorageProvider,
   ) {}
 
   /** Liveness: the process is up and serving HTTP. Checks nothing else, so it never flaps. */
@@ -23,11 +37,27 @@ export class HealthController {
   /** Readiness: every dependency needed to serve requests answers. */
   @Get('ready')
   @HealthCheck()
-  @ApiOperation({ operationId: 'getReadiness', summary: 'Readiness probe (database)' })
+  @ApiOperation({ operationId: 'getReadiness', summary: 'Readiness probe (database, storage)' })
   @ApiServiceUnavailableResponse({
     description: 'A dependency is down (problem+json, `not_ready`)',
   })
   ready(): Promise<HealthCheckResult> {
-    return this.health.check([() => this.database.pingCheck('database', { timeout: 3000 })]);
+    return this.health.check([
+      () => this.database.pingCheck('database', { timeout: CHECK_TIMEOUT_MS }),
+      () => this.storageCheck(),
+    ]);
+  }
+
+  /** The storage answers (bucket reachable with our credentials, Cloudinary ping, disk root). */
+  private async storageCheck(): Promise<HealthIndicatorResult> {
+    const indicator = this.indicators.check('storage');
+    try {
+      await withTimeout(this.storage.check(), CHECK_TIMEOUT_MS, 'storage check');
+      return indicator.up({ driver: this.storage.driver });
+    } catch (error) {
+      // The reason goes to the log only: the probe is public and must not describe our setup.
+      this.logger.warn({ err: safeError(error) }, 'Storage readiness check failed');
+      return indicator.down({ driver: this.storage.driver });
+    }
   }
 }

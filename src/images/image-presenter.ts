@@ -6,6 +6,7 @@ import { encodeShortId } from '../common/ids/short-id';
 import { STORAGE_PROVIDER, type StorageProvider } from '../storage/storage-provider';
 import { ImageDto, type UploaderDto } from './dto/image.dto';
 import type { Image } from './entities/image.entity';
+import { imageUrls } from './image-urls';
 
 /** Images as API resources, with their URLs and uploaders (one query for a whole list). */
 @Injectable()
@@ -29,11 +30,13 @@ export class ImagePresenter {
         { id: encodeShortId(u.id), username: u.username, full_name: u.fullName },
       ]),
     );
-    return images.map((image) =>
-      ImageDto.from(
-        image,
-        this.storage,
-        image.uploadedById ? (uploaders.get(image.uploadedById) ?? null) : null,
+    return Promise.all(
+      images.map(async (image) =>
+        ImageDto.from(
+          image,
+          await imageUrls(image, this.storage),
+          image.uploadedById ? (uploaders.get(image.uploadedById) ?? null) : null,
+        ),
       ),
     );
   }

@@ -6,6 +6,7 @@ import { exifHasGps } from '../../test/support/fixtures';
 import { AppError } from '../common/errors/app.error';
 import { validateEnv } from '../config/env.validation';
 import { ImageProcessor, type ProcessedImage } from './image-processor';
+import { parseRenditionPresets, renditionSize } from './rendition-presets';
 
 type Colour = 'red' | 'blue' | 'green';
 type Corners = { tl: Colour; tr: Colour; bl: Colour; br: Colour };
@@ -229,6 +230,39 @@ describe(ImageProcessor.name, () => {
         height,
       });
     }
+  });
+
+  it('computes the sizes that storage deriving renditions on delivery will report', async () => {
+    const spec = 'a:100x100:cover,b:100x50:attention,c:120x120:inside,d:1000x1000:inside';
+    const processor = new ImageProcessor(validateEnv({ IMAGE_RENDITIONS: spec }));
+    for (const [width, height] of [
+      [300, 200],
+      [77, 301],
+    ]) {
+      const file = write(
+        `${width}x${height}.png`,
+        await noisyRgb(width, height, 3).png().toBuffer(),
+      );
+      const { renditions } = await processor.process(file);
+      for (const preset of parseRenditionPresets(spec)) {
+        const made = renditions[preset.name];
+        expect({ preset: preset.name, ...renditionSize(preset, width, height) }).toEqual({
+          preset: preset.name,
+          width: made.width,
+          height: made.height,
+        });
+      }
+    }
+  });
+
+  it('encodes only the original when renditions are derived elsewhere', async () => {
+    const processor = new ImageProcessor(validateEnv({}));
+    const input = await noisyRgb(64, 48, 5).jpeg().toBuffer();
+
+    const result = await processor.process(write('only.jpg', input), { renditions: false });
+
+    expect(result.original).toMatchObject({ format: 'jpeg', width: 64, height: 48 });
+    expect(result.renditions).toEqual({});
   });
 
   describe('rejections', () => {

@@ -7,16 +7,8 @@ import { AppError } from '../common/errors/app.error';
 import { BoundedSemaphore, QueueFullError } from '../common/concurrency/bounded-semaphore';
 import { EnvironmentVariables } from '../config/env.validation';
 import { bmpDimensions, decodeBmp } from './bmp';
+import { parseRenditionPresets, type RenditionPreset } from './rendition-presets';
 import { sanitizeSvg, SvgRejectedError } from './svg-sanitizer';
-
-export type RenditionFit = 'cover' | 'attention' | 'inside';
-
-export interface RenditionPreset {
-  name: string;
-  width: number;
-  height: number;
-  fit: RenditionFit;
-}
 
 export interface EncodedImage {
   buffer: Buffer;
@@ -35,15 +27,6 @@ export interface ProcessedImage {
   /** Of the upload as received: RGB, RGBA, CMYK, GRAYSCALE or GRAYSCALE_ALPHA. */
   colorMode: string;
   hasAlpha: boolean;
-}
-
-/** `thumb:150x150:cover,card:500x500:attention` → presets (the format is validated at start-up). */
-export function parseRenditionPresets(spec: string): RenditionPreset[] {
-  return spec.split(',').map((entry) => {
-    const [name, size, fit] = entry.trim().split(':');
-    const [width, height] = size.split('x').map(Number);
-    return { name, width, height, fit: fit as RenditionFit };
-  });
 }
 
 const RASTER: Record<string, { format: string; mimeType: string; extension: string }> = {
@@ -67,7 +50,7 @@ const RENDITION = { format: 'webp', mimeType: 'image/webp', extension: 'webp' };
  */
 @Injectable()
 export class ImageProcessor {
-  private readonly presets: RenditionPreset[];
+  readonly presets: readonly RenditionPreset[];
   private readonly slots: BoundedSemaphore;
   private readonly maxPixels: number;
 
@@ -86,10 +69,13 @@ export class ImageProcessor {
     return this.presets.map((p) => p.name);
   }
 
-  /** Bounded: beyond the queue limit, 503 server_busy with Retry-After. */
-  async process(path: string): Promise<ProcessedImage> {
+  /**
+   * Bounded: beyond the queue limit, 503 server_busy with Retry-After. With `renditions: false`
+   * (storage that derives renditions on delivery) only the original is encoded.
+   */
+  async process(path: string, options = { renditions: true }): Promise<ProcessedImage> {
     try {
-      return await this.slots.run(() => this.processNow(path));
+      return await this.slots.run(() => this.processNow(path, options.renditions));
     } catch (error) {
       if (error instanceof QueueFullError) {
         throw new AppError(
@@ -105,7 +91,7 @@ export class ImageProcessor {
     }
   }
 
-  private async processNow(path: string): Promise<ProcessedImage> {
+  private async processNow(path: string, withRenditions: boolean): Promise<ProcessedImage> {
     const detected = await this.detect(path);
     let input: Buffer | string = path;
     let options: SharpOptions = {};
@@ -180,7 +166,7 @@ export class ImageProcessor {
     };
 
     const renditions: Record<string, EncodedImage> = {};
-    for (const preset of this.presets) {
+    for (const preset of withRenditions ? this.presets : []) {
       const out = await pixels()
         .resize(preset.width, preset.height, {
           fit: preset.fit === 'inside' ? 'inside' : 'cover',

@@ -12,13 +12,29 @@ export interface ImageSummary {
   renditions: Record<string, string>;
 }
 
-export function renditionUrls(image: Image, storage: StorageProvider): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(image.renditions).map(([name, r]) => [name, storage.url(r.key)]),
-  );
+export interface ImageUrls {
+  original: string;
+  /** Rendition name → URL. */
+  renditions: Record<string, string>;
 }
 
-/** Every storage key an image occupies: the original and each rendition. */
+/**
+ * The URLs of an image's original and renditions: stored files, or, where the storage derives
+ * renditions on delivery, the original's URL with each rendition's transformation.
+ */
+export async function imageUrls(image: Image, storage: StorageProvider): Promise<ImageUrls> {
+  const renditions = await Promise.all(
+    Object.entries(image.renditions).map(
+      async ([name, r]) => [name, await storage.url(r.key, r.transform)] as const,
+    ),
+  );
+  return {
+    original: await storage.url(image.storageKey),
+    renditions: Object.fromEntries(renditions),
+  };
+}
+
+/** Every storage key an image occupies: the original and each stored rendition, once each. */
 export function imageStorageKeys(image: Pick<Image, 'storageKey' | 'renditions'>): string[] {
-  return [image.storageKey, ...Object.values(image.renditions).map((r) => r.key)];
+  return [...new Set([image.storageKey, ...Object.values(image.renditions).map((r) => r.key)])];
 }

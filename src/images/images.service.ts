@@ -12,6 +12,7 @@ import {
   deliveryHeaders,
   STORAGE_PROVIDER,
   type StorageProvider,
+  type StoredObject,
 } from '../storage/storage-provider';
 import type { ImageDto } from './dto/image.dto';
 import { GalleryService } from './gallery.service';
@@ -19,6 +20,19 @@ import { ImagePresenter } from './image-presenter';
 import { Image, ImagePurpose, type StoredRendition } from './entities/image.entity';
 import { ImageProcessor, type EncodedImage, type ProcessedImage } from './image-processor';
 import type { ImageUpload } from './multipart-upload';
+import { renditionSize } from './rendition-presets';
+
+interface StoredOriginal {
+  format: string;
+  width: number;
+  height: number;
+  size: number;
+}
+
+/** Storage names some formats differently (Cloudinary: jpg); the API uses the processor's names. */
+function normaliseFormat(format: string | undefined): string | undefined {
+  return format === 'jpg' ? 'jpeg' : format;
+}
 
 /**
  * Product images: upload (all or nothing) and read. Where the image goes in the gallery (primary,
@@ -45,17 +59,26 @@ export class ImagesService {
    */
   async upload(ctx: RequestContext, ref: ProductRef, upload: ImageUpload): Promise<ImageDto> {
     const product = await this.products.find(ctx, ref);
-    const processed = await this.processor.process(upload.file.path);
+    const derived = this.storage.derivesRenditions;
+    const processed = await this.processor.process(upload.file.path, { renditions: !derived });
     const id = randomUUID();
     const owner = { productId: product.id };
     const written: string[] = [];
     try {
-      const original = await this.store(
-        imageObjectKey(owner, id, 'original', processed.original.extension),
-        processed.original,
-        written,
-      );
+      const originalKey = imageObjectKey(owner, id, 'original', processed.original.extension);
+      const original = await this.store(originalKey, processed.original, written);
       const renditions: Record<string, StoredRendition> = {};
+      if (derived) {
+        for (const { name, ...transform } of this.processor.presets) {
+          renditions[name] = {
+            key: originalKey,
+            ...renditionSize(transform, original.width, original.height),
+            format: 'auto',
+            size: null,
+            transform,
+          };
+        }
+      }
       for (const [name, rendition] of Object.entries(processed.renditions)) {
         const key = imageObjectKey(owner, id, name, rendition.extension);
         await this.store(key, rendition, written);
@@ -76,8 +99,8 @@ export class ImagesService {
           title: upload.fields.title ?? '',
           altText: upload.fields.alt_text ?? '',
           originalFilename: upload.file.filename,
-          ...this.describe(processed),
-          storageKey: original,
+          ...this.describe(processed, original),
+          storageKey: originalKey,
           renditions,
           uploadedById: ctx.principal.userId,
         },
@@ -96,24 +119,25 @@ export class ImagesService {
     return this.presenter.one(image);
   }
 
-  private describe(processed: ProcessedImage) {
-    const { original } = processed;
+  /** The original as stored; where the storage measured it (Cloudinary), its figures win. */
+  private describe(processed: ProcessedImage, stored: StoredOriginal) {
     return {
-      format: original.format,
-      mimeType: original.mimeType,
-      width: original.width,
-      height: original.height,
-      size: original.size,
-      sha256: original.sha256,
+      format: stored.format,
+      mimeType: processed.original.mimeType,
+      width: stored.width,
+      height: stored.height,
+      size: stored.size,
+      sha256: processed.original.sha256,
       colorMode: processed.colorMode,
       hasAlpha: processed.hasAlpha,
     };
   }
 
-  private async store(key: string, file: EncodedImage, written: string[]): Promise<string> {
+  private async store(key: string, file: EncodedImage, written: string[]): Promise<StoredOriginal> {
     written.push(key);
+    let stored: StoredObject;
     try {
-      await this.storage.put(key, file.buffer, {
+      stored = await this.storage.put(key, file.buffer, {
         contentType: file.mimeType,
         ...deliveryHeaders(file.mimeType),
       });
@@ -121,7 +145,12 @@ export class ImagesService {
       this.logger.error({ err: safeError(error), key }, 'Storage write failed');
       throw new AppError('storage_unavailable', 'The image could not be stored; try again later.');
     }
-    return key;
+    return {
+      format: normaliseFormat(stored.format) ?? file.format,
+      width: stored.width ?? file.width,
+      height: stored.height ?? file.height,
+      size: stored.size,
+    };
   }
 
   /** Files of a failed upload: deleted now, or queued for the background retry. */

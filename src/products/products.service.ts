@@ -7,7 +7,7 @@ import { encodeShortId } from '../common/ids/short-id';
 import { decodeCursor, encodeCursor } from '../common/pagination/cursor';
 import { isUniqueViolation } from '../database/pg-errors';
 import { Image } from '../images/entities/image.entity';
-import { imageStorageKeys, renditionUrls, type ImageSummary } from '../images/image-urls';
+import { imageStorageKeys, imageUrls, type ImageSummary } from '../images/image-urls';
 import { StorageDeletionsService } from '../storage/storage-deletions.service';
 import { STORAGE_PROVIDER, type StorageProvider } from '../storage/storage-provider';
 import {
@@ -172,20 +172,24 @@ export class ProductsService {
       .getRawMany();
     const countOf = new Map(counts.map((c) => [c.product_id, c.n]));
     const primaryOf = new Map(primaries.map((i) => [i.productId, i]));
-    return products.map((p) => {
-      const primary = primaryOf.get(p.id);
-      return ProductDto.from(p, primary ? this.summary(primary) : null, countOf.get(p.id) ?? 0);
-    });
+    return Promise.all(
+      products.map(async (p) => {
+        const primary = primaryOf.get(p.id);
+        const summary = primary ? await this.summary(primary) : null;
+        return ProductDto.from(p, summary, countOf.get(p.id) ?? 0);
+      }),
+    );
   }
 
-  private summary(image: Image): ImageSummary {
+  private async summary(image: Image): Promise<ImageSummary> {
+    const urls = await imageUrls(image, this.storage);
     return {
       id: encodeShortId(image.id),
-      url: this.storage.url(image.storageKey),
+      url: urls.original,
       alt_text: image.altText,
       width: image.width,
       height: image.height,
-      renditions: renditionUrls(image, this.storage),
+      renditions: urls.renditions,
     };
   }
 

@@ -90,7 +90,7 @@ describe(LocalStorageProvider.name, () => {
     expect(readdirSync(root)).toEqual([]);
   });
 
-  it('gives public URLs below /media', () => {
-    expect(storage.url(KEY)).toBe(`https://cdn.example/media/${KEY}`);
+  it('gives public URLs below /media', async () => {
+    await expect(storage.url(KEY)).resolves.toBe(`https://cdn.example/media/${KEY}`);
   });
 });

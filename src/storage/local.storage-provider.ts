@@ -1,16 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { constants, createReadStream, createWriteStream } from 'node:fs';
 import { access, mkdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, extname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   CONTENT_TYPES,
+  StorageError,
   type ObjectStream,
   type PutOptions,
   type StorageProvider,
   type StoredObject,
 } from './storage-provider';
+import type { RenditionTransform } from '../images/rendition-presets';
 import { resolveKeyPath } from './storage-keys';
 
 export const LOCAL_TMP_DIR = '.tmp';
@@ -22,6 +24,7 @@ export const LOCAL_TMP_DIR = '.tmp';
  */
 export class LocalStorageProvider implements StorageProvider {
   readonly driver = 'local';
+  readonly derivesRenditions = false;
 
   constructor(
     private readonly root: string,
@@ -32,17 +35,17 @@ export class LocalStorageProvider implements StorageProvider {
     const target = this.path(key);
     const tmpDir = join(this.root, LOCAL_TMP_DIR);
     const tmp = join(tmpDir, `${randomUUID()}.part`);
-    await mkdir(tmpDir, { recursive: true });
     try {
+      await mkdir(tmpDir, { recursive: true });
       const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
       await pipeline(source, createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
       await mkdir(dirname(target), { recursive: true });
       await rename(tmp, target);
+      return { key, size: (await stat(target)).size };
     } catch (error) {
-      await rm(tmp, { force: true });
-      throw error;
+      await rm(tmp, { force: true }).catch(() => undefined);
+      throw failure(`writing ${key}`, error);
     }
-    return { key, size: (await stat(target)).size };
   }
 
   async delete(key: string): Promise<void> {
@@ -51,7 +54,7 @@ export class LocalStorageProvider implements StorageProvider {
     } catch (error) {
       // Not there (ENOTDIR: a path component is a file, so nothing can be below it).
       const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw error;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw failure(`deleting ${key}`, error);
     }
   }
 
@@ -64,8 +67,9 @@ export class LocalStorageProvider implements StorageProvider {
     }
   }
 
-  url(key: string): string {
-    return `${this.publicBaseUrl}/media/${key}`;
+  url(key: string, transform?: RenditionTransform): Promise<string> {
+    if (transform) throw new Error('local storage stores renditions; it does not derive them');
+    return Promise.resolve(`${this.publicBaseUrl}/media/${key}`);
   }
 
   async read(key: string): Promise<ObjectStream | undefined> {
@@ -89,8 +93,12 @@ export class LocalStorageProvider implements StorageProvider {
   }
 
   async check(): Promise<void> {
-    await mkdir(join(this.root, LOCAL_TMP_DIR), { recursive: true });
-    await access(this.root);
+    try {
+      await mkdir(join(this.root, LOCAL_TMP_DIR), { recursive: true });
+      await access(this.root, constants.W_OK);
+    } catch (error) {
+      throw failure(`using ${this.root}`, error);
+    }
   }
 
   private path(key: string): string {
@@ -98,4 +106,9 @@ export class LocalStorageProvider implements StorageProvider {
     if (!path) throw new Error(`invalid storage key: ${key}`);
     return path;
   }
+}
+
+function failure(action: string, error: unknown): StorageError {
+  const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+  return new StorageError(`Local storage failed ${action}: ${code}`, { cause: error });
 }

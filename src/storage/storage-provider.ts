@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { RenditionTransform } from '../images/rendition-presets';
 
 /** The injection token of the configured {@link StorageProvider}. */
 export const STORAGE_PROVIDER = Symbol('STORAGE_PROVIDER');
@@ -11,6 +12,10 @@ export interface PutOptions extends DeliveryHeaders {
 export interface StoredObject {
   key: string;
   size: number;
+  /** What the storage itself measured, where it does (Cloudinary). */
+  width?: number;
+  height?: number;
+  format?: string;
 }
 
 export interface ObjectStream {
@@ -29,17 +34,41 @@ export interface ObjectStream {
  */
 export interface StorageProvider {
   readonly driver: string;
-  /** Stores the bytes under `key`, replacing what was there, atomically. */
+  /**
+   * True when the storage makes renditions itself, at delivery, from the original (Cloudinary):
+   * then only the original is stored and renditions are URLs with a transformation.
+   */
+  readonly derivesRenditions: boolean;
+  /**
+   * Stores the bytes under `key`, replacing what was there, atomically: on failure nothing is
+   * left under the key (a multipart upload is aborted).
+   */
   put(key: string, body: Readable | Buffer, options: PutOptions): Promise<StoredObject>;
   /** Removes the object; a key that does not exist is not an error. */
   delete(key: string): Promise<void>;
   exists(key: string): Promise<boolean>;
-  /** The URL clients fetch the object from. */
-  url(key: string): string;
+  /**
+   * The URL clients fetch the object from (public, or presigned for a private bucket). With a
+   * `transform`, only on storage that {@link derivesRenditions}: the URL of that rendition.
+   */
+  url(key: string, transform?: RenditionTransform): Promise<string>;
   /** For providers the application serves itself (local): the bytes and their validators. */
   read?(key: string): Promise<ObjectStream | undefined>;
-  /** Readiness: throws when the storage cannot be used. */
+  /** Readiness: throws a {@link StorageError} saying why when the storage cannot be used. */
   check(): Promise<void>;
+  /** Releases connections (at shutdown). */
+  close?(): void;
+}
+
+/**
+ * A storage operation failed: the storage is unreachable, refused our credentials, timed out or
+ * answered with an error. The message says which, without secrets; `cause` keeps the SDK's error.
+ */
+export class StorageError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StorageError';
+  }
 }
 
 export const IMMUTABLE_CACHE_CONTROL = 'public, max-age=31536000, immutable';

@@ -1,8 +1,10 @@
 import { join, resolve } from 'node:path';
-import { Global, Module } from '@nestjs/common';
+import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { EnvironmentVariables, StorageDriver } from '../config/env.validation';
+import { CloudinaryStorageProvider, parseCloudinaryUrl } from './cloudinary.storage-provider';
 import { LocalStorageProvider } from './local.storage-provider';
+import { S3StorageProvider } from './s3.storage-provider';
 import { MediaController } from './media.controller';
 import { StorageDeletion } from './entities/storage-deletion.entity';
 import { StorageDeletionsService } from './storage-deletions.service';
@@ -17,7 +19,45 @@ export function localStorageRoot(env: EnvironmentVariables): string {
   return resolve(env.STORAGE_LOCAL_DIR ?? join(env.DATA_DIR, 'media'));
 }
 
-/** The configured StorageProvider, built once at start-up, under STORAGE_PROVIDER. */
+/** The provider STORAGE_DRIVER names, configured from the environment (not yet checked). */
+export function createStorageProvider(env: EnvironmentVariables): StorageProvider {
+  switch (env.STORAGE_DRIVER) {
+    case StorageDriver.Local:
+      return new LocalStorageProvider(localStorageRoot(env), publicBaseUrl(env));
+    case StorageDriver.S3:
+      return new S3StorageProvider({
+        bucket: env.S3_BUCKET!,
+        region: env.S3_REGION,
+        endpoint: env.S3_ENDPOINT,
+        forcePathStyle: env.S3_FORCE_PATH_STYLE,
+        credentials:
+          env.S3_ACCESS_KEY_ID && env.S3_SECRET_ACCESS_KEY
+            ? { accessKeyId: env.S3_ACCESS_KEY_ID, secretAccessKey: env.S3_SECRET_ACCESS_KEY }
+            : undefined,
+        keyPrefix: env.S3_KEY_PREFIX,
+        requestChecksumCalculation: env.S3_REQUEST_CHECKSUM_CALCULATION,
+        responseChecksumValidation: env.S3_RESPONSE_CHECKSUM_VALIDATION,
+        publicBaseUrl: env.S3_PUBLIC_BASE_URL,
+        presignTtlSeconds: env.S3_PRESIGN_TTL_SECONDS,
+        timeoutMs: env.STORAGE_TIMEOUT_MS,
+      });
+    case StorageDriver.Cloudinary:
+      return new CloudinaryStorageProvider({
+        ...(env.CLOUDINARY_URL
+          ? parseCloudinaryUrl(env.CLOUDINARY_URL)
+          : {
+              cloudName: env.CLOUDINARY_CLOUD_NAME!,
+              apiKey: env.CLOUDINARY_API_KEY!,
+              apiSecret: env.CLOUDINARY_API_SECRET!,
+              settings: {},
+            }),
+        folder: env.CLOUDINARY_FOLDER,
+        timeoutMs: env.STORAGE_TIMEOUT_MS,
+      });
+  }
+}
+
+/** The configured StorageProvider, built and checked once at start-up, under STORAGE_PROVIDER. */
 @Global()
 @Module({
   imports: [TypeOrmModule.forFeature([StorageDeletion])],
@@ -28,16 +68,30 @@ export function localStorageRoot(env: EnvironmentVariables): string {
       provide: STORAGE_PROVIDER,
       inject: [EnvironmentVariables],
       useFactory: async (env: EnvironmentVariables): Promise<StorageProvider> => {
-        switch (env.STORAGE_DRIVER) {
-          case StorageDriver.Local: {
-            const provider = new LocalStorageProvider(localStorageRoot(env), publicBaseUrl(env));
-            await provider.check();
-            return provider;
-          }
+        const provider = createStorageProvider(env);
+        try {
+          // A missing bucket or bad credentials stop start-up, not the first upload.
+          await provider.check();
+        } catch (error) {
+          provider.close?.();
+          const reason = error instanceof Error ? error.message : String(error);
+          throw new Error(
+            `Storage (STORAGE_DRIVER=${env.STORAGE_DRIVER}) is not usable: ${reason}`,
+            {
+              cause: error,
+            },
+          );
         }
+        return provider;
       },
     },
   ],
   exports: [STORAGE_PROVIDER, StorageDeletionsService],
 })
-export class StorageModule {}
+export class StorageModule implements OnApplicationShutdown {
+  constructor(@Inject(STORAGE_PROVIDER) private readonly storage: StorageProvider) {}
+
+  onApplicationShutdown(): void {
+    this.storage.close?.();
+  }
+}

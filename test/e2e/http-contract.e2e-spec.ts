@@ -176,7 +176,10 @@ describe('HTTP contract (problem+json, request ids, headers)', () => {
     expect(live.json()).toEqual({ status: 'ok' });
     const ready = await app.inject({ method: 'GET', url: '/health/ready' });
     expect(ready.statusCode).toBe(200);
-    expect(ready.json()).toMatchObject({ status: 'ok', details: { database: { status: 'up' } } });
+    expect(ready.json()).toMatchObject({
+      status: 'ok',
+      details: { database: { status: 'up' }, storage: { status: 'up', driver: 'local' } },
+    });
   });
 
   it('lets an in-flight request finish when the application closes', async () => {

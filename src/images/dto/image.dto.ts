@@ -1,18 +1,21 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { encodeShortId } from '../../common/ids/short-id';
-import type { StorageProvider } from '../../storage/storage-provider';
 import { ImagePurpose, type Image } from '../entities/image.entity';
 import { humanReadableSize } from '../human-size';
+import type { ImageUrls } from '../image-urls';
 
 export class RenditionDto {
   url!: string;
   width!: number;
   height!: number;
 
+  /** `webp`, or `auto` where the storage picks the best format for each browser (Cloudinary). */
   @ApiProperty({ example: 'webp' })
   format!: string;
 
-  size!: number;
+  /** Bytes; null where the storage makes the rendition on delivery (Cloudinary). */
+  @ApiProperty({ type: Number, nullable: true, example: 10240 })
+  size!: number | null;
 }
 
 export class UploaderDto {
@@ -75,7 +78,7 @@ export class ImageDto {
   created_at!: Date;
   updated_at!: Date;
 
-  static from(image: Image, storage: StorageProvider, uploader: UploaderDto | null): ImageDto {
+  static from(image: Image, urls: ImageUrls, uploader: UploaderDto | null): ImageDto {
     return {
       id: encodeShortId(image.id),
       product_id: image.productId ? encodeShortId(image.productId) : null,
@@ -94,12 +97,12 @@ export class ImageDto {
       color_mode: image.colorMode,
       has_alpha: image.hasAlpha,
       sha256: image.sha256,
-      url: storage.url(image.storageKey),
+      url: urls.original,
       renditions: Object.fromEntries(
         Object.entries(image.renditions).map(([name, r]) => [
           name,
           {
-            url: storage.url(r.key),
+            url: urls.renditions[name],
             width: r.width,
             height: r.height,
             format: r.format,

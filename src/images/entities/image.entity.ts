@@ -12,6 +12,7 @@ import {
 import { Organization } from '../../auth/entities/organization.entity';
 import { User } from '../../auth/entities/user.entity';
 import { Product } from '../../products/entities/product.entity';
+import type { RenditionTransform } from '../rendition-presets';
 
 export enum ImagePurpose {
   Product = 'product',
@@ -21,11 +22,16 @@ export enum ImagePurpose {
 }
 
 export interface StoredRendition {
+  /** Its own file, or the original's key when the storage derives it on delivery. */
   key: string;
   width: number;
   height: number;
+  /** webp, or `auto` when the storage picks the format per browser on delivery. */
   format: string;
-  size: number;
+  /** Bytes; null when derived on delivery (not known until then). */
+  size: number | null;
+  /** Set when the storage derives the rendition on delivery: the transformation to apply. */
+  transform?: RenditionTransform;
 }
 
 @Entity({ name: 'images' })

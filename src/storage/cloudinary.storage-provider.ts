@@ -1,0 +1,220 @@
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { v2 as cloudinary, type UploadApiResponse } from 'cloudinary';
+import { withTimeout } from '../common/concurrency/with-timeout';
+import type { RenditionFit, RenditionTransform } from '../images/rendition-presets';
+import { cloudinaryAsset } from './storage-keys';
+import {
+  StorageError,
+  type PutOptions,
+  type StorageProvider,
+  type StoredObject,
+} from './storage-provider';
+
+export interface CloudinaryCredentials {
+  cloudName: string;
+  apiKey: string;
+  apiSecret: string;
+  /**
+   * Options of CLOUDINARY_URL's query string the SDK understands, such as `upload_prefix`,
+   * `secure_distribution`, `cname`, `private_cdn` and `secure`.
+   */
+  settings: Record<string, string>;
+}
+
+export interface CloudinaryStorageOptions extends CloudinaryCredentials {
+  /** Every upload's folder, e.g. `products/`. */
+  folder: string;
+  timeoutMs: number;
+}
+
+/** `cloudinary://KEY:SECRET@CLOUD?opt=value` → its parts (already validated in shape at start-up). */
+export function parseCloudinaryUrl(value: string): CloudinaryCredentials {
+  const url = new URL(value);
+  if (url.protocol !== 'cloudinary:')
+    throw new Error('CLOUDINARY_URL must start with cloudinary://');
+  return {
+    cloudName: url.hostname,
+    apiKey: decodeURIComponent(url.username),
+    apiSecret: decodeURIComponent(url.password),
+    settings: Object.fromEntries(url.searchParams),
+  };
+}
+
+/** Our fits as Cloudinary crop modes: fill (centre or automatic gravity) and limit. */
+const CROP: Record<RenditionFit, { crop: string; gravity?: string }> = {
+  cover: { crop: 'fill', gravity: 'center' },
+  attention: { crop: 'fill', gravity: 'auto' },
+  inside: { crop: 'limit' },
+};
+
+/**
+ * Images on Cloudinary. Uploads are signed and streamed (`upload_stream`) to a public id derived
+ * from the key, with `overwrite`, so a retry replaces itself. Renditions are not stored: they are
+ * delivery URLs with a transformation (e.g. `c_fill,g_auto,h_500,w_500/f_auto/q_auto`). The only
+ * file that imports the Cloudinary SDK.
+ */
+export class CloudinaryStorageProvider implements StorageProvider {
+  readonly driver = 'cloudinary';
+  readonly derivesRenditions = true;
+  private readonly agent: HttpAgent;
+  private readonly secure: boolean;
+
+  constructor(private readonly options: CloudinaryStorageOptions) {
+    const prefix = options.settings.upload_prefix ?? 'https://api.cloudinary.com';
+    // The SDK picks http or https once for the whole process; an agent per provider decides.
+    this.agent = prefix.startsWith('http:')
+      ? new HttpAgent({ keepAlive: true })
+      : new HttpsAgent({ keepAlive: true });
+    this.secure = options.settings.secure !== 'false';
+  }
+
+  async put(key: string, body: Readable | Buffer, options: PutOptions): Promise<StoredObject> {
+    const asset = cloudinaryAsset(key, this.options.folder);
+    const action = `uploading ${key} (${options.contentType})`;
+    const result = await new Promise<UploadApiResponse | undefined>((resolve, reject) => {
+      const upload = cloudinary.uploader.upload_stream(
+        {
+          ...this.api(),
+          resource_type: 'image',
+          folder: asset.folder,
+          public_id: asset.publicId,
+          overwrite: true,
+          invalidate: true,
+          unique_filename: false,
+          use_filename: false,
+          filename: `${asset.publicId.split('/').pop()}.${asset.extension}`,
+        },
+        (error, response) => (error ? reject(this.failure(action, error)) : resolve(response)),
+      );
+      const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
+      pipeline(source, upload).catch((error: unknown) => reject(this.failure(action, error)));
+    });
+    if (!result) throw this.failure(`uploading ${key}`, new Error('empty response'));
+    return {
+      key,
+      size: result.bytes,
+      width: result.width,
+      height: result.height,
+      format: result.format,
+    };
+  }
+
+  async delete(key: string): Promise<void> {
+    const { fullId } = cloudinaryAsset(key, this.options.folder);
+    let result: { result?: string };
+    try {
+      result = (await cloudinary.uploader.destroy(fullId, {
+        ...this.api(),
+        resource_type: 'image',
+        type: 'upload',
+        invalidate: true,
+      })) as { result?: string };
+    } catch (error) {
+      throw this.failure(`deleting ${key}`, error);
+    }
+    if (result.result !== 'ok' && result.result !== 'not found') {
+      throw this.failure(`deleting ${key}`, new Error(`result ${String(result.result)}`));
+    }
+  }
+
+  async exists(key: string): Promise<boolean> {
+    const { fullId } = cloudinaryAsset(key, this.options.folder);
+    try {
+      // The Admin API ignores its timeout option: ours applies.
+      await withTimeout(
+        cloudinary.api.resource(fullId, { ...this.api(), resource_type: 'image' }),
+        this.options.timeoutMs,
+        'Cloudinary resource lookup',
+      );
+      return true;
+    } catch (error) {
+      if (httpCode(error) === 404) return false;
+      throw this.failure(`checking ${key}`, error);
+    }
+  }
+
+  url(key: string, transform?: RenditionTransform): Promise<string> {
+    const asset = cloudinaryAsset(key, this.options.folder);
+    const { settings } = this.options;
+    return Promise.resolve(
+      cloudinary.url(asset.fullId, {
+        cloud_name: this.options.cloudName,
+        secure: this.secure,
+        secure_distribution: settings.secure_distribution,
+        cname: settings.cname,
+        private_cdn: settings.private_cdn === 'true',
+        urlAnalytics: false,
+        ...(transform
+          ? {
+              transformation: [
+                { ...CROP[transform.fit], width: transform.width, height: transform.height },
+                { fetch_format: 'auto' },
+                { quality: 'auto' },
+              ],
+            }
+          : {
+              format: asset.extension,
+              // As on every provider: an SVG opened directly is a download, not a page.
+              ...(asset.extension === 'svg' ? { flags: 'attachment' } : {}),
+            }),
+      }),
+    );
+  }
+
+  /** The credentials work (Admin API ping). */
+  async check(): Promise<void> {
+    try {
+      await withTimeout(cloudinary.api.ping(this.api()), this.options.timeoutMs, 'Cloudinary ping');
+    } catch (error) {
+      const code = httpCode(error);
+      if (code === 401 || code === 403) {
+        throw new StorageError(
+          `Cloudinary refused our credentials for cloud "${this.options.cloudName}" ` +
+            `(HTTP ${code}): check CLOUDINARY_URL or CLOUDINARY_API_KEY/CLOUDINARY_API_SECRET`,
+          { cause: error },
+        );
+      }
+      throw this.failure('checking the credentials', error);
+    }
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  /** Per-call configuration: nothing global, so several providers can coexist (tests). */
+  private api() {
+    return {
+      cloud_name: this.options.cloudName,
+      api_key: this.options.apiKey,
+      api_secret: this.options.apiSecret,
+      upload_prefix: this.options.settings.upload_prefix,
+      timeout: this.options.timeoutMs,
+      agent: this.agent,
+    };
+  }
+
+  private failure(action: string, error: unknown): StorageError {
+    const code = httpCode(error);
+    const message = messageOf(error);
+    const detail = [code ? `HTTP ${code}` : undefined, message].filter(Boolean).join(': ');
+    return new StorageError(`Cloudinary failed ${action}: ${detail || 'unknown error'}`, {
+      cause: error,
+    });
+  }
+}
+
+/** The SDK rejects with `{ error: { message, http_code } }`, a bare such object, or an Error. */
+function httpCode(error: unknown): number | undefined {
+  const e = error as { http_code?: number; error?: { http_code?: number } } | null;
+  return e?.http_code ?? e?.error?.http_code;
+}
+
+function messageOf(error: unknown): string | undefined {
+  if (error instanceof Error) return error.message;
+  const e = error as { message?: string; error?: { message?: string } } | null;
+  return e?.message ?? e?.error?.message;
+}

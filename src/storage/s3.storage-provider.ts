@@ -1,0 +1,180 @@
+import { PassThrough, type Readable } from 'node:stream';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { RenditionTransform } from '../images/rendition-presets';
+import {
+  StorageError,
+  type PutOptions,
+  type StorageProvider,
+  type StoredObject,
+} from './storage-provider';
+
+export interface S3StorageOptions {
+  bucket: string;
+  region: string;
+  /** MinIO and other S3-compatible stores; AWS when absent. */
+  endpoint?: string;
+  forcePathStyle: boolean;
+  /** Absent: the AWS SDK's default credential chain (environment, profile, instance role, …). */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+  keyPrefix: string;
+  requestChecksumCalculation: 'WHEN_SUPPORTED' | 'WHEN_REQUIRED';
+  responseChecksumValidation: 'WHEN_SUPPORTED' | 'WHEN_REQUIRED';
+  /** Public base of object URLs (CDN or bucket URL); absent: presigned GET URLs. */
+  publicBaseUrl?: string;
+  presignTtlSeconds: number;
+  timeoutMs: number;
+}
+
+/** Multipart part size: memory per upload is bounded by PART_SIZE × QUEUE_SIZE, whatever the file. */
+const PART_SIZE = 8 * 1024 * 1024;
+const QUEUE_SIZE = 2;
+
+/**
+ * Objects in an S3 bucket (AWS, MinIO, or any S3-compatible store). Streams are uploaded in parts
+ * (lib-storage), never buffered whole; a failed multipart upload is aborted, so no part is left.
+ * The only file that imports the AWS SDK.
+ */
+export class S3StorageProvider implements StorageProvider {
+  readonly driver = 's3';
+  readonly derivesRenditions = false;
+  private readonly client: S3Client;
+
+  constructor(private readonly options: S3StorageOptions) {
+    this.client = new S3Client({
+      region: options.region,
+      endpoint: options.endpoint,
+      forcePathStyle: options.forcePathStyle,
+      credentials: options.credentials,
+      requestChecksumCalculation: options.requestChecksumCalculation,
+      responseChecksumValidation: options.responseChecksumValidation,
+      maxAttempts: 3,
+      requestHandler: {
+        connectionTimeout: Math.min(5000, options.timeoutMs),
+        requestTimeout: options.timeoutMs,
+        // Otherwise a request past its timeout only logs a warning and waits on.
+        throwOnRequestTimeout: true,
+      },
+    });
+  }
+
+  async put(key: string, body: Readable | Buffer, options: PutOptions): Promise<StoredObject> {
+    let size = 0;
+    let source: Readable | Buffer = body;
+    if (!Buffer.isBuffer(body)) {
+      const counter = new PassThrough();
+      counter.on('data', (chunk: Buffer) => (size += chunk.length));
+      body.on('error', (error) => counter.destroy(error));
+      source = body.pipe(counter);
+    } else {
+      size = body.length;
+    }
+    const upload = new Upload({
+      client: this.client,
+      params: {
+        Bucket: this.options.bucket,
+        Key: this.objectKey(key),
+        Body: source,
+        ContentType: options.contentType,
+        CacheControl: options.cacheControl,
+        ContentDisposition: options.contentDisposition,
+      },
+      partSize: PART_SIZE,
+      queueSize: QUEUE_SIZE,
+      leavePartsOnError: false,
+    });
+    try {
+      await upload.done();
+    } catch (error) {
+      throw this.failure(`writing ${key}`, error);
+    }
+    return { key, size };
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      await this.client.send(
+        new DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }),
+      );
+    } catch (error) {
+      throw this.failure(`deleting ${key}`, error);
+    }
+  }
+
+  async exists(key: string): Promise<boolean> {
+    try {
+      await this.client.send(
+        new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }),
+      );
+      return true;
+    } catch (error) {
+      if (statusOf(error) === 404) return false;
+      throw this.failure(`checking ${key}`, error);
+    }
+  }
+
+  async url(key: string, transform?: RenditionTransform): Promise<string> {
+    if (transform) throw new Error('S3 stores renditions; it does not derive them');
+    const objectKey = this.objectKey(key);
+    if (this.options.publicBaseUrl) return `${this.options.publicBaseUrl}/${objectKey}`;
+    // Signed at the start of half-TTL windows: the same URL for a while (browser and CDN caches
+    // hit), and every URL handed out stays valid for at least half the TTL.
+    const ttl = this.options.presignTtlSeconds;
+    const windowMs = (ttl * 1000) / 2;
+    const signingDate = new Date(Math.floor(Date.now() / windowMs) * windowMs);
+    return getSignedUrl(
+      this.client,
+      new GetObjectCommand({ Bucket: this.options.bucket, Key: objectKey }),
+      { expiresIn: ttl, signingDate },
+    );
+  }
+
+  /** The bucket exists and our credentials may use it. Names the problem when not. */
+  async check(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.options.bucket }));
+    } catch (error) {
+      const status = statusOf(error);
+      const bucket = `S3 bucket "${this.options.bucket}"`;
+      if (status === 404) throw new StorageError(`${bucket} does not exist`, { cause: error });
+      if (status === 400 || status === 401 || status === 403) {
+        throw new StorageError(
+          `${bucket} refused our credentials (HTTP ${status}): check S3_ACCESS_KEY_ID, ` +
+            'S3_SECRET_ACCESS_KEY and the bucket policy',
+          { cause: error },
+        );
+      }
+      throw this.failure(`reaching ${bucket}`, error);
+    }
+  }
+
+  close(): void {
+    this.client.destroy();
+  }
+
+  private objectKey(key: string): string {
+    return `${this.options.keyPrefix}${key}`;
+  }
+
+  private failure(action: string, error: unknown): StorageError {
+    const status = statusOf(error);
+    const name = error instanceof Error ? error.name : 'Error';
+    const where = this.options.endpoint ?? `AWS ${this.options.region}`;
+    const detail = status ? `${name}, HTTP ${status}` : name;
+    return new StorageError(`S3 (${where}) failed ${action}: ${detail}`, { cause: error });
+  }
+}
+
+function statusOf(error: unknown): number | undefined {
+  if (error instanceof S3ServiceException) return error.$metadata.httpStatusCode;
+  const metadata = (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata;
+  return metadata?.httpStatusCode;
+}

@@ -1,0 +1,315 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import sharp from 'sharp';
+import { validateEnv } from '../../src/config/env.validation';
+import { createStorageProvider } from '../../src/storage/storage.module';
+import {
+  deliveryHeaders,
+  STORAGE_PROVIDER,
+  StorageError,
+  type StorageProvider,
+} from '../../src/storage/storage-provider';
+import { safeSvg } from '../support/fixtures';
+import {
+  closedPort,
+  CLOUDINARY_ACCOUNT,
+  DRIVERS,
+  startStorageBackend,
+  type Driver,
+  type StorageBackend,
+} from '../support/storage-backends';
+import { startTestApp, type TestApp } from '../support/test-app';
+
+/**
+ * One contract, three providers, each against a real backend on loopback: a directory served by
+ * the application's /media route, s3rver (a real S3 protocol server, signatures checked), and a
+ * local fake of Cloudinary's API (no internet here) that verifies every request's signature.
+ */
+const PUBLIC_BASE = 'http://media.test';
+const P = '0b6f8e1c-8a5e-4a53-9d8e-1f2a3b4c5d6e';
+let serial = 0;
+const newKey = (extension = 'png') =>
+  `products/${P}/00000000-0000-4000-8000-${String(++serial).padStart(12, '0')}/original.${extension}`;
+
+interface Fetched {
+  status: number;
+  body: Buffer;
+  headers: Record<string, string | undefined>;
+}
+
+function chunked(buffer: Buffer, size = 64 * 1024): Readable {
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < buffer.length; i += size) chunks.push(buffer.subarray(i, i + size));
+  return Readable.from(chunks);
+}
+
+/** An image of incompressible noise: `bytes` or a little more as PNG. */
+async function noisePng(bytes: number): Promise<Buffer> {
+  const side = Math.ceil(Math.sqrt(bytes / 3));
+  const raw = Buffer.alloc(side * side * 3);
+  let x = 12345;
+  for (let i = 0; i < raw.length; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    raw[i] = x >>> 24;
+  }
+  return sharp(raw, { raw: { width: side, height: side, channels: 3 } })
+    .png({ compressionLevel: 0 })
+    .toBuffer();
+}
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+describe.each(DRIVERS)('StorageProvider conformance: %s', (driver: Driver) => {
+  let backend: StorageBackend;
+  let t: TestApp;
+  let storage: StorageProvider;
+  let png: Buffer;
+  let otherPng: Buffer;
+
+  beforeAll(async () => {
+    backend = await startStorageBackend(driver);
+    t = await startTestApp({ ...backend.env, PUBLIC_BASE_URL: PUBLIC_BASE });
+    storage = t.app.get<StorageProvider>(STORAGE_PROVIDER);
+    png = await sharp({
+      create: { width: 40, height: 30, channels: 3, background: '#3366cc' },
+    })
+      .png()
+      .toBuffer();
+    otherPng = await sharp({ create: { width: 20, height: 10, channels: 3, background: '#c00' } })
+      .png()
+      .toBuffer();
+  });
+
+  afterAll(async () => {
+    await t?.close();
+    await backend?.close();
+  });
+
+  /** What a client gets from a URL the provider handed out. */
+  async function fetchUrl(url: string): Promise<Fetched> {
+    if (url.startsWith(PUBLIC_BASE)) {
+      const res = await t.app.inject({ method: 'GET', url: url.slice(PUBLIC_BASE.length) });
+      return {
+        status: res.statusCode,
+        body: res.rawPayload,
+        headers: res.headers as Record<string, string | undefined>,
+      };
+    }
+    const res = await fetch(url);
+    return {
+      status: res.status,
+      body: Buffer.from(await res.arrayBuffer()),
+      headers: Object.fromEntries(res.headers),
+    };
+  }
+
+  it('stores a stream and serves it back byte-identical, with its content type', async () => {
+    const key = newKey();
+    const stored = await storage.put(key, chunked(png, 100), {
+      contentType: 'image/png',
+      ...deliveryHeaders('image/png'),
+    });
+
+    expect(stored).toMatchObject({ key, size: png.length });
+    await expect(storage.exists(key)).resolves.toBe(true);
+    const res = await fetchUrl(await storage.url(key));
+    expect(res.status).toBe(200);
+    expect(sha(res.body)).toBe(sha(png));
+    expect(res.headers['content-type']).toBe('image/png');
+    if (driver === 'cloudinary') {
+      // Cloudinary measures what it received; the service records its figures.
+      expect(stored).toMatchObject({ width: 40, height: 30, format: 'png' });
+    }
+  });
+
+  it('delivers with a year of immutable caching, and SVG only as a download', async () => {
+    const key = newKey();
+    await storage.put(key, png, { contentType: 'image/png', ...deliveryHeaders('image/png') });
+    const svgKey = newKey('svg');
+    await storage.put(svgKey, safeSvg(), {
+      contentType: 'image/svg+xml',
+      ...deliveryHeaders('image/svg+xml'),
+    });
+
+    const svgUrl = await storage.url(svgKey);
+    if (driver === 'cloudinary') {
+      // Cloudinary's CDN sets caching itself; the attachment flag is part of the URL.
+      expect(svgUrl).toContain('/image/upload/fl_attachment/');
+      return;
+    }
+    const res = await fetchUrl(await storage.url(key));
+    expect(res.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+    const svg = await fetchUrl(svgUrl);
+    expect(svg.status).toBe(200);
+    expect(svg.headers['content-type']).toBe('image/svg+xml');
+    expect(svg.headers['content-disposition']).toBe('attachment');
+  });
+
+  it('deletes, and deleting a missing key is not an error', async () => {
+    const key = newKey();
+    await storage.put(key, png, { contentType: 'image/png', ...deliveryHeaders('image/png') });
+    const url = await storage.url(key);
+
+    await storage.delete(key);
+
+    await expect(storage.exists(key)).resolves.toBe(false);
+    expect((await fetchUrl(url)).status).toBe(404);
+    expect(backend.stored().some((k) => k.includes(key.split('/')[2]))).toBe(false);
+    await expect(storage.delete(key)).resolves.toBeUndefined();
+    await expect(storage.delete(newKey())).resolves.toBeUndefined();
+  });
+
+  it('hands out URLs of the documented shape', async () => {
+    const key = newKey();
+    const url = new URL(await storage.url(key));
+    switch (driver) {
+      case 'local':
+        expect(url.href).toBe(`${PUBLIC_BASE}/media/${key}`);
+        break;
+      case 's3':
+        // A private bucket: presigned GET, stable within a window so caches hit.
+        expect(url.pathname).toBe(`/product-images/${key}`);
+        expect(url.searchParams.get('X-Amz-Signature')).toMatch(/^[0-9a-f]{64}$/);
+        expect(url.searchParams.get('X-Amz-Expires')).toBe('3600');
+        await expect(storage.url(key)).resolves.toBe(url.href);
+        break;
+      case 'cloudinary': {
+        const id = key.replace(/^products\//, 'products/').replace(/\.png$/, '');
+        expect(url.pathname).toBe(`/${CLOUDINARY_ACCOUNT.cloudName}/image/upload/v1/${id}.png`);
+        const card = await storage.url(key, { width: 500, height: 500, fit: 'attention' });
+        expect(card).toContain(`/image/upload/c_fill,g_auto,h_500,w_500/f_auto/q_auto/v1/${id}`);
+        const thumb = await storage.url(key, { width: 150, height: 150, fit: 'cover' });
+        expect(thumb).toContain('/c_fill,g_center,h_150,w_150/f_auto/q_auto/');
+        const large = await storage.url(key, { width: 1200, height: 1200, fit: 'inside' });
+        expect(large).toContain('/c_limit,h_1200,w_1200/f_auto/q_auto/');
+        expect(url.search).toBe('');
+        break;
+      }
+    }
+  });
+
+  it('overwrites a key with new bytes', async () => {
+    const key = newKey();
+    await storage.put(key, png, { contentType: 'image/png', ...deliveryHeaders('image/png') });
+    await storage.put(key, chunked(otherPng, 50), {
+      contentType: 'image/png',
+      ...deliveryHeaders('image/png'),
+    });
+
+    const res = await fetchUrl(await storage.url(key));
+    expect(sha(res.body)).toBe(sha(otherPng));
+    if (driver === 'cloudinary') {
+      const uploads = backend.cloudinary!.uploads.filter((u) => key.includes(u.fields.public_id));
+      expect(uploads.map((u) => u.fields.overwrite)).toEqual(['1', '1']);
+      expect(uploads[0].fields).toMatchObject({ folder: 'products/', invalidate: '1' });
+    }
+  });
+
+  it('streams a large (12 MB) object without corrupting it', async () => {
+    const big = await noisePng(12 * 1024 * 1024);
+    expect(big.length).toBeGreaterThanOrEqual(12 * 1024 * 1024);
+    const key = newKey();
+
+    const stored = await storage.put(key, chunked(big), {
+      contentType: 'image/png',
+      ...deliveryHeaders('image/png'),
+    });
+
+    expect(stored.size).toBe(big.length);
+    const res = await fetchUrl(await storage.url(key));
+    expect(res.body.length).toBe(big.length);
+    expect(sha(res.body)).toBe(sha(big));
+    if (driver === 's3') {
+      // More than one part: it went up as a multipart upload, never as one buffered body.
+      const parts = backend.faults!.requests.filter(
+        (r) => r.method === 'PUT' && r.path.includes('partNumber='),
+      );
+      expect(parts.length).toBeGreaterThanOrEqual(2);
+    }
+  });
+
+  describe('failures', () => {
+    it('rejects with a StorageError when the storage is unreachable, leaving nothing', async () => {
+      const port = await closedPort();
+      // Local: a root below a regular file can never be created.
+      const file = join(mkdtempSync(join(tmpdir(), 'pis-file-')), 'file');
+      writeFileSync(file, '');
+      const env = validateEnv({
+        ...backend.env,
+        STORAGE_TIMEOUT_MS: '2000',
+        STORAGE_LOCAL_DIR: join(file, 'media'),
+        S3_ENDPOINT: `http://127.0.0.1:${port}`,
+        CLOUDINARY_URL: backend.env.CLOUDINARY_URL?.replace(
+          /127\.0\.0\.1:\d+/g,
+          `127.0.0.1:${port}`,
+        ),
+      });
+      const broken = createStorageProvider(env);
+      const before = backend.stored();
+      try {
+        const key = newKey();
+        const put = broken.put(key, png, {
+          contentType: 'image/png',
+          ...deliveryHeaders('image/png'),
+        });
+        await expect(put).rejects.toBeInstanceOf(StorageError);
+        await expect(broken.check()).rejects.toBeInstanceOf(StorageError);
+        expect(backend.stored()).toEqual(before);
+      } finally {
+        broken.close?.();
+      }
+    });
+
+    if (driver !== 'local') {
+      it('refuses bad credentials at the readiness check, naming them', async () => {
+        // s3rver checks the access key id but not SigV4 signatures: a wrong key id it is.
+        const env = validateEnv({
+          ...backend.env,
+          S3_ACCESS_KEY_ID: 'NOT-OUR-KEY',
+          CLOUDINARY_URL: backend.cloudinary?.cloudinaryUrl({ apiSecret: 'not-the-secret' }),
+        });
+        const broken = createStorageProvider(env);
+        try {
+          await expect(broken.check()).rejects.toThrow(/refused our credentials/);
+          await expect(
+            broken.put(newKey(), png, {
+              contentType: 'image/png',
+              ...deliveryHeaders('image/png'),
+            }),
+          ).rejects.toBeInstanceOf(StorageError);
+        } finally {
+          broken.close?.();
+        }
+      });
+
+      it('rejects when the storage answers 5xx, and times out rather than waiting forever', async () => {
+        const before = backend.stored();
+        const put = () =>
+          storage.put(newKey(), png, { contentType: 'image/png', ...deliveryHeaders('image/png') });
+        if (driver === 's3') backend.faults!.failAfter(['PUT'], 0);
+        else backend.cloudinary!.failNext(1, 500);
+        await expect(put()).rejects.toThrow(StorageError);
+        backend.faults?.heal();
+
+        const slow = createStorageProvider(
+          validateEnv({ ...backend.env, STORAGE_TIMEOUT_MS: '1000' }),
+        );
+        try {
+          if (driver === 's3') backend.faults!.hang(true);
+          else backend.cloudinary!.hang(true);
+          await expect(
+            slow.put(newKey(), png, { contentType: 'image/png', ...deliveryHeaders('image/png') }),
+          ).rejects.toThrow(StorageError);
+        } finally {
+          backend.faults?.heal();
+          backend.cloudinary?.hang(false);
+          slow.close?.();
+        }
+        expect(backend.stored()).toEqual(before);
+      });
+    }
+  });
+});
