@@ -110,6 +110,79 @@ describe(validateEnv.name, () => {
     });
   });
 
+  describe('storage settings', () => {
+    it('require S3_BUCKET only for the s3 driver', () => {
+      expect(validateEnv({}).S3_BUCKET).toBeUndefined();
+      expect(() => validateEnv({ STORAGE_DRIVER: 's3' })).toThrow(
+        /S3_BUCKET: is required when STORAGE_DRIVER=s3/,
+      );
+      const env = validateEnv({ STORAGE_DRIVER: 's3', S3_BUCKET: 'shop-images' });
+      expect(env).toMatchObject({
+        S3_REGION: 'us-east-1',
+        S3_FORCE_PATH_STYLE: false,
+        S3_KEY_PREFIX: '',
+        S3_REQUEST_CHECKSUM_CALCULATION: 'WHEN_SUPPORTED',
+        S3_PRESIGN_TTL_SECONDS: 3600,
+        STORAGE_TIMEOUT_MS: 30000,
+      });
+      // Without keys: the AWS SDK's default credential chain.
+      expect(env.S3_ACCESS_KEY_ID).toBeUndefined();
+    });
+
+    it('take S3 keys in pairs, and check prefixes, endpoints and checksum modes', () => {
+      const s3 = { STORAGE_DRIVER: 's3', S3_BUCKET: 'shop-images' };
+      expect(() => validateEnv({ ...s3, S3_ACCESS_KEY_ID: 'AKIA' })).toThrow(
+        /S3_SECRET_ACCESS_KEY: is required when S3_ACCESS_KEY_ID is set/,
+      );
+      expect(() => validateEnv({ ...s3, S3_SECRET_ACCESS_KEY: 'secret' })).toThrow(
+        /S3_ACCESS_KEY_ID: is required when S3_SECRET_ACCESS_KEY is set/,
+      );
+      expect(() =>
+        validateEnv({
+          ...s3,
+          S3_KEY_PREFIX: '../x/',
+          S3_ENDPOINT: 'minio:9000',
+          S3_REQUEST_CHECKSUM_CALCULATION: 'NEVER',
+        }),
+      ).toThrow(/S3_ENDPOINT[\s\S]*S3_KEY_PREFIX[\s\S]*S3_REQUEST_CHECKSUM_CALCULATION/);
+      expect(validateEnv({ ...s3, S3_KEY_PREFIX: 'shop/eu/' }).S3_KEY_PREFIX).toBe('shop/eu/');
+    });
+
+    it('require Cloudinary credentials as CLOUDINARY_URL or as three settings', () => {
+      expect(() => validateEnv({ STORAGE_DRIVER: 'cloudinary' })).toThrow(
+        /CLOUDINARY_CLOUD_NAME[\s\S]*CLOUDINARY_API_KEY[\s\S]*CLOUDINARY_API_SECRET/,
+      );
+      const byUrl = validateEnv({
+        STORAGE_DRIVER: 'cloudinary',
+        CLOUDINARY_URL: 'cloudinary://1234:abcd@shop',
+      });
+      expect(byUrl.CLOUDINARY_FOLDER).toBe('products/');
+      expect(() =>
+        validateEnv({ STORAGE_DRIVER: 'cloudinary', CLOUDINARY_URL: 'https://cloudinary.com' }),
+      ).toThrow(/CLOUDINARY_URL: must look like cloudinary:\/\/API_KEY:API_SECRET@CLOUD_NAME/);
+      const byParts = validateEnv({
+        STORAGE_DRIVER: 'cloudinary',
+        CLOUDINARY_CLOUD_NAME: 'shop',
+        CLOUDINARY_API_KEY: '1234',
+        CLOUDINARY_API_SECRET: 'abcd',
+        CLOUDINARY_FOLDER: 'catalogue/',
+      });
+      expect(byParts.CLOUDINARY_FOLDER).toBe('catalogue/');
+    });
+
+    it('never echo a value, secrets included', () => {
+      const secret = 'cloudinary://1234:very-secret-value@shop?x';
+      let message = '';
+      try {
+        validateEnv({ STORAGE_DRIVER: 'cloudinary', CLOUDINARY_URL: `${secret} junk` });
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      expect(message).toContain('CLOUDINARY_URL');
+      expect(message).not.toContain('very-secret-value');
+    });
+  });
+
   it('documents every setting, once, in the README table and in .env.example', () => {
     const settings = Object.keys(new EnvironmentVariables()).sort();
     const root = join(__dirname, '..', '..');

@@ -278,13 +278,11 @@ export class EnvironmentVariables {
   @Transform(blankToUndefined)
   @ValidateIf((env: EnvironmentVariables) => isS3(env) && env.S3_SECRET_ACCESS_KEY !== undefined)
   @IsString({ message: 'is required when S3_SECRET_ACCESS_KEY is set' })
-  @MinLength(1)
   S3_ACCESS_KEY_ID?: string = undefined;
 
   @Transform(blankToUndefined)
   @ValidateIf((env: EnvironmentVariables) => isS3(env) && env.S3_ACCESS_KEY_ID !== undefined)
   @IsString({ message: 'is required when S3_ACCESS_KEY_ID is set' })
-  @MinLength(1)
   S3_SECRET_ACCESS_KEY?: string = undefined;
 
   /** Prepended to every object key, e.g. `catalogue/`. */
@@ -332,13 +330,11 @@ export class EnvironmentVariables {
   @Transform(blankToUndefined)
   @ValidateIf(needsCloudinaryParts)
   @IsString({ message: 'is required when STORAGE_DRIVER=cloudinary and CLOUDINARY_URL is not set' })
-  @MinLength(1)
   CLOUDINARY_API_KEY?: string = undefined;
 
   @Transform(blankToUndefined)
   @ValidateIf(needsCloudinaryParts)
   @IsString({ message: 'is required when STORAGE_DRIVER=cloudinary and CLOUDINARY_URL is not set' })
-  @MinLength(1)
   CLOUDINARY_API_SECRET?: string = undefined;
 
   /** The folder every upload goes to; product keys live directly in it. */
