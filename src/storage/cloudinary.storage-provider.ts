@@ -43,6 +43,8 @@ export function parseCloudinaryUrl(value: string): CloudinaryCredentials {
   };
 }
 
+const CHECK_CACHE_MS = 60_000;
+
 /** Our fits as Cloudinary crop modes: fill (centre or automatic gravity) and limit. */
 const CROP: Record<RenditionFit, { crop: string; gravity?: string }> = {
   cover: { crop: 'fill', gravity: 'center' },
@@ -61,6 +63,7 @@ export class CloudinaryStorageProvider implements StorageProvider {
   readonly derivesRenditions = true;
   private readonly agent: HttpAgent;
   private readonly secure: boolean;
+  private lastGoodCheck = -Infinity;
 
   constructor(private readonly options: CloudinaryStorageOptions) {
     const prefix = options.settings.upload_prefix ?? 'https://api.cloudinary.com';
@@ -164,10 +167,15 @@ export class CloudinaryStorageProvider implements StorageProvider {
     );
   }
 
-  /** The credentials work (Admin API ping). */
+  /**
+   * The credentials work (Admin API ping). The Admin API is rate-limited per hour, so a success
+   * is trusted for a minute: readiness probes every few seconds must not use up the quota.
+   */
   async check(): Promise<void> {
+    if (Date.now() - this.lastGoodCheck < CHECK_CACHE_MS) return;
     try {
       await withTimeout(cloudinary.api.ping(this.api()), this.options.timeoutMs, 'Cloudinary ping');
+      this.lastGoodCheck = Date.now();
     } catch (error) {
       const code = httpCode(error);
       if (code === 401 || code === 403) {
@@ -198,6 +206,8 @@ export class CloudinaryStorageProvider implements StorageProvider {
   }
 
   private failure(action: string, error: unknown): StorageError {
+    // A failed call means the last good check no longer says anything.
+    this.lastGoodCheck = -Infinity;
     const code = httpCode(error);
     const message = messageOf(error);
     const detail = [code ? `HTTP ${code}` : undefined, message].filter(Boolean).join(': ');

@@ -4,7 +4,6 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { EnvironmentVariables, StorageDriver } from '../config/env.validation';
 import { CloudinaryStorageProvider, parseCloudinaryUrl } from './cloudinary.storage-provider';
 import { LocalStorageProvider } from './local.storage-provider';
-import { S3StorageProvider } from './s3.storage-provider';
 import { MediaController } from './media.controller';
 import { StorageDeletion } from './entities/storage-deletion.entity';
 import { StorageDeletionsService } from './storage-deletions.service';
@@ -19,12 +18,17 @@ export function localStorageRoot(env: EnvironmentVariables): string {
   return resolve(env.STORAGE_LOCAL_DIR ?? join(env.DATA_DIR, 'media'));
 }
 
-/** The provider STORAGE_DRIVER names, configured from the environment (not yet checked). */
-export function createStorageProvider(env: EnvironmentVariables): StorageProvider {
+/**
+ * The provider STORAGE_DRIVER names, configured from the environment (not yet checked). SDKs are
+ * loaded only for their driver: the Cloudinary SDK reads (and throws on a malformed)
+ * CLOUDINARY_URL as soon as it is loaded, even when another driver is chosen.
+ */
+export async function createStorageProvider(env: EnvironmentVariables): Promise<StorageProvider> {
   switch (env.STORAGE_DRIVER) {
     case StorageDriver.Local:
       return new LocalStorageProvider(localStorageRoot(env), publicBaseUrl(env));
-    case StorageDriver.S3:
+    case StorageDriver.S3: {
+      const { S3StorageProvider } = await import('./s3.storage-provider.js');
       return new S3StorageProvider({
         bucket: env.S3_BUCKET!,
         region: env.S3_REGION,
@@ -41,7 +45,10 @@ export function createStorageProvider(env: EnvironmentVariables): StorageProvide
         presignTtlSeconds: env.S3_PRESIGN_TTL_SECONDS,
         timeoutMs: env.STORAGE_TIMEOUT_MS,
       });
-    case StorageDriver.Cloudinary:
+    }
+    case StorageDriver.Cloudinary: {
+      const { CloudinaryStorageProvider, parseCloudinaryUrl } =
+        await import('./cloudinary.storage-provider.js');
       return new CloudinaryStorageProvider({
         ...(env.CLOUDINARY_URL
           ? parseCloudinaryUrl(env.CLOUDINARY_URL)
@@ -54,6 +61,7 @@ export function createStorageProvider(env: EnvironmentVariables): StorageProvide
         folder: env.CLOUDINARY_FOLDER,
         timeoutMs: env.STORAGE_TIMEOUT_MS,
       });
+    }
   }
 }
 
@@ -68,7 +76,7 @@ export function createStorageProvider(env: EnvironmentVariables): StorageProvide
       provide: STORAGE_PROVIDER,
       inject: [EnvironmentVariables],
       useFactory: async (env: EnvironmentVariables): Promise<StorageProvider> => {
-        const provider = createStorageProvider(env);
+        const provider = await createStorageProvider(env);
         try {
           // A missing bucket or bad credentials stop start-up, not the first upload.
           await provider.check();

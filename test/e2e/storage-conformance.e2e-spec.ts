@@ -247,7 +247,7 @@ describe.each(DRIVERS)('StorageProvider conformance: %s', (driver: Driver) => {
           `127.0.0.1:${port}`,
         ),
       });
-      const broken = createStorageProvider(env);
+      const broken = await createStorageProvider(env);
       const before = backend.stored();
       try {
         const key = newKey();
@@ -271,7 +271,7 @@ describe.each(DRIVERS)('StorageProvider conformance: %s', (driver: Driver) => {
           S3_ACCESS_KEY_ID: 'NOT-OUR-KEY',
           CLOUDINARY_URL: backend.cloudinary?.cloudinaryUrl({ apiSecret: 'not-the-secret' }),
         });
-        const broken = createStorageProvider(env);
+        const broken = await createStorageProvider(env);
         try {
           await expect(broken.check()).rejects.toThrow(/refused our credentials/);
           await expect(
@@ -294,7 +294,7 @@ describe.each(DRIVERS)('StorageProvider conformance: %s', (driver: Driver) => {
         await expect(put()).rejects.toThrow(StorageError);
         backend.faults?.heal();
 
-        const slow = createStorageProvider(
+        const slow = await createStorageProvider(
           validateEnv({ ...backend.env, STORAGE_TIMEOUT_MS: '1000' }),
         );
         try {

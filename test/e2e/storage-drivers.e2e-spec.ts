@@ -233,8 +233,15 @@ describe.each(DRIVERS)('Upload, gallery and delete on %s storage', (driver: Driv
     });
 
     it('reports the storage down on /health/ready, and up again when it recovers', async () => {
-      if (driver === 's3') backend.faults!.failAfter(['HEAD'], 0);
-      else backend.cloudinary!.failNext(1, 500);
+      if (driver === 's3') {
+        backend.faults!.failAfter(['HEAD'], 0);
+      } else {
+        // A good ping is trusted for a minute (the Admin API is rate-limited); a failed call
+        // ends that trust, so the probe asks again.
+        backend.cloudinary!.failNext(1, 500);
+        expect((await upload(await newProduct(), jpeg)).statusCode).toBe(502);
+        backend.cloudinary!.failNext(1, 500);
+      }
       try {
         const down = await app.inject({ method: 'GET', url: '/health/ready' });
         expect(down.statusCode).toBe(503);

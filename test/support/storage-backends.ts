@@ -101,7 +101,7 @@ export async function startS3rver(directory: string, buckets: string[]): Promise
     directory,
     configureBuckets: buckets.map((name) => ({ name, configs: [] })),
   });
-  const address = (await server.run());
+  const address = await server.run();
   return {
     endpoint: `http://127.0.0.1:${address.port}`,
     port: address.port,
