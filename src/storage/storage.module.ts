@@ -2,7 +2,6 @@ import { join, resolve } from 'node:path';
 import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { EnvironmentVariables, StorageDriver } from '../config/env.validation';
-import { CloudinaryStorageProvider, parseCloudinaryUrl } from './cloudinary.storage-provider';
 import { LocalStorageProvider } from './local.storage-provider';
 import { MediaController } from './media.controller';
 import { StorageDeletion } from './entities/storage-deletion.entity';
