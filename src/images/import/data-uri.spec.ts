@@ -1,0 +1,47 @@
+import { DataUriError, DataUriTooLargeError, decodedLength, parseDataUri } from './data-uri';
+
+describe(parseDataUri.name, () => {
+  const bytes = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]);
+  const b64 = bytes.toString('base64');
+
+  it('decodes a base64 image data URI and normalises the declared type', () => {
+    expect(parseDataUri(`data:image/jpeg;base64,${b64}`, 100)).toEqual({
+      declaredType: 'image/jpeg',
+      data: bytes,
+    });
+    expect(parseDataUri(`DATA:Image/JPG;name=a.jpg;base64,${b64}`, 100).declaredType).toBe(
+      'image/jpeg',
+    );
+    const wrapped = `data:image/png;base64,${b64.slice(0, 4)}\n${b64.slice(4)}`;
+    expect(parseDataUri(wrapped, 100).data).toEqual(bytes);
+  });
+
+  it.each([
+    ['not a data URI', 'https://example.com/a.jpg'],
+    ['no base64 marker', `data:image/png,${b64}`],
+    ['not an image type', `data:text/html;base64,${b64}`],
+    ['empty payload', 'data:image/png;base64,'],
+    ['bad characters', 'data:image/png;base64,ab$d'],
+    ['bad length', 'data:image/png;base64,abcde'],
+    ['padding in the middle', 'data:image/png;base64,ab==abcd'],
+  ])('refuses %s', (_, value) => {
+    expect(() => parseDataUri(value, 100)).toThrow(DataUriError);
+  });
+
+  it('refuses an oversized payload from its length, before decoding', () => {
+    const big = 'A'.repeat(4 * 1000);
+    expect(decodedLength(big)).toBe(3000);
+    expect(decodedLength('AAA=')).toBe(2);
+    expect(decodedLength('AA==')).toBe(1);
+    const decode = jest.spyOn(Buffer, 'from');
+    try {
+      expect(() => parseDataUri(`data:image/png;base64,${big}`, 2999)).toThrow(
+        DataUriTooLargeError,
+      );
+      expect(decode).not.toHaveBeenCalled();
+    } finally {
+      decode.mockRestore();
+    }
+    expect(parseDataUri(`data:image/png;base64,${big}`, 3000).data).toHaveLength(3000);
+  });
+});
