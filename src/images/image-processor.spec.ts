@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import { exifHasGps } from '../../test/support/fixtures';
+import { exifHasGps, noiseBytes } from '../../test/support/fixtures';
 import { AppError } from '../common/errors/app.error';
 import { validateEnv } from '../config/env.validation';
 import { ImageProcessor, type ProcessedImage } from './image-processor';
@@ -10,20 +10,6 @@ import { parseRenditionPresets, renditionSize } from './rendition-presets';
 
 type Colour = 'red' | 'blue' | 'green';
 type Corners = { tl: Colour; tr: Colour; bl: Colour; br: Colour };
-
-/** Seeded PRNG (mulberry32): noisy inputs are the same on every run. */
-function noise(length: number, seed: number): Buffer {
-  let a = seed >>> 0;
-  const out = Buffer.alloc(length);
-  for (let i = 0; i < length; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((t ^ (t >>> 14)) >>> 0) % 256;
-  }
-  return out;
-}
 
 /**
  * 60×40 stored pixels: left half red, right half blue, and the top-left quadrant green, so that
@@ -45,7 +31,7 @@ function redBlue(): sharp.Sharp {
 }
 
 function noisyRgb(width: number, height: number, seed: number): sharp.Sharp {
-  return sharp(noise(width * height * 3, seed), { raw: { width, height, channels: 3 } });
+  return sharp(noiseBytes(width * height * 3, seed), { raw: { width, height, channels: 3 } });
 }
 
 /** Colours a few pixels in from each corner (JPEG blurs the edges). */
@@ -269,7 +255,7 @@ describe(ImageProcessor.name, () => {
     const processor = (): ImageProcessor => new ImageProcessor(validateEnv({}));
 
     it('refuses random bytes as unsupported_image_type', async () => {
-      const error = await rejection(processor().process(write('random.bin', noise(4096, 1))));
+      const error = await rejection(processor().process(write('random.bin', noiseBytes(4096, 1))));
       expect(error.code).toBe('unsupported_image_type');
     });
 

@@ -6,7 +6,7 @@ import { Role } from '../../src/auth/roles';
 import { decodeId } from '../../src/common/ids/short-id';
 import { StorageDeletionsService } from '../../src/storage/storage-deletions.service';
 import { addUser, otherOrganisationAdmin } from '../support/accounts';
-import { solidJpeg } from '../support/fixtures';
+import { prng, solidJpeg } from '../support/fixtures';
 import { call, login, type Credential } from '../support/http';
 import { multipart } from '../support/multipart';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
@@ -18,18 +18,6 @@ interface ImageBody {
   created_at: string;
   url: string;
   renditions: Record<string, { url: string }>;
-}
-
-/** A small deterministic PRNG (mulberry32), so a failing random sequence can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('Gallery rules', () => {

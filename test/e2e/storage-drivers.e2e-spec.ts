@@ -9,6 +9,8 @@ import { multipart } from '../support/multipart';
 import {
   CLOUDINARY_ACCOUNT,
   DRIVERS,
+  fetchDelivered,
+  PUBLIC_BASE,
   startStorageBackend,
   type Driver,
   type StorageBackend,
@@ -35,7 +37,6 @@ interface ImageBody {
   >;
 }
 
-const PUBLIC_BASE = 'http://media.test';
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 describe.each(DRIVERS)('Upload, gallery and delete on %s storage', (driver: Driver) => {
@@ -58,14 +59,7 @@ describe.each(DRIVERS)('Upload, gallery and delete on %s storage', (driver: Driv
     await backend?.close();
   });
 
-  async function fetchUrl(url: string): Promise<{ status: number; body: Buffer }> {
-    if (url.startsWith(PUBLIC_BASE)) {
-      const res = await app.inject({ method: 'GET', url: url.slice(PUBLIC_BASE.length) });
-      return { status: res.statusCode, body: res.rawPayload };
-    }
-    const res = await fetch(url);
-    return { status: res.status, body: Buffer.from(await res.arrayBuffer()) };
-  }
+  const fetchUrl = (url: string) => fetchDelivered(app, url);
 
   async function newProduct(): Promise<string> {
     const res = await call(app, 'POST', '/api/v1/products', admin, { name: `On ${driver}` });

@@ -10,7 +10,7 @@ import sharp from 'sharp';
 /* ------------------------------------------------------------------ helpers */
 
 /** Small seeded PRNG (mulberry32), so noisy fixtures are the same on every run. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -22,11 +22,12 @@ function prng(seed: number): () => number {
 }
 
 /** `length` pseudo-random bytes from `seed`. */
-function noiseBytes(length: number, seed: number): Buffer {
+export function noiseBytes(length: number, seed: number): Buffer {
   const next = prng(seed);
-  const out = Buffer.alloc(length);
-  for (let i = 0; i < length; i++) out[i] = Math.floor(next() * 256);
-  return out;
+  // Four bytes per draw, through a typed array: megabytes in milliseconds.
+  const words = new Uint32Array(Math.ceil(length / 4));
+  for (let i = 0; i < words.length; i++) words[i] = Math.floor(next() * 4294967296);
+  return Buffer.from(words.buffer, 0, length);
 }
 
 /** A raw 3-channel image whose left half is red and right half is blue. */
@@ -190,9 +191,12 @@ export function solidJpeg(width = 64, height = 64): Promise<Buffer> {
  */
 export function noisyPng(width: number, height: number): Promise<Buffer> {
   const raw = noiseBytes(width * height * 3, width * 65_537 + height);
-  return sharp(raw, { raw: { width, height, channels: 3 } })
-    .png({ compressionLevel: 9 })
-    .toBuffer();
+  return (
+    sharp(raw, { raw: { width, height, channels: 3 } })
+      // Noise does not compress: storing is as small and far faster for multi-megabyte fixtures.
+      .png({ compressionLevel: 0, adaptiveFiltering: false })
+      .toBuffer()
+  );
 }
 
 /**

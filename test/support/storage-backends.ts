@@ -3,11 +3,42 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import S3rver from 's3rver';
 import { filesBelow } from './accounts';
 import { startFakeCloudinary, type FakeCloudinary } from './fake-cloudinary';
 
 export type Driver = 'local' | 's3' | 'cloudinary';
+
+/** The PUBLIC_BASE_URL storage tests give the app: local URLs are answered by its /media route. */
+export const PUBLIC_BASE = 'http://media.test';
+
+export interface Delivered {
+  status: number;
+  body: Buffer;
+  headers: Record<string, string | undefined>;
+}
+
+/**
+ * What a client gets from a URL the service handed out: local ones through the app's own
+ * /media route (no listening socket needed), the others from s3rver or the Cloudinary fake.
+ */
+export async function fetchDelivered(app: NestFastifyApplication, url: string): Promise<Delivered> {
+  if (url.startsWith(PUBLIC_BASE)) {
+    const res = await app.inject({ method: 'GET', url: url.slice(PUBLIC_BASE.length) });
+    return {
+      status: res.statusCode,
+      body: res.rawPayload,
+      headers: res.headers as Record<string, string | undefined>,
+    };
+  }
+  const res = await fetch(url);
+  return {
+    status: res.status,
+    body: Buffer.from(await res.arrayBuffer()),
+    headers: Object.fromEntries(res.headers),
+  };
+}
 export const DRIVERS: Driver[] = ['local', 's3', 'cloudinary'];
 
 /** s3rver's fixed account: any other key or secret is refused (InvalidAccessKeyId / signature). */
