@@ -1,9 +1,8 @@
 import 'reflect-metadata';
-import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Module, type LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { AccountsService } from './auth/accounts.service';
+import { AccountsService, generatePassword } from './auth/accounts.service';
 import { DEFAULT_ORGANIZATION_SLUG } from './auth/admin-bootstrap.service';
 import { AuthModule } from './auth/auth.module';
 import { ApiKeyDto } from './auth/dto/api-key.dto';
@@ -86,11 +85,13 @@ async function main(argv: string[]): Promise<void> {
   });
   try {
     const accounts = app.get(AccountsService);
-    const org = await accounts.findOrCreateOrganization(values.org, values['org-name']);
+    // Arguments are checked before anything is written: a refused command leaves no organisation.
+    const organization = () => accounts.findOrCreateOrganization(values.org, values['org-name']);
     if (command === 'create-user') {
       const role = oneOf(values.role, Object.values(Role), 'role') ?? fail('--role is required');
       if (!values.email || !values.username) fail('--email and --username are required');
-      const password = values.password ?? randomBytes(18).toString('base64url');
+      const password = values.password ?? generatePassword();
+      const org = await organization();
       const user = await accounts.createUser(org.id, {
         email: values.email,
         username: values.username,
@@ -111,9 +112,11 @@ async function main(argv: string[]): Promise<void> {
       const expiresAt = values['expires-at'] ? new Date(values['expires-at']) : undefined;
       if (expiresAt && Number.isNaN(expiresAt.getTime()))
         fail('--expires-at must be an ISO-8601 date');
+      const role = oneOf(values.role, Object.values(Role), 'role');
+      const org = await organization();
       const { apiKey, key } = await accounts.createApiKey(org.id, {
         name: values.name,
-        role: oneOf(values.role, Object.values(Role), 'role'),
+        role,
         scopes,
         expiresAt,
       });

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository, type EntityManager } from 'typeorm';
@@ -30,6 +31,11 @@ export interface NewApiKey {
  * Creating accounts inside a given organisation. The HTTP services pass the caller's organisation;
  * the CLI and the first-run bootstrap pass one they looked up. The rules live here once.
  */
+/** A password for an account whose owner did not choose one (shown once, never stored). */
+export function generatePassword(): string {
+  return randomBytes(18).toString('base64url');
+}
+
 @Injectable()
 export class AccountsService {
   constructor(
@@ -39,16 +45,22 @@ export class AccountsService {
     private readonly hasher: PasswordHasher,
   ) {}
 
-  async findOrCreateOrganization(slug: string, name?: string): Promise<Organization> {
-    const existing = await this.organizations.findOneBy({ slug });
+  /** The organisation with this slug, created if missing (race-free: insert or ignore). */
+  async findOrCreateOrganization(
+    slug: string,
+    name?: string,
+    manager?: EntityManager,
+  ): Promise<Organization> {
+    const organizations = manager ? manager.getRepository(Organization) : this.organizations;
+    const existing = await organizations.findOneBy({ slug });
     if (existing) return existing;
-    await this.organizations
+    await organizations
       .createQueryBuilder()
       .insert()
       .values({ slug, name: name ?? slug })
       .orIgnore()
       .execute();
-    return this.organizations.findOneByOrFail({ slug });
+    return organizations.findOneByOrFail({ slug });
   }
 
   async createUser(organizationId: string, input: NewUser, manager?: EntityManager): Promise<User> {

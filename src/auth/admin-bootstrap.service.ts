@@ -1,9 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { EnvironmentVariables } from '../config/env.validation';
-import { AccountsService } from './accounts.service';
-import { Organization } from './entities/organization.entity';
+import { AccountsService, generatePassword } from './accounts.service';
 import { User } from './entities/user.entity';
 import { Role } from './roles';
 
@@ -27,17 +25,17 @@ export class AdminBootstrapService implements OnApplicationBootstrap {
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    const generated = this.env.ADMIN_PASSWORD ? undefined : randomBytes(18).toString('base64url');
+    const generated = this.env.ADMIN_PASSWORD ? undefined : generatePassword();
     const password = this.env.ADMIN_PASSWORD ?? generated!;
     const email = this.env.ADMIN_EMAIL ?? DEFAULT_ADMIN_EMAIL;
     const created = await this.dataSource.transaction(async (manager) => {
       await manager.query('SELECT pg_advisory_xact_lock($1)', [BOOTSTRAP_LOCK_KEY]);
       if ((await manager.count(User)) > 0) return false;
-      const organization = await manager.save(
-        manager.create(Organization, {
-          name: 'Default organization',
-          slug: DEFAULT_ORGANIZATION_SLUG,
-        }),
+      // The CLI may have made it already (an API key before the first start).
+      const organization = await this.accounts.findOrCreateOrganization(
+        DEFAULT_ORGANIZATION_SLUG,
+        'Default organization',
+        manager,
       );
       await this.accounts.createUser(
         organization.id,

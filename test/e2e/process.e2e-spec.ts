@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { ensureBuilt, freePort, MAIN, startService, waitForStatus } from '../support/process';
 import { login } from '../support/http';
+import { DataSource } from 'typeorm';
 import { createApp } from '../../src/app.factory';
 
 const execFileAsync = promisify(execFile);
@@ -186,7 +187,46 @@ describe('The service process', () => {
         code: 1,
         stderr: expect.stringContaining('scope_not_allowed'),
       });
-      await expect(cli('frobnicate')).rejects.toMatchObject({ code: 2 });
+      await expect(cli('frobnicate', '--org=junk')).rejects.toMatchObject({ code: 2 });
+      await expect(cli('create-user', '--org=junk', '--email=y@cli.example')).rejects.toMatchObject(
+        { code: 2 },
+      );
+      // Refused before anything was written.
+      const app = await createApp({ env: { NODE_ENV: 'test', LOG_LEVEL: 'silent', ...db.env } });
+      try {
+        const [{ n }] = await app
+          .get(DataSource)
+          .query("SELECT count(*)::int AS n FROM organizations WHERE slug = 'junk'");
+        expect(n).toBe(0);
+      } finally {
+        await app.close();
+      }
+    });
+  });
+
+  describe('the CLI before the first start', () => {
+    let db: TestDatabase;
+    beforeAll(async () => (db = await createTestDatabase()));
+    afterAll(() => db.drop());
+
+    it('leaves the default organisation for the first administrator to join', async () => {
+      await execFileAsync(process.execPath, [CLI, 'create-api-key', '--name=early'], {
+        cwd,
+        env: { PATH: process.env.PATH ?? '', ...db.env, LOG_LEVEL: 'silent' },
+      });
+
+      const env = { NODE_ENV: 'test', LOG_LEVEL: 'silent', ADMIN_PASSWORD: 'first admin password' };
+      const app = await createApp({ env: { ...env, ...db.env } });
+      try {
+        const token = await login(app, { username: 'admin' }, 'first admin password');
+        const me = await app.inject({
+          url: '/api/v1/auth/me',
+          headers: { authorization: `Bearer ${token}` },
+        });
+        expect(me.json()).toMatchObject({ role: 'admin', organization: { slug: 'default' } });
+      } finally {
+        await app.close();
+      }
     });
   });
 });
