@@ -402,6 +402,18 @@ describe('Authentication and authorisation', () => {
       expect(res.body).not.toMatch(/argon2|password/);
     });
 
+    it('refuses null in a user update instead of storing it', async () => {
+      const id = await createUser(Role.User, 'nully');
+      for (const field of ['full_name', 'password', 'role', 'disabled']) {
+        const res = await call(app, 'PATCH', `/api/v1/users/${id}`, c.admin, { [field]: null });
+        expect({ field, status: res.statusCode, code: res.json().code }).toEqual({
+          field,
+          status: 400,
+          code: 'validation_failed',
+        });
+      }
+    });
+
     it('stops a disabled user’s tokens at once, and lets them back in when re-enabled', async () => {
       const id = await createUser(Role.Staff, 'dora');
       const token: Credential = { bearer: await login(app, { username: 'dora' }, PASSWORD) };

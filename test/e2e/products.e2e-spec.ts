@@ -158,6 +158,21 @@ describe('Products', () => {
     expect(cleared.json().gtin).toBeNull();
   });
 
+  it('refuses null for fields that cannot be empty, naming the field (only gtin clears)', async () => {
+    const p = (await create({ name: 'Nulls' })).json();
+    for (const field of ['name', 'slug', 'description']) {
+      const res = await call(app, 'PATCH', `/api/v1/products/${p.id}`, c.staff, { [field]: null });
+      expect({ field, status: res.statusCode, code: res.json().code }).toEqual({
+        field,
+        status: 400,
+        code: 'validation_failed',
+      });
+      expect(res.json().errors.map((e: { field: string }) => e.field)).toContain(field);
+    }
+    const created = await create({ name: 'Null description', description: null });
+    expect(created.statusCode).toBe(400);
+  });
+
   it('allows reads to users and writes to staff only', async () => {
     const p = (await create({ name: 'Perms' })).json();
     expect((await call(app, 'GET', `/api/v1/products/${p.id}`, c.user)).statusCode).toBe(200);

@@ -6,10 +6,10 @@ import {
   IsDate,
   IsEnum,
   IsNotEmpty,
-  IsOptional,
   IsString,
   MaxLength,
 } from 'class-validator';
+import { Optional } from '../../common/http/validation';
 import { encodeShortId } from '../../common/ids/short-id';
 import { PageMetaDto } from '../../common/pagination/page.dto';
 import type { ApiKey } from '../entities/api-key.entity';
@@ -24,20 +24,20 @@ export class CreateApiKeyDto {
 
   /** The role the key acts as (default `staff`). */
   @ApiProperty({ enum: Role, required: false, default: Role.Staff })
-  @IsOptional()
+  @Optional()
   @IsEnum(Role)
   role?: Role;
 
   /** Scopes of the key; at most the role's (the default). */
   @ApiProperty({ enum: Scope, isArray: true, required: false })
-  @IsOptional()
+  @Optional()
   @IsArray()
   @ArrayUnique()
   @IsEnum(Scope, { each: true })
   scopes?: Scope[];
 
   /** When the key stops working (ISO 8601, in the future). Default: never. */
-  @IsOptional()
+  @Optional()
   @Type(() => Date)
   @IsDate()
   expires_at?: Date;

@@ -3,12 +3,12 @@ import {
   IsBoolean,
   IsEmail,
   IsEnum,
-  IsOptional,
   IsString,
   Matches,
   MaxLength,
   MinLength,
 } from 'class-validator';
+import { Optional } from '../../common/http/validation';
 import { PageMetaDto } from '../../common/pagination/page.dto';
 import { encodeShortId } from '../../common/ids/short-id';
 import type { User } from '../entities/user.entity';
@@ -25,7 +25,7 @@ export class CreateUserDto {
   })
   username!: string;
 
-  @IsOptional()
+  @Optional()
   @IsString()
   @MaxLength(200)
   full_name?: string;
@@ -43,9 +43,10 @@ export class CreateUserDto {
 
 export class UpdateUserDto extends PartialType(
   PickType(CreateUserDto, ['full_name', 'password', 'role'] as const),
+  { skipNullProperties: false },
 ) {
   /** A disabled user cannot log in, and their tokens stop working at once. */
-  @IsOptional()
+  @Optional()
   @IsBoolean()
   disabled?: boolean;
 }

@@ -1,6 +1,6 @@
 import { ValidationPipe } from '@nestjs/common';
 import { plainToInstance, type ClassConstructor } from 'class-transformer';
-import { validateSync, type ValidationError } from 'class-validator';
+import { ValidateIf, validateSync, type ValidationError } from 'class-validator';
 import { AppError, type FieldError } from '../errors/app.error';
 
 /** Flattens class-validator's tree into `{ field: 'a.b.0.c', message }` entries. */
@@ -37,3 +37,10 @@ export function validateInput<T extends object>(type: ClassConstructor<T>, plain
   if (errors.length > 0) throw validationError(errors);
   return instance;
 }
+
+/**
+ * For JSON bodies: the property may be left out, but `null` is validated like any value (and so
+ * refused by the type check). class-validator's IsOptional lets null through to the database.
+ */
+export const Optional = (): PropertyDecorator =>
+  ValidateIf((_object: object, value: unknown) => value !== undefined);

@@ -4,12 +4,12 @@ import {
   IsArray,
   IsBoolean,
   IsInt,
-  IsOptional,
   IsString,
   Max,
   MaxLength,
   Min,
 } from 'class-validator';
+import { Optional } from '../../common/http/validation';
 import { PageMetaDto, PageQuery } from '../../common/pagination/page.dto';
 import { ImageDto } from './image.dto';
 
@@ -25,22 +25,22 @@ export class GalleryDto extends PageMetaDto {
 }
 
 export class UpdateImageDto {
-  @IsOptional()
+  @Optional()
   @IsString()
   @MaxLength(255)
   title?: string;
 
-  @IsOptional()
+  @Optional()
   @IsString()
   @MaxLength(1000)
   alt_text?: string;
 
   /** true makes this the primary image (the previous one is demoted). */
-  @IsOptional()
+  @Optional()
   @IsBoolean()
   is_primary?: boolean;
 
-  @IsOptional()
+  @Optional()
   @IsInt()
   @Min(0)
   @Max(1_000_000)

@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsOptional, IsString, Matches, MaxLength, MinLength, ValidateIf } from 'class-validator';
+import { Optional } from '../../common/http/validation';
 import { encodeShortId } from '../../common/ids/short-id';
 import { CursorQueryDto } from '../../common/pagination/cursor-query.dto';
 import type { ImageSummary } from '../../images/image-urls';
@@ -18,7 +19,7 @@ export class CreateProductDto {
   name!: string;
 
   /** Unique in your organisation; made from the name when left out. */
-  @IsOptional()
+  @Optional()
   @IsString()
   @MaxLength(100)
   @Matches(SLUG_PATTERN, { message: 'slug must be lower-case letters and digits separated by "-"' })
@@ -31,13 +32,15 @@ export class CreateProductDto {
   @IsString()
   gtin?: string | null;
 
-  @IsOptional()
+  @Optional()
   @IsString()
   @MaxLength(10_000)
   description?: string;
 }
 
-export class UpdateProductDto extends PartialType(CreateProductDto) {}
+export class UpdateProductDto extends PartialType(CreateProductDto, {
+  skipNullProperties: false,
+}) {}
 
 export class ListProductsQueryDto extends CursorQueryDto {
   @IsOptional()
