@@ -28,11 +28,12 @@ import { JwtStrategy } from './strategies/jwt.strategy';
 import { UsersController } from './users.controller';
 import { UsersService } from './users.service';
 
-const jwtKeysProvider = {
-  provide: JwtKeys,
-  inject: [EnvironmentVariables],
-  useFactory: loadJwtKeys,
-};
+/** The keys, loaded once: shared by the JWT module (signing) and the strategy (verifying). */
+@Module({
+  providers: [{ provide: JwtKeys, inject: [EnvironmentVariables], useFactory: loadJwtKeys }],
+  exports: [JwtKeys],
+})
+class JwtKeysModule {}
 
 /**
  * Organisations, users, API keys, login, and the global default-deny guard. Other modules import
@@ -42,20 +43,16 @@ const jwtKeysProvider = {
   imports: [
     TypeOrmModule.forFeature([Organization, User, ApiKey]),
     PassportModule,
+    JwtKeysModule,
+    // Signing only: tokens are verified by JwtStrategy, with the same keys and claims.
     JwtModule.registerAsync({
-      extraProviders: [jwtKeysProvider],
+      imports: [JwtKeysModule],
       inject: [JwtKeys, EnvironmentVariables],
       useFactory: (keys: JwtKeys, env: EnvironmentVariables) => ({
         privateKey: keys.signingKey,
-        publicKey: keys.verificationKey,
         secret: keys.algorithm === JwtAlgorithm.HS256 ? keys.signingKey : undefined,
         signOptions: {
           algorithm: keys.algorithm,
-          issuer: env.JWT_ISSUER,
-          audience: env.JWT_AUDIENCE,
-        },
-        verifyOptions: {
-          algorithms: [keys.algorithm],
           issuer: env.JWT_ISSUER,
           audience: env.JWT_AUDIENCE,
         },
@@ -84,7 +81,6 @@ const jwtKeysProvider = {
   ],
   controllers: [AuthController, UsersController, ApiKeysController],
   providers: [
-    jwtKeysProvider,
     PasswordHasher,
     PrincipalService,
     AccountsService,
