@@ -29,11 +29,6 @@ interface StoredOriginal {
   size: number;
 }
 
-/** Storage names some formats differently (Cloudinary: jpg); the API uses the processor's names. */
-function normaliseFormat(format: string | undefined): string | undefined {
-  return format === 'jpg' ? 'jpeg' : format;
-}
-
 /**
  * Product images: upload (all or nothing) and read. Where the image goes in the gallery (primary,
  * priority) is decided by GalleryService, under the product's lock.
@@ -146,7 +141,7 @@ export class ImagesService {
       throw new AppError('storage_unavailable', 'The image could not be stored; try again later.');
     }
     return {
-      format: normaliseFormat(stored.format) ?? file.format,
+      format: stored.format ?? file.format,
       width: stored.width ?? file.width,
       height: stored.height ?? file.height,
       size: stored.size,

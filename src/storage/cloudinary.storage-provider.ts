@@ -101,7 +101,8 @@ export class CloudinaryStorageProvider implements StorageProvider {
       size: result.bytes,
       width: result.width,
       height: result.height,
-      format: result.format,
+      // Cloudinary says jpg; the API (and the processor) say jpeg.
+      format: result.format === 'jpg' ? 'jpeg' : result.format,
     };
   }
 

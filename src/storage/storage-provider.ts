@@ -12,7 +12,7 @@ export interface PutOptions extends DeliveryHeaders {
 export interface StoredObject {
   key: string;
   size: number;
-  /** What the storage itself measured, where it does (Cloudinary). */
+  /** What the storage itself measured, where it does (Cloudinary), in the API's format names. */
   width?: number;
   height?: number;
   format?: string;
