@@ -1,16 +1,16 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import jwt from 'jsonwebtoken';
 import { DataSource } from 'typeorm';
-import { AccountsService } from '../../src/auth/accounts.service';
 import { Role, Scope } from '../../src/auth/roles';
 import { decodeId } from '../../src/common/ids/short-id';
+import { otherOrganisationAdmin, TEST_PASSWORD } from '../support/accounts';
 import { call, login, type Credential } from '../support/http';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 import { unsignedToken } from '../support/tokens';
 
 const JWT_SECRET = 'a-test-secret-that-is-at-least-32-characters-long';
 const ISSUER = 'product-image-service';
-const PASSWORD = 'correct horse battery staple';
+const PASSWORD = TEST_PASSWORD;
 
 /** The secret part of `pis_<8-char prefix>_<secret>` (the secret may itself contain "_"). */
 function secretOf(key: string): string {
@@ -82,15 +82,7 @@ describe('Authentication and authorisation', () => {
     c.expiredKey = { apiKey: expired.key };
 
     // Another organisation, with its own admin.
-    const accounts = app.get(AccountsService);
-    const other = await accounts.findOrCreateOrganization('other', 'Other Org');
-    await accounts.createUser(other.id, {
-      email: 'olga@other.example',
-      username: 'olga',
-      password: PASSWORD,
-      role: Role.Admin,
-    });
-    c.otherAdmin = { bearer: await login(app, { username: 'olga' }, PASSWORD) };
+    c.otherAdmin = await otherOrganisationAdmin(app, 'other', 'olga');
     ids.otherKey = (await createKey({ name: 'other org key' }, c.otherAdmin)).id;
   });
   afterAll(() => t.close());
