@@ -1,6 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigValidationError, EnvironmentVariables, validateEnv } from './env.validation';
+import {
+  ConfigValidationError,
+  EnvironmentVariables,
+  parseDuration,
+  parseList,
+  validateEnv,
+} from './env.validation';
 
 describe(validateEnv.name, () => {
   it('applies every default when nothing is set', () => {
@@ -180,6 +186,52 @@ describe(validateEnv.name, () => {
       }
       expect(message).toContain('CLOUDINARY_URL');
       expect(message).not.toContain('very-secret-value');
+    });
+  });
+
+  describe('image import settings', () => {
+    const problemsOf = (raw: Record<string, string>): string[] => {
+      try {
+        validateEnv(raw);
+        return [];
+      } catch (error) {
+        return (error as ConfigValidationError).problems.map((p) => p.variable);
+      }
+    };
+
+    it('refuse the test-only allowances in production, and only there', () => {
+      const production = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) };
+      expect(problemsOf({ ...production, IMPORT_ALLOW_PRIVATE_NETWORKS: 'true' })).toEqual([
+        'IMPORT_ALLOW_PRIVATE_NETWORKS',
+      ]);
+      expect(
+        problemsOf({ ...production, IMPORT_ALLOWED_PRIVATE_ORIGINS: 'http://127.0.0.1:8080' }),
+      ).toEqual(['IMPORT_ALLOWED_PRIVATE_ORIGINS']);
+      expect(problemsOf(production)).toEqual([]);
+      const test = validateEnv({
+        NODE_ENV: 'test',
+        IMPORT_ALLOW_PRIVATE_NETWORKS: 'true',
+        IMPORT_ALLOWED_PRIVATE_ORIGINS: 'http://127.0.0.1:8080, https://[::1]:8443',
+      });
+      expect(test.IMPORT_ALLOW_PRIVATE_NETWORKS).toBe(true);
+      expect(problemsOf({ IMPORT_ALLOWED_PRIVATE_ORIGINS: 'http://a/b' })).toEqual([
+        'IMPORT_ALLOWED_PRIVATE_ORIGINS',
+      ]);
+    });
+
+    it('check ports and durations', () => {
+      expect(problemsOf({ IMPORT_ALLOWED_PORTS: '80, 443,8080' })).toEqual([]);
+      for (const ports of ['0', '65536', '80,', 'http', '80;443']) {
+        expect(problemsOf({ IMPORT_ALLOWED_PORTS: ports })).toEqual(['IMPORT_ALLOWED_PORTS']);
+      }
+      expect(parseDuration(validateEnv({}).UNATTACHED_IMAGE_TTL)).toBe(24 * 3600 * 1000);
+      expect(parseDuration('90s')).toBe(90_000);
+      expect(parseDuration('120')).toBe(120_000);
+      expect(parseDuration('7d')).toBe(7 * 86_400_000);
+      for (const ttl of ['30s', '59', '0', '1w', '-5m', '1.5h']) {
+        expect(problemsOf({ UNATTACHED_IMAGE_TTL: ttl })).toEqual(['UNATTACHED_IMAGE_TTL']);
+      }
+      expect(parseList(' a, ,b ,')).toEqual(['a', 'b']);
     });
   });
 

@@ -10,6 +10,7 @@ import {
   Max,
   Min,
   MinLength,
+  ValidateBy,
   ValidateIf,
   validateSync,
   ValidationError,
@@ -55,6 +56,42 @@ const HTTP_URL_RULE = 'must be an absolute http(s) URL without a trailing slash,
 const FOLDER = /^([a-z0-9][a-z0-9._-]*\/)*$/;
 const FOLDER_RULE =
   'must be empty or path segments of a-z, 0-9, ".", "_" and "-", each followed by "/" (e.g. shop/)';
+
+const PORT_NUMBER = '([1-9]\\d{0,3}|[1-5]\\d{4}|6[0-4]\\d{3}|65[0-4]\\d{2}|655[0-2]\\d|6553[0-5])';
+const PORT_LIST = new RegExp(`^${PORT_NUMBER}(\\s*,\\s*${PORT_NUMBER})*$`);
+const PORT_LIST_RULE = 'must be a comma-separated list of port numbers (1-65535), e.g. 80,443';
+const ORIGIN_LIST = /^((https?:\/\/[^\s,/]+)(\s*,\s*https?:\/\/[^\s,/]+)*)?$/;
+/** A duration: a whole number of seconds, or with a unit s, m, h or d; at least a minute. */
+const DURATION = /^\d{1,9}(s|m|h|d)?$/;
+const DURATION_RULE = 'must be a duration such as 3600, 90s, 30m, 24h or 7d';
+
+/** `90s`, `30m`, `24h`, `7d` or plain seconds, in milliseconds. */
+export function parseDuration(value: string): number {
+  const match = /^(\d+)(s|m|h|d)?$/.exec(value.trim());
+  if (!match) throw new Error(`not a duration: ${value}`);
+  const unit = { s: 1, m: 60, h: 3600, d: 86_400 }[match[2] ?? 's'] ?? 1;
+  return Number(match[1]) * unit * 1000;
+}
+
+/** A test-only allowance: any value but `off` is refused when NODE_ENV=production. */
+function OffInProduction(off: unknown, message: string): PropertyDecorator {
+  return ValidateBy({
+    name: 'offInProduction',
+    validator: {
+      validate: (value: unknown, args) =>
+        (args?.object as EnvironmentVariables).NODE_ENV !== NodeEnv.Production || value === off,
+      defaultMessage: () => message,
+    },
+  });
+}
+
+/** A comma-separated list, trimmed, without empty items. */
+export function parseList(value: string): string[] {
+  return value
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+}
 
 export enum JwtAlgorithm {
   HS256 = 'HS256',
@@ -390,6 +427,55 @@ export class EnvironmentVariables {
   @Min(0, { message: 'must be an integer number of seconds between 0 and 86400' })
   @Max(86_400, { message: 'must be an integer number of seconds between 0 and 86400' })
   STORAGE_DELETE_RETRY_SECONDS = 60;
+
+  // --- Importing images from URLs, and stand-alone uploads ---
+
+  /** The whole fetch of an image URL (DNS, connecting, redirects, body) must end within this. */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of milliseconds between 1000 and 120000' })
+  @Min(1000, { message: 'must be an integer number of milliseconds between 1000 and 120000' })
+  @Max(120_000, { message: 'must be an integer number of milliseconds between 1000 and 120000' })
+  IMPORT_TIMEOUT_MS = 15_000;
+
+  /** Ports an image URL may use. */
+  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value))
+  @Matches(PORT_LIST, { message: PORT_LIST_RULE })
+  IMPORT_ALLOWED_PORTS = '80,443';
+
+  /**
+   * Test-only: let image URLs reach private and loopback addresses. Refused in production, where
+   * it would open the service to server-side request forgery.
+   */
+  @Transform(toBoolean)
+  @IsBoolean({ message: 'must be true or false' })
+  @OffInProduction(false, 'must be false when NODE_ENV=production (a test-only allowance)')
+  IMPORT_ALLOW_PRIVATE_NETWORKS = false;
+
+  /** Test-only: origins (http://127.0.0.1:8080) image URLs may reach despite a private address. */
+  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value))
+  @Matches(ORIGIN_LIST, { message: 'must be empty or a comma-separated list of http(s) origins' })
+  @OffInProduction('', 'must be empty when NODE_ENV=production (a test-only allowance)')
+  IMPORT_ALLOWED_PRIVATE_ORIGINS = '';
+
+  /** How long a stand-alone upload may stay unattached before it is deleted: 90s, 30m, 24h, 7d. */
+  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value))
+  @Matches(DURATION, { message: DURATION_RULE })
+  @ValidateBy({
+    name: 'atLeastAMinute',
+    validator: {
+      validate: (value: unknown) =>
+        typeof value === 'string' && DURATION.test(value) && parseDuration(value) >= 60_000,
+      defaultMessage: () => `${DURATION_RULE}, at least a minute`,
+    },
+  })
+  UNATTACHED_IMAGE_TTL = '24h';
+
+  /** Seconds between sweeps of expired unattached uploads; 0 disables the sweep. */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of seconds between 0 and 86400' })
+  @Min(0, { message: 'must be an integer number of seconds between 0 and 86400' })
+  @Max(86_400, { message: 'must be an integer number of seconds between 0 and 86400' })
+  UNATTACHED_IMAGE_SWEEP_SECONDS = 600;
 
   /** The first administrator, created on first start with an empty database. */
   @Transform(blankToUndefined)
