@@ -6,7 +6,7 @@ import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { loadAppConfig, type AppConfigOptions } from './config/app-config.module';
 import { createValidationPipe } from './common/http/validation';
-import { parseJsonBody } from './common/http/json-body.parser';
+import { DATA_URI_BODY, dataUriBodyLimit, parseJsonBody } from './common/http/json-body.parser';
 import { closeConnectionsWhenClosing } from './common/http/graceful-close';
 import { registerSecurityHeaders } from './common/http/security-headers';
 import { REQUEST_ID_HEADER, requestIdFor } from './common/logging/request-id';
@@ -52,6 +52,14 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   // The API speaks JSON (and, for uploads, multipart): no text/plain or form bodies.
   app.getHttpAdapter().getInstance().removeContentTypeParser('text/plain');
   app.useBodyParser('application/json', { bodyLimit: env.JSON_BODY_LIMIT_BYTES }, parseJsonBody);
+  // Routes marked DATA_URI_BODY take an image in base64: their limit fits the largest upload.
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.addHook('onRoute', (route) => {
+    const config = route.config as { jsonBody?: string } | undefined;
+    if (config?.jsonBody === DATA_URI_BODY.jsonBody) {
+      route.bodyLimit = dataUriBodyLimit(env.MAX_UPLOAD_BYTES);
+    }
+  });
   app.setGlobalPrefix(API_PREFIX, {
     exclude: [
       { path: 'health', method: RequestMethod.GET },
@@ -78,7 +86,6 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
       headerPairs: 100,
     },
   });
-  const fastify = app.getHttpAdapter().getInstance();
   fastify.addHook('onResponse', removeTempFiles);
   fastify.addHook('onRequestAbort', removeTempFiles);
   closeConnectionsWhenClosing(app);

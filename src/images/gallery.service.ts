@@ -8,9 +8,9 @@ import { ProductsService, type ProductRef } from '../products/products.service';
 import { StorageDeletionsService } from '../storage/storage-deletions.service';
 import { GalleryQueryDto, type GalleryDto, type UpdateImageDto } from './dto/gallery.dto';
 import type { ImageDto } from './dto/image.dto';
-import { Image } from './entities/image.entity';
+import { Image, ImagePurpose, ImageSource } from './entities/image.entity';
 import { ImagePresenter } from './image-presenter';
-import { imageStorageKeys } from './image-urls';
+import { imageStorageKeys, releasedKeys } from './image-urls';
 
 /** Display order (seed 002): the primary first, then priority ascending, then newest first. */
 export const GALLERY_ORDER = {
@@ -19,6 +19,17 @@ export const GALLERY_ORDER = {
   createdAt: 'DESC',
   id: 'DESC',
 } as const;
+
+/** An image about to join a gallery: what the gallery decides is left out. */
+export type NewImage = Omit<
+  Image,
+  'productId' | 'organizationId' | 'isPrimary' | 'priority' | 'createdAt' | 'updatedAt'
+>;
+
+export interface Placement {
+  isPrimary?: boolean;
+  priority?: number;
+}
 
 /** The versions a client's If-Match accepts; undefined when it sent none (or `*`). */
 export type ExpectedVersions = number[] | undefined;
@@ -143,39 +154,140 @@ export class GalleryService {
   }
 
   /**
-   * Adds an image (its files already stored) to the product's gallery: the first image becomes
-   * the primary, `isPrimary` demotes the previous one, and without a priority it goes last.
+   * Adds an image (its files already stored) to the product's gallery, placed by
+   * {@link place}.
    */
   async add(
     ctx: RequestContext,
     ref: ProductRef,
-    image: Omit<
-      Image,
-      'productId' | 'organizationId' | 'isPrimary' | 'priority' | 'createdAt' | 'updatedAt'
-    >,
-    placement: { isPrimary?: boolean; priority?: number },
+    image: NewImage,
+    placement: Placement,
   ): Promise<ImageDto> {
-    const { result } = await this.change(ctx, ref, undefined, async (manager, product) => {
-      const { count, maxPriority } = await manager
-        .createQueryBuilder(Image, 'i')
-        .select('count(*)::int', 'count')
-        .addSelect('max(i.priority)', 'maxPriority')
-        .where('i.product_id = :productId', { productId: product.id })
-        .getRawOne<{ count: number; maxPriority: number | null }>()
-        .then((r) => r ?? { count: 0, maxPriority: null });
-      const isPrimary = placement.isPrimary === true || count === 0;
-      if (isPrimary && count > 0) await this.demotePrimary(manager, product.id);
-      return manager.save(
+    const { result } = await this.change(ctx, ref, undefined, async (manager, product) =>
+      manager.save(
         manager.create(Image, {
           ...image,
           organizationId: ctx.organizationId,
           productId: product.id,
-          isPrimary,
-          priority: placement.priority ?? (maxPriority === null ? 0 : maxPriority + 1),
+          ...(await this.place(manager, product.id, placement)),
         }),
-      );
+      ),
+    );
+    return this.presenter.one(result);
+  }
+
+  /**
+   * Attaches a stand-alone upload to the gallery, placed by {@link place}. The image row is locked
+   * first, so an attach and the sweep of expired uploads (which skips locked rows) never both win.
+   */
+  async attach(
+    ctx: RequestContext,
+    ref: ProductRef,
+    imageId: string,
+    details: { title?: string; altText?: string },
+    placement: Placement,
+  ): Promise<ImageDto> {
+    const { result } = await this.change(ctx, ref, undefined, async (manager, product) => {
+      const image = await manager.findOne(Image, {
+        where: ctx.scoped({ id: imageId }),
+        lock: { mode: 'pessimistic_write' },
+      });
+      const field = 'image_id';
+      if (!image) {
+        throw new AppError(
+          'image_not_found',
+          'No uploaded image with this id in your organisation.',
+          [{ field, message: 'no such image' }],
+        );
+      }
+      if (image.productId !== null) {
+        throw new AppError(
+          'image_already_attached',
+          image.productId === product.id
+            ? 'The image is already in this gallery.'
+            : 'The image is attached to another product.',
+          [{ field, message: 'is already attached' }],
+        );
+      }
+      if (image.purpose !== ImagePurpose.Product) {
+        throw new AppError(
+          'image_purpose_mismatch',
+          `The image was uploaded with purpose "${image.purpose}"; only "product" images join a gallery.`,
+          [{ field, message: `has purpose ${image.purpose}` }],
+        );
+      }
+      Object.assign(image, await this.place(manager, product.id, placement), {
+        productId: product.id,
+        title: details.title ?? image.title,
+        altText: details.altText ?? image.altText,
+      });
+      return manager.save(image);
     });
     return this.presenter.one(result);
+  }
+
+  /**
+   * Makes an imported image the product's primary and removes the image imported before it (the
+   * row now, its files right after the commit, except those the new image took over). `store`
+   * writes the new files while the product is locked, so imports of one product never interleave
+   * their writes to a shared key; it is given the image it replaces.
+   */
+  async replaceImported(
+    ctx: RequestContext,
+    ref: ProductRef,
+    store: (product: Product, manager: EntityManager, previous: Image | null) => Promise<NewImage>,
+  ): Promise<Product> {
+    const { result: outbox, product } = await this.change(
+      ctx,
+      ref,
+      undefined,
+      async (manager, product) => {
+        const previous = await manager.findOneBy(Image, {
+          productId: product.id,
+          source: ImageSource.Import,
+        });
+        const image = await store(product, manager, previous);
+        if (previous) await manager.delete(Image, { id: previous.id });
+        await manager.save(
+          manager.create(Image, {
+            ...image,
+            organizationId: ctx.organizationId,
+            productId: product.id,
+            ...(await this.place(manager, product.id, {
+              isPrimary: true,
+              priority: previous?.priority,
+            })),
+          }),
+        );
+        return previous ? this.deletions.enqueue(manager, releasedKeys(previous, image)) : [];
+      },
+    );
+    await this.deletions.attempt(outbox);
+    return product;
+  }
+
+  /**
+   * Where a new image goes: the first becomes the primary, `isPrimary` demotes the previous one,
+   * and without a priority it goes after the last.
+   */
+  private async place(
+    manager: EntityManager,
+    productId: string,
+    placement: Placement,
+  ): Promise<{ isPrimary: boolean; priority: number }> {
+    const { count, maxPriority } = await manager
+      .createQueryBuilder(Image, 'i')
+      .select('count(*)::int', 'count')
+      .addSelect('max(i.priority)', 'maxPriority')
+      .where('i.product_id = :productId', { productId })
+      .getRawOne<{ count: number; maxPriority: number | null }>()
+      .then((r) => r ?? { count: 0, maxPriority: null });
+    const isPrimary = placement.isPrimary === true || count === 0;
+    if (isPrimary && count > 0) await this.demotePrimary(manager, productId);
+    return {
+      isPrimary,
+      priority: placement.priority ?? (maxPriority === null ? 0 : maxPriority + 1),
+    };
   }
 
   /** One page of the gallery in display order, read through `manager` (rows only). */

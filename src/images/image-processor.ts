@@ -39,6 +39,19 @@ const RASTER: Record<string, { format: string; mimeType: string; extension: stri
   'image/bmp': { format: 'png', mimeType: 'image/png', extension: 'png' },
 };
 
+export interface ProcessOptions {
+  /** Encode the renditions (false where the storage derives them on delivery). */
+  renditions: boolean;
+  /** Crop the original to fill exactly these dimensions, around its most interesting part. */
+  fill?: { width: number; height: number };
+}
+
+const rawOf = (info: sharp.OutputInfo) => ({
+  width: info.width,
+  height: info.height,
+  channels: info.channels,
+});
+
 const SVG = { format: 'svg', mimeType: 'image/svg+xml', extension: 'svg' };
 const RENDITION = { format: 'webp', mimeType: 'image/webp', extension: 'webp' };
 
@@ -71,11 +84,16 @@ export class ImageProcessor {
 
   /**
    * Bounded: beyond the queue limit, 503 server_busy with Retry-After. With `renditions: false`
-   * (storage that derives renditions on delivery) only the original is encoded.
+   * (storage that derives renditions on delivery) only the original is encoded. With `fill`, the
+   * original itself is first cropped to exactly those dimensions around its most interesting part
+   * (seed 000: fill, gravity auto), enlarging a smaller image; an SVG is then rasterised to PNG.
    */
-  async process(path: string, options = { renditions: true }): Promise<ProcessedImage> {
+  async process(
+    path: string,
+    options: ProcessOptions = { renditions: true },
+  ): Promise<ProcessedImage> {
     try {
-      return await this.slots.run(() => this.processNow(path, options.renditions));
+      return await this.slots.run(() => this.processNow(path, options));
     } catch (error) {
       if (error instanceof QueueFullError) {
         throw new AppError(
@@ -91,7 +109,7 @@ export class ImageProcessor {
     }
   }
 
-  private async processNow(path: string, withRenditions: boolean): Promise<ProcessedImage> {
+  private async processNow(path: string, wanted: ProcessOptions): Promise<ProcessedImage> {
     const detected = await this.detect(path);
     let input: Buffer | string = path;
     let options: SharpOptions = {};
@@ -150,11 +168,25 @@ export class ImageProcessor {
     } catch {
       throw this.invalid();
     }
+    if (wanted.fill) {
+      const { data, info } = decoded;
+      decoded = await sharp(data, { raw: rawOf(info) })
+        .resize(wanted.fill.width, wanted.fill.height, {
+          fit: 'cover',
+          position: sharp.strategy.attention,
+        })
+        .raw()
+        .toBuffer({ resolveWithObject: true });
+      svg = undefined;
+    }
     const { data, info } = decoded;
-    const pixels = (): Sharp =>
-      sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } });
+    const pixels = (): Sharp => sharp(data, { raw: rawOf(info) });
 
-    const originalType = svg ? SVG : RASTER[detected];
+    const originalType = svg
+      ? SVG
+      : detected === 'image/svg+xml'
+        ? RASTER['image/png']
+        : RASTER[detected];
     const originalBuffer = svg ?? (await this.encodeOriginal(pixels(), originalType.format));
     const original = {
       ...originalType,
@@ -166,7 +198,7 @@ export class ImageProcessor {
     };
 
     const renditions: Record<string, EncodedImage> = {};
-    for (const preset of withRenditions ? this.presets : []) {
+    for (const preset of wanted.renditions ? this.presets : []) {
       const out = await pixels()
         .resize(preset.width, preset.height, {
           fit: preset.fit === 'inside' ? 'inside' : 'cover',
@@ -203,8 +235,12 @@ export class ImageProcessor {
     }
   }
 
-  /** The type from the bytes: file-type's signatures, and SVG recognised as XML with an svg root. */
-  private async detect(path: string): Promise<string> {
+  /**
+   * The type from the bytes: file-type's signatures, and SVG recognised as XML with an svg root.
+   * One of the accepted types (image/jpeg, image/png, image/gif, image/webp, image/avif, image/bmp,
+   * image/svg+xml), else 400 unsupported_image_type.
+   */
+  async detect(path: string): Promise<string> {
     const type = await fileTypeFromFile(path);
     if (type && RASTER[type.mime]) return type.mime;
     if (!type || type.mime === 'application/xml') {

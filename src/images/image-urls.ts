@@ -1,3 +1,4 @@
+import { keyStem } from '../storage/storage-keys';
 import type { StorageProvider } from '../storage/storage-provider';
 import type { Image } from './entities/image.entity';
 
@@ -37,4 +38,16 @@ export async function imageUrls(image: Image, storage: StorageProvider): Promise
 /** Every storage key an image occupies: the original and each stored rendition, once each. */
 export function imageStorageKeys(image: Pick<Image, 'storageKey' | 'renditions'>): string[] {
   return [...new Set([image.storageKey, ...Object.values(image.renditions).map((r) => r.key)])];
+}
+
+/**
+ * The keys of `previous` that `next` does not take over. A key `next` writes again, or one that
+ * differs only by extension (the same object on Cloudinary), is kept.
+ */
+export function releasedKeys(
+  previous: Pick<Image, 'storageKey' | 'renditions'>,
+  next: Pick<Image, 'storageKey' | 'renditions'>,
+): string[] {
+  const kept = new Set(imageStorageKeys(next).map(keyStem));
+  return imageStorageKeys(previous).filter((key) => !kept.has(keyStem(key)));
 }

@@ -4,25 +4,40 @@ import { User } from '../auth/entities/user.entity';
 import { ProductsModule } from '../products/products.module';
 import { Image } from './entities/image.entity';
 import { ImageProcessor } from './image-processor';
-import { ImageUploadPipe } from './image-upload.pipe';
+import { GalleryAdditionPipe, ImageUploadPipe, StandaloneUploadPipe } from './image-upload.pipe';
+import { ImagesController } from './images.controller';
+import { ImageImportService } from './import/image-import.service';
+import { UnattachedImageSweeper } from './unattached-image-sweeper';
 import { ImagesService } from './images.service';
 import { UploadSpoolSweeper } from './upload-spool-sweeper';
 import { GalleryService } from './gallery.service';
 import { ImagePresenter } from './image-presenter';
 import {
+  ProductImageByGtinController,
+  ProductImageController,
   ProductImagesByGtinController,
   ProductImagesController,
 } from './product-images.controller';
 
 @Module({
   imports: [TypeOrmModule.forFeature([Image, User]), ProductsModule],
-  controllers: [ProductImagesController, ProductImagesByGtinController],
+  controllers: [
+    ProductImagesController,
+    ProductImagesByGtinController,
+    ProductImageController,
+    ProductImageByGtinController,
+    ImagesController,
+  ],
   providers: [
     ImageProcessor,
     ImagesService,
     GalleryService,
     ImagePresenter,
     ImageUploadPipe,
+    StandaloneUploadPipe,
+    GalleryAdditionPipe,
+    ImageImportService,
+    UnattachedImageSweeper,
     UploadSpoolSweeper,
   ],
 })

@@ -1,26 +1,62 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { DataSource, Repository } from 'typeorm';
+import { DataSource, Repository, type EntityManager } from 'typeorm';
 import type { RequestContext } from '../auth/principal';
 import { AppError } from '../common/errors/app.error';
+import { decodeId } from '../common/ids/short-id';
 import { safeError } from '../common/logging/safe-error';
+import { EnvironmentVariables, parseDuration } from '../config/env.validation';
+import type { ProductDto } from '../products/dto/product.dto';
+import type { Product } from '../products/entities/product.entity';
 import { ProductsService, type ProductRef } from '../products/products.service';
 import { StorageDeletionsService } from '../storage/storage-deletions.service';
-import { imageObjectKey } from '../storage/storage-keys';
+import { imageObjectKey, importedImageKey, keyStem } from '../storage/storage-keys';
 import {
   deliveryHeaders,
   STORAGE_PROVIDER,
+  type PutOptions,
   type StorageProvider,
   type StoredObject,
 } from '../storage/storage-provider';
+import type { AttachImageDto } from './dto/gallery.dto';
 import type { ImageDto } from './dto/image.dto';
+import { StandaloneImageDto } from './dto/standalone-image.dto';
+import type { StandaloneUploadFieldsDto } from './dto/upload-image.dto';
+import { Image, ImagePurpose, ImageSource, type StoredRendition } from './entities/image.entity';
 import { GalleryService } from './gallery.service';
 import { ImagePresenter } from './image-presenter';
-import { Image, ImagePurpose, type StoredRendition } from './entities/image.entity';
-import { ImageProcessor, type EncodedImage, type ProcessedImage } from './image-processor';
+import {
+  ImageProcessor,
+  type EncodedImage,
+  type ProcessedImage,
+  type ProcessOptions,
+} from './image-processor';
+import { imageUrls } from './image-urls';
+import { ImageImportService } from './import/image-import.service';
 import type { ImageUpload } from './multipart-upload';
 import { renditionSize } from './rendition-presets';
+
+/** What `POST …/images` brings: a multipart upload, or a stand-alone upload to attach. */
+export type GalleryAddition = { upload: ImageUpload } | { attach: AttachImageDto };
+
+/** Seed 000: imported images are 500×500, filled around their most interesting part. */
+export const IMPORT_FILL = { width: 500, height: 500 };
+
+/** What the storage holds of a new image, as recorded in its row. */
+type StoredFiles = Pick<
+  Image,
+  | 'format'
+  | 'mimeType'
+  | 'width'
+  | 'height'
+  | 'size'
+  | 'sha256'
+  | 'colorMode'
+  | 'hasAlpha'
+  | 'storageKey'
+  | 'renditions'
+>;
 
 interface StoredOriginal {
   format: string;
@@ -30,12 +66,14 @@ interface StoredOriginal {
 }
 
 /**
- * Product images: upload (all or nothing) and read. Where the image goes in the gallery (primary,
- * priority) is decided by GalleryService, under the product's lock.
+ * Images in: gallery uploads, stand-alone uploads, attaching those, and seed 000's JSON import,
+ * each all or nothing. Where an image goes in the gallery (primary, priority) is decided by
+ * GalleryService, under the product's lock.
  */
 @Injectable()
 export class ImagesService {
   private readonly logger = new Logger(ImagesService.name);
+  private readonly ttlMs: number;
 
   constructor(
     @InjectRepository(Image) private readonly images: Repository<Image>,
@@ -46,58 +84,39 @@ export class ImagesService {
     private readonly presenter: ImagePresenter,
     private readonly deletions: StorageDeletionsService,
     private readonly dataSource: DataSource,
-  ) {}
+    private readonly importer: ImageImportService,
+    env: EnvironmentVariables,
+  ) {
+    this.ttlMs = parseDuration(env.UNATTACHED_IMAGE_TTL);
+  }
+
+  /** `POST …/images`: uploads an image into the gallery, or attaches a stand-alone upload. */
+  add(ctx: RequestContext, ref: ProductRef, addition: GalleryAddition): Promise<ImageDto> {
+    return 'upload' in addition
+      ? this.upload(ctx, ref, addition.upload)
+      : this.attach(ctx, ref, addition.attach);
+  }
 
   /**
-   * Checks, processes and stores an uploaded image, then records it. Nothing is left behind when
-   * any step fails: files already written are deleted, and the row is never inserted.
+   * Checks, processes and stores an uploaded image, then adds it to the gallery. Nothing is left
+   * behind when any step fails: files already written are deleted, and the row is never inserted.
    */
   async upload(ctx: RequestContext, ref: ProductRef, upload: ImageUpload): Promise<ImageDto> {
     const product = await this.products.find(ctx, ref);
-    const derived = this.storage.derivesRenditions;
-    const processed = await this.processor.process(upload.file.path, { renditions: !derived });
+    const processed = await this.processor.process(upload.file.path, this.processing());
     const id = randomUUID();
-    const owner = { productId: product.id };
     const written: string[] = [];
     try {
-      const originalKey = imageObjectKey(owner, id, 'original', processed.original.extension);
-      const original = await this.store(originalKey, processed.original, written);
-      const renditions: Record<string, StoredRendition> = {};
-      if (derived) {
-        for (const { name, ...transform } of this.processor.presets) {
-          renditions[name] = {
-            key: originalKey,
-            ...renditionSize(transform, original.width, original.height),
-            format: 'auto',
-            size: null,
-            transform,
-          };
-        }
-      }
-      for (const [name, rendition] of Object.entries(processed.renditions)) {
-        const key = imageObjectKey(owner, id, name, rendition.extension);
-        await this.store(key, rendition, written);
-        renditions[name] = {
-          key,
-          width: rendition.width,
-          height: rendition.height,
-          format: rendition.format,
-          size: rendition.size,
-        };
-      }
+      const files = await this.storeFiles(processed, written, (variant, extension) =>
+        imageObjectKey({ productId: product.id }, id, variant, extension),
+      );
       return await this.gallery.add(
         ctx,
         { id: product.id },
         {
-          id,
-          purpose: ImagePurpose.Product,
+          ...this.record(ctx, id, files, upload.file.filename),
           title: upload.fields.title ?? '',
           altText: upload.fields.alt_text ?? '',
-          originalFilename: upload.file.filename,
-          ...this.describe(processed, original),
-          storageKey: originalKey,
-          renditions,
-          uploadedById: ctx.principal.userId,
         },
         { isPrimary: upload.fields.is_primary, priority: upload.fields.priority },
       );
@@ -107,6 +126,118 @@ export class ImagesService {
     }
   }
 
+  /**
+   * A stand-alone upload (seeds 003 and 004): checked, processed and stored like a gallery upload,
+   * under `uploads/<id>/`, with no product. One of purpose `product` can then be attached to a
+   * gallery; any left unattached for UNATTACHED_IMAGE_TTL is swept away with its files.
+   */
+  async uploadStandalone(
+    ctx: RequestContext,
+    upload: ImageUpload<StandaloneUploadFieldsDto>,
+  ): Promise<StandaloneImageDto> {
+    const processed = await this.processor.process(upload.file.path, this.processing());
+    const id = randomUUID();
+    const written: string[] = [];
+    try {
+      const files = await this.storeFiles(processed, written, (variant, extension) =>
+        imageObjectKey({ productId: null }, id, variant, extension),
+      );
+      const image = await this.images.save(
+        this.images.create({
+          ...this.record(ctx, id, files, upload.file.filename),
+          purpose: upload.fields.purpose,
+          organizationId: ctx.organizationId,
+          productId: null,
+          isPrimary: false,
+          priority: 0,
+        }),
+      );
+      return StandaloneImageDto.from(image, await imageUrls(image, this.storage), this.ttlMs);
+    } catch (error) {
+      await this.deleteQuietly(written);
+      throw error;
+    }
+  }
+
+  /** Attaches a stand-alone upload to the gallery (JSON `POST …/images`). */
+  async attach(ctx: RequestContext, ref: ProductRef, dto: AttachImageDto): Promise<ImageDto> {
+    const imageId = decodeId(dto.image_id);
+    if (!imageId) {
+      throw new AppError('invalid_id', 'image_id is not an image id.', [
+        { field: 'image_id', message: 'is not an id' },
+      ]);
+    }
+    return this.gallery.attach(
+      ctx,
+      ref,
+      imageId,
+      { title: dto.title, altText: dto.alt_text },
+      { isPrimary: dto.is_primary, priority: dto.priority },
+    );
+  }
+
+  /**
+   * Seed 000: the product's image from JSON, a data URI or a URL. It is cropped to 500×500 around
+   * its most interesting part, becomes the primary image and replaces the image imported before.
+   * Where the storage purges caches on overwrite (Cloudinary), the original is stored as seed 000
+   * does: in `products/` under the product's slug, overwriting; elsewhere under a new key.
+   */
+  async importPrimary(ctx: RequestContext, ref: ProductRef, source: string): Promise<ProductDto> {
+    // Unknown products are refused before anything is fetched.
+    const { id: productId } = await this.products.find(ctx, ref);
+    return this.importer.withFile(source, async (file) => {
+      const detected = await this.processor.detect(file.path);
+      if (file.declaredType !== undefined && file.declaredType !== detected) {
+        throw new AppError(
+          'image_type_mismatch',
+          `The data URI declares ${file.declaredType}, but the image is ${detected}.`,
+          [{ field: 'image', message: `declared ${file.declaredType}, is ${detected}` }],
+        );
+      }
+      const processed = await this.processor.process(file.path, {
+        ...this.processing(),
+        fill: IMPORT_FILL,
+      });
+      const id = randomUUID();
+      const written: string[] = [];
+      try {
+        await this.gallery.replaceImported(
+          ctx,
+          { id: productId },
+          async (product, manager, previous) => {
+            const original = this.storage.invalidatesOnOverwrite
+              ? await this.claimSlugKey(manager, product, processed.original.extension)
+              : undefined;
+            const files = await this.storeFiles(
+              processed,
+              written,
+              (variant, extension) =>
+                variant === 'original' && original
+                  ? original
+                  : imageObjectKey({ productId: product.id }, id, variant, extension),
+              IMPORT_FILL,
+            );
+            if (previous && original && keyStem(previous.storageKey) === keyStem(original)) {
+              // Overwritten in place: the previous row keeps pointing at it until the commit, and
+              // a failure must not delete what it points at.
+              written.splice(written.indexOf(original), 1);
+            }
+            return {
+              ...this.record(ctx, id, files, file.filename),
+              source: ImageSource.Import,
+              title: '',
+              altText: '',
+            };
+          },
+        );
+      } catch (error) {
+        await this.deleteQuietly(written);
+        throw error;
+      }
+      return this.products.get(ctx, { id: productId });
+    });
+  }
+
   async get(ctx: RequestContext, ref: ProductRef, imageId: string): Promise<ImageDto> {
     const product = await this.products.find(ctx, ref);
     const image = await this.images.findOneBy(ctx.scoped({ id: imageId, productId: product.id }));
@@ -114,27 +245,115 @@ export class ImagesService {
     return this.presenter.one(image);
   }
 
-  /** The original as stored; where the storage measured it (Cloudinary), its figures win. */
-  private describe(processed: ProcessedImage, stored: StoredOriginal) {
+  private processing(): ProcessOptions {
+    return { renditions: !this.storage.derivesRenditions };
+  }
+
+  /**
+   * Seed 000's key, `products/<slug>.<ext>`, unless another organisation's product holds it (slugs
+   * are unique per organisation only) or a deletion of it is still queued: then the product's id
+   * is added. Claimed under a transaction-scoped advisory lock on the slug, so two products with
+   * the same slug cannot both take it.
+   */
+  private async claimSlugKey(
+    manager: EntityManager,
+    product: Product,
+    extension: string,
+  ): Promise<string> {
+    const preferred = importedImageKey(product.slug, extension);
+    await manager.query('SELECT pg_advisory_xact_lock(hashtext($1))', [
+      `imported-image:${keyStem(preferred)}`,
+    ]);
+    const [taken] = await manager.query<unknown[]>(
+      `SELECT 1 FROM images
+        WHERE source = 'import' AND product_id <> $1
+          AND regexp_replace(storage_key, '\\.[a-z0-9]+$', '') = $2
+       UNION ALL
+       SELECT 1 FROM storage_deletions WHERE regexp_replace(key, '\\.[a-z0-9]+$', '') = $2
+       LIMIT 1`,
+      [product.id, keyStem(preferred)],
+    );
+    return taken ? importedImageKey(product.slug, extension, product.id) : preferred;
+  }
+
+  /** The row of a newly stored image, less what its owner (gallery or not) decides. */
+  private record(ctx: RequestContext, id: string, files: StoredFiles, filename: string) {
     return {
-      format: stored.format,
-      mimeType: processed.original.mimeType,
-      width: stored.width,
-      height: stored.height,
-      size: stored.size,
-      sha256: processed.original.sha256,
-      colorMode: processed.colorMode,
-      hasAlpha: processed.hasAlpha,
+      id,
+      source: ImageSource.Upload,
+      purpose: ImagePurpose.Product,
+      title: '',
+      altText: '',
+      originalFilename: filename,
+      ...files,
+      uploadedById: ctx.principal.userId,
     };
   }
 
-  private async store(key: string, file: EncodedImage, written: string[]): Promise<StoredOriginal> {
+  /**
+   * Stores the original and its renditions under the keys `keyOf` gives (each added to `written`
+   * before it is written), or, where the storage derives renditions, records them as
+   * transformations of the original. Where the storage measured the original (Cloudinary), its
+   * figures win.
+   */
+  private async storeFiles(
+    processed: ProcessedImage,
+    written: string[],
+    keyOf: (variant: string, extension: string) => string,
+    fill?: PutOptions['fill'],
+  ): Promise<StoredFiles> {
+    const storageKey = keyOf('original', processed.original.extension);
+    const original = await this.store(storageKey, processed.original, written, fill);
+    const renditions: Record<string, StoredRendition> = {};
+    if (this.storage.derivesRenditions) {
+      for (const { name, ...transform } of this.processor.presets) {
+        renditions[name] = {
+          key: storageKey,
+          ...renditionSize(transform, original.width, original.height),
+          format: 'auto',
+          size: null,
+          transform,
+        };
+      }
+    }
+    for (const [name, rendition] of Object.entries(processed.renditions)) {
+      const key = keyOf(name, rendition.extension);
+      await this.store(key, rendition, written);
+      renditions[name] = {
+        key,
+        width: rendition.width,
+        height: rendition.height,
+        format: rendition.format,
+        size: rendition.size,
+      };
+    }
+    return {
+      format: original.format,
+      mimeType: processed.original.mimeType,
+      width: original.width,
+      height: original.height,
+      size: original.size,
+      sha256: processed.original.sha256,
+      colorMode: processed.colorMode,
+      hasAlpha: processed.hasAlpha,
+      storageKey,
+      renditions,
+    };
+  }
+
+  private async store(
+    key: string,
+    file: EncodedImage,
+    written: string[],
+    fill?: PutOptions['fill'],
+  ): Promise<StoredOriginal> {
     written.push(key);
     let stored: StoredObject;
     try {
       stored = await this.storage.put(key, file.buffer, {
         contentType: file.mimeType,
         ...deliveryHeaders(file.mimeType),
+        ...(fill ? { fill } : {}),
       });
     } catch (error) {
       this.logger.error({ err: safeError(error), key }, 'Storage write failed');

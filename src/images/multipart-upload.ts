@@ -4,10 +4,11 @@ import { mkdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type {} from '@fastify/multipart';
+import type { ClassConstructor } from 'class-transformer';
 import type { FastifyRequest } from 'fastify';
 import { AppError } from '../common/errors/app.error';
 import { validateInput } from '../common/http/validation';
-import { UploadImageFieldsDto } from './dto/upload-image.dto';
+import { type UploadImageFieldsDto } from './dto/upload-image.dto';
 
 /** A file received in a multipart upload, spooled to a temporary file. */
 export interface ReceivedFile {
@@ -17,9 +18,10 @@ export interface ReceivedFile {
   filename: string;
 }
 
-export interface ImageUpload {
+/** A multipart image upload: the spooled file and its validated text fields. */
+export interface ImageUpload<Fields = UploadImageFieldsDto> {
   file: ReceivedFile;
-  fields: UploadImageFieldsDto;
+  fields: Fields;
 }
 
 const TEMP_FILES = Symbol('uploadTempFiles');
@@ -46,14 +48,16 @@ export function cleanFilename(name: string | undefined): string {
 }
 
 /**
- * Reads a multipart upload as a stream: text fields, and exactly one file part named `image`,
- * written to a temporary file while @fastify/multipart counts its bytes (never buffered whole).
- * A file over the limit is cut by the parser and answered 413 `file_too_large`.
+ * Reads a multipart upload as a stream: text fields, validated as `fieldsType`, and exactly one
+ * file part named `image`, written to a temporary file while @fastify/multipart counts its bytes
+ * (never buffered whole). A file over the limit is cut by the parser and answered 413
+ * `file_too_large`. A missing image and invalid fields are reported together, each by its field.
  */
-export async function readImageUpload(
+export async function readImageUpload<Fields extends object>(
   request: FastifyRequest,
   tmpDir: string,
-): Promise<ImageUpload> {
+  fieldsType: ClassConstructor<Fields>,
+): Promise<ImageUpload<Fields>> {
   if (!request.isMultipart()) {
     throw new AppError('unsupported_media_type', 'Send the image as multipart/form-data.');
   }
@@ -100,12 +104,33 @@ export async function readImageUpload(
     if (typeof code === 'string' && code.startsWith('FST_')) throw error;
     throw new AppError('invalid_multipart', 'The multipart body could not be read.');
   }
+  let validated: Fields | undefined;
+  let invalid: AppError | undefined;
+  try {
+    validated = validateInput(fieldsType, fields);
+  } catch (error) {
+    if (!(error instanceof AppError)) throw error;
+    invalid = error;
+  }
   if (!file || file.size === 0) {
+    const missing = { field: 'image', message: file ? 'is empty' : 'is required' };
+    if (invalid) {
+      throw new AppError(
+        'validation_failed',
+        `Invalid value for: image, ${invalidFields(invalid)}.`,
+        [missing, ...invalid.errors],
+      );
+    }
     throw new AppError(
       'image_required',
       file ? 'The image file is empty.' : 'An image file is required.',
-      [{ field: 'image', message: file ? 'is empty' : 'is required' }],
+      [missing],
     );
   }
-  return { file, fields: validateInput(UploadImageFieldsDto, fields) };
+  if (invalid || !validated) throw invalid ?? new Error('unreachable');
+  return { file, fields: validated };
+}
+
+function invalidFields(error: AppError): string {
+  return [...new Set(error.errors.map((e) => e.field))].join(', ');
 }

@@ -13,19 +13,36 @@ import {
   Query,
   Res,
 } from '@nestjs/common';
-import { ApiBody, ApiConsumes, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { RouteConfig } from '@nestjs/platform-fastify';
+import {
+  ApiBody,
+  ApiConsumes,
+  ApiExtraModels,
+  ApiHeader,
+  ApiOperation,
+  ApiTags,
+  getSchemaPath,
+} from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { Ctx, MinRole, RequireScopes } from '../auth/decorators';
 import type { RequestContext } from '../auth/principal';
 import { Role, Scope } from '../auth/roles';
+import { DATA_URI_BODY } from '../common/http/json-body.parser';
 import { ParseIdPipe } from '../common/ids/parse-id.pipe';
+import { ProductDto } from '../products/dto/product.dto';
 import type { ProductRef } from '../products/products.service';
-import { GalleryDto, GalleryQueryDto, ReorderImagesDto, UpdateImageDto } from './dto/gallery.dto';
+import {
+  AttachImageDto,
+  GalleryDto,
+  GalleryQueryDto,
+  ReorderImagesDto,
+  UpdateImageDto,
+} from './dto/gallery.dto';
 import { ImageDto } from './dto/image.dto';
 import { GalleryService } from './gallery.service';
-import { ImageUploadPipe, MultipartBody } from './image-upload.pipe';
-import { ImagesService } from './images.service';
-import type { ImageUpload } from './multipart-upload';
+import { ImportImageDto } from './dto/import-image.dto';
+import { GalleryAdditionPipe, MultipartBody } from './image-upload.pipe';
+import { ImagesService, type GalleryAddition } from './images.service';
 import { galleryEtag, parseIfMatch, ProductParam } from './product-ref.decorator';
 
 const UPLOAD_BODY = {
@@ -43,6 +60,12 @@ const UPLOAD_BODY = {
       is_primary: { type: 'boolean', default: false },
       priority: { type: 'integer', minimum: 0, description: 'Default: after the last image.' },
     },
+  },
+};
+
+const UPLOAD_OR_ATTACH_BODY = {
+  schema: {
+    oneOf: [UPLOAD_BODY.schema, { $ref: getSchemaPath(AttachImageDto) }],
   },
 };
 
@@ -66,15 +89,20 @@ abstract class GalleryRoutes {
   @Post()
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ImagesWrite)
-  @ApiConsumes('multipart/form-data')
-  @ApiBody(UPLOAD_BODY)
-  @ApiOperation({ summary: 'Upload an image to the gallery' })
+  @ApiConsumes('multipart/form-data', 'application/json')
+  @ApiBody(UPLOAD_OR_ATTACH_BODY)
+  @ApiOperation({
+    summary: 'Upload an image to the gallery, or attach a stand-alone upload',
+    description:
+      'multipart/form-data uploads a file; application/json `{ "image_id": … }` attaches an ' +
+      'image uploaded with `POST /api/v1/images` (purpose `product`, not yet attached).',
+  })
   uploadProductImage(
     @Ctx() ctx: RequestContext,
     @ProductParam() product: ProductRef,
-    @MultipartBody(ImageUploadPipe) upload: ImageUpload,
+    @MultipartBody(GalleryAdditionPipe) addition: GalleryAddition,
   ): Promise<ImageDto> {
-    return this.images.upload(ctx, product, upload);
+    return this.images.add(ctx, product, addition);
   }
 
   @Get()
@@ -160,9 +188,48 @@ abstract class GalleryRoutes {
 }
 
 @ApiTags('images')
+@ApiExtraModels(AttachImageDto)
 @Controller('products/:productId/images')
 export class ProductImagesController extends GalleryRoutes {}
 
 @ApiTags('images')
+@ApiExtraModels(AttachImageDto)
 @Controller('products/by-gtin/:gtin/images')
 export class ProductImagesByGtinController extends GalleryRoutes {}
+
+/**
+ * Seed 000's product image from JSON, under `products/:productId/image` and
+ * `products/by-gtin/:gtin/image`.
+ */
+@Injectable() // only so that its constructor's parameter types are emitted for the subclasses
+abstract class ProductImageRoutes {
+  constructor(private readonly images: ImagesService) {}
+
+  @Put()
+  @MinRole(Role.Admin)
+  @RequireScopes(Scope.ImagesWrite)
+  @RouteConfig(DATA_URI_BODY)
+  @ApiOperation({
+    summary: "Set the product's image from a data URI or a URL (seed 000)",
+    description:
+      'The image is cropped to 500×500 around its most interesting part and becomes the primary ' +
+      'image, replacing the image set this way before (its files are deleted). A URL is fetched ' +
+      'by the service: public addresses and allowed ports only, at most 3 redirects, within ' +
+      'IMPORT_TIMEOUT_MS; any failure is 400 image_url_unreachable. Admins only.',
+  })
+  importProductImage(
+    @Ctx() ctx: RequestContext,
+    @ProductParam() product: ProductRef,
+    @Body() body: ImportImageDto,
+  ): Promise<ProductDto> {
+    return this.images.importPrimary(ctx, product, body.image);
+  }
+}
+
+@ApiTags('images')
+@Controller('products/:productId/image')
+export class ProductImageController extends ProductImageRoutes {}
+
+@ApiTags('images')
+@Controller('products/by-gtin/:gtin/image')
+export class ProductImageByGtinController extends ProductImageRoutes {}

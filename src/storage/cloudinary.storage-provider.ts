@@ -61,6 +61,7 @@ const CROP: Record<RenditionFit, { crop: string; gravity?: string }> = {
 export class CloudinaryStorageProvider implements StorageProvider {
   readonly driver = 'cloudinary';
   readonly derivesRenditions = true;
+  readonly invalidatesOnOverwrite = true;
   private readonly agent: HttpAgent;
   private readonly secure: boolean;
   private lastGoodCheck = -Infinity;
@@ -89,6 +90,14 @@ export class CloudinaryStorageProvider implements StorageProvider {
           unique_filename: false,
           use_filename: false,
           filename: `${asset.publicId.split('/').pop()}.${asset.extension}`,
+          ...(options.fill
+            ? {
+                transformation: [
+                  { ...CROP.attention, width: options.fill.width, height: options.fill.height },
+                  { fetch_format: 'auto', quality: 'auto' },
+                ],
+              }
+            : {}),
         },
         (error, response) => (error ? reject(this.failure(action, error)) : resolve(response)),
       );

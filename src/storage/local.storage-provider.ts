@@ -25,6 +25,7 @@ export const LOCAL_TMP_DIR = '.tmp';
 export class LocalStorageProvider implements StorageProvider {
   readonly driver = 'local';
   readonly derivesRenditions = false;
+  readonly invalidatesOnOverwrite = false;
 
   constructor(
     private readonly root: string,

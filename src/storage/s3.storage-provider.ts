@@ -46,6 +46,7 @@ const QUEUE_SIZE = 2;
 export class S3StorageProvider implements StorageProvider {
   readonly driver = 's3';
   readonly derivesRenditions = false;
+  readonly invalidatesOnOverwrite = false;
   private readonly client: S3Client;
 
   constructor(private readonly options: S3StorageOptions) {

@@ -1,5 +1,12 @@
 import { join } from 'node:path';
-import { cloudinaryAsset, imageObjectKey, isValidKey, resolveKeyPath } from './storage-keys';
+import {
+  cloudinaryAsset,
+  imageObjectKey,
+  importedImageKey,
+  isValidKey,
+  keyStem,
+  resolveKeyPath,
+} from './storage-keys';
 
 const P = '0b6f8e1c-8a5e-4a53-9d8e-1f2a3b4c5d6e';
 const I = '7c9e6679-7425-40de-944b-e07fc1f90ae7';
@@ -78,5 +85,37 @@ describe(cloudinaryAsset.name, () => {
     expect(() => cloudinaryAsset(`products/${P}.d/original`, 'products/')).toThrow(
       /without extension/,
     );
+  });
+});
+
+describe(importedImageKey.name, () => {
+  const productId = '6f1c1a52-4f0e-4b8e-9a57-2f5d0c3e8b11';
+
+  it("is the slug in products/, or the slug and the product's id when it is taken", () => {
+    expect(importedImageKey('blue-shoe', 'jpg')).toBe('products/blue-shoe.jpg');
+    expect(importedImageKey('blue-shoe', 'png', productId)).toBe(
+      `products/blue-shoe-${productId}.png`,
+    );
+    expect(cloudinaryAsset(importedImageKey('blue-shoe', 'jpg'), 'products/')).toMatchObject({
+      folder: 'products/',
+      publicId: 'blue-shoe',
+      fullId: 'products/blue-shoe',
+    });
+  });
+
+  it('refuses anything but a slug and a UUID', () => {
+    for (const slug of ['', 'Blue', '../x', 'a/b', 'a.b', '-a', 'a--b']) {
+      expect(() => importedImageKey(slug, 'jpg')).toThrow();
+    }
+    expect(() => importedImageKey('a', 'jpg', 'not-a-uuid')).toThrow();
+    expect(() => importedImageKey('a', 'j/g')).toThrow();
+  });
+});
+
+describe(keyStem.name, () => {
+  it('drops the extension of the last segment only', () => {
+    expect(keyStem('products/blue-shoe.jpg')).toBe('products/blue-shoe');
+    expect(keyStem('products/a.b/c')).toBe('products/a.b/c');
+    expect(keyStem('uploads/x/original.webp')).toBe('uploads/x/original');
   });
 });

@@ -29,6 +29,31 @@ export function imageObjectKey(
   return `${prefix}/${imageId}/${variant}.${extension}`;
 }
 
+const SLUG = /^[a-z0-9]+(-[a-z0-9]+)*$/;
+
+/**
+ * The stable key of a product's image imported from JSON, for storage that invalidates caches on
+ * overwrite (seed 000: folder `products/`, public id = the product's slug): `products/<slug>.<ext>`.
+ * Slugs are unique per organisation only, so `productId` is added when another organisation's
+ * product already holds the slug's key: `products/<slug>-<productId>.<ext>`.
+ */
+export function importedImageKey(slug: string, extension: string, productId?: string): string {
+  if (!SLUG.test(slug) || (productId !== undefined && !UUID.test(productId))) {
+    throw new Error('imported image keys are built from a slug and a UUID');
+  }
+  if (!EXTENSION.test(extension)) throw new Error('bad extension');
+  return `products/${slug}${productId ? `-${productId}` : ''}.${extension}`;
+}
+
+/**
+ * A key without its extension. Two keys that differ only by extension may name the same object
+ * (Cloudinary's public ids have none), so they are treated as one when deciding what to delete.
+ */
+export function keyStem(key: string): string {
+  const dot = key.lastIndexOf('.');
+  return dot > key.lastIndexOf('/') ? key.slice(0, dot) : key;
+}
+
 /**
  * The file of a key below `root`, or undefined when the key is malformed or would leave the root
  * (`..`, absolute paths, encoded separators decoded upstream, …). The only way keys become paths.

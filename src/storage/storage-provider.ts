@@ -7,6 +7,12 @@ export const STORAGE_PROVIDER = Symbol('STORAGE_PROVIDER');
 /** What providers that store headers with the object (S3, Cloudinary) record with it. */
 export interface PutOptions extends DeliveryHeaders {
   contentType: string;
+  /**
+   * The bytes are an image already cropped to fill these dimensions. Storage that transforms on
+   * upload (Cloudinary) is asked for the same crop (fill, automatic gravity, format and quality
+   * auto: seed 000's upload); the others store the bytes as they are.
+   */
+  fill?: { width: number; height: number };
 }
 
 export interface StoredObject {
@@ -39,6 +45,12 @@ export interface StorageProvider {
    * then only the original is stored and renditions are URLs with a transformation.
    */
   readonly derivesRenditions: boolean;
+  /**
+   * True when writing over an existing key also purges every cached copy (Cloudinary's
+   * `invalidate`), so a stable key may be reused for new bytes. Elsewhere objects are delivered
+   * as immutable and new bytes always get a new key.
+   */
+  readonly invalidatesOnOverwrite: boolean;
   /**
    * Stores the bytes under `key`, replacing what was there, atomically: on failure nothing is
    * left under the key (a multipart upload is aborted).

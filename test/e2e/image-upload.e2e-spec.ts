@@ -453,11 +453,18 @@ describe('Image upload (POST /products/:id/images)', () => {
       await expectNothingLeft(rejectProduct.id);
     });
 
-    it('refuses a JSON body on the upload route', async () => {
-      const res = await call(app, 'POST', `/api/v1/products/${rejectProduct.id}/images`, c.staff, {
-        image: 'x',
+    it('reads a JSON body as an attach request, and refuses other bodies', async () => {
+      const url = `/api/v1/products/${rejectProduct.id}/images`;
+      const json = await call(app, 'POST', url, c.staff, { image: 'x' });
+      expect(json.statusCode).toBe(400);
+      expect(json.json().code).toBe('validation_failed');
+      const fields = json.json().errors.map((e: { field: string }) => e.field);
+      expect([...new Set(fields)].sort()).toEqual(['image', 'image_id']);
+      const form = await call(app, 'POST', url, c.staff, 'image=x', {
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
       });
-      expect(res.statusCode).toBe(415);
+      expect(form.statusCode).toBe(415);
+      expect(form.headers['content-type']).toMatch(/^application\/problem\+json/);
       await expectNothingLeft(rejectProduct.id);
     });
 

@@ -22,3 +22,14 @@ export function parseJsonBody(
     done(new AppError('malformed_json', 'The request body is not valid JSON.'));
   }
 }
+
+/** Route config marking a JSON route whose body may carry a whole image as a data URI. */
+export const DATA_URI_BODY = { jsonBody: 'data-uri' } as const;
+
+/**
+ * The body limit of a {@link DATA_URI_BODY} route: the largest allowed image in base64, plus a
+ * kilobyte for the `data:` header and the JSON around it, and no more.
+ */
+export function dataUriBodyLimit(maxUploadBytes: number): number {
+  return Math.ceil(maxUploadBytes / 3) * 4 + 1024;
+}

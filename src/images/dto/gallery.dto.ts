@@ -55,3 +55,12 @@ export class ReorderImagesDto {
   @IsString({ each: true })
   image_ids!: string[];
 }
+
+/** Attaches a stand-alone upload (`POST /api/v1/images`, purpose `product`) to the gallery. */
+export class AttachImageDto extends UpdateImageDto {
+  /** The id `POST /api/v1/images` answered with. */
+  @ApiProperty({ example: '9bYsGJZVNPTSbQeJxuSeuy' })
+  @IsString()
+  @MaxLength(64)
+  image_id!: string;
+}

@@ -1,5 +1,15 @@
 import { Transform } from 'class-transformer';
-import { IsBoolean, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import {
+  IsBoolean,
+  IsEnum,
+  IsInt,
+  IsOptional,
+  IsString,
+  Max,
+  MaxLength,
+  Min,
+} from 'class-validator';
+import { ImagePurpose } from '../entities/image.entity';
 
 /** Form fields arrive as text: "true"/"false"/"1"/"0" are booleans, digits are integers. */
 const formBoolean = ({ value }: { value: unknown }): unknown =>
@@ -30,4 +40,12 @@ export class UploadImageFieldsDto {
   @Min(0)
   @Max(1_000_000)
   priority?: number;
+}
+
+/** The text field of a stand-alone upload (seed 003): what the image is for. */
+export class StandaloneUploadFieldsDto {
+  @IsEnum(ImagePurpose, {
+    message: `purpose must be one of: ${Object.values(ImagePurpose).join(', ')}`,
+  })
+  purpose!: ImagePurpose;
 }

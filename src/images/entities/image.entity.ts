@@ -21,6 +21,12 @@ export enum ImagePurpose {
   Category = 'category',
 }
 
+/** How an image came in: a file upload (gallery or stand-alone), or imported from JSON (seed 000). */
+export enum ImageSource {
+  Upload = 'upload',
+  Import = 'import',
+}
+
 export interface StoredRendition {
   /** Its own file, or the original's key when the storage derives it on delivery. */
   key: string;
@@ -40,6 +46,14 @@ export interface StoredRendition {
 // The database guarantees at most one primary image per product, whatever the application does.
 @Index('UQ_images_one_primary_per_product', ['productId'], { unique: true, where: '"is_primary"' })
 @Index('IDX_images_gallery_order', ['productId', 'isPrimary', 'priority', 'createdAt'])
+@Check('CHK_images_source', `"source" IN ('upload', 'import')`)
+// A product has at most one image imported from JSON: the next import replaces it.
+@Index('UQ_images_one_import_per_product', ['productId'], {
+  unique: true,
+  where: `"source" = 'import'`,
+})
+// The sweep of expired stand-alone uploads reads only these.
+@Index('IDX_images_unattached_created_at', ['createdAt'], { where: '"product_id" IS NULL' })
 export class Image {
   /** Chosen by the service before the files are written, so object keys can contain it. */
   @PrimaryColumn({ type: 'uuid' })
@@ -62,6 +76,9 @@ export class Image {
 
   @Column({ type: 'varchar', length: 16, default: ImagePurpose.Product })
   purpose!: ImagePurpose;
+
+  @Column({ type: 'varchar', length: 8, default: ImageSource.Upload })
+  source!: ImageSource;
 
   @Column({ type: 'varchar', length: 255, default: '' })
   title!: string;

@@ -1,0 +1,145 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Injectable, Logger } from '@nestjs/common';
+import { AppError } from '../../common/errors/app.error';
+import { EnvironmentVariables, parseList } from '../../config/env.validation';
+import { uploadTempDir } from '../image-upload.pipe';
+import { cleanFilename } from '../multipart-upload';
+import { DataUriError, DataUriTooLargeError, isDataUri, parseDataUri } from './data-uri';
+import {
+  safeFetch,
+  UrlFetchError,
+  UrlFetchTooLargeError,
+  type SafeFetchOptions,
+} from './safe-fetch';
+
+/** An image given as a data URI or a URL, spooled to a temporary file. */
+export interface ImportedFile {
+  path: string;
+  /** The type a data URI declared; the bytes must agree. Undefined for URLs (bytes decide). */
+  declaredType?: string;
+  /** The URL's last path segment, for the record; empty for a data URI. */
+  filename: string;
+}
+
+/** Redirects followed when importing from a URL, each checked again in full. */
+export const IMPORT_MAX_REDIRECTS = 3;
+
+/**
+ * Brings an image given in JSON (seed 000's `image`: a `data:image/…;base64,…` URI or an http(s)
+ * URL) into a temporary file for the processor. URLs are fetched by {@link safeFetch}, safe
+ * against server-side request forgery; every way a fetch can fail is one answer to the client
+ * (400 image_url_unreachable), so the endpoint cannot be used to scan ports or networks, and the
+ * real reason goes to the log.
+ */
+@Injectable()
+export class ImageImportService {
+  private readonly logger = new Logger(ImageImportService.name);
+  private readonly tmpDir: string;
+  private readonly maxBytes: number;
+  private readonly fetchOptions: SafeFetchOptions;
+
+  constructor(env: EnvironmentVariables) {
+    this.tmpDir = uploadTempDir(env);
+    this.maxBytes = env.MAX_UPLOAD_BYTES;
+    this.fetchOptions = {
+      maxBytes: env.MAX_UPLOAD_BYTES,
+      timeoutMs: env.IMPORT_TIMEOUT_MS,
+      maxRedirects: IMPORT_MAX_REDIRECTS,
+      allowedPorts: parseList(env.IMPORT_ALLOWED_PORTS).map(Number),
+      allowedPrivateOrigins: parseList(env.IMPORT_ALLOWED_PRIVATE_ORIGINS),
+      allowPrivateNetworks: env.IMPORT_ALLOW_PRIVATE_NETWORKS,
+    };
+    if (env.IMPORT_ALLOW_PRIVATE_NETWORKS || this.fetchOptions.allowedPrivateOrigins.length > 0) {
+      this.logger.warn(
+        'Image URLs may reach private networks (IMPORT_ALLOW_PRIVATE_NETWORKS / ' +
+          'IMPORT_ALLOWED_PRIVATE_ORIGINS): a test-only setting',
+      );
+    }
+  }
+
+  /**
+   * Runs `work` with the image in a temporary file, and removes the file afterwards whatever
+   * happens.
+   */
+  async withFile<T>(source: string, work: (file: ImportedFile) => Promise<T>): Promise<T> {
+    await mkdir(this.tmpDir, { recursive: true });
+    const path = join(this.tmpDir, `${randomUUID()}.import`);
+    try {
+      const file = isDataUri(source)
+        ? await this.fromDataUri(source, path)
+        : await this.fromUrl(source, path);
+      return await work(file);
+    } finally {
+      await rm(path, { force: true });
+    }
+  }
+
+  private async fromDataUri(source: string, path: string): Promise<ImportedFile> {
+    let image;
+    try {
+      image = parseDataUri(source, this.maxBytes);
+    } catch (error) {
+      if (error instanceof DataUriTooLargeError) throw this.tooLarge();
+      if (error instanceof DataUriError) {
+        throw new AppError('invalid_data_uri', `The data URI is malformed: ${error.message}`, [
+          { field: 'image', message: 'is not a valid data:image/<type>;base64 URI' },
+        ]);
+      }
+      throw error;
+    }
+    if (image.data.length === 0) {
+      throw new AppError('image_required', 'The image is empty.', [
+        { field: 'image', message: 'is empty' },
+      ]);
+    }
+    await writeFile(path, image.data, { flag: 'wx', mode: 0o600 });
+    return { path, declaredType: image.declaredType, filename: '' };
+  }
+
+  private async fromUrl(source: string, path: string): Promise<ImportedFile> {
+    try {
+      const result = await safeFetch(source, path, this.fetchOptions);
+      return { path, filename: filenameOf(result.finalUrl) };
+    } catch (error) {
+      if (error instanceof UrlFetchTooLargeError) throw this.tooLarge();
+      if (error instanceof UrlFetchError) {
+        // The origin only: a query string may carry a signature or a token.
+        this.logger.warn({ reason: error.reason, origin: originOf(source) }, 'Image URL refused');
+        throw new AppError(
+          'image_url_unreachable',
+          'The image could not be fetched from this URL. It must be a public http(s) URL on an ' +
+            `allowed port that answers with the image within ${this.fetchOptions.timeoutMs} ms.`,
+          [{ field: 'image', message: 'could not be fetched' }],
+        );
+      }
+      throw error;
+    }
+  }
+
+  private tooLarge(): AppError {
+    return new AppError(
+      'file_too_large',
+      `The image is larger than the upload limit (${this.maxBytes} bytes).`,
+      [{ field: 'image', message: 'is larger than the upload limit' }],
+    );
+  }
+}
+
+function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return '(not a URL)';
+  }
+}
+
+function filenameOf(url: string): string {
+  try {
+    const segment = new URL(url).pathname.split('/').pop() ?? '';
+    return cleanFilename(decodeURIComponent(segment));
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,95 @@
+import {
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { safeError } from '../common/logging/safe-error';
+import { EnvironmentVariables, parseDuration } from '../config/env.validation';
+import { StorageDeletionsService } from '../storage/storage-deletions.service';
+import { Image, type StoredRendition } from './entities/image.entity';
+import { imageStorageKeys } from './image-urls';
+
+const BATCH = 100;
+
+/**
+ * Deletes stand-alone uploads left unattached for UNATTACHED_IMAGE_TTL, with their files: at
+ * start-up and every UNATTACHED_IMAGE_SWEEP_SECONDS. Each batch is one statement that deletes the
+ * rows it could lock (`FOR UPDATE SKIP LOCKED`) and queues their files in the same transaction, so
+ * instances sweeping at once never delete a row twice, and an image being attached (its row
+ * locked) is skipped rather than deleted from under the attach.
+ */
+@Injectable()
+export class UnattachedImageSweeper implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('UnattachedImages');
+  private readonly ttlSeconds: number;
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<number>;
+
+  constructor(
+    private readonly env: EnvironmentVariables,
+    private readonly deletions: StorageDeletionsService,
+    private readonly dataSource: DataSource,
+  ) {
+    this.ttlSeconds = parseDuration(env.UNATTACHED_IMAGE_TTL) / 1000;
+  }
+
+  onApplicationBootstrap(): void {
+    const seconds = this.env.UNATTACHED_IMAGE_SWEEP_SECONDS;
+    if (seconds === 0) return;
+    void this.sweep();
+    this.timer = setInterval(() => void this.sweep(), seconds * 1000);
+    this.timer.unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  /** Deletes every expired unattached image; returns how many. Never throws (it logs). */
+  sweep(): Promise<number> {
+    this.running ??= this.drain()
+      .catch((error: unknown) => {
+        this.logger.error({ err: safeError(error) }, 'Sweep of unattached images failed');
+        return 0;
+      })
+      .finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async drain(): Promise<number> {
+    let swept = 0;
+    for (;;) {
+      const { count, outbox } = await this.dataSource.transaction(async (manager) => {
+        const result = await manager
+          .createQueryBuilder()
+          .delete()
+          .from(Image)
+          .where(
+            `id IN (SELECT id FROM images
+                     WHERE product_id IS NULL AND created_at < now() - make_interval(secs => :ttl)
+                     ORDER BY created_at LIMIT :limit
+                     FOR UPDATE SKIP LOCKED)`,
+            { ttl: this.ttlSeconds, limit: BATCH },
+          )
+          .returning(['storage_key', 'renditions'])
+          .execute();
+        const rows = result.raw as {
+          storage_key: string;
+          renditions: Record<string, StoredRendition>;
+        }[];
+        const keys = rows.flatMap((row) =>
+          imageStorageKeys({ storageKey: row.storage_key, renditions: row.renditions }),
+        );
+        return { count: rows.length, outbox: await this.deletions.enqueue(manager, keys) };
+      });
+      await this.deletions.attempt(outbox);
+      swept += count;
+      if (count < BATCH) break;
+    }
+    if (swept > 0) this.logger.log(`Deleted ${swept} unattached upload(s) older than the TTL`);
+    return swept;
+  }
+}
