@@ -15,6 +15,7 @@ import {
   UrlFetchError,
   UrlFetchTooLargeError,
 } from '../../src/images/import/safe-fetch';
+import { connects, guardedConnect } from '../support/loopback-guard';
 
 /**
  * Everything here runs against servers on loopback. A guard on net.Socket#connect makes sure of
@@ -28,51 +29,6 @@ const IMAGE = Buffer.concat([
   Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
   randomBytes(1234),
 ]);
-
-// ---------------------------------------------------------------- connection guard
-
-interface ConnectAttempt {
-  host: string;
-  addresses: string[];
-}
-
-let connects: ConnectAttempt[] = [];
-const realConnect = net.Socket.prototype.connect;
-
-/** Written out, not taken from the policy under test: a bug there must not open this guard. */
-function isLoopback(address: string): boolean {
-  return address === '::1' || (net.isIPv4(address) && address.startsWith('127.'));
-}
-
-function guardedConnect(this: net.Socket, ...args: unknown[]): net.Socket {
-  const first = args[0];
-  const options = (Array.isArray(first) ? first[0] : first) as
-    { host?: string; lookup?: net.LookupFunction } | undefined;
-  const host = typeof options === 'object' && options?.host ? options.host : 'localhost';
-  let addresses: string[] = [];
-  if (net.isIP(host)) {
-    addresses = [host];
-  } else if (typeof options?.lookup === 'function') {
-    // safeFetch's lookup answers synchronously with the addresses it checked.
-    options.lookup(host, { all: true }, (error, answer) => {
-      if (!error) addresses = Array.isArray(answer) ? answer.map((a) => a.address) : [answer];
-    });
-  }
-  connects.push({ host, addresses });
-  if (addresses.length > 0 && addresses.every(isLoopback)) {
-    return (realConnect as (...a: unknown[]) => net.Socket).apply(this, args);
-  }
-  // Never leave the machine. Fail like a refused connection, once http has its listeners on.
-  (this as unknown as { connecting: boolean }).connecting = true;
-  setImmediate(() =>
-    this.destroy(
-      Object.assign(new Error(`test guard: no connection to ${host} ${addresses.join(',')}`), {
-        code: 'ECONNREFUSED',
-      }),
-    ),
-  );
-  return this;
-}
 
 // ---------------------------------------------------------------- servers
 
@@ -309,7 +265,7 @@ describe(safeFetch.name, () => {
   });
 
   beforeEach(() => {
-    connects = [];
+    connects.length = 0;
     for (const server of [a, b, ...extra]) {
       server.requests.length = 0;
       server.headers.length = 0;

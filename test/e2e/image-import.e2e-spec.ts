@@ -1,0 +1,520 @@
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { lookup } from 'node:dns/promises';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import sharp from 'sharp';
+import { DataSource } from 'typeorm';
+import { Role, Scope } from '../../src/auth/roles';
+import { decodeId } from '../../src/common/ids/short-id';
+import { filesBelow, addUser, otherOrganisationAdmin } from '../support/accounts';
+import { htmlBytes, noisyPng, solidJpeg } from '../support/fixtures';
+import { call, login, type Credential } from '../support/http';
+import { guardedConnect } from '../support/loopback-guard';
+import { multipart } from '../support/multipart';
+import { startStorageBackend, type StorageBackend } from '../support/storage-backends';
+import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+
+/**
+ * PUT /api/v1/products/:id/image (seed 000): an image from a data URI or a URL, through the whole
+ * application. URLs point at servers on loopback: an "image server" the test allows explicitly
+ * (IMPORT_ALLOWED_PRIVATE_ORIGINS, the test-only allowance), and a "target" that stands for
+ * everything the service must never reach; its counters prove that no refused URL got there.
+ * A guard on net.Socket#connect fails any connection that would leave the machine.
+ */
+
+const MAX_UPLOAD_BYTES = 400 * 1024;
+const JSON_BODY_LIMIT_BYTES = 64 * 1024;
+
+interface Server {
+  origin: string;
+  port: number;
+  /** Requests (HTTP servers) or connections (the raw target) seen. */
+  hits: string[];
+  close(): Promise<void>;
+}
+
+async function listen(server: net.Server, host = '127.0.0.1'): Promise<number> {
+  server.listen(0, host);
+  await once(server, 'listening');
+  return (server.address() as net.AddressInfo).port;
+}
+
+function closer(server: net.Server): () => Promise<void> {
+  return async () => {
+    if (server instanceof http.Server) server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+}
+
+/** A TCP server counting connections, on IPv4 and IPv6 loopback at the same port if it can. */
+async function startTarget(): Promise<Server & { v6: boolean }> {
+  const hits: string[] = [];
+  const onConnection = (socket: net.Socket) => {
+    hits.push(socket.remoteAddress ?? '?');
+    socket.on('error', () => undefined);
+    socket.end('HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 0\r\n\r\n');
+  };
+  const v4 = net.createServer(onConnection);
+  const port = await listen(v4);
+  const v6 = net.createServer(onConnection);
+  const hasV6 = await new Promise<boolean>((resolve) => {
+    v6.once('error', () => resolve(false));
+    v6.listen(port, '::1', () => resolve(true));
+  });
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    port,
+    hits,
+    v6: hasV6,
+    close: async () => {
+      await closer(v4)();
+      if (hasV6) await closer(v6)();
+    },
+  };
+}
+
+describe('Image import (PUT /products/:id/image)', () => {
+  let t: TestApp;
+  let app: NestFastifyApplication;
+  let storage: StorageBackend;
+  let images: Server;
+  let target: Server & { v6: boolean };
+  let jpeg: Buffer;
+  let png: Buffer;
+  const c: Record<'admin' | 'staff' | 'adminKey' | 'staffKey', Credential> = {} as never;
+
+  beforeAll(async () => {
+    jest.spyOn(net.Socket.prototype, 'connect').mockImplementation(guardedConnect);
+    jpeg = await sharp(await noisyPng(480, 320))
+      .jpeg({ quality: 70 })
+      .toBuffer();
+    png = await noisyPng(300, 200);
+    target = await startTarget();
+
+    const hits: string[] = [];
+    const server = http.createServer((req, res) => {
+      hits.push(req.url ?? '');
+      route(req, res);
+    });
+    const port = await listen(server);
+    const origin = `http://127.0.0.1:${port}`;
+    images = { origin, port, hits, close: closer(server) };
+    function route(req: http.IncomingMessage, res: http.ServerResponse): void {
+      const url = new URL(req.url ?? '/', origin);
+      const hops = /^\/hops\/(\d+)$/.exec(url.pathname);
+      if (hops) {
+        const left = Number(hops[1]);
+        if (left > 0) return void res.writeHead(302, { Location: `/hops/${left - 1}` }).end();
+        return void res.writeHead(200, { 'Content-Type': 'image/png' }).end(png);
+      }
+      switch (url.pathname) {
+        case '/shoe.jpg':
+          return void res.writeHead(200, { 'Content-Type': 'image/jpeg' }).end(jpeg);
+        case '/shoe.png':
+          // A wrong Content-Type: the bytes decide.
+          return void res.writeHead(200, { 'Content-Type': 'text/plain' }).end(png);
+        case '/page.html':
+          return void res.writeHead(200, { 'Content-Type': 'image/png' }).end(htmlBytes());
+        case '/to-target':
+          return void res.writeHead(302, { Location: `${target.origin}/` }).end();
+        case '/missing':
+          return void res.writeHead(404).end();
+        case '/too-big': {
+          // Chunked, no Content-Length: only counting can stop it.
+          res.writeHead(200, { 'Content-Type': 'image/png' });
+          const chunk = Buffer.alloc(16 * 1024, 0x61);
+          let sent = 0;
+          const pump = (): void => {
+            while (sent <= MAX_UPLOAD_BYTES + chunk.length) {
+              sent += chunk.length;
+              if (!res.write(chunk)) return void res.once('drain', pump);
+            }
+            res.end();
+          };
+          res.on('error', () => undefined);
+          return pump();
+        }
+        case '/lying-length': {
+          // Says 100 bytes but sends the whole image and more, straight onto the socket.
+          const head = 'HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 100\r\n\r\n';
+          return void req.socket.end(Buffer.concat([Buffer.from(head), png, png]));
+        }
+        case '/trickle': {
+          res.writeHead(200, { 'Content-Type': 'image/png', 'Content-Length': 100_000 });
+          res.flushHeaders();
+          const timer = setInterval(() => res.write(png.subarray(0, 1)), 100);
+          res.on('close', () => clearInterval(timer));
+          return;
+        }
+        default:
+          return void res.writeHead(404).end();
+      }
+    }
+
+    storage = await startStorageBackend('local');
+    t = await startTestApp({
+      ...storage.env,
+      MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES),
+      JSON_BODY_LIMIT_BYTES: String(JSON_BODY_LIMIT_BYTES),
+      IMPORT_TIMEOUT_MS: '1500',
+      // The target's port is allowed, so that only its address can be the reason for refusing it.
+      IMPORT_ALLOWED_PORTS: `80,443,${target.port}`,
+      IMPORT_ALLOWED_PRIVATE_ORIGINS: images.origin,
+    });
+    app = t.app;
+    c.admin = { bearer: await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+    c.staff = await addUser(app, c.admin, 'stella', Role.Staff);
+    const key = async (role: Role) => {
+      const res = await call(app, 'POST', '/api/v1/api-keys', c.admin, {
+        name: `${role} key`,
+        role,
+        scopes: [Scope.ProductsRead, Scope.ImagesRead, Scope.ImagesWrite],
+      });
+      return { apiKey: res.json<{ key: string }>().key };
+    };
+    c.adminKey = await key(Role.Admin);
+    c.staffKey = await key(Role.Staff);
+  });
+
+  afterAll(async () => {
+    jest.restoreAllMocks();
+    await t?.close();
+    await storage?.close();
+    await images?.close();
+    await target?.close();
+  });
+
+  afterEach(() => {
+    expect(target.hits).toEqual([]);
+    expect(tempFiles()).toEqual([]);
+  });
+
+  const tempFiles = () => filesBelow(join(t.db.env.DATA_DIR, 'tmp'));
+  const dataUri = (type: string, bytes: Buffer) =>
+    `data:${type};base64,${bytes.toString('base64')}`;
+
+  let productCount = 0;
+  async function newProduct(credential = c.admin): Promise<{ id: string; slug: string }> {
+    productCount++;
+    const res = await call(app, 'POST', '/api/v1/products', credential, {
+      name: `Import product ${productCount}`,
+    });
+    expect(res.statusCode).toBe(201);
+    return res.json();
+  }
+
+  const put = (productId: string, body: unknown, credential: Credential = c.admin) =>
+    call(app, 'PUT', `/api/v1/products/${productId}/image`, credential, body);
+
+  async function rows(productId: string) {
+    return app
+      .get(DataSource)
+      .query<
+        { id: string; source: string; is_primary: boolean; storage_key: string; width: number }[]
+      >(
+        `SELECT id, source, is_primary, storage_key, width FROM images WHERE product_id = $1 ORDER BY created_at`,
+        [decodeId(productId)],
+      );
+  }
+
+  /** Nothing stored for the product: no row, no file. */
+  async function expectNothingStored(productId: string): Promise<void> {
+    expect(await rows(productId)).toEqual([]);
+    expect(storage.stored().filter((k) => k.includes(decodeId(productId) ?? '-'))).toEqual([]);
+  }
+
+  describe('from a data URI', () => {
+    it('crops to 500×500, makes it the primary, and returns the product with it', async () => {
+      const product = await newProduct();
+      const res = await put(product.id, { image: dataUri('image/jpeg', jpeg) });
+      expect(res.statusCode).toBe(200);
+      const body = res.json();
+      expect(body).toMatchObject({ id: product.id, image_count: 1 });
+      expect(body.primary_image).toMatchObject({ width: 500, height: 500 });
+      const [row] = await rows(product.id);
+      expect(row).toMatchObject({ source: 'import', is_primary: true, width: 500 });
+      const stored = storage.stored().filter((k) => k.includes(decodeId(product.id) ?? '-'));
+      expect(stored).toContain(row.storage_key);
+      // The original is a JPEG still (format kept), 500×500, without metadata.
+      const media = await call(app, 'GET', `/media/${row.storage_key}`);
+      expect(media.statusCode).toBe(200);
+      expect(await sharp(media.rawPayload).metadata()).toMatchObject({
+        format: 'jpeg',
+        width: 500,
+        height: 500,
+      });
+    });
+
+    it('replaces the image imported before, deleting its files, and keeps uploaded ones', async () => {
+      const product = await newProduct();
+      const upload = multipart({}, [
+        { name: 'image', filename: 'a.jpg', data: await solidJpeg(), contentType: 'image/jpeg' },
+      ]);
+      const uploaded = await app.inject({
+        method: 'POST',
+        url: `/api/v1/products/${product.id}/images`,
+        headers: {
+          ...upload.headers,
+          authorization: `Bearer ${(c.admin as { bearer: string }).bearer}`,
+        },
+        payload: upload.payload,
+      });
+      expect(uploaded.statusCode).toBe(201);
+      expect((await put(product.id, { image: dataUri('image/png', png) })).statusCode).toBe(200);
+      const first = (await rows(product.id)).find((r) => r.source === 'import');
+      const second = await put(product.id, { image: dataUri('image/jpeg', jpeg) });
+      expect(second.statusCode).toBe(200);
+      expect(second.json().image_count).toBe(2);
+      const now = await rows(product.id);
+      const imported = now.filter((r) => r.source === 'import');
+      expect(imported).toHaveLength(1);
+      expect(imported[0].is_primary).toBe(true);
+      expect(imported[0].id).not.toBe(first?.id);
+      expect(now.find((r) => r.source === 'upload')?.is_primary).toBe(false);
+      // The first import's files are gone; the upload's and the new import's are there.
+      const keys = storage.stored();
+      expect(keys).not.toContain(first?.storage_key);
+      for (const row of now) expect(keys).toContain(row.storage_key);
+      expect(second.json().primary_image.id).toBe(
+        (await call(app, 'GET', `/api/v1/products/${product.id}/images`, c.admin)).json().items[0]
+          .id,
+      );
+    });
+
+    it('refuses a malformed URI or payload: 400 invalid_data_uri, nothing stored', async () => {
+      const product = await newProduct();
+      for (const image of [
+        'data:image/png;base64',
+        'data:text/plain;base64,aGVsbG8=',
+        'data:image/png,rawbytes',
+        'data:image/png;base64,abc*',
+        'data:image/png;base64,abcde',
+      ]) {
+        const res = await put(product.id, { image });
+        expect(res.statusCode).toBe(400);
+        expect(res.json()).toMatchObject({
+          code: 'invalid_data_uri',
+          errors: [{ field: 'image' }],
+        });
+      }
+      await expectNothingStored(product.id);
+    });
+
+    it('refuses a declared type that differs from the bytes, and HTML: 400', async () => {
+      const product = await newProduct();
+      const mismatch = await put(product.id, { image: dataUri('image/png', jpeg) });
+      expect(mismatch.statusCode).toBe(400);
+      expect(mismatch.json().code).toBe('image_type_mismatch');
+      const html = await put(product.id, { image: dataUri('image/png', htmlBytes()) });
+      expect(html.statusCode).toBe(400);
+      expect(html.json().code).toBe('unsupported_image_type');
+      await expectNothingStored(product.id);
+    });
+
+    it('answers 413 from the base64 length, and fits the largest image in the body limit', async () => {
+      const product = await newProduct();
+      // Over MAX_UPLOAD_BYTES once decoded, yet within the route's body limit.
+      const over = await put(product.id, {
+        image: `data:image/png;base64,${'A'.repeat(Math.ceil((MAX_UPLOAD_BYTES + 3) / 3) * 4)}`,
+      });
+      expect(over.statusCode).toBe(413);
+      expect(over.json().code).toBe('file_too_large');
+      // Bigger than the route's limit: the body is not even read.
+      const huge = await put(product.id, { image: `data:image/png;base64,${'A'.repeat(700_000)}` });
+      expect(huge.statusCode).toBe(413);
+      expect(huge.json().code).toBe('payload_too_large');
+      // An image of almost MAX_UPLOAD_BYTES, far above JSON_BODY_LIMIT_BYTES, is accepted here…
+      const big = await noisyPng(360, 360);
+      expect(big.length).toBeGreaterThan(JSON_BODY_LIMIT_BYTES * 5);
+      expect(big.length).toBeLessThanOrEqual(MAX_UPLOAD_BYTES);
+      const ok = await put(product.id, { image: dataUri('image/png', big) });
+      expect(ok.statusCode).toBe(200);
+      // …while other JSON routes keep JSON_BODY_LIMIT_BYTES.
+      const other = await call(app, 'PATCH', `/api/v1/products/${product.id}`, c.admin, {
+        description: 'x'.repeat(JSON_BODY_LIMIT_BYTES),
+      });
+      expect(other.statusCode).toBe(413);
+    });
+  });
+
+  describe('from a URL', () => {
+    it('fetches the image (type from the bytes, name from the URL)', async () => {
+      const product = await newProduct();
+      const res = await put(product.id, { image: `${images.origin}/shoe.png` });
+      expect(res.statusCode).toBe(200);
+      expect(res.json().primary_image).toMatchObject({ width: 500, height: 500 });
+      const gallery = await call(app, 'GET', `/api/v1/products/${product.id}/images`, c.admin);
+      expect(gallery.json().items[0]).toMatchObject({
+        format: 'png',
+        original_filename: 'shoe.png',
+        is_primary: true,
+      });
+    });
+
+    it('follows 3 redirects', async () => {
+      const product = await newProduct();
+      const res = await put(product.id, { image: `${images.origin}/hops/3` });
+      expect(res.statusCode).toBe(200);
+    });
+
+    it('answers HTML with 400 unsupported_image_type, nothing stored', async () => {
+      const product = await newProduct();
+      const res = await put(product.id, { image: `${images.origin}/page.html` });
+      expect(res.statusCode).toBe(400);
+      expect(res.json().code).toBe('unsupported_image_type');
+      await expectNothingStored(product.id);
+    });
+
+    it('cuts a body over MAX_UPLOAD_BYTES while streaming: 413, nothing stored', async () => {
+      const product = await newProduct();
+      const res = await put(product.id, { image: `${images.origin}/too-big` });
+      expect(res.statusCode).toBe(413);
+      expect(res.json().code).toBe('file_too_large');
+      await expectNothingStored(product.id);
+    });
+
+    /** `TARGET` is the target's port, `IMAGES` the allowed image server's origin. */
+    const REFUSED: [string, string][] = [
+      ['loopback', 'http://127.0.0.1:TARGET/'],
+      ['loopback on the default port', 'http://127.0.0.1/'],
+      ['localhost', 'http://localhost:TARGET/'],
+      ['IPv6 loopback', 'http://[::1]:TARGET/'],
+      ['IPv4-mapped IPv6 loopback', 'http://[::ffff:127.0.0.1]:TARGET/'],
+      ['decimal IPv4', 'http://2130706433:TARGET/'],
+      ['octal IPv4', 'http://0177.0.0.1:TARGET/'],
+      ['hex IPv4', 'http://0x7f.1:TARGET/'],
+      ['cloud metadata', 'http://169.254.169.254/latest/meta-data/'],
+      ['a name resolving to loopback', 'http://HOSTNAME:TARGET/'],
+      ['a redirect from an allowed server to loopback', 'IMAGES/to-target'],
+      ['a fourth redirect', 'IMAGES/hops/4'],
+      ['file:', 'file:///etc/passwd'],
+      ['gopher:', 'gopher://127.0.0.1:TARGET/_GET%20/'],
+      ['credentials in the URL', 'http://user:secret@127.0.0.1:TARGET/'],
+      ['a port not allowed', 'http://127.0.0.1:OTHERPORT/'],
+      ['a server lying about Content-Length', 'IMAGES/lying-length'],
+      ['a server trickling past the timeout', 'IMAGES/trickle'],
+      ['a 404', 'IMAGES/missing'],
+      ['not a URL', 'not a url'],
+    ];
+    const expand = (template: string) =>
+      template
+        .replace('TARGET', String(target.port))
+        .replace('OTHERPORT', String(images.port + 1))
+        .replace('IMAGES', images.origin)
+        .replace('HOSTNAME', hostname());
+
+    it('the host name used below resolves to loopback (precondition)', async () => {
+      const answers = await lookup(hostname(), { all: true });
+      expect(answers.length).toBeGreaterThan(0);
+      expect(answers.every((a) => a.address.startsWith('127.') || a.address === '::1')).toBe(true);
+    });
+
+    it.each(REFUSED)(
+      'refuses %s with 400 image_url_unreachable, reaching nothing, storing nothing',
+      async (_label, template) => {
+        const url = expand(template);
+        const product = await newProduct();
+        const before = images.hits.length;
+        const res = await put(product.id, { image: url });
+        expect({ url, status: res.statusCode, body: res.json() }).toMatchObject({
+          status: 400,
+          body: {
+            code: 'image_url_unreachable',
+            errors: [{ field: 'image', message: 'could not be fetched' }],
+          },
+        });
+        // One and the same answer, whatever the reason: no port or network scanning.
+        expect(res.json().detail).toMatch(/^The image could not be fetched from this URL\./);
+        expect(target.hits).toEqual([]);
+        if (template.startsWith('IMAGES')) expect(images.hits.length).toBeGreaterThan(before);
+        await expectNothingStored(product.id);
+      },
+    );
+  });
+
+  describe('access and errors', () => {
+    it('is for admins and admin keys with images:write; 401 without credentials', async () => {
+      const product = await newProduct();
+      const body = { image: dataUri('image/png', png) };
+      const anonymous = await call(
+        app,
+        'PUT',
+        `/api/v1/products/${product.id}/image`,
+        undefined,
+        body,
+      );
+      expect(anonymous.statusCode).toBe(401);
+      expect((await put(product.id, body, c.staff)).json().code).toBe('insufficient_role');
+      expect((await put(product.id, body, c.staffKey)).statusCode).toBe(403);
+      expect((await put(product.id, body, c.adminKey)).statusCode).toBe(200);
+      // A key without images:write, even an admin's, may not.
+      const readOnly = await call(app, 'POST', '/api/v1/api-keys', c.admin, {
+        name: 'read only',
+        role: Role.Admin,
+        scopes: [Scope.ProductsRead, Scope.ImagesRead],
+      });
+      const res = await put(product.id, body, { apiKey: readOnly.json().key });
+      expect(res.statusCode).toBe(403);
+      expect(res.json().code).toBe('insufficient_scope');
+    });
+
+    it('400 for a missing image or a bad id, 404 for an unknown or foreign product', async () => {
+      const product = await newProduct();
+      const missing = await put(product.id, {});
+      expect(missing.statusCode).toBe(400);
+      expect(missing.json()).toMatchObject({ code: 'validation_failed' });
+      expect(missing.json().errors.map((e: { field: string }) => e.field)).toContain('image');
+      const extra = await put(product.id, { image: dataUri('image/png', png), url: 'x' });
+      expect(extra.statusCode).toBe(400);
+      const badId = await put('not-an-id', { image: dataUri('image/png', png) });
+      expect(badId.statusCode).toBe(400);
+      expect(badId.json().code).toBe('invalid_id');
+      const unknown = await put('00000000-0000-4000-8000-000000000000', {
+        image: `${images.origin}/shoe.jpg`,
+      });
+      expect(unknown.statusCode).toBe(404);
+      expect(unknown.json().code).toBe('product_not_found');
+      const rival = await otherOrganisationAdmin(app, 'import-rival', 'importrival');
+      const foreign = await put(product.id, { image: dataUri('image/png', png) }, rival);
+      expect(foreign.statusCode).toBe(404);
+      await expectNothingStored(product.id);
+    });
+
+    it('works by GTIN too', async () => {
+      const res = await call(app, 'POST', '/api/v1/products', c.admin, {
+        name: 'By GTIN',
+        gtin: '4006381333931',
+      });
+      expect(res.statusCode).toBe(201);
+      const put = await call(app, 'PUT', '/api/v1/products/by-gtin/4006381333931/image', c.admin, {
+        image: dataUri('image/jpeg', jpeg),
+      });
+      expect(put.statusCode).toBe(200);
+      expect(put.json()).toMatchObject({ id: res.json().id, image_count: 1 });
+    });
+
+    it('serialises concurrent imports of one product: one imported image is left', async () => {
+      const product = await newProduct();
+      const results = await Promise.all(
+        [png, jpeg, png, jpeg].map((bytes, i) =>
+          put(product.id, { image: dataUri(i % 2 ? 'image/jpeg' : 'image/png', bytes) }),
+        ),
+      );
+      expect(results.map((r) => r.statusCode)).toEqual([200, 200, 200, 200]);
+      const now = await rows(product.id);
+      expect(now).toHaveLength(1);
+      const mine = storage.stored().filter((k) => k.includes(decodeId(product.id) ?? '-'));
+      expect(mine.filter((k) => k.includes('/original.'))).toEqual([now[0].storage_key]);
+      const sha = createHash('sha256');
+      sha.update((await call(app, 'GET', `/media/${now[0].storage_key}`)).rawPayload);
+      const [{ sha256 }] = await app
+        .get(DataSource)
+        .query<{ sha256: string }[]>('SELECT sha256 FROM images WHERE id = $1', [now[0].id]);
+      expect(sha.digest('hex')).toBe(sha256);
+    });
+  });
+});
