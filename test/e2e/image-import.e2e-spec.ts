@@ -518,3 +518,155 @@ describe('Image import (PUT /products/:id/image)', () => {
     });
   });
 });
+
+describe('Image import on S3 and Cloudinary', () => {
+  let png: Buffer;
+  let jpeg: Buffer;
+  const dataUri = (type: string, bytes: Buffer) =>
+    `data:${type};base64,${bytes.toString('base64')}`;
+
+  beforeAll(async () => {
+    png = await noisyPng(300, 200);
+    jpeg = await sharp(await noisyPng(320, 240))
+      .jpeg({ quality: 70 })
+      .toBuffer();
+  });
+
+  async function start(driver: 's3' | 'cloudinary') {
+    const backend = await startStorageBackend(driver);
+    const t = await startTestApp(backend.env);
+    const admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+    const product = async (name: string, credential: Credential = admin) => {
+      const res = await call(t.app, 'POST', '/api/v1/products', credential, { name });
+      expect(res.statusCode).toBe(201);
+      return res.json<{ id: string; slug: string }>();
+    };
+    const put = (productId: string, image: string, credential: Credential = admin) =>
+      call(t.app, 'PUT', `/api/v1/products/${productId}/image`, credential, { image });
+    const rows = (productId: string) =>
+      t.app
+        .get(DataSource)
+        .query<{ id: string; storage_key: string; sha256: string }[]>(
+          'SELECT id, storage_key, sha256 FROM images WHERE product_id = $1',
+          [decodeId(productId)],
+        );
+    return { backend, t, admin, product, put, rows };
+  }
+
+  describe('Cloudinary: seed 000 upload', () => {
+    let env: Awaited<ReturnType<typeof start>>;
+    beforeAll(async () => {
+      env = await start('cloudinary');
+    });
+    afterAll(async () => {
+      await env?.t.close();
+      await env?.backend.close();
+    });
+
+    it('uploads to folder products/ under the slug, overwriting, with the 500×500 fill', async () => {
+      const fake = env.backend.cloudinary!;
+      const product = await env.product('Blue Shoe');
+      expect(product.slug).toBe('blue-shoe');
+      const res = await env.put(product.id, dataUri('image/jpeg', jpeg));
+      expect(res.statusCode).toBe(200);
+      const upload = fake.uploads[fake.uploads.length - 1];
+      expect(upload.fields).toMatchObject({
+        folder: 'products/',
+        public_id: 'blue-shoe',
+        // The SDK sends booleans as 1.
+        overwrite: '1',
+        invalidate: '1',
+        transformation: 'c_fill,g_auto,h_500,w_500/f_auto,q_auto',
+      });
+      expect(fake.assets.has('products/blue-shoe')).toBe(true);
+      expect(res.json().primary_image.url).toMatch(/\/image\/upload\/.*products\/blue-shoe\.jpg$/);
+      expect(res.json().primary_image.renditions.card).toContain('c_fill,g_auto,h_500,w_500');
+
+      // Again, as a PNG: the same asset is overwritten, not destroyed, and the row replaced.
+      const destroysBefore = fake.destroys.length;
+      const again = await env.put(product.id, dataUri('image/png', png));
+      expect(again.statusCode).toBe(200);
+      expect(fake.assets.get('products/blue-shoe')?.overwrites).toBe(1);
+      expect(fake.destroys.slice(destroysBefore).map((d) => d.public_id)).toEqual([]);
+      const rows = await env.rows(product.id);
+      expect(rows).toHaveLength(1);
+      expect(rows[0].storage_key).toBe('products/blue-shoe.png');
+      const stored = fake.assets.get('products/blue-shoe')!.bytes;
+      expect(createHash('sha256').update(stored).digest('hex')).toBe(rows[0].sha256);
+    });
+
+    it("never overwrites another organisation's product with the same slug", async () => {
+      const fake = env.backend.cloudinary!;
+      const mine = await env.product('Red Hat');
+      expect((await env.put(mine.id, dataUri('image/jpeg', jpeg))).statusCode).toBe(200);
+      const before = Buffer.from(fake.assets.get('products/red-hat')!.bytes);
+      const rival = await otherOrganisationAdmin(env.t.app, 'cloud-rival', 'cloudrival');
+      const theirs = await env.product('Red Hat', rival);
+      expect(theirs.slug).toBe('red-hat');
+      const res = await env.put(theirs.id, dataUri('image/png', png), rival);
+      expect(res.statusCode).toBe(200);
+      const uuid = decodeId(theirs.id);
+      expect(fake.assets.has(`products/red-hat-${uuid}`)).toBe(true);
+      expect(fake.assets.get('products/red-hat')!.bytes.equals(before)).toBe(true);
+      expect((await env.rows(theirs.id))[0].storage_key).toBe(`products/red-hat-${uuid}.png`);
+    });
+
+    it('keeps row and asset consistent under concurrent imports of one product', async () => {
+      const fake = env.backend.cloudinary!;
+      const product = await env.product('Green Scarf');
+      const results = await Promise.all(
+        [png, jpeg, png, jpeg].map((bytes, i) =>
+          env.put(product.id, dataUri(i % 2 ? 'image/jpeg' : 'image/png', bytes)),
+        ),
+      );
+      expect(results.map((r) => r.statusCode)).toEqual([200, 200, 200, 200]);
+      const rows = await env.rows(product.id);
+      expect(rows).toHaveLength(1);
+      const stored = fake.assets.get('products/green-scarf')!.bytes;
+      expect(createHash('sha256').update(stored).digest('hex')).toBe(rows[0].sha256);
+    });
+
+    it('answers 502 when Cloudinary fails, storing nothing', async () => {
+      const fake = env.backend.cloudinary!;
+      const product = await env.product('Grey Sock');
+      fake.failNext(1, 500);
+      const res = await env.put(product.id, dataUri('image/png', png));
+      expect(res.statusCode).toBe(502);
+      expect(res.json().code).toBe('storage_unavailable');
+      expect(await env.rows(product.id)).toEqual([]);
+      expect(fake.assets.has('products/grey-sock')).toBe(false);
+    });
+  });
+
+  describe('S3: failures', () => {
+    let env: Awaited<ReturnType<typeof start>>;
+    beforeAll(async () => {
+      env = await start('s3');
+    });
+    afterAll(async () => {
+      await env?.t.close();
+      await env?.backend.close();
+    });
+
+    it('answers 502 and keeps the previous import when the storage fails part-way', async () => {
+      const { backend } = env;
+      const product = await env.product('Black Belt');
+      expect((await env.put(product.id, dataUri('image/png', png))).statusCode).toBe(200);
+      const [previous] = await env.rows(product.id);
+      const before = backend.stored();
+      // The original is accepted, then every further write fails: the original must go.
+      backend.faults!.failAfter(['PUT'], 1);
+      try {
+        const res = await env.put(product.id, dataUri('image/jpeg', jpeg));
+        expect(res.statusCode).toBe(502);
+        expect(res.json().code).toBe('storage_unavailable');
+      } finally {
+        backend.faults!.heal();
+      }
+      expect(await env.rows(product.id)).toEqual([previous]);
+      expect(backend.stored()).toEqual(before);
+      const gallery = await call(env.t.app, 'GET', `/api/v1/products/${product.id}`, env.admin);
+      expect(gallery.json().primary_image.id).toBeDefined();
+    });
+  });
+});
