@@ -251,6 +251,69 @@ describe(ImageProcessor.name, () => {
     expect(result.renditions).toEqual({});
   });
 
+  describe('fill (seed 000: 500×500, fill, gravity auto)', () => {
+    it('crops the original around its most interesting part, enlarging when smaller', async () => {
+      const processor = new ImageProcessor(validateEnv({}));
+      // A flat grey band with a noisy square on its right: attention keeps the square.
+      const width = 900;
+      const height = 300;
+      const raw = Buffer.alloc(width * height * 3, 128);
+      const noise = noiseBytes(width * height * 3, 9);
+      for (let y = 0; y < height; y++) {
+        for (let x = 650; x < 850; x++) {
+          const i = (y * width + x) * 3;
+          noise.copy(raw, i, i, i + 3);
+        }
+      }
+      const input = await sharp(raw, { raw: { width, height, channels: 3 } })
+        .png()
+        .toBuffer();
+      const fill = { width: 500, height: 500 };
+      const result = await processor.process(write('band.png', input), {
+        renditions: true,
+        fill,
+      });
+      expect(result.original).toMatchObject({ format: 'png', width: 500, height: 500 });
+      expect(await sharp(result.original.buffer).metadata()).toMatchObject(fill);
+      // The left of the crop is still grey only if the crop was centred; it must show noise.
+      const stats = await sharp(result.original.buffer)
+        .extract({ left: 0, top: 0, width: 100, height: 500 })
+        .stats();
+      expect(stats.channels[0].stdev).toBeGreaterThan(0);
+      const right = await sharp(result.original.buffer)
+        .extract({ left: 250, top: 0, width: 250, height: 500 })
+        .stats();
+      expect(right.channels[0].stdev).toBeGreaterThan(20);
+      // Renditions are made from the crop: nothing larger than it.
+      expect(result.renditions.large).toMatchObject({ width: 500, height: 500 });
+
+      const small = await processor.process(
+        write('small.jpg', await noisyRgb(64, 48, 3).jpeg().toBuffer()),
+        { renditions: false, fill },
+      );
+      expect(small.original).toMatchObject({ format: 'jpeg', width: 500, height: 500 });
+    });
+
+    it('rasterises an SVG to a PNG', async () => {
+      const processor = new ImageProcessor(validateEnv({}));
+      const svg = Buffer.from(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="200" height="100"><rect width="200" height="100" fill="red"/></svg>',
+      );
+      const result = await processor.process(write('logo.svg', svg), {
+        renditions: false,
+        fill: { width: 500, height: 500 },
+      });
+      expect(result.original).toMatchObject({
+        format: 'png',
+        mimeType: 'image/png',
+        extension: 'png',
+        width: 500,
+        height: 500,
+      });
+      expect((await sharp(result.original.buffer).metadata()).format).toBe('png');
+    });
+  });
+
   describe('rejections', () => {
     const processor = (): ImageProcessor => new ImageProcessor(validateEnv({}));
 
