@@ -1,8 +1,8 @@
 import {
   Injectable,
   Logger,
+  type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
-  type OnApplicationShutdown,
 } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { safeError } from '../common/logging/safe-error';
@@ -21,7 +21,7 @@ const BATCH = 100;
  * locked) is skipped rather than deleted from under the attach.
  */
 @Injectable()
-export class UnattachedImageSweeper implements OnApplicationBootstrap, OnApplicationShutdown {
+export class UnattachedImageSweeper implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('UnattachedImages');
   private readonly ttlSeconds: number;
   private timer?: NodeJS.Timeout;
@@ -43,7 +43,8 @@ export class UnattachedImageSweeper implements OnApplicationBootstrap, OnApplica
     this.timer.unref();
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /** Before the database closes: a sweep under way finishes first. */
+  async beforeApplicationShutdown(): Promise<void> {
     clearInterval(this.timer);
     await this.running;
   }
