@@ -75,7 +75,7 @@ export class UnattachedImageSweeper implements OnApplicationBootstrap, BeforeApp
                      FOR UPDATE SKIP LOCKED)`,
             { ttl: this.ttlSeconds, limit: BATCH },
           )
-          .returning(['storage_key', 'renditions'])
+          .returning(['storageKey', 'renditions'])
           .execute();
         const rows = result.raw as {
           storage_key: string;

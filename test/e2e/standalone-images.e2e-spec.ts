@@ -1,0 +1,1010 @@
+import { randomUUID } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Client } from 'pg';
+import { DataSource } from 'typeorm';
+import { createApp } from '../../src/app.factory';
+import { Role } from '../../src/auth/roles';
+import { decodeId } from '../../src/common/ids/short-id';
+import { UnattachedImageSweeper } from '../../src/images/unattached-image-sweeper';
+import { addUser, filesBelow, otherOrganisationAdmin } from '../support/accounts';
+import {
+  bmp,
+  htmlBytes,
+  noisyPng,
+  safeSvg,
+  solidJpeg,
+  svgWithScript,
+  truncatedJpeg,
+} from '../support/fixtures';
+import { call, login, type Credential } from '../support/http';
+import { multipart, type FilePart } from '../support/multipart';
+import { fetchDelivered, PUBLIC_BASE } from '../support/storage-backends';
+import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+
+interface StandaloneBody {
+  id: string;
+  key: string;
+  url: string;
+  purpose: string;
+  renditions: Record<string, string>;
+  format: string;
+  width: number;
+  height: number;
+  size: number;
+  created_at: string;
+  expires_at: string;
+}
+
+interface ImageBody {
+  id: string;
+  product_id: string | null;
+  title: string;
+  alt_text: string;
+  is_primary: boolean;
+  priority: number;
+  url: string;
+  renditions: Record<string, { url: string }>;
+}
+
+const SHORT_ID = /^[2-9A-HJ-NP-Za-km-z]{22}$/;
+const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+const TTL_MS = 3600_000;
+const ON_POSTGRES = Boolean(process.env.TEST_DATABASE_URL);
+
+/** What every app of this file is configured with (besides its database). */
+const APP_ENV = {
+  PUBLIC_BASE_URL: PUBLIC_BASE,
+  UNATTACHED_IMAGE_TTL: '1h',
+  // Sweeps are driven by the tests (except in the periodic test, which has its own app).
+  UNATTACHED_IMAGE_SWEEP_SECONDS: '0',
+  STORAGE_DELETE_RETRY_SECONDS: '0',
+};
+
+/** Waits until `check` holds, failing after `ms` with what was awaited. */
+async function until(check: () => Promise<boolean> | boolean, what: string, ms = 15_000) {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
+  let t: TestApp;
+  let app: NestFastifyApplication;
+  let ds: DataSource;
+  let mediaDir: string;
+  let tmpDir: string;
+  let jpeg: Buffer;
+  let limitPng: Buffer;
+  let defaultOrgId: string;
+  const c: Record<string, Credential> = {};
+
+  /* ------------------------------------------------------------------ helpers */
+
+  function uploadStandalone(
+    file: FilePart | FilePart[] | undefined,
+    fields: Record<string, string> = { purpose: 'product' },
+    as: Credential | null = c.staff,
+    target: NestFastifyApplication = app,
+  ) {
+    const files = file === undefined ? [] : Array.isArray(file) ? file : [file];
+    const body = multipart(fields, files);
+    return call(target, 'POST', '/api/v1/images', as ?? undefined, body.payload, {
+      headers: body.headers,
+    });
+  }
+
+  async function standalone(
+    fields: Record<string, string> = { purpose: 'product' },
+    as: Credential = c.staff,
+    target: NestFastifyApplication = app,
+  ): Promise<StandaloneBody> {
+    const res = await uploadStandalone(
+      { data: jpeg, filename: 'shot.jpg', contentType: 'image/jpeg' },
+      fields,
+      as,
+      target,
+    );
+    expect(res.statusCode).toBe(201);
+    return res.json();
+  }
+
+  async function newProduct(body: object = {}, as: Credential = c.staff): Promise<string> {
+    const res = await call(app, 'POST', '/api/v1/products', as, { name: 'Attach target', ...body });
+    expect(res.statusCode).toBe(201);
+    return res.json().id;
+  }
+
+  const galleryUrl = (productId: string) => `/api/v1/products/${productId}/images`;
+
+  /** `as: null` sends no credential. */
+  function attach(productId: string, body: object, as: Credential | null = c.staff) {
+    return call(app, 'POST', galleryUrl(productId), as ?? undefined, body);
+  }
+
+  async function gallery(productId: string): Promise<{ items: ImageBody[]; version: number }> {
+    const res = await call(app, 'GET', `${galleryUrl(productId)}?per_page=500`, c.staff);
+    expect(res.statusCode).toBe(200);
+    return { items: res.json().items, version: res.json().version };
+  }
+
+  async function galleryUpload(productId: string): Promise<ImageBody> {
+    const body = multipart({}, [{ data: jpeg, contentType: 'image/jpeg' }]);
+    const res = await call(app, 'POST', galleryUrl(productId), c.staff, body.payload, {
+      headers: body.headers,
+    });
+    expect(res.statusCode).toBe(201);
+    return res.json();
+  }
+
+  function uuidOf(id: string): string {
+    const uuid = decodeId(id);
+    if (!uuid) throw new Error(`not an id: ${id}`);
+    return uuid;
+  }
+
+  function storedPath(url: string, root = mediaDir): string {
+    return join(root, new URL(url).pathname.replace(/^\/media\//, ''));
+  }
+
+  /** The URLs of an image as the stand-alone upload answered them: original first. */
+  const urlsOf = (image: StandaloneBody) => [image.url, ...Object.values(image.renditions)];
+
+  /** Stored files (relative to the storage root, `/`-separated, without the write area). */
+  function storedFiles(root = mediaDir): string[] {
+    return filesBelow(root)
+      .map((f) => relative(root, f).split(sep).join('/'))
+      .filter((key) => !key.startsWith('.tmp/'))
+      .sort();
+  }
+
+  async function unattachedIds(): Promise<string[]> {
+    const rows: { id: string }[] = await ds.query(
+      'SELECT id FROM images WHERE product_id IS NULL ORDER BY id',
+    );
+    return rows.map((r) => r.id);
+  }
+
+  async function row(id: string): Promise<Record<string, unknown> | undefined> {
+    const [found] = await ds.query('SELECT * FROM images WHERE id = $1', [uuidOf(id)]);
+    return found as Record<string, unknown> | undefined;
+  }
+
+  async function pendingDeletions(source: DataSource = ds): Promise<string[]> {
+    const rows: { key: string }[] = await source.query('SELECT key FROM storage_deletions');
+    return rows.map((r) => r.key);
+  }
+
+  async function backdate(id: string, interval: string, source: DataSource = ds): Promise<void> {
+    await source.query(
+      `UPDATE images SET created_at = now() - $2::interval, updated_at = now() - $2::interval
+        WHERE id = $1`,
+      [uuidOf(id), interval],
+    );
+  }
+
+  async function expectNoTempFiles(): Promise<void> {
+    // Temporary files go when the response has been sent (an onResponse hook).
+    await until(() => filesBelow(tmpDir).length === 0, 'the upload spool to empty', 5_000);
+    expect(filesBelow(join(mediaDir, '.tmp'))).toEqual([]);
+  }
+
+  interface Leftovers {
+    rows: string[];
+    files: string[];
+  }
+
+  async function leftovers(): Promise<Leftovers> {
+    return { rows: await unattachedIds(), files: storedFiles() };
+  }
+
+  /** A rejected upload left no row, no stored file, no queued deletion and no temporary file. */
+  async function expectNothingLeft(before: Leftovers): Promise<void> {
+    expect(await unattachedIds()).toEqual(before.rows);
+    expect(storedFiles()).toEqual(before.files);
+    expect(await pendingDeletions()).toEqual([]);
+    await expectNoTempFiles();
+  }
+
+  async function createKey(body: object): Promise<Credential> {
+    const res = await call(app, 'POST', '/api/v1/api-keys', c.admin, body);
+    expect(res.statusCode).toBe(201);
+    return { apiKey: res.json().key };
+  }
+
+  beforeAll(async () => {
+    jpeg = await solidJpeg(40, 30);
+    limitPng = await noisyPng(120, 100);
+    t = await startTestApp({ ...APP_ENV, MAX_UPLOAD_BYTES: String(limitPng.length) });
+    app = t.app;
+    ds = app.get(DataSource);
+    mediaDir = join(t.db.env.DATA_DIR, 'media');
+    tmpDir = join(t.db.env.DATA_DIR, 'tmp', 'uploads');
+    c.admin = { bearer: await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+    c.staff = await addUser(app, c.admin, 'sasha', Role.Staff);
+    c.user = await addUser(app, c.admin, 'ulla', Role.User);
+    c.other = await otherOrganisationAdmin(app, 'elsewhere', 'olga');
+    c.writeKey = await createKey({
+      name: 'uploader',
+      role: Role.Staff,
+      scopes: ['images:write', 'images:read', 'products:read'],
+    });
+    c.readKey = await createKey({
+      name: 'reader',
+      role: Role.Staff,
+      scopes: ['images:read', 'products:read'],
+    });
+    const [org] = await ds.query(`SELECT id FROM organizations WHERE slug = 'default'`);
+    defaultOrgId = org.id;
+  });
+  afterAll(() => t?.close());
+
+  /* ------------------------------------------------------------ POST /images */
+
+  describe('POST /images', () => {
+    it('stores an unattached image under uploads/<uuid>/ and answers its URLs and expiry', async () => {
+      const res = await uploadStandalone(
+        { data: jpeg, filename: 'shot.jpg', contentType: 'image/jpeg' },
+        { purpose: 'product' },
+      );
+      expect(res.statusCode).toBe(201);
+      const body: StandaloneBody = res.json();
+      expect(Object.keys(body).sort()).toEqual(
+        [
+          'created_at',
+          'expires_at',
+          'format',
+          'height',
+          'id',
+          'key',
+          'purpose',
+          'renditions',
+          'size',
+          'url',
+          'width',
+        ].sort(),
+      );
+      expect(body.id).toMatch(SHORT_ID);
+      const uuid = uuidOf(body.id);
+      expect(body).toMatchObject({ purpose: 'product', format: 'jpeg', width: 40, height: 30 });
+      expect(body.key).toBe(`uploads/${uuid}/original.jpg`);
+      expect(body.url).toBe(`${PUBLIC_BASE}/media/${body.key}`);
+      expect(Object.keys(body.renditions).sort()).toEqual(['card', 'large', 'thumb']);
+      for (const [name, url] of Object.entries(body.renditions)) {
+        expect(url).toMatch(new RegExp(`^${PUBLIC_BASE}/media/uploads/${uuid}/${name}\\.webp$`));
+      }
+      const created = Date.parse(body.created_at);
+      expect(Date.parse(body.expires_at) - created).toBe(TTL_MS);
+
+      // Every file is stored and served; the original's size is the stored size.
+      for (const url of urlsOf(body)) {
+        const delivered = await fetchDelivered(app, url);
+        expect(delivered.status).toBe(200);
+        expect(existsSync(storedPath(url))).toBe(true);
+        if (url === body.url) expect(delivered.body.length).toBe(body.size);
+      }
+      expect(storedFiles().filter((f) => f.startsWith(`uploads/${uuid}/`))).toEqual(
+        ['card.webp', 'large.webp', 'original.jpg', 'thumb.webp'].map(
+          (f) => `uploads/${uuid}/${f}`,
+        ),
+      );
+
+      const stored = await row(body.id);
+      expect(stored).toMatchObject({
+        product_id: null,
+        organization_id: defaultOrgId,
+        purpose: 'product',
+        storage_key: body.key,
+        is_primary: false,
+        original_filename: 'shot.jpg',
+      });
+      expect((stored!.created_at as Date).getTime()).toBe(created);
+    });
+
+    it.each(['product', 'account', 'user', 'category'])('accepts purpose %s', async (purpose) => {
+      const body = await standalone({ purpose });
+      expect(body.purpose).toBe(purpose);
+      expect(await row(body.id)).toMatchObject({ purpose, product_id: null });
+    });
+
+    it('accepts admins and API keys with images:write (in their organisation)', async () => {
+      const byAdmin = await standalone({ purpose: 'product' }, c.admin);
+      expect(await row(byAdmin.id)).toMatchObject({ organization_id: defaultOrgId });
+      const byKey = await standalone({ purpose: 'category' }, c.writeKey);
+      expect(await row(byKey.id)).toMatchObject({
+        organization_id: defaultOrgId,
+        purpose: 'category',
+      });
+      const byOther = await standalone({ purpose: 'product' }, c.other);
+      const [otherOrg] = await ds.query(`SELECT id FROM organizations WHERE slug = 'elsewhere'`);
+      expect(await row(byOther.id)).toMatchObject({ organization_id: otherOrg.id });
+    });
+
+    it('checks the type from the bytes: an SVG is sanitised, a BMP stored as PNG', async () => {
+      const svg = await uploadStandalone(
+        { data: safeSvg(), filename: 'logo.png', contentType: 'image/png' },
+        { purpose: 'account' },
+      );
+      expect(svg.statusCode).toBe(201);
+      expect(svg.json()).toMatchObject({ format: 'svg', purpose: 'account' });
+      expect(svg.json().key).toMatch(new RegExp(`^uploads/${UUID}/original\\.svg$`));
+      const png = await uploadStandalone({ data: bmp(), contentType: 'image/bmp' });
+      expect(png.statusCode).toBe(201);
+      expect(png.json()).toMatchObject({ format: 'png', width: 64, height: 48 });
+      expect(png.json().key).toMatch(new RegExp(`^uploads/${UUID}/original\\.png$`));
+    });
+
+    describe('rejected uploads leave nothing behind', () => {
+      const files: [string, () => Promise<FilePart | FilePart[] | undefined>, number, string][] = [
+        [
+          'HTML named .png',
+          async () => ({ data: htmlBytes(), filename: 'x.png', contentType: 'image/png' }),
+          400,
+          'unsupported_image_type',
+        ],
+        [
+          'an SVG with a script',
+          async () => ({ data: svgWithScript(), contentType: 'image/svg+xml' }),
+          400,
+          'unsafe_svg',
+        ],
+        [
+          'a truncated JPEG',
+          async () => ({ data: await truncatedJpeg(), contentType: 'image/jpeg' }),
+          400,
+          'invalid_image',
+        ],
+        [
+          'a zero-byte file',
+          async () => ({ data: Buffer.alloc(0), contentType: 'image/png' }),
+          400,
+          'image_required',
+        ],
+        [
+          'a file one byte over the limit',
+          async () => ({ data: Buffer.concat([limitPng, Buffer.from([0])]) }),
+          413,
+          'file_too_large',
+        ],
+        [
+          'two files',
+          async () => [
+            { data: jpeg, contentType: 'image/jpeg' },
+            { data: jpeg, contentType: 'image/jpeg' },
+          ],
+          400,
+          'too_many_files',
+        ],
+      ];
+
+      it.each(files)('%s', async (_name, make, status, code) => {
+        const before = await leftovers();
+        const res = await uploadStandalone(await make(), { purpose: 'product' });
+        expect(res.statusCode).toBe(status);
+        expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+        expect(res.json().code).toBe(code);
+        await expectNothingLeft(before);
+      });
+
+      it('accepts a file of exactly MAX_UPLOAD_BYTES', async () => {
+        const res = await uploadStandalone({ data: limitPng, contentType: 'image/png' });
+        expect(res.statusCode).toBe(201);
+      });
+
+      const fieldCases: [string, boolean, Record<string, string>, string, string[]][] = [
+        ['neither image nor purpose', false, {}, 'validation_failed', ['image', 'purpose']],
+        ['no image', false, { purpose: 'product' }, 'image_required', ['image']],
+        ['no purpose', true, {}, 'validation_failed', ['purpose']],
+        ['an unknown purpose', true, { purpose: 'banner' }, 'validation_failed', ['purpose']],
+        [
+          'an unknown purpose and no image',
+          false,
+          { purpose: 'banner' },
+          'validation_failed',
+          ['image', 'purpose'],
+        ],
+        [
+          'a gallery field',
+          true,
+          { purpose: 'product', title: 'Front' },
+          'validation_failed',
+          ['title'],
+        ],
+      ];
+
+      it.each(fieldCases)('names the fields: %s', async (_name, withFile, fields, code, named) => {
+        const before = await leftovers();
+        const file = withFile ? { data: jpeg, contentType: 'image/jpeg' } : undefined;
+        const res = await uploadStandalone(file, fields);
+        expect(res.statusCode).toBe(400);
+        expect(res.json().code).toBe(code);
+        const reported = res.json().errors.map((e: { field: string }) => e.field);
+        expect([...new Set(reported)].sort()).toEqual(named);
+        await expectNothingLeft(before);
+      });
+
+      it('refuses a JSON body with 415', async () => {
+        const before = await leftovers();
+        const res = await call(app, 'POST', '/api/v1/images', c.staff, { purpose: 'product' });
+        expect(res.statusCode).toBe(415);
+        expect(res.json().code).toBe('unsupported_media_type');
+        await expectNothingLeft(before);
+      });
+
+      it('answers 401 without credentials, 403 to a user and to a key without images:write', async () => {
+        const before = await leftovers();
+        const file = { data: jpeg, contentType: 'image/jpeg' };
+        const anonymous = await uploadStandalone(file, { purpose: 'product' }, null);
+        expect(anonymous.statusCode).toBe(401);
+        expect(anonymous.headers['www-authenticate']).toBeDefined();
+        const user = await uploadStandalone(file, { purpose: 'product' }, c.user);
+        expect(user.statusCode).toBe(403);
+        const readKey = await uploadStandalone(file, { purpose: 'product' }, c.readKey);
+        expect(readKey.statusCode).toBe(403);
+        await expectNothingLeft(before);
+      });
+
+      it('answers 502 when the storage fails, leaving no row and no file', async () => {
+        const uploads = join(mediaDir, 'uploads');
+        const moved = join(mediaDir, 'uploads.moved');
+        // A file where the uploads directory should be: every write below it fails, for real.
+        if (existsSync(uploads)) renameSync(uploads, moved);
+        writeFileSync(uploads, 'not a directory');
+        try {
+          const before = await leftovers();
+          const res = await uploadStandalone({ data: jpeg, contentType: 'image/jpeg' });
+          expect(res.statusCode).toBe(502);
+          expect(res.json().code).toBe('storage_unavailable');
+          await expectNothingLeft(before);
+        } finally {
+          rmSync(uploads, { force: true });
+          if (existsSync(moved)) renameSync(moved, uploads);
+        }
+      });
+
+      it('deletes the stored files when the database insert fails', async () => {
+        await ds.query(`CREATE FUNCTION refuse_standalone() RETURNS trigger AS $$
+          BEGIN RAISE EXCEPTION 'refused by test trigger'; END $$ LANGUAGE plpgsql`);
+        await ds.query(`CREATE TRIGGER refuse_standalone BEFORE INSERT ON images FOR EACH ROW
+          WHEN (NEW.original_filename = 'refuse-me.jpg') EXECUTE FUNCTION refuse_standalone()`);
+        try {
+          const before = await leftovers();
+          const res = await uploadStandalone({
+            data: jpeg,
+            filename: 'refuse-me.jpg',
+            contentType: 'image/jpeg',
+          });
+          expect(res.statusCode).toBe(500);
+          await expectNothingLeft(before);
+        } finally {
+          await ds.query('DROP TRIGGER refuse_standalone ON images');
+          await ds.query('DROP FUNCTION refuse_standalone()');
+        }
+      });
+    });
+  });
+
+  /* ---------------------------------------------------------------- attaching */
+
+  describe('attaching (JSON POST /products/:id/images)', () => {
+    it('adds the image to the gallery with its files unchanged, title and alt text applied', async () => {
+      const p = await newProduct();
+      const image = await standalone();
+      const before = await Promise.all(urlsOf(image).map((u) => fetchDelivered(app, u)));
+      const { version } = await gallery(p);
+
+      const res = await attach(p, {
+        image_id: image.id,
+        title: 'Side view',
+        alt_text: 'The left side of the box',
+      });
+      expect(res.statusCode).toBe(201);
+      const attached: ImageBody = res.json();
+      expect(attached).toMatchObject({
+        id: image.id,
+        product_id: p,
+        purpose: 'product',
+        title: 'Side view',
+        alt_text: 'The left side of the box',
+        is_primary: true, // the gallery's first image
+        priority: 0,
+        format: image.format,
+        width: image.width,
+        height: image.height,
+        size: image.size,
+        original_filename: 'shot.jpg',
+        url: image.url,
+      });
+      expect(
+        Object.fromEntries(Object.entries(attached.renditions).map(([n, r]) => [n, r.url])),
+      ).toEqual(image.renditions);
+
+      const after = await gallery(p);
+      expect(after.items.map((i) => i.id)).toEqual([image.id]);
+      expect(after.version).toBe(version + 1);
+      const one = await call(app, 'GET', `${galleryUrl(p)}/${image.id}`, c.staff);
+      expect(one.statusCode).toBe(200);
+      expect(one.json()).toEqual(attached);
+      const product = (await call(app, 'GET', `/api/v1/products/${p}`, c.staff)).json();
+      expect(product.image_count).toBe(1);
+      expect(product.primary_image.id).toBe(image.id);
+
+      // Same files, same bytes, still served.
+      for (const [i, url] of urlsOf(image).entries()) {
+        const delivered = await fetchDelivered(app, url);
+        expect(delivered.status).toBe(200);
+        expect(delivered.body.equals(before[i].body)).toBe(true);
+      }
+      expect(await row(image.id)).toMatchObject({ product_id: uuidOf(p), storage_key: image.key });
+    });
+
+    it('places it after the last image by default; is_primary demotes the primary; priority is kept', async () => {
+      const p = await newProduct();
+      const first = await galleryUpload(p);
+      const second = await attach(p, { image_id: (await standalone()).id });
+      expect(second.statusCode).toBe(201);
+      expect(second.json()).toMatchObject({ is_primary: false, priority: 1 });
+
+      const third = await attach(p, { image_id: (await standalone()).id, is_primary: true });
+      expect(third.statusCode).toBe(201);
+      expect(third.json()).toMatchObject({ is_primary: true, priority: 2 });
+
+      const fourth = await attach(p, { image_id: (await standalone()).id, priority: 7 });
+      expect(fourth.statusCode).toBe(201);
+      expect(fourth.json()).toMatchObject({ is_primary: false, priority: 7 });
+
+      const { items, version } = await gallery(p);
+      expect(items.map((i) => i.id)).toEqual([
+        third.json().id,
+        first.id,
+        second.json().id,
+        fourth.json().id,
+      ]);
+      expect(items.filter((i) => i.is_primary)).toHaveLength(1);
+      expect(version).toBe(4);
+    });
+
+    it('works by GTIN and with the image id as a UUID', async () => {
+      const gtin = '5901234123457';
+      const p = await newProduct({ gtin });
+      const image = await standalone();
+      const res = await call(app, 'POST', `/api/v1/products/by-gtin/${gtin}/images`, c.staff, {
+        image_id: uuidOf(image.id),
+      });
+      expect(res.statusCode).toBe(201);
+      expect(res.json()).toMatchObject({ id: image.id, product_id: p, is_primary: true });
+      expect((await gallery(p)).items.map((i) => i.id)).toEqual([image.id]);
+    });
+
+    describe('refusals change nothing', () => {
+      let p: string;
+      let version: number;
+
+      beforeAll(async () => {
+        p = await newProduct();
+        version = (await gallery(p)).version;
+      });
+
+      /** The refused attach left the gallery as it was and the image (if any) unattached. */
+      async function expectUnchanged(imageId?: string): Promise<void> {
+        const now = await gallery(p);
+        expect(now.items).toEqual([]);
+        expect(now.version).toBe(version);
+        if (imageId) expect(await row(imageId)).toMatchObject({ product_id: null });
+      }
+
+      it.each([['nope'], ['0123456789'], ['IIIIIIIIIIIIIIIIIIIIII'], ['zzzzzzzzzzzzzzzzzzzzzz']])(
+        'answers 400 invalid_id for image_id %j',
+        async (imageId) => {
+          const res = await attach(p, { image_id: imageId });
+          expect(res.statusCode).toBe(400);
+          expect(res.json().code).toBe('invalid_id');
+          expect(res.json().errors).toEqual([expect.objectContaining({ field: 'image_id' })]);
+          await expectUnchanged();
+        },
+      );
+
+      it.each<[string, (id: string) => object, string[]]>([
+        ['no image_id', () => ({}), ['image_id']],
+        ['a number as image_id', () => ({ image_id: 42 }), ['image_id']],
+        ['an extra property', (id) => ({ image_id: id, colour: 'red' }), ['colour']],
+        ['a null title', (id) => ({ image_id: id, title: null }), ['title']],
+        ['a negative priority', (id) => ({ image_id: id, priority: -1 }), ['priority']],
+        ['a string is_primary', (id) => ({ image_id: id, is_primary: 'yes' }), ['is_primary']],
+      ])('answers 400 validation_failed for %s', async (_name, body, fields) => {
+        const image = await standalone();
+        const res = await attach(p, body(image.id));
+        expect(res.statusCode).toBe(400);
+        expect(res.json().code).toBe('validation_failed');
+        const named = res.json().errors.map((e: { field: string }) => e.field);
+        expect([...new Set(named)]).toEqual(fields);
+        await expectUnchanged(image.id);
+      });
+
+      it('answers 404 image_not_found for an unknown id', async () => {
+        const res = await attach(p, { image_id: randomUUID() });
+        expect(res.statusCode).toBe(404);
+        expect(res.json().code).toBe('image_not_found');
+        await expectUnchanged();
+      });
+
+      it("answers 404 image_not_found for another organisation's image, both ways", async () => {
+        const theirs = await standalone({ purpose: 'product' }, c.other);
+        const res = await attach(p, { image_id: theirs.id });
+        expect(res.statusCode).toBe(404);
+        expect(res.json().code).toBe('image_not_found');
+        expect(await row(theirs.id)).toMatchObject({ product_id: null });
+
+        const theirProduct = await newProduct({}, c.other);
+        const ours = await standalone();
+        const back = await attach(theirProduct, { image_id: ours.id }, c.other);
+        expect(back.statusCode).toBe(404);
+        expect(back.json().code).toBe('image_not_found');
+        // And our image to their product, as seen from here: the product does not exist.
+        const cross = await attach(theirProduct, { image_id: ours.id });
+        expect(cross.statusCode).toBe(404);
+        expect(cross.json().code).toBe('product_not_found');
+        await expectUnchanged(ours.id);
+      });
+
+      it('answers 409 image_already_attached for an image in this or another gallery', async () => {
+        const other = await newProduct();
+        const image = await standalone();
+        expect((await attach(other, { image_id: image.id })).statusCode).toBe(201);
+        const again = await attach(other, { image_id: image.id });
+        expect(again.statusCode).toBe(409);
+        expect(again.json().code).toBe('image_already_attached');
+        const elsewhere = await attach(p, { image_id: image.id });
+        expect(elsewhere.statusCode).toBe(409);
+        expect(elsewhere.json().code).toBe('image_already_attached');
+        // A gallery upload is attached from the start.
+        const uploaded = await galleryUpload(other);
+        const stolen = await attach(p, { image_id: uploaded.id });
+        expect(stolen.statusCode).toBe(409);
+        expect(stolen.json().code).toBe('image_already_attached');
+        expect(await row(image.id)).toMatchObject({ product_id: uuidOf(other) });
+        expect((await gallery(other)).items).toHaveLength(2);
+        await expectUnchanged();
+      });
+
+      it.each(['account', 'user', 'category'])(
+        'answers 409 image_purpose_mismatch for purpose %s',
+        async (purpose) => {
+          const image = await standalone({ purpose });
+          const res = await attach(p, { image_id: image.id });
+          expect(res.statusCode).toBe(409);
+          expect(res.json().code).toBe('image_purpose_mismatch');
+          await expectUnchanged(image.id);
+        },
+      );
+
+      it('answers 404 product_not_found for an unknown product', async () => {
+        const image = await standalone();
+        const res = await attach(randomUUID(), { image_id: image.id });
+        expect(res.statusCode).toBe(404);
+        expect(res.json().code).toBe('product_not_found');
+        const byGtin = await call(
+          app,
+          'POST',
+          '/api/v1/products/by-gtin/9780306406157/images',
+          c.staff,
+          { image_id: image.id },
+        );
+        expect(byGtin.statusCode).toBe(404);
+        expect(byGtin.json().code).toBe('product_not_found');
+        await expectUnchanged(image.id);
+      });
+
+      it('answers 403 to a user and to a key without images:write, 401 without credentials', async () => {
+        const image = await standalone();
+        expect((await attach(p, { image_id: image.id }, c.user)).statusCode).toBe(403);
+        expect((await attach(p, { image_id: image.id }, c.readKey)).statusCode).toBe(403);
+        expect((await attach(p, { image_id: image.id }, null)).statusCode).toBe(401);
+        await expectUnchanged(image.id);
+      });
+    });
+
+    it('lets exactly one of two concurrent attaches of the same image win', async () => {
+      for (let round = 0; round < 3; round++) {
+        const [a, b] = [await newProduct(), await newProduct()];
+        const image = await standalone();
+        const results = await Promise.all([
+          attach(a, { image_id: image.id }),
+          attach(b, { image_id: image.id }),
+        ]);
+        expect(results.map((r) => r.statusCode).sort()).toEqual([201, 409]);
+        const loser = results.find((r) => r.statusCode === 409)!;
+        expect(loser.json().code).toBe('image_already_attached');
+        const winner = results.find((r) => r.statusCode === 201)!.json().product_id;
+        const lost = winner === a ? b : a;
+        expect(await row(image.id)).toMatchObject({ product_id: uuidOf(winner) });
+        expect((await gallery(winner)).items.map((i) => i.id)).toEqual([image.id]);
+        expect((await gallery(winner)).version).toBe(1);
+        expect(await gallery(lost)).toEqual({ items: [], version: 0 });
+      }
+    });
+  });
+
+  /* ------------------------------------------------------------------ the sweep */
+
+  /**
+   * Isolation only: when an earlier sweep test failed, the images it made expired would count in
+   * the next test's sweep. They are made recent again, so each test counts only its own.
+   */
+  async function forgetEarlierExpired(): Promise<void> {
+    await ds.query(
+      `UPDATE images SET created_at = now()
+        WHERE product_id IS NULL AND created_at < now() - interval '1 hour'`,
+    );
+  }
+
+  describe('the sweep of unattached uploads', () => {
+    const sweep = () => app.get(UnattachedImageSweeper).sweep();
+    beforeEach(forgetEarlierExpired);
+
+    it('deletes expired unattached images with their files, and nothing else', async () => {
+      const expired = [
+        await standalone(),
+        await standalone({ purpose: 'account' }),
+        await standalone({ purpose: 'product' }, c.other),
+      ];
+      for (const image of expired) await backdate(image.id, '2 hours');
+      const recent = await standalone();
+      const almost = await standalone();
+      await backdate(almost.id, '50 minutes');
+      const attachedOld = await standalone();
+      const p = await newProduct();
+      expect((await attach(p, { image_id: attachedOld.id })).statusCode).toBe(201);
+      await backdate(attachedOld.id, '3 days');
+      const galleryOld = await galleryUpload(p);
+      await backdate(galleryOld.id, '3 days');
+
+      const rowsBefore: { id: string }[] = await ds.query('SELECT id FROM images ORDER BY id');
+      const filesBefore = storedFiles();
+      const gone = new Set(expired.map((i) => uuidOf(i.id)));
+
+      expect(await sweep()).toBe(expired.length);
+
+      const rowsAfter: { id: string }[] = await ds.query('SELECT id FROM images ORDER BY id');
+      expect(rowsAfter.map((r) => r.id)).toEqual(
+        rowsBefore.map((r) => r.id).filter((id) => !gone.has(id)),
+      );
+      expect(storedFiles()).toEqual(
+        filesBefore.filter((f) => !(f.startsWith('uploads/') && gone.has(f.split('/')[1]))),
+      );
+      for (const image of expired) {
+        for (const url of urlsOf(image)) {
+          expect(existsSync(storedPath(url))).toBe(false);
+          expect((await fetchDelivered(app, url)).status).toBe(404);
+        }
+        const res = await attach(
+          p,
+          { image_id: image.id },
+          image === expired[2] ? c.other : c.staff,
+        );
+        expect(res.statusCode).toBe(404);
+      }
+      expect(await pendingDeletions()).toEqual([]);
+      for (const kept of [recent, almost, attachedOld]) {
+        expect(await row(kept.id)).toBeDefined();
+        for (const url of urlsOf(kept)) expect((await fetchDelivered(app, url)).status).toBe(200);
+      }
+      expect((await gallery(p)).items.map((i) => i.id).sort()).toEqual(
+        [attachedOld.id, galleryOld.id].sort(),
+      );
+      // Nothing is left to sweep.
+      expect(await sweep()).toBe(0);
+    });
+
+    it('never both attaches and sweeps an image: each expired image is either attached or gone', async () => {
+      const images: StandaloneBody[] = [];
+      const products: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        images.push(await standalone());
+        products.push(await newProduct());
+      }
+      for (const image of images) await backdate(image.id, '2 hours');
+
+      const [swept, ...results] = await Promise.all([
+        sweep(),
+        ...images.map((image, i) => attach(products[i], { image_id: image.id })),
+      ]);
+      for (const [i, res] of results.entries()) {
+        const image = images[i];
+        if (res.statusCode === 201) {
+          expect(await row(image.id)).toMatchObject({ product_id: uuidOf(products[i]) });
+          for (const url of urlsOf(image)) {
+            expect((await fetchDelivered(app, url)).status).toBe(200);
+          }
+          expect((await gallery(products[i])).items.map((x) => x.id)).toEqual([image.id]);
+        } else {
+          expect(res.statusCode).toBe(404);
+          expect(res.json().code).toBe('image_not_found');
+          expect(await row(image.id)).toBeUndefined();
+          for (const url of urlsOf(image)) expect(existsSync(storedPath(url))).toBe(false);
+          expect(await gallery(products[i])).toEqual({ items: [], version: 0 });
+        }
+      }
+      expect(swept).toBe(results.filter((r) => r.statusCode === 404).length);
+      expect(await pendingDeletions()).toEqual([]);
+    });
+
+    (ON_POSTGRES ? it : it.skip)(
+      'skips a row locked by another transaction, and deletes it once released',
+      async () => {
+        const locked = await standalone();
+        const free = await standalone();
+        await backdate(locked.id, '2 hours');
+        await backdate(free.id, '2 hours');
+        const other = new Client({ connectionString: t.db.url });
+        await other.connect();
+        try {
+          await other.query('BEGIN');
+          await other.query('SELECT id FROM images WHERE id = $1 FOR UPDATE', [uuidOf(locked.id)]);
+          // The sweep must not wait for the lock; give it a generous deadline before rolling back.
+          const running = sweep();
+          let timer: NodeJS.Timeout | undefined;
+          const outcome = await Promise.race([
+            running,
+            new Promise<'blocked'>((resolve) => (timer = setTimeout(resolve, 10_000, 'blocked'))),
+          ]).finally(() => clearTimeout(timer));
+          expect(outcome).toBe(1);
+          expect(await row(free.id)).toBeUndefined();
+          expect(await row(locked.id)).toMatchObject({ product_id: null });
+          for (const url of urlsOf(locked)) expect(existsSync(storedPath(url))).toBe(true);
+          for (const url of urlsOf(free)) expect(existsSync(storedPath(url))).toBe(false);
+        } finally {
+          await other.query('ROLLBACK').catch(() => undefined);
+          await other.end();
+        }
+        expect(await sweep()).toBe(1);
+        expect(await row(locked.id)).toBeUndefined();
+        for (const url of urlsOf(locked)) expect(existsSync(storedPath(url))).toBe(false);
+        expect(await pendingDeletions()).toEqual([]);
+      },
+    );
+  });
+
+  /* ---------------------------------------------------------- several instances */
+
+  (ON_POSTGRES ? describe : describe.skip)('several instances on one database', () => {
+    let second: NestFastifyApplication;
+    let secondAdmin: Credential;
+
+    beforeAll(async () => {
+      // Same database, same DATA_DIR (so the same storage root): a second instance.
+      second = await createApp({
+        env: {
+          NODE_ENV: 'test',
+          LOG_LEVEL: 'silent',
+          ADMIN_EMAIL: TEST_ADMIN.email,
+          ADMIN_PASSWORD: TEST_ADMIN.password,
+          ...t.db.env,
+          ...APP_ENV,
+          MAX_UPLOAD_BYTES: String(limitPng.length),
+        },
+      });
+      secondAdmin = {
+        bearer: await login(second, { email: TEST_ADMIN.email }, TEST_ADMIN.password),
+      };
+    });
+    afterAll(() => second?.close());
+    beforeEach(forgetEarlierExpired);
+
+    it('sweeps 150 expired images exactly once between two instances, touching nothing else', async () => {
+      const real = [
+        await standalone(),
+        await standalone({ purpose: 'user' }),
+        await standalone({ purpose: 'product' }, c.other),
+        await standalone({ purpose: 'product' }, secondAdmin, second),
+        await standalone({ purpose: 'category' }, secondAdmin, second),
+      ];
+      for (const image of real) await backdate(image.id, '2 hours');
+      const template = uuidOf(real[0].id);
+      const copies = Array.from({ length: 145 }, () => randomUUID());
+      await ds.query(
+        `INSERT INTO images (id, organization_id, product_id, purpose, source, title, alt_text,
+                             is_primary, priority, original_filename, format, mime_type, width,
+                             height, size, color_mode, has_alpha, sha256, storage_key, renditions,
+                             uploaded_by, created_at, updated_at)
+         SELECT v.id, t.organization_id, NULL, t.purpose, t.source, '', '', false, 0,
+                t.original_filename, t.format, t.mime_type, t.width, t.height, t.size,
+                t.color_mode, t.has_alpha, t.sha256,
+                replace(t.storage_key, t.id::text, v.id::text),
+                replace(t.renditions::text, t.id::text, v.id::text)::jsonb,
+                t.uploaded_by, now() - interval '2 hours', now() - interval '2 hours'
+           FROM images t, unnest($2::uuid[]) AS v(id)
+          WHERE t.id = $1`,
+        [template, copies],
+      );
+      const templateFiles = filesBelow(join(mediaDir, 'uploads', template));
+      expect(templateFiles).toHaveLength(4);
+      for (const id of copies) {
+        mkdirSync(join(mediaDir, 'uploads', id), { recursive: true });
+        for (const file of templateFiles) {
+          copyFileSync(
+            file,
+            join(mediaDir, 'uploads', id, relative(join(mediaDir, 'uploads', template), file)),
+          );
+        }
+      }
+      // Not to be touched: a recent upload on each instance, and an old attached image.
+      const recent = [
+        await standalone(),
+        await standalone({ purpose: 'product' }, secondAdmin, second),
+      ];
+      const p = await newProduct();
+      const attachedOld = await standalone();
+      expect((await attach(p, { image_id: attachedOld.id })).statusCode).toBe(201);
+      await backdate(attachedOld.id, '3 days');
+
+      const expired = new Set([...real.map((i) => uuidOf(i.id)), ...copies]);
+      expect(expired.size).toBe(150);
+      const due: { id: string }[] = await ds.query(
+        `SELECT id FROM images WHERE product_id IS NULL AND created_at < now() - interval '1 hour'`,
+      );
+      expect(new Set(due.map((r) => r.id))).toEqual(expired);
+      const rowsBefore: { id: string }[] = await ds.query('SELECT id FROM images ORDER BY id');
+      const filesBefore = storedFiles();
+      expect(filesBefore.filter((f) => expired.has(f.split('/')[1]))).toHaveLength(600);
+
+      const counts = await Promise.all([
+        app.get(UnattachedImageSweeper).sweep(),
+        second.get(UnattachedImageSweeper).sweep(),
+      ]);
+      expect(counts[0] + counts[1]).toBe(150);
+
+      const rowsAfter: { id: string }[] = await ds.query('SELECT id FROM images ORDER BY id');
+      expect(rowsAfter.map((r) => r.id)).toEqual(
+        rowsBefore.map((r) => r.id).filter((id) => !expired.has(id)),
+      );
+      expect(storedFiles()).toEqual(
+        filesBefore.filter((f) => !(f.startsWith('uploads/') && expired.has(f.split('/')[1]))),
+      );
+      expect(await pendingDeletions()).toEqual([]);
+      for (const image of [...recent, attachedOld]) {
+        for (const url of urlsOf(image)) expect((await fetchDelivered(app, url)).status).toBe(200);
+      }
+      // Both instances agree there is nothing left.
+      expect(
+        await Promise.all([
+          app.get(UnattachedImageSweeper).sweep(),
+          second.get(UnattachedImageSweeper).sweep(),
+        ]),
+      ).toEqual([0, 0]);
+    });
+  });
+
+  /* ------------------------------------------------------------------ periodic */
+
+  describe('the periodic sweep', () => {
+    let periodic: TestApp | undefined;
+    afterAll(() => periodic?.close());
+
+    it('removes an expired upload on its own every UNATTACHED_IMAGE_SWEEP_SECONDS', async () => {
+      periodic = await startTestApp({ ...APP_ENV, UNATTACHED_IMAGE_SWEEP_SECONDS: '1' });
+      const papp = periodic.app;
+      const pds = papp.get(DataSource);
+      const root = join(periodic.db.env.DATA_DIR, 'media');
+      const admin = { bearer: await login(papp, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+      const doomed = await standalone({ purpose: 'product' }, admin, papp);
+      const kept = await standalone({ purpose: 'product' }, admin, papp);
+      await backdate(doomed.id, '2 hours', pds);
+
+      const rowOf = async (id: string) =>
+        (await pds.query<unknown[]>('SELECT id FROM images WHERE id = $1', [uuidOf(id)])).length;
+      await until(
+        async () =>
+          (await rowOf(doomed.id)) === 0 &&
+          urlsOf(doomed).every((u) => !existsSync(storedPath(u, root))) &&
+          (await pendingDeletions(pds)).length === 0,
+        'the periodic sweep to delete the expired upload and its files',
+      );
+      expect(await rowOf(kept.id)).toBe(1);
+      for (const url of urlsOf(kept)) expect(existsSync(storedPath(url, root))).toBe(true);
+    });
+  });
+});
