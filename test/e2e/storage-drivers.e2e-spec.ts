@@ -3,6 +3,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import sharp from 'sharp';
 import { DataSource } from 'typeorm';
 import { decodeId } from '../../src/common/ids/short-id';
+import { UnattachedImageSweeper } from '../../src/images/unattached-image-sweeper';
 import { noisyPng, solidJpeg } from '../support/fixtures';
 import { call, login, type Credential } from '../support/http';
 import { multipart } from '../support/multipart';
@@ -167,6 +168,49 @@ describe.each(DRIVERS)('Upload, gallery and delete on %s storage', (driver: Driv
         invalidate: 'true',
       });
     }
+  });
+
+  it('stores a stand-alone upload under uploads/, attaches it, and sweeps an unattached one', async () => {
+    const standalone = async () => {
+      const body = multipart({ purpose: 'product' }, [{ data: jpeg, contentType: 'image/jpeg' }]);
+      const res = await call(app, 'POST', '/api/v1/images', admin, body.payload, {
+        headers: body.headers,
+      });
+      expect(res.statusCode).toBe(201);
+      return res.json<{
+        id: string;
+        key: string;
+        url: string;
+        renditions: Record<string, string>;
+      }>();
+    };
+    const kept = await standalone();
+    expect(kept.key).toBe(`uploads/${decodeId(kept.id)}/original.jpg`);
+    expect(objectsOf(kept.id).length).toBeGreaterThan(0);
+    const original = await fetchUrl(kept.url);
+    expect(original.status).toBe(200);
+    for (const url of Object.values(kept.renditions))
+      expect((await fetchUrl(url)).status).toBe(200);
+
+    const productId = await newProduct();
+    const attached = await call(app, 'POST', `/api/v1/products/${productId}/images`, admin, {
+      image_id: kept.id,
+    });
+    expect(attached.statusCode).toBe(201);
+    expect(attached.json()).toMatchObject({ id: kept.id, is_primary: true, url: kept.url });
+    expect(sha((await fetchUrl(attached.json().url)).body)).toBe(sha(original.body));
+
+    const swept = await standalone();
+    const stored = objectsOf(swept.id);
+    expect(stored.length).toBeGreaterThan(0);
+    await app
+      .get(DataSource)
+      .query(`UPDATE images SET created_at = now() - interval '2 days' WHERE id = $1`, [
+        decodeId(swept.id),
+      ]);
+    expect(await app.get(UnattachedImageSweeper).sweep()).toBe(1);
+    expect(objectsOf(swept.id)).toEqual([]);
+    expect(objectsOf(kept.id).length).toBeGreaterThan(0);
   });
 
   it('keeps the gallery rules, and deleting the product deletes its objects', async () => {
