@@ -1,6 +1,10 @@
-/** Jest with the swc transform for everything (Nest 12 and several dependencies ship only ESM). */
+/**
+ * Jest with the swc transform for everything (Nest 12 and several dependencies ship only ESM),
+ * except DTOs and controllers, which scripts/jest-transform.cjs compiles with TypeScript and the
+ * @nestjs/swagger plugin, as `nest build` does, so that tests see the served OpenAPI document.
+ */
 const swc = [
-  '@swc/jest',
+  '<rootDir>/scripts/jest-transform.cjs',
   {
     jsc: {
       parser: { syntax: 'typescript', decorators: true },
@@ -28,6 +32,10 @@ module.exports = {
       displayName: 'e2e',
       testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
       slowTestThreshold: 30,
+      // Responses of apps started by startTestApp() are checked against openapi.json.
+      setupFilesAfterEnv: ['<rootDir>/test/support/openapi-setup.ts'],
+      globalSetup: '<rootDir>/test/support/openapi-global-setup.ts',
+      globalTeardown: '<rootDir>/test/support/openapi-global-teardown.ts',
     },
   ],
   testTimeout: 60_000,

@@ -7,6 +7,7 @@ import { Ctx, MinRole, RequireScopes } from './decorators';
 import { ApiKeyPageDto, CreateApiKeyDto, CreatedApiKeyDto } from './dto/api-key.dto';
 import type { RequestContext } from './principal';
 import { Role, Scope } from './roles';
+import { ApiProblems, PROBLEMS } from '../openapi/problems';
 
 @ApiTags('api-keys')
 @Controller('api-keys')
@@ -20,12 +21,14 @@ export class ApiKeysController {
     operationId: 'createApiKey',
     summary: 'Create an API key; the full key is in this response only',
   })
+  @ApiProblems(...PROBLEMS.jsonBody, 'scope_not_allowed')
   create(@Ctx() ctx: RequestContext, @Body() body: CreateApiKeyDto): Promise<CreatedApiKeyDto> {
     return this.apiKeys.create(ctx, body);
   }
 
   @Get()
   @ApiOperation({ operationId: 'listApiKeys', summary: 'List API keys (never their secrets)' })
+  @ApiProblems(...PROBLEMS.validation)
   list(@Ctx() ctx: RequestContext, @Query() page: PageQueryDto): Promise<ApiKeyPageDto> {
     return this.apiKeys.list(ctx, page);
   }
@@ -33,6 +36,7 @@ export class ApiKeysController {
   @Delete(':id')
   @HttpCode(204)
   @ApiOperation({ operationId: 'revokeApiKey', summary: 'Revoke an API key, at once' })
+  @ApiProblems('api_key_not_found')
   revoke(@Ctx() ctx: RequestContext, @Param('id', ParseIdPipe) id: string): Promise<void> {
     return this.apiKeys.revoke(ctx, id);
   }

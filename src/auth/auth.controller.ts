@@ -1,5 +1,6 @@
 import { Body, Controller, Get, HttpCode, Post, UseGuards } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiProblems, PROBLEMS } from '../openapi/problems';
 import { AuthService } from './auth.service';
 import { Ctx, Public } from './decorators';
 import { AccessTokenDto, LoginDto } from './dto/login.dto';
@@ -16,6 +17,7 @@ export class AuthController {
   @Post('login')
   @HttpCode(200)
   @UseGuards(LoginThrottlerGuard)
+  @ApiProblems(...PROBLEMS.jsonBody, 'invalid_login', 'login_rate_limited')
   @ApiOperation({
     operationId: 'login',
     summary: 'Exchange an email or username and password for a JWT',

@@ -8,6 +8,7 @@ import { ApiExtension } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { RequestContext, type Principal } from './principal';
 import type { Role, Scope } from './roles';
+import { ApiProblems } from '../openapi/problems';
 
 export const IS_PUBLIC = 'auth:public';
 export const REQUIRED_ROLE = 'auth:role';
@@ -21,11 +22,11 @@ export const Public = (): MethodDecorator & ClassDecorator =>
 
 /** The caller's role must be at least this one (admin > staff > user). */
 export const MinRole = (role: Role): MethodDecorator & ClassDecorator =>
-  SetMetadata(REQUIRED_ROLE, role);
+  applyDecorators(SetMetadata(REQUIRED_ROLE, role), ApiProblems('insufficient_role'));
 
 /** The caller's credential must carry every one of these scopes. */
 export const RequireScopes = (...scopes: Scope[]): MethodDecorator & ClassDecorator =>
-  SetMetadata(REQUIRED_SCOPES, scopes);
+  applyDecorators(SetMetadata(REQUIRED_SCOPES, scopes), ApiProblems('insufficient_scope'));
 
 /** The authenticated caller as a {@link RequestContext}. */
 export const Ctx = createParamDecorator((_: unknown, context: ExecutionContext): RequestContext => {

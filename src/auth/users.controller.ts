@@ -7,6 +7,7 @@ import { CreateUserDto, UpdateUserDto, UserDto, UserPageDto } from './dto/user.d
 import type { RequestContext } from './principal';
 import { Role, Scope } from './roles';
 import { UsersService } from './users.service';
+import { ApiProblems, PROBLEMS } from '../openapi/problems';
 
 @ApiTags('users')
 @Controller('users')
@@ -17,18 +18,21 @@ export class UsersController {
 
   @Post()
   @ApiOperation({ operationId: 'createUser', summary: 'Create a user in your organisation' })
+  @ApiProblems(...PROBLEMS.jsonBody, 'email_taken', 'username_taken')
   create(@Ctx() ctx: RequestContext, @Body() body: CreateUserDto): Promise<UserDto> {
     return this.users.create(ctx, body);
   }
 
   @Get()
   @ApiOperation({ operationId: 'listUsers', summary: 'List the users of your organisation' })
+  @ApiProblems(...PROBLEMS.validation)
   list(@Ctx() ctx: RequestContext, @Query() page: PageQueryDto): Promise<UserPageDto> {
     return this.users.list(ctx, page);
   }
 
   @Get(':id')
   @ApiOperation({ operationId: 'getUser', summary: 'Get a user' })
+  @ApiProblems('user_not_found')
   get(@Ctx() ctx: RequestContext, @Param('id', ParseIdPipe) id: string): Promise<UserDto> {
     return this.users.get(ctx, id);
   }
@@ -38,6 +42,13 @@ export class UsersController {
     operationId: 'updateUser',
     summary: 'Change a user’s name, role, password or disabled flag',
   })
+  @ApiProblems(
+    ...PROBLEMS.jsonBody,
+    'user_not_found',
+    'email_taken',
+    'username_taken',
+    'cannot_modify_self',
+  )
   update(
     @Ctx() ctx: RequestContext,
     @Param('id', ParseIdPipe) id: string,
@@ -49,6 +60,7 @@ export class UsersController {
   @Delete(':id')
   @HttpCode(204)
   @ApiOperation({ operationId: 'deleteUser', summary: 'Delete a user' })
+  @ApiProblems('user_not_found', 'cannot_modify_self')
   remove(@Ctx() ctx: RequestContext, @Param('id', ParseIdPipe) id: string): Promise<void> {
     return this.users.remove(ctx, id);
   }

@@ -1,5 +1,10 @@
 import { Controller, Get, Inject, Logger } from '@nestjs/common';
-import { ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import {
+  ApiOkResponse,
+  ApiOperation,
+  ApiServiceUnavailableResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import {
   HealthCheck,
   HealthCheckService,
@@ -11,6 +16,7 @@ import { Public } from '../auth/decorators';
 import { withTimeout } from '../common/concurrency/with-timeout';
 import { safeError } from '../common/logging/safe-error';
 import { STORAGE_PROVIDER, type StorageProvider } from '../storage/storage-provider';
+import { ApiProblems } from '../openapi/problems';
 
 const CHECK_TIMEOUT_MS = 3000;
 
@@ -30,6 +36,13 @@ export class HealthController {
   /** Liveness: the process is up and serving HTTP. Checks nothing else, so it never flaps. */
   @Get()
   @ApiOperation({ operationId: 'getLiveness', summary: 'Liveness probe' })
+  @ApiOkResponse({
+    schema: {
+      type: 'object',
+      required: ['status'],
+      properties: { status: { type: 'string', enum: ['ok'] } },
+    },
+  })
   live(): { status: 'ok' } {
     return { status: 'ok' };
   }
@@ -41,6 +54,7 @@ export class HealthController {
   @ApiServiceUnavailableResponse({
     description: 'A dependency is down (problem+json, `not_ready`)',
   })
+  @ApiProblems('not_ready')
   ready(): Promise<HealthCheckResult> {
     return this.health.check([
       () => this.database.pingCheck('database', { timeout: CHECK_TIMEOUT_MS }),

@@ -9,6 +9,7 @@ import { ImagePurpose } from './entities/image.entity';
 import { MultipartBody, StandaloneUploadPipe } from './image-upload.pipe';
 import { ImagesService } from './images.service';
 import type { ImageUpload } from './multipart-upload';
+import { ApiProblems, PROBLEMS } from '../openapi/problems';
 
 const STANDALONE_UPLOAD_BODY = {
   schema: {
@@ -43,6 +44,7 @@ export class ImagesController {
       'a gallery with `POST /api/v1/products/{id}/images` and `{ "image_id": … }`; any not ' +
       'attached within UNATTACHED_IMAGE_TTL is deleted with its files.',
   })
+  @ApiProblems(...PROBLEMS.upload, ...PROBLEMS.validation)
   uploadImage(
     @Ctx() ctx: RequestContext,
     @MultipartBody(StandaloneUploadPipe) upload: ImageUpload<StandaloneUploadFieldsDto>,

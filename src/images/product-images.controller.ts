@@ -14,15 +14,7 @@ import {
   Res,
 } from '@nestjs/common';
 import { RouteConfig } from '@nestjs/platform-fastify';
-import {
-  ApiBody,
-  ApiConsumes,
-  ApiExtraModels,
-  ApiHeader,
-  ApiOperation,
-  ApiTags,
-  getSchemaPath,
-} from '@nestjs/swagger';
+import { ApiBody, ApiConsumes, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { Ctx, MinRole, RequireScopes } from '../auth/decorators';
 import type { RequestContext } from '../auth/principal';
@@ -44,6 +36,7 @@ import { ImportImageDto } from './dto/import-image.dto';
 import { GalleryAdditionPipe, MultipartBody } from './image-upload.pipe';
 import { ImagesService, type GalleryAddition } from './images.service';
 import { galleryEtag, parseIfMatch, ProductParam } from './product-ref.decorator';
+import { ApiProblems, PROBLEMS } from '../openapi/problems';
 
 const UPLOAD_BODY = {
   schema: {
@@ -60,12 +53,6 @@ const UPLOAD_BODY = {
       is_primary: { type: 'boolean', default: false },
       priority: { type: 'integer', minimum: 0, description: 'Default: after the last image.' },
     },
-  },
-};
-
-const UPLOAD_OR_ATTACH_BODY = {
-  schema: {
-    oneOf: [UPLOAD_BODY.schema, { $ref: getSchemaPath(AttachImageDto) }],
   },
 };
 
@@ -89,14 +76,22 @@ abstract class GalleryRoutes {
   @Post()
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ImagesWrite)
-  @ApiConsumes('multipart/form-data', 'application/json')
-  @ApiBody(UPLOAD_OR_ATTACH_BODY)
+  @ApiConsumes('multipart/form-data')
+  @ApiBody(UPLOAD_BODY)
   @ApiOperation({
-    summary: 'Upload an image to the gallery, or attach a stand-alone upload',
+    summary: 'Upload an image to the gallery',
     description:
-      'multipart/form-data uploads a file; application/json `{ "image_id": … }` attaches an ' +
-      'image uploaded with `POST /api/v1/images` (purpose `product`, not yet attached).',
+      'The route also takes `application/json` `{ "image_id": … }`, exactly as ' +
+      '`attachProductImage` does (seed compatibility); it is documented there, so that generated ' +
+      'clients keep a file parameter here.',
   })
+  @ApiProblems(
+    ...PROBLEMS.upload,
+    ...PROBLEMS.jsonBody,
+    'image_not_found',
+    'image_already_attached',
+    'image_purpose_mismatch',
+  )
   uploadProductImage(
     @Ctx() ctx: RequestContext,
     @ProductParam() product: ProductRef,
@@ -105,9 +100,33 @@ abstract class GalleryRoutes {
     return this.images.add(ctx, product, addition);
   }
 
+  @Post('attach')
+  @MinRole(Role.Staff)
+  @RequireScopes(Scope.ImagesWrite)
+  @ApiOperation({
+    summary: 'Attach a stand-alone upload to the gallery',
+    description:
+      'An image uploaded with `POST /api/v1/images` (purpose `product`, of your organisation, not ' +
+      'yet attached) joins the gallery under the gallery rules; its files keep their keys.',
+  })
+  @ApiProblems(
+    ...PROBLEMS.jsonBody,
+    'image_not_found',
+    'image_already_attached',
+    'image_purpose_mismatch',
+  )
+  attachProductImage(
+    @Ctx() ctx: RequestContext,
+    @ProductParam() product: ProductRef,
+    @Body() body: AttachImageDto,
+  ): Promise<ImageDto> {
+    return this.images.attach(ctx, product, body);
+  }
+
   @Get()
   @RequireScopes(Scope.ImagesRead)
   @ApiOperation({ summary: 'The gallery in display order, with its ETag' })
+  @ApiProblems(...PROBLEMS.validation)
   async listProductImages(
     @Ctx() ctx: RequestContext,
     @ProductParam() product: ProductRef,
@@ -135,6 +154,7 @@ abstract class GalleryRoutes {
   @RequireScopes(Scope.ImagesWrite)
   @ApiHeader(IF_MATCH)
   @ApiOperation({ summary: 'Change title, alt text, primary flag or priority' })
+  @ApiProblems(...PROBLEMS.jsonBody, 'primary_required', 'gallery_changed')
   async updateProductImage(
     @Ctx() ctx: RequestContext,
     @ProductParam() product: ProductRef,
@@ -159,6 +179,7 @@ abstract class GalleryRoutes {
   @RequireScopes(Scope.ImagesWrite)
   @ApiHeader(IF_MATCH)
   @ApiOperation({ summary: 'Reorder: name every image once; priorities become 0..n-1' })
+  @ApiProblems(...PROBLEMS.jsonBody, 'invalid_image_order', 'gallery_changed')
   async reorderProductImages(
     @Ctx() ctx: RequestContext,
     @ProductParam() product: ProductRef,
@@ -177,6 +198,7 @@ abstract class GalleryRoutes {
   @RequireScopes(Scope.ImagesWrite)
   @ApiHeader(IF_MATCH)
   @ApiOperation({ summary: 'Delete an image and its files; the next image becomes primary' })
+  @ApiProblems('gallery_changed')
   deleteProductImage(
     @Ctx() ctx: RequestContext,
     @ProductParam() product: ProductRef,
@@ -188,12 +210,10 @@ abstract class GalleryRoutes {
 }
 
 @ApiTags('images')
-@ApiExtraModels(AttachImageDto)
 @Controller('products/:productId/images')
 export class ProductImagesController extends GalleryRoutes {}
 
 @ApiTags('images')
-@ApiExtraModels(AttachImageDto)
 @Controller('products/by-gtin/:gtin/images')
 export class ProductImagesByGtinController extends GalleryRoutes {}
 
@@ -217,6 +237,19 @@ abstract class ProductImageRoutes {
       'by the service: public addresses and allowed ports only, at most 3 redirects, within ' +
       'IMPORT_TIMEOUT_MS; any failure is 400 image_url_unreachable. Admins only.',
   })
+  @ApiProblems(
+    ...PROBLEMS.jsonBody,
+    'invalid_data_uri',
+    'image_type_mismatch',
+    'image_url_unreachable',
+    'unsupported_image_type',
+    'unsafe_svg',
+    'invalid_image',
+    'image_too_many_pixels',
+    'file_too_large',
+    'server_busy',
+    'storage_unavailable',
+  )
   importProductImage(
     @Ctx() ctx: RequestContext,
     @ProductParam() product: ProductRef,

@@ -1,17 +1,29 @@
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { OPENAPI_PUBLIC_EXTENSION } from '../auth/decorators';
+import type { ErrorCode } from '../common/errors/error-codes';
 import { FieldErrorDto, ProblemDetailsDto } from '../common/errors/problem-details.dto';
 import { RenditionDto } from '../images/dto/image.dto';
+import { applyProblemResponses, PROBLEMS, PROBLEMS_EXTENSION } from './problems';
 
 export const DOCS_PATH = 'docs';
 
 /** The three credential forms, each usable in Swagger UI's Authorize dialog. */
 export const SECURITY_SCHEMES = { bearer: 'bearer', apiKey: 'api_key', token: 'token' } as const;
 
+/** Tags in the order Swagger UI shows them; a tag used by a route but not listed goes last. */
+const TAGS: { name: string; description: string }[] = [
+  { name: 'auth', description: 'Log in for a JWT; who am I' },
+  { name: 'products', description: 'Products of the catalogue' },
+  { name: 'images', description: 'Uploads and galleries: primary image, order, renditions' },
+  { name: 'api-keys', description: 'API keys of the organisation (admins)' },
+  { name: 'users', description: 'Users of the organisation (admins)' },
+  { name: 'health', description: 'Liveness and readiness probes' },
+];
+
 /** The OpenAPI document of the running application (served at /docs-json). */
 export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
-  const config = new DocumentBuilder()
+  const builder = new DocumentBuilder()
     .setTitle('Product image service')
     .setDescription(
       'Manages the images of an e-commerce catalogue: products, their galleries (one primary ' +
@@ -21,6 +33,8 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
         'an API key (`X-API-Key: …` or `Authorization: Token …`).',
     )
     .setVersion('1.0.0')
+    // Relative: the paths resolve against the address the document was loaded from.
+    .addServer('/', 'This service')
     .addBearerAuth(
       {
         type: 'http',
@@ -42,8 +56,9 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
         description: 'An API key as "Token pis_…" (type the word Token, a space, then the key)',
       },
       SECURITY_SCHEMES.token,
-    )
-    .build();
+    );
+  for (const tag of TAGS) builder.addTag(tag.name, tag.description);
+  const config = builder.build();
   const document = SwaggerModule.createDocument(app, config, {
     extraModels: [ProblemDetailsDto, FieldErrorDto, RenditionDto],
     // Method names are the operation ids; the by-GTIN twin of a controller gets a suffix.
@@ -52,8 +67,18 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   });
   applySecurityRequirements(document);
   declarePathParameters(document);
+  applyProblemResponses(document);
+  declareUsedTags(document);
   return document;
 }
+
+/** What a path parameter can be answered with (a malformed or unknown id, and so on). */
+const PATH_PARAMETER_PROBLEMS: Record<string, ErrorCode[]> = {
+  productId: ['invalid_id', 'product_not_found'],
+  imageId: ['invalid_id', 'image_not_found'],
+  id: ['invalid_id'],
+  gtin: ['invalid_gtin', 'product_not_found'],
+};
 
 const PATH_PARAMETER_DESCRIPTIONS: Record<string, string> = {
   productId: 'Product id (22 characters) or its UUID',
@@ -64,14 +89,25 @@ const PATH_PARAMETER_DESCRIPTIONS: Record<string, string> = {
 
 /**
  * Every `{name}` in a path is declared as a path parameter of each of its operations (routes
- * inherited by the by-GTIN controllers do not carry their own @ApiParam).
+ * inherited by the by-GTIN controllers do not carry their own @ApiParam), with the problems it
+ * implies (PATH_PARAMETER_PROBLEMS: 400 for a malformed id or GTIN, 404 for an unknown product or
+ * image).
  */
 function declarePathParameters(document: OpenAPIObject): void {
   for (const [path, item] of Object.entries(document.paths)) {
     const names = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]);
     for (const operation of Object.values(item)) {
       if (!operation || typeof operation !== 'object' || !('responses' in operation)) continue;
-      const op = operation as { parameters?: { name: string; in: string }[] };
+      const op = operation as { parameters?: { name: string; in: string }[] } & Record<
+        string,
+        unknown
+      >;
+      const codes = (op[PROBLEMS_EXTENSION] as ErrorCode[] | undefined) ?? [];
+      const implied = names.flatMap((name) => PATH_PARAMETER_PROBLEMS[name] ?? []);
+      op[PROBLEMS_EXTENSION] = [
+        ...codes,
+        ...implied.filter((c, i) => !codes.includes(c) && implied.indexOf(c) === i),
+      ];
       const parameters = (op.parameters ??= []);
       for (const name of names) {
         if (parameters.some((p) => p.in === 'path' && p.name === name)) continue;
@@ -87,7 +123,10 @@ function declarePathParameters(document: OpenAPIObject): void {
   }
 }
 
-/** Every operation needs one of the three credentials, except those marked @Public(). */
+/**
+ * Every operation needs one of the three credentials, except those marked @Public(), and so can
+ * answer 401; every operation can answer 500.
+ */
 function applySecurityRequirements(document: OpenAPIObject): void {
   const anyCredential = Object.values(SECURITY_SCHEMES).map((name) => ({ [name]: [] }));
   for (const path of Object.values(document.paths)) {
@@ -97,8 +136,32 @@ function applySecurityRequirements(document: OpenAPIObject): void {
       const isPublic = op[OPENAPI_PUBLIC_EXTENSION] === true;
       delete op[OPENAPI_PUBLIC_EXTENSION];
       op.security = isPublic ? [] : anyCredential;
+      // Any route can fail (500); a protected one can refuse the credential (401).
+      const codes = (op[PROBLEMS_EXTENSION] as string[] | undefined) ?? [];
+      const implied: string[] = [...(isPublic ? [] : PROBLEMS.authentication), 'internal_error'];
+      op[PROBLEMS_EXTENSION] = [...implied.filter((c) => !codes.includes(c)), ...codes];
     }
   }
+}
+
+/** Every tag an operation uses is declared (the listed ones first, with their descriptions). */
+function declareUsedTags(document: OpenAPIObject): void {
+  const declared = (document.tags ??= []);
+  for (const item of Object.values(document.paths)) {
+    for (const operation of Object.values(item as Record<string, { tags?: string[] }>)) {
+      for (const name of operation?.tags ?? []) {
+        if (!declared.some((t) => t.name === name)) declared.push({ name });
+      }
+    }
+  }
+  // Listed tags that no route uses are dropped.
+  document.tags = declared.filter((t) =>
+    Object.values(document.paths).some((item) =>
+      Object.values(item as Record<string, { tags?: string[] }>).some((op) =>
+        op?.tags?.includes(t.name),
+      ),
+    ),
+  );
 }
 
 /** Swagger UI at /docs and the document at /docs-json. */

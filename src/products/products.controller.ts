@@ -12,6 +12,7 @@ import {
   UpdateProductDto,
 } from './dto/product.dto';
 import { ProductsService } from './products.service';
+import { ApiProblems, PROBLEMS } from '../openapi/problems';
 
 @ApiTags('products')
 @Controller('products')
@@ -22,6 +23,7 @@ export class ProductsController {
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ProductsWrite)
   @ApiOperation({ operationId: 'createProduct', summary: 'Create a product' })
+  @ApiProblems(...PROBLEMS.jsonBody, 'invalid_gtin', 'slug_taken', 'gtin_taken')
   create(@Ctx() ctx: RequestContext, @Body() body: CreateProductDto): Promise<ProductDto> {
     return this.products.create(ctx, body);
   }
@@ -29,6 +31,7 @@ export class ProductsController {
   @Get()
   @RequireScopes(Scope.ProductsRead)
   @ApiOperation({ operationId: 'listProducts', summary: 'List products, newest first' })
+  @ApiProblems(...PROBLEMS.validation, 'invalid_cursor', 'invalid_gtin')
   list(@Ctx() ctx: RequestContext, @Query() query: ListProductsQueryDto): Promise<ProductPageDto> {
     return this.products.list(ctx, query);
   }
@@ -54,6 +57,7 @@ export class ProductsController {
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ProductsWrite)
   @ApiOperation({ operationId: 'updateProduct', summary: 'Change a product' })
+  @ApiProblems(...PROBLEMS.jsonBody, 'invalid_gtin', 'slug_taken', 'gtin_taken')
   update(
     @Ctx() ctx: RequestContext,
     @Param('productId', ParseIdPipe) id: string,

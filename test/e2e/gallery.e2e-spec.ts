@@ -143,6 +143,43 @@ describe('Gallery rules', () => {
     });
   });
 
+  describe('every gallery route under /by-gtin', () => {
+    it('reads, edits, reorders and deletes by GTIN as by id', async () => {
+      const p = await newProduct({ gtin: '4006381333931' });
+      const base = '/api/v1/products/by-gtin/4006381333931/images';
+      const a = await uploaded(p);
+      const b = await uploaded(p);
+      const one = await call(app, 'GET', `${base}/${b.id}`, c.user);
+      expect(one.statusCode).toBe(200);
+      expect(one.json()).toMatchObject({ id: b.id, product_id: p });
+      const patched = await call(app, 'PATCH', `${base}/${b.id}`, c.staff, { is_primary: true });
+      expect(patched.statusCode).toBe(200);
+      const reordered = await call(
+        app,
+        'PUT',
+        `${base}/order`,
+        c.staff,
+        { image_ids: [a.id, b.id] },
+        {
+          headers: { 'if-match': patched.headers.etag as string },
+        },
+      );
+      expect(reordered.statusCode).toBe(200);
+      expect(ids(reordered.json().items)).toEqual([b.id, a.id]);
+      const stale = await call(app, 'DELETE', `${base}/${a.id}`, c.staff, undefined, {
+        headers: { 'if-match': patched.headers.etag as string },
+      });
+      expect(stale.statusCode).toBe(412);
+      const deleted = await call(app, 'DELETE', `${base}/${a.id}`, c.staff);
+      expect(deleted.statusCode).toBe(204);
+      expect(ids((await gallery(p)).items)).toEqual([b.id]);
+      const missing = await call(app, 'GET', `${base}/${a.id}`, c.user);
+      expect(missing.statusCode).toBe(404);
+      expect(missing.json().code).toBe('image_not_found');
+      await expectConsistent(p);
+    });
+  });
+
   describe('PATCH an image', () => {
     it('edits fields and makes another image primary, demoting the old one', async () => {
       const p = await newProduct();

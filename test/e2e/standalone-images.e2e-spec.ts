@@ -579,6 +579,36 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
       expect((await gallery(p)).items.map((i) => i.id)).toEqual([image.id]);
     });
 
+    it('is the same on the documented attach route, by id and by GTIN', async () => {
+      const gtin = '4006381333931';
+      const p = await newProduct({ gtin });
+      const first = await standalone();
+      const second = await standalone();
+      const byId = await call(app, 'POST', `${galleryUrl(p)}/attach`, c.staff, {
+        image_id: first.id,
+        title: 'First',
+      });
+      expect(byId.statusCode).toBe(201);
+      expect(byId.json()).toMatchObject({ id: first.id, product_id: p, title: 'First' });
+      const byGtin = await call(
+        app,
+        'POST',
+        `/api/v1/products/by-gtin/${gtin}/images/attach`,
+        c.staff,
+        {
+          image_id: second.id,
+          is_primary: true,
+        },
+      );
+      expect(byGtin.statusCode).toBe(201);
+      expect((await gallery(p)).items.map((i) => i.id)).toEqual([second.id, first.id]);
+      const again = await call(app, 'POST', `${galleryUrl(p)}/attach`, c.staff, {
+        image_id: first.id,
+      });
+      expect(again.statusCode).toBe(409);
+      expect(again.json().code).toBe('image_already_attached');
+    });
+
     describe('refusals change nothing', () => {
       let p: string;
       let version: number;

@@ -1,6 +1,7 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createApp, type CreateAppOptions } from '../../src/app.factory';
 import { createTestDatabase, type TestDatabase } from './test-database';
+import { recordOpenApiResponses } from './openapi-recorder';
 
 /** The first administrator every test app starts with (organisation "default"). */
 export const TEST_ADMIN = { email: 'admin@test.example', password: 'admin-password-for-tests' };
@@ -28,6 +29,7 @@ export async function startTestApp(
       ...env,
     },
   });
+  recordOpenApiResponses(app);
   return {
     app,
     db,

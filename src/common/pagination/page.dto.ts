@@ -1,4 +1,4 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsInt, IsOptional, Max, Min } from 'class-validator';
 import type { FindOptionsOrder, FindOptionsWhere, Repository } from 'typeorm';
@@ -7,6 +7,7 @@ import type { FindOptionsOrder, FindOptionsWhere, Repository } from 'typeorm';
 export function PageQuery(options: { defaultPerPage: number; maxPerPage: number }) {
   class PageQuery {
     /** 1-based page number. */
+    @ApiPropertyOptional({ type: 'integer', minimum: 1, default: 1 })
     @IsOptional()
     @Type(() => Number)
     @IsInt()
@@ -14,6 +15,12 @@ export function PageQuery(options: { defaultPerPage: number; maxPerPage: number 
     page: number = 1;
 
     /** Items per page. */
+    @ApiPropertyOptional({
+      type: 'integer',
+      minimum: 1,
+      maximum: options.maxPerPage,
+      default: options.defaultPerPage,
+    })
     @IsOptional()
     @Type(() => Number)
     @IsInt()

@@ -1,0 +1,276 @@
+import { Controller, Get, HttpCode, Module, Post } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import {
+  recordOpenApiResponses,
+  resetOpenApiRecords,
+  takeViolations,
+} from '../support/openapi-recorder';
+import {
+  fastifyRoute,
+  formatViolations,
+  OpenApiResponseValidator,
+  type ObservedResponse,
+  type OpenApiDocument,
+} from '../support/openapi-validator';
+import { call, login } from '../support/http';
+import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+import { solidJpeg } from '../support/fixtures';
+import { multipart } from '../support/multipart';
+
+const json = (schema: object) => ({ content: { 'application/json': { schema } } });
+
+const DOCUMENT: OpenApiDocument = {
+  paths: {
+    '/things/{thingId}': {
+      get: {
+        operationId: 'getThing',
+        responses: {
+          '200': json({ $ref: '#/components/schemas/Thing' }),
+          '404': {
+            content: {
+              'application/problem+json': {
+                schema: {
+                  allOf: [
+                    { $ref: '#/components/schemas/Problem' },
+                    {
+                      type: 'object',
+                      properties: {
+                        code: { type: 'string', enum: ['nope'] },
+                        retry_after: { type: 'integer' },
+                      },
+                    },
+                  ],
+                },
+              },
+            },
+          },
+        },
+      },
+      delete: { operationId: 'deleteThing', responses: { '204': { description: '' } } },
+    },
+    '/things': {
+      post: { operationId: 'createThing', responses: { '201': json({ type: 'object' }) } },
+      get: { operationId: 'listThings', responses: { '2XX': json({ type: 'array' }) } },
+    },
+  },
+  components: {
+    schemas: {
+      Thing: {
+        type: 'object',
+        required: ['id', 'size', 'owner', 'note', 'created_at'],
+        properties: {
+          id: { type: 'string' },
+          size: { type: 'integer', minimum: 0, exclusiveMinimum: true, example: 3 },
+          note: { type: 'string', nullable: true },
+          kind: { type: 'string', enum: ['a', 'b'], nullable: true },
+          owner: { nullable: true, allOf: [{ $ref: '#/components/schemas/Owner' }] },
+          labels: { type: 'object', additionalProperties: { type: 'string' } },
+          created_at: { type: 'string', format: 'date-time' },
+        },
+      },
+      Owner: {
+        type: 'object',
+        required: ['name'],
+        properties: { name: { type: 'string' } },
+      },
+      Problem: {
+        type: 'object',
+        required: ['status', 'code'],
+        properties: { status: { type: 'integer' }, code: { type: 'string' } },
+      },
+    },
+  },
+};
+
+const THING = {
+  id: 't1',
+  size: 2,
+  note: null,
+  kind: null,
+  owner: { name: 'Ann' },
+  labels: { any: 'label' },
+  created_at: '2026-11-22T17:00:00.000Z',
+};
+
+function get(body: unknown, status = 200, contentType = 'application/json'): ObservedResponse {
+  return {
+    method: 'GET',
+    route: '/things/:thingId',
+    status,
+    contentType: `${contentType}; charset=utf-8`,
+    body: JSON.stringify(body),
+  };
+}
+
+describe('OpenApiResponseValidator', () => {
+  const validator = new OpenApiResponseValidator(DOCUMENT);
+  const kinds = (r: ObservedResponse) => validator.check(r).violations.map((v) => v.kind);
+  const messages = (r: ObservedResponse) => validator.check(r).violations.map((v) => v.message);
+
+  it('finds the operation by Fastify route template and accepts a conforming body', () => {
+    expect(fastifyRoute('/a/{id}/b/{other}')).toBe('/a/:id/b/:other');
+    const result = validator.check(get(THING));
+    expect(result.operation).toEqual({ key: 'GET /things/{thingId}', operationId: 'getThing' });
+    expect(result.violations).toEqual([]);
+    expect(
+      validator.check(get({ ...THING, owner: null, note: 'n', kind: 'a' })).violations,
+    ).toEqual([]);
+  });
+
+  it('reports schema violations with their place in the body', () => {
+    expect(messages(get({ ...THING, size: 0 }))).toEqual(['/size must be > 0']);
+    expect(messages(get({ ...THING, kind: 'c' }))[0]).toMatch(/^\/kind must be equal to one of/);
+    expect(messages(get({ ...THING, owner: { name: 5 } }))).toContain('/owner/name must be string');
+    expect(messages(get({ ...THING, created_at: 'yesterday' }))).toEqual([
+      '/created_at must match format "date-time"',
+    ]);
+    const { id: _id, ...withoutId } = THING;
+    expect(messages(get(withoutId))).toEqual(["(body) must have required property 'id'"]);
+  });
+
+  it('reports undocumented properties unless the schema allows more', () => {
+    expect(validator.check(get({ ...THING, secret: 1 })).violations).toMatchObject([
+      { kind: 'undocumented_property', message: '(body)/secret is not documented' },
+    ]);
+    expect(kinds(get({ ...THING, owner: { name: 'Ann', age: 3 } }))).toEqual([
+      'undocumented_property',
+    ]);
+    expect(kinds(get({ ...THING, labels: { more: 'fine' } }))).toEqual([]);
+  });
+
+  it('checks a problem against the shared schema narrowed by allOf', () => {
+    const problem = (body: object) => get(body, 404, 'application/problem+json');
+    expect(kinds(problem({ status: 404, code: 'nope' }))).toEqual([]);
+    // A member of allOf may add members to the referenced component.
+    expect(kinds(problem({ status: 404, code: 'nope', retry_after: 5 }))).toEqual([]);
+    expect(kinds(problem({ status: 404, code: 'other' }))).toEqual(['schema']);
+    expect(kinds(problem({ status: 404, code: 'nope', extra: true }))).toEqual([
+      'undocumented_property',
+    ]);
+  });
+
+  it('reports undocumented statuses (naming the problem code), content types and bodies', () => {
+    expect(
+      validator.check(get({ status: 409, code: 'taken' }, 409, 'application/problem+json')),
+    ).toMatchObject({
+      violations: [
+        {
+          kind: 'undocumented_status',
+          operationId: 'getThing',
+          message: 'status 409 (taken) is not documented (documented: 200, 404)',
+        },
+      ],
+    });
+    expect(kinds(get(THING, 200, 'text/html'))).toEqual(['undocumented_content_type']);
+    expect(kinds({ ...get(THING), body: '{not json' })).toEqual(['invalid_json']);
+    expect(kinds({ ...get(THING), body: '' })).toEqual(['missing_body']);
+    expect(kinds({ ...get(THING), method: 'HEAD', body: '' })).toEqual([]);
+    const deleted = { method: 'DELETE', route: '/things/:thingId', status: 204 };
+    expect(kinds(deleted)).toEqual([]);
+    expect(kinds({ ...deleted, contentType: 'application/json', body: '{}' })).toEqual([
+      'undocumented_content_type',
+    ]);
+  });
+
+  it('uses status ranges, and ignores routes the document does not describe', () => {
+    const list = { method: 'GET', route: '/things', status: 203, contentType: 'application/json' };
+    expect(kinds({ ...list, body: '[]' })).toEqual([]);
+    expect(kinds({ ...list, body: '{}' })).toEqual(['schema']);
+    expect(validator.check({ ...list, route: '/elsewhere', body: '{}' })).toEqual({
+      violations: [],
+    });
+  });
+
+  it('formats violations grouped by operation', () => {
+    const violations = [
+      ...validator.check(get({ ...THING, size: 0 })).violations,
+      ...validator.check(get({ ...THING, size: 0 })).violations,
+    ];
+    expect(formatViolations(violations)).toBe(
+      'GET /things/{thingId} (getThing)\n  200 schema: /size must be > 0',
+    );
+  });
+});
+
+@Controller('things')
+class ThingsController {
+  @Get(':thingId')
+  get(): object {
+    return { ...THING, size: -1 };
+  }
+
+  @Post()
+  @HttpCode(202)
+  create(): object {
+    return {};
+  }
+}
+
+@Module({ controllers: [ThingsController] })
+class ThingsModule {}
+
+describe('recordOpenApiResponses', () => {
+  let app: NestFastifyApplication;
+
+  beforeAll(async () => {
+    app = await NestFactory.create<NestFastifyApplication>(ThingsModule, new FastifyAdapter(), {
+      logger: false,
+    });
+    await app.init();
+    recordOpenApiResponses(app, new OpenApiResponseValidator(DOCUMENT));
+  });
+  afterAll(() => app.close());
+
+  it('records what each response broke, for the afterAll check of the test file', async () => {
+    await app.inject({ method: 'GET', url: '/things/x' });
+    await app.inject({ method: 'POST', url: '/things' });
+    await app.inject({ method: 'GET', url: '/nowhere' });
+    expect(takeViolations().map((v) => `${v.operationId} ${v.status} ${v.kind}`)).toEqual([
+      'getThing 200 schema',
+      'createThing 202 undocumented_status',
+    ]);
+    expect(takeViolations()).toEqual([]);
+    resetOpenApiRecords(); // what the fake document's routes were called is not for the summary
+  });
+});
+
+/** The real service's responses against the real openapi.json. */
+describe('The service against openapi.json', () => {
+  let t: TestApp;
+  const validator = OpenApiResponseValidator.fromFile();
+
+  beforeAll(async () => (t = await startTestApp()));
+  afterAll(() => t.close());
+
+  it('uploads an image whose response validates, and a tampered one does not', async () => {
+    const admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+    const product = await call(t.app, 'POST', '/api/v1/products', admin, { name: 'Validated' });
+    expect(product.statusCode).toBe(201);
+    const productId = product.json<{ id: string }>().id;
+    const form = multipart({ title: 'Front' }, [
+      { filename: 'front.jpg', contentType: 'image/jpeg', data: await solidJpeg() },
+    ]);
+    const res = await t.app.inject({
+      method: 'POST',
+      url: `/api/v1/products/${productId}/images`,
+      headers: { authorization: `Bearer ${admin.bearer}`, ...form.headers },
+      payload: form.payload,
+    });
+    expect(res.statusCode).toBe(201);
+    const observed: ObservedResponse = {
+      method: 'POST',
+      route: '/api/v1/products/:productId/images',
+      status: res.statusCode,
+      contentType: res.headers['content-type'] as string,
+      body: res.body,
+    };
+    expect(validator.check(observed).violations).toEqual([]);
+    const tampered = { ...res.json<Record<string, unknown>>(), width: 'wide', surprise: 1 };
+    expect(
+      validator
+        .check({ ...observed, body: JSON.stringify(tampered) })
+        .violations.map((v) => v.kind),
+    ).toEqual(['schema', 'undocumented_property']);
+  });
+});

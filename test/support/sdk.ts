@@ -1,0 +1,19 @@
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+
+const ROOT = join(__dirname, '..', '..');
+
+/** Where scripts/sdk.mjs writes the client generated from openapi.json (ignored by git). */
+export const SDK_DIR = join(ROOT, '.tmp', 'sdk');
+
+/**
+ * Generates the TypeScript client of openapi.json with @hey-api/openapi-ts, as a user of the API
+ * would. Run by the e2e project's globalSetup, so that test/e2e/sdk.e2e-spec.ts, which imports the
+ * client, always uses one made from the committed document.
+ */
+export function generateSdk(): void {
+  execFileSync(process.execPath, [join(ROOT, 'scripts', 'sdk.mjs')], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+}
