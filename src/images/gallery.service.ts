@@ -229,13 +229,13 @@ export class GalleryService {
   /**
    * Makes an imported image the product's primary and removes the image imported before it (the
    * row now, its files right after the commit, except those the new image took over). `store`
-   * writes the new files while the product is locked, so imports of one product never interleave
-   * their writes to a shared key; it is given the image it replaces.
+   * runs while the product is locked, so imports of one product never interleave their writes to
+   * a shared key.
    */
   async replaceImported(
     ctx: RequestContext,
     ref: ProductRef,
-    store: (product: Product, manager: EntityManager, previous: Image | null) => Promise<NewImage>,
+    store: (product: Product, manager: EntityManager) => Promise<NewImage>,
   ): Promise<Product> {
     const { result: outbox, product } = await this.change(
       ctx,
@@ -246,7 +246,7 @@ export class GalleryService {
           productId: product.id,
           source: ImageSource.Import,
         });
-        const image = await store(product, manager, previous);
+        const image = await store(product, manager);
         if (previous) await manager.delete(Image, { id: previous.id });
         await manager.save(
           manager.create(Image, {

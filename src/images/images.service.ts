@@ -37,6 +37,9 @@ import { ImageImportService } from './import/image-import.service';
 import type { ImageUpload } from './multipart-upload';
 import { renditionSize } from './rendition-presets';
 
+/** SQL: a key column without its extension (see keyStem). */
+const STEM_OF = (column: string) => `regexp_replace(${column}, '\\.[a-z0-9]+$', '')`;
+
 /** What `POST …/images` brings: a multipart upload, or a stand-alone upload to attach. */
 export type GalleryAddition = { upload: ImageUpload } | { attach: AttachImageDto };
 
@@ -199,39 +202,39 @@ export class ImagesService {
         fill: IMPORT_FILL,
       });
       const id = randomUUID();
+      const perImage = (variant: string, extension: string) =>
+        imageObjectKey({ productId }, id, variant, extension);
       const written: string[] = [];
+      let slugKey: string | undefined;
       try {
-        await this.gallery.replaceImported(
-          ctx,
-          { id: productId },
-          async (product, manager, previous) => {
-            const original = this.storage.invalidatesOnOverwrite
-              ? await this.claimSlugKey(manager, product, processed.original.extension)
-              : undefined;
-            const files = await this.storeFiles(
+        // New keys are written before the gallery is locked, as uploads are; only seed 000's
+        // stable key (Cloudinary) is claimed and written under the lock.
+        const prestored = this.storage.invalidatesOnOverwrite
+          ? undefined
+          : await this.storeFiles(processed, written, perImage, IMPORT_FILL);
+        await this.gallery.replaceImported(ctx, { id: productId }, async (product, manager) => {
+          let files = prestored;
+          if (!files) {
+            const claimed = await this.claimSlugKey(manager, product, processed.original.extension);
+            slugKey = claimed;
+            files = await this.storeFiles(
               processed,
               written,
               (variant, extension) =>
-                variant === 'original' && original
-                  ? original
-                  : imageObjectKey({ productId: product.id }, id, variant, extension),
+                variant === 'original' ? claimed : perImage(variant, extension),
               IMPORT_FILL,
             );
-            if (previous && original && keyStem(previous.storageKey) === keyStem(original)) {
-              // Overwritten in place: the previous row keeps pointing at it until the commit, and
-              // a failure must not delete what it points at.
-              written.splice(written.indexOf(original), 1);
-            }
-            return {
-              ...this.record(ctx, id, files, file.filename),
-              source: ImageSource.Import,
-              title: '',
-              altText: '',
-            };
-          },
-        );
+          }
+          return {
+            ...this.record(ctx, id, files, file.filename),
+            source: ImageSource.Import,
+            title: '',
+            altText: '',
+          };
+        });
       } catch (error) {
-        await this.deleteQuietly(written);
+        await this.deleteQuietly(written.filter((key) => key !== slugKey));
+        if (slugKey) await this.releaseSlugKey(slugKey);
         throw error;
       }
       return this.products.get(ctx, { id: productId });
@@ -261,19 +264,46 @@ export class ImagesService {
     extension: string,
   ): Promise<string> {
     const preferred = importedImageKey(product.slug, extension);
-    await manager.query('SELECT pg_advisory_xact_lock(hashtext($1))', [
-      `imported-image:${keyStem(preferred)}`,
-    ]);
+    const stem = keyStem(preferred);
+    await this.lockKeyStem(manager, stem);
     const [taken] = await manager.query<unknown[]>(
       `SELECT 1 FROM images
-        WHERE source = 'import' AND product_id <> $1
-          AND regexp_replace(storage_key, '\\.[a-z0-9]+$', '') = $2
+        WHERE source = 'import' AND product_id <> $1 AND ${STEM_OF('storage_key')} = $2
        UNION ALL
-       SELECT 1 FROM storage_deletions WHERE regexp_replace(key, '\\.[a-z0-9]+$', '') = $2
+       SELECT 1 FROM storage_deletions WHERE ${STEM_OF('key')} = $2
        LIMIT 1`,
-      [product.id, keyStem(preferred)],
+      [product.id, stem],
     );
     return taken ? importedImageKey(product.slug, extension, product.id) : preferred;
+  }
+
+  /**
+   * After a failed import, seed 000's stable key is deleted only if no image holds it: the
+   * previous import of the product, whose object was overwritten in place, keeps it (better the
+   * new bytes than none), and so does a product that claimed it since our transaction ended.
+   * Decided under the key's lock, so no claim can slip in between.
+   */
+  private async releaseSlugKey(key: string): Promise<void> {
+    const stem = keyStem(key);
+    const outbox = await this.dataSource
+      .transaction(async (manager) => {
+        await this.lockKeyStem(manager, stem);
+        const [held] = await manager.query<unknown[]>(
+          `SELECT 1 FROM images WHERE source = 'import' AND ${STEM_OF('storage_key')} = $1 LIMIT 1`,
+          [stem],
+        );
+        return held ? [] : this.deletions.enqueue(manager, [key]);
+      })
+      .catch((error: unknown) => {
+        this.logger.error({ err: safeError(error), key }, 'Could not queue a failed import');
+        return [];
+      });
+    await this.deletions.attempt(outbox);
+  }
+
+  /** Serialises everything that claims or releases one stable key, until the transaction ends. */
+  private async lockKeyStem(manager: EntityManager, stem: string): Promise<void> {
+    await manager.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`imported-image:${stem}`]);
   }
 
   /** The row of a newly stored image, less what its owner (gallery or not) decides. */

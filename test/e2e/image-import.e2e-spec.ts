@@ -13,7 +13,7 @@ import { decodeId } from '../../src/common/ids/short-id';
 import { filesBelow, addUser, otherOrganisationAdmin } from '../support/accounts';
 import { htmlBytes, noisyPng, solidJpeg } from '../support/fixtures';
 import { call, login, type Credential } from '../support/http';
-import { guardedConnect } from '../support/loopback-guard';
+import { connects, guardedConnect } from '../support/loopback-guard';
 import { multipart } from '../support/multipart';
 import { startStorageBackend, type StorageBackend } from '../support/storage-backends';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
@@ -419,7 +419,14 @@ describe('Image import (PUT /products/:id/image)', () => {
         const url = expand(template);
         const product = await newProduct();
         const before = images.hits.length;
+        connects.length = 0;
         const res = await put(product.id, { image: url });
+        // Refused before connecting: no attempt to any port but the allowed image server's and
+        // the database's, and never to the metadata address.
+        const attempts = connects.filter(
+          (a) => a.port !== images.port && !(a.port === 5432 && a.host === '127.0.0.1'),
+        );
+        expect({ url, attempts }).toEqual({ url, attempts: [] });
         expect({ url, status: res.statusCode, body: res.json() }).toMatchObject({
           status: 400,
           body: {
@@ -624,6 +631,24 @@ describe('Image import on S3 and Cloudinary', () => {
       expect(rows).toHaveLength(1);
       const stored = fake.assets.get('products/green-scarf')!.bytes;
       expect(createHash('sha256').update(stored).digest('hex')).toBe(rows[0].sha256);
+    });
+
+    it('keeps the current image when a re-import fails after overwriting nothing', async () => {
+      const fake = env.backend.cloudinary!;
+      const product = await env.product('White Glove');
+      expect((await env.put(product.id, dataUri('image/png', png))).statusCode).toBe(200);
+      const [previous] = await env.rows(product.id);
+      const bytes = Buffer.from(fake.assets.get('products/white-glove')!.bytes);
+      const destroys = fake.destroys.length;
+      fake.failNext(1, 500);
+      const res = await env.put(product.id, dataUri('image/jpeg', jpeg));
+      expect(res.statusCode).toBe(502);
+      // The row still points at the asset, and the asset is still there, unchanged.
+      expect(await env.rows(product.id)).toEqual([previous]);
+      expect(fake.destroys.slice(destroys)).toEqual([]);
+      expect(fake.assets.get('products/white-glove')!.bytes.equals(bytes)).toBe(true);
+      const shown = await call(env.t.app, 'GET', `/api/v1/products/${product.id}`, env.admin);
+      expect(shown.json().primary_image.url).toMatch(/products\/white-glove\.png$/);
     });
 
     it('answers 502 when Cloudinary fails, storing nothing', async () => {

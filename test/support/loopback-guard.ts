@@ -10,6 +10,7 @@ import * as net from 'node:net';
 export interface ConnectAttempt {
   host: string;
   addresses: string[];
+  port?: number;
 }
 
 /** Every connection attempt since the last `connects.length = 0`. */
@@ -48,7 +49,9 @@ export function guardedConnect(this: net.Socket, ...args: unknown[]): net.Socket
       if (!error) addresses = Array.isArray(answer) ? answer.map((a) => a.address) : [answer];
     });
   }
-  connects.push({ host, addresses });
+  const rawPort = typeof options === 'object' ? (options as { port?: unknown }).port : options;
+  const port = rawPort === undefined ? undefined : Number(rawPort);
+  connects.push({ host, addresses, port });
   if (addresses.length > 0 && addresses.every(isLoopback)) {
     return (realConnect as (...a: unknown[]) => net.Socket).apply(this, args);
   }
