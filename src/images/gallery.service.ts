@@ -177,8 +177,8 @@ export class GalleryService {
   }
 
   /**
-   * Attaches a stand-alone upload to the gallery, placed by {@link place}. The image row is locked
-   * first, so an attach and the sweep of expired uploads (which skips locked rows) never both win.
+   * Attaches a stand-alone upload to the gallery, placed by {@link place}; one created before
+   * `expiredBefore` counts as gone. The image row is locked first, so an attach and the sweep of expired uploads (which skips locked rows) never both win.
    */
   async attach(
     ctx: RequestContext,
@@ -186,6 +186,7 @@ export class GalleryService {
     imageId: string,
     details: { title?: string; altText?: string },
     placement: Placement,
+    expiredBefore: Date,
   ): Promise<ImageDto> {
     const { result } = await this.change(ctx, ref, undefined, async (manager, product) => {
       const image = await manager.findOne(Image, {
@@ -193,7 +194,8 @@ export class GalleryService {
         lock: { mode: 'pessimistic_write' },
       });
       const field = 'image_id';
-      if (!image) {
+      // An unattached upload past its expiry is gone, whether or not the sweep has run yet.
+      if (!image || (image.productId === null && image.createdAt < expiredBefore)) {
         throw new AppError(
           'image_not_found',
           'No uploaded image with this id in your organisation.',

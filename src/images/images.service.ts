@@ -176,6 +176,7 @@ export class ImagesService {
       imageId,
       { title: dto.title, altText: dto.alt_text },
       { isPrimary: dto.is_primary, priority: dto.priority },
+      new Date(Date.now() - this.ttlMs),
     );
   }
 
