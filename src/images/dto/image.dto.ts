@@ -5,8 +5,11 @@ import { humanReadableSize } from '../human-size';
 import type { ImageUrls } from '../image-urls';
 
 export class RenditionDto {
+  /** @example 'https://cdn.example.com/products/0b6f…/7c9e…/card.webp' */
   url!: string;
+  /** @example 500 */
   width!: number;
+  /** @example 500 */
   height!: number;
 
   /** `webp`, or `auto` where the storage picks the best format for each browser (Cloudinary). */
@@ -19,24 +22,34 @@ export class RenditionDto {
 }
 
 export class UploaderDto {
+  /** @example 'kYLvcQoew7krvywNq5hQZJ' */
   id!: string;
+  /** @example 'stella' */
   username!: string;
+  /** @example 'Stella Example' */
   full_name!: string;
 }
 
 export class ImageDto {
+  /** @example '9bYsGJZVNPTSbQeJxuSeuy' */
   id!: string;
 
-  @ApiProperty({ type: String, nullable: true })
+  /** Null for a stand-alone upload not attached yet. */
+  @ApiProperty({ type: String, nullable: true, example: 'kYLvcQoew7krvywNq5hQZJ' })
   product_id!: string | null;
 
   @ApiProperty({ enum: ImagePurpose })
   purpose!: ImagePurpose;
 
+  /** @example 'Front of package' */
   title!: string;
+  /** @example 'Blue running shoe, side view' */
   alt_text!: string;
+  /** @example true */
   is_primary!: boolean;
+  /** @example 0 */
   priority!: number;
+  /** @example 'front.jpg' */
   original_filename!: string;
 
   @ApiProperty({ enum: ['jpeg', 'png', 'gif', 'webp', 'avif', 'svg'] })
@@ -45,11 +58,18 @@ export class ImageDto {
   @ApiProperty({ example: 'image/jpeg' })
   mime_type!: string;
 
-  /** As displayed (after EXIF orientation). */
+  /**
+   * As displayed (after EXIF orientation).
+   * @example 1200
+   */
   width!: number;
+  /** @example 900 */
   height!: number;
 
-  /** Bytes of the stored original. */
+  /**
+   * Bytes of the stored original.
+   * @example 245760
+   */
   size!: number;
 
   @ApiProperty({ example: '2.5 MB' })
@@ -58,12 +78,19 @@ export class ImageDto {
   @ApiProperty({ enum: ['RGB', 'RGBA', 'CMYK', 'GRAYSCALE', 'GRAYSCALE_ALPHA'] })
   color_mode!: string;
 
+  /** @example false */
   has_alpha!: boolean;
 
-  /** SHA-256 (hex) of the stored original. */
+  /**
+   * SHA-256 (hex) of the stored original.
+   * @example '3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b'
+   */
   sha256!: string;
 
-  /** The original, re-encoded without metadata. */
+  /**
+   * The original, re-encoded without metadata.
+   * @example 'https://cdn.example.com/products/0b6f…/7c9e…/original.jpg'
+   */
   url!: string;
 
   @ApiProperty({
@@ -75,7 +102,9 @@ export class ImageDto {
   @ApiProperty({ type: UploaderDto, nullable: true })
   uploaded_by!: UploaderDto | null;
 
+  /** @example '2026-11-22T10:15:00.000Z' */
   created_at!: Date;
+  /** @example '2026-11-22T10:15:00.000Z' */
   updated_at!: Date;
 
   static from(image: Image, urls: ImageUrls, uploader: UploaderDto | null): ImageDto {

@@ -5,14 +5,20 @@ import type { ImageUrls } from '../image-urls';
 
 /** A stand-alone upload (seeds 003 and 004), until it is attached to a product. */
 export class StandaloneImageDto {
-  /** Give it as `image_id` to `POST /api/v1/products/{id}/images` to attach it. */
+  /**
+   * Give it as `image_id` to `POST /api/v1/products/{id}/images/attach` to attach it.
+   * @example '9bYsGJZVNPTSbQeJxuSeuy'
+   */
   id!: string;
 
   /** The original's storage key. */
   @ApiProperty({ example: 'uploads/0b6f8e1c-8a5e-4a53-9d8e-1f2a3b4c5d6e/original.png' })
   key!: string;
 
-  /** The original. */
+  /**
+   * The original.
+   * @example 'https://cdn.example.com/uploads/0b6f…/original.png'
+   */
   url!: string;
 
   @ApiProperty({ enum: ImagePurpose })
@@ -29,15 +35,24 @@ export class StandaloneImageDto {
   @ApiProperty({ enum: ['jpeg', 'png', 'gif', 'webp', 'avif', 'svg'] })
   format!: string;
 
+  /** @example 800 */
   width!: number;
+  /** @example 600 */
   height!: number;
 
-  /** Bytes of the stored original. */
+  /**
+   * Bytes of the stored original.
+   * @example 183040
+   */
   size!: number;
 
+  /** @example '2026-11-22T10:15:00.000Z' */
   created_at!: Date;
 
-  /** When it is deleted unless attached to a product first (UNATTACHED_IMAGE_TTL). */
+  /**
+   * When it is deleted unless attached to a product first (UNATTACHED_IMAGE_TTL).
+   * @example '2026-11-23T10:15:00.000Z'
+   */
   expires_at!: Date;
 
   static from(image: Image, urls: ImageUrls, ttlMs: number): StandaloneImageDto {

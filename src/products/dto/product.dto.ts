@@ -56,31 +56,48 @@ export class ListProductsQueryDto extends CursorQueryDto {
 }
 
 export class ImageSummaryDto implements ImageSummary {
+  /** @example '9bYsGJZVNPTSbQeJxuSeuy' */
   id!: string;
+  /** @example 'https://cdn.example.com/products/0b6f…/7c9e…/original.jpg' */
   url!: string;
+  /** @example 'Blue running shoe, side view' */
   alt_text!: string;
+  /** @example 1200 */
   width!: number;
+  /** @example 900 */
   height!: number;
 
-  @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } })
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: { type: 'string' },
+    description: 'Rendition name → URL.',
+    example: { thumb: 'https://cdn.example.com/products/0b6f…/7c9e…/thumb.webp' },
+  })
   renditions!: Record<string, string>;
 }
 
 export class ProductDto {
+  /** @example 'kYLvcQoew7krvywNq5hQZJ' */
   id!: string;
+  /** @example 'Blue Shoe' */
   name!: string;
+  /** @example 'blue-shoe' */
   slug!: string;
 
   @ApiProperty({ type: String, nullable: true, example: '04006381333931' })
   gtin!: string | null;
 
+  /** @example 'A light running shoe.' */
   description!: string;
 
   @ApiProperty({ type: ImageSummaryDto, nullable: true })
   primary_image!: ImageSummaryDto | null;
 
+  /** @example 3 */
   image_count!: number;
+  /** @example '2026-11-22T10:00:00.000Z' */
   created_at!: Date;
+  /** @example '2026-11-22T10:15:00.000Z' */
   updated_at!: Date;
 
   static from(product: Product, primary: ImageSummary | null, imageCount: number): ProductDto {
