@@ -85,13 +85,7 @@ abstract class GalleryRoutes {
       '`attachProductImage` does (seed compatibility); it is documented there, so that generated ' +
       'clients keep a file parameter here.',
   })
-  @ApiProblems(
-    ...PROBLEMS.upload,
-    ...PROBLEMS.jsonBody,
-    'image_not_found',
-    'image_already_attached',
-    'image_purpose_mismatch',
-  )
+  @ApiProblems(...PROBLEMS.upload, ...PROBLEMS.jsonBody, ...PROBLEMS.attach)
   uploadProductImage(
     @Ctx() ctx: RequestContext,
     @ProductParam() product: ProductRef,
@@ -109,12 +103,7 @@ abstract class GalleryRoutes {
       'An image uploaded with `POST /api/v1/images` (purpose `product`, of your organisation, not ' +
       'yet attached) joins the gallery under the gallery rules; its files keep their keys.',
   })
-  @ApiProblems(
-    ...PROBLEMS.jsonBody,
-    'image_not_found',
-    'image_already_attached',
-    'image_purpose_mismatch',
-  )
+  @ApiProblems(...PROBLEMS.jsonBody, ...PROBLEMS.attach)
   attachProductImage(
     @Ctx() ctx: RequestContext,
     @ProductParam() product: ProductRef,

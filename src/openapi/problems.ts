@@ -26,6 +26,8 @@ export const PROBLEMS = {
   validation: ['validation_failed'],
   /** A route with an id in its path. */
   id: ['invalid_id'],
+  /** A route attaching a stand-alone upload (`image_id`). */
+  attach: ['image_not_found', 'image_already_attached', 'image_purpose_mismatch'],
   /** A route with a multipart image upload. */
   upload: [
     'image_required',
