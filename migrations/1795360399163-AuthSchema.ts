@@ -1,4 +1,4 @@
-import { type MigrationInterface, type QueryRunner } from 'typeorm';
+import { MigrationInterface, QueryRunner } from 'typeorm';
 
 export class AuthSchema1795360399163 implements MigrationInterface {
   name = 'AuthSchema1795360399163';
