@@ -238,34 +238,28 @@ export class GalleryService {
     ctx: RequestContext,
     ref: ProductRef,
     store: (product: Product, manager: EntityManager) => Promise<NewImage>,
-  ): Promise<Product> {
-    const { result: outbox, product } = await this.change(
-      ctx,
-      ref,
-      undefined,
-      async (manager, product) => {
-        const previous = await manager.findOneBy(Image, {
+  ): Promise<void> {
+    const { result: outbox } = await this.change(ctx, ref, undefined, async (manager, product) => {
+      const previous = await manager.findOneBy(Image, {
+        productId: product.id,
+        source: ImageSource.Import,
+      });
+      const image = await store(product, manager);
+      if (previous) await manager.delete(Image, { id: previous.id });
+      await manager.save(
+        manager.create(Image, {
+          ...image,
+          organizationId: ctx.organizationId,
           productId: product.id,
-          source: ImageSource.Import,
-        });
-        const image = await store(product, manager);
-        if (previous) await manager.delete(Image, { id: previous.id });
-        await manager.save(
-          manager.create(Image, {
-            ...image,
-            organizationId: ctx.organizationId,
-            productId: product.id,
-            ...(await this.place(manager, product.id, {
-              isPrimary: true,
-              priority: previous?.priority,
-            })),
-          }),
-        );
-        return previous ? this.deletions.enqueue(manager, releasedKeys(previous, image)) : [];
-      },
-    );
+          ...(await this.place(manager, product.id, {
+            isPrimary: true,
+            priority: previous?.priority,
+          })),
+        }),
+      );
+      return previous ? this.deletions.enqueue(manager, releasedKeys(previous, image)) : [];
+    });
     await this.deletions.attempt(outbox);
-    return product;
   }
 
   /**

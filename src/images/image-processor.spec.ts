@@ -317,6 +317,20 @@ describe(ImageProcessor.name, () => {
   describe('rejections', () => {
     const processor = (): ImageProcessor => new ImageProcessor(validateEnv({}));
 
+    it('refuses bytes of another type than the one declared, as image_type_mismatch', async () => {
+      const jpeg = await noisyRgb(32, 32, 4).jpeg().toBuffer();
+      const error = await processor()
+        .process(write('declared.png', jpeg), { renditions: false, declaredType: 'image/png' })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(AppError);
+      expect((error as AppError).code).toBe('image_type_mismatch');
+      const same = await processor().process(write('declared.jpg', jpeg), {
+        renditions: false,
+        declaredType: 'image/jpeg',
+      });
+      expect(same.original.format).toBe('jpeg');
+    });
+
     it('refuses random bytes as unsupported_image_type', async () => {
       const error = await rejection(processor().process(write('random.bin', noiseBytes(4096, 1))));
       expect(error.code).toBe('unsupported_image_type');

@@ -44,6 +44,8 @@ export interface ProcessOptions {
   renditions: boolean;
   /** Crop the original to fill exactly these dimensions, around its most interesting part. */
   fill?: { width: number; height: number };
+  /** The type the client declared (a data URI's): the bytes must be of it, else 400. */
+  declaredType?: string;
 }
 
 const rawOf = (info: sharp.OutputInfo) => ({
@@ -111,6 +113,13 @@ export class ImageProcessor {
 
   private async processNow(path: string, wanted: ProcessOptions): Promise<ProcessedImage> {
     const detected = await this.detect(path);
+    if (wanted.declaredType !== undefined && wanted.declaredType !== detected) {
+      throw new AppError(
+        'image_type_mismatch',
+        `The image was declared as ${wanted.declaredType}, but it is ${detected}.`,
+        [{ field: 'image', message: `declared ${wanted.declaredType}, is ${detected}` }],
+      );
+    }
     let input: Buffer | string = path;
     let options: SharpOptions = {};
     let svg: Buffer | undefined;
@@ -240,7 +249,7 @@ export class ImageProcessor {
    * One of the accepted types (image/jpeg, image/png, image/gif, image/webp, image/avif, image/bmp,
    * image/svg+xml), else 400 unsupported_image_type.
    */
-  async detect(path: string): Promise<string> {
+  private async detect(path: string): Promise<string> {
     const type = await fileTypeFromFile(path);
     if (type && RASTER[type.mime]) return type.mime;
     if (!type || type.mime === 'application/xml') {

@@ -190,17 +190,10 @@ export class ImagesService {
     // Unknown products are refused before anything is fetched.
     const { id: productId } = await this.products.find(ctx, ref);
     return this.importer.withFile(source, async (file) => {
-      const detected = await this.processor.detect(file.path);
-      if (file.declaredType !== undefined && file.declaredType !== detected) {
-        throw new AppError(
-          'image_type_mismatch',
-          `The data URI declares ${file.declaredType}, but the image is ${detected}.`,
-          [{ field: 'image', message: `declared ${file.declaredType}, is ${detected}` }],
-        );
-      }
       const processed = await this.processor.process(file.path, {
         ...this.processing(),
         fill: IMPORT_FILL,
+        declaredType: file.declaredType,
       });
       const id = randomUUID();
       const perImage = (variant: string, extension: string) =>

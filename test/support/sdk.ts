@@ -3,12 +3,9 @@ import { join } from 'node:path';
 
 const ROOT = join(__dirname, '..', '..');
 
-/** Where scripts/sdk.mjs writes the client generated from openapi.json (ignored by git). */
-export const SDK_DIR = join(ROOT, '.tmp', 'sdk');
-
 /**
- * Generates the TypeScript client of openapi.json with @hey-api/openapi-ts, as a user of the API
- * would. Run by the e2e project's globalSetup, so that test/e2e/sdk.e2e-spec.ts, which imports the
+ * Generates the TypeScript client of openapi.json with @hey-api/openapi-ts into .tmp/sdk (see
+ * scripts/sdk.mjs), as a user of the API would. Run by the e2e project's globalSetup, so that test/e2e/sdk.e2e-spec.ts, which imports the
  * client, always uses one made from the committed document.
  */
 export function generateSdk(): void {

@@ -89,11 +89,6 @@ export class ImageImportService {
       }
       throw error;
     }
-    if (image.data.length === 0) {
-      throw new AppError('image_required', 'The image is empty.', [
-        { field: 'image', message: 'is empty' },
-      ]);
-    }
     await writeFile(path, image.data, { flag: 'wx', mode: 0o600 });
     return { path, declaredType: image.declaredType, filename: '' };
   }
