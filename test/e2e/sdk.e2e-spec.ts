@@ -19,6 +19,10 @@ import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 
 /** The documented error body of one status, or `never` while the document lacks it. */
 type ErrorOf<Errors, Status extends number> = Errors extends Record<Status, infer E> ? E : never;
+/** `true` only when the status is documented: assigning `true` fails to compile otherwise. */
+type Documented<Errors, Status extends number> = [ErrorOf<Errors, Status>] extends [never]
+  ? false
+  : true;
 
 const MAX_UPLOAD_BYTES = 64 * 1024;
 
@@ -91,7 +95,6 @@ describe('The SDK generated from openapi.json', () => {
     const firstId = first.data!.id;
     const secondId = second.data!.id;
 
-    // openapi.json marks page and per_page required, though they are optional: pass them.
     const query = { page: 1, per_page: 100 };
     const gallery = await listProductImages({ client, path, query });
     expect(gallery.data!.items.map((i) => i.id)).toEqual([firstId, secondId]);
@@ -144,11 +147,15 @@ describe('The SDK generated from openapi.json', () => {
     const tooLarge = await upload(product.data!.id, await pngFile('huge.png', 200, 200, true));
     expect(tooLarge.response.status).toBe(413);
     expect(tooLarge.response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    const uploadDocuments413: Documented<UploadProductImageErrors, 413> = true;
+    expect(uploadDocuments413).toBe(true);
     const problem = tooLarge.error as ErrorOf<UploadProductImageErrors, 413>;
     expect(problem).toMatchObject({ status: 413, code: 'file_too_large' });
 
     const missing = await getProduct({ client, path: { productId: 'AAAAAAAAAAAAAAAAAAAAAA' } });
     expect(missing.response.status).toBe(404);
+    const getDocuments404: Documented<GetProductErrors, 404> = true;
+    expect(getDocuments404).toBe(true);
     const notFound = missing.error as ErrorOf<GetProductErrors, 404>;
     expect(notFound).toMatchObject({ status: 404, code: 'product_not_found' });
   });
