@@ -34,8 +34,8 @@ module.exports = {
       slowTestThreshold: 30,
       // Responses of apps started by startTestApp() are checked against openapi.json.
       setupFilesAfterEnv: ['<rootDir>/test/support/openapi-setup.ts'],
-      globalSetup: '<rootDir>/test/support/openapi-global-setup.ts',
-      globalTeardown: '<rootDir>/test/support/openapi-global-teardown.ts',
+      globalSetup: '<rootDir>/test/support/global-setup.ts',
+      globalTeardown: '<rootDir>/test/support/global-teardown.ts',
     },
   ],
   testTimeout: 60_000,

@@ -98,6 +98,20 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
     });
   }
   setupOpenApi(app);
-  await app.init();
+  await initOrClose(app);
   return app;
+}
+
+/**
+ * Initialises the application; if a module refuses to start (storage unusable, say), closes what
+ * the others had opened (database pool, timers) before passing the error on, so that a failed
+ * start leaves nothing running in the process that tried it.
+ */
+async function initOrClose(app: NestFastifyApplication): Promise<void> {
+  try {
+    await app.init();
+  } catch (error) {
+    await app.close().catch(() => undefined);
+    throw error;
+  }
 }

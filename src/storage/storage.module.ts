@@ -1,5 +1,11 @@
 import { join, resolve } from 'node:path';
-import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  Global,
+  Inject,
+  Module,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { EnvironmentVariables, StorageDriver } from '../config/env.validation';
 import { LocalStorageProvider } from './local.storage-provider';
@@ -64,7 +70,7 @@ export async function createStorageProvider(env: EnvironmentVariables): Promise<
   }
 }
 
-/** The configured StorageProvider, built and checked once at start-up, under STORAGE_PROVIDER. */
+/** The configured StorageProvider, built once and checked at start-up, under STORAGE_PROVIDER. */
 @Global()
 @Module({
   imports: [TypeOrmModule.forFeature([StorageDeletion])],
@@ -74,29 +80,34 @@ export async function createStorageProvider(env: EnvironmentVariables): Promise<
     {
       provide: STORAGE_PROVIDER,
       inject: [EnvironmentVariables],
-      useFactory: async (env: EnvironmentVariables): Promise<StorageProvider> => {
-        const provider = await createStorageProvider(env);
-        try {
-          // A missing bucket or bad credentials stop start-up, not the first upload.
-          await provider.check();
-        } catch (error) {
-          provider.close?.();
-          const reason = error instanceof Error ? error.message : String(error);
-          throw new Error(
-            `Storage (STORAGE_DRIVER=${env.STORAGE_DRIVER}) is not usable: ${reason}`,
-            {
-              cause: error,
-            },
-          );
-        }
-        return provider;
-      },
+      useFactory: (env: EnvironmentVariables): Promise<StorageProvider> =>
+        createStorageProvider(env),
     },
   ],
   exports: [STORAGE_PROVIDER, StorageDeletionsService],
 })
-export class StorageModule implements OnApplicationShutdown {
-  constructor(@Inject(STORAGE_PROVIDER) private readonly storage: StorageProvider) {}
+export class StorageModule implements OnModuleInit, OnApplicationShutdown {
+  constructor(
+    @Inject(STORAGE_PROVIDER) private readonly storage: StorageProvider,
+    private readonly env: EnvironmentVariables,
+  ) {}
+
+  /**
+   * A missing bucket or bad credentials stop start-up, not the first upload. Checked here rather
+   * than in the provider's factory so that the failure comes from `app.init()`, after which the
+   * application closes what other modules had opened (a factory's error would leak them).
+   */
+  async onModuleInit(): Promise<void> {
+    try {
+      await this.storage.check();
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new Error(
+        `Storage (STORAGE_DRIVER=${this.env.STORAGE_DRIVER}) is not usable: ${reason}`,
+        { cause: error },
+      );
+    }
+  }
 
   onApplicationShutdown(): void {
     this.storage.close?.();

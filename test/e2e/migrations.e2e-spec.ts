@@ -21,7 +21,7 @@ describe.each(AVAILABLE_BACKENDS)('Migrations on %s', (backend) => {
   let ds: DataSource;
 
   beforeAll(async () => {
-    db = await createTestDatabase(backend);
+    db = await createTestDatabase(backend, { schema: 'empty' });
     ds = await new DataSource(buildDataSourceOptions(validateEnv(db.env))).initialize();
   });
   afterAll(async () => {

@@ -2,6 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { RUN_ID_VARIABLE, RUN_ROOT_VARIABLE } from './test-run';
 
 export const ROOT = join(__dirname, '..', '..');
 export const MAIN = join(ROOT, 'dist', 'src', 'main.js');
@@ -30,11 +31,22 @@ export interface RunningService {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts the compiled service with exactly the given environment (plus PATH). */
+/**
+ * What every process a test starts inherits besides its own variables: PATH, and TMPDIR and the
+ * run's marker, so that the global teardown finds it (and fails the run) if it outlives its test.
+ */
+export function inheritedEnv(): Record<string, string> {
+  const names = ['PATH', 'TMPDIR', RUN_ID_VARIABLE, RUN_ROOT_VARIABLE];
+  return Object.fromEntries(
+    names.flatMap((name) => (process.env[name] ? [[name, process.env[name]]] : [])),
+  );
+}
+
+/** Starts the compiled service with exactly the given environment (plus {@link inheritedEnv}). */
 export function startService(env: Record<string, string>, cwd: string): RunningService {
   const child = spawn(process.execPath, [MAIN], {
     cwd,
-    env: { PATH: process.env.PATH ?? '', ...env },
+    env: { ...inheritedEnv(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

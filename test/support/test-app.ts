@@ -18,17 +18,24 @@ export async function startTestApp(
   options: Omit<CreateAppOptions, 'env'> = {},
 ): Promise<TestApp> {
   const db = await createTestDatabase();
-  const app = await createApp({
-    ...options,
-    env: {
-      NODE_ENV: 'test',
-      LOG_LEVEL: 'silent',
-      ADMIN_EMAIL: TEST_ADMIN.email,
-      ADMIN_PASSWORD: TEST_ADMIN.password,
-      ...db.env,
-      ...env,
-    },
-  });
+  let app: NestFastifyApplication;
+  try {
+    app = await createApp({
+      ...options,
+      env: {
+        NODE_ENV: 'test',
+        LOG_LEVEL: 'silent',
+        ADMIN_EMAIL: TEST_ADMIN.email,
+        ADMIN_PASSWORD: TEST_ADMIN.password,
+        ...db.env,
+        ...env,
+      },
+    });
+  } catch (error) {
+    // createApp closed what it had opened; the database is ours to drop.
+    await db.drop();
+    throw error;
+  }
   recordOpenApiResponses(app);
   return {
     app,
