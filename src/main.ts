@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { Logger } from 'nestjs-pino';
 import { createApp } from './app.factory';
+import { AdminBootstrapService } from './auth/admin-bootstrap.service';
 import { ConfigValidationError, EnvironmentVariables } from './config/env.validation';
 import { DOCS_PATH } from './openapi/openapi';
 
@@ -39,6 +40,9 @@ async function bootstrap(): Promise<void> {
   const shown = env.HOST === '0.0.0.0' || env.HOST === '::' ? 'localhost' : env.HOST;
   const base = `http://${shown.includes(':') ? `[${shown}]` : shown}:${env.PORT}`;
   logger.log(`Listening on ${base}; API documentation at ${base}/${DOCS_PATH}`);
+  // Only now that start-up has succeeded: a generated password printed by a start that then
+  // failed would be lost with the failure (see AdminBootstrapService).
+  await app.get(AdminBootstrapService).ensureFirstAdministrator();
 }
 
 bootstrap().catch((err: unknown) => {

@@ -1,10 +1,19 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { ensureBuilt, freePort, MAIN, startService, waitForStatus } from '../support/process';
+import {
+  ensureBuilt,
+  freePort,
+  MAIN,
+  startService,
+  waitForStatus,
+  type RunningService,
+} from '../support/process';
 import { login } from '../support/http';
 import { DataSource } from 'typeorm';
 import { createApp } from '../../src/app.factory';
@@ -111,6 +120,62 @@ describe('The service process', () => {
         url: '/api/v1/auth/me?x-api-key=[REDACTED]&api_key=[REDACTED]&limit=5',
         headers: { authorization: '[REDACTED]', 'x-api-key': '[REDACTED]', cookie: '[REDACTED]' },
       });
+    });
+  });
+
+  describe('the first administrator, with a generated password', () => {
+    let db: TestDatabase;
+    beforeAll(async () => (db = await createTestDatabase()));
+    afterAll(() => db.drop());
+
+    /** The printed password, once the service has printed it (it does so after listening). */
+    async function printedPassword(service: RunningService): Promise<string> {
+      const deadline = Date.now() + 10_000;
+      while (Date.now() < deadline) {
+        const password = /password: (\S+)/.exec(service.output())?.[1];
+        if (password) return password;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`no password printed:\n${service.output()}`);
+    }
+
+    it('is not created by a start that fails to listen; the next start creates and prints it', async () => {
+      const env = { ...db.env, HOST: '127.0.0.1', LOG_LEVEL: 'info' };
+      const taken = createServer().listen(0, '127.0.0.1');
+      await once(taken, 'listening');
+      const { port: busy } = taken.address() as { port: number };
+      try {
+        const failed = startService({ ...env, PORT: String(busy) }, cwd);
+        expect(await failed.exit).toEqual({ code: 1, signal: null });
+        expect(failed.output()).toContain('EADDRINUSE');
+        expect(failed.output()).not.toContain('First start');
+        expect(failed.output()).not.toMatch(/password: /);
+      } finally {
+        taken.close();
+      }
+
+      const port = await freePort();
+      const service = startService({ ...env, PORT: String(port) }, cwd);
+      try {
+        await waitForStatus(`http://127.0.0.1:${port}/health/ready`, 200);
+        const password = await printedPassword(service);
+        const out = service.output();
+        expect(out.indexOf('First start')).toBeGreaterThan(out.indexOf('Listening on'));
+        const login = await fetch(`http://127.0.0.1:${port}/api/v1/auth/login`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ username: 'admin', password }),
+        });
+        expect(login.status).toBe(200);
+        const { access_token } = (await login.json()) as { access_token: string };
+        const users = await fetch(`http://127.0.0.1:${port}/api/v1/users`, {
+          headers: { authorization: `Bearer ${access_token}` },
+        });
+        expect(((await users.json()) as { total: number }).total).toBe(1);
+      } finally {
+        service.child.kill('SIGTERM');
+      }
+      expect(await service.exit).toEqual({ code: 0, signal: null });
     });
   });
 
