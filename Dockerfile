@@ -1,10 +1,12 @@
+# The Node.js LTS line the service is built and tested on (.nvmrc); CI also tests 22 and 26.
+ARG NODE_IMAGE=node:24.22.3-bookworm-slim
+
 # ---- build: install all dependencies, compile, then drop devDependencies ----
-FROM node:20-bookworm-slim AS build
+FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 
-# `npm install`, not `npm ci`: the lockfile lacks the non-Linux optional platform packages,
-# which makes `npm ci` fail. argon2 (and later sharp) ship prebuilt binaries, so no compiler
-# toolchain is needed. npm may warn about unapproved install scripts; that is expected.
+# sharp, argon2 and swc ship prebuilt binaries inside registry packages: no compiler toolchain,
+# and no install script runs (package.json's allowScripts denies them all).
 COPY package.json package-lock.json ./
 RUN npm install --no-audit --no-fund
 
@@ -18,7 +20,7 @@ RUN npm run build \
  && npm cache clean --force
 
 # ---- runtime ----
-FROM node:20-bookworm-slim AS runtime
+FROM ${NODE_IMAGE} AS runtime
 
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
