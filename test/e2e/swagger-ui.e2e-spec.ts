@@ -34,7 +34,11 @@ describe('Swagger UI in a real browser', () => {
         .png()
         .toBuffer(),
     );
-    [t, browser] = await Promise.all([startTestApp(), launchChromium()]);
+    // Both settle before either failure is thrown, so afterAll closes whichever did start.
+    const [started, launched] = await Promise.allSettled([startTestApp(), launchChromium()]);
+    if (started.status === 'fulfilled') t = started.value;
+    if (launched.status === 'fulfilled') browser = launched.value;
+    for (const result of [started, launched]) if (result.status === 'rejected') throw result.reason;
     await t.app.listen({ port: 0, host: '127.0.0.1' });
     base = `http://127.0.0.1:${(t.app.getHttpServer().address() as { port: number }).port}`;
 

@@ -9,6 +9,7 @@ import { buildDataSourceOptions } from '../../src/database/data-source.options';
 import { runPendingMigrations } from '../../src/database/run-migrations';
 import { cleanUpRun } from './leftovers';
 import { clearResults } from './openapi-recorder';
+import { ensureBuilt } from './process';
 import { generateSdk } from './sdk';
 import { databaseUrl } from './test-database';
 import {
@@ -54,7 +55,7 @@ async function makeServerTemplate(run: TestRun, serverUrl: string): Promise<void
 /**
  * globalSetup of the e2e project: gives the run its id and folder (the workers' TMPDIR, so that
  * whatever a test leaves behind is found by the global teardown), migrates the database templates
- * once, forgets the last run's response records and generates the SDK.
+ * once, forgets the last run's response records, generates the SDK and builds dist/ if stale.
  */
 export default async function globalSetup(): Promise<void> {
   const id = randomBytes(4).toString('hex');
@@ -66,12 +67,17 @@ export default async function globalSetup(): Promise<void> {
   process.env.TMPDIR = run.tmp;
   try {
     const serverUrl = process.env.TEST_DATABASE_URL;
-    await Promise.all([
+    // Both settle before a failure is thrown, so the clean-up below never races a migration.
+    const made = await Promise.allSettled([
       makePgliteTemplate(run),
       serverUrl ? makeServerTemplate(run, serverUrl) : Promise.resolve(),
     ]);
+    for (const result of made) if (result.status === 'rejected') throw result.reason;
     clearResults();
     generateSdk();
+    // Once, before the workers: tests that start the compiled service would otherwise race to
+    // rebuild dist/ (nest build empties it first) under each other's running services.
+    ensureBuilt();
   } catch (error) {
     // Jest runs no teardown after a failed set-up: leave nothing behind here either.
     await cleanUpRun(run).catch(() => undefined);
