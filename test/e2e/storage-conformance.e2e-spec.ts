@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -201,7 +201,8 @@ describe.each(DRIVERS)('StorageProvider conformance: %s', (driver: Driver) => {
     it('rejects with a StorageError when the storage is unreachable, leaving nothing', async () => {
       const port = await closedPort();
       // Local: a root below a regular file can never be created.
-      const file = join(mkdtempSync(join(tmpdir(), 'pis-file-')), 'file');
+      const fileDir = mkdtempSync(join(tmpdir(), 'pis-file-'));
+      const file = join(fileDir, 'file');
       writeFileSync(file, '');
       const env = validateEnv({
         ...backend.env,
@@ -226,6 +227,7 @@ describe.each(DRIVERS)('StorageProvider conformance: %s', (driver: Driver) => {
         expect(backend.stored()).toEqual(before);
       } finally {
         broken.close?.();
+        rmSync(fileDir, { recursive: true, force: true });
       }
     });
 
