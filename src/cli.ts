@@ -7,6 +7,7 @@ import { DEFAULT_ORGANIZATION_SLUG } from './auth/admin-bootstrap.service';
 import { AuthModule } from './auth/auth.module';
 import { ApiKeyDto } from './auth/dto/api-key.dto';
 import { UserDto } from './auth/dto/user.dto';
+import type { User } from './auth/entities/user.entity';
 import { Role, Scope } from './auth/roles';
 import { AppError } from './common/errors/app.error';
 import { loadAppConfig } from './config/app-config.module';
@@ -23,6 +24,10 @@ Commands:
   create-api-key  --name N [--role admin|staff|user] [--scopes a,b] [--expires-at ISO-8601]
                   [--org SLUG]
                   Creates an API key and prints it once.
+  reset-password  --user USERNAME|EMAIL [--password P] [--org SLUG]
+                  Sets a new password for the user (of the organisation). Without --password, a
+                  strong password is generated and printed once. Changes nothing else: the user's
+                  API keys stay, and tokens already issued stay valid until they expire.
 
 --org defaults to "${DEFAULT_ORGANIZATION_SLUG}". The database is the one the service uses
 (DATABASE_URL, or the embedded one under DATA_DIR); stop the service first when it is embedded.`;
@@ -43,6 +48,12 @@ function fail(message: string): never {
   process.exit(2);
 }
 
+/** The API's rule for passwords (CreateUserDto), so the CLI cannot set one the API would refuse. */
+function checkPassword(password: string | undefined): void {
+  if (password !== undefined && (password.length < 12 || password.length > 1024))
+    fail('--password must be 12 to 1024 characters');
+}
+
 function oneOf<T extends string>(
   value: string | undefined,
   allowed: readonly T[],
@@ -59,22 +70,10 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
-  const { values } = parseArgs({
-    args: rest,
-    strict: true,
-    options: {
-      email: { type: 'string' },
-      username: { type: 'string' },
-      'full-name': { type: 'string' },
-      password: { type: 'string' },
-      role: { type: 'string' },
-      name: { type: 'string' },
-      scopes: { type: 'string' },
-      'expires-at': { type: 'string' },
-      org: { type: 'string', default: DEFAULT_ORGANIZATION_SLUG },
-      'org-name': { type: 'string' },
-    },
-  });
+  if (!Object.hasOwn(COMMANDS, command)) fail(`Unknown command: ${command}`);
+  const values = parseOptions(rest);
+  checkPassword(values.password);
+  const run = COMMANDS[command](values);
 
   const config = await loadAppConfig();
   @Module({ imports: [config.module, DatabaseModule, AuthModule] })
@@ -84,50 +83,102 @@ async function main(argv: string[]): Promise<void> {
     abortOnError: false,
   });
   try {
-    const accounts = app.get(AccountsService);
-    // Arguments are checked before anything is written: a refused command leaves no organisation.
-    const organization = () => accounts.findOrCreateOrganization(values.org, values['org-name']);
-    if (command === 'create-user') {
-      const role = oneOf(values.role, Object.values(Role), 'role') ?? fail('--role is required');
-      if (!values.email || !values.username) fail('--email and --username are required');
-      const password = values.password ?? generatePassword();
-      const org = await organization();
-      const user = await accounts.createUser(org.id, {
-        email: values.email,
-        username: values.username,
-        fullName: values['full-name'],
-        password,
-        role,
-      });
-      const out: Record<string, unknown> = { ...UserDto.from(user) };
-      if (!values.password) out.password = password;
-      process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
-    } else if (command === 'create-api-key') {
-      if (!values.name) fail('--name is required');
-      const scopes = values.scopes
-        ?.split(',')
-        .map((s) => s.trim())
-        .filter(Boolean)
-        .map((s) => oneOf(s, Object.values(Scope), 'scopes')!);
-      const expiresAt = values['expires-at'] ? new Date(values['expires-at']) : undefined;
-      if (expiresAt && Number.isNaN(expiresAt.getTime()))
-        fail('--expires-at must be an ISO-8601 date');
-      const role = oneOf(values.role, Object.values(Role), 'role');
-      const org = await organization();
-      const { apiKey, key } = await accounts.createApiKey(org.id, {
-        name: values.name,
-        role,
-        scopes,
-        expiresAt,
-      });
-      process.stdout.write(`${JSON.stringify({ ...ApiKeyDto.from(apiKey), key }, null, 2)}\n`);
-    } else {
-      fail(`Unknown command: ${command}`);
-    }
+    await run(app.get(AccountsService));
   } finally {
     await app.close();
   }
 }
+
+/** An unknown option or a missing value is a usage error (exit 2), like a missing argument. */
+function parseOptions(args: string[]) {
+  try {
+    return parseArgs({ args, strict: true, options: OPTIONS }).values;
+  } catch (e) {
+    return fail(e instanceof Error ? e.message : String(e));
+  }
+}
+
+type Options = ReturnType<typeof parseOptions>;
+
+const OPTIONS = {
+  email: { type: 'string' },
+  username: { type: 'string' },
+  'full-name': { type: 'string' },
+  password: { type: 'string' },
+  role: { type: 'string' },
+  name: { type: 'string' },
+  scopes: { type: 'string' },
+  'expires-at': { type: 'string' },
+  org: { type: 'string', default: DEFAULT_ORGANIZATION_SLUG },
+  'org-name': { type: 'string' },
+  user: { type: 'string' },
+} as const;
+
+/**
+ * A command checks its arguments (exiting 2 on a usage error) and returns what it will do with
+ * the accounts: nothing is opened, let alone written, for a refused command.
+ */
+type Command = (values: Options) => (accounts: AccountsService) => Promise<void>;
+
+const createUser: Command = (values) => {
+  const role = oneOf(values.role, Object.values(Role), 'role') ?? fail('--role is required');
+  const { email, username } = values;
+  if (!email || !username) fail('--email and --username are required');
+  const password = values.password ?? generatePassword();
+  return async (accounts) => {
+    const org = await accounts.findOrCreateOrganization(values.org, values['org-name']);
+    const user = await accounts.createUser(org.id, {
+      email,
+      username,
+      fullName: values['full-name'],
+      password,
+      role,
+    });
+    printUser(user, values.password ? undefined : password);
+  };
+};
+
+const createApiKey: Command = (values) => {
+  const { name } = values;
+  if (!name) fail('--name is required');
+  const scopes = values.scopes
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => oneOf(s, Object.values(Scope), 'scopes')!);
+  const expiresAt = values['expires-at'] ? new Date(values['expires-at']) : undefined;
+  if (expiresAt && Number.isNaN(expiresAt.getTime())) fail('--expires-at must be an ISO-8601 date');
+  const role = oneOf(values.role, Object.values(Role), 'role');
+  return async (accounts) => {
+    const org = await accounts.findOrCreateOrganization(values.org, values['org-name']);
+    const { apiKey, key } = await accounts.createApiKey(org.id, { name, role, scopes, expiresAt });
+    process.stdout.write(`${JSON.stringify({ ...ApiKeyDto.from(apiKey), key }, null, 2)}\n`);
+  };
+};
+
+/** Never creates the organisation: in an unknown one, the user is unknown (exit 1). */
+const resetPassword: Command = (values) => {
+  const { user } = values;
+  if (!user) fail('--user is required (a username or an email address)');
+  const password = values.password ?? generatePassword();
+  return async (accounts) => {
+    const updated = await accounts.resetPassword(values.org, user, password);
+    printUser(updated, values.password ? undefined : password);
+  };
+};
+
+/** The user as JSON, with the password when the CLI generated it (shown this once). */
+function printUser(user: User, generatedPassword: string | undefined): void {
+  const out: Record<string, unknown> = { ...UserDto.from(user) };
+  if (generatedPassword) out.password = generatedPassword;
+  process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+}
+
+const COMMANDS: Record<string, Command> = {
+  'create-user': createUser,
+  'create-api-key': createApiKey,
+  'reset-password': resetPassword,
+};
 
 main(process.argv.slice(2)).catch((err: unknown) => {
   if (err instanceof ConfigValidationError) process.stderr.write(`${err.message}\n`);

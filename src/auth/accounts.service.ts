@@ -93,6 +93,36 @@ export class AccountsService {
     }
   }
 
+  /**
+   * Gives the user a new password (stored with the same hasher as everywhere), found by email (when
+   * `user` holds an `@`) or username within the organisation with this slug. Changes nothing else:
+   * not the disabled flag, not the user's API keys.
+   */
+  async resetPassword(organizationSlug: string, user: string, password: string): Promise<User> {
+    const found = await this.findUser(organizationSlug, user);
+    found.passwordHash = await this.hasher.hash(password);
+    await this.users.update({ id: found.id }, { passwordHash: found.passwordHash });
+    return found;
+  }
+
+  private async findUser(organizationSlug: string, user: string): Promise<User> {
+    const key = user.trim().toLowerCase();
+    const organization = await this.organizations.findOneBy({ slug: organizationSlug });
+    const found =
+      organization &&
+      (await this.users.findOneBy({
+        organizationId: organization.id,
+        ...(key.includes('@') ? { email: key } : { username: key }),
+      }));
+    if (!found) {
+      throw new AppError(
+        'user_not_found',
+        `No user "${user}" in organisation "${organizationSlug}" (give a username or email).`,
+      );
+    }
+    return found;
+  }
+
   /** Returns the stored key and the full secret key, which is never retrievable again. */
   async createApiKey(
     organizationId: string,

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { ensureBuilt, freePort, ROOT, waitForStatus } from '../support/process';
+import { ensureBuilt, freePort, inheritedEnv, ROOT, waitForStatus } from '../support/process';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 
 /** The parent pid of a process, from /proc (Linux), or undefined once it is gone. */
@@ -49,8 +49,8 @@ describe('npm start', () => {
     const npm = spawn('npm', ['start'], {
       cwd: ROOT,
       env: {
-        PATH: process.env.PATH ?? '',
-        HOME: process.env.HOME ?? '',
+        ...inheritedEnv(),
+        HOME: process.env.HOME ?? '', // npm's cache and logs
         ...db.env,
         PORT: String(port),
         HOST: '127.0.0.1',

@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import {
   ensureBuilt,
   freePort,
+  inheritedEnv,
   MAIN,
   startService,
   waitForStatus,
@@ -187,7 +188,7 @@ describe('The service process', () => {
     const cli = (...args: string[]) =>
       execFileAsync(process.execPath, [CLI, ...args], {
         cwd,
-        env: { PATH: process.env.PATH ?? '', ...db.env, LOG_LEVEL: 'silent' },
+        env: { ...inheritedEnv(), ...db.env, LOG_LEVEL: 'silent' },
       });
 
     it('creates a user who can log in, and an API key that authenticates', async () => {
@@ -277,7 +278,7 @@ describe('The service process', () => {
     it('leaves the default organisation for the first administrator to join', async () => {
       await execFileAsync(process.execPath, [CLI, 'create-api-key', '--name=early'], {
         cwd,
-        env: { PATH: process.env.PATH ?? '', ...db.env, LOG_LEVEL: 'silent' },
+        env: { ...inheritedEnv(), ...db.env, LOG_LEVEL: 'silent' },
       });
 
       const env = { NODE_ENV: 'test', LOG_LEVEL: 'silent', ADMIN_PASSWORD: 'first admin password' };

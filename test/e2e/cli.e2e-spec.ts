@@ -1,0 +1,155 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DataSource } from 'typeorm';
+import { createApp } from '../../src/app.factory';
+import { call, login } from '../support/http';
+import { ensureBuilt, inheritedEnv, MAIN, ROOT } from '../support/process';
+import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { TEST_ADMIN } from '../support/test-app';
+
+const execFileAsync = promisify(execFile);
+const CLI = MAIN.replace(/main\.js$/, 'cli.js');
+const SILENT = { NODE_ENV: 'test', LOG_LEVEL: 'silent' };
+
+/**
+ * `npm run cli -- reset-password`: the way back when the first administrator's password (or
+ * anyone's) is lost. Run against the compiled CLI, and once through npm as documented.
+ */
+describe('npm run cli -- reset-password', () => {
+  let db: TestDatabase;
+  let apiKey: string;
+  const env = (): Record<string, string> => ({ ...inheritedEnv(), ...db.env, LOG_LEVEL: 'silent' });
+  const cliOn = (dataDir: string, ...args: string[]) =>
+    execFileAsync(process.execPath, [CLI, ...args], { env: { ...env(), DATA_DIR: dataDir } });
+  const cli = (...args: string[]) => cliOn(db.env.DATA_DIR, ...args);
+
+  /** The application on the same database, closed again (PGlite has one process at a time). */
+  async function withApp<T>(work: (app: NestFastifyApplication) => Promise<T>): Promise<T> {
+    const app = await createApp({ env: { ...SILENT, ...db.env } });
+    try {
+      return await work(app);
+    } finally {
+      await app.close();
+    }
+  }
+
+  const canLogIn = (app: NestFastifyApplication, username: string, password: string) =>
+    login(app, { username }, password).then(
+      () => true,
+      () => false,
+    );
+
+  beforeAll(async () => {
+    ensureBuilt();
+    db = await createTestDatabase();
+    // The first administrator (ADMIN_PASSWORD: created at bootstrap), and a user elsewhere.
+    const app = await createApp({
+      env: {
+        ...SILENT,
+        ...db.env,
+        ADMIN_EMAIL: TEST_ADMIN.email,
+        ADMIN_PASSWORD: TEST_ADMIN.password,
+      },
+    });
+    await app.close();
+    await cli(
+      'create-user',
+      '--email=ops@acme.example',
+      '--username=ops',
+      '--role=staff',
+      '--org=acme',
+      '--password=ops original password',
+    );
+    apiKey = (
+      JSON.parse((await cli('create-api-key', '--name=before-reset')).stdout) as {
+        key: string;
+      }
+    ).key;
+  }, 180_000);
+  afterAll(() => db.drop());
+
+  it('generates a new password, prints it once, and the old one stops working', async () => {
+    const { stdout } = await cli('reset-password', '--user', 'admin');
+    const out = JSON.parse(stdout) as { username: string; role: string; password: string };
+    expect(out).toMatchObject({ username: 'admin', email: TEST_ADMIN.email, role: 'admin' });
+    expect(out.password).toMatch(/^[A-Za-z0-9_-]{24}$/);
+
+    await withApp(async (app) => {
+      expect(await canLogIn(app, 'admin', out.password)).toBe(true);
+      expect(await canLogIn(app, 'admin', TEST_ADMIN.password)).toBe(false);
+      // Nothing else revoked: the organisation's API key still authenticates.
+      const me = await call(app, 'GET', '/api/v1/auth/me', { apiKey });
+      expect(me.statusCode).toBe(200);
+      const [{ n }] = await app.get(DataSource).query('SELECT count(*)::int AS n FROM users');
+      expect(n).toBe(2);
+    });
+  });
+
+  it('finds the user by email too (any case), in the organisation given, and takes --password', async () => {
+    const { stdout } = await cli(
+      'reset-password',
+      '--user=OPS@Acme.Example',
+      '--org=acme',
+      '--password=ops chosen password',
+    );
+    const out = JSON.parse(stdout) as Record<string, unknown>;
+    expect(out).toMatchObject({ username: 'ops', role: 'staff' });
+    expect(out).not.toHaveProperty('password'); // the caller chose it: not echoed
+    await withApp(async (app) => {
+      expect(await canLogIn(app, 'ops', 'ops chosen password')).toBe(true);
+    });
+  });
+
+  it('works as documented, through npm', async () => {
+    const { stdout } = await execFileAsync(
+      'npm',
+      ['run', '--silent', 'cli', '--', 'reset-password', '--user', TEST_ADMIN.email],
+      { cwd: ROOT, env: { ...env(), HOME: process.env.HOME ?? '' } },
+    );
+    const { password } = JSON.parse(stdout) as { password: string };
+    await withApp(async (app) => {
+      expect(await canLogIn(app, 'admin', password)).toBe(true);
+    });
+  });
+
+  it('exits 2 with the usage for missing or bad arguments, before opening the database', async () => {
+    const neverOpened = join(db.env.DATA_DIR, 'never-opened');
+    for (const args of [
+      ['reset-password'],
+      ['reset-password', '--user'],
+      ['reset-password', '--usr=admin'],
+      ['reset-password', '--user=admin', '--password=short'],
+    ]) {
+      await expect(cliOn(neverOpened, ...args)).rejects.toMatchObject({
+        code: 2,
+        stdout: '',
+        stderr: expect.stringContaining('reset-password  --user USERNAME|EMAIL'),
+      });
+    }
+    expect(existsSync(neverOpened)).toBe(false);
+  });
+
+  it('exits 1 with a clear message for an unknown user, and creates nothing', async () => {
+    await expect(cli('reset-password', '--user=ghost')).rejects.toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr:
+        'user_not_found: No user "ghost" in organisation "default" (give a username or email).\n',
+    });
+    // Users are looked up in one organisation: ops is in acme, not in default.
+    await expect(cli('reset-password', '--user=ops')).rejects.toMatchObject({ code: 1 });
+    await expect(cli('reset-password', '--user=ops', '--org=nowhere')).rejects.toMatchObject({
+      code: 1,
+    });
+    await withApp(async (app) => {
+      const [{ n }] = await app
+        .get(DataSource)
+        .query("SELECT count(*)::int AS n FROM organizations WHERE slug = 'nowhere'");
+      expect(n).toBe(0);
+      expect(await canLogIn(app, 'ops', 'ops chosen password')).toBe(true);
+    });
+  });
+});
