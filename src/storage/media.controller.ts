@@ -1,9 +1,30 @@
+import { Readable } from 'node:stream';
 import { Controller, Get, Headers, Inject, Param, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { Public } from '../auth/decorators';
 import { AppError } from '../common/errors/app.error';
 import { deliveryHeaders, STORAGE_PROVIDER, type StorageProvider } from './storage-provider';
+
+/**
+ * The first `size` bytes of `source`, ending with the last of them. A file stream finds its end only
+ * by one more read after the last byte: a client that has all Content-Length bytes may close the
+ * connection first, and the response, never ended, was logged as "request aborted".
+ */
+async function* firstBytes(source: Readable, size: number): AsyncGenerator<Buffer> {
+  if (size === 0) {
+    source.destroy();
+    return;
+  }
+  let left = size;
+  for await (const chunk of source as AsyncIterable<Buffer>) {
+    const part = chunk.subarray(0, left);
+    left -= part.length;
+    yield part;
+    // Leaving the loop destroys the source.
+    if (left === 0) return;
+  }
+}
 
 /**
  * Serves locally stored images at /media/<key>: exact Content-Type, strong ETag, conditional GET,
@@ -15,6 +36,7 @@ import { deliveryHeaders, STORAGE_PROVIDER, type StorageProvider } from './stora
 export class MediaController {
   constructor(@Inject(STORAGE_PROVIDER) private readonly storage: StorageProvider) {}
 
+  // Fastify's wildcard (find-my-way syntax): path-to-regexp's `*path` is not a route it accepts.
   @Get('*')
   async get(
     @Param('*') key: string,
@@ -42,6 +64,9 @@ export class MediaController {
       await reply.status(304).send();
       return;
     }
-    await reply.type(object.contentType).header('content-length', object.size).send(object.stream);
+    await reply
+      .type(object.contentType)
+      .header('content-length', object.size)
+      .send(Readable.from(firstBytes(object.stream, object.size), { objectMode: false }));
   }
 }
