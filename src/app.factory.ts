@@ -2,13 +2,13 @@ import { RequestMethod, type DynamicModule, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import multipart from '@fastify/multipart';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { loadAppConfig, type AppConfigOptions } from './config/app-config.module';
 import { createValidationPipe } from './common/http/validation';
 import { DATA_URI_BODY, dataUriBodyLimit, parseJsonBody } from './common/http/json-body.parser';
 import { closeConnectionsWhenClosing } from './common/http/graceful-close';
 import { registerSecurityHeaders } from './common/http/security-headers';
+import { createAppLogger } from './common/logging/logger-params';
 import { REQUEST_ID_HEADER, requestIdFor } from './common/logging/request-id';
 import { DOCS_PATH, setupOpenApi } from './openapi/openapi';
 import { removeTempFiles } from './images/multipart-upload';
@@ -40,14 +40,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(config, options.imports),
     adapter,
-    {
-      bufferLogs: true,
-      bodyParser: false,
-      abortOnError: false,
-    },
+    { logger: createAppLogger(env), bodyParser: false, abortOnError: false },
   );
-  app.useLogger(app.get(Logger));
-  app.flushLogs();
 
   // The API speaks JSON (and, for uploads, multipart): no text/plain or form bodies.
   app.getHttpAdapter().getInstance().removeContentTypeParser('text/plain');

@@ -17,6 +17,7 @@ describe(validateEnv.name, () => {
       PORT: 3000,
       HOST: '0.0.0.0',
       LOG_LEVEL: 'info',
+      LOG_FORMAT: 'auto',
       DATA_DIR: './data',
       DATABASE_URL: undefined,
       MIGRATIONS_RUN: true,
@@ -65,6 +66,14 @@ describe(validateEnv.name, () => {
     expect(message).toContain('DATABASE_URL: must be a PostgreSQL connection URL');
     // The offending values are never echoed: they may be secrets.
     expect(message).not.toContain('hunter2');
+  });
+
+  it('takes a log format of auto, json or pretty', () => {
+    expect(validateEnv({ LOG_FORMAT: 'pretty' }).LOG_FORMAT).toBe('pretty');
+    expect(validateEnv({ LOG_FORMAT: ' ' }).LOG_FORMAT).toBe('auto');
+    expect(() => validateEnv({ LOG_FORMAT: 'yaml' })).toThrow(
+      /LOG_FORMAT: must be one of: auto, json, pretty/,
+    );
   });
 
   it('rejects a port out of range', () => {

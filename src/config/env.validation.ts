@@ -32,6 +32,13 @@ export enum LogLevel {
   Silent = 'silent',
 }
 
+/** How logs are written: `auto` is `pretty` when stdout is a terminal, else `json`. */
+export enum LogFormat {
+  Auto = 'auto',
+  Json = 'json',
+  Pretty = 'pretty',
+}
+
 export enum StorageDriver {
   Local = 'local',
   S3 = 's3',
@@ -146,6 +153,10 @@ export class EnvironmentVariables {
   @Transform(blankToUndefined)
   @IsEnum(LogLevel, { message: `must be one of: ${Object.values(LogLevel).join(', ')}` })
   LOG_LEVEL: LogLevel = LogLevel.Info;
+
+  @Transform(blankToUndefined)
+  @IsEnum(LogFormat, { message: `must be one of: ${Object.values(LogFormat).join(', ')}` })
+  LOG_FORMAT: LogFormat = LogFormat.Auto;
 
   @Transform(blankToUndefined)
   @IsString()

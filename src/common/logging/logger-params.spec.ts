@@ -1,0 +1,60 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { PassThrough } from 'node:stream';
+import { LogFormat, validateEnv } from '../../config/env.validation';
+import { buildLoggerParams, isPretty, loggerParams, requestLogLevel } from './logger-params';
+
+describe(isPretty.name, () => {
+  it.each([
+    [LogFormat.Auto, true, true],
+    [LogFormat.Auto, false, false],
+    [LogFormat.Json, true, false],
+    [LogFormat.Json, false, false],
+    [LogFormat.Pretty, true, true],
+    [LogFormat.Pretty, false, true],
+  ])('%s with a terminal: %s -> pretty: %s', (format, isTTY, pretty) => {
+    expect(isPretty(format, isTTY)).toBe(pretty);
+  });
+});
+
+describe(requestLogLevel.name, () => {
+  // After a router mounted at a path has had it, req.url is "/": the path is in originalUrl.
+  const req = (originalUrl: string): IncomingMessage =>
+    ({ url: '/', originalUrl }) as unknown as IncomingMessage;
+  const res = (statusCode: number): ServerResponse => ({ statusCode }) as ServerResponse;
+
+  it('silences probes that succeed, whatever their query', () => {
+    expect(requestLogLevel(req('/health'), res(200))).toBe('silent');
+    expect(requestLogLevel(req('/health/ready?verbose=1'), res(200))).toBe('silent');
+  });
+
+  it('logs a probe that fails', () => {
+    expect(requestLogLevel(req('/health/ready'), res(503))).toBe('error');
+  });
+
+  it('logs every other request by its outcome', () => {
+    expect(requestLogLevel(req('/api/v1/products'), res(200))).toBe('info');
+    expect(requestLogLevel(req('/media/products/p1/a.webp'), res(304))).toBe('info');
+    expect(requestLogLevel(req('/healthz'), res(404))).toBe('warn');
+    expect(requestLogLevel(req('/api/v1/products'), res(200), new Error('x'))).toBe('error');
+  });
+});
+
+describe(buildLoggerParams.name, () => {
+  const output = (isTTY: boolean) => ({ stream: new PassThrough(), isTTY });
+
+  it('writes JSON to a pipe', () => {
+    const params = buildLoggerParams(validateEnv({}), output(false));
+    expect(Array.isArray(params.pinoHttp)).toBe(false);
+  });
+
+  it('writes readable lines to a terminal, or anywhere when asked', () => {
+    expect(Array.isArray(buildLoggerParams(validateEnv({}), output(true)).pinoHttp)).toBe(true);
+    const forced = buildLoggerParams(validateEnv({ LOG_FORMAT: 'pretty' }), output(false));
+    expect(Array.isArray(forced.pinoHttp)).toBe(true);
+  });
+
+  it('is built once per configuration', () => {
+    const env = validateEnv({});
+    expect(loggerParams(env)).toBe(loggerParams(env));
+  });
+});

@@ -1,0 +1,91 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Level } from 'pino';
+import type { Options } from 'pino-http';
+import { Logger, PinoLogger, type Params } from 'nestjs-pino';
+import { LogFormat, type EnvironmentVariables } from '../../config/env.validation';
+import { prettyDestination } from './pretty-lines';
+import { REDACTED, REDACTED_LOG_PATHS, redactUrl } from './redact';
+
+/** Probes polled every few seconds: logged only when they fail, or they would drown the log. */
+const PROBE_PATHS = new Set(['/health', '/health/ready']);
+
+/** Where the terminal is; a parameter so that tests can pretend to be one. */
+export interface LogOutput {
+  stream: NodeJS.WritableStream;
+  isTTY: boolean;
+}
+
+const STDOUT: LogOutput = { stream: process.stdout, isTTY: process.stdout.isTTY === true };
+
+/** `auto` is pretty on a terminal only: CI logs, containers and files get one JSON object a line. */
+export function isPretty(format: LogFormat, isTTY: boolean): boolean {
+  return format === LogFormat.Pretty || (format === LogFormat.Auto && isTTY);
+}
+
+/** The path of a request as the client sent it, whatever a router made of `req.url` since. */
+function requestPath(req: IncomingMessage): string {
+  const url = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '';
+  const end = url.search(/[?#]/);
+  return end === -1 ? url : url.slice(0, end);
+}
+
+/** The level of a request's log line; `silent` (not logged) for a probe that succeeded. */
+export function requestLogLevel(
+  req: IncomingMessage,
+  res: ServerResponse,
+  err?: Error,
+): Level | 'silent' {
+  if (err || res.statusCode >= 500) return 'error';
+  if (res.statusCode >= 400) return 'warn';
+  return PROBE_PATHS.has(requestPath(req)) ? 'silent' : 'info';
+}
+
+function pinoHttpOptions(env: EnvironmentVariables): Options {
+  return {
+    level: env.LOG_LEVEL,
+    genReqId: (req: IncomingMessage) => (req as IncomingMessage & { id: string }).id,
+    redact: { paths: REDACTED_LOG_PATHS, censor: REDACTED },
+    customLogLevel: requestLogLevel,
+    serializers: {
+      req: (req: { id: string; method: string; url: string; headers: unknown }) => ({
+        id: req.id,
+        method: req.method,
+        url: redactUrl(req.url),
+        headers: req.headers,
+      }),
+      res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+    },
+  };
+}
+
+/** The logger's parameters for a configuration, writing to `output`. */
+export function buildLoggerParams(env: EnvironmentVariables, output: LogOutput): Params {
+  const options = pinoHttpOptions(env);
+  return {
+    pinoHttp: isPretty(env.LOG_FORMAT, output.isTTY)
+      ? [options, prettyDestination(output.stream, output.isTTY)]
+      : options,
+  };
+}
+
+/**
+ * The parameters of the application's logger, built once per configuration: nestjs-pino makes its
+ * one pino instance from the first parameters it is given (the logger of {@link createAppLogger}),
+ * and LoggingModule asks again for the same, which must not open a second destination.
+ */
+const built = new WeakMap<EnvironmentVariables, Params>();
+
+export function loggerParams(env: EnvironmentVariables): Params {
+  const params = built.get(env) ?? buildLoggerParams(env, STDOUT);
+  built.set(env, params);
+  return params;
+}
+
+/**
+ * The application's logger, ready before Nest starts, so that start-up lines are written as they
+ * happen, with their own time (buffered lines were all stamped with the time of the flush).
+ */
+export function createAppLogger(env: EnvironmentVariables): Logger {
+  const params = loggerParams(env);
+  return new Logger(new PinoLogger(params), params);
+}
