@@ -1,5 +1,5 @@
-import { RequestMethod, type DynamicModule, type Type } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import type { DynamicModule, Type } from '@nestjs/common';
+import { NestFactory, RouterModule } from '@nestjs/core';
 import multipart from '@fastify/multipart';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { AppModule } from './app.module';
@@ -10,6 +10,8 @@ import { closeConnectionsWhenClosing } from './common/http/graceful-close';
 import { registerSecurityHeaders } from './common/http/security-headers';
 import { createAppLogger } from './common/logging/logger-params';
 import { REQUEST_ID_HEADER, requestIdFor } from './common/logging/request-id';
+import { HealthModule } from './health/health.module';
+import { StorageModule } from './storage/storage.module';
 import { DOCS_PATH, setupOpenApi } from './openapi/openapi';
 import { removeTempFiles } from './images/multipart-upload';
 
@@ -21,6 +23,26 @@ export interface CreateAppOptions extends AppConfigOptions {
 }
 
 type ModuleImport = Type | DynamicModule;
+
+/** The modules served outside the API prefix: the probes (/health) and local files (/media). */
+const OUTSIDE_API: ReadonlySet<Type> = new Set([HealthModule, StorageModule]);
+
+/**
+ * The root module with the routes of every module but those of OUTSIDE_API under API_PREFIX. A
+ * module path rather than a global prefix with exclusions, which Nest gets wrong three ways: it
+ * logs each controller's mapping with the prefix even when all its routes are excluded
+ * ("HealthController {/api/v1/health}"), mounts middleware on every exclusion besides the prefix
+ * (each /health request logged twice), and converts the exclusions and the routes they cover to
+ * path-to-regexp for that middleware, warning about Fastify's own wildcard in "/media/*".
+ */
+function withApiPrefix(root: DynamicModule): DynamicModule {
+  const imports = (root.imports ?? []) as ModuleImport[];
+  const api = imports
+    .map((m) => ('module' in m ? m.module : m))
+    .filter((module) => !OUTSIDE_API.has(module));
+  const prefixed = RouterModule.register(api.map((module) => ({ path: API_PREFIX, module })));
+  return { ...root, imports: [...imports, prefixed] };
+}
 
 /**
  * Builds the fully configured application, initialised but not listening. `main.ts` listens on
@@ -38,7 +60,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
     genReqId: requestIdFor,
   });
   const app = await NestFactory.create<NestFastifyApplication>(
-    AppModule.forRoot(config, options.imports),
+    withApiPrefix(AppModule.forRoot(config, options.imports)),
     adapter,
     { logger: createAppLogger(env), bodyParser: false, abortOnError: false },
   );
@@ -53,13 +75,6 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
     if (config?.jsonBody === DATA_URI_BODY.jsonBody) {
       route.bodyLimit = dataUriBodyLimit(env.MAX_UPLOAD_BYTES);
     }
-  });
-  app.setGlobalPrefix(API_PREFIX, {
-    exclude: [
-      { path: 'health', method: RequestMethod.GET },
-      { path: 'health/ready', method: RequestMethod.GET },
-      { path: 'media/*', method: RequestMethod.GET },
-    ],
   });
   app.useGlobalPipes(createValidationPipe());
   app

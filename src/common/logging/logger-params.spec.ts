@@ -42,9 +42,10 @@ describe(requestLogLevel.name, () => {
 describe(buildLoggerParams.name, () => {
   const output = (isTTY: boolean) => ({ stream: new PassThrough(), isTTY });
 
-  it('writes JSON to a pipe', () => {
+  it('writes JSON to a pipe, and mounts its middleware once for every route', () => {
     const params = buildLoggerParams(validateEnv({}), output(false));
     expect(Array.isArray(params.pinoHttp)).toBe(false);
+    expect(params.forRoutes).toHaveLength(1);
   });
 
   it('writes readable lines to a terminal, or anywhere when asked', () => {

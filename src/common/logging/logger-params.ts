@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Level } from 'pino';
 import type { Options } from 'pino-http';
+import { RequestMethod } from '@nestjs/common';
 import { Logger, PinoLogger, type Params } from 'nestjs-pino';
 import { LogFormat, type EnvironmentVariables } from '../../config/env.validation';
 import { prettyDestination } from './pretty-lines';
@@ -62,6 +63,9 @@ function pinoHttpOptions(env: EnvironmentVariables): Options {
 export function buildLoggerParams(env: EnvironmentVariables, output: LogOutput): Params {
   const options = pinoHttpOptions(env);
   return {
+    // Every request, once. nestjs-pino's default route ("{/*splat}", shaped for a global prefix)
+    // matches no request at all on Fastify when there is no global prefix.
+    forRoutes: [{ path: '{*path}', method: RequestMethod.ALL }],
     pinoHttp: isPretty(env.LOG_FORMAT, output.isTTY)
       ? [options, prettyDestination(output.stream, output.isTTY)]
       : options,
