@@ -6,7 +6,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 import { createApp } from '../../src/app.factory';
 import { call, login } from '../support/http';
-import { ensureBuilt, inheritedEnv, MAIN, ROOT } from '../support/process';
+import { inheritedEnv, MAIN, ROOT } from '../support/process';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { TEST_ADMIN } from '../support/test-app';
 
@@ -43,7 +43,6 @@ describe('npm run cli -- reset-password', () => {
     );
 
   beforeAll(async () => {
-    ensureBuilt();
     db = await createTestDatabase();
     // The first administrator (ADMIN_PASSWORD: created at bootstrap), and a user elsewhere.
     const app = await createApp({

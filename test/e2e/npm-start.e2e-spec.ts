@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { ensureBuilt, freePort, inheritedEnv, ROOT, waitForStatus } from '../support/process';
+import { freePort, inheritedEnv, ROOT, waitForStatus } from '../support/process';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 
 /** The parent pid of a process, from /proc (Linux), or undefined once it is gone. */
@@ -38,10 +38,8 @@ function servicePid(output: string): number | undefined {
 describe('npm start', () => {
   let db: TestDatabase;
 
-  beforeAll(async () => {
-    ensureBuilt(); // what prestart does, here outside the readiness timeout
-    db = await createTestDatabase();
-  }, 180_000);
+  // dist/ is built by the global set-up, so prestart (ensure-build) finds nothing to do.
+  beforeAll(async () => (db = await createTestDatabase()));
   afterAll(() => db.drop());
 
   it('stops gracefully on SIGTERM and exits 0, leaving no process behind', async () => {

@@ -7,7 +7,6 @@ import { createTestDatabase, type TestDatabase } from '../support/test-database'
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import {
-  ensureBuilt,
   freePort,
   inheritedEnv,
   MAIN,
@@ -26,10 +25,8 @@ const CLI = MAIN.replace(/main\.js$/, 'cli.js');
 describe('The service process', () => {
   let cwd: string;
 
-  beforeAll(() => {
-    ensureBuilt();
-    cwd = mkdtempSync(join(tmpdir(), 'pis-proc-'));
-  }, 120_000);
+  // dist/ is built once by the global set-up, before the workers start.
+  beforeAll(() => (cwd = mkdtempSync(join(tmpdir(), 'pis-proc-'))));
   afterAll(() => rmSync(cwd, { recursive: true, force: true }));
 
   it('refuses to start on bad configuration, naming each bad variable', async () => {
