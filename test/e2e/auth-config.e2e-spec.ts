@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import jwt from 'jsonwebtoken';
 import { DataSource } from 'typeorm';
 import { createApp } from '../../src/app.factory';
+import { AdminBootstrapService } from '../../src/auth/admin-bootstrap.service';
 import { call, login } from '../support/http';
 import { createTestDatabase } from '../support/test-database';
 import { startTestApp, TEST_ADMIN } from '../support/test-app';
@@ -117,7 +118,9 @@ describe('First start', () => {
         return true;
       });
     try {
+      // Without ADMIN_PASSWORD the administrator is created once listening (main.ts calls this).
       const first = await createApp({ env: { ...SILENT, ...db.env } });
+      await first.get(AdminBootstrapService).ensureFirstAdministrator();
       await first.close();
       const output = printed.join('');
       const password = /password: (\S+)/.exec(output)?.[1];
@@ -127,6 +130,7 @@ describe('First start', () => {
 
       const second = await createApp({ env: { ...SILENT, ...db.env } });
       try {
+        await second.get(AdminBootstrapService).ensureFirstAdministrator();
         expect(printed.join('')).not.toContain('password');
         // The printed password works; the dev JWT secret was generated once and kept (0600).
         await expect(login(second, { username: 'admin' }, password!)).resolves.toBeTruthy();
@@ -177,14 +181,18 @@ describe('First start', () => {
         ADMIN_PASSWORD: TEST_ADMIN.password,
       };
       try {
-        const apps = await Promise.all([
-          createApp({ env }),
-          createApp({ env }),
-          createApp({ env }),
-        ]);
-        const [{ n }] = await apps[0].get(DataSource).query('SELECT count(*)::int AS n FROM users');
-        expect(n).toBe(1);
-        await Promise.all(apps.map((a) => a.close()));
+        // Every start settles before any failure is thrown, so none is left open.
+        const started = await Promise.allSettled([1, 2, 3].map(() => createApp({ env })));
+        const apps = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+        try {
+          for (const r of started) if (r.status === 'rejected') throw r.reason;
+          const [{ n }] = await apps[0]
+            .get(DataSource)
+            .query<{ n: number }[]>('SELECT count(*)::int AS n FROM users');
+          expect(n).toBe(1);
+        } finally {
+          await Promise.all(apps.map((a) => a.close()));
+        }
       } finally {
         await db.drop();
       }
