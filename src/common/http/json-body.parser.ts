@@ -1,10 +1,13 @@
 import type { FastifyRequest } from 'fastify';
 import sjson from 'secure-json-parse';
 import { AppError } from '../errors/app.error';
+import { jsonNestingPath, jsonTooDeep } from './json-depth';
 
 /**
  * The JSON body parser: secure-json-parse (rejects `__proto__` and `constructor.prototype`
- * poisoning) and a stable `malformed_json` problem instead of a parser's message.
+ * poisoning) and a stable `malformed_json` problem instead of a parser's message. Bodies nested
+ * deeper than MAX_JSON_DEPTH are refused first (400 validation_failed naming where): JSON.parse
+ * copes, but the recursive walks after it (class-transformer, validation) overflow the stack.
  */
 export function parseJsonBody(
   _request: FastifyRequest,
@@ -14,6 +17,11 @@ export function parseJsonBody(
   const text = typeof body === 'string' ? body : body.toString('utf8');
   if (text.trim() === '') {
     done(new AppError('malformed_json', 'The request body is empty but Content-Type says JSON.'));
+    return;
+  }
+  const tooDeep = jsonNestingPath(text);
+  if (tooDeep !== undefined) {
+    done(jsonTooDeep(tooDeep));
     return;
   }
   try {
