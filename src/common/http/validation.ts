@@ -1,13 +1,16 @@
-import { ValidationPipe } from '@nestjs/common';
+import { ValidationPipe, type ArgumentMetadata } from '@nestjs/common';
 import { plainToInstance, type ClassConstructor } from 'class-transformer';
 import { ValidateIf, validateSync, type ValidationError } from 'class-validator';
 import { AppError, type FieldError } from '../errors/app.error';
+import { nulCharacterErrors } from './nul-characters';
 
 /** Flattens class-validator's tree into `{ field: 'a.b.0.c', message }` entries. */
 export function flattenValidationErrors(errors: ValidationError[], parent = ''): FieldError[] {
   return errors.flatMap((error) => {
     const field = parent ? `${parent}.${error.property}` : error.property;
-    const own = Object.values(error.constraints ?? {}).map((message) => ({ field, message }));
+    // Several constraints may share one message (`page must be an integer from 1 to …`).
+    const messages = new Set(Object.values(error.constraints ?? {}));
+    const own = [...messages].map((message) => ({ field, message }));
     return [...own, ...flattenValidationErrors(error.children ?? [], field)];
   });
 }
@@ -18,11 +21,34 @@ export function validationError(errors: ValidationError[]): AppError {
   return new AppError('validation_failed', `Invalid value for: ${fields}.`, fieldErrors);
 }
 
+/** 400 validation_failed for each field holding a NUL character, if any does. */
+export function assertNoNulCharacters(value: unknown, root = ''): void {
+  const errors = nulCharacterErrors(value, root);
+  if (errors.length === 0) return;
+  const fields = [...new Set(errors.map((e) => e.field))].join(', ');
+  throw new AppError('validation_failed', `NUL characters are not allowed in: ${fields}.`, errors);
+}
+
 const OPTIONS = { whitelist: true, forbidNonWhitelisted: true } as const;
 
-/** The global pipe: unknown properties are rejected, values are transformed to DTO types. */
+/**
+ * The global pipe: unknown properties are rejected, values are transformed to DTO types, and no
+ * body or query value may hold a NUL character, whatever its DTO says (a route's own rules cannot
+ * forget it). Path parameters are left to their parsers (ids, GTINs, storage keys), each of which
+ * refuses a NUL with its own code; custom decorators carry the request, not input.
+ */
+class AppValidationPipe extends ValidationPipe {
+  override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    if (metadata.type === 'body' || metadata.type === 'query') {
+      const root = metadata.data ?? (typeof value === 'string' ? metadata.type : '');
+      assertNoNulCharacters(value, root);
+    }
+    return (await super.transform(value, metadata)) as unknown;
+  }
+}
+
 export function createValidationPipe(): ValidationPipe {
-  return new ValidationPipe({
+  return new AppValidationPipe({
     ...OPTIONS,
     transform: true,
     validationError: { target: false, value: false },
@@ -30,8 +56,12 @@ export function createValidationPipe(): ValidationPipe {
   });
 }
 
-/** The same rules for values that do not arrive as a JSON body (multipart fields). */
+/**
+ * The same rules for values that do not arrive as a JSON body (multipart fields), NUL characters
+ * included.
+ */
 export function validateInput<T extends object>(type: ClassConstructor<T>, plain: object): T {
+  assertNoNulCharacters(plain);
   const instance = plainToInstance(type, plain);
   const errors = validateSync(instance, OPTIONS);
   if (errors.length > 0) throw validationError(errors);
