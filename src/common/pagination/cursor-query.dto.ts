@@ -2,15 +2,17 @@ import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 
+const LIMIT_RULE = 'limit must be an integer from 1 to 100';
+
 /** `?limit=&cursor=` for lists that can grow large. */
 export class CursorQueryDto {
   /** Items per page (1-100). */
   @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 100, default: 20 })
   @IsOptional()
   @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(100)
+  @IsInt({ message: LIMIT_RULE })
+  @Min(1, { message: LIMIT_RULE })
+  @Max(100, { message: LIMIT_RULE })
   limit: number = 20;
 
   /** `next_cursor` of the previous page. */

@@ -7,6 +7,17 @@ export interface CursorPosition {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/**
+ * Years 1 to 9999: a JavaScript date reaches 271821 BC, beyond PostgreSQL's timestamps (4713 BC),
+ * so a forged cursor's date is bounded before it reaches a query.
+ */
+const EARLIEST = Date.parse('0001-01-01T00:00:00.000Z');
+const LATEST = Date.parse('9999-12-31T23:59:59.999Z');
+
+function inRange(date: Date): boolean {
+  const time = date.getTime();
+  return time >= EARLIEST && time <= LATEST;
+}
 
 export function encodeCursor(position: CursorPosition): string {
   return Buffer.from(JSON.stringify([position.createdAt.toISOString(), position.id])).toString(
@@ -21,7 +32,7 @@ export function decodeCursor(cursor: string): CursorPosition {
     if (Array.isArray(value) && value.length === 2) {
       const [iso, id] = value as unknown[];
       const createdAt = new Date(typeof iso === 'string' ? iso : NaN);
-      if (!Number.isNaN(createdAt.getTime()) && typeof id === 'string' && UUID.test(id)) {
+      if (inRange(createdAt) && typeof id === 'string' && UUID.test(id)) {
         return { createdAt, id };
       }
     }

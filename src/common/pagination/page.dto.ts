@@ -3,15 +3,24 @@ import { Type } from 'class-transformer';
 import { IsInt, IsOptional, Max, Min } from 'class-validator';
 import type { FindOptionsOrder, FindOptionsWhere, Repository } from 'typeorm';
 
+/**
+ * The last page number accepted. Without a bound, `page=1e20` is an integer whose offset
+ * overflows PostgreSQL's bigint (a 500); a hundred thousand pages is far beyond any list here.
+ */
+export const MAX_PAGE = 100_000;
+const PAGE_RULE = `page must be an integer from 1 to ${MAX_PAGE}`;
+
 /** `?page=&per_page=` query classes, with their own default and maximum page size. */
 export function PageQuery(options: { defaultPerPage: number; maxPerPage: number }) {
+  const perPageRule = `per_page must be an integer from 1 to ${options.maxPerPage}`;
   class PageQuery {
     /** 1-based page number. */
-    @ApiPropertyOptional({ type: 'integer', minimum: 1, default: 1 })
+    @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 1 })
     @IsOptional()
     @Type(() => Number)
-    @IsInt()
-    @Min(1)
+    @IsInt({ message: PAGE_RULE })
+    @Min(1, { message: PAGE_RULE })
+    @Max(MAX_PAGE, { message: PAGE_RULE })
     page: number = 1;
 
     /** Items per page. */
@@ -23,9 +32,9 @@ export function PageQuery(options: { defaultPerPage: number; maxPerPage: number 
     })
     @IsOptional()
     @Type(() => Number)
-    @IsInt()
-    @Min(1)
-    @Max(options.maxPerPage)
+    @IsInt({ message: perPageRule })
+    @Min(1, { message: perPageRule })
+    @Max(options.maxPerPage, { message: perPageRule })
     per_page: number = options.defaultPerPage;
 
     get offset(): number {
