@@ -7,6 +7,7 @@ import { loadAppConfig, type AppConfigOptions } from './config/app-config.module
 import { createValidationPipe } from './common/http/validation';
 import { DATA_URI_BODY, dataUriBodyLimit, parseJsonBody } from './common/http/json-body.parser';
 import { closeConnectionsWhenClosing } from './common/http/graceful-close';
+import { answerFrameworkError, MAX_PARAM_LENGTH } from './common/http/framework-errors';
 import { registerSecurityHeaders } from './common/http/security-headers';
 import { createAppLogger } from './common/logging/logger-params';
 import { REQUEST_ID_HEADER, requestIdFor } from './common/logging/request-id';
@@ -58,6 +59,9 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
     bodyLimit: env.JSON_BODY_LIMIT_BYTES,
     requestIdHeader: false,
     genReqId: requestIdFor,
+    // The router's own refusals (bad percent-encoding, over-long parameter) as problem+json.
+    frameworkErrors: answerFrameworkError,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
   });
   const app = await NestFactory.create<NestFastifyApplication>(
     withApiPrefix(AppModule.forRoot(config, options.imports)),

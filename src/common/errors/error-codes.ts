@@ -58,6 +58,7 @@ export const ERROR_CODES = {
   malformed_json: { kind: 'invalid', title: 'The request body is not valid JSON' },
   invalid_content_length: { kind: 'invalid', title: 'The Content-Length header is invalid' },
   route_not_found: { kind: 'not_found', title: 'No such route' },
+  malformed_url: { kind: 'invalid', title: 'The request URL is malformed' },
   invalid_id: { kind: 'invalid', title: 'The id is malformed' },
   invalid_cursor: { kind: 'invalid', title: 'The pagination cursor is invalid' },
   // Authentication and authorisation.

@@ -2,13 +2,21 @@ import helmet from '@fastify/helmet';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 
 /** The API serves JSON only: nothing may load, frame or run from its responses. */
-const API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+export const API_CSP =
+  "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 /** Swagger UI needs its own scripts, inline styles and bootstrap script, and calls the API. */
 const DOCS_CSP =
   "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; " +
   "img-src 'self' data:; connect-src 'self'; font-src 'self' data:; frame-ancestors 'none'; " +
   "base-uri 'self'; form-action 'self'";
+
+/** Helmet's options, shared with the answers to router errors, which no hook sees. */
+export const HELMET_OPTIONS = {
+  contentSecurityPolicy: false,
+  // Product images are embedded by storefronts on other origins.
+  crossOriginResourcePolicy: { policy: 'cross-origin' },
+} as const;
 
 export function isDocsPath(url: string, docsPath: string): boolean {
   const path = url.split('?')[0];
@@ -22,11 +30,7 @@ export async function registerSecurityHeaders(
   app: NestFastifyApplication,
   docsPath: string,
 ): Promise<void> {
-  await app.register(helmet, {
-    contentSecurityPolicy: false,
-    // Product images are embedded by storefronts on other origins.
-    crossOriginResourcePolicy: { policy: 'cross-origin' },
-  });
+  await app.register(helmet, HELMET_OPTIONS);
   app
     .getHttpAdapter()
     .getInstance()
