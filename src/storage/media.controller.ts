@@ -5,6 +5,7 @@ import type { FastifyReply } from 'fastify';
 import { Public } from '../auth/decorators';
 import { AppError } from '../common/errors/app.error';
 import { deliveryHeaders, STORAGE_PROVIDER, type StorageProvider } from './storage-provider';
+import { isServableKey } from './storage-keys';
 
 /**
  * The first `size` bytes of `source`, ending with the last of them. A file stream finds its end only
@@ -28,7 +29,9 @@ async function* firstBytes(source: Readable, size: number): AsyncGenerator<Buffe
 
 /**
  * Serves locally stored images at /media/<key>: exact Content-Type, strong ETag, conditional GET,
- * and the same delivery headers other providers store with the object. Keys that are malformed or leave the storage root are 404.
+ * and the same delivery headers other providers store with the object. Only keys of the shapes
+ * the service writes, with an image's extension, are looked up: anything else is 404, even when
+ * such a file lies in the storage folder.
  */
 @Public()
 @ApiExcludeController()
@@ -43,7 +46,8 @@ export class MediaController {
     @Headers('if-none-match') ifNoneMatch: string | undefined,
     @Res() reply: FastifyReply,
   ): Promise<void> {
-    const object = this.storage.read ? await this.storage.read(key) : undefined;
+    const object =
+      this.storage.read && isServableKey(key) ? await this.storage.read(key) : undefined;
     if (!object) throw new AppError('media_not_found', 'No such file.');
     const delivery = deliveryHeaders(object.contentType);
     reply

@@ -3,6 +3,7 @@ import {
   cloudinaryAsset,
   imageObjectKey,
   importedImageKey,
+  isServableKey,
   isValidKey,
   keyStem,
   resolveKeyPath,
@@ -117,5 +118,42 @@ describe(keyStem.name, () => {
     expect(keyStem('products/blue-shoe.jpg')).toBe('products/blue-shoe');
     expect(keyStem('products/a.b/c')).toBe('products/a.b/c');
     expect(keyStem('uploads/x/original.webp')).toBe('uploads/x/original');
+  });
+});
+
+describe(isServableKey.name, () => {
+  it('accepts every shape of key the service writes, with an image extension', () => {
+    for (const extension of ['jpg', 'png', 'gif', 'webp', 'avif', 'svg']) {
+      expect(isServableKey(imageObjectKey({ productId: P }, I, 'original', extension))).toBe(true);
+      expect(isServableKey(imageObjectKey({ productId: null }, I, 'thumb', extension))).toBe(true);
+      expect(isServableKey(importedImageKey('blue-shoe', extension))).toBe(true);
+      expect(isServableKey(importedImageKey('blue-shoe', extension, P))).toBe(true);
+    }
+    expect(isServableKey(imageObjectKey({ productId: P }, I, 'card_2x', 'webp'))).toBe(true);
+  });
+
+  it.each([
+    'jwt-secret',
+    'pglite/PG_VERSION',
+    'tmp/uploads/0b6f8e1c.upload',
+    '.tmp/7c9e6679.part',
+    'notes.txt',
+    'original.jpg',
+    `products/${P}/${I}/original.html`,
+    `products/${P}/${I}/original.jpg.txt`,
+    `products/${P}/${I}/original`,
+    `products/${P}/${I}/sub/original.jpg`,
+    `products/${P}/original.jpg/x`,
+    `products/not-a-uuid/${I}/original.jpg`,
+    `uploads/${I}/original.exe`,
+    `uploads/${I}/${I}/original.jpg`,
+    `uploads/x.jpg`,
+    `other/${P}/${I}/original.jpg`,
+    'products/blue-shoe.txt',
+    'products/Blue-Shoe.jpg',
+    'products/../jwt-secret',
+    `products/${P.toUpperCase()}/${I}/original.jpg`,
+  ])('refuses %j', (key) => {
+    expect(isServableKey(key)).toBe(false);
   });
 });

@@ -1,4 +1,5 @@
 import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { CONTENT_TYPES } from './storage-provider';
 
 /**
  * Object keys are made by the server, never from a client's file name:
@@ -43,6 +44,26 @@ export function importedImageKey(slug: string, extension: string, productId?: st
   }
   if (!EXTENSION.test(extension)) throw new Error('bad extension');
   return `products/${slug}${productId ? `-${productId}` : ''}.${extension}`;
+}
+
+const SERVABLE_EXTENSION = `(${Object.keys(CONTENT_TYPES).join('|')})`;
+const UUID_PART = UUID.source.slice(1, -1);
+const VARIANT_PART = VARIANT.source.slice(1, -1);
+const SLUG_PART = SLUG.source.slice(1, -1);
+/** The shapes of every key the functions above make, with the extension of a stored image. */
+const SERVABLE_KEYS = [
+  new RegExp(`^products/${UUID_PART}/${UUID_PART}/${VARIANT_PART}\\.${SERVABLE_EXTENSION}$`),
+  new RegExp(`^uploads/${UUID_PART}/${VARIANT_PART}\\.${SERVABLE_EXTENSION}$`),
+  new RegExp(`^products/${SLUG_PART}\\.${SERVABLE_EXTENSION}$`),
+];
+
+/**
+ * Whether `key` has the shape of a key the service writes (an image's file, or seed 000's slug
+ * key) with the extension of an image type it stores. /media serves nothing else, so a storage
+ * folder that holds other files (set to DATA_DIR by mistake, say) cannot leak them.
+ */
+export function isServableKey(key: string): boolean {
+  return isValidKey(key) && SERVABLE_KEYS.some((shape) => shape.test(key));
 }
 
 /**
