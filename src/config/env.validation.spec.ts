@@ -1,10 +1,17 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { loadJwtKeys } from '../auth/jwt-keys';
+import { embeddedDatabaseDir } from '../database/data-source.options';
+import { uploadTempDir } from '../images/image-upload.pipe';
+import { localStorageRoot } from '../storage/storage.module';
 import {
   ConfigValidationError,
+  DATA_DIR_PRIVATE_ENTRIES,
   EnvironmentVariables,
   parseDuration,
   parseList,
+  storageDirConflict,
   validateEnv,
 } from './env.validation';
 
@@ -183,6 +190,69 @@ describe(validateEnv.name, () => {
         CLOUDINARY_FOLDER: 'catalogue/',
       });
       expect(byParts.CLOUDINARY_FOLDER).toBe('catalogue/');
+    });
+
+    it("refuse a local storage folder that is, contains or lies inside DATA_DIR's private parts", () => {
+      const data = '/srv/pis';
+      const refused: [dataDir: string, storageDir: string][] = [
+        [data, data],
+        [data, '/srv'],
+        [data, '/'],
+        [data, `${data}/pglite`],
+        [data, `${data}/pglite/base`],
+        [data, `${data}/jwt-secret`],
+        [data, `${data}/tmp`],
+        [data, `${data}/tmp/uploads/x`],
+        [data, `${data}/media/../tmp`],
+        ['./data', 'data'],
+      ];
+      for (const [dataDir, storageDir] of refused) {
+        let message = '';
+        try {
+          validateEnv({ DATA_DIR: dataDir, STORAGE_LOCAL_DIR: storageDir });
+        } catch (error) {
+          message = (error as Error).message;
+        }
+        expect(message).toMatch(
+          /STORAGE_LOCAL_DIR: must not be DATA_DIR, nor contain or lie inside DATA_DIR's private parts/,
+        );
+        expect(message).toMatch(/overlaps DATA_DIR\/(pglite|jwt-secret|tmp)\./);
+      }
+      // The default, and folders beside the private ones, are fine.
+      const accepted = [
+        undefined,
+        `${data}/media`,
+        `${data}/pglite-media`,
+        `${data}/tmpx`,
+        '/var/m',
+      ];
+      for (const dir of accepted) {
+        expect(validateEnv({ DATA_DIR: data, STORAGE_LOCAL_DIR: dir }).STORAGE_LOCAL_DIR).toBe(dir);
+      }
+      // Only local storage serves the folder.
+      const s3 = { STORAGE_DRIVER: 's3', S3_BUCKET: 'shop-images' };
+      expect(() => validateEnv({ ...s3, DATA_DIR: data, STORAGE_LOCAL_DIR: data })).not.toThrow();
+    });
+
+    it('know every private part of DATA_DIR the service writes', () => {
+      const dataDir = mkdtempSync(join(tmpdir(), 'pis-env-'));
+      try {
+        const env = validateEnv({ DATA_DIR: dataDir, NODE_ENV: 'test' });
+        loadJwtKeys(env);
+        const written = [
+          ...readdirSync(dataDir).map((name) => join(dataDir, name)),
+          embeddedDatabaseDir(env),
+          uploadTempDir(env),
+        ];
+        for (const path of written) {
+          const top = relative(dataDir, path).split(/[\\/]/)[0];
+          expect(DATA_DIR_PRIVATE_ENTRIES).toContain(top);
+          expect(storageDirConflict(path, dataDir)).toBe(`DATA_DIR/${top}`);
+        }
+        expect(storageDirConflict(localStorageRoot(env), dataDir)).toBeUndefined();
+      } finally {
+        rmSync(dataDir, { recursive: true, force: true });
+      }
     });
 
     it('never echo a value, secrets included', () => {

@@ -1,3 +1,4 @@
+import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { plainToInstance, Transform } from 'class-transformer';
 import {
   IsBoolean,
@@ -98,6 +99,53 @@ export function parseList(value: string): string[] {
     .split(',')
     .map((item) => item.trim())
     .filter(Boolean);
+}
+
+/**
+ * What DATA_DIR holds that must never be served: the embedded database (`pglite/`, see
+ * database/data-source.options.ts), the development JWT secret (`jwt-secret`, auth/jwt-keys.ts)
+ * and the upload spool (`tmp/`, images/image-upload.pipe.ts). A unit test keeps this list in step
+ * with those files.
+ */
+export const DATA_DIR_PRIVATE_ENTRIES = ['pglite', 'jwt-secret', 'tmp'] as const;
+
+function isSameOrInside(path: string, dir: string): boolean {
+  const rel = relative(dir, path);
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
+}
+
+/**
+ * The private entry of DATA_DIR (as `DATA_DIR/<entry>`) that a storage folder is, contains or
+ * lies inside, or undefined when it keeps clear of them all. Paths are compared as written
+ * (resolved against the working directory), not through symlinks.
+ */
+export function storageDirConflict(storageDir: string, dataDir: string): string | undefined {
+  const storage = resolve(storageDir);
+  const entry = DATA_DIR_PRIVATE_ENTRIES.find((name) => {
+    const privatePath = resolve(dataDir, name);
+    return isSameOrInside(storage, privatePath) || isSameOrInside(privatePath, storage);
+  });
+  return entry && `DATA_DIR/${entry}`;
+}
+
+/** STORAGE_LOCAL_DIR, served at /media, must keep clear of DATA_DIR's private entries. */
+function ClearOfDataDir(): PropertyDecorator {
+  const conflict = (value: unknown, env: EnvironmentVariables): string | undefined =>
+    env.STORAGE_DRIVER === StorageDriver.Local && typeof value === 'string'
+      ? storageDirConflict(value, env.DATA_DIR)
+      : undefined;
+  return ValidateBy({
+    name: 'clearOfDataDir',
+    validator: {
+      validate: (value: unknown, args) =>
+        conflict(value, args?.object as EnvironmentVariables) === undefined,
+      defaultMessage: (args) =>
+        `must not be DATA_DIR, nor contain or lie inside DATA_DIR's private parts ` +
+        `(pglite/, jwt-secret, tmp/): files under it are served at /media, and this one overlaps ` +
+        `${conflict(args?.value, args?.object as EnvironmentVariables) ?? 'DATA_DIR'}. Leave it ` +
+        `unset (<DATA_DIR>/media) or choose a folder of its own`,
+    },
+  });
 }
 
 export enum JwtAlgorithm {
@@ -280,10 +328,11 @@ export class EnvironmentVariables {
   @IsEnum(StorageDriver, { message: `must be one of: ${Object.values(StorageDriver).join(', ')}` })
   STORAGE_DRIVER: StorageDriver = StorageDriver.Local;
 
-  /** Local storage root; default `<DATA_DIR>/media`. */
+  /** Local storage root; default `<DATA_DIR>/media`. Served at /media: never DATA_DIR itself. */
   @Transform(blankToUndefined)
   @IsOptional()
   @IsString()
+  @ClearOfDataDir()
   STORAGE_LOCAL_DIR?: string = undefined;
 
   /** Absolute base of the URLs the service puts in responses; default http://localhost:<PORT>. */
