@@ -1,0 +1,485 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { InjectOptions, Response } from 'light-my-request';
+import { DataSource } from 'typeorm';
+import { MAX_JSON_DEPTH } from '../../src/common/http/json-depth';
+import { filesBelow, TEST_PASSWORD } from '../support/accounts';
+import { solidJpeg } from '../support/fixtures';
+import { authHeaders, call, login, type Credential } from '../support/http';
+import { multipart } from '../support/multipart';
+import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+
+/**
+ * Input a hostile client sends to reach PostgreSQL or the stack unchecked: NUL characters, page
+ * numbers whose offset overflows, JSON nested thousands of levels deep, URLs the router refuses.
+ * Every route family answers 400 (404 under /media) problem+json, with its security headers and
+ * request id, never 500, and creates nothing.
+ */
+
+const PROBLEM = /^application\/problem\+json/;
+const NUL_MESSAGE = 'must not contain the NUL character (U+0000)';
+const DEPTH_MESSAGE = `is nested more than ${MAX_JSON_DEPTH} levels deep`;
+const GTIN = '4006381333931';
+
+interface FieldError {
+  field: string;
+  message: string;
+}
+
+/** A refusal as a client sees it: status, problem+json, headers, a field-level error. */
+function expectRefused(res: Response, status: number, code: string): FieldError[] {
+  expect({ status: res.statusCode, body: res.body.slice(0, 300) }).toMatchObject({ status });
+  expect(res.headers['content-type']).toMatch(PROBLEM);
+  expect(res.headers['x-content-type-options']).toBe('nosniff');
+  expect(res.headers['content-security-policy']).toContain("default-src 'none'");
+  expect(res.headers['x-frame-options']).toBeDefined();
+  const body = res.json<{
+    code: string;
+    status: number;
+    request_id: string;
+    errors: FieldError[];
+  }>();
+  expect(body).toMatchObject({ status, code, type: `urn:product-images:problem:${code}` });
+  expect(typeof res.headers['x-request-id']).toBe('string');
+  expect(body.request_id).toBe(res.headers['x-request-id']);
+  expect(res.body).not.toMatch(/\bat \S+ \(|node_modules|stack|FST_ERR/);
+  if (status === 400) {
+    expect(body.errors.length).toBeGreaterThan(0);
+    for (const error of body.errors) {
+      expect(typeof error.field).toBe('string');
+      expect(typeof error.message).toBe('string');
+    }
+  }
+  return body.errors;
+}
+
+/** `read()` once it returns an empty list, or its last value after five seconds. */
+async function settled<T>(read: () => T[]): Promise<T[]> {
+  const deadline = Date.now() + 5000;
+  let value = read();
+  while (value.length > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    value = read();
+  }
+  return value;
+}
+
+const nestedArrays = (depth: number): string => '['.repeat(depth) + ']'.repeat(depth);
+
+describe('Hostile input: 400 problem+json, never 500, nothing created', () => {
+  let t: TestApp;
+  let app: NestFastifyApplication;
+  let admin: Credential;
+  let productId: string;
+  let imageId: string;
+  let adminId: string;
+  let dataDir: string;
+
+  async function counts(): Promise<Record<string, number>> {
+    const [row] = await app.get(DataSource).query<Record<string, number>[]>(
+      `SELECT (SELECT count(*)::int FROM products) AS products,
+              (SELECT count(*)::int FROM users) AS users,
+              (SELECT count(*)::int FROM api_keys) AS api_keys,
+              (SELECT count(*)::int FROM images) AS images`,
+    );
+    return row;
+  }
+
+  function raw(method: InjectOptions['method'], url: string, payload: string, as = admin) {
+    return app.inject({
+      method,
+      url,
+      headers: { ...authHeaders(as), 'content-type': 'application/json' },
+      payload,
+    });
+  }
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    app = t.app;
+    dataDir = t.db.env.DATA_DIR;
+    admin = { bearer: await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+    const product = await call(app, 'POST', '/api/v1/products', admin, {
+      name: 'Shoe',
+      slug: 'shoe',
+      gtin: GTIN,
+    });
+    expect(product.statusCode).toBe(201);
+    productId = product.json<{ id: string }>().id;
+    const form = multipart({}, [
+      { data: await solidJpeg(), contentType: 'image/jpeg', filename: 'a.jpg' },
+    ]);
+    const image = await call(
+      app,
+      'POST',
+      `/api/v1/products/${productId}/images`,
+      admin,
+      form.payload,
+      {
+        headers: form.headers,
+      },
+    );
+    expect(image.statusCode).toBe(201);
+    imageId = image.json<{ id: string }>().id;
+    adminId = (await call(app, 'GET', '/api/v1/auth/me', admin)).json<{ user: { id: string } }>()
+      .user.id;
+  });
+  afterAll(() => t?.close());
+
+  /** Each JSON route, with a body whose `field` (a path) carries the hostile value. */
+  function jsonRoutes(): [string, InjectOptions['method'], string, Credential, string][] {
+    const gallery = `/api/v1/products/${productId}/images`;
+    return [
+      ['login', 'POST', '/api/v1/auth/login', undefined, 'username'],
+      ['create product', 'POST', '/api/v1/products', admin, 'name'],
+      ['update product', 'PATCH', `/api/v1/products/${productId}`, admin, 'description'],
+      ['create user', 'POST', '/api/v1/users', admin, 'full_name'],
+      ['update user', 'PATCH', `/api/v1/users/${adminId}`, admin, 'full_name'],
+      ['create API key', 'POST', '/api/v1/api-keys', admin, 'name'],
+      ['attach image', 'POST', `${gallery}/attach`, admin, 'image_id'],
+      ['attach image (JSON upload)', 'POST', gallery, admin, 'image_id'],
+      ['update image', 'PATCH', `${gallery}/${imageId}`, admin, 'alt_text'],
+      ['reorder images', 'PUT', `${gallery}/order`, admin, 'image_ids'],
+      [
+        'update image by GTIN',
+        'PATCH',
+        `/api/v1/products/by-gtin/${GTIN}/images/${imageId}`,
+        admin,
+        'title',
+      ],
+    ];
+  }
+
+  /** A body valid but for `field`, so that only the hostile value can be refused. */
+  function bodyWith(route: string, field: string, value: unknown): Record<string, unknown> {
+    const valid: Record<string, Record<string, unknown>> = {
+      login: { username: 'admin', password: TEST_ADMIN.password },
+      'create product': { name: 'Boot', slug: 'boot' },
+      'create user': {
+        email: 'hostile@test.example',
+        username: 'hostile',
+        password: TEST_PASSWORD,
+        role: 'staff',
+      },
+      'create API key': { name: 'hostile' },
+    };
+    return { ...(valid[route] ?? {}), [field]: value };
+  }
+
+  describe('a NUL character', () => {
+    it('in any JSON string: 400 validation_failed naming the field, on every JSON route', async () => {
+      const before = await counts();
+      for (const [route, method, url, as, field] of jsonRoutes()) {
+        const value = field === 'image_ids' ? [imageId, 'x\u0000'] : 'Sho\u0000e';
+        const res = await call(app, method, url, as, bodyWith(route, field, value));
+        const errors = expectRefused(res, 400, 'validation_failed');
+        const expected = field === 'image_ids' ? 'image_ids.1' : field;
+        expect({ route, errors }).toEqual({
+          route,
+          errors: [{ field: expected, message: NUL_MESSAGE }],
+        });
+      }
+      // In a password (never stored, but refused all the same) and in a key.
+      const password = await call(app, 'POST', '/api/v1/auth/login', undefined, {
+        email: TEST_ADMIN.email,
+        password: `${TEST_ADMIN.password}\u0000`,
+      });
+      expect(expectRefused(password, 400, 'validation_failed')).toEqual([
+        { field: 'password', message: NUL_MESSAGE },
+      ]);
+      const key = await raw('POST', '/api/v1/products', '{"name":"Boot","sl\\u0000ug":"boot"}');
+      expect(expectRefused(key, 400, 'validation_failed')).toEqual([
+        { field: 'sl\\u0000ug', message: NUL_MESSAGE },
+      ]);
+      // Seed 000's import refuses it too (its data URI is not base64).
+      const imported = await call(app, 'PUT', `/api/v1/products/${productId}/image`, admin, {
+        image: 'data:image/png;base64,\u0000',
+      });
+      expect(expectRefused(imported, 400, imported.json<{ code: string }>().code)).toEqual([
+        expect.objectContaining({ field: 'image' }),
+      ]);
+      expect(await counts()).toEqual(before);
+    });
+
+    it('in a multipart form field: 400 validation_failed, no row, no file, no spool file', async () => {
+      const before = await counts();
+      const media = filesBelow(join(dataDir, 'media'));
+      const jpeg = await solidJpeg();
+      const uploads: [string, Record<string, string>, string][] = [
+        [`/api/v1/products/${productId}/images`, { alt_text: 'a\u0000b' }, 'alt_text'],
+        [`/api/v1/products/by-gtin/${GTIN}/images`, { title: '\u0000' }, 'title'],
+        ['/api/v1/images', { purpose: 'product\u0000' }, 'purpose'],
+      ];
+      for (const [url, fields, field] of uploads) {
+        const form = multipart(fields, [
+          { data: jpeg, contentType: 'image/jpeg', filename: 'a.jpg' },
+        ]);
+        const res = await call(app, 'POST', url, admin, form.payload, { headers: form.headers });
+        expect({ url, errors: expectRefused(res, 400, 'validation_failed') }).toEqual({
+          url,
+          errors: [{ field, message: NUL_MESSAGE }],
+        });
+      }
+      expect(await counts()).toEqual(before);
+      expect(filesBelow(join(dataDir, 'media'))).toEqual(media);
+      // Spool files are removed as the request ends, which may be just after the response.
+      expect(await settled(() => filesBelow(join(dataDir, 'tmp')))).toEqual([]);
+    });
+
+    it('in a query parameter a route reads: 400 validation_failed naming it', async () => {
+      const queries: [string, string][] = [
+        ['/api/v1/products?slug=sh%00oe', 'slug'],
+        ['/api/v1/products?gtin=%00', 'gtin'],
+        ['/api/v1/products?cursor=%00', 'cursor'],
+        ['/api/v1/users?page=1%00', 'page'],
+        ['/api/v1/api-keys?per_page=%0010', 'per_page'],
+        [`/api/v1/products/${productId}/images?page=%00`, 'page'],
+        [`/api/v1/products/by-gtin/${GTIN}/images?per_page=1%00`, 'per_page'],
+        ['/api/v1/products?sl%00ug=shoe', 'sl\\u0000ug'],
+      ];
+      for (const [url, field] of queries) {
+        const res = await call(app, 'GET', url, admin);
+        expect({ url, errors: expectRefused(res, 400, 'validation_failed') }).toEqual({
+          url,
+          errors: [{ field, message: NUL_MESSAGE }],
+        });
+      }
+    });
+
+    it('in a query parameter no route reads (login, media): ignored, never a 500', async () => {
+      const res = await call(app, 'POST', '/api/v1/auth/login?next=%00', undefined, {
+        email: TEST_ADMIN.email,
+        password: TEST_ADMIN.password,
+      });
+      expect(res.statusCode).toBe(200);
+      const media = await call(app, 'GET', '/media/a%00.jpg?x=%00');
+      expectRefused(media, 404, 'media_not_found');
+    });
+  });
+
+  describe('pagination', () => {
+    it('refuses a page whose offset would overflow, naming page, per_page or limit', async () => {
+      const queries: [string, string, string][] = [
+        ['/api/v1/users?page=1e20', 'page', 'page must be an integer from 1 to 100000'],
+        ['/api/v1/api-keys?page=1e20', 'page', 'page must be an integer from 1 to 100000'],
+        ['/api/v1/api-keys?page=100001', 'page', 'page must be an integer from 1 to 100000'],
+        [
+          `/api/v1/products/${productId}/images?page=1e20`,
+          'page',
+          'page must be an integer from 1 to 100000',
+        ],
+        [
+          `/api/v1/products/by-gtin/${GTIN}/images?page=9007199254740993`,
+          'page',
+          'page must be an integer from 1 to 100000',
+        ],
+        ['/api/v1/users?per_page=1e20', 'per_page', 'per_page must be an integer from 1 to 100'],
+        ['/api/v1/api-keys?per_page=abc', 'per_page', 'per_page must be an integer from 1 to 100'],
+        ['/api/v1/products?limit=1e20', 'limit', 'limit must be an integer from 1 to 100'],
+      ];
+      for (const [url, field, message] of queries) {
+        const res = await call(app, 'GET', url, admin);
+        expect({ url, errors: expectRefused(res, 400, 'validation_failed') }).toEqual({
+          url,
+          errors: [{ field, message }],
+        });
+      }
+      const last = await call(app, 'GET', '/api/v1/users?page=100000&per_page=100', admin);
+      expect(last.statusCode).toBe(200);
+      expect(last.json()).toMatchObject({ items: [], page: 100000 });
+    });
+
+    it('refuses a forged cursor whose date PostgreSQL cannot hold', async () => {
+      for (const date of ['-271821-04-20T00:00:00.000Z', '+275760-09-13T00:00:00.000Z']) {
+        const cursor = Buffer.from(
+          JSON.stringify([date, '7c9e6679-7425-40de-944b-e07fc1f90ae7']),
+        ).toString('base64url');
+        const res = await call(app, 'GET', `/api/v1/products?cursor=${cursor}`, admin);
+        expect(expectRefused(res, 400, 'invalid_cursor')).toEqual([
+          { field: 'cursor', message: 'is not a valid cursor' },
+        ]);
+      }
+    });
+  });
+
+  describe('JSON nested 5000 levels deep', () => {
+    it('is refused on every JSON route, naming where, before anything reads it', async () => {
+      const before = await counts();
+      const deep = nestedArrays(5000);
+      for (const [route, method, url, as, field] of jsonRoutes()) {
+        const body = JSON.stringify(bodyWith(route, field, 'x')).replace('"x"', deep);
+        const res = await raw(method, url, body, as);
+        const errors = expectRefused(res, 400, 'validation_failed');
+        expect({ route, errors }).toEqual({
+          route,
+          errors: [
+            {
+              field: [field, ...Array<string>(MAX_JSON_DEPTH - 1).fill('0')].join('.'),
+              message: DEPTH_MESSAGE,
+            },
+          ],
+        });
+      }
+      const imported = await raw('PUT', `/api/v1/products/${productId}/image`, `[${deep}]`);
+      expect(expectRefused(imported, 400, 'validation_failed')[0].message).toBe(DEPTH_MESSAGE);
+      const objects = '{"a":'.repeat(5000) + '1' + '}'.repeat(5000);
+      const login = await raw('POST', '/api/v1/auth/login', objects, undefined);
+      expect(expectRefused(login, 400, 'validation_failed')[0].field).toMatch(/^a\.a\.a/);
+      expect(await counts()).toEqual(before);
+    });
+
+    it(`accepts ${MAX_JSON_DEPTH} levels (then the DTO decides)`, async () => {
+      const body = `{"name":"Boot","slug":"boot","description":${nestedArrays(MAX_JSON_DEPTH - 1)}}`;
+      const res = await raw('POST', '/api/v1/products', body);
+      expect(expectRefused(res, 400, 'validation_failed')).toContainEqual({
+        field: 'description',
+        message: 'description must be a string',
+      });
+    });
+  });
+
+  describe("the router's own refusals", () => {
+    const badEncoding = '%E0%A4%A';
+    const long = 'a'.repeat(1000);
+
+    it('bad percent-encoding in a path parameter: 400 malformed_url, the URL not echoed', async () => {
+      const urls: [InjectOptions['method'], string][] = [
+        ['GET', `/api/v1/products/${badEncoding}`],
+        ['PATCH', `/api/v1/products/${badEncoding}`],
+        ['GET', `/api/v1/products/by-gtin/${badEncoding}`],
+        ['PATCH', `/api/v1/users/${badEncoding}`],
+        ['DELETE', `/api/v1/api-keys/${badEncoding}`],
+        ['GET', `/api/v1/products/${productId}/images/${badEncoding}`],
+        ['POST', `/api/v1/products/${badEncoding}/images`],
+        ['PUT', `/api/v1/products/by-gtin/${badEncoding}/image`],
+      ];
+      for (const [method, url] of urls) {
+        const res = await call(app, method, url, undefined, undefined, {
+          headers: { 'x-request-id': 'hostile-probe-1' },
+        });
+        expect({ url, errors: expectRefused(res, 400, 'malformed_url') }).toEqual({
+          url,
+          errors: [{ field: 'path', message: 'contains an invalid percent-encoded sequence' }],
+        });
+        expect(res.headers['x-request-id']).toBe('hostile-probe-1');
+        expect(res.body).not.toContain(badEncoding);
+        expect(res.body).not.toContain('/api/v1');
+      }
+      const media = await call(app, 'GET', `/media/${badEncoding}`);
+      expectRefused(media, 400, 'malformed_url');
+    });
+
+    it('a 1000-character path parameter: 400 malformed_url (404 under /media)', async () => {
+      const urls: [InjectOptions['method'], string][] = [
+        ['GET', `/api/v1/products/${long}`],
+        ['GET', `/api/v1/products/by-gtin/${long}/images`],
+        ['GET', `/api/v1/users/${long}`],
+        ['DELETE', `/api/v1/api-keys/${long}`],
+        ['PATCH', `/api/v1/products/${productId}/images/${long}`],
+      ];
+      for (const [method, url] of urls) {
+        const res = await call(app, method, url, admin);
+        expect({ url, errors: expectRefused(res, 400, 'malformed_url') }).toEqual({
+          url,
+          errors: [{ field: 'path', message: 'has a parameter longer than 100 characters' }],
+        });
+        expect(res.body).not.toContain(long.slice(0, 100));
+      }
+      expectRefused(await call(app, 'GET', `/media/${long}.jpg`), 404, 'media_not_found');
+    });
+
+    it('a malformed Content-Type on login: 415 problem+json', async () => {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/login',
+        headers: { 'content-type': ';;;' },
+        payload: '{}',
+      });
+      expectRefused(res, 415, 'unsupported_media_type');
+    });
+  });
+});
+
+describe('/media serves only the images the service stored', () => {
+  const P = '0b6f8e1c-8a5e-4a53-9d8e-1f2a3b4c5d6e';
+  const I = '7c9e6679-7425-40de-944b-e07fc1f90ae7';
+  let t: TestApp;
+  let storageDir: string;
+
+  beforeAll(async () => {
+    storageDir = mkdtempSync(join(tmpdir(), 'pis-media-'));
+    const files: Record<string, string | Buffer> = {
+      'jwt-secret': 'a-secret-that-must-never-be-served',
+      'notes.txt': 'private notes',
+      'pglite/PG_VERSION': '18',
+      'tmp/uploads/x.upload': 'half an upload',
+      '.tmp/x.part': 'half a file',
+      [`products/${P}/${I}/original.html`]: '<script>alert(1)</script>',
+      [`products/${P}/${I}/original.jpg`]: await solidJpeg(),
+      [`uploads/${I}/thumb.webp.bak`]: 'backup',
+    };
+    for (const [key, content] of Object.entries(files)) {
+      mkdirSync(dirname(join(storageDir, key)), { recursive: true });
+      writeFileSync(join(storageDir, key), content);
+    }
+    t = await startTestApp({ STORAGE_LOCAL_DIR: storageDir });
+  });
+  afterAll(async () => {
+    await t?.close();
+    rmSync(storageDir, { recursive: true, force: true });
+  });
+
+  it('404s every other file, even one that exists there', async () => {
+    for (const key of [
+      'jwt-secret',
+      'notes.txt',
+      'pglite/PG_VERSION',
+      'tmp/uploads/x.upload',
+      '.tmp/x.part',
+      `products/${P}/${I}/original.html`,
+      `uploads/${I}/thumb.webp.bak`,
+    ]) {
+      const res = await t.app.inject({ method: 'GET', url: `/media/${key}` });
+      expect({ key, status: res.statusCode }).toEqual({ key, status: 404 });
+      expectRefused(res, 404, 'media_not_found');
+      expect(res.body).not.toMatch(/secret-that|private notes|script/);
+    }
+  });
+
+  it('serves a file whose key has the shape of an image key', async () => {
+    const res = await t.app.inject({
+      method: 'GET',
+      url: `/media/products/${P}/${I}/original.jpg`,
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('image/jpeg');
+  });
+});
+
+describe('a storage folder overlapping DATA_DIR', () => {
+  it('stops start-up, naming STORAGE_LOCAL_DIR and DATA_DIR, before anything is served', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'pis-datadir-'));
+    try {
+      for (const storageDir of [dataDir, join(dataDir, 'tmp'), join(dataDir, 'pglite', 'x')]) {
+        const outcome = await startTestApp({
+          DATA_DIR: dataDir,
+          STORAGE_LOCAL_DIR: storageDir,
+        }).then(
+          async (started) => {
+            await started.close();
+            return 'started';
+          },
+          (error: Error) => error.message,
+        );
+        expect(outcome).toMatch(
+          /STORAGE_LOCAL_DIR: must not be DATA_DIR, nor contain or lie inside DATA_DIR's private parts/,
+        );
+        expect(outcome).toMatch(/overlaps DATA_DIR\/(pglite|tmp)\./);
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
