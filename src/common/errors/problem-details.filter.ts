@@ -1,5 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { recordOutcome } from '../logging/request-outcome';
 import { safeError } from '../logging/safe-error';
 import { PROBLEM_CONTENT_TYPE, toProblem } from './problem-details';
 
@@ -16,6 +17,9 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const request = http.getRequest<FastifyRequest>();
     const reply = http.getResponse<FastifyReply>();
     const problem = toProblem(exception);
+    // The request's own log line says the rest: a warning with the code for a foreseen outcome
+    // (4xx, 503 server_busy), no stack; only a fault of the service is logged here, with its stack.
+    recordOutcome(reply.raw, { code: problem.body.code, expected: !problem.unexpected });
 
     if (problem.unexpected) {
       this.logger.error(

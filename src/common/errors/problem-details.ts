@@ -103,7 +103,9 @@ export function toProblem(exception: unknown): Problem {
       status: body.status,
       body,
       headers: exception.headers,
-      unexpected: body.status >= 500,
+      // Thrown on purpose for a known condition (503 server_busy, 502 storage_unavailable, whose
+      // cause is logged where it was caught): an outcome, not a fault. Only `internal` is a fault.
+      unexpected: ERROR_CODES[exception.code].kind === 'internal',
     };
   }
 

@@ -6,6 +6,7 @@ import { Logger, PinoLogger, type Params } from 'nestjs-pino';
 import { LogFormat, type EnvironmentVariables } from '../../config/env.validation';
 import { prettyDestination } from './pretty-lines';
 import { REDACTED, REDACTED_LOG_PATHS, redactUrl } from './redact';
+import { outcomeOf } from './request-outcome';
 
 /** Probes polled every few seconds: logged only when they fail, or they would drown the log. */
 const PROBE_PATHS = new Set(['/health', '/health/ready']);
@@ -36,9 +37,24 @@ export function requestLogLevel(
   res: ServerResponse,
   err?: Error,
 ): Level | 'silent' {
-  if (err || res.statusCode >= 500) return 'error';
+  if (err) return 'error';
+  if (res.statusCode >= 500 && outcomeOf(res)?.expected !== true) return 'error';
   if (res.statusCode >= 400) return 'warn';
   return PROBE_PATHS.has(requestPath(req)) ? 'silent' : 'info';
+}
+
+/** A 5xx the exception filter found foreseen, carrying only pino-http's made-up error. */
+function isForeseen(res: ServerResponse, error: Error): boolean {
+  return (
+    outcomeOf(res)?.expected === true &&
+    error.message === `failed with status code ${res.statusCode}`
+  );
+}
+
+/** The request line, with the problem's `code` when the answer was one. */
+function withProblem(res: ServerResponse, line: Record<string, unknown>): Record<string, unknown> {
+  const outcome = outcomeOf(res);
+  return outcome ? { ...line, problem: outcome.code } : line;
 }
 
 function pinoHttpOptions(env: EnvironmentVariables): Options {
@@ -47,6 +63,16 @@ function pinoHttpOptions(env: EnvironmentVariables): Options {
     genReqId: (req: IncomingMessage) => (req as IncomingMessage & { id: string }).id,
     redact: { paths: REDACTED_LOG_PATHS, censor: REDACTED },
     customLogLevel: requestLogLevel,
+    customSuccessObject: (_req, res, line: Record<string, unknown>) => withProblem(res, line),
+    // pino-http attaches a made-up "failed with status code 5xx" error (its stack points into
+    // pino-http) to every 5xx; a foreseen one (503 server_busy) is an outcome, not an error.
+    customErrorObject: (_req, res, error, line: Record<string, unknown>) => {
+      if (!isForeseen(res, error)) return withProblem(res, line);
+      const { err: _synthetic, ...rest } = line;
+      return withProblem(res, rest);
+    },
+    customErrorMessage: (_req, res, error) =>
+      isForeseen(res, error) ? 'request completed' : 'request errored',
     serializers: {
       req: (req: { id: string; method: string; url: string; headers: unknown }) => ({
         id: req.id,
