@@ -1,12 +1,49 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+// The module object itself (a namespace import would be a copy), so that a spy reaches the provider.
+import fsPromises from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { Readable } from 'node:stream';
 import { LOCAL_TMP_DIR, LocalStorageProvider } from './local.storage-provider';
 
 const KEY =
   'products/0b6f8e1c-8a5e-4a53-9d8e-1f2a3b4c5d6e/7c9e6679-7425-40de-944b-e07fc1f90ae7/card.webp';
 const OPTIONS = { contentType: 'image/webp', cacheControl: 'public' };
+
+const PRODUCT = 'products/0b6f8e1c-8a5e-4a53-9d8e-1f2a3b4c5d6e';
+const imageKey = (image: string, variant: string): string => `${PRODUCT}/${image}/${variant}.webp`;
+const IMAGE_A = '7c9e6679-7425-40de-944b-e07fc1f90ae7';
+const IMAGE_B = '16fd2706-8baf-433b-82eb-8c7fada847da';
+
+/** Every folder below `dir` (relative to it), depth first, and every file. */
+function tree(dir: string): { folders: string[]; files: string[] } {
+  const folders: string[] = [];
+  const files: string[] = [];
+  const walk = (at: string): void => {
+    for (const entry of readdirSync(at, { withFileTypes: true })) {
+      const path = join(at, entry.name);
+      if (entry.isDirectory()) {
+        folders.push(relative(dir, path));
+        walk(path);
+      } else files.push(relative(dir, path));
+    }
+  };
+  walk(dir);
+  return { folders: folders.sort(), files: files.sort() };
+}
+
+/** Folders below `dir` that hold nothing at all. */
+function emptyFolders(dir: string): string[] {
+  return tree(dir).folders.filter((f) => readdirSync(join(dir, f)).length === 0);
+}
 
 /** A stream that yields some bytes, then fails, as a dropped connection would. */
 function failingStream(): Readable {
@@ -75,6 +112,93 @@ describe(LocalStorageProvider.name, () => {
     mkdirSync(join(root, 'products'), { recursive: true });
     writeFileSync(join(root, 'products', 'blocker'), 'x');
     await expect(storage.delete('products/blocker/a/b.webp')).resolves.toBeUndefined();
+  });
+
+  describe('removing the folders a delete leaves empty', () => {
+    const bytes = Buffer.from('x');
+
+    it('removes each folder once its last file is gone, up to but not including the root', async () => {
+      await storage.put(imageKey(IMAGE_A, 'original'), bytes, OPTIONS);
+      await storage.put(imageKey(IMAGE_A, 'thumb'), bytes, OPTIONS);
+      await storage.put(imageKey(IMAGE_B, 'original'), bytes, OPTIONS);
+
+      await storage.delete(imageKey(IMAGE_A, 'original'));
+      expect(tree(root).files).toEqual(
+        [imageKey(IMAGE_A, 'thumb'), imageKey(IMAGE_B, 'original')].sort(),
+      );
+      await storage.delete(imageKey(IMAGE_A, 'thumb'));
+      // The image's folder went; the product's stays for its other image.
+      expect(existsSync(join(root, PRODUCT, IMAGE_A))).toBe(false);
+      expect(tree(root).files).toEqual([imageKey(IMAGE_B, 'original')]);
+      await storage.delete(imageKey(IMAGE_B, 'original'));
+
+      // Nothing but the root and the write area (`.tmp`, kept for the next write).
+      expect(tree(root)).toEqual({ folders: [LOCAL_TMP_DIR], files: [] });
+      expect(existsSync(root)).toBe(true);
+    });
+
+    it('also removes them when the file is already gone (a delete interrupted before)', async () => {
+      mkdirSync(join(root, PRODUCT, IMAGE_A), { recursive: true });
+      await storage.delete(imageKey(IMAGE_A, 'original'));
+      expect(readdirSync(root)).toEqual([]);
+    });
+
+    it('keeps a folder that something else still holds', async () => {
+      await storage.put(imageKey(IMAGE_A, 'original'), bytes, OPTIONS);
+      writeFileSync(join(root, PRODUCT, 'not-ours.txt'), 'x');
+      await storage.delete(imageKey(IMAGE_A, 'original'));
+      expect(tree(root).files).toEqual([`${PRODUCT}/not-ours.txt`]);
+    });
+
+    it('does not fail a write whose new folder a concurrent delete removes before the rename', async () => {
+      // The race made certain: the write has made its folder (empty), and before it renames its
+      // file in, the delete of the folder's last other file removes the folder, as a delete in
+      // another request or instance can.
+      await storage.put(imageKey(IMAGE_A, 'original'), bytes, OPTIONS);
+      const realRename = fsPromises.rename;
+      let raced = false;
+      const rename = jest.spyOn(fsPromises, 'rename').mockImplementation(async (from, to) => {
+        if (!raced) {
+          raced = true;
+          await storage.delete(imageKey(IMAGE_A, 'original'));
+          expect(existsSync(join(root, PRODUCT))).toBe(false);
+        }
+        return realRename(from, to);
+      });
+      try {
+        await expect(
+          storage.put(imageKey(IMAGE_A, 'thumb'), Buffer.from('thumb'), OPTIONS),
+        ).resolves.toMatchObject({ size: 5 });
+      } finally {
+        rename.mockRestore();
+      }
+      expect(raced).toBe(true);
+      expect(readFileSync(join(root, imageKey(IMAGE_A, 'thumb')), 'utf8')).toBe('thumb');
+      expect(tmpFiles()).toEqual([]);
+    });
+
+    it('keeps every write and leaves no empty folder under concurrent writes and deletes', async () => {
+      const images = Array.from(
+        { length: 8 },
+        (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+      );
+      for (let round = 0; round < 100; round++) {
+        // Half the images are written while the other half, written before, are deleted: the
+        // deletes empty and remove the product's folder as the writes recreate it.
+        const [kept, removed] =
+          round % 2 ? [images.slice(0, 4), images.slice(4)] : [images.slice(4), images.slice(0, 4)];
+        await Promise.all(removed.map((i) => storage.put(imageKey(i, 'original'), bytes, OPTIONS)));
+        const results = await Promise.allSettled([
+          ...kept.map((i) => storage.put(imageKey(i, 'original'), bytes, OPTIONS)),
+          ...removed.map((i) => storage.delete(imageKey(i, 'original'))),
+        ]);
+        expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+        expect(tree(root).files).toEqual(kept.map((i) => imageKey(i, 'original')).sort());
+        await Promise.all(kept.map((i) => storage.delete(imageKey(i, 'original'))));
+        expect(emptyFolders(root)).toEqual([LOCAL_TMP_DIR]);
+        expect(tree(root).files).toEqual([]);
+      }
+    });
   });
 
   it('refuses keys that are malformed or leave the root, for every operation', async () => {

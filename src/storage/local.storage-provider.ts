@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { constants, createReadStream, createWriteStream } from 'node:fs';
-import { access, mkdir, rename, rm, stat, unlink } from 'node:fs/promises';
-import { dirname, extname, join } from 'node:path';
+import { access, mkdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
+import { dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
@@ -16,6 +16,18 @@ import type { RenditionTransform } from '../images/rendition-presets';
 import { resolveKeyPath } from './storage-keys';
 
 export const LOCAL_TMP_DIR = '.tmp';
+
+/**
+ * How often a write makes its folder again when a concurrent delete removed it, empty, between the
+ * mkdir and the rename. Losing that race needs a delete landing in a window of microseconds, so
+ * one retry is nearly always enough; the bound ends the loop when a path component is really a
+ * file (ENOTDIR for good).
+ */
+const PLACE_ATTEMPTS = 10;
+
+function errorCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException).code;
+}
 
 /**
  * Files under STORAGE_LOCAL_DIR, served by the application itself at /media/<key>. Writes go to a
@@ -40,8 +52,7 @@ export class LocalStorageProvider implements StorageProvider {
       await mkdir(tmpDir, { recursive: true });
       const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
       await pipeline(source, createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
-      await mkdir(dirname(target), { recursive: true });
-      await rename(tmp, target);
+      await this.moveIntoPlace(tmp, target);
       return { key, size: (await stat(target)).size };
     } catch (error) {
       await rm(tmp, { force: true }).catch(() => undefined);
@@ -49,14 +60,22 @@ export class LocalStorageProvider implements StorageProvider {
     }
   }
 
+  /**
+   * Deletes the file, then the folders it leaves empty (`products/<p>/<i>/`, `products/<p>/`, …),
+   * up to but not including the root. A missing file counts as deleted, and its empty folders are
+   * still removed (finishing a delete that was interrupted between the two).
+   */
   async delete(key: string): Promise<void> {
+    const path = this.path(key);
     try {
-      await unlink(this.path(key));
+      await unlink(path);
     } catch (error) {
-      // Not there (ENOTDIR: a path component is a file, so nothing can be below it).
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw failure(`deleting ${key}`, error);
+      // ENOTDIR: a path component is a file, so nothing can be below it and no folder to remove.
+      const code = errorCode(error);
+      if (code === 'ENOTDIR') return;
+      if (code !== 'ENOENT') throw failure(`deleting ${key}`, error);
     }
+    await this.removeEmptyFolders(dirname(path));
   }
 
   async exists(key: string): Promise<boolean> {
@@ -102,11 +121,55 @@ export class LocalStorageProvider implements StorageProvider {
     }
   }
 
+  /**
+   * Renames the written file into its folder, creating the folder. A concurrent delete may remove
+   * that folder, or a parent, while it is still empty (between our mkdir and our rename): the
+   * rename then fails with ENOENT, or Node's recursive mkdir with ENOTDIR (it found a parent
+   * existing, then gone when it checked that it is a folder). Either way, make the folders again.
+   */
+  private async moveIntoPlace(tmp: string, target: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await mkdir(dirname(target), { recursive: true });
+        await rename(tmp, target);
+        return;
+      } catch (error) {
+        const code = errorCode(error);
+        const raced = code === 'ENOENT' || code === 'ENOTDIR';
+        if (!raced || attempt >= PLACE_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  /**
+   * rmdir, which removes only an empty folder, from `dir` up towards the root. Safe beside
+   * concurrent writes and deletes, here or in another instance sharing the folder: a folder that
+   * gained a file (or a folder) is not empty and stays (ENOTEMPTY, EEXIST), which ends the walk;
+   * one already removed by a concurrent delete (ENOENT) is passed over to its parent. Any other
+   * failure leaves the folder: the file is gone, which is what the caller asked for, and an empty
+   * folder is only clutter (a write into it would have recreated it anyway).
+   */
+  private async removeEmptyFolders(dir: string): Promise<void> {
+    const root = resolve(this.root);
+    for (let current = dir; isStrictlyBelow(root, current); current = dirname(current)) {
+      try {
+        await rmdir(current);
+      } catch (error) {
+        if (errorCode(error) !== 'ENOENT') return;
+      }
+    }
+  }
+
   private path(key: string): string {
     const path = resolveKeyPath(this.root, key);
     if (!path) throw new Error(`invalid storage key: ${key}`);
     return path;
   }
+}
+
+function isStrictlyBelow(root: string, path: string): boolean {
+  const rel = relative(root, path);
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
 }
 
 function failure(action: string, error: unknown): StorageError {
