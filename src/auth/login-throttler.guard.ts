@@ -1,24 +1,54 @@
 import { Injectable, type ExecutionContext } from '@nestjs/common';
-import { ThrottlerGuard, type ThrottlerLimitDetail } from '@nestjs/throttler';
+import { Reflector } from '@nestjs/core';
+import {
+  InjectThrottlerOptions,
+  InjectThrottlerStorage,
+  ThrottlerGuard,
+  type ThrottlerLimitDetail,
+  type ThrottlerModuleOptions,
+  type ThrottlerRequest,
+  type ThrottlerStorage,
+} from '@nestjs/throttler';
+import { InjectRepository } from '@nestjs/typeorm';
+import type { FastifyRequest } from 'fastify';
+import { Repository } from 'typeorm';
 import { AppError } from '../common/errors/app.error';
+import { User } from './entities/user.entity';
+import { loginAccountTracker } from './login-account-tracker';
+
+export { loginAccountOf } from './login-account-tracker';
 
 export const LOGIN_BY_ADDRESS = 'login-address';
 export const LOGIN_BY_ACCOUNT = 'login-account';
 
-/** The account a login attempt names, normalised, whatever its validity. */
-export function loginAccountOf(body: unknown): string {
-  const b = (body ?? {}) as { email?: unknown; username?: unknown };
-  const id =
-    typeof b.email === 'string' ? b.email : typeof b.username === 'string' ? b.username : '';
-  return id.trim().toLowerCase().slice(0, 320);
-}
-
 /**
  * Login attempts are limited per client address and per account (two named throttlers, set up in
  * AuthModule). Over the limit: 429 `login_rate_limited` with `Retry-After` in seconds.
+ *
+ * The per-account throttler counts against the account an identifier names, whichever of its
+ * email or username is sent ({@link loginAccountTracker}); that needs the database, so it is
+ * resolved here, where the users are at hand, rather than by the tracker given in AuthModule.
  */
 @Injectable()
 export class LoginThrottlerGuard extends ThrottlerGuard {
+  constructor(
+    @InjectThrottlerOptions() options: ThrottlerModuleOptions,
+    @InjectThrottlerStorage() storage: ThrottlerStorage,
+    reflector: Reflector,
+    @InjectRepository(User) private readonly users: Repository<User>,
+  ) {
+    super(options, storage, reflector);
+  }
+
+  protected override handleRequest(request: ThrottlerRequest): Promise<boolean> {
+    if (request.throttler.name !== LOGIN_BY_ACCOUNT) return super.handleRequest(request);
+    return super.handleRequest({
+      ...request,
+      getTracker: (req: Record<string, unknown>) =>
+        loginAccountTracker(this.users, (req as unknown as FastifyRequest).body),
+    });
+  }
+
   protected override throwThrottlingException(
     _context: ExecutionContext,
     detail: ThrottlerLimitDetail,

@@ -1,0 +1,41 @@
+import type { Repository } from 'typeorm';
+import type { User } from './entities/user.entity';
+
+/** Longest values the columns hold: a longer identifier names no account. */
+const MAX_LENGTH = { email: 320, username: 150 } as const;
+
+/** The identifier a login attempt names, as login reads it: email if given, else username. */
+function loginIdentifier(body: unknown): { field: 'email' | 'username'; value: string } {
+  const b = (body ?? {}) as { email?: unknown; username?: unknown };
+  if (typeof b.email === 'string') return { field: 'email', value: normalise(b.email) };
+  const username = typeof b.username === 'string' ? b.username : '';
+  return { field: 'username', value: normalise(username) };
+}
+
+function normalise(identifier: string): string {
+  return identifier.trim().toLowerCase();
+}
+
+/** The account a login attempt names, normalised, whatever its validity. */
+export function loginAccountOf(body: unknown): string {
+  return loginIdentifier(body).value.slice(0, MAX_LENGTH.email);
+}
+
+/**
+ * What the per-account login limit counts against: the account itself when the identifier (email
+ * or username) names one, so that alternating an account's email and username does not double
+ * its guesses; otherwise the identifier, so that unknown names are limited too.
+ *
+ * Existence stays hidden: every attempt whose identifier could name an account costs the same one
+ * indexed lookup, known or not, and both kinds are limited at the same count with the same 429.
+ * An identifier no account can have (empty, too long, with a NUL, which PostgreSQL refuses) is
+ * not looked up: that depends on the input alone, never on what the database holds.
+ */
+export async function loginAccountTracker(users: Repository<User>, body: unknown): Promise<string> {
+  const { field, value } = loginIdentifier(body);
+  if (value !== '' && value.length <= MAX_LENGTH[field] && !value.includes('\u0000')) {
+    const user = await users.findOne({ where: { [field]: value }, select: { id: true } });
+    if (user) return `user:${user.id}`;
+  }
+  return `name:${value.slice(0, MAX_LENGTH.email)}`;
+}

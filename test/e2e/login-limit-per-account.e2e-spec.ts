@@ -1,0 +1,97 @@
+import type { Response as InjectResponse } from 'light-my-request';
+import { Role } from '../../src/auth/roles';
+import { TEST_PASSWORD } from '../support/accounts';
+import { call, login } from '../support/http';
+import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+
+const LIMIT = 4;
+
+describe('Login limit per account, whichever identifier names it', () => {
+  let t: TestApp;
+  let address = 0;
+
+  beforeAll(async () => {
+    t = await startTestApp({
+      LOGIN_RATE_LIMIT: String(LIMIT),
+      LOGIN_RATE_WINDOW_SECONDS: '60',
+    });
+    const admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+    // Made without logging them in (every attempt counts, a successful one too).
+    for (const username of ['alice', 'bob', 'carol']) {
+      const res = await call(t.app, 'POST', '/api/v1/users', admin, {
+        email: `${username}@test.example`,
+        username,
+        password: TEST_PASSWORD,
+        role: Role.User,
+      });
+      expect(res.statusCode).toBe(201);
+    }
+  });
+  afterAll(() => t.close());
+
+  /** One attempt, each from an address of its own: only the per-account limit can apply. */
+  function attempt(identity: { email?: string; username?: string }, password = 'wrong password') {
+    address += 1;
+    return call(
+      t.app,
+      'POST',
+      '/api/v1/auth/login',
+      undefined,
+      { ...identity, password },
+      { remoteAddress: `198.51.100.${address}` },
+    );
+  }
+
+  function expectLimited(res: InjectResponse): void {
+    expect(res.statusCode).toBe(429);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.json()).toMatchObject({ code: 'login_rate_limited', status: 429 });
+    expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+    expect(res.headers['x-request-id']).toBeTruthy();
+  }
+
+  it('counts attempts alternating email and username against the one account', async () => {
+    const alternating = [
+      { email: 'alice@test.example' },
+      { username: 'alice' },
+      { email: 'ALICE@test.example' },
+      { username: 'Alice' },
+    ];
+    for (const identity of alternating) expect((await attempt(identity)).statusCode).toBe(401);
+    expectLimited(await attempt({ username: 'alice' }));
+    expectLimited(await attempt({ email: 'alice@test.example' }));
+    // The account is held for the window, even with its right password.
+    expectLimited(await attempt({ username: 'alice' }, TEST_PASSWORD));
+  });
+
+  it('limits at the same count as attempts that use one identifier only', async () => {
+    for (let i = 0; i < LIMIT; i++) {
+      expect((await attempt({ email: 'bob@test.example' })).statusCode).toBe(401);
+    }
+    expectLimited(await attempt({ email: 'bob@test.example' }));
+  });
+
+  it('limits an unknown identifier the same way, with the same answers', async () => {
+    const known: InjectResponse[] = [];
+    const unknown: InjectResponse[] = [];
+    for (let i = 0; i <= LIMIT; i++) {
+      unknown.push(await attempt({ email: 'nobody@test.example' }));
+      known.push(await attempt({ email: 'carol@test.example' }));
+    }
+    const shape = (r: InjectResponse) => ({
+      status: r.statusCode,
+      code: r.json<{ code: string }>().code,
+      keys: Object.keys(r.json<object>()).sort(),
+    });
+    expect(unknown.map(shape)).toEqual(known.map(shape));
+    expect(unknown.map((r) => r.statusCode)).toEqual([401, 401, 401, 401, 429]);
+    // An unknown email and the same text as a username are one name, as before.
+    expectLimited(await attempt({ username: 'nobody@test.example' }));
+  });
+
+  it('leaves other accounts alone', async () => {
+    expect((await attempt({ username: 'admin' })).statusCode).toBe(401);
+    const res = await attempt({ email: TEST_ADMIN.email }, TEST_ADMIN.password);
+    expect(res.statusCode).toBe(200);
+  });
+});
