@@ -143,6 +143,11 @@ export class AccountsService {
         { field: 'expires_at', message: 'must be in the future' },
       ]);
     }
+    // The key belongs to the organisation; who made it is recorded, by id and by username, which
+    // stays when that user is deleted.
+    const creator = input.createdById
+      ? await this.users.findOneBy({ id: input.createdById })
+      : null;
     const token = newApiKeyToken();
     const apiKey = await this.apiKeys.save(
       this.apiKeys.create({
@@ -152,7 +157,8 @@ export class AccountsService {
         scopes,
         prefix: token.prefix,
         secretHash: token.secretHash,
-        createdById: input.createdById ?? null,
+        createdById: creator?.id ?? null,
+        createdByUsername: creator?.username ?? null,
         expiresAt: input.expiresAt ?? null,
         lastUsedAt: null,
         revokedAt: null,

@@ -36,6 +36,13 @@ export class PrincipalService {
     };
   }
 
+  /**
+   * A key belongs to its organisation, not to the user who made it (like Stripe's secret keys or
+   * Saleor's app tokens): it keeps working when that user is disabled or deleted, so that an
+   * integration does not stop because an employee left. Ending a key is an explicit revocation;
+   * the key list names each key's creator, kept after a deletion, for that review. `userId` is
+   * the creator while that user exists, for attribution only, never for authorisation.
+   */
   async forApiKey(key: string): Promise<Principal | undefined> {
     const parsed = parseApiKeyToken(key);
     if (!parsed) return undefined;

@@ -40,7 +40,7 @@ export class UsersService {
 
   async update(ctx: RequestContext, id: string, dto: UpdateUserDto): Promise<UserDto> {
     const user = await this.find(ctx, id);
-    const self = user.id === ctx.principal.userId;
+    const self = isCaller(ctx, user);
     // An administrator cannot lock themselves out (and so the organisation, if the last admin).
     if (self && (dto.disabled === true || (dto.role !== undefined && dto.role !== Role.Admin))) {
       throw new AppError('cannot_modify_self', 'You cannot disable or demote your own account.');
@@ -54,7 +54,7 @@ export class UsersService {
 
   async remove(ctx: RequestContext, id: string): Promise<void> {
     const user = await this.find(ctx, id);
-    if (user.id === ctx.principal.userId) {
+    if (isCaller(ctx, user)) {
       throw new AppError('cannot_modify_self', 'You cannot delete your own account.');
     }
     await this.users.delete(ctx.scoped({ id: user.id }));
@@ -65,4 +65,13 @@ export class UsersService {
     if (!user) throw new AppError('user_not_found', 'No user with this id in your organisation.');
     return user;
   }
+}
+
+/**
+ * Whether the caller is this user, logged in. An API key is not its creator (keys belong to the
+ * organisation and outlive whoever made them), so an admin key may disable or delete its creator,
+ * as offboarding needs, and keeps working after.
+ */
+function isCaller(ctx: RequestContext, user: User): boolean {
+  return ctx.principal.type === 'user' && ctx.principal.id === user.id;
 }

@@ -58,6 +58,12 @@ export class ApiKeyDto {
 
   /** Id of the user who created the key (null if that user was deleted or it came from the CLI). */
   created_by!: string | null;
+
+  /**
+   * Username of the user who created the key, kept after that user is disabled or deleted: a key
+   * belongs to the organisation and keeps working (null if it came from the CLI).
+   */
+  created_by_username!: string | null;
   last_used_at!: Date | null;
   expires_at!: Date | null;
   revoked_at!: Date | null;
@@ -71,6 +77,7 @@ export class ApiKeyDto {
       role: key.role,
       scopes: key.scopes,
       created_by: key.createdById ? encodeShortId(key.createdById) : null,
+      created_by_username: key.createdByUsername,
       last_used_at: key.lastUsedAt,
       expires_at: key.expiresAt,
       revoked_at: key.revokedAt,

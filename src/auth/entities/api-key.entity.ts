@@ -52,6 +52,14 @@ export class ApiKey {
   @JoinColumn({ name: 'created_by', foreignKeyConstraintName: 'FK_api_keys_created_by' })
   createdBy?: User | null;
 
+  /**
+   * The creator's username, copied when the key is made. A key belongs to the organisation and
+   * outlives its creator (created_by becomes null when that user is deleted); this keeps who made
+   * it, for the review of keys after someone leaves. Null for keys made with the CLI.
+   */
+  @Column({ name: 'created_by_username', type: 'varchar', length: 150, nullable: true })
+  createdByUsername!: string | null;
+
   @Column({ name: 'last_used_at', type: 'timestamptz', nullable: true })
   lastUsedAt!: Date | null;
 
