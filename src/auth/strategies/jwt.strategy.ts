@@ -1,10 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
+import { isUUID } from 'class-validator';
 import { ExtractJwt, Strategy } from 'passport-jwt';
 import { EnvironmentVariables } from '../../config/env.validation';
 import { JwtKeys } from '../jwt-keys';
 import type { Principal } from '../principal';
 import { PrincipalService } from '../principal.service';
+
+export const JWT_STRATEGY = 'jwt';
 
 export interface AccessTokenClaims {
   sub: string;
@@ -17,7 +20,7 @@ export interface AccessTokenClaims {
  * checked; then the user is re-read, so a disabled or deleted user's tokens stop working.
  */
 @Injectable()
-export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
+export class JwtStrategy extends PassportStrategy(Strategy, JWT_STRATEGY) {
   constructor(
     keys: JwtKeys,
     env: EnvironmentVariables,
@@ -33,8 +36,14 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     });
   }
 
-  async validate(claims: AccessTokenClaims): Promise<Principal | false> {
-    if (typeof claims.sub !== 'string') return false;
+  async validate(
+    claims: Partial<AccessTokenClaims> & { exp?: unknown },
+  ): Promise<Principal | false> {
+    // jsonwebtoken checks `exp` only when present: a token without one would never expire.
+    if (typeof claims.exp !== 'number') return false;
+    // Only this service's tokens are signed with its key, but a subject that is not a user id
+    // must still be a 401, never a query that PostgreSQL refuses (a 500).
+    if (typeof claims.sub !== 'string' || !isUUID(claims.sub)) return false;
     const principal = await this.principals.forUser(claims.sub);
     return principal && principal.organizationId === claims.org ? principal : false;
   }
