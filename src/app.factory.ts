@@ -3,6 +3,7 @@ import { NestFactory, RouterModule } from '@nestjs/core';
 import multipart from '@fastify/multipart';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { AppModule } from './app.module';
+import { PreBodyAuthHook } from './auth/pre-body-auth.hook';
 import { loadAppConfig, type AppConfigOptions } from './config/app-config.module';
 import { createValidationPipe } from './common/http/validation';
 import { DATA_URI_BODY, dataUriBodyLimit, parseJsonBody } from './common/http/json-body.parser';
@@ -68,6 +69,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
     adapter,
     { logger: createAppLogger(env), bodyParser: false, abortOnError: false },
   );
+  // First of the preParsing hooks: a caller without access to the route is refused unread.
+  app.get(PreBodyAuthHook).install(app.getHttpAdapter().getInstance());
 
   // The API speaks JSON (and, for uploads, multipart): no text/plain or form bodies.
   app.getHttpAdapter().getInstance().removeContentTypeParser('text/plain');

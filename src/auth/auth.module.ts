@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { APP_GUARD } from '@nestjs/core';
+import { APP_GUARD, DiscoveryModule } from '@nestjs/core';
 import { JwtModule } from '@nestjs/jwt';
 import { PassportModule } from '@nestjs/passport';
 import { ThrottlerModule } from '@nestjs/throttler';
@@ -23,7 +23,9 @@ import {
   loginAccountOf,
 } from './login-throttler.guard';
 import { PasswordHasher } from './password-hasher';
+import { PreBodyAuthHook } from './pre-body-auth.hook';
 import { PrincipalService } from './principal.service';
+import { RequestAuthenticator } from './request-authenticator.service';
 import { JwtStrategy } from './strategies/jwt.strategy';
 import { UsersController } from './users.controller';
 import { UsersService } from './users.service';
@@ -36,13 +38,15 @@ import { UsersService } from './users.service';
 class JwtKeysModule {}
 
 /**
- * Organisations, users, API keys, login, and the global default-deny guard. Other modules import
- * it for nothing: they use @Ctx(), @MinRole() and @RequireScopes() on their handlers.
+ * Organisations, users, API keys, login, and the default-deny access checks (PreBodyAuthHook
+ * before the body, the global guard after). Other modules import it for nothing: they use @Ctx(),
+ * @MinRole() and @RequireScopes() on their handlers.
  */
 @Module({
   imports: [
     TypeOrmModule.forFeature([Organization, User, ApiKey]),
     PassportModule,
+    DiscoveryModule,
     JwtKeysModule,
     // Signing only: tokens are verified by JwtStrategy, with the same keys and claims.
     JwtModule.registerAsync({
@@ -88,6 +92,8 @@ class JwtKeysModule {}
     UsersService,
     ApiKeysService,
     JwtStrategy,
+    RequestAuthenticator,
+    PreBodyAuthHook,
     LoginThrottlerGuard,
     { provide: APP_GUARD, useClass: CredentialsGuard },
   ],
