@@ -15,7 +15,9 @@ import { REQUEST_ID_HEADER, requestIdFor } from './common/logging/request-id';
 import { HealthModule } from './health/health.module';
 import { StorageModule } from './storage/storage.module';
 import { DOCS_PATH, setupOpenApi } from './openapi/openapi';
-import { removeTempFiles } from './images/multipart-upload';
+import { uploadTempDir } from './images/image-upload.pipe';
+import { dataUriBodyParsing } from './images/import/data-uri-body.parser';
+import { registerUploadSpool } from './images/upload-spool.interceptor';
 
 export const API_PREFIX = 'api/v1';
 
@@ -75,12 +77,19 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   // The API speaks JSON (and, for uploads, multipart): no text/plain or form bodies.
   app.getHttpAdapter().getInstance().removeContentTypeParser('text/plain');
   app.useBodyParser('application/json', { bodyLimit: env.JSON_BODY_LIMIT_BYTES }, parseJsonBody);
-  // Routes marked DATA_URI_BODY take an image in base64: their limit fits the largest upload.
+  // Routes marked DATA_URI_BODY take an image in base64: their limit fits the largest upload,
+  // and the image is decoded to a file as it streams in, never held whole (data-uri-body.parser).
   const fastify = app.getHttpAdapter().getInstance();
+  const dataUriBody = dataUriBodyParsing({
+    tmpDir: uploadTempDir(env),
+    maxBytes: env.MAX_UPLOAD_BYTES,
+    jsonLimit: env.JSON_BODY_LIMIT_BYTES,
+  });
   fastify.addHook('onRoute', (route) => {
     const config = route.config as { jsonBody?: string } | undefined;
     if (config?.jsonBody === DATA_URI_BODY.jsonBody) {
       route.bodyLimit = dataUriBodyLimit(env.MAX_UPLOAD_BYTES);
+      route.preParsing = [route.preParsing ?? []].flat().concat(dataUriBody);
     }
   });
   app.useGlobalPipes(createValidationPipe());
@@ -102,8 +111,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
       headerPairs: 100,
     },
   });
-  fastify.addHook('onResponse', removeTempFiles);
-  fastify.addHook('onRequestAbort', removeTempFiles);
+  // Spooled uploads and decoded data URIs are removed when their request is over, however it ends.
+  registerUploadSpool(app);
   closeConnectionsWhenClosing(app);
   await registerSecurityHeaders(app, DOCS_PATH);
   if (env.CORS_ORIGINS) {

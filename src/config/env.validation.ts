@@ -537,6 +537,16 @@ export class EnvironmentVariables {
   @Max(86_400, { message: 'must be an integer number of seconds between 0 and 86400' })
   UNATTACHED_IMAGE_SWEEP_SECONDS = 600;
 
+  /**
+   * Seconds between sweeps of the upload spool for files a crash left behind (each request
+   * removes its own); 0: only at start-up.
+   */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of seconds between 0 and 86400' })
+  @Min(0, { message: 'must be an integer number of seconds between 0 and 86400' })
+  @Max(86_400, { message: 'must be an integer number of seconds between 0 and 86400' })
+  UPLOAD_SPOOL_SWEEP_SECONDS = 600;
+
   /** The first administrator, created on first start with an empty database. */
   @Transform(blankToUndefined)
   @IsOptional()

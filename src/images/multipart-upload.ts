@@ -1,7 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename } from 'node:path';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type {} from '@fastify/multipart';
 import type { ClassConstructor } from 'class-transformer';
@@ -9,6 +8,7 @@ import type { FastifyRequest } from 'fastify';
 import { AppError } from '../common/errors/app.error';
 import { validateInput } from '../common/http/validation';
 import { type UploadImageFieldsDto } from './dto/upload-image.dto';
+import { RequestSpool } from './upload-spool';
 
 /** A file received in a multipart upload, spooled to a temporary file. */
 export interface ReceivedFile {
@@ -24,18 +24,6 @@ export interface ImageUpload<Fields = UploadImageFieldsDto> {
   fields: Fields;
 }
 
-const TEMP_FILES = Symbol('uploadTempFiles');
-type RequestWithTemp = FastifyRequest & { [TEMP_FILES]?: string[] };
-
-/**
- * Removes a request's temporary files. Run when its response has been sent and when the client
- * aborts (then no response is sent), so a spooled upload never outlives its request.
- */
-export function removeTempFiles(request: FastifyRequest): Promise<void> {
-  const files = (request as RequestWithTemp)[TEMP_FILES] ?? [];
-  return Promise.all(files.map((f) => rm(f, { force: true }))).then(() => undefined);
-}
-
 /** A name safe to show back: the last path segment, printable, at most 255 characters. */
 export function cleanFilename(name: string | undefined): string {
   return (
@@ -49,9 +37,11 @@ export function cleanFilename(name: string | undefined): string {
 
 /**
  * Reads a multipart upload as a stream: text fields, validated as `fieldsType`, and exactly one
- * file part named `image`, written to a temporary file while @fastify/multipart counts its bytes
- * (never buffered whole). A file over the limit is cut by the parser and answered 413
- * `file_too_large`. A missing image and invalid fields are reported together, each by its field.
+ * file part named `image`, written to a temporary file of the request's spool (see RequestSpool:
+ * it is removed when the request is over) while @fastify/multipart counts its bytes (never
+ * buffered whole). A file over the limit is answered 413 `file_too_large` the moment it crosses
+ * the limit, without reading the rest of the body. A missing image and invalid fields are
+ * reported together, each by its field.
  */
 export async function readImageUpload<Fields extends object>(
   request: FastifyRequest,
@@ -61,7 +51,7 @@ export async function readImageUpload<Fields extends object>(
   if (!request.isMultipart()) {
     throw new AppError('unsupported_media_type', 'Send the image as multipart/form-data.');
   }
-  await mkdir(tmpDir, { recursive: true });
+  const spool = RequestSpool.of(request);
   const fields: Record<string, string> = {};
   let file: ReceivedFile | undefined;
   try {
@@ -79,16 +69,9 @@ export async function readImageUpload<Fields extends object>(
             { field: 'image', message: 'only one file is accepted' },
           ]);
         }
-        const path = join(tmpDir, `${randomUUID()}.upload`);
-        ((request as RequestWithTemp)[TEMP_FILES] ??= []).push(path);
-        const sink = createWriteStream(path, { flags: 'wx', mode: 0o600 });
-        await pipeline(part.file, sink);
-        if (part.file.truncated) {
-          throw new AppError('file_too_large', 'The file is larger than the upload limit.', [
-            { field: 'image', message: 'is larger than the upload limit' },
-          ]);
-        }
-        file = { path, size: sink.bytesWritten, filename: cleanFilename(part.filename) };
+        const path = await spool.create(tmpDir, '.upload');
+        const size = await spoolWithinLimit(part.file, path);
+        file = { path, size, filename: cleanFilename(part.filename) };
       } else {
         if (Object.hasOwn(fields, part.fieldname)) {
           throw new AppError('validation_failed', `Field "${part.fieldname}" was sent twice.`, [
@@ -129,6 +112,41 @@ export async function readImageUpload<Fields extends object>(
   }
   if (invalid || !validated) throw invalid ?? new Error('unreachable');
   return { file, fields: validated };
+}
+
+/**
+ * Writes an uploaded file to `path`; returns its size. @fastify/multipart stops counting a file
+ * at the limit but reads the rest of its part (the rest of a 500 MB body) before it ends: the
+ * 'limit' event is the moment to stop instead, and answer with `Connection: close` so that the
+ * remaining bytes are never read.
+ */
+async function spoolWithinLimit(
+  file: Readable & { truncated?: boolean },
+  path: string,
+): Promise<number> {
+  const sink = createWriteStream(path, { flags: 'wx', mode: 0o600 });
+  const limit = new AbortController();
+  const overLimit = () => limit.abort(fileTooLarge());
+  file.once('limit', overLimit);
+  try {
+    if (file.truncated) overLimit();
+    await pipeline(file, sink, { signal: limit.signal });
+  } catch (error) {
+    throw limit.signal.aborted ? (limit.signal.reason as AppError) : error;
+  } finally {
+    file.off('limit', overLimit);
+  }
+  if (file.truncated) throw fileTooLarge();
+  return sink.bytesWritten;
+}
+
+function fileTooLarge(): AppError {
+  return new AppError(
+    'file_too_large',
+    'The file is larger than the upload limit.',
+    [{ field: 'image', message: 'is larger than the upload limit' }],
+    { Connection: 'close' },
+  );
 }
 
 function invalidFields(error: AppError): string {

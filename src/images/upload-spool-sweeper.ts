@@ -1,23 +1,61 @@
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import {
+  Injectable,
+  Logger,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
+import { safeError } from '../common/logging/safe-error';
 import { EnvironmentVariables } from '../config/env.validation';
 import { uploadTempDir } from './image-upload.pipe';
 
-/** Older than any upload could still be in flight, even on another instance sharing DATA_DIR. */
+/**
+ * Older than any upload could still be in flight, even on another instance sharing DATA_DIR: a
+ * request must have arrived within HTTP_REQUEST_TIMEOUT_MS (an hour at most), and is processed in
+ * seconds.
+ */
 export const STALE_SPOOL_MS = 60 * 60 * 1000;
 
 /**
- * Spooled uploads are removed when their request ends; a crash mid-upload can still leave one.
- * At start-up, files older than an hour in the spool folder are removed.
+ * Each request removes its own spooled files whichever way it ends (see RequestSpool); only a
+ * crash can leave one. This sweep is the safety net: files older than an hour in the spool folder
+ * are removed at start-up and every UPLOAD_SPOOL_SWEEP_SECONDS.
  */
 @Injectable()
-export class UploadSpoolSweeper implements OnApplicationBootstrap {
+export class UploadSpoolSweeper implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('UploadSpool');
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<number>;
 
   constructor(private readonly env: EnvironmentVariables) {}
 
   async onApplicationBootstrap(): Promise<void> {
+    await this.sweep();
+    const seconds = this.env.UPLOAD_SPOOL_SWEEP_SECONDS;
+    if (seconds === 0) return;
+    this.timer = setInterval(() => void this.sweep(), seconds * 1000);
+    this.timer.unref();
+  }
+
+  /** A sweep under way finishes before the application closes. */
+  async beforeApplicationShutdown(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  /** Removes stale spool files; returns how many. Never throws (it logs). */
+  sweep(): Promise<number> {
+    this.running ??= this.removeStale()
+      .catch((error: unknown) => {
+        this.logger.error({ err: safeError(error) }, 'Sweep of the upload spool failed');
+        return 0;
+      })
+      .finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async removeStale(): Promise<number> {
     const dir = uploadTempDir(this.env);
     const names = await readdir(dir).catch(() => [] as string[]);
     const cutoff = Date.now() - STALE_SPOOL_MS;
@@ -30,6 +68,7 @@ export class UploadSpoolSweeper implements OnApplicationBootstrap {
         removed++;
       }
     }
-    if (removed > 0) this.logger.log(`Removed ${removed} stale upload spool file(s)`);
+    if (removed > 0) this.logger.warn(`Removed ${removed} stale upload spool file(s)`);
+    return removed;
   }
 }

@@ -1,4 +1,10 @@
-import { DataUriError, DataUriTooLargeError, decodedLength, parseDataUri } from './data-uri';
+import {
+  DataUriDecoder,
+  DataUriError,
+  DataUriTooLargeError,
+  decodedLength,
+  parseDataUri,
+} from './data-uri';
 
 describe(parseDataUri.name, () => {
   const bytes = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]);
@@ -43,5 +49,43 @@ describe(parseDataUri.name, () => {
       decode.mockRestore();
     }
     expect(parseDataUri(`data:image/png;base64,${big}`, 3000).data).toHaveLength(3000);
+  });
+});
+
+describe(DataUriDecoder.name, () => {
+  const bytes = Buffer.from(Array.from({ length: 1000 }, (_, i) => (i * 7) % 256));
+  const uri = `data:image/png;base64,${bytes.toString('base64')}`;
+
+  /** Feeds `text` in pieces of `size` characters; returns everything decoded. */
+  function decodeInPieces(text: string, size: number, maxBytes = 10_000): Buffer {
+    const decoder = new DataUriDecoder(maxBytes);
+    const out: Buffer[] = [];
+    for (let i = 0; i < text.length; i += size) out.push(decoder.write(text.slice(i, i + size)));
+    decoder.end();
+    expect(decoder.declaredType).toBe('image/png');
+    return Buffer.concat(out);
+  }
+
+  it.each([1, 2, 3, 5, 64, 10_000])('decodes the same bytes in pieces of %i characters', (n) => {
+    expect(decodeInPieces(uri, n).equals(bytes)).toBe(true);
+  });
+
+  it('ignores line breaks anywhere in the payload, across pieces', () => {
+    const payload = bytes.toString('base64').replace(/(.{7})/g, '$1\r\n');
+    expect(decodeInPieces(`data:image/png;base64,${payload}`, 11).equals(bytes)).toBe(true);
+  });
+
+  it('refuses the size as soon as it is passed, never decoding beyond the limit', () => {
+    const decoder = new DataUriDecoder(999);
+    expect(() => {
+      for (let i = 0; i < uri.length; i += 100) decoder.write(uri.slice(i, i + 100));
+    }).toThrow(DataUriTooLargeError);
+    expect(decoder.size).toBeLessThanOrEqual(999);
+  });
+
+  it('refuses padding that is followed by more data, even in a later piece', () => {
+    const decoder = new DataUriDecoder(100);
+    decoder.write('data:image/png;base64,AA=');
+    expect(() => decoder.write('=AAAA')).toThrow(DataUriError);
   });
 });

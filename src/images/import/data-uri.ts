@@ -13,14 +13,18 @@ export class DataUriError extends Error {
 }
 
 export class DataUriTooLargeError extends Error {
-  constructor(readonly bytes: number) {
-    super(`the decoded image would be ${bytes} bytes`);
+  constructor(readonly maxBytes: number) {
+    super(`the decoded image is larger than ${maxBytes} bytes`);
     this.name = 'DataUriTooLargeError';
   }
 }
 
-const HEADER = /^data:(image\/[a-z0-9.+-]{1,64})((?:;[a-z0-9-]{1,32}=[^;,]{0,128}){0,4});base64,/i;
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const HEADER = /^data:(image\/[a-z0-9.+-]{1,64})((?:;[a-z0-9-]{1,32}=[^;,]{0,128}){0,4});base64,$/i;
+/** Longer than any header {@link HEADER} accepts: past this without a comma, it is not one. */
+const MAX_HEADER_LENGTH = 1024;
+const BASE64_DATA = /^[A-Za-z0-9+/]*$/;
+const PADDING = /^=*$/;
+const WHITESPACE = /\s+/g;
 
 export function isDataUri(value: string): boolean {
   return value.slice(0, 5).toLowerCase() === 'data:';
@@ -33,24 +37,104 @@ export function decodedLength(base64: string): number {
 }
 
 /**
- * Parses `data:image/<type>[;param=value];base64,<payload>`. The size is checked from the
- * payload's length before anything is decoded; whitespace in the payload (line-wrapped base64)
- * is ignored. Throws {@link DataUriError} or {@link DataUriTooLargeError}.
+ * Decodes `data:image/<type>[;param=value];base64,<payload>` piece by piece, as the text arrives,
+ * so that an image of many megabytes is never held as one string: each {@link write} returns the
+ * bytes its text completes. Whitespace in the payload (line-wrapped base64) is ignored. The size
+ * is checked before each piece is decoded, so more than `maxBytes` is never decoded. Throws
+ * {@link DataUriError} or {@link DataUriTooLargeError}.
+ */
+export class DataUriDecoder {
+  private header = '';
+  private type?: string;
+  /** Base64 characters not yet decoded: fewer than four, the rest of an incomplete quantum. */
+  private pending = '';
+  private padding = 0;
+  private characters = 0;
+  private decoded = 0;
+
+  constructor(private readonly maxBytes: number) {}
+
+  /** The declared type (lower-cased, `image/jpg` read as `image/jpeg`), once the header is read. */
+  get declaredType(): string | undefined {
+    return this.type;
+  }
+
+  /** Bytes decoded so far. */
+  get size(): number {
+    return this.decoded;
+  }
+
+  write(text: string): Buffer {
+    if (this.type === undefined) {
+      text = this.readHeader(text);
+      if (this.type === undefined) return Buffer.alloc(0);
+    }
+    return this.decode(text.replace(WHITESPACE, ''));
+  }
+
+  /** The end of the value: checks that the payload was complete. */
+  end(): void {
+    if (this.type === undefined) {
+      throw new DataUriError('Expected data:image/<type>;base64,<payload>.');
+    }
+    if (this.characters === 0 || this.pending.length > 0) {
+      throw new DataUriError('The payload is not valid base64.');
+    }
+  }
+
+  /** Takes the header from the text once its comma has come; returns the text after it. */
+  private readHeader(text: string): string {
+    const comma = text.indexOf(',');
+    this.header += comma < 0 ? text : text.slice(0, comma + 1);
+    if (this.header.length > MAX_HEADER_LENGTH) {
+      throw new DataUriError('Expected data:image/<type>;base64,<payload>.');
+    }
+    if (comma < 0) return '';
+    const match = HEADER.exec(this.header);
+    if (!match) throw new DataUriError('Expected data:image/<type>;base64,<payload>.');
+    const declared = match[1].toLowerCase();
+    this.type = declared === 'image/jpg' ? 'image/jpeg' : declared;
+    return text.slice(comma + 1);
+  }
+
+  private decode(text: string): Buffer {
+    if (text.length === 0) return Buffer.alloc(0);
+    this.checkCharacters(text);
+    this.characters += text.length;
+    const available = this.pending + text;
+    const complete = available.length - (available.length % 4);
+    this.pending = available.slice(complete);
+    if (complete === 0) return Buffer.alloc(0);
+    const quanta = available.slice(0, complete);
+    const size = (complete / 4) * 3 - (this.pending.length === 0 ? this.padding : 0);
+    if (this.decoded + size > this.maxBytes) {
+      throw new DataUriTooLargeError(this.maxBytes);
+    }
+    const bytes = Buffer.from(quanta, 'base64');
+    this.decoded += bytes.length;
+    return bytes;
+  }
+
+  /** Base64 characters, then at most two `=` at the very end. */
+  private checkCharacters(text: string): void {
+    const firstPad = this.padding > 0 ? 0 : text.indexOf('=');
+    const data = firstPad < 0 ? text : text.slice(0, firstPad);
+    const pad = firstPad < 0 ? '' : text.slice(firstPad);
+    if (!BASE64_DATA.test(data) || !PADDING.test(pad) || this.padding + pad.length > 2) {
+      throw new DataUriError('The payload is not valid base64.');
+    }
+    this.padding += pad.length;
+  }
+}
+
+/**
+ * Parses a whole `data:image/<type>[;param=value];base64,<payload>` value held in memory (the
+ * request body parser streams it instead; see DataUriDecoder). Throws {@link DataUriError} or
+ * {@link DataUriTooLargeError}.
  */
 export function parseDataUri(value: string, maxBytes: number): DataUriImage {
-  const header = HEADER.exec(value);
-  if (!header) {
-    throw new DataUriError('Expected data:image/<type>;base64,<payload>.');
-  }
-  const payload = value.slice(header[0].length).replace(/\s+/g, '');
-  if (payload.length === 0 || payload.length % 4 !== 0 || !BASE64.test(payload)) {
-    throw new DataUriError('The payload is not valid base64.');
-  }
-  const size = decodedLength(payload);
-  if (size > maxBytes) throw new DataUriTooLargeError(size);
-  const declared = header[1].toLowerCase();
-  return {
-    declaredType: declared === 'image/jpg' ? 'image/jpeg' : declared,
-    data: Buffer.from(payload, 'base64'),
-  };
+  const decoder = new DataUriDecoder(maxBytes);
+  const data = decoder.write(value);
+  decoder.end();
+  return { declaredType: decoder.declaredType ?? '', data };
 }

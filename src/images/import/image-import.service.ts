@@ -6,7 +6,9 @@ import { AppError } from '../../common/errors/app.error';
 import { EnvironmentVariables, parseList } from '../../config/env.validation';
 import { uploadTempDir } from '../image-upload.pipe';
 import { cleanFilename } from '../multipart-upload';
-import { DataUriError, DataUriTooLargeError, isDataUri, parseDataUri } from './data-uri';
+import { isDataUri, parseDataUri } from './data-uri';
+import { dataUriProblem, imageTooLarge } from './import-errors';
+import { takeSpooledDataUri } from './spooled-data-uris';
 import {
   safeFetch,
   UrlFetchError,
@@ -61,33 +63,34 @@ export class ImageImportService {
 
   /**
    * Runs `work` with the image in a temporary file, and removes the file afterwards whatever
-   * happens.
+   * happens. A data URI has usually been decoded into a file by the body parser already (see
+   * data-uri-body.parser): `source` is then the token that stands for that file.
    */
   async withFile<T>(source: string, work: (file: ImportedFile) => Promise<T>): Promise<T> {
-    await mkdir(this.tmpDir, { recursive: true });
-    const path = join(this.tmpDir, `${randomUUID()}.import`);
+    const spooled = takeSpooledDataUri(source);
+    let path = spooled?.path;
     try {
+      if (spooled) {
+        return await work({ path: spooled.path, declaredType: spooled.declaredType, filename: '' });
+      }
+      await mkdir(this.tmpDir, { recursive: true });
+      path = join(this.tmpDir, `${randomUUID()}.import`);
       const file = isDataUri(source)
         ? await this.fromDataUri(source, path)
         : await this.fromUrl(source, path);
       return await work(file);
     } finally {
-      await rm(path, { force: true });
+      if (path) await rm(path, { force: true });
     }
   }
 
+  /** A data URI held whole in memory (the body parser streams those of HTTP requests). */
   private async fromDataUri(source: string, path: string): Promise<ImportedFile> {
     let image;
     try {
       image = parseDataUri(source, this.maxBytes);
     } catch (error) {
-      if (error instanceof DataUriTooLargeError) throw this.tooLarge();
-      if (error instanceof DataUriError) {
-        throw new AppError('invalid_data_uri', `The data URI is malformed: ${error.message}`, [
-          { field: 'image', message: 'is not a valid data:image/<type>;base64 URI' },
-        ]);
-      }
-      throw error;
+      throw dataUriProblem(error);
     }
     await writeFile(path, image.data, { flag: 'wx', mode: 0o600 });
     return { path, declaredType: image.declaredType, filename: '' };
@@ -98,7 +101,7 @@ export class ImageImportService {
       const result = await safeFetch(source, path, this.fetchOptions);
       return { path, filename: filenameOf(result.finalUrl) };
     } catch (error) {
-      if (error instanceof UrlFetchTooLargeError) throw this.tooLarge();
+      if (error instanceof UrlFetchTooLargeError) throw imageTooLarge(this.maxBytes);
       if (error instanceof UrlFetchError) {
         // The origin only: a query string may carry a signature or a token.
         this.logger.warn({ reason: error.reason, origin: originOf(source) }, 'Image URL refused');
@@ -111,14 +114,6 @@ export class ImageImportService {
       }
       throw error;
     }
-  }
-
-  private tooLarge(): AppError {
-    return new AppError(
-      'file_too_large',
-      `The image is larger than the upload limit (${this.maxBytes} bytes).`,
-      [{ field: 'image', message: 'is larger than the upload limit' }],
-    );
   }
 }
 

@@ -1,0 +1,100 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import type { FastifyRequest } from 'fastify';
+
+const SPOOL = Symbol('uploadSpool');
+const HANDLING = Symbol('uploadSpoolHandling');
+
+type TrackedRequest = IncomingMessage & { [SPOOL]?: RequestSpool; [HANDLING]?: number };
+
+/**
+ * The temporary files of one request (an upload spooled to disk, an image decoded from a data
+ * URI), owned by the request that made them and removed when it is over, whichever way it ends:
+ *
+ * - when the route's handler returns or throws, before the response goes out
+ *   ({@link whileHandling}, run around every handler by UploadSpoolInterceptor);
+ * - when a response is sent without the handler having run (a body parser's or a guard's
+ *   refusal): {@link releaseUnlessHandling} in an onSend hook;
+ * - when the connection closes first (the client went away, a timeout cut it), unless the handler
+ *   still works on the files: then when it returns. Fastify's onResponse and onRequestAbort do
+ *   not fire for a client that sends its whole body and leaves before the answer; the response's
+ *   'close' always does.
+ *
+ * A file's writer also removes it when writing fails; the periodic sweep of the folder
+ * (UploadSpoolSweeper) is only a safety net for a crash.
+ */
+export class RequestSpool {
+  /** Each file, with what stops its writer if the request ends while it is still written. */
+  private readonly files = new Map<string, (() => Promise<void> | void) | undefined>();
+  private watching = false;
+
+  private constructor(private readonly raw: TrackedRequest) {}
+
+  /**
+   * The request's spool, made on first use. Given the response, the spool is also released when
+   * the connection closes before the request is over.
+   */
+  static of(request: FastifyRequest, response?: ServerResponse): RequestSpool {
+    const raw = request.raw as TrackedRequest;
+    const spool = (raw[SPOOL] ??= new RequestSpool(raw));
+    if (response && !spool.watching) {
+      spool.watching = true;
+      response.once('close', () => void spool.releaseUnlessHandling());
+    }
+    return spool;
+  }
+
+  /**
+   * A new file in `dir` (created if missing) with this extension, owned by the request. `abort`
+   * stops its writer (and resolves once it is closed), should the request end while the file is
+   * still being written.
+   */
+  async create(
+    dir: string,
+    extension: string,
+    abort?: () => Promise<void> | void,
+  ): Promise<string> {
+    await mkdir(dir, { recursive: true });
+    const path = join(dir, `${randomUUID()}${extension}`);
+    this.files.set(path, abort);
+    return path;
+  }
+
+  /** Removes every file of the request now (their writers stopped first). Never throws. */
+  async release(): Promise<void> {
+    const files = [...this.files];
+    this.files.clear();
+    await Promise.all(
+      files.map(async ([path, abort]) => {
+        await Promise.resolve(abort?.()).catch(() => undefined);
+        await rm(path, { force: true }).catch(() => undefined);
+      }),
+    );
+  }
+
+  private releaseUnlessHandling(): Promise<void> {
+    return this.raw[HANDLING] ? Promise.resolve() : this.release();
+  }
+
+  /** Releases the request's files, if it has any and its handler is not running. */
+  static releaseUnlessHandling(request: FastifyRequest): Promise<void> {
+    return (request.raw as TrackedRequest)[SPOOL]?.releaseUnlessHandling() ?? Promise.resolve();
+  }
+
+  /**
+   * Runs the route's handler (pipes included): files made before or during it stay while it
+   * runs, even if the client goes away, and are removed as soon as it returns or throws.
+   */
+  static async whileHandling<T>(request: FastifyRequest, work: () => Promise<T>): Promise<T> {
+    const raw = request.raw as TrackedRequest;
+    raw[HANDLING] = (raw[HANDLING] ?? 0) + 1;
+    try {
+      return await work();
+    } finally {
+      raw[HANDLING]--;
+      await raw[SPOOL]?.release();
+    }
+  }
+}

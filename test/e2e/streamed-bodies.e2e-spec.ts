@@ -1,0 +1,232 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import sharp from 'sharp';
+import { filesBelow } from '../support/accounts';
+import { call, login } from '../support/http';
+import { freePort, startService, waitForStatus, type RunningService } from '../support/process';
+import { eventually, multipartBody, RawClient, requestHead } from '../support/slow-client';
+import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+import { createTestDatabase, type TestDatabase } from '../support/test-database';
+
+/**
+ * Bodies the service reads as they stream: an oversized multipart file is answered the moment it
+ * crosses the limit, and a data URI is decoded into a file as it arrives, never held whole.
+ */
+
+describe('An oversized multipart upload', () => {
+  const MAX_UPLOAD_BYTES = 1024 * 1024;
+  const ANNOUNCED_FILE_BYTES = 64 * 1024 * 1024;
+  let t: TestApp;
+  let port: number;
+  let bearer: string;
+  let productId: string;
+
+  beforeAll(async () => {
+    t = await startTestApp({ MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES) });
+    bearer = await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password);
+    const product = await call(t.app, 'POST', '/api/v1/products', { bearer }, { name: 'Huge' });
+    productId = product.json<{ id: string }>().id;
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    port = (t.app.getHttpServer().address() as { port: number }).port;
+  });
+
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('is answered 413 with Connection: close while most of its body is still unsent', async () => {
+    const { contentType, head, tail } = multipartBody(Buffer.alloc(0));
+    const client = await RawClient.connect(port);
+    await client.write(
+      requestHead(
+        'POST',
+        `/api/v1/products/${productId}/images`,
+        { 'content-type': contentType, authorization: `Bearer ${bearer}` },
+        head.length + ANNOUNCED_FILE_BYTES + tail.length,
+      ),
+    );
+    await client.write(head);
+    // As fast as the socket takes it, until the server answers (or the whole file is out).
+    const filler = Buffer.alloc(256 * 1024, 0xff);
+    const sentBeforeFile = client.sent;
+    while (client.sent - sentBeforeFile < ANNOUNCED_FILE_BYTES && !client.answer()) {
+      if (client.closedAt !== undefined) break;
+      await client.write(filler);
+    }
+    const answer = await client.answered(10_000);
+    const fileBytesSent = client.sent - sentBeforeFile;
+    await Promise.race([client.closed, sleep(5000)]);
+
+    expect(answer?.status).toBe(413);
+    expect(answer?.headers.connection).toBe('close');
+    expect(answer?.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(JSON.parse(answer!.body)).toMatchObject({
+      code: 'file_too_large',
+      errors: [{ field: 'image' }],
+      request_id: answer?.headers['x-request-id'],
+    });
+    // The limit, plus what the sockets' buffers hold on loopback: far from the 64 MiB announced.
+    expect(fileBytesSent).toBeLessThan(16 * 1024 * 1024);
+    expect(client.closedAt).toBeDefined();
+    expect(await eventually(() => filesBelow(join(t.db.env.DATA_DIR, 'tmp')).length === 0)).toBe(
+      true,
+    );
+  });
+});
+
+/** VmRSS (or another Vm* line) of a process, in bytes. */
+function vm(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status);
+  if (!kb) throw new Error(`no ${field} for ${pid}`);
+  return Number(kb[1]) * 1024;
+}
+
+/** Starts counting the process's peak RSS from now (Linux: "5" to clear_refs); false if refused. */
+function resetPeak(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A JPEG of `bytes` bytes that decodes in no time (64×64 pixels; the rest is an application
+ * segment decoders skip): what is measured is the body's cost, not the image's.
+ */
+async function paddedJpeg(bytes: number): Promise<Buffer> {
+  const small = await sharp({
+    create: { width: 64, height: 64, channels: 3, background: '#336699' },
+  })
+    .jpeg()
+    .toBuffer();
+  const segments: Buffer[] = [];
+  let size = small.length;
+  while (size + 4 < bytes) {
+    const n = Math.min(65533, bytes - size - 4);
+    const segment = Buffer.alloc(4 + n, 0x20);
+    segment.writeUInt16BE(0xffef, 0); // APP15
+    segment.writeUInt16BE(n + 2, 2);
+    segments.push(segment);
+    size += segment.length;
+  }
+  return Buffer.concat([small.subarray(0, 2), ...segments, small.subarray(2)]);
+}
+
+const MB = 1024 * 1024;
+
+describe('A data-URI import, in the service process', () => {
+  let db: TestDatabase;
+  let cwd: string;
+  let service: RunningService;
+  let base: string;
+  let token: string;
+  let productId: string;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    cwd = mkdtempSync(join(tmpdir(), 'pis-memory-'));
+    const port = await freePort();
+    service = startService(
+      {
+        ...db.env,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'warn',
+        ADMIN_EMAIL: TEST_ADMIN.email,
+        ADMIN_PASSWORD: TEST_ADMIN.password,
+      },
+      cwd,
+    );
+    base = `http://127.0.0.1:${port}`;
+    await waitForStatus(`${base}/health/ready`, 200);
+    const res = await fetch(`${base}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: TEST_ADMIN.email, password: TEST_ADMIN.password }),
+    });
+    token = ((await res.json()) as { access_token: string }).access_token;
+    const product = await fetch(`${base}/api/v1/products`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ name: 'Memory' }),
+    });
+    productId = ((await product.json()) as { id: string }).id;
+  });
+
+  afterAll(async () => {
+    if (service && service.child.exitCode === null) {
+      service.child.kill('SIGTERM');
+      await service.exit;
+    }
+    await db?.drop();
+    if (cwd) rmSync(cwd, { recursive: true, force: true });
+  });
+
+  const put = (body: Buffer) =>
+    fetch(`${base}/api/v1/products/${productId}/image`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body,
+    });
+  const dataUriBody = (type: string, image: Buffer) =>
+    Buffer.from(JSON.stringify({ image: `data:${type};base64,${image.toString('base64')}` }));
+
+  /** The service's peak RSS above idle while it answers `body`; logged with the answer. */
+  async function measure(label: string, body: Buffer) {
+    const pid = service.child.pid!;
+    await sleep(500);
+    const idle = vm(pid, 'VmRSS');
+    const peakReset = resetPeak(pid);
+    let sampled = idle;
+    const sampler = setInterval(() => (sampled = Math.max(sampled, vm(pid, 'VmRSS'))), 5);
+    let res: Response;
+    try {
+      res = await put(body);
+      await res.arrayBuffer();
+    } finally {
+      clearInterval(sampler);
+    }
+    const peak = Math.max(sampled, peakReset ? vm(pid, 'VmHWM') : 0);
+    const growth = peak - idle;
+    console.log(
+      `${label}, a ${(body.length / MB).toFixed(1)} MiB body: ${res.status}; RSS idle ` +
+        `${(idle / MB).toFixed(1)} MiB, peak ${(peak / MB).toFixed(1)} MiB ` +
+        `(+${(growth / MB).toFixed(1)} MiB)${peakReset ? '' : ' (sampled every 5 ms)'}`,
+    );
+    return { status: res.status, growth };
+  }
+
+  let image: Buffer;
+  beforeAll(async () => {
+    image = await paddedJpeg(15 * 1000 * 1000);
+    // Warm up the import path, sharp, the database and the JavaScript heap's sizing.
+    for (let i = 0; i < 2; i++) {
+      expect((await put(dataUriBody('image/jpeg', await paddedJpeg(MB)))).status).toBe(200);
+    }
+    expect((await put(dataUriBody('image/png', image))).status).toBe(400);
+  });
+
+  it('decodes a 15 MB data URI as it streams: the body costs a fraction of its size', async () => {
+    // Declared a PNG: refused once the body is in, from the file's first bytes, before any
+    // decoding. What is measured is the body alone.
+    const body = dataUriBody('image/png', image);
+    const { status, growth } = await measure('15 MB data URI, refused after the body', body);
+    expect(status).toBe(400);
+    // Held whole, the body cost five times its size here (buffer, string, parsed string,
+    // base64 without whitespace, decoded bytes); streamed, a megabyte or two.
+    expect(growth).toBeLessThan(body.length / 4);
+  });
+
+  it('imports a 15 MB data URI with a peak RSS well under twice the body above idle', async () => {
+    const body = dataUriBody('image/jpeg', image);
+    const { status, growth } = await measure('15 MB data-URI import', body);
+    expect(status).toBe(200);
+    // The body's own cost, plus what reading the image for processing takes (about its size).
+    expect(growth).toBeLessThan(1.5 * body.length);
+  });
+});
