@@ -18,6 +18,7 @@ import { DOCS_PATH, setupOpenApi } from './openapi/openapi';
 import { uploadTempDir } from './images/image-upload.pipe';
 import { dataUriBodyParsing } from './images/import/data-uri-body.parser';
 import { registerUploadSpool } from './images/upload-spool.interceptor';
+import { httpServerTimeouts, registerRequestTimeouts } from './common/http/request-timeouts';
 
 export const API_PREFIX = 'api/v1';
 
@@ -62,6 +63,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
     bodyLimit: env.JSON_BODY_LIMIT_BYTES,
     requestIdHeader: false,
     genReqId: requestIdFor,
+    // Slow clients: header, whole-request and keep-alive timeouts (see request-timeouts.ts).
+    ...httpServerTimeouts(env),
     // The router's own refusals (bad percent-encoding, over-long parameter) as problem+json.
     frameworkErrors: answerFrameworkError,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
@@ -113,6 +116,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   });
   // Spooled uploads and decoded data URIs are removed when their request is over, however it ends.
   registerUploadSpool(app);
+  registerRequestTimeouts(app, env);
   closeConnectionsWhenClosing(app);
   await registerSecurityHeaders(app, DOCS_PATH);
   if (env.CORS_ORIGINS) {

@@ -314,6 +314,47 @@ describe(validateEnv.name, () => {
     });
   });
 
+  describe('slow-client timeouts', () => {
+    const problems = (raw: Record<string, string>): string[] => {
+      try {
+        validateEnv(raw);
+        return [];
+      } catch (error) {
+        return (error as ConfigValidationError).problems.map((p) => p.variable);
+      }
+    };
+
+    it('default to a 20 s header timeout, 4 KiB/s bodies, 15 minutes a request, 72 s keep-alive', () => {
+      expect(validateEnv({})).toMatchObject({
+        HTTP_HEADERS_TIMEOUT_MS: 20_000,
+        HTTP_BODY_MIN_BYTES_PER_SECOND: 4096,
+        HTTP_REQUEST_TIMEOUT_MS: 900_000,
+        HTTP_KEEP_ALIVE_TIMEOUT_MS: 72_000,
+        UPLOAD_SPOOL_SWEEP_SECONDS: 600,
+      });
+      // A 15 MiB upload fits in the request timeout at 140 kbit/s, a slow mobile link.
+      expect((15 * 1024 * 1024 * 8) / (900_000 / 1000)).toBeLessThan(140_000);
+    });
+
+    it('refuse values out of range, and a request timeout shorter than the header timeout', () => {
+      expect(problems({ HTTP_HEADERS_TIMEOUT_MS: '999' })).toEqual(['HTTP_HEADERS_TIMEOUT_MS']);
+      expect(problems({ HTTP_KEEP_ALIVE_TIMEOUT_MS: '0' })).toEqual(['HTTP_KEEP_ALIVE_TIMEOUT_MS']);
+      expect(problems({ HTTP_BODY_MIN_BYTES_PER_SECOND: '-1' })).toEqual([
+        'HTTP_BODY_MIN_BYTES_PER_SECOND',
+      ]);
+      expect(problems({ HTTP_BODY_MIN_BYTES_PER_SECOND: '0' })).toEqual([]);
+      expect(problems({ UPLOAD_SPOOL_SWEEP_SECONDS: '1.5' })).toEqual([
+        'UPLOAD_SPOOL_SWEEP_SECONDS',
+      ]);
+      expect(
+        problems({ HTTP_HEADERS_TIMEOUT_MS: '30000', HTTP_REQUEST_TIMEOUT_MS: '20000' }),
+      ).toEqual(['HTTP_REQUEST_TIMEOUT_MS']);
+      expect(() => validateEnv({ HTTP_REQUEST_TIMEOUT_MS: '3600001' })).toThrow(
+        /HTTP_REQUEST_TIMEOUT_MS: must be an integer number of milliseconds between 1000 and 3600000, and at least HTTP_HEADERS_TIMEOUT_MS/,
+      );
+    });
+  });
+
   it('documents every setting, once, in the README table and in .env.example', () => {
     const settings = Object.keys(new EnvironmentVariables()).sort();
     const root = join(__dirname, '..', '..');

@@ -153,6 +153,10 @@ export enum JwtAlgorithm {
   RS256 = 'RS256',
 }
 
+const REQUEST_TIMEOUT_RULE =
+  'must be an integer number of milliseconds between 1000 and 3600000, and at least ' +
+  'HTTP_HEADERS_TIMEOUT_MS';
+
 const JWT_SECRET_RULE =
   'must be at least 32 characters (openssl rand -hex 32); required when NODE_ENV=production';
 
@@ -256,6 +260,53 @@ export class EnvironmentVariables {
   @Min(0, { message: 'must be an integer number of milliseconds between 0 and 600000' })
   @Max(600_000, { message: 'must be an integer number of milliseconds between 0 and 600000' })
   SHUTDOWN_TIMEOUT_MS = 10_000;
+
+  // --- Slow clients (see common/http/request-timeouts.ts) ---
+
+  /** The request line and headers must have arrived within this. */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of milliseconds between 1000 and 300000' })
+  @Min(1000, { message: 'must be an integer number of milliseconds between 1000 and 300000' })
+  @Max(300_000, { message: 'must be an integer number of milliseconds between 1000 and 300000' })
+  HTTP_HEADERS_TIMEOUT_MS = 20_000;
+
+  /**
+   * A whole request, body included, must have arrived within this: long enough for the largest
+   * upload over a slow link (15 MiB in 15 minutes is 140 kbit/s).
+   */
+  @Transform(toInteger)
+  @IsInt({ message: REQUEST_TIMEOUT_RULE })
+  @Min(1000, { message: REQUEST_TIMEOUT_RULE })
+  @Max(3_600_000, { message: REQUEST_TIMEOUT_RULE })
+  @ValidateBy({
+    name: 'atLeastHeadersTimeout',
+    validator: {
+      validate: (value: unknown, args) =>
+        typeof value === 'number' &&
+        value >= (args?.object as EnvironmentVariables).HTTP_HEADERS_TIMEOUT_MS,
+      defaultMessage: () => REQUEST_TIMEOUT_RULE,
+    },
+  })
+  HTTP_REQUEST_TIMEOUT_MS = 900_000;
+
+  /**
+   * From HTTP_HEADERS_TIMEOUT_MS after its headers, a body must have arrived at this average
+   * rate or faster, else it is cut: a trickle holds no connection for long. 0: no such rule.
+   */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of bytes per second between 0 and 104857600' })
+  @Min(0, { message: 'must be an integer number of bytes per second between 0 and 104857600' })
+  @Max(100 * 1024 * 1024, {
+    message: 'must be an integer number of bytes per second between 0 and 104857600',
+  })
+  HTTP_BODY_MIN_BYTES_PER_SECOND = 4096;
+
+  /** An idle keep-alive connection is closed after this. */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of milliseconds between 1000 and 600000' })
+  @Min(1000, { message: 'must be an integer number of milliseconds between 1000 and 600000' })
+  @Max(600_000, { message: 'must be an integer number of milliseconds between 1000 and 600000' })
+  HTTP_KEEP_ALIVE_TIMEOUT_MS = 72_000;
 
   // --- Authentication ---------------------------------------------------------------------------
 

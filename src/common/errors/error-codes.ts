@@ -11,6 +11,7 @@ export type ErrorKind =
   | 'method_not_allowed'
   | 'conflict'
   | 'precondition_failed'
+  | 'timeout'
   | 'too_large'
   | 'unsupported_media_type'
   | 'rate_limited'
@@ -26,6 +27,7 @@ export const ERROR_KIND_STATUS: Record<ErrorKind, number> = {
   method_not_allowed: 405,
   conflict: 409,
   precondition_failed: 412,
+  timeout: 408,
   too_large: 413,
   unsupported_media_type: 415,
   rate_limited: 429,
@@ -57,6 +59,7 @@ export const ERROR_CODES = {
   validation_failed: { kind: 'invalid', title: 'The request is invalid' },
   malformed_json: { kind: 'invalid', title: 'The request body is not valid JSON' },
   invalid_content_length: { kind: 'invalid', title: 'The Content-Length header is invalid' },
+  request_timeout: { kind: 'timeout', title: 'The request did not arrive in time' },
   route_not_found: { kind: 'not_found', title: 'No such route' },
   malformed_url: { kind: 'invalid', title: 'The request URL is malformed' },
   invalid_id: { kind: 'invalid', title: 'The id is malformed' },
@@ -122,6 +125,7 @@ export function genericCodeForStatus(status: number): ErrorCode {
     403: 'forbidden',
     404: 'not_found',
     405: 'method_not_allowed',
+    408: 'request_timeout',
     409: 'conflict',
     412: 'precondition_failed',
     413: 'payload_too_large',

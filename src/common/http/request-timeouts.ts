@@ -1,0 +1,166 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
+import { Logger } from '@nestjs/common';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import helmet from 'helmet';
+import type { EnvironmentVariables } from '../../config/env.validation';
+import { AppError } from '../errors/app.error';
+import { PROBLEM_CONTENT_TYPE, toProblem } from '../errors/problem-details';
+import { REQUEST_ID_HEADER } from '../logging/request-id';
+import { API_CSP, HELMET_OPTIONS } from './security-headers';
+
+type TimeoutSettings = Pick<
+  EnvironmentVariables,
+  | 'HTTP_HEADERS_TIMEOUT_MS'
+  | 'HTTP_REQUEST_TIMEOUT_MS'
+  | 'HTTP_BODY_MIN_BYTES_PER_SECOND'
+  | 'HTTP_KEEP_ALIVE_TIMEOUT_MS'
+>;
+
+/** The request being received on a connection, for the id of a timeout's answer. */
+const CURRENT_REQUEST = Symbol('currentRequestId');
+type TrackedSocket = Socket & {
+  [CURRENT_REQUEST]?: string;
+  /** Node's in-flight response on this connection (what its own timeout answer checks too). */
+  _httpMessage?: ServerResponse | null;
+};
+
+const logger = new Logger('HTTP');
+
+/**
+ * The HTTP server's timeouts, for the Fastify adapter. Node enforces the first two, for requests
+ * still arriving only (the time the service takes to answer is never counted):
+ * - HTTP_HEADERS_TIMEOUT_MS: the request line and headers (a slowloris client);
+ * - HTTP_REQUEST_TIMEOUT_MS: the whole request, body included (Fastify leaves it off by default);
+ * - HTTP_KEEP_ALIVE_TIMEOUT_MS: how long an idle keep-alive connection is kept.
+ * Node checks its timeouts every `connectionsCheckingInterval` (30 s by default, so a request
+ * could outlive its timeout by that much): here a quarter of the header timeout, at most a second.
+ */
+export function httpServerTimeouts(env: TimeoutSettings): {
+  requestTimeout: number;
+  keepAliveTimeout: number;
+  http: ServerOptions;
+} {
+  return {
+    requestTimeout: env.HTTP_REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: env.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+    http: {
+      headersTimeout: env.HTTP_HEADERS_TIMEOUT_MS,
+      requestTimeout: env.HTTP_REQUEST_TIMEOUT_MS,
+      connectionsCheckingInterval: Math.min(1000, Math.floor(env.HTTP_HEADERS_TIMEOUT_MS / 4)),
+    },
+  };
+}
+
+/**
+ * Answers the timeouts of slow clients with `408 request_timeout` problem+json and closes the
+ * connection: Node's header and request timeouts (its 'clientError', answered here before
+ * Fastify's plain-JSON default sees it), and a body that trickles. A fixed whole-request timeout
+ * long enough for the largest upload over a slow mobile link would let a body of one byte every
+ * few seconds hold a connection just as long; so, as Apache's mod_reqtimeout does, a body must
+ * also keep an average rate: HTTP_BODY_MIN_BYTES_PER_SECOND, counted from HTTP_HEADERS_TIMEOUT_MS
+ * after the headers. A timed-out request's temporary files go with it (see RequestSpool).
+ */
+export function registerRequestTimeouts(app: NestFastifyApplication, env: TimeoutSettings): void {
+  const server: Server = app.getHttpServer();
+  server.prependListener('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    if (error.code !== 'ERR_HTTP_REQUEST_TIMEOUT') return;
+    const tracked = socket as TrackedSocket;
+    answerTimeout(tracked, tracked[CURRENT_REQUEST], 'The request did not arrive in time.');
+  });
+  app
+    .getHttpAdapter()
+    .getInstance()
+    .addHook('onRequest', async (request, reply) => {
+      const socket = request.raw.socket;
+      // app.inject() has no socket, and no slow clients.
+      if (!(socket instanceof Socket)) return;
+      (socket as TrackedSocket)[CURRENT_REQUEST] = request.id;
+      const rate = env.HTTP_BODY_MIN_BYTES_PER_SECOND;
+      if (rate > 0 && announcesBody(request.raw)) {
+        watchBodyRate(request, reply, socket, env.HTTP_HEADERS_TIMEOUT_MS, rate);
+      }
+    });
+}
+
+function announcesBody(raw: IncomingMessage): boolean {
+  const length = raw.headers['content-length'];
+  return raw.headers['transfer-encoding'] !== undefined || (!!length && length !== '0');
+}
+
+/**
+ * Cuts a body that, `graceMs` after the headers, has not kept up an average of `rate` bytes a
+ * second since: the deadline moves on with every byte that arrives (by 1/rate s each), and is
+ * looked at again only when it is reached. Bytes are counted on the socket, whoever reads them.
+ */
+function watchBodyRate(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  socket: Socket,
+  graceMs: number,
+  rate: number,
+): void {
+  const start = Date.now();
+  const base = socket.bytesRead;
+  let timer: NodeJS.Timeout | undefined;
+  const check = (): void => {
+    if (request.raw.complete || reply.raw.writableEnded || socket.destroyed) return;
+    const received = socket.bytesRead - base;
+    const wait = start + graceMs + (received / rate) * 1000 - Date.now();
+    if (wait > 0) {
+      timer = setTimeout(check, Math.max(wait, 100)).unref();
+      return;
+    }
+    answerTimeout(socket, request.id, 'The request body arrived too slowly.');
+  };
+  timer = setTimeout(check, graceMs).unref();
+  reply.raw.once('close', () => clearTimeout(timer));
+}
+
+/** Security headers as helmet sets them (with the API's CSP), for answers written by hand. */
+let securityHeaders: Record<string, string> | undefined;
+function helmetHeaders(): Record<string, string> {
+  if (securityHeaders) return securityHeaders;
+  const headers: Record<string, string> = {};
+  const collector = {
+    setHeader: (name: string, value: string) => (headers[name.toLowerCase()] = String(value)),
+    removeHeader: (name: string) => delete headers[name.toLowerCase()],
+  };
+  (helmet(HELMET_OPTIONS) as unknown as (req: unknown, res: unknown, next: () => void) => void)(
+    {},
+    collector,
+    () => undefined,
+  );
+  headers['content-security-policy'] = API_CSP;
+  return (securityHeaders = headers);
+}
+
+/**
+ * `408 request_timeout` problem+json written on the socket, unless an answer has begun there
+ * (then there is nothing left to say), and the connection closed: the rest of the request is
+ * never read. Written by hand, as Node's own timeout answer is: the request may have no reply
+ * object (headers that never ended), and no hook runs for it.
+ */
+function answerTimeout(socket: TrackedSocket, requestId: string | undefined, detail: string): void {
+  if (socket.destroyed) return;
+  const id = requestId ?? randomUUID();
+  logger.log({ request_id: id, reason: detail }, 'Request timed out; connection closed');
+  if (socket.writable && !socket._httpMessage?.headersSent) {
+    const { status, body } = toProblem(new AppError('request_timeout', detail));
+    const payload = Buffer.from(JSON.stringify({ ...body, request_id: id }));
+    const headers = {
+      ...helmetHeaders(),
+      'content-type': `${PROBLEM_CONTENT_TYPE}; charset=utf-8`,
+      'content-length': String(payload.length),
+      [REQUEST_ID_HEADER]: id,
+      'cache-control': 'no-store',
+      connection: 'close',
+    };
+    const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`);
+    socket.write(`HTTP/1.1 ${status} Request Timeout\r\n${head.join('')}\r\n`);
+    socket.write(payload);
+  }
+  socket.destroy();
+}
