@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -161,6 +161,33 @@ describe(dataUriBodyParsing.name, () => {
     const small = `data:image/png;base64,${image.subarray(0, 3000).toString('base64')}`;
     const twice = await refusal(`{"image": "${small}", "image": "${small}"}`);
     expect(twice).toMatchObject({ code: 'validation_failed', errors: [{ field: 'image' }] });
+  });
+
+  it("reports a failure to write the image as the service's (500), not the client's", async () => {
+    const notADirectory = join(dir, 'file');
+    writeFileSync(notADirectory, '');
+    const request = {
+      headers: { 'content-type': 'application/json' },
+      routeOptions: { bodyLimit: BODY_LIMIT },
+      raw: {},
+    } as unknown as FastifyRequest;
+    const reply = { raw: new EventEmitter() } as unknown as FastifyReply;
+    const parse = dataUriBodyParsing({
+      tmpDir: join(notADirectory, 'spool'),
+      maxBytes: MAX_BYTES,
+      jsonLimit: JSON_LIMIT,
+    });
+    const out = await parse(
+      request,
+      reply,
+      Readable.from([Buffer.from(`{"image": "${dataUri}"}`)]),
+    );
+    const error = await text(out).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).not.toBeInstanceOf(AppError);
+    expect(error).toMatchObject({ code: 'ENOTDIR', statusCode: 500 });
   });
 
   it('leaves a body that is not JSON, or announced over the limit, to Fastify', async () => {

@@ -68,7 +68,7 @@ function streamedBody(
     const answer =
       failed === tokens
         ? new AppError('malformed_json', 'The request body is not valid JSON.')
-        : error;
+        : answerFor(error);
     // A refused body's image is never used: removed before the refusal is answered.
     void extractor.discard().finally(() => body.destroy(answer));
   });
@@ -84,6 +84,17 @@ function streamedBody(
   // Fastify compares this with Content-Length, and with the route's limit.
   Object.defineProperty(body, 'receivedEncodedLength', { get: () => counter.bytes });
   return body;
+}
+
+/**
+ * The client's errors (a refusal, the request aborted) as they are; any other failure (the disk)
+ * is the service's: a 500, where Fastify would make any error of a body a 400.
+ */
+function answerFor(error: Error): Error {
+  if (error instanceof AppError || (error as { code?: unknown }).code === 'ECONNRESET') {
+    return error;
+  }
+  return Object.assign(error, { statusCode: 500 });
 }
 
 /** Counts the bytes that pass, and refuses more than `limit` (413 payload_too_large). */
