@@ -1,4 +1,4 @@
-/** What a caller acts as. Seeds 000 and 001: admin, staff, and plain users who only read. */
+/** What a caller acts as. The Ocha API and the token API: admin, staff, and plain users who only read. */
 export enum Role {
   Admin = 'admin',
   Staff = 'staff',

@@ -355,7 +355,10 @@ export class EnvironmentVariables {
   @Max(604_800, { message: 'must be an integer number of seconds between 60 and 604800' })
   JWT_TTL_SECONDS = 3600;
 
-  /** Accept `?x-api-key=` (seed 004). Off: keys in URLs leak into logs, proxies and history. */
+  /**
+   * Accept `?x-api-key=` (as the back-office uploader does). Off: keys in URLs leak into logs,
+   * proxies and history.
+   */
   @Transform(toBoolean)
   @IsBoolean({ message: 'must be true or false' })
   API_KEY_QUERY_PARAM = false;
@@ -506,7 +509,7 @@ export class EnvironmentVariables {
 
   /**
    * Rendition presets: `name:WxH:fit`, comma-separated; fit is cover (centre crop), attention
-   * (crop to the most interesting part, seed 000's gravity auto) or inside (fit, never enlarge).
+   * (crop to the most interesting part, the Ocha API's gravity auto) or inside (fit, never enlarge).
    */
   @Transform(blankToUndefined)
   @IsString()

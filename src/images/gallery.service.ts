@@ -12,7 +12,7 @@ import { Image, ImagePurpose, ImageSource } from './entities/image.entity';
 import { ImagePresenter } from './image-presenter';
 import { imageStorageKeys, releasedKeys } from './image-urls';
 
-/** Display order (seed 002): the primary first, then priority ascending, then newest first. */
+/** Display order (Closient): the primary first, then priority ascending, then newest first. */
 export const GALLERY_ORDER = {
   isPrimary: 'DESC',
   priority: 'ASC',

@@ -1,6 +1,6 @@
 const UNITS = ['bytes', 'KB', 'MB', 'GB', 'TB'];
 
-/** "2.5 MB" (seed 001): 1024-based, one decimal below 10 units, none above. */
+/** "2.5 MB" (the token API): 1024-based, one decimal below 10 units, none above. */
 export function humanReadableSize(bytes: number): string {
   if (bytes < 1024) return `${bytes} ${bytes === 1 ? 'byte' : 'bytes'}`;
   let value = bytes;

@@ -251,7 +251,7 @@ describe(ImageProcessor.name, () => {
     expect(result.renditions).toEqual({});
   });
 
-  describe('fill (seed 000: 500×500, fill, gravity auto)', () => {
+  describe('fill (the Ocha API: 500×500, fill, gravity auto)', () => {
     it('crops the original around its most interesting part, enlarging when smaller', async () => {
       const processor = new ImageProcessor(validateEnv({}));
       // A flat grey band with a noisy square on its right: attention keeps the square.

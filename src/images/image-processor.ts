@@ -88,7 +88,7 @@ export class ImageProcessor {
    * Bounded: beyond the queue limit, 503 server_busy with Retry-After. With `renditions: false`
    * (storage that derives renditions on delivery) only the original is encoded. With `fill`, the
    * original itself is first cropped to exactly those dimensions around its most interesting part
-   * (seed 000: fill, gravity auto), enlarging a smaller image; an SVG is then rasterised to PNG.
+   * (the Ocha API: fill, gravity auto), enlarging a smaller image; an SVG is then rasterised to PNG.
    */
   async process(
     path: string,

@@ -26,7 +26,7 @@ const STANDALONE_UPLOAD_BODY = {
   },
 };
 
-/** Stand-alone uploads (seeds 003 and 004): images not (yet) in a product's gallery. */
+/** Stand-alone uploads (Inventorum and the back-office uploader): images not (yet) in a product's gallery. */
 @ApiTags('images')
 @Controller('images')
 export class ImagesController {

@@ -43,7 +43,7 @@ const STEM_OF = (column: string) => `regexp_replace(${column}, '\\.[a-z0-9]+$', 
 /** What `POST …/images` brings: a multipart upload, or a stand-alone upload to attach. */
 export type GalleryAddition = { upload: ImageUpload } | { attach: AttachImageDto };
 
-/** Seed 000: imported images are 500×500, filled around their most interesting part. */
+/** The Ocha API: imported images are 500×500, filled around their most interesting part. */
 export const IMPORT_FILL = { width: 500, height: 500 };
 
 /** What the storage holds of a new image, as recorded in its row. */
@@ -69,7 +69,7 @@ interface StoredOriginal {
 }
 
 /**
- * Images in: gallery uploads, stand-alone uploads, attaching those, and seed 000's JSON import,
+ * Images in: gallery uploads, stand-alone uploads, attaching those, and the Ocha API's JSON import,
  * each all or nothing. Where an image goes in the gallery (primary, priority) is decided by
  * GalleryService, under the product's lock.
  */
@@ -130,7 +130,8 @@ export class ImagesService {
   }
 
   /**
-   * A stand-alone upload (seeds 003 and 004): checked, processed and stored like a gallery upload,
+   * A stand-alone upload (Inventorum and the back-office uploader): checked, processed and stored
+   * like a gallery upload,
    * under `uploads/<id>/`, with no product. One of purpose `product` can then be attached to a
    * gallery; any left unattached for UNATTACHED_IMAGE_TTL is swept away with its files.
    */
@@ -181,10 +182,10 @@ export class ImagesService {
   }
 
   /**
-   * Seed 000: the product's image from JSON, a data URI or a URL. It is cropped to 500×500 around
+   * The Ocha API: the product's image from JSON, a data URI or a URL. It is cropped to 500×500 around
    * its most interesting part, becomes the primary image and replaces the image imported before.
-   * Where the storage purges caches on overwrite (Cloudinary), the original is stored as seed 000
-   * does: in `products/` under the product's slug, overwriting; elsewhere under a new key.
+   * Where the storage purges caches on overwrite (Cloudinary), the original is stored as the Ocha
+   * API does: in `products/` under the product's slug, overwriting; elsewhere under a new key.
    */
   async importPrimary(ctx: RequestContext, ref: ProductRef, source: string): Promise<ProductDto> {
     // Unknown products are refused before anything is fetched.
@@ -201,7 +202,7 @@ export class ImagesService {
       const written: string[] = [];
       let slugKey: string | undefined;
       try {
-        // New keys are written before the gallery is locked, as uploads are; only seed 000's
+        // New keys are written before the gallery is locked, as uploads are; only the Ocha API's
         // stable key (Cloudinary) is claimed and written under the lock.
         const prestored = this.storage.invalidatesOnOverwrite
           ? undefined
@@ -247,7 +248,7 @@ export class ImagesService {
   }
 
   /**
-   * Seed 000's key, `products/<slug>.<ext>`, unless another organisation's product holds it (slugs
+   * The Ocha API's key, `products/<slug>.<ext>`, unless another organisation's product holds it (slugs
    * are unique per organisation only) or a deletion of it is still queued: then the product's id
    * is added. Claimed under a transaction-scoped advisory lock on the slug, so two products with
    * the same slug cannot both take it.
@@ -272,7 +273,7 @@ export class ImagesService {
   }
 
   /**
-   * After a failed import, seed 000's stable key is deleted only if no image holds it: the
+   * After a failed import, the Ocha API's stable key is deleted only if no image holds it: the
    * previous import of the product, whose object was overwritten in place, keeps it (better the
    * new bytes than none), and so does a product that claimed it since our transaction ended.
    * Decided under the key's lock, so no claim can slip in between.

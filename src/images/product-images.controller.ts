@@ -82,8 +82,8 @@ abstract class GalleryRoutes {
     summary: 'Upload an image to the gallery',
     description:
       'The route also takes `application/json` `{ "image_id": … }`, exactly as ' +
-      '`attachProductImage` does (seed compatibility); it is documented there, so that generated ' +
-      'clients keep a file parameter here.',
+      '`attachProductImage` does (for clients of Inventorum and the back-office uploader); it is ' +
+      'documented there, so that generated clients keep a file parameter here.',
   })
   @ApiProblems(...PROBLEMS.upload, ...PROBLEMS.jsonBody, ...PROBLEMS.attach)
   uploadProductImage(
@@ -207,7 +207,7 @@ export class ProductImagesController extends GalleryRoutes {}
 export class ProductImagesByGtinController extends GalleryRoutes {}
 
 /**
- * Seed 000's product image from JSON, under `products/:productId/image` and
+ * The Ocha API's product image from JSON, under `products/:productId/image` and
  * `products/by-gtin/:gtin/image`.
  */
 @Injectable() // only so that its constructor's parameter types are emitted for the subclasses
@@ -219,7 +219,7 @@ abstract class ProductImageRoutes {
   @RequireScopes(Scope.ImagesWrite)
   @RouteConfig(DATA_URI_BODY)
   @ApiOperation({
-    summary: "Set the product's image from a data URI or a URL (seed 000)",
+    summary: "Set the product's image from a data URI or a URL (the Ocha API)",
     description:
       'The image is cropped to 500×500 around its most interesting part and becomes the primary ' +
       'image, replacing the image set this way before (its files are deleted). A URL is fetched ' +

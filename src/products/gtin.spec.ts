@@ -5,7 +5,7 @@ describe(normalizeGtin.name, () => {
     ['96385074', '00000096385074'], // GTIN-8
     ['036000291452', '00036000291452'], // UPC-A
     ['4006381333931', '04006381333931'], // EAN-13
-    ['00012345678905', '00012345678905'], // GTIN-14 from seed 002
+    ['00012345678905', '00012345678905'], // GTIN-14 from Closient
     [' 4006381333931 ', '04006381333931'],
   ])('accepts %s as %s', (input, expected) => {
     expect(normalizeGtin(input)).toBe(expected);

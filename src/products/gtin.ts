@@ -13,7 +13,7 @@ export function gtinCheckDigit(body: string): number {
 
 /**
  * A GTIN of any of the four lengths, check digit verified, as the zero-padded GTIN-14 it is
- * stored and compared as (seed 002). Undefined when malformed or the check digit is wrong.
+ * stored and compared as (Closient). Undefined when malformed or the check digit is wrong.
  */
 export function normalizeGtin(input: string): string | undefined {
   const value = input.trim();

@@ -34,7 +34,7 @@ const SLUG = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 
 /**
  * The stable key of a product's image imported from JSON, for storage that invalidates caches on
- * overwrite (seed 000: folder `products/`, public id = the product's slug): `products/<slug>.<ext>`.
+ * overwrite (the Ocha API: folder `products/`, public id = the product's slug): `products/<slug>.<ext>`.
  * Slugs are unique per organisation only, so `productId` is added when another organisation's
  * product already holds the slug's key: `products/<slug>-<productId>.<ext>`.
  */
@@ -58,7 +58,7 @@ const SERVABLE_KEYS = [
 ];
 
 /**
- * Whether `key` has the shape of a key the service writes (an image's file, or seed 000's slug
+ * Whether `key` has the shape of a key the service writes (an image's file, or the Ocha API's slug
  * key) with the extension of an image type it stores. /media serves nothing else, so a storage
  * folder that holds other files (set to DATA_DIR by mistake, say) cannot leak them.
  */

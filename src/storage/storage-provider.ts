@@ -10,7 +10,7 @@ export interface PutOptions extends DeliveryHeaders {
   /**
    * The bytes are an image already cropped to fill these dimensions. Storage that transforms on
    * upload (Cloudinary) is asked for the same crop (fill, automatic gravity, format and quality
-   * auto: seed 000's upload); the others store the bytes as they are.
+   * auto: the Ocha API's upload); the others store the bytes as they are.
    */
   fill?: { width: number; height: number };
 }

@@ -193,7 +193,7 @@ describe('Hostile input: 400 problem+json, never 500, nothing created', () => {
       expect(expectRefused(key, 400, 'validation_failed')).toEqual([
         { field: 'sl\\u0000ug', message: NUL_MESSAGE },
       ]);
-      // Seed 000's import refuses it too (its data URI is not base64).
+      // The Ocha API's import refuses it too (its data URI is not base64).
       const imported = await call(app, 'PUT', `/api/v1/products/${productId}/image`, admin, {
         image: 'data:image/png;base64,\u0000',
       });

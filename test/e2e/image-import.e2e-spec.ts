@@ -19,7 +19,7 @@ import { startStorageBackend, type StorageBackend } from '../support/storage-bac
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 
 /**
- * PUT /api/v1/products/:id/image (seed 000): an image from a data URI or a URL, through the whole
+ * PUT /api/v1/products/:id/image (the Ocha API): an image from a data URI or a URL, through the whole
  * application. URLs point at servers on loopback: an "image server" the test allows explicitly
  * (IMPORT_ALLOWED_PRIVATE_ORIGINS, the test-only allowance), and a "target" that stands for
  * everything the service must never reach; its counters prove that no refused URL got there.
@@ -560,7 +560,7 @@ describe('Image import on S3 and Cloudinary', () => {
     return { backend, t, admin, product, put, rows };
   }
 
-  describe('Cloudinary: seed 000 upload', () => {
+  describe('Cloudinary: the Ocha API upload', () => {
     let env: Awaited<ReturnType<typeof start>>;
     beforeAll(async () => {
       env = await start('cloudinary');

@@ -1,4 +1,4 @@
-/** Seed 002's shortuuid alphabet: 57 characters without look-alikes (0, 1, I, O, l). */
+/** Closient's shortuuid alphabet: 57 characters without look-alikes (0, 1, I, O, l). */
 export const SHORT_ID_ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
 export const SHORT_ID_LENGTH = 22;
 export const SHORT_ID_PATTERN = `^[${SHORT_ID_ALPHABET}]{${SHORT_ID_LENGTH}}$`;

@@ -1,7 +1,7 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { IsString, MinLength } from 'class-validator';
 
-/** Seed 000: the product's image, as a data URI or a public URL the service fetches. */
+/** The Ocha API: the product's image, as a data URI or a public URL the service fetches. */
 export class ImportImageDto {
   @ApiProperty({
     description:

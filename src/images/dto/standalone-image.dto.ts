@@ -3,7 +3,7 @@ import { encodeShortId } from '../../common/ids/short-id';
 import { ImagePurpose, type Image } from '../entities/image.entity';
 import type { ImageUrls } from '../image-urls';
 
-/** A stand-alone upload (seeds 003 and 004), until it is attached to a product. */
+/** A stand-alone upload (Inventorum and the back-office uploader), until it is attached to a product. */
 export class StandaloneImageDto {
   /**
    * Give it as `image_id` to `POST /api/v1/products/{id}/images/attach` to attach it.

@@ -42,7 +42,7 @@ export class UploadImageFieldsDto {
   priority?: number;
 }
 
-/** The text field of a stand-alone upload (seed 003): what the image is for. */
+/** The text field of a stand-alone upload (Inventorum): what the image is for. */
 export class StandaloneUploadFieldsDto {
   @IsEnum(ImagePurpose, {
     message: `purpose must be one of: ${Object.values(ImagePurpose).join(', ')}`,

@@ -21,7 +21,7 @@ export enum ImagePurpose {
   Category = 'category',
 }
 
-/** How an image came in: a file upload (gallery or stand-alone), or imported from JSON (seed 000). */
+/** How an image came in: a file upload (gallery or stand-alone), or imported from JSON (the Ocha API). */
 export enum ImageSource {
   Upload = 'upload',
   Import = 'import',

@@ -29,7 +29,7 @@ export interface ImportedFile {
 export const IMPORT_MAX_REDIRECTS = 3;
 
 /**
- * Brings an image given in JSON (seed 000's `image`: a `data:image/…;base64,…` URI or an http(s)
+ * Brings an image given in JSON (the Ocha API's `image`: a `data:image/…;base64,…` URI or an http(s)
  * URL) into a temporary file for the processor. URLs are fetched by {@link safeFetch}, safe
  * against server-side request forgery; every way a fetch can fail is one answer to the client
  * (400 image_url_unreachable), so the endpoint cannot be used to scan ports or networks, and the

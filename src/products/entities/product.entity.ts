@@ -34,7 +34,7 @@ export class Product {
   @Column({ type: 'varchar', length: 100 })
   slug!: string;
 
-  /** GTIN-14, zero-padded (seed 002). */
+  /** GTIN-14, zero-padded (Closient). */
   @Column({ type: 'char', length: 14, nullable: true })
   gtin!: string | null;
 
