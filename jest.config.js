@@ -33,7 +33,10 @@ module.exports = {
       testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
       slowTestThreshold: 30,
       // Responses of apps started by startTestApp() are checked against openapi.json.
-      setupFilesAfterEnv: ['<rootDir>/test/support/openapi-setup.ts'],
+      setupFilesAfterEnv: [
+        '<rootDir>/test/support/hook-timeouts.ts',
+        '<rootDir>/test/support/openapi-setup.ts',
+      ],
       globalSetup: '<rootDir>/test/support/global-setup.ts',
       globalTeardown: '<rootDir>/test/support/global-teardown.ts',
     },
