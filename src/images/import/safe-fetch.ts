@@ -421,7 +421,10 @@ class Fetcher {
     sink.once('error', () => (firstFailure ??= 'sink'));
 
     try {
-      await pipeline(response, counter, sink, { signal: this.signal });
+      await settledOnFailure(pipeline(response, counter, sink, { signal: this.signal }), [
+        counter,
+        sink,
+      ]);
       // The body may be complete while the exchange failed (data past the declared length).
       const failed = transportError();
       if (failed) throw failed;
@@ -518,4 +521,24 @@ export async function safeFetch(
 ): Promise<SafeFetchResult> {
   validateOptions(options);
   return new Fetcher(options).run(url, destination);
+}
+
+/**
+ * `piped`, or the first error of one of `streams` as soon as it is raised. From Node.js 22 on, a
+ * pipeline whose transform or destination fails destroys the client response while its body is
+ * still arriving, then waits for the response to close, which it never does: the fetch hung with
+ * its file open until the caller's timeout. The error is what the caller needs; the response is
+ * destroyed by the caller's clean-up all the same, and the abandoned pipeline settles (or is
+ * collected) on its own.
+ */
+function settledOnFailure(
+  piped: Promise<void>,
+  streams: (NodeJS.WritableStream | Transform)[],
+): Promise<void> {
+  piped.catch(() => undefined);
+  const failed = new Promise<never>((_resolve, reject) => {
+    for (const stream of streams) stream.once('error', reject);
+  });
+  failed.catch(() => undefined);
+  return Promise.race([piped, failed]);
 }
