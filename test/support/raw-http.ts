@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import { parseRawResponse, type RawResponse } from './slow-client';
 
 /** What a server answered to a request whose body was still (mostly) unsent. */
 export interface EarlyAnswer {
@@ -35,28 +36,6 @@ export interface BodyRequest {
 /** 1 MiB of base64 alphabet: the filler of every flooded body (shared, never copied). */
 const FILLER = Buffer.alloc(1024 * 1024, 'A');
 const CLOSE_GRACE_MS = 5000;
-
-interface Parsed {
-  status: number;
-  headers: Record<string, string>;
-  body: string;
-}
-
-/** A complete HTTP/1.1 response with a Content-Length in `data`, or undefined if not there yet. */
-function parseResponse(data: Buffer): Parsed | undefined {
-  const end = data.indexOf('\r\n\r\n');
-  if (end < 0) return undefined;
-  const [statusLine, ...lines] = data.subarray(0, end).toString('latin1').split('\r\n');
-  const headers: Record<string, string> = {};
-  for (const line of lines) {
-    const colon = line.indexOf(':');
-    headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
-  }
-  const length = Number(headers['content-length'] ?? 0);
-  if (data.length < end + 4 + length) return undefined;
-  const body = data.subarray(end + 4, end + 4 + length).toString('utf8');
-  return { status: Number(statusLine.split(' ')[1]), headers, body };
-}
 
 function head(request: BodyRequest): string {
   const headers = { host: '127.0.0.1', ...request.headers };
@@ -109,7 +88,7 @@ export function sendWithLargeBody(request: BodyRequest): Promise<EarlyAnswer> {
     const socket = connect(request.port, '127.0.0.1');
     const state = { sent: prefix.length };
     let data = Buffer.alloc(0);
-    let answer: (Parsed & { bodyBytesSent: number }) | undefined;
+    let answer: (RawResponse & { bodyBytesSent: number }) | undefined;
     let closed = false;
     const finish = (): void => {
       clearTimeout(timer);
@@ -136,7 +115,7 @@ export function sendWithLargeBody(request: BodyRequest): Promise<EarlyAnswer> {
     });
     socket.on('data', (chunk: Buffer) => {
       data = Buffer.concat([data, chunk]);
-      const parsed = answer ? undefined : parseResponse(data);
+      const parsed = answer ? undefined : parseRawResponse(data);
       if (!parsed) return;
       answer = { ...parsed, bodyBytesSent: state.sent };
       clearTimeout(timer);
