@@ -69,9 +69,17 @@ export async function runDatabases(run: TestRun, serverUrl: string | undefined):
   }
 }
 
+/**
+ * Not the tests' doing: Node.js 22+ keeps the compile cache of tools that enable it (npm, the
+ * TypeScript compiler) in `$TMPDIR/node-compile-cache`; it is removed with the run's folder.
+ */
+const NOT_LEFTOVERS = new Set(['node-compile-cache']);
+
 export function runFiles(run: TestRun): string[] {
   try {
-    return readdirSync(run.tmp).map((name) => join(run.tmp, name));
+    return readdirSync(run.tmp)
+      .filter((name) => !NOT_LEFTOVERS.has(name))
+      .map((name) => join(run.tmp, name));
   } catch {
     return [];
   }
