@@ -9,6 +9,7 @@ import { freePort, ROOT, startService, waitForStatus } from '../support/process'
 import { sendWithLargeBody, type EarlyAnswer } from '../support/raw-http';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 import { createTestDatabase } from '../support/test-database';
+import { recordMeasurement } from '../support/measurements';
 
 const JWT_SECRET = 'a-test-secret-that-is-at-least-32-characters-long';
 const ISSUER = 'product-image-service';
@@ -386,7 +387,7 @@ describe('Thirty unauthenticated 19 MB bodies against the service process', () =
       peak = Math.max(peak, rssOf(pid));
       const readMb = (bytesReadBy(pid) - readBefore) / MB;
       const growthMb = (peak - idle) / MB;
-      console.log(
+      recordMeasurement(
         `pre-body auth memory: idle ${(idle / MB).toFixed(0)} MB, peak ${(peak / MB).toFixed(0)} MB, ` +
           `growth ${growthMb.toFixed(0)} MB; read by the service ${readMb.toFixed(1)} MB; ` +
           `body bytes sent before each answer: ` +

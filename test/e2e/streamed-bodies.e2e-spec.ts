@@ -9,6 +9,7 @@ import { freePort, startService, waitForStatus, type RunningService } from '../s
 import { eventually, multipartBody, RawClient, requestHead } from '../support/slow-client';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { recordMeasurement } from '../support/measurements';
 
 /**
  * Bodies the service reads as they stream: an oversized multipart file is answered the moment it
@@ -193,7 +194,7 @@ describe('A data-URI import, in the service process', () => {
     }
     const peak = Math.max(sampled, peakReset ? vm(pid, 'VmHWM') : 0);
     const growth = peak - idle;
-    console.log(
+    recordMeasurement(
       `${label}, a ${(body.length / MB).toFixed(1)} MiB body: ${res.status}; RSS idle ` +
         `${(idle / MB).toFixed(1)} MiB, peak ${(peak / MB).toFixed(1)} MiB ` +
         `(+${(growth / MB).toFixed(1)} MiB)${peakReset ? '' : ' (sampled every 5 ms)'}`,
