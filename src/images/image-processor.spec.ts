@@ -30,8 +30,8 @@ function redBlue(): sharp.Sharp {
   return sharp(raw, { raw: { width, height, channels: 3 } });
 }
 
-function noisyRgb(width: number, height: number, seed: number): sharp.Sharp {
-  return sharp(noiseBytes(width * height * 3, seed), { raw: { width, height, channels: 3 } });
+function noisyRgb(width: number, height: number, noise: number): sharp.Sharp {
+  return sharp(noiseBytes(width * height * 3, noise), { raw: { width, height, channels: 3 } });
 }
 
 /** Colours a few pixels in from each corner (JPEG blurs the edges). */

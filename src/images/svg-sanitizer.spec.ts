@@ -286,10 +286,10 @@ describe(sanitizeSvg.name, () => {
 
   it('throws nothing but SvgRejectedError for mangled input', () => {
     const base = Buffer.from(CLEAN);
-    let seed = 42;
+    let state = 42;
     const random = (n: number) => {
-      seed = (seed * 1103515245 + 12345) % 2 ** 31;
-      return seed % n;
+      state = (state * 1103515245 + 12345) % 2 ** 31;
+      return state % n;
     };
     const samples: Buffer[] = [];
     for (let cut = 0; cut < base.length; cut += 7) samples.push(base.subarray(0, cut));
