@@ -4,29 +4,13 @@ import { createApp } from '../../src/app.factory';
 import { AdminBootstrapService } from '../../src/auth/admin-bootstrap.service';
 import { login } from '../support/http';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { printedDuring } from '../support/stdout';
 
 const SILENT = { NODE_ENV: 'test', LOG_LEVEL: 'silent' };
 
 async function userCount(app: NestFastifyApplication): Promise<number> {
   const [{ n }] = await app.get(DataSource).query('SELECT count(*)::int AS n FROM users');
   return n as number;
-}
-
-/** What the service prints to stdout while `work` runs (the generated password goes there). */
-async function printedDuring(work: () => Promise<unknown>): Promise<string> {
-  const printed: string[] = [];
-  const spy = jest
-    .spyOn(process.stdout, 'write')
-    .mockImplementation((chunk: string | Uint8Array) => {
-      printed.push(chunk.toString());
-      return true;
-    });
-  try {
-    await work();
-  } finally {
-    spy.mockRestore();
-  }
-  return printed.join('');
 }
 
 describe(AdminBootstrapService.name, () => {

@@ -10,6 +10,7 @@ import { call, login } from '../support/http';
 import { createTestDatabase } from '../support/test-database';
 import { startTestApp, TEST_ADMIN } from '../support/test-app';
 import { forgeHs256, unsignedToken } from '../support/tokens';
+import { printedDuring } from '../support/stdout';
 
 const SILENT = { NODE_ENV: 'test', LOG_LEVEL: 'silent' };
 
@@ -110,28 +111,23 @@ describe('API key in the query string', () => {
 describe('First start', () => {
   it('creates one admin with a generated password, printed once and never again', async () => {
     const db = await createTestDatabase();
-    const printed: string[] = [];
-    const spy = jest
-      .spyOn(process.stdout, 'write')
-      .mockImplementation((chunk: string | Uint8Array) => {
-        printed.push(chunk.toString());
-        return true;
-      });
     try {
       // Without ADMIN_PASSWORD the administrator is created once listening (main.ts calls this).
       const first = await createApp({ env: { ...SILENT, ...db.env } });
-      await first.get(AdminBootstrapService).ensureFirstAdministrator();
-      await first.close();
-      const output = printed.join('');
+      const output = await printedDuring(async () => {
+        await first.get(AdminBootstrapService).ensureFirstAdministrator();
+        await first.close();
+      });
       const password = /password: (\S+)/.exec(output)?.[1];
       expect(password).toBeDefined();
       expect(output).toContain('admin@example.com');
-      printed.length = 0;
 
       const second = await createApp({ env: { ...SILENT, ...db.env } });
       try {
-        await second.get(AdminBootstrapService).ensureFirstAdministrator();
-        expect(printed.join('')).not.toContain('password');
+        const again = await printedDuring(() =>
+          second.get(AdminBootstrapService).ensureFirstAdministrator(),
+        );
+        expect(again).not.toContain('password');
         // The printed password works; the dev JWT secret was generated once and kept (0600).
         await expect(login(second, { username: 'admin' }, password!)).resolves.toBeTruthy();
         expect(statSync(join(db.env.DATA_DIR, 'jwt-secret')).mode & 0o777).toBe(0o600);
@@ -141,7 +137,6 @@ describe('First start', () => {
         await second.close();
       }
     } finally {
-      spy.mockRestore();
       await db.drop();
     }
   });
