@@ -12,6 +12,7 @@ import { answerFrameworkError, MAX_PARAM_LENGTH } from './common/http/framework-
 import { registerSecurityHeaders } from './common/http/security-headers';
 import { createAppLogger } from './common/logging/logger-params';
 import { REQUEST_ID_HEADER, requestIdFor } from './common/logging/request-id';
+import { CompatModule } from './compat/compat.module';
 import { HealthModule } from './health/health.module';
 import { StorageModule } from './storage/storage.module';
 import { DOCS_PATH, setupOpenApi } from './openapi/openapi';
@@ -29,8 +30,11 @@ export interface CreateAppOptions extends AppConfigOptions {
 
 type ModuleImport = Type | DynamicModule;
 
-/** The modules served outside the API prefix: the probes (/health) and local files (/media). */
-const OUTSIDE_API: ReadonlySet<Type> = new Set([HealthModule, StorageModule]);
+/**
+ * The modules served outside the API prefix: the probes (/health), local files (/media) and the
+ * compatible APIs (each at its own documented paths).
+ */
+const OUTSIDE_API: ReadonlySet<Type> = new Set([HealthModule, StorageModule, CompatModule]);
 
 /**
  * The root module with the routes of every module but those of OUTSIDE_API under API_PREFIX. A

@@ -10,6 +10,8 @@ import { AuthModule } from './auth/auth.module';
 import { StorageModule } from './storage/storage.module';
 import { ProductsModule } from './products/products.module';
 import { ImagesModule } from './images/images.module';
+import { CompatModule } from './compat/compat.module';
+import { enabledCompatApis } from './config/env.validation';
 
 @Module({})
 export class AppModule {
@@ -25,6 +27,7 @@ export class AppModule {
         StorageModule,
         ProductsModule,
         ImagesModule,
+        CompatModule.forRoot(enabledCompatApis(config.env.COMPAT_APIS)),
         AdminBootstrapModule,
         ...extra,
       ],

@@ -93,6 +93,20 @@ function OffInProduction(off: unknown, message: string): PropertyDecorator {
   });
 }
 
+const COMPAT_API_NAMES = ['token-api', 'closient', 'inventorum', 'backoffice-uploader'] as const;
+export type CompatApiName = (typeof COMPAT_API_NAMES)[number];
+const COMPAT_APIS_PATTERN = new RegExp(
+  `^(all|none|(${COMPAT_API_NAMES.join('|')})(\\s*,\\s*(${COMPAT_API_NAMES.join('|')}))*)$`,
+);
+const COMPAT_APIS_RULE = `must be all, none, or a comma-separated list of: ${COMPAT_API_NAMES.join(', ')}`;
+
+/** The compatible APIs COMPAT_APIS turns on. */
+export function enabledCompatApis(value: string): CompatApiName[] {
+  if (value === 'all') return [...COMPAT_API_NAMES];
+  if (value === 'none') return [];
+  return COMPAT_API_NAMES.filter((name) => parseList(value).includes(name));
+}
+
 /** A comma-separated list, trimmed, without empty items. */
 export function parseList(value: string): string[] {
   return value
@@ -362,6 +376,14 @@ export class EnvironmentVariables {
   @Transform(toBoolean)
   @IsBoolean({ message: 'must be true or false' })
   API_KEY_QUERY_PARAM = false;
+
+  /**
+   * The compatible APIs to serve beside the main API, by name (see compat/compat-apis.ts), or
+   * `all` or `none`. The Ocha API's route is the main API's own and always served.
+   */
+  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value))
+  @Matches(COMPAT_APIS_PATTERN, { message: COMPAT_APIS_RULE })
+  COMPAT_APIS = 'all';
 
   /** Login attempts allowed per client address, and per account, in each window. */
   @Transform(toInteger)

@@ -23,8 +23,17 @@ export const GALLERY_ORDER = {
 /** An image about to join a gallery: what the gallery decides is left out. */
 export type NewImage = Omit<
   Image,
-  'productId' | 'organizationId' | 'isPrimary' | 'priority' | 'createdAt' | 'updatedAt'
->;
+  | 'productId'
+  | 'organizationId'
+  | 'isPrimary'
+  | 'priority'
+  | 'number'
+  | 'description'
+  | 'expiresAt'
+  | 'createdAt'
+  | 'updatedAt'
+> &
+  Partial<Pick<Image, 'description'>>;
 
 export interface Placement {
   isPrimary?: boolean;

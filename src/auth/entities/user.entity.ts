@@ -9,6 +9,7 @@ import {
   PrimaryGeneratedColumn,
   UpdateDateColumn,
 } from 'typeorm';
+import { BIGINT_AS_NUMBER } from '../../database/column-transformers';
 import { Role } from '../roles';
 import { Organization } from './organization.entity';
 
@@ -17,6 +18,21 @@ import { Organization } from './organization.entity';
 export class User {
   @PrimaryGeneratedColumn('uuid')
   id!: string;
+
+  /**
+   * A number given by the database, for the APIs whose users have integer ids (the token API's
+   * `user.id`). The uuid stays the identity everywhere else.
+   */
+  @Index('UQ_users_number', { unique: true })
+  @Column({
+    type: 'bigint',
+    generated: 'identity',
+    generatedIdentity: 'BY DEFAULT',
+    insert: false,
+    update: false,
+    transformer: BIGINT_AS_NUMBER,
+  })
+  number!: number;
 
   @Index('IDX_users_organization_id')
   @Column({ name: 'organization_id', type: 'uuid' })

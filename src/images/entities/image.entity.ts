@@ -12,6 +12,7 @@ import {
 import { Organization } from '../../auth/entities/organization.entity';
 import { User } from '../../auth/entities/user.entity';
 import { Product } from '../../products/entities/product.entity';
+import { BIGINT_AS_NUMBER } from '../../database/column-transformers';
 import type { RenditionTransform } from '../rendition-presets';
 
 export enum ImagePurpose {
@@ -52,12 +53,33 @@ export interface StoredRendition {
   unique: true,
   where: `"source" = 'import'`,
 })
+// Only a stand-alone image can expire (an upload-then-attach flow's); attaching clears it.
+@Check('CHK_images_expiry_unattached', '"expires_at" IS NULL OR "product_id" IS NULL')
 // The sweep of expired stand-alone uploads reads only these.
-@Index('IDX_images_unattached_created_at', ['createdAt'], { where: '"product_id" IS NULL' })
+@Index('IDX_images_expires_at', ['expiresAt'], { where: '"expires_at" IS NOT NULL' })
+// Stand-alone images of an organisation, newest first, by purpose (GET /images).
+@Index('IDX_images_standalone', ['organizationId', 'purpose', 'createdAt', 'id'], {
+  where: '"product_id" IS NULL',
+})
 export class Image {
   /** Chosen by the service before the files are written, so object keys can contain it. */
   @PrimaryColumn({ type: 'uuid' })
   id!: string;
+
+  /**
+   * A number given by the database, for the APIs whose images have integer ids (the token API,
+   * Inventorum). The uuid stays the identity everywhere else.
+   */
+  @Index('UQ_images_number', { unique: true })
+  @Column({
+    type: 'bigint',
+    generated: 'identity',
+    generatedIdentity: 'BY DEFAULT',
+    insert: false,
+    update: false,
+    transformer: BIGINT_AS_NUMBER,
+  })
+  number!: number;
 
   @Index('IDX_images_organization_id')
   @Column({ name: 'organization_id', type: 'uuid' })
@@ -85,6 +107,10 @@ export class Image {
 
   @Column({ name: 'alt_text', type: 'varchar', length: 1000, default: '' })
   altText!: string;
+
+  /** Longer text about the image (the token API's `description`). */
+  @Column({ type: 'varchar', length: 5000, default: '' })
+  description!: string;
 
   @Column({ name: 'is_primary', type: 'boolean', default: false })
   isPrimary!: boolean;
@@ -135,6 +161,10 @@ export class Image {
   @ManyToOne(() => User, { onDelete: 'SET NULL', nullable: true })
   @JoinColumn({ name: 'uploaded_by', foreignKeyConstraintName: 'FK_images_uploaded_by' })
   uploadedBy?: User | null;
+
+  /** When a stand-alone image that asked for an expiry is swept away; null: kept until deleted. */
+  @Column({ name: 'expires_at', type: 'timestamptz', precision: 3, nullable: true })
+  expiresAt!: Date | null;
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz', precision: 3 })
   createdAt!: Date;

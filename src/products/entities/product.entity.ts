@@ -16,6 +16,11 @@ import { Organization } from '../../auth/entities/organization.entity';
   unique: true,
   where: '"gtin" IS NOT NULL',
 })
+// The caller's own product id (the token API's integer product ids), unique per organisation.
+@Index('UQ_products_organization_external_id', ['organizationId', 'externalId'], {
+  unique: true,
+  where: '"external_id" IS NOT NULL',
+})
 @Index('IDX_products_organization_created', ['organizationId', 'createdAt', 'id'])
 export class Product {
   @PrimaryGeneratedColumn('uuid')
@@ -37,6 +42,10 @@ export class Product {
   /** GTIN-14, zero-padded (Closient). */
   @Column({ type: 'char', length: 14, nullable: true })
   gtin!: string | null;
+
+  /** The caller's own id for the product (up to 255 characters), if it gave one. */
+  @Column({ name: 'external_id', type: 'varchar', length: 255, nullable: true })
+  externalId!: string | null;
 
   @Column({ type: 'text', default: '' })
   description!: string;
