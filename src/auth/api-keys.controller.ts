@@ -20,6 +20,9 @@ export class ApiKeysController {
   @ApiOperation({
     operationId: 'createApiKey',
     summary: 'Create an API key; the full key is in this response only',
+    description:
+      'Admins only. The key acts with the role given here (default staff) and scopes of at most ' +
+      'that role’s; only a hash of its secret is stored.',
   })
   @ApiProblems(...PROBLEMS.jsonBody, 'scope_not_allowed')
   create(@Ctx() ctx: RequestContext, @Body() body: CreateApiKeyDto): Promise<CreatedApiKeyDto> {
@@ -27,7 +30,11 @@ export class ApiKeysController {
   }
 
   @Get()
-  @ApiOperation({ operationId: 'listApiKeys', summary: 'List API keys (never their secrets)' })
+  @ApiOperation({
+    operationId: 'listApiKeys',
+    summary: 'List API keys (never their secrets)',
+    description: 'Admins only; the organisation’s keys with their prefix, scopes and last use.',
+  })
   @ApiProblems(...PROBLEMS.validation)
   list(@Ctx() ctx: RequestContext, @Query() page: PageQueryDto): Promise<ApiKeyPageDto> {
     return this.apiKeys.list(ctx, page);
@@ -35,7 +42,11 @@ export class ApiKeysController {
 
   @Delete(':id')
   @HttpCode(204)
-  @ApiOperation({ operationId: 'revokeApiKey', summary: 'Revoke an API key, at once' })
+  @ApiOperation({
+    operationId: 'revokeApiKey',
+    summary: 'Revoke an API key, at once',
+    description: 'Admins only. The next request with the key is 401.',
+  })
   @ApiProblems('api_key_not_found')
   revoke(@Ctx() ctx: RequestContext, @Param('id', ParseIdPipe) id: string): Promise<void> {
     return this.apiKeys.revoke(ctx, id);

@@ -21,13 +21,22 @@ export class AuthController {
   @ApiOperation({
     operationId: 'login',
     summary: 'Exchange an email or username and password for a JWT',
+    description:
+      'The token goes in `Authorization: Bearer …` and expires after JWT_TTL_SECONDS. Attempts are ' +
+      'limited per client address and per account (LOGIN_RATE_LIMIT per LOGIN_RATE_WINDOW_SECONDS): ' +
+      'over the limit is 429 with Retry-After.',
   })
   login(@Body() body: LoginDto): Promise<AccessTokenDto> {
     return this.auth.login(body);
   }
 
   @Get('me')
-  @ApiOperation({ operationId: 'getMe', summary: 'The authenticated caller: user or API key' })
+  @ApiOperation({
+    operationId: 'getMe',
+    summary: 'The authenticated caller: user or API key',
+    description:
+      'Who the credential of this request belongs to, its organisation, role and scopes.',
+  })
   me(@Ctx() ctx: RequestContext): Promise<MeDto> {
     return this.auth.me(ctx);
   }

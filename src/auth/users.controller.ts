@@ -17,21 +17,33 @@ export class UsersController {
   constructor(private readonly users: UsersService) {}
 
   @Post()
-  @ApiOperation({ operationId: 'createUser', summary: 'Create a user in your organisation' })
+  @ApiOperation({
+    operationId: 'createUser',
+    summary: 'Create a user in your organisation',
+    description: 'Admins only. Emails are unique across the service, usernames too.',
+  })
   @ApiProblems(...PROBLEMS.jsonBody, 'email_taken', 'username_taken')
   create(@Ctx() ctx: RequestContext, @Body() body: CreateUserDto): Promise<UserDto> {
     return this.users.create(ctx, body);
   }
 
   @Get()
-  @ApiOperation({ operationId: 'listUsers', summary: 'List the users of your organisation' })
+  @ApiOperation({
+    operationId: 'listUsers',
+    summary: 'List the users of your organisation',
+    description: 'Admins only; paginated with `page` and `per_page`, with the total.',
+  })
   @ApiProblems(...PROBLEMS.validation)
   list(@Ctx() ctx: RequestContext, @Query() page: PageQueryDto): Promise<UserPageDto> {
     return this.users.list(ctx, page);
   }
 
   @Get(':id')
-  @ApiOperation({ operationId: 'getUser', summary: 'Get a user' })
+  @ApiOperation({
+    operationId: 'getUser',
+    summary: 'Get a user',
+    description: 'Admins only; a user of another organisation is 404.',
+  })
   @ApiProblems('user_not_found')
   get(@Ctx() ctx: RequestContext, @Param('id', ParseIdPipe) id: string): Promise<UserDto> {
     return this.users.get(ctx, id);
@@ -41,6 +53,9 @@ export class UsersController {
   @ApiOperation({
     operationId: 'updateUser',
     summary: 'Change a user’s name, role, password or disabled flag',
+    description:
+      'Admins only. An admin cannot demote or disable themselves (409 `cannot_modify_self`), ' +
+      'so an organisation always keeps one.',
   })
   @ApiProblems(
     ...PROBLEMS.jsonBody,
@@ -59,7 +74,13 @@ export class UsersController {
 
   @Delete(':id')
   @HttpCode(204)
-  @ApiOperation({ operationId: 'deleteUser', summary: 'Delete a user' })
+  @ApiOperation({
+    operationId: 'deleteUser',
+    summary: 'Delete a user',
+    description:
+      'Admins only; not yourself. Images the user uploaded stay, with no uploader; API keys they ' +
+      'made stay with the organisation.',
+  })
   @ApiProblems('user_not_found', 'cannot_modify_self')
   remove(@Ctx() ctx: RequestContext, @Param('id', ParseIdPipe) id: string): Promise<void> {
     return this.users.remove(ctx, id);

@@ -35,7 +35,12 @@ export class HealthController {
 
   /** Liveness: the process is up and serving HTTP. Checks nothing else, so it never flaps. */
   @Get()
-  @ApiOperation({ operationId: 'getLiveness', summary: 'Liveness probe' })
+  @ApiOperation({
+    operationId: 'getLiveness',
+    summary: 'Liveness probe',
+    description:
+      'Answers 200 while the process serves requests, whatever its dependencies do; no credential.',
+  })
   @ApiOkResponse({
     schema: {
       type: 'object',
@@ -50,7 +55,12 @@ export class HealthController {
   /** Readiness: every dependency needed to serve requests answers. */
   @Get('ready')
   @HealthCheck()
-  @ApiOperation({ operationId: 'getReadiness', summary: 'Readiness probe (database, storage)' })
+  @ApiOperation({
+    operationId: 'getReadiness',
+    summary: 'Readiness probe (database, storage)',
+    description:
+      'Answers 200 when the database and the storage answer, else 503 `not_ready`; no credential.',
+  })
   @ApiServiceUnavailableResponse({
     description: 'A dependency is down (problem+json, `not_ready`)',
   })
