@@ -4,13 +4,37 @@ import { ValidateIf, validateSync, type ValidationError } from 'class-validator'
 import { AppError, type FieldError } from '../errors/app.error';
 import { nulCharacterErrors } from './nul-characters';
 
+/** What a field that is left out but required says, whatever its rules. */
+export const REQUIRED_MESSAGE = 'is required';
+
+/**
+ * class-validator's default messages that say less than they should, by constraint: `1.5` for an
+ * integer is "must be an integer", not "must be an integer number". A DTO's own message stays.
+ */
+const CLEARER_DEFAULTS: Record<string, (property: string) => [string, string]> = {
+  isInt: (property) => [`${property} must be an integer number`, `${property} must be an integer`],
+};
+
+/** The messages of one field: "is required" when it was left out, its rules' messages otherwise. */
+function fieldMessages(error: ValidationError): string[] {
+  const constraints = Object.entries(error.constraints ?? {});
+  if (constraints.length === 0) return [];
+  // `value` is recorded (validationError.value is not false): undefined means left out, since
+  // neither JSON, a query string nor a form can send undefined.
+  if ('value' in error && error.value === undefined) return [REQUIRED_MESSAGE];
+  // Several constraints may share one message (`page must be an integer from 1 to …`).
+  const messages = constraints.map(([name, message]) => {
+    const [vague, clear] = CLEARER_DEFAULTS[name]?.(error.property) ?? [];
+    return message === vague && clear ? clear : message;
+  });
+  return [...new Set(messages)];
+}
+
 /** Flattens class-validator's tree into `{ field: 'a.b.0.c', message }` entries. */
 export function flattenValidationErrors(errors: ValidationError[], parent = ''): FieldError[] {
   return errors.flatMap((error) => {
     const field = parent ? `${parent}.${error.property}` : error.property;
-    // Several constraints may share one message (`page must be an integer from 1 to …`).
-    const messages = new Set(Object.values(error.constraints ?? {}));
-    const own = [...messages].map((message) => ({ field, message }));
+    const own = fieldMessages(error).map((message) => ({ field, message }));
     return [...own, ...flattenValidationErrors(error.children ?? [], field)];
   });
 }
@@ -51,7 +75,8 @@ export function createValidationPipe(): ValidationPipe {
   return new AppValidationPipe({
     ...OPTIONS,
     transform: true,
-    validationError: { target: false, value: false },
+    // The value is kept (never shown: only messages are) to tell a field left out from others.
+    validationError: { target: false, value: true },
     exceptionFactory: validationError,
   });
 }

@@ -1,0 +1,84 @@
+import { plainToInstance } from 'class-transformer';
+import {
+  IsBoolean,
+  IsEnum,
+  IsInt,
+  IsOptional,
+  IsString,
+  MaxLength,
+  Min,
+  validateSync,
+} from 'class-validator';
+import { AppError } from '../errors/app.error';
+import { flattenValidationErrors, REQUIRED_MESSAGE, validateInput } from './validation';
+
+enum Colour {
+  Red = 'red',
+}
+
+class Body {
+  @IsString()
+  @MaxLength(10)
+  name!: string;
+
+  @IsEnum(Colour, { message: 'colour must be red' })
+  colour!: Colour;
+
+  @IsInt()
+  @Min(0)
+  count!: number;
+
+  @IsOptional()
+  @IsInt({ message: 'rank must be an integer ≥ 0' })
+  rank?: number;
+
+  @IsOptional()
+  @IsBoolean()
+  flag?: boolean;
+}
+
+function errorsOf(plain: object) {
+  try {
+    validateInput(Body, plain);
+  } catch (error) {
+    if (error instanceof AppError) return error.errors;
+    throw error;
+  }
+  return [];
+}
+
+describe(flattenValidationErrors.name, () => {
+  it('says only "is required" for each required field left out', () => {
+    expect(errorsOf({})).toEqual([
+      { field: 'name', message: REQUIRED_MESSAGE },
+      { field: 'colour', message: REQUIRED_MESSAGE },
+      { field: 'count', message: REQUIRED_MESSAGE },
+    ]);
+  });
+
+  it('keeps the rules of fields that were sent, null included', () => {
+    expect(errorsOf({ name: null, colour: 'blue', count: -1 })).toEqual([
+      { field: 'name', message: 'name must be shorter than or equal to 10 characters' },
+      { field: 'name', message: 'name must be a string' },
+      { field: 'colour', message: 'colour must be red' },
+      { field: 'count', message: 'count must not be less than 0' },
+    ]);
+  });
+
+  it('says "must be an integer" for a number that is not whole, and keeps a DTO\'s own message', () => {
+    expect(errorsOf({ name: 'a', colour: 'red', count: 1.5, rank: 2.5 })).toEqual([
+      { field: 'count', message: 'count must be an integer' },
+      { field: 'rank', message: 'rank must be an integer ≥ 0' },
+    ]);
+  });
+
+  it('cannot tell a field left out when the value is not recorded, and says what the rules say', () => {
+    const errors = validateSync(plainToInstance(Body, { name: 'a', colour: 'red' }), {
+      validationError: { value: false },
+    });
+    expect(flattenValidationErrors(errors)).toEqual([
+      { field: 'count', message: 'count must not be less than 0' },
+      { field: 'count', message: 'count must be an integer' },
+    ]);
+  });
+});
