@@ -391,14 +391,11 @@ describe('Image import (PUT /products/:id/image)', () => {
       ['a name resolving to loopback', 'http://HOSTNAME:TARGET/'],
       ['a redirect from an allowed server to loopback', 'IMAGES/to-target'],
       ['a fourth redirect', 'IMAGES/hops/4'],
-      ['file:', 'file:///etc/passwd'],
-      ['gopher:', 'gopher://127.0.0.1:TARGET/_GET%20/'],
       ['credentials in the URL', 'http://user:secret@127.0.0.1:TARGET/'],
       ['a port not allowed', 'http://127.0.0.1:OTHERPORT/'],
       ['a server lying about Content-Length', 'IMAGES/lying-length'],
       ['a server trickling past the timeout', 'IMAGES/trickle'],
       ['a 404', 'IMAGES/missing'],
-      ['not a URL', 'not a url'],
     ];
     const expand = (template: string) =>
       template
@@ -441,6 +438,54 @@ describe('Image import (PUT /products/:id/image)', () => {
         await expectNothingStored(product.id);
       },
     );
+  });
+
+  describe('neither a data URI nor an http(s) URL', () => {
+    it.each([
+      ['file:', 'file:///etc/passwd'],
+      ['gopher:', 'gopher://127.0.0.1:80/_GET%20/'],
+      ['ftp:', 'ftp://images.example.com/shoe.png'],
+      ['javascript:', 'javascript:alert(1)'],
+      ['text', 'not a url'],
+      ['a file name', 'shoe.png'],
+      ['a path', '/images/shoe.png'],
+      ['a scheme-relative URL', '//images.example.com/shoe.png'],
+      ['a malformed scheme', 'http:/images.example.com/shoe.png'],
+      ['a URL after a space', ' https://images.example.com/shoe.png'],
+      ['base64 without data:', 'image/png;base64,iVBORw0KGgo='],
+    ])(
+      'refuses %s with 400 invalid_image_source, reaching nothing, storing nothing',
+      async (_label, image) => {
+        const product = await newProduct();
+        connects.length = 0;
+        const res = await put(product.id, { image });
+        expect({ image, status: res.statusCode, body: res.json() }).toMatchObject({
+          image,
+          status: 400,
+          body: {
+            code: 'invalid_image_source',
+            errors: [{ field: 'image', message: 'is neither a data URI nor an http(s) URL' }],
+          },
+        });
+        expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+        expect(connects.filter((a) => !(a.port === 5432 && a.host === '127.0.0.1'))).toEqual([]);
+        await expectNothingStored(product.id);
+      },
+    );
+
+    it('still checks the product first: 404 for an unknown one', async () => {
+      const res = await put('00000000-0000-4000-8000-000000000000', { image: 'shoe.png' });
+      expect(res.statusCode).toBe(404);
+      expect(res.json().code).toBe('product_not_found');
+    });
+
+    it('takes HTTP and HTTPS in any case as URLs (then fetched as usual)', async () => {
+      const product = await newProduct();
+      const res = await put(product.id, {
+        image: `${images.origin.replace('http', 'HTTP')}/shoe.jpg`,
+      });
+      expect(res.statusCode).toBe(200);
+    });
   });
 
   describe('access and errors', () => {

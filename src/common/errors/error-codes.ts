@@ -98,6 +98,10 @@ export const ERROR_CODES = {
   invalid_data_uri: { kind: 'invalid', title: 'The data URI is malformed' },
   image_type_mismatch: { kind: 'invalid', title: 'The declared type differs from the image' },
   image_url_unreachable: { kind: 'invalid', title: 'The image URL could not be fetched' },
+  invalid_image_source: {
+    kind: 'invalid',
+    title: 'The image is neither a data URI nor an http(s) URL',
+  },
   image_already_attached: { kind: 'conflict', title: 'The image is already attached' },
   image_purpose_mismatch: { kind: 'conflict', title: 'The image was uploaded for another purpose' },
   invalid_image_order: { kind: 'invalid', title: 'The order must name every image exactly once' },

@@ -77,7 +77,7 @@ export class ImageImportService {
       path = join(this.tmpDir, `${randomUUID()}.import`);
       const file = isDataUri(source)
         ? await this.fromDataUri(source, path)
-        : await this.fromUrl(source, path);
+        : await this.fromUrl(checkedUrl(source), path);
       return await work(file);
     } finally {
       if (path) await rm(path, { force: true });
@@ -115,6 +115,19 @@ export class ImageImportService {
       throw error;
     }
   }
+}
+
+/**
+ * An image given in JSON is a data URI or an http(s) URL; anything else (another scheme, a bare
+ * path, a file name) is refused as such before any fetch, rather than as an unreachable URL.
+ */
+function checkedUrl(source: string): string {
+  if (/^https?:\/\//i.test(source)) return source;
+  throw new AppError(
+    'invalid_image_source',
+    'The image must be a data:image/<type>;base64 URI or an http(s) URL.',
+    [{ field: 'image', message: 'is neither a data URI nor an http(s) URL' }],
+  );
 }
 
 function originOf(url: string): string {
