@@ -5,6 +5,7 @@ import type { ErrorCode } from '../common/errors/error-codes';
 import { FieldErrorDto, ProblemDetailsDto } from '../common/errors/problem-details.dto';
 import { RenditionDto } from '../images/dto/image.dto';
 import { applyProblemResponses, PROBLEMS, PROBLEMS_EXTENSION } from './problems';
+import { declareResponseHeaders } from './response-headers';
 
 export const DOCS_PATH = 'docs';
 
@@ -19,6 +20,22 @@ const TAGS: { name: string; description: string }[] = [
   { name: 'api-keys', description: 'API keys of the organisation (admins)' },
   { name: 'users', description: 'Users of the organisation (admins)' },
   { name: 'health', description: 'Liveness and readiness probes' },
+  {
+    name: 'token-api',
+    description: 'The token API ("Create Product Image"): its routes and shapes, unchanged',
+  },
+  {
+    name: 'closient',
+    description: 'Closient’s trade-item images: its routes and shapes, unchanged',
+  },
+  {
+    name: 'inventorum',
+    description: 'Inventorum’s `POST /images`: its route and shapes, unchanged',
+  },
+  {
+    name: 'backoffice-uploader',
+    description: 'The back-office uploader’s `POST /image`: its routes and shapes, unchanged',
+  },
 ];
 
 /** The OpenAPI document of the running application (served at /docs-json). */
@@ -69,6 +86,7 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   declarePathParameters(document);
   applyProblemResponses(document);
   declareUsedTags(document);
+  declareResponseHeaders(document);
   return document;
 }
 

@@ -1,0 +1,81 @@
+import { ApiExtension, type OpenAPIObject } from '@nestjs/swagger';
+
+/** Recorded on a route handler by {@link ApiResponseHeaders}; read when the document is built. */
+export const RESPONSE_HEADERS_EXTENSION = 'x-response-headers';
+
+type HeaderObject = NonNullable<OpenAPIObject['components']>['headers'] extends
+  Record<string, infer H> | undefined
+  ? H
+  : never;
+
+/** The response headers the service sets, declared once under components.headers. */
+const HEADERS = {
+  'X-Request-Id': {
+    description:
+      'The id of this request in the service’s logs: the X-Request-Id the caller sent, if plain ' +
+      '(1–128 of `A-Za-z0-9._:-`), else a new UUID.',
+    schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$' },
+  },
+  'WWW-Authenticate': {
+    description: 'The credentials the service accepts (RFC 9110): Bearer (a JWT) and Token.',
+    schema: { type: 'string' },
+  },
+  'Retry-After': {
+    description: 'Seconds to wait before trying again.',
+    schema: { type: 'integer', minimum: 0 },
+  },
+  ETag: {
+    description:
+      'The gallery’s version as a strong entity tag (`"7"`): send it back in If-Match to change ' +
+      'the gallery only if nobody changed it since.',
+    schema: { type: 'string', pattern: '^"\\d+"$' },
+  },
+  Location: {
+    description: 'Where the created resource can be read.',
+    schema: { type: 'string', format: 'uri-reference' },
+  },
+} satisfies Record<string, HeaderObject>;
+
+export type SuccessHeader = 'ETag' | 'Location';
+
+/** The route's successful responses carry these headers (the gallery's ETag, a Location). */
+export function ApiResponseHeaders(...names: SuccessHeader[]): MethodDecorator & ClassDecorator {
+  return ApiExtension(RESPONSE_HEADERS_EXTENSION, names);
+}
+
+/** The headers every response of any operation can carry, by status. */
+function impliedHeaders(status: string): (keyof typeof HEADERS)[] {
+  const names: (keyof typeof HEADERS)[] = ['X-Request-Id'];
+  if (status === '401') names.push('WWW-Authenticate');
+  if (status === '429' || status === '503') names.push('Retry-After');
+  return names;
+}
+
+/**
+ * Declares the response headers, so that generated clients can read them typed: X-Request-Id on
+ * every response, WWW-Authenticate on 401, Retry-After on 429 and 503, and on success the
+ * headers a route declares with {@link ApiResponseHeaders}.
+ */
+export function declareResponseHeaders(document: OpenAPIObject): void {
+  document.components = { ...document.components, headers: { ...HEADERS } };
+  for (const item of Object.values(document.paths)) {
+    for (const operation of Object.values(item)) {
+      if (!operation || typeof operation !== 'object' || !('responses' in operation)) continue;
+      const op = operation as Record<string, unknown> & {
+        responses: Record<string, { headers?: Record<string, unknown> }>;
+      };
+      const declared = (op[RESPONSE_HEADERS_EXTENSION] as SuccessHeader[] | undefined) ?? [];
+      delete op[RESPONSE_HEADERS_EXTENSION];
+      for (const [status, response] of Object.entries(op.responses)) {
+        if ('$ref' in response) continue;
+        const names = [...impliedHeaders(status), ...(status.startsWith('2') ? declared : [])];
+        response.headers = {
+          ...response.headers,
+          ...Object.fromEntries(
+            names.map((name) => [name, { $ref: `#/components/headers/${name}` }]),
+          ),
+        };
+      }
+    }
+  }
+}
