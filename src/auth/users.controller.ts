@@ -1,5 +1,6 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { CreatedLocation } from '../common/http/created-location';
 import { ParseIdPipe } from '../common/ids/parse-id.pipe';
 import { PageQueryDto } from '../common/pagination/page.dto';
 import { Ctx, MinRole, RequireScopes } from './decorators';
@@ -17,6 +18,7 @@ export class UsersController {
   constructor(private readonly users: UsersService) {}
 
   @Post()
+  @CreatedLocation()
   @ApiOperation({
     operationId: 'createUser',
     summary: 'Create a user in your organisation',

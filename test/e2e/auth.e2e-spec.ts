@@ -33,7 +33,10 @@ describe('Authentication and authorisation', () => {
       role,
     });
     expect(res.statusCode).toBe(201);
-    return res.json<{ id: string }>().id;
+    const { id } = res.json<{ id: string }>();
+    // Where the new user is read, as RFC 9110 asks of a 201.
+    expect(res.headers.location).toBe(`/api/v1/users/${id}`);
+    return id;
   }
 
   async function createKey(body: object, token = c.admin): Promise<{ id: string; key: string }> {
