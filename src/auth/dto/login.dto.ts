@@ -1,3 +1,4 @@
+import { ApiProperty } from '@nestjs/swagger';
 import { IsEmail, IsNotEmpty, IsString, MaxLength, ValidateIf } from 'class-validator';
 
 export class LoginDto {
@@ -28,5 +29,6 @@ export class AccessTokenDto {
   token_type!: 'Bearer';
 
   /** Lifetime of the token, in seconds. */
+  @ApiProperty({ type: 'integer', minimum: 1, example: 3600 })
   expires_in!: number;
 }

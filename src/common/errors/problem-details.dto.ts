@@ -23,7 +23,7 @@ export class ProblemDetailsDto {
   @ApiProperty({ example: 'The request is invalid' })
   title!: string;
 
-  @ApiProperty({ example: 400, minimum: 400, maximum: 599 })
+  @ApiProperty({ type: 'integer', example: 400, minimum: 400, maximum: 599 })
   status!: number;
 
   @ApiProperty({ example: 'Invalid value for: title.' })

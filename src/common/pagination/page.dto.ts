@@ -48,13 +48,18 @@ export function PageQuery(options: { defaultPerPage: number; maxPerPage: number 
 export class PageQueryDto extends PageQuery({ defaultPerPage: 20, maxPerPage: 100 }) {}
 
 export class PageMetaDto {
-  @ApiProperty({ example: 1 })
+  @ApiProperty({ type: 'integer', minimum: 1, example: 1 })
   page!: number;
 
-  @ApiProperty({ example: 20 })
+  @ApiProperty({ type: 'integer', minimum: 1, example: 20 })
   per_page!: number;
 
-  @ApiProperty({ example: 42, description: 'Total number of items over all pages.' })
+  @ApiProperty({
+    type: 'integer',
+    minimum: 0,
+    example: 42,
+    description: 'Total number of items over all pages.',
+  })
   total!: number;
 }
 
