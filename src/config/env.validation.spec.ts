@@ -9,7 +9,6 @@ import {
   ConfigValidationError,
   DATA_DIR_PRIVATE_ENTRIES,
   EnvironmentVariables,
-  parseDuration,
   parseList,
   storageDirConflict,
   validateEnv,
@@ -298,17 +297,10 @@ describe(validateEnv.name, () => {
       ]);
     });
 
-    it('check ports and durations', () => {
+    it('check ports', () => {
       expect(problemsOf({ IMPORT_ALLOWED_PORTS: '80, 443,8080' })).toEqual([]);
       for (const ports of ['0', '65536', '80,', 'http', '80;443']) {
         expect(problemsOf({ IMPORT_ALLOWED_PORTS: ports })).toEqual(['IMPORT_ALLOWED_PORTS']);
-      }
-      expect(parseDuration(validateEnv({}).UNATTACHED_IMAGE_TTL)).toBe(24 * 3600 * 1000);
-      expect(parseDuration('90s')).toBe(90_000);
-      expect(parseDuration('120')).toBe(120_000);
-      expect(parseDuration('7d')).toBe(7 * 86_400_000);
-      for (const ttl of ['30s', '59', '0', '1w', '-5m', '1.5h']) {
-        expect(problemsOf({ UNATTACHED_IMAGE_TTL: ttl })).toEqual(['UNATTACHED_IMAGE_TTL']);
       }
       expect(parseList(' a, ,b ,')).toEqual(['a', 'b']);
     });

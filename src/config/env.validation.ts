@@ -69,18 +69,6 @@ const PORT_NUMBER = '([1-9]\\d{0,3}|[1-5]\\d{4}|6[0-4]\\d{3}|65[0-4]\\d{2}|655[0
 const PORT_LIST = new RegExp(`^${PORT_NUMBER}(\\s*,\\s*${PORT_NUMBER})*$`);
 const PORT_LIST_RULE = 'must be a comma-separated list of port numbers (1-65535), e.g. 80,443';
 const ORIGIN_LIST = /^((https?:\/\/[^\s,/]+)(\s*,\s*https?:\/\/[^\s,/]+)*)?$/;
-/** A duration: a whole number of seconds, or with a unit s, m, h or d; at least a minute. */
-const DURATION = /^\d{1,9}(s|m|h|d)?$/;
-const DURATION_RULE = 'must be a duration such as 3600, 90s, 30m, 24h or 7d';
-
-/** `90s`, `30m`, `24h`, `7d` or plain seconds, in milliseconds. */
-export function parseDuration(value: string): number {
-  const match = /^(\d+)(s|m|h|d)?$/.exec(value.trim());
-  if (!match) throw new Error(`not a duration: ${value}`);
-  const unit = { s: 1, m: 60, h: 3600, d: 86_400 }[match[2] ?? 's'] ?? 1;
-  return Number(match[1]) * unit * 1000;
-}
-
 /** A test-only allowance: any value but `off` is refused when NODE_ENV=production. */
 function OffInProduction(off: unknown, message: string): PropertyDecorator {
   return ValidateBy({
@@ -593,20 +581,7 @@ export class EnvironmentVariables {
   @OffInProduction('', 'must be empty when NODE_ENV=production (a test-only allowance)')
   IMPORT_ALLOWED_PRIVATE_ORIGINS = '';
 
-  /** How long a stand-alone upload may stay unattached before it is deleted: 90s, 30m, 24h, 7d. */
-  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value))
-  @Matches(DURATION, { message: DURATION_RULE })
-  @ValidateBy({
-    name: 'atLeastAMinute',
-    validator: {
-      validate: (value: unknown) =>
-        typeof value === 'string' && DURATION.test(value) && parseDuration(value) >= 60_000,
-      defaultMessage: () => `${DURATION_RULE}, at least a minute`,
-    },
-  })
-  UNATTACHED_IMAGE_TTL = '24h';
-
-  /** Seconds between sweeps of expired unattached uploads; 0 disables the sweep. */
+  /** Seconds between sweeps of expired stand-alone uploads (`expires_in`); 0 disables the sweep. */
   @Transform(toInteger)
   @IsInt({ message: 'must be an integer number of seconds between 0 and 86400' })
   @Min(0, { message: 'must be an integer number of seconds between 0 and 86400' })

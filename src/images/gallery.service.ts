@@ -35,6 +35,13 @@ export type NewImage = Omit<
 > &
   Partial<Pick<Image, 'description'>>;
 
+/** The text of an image a client may give when it joins a gallery. */
+export interface ImageText {
+  title?: string;
+  altText?: string;
+  description?: string;
+}
+
 export interface Placement {
   isPrimary?: boolean;
   priority?: number;
@@ -90,6 +97,7 @@ export class GalleryService {
         }
         if (dto.title !== undefined) image.title = dto.title;
         if (dto.alt_text !== undefined) image.altText = dto.alt_text;
+        if (dto.description !== undefined) image.description = dto.description;
         if (dto.priority !== undefined) image.priority = dto.priority;
         return manager.save(image);
       },
@@ -186,31 +194,20 @@ export class GalleryService {
   }
 
   /**
-   * Attaches a stand-alone upload to the gallery, placed by {@link place}; one created before
-   * `expiredBefore` counts as gone. The image row is locked first, so an attach and the sweep of expired uploads (which skips locked rows) never both win.
+   * Attaches a stand-alone upload to the gallery, placed by {@link place}, and clears its expiry
+   * in the same statement. One past its expiry counts as gone. The image row is locked first, so
+   * an attach and the sweep of expired uploads (which skips locked rows) never both win.
    */
   async attach(
     ctx: RequestContext,
     ref: ProductRef,
     imageId: string,
-    details: { title?: string; altText?: string },
+    details: ImageText,
     placement: Placement,
-    expiredBefore: Date,
   ): Promise<ImageDto> {
     const { result } = await this.change(ctx, ref, undefined, async (manager, product) => {
-      const image = await manager.findOne(Image, {
-        where: ctx.scoped({ id: imageId }),
-        lock: { mode: 'pessimistic_write' },
-      });
+      const image = await this.lockAttachable(manager, ctx, imageId);
       const field = 'image_id';
-      // An unattached upload past its expiry is gone, whether or not the sweep has run yet.
-      if (!image || (image.productId === null && image.createdAt < expiredBefore)) {
-        throw new AppError(
-          'image_not_found',
-          'No uploaded image with this id in your organisation.',
-          [{ field, message: 'no such image' }],
-        );
-      }
       if (image.productId !== null) {
         throw new AppError(
           'image_already_attached',
@@ -229,12 +226,43 @@ export class GalleryService {
       }
       Object.assign(image, await this.place(manager, product.id, placement), {
         productId: product.id,
+        expiresAt: null,
         title: details.title ?? image.title,
         altText: details.altText ?? image.altText,
+        description: details.description ?? image.description,
       });
       return manager.save(image);
     });
     return this.presenter.one(result);
+  }
+
+  /**
+   * The organisation's image, locked for the attach; 404 when there is none, or when it is a
+   * stand-alone upload past its expiry (gone, whether or not the sweep has run yet: the database's
+   * clock decides, as for the sweep).
+   */
+  private async lockAttachable(
+    manager: EntityManager,
+    ctx: RequestContext,
+    imageId: string,
+  ): Promise<Image> {
+    const image = await manager
+      .createQueryBuilder(Image, 'i')
+      .setLock('pessimistic_write')
+      .where('i.id = :imageId AND i.organization_id = :organizationId', {
+        imageId,
+        organizationId: ctx.organizationId,
+      })
+      .andWhere('(i.expires_at IS NULL OR i.expires_at > now())')
+      .getOne();
+    if (!image) {
+      throw new AppError(
+        'image_not_found',
+        'No uploaded image with this id in your organisation.',
+        [{ field: 'image_id', message: 'no such image' }],
+      );
+    }
+    return image;
   }
 
   /**

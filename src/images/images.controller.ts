@@ -1,14 +1,25 @@
-import { Controller, Post } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Ctx, MinRole, RequireScopes } from '../auth/decorators';
 import type { RequestContext } from '../auth/principal';
 import { Role, Scope } from '../auth/roles';
-import { StandaloneImageDto } from './dto/standalone-image.dto';
-import type { StandaloneUploadFieldsDto } from './dto/upload-image.dto';
+import { ParseIdPipe } from '../common/ids/parse-id.pipe';
+import {
+  ListStandaloneImagesQueryDto,
+  StandaloneImageDto,
+  StandaloneImagePageDto,
+  UpdateStandaloneImageDto,
+} from './dto/standalone-image.dto';
+import {
+  MAX_EXPIRES_IN_SECONDS,
+  MIN_EXPIRES_IN_SECONDS,
+  type StandaloneUploadFieldsDto,
+} from './dto/upload-image.dto';
 import { ImagePurpose } from './entities/image.entity';
 import { MultipartBody, StandaloneUploadPipe } from './image-upload.pipe';
 import { ImagesService } from './images.service';
 import type { ImageUpload } from './multipart-upload';
+import { StandaloneImagesService } from './standalone-images.service';
 import { ApiProblems, PROBLEMS } from '../openapi/problems';
 
 const STANDALONE_UPLOAD_BODY = {
@@ -22,15 +33,32 @@ const STANDALONE_UPLOAD_BODY = {
         description: 'JPEG, PNG, GIF, WebP, AVIF, BMP (stored as PNG) or SVG (sanitised).',
       },
       purpose: { type: 'string', enum: Object.values(ImagePurpose) },
+      title: { type: 'string', maxLength: 255 },
+      alt_text: { type: 'string', maxLength: 1000 },
+      description: { type: 'string', maxLength: 5000 },
+      expires_in: {
+        type: 'integer',
+        minimum: MIN_EXPIRES_IN_SECONDS,
+        maximum: MAX_EXPIRES_IN_SECONDS,
+        description:
+          'Seconds until the image is deleted unless it is attached to a product first (an ' +
+          'upload-then-attach flow). Left out: kept until deleted.',
+      },
     },
   },
 };
 
-/** Stand-alone uploads (Inventorum and the back-office uploader): images not (yet) in a product's gallery. */
+/**
+ * Stand-alone images (Inventorum and the back-office uploader): the organisation's image assets,
+ * in no product's gallery.
+ */
 @ApiTags('images')
 @Controller('images')
 export class ImagesController {
-  constructor(private readonly images: ImagesService) {}
+  constructor(
+    private readonly images: ImagesService,
+    private readonly assets: StandaloneImagesService,
+  ) {}
 
   @Post()
   @MinRole(Role.Staff)
@@ -38,11 +66,12 @@ export class ImagesController {
   @ApiConsumes('multipart/form-data')
   @ApiBody(STANDALONE_UPLOAD_BODY)
   @ApiOperation({
-    summary: 'Upload an image for later use',
+    summary: 'Upload a stand-alone image (an asset)',
     description:
-      'Checked and processed like a gallery upload. One of purpose `product` can be attached to ' +
-      'a gallery with `POST /api/v1/products/{id}/images` and `{ "image_id": … }`; any not ' +
-      'attached within UNATTACHED_IMAGE_TTL is deleted with its files.',
+      'Checked and processed like a gallery upload, and kept until deleted. With `expires_in` it ' +
+      'is deleted with its files at `expires_at` unless attached to a gallery first: one of ' +
+      'purpose `product` can be, with `POST /api/v1/products/{id}/images/attach` and ' +
+      '`{ "image_id": … }`, which clears the expiry.',
   })
   @ApiProblems(...PROBLEMS.upload, ...PROBLEMS.validation)
   uploadImage(
@@ -50,5 +79,67 @@ export class ImagesController {
     @MultipartBody(StandaloneUploadPipe) upload: ImageUpload<StandaloneUploadFieldsDto>,
   ): Promise<StandaloneImageDto> {
     return this.images.uploadStandalone(ctx, upload);
+  }
+
+  @Get()
+  @RequireScopes(Scope.ImagesRead)
+  @ApiOperation({
+    summary: 'List stand-alone images, newest first',
+    description:
+      "The organisation's images that are in no gallery, optionally of one `purpose`, or the one " +
+      'stored under `key` (the `key` an upload answered). `next_cursor` leads to the next page.',
+  })
+  @ApiProblems(...PROBLEMS.validation, 'invalid_cursor')
+  listStandaloneImages(
+    @Ctx() ctx: RequestContext,
+    @Query() query: ListStandaloneImagesQueryDto,
+  ): Promise<StandaloneImagePageDto> {
+    return this.assets.list(ctx, query);
+  }
+
+  @Get(':imageId')
+  @RequireScopes(Scope.ImagesRead)
+  @ApiOperation({
+    summary: 'One stand-alone image',
+    description: "An image in a gallery is served by its gallery's routes (here: 404).",
+  })
+  getStandaloneImage(
+    @Ctx() ctx: RequestContext,
+    @Param('imageId', ParseIdPipe) imageId: string,
+  ): Promise<StandaloneImageDto> {
+    return this.assets.get(ctx, imageId);
+  }
+
+  @Patch(':imageId')
+  @MinRole(Role.Staff)
+  @RequireScopes(Scope.ImagesWrite)
+  @ApiOperation({
+    summary: 'Change the title, alt text or description of a stand-alone image',
+    description: 'Fields left out stay as they are.',
+  })
+  @ApiProblems(...PROBLEMS.jsonBody)
+  updateStandaloneImage(
+    @Ctx() ctx: RequestContext,
+    @Param('imageId', ParseIdPipe) imageId: string,
+    @Body() body: UpdateStandaloneImageDto,
+  ): Promise<StandaloneImageDto> {
+    return this.assets.update(ctx, imageId, body);
+  }
+
+  @Delete(':imageId')
+  @HttpCode(204)
+  @MinRole(Role.Staff)
+  @RequireScopes(Scope.ImagesWrite)
+  @ApiOperation({
+    summary: 'Delete a stand-alone image and its files',
+    description:
+      'The row goes at once and its files right after (a deletion that fails is retried in the ' +
+      'background).',
+  })
+  deleteStandaloneImage(
+    @Ctx() ctx: RequestContext,
+    @Param('imageId', ParseIdPipe) imageId: string,
+  ): Promise<void> {
+    return this.assets.remove(ctx, imageId);
   }
 }

@@ -12,6 +12,7 @@ import { ImagesService } from './images.service';
 import { UploadSpoolSweeper } from './upload-spool-sweeper';
 import { GalleryService } from './gallery.service';
 import { ImagePresenter } from './image-presenter';
+import { StandaloneImagesService } from './standalone-images.service';
 import {
   ProductImageByGtinController,
   ProductImageController,
@@ -31,6 +32,7 @@ import {
   providers: [
     ImageProcessor,
     ImagesService,
+    StandaloneImagesService,
     GalleryService,
     ImagePresenter,
     ImageUploadPipe,
@@ -40,5 +42,7 @@ import {
     UnattachedImageSweeper,
     UploadSpoolSweeper,
   ],
+  // The compatible APIs (src/compat/) translate onto these.
+  exports: [ImagesService],
 })
 export class ImagesModule {}

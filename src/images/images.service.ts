@@ -6,7 +6,6 @@ import type { RequestContext } from '../auth/principal';
 import { AppError } from '../common/errors/app.error';
 import { decodeId } from '../common/ids/short-id';
 import { safeError } from '../common/logging/safe-error';
-import { EnvironmentVariables, parseDuration } from '../config/env.validation';
 import type { ProductDto } from '../products/dto/product.dto';
 import type { Product } from '../products/entities/product.entity';
 import { ProductsService, type ProductRef } from '../products/products.service';
@@ -76,7 +75,6 @@ interface StoredOriginal {
 @Injectable()
 export class ImagesService {
   private readonly logger = new Logger(ImagesService.name);
-  private readonly ttlMs: number;
 
   constructor(
     @InjectRepository(Image) private readonly images: Repository<Image>,
@@ -88,10 +86,7 @@ export class ImagesService {
     private readonly deletions: StorageDeletionsService,
     private readonly dataSource: DataSource,
     private readonly importer: ImageImportService,
-    env: EnvironmentVariables,
-  ) {
-    this.ttlMs = parseDuration(env.UNATTACHED_IMAGE_TTL);
-  }
+  ) {}
 
   /** `POST …/images`: uploads an image into the gallery, or attaches a stand-alone upload. */
   add(ctx: RequestContext, ref: ProductRef, addition: GalleryAddition): Promise<ImageDto> {
@@ -120,6 +115,7 @@ export class ImagesService {
           ...this.record(ctx, id, files, upload.file.filename),
           title: upload.fields.title ?? '',
           altText: upload.fields.alt_text ?? '',
+          description: upload.fields.description ?? '',
         },
         { isPrimary: upload.fields.is_primary, priority: upload.fields.priority },
       );
@@ -131,9 +127,9 @@ export class ImagesService {
 
   /**
    * A stand-alone upload (Inventorum and the back-office uploader): checked, processed and stored
-   * like a gallery upload,
-   * under `uploads/<id>/`, with no product. One of purpose `product` can then be attached to a
-   * gallery; any left unattached for UNATTACHED_IMAGE_TTL is swept away with its files.
+   * like a gallery upload, under `uploads/<id>/`, with no product. It is kept until deleted, or,
+   * when `expires_in` is given (an upload-then-attach flow), until then unless it is attached to a
+   * gallery first (purpose `product` only).
    */
   async uploadStandalone(
     ctx: RequestContext,
@@ -146,21 +142,49 @@ export class ImagesService {
       const files = await this.storeFiles(processed, written, (variant, extension) =>
         imageObjectKey({ productId: null }, id, variant, extension),
       );
-      const image = await this.images.save(
-        this.images.create({
-          ...this.record(ctx, id, files, upload.file.filename),
-          purpose: upload.fields.purpose,
-          organizationId: ctx.organizationId,
-          productId: null,
-          isPrimary: false,
-          priority: 0,
-        }),
+      const image = await this.insertStandalone(
+        ctx,
+        this.record(ctx, id, files, upload.file.filename),
+        upload.fields,
       );
-      return StandaloneImageDto.from(image, await imageUrls(image, this.storage), this.ttlMs);
+      return StandaloneImageDto.from(image, await imageUrls(image, this.storage));
     } catch (error) {
       await this.deleteQuietly(written);
       throw error;
     }
+  }
+
+  /** Inserts a stand-alone image's row and reads it back (with what the database gave it). */
+  private insertStandalone(
+    ctx: RequestContext,
+    record: ReturnType<ImagesService['record']>,
+    fields: StandaloneUploadFieldsDto,
+  ): Promise<Image> {
+    return this.dataSource.transaction(async (manager) => {
+      await manager
+        .createQueryBuilder()
+        .insert()
+        .into(Image)
+        .values({
+          ...record,
+          purpose: fields.purpose,
+          title: fields.title ?? '',
+          altText: fields.alt_text ?? '',
+          description: fields.description ?? '',
+          organizationId: ctx.organizationId,
+          productId: null,
+          isPrimary: false,
+          priority: 0,
+          // The database's clock, as the sweep's: exactly created_at + expires_in.
+          expiresAt:
+            fields.expires_in === undefined
+              ? null
+              : () => 'now() + make_interval(secs => :expiresIn)',
+        })
+        .setParameter('expiresIn', fields.expires_in ?? null)
+        .execute();
+      return manager.findOneByOrFail(Image, { id: record.id });
+    });
   }
 
   /** Attaches a stand-alone upload to the gallery (JSON `POST …/images`). */
@@ -175,9 +199,8 @@ export class ImagesService {
       ctx,
       ref,
       imageId,
-      { title: dto.title, altText: dto.alt_text },
+      { title: dto.title, altText: dto.alt_text, description: dto.description },
       { isPrimary: dto.is_primary, priority: dto.priority },
-      new Date(Date.now() - this.ttlMs),
     );
   }
 

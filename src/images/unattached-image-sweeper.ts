@@ -6,7 +6,7 @@ import {
 } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { safeError } from '../common/logging/safe-error';
-import { EnvironmentVariables, parseDuration } from '../config/env.validation';
+import { EnvironmentVariables } from '../config/env.validation';
 import { StorageDeletionsService } from '../storage/storage-deletions.service';
 import { Image, type StoredRendition } from './entities/image.entity';
 import { imageStorageKeys } from './image-urls';
@@ -14,8 +14,9 @@ import { imageStorageKeys } from './image-urls';
 const BATCH = 100;
 
 /**
- * Deletes stand-alone uploads left unattached for UNATTACHED_IMAGE_TTL, with their files: at
- * start-up and every UNATTACHED_IMAGE_SWEEP_SECONDS. Each batch is one statement that deletes the
+ * Deletes stand-alone uploads past their `expires_at` (those uploaded with `expires_in` and not
+ * attached since; others have none and are kept), with their files: at start-up and every
+ * UNATTACHED_IMAGE_SWEEP_SECONDS. Each batch is one statement that deletes the
  * rows it could lock (`FOR UPDATE SKIP LOCKED`) and queues their files in the same transaction, so
  * instances sweeping at once never delete a row twice, and an image being attached (its row
  * locked) is skipped rather than deleted from under the attach.
@@ -23,7 +24,6 @@ const BATCH = 100;
 @Injectable()
 export class UnattachedImageSweeper implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('UnattachedImages');
-  private readonly ttlSeconds: number;
   private timer?: NodeJS.Timeout;
   private running?: Promise<number>;
 
@@ -31,9 +31,7 @@ export class UnattachedImageSweeper implements OnApplicationBootstrap, BeforeApp
     private readonly env: EnvironmentVariables,
     private readonly deletions: StorageDeletionsService,
     private readonly dataSource: DataSource,
-  ) {
-    this.ttlSeconds = parseDuration(env.UNATTACHED_IMAGE_TTL) / 1000;
-  }
+  ) {}
 
   onApplicationBootstrap(): void {
     const seconds = this.env.UNATTACHED_IMAGE_SWEEP_SECONDS;
@@ -69,11 +67,13 @@ export class UnattachedImageSweeper implements OnApplicationBootstrap, BeforeApp
           .delete()
           .from(Image)
           .where(
+            // IDX_images_expires_at holds exactly the rows with an expiry. The database's clock
+            // decides, as it does for an attach.
             `id IN (SELECT id FROM images
-                     WHERE product_id IS NULL AND created_at < now() - make_interval(secs => :ttl)
-                     ORDER BY created_at LIMIT :limit
+                     WHERE expires_at IS NOT NULL AND expires_at <= now() AND product_id IS NULL
+                     ORDER BY expires_at LIMIT :limit
                      FOR UPDATE SKIP LOCKED)`,
-            { ttl: this.ttlSeconds, limit: BATCH },
+            { limit: BATCH },
           )
           .returning(['storageKey', 'renditions'])
           .execute();
@@ -90,7 +90,7 @@ export class UnattachedImageSweeper implements OnApplicationBootstrap, BeforeApp
       swept += count;
       if (count < BATCH) break;
     }
-    if (swept > 0) this.logger.log(`Deleted ${swept} unattached upload(s) older than the TTL`);
+    if (swept > 0) this.logger.log(`Deleted ${swept} expired stand-alone upload(s)`);
     return swept;
   }
 }

@@ -28,13 +28,18 @@ interface StandaloneBody {
   key: string;
   url: string;
   purpose: string;
+  title: string;
+  alt_text: string;
+  description: string;
   renditions: Record<string, string>;
   format: string;
   width: number;
   height: number;
   size: number;
+  original_filename: string;
   created_at: string;
-  expires_at: string;
+  updated_at: string;
+  expires_at: string | null;
 }
 
 interface ImageBody {
@@ -42,6 +47,7 @@ interface ImageBody {
   product_id: string | null;
   title: string;
   alt_text: string;
+  description: string;
   is_primary: boolean;
   priority: number;
   url: string;
@@ -50,13 +56,13 @@ interface ImageBody {
 
 const SHORT_ID = /^[2-9A-HJ-NP-Za-km-z]{22}$/;
 const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
-const TTL_MS = 3600_000;
+/** The expiry the upload-then-attach tests ask for: an hour. */
+const EXPIRING = { purpose: 'product', expires_in: '3600' };
 const ON_POSTGRES = Boolean(process.env.TEST_DATABASE_URL);
 
 /** What every app of this file is configured with (besides its database). */
 const APP_ENV = {
   PUBLIC_BASE_URL: PUBLIC_BASE,
-  UNATTACHED_IMAGE_TTL: '1h',
   // Sweeps are driven by the tests (except in the periodic test, which has its own app).
   UNATTACHED_IMAGE_SWEEP_SECONDS: '0',
   STORAGE_DELETE_RETRY_SECONDS: '0',
@@ -178,6 +184,14 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
     return rows.map((r) => r.key);
   }
 
+  /** Puts an upload's expiry `interval` in the past (or, with a negative one, the future). */
+  async function expire(id: string, interval = '1 minute', source: DataSource = ds): Promise<void> {
+    await source.query(`UPDATE images SET expires_at = now() - $2::interval WHERE id = $1`, [
+      uuidOf(id),
+      interval,
+    ]);
+  }
+
   async function backdate(id: string, interval: string, source: DataSource = ds): Promise<void> {
     await source.query(
       `UPDATE images SET created_at = now() - $2::interval, updated_at = now() - $2::interval
@@ -209,8 +223,8 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
     await expectNoTempFiles();
   }
 
-  async function createKey(body: object): Promise<Credential> {
-    const res = await call(app, 'POST', '/api/v1/api-keys', c.admin, body);
+  async function createKey(body: object, admin: Credential = c.admin): Promise<Credential> {
+    const res = await call(app, 'POST', '/api/v1/api-keys', admin, body);
     expect(res.statusCode).toBe(201);
     return { apiKey: res.json().key };
   }
@@ -245,7 +259,7 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
   /* ------------------------------------------------------------ POST /images */
 
   describe('POST /images', () => {
-    it('stores an unattached image under uploads/<uuid>/ and answers its URLs and expiry', async () => {
+    it('stores a durable unattached image under uploads/<uuid>/ and answers its URLs, no expiry', async () => {
       const res = await uploadStandalone(
         { data: jpeg, filename: 'shot.jpg', contentType: 'image/jpeg' },
         { purpose: 'product' },
@@ -254,22 +268,37 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
       const body: StandaloneBody = res.json();
       expect(Object.keys(body).sort()).toEqual(
         [
+          'alt_text',
           'created_at',
+          'description',
           'expires_at',
           'format',
           'height',
           'id',
           'key',
+          'original_filename',
           'purpose',
           'renditions',
           'size',
+          'title',
+          'updated_at',
           'url',
           'width',
         ].sort(),
       );
       expect(body.id).toMatch(SHORT_ID);
       const uuid = uuidOf(body.id);
-      expect(body).toMatchObject({ purpose: 'product', format: 'jpeg', width: 40, height: 30 });
+      expect(body).toMatchObject({
+        purpose: 'product',
+        format: 'jpeg',
+        width: 40,
+        height: 30,
+        title: '',
+        alt_text: '',
+        description: '',
+        original_filename: 'shot.jpg',
+        expires_at: null,
+      });
       expect(body.key).toBe(`uploads/${uuid}/original.jpg`);
       expect(body.url).toBe(`${PUBLIC_BASE}/media/${body.key}`);
       expect(Object.keys(body.renditions).sort()).toEqual(['card', 'large', 'thumb']);
@@ -277,7 +306,7 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
         expect(url).toMatch(new RegExp(`^${PUBLIC_BASE}/media/uploads/${uuid}/${name}\\.webp$`));
       }
       const created = Date.parse(body.created_at);
-      expect(Date.parse(body.expires_at) - created).toBe(TTL_MS);
+      expect(body.updated_at).toBe(body.created_at);
 
       // Every file is stored and served; the original's size is the stored size.
       for (const url of urlsOf(body)) {
@@ -300,8 +329,65 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
         storage_key: body.key,
         is_primary: false,
         original_filename: 'shot.jpg',
+        expires_at: null,
       });
       expect((stored!.created_at as Date).getTime()).toBe(created);
+    });
+
+    it('asks for an expiry with expires_in: exactly created_at + expires_in', async () => {
+      for (const [expiresIn, seconds] of [
+        ['3600', 3600],
+        [' 60 ', 60],
+        ['2592000', 2_592_000],
+      ] as const) {
+        const body = await standalone({ purpose: 'product', expires_in: expiresIn });
+        expect(Date.parse(body.expires_at!) - Date.parse(body.created_at)).toBe(seconds * 1000);
+        const stored = await row(body.id);
+        expect((stored!.expires_at as Date).toISOString()).toBe(body.expires_at);
+      }
+      // Any purpose may ask for one (only product images can be attached before it).
+      const account = await standalone({ purpose: 'account', expires_in: '600' });
+      expect(account.expires_at).not.toBeNull();
+    });
+
+    it('stores title, alt text and description given with the upload', async () => {
+      const body = await standalone({
+        purpose: 'category',
+        title: 'Shoes',
+        alt_text: 'A pair of running shoes',
+        description: 'x'.repeat(5000),
+      });
+      expect(body).toMatchObject({
+        purpose: 'category',
+        title: 'Shoes',
+        alt_text: 'A pair of running shoes',
+        description: 'x'.repeat(5000),
+        expires_at: null,
+      });
+      expect(await row(body.id)).toMatchObject({
+        title: 'Shoes',
+        alt_text: 'A pair of running shoes',
+        description: 'x'.repeat(5000),
+      });
+    });
+
+    it('says "is required" of a missing purpose, and names expires_in\'s range', async () => {
+      const file = { data: jpeg, contentType: 'image/jpeg' };
+      const missing = await uploadStandalone(file, { title: 'No purpose' });
+      expect(missing.statusCode).toBe(400);
+      expect(missing.json().errors).toEqual([{ field: 'purpose', message: 'is required' }]);
+      const both = await uploadStandalone(undefined, {});
+      expect(both.json().errors).toEqual([
+        { field: 'image', message: 'is required' },
+        { field: 'purpose', message: 'is required' },
+      ]);
+      const fraction = await uploadStandalone(file, { purpose: 'product', expires_in: '90.5' });
+      expect(fraction.json().errors).toEqual([
+        {
+          field: 'expires_in',
+          message: 'expires_in must be an integer from 60 to 2592000 (seconds)',
+        },
+      ]);
     });
 
     it.each(['product', 'account', 'user', 'category'])('accepts purpose %s', async (purpose) => {
@@ -409,9 +495,51 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
         [
           'a gallery field',
           true,
-          { purpose: 'product', title: 'Front' },
+          { purpose: 'product', is_primary: 'true' },
+          'validation_failed',
+          ['is_primary'],
+        ],
+        [
+          'a title too long',
+          true,
+          { purpose: 'user', title: 'x'.repeat(256) },
           'validation_failed',
           ['title'],
+        ],
+        [
+          'a description too long',
+          true,
+          { purpose: 'user', description: 'x'.repeat(5001) },
+          'validation_failed',
+          ['description'],
+        ],
+        [
+          'expires_in of 59 s',
+          true,
+          { purpose: 'product', expires_in: '59' },
+          'validation_failed',
+          ['expires_in'],
+        ],
+        [
+          'expires_in over 30 days',
+          true,
+          { purpose: 'product', expires_in: '2592001' },
+          'validation_failed',
+          ['expires_in'],
+        ],
+        [
+          'expires_in of 1.5 h',
+          true,
+          { purpose: 'product', expires_in: '5400.5' },
+          'validation_failed',
+          ['expires_in'],
+        ],
+        [
+          'expires_in as a duration',
+          true,
+          { purpose: 'product', expires_in: '1h' },
+          'validation_failed',
+          ['expires_in'],
         ],
       ];
 
@@ -487,12 +615,346 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
     });
   });
 
+  /* ------------------------------------------------- the organisation's assets */
+
+  describe('assets: GET, PATCH and DELETE /images', () => {
+    /** An organisation of its own, so that its list holds only what these tests put there. */
+    const a: Record<string, Credential> = {};
+
+    const assetUrl = (id: string) => `/api/v1/images/${id}`;
+
+    async function listAll(query: string, as: Credential = a.admin): Promise<StandaloneBody[]> {
+      const items: StandaloneBody[] = [];
+      let cursor: string | null = null;
+      for (let pages = 0; pages < 50; pages++) {
+        const sep = query ? '&' : '';
+        const url = `/api/v1/images?${query}${cursor ? `${sep}cursor=${cursor}` : ''}`;
+        const res = await call(app, 'GET', url, as);
+        expect(res.statusCode).toBe(200);
+        expect(Object.keys(res.json()).sort()).toEqual(['items', 'next_cursor']);
+        items.push(...res.json().items);
+        cursor = res.json().next_cursor;
+        if (cursor === null) return items;
+      }
+      throw new Error('more than 50 pages');
+    }
+
+    /** Newest first, ties by id (as the database orders UUIDs). */
+    const newestFirst = (images: StandaloneBody[]) =>
+      [...images].sort(
+        (x, y) =>
+          Date.parse(y.created_at) - Date.parse(x.created_at) ||
+          (uuidOf(y.id) < uuidOf(x.id) ? -1 : 1),
+      );
+
+    let listed: StandaloneBody[];
+    let hidden: { attached: StandaloneBody; expired: StandaloneBody };
+
+    beforeAll(async () => {
+      a.admin = await otherOrganisationAdmin(app, 'assets', 'ada');
+      a.staff = await addUser(app, a.admin, 'asta', Role.Staff);
+      a.user = await addUser(app, a.admin, 'aurel', Role.User);
+      const key = (name: string, scopes: string[]) =>
+        createKey({ name, role: Role.Staff, scopes }, a.admin);
+      a.writeKey = await key('asset writer', ['images:write', 'images:read']);
+      a.readKey = await key('asset reader', ['images:read']);
+      a.productsKey = await key('products only', ['products:read', 'products:write']);
+      listed = [];
+      for (const purpose of ['product', 'account', 'user', 'product', 'category', 'account']) {
+        listed.push(await standalone({ purpose, title: `A ${purpose}` }, a.staff));
+      }
+      listed.push(await standalone({ ...EXPIRING, title: 'Expiring later' }, a.staff));
+      const attached = await standalone({ purpose: 'product' }, a.staff);
+      const productRes = await call(app, 'POST', '/api/v1/products', a.staff, { name: 'Held' });
+      const held = await call(app, 'POST', `${galleryUrl(productRes.json().id)}/attach`, a.staff, {
+        image_id: attached.id,
+      });
+      expect(held.statusCode).toBe(201);
+      const expired = await standalone(EXPIRING, a.staff);
+      await expire(expired.id);
+      hidden = { attached, expired };
+    });
+
+    it('lists the stand-alone images newest first, a page at a time, without gallery or expired ones', async () => {
+      const expected = newestFirst(listed);
+      for (const limit of [1, 2, 3, 100]) {
+        expect(await listAll(`limit=${limit}`)).toEqual(expected);
+      }
+      // The default page holds them all here (20), with no next page.
+      const res = await call(app, 'GET', '/api/v1/images', a.user);
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toEqual({ items: expected, next_cursor: null });
+      const ids = expected.map((i) => i.id);
+      expect(ids).not.toContain(hidden.attached.id);
+      expect(ids).not.toContain(hidden.expired.id);
+      // Each item is the image as GET /images/{id} answers it.
+      for (const item of expected) {
+        const one = await call(app, 'GET', assetUrl(item.id), a.user);
+        expect(one.statusCode).toBe(200);
+        expect(one.json()).toEqual(item);
+      }
+    });
+
+    it('filters by purpose', async () => {
+      for (const purpose of ['product', 'account', 'user', 'category']) {
+        const expected = newestFirst(listed.filter((i) => i.purpose === purpose));
+        expect(await listAll(`purpose=${purpose}&limit=1`)).toEqual(expected);
+        expect(await listAll(`purpose=${purpose}`)).toEqual(expected);
+      }
+    });
+
+    it('finds an image by the exact key its upload answered, and nothing by any other', async () => {
+      const [wanted] = listed;
+      expect(await listAll(`key=${encodeURIComponent(wanted.key)}`)).toEqual([wanted]);
+      expect(await listAll(`key=${encodeURIComponent(wanted.key)}&purpose=product`)).toEqual([
+        wanted,
+      ]);
+      const theirs = await standalone({ purpose: 'product' }, c.other);
+      for (const key of [
+        wanted.key.toUpperCase(),
+        wanted.key.replace('original', 'thumb').replace(/\.jpg$/, '.webp'),
+        `${wanted.key}x`,
+        `uploads/${randomUUID()}/original.jpg`,
+        'not/a/key',
+        hidden.attached.key,
+        hidden.expired.key,
+        theirs.key,
+      ]) {
+        expect(await listAll(`key=${encodeURIComponent(key)}`)).toEqual([]);
+      }
+      expect(await listAll(`key=${encodeURIComponent(wanted.key)}&purpose=user`)).toEqual([]);
+      // The other organisation finds its own.
+      expect(await listAll(`key=${encodeURIComponent(theirs.key)}`, c.other)).toEqual([theirs]);
+    });
+
+    it.each<[string, string, string, string]>([
+      ['an unknown purpose', 'purpose=banner', 'validation_failed', 'purpose'],
+      ['a fractional limit', 'limit=1.5', 'validation_failed', 'limit'],
+      ['a key too long', `key=${'k'.repeat(513)}`, 'validation_failed', 'key'],
+      ['an unknown parameter', 'sort=oldest', 'validation_failed', 'sort'],
+      ['a forged cursor', 'cursor=bm90LWEtY3Vyc29y', 'invalid_cursor', 'cursor'],
+    ])('refuses %s with 400', async (_name, query, code, field) => {
+      const res = await call(app, 'GET', `/api/v1/images?${query}`, a.user);
+      expect(res.statusCode).toBe(400);
+      expect(res.json().code).toBe(code);
+      expect(res.json().errors.map((e: { field: string }) => e.field)).toEqual([field]);
+    });
+
+    it('says what a fractional limit must be', async () => {
+      const res = await call(app, 'GET', '/api/v1/images?limit=2.5', a.user);
+      expect(res.json().errors).toEqual([
+        { field: 'limit', message: 'limit must be an integer from 1 to 100' },
+      ]);
+    });
+
+    it('reads one by id or UUID; 404 for a gallery image, an expired, unknown or foreign one', async () => {
+      const [image] = listed;
+      const byUuid = await call(app, 'GET', assetUrl(uuidOf(image.id)), a.user);
+      expect(byUuid.statusCode).toBe(200);
+      expect(byUuid.json()).toEqual(image);
+      const theirs = await standalone({ purpose: 'product' }, c.other);
+      for (const [id, as] of [
+        [hidden.attached.id, a.admin],
+        [hidden.expired.id, a.admin],
+        [randomUUID(), a.admin],
+        [theirs.id, a.admin],
+        [image.id, c.other],
+      ] as const) {
+        const res = await call(app, 'GET', assetUrl(id), as);
+        expect(res.statusCode).toBe(404);
+        expect(res.json().code).toBe('image_not_found');
+      }
+      const malformed = await call(app, 'GET', assetUrl('not-an-id'), a.user);
+      expect(malformed.statusCode).toBe(400);
+      expect(malformed.json().code).toBe('invalid_id');
+    });
+
+    it('patches title, alt text and description, leaving what is left out', async () => {
+      const image = await standalone(
+        { purpose: 'user', title: 'Old', alt_text: 'Old alt', description: 'Old text' },
+        a.staff,
+      );
+      const res = await call(app, 'PATCH', assetUrl(image.id), a.staff, {
+        title: 'New',
+        description: 'New text',
+      });
+      expect(res.statusCode).toBe(200);
+      const patched: StandaloneBody = res.json();
+      expect(patched).toEqual({
+        ...image,
+        title: 'New',
+        alt_text: 'Old alt',
+        description: 'New text',
+        updated_at: patched.updated_at,
+      });
+      expect(Date.parse(patched.updated_at)).toBeGreaterThanOrEqual(Date.parse(image.updated_at));
+      expect((await call(app, 'GET', assetUrl(image.id), a.user)).json()).toEqual(patched);
+      expect(await row(image.id)).toMatchObject({
+        title: 'New',
+        alt_text: 'Old alt',
+        description: 'New text',
+        product_id: null,
+      });
+      const byKey = await call(app, 'PATCH', assetUrl(image.id), a.writeKey, { alt_text: '' });
+      expect(byKey.statusCode).toBe(200);
+      expect(byKey.json()).toMatchObject({ title: 'New', alt_text: '', description: 'New text' });
+      // An empty body changes nothing.
+      const empty = await call(app, 'PATCH', assetUrl(image.id), a.admin, {});
+      expect(empty.statusCode).toBe(200);
+      expect(empty.json()).toMatchObject({ title: 'New', alt_text: '' });
+    });
+
+    it.each<[string, object, string]>([
+      ['a title too long', { title: 'x'.repeat(256) }, 'title'],
+      ['an alt text too long', { alt_text: 'x'.repeat(1001) }, 'alt_text'],
+      ['a description too long', { description: 'x'.repeat(5001) }, 'description'],
+      ['a null title', { title: null }, 'title'],
+      ['a numeric description', { description: 5 }, 'description'],
+      ['a purpose', { purpose: 'account' }, 'purpose'],
+      ['an expiry', { expires_at: null }, 'expires_at'],
+    ])('refuses a patch with %s, changing nothing', async (_name, body, field) => {
+      const image = listed[1];
+      const res = await call(app, 'PATCH', assetUrl(image.id), a.staff, body);
+      expect(res.statusCode).toBe(400);
+      expect(res.json().code).toBe('validation_failed');
+      expect([...new Set(res.json().errors.map((e: { field: string }) => e.field))]).toEqual([
+        field,
+      ]);
+      expect((await call(app, 'GET', assetUrl(image.id), a.user)).json()).toEqual(image);
+    });
+
+    it('deletes an image: 204, the row and every file gone', async () => {
+      const image = await standalone({ purpose: 'account' }, a.staff);
+      for (const url of urlsOf(image)) expect(existsSync(storedPath(url))).toBe(true);
+      const res = await call(app, 'DELETE', assetUrl(image.id), a.staff);
+      expect(res.statusCode).toBe(204);
+      expect(res.body).toBe('');
+      expect(await row(image.id)).toBeUndefined();
+      for (const url of urlsOf(image)) {
+        expect(existsSync(storedPath(url))).toBe(false);
+        expect((await fetchDelivered(app, url)).status).toBe(404);
+      }
+      expect(filesBelow(join(mediaDir, 'uploads', uuidOf(image.id)))).toEqual([]);
+      expect(await pendingDeletions()).toEqual([]);
+      for (const method of ['GET', 'PATCH', 'DELETE'] as const) {
+        const again = await call(
+          app,
+          method,
+          assetUrl(image.id),
+          a.staff,
+          method === 'PATCH' ? {} : undefined,
+        );
+        expect(again.statusCode).toBe(404);
+        expect(again.json().code).toBe('image_not_found');
+      }
+      expect(await listAll(`key=${encodeURIComponent(image.key)}`)).toEqual([]);
+    });
+
+    it('deletes with an API key, and an upload that asked for an expiry', async () => {
+      const image = await standalone(EXPIRING, a.staff);
+      const res = await call(app, 'DELETE', assetUrl(uuidOf(image.id)), a.writeKey);
+      expect(res.statusCode).toBe(204);
+      expect(await row(image.id)).toBeUndefined();
+      for (const url of urlsOf(image)) expect(existsSync(storedPath(url))).toBe(false);
+    });
+
+    it("answers 404 to PATCH and DELETE of a gallery image or another organisation's, touching neither", async () => {
+      const theirs = await standalone({ purpose: 'user' }, c.other);
+      const filesBefore = storedFiles();
+      for (const [id, as] of [
+        [hidden.attached.id, a.admin],
+        [hidden.expired.id, a.admin],
+        [theirs.id, a.admin],
+        [listed[0].id, c.other],
+      ] as const) {
+        for (const method of ['PATCH', 'DELETE'] as const) {
+          const res = await call(
+            app,
+            method,
+            assetUrl(id),
+            as,
+            method === 'PATCH' ? { title: 'Mine' } : undefined,
+          );
+          expect(res.statusCode).toBe(404);
+          expect(res.json().code).toBe('image_not_found');
+        }
+      }
+      expect(storedFiles()).toEqual(filesBefore);
+      expect(await row(hidden.attached.id)).toMatchObject({
+        title: '',
+        product_id: expect.any(String),
+      });
+      expect(await row(theirs.id)).toMatchObject({ title: '', product_id: null });
+      expect(await row(listed[0].id)).toMatchObject({ title: 'A product' });
+    });
+
+    it('lets readers read, and only staff, admins and images:write keys change', async () => {
+      const image = listed[2];
+      expect((await call(app, 'GET', '/api/v1/images', a.readKey)).statusCode).toBe(200);
+      expect((await call(app, 'GET', assetUrl(image.id), a.readKey)).statusCode).toBe(200);
+      const noScope = await call(app, 'GET', '/api/v1/images', a.productsKey);
+      expect(noScope.statusCode).toBe(403);
+      expect(noScope.json().code).toBe('insufficient_scope');
+      for (const as of [a.user, a.readKey]) {
+        const patch = await call(app, 'PATCH', assetUrl(image.id), as, { title: 'x' });
+        expect(patch.statusCode).toBe(403);
+        const del = await call(app, 'DELETE', assetUrl(image.id), as);
+        expect(del.statusCode).toBe(403);
+      }
+      for (const [method, url] of [
+        ['GET', '/api/v1/images'],
+        ['GET', assetUrl(image.id)],
+        ['PATCH', assetUrl(image.id)],
+        ['DELETE', assetUrl(image.id)],
+      ] as const) {
+        const res = await call(
+          app,
+          method,
+          url,
+          undefined,
+          method === 'PATCH' ? { title: 'x' } : undefined,
+        );
+        expect(res.statusCode).toBe(401);
+      }
+      expect((await call(app, 'GET', assetUrl(image.id), a.user)).json()).toEqual(image);
+    });
+
+    it('lets exactly one of an attach and a delete of the same image win', async () => {
+      for (let round = 0; round < 3; round++) {
+        const image = await standalone({ purpose: 'product' }, a.staff);
+        const product = (
+          await call(app, 'POST', '/api/v1/products', a.staff, { name: `Race ${round}` })
+        ).json().id;
+        const [attached, deleted] = await Promise.all([
+          call(app, 'POST', `${galleryUrl(product)}/attach`, a.staff, { image_id: image.id }),
+          call(app, 'DELETE', assetUrl(image.id), a.staff),
+        ]);
+        const outcome = [attached.statusCode, deleted.statusCode];
+        expect([
+          [201, 404],
+          [404, 204],
+        ]).toContainEqual(outcome);
+        if (attached.statusCode === 201) {
+          expect(await row(image.id)).toMatchObject({ product_id: uuidOf(product) });
+          for (const url of urlsOf(image)) expect(existsSync(storedPath(url))).toBe(true);
+        } else {
+          expect(await row(image.id)).toBeUndefined();
+          for (const url of urlsOf(image)) expect(existsSync(storedPath(url))).toBe(false);
+          const items = (await call(app, 'GET', galleryUrl(product), a.staff)).json().items;
+          expect(items).toEqual([]);
+        }
+      }
+    });
+  });
+
   /* ---------------------------------------------------------------- attaching */
 
   describe('attaching (JSON POST /products/:id/images)', () => {
-    it('adds the image to the gallery with its files unchanged, title and alt text applied', async () => {
+    it('adds the image to the gallery with its files unchanged, its text applied, its expiry cleared', async () => {
       const p = await newProduct();
-      const image = await standalone();
+      const image = await standalone({ ...EXPIRING, description: 'Uploaded text' });
+      expect(image.expires_at).not.toBeNull();
+      expect(await row(image.id)).toMatchObject({ expires_at: new Date(image.expires_at!) });
       const before = await Promise.all(urlsOf(image).map((u) => fetchDelivered(app, u)));
       const { version } = await gallery(p);
 
@@ -500,6 +962,7 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
         image_id: image.id,
         title: 'Side view',
         alt_text: 'The left side of the box',
+        description: 'Shot on the shop counter.',
       });
       expect(res.statusCode).toBe(201);
       const attached: ImageBody = res.json();
@@ -509,6 +972,7 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
         purpose: 'product',
         title: 'Side view',
         alt_text: 'The left side of the box',
+        description: 'Shot on the shop counter.',
         is_primary: true, // the gallery's first image
         priority: 0,
         format: image.format,
@@ -538,7 +1002,36 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
         expect(delivered.status).toBe(200);
         expect(delivered.body.equals(before[i].body)).toBe(true);
       }
-      expect(await row(image.id)).toMatchObject({ product_id: uuidOf(p), storage_key: image.key });
+      expect(await row(image.id)).toMatchObject({
+        product_id: uuidOf(p),
+        storage_key: image.key,
+        expires_at: null,
+        description: 'Shot on the shop counter.',
+      });
+      // Attached, it is the gallery's: no longer a stand-alone asset, and never swept.
+      const asAsset = await call(app, 'GET', `/api/v1/images/${image.id}`, c.staff);
+      expect(asAsset.statusCode).toBe(404);
+      expect(asAsset.json().code).toBe('image_not_found');
+      await backdate(image.id, '60 days');
+      await app.get(UnattachedImageSweeper).sweep();
+      expect(await row(image.id)).toMatchObject({ product_id: uuidOf(p) });
+    });
+
+    it('keeps the text given at upload when the attach gives none', async () => {
+      const p = await newProduct();
+      const image = await standalone({
+        purpose: 'product',
+        title: 'Lid',
+        alt_text: 'The lid, open',
+        description: 'Hinged lid.',
+      });
+      const res = await attach(p, { image_id: image.id, title: 'Open lid' });
+      expect(res.statusCode).toBe(201);
+      expect(res.json()).toMatchObject({
+        title: 'Open lid',
+        alt_text: 'The lid, open',
+        description: 'Hinged lid.',
+      });
     });
 
     it('places it after the last image by default; is_primary demotes the primary; priority is kept', async () => {
@@ -766,26 +1259,32 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
    */
   async function forgetEarlierExpired(): Promise<void> {
     await ds.query(
-      `UPDATE images SET created_at = now()
-        WHERE product_id IS NULL AND created_at < now() - interval '1 hour'`,
+      `UPDATE images SET expires_at = now() + interval '1 hour' WHERE expires_at <= now()`,
     );
   }
 
-  describe('the sweep of unattached uploads', () => {
+  describe('the sweep of expired uploads', () => {
     const sweep = () => app.get(UnattachedImageSweeper).sweep();
     beforeEach(forgetEarlierExpired);
 
-    it('deletes expired unattached images with their files, and nothing else', async () => {
+    it('deletes expired images with their files, and nothing else (durable ones stay)', async () => {
       const expired = [
+        await standalone(EXPIRING),
+        await standalone({ purpose: 'account', expires_in: '60' }),
+        await standalone(EXPIRING, c.other),
+      ];
+      for (const image of expired) await expire(image.id, '2 hours');
+      const recent = await standalone(EXPIRING);
+      const almost = await standalone(EXPIRING);
+      await expire(almost.id, '-1 minute');
+      // Durable: no expiry, however old, whatever the purpose.
+      const durable = [
         await standalone(),
         await standalone({ purpose: 'account' }),
-        await standalone({ purpose: 'product' }, c.other),
+        await standalone({ purpose: 'category' }, c.other),
       ];
-      for (const image of expired) await backdate(image.id, '2 hours');
-      const recent = await standalone();
-      const almost = await standalone();
-      await backdate(almost.id, '50 minutes');
-      const attachedOld = await standalone();
+      for (const image of durable) await backdate(image.id, '400 days');
+      const attachedOld = await standalone(EXPIRING);
       const p = await newProduct();
       expect((await attach(p, { image_id: attachedOld.id })).statusCode).toBe(201);
       await backdate(attachedOld.id, '3 days');
@@ -818,7 +1317,7 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
         expect(res.statusCode).toBe(404);
       }
       expect(await pendingDeletions()).toEqual([]);
-      for (const kept of [recent, almost, attachedOld]) {
+      for (const kept of [recent, almost, ...durable, attachedOld]) {
         expect(await row(kept.id)).toBeDefined();
         for (const url of urlsOf(kept)) expect((await fetchDelivered(app, url)).status).toBe(200);
       }
@@ -833,10 +1332,10 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
       const images: StandaloneBody[] = [];
       const products: string[] = [];
       for (let i = 0; i < 6; i++) {
-        images.push(await standalone());
+        images.push(await standalone(EXPIRING));
         products.push(await newProduct());
       }
-      for (const image of images) await backdate(image.id, '2 hours');
+      for (const image of images) await expire(image.id);
 
       // Not yet swept: expired all the same.
       const early = await attach(products[0], { image_id: images[0].id });
@@ -865,10 +1364,10 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
     (ON_POSTGRES ? it : it.skip)(
       'skips a row locked by another transaction, and deletes it once released',
       async () => {
-        const locked = await standalone();
-        const free = await standalone();
-        await backdate(locked.id, '2 hours');
-        await backdate(free.id, '2 hours');
+        const locked = await standalone(EXPIRING);
+        const free = await standalone(EXPIRING);
+        await expire(locked.id);
+        await expire(free.id);
         const other = new Client({ connectionString: t.db.url });
         await other.connect();
         try {
@@ -926,26 +1425,27 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
 
     it('sweeps 150 expired images exactly once between two instances, touching nothing else', async () => {
       const real = [
-        await standalone(),
-        await standalone({ purpose: 'user' }),
-        await standalone({ purpose: 'product' }, c.other),
-        await standalone({ purpose: 'product' }, secondAdmin, second),
-        await standalone({ purpose: 'category' }, secondAdmin, second),
+        await standalone(EXPIRING),
+        await standalone({ purpose: 'user', expires_in: '60' }),
+        await standalone(EXPIRING, c.other),
+        await standalone(EXPIRING, secondAdmin, second),
+        await standalone({ purpose: 'category', expires_in: '120' }, secondAdmin, second),
       ];
-      for (const image of real) await backdate(image.id, '2 hours');
+      for (const image of real) await expire(image.id, '2 hours');
       const template = uuidOf(real[0].id);
       const copies = Array.from({ length: 145 }, () => randomUUID());
       await ds.query(
         `INSERT INTO images (id, organization_id, product_id, purpose, source, title, alt_text,
                              is_primary, priority, original_filename, format, mime_type, width,
                              height, size, color_mode, has_alpha, sha256, storage_key, renditions,
-                             uploaded_by, created_at, updated_at)
+                             uploaded_by, created_at, updated_at, expires_at)
          SELECT v.id, t.organization_id, NULL, t.purpose, t.source, '', '', false, 0,
                 t.original_filename, t.format, t.mime_type, t.width, t.height, t.size,
                 t.color_mode, t.has_alpha, t.sha256,
                 replace(t.storage_key, t.id::text, v.id::text),
                 replace(t.renditions::text, t.id::text, v.id::text)::jsonb,
-                t.uploaded_by, now() - interval '2 hours', now() - interval '2 hours'
+                t.uploaded_by, now() - interval '3 hours', now() - interval '3 hours',
+                now() - interval '2 hours'
            FROM images t, unnest($2::uuid[]) AS v(id)
           WHERE t.id = $1`,
         [template, copies],
@@ -961,20 +1461,24 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
           );
         }
       }
-      // Not to be touched: a recent upload on each instance, and an old attached image.
+      // Not to be touched: an unexpired and a durable upload on each instance, and an old
+      // attached image.
       const recent = [
+        await standalone(EXPIRING),
+        await standalone(EXPIRING, secondAdmin, second),
         await standalone(),
-        await standalone({ purpose: 'product' }, secondAdmin, second),
+        await standalone({ purpose: 'user' }, secondAdmin, second),
       ];
+      for (const image of recent.slice(2)) await backdate(image.id, '3 days');
       const p = await newProduct();
-      const attachedOld = await standalone();
+      const attachedOld = await standalone(EXPIRING);
       expect((await attach(p, { image_id: attachedOld.id })).statusCode).toBe(201);
       await backdate(attachedOld.id, '3 days');
 
       const expired = new Set([...real.map((i) => uuidOf(i.id)), ...copies]);
       expect(expired.size).toBe(150);
       const due: { id: string }[] = await ds.query(
-        `SELECT id FROM images WHERE product_id IS NULL AND created_at < now() - interval '1 hour'`,
+        `SELECT id FROM images WHERE expires_at <= now()`,
       );
       expect(new Set(due.map((r) => r.id))).toEqual(expired);
       const rowsBefore: { id: string }[] = await ds.query('SELECT id FROM images ORDER BY id');
@@ -1020,9 +1524,10 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
       const pds = papp.get(DataSource);
       const root = join(periodic.db.env.DATA_DIR, 'media');
       const admin = { bearer: await login(papp, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
-      const doomed = await standalone({ purpose: 'product' }, admin, papp);
+      const doomed = await standalone(EXPIRING, admin, papp);
       const kept = await standalone({ purpose: 'product' }, admin, papp);
-      await backdate(doomed.id, '2 hours', pds);
+      await expire(doomed.id, '1 minute', pds);
+      await backdate(kept.id, '2 days', pds);
 
       const rowOf = async (id: string) =>
         (await pds.query<unknown[]>('SELECT id FROM images WHERE id = $1', [uuidOf(id)])).length;

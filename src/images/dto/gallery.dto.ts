@@ -35,6 +35,12 @@ export class UpdateImageDto {
   @MaxLength(1000)
   alt_text?: string;
 
+  /** Longer text about the image. */
+  @Optional()
+  @IsString()
+  @MaxLength(5000)
+  description?: string;
+
   /** true makes this the primary image (the previous one is demoted). */
   @Optional()
   @IsBoolean()

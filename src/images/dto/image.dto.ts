@@ -45,6 +45,8 @@ export class ImageDto {
   title!: string;
   /** @example 'Blue running shoe, side view' */
   alt_text!: string;
+  /** @example 'Mesh upper, foam sole; shown in the colour "ocean".' */
+  description!: string;
   /** @example true */
   is_primary!: boolean;
   /** @example 0 */
@@ -114,6 +116,7 @@ export class ImageDto {
       purpose: image.purpose,
       title: image.title,
       alt_text: image.altText,
+      description: image.description,
       is_primary: image.isPrimary,
       priority: image.priority,
       original_filename: image.originalFilename,

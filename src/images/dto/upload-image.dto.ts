@@ -1,4 +1,3 @@
-import { Transform } from 'class-transformer';
 import {
   IsBoolean,
   IsEnum,
@@ -9,16 +8,17 @@ import {
   MaxLength,
   Min,
 } from 'class-validator';
+import { FormBoolean, FormInteger } from '../../common/http/form-values';
 import { ImagePurpose } from '../entities/image.entity';
 
-/** Form fields arrive as text: "true"/"false"/"1"/"0" are booleans, digits are integers. */
-const formBoolean = ({ value }: { value: unknown }): unknown =>
-  value === 'true' || value === '1' ? true : value === 'false' || value === '0' ? false : value;
-const formInteger = ({ value }: { value: unknown }): unknown =>
-  typeof value === 'string' && /^\d{1,9}$/.test(value) ? Number(value) : value;
+/** The longest `expires_in` of a stand-alone upload: 30 days. */
+export const MAX_EXPIRES_IN_SECONDS = 2_592_000;
+/** The shortest `expires_in`: a minute. */
+export const MIN_EXPIRES_IN_SECONDS = 60;
+const EXPIRES_IN_RULE = `expires_in must be an integer from ${MIN_EXPIRES_IN_SECONDS} to ${MAX_EXPIRES_IN_SECONDS} (seconds)`;
 
-/** The text fields of a multipart image upload (the file is the `image` part). */
-export class UploadImageFieldsDto {
+/** Text an image carries, as form fields: what a gallery upload and a stand-alone upload share. */
+class ImageTextFieldsDto {
   @IsOptional()
   @IsString()
   @MaxLength(255)
@@ -30,22 +30,41 @@ export class UploadImageFieldsDto {
   alt_text?: string;
 
   @IsOptional()
-  @Transform(formBoolean)
+  @IsString()
+  @MaxLength(5000)
+  description?: string;
+}
+
+/** The text fields of a multipart image upload (the file is the `image` part). */
+export class UploadImageFieldsDto extends ImageTextFieldsDto {
+  @IsOptional()
+  @FormBoolean()
   @IsBoolean({ message: 'is_primary must be true or false' })
   is_primary?: boolean;
 
   @IsOptional()
-  @Transform(formInteger)
+  @FormInteger()
   @IsInt({ message: 'priority must be an integer ≥ 0' })
   @Min(0)
   @Max(1_000_000)
   priority?: number;
 }
 
-/** The text field of a stand-alone upload (Inventorum): what the image is for. */
-export class StandaloneUploadFieldsDto {
+/**
+ * The text fields of a stand-alone upload (Inventorum, the back-office uploader): what the image
+ * is for, its text, and for an upload-then-attach flow, when it goes if it is not attached.
+ */
+export class StandaloneUploadFieldsDto extends ImageTextFieldsDto {
   @IsEnum(ImagePurpose, {
     message: `purpose must be one of: ${Object.values(ImagePurpose).join(', ')}`,
   })
   purpose!: ImagePurpose;
+
+  /** Seconds until the image is deleted unless attached to a product first; absent: kept. */
+  @IsOptional()
+  @FormInteger()
+  @IsInt({ message: EXPIRES_IN_RULE })
+  @Min(MIN_EXPIRES_IN_SECONDS, { message: EXPIRES_IN_RULE })
+  @Max(MAX_EXPIRES_IN_SECONDS, { message: EXPIRES_IN_RULE })
+  expires_in?: number;
 }
