@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
 import { join, relative } from 'node:path';
+import { promisify } from 'node:util';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import sharp from 'sharp';
 import { DataSource } from 'typeorm';
@@ -32,6 +35,8 @@ import { call, login, type Credential } from '../support/http';
 import { multipart, type FilePart } from '../support/multipart';
 import { addUser, filesBelow, otherOrganisationAdmin } from '../support/accounts';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+
+const execFileAsync = promisify(execFile);
 
 describe('Image upload (POST /products/:id/images)', () => {
   let t: TestApp;
@@ -92,6 +97,13 @@ describe('Image upload (POST /products/:id/images)', () => {
     }
     expect(filesBelow(tmpDir)).toEqual([]);
     expect(filesBelow(join(mediaDir, '.tmp'))).toEqual([]);
+  }
+
+  /** The app's port on loopback, for real clients (it listens from the first call on). */
+  async function listeningPort(): Promise<number> {
+    const server = app.getHttpServer();
+    if (!server.listening) await app.listen({ port: 0, host: '127.0.0.1' });
+    return (server.address() as AddressInfo).port;
   }
 
   function storedPath(url: string): string {
@@ -532,6 +544,183 @@ describe('Image upload (POST /products/:id/images)', () => {
     });
   });
 
+  describe('description, form values as clients send them, and what validation says', () => {
+    const jpegPart = async () => ({ data: await solidJpeg(), contentType: 'image/jpeg' });
+
+    it('stores a description with the upload; PATCH changes it, and only it', async () => {
+      const p = await createProduct({ name: 'Described' });
+      const res = await upload(p.id, await jpegPart(), {
+        title: 'Side',
+        description: 'Mesh upper, foam sole.\nMachine washable.',
+      });
+      expect(res.statusCode).toBe(201);
+      expect(res.json()).toMatchObject({
+        title: 'Side',
+        alt_text: '',
+        description: 'Mesh upper, foam sole.\nMachine washable.',
+      });
+      const url = `/api/v1/products/${p.id}/images/${res.json().id}`;
+      const patched = await call(app, 'PATCH', url, c.staff, { description: 'x'.repeat(5000) });
+      expect(patched.statusCode).toBe(200);
+      expect(patched.json()).toMatchObject({ title: 'Side', description: 'x'.repeat(5000) });
+      expect((await call(app, 'GET', url, c.user)).json()).toEqual(patched.json());
+      const [stored] = await app
+        .get(DataSource)
+        .query('SELECT description FROM images WHERE id = $1', [decodeId(res.json().id)]);
+      expect(stored.description).toBe('x'.repeat(5000));
+      const tooLong = await call(app, 'PATCH', url, c.staff, { description: 'x'.repeat(5001) });
+      expect(tooLong.statusCode).toBe(400);
+      expect(tooLong.json().errors.map((e: { field: string }) => e.field)).toEqual(['description']);
+      const listed = (await call(app, 'GET', `/api/v1/products/${p.id}/images`, c.user)).json();
+      expect(listed.items[0].description).toBe('x'.repeat(5000));
+    });
+
+    it('refuses a description over 5000 characters at upload, leaving nothing', async () => {
+      const res = await upload(rejectProduct.id, await jpegPart(), {
+        description: 'x'.repeat(5001),
+      });
+      expect(res.statusCode).toBe(400);
+      expect(res.json().errors.map((e: { field: string }) => e.field)).toEqual(['description']);
+      await expectNothingLeft(rejectProduct.id);
+    });
+
+    it.each([
+      ['True', true],
+      ['true', true],
+      ['TRUE', true],
+      ['1', true],
+      ['yes', true],
+      ['Yes', true],
+      ['on', true],
+      ['ON', true],
+      [' true ', true],
+      ['False', false],
+      ['false', false],
+      ['0', false],
+      ['no', false],
+      ['NO', false],
+      ['off', false],
+      ['Off', false],
+    ])('reads is_primary=%j as %s', async (text, primary) => {
+      const p = await createProduct({ name: `Flag ${text}` });
+      expect((await upload(p.id, await jpegPart())).statusCode).toBe(201);
+      const res = await upload(p.id, await jpegPart(), { is_primary: text, priority: ' 4 ' });
+      expect(res.statusCode).toBe(201);
+      expect(res.json()).toMatchObject({ is_primary: primary, priority: 4 });
+    });
+
+    it.each([['maybe'], ['y'], ['2'], ['truth'], ['']])(
+      'refuses is_primary=%j: 400 naming it',
+      async (text) => {
+        const res = await upload(rejectProduct.id, await jpegPart(), { is_primary: text });
+        expect(res.statusCode).toBe(400);
+        expect(res.json().errors).toEqual([
+          { field: 'is_primary', message: 'is_primary must be true or false' },
+        ]);
+        await expectNothingLeft(rejectProduct.id);
+      },
+    );
+
+    it('takes the form Python requests sends (True, False, numbers), with the real client', async () => {
+      const key = await call(app, 'POST', '/api/v1/api-keys', c.admin, {
+        name: 'python',
+        role: Role.Staff,
+        scopes: ['images:write', 'images:read'],
+      });
+      expect(key.statusCode).toBe(201);
+      const p = await createProduct({ name: 'From Python' });
+      const base = `http://127.0.0.1:${await listeningPort()}`;
+      const file = join(t.db.env.DATA_DIR, 'python-upload.jpg');
+      writeFileSync(file, await solidJpeg());
+      const script = `
+import json, sys, requests
+url, key, path = sys.argv[1:4]
+answers = []
+for fields in ({"title": "First", "is_primary": False, "priority": 3},
+               {"title": "Second", "is_primary": True, "description": "From requests"}):
+    with open(path, "rb") as f:
+        r = requests.post(url, headers={"X-API-Key": key}, data=fields,
+                          files={"image": ("shoe.jpg", f, "image/jpeg")})
+    answers.append({"status": r.status_code, "body": r.json()})
+print(json.dumps(answers))
+`;
+      const { stdout } = await execFileAsync(
+        'python3',
+        ['-c', script, `${base}/api/v1/products/${p.id}/images`, key.json().key, file],
+        { timeout: 60_000 },
+      );
+      const [first, second] = JSON.parse(stdout) as { status: number; body: object }[];
+      expect(first).toMatchObject({
+        status: 201,
+        body: { title: 'First', is_primary: true, priority: 3 }, // the first image is primary
+      });
+      expect(second).toMatchObject({
+        status: 201,
+        body: { title: 'Second', is_primary: true, description: 'From requests' },
+      });
+      const gallery = (await call(app, 'GET', `/api/v1/products/${p.id}/images`, c.user)).json();
+      expect(gallery.items.map((i: { title: string }) => i.title)).toEqual(['Second', 'First']);
+    });
+
+    it('says "is required" of a required field left out, whatever its type', async () => {
+      const attach = await call(
+        app,
+        'POST',
+        `/api/v1/products/${rejectProduct.id}/images/attach`,
+        c.staff,
+        {},
+      );
+      expect(attach.statusCode).toBe(400);
+      expect(attach.json().errors).toEqual([{ field: 'image_id', message: 'is required' }]);
+      const reorder = await call(
+        app,
+        'PUT',
+        `/api/v1/products/${rejectProduct.id}/images/order`,
+        c.staff,
+        {},
+      );
+      expect(reorder.json().errors).toEqual([{ field: 'image_ids', message: 'is required' }]);
+      const product = await call(app, 'POST', '/api/v1/products', c.staff, {});
+      expect(product.statusCode).toBe(400);
+      expect(product.json().errors).toEqual([{ field: 'name', message: 'is required' }]);
+      // A value that is there but wrong keeps its own message.
+      const wrong = await call(
+        app,
+        'POST',
+        `/api/v1/products/${rejectProduct.id}/images/attach`,
+        c.staff,
+        {
+          image_id: 5,
+        },
+      );
+      expect(wrong.json().errors).toContainEqual({
+        field: 'image_id',
+        message: 'image_id must be a string',
+      });
+    });
+
+    it('says "must be an integer" of a number that is not whole', async () => {
+      const p = await createProduct({ name: 'Fractions' });
+      const image = (await upload(p.id, await jpegPart())).json();
+      const url = `/api/v1/products/${p.id}/images/${image.id}`;
+      const patch = await call(app, 'PATCH', url, c.staff, { priority: 1.5 });
+      expect(patch.statusCode).toBe(400);
+      expect(patch.json().errors).toEqual([
+        { field: 'priority', message: 'priority must be an integer' },
+      ]);
+      const form = await upload(rejectProduct.id, await jpegPart(), { priority: '1.5' });
+      expect(form.json().errors).toEqual([
+        { field: 'priority', message: 'priority must be an integer ≥ 0' },
+      ]);
+      const page = await call(app, 'GET', `/api/v1/products/${p.id}/images?per_page=2.5`, c.user);
+      expect(page.statusCode).toBe(400);
+      expect(page.json().errors).toEqual([
+        { field: 'per_page', message: 'per_page must be an integer from 1 to 500' },
+      ]);
+      await expectNothingLeft(rejectProduct.id);
+    });
+  });
+
   describe('served files (/media)', () => {
     let url: string;
     beforeAll(async () => {
@@ -558,8 +747,7 @@ describe('Image upload (POST /products/:id/images)', () => {
     });
 
     it('never leave the storage root', async () => {
-      await app.listen({ port: 0, host: '127.0.0.1' });
-      const { port } = app.getHttpServer().address() as { port: number };
+      const port = await listeningPort();
       const net = await import('node:net');
       const raw = (path: string) =>
         new Promise<string>((resolve, reject) => {

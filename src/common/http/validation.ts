@@ -15,6 +15,10 @@ const CLEARER_DEFAULTS: Record<string, (property: string) => [string, string]> =
   isInt: (property) => [`${property} must be an integer number`, `${property} must be an integer`],
 };
 
+/** Type checks, and the bounds that only mean something once a type check has passed. */
+const TYPE_CHECKS = new Set(['isInt', 'isNumber']);
+const BOUNDS = new Set(['min', 'max']);
+
 /** The messages of one field: "is required" when it was left out, its rules' messages otherwise. */
 function fieldMessages(error: ValidationError): string[] {
   const constraints = Object.entries(error.constraints ?? {});
@@ -22,8 +26,11 @@ function fieldMessages(error: ValidationError): string[] {
   // `value` is recorded (validationError.value is not false): undefined means left out, since
   // neither JSON, a query string nor a form can send undefined.
   if ('value' in error && error.value === undefined) return [REQUIRED_MESSAGE];
+  // A bound means nothing for a value of the wrong type ('1.5' is not "less than 0").
+  const wrongType = constraints.some(([name]) => TYPE_CHECKS.has(name));
+  const relevant = wrongType ? constraints.filter(([name]) => !BOUNDS.has(name)) : constraints;
   // Several constraints may share one message (`page must be an integer from 1 to …`).
-  const messages = constraints.map(([name, message]) => {
+  const messages = relevant.map(([name, message]) => {
     const [vague, clear] = CLEARER_DEFAULTS[name]?.(error.property) ?? [];
     return message === vague && clear ? clear : message;
   });
