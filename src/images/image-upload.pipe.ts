@@ -55,7 +55,7 @@ export class ImageUploadPipe extends ImageUploadPipeBase<UploadImageFieldsDto> {
   }
 }
 
-/** A stand-alone upload: `image` and its `purpose`. */
+/** A stand-alone upload: `image`, its `purpose`, its text and an optional `expires_in`. */
 @Injectable()
 export class StandaloneUploadPipe extends ImageUploadPipeBase<StandaloneUploadFieldsDto> {
   constructor(env: EnvironmentVariables) {
