@@ -1,5 +1,11 @@
 import { Module } from '@nestjs/common';
+import { ClosientUploadPipe } from './closient-upload.pipe';
+import { ClosientController } from './closient.controller';
+import { ClosientService } from './closient.service';
 
 /** Compatibility with Closient's trade-item images. */
-@Module({})
+@Module({
+  controllers: [ClosientController],
+  providers: [ClosientService, ClosientUploadPipe],
+})
 export class ClosientModule {}

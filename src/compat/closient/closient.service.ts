@@ -1,0 +1,48 @@
+import { Injectable } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import type { RequestContext } from '../../auth/principal';
+import { ImagesService } from '../../images/images.service';
+import type { ImageUpload } from '../../images/multipart-upload';
+import { assertOwnOrganization, closientGtin, toClosientImage } from './closient-mapping';
+import type { ClosientImageDto } from './dto/closient-image.dto';
+import type { ClosientUploadFieldsDto } from './dto/closient-upload.dto';
+
+/** Where Closient's trade items are addressed: the caller's organisation and a GTIN. */
+export interface TradeItemPath {
+  organizationId: string;
+  gtin: string;
+}
+
+/**
+ * Closient's trade-item images on the main API's services: the product named by its GTIN in the
+ * caller's organisation, the upload through ImagesService (every check, the storage and the
+ * gallery rules, the primary switch included, are its own), the answer in Closient's shape.
+ */
+@Injectable()
+export class ClosientService {
+  constructor(private readonly moduleRef: ModuleRef) {}
+
+  async upload(
+    ctx: RequestContext,
+    path: TradeItemPath,
+    upload: ImageUpload<ClosientUploadFieldsDto>,
+  ): Promise<ClosientImageDto> {
+    assertOwnOrganization(path.organizationId, ctx.organizationId);
+    const gtin = closientGtin(path.gtin);
+    const { title, is_primary } = upload.fields;
+    const image = await this.gallery().upload(
+      ctx,
+      { gtin },
+      { file: upload.file, fields: { title: title ?? '', is_primary: is_primary ?? false } },
+    );
+    return toClosientImage(image);
+  }
+
+  /**
+   * ImagesModule does not export ImagesService; it is looked up in the application's container
+   * (the one instance, with its processing slots), when first needed.
+   */
+  private gallery(): ImagesService {
+    return this.moduleRef.get(ImagesService, { strict: false });
+  }
+}
