@@ -1,4 +1,4 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import {
   ArrayMaxSize,
   IsArray,
@@ -21,6 +21,7 @@ export class GalleryDto extends PageMetaDto {
   items!: ImageDto[];
 
   /** The gallery version; also the ETag to send back as If-Match. */
+  @ApiProperty({ type: 'integer', minimum: 0, example: 3 })
   version!: number;
 }
 
@@ -46,6 +47,7 @@ export class UpdateImageDto {
   @IsBoolean()
   is_primary?: boolean;
 
+  @ApiPropertyOptional({ type: 'integer', minimum: 0, maximum: 1_000_000 })
   @Optional()
   @IsInt()
   @Min(0)

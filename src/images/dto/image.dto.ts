@@ -7,9 +7,9 @@ import type { ImageUrls } from '../image-urls';
 export class RenditionDto {
   /** @example 'https://cdn.example.com/products/0b6f…/7c9e…/card.webp' */
   url!: string;
-  /** @example 500 */
+  @ApiProperty({ type: 'integer', example: 500 })
   width!: number;
-  /** @example 500 */
+  @ApiProperty({ type: 'integer', example: 500 })
   height!: number;
 
   /** `webp`, or `auto` where the storage picks the best format for each browser (Cloudinary). */
@@ -17,7 +17,7 @@ export class RenditionDto {
   format!: string;
 
   /** Bytes; null where the storage makes the rendition on delivery (Cloudinary). */
-  @ApiProperty({ type: Number, nullable: true, example: 10240 })
+  @ApiProperty({ type: 'integer', nullable: true, example: 10240 })
   size!: number | null;
 }
 
@@ -49,7 +49,7 @@ export class ImageDto {
   description!: string;
   /** @example true */
   is_primary!: boolean;
-  /** @example 0 */
+  @ApiProperty({ type: 'integer', example: 0 })
   priority!: number;
   /** @example 'front.jpg' */
   original_filename!: string;
@@ -60,18 +60,14 @@ export class ImageDto {
   @ApiProperty({ example: 'image/jpeg' })
   mime_type!: string;
 
-  /**
-   * As displayed (after EXIF orientation).
-   * @example 1200
-   */
+  /** As displayed (after EXIF orientation). */
+  @ApiProperty({ type: 'integer', example: 1200 })
   width!: number;
-  /** @example 900 */
+  @ApiProperty({ type: 'integer', example: 900 })
   height!: number;
 
-  /**
-   * Bytes of the stored original.
-   * @example 245760
-   */
+  /** Bytes of the stored original. */
+  @ApiProperty({ type: 'integer', example: 245760 })
   size!: number;
 
   @ApiProperty({ example: '2.5 MB' })

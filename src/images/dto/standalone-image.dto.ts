@@ -49,15 +49,13 @@ export class StandaloneImageDto {
   @ApiProperty({ enum: ['jpeg', 'png', 'gif', 'webp', 'avif', 'svg'] })
   format!: string;
 
-  /** @example 800 */
+  @ApiProperty({ type: 'integer', example: 800 })
   width!: number;
-  /** @example 600 */
+  @ApiProperty({ type: 'integer', example: 600 })
   height!: number;
 
-  /**
-   * Bytes of the stored original.
-   * @example 183040
-   */
+  /** Bytes of the stored original. */
+  @ApiProperty({ type: 'integer', example: 183040 })
   size!: number;
 
   /** @example 'team.jpg' */
