@@ -41,7 +41,7 @@ describe(parseFormInteger.name, () => {
   );
 });
 
-describe('FormBoolean and FormInteger', () => {
+describe(`${FormBoolean.name} and ${FormInteger.name}`, () => {
   class Fields {
     @IsOptional()
     @FormBoolean()
