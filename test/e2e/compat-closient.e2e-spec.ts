@@ -218,11 +218,7 @@ describe('Closient: POST /dashboard/api/v1/trade-items/{organization_id}/{gtin}/
 
   beforeAll(async () => {
     jpeg = await solidJpeg(80, 60);
-    t = await startTestApp({
-      PUBLIC_BASE_URL: PUBLIC_BASE,
-      MAX_UPLOAD_BYTES: '200000',
-      COMPAT_APIS: 'closient',
-    });
+    t = await startTestApp({ PUBLIC_BASE_URL: PUBLIC_BASE, MAX_UPLOAD_BYTES: '200000' });
     app = t.app;
     ds = app.get(DataSource);
     mediaDir = join(t.db.env.DATA_DIR, 'media');

@@ -1,10 +1,12 @@
 import { Module } from '@nestjs/common';
+import { ImagesModule } from '../../images/images.module';
 import { ClosientUploadPipe } from './closient-upload.pipe';
 import { ClosientController } from './closient.controller';
 import { ClosientService } from './closient.service';
 
 /** Compatibility with Closient's trade-item images. */
 @Module({
+  imports: [ImagesModule],
   controllers: [ClosientController],
   providers: [ClosientService, ClosientUploadPipe],
 })

@@ -1,5 +1,4 @@
 import { Injectable } from '@nestjs/common';
-import { ModuleRef } from '@nestjs/core';
 import type { RequestContext } from '../../auth/principal';
 import { ImagesService } from '../../images/images.service';
 import type { ImageUpload } from '../../images/multipart-upload';
@@ -20,7 +19,7 @@ export interface TradeItemPath {
  */
 @Injectable()
 export class ClosientService {
-  constructor(private readonly moduleRef: ModuleRef) {}
+  constructor(private readonly images: ImagesService) {}
 
   async upload(
     ctx: RequestContext,
@@ -30,19 +29,11 @@ export class ClosientService {
     assertOwnOrganization(path.organizationId, ctx.organizationId);
     const gtin = closientGtin(path.gtin);
     const { title, is_primary } = upload.fields;
-    const image = await this.gallery().upload(
+    const image = await this.images.upload(
       ctx,
       { gtin },
       { file: upload.file, fields: { title: title ?? '', is_primary: is_primary ?? false } },
     );
     return toClosientImage(image);
-  }
-
-  /**
-   * ImagesModule does not export ImagesService; it is looked up in the application's container
-   * (the one instance, with its processing slots), when first needed.
-   */
-  private gallery(): ImagesService {
-    return this.moduleRef.get(ImagesService, { strict: false });
   }
 }
