@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import { parseApiKeyToken } from './api-key-token';
 
 export type PresentedCredential =
   | { kind: 'none' }
@@ -12,9 +13,17 @@ function header(request: FastifyRequest, name: string): string | undefined {
 }
 
 /**
- * Which credential a request carries: `Authorization: Bearer <JWT>`, `Authorization: Token <key>`,
- * `X-API-Key: <key>`, or (only when enabled) the `x-api-key` query parameter. Two different
- * credentials at once are refused rather than guessed between.
+ * A bearer token: a JWT, or an API key (`pis_…`, which no JWT looks like), for clients that hold
+ * one long-lived token and send it as `Bearer` (Inventorum's machine clients).
+ */
+function bearer(token: string): PresentedCredential {
+  return parseApiKeyToken(token) ? { kind: 'api_key', key: token } : { kind: 'bearer', token };
+}
+
+/**
+ * Which credential a request carries: `Authorization: Bearer <JWT or API key>`,
+ * `Authorization: Token <key>`, `X-API-Key: <key>`, or (only when enabled) the `x-api-key` query
+ * parameter. Two different credentials at once are refused rather than guessed between.
  */
 export function presentedCredential(
   request: FastifyRequest,
@@ -25,7 +34,7 @@ export function presentedCredential(
   if (authorization !== undefined) {
     const match = /^(\S+)\s+(\S+)\s*$/.exec(authorization);
     const scheme = match?.[1].toLowerCase();
-    if (match && scheme === 'bearer') found.push({ kind: 'bearer', token: match[2] });
+    if (match && scheme === 'bearer') found.push(bearer(match[2]));
     else if (match && scheme === 'token') found.push({ kind: 'api_key', key: match[2] });
     else
       return {

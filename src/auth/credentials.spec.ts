@@ -1,0 +1,62 @@
+import type { FastifyRequest } from 'fastify';
+import { newApiKeyToken } from './api-key-token';
+import { presentedCredential } from './credentials';
+
+function request(headers: Record<string, string>, query: Record<string, string> = {}) {
+  return { headers, query } as unknown as FastifyRequest;
+}
+
+const JWT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl';
+
+describe(presentedCredential.name, () => {
+  it('reads a JWT from Authorization: Bearer', () => {
+    expect(presentedCredential(request({ authorization: `Bearer ${JWT}` }), false)).toEqual({
+      kind: 'bearer',
+      token: JWT,
+    });
+  });
+
+  it('reads an API key sent as a bearer token as an API key (any case of the scheme)', () => {
+    const { key } = newApiKeyToken();
+    for (const scheme of ['Bearer', 'bearer', 'BEARER']) {
+      expect(presentedCredential(request({ authorization: `${scheme} ${key}` }), false)).toEqual({
+        kind: 'api_key',
+        key,
+      });
+    }
+  });
+
+  it('leaves a bearer token that only starts like a key to the JWT check (it is refused there)', () => {
+    expect(presentedCredential(request({ authorization: 'Bearer pis_short_x' }), false)).toEqual({
+      kind: 'bearer',
+      token: 'pis_short_x',
+    });
+  });
+
+  it('reads Token and X-API-Key as API keys, and the query key only when enabled', () => {
+    expect(presentedCredential(request({ authorization: 'Token k1' }), false)).toEqual({
+      kind: 'api_key',
+      key: 'k1',
+    });
+    expect(presentedCredential(request({ 'x-api-key': ' k2 ' }), false)).toEqual({
+      kind: 'api_key',
+      key: 'k2',
+    });
+    const query = request({}, { 'x-api-key': 'k3' });
+    expect(presentedCredential(query, false)).toEqual({ kind: 'none' });
+    expect(presentedCredential(query, true)).toEqual({ kind: 'api_key', key: 'k3' });
+  });
+
+  it('refuses two credentials, even a bearer API key with the same key in X-API-Key', () => {
+    const { key } = newApiKeyToken();
+    expect(
+      presentedCredential(request({ authorization: `Bearer ${key}`, 'x-api-key': key }), false),
+    ).toEqual({ kind: 'malformed', reason: 'Send exactly one credential.' });
+  });
+
+  it('refuses other Authorization schemes', () => {
+    expect(presentedCredential(request({ authorization: 'Basic dTpw' }), false).kind).toBe(
+      'malformed',
+    );
+  });
+});
