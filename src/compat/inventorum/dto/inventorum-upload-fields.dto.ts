@@ -1,0 +1,21 @@
+import { IsIn } from 'class-validator';
+import type { ImagePurpose } from '../../../images/entities/image.entity';
+import { INVENTORUM_TYPES } from '../inventorum-form';
+
+/** Long values are cut in the message that echoes them. */
+const ECHOED_LENGTH = 64;
+
+/** Django REST framework's words for a value not among the choices. */
+export function notAValidChoice(value: unknown): string {
+  if (value === undefined) return 'is required';
+  // Form fields are text: anything else is shown as JSON.
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  const shown = text.length > ECHOED_LENGTH ? `${text.slice(0, ECHOED_LENGTH)}…` : text;
+  return `"${shown}" is not a valid choice.`;
+}
+
+/** The text field of Inventorum's `POST /api/images/`: what the image is for. */
+export class InventorumUploadFieldsDto {
+  @IsIn(INVENTORUM_TYPES, { message: ({ value }) => notAValidChoice(value) })
+  type!: ImagePurpose;
+}

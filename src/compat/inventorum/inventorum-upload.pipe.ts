@@ -1,0 +1,47 @@
+import { Injectable, type PipeTransform } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
+import { EnvironmentVariables } from '../../config/env.validation';
+import type { StandaloneUploadFieldsDto } from '../../images/dto/upload-image.dto';
+import { uploadTempDir } from '../../images/image-upload.pipe';
+import { readImageUpload, type ImageUpload } from '../../images/multipart-upload';
+import { InventorumUploadFieldsDto } from './dto/inventorum-upload-fields.dto';
+import { imageFieldFor, inventorumParts, type FormNotes } from './inventorum-form';
+import { settleBoundary } from './multipart-boundary';
+
+const notes = new WeakMap<object, FormNotes>();
+
+/** What reading the request's form noticed (for its error messages). */
+export function formNotesOf(request: FastifyRequest): FormNotes {
+  let found = notes.get(request.raw);
+  if (!found) notes.set(request.raw, (found = { imageSentAsText: false }));
+  return found;
+}
+
+/**
+ * `@MultipartBody(InventorumUploadPipe)`: Inventorum's form read as the service's stand-alone
+ * upload. Its file field follows `X-Api-Version` (`product_image` up to 7, `image` after), its
+ * `type` is the purpose, and a Content-Type with two boundaries (curl's, for Inventorum's own
+ * printed command) is narrowed to the body's before the multipart reader starts. The file is
+ * streamed to the request's spool by readImageUpload, with its limits, as every upload is.
+ */
+@Injectable()
+export class InventorumUploadPipe implements PipeTransform<
+  FastifyRequest,
+  Promise<ImageUpload<StandaloneUploadFieldsDto>>
+> {
+  private readonly tmpDir: string;
+
+  constructor(env: EnvironmentVariables) {
+    this.tmpDir = uploadTempDir(env);
+  }
+
+  async transform(request: FastifyRequest): Promise<ImageUpload<StandaloneUploadFieldsDto>> {
+    if (request.isMultipart()) await settleBoundary(request.raw);
+    const imageField = imageFieldFor(request.headers['x-api-version']);
+    const parts = request.parts.bind(request);
+    // The multipart reader reads this request's parts through the translation.
+    request.parts = (options) => inventorumParts(parts(options), imageField, formNotesOf(request));
+    const upload = await readImageUpload(request, this.tmpDir, InventorumUploadFieldsDto);
+    return { file: upload.file, fields: { purpose: upload.fields.type } };
+  }
+}

@@ -1,0 +1,43 @@
+import { Controller, HttpCode, Post, UseFilters } from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
+import { Ctx } from '../../auth/decorators';
+import type { RequestContext } from '../../auth/principal';
+import type { StandaloneUploadFieldsDto } from '../../images/dto/upload-image.dto';
+import { MultipartBody } from '../../images/image-upload.pipe';
+import type { ImageUpload } from '../../images/multipart-upload';
+import type { InventorumImageDto } from './dto/inventorum-image.dto';
+import { InventorumErrorFilter } from './inventorum-error.filter';
+import { INVENTORUM_TAG, InventorumUpload } from './inventorum.openapi';
+import { InventorumService } from './inventorum.service';
+import { InventorumUploadPipe } from './inventorum-upload.pipe';
+
+/**
+ * Inventorum's `POST /api/images/` (as its document prints it) and `POST /api/images`. Nest
+ * drops one trailing slash from a route's path: `//` keeps one, for the first.
+ */
+@ApiTags(INVENTORUM_TAG)
+@Controller('api/images')
+@UseFilters(InventorumErrorFilter)
+export class InventorumController {
+  constructor(private readonly inventorum: InventorumService) {}
+
+  @Post('//')
+  @HttpCode(200)
+  @InventorumUpload('/api/images/')
+  uploadInventorumImage(
+    @Ctx() ctx: RequestContext,
+    @MultipartBody(InventorumUploadPipe) upload: ImageUpload<StandaloneUploadFieldsDto>,
+  ): Promise<InventorumImageDto> {
+    return this.inventorum.upload(ctx, upload);
+  }
+
+  @Post()
+  @HttpCode(200)
+  @InventorumUpload('/api/images')
+  uploadInventorumImageWithoutSlash(
+    @Ctx() ctx: RequestContext,
+    @MultipartBody(InventorumUploadPipe) upload: ImageUpload<StandaloneUploadFieldsDto>,
+  ): Promise<InventorumImageDto> {
+    return this.inventorum.upload(ctx, upload);
+  }
+}

@@ -1,0 +1,191 @@
+import { applyDecorators } from '@nestjs/common';
+import {
+  ApiBody,
+  ApiConsumes,
+  ApiExtraModels,
+  ApiHeader,
+  ApiOkResponse,
+  ApiOperation,
+  ApiResponse,
+  getSchemaPath,
+} from '@nestjs/swagger';
+import { MinRole, RequireScopes } from '../../auth/decorators';
+import { Role, Scope } from '../../auth/roles';
+import { ApiProblems } from '../../openapi/problems';
+import { InventorumErrorDto } from './dto/inventorum-error.dto';
+import { InventorumImageDto } from './dto/inventorum-image.dto';
+import { DRF_MESSAGES, SERIALIZER_ERROR, type InventorumErrorBody } from './inventorum-error';
+import { INVENTORUM_TYPES } from './inventorum-form';
+
+export const INVENTORUM_TAG = 'inventorum';
+
+const IMAGE_FILE = {
+  type: 'string',
+  format: 'binary',
+  description: 'JPEG, PNG, GIF, WebP, AVIF, BMP (stored as PNG) or SVG (sanitised).',
+};
+
+const UPLOAD_BODY = {
+  schema: {
+    type: 'object',
+    required: ['type'],
+    properties: {
+      image: { ...IMAGE_FILE, description: `API version 8 and later. ${IMAGE_FILE.description}` },
+      product_image: {
+        ...IMAGE_FILE,
+        description: 'API version 7 and earlier, instead of `image`.',
+      },
+      type: {
+        type: 'string',
+        enum: [...INVENTORUM_TYPES],
+        description: 'What the image is for (its purpose in the service).',
+      },
+    },
+  },
+};
+
+const API_VERSION = {
+  name: 'X-Api-Version',
+  required: false,
+  description:
+    "Inventorum's API version: 7 or earlier sends the file as `product_image`, later versions " +
+    '(and no header, which means the latest) as `image`.',
+  schema: { type: 'string', example: '12' },
+};
+
+const OK_EXAMPLE = {
+  id: 752729,
+  urls: {
+    thumb:
+      'https://images.example.com/media/uploads/0b6f8e1c-8a5e-4a53-9d8e-1f2a3b4c5d6e/thumb.webp',
+    card: 'https://images.example.com/media/uploads/0b6f8e1c-8a5e-4a53-9d8e-1f2a3b4c5d6e/card.webp',
+    large:
+      'https://images.example.com/media/uploads/0b6f8e1c-8a5e-4a53-9d8e-1f2a3b4c5d6e/large.webp',
+    original:
+      'https://images.example.com/media/uploads/0b6f8e1c-8a5e-4a53-9d8e-1f2a3b4c5d6e/original.png',
+    image:
+      'https://images.example.com/media/uploads/0b6f8e1c-8a5e-4a53-9d8e-1f2a3b4c5d6e/original.png',
+  },
+  type: 0,
+  new: true,
+} satisfies InventorumImageDto;
+
+function envelope(
+  fields: Record<string, string[]>,
+  description: string,
+  key: string,
+): InventorumErrorBody {
+  return { error: { fields, description, key } };
+}
+
+/** An error response in Inventorum's envelope, with examples. */
+function envelopeResponse(
+  status: number,
+  description: string,
+  examples: Record<string, { summary: string; value: InventorumErrorBody }>,
+): MethodDecorator {
+  return ApiResponse({
+    status,
+    description,
+    content: {
+      'application/json': { schema: { $ref: getSchemaPath(InventorumErrorDto) }, examples },
+    },
+  });
+}
+
+const ERRORS_400 = envelopeResponse(
+  400,
+  "Invalid fields (`key` `common.serializer_error`, in Inventorum's envelope, messages by " +
+    'field), or a malformed multipart body (`common.invalid_multipart`).',
+  {
+    image_required: {
+      summary: 'No image',
+      value: envelope(
+        { image: [DRF_MESSAGES.required] },
+        SERIALIZER_ERROR.description,
+        SERIALIZER_ERROR.key,
+      ),
+    },
+    not_a_file: {
+      summary: 'The image field sent as text',
+      value: envelope(
+        { image: [DRF_MESSAGES.notAFile] },
+        SERIALIZER_ERROR.description,
+        SERIALIZER_ERROR.key,
+      ),
+    },
+    invalid_image: {
+      summary: 'Not an image, or an unsupported type',
+      value: envelope(
+        { image: [DRF_MESSAGES.invalidImage] },
+        SERIALIZER_ERROR.description,
+        SERIALIZER_ERROR.key,
+      ),
+    },
+    invalid_type: {
+      summary: 'An unknown type',
+      value: envelope(
+        { type: ['"banner" is not a valid choice.'] },
+        SERIALIZER_ERROR.description,
+        SERIALIZER_ERROR.key,
+      ),
+    },
+  },
+);
+
+const ERRORS_413 = envelopeResponse(
+  413,
+  'The file is larger than the upload limit (MAX_UPLOAD_BYTES).',
+  {
+    file_too_large: {
+      summary: 'Too large',
+      value: envelope(
+        { image: ['The file is larger than the upload limit.'] },
+        'The file is larger than the upload limit.',
+        'common.file_too_large',
+      ),
+    },
+  },
+);
+
+const ERRORS_415 = envelopeResponse(415, 'The body is not multipart/form-data.', {
+  unsupported_media_type: {
+    summary: 'Not multipart',
+    value: envelope({}, 'Send the image as multipart/form-data.', 'common.unsupported_media_type'),
+  },
+});
+
+/**
+ * Inventorum's `POST /images` (both spellings of its path): authorisation and the OpenAPI
+ * description of its request, its answer and its errors.
+ */
+export function InventorumUpload(path: string): MethodDecorator {
+  return applyDecorators(
+    MinRole(Role.Staff),
+    RequireScopes(Scope.ImagesWrite),
+    ApiExtraModels(InventorumErrorDto),
+    ApiConsumes('multipart/form-data'),
+    ApiBody(UPLOAD_BODY),
+    ApiHeader(API_VERSION),
+    ApiOperation({
+      summary: `Upload an image (Inventorum, ${path})`,
+      description:
+        "Inventorum's `POST /images`: a stand-alone image of the organisation, kept until " +
+        'deleted (it is in `GET /api/v1/images`). Needs the staff role and `images:write` ' +
+        '(Inventorum\'s scope "images"); `Authorization: Bearer` takes a JWT or an API key. ' +
+        "A Content-Type with two `boundary` parameters (curl sends one for Inventorum's printed " +
+        'command) is read with the one the body uses. Errors about the request (400, 413, 415) ' +
+        "are in Inventorum's envelope; 401, 403 and 5xx are `application/problem+json` as " +
+        'everywhere in the service.',
+    }),
+    ApiOkResponse({
+      type: InventorumImageDto,
+      description: 'The image: its number, URLs and type.',
+      example: OK_EXAMPLE,
+    }),
+    ERRORS_400,
+    ERRORS_413,
+    ERRORS_415,
+    ApiProblems('server_busy', 'storage_unavailable'),
+  );
+}

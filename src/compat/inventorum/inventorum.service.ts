@@ -1,0 +1,33 @@
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import type { Repository } from 'typeorm';
+import type { RequestContext } from '../../auth/principal';
+import { decodeId } from '../../common/ids/short-id';
+import type { StandaloneUploadFieldsDto } from '../../images/dto/upload-image.dto';
+import { Image } from '../../images/entities/image.entity';
+import { ImagesService } from '../../images/images.service';
+import type { ImageUpload } from '../../images/multipart-upload';
+import { InventorumImageDto } from './dto/inventorum-image.dto';
+
+/** Inventorum's `POST /api/images/`: a stand-alone upload, answered with its integer number. */
+@Injectable()
+export class InventorumService {
+  constructor(
+    private readonly images: ImagesService,
+    @InjectRepository(Image) private readonly rows: Repository<Image>,
+  ) {}
+
+  async upload(
+    ctx: RequestContext,
+    upload: ImageUpload<StandaloneUploadFieldsDto>,
+  ): Promise<InventorumImageDto> {
+    const image = await this.images.uploadStandalone(ctx, upload);
+    const id = decodeId(image.id);
+    if (!id) throw new Error(`the stand-alone upload answered an id that is not one: ${image.id}`);
+    const row = await this.rows.findOneOrFail({
+      select: { id: true, number: true },
+      where: ctx.scoped({ id }),
+    });
+    return InventorumImageDto.from(row.number, image);
+  }
+}

@@ -1,0 +1,93 @@
+import type { IncomingMessage } from 'node:http';
+
+/** RFC 2046 allows 70; longer values are not boundaries any client makes. */
+const MAX_BOUNDARY_LENGTH = 200;
+const BOUNDARY_PARAMETER = /;\s*boundary\s*=\s*("(?:[^"\\]|\\.)*"|[^;\s]*)/gi;
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** Every `boundary` parameter of a Content-Type header, unquoted, in order. */
+export function boundaryParameters(contentType: string): string[] {
+  return [...contentType.matchAll(BOUNDARY_PARAMETER)].map(([, value]) =>
+    value.startsWith('"') ? value.slice(1, -1).replace(/\\(.)/g, '$1') : value,
+  );
+}
+
+/**
+ * The candidate the body starts with: `--<boundary>`, then the end of that delimiter line (CRLF,
+ * transport padding) or `--` (an empty form). Undefined when none does.
+ */
+export function chooseBoundary(candidates: readonly string[], head: Buffer): string | undefined {
+  return candidates.find((boundary) => {
+    const delimiter = Buffer.from(`--${boundary}`, 'latin1');
+    if (boundary === '' || !head.subarray(0, delimiter.length).equals(delimiter)) return false;
+    const next = head.subarray(delimiter.length, delimiter.length + 2).toString('latin1');
+    return next === '\r\n' || next === '--' || next.startsWith(' ') || next.startsWith('\t');
+  });
+}
+
+/** The Content-Type with its boundary parameters replaced by this one. */
+export function withBoundary(contentType: string, boundary: string): string {
+  const rest = contentType.replace(BOUNDARY_PARAMETER, '').trim();
+  const value = TOKEN.test(boundary) ? boundary : `"${boundary.replace(/(["\\])/g, '\\$1')}"`;
+  return `${rest}; boundary=${value}`;
+}
+
+/** How many bytes of the body tell these candidates apart. */
+export function bytesToTell(candidates: readonly string[]): number {
+  return Math.max(0, ...candidates.map((b) => b.length)) + 4;
+}
+
+/**
+ * A Content-Type with several `boundary` parameters (curl's, when a command sets the header
+ * with a boundary of its own and also sends `-F` parts: curl appends the boundary it really uses)
+ * is narrowed to the one the body starts with, read from the body's first bytes, which are put
+ * back for the multipart reader. A header with one boundary, or none, is left as it is; so is one
+ * where no candidate fits (the multipart reader then refuses the body).
+ */
+export async function settleBoundary(raw: IncomingMessage): Promise<void> {
+  const contentType = raw.headers['content-type'];
+  if (contentType === undefined) return;
+  const parameters = boundaryParameters(contentType);
+  if (parameters.length < 2) return;
+  const candidates = parameters.filter((b) => b.length <= MAX_BOUNDARY_LENGTH);
+  const chosen = chooseBoundary(candidates, await peekBody(raw, bytesToTell(candidates)));
+  if (chosen !== undefined) raw.headers['content-type'] = withBoundary(contentType, chosen);
+}
+
+/**
+ * At least `bytes` first bytes of a request's body (fewer when the body is shorter, or the request
+ * ends or fails first), left unread: what is read is put back (`unshift`) before anyone else
+ * reads the body, and before the stream could end.
+ */
+export async function peekBody(raw: IncomingMessage, bytes: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  while (length < bytes) {
+    // All that is buffered, or null when nothing is.
+    const chunk = raw.read() as Buffer | null;
+    if (chunk !== null) {
+      chunks.push(chunk);
+      length += chunk.length;
+    } else if (raw.complete || raw.destroyed || raw.readableEnded) {
+      break;
+    } else {
+      await somethingHappens(raw);
+    }
+  }
+  const head = Buffer.concat(chunks);
+  // In the same tick as the last read: an end it noticed is not emitted while data is buffered.
+  if (head.length > 0) raw.unshift(head);
+  return head;
+}
+
+/** Resolves on the next data, end, close or error of the stream. */
+function somethingHappens(raw: IncomingMessage): Promise<void> {
+  return new Promise((resolve) => {
+    const events = ['readable', 'end', 'close', 'error'] as const;
+    const done = () => {
+      for (const event of events) raw.off(event, done);
+      resolve();
+    };
+    for (const event of events) raw.on(event, done);
+  });
+}

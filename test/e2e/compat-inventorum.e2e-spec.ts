@@ -1,0 +1,499 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, relative, sep } from 'node:path';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DataSource } from 'typeorm';
+import { Role } from '../../src/auth/roles';
+import { addUser, filesBelow, otherOrganisationAdmin } from '../support/accounts';
+import { htmlBytes, noisyPng, solidJpeg } from '../support/fixtures';
+import { call, login, type Credential } from '../support/http';
+import { multipart } from '../support/multipart';
+import { fetchDelivered, PUBLIC_BASE } from '../support/storage-backends';
+import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+
+/**
+ * Inventorum's `POST /images`, as its document prints it, sent with the real curl to the service
+ * listening on loopback: only the host, the token and the file are changed. The printed command
+ * sets `content-type: multipart/form-data; boundary=----WebKitFormBoundary…` itself and sends
+ * `-F` parts, so curl sends two boundary parameters (checked below); and it sends the image as
+ * `-F 'image=image-file.jpg'`, a text field: the test's own command sends the file
+ * (`image=@image-file.jpg`), the document's verbatim one is shown what it gets.
+ */
+
+const WEBKIT_BOUNDARY = '----WebKitFormBoundary7MA4YWxkTrZu0gW';
+/** What Inventorum's document shows for a missing image. */
+const DOCUMENTED_ERROR = {
+  error: {
+    fields: { image: ['This field is required.'] },
+    description: 'Serialization error',
+    key: 'common.serializer_error',
+  },
+};
+const RENDITIONS = ['card', 'large', 'thumb'];
+const MAX_UPLOAD_BYTES = 400_000;
+
+interface CurlResult {
+  status: number;
+  contentType: string;
+  body: string;
+}
+
+interface InventorumRequest {
+  /** Default: the printed `/api/images/`. */
+  path?: string;
+  token?: string;
+  /** `-F` parts after the headers; default: the image file and `type=product`. */
+  form?: string[];
+  /** Default: `12`, as printed; null leaves the header out. */
+  version?: string | null;
+}
+
+/**
+ * The document's command: `curl -X POST <url> -H … -F …`, as printed, with `--silent`,
+ * `--show-error` and `--write-out` appended so that the status can be read (they change what curl
+ * prints, not what it sends).
+ */
+function inventorumCurlArgs(base: string, request: InventorumRequest = {}): string[] {
+  const version = request.version === undefined ? '12' : request.version;
+  return [
+    '-X',
+    'POST',
+    `${base}${request.path ?? '/api/images/'}`,
+    '-H',
+    'Accept: application/json',
+    ...(request.token === undefined ? [] : ['-H', `Authorization: Bearer ${request.token}`]),
+    ...(version === null ? [] : ['-H', `X-Api-Version: ${version}`]),
+    '-H',
+    `content-type: multipart/form-data; boundary=${WEBKIT_BOUNDARY}`,
+    ...(request.form ?? ['image=@image-file.jpg', 'type=product']).flatMap((part) => ['-F', part]),
+  ];
+}
+
+function curl(args: string[], cwd: string): Promise<CurlResult> {
+  const output = ['--silent', '--show-error', '--write-out', '\n%{http_code} %{content_type}'];
+  return new Promise((resolve, reject) => {
+    execFile(
+      'curl',
+      ['--max-time', '30', ...args, ...output],
+      { cwd, env: { PATH: process.env.PATH ?? '', HOME: cwd } },
+      (error, stdout, stderr) => {
+        if (error) return reject(new Error(`curl failed: ${error.message} ${stderr}`));
+        const cut = stdout.lastIndexOf('\n');
+        const [status, contentType = ''] = stdout.slice(cut + 1).split(' ');
+        resolve({ status: Number(status), contentType, body: stdout.slice(0, cut) });
+      },
+    );
+  });
+}
+
+/** The request curl sends for these arguments, as a loopback listener receives it. */
+async function requestCurlSends(args: string[], cwd: string): Promise<string> {
+  let received = Buffer.alloc(0);
+  const server: Server = createServer((socket) => {
+    socket.on('data', (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      if (received.includes('--\r\n') && received.includes('\r\n\r\n')) {
+        socket.end('HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  try {
+    await curl(
+      args.map((a) => a.replace(/^http:\/\/127\.0\.0\.1:\d+/, `http://127.0.0.1:${port}`)),
+      cwd,
+    );
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+  return received.toString('latin1');
+}
+
+describe('Inventorum: POST /api/images/ (its own curl command)', () => {
+  let t: TestApp;
+  let app: NestFastifyApplication;
+  let ds: DataSource;
+  let base: string;
+  let work: string;
+  let mediaDir: string;
+  let spoolDir: string;
+  let jpeg: Buffer;
+  const c: Record<string, Credential> = {};
+  const tokens: Record<string, string> = {};
+
+  function tokenOf(credential: Credential): string {
+    if (credential && 'bearer' in credential) return credential.bearer;
+    if (credential && 'apiKey' in credential) return credential.apiKey;
+    throw new Error('no token');
+  }
+
+  async function createKey(body: object): Promise<string> {
+    const res = await call(app, 'POST', '/api/v1/api-keys', c.admin, body);
+    expect(res.statusCode).toBe(201);
+    return res.json().key;
+  }
+
+  function send(request: InventorumRequest = {}): Promise<CurlResult> {
+    return curl(inventorumCurlArgs(base, { token: tokens.staff, ...request }), work);
+  }
+
+  async function rows(): Promise<Record<string, unknown>[]> {
+    return ds.query('SELECT * FROM images ORDER BY number');
+  }
+
+  function storedFiles(): string[] {
+    return filesBelow(mediaDir)
+      .map((f) => relative(mediaDir, f).split(sep).join('/'))
+      .filter((key) => !key.startsWith('.tmp/'))
+      .sort();
+  }
+
+  async function snapshot() {
+    return { rows: (await rows()).map((r) => r.id), files: storedFiles() };
+  }
+
+  /** A refused upload left no row, no stored file and no spooled file. */
+  async function expectNothingLeft(before: { rows: unknown[]; files: string[] }) {
+    expect((await rows()).map((r) => r.id)).toEqual(before.rows);
+    expect(storedFiles()).toEqual(before.files);
+    const deadline = Date.now() + 5000;
+    while (filesBelow(spoolDir).length > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    expect(filesBelow(spoolDir)).toEqual([]);
+  }
+
+  function expectEnvelope(result: CurlResult, status: number) {
+    expect(result.status).toBe(status);
+    expect(result.contentType).toMatch(/^application\/json/);
+    return JSON.parse(result.body) as typeof DOCUMENTED_ERROR;
+  }
+
+  interface Created {
+    id: number;
+    urls: Record<string, string>;
+    type: number;
+    new: boolean;
+  }
+
+  /** A 200 with exactly Inventorum's fields, each of its type; the row and files it made. */
+  async function expectCreated(result: CurlResult, type: number, purpose: string) {
+    expect(result.status).toBe(200);
+    expect(result.contentType).toMatch(/^application\/json/);
+    const body = JSON.parse(result.body) as Created;
+    expect(Object.keys(body).sort()).toEqual(['id', 'new', 'type', 'urls']);
+    expect(Number.isSafeInteger(body.id) && body.id > 0).toBe(true);
+    expect(body.type).toBe(type);
+    expect(body.new).toBe(true);
+    expect(Object.keys(body.urls).sort()).toEqual(['image', 'original', ...RENDITIONS].sort());
+    for (const url of Object.values(body.urls)) {
+      expect(typeof url).toBe('string');
+      expect(url.startsWith(`${PUBLIC_BASE}/media/uploads/`)).toBe(true);
+    }
+    expect(body.urls.image).toBe(body.urls.original);
+    const [row] = await ds.query<
+      {
+        id: string;
+        storage_key: string;
+        product_id: string | null;
+        purpose: string;
+        expires_at: Date | null;
+        organization_id: string;
+      }[]
+    >('SELECT * FROM images WHERE number = $1', [body.id]);
+    expect(row).toMatchObject({ product_id: null, purpose, expires_at: null });
+    expect(body.urls.original).toBe(`${PUBLIC_BASE}/media/${row.storage_key}`);
+    for (const url of Object.values(body.urls)) {
+      const delivered = await fetchDelivered(app, url);
+      expect(delivered.status).toBe(200);
+      const key = url.slice(`${PUBLIC_BASE}/media/`.length);
+      expect(storedFiles()).toContain(key);
+      expect(delivered.body.equals(readFileSync(join(mediaDir, key)))).toBe(true);
+    }
+    return { body, row };
+  }
+
+  beforeAll(async () => {
+    jpeg = await solidJpeg(48, 32);
+    t = await startTestApp({
+      PUBLIC_BASE_URL: PUBLIC_BASE,
+      MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES),
+    });
+    app = t.app;
+    ds = app.get(DataSource);
+    mediaDir = join(t.db.env.DATA_DIR, 'media');
+    spoolDir = join(t.db.env.DATA_DIR, 'tmp', 'uploads');
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = app.getHttpServer().address() as { port: number };
+    base = `http://127.0.0.1:${port}`;
+    work = mkdtempSync(join(tmpdir(), 'inventorum-'));
+    writeFileSync(join(work, 'image-file.jpg'), jpeg);
+    writeFileSync(join(work, 'image-file.png'), await noisyPng(20, 20));
+    writeFileSync(join(work, 'page.html'), htmlBytes());
+    writeFileSync(join(work, 'large.png'), await noisyPng(400, 400));
+
+    c.admin = { bearer: await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+    c.staff = await addUser(app, c.admin, 'stella', Role.Staff);
+    c.user = await addUser(app, c.admin, 'ursula', Role.User);
+    c.other = await otherOrganisationAdmin(app, 'elsewhere', 'olaf');
+    for (const name of ['admin', 'staff', 'user', 'other']) tokens[name] = tokenOf(c[name]);
+    tokens.writeKey = await createKey({
+      name: 'inventorum machine client',
+      role: Role.Staff,
+      scopes: ['images:write'],
+    });
+    tokens.readKey = await createKey({
+      name: 'reader',
+      role: Role.Staff,
+      scopes: ['images:read', 'products:read'],
+    });
+  });
+
+  afterAll(async () => {
+    await t?.close();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  it('curl sends two boundary parameters for the printed command, its own last', async () => {
+    const sent = await requestCurlSends(inventorumCurlArgs(base, { token: 't' }), work);
+    const [contentType] = /^content-type: .*$/im.exec(sent) ?? [''];
+    const boundaries = [...contentType.matchAll(/boundary=([^;\r\n]+)/g)].map((m) => m[1]);
+    expect(boundaries).toHaveLength(2);
+    expect(boundaries[0]).toBe(WEBKIT_BOUNDARY);
+    expect(sent.split('\r\n\r\n').slice(1).join('\r\n\r\n')).toMatch(
+      new RegExp(`^--${boundaries[1]}\r\n`),
+    );
+  });
+
+  it('answers the printed command (the file sent, X-Api-Version 12) with 200 and exactly its fields', async () => {
+    const result = await send();
+    const { body, row } = await expectCreated(result, 0, 'product');
+    const [admin] = await ds.query(`SELECT organization_id FROM users WHERE username = 'stella'`);
+    expect(row.organization_id).toBe(admin.organization_id);
+    expect(storedFiles().filter((f) => f.startsWith(`uploads/${row.id}/`))).toEqual(
+      ['card.webp', 'large.webp', 'original.jpg', 'thumb.webp'].map(
+        (f) => `uploads/${row.id}/${f}`,
+      ),
+    );
+    // The image is one of the organisation's stand-alone images in the main API.
+    const listed = await call(app, 'GET', '/api/v1/images?purpose=product', c.staff);
+    expect(listed.statusCode).toBe(200);
+    expect(listed.json().items.map((i: { key: string }) => i.key)).toContain(row.storage_key);
+    expect(body.urls.original.endsWith('/original.jpg')).toBe(true);
+  });
+
+  it('answers POST /api/images (without the trailing slash) the same way', async () => {
+    await expectCreated(await send({ path: '/api/images' }), 0, 'product');
+  });
+
+  it('numbers images in order, as integers', async () => {
+    const first = JSON.parse((await send()).body) as Created;
+    const second = JSON.parse((await send({ path: '/api/images' })).body) as Created;
+    expect(second.id).toBeGreaterThan(first.id);
+  });
+
+  it.each([
+    ['account', 1],
+    ['user', 2],
+    ['category', 3],
+  ])('stores type %s as that purpose and answers type %d', async (type, number) => {
+    const result = await send({ form: ['image=@image-file.png', `type=${type}`] });
+    await expectCreated(result, number, type);
+  });
+
+  it('reads the file from product_image for X-Api-Version 7 and earlier', async () => {
+    for (const version of ['7', '3']) {
+      const result = await send({
+        version,
+        form: ['product_image=@image-file.jpg', 'type=product'],
+      });
+      await expectCreated(result, 0, 'product');
+    }
+    // …where `image` is not the file field, and is ignored as an unknown field.
+    const before = await snapshot();
+    const wrongName = await send({ version: '7', form: ['image=@image-file.jpg', 'type=product'] });
+    expect(expectEnvelope(wrongName, 400)).toEqual({
+      error: { ...DOCUMENTED_ERROR.error, fields: { product_image: ['This field is required.'] } },
+    });
+    await expectNothingLeft(before);
+  });
+
+  it('takes the latest version (image) when X-Api-Version is absent', async () => {
+    await expectCreated(await send({ version: null }), 0, 'product');
+    const before = await snapshot();
+    const old = await send({ version: null, form: ['product_image=@image-file.jpg', 'type=user'] });
+    expect(expectEnvelope(old, 400)).toEqual(DOCUMENTED_ERROR);
+    await expectNothingLeft(before);
+  });
+
+  it('takes an API key as the bearer token (a machine client)', async () => {
+    await expectCreated(await send({ token: tokens.writeKey }), 0, 'product');
+  });
+
+  describe('errors', () => {
+    it("answers a missing image with the document's envelope, exactly", async () => {
+      const before = await snapshot();
+      for (const path of ['/api/images/', '/api/images']) {
+        const result = await send({ path, form: ['type=product'] });
+        expect(expectEnvelope(result, 400)).toEqual(DOCUMENTED_ERROR);
+      }
+      await expectNothingLeft(before);
+    });
+
+    it('answers the printed -F image=image-file.jpg (a text value) in the envelope: not a file', async () => {
+      const before = await snapshot();
+      const result = await send({ form: ['image=image-file.jpg', 'type=product'] });
+      expect(expectEnvelope(result, 400)).toEqual({
+        error: {
+          fields: {
+            image: ['The submitted data was not a file. Check the encoding type on the form.'],
+          },
+          description: 'Serialization error',
+          key: 'common.serializer_error',
+        },
+      });
+      await expectNothingLeft(before);
+    });
+
+    it('answers an unknown or missing type, and both fields wrong, by field', async () => {
+      const before = await snapshot();
+      const unknown = await send({ form: ['image=@image-file.jpg', 'type=banner'] });
+      expect(expectEnvelope(unknown, 400)).toEqual({
+        error: {
+          fields: { type: ['"banner" is not a valid choice.'] },
+          description: 'Serialization error',
+          key: 'common.serializer_error',
+        },
+      });
+      const missing = await send({ form: ['image=@image-file.jpg'] });
+      expect(expectEnvelope(missing, 400).error.fields).toEqual({
+        type: ['This field is required.'],
+      });
+      const neither = await send({ form: ['name=x'] });
+      expect(expectEnvelope(neither, 400).error.fields).toEqual({
+        image: ['This field is required.'],
+        type: ['This field is required.'],
+      });
+      await expectNothingLeft(before);
+    });
+
+    it('answers a file that is not an image in the envelope, storing nothing', async () => {
+      const before = await snapshot();
+      const result = await send({ form: ['image=@page.html;type=image/jpeg', 'type=product'] });
+      expect(expectEnvelope(result, 400)).toEqual({
+        error: {
+          fields: {
+            image: [
+              'Upload a valid image. The file you uploaded was either not an image or a corrupted image.',
+            ],
+          },
+          description: 'Serialization error',
+          key: 'common.serializer_error',
+        },
+      });
+      await expectNothingLeft(before);
+    });
+
+    it('answers a file over the upload limit with 413 in the envelope, storing nothing', async () => {
+      const before = await snapshot();
+      const result = await send({ form: ['image=@large.png', 'type=product'] });
+      expect(expectEnvelope(result, 413)).toEqual({
+        error: {
+          fields: { image: ['The file is larger than the upload limit.'] },
+          description: 'The file is larger than the upload limit.',
+          key: 'common.file_too_large',
+        },
+      });
+      await expectNothingLeft(before);
+    });
+
+    it('answers a JSON body with 415 in the envelope', async () => {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/api/images/',
+        headers: { authorization: `Bearer ${tokens.staff}`, 'content-type': 'application/json' },
+        payload: { image: 'image-file.jpg', type: 'product' },
+      });
+      expect(res.statusCode).toBe(415);
+      expect(res.json()).toEqual({
+        error: {
+          fields: {},
+          description: 'Send the image as multipart/form-data.',
+          key: 'common.unsupported_media_type',
+        },
+      });
+    });
+
+    it('refuses a body whose boundaries are none of its own (400 in the envelope)', async () => {
+      const form = multipart({ type: 'product' }, [{ data: jpeg, filename: 'a.jpg' }]);
+      const res = await app.inject({
+        method: 'POST',
+        url: '/api/images/',
+        headers: {
+          authorization: `Bearer ${tokens.staff}`,
+          'content-type': `multipart/form-data; boundary=${WEBKIT_BOUNDARY}; boundary=other`,
+        },
+        payload: form.payload,
+      });
+      expect(res.statusCode).toBe(400);
+      expect(res.json().error.key).toMatch(/^common\./);
+    });
+
+    it('answers 401 as problem+json, for no token and for a bad one', async () => {
+      const before = await snapshot();
+      for (const token of [undefined, 'not-a-token', 'pis_AAAAAAAA_' + 'a'.repeat(43)]) {
+        const result = await curl(inventorumCurlArgs(base, { token }), work);
+        expect(result.status).toBe(401);
+        expect(result.contentType).toMatch(/^application\/problem\+json/);
+        expect(JSON.parse(result.body).code).toMatch(
+          /^(authentication_required|invalid_token|invalid_api_key)$/,
+        );
+      }
+      await expectNothingLeft(before);
+    });
+
+    it('answers 403 as problem+json: a plain user, and a key without images:write', async () => {
+      const before = await snapshot();
+      const user = await send({ token: tokens.user });
+      expect(user.status).toBe(403);
+      expect(user.contentType).toMatch(/^application\/problem\+json/);
+      expect(JSON.parse(user.body).code).toBe('insufficient_role');
+      const reader = await send({ token: tokens.readKey });
+      expect(reader.status).toBe(403);
+      expect(JSON.parse(reader.body)).toMatchObject({
+        code: 'insufficient_scope',
+        required_scopes: ['images:write'],
+      });
+      await expectNothingLeft(before);
+    });
+
+    it("stores another organisation's upload in that organisation", async () => {
+      const result = await send({ token: tokens.other });
+      const { row } = await expectCreated(result, 0, 'product');
+      const [org] = await ds.query(`SELECT id FROM organizations WHERE slug = 'elsewhere'`);
+      expect(row.organization_id).toBe(org.id);
+    });
+  });
+});
+
+describe('Inventorum with COMPAT_APIS not naming it', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await startTestApp({ COMPAT_APIS: 'backoffice-uploader' });
+  });
+  afterAll(() => t?.close());
+
+  it('serves neither path (404)', async () => {
+    const admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+    const form = multipart({ type: 'product' }, [{ data: await solidJpeg(8, 8) }]);
+    for (const url of ['/api/images/', '/api/images']) {
+      const res = await call(t.app, 'POST', url, admin, form.payload, { headers: form.headers });
+      expect(res.statusCode).toBe(404);
+      expect(res.json().code).toBe('route_not_found');
+    }
+  });
+});
