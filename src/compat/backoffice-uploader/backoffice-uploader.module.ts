@@ -1,5 +1,12 @@
 import { Module } from '@nestjs/common';
+import { ImagesModule } from '../../images/images.module';
+import { BackofficeUploaderController } from './backoffice-uploader.controller';
+import { BackofficeUploaderService } from './backoffice-uploader.service';
 
 /** Compatibility with the back-office uploader's `POST /image`. */
-@Module({})
+@Module({
+  imports: [ImagesModule],
+  controllers: [BackofficeUploaderController],
+  providers: [BackofficeUploaderService],
+})
 export class BackofficeUploaderModule {}

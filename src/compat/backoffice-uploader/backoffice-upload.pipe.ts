@@ -1,0 +1,41 @@
+import { Injectable, type PipeTransform } from '@nestjs/common';
+import { Allow } from 'class-validator';
+import type { FastifyRequest } from 'fastify';
+import { EnvironmentVariables } from '../../config/env.validation';
+import { uploadTempDir } from '../../images/image-upload.pipe';
+import { readImageUpload, type ReceivedFile } from '../../images/multipart-upload';
+import { backofficeLimit } from './backoffice-formats';
+
+/**
+ * The back-office uploader's form has the `image` file and no text field. A text value named
+ * `image` is let through here only to be answered as what it is: no file (400 image_required).
+ */
+class BackofficeUploadFieldsDto {
+  @Allow()
+  image?: string;
+}
+
+/**
+ * `@MultipartBody(BackofficeUploadPipe)`: the `image` file of a back-office upload, streamed to
+ * the request's spool by readImageUpload, cut at the route's own limit (15 MiB, or
+ * MAX_UPLOAD_BYTES if lower) the moment a file crosses it: 413, the rest never read.
+ */
+@Injectable()
+export class BackofficeUploadPipe implements PipeTransform<FastifyRequest, Promise<ReceivedFile>> {
+  private readonly tmpDir: string;
+  private readonly maxBytes: number;
+
+  constructor(env: EnvironmentVariables) {
+    this.tmpDir = uploadTempDir(env);
+    this.maxBytes = backofficeLimit(env.MAX_UPLOAD_BYTES);
+  }
+
+  async transform(request: FastifyRequest): Promise<ReceivedFile> {
+    const parts = request.parts.bind(request);
+    const fileSize = this.maxBytes;
+    // The multipart reader reads this request's parts with the route's limit.
+    request.parts = (options) => parts({ ...options, limits: { ...options?.limits, fileSize } });
+    const upload = await readImageUpload(request, this.tmpDir, BackofficeUploadFieldsDto);
+    return upload.file;
+  }
+}

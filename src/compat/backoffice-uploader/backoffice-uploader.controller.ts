@@ -1,0 +1,37 @@
+import { Controller, HttpCode, Post } from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
+import { Ctx } from '../../auth/decorators';
+import type { RequestContext } from '../../auth/principal';
+import { MultipartBody } from '../../images/image-upload.pipe';
+import type { ReceivedFile } from '../../images/multipart-upload';
+import { BackofficeUploadPipe } from './backoffice-upload.pipe';
+import { BACKOFFICE_UPLOADER_TAG, BackofficeUpload } from './backoffice-uploader.openapi';
+import { BackofficeUploaderService } from './backoffice-uploader.service';
+import type { BackofficeUploadDto } from './dto/backoffice-upload.dto';
+
+/** The back-office uploader's "Upload Asset Image": `POST /image` and `POST /upload/image`. */
+@ApiTags(BACKOFFICE_UPLOADER_TAG)
+@Controller()
+export class BackofficeUploaderController {
+  constructor(private readonly uploader: BackofficeUploaderService) {}
+
+  @Post('image')
+  @HttpCode(200)
+  @BackofficeUpload('/image')
+  uploadBackofficeImage(
+    @Ctx() ctx: RequestContext,
+    @MultipartBody(BackofficeUploadPipe) file: ReceivedFile,
+  ): Promise<BackofficeUploadDto> {
+    return this.uploader.upload(ctx, file);
+  }
+
+  @Post('upload/image')
+  @HttpCode(200)
+  @BackofficeUpload('/upload/image')
+  uploadBackofficeImageUnderUpload(
+    @Ctx() ctx: RequestContext,
+    @MultipartBody(BackofficeUploadPipe) file: ReceivedFile,
+  ): Promise<BackofficeUploadDto> {
+    return this.uploader.upload(ctx, file);
+  }
+}
