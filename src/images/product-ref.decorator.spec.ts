@@ -5,15 +5,46 @@ describe(parseIfMatch.name, () => {
     [undefined, undefined],
     ['*', undefined],
     [' * ', undefined],
+    // The strong ETag the API sends.
     ['"3"', [3]],
+    ['"0"', [0]],
+    // The version as bodies show it.
+    ['3', [3]],
+    [' 3 ', [3]],
+    ['0', [0]],
+    // Weak tags, as a proxy that re-compresses rewrites them.
+    ['W/"3"', [3]],
+    // Lists of any of these.
     ['"3", "4"', [3, 4]],
     ['"3","4"', [3, 4]],
+    ['3, 4', [3, 4]],
+    ['W/"3", 4, "5"', [3, 4, 5]],
+    ['"3",, "4",', [3, 4]],
+    // An element that is no version never matches, but the others still can.
+    ['"abc", "7"', [7]],
+    ['"3", junk', [3]],
+    ['"1", *', [1]], // `*` stands alone or not at all
   ])('%j → %j', (header, versions) => expect(parseIfMatch(header)).toEqual(versions));
 
-  it.each(['W/"3"', '3', '"abc"', '', 'garbage', '"3" junk'])(
-    'never matches %j (strong comparison only)',
-    (header) => expect(parseIfMatch(header)).toEqual([-1]),
-  );
+  it.each([
+    '',
+    ' ',
+    'garbage',
+    '"abc"',
+    '"3" junk',
+    '3 4',
+    'W/3',
+    'w/"3"',
+    '"-1"',
+    '-1',
+    '03',
+    '"03"',
+    '3.0',
+    '"3',
+    '3"',
+    '"3"4',
+    '12345678901',
+  ])('never matches %j', (header) => expect(parseIfMatch(header)).toEqual([-1]));
 
   it('round-trips the ETag it produces', () => {
     expect(parseIfMatch(galleryEtag(42))).toEqual([42]);

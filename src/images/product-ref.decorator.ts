@@ -16,13 +16,32 @@ export const ProductParam = createParamDecorator(
   },
 );
 
-/** If-Match as gallery versions: `"3"` or `"3", "4"`; undefined for none or `*`. */
+/** One element of an If-Match list: an entity tag (`"5"`, `W/"5"`) or a bare token (`5`). */
+const LIST_ELEMENT = /\s*((?:W\/)?"[^"]*"|[^,"]*)\s*(?:,|$)/y;
+
+/** A gallery version as the API hands it out: in a body (`5`), as an ETag (`"5"`) or weak. */
+const VERSION = /^(?:(?:W\/)?"(0|[1-9]\d{0,9})"|(0|[1-9]\d{0,9}))$/;
+
+/**
+ * If-Match as the gallery versions it names; undefined for none or `*` (anything matches).
+ *
+ * Lenient on purpose: besides the strong ETag the API sends (`"5"`), it takes the `version` as
+ * bodies show it (`5`) and weak tags (`W/"5"`, as proxies that re-compress rewrite them), alone
+ * or in a comma-separated list. An element that is none of these can never match; a header with
+ * no usable element answers 412 (the version -1 exists nowhere).
+ */
 export function parseIfMatch(header: string | undefined): number[] | undefined {
   if (header === undefined || header.trim() === '*') return undefined;
-  const versions = [...header.matchAll(/(?:^|,)\s*"(\d{1,10})"\s*(?=,|$)/g)].map((m) =>
-    Number(m[1]),
-  );
-  // Anything unparseable (a weak tag, garbage) can never match: If-Match uses strong comparison.
+  const versions: number[] = [];
+  LIST_ELEMENT.lastIndex = 0;
+  while (LIST_ELEMENT.lastIndex < header.length) {
+    const start = LIST_ELEMENT.lastIndex;
+    const element = LIST_ELEMENT.exec(header);
+    // An unbalanced quote: what is left is no entity tag.
+    if (!element || LIST_ELEMENT.lastIndex === start) break;
+    const version = VERSION.exec(element[1].trim());
+    if (version) versions.push(Number(version[1] ?? version[2]));
+  }
   return versions.length > 0 ? versions : [-1];
 }
 

@@ -334,6 +334,82 @@ describe('Gallery rules', () => {
         expect(res.headers.etag).not.toBe(etag);
       }
     });
+
+    it('accepts the version as bodies show it, a weak ETag and lists of them, for PATCH, PUT /order and DELETE', async () => {
+      const p = await newProduct();
+      const a = await uploaded(p);
+      const b = await uploaded(p);
+      const forms: Record<string, (version: number) => string> = {
+        'the body version': (v) => String(v),
+        'a weak ETag': (v) => `W/"${v}"`,
+        'a list of versions': (v) => `${v + 100}, ${v}`,
+        'a mixed list': (v) => `W/"${v + 100}", "${v + 200}", ${v}`,
+      };
+      for (const [form, header] of Object.entries(forms)) {
+        const { version } = await gallery(p);
+        const patched = await call(
+          app,
+          'PATCH',
+          `${base(p)}/${a.id}`,
+          c.staff,
+          { title: form },
+          { headers: { 'if-match': header(version) } },
+        );
+        expect({ form, status: patched.statusCode }).toEqual({ form, status: 200 });
+        expect(patched.headers.etag).toBe(`"${version + 1}"`);
+        const reordered = await call(
+          app,
+          'PUT',
+          `${base(p)}/order`,
+          c.staff,
+          { image_ids: [a.id, b.id] },
+          { headers: { 'if-match': header(version + 1) } },
+        );
+        expect({ form, status: reordered.statusCode }).toEqual({ form, status: 200 });
+        expect(reordered.json().version).toBe(version + 2);
+      }
+      const { version } = await gallery(p);
+      const deleted = await call(app, 'DELETE', `${base(p)}/${b.id}`, c.staff, undefined, {
+        headers: { 'if-match': String(version) },
+      });
+      expect(deleted.statusCode).toBe(204);
+      expect(ids((await gallery(p)).items)).toEqual([a.id]);
+    });
+
+    it('never matches anything else: 412, nothing changed', async () => {
+      const p = await newProduct();
+      const a = await uploaded(p, { title: 'kept' });
+      const before = await gallery(p);
+      const v = before.version;
+      for (const header of [
+        `"${v}" junk`,
+        `${v} ${v}`,
+        `W/${v}`,
+        `0${v}`,
+        `"abc"`,
+        `${v}.0`,
+        `"${v}`,
+        'garbage',
+        '',
+      ]) {
+        const res = await call(
+          app,
+          'PATCH',
+          `${base(p)}/${a.id}`,
+          c.staff,
+          { title: 'changed' },
+          { headers: { 'if-match': header } },
+        );
+        expect({ header, status: res.statusCode, code: res.json().code }).toEqual({
+          header,
+          status: 412,
+          code: 'gallery_changed',
+        });
+      }
+      const after = await gallery(p);
+      expect(after.etag).toBe(before.etag);
+      expect(after.items).toEqual(before.items);
+    });
   });
 
   describe('DELETE an image', () => {
