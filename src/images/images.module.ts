@@ -14,8 +14,10 @@ import { GalleryService } from './gallery.service';
 import { ImagePresenter } from './image-presenter';
 import { StandaloneImagesService } from './standalone-images.service';
 import {
+  ProductImageByExternalIdController,
   ProductImageByGtinController,
   ProductImageController,
+  ProductImagesByExternalIdController,
   ProductImagesByGtinController,
   ProductImagesController,
 } from './product-images.controller';
@@ -25,8 +27,10 @@ import {
   controllers: [
     ProductImagesController,
     ProductImagesByGtinController,
+    ProductImagesByExternalIdController,
     ProductImageController,
     ProductImageByGtinController,
+    ProductImageByExternalIdController,
     ImagesController,
   ],
   providers: [

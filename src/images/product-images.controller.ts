@@ -50,6 +50,7 @@ const UPLOAD_BODY = {
       },
       title: { type: 'string', maxLength: 255 },
       alt_text: { type: 'string', maxLength: 1000 },
+      description: { type: 'string', maxLength: 5000 },
       is_primary: { type: 'boolean', default: false },
       priority: { type: 'integer', minimum: 0, description: 'Default: after the last image.' },
     },
@@ -59,12 +60,17 @@ const UPLOAD_BODY = {
 const IF_MATCH = {
   name: 'If-Match',
   required: false,
-  description: 'The gallery ETag you last read; 412 gallery_changed if it changed since.',
+  description:
+    'The gallery version you last read: its ETag (`"5"`), the `version` of a body (`5`) or a weak ' +
+    'ETag (`W/"5"`), or a comma-separated list of them, or `*`. 412 gallery_changed if the ' +
+    'gallery changed since; a value naming no version never matches.',
+  schema: { type: 'string' },
 };
 
 /**
- * A product's gallery, under `products/:productId/images` and `products/by-gtin/:gtin/images`
- * (the two controllers below). Operation ids are the method names, `…ByGtin` for the second.
+ * A product's gallery, under `products/:productId/images`, `products/by-gtin/:gtin/images` and
+ * `products/by-external-id/:externalId/images` (the three controllers below). Operation ids are
+ * the method names, `…ByGtin` for the second and `…ByExternalId` for the third.
  */
 @Injectable() // only so that its constructor's parameter types are emitted for the subclasses
 abstract class GalleryRoutes {
@@ -114,7 +120,12 @@ abstract class GalleryRoutes {
 
   @Get()
   @RequireScopes(Scope.ImagesRead)
-  @ApiOperation({ summary: 'The gallery in display order, with its ETag' })
+  @ApiOperation({
+    summary: 'The gallery in display order, with its ETag',
+    description:
+      'Primary first, then `priority` ascending, then newest first. `version` in the body and the ' +
+      '`ETag` header name the gallery as read: send either back as `If-Match` when changing it.',
+  })
   @ApiProblems(...PROBLEMS.validation)
   async listProductImages(
     @Ctx() ctx: RequestContext,
@@ -129,7 +140,10 @@ abstract class GalleryRoutes {
 
   @Get(':imageId')
   @RequireScopes(Scope.ImagesRead)
-  @ApiOperation({ summary: 'One image of the gallery' })
+  @ApiOperation({
+    summary: 'One image of the gallery',
+    description: 'The image with its renditions; 404 when it belongs to another product.',
+  })
   getProductImage(
     @Ctx() ctx: RequestContext,
     @ProductParam() product: ProductRef,
@@ -142,7 +156,12 @@ abstract class GalleryRoutes {
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ImagesWrite)
   @ApiHeader(IF_MATCH)
-  @ApiOperation({ summary: 'Change title, alt text, primary flag or priority' })
+  @ApiOperation({
+    summary: 'Change title, alt text, primary flag or priority',
+    description:
+      'Making an image primary demotes the previous one; the primary cannot be unmarked ' +
+      '(make another one primary instead). Answers the new gallery ETag.',
+  })
   @ApiProblems(...PROBLEMS.jsonBody, 'primary_required', 'gallery_changed')
   async updateProductImage(
     @Ctx() ctx: RequestContext,
@@ -167,7 +186,12 @@ abstract class GalleryRoutes {
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ImagesWrite)
   @ApiHeader(IF_MATCH)
-  @ApiOperation({ summary: 'Reorder: name every image once; priorities become 0..n-1' })
+  @ApiOperation({
+    summary: 'Reorder: name every image once; priorities become 0..n-1',
+    description:
+      'A list that does not name exactly the gallery’s images is refused and nothing changes. ' +
+      'The primary image stays first.',
+  })
   @ApiProblems(...PROBLEMS.jsonBody, 'invalid_image_order', 'gallery_changed')
   async reorderProductImages(
     @Ctx() ctx: RequestContext,
@@ -186,7 +210,10 @@ abstract class GalleryRoutes {
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ImagesWrite)
   @ApiHeader(IF_MATCH)
-  @ApiOperation({ summary: 'Delete an image and its files; the next image becomes primary' })
+  @ApiOperation({
+    summary: 'Delete an image and its files; the next image becomes primary',
+    description: 'Files that cannot be deleted at once are retried later.',
+  })
   @ApiProblems('gallery_changed')
   deleteProductImage(
     @Ctx() ctx: RequestContext,
@@ -206,9 +233,13 @@ export class ProductImagesController extends GalleryRoutes {}
 @Controller('products/by-gtin/:gtin/images')
 export class ProductImagesByGtinController extends GalleryRoutes {}
 
+@ApiTags('images')
+@Controller('products/by-external-id/:externalId/images')
+export class ProductImagesByExternalIdController extends GalleryRoutes {}
+
 /**
- * The Ocha API's product image from JSON, under `products/:productId/image` and
- * `products/by-gtin/:gtin/image`.
+ * The Ocha API's product image from JSON, under `products/:productId/image`,
+ * `products/by-gtin/:gtin/image` and `products/by-external-id/:externalId/image`.
  */
 @Injectable() // only so that its constructor's parameter types are emitted for the subclasses
 abstract class ProductImageRoutes {
@@ -228,6 +259,7 @@ abstract class ProductImageRoutes {
   })
   @ApiProblems(
     ...PROBLEMS.jsonBody,
+    'invalid_image_source',
     'invalid_data_uri',
     'image_type_mismatch',
     'image_url_unreachable',
@@ -255,3 +287,7 @@ export class ProductImageController extends ProductImageRoutes {}
 @ApiTags('images')
 @Controller('products/by-gtin/:gtin/image')
 export class ProductImageByGtinController extends ProductImageRoutes {}
+
+@ApiTags('images')
+@Controller('products/by-external-id/:externalId/image')
+export class ProductImageByExternalIdController extends ProductImageRoutes {}

@@ -4,6 +4,8 @@ import { OPENAPI_PUBLIC_EXTENSION } from '../auth/decorators';
 import type { ErrorCode } from '../common/errors/error-codes';
 import { FieldErrorDto, ProblemDetailsDto } from '../common/errors/problem-details.dto';
 import { RenditionDto } from '../images/dto/image.dto';
+import { EXTERNAL_ID_MAX_LENGTH, EXTERNAL_ID_PATTERN_SOURCE } from '../products/external-id';
+import { SHORT_ID_ALPHABET, SHORT_ID_LENGTH } from '../common/ids/short-id';
 import { applyProblemResponses, PROBLEMS, PROBLEMS_EXTENSION } from './problems';
 import { declareResponseHeaders } from './response-headers';
 
@@ -78,9 +80,14 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   const config = builder.build();
   const document = SwaggerModule.createDocument(app, config, {
     extraModels: [ProblemDetailsDto, FieldErrorDto, RenditionDto],
-    // Method names are the operation ids; the by-GTIN twin of a controller gets a suffix.
+    // Method names are the operation ids; the by-GTIN and by-external-id twins of a controller
+    // get a suffix.
     operationIdFactory: (controllerKey, methodKey) =>
-      controllerKey.endsWith('ByGtinController') ? `${methodKey}ByGtin` : methodKey,
+      controllerKey.endsWith('ByGtinController')
+        ? `${methodKey}ByGtin`
+        : controllerKey.endsWith('ByExternalIdController')
+          ? `${methodKey}ByExternalId`
+          : methodKey,
   });
   applySecurityRequirements(document);
   declarePathParameters(document);
@@ -96,6 +103,7 @@ const PATH_PARAMETER_PROBLEMS: Record<string, ErrorCode[]> = {
   imageId: ['invalid_id', 'image_not_found'],
   id: ['invalid_id'],
   gtin: ['invalid_gtin', 'product_not_found'],
+  externalId: ['invalid_external_id', 'product_not_found'],
 };
 
 const PATH_PARAMETER_DESCRIPTIONS: Record<string, string> = {
@@ -103,6 +111,27 @@ const PATH_PARAMETER_DESCRIPTIONS: Record<string, string> = {
   imageId: 'Image id (22 characters) or its UUID',
   id: 'Id (22 characters) or its UUID',
   gtin: 'GTIN-8, -12, -13 or -14 (compared as the zero-padded GTIN-14)',
+  externalId:
+    'Your own id for the product (its `external_id`), percent-encoded, compared exactly: 1 to ' +
+    '255 characters, without "/" or control characters, not "." or ".."',
+};
+
+/** A 22-character shortuuid, or a canonical UUID in any case. */
+const ID_PATTERN =
+  `^([${SHORT_ID_ALPHABET}]{${SHORT_ID_LENGTH}}|` +
+  '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$';
+
+/** The schema of a path parameter, by name (what a client can check before sending). */
+const PATH_PARAMETER_SCHEMAS: Record<string, Record<string, unknown>> = {
+  productId: { type: 'string', pattern: ID_PATTERN },
+  imageId: { type: 'string', pattern: ID_PATTERN },
+  gtin: { type: 'string', pattern: '^\\d{8,14}$' },
+  externalId: {
+    type: 'string',
+    minLength: 1,
+    maxLength: EXTERNAL_ID_MAX_LENGTH,
+    pattern: EXTERNAL_ID_PATTERN_SOURCE,
+  },
 };
 
 /**
@@ -128,12 +157,18 @@ function declarePathParameters(document: OpenAPIObject): void {
       ];
       const parameters = (op.parameters ??= []);
       for (const name of names) {
-        if (parameters.some((p) => p.in === 'path' && p.name === name)) continue;
+        const declared = parameters.find((p) => p.in === 'path' && p.name === name) as
+          { schema?: unknown } | undefined;
+        const schema = PATH_PARAMETER_SCHEMAS[name];
+        if (declared) {
+          if (schema) declared.schema = schema;
+          continue;
+        }
         parameters.unshift({
           name,
           in: 'path',
           required: true,
-          schema: { type: 'string' },
+          schema: schema ?? { type: 'string' },
           description: PATH_PARAMETER_DESCRIPTIONS[name] ?? name,
         } as { name: string; in: string });
       }

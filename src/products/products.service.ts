@@ -18,11 +18,15 @@ import {
   type UpdateProductDto,
 } from './dto/product.dto';
 import { Product } from './entities/product.entity';
+import { parseExternalId } from './external-id';
 import { normalizeGtin } from './gtin';
 import { slugCandidate, slugify } from './slug';
 
-/** How a request names a product: by id, or by GTIN (any of the four lengths). */
-export type ProductRef = { id: string } | { gtin: string };
+/**
+ * How a request names a product: by id, by GTIN (any of the four lengths), or by the caller's own
+ * id for it (`external_id`, exactly).
+ */
+export type ProductRef = { id: string } | { gtin: string } | { externalId: string };
 
 const MAX_SLUG_ATTEMPTS = 50;
 
@@ -61,6 +65,7 @@ export class ProductsService {
             name: dto.name,
             slug,
             gtin,
+            externalId: dto.external_id ?? null,
             description: dto.description ?? '',
           }),
         );
@@ -81,6 +86,9 @@ export class ProductsService {
       .take(query.limit + 1);
     if (query.slug !== undefined) qb.andWhere('p.slug = :slug', { slug: query.slug });
     if (query.gtin !== undefined) qb.andWhere('p.gtin = :gtin', { gtin: parseGtin(query.gtin) });
+    if (query.external_id !== undefined) {
+      qb.andWhere('p.external_id = :externalId', { externalId: query.external_id });
+    }
     if (query.cursor) {
       const after = decodeCursor(query.cursor);
       qb.andWhere('(p.created_at, p.id) < (:createdAt, :id)', after);
@@ -105,6 +113,7 @@ export class ProductsService {
     if (dto.slug !== undefined) product.slug = dto.slug;
     if (dto.gtin !== undefined) product.gtin = dto.gtin === null ? null : parseGtin(dto.gtin);
     if (dto.description !== undefined) product.description = dto.description;
+    if (dto.external_id !== undefined) product.externalId = dto.external_id;
     try {
       await this.products.save(product);
     } catch (e) {
@@ -158,7 +167,10 @@ export class ProductsService {
     return product;
   }
 
-  /** Products with their primary image and image count, in two queries for the whole page. */
+  /**
+   * Products with their primary image (and its URL as `image`) and image count, in two queries
+   * for the whole page.
+   */
   async present(products: Product[]): Promise<ProductDto[]> {
     if (products.length === 0) return [];
     const ids = products.map((p) => p.id);
@@ -193,14 +205,16 @@ export class ProductsService {
     };
   }
 
-  private where(ref: ProductRef): { id: string } | { gtin: string } {
-    return 'id' in ref ? { id: ref.id } : { gtin: parseGtin(ref.gtin) };
+  private where(ref: ProductRef): { id: string } | { gtin: string } | { externalId: string } {
+    if ('id' in ref) return { id: ref.id };
+    if ('gtin' in ref) return { gtin: parseGtin(ref.gtin) };
+    return { externalId: parseExternalId(ref.externalId) };
   }
 
   private notFound(): AppError {
     return new AppError(
       'product_not_found',
-      'No product with this id or GTIN in your organisation.',
+      'No product with this id, GTIN or external id in your organisation.',
     );
   }
 
@@ -209,6 +223,13 @@ export class ProductsService {
       throw new AppError('gtin_taken', 'Another product of your organisation has this GTIN.', [
         { field: 'gtin', message: 'is already in use' },
       ]);
+    }
+    if (isUniqueViolation(e, 'UQ_products_organization_external_id')) {
+      throw new AppError(
+        'external_id_taken',
+        'Another product of your organisation has this external id.',
+        [{ field: 'external_id', message: 'is already in use' }],
+      );
     }
     if (isUniqueViolation(e, 'UQ_products_organization_slug')) {
       if (retrySlug) return;

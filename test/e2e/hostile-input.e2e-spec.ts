@@ -383,7 +383,7 @@ describe('Hostile input: 400 problem+json, never 500, nothing created', () => {
         const res = await call(app, method, url, admin);
         expect({ url, errors: expectRefused(res, 400, 'malformed_url') }).toEqual({
           url,
-          errors: [{ field: 'path', message: 'has a parameter longer than 100 characters' }],
+          errors: [{ field: 'path', message: 'has a parameter longer than 512 characters' }],
         });
         expect(res.body).not.toContain(long.slice(0, 100));
       }

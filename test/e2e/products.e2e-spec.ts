@@ -39,7 +39,9 @@ describe('Products', () => {
       slug: 'creme-brulee-250-g',
       gtin: '00036000291452',
       description: 'Dessert',
+      external_id: null,
       primary_image: null,
+      image: null,
       image_count: 0,
     });
     expect(res.json().id).toMatch(/^[2-9A-HJ-NP-Za-km-z]{22}$/);
@@ -79,6 +81,7 @@ describe('Products', () => {
       { name: '' },
       { name: 'x', slug: 'Not A Slug' },
       { name: 'x', extra: 1 },
+      { name: 'x', external_id: 'a/b' },
     ]) {
       const res = await create(body);
       expect(res.statusCode).toBe(400);
@@ -106,6 +109,35 @@ describe('Products', () => {
     expect(unknown.statusCode).toBe(404);
     const invalid = await call(app, 'GET', '/api/v1/products/by-gtin/123', c.user);
     expect(invalid.statusCode).toBe(400);
+  });
+
+  it('changes and deletes a product addressed by GTIN, in its organisation only', async () => {
+    const p = (await create({ name: 'By GTIN', gtin: '5901234123457' })).json();
+    const url = '/api/v1/products/by-gtin/5901234123457';
+    const patched = await call(app, 'PATCH', url, c.staff, { name: 'Changed by GTIN' });
+    expect(patched.statusCode).toBe(200);
+    expect(patched.json()).toMatchObject({ id: p.id, name: 'Changed by GTIN' });
+    // The GTIN itself can change through its own address; the old one then names nothing.
+    const moved = await call(app, 'PATCH', url, c.staff, { gtin: '0012345678905' });
+    expect(moved.json()).toMatchObject({ id: p.id, gtin: '00012345678905' });
+    expect((await call(app, 'GET', url, c.user)).statusCode).toBe(404);
+
+    const newUrl = '/api/v1/products/by-gtin/012345678905';
+    for (const [method, body] of [
+      ['PATCH', { name: 'x' }],
+      ['DELETE', undefined],
+    ] as const) {
+      const res = await call(app, method, newUrl, c.other, body);
+      expect(res.statusCode).toBe(404);
+      expect(res.json().code).toBe('product_not_found');
+    }
+    expect((await call(app, 'DELETE', newUrl, c.user)).statusCode).toBe(403);
+    expect((await call(app, 'DELETE', newUrl, c.staff)).statusCode).toBe(204);
+    expect((await call(app, 'GET', `/api/v1/products/${p.id}`, c.user)).statusCode).toBe(404);
+    const invalid = await call(app, 'PATCH', '/api/v1/products/by-gtin/123', c.staff, {
+      name: 'x',
+    });
+    expect(invalid.json().code).toBe('invalid_gtin');
   });
 
   it('lists newest first with a cursor, and filters by slug and GTIN', async () => {
@@ -158,7 +190,7 @@ describe('Products', () => {
     expect(cleared.json().gtin).toBeNull();
   });
 
-  it('refuses null for fields that cannot be empty, naming the field (only gtin clears)', async () => {
+  it('refuses null for fields that cannot be empty, naming the field (only gtin and external_id clear)', async () => {
     const p = (await create({ name: 'Nulls' })).json();
     for (const field of ['name', 'slug', 'description']) {
       const res = await call(app, 'PATCH', `/api/v1/products/${p.id}`, c.staff, { [field]: null });

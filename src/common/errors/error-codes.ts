@@ -84,6 +84,8 @@ export const ERROR_CODES = {
   invalid_gtin: { kind: 'invalid', title: 'The GTIN is invalid' },
   slug_taken: { kind: 'conflict', title: 'The slug is already in use' },
   gtin_taken: { kind: 'conflict', title: 'The GTIN is already in use' },
+  invalid_external_id: { kind: 'invalid', title: 'The external id is malformed' },
+  external_id_taken: { kind: 'conflict', title: 'The external id is already in use' },
   // Images.
   image_required: { kind: 'invalid', title: 'An image file is required' },
   unsupported_image_type: { kind: 'invalid', title: 'The file is not a supported image type' },

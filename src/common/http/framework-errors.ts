@@ -5,8 +5,11 @@ import { PROBLEM_CONTENT_TYPE, toProblem, type Problem } from '../errors/problem
 import { REQUEST_ID_HEADER } from '../logging/request-id';
 import { API_CSP, HELMET_OPTIONS } from './security-headers';
 
-/** The longest path parameter the router accepts (Fastify's default, stated so it can be told). */
-export const MAX_PARAM_LENGTH = 100;
+/**
+ * The longest path parameter the router accepts, in UTF-16 units once decoded (stated so it can be
+ * told): an external id of 255 characters is up to 510 of them (Fastify's default, 100, is less).
+ */
+export const MAX_PARAM_LENGTH = 512;
 
 /**
  * Helmet's own function, with the options @fastify/helmet is registered with: the router answers

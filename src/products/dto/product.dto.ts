@@ -6,7 +6,21 @@ import { encodeShortId } from '../../common/ids/short-id';
 import { CursorQueryDto } from '../../common/pagination/cursor-query.dto';
 import type { ImageSummary } from '../../images/image-urls';
 import type { Product } from '../entities/product.entity';
+import {
+  EXTERNAL_ID_MAX_LENGTH,
+  EXTERNAL_ID_PATTERN_SOURCE,
+  EXTERNAL_ID_RULE,
+  IsExternalId,
+} from '../external-id';
 import { SLUG_PATTERN } from '../slug';
+
+/** The OpenAPI schema of an external id, wherever one is sent. */
+const EXTERNAL_ID_SCHEMA = {
+  type: String,
+  minLength: 1,
+  maxLength: EXTERNAL_ID_MAX_LENGTH,
+  pattern: EXTERNAL_ID_PATTERN_SOURCE,
+} as const;
 
 const trim = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string' ? value.trim() : value;
@@ -36,6 +50,20 @@ export class CreateProductDto {
   @IsString()
   @MaxLength(10_000)
   description?: string;
+
+  @ApiPropertyOptional({
+    ...EXTERNAL_ID_SCHEMA,
+    nullable: true,
+    example: '4711',
+    description:
+      'Your own id for the product (for example your shop’s product id), unique in your ' +
+      `organisation: ${EXTERNAL_ID_RULE}. The product can then be addressed as ` +
+      '`/api/v1/products/by-external-id/{external_id}` (percent-encoded). null clears it.',
+  })
+  @IsOptional()
+  @ValidateIf((_o, v) => v !== null)
+  @IsExternalId()
+  external_id?: string | null;
 }
 
 export class UpdateProductDto extends PartialType(CreateProductDto, {
@@ -53,6 +81,11 @@ export class ListProductsQueryDto extends CursorQueryDto {
   @IsString()
   @MaxLength(14)
   gtin?: string;
+
+  @ApiPropertyOptional({ ...EXTERNAL_ID_SCHEMA, description: 'Exactly this external id.' })
+  @IsOptional()
+  @IsExternalId()
+  external_id?: string;
 }
 
 export class ImageSummaryDto implements ImageSummary {
@@ -62,9 +95,10 @@ export class ImageSummaryDto implements ImageSummary {
   url!: string;
   /** @example 'Blue running shoe, side view' */
   alt_text!: string;
-  /** @example 1200 */
+  @ApiProperty({ type: 'integer', example: 1200 })
   width!: number;
-  /** @example 900 */
+
+  @ApiProperty({ type: 'integer', example: 900 })
   height!: number;
 
   @ApiProperty({
@@ -87,14 +121,33 @@ export class ProductDto {
   @ApiProperty({ type: String, nullable: true, example: '04006381333931' })
   gtin!: string | null;
 
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    example: '4711',
+    description: 'Your own id for the product, or null.',
+  })
+  external_id!: string | null;
+
   /** @example 'A light running shoe.' */
   description!: string;
 
   @ApiProperty({ type: ImageSummaryDto, nullable: true })
   primary_image!: ImageSummaryDto | null;
 
-  /** @example 3 */
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    example: 'https://cdn.example.com/products/0b6f…/7c9e…/original.jpg',
+    description:
+      "The primary image's original URL (`primary_image.url`; the Ocha API's `image`), or null " +
+      'when the gallery is empty.',
+  })
+  image!: string | null;
+
+  @ApiProperty({ type: 'integer', example: 3 })
   image_count!: number;
+
   /** @example '2026-11-22T10:00:00.000Z' */
   created_at!: Date;
   /** @example '2026-11-22T10:15:00.000Z' */
@@ -106,8 +159,10 @@ export class ProductDto {
       name: product.name,
       slug: product.slug,
       gtin: product.gtin,
+      external_id: product.externalId,
       description: product.description,
       primary_image: primary,
+      image: primary?.url ?? null,
       image_count: imageCount,
       created_at: product.createdAt,
       updated_at: product.updatedAt,
