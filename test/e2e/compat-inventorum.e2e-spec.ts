@@ -410,21 +410,25 @@ describe('Inventorum: POST /api/images/ (its own curl command)', () => {
       await expectNothingLeft(before);
     });
 
-    it('answers a JSON body with 415 in the envelope', async () => {
-      const res = await app.inject({
-        method: 'POST',
-        url: '/api/images/',
-        headers: { authorization: `Bearer ${tokens.staff}`, 'content-type': 'application/json' },
-        payload: { image: 'image-file.jpg', type: 'product' },
-      });
-      expect(res.statusCode).toBe(415);
-      expect(res.json()).toEqual({
-        error: {
-          fields: {},
-          description: 'Send the image as multipart/form-data.',
-          key: 'common.unsupported_media_type',
-        },
-      });
+    it('answers a body that is not multipart with 415 problem+json (JSON, a form, none)', async () => {
+      for (const [type, payload] of [
+        ['application/json', '{"image": "image-file.jpg", "type": "product"}'],
+        ['application/x-www-form-urlencoded', 'image=image-file.jpg&type=product'],
+        [undefined, undefined],
+      ]) {
+        const res = await app.inject({
+          method: 'POST',
+          url: '/api/images/',
+          headers: {
+            authorization: `Bearer ${tokens.staff}`,
+            ...(type ? { 'content-type': type } : {}),
+          },
+          ...(payload ? { payload } : {}),
+        });
+        expect(res.statusCode).toBe(415);
+        expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+        expect(res.json().code).toBe('unsupported_media_type');
+      }
     });
 
     it('refuses a body whose boundaries are none of its own (400 in the envelope)', async () => {

@@ -21,11 +21,12 @@ export interface InventorumErrorContext {
 }
 
 /**
- * The statuses answered in the envelope: those about the request the route read. 401 and 403
- * are decided before (the shared pre-body credential check) and 5xx are faults of the service:
- * problem+json, as everywhere else in the service.
+ * The statuses answered in the envelope: those about the form the route read (invalid fields, a
+ * file too large). The others stay problem+json, as everywhere else in the service: 401 and 403
+ * are decided before the route (the shared pre-body credential check), so is 415 for most bodies
+ * (a Content-Type the service has no parser for), and 5xx are faults of the service.
  */
-export const ENVELOPED_STATUSES: readonly number[] = [400, 413, 415];
+export const ENVELOPED_STATUSES: readonly number[] = [400, 413];
 
 export const SERIALIZER_ERROR = {
   description: 'Serialization error',
@@ -91,8 +92,9 @@ export function inventorumFields(
 
 /**
  * The envelope for a problem, or undefined where the problem stays problem+json (see
- * ENVELOPED_STATUSES). A 400 about fields is Inventorum's serializer error; any other has the key
- * `common.<the service's code>` and the problem's detail as its description.
+ * ENVELOPED_STATUSES). A 400 about fields is Inventorum's serializer error; any other (a malformed
+ * body, a file too large) has the key `common.<the service's code>` and the problem's detail as
+ * its description.
  */
 export function inventorumError(
   problem: Problem,

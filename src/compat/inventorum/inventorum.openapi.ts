@@ -135,7 +135,8 @@ const ERRORS_400 = envelopeResponse(
 
 const ERRORS_413 = envelopeResponse(
   413,
-  'The file is larger than the upload limit (MAX_UPLOAD_BYTES).',
+  'The file is larger than the upload limit, MAX_UPLOAD_BYTES (`common.file_too_large`), or the ' +
+    'form has too many parts (`common.too_many_parts`).',
   {
     file_too_large: {
       summary: 'Too large',
@@ -147,13 +148,6 @@ const ERRORS_413 = envelopeResponse(
     },
   },
 );
-
-const ERRORS_415 = envelopeResponse(415, 'The body is not multipart/form-data.', {
-  unsupported_media_type: {
-    summary: 'Not multipart',
-    value: envelope({}, 'Send the image as multipart/form-data.', 'common.unsupported_media_type'),
-  },
-});
 
 /**
  * Inventorum's `POST /images` (both spellings of its path): authorisation and the OpenAPI
@@ -174,8 +168,8 @@ export function InventorumUpload(path: string): MethodDecorator {
         'deleted (it is in `GET /api/v1/images`). Needs the staff role and `images:write` ' +
         '(Inventorum\'s scope "images"); `Authorization: Bearer` takes a JWT or an API key. ' +
         "A Content-Type with two `boundary` parameters (curl sends one for Inventorum's printed " +
-        'command) is read with the one the body uses. Errors about the request (400, 413, 415) ' +
-        "are in Inventorum's envelope; 401, 403 and 5xx are `application/problem+json` as " +
+        'command) is read with the one the body uses. Errors about the form (400, 413) are in ' +
+        "Inventorum's envelope; 401, 403, 415 and 5xx are `application/problem+json` as " +
         'everywhere in the service.',
     }),
     ApiOkResponse({
@@ -185,7 +179,6 @@ export function InventorumUpload(path: string): MethodDecorator {
     }),
     ERRORS_400,
     ERRORS_413,
-    ERRORS_415,
-    ApiProblems('server_busy', 'storage_unavailable'),
+    ApiProblems('unsupported_media_type', 'server_busy', 'storage_unavailable'),
   );
 }

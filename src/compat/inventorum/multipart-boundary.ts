@@ -76,7 +76,8 @@ export async function peekBody(raw: IncomingMessage, bytes: number): Promise<Buf
   }
   const head = Buffer.concat(chunks);
   // In the same tick as the last read: an end it noticed is not emitted while data is buffered.
-  if (head.length > 0) raw.unshift(head);
+  // (A stream without `complete`, as app.inject's, may have ended already: nothing can go back.)
+  if (head.length > 0 && !raw.readableEnded) raw.unshift(head);
   return head;
 }
 
