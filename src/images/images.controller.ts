@@ -3,6 +3,7 @@ import { ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Ctx, MinRole, RequireScopes } from '../auth/decorators';
 import type { RequestContext } from '../auth/principal';
 import { Role, Scope } from '../auth/roles';
+import { CreatedLocation } from '../common/http/created-location';
 import { ParseIdPipe } from '../common/ids/parse-id.pipe';
 import {
   ListStandaloneImagesQueryDto,
@@ -61,6 +62,7 @@ export class ImagesController {
   ) {}
 
   @Post()
+  @CreatedLocation()
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ImagesWrite)
   @ApiConsumes('multipart/form-data')

@@ -16,6 +16,8 @@ import {
 import { RouteConfig } from '@nestjs/platform-fastify';
 import { ApiBody, ApiConsumes, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
+import { ApiResponseHeaders } from '../openapi/response-headers';
+import { CreatedLocation, siblingOfAction } from '../common/http/created-location';
 import { Ctx, MinRole, RequireScopes } from '../auth/decorators';
 import type { RequestContext } from '../auth/principal';
 import { Role, Scope } from '../auth/roles';
@@ -80,6 +82,7 @@ abstract class GalleryRoutes {
   ) {}
 
   @Post()
+  @CreatedLocation()
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ImagesWrite)
   @ApiConsumes('multipart/form-data')
@@ -101,6 +104,7 @@ abstract class GalleryRoutes {
   }
 
   @Post('attach')
+  @CreatedLocation(siblingOfAction)
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ImagesWrite)
   @ApiOperation({
@@ -119,6 +123,7 @@ abstract class GalleryRoutes {
   }
 
   @Get()
+  @ApiResponseHeaders('ETag')
   @RequireScopes(Scope.ImagesRead)
   @ApiOperation({
     summary: 'The gallery in display order, with its ETag',
@@ -153,6 +158,7 @@ abstract class GalleryRoutes {
   }
 
   @Patch(':imageId')
+  @ApiResponseHeaders('ETag')
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ImagesWrite)
   @ApiHeader(IF_MATCH)
@@ -183,6 +189,7 @@ abstract class GalleryRoutes {
   }
 
   @Put('order')
+  @ApiResponseHeaders('ETag')
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ImagesWrite)
   @ApiHeader(IF_MATCH)

@@ -13,6 +13,7 @@ import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Ctx, MinRole, RequireScopes } from '../auth/decorators';
 import type { RequestContext } from '../auth/principal';
 import { Role, Scope } from '../auth/roles';
+import { CreatedLocation } from '../common/http/created-location';
 import { ProductParam } from '../images/product-ref.decorator';
 import {
   CreateProductDto,
@@ -38,6 +39,7 @@ export class ProductsController {
   constructor(private readonly products: ProductsService) {}
 
   @Post()
+  @CreatedLocation()
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ProductsWrite)
   @ApiOperation({

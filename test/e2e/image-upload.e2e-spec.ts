@@ -137,6 +137,7 @@ describe('Image upload (POST /products/:id/images)', () => {
       );
       expect(res.statusCode).toBe(201);
       const body = res.json();
+      expect(res.headers.location).toBe(`/api/v1/products/${product.id}/images/${body.id}`);
       expect(body).toMatchObject({
         product_id: product.id,
         title: 'Front',

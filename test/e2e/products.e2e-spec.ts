@@ -45,6 +45,7 @@ describe('Products', () => {
       image_count: 0,
     });
     expect(res.json().id).toMatch(/^[2-9A-HJ-NP-Za-km-z]{22}$/);
+    expect(res.headers.location).toBe(`/api/v1/products/${res.json().id}`);
   });
 
   it('makes generated slugs unique, and refuses a taken explicit slug with 409', async () => {

@@ -115,6 +115,7 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
       target,
     );
     expect(res.statusCode).toBe(201);
+    expect(res.headers.location).toBe(`/api/v1/images/${res.json().id}`);
     return res.json();
   }
 
@@ -1083,6 +1084,8 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
       });
       expect(byId.statusCode).toBe(201);
       expect(byId.json()).toMatchObject({ id: first.id, product_id: p, title: 'First' });
+      // Where the attached image is read now: in the gallery, not under …/attach.
+      expect(byId.headers.location).toBe(`${galleryUrl(p)}/${first.id}`);
       const byGtin = await call(
         app,
         'POST',
