@@ -1,5 +1,17 @@
 import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { ApiKey } from '../../auth/entities/api-key.entity';
+import { Image } from '../../images/entities/image.entity';
+import { ImagesModule } from '../../images/images.module';
+import { ProductsModule } from '../../products/products.module';
+import { TokenApiUploadPipe } from './token-api-upload.pipe';
+import { TokenApiController } from './token-api.controller';
+import { TokenApiService } from './token-api.service';
 
 /** Compatibility with the token API ("Create Product Image"). */
-@Module({})
+@Module({
+  imports: [TypeOrmModule.forFeature([Image, ApiKey]), ImagesModule, ProductsModule],
+  controllers: [TokenApiController],
+  providers: [TokenApiService, TokenApiUploadPipe],
+})
 export class TokenApiModule {}
