@@ -170,9 +170,11 @@ describe.each(DRIVERS)('Upload, gallery and delete on %s storage', (driver: Driv
     }
   });
 
-  it('stores a stand-alone upload under uploads/, attaches it, and sweeps an unattached one', async () => {
-    const standalone = async () => {
-      const body = multipart({ purpose: 'product' }, [{ data: jpeg, contentType: 'image/jpeg' }]);
+  it('stores a stand-alone upload under uploads/, attaches it, and sweeps an expired one', async () => {
+    const standalone = async (fields: Record<string, string> = {}) => {
+      const body = multipart({ purpose: 'product', ...fields }, [
+        { data: jpeg, contentType: 'image/jpeg' },
+      ]);
       const res = await call(app, 'POST', '/api/v1/images', admin, body.payload, {
         headers: body.headers,
       });
@@ -200,17 +202,20 @@ describe.each(DRIVERS)('Upload, gallery and delete on %s storage', (driver: Driv
     expect(attached.json()).toMatchObject({ id: kept.id, is_primary: true, url: kept.url });
     expect(sha((await fetchUrl(attached.json().url)).body)).toBe(sha(original.body));
 
-    const swept = await standalone();
+    // A durable asset stays; one uploaded with an expiry is swept, files and all, once it passes.
+    const durable = await standalone();
+    const swept = await standalone({ expires_in: '3600' });
     const stored = objectsOf(swept.id);
     expect(stored.length).toBeGreaterThan(0);
     await app
       .get(DataSource)
-      .query(`UPDATE images SET created_at = now() - interval '2 days' WHERE id = $1`, [
+      .query(`UPDATE images SET expires_at = now() - interval '1 second' WHERE id = $1`, [
         decodeId(swept.id),
       ]);
     expect(await app.get(UnattachedImageSweeper).sweep()).toBe(1);
     expect(objectsOf(swept.id)).toEqual([]);
     expect(objectsOf(kept.id).length).toBeGreaterThan(0);
+    expect(objectsOf(durable.id).length).toBeGreaterThan(0);
   });
 
   it('keeps the gallery rules, and deleting the product deletes its objects', async () => {
