@@ -1,3 +1,4 @@
+import { imageUploadBody } from '../openapi/upload-body';
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Ctx, MinRole, RequireScopes } from '../auth/decorators';
@@ -23,31 +24,23 @@ import type { ImageUpload } from './multipart-upload';
 import { StandaloneImagesService } from './standalone-images.service';
 import { ApiProblems, PROBLEMS } from '../openapi/problems';
 
-const STANDALONE_UPLOAD_BODY = {
-  schema: {
-    type: 'object',
-    required: ['image', 'purpose'],
-    properties: {
-      image: {
-        type: 'string',
-        format: 'binary',
-        description: 'JPEG, PNG, GIF, WebP, AVIF, BMP (stored as PNG) or SVG (sanitised).',
-      },
-      purpose: { type: 'string', enum: Object.values(ImagePurpose) },
-      title: { type: 'string', maxLength: 255 },
-      alt_text: { type: 'string', maxLength: 1000 },
-      description: { type: 'string', maxLength: 5000 },
-      expires_in: {
-        type: 'integer',
-        minimum: MIN_EXPIRES_IN_SECONDS,
-        maximum: MAX_EXPIRES_IN_SECONDS,
-        description:
-          'Seconds until the image is deleted unless it is attached to a product first (an ' +
-          'upload-then-attach flow). Left out: kept until deleted.',
-      },
+const STANDALONE_UPLOAD_BODY = imageUploadBody(
+  {
+    purpose: { type: 'string', enum: Object.values(ImagePurpose) },
+    title: { type: 'string', maxLength: 255 },
+    alt_text: { type: 'string', maxLength: 1000 },
+    description: { type: 'string', maxLength: 5000 },
+    expires_in: {
+      type: 'integer',
+      minimum: MIN_EXPIRES_IN_SECONDS,
+      maximum: MAX_EXPIRES_IN_SECONDS,
+      description:
+        'Seconds until the image is deleted unless it is attached to a product first (an ' +
+        'upload-then-attach flow). Left out: kept until deleted.',
     },
   },
-};
+  { required: ['image', 'purpose'] },
+);
 
 /**
  * Stand-alone images (Inventorum and the back-office uploader): the organisation's image assets,

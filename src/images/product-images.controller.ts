@@ -1,3 +1,4 @@
+import { imageUploadBody } from '../openapi/upload-body';
 import {
   Body,
   Controller,
@@ -40,24 +41,13 @@ import { ImagesService, type GalleryAddition } from './images.service';
 import { galleryEtag, parseIfMatch, ProductParam } from './product-ref.decorator';
 import { ApiProblems, PROBLEMS } from '../openapi/problems';
 
-const UPLOAD_BODY = {
-  schema: {
-    type: 'object',
-    required: ['image'],
-    properties: {
-      image: {
-        type: 'string',
-        format: 'binary',
-        description: 'JPEG, PNG, GIF, WebP, AVIF, BMP (stored as PNG) or SVG (sanitised).',
-      },
-      title: { type: 'string', maxLength: 255 },
-      alt_text: { type: 'string', maxLength: 1000 },
-      description: { type: 'string', maxLength: 5000 },
-      is_primary: { type: 'boolean', default: false },
-      priority: { type: 'integer', minimum: 0, description: 'Default: after the last image.' },
-    },
-  },
-};
+const UPLOAD_BODY = imageUploadBody({
+  title: { type: 'string', maxLength: 255 },
+  alt_text: { type: 'string', maxLength: 1000 },
+  description: { type: 'string', maxLength: 5000 },
+  is_primary: { type: 'boolean', default: false },
+  priority: { type: 'integer', minimum: 0, description: 'Default: after the last image.' },
+});
 
 const IF_MATCH = {
   name: 'If-Match',

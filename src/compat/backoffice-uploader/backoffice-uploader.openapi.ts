@@ -2,24 +2,18 @@ import { applyDecorators } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiQuery } from '@nestjs/swagger';
 import { MinRole, RequireScopes } from '../../auth/decorators';
 import { Role, Scope } from '../../auth/roles';
-import { ApiProblems } from '../../openapi/problems';
+import { ApiProblems, PROBLEMS } from '../../openapi/problems';
+import { imageFilePart, imageUploadBody } from '../../openapi/upload-body';
 import { BackofficeUploadDto } from './dto/backoffice-upload.dto';
 
 export const BACKOFFICE_UPLOADER_TAG = 'backoffice-uploader';
 
-const UPLOAD_BODY = {
-  schema: {
-    type: 'object',
-    required: ['image'],
-    properties: {
-      image: {
-        type: 'string',
-        format: 'binary',
-        description: 'JPEG, PNG, GIF or WebP, at most 15 MiB.',
-      },
-    },
+const UPLOAD_BODY = imageUploadBody(
+  {},
+  {
+    image: imageFilePart('JPEG, PNG, GIF or WebP, at most 15 MiB.'),
   },
-};
+);
 
 const QUERY_KEY = {
   name: 'x-api-key',
@@ -57,19 +51,7 @@ export function BackofficeUpload(path: string): MethodDecorator {
       description: 'The stored original.',
       example: { data: { key: 'uploads/58853e25-ae5e-4471-92ee-37c91a501c08/original.png' } },
     }),
-    ApiProblems(
-      'image_required',
-      'validation_failed',
-      'unsupported_image_type',
-      'invalid_image',
-      'image_too_many_pixels',
-      'too_many_files',
-      'invalid_multipart',
-      'file_too_large',
-      'too_many_parts',
-      'unsupported_media_type',
-      'server_busy',
-      'storage_unavailable',
-    ),
+    // SVG is refused as a type here (unsupported_image_type), never sanitised (unsafe_svg).
+    ApiProblems(...PROBLEMS.upload.filter((code) => code !== 'unsafe_svg'), 'validation_failed'),
   );
 }

@@ -1,3 +1,4 @@
+import { imageUploadBody } from '../../openapi/upload-body';
 import { Controller, HttpCode, Param, Post } from '@nestjs/common';
 import {
   ApiBody,
@@ -20,33 +21,22 @@ import { ClosientService } from './closient.service';
 import { ClosientImageDto } from './dto/closient-image.dto';
 import type { ClosientUploadFieldsDto } from './dto/closient-upload.dto';
 
-const UPLOAD_BODY = {
-  schema: {
-    type: 'object',
-    required: ['image'],
-    properties: {
-      image: {
-        type: 'string',
-        format: 'binary',
-        description: 'JPEG, PNG, GIF, WebP, AVIF, BMP (stored as PNG) or SVG (sanitised).',
-      },
-      title: {
-        type: 'string',
-        maxLength: 255,
-        default: '',
-        description: 'Caption / role label, e.g. "Front of package".',
-        example: 'Front of package',
-      },
-      is_primary: {
-        type: 'boolean',
-        default: false,
-        description:
-          "When true, the image becomes the product's hero image and the previous primary image " +
-          'is unmarked.',
-      },
-    },
+const UPLOAD_BODY = imageUploadBody({
+  title: {
+    type: 'string',
+    maxLength: 255,
+    default: '',
+    description: 'Caption / role label, e.g. "Front of package".',
+    example: 'Front of package',
   },
-};
+  is_primary: {
+    type: 'boolean',
+    default: false,
+    description:
+      "When true, the image becomes the product's hero image and the previous primary image " +
+      'is unmarked.',
+  },
+});
 
 /** A shortuuid (Closient's form) or a canonical UUID. */
 const ORGANIZATION_ID_PATTERN =

@@ -16,33 +16,21 @@ import { InventorumErrorDto } from './dto/inventorum-error.dto';
 import { InventorumImageDto } from './dto/inventorum-image.dto';
 import { DRF_MESSAGES, SERIALIZER_ERROR, type InventorumErrorBody } from './inventorum-error';
 import { INVENTORUM_TYPES } from './inventorum-form';
+import { ACCEPTED_IMAGES, imageFilePart, imageUploadBody } from '../../openapi/upload-body';
 
 export const INVENTORUM_TAG = 'inventorum';
 
-const IMAGE_FILE = {
-  type: 'string',
-  format: 'binary',
-  description: 'JPEG, PNG, GIF, WebP, AVIF, BMP (stored as PNG) or SVG (sanitised).',
-};
-
-const UPLOAD_BODY = {
-  schema: {
-    type: 'object',
-    required: ['type'],
-    properties: {
-      image: { ...IMAGE_FILE, description: `API version 8 and later. ${IMAGE_FILE.description}` },
-      product_image: {
-        ...IMAGE_FILE,
-        description: 'API version 7 and earlier, instead of `image`.',
-      },
-      type: {
-        type: 'string',
-        enum: [...INVENTORUM_TYPES],
-        description: 'What the image is for (its purpose in the service).',
-      },
+const UPLOAD_BODY = imageUploadBody(
+  {
+    product_image: imageFilePart('API version 7 and earlier, instead of `image`.'),
+    type: {
+      type: 'string',
+      enum: [...INVENTORUM_TYPES],
+      description: 'What the image is for (its purpose in the service).',
     },
   },
-};
+  { image: imageFilePart(`API version 8 and later. ${ACCEPTED_IMAGES}`), required: ['type'] },
+);
 
 const API_VERSION = {
   name: 'X-Api-Version',

@@ -1,3 +1,4 @@
+import { imageUploadBody } from '../../openapi/upload-body';
 import { Controller, HttpCode, Param, Post } from '@nestjs/common';
 import {
   ApiBody,
@@ -19,35 +20,24 @@ import type { TokenApiUploadFieldsDto } from './dto/token-api-upload.dto';
 import { TokenApiUploadPipe } from './token-api-upload.pipe';
 import { TokenApiService } from './token-api.service';
 
-const UPLOAD_BODY = {
-  schema: {
-    type: 'object',
-    required: ['image'],
-    properties: {
-      image: {
-        type: 'string',
-        format: 'binary',
-        description: 'JPEG, PNG, GIF, WebP, AVIF, BMP (stored as PNG) or SVG (sanitised).',
-      },
-      alt_text: { type: 'string', maxLength: 1000, example: 'Product front view' },
-      is_primary: {
-        type: 'boolean',
-        default: false,
-        description:
-          'Makes the image the primary one (the previous primary is unmarked). Read as clients ' +
-          'send it: `true`/`false`, `True`/`False`, `1`/`0`, `yes`/`no`, `on`/`off`.',
-      },
-      order: {
-        type: 'integer',
-        minimum: 0,
-        maximum: 1000000,
-        default: 0,
-        description: 'Display order in the gallery: lower first (the primary image always first).',
-        example: 1,
-      },
-    },
+const UPLOAD_BODY = imageUploadBody({
+  alt_text: { type: 'string', maxLength: 1000, example: 'Product front view' },
+  is_primary: {
+    type: 'boolean',
+    default: false,
+    description:
+      'Makes the image the primary one (the previous primary is unmarked). Read as clients ' +
+      'send it: `true`/`false`, `True`/`False`, `1`/`0`, `yes`/`no`, `on`/`off`.',
   },
-};
+  order: {
+    type: 'integer',
+    minimum: 0,
+    maximum: 1000000,
+    default: 0,
+    description: 'Display order in the gallery: lower first (the primary image always first).',
+    example: 1,
+  },
+});
 
 const EXAMPLE: TokenApiImageDto = {
   id: 42,
