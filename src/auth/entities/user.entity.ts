@@ -9,7 +9,7 @@ import {
   PrimaryGeneratedColumn,
   UpdateDateColumn,
 } from 'typeorm';
-import { BIGINT_AS_NUMBER } from '../../database/column-transformers';
+import { IdentityNumberColumn } from '../../database/columns';
 import { Role } from '../roles';
 import { Organization } from './organization.entity';
 
@@ -24,14 +24,7 @@ export class User {
    * `user.id`). The uuid stays the identity everywhere else.
    */
   @Index('UQ_users_number', { unique: true })
-  @Column({
-    type: 'bigint',
-    generated: 'identity',
-    generatedIdentity: 'BY DEFAULT',
-    insert: false,
-    update: false,
-    transformer: BIGINT_AS_NUMBER,
-  })
+  @IdentityNumberColumn()
   number!: number;
 
   @Index('IDX_users_organization_id')

@@ -12,7 +12,7 @@ import {
 import { Organization } from '../../auth/entities/organization.entity';
 import { User } from '../../auth/entities/user.entity';
 import { Product } from '../../products/entities/product.entity';
-import { BIGINT_AS_NUMBER } from '../../database/column-transformers';
+import { IdentityNumberColumn } from '../../database/columns';
 import type { RenditionTransform } from '../rendition-presets';
 
 export enum ImagePurpose {
@@ -71,14 +71,7 @@ export class Image {
    * Inventorum). The uuid stays the identity everywhere else.
    */
   @Index('UQ_images_number', { unique: true })
-  @Column({
-    type: 'bigint',
-    generated: 'identity',
-    generatedIdentity: 'BY DEFAULT',
-    insert: false,
-    update: false,
-    transformer: BIGINT_AS_NUMBER,
-  })
+  @IdentityNumberColumn()
   number!: number;
 
   @Index('IDX_images_organization_id')
