@@ -47,7 +47,8 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     .setDescription(
       'Manages the images of an e-commerce catalogue: products, their galleries (one primary ' +
         'image, a display order), uploads checked and processed into renditions, and pluggable ' +
-        'storage. Every error is `application/problem+json` (RFC 9457) with a stable `code`.\n\n' +
+        'storage. Every error is `application/problem+json` (RFC 9457) with a stable `code` (the ' +
+        "compatible APIs' routes answer as their own documents say).\n\n" +
         'Authenticate with a JWT from `POST /api/v1/auth/login` (`Authorization: Bearer …`), or ' +
         'an API key (`X-API-Key: …` or `Authorization: Token …`).',
     )
@@ -59,7 +60,9 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
         type: 'http',
         scheme: 'bearer',
         bearerFormat: 'JWT',
-        description: 'From POST /api/v1/auth/login',
+        description:
+          'A JWT from POST /api/v1/auth/login; an API key (pis_…) is also accepted as a bearer ' +
+          'token (as Inventorum clients send theirs)',
       },
       SECURITY_SCHEMES.bearer,
     )
