@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { basename } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type {} from '@fastify/multipart';
+import type { Multipart } from '@fastify/multipart';
 import type { ClassConstructor } from 'class-transformer';
 import type { FastifyRequest } from 'fastify';
 import { AppError } from '../common/errors/app.error';
@@ -22,6 +22,17 @@ export interface ReceivedFile {
 export interface ImageUpload<Fields = UploadImageFieldsDto> {
   file: ReceivedFile;
   fields: Fields;
+}
+
+/** How a route's form differs from the main API's. */
+export interface ImageUploadOptions {
+  /** A route's own file limit, in bytes, where it is lower than MAX_UPLOAD_BYTES. */
+  maxFileBytes?: number;
+  /**
+   * The parts as the service reads them, from the parts as a compatible API's client sends them
+   * (its own file field name, fields to ignore).
+   */
+  translateParts?: (parts: AsyncIterable<Multipart>) => AsyncIterable<Multipart>;
 }
 
 /** A name safe to show back: the last path segment, printable, at most 255 characters. */
@@ -47,6 +58,7 @@ export async function readImageUpload<Fields extends object>(
   request: FastifyRequest,
   tmpDir: string,
   fieldsType: ClassConstructor<Fields>,
+  options: ImageUploadOptions = {},
 ): Promise<ImageUpload<Fields>> {
   if (!request.isMultipart()) {
     throw new AppError('unsupported_media_type', 'Send the image as multipart/form-data.');
@@ -55,7 +67,12 @@ export async function readImageUpload<Fields extends object>(
   const fields: Record<string, string> = {};
   let file: ReceivedFile | undefined;
   try {
-    for await (const part of request.parts()) {
+    const received = request.parts(
+      options.maxFileBytes === undefined
+        ? undefined
+        : { limits: { fileSize: options.maxFileBytes } },
+    );
+    for await (const part of options.translateParts?.(received) ?? received) {
       if (part.type === 'file') {
         if (part.fieldname !== 'image') {
           part.file.resume();

@@ -31,11 +31,9 @@ export class BackofficeUploadPipe implements PipeTransform<FastifyRequest, Promi
   }
 
   async transform(request: FastifyRequest): Promise<ReceivedFile> {
-    const parts = request.parts.bind(request);
-    const fileSize = this.maxBytes;
-    // The multipart reader reads this request's parts with the route's limit.
-    request.parts = (options) => parts({ ...options, limits: { ...options?.limits, fileSize } });
-    const upload = await readImageUpload(request, this.tmpDir, BackofficeUploadFieldsDto);
+    const upload = await readImageUpload(request, this.tmpDir, BackofficeUploadFieldsDto, {
+      maxFileBytes: this.maxBytes,
+    });
     return upload.file;
   }
 }

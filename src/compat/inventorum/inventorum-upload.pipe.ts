@@ -38,10 +38,9 @@ export class InventorumUploadPipe implements PipeTransform<
   async transform(request: FastifyRequest): Promise<ImageUpload<StandaloneUploadFieldsDto>> {
     if (request.isMultipart()) await settleBoundary(request.raw);
     const imageField = imageFieldFor(request.headers['x-api-version']);
-    const parts = request.parts.bind(request);
-    // The multipart reader reads this request's parts through the translation.
-    request.parts = (options) => inventorumParts(parts(options), imageField, formNotesOf(request));
-    const upload = await readImageUpload(request, this.tmpDir, InventorumUploadFieldsDto);
+    const upload = await readImageUpload(request, this.tmpDir, InventorumUploadFieldsDto, {
+      translateParts: (parts) => inventorumParts(parts, imageField, formNotesOf(request)),
+    });
     return { file: upload.file, fields: { purpose: upload.fields.type } };
   }
 }
