@@ -9,7 +9,12 @@ import { validateEnv } from '../../src/config/env.validation';
 import { buildDataSourceOptions } from '../../src/database/data-source.options';
 import { runProcesses } from './leftovers';
 import { inheritedEnv } from './process';
-import { AVAILABLE_BACKENDS, createTestDatabase, type TestDatabase } from './test-database';
+import {
+  AVAILABLE_BACKENDS,
+  createTestDatabase,
+  testFolderPrefix,
+  type TestDatabase,
+} from './test-database';
 import { startTestApp } from './test-app';
 import { currentRun } from './test-run';
 
@@ -87,15 +92,16 @@ describe('Test databases', () => {
   });
 
   it('a start the application refuses leaves no database, folder or open file behind', async () => {
-    const before = readdirSync(tmpdir());
+    // This process's folders only: another Jest worker may be making or removing its own.
+    const ours = () => readdirSync(tmpdir()).filter((name) => name.startsWith(testFolderPrefix()));
+    const before = ours();
     const notADirectory = join(tmpdir(), 'not-a-directory');
     writeFileSync(notADirectory, '');
     try {
       await expect(startTestApp({ STORAGE_LOCAL_DIR: notADirectory })).rejects.toThrow(
         /STORAGE_DRIVER=local\) is not usable/,
       );
-      const after = readdirSync(tmpdir()).filter((name) => name !== 'not-a-directory');
-      expect(after).toEqual(before);
+      expect(ours()).toEqual(before);
       expect(openFilesBelow(tmpdir())).toEqual([]);
     } finally {
       rmSync(notADirectory, { force: true });

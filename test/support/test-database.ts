@@ -53,6 +53,14 @@ export function dropServerDatabase(serverUrl: string, name: string): Promise<voi
 }
 
 /**
+ * The start of the names of this process's database folders: with two Jest workers sharing the
+ * run's TMPDIR, a test can tell its own folders from another worker's.
+ */
+export function testFolderPrefix(): string {
+  return `pis-test-${process.pid}-`;
+}
+
+/**
  * A fresh database for one test file. With TEST_DATABASE_URL set, a new database on that
  * PostgreSQL server (cloned from the run's migrated template with CREATE DATABASE … TEMPLATE);
  * otherwise an embedded PGlite whose data folder is a copy of the run's migrated one. Each gets its
@@ -66,7 +74,7 @@ export async function createTestDatabase(
   if (kind === 'postgres' && !serverUrl) throw new Error('TEST_DATABASE_URL is not set');
   const run = currentRun();
   const fromTemplate = (options.schema ?? 'migrated') === 'migrated' && run !== undefined;
-  const dataDir = mkdtempSync(join(tmpdir(), 'pis-test-'));
+  const dataDir = mkdtempSync(join(tmpdir(), testFolderPrefix()));
   const removeDataDir = (): void => rmSync(dataDir, { recursive: true, force: true });
 
   if (!serverUrl) {
