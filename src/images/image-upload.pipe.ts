@@ -29,7 +29,7 @@ export const MultipartBody = createParamDecorator(
  * `@MultipartBody(ImageUploadPipe) upload: ImageUpload`: the streamed upload, its text fields
  * validated as `fieldsType`.
  */
-abstract class ImageUploadPipeBase<Fields extends object> implements PipeTransform<
+export abstract class ImageUploadPipeBase<Fields extends object> implements PipeTransform<
   FastifyRequest,
   Promise<ImageUpload<Fields>>
 > {

@@ -5,7 +5,7 @@ import type { ErrorCode } from '../common/errors/error-codes';
 import { FieldErrorDto, ProblemDetailsDto } from '../common/errors/problem-details.dto';
 import { RenditionDto } from '../images/dto/image.dto';
 import { EXTERNAL_ID_MAX_LENGTH, EXTERNAL_ID_PATTERN_SOURCE } from '../products/external-id';
-import { SHORT_ID_ALPHABET, SHORT_ID_LENGTH } from '../common/ids/short-id';
+import { ID_OR_UUID_PATTERN } from '../common/ids/short-id';
 import { applyProblemResponses, PROBLEMS, PROBLEMS_EXTENSION } from './problems';
 import { declareResponseHeaders } from './response-headers';
 
@@ -119,15 +119,10 @@ const PATH_PARAMETER_DESCRIPTIONS: Record<string, string> = {
     '255 characters, without "/" or control characters, not "." or ".."',
 };
 
-/** A 22-character shortuuid, or a canonical UUID in any case. */
-const ID_PATTERN =
-  `^([${SHORT_ID_ALPHABET}]{${SHORT_ID_LENGTH}}|` +
-  '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$';
-
 /** The schema of a path parameter, by name (what a client can check before sending). */
 const PATH_PARAMETER_SCHEMAS: Record<string, Record<string, unknown>> = {
-  productId: { type: 'string', pattern: ID_PATTERN },
-  imageId: { type: 'string', pattern: ID_PATTERN },
+  productId: { type: 'string', pattern: ID_OR_UUID_PATTERN },
+  imageId: { type: 'string', pattern: ID_OR_UUID_PATTERN },
   gtin: { type: 'string', pattern: '^\\d{8,14}$' },
   externalId: {
     type: 'string',

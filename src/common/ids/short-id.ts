@@ -2,6 +2,10 @@
 export const SHORT_ID_ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
 export const SHORT_ID_LENGTH = 22;
 export const SHORT_ID_PATTERN = `^[${SHORT_ID_ALPHABET}]{${SHORT_ID_LENGTH}}$`;
+/** What an id in a path may be (a regular expression's source): the short form, or the UUID. */
+export const ID_OR_UUID_PATTERN =
+  `^([${SHORT_ID_ALPHABET}]{${SHORT_ID_LENGTH}}|` +
+  '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$';
 
 const BASE = BigInt(SHORT_ID_ALPHABET.length);
 const SHORT_ID = new RegExp(SHORT_ID_PATTERN);

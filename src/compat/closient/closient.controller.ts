@@ -11,7 +11,7 @@ import {
 import { Ctx, MinRole, RequireScopes } from '../../auth/decorators';
 import type { RequestContext } from '../../auth/principal';
 import { Role, Scope } from '../../auth/roles';
-import { SHORT_ID_ALPHABET, SHORT_ID_LENGTH } from '../../common/ids/short-id';
+import { ID_OR_UUID_PATTERN } from '../../common/ids/short-id';
 import { MultipartBody } from '../../images/image-upload.pipe';
 import type { ImageUpload } from '../../images/multipart-upload';
 import { ApiProblems, ApiSuccessExample, PROBLEMS } from '../../openapi/problems';
@@ -37,11 +37,6 @@ const UPLOAD_BODY = imageUploadBody({
       'is unmarked.',
   },
 });
-
-/** A shortuuid (Closient's form) or a canonical UUID. */
-const ORGANIZATION_ID_PATTERN =
-  `^([${SHORT_ID_ALPHABET}]{${SHORT_ID_LENGTH}}|` +
-  '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$';
 
 const EXAMPLE: ClosientImageDto = {
   id: '9bYsGJZVNPTSbQeJxuSeuy',
@@ -70,7 +65,7 @@ export class ClosientController {
   @ApiBody(UPLOAD_BODY)
   @ApiParam({
     name: 'organization_id',
-    schema: { type: 'string', pattern: ORGANIZATION_ID_PATTERN },
+    schema: { type: 'string', pattern: ID_OR_UUID_PATTERN },
     description:
       "Your organisation's id (22 characters, as `GET /api/v1/auth/me` shows it) or its UUID. " +
       "Another organisation's: 404.",
