@@ -1,12 +1,7 @@
-import { ApiExtension, type OpenAPIObject } from '@nestjs/swagger';
+import { ApiExtension, type HeaderObject, type OpenAPIObject } from '@nestjs/swagger';
 
 /** Recorded on a route handler by {@link ApiResponseHeaders}; read when the document is built. */
 export const RESPONSE_HEADERS_EXTENSION = 'x-response-headers';
-
-type HeaderObject = NonNullable<OpenAPIObject['components']>['headers'] extends
-  Record<string, infer H> | undefined
-  ? H
-  : never;
 
 /** The response headers the service sets, declared once under components.headers. */
 const HEADERS = {
