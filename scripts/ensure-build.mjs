@@ -29,12 +29,12 @@ const built = existsSync(STAMP) ? statSync(STAMP).mtimeMs : 0;
 const sources = Math.max(...INPUTS.map(newest));
 if (built >= sources && existsSync(join('dist', 'src', 'main.js'))) process.exit(0);
 
-console.log(built ? 'Sources changed since the last build; rebuilding…' : 'Building…');
+// On stderr, build output included: stdout belongs to the command this runs before (`npm run
+// cli -- reset-password` prints JSON there, which a script reads).
+console.error(built ? 'Sources changed since the last build; rebuilding…' : 'Building…');
 execFileSync(
   process.execPath,
   [join('node_modules', '@nestjs', 'cli', 'bin', 'nest.js'), 'build'],
-  {
-    stdio: 'inherit',
-  },
+  { stdio: ['ignore', process.stderr, 'inherit'] },
 );
 writeFileSync(STAMP, new Date().toISOString() + '\n');
