@@ -38,7 +38,8 @@ import { GalleryService } from './gallery.service';
 import { ImportImageDto } from './dto/import-image.dto';
 import { GalleryAdditionPipe, MultipartBody } from './image-upload.pipe';
 import { ImagesService, type GalleryAddition } from './images.service';
-import { galleryEtag, parseIfMatch, ProductParam } from './product-ref.decorator';
+import { ProductParam } from '../products/product-param.decorator';
+import { galleryEtag, parseIfMatch } from './gallery/gallery-version';
 import { ApiProblems, PROBLEMS } from '../openapi/problems';
 
 const UPLOAD_BODY = imageUploadBody({

@@ -14,7 +14,7 @@ import { Ctx, MinRole, RequireScopes } from '../auth/decorators';
 import type { RequestContext } from '../auth/principal';
 import { Role, Scope } from '../auth/roles';
 import { CreatedLocation } from '../common/http/created-location';
-import { ProductParam } from '../images/product-ref.decorator';
+import { ProductParam } from './product-param.decorator';
 import {
   CreateProductDto,
   ListProductsQueryDto,

@@ -1,4 +1,4 @@
-import { galleryEtag, parseIfMatch } from './product-ref.decorator';
+import { galleryEtag, parseIfMatch } from './gallery-version';
 
 describe(parseIfMatch.name, () => {
   it.each([

@@ -1,24 +1,7 @@
-import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
-import type { FastifyRequest } from 'fastify';
-import { parseId } from '../common/ids/parse-id.pipe';
-import type { ProductRef } from '../products/products.service';
-
 /**
- * The product a route names: `:productId` (id or UUID), `:gtin` (any of the four lengths) or
- * `:externalId` (the caller's own id, exactly). GTINs and external ids are checked where they are
- * resolved (ProductsService), so that every caller of the service gets the same answer.
+ * A gallery's version as HTTP carries it: the `ETag` of gallery responses and the `If-Match` of
+ * changes (optimistic concurrency: a change made against an older version answers 412).
  */
-export const ProductParam = createParamDecorator(
-  (_: unknown, context: ExecutionContext): ProductRef => {
-    const params = context.switchToHttp().getRequest<FastifyRequest>().params as Record<
-      string,
-      string
-    >;
-    if (params.gtin !== undefined) return { gtin: params.gtin };
-    if (params.externalId !== undefined) return { externalId: params.externalId };
-    return { id: parseId(params.productId, 'productId') };
-  },
-);
 
 /** One element of an If-Match list: an entity tag (`"5"`, `W/"5"`) or a bare token (`5`). */
 const LIST_ELEMENT = /\s*((?:W\/)?"[^"]*"|[^,"]*)\s*(?:,|$)/y;

@@ -1,0 +1,21 @@
+import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
+import { parseId } from '../common/ids/parse-id.pipe';
+import type { ProductRef } from './products.service';
+
+/**
+ * The product a route names: `:productId` (id or UUID), `:gtin` (any of the four lengths) or
+ * `:externalId` (the caller's own id, exactly). GTINs and external ids are checked where they are
+ * resolved (ProductsService), so that every caller of the service gets the same answer.
+ */
+export const ProductParam = createParamDecorator(
+  (_: unknown, context: ExecutionContext): ProductRef => {
+    const params = context.switchToHttp().getRequest<FastifyRequest>().params as Record<
+      string,
+      string
+    >;
+    if (params.gtin !== undefined) return { gtin: params.gtin };
+    if (params.externalId !== undefined) return { externalId: params.externalId };
+    return { id: parseId(params.productId, 'productId') };
+  },
+);
