@@ -5,12 +5,14 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { AppModule } from './app.module';
 import { PreBodyAuthHook } from './auth/pre-body-auth.hook';
 import { loadAppConfig, type AppConfigOptions } from './config/app-config.module';
+import type { EnvironmentVariables } from './config/env.validation';
 import { createValidationPipe } from './common/http/validation';
 import { DATA_URI_BODY, dataUriBodyLimit, parseJsonBody } from './common/http/json-body.parser';
 import { closeConnectionsWhenClosing } from './common/http/graceful-close';
 import { answerFrameworkError, MAX_PARAM_LENGTH } from './common/http/framework-errors';
 import { registerSecurityHeaders } from './common/http/security-headers';
 import { createAppLogger } from './common/logging/logger-params';
+import { loggingConfigOf } from './common/logging/logging.config';
 import { REQUEST_ID_HEADER, requestIdFor } from './common/logging/request-id';
 import { CompatModule } from './compat/compat.module';
 import { HealthModule } from './health/health.module';
@@ -19,6 +21,7 @@ import { DOCS_PATH, setupOpenApi } from './openapi/openapi';
 import { uploadTempDir } from './images/image-upload.pipe';
 import { dataUriBodyParsing } from './images/import/data-uri-body.parser';
 import { registerUploadSpool } from './images/upload-spool.interceptor';
+import { httpTimeoutsConfigOf } from './common/http/http.config';
 import { httpServerTimeouts, registerRequestTimeouts } from './common/http/request-timeouts';
 
 export const API_PREFIX = 'api/v1';
@@ -61,26 +64,51 @@ function withApiPrefix(root: DynamicModule): DynamicModule {
 export async function createApp(options: CreateAppOptions = {}): Promise<NestFastifyApplication> {
   const config = await loadAppConfig(options);
   const { env } = config;
-  const adapter = new FastifyAdapter({
+  const app = await NestFactory.create<NestFastifyApplication>(
+    withApiPrefix(AppModule.forRoot(config, options.imports)),
+    createAdapter(env),
+    { logger: createAppLogger(loggingConfigOf(env)), bodyParser: false, abortOnError: false },
+  );
+  // First of the preParsing hooks: a caller without access to the route is refused unread.
+  app.get(PreBodyAuthHook).install(app.getHttpAdapter().getInstance());
+  configureBodyParsing(app, env);
+  app.useGlobalPipes(createValidationPipe());
+  app
+    .getHttpAdapter()
+    .getInstance()
+    .addHook('onRequest', async (request, reply) => {
+      reply.header(REQUEST_ID_HEADER, request.id);
+    });
+  await registerMultipart(app, env);
+  // Spooled uploads and decoded data URIs are removed when their request is over, however it ends.
+  registerUploadSpool(app);
+  registerRequestTimeouts(app, httpTimeoutsConfigOf(env));
+  closeConnectionsWhenClosing(app);
+  await registerSecurityHeaders(app, DOCS_PATH);
+  enableCors(app, env);
+  setupOpenApi(app);
+  await initOrClose(app);
+  return app;
+}
+
+/** Fastify as the application configures it: no logger of its own, the API's limits and errors. */
+function createAdapter(env: EnvironmentVariables): FastifyAdapter {
+  return new FastifyAdapter({
     logger: false,
     trustProxy: env.TRUST_PROXY,
     bodyLimit: env.JSON_BODY_LIMIT_BYTES,
     requestIdHeader: false,
     genReqId: requestIdFor,
     // Slow clients: header, whole-request and keep-alive timeouts (see request-timeouts.ts).
-    ...httpServerTimeouts(env),
+    ...httpServerTimeouts(httpTimeoutsConfigOf(env)),
     // The router's own refusals (bad percent-encoding, over-long parameter) as problem+json.
     frameworkErrors: answerFrameworkError,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
   });
-  const app = await NestFactory.create<NestFastifyApplication>(
-    withApiPrefix(AppModule.forRoot(config, options.imports)),
-    adapter,
-    { logger: createAppLogger(env), bodyParser: false, abortOnError: false },
-  );
-  // First of the preParsing hooks: a caller without access to the route is refused unread.
-  app.get(PreBodyAuthHook).install(app.getHttpAdapter().getInstance());
+}
 
+/** The bodies the API reads: JSON, and on the routes marked DATA_URI_BODY an image in base64. */
+function configureBodyParsing(app: NestFastifyApplication, env: EnvironmentVariables): void {
   // The API speaks JSON (and, for uploads, multipart): no text/plain or form bodies.
   app.getHttpAdapter().getInstance().removeContentTypeParser('text/plain');
   app.useBodyParser('application/json', { bodyLimit: env.JSON_BODY_LIMIT_BYTES }, parseJsonBody);
@@ -99,14 +127,13 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
       route.preParsing = [route.preParsing ?? []].flat().concat(dataUriBody);
     }
   });
-  app.useGlobalPipes(createValidationPipe());
-  app
-    .getHttpAdapter()
-    .getInstance()
-    .addHook('onRequest', async (request, reply) => {
-      reply.header(REQUEST_ID_HEADER, request.id);
-    });
-  // Multipart is streamed: the file part is written to disk as it arrives, cut at the limit.
+}
+
+/** Multipart is streamed: the file part is written to disk as it arrives, cut at the limit. */
+async function registerMultipart(
+  app: NestFastifyApplication,
+  env: EnvironmentVariables,
+): Promise<void> {
   await app.register(multipart, {
     limits: {
       fileSize: env.MAX_UPLOAD_BYTES,
@@ -118,21 +145,16 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
       headerPairs: 100,
     },
   });
-  // Spooled uploads and decoded data URIs are removed when their request is over, however it ends.
-  registerUploadSpool(app);
-  registerRequestTimeouts(app, env);
-  closeConnectionsWhenClosing(app);
-  await registerSecurityHeaders(app, DOCS_PATH);
-  if (env.CORS_ORIGINS) {
-    app.enableCors({
-      origin: env.CORS_ORIGINS === '*' ? true : env.CORS_ORIGINS.split(',').map((o) => o.trim()),
-      exposedHeaders: ['X-Request-Id', 'ETag', 'Location', 'Retry-After', 'WWW-Authenticate'],
-      maxAge: 600,
-    });
-  }
-  setupOpenApi(app);
-  await initOrClose(app);
-  return app;
+}
+
+/** CORS for CORS_ORIGINS (`*`: any origin); none when it is empty. */
+function enableCors(app: NestFastifyApplication, env: EnvironmentVariables): void {
+  if (!env.CORS_ORIGINS) return;
+  app.enableCors({
+    origin: env.CORS_ORIGINS === '*' ? true : env.CORS_ORIGINS.split(',').map((o) => o.trim()),
+    exposedHeaders: ['X-Request-Id', 'ETag', 'Location', 'Retry-After', 'WWW-Authenticate'],
+    maxAge: 600,
+  });
 }
 
 /**

@@ -1,7 +1,7 @@
-import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { EnvironmentVariables } from '../config/env.validation';
 import { AccountsService, generatePassword } from './accounts.service';
+import { ADMIN_BOOTSTRAP_CONFIG, type AdminBootstrapConfig } from './admin-bootstrap.config';
 import { User } from './entities/user.entity';
 import { Role } from './roles';
 
@@ -32,11 +32,11 @@ export class AdminBootstrapService implements OnApplicationBootstrap {
   constructor(
     private readonly dataSource: DataSource,
     private readonly accounts: AccountsService,
-    private readonly env: EnvironmentVariables,
+    @Inject(ADMIN_BOOTSTRAP_CONFIG) private readonly config: AdminBootstrapConfig,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    if (this.env.ADMIN_PASSWORD) await this.ensureFirstAdministrator();
+    if (this.config.ADMIN_PASSWORD) await this.ensureFirstAdministrator();
   }
 
   /**
@@ -44,9 +44,9 @@ export class AdminBootstrapService implements OnApplicationBootstrap {
    * safe to call on every start. A generated password is printed here, and only here.
    */
   async ensureFirstAdministrator(): Promise<void> {
-    const generated = this.env.ADMIN_PASSWORD ? undefined : generatePassword();
-    const email = this.env.ADMIN_EMAIL ?? DEFAULT_ADMIN_EMAIL;
-    const created = await this.createIfNoUsers(email, this.env.ADMIN_PASSWORD ?? generated!);
+    const generated = this.config.ADMIN_PASSWORD ? undefined : generatePassword();
+    const email = this.config.ADMIN_EMAIL ?? DEFAULT_ADMIN_EMAIL;
+    const created = await this.createIfNoUsers(email, this.config.ADMIN_PASSWORD ?? generated!);
     if (!created) return;
     this.logger.log(`Created the first administrator (${email}) in organisation "default"`);
     if (generated) printGeneratedPassword(email, generated);

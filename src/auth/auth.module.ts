@@ -5,10 +5,11 @@ import { PassportModule } from '@nestjs/passport';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import type { FastifyRequest } from 'fastify';
-import { EnvironmentVariables, JwtAlgorithm } from '../config/env.validation';
+import { JwtAlgorithm } from '../config/env.validation';
 import { AccountsService } from './accounts.service';
 import { ApiKeysController } from './api-keys.controller';
 import { ApiKeysService } from './api-keys.service';
+import { AUTH_CONFIG, authConfigProvider, type AuthConfig } from './auth.config';
 import { AuthController } from './auth.controller';
 import { AuthService } from './auth.service';
 import { CredentialsGuard } from './credentials.guard';
@@ -30,12 +31,18 @@ import { JwtStrategy } from './strategies/jwt.strategy';
 import { UsersController } from './users.controller';
 import { UsersService } from './users.service';
 
-/** The keys, loaded once: shared by the JWT module (signing) and the strategy (verifying). */
+/**
+ * The auth settings, and the keys loaded once from them: shared by the JWT module (signing), the
+ * throttler (login limits) and AuthModule's classes (the strategy verifies with the same keys).
+ */
 @Module({
-  providers: [{ provide: JwtKeys, inject: [EnvironmentVariables], useFactory: loadJwtKeys }],
-  exports: [JwtKeys],
+  providers: [
+    authConfigProvider,
+    { provide: JwtKeys, inject: [AUTH_CONFIG], useFactory: loadJwtKeys },
+  ],
+  exports: [AUTH_CONFIG, JwtKeys],
 })
-class JwtKeysModule {}
+class AuthConfigModule {}
 
 /**
  * Organisations, users, API keys, login, and the default-deny access checks (PreBodyAuthHook
@@ -47,35 +54,36 @@ class JwtKeysModule {}
     TypeOrmModule.forFeature([Organization, User, ApiKey]),
     PassportModule,
     DiscoveryModule,
-    JwtKeysModule,
+    AuthConfigModule,
     // Signing only: tokens are verified by JwtStrategy, with the same keys and claims.
     JwtModule.registerAsync({
-      imports: [JwtKeysModule],
-      inject: [JwtKeys, EnvironmentVariables],
-      useFactory: (keys: JwtKeys, env: EnvironmentVariables) => ({
+      imports: [AuthConfigModule],
+      inject: [JwtKeys, AUTH_CONFIG],
+      useFactory: (keys: JwtKeys, config: AuthConfig) => ({
         privateKey: keys.signingKey,
         secret: keys.algorithm === JwtAlgorithm.HS256 ? keys.signingKey : undefined,
         signOptions: {
           algorithm: keys.algorithm,
-          issuer: env.JWT_ISSUER,
-          audience: env.JWT_AUDIENCE,
+          issuer: config.JWT_ISSUER,
+          audience: config.JWT_AUDIENCE,
         },
       }),
     }),
     ThrottlerModule.forRootAsync({
-      inject: [EnvironmentVariables],
-      useFactory: (env: EnvironmentVariables) => ({
+      imports: [AuthConfigModule],
+      inject: [AUTH_CONFIG],
+      useFactory: (config: AuthConfig) => ({
         throttlers: [
           {
             name: LOGIN_BY_ADDRESS,
-            ttl: env.LOGIN_RATE_WINDOW_SECONDS * 1000,
-            limit: env.LOGIN_RATE_LIMIT,
+            ttl: config.LOGIN_RATE_WINDOW_SECONDS * 1000,
+            limit: config.LOGIN_RATE_LIMIT,
             getTracker: (req: Record<string, unknown>) => (req as unknown as FastifyRequest).ip,
           },
           {
             name: LOGIN_BY_ACCOUNT,
-            ttl: env.LOGIN_RATE_WINDOW_SECONDS * 1000,
-            limit: env.LOGIN_RATE_LIMIT,
+            ttl: config.LOGIN_RATE_WINDOW_SECONDS * 1000,
+            limit: config.LOGIN_RATE_LIMIT,
             getTracker: (req: Record<string, unknown>) =>
               `account:${loginAccountOf((req as unknown as FastifyRequest).body)}`,
           },

@@ -1,15 +1,15 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
 import { AppError } from '../common/errors/app.error';
 import { encodeShortId } from '../common/ids/short-id';
-import { EnvironmentVariables } from '../config/env.validation';
 import type { AccessTokenDto, LoginDto } from './dto/login.dto';
 import type { MeDto } from './dto/me.dto';
 import { ApiKey } from './entities/api-key.entity';
 import { Organization } from './entities/organization.entity';
 import { User } from './entities/user.entity';
+import { AUTH_CONFIG, type AuthConfig } from './auth.config';
 import { PasswordHasher } from './password-hasher';
 import type { RequestContext } from './principal';
 import type { AccessTokenClaims } from './strategies/jwt.strategy';
@@ -22,7 +22,7 @@ export class AuthService {
     @InjectRepository(Organization) private readonly organizations: Repository<Organization>,
     private readonly hasher: PasswordHasher,
     private readonly jwt: JwtService,
-    private readonly env: EnvironmentVariables,
+    @Inject(AUTH_CONFIG) private readonly config: AuthConfig,
   ) {}
 
   /**
@@ -40,8 +40,10 @@ export class AuthService {
       throw new AppError('invalid_login', 'The email, username or password is wrong.');
     }
     const claims: AccessTokenClaims = { sub: user.id, org: user.organizationId };
-    const access_token = await this.jwt.signAsync(claims, { expiresIn: this.env.JWT_TTL_SECONDS });
-    return { access_token, token_type: 'Bearer', expires_in: this.env.JWT_TTL_SECONDS };
+    const access_token = await this.jwt.signAsync(claims, {
+      expiresIn: this.config.JWT_TTL_SECONDS,
+    });
+    return { access_token, token_type: 'Bearer', expires_in: this.config.JWT_TTL_SECONDS };
   }
 
   async me(ctx: RequestContext): Promise<MeDto> {

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Logger } from '@nestjs/common';
-import { JwtAlgorithm, NodeEnv, type EnvironmentVariables } from '../config/env.validation';
+import { JwtAlgorithm, NodeEnv } from '../config/env.validation';
+import type { AuthConfig } from './auth.config';
 
 /** How tokens are signed and verified; exactly one algorithm is ever accepted. */
 export class JwtKeys {
@@ -19,16 +20,18 @@ const DEV_SECRET_FILE = 'jwt-secret';
  * HS256 with JWT_SECRET; outside production without one, a random secret generated once and kept
  * in DATA_DIR (mode 0600) so restarts keep sessions. RS256 with the configured PEM key pair.
  */
-export function loadJwtKeys(env: EnvironmentVariables): JwtKeys {
-  if (env.JWT_ALGORITHM === JwtAlgorithm.RS256) {
-    const privateKey = readFileSync(env.JWT_PRIVATE_KEY_FILE!);
-    const publicKey = readFileSync(env.JWT_PUBLIC_KEY_FILE!);
+export function loadJwtKeys(config: AuthConfig): JwtKeys {
+  if (config.JWT_ALGORITHM === JwtAlgorithm.RS256) {
+    const privateKey = readFileSync(config.JWT_PRIVATE_KEY_FILE!);
+    const publicKey = readFileSync(config.JWT_PUBLIC_KEY_FILE!);
     return new JwtKeys(JwtAlgorithm.RS256, privateKey, publicKey);
   }
-  if (env.JWT_SECRET) return new JwtKeys(JwtAlgorithm.HS256, env.JWT_SECRET, env.JWT_SECRET);
-  if (env.NODE_ENV === NodeEnv.Production) throw new Error('JWT_SECRET is required in production');
+  if (config.JWT_SECRET)
+    return new JwtKeys(JwtAlgorithm.HS256, config.JWT_SECRET, config.JWT_SECRET);
+  if (config.NODE_ENV === NodeEnv.Production)
+    throw new Error('JWT_SECRET is required in production');
 
-  const dir = resolve(env.DATA_DIR);
+  const dir = resolve(config.DATA_DIR);
   const file = join(dir, DEV_SECRET_FILE);
   if (!existsSync(file)) {
     mkdirSync(dir, { recursive: true });

@@ -1,9 +1,9 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import passport from 'passport';
 import { AppError } from '../common/errors/app.error';
 import type { ErrorCode } from '../common/errors/error-codes';
-import { EnvironmentVariables } from '../config/env.validation';
+import { AUTH_CONFIG, type AuthConfig } from './auth.config';
 import { presentedCredential } from './credentials';
 import type { Principal } from './principal';
 import { PrincipalService } from './principal.service';
@@ -54,7 +54,7 @@ function verifiedBearer(request: FastifyRequest): Promise<Principal | false> {
 @Injectable()
 export class RequestAuthenticator {
   constructor(
-    private readonly env: EnvironmentVariables,
+    @Inject(AUTH_CONFIG) private readonly config: AuthConfig,
     private readonly principals: PrincipalService,
   ) {}
 
@@ -65,7 +65,7 @@ export class RequestAuthenticator {
   }
 
   private async authenticate(request: FastifyRequest): Promise<Principal> {
-    const credential = presentedCredential(request, this.env.API_KEY_QUERY_PARAM);
+    const credential = presentedCredential(request, this.config.API_KEY_QUERY_PARAM);
     switch (credential.kind) {
       case 'none':
         throw unauthenticated('authentication_required', 'This endpoint needs a credential.');

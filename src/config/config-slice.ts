@@ -22,6 +22,24 @@ export function pickConfig<K extends keyof EnvironmentVariables>(
   return Object.freeze(slice);
 }
 
+const slices = new WeakMap<EnvironmentVariables, Map<readonly unknown[], object>>();
+
+/**
+ * The slice `keys` of `env`, made once: every caller with the same environment and the same list
+ * of settings gets the same object, whether Nest's provider or code that runs before Nest starts
+ * (the logger, which caches what it builds by its configuration, is made before the application).
+ */
+export function configSliceOf<K extends keyof EnvironmentVariables>(
+  env: EnvironmentVariables,
+  keys: readonly K[],
+): ConfigSlice<K> {
+  let byKeys = slices.get(env);
+  if (!byKeys) slices.set(env, (byKeys = new Map()));
+  const slice = byKeys.get(keys) ?? pickConfig(env, keys);
+  byKeys.set(keys, slice);
+  return slice as ConfigSlice<K>;
+}
+
 /** The provider of a module's slice under `token`, from the global EnvironmentVariables. */
 export function configSliceProvider<K extends keyof EnvironmentVariables>(
   token: symbol,
@@ -30,6 +48,6 @@ export function configSliceProvider<K extends keyof EnvironmentVariables>(
   return {
     provide: token,
     inject: [EnvironmentVariables],
-    useFactory: (env: EnvironmentVariables) => pickConfig(env, keys),
+    useFactory: (env: EnvironmentVariables) => configSliceOf(env, keys),
   };
 }

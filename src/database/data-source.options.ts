@@ -1,13 +1,13 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { DataSourceOptions } from 'typeorm';
-import type { Env } from '../config/env.validation';
+import type { DatabaseConfig } from './database.config';
 import { serialPGliteDriver } from './serial-pglite.driver';
 import { TypeOrmLogger } from './typeorm.logger';
 
 /** Where the embedded database keeps its files, below DATA_DIR. */
-export function embeddedDatabaseDir(env: Pick<Env, 'DATA_DIR'>): string {
-  return join(resolve(env.DATA_DIR), 'pglite');
+export function embeddedDatabaseDir(config: Pick<DatabaseConfig, 'DATA_DIR'>): string {
+  return join(resolve(config.DATA_DIR), 'pglite');
 }
 
 /**
@@ -15,7 +15,7 @@ export function embeddedDatabaseDir(env: Pick<Env, 'DATA_DIR'>): string {
  * (`src/database/data-source.ts`). With DATABASE_URL it connects to that PostgreSQL server;
  * without it, it opens embedded PostgreSQL (PGlite) under DATA_DIR. Same entities, same migrations.
  */
-export function buildDataSourceOptions(env: Env): DataSourceOptions {
+export function buildDataSourceOptions(config: DatabaseConfig): DataSourceOptions {
   const common = {
     type: 'postgres' as const,
     synchronize: false,
@@ -31,16 +31,16 @@ export function buildDataSourceOptions(env: Env): DataSourceOptions {
     logger: new TypeOrmLogger(),
     maxQueryExecutionTime: 1000,
   };
-  if (env.DATABASE_URL) {
+  if (config.DATABASE_URL) {
     return {
       ...common,
-      url: env.DATABASE_URL,
-      ssl: env.DATABASE_SSL ? { rejectUnauthorized: true } : false,
-      extra: { max: env.DATABASE_POOL_SIZE, connectionTimeoutMillis: 10_000 },
+      url: config.DATABASE_URL,
+      ssl: config.DATABASE_SSL ? { rejectUnauthorized: true } : false,
+      extra: { max: config.DATABASE_POOL_SIZE, connectionTimeoutMillis: 10_000 },
       applicationName: 'product-image-service',
     };
   }
-  const dataDir = embeddedDatabaseDir(env);
+  const dataDir = embeddedDatabaseDir(config);
   mkdirSync(dataDir, { recursive: true });
   return {
     ...common,

@@ -1,17 +1,18 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource, type DataSourceOptions } from 'typeorm';
-import { EnvironmentVariables } from '../config/env.validation';
 import { buildDataSourceOptions } from './data-source.options';
+import { DATABASE_CONFIG, databaseConfigProvider, type DatabaseConfig } from './database.config';
 import { runPendingMigrations } from './run-migrations';
 
 @Module({
   imports: [
     TypeOrmModule.forRootAsync({
-      inject: [EnvironmentVariables],
-      useFactory: (env: EnvironmentVariables) => ({
-        ...buildDataSourceOptions(env),
-        migrationsRun: env.MIGRATIONS_RUN,
+      extraProviders: [databaseConfigProvider],
+      inject: [DATABASE_CONFIG],
+      useFactory: (config: DatabaseConfig) => ({
+        ...buildDataSourceOptions(config),
+        migrationsRun: config.MIGRATIONS_RUN,
         // Fail fast at start-up: an unreachable database is a configuration error, not a retry loop.
         retryAttempts: 0,
       }),

@@ -1,8 +1,8 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import { isUUID } from 'class-validator';
 import { ExtractJwt, Strategy } from 'passport-jwt';
-import { EnvironmentVariables } from '../../config/env.validation';
+import { AUTH_CONFIG, type AuthConfig } from '../auth.config';
 import { JwtKeys } from '../jwt-keys';
 import type { Principal } from '../principal';
 import { PrincipalService } from '../principal.service';
@@ -23,15 +23,15 @@ export interface AccessTokenClaims {
 export class JwtStrategy extends PassportStrategy(Strategy, JWT_STRATEGY) {
   constructor(
     keys: JwtKeys,
-    env: EnvironmentVariables,
+    @Inject(AUTH_CONFIG) config: AuthConfig,
     private readonly principals: PrincipalService,
   ) {
     super({
       jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
       secretOrKey: keys.verificationKey,
       algorithms: [keys.algorithm],
-      issuer: env.JWT_ISSUER,
-      audience: env.JWT_AUDIENCE,
+      issuer: config.JWT_ISSUER,
+      audience: config.JWT_AUDIENCE,
       ignoreExpiration: false,
     });
   }

@@ -5,19 +5,11 @@ import { Logger } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import helmet from 'helmet';
-import type { EnvironmentVariables } from '../../config/env.validation';
 import { AppError } from '../errors/app.error';
 import { PROBLEM_CONTENT_TYPE, toProblem } from '../errors/problem-details';
 import { REQUEST_ID_HEADER } from '../logging/request-id';
+import type { HttpTimeoutsConfig } from './http.config';
 import { API_CSP, HELMET_OPTIONS } from './security-headers';
-
-type TimeoutSettings = Pick<
-  EnvironmentVariables,
-  | 'HTTP_HEADERS_TIMEOUT_MS'
-  | 'HTTP_REQUEST_TIMEOUT_MS'
-  | 'HTTP_BODY_MIN_BYTES_PER_SECOND'
-  | 'HTTP_KEEP_ALIVE_TIMEOUT_MS'
->;
 
 /** The request being received on a connection, for the id of a timeout's answer. */
 const CURRENT_REQUEST = Symbol('currentRequestId');
@@ -38,18 +30,18 @@ const logger = new Logger('HTTP');
  * Node checks its timeouts every `connectionsCheckingInterval` (30 s by default, so a request
  * could outlive its timeout by that much): here a quarter of the header timeout, at most a second.
  */
-export function httpServerTimeouts(env: TimeoutSettings): {
+export function httpServerTimeouts(config: HttpTimeoutsConfig): {
   requestTimeout: number;
   keepAliveTimeout: number;
   http: ServerOptions;
 } {
   return {
-    requestTimeout: env.HTTP_REQUEST_TIMEOUT_MS,
-    keepAliveTimeout: env.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+    requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: config.HTTP_KEEP_ALIVE_TIMEOUT_MS,
     http: {
-      headersTimeout: env.HTTP_HEADERS_TIMEOUT_MS,
-      requestTimeout: env.HTTP_REQUEST_TIMEOUT_MS,
-      connectionsCheckingInterval: Math.min(1000, Math.floor(env.HTTP_HEADERS_TIMEOUT_MS / 4)),
+      headersTimeout: config.HTTP_HEADERS_TIMEOUT_MS,
+      requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
+      connectionsCheckingInterval: Math.min(1000, Math.floor(config.HTTP_HEADERS_TIMEOUT_MS / 4)),
     },
   };
 }
@@ -63,7 +55,10 @@ export function httpServerTimeouts(env: TimeoutSettings): {
  * also keep an average rate: HTTP_BODY_MIN_BYTES_PER_SECOND, counted from HTTP_HEADERS_TIMEOUT_MS
  * after the headers. A timed-out request's temporary files go with it (see RequestSpool).
  */
-export function registerRequestTimeouts(app: NestFastifyApplication, env: TimeoutSettings): void {
+export function registerRequestTimeouts(
+  app: NestFastifyApplication,
+  config: HttpTimeoutsConfig,
+): void {
   const server: Server = app.getHttpServer();
   server.prependListener('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     if (error.code !== 'ERR_HTTP_REQUEST_TIMEOUT') return;
@@ -78,9 +73,9 @@ export function registerRequestTimeouts(app: NestFastifyApplication, env: Timeou
       // app.inject() has no socket, and no slow clients.
       if (!(socket instanceof Socket)) return;
       (socket as TrackedSocket)[CURRENT_REQUEST] = request.id;
-      const rate = env.HTTP_BODY_MIN_BYTES_PER_SECOND;
+      const rate = config.HTTP_BODY_MIN_BYTES_PER_SECOND;
       if (rate > 0 && announcesBody(request.raw)) {
-        watchBodyRate(request, reply, socket, env.HTTP_HEADERS_TIMEOUT_MS, rate);
+        watchBodyRate(request, reply, socket, config.HTTP_HEADERS_TIMEOUT_MS, rate);
       }
     });
 }

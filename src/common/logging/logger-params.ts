@@ -3,7 +3,8 @@ import type { Level } from 'pino';
 import type { Options } from 'pino-http';
 import { RequestMethod } from '@nestjs/common';
 import { Logger, PinoLogger, type Params } from 'nestjs-pino';
-import { LogFormat, type EnvironmentVariables } from '../../config/env.validation';
+import { LogFormat } from '../../config/env.validation';
+import type { LoggingConfig } from './logging.config';
 import { prettyDestination } from './pretty-lines';
 import { REDACTED, REDACTED_LOG_PATHS, redactUrl } from './redact';
 import { outcomeOf } from './request-outcome';
@@ -57,9 +58,9 @@ function withProblem(res: ServerResponse, line: Record<string, unknown>): Record
   return outcome ? { ...line, problem: outcome.code } : line;
 }
 
-function pinoHttpOptions(env: EnvironmentVariables): Options {
+function pinoHttpOptions(config: LoggingConfig): Options {
   return {
-    level: env.LOG_LEVEL,
+    level: config.LOG_LEVEL,
     genReqId: (req: IncomingMessage) => (req as IncomingMessage & { id: string }).id,
     redact: { paths: REDACTED_LOG_PATHS, censor: REDACTED },
     customLogLevel: requestLogLevel,
@@ -86,13 +87,13 @@ function pinoHttpOptions(env: EnvironmentVariables): Options {
 }
 
 /** The logger's parameters for a configuration, writing to `output`. */
-export function buildLoggerParams(env: EnvironmentVariables, output: LogOutput): Params {
-  const options = pinoHttpOptions(env);
+export function buildLoggerParams(config: LoggingConfig, output: LogOutput): Params {
+  const options = pinoHttpOptions(config);
   return {
     // Every request, once. nestjs-pino's default route ("{/*splat}", shaped for a global prefix)
     // matches no request at all on Fastify when there is no global prefix.
     forRoutes: [{ path: '{*path}', method: RequestMethod.ALL }],
-    pinoHttp: isPretty(env.LOG_FORMAT, output.isTTY)
+    pinoHttp: isPretty(config.LOG_FORMAT, output.isTTY)
       ? [options, prettyDestination(output.stream, output.isTTY)]
       : options,
   };
@@ -103,11 +104,11 @@ export function buildLoggerParams(env: EnvironmentVariables, output: LogOutput):
  * one pino instance from the first parameters it is given (the logger of {@link createAppLogger}),
  * and LoggingModule asks again for the same, which must not open a second destination.
  */
-const built = new WeakMap<EnvironmentVariables, Params>();
+const built = new WeakMap<LoggingConfig, Params>();
 
-export function loggerParams(env: EnvironmentVariables): Params {
-  const params = built.get(env) ?? buildLoggerParams(env, STDOUT);
-  built.set(env, params);
+export function loggerParams(config: LoggingConfig): Params {
+  const params = built.get(config) ?? buildLoggerParams(config, STDOUT);
+  built.set(config, params);
   return params;
 }
 
@@ -115,7 +116,7 @@ export function loggerParams(env: EnvironmentVariables): Params {
  * The application's logger, ready before Nest starts, so that start-up lines are written as they
  * happen, with their own time (buffered lines were all stamped with the time of the flush).
  */
-export function createAppLogger(env: EnvironmentVariables): Logger {
-  const params = loggerParams(env);
+export function createAppLogger(config: LoggingConfig): Logger {
+  const params = loggerParams(config);
   return new Logger(new PinoLogger(params), params);
 }

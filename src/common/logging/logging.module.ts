@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
-import { EnvironmentVariables } from '../../config/env.validation';
 import { loggerParams } from './logger-params';
+import { LOGGING_CONFIG, loggingConfigProvider } from './logging.config';
 
 /**
  * Logs through pino (JSON lines, or readable ones on a terminal; see LOG_FORMAT) with the request
@@ -10,8 +10,9 @@ import { loggerParams } from './logger-params';
 @Module({
   imports: [
     LoggerModule.forRootAsync({
-      inject: [EnvironmentVariables],
-      useFactory: (env: EnvironmentVariables) => loggerParams(env),
+      providers: [loggingConfigProvider],
+      inject: [LOGGING_CONFIG],
+      useFactory: loggerParams,
     }),
   ],
 })
