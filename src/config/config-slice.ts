@@ -34,7 +34,7 @@ export function configSliceOf<K extends keyof EnvironmentVariables>(
   keys: readonly K[],
 ): ConfigSlice<K> {
   let byKeys = slices.get(env);
-  if (!byKeys) slices.set(env, (byKeys = new Map()));
+  if (!byKeys) slices.set(env, (byKeys = new Map<readonly unknown[], object>()));
   const slice = byKeys.get(keys) ?? pickConfig(env, keys);
   byKeys.set(keys, slice);
   return slice as ConfigSlice<K>;
