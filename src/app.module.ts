@@ -11,7 +11,7 @@ import { StorageModule } from './storage/storage.module';
 import { ProductsModule } from './products/products.module';
 import { ImagesModule } from './images/images.module';
 import { CompatModule } from './compat/compat.module';
-import { enabledCompatApis } from './config/env.validation';
+import { enabledCompatApis } from './config/env-values';
 
 @Module({})
 export class AppModule {

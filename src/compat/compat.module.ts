@@ -1,5 +1,5 @@
 import { Module, type DynamicModule, type Type } from '@nestjs/common';
-import type { CompatApiName } from '../config/env.validation';
+import type { CompatApiName } from '../config/env-values';
 import { BackofficeUploaderModule } from './backoffice-uploader/backoffice-uploader.module';
 import { ClosientModule } from './closient/closient.module';
 import { InventorumModule } from './inventorum/inventorum.module';

@@ -9,7 +9,6 @@ import {
   ConfigValidationError,
   DATA_DIR_PRIVATE_ENTRIES,
   EnvironmentVariables,
-  parseList,
   storageDirConflict,
   validateEnv,
 } from './env.validation';
@@ -302,7 +301,6 @@ describe(validateEnv.name, () => {
       for (const ports of ['0', '65536', '80,', 'http', '80;443']) {
         expect(problemsOf({ IMPORT_ALLOWED_PORTS: ports })).toEqual(['IMPORT_ALLOWED_PORTS']);
       }
-      expect(parseList(' a, ,b ,')).toEqual(['a', 'b']);
     });
   });
 

@@ -16,6 +16,7 @@ import {
   validateSync,
   ValidationError,
 } from 'class-validator';
+import { COMPAT_API_NAMES } from './env-values';
 
 export enum NodeEnv {
   Development = 'development',
@@ -81,27 +82,10 @@ function OffInProduction(off: unknown, message: string): PropertyDecorator {
   });
 }
 
-const COMPAT_API_NAMES = ['token-api', 'closient', 'inventorum', 'backoffice-uploader'] as const;
-export type CompatApiName = (typeof COMPAT_API_NAMES)[number];
 const COMPAT_APIS_PATTERN = new RegExp(
   `^(all|none|(${COMPAT_API_NAMES.join('|')})(\\s*,\\s*(${COMPAT_API_NAMES.join('|')}))*)$`,
 );
 const COMPAT_APIS_RULE = `must be all, none, or a comma-separated list of: ${COMPAT_API_NAMES.join(', ')}`;
-
-/** The compatible APIs COMPAT_APIS turns on. */
-export function enabledCompatApis(value: string): CompatApiName[] {
-  if (value === 'all') return [...COMPAT_API_NAMES];
-  if (value === 'none') return [];
-  return COMPAT_API_NAMES.filter((name) => parseList(value).includes(name));
-}
-
-/** A comma-separated list, trimmed, without empty items. */
-export function parseList(value: string): string[] {
-  return value
-    .split(',')
-    .map((item) => item.trim())
-    .filter(Boolean);
-}
 
 /**
  * What DATA_DIR holds that must never be served: the embedded database (`pglite/`, see
@@ -366,7 +350,7 @@ export class EnvironmentVariables {
   API_KEY_QUERY_PARAM = false;
 
   /**
-   * The compatible APIs to serve beside the main API, by name (see compat/compat-apis.ts), or
+   * The compatible APIs to serve beside the main API, by name (see compat/compat.module.ts), or
    * `all` or `none`. The Ocha API's route is the main API's own and always served.
    */
   @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value))
