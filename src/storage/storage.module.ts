@@ -113,3 +113,17 @@ export class StorageModule implements OnModuleInit, OnApplicationShutdown {
     this.storage.close?.();
   }
 }
+
+/**
+ * How a module uses storage: import this one configured instance,
+ *
+ *   import { ConfiguredStorageModule } from '../storage/storage.module';
+ *   @Module({ imports: [ConfiguredStorageModule], ... })
+ *
+ * then inject `@Inject(STORAGE_PROVIDER) storage: StorageProvider` (storage-provider.ts) or
+ * `StorageDeletionsService`. Always this constant, never a call of your own to
+ * `StorageModule.forRootAsync(...)`: Nest shares a dynamic module between the modules that import it
+ * only when it is the same object, and a second call would build a second provider (another
+ * connection pool, another start-up check, another deletion retry timer).
+ */
+export const ConfiguredStorageModule = StorageModule;
