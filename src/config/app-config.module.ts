@@ -15,7 +15,10 @@ export interface LoadedConfig {
   module: DynamicModule;
 }
 
-/** Provides the validated, typed configuration under its class: inject `EnvironmentVariables`. */
+/**
+ * Provides the validated, typed configuration under its class, `EnvironmentVariables`, from which
+ * each module takes its own slice (config-slice.ts); classes inject the slice, not this.
+ */
 @Module({})
 export class AppConfigModule {}
 

@@ -169,7 +169,7 @@ const toInteger = ({ value }: { value: unknown }): unknown => {
 
 /**
  * Every setting the service reads, with its default. Validated once at start-up by
- * {@link validateEnv}; the rest of the code reads typed values through ConfigService.
+ * {@link validateEnv}; each module reads its own typed slice of it (config-slice.ts).
  * Each property is documented in `.env.example` and in the README's configuration table.
  */
 export class EnvironmentVariables {
