@@ -1,0 +1,85 @@
+// Load: autocannon for request rates (bounded by a count or a time, and always by a deadline), and
+// plain node:http for the few huge bodies whose every answer and timing is checked.
+import { request } from 'node:http';
+import autocannon from 'autocannon';
+import { loadAverage } from './processes.mjs';
+
+/**
+ * One autocannon run against `url`. `amount` bounds the requests (else `seconds` the time);
+ * `deadlineSeconds` stops it whatever is left. `ok` are the statuses that count as answered.
+ */
+export function hammer({ url, connections = 1, amount, seconds = 3, deadlineSeconds = 120, method = 'GET', headers = {}, body, ok = [200] }) {
+  return new Promise((resolve, reject) => {
+    const load = loadAverage();
+    const instance = autocannon(
+      { url, connections, amount, duration: amount ? undefined : seconds, method, headers, body, timeout: deadlineSeconds },
+      (error, result) => {
+        clearTimeout(deadline);
+        if (error) return reject(error);
+        const statuses = Object.fromEntries(
+          Object.entries(result.statusCodeStats ?? {}).map(([code, { count }]) => [code, Number(count)]),
+        );
+        const answered = ok.reduce((sum, code) => sum + (statuses[code] ?? 0), 0);
+        resolve({
+          requests: result.requests.total,
+          answered,
+          statuses,
+          errors: result.errors,
+          timeouts: result.timeouts,
+          seconds: result.duration,
+          rps: answered / result.duration,
+          p50: result.latency.p50,
+          p99: result.latency.p99,
+          load,
+        });
+      },
+    );
+    const deadline = setTimeout(() => instance.stop(), deadlineSeconds * 1000);
+  });
+}
+
+/**
+ * POSTs a multipart body of `head`, then `bytes` of `chunk` repeated (chunked: no length announced,
+ * so the server must count), then `end`; stops sending once an answer arrives. Resolves with the
+ * status, the Retry-After header, the time to the answer and the bytes sent by then.
+ */
+export function postStream({ url, headers, head, chunk, bytes, end, timeoutMs = 120_000 }) {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    let sent = 0;
+    let done = false;
+    const finish = (outcome) => {
+      if (done) return;
+      done = true;
+      req.destroy();
+      resolve({ ...outcome, ms: performance.now() - started, sent });
+    };
+    const req = request(url, { method: 'POST', headers, timeout: timeoutMs }, (res) => {
+      const parts = [];
+      res.on('data', (part) => parts.push(part));
+      res.on('end', () =>
+        finish({ status: res.statusCode, retryAfter: res.headers['retry-after'] ?? null, body: Buffer.concat(parts).toString('utf8').slice(0, 300) }),
+      );
+      res.on('error', () => finish({ status: res.statusCode, retryAfter: res.headers['retry-after'] ?? null }));
+    });
+    req.on('error', (error) => finish({ status: null, error: error.code ?? error.message }));
+    req.on('timeout', () => finish({ status: null, error: 'timeout' }));
+    void (async () => {
+      const write = (buffer) =>
+        new Promise((ok) => {
+          if (done) return ok();
+          sent += buffer.length;
+          if (req.write(buffer)) ok();
+          else req.once('drain', ok);
+        });
+      await write(head);
+      for (let left = bytes; left > 0 && !done; left -= chunk.length) {
+        await write(left >= chunk.length ? chunk : chunk.subarray(0, left));
+      }
+      if (!done) {
+        await write(end);
+        req.end();
+      }
+    })();
+  });
+}
