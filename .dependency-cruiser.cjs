@@ -60,14 +60,17 @@ module.exports = {
       name: 'aws-sdk-only-in-the-s3-provider',
       severity: 'error',
       comment: 'The AWS SDK is imported by the S3 storage provider only.',
-      from: { path: '^src/', pathNot: '^src/storage/s3\\.storage-provider\\.ts$' },
+      from: { path: '^src/', pathNot: '^src/storage/providers/s3\\.storage-provider\\.ts$' },
       to: { path: 'node_modules/@aws-sdk/' },
     },
     {
       name: 'cloudinary-only-in-its-provider',
       severity: 'error',
       comment: "Cloudinary's SDK is imported by the Cloudinary storage provider only.",
-      from: { path: '^src/', pathNot: '^src/storage/cloudinary\\.storage-provider\\.ts$' },
+      from: {
+        path: '^src/',
+        pathNot: '^src/storage/providers/cloudinary\\.storage-provider\\.ts$',
+      },
       to: { path: 'node_modules/cloudinary/' },
     },
     {

@@ -7,7 +7,7 @@ import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { AdminBootstrapModule } from './auth/admin-bootstrap.module';
 import { AuthModule } from './auth/auth.module';
-import { StorageModule } from './storage/storage.module';
+import { ConfiguredStorageModule } from './storage/storage.module';
 import { ProductsModule } from './products/products.module';
 import { ImagesModule } from './images/images.module';
 import { CompatModule } from './compat/compat.module';
@@ -24,7 +24,7 @@ export class AppModule {
         DatabaseModule,
         HealthModule,
         AuthModule,
-        StorageModule,
+        ConfiguredStorageModule,
         ProductsModule,
         ImagesModule,
         CompatModule.forRoot(enabledCompatApis(config.env.COMPAT_APIS)),

@@ -4,7 +4,7 @@ import { join, relative } from 'node:path';
 import { loadJwtKeys } from '../auth/jwt-keys';
 import { embeddedDatabaseDir } from '../database/data-source.options';
 import { uploadTempDir } from '../images/image-upload.pipe';
-import { localStorageRoot } from '../storage/storage.module';
+import { localStorageRoot } from '../storage/storage.config';
 import {
   ConfigValidationError,
   DATA_DIR_PRIVATE_ENTRIES,

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { User } from '../auth/entities/user.entity';
 import { ProductsModule } from '../products/products.module';
+import { ConfiguredStorageModule } from '../storage/storage.module';
 import { Image } from './entities/image.entity';
 import { ImageProcessor } from './image-processor';
 import { GalleryAdditionPipe, ImageUploadPipe, StandaloneUploadPipe } from './image-upload.pipe';
@@ -23,7 +24,7 @@ import {
 } from './product-images.controller';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([Image, User]), ProductsModule],
+  imports: [TypeOrmModule.forFeature([Image, User]), ProductsModule, ConfiguredStorageModule],
   controllers: [
     ProductImagesController,
     ProductImagesByGtinController,

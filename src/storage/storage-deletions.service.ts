@@ -8,8 +8,8 @@ import {
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, Repository, type EntityManager } from 'typeorm';
 import { safeError } from '../common/logging/safe-error';
-import { EnvironmentVariables } from '../config/env.validation';
 import { StorageDeletion } from './entities/storage-deletion.entity';
+import { STORAGE_MODULE_OPTIONS, type StorageModuleOptions } from './storage.module-definition';
 import { STORAGE_PROVIDER, type StorageProvider } from './storage-provider';
 
 const BATCH = 100;
@@ -30,11 +30,11 @@ export class StorageDeletionsService implements OnModuleInit, OnApplicationShutd
   constructor(
     @InjectRepository(StorageDeletion) private readonly deletions: Repository<StorageDeletion>,
     @Inject(STORAGE_PROVIDER) private readonly storage: StorageProvider,
-    private readonly env: EnvironmentVariables,
+    @Inject(STORAGE_MODULE_OPTIONS) private readonly options: StorageModuleOptions,
   ) {}
 
   onModuleInit(): void {
-    const seconds = this.env.STORAGE_DELETE_RETRY_SECONDS;
+    const seconds = this.options.deletionRetrySeconds;
     if (seconds > 0) {
       this.timer = setInterval(() => void this.retryDue(), seconds * 1000);
       this.timer.unref();

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
+import { cloudinaryAsset } from './providers/cloudinary-asset';
 import {
-  cloudinaryAsset,
   imageObjectKey,
   importedImageKey,
   isServableKey,
@@ -54,38 +54,6 @@ describe(resolveKeyPath.name, () => {
   ])('refuses %j', (key) => {
     expect(isValidKey(key)).toBe(false);
     expect(resolveKeyPath(root, key)).toBeUndefined();
-  });
-});
-
-describe(cloudinaryAsset.name, () => {
-  it('puts product keys directly in the folder, without extension', () => {
-    expect(cloudinaryAsset(`products/${P}/${I}/original.jpg`, 'products/')).toEqual({
-      folder: 'products/',
-      publicId: `${P}/${I}/original`,
-      fullId: `products/${P}/${I}/original`,
-      extension: 'jpg',
-    });
-  });
-
-  it("keeps other keys' paths below the folder, and honours an empty folder", () => {
-    expect(cloudinaryAsset(`uploads/${I}/original.png`, 'shop/')).toMatchObject({
-      publicId: `uploads/${I}/original`,
-      fullId: `shop/uploads/${I}/original`,
-    });
-    expect(cloudinaryAsset(`products/${P}/${I}/original.png`, '')).toMatchObject({
-      folder: '',
-      fullId: `${P}/${I}/original`,
-    });
-  });
-
-  it('refuses malformed keys and keys without an extension', () => {
-    expect(() => cloudinaryAsset('../x.jpg', 'products/')).toThrow(/invalid storage key/);
-    expect(() => cloudinaryAsset(`products/${P}/${I}/original`, 'products/')).toThrow(
-      /without extension/,
-    );
-    expect(() => cloudinaryAsset(`products/${P}.d/original`, 'products/')).toThrow(
-      /without extension/,
-    );
   });
 });
 

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { RenditionTransform } from '../images/rendition-presets';
+import type { ImageTransform } from './image-transform';
 
 /** The injection token of the configured {@link StorageProvider}. */
 export const STORAGE_PROVIDER = Symbol('STORAGE_PROVIDER');
@@ -63,7 +63,7 @@ export interface StorageProvider {
    * The URL clients fetch the object from (public, or presigned for a private bucket). With a
    * `transform`, only on storage that {@link derivesRenditions}: the URL of that rendition.
    */
-  url(key: string, transform?: RenditionTransform): Promise<string>;
+  url(key: string, transform?: ImageTransform): Promise<string>;
   /** For providers the application serves itself (local): the bytes and their validators. */
   read?(key: string): Promise<ObjectStream | undefined>;
   /** Readiness: throws a {@link StorageError} saying why when the storage cannot be used. */

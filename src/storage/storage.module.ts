@@ -1,77 +1,42 @@
-import { join, resolve } from 'node:path';
 import {
-  Global,
   Inject,
   Module,
+  type DynamicModule,
   type OnApplicationShutdown,
   type OnModuleInit,
 } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { EnvironmentVariables, StorageDriver } from '../config/env.validation';
-import { LocalStorageProvider } from './local.storage-provider';
-import { MediaController } from './media.controller';
 import { StorageDeletion } from './entities/storage-deletion.entity';
+import { MediaController } from './media.controller';
+import { openStorageProvider } from './providers/storage-provider.factory';
+import {
+  STORAGE_CONFIG,
+  storageConfigProvider,
+  storageOptionsFromEnv,
+  type StorageConfig,
+} from './storage.config';
+import {
+  ConfigurableStorageModule,
+  STORAGE_MODULE_OPTIONS,
+  type StorageModuleOptions,
+} from './storage.module-definition';
 import { StorageDeletionsService } from './storage-deletions.service';
 import { STORAGE_PROVIDER, type StorageProvider } from './storage-provider';
 
-/** The absolute base URL of links the service hands out. */
-export function publicBaseUrl(env: EnvironmentVariables): string {
-  return env.PUBLIC_BASE_URL ?? `http://localhost:${env.PORT}`;
-}
-
-export function localStorageRoot(env: EnvironmentVariables): string {
-  return resolve(env.STORAGE_LOCAL_DIR ?? join(env.DATA_DIR, 'media'));
+/**
+ * The provider the settings name, configured but not checked, outside any module (tests and tools
+ * that need a second provider beside the application's).
+ */
+export function createStorageProvider(config: StorageConfig): Promise<StorageProvider> {
+  return openStorageProvider(storageOptionsFromEnv(config).provider);
 }
 
 /**
- * The provider STORAGE_DRIVER names, configured from the environment (not yet checked). SDKs are
- * loaded only for their driver: the Cloudinary SDK reads (and throws on a malformed)
- * CLOUDINARY_URL as soon as it is loaded, even when another driver is chosen.
+ * Storage: the configured StorageProvider under STORAGE_PROVIDER, built once and checked at
+ * start-up, the outbox of file deletions, and /media for local files. Configured with
+ * `forRootAsync` (plain StorageModuleOptions); not global, so the modules that use storage say so
+ * by importing {@link ConfiguredStorageModule}.
  */
-export async function createStorageProvider(env: EnvironmentVariables): Promise<StorageProvider> {
-  switch (env.STORAGE_DRIVER) {
-    case StorageDriver.Local:
-      return new LocalStorageProvider(localStorageRoot(env), publicBaseUrl(env));
-    case StorageDriver.S3: {
-      const { S3StorageProvider } = await import('./s3.storage-provider.js');
-      return new S3StorageProvider({
-        bucket: env.S3_BUCKET!,
-        region: env.S3_REGION,
-        endpoint: env.S3_ENDPOINT,
-        forcePathStyle: env.S3_FORCE_PATH_STYLE,
-        credentials:
-          env.S3_ACCESS_KEY_ID && env.S3_SECRET_ACCESS_KEY
-            ? { accessKeyId: env.S3_ACCESS_KEY_ID, secretAccessKey: env.S3_SECRET_ACCESS_KEY }
-            : undefined,
-        keyPrefix: env.S3_KEY_PREFIX,
-        requestChecksumCalculation: env.S3_REQUEST_CHECKSUM_CALCULATION,
-        responseChecksumValidation: env.S3_RESPONSE_CHECKSUM_VALIDATION,
-        publicBaseUrl: env.S3_PUBLIC_BASE_URL,
-        presignTtlSeconds: env.S3_PRESIGN_TTL_SECONDS,
-        timeoutMs: env.STORAGE_TIMEOUT_MS,
-      });
-    }
-    case StorageDriver.Cloudinary: {
-      const { CloudinaryStorageProvider, parseCloudinaryUrl } =
-        await import('./cloudinary.storage-provider.js');
-      return new CloudinaryStorageProvider({
-        ...(env.CLOUDINARY_URL
-          ? parseCloudinaryUrl(env.CLOUDINARY_URL)
-          : {
-              cloudName: env.CLOUDINARY_CLOUD_NAME!,
-              apiKey: env.CLOUDINARY_API_KEY!,
-              apiSecret: env.CLOUDINARY_API_SECRET!,
-              settings: {},
-            }),
-        folder: env.CLOUDINARY_FOLDER,
-        timeoutMs: env.STORAGE_TIMEOUT_MS,
-      });
-    }
-  }
-}
-
-/** The configured StorageProvider, built once and checked at start-up, under STORAGE_PROVIDER. */
-@Global()
 @Module({
   imports: [TypeOrmModule.forFeature([StorageDeletion])],
   controllers: [MediaController],
@@ -79,18 +44,23 @@ export async function createStorageProvider(env: EnvironmentVariables): Promise<
     StorageDeletionsService,
     {
       provide: STORAGE_PROVIDER,
-      inject: [EnvironmentVariables],
-      useFactory: (env: EnvironmentVariables): Promise<StorageProvider> =>
-        createStorageProvider(env),
+      inject: [STORAGE_MODULE_OPTIONS],
+      useFactory: (options: StorageModuleOptions): Promise<StorageProvider> =>
+        openStorageProvider(options.provider),
     },
   ],
   exports: [STORAGE_PROVIDER, StorageDeletionsService],
 })
-export class StorageModule implements OnModuleInit, OnApplicationShutdown {
+export class StorageModule
+  extends ConfigurableStorageModule
+  implements OnModuleInit, OnApplicationShutdown
+{
   constructor(
     @Inject(STORAGE_PROVIDER) private readonly storage: StorageProvider,
-    private readonly env: EnvironmentVariables,
-  ) {}
+    @Inject(STORAGE_MODULE_OPTIONS) private readonly options: StorageModuleOptions,
+  ) {
+    super();
+  }
 
   /**
    * A missing bucket or bad credentials stop start-up, not the first upload. Checked here rather
@@ -103,7 +73,7 @@ export class StorageModule implements OnModuleInit, OnApplicationShutdown {
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       throw new Error(
-        `Storage (STORAGE_DRIVER=${this.env.STORAGE_DRIVER}) is not usable: ${reason}`,
+        `Storage (STORAGE_DRIVER=${this.options.provider.driver}) is not usable: ${reason}`,
         { cause: error },
       );
     }
@@ -124,6 +94,11 @@ export class StorageModule implements OnModuleInit, OnApplicationShutdown {
  * `StorageDeletionsService`. Always this constant, never a call of your own to
  * `StorageModule.forRootAsync(...)`: Nest shares a dynamic module between the modules that import it
  * only when it is the same object, and a second call would build a second provider (another
- * connection pool, another start-up check, another deletion retry timer).
+ * connection pool, another start-up check, another deletion retry timer). Its options come from
+ * the application's settings (storage.config.ts).
  */
-export const ConfiguredStorageModule = StorageModule;
+export const ConfiguredStorageModule: DynamicModule = StorageModule.forRootAsync({
+  inject: [STORAGE_CONFIG],
+  provideInjectionTokensFrom: [storageConfigProvider],
+  useFactory: storageOptionsFromEnv,
+});

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { LOCAL_TMP_DIR } from '../../src/storage/local.storage-provider';
+import { LOCAL_TMP_DIR } from '../../src/storage/providers/local.storage-provider';
 import { decodeId } from '../../src/common/ids/short-id';
 import { filesBelow } from '../support/accounts';
 import { solidJpeg } from '../support/fixtures';

@@ -3,26 +3,16 @@ import { Agent as HttpsAgent } from 'node:https';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { v2 as cloudinary, type UploadApiResponse } from 'cloudinary';
-import { withTimeout } from '../common/concurrency/with-timeout';
-import type { RenditionFit, RenditionTransform } from '../images/rendition-presets';
-import { cloudinaryAsset } from './storage-keys';
+import { withTimeout } from '../../common/concurrency/with-timeout';
+import type { ImageFit, ImageTransform } from '../image-transform';
+import { cloudinaryAsset } from './cloudinary-asset';
+import type { CloudinaryCredentials } from './cloudinary-url';
 import {
   StorageError,
   type PutOptions,
   type StorageProvider,
   type StoredObject,
-} from './storage-provider';
-
-export interface CloudinaryCredentials {
-  cloudName: string;
-  apiKey: string;
-  apiSecret: string;
-  /**
-   * Options of CLOUDINARY_URL's query string the SDK understands, such as `upload_prefix`,
-   * `secure_distribution`, `cname`, `private_cdn` and `secure`.
-   */
-  settings: Record<string, string>;
-}
+} from '../storage-provider';
 
 export interface CloudinaryStorageOptions extends CloudinaryCredentials {
   /** Every upload's folder, e.g. `products/`. */
@@ -30,23 +20,10 @@ export interface CloudinaryStorageOptions extends CloudinaryCredentials {
   timeoutMs: number;
 }
 
-/** `cloudinary://KEY:SECRET@CLOUD?opt=value` → its parts (already validated in shape at start-up). */
-export function parseCloudinaryUrl(value: string): CloudinaryCredentials {
-  const url = new URL(value);
-  if (url.protocol !== 'cloudinary:')
-    throw new Error('CLOUDINARY_URL must start with cloudinary://');
-  return {
-    cloudName: url.hostname,
-    apiKey: decodeURIComponent(url.username),
-    apiSecret: decodeURIComponent(url.password),
-    settings: Object.fromEntries(url.searchParams),
-  };
-}
-
 const CHECK_CACHE_MS = 60_000;
 
 /** Our fits as Cloudinary crop modes: fill (centre or automatic gravity) and limit. */
-const CROP: Record<RenditionFit, { crop: string; gravity?: string }> = {
+const CROP: Record<ImageFit, { crop: string; gravity?: string }> = {
   cover: { crop: 'fill', gravity: 'center' },
   attention: { crop: 'fill', gravity: 'auto' },
   inside: { crop: 'limit' },
@@ -149,7 +126,7 @@ export class CloudinaryStorageProvider implements StorageProvider {
     }
   }
 
-  url(key: string, transform?: RenditionTransform): Promise<string> {
+  url(key: string, transform?: ImageTransform): Promise<string> {
     const asset = cloudinaryAsset(key, this.options.folder);
     const { settings } = this.options;
     return Promise.resolve(

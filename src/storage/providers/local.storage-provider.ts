@@ -11,11 +11,18 @@ import {
   type PutOptions,
   type StorageProvider,
   type StoredObject,
-} from './storage-provider';
-import type { RenditionTransform } from '../images/rendition-presets';
-import { resolveKeyPath } from './storage-keys';
+} from '../storage-provider';
+import type { ImageTransform } from '../image-transform';
+import { resolveKeyPath } from '../storage-keys';
 
 export const LOCAL_TMP_DIR = '.tmp';
+
+export interface LocalStorageOptions {
+  /** The folder the files are kept in (STORAGE_LOCAL_DIR). */
+  root: string;
+  /** The base of the URLs of /media, where the application serves them. */
+  publicBaseUrl: string;
+}
 
 /**
  * How often a write makes its folder again when a concurrent delete removed it, empty, between the
@@ -87,7 +94,7 @@ export class LocalStorageProvider implements StorageProvider {
     }
   }
 
-  url(key: string, transform?: RenditionTransform): Promise<string> {
+  url(key: string, transform?: ImageTransform): Promise<string> {
     if (transform) throw new Error('local storage stores renditions; it does not derive them');
     return Promise.resolve(`${this.publicBaseUrl}/media/${key}`);
   }

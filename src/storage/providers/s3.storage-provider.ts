@@ -9,13 +9,13 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import type { RenditionTransform } from '../images/rendition-presets';
+import type { ImageTransform } from '../image-transform';
 import {
   StorageError,
   type PutOptions,
   type StorageProvider,
   type StoredObject,
-} from './storage-provider';
+} from '../storage-provider';
 
 export interface S3StorageOptions {
   bucket: string;
@@ -122,7 +122,7 @@ export class S3StorageProvider implements StorageProvider {
     }
   }
 
-  async url(key: string, transform?: RenditionTransform): Promise<string> {
+  async url(key: string, transform?: ImageTransform): Promise<string> {
     if (transform) throw new Error('S3 stores renditions; it does not derive them');
     const objectKey = this.objectKey(key);
     if (this.options.publicBaseUrl) return `${this.options.publicBaseUrl}/${objectKey}`;

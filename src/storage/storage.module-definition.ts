@@ -1,0 +1,29 @@
+import { ConfigurableModuleBuilder } from '@nestjs/common';
+import type { CloudinaryStorageOptions } from './providers/cloudinary.storage-provider';
+import type { LocalStorageOptions } from './providers/local.storage-provider';
+import type { S3StorageOptions } from './providers/s3.storage-provider';
+
+/** Which provider holds the bytes, with that provider's settings. */
+export type StorageProviderOptions =
+  | ({ driver: 'local' } & LocalStorageOptions)
+  | ({ driver: 's3' } & S3StorageOptions)
+  | ({ driver: 'cloudinary' } & CloudinaryStorageOptions);
+
+/**
+ * What StorageModule is configured with: plain values, whatever their source (the application
+ * builds them from its environment in storage.config.ts), so the module reads no setting itself.
+ */
+export interface StorageModuleOptions {
+  provider: StorageProviderOptions;
+  /** Seconds between background retries of file deletions that failed; 0: no background retry. */
+  deletionRetrySeconds: number;
+}
+
+/**
+ * `StorageModule.forRootAsync(...)` and the token its options are provided under, made by Nest's
+ * builder. Not global: a module that uses storage imports it (see storage.module.ts).
+ */
+export const {
+  ConfigurableModuleClass: ConfigurableStorageModule,
+  MODULE_OPTIONS_TOKEN: STORAGE_MODULE_OPTIONS,
+} = new ConfigurableModuleBuilder<StorageModuleOptions>().setClassMethodName('forRoot').build();
