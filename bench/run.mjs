@@ -3,11 +3,19 @@
 // bench/README.md), prints the table and writes JSON, Markdown and an SVG chart into --out.
 // Everything it starts is stopped by PID at the end, and its temporary directory and databases
 // are removed, however the run ends.
+import { execFileSync } from 'node:child_process';
 import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { analyze, createDatabase, dropDatabase, fillCatalogue, fillGallery, openSql } from './lib/database.mjs';
+import {
+  analyze,
+  createDatabase,
+  dropDatabase,
+  fillCatalogue,
+  fillGallery,
+  openSql,
+} from './lib/database.mjs';
 import { multipartBody, padJpeg, photoJpeg } from './lib/fixtures.mjs';
 import { loadAverage, stopAll } from './lib/processes.mjs';
 import { table, writeResults } from './lib/report.mjs';
@@ -16,7 +24,15 @@ import { Service, startBaseline } from './lib/service.mjs';
 import { startup } from './startup.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const SCENARIOS = ['uploads', 'bigUploads', 'hugeBodies', 'galleries', 'productLists', 'media', 'startup'];
+const SCENARIOS = [
+  'uploads',
+  'bigUploads',
+  'hugeBodies',
+  'galleries',
+  'productLists',
+  'media',
+  'startup',
+];
 
 function options() {
   const { values } = parseArgs({
@@ -32,16 +48,22 @@ function options() {
     },
   });
   if (values.help) {
-    console.log('npm run bench -- [--short] [--db server|pglite] [--service-dir DIR] [--out DIR] [--only ' + SCENARIOS.join(',') + '] [--repeats N] [--log-level info]');
+    console.log(
+      'npm run bench -- [--short] [--db server|pglite] [--service-dir DIR] [--out DIR] [--only ' +
+        SCENARIOS.join(',') +
+        '] [--repeats N] [--log-level info]',
+    );
     process.exit(0);
   }
   const serverUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
   const db = values.db ?? (serverUrl ? 'server' : 'pglite');
-  if (db === 'server' && !serverUrl) throw new Error('--db server needs BENCH_DATABASE_URL or TEST_DATABASE_URL');
+  if (db === 'server' && !serverUrl)
+    throw new Error('--db server needs BENCH_DATABASE_URL or TEST_DATABASE_URL');
   if (!['server', 'pglite'].includes(db)) throw new Error('--db is server or pglite');
   const short = values.short;
   const only = values.only ? values.only.split(',') : SCENARIOS;
-  for (const name of only) if (!SCENARIOS.includes(name)) throw new Error(`unknown scenario ${name}; one of ${SCENARIOS}`);
+  for (const name of only)
+    if (!SCENARIOS.includes(name)) throw new Error(`unknown scenario ${name}; one of ${SCENARIOS}`);
   return {
     short,
     db,
@@ -55,15 +77,28 @@ function options() {
     concurrencies: short ? [1, 4] : [1, 4, 16],
     connections: 8,
     seconds: short ? 1 : 3,
-    galleries: short ? [['1,000', 1_000], ['10,000', 10_000]] : [['1,000', 1_000], ['100,000', 100_000]],
+    galleries: short
+      ? [
+          ['1,000', 1_000],
+          ['10,000', 10_000],
+        ]
+      : [
+          ['1,000', 1_000],
+          ['100,000', 100_000],
+        ],
     catalogue: short ? 10_000 : 100_000,
   };
 }
 
 async function makeFixtures(log) {
   const photo = await photoJpeg({ width: 4000, height: 3000 });
-  const big = padJpeg(await photoJpeg({ width: 6000, height: 4000, noise: 24, quality: 93, start: 5 }), 15_000_000);
-  log(`fixtures: 12 MP photo ${(photo.length / 1e6).toFixed(1)} MB, 24 MP photo padded to ${(big.length / 1e6).toFixed(1)} MB`);
+  const big = padJpeg(
+    await photoJpeg({ width: 6000, height: 4000, noise: 24, quality: 93, start: 5 }),
+    15_000_000,
+  );
+  log(
+    `fixtures: 12 MP photo ${(photo.length / 1e6).toFixed(1)} MB, 24 MP photo padded to ${(big.length / 1e6).toFixed(1)} MB`,
+  );
   return {
     photo: multipartBody('image', 'photo.jpg', 'image/jpeg', photo),
     big: { ...multipartBody('image', 'big.jpg', 'image/jpeg'), bytes: big },
@@ -83,27 +118,57 @@ async function api(ctx, method, path, body) {
   return json;
 }
 
-/** Products through the API, one real upload (its row and files), then bulk rows with SQL. */
-async function prepareData(ctx) {
+/** Products through the API, and one real upload: its row and its files. */
+async function createThroughApi(ctx) {
   const { opts, service } = ctx;
   const slugs = ['bench-uploads', 'bench-g10', ...opts.galleries.map(([, n]) => `bench-g${n}`)];
   for (const slug of slugs) await api(ctx, 'POST', '/api/v1/products', { name: slug, slug });
   const g10 = (await api(ctx, 'GET', '/api/v1/products?slug=bench-g10')).items[0].id;
   const form = new FormData();
-  form.append('image', new Blob([ctx.fixtures.photo.body.subarray(ctx.fixtures.photo.head.length, -ctx.fixtures.photo.end.length)], { type: 'image/jpeg' }), 'photo.jpg');
-  const res = await fetch(`${service.url}/api/v1/products/${g10}/images`, { method: 'POST', headers: ctx.auth.main, body: form });
+  form.append(
+    'image',
+    new Blob(
+      [
+        ctx.fixtures.photo.body.subarray(
+          ctx.fixtures.photo.head.length,
+          -ctx.fixtures.photo.end.length,
+        ),
+      ],
+      { type: 'image/jpeg' },
+    ),
+    'photo.jpg',
+  );
+  const res = await fetch(`${service.url}/api/v1/products/${g10}/images`, {
+    method: 'POST',
+    headers: ctx.auth.main,
+    body: form,
+  });
   const uploaded = await res.json();
-  if (res.status !== 201) throw new Error(`the first upload answered ${res.status} ${JSON.stringify(uploaded)}`);
+  if (res.status !== 201)
+    throw new Error(`the first upload answered ${res.status} ${JSON.stringify(uploaded)}`);
   ctx.thumbKey = new URL(uploaded.renditions.thumb.url).pathname.replace(/^\/media\//, '');
   ctx.thumbBytes = uploaded.renditions.thumb.size;
+}
 
+/**
+ * The bulk rows, with SQL: copies of the uploaded image fill the galleries, and two more
+ * organisations get 10 and `opts.catalogue` products. On PGlite the service is stopped meanwhile
+ * (one session), and the gallery baseline gets a copy of the database.
+ */
+async function insertRows(ctx) {
+  const { opts, service } = ctx;
   if (opts.db === 'pglite') await service.stop();
   const started = performance.now();
-  const sql = await openSql(opts.db === 'pglite' ? { pgliteDir: service.pgliteDir } : { url: service.databaseUrl });
+  const sql = await openSql(
+    opts.db === 'pglite' ? { pgliteDir: service.pgliteDir } : { url: service.databaseUrl },
+  );
   try {
-    const id = async (slug) => (await sql.query('SELECT id FROM products WHERE slug = $1', [slug])).rows[0].id;
+    const id = async (slug) =>
+      (await sql.query('SELECT id FROM products WHERE slug = $1', [slug])).rows[0].id;
     ctx.products = { uploads: await id('bench-uploads'), g10: await id('bench-g10') };
-    const sourceId = (await sql.query('SELECT id FROM images WHERE product_id = $1', [ctx.products.g10])).rows[0].id;
+    const sourceId = (
+      await sql.query('SELECT id FROM images WHERE product_id = $1', [ctx.products.g10])
+    ).rows[0].id;
     await fillGallery(sql, { sourceId, productId: ctx.products.g10, count: 9, primary: false });
     ctx.galleries = [];
     for (const [label, n] of opts.galleries) {
@@ -112,7 +177,12 @@ async function prepareData(ctx) {
       ctx.galleries.push([label, productId, n]);
     }
     await fillCatalogue(sql, { orgSlug: 'bench-small', count: 10, sourceId, imagesEach: 3 });
-    await fillCatalogue(sql, { orgSlug: 'bench-catalogue', count: opts.catalogue, sourceId, imagesEach: 1 });
+    await fillCatalogue(sql, {
+      orgSlug: 'bench-catalogue',
+      count: opts.catalogue,
+      sourceId,
+      imagesEach: 1,
+    });
     await analyze(sql);
   } finally {
     await sql.close();
@@ -129,20 +199,58 @@ async function prepareData(ctx) {
 async function startBaselines(ctx) {
   const { opts, tmp, service } = ctx;
   const dir = (name) => join(ROOT, 'bench', 'baselines', name);
-  const shared = { IMAGE_RENDITIONS: service.env().IMAGE_RENDITIONS ?? '', IMAGE_PROCESSING_CONCURRENCY: '2' };
+  const shared = {
+    IMAGE_RENDITIONS: service.env().IMAGE_RENDITIONS ?? '',
+    IMAGE_PROCESSING_CONCURRENCY: '2',
+  };
   for (const key of Object.keys(shared)) if (!shared[key]) delete shared[key];
   const log = join(tmp, 'baselines.log');
-  const upload = (mode) => ({ ...shared, MEDIA_DIR: join(tmp, `${mode}-media`), SPOOL_DIR: join(tmp, `${mode}-spool`), BASELINE_MODE: mode });
+  const upload = (mode) => ({
+    ...shared,
+    MEDIA_DIR: join(tmp, `${mode}-media`),
+    SPOOL_DIR: join(tmp, `${mode}-spool`),
+    BASELINE_MODE: mode,
+  });
   ctx.baselines = {
-    upload: await startBaseline('upload baseline', dir('upload-server.mjs'), upload('one-decode'), log),
-    perRendition: await startBaseline('per-rendition baseline', dir('upload-server.mjs'), upload('per-rendition'), log),
-    static: await startBaseline('static baseline', dir('static-server.mjs'), { MEDIA_DIR: join(service.dataDir, 'media') }, log),
-    gallery: await startBaseline('gallery baseline', dir('gallery-server.mjs'), opts.db === 'pglite' ? { PGLITE_DIR: ctx.baselinePglite } : { DATABASE_URL: service.databaseUrl }, log),
+    upload: await startBaseline(
+      'upload baseline',
+      dir('upload-server.mjs'),
+      upload('one-decode'),
+      log,
+    ),
+    perRendition: await startBaseline(
+      'per-rendition baseline',
+      dir('upload-server.mjs'),
+      upload('per-rendition'),
+      log,
+    ),
+    static: await startBaseline(
+      'static baseline',
+      dir('static-server.mjs'),
+      { MEDIA_DIR: join(service.dataDir, 'media') },
+      log,
+    ),
+    gallery: await startBaseline(
+      'gallery baseline',
+      dir('gallery-server.mjs'),
+      opts.db === 'pglite'
+        ? { PGLITE_DIR: ctx.baselinePglite }
+        : { DATABASE_URL: service.databaseUrl },
+      log,
+    ),
   };
 }
 
 async function main(ctx) {
   const { opts } = ctx;
+  // The repository's own dist/ is built when missing or stale, as npm start does; another
+  // --service-dir is taken as built.
+  if (opts.serviceDir === ROOT) {
+    execFileSync(process.execPath, [join('scripts', 'ensure-build.mjs')], {
+      cwd: ROOT,
+      stdio: 'inherit',
+    });
+  }
   ctx.fixtures = await makeFixtures(ctx.log);
   let databaseUrl;
   if (opts.db === 'server') {
@@ -150,15 +258,31 @@ async function main(ctx) {
     ctx.databases.push(db.name);
     databaseUrl = db.url;
   }
-  const service = new Service({ serviceDir: opts.serviceDir, dataDir: join(ctx.tmp, 'service'), databaseUrl, logFile: join(ctx.tmp, 'service.log'), logLevel: opts.logLevel });
+  const service = new Service({
+    serviceDir: opts.serviceDir,
+    dataDir: join(ctx.tmp, 'service'),
+    databaseUrl,
+    logFile: join(ctx.tmp, 'service.log'),
+    logLevel: opts.logLevel,
+  });
   ctx.service = service;
   const keys = {};
-  for (const org of ['default', 'bench-small', 'bench-catalogue']) keys[org] = await service.createApiKey(org);
-  ctx.auth = { main: { 'x-api-key': keys.default }, small: { 'x-api-key': keys['bench-small'] }, catalogue: { 'x-api-key': keys['bench-catalogue'] } };
+  for (const org of ['default', 'bench-small', 'bench-catalogue'])
+    keys[org] = await service.createApiKey(org);
+  ctx.auth = {
+    main: { 'x-api-key': keys.default },
+    small: { 'x-api-key': keys['bench-small'] },
+    catalogue: { 'x-api-key': keys['bench-catalogue'] },
+  };
   await service.start();
-  await prepareData(ctx);
+  await createThroughApi(ctx);
+  await insertRows(ctx);
   await startBaselines(ctx);
-  ctx.log(`service pid ${service.pid}, baselines ${Object.values(ctx.baselines).map((b) => `${b.name} ${b.pid}`).join(', ')}`);
+  ctx.log(
+    `service pid ${service.pid}, baselines ${Object.values(ctx.baselines)
+      .map((b) => `${b.name} ${b.pid}`)
+      .join(', ')}`,
+  );
   for (const name of opts.only.filter((n) => n !== 'startup')) {
     const started = performance.now();
     await scenarios[name](ctx);
@@ -174,10 +298,18 @@ const ctx = {
   rows: [],
   databases: [],
   row: (row) => ctx.rows.push(row),
-  log: (line) => console.error(`[bench ${((performance.now() - t0) / 1000).toFixed(0).padStart(3)} s] ${line}`),
+  log: (line) =>
+    console.error(`[bench ${((performance.now() - t0) / 1000).toFixed(0).padStart(3)} s] ${line}`),
 };
 const t0 = performance.now();
-const meta = { startedAt: new Date().toISOString(), cpus: cpus().length, database: opts.db, short: opts.short, loadBefore: loadAverage(), node: process.version };
+const meta = {
+  startedAt: new Date().toISOString(),
+  cpus: cpus().length,
+  database: opts.db,
+  short: opts.short,
+  loadBefore: loadAverage(),
+  node: process.version,
+};
 let failed = false;
 const interrupted = (signal) => {
   ctx.log(`${signal}: stopping`);
@@ -188,13 +320,18 @@ process.once('SIGTERM', interrupted);
 
 async function cleanup() {
   await stopAll();
-  for (const name of ctx.databases.splice(0)) await dropDatabase(opts.serverUrl, name).catch((e) => console.error(`could not drop ${name}: ${e.message}`));
+  for (const name of ctx.databases.splice(0))
+    await dropDatabase(opts.serverUrl, name).catch((e) =>
+      console.error(`could not drop ${name}: ${e.message}`),
+    );
   if (ctx.tmp) await rm(ctx.tmp, { recursive: true, force: true });
 }
 
 try {
   ctx.tmp = await mkdtemp(join(tmpdir(), 'bench-'));
-  ctx.log(`database ${opts.db}, service ${opts.serviceDir}, ${opts.short ? 'short form' : 'full'}; load ${meta.loadBefore}`);
+  ctx.log(
+    `database ${opts.db}, service ${opts.serviceDir}, ${opts.short ? 'short form' : 'full'}; load ${meta.loadBefore}`,
+  );
   await main(ctx);
 } catch (error) {
   failed = true;
@@ -208,6 +345,8 @@ if (ctx.rows.length) {
   await mkdir(opts.out, { recursive: true });
   await writeResults(opts.out, { rows: ctx.rows, meta });
   console.log(`\n${table(ctx.rows)}\n`);
-  console.log(`${meta.cpus} cores, database ${opts.db}, load average ${meta.loadBefore} → ${meta.loadAfter}, ${meta.seconds} s; results in ${opts.out}`);
+  console.log(
+    `${meta.cpus} cores, database ${opts.db}, load average ${meta.loadBefore} → ${meta.loadAfter}, ${meta.seconds} s; results in ${opts.out}`,
+  );
 }
 process.exit(failed ? 1 : 0);

@@ -18,41 +18,94 @@ async function interleave(repeats, runners) {
 
 const pairwise = (a, b, f) => a.map((x, i) => f(x, b[i]));
 
-/** Uploads of the 12 MP photo at each concurrency: the service, one decode, decode per rendition. */
-export async function uploads(ctx) {
-  const { service, baselines, fixtures, opts } = ctx;
-  const upload = (url, headers) => async (connections, amount) => {
-    const pid = url === service.url ? service.pid : headers.pid;
-    const cpu = cpuSeconds(pid);
+/** A row comparing `pick` of two lists of measurements, repetition by repetition. */
+function compare(ctx, { pick, service, baseline, ...row }) {
+  const [s, b] = [service.map(pick), baseline.map(pick)];
+  ctx.row({
+    ...row,
+    service: s,
+    baseline: b,
+    ratios: pairwise(s, b, (x, y) => x / y),
+    load: service.map((x) => x.load),
+  });
+}
+
+/** POSTs of the 12 MP photo to `url` (`amount` of them, `connections` at a time), with the CPU it cost `pid`. */
+function uploader(ctx, url, pid, auth = {}) {
+  return async (connections, amount) => {
+    const cpu = cpuSeconds(pid());
     const result = await hammer({
-      url: `${url}${headers.path}`,
+      url,
       connections,
       amount,
       method: 'POST',
-      headers: { 'content-type': fixtures.photo.contentType, ...headers.auth },
-      body: fixtures.photo.body,
+      headers: { 'content-type': ctx.fixtures.photo.contentType, ...auth },
+      body: ctx.fixtures.photo.body,
       ok: [201],
-      deadlineSeconds: opts.short ? 60 : 150,
+      deadlineSeconds: ctx.opts.short ? 60 : 150,
     });
-    return { ...result, cpuPerImage: (cpuSeconds(pid) - cpu) / Math.max(1, result.answered) };
+    return { ...result, cpuPerImage: (cpuSeconds(pid()) - cpu) / Math.max(1, result.answered) };
   };
+}
+
+/** Uploads of the 12 MP photo at each concurrency: the service, one decode, decode per rendition. */
+export async function uploads(ctx) {
+  const { service, baselines, opts } = ctx;
   const targets = {
-    service: upload(service.url, { path: `/api/v1/products/${ctx.products.uploads}/images`, auth: ctx.auth.main }),
-    oneDecode: upload(baselines.upload.url, { path: '/upload', pid: baselines.upload.pid }),
-    perRendition: upload(baselines.perRendition.url, { path: '/upload', pid: baselines.perRendition.pid }),
+    service: uploader(
+      ctx,
+      `${service.url}/api/v1/products/${ctx.products.uploads}/images`,
+      () => service.pid,
+      ctx.auth.main,
+    ),
+    oneDecode: uploader(ctx, `${baselines.upload.url}/upload`, () => baselines.upload.pid),
+    perRendition: uploader(
+      ctx,
+      `${baselines.perRendition.url}/upload`,
+      () => baselines.perRendition.pid,
+    ),
   };
   for (const t of Object.values(targets)) await t(1, 1); // warm-up
   for (const c of opts.concurrencies) {
     const amount = opts.short ? c : Math.max(4, c === 16 ? 16 : 2 * c);
-    const m = await interleave(opts.uploadRepeats, Object.fromEntries(Object.entries(targets).map(([k, t]) => [k, () => t(c, amount)])));
-    ctx.log(`uploads c=${c}: service ${m.service.map((x) => x.rps.toFixed(2))} one-decode ${m.oneDecode.map((x) => x.rps.toFixed(2))} per-rendition ${m.perRendition.map((x) => x.rps.toFixed(2))} images/s`);
-    const rps = (list) => list.map((x) => x.rps);
-    const details = { service: m.service.map((x) => x.statuses), amount };
-    ctx.row({ what: `upload 12 MP JPEG, c=${c}`, unit: 'images/s', service: rps(m.service), baseline: rps(m.oneDecode), baselineName: 'frameworkless', ratios: pairwise(rps(m.service), rps(m.oneDecode), (s, b) => s / b), goal: { at: 'least', value: 0.9 }, load: m.service.map((x) => x.load), details });
-    ctx.row({ what: `upload c=${c} vs decode per rendition`, unit: 'images/s', service: rps(m.service), baseline: rps(m.perRendition), baselineName: 'per-rendition', ratios: pairwise(rps(m.service), rps(m.perRendition), (s, b) => s / b), load: m.perRendition.map((x) => x.load) });
+    const m = await interleave(
+      opts.uploadRepeats,
+      Object.fromEntries(Object.entries(targets).map(([k, t]) => [k, () => t(c, amount)])),
+    );
+    const rates = (list) => list.map((x) => x.rps.toFixed(2)).join(' ');
+    ctx.log(
+      `uploads c=${c}: service ${rates(m.service)}, one decode ${rates(m.oneDecode)}, per rendition ${rates(m.perRendition)} images/s`,
+    );
+    const rps = (x) => x.rps;
+    const details = { amount, statuses: m.service.map((x) => x.statuses) };
+    compare(ctx, {
+      what: `upload 12 MP JPEG, c=${c}`,
+      unit: 'images/s',
+      pick: rps,
+      service: m.service,
+      baseline: m.oneDecode,
+      baselineName: 'frameworkless',
+      goal: { at: 'least', value: 0.9 },
+      details,
+    });
+    compare(ctx, {
+      what: `upload c=${c} vs decode per rendition`,
+      unit: 'images/s',
+      pick: rps,
+      service: m.service,
+      baseline: m.perRendition,
+      baselineName: 'per-rendition',
+    });
     if (c === 1) {
-      const cpu = (list) => list.map((x) => x.cpuPerImage);
-      ctx.row({ what: 'CPU per 12 MP JPEG upload', unit: 'CPU s/image', service: cpu(m.service), baseline: cpu(m.oneDecode), baselineName: 'one decode + renditions', ratios: pairwise(cpu(m.service), cpu(m.oneDecode), (s, b) => s / b), goal: { at: 'most', value: 1.3 }, load: m.service.map((x) => x.load) });
+      compare(ctx, {
+        what: 'CPU per 12 MP JPEG upload',
+        unit: 'CPU s/image',
+        pick: (x) => x.cpuPerImage,
+        service: m.service,
+        baseline: m.oneDecode,
+        baselineName: 'one decode + renditions',
+        goal: { at: 'most', value: 1.3 },
+      });
     }
   }
 }
@@ -70,14 +123,43 @@ export async function bigUploads(ctx) {
   const { service, baselines, fixtures, opts } = ctx;
   const { head, end, contentType, bytes } = fixtures.big;
   const send = (url, auth) => () =>
-    postStream({ url, headers: { 'content-type': contentType, 'content-length': head.length + bytes.length + end.length, ...auth }, head, chunk: bytes, bytes: bytes.length, end, timeoutMs: 300_000 });
+    postStream({
+      url,
+      headers: {
+        'content-type': contentType,
+        'content-length': head.length + bytes.length + end.length,
+        ...auth,
+      },
+      head,
+      chunk: bytes,
+      bytes: bytes.length,
+      end,
+      timeoutMs: 300_000,
+    });
   const count = opts.short ? 4 : 16;
-  const s = await burst(service.pid, count, send(`${service.url}/api/v1/products/${ctx.products.uploads}/images`, ctx.auth.main));
+  const s = await burst(
+    service.pid,
+    count,
+    send(`${service.url}/api/v1/products/${ctx.products.uploads}/images`, ctx.auth.main),
+  );
   const b = await burst(baselines.upload.pid, count, send(`${baselines.upload.url}/upload`, {}));
   const fine = s.answers.every((a) => a.status === 201 || (a.status === 503 && a.retryAfter));
   const statuses = s.answers.map((a) => a.status ?? a.error);
-  ctx.log(`${count} × 15 MB: service ${statuses.join(',')} peak ${(s.rss.peak / MB).toFixed(0)} MB; baseline peak ${(b.rss.peak / MB).toFixed(0)} MB`);
-  ctx.row({ what: `${count} × 15 MB uploads: peak RSS`, unit: 'MB', service: [s.rss.peak / MB], baseline: [b.rss.peak / MB], baselineName: 'frameworkless', ratios: [s.rss.peak / b.rss.peak], goalText: 'all 201 or 503 + Retry-After', pass: fine, load: [s.load], details: { statuses, seconds: median(s.answers.map((a) => a.ms)) / 1000 } });
+  ctx.log(
+    `${count} × 15 MB: service ${statuses.join(',')} peak ${(s.rss.peak / MB).toFixed(0)} MB; baseline peak ${(b.rss.peak / MB).toFixed(0)} MB`,
+  );
+  ctx.row({
+    what: `${count} × 15 MB uploads: peak RSS`,
+    unit: 'MB',
+    service: [s.rss.peak / MB],
+    baseline: [b.rss.peak / MB],
+    baselineName: 'frameworkless',
+    ratios: [s.rss.peak / b.rss.peak],
+    goalText: 'all 201 or 503 + Retry-After',
+    pass: fine,
+    load: [s.load],
+    details: { statuses, seconds: median(s.answers.map((a) => a.ms)) / 1000 },
+  });
 }
 
 /** 16 concurrent 100 MB bodies: all refused with 413; time to the answer; RSS stays flat. */
@@ -85,25 +167,72 @@ export async function hugeBodies(ctx) {
   const { service, baselines, fixtures, opts } = ctx;
   const chunk = Buffer.alloc(256 * 1024, 0x5a);
   const { head, end, contentType } = fixtures.huge;
-  const send = (url, auth) => () => postStream({ url, headers: { 'content-type': contentType, ...auth }, head, chunk, bytes: 100 * 1000 * 1000, end });
+  const send = (url, auth) => () =>
+    postStream({
+      url,
+      headers: { 'content-type': contentType, ...auth },
+      head,
+      chunk,
+      bytes: 100 * 1000 * 1000,
+      end,
+    });
   const count = opts.short ? 4 : 16;
-  const s = await burst(service.pid, count, send(`${service.url}/api/v1/products/${ctx.products.uploads}/images`, ctx.auth.main));
+  const s = await burst(
+    service.pid,
+    count,
+    send(`${service.url}/api/v1/products/${ctx.products.uploads}/images`, ctx.auth.main),
+  );
   const b = await burst(baselines.upload.pid, count, send(`${baselines.upload.url}/upload`, {}));
   const growth = (x) => (x.rss.peak - x.rss.start) / MB;
   const all413 = s.answers.every((a) => a.status === 413);
   const times = (x) => x.answers.map((a) => a.ms);
-  ctx.log(`${count} × 100 MB: service ${s.answers.map((a) => a.status ?? a.error).join(',')} in ${median(times(s)).toFixed(0)} ms, RSS +${growth(s).toFixed(0)} MB; baseline ${median(times(b)).toFixed(0)} ms`);
-  ctx.row({ what: `${count} × 100 MB bodies: time to 413`, unit: 'ms (median)', service: [median(times(s))], baseline: [median(times(b))], baselineName: 'frameworkless', ratios: [median(times(s)) / median(times(b))], goalText: 'all 413', pass: all413, load: [s.load], details: { statuses: s.answers.map((a) => a.status ?? a.error), maxMs: Math.max(...times(s)), sentMB: median(s.answers.map((a) => a.sent)) / MB } });
-  ctx.row({ what: `${count} × 100 MB bodies: RSS growth`, unit: 'MB', service: [growth(s)], baseline: [growth(b)], baselineName: 'frameworkless', goalText: 'flat (< 64 MB)', pass: growth(s) < 64, load: [s.load] });
+  ctx.log(
+    `${count} × 100 MB: service ${s.answers.map((a) => a.status ?? a.error).join(',')} in ${median(times(s)).toFixed(0)} ms, RSS +${growth(s).toFixed(0)} MB; baseline ${median(times(b)).toFixed(0)} ms`,
+  );
+  ctx.row({
+    what: `${count} × 100 MB bodies: time to 413`,
+    unit: 'ms (median)',
+    service: [median(times(s))],
+    baseline: [median(times(b))],
+    baselineName: 'frameworkless',
+    ratios: [median(times(s)) / median(times(b))],
+    goalText: 'all 413',
+    pass: all413,
+    load: [s.load],
+    details: {
+      statuses: s.answers.map((a) => a.status ?? a.error),
+      maxMs: Math.max(...times(s)),
+      sentMB: median(s.answers.map((a) => a.sent)) / MB,
+    },
+  });
+  ctx.row({
+    what: `${count} × 100 MB bodies: RSS growth`,
+    unit: 'MB',
+    service: [growth(s)],
+    baseline: [growth(b)],
+    baselineName: 'frameworkless',
+    goalText: 'flat (< 64 MB)',
+    pass: growth(s) < 64,
+    load: [s.load],
+  });
 }
 
-const get = (url, headers, opts, ok = [200]) => () => hammer({ url, headers, connections: opts.connections, seconds: opts.seconds, ok });
+const get =
+  (url, headers, opts, ok = [200]) =>
+  () =>
+    hammer({ url, headers, connections: opts.connections, seconds: opts.seconds, ok });
 
 /** Gallery reads: 10 images against Fastify + pg, then 1,000 and 100,000 images, first and last pages. */
 export async function galleries(ctx) {
   const { service, baselines, opts } = ctx;
   const perPage = 10;
-  const cases = [['10', ctx.products.g10, 1], ...ctx.galleries.flatMap(([label, id, n]) => [[`${label} p1`, id, 1], [`${label} last page`, id, Math.ceil(n / perPage)]])];
+  const cases = [
+    ['10', ctx.products.g10, 1],
+    ...ctx.galleries.flatMap(([label, id, n]) => [
+      [`${label} p1`, id, 1],
+      [`${label} last page`, id, Math.ceil(n / perPage)],
+    ]),
+  ];
   const runners = {};
   for (const [label, id, page] of cases) {
     const query = `?page=${page}&per_page=${perPage}`;
@@ -118,11 +247,30 @@ export async function galleries(ctx) {
   const rps = (list) => list.map((x) => x.rps);
   const p99 = (list) => list.map((x) => x.p99);
   const s10 = m['service 10'];
-  ctx.row({ what: 'gallery GET, 10 images', unit: 'req/s', service: rps(s10), baseline: rps(m['baseline 10']), baselineName: 'Fastify + pg', ratios: pairwise(rps(s10), rps(m['baseline 10']), (s, b) => s / b), goal: { at: 'least', value: 0.6 }, load: s10.map((x) => x.load) });
+  ctx.row({
+    what: 'gallery GET, 10 images',
+    unit: 'req/s',
+    service: rps(s10),
+    baseline: rps(m['baseline 10']),
+    baselineName: 'Fastify + pg',
+    ratios: pairwise(rps(s10), rps(m['baseline 10']), (s, b) => s / b),
+    goal: { at: 'least', value: 0.6 },
+    load: s10.map((x) => x.load),
+  });
   for (const [label] of cases.slice(1)) {
     const s = m[`service ${label}`];
     const b = m[`baseline ${label}`];
-    ctx.row({ what: `gallery ${label}: p99 vs 10 images`, unit: 'p99 ms', service: p99(s), baseline: p99(s10), baselineName: 'same, 10 images', ratios: pairwise(p99(s), p99(s10), (x, y) => x / y), goal: { at: 'most', value: 1.5 }, load: s.map((x) => x.load), details: { baselineRps: rps(b), serviceRps: rps(s), baselineP99: p99(b) } });
+    ctx.row({
+      what: `gallery ${label}: p99 vs 10 images`,
+      unit: 'p99 ms',
+      service: p99(s),
+      baseline: p99(s10),
+      baselineName: 'same, 10 images',
+      ratios: pairwise(p99(s), p99(s10), (x, y) => x / y),
+      goal: { at: 'most', value: 1.5 },
+      load: s.map((x) => x.load),
+      details: { baselineRps: rps(b), serviceRps: rps(s), baselineP99: p99(b) },
+    });
   }
 }
 
@@ -139,12 +287,34 @@ async function warm(url, headers) {
 export async function productLists(ctx) {
   const { service, opts } = ctx;
   const list = (auth) => get(`${service.url}/api/v1/products?limit=20`, auth, opts);
-  const m = await interleave(opts.repeats, { small: list(ctx.auth.small), big: list(ctx.auth.main), catalogue: list(ctx.auth.catalogue) });
+  const m = await interleave(opts.repeats, {
+    small: list(ctx.auth.small),
+    big: list(ctx.auth.main),
+    catalogue: list(ctx.auth.catalogue),
+  });
   const [biggest] = ctx.galleries.at(-1);
   const catalogue = opts.catalogue.toLocaleString('en');
   const p50 = (l) => l.map((x) => x.p50);
-  ctx.row({ what: `product list, one with ${biggest} images`, unit: 'p50 ms', service: p50(m.big), baseline: p50(m.small), baselineName: '10 products', ratios: pairwise(p50(m.big), p50(m.small), (x, y) => x / y), goal: { at: 'most', value: 1.5 }, load: m.big.map((x) => x.load) });
-  ctx.row({ what: `product list, ${catalogue} products`, unit: 'p50 ms', service: p50(m.catalogue), baseline: p50(m.small), baselineName: '10 products', ratios: pairwise(p50(m.catalogue), p50(m.small), (x, y) => x / y), goal: { at: 'most', value: 1.5 }, load: m.catalogue.map((x) => x.load) });
+  ctx.row({
+    what: `product list, one with ${biggest} images`,
+    unit: 'p50 ms',
+    service: p50(m.big),
+    baseline: p50(m.small),
+    baselineName: '10 products',
+    ratios: pairwise(p50(m.big), p50(m.small), (x, y) => x / y),
+    goal: { at: 'most', value: 1.5 },
+    load: m.big.map((x) => x.load),
+  });
+  ctx.row({
+    what: `product list, ${catalogue} products`,
+    unit: 'p50 ms',
+    service: p50(m.catalogue),
+    baseline: p50(m.small),
+    baselineName: '10 products',
+    ratios: pairwise(p50(m.catalogue), p50(m.small), (x, y) => x / y),
+    goal: { at: 'most', value: 1.5 },
+    load: m.catalogue.map((x) => x.load),
+  });
 }
 
 /** /media: the thumbnail through the service and through @fastify/static, with and without If-None-Match. */
@@ -152,7 +322,8 @@ export async function media(ctx) {
   const { service, baselines, opts } = ctx;
   const serviceUrl = `${service.url}/media/${ctx.thumbKey}`;
   const staticUrl = `${baselines.static.url}/media/${ctx.thumbKey}`;
-  const etag = async (url) => (await fetch(url).then(async (r) => (await r.arrayBuffer(), r.headers.get('etag'))));
+  const etag = async (url) =>
+    await fetch(url).then(async (r) => (await r.arrayBuffer(), r.headers.get('etag')));
   const [serviceTag, staticTag] = [await etag(serviceUrl), await etag(staticUrl)];
   const m = await interleave(opts.repeats, {
     service: get(serviceUrl, {}, opts),
@@ -161,6 +332,24 @@ export async function media(ctx) {
     static304: get(staticUrl, { 'if-none-match': staticTag }, opts, [304]),
   });
   const rps = (l) => l.map((x) => x.rps);
-  ctx.row({ what: `/media thumbnail (${(ctx.thumbBytes / 1024).toFixed(0)} KB)`, unit: 'req/s', service: rps(m.service), baseline: rps(m.static), baselineName: '@fastify/static', ratios: pairwise(rps(m.service), rps(m.static), (s, b) => s / b), goal: { at: 'least', value: 0.9 }, load: m.service.map((x) => x.load) });
-  ctx.row({ what: '/media with If-None-Match (304)', unit: 'req/s', service: rps(m.service304), baseline: rps(m.static304), baselineName: '@fastify/static', ratios: pairwise(rps(m.service304), rps(m.static304), (s, b) => s / b), goal: { at: 'least', value: 0.9 }, load: m.service304.map((x) => x.load) });
+  ctx.row({
+    what: `/media thumbnail (${(ctx.thumbBytes / 1024).toFixed(0)} KB)`,
+    unit: 'req/s',
+    service: rps(m.service),
+    baseline: rps(m.static),
+    baselineName: '@fastify/static',
+    ratios: pairwise(rps(m.service), rps(m.static), (s, b) => s / b),
+    goal: { at: 'least', value: 0.9 },
+    load: m.service.map((x) => x.load),
+  });
+  ctx.row({
+    what: '/media with If-None-Match (304)',
+    unit: 'req/s',
+    service: rps(m.service304),
+    baseline: rps(m.static304),
+    baselineName: '@fastify/static',
+    ratios: pairwise(rps(m.service304), rps(m.static304), (s, b) => s / b),
+    goal: { at: 'least', value: 0.9 },
+    load: m.service304.map((x) => x.load),
+  });
 }

@@ -7,7 +7,11 @@ import { loadAverage } from './lib/processes.mjs';
 import { Service } from './lib/service.mjs';
 
 async function timeStarts(ctx, label, serviceOptions) {
-  const service = new Service({ serviceDir: ctx.opts.serviceDir, logFile: join(ctx.tmp, `startup-${label}.log`), ...serviceOptions });
+  const service = new Service({
+    serviceDir: ctx.opts.serviceDir,
+    logFile: join(ctx.tmp, `startup-${label}.log`),
+    ...serviceOptions,
+  });
   const load = loadAverage();
   const first = await service.start();
   await service.stop();
@@ -16,9 +20,21 @@ async function timeStarts(ctx, label, serviceOptions) {
     again.push(await service.start());
     await service.stop();
   }
-  ctx.log(`start-up ${label}: first ${(first / 1000).toFixed(2)} s, again ${again.map((ms) => (ms / 1000).toFixed(2)).join(', ')} s`);
-  ctx.row({ what: `start-up to ready, ${label}, new database`, unit: 's', service: [first / 1000], load: [load] });
-  ctx.row({ what: `start-up to ready, ${label}`, unit: 's', service: again.map((ms) => ms / 1000), load: [load] });
+  ctx.log(
+    `start-up ${label}: first ${(first / 1000).toFixed(2)} s, again ${again.map((ms) => (ms / 1000).toFixed(2)).join(', ')} s`,
+  );
+  ctx.row({
+    what: `start-up to ready, ${label}, new database`,
+    unit: 's',
+    service: [first / 1000],
+    load: [load],
+  });
+  ctx.row({
+    what: `start-up to ready, ${label}`,
+    unit: 's',
+    service: again.map((ms) => ms / 1000),
+    load: [load],
+  });
 }
 
 export async function startup(ctx) {
@@ -26,6 +42,9 @@ export async function startup(ctx) {
   if (ctx.opts.serverUrl) {
     const db = await createDatabase(ctx.opts.serverUrl);
     ctx.databases.push(db.name);
-    await timeStarts(ctx, 'PostgreSQL server', { dataDir: join(ctx.tmp, 'startup-server'), databaseUrl: db.url });
+    await timeStarts(ctx, 'PostgreSQL server', {
+      dataDir: join(ctx.tmp, 'startup-server'),
+      databaseUrl: db.url,
+    });
   }
 }

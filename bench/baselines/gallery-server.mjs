@@ -24,19 +24,31 @@ async function openDatabase() {
     let tail = Promise.resolve();
     const query = (sql, params) => {
       const run = tail.then(() => db.query(sql, params));
-      tail = run.then(() => undefined, () => undefined);
+      tail = run.then(
+        () => undefined,
+        () => undefined,
+      );
       return run;
     };
     return { query, close: () => db.close() };
   }
-  const pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: Number(env.DATABASE_POOL_SIZE ?? 10) });
+  const pool = new pg.Pool({
+    connectionString: env.DATABASE_URL,
+    max: Number(env.DATABASE_POOL_SIZE ?? 10),
+  });
   return { query: (sql, params) => pool.query(sql, params), close: () => pool.end() };
 }
 
 function present(row) {
   const renditions = {};
   for (const [name, r] of Object.entries(row.Image_renditions)) {
-    renditions[name] = { url: BASE + r.key, width: r.width, height: r.height, format: r.format, size: r.size };
+    renditions[name] = {
+      url: BASE + r.key,
+      width: r.width,
+      height: r.height,
+      format: r.format,
+      size: r.size,
+    };
   }
   return {
     id: row.Image_id,
@@ -72,7 +84,12 @@ app.get('/products/:id/images', async (request) => {
   const { id } = request.params;
   const rows = await db.query(PAGE_SQL, [id, perPage, (page - 1) * perPage]);
   const count = await db.query(COUNT_SQL, [id]);
-  return { items: rows.rows.map(present), page, per_page: perPage, total: Number(count.rows[0].cnt) };
+  return {
+    items: rows.rows.map(present),
+    page,
+    per_page: perPage,
+    total: Number(count.rows[0].cnt),
+  };
 });
 app.get('/ready', async () => ({ ok: true }));
 app.addHook('onClose', () => db.close());

@@ -23,7 +23,9 @@ const SPOOL_DIR = env.SPOOL_DIR;
 const MAX_UPLOAD_BYTES = Number(env.MAX_UPLOAD_BYTES ?? 15 * 1024 * 1024);
 const MAX_IMAGE_PIXELS = Number(env.MAX_IMAGE_PIXELS ?? 40_000_000);
 const PER_RENDITION = env.BASELINE_MODE === 'per-rendition';
-const PRESETS = (env.IMAGE_RENDITIONS ?? 'thumb:150x150:cover,card:500x500:attention,large:1200x1200:inside')
+const PRESETS = (
+  env.IMAGE_RENDITIONS ?? 'thumb:150x150:cover,card:500x500:attention,large:1200x1200:inside'
+)
   .split(',')
   .map((entry) => {
     const [name, size, fit] = entry.trim().split(':');
@@ -66,7 +68,12 @@ async function renditionsFromOneDecode(path) {
   const raw = { width: info.width, height: info.height, channels: info.channels };
   const out = [];
   for (const preset of PRESETS) {
-    out.push(await sharp(data, { raw }).resize(preset.width, preset.height, resizeOptions(preset)).webp({ quality: 82 }).toBuffer());
+    out.push(
+      await sharp(data, { raw })
+        .resize(preset.width, preset.height, resizeOptions(preset))
+        .webp({ quality: 82 })
+        .toBuffer(),
+    );
   }
   return out;
 }
@@ -96,13 +103,16 @@ async function sha256(path) {
 async function processAndStore(id, spooled) {
   const meta = await sharp(spooled, { limitInputPixels: false }).metadata();
   if (!meta.width || !meta.height) return { status: 400, body: { error: 'invalid_image' } };
-  if (meta.width * meta.height > MAX_IMAGE_PIXELS) return { status: 400, body: { error: 'image_too_many_pixels' } };
+  if (meta.width * meta.height > MAX_IMAGE_PIXELS)
+    return { status: 400, body: { error: 'image_too_many_pixels' } };
   const renditions = await (PER_RENDITION ? renditionsPerDecode : renditionsFromOneDecode)(spooled);
   const digest = await sha256(spooled);
   const dir = join(MEDIA_DIR, id);
   await mkdir(dir, { recursive: true });
   await rename(spooled, join(dir, `original.${meta.format === 'jpeg' ? 'jpg' : meta.format}`));
-  await Promise.all(renditions.map((buffer, i) => writeFile(join(dir, `${PRESETS[i].name}.webp`), buffer)));
+  await Promise.all(
+    renditions.map((buffer, i) => writeFile(join(dir, `${PRESETS[i].name}.webp`), buffer)),
+  );
   return { status: 201, body: { id, width: meta.width, height: meta.height, sha256: digest } };
 }
 

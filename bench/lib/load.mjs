@@ -8,16 +8,31 @@ import { loadAverage } from './processes.mjs';
  * One autocannon run against `url`. `amount` bounds the requests (else `seconds` the time);
  * `deadlineSeconds` stops it whatever is left. `ok` are the statuses that count as answered.
  */
-export function hammer({ url, connections = 1, amount, seconds = 3, deadlineSeconds = 120, method = 'GET', headers = {}, body, ok = [200] }) {
+export function hammer({
+  url,
+  connections = 1,
+  amount,
+  seconds = 3,
+  deadlineSeconds = 120,
+  method = 'GET',
+  headers = {},
+  body,
+  ok = [200],
+}) {
   return new Promise((resolve, reject) => {
     const load = loadAverage();
+    let deadline;
+    const bound = amount ? { amount } : { duration: seconds };
     const instance = autocannon(
-      { url, connections, amount, duration: amount ? undefined : seconds, method, headers, body, timeout: deadlineSeconds },
+      { url, connections, ...bound, method, headers, body, timeout: deadlineSeconds },
       (error, result) => {
         clearTimeout(deadline);
         if (error) return reject(error);
         const statuses = Object.fromEntries(
-          Object.entries(result.statusCodeStats ?? {}).map(([code, { count }]) => [code, Number(count)]),
+          Object.entries(result.statusCodeStats ?? {}).map(([code, { count }]) => [
+            code,
+            Number(count),
+          ]),
         );
         const answered = ok.reduce((sum, code) => sum + (statuses[code] ?? 0), 0);
         resolve({
@@ -34,7 +49,7 @@ export function hammer({ url, connections = 1, amount, seconds = 3, deadlineSeco
         });
       },
     );
-    const deadline = setTimeout(() => instance.stop(), deadlineSeconds * 1000);
+    deadline = setTimeout(() => instance.stop(), deadlineSeconds * 1000);
   });
 }
 
@@ -58,9 +73,15 @@ export function postStream({ url, headers, head, chunk, bytes, end, timeoutMs = 
       const parts = [];
       res.on('data', (part) => parts.push(part));
       res.on('end', () =>
-        finish({ status: res.statusCode, retryAfter: res.headers['retry-after'] ?? null, body: Buffer.concat(parts).toString('utf8').slice(0, 300) }),
+        finish({
+          status: res.statusCode,
+          retryAfter: res.headers['retry-after'] ?? null,
+          body: Buffer.concat(parts).toString('utf8').slice(0, 300),
+        }),
       );
-      res.on('error', () => finish({ status: res.statusCode, retryAfter: res.headers['retry-after'] ?? null }));
+      res.on('error', () =>
+        finish({ status: res.statusCode, retryAfter: res.headers['retry-after'] ?? null }),
+      );
     });
     req.on('error', (error) => finish({ status: null, error: error.code ?? error.message }));
     req.on('timeout', () => finish({ status: null, error: 'timeout' }));

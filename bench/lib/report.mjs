@@ -26,11 +26,19 @@ export function verdict(row) {
 }
 
 const fmt = (v, digits = 2) =>
-  !Number.isFinite(v) ? '–' : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(digits);
+  !Number.isFinite(v)
+    ? '–'
+    : Math.abs(v) >= 100
+      ? v.toFixed(0)
+      : Math.abs(v) >= 10
+        ? v.toFixed(1)
+        : v.toFixed(digits);
 
 const spread = (values, digits) => {
   const [lo, hi] = range(values);
-  return values.length > 1 ? `${fmt(median(values), digits)} (${fmt(lo, digits)}–${fmt(hi, digits)})` : fmt(median(values), digits);
+  return values.length > 1
+    ? `${fmt(median(values), digits)} (${fmt(lo, digits)}–${fmt(hi, digits)})`
+    : fmt(median(values), digits);
 };
 
 export function goalText(goal) {
@@ -40,7 +48,16 @@ export function goalText(goal) {
 
 /** Markdown table rows (also readable in a terminal). */
 export function table(rows) {
-  const head = ['what', 'unit', 'service', 'baseline', 'ratio (median, range)', 'goal', 'verdict', 'load'];
+  const head = [
+    'what',
+    'unit',
+    'service',
+    'baseline',
+    'ratio (median, range)',
+    'goal',
+    'verdict',
+    'load',
+  ];
   const lines = rows.map((row) => [
     row.what,
     row.unit,
@@ -70,7 +87,11 @@ export function chart(rows, subtitle) {
   const top = 56;
   const height = top + plotted.length * (barH + gap) + 40;
   const [min, max] = [1 / 64, 256];
-  const x = (v) => left + ((Math.log2(Math.min(max, Math.max(min, v))) - Math.log2(min)) / (Math.log2(max) - Math.log2(min))) * (width - left - 20);
+  const x = (v) =>
+    left +
+    ((Math.log2(Math.min(max, Math.max(min, v))) - Math.log2(min)) /
+      (Math.log2(max) - Math.log2(min))) *
+      (width - left - 20);
   const ticks = [1 / 64, 1 / 16, 1 / 4, 1, 4, 16, 64, 256];
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
@@ -80,22 +101,33 @@ export function chart(rows, subtitle) {
   ];
   for (const t of ticks) {
     const label = t < 1 ? `1/${1 / t}` : String(t);
-    parts.push(`<line x1="${x(t)}" y1="${top - 6}" x2="${x(t)}" y2="${height - 30}" stroke="${t === 1 ? '#333' : '#ddd'}"/>`);
-    parts.push(`<text x="${x(t)}" y="${height - 14}" text-anchor="middle" fill="#555">${label}×</text>`);
+    parts.push(
+      `<line x1="${x(t)}" y1="${top - 6}" x2="${x(t)}" y2="${height - 30}" stroke="${t === 1 ? '#333' : '#ddd'}"/>`,
+    );
+    parts.push(
+      `<text x="${x(t)}" y="${height - 14}" text-anchor="middle" fill="#555">${label}×</text>`,
+    );
   }
   plotted.forEach((row, i) => {
     const y = top + i * (barH + gap);
     const ratio = median(row.ratios);
     const [lo, hi] = range(row.ratios);
-    const colour = verdict(row) === 'met' ? '#3a9d5d' : verdict(row) === 'NOT met' ? '#d0463b' : '#7a8ca3';
+    const colour =
+      verdict(row) === 'met' ? '#3a9d5d' : verdict(row) === 'NOT met' ? '#d0463b' : '#7a8ca3';
     const [a, b] = [x(Math.min(1, ratio)), x(Math.max(1, ratio))];
     parts.push(`<text x="${left - 8}" y="${y + 13}" text-anchor="end">${escape(row.what)}</text>`);
-    parts.push(`<rect x="${a}" y="${y}" width="${Math.max(1, b - a)}" height="${barH}" fill="${colour}"/>`);
-    parts.push(`<line x1="${x(lo)}" y1="${y + barH / 2}" x2="${x(hi)}" y2="${y + barH / 2}" stroke="#222" stroke-width="1.5"/>`);
+    parts.push(
+      `<rect x="${a}" y="${y}" width="${Math.max(1, b - a)}" height="${barH}" fill="${colour}"/>`,
+    );
+    parts.push(
+      `<line x1="${x(lo)}" y1="${y + barH / 2}" x2="${x(hi)}" y2="${y + barH / 2}" stroke="#222" stroke-width="1.5"/>`,
+    );
     parts.push(`<text x="${b + 4}" y="${y + 13}" fill="#222">${fmt(ratio)}×</text>`);
     if (row.goal) {
       const g = x(row.goal.value);
-      parts.push(`<path d="M${g} ${y - 2} l5 ${barH / 2 + 2} l-5 ${barH / 2 + 2} l-5 ${-(barH / 2 + 2)} z" fill="#111" fill-opacity="0.75"/>`);
+      parts.push(
+        `<path d="M${g} ${y - 2} l5 ${barH / 2 + 2} l-5 ${barH / 2 + 2} l-5 ${-(barH / 2 + 2)} z" fill="#111" fill-opacity="0.75"/>`,
+      );
     }
   });
   parts.push('</svg>');
@@ -104,7 +136,18 @@ export function chart(rows, subtitle) {
 
 export async function writeResults(dir, { rows, meta }) {
   const stamp = meta.startedAt.replace(/[:.]/g, '-');
-  const json = JSON.stringify({ meta, rows: rows.map((row) => ({ ...row, median: median(row.ratios ?? []), verdict: verdict(row) })) }, null, 2);
+  const json = JSON.stringify(
+    {
+      meta,
+      rows: rows.map((row) => ({
+        ...row,
+        median: median(row.ratios ?? []),
+        verdict: verdict(row),
+      })),
+    },
+    null,
+    2,
+  );
   const subtitle = `${meta.startedAt.slice(0, 16).replace('T', ' ')} · ${meta.cpus} cores · database ${meta.database} · load ${meta.loadBefore}→${meta.loadAfter}${meta.short ? ' · short form' : ''}`;
   const svg = chart(rows, subtitle);
   await writeFile(`${dir}/bench-${stamp}.json`, json);

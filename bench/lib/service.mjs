@@ -43,7 +43,16 @@ export class Service {
     await mkdir(this.dataDir, { recursive: true });
     const { stdout } = await run(
       process.execPath,
-      [join('dist', 'src', 'cli.js'), 'create-api-key', '--name', `bench ${org}`, '--role', role, '--org', org],
+      [
+        join('dist', 'src', 'cli.js'),
+        'create-api-key',
+        '--name',
+        `bench ${org}`,
+        '--role',
+        role,
+        '--org',
+        org,
+      ],
       { cwd: this.serviceDir, env: { PATH: process.env.PATH, ...this.env() }, timeout: 120_000 },
     );
     return JSON.parse(stdout).key;
