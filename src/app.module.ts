@@ -10,6 +10,7 @@ import { AuthModule } from './auth/auth.module';
 import { ConfiguredStorageModule } from './storage/storage.module';
 import { ProductsModule } from './products/products.module';
 import { ImagesModule } from './images/images.module';
+import { ProductEnrichmentModule } from './images/product-enrichment/product-enrichment.module';
 import { CompatModule } from './compat/compat.module';
 import { enabledCompatApis } from './config/env-values';
 
@@ -27,6 +28,7 @@ export class AppModule {
         ConfiguredStorageModule,
         ProductsModule,
         ImagesModule,
+        ProductEnrichmentModule,
         CompatModule.forRoot(enabledCompatApis(config.env.COMPAT_APIS)),
         AdminBootstrapModule,
         ...extra,

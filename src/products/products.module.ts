@@ -1,24 +1,23 @@
 import { Module } from '@nestjs/common';
-import { TypeOrmModule } from '@nestjs/typeorm';
-import { Image } from '../images/entities/image.entity';
-import { Product } from './entities/product.entity';
 import {
   ProductByExternalIdController,
   ProductByGtinController,
   ProductController,
   ProductsController,
 } from './products.controller';
+import { ProductImagesPort } from './product-images.port';
+import { ProductsRepository } from './products.repository';
 import { ProductsService } from './products.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([Product, Image])],
   controllers: [
     ProductsController,
     ProductController,
     ProductByGtinController,
     ProductByExternalIdController,
   ],
-  providers: [ProductsService],
-  exports: [ProductsService],
+  providers: [ProductsService, ProductsRepository, ProductImagesPort],
+  // ProductImagesPort: where images/ registers what products show of their images.
+  exports: [ProductsService, ProductImagesPort],
 })
 export class ProductsModule {}

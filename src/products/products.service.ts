@@ -1,15 +1,9 @@
-import { Inject, Injectable } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
-import { DataSource, In, Repository, type EntityManager } from 'typeorm';
+import { Injectable } from '@nestjs/common';
+import { DataSource, type EntityManager } from 'typeorm';
 import type { RequestContext } from '../auth/principal';
 import { AppError } from '../common/errors/app.error';
-import { encodeShortId } from '../common/ids/short-id';
 import { decodeCursor, encodeCursor } from '../common/pagination/cursor';
 import { isUniqueViolation } from '../database/pg-errors';
-import { Image } from '../images/entities/image.entity';
-import { imageStorageKeys, imageUrls, type ImageSummary } from '../images/image-urls';
-import { StorageDeletionsService } from '../storage/storage-deletions.service';
-import { STORAGE_PROVIDER, type StorageProvider } from '../storage/storage-provider';
 import {
   ProductDto,
   type CreateProductDto,
@@ -20,6 +14,8 @@ import {
 import { Product } from './entities/product.entity';
 import { parseExternalId } from './external-id';
 import { normalizeGtin } from './gtin';
+import { ProductImagesPort } from './product-images.port';
+import { ProductsRepository, type ProductKey } from './products.repository';
 import { slugCandidate, slugify } from './slug';
 
 /**
@@ -45,10 +41,8 @@ export function parseGtin(value: string, field = 'gtin'): string {
 @Injectable()
 export class ProductsService {
   constructor(
-    @InjectRepository(Product) private readonly products: Repository<Product>,
-    @InjectRepository(Image) private readonly images: Repository<Image>,
-    @Inject(STORAGE_PROVIDER) private readonly storage: StorageProvider,
-    private readonly deletions: StorageDeletionsService,
+    private readonly products: ProductsRepository,
+    private readonly images: ProductImagesPort,
     private readonly dataSource: DataSource,
   ) {}
 
@@ -59,16 +53,14 @@ export class ProductsService {
     for (let n = 1; n <= (dto.slug ? 1 : MAX_SLUG_ATTEMPTS); n++) {
       const slug = slugCandidate(base, n);
       try {
-        const product = await this.products.save(
-          this.products.create({
-            organizationId: ctx.organizationId,
-            name: dto.name,
-            slug,
-            gtin,
-            externalId: dto.external_id ?? null,
-            description: dto.description ?? '',
-          }),
-        );
+        const product = await this.products.insert({
+          organizationId: ctx.organizationId,
+          name: dto.name,
+          slug,
+          gtin,
+          externalId: dto.external_id ?? null,
+          description: dto.description ?? '',
+        });
         return ProductDto.from(product, null, 0);
       } catch (e) {
         this.throwIfTaken(e, !dto.slug);
@@ -78,22 +70,16 @@ export class ProductsService {
   }
 
   async list(ctx: RequestContext, query: ListProductsQueryDto): Promise<ProductPageDto> {
-    const qb = this.products
-      .createQueryBuilder('p')
-      .where('p.organization_id = :org', { org: ctx.organizationId })
-      .orderBy('p.created_at', 'DESC')
-      .addOrderBy('p.id', 'DESC')
-      .take(query.limit + 1);
-    if (query.slug !== undefined) qb.andWhere('p.slug = :slug', { slug: query.slug });
-    if (query.gtin !== undefined) qb.andWhere('p.gtin = :gtin', { gtin: parseGtin(query.gtin) });
-    if (query.external_id !== undefined) {
-      qb.andWhere('p.external_id = :externalId', { externalId: query.external_id });
-    }
-    if (query.cursor) {
-      const after = decodeCursor(query.cursor);
-      qb.andWhere('(p.created_at, p.id) < (:createdAt, :id)', after);
-    }
-    const rows = await qb.getMany();
+    // The GTIN is checked before the cursor, as it always has been: the first error wins.
+    const gtin = query.gtin === undefined ? undefined : parseGtin(query.gtin);
+    const rows = await this.products.page({
+      organizationId: ctx.organizationId,
+      slug: query.slug,
+      gtin,
+      externalId: query.external_id,
+      after: query.cursor ? decodeCursor(query.cursor) : undefined,
+      take: query.limit + 1,
+    });
     const page = rows.slice(0, query.limit);
     const last = page[page.length - 1];
     return {
@@ -115,7 +101,7 @@ export class ProductsService {
     if (dto.description !== undefined) product.description = dto.description;
     if (dto.external_id !== undefined) product.externalId = dto.external_id;
     try {
-      await this.products.save(product);
+      await this.products.update(product);
     } catch (e) {
       this.throwIfTaken(e, false);
     }
@@ -124,91 +110,51 @@ export class ProductsService {
 
   /**
    * Deletes the product and its images, queueing their files for deletion in the same
-   * transaction; then deletes the files, retrying later whatever fails.
+   * transaction (images' part, through the port); then deletes the files, retrying later
+   * whatever fails.
    */
   async remove(ctx: RequestContext, ref: ProductRef): Promise<void> {
-    const outbox = await this.dataSource.transaction(async (manager) => {
+    const afterCommit = await this.dataSource.transaction(async (manager) => {
       const product = await this.lock(ctx, ref, manager);
-      const images = await manager.findBy(Image, { productId: product.id });
-      await manager.delete(Product, { id: product.id });
-      return this.deletions.enqueue(
-        manager,
-        images.flatMap((image) => imageStorageKeys(image)),
-      );
+      const release = await this.images.releaseOnDelete(manager, product.id);
+      await this.products.delete(manager, product.id);
+      return release;
     });
-    await this.deletions.attempt(outbox);
+    await afterCommit();
   }
 
   /** +1 on the gallery version, in the caller's transaction; returns the new version. */
-  async bumpGalleryVersion(manager: EntityManager, productId: string): Promise<number> {
-    const result = await manager
-      .createQueryBuilder()
-      .update(Product)
-      .set({ galleryVersion: () => 'gallery_version + 1' })
-      .where('id = :productId', { productId })
-      .returning('gallery_version')
-      .execute();
-    return (result.raw as { gallery_version: number }[])[0].gallery_version;
+  bumpGalleryVersion(manager: EntityManager, productId: string): Promise<number> {
+    return this.products.bumpGalleryVersion(manager, productId);
   }
 
   /** The product, row-locked until the transaction ends: galleries change under this lock. */
   async lock(ctx: RequestContext, ref: ProductRef, manager: EntityManager): Promise<Product> {
-    const product = await manager.findOne(Product, {
-      where: ctx.scoped(this.where(ref)),
-      lock: { mode: 'pessimistic_write' },
-    });
+    const product = await this.products.lockOne(manager, this.keyOf(ctx, ref));
     if (!product) throw this.notFound();
     return product;
   }
 
+  // `find` returns the entity (for other services); `get` the response DTO (for the API).
   async find(ctx: RequestContext, ref: ProductRef): Promise<Product> {
-    const product = await this.products.findOneBy(ctx.scoped(this.where(ref)));
+    const product = await this.products.findOne(this.keyOf(ctx, ref));
     if (!product) throw this.notFound();
     return product;
   }
 
-  /**
-   * Products with their primary image (and its URL as `image`) and image count, in two queries
-   * for the whole page.
-   */
-  async present(products: Product[]): Promise<ProductDto[]> {
-    if (products.length === 0) return [];
-    const ids = products.map((p) => p.id);
-    const primaries = await this.images.findBy({ productId: In(ids), isPrimary: true });
-    const counts: { product_id: string; n: number }[] = await this.images
-      .createQueryBuilder('i')
-      .select('i.product_id', 'product_id')
-      .addSelect('count(*)::int', 'n')
-      .where('i.product_id IN (:...ids)', { ids })
-      .groupBy('i.product_id')
-      .getRawMany();
-    const countOf = new Map(counts.map((c) => [c.product_id, c.n]));
-    const primaryOf = new Map(primaries.map((i) => [i.productId, i]));
-    return Promise.all(
-      products.map(async (p) => {
-        const primary = primaryOf.get(p.id);
-        const summary = primary ? await this.summary(primary) : null;
-        return ProductDto.from(p, summary, countOf.get(p.id) ?? 0);
-      }),
-    );
+  /** Products with their primary image (and its URL as `image`) and image count. */
+  private async present(products: Product[]): Promise<ProductDto[]> {
+    const images = await this.images.of(products.map((p) => p.id));
+    return products.map((p) => {
+      const { primary, count } = images.get(p.id) ?? { primary: null, count: 0 };
+      return ProductDto.from(p, primary, count);
+    });
   }
 
-  private async summary(image: Image): Promise<ImageSummary> {
-    const urls = await imageUrls(image, this.storage);
-    return {
-      id: encodeShortId(image.id),
-      url: urls.original,
-      alt_text: image.altText,
-      width: image.width,
-      height: image.height,
-      renditions: urls.renditions,
-    };
-  }
-
-  private where(ref: ProductRef): { id: string } | { gtin: string } | { externalId: string } {
-    if ('id' in ref) return { id: ref.id };
-    if ('gtin' in ref) return { gtin: parseGtin(ref.gtin) };
-    return { externalId: parseExternalId(ref.externalId) };
+  private keyOf(ctx: RequestContext, ref: ProductRef): ProductKey {
+    if ('id' in ref) return ctx.scoped({ id: ref.id });
+    if ('gtin' in ref) return ctx.scoped({ gtin: parseGtin(ref.gtin) });
+    return ctx.scoped({ externalId: parseExternalId(ref.externalId) });
   }
 
   private notFound(): AppError {

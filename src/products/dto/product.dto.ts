@@ -4,7 +4,6 @@ import { IsOptional, IsString, Matches, MaxLength, MinLength, ValidateIf } from 
 import { Optional } from '../../common/http/validation';
 import { encodeShortId } from '../../common/ids/short-id';
 import { CursorQueryDto } from '../../common/pagination/cursor-query.dto';
-import type { ImageSummary } from '../../images/image-urls';
 import type { Product } from '../entities/product.entity';
 import {
   EXTERNAL_ID_MAX_LENGTH,
@@ -12,6 +11,7 @@ import {
   EXTERNAL_ID_RULE,
   IsExternalId,
 } from '../external-id';
+import type { ProductImageSummary } from '../product-images.port';
 import { SLUG_PATTERN } from '../slug';
 
 /** The OpenAPI schema of an external id, wherever one is sent. */
@@ -88,7 +88,7 @@ export class ListProductsQueryDto extends CursorQueryDto {
   external_id?: string;
 }
 
-export class ImageSummaryDto implements ImageSummary {
+export class ImageSummaryDto implements ProductImageSummary {
   /** @example '9bYsGJZVNPTSbQeJxuSeuy' */
   id!: string;
   /** @example 'https://cdn.example.com/products/0b6f…/7c9e…/original.jpg' */
@@ -153,7 +153,11 @@ export class ProductDto {
   /** @example '2026-11-22T10:15:00.000Z' */
   updated_at!: Date;
 
-  static from(product: Product, primary: ImageSummary | null, imageCount: number): ProductDto {
+  static from(
+    product: Product,
+    primary: ProductImageSummary | null,
+    imageCount: number,
+  ): ProductDto {
     return {
       id: encodeShortId(product.id),
       name: product.name,

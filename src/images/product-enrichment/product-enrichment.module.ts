@@ -1,0 +1,16 @@
+import { Module } from '@nestjs/common';
+import { ProductsModule } from '../../products/products.module';
+import { ConfiguredStorageModule } from '../../storage/storage.module';
+import { ProductEnrichmentService } from './product-enrichment.service';
+import { ProductImageSummariesRepository } from './product-image-summaries.repository';
+
+/**
+ * What products show and do of their images (primary image, image count, the files deleted with
+ * the product), implemented here and plugged into products' ProductImagesPort, so that the
+ * dependency points from images to products only.
+ */
+@Module({
+  imports: [ProductsModule, ConfiguredStorageModule],
+  providers: [ProductEnrichmentService, ProductImageSummariesRepository],
+})
+export class ProductEnrichmentModule {}

@@ -1,0 +1,71 @@
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
+import { encodeShortId } from '../../common/ids/short-id';
+import {
+  ProductImagesPort,
+  type ProductImages,
+  type ProductImageSummary,
+  type ProductImagesOf,
+} from '../../products/product-images.port';
+import { StorageDeletionsService } from '../../storage/storage-deletions.service';
+import { STORAGE_PROVIDER, type StorageProvider } from '../../storage/storage-provider';
+import type { Image } from '../entities/image.entity';
+import { imageStorageKeys, imageUrls } from '../image-urls';
+import { ProductImageSummariesRepository } from './product-image-summaries.repository';
+
+/**
+ * Images' side of products' ProductImagesPort: a product's primary image and image count for its
+ * responses, and its images' files queued for deletion with the product. It registers itself with
+ * the port when the module starts, since products cannot import images (see the port).
+ */
+@Injectable()
+export class ProductEnrichmentService implements ProductImages, OnModuleInit {
+  constructor(
+    private readonly port: ProductImagesPort,
+    private readonly images: ProductImageSummariesRepository,
+    @Inject(STORAGE_PROVIDER) private readonly storage: StorageProvider,
+    private readonly deletions: StorageDeletionsService,
+  ) {}
+
+  onModuleInit(): void {
+    this.port.register(this);
+  }
+
+  /** Two queries for the whole page, whatever its size. */
+  async of(productIds: readonly string[]): Promise<Map<string, ProductImagesOf>> {
+    const primaries = await this.images.primaryImagesOf(productIds);
+    const counts = await this.images.imageCountsOf(productIds);
+    const primaryOf = new Map(
+      await Promise.all(
+        primaries.map(async (image) => [image.productId, await this.summary(image)] as const),
+      ),
+    );
+    return new Map(
+      productIds.map((id) => [
+        id,
+        { primary: primaryOf.get(id) ?? null, count: counts.get(id) ?? 0 },
+      ]),
+    );
+  }
+
+  async releaseOnDelete(manager: EntityManager, productId: string): Promise<() => Promise<void>> {
+    const images = await this.images.imagesOf(manager, productId);
+    const outbox = await this.deletions.enqueue(
+      manager,
+      images.flatMap((image) => imageStorageKeys(image)),
+    );
+    return () => this.deletions.attempt(outbox);
+  }
+
+  private async summary(image: Image): Promise<ProductImageSummary> {
+    const urls = await imageUrls(image, this.storage);
+    return {
+      id: encodeShortId(image.id),
+      url: urls.original,
+      alt_text: image.altText,
+      width: image.width,
+      height: image.height,
+      renditions: urls.renditions,
+    };
+  }
+}

@@ -1,0 +1,51 @@
+import type { EntityManager } from 'typeorm';
+import { ProductImagesPort, type ProductImages } from './product-images.port';
+
+const manager = {} as EntityManager;
+
+describe(ProductImagesPort.name, () => {
+  it('answers no image and a count of 0 while nothing is registered', async () => {
+    const port = new ProductImagesPort();
+    const images = await port.of(['a', 'b']);
+    expect([...images]).toEqual([
+      ['a', { primary: null, count: 0 }],
+      ['b', { primary: null, count: 0 }],
+    ]);
+    await expect((await port.releaseOnDelete(manager, 'a'))()).resolves.toBeUndefined();
+  });
+
+  it('asks the registered implementation, filling in products it leaves out', async () => {
+    const primary = { id: 'i', url: 'u', alt_text: '', width: 1, height: 1, renditions: {} };
+    const afterCommit = jest.fn(async () => {});
+    const impl: ProductImages = {
+      of: jest.fn(async () => new Map([['a', { primary, count: 2 }]])),
+      releaseOnDelete: jest.fn(async () => afterCommit),
+    };
+    const port = new ProductImagesPort();
+    port.register(impl);
+    const images = await port.of(['a', 'b']);
+    expect(images.get('a')).toEqual({ primary, count: 2 });
+    expect(images.get('b')).toEqual({ primary: null, count: 0 });
+    await (
+      await port.releaseOnDelete(manager, 'a')
+    )();
+    expect(impl.releaseOnDelete).toHaveBeenCalledWith(manager, 'a');
+    expect(afterCommit).toHaveBeenCalledTimes(1);
+  });
+
+  it('does not query for an empty page', async () => {
+    const impl: ProductImages = { of: jest.fn(), releaseOnDelete: jest.fn() };
+    const port = new ProductImagesPort();
+    port.register(impl);
+    expect((await port.of([])).size).toBe(0);
+    expect(impl.of).not.toHaveBeenCalled();
+  });
+
+  it('refuses a second implementation', () => {
+    const port = new ProductImagesPort();
+    port.register({ of: jest.fn(), releaseOnDelete: jest.fn() });
+    expect(() => port.register({ of: jest.fn(), releaseOnDelete: jest.fn() })).toThrow(
+      /already registered/,
+    );
+  });
+});

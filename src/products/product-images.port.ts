@@ -1,0 +1,65 @@
+import { Injectable } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
+
+/** What a product response embeds of its primary image. */
+export interface ProductImageSummary {
+  id: string;
+  url: string;
+  alt_text: string;
+  width: number;
+  height: number;
+  /** Rendition name → URL. */
+  renditions: Record<string, string>;
+}
+
+/** A product's images as its responses show them. */
+export interface ProductImagesOf {
+  primary: ProductImageSummary | null;
+  count: number;
+}
+
+/** What products/ asks of whoever keeps a product's images. */
+export interface ProductImages {
+  /** For a page of products (by id): each one's primary image and image count, in a few queries. */
+  of(productIds: readonly string[]): Promise<Map<string, ProductImagesOf>>;
+
+  /**
+   * Runs in the product-deletion transaction, before the product's row goes: queues the files of
+   * its images for deletion, atomically with the row. Returns what to do once committed.
+   */
+  releaseOnDelete(manager: EntityManager, productId: string): Promise<() => Promise<void>>;
+}
+
+const NO_IMAGES: ProductImagesOf = { primary: null, count: 0 };
+
+/**
+ * The port through which products reach their images, without products/ importing images/.
+ *
+ * A registry rather than an injected interface: ImagesModule imports ProductsModule (galleries lock
+ * and version products), so ProductsModule cannot import an images-side provider without a module
+ * cycle. Instead images' implementation registers itself here when its module starts
+ * (src/images/product-enrichment/), and products call it through this class. Until then (a test
+ * that boots only products) a product has no image and a count of 0; in the application an
+ * implementation is always registered.
+ */
+@Injectable()
+export class ProductImagesPort implements ProductImages {
+  private images?: ProductImages;
+
+  /** Called once, by the module that keeps images. */
+  register(images: ProductImages): void {
+    if (this.images && this.images !== images) {
+      throw new Error('ProductImagesPort: an implementation is already registered');
+    }
+    this.images = images;
+  }
+
+  async of(productIds: readonly string[]): Promise<Map<string, ProductImagesOf>> {
+    const found = this.images && productIds.length > 0 ? await this.images.of(productIds) : null;
+    return new Map(productIds.map((id) => [id, found?.get(id) ?? NO_IMAGES]));
+  }
+
+  async releaseOnDelete(manager: EntityManager, productId: string): Promise<() => Promise<void>> {
+    return this.images ? this.images.releaseOnDelete(manager, productId) : async () => {};
+  }
+}

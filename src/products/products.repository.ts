@@ -1,0 +1,85 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, type EntityManager } from 'typeorm';
+import type { CursorPosition } from '../common/pagination/cursor';
+import { Product } from './entities/product.entity';
+
+/** How a query names one product of an organisation: by id, GTIN-14 or external id. */
+export type ProductKey = ({ id: string } | { gtin: string } | { externalId: string }) & {
+  organizationId: string;
+};
+
+/** The columns a new product is given; the database fills in the rest. */
+export type NewProduct = Pick<
+  Product,
+  'organizationId' | 'name' | 'slug' | 'gtin' | 'externalId' | 'description'
+>;
+
+/** A page of an organisation's products: exact-match filters, newest first, after a cursor. */
+export interface ProductPageQuery {
+  organizationId: string;
+  slug?: string;
+  gtin?: string;
+  externalId?: string;
+  after?: CursorPosition;
+  /** Rows to read: one more than the page, to know whether another page follows. */
+  take: number;
+}
+
+/** The products table: every query products/ makes. */
+@Injectable()
+export class ProductsRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /** Inserts a product; unique violations (slug, GTIN, external id) reach the caller. */
+  insert(fields: NewProduct): Promise<Product> {
+    const products = this.dataSource.getRepository(Product);
+    return products.save(products.create(fields));
+  }
+
+  /** Saves a product's changed columns; unique violations reach the caller. */
+  async update(product: Product): Promise<void> {
+    await this.dataSource.getRepository(Product).save(product);
+  }
+
+  page(query: ProductPageQuery): Promise<Product[]> {
+    const qb = this.dataSource
+      .getRepository(Product)
+      .createQueryBuilder('p')
+      .where('p.organization_id = :org', { org: query.organizationId })
+      .orderBy('p.created_at', 'DESC')
+      .addOrderBy('p.id', 'DESC')
+      .take(query.take);
+    if (query.slug !== undefined) qb.andWhere('p.slug = :slug', { slug: query.slug });
+    if (query.gtin !== undefined) qb.andWhere('p.gtin = :gtin', { gtin: query.gtin });
+    if (query.externalId !== undefined) {
+      qb.andWhere('p.external_id = :externalId', { externalId: query.externalId });
+    }
+    if (query.after) qb.andWhere('(p.created_at, p.id) < (:createdAt, :id)', query.after);
+    return qb.getMany();
+  }
+
+  findOne(key: ProductKey): Promise<Product | null> {
+    return this.dataSource.getRepository(Product).findOneBy(key);
+  }
+
+  /** The product, row-locked until the caller's transaction ends. */
+  lockOne(manager: EntityManager, key: ProductKey): Promise<Product | null> {
+    return manager.findOne(Product, { where: key, lock: { mode: 'pessimistic_write' } });
+  }
+
+  async delete(manager: EntityManager, productId: string): Promise<void> {
+    await manager.delete(Product, { id: productId });
+  }
+
+  /** +1 on the gallery version, in the caller's transaction; returns the new version. */
+  async bumpGalleryVersion(manager: EntityManager, productId: string): Promise<number> {
+    const result = await manager
+      .createQueryBuilder()
+      .update(Product)
+      .set({ galleryVersion: () => 'gallery_version + 1' })
+      .where('id = :productId', { productId })
+      .returning('gallery_version')
+      .execute();
+    return (result.raw as { gallery_version: number }[])[0].gallery_version;
+  }
+}
