@@ -18,9 +18,9 @@ import { CompatModule } from './compat/compat.module';
 import { HealthModule } from './health/health.module';
 import { StorageModule } from './storage/storage.module';
 import { DOCS_PATH, setupOpenApi } from './openapi/openapi';
-import { uploadTempDir } from './images/image-upload.pipe';
-import { dataUriBodyParsing } from './images/import/data-uri-body.parser';
-import { registerUploadSpool } from './images/upload-spool.interceptor';
+import { uploadTempDir } from './images/intake/upload-spool';
+import { dataUriBodyParsing } from './images/intake/import/data-uri-body.parser';
+import { registerUploadSpool } from './images/intake/upload-spool.interceptor';
 import { httpTimeoutsConfigOf } from './common/http/http.config';
 import { httpServerTimeouts, registerRequestTimeouts } from './common/http/request-timeouts';
 

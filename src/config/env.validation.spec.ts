@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { loadJwtKeys } from '../auth/jwt-keys';
 import { embeddedDatabaseDir } from '../database/data-source.options';
-import { uploadTempDir } from '../images/image-upload.pipe';
+import { uploadTempDir } from '../images/intake/upload-spool';
 import { localStorageRoot } from '../storage/storage.config';
 import {
   ConfigValidationError,

@@ -4,35 +4,38 @@ import { User } from '../auth/entities/user.entity';
 import { ProductsModule } from '../products/products.module';
 import { ConfiguredStorageModule } from '../storage/storage.module';
 import { Image } from './entities/image.entity';
-import { ImageProcessor } from './image-processor';
-import { GalleryAdditionPipe, ImageUploadPipe, StandaloneUploadPipe } from './image-upload.pipe';
-import { ImagesController } from './images.controller';
-import { ImageImportService } from './import/image-import.service';
-import { UnattachedImageSweeper } from './unattached-image-sweeper';
+import { ImageProcessor } from './processing/image-processor';
+import { GalleryAdditionPipe } from './gallery/gallery-addition.pipe';
+import { ImageUploadPipe, StandaloneUploadPipe } from './intake/image-upload.pipe';
+import { StandaloneImagesController } from './assets/standalone-images.controller';
+import { ImageImportService } from './intake/import/image-import.service';
+import { UnattachedImageSweeper } from './assets/unattached-image-sweeper';
 import { ImagesService } from './images.service';
-import { UploadSpoolSweeper } from './upload-spool-sweeper';
-import { GalleryService } from './gallery.service';
+import { UploadSpoolSweeper } from './intake/upload-spool-sweeper';
+import { GalleryService } from './gallery/gallery.service';
 import { ImagePresenter } from './image-presenter';
-import { StandaloneImagesService } from './standalone-images.service';
+import { StandaloneImagesService } from './assets/standalone-images.service';
 import {
-  ProductImageByExternalIdController,
-  ProductImageByGtinController,
-  ProductImageController,
-  ProductImagesByExternalIdController,
-  ProductImagesByGtinController,
-  ProductImagesController,
-} from './product-images.controller';
+  ProductGalleryByExternalIdController,
+  ProductGalleryByGtinController,
+  ProductGalleryController,
+} from './gallery/product-gallery.controller';
+import {
+  ProductImageImportByExternalIdController,
+  ProductImageImportByGtinController,
+  ProductImageImportController,
+} from './gallery/product-image-import.controller';
 
 @Module({
   imports: [TypeOrmModule.forFeature([Image, User]), ProductsModule, ConfiguredStorageModule],
   controllers: [
-    ProductImagesController,
-    ProductImagesByGtinController,
-    ProductImagesByExternalIdController,
-    ProductImageController,
-    ProductImageByGtinController,
-    ProductImageByExternalIdController,
-    ImagesController,
+    ProductGalleryController,
+    ProductGalleryByGtinController,
+    ProductGalleryByExternalIdController,
+    ProductImageImportController,
+    ProductImageImportByGtinController,
+    ProductImageImportByExternalIdController,
+    StandaloneImagesController,
   ],
   providers: [
     ImageProcessor,

@@ -23,18 +23,18 @@ import type { ImageDto } from './dto/image.dto';
 import { StandaloneImageDto } from './dto/standalone-image.dto';
 import type { StandaloneUploadFieldsDto } from './dto/upload-image.dto';
 import { Image, ImagePurpose, ImageSource, type StoredRendition } from './entities/image.entity';
-import { GalleryService } from './gallery.service';
+import { GalleryService } from './gallery/gallery.service';
 import { ImagePresenter } from './image-presenter';
 import {
   ImageProcessor,
   type EncodedImage,
   type ProcessedImage,
   type ProcessOptions,
-} from './image-processor';
+} from './processing/image-processor';
 import { imageUrls } from './image-urls';
-import { ImageImportService } from './import/image-import.service';
-import type { ImageUpload } from './multipart-upload';
-import { renditionSize } from './rendition-presets';
+import { ImageImportService } from './intake/import/image-import.service';
+import type { ImageUpload } from './intake/multipart-upload';
+import { renditionSize } from './processing/rendition-presets';
 
 /** SQL: a key column without its extension (see keyStem). */
 const STEM_OF = (column: string) => `regexp_replace(${column}, '\\.[a-z0-9]+$', '')`;

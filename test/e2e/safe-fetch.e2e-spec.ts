@@ -14,7 +14,7 @@ import {
   type SafeFetchOptions,
   UrlFetchError,
   UrlFetchTooLargeError,
-} from '../../src/images/import/safe-fetch';
+} from '../../src/images/intake/import/safe-fetch';
 import { connects, guardedConnect } from '../support/loopback-guard';
 
 /**

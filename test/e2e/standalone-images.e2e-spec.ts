@@ -7,7 +7,7 @@ import { DataSource } from 'typeorm';
 import { createApp } from '../../src/app.factory';
 import { Role } from '../../src/auth/roles';
 import { decodeId } from '../../src/common/ids/short-id';
-import { UnattachedImageSweeper } from '../../src/images/unattached-image-sweeper';
+import { UnattachedImageSweeper } from '../../src/images/assets/unattached-image-sweeper';
 import { addUser, filesBelow, otherOrganisationAdmin } from '../support/accounts';
 import {
   bmp,

@@ -3,7 +3,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import sharp from 'sharp';
 import { DataSource } from 'typeorm';
 import { decodeId } from '../../src/common/ids/short-id';
-import { UnattachedImageSweeper } from '../../src/images/unattached-image-sweeper';
+import { UnattachedImageSweeper } from '../../src/images/assets/unattached-image-sweeper';
 import { noisyPng, solidJpeg } from '../support/fixtures';
 import { call, login, type Credential } from '../support/http';
 import { multipart } from '../support/multipart';

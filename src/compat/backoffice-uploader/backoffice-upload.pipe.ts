@@ -2,8 +2,8 @@ import { Injectable, type PipeTransform } from '@nestjs/common';
 import { Allow } from 'class-validator';
 import type { FastifyRequest } from 'fastify';
 import { EnvironmentVariables } from '../../config/env.validation';
-import { uploadTempDir } from '../../images/image-upload.pipe';
-import { readImageUpload, type ReceivedFile } from '../../images/multipart-upload';
+import { uploadTempDir } from '../../images/intake/upload-spool';
+import { readImageUpload, type ReceivedFile } from '../../images/intake/multipart-upload';
 import { backofficeLimit } from './backoffice-formats';
 
 /**

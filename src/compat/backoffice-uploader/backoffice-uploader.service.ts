@@ -4,7 +4,7 @@ import type { RequestContext } from '../../auth/principal';
 import { AppError } from '../../common/errors/app.error';
 import { ImagePurpose } from '../../images/entities/image.entity';
 import { ImagesService } from '../../images/images.service';
-import type { ReceivedFile } from '../../images/multipart-upload';
+import type { ReceivedFile } from '../../images/intake/multipart-upload';
 import { isBackofficeFormat } from './backoffice-formats';
 import type { BackofficeUploadDto } from './dto/backoffice-upload.dto';
 

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { EnvironmentVariables } from '../../config/env.validation';
-import { ImageUploadPipeBase } from '../../images/image-upload.pipe';
+import { ImageUploadPipeBase } from '../../images/intake/image-upload.pipe';
 import { ClosientUploadFieldsDto } from './dto/closient-upload.dto';
 
 /**

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { RequestContext } from '../../auth/principal';
 import { ImagesService } from '../../images/images.service';
-import type { ImageUpload } from '../../images/multipart-upload';
+import type { ImageUpload } from '../../images/intake/multipart-upload';
 import { assertOwnOrganization, closientGtin, toClosientImage } from './closient-mapping';
 import type { ClosientImageDto } from './dto/closient-image.dto';
 import type { ClosientUploadFieldsDto } from './dto/closient-upload.dto';

@@ -6,7 +6,7 @@ import { decodeId } from '../../common/ids/short-id';
 import type { StandaloneUploadFieldsDto } from '../../images/dto/upload-image.dto';
 import { Image } from '../../images/entities/image.entity';
 import { ImagesService } from '../../images/images.service';
-import type { ImageUpload } from '../../images/multipart-upload';
+import type { ImageUpload } from '../../images/intake/multipart-upload';
 import { InventorumImageDto } from './dto/inventorum-image.dto';
 
 /** Inventorum's `POST /api/images/`: a stand-alone upload, answered with its integer number. */

@@ -11,8 +11,8 @@ import {
 import { Ctx, MinRole, RequireScopes } from '../../auth/decorators';
 import type { RequestContext } from '../../auth/principal';
 import { Role, Scope } from '../../auth/roles';
-import { MultipartBody } from '../../images/image-upload.pipe';
-import type { ImageUpload } from '../../images/multipart-upload';
+import { MultipartBody } from '../../images/intake/image-upload.pipe';
+import type { ImageUpload } from '../../images/intake/multipart-upload';
 import { ApiProblems, ApiSuccessExample, PROBLEMS } from '../../openapi/problems';
 import { EXTERNAL_ID_MAX_LENGTH, EXTERNAL_ID_PATTERN_SOURCE } from '../../products/external-id';
 import { TokenApiImageDto } from './dto/token-api-image.dto';

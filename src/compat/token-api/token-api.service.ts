@@ -9,7 +9,7 @@ import { decodeId } from '../../common/ids/short-id';
 import type { ImageDto } from '../../images/dto/image.dto';
 import { Image } from '../../images/entities/image.entity';
 import { ImagesService } from '../../images/images.service';
-import type { ImageUpload } from '../../images/multipart-upload';
+import type { ImageUpload } from '../../images/intake/multipart-upload';
 import { ProductsService, type ProductRef } from '../../products/products.service';
 import type { TokenApiImageDto } from './dto/token-api-image.dto';
 import type { TokenApiUploadFieldsDto } from './dto/token-api-upload.dto';

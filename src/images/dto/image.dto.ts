@@ -1,7 +1,7 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { encodeShortId } from '../../common/ids/short-id';
 import { ImagePurpose, type Image } from '../entities/image.entity';
-import { humanReadableSize } from '../human-size';
+import { humanReadableSize } from '../processing/human-size';
 import type { ImageUrls } from '../image-urls';
 
 export class RenditionDto {

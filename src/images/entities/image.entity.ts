@@ -13,7 +13,7 @@ import { Organization } from '../../auth/entities/organization.entity';
 import { User } from '../../auth/entities/user.entity';
 import { Product } from '../../products/entities/product.entity';
 import { IdentityNumberColumn } from '../../database/columns';
-import type { RenditionTransform } from '../rendition-presets';
+import type { RenditionTransform } from '../processing/rendition-presets';
 
 export enum ImagePurpose {
   Product = 'product',

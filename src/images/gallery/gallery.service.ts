@@ -1,16 +1,16 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import type { RequestContext } from '../auth/principal';
-import { AppError } from '../common/errors/app.error';
-import { decodeId } from '../common/ids/short-id';
-import type { Product } from '../products/entities/product.entity';
-import { ProductsService, type ProductRef } from '../products/products.service';
-import { StorageDeletionsService } from '../storage/storage-deletions.service';
-import { GalleryQueryDto, type GalleryDto, type UpdateImageDto } from './dto/gallery.dto';
-import type { ImageDto } from './dto/image.dto';
-import { Image, ImagePurpose, ImageSource } from './entities/image.entity';
-import { ImagePresenter } from './image-presenter';
-import { imageStorageKeys, releasedKeys } from './image-urls';
+import type { RequestContext } from '../../auth/principal';
+import { AppError } from '../../common/errors/app.error';
+import { decodeId } from '../../common/ids/short-id';
+import type { Product } from '../../products/entities/product.entity';
+import { ProductsService, type ProductRef } from '../../products/products.service';
+import { StorageDeletionsService } from '../../storage/storage-deletions.service';
+import { GalleryQueryDto, type GalleryDto, type UpdateImageDto } from '../dto/gallery.dto';
+import type { ImageDto } from '../dto/image.dto';
+import { Image, ImagePurpose, ImageSource } from '../entities/image.entity';
+import { ImagePresenter } from '../image-presenter';
+import { imageStorageKeys, releasedKeys } from '../image-urls';
 
 /** Display order (Closient): the primary first, then priority ascending, then newest first. */
 export const GALLERY_ORDER = {

@@ -2,9 +2,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import { exifHasGps, noiseBytes } from '../../test/support/fixtures';
-import { AppError } from '../common/errors/app.error';
-import { validateEnv } from '../config/env.validation';
+import { exifHasGps, noiseBytes } from '../../../test/support/fixtures';
+import { AppError } from '../../common/errors/app.error';
+import { validateEnv } from '../../config/env.validation';
 import { ImageProcessor, type ProcessedImage } from './image-processor';
 import { parseRenditionPresets, renditionSize } from './rendition-presets';
 

@@ -1,18 +1,18 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, In, type EntityManager, type SelectQueryBuilder } from 'typeorm';
-import type { RequestContext } from '../auth/principal';
-import { AppError } from '../common/errors/app.error';
-import { decodeCursor, encodeCursor } from '../common/pagination/cursor';
-import { StorageDeletionsService } from '../storage/storage-deletions.service';
-import { STORAGE_PROVIDER, type StorageProvider } from '../storage/storage-provider';
+import type { RequestContext } from '../../auth/principal';
+import { AppError } from '../../common/errors/app.error';
+import { decodeCursor, encodeCursor } from '../../common/pagination/cursor';
+import { StorageDeletionsService } from '../../storage/storage-deletions.service';
+import { STORAGE_PROVIDER, type StorageProvider } from '../../storage/storage-provider';
 import {
   StandaloneImageDto,
   type ListStandaloneImagesQueryDto,
   type StandaloneImagePageDto,
   type UpdateStandaloneImageDto,
-} from './dto/standalone-image.dto';
-import { Image, ImagePurpose } from './entities/image.entity';
-import { imageStorageKeys, imageUrls } from './image-urls';
+} from '../dto/standalone-image.dto';
+import { Image, ImagePurpose } from '../entities/image.entity';
+import { imageStorageKeys, imageUrls } from '../image-urls';
 
 /** The key a stand-alone upload's original is stored under names its id (see imageObjectKey). */
 const STANDALONE_KEY = /^uploads\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\//;

@@ -5,9 +5,9 @@ import { pipeline } from 'node:stream/promises';
 import type { Multipart } from '@fastify/multipart';
 import type { ClassConstructor } from 'class-transformer';
 import type { FastifyRequest } from 'fastify';
-import { AppError } from '../common/errors/app.error';
-import { validateInput } from '../common/http/validation';
-import { type UploadImageFieldsDto } from './dto/upload-image.dto';
+import { AppError } from '../../common/errors/app.error';
+import { validateInput } from '../../common/http/validation';
+import { type UploadImageFieldsDto } from '../dto/upload-image.dto';
 import { RequestSpool } from './upload-spool';
 
 /** A file received in a multipart upload, spooled to a temporary file. */

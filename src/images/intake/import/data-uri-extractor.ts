@@ -3,7 +3,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { Token } from 'stream-json/parser.js';
-import { AppError } from '../../common/errors/app.error';
+import { AppError } from '../../../common/errors/app.error';
 import type { RequestSpool } from '../upload-spool';
 import { DataUriDecoder, isDataUri } from './data-uri';
 import { dataUriProblem } from './import-errors';

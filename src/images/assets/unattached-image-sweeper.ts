@@ -5,11 +5,11 @@ import {
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { safeError } from '../common/logging/safe-error';
-import { EnvironmentVariables } from '../config/env.validation';
-import { StorageDeletionsService } from '../storage/storage-deletions.service';
-import { Image, type StoredRendition } from './entities/image.entity';
-import { imageStorageKeys } from './image-urls';
+import { safeError } from '../../common/logging/safe-error';
+import { EnvironmentVariables } from '../../config/env.validation';
+import { StorageDeletionsService } from '../../storage/storage-deletions.service';
+import { Image, type StoredRendition } from '../entities/image.entity';
+import { imageStorageKeys } from '../image-urls';
 
 const BATCH = 100;
 

@@ -8,7 +8,7 @@ import {
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import parser from 'stream-json/parser.js';
 import stringer from 'stream-json/stringer.js';
-import { AppError } from '../../common/errors/app.error';
+import { AppError } from '../../../common/errors/app.error';
 import { RequestSpool } from '../upload-spool';
 import { DataUriExtractor } from './data-uri-extractor';
 

@@ -1,4 +1,4 @@
-import { AppError } from '../../common/errors/app.error';
+import { AppError } from '../../../common/errors/app.error';
 import { DataUriError, DataUriTooLargeError } from './data-uri';
 
 /** 413 file_too_large for an image given in JSON, as a data URI or a URL. */

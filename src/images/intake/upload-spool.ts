@@ -1,11 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { FastifyRequest } from 'fastify';
 
 const SPOOL = Symbol('uploadSpool');
 const HANDLING = Symbol('uploadSpoolHandling');
+
+/** Where uploads are spooled while they are checked: `<DATA_DIR>/tmp/uploads`. */
+export function uploadTempDir(config: { readonly DATA_DIR: string }): string {
+  return resolve(join(config.DATA_DIR, 'tmp', 'uploads'));
+}
 
 type TrackedRequest = IncomingMessage & { [SPOOL]?: RequestSpool; [HANDLING]?: number };
 

@@ -6,9 +6,9 @@ import {
   type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
-import { safeError } from '../common/logging/safe-error';
-import { EnvironmentVariables } from '../config/env.validation';
-import { uploadTempDir } from './image-upload.pipe';
+import { safeError } from '../../common/logging/safe-error';
+import { EnvironmentVariables } from '../../config/env.validation';
+import { uploadTempDir } from './upload-spool';
 
 /**
  * Older than any upload could still be in flight, even on another instance sharing DATA_DIR: a

@@ -1,4 +1,4 @@
-import { bmp } from '../../test/support/fixtures';
+import { bmp } from '../../../test/support/fixtures';
 import { BmpError, decodeBmp } from './bmp';
 import { humanReadableSize } from './human-size';
 

@@ -1,4 +1,4 @@
-import { imageUploadBody } from '../openapi/upload-body';
+import { imageUploadBody } from '../../openapi/upload-body';
 import {
   Body,
   Controller,
@@ -14,33 +14,30 @@ import {
   Query,
   Res,
 } from '@nestjs/common';
-import { RouteConfig } from '@nestjs/platform-fastify';
 import { ApiBody, ApiConsumes, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { ApiResponseHeaders } from '../openapi/response-headers';
-import { CreatedLocation, siblingOfAction } from '../common/http/created-location';
-import { Ctx, MinRole, RequireScopes } from '../auth/decorators';
-import type { RequestContext } from '../auth/principal';
-import { Role, Scope } from '../auth/roles';
-import { DATA_URI_BODY } from '../common/http/json-body.parser';
-import { ParseIdPipe } from '../common/ids/parse-id.pipe';
-import { ProductDto } from '../products/dto/product.dto';
-import type { ProductRef } from '../products/products.service';
+import { ApiResponseHeaders } from '../../openapi/response-headers';
+import { CreatedLocation, siblingOfAction } from '../../common/http/created-location';
+import { Ctx, MinRole, RequireScopes } from '../../auth/decorators';
+import type { RequestContext } from '../../auth/principal';
+import { Role, Scope } from '../../auth/roles';
+import { ParseIdPipe } from '../../common/ids/parse-id.pipe';
+import type { ProductRef } from '../../products/products.service';
 import {
   AttachImageDto,
   GalleryDto,
   GalleryQueryDto,
   ReorderImagesDto,
   UpdateImageDto,
-} from './dto/gallery.dto';
-import { ImageDto } from './dto/image.dto';
+} from '../dto/gallery.dto';
+import { ImageDto } from '../dto/image.dto';
 import { GalleryService } from './gallery.service';
-import { ImportImageDto } from './dto/import-image.dto';
-import { GalleryAdditionPipe, MultipartBody } from './image-upload.pipe';
-import { ImagesService, type GalleryAddition } from './images.service';
-import { ProductParam } from '../products/product-param.decorator';
-import { galleryEtag, parseIfMatch } from './gallery/gallery-version';
-import { ApiProblems, PROBLEMS } from '../openapi/problems';
+import { MultipartBody } from '../intake/image-upload.pipe';
+import { GalleryAdditionPipe } from './gallery-addition.pipe';
+import { ImagesService, type GalleryAddition } from '../images.service';
+import { ProductParam } from '../../products/product-param.decorator';
+import { galleryEtag, parseIfMatch } from './gallery-version';
+import { ApiProblems, PROBLEMS } from '../../openapi/problems';
 
 const UPLOAD_BODY = imageUploadBody({
   title: { type: 'string', maxLength: 255 },
@@ -225,67 +222,12 @@ abstract class GalleryRoutes {
 
 @ApiTags('images')
 @Controller('products/:productId/images')
-export class ProductImagesController extends GalleryRoutes {}
+export class ProductGalleryController extends GalleryRoutes {}
 
 @ApiTags('images')
 @Controller('products/by-gtin/:gtin/images')
-export class ProductImagesByGtinController extends GalleryRoutes {}
+export class ProductGalleryByGtinController extends GalleryRoutes {}
 
 @ApiTags('images')
 @Controller('products/by-external-id/:externalId/images')
-export class ProductImagesByExternalIdController extends GalleryRoutes {}
-
-/**
- * The Ocha API's product image from JSON, under `products/:productId/image`,
- * `products/by-gtin/:gtin/image` and `products/by-external-id/:externalId/image`.
- */
-@Injectable() // only so that its constructor's parameter types are emitted for the subclasses
-abstract class ProductImageRoutes {
-  constructor(private readonly images: ImagesService) {}
-
-  @Put()
-  @MinRole(Role.Admin)
-  @RequireScopes(Scope.ImagesWrite)
-  @RouteConfig(DATA_URI_BODY)
-  @ApiOperation({
-    summary: "Set the product's image from a data URI or a URL (the Ocha API)",
-    description:
-      'The image is cropped to 500×500 around its most interesting part and becomes the primary ' +
-      'image, replacing the image set this way before (its files are deleted). A URL is fetched ' +
-      'by the service: public addresses and allowed ports only, at most 3 redirects, within ' +
-      'IMPORT_TIMEOUT_MS; any failure is 400 image_url_unreachable. Admins only.',
-  })
-  @ApiProblems(
-    ...PROBLEMS.jsonBody,
-    'invalid_image_source',
-    'invalid_data_uri',
-    'image_type_mismatch',
-    'image_url_unreachable',
-    'unsupported_image_type',
-    'unsafe_svg',
-    'invalid_image',
-    'image_too_many_pixels',
-    'file_too_large',
-    'server_busy',
-    'storage_unavailable',
-  )
-  importProductImage(
-    @Ctx() ctx: RequestContext,
-    @ProductParam() product: ProductRef,
-    @Body() body: ImportImageDto,
-  ): Promise<ProductDto> {
-    return this.images.importPrimary(ctx, product, body.image);
-  }
-}
-
-@ApiTags('images')
-@Controller('products/:productId/image')
-export class ProductImageController extends ProductImageRoutes {}
-
-@ApiTags('images')
-@Controller('products/by-gtin/:gtin/image')
-export class ProductImageByGtinController extends ProductImageRoutes {}
-
-@ApiTags('images')
-@Controller('products/by-external-id/:externalId/image')
-export class ProductImageByExternalIdController extends ProductImageRoutes {}
+export class ProductGalleryByExternalIdController extends GalleryRoutes {}

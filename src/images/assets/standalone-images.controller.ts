@@ -1,28 +1,28 @@
-import { imageUploadBody } from '../openapi/upload-body';
+import { imageUploadBody } from '../../openapi/upload-body';
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { Ctx, MinRole, RequireScopes } from '../auth/decorators';
-import type { RequestContext } from '../auth/principal';
-import { Role, Scope } from '../auth/roles';
-import { CreatedLocation } from '../common/http/created-location';
-import { ParseIdPipe } from '../common/ids/parse-id.pipe';
+import { Ctx, MinRole, RequireScopes } from '../../auth/decorators';
+import type { RequestContext } from '../../auth/principal';
+import { Role, Scope } from '../../auth/roles';
+import { CreatedLocation } from '../../common/http/created-location';
+import { ParseIdPipe } from '../../common/ids/parse-id.pipe';
 import {
   ListStandaloneImagesQueryDto,
   StandaloneImageDto,
   StandaloneImagePageDto,
   UpdateStandaloneImageDto,
-} from './dto/standalone-image.dto';
+} from '../dto/standalone-image.dto';
 import {
   MAX_EXPIRES_IN_SECONDS,
   MIN_EXPIRES_IN_SECONDS,
   type StandaloneUploadFieldsDto,
-} from './dto/upload-image.dto';
-import { ImagePurpose } from './entities/image.entity';
-import { MultipartBody, StandaloneUploadPipe } from './image-upload.pipe';
-import { ImagesService } from './images.service';
-import type { ImageUpload } from './multipart-upload';
+} from '../dto/upload-image.dto';
+import { ImagePurpose } from '../entities/image.entity';
+import { MultipartBody, StandaloneUploadPipe } from '../intake/image-upload.pipe';
+import { ImagesService } from '../images.service';
+import type { ImageUpload } from '../intake/multipart-upload';
 import { StandaloneImagesService } from './standalone-images.service';
-import { ApiProblems, PROBLEMS } from '../openapi/problems';
+import { ApiProblems, PROBLEMS } from '../../openapi/problems';
 
 const STANDALONE_UPLOAD_BODY = imageUploadBody(
   {
@@ -48,7 +48,7 @@ const STANDALONE_UPLOAD_BODY = imageUploadBody(
  */
 @ApiTags('images')
 @Controller('images')
-export class ImagesController {
+export class StandaloneImagesController {
   constructor(
     private readonly images: ImagesService,
     private readonly assets: StandaloneImagesService,

@@ -1,0 +1,35 @@
+import { Injectable, type PipeTransform } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
+import { AppError } from '../../common/errors/app.error';
+import { validateInput } from '../../common/http/validation';
+import { AttachImageDto } from '../dto/gallery.dto';
+import type { GalleryAddition } from '../images.service';
+import { ImageUploadPipe } from '../intake/image-upload.pipe';
+
+/**
+ * `POST …/images` takes two bodies on one route (Nest cannot route by content type): a multipart
+ * upload, or JSON `{ image_id, … }` attaching a stand-alone upload.
+ */
+@Injectable()
+export class GalleryAdditionPipe implements PipeTransform<
+  FastifyRequest,
+  Promise<GalleryAddition>
+> {
+  constructor(private readonly uploads: ImageUploadPipe) {}
+
+  async transform(request: FastifyRequest): Promise<GalleryAddition> {
+    if (request.isMultipart()) return { upload: await this.uploads.transform(request) };
+    const type = request.headers['content-type'] ?? '';
+    if (/^application\/json\s*(;|$)/i.test(type)) {
+      const body: unknown = request.body;
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+        throw new AppError('validation_failed', 'The body must be a JSON object.');
+      }
+      return { attach: validateInput(AttachImageDto, body) };
+    }
+    throw new AppError(
+      'unsupported_media_type',
+      'Send the image as multipart/form-data, or JSON {"image_id": …} to attach an uploaded image.',
+    );
+  }
+}

@@ -1,0 +1,68 @@
+import { Body, Controller, Injectable, Put } from '@nestjs/common';
+import { RouteConfig } from '@nestjs/platform-fastify';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Ctx, MinRole, RequireScopes } from '../../auth/decorators';
+import type { RequestContext } from '../../auth/principal';
+import { Role, Scope } from '../../auth/roles';
+import { DATA_URI_BODY } from '../../common/http/json-body.parser';
+import { ApiProblems, PROBLEMS } from '../../openapi/problems';
+import { ProductDto } from '../../products/dto/product.dto';
+import { ProductParam } from '../../products/product-param.decorator';
+import type { ProductRef } from '../../products/products.service';
+import { ImportImageDto } from '../dto/import-image.dto';
+import { ImagesService } from '../images.service';
+
+/**
+ * The Ocha API's product image from JSON, under `products/:productId/image`,
+ * `products/by-gtin/:gtin/image` and `products/by-external-id/:externalId/image`.
+ */
+@Injectable() // only so that its constructor's parameter types are emitted for the subclasses
+abstract class ProductImageImportRoutes {
+  constructor(private readonly images: ImagesService) {}
+
+  @Put()
+  @MinRole(Role.Admin)
+  @RequireScopes(Scope.ImagesWrite)
+  @RouteConfig(DATA_URI_BODY)
+  @ApiOperation({
+    summary: "Set the product's image from a data URI or a URL (the Ocha API)",
+    description:
+      'The image is cropped to 500×500 around its most interesting part and becomes the primary ' +
+      'image, replacing the image set this way before (its files are deleted). A URL is fetched ' +
+      'by the service: public addresses and allowed ports only, at most 3 redirects, within ' +
+      'IMPORT_TIMEOUT_MS; any failure is 400 image_url_unreachable. Admins only.',
+  })
+  @ApiProblems(
+    ...PROBLEMS.jsonBody,
+    'invalid_image_source',
+    'invalid_data_uri',
+    'image_type_mismatch',
+    'image_url_unreachable',
+    'unsupported_image_type',
+    'unsafe_svg',
+    'invalid_image',
+    'image_too_many_pixels',
+    'file_too_large',
+    'server_busy',
+    'storage_unavailable',
+  )
+  importProductImage(
+    @Ctx() ctx: RequestContext,
+    @ProductParam() product: ProductRef,
+    @Body() body: ImportImageDto,
+  ): Promise<ProductDto> {
+    return this.images.importPrimary(ctx, product, body.image);
+  }
+}
+
+@ApiTags('images')
+@Controller('products/:productId/image')
+export class ProductImageImportController extends ProductImageImportRoutes {}
+
+@ApiTags('images')
+@Controller('products/by-gtin/:gtin/image')
+export class ProductImageImportByGtinController extends ProductImageImportRoutes {}
+
+@ApiTags('images')
+@Controller('products/by-external-id/:externalId/image')
+export class ProductImageImportByExternalIdController extends ProductImageImportRoutes {}

@@ -1,0 +1,55 @@
+import {
+  createParamDecorator,
+  Injectable,
+  type ExecutionContext,
+  type PipeTransform,
+} from '@nestjs/common';
+import type { ClassConstructor } from 'class-transformer';
+import type { FastifyRequest } from 'fastify';
+import { EnvironmentVariables } from '../../config/env.validation';
+import { StandaloneUploadFieldsDto, UploadImageFieldsDto } from '../dto/upload-image.dto';
+import { readImageUpload, type ImageUpload } from './multipart-upload';
+import { uploadTempDir } from './upload-spool';
+
+/** The raw request, for {@link ImageUploadPipe}. */
+export const MultipartBody = createParamDecorator(
+  (_: unknown, context: ExecutionContext): FastifyRequest => context.switchToHttp().getRequest(),
+);
+
+/**
+ * `@MultipartBody(ImageUploadPipe) upload: ImageUpload`: the streamed upload, its text fields
+ * validated as `fieldsType`.
+ */
+export abstract class ImageUploadPipeBase<Fields extends object> implements PipeTransform<
+  FastifyRequest,
+  Promise<ImageUpload<Fields>>
+> {
+  private readonly tmpDir: string;
+
+  constructor(
+    env: EnvironmentVariables,
+    private readonly fieldsType: ClassConstructor<Fields>,
+  ) {
+    this.tmpDir = uploadTempDir(env);
+  }
+
+  transform(request: FastifyRequest): Promise<ImageUpload<Fields>> {
+    return readImageUpload(request, this.tmpDir, this.fieldsType);
+  }
+}
+
+/** A gallery upload: `image` and the gallery fields. */
+@Injectable()
+export class ImageUploadPipe extends ImageUploadPipeBase<UploadImageFieldsDto> {
+  constructor(env: EnvironmentVariables) {
+    super(env, UploadImageFieldsDto);
+  }
+}
+
+/** A stand-alone upload: `image`, its `purpose`, its text and an optional `expires_in`. */
+@Injectable()
+export class StandaloneUploadPipe extends ImageUploadPipeBase<StandaloneUploadFieldsDto> {
+  constructor(env: EnvironmentVariables) {
+    super(env, StandaloneUploadFieldsDto);
+  }
+}
