@@ -26,6 +26,7 @@ import { startup } from './startup.mjs';
 const ROOT = resolve(import.meta.dirname, '..');
 const SCENARIOS = [
   'uploads',
+  'largePixels',
   'bigUploads',
   'hugeBodies',
   'galleries',
@@ -99,7 +100,17 @@ async function makeFixtures(log) {
   log(
     `fixtures: 12 MP photo ${(photo.length / 1e6).toFixed(1)} MB, 24 MP photo padded to ${(big.length / 1e6).toFixed(1)} MB`,
   );
+  // 6300 × 6300 of smooth colour: 40 MP (the default pixel limit) in a few hundred KB.
+  const pixels = await photoJpeg({
+    width: 6300,
+    height: 6300,
+    noise: 0,
+    quality: 60,
+    start: 9,
+    areas: 4,
+  });
   return {
+    pixels: { ...multipartBody('image', 'pixels.jpg', 'image/jpeg', pixels), bytes: pixels.length },
     photo: multipartBody('image', 'photo.jpg', 'image/jpeg', photo),
     big: { ...multipartBody('image', 'big.jpg', 'image/jpeg'), bytes: big },
     huge: multipartBody('image', 'huge.jpg', 'image/jpeg'),

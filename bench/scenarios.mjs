@@ -353,3 +353,54 @@ export async function media(ctx) {
     load: m.service304.map((x) => x.load),
   });
 }
+
+/** One upload at a time of a 40 MP JPEG of few bytes: CPU and peak RSS growth against one decode. */
+export async function largePixels(ctx) {
+  const { service, baselines, opts, fixtures } = ctx;
+  const once =
+    (url, pid, auth = {}) =>
+    async () => {
+      const rss = sampleRss(pid());
+      const cpu = cpuSeconds(pid());
+      const result = await hammer({
+        url,
+        amount: 1,
+        method: 'POST',
+        headers: { 'content-type': fixtures.pixels.contentType, ...auth },
+        body: fixtures.pixels.body,
+        ok: [201],
+        deadlineSeconds: 120,
+      });
+      const { start, peak } = rss.stop();
+      return { ...result, cpu: cpuSeconds(pid()) - cpu, growth: (peak - start) / MB };
+    };
+  const m = await interleave(opts.uploadRepeats, {
+    service: once(
+      `${service.url}/api/v1/products/${ctx.products.uploads}/images`,
+      () => service.pid,
+      ctx.auth.main,
+    ),
+    baseline: once(`${baselines.upload.url}/upload`, () => baselines.upload.pid),
+  });
+  const what = `40 MP JPEG (${(fixtures.pixels.bytes / 1024).toFixed(0)} KB)`;
+  const details = { statuses: m.service.map((x) => x.statuses) };
+  compare(ctx, {
+    what: `${what}: CPU`,
+    unit: 'CPU s',
+    pick: (x) => x.cpu,
+    service: m.service,
+    baseline: m.baseline,
+    baselineName: 'one decode + renditions',
+    goal: { at: 'most', value: 1.3 },
+    details,
+  });
+  compare(ctx, {
+    what: `${what}: RSS growth`,
+    unit: 'MB',
+    pick: (x) => x.growth,
+    service: m.service,
+    baseline: m.baseline,
+    baselineName: 'one decode + renditions',
+    goal: { at: 'most', value: 1.3 },
+  });
+}

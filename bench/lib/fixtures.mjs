@@ -16,16 +16,20 @@ function sequence(start) {
   };
 }
 
-/** Raw RGB pixels of a photo-like `width`×`height` image; `noise` is the grain's amplitude. */
-async function photoPixels(width, height, noise, start) {
+/**
+ * Raw RGB pixels of a photo-like `width`×`height` image: `areas` across of smooth colour, with
+ * grain of amplitude `noise`.
+ */
+async function photoPixels(width, height, noise, start, areas) {
   const next = sequence(start);
-  const small = Buffer.alloc(48 * 36 * 3);
+  const [w, h] = [areas, Math.max(1, Math.round((areas * height) / width))];
+  const small = Buffer.alloc(w * h * 3);
   for (let i = 0; i < small.length; i++) small[i] = Math.floor(next() * 256);
-  const pixels = await sharp(small, { raw: { width: 48, height: 36, channels: 3 } })
+  const pixels = await sharp(small, { raw: { width: w, height: h, channels: 3 } })
     .resize(width, height, { kernel: 'cubic' })
     .raw()
     .toBuffer();
-  for (let i = 0; i < pixels.length; i++) {
+  for (let i = 0; noise > 0 && i < pixels.length; i++) {
     const v = pixels[i] + Math.floor((next() - 0.5) * 2 * noise);
     pixels[i] = v < 0 ? 0 : v > 255 ? 255 : v;
   }
@@ -33,8 +37,15 @@ async function photoPixels(width, height, noise, start) {
 }
 
 /** A photo-like JPEG with a camera's EXIF block (make, model), as a phone or camera writes one. */
-export async function photoJpeg({ width, height, noise = 10, quality = 90, start = 17 }) {
-  const pixels = await photoPixels(width, height, noise, start);
+export async function photoJpeg({
+  width,
+  height,
+  noise = 10,
+  quality = 90,
+  start = 17,
+  areas = 48,
+}) {
+  const pixels = await photoPixels(width, height, noise, start, areas);
   return sharp(pixels, { raw: { width, height, channels: 3 } })
     .withExif({ IFD0: { Make: 'Bench', Model: 'Photo-like 1', Software: 'npm run bench' } })
     .jpeg({ quality })

@@ -74,62 +74,70 @@ export function table(rows) {
 
 const escape = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
+/** The log2 domain of the chart: powers of two around every ratio, range and goal, and 1. */
+function domain(rows) {
+  const values = rows.flatMap((row) => [...range(row.ratios), row.goal?.value ?? 1, 1]);
+  const lo = Math.floor(Math.log2(Math.min(...values)));
+  const hi = Math.ceil(Math.log2(Math.max(...values)));
+  return [Math.min(lo, -1), Math.max(hi, 1)];
+}
+
+/** A ratio's colour: its goal met (green), not met (red), or no ratio goal (grey). */
+function colour(row) {
+  if (!row.goal) return '#7a8ca3';
+  return verdict(row) === 'met' ? '#3a9d5d' : '#d0463b';
+}
+
+function bar(row, y, x, barH) {
+  const ratio = median(row.ratios);
+  const [lo, hi] = range(row.ratios);
+  const [a, b] = [x(Math.min(1, ratio)), x(Math.max(1, ratio))];
+  const goal = row.goal ? x(row.goal.value) : -Infinity;
+  const parts = [
+    `<text x="${LEFT - 8}" y="${y + 13}" text-anchor="end">${escape(row.what)}</text>`,
+    `<rect x="${a}" y="${y}" width="${Math.max(1, b - a)}" height="${barH}" fill="${colour(row)}"/>`,
+    `<line x1="${x(lo)}" y1="${y + barH / 2}" x2="${x(hi)}" y2="${y + barH / 2}" stroke="#222" stroke-width="1.5"/>`,
+    `<text x="${Math.max(b, x(hi), goal + 5) + 4}" y="${y + 13}" fill="#222">${fmt(ratio)}×</text>`,
+  ];
+  if (row.goal) {
+    const half = barH / 2 + 2;
+    parts.push(
+      `<path d="M${goal} ${y - 2} l5 ${half} l-5 ${half} l-5 ${-half} z" fill="#111" fill-opacity="0.75"/>`,
+    );
+  }
+  return parts;
+}
+
+const LEFT = 330;
+
 /**
- * A horizontal bar per row with a ratio: the median as the bar, the range as a whisker, the goal as
- * a marker (green bar when met, red when not). A log scale, so 0.25× and 4× are as far from 1×.
+ * A horizontal bar per row with a ratio, on a log scale (0.5× as far from 1× as 2×): the median
+ * as the bar from 1×, the range as a whisker, the goal as a diamond.
  */
 export function chart(rows, subtitle) {
   const plotted = rows.filter((row) => row.ratios?.length && Number.isFinite(median(row.ratios)));
-  const left = 330;
-  const width = 860;
-  const barH = 18;
-  const gap = 8;
-  const top = 56;
+  const [width, barH, gap, top] = [860, 18, 8, 56];
   const height = top + plotted.length * (barH + gap) + 40;
-  const [min, max] = [1 / 64, 256];
+  const [lo, hi] = domain(plotted);
   const x = (v) =>
-    left +
-    ((Math.log2(Math.min(max, Math.max(min, v))) - Math.log2(min)) /
-      (Math.log2(max) - Math.log2(min))) *
-      (width - left - 20);
-  const ticks = [1 / 64, 1 / 16, 1 / 4, 1, 4, 16, 64, 256];
+    LEFT + ((Math.min(hi, Math.max(lo, Math.log2(v))) - lo) / (hi - lo)) * (width - LEFT - 60);
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="#fff"/>`,
-    `<text x="10" y="20" font-size="15" font-weight="bold">Service ÷ baseline, same run (median, range; ◆ goal)</text>`,
-    `<text x="10" y="38" fill="#555">${escape(subtitle)}</text>`,
+    `<text x="10" y="20" font-size="15" font-weight="bold">Service ÷ baseline, measured in the same run</text>`,
+    `<text x="10" y="38" fill="#555">median and range; ◆ goal: green met, red not, grey no ratio goal · ${escape(subtitle)}</text>`,
   ];
-  for (const t of ticks) {
-    const label = t < 1 ? `1/${1 / t}` : String(t);
+  for (let e = lo; e <= hi; e++) {
+    const t = 2 ** e;
+    const label = e < 0 ? `1/${2 ** -e}` : String(t);
     parts.push(
-      `<line x1="${x(t)}" y1="${top - 6}" x2="${x(t)}" y2="${height - 30}" stroke="${t === 1 ? '#333' : '#ddd'}"/>`,
+      `<line x1="${x(t)}" y1="${top - 6}" x2="${x(t)}" y2="${height - 30}" stroke="${e === 0 ? '#333' : '#ddd'}"/>`,
     );
     parts.push(
       `<text x="${x(t)}" y="${height - 14}" text-anchor="middle" fill="#555">${label}×</text>`,
     );
   }
-  plotted.forEach((row, i) => {
-    const y = top + i * (barH + gap);
-    const ratio = median(row.ratios);
-    const [lo, hi] = range(row.ratios);
-    const colour =
-      verdict(row) === 'met' ? '#3a9d5d' : verdict(row) === 'NOT met' ? '#d0463b' : '#7a8ca3';
-    const [a, b] = [x(Math.min(1, ratio)), x(Math.max(1, ratio))];
-    parts.push(`<text x="${left - 8}" y="${y + 13}" text-anchor="end">${escape(row.what)}</text>`);
-    parts.push(
-      `<rect x="${a}" y="${y}" width="${Math.max(1, b - a)}" height="${barH}" fill="${colour}"/>`,
-    );
-    parts.push(
-      `<line x1="${x(lo)}" y1="${y + barH / 2}" x2="${x(hi)}" y2="${y + barH / 2}" stroke="#222" stroke-width="1.5"/>`,
-    );
-    parts.push(`<text x="${b + 4}" y="${y + 13}" fill="#222">${fmt(ratio)}×</text>`);
-    if (row.goal) {
-      const g = x(row.goal.value);
-      parts.push(
-        `<path d="M${g} ${y - 2} l5 ${barH / 2 + 2} l-5 ${barH / 2 + 2} l-5 ${-(barH / 2 + 2)} z" fill="#111" fill-opacity="0.75"/>`,
-      );
-    }
-  });
+  plotted.forEach((row, i) => parts.push(...bar(row, top + i * (barH + gap), x, barH)));
   parts.push('</svg>');
   return parts.join('\n') + '\n';
 }
