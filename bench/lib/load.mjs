@@ -35,6 +35,13 @@ export function hammer({
           ]),
         );
         const answered = ok.reduce((sum, code) => sum + (statuses[code] ?? 0), 0);
+        // Not one expected answer: the harness or the service is broken, not slow.
+        if (answered === 0) {
+          const seen = JSON.stringify(statuses);
+          return reject(
+            new Error(`${method} ${url}: no ${ok} answer (${seen}, ${result.errors} errors)`),
+          );
+        }
         resolve({
           requests: result.requests.total,
           answered,
