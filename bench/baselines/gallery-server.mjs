@@ -1,7 +1,7 @@
 // A minimal Fastify + pg gallery server: what the service's gallery GET is measured against. It
 // runs the service's own gallery queries, copied from what TypeORM sends for
-// GalleryService.readPage (src/images/gallery/gallery.service.ts: findAndCount in GALLERY_ORDER, a page and
-// a count), and answers the same JSON fields with the local storage's URLs. No authentication and
+// GalleryService.readPage (src/images/gallery/gallery.service.ts: findAndCount in GALLERY_ORDER,
+// a page and a count), and answers the same JSON fields with the local storage's URLs. No authentication and
 // no product lookup (the product id is in the URL). When the service's queries change (issue 17,
 // section 3), copy the new ones here: the baseline is "the same query, nothing around it".
 //
