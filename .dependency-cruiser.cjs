@@ -53,7 +53,7 @@ module.exports = {
       name: 'sharp-only-in-the-codec',
       severity: 'error',
       comment: 'sharp is imported by the image codec only.',
-      from: { path: '^src/', pathNot: '^src/images/processing/image-processor\\.ts$' },
+      from: { path: '^src/', pathNot: '^src/images/processing/image-codec\\.ts$' },
       to: { path: 'node_modules/sharp/' },
     },
     {

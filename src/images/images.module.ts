@@ -4,6 +4,7 @@ import { User } from '../auth/entities/user.entity';
 import { ProductsModule } from '../products/products.module';
 import { ConfiguredStorageModule } from '../storage/storage.module';
 import { Image } from './entities/image.entity';
+import { IMAGES_CONFIG, imagesConfigProvider } from './images.config';
 import { ImageProcessor } from './processing/image-processor';
 import { GalleryAdditionPipe } from './gallery/gallery-addition.pipe';
 import { ImageUploadPipe, StandaloneUploadPipe } from './intake/image-upload.pipe';
@@ -38,6 +39,7 @@ import {
     StandaloneImagesController,
   ],
   providers: [
+    imagesConfigProvider,
     ImageProcessor,
     ImagesService,
     StandaloneImagesService,
@@ -51,6 +53,6 @@ import {
     UploadSpoolSweeper,
   ],
   // The compatible APIs (src/compat/) translate onto these.
-  exports: [ImagesService],
+  exports: [ImagesService, IMAGES_CONFIG],
 })
 export class ImagesModule {}

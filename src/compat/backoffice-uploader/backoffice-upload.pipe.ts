@@ -1,7 +1,7 @@
-import { Injectable, type PipeTransform } from '@nestjs/common';
+import { Inject, Injectable, type PipeTransform } from '@nestjs/common';
 import { Allow } from 'class-validator';
 import type { FastifyRequest } from 'fastify';
-import { EnvironmentVariables } from '../../config/env.validation';
+import { IMAGES_CONFIG, type ImagesConfig } from '../../images/images.config';
 import { uploadTempDir } from '../../images/intake/upload-spool';
 import { readImageUpload, type ReceivedFile } from '../../images/intake/multipart-upload';
 import { backofficeLimit } from './backoffice-formats';
@@ -25,9 +25,9 @@ export class BackofficeUploadPipe implements PipeTransform<FastifyRequest, Promi
   private readonly tmpDir: string;
   private readonly maxBytes: number;
 
-  constructor(env: EnvironmentVariables) {
-    this.tmpDir = uploadTempDir(env);
-    this.maxBytes = backofficeLimit(env.MAX_UPLOAD_BYTES);
+  constructor(@Inject(IMAGES_CONFIG) config: ImagesConfig) {
+    this.tmpDir = uploadTempDir(config);
+    this.maxBytes = backofficeLimit(config.MAX_UPLOAD_BYTES);
   }
 
   async transform(request: FastifyRequest): Promise<ReceivedFile> {

@@ -1,5 +1,5 @@
-import { Injectable } from '@nestjs/common';
-import { EnvironmentVariables } from '../../config/env.validation';
+import { Inject, Injectable } from '@nestjs/common';
+import { IMAGES_CONFIG, type ImagesConfig } from '../../images/images.config';
 import { ImageUploadPipeBase } from '../../images/intake/image-upload.pipe';
 import { ClosientUploadFieldsDto } from './dto/closient-upload.dto';
 
@@ -9,7 +9,7 @@ import { ClosientUploadFieldsDto } from './dto/closient-upload.dto';
  */
 @Injectable()
 export class ClosientUploadPipe extends ImageUploadPipeBase<ClosientUploadFieldsDto> {
-  constructor(env: EnvironmentVariables) {
-    super(env, ClosientUploadFieldsDto);
+  constructor(@Inject(IMAGES_CONFIG) config: ImagesConfig) {
+    super(config, ClosientUploadFieldsDto);
   }
 }

@@ -1,7 +1,7 @@
-import { Injectable, type PipeTransform } from '@nestjs/common';
+import { Inject, Injectable, type PipeTransform } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
-import { EnvironmentVariables } from '../../config/env.validation';
 import type { StandaloneUploadFieldsDto } from '../../images/dto/upload-image.dto';
+import { IMAGES_CONFIG, type ImagesConfig } from '../../images/images.config';
 import { uploadTempDir } from '../../images/intake/upload-spool';
 import { readImageUpload, type ImageUpload } from '../../images/intake/multipart-upload';
 import { InventorumUploadFieldsDto } from './dto/inventorum-upload-fields.dto';
@@ -31,8 +31,8 @@ export class InventorumUploadPipe implements PipeTransform<
 > {
   private readonly tmpDir: string;
 
-  constructor(env: EnvironmentVariables) {
-    this.tmpDir = uploadTempDir(env);
+  constructor(@Inject(IMAGES_CONFIG) config: ImagesConfig) {
+    this.tmpDir = uploadTempDir(config);
   }
 
   async transform(request: FastifyRequest): Promise<ImageUpload<StandaloneUploadFieldsDto>> {

@@ -1,5 +1,5 @@
-import { Injectable } from '@nestjs/common';
-import { EnvironmentVariables } from '../../config/env.validation';
+import { Inject, Injectable } from '@nestjs/common';
+import { IMAGES_CONFIG, type ImagesConfig } from '../../images/images.config';
 import { ImageUploadPipeBase } from '../../images/intake/image-upload.pipe';
 import { TokenApiUploadFieldsDto } from './dto/token-api-upload.dto';
 
@@ -9,7 +9,7 @@ import { TokenApiUploadFieldsDto } from './dto/token-api-upload.dto';
  */
 @Injectable()
 export class TokenApiUploadPipe extends ImageUploadPipeBase<TokenApiUploadFieldsDto> {
-  constructor(env: EnvironmentVariables) {
-    super(env, TokenApiUploadFieldsDto);
+  constructor(@Inject(IMAGES_CONFIG) config: ImagesConfig) {
+    super(config, TokenApiUploadFieldsDto);
   }
 }

@@ -1,4 +1,5 @@
 import {
+  Inject,
   Injectable,
   Logger,
   type BeforeApplicationShutdown,
@@ -6,9 +7,9 @@ import {
 } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { safeError } from '../../common/logging/safe-error';
-import { EnvironmentVariables } from '../../config/env.validation';
 import { StorageDeletionsService } from '../../storage/storage-deletions.service';
 import { Image, type StoredRendition } from '../entities/image.entity';
+import { IMAGES_CONFIG, type ImagesConfig } from '../images.config';
 import { imageStorageKeys } from '../image-urls';
 
 const BATCH = 100;
@@ -28,13 +29,13 @@ export class UnattachedImageSweeper implements OnApplicationBootstrap, BeforeApp
   private running?: Promise<number>;
 
   constructor(
-    private readonly env: EnvironmentVariables,
+    @Inject(IMAGES_CONFIG) private readonly config: ImagesConfig,
     private readonly deletions: StorageDeletionsService,
     private readonly dataSource: DataSource,
   ) {}
 
   onApplicationBootstrap(): void {
-    const seconds = this.env.UNATTACHED_IMAGE_SWEEP_SECONDS;
+    const seconds = this.config.UNATTACHED_IMAGE_SWEEP_SECONDS;
     if (seconds === 0) return;
     void this.sweep();
     this.timer = setInterval(() => void this.sweep(), seconds * 1000);

@@ -1,13 +1,14 @@
 import {
   createParamDecorator,
+  Inject,
   Injectable,
   type ExecutionContext,
   type PipeTransform,
 } from '@nestjs/common';
 import type { ClassConstructor } from 'class-transformer';
 import type { FastifyRequest } from 'fastify';
-import { EnvironmentVariables } from '../../config/env.validation';
 import { StandaloneUploadFieldsDto, UploadImageFieldsDto } from '../dto/upload-image.dto';
+import { IMAGES_CONFIG, type ImagesConfig } from '../images.config';
 import { readImageUpload, type ImageUpload } from './multipart-upload';
 import { uploadTempDir } from './upload-spool';
 
@@ -27,10 +28,10 @@ export abstract class ImageUploadPipeBase<Fields extends object> implements Pipe
   private readonly tmpDir: string;
 
   constructor(
-    env: EnvironmentVariables,
+    config: ImagesConfig,
     private readonly fieldsType: ClassConstructor<Fields>,
   ) {
-    this.tmpDir = uploadTempDir(env);
+    this.tmpDir = uploadTempDir(config);
   }
 
   transform(request: FastifyRequest): Promise<ImageUpload<Fields>> {
@@ -41,15 +42,15 @@ export abstract class ImageUploadPipeBase<Fields extends object> implements Pipe
 /** A gallery upload: `image` and the gallery fields. */
 @Injectable()
 export class ImageUploadPipe extends ImageUploadPipeBase<UploadImageFieldsDto> {
-  constructor(env: EnvironmentVariables) {
-    super(env, UploadImageFieldsDto);
+  constructor(@Inject(IMAGES_CONFIG) config: ImagesConfig) {
+    super(config, UploadImageFieldsDto);
   }
 }
 
 /** A stand-alone upload: `image`, its `purpose`, its text and an optional `expires_in`. */
 @Injectable()
 export class StandaloneUploadPipe extends ImageUploadPipeBase<StandaloneUploadFieldsDto> {
-  constructor(env: EnvironmentVariables) {
-    super(env, StandaloneUploadFieldsDto);
+  constructor(@Inject(IMAGES_CONFIG) config: ImagesConfig) {
+    super(config, StandaloneUploadFieldsDto);
   }
 }

@@ -1,13 +1,14 @@
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  Inject,
   Injectable,
   Logger,
   type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import { safeError } from '../../common/logging/safe-error';
-import { EnvironmentVariables } from '../../config/env.validation';
+import { IMAGES_CONFIG, type ImagesConfig } from '../images.config';
 import { uploadTempDir } from './upload-spool';
 
 /**
@@ -28,11 +29,11 @@ export class UploadSpoolSweeper implements OnApplicationBootstrap, BeforeApplica
   private timer?: NodeJS.Timeout;
   private running?: Promise<number>;
 
-  constructor(private readonly env: EnvironmentVariables) {}
+  constructor(@Inject(IMAGES_CONFIG) private readonly config: ImagesConfig) {}
 
   async onApplicationBootstrap(): Promise<void> {
     await this.sweep();
-    const seconds = this.env.UPLOAD_SPOOL_SWEEP_SECONDS;
+    const seconds = this.config.UPLOAD_SPOOL_SWEEP_SECONDS;
     if (seconds === 0) return;
     this.timer = setInterval(() => void this.sweep(), seconds * 1000);
     this.timer.unref();
@@ -56,7 +57,7 @@ export class UploadSpoolSweeper implements OnApplicationBootstrap, BeforeApplica
   }
 
   private async removeStale(): Promise<number> {
-    const dir = uploadTempDir(this.env);
+    const dir = uploadTempDir(this.config);
     const names = await readdir(dir).catch(() => [] as string[]);
     const cutoff = Date.now() - STALE_SPOOL_MS;
     let removed = 0;

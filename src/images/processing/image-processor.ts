@@ -1,21 +1,34 @@
 import { createHash } from 'node:crypto';
-import { open, readFile } from 'node:fs/promises';
-import { Injectable } from '@nestjs/common';
-import { fileTypeFromFile } from 'file-type';
-import sharp, { type Sharp, type SharpOptions } from 'sharp';
+import { readFile } from 'node:fs/promises';
+import { Inject, Injectable } from '@nestjs/common';
 import { AppError } from '../../common/errors/app.error';
 import { BoundedSemaphore, QueueFullError } from '../../common/concurrency/bounded-semaphore';
-import { EnvironmentVariables } from '../../config/env.validation';
+import { IMAGES_CONFIG, type ImagesConfig } from '../images.config';
 import { bmpDimensions, decodeBmp } from './bmp';
+import {
+  decode,
+  disableCodecCache,
+  encodeOriginal,
+  encodeRendition,
+  fill,
+  readHeader,
+  type CodecInput,
+  type Pixels,
+} from './image-codec';
+import { invalidImage, serverBusy, tooManyPixels, typeMismatch, unsafeSvg } from './image-problems';
+import {
+  BMP_TYPE,
+  detectImageType,
+  RENDITION_TYPE,
+  storedTypeOf,
+  SVG_TYPE,
+  type StoredType,
+} from './image-type';
 import { parseRenditionPresets, type RenditionPreset } from './rendition-presets';
 import { sanitizeSvg, SvgRejectedError } from './svg-sanitizer';
 
-export interface EncodedImage {
+export interface EncodedImage extends StoredType {
   buffer: Buffer;
-  /** jpeg, png, gif, webp, avif or svg. */
-  format: string;
-  mimeType: string;
-  extension: string;
   width: number;
   height: number;
   size: number;
@@ -29,16 +42,6 @@ export interface ProcessedImage {
   hasAlpha: boolean;
 }
 
-const RASTER: Record<string, { format: string; mimeType: string; extension: string }> = {
-  'image/jpeg': { format: 'jpeg', mimeType: 'image/jpeg', extension: 'jpg' },
-  'image/png': { format: 'png', mimeType: 'image/png', extension: 'png' },
-  'image/gif': { format: 'gif', mimeType: 'image/gif', extension: 'gif' },
-  'image/webp': { format: 'webp', mimeType: 'image/webp', extension: 'webp' },
-  'image/avif': { format: 'avif', mimeType: 'image/avif', extension: 'avif' },
-  // BMP is accepted and stored as PNG.
-  'image/bmp': { format: 'png', mimeType: 'image/png', extension: 'png' },
-};
-
 export interface ProcessOptions {
   /** Encode the renditions (false where the storage derives them on delivery). */
   renditions: boolean;
@@ -48,20 +51,17 @@ export interface ProcessOptions {
   declaredType?: string;
 }
 
-const rawOf = (info: sharp.OutputInfo) => ({
-  width: info.width,
-  height: info.height,
-  channels: info.channels,
-});
-
-const SVG = { format: 'svg', mimeType: 'image/svg+xml', extension: 'svg' };
-const RENDITION = { format: 'webp', mimeType: 'image/webp', extension: 'webp' };
+/** What the codec reads of an upload, and the sanitised SVG when it is one. */
+interface Source {
+  input: CodecInput;
+  svg?: Buffer;
+}
 
 /**
  * Turns an untrusted file into a checked, normalised image and its renditions. The type comes from
- * the bytes; the pixel count is checked from the header before decoding; the image is decoded once,
- * oriented upright (EXIF orientation 1-8), converted to sRGB and stripped of all metadata (GPS
- * included) before anything is encoded. The only file that uses sharp.
+ * the bytes (image-type.ts); the pixel count is checked from the header before decoding; the image
+ * is decoded once, oriented upright (EXIF orientation 1-8), converted to sRGB and stripped of all
+ * metadata (GPS included) before anything is encoded (image-codec.ts, the only file using sharp).
  */
 @Injectable()
 export class ImageProcessor {
@@ -69,15 +69,14 @@ export class ImageProcessor {
   private readonly slots: BoundedSemaphore;
   private readonly maxPixels: number;
 
-  constructor(env: EnvironmentVariables) {
-    this.presets = parseRenditionPresets(env.IMAGE_RENDITIONS);
+  constructor(@Inject(IMAGES_CONFIG) config: ImagesConfig) {
+    this.presets = parseRenditionPresets(config.IMAGE_RENDITIONS);
     this.slots = new BoundedSemaphore(
-      env.IMAGE_PROCESSING_CONCURRENCY,
-      env.IMAGE_PROCESSING_QUEUE_LIMIT,
+      config.IMAGE_PROCESSING_CONCURRENCY,
+      config.IMAGE_PROCESSING_QUEUE_LIMIT,
     );
-    this.maxPixels = env.MAX_IMAGE_PIXELS;
-    // libvips' operation cache holds decoded images between requests; a server wants flat memory.
-    sharp.cache(false);
+    this.maxPixels = config.MAX_IMAGE_PIXELS;
+    disableCodecCache();
   }
 
   get renditionNames(): string[] {
@@ -97,213 +96,87 @@ export class ImageProcessor {
     try {
       return await this.slots.run(() => this.processNow(path, options));
     } catch (error) {
-      if (error instanceof QueueFullError) {
-        throw new AppError(
-          'server_busy',
-          'Too many images are being processed; retry shortly.',
-          [],
-          {
-            'Retry-After': '5',
-          },
-        );
-      }
+      if (error instanceof QueueFullError) throw serverBusy();
       throw error;
     }
   }
 
   private async processNow(path: string, wanted: ProcessOptions): Promise<ProcessedImage> {
-    const detected = await this.detect(path);
+    const detected = await detectImageType(path);
     if (wanted.declaredType !== undefined && wanted.declaredType !== detected) {
-      throw new AppError(
-        'image_type_mismatch',
-        `The image was declared as ${wanted.declaredType}, but it is ${detected}.`,
-        [{ field: 'image', message: `declared ${wanted.declaredType}, is ${detected}` }],
-      );
+      throw typeMismatch(wanted.declaredType, detected);
     }
-    let input: Buffer | string = path;
-    let options: SharpOptions = {};
-    let svg: Buffer | undefined;
-    if (detected === 'image/svg+xml') {
-      svg = this.sanitize(await readFile(path));
-      input = svg;
-    } else if (detected === 'image/bmp') {
-      const bmp = await readFile(path);
-      let raw;
-      try {
-        // Like every other format: the pixel count from the header, before decoding.
-        const { width, height } = bmpDimensions(bmp);
-        if (width * height > this.maxPixels) throw this.tooManyPixels();
-        raw = decodeBmp(bmp, this.maxPixels);
-      } catch (error) {
-        if (error instanceof AppError) throw error;
-        throw this.invalid();
-      }
-      input = raw.data;
-      options = { raw: { width: raw.width, height: raw.height, channels: raw.channels } };
-    }
-
-    // The header alone: dimensions and colour model, before any pixel is decoded.
-    const meta = await sharp(input, { ...options, limitInputPixels: false })
-      .metadata()
-      .catch(() => {
-        throw this.invalid();
-      });
-    if (!meta.width || !meta.height) throw this.invalid();
-    if (meta.width * meta.height > this.maxPixels) throw this.tooManyPixels();
-    const hasAlpha = Boolean(meta.hasAlpha);
-    const colorMode =
-      meta.space === 'cmyk'
-        ? 'CMYK'
-        : meta.space === 'b-w' || meta.channels === 1 || (meta.channels === 2 && hasAlpha)
-          ? hasAlpha
-            ? 'GRAYSCALE_ALPHA'
-            : 'GRAYSCALE'
-          : hasAlpha
-            ? 'RGBA'
-            : 'RGB';
-
-    // Decode once: upright, sRGB, no metadata; every output is encoded from these pixels.
-    let decoded: { data: Buffer; info: sharp.OutputInfo };
-    try {
-      decoded = await sharp(input, {
-        ...options,
-        failOn: 'error',
-        limitInputPixels: this.maxPixels,
-      })
-        .rotate()
-        .toColourspace('srgb')
-        .raw()
-        .toBuffer({ resolveWithObject: true });
-    } catch {
-      throw this.invalid();
-    }
-    if (wanted.fill) {
-      const { data, info } = decoded;
-      decoded = await sharp(data, { raw: rawOf(info) })
-        .resize(wanted.fill.width, wanted.fill.height, {
-          fit: 'cover',
-          position: sharp.strategy.attention,
-        })
-        .raw()
-        .toBuffer({ resolveWithObject: true });
-      svg = undefined;
-    }
-    const { data, info } = decoded;
-    const pixels = (): Sharp => sharp(data, { raw: rawOf(info) });
-
-    const originalType = svg
-      ? SVG
-      : detected === 'image/svg+xml'
-        ? RASTER['image/png']
-        : RASTER[detected];
-    const originalBuffer = svg ?? (await this.encodeOriginal(pixels(), originalType.format));
-    const original = {
-      ...originalType,
-      buffer: originalBuffer,
-      width: info.width,
-      height: info.height,
-      size: originalBuffer.length,
-      sha256: createHash('sha256').update(originalBuffer).digest('hex'),
-    };
-
-    const renditions: Record<string, EncodedImage> = {};
-    for (const preset of wanted.renditions ? this.presets : []) {
-      const out = await pixels()
-        .resize(preset.width, preset.height, {
-          fit: preset.fit === 'inside' ? 'inside' : 'cover',
-          position: preset.fit === 'attention' ? sharp.strategy.attention : 'centre',
-          withoutEnlargement: preset.fit === 'inside',
-        })
-        .webp({ quality: 82 })
-        .toBuffer({ resolveWithObject: true });
-      renditions[preset.name] = {
-        ...RENDITION,
-        buffer: out.data,
-        width: out.info.width,
-        height: out.info.height,
-        size: out.data.length,
-      };
-    }
+    const source = await this.read(path, detected);
+    const { width, height, colorMode, hasAlpha } = await readHeader(source.input);
+    if (width * height > this.maxPixels) throw tooManyPixels(this.maxPixels);
+    const decoded = await decode(source.input, this.maxPixels);
+    const pixels = wanted.fill ? await fill(decoded, wanted.fill) : decoded;
+    // A filled SVG is the crop of its rasterisation: stored as PNG, not as the SVG.
+    const svg = wanted.fill ? undefined : source.svg;
+    const original = await this.encodeOriginal(pixels, storedTypeOf(detected, !!svg), svg);
+    const renditions = wanted.renditions ? await this.encodeRenditions(pixels) : {};
     return { original, renditions, colorMode, hasAlpha };
   }
 
-  private encodeOriginal(image: Sharp, format: string): Promise<Buffer> {
-    switch (format) {
-      case 'jpeg':
-        return image.jpeg({ quality: 90, mozjpeg: true }).toBuffer();
-      case 'png':
-        return image.png().toBuffer();
-      case 'gif':
-        return image.gif().toBuffer();
-      case 'webp':
-        return image.webp({ quality: 90 }).toBuffer();
-      case 'avif':
-        return image.avif({ quality: 65 }).toBuffer();
-      default:
-        throw new Error(`no encoder for ${format}`);
+  /** The codec's input: the file itself, a sanitised SVG, or a BMP decoded here. */
+  private async read(path: string, detected: string): Promise<Source> {
+    if (detected === SVG_TYPE) {
+      const svg = sanitize(await readFile(path));
+      return { input: { buffer: svg }, svg };
     }
+    if (detected === BMP_TYPE) return { input: { raw: this.decodeBmp(await readFile(path)) } };
+    return { input: { path } };
   }
 
-  /**
-   * The type from the bytes: file-type's signatures, and SVG recognised as XML with an svg root.
-   * One of the accepted types (image/jpeg, image/png, image/gif, image/webp, image/avif, image/bmp,
-   * image/svg+xml), else 400 unsupported_image_type.
-   */
-  private async detect(path: string): Promise<string> {
-    const type = await fileTypeFromFile(path);
-    if (type && RASTER[type.mime]) return type.mime;
-    if (!type || type.mime === 'application/xml') {
-      if (await this.looksLikeSvg(path)) return 'image/svg+xml';
-    }
-    throw new AppError(
-      'unsupported_image_type',
-      'The file is not a JPEG, PNG, GIF, WebP, AVIF, BMP or SVG image.',
-      [{ field: 'image', message: `unsupported type${type ? ` (${type.mime})` : ''}` }],
-    );
-  }
-
-  private async looksLikeSvg(path: string): Promise<boolean> {
-    const handle = await open(path, 'r');
+  /** Like every other format: the pixel count from the header, before decoding. */
+  private decodeBmp(bmp: Buffer): Pixels {
     try {
-      const head = Buffer.alloc(4096);
-      const { bytesRead } = await handle.read(head, 0, head.length, 0);
-      const text = head
-        .subarray(0, bytesRead)
-        .toString('utf8')
-        .replace(/^\uFEFF/, '');
-      // Markup with an <svg> element near the top; the sanitiser then decides whether it is safe.
-      return text.trimStart().startsWith('<') && /<svg[\s>/]/i.test(text);
-    } finally {
-      await handle.close();
-    }
-  }
-
-  private sanitize(input: Buffer): Buffer {
-    try {
-      return sanitizeSvg(input);
+      const { width, height } = bmpDimensions(bmp);
+      if (width * height > this.maxPixels) throw tooManyPixels(this.maxPixels);
+      return decodeBmp(bmp, this.maxPixels);
     } catch (error) {
-      if (error instanceof SvgRejectedError) {
-        throw new AppError('unsafe_svg', `The SVG was refused: ${error.message}`, [
-          { field: 'image', message: `SVG refused (${error.reason})` },
-        ]);
-      }
-      throw error;
+      if (error instanceof AppError) throw error;
+      throw invalidImage();
     }
   }
 
-  private invalid(): AppError {
-    return new AppError(
-      'invalid_image',
-      'The image could not be decoded: it is truncated or corrupt.',
-      [{ field: 'image', message: 'is truncated or corrupt' }],
-    );
+  private async encodeOriginal(
+    pixels: Pixels,
+    type: StoredType,
+    svg: Buffer | undefined,
+  ): Promise<ProcessedImage['original']> {
+    const buffer = svg ?? (await encodeOriginal(pixels, type.format));
+    return {
+      ...type,
+      buffer,
+      width: pixels.width,
+      height: pixels.height,
+      size: buffer.length,
+      sha256: createHash('sha256').update(buffer).digest('hex'),
+    };
   }
 
-  private tooManyPixels(): AppError {
-    return new AppError(
-      'image_too_many_pixels',
-      `The image has more than ${this.maxPixels} pixels.`,
-      [{ field: 'image', message: `more than ${this.maxPixels} pixels` }],
-    );
+  private async encodeRenditions(pixels: Pixels): Promise<Record<string, EncodedImage>> {
+    const renditions: Record<string, EncodedImage> = {};
+    for (const preset of this.presets) {
+      const out = await encodeRendition(pixels, preset);
+      renditions[preset.name] = {
+        ...RENDITION_TYPE,
+        buffer: out.data,
+        width: out.width,
+        height: out.height,
+        size: out.data.length,
+      };
+    }
+    return renditions;
+  }
+}
+
+function sanitize(input: Buffer): Buffer {
+  try {
+    return sanitizeSvg(input);
+  } catch (error) {
+    if (error instanceof SvgRejectedError) throw unsafeSvg(error.message, error.reason);
+    throw error;
   }
 }

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { AppError } from '../../../common/errors/app.error';
 import { parseList } from '../../../config/env-values';
-import { EnvironmentVariables } from '../../../config/env.validation';
+import { IMAGES_CONFIG, type ImagesConfig } from '../../images.config';
 import { uploadTempDir } from '../upload-spool';
 import { cleanFilename } from '../multipart-upload';
 import { isDataUri, parseDataUri } from './data-uri';
@@ -43,18 +43,21 @@ export class ImageImportService {
   private readonly maxBytes: number;
   private readonly fetchOptions: SafeFetchOptions;
 
-  constructor(env: EnvironmentVariables) {
-    this.tmpDir = uploadTempDir(env);
-    this.maxBytes = env.MAX_UPLOAD_BYTES;
+  constructor(@Inject(IMAGES_CONFIG) config: ImagesConfig) {
+    this.tmpDir = uploadTempDir(config);
+    this.maxBytes = config.MAX_UPLOAD_BYTES;
     this.fetchOptions = {
-      maxBytes: env.MAX_UPLOAD_BYTES,
-      timeoutMs: env.IMPORT_TIMEOUT_MS,
+      maxBytes: config.MAX_UPLOAD_BYTES,
+      timeoutMs: config.IMPORT_TIMEOUT_MS,
       maxRedirects: IMPORT_MAX_REDIRECTS,
-      allowedPorts: parseList(env.IMPORT_ALLOWED_PORTS).map(Number),
-      allowedPrivateOrigins: parseList(env.IMPORT_ALLOWED_PRIVATE_ORIGINS),
-      allowPrivateNetworks: env.IMPORT_ALLOW_PRIVATE_NETWORKS,
+      allowedPorts: parseList(config.IMPORT_ALLOWED_PORTS).map(Number),
+      allowedPrivateOrigins: parseList(config.IMPORT_ALLOWED_PRIVATE_ORIGINS),
+      allowPrivateNetworks: config.IMPORT_ALLOW_PRIVATE_NETWORKS,
     };
-    if (env.IMPORT_ALLOW_PRIVATE_NETWORKS || this.fetchOptions.allowedPrivateOrigins.length > 0) {
+    if (
+      config.IMPORT_ALLOW_PRIVATE_NETWORKS ||
+      this.fetchOptions.allowedPrivateOrigins.length > 0
+    ) {
       this.logger.warn(
         'Image URLs may reach private networks (IMPORT_ALLOW_PRIVATE_NETWORKS / ' +
           'IMPORT_ALLOWED_PRIVATE_ORIGINS): a test-only setting',

@@ -1,0 +1,45 @@
+import { AppError } from '../../common/errors/app.error';
+
+/** The API errors of image processing: what a client is told when its image is refused. */
+
+export function invalidImage(): AppError {
+  return new AppError(
+    'invalid_image',
+    'The image could not be decoded: it is truncated or corrupt.',
+    [{ field: 'image', message: 'is truncated or corrupt' }],
+  );
+}
+
+export function tooManyPixels(maxPixels: number): AppError {
+  return new AppError('image_too_many_pixels', `The image has more than ${maxPixels} pixels.`, [
+    { field: 'image', message: `more than ${maxPixels} pixels` },
+  ]);
+}
+
+export function typeMismatch(declared: string, detected: string): AppError {
+  return new AppError(
+    'image_type_mismatch',
+    `The image was declared as ${declared}, but it is ${detected}.`,
+    [{ field: 'image', message: `declared ${declared}, is ${detected}` }],
+  );
+}
+
+export function unsupportedType(mime: string | undefined): AppError {
+  return new AppError(
+    'unsupported_image_type',
+    'The file is not a JPEG, PNG, GIF, WebP, AVIF, BMP or SVG image.',
+    [{ field: 'image', message: `unsupported type${mime ? ` (${mime})` : ''}` }],
+  );
+}
+
+export function unsafeSvg(message: string, reason: string): AppError {
+  return new AppError('unsafe_svg', `The SVG was refused: ${message}`, [
+    { field: 'image', message: `SVG refused (${reason})` },
+  ]);
+}
+
+export function serverBusy(): AppError {
+  return new AppError('server_busy', 'Too many images are being processed; retry shortly.', [], {
+    'Retry-After': '5',
+  });
+}

@@ -1,0 +1,70 @@
+import { open } from 'node:fs/promises';
+import { fileTypeFromFile } from 'file-type';
+import { unsupportedType } from './image-problems';
+
+/** How an image is stored: its format, MIME type and file extension. */
+export interface StoredType {
+  /** jpeg, png, gif, webp, avif or svg. */
+  format: string;
+  mimeType: string;
+  extension: string;
+}
+
+const RASTER: Record<string, StoredType> = {
+  'image/jpeg': { format: 'jpeg', mimeType: 'image/jpeg', extension: 'jpg' },
+  'image/png': { format: 'png', mimeType: 'image/png', extension: 'png' },
+  'image/gif': { format: 'gif', mimeType: 'image/gif', extension: 'gif' },
+  'image/webp': { format: 'webp', mimeType: 'image/webp', extension: 'webp' },
+  'image/avif': { format: 'avif', mimeType: 'image/avif', extension: 'avif' },
+  // BMP is accepted and stored as PNG.
+  'image/bmp': { format: 'png', mimeType: 'image/png', extension: 'png' },
+};
+
+export const SVG_TYPE = 'image/svg+xml';
+export const BMP_TYPE = 'image/bmp';
+const SVG: StoredType = { format: 'svg', mimeType: SVG_TYPE, extension: 'svg' };
+/** Every rendition is WebP. */
+export const RENDITION_TYPE: StoredType = {
+  format: 'webp',
+  mimeType: 'image/webp',
+  extension: 'webp',
+};
+
+/**
+ * How the original of an image of `detected` type is stored: a raster in its own format (BMP as
+ * PNG); an SVG as SVG when it is kept as sanitised, else rasterised to PNG.
+ */
+export function storedTypeOf(detected: string, keptAsSvg: boolean): StoredType {
+  if (keptAsSvg) return SVG;
+  return detected === SVG_TYPE ? RASTER['image/png'] : RASTER[detected];
+}
+
+/**
+ * The type from the bytes: file-type's signatures, and SVG recognised as XML with an svg root.
+ * One of the accepted types (image/jpeg, image/png, image/gif, image/webp, image/avif, image/bmp,
+ * image/svg+xml), else 400 unsupported_image_type.
+ */
+export async function detectImageType(path: string): Promise<string> {
+  const type = await fileTypeFromFile(path);
+  if (type && RASTER[type.mime]) return type.mime;
+  if (!type || type.mime === 'application/xml') {
+    if (await looksLikeSvg(path)) return SVG_TYPE;
+  }
+  throw unsupportedType(type?.mime);
+}
+
+async function looksLikeSvg(path: string): Promise<boolean> {
+  const handle = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(4096);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    const text = head
+      .subarray(0, bytesRead)
+      .toString('utf8')
+      .replace(/^\uFEFF/, '');
+    // Markup with an <svg> element near the top; the sanitiser then decides whether it is safe.
+    return text.trimStart().startsWith('<') && /<svg[\s>/]/i.test(text);
+  } finally {
+    await handle.close();
+  }
+}
