@@ -4,14 +4,27 @@
 // the plugin adds (undecorated DTO properties, comments, class-validator limits, response types)
 // and differs from the one the service serves.
 //
-// The plugin needs the type checker, so the first such file a Jest worker transforms builds one
-// TypeScript program over tsconfig.build.json (a few seconds); results are cached by Jest, keyed
-// on every source file, since a DTO's metadata depends on the types it imports.
+// The plugin needs the type checker, so compiling such a file builds one TypeScript program over
+// tsconfig.build.json (5-10 s). Results are keyed on every source file, since a DTO's metadata
+// depends on the types it imports, and kept twice: by Jest, and in a store of this transform's own
+// (<cacheDirectory>/nest-swagger-plugin/<fingerprint>/) that every worker reads. The global set-up
+// fills the store (`node scripts/jest-transform.cjs --precompile <cacheDirectory>`, beside the
+// database migrations) whenever the sources changed, so the workers build no program at all;
+// without it (`jest src/…`) the first worker that needs a file compiles it and stores it.
 /* eslint-disable @typescript-eslint/no-require-imports -- a CommonJS module loaded by Jest */
 'use strict';
 
 const { createHash } = require('node:crypto');
-const { readFileSync, readdirSync, statSync } = require('node:fs');
+const {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} = require('node:fs');
 const { join, relative } = require('node:path');
 const ts = require('typescript');
 const swcJest = require('@swc/jest');
@@ -51,13 +64,30 @@ function sourceFiles(dir) {
   });
 }
 
-/** A fingerprint of everything a plugin-compiled file may depend on. */
+/** Content digests of the inputs, recomputed only for files whose size or times changed. */
+const digests = new Map(); // path → { stamp, digest }
+
+function fileDigest(file) {
+  const stat = statSync(file, { throwIfNoEntry: false });
+  if (!stat) return undefined;
+  const stamp = `${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
+  const known = digests.get(file);
+  if (known?.stamp === stamp) return known.digest;
+  const digest = createHash('sha256').update(readFileSync(file)).digest('hex');
+  digests.set(file, { stamp, digest });
+  return digest;
+}
+
+/**
+ * A fingerprint of everything a plugin-compiled file may depend on. Asked for every such file a
+ * worker loads, so unchanged files are not read again (a few milliseconds instead of 50).
+ */
 function inputsFingerprint() {
   const hash = createHash('sha256');
   for (const file of [TSCONFIG, NEST_CLI, join(ROOT, 'package-lock.json'), ...sourceFiles(SRC)]) {
-    const stat = statSync(file, { throwIfNoEntry: false });
-    if (!stat) continue;
-    hash.update(relative(ROOT, file)).update('\0').update(readFileSync(file)).update('\0');
+    const digest = fileDigest(file);
+    if (digest === undefined) continue;
+    hash.update(relative(ROOT, file)).update('\0').update(digest).update('\0');
   }
   return hash.digest('hex');
 }
@@ -88,8 +118,8 @@ function compilerFor(fingerprint) {
   return compiler;
 }
 
-function compileWithPlugin(filename) {
-  const { program, before } = compilerFor(inputsFingerprint());
+function emitWithPlugin(filename, fingerprint) {
+  const { program, before } = compilerFor(fingerprint);
   const sourceFile = program.getSourceFile(filename);
   if (!sourceFile) return undefined;
   let code;
@@ -105,7 +135,77 @@ function compileWithPlugin(filename) {
   if (result.emitSkipped || code === undefined) {
     throw new Error(`TypeScript did not emit ${relative(ROOT, filename)}`);
   }
+  return code;
+}
+
+const STORE = 'nest-swagger-plugin';
+const COMPLETE = '.complete';
+
+function storeOf(cacheDirectory, fingerprint) {
+  return join(cacheDirectory, STORE, fingerprint.slice(0, 40));
+}
+
+function storedPath(store, filename) {
+  return join(store, `${relative(SRC, filename).replaceAll('/', '__')}.js`);
+}
+
+/** Written under another name and renamed: a reader sees the whole file or none. */
+function writeStored(path, code) {
+  mkdirSync(join(path, '..'), { recursive: true });
+  const partial = `${path}.${process.pid}.partial`;
+  writeFileSync(partial, code);
+  renameSync(partial, path);
+}
+
+function readStored(path) {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function compileWithPlugin(filename, cacheDirectory) {
+  const fingerprint = inputsFingerprint();
+  const path = cacheDirectory && storedPath(storeOf(cacheDirectory, fingerprint), filename);
+  const stored = path && readStored(path);
+  if (stored !== undefined) return { code: stored };
+  const code = emitWithPlugin(filename, fingerprint);
+  if (code === undefined) return undefined;
+  if (path) writeStored(path, code);
   return { code };
+}
+
+/**
+ * Compiles every plugin file of the current sources into the store, unless it holds them already,
+ * and forgets the stores of older sources. Run by the global set-up as a child process.
+ */
+function precompile(cacheDirectory) {
+  if (!PLUGIN) return;
+  const fingerprint = inputsFingerprint();
+  const store = storeOf(cacheDirectory, fingerprint);
+  if (existsSync(join(store, COMPLETE))) return;
+  for (const file of sourceFiles(SRC).filter(isPluginFile)) {
+    const path = storedPath(store, file);
+    if (existsSync(path)) continue;
+    const code = emitWithPlugin(file, fingerprint);
+    if (code !== undefined) writeStored(path, code);
+  }
+  writeStored(join(store, COMPLETE), `${new Date().toISOString()}\n`);
+  for (const name of readdirSync(join(store, '..'))) {
+    if (name !== fingerprint.slice(0, 40)) {
+      rmSync(join(store, '..', name), { recursive: true, force: true });
+    }
+  }
+}
+
+if (require.main === module) {
+  const [flag, cacheDirectory] = process.argv.slice(2);
+  if (flag !== '--precompile' || !cacheDirectory) {
+    console.error('usage: node scripts/jest-transform.cjs --precompile <jest cacheDirectory>');
+    process.exit(2);
+  }
+  precompile(cacheDirectory);
 }
 
 module.exports = {
@@ -115,7 +215,7 @@ module.exports = {
       canInstrument: swc.canInstrument,
       process(src, filename, jestOptions) {
         if (isPluginFile(filename)) {
-          const compiled = compileWithPlugin(filename);
+          const compiled = compileWithPlugin(filename, jestOptions?.config?.cacheDirectory);
           if (compiled) return compiled;
         }
         return swc.process(src, filename, jestOptions);

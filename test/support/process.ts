@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -13,6 +13,35 @@ export function ensureBuilt(): void {
     cwd: ROOT,
     stdio: 'pipe',
   });
+}
+
+/** Runs a Node.js script of the repository; rejects with its error output when it fails. */
+function runScript(script: string, args: string[] = []): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [join(ROOT, 'scripts', script), ...args],
+      { cwd: ROOT, maxBuffer: 64 * 1024 * 1024 },
+      (error, _stdout, stderr) => {
+        if (error) reject(new Error(`${error.message}\n${stderr}`));
+        else resolve();
+      },
+    );
+  });
+}
+
+/** {@link ensureBuilt} without blocking: the global set-up migrates meanwhile. */
+export function ensureBuiltAsync(): Promise<void> {
+  return runScript('ensure-build.mjs');
+}
+
+/**
+ * Compiles the DTOs and controllers with the @nestjs/swagger plugin into the Jest transform's
+ * store (scripts/jest-transform.cjs) when the sources changed since it last did: once, in a
+ * process of its own, instead of in every worker.
+ */
+export function precompileTransforms(cacheDirectory: string): Promise<void> {
+  return runScript('jest-transform.cjs', ['--precompile', cacheDirectory]);
 }
 
 export async function freePort(): Promise<number> {

@@ -1,4 +1,5 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { join } from 'node:path';
 
 const ROOT = join(__dirname, '..', '..');
@@ -13,4 +14,14 @@ export function generateSdk(): void {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'inherit'],
   });
+}
+
+/** {@link generateSdk} without blocking: the global set-up migrates meanwhile. */
+export async function generateSdkAsync(): Promise<void> {
+  const child = spawn(process.execPath, [join(ROOT, 'scripts', 'sdk.mjs')], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+  if (code !== 0) throw new Error(`scripts/sdk.mjs failed (${signal ?? `exit code ${code}`})`);
 }
