@@ -1,0 +1,224 @@
+import type { RequestContext } from '../../src/auth/principal';
+import { AppError } from '../../src/common/errors/app.error';
+import { decodeId } from '../../src/common/ids/short-id';
+import type { ProductDto } from '../../src/products/dto/product.dto';
+import { Product } from '../../src/products/entities/product.entity';
+import { ProductsModule } from '../../src/products/products.module';
+import { ProductsService } from '../../src/products/products.service';
+import { contextFor, newImage, newOrganization, newProduct } from '../support/factories';
+import { startIntegrationModule, type IntegrationModule } from '../support/integration';
+import { AVAILABLE_BACKENDS } from '../support/test-database';
+
+/** The product rules, on ProductsService itself: no HTTP, no other module than its own. */
+describe.each(AVAILABLE_BACKENDS)(`${ProductsService.name} on %s`, (backend) => {
+  let m: IntegrationModule;
+  let products: ProductsService;
+  let ctx: RequestContext;
+  let otherCtx: RequestContext;
+
+  const uuidOf = (dto: ProductDto): string => decodeId(dto.id)!;
+  const create = (body: { name: string } & Record<string, unknown>, as = ctx) =>
+    products.create(as, body);
+  /** The AppError code a call fails with ('resolved' if it does not fail; rethrows others). */
+  const code = (promise: Promise<unknown>) =>
+    promise.then(
+      () => 'resolved',
+      (error: unknown) => {
+        if (error instanceof AppError) return error.code;
+        throw error;
+      },
+    );
+
+  beforeAll(async () => {
+    m = await startIntegrationModule(backend, { imports: [ProductsModule] });
+    products = m.get(ProductsService);
+  });
+  afterAll(() => m?.close());
+  // Each test in organisations of its own: slugs, GTINs and external ids are unique per organisation.
+  beforeEach(async () => {
+    ctx = contextFor(await newOrganization(m.dataSource));
+    otherCtx = contextFor(await newOrganization(m.dataSource));
+  });
+
+  describe('create', () => {
+    it('makes the slug from the name and stores the GTIN as GTIN-14', async () => {
+      const dto = await create({ name: 'Crème Brûlée 250 g', gtin: '036000291452' });
+      expect(dto).toMatchObject({
+        name: 'Crème Brûlée 250 g',
+        slug: 'creme-brulee-250-g',
+        gtin: '00036000291452',
+        external_id: null,
+        description: '',
+        primary_image: null,
+        image: null,
+        image_count: 0,
+      });
+      const row = await m.dataSource.getRepository(Product).findOneByOrFail({ id: uuidOf(dto) });
+      expect(row).toMatchObject({ organizationId: ctx.organizationId, gtin: '00036000291452' });
+    });
+
+    it('numbers generated slugs, and refuses a taken explicit one', async () => {
+      const slugs = [];
+      for (const name of ['Teapot', 'Teapot', 'teapot!']) slugs.push((await create({ name })).slug);
+      expect(slugs).toEqual(['teapot', 'teapot-2', 'teapot-3']);
+      await expect(code(create({ name: 'Other', slug: 'teapot' }))).resolves.toBe('slug_taken');
+    });
+
+    it('refuses a GTIN or external id already used in the organisation', async () => {
+      await create({ name: 'First', gtin: '96385074', external_id: 'ext-1' });
+      await expect(code(create({ name: 'Second', gtin: '00000096385074' }))).resolves.toBe(
+        'gtin_taken',
+      );
+      await expect(code(create({ name: 'Third', external_id: 'ext-1' }))).resolves.toBe(
+        'external_id_taken',
+      );
+    });
+
+    it('allows the same slug, GTIN and external id in another organisation', async () => {
+      const body = { name: 'Shared', slug: 'shared', gtin: '4006381333931', external_id: 'shared' };
+      await create(body);
+      await expect(create(body, otherCtx)).resolves.toMatchObject({ slug: 'shared' });
+    });
+
+    it('refuses an invalid GTIN', async () => {
+      await expect(code(create({ name: 'Bad', gtin: '4006381333932' }))).resolves.toBe(
+        'invalid_gtin',
+      );
+    });
+  });
+
+  describe('get', () => {
+    it('finds a product by id, by any form of its GTIN and by external id', async () => {
+      const dto = await create({ name: 'Findable', gtin: '036000291452', external_id: 'find-me' });
+      const id = uuidOf(dto);
+      for (const ref of [
+        { id },
+        { gtin: '036000291452' },
+        { gtin: '0036000291452' },
+        { gtin: '00036000291452' },
+        { externalId: 'find-me' },
+      ]) {
+        await expect(products.get(ctx, ref)).resolves.toMatchObject({ id: dto.id });
+      }
+    });
+
+    it("does not find another organisation's product, by any reference", async () => {
+      const theirs = await newProduct(m.dataSource, {
+        organizationId: otherCtx.organizationId,
+        gtin: '00012345678905',
+        externalId: 'theirs',
+      });
+      for (const ref of [{ id: theirs.id }, { gtin: '012345678905' }, { externalId: 'theirs' }]) {
+        await expect(code(products.get(ctx, ref))).resolves.toBe('product_not_found');
+      }
+      await expect(products.get(otherCtx, { id: theirs.id })).resolves.toMatchObject({
+        external_id: 'theirs',
+      });
+    });
+
+    it('refuses a malformed GTIN or external id before looking', async () => {
+      await expect(code(products.get(ctx, { gtin: '123' }))).resolves.toBe('invalid_gtin');
+      await expect(code(products.get(ctx, { externalId: '..' }))).resolves.toBe(
+        'invalid_external_id',
+      );
+    });
+  });
+
+  describe('list', () => {
+    it('pages through the organisation’s products only, newest first', async () => {
+      const made: string[] = [];
+      for (let i = 0; i < 5; i++) made.push(uuidOf(await create({ name: `P${i}` })));
+      await newProduct(m.dataSource, { organizationId: otherCtx.organizationId });
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await products.list(ctx, { limit: 2, cursor });
+        expect(page.items.length).toBeLessThanOrEqual(2);
+        seen.push(...page.items.map(uuidOf));
+        cursor = page.next_cursor ?? undefined;
+      } while (cursor);
+      expect(seen).toEqual([...made].reverse());
+    });
+
+    it('filters by slug, GTIN and external id', async () => {
+      const a = await create({ name: 'Alpha', gtin: '96385074', external_id: 'a' });
+      await create({ name: 'Beta', external_id: 'b' });
+      const only = async (query: object) =>
+        (await products.list(ctx, { limit: 10, ...query })).items.map((p) => p.id);
+      await expect(only({ slug: 'alpha' })).resolves.toEqual([a.id]);
+      await expect(only({ gtin: '96385074' })).resolves.toEqual([a.id]);
+      await expect(only({ external_id: 'a' })).resolves.toEqual([a.id]);
+      await expect(only({ slug: 'nothing' })).resolves.toEqual([]);
+    });
+  });
+
+  describe('update', () => {
+    it('changes the given fields only, by id, GTIN or external id', async () => {
+      const dto = await create({ name: 'Before', gtin: '036000291452', external_id: 'upd' });
+      const byGtin = await products.update(ctx, { gtin: '036000291452' }, { name: 'After' });
+      expect(byGtin).toMatchObject({ id: dto.id, name: 'After', slug: dto.slug, gtin: dto.gtin });
+      const byExternal = await products.update(ctx, { externalId: 'upd' }, { description: 'd' });
+      expect(byExternal).toMatchObject({ name: 'After', description: 'd' });
+      const cleared = await products.update(ctx, { id: uuidOf(dto) }, { gtin: null });
+      expect(cleared.gtin).toBeNull();
+    });
+
+    it('refuses a slug, GTIN or external id another product of the organisation has', async () => {
+      await create({ name: 'Taken', slug: 'taken', gtin: '4006381333931', external_id: 'taken' });
+      const mine = { id: uuidOf(await create({ name: 'Mine' })) };
+      await expect(code(products.update(ctx, mine, { slug: 'taken' }))).resolves.toBe('slug_taken');
+      await expect(code(products.update(ctx, mine, { gtin: '4006381333931' }))).resolves.toBe(
+        'gtin_taken',
+      );
+      await expect(code(products.update(ctx, mine, { external_id: 'taken' }))).resolves.toBe(
+        'external_id_taken',
+      );
+    });
+
+    it("cannot change another organisation's product", async () => {
+      const theirs = await newProduct(m.dataSource, { organizationId: otherCtx.organizationId });
+      await expect(
+        code(products.update(ctx, { id: theirs.id }, { name: 'Mine now' })),
+      ).resolves.toBe('product_not_found');
+      const row = await m.dataSource.getRepository(Product).findOneByOrFail({ id: theirs.id });
+      expect(row.name).toBe(theirs.name);
+    });
+  });
+
+  describe('remove', () => {
+    it('deletes the product and its images, by id, GTIN or external id', async () => {
+      const refs = [
+        (p: Product) => ({ id: p.id }),
+        (p: Product) => ({ gtin: p.gtin! }),
+        (p: Product) => ({ externalId: p.externalId! }),
+      ];
+      for (const [i, refOf] of refs.entries()) {
+        const product = await newProduct(m.dataSource, {
+          organizationId: ctx.organizationId,
+          gtin: ['00000000000017', '00000000000024', '00000000000031'][i],
+          externalId: `gone-${i}`,
+        });
+        await newImage(m.dataSource, { organizationId: ctx.organizationId, productId: product.id });
+        await products.remove(ctx, refOf(product));
+        await expect(code(products.get(ctx, { id: product.id }))).resolves.toBe(
+          'product_not_found',
+        );
+        const [{ n }] = await m.dataSource.query<{ n: number }[]>(
+          'SELECT count(*)::int AS n FROM images WHERE product_id = $1',
+          [product.id],
+        );
+        expect(n).toBe(0);
+      }
+    });
+
+    it("cannot delete another organisation's product", async () => {
+      const theirs = await newProduct(m.dataSource, { organizationId: otherCtx.organizationId });
+      await expect(code(products.remove(ctx, { id: theirs.id }))).resolves.toBe(
+        'product_not_found',
+      );
+      await expect(products.get(otherCtx, { id: theirs.id })).resolves.toMatchObject({
+        name: theirs.name,
+      });
+    });
+  });
+});
