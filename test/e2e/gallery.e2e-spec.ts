@@ -3,9 +3,10 @@ import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 import { Role } from '../../src/auth/roles';
-import { decodeId } from '../../src/common/ids/short-id';
+import { decodeId, encodeShortId } from '../../src/common/ids/short-id';
 import { StorageDeletionsService } from '../../src/storage/storage-deletions.service';
 import { addUser, otherOrganisationAdmin } from '../support/accounts';
+import { newProduct as newProductRow, organizationBySlug } from '../support/factories';
 import { prng, solidJpeg } from '../support/fixtures';
 import { call, login, type Credential } from '../support/http';
 import { multipart } from '../support/multipart';
@@ -28,10 +29,15 @@ describe('Gallery rules', () => {
 
   const base = (productId: string) => `/api/v1/products/${productId}/images`;
 
-  async function newProduct(body: object = {}): Promise<string> {
-    const res = await call(app, 'POST', '/api/v1/products', c.staff, { name: 'Gallery', ...body });
-    expect(res.statusCode).toBe(201);
-    return res.json().id;
+  /** A product of the default organisation (GTIN-14 form); its id as the API shows it. */
+  async function newProduct(values: { gtin?: string } = {}): Promise<string> {
+    const organization = await organizationBySlug(app.get(DataSource));
+    const product = await newProductRow(app.get(DataSource), {
+      organizationId: organization.id,
+      name: 'Gallery',
+      ...values,
+    });
+    return encodeShortId(product.id);
   }
 
   function upload(productId: string, fields: Record<string, string> = {}) {
@@ -133,7 +139,7 @@ describe('Gallery rules', () => {
     });
 
     it('is the same under /by-gtin', async () => {
-      const p = await newProduct({ gtin: '96385074' });
+      const p = await newProduct({ gtin: '00000096385074' });
       await uploaded(p);
       const byId = await gallery(p);
       const res = await call(app, 'GET', '/api/v1/products/by-gtin/00000096385074/images', c.user);
@@ -145,7 +151,7 @@ describe('Gallery rules', () => {
 
   describe('every gallery route under /by-gtin', () => {
     it('reads, edits, reorders and deletes by GTIN as by id', async () => {
-      const p = await newProduct({ gtin: '4006381333931' });
+      const p = await newProduct({ gtin: '04006381333931' });
       const base = '/api/v1/products/by-gtin/4006381333931/images';
       const a = await uploaded(p);
       const b = await uploaded(p);

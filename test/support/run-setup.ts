@@ -52,44 +52,48 @@ async function makeServerTemplate(run: TestRun, serverUrl: string): Promise<void
 
 /** The run this Jest process started, shared by the global set-ups of its projects. */
 const STARTED = Symbol.for('product-image-service.test-run');
-type Started = { run: TestRun; templates: Promise<PromiseSettledResult<void>[]> };
+type Started = { run: TestRun; server: Promise<unknown>; pglite: Promise<unknown> };
 const processState = globalThis as { [STARTED]?: Started };
+
+function startRun(): Started {
+  const id = randomBytes(4).toString('hex');
+  const run = runPaths(id, mkdtempSync(join(tmpdir(), `pis-run-${id}-`)));
+  mkdirSync(run.tmp, { recursive: true });
+  process.env[RUN_ID_VARIABLE] = run.id;
+  process.env[RUN_ROOT_VARIABLE] = run.root;
+  // Inherited by the workers (and what they start): os.tmpdir() is the run's own folder.
+  process.env.TMPDIR = run.tmp;
+  const serverUrl = process.env.TEST_DATABASE_URL;
+  return {
+    run,
+    server: serverUrl ? makeServerTemplate(run, serverUrl) : Promise.resolve(),
+    pglite: makePgliteTemplate(run),
+  };
+}
 
 /**
  * Gives the run its id and folder (the workers' TMPDIR, so that whatever a test leaves behind is
  * found by the global teardown) and migrates the database templates once. Called by the global
  * set-up of every project that uses databases (e2e, integration): the first call starts the run,
- * later ones share it. `alongside` is the caller's own set-up, started once the run's folder and
- * environment exist and run at the same time as the migrations (they are mostly the embedded
- * database's computing; the set-up of the e2e project is mostly child processes). Leaves nothing
- * behind when anything fails (Jest runs no teardown after a failed set-up).
+ * later ones share it.
+ *
+ * `alongside` is the caller's own set-up (child processes: the build, the SDK). It starts once the
+ * server's template is made (a few seconds of waiting on the server, whose connection times out
+ * after 10 s: it gets the machine first), and runs while the embedded template migrates (the
+ * embedded database computes in this process). Everything settles before a failure is thrown, and
+ * a failure leaves nothing behind (Jest runs no teardown after a failed set-up).
  */
 export async function prepareRun(
   alongside: (run: TestRun) => Promise<unknown>[] = () => [],
 ): Promise<TestRun> {
-  let started = processState[STARTED];
-  if (!started) {
-    const id = randomBytes(4).toString('hex');
-    const run = runPaths(id, mkdtempSync(join(tmpdir(), `pis-run-${id}-`)));
-    mkdirSync(run.tmp, { recursive: true });
-    process.env[RUN_ID_VARIABLE] = run.id;
-    process.env[RUN_ROOT_VARIABLE] = run.root;
-    // Inherited by the workers (and what they start): os.tmpdir() is the run's own folder.
-    process.env.TMPDIR = run.tmp;
-    const serverUrl = process.env.TEST_DATABASE_URL;
-    // Each settles before a failure is thrown, so the clean-up below never races a migration.
-    const templates = Promise.allSettled([
-      makePgliteTemplate(run),
-      serverUrl ? makeServerTemplate(run, serverUrl) : Promise.resolve(),
-    ]);
-    started = processState[STARTED] = { run, templates };
-  }
+  const started = (processState[STARTED] ??= startRun());
   const { run } = started;
-  const [templates, own] = await Promise.all([
-    started.templates,
-    Promise.allSettled(alongside(run)),
+  const server = await Promise.allSettled([started.server]);
+  const rest = await Promise.allSettled([
+    started.pglite,
+    ...(server[0].status === 'fulfilled' ? alongside(run) : []),
   ]);
-  const failed = [...templates, ...own].find(
+  const failed = [...server, ...rest].find(
     (result): result is PromiseRejectedResult => result.status === 'rejected',
   );
   if (failed) {
