@@ -1,19 +1,16 @@
-import { Inject, Injectable } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
-import { In, Repository } from 'typeorm';
-import { User } from '../auth/entities/user.entity';
+import { Injectable } from '@nestjs/common';
 import { encodeShortId } from '../common/ids/short-id';
-import { STORAGE_PROVIDER, type StorageProvider } from '../storage/storage-provider';
 import { ImageDto, type UploaderDto } from './dto/image.dto';
 import type { Image } from './entities/image.entity';
-import { imageUrls } from './image-urls';
+import { ImageFilesService } from './image-files.service';
+import { ImageUploadersRepository } from './image-uploaders.repository';
 
 /** Images as API resources, with their URLs and uploaders (one query for a whole list). */
 @Injectable()
 export class ImagePresenter {
   constructor(
-    @InjectRepository(User) private readonly users: Repository<User>,
-    @Inject(STORAGE_PROVIDER) private readonly storage: StorageProvider,
+    private readonly uploaders: ImageUploadersRepository,
+    private readonly files: ImageFilesService,
   ) {}
 
   async one(image: Image): Promise<ImageDto> {
@@ -23,7 +20,7 @@ export class ImagePresenter {
 
   async many(images: Image[]): Promise<ImageDto[]> {
     const ids = [...new Set(images.map((i) => i.uploadedById).filter((id): id is string => !!id))];
-    const users = ids.length > 0 ? await this.users.findBy({ id: In(ids) }) : [];
+    const users = await this.uploaders.findByIds(ids);
     const uploaders = new Map<string, UploaderDto>(
       users.map((u) => [
         u.id,
@@ -34,7 +31,7 @@ export class ImagePresenter {
       images.map(async (image) =>
         ImageDto.from(
           image,
-          await imageUrls(image, this.storage),
+          await this.files.urls(image),
           image.uploadedById ? (uploaders.get(image.uploadedById) ?? null) : null,
         ),
       ),

@@ -1,21 +1,16 @@
 import { Module } from '@nestjs/common';
-import { TypeOrmModule } from '@nestjs/typeorm';
-import { User } from '../auth/entities/user.entity';
 import { ProductsModule } from '../products/products.module';
 import { ConfiguredStorageModule } from '../storage/storage.module';
-import { Image } from './entities/image.entity';
-import { IMAGES_CONFIG, imagesConfigProvider } from './images.config';
-import { ImageProcessor } from './processing/image-processor';
-import { GalleryAdditionPipe } from './gallery/gallery-addition.pipe';
-import { ImageUploadPipe, StandaloneUploadPipe } from './intake/image-upload.pipe';
 import { StandaloneImagesController } from './assets/standalone-images.controller';
-import { ImageImportService } from './intake/import/image-import.service';
-import { UnattachedImageSweeper } from './assets/unattached-image-sweeper';
-import { ImagesService } from './images.service';
-import { UploadSpoolSweeper } from './intake/upload-spool-sweeper';
-import { GalleryService } from './gallery/gallery.service';
-import { ImagePresenter } from './image-presenter';
+import { StandaloneImagesRepository } from './assets/standalone-images.repository';
 import { StandaloneImagesService } from './assets/standalone-images.service';
+import { StandaloneUploadService } from './assets/standalone-upload.service';
+import { UnattachedImageSweeper } from './assets/unattached-image-sweeper';
+import { GalleryAdditionPipe } from './gallery/gallery-addition.pipe';
+import { GalleryUploadService } from './gallery/gallery-upload.service';
+import { GalleryRepository } from './gallery/gallery.repository';
+import { GalleryService } from './gallery/gallery.service';
+import { PrimaryImageImportService } from './gallery/primary-image-import.service';
 import {
   ProductGalleryByExternalIdController,
   ProductGalleryByGtinController,
@@ -26,9 +21,39 @@ import {
   ProductImageImportByGtinController,
   ProductImageImportController,
 } from './gallery/product-image-import.controller';
+import { ImageFilesService } from './image-files.service';
+import { ImageKeysRepository } from './image-keys.repository';
+import { ImagePresenter } from './image-presenter';
+import { ImageUploadersRepository } from './image-uploaders.repository';
+import { IMAGES_CONFIG, imagesConfigProvider } from './images.config';
+import { ImagesService } from './images.service';
+import { ImageUploadPipe, StandaloneUploadPipe } from './intake/image-upload.pipe';
+import { ImageImportService } from './intake/import/image-import.service';
+import { UploadSpoolSweeper } from './intake/upload-spool-sweeper';
+import { ImageProcessor } from './processing/image-processor';
 
+/**
+ * Images: what comes in, how it is checked and stored, and where it belongs.
+ *
+ * - `images.service.ts`: ImagesService, the one entry point for images coming in (the routes and
+ *   the compatible APIs), a facade over the flows below;
+ * - `gallery/`: a product's gallery, its rules (one primary, priority order, If-Match versions)
+ *   and routes: GalleryService and its repository, the gallery upload, the Ocha API's import of
+ *   the primary image, the gallery's controller and the import's;
+ * - `assets/`: stand-alone images (in no gallery): their upload, routes, repository and the sweep
+ *   of those past their expiry;
+ * - `intake/`: how bytes arrive: multipart uploads spooled to disk per request, and `import/`
+ *   for JSON (data URIs, and URLs fetched safely against request forgery);
+ * - `processing/`: type detection and checks, the one codec file wrapping sharp, BMP and SVG, the
+ *   rendition presets;
+ * - here: ImageFilesService (every question to the storage provider: writing an image's files,
+ *   their keys and URLs), the presenter, DTOs, the entity, the config slice.
+ *
+ * Naming: a service's `get…` returns the API's DTO, its `find…` the entity (404 when missing); a
+ * repository's `find…` returns the entity or null. SQL lives in the `*.repository.ts` files.
+ */
 @Module({
-  imports: [TypeOrmModule.forFeature([Image, User]), ProductsModule, ConfiguredStorageModule],
+  imports: [ProductsModule, ConfiguredStorageModule],
   controllers: [
     ProductGalleryController,
     ProductGalleryByGtinController,
@@ -40,19 +65,28 @@ import {
   ],
   providers: [
     imagesConfigProvider,
-    ImageProcessor,
     ImagesService,
-    StandaloneImagesService,
-    GalleryService,
+    ImageFilesService,
+    ImageKeysRepository,
     ImagePresenter,
+    ImageUploadersRepository,
+    ImageProcessor,
+    GalleryService,
+    GalleryRepository,
+    GalleryUploadService,
+    PrimaryImageImportService,
+    GalleryAdditionPipe,
+    StandaloneImagesService,
+    StandaloneImagesRepository,
+    StandaloneUploadService,
+    UnattachedImageSweeper,
     ImageUploadPipe,
     StandaloneUploadPipe,
-    GalleryAdditionPipe,
     ImageImportService,
-    UnattachedImageSweeper,
     UploadSpoolSweeper,
   ],
-  // The compatible APIs (src/compat/) translate onto these.
-  exports: [ImagesService, IMAGES_CONFIG],
+  // The compatible APIs (src/compat/) translate onto ImagesService and read uploads with the same
+  // settings; ImageFilesService answers the storage questions of images for product enrichment.
+  exports: [ImagesService, ImageFilesService, IMAGES_CONFIG],
 })
 export class ImagesModule {}

@@ -8,9 +8,9 @@ import {
 import { DataSource } from 'typeorm';
 import { safeError } from '../../common/logging/safe-error';
 import { StorageDeletionsService } from '../../storage/storage-deletions.service';
-import { Image, type StoredRendition } from '../entities/image.entity';
 import { IMAGES_CONFIG, type ImagesConfig } from '../images.config';
-import { imageStorageKeys } from '../image-urls';
+import { ImageFilesService } from '../image-files.service';
+import { StandaloneImagesRepository } from './standalone-images.repository';
 
 const BATCH = 100;
 
@@ -32,6 +32,8 @@ export class UnattachedImageSweeper implements OnApplicationBootstrap, BeforeApp
     @Inject(IMAGES_CONFIG) private readonly config: ImagesConfig,
     private readonly deletions: StorageDeletionsService,
     private readonly dataSource: DataSource,
+    private readonly repository: StandaloneImagesRepository,
+    private readonly files: ImageFilesService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -63,29 +65,9 @@ export class UnattachedImageSweeper implements OnApplicationBootstrap, BeforeApp
     let swept = 0;
     for (;;) {
       const { count, outbox } = await this.dataSource.transaction(async (manager) => {
-        const result = await manager
-          .createQueryBuilder()
-          .delete()
-          .from(Image)
-          .where(
-            // IDX_images_expires_at holds exactly the rows with an expiry. The database's clock
-            // decides, as it does for an attach.
-            `id IN (SELECT id FROM images
-                     WHERE expires_at IS NOT NULL AND expires_at <= now() AND product_id IS NULL
-                     ORDER BY expires_at LIMIT :limit
-                     FOR UPDATE SKIP LOCKED)`,
-            { limit: BATCH },
-          )
-          .returning(['storageKey', 'renditions'])
-          .execute();
-        const rows = result.raw as {
-          storage_key: string;
-          renditions: Record<string, StoredRendition>;
-        }[];
-        const keys = rows.flatMap((row) =>
-          imageStorageKeys({ storageKey: row.storage_key, renditions: row.renditions }),
-        );
-        return { count: rows.length, outbox: await this.deletions.enqueue(manager, keys) };
+        const deleted = await this.repository.deleteExpired(manager, BATCH);
+        const keys = deleted.flatMap((files) => this.files.keysOf(files));
+        return { count: deleted.length, outbox: await this.deletions.enqueue(manager, keys) };
       });
       await this.deletions.attempt(outbox);
       swept += count;

@@ -2,7 +2,7 @@ import { ApiProperty } from '@nestjs/swagger';
 import { encodeShortId } from '../../common/ids/short-id';
 import { ImagePurpose, type Image } from '../entities/image.entity';
 import { humanReadableSize } from '../processing/human-size';
-import type { ImageUrls } from '../image-urls';
+import type { ImageUrls } from '../image-files.service';
 
 export class RenditionDto {
   /** @example 'https://cdn.example.com/products/0b6f…/7c9e…/card.webp' */

@@ -3,7 +3,7 @@ import { IsEnum, IsOptional, IsString, MaxLength } from 'class-validator';
 import { encodeShortId } from '../../common/ids/short-id';
 import { CursorQueryDto } from '../../common/pagination/cursor-query.dto';
 import { ImagePurpose, type Image } from '../entities/image.entity';
-import type { ImageUrls } from '../image-urls';
+import type { ImageUrls } from '../image-files.service';
 import { UpdateImageDto } from './gallery.dto';
 
 /**

@@ -3,8 +3,11 @@ import type { FastifyRequest } from 'fastify';
 import { AppError } from '../../common/errors/app.error';
 import { validateInput } from '../../common/http/validation';
 import { AttachImageDto } from '../dto/gallery.dto';
-import type { GalleryAddition } from '../images.service';
+import type { ImageUpload } from '../intake/multipart-upload';
 import { ImageUploadPipe } from '../intake/image-upload.pipe';
+
+/** What `POST …/images` brings: a multipart upload, or a stand-alone upload to attach. */
+export type GalleryAddition = { upload: ImageUpload } | { attach: AttachImageDto };
 
 /**
  * `POST …/images` takes two bodies on one route (Nest cannot route by content type): a multipart

@@ -8,17 +8,10 @@ import { ProductsService, type ProductRef } from '../../products/products.servic
 import { StorageDeletionsService } from '../../storage/storage-deletions.service';
 import { GalleryQueryDto, type GalleryDto, type UpdateImageDto } from '../dto/gallery.dto';
 import type { ImageDto } from '../dto/image.dto';
-import { Image, ImagePurpose, ImageSource } from '../entities/image.entity';
+import { ImagePurpose, type Image } from '../entities/image.entity';
+import { ImageFilesService } from '../image-files.service';
 import { ImagePresenter } from '../image-presenter';
-import { imageStorageKeys, releasedKeys } from '../image-urls';
-
-/** Display order (Closient): the primary first, then priority ascending, then newest first. */
-export const GALLERY_ORDER = {
-  isPrimary: 'DESC',
-  priority: 'ASC',
-  createdAt: 'DESC',
-  id: 'DESC',
-} as const;
+import { GalleryRepository } from './gallery.repository';
 
 /** An image about to join a gallery: what the gallery decides is left out. */
 export type NewImage = Omit<
@@ -51,8 +44,8 @@ export interface Placement {
 export type ExpectedVersions = number[] | undefined;
 
 /**
- * A product's gallery: list, edit, reorder, delete. Every change runs in one transaction that
- * first locks the product row, so concurrent edits serialise instead of failing; checks the
+ * A product's gallery: list, read, edit, reorder, delete, add. Every change runs in one transaction
+ * that first locks the product row, so concurrent edits serialise instead of failing; checks the
  * client's If-Match against the gallery version; and bumps that version. The database's partial
  * unique index guarantees at most one primary whatever happens; these rules keep exactly one.
  */
@@ -63,12 +56,22 @@ export class GalleryService {
     private readonly presenter: ImagePresenter,
     private readonly deletions: StorageDeletionsService,
     private readonly dataSource: DataSource,
+    private readonly repository: GalleryRepository,
+    private readonly files: ImageFilesService,
   ) {}
 
   async list(ctx: RequestContext, ref: ProductRef, query: GalleryQueryDto): Promise<GalleryDto> {
     const product = await this.products.find(ctx, ref);
-    const { images, ...page } = await this.readPage(this.dataSource.manager, product.id, query);
+    const { images, ...page } = await this.repository.readPage(product.id, query);
     return { ...page, items: await this.presenter.many(images), version: product.galleryVersion };
+  }
+
+  /** One image of the gallery, as the API shows it. */
+  async get(ctx: RequestContext, ref: ProductRef, imageId: string): Promise<ImageDto> {
+    const product = await this.products.find(ctx, ref);
+    const image = await this.repository.findOnProduct(ctx, product.id, imageId);
+    if (!image) throw imageNotFound();
+    return this.presenter.one(image);
   }
 
   async update(
@@ -92,14 +95,14 @@ export class GalleryService {
           );
         }
         if (dto.is_primary === true && !image.isPrimary) {
-          await this.demotePrimary(manager, product.id);
+          await this.repository.demotePrimary(manager, product.id);
           image.isPrimary = true;
         }
         if (dto.title !== undefined) image.title = dto.title;
         if (dto.alt_text !== undefined) image.altText = dto.alt_text;
         if (dto.description !== undefined) image.description = dto.description;
         if (dto.priority !== undefined) image.priority = dto.priority;
-        return manager.save(image);
+        return this.repository.save(manager, image);
       },
     );
     return { image: await this.presenter.one(image), version };
@@ -123,21 +126,10 @@ export class GalleryService {
     });
     // The new gallery is read in the same transaction, so it matches the version returned with it.
     const { result, version } = await this.change(ctx, ref, expected, async (manager, product) => {
-      const current = await manager.find(Image, {
-        select: { id: true },
-        where: { productId: product.id },
-      });
-      this.checkPermutation(uuids, new Set(current.map((i) => i.id)));
-      if (uuids.length > 0) {
-        await manager.query(
-          `UPDATE images AS i SET priority = v.priority, updated_at = now()
-             FROM unnest($1::uuid[], $2::int[]) AS v(id, priority)
-            WHERE i.id = v.id AND i.product_id = $3`,
-          [uuids, uuids.map((_, i) => i), product.id],
-        );
-      }
+      checkPermutation(uuids, await this.repository.idsOf(manager, product.id));
+      await this.repository.setPriorities(manager, product.id, uuids);
       const whole = Object.assign(new GalleryQueryDto(), { per_page: Math.max(1, uuids.length) });
-      return this.readPage(manager, product.id, whole);
+      return this.repository.readPage(product.id, whole, manager);
     });
     // Presented after the commit: the presenter reads through its own connection.
     const { images, ...page } = result;
@@ -157,15 +149,9 @@ export class GalleryService {
   ): Promise<void> {
     const { result: outbox } = await this.change(ctx, ref, expected, async (manager, product) => {
       const image = await this.findImage(manager, ctx, product, imageId);
-      await manager.delete(Image, { id: image.id });
-      if (image.isPrimary) {
-        const next = await manager.findOne(Image, {
-          where: { productId: product.id },
-          order: GALLERY_ORDER,
-        });
-        if (next) await manager.update(Image, { id: next.id }, { isPrimary: true });
-      }
-      return this.deletions.enqueue(manager, imageStorageKeys(image));
+      await this.repository.delete(manager, image.id);
+      if (image.isPrimary) await this.repository.promoteFirst(manager, product.id);
+      return this.deletions.enqueue(manager, this.files.keysOf(image));
     });
     await this.deletions.attempt(outbox);
   }
@@ -181,14 +167,12 @@ export class GalleryService {
     placement: Placement,
   ): Promise<ImageDto> {
     const { result } = await this.change(ctx, ref, undefined, async (manager, product) =>
-      manager.save(
-        manager.create(Image, {
-          ...image,
-          organizationId: ctx.organizationId,
-          productId: product.id,
-          ...(await this.place(manager, product.id, placement)),
-        }),
-      ),
+      this.repository.insert(manager, {
+        ...image,
+        organizationId: ctx.organizationId,
+        productId: product.id,
+        ...(await this.place(manager, product.id, placement)),
+      }),
     );
     return this.presenter.one(result);
   }
@@ -206,24 +190,15 @@ export class GalleryService {
     placement: Placement,
   ): Promise<ImageDto> {
     const { result } = await this.change(ctx, ref, undefined, async (manager, product) => {
-      const image = await this.lockAttachable(manager, ctx, imageId);
-      const field = 'image_id';
-      if (image.productId !== null) {
+      const image = await this.repository.lockAttachable(manager, ctx, imageId);
+      if (!image) {
         throw new AppError(
-          'image_already_attached',
-          image.productId === product.id
-            ? 'The image is already in this gallery.'
-            : 'The image is attached to another product.',
-          [{ field, message: 'is already attached' }],
+          'image_not_found',
+          'No uploaded image with this id in your organisation.',
+          [{ field: 'image_id', message: 'no such image' }],
         );
       }
-      if (image.purpose !== ImagePurpose.Product) {
-        throw new AppError(
-          'image_purpose_mismatch',
-          `The image was uploaded with purpose "${image.purpose}"; only "product" images join a gallery.`,
-          [{ field, message: `has purpose ${image.purpose}` }],
-        );
-      }
+      checkAttachable(image, product);
       Object.assign(image, await this.place(manager, product.id, placement), {
         productId: product.id,
         expiresAt: null,
@@ -231,38 +206,9 @@ export class GalleryService {
         altText: details.altText ?? image.altText,
         description: details.description ?? image.description,
       });
-      return manager.save(image);
+      return this.repository.save(manager, image);
     });
     return this.presenter.one(result);
-  }
-
-  /**
-   * The organisation's image, locked for the attach; 404 when there is none, or when it is a
-   * stand-alone upload past its expiry (gone, whether or not the sweep has run yet: the database's
-   * clock decides, as for the sweep).
-   */
-  private async lockAttachable(
-    manager: EntityManager,
-    ctx: RequestContext,
-    imageId: string,
-  ): Promise<Image> {
-    const image = await manager
-      .createQueryBuilder(Image, 'i')
-      .setLock('pessimistic_write')
-      .where('i.id = :imageId AND i.organization_id = :organizationId', {
-        imageId,
-        organizationId: ctx.organizationId,
-      })
-      .andWhere('(i.expires_at IS NULL OR i.expires_at > now())')
-      .getOne();
-    if (!image) {
-      throw new AppError(
-        'image_not_found',
-        'No uploaded image with this id in your organisation.',
-        [{ field: 'image_id', message: 'no such image' }],
-      );
-    }
-    return image;
   }
 
   /**
@@ -277,24 +223,21 @@ export class GalleryService {
     store: (product: Product, manager: EntityManager) => Promise<NewImage>,
   ): Promise<void> {
     const { result: outbox } = await this.change(ctx, ref, undefined, async (manager, product) => {
-      const previous = await manager.findOneBy(Image, {
-        productId: product.id,
-        source: ImageSource.Import,
-      });
+      const previous = await this.repository.findImported(manager, product.id);
       const image = await store(product, manager);
-      if (previous) await manager.delete(Image, { id: previous.id });
-      await manager.save(
-        manager.create(Image, {
-          ...image,
-          organizationId: ctx.organizationId,
-          productId: product.id,
-          ...(await this.place(manager, product.id, {
-            isPrimary: true,
-            priority: previous?.priority,
-          })),
-        }),
-      );
-      return previous ? this.deletions.enqueue(manager, releasedKeys(previous, image)) : [];
+      if (previous) await this.repository.delete(manager, previous.id);
+      await this.repository.insert(manager, {
+        ...image,
+        organizationId: ctx.organizationId,
+        productId: product.id,
+        ...(await this.place(manager, product.id, {
+          isPrimary: true,
+          priority: previous?.priority,
+        })),
+      });
+      return previous
+        ? this.deletions.enqueue(manager, this.files.releasedKeys(previous, image))
+        : [];
     });
     await this.deletions.attempt(outbox);
   }
@@ -308,38 +251,13 @@ export class GalleryService {
     productId: string,
     placement: Placement,
   ): Promise<{ isPrimary: boolean; priority: number }> {
-    const { count, maxPriority } = await manager
-      .createQueryBuilder(Image, 'i')
-      .select('count(*)::int', 'count')
-      .addSelect('max(i.priority)', 'maxPriority')
-      .where('i.product_id = :productId', { productId })
-      .getRawOne<{ count: number; maxPriority: number | null }>()
-      .then((r) => r ?? { count: 0, maxPriority: null });
+    const { count, maxPriority } = await this.repository.countAndMaxPriority(manager, productId);
     const isPrimary = placement.isPrimary === true || count === 0;
-    if (isPrimary && count > 0) await this.demotePrimary(manager, productId);
+    if (isPrimary && count > 0) await this.repository.demotePrimary(manager, productId);
     return {
       isPrimary,
       priority: placement.priority ?? (maxPriority === null ? 0 : maxPriority + 1),
     };
-  }
-
-  /** One page of the gallery in display order, read through `manager` (rows only). */
-  private async readPage(
-    manager: EntityManager,
-    productId: string,
-    query: GalleryQueryDto,
-  ): Promise<{ images: Image[]; total: number; page: number; per_page: number }> {
-    const [images, total] = await manager.findAndCount(Image, {
-      where: { productId },
-      order: GALLERY_ORDER,
-      skip: query.offset,
-      take: query.per_page,
-    });
-    return { images, total, page: query.page, per_page: query.per_page };
-  }
-
-  private async demotePrimary(manager: EntityManager, productId: string): Promise<void> {
-    await manager.update(Image, { productId, isPrimary: true }, { isPrimary: false });
   }
 
   /** Runs a gallery change: lock the product, check If-Match, change, bump the version. */
@@ -366,36 +284,59 @@ export class GalleryService {
     });
   }
 
+  /** The image of the locked product, or 404. */
   private async findImage(
     manager: EntityManager,
     ctx: RequestContext,
     product: Product,
     imageId: string,
   ): Promise<Image> {
-    const image = await manager.findOneBy(
-      Image,
-      ctx.scoped({ id: imageId, productId: product.id }),
-    );
-    if (!image) throw new AppError('image_not_found', 'No image with this id on this product.');
+    const image = await this.repository.findOnProduct(ctx, product.id, imageId, manager);
+    if (!image) throw imageNotFound();
     return image;
   }
+}
 
-  private checkPermutation(ids: string[], current: Set<string>): void {
-    const seen = new Set<string>();
-    const duplicates = ids.filter((id) => (seen.has(id) ? true : (seen.add(id), false)));
-    const unknown = ids.filter((id) => !current.has(id));
-    const missing = [...current].filter((id) => !seen.has(id));
-    const problems = [
-      duplicates.length > 0 ? `${duplicates.length} duplicate id(s)` : '',
-      unknown.length > 0 ? `${unknown.length} id(s) not of this product` : '',
-      missing.length > 0 ? `${missing.length} image(s) of the product missing` : '',
-    ].filter(Boolean);
-    if (problems.length > 0) {
-      throw new AppError(
-        'invalid_image_order',
-        `image_ids must name every image of the product exactly once: ${problems.join(', ')}.`,
-        [{ field: 'image_ids', message: problems.join(', ') }],
-      );
-    }
+function imageNotFound(): AppError {
+  return new AppError('image_not_found', 'No image with this id on this product.');
+}
+
+/** Only a stand-alone upload of purpose `product` joins a gallery. */
+function checkAttachable(image: Image, product: Product): void {
+  const field = 'image_id';
+  if (image.productId !== null) {
+    throw new AppError(
+      'image_already_attached',
+      image.productId === product.id
+        ? 'The image is already in this gallery.'
+        : 'The image is attached to another product.',
+      [{ field, message: 'is already attached' }],
+    );
+  }
+  if (image.purpose !== ImagePurpose.Product) {
+    throw new AppError(
+      'image_purpose_mismatch',
+      `The image was uploaded with purpose "${image.purpose}"; only "product" images join a gallery.`,
+      [{ field, message: `has purpose ${image.purpose}` }],
+    );
+  }
+}
+
+function checkPermutation(ids: string[], current: Set<string>): void {
+  const seen = new Set<string>();
+  const duplicates = ids.filter((id) => (seen.has(id) ? true : (seen.add(id), false)));
+  const unknown = ids.filter((id) => !current.has(id));
+  const missing = [...current].filter((id) => !seen.has(id));
+  const problems = [
+    duplicates.length > 0 ? `${duplicates.length} duplicate id(s)` : '',
+    unknown.length > 0 ? `${unknown.length} id(s) not of this product` : '',
+    missing.length > 0 ? `${missing.length} image(s) of the product missing` : '',
+  ].filter(Boolean);
+  if (problems.length > 0) {
+    throw new AppError(
+      'invalid_image_order',
+      `image_ids must name every image of the product exactly once: ${problems.join(', ')}.`,
+      [{ field: 'image_ids', message: problems.join(', ') }],
+    );
   }
 }

@@ -33,8 +33,8 @@ import {
 import { ImageDto } from '../dto/image.dto';
 import { GalleryService } from './gallery.service';
 import { MultipartBody } from '../intake/image-upload.pipe';
-import { GalleryAdditionPipe } from './gallery-addition.pipe';
-import { ImagesService, type GalleryAddition } from '../images.service';
+import { GalleryAdditionPipe, type GalleryAddition } from './gallery-addition.pipe';
+import { ImagesService } from '../images.service';
 import { ProductParam } from '../../products/product-param.decorator';
 import { galleryEtag, parseIfMatch } from './gallery-version';
 import { ApiProblems, PROBLEMS } from '../../openapi/problems';

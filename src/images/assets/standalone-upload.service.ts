@@ -1,0 +1,59 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import type { RequestContext } from '../../auth/principal';
+import { StandaloneImageDto } from '../dto/standalone-image.dto';
+import type { StandaloneUploadFieldsDto } from '../dto/upload-image.dto';
+import { ImageFilesService } from '../image-files.service';
+import type { ImageUpload } from '../intake/multipart-upload';
+import { newImageRecord } from '../new-image';
+import { ImageProcessor } from '../processing/image-processor';
+import { StandaloneImagesRepository } from './standalone-images.repository';
+
+/** A stand-alone upload: an image in no product's gallery. */
+@Injectable()
+export class StandaloneUploadService {
+  constructor(
+    private readonly processor: ImageProcessor,
+    private readonly files: ImageFilesService,
+    private readonly repository: StandaloneImagesRepository,
+  ) {}
+
+  /**
+   * A stand-alone upload (Inventorum and the back-office uploader): checked, processed and stored
+   * like a gallery upload, under `uploads/<id>/`, with no product. It is kept until deleted, or,
+   * when `expires_in` is given (an upload-then-attach flow), until then unless it is attached to a
+   * gallery first (purpose `product` only).
+   */
+  async upload(
+    ctx: RequestContext,
+    upload: ImageUpload<StandaloneUploadFieldsDto>,
+  ): Promise<StandaloneImageDto> {
+    const processed = await this.processor.process(
+      upload.file.path,
+      this.files.processingOptions(),
+    );
+    const id = randomUUID();
+    const { fields } = upload;
+    return this.files.withStoredFiles(
+      processed,
+      { imageId: id, productId: null },
+      async (files) => {
+        const image = await this.repository.insert(
+          {
+            ...newImageRecord(ctx, id, files, upload.file.filename),
+            purpose: fields.purpose,
+            title: fields.title ?? '',
+            altText: fields.alt_text ?? '',
+            description: fields.description ?? '',
+            organizationId: ctx.organizationId,
+            productId: null,
+            isPrimary: false,
+            priority: 0,
+          },
+          fields.expires_in,
+        );
+        return StandaloneImageDto.from(image, await this.files.urls(image));
+      },
+    );
+  }
+}

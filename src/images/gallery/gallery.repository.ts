@@ -1,0 +1,136 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, type EntityManager } from 'typeorm';
+import type { RequestContext } from '../../auth/principal';
+import type { GalleryQueryDto } from '../dto/gallery.dto';
+import { Image, ImageSource } from '../entities/image.entity';
+
+/** Display order (Closient): the primary first, then priority ascending, then newest first. */
+export const GALLERY_ORDER = {
+  isPrimary: 'DESC',
+  priority: 'ASC',
+  createdAt: 'DESC',
+  id: 'DESC',
+} as const;
+
+/** One page of a gallery: its rows in display order and how many there are in all. */
+export interface GalleryPage {
+  images: Image[];
+  total: number;
+  page: number;
+  per_page: number;
+}
+
+/**
+ * The images of galleries as rows. Every method takes the transaction's EntityManager (a gallery
+ * change runs in one, under the product's lock), or reads through the DataSource's when given none.
+ */
+@Injectable()
+export class GalleryRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /** One page of the gallery in display order (rows only). */
+  async readPage(
+    productId: string,
+    query: GalleryQueryDto,
+    manager: EntityManager = this.dataSource.manager,
+  ): Promise<GalleryPage> {
+    const [images, total] = await manager.findAndCount(Image, {
+      where: { productId },
+      order: GALLERY_ORDER,
+      skip: query.offset,
+      take: query.per_page,
+    });
+    return { images, total, page: query.page, per_page: query.per_page };
+  }
+
+  /** The image of the organisation on this product, or null. */
+  findOnProduct(
+    ctx: RequestContext,
+    productId: string,
+    imageId: string,
+    manager: EntityManager = this.dataSource.manager,
+  ): Promise<Image | null> {
+    return manager.findOneBy(Image, ctx.scoped({ id: imageId, productId }));
+  }
+
+  /**
+   * The organisation's image, locked for an attach; null when there is none, or when it is a
+   * stand-alone upload past its expiry (by the database's clock, as for the sweep).
+   */
+  lockAttachable(
+    manager: EntityManager,
+    ctx: RequestContext,
+    imageId: string,
+  ): Promise<Image | null> {
+    return manager
+      .createQueryBuilder(Image, 'i')
+      .setLock('pessimistic_write')
+      .where('i.id = :imageId AND i.organization_id = :organizationId', {
+        imageId,
+        organizationId: ctx.organizationId,
+      })
+      .andWhere('(i.expires_at IS NULL OR i.expires_at > now())')
+      .getOne();
+  }
+
+  /** The image the Ocha API imported into this gallery, if any. */
+  findImported(manager: EntityManager, productId: string): Promise<Image | null> {
+    return manager.findOneBy(Image, { productId, source: ImageSource.Import });
+  }
+
+  /** How many images the gallery has, and its highest priority (null when empty). */
+  async countAndMaxPriority(
+    manager: EntityManager,
+    productId: string,
+  ): Promise<{ count: number; maxPriority: number | null }> {
+    const found = await manager
+      .createQueryBuilder(Image, 'i')
+      .select('count(*)::int', 'count')
+      .addSelect('max(i.priority)', 'maxPriority')
+      .where('i.product_id = :productId', { productId })
+      .getRawOne<{ count: number; maxPriority: number | null }>();
+    return found ?? { count: 0, maxPriority: null };
+  }
+
+  async idsOf(manager: EntityManager, productId: string): Promise<Set<string>> {
+    const rows = await manager.find(Image, { select: { id: true }, where: { productId } });
+    return new Set(rows.map((i) => i.id));
+  }
+
+  /** Priorities 0..n-1 in the order of `imageIds`. */
+  async setPriorities(
+    manager: EntityManager,
+    productId: string,
+    imageIds: string[],
+  ): Promise<void> {
+    if (imageIds.length === 0) return;
+    await manager.query(
+      `UPDATE images AS i SET priority = v.priority, updated_at = now()
+         FROM unnest($1::uuid[], $2::int[]) AS v(id, priority)
+        WHERE i.id = v.id AND i.product_id = $3`,
+      [imageIds, imageIds.map((_, i) => i), productId],
+    );
+  }
+
+  async demotePrimary(manager: EntityManager, productId: string): Promise<void> {
+    await manager.update(Image, { productId, isPrimary: true }, { isPrimary: false });
+  }
+
+  /** Makes the first image in display order the primary (after the primary was deleted). */
+  async promoteFirst(manager: EntityManager, productId: string): Promise<void> {
+    const next = await manager.findOne(Image, { where: { productId }, order: GALLERY_ORDER });
+    if (next) await manager.update(Image, { id: next.id }, { isPrimary: true });
+  }
+
+  save(manager: EntityManager, image: Image): Promise<Image> {
+    return manager.save(image);
+  }
+
+  insert(manager: EntityManager, image: Partial<Image>): Promise<Image> {
+    return manager.save(manager.create(Image, image));
+  }
+
+  async delete(manager: EntityManager, imageId: string): Promise<void> {
+    await manager.delete(Image, { id: imageId });
+  }
+}

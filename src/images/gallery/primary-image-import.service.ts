@@ -1,0 +1,56 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import type { RequestContext } from '../../auth/principal';
+import type { ProductDto } from '../../products/dto/product.dto';
+import { ProductsService, type ProductRef } from '../../products/products.service';
+import { ImageSource } from '../entities/image.entity';
+import { ImageFilesService } from '../image-files.service';
+import { ImageImportService } from '../intake/import/image-import.service';
+import { newImageRecord } from '../new-image';
+import { ImageProcessor } from '../processing/image-processor';
+import { GalleryService } from './gallery.service';
+
+/** The Ocha API: imported images are 500×500, filled around their most interesting part. */
+export const IMPORT_FILL = { width: 500, height: 500 };
+
+/**
+ * The Ocha API's `PUT …/image`: the product's image from JSON, a data URI or a URL. It is cropped
+ * to 500×500 around its most interesting part, becomes the primary image and replaces the image
+ * imported before (see GalleryService.replaceImported; where its files go: ImageFilesService).
+ */
+@Injectable()
+export class PrimaryImageImportService {
+  constructor(
+    private readonly products: ProductsService,
+    private readonly processor: ImageProcessor,
+    private readonly files: ImageFilesService,
+    private readonly gallery: GalleryService,
+    private readonly importer: ImageImportService,
+  ) {}
+
+  async importPrimary(ctx: RequestContext, ref: ProductRef, source: string): Promise<ProductDto> {
+    // Unknown products are refused before anything is fetched.
+    const { id: productId } = await this.products.find(ctx, ref);
+    return this.importer.withFile(source, async (file) => {
+      const processed = await this.processor.process(file.path, {
+        ...this.files.processingOptions(),
+        fill: IMPORT_FILL,
+        declaredType: file.declaredType,
+      });
+      const id = randomUUID();
+      await this.files.withImportedFiles(
+        processed,
+        { imageId: id, productId },
+        IMPORT_FILL,
+        (storeUnderLock) =>
+          this.gallery.replaceImported(ctx, { id: productId }, async (product, manager) => ({
+            ...newImageRecord(ctx, id, await storeUnderLock(product, manager), file.filename),
+            source: ImageSource.Import,
+            title: '',
+            altText: '',
+          })),
+      );
+      return this.products.get(ctx, { id: productId });
+    });
+  }
+}
