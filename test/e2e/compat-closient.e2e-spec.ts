@@ -9,6 +9,7 @@ import { Role } from '../../src/auth/roles';
 import { decodeId } from '../../src/common/ids/short-id';
 import { gtinCheckDigit } from '../../src/products/gtin';
 import { addUser, filesBelow, otherOrganisationAdmin } from '../support/accounts';
+import { newProduct as newProductRow, organizationBySlug } from '../support/factories';
 import { noisyPng, solidJpeg } from '../support/fixtures';
 import { call, login, type Credential } from '../support/http';
 import { multipart, type FilePart } from '../support/multipart';
@@ -79,20 +80,24 @@ describe('Closient: POST /dashboard/api/v1/trade-items/{organization_id}/{gtin}/
 
   /* ------------------------------------------------------------------ helpers */
 
-  /** A product with a new GTIN of `digits` digits (GTIN-8, -12, -13 or -14); returns the GTIN. */
+  /**
+   * A product with a new GTIN of `digits` digits (GTIN-8, -12, -13 or -14), in the organisation
+   * with this slug; returns the GTIN.
+   */
   async function newProduct(
     digits: 8 | 12 | 13 | 14 = 13,
-    as: Credential = c.admin,
+    organization = 'default',
   ): Promise<string> {
     gtins++;
     // GTIN-12s start with 0, so that their 11-digit form (without it) is tried too.
     const lead = { 8: '', 12: '0', 13: '', 14: '1' }[digits];
     const value = gtin(`${lead}${700 + gtins}`.padEnd(digits - 1, '4'));
-    const res = await call(app, 'POST', '/api/v1/products', as, {
+    await newProductRow(ds, {
+      organizationId: (await organizationBySlug(ds, organization)).id,
       name: `Item ${value}`,
-      gtin: value,
+      // Stored as GTIN-14, as the service stores every GTIN.
+      gtin: value.padStart(14, '0'),
     });
-    expect(res.statusCode).toBe(201);
     return value;
   }
 
@@ -386,7 +391,7 @@ describe('Closient: POST /dashboard/api/v1/trade-items/{organization_id}/{gtin}/
       const unknown = await curl(curlExample(base, organizationId, gtin('400000000000'), key));
       expect(unknown.status).toBe(404);
       expect(unknown.body).toMatchObject({ code: 'product_not_found' });
-      const theirs = await newProduct(13, c.other);
+      const theirs = await newProduct(13, 'elsewhere');
       const other = await upload(
         theirs,
         {},

@@ -8,8 +8,9 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import sharp from 'sharp';
 import { DataSource } from 'typeorm';
 import { Role } from '../../src/auth/roles';
-import { decodeId } from '../../src/common/ids/short-id';
+import { decodeId, encodeShortId } from '../../src/common/ids/short-id';
 import { addUser, filesBelow } from '../support/accounts';
+import { newProduct as newProductRow, organizationBySlug } from '../support/factories';
 import {
   bmp,
   cmykJpeg,
@@ -168,10 +169,9 @@ describe('The token API: POST /api/products/{product_id}/images', () => {
 
   /** A new product (with this external id, if given); its id. */
   async function newProduct(externalId?: string, name = 'Token API product'): Promise<string> {
-    const body = externalId === undefined ? { name } : { name, external_id: externalId };
-    const res = await call(app, 'POST', '/api/v1/products', c.admin, body);
-    expect(res.statusCode).toBe(201);
-    return res.json<{ id: string }>().id;
+    const organization = await organizationBySlug(ds);
+    const product = await newProductRow(ds, { organizationId: organization.id, name, externalId });
+    return encodeShortId(product.id);
   }
 
   async function createKey(body: object, as: Credential = c.admin): Promise<string> {
