@@ -10,7 +10,7 @@ import {
 import { StorageDeletionsService } from '../../storage/storage-deletions.service';
 import { STORAGE_PROVIDER, type StorageProvider } from '../../storage/storage-provider';
 import type { Image } from '../entities/image.entity';
-import { imageStorageKeys, imageUrls } from '../image-urls';
+import { imageStorageKeys, imageUrls } from '../image-files.service';
 import { ProductImageSummariesRepository } from './product-image-summaries.repository';
 
 /**
