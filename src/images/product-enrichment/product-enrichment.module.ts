@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { ImagesModule } from '../images.module';
 import { ProductsModule } from '../../products/products.module';
 import { ConfiguredStorageModule } from '../../storage/storage.module';
 import { ProductEnrichmentService } from './product-enrichment.service';
@@ -10,7 +11,8 @@ import { ProductImageSummariesRepository } from './product-image-summaries.repos
  * dependency points from images to products only.
  */
 @Module({
-  imports: [ProductsModule, ConfiguredStorageModule],
+  // ImagesModule for ImageFilesService (URLs and keys), storage for the outbox of file deletions.
+  imports: [ProductsModule, ImagesModule, ConfiguredStorageModule],
   providers: [ProductEnrichmentService, ProductImageSummariesRepository],
 })
 export class ProductEnrichmentModule {}

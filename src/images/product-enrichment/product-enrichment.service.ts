@@ -1,4 +1,4 @@
-import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { Injectable, type OnModuleInit } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { encodeShortId } from '../../common/ids/short-id';
 import {
@@ -8,9 +8,8 @@ import {
   type ProductImagesOf,
 } from '../../products/product-images.port';
 import { StorageDeletionsService } from '../../storage/storage-deletions.service';
-import { STORAGE_PROVIDER, type StorageProvider } from '../../storage/storage-provider';
 import type { Image } from '../entities/image.entity';
-import { imageStorageKeys, imageUrls } from '../image-files.service';
+import { ImageFilesService } from '../image-files.service';
 import { ProductImageSummariesRepository } from './product-image-summaries.repository';
 
 /**
@@ -23,7 +22,7 @@ export class ProductEnrichmentService implements ProductImages, OnModuleInit {
   constructor(
     private readonly port: ProductImagesPort,
     private readonly images: ProductImageSummariesRepository,
-    @Inject(STORAGE_PROVIDER) private readonly storage: StorageProvider,
+    private readonly files: ImageFilesService,
     private readonly deletions: StorageDeletionsService,
   ) {}
 
@@ -52,13 +51,13 @@ export class ProductEnrichmentService implements ProductImages, OnModuleInit {
     const images = await this.images.imagesOf(manager, productId);
     const outbox = await this.deletions.enqueue(
       manager,
-      images.flatMap((image) => imageStorageKeys(image)),
+      images.flatMap((image) => this.files.keysOf(image)),
     );
     return () => this.deletions.attempt(outbox);
   }
 
   private async summary(image: Image): Promise<ProductImageSummary> {
-    const urls = await imageUrls(image, this.storage);
+    const urls = await this.files.urls(image);
     return {
       id: encodeShortId(image.id),
       url: urls.original,
