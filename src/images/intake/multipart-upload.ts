@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { basename } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Multipart } from '@fastify/multipart';
+import type { Multipart, MultipartFile, MultipartValue } from '@fastify/multipart';
 import type { ClassConstructor } from 'class-transformer';
 import type { FastifyRequest } from 'fastify';
 import { AppError } from '../../common/errors/app.error';
@@ -63,6 +63,16 @@ export async function readImageUpload<Fields extends object>(
   if (!request.isMultipart()) {
     throw new AppError('unsupported_media_type', 'Send the image as multipart/form-data.');
   }
+  const { file, fields } = await readParts(request, tmpDir, options);
+  return validatedUpload(file, fields, fieldsType);
+}
+
+/** The form's parts: its text fields, and its one file spooled. */
+async function readParts(
+  request: FastifyRequest,
+  tmpDir: string,
+  options: ImageUploadOptions,
+): Promise<{ file?: ReceivedFile; fields: Record<string, string> }> {
   const spool = RequestSpool.of(request);
   const fields: Record<string, string> = {};
   let file: ReceivedFile | undefined;
@@ -73,30 +83,9 @@ export async function readImageUpload<Fields extends object>(
         : { limits: { fileSize: options.maxFileBytes } },
     );
     for await (const part of options.translateParts?.(received) ?? received) {
-      if (part.type === 'file') {
-        if (part.fieldname !== 'image') {
-          part.file.resume();
-          throw new AppError('validation_failed', `Unexpected file field "${part.fieldname}".`, [
-            { field: part.fieldname, message: 'unexpected file; send the image as "image"' },
-          ]);
-        }
-        if (file) {
-          part.file.resume();
-          throw new AppError('too_many_files', 'Send exactly one file, as "image".', [
-            { field: 'image', message: 'only one file is accepted' },
-          ]);
-        }
-        const path = await spool.create(tmpDir, '.upload');
-        const size = await spoolWithinLimit(part.file, path);
-        file = { path, size, filename: cleanFilename(part.filename) };
-      } else {
-        if (Object.hasOwn(fields, part.fieldname)) {
-          throw new AppError('validation_failed', `Field "${part.fieldname}" was sent twice.`, [
-            { field: part.fieldname, message: 'sent more than once' },
-          ]);
-        }
-        fields[part.fieldname] = typeof part.value === 'string' ? part.value : String(part.value);
-      }
+      if (part.type === 'file')
+        file = await spoolFile(part, file, () => spool.create(tmpDir, '.upload'));
+      else addField(fields, part);
     }
   } catch (error) {
     if (error instanceof AppError) throw error;
@@ -104,6 +93,47 @@ export async function readImageUpload<Fields extends object>(
     if (typeof code === 'string' && code.startsWith('FST_')) throw error;
     throw new AppError('invalid_multipart', 'The multipart body could not be read.');
   }
+  return { file, fields };
+}
+
+/** The one file part, `image`, written to a new file of the request's spool. */
+async function spoolFile(
+  part: MultipartFile,
+  already: ReceivedFile | undefined,
+  newPath: () => Promise<string>,
+): Promise<ReceivedFile> {
+  if (part.fieldname !== 'image') {
+    part.file.resume();
+    throw new AppError('validation_failed', `Unexpected file field "${part.fieldname}".`, [
+      { field: part.fieldname, message: 'unexpected file; send the image as "image"' },
+    ]);
+  }
+  if (already) {
+    part.file.resume();
+    throw new AppError('too_many_files', 'Send exactly one file, as "image".', [
+      { field: 'image', message: 'only one file is accepted' },
+    ]);
+  }
+  const path = await newPath();
+  const size = await spoolWithinLimit(part.file, path);
+  return { path, size, filename: cleanFilename(part.filename) };
+}
+
+function addField(fields: Record<string, string>, part: MultipartValue): void {
+  if (Object.hasOwn(fields, part.fieldname)) {
+    throw new AppError('validation_failed', `Field "${part.fieldname}" was sent twice.`, [
+      { field: part.fieldname, message: 'sent more than once' },
+    ]);
+  }
+  fields[part.fieldname] = typeof part.value === 'string' ? part.value : String(part.value);
+}
+
+/** The upload, once its file is there and its fields valid; both problems reported together. */
+function validatedUpload<Fields extends object>(
+  file: ReceivedFile | undefined,
+  fields: Record<string, string>,
+  fieldsType: ClassConstructor<Fields>,
+): ImageUpload<Fields> {
   let validated: Fields | undefined;
   let invalid: AppError | undefined;
   try {

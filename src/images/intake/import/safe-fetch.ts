@@ -367,52 +367,15 @@ class Fetcher {
   /** Streams a 2xx body to `destination`, counting bytes. */
   private async receive(
     target: Target,
-    { request, response, transportError }: Exchange,
+    exchange: Exchange,
     destination: NodeJS.WritableStream | string,
   ): Promise<SafeFetchResult> {
-    const { maxBytes } = this.options;
-    const declared = response.headers['content-length'];
-    if (declared !== undefined && Number(declared) > maxBytes) {
-      response.destroy();
-      request.destroy();
-      throw new UrlFetchTooLargeError(`The image is larger than ${maxBytes} bytes`);
-    }
-    const encoding = response.headers['content-encoding'];
-    if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
-      response.destroy();
-      request.destroy();
-      throw new UrlFetchError('content-encoding', `The URL answered with ${encoding} encoding`);
-    }
-
-    let bytes = 0;
-    const counter = new Transform({
-      transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
-        bytes += chunk.length;
-        if (bytes > maxBytes) {
-          callback(new UrlFetchTooLargeError(`The image is larger than ${maxBytes} bytes`));
-        } else {
-          callback(null, chunk);
-        }
-      },
-    });
-
-    let file: { path: string; stream: Writable } | undefined;
-    let sink: NodeJS.WritableStream;
-    if (typeof destination === 'string') {
-      // Exclusive create: a file that already exists is never written over, nor removed.
-      let handle: FileHandle;
-      try {
-        handle = await open(destination, 'wx');
-      } catch (error) {
-        response.destroy();
-        request.destroy();
-        throw new LocalWriteError(error);
-      }
-      file = { path: destination, stream: handle.createWriteStream() };
-      sink = file.stream;
-    } else {
-      sink = destination;
-    }
+    const { request, response, transportError } = exchange;
+    this.checkHead(exchange);
+    const counter = byteCounter(this.options.maxBytes);
+    const file =
+      typeof destination === 'string' ? await openFile(destination, exchange) : undefined;
+    const sink = file?.stream ?? (destination as NodeJS.WritableStream);
     // Which side failed first: a failing destination (disk full…) is not the URL's fault. When
     // the response fails, the pipeline destroys the destination with the same error afterwards.
     let firstFailure: 'source' | 'sink' | undefined;
@@ -432,11 +395,7 @@ class Fetcher {
     } catch (error) {
       response.destroy();
       request.destroy();
-      if (file) {
-        file.stream.destroy();
-        if (!file.stream.closed) await once(file.stream, 'close').catch(() => undefined);
-        await rm(file.path, { force: true });
-      }
+      if (file) await discard(file);
       const local =
         firstFailure === 'sink' &&
         !this.signal.aborted &&
@@ -445,7 +404,28 @@ class Fetcher {
       throw local ? new LocalWriteError(error) : error;
     }
     const contentType = response.headers['content-type'];
-    return { bytes, finalUrl: target.url.href, ...(contentType ? { contentType } : {}) };
+    return {
+      bytes: counter.bytes,
+      finalUrl: target.url.href,
+      ...(contentType ? { contentType } : {}),
+    };
+  }
+
+  /** Refuses a body declared too large, or encoded (it would be counted encoded). */
+  private checkHead({ request, response }: Exchange): void {
+    const { maxBytes } = this.options;
+    const declared = response.headers['content-length'];
+    if (declared !== undefined && Number(declared) > maxBytes) {
+      response.destroy();
+      request.destroy();
+      throw new UrlFetchTooLargeError(`The image is larger than ${maxBytes} bytes`);
+    }
+    const encoding = response.headers['content-encoding'];
+    if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+      response.destroy();
+      request.destroy();
+      throw new UrlFetchError('content-encoding', `The URL answered with ${encoding} encoding`);
+    }
   }
 
   /** Turns whatever went wrong into the two public kinds, except local write failures. */
@@ -459,6 +439,49 @@ class Fetcher {
     const code = (error as NodeJS.ErrnoException | undefined)?.code ?? '';
     return new UrlFetchError(networkReason(code), 'The URL could not be fetched');
   }
+}
+
+/** A pass-through that counts the body's bytes and fails past `maxBytes`. */
+function byteCounter(maxBytes: number): Transform & { bytes: number } {
+  const counter = Object.assign(
+    new Transform({
+      transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
+        counter.bytes += chunk.length;
+        if (counter.bytes > maxBytes) {
+          callback(new UrlFetchTooLargeError(`The image is larger than ${maxBytes} bytes`));
+        } else {
+          callback(null, chunk);
+        }
+      },
+    }),
+    { bytes: 0 },
+  );
+  return counter;
+}
+
+interface DestinationFile {
+  path: string;
+  stream: Writable;
+}
+
+/** Exclusive create: a file that already exists is never written over, nor removed. */
+async function openFile(path: string, { request, response }: Exchange): Promise<DestinationFile> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'wx');
+  } catch (error) {
+    response.destroy();
+    request.destroy();
+    throw new LocalWriteError(error);
+  }
+  return { path, stream: handle.createWriteStream() };
+}
+
+/** Closes and removes a partly written file. */
+async function discard(file: DestinationFile): Promise<void> {
+  file.stream.destroy();
+  if (!file.stream.closed) await once(file.stream, 'close').catch(() => undefined);
+  await rm(file.path, { force: true });
 }
 
 class LocalWriteError extends Error {
