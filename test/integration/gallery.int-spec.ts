@@ -1,0 +1,139 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RequestContext } from '../../src/auth/principal';
+import { AppError } from '../../src/common/errors/app.error';
+import { encodeShortId } from '../../src/common/ids/short-id';
+import { GalleryService } from '../../src/images/gallery/gallery.service';
+import { ImagesModule } from '../../src/images/images.module';
+import type { Product } from '../../src/products/entities/product.entity';
+import { contextFor, newImage, newOrganization, newProduct } from '../support/factories';
+import { solidJpeg } from '../support/fixtures';
+import { startIntegrationModule, type IntegrationModule } from '../support/integration';
+import { AVAILABLE_BACKENDS } from '../support/test-database';
+import { STORAGE_PROVIDER, type StorageProvider } from '../../src/storage/storage-provider';
+
+/** The gallery rules on GalleryService itself: one primary, the order, versions, isolation. */
+describe.each(AVAILABLE_BACKENDS)(`${GalleryService.name} on %s`, (backend) => {
+  let m: IntegrationModule;
+  let gallery: GalleryService;
+  let storage: StorageProvider;
+  let jpeg: Buffer;
+  let ctx: RequestContext;
+  let product: Product;
+
+  /** The AppError code a call fails with ('resolved' if it does not fail; rethrows others). */
+  const code = (promise: Promise<unknown>) =>
+    promise.then(
+      () => 'resolved',
+      (error: unknown) => {
+        if (error instanceof AppError) return error.code;
+        throw error;
+      },
+    );
+
+  /** An image of the product, its original really stored. */
+  const image = (values: { isPrimary?: boolean; priority?: number; createdAt?: Date } = {}) =>
+    newImage(m.dataSource, {
+      organizationId: ctx.organizationId,
+      productId: product.id,
+      file: { data: jpeg, format: 'jpeg', mimeType: 'image/jpeg', width: 8, height: 8 },
+      put: (key, data, contentType) => storage.put(key, data, { contentType, cacheControl: '' }),
+      ...values,
+    });
+
+  const listed = async () => gallery.list(ctx, { id: product.id }, { page: 1, per_page: 100 });
+  const order = async () => (await listed()).items.map((i) => i.id);
+
+  beforeAll(async () => {
+    jpeg = await solidJpeg(8, 8);
+    m = await startIntegrationModule(backend, {
+      imports: [ImagesModule],
+      env: { STORAGE_DELETE_RETRY_SECONDS: '0' },
+    });
+    gallery = m.get(GalleryService);
+    storage = m.get<StorageProvider>(STORAGE_PROVIDER);
+  });
+  afterAll(() => m?.close());
+  beforeEach(async () => {
+    const organization = await newOrganization(m.dataSource);
+    ctx = contextFor(organization);
+    product = await newProduct(m.dataSource, { organizationId: organization.id });
+  });
+
+  it('lists the primary first, then by priority, then newest first', async () => {
+    const old = await image({ priority: 1, createdAt: new Date(Date.now() - 60_000) });
+    const recent = await image({ priority: 1 });
+    const first = await image({ priority: 0 });
+    const primary = await image({ isPrimary: true, priority: 5 });
+    expect(await order()).toEqual([primary, first, recent, old].map((i) => encodeShortId(i.id)));
+  });
+
+  it('makes another image primary, demoting the old one, and bumps the version', async () => {
+    const a = await image({ isPrimary: true });
+    const b = await image({ priority: 1 });
+    const before = (await listed()).version;
+    const { image: updated, version } = await gallery.update(
+      ctx,
+      { id: product.id },
+      b.id,
+      { is_primary: true },
+      [before],
+    );
+    expect(updated.is_primary).toBe(true);
+    expect(version).toBe(before + 1);
+    expect(await order()).toEqual([b, a].map((i) => encodeShortId(i.id)));
+  });
+
+  it('refuses to leave a product with images without a primary', async () => {
+    const a = await image({ isPrimary: true });
+    await expect(
+      code(gallery.update(ctx, { id: product.id }, a.id, { is_primary: false }, undefined)),
+    ).resolves.toBe('primary_required');
+  });
+
+  it('refuses a change made against an older version', async () => {
+    const a = await image({ isPrimary: true });
+    const { version } = await listed();
+    await gallery.update(ctx, { id: product.id }, a.id, { title: 'first' }, [version]);
+    await expect(
+      code(gallery.update(ctx, { id: product.id }, a.id, { title: 'second' }, [version])),
+    ).resolves.toBe('gallery_changed');
+  });
+
+  it('reorders by a permutation of every image, and refuses anything else', async () => {
+    const a = await image({ isPrimary: true });
+    const b = await image({ priority: 1 });
+    const c = await image({ priority: 2 });
+    const ids = [a, c, b].map((i) => encodeShortId(i.id));
+    const reordered = await gallery.reorder(ctx, { id: product.id }, ids, undefined);
+    expect(reordered.items.map((i) => i.id)).toEqual(ids);
+    await expect(
+      code(gallery.reorder(ctx, { id: product.id }, ids.slice(1), undefined)),
+    ).resolves.toBe('invalid_image_order');
+  });
+
+  it('deletes an image and its file, promoting the next one when it was the primary', async () => {
+    const a = await image({ isPrimary: true });
+    const b = await image({ priority: 1 });
+    const dir = join(m.db.env.DATA_DIR, 'media');
+    expect(existsSync(join(dir, a.storageKey))).toBe(true);
+    await gallery.remove(ctx, { id: product.id }, a.id, undefined);
+    expect(existsSync(join(dir, a.storageKey))).toBe(false);
+    const items = (await listed()).items;
+    expect(items.map((i) => [i.id, i.is_primary])).toEqual([[encodeShortId(b.id), true]]);
+  });
+
+  it("neither shows nor changes another organisation's gallery", async () => {
+    const a = await image({ isPrimary: true });
+    const stranger = contextFor(await newOrganization(m.dataSource));
+    for (const call of [
+      gallery.list(stranger, { id: product.id }, { page: 1, per_page: 10 }),
+      gallery.get(stranger, { id: product.id }, a.id),
+      gallery.update(stranger, { id: product.id }, a.id, { title: 'x' }, undefined),
+      gallery.remove(stranger, { id: product.id }, a.id, undefined),
+    ]) {
+      await expect(code(call)).resolves.toBe('product_not_found');
+    }
+    expect(await order()).toEqual([encodeShortId(a.id)]);
+  });
+});
