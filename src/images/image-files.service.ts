@@ -147,13 +147,21 @@ export class ImageFilesService {
    * The URLs of an image's original and renditions: stored files, or, where the storage derives
    * renditions on delivery, the original's URL with each rendition's transformation.
    */
-  urls(image: FileKeys): Promise<ImageUrls> {
-    return imageUrls(image, this.storage);
+  async urls(image: FileKeys): Promise<ImageUrls> {
+    const renditions = await Promise.all(
+      Object.entries(image.renditions).map(
+        async ([name, r]) => [name, await this.storage.url(r.key, r.transform)] as const,
+      ),
+    );
+    return {
+      original: await this.storage.url(image.storageKey),
+      renditions: Object.fromEntries(renditions),
+    };
   }
 
   /** Every storage key an image occupies: the original and each stored rendition, once each. */
   keysOf(image: FileKeys): string[] {
-    return imageStorageKeys(image);
+    return [...new Set([image.storageKey, ...Object.values(image.renditions).map((r) => r.key)])];
   }
 
   /**
@@ -292,22 +300,4 @@ export class ImageFilesService {
       });
     await this.deletions.attempt(outbox);
   }
-}
-
-/** See {@link ImageFilesService.urls}. */
-export async function imageUrls(image: FileKeys, storage: StorageProvider): Promise<ImageUrls> {
-  const renditions = await Promise.all(
-    Object.entries(image.renditions).map(
-      async ([name, r]) => [name, await storage.url(r.key, r.transform)] as const,
-    ),
-  );
-  return {
-    original: await storage.url(image.storageKey),
-    renditions: Object.fromEntries(renditions),
-  };
-}
-
-/** See {@link ImageFilesService.keysOf}. */
-export function imageStorageKeys(image: FileKeys): string[] {
-  return [...new Set([image.storageKey, ...Object.values(image.renditions).map((r) => r.key)])];
 }
