@@ -7,8 +7,8 @@ export type ImageFit = 'cover' | 'attention' | 'inside';
 /**
  * A transformation a provider that makes renditions at delivery applies to an original (see
  * `StorageProvider.url`): the box and how the image fits it. Storage's own type, so that storage
- * needs nothing of the code that decides which renditions exist (images/rendition-presets.ts,
- * whose `RenditionTransform` has the same shape and is passed here as it is).
+ * needs nothing of the code that decides which renditions exist (the images module's rendition
+ * presets, whose `RenditionTransform` has the same shape and is passed here as it is).
  */
 export interface ImageTransform {
   width: number;
