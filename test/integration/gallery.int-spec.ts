@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { RequestContext } from '../../src/auth/principal';
 import { AppError } from '../../src/common/errors/app.error';
 import { encodeShortId } from '../../src/common/ids/short-id';
+import { GalleryQueryDto } from '../../src/images/dto/gallery.dto';
 import { GalleryService } from '../../src/images/gallery/gallery.service';
 import { ImagesModule } from '../../src/images/images.module';
 import type { Product } from '../../src/products/entities/product.entity';
@@ -41,7 +42,8 @@ describe.each(AVAILABLE_BACKENDS)(`${GalleryService.name} on %s`, (backend) => {
       ...values,
     });
 
-  const listed = async () => gallery.list(ctx, { id: product.id }, { page: 1, per_page: 100 });
+  const page = (perPage: number) => Object.assign(new GalleryQueryDto(), { per_page: perPage });
+  const listed = async () => gallery.list(ctx, { id: product.id }, page(100));
   const order = async () => (await listed()).items.map((i) => i.id);
 
   beforeAll(async () => {
@@ -127,7 +129,7 @@ describe.each(AVAILABLE_BACKENDS)(`${GalleryService.name} on %s`, (backend) => {
     const a = await image({ isPrimary: true });
     const stranger = contextFor(await newOrganization(m.dataSource));
     for (const call of [
-      gallery.list(stranger, { id: product.id }, { page: 1, per_page: 10 }),
+      gallery.list(stranger, { id: product.id }, page(10)),
       gallery.get(stranger, { id: product.id }, a.id),
       gallery.update(stranger, { id: product.id }, a.id, { title: 'x' }, undefined),
       gallery.remove(stranger, { id: product.id }, a.id, undefined),
