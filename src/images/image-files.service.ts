@@ -3,24 +3,23 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { AppError } from '../common/errors/app.error';
 import { safeError } from '../common/logging/safe-error';
 import type { Product } from '../products/entities/product.entity';
+import {
+  IMAGE_STORAGE,
+  StorageWriteError,
+  type ImageStorage,
+  type ImageToStore,
+  type StoredImage,
+} from '../storage/image-storage';
 import { StorageDeletionsService } from '../storage/storage-deletions.service';
 import { imageObjectKey, importedImageKey, keyStem } from '../storage/storage-keys';
-import {
-  deliveryHeaders,
-  STORAGE_PROVIDER,
-  type PutOptions,
-  type StorageProvider,
-  type StoredObject,
-} from '../storage/storage-provider';
-import type { Image, StoredRendition } from './entities/image.entity';
+import { STORAGE_PROVIDER, type StorageProvider } from '../storage/storage-provider';
+import type { Image } from './entities/image.entity';
 import { ImageKeysRepository } from './image-keys.repository';
 import {
   ImageProcessor,
-  type EncodedImage,
   type ProcessedImage,
   type ProcessOptions,
 } from './processing/image-processor';
-import { renditionSize } from './processing/rendition-presets';
 
 /** What the storage holds of a new image, as recorded in its row. */
 export type StoredFiles = Pick<
@@ -55,24 +54,22 @@ export interface ImageUrls {
   renditions: Record<string, string>;
 }
 
-interface StoredOriginal {
-  format: string;
-  width: number;
-  height: number;
-  size: number;
-}
+/** What the Ocha API's import crops its image to (the processor's `fill`). */
+type Fill = NonNullable<ProcessOptions['fill']>;
 
 /**
- * Everything images/ asks of the storage provider: writing a new image's files (and removing them
- * when what follows fails), which renditions the processor must encode, the Ocha API's stable key,
- * the files an image occupies and their URLs. The one place where images/ knows how providers
- * differ (renditions derived on delivery, caches purged on overwrite, crops on upload).
+ * Everything images/ asks of storage: writing a new image's files (and removing them when what
+ * follows fails), whether the processor must encode renditions, the Ocha API's stable key, the
+ * files an image occupies and their URLs. How providers differ (renditions derived at delivery,
+ * keys overwritable, crops on upload) is storage's ImageStorage strategy's business: this service
+ * asks it neutral questions and never names a provider.
  */
 @Injectable()
 export class ImageFilesService {
   private readonly logger = new Logger(ImageFilesService.name);
 
   constructor(
+    @Inject(IMAGE_STORAGE) private readonly images: ImageStorage,
     @Inject(STORAGE_PROVIDER) private readonly storage: StorageProvider,
     private readonly deletions: StorageDeletionsService,
     private readonly processor: ImageProcessor,
@@ -80,9 +77,9 @@ export class ImageFilesService {
     private readonly dataSource: DataSource,
   ) {}
 
-  /** What the processor encodes for this storage: no renditions where it derives them. */
+  /** What the processor encodes for this storage: renditions only where it reads their bytes. */
   processingOptions(): ProcessOptions {
-    return { renditions: !this.storage.derivesRenditions };
+    return { renditions: this.images.needsRenditionBytes };
   }
 
   /**
@@ -109,15 +106,16 @@ export class ImageFilesService {
 
   /**
    * The Ocha API's import, filled to `fill`: `use` gets the function that stores the files, to call
-   * while the product is locked. Where the storage purges caches on overwrite (Cloudinary), the
-   * original is stored as the Ocha API does: in `products/` under the product's slug, overwriting,
-   * claimed and written under the lock; elsewhere under new keys, written before the lock, as
-   * uploads are. When anything fails, the new keys are deleted and the stable key released.
+   * while the product is locked. Where the storage's keys are overwritable (it purges caches on
+   * overwrite), the original is stored as the Ocha API does: in `products/` under the product's
+   * slug, overwriting, claimed and written under the lock; where keys are immutable, under new
+   * keys, written before the lock, as uploads are. When anything fails, the new keys are deleted
+   * and the stable key released.
    */
   async withImportedFiles<T>(
     processed: ProcessedImage,
     of: FilesOf & { productId: string },
-    fill: NonNullable<PutOptions['fill']>,
+    fill: Fill,
     use: (storeUnderLock: StoreUnderLock) => Promise<T>,
   ): Promise<T> {
     const perImage = (variant: string, extension: string) =>
@@ -125,9 +123,10 @@ export class ImageFilesService {
     const written: string[] = [];
     let slugKey: string | undefined;
     try {
-      const prestored = this.storage.invalidatesOnOverwrite
-        ? undefined
-        : await this.storeFiles(processed, written, perImage, fill);
+      const prestored =
+        this.images.keyPolicy === 'overwritable'
+          ? undefined
+          : await this.storeFiles(processed, written, perImage, fill);
       return await use(async (product, manager) => {
         if (prestored) return prestored;
         const claimed = await this.claimSlugKey(manager, product, processed.original.extension);
@@ -143,18 +142,15 @@ export class ImageFilesService {
     }
   }
 
-  /**
-   * The URLs of an image's original and renditions: stored files, or, where the storage derives
-   * renditions on delivery, the original's URL with each rendition's transformation.
-   */
+  /** The URLs of an image's original and renditions, as storage delivers what each record names. */
   async urls(image: FileKeys): Promise<ImageUrls> {
     const renditions = await Promise.all(
       Object.entries(image.renditions).map(
-        async ([name, r]) => [name, await this.storage.url(r.key, r.transform)] as const,
+        async ([name, r]) => [name, await this.images.url(r)] as const,
       ),
     );
     return {
-      original: await this.storage.url(image.storageKey),
+      original: await this.images.url({ key: image.storageKey }),
       renditions: Object.fromEntries(renditions),
     };
   }
@@ -174,82 +170,61 @@ export class ImageFilesService {
   }
 
   /**
-   * Stores the original and its renditions under the keys `keyOf` gives (each added to `written`
-   * before it is written), or, where the storage derives renditions, records them as
-   * transformations of the original. Where the storage measured the original (Cloudinary), its
-   * figures win.
+   * Stores the original and its renditions, as the storage keeps them, under the keys `keyOf`
+   * gives (each added to `written` before it is written). Where the storage measured the original
+   * (Cloudinary), its figures win. A failed write is 503 storage_unavailable.
    */
   private async storeFiles(
     processed: ProcessedImage,
     written: string[],
     keyOf: (variant: string, extension: string) => string,
-    fill?: PutOptions['fill'],
+    fill?: Fill,
   ): Promise<StoredFiles> {
-    const storageKey = keyOf('original', processed.original.extension);
-    const original = await this.store(storageKey, processed.original, written, fill);
-    const renditions = this.derivedRenditions(storageKey, original);
-    for (const [name, rendition] of Object.entries(processed.renditions)) {
-      const key = keyOf(name, rendition.extension);
-      await this.store(key, rendition, written);
-      const { width, height, format, size } = rendition;
-      renditions[name] = { key, width, height, format, size };
-    }
-    return {
-      format: original.format,
-      mimeType: processed.original.mimeType,
-      width: original.width,
-      height: original.height,
-      size: original.size,
-      sha256: processed.original.sha256,
-      colorMode: processed.colorMode,
-      hasAlpha: processed.hasAlpha,
-      storageKey,
-      renditions,
-    };
-  }
-
-  /** Where the storage derives renditions: each preset as a transformation of the original. */
-  private derivedRenditions(
-    storageKey: string,
-    original: StoredOriginal,
-  ): Record<string, StoredRendition> {
-    const renditions: Record<string, StoredRendition> = {};
-    if (!this.storage.derivesRenditions) return renditions;
-    for (const { name, ...transform } of this.processor.presets) {
-      renditions[name] = {
-        key: storageKey,
-        ...renditionSize(transform, original.width, original.height),
-        format: 'auto',
-        size: null,
-        transform,
-      };
-    }
-    return renditions;
-  }
-
-  private async store(
-    key: string,
-    file: EncodedImage,
-    written: string[],
-    fill?: PutOptions['fill'],
-  ): Promise<StoredOriginal> {
-    written.push(key);
-    let stored: StoredObject;
+    let stored: StoredImage;
     try {
-      stored = await this.storage.put(key, file.buffer, {
-        contentType: file.mimeType,
-        ...deliveryHeaders(file.mimeType),
-        ...(fill ? { fill } : {}),
-      });
+      stored = await this.images.store(this.toStore(processed, keyOf, fill), written);
     } catch (error) {
-      this.logger.error({ err: safeError(error), key }, 'Storage write failed');
+      if (!(error instanceof StorageWriteError)) throw error;
+      this.logger.error({ err: safeError(error.cause), key: error.key }, 'Storage write failed');
       throw new AppError('storage_unavailable', 'The image could not be stored; try again later.');
     }
     return {
-      format: stored.format ?? file.format,
-      width: stored.width ?? file.width,
-      height: stored.height ?? file.height,
+      format: stored.format,
+      mimeType: processed.original.mimeType,
+      width: stored.width,
+      height: stored.height,
       size: stored.size,
+      sha256: processed.original.sha256,
+      colorMode: processed.colorMode,
+      hasAlpha: processed.hasAlpha,
+      storageKey: stored.key,
+      renditions: stored.renditions,
+    };
+  }
+
+  /**
+   * The processed image as storage is asked to keep it: the original (cropped to `fill` around
+   * what draws the eye, for the Ocha API) and one rendition per preset, whose bytes the processor
+   * encoded when the storage needs them (see processingOptions).
+   */
+  private toStore(
+    processed: ProcessedImage,
+    keyOf: (variant: string, extension: string) => string,
+    fill?: Fill,
+  ): ImageToStore {
+    const { original } = processed;
+    return {
+      original: fill ? { ...original, transformedBy: { ...fill, fit: 'attention' } } : original,
+      renditions: this.processor.presets.map(({ name, ...transform }) => ({
+        name,
+        transform,
+        file: () => {
+          const file = processed.renditions[name];
+          if (!file) throw new Error(`rendition ${name} was not encoded`);
+          return file;
+        },
+      })),
+      keyOf,
     };
   }
 

@@ -5,13 +5,32 @@
 export type ImageFit = 'cover' | 'attention' | 'inside';
 
 /**
- * A transformation a provider that makes renditions at delivery applies to an original (see
- * `StorageProvider.url`): the box and how the image fits it. Storage's own type, so that storage
- * needs nothing of the code that decides which renditions exist (the images module's rendition
- * presets, whose `RenditionTransform` has the same shape and is passed here as it is).
+ * A transformation of an image: the box and how the image fits it. What a rendition is made with
+ * (the images module's rendition presets use this type), what storage that derives renditions at
+ * delivery applies to the original (see image-storage.ts), and how bytes already cropped are
+ * described to storage. Storage's own type, so that storage needs nothing of the code that decides
+ * which renditions exist.
  */
 export interface ImageTransform {
   width: number;
   height: number;
   fit: ImageFit;
+}
+
+/**
+ * The size of the image `transform` makes of a `width`×`height` original: cover and attention
+ * fill the box exactly (cropping); inside fits the image in the box, keeping its ratio, never
+ * enlarging.
+ */
+export function transformedSize(
+  transform: ImageTransform,
+  width: number,
+  height: number,
+): { width: number; height: number } {
+  if (transform.fit !== 'inside') return { width: transform.width, height: transform.height };
+  const scale = Math.min(1, transform.width / width, transform.height / height);
+  return {
+    width: Math.max(1, Math.round(width * scale)),
+    height: Math.max(1, Math.round(height * scale)),
+  };
 }

@@ -1,5 +1,4 @@
 import type { Readable } from 'node:stream';
-import type { ImageTransform } from './image-transform';
 
 /** The injection token of the configured {@link StorageProvider}. */
 export const STORAGE_PROVIDER = Symbol('STORAGE_PROVIDER');
@@ -7,12 +6,6 @@ export const STORAGE_PROVIDER = Symbol('STORAGE_PROVIDER');
 /** What providers that store headers with the object (S3, Cloudinary) record with it. */
 export interface PutOptions extends DeliveryHeaders {
   contentType: string;
-  /**
-   * The bytes are an image already cropped to fill these dimensions. Storage that transforms on
-   * upload (Cloudinary) is asked for the same crop (fill, automatic gravity, format and quality
-   * auto: the Ocha API's upload); the others store the bytes as they are.
-   */
-  fill?: { width: number; height: number };
 }
 
 export interface StoredObject {
@@ -37,20 +30,13 @@ export interface ObjectStream {
  * Where image bytes live: local disk, S3-compatible storage or Cloudinary, chosen by
  * STORAGE_DRIVER. Keys are made by the server (see storage-keys.ts); the provider never sees a
  * client's file name. Every method either succeeds or leaves nothing behind for that key.
+ *
+ * Objects only, the same on every provider. How a provider keeps an image (renditions as files,
+ * or derived at delivery; keys immutable or overwritable) is its ImageStorage strategy's business
+ * (image-storage.ts), which is what the domain asks when it stores an image or wants its URLs.
  */
 export interface StorageProvider {
   readonly driver: string;
-  /**
-   * True when the storage makes renditions itself, at delivery, from the original (Cloudinary):
-   * then only the original is stored and renditions are URLs with a transformation.
-   */
-  readonly derivesRenditions: boolean;
-  /**
-   * True when writing over an existing key also purges every cached copy (Cloudinary's
-   * `invalidate`), so a stable key may be reused for new bytes. Elsewhere objects are delivered
-   * as immutable and new bytes always get a new key.
-   */
-  readonly invalidatesOnOverwrite: boolean;
   /**
    * Stores the bytes under `key`, replacing what was there, atomically: on failure nothing is
    * left under the key (a multipart upload is aborted).
@@ -59,11 +45,8 @@ export interface StorageProvider {
   /** Removes the object; a key that does not exist is not an error. */
   delete(key: string): Promise<void>;
   exists(key: string): Promise<boolean>;
-  /**
-   * The URL clients fetch the object from (public, or presigned for a private bucket). With a
-   * `transform`, only on storage that {@link derivesRenditions}: the URL of that rendition.
-   */
-  url(key: string, transform?: ImageTransform): Promise<string>;
+  /** The URL clients fetch the object from (public, or presigned for a private bucket). */
+  url(key: string): Promise<string>;
   /** For providers the application serves itself (local): the bytes and their validators. */
   read?(key: string): Promise<ObjectStream | undefined>;
   /** Readiness: throws a {@link StorageError} saying why when the storage cannot be used. */

@@ -8,7 +8,8 @@ import {
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { StorageDeletion } from './entities/storage-deletion.entity';
 import { MediaController } from './media.controller';
-import { openStorageProvider } from './providers/storage-provider.factory';
+import { IMAGE_STORAGE, type ImageStorage } from './image-storage';
+import { openStorage, type OpenedStorage } from './providers/storage-provider.factory';
 import {
   STORAGE_CONFIG,
   storageConfigProvider,
@@ -28,12 +29,15 @@ import { STORAGE_PROVIDER, type StorageProvider } from './storage-provider';
  * that need a second provider beside the application's).
  */
 export function createStorageProvider(config: StorageConfig): Promise<StorageProvider> {
-  return openStorageProvider(storageOptionsFromEnv(config).provider);
+  return openStorage(storageOptionsFromEnv(config).provider).then(({ provider }) => provider);
 }
+
+/** The provider and its image strategy, opened once (both tokens below are read from it). */
+const OPENED_STORAGE = Symbol('OPENED_STORAGE');
 
 /**
  * Storage: the configured StorageProvider under STORAGE_PROVIDER, built once and checked at
- * start-up, the outbox of file deletions, and /media for local files. Configured with
+ * start-up, the way it keeps images under IMAGE_STORAGE (image-storage.ts), the outbox of file deletions, and /media for local files. Configured with
  * `forRootAsync` (plain StorageModuleOptions); not global, so the modules that use storage say so
  * by importing {@link ConfiguredStorageModule}.
  */
@@ -43,13 +47,23 @@ export function createStorageProvider(config: StorageConfig): Promise<StoragePro
   providers: [
     StorageDeletionsService,
     {
-      provide: STORAGE_PROVIDER,
+      provide: OPENED_STORAGE,
       inject: [STORAGE_MODULE_OPTIONS],
-      useFactory: (options: StorageModuleOptions): Promise<StorageProvider> =>
-        openStorageProvider(options.provider),
+      useFactory: (options: StorageModuleOptions): Promise<OpenedStorage> =>
+        openStorage(options.provider),
+    },
+    {
+      provide: STORAGE_PROVIDER,
+      inject: [OPENED_STORAGE],
+      useFactory: (opened: OpenedStorage): StorageProvider => opened.provider,
+    },
+    {
+      provide: IMAGE_STORAGE,
+      inject: [OPENED_STORAGE],
+      useFactory: (opened: OpenedStorage): ImageStorage => opened.images,
     },
   ],
-  exports: [STORAGE_PROVIDER, StorageDeletionsService],
+  exports: [STORAGE_PROVIDER, IMAGE_STORAGE, StorageDeletionsService],
 })
 export class StorageModule
   extends ConfigurableStorageModule
@@ -90,8 +104,9 @@ export class StorageModule
  *   import { ConfiguredStorageModule } from '../storage/storage.module';
  *   @Module({ imports: [ConfiguredStorageModule], ... })
  *
- * then inject `@Inject(STORAGE_PROVIDER) storage: StorageProvider` (storage-provider.ts) or
- * `StorageDeletionsService`. Always this constant, never a call of your own to
+ * then inject `@Inject(IMAGE_STORAGE) images: ImageStorage` (image-storage.ts: storing images and
+ * their URLs), `@Inject(STORAGE_PROVIDER) storage: StorageProvider` (storage-provider.ts: objects by
+ * key) or `StorageDeletionsService`. Always this constant, never a call of your own to
  * `StorageModule.forRootAsync(...)`: Nest shares a dynamic module between the modules that import it
  * only when it is the same object, and a second call would build a second provider (another
  * connection pool, another start-up check, another deletion retry timer). Its options come from

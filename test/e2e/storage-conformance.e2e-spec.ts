@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import sharp from 'sharp';
 import { validateEnv } from '../../src/config/env.validation';
+import { IMAGE_STORAGE, type ImageStorage } from '../../src/storage/image-storage';
 import { createStorageProvider } from '../../src/storage/storage.module';
 import {
   deliveryHeaders,
@@ -47,6 +48,7 @@ describe.each(DRIVERS)('StorageProvider conformance: %s', (driver: Driver) => {
   let backend: StorageBackend;
   let t: TestApp;
   let storage: StorageProvider;
+  let images: ImageStorage;
   let png: Buffer;
   let otherPng: Buffer;
 
@@ -54,6 +56,7 @@ describe.each(DRIVERS)('StorageProvider conformance: %s', (driver: Driver) => {
     backend = await startStorageBackend(driver);
     t = await startTestApp({ ...backend.env, PUBLIC_BASE_URL: PUBLIC_BASE });
     storage = t.app.get<StorageProvider>(STORAGE_PROVIDER);
+    images = t.app.get<ImageStorage>(IMAGE_STORAGE);
     png = await sharp({
       create: { width: 40, height: 30, channels: 3, background: '#3366cc' },
     })
@@ -145,11 +148,20 @@ describe.each(DRIVERS)('StorageProvider conformance: %s', (driver: Driver) => {
         // Folder `products/` + the key without its own `products/`: the key's path, no extension.
         const id = key.replace(/\.png$/, '');
         expect(url.pathname).toBe(`/${CLOUDINARY_ACCOUNT.cloudName}/image/upload/v1/${id}.png`);
-        const card = await storage.url(key, { width: 500, height: 500, fit: 'attention' });
+        const card = await images.url({
+          key,
+          transform: { width: 500, height: 500, fit: 'attention' },
+        });
         expect(card).toContain(`/image/upload/c_fill,g_auto,h_500,w_500/f_auto/q_auto/v1/${id}`);
-        const thumb = await storage.url(key, { width: 150, height: 150, fit: 'cover' });
+        const thumb = await images.url({
+          key,
+          transform: { width: 150, height: 150, fit: 'cover' },
+        });
         expect(thumb).toContain('/c_fill,g_center,h_150,w_150/f_auto/q_auto/');
-        const large = await storage.url(key, { width: 1200, height: 1200, fit: 'inside' });
+        const large = await images.url({
+          key,
+          transform: { width: 1200, height: 1200, fit: 'inside' },
+        });
         expect(large).toContain('/c_limit,h_1200,w_1200/f_auto/q_auto/');
         expect(url.search).toBe('');
         break;

@@ -1,11 +1,10 @@
-export type RenditionFit = 'cover' | 'attention' | 'inside';
+import { transformedSize, type ImageFit, type ImageTransform } from '../../storage/image-transform';
+
+/** How a rendition fits its box: storage's {@link ImageFit}, which the stored records carry. */
+export type RenditionFit = ImageFit;
 
 /** How a rendition is made from the original: the box and how the image fills it. */
-export interface RenditionTransform {
-  width: number;
-  height: number;
-  fit: RenditionFit;
-}
+export type RenditionTransform = ImageTransform;
 
 export interface RenditionPreset extends RenditionTransform {
   name: string;
@@ -24,15 +23,8 @@ export function parseRenditionPresets(spec: string): RenditionPreset[] {
  * The size of a rendition of a `width`×`height` original: cover and attention fill the box
  * exactly (cropping); inside fits the image in the box, keeping its ratio, never enlarging.
  */
-export function renditionSize(
+export const renditionSize: (
   transform: RenditionTransform,
   width: number,
   height: number,
-): { width: number; height: number } {
-  if (transform.fit !== 'inside') return { width: transform.width, height: transform.height };
-  const scale = Math.min(1, transform.width / width, transform.height / height);
-  return {
-    width: Math.max(1, Math.round(width * scale)),
-    height: Math.max(1, Math.round(height * scale)),
-  };
-}
+) => { width: number; height: number } = transformedSize;

@@ -14,6 +14,16 @@ import {
   type StoredObject,
 } from '../storage-provider';
 
+/** What a Cloudinary upload takes beyond any provider's options. */
+export interface CloudinaryPutOptions extends PutOptions {
+  /**
+   * Applied on upload (with format and quality auto): the transformation the bytes already went
+   * through (the Ocha API's crop), so that what Cloudinary keeps is what the Ocha API's upload
+   * would have kept.
+   */
+  transformOnUpload?: ImageTransform;
+}
+
 export interface CloudinaryStorageOptions extends CloudinaryCredentials {
   /** Every upload's folder, e.g. `products/`. */
   folder: string;
@@ -32,13 +42,12 @@ const CROP: Record<ImageFit, { crop: string; gravity?: string }> = {
 /**
  * Images on Cloudinary. Uploads are signed and streamed (`upload_stream`) to a public id derived
  * from the key, with `overwrite`, so a retry replaces itself. Renditions are not stored: they are
- * delivery URLs with a transformation (e.g. `c_fill,g_auto,h_500,w_500/f_auto/q_auto`). The only
- * file that imports the Cloudinary SDK.
+ * delivery URLs with a transformation (e.g. `c_fill,g_auto,h_500,w_500/f_auto/q_auto`, see
+ * {@link transformedUrl} and cloudinary.image-storage.ts). The only file that imports the
+ * Cloudinary SDK.
  */
 export class CloudinaryStorageProvider implements StorageProvider {
   readonly driver = 'cloudinary';
-  readonly derivesRenditions = true;
-  readonly invalidatesOnOverwrite = true;
   private readonly agent: HttpAgent;
   private readonly secure: boolean;
   private lastGoodCheck = -Infinity;
@@ -52,7 +61,11 @@ export class CloudinaryStorageProvider implements StorageProvider {
     this.secure = options.settings.secure !== 'false';
   }
 
-  async put(key: string, body: Readable | Buffer, options: PutOptions): Promise<StoredObject> {
+  async put(
+    key: string,
+    body: Readable | Buffer,
+    options: CloudinaryPutOptions,
+  ): Promise<StoredObject> {
     const asset = cloudinaryAsset(key, this.options.folder);
     const action = `uploading ${key} (${options.contentType})`;
     const result = await new Promise<UploadApiResponse | undefined>((resolve, reject) => {
@@ -67,10 +80,10 @@ export class CloudinaryStorageProvider implements StorageProvider {
           unique_filename: false,
           use_filename: false,
           filename: `${asset.publicId.split('/').pop()}.${asset.extension}`,
-          ...(options.fill
+          ...(options.transformOnUpload
             ? {
                 transformation: [
-                  { ...CROP.attention, width: options.fill.width, height: options.fill.height },
+                  cropOf(options.transformOnUpload),
                   { fetch_format: 'auto', quality: 'auto' },
                 ],
               }
@@ -126,30 +139,23 @@ export class CloudinaryStorageProvider implements StorageProvider {
     }
   }
 
-  url(key: string, transform?: ImageTransform): Promise<string> {
+  url(key: string): Promise<string> {
     const asset = cloudinaryAsset(key, this.options.folder);
-    const { settings } = this.options;
     return Promise.resolve(
-      cloudinary.url(asset.fullId, {
-        cloud_name: this.options.cloudName,
-        secure: this.secure,
-        secure_distribution: settings.secure_distribution,
-        cname: settings.cname,
-        private_cdn: settings.private_cdn === 'true',
-        urlAnalytics: false,
-        ...(transform
-          ? {
-              transformation: [
-                { ...CROP[transform.fit], width: transform.width, height: transform.height },
-                { fetch_format: 'auto' },
-                { quality: 'auto' },
-              ],
-            }
-          : {
-              format: asset.extension,
-              // As on every provider: an SVG opened directly is a download, not a page.
-              ...(asset.extension === 'svg' ? { flags: 'attachment' } : {}),
-            }),
+      this.deliveryUrl(asset.fullId, {
+        format: asset.extension,
+        // As on every provider: an SVG opened directly is a download, not a page.
+        ...(asset.extension === 'svg' ? { flags: 'attachment' } : {}),
+      }),
+    );
+  }
+
+  /** The URL of a rendition Cloudinary derives at delivery: the original with `transform`. */
+  transformedUrl(key: string, transform: ImageTransform): Promise<string> {
+    const asset = cloudinaryAsset(key, this.options.folder);
+    return Promise.resolve(
+      this.deliveryUrl(asset.fullId, {
+        transformation: [cropOf(transform), { fetch_format: 'auto' }, { quality: 'auto' }],
       }),
     );
   }
@@ -180,6 +186,19 @@ export class CloudinaryStorageProvider implements StorageProvider {
     this.agent.destroy();
   }
 
+  private deliveryUrl(fullId: string, options: Record<string, unknown>): string {
+    const { settings } = this.options;
+    return cloudinary.url(fullId, {
+      cloud_name: this.options.cloudName,
+      secure: this.secure,
+      secure_distribution: settings.secure_distribution,
+      cname: settings.cname,
+      private_cdn: settings.private_cdn === 'true',
+      urlAnalytics: false,
+      ...options,
+    });
+  }
+
   /** Per-call configuration: nothing global, so several providers can coexist (tests). */
   private api() {
     return {
@@ -202,6 +221,11 @@ export class CloudinaryStorageProvider implements StorageProvider {
       cause: error,
     });
   }
+}
+
+/** A transformation's box and fit as a Cloudinary crop. */
+function cropOf(transform: ImageTransform) {
+  return { ...CROP[transform.fit], width: transform.width, height: transform.height };
 }
 
 /** The SDK rejects with `{ error: { message, http_code } }`, a bare such object, or an Error. */

@@ -12,7 +12,6 @@ import {
   type StorageProvider,
   type StoredObject,
 } from '../storage-provider';
-import type { ImageTransform } from '../image-transform';
 import { resolveKeyPath } from '../storage-keys';
 
 export const LOCAL_TMP_DIR = '.tmp';
@@ -43,8 +42,6 @@ function errorCode(error: unknown): string | undefined {
  */
 export class LocalStorageProvider implements StorageProvider {
   readonly driver = 'local';
-  readonly derivesRenditions = false;
-  readonly invalidatesOnOverwrite = false;
 
   constructor(
     private readonly root: string,
@@ -94,8 +91,7 @@ export class LocalStorageProvider implements StorageProvider {
     }
   }
 
-  url(key: string, transform?: ImageTransform): Promise<string> {
-    if (transform) throw new Error('local storage stores renditions; it does not derive them');
+  url(key: string): Promise<string> {
     return Promise.resolve(`${this.publicBaseUrl}/media/${key}`);
   }
 

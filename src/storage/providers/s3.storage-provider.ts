@@ -9,7 +9,6 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import type { ImageTransform } from '../image-transform';
 import {
   StorageError,
   type PutOptions,
@@ -45,8 +44,6 @@ const QUEUE_SIZE = 2;
  */
 export class S3StorageProvider implements StorageProvider {
   readonly driver = 's3';
-  readonly derivesRenditions = false;
-  readonly invalidatesOnOverwrite = false;
   private readonly client: S3Client;
 
   constructor(private readonly options: S3StorageOptions) {
@@ -122,8 +119,7 @@ export class S3StorageProvider implements StorageProvider {
     }
   }
 
-  async url(key: string, transform?: ImageTransform): Promise<string> {
-    if (transform) throw new Error('S3 stores renditions; it does not derive them');
+  async url(key: string): Promise<string> {
     const objectKey = this.objectKey(key);
     if (this.options.publicBaseUrl) return `${this.options.publicBaseUrl}/${objectKey}`;
     // Signed at the start of half-TTL windows: the same URL for a while (browser and CDN caches

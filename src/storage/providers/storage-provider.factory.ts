@@ -1,26 +1,38 @@
+import type { ImageStorage } from '../image-storage';
 import type { StorageProviderOptions } from '../storage.module-definition';
 import type { StorageProvider } from '../storage-provider';
+import { CloudinaryImageStorage } from './cloudinary.image-storage';
+import { FilesImageStorage } from './files.image-storage';
 import { LocalStorageProvider } from './local.storage-provider';
 
+/** A provider, and the strategy by which it keeps images (see image-storage.ts). */
+export interface OpenedStorage {
+  provider: StorageProvider;
+  images: ImageStorage;
+}
+
 /**
- * The provider the options name, configured (not yet checked). SDKs are loaded only for their
- * driver: the Cloudinary SDK reads (and throws on a malformed) CLOUDINARY_URL as soon as it is
- * loaded, even when another driver is chosen. A new provider is one more case here and its file
- * in this folder.
+ * The provider the options name, configured (not yet checked), with its image strategy. SDKs are
+ * loaded only for their driver: the Cloudinary SDK reads (and throws on a malformed)
+ * CLOUDINARY_URL as soon as it is loaded, even when another driver is chosen. A new provider is
+ * one more case here, its file in this folder and, unless it stores files as local and S3 do, its
+ * ImageStorage strategy beside it.
  */
-export async function openStorageProvider(
-  options: StorageProviderOptions,
-): Promise<StorageProvider> {
+export async function openStorage(options: StorageProviderOptions): Promise<OpenedStorage> {
   switch (options.driver) {
-    case 'local':
-      return new LocalStorageProvider(options.root, options.publicBaseUrl);
+    case 'local': {
+      const provider = new LocalStorageProvider(options.root, options.publicBaseUrl);
+      return { provider, images: new FilesImageStorage(provider) };
+    }
     case 's3': {
       const { S3StorageProvider } = await import('./s3.storage-provider.js');
-      return new S3StorageProvider(options);
+      const provider = new S3StorageProvider(options);
+      return { provider, images: new FilesImageStorage(provider) };
     }
     case 'cloudinary': {
       const { CloudinaryStorageProvider } = await import('./cloudinary.storage-provider.js');
-      return new CloudinaryStorageProvider(options);
+      const provider = new CloudinaryStorageProvider(options);
+      return { provider, images: new CloudinaryImageStorage(provider) };
     }
   }
 }

@@ -1,0 +1,54 @@
+import {
+  type ImageStorage,
+  type ImageToStore,
+  type StoredFileRef,
+  type StoredImage,
+  type StoredRenditionRecord,
+} from '../image-storage';
+import { transformedSize } from '../image-transform';
+import type { CloudinaryStorageProvider } from './cloudinary.storage-provider';
+import { putImageFile, storedImage } from './files.image-storage';
+
+/**
+ * Images on Cloudinary, which derives renditions at delivery: only the original is stored (with
+ * the crop its bytes already had, applied again on upload, so that what Cloudinary keeps matches);
+ * each rendition is recorded as a transformation of it, its size computed from the original's as
+ * Cloudinary measured it, and its URL asks Cloudinary to apply the transformation. Writing over a
+ * key purges Cloudinary's CDN, so stable keys may take new bytes.
+ */
+export class CloudinaryImageStorage implements ImageStorage {
+  readonly needsRenditionBytes = false;
+  readonly keyPolicy = 'overwritable';
+
+  constructor(private readonly provider: CloudinaryStorageProvider) {}
+
+  async store(image: ImageToStore, written: string[]): Promise<StoredImage> {
+    const key = image.keyOf('original', image.original.extension);
+    const { transformedBy } = image.original;
+    const stored = await putImageFile(
+      this.provider,
+      key,
+      image.original,
+      written,
+      transformedBy ? { transformOnUpload: transformedBy } : {},
+    );
+    const original = storedImage(key, stored, image.original, {});
+    const renditions: Record<string, StoredRenditionRecord> = {};
+    for (const { name, transform } of image.renditions) {
+      renditions[name] = {
+        key,
+        ...transformedSize(transform, original.width, original.height),
+        format: 'auto',
+        size: null,
+        transform,
+      };
+    }
+    return { ...original, renditions };
+  }
+
+  url(file: StoredFileRef): Promise<string> {
+    return file.transform
+      ? this.provider.transformedUrl(file.key, file.transform)
+      : this.provider.url(file.key);
+  }
+}
