@@ -25,6 +25,8 @@ export interface ImageHeader {
   /** RGB, RGBA, CMYK, GRAYSCALE or GRAYSCALE_ALPHA. */
   colorMode: string;
   hasAlpha: boolean;
+  /** The EXIF orientation the decoder applies, 1 (upright) to 8. */
+  orientation: number;
 }
 
 /** An encoded output and its dimensions. */
@@ -66,14 +68,25 @@ export async function readHeader(input: CodecInput): Promise<ImageHeader> {
         : hasAlpha
           ? 'RGBA'
           : 'RGB';
-  return { width: meta.width, height: meta.height, colorMode, hasAlpha };
+  const orientation = meta.orientation && meta.orientation <= 8 ? meta.orientation : 1;
+  return { width: meta.width, height: meta.height, colorMode, hasAlpha, orientation };
 }
 
-/** Decodes once: upright (EXIF orientation applied), sRGB, no metadata (GPS included). */
-export async function decode(input: CodecInput, maxPixels: number): Promise<Pixels> {
+/**
+ * Decodes once: upright (EXIF orientation applied), sRGB, no metadata (GPS included). With
+ * `scaledTo`, the upright image is decoded at that smaller size: JPEG and WebP shrink on load
+ * (libjpeg decodes at 1/2, 1/4 or 1/8 scale, reading every byte still), so the whole file is
+ * checked at a fraction of the CPU and memory of a full decode.
+ */
+export async function decode(
+  input: CodecInput,
+  maxPixels: number,
+  scaledTo?: { width: number; height: number },
+): Promise<Pixels> {
   try {
-    const { data, info } = await open(input, { failOn: 'error', limitInputPixels: maxPixels })
-      .rotate()
+    let image = open(input, { failOn: 'error', limitInputPixels: maxPixels }).rotate();
+    if (scaledTo) image = image.resize({ ...scaledTo, fit: 'fill' });
+    const { data, info } = await image
       .toColourspace('srgb')
       .raw()
       .toBuffer({ resolveWithObject: true });
@@ -100,7 +113,9 @@ export function encodeOriginal(pixels: Pixels, format: string): Promise<Buffer> 
   const image = open({ raw: pixels }, {});
   switch (format) {
     case 'jpeg':
-      return image.jpeg({ quality: 90, mozjpeg: true }).toBuffer();
+      // libjpeg-turbo with optimised Huffman tables: measured here on a 12 MP photo, a tenth of
+      // mozjpeg's CPU for a file about a fifth larger (re-encoding is now the rare case).
+      return image.jpeg({ quality: 90, optimiseCoding: true }).toBuffer();
     case 'png':
       return image.png().toBuffer();
     case 'gif':
@@ -114,14 +129,19 @@ export function encodeOriginal(pixels: Pixels, format: string): Promise<Buffer> 
   }
 }
 
-/** A WebP rendition of the decoded pixels, sized as its preset says. */
+/**
+ * A WebP rendition of the decoded pixels, sized as its preset says; `size`, when the pixels were
+ * decoded smaller than the original, is the rendition's size computed from the original's.
+ */
 export async function encodeRendition(
   pixels: Pixels,
   preset: RenditionTransform,
+  size?: { width: number; height: number },
 ): Promise<Encoded> {
+  const box = size ?? preset;
   const { data, info } = await open({ raw: pixels }, {})
-    .resize(preset.width, preset.height, {
-      fit: preset.fit === 'inside' ? 'inside' : 'cover',
+    .resize(box.width, box.height, {
+      fit: preset.fit === 'inside' ? (size ? 'fill' : 'inside') : 'cover',
       position: preset.fit === 'attention' ? sharp.strategy.attention : 'centre',
       withoutEnlargement: preset.fit === 'inside',
     })

@@ -13,8 +13,11 @@ import {
   fill,
   readHeader,
   type CodecInput,
+  type ImageHeader,
   type Pixels,
 } from './image-codec';
+import { decodeSize } from './decode-scale';
+import { stripMetadata } from './metadata-strip/strip-metadata';
 import { invalidImage, serverBusy, tooManyPixels, typeMismatch, unsafeSvg } from './image-problems';
 import {
   BMP_TYPE,
@@ -24,7 +27,7 @@ import {
   SVG_TYPE,
   type StoredType,
 } from './image-type';
-import { parseRenditionPresets, type RenditionPreset } from './rendition-presets';
+import { parseRenditionPresets, renditionSize, type RenditionPreset } from './rendition-presets';
 import { sanitizeSvg, SvgRejectedError } from './svg-sanitizer';
 
 export interface EncodedImage extends StoredType {
@@ -57,11 +60,19 @@ interface Source {
   svg?: Buffer;
 }
 
+/** Formats stored as uploaded, metadata removed, where no pixel needs to change. */
+const KEPT_FORMATS = new Set(['image/jpeg', 'image/png', 'image/webp']);
+/** Formats libvips decodes at 1/2, 1/4 or 1/8 scale directly (shrink-on-load). */
+const SCALED_DECODE = new Set(['image/jpeg', 'image/webp']);
+
 /**
- * Turns an untrusted file into a checked, normalised image and its renditions. The type comes from
- * the bytes (image-type.ts); the pixel count is checked from the header before decoding; the image
- * is decoded once, oriented upright (EXIF orientation 1-8), converted to sRGB and stripped of all
- * metadata (GPS included) before anything is encoded (image-codec.ts, the only file using sharp).
+ * Turns an untrusted file into a checked image and its renditions. The type comes from the bytes
+ * (image-type.ts); the pixel count is checked from the header before decoding. A JPEG, PNG or WebP
+ * that needs no pixel change keeps its bytes: only its metadata goes (metadata-strip/: EXIF with
+ * GPS, XMP, IPTC, comments, trailing bytes; the ICC profile and orientation stay), and the result
+ * is decoded once, at the smallest scale the renditions allow, which checks every byte. Anything
+ * else (CMYK, BMP, GIF, AVIF, animations, a rasterised SVG, the Ocha API's fill) is decoded once,
+ * upright, sRGB and without metadata, and re-encoded (image-codec.ts, the only file using sharp).
  */
 @Injectable()
 export class ImageProcessor {
@@ -107,8 +118,11 @@ export class ImageProcessor {
       throw typeMismatch(wanted.declaredType, detected);
     }
     const source = await this.read(path, detected);
-    const { width, height, colorMode, hasAlpha } = await readHeader(source.input);
+    const header = await readHeader(source.input);
+    const { width, height, colorMode, hasAlpha } = header;
     if (width * height > this.maxPixels) throw tooManyPixels(this.maxPixels);
+    const kept = wanted.fill ? undefined : await this.strip(path, detected, header);
+    if (kept) return this.processKept(kept, detected, header, wanted);
     const decoded = await decode(source.input, this.maxPixels);
     const pixels = wanted.fill ? await fill(decoded, wanted.fill) : decoded;
     // A filled SVG is the crop of its rasterisation: stored as PNG, not as the SVG.
@@ -116,6 +130,50 @@ export class ImageProcessor {
     const original = await this.encodeOriginal(pixels, storedTypeOf(detected, !!svg), svg);
     const renditions = wanted.renditions ? await this.encodeRenditions(pixels) : {};
     return { original, renditions, colorMode, hasAlpha };
+  }
+
+  /** The upload's bytes without metadata, or undefined where its pixels must change. */
+  private async strip(
+    path: string,
+    detected: string,
+    header: ImageHeader,
+  ): Promise<Buffer | undefined> {
+    if (!KEPT_FORMATS.has(detected) || header.colorMode === 'CMYK') return undefined;
+    return stripMetadata(
+      storedTypeOf(detected, false).format,
+      await readFile(path),
+      header.orientation,
+    );
+  }
+
+  /**
+   * The stored bytes `kept` are what is decoded, so the check covers the file as stored; the
+   * reported size is the displayed (upright) one, as a browser applying the orientation shows it.
+   */
+  private async processKept(
+    kept: Buffer,
+    detected: string,
+    header: ImageHeader,
+    wanted: ProcessOptions,
+  ): Promise<ProcessedImage> {
+    const turned = header.orientation >= 5;
+    const width = turned ? header.height : header.width;
+    const height = turned ? header.width : header.height;
+    const presets = wanted.renditions ? this.presets : [];
+    const scaled = SCALED_DECODE.has(detected) ? decodeSize(presets, width, height) : undefined;
+    const pixels = await decode({ buffer: kept }, this.maxPixels, scaled);
+    const renditions = wanted.renditions
+      ? await this.encodeRenditions(pixels, scaled && { width, height })
+      : {};
+    const original = {
+      ...storedTypeOf(detected, false),
+      buffer: kept,
+      width,
+      height,
+      size: kept.length,
+      sha256: createHash('sha256').update(kept).digest('hex'),
+    };
+    return { original, renditions, colorMode: header.colorMode, hasAlpha: header.hasAlpha };
   }
 
   /** The codec's input: the file itself, a sanitised SVG, or a BMP decoded here. */
@@ -156,10 +214,15 @@ export class ImageProcessor {
     };
   }
 
-  private async encodeRenditions(pixels: Pixels): Promise<Record<string, EncodedImage>> {
+  /** `original`: the size of the original when `pixels` were decoded smaller than it. */
+  private async encodeRenditions(
+    pixels: Pixels,
+    original?: { width: number; height: number },
+  ): Promise<Record<string, EncodedImage>> {
     const renditions: Record<string, EncodedImage> = {};
     for (const preset of this.presets) {
-      const out = await encodeRendition(pixels, preset);
+      const size = original && renditionSize(preset, original.width, original.height);
+      const out = await encodeRendition(pixels, preset, size);
       renditions[preset.name] = {
         ...RENDITION_TYPE,
         buffer: out.data,

@@ -1,0 +1,100 @@
+import { invalidImage } from '../image-problems';
+import { minimalExif, needsOrientation } from './minimal-exif';
+
+const SOI = 0xd8;
+const EOI = 0xd9;
+const SOS = 0xda;
+const APP0 = 0xe0;
+const APP1 = 0xe1;
+const APP2 = 0xe2;
+const APP14 = 0xee;
+const COM = 0xfe;
+/** Frames every browser decodes: Huffman-coded baseline, extended and progressive. */
+const BROWSER_FRAMES = new Set([0xc0, 0xc1, 0xc2]);
+/** Lossless, hierarchical and arithmetic-coded frames: decoded here, shown by few browsers. */
+const OTHER_FRAMES = new Set([0xc3, 0xc5, 0xc6, 0xc7, 0xc9, 0xca, 0xcb, 0xcd, 0xce, 0xcf]);
+
+/**
+ * The JPEG `jpeg` without its metadata, its pixels untouched: every APPn segment goes (EXIF, XMP,
+ * IPTC/Photoshop, MPF, thumbnails) but the JFIF header, the ICC profile (APP2) and Adobe's colour
+ * transform flag (APP14), which the decoder reads; comments go, and anything after the end
+ * marker. An orientation 2-8 is written back as a minimal EXIF block. Undefined for a frame type
+ * browsers may not display (arithmetic, lossless, hierarchical, 12-bit): that one is re-encoded.
+ * Malformed or truncated input is 400 invalid_image.
+ */
+export function stripJpegMetadata(jpeg: Buffer, orientation: number): Buffer | undefined {
+  if (jpeg.length < 4 || jpeg[0] !== 0xff || jpeg[1] !== SOI) throw invalidImage();
+  const kept: Buffer[] = [jpeg.subarray(0, 2)];
+  let exifAt = 1;
+  let pos = 2;
+  for (;;) {
+    const start = markerStart(jpeg, pos);
+    const marker = jpeg[start + 1];
+    if (marker === EOI) {
+      kept.push(jpeg.subarray(start, start + 2));
+      break;
+    }
+    if (marker === SOI) throw invalidImage();
+    const end = isStandalone(marker) ? start + 2 : segmentEnd(jpeg, start);
+    const segment = jpeg.subarray(start, end);
+    if (OTHER_FRAMES.has(marker) || (BROWSER_FRAMES.has(marker) && segment[4] !== 8)) {
+      return undefined;
+    }
+    pos = marker === SOS ? scanEnd(jpeg, end) : end;
+    if (!keepSegment(marker, segment)) continue;
+    kept.push(jpeg.subarray(start, pos));
+    if (marker === APP0 && kept.length === 2) exifAt = 2; // EXIF follows JFIF
+  }
+  if (needsOrientation(orientation)) kept.splice(exifAt, 0, app1Exif(orientation));
+  return Buffer.concat(kept);
+}
+
+/** Where the next marker starts: like libjpeg, stray bytes before it are skipped, fill bytes too. */
+function markerStart(jpeg: Buffer, from: number): number {
+  let at = jpeg.indexOf(0xff, from);
+  while (at !== -1 && jpeg[at + 1] === 0xff) at++;
+  if (at === -1 || at + 1 >= jpeg.length) throw invalidImage();
+  return at;
+}
+
+function isStandalone(marker: number): boolean {
+  return marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7);
+}
+
+function segmentEnd(jpeg: Buffer, start: number): number {
+  if (start + 4 > jpeg.length) throw invalidImage();
+  const length = jpeg.readUInt16BE(start + 2);
+  if (length < 2 || start + 2 + length > jpeg.length) throw invalidImage();
+  return start + 2 + length;
+}
+
+/** The end of a scan's entropy-coded data: the next marker that is not a stuffed byte or RSTn. */
+function scanEnd(jpeg: Buffer, from: number): number {
+  let at = from;
+  for (;;) {
+    at = jpeg.indexOf(0xff, at);
+    if (at === -1 || at + 1 >= jpeg.length) throw invalidImage();
+    const next = jpeg[at + 1];
+    if (next === 0x00 || next === 0xff || (next >= 0xd0 && next <= 0xd7)) at++;
+    else return at;
+  }
+}
+
+function keepSegment(marker: number, segment: Buffer): boolean {
+  if (marker === COM) return false;
+  if (marker < APP0 || marker > APP0 + 15) return true;
+  if (marker === APP0) return startsWith(segment, 'JFIF\0');
+  if (marker === APP2) return startsWith(segment, 'ICC_PROFILE\0');
+  return marker === APP14 && startsWith(segment, 'Adobe');
+}
+
+function startsWith(segment: Buffer, signature: string): boolean {
+  return segment.toString('latin1', 4, 4 + signature.length) === signature;
+}
+
+function app1Exif(orientation: number): Buffer {
+  const body = Buffer.concat([Buffer.from('Exif\0\0', 'latin1'), minimalExif(orientation)]);
+  const header = Buffer.from([0xff, APP1, 0, 0]);
+  header.writeUInt16BE(body.length + 2, 2);
+  return Buffer.concat([header, body]);
+}
