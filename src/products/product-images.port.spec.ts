@@ -2,14 +2,16 @@ import type { EntityManager } from 'typeorm';
 import { ProductImagesPort, type ProductImages } from './product-images.port';
 
 const manager = {} as EntityManager;
+const a = { id: 'a', imageCount: 0 };
+const b = { id: 'b', imageCount: 3 };
 
 describe(ProductImagesPort.name, () => {
-  it('answers no image and a count of 0 while nothing is registered', async () => {
+  it('answers no image and the kept count while nothing is registered', async () => {
     const port = new ProductImagesPort();
-    const images = await port.of(['a', 'b']);
+    const images = await port.of([a, b]);
     expect([...images]).toEqual([
       ['a', { primary: null, count: 0 }],
-      ['b', { primary: null, count: 0 }],
+      ['b', { primary: null, count: 3 }],
     ]);
     await expect((await port.releaseOnDelete(manager, 'a'))()).resolves.toBeUndefined();
   });
@@ -23,9 +25,10 @@ describe(ProductImagesPort.name, () => {
     };
     const port = new ProductImagesPort();
     port.register(impl);
-    const images = await port.of(['a', 'b']);
+    const images = await port.of([a, b]);
+    expect(impl.of).toHaveBeenCalledWith([a, b]);
     expect(images.get('a')).toEqual({ primary, count: 2 });
-    expect(images.get('b')).toEqual({ primary: null, count: 0 });
+    expect(images.get('b')).toEqual({ primary: null, count: 3 });
     await (
       await port.releaseOnDelete(manager, 'a')
     )();

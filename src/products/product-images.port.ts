@@ -18,10 +18,19 @@ export interface ProductImagesOf {
   count: number;
 }
 
+/** A product as the port is asked about it: its id and the image count products/ keeps. */
+export interface ProductWithImageCount {
+  id: string;
+  imageCount: number;
+}
+
 /** What products/ asks of whoever keeps a product's images. */
 export interface ProductImages {
-  /** For a page of products (by id): each one's primary image and image count, in a few queries. */
-  of(productIds: readonly string[]): Promise<Map<string, ProductImagesOf>>;
+  /**
+   * For a page of products: each one's primary image (one query for the page) and its image
+   * count, the count products/ keeps (never counted per request).
+   */
+  of(products: readonly ProductWithImageCount[]): Promise<Map<string, ProductImagesOf>>;
 
   /**
    * Runs in the product-deletion transaction, before the product's row goes: queues the files of
@@ -30,8 +39,6 @@ export interface ProductImages {
   releaseOnDelete(manager: EntityManager, productId: string): Promise<() => Promise<void>>;
 }
 
-const NO_IMAGES: ProductImagesOf = { primary: null, count: 0 };
-
 /**
  * The port through which products reach their images, without products/ importing images/.
  *
@@ -39,8 +46,8 @@ const NO_IMAGES: ProductImagesOf = { primary: null, count: 0 };
  * and version products), so ProductsModule cannot import an images-side provider without a module
  * cycle. Instead images' implementation registers itself here when its module starts
  * (src/images/product-enrichment/), and products call it through this class. Until then (a test
- * that boots only products) a product has no image and a count of 0; in the application an
- * implementation is always registered.
+ * that boots only products) a product has no primary image and its kept count; in the
+ * application an implementation is always registered.
  */
 @Injectable()
 export class ProductImagesPort implements ProductImages {
@@ -54,9 +61,11 @@ export class ProductImagesPort implements ProductImages {
     this.images = images;
   }
 
-  async of(productIds: readonly string[]): Promise<Map<string, ProductImagesOf>> {
-    const found = this.images && productIds.length > 0 ? await this.images.of(productIds) : null;
-    return new Map(productIds.map((id) => [id, found?.get(id) ?? NO_IMAGES]));
+  async of(products: readonly ProductWithImageCount[]): Promise<Map<string, ProductImagesOf>> {
+    const found = this.images && products.length > 0 ? await this.images.of(products) : null;
+    return new Map(
+      products.map((p) => [p.id, found?.get(p.id) ?? { primary: null, count: p.imageCount }]),
+    );
   }
 
   async releaseOnDelete(manager: EntityManager, productId: string): Promise<() => Promise<void>> {

@@ -71,15 +71,27 @@ export class ProductsRepository {
     await manager.delete(Product, { id: productId });
   }
 
-  /** +1 on the gallery version, in the caller's transaction; returns the new version. */
-  async bumpGalleryVersion(manager: EntityManager, productId: string): Promise<number> {
+  /**
+   * +1 on the gallery version and `imageCountDelta` on the image count, in one UPDATE in the
+   * caller's transaction; returns the new version and count.
+   */
+  async bumpGalleryVersion(
+    manager: EntityManager,
+    productId: string,
+    imageCountDelta = 0,
+  ): Promise<{ version: number; imageCount: number }> {
     const result = await manager
       .createQueryBuilder()
       .update(Product)
-      .set({ galleryVersion: () => 'gallery_version + 1' })
+      .set({
+        galleryVersion: () => 'gallery_version + 1',
+        imageCount: () => 'image_count + :imageCountDelta',
+      })
+      .setParameter('imageCountDelta', imageCountDelta)
       .where('id = :productId', { productId })
-      .returning('gallery_version')
+      .returning('gallery_version, image_count')
       .execute();
-    return (result.raw as { gallery_version: number }[])[0].gallery_version;
+    const [row] = result.raw as { gallery_version: number; image_count: number }[];
+    return { version: row.gallery_version, imageCount: row.image_count };
   }
 }

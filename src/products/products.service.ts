@@ -123,9 +123,18 @@ export class ProductsService {
     await afterCommit();
   }
 
-  /** +1 on the gallery version, in the caller's transaction; returns the new version. */
-  bumpGalleryVersion(manager: EntityManager, productId: string): Promise<number> {
-    return this.products.bumpGalleryVersion(manager, productId);
+  /**
+   * +1 on the gallery version, and `imageCountDelta` on the product's image count (the images
+   * the change added minus those it removed), in one UPDATE in the caller's transaction (the one
+   * holding the product's lock); returns the new version.
+   */
+  async bumpGalleryVersion(
+    manager: EntityManager,
+    productId: string,
+    imageCountDelta = 0,
+  ): Promise<number> {
+    const { version } = await this.products.bumpGalleryVersion(manager, productId, imageCountDelta);
+    return version;
   }
 
   /** The product, row-locked until the transaction ends: galleries change under this lock. */
@@ -142,11 +151,11 @@ export class ProductsService {
     return product;
   }
 
-  /** Products with their primary image (and its URL as `image`) and image count. */
+  /** Products with their primary image (and its URL as `image`) and their kept image count. */
   private async present(products: Product[]): Promise<ProductDto[]> {
-    const images = await this.images.of(products.map((p) => p.id));
+    const images = await this.images.of(products);
     return products.map((p) => {
-      const { primary, count } = images.get(p.id) ?? { primary: null, count: 0 };
+      const { primary, count } = images.get(p.id) ?? { primary: null, count: p.imageCount };
       return ProductDto.from(p, primary, count);
     });
   }

@@ -181,6 +181,10 @@ export async function newImage(db: Db, values: NewImageValues): Promise<Image> {
   const storageKey = `${prefix}/${id}/original.${file.format === 'jpeg' ? 'jpg' : file.format}`;
   if (values.put) await values.put(storageKey, file.data, file.mimeType);
   const repository = db.getRepository(Image);
+  // A gallery's image counts in its product's kept image_count, as the service keeps it.
+  if (productId) {
+    await db.query('UPDATE products SET image_count = image_count + 1 WHERE id = $1', [productId]);
+  }
   return repository.save(
     repository.create({
       id,

@@ -4,6 +4,7 @@ import {
   IsArray,
   IsBoolean,
   IsInt,
+  IsOptional,
   IsString,
   Max,
   MaxLength,
@@ -13,8 +14,17 @@ import { Optional } from '../../common/http/validation';
 import { PageMetaDto, PageQuery } from '../../common/pagination/page.dto';
 import { ImageDto } from './image.dto';
 
-/** A gallery page: 100 images by default, at most 500. */
-export class GalleryQueryDto extends PageQuery({ defaultPerPage: 100, maxPerPage: 500 }) {}
+/**
+ * A gallery page: 100 images by default, at most 500; by number (`page`) or, at any depth for the
+ * cost of the first, after a `cursor`.
+ */
+export class GalleryQueryDto extends PageQuery({ defaultPerPage: 100, maxPerPage: 500 }) {
+  /** `next_cursor` of the previous page (then `page` is not used): any depth, as fast as page 1. */
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  cursor?: string;
+}
 
 /** The gallery in display order: the primary first, then priority ascending, then newest first. */
 export class GalleryDto extends PageMetaDto {
@@ -23,6 +33,13 @@ export class GalleryDto extends PageMetaDto {
   /** The gallery version; also the ETag to send back as If-Match. */
   @ApiProperty({ type: 'integer', minimum: 0, example: 3 })
   version!: number;
+}
+
+/** A page of the gallery as listed: by number or after a cursor, and the cursor of the next. */
+export class GalleryPageDto extends GalleryDto {
+  /** Pass as `cursor` for the next page; null on the last page. */
+  @ApiProperty({ type: String, nullable: true })
+  next_cursor!: string | null;
 }
 
 export class UpdateImageDto {

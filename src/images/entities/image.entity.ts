@@ -46,7 +46,9 @@ export interface StoredRendition {
 @Check('CHK_images_purpose', `"purpose" IN ('product', 'account', 'user', 'category')`)
 // The database guarantees at most one primary image per product, whatever the application does.
 @Index('UQ_images_one_primary_per_product', ['productId'], { unique: true, where: '"is_primary"' })
-@Index('IDX_images_gallery_order', ['productId', 'isPrimary', 'priority', 'createdAt'])
+// The gallery's display order, read backwards: (product_id, is_primary, -priority, created_at, id).
+// An expression index the entity cannot declare: migrations/1796100000000-… defines it.
+@Index('IDX_images_gallery_order', { synchronize: false })
 @Check('CHK_images_source', `"source" IN ('upload', 'import')`)
 // A product has at most one image imported from JSON: the next import replaces it.
 @Index('UQ_images_one_import_per_product', ['productId'], {

@@ -1,23 +1,33 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource, type EntityManager } from 'typeorm';
+import {
+  DataSource,
+  type EntityManager,
+  type ObjectLiteral,
+  type SelectQueryBuilder,
+} from 'typeorm';
 import type { RequestContext } from '../../auth/principal';
-import type { GalleryQueryDto } from '../dto/gallery.dto';
 import { Image, ImageSource } from '../entities/image.entity';
+import type { GalleryPosition } from './gallery-cursor';
 
-/** Display order (Closient): the primary first, then priority ascending, then newest first. */
-export const GALLERY_ORDER = {
-  isPrimary: 'DESC',
-  priority: 'ASC',
-  createdAt: 'DESC',
-  id: 'DESC',
-} as const;
+/**
+ * Display order (Closient): the primary first, then priority ascending, then newest first (the id
+ * last, so the order is total). As `(is_primary, -priority, created_at, id)` descending, one
+ * direction for every column: IDX_images_gallery_order read backwards, and a keyset position is
+ * one row comparison (see migrations/1796100000000-GalleryKeysetIndexAndImageCount.ts).
+ */
+const GALLERY_KEY = ['i.is_primary', '-i.priority', 'i.created_at', 'i.id'] as const;
 
-/** One page of a gallery: its rows in display order and how many there are in all. */
-export interface GalleryPage {
-  images: Image[];
-  total: number;
-  page: number;
-  per_page: number;
+/** Orders a query of images (aliased `i`) in display order. */
+function inGalleryOrder<T extends ObjectLiteral>(qb: SelectQueryBuilder<T>): SelectQueryBuilder<T> {
+  const [first, ...rest] = GALLERY_KEY;
+  return rest.reduce((q, column) => q.addOrderBy(column, 'DESC'), qb.orderBy(first, 'DESC'));
+}
+
+/** Which rows of a gallery to read: after a keyset position, or from an offset. */
+export interface GalleryRange {
+  after?: GalleryPosition;
+  offset: number;
+  limit: number;
 }
 
 /**
@@ -28,19 +38,40 @@ export interface GalleryPage {
 export class GalleryRepository {
   constructor(private readonly dataSource: DataSource) {}
 
-  /** One page of the gallery in display order (rows only). */
-  async readPage(
+  /**
+   * Up to `range.limit` images in display order, after `range.after` (an index range scan
+   * starting there, whatever the depth) or else from `range.offset`. Never counts: the gallery's
+   * total is the product's kept image count.
+   */
+  readPage(
     productId: string,
-    query: GalleryQueryDto,
+    range: GalleryRange,
     manager: EntityManager = this.dataSource.manager,
-  ): Promise<GalleryPage> {
-    const [images, total] = await manager.findAndCount(Image, {
-      where: { productId },
-      order: GALLERY_ORDER,
-      skip: query.offset,
-      take: query.per_page,
-    });
-    return { images, total, page: query.page, per_page: query.per_page };
+  ): Promise<Image[]> {
+    return this.pageQuery(productId, range, manager).getMany();
+  }
+
+  /** The query {@link readPage} runs (its plan is tested: an index scan, no sort, at any depth). */
+  pageQuery(
+    productId: string,
+    range: GalleryRange,
+    manager: EntityManager = this.dataSource.manager,
+  ): SelectQueryBuilder<Image> {
+    const qb = inGalleryOrder(
+      manager.createQueryBuilder(Image, 'i').where('i.product_id = :productId', { productId }),
+    );
+    if (range.after) {
+      const { isPrimary, priority, createdAt, id } = range.after;
+      qb.andWhere(`(${GALLERY_KEY.join(', ')}) < (:isPrimary, :negatedPriority, :createdAt, :id)`, {
+        isPrimary,
+        negatedPriority: -priority,
+        createdAt,
+        id,
+      });
+    } else {
+      qb.offset(range.offset);
+    }
+    return qb.limit(range.limit);
   }
 
   /** The image of the organisation on this product, or null. */
@@ -118,7 +149,9 @@ export class GalleryRepository {
 
   /** Makes the first image in display order the primary (after the primary was deleted). */
   async promoteFirst(manager: EntityManager, productId: string): Promise<void> {
-    const next = await manager.findOne(Image, { where: { productId }, order: GALLERY_ORDER });
+    const next = await inGalleryOrder(
+      manager.createQueryBuilder(Image, 'i').where('i.product_id = :productId', { productId }),
+    ).getOne();
     if (next) await manager.update(Image, { id: next.id }, { isPrimary: true });
   }
 

@@ -6,11 +6,17 @@ import { decodeId } from '../../common/ids/short-id';
 import type { Product } from '../../products/entities/product.entity';
 import { ProductsService, type ProductRef } from '../../products/products.service';
 import { StorageDeletionsService } from '../../storage/storage-deletions.service';
-import { GalleryQueryDto, type GalleryDto, type UpdateImageDto } from '../dto/gallery.dto';
+import type {
+  GalleryDto,
+  GalleryPageDto,
+  GalleryQueryDto,
+  UpdateImageDto,
+} from '../dto/gallery.dto';
 import type { ImageDto } from '../dto/image.dto';
 import { ImagePurpose, type Image } from '../entities/image.entity';
 import { ImageFilesService } from '../image-files.service';
 import { ImagePresenter } from '../image-presenter';
+import { decodeGalleryCursor, encodeGalleryCursor } from './gallery-cursor';
 import { GalleryRepository } from './gallery.repository';
 
 /** An image about to join a gallery: what the gallery decides is left out. */
@@ -43,6 +49,11 @@ export interface Placement {
 /** The versions a client's If-Match accepts; undefined when it sent none (or `*`). */
 export type ExpectedVersions = number[] | undefined;
 
+/** What a gallery change did to the number of images in the gallery (added minus removed). */
+interface ImageTally {
+  imageCountDelta: number;
+}
+
 /**
  * A product's gallery: list, read, edit, reorder, delete, add. Every change runs in one transaction
  * that first locks the product row, so concurrent edits serialise instead of failing; checks the
@@ -60,10 +71,33 @@ export class GalleryService {
     private readonly files: ImageFilesService,
   ) {}
 
-  async list(ctx: RequestContext, ref: ProductRef, query: GalleryQueryDto): Promise<GalleryDto> {
+  /**
+   * A page of the gallery, by number or after a cursor (read from the index at any depth). Its
+   * total is the product's kept image count: nothing is counted per request.
+   */
+  async list(
+    ctx: RequestContext,
+    ref: ProductRef,
+    query: GalleryQueryDto,
+  ): Promise<GalleryPageDto> {
+    // Decoded first: a bad cursor is a 400 without a query.
+    const after = query.cursor === undefined ? undefined : decodeGalleryCursor(query.cursor);
     const product = await this.products.find(ctx, ref);
-    const { images, ...page } = await this.repository.readPage(product.id, query);
-    return { ...page, items: await this.presenter.many(images), version: product.galleryVersion };
+    const rows = await this.repository.readPage(product.id, {
+      after,
+      offset: query.offset,
+      limit: query.per_page + 1,
+    });
+    const images = rows.slice(0, query.per_page);
+    const last = images[images.length - 1];
+    return {
+      page: after ? 1 : query.page,
+      per_page: query.per_page,
+      total: product.imageCount,
+      items: await this.presenter.many(images),
+      version: product.galleryVersion,
+      next_cursor: rows.length > query.per_page && last ? encodeGalleryCursor(last) : null,
+    };
   }
 
   /** One image of the gallery, as the API shows it. */
@@ -125,15 +159,25 @@ export class GalleryService {
       return uuid;
     });
     // The new gallery is read in the same transaction, so it matches the version returned with it.
-    const { result, version } = await this.change(ctx, ref, expected, async (manager, product) => {
-      checkPermutation(uuids, await this.repository.idsOf(manager, product.id));
-      await this.repository.setPriorities(manager, product.id, uuids);
-      const whole = Object.assign(new GalleryQueryDto(), { per_page: Math.max(1, uuids.length) });
-      return this.repository.readPage(product.id, whole, manager);
-    });
-    // Presented after the commit: the presenter reads through its own connection.
-    const { images, ...page } = result;
-    return { ...page, items: await this.presenter.many(images), version };
+    const { result: images, version } = await this.change(
+      ctx,
+      ref,
+      expected,
+      async (manager, product) => {
+        checkPermutation(uuids, await this.repository.idsOf(manager, product.id));
+        await this.repository.setPriorities(manager, product.id, uuids);
+        return this.repository.readPage(product.id, { offset: 0, limit: uuids.length }, manager);
+      },
+    );
+    // Presented after the commit: the presenter reads through its own connection. The whole
+    // gallery is one page, as large as the list given (which names every image).
+    return {
+      page: 1,
+      per_page: Math.max(1, uuids.length),
+      total: images.length,
+      items: await this.presenter.many(images),
+      version,
+    };
   }
 
   /**
@@ -147,12 +191,18 @@ export class GalleryService {
     imageId: string,
     expected: ExpectedVersions,
   ): Promise<void> {
-    const { result: outbox } = await this.change(ctx, ref, expected, async (manager, product) => {
-      const image = await this.findImage(manager, ctx, product, imageId);
-      await this.repository.delete(manager, image.id);
-      if (image.isPrimary) await this.repository.promoteFirst(manager, product.id);
-      return this.deletions.enqueue(manager, this.files.keysOf(image));
-    });
+    const { result: outbox } = await this.change(
+      ctx,
+      ref,
+      expected,
+      async (manager, product, tally) => {
+        const image = await this.findImage(manager, ctx, product, imageId);
+        await this.repository.delete(manager, image.id);
+        tally.imageCountDelta -= 1;
+        if (image.isPrimary) await this.repository.promoteFirst(manager, product.id);
+        return this.deletions.enqueue(manager, this.files.keysOf(image));
+      },
+    );
     await this.deletions.attempt(outbox);
   }
 
@@ -166,14 +216,15 @@ export class GalleryService {
     image: NewImage,
     placement: Placement,
   ): Promise<ImageDto> {
-    const { result } = await this.change(ctx, ref, undefined, async (manager, product) =>
-      this.repository.insert(manager, {
+    const { result } = await this.change(ctx, ref, undefined, async (manager, product, tally) => {
+      tally.imageCountDelta += 1;
+      return this.repository.insert(manager, {
         ...image,
         organizationId: ctx.organizationId,
         productId: product.id,
         ...(await this.place(manager, product.id, placement)),
-      }),
-    );
+      });
+    });
     return this.presenter.one(result);
   }
 
@@ -189,7 +240,7 @@ export class GalleryService {
     details: ImageText,
     placement: Placement,
   ): Promise<ImageDto> {
-    const { result } = await this.change(ctx, ref, undefined, async (manager, product) => {
+    const { result } = await this.change(ctx, ref, undefined, async (manager, product, tally) => {
       const image = await this.repository.lockAttachable(manager, ctx, imageId);
       if (!image) {
         throw new AppError(
@@ -206,6 +257,7 @@ export class GalleryService {
         altText: details.altText ?? image.altText,
         description: details.description ?? image.description,
       });
+      tally.imageCountDelta += 1;
       return this.repository.save(manager, image);
     });
     return this.presenter.one(result);
@@ -222,23 +274,29 @@ export class GalleryService {
     ref: ProductRef,
     store: (product: Product, manager: EntityManager) => Promise<NewImage>,
   ): Promise<void> {
-    const { result: outbox } = await this.change(ctx, ref, undefined, async (manager, product) => {
-      const previous = await this.repository.findImported(manager, product.id);
-      const image = await store(product, manager);
-      if (previous) await this.repository.delete(manager, previous.id);
-      await this.repository.insert(manager, {
-        ...image,
-        organizationId: ctx.organizationId,
-        productId: product.id,
-        ...(await this.place(manager, product.id, {
-          isPrimary: true,
-          priority: previous?.priority,
-        })),
-      });
-      return previous
-        ? this.deletions.enqueue(manager, this.files.releasedKeys(previous, image))
-        : [];
-    });
+    const { result: outbox } = await this.change(
+      ctx,
+      ref,
+      undefined,
+      async (manager, product, tally) => {
+        const previous = await this.repository.findImported(manager, product.id);
+        const image = await store(product, manager);
+        if (previous) await this.repository.delete(manager, previous.id);
+        tally.imageCountDelta += previous ? 0 : 1;
+        await this.repository.insert(manager, {
+          ...image,
+          organizationId: ctx.organizationId,
+          productId: product.id,
+          ...(await this.place(manager, product.id, {
+            isPrimary: true,
+            priority: previous?.priority,
+          })),
+        });
+        return previous
+          ? this.deletions.enqueue(manager, this.files.releasedKeys(previous, image))
+          : [];
+      },
+    );
     await this.deletions.attempt(outbox);
   }
 
@@ -260,12 +318,15 @@ export class GalleryService {
     };
   }
 
-  /** Runs a gallery change: lock the product, check If-Match, change, bump the version. */
+  /**
+   * Runs a gallery change: lock the product, check If-Match, change, then bump the version and
+   * add what the change tallied to the product's image count, in one UPDATE.
+   */
   private async change<T>(
     ctx: RequestContext,
     ref: ProductRef,
     expected: ExpectedVersions,
-    work: (manager: EntityManager, product: Product) => Promise<T>,
+    work: (manager: EntityManager, product: Product, tally: ImageTally) => Promise<T>,
   ): Promise<{ result: T; version: number; product: Product }> {
     return this.dataSource.transaction(async (manager) => {
       const product = await this.products.lock(ctx, ref, manager);
@@ -278,8 +339,13 @@ export class GalleryService {
           { current_version: product.galleryVersion },
         );
       }
-      const result = await work(manager, product);
-      const version = await this.products.bumpGalleryVersion(manager, product.id);
+      const tally: ImageTally = { imageCountDelta: 0 };
+      const result = await work(manager, product, tally);
+      const version = await this.products.bumpGalleryVersion(
+        manager,
+        product.id,
+        tally.imageCountDelta,
+      );
       return { result, version, product };
     });
   }

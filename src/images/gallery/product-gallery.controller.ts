@@ -26,6 +26,7 @@ import type { ProductRef } from '../../products/products.service';
 import {
   AttachImageDto,
   GalleryDto,
+  GalleryPageDto,
   GalleryQueryDto,
   ReorderImagesDto,
   UpdateImageDto,
@@ -117,15 +118,17 @@ abstract class GalleryRoutes {
     summary: 'The gallery in display order, with its ETag',
     description:
       'Primary first, then `priority` ascending, then newest first. `version` in the body and the ' +
-      '`ETag` header name the gallery as read: send either back as `If-Match` when changing it.',
+      '`ETag` header name the gallery as read: send either back as `If-Match` when changing it. ' +
+      'Pages by `page`, or by `cursor` (`next_cursor` of the page before), which reads any page ' +
+      'as fast as the first.',
   })
-  @ApiProblems(...PROBLEMS.validation)
+  @ApiProblems(...PROBLEMS.validation, 'invalid_cursor')
   async listProductImages(
     @Ctx() ctx: RequestContext,
     @ProductParam() product: ProductRef,
     @Query() query: GalleryQueryDto,
     @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<GalleryDto> {
+  ): Promise<GalleryPageDto> {
     const gallery = await this.gallery.list(ctx, product, query);
     reply.header('etag', galleryEtag(gallery.version));
     return gallery;

@@ -6,7 +6,7 @@ import { ProductEnrichmentService } from './product-enrichment.service';
 import { ProductImageSummariesRepository } from './product-image-summaries.repository';
 
 /**
- * What products show and do of their images (primary image, image count, the files deleted with
+ * What products show and do of their images (primary image, the files deleted with
  * the product), implemented here and plugged into products' ProductImagesPort, so that the
  * dependency points from images to products only.
  */

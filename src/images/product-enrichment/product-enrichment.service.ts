@@ -6,6 +6,7 @@ import {
   type ProductImages,
   type ProductImageSummary,
   type ProductImagesOf,
+  type ProductWithImageCount,
 } from '../../products/product-images.port';
 import { StorageDeletionsService } from '../../storage/storage-deletions.service';
 import type { Image } from '../entities/image.entity';
@@ -13,9 +14,10 @@ import { ImageFilesService } from '../image-files.service';
 import { ProductImageSummariesRepository } from './product-image-summaries.repository';
 
 /**
- * Images' side of products' ProductImagesPort: a product's primary image and image count for its
- * responses, and its images' files queued for deletion with the product. It registers itself with
- * the port when the module starts, since products cannot import images (see the port).
+ * Images' side of products' ProductImagesPort: a product's primary image for its responses (its
+ * image count is the one products keep), and its images' files queued for deletion with the
+ * product. It registers itself with the port when the module starts, since products cannot import
+ * images (see the port).
  */
 @Injectable()
 export class ProductEnrichmentService implements ProductImages, OnModuleInit {
@@ -30,20 +32,19 @@ export class ProductEnrichmentService implements ProductImages, OnModuleInit {
     this.port.register(this);
   }
 
-  /** Two queries for the whole page, whatever its size. */
-  async of(productIds: readonly string[]): Promise<Map<string, ProductImagesOf>> {
-    const primaries = await this.images.primaryImagesOf(productIds);
-    const counts = await this.images.imageCountsOf(productIds);
+  /**
+   * One query for the whole page, whatever its size or its galleries' sizes: the primaries (one
+   * index lookup each); the counts are those products keep (see ProductWithImageCount).
+   */
+  async of(products: readonly ProductWithImageCount[]): Promise<Map<string, ProductImagesOf>> {
+    const primaries = await this.images.primaryImagesOf(products.map((p) => p.id));
     const primaryOf = new Map(
       await Promise.all(
         primaries.map(async (image) => [image.productId, await this.summary(image)] as const),
       ),
     );
     return new Map(
-      productIds.map((id) => [
-        id,
-        { primary: primaryOf.get(id) ?? null, count: counts.get(id) ?? 0 },
-      ]),
+      products.map((p) => [p.id, { primary: primaryOf.get(p.id) ?? null, count: p.imageCount }]),
     );
   }
 

@@ -1,4 +1,5 @@
 import {
+  Check,
   Column,
   CreateDateColumn,
   Entity,
@@ -22,6 +23,7 @@ import { Organization } from '../../auth/entities/organization.entity';
   where: '"external_id" IS NOT NULL',
 })
 @Index('IDX_products_organization_created', ['organizationId', 'createdAt', 'id'])
+@Check('CHK_products_image_count', '"image_count" >= 0')
 export class Product {
   @PrimaryGeneratedColumn('uuid')
   id!: string;
@@ -56,6 +58,14 @@ export class Product {
    */
   @Column({ name: 'gallery_version', type: 'integer', default: 0 })
   galleryVersion!: number;
+
+  /**
+   * How many images the gallery holds, kept by every gallery change in the transaction (and the
+   * UPDATE) that bumps the gallery version: a gallery page's total and a product's `image_count`
+   * without counting rows per request.
+   */
+  @Column({ name: 'image_count', type: 'integer', default: 0 })
+  imageCount!: number;
 
   /** Millisecond precision, so keyset pagination cursors round-trip through JavaScript dates. */
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz', precision: 3 })

@@ -1,0 +1,57 @@
+import { AppError } from '../../common/errors/app.error';
+
+/** A keyset position in the gallery's display order: the last image of a page. */
+export interface GalleryPosition {
+  isPrimary: boolean;
+  priority: number;
+  createdAt: Date;
+  id: string;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** PostgreSQL's integer; a priority is never negative (CHK_images_priority). */
+const MAX_PRIORITY = 2_147_483_647;
+/** Years 1 to 9999, as the products' cursors (src/common/pagination/cursor.ts). */
+const EARLIEST = Date.parse('0001-01-01T00:00:00.000Z');
+const LATEST = Date.parse('9999-12-31T23:59:59.999Z');
+
+/** Base64url JSON, as the products' and stand-alone images' cursors: opaque to clients. */
+export function encodeGalleryCursor(position: GalleryPosition): string {
+  const { isPrimary, priority, createdAt, id } = position;
+  return Buffer.from(
+    JSON.stringify([isPrimary ? 1 : 0, priority, createdAt.toISOString(), id]),
+  ).toString('base64url');
+}
+
+/** Anything that is not one of ours is 400 invalid_cursor (bounded before it reaches a query). */
+export function decodeGalleryCursor(cursor: string): GalleryPosition {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    const position = Array.isArray(value) ? positionOf(value) : undefined;
+    if (position) return position;
+  } catch {
+    // Fall through.
+  }
+  throw new AppError('invalid_cursor', 'The cursor is not one this API returned.', [
+    { field: 'cursor', message: 'is not a valid cursor' },
+  ]);
+}
+
+function positionOf(value: unknown[]): GalleryPosition | undefined {
+  if (value.length !== 4) return undefined;
+  const [primary, priority, iso, id] = value;
+  const createdAt = new Date(typeof iso === 'string' ? iso : NaN);
+  const time = createdAt.getTime();
+  const valid =
+    (primary === 0 || primary === 1) &&
+    Number.isInteger(priority) &&
+    (priority as number) >= 0 &&
+    (priority as number) <= MAX_PRIORITY &&
+    time >= EARLIEST &&
+    time <= LATEST &&
+    typeof id === 'string' &&
+    UUID.test(id);
+  return valid
+    ? { isPrimary: primary === 1, priority: priority as number, createdAt, id }
+    : undefined;
+}

@@ -1,0 +1,127 @@
+import { randomUUID } from 'node:crypto';
+import type { DataSource } from 'typeorm';
+import type { RequestContext } from '../../src/auth/principal';
+import { AppError } from '../../src/common/errors/app.error';
+import { decodeId } from '../../src/common/ids/short-id';
+import { GalleryQueryDto } from '../../src/images/dto/gallery.dto';
+import { StandaloneImagesService } from '../../src/images/assets/standalone-images.service';
+import { ImagePurpose, ImageSource } from '../../src/images/entities/image.entity';
+import { GalleryService, type NewImage } from '../../src/images/gallery/gallery.service';
+import { ImagesModule } from '../../src/images/images.module';
+import { ListProductsQueryDto } from '../../src/products/dto/product.dto';
+import { ProductsService } from '../../src/products/products.service';
+import type { Product } from '../../src/products/entities/product.entity';
+import { contextFor, newImage, newOrganization, newProduct } from '../support/factories';
+import { startIntegrationModule, type IntegrationModule } from '../support/integration';
+import { AVAILABLE_BACKENDS } from '../support/test-database';
+
+/** A stored image's row, as an upload hands it to the gallery (its files are not read here). */
+function stored(): NewImage {
+  const id = randomUUID();
+  return {
+    id,
+    source: ImageSource.Upload,
+    purpose: ImagePurpose.Product,
+    title: '',
+    altText: '',
+    originalFilename: 'a.jpg',
+    format: 'jpeg',
+    mimeType: 'image/jpeg',
+    width: 8,
+    height: 8,
+    size: 100,
+    colorMode: 'RGB',
+    hasAlpha: false,
+    sha256: '0'.repeat(64),
+    storageKey: `products/x/${id}/original.jpg`,
+    renditions: {},
+    uploadedById: null,
+  };
+}
+
+/** Settles every promise; an AppError (404, say) is an expected outcome of a race, anything else is not. */
+async function settle(work: Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(work);
+  for (const r of results) {
+    if (r.status === 'rejected' && !(r.reason instanceof AppError)) throw r.reason;
+  }
+}
+
+/**
+ * A product's kept image count (products.image_count, changed in the gallery transaction) against
+ * count(*) of its images, after gallery changes run concurrently.
+ */
+describe.each(AVAILABLE_BACKENDS)('Kept image counts on %s', (backend) => {
+  let m: IntegrationModule;
+  let db: DataSource;
+  let gallery: GalleryService;
+  let ctx: RequestContext;
+  let product: Product;
+
+  async function counts(): Promise<{ kept: number; counted: number }> {
+    const [row] = await db.query(
+      `SELECT p.image_count AS kept,
+              (SELECT count(*)::int FROM images i WHERE i.product_id = p.id) AS counted
+         FROM products p WHERE p.id = $1`,
+      [product.id],
+    );
+    return row;
+  }
+
+  beforeAll(async () => {
+    m = await startIntegrationModule(backend, {
+      imports: [ImagesModule],
+      env: { STORAGE_DELETE_RETRY_SECONDS: '0' },
+    });
+    db = m.dataSource;
+    gallery = m.get(GalleryService);
+  });
+  afterAll(() => m?.close());
+  beforeEach(async () => {
+    const organization = await newOrganization(db);
+    ctx = contextFor(organization);
+    product = await newProduct(db, { organizationId: organization.id });
+  });
+
+  it('stay equal to count(*) under concurrent adds, deletes, attaches and stand-alone deletions', async () => {
+    const ref = { id: product.id };
+    const standalone = () => newImage(db, { organizationId: ctx.organizationId });
+    const existing = await Promise.all(
+      Array.from({ length: 6 }, () => gallery.add(ctx, ref, stored(), {})),
+    );
+    expect(await counts()).toEqual({ kept: 6, counted: 6 });
+    const loose = await Promise.all(Array.from({ length: 8 }, standalone));
+    const assets = m.get(StandaloneImagesService);
+    await settle([
+      ...Array.from({ length: 6 }, () => gallery.add(ctx, ref, stored(), {})),
+      ...Array.from({ length: 3 }, () => gallery.add(ctx, ref, stored(), { isPrimary: true })),
+      // Ids as the API shows them are short; the service takes the uuid.
+      ...existing.map((image) => gallery.remove(ctx, ref, decodeId(image.id)!, undefined)),
+      // Each loose image is attached and deleted at once: one of the two wins.
+      ...loose.map((image) => gallery.attach(ctx, ref, image.id, {}, {})),
+      ...loose.map((image) => assets.remove(ctx, image.id)),
+      ...Array.from({ length: 3 }, () =>
+        gallery.replaceImported(ctx, ref, async () => ({
+          ...stored(),
+          source: ImageSource.Import,
+        })),
+      ),
+    ]);
+    const after = await counts();
+    expect(after.kept).toBe(after.counted);
+    // 6 + 6 + 3 added, 6 removed, one import left, and every attach that won.
+    expect(after.counted).toBeGreaterThanOrEqual(10);
+    const listed = await gallery.list(
+      ctx,
+      ref,
+      Object.assign(new GalleryQueryDto(), { per_page: 500 }),
+    );
+    expect(listed.total).toBe(after.counted);
+    expect(listed.items).toHaveLength(after.counted);
+    const products = await m
+      .get(ProductsService)
+      .list(ctx, Object.assign(new ListProductsQueryDto(), { limit: 20 }));
+    const [shown] = products.items;
+    expect(shown.image_count).toBe(after.counted);
+  });
+});
