@@ -1,9 +1,12 @@
 // A minimal Fastify + pg gallery server: what the service's gallery GET is measured against. It
-// runs the service's own gallery queries, copied from what TypeORM sends for
-// GalleryService.readPage (src/images/gallery/gallery.service.ts: findAndCount in GALLERY_ORDER,
-// a page and a count), and answers the same JSON fields with the local storage's URLs. No authentication and
-// no product lookup (the product id is in the URL). When the service's queries change (issue 17,
-// section 3), copy the new ones here: the baseline is "the same query, nothing around it".
+// runs the service's own gallery query, copied from what TypeORM sends for
+// GalleryRepository.readPage (src/images/gallery/gallery.repository.ts: a page in display order,
+// `(is_primary, -priority, created_at, id)` descending, from IDX_images_gallery_order; one row more
+// than the page, to know whether another follows), and the gallery's total as the service has it:
+// the product's kept `image_count` (read here by the product's id alone, where the service reads
+// the product's row, which it needs anyway, by organisation and id). It answers the same JSON
+// fields with the local storage's URLs. No authentication (the product id is in the URL). When the
+// service's query changes, copy the new one here: the baseline is "the same query, nothing around it".
 //
 // Environment: PORT, PUBLIC_BASE_URL, and DATABASE_URL (a server; pool of DATABASE_POOL_SIZE, 10 as
 // the service) or PGLITE_DIR (an embedded database, one session, as the service on PGlite).
@@ -14,8 +17,11 @@ import pg from 'pg';
 const env = process.env;
 const BASE = `${env.PUBLIC_BASE_URL}/media/`;
 
-const PAGE_SQL = `SELECT "Image"."id" AS "Image_id", "Image"."number" AS "Image_number", "Image"."organization_id" AS "Image_organization_id", "Image"."product_id" AS "Image_product_id", "Image"."purpose" AS "Image_purpose", "Image"."source" AS "Image_source", "Image"."title" AS "Image_title", "Image"."alt_text" AS "Image_alt_text", "Image"."description" AS "Image_description", "Image"."is_primary" AS "Image_is_primary", "Image"."priority" AS "Image_priority", "Image"."original_filename" AS "Image_original_filename", "Image"."format" AS "Image_format", "Image"."mime_type" AS "Image_mime_type", "Image"."width" AS "Image_width", "Image"."height" AS "Image_height", "Image"."size" AS "Image_size", "Image"."color_mode" AS "Image_color_mode", "Image"."has_alpha" AS "Image_has_alpha", "Image"."sha256" AS "Image_sha256", "Image"."storage_key" AS "Image_storage_key", "Image"."renditions" AS "Image_renditions", "Image"."uploaded_by" AS "Image_uploaded_by", "Image"."expires_at" AS "Image_expires_at", "Image"."created_at" AS "Image_created_at", "Image"."updated_at" AS "Image_updated_at" FROM "images" "Image" WHERE (("Image"."product_id" = $1)) ORDER BY "Image"."is_primary" DESC, "Image"."priority" ASC, "Image"."created_at" DESC, "Image"."id" DESC LIMIT $2 OFFSET $3`;
-const COUNT_SQL = `SELECT COUNT(DISTINCT("Image"."id")) AS "cnt" FROM "images" "Image" WHERE (("Image"."product_id" = $1))`;
+const COLUMNS = `"i"."id" AS "i_id", "i"."number" AS "i_number", "i"."organization_id" AS "i_organization_id", "i"."product_id" AS "i_product_id", "i"."purpose" AS "i_purpose", "i"."source" AS "i_source", "i"."title" AS "i_title", "i"."alt_text" AS "i_alt_text", "i"."description" AS "i_description", "i"."is_primary" AS "i_is_primary", "i"."priority" AS "i_priority", "i"."original_filename" AS "i_original_filename", "i"."format" AS "i_format", "i"."mime_type" AS "i_mime_type", "i"."width" AS "i_width", "i"."height" AS "i_height", "i"."size" AS "i_size", "i"."color_mode" AS "i_color_mode", "i"."has_alpha" AS "i_has_alpha", "i"."sha256" AS "i_sha256", "i"."storage_key" AS "i_storage_key", "i"."renditions" AS "i_renditions", "i"."uploaded_by" AS "i_uploaded_by", "i"."expires_at" AS "i_expires_at", "i"."created_at" AS "i_created_at", "i"."updated_at" AS "i_updated_at"`;
+// TypeORM writes LIMIT and OFFSET as numbers in the text (integers, validated before).
+const pageSql = (limit, offset) =>
+  `SELECT ${COLUMNS} FROM "images" "i" WHERE "i"."product_id" = $1 ORDER BY "i"."is_primary" DESC, -i.priority DESC, "i"."created_at" DESC, "i"."id" DESC LIMIT ${limit} OFFSET ${offset}`;
+const TOTAL_SQL = `SELECT "image_count" FROM "products" WHERE "id" = $1`;
 
 async function openDatabase() {
   if (env.PGLITE_DIR) {
@@ -41,7 +47,7 @@ async function openDatabase() {
 
 function present(row) {
   const renditions = {};
-  for (const [name, r] of Object.entries(row.Image_renditions)) {
+  for (const [name, r] of Object.entries(row.i_renditions)) {
     renditions[name] = {
       url: BASE + r.key,
       width: r.width,
@@ -51,27 +57,27 @@ function present(row) {
     };
   }
   return {
-    id: row.Image_id,
-    product_id: row.Image_product_id,
-    purpose: row.Image_purpose,
-    title: row.Image_title,
-    alt_text: row.Image_alt_text,
-    description: row.Image_description,
-    is_primary: row.Image_is_primary,
-    priority: row.Image_priority,
-    original_filename: row.Image_original_filename,
-    format: row.Image_format,
-    mime_type: row.Image_mime_type,
-    width: row.Image_width,
-    height: row.Image_height,
-    size: row.Image_size,
-    color_mode: row.Image_color_mode,
-    has_alpha: row.Image_has_alpha,
-    sha256: row.Image_sha256,
-    url: BASE + row.Image_storage_key,
+    id: row.i_id,
+    product_id: row.i_product_id,
+    purpose: row.i_purpose,
+    title: row.i_title,
+    alt_text: row.i_alt_text,
+    description: row.i_description,
+    is_primary: row.i_is_primary,
+    priority: row.i_priority,
+    original_filename: row.i_original_filename,
+    format: row.i_format,
+    mime_type: row.i_mime_type,
+    width: row.i_width,
+    height: row.i_height,
+    size: row.i_size,
+    color_mode: row.i_color_mode,
+    has_alpha: row.i_has_alpha,
+    sha256: row.i_sha256,
+    url: BASE + row.i_storage_key,
     renditions,
-    created_at: row.Image_created_at,
-    updated_at: row.Image_updated_at,
+    created_at: row.i_created_at,
+    updated_at: row.i_updated_at,
   };
 }
 
@@ -82,13 +88,13 @@ app.get('/products/:id/images', async (request) => {
   const page = Number(request.query.page ?? 1);
   const perPage = Number(request.query.per_page ?? 100);
   const { id } = request.params;
-  const rows = await db.query(PAGE_SQL, [id, perPage, (page - 1) * perPage]);
-  const count = await db.query(COUNT_SQL, [id]);
+  const rows = await db.query(pageSql(perPage + 1, (page - 1) * perPage), [id]);
+  const total = await db.query(TOTAL_SQL, [id]);
   return {
-    items: rows.rows.map(present),
+    items: rows.rows.slice(0, perPage).map(present),
     page,
     per_page: perPage,
-    total: Number(count.rows[0].cnt),
+    total: Number(total.rows[0]?.image_count ?? 0),
   };
 });
 app.get('/ready', async () => ({ ok: true }));
