@@ -1,0 +1,157 @@
+import sharp from 'sharp';
+import { noiseBytes } from '../../../../test/support/fixtures';
+import { AppError } from '../../../common/errors/app.error';
+import { pngChunk } from './png-metadata';
+import { stripMetadata } from './strip-metadata';
+
+type Format = 'jpeg' | 'png' | 'webp';
+const FORMATS: Format[] = ['jpeg', 'png', 'webp'];
+const ORIENTATIONS = [1, 2, 3, 4, 5, 6, 7, 8];
+const GPS = { IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '51/1 30/1 0/1' } };
+const XMP =
+  '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/" dc:creator="Someone Private"/></rdf:RDF></x:xmpmeta>';
+const TRAILER = Buffer.from('trailing bytes after the end marker: a hidden payload');
+
+/** A camera's upload: GPS in its EXIF, XMP, an ICC profile, comments/text and trailing bytes. */
+async function upload(format: Format, orientation: number, alpha = false): Promise<Buffer> {
+  const channels = alpha ? 4 : 3;
+  const image = sharp(noiseBytes(48 * 32 * channels, 40), {
+    raw: { width: 48, height: 32, channels },
+  })
+    .withMetadata({ orientation })
+    .withIccProfile('p3')
+    .withExifMerge({ IFD0: { Make: 'Camera' }, ...GPS })
+    .withXmp(XMP);
+  const encoded = await image[format]().toBuffer();
+  return Buffer.concat([withComments(format, encoded), TRAILER]);
+}
+
+/** Adds what sharp does not write: a JPEG comment and IPTC block, PNG text and time chunks. */
+function withComments(format: Format, bytes: Buffer): Buffer {
+  if (format === 'jpeg') {
+    const com = segment(0xfe, Buffer.from('a comment with a name in it'));
+    const iptc = segment(
+      0xed,
+      Buffer.from('Photoshop 3.0\x008BIM\x04\x04\x00\x00\x00\x00\x00\x00', 'latin1'),
+    );
+    return Buffer.concat([bytes.subarray(0, 2), com, iptc, bytes.subarray(2)]);
+  }
+  if (format === 'png') {
+    const text = pngChunk('tEXt', Buffer.from('Author\0Someone Private', 'latin1'));
+    const time = pngChunk('tIME', Buffer.from([7, 232, 1, 2, 3, 4, 5]));
+    return Buffer.concat([bytes.subarray(0, 33), text, time, bytes.subarray(33)]);
+  }
+  return bytes;
+}
+
+function segment(marker: number, body: Buffer): Buffer {
+  const head = Buffer.from([0xff, marker, 0, 0]);
+  head.writeUInt16BE(body.length + 2, 2);
+  return Buffer.concat([head, body]);
+}
+
+async function pixels(bytes: Buffer, rotate: boolean): Promise<Buffer> {
+  const image = sharp(bytes);
+  return (rotate ? image.rotate() : image).raw().toBuffer();
+}
+
+function strip(format: Format, bytes: Buffer, orientation: number): Buffer {
+  const stripped = stripMetadata(format, bytes, orientation);
+  if (!stripped) throw new Error(`${format} was not kept`);
+  return stripped;
+}
+
+/** The stored file ends where its format ends: no byte after the end marker. */
+function endsAtEndMarker(format: Format, bytes: Buffer): boolean {
+  if (format === 'jpeg') return bytes.subarray(-2).equals(Buffer.from([0xff, 0xd9]));
+  if (format === 'png')
+    return bytes.toString('latin1', bytes.length - 8, bytes.length - 4) === 'IEND';
+  return bytes.readUInt32LE(4) + 8 === bytes.length;
+}
+
+describe(stripMetadata.name, () => {
+  describe.each(FORMATS)('%s', (format) => {
+    it.each(ORIENTATIONS)(
+      'orientation %i: the same pixels, the ICC profile, the orientation alone',
+      async (orientation) => {
+        const input = await upload(format, orientation);
+        const before = await sharp(input).metadata();
+        expect(before).toMatchObject({ orientation, hasProfile: true });
+        expect(before.xmp).toBeDefined();
+        expect(input.includes('Camera') && input.includes('Someone Private')).toBe(true);
+
+        const stored = strip(format, input, orientation);
+
+        const after = await sharp(stored).metadata();
+        expect(after.orientation ?? 1).toBe(orientation);
+        expect(after.icc).toEqual(before.icc);
+        expect({ xmp: after.xmp, iptc: after.iptc, comments: after.comments }).toEqual({
+          xmp: undefined,
+          iptc: undefined,
+          comments: undefined,
+        });
+        expect(after.exif === undefined || after.exif.length <= 6 + 26).toBe(true);
+        if (orientation !== 1) expect(after.exif).toBeDefined();
+        for (const secret of ['Camera', 'Someone Private', 'comment', 'trailing', 'Photoshop']) {
+          expect(stored.includes(secret)).toBe(false);
+        }
+        expect(endsAtEndMarker(format, stored)).toBe(true);
+        expect(await pixels(stored, false)).toEqual(await pixels(input, false));
+        expect(await pixels(stored, true)).toEqual(await pixels(input, true));
+      },
+    );
+
+    it('keeps transparency', async () => {
+      if (format === 'jpeg') return;
+      const input = await upload(format, 6, true);
+      const stored = strip(format, input, 6);
+      expect((await sharp(stored).metadata()).hasAlpha).toBe(true);
+      expect(await pixels(stored, true)).toEqual(await pixels(input, true));
+    });
+
+    it('refuses truncated and corrupted files as invalid_image, never anything else', async () => {
+      const input = await upload(format, 6);
+      const variants: Buffer[] = [Buffer.alloc(0), input.subarray(0, 3)];
+      for (let cut = 1; cut < input.length - TRAILER.length; cut += 7) {
+        variants.push(input.subarray(0, cut));
+      }
+      const noise = noiseBytes(400, 255);
+      for (let i = 0; i < 200; i++) {
+        const corrupt = Buffer.from(input);
+        corrupt[(noise[i] * 131 + i * 17) % corrupt.length] = noise[i + 200];
+        variants.push(corrupt);
+      }
+      for (const variant of variants) {
+        try {
+          stripMetadata(format, variant, 6);
+        } catch (error) {
+          expect(error).toBeInstanceOf(AppError);
+          expect((error as AppError).code).toBe('invalid_image');
+        }
+      }
+    });
+  });
+
+  it('leaves an animated WebP and an arithmetic-coded JPEG to be re-encoded', async () => {
+    const frame = (n: number): Promise<Buffer> =>
+      sharp(noiseBytes(16 * 16 * 3, n), { raw: { width: 16, height: 16, channels: 3 } })
+        .png()
+        .toBuffer();
+    const animated = await sharp([await frame(10), await frame(90)], { join: { animated: true } })
+      .webp()
+      .toBuffer();
+    expect((await sharp(animated).metadata()).pages).toBe(2);
+    expect(stripMetadata('webp', animated, 1)).toBeUndefined();
+
+    const jpeg = await sharp(await frame(30))
+      .jpeg()
+      .toBuffer();
+    const arithmetic = Buffer.from(jpeg);
+    arithmetic[jpeg.indexOf(Buffer.from([0xff, 0xc0])) + 1] = 0xc9;
+    expect(stripMetadata('jpeg', arithmetic, 1)).toBeUndefined();
+  });
+
+  it('keeps GIF and other formats for the codec', () => {
+    expect(stripMetadata('gif', Buffer.from('GIF89a'), 1)).toBeUndefined();
+  });
+});
