@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { plainToInstance, Transform } from 'class-transformer';
 import {
@@ -515,19 +516,31 @@ export class EnvironmentVariables {
   )
   IMAGE_RENDITIONS = 'thumb:150x150:cover,card:500x500:attention,large:1200x1200:inside';
 
-  /** Images processed at once; more wait in a queue. */
+  /** Images processed at once (default: the machine's cores); more wait in a queue. */
   @Transform(toInteger)
   @IsInt({ message: 'must be an integer between 1 and 64' })
   @Min(1, { message: 'must be an integer between 1 and 64' })
   @Max(64, { message: 'must be an integer between 1 and 64' })
-  IMAGE_PROCESSING_CONCURRENCY = 2;
+  IMAGE_PROCESSING_CONCURRENCY = Math.min(64, availableParallelism());
 
-  /** Images allowed to wait; beyond, uploads get 503 with Retry-After. */
+  /** Images allowed to wait, a ceiling on their count; beyond, uploads get 503 with Retry-After. */
   @Transform(toInteger)
   @IsInt({ message: 'must be an integer between 0 and 10000' })
   @Min(0, { message: 'must be an integer between 0 and 10000' })
   @Max(10_000, { message: 'must be an integer between 0 and 10000' })
-  IMAGE_PROCESSING_QUEUE_LIMIT = 16;
+  IMAGE_PROCESSING_QUEUE_LIMIT = 1000;
+
+  /**
+   * Bytes of uploads (spooled on disk) allowed to wait for processing; beyond, uploads get 503
+   * with Retry-After. A waiting upload costs disk, not memory: memory is per image processed.
+   */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of bytes between 0 and 68719476736' })
+  @Min(0, { message: 'must be an integer number of bytes between 0 and 68719476736' })
+  @Max(64 * 1024 ** 3, {
+    message: 'must be an integer number of bytes between 0 and 68719476736',
+  })
+  IMAGE_PROCESSING_QUEUE_BYTES = 256 * 1024 * 1024;
 
   /** Seconds between retries of file deletions that failed; 0 disables the background retry. */
   @Transform(toInteger)

@@ -38,4 +38,17 @@ describe(BoundedSemaphore.name, () => {
     await expect(sem.run(() => Promise.reject(new Error('x')))).rejects.toThrow('x');
     await expect(sem.run(() => Promise.resolve('ok'))).resolves.toBe('ok');
   });
+
+  it('refuses a waiter whose weight would take the queue over its weight limit', async () => {
+    const sem = new BoundedSemaphore(1, 100, 10);
+    let release = (): void => undefined;
+    const running = sem.run(() => new Promise<void>((resolve) => (release = resolve)), 50);
+    const small = [4, 4].map((weight) => sem.run(() => Promise.resolve(weight), weight));
+    await expect(sem.run(() => Promise.resolve(3), 3)).rejects.toBeInstanceOf(QueueFullError);
+    const fits = sem.run(() => Promise.resolve(2), 2);
+    expect(sem.queued).toBe(3);
+    release();
+    await expect(Promise.all([running, ...small, fits])).resolves.toEqual([undefined, 4, 4, 2]);
+    await expect(sem.run(() => Promise.resolve('ok'), 10)).resolves.toBe('ok');
+  });
 });

@@ -7,16 +7,19 @@ export class QueueFullError extends Error {
 }
 
 /**
- * At most `concurrency` tasks run at once; at most `queueLimit` more wait. Beyond that, `run`
- * fails at once rather than letting memory and latency grow without bound.
+ * At most `concurrency` tasks run at once; at most `queueLimit` more wait, weighing together at
+ * most `queueWeightLimit` (say the bytes of the files they will read). Beyond either, `run` fails
+ * at once rather than letting memory, disk and latency grow without bound.
  */
 export class BoundedSemaphore {
   private running = 0;
+  private waitingWeight = 0;
   private readonly waiting: (() => void)[] = [];
 
   constructor(
     private readonly concurrency: number,
     private readonly queueLimit: number,
+    private readonly queueWeightLimit = Number.POSITIVE_INFINITY,
   ) {}
 
   get active(): number {
@@ -27,10 +30,13 @@ export class BoundedSemaphore {
     return this.waiting.length;
   }
 
-  async run<T>(task: () => Promise<T>): Promise<T> {
+  async run<T>(task: () => Promise<T>, weight = 0): Promise<T> {
     if (this.running >= this.concurrency) {
       if (this.waiting.length >= this.queueLimit) throw new QueueFullError();
+      if (this.waitingWeight + weight > this.queueWeightLimit) throw new QueueFullError();
+      this.waitingWeight += weight;
       await new Promise<void>((resolve) => this.waiting.push(resolve));
+      this.waitingWeight -= weight;
     } else {
       this.running++;
     }

@@ -389,4 +389,33 @@ describe(ImageProcessor.name, () => {
     const later = await processor.process(file);
     expect(later.original).toMatchObject({ width: 800, height: 800 });
   });
+
+  it('lets 20 small uploads wait on two cores: the queue is sized by bytes waiting', async () => {
+    const processor = new ImageProcessor(validateEnv({ IMAGE_PROCESSING_CONCURRENCY: '2' }));
+    const file = write('small.png', await noisyRgb(200, 150, 4).png().toBuffer());
+
+    const settled = await Promise.allSettled(
+      Array.from({ length: 20 }, () => processor.process(file)),
+    );
+
+    expect(settled.filter((s) => s.status === 'fulfilled')).toHaveLength(20);
+  });
+
+  it('refuses work whose bytes would take the waiting queue over IMAGE_PROCESSING_QUEUE_BYTES', async () => {
+    const png = await noisyRgb(300, 300, 4).png().toBuffer();
+    const processor = new ImageProcessor(
+      validateEnv({
+        IMAGE_PROCESSING_CONCURRENCY: '1',
+        IMAGE_PROCESSING_QUEUE_BYTES: String(png.length * 2),
+      }),
+    );
+    const file = write('300x300.png', png);
+
+    const settled = await Promise.allSettled([1, 2, 3, 4, 5].map(() => processor.process(file)));
+
+    const codes = settled.map((s) =>
+      s.status === 'fulfilled' ? 'ok' : s.reason instanceof AppError ? s.reason.code : 'other',
+    );
+    expect(codes.sort()).toEqual(['ok', 'ok', 'ok', 'server_busy', 'server_busy']);
+  });
 });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { Inject, Injectable } from '@nestjs/common';
 import { AppError } from '../../common/errors/app.error';
 import { BoundedSemaphore, QueueFullError } from '../../common/concurrency/bounded-semaphore';
@@ -85,6 +85,7 @@ export class ImageProcessor {
     this.slots = new BoundedSemaphore(
       config.IMAGE_PROCESSING_CONCURRENCY,
       config.IMAGE_PROCESSING_QUEUE_LIMIT,
+      config.IMAGE_PROCESSING_QUEUE_BYTES,
     );
     this.maxPixels = config.MAX_IMAGE_PIXELS;
     disableCodecCache();
@@ -95,7 +96,8 @@ export class ImageProcessor {
   }
 
   /**
-   * Bounded: beyond the queue limit, 503 server_busy with Retry-After. With `renditions: false`
+   * Bounded: beyond the queue limits (a count, and the bytes of the files waiting, which are on
+   * disk: memory is spent only on the images being processed), 503 server_busy with Retry-After. With `renditions: false`
    * (storage that derives renditions on delivery) only the original is encoded. With `fill`, the
    * original itself is first cropped to exactly those dimensions around its most interesting part
    * (the Ocha API: fill, gravity auto), enlarging a smaller image; an SVG is then rasterised to PNG.
@@ -104,8 +106,9 @@ export class ImageProcessor {
     path: string,
     options: ProcessOptions = { renditions: true },
   ): Promise<ProcessedImage> {
+    const { size } = await stat(path);
     try {
-      return await this.slots.run(() => this.processNow(path, options));
+      return await this.slots.run(() => this.processNow(path, options), size);
     } catch (error) {
       if (error instanceof QueueFullError) throw serverBusy();
       throw error;
