@@ -4,6 +4,7 @@ import { IsNull, Repository } from 'typeorm';
 import { AppError } from '../common/errors/app.error';
 import { findPage, type PageQueryDto } from '../common/pagination/page.dto';
 import { AccountsService } from './accounts.service';
+import { ApiKeyCache } from './api-key-cache';
 import {
   ApiKeyDto,
   type ApiKeyPageDto,
@@ -19,6 +20,7 @@ export class ApiKeysService {
   constructor(
     @InjectRepository(ApiKey) private readonly apiKeys: Repository<ApiKey>,
     private readonly accounts: AccountsService,
+    private readonly cache: ApiKeyCache,
   ) {}
 
   async create(ctx: RequestContext, dto: CreateApiKeyDto): Promise<CreatedApiKeyDto> {
@@ -36,7 +38,10 @@ export class ApiKeysService {
     return findPage(this.apiKeys, ctx.organizationId, page, (k) => ApiKeyDto.from(k));
   }
 
-  /** Revokes the key at once. Revoking a revoked key changes nothing. */
+  /**
+   * Revokes the key at once (in other instances of the service, within ApiKeyCache's few
+   * seconds). Revoking a revoked key changes nothing.
+   */
   async revoke(ctx: RequestContext, id: string): Promise<void> {
     const key = await this.apiKeys.findOneBy(ctx.scoped({ id }));
     if (!key)
@@ -44,5 +49,6 @@ export class ApiKeysService {
     await this.apiKeys.update(ctx.scoped({ id, revokedAt: IsNull() }), {
       revokedAt: () => 'now()',
     });
+    this.cache.forget(key.prefix);
   }
 }

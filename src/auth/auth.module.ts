@@ -7,6 +7,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import type { FastifyRequest } from 'fastify';
 import { JwtAlgorithm } from '../config/env.validation';
 import { AccountsService } from './accounts.service';
+import { ApiKeyCache } from './api-key-cache';
 import { ApiKeysController } from './api-keys.controller';
 import { ApiKeysService } from './api-keys.service';
 import { AUTH_CONFIG, authConfigProvider, type AuthConfig } from './auth.config';
@@ -94,6 +95,7 @@ class AuthConfigModule {}
   controllers: [AuthController, UsersController, ApiKeysController],
   providers: [
     PasswordHasher,
+    ApiKeyCache,
     PrincipalService,
     AccountsService,
     AuthService,

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
+import { ApiKeyCache } from './api-key-cache';
 import { parseApiKeyToken, secretMatches } from './api-key-token';
 import { ApiKey } from './entities/api-key.entity';
 import { User } from './entities/user.entity';
@@ -11,8 +12,9 @@ import { ROLE_SCOPES } from './roles';
 const LAST_USED_RESOLUTION_MS = 60_000;
 
 /**
- * Turns a verified credential into a Principal, reading the current state from the database on
- * every request: a disabled or deleted user, or a revoked or expired key, stops working at once.
+ * Turns a verified credential into a Principal, reading the current state from the database: a
+ * disabled or deleted user, or an expired key, stops working at once; a revoked key at once in
+ * this process, and within ApiKeyCache's few seconds in other instances of the service.
  */
 @Injectable()
 export class PrincipalService {
@@ -21,6 +23,7 @@ export class PrincipalService {
   constructor(
     @InjectRepository(User) private readonly users: Repository<User>,
     @InjectRepository(ApiKey) private readonly apiKeys: Repository<ApiKey>,
+    private readonly cache: ApiKeyCache,
   ) {}
 
   async forUser(userId: string): Promise<Principal | undefined> {
@@ -46,7 +49,7 @@ export class PrincipalService {
   async forApiKey(key: string): Promise<Principal | undefined> {
     const parsed = parseApiKeyToken(key);
     if (!parsed) return undefined;
-    const apiKey = await this.apiKeys.findOneBy({ prefix: parsed.prefix });
+    const apiKey = this.cache.get(parsed.prefix) ?? (await this.readApiKey(parsed.prefix));
     if (!apiKey || !secretMatches(parsed.secret, apiKey.secretHash)) return undefined;
     if (apiKey.revokedAt) return undefined;
     if (apiKey.expiresAt && apiKey.expiresAt.getTime() <= Date.now()) return undefined;
@@ -61,6 +64,13 @@ export class PrincipalService {
       scopes: apiKey.scopes.filter((s) => allowed.includes(s)),
       userId: apiKey.createdById,
     };
+  }
+
+  /** The key's row, kept a few seconds for the requests that follow (see ApiKeyCache). */
+  private async readApiKey(prefix: string): Promise<ApiKey | null> {
+    const apiKey = await this.apiKeys.findOneBy({ prefix });
+    if (apiKey) this.cache.set(apiKey);
+    return apiKey;
   }
 
   /** Records last_used_at in the background, at most once a minute per key. */

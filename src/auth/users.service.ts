@@ -4,6 +4,7 @@ import { Repository } from 'typeorm';
 import { AppError } from '../common/errors/app.error';
 import { findPage, type PageQueryDto } from '../common/pagination/page.dto';
 import { AccountsService } from './accounts.service';
+import { ApiKeyCache } from './api-key-cache';
 import { UserDto, type CreateUserDto, type UpdateUserDto, type UserPageDto } from './dto/user.dto';
 import { User } from './entities/user.entity';
 import { PasswordHasher } from './password-hasher';
@@ -17,6 +18,7 @@ export class UsersService {
     @InjectRepository(User) private readonly users: Repository<User>,
     private readonly accounts: AccountsService,
     private readonly hasher: PasswordHasher,
+    private readonly apiKeys: ApiKeyCache,
   ) {}
 
   async create(ctx: RequestContext, dto: CreateUserDto): Promise<UserDto> {
@@ -58,6 +60,8 @@ export class UsersService {
       throw new AppError('cannot_modify_self', 'You cannot delete your own account.');
     }
     await this.users.delete(ctx.scoped({ id: user.id }));
+    // Their keys keep working, now naming no creator (created_by is set to null).
+    this.apiKeys.forgetCreatedBy(user.id);
   }
 
   private async find(ctx: RequestContext, id: string): Promise<User> {

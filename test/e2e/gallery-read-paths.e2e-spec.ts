@@ -131,6 +131,25 @@ describe('Gallery read paths', () => {
     }
   });
 
+  it('reads an API key once for a burst of requests, and stops it at once when revoked', async () => {
+    const p = await bulkGallery(2);
+    const created = await call(app, 'POST', '/api/v1/api-keys', c.admin, { name: 'burst' });
+    expect(created.statusCode).toBe(201);
+    const { id, key } = created.json<{ id: string; key: string }>();
+    const reads = await Promise.all(
+      Array.from({ length: 5 }, () => call(app, 'GET', base(p), { apiKey: key })),
+    );
+    expect(reads.map((r) => r.statusCode)).toEqual([200, 200, 200, 200, 200]);
+    // A wrong secret with the key's (cached) prefix is refused.
+    const forged =
+      `${key.slice(0, -4)}AAAA` === key ? `${key.slice(0, -4)}BBBB` : `${key.slice(0, -4)}AAAA`;
+    expect((await call(app, 'GET', base(p), { apiKey: forged })).statusCode).toBe(401);
+    expect((await call(app, 'DELETE', `/api/v1/api-keys/${id}`, c.admin)).statusCode).toBe(204);
+    const after = await call(app, 'GET', base(p), { apiKey: key });
+    expect(after.statusCode).toBe(401);
+    expect(after.json().code).toBe('invalid_api_key');
+  });
+
   // The planner's choice on the real server, with the rows of a large gallery in the table.
   (process.env.TEST_DATABASE_URL ? it : it.skip)(
     'reads the first and a deep keyset page of 100,000 images from the index, with no sort',
