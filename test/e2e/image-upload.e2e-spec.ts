@@ -125,7 +125,7 @@ describe('Image upload (POST /products/:id/images)', () => {
   afterAll(() => t.close());
 
   describe('accepted images', () => {
-    it('stores a JPEG with EXIF orientation 6 upright, with no GPS or EXIF in any stored file', async () => {
+    it("stores a JPEG with EXIF orientation 6 displayed upright, with no GPS and no EXIF but the original's orientation", async () => {
       const res = await upload(
         product.id,
         {
@@ -168,15 +168,17 @@ describe('Image upload (POST /products/:id/images)', () => {
       for (const url of files) {
         const bytes = await readFile(storedPath(url));
         const meta = await sharp(bytes).metadata();
-        expect(meta.exif).toBeUndefined();
+        // Issue 17: the original keeps its bytes and its orientation, as its only EXIF field.
+        const isOriginal = url === body.url;
+        if (!isOriginal) expect(meta.exif).toBeUndefined();
         expect(exifHasGps(meta.exif)).toBe(false);
-        expect(meta.orientation ?? 1).toBe(1);
+        expect(meta.orientation ?? 1).toBe(isOriginal ? 6 : 1);
       }
       const original = await readFile(storedPath(body.url));
       expect(body.size).toBe(original.length);
       expect(body.sha256).toBe(createHash('sha256').update(original).digest('hex'));
-      // Upright: the red half of the landscape source is now on top.
-      const { data } = await sharp(original).raw().toBuffer({ resolveWithObject: true });
+      // Upright as displayed: the red half of the landscape source is now on top.
+      const { data } = await sharp(original).rotate().raw().toBuffer({ resolveWithObject: true });
       expect(data[0]).toBeGreaterThan(200);
       expect(data[2]).toBeLessThan(60);
       expect(await imageRows(product.id)).toBe(1);
