@@ -18,9 +18,25 @@ const env = process.env;
 const BASE = `${env.PUBLIC_BASE_URL}/media/`;
 
 const COLUMNS = `"i"."id" AS "i_id", "i"."number" AS "i_number", "i"."organization_id" AS "i_organization_id", "i"."product_id" AS "i_product_id", "i"."purpose" AS "i_purpose", "i"."source" AS "i_source", "i"."title" AS "i_title", "i"."alt_text" AS "i_alt_text", "i"."description" AS "i_description", "i"."is_primary" AS "i_is_primary", "i"."priority" AS "i_priority", "i"."original_filename" AS "i_original_filename", "i"."format" AS "i_format", "i"."mime_type" AS "i_mime_type", "i"."width" AS "i_width", "i"."height" AS "i_height", "i"."size" AS "i_size", "i"."color_mode" AS "i_color_mode", "i"."has_alpha" AS "i_has_alpha", "i"."sha256" AS "i_sha256", "i"."storage_key" AS "i_storage_key", "i"."renditions" AS "i_renditions", "i"."uploaded_by" AS "i_uploaded_by", "i"."expires_at" AS "i_expires_at", "i"."created_at" AS "i_created_at", "i"."updated_at" AS "i_updated_at"`;
-// TypeORM writes LIMIT and OFFSET as numbers in the text (integers, validated before).
-const pageSql = (limit, offset) =>
-  `SELECT ${COLUMNS} FROM "images" "i" WHERE "i"."product_id" = $1 ORDER BY "i"."is_primary" DESC, -i.priority DESC, "i"."created_at" DESC, "i"."id" DESC LIMIT ${limit} OFFSET ${offset}`;
+// TypeORM writes LIMIT and OFFSET as numbers in the text (integers, validated before), OFFSET only
+// when not 0; after a cursor, the keyset position is one row comparison.
+const AFTER = ` AND ("i"."is_primary", -i.priority, "i"."created_at", "i"."id") < ($2, $3, $4, $5)`;
+const pageSql = (limit, offset, after) =>
+  `SELECT ${COLUMNS} FROM "images" "i" WHERE "i"."product_id" = $1${after ? AFTER : ''} ORDER BY "i"."is_primary" DESC, -i.priority DESC, "i"."created_at" DESC, "i"."id" DESC LIMIT ${limit}${offset ? ` OFFSET ${offset}` : ''}`;
+/** The service's cursor (src/images/gallery/gallery-cursor.ts): [primary 0/1, priority, created_at, id]. */
+const encodeCursor = (row) =>
+  Buffer.from(
+    JSON.stringify([
+      row.i_is_primary ? 1 : 0,
+      row.i_priority,
+      new Date(row.i_created_at).toISOString(),
+      row.i_id,
+    ]),
+  ).toString('base64url');
+const decodeCursor = (cursor) => {
+  const [primary, priority, iso, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString());
+  return [primary === 1, -priority, new Date(iso), id];
+};
 const TOTAL_SQL = `SELECT "image_count" FROM "products" WHERE "id" = $1`;
 
 async function openDatabase() {
@@ -88,13 +104,17 @@ app.get('/products/:id/images', async (request) => {
   const page = Number(request.query.page ?? 1);
   const perPage = Number(request.query.per_page ?? 100);
   const { id } = request.params;
-  const rows = await db.query(pageSql(perPage + 1, (page - 1) * perPage), [id]);
+  const after = request.query.cursor ? decodeCursor(request.query.cursor) : undefined;
+  const offset = after ? 0 : (page - 1) * perPage;
+  const rows = await db.query(pageSql(perPage + 1, offset, after), [id, ...(after ?? [])]);
   const total = await db.query(TOTAL_SQL, [id]);
+  const items = rows.rows.slice(0, perPage);
   return {
-    items: rows.rows.slice(0, perPage).map(present),
-    page,
+    items: items.map(present),
+    page: after ? 1 : page,
     per_page: perPage,
     total: Number(total.rows[0]?.image_count ?? 0),
+    next_cursor: rows.rows.length > perPage ? encodeCursor(items.at(-1)) : null,
   };
 });
 app.get('/ready', async () => ({ ok: true }));
