@@ -37,9 +37,10 @@ const OPENED_STORAGE = Symbol('OPENED_STORAGE');
 
 /**
  * Storage: the configured StorageProvider under STORAGE_PROVIDER, built once and checked at
- * start-up, the way it keeps images under IMAGE_STORAGE (image-storage.ts), the outbox of file deletions, and /media for local files. Configured with
- * `forRootAsync` (plain StorageModuleOptions); not global, so the modules that use storage say so
- * by importing {@link ConfiguredStorageModule}.
+ * start-up; the way it keeps images under IMAGE_STORAGE (image-storage.ts); the outbox of file
+ * deletions; and /media for local files. Configured with `forRootAsync` (plain
+ * StorageModuleOptions); not global, so the modules that use storage say so by importing
+ * {@link ConfiguredStorageModule}.
  */
 @Module({
   imports: [TypeOrmModule.forFeature([StorageDeletion])],
