@@ -115,6 +115,19 @@ describe('Gallery read paths', () => {
     const first = await read(p, 'per_page=3');
     expect(first.items[0].is_primary).toBe(true);
     expect(first.items.slice(1).map((i) => i.priority)).toEqual([0, 0]);
+    // The repository's rows are those TypeORM's query builder makes, whatever the database.
+    const repository = app.get(GalleryRepository);
+    const productId = decodeId(p) as string;
+    const after = decodeGalleryCursor(first.next_cursor as string);
+    for (const range of [
+      { offset: 0, limit: 11 },
+      { offset: 40, limit: 11 },
+      { after, offset: 0, limit: 11 },
+    ]) {
+      expect(await repository.readPage(productId, range)).toEqual(
+        await repository.pageQuery(productId, range).getMany(),
+      );
+    }
     // A page-based request carries a cursor to the page after it too; the last page none.
     const last = await read(p, 'page=10&per_page=10');
     expect(last.items).toHaveLength(5);
@@ -171,7 +184,11 @@ describe('Gallery read paths', () => {
         deep: { after, offset: 0, limit: 11 },
       };
       for (const range of Object.values(ranges)) {
-        const [sql, params] = repository.pageQuery(productId, range).getQueryAndParameters();
+        // The rows as TypeORM's query builder would have made them.
+        expect(await repository.readPage(productId, range)).toEqual(
+          await repository.pageQuery(productId, range).getMany(),
+        );
+        const [sql, params] = repository.pageSql(productId, range);
         const [{ 'QUERY PLAN': plan }] = await db.query(
           `EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`,
           params,
