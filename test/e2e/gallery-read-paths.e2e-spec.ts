@@ -4,6 +4,8 @@ import { Role } from '../../src/auth/roles';
 import { decodeId, encodeShortId } from '../../src/common/ids/short-id';
 import { decodeGalleryCursor } from '../../src/images/gallery/gallery-cursor';
 import { GalleryRepository, type GalleryRange } from '../../src/images/gallery/gallery.repository';
+import { Product } from '../../src/products/entities/product.entity';
+import { ProductsRepository } from '../../src/products/products.repository';
 import { addUser } from '../support/accounts';
 import { newProduct, organizationBySlug } from '../support/factories';
 import { call, login, type Credential } from '../support/http';
@@ -128,6 +130,12 @@ describe('Gallery read paths', () => {
         await repository.pageQuery(productId, range).getMany(),
       );
     }
+    // And the product's row, as TypeORM's findOneBy makes it.
+    const organizationId = (await organizationBySlug(db)).id;
+    const key = { id: productId, organizationId };
+    expect(await app.get(ProductsRepository).findOne(key)).toEqual(
+      await db.getRepository(Product).findOneBy(key),
+    );
     // A page-based request carries a cursor to the page after it too; the last page none.
     const last = await read(p, 'page=10&per_page=10');
     expect(last.items).toHaveLength(5);
