@@ -5,6 +5,7 @@ import {
   type ObjectLiteral,
   type SelectQueryBuilder,
 } from 'typeorm';
+import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
 import type { RequestContext } from '../../auth/principal';
 import { Image, ImageSource } from '../entities/image.entity';
 import type { GalleryPosition } from './gallery-cursor';
@@ -23,16 +24,28 @@ function inGalleryOrder<T extends ObjectLiteral>(qb: SelectQueryBuilder<T>): Sel
   return rest.reduce((q, column) => q.addOrderBy(column, 'DESC'), qb.orderBy(first, 'DESC'));
 }
 
+/** Image's columns as {@link hydrate} reads them: the result's key, the column. */
+let imageColumns: { key: string; column: ColumnMetadata }[] | undefined;
+
 /** Rows selected as `i` (`i_<column>`) as Image entities, each value as TypeORM hydrates it. */
 function hydrate(manager: EntityManager, rows: Record<string, unknown>[]): Image[] {
   const metadata = manager.connection.getMetadata(Image);
   const driver = manager.connection.driver;
+  imageColumns ??= metadata.columns.map((column) => ({
+    key: `i_${column.databaseName}`,
+    column,
+  }));
+  const columns = imageColumns;
   return rows.map((row) => {
-    const image = metadata.create() as Image;
-    for (const column of metadata.columns) {
-      const value = row[`i_${column.databaseName}`];
-      if (value !== undefined)
-        column.setEntityValue(image, driver.prepareHydratedValue(value, column));
+    const image = metadata.create() as Image & Record<string, unknown>;
+    for (const { key, column } of columns) {
+      const value = row[key];
+      if (value === undefined) continue;
+      const hydrated: unknown = driver.prepareHydratedValue(value, column);
+      // A plain column is a property; TypeORM places a relation's or an embedded one.
+      if (column.relationMetadata || column.embeddedMetadata)
+        column.setEntityValue(image, hydrated);
+      else image[column.propertyName] = hydrated;
     }
     return image;
   });
