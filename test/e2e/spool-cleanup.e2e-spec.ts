@@ -19,7 +19,11 @@ describe('Spool files never outlive their request', () => {
   let port: number;
   let bearer: string;
   let productId: string;
-  /** Small in bytes, slow to process: 24 megapixels of almost one colour. */
+  /**
+   * Small in bytes, slow to process: 24 megapixels of almost one colour, in CMYK, so that the
+   * original must be converted to sRGB and re-encoded (a JPEG that needs no pixel change is stored
+   * as uploaded, and its renditions come from a reduced decode: done too fast to hang up during).
+   */
   let big: Buffer;
 
   beforeAll(async () => {
@@ -30,6 +34,7 @@ describe('Spool files never outlive their request', () => {
     big = await sharp({
       create: { width: 6000, height: 4000, channels: 3, background: '#7a5c3e' },
     })
+      .toColourspace('cmyk')
       .jpeg({ quality: 90 })
       .toBuffer();
     await t.app.listen({ port: 0, host: '127.0.0.1' });
@@ -102,8 +107,8 @@ describe('Spool files never outlive their request', () => {
     const client = await RawClient.connect(port);
     await client.write(head);
     await client.write(body);
-    // The body is in: the spool file is complete and the image is being processed (24 MP take
-    // seconds to encode); no answer has come yet.
+    // The body is in: the spool file is complete and the image is being processed (24 MP of CMYK
+    // take seconds to convert and encode); no answer has come yet.
     expect(await eventually(() => spooled().length > 0)).toBe(true);
     await sleep(300);
     expect(client.answer()).toBeUndefined();
