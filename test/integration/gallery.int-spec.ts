@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RequestContext } from '../../src/auth/principal';
-import { AppError } from '../../src/common/errors/app.error';
 import { encodeShortId } from '../../src/common/ids/short-id';
 import { GalleryQueryDto } from '../../src/images/dto/gallery.dto';
 import { GalleryService } from '../../src/images/gallery/gallery.service';
@@ -9,7 +8,7 @@ import { ImagesModule } from '../../src/images/images.module';
 import type { Product } from '../../src/products/entities/product.entity';
 import { contextFor, newImage, newOrganization, newProduct } from '../support/factories';
 import { solidJpeg } from '../support/fixtures';
-import { startIntegrationModule, type IntegrationModule } from '../support/integration';
+import { startIntegrationModule, type IntegrationModule, errorCode } from '../support/integration';
 import { AVAILABLE_BACKENDS } from '../support/test-database';
 import { STORAGE_PROVIDER, type StorageProvider } from '../../src/storage/storage-provider';
 
@@ -22,15 +21,7 @@ describe.each(AVAILABLE_BACKENDS)(`${GalleryService.name} on %s`, (backend) => {
   let ctx: RequestContext;
   let product: Product;
 
-  /** The AppError code a call fails with ('resolved' if it does not fail; rethrows others). */
-  const code = (promise: Promise<unknown>) =>
-    promise.then(
-      () => 'resolved',
-      (error: unknown) => {
-        if (error instanceof AppError) return error.code;
-        throw error;
-      },
-    );
+  const code = errorCode;
 
   /** An image of the product, its original really stored. */
   const image = (values: { isPrimary?: boolean; priority?: number; createdAt?: Date } = {}) =>

@@ -1,12 +1,11 @@
 import type { RequestContext } from '../../src/auth/principal';
-import { AppError } from '../../src/common/errors/app.error';
 import { decodeId } from '../../src/common/ids/short-id';
 import type { ProductDto } from '../../src/products/dto/product.dto';
 import { Product } from '../../src/products/entities/product.entity';
 import { ProductsModule } from '../../src/products/products.module';
 import { ProductsService } from '../../src/products/products.service';
 import { contextFor, newImage, newOrganization, newProduct } from '../support/factories';
-import { startIntegrationModule, type IntegrationModule } from '../support/integration';
+import { startIntegrationModule, type IntegrationModule, errorCode } from '../support/integration';
 import { AVAILABLE_BACKENDS } from '../support/test-database';
 
 /** The product rules, on ProductsService itself: no HTTP, no other module than its own. */
@@ -19,15 +18,7 @@ describe.each(AVAILABLE_BACKENDS)(`${ProductsService.name} on %s`, (backend) => 
   const uuidOf = (dto: ProductDto): string => decodeId(dto.id)!;
   const create = (body: { name: string } & Record<string, unknown>, as = ctx) =>
     products.create(as, body);
-  /** The AppError code a call fails with ('resolved' if it does not fail; rethrows others). */
-  const code = (promise: Promise<unknown>) =>
-    promise.then(
-      () => 'resolved',
-      (error: unknown) => {
-        if (error instanceof AppError) return error.code;
-        throw error;
-      },
-    );
+  const code = errorCode;
 
   beforeAll(async () => {
     m = await startIntegrationModule(backend, { imports: [ProductsModule] });

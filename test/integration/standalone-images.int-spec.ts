@@ -1,14 +1,13 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RequestContext } from '../../src/auth/principal';
-import { AppError } from '../../src/common/errors/app.error';
 import { StandaloneImagesService } from '../../src/images/assets/standalone-images.service';
 import { ImagePurpose } from '../../src/images/entities/image.entity';
 import { ImagesModule } from '../../src/images/images.module';
 import { STORAGE_PROVIDER, type StorageProvider } from '../../src/storage/storage-provider';
 import { contextFor, newImage, newOrganization, newProduct } from '../support/factories';
 import { solidJpeg } from '../support/fixtures';
-import { startIntegrationModule, type IntegrationModule } from '../support/integration';
+import { startIntegrationModule, type IntegrationModule, errorCode } from '../support/integration';
 import { AVAILABLE_BACKENDS } from '../support/test-database';
 
 /** Stand-alone images (assets/) on their service: listing, expiry, edits, deletion, isolation. */
@@ -19,15 +18,7 @@ describe.each(AVAILABLE_BACKENDS)(`${StandaloneImagesService.name} on %s`, (back
   let jpeg: Buffer;
   let ctx: RequestContext;
 
-  /** The AppError code a call fails with ('resolved' if it does not fail; rethrows others). */
-  const code = (promise: Promise<unknown>) =>
-    promise.then(
-      () => 'resolved',
-      (error: unknown) => {
-        if (error instanceof AppError) return error.code;
-        throw error;
-      },
-    );
+  const code = errorCode;
 
   /** A stand-alone image of the caller's organisation, its original really stored. */
   const asset = (values: { purpose?: ImagePurpose; expiresAt?: Date; createdAt?: Date } = {}) =>

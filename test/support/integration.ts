@@ -1,6 +1,7 @@
 import type { DynamicModule, Provider, Type } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { DataSource } from 'typeorm';
+import { AppError } from '../../src/common/errors/app.error';
 import { loadAppConfig } from '../../src/config/app-config.module';
 import { DatabaseModule } from '../../src/database/database.module';
 import { createTestDatabase, type TestDatabase } from './test-database';
@@ -64,4 +65,15 @@ export async function startIntegrationModule(
     await db.drop();
     throw error;
   }
+}
+
+/** The AppError code a call fails with ('resolved' if it does not fail); other errors rethrown. */
+export function errorCode(promise: Promise<unknown>): Promise<string> {
+  return promise.then(
+    () => 'resolved',
+    (error: unknown) => {
+      if (error instanceof AppError) return error.code;
+      throw error;
+    },
+  );
 }
