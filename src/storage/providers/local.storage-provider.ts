@@ -44,7 +44,8 @@ export class LocalStorageProvider implements StorageProvider {
   readonly driver = 'local';
 
   constructor(
-    private readonly root: string,
+    /** The folder the files are kept in, which /media serves (media-delivery.ts). */
+    readonly root: string,
     private readonly publicBaseUrl: string,
   ) {}
 

@@ -1,0 +1,143 @@
+import { realpath } from 'node:fs/promises';
+import type { IncomingHttpHeaders } from 'node:http';
+import { extname, isAbsolute, relative, sep } from 'node:path';
+import type { Readable } from 'node:stream';
+import { send, type SendOptions } from '@fastify/send';
+import { CONTENT_TYPES, deliveryHeaders } from './storage-provider';
+
+/** The parts of a request that decide the answer: its method and its conditional/range headers. */
+export interface MediaRequest {
+  method?: string;
+  headers: IncomingHttpHeaders;
+}
+
+/** How /media answers a request for a file, whatever the framework that writes it. */
+export type MediaAnswer =
+  | {
+      kind: 'file';
+      /** 200, 206 (one byte range) or 304 (not modified). */
+      status: number;
+      headers: Record<string, string | number>;
+      /** The bytes to send: empty for 304 and HEAD. */
+      body: Readable;
+    }
+  | { kind: 'not_found' }
+  | { kind: 'precondition_failed' }
+  | { kind: 'range_not_satisfiable'; contentRange: string };
+
+/**
+ * What @fastify/send decides for us: conditional requests, byte ranges, HEAD and the stream of
+ * the file. It does not choose the types or the caching (deliveryHeaders does), nor look for an
+ * index file in a folder.
+ */
+const SEND_OPTIONS: SendOptions = {
+  acceptRanges: true,
+  cacheControl: false,
+  contentType: false,
+  etag: true,
+  lastModified: true,
+  index: false,
+};
+
+/** A file that lies, through a symlink, outside the folder /media serves. */
+class OutsideRoot extends Error {}
+
+/**
+ * Answers a request for the file of `key` below `root`: 200 with the file, 206 for one byte range,
+ * 304 when the client's copy is current, 412 for a failed If-Match/If-Unmodified-Since, 416 for a
+ * range past the end, and not found for anything but a regular file whose real path is below the
+ * root (a folder, a missing file, a symlink leading out). `key` must already be a servable key
+ * (storage-keys.ts): send resolves it below `root` and refuses `..` again, but the shape is ours
+ * to check.
+ *
+ * The ETag is `"<size>-<mtime>"` in hex, strong (keys are never rewritten with other bytes), which
+ * send writes as weak: its `W/` is removed from the answer and added to an If-Range that names it,
+ * so that a range request conditional on the ETag we gave is still served as a range.
+ */
+export async function answerMediaRequest(
+  root: string,
+  key: string,
+  request: MediaRequest,
+): Promise<MediaAnswer> {
+  let result;
+  try {
+    result = await send(asSendRequest(request), key, {
+      ...SEND_OPTIONS,
+      root,
+      onFile: (path) => assertBelowRoot(root, path),
+    });
+  } catch (error) {
+    if (error instanceof OutsideRoot) return { kind: 'not_found' };
+    throw error;
+  }
+  if (result.type === 'file') {
+    const contentType = CONTENT_TYPES[extname(key).slice(1)] ?? 'application/octet-stream';
+    return {
+      kind: 'file',
+      status: result.statusCode,
+      headers: mediaHeaders(result.headers, contentType, result.statusCode !== 304),
+      body: result.stream,
+    };
+  }
+  result.stream.destroy();
+  if (result.statusCode === 412) return { kind: 'precondition_failed' };
+  if (result.statusCode === 416) {
+    return { kind: 'range_not_satisfiable', contentRange: result.headers['Content-Range'] };
+  }
+  // Missing, a folder (send would redirect), unreadable: the same 404 as an unknown key.
+  return { kind: 'not_found' };
+}
+
+/** send's headers with our validator, type and delivery headers. */
+function mediaHeaders(
+  sent: Record<string, string | number>,
+  contentType: string,
+  withBody: boolean,
+): Record<string, string | number> {
+  const delivery = deliveryHeaders(contentType);
+  const headers: Record<string, string | number> = {
+    ...sent,
+    ETag: String(sent.ETag).replace(/^W\//, ''),
+    'Cache-Control': delivery.cacheControl,
+    'X-Content-Type-Options': 'nosniff',
+  };
+  if (withBody) headers['Content-Type'] = contentType;
+  if (delivery.contentDisposition) headers['Content-Disposition'] = delivery.contentDisposition;
+  if (delivery.contentSecurityPolicy) {
+    headers['Content-Security-Policy'] = delivery.contentSecurityPolicy;
+  }
+  return headers;
+}
+
+/**
+ * The request as send reads it (its method and headers), with a strong If-Range ETag written as
+ * the weak one send compares it with.
+ */
+function asSendRequest(request: MediaRequest): Readable {
+  const ifRange = request.headers['if-range'];
+  const headers =
+    typeof ifRange === 'string' && ifRange.startsWith('"')
+      ? { ...request.headers, 'if-range': `W/${ifRange}` }
+      : request.headers;
+  return { method: request.method, headers } as unknown as Readable;
+}
+
+/** The real root, resolved once: the folder itself may be a symlink. */
+const realRoots = new Map<string, Promise<string>>();
+
+/**
+ * Refuses a file whose real path (symlinks followed) is not below the real root: a symlink placed
+ * in the storage folder must not serve a file from elsewhere on the disk.
+ */
+async function assertBelowRoot(root: string, path: string): Promise<void> {
+  let realRoot = realRoots.get(root);
+  if (!realRoot) {
+    realRoot = realpath(root);
+    realRoots.set(root, realRoot);
+    realRoot.catch(() => realRoots.delete(root));
+  }
+  const [base, real] = await Promise.all([realRoot, realpath(path)]);
+  const rel = relative(base, real);
+  if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel))
+    throw new OutsideRoot();
+}
