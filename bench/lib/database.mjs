@@ -42,13 +42,27 @@ export async function openSql({ url, pgliteDir }) {
   return { query: (sql, params) => client.query(sql, params), close: () => client.end() };
 }
 
+/**
+ * Whether the service keeps each product's image count (`products.image_count`, added to in the
+ * gallery's transaction): rows inserted here must add to it, or totals and product lists are wrong.
+ * A service built from an older commit (--service-dir) has no such column.
+ */
+async function keepsImageCount(sql) {
+  const { rows } = await sql.query(
+    `SELECT 1 FROM information_schema.columns
+      WHERE table_schema = current_schema() AND table_name = 'products' AND column_name = 'image_count'`,
+  );
+  return rows.length > 0;
+}
+
 const IMAGE_COLUMNS = `organization_id, purpose, source, title, alt_text, description, original_filename,
   format, mime_type, width, height, size, color_mode, has_alpha, sha256, storage_key, renditions, uploaded_by`;
 
 /**
  * `count` copies of the uploaded image `sourceId` in the gallery of `productId` (files shared: a
  * gallery read does not open them), each appended as an upload would be (priority after the last,
- * a second older each); the first is the primary when `primary` is true.
+ * a second older each); the first is the primary when `primary` is true. The product's kept image
+ * count grows by `count`, as the gallery's transaction would have made it.
  */
 export async function fillGallery(sql, { sourceId, productId, count, primary }) {
   await sql.query(
@@ -59,6 +73,12 @@ export async function fillGallery(sql, { sourceId, productId, count, primary }) 
       WHERE s.id = $1::uuid`,
     [sourceId, productId, count, primary],
   );
+  if (await keepsImageCount(sql)) {
+    await sql.query(`UPDATE products SET image_count = image_count + $2::int WHERE id = $1::uuid`, [
+      productId,
+      count,
+    ]);
+  }
 }
 
 /**
@@ -68,12 +88,14 @@ export async function fillGallery(sql, { sourceId, productId, count, primary }) 
 export async function fillCatalogue(sql, { orgSlug, count, sourceId, imagesEach }) {
   const { rows } = await sql.query(`SELECT id FROM organizations WHERE slug = $1`, [orgSlug]);
   const orgId = rows[0].id;
+  // Each product's kept image count is written with it (no UPDATE of 100,000 rows after).
+  const kept = await keepsImageCount(sql);
   await sql.query(
-    `INSERT INTO products (organization_id, name, slug, created_at, updated_at)
-     SELECT $1::uuid, 'Product ' || g, 'product-' || g, now() - interval '1 day' - g * interval '1 second',
-            now() - interval '1 day' - g * interval '1 second'
+    `INSERT INTO products (organization_id, name, slug, ${kept ? 'image_count, ' : ''}created_at, updated_at)
+     SELECT $1::uuid, 'Product ' || g, 'product-' || g, ${kept ? '$3::int, ' : ''}
+            now() - interval '1 day' - g * interval '1 second', now() - interval '1 day' - g * interval '1 second'
        FROM generate_series(1, $2::int) AS g`,
-    [orgId, count],
+    kept ? [orgId, count, imagesEach] : [orgId, count],
   );
   await sql.query(
     `INSERT INTO images (id, product_id, is_primary, priority, created_at, updated_at, ${IMAGE_COLUMNS})
