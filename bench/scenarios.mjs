@@ -1,5 +1,6 @@
 // The scenarios: each measures the service and its baseline back to back, `repeats` times (the
 // order alternating), and adds rows of ratios with their goals (issue 17's table).
+import { setTimeout } from 'node:timers/promises';
 import { hammer, postStream } from './lib/load.mjs';
 import { loadAverage, sampleRss, cpuSeconds } from './lib/processes.mjs';
 import { median } from './lib/report.mjs';
@@ -218,10 +219,24 @@ export async function hugeBodies(ctx) {
   });
 }
 
+/**
+ * A timed run of GETs; then a pause as long as its slowest answer (at most 10 s): the requests
+ * still in flight when the run stops keep the server and its database busy that long (a deep
+ * page by number takes seconds at 100,000 images), and must not be counted against the next run.
+ */
 const get =
   (url, headers, opts, ok = [200]) =>
-  () =>
-    hammer({ url, headers, connections: opts.connections, seconds: opts.seconds, ok });
+  async () => {
+    const result = await hammer({
+      url,
+      headers,
+      connections: opts.connections,
+      seconds: opts.seconds,
+      ok,
+    });
+    await setTimeout(Math.min(result.max, 10_000));
+    return result;
+  };
 
 /** GET `url` as JSON; anything but 200 means the bench cannot measure what it meant to. */
 async function getJson(url, headers) {
@@ -234,10 +249,12 @@ async function getJson(url, headers) {
 
 /**
  * The cursor of a gallery's last page: `next_cursor` of the page before it, read once by number.
- * Checked to lead to the same images as the last page by number, and the baseline to answer the
- * same cursor (it runs the service's keyset query: if not, its copy of the query is stale).
+ * Checked to lead to the same images as the last page by number, the baseline to answer the same
+ * cursor (it runs the service's keyset query: if not, its copy of the query is stale), and the
+ * total to be the `count` rows inserted (the product's kept count was added to).
  */
-async function lastPageCursor(ctx, id, lastPage, perPage) {
+async function lastPageCursor(ctx, id, count, perPage) {
+  const lastPage = Math.ceil(count / perPage);
   const { service, baselines } = ctx;
   const serviceUrl = (query) => `${service.url}/api/v1/products/${id}/images?${query}`;
   const before = `page=${lastPage - 1}&per_page=${perPage}`;
@@ -246,6 +263,11 @@ async function lastPageCursor(ctx, id, lastPage, perPage) {
   const byNumber = await getJson(serviceUrl(`page=${lastPage}&per_page=${perPage}`), ctx.auth.main);
   const byCursor = await getJson(serviceUrl(`per_page=${perPage}&cursor=${cursor}`), ctx.auth.main);
   const ids = (page) => page.items.map((image) => image.id).join();
+  if (byNumber.total !== count || baseline.total !== count) {
+    throw new Error(
+      `gallery ${id}: total ${byNumber.total} (baseline ${baseline.total}), not ${count}`,
+    );
+  }
   if (!cursor || baseline.next_cursor !== cursor || ids(byCursor) !== ids(byNumber)) {
     throw new Error(
       `gallery ${id}: the cursor of page ${lastPage - 1} (${cursor}; baseline ${baseline.next_cursor}) does not lead to page ${lastPage}`,
@@ -266,7 +288,7 @@ export async function galleries(ctx) {
   const cases = [['10', ctx.products.g10, first]];
   for (const [label, id, n] of ctx.galleries) {
     const last = Math.ceil(n / perPage);
-    const cursor = await lastPageCursor(ctx, id, last, perPage);
+    const cursor = await lastPageCursor(ctx, id, n, perPage);
     cases.push(
       [`${label} p1`, id, first],
       // Short labels: the chart has about 50 characters for each.

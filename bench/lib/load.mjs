@@ -52,6 +52,7 @@ export function hammer({
           rps: answered / result.duration,
           p50: result.latency.p50,
           p99: result.latency.p99,
+          max: result.latency.max,
           load,
         });
       },
