@@ -48,6 +48,13 @@ export enum StorageDriver {
   Cloudinary = 'cloudinary',
 }
 
+/** What one process of the service does (see src/jobs/): HTTP, background jobs, or both. */
+export enum ServiceRole {
+  All = 'all',
+  Api = 'api',
+  Worker = 'worker',
+}
+
 /** The AWS SDK's checksum modes; S3-compatible stores (MinIO, s3rver, …) often need WHEN_REQUIRED. */
 export enum S3ChecksumMode {
   WhenSupported = 'WHEN_SUPPORTED',
@@ -248,6 +255,27 @@ export class EnvironmentVariables {
   @Max(600_000, { message: 'must be an integer number of milliseconds between 0 and 600000' })
   SHUTDOWN_TIMEOUT_MS = 10_000;
 
+  // --- Roles and background jobs (see src/jobs/) ---
+
+  /** `all` serves HTTP and runs jobs; `api` serves HTTP and only enqueues; `worker` runs jobs. */
+  @Transform(blankToUndefined)
+  @IsEnum(ServiceRole, { message: `must be one of: ${Object.values(ServiceRole).join(', ')}` })
+  SERVICE_ROLE: ServiceRole = ServiceRole.All;
+
+  /** Jobs of one queue this process runs at once (image work is bounded separately). */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer between 1 and 64' })
+  @Min(1, { message: 'must be an integer between 1 and 64' })
+  @Max(64, { message: 'must be an integer between 1 and 64' })
+  JOB_CONCURRENCY = 4;
+
+  /** How often an idle worker asks the database for jobs of each queue. */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of milliseconds between 500 and 60000' })
+  @Min(500, { message: 'must be an integer number of milliseconds between 500 and 60000' })
+  @Max(60_000, { message: 'must be an integer number of milliseconds between 500 and 60000' })
+  JOB_POLL_INTERVAL_MS = 2000;
+
   // --- Slow clients (see common/http/request-timeouts.ts) ---
 
   /** The request line and headers must have arrived within this. */
@@ -370,6 +398,27 @@ export class EnvironmentVariables {
   @Min(1, { message: 'must be an integer number of seconds between 1 and 86400' })
   @Max(86_400, { message: 'must be an integer number of seconds between 1 and 86400' })
   LOGIN_RATE_WINDOW_SECONDS = 60;
+
+  // --- State shared between instances (see shared-state/) ---
+
+  /**
+   * Where the instances of the service count login attempts together: unset, in the service's
+   * own PostgreSQL; a Redis URL, in that Redis (`rediss://` for TLS). Never echoed: it may hold a
+   * password.
+   */
+  @Transform(blankToUndefined)
+  @IsOptional()
+  @Matches(/^rediss?:\/\/\S+$/, {
+    message: 'must be a Redis URL (redis://[:password@]host:6379[/db], or rediss:// for TLS)',
+  })
+  REDIS_URL?: string = undefined;
+
+  /** Starts every Redis key the service writes, so that several deployments can share a Redis. */
+  @Transform(blankToUndefined)
+  @Matches(/^[A-Za-z0-9._:-]{1,64}$/, {
+    message: 'must be 1 to 64 characters of A-Z, a-z, 0-9, ".", "_", ":" and "-" (e.g. pis:)',
+  })
+  REDIS_KEY_PREFIX = 'pis:';
 
   // --- Storage and images ---------------------------------------------------------------------
 

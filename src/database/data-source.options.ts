@@ -21,6 +21,9 @@ export function buildDataSourceOptions(config: DatabaseConfig): DataSourceOption
     synchronize: false,
     migrationsRun: false,
     migrationsTableName: 'migrations',
+    // Each in its own transaction, as run-migrations.ts does: the job queue's schema migration
+    // brings its own transaction and so must run outside one, which mode 'all' would refuse.
+    migrationsTransactionMode: 'each' as const,
     // gen_random_uuid() is built into PostgreSQL 13+ and PGlite; uuid-ossp is not in PGlite.
     uuidExtension: 'pgcrypto' as const,
     // Nothing to install: the schema needs no extension, and managed servers often forbid it.

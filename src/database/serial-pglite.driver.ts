@@ -113,6 +113,16 @@ class SessionClient extends EventEmitter {
     super();
   }
 
+  /**
+   * Runs a string of statements without parameters and returns the rows of all of them, in order
+   * (what node-postgres gives as one result per statement): pg-boss needs the rows of a statement
+   * in the middle of `BEGIN; …; COMMIT`. TypeORM itself uses `query`, which keeps only the last.
+   */
+  async queryAll(sql: string): Promise<{ rows: unknown[] }> {
+    const results = await this.db.exec(sql);
+    return { rows: results.flatMap((result) => result.rows) };
+  }
+
   query(sql: string, params?: unknown[] | QueryCallback, cb?: QueryCallback): Promise<unknown> {
     const callback = typeof params === 'function' ? params : cb;
     const values = typeof params === 'function' ? undefined : params;

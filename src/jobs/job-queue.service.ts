@@ -1,0 +1,190 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+import { safeError } from '../common/logging/safe-error';
+import { ServiceRole } from '../config/env.validation';
+import { JOBS_CONFIG, type JobsConfig } from './jobs.config';
+import {
+  createEngine,
+  transactionExecutor,
+  type Engine,
+  type JobDetails,
+  type JobRecord,
+} from './pg-boss.engine';
+
+export type { JobDetails, JobRecord, JobState } from './pg-boss.engine';
+
+/** A kind of background work: its queue's retry policy, its handler and, optionally, a schedule. */
+export interface QueueDefinition<T extends object> {
+  /** The queue's name: lower-case words and dashes (`file-deletion`). */
+  name: string;
+  /** Does one job; resolves with its output (kept with the job), or throws to fail this attempt. */
+  handler: (data: T, job: JobRecord<T>) => Promise<object | void>;
+  /** Attempts after the first before the job is failed for good (default 5). */
+  retryLimit?: number;
+  /** Seconds before the first retry, doubled each time up to `retryDelayMaxSeconds` (30, 3600). */
+  retryDelaySeconds?: number;
+  retryDelayMaxSeconds?: number;
+  /** How long one attempt may run before it counts as failed (default 15 minutes). */
+  expireInSeconds?: number;
+  /** Jobs of this queue one process runs at once (default JOB_CONCURRENCY). */
+  concurrency?: number;
+  /** A cron expression (UTC): the queue gets one job per tick, made by one instance only. */
+  schedule?: string;
+}
+
+export interface SendOptions {
+  /** The transaction that makes the change this job completes: the job commits with it. */
+  manager?: EntityManager;
+  /** At most one queued job per key (a second send with the same key is dropped). */
+  singletonKey?: string;
+  startAfterSeconds?: number;
+}
+
+/**
+ * The service's job queue: pg-boss (pg-boss.engine.ts) on the service's own database. Features
+ * define their queues in `onModuleInit`; at bootstrap the engine starts, creates them, registers
+ * their schedules and, when this process runs jobs (SERVICE_ROLE `all` or `worker`), works them.
+ * Retries, back-off, expiry, schedules and locking are pg-boss's, not ours.
+ */
+@Injectable()
+export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger('Jobs');
+  private readonly definitions = new Map<string, QueueDefinition<object>>();
+  private readonly workers = new Map<string, string>();
+  private readonly engine: Engine;
+  private started = false;
+
+  constructor(
+    @InjectDataSource() dataSource: DataSource,
+    @Inject(JOBS_CONFIG) private readonly config: JobsConfig,
+  ) {
+    this.engine = createEngine(dataSource, !config.DATABASE_URL, `pis-${config.SERVICE_ROLE}`);
+    this.engine.on('error', (error: unknown) =>
+      this.logger.error({ err: safeError(error) }, 'Job engine error'),
+    );
+  }
+
+  /** Whether this process works jobs (the `api` role only enqueues them). */
+  get runsJobs(): boolean {
+    return this.config.SERVICE_ROLE !== ServiceRole.Api;
+  }
+
+  define<T extends object>(definition: QueueDefinition<T>): void {
+    if (this.started) throw new Error(`Queue ${definition.name} defined after start`);
+    if (this.definitions.has(definition.name)) {
+      throw new Error(`Queue ${definition.name} is defined twice`);
+    }
+    this.definitions.set(definition.name, definition as unknown as QueueDefinition<object>);
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    this.started = true;
+    await this.engine.start();
+    for (const definition of this.definitions.values()) await this.createQueue(definition);
+    if (this.runsJobs) {
+      for (const definition of this.definitions.values()) await this.work(definition);
+    }
+  }
+
+  /** Stops taking jobs and lets running ones finish within SHUTDOWN_TIMEOUT_MS. */
+  async beforeApplicationShutdown(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    await this.engine.stop({
+      graceful: true,
+      close: true,
+      timeout: Math.max(1000, this.config.SHUTDOWN_TIMEOUT_MS),
+    });
+  }
+
+  /** Queues one job; with `manager`, atomically with that transaction. Returns its id (null if a singleton was dropped). */
+  async send<T extends object>(
+    name: string,
+    data: T,
+    options: SendOptions = {},
+  ): Promise<string | null> {
+    this.assertDefined(name);
+    return this.engine.send(name, data, {
+      singletonKey: options.singletonKey,
+      startAfter: options.startAfterSeconds,
+      db: options.manager ? transactionExecutor(options.manager) : undefined,
+    });
+  }
+
+  /** Queues many jobs in one statement; with `manager`, atomically with that transaction. */
+  async sendMany<T extends object>(
+    name: string,
+    data: T[],
+    options: SendOptions = {},
+  ): Promise<void> {
+    this.assertDefined(name);
+    if (data.length === 0) return;
+    await this.engine.insert(
+      name,
+      data.map((item) => ({ data: item, singletonKey: options.singletonKey })),
+      { db: options.manager ? transactionExecutor(options.manager) : undefined },
+    );
+  }
+
+  /** Asks this process's worker of `name` to look for jobs now (after a commit that queued some). */
+  wake(name: string): void {
+    const worker = this.workers.get(name);
+    if (worker) this.engine.notifyWorker(worker);
+  }
+
+  async getJob<T extends object>(name: string, id: string): Promise<JobDetails<T> | null> {
+    this.assertDefined(name);
+    const job = await this.engine.getJobById<T>(name, id);
+    return job;
+  }
+
+  /** Puts a failed job back in its queue. Returns whether it was retried. */
+  async retry(name: string, id: string): Promise<boolean> {
+    this.assertDefined(name);
+    // pg-boss's typings leave CommandResponse empty; its value carries `affected`.
+    const result = (await this.engine.retry(name, id)) as { affected?: number };
+    return (result.affected ?? 0) > 0;
+  }
+
+  queueNames(): string[] {
+    return [...this.definitions.keys()];
+  }
+
+  private assertDefined(name: string): void {
+    if (!this.definitions.has(name)) throw new Error(`Unknown queue ${name}`);
+  }
+
+  private async createQueue(definition: QueueDefinition<object>): Promise<void> {
+    await this.engine.createQueue(definition.name, {
+      retryLimit: definition.retryLimit ?? 5,
+      retryDelay: definition.retryDelaySeconds ?? 30,
+      retryBackoff: true,
+      retryDelayMax: definition.retryDelayMaxSeconds ?? 3600,
+      expireInSeconds: definition.expireInSeconds ?? 900,
+    });
+    if (definition.schedule) await this.engine.schedule(definition.name, definition.schedule, {});
+  }
+
+  private async work(definition: QueueDefinition<object>): Promise<void> {
+    const id = await this.engine.work<object>(
+      definition.name,
+      {
+        localConcurrency: definition.concurrency ?? this.config.JOB_CONCURRENCY,
+        batchSize: 1,
+        pollingIntervalSeconds: this.config.JOB_POLL_INTERVAL_MS / 1000,
+      },
+      async ([job]) => {
+        if (!job) return undefined;
+        return definition.handler(job.data, job);
+      },
+    );
+    this.workers.set(definition.name, id);
+  }
+}

@@ -1,0 +1,121 @@
+import { Injectable, Module, type OnModuleInit } from '@nestjs/common';
+import { JobQueue } from '../../src/jobs/job-queue.service';
+import { JobsModule } from '../../src/jobs/jobs.module';
+import { startIntegrationModule, type IntegrationModule } from '../support/integration';
+
+/** A feature with one queue, as the service's own features define theirs. */
+@Injectable()
+class Recorder implements OnModuleInit {
+  readonly done: string[] = [];
+  readonly attempts = new Map<string, number>();
+  constructor(readonly jobs: JobQueue) {}
+
+  onModuleInit(): void {
+    this.jobs.define<{ label: string; failTimes?: number }>({
+      name: 'record',
+      retryLimit: 3,
+      retryDelaySeconds: 1,
+      handler: async ({ label, failTimes = 0 }) => {
+        const attempt = (this.attempts.get(label) ?? 0) + 1;
+        this.attempts.set(label, attempt);
+        if (attempt <= failTimes) throw new Error(`attempt ${attempt} of ${label} fails`);
+        this.done.push(label);
+        return { label, attempt };
+      },
+    });
+  }
+}
+
+@Module({ imports: [JobsModule], providers: [Recorder] })
+class RecorderModule {}
+
+async function eventually(check: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+const backends = [
+  ...(process.env.TEST_DATABASE_URL ? (['postgres'] as const) : []),
+  'pglite' as const,
+];
+
+describe.each(backends)(`${JobQueue.name} on %s`, (backend) => {
+  let app: IntegrationModule;
+  let recorder: Recorder;
+  let jobs: JobQueue;
+
+  beforeAll(async () => {
+    app = await startIntegrationModule(backend, {
+      imports: [RecorderModule],
+      env: { JOB_POLL_INTERVAL_MS: '500' },
+    });
+    recorder = app.get(Recorder);
+    jobs = app.get(JobQueue);
+  });
+  afterAll(() => app?.close());
+
+  it('runs a job queued in a transaction once that transaction commits, and keeps its output', async () => {
+    const id = await app.dataSource.transaction((manager) =>
+      jobs.send('record', { label: 'committed' }, { manager }),
+    );
+    jobs.wake('record');
+    await eventually(() => recorder.done.includes('committed'));
+    await eventually(async () => (await jobs.getJob('record', id!))?.state === 'completed');
+    const job = await jobs.getJob('record', id!);
+    expect(job).toMatchObject({ state: 'completed', output: { label: 'committed', attempt: 1 } });
+  });
+
+  it('never runs a job whose transaction rolled back', async () => {
+    let id: string | null = null;
+    await expect(
+      app.dataSource.transaction(async (manager) => {
+        id = await jobs.send('record', { label: 'rolled-back' }, { manager });
+        throw new Error('the change fails');
+      }),
+    ).rejects.toThrow('the change fails');
+    expect(id).not.toBeNull();
+    expect(await jobs.getJob('record', id!)).toBeNull();
+    // A later job runs, so the worker is alive and would have seen the first had it existed.
+    await jobs.send('record', { label: 'after-rollback' });
+    jobs.wake('record');
+    await eventually(() => recorder.done.includes('after-rollback'));
+    expect(recorder.attempts.has('rolled-back')).toBe(false);
+  });
+
+  it('retries a failing job with back-off until it succeeds', async () => {
+    const id = await jobs.send('record', { label: 'flaky', failTimes: 2 });
+    jobs.wake('record');
+    await eventually(() => recorder.done.includes('flaky'), 30_000);
+    expect(recorder.attempts.get('flaky')).toBe(3);
+    await eventually(async () => (await jobs.getJob('record', id!))?.state === 'completed');
+  });
+
+  it('refuses to enqueue "atomically" outside a transaction, and to use an undefined queue', async () => {
+    await expect(jobs.send('record', { label: 'x' }, { manager: app.dataSource.manager })).rejects.toThrow(
+      'inside a transaction',
+    );
+    await expect(jobs.send('nope', {})).rejects.toThrow('Unknown queue nope');
+  });
+});
+
+describe(`${JobQueue.name} in the api role`, () => {
+  it('queues jobs but does not run them', async () => {
+    const app = await startIntegrationModule('default', {
+      imports: [RecorderModule],
+      env: { SERVICE_ROLE: 'api', JOB_POLL_INTERVAL_MS: '500' },
+    });
+    try {
+      const jobs = app.get(JobQueue);
+      const id = await jobs.send('record', { label: 'waits' });
+      jobs.wake('record');
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(app.get(Recorder).done).toEqual([]);
+      expect((await jobs.getJob('record', id!))?.state).toBe('created');
+    } finally {
+      await app.close();
+    }
+  });
+});
