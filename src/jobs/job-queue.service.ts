@@ -169,7 +169,9 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
       retryDelayMax: definition.retryDelayMaxSeconds ?? 3600,
       expireInSeconds: definition.expireInSeconds ?? 900,
     });
+    // Schedules live in the database: one switched off (no schedule now) must be removed there.
     if (definition.schedule) await this.engine.schedule(definition.name, definition.schedule, {});
+    else await this.engine.unschedule(definition.name);
   }
 
   private async work(definition: QueueDefinition<object>): Promise<void> {
