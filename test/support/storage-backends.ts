@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, utimesSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -57,6 +57,8 @@ export interface StorageBackend {
   env: Record<string, string>;
   /** What the backend holds: object keys (local, S3) or public ids (Cloudinary). */
   stored(): string[];
+  /** Makes one of `stored()` look last written at `when` (to the storage's own listing). */
+  backdate(stored: string, when: Date): void;
   /** Present for s3: a proxy in front of s3rver that can refuse requests. */
   faults?: FaultyProxy;
   cloudinary?: FakeCloudinary;
@@ -76,6 +78,7 @@ export async function startStorageBackend(driver: Driver): Promise<StorageBacken
             .map((f) => relative(dir, f).split(sep).join('/'))
             .filter((key) => !key.startsWith('.tmp/'))
             .sort(),
+        backdate: (key, when) => utimesSync(join(dir, key), when, when),
         close: () => Promise.resolve(removeDir()),
       };
     case 's3': {
@@ -95,6 +98,8 @@ export async function startStorageBackend(driver: Driver): Promise<StorageBacken
           S3_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
         },
         stored: () => s3rverKeys(join(dir, BUCKET)),
+        // s3rver answers an object's LastModified from its file's mtime.
+        backdate: (key, when) => utimesSync(join(dir, BUCKET, `${key}._S3rver_object`), when, when),
         faults,
         close: async () => {
           await faults.close();
@@ -110,6 +115,12 @@ export async function startStorageBackend(driver: Driver): Promise<StorageBacken
         driver,
         env: { STORAGE_DRIVER: 'cloudinary', CLOUDINARY_URL: fake.cloudinaryUrl() },
         stored: () => [...fake.assets.keys()].sort(),
+        backdate: (publicId, when) => {
+          const asset = fake.assets.get(publicId);
+          if (!asset) throw new Error(`no asset ${publicId}`);
+          // The fake's created_at is its version's time, as Cloudinary's versions are.
+          asset.version = Math.floor(when.getTime() / 1000);
+        },
         cloudinary: fake,
         close: () => fake.close(),
       };
