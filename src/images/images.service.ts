@@ -8,7 +8,7 @@ import { StandaloneUploadService } from './assets/standalone-upload.service';
 import type { AttachImageDto } from './dto/gallery.dto';
 import type { ImageDto } from './dto/image.dto';
 import type { StandaloneImageDto } from './dto/standalone-image.dto';
-import type { StandaloneUploadFieldsDto } from './dto/upload-image.dto';
+import type { StandaloneUploadFieldsDto, UploadImageFieldsDto } from './dto/upload-image.dto';
 import type { GalleryAddition } from './gallery/gallery-addition.pipe';
 import { GalleryUploadService } from './gallery/gallery-upload.service';
 import { GalleryService } from './gallery/gallery.service';
@@ -40,6 +40,20 @@ export class ImagesService {
   /** An upload into the product's gallery (see GalleryUploadService). */
   upload(ctx: RequestContext, ref: ProductRef, upload: ImageUpload): Promise<ImageDto> {
     return this.galleryUploads.upload(ctx, ref, upload);
+  }
+
+  /**
+   * A bulk import's row: the image at `url` into the gallery, as an upload with `fields`, under
+   * the id `imageId` (see GalleryUploadService.uploadFromUrl).
+   */
+  uploadFromUrl(
+    ctx: RequestContext,
+    ref: ProductRef,
+    url: string,
+    fields: UploadImageFieldsDto,
+    imageId: string,
+  ): Promise<ImageDto> {
+    return this.galleryUploads.uploadFromUrl(ctx, ref, url, fields, imageId);
   }
 
   /** An upload into no gallery (see StandaloneUploadService). */

@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import { Injectable } from '@nestjs/common';
 import type { RequestContext } from '../../auth/principal';
 import { ProductsService, type ProductRef } from '../../products/products.service';
 import type { ImageDto } from '../dto/image.dto';
+import type { UploadImageFieldsDto } from '../dto/upload-image.dto';
 import { ImageFilesService } from '../image-files.service';
+import { ImageImportService } from '../intake/import/image-import.service';
 import type { ImageUpload } from '../intake/multipart-upload';
 import { newImageRecord } from '../new-image';
 import { ImageProcessor } from '../processing/image-processor';
@@ -17,19 +20,25 @@ export class GalleryUploadService {
     private readonly processor: ImageProcessor,
     private readonly files: ImageFilesService,
     private readonly gallery: GalleryService,
+    private readonly importer: ImageImportService,
   ) {}
 
   /**
    * Checks, processes and stores an uploaded image, then adds it to the gallery. Nothing is left
    * behind when any step fails: files already written are deleted, and the row is never inserted.
+   * `id` is the new image's (a bulk import chooses it beforehand, to recognise its own image).
    */
-  async upload(ctx: RequestContext, ref: ProductRef, upload: ImageUpload): Promise<ImageDto> {
+  async upload(
+    ctx: RequestContext,
+    ref: ProductRef,
+    upload: ImageUpload,
+    id: string = randomUUID(),
+  ): Promise<ImageDto> {
     const product = await this.products.find(ctx, ref);
     const processed = await this.processor.process(
       upload.file.path,
       this.files.processingOptions(),
     );
-    const id = randomUUID();
     return this.files.withStoredFiles(processed, { imageId: id, productId: product.id }, (files) =>
       this.gallery.add(
         ctx,
@@ -43,5 +52,25 @@ export class GalleryUploadService {
         { isPrimary: upload.fields.is_primary, priority: upload.fields.priority },
       ),
     );
+  }
+
+  /**
+   * A bulk import's row: the image at `url`, fetched as the Ocha API's import fetches it (safe
+   * against request forgery, see ImageImportService), then added exactly as an upload with these
+   * fields. An unknown product is refused before anything is fetched.
+   */
+  async uploadFromUrl(
+    ctx: RequestContext,
+    ref: ProductRef,
+    url: string,
+    fields: UploadImageFieldsDto,
+    id: string,
+  ): Promise<ImageDto> {
+    const product = await this.products.find(ctx, ref);
+    return this.importer.withFile(url, async (file) => {
+      const { size } = await stat(file.path);
+      const upload = { file: { path: file.path, size, filename: file.filename }, fields };
+      return this.upload(ctx, { id: product.id }, upload, id);
+    });
   }
 }
