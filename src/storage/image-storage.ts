@@ -44,6 +44,19 @@ export interface ImageToStore {
   keyOf(variant: string, extension: string): string;
 }
 
+/**
+ * New renditions of an image already stored: its original stays as it is (same key, same bytes),
+ * only the renditions are made again, under the keys `keyOf` gives (new ones, so the files the
+ * image's row names now stay until it names the new ones).
+ */
+export interface RenditionsToStore {
+  /** The stored original, as the image's row records it (its key and the size storage measured). */
+  original: { key: string; width: number; height: number };
+  renditions: readonly RenditionToStore[];
+  /** The key of a rendition's file, by its name, with its extension. */
+  keyOf(variant: string, extension: string): string;
+}
+
 /** A stored rendition, as the image's row records it. */
 export interface StoredRenditionRecord {
   /** Its own file, or the original's key when the storage derives it at delivery. */
@@ -110,6 +123,16 @@ export interface ImageStorage {
    * failed write is a {@link StorageWriteError}.
    */
   store(image: ImageToStore, written: string[]): Promise<StoredImage>;
+  /**
+   * Stores new renditions of an image whose original is stored already (renditions made again
+   * after the presets changed), as this storage keeps them: files of their own, or transformations
+   * of the original recorded only. Keys are pushed onto `written` before they are written, as for
+   * {@link store}. Returns rendition name → its record, in the order given.
+   */
+  storeRenditions(
+    image: RenditionsToStore,
+    written: string[],
+  ): Promise<Record<string, StoredRenditionRecord>>;
   /** The URL clients fetch a stored file from: an original's key, or a rendition's record. */
   url(file: StoredFileRef): Promise<string>;
 }

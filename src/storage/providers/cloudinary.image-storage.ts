@@ -1,6 +1,7 @@
 import {
   type ImageStorage,
   type ImageToStore,
+  type RenditionsToStore,
   type StoredFileRef,
   type StoredImage,
   type StoredRenditionRecord,
@@ -33,17 +34,24 @@ export class CloudinaryImageStorage implements ImageStorage {
       transformedBy ? { transformOnUpload: transformedBy } : {},
     );
     const original = storedImage(key, stored, image.original, {});
+    const renditions = await this.storeRenditions({ ...image, original });
+    return { ...original, renditions };
+  }
+
+  /** Nothing to write: each rendition is recorded as a transformation of the stored original. */
+  storeRenditions(image: RenditionsToStore): Promise<Record<string, StoredRenditionRecord>> {
+    const { key, width, height } = image.original;
     const renditions: Record<string, StoredRenditionRecord> = {};
     for (const { name, transform } of image.renditions) {
       renditions[name] = {
         key,
-        ...transformedSize(transform, original.width, original.height),
+        ...transformedSize(transform, width, height),
         format: 'auto',
         size: null,
         transform,
       };
     }
-    return { ...original, renditions };
+    return Promise.resolve(renditions);
   }
 
   url(file: StoredFileRef): Promise<string> {

@@ -3,6 +3,7 @@ import {
   type ImageFile,
   type ImageStorage,
   type ImageToStore,
+  type RenditionsToStore,
   type StoredFileRef,
   type StoredImage,
   type StoredRenditionRecord,
@@ -27,6 +28,17 @@ export class FilesImageStorage implements ImageStorage {
   async store(image: ImageToStore, written: string[]): Promise<StoredImage> {
     const key = image.keyOf('original', image.original.extension);
     const original = await putImageFile(this.provider, key, image.original, written);
+    const renditions = await this.storeRenditions(
+      { ...image, original: { ...image.original, key } },
+      written,
+    );
+    return storedImage(key, original, image.original, renditions);
+  }
+
+  async storeRenditions(
+    image: RenditionsToStore,
+    written: string[],
+  ): Promise<Record<string, StoredRenditionRecord>> {
     const renditions: Record<string, StoredRenditionRecord> = {};
     for (const rendition of image.renditions) {
       const file = rendition.file();
@@ -41,7 +53,7 @@ export class FilesImageStorage implements ImageStorage {
         size: file.buffer.length,
       };
     }
-    return storedImage(key, original, image.original, renditions);
+    return renditions;
   }
 
   url(file: StoredFileRef): Promise<string> {
