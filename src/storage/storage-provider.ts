@@ -47,7 +47,10 @@ export interface StorageProvider {
   exists(key: string): Promise<boolean>;
   /** The URL clients fetch the object from (public, or presigned for a private bucket). */
   url(key: string): Promise<string>;
-  /** For providers the application serves itself (local): the bytes and their validators. */
+  /**
+   * The bytes and their validators, where the service reads objects back: local disk (what /media
+   * serves) and S3 (an original read to make its renditions again); undefined for a missing key.
+   */
   read?(key: string): Promise<ObjectStream | undefined>;
   /** Readiness: throws a {@link StorageError} saying why when the storage cannot be used. */
   check(): Promise<void>;

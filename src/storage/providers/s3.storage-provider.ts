@@ -11,6 +11,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import {
   StorageError,
+  type ObjectStream,
   type PutOptions,
   type StorageProvider,
   type StoredObject,
@@ -132,6 +133,26 @@ export class S3StorageProvider implements StorageProvider {
       new GetObjectCommand({ Bucket: this.options.bucket, Key: objectKey }),
       { expiresIn: ttl, signingDate },
     );
+  }
+
+  /** The object's bytes, streamed, and its validators; undefined when there is no such object. */
+  async read(key: string): Promise<ObjectStream | undefined> {
+    let answer;
+    try {
+      answer = await this.client.send(
+        new GetObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }),
+      );
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw this.failure(`reading ${key}`, error);
+    }
+    return {
+      stream: answer.Body as Readable,
+      size: answer.ContentLength ?? 0,
+      contentType: answer.ContentType ?? 'application/octet-stream',
+      etag: answer.ETag ?? '',
+      lastModified: answer.LastModified ?? new Date(0),
+    };
   }
 
   /** The bucket exists and our credentials may use it. Names the problem when not. */
