@@ -627,6 +627,27 @@ export class EnvironmentVariables {
   @OffInProduction('', 'must be empty when NODE_ENV=production (a test-only allowance)')
   IMPORT_ALLOWED_PRIVATE_ORIGINS = '';
 
+  // --- Bulk imports (see src/imports/) ---
+
+  /**
+   * The largest CSV a bulk import takes (a `text/csv` body or the multipart file): 64 MiB holds
+   * 100,000 rows of long URLs and titles. It is read as a stream, never held whole.
+   */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of bytes between 1024 and 1073741824' })
+  @Min(1024, { message: 'must be an integer number of bytes between 1024 and 1073741824' })
+  @Max(1024 * 1024 * 1024, {
+    message: 'must be an integer number of bytes between 1024 and 1073741824',
+  })
+  BULK_IMPORT_MAX_BYTES = 64 * 1024 * 1024;
+
+  /** The most rows one bulk import may have. */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer between 1 and 1000000' })
+  @Min(1, { message: 'must be an integer between 1 and 1000000' })
+  @Max(1_000_000, { message: 'must be an integer between 1 and 1000000' })
+  BULK_IMPORT_MAX_ROWS = 100_000;
+
   /** Seconds between sweeps of expired stand-alone uploads (`expires_in`); 0 disables the sweep. */
   @Transform(toInteger)
   @IsInt({ message: 'must be an integer number of seconds between 0 and 86400' })
