@@ -111,10 +111,19 @@ export const ERROR_CODES = {
   gallery_changed: { kind: 'precondition_failed', title: 'The gallery changed since you read it' },
   server_busy: { kind: 'unavailable', title: 'Too many images are being processed' },
   storage_unavailable: { kind: 'dependency_failed', title: 'The image storage is unavailable' },
+  // Bulk imports.
+  import_not_found: { kind: 'not_found', title: 'No such import' },
+  invalid_csv: { kind: 'invalid', title: 'The CSV is malformed' },
+  import_too_large: { kind: 'too_large', title: 'The import has too many rows' },
+  import_receiving: { kind: 'conflict', title: 'The import is still being received' },
+  invalid_import_row: { kind: 'invalid', title: 'The import row is invalid' },
   // Storage.
   media_not_found: { kind: 'not_found', title: 'No such file' },
   // Operations.
   not_ready: { kind: 'unavailable', title: 'The service is not ready' },
+  // Background jobs.
+  job_not_found: { kind: 'not_found', title: 'No such job' },
+  job_not_failed: { kind: 'conflict', title: 'Only a failed job can be retried' },
 } as const satisfies Record<string, ErrorCodeDefinition>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
