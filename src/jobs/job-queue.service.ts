@@ -33,6 +33,12 @@ export interface QueueDefinition<T extends object> {
   retryDelayMaxSeconds?: number;
   /** How long one attempt may run before it counts as failed (default 15 minutes). */
   expireInSeconds?: number;
+  /**
+   * Seconds (≥ 10) within which a running job's worker must be heard from (pg-boss refreshes it
+   * every half of this while the handler runs): a job whose process died is retried this soon,
+   * not only once `expireInSeconds` has passed. Default: off.
+   */
+  heartbeatSeconds?: number;
   /** Jobs of this queue one process runs at once (default JOB_CONCURRENCY). */
   concurrency?: number;
   /** A cron expression (UTC): the queue gets one job per tick, made by one instance only. */
@@ -168,6 +174,7 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
       retryBackoff: true,
       retryDelayMax: definition.retryDelayMaxSeconds ?? 3600,
       expireInSeconds: definition.expireInSeconds ?? 900,
+      heartbeatSeconds: definition.heartbeatSeconds,
     });
     // Schedules live in the database: one switched off (no schedule now) must be removed there.
     if (definition.schedule) await this.engine.schedule(definition.name, definition.schedule, {});
