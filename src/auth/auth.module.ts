@@ -2,12 +2,14 @@ import { Module } from '@nestjs/common';
 import { APP_GUARD, DiscoveryModule } from '@nestjs/core';
 import { JwtModule } from '@nestjs/jwt';
 import { PassportModule } from '@nestjs/passport';
-import { ThrottlerModule } from '@nestjs/throttler';
+import { ThrottlerModule, type ThrottlerStorage } from '@nestjs/throttler';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import type { FastifyRequest } from 'fastify';
 import { JwtAlgorithm } from '../config/env.validation';
+import { SHARED_THROTTLER_STORAGE, SharedStateModule } from '../shared-state/shared-state.module';
 import { AccountsService } from './accounts.service';
 import { ApiKeyCache } from './api-key-cache';
+import { ApiKeyUsageRepository } from './api-key-usage.repository';
 import { ApiKeysController } from './api-keys.controller';
 import { ApiKeysService } from './api-keys.service';
 import { AUTH_CONFIG, authConfigProvider, type AuthConfig } from './auth.config';
@@ -70,10 +72,12 @@ class AuthConfigModule {}
         },
       }),
     }),
+    // Counted where every instance of the service sees the same counts (see SharedStateModule).
     ThrottlerModule.forRootAsync({
-      imports: [AuthConfigModule],
-      inject: [AUTH_CONFIG],
-      useFactory: (config: AuthConfig) => ({
+      imports: [AuthConfigModule, SharedStateModule],
+      inject: [AUTH_CONFIG, SHARED_THROTTLER_STORAGE],
+      useFactory: (config: AuthConfig, storage: ThrottlerStorage) => ({
+        storage,
         throttlers: [
           {
             name: LOGIN_BY_ADDRESS,
@@ -96,6 +100,7 @@ class AuthConfigModule {}
   providers: [
     PasswordHasher,
     ApiKeyCache,
+    ApiKeyUsageRepository,
     PrincipalService,
     AccountsService,
     AuthService,

@@ -23,7 +23,9 @@ export const LOGIN_BY_ACCOUNT = 'login-account';
 
 /**
  * Login attempts are limited per client address and per account (two named throttlers, set up in
- * AuthModule). Over the limit: 429 `login_rate_limited` with `Retry-After` in seconds.
+ * AuthModule). Over the limit: 429 `login_rate_limited` with `Retry-After` in seconds. The counts
+ * are kept where every instance of the service shares them: its PostgreSQL, or Redis when
+ * REDIS_URL is set (SharedStateModule).
  *
  * The per-account throttler counts against the account an identifier names, whichever of its
  * email or username is sent ({@link loginAccountTracker}); that needs the database, so it is

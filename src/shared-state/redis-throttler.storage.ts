@@ -1,0 +1,126 @@
+import { createHash } from 'node:crypto';
+import {
+  Logger,
+  type BeforeApplicationShutdown,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
+import type { ThrottlerStorage } from '@nestjs/throttler';
+import { Redis } from 'ioredis';
+import { safeError } from '../common/logging/safe-error';
+import { assertBlocks, type RateLimitState } from './rate-limits.repository';
+
+/**
+ * One more attempt on one key, atomically (a script runs alone in Redis): the rules of
+ * @nestjs/throttler's in-process storage, as in RateLimitsRepository. The state is one string,
+ * `[[hit expiries…], window end, block end or 0]` in milliseconds of Redis's clock (TIME: the
+ * instances' clocks play no part), which expires with the last time it holds. cjson writes 14
+ * significant digits: milliseconds since 1970 have 13 until the year 2286.
+ */
+const HIT_SCRIPT = `
+local ttl, limit, block = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local hits, window, blocked = {}, 0, 0
+local saved = redis.call('GET', KEYS[1])
+if saved then
+  local state = cjson.decode(saved)
+  for _, hit in ipairs(state[1]) do
+    if hit > now then hits[#hits + 1] = hit end
+  end
+  window, blocked = state[2], state[3]
+end
+if window <= now then window = now + ttl end
+if blocked > 0 and blocked <= now then
+  blocked = 0
+  hits = { now + ttl }
+elseif blocked == 0 then
+  hits[#hits + 1] = now + ttl
+  if #hits > limit then blocked = now + block end
+end
+local last = math.max(window, blocked, hits[#hits] or 0)
+redis.call('SET', KEYS[1], cjson.encode({ hits, window, blocked }), 'PX', math.max(1, last - now))
+local blockLeft = 0
+if blocked > 0 then blockLeft = math.ceil((blocked - now) / 1000) end
+return { #hits, math.ceil((window - now) / 1000), blocked > 0 and 1 or 0, blockLeft }
+`;
+const HIT_SCRIPT_SHA = createHash('sha1').update(HIT_SCRIPT).digest('hex');
+
+/**
+ * @nestjs/throttler's storage in Redis, when REDIS_URL is set: the login limits hold across every
+ * instance of the service without a write to PostgreSQL per attempt. This is the one file that
+ * imports the Redis client (ioredis).
+ *
+ * Ours rather than a package: the maintained Redis storages for @nestjs/throttler
+ * (@nest-lab/throttler-storage-redis) declare peer dependencies up to NestJS 11, so installing one
+ * here needs --legacy-peer-deps, and they count a fixed window, where the in-process storage
+ * counts each attempt for a window after it (a sliding log): sharing the limits would have
+ * changed when a client is let in again. One Lua script keeps the rules and the atomicity.
+ *
+ * Redis must answer at start-up (the service stops otherwise, like an unreachable database). If
+ * it goes away later, logins fail (500) until it is back, rather than going unlimited.
+ */
+export class RedisThrottlerStorage
+  implements ThrottlerStorage, OnModuleInit, BeforeApplicationShutdown, OnApplicationShutdown
+{
+  private readonly logger = new Logger('SharedState');
+  private readonly client: Redis;
+  private reportedOutage = false;
+
+  constructor(
+    url: string,
+    private readonly keyPrefix: string,
+  ) {
+    this.client = new Redis(url, {
+      lazyConnect: true,
+      connectTimeout: 5_000,
+      commandTimeout: 5_000,
+      // A login waits for one reconnection at most, then fails.
+      maxRetriesPerRequest: 1,
+    });
+    this.client.on('error', (error) => {
+      if (this.reportedOutage) return;
+      this.reportedOutage = true;
+      this.logger.error({ err: safeError(error) }, 'Redis (REDIS_URL) is unreachable');
+    });
+    this.client.on('ready', () => (this.reportedOutage = false));
+  }
+
+  async onModuleInit(): Promise<void> {
+    try {
+      await this.client.connect();
+      await this.client.script('LOAD', HIT_SCRIPT);
+    } catch (error) {
+      this.client.disconnect();
+      // The URL is never echoed: it may hold a password.
+      throw new Error(`Redis (REDIS_URL) is not usable: ${safeError(error).message}`);
+    }
+  }
+
+  async increment(
+    key: string,
+    ttl: number,
+    limit: number,
+    blockDuration: number,
+  ): Promise<RateLimitState> {
+    assertBlocks(blockDuration);
+    const args = [`${this.keyPrefix}rate-limit:${key}`, ttl, limit, blockDuration];
+    const reply = (await this.client.evalsha(HIT_SCRIPT_SHA, 1, ...args).catch((error: Error) => {
+      // A Redis restarted since start-up has forgotten the script.
+      if (!error.message.startsWith('NOSCRIPT')) throw error;
+      return this.client.eval(HIT_SCRIPT, 1, ...args);
+    })) as [number, number, number, number];
+    const [totalHits, timeToExpire, blocked, timeToBlockExpire] = reply;
+    return { totalHits, timeToExpire, isBlocked: blocked === 1, timeToBlockExpire };
+  }
+
+  /** No outage to report while closing. */
+  beforeApplicationShutdown(): void {
+    this.reportedOutage = true;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.client.status === 'ready') await this.client.quit();
+    else this.client.disconnect();
+  }
+}

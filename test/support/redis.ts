@@ -1,0 +1,39 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+
+/** The Redis the tests use (the one on loopback unless TEST_REDIS_URL names another). */
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/**
+ * A REDIS_KEY_PREFIX of one test's own, so that test files running at once, and runs sharing
+ * one Redis, never count in each other's keys.
+ */
+export function testRedisKeyPrefix(): string {
+  return `pis-test:${randomUUID()}:`;
+}
+
+async function withRedis<T>(work: (redis: Redis) => Promise<T>): Promise<T> {
+  const redis = new Redis(TEST_REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  try {
+    return await work(redis);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** The keys under `prefix`, with the milliseconds each has left to live. */
+export function redisKeys(prefix: string): Promise<{ key: string; ttlMs: number }[]> {
+  return withRedis(async (redis) => {
+    const keys = await redis.keys(`${prefix}*`);
+    return Promise.all(keys.map(async (key) => ({ key, ttlMs: await redis.pttl(key) })));
+  });
+}
+
+/** Deletes every key under `prefix`. */
+export function deleteRedisKeys(prefix: string): Promise<void> {
+  return withRedis(async (redis) => {
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+  });
+}
