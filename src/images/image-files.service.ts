@@ -20,6 +20,7 @@ import {
   type ProcessedImage,
   type ProcessOptions,
 } from './processing/image-processor';
+import { renditionSetOf } from './renditions/rendition-set';
 
 /** What the storage holds of a new image, as recorded in its row. */
 export type StoredFiles = Pick<
@@ -34,6 +35,7 @@ export type StoredFiles = Pick<
   | 'hasAlpha'
   | 'storageKey'
   | 'renditions'
+  | 'renditionSet'
 >;
 
 /** A new image's files: its id, and its product's (null for a stand-alone upload). */
@@ -199,6 +201,7 @@ export class ImageFilesService {
       hasAlpha: processed.hasAlpha,
       storageKey: stored.key,
       renditions: stored.renditions,
+      renditionSet: renditionSetOf(this.processor.presets),
     };
   }
 

@@ -150,6 +150,14 @@ export class Image {
   @Column({ type: 'jsonb', default: () => "'{}'" })
   renditions!: Record<string, StoredRendition>;
 
+  /**
+   * The presets the renditions were made with (renditions/rendition-set.ts); null for an image
+   * stored before they were recorded. Indexed: start-up asks whether any image differs.
+   */
+  @Index('IDX_images_rendition_set')
+  @Column({ name: 'rendition_set', type: 'text', nullable: true })
+  renditionSet!: string | null;
+
   @Column({ name: 'uploaded_by', type: 'uuid', nullable: true })
   uploadedById!: string | null;
 
