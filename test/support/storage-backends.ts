@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import S3rver from 's3rver';
+import { cloudinaryAsset } from '../../src/storage/providers/cloudinary-asset';
 import { filesBelow } from './accounts';
 import { startFakeCloudinary, type FakeCloudinary } from './fake-cloudinary';
 
@@ -57,8 +58,8 @@ export interface StorageBackend {
   env: Record<string, string>;
   /** What the backend holds: object keys (local, S3) or public ids (Cloudinary). */
   stored(): string[];
-  /** Makes one of `stored()` look last written at `when` (to the storage's own listing). */
-  backdate(stored: string, when: Date): void;
+  /** Makes the object of a key look last written at `when` (to the storage's own listing). */
+  backdate(key: string, when: Date): void;
   /** Present for s3: a proxy in front of s3rver that can refuse requests. */
   faults?: FaultyProxy;
   cloudinary?: FakeCloudinary;
@@ -115,9 +116,10 @@ export async function startStorageBackend(driver: Driver): Promise<StorageBacken
         driver,
         env: { STORAGE_DRIVER: 'cloudinary', CLOUDINARY_URL: fake.cloudinaryUrl() },
         stored: () => [...fake.assets.keys()].sort(),
-        backdate: (publicId, when) => {
-          const asset = fake.assets.get(publicId);
-          if (!asset) throw new Error(`no asset ${publicId}`);
+        backdate: (key, when) => {
+          // The service's default CLOUDINARY_FOLDER, which the tests keep.
+          const asset = fake.assets.get(cloudinaryAsset(key, 'products/').fullId);
+          if (!asset) throw new Error(`no asset for ${key}`);
           // The fake's created_at is its version's time, as Cloudinary's versions are.
           asset.version = Math.floor(when.getTime() / 1000);
         },
