@@ -7,6 +7,11 @@ import { loadAverage } from './processes.mjs';
 /**
  * One autocannon run against `url`. `amount` bounds the requests (else `seconds` the time);
  * `deadlineSeconds` stops it whatever is left. `ok` are the statuses that count as answered.
+ *
+ * The rate is the answers over the time from the start to the last answer, timed here: autocannon
+ * notices the end of a run only at its next one-second tick, so its own duration is a whole number
+ * of seconds after the last answer of a run bounded by a count (4 uploads answered in 1.3 s were
+ * "4 in 2 s": every rate came out a fixed schedule, 2.0 or 4.0 images/s).
  */
 export function hammer({
   url,
@@ -23,11 +28,14 @@ export function hammer({
     const load = loadAverage();
     let deadline;
     const bound = amount ? { amount } : { duration: seconds };
+    const started = performance.now();
+    let lastAnswer = started;
     const instance = autocannon(
       { url, connections, ...bound, method, headers, body, timeout: deadlineSeconds },
       (error, result) => {
         clearTimeout(deadline);
         if (error) return reject(error);
+        const elapsed = (lastAnswer - started) / 1000;
         const statuses = Object.fromEntries(
           Object.entries(result.statusCodeStats ?? {}).map(([code, { count }]) => [
             code,
@@ -48,8 +56,8 @@ export function hammer({
           statuses,
           errors: result.errors,
           timeouts: result.timeouts,
-          seconds: result.duration,
-          rps: answered / result.duration,
+          seconds: elapsed,
+          rps: answered / elapsed,
           p50: result.latency.p50,
           p99: result.latency.p99,
           max: result.latency.max,
@@ -57,6 +65,9 @@ export function hammer({
         });
       },
     );
+    instance.on('response', () => {
+      lastAnswer = performance.now();
+    });
     deadline = setTimeout(() => instance.stop(), deadlineSeconds * 1000);
   });
 }
