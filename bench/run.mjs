@@ -45,6 +45,7 @@ function options() {
       only: { type: 'string' },
       repeats: { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
+      profile: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -52,7 +53,7 @@ function options() {
     console.log(
       'npm run bench -- [--short] [--db server|pglite] [--service-dir DIR] [--out DIR] [--only ' +
         SCENARIOS.join(',') +
-        '] [--repeats N] [--log-level info]',
+        '] [--repeats N] [--log-level info] [--profile DIR]',
     );
     process.exit(0);
   }
@@ -73,6 +74,7 @@ function options() {
     serviceDir: resolve(values['service-dir']),
     out: resolve(values.out),
     logLevel: values['log-level'],
+    profile: values.profile ? resolve(values.profile) : undefined,
     repeats: Number(values.repeats ?? (short ? 1 : 3)),
     uploadRepeats: Number(values.repeats ?? (short ? 1 : 2)),
     concurrencies: short ? [1, 4] : [1, 4, 16],
@@ -275,6 +277,8 @@ async function main(ctx) {
     databaseUrl,
     logFile: join(ctx.tmp, 'service.log'),
     logLevel: opts.logLevel,
+    // A CPU profile of each start of the service, written when it stops (bench/profile.mjs reads it).
+    nodeArgs: opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`] : [],
   });
   ctx.service = service;
   const keys = {};

@@ -11,9 +11,28 @@ import { freePort, startNode, stop, waitReady } from './processes.mjs';
 const run = promisify(execFile);
 
 export class Service {
-  /** `databaseUrl` unset: PGlite under `dataDir`. */
-  constructor({ serviceDir, dataDir, databaseUrl, logFile, logLevel = 'info', extraEnv = {} }) {
-    Object.assign(this, { serviceDir, dataDir, databaseUrl, logFile, logLevel, extraEnv });
+  /**
+   * `databaseUrl` unset: PGlite under `dataDir`. `nodeArgs`: options for node itself, before the
+   * script (`--cpu-prof`, say).
+   */
+  constructor({
+    serviceDir,
+    dataDir,
+    databaseUrl,
+    logFile,
+    logLevel = 'info',
+    extraEnv = {},
+    nodeArgs = [],
+  }) {
+    Object.assign(this, {
+      serviceDir,
+      dataDir,
+      databaseUrl,
+      logFile,
+      logLevel,
+      extraEnv,
+      nodeArgs,
+    });
     this.jwtSecret = randomBytes(32).toString('hex');
     this.proc = null;
   }
@@ -62,7 +81,7 @@ export class Service {
   async start() {
     this.port ??= await freePort();
     this.url = `http://127.0.0.1:${this.port}`;
-    this.proc = startNode('service', [join('dist', 'src', 'main.js')], {
+    this.proc = startNode('service', [...this.nodeArgs, join('dist', 'src', 'main.js')], {
       cwd: this.serviceDir,
       env: this.env(this.port),
       logFile: this.logFile,
