@@ -3,6 +3,7 @@ import { plainToInstance, type ClassConstructor } from 'class-transformer';
 import { ValidateIf, validateSync, type ValidationError } from 'class-validator';
 import { AppError, type FieldError } from '../errors/app.error';
 import { nulCharacterErrors } from './nul-characters';
+import { readPlainQuery } from './plain-query';
 
 /** What a field that is left out but required says, whatever its rules. */
 export const REQUIRED_MESSAGE = 'is required';
@@ -66,13 +67,18 @@ const OPTIONS = { whitelist: true, forbidNonWhitelisted: true } as const;
  * The global pipe: unknown properties are rejected, values are transformed to DTO types, and no
  * body or query value may hold a NUL character, whatever its DTO says (a route's own rules cannot
  * forget it). Path parameters are left to their parsers (ids, GTINs, storage keys), each of which
- * refuses a NUL with its own code; custom decorators carry the request, not input.
+ * refuses a NUL with its own code; custom decorators carry the request, not input. A query of
+ * plain rules whose values plainly pass them is read directly (plain-query.ts), to the same DTO.
  */
 class AppValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
     if (metadata.type === 'body' || metadata.type === 'query') {
       const root = metadata.data ?? (typeof value === 'string' ? metadata.type : '');
       assertNoNulCharacters(value, root);
+    }
+    if (metadata.type === 'query' && metadata.data === undefined) {
+      const read = readPlainQuery(metadata.metatype, value);
+      if (read) return read;
     }
     return (await super.transform(value, metadata)) as unknown;
   }
