@@ -126,10 +126,23 @@ function asSendRequest(request: MediaRequest): Readable {
 const realRoots = new Map<string, Promise<string>>();
 
 /**
+ * Paths found below their root lately (`<root>\0<path>`), each with the time until which that is
+ * trusted: a file asked for again within a second is not resolved again. Every /media request paid
+ * a `realpath` (as costly as the `stat` send makes); a file the service stored does not become a
+ * symlink, and one made so by hand is refused a second later at most.
+ */
+const belowRoot = new Map<string, number>();
+const BELOW_ROOT_KEPT_MS = 1000;
+const BELOW_ROOT_KEPT_MAX = 10_000;
+
+/**
  * Refuses a file whose real path (symlinks followed) is not below the real root: a symlink placed
  * in the storage folder must not serve a file from elsewhere on the disk.
  */
 async function assertBelowRoot(root: string, path: string): Promise<void> {
+  const now = performance.now();
+  const checked = `${root}\0${path}`;
+  if ((belowRoot.get(checked) ?? 0) > now) return;
   let realRoot = realRoots.get(root);
   if (!realRoot) {
     realRoot = realpath(root);
@@ -140,4 +153,6 @@ async function assertBelowRoot(root: string, path: string): Promise<void> {
   const rel = relative(base, real);
   if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel))
     throw new OutsideRoot();
+  if (belowRoot.size >= BELOW_ROOT_KEPT_MAX) belowRoot.clear();
+  belowRoot.set(checked, now + BELOW_ROOT_KEPT_MS);
 }
