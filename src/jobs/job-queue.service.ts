@@ -174,7 +174,8 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
       retryBackoff: true,
       retryDelayMax: definition.retryDelayMaxSeconds ?? 3600,
       expireInSeconds: definition.expireInSeconds ?? 900,
-      heartbeatSeconds: definition.heartbeatSeconds,
+      // Only when set: pg-boss refuses a heartbeatSeconds that is there but undefined.
+      ...(definition.heartbeatSeconds ? { heartbeatSeconds: definition.heartbeatSeconds } : {}),
     });
     // Schedules live in the database: one switched off (no schedule now) must be removed there.
     if (definition.schedule) await this.engine.schedule(definition.name, definition.schedule, {});
