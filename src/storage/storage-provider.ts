@@ -17,6 +17,18 @@ export interface StoredObject {
   format?: string;
 }
 
+/** An object as a listing names it. */
+export interface ListedObject {
+  key: string;
+  /** When its bytes were last written, by the storage's clock. */
+  lastModified: Date;
+}
+
+export interface ListOptions {
+  /** Objects asked of the storage per request (its own maximum applies). */
+  pageSize?: number;
+}
+
 export interface ObjectStream {
   stream: Readable;
   size: number;
@@ -45,6 +57,12 @@ export interface StorageProvider {
   /** Removes the object; a key that does not exist is not an error. */
   delete(key: string): Promise<void>;
   exists(key: string): Promise<boolean>;
+  /**
+   * Every object whose key starts with `prefix`, read from the storage a page at a time as the
+   * caller iterates (never the whole listing in memory), in no particular order. Objects written
+   * or deleted meanwhile may or may not appear.
+   */
+  list(prefix: string, options?: ListOptions): AsyncIterable<ListedObject>;
   /** The URL clients fetch the object from (public, or presigned for a private bucket). */
   url(key: string): Promise<string>;
   /**

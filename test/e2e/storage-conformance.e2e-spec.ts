@@ -130,6 +130,39 @@ describe.each(DRIVERS)('StorageProvider conformance: %s', (driver: Driver) => {
     await expect(storage.delete(newKey())).resolves.toBeUndefined();
   });
 
+  it('lists the objects under a prefix, page by page, with when each was last written', async () => {
+    const product = '5d9a1c3e-2f4b-4c6d-8e0f-a1b2c3d4e5f6';
+    const upload = '9e8d7c6b-5a49-4382-9170-6f5e4d3c2b1a';
+    const keys = [1, 2, 3].map(
+      (n) => `products/${product}/00000000-0000-4000-8000-00000000000${n}/original.png`,
+    );
+    const uploaded = `uploads/${upload}/original.png`;
+    for (const key of [...keys, uploaded]) {
+      await storage.put(key, png, { contentType: 'image/png', ...deliveryHeaders('image/png') });
+    }
+    const old = new Date('2024-05-06T07:08:09Z');
+    backend.backdate(keys[1], old);
+
+    const listed = async (prefix: string, pageSize?: number) => {
+      const found: { key: string; lastModified: Date }[] = [];
+      for await (const object of storage.list(prefix, { pageSize })) found.push(object);
+      return found.sort((a, b) => a.key.localeCompare(b.key));
+    };
+    // Two objects a page: the third comes from a second request.
+    const products = await listed(`products/${product}/`, 2);
+    expect(products.map((o) => o.key)).toEqual(keys);
+    expect(products[1].lastModified).toEqual(old);
+    for (const o of [products[0], products[2]]) {
+      expect(Math.abs(o.lastModified.getTime() - Date.now())).toBeLessThan(10 * 60_000);
+    }
+    expect((await listed(`uploads/${upload}/`)).map((o) => o.key)).toEqual([uploaded]);
+    expect((await listed('uploads/')).map((o) => o.key)).toContain(uploaded);
+    expect((await listed('uploads/')).map((o) => o.key)).not.toContain(keys[0]);
+    expect((await listed('products/')).map((o) => o.key)).toEqual(expect.arrayContaining(keys));
+    expect((await listed('products/')).map((o) => o.key)).not.toContain(uploaded);
+    expect(await listed(`products/${product}/none/`)).toEqual([]);
+  });
+
   it('hands out URLs of the documented shape', async () => {
     const key = newKey();
     const url = new URL(await storage.url(key));

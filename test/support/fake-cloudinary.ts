@@ -2,7 +2,8 @@
  * A local stand-in for Cloudinary (there is no internet in the test environment).
  *
  * It speaks the subset of Cloudinary's HTTP API that the `cloudinary` npm SDK (v2) uses for
- * signed uploads, destroy, the Admin API's `ping` and `resource`, and plain delivery URLs,
+ * signed uploads, destroy, the Admin API's `ping`, `resource` and `resources` (a listing by
+ * prefix, paged with `next_cursor`), and plain delivery URLs,
  * and it checks every request the way Cloudinary does (API key, SHA-1 request signature,
  * timestamp freshness, HTTP Basic auth for the Admin API). Delivery never transforms: it
  * serves the stored bytes and records the requested transformation string.
@@ -287,6 +288,29 @@ export function startFakeCloudinary(options: FakeCloudinaryOptions): Promise<Fak
     };
   };
 
+  /**
+   * The Admin API's listing of uploaded images: those whose public id starts with `prefix`, at
+   * most `max_results` (10 by default, 500 at most) a page, then `next_cursor` for the rest. The
+   * fake orders by public id and its cursor is the last id answered, opaque to the client.
+   */
+  const listResources = (query: URLSearchParams): Record<string, unknown> => {
+    const prefix = query.get('prefix') ?? '';
+    const max = Number(query.get('max_results') ?? '10');
+    if (!Number.isInteger(max) || max < 1 || max > 500) {
+      throw new CloudinaryError(400, 'max_results should be between 1 and 500');
+    }
+    const cursor = query.get('next_cursor');
+    const after = cursor ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
+    const ids = [...assets.keys()].filter((id) => id.startsWith(prefix) && id > after).sort();
+    const page = ids.slice(0, max);
+    return {
+      resources: page.map((id) => describeAsset(assets.get(id)!)),
+      ...(ids.length > max
+        ? { next_cursor: Buffer.from(page[page.length - 1]).toString('base64url') }
+        : {}),
+    };
+  };
+
   /** Checks api_key, signature and timestamp of an Upload API call, as Cloudinary does. */
   const verifySigned = (fields: Record<string, string>, action: string): void => {
     const key = fields.api_key;
@@ -436,6 +460,11 @@ export function startFakeCloudinary(options: FakeCloudinaryOptions): Promise<Fak
     if (method === 'GET' && route === 'ping') {
       verifyBasicAuth(req);
       sendJson(res, 200, { status: 'ok' });
+      return;
+    }
+    if (method === 'GET' && route === 'resources/image/upload') {
+      verifyBasicAuth(req);
+      sendJson(res, 200, listResources(new URL(req.url ?? '/', baseUrl).searchParams));
       return;
     }
     if (

@@ -26,3 +26,25 @@ export function cloudinaryAsset(key: string, folder: string): CloudinaryAsset {
     : withoutExtension;
   return { folder, publicId, fullId: `${folder}${publicId}`, extension: key.slice(dot + 1) };
 }
+
+/**
+ * The key of an asset in the account, the reverse of {@link cloudinaryAsset}: its full public id
+ * (folder included) and the format Cloudinary recorded as the extension. Undefined for an asset
+ * outside the folder. Keys under `uploads/` keep their path; every other asset of the folder is a
+ * product key. A key stored under another extension comes back with Cloudinary's format (the same
+ * object: compare keys by stem).
+ */
+export function keyOfCloudinaryAsset(
+  fullId: string,
+  format: string,
+  folder: string,
+): string | undefined {
+  if (!fullId.startsWith(folder) || fullId.length === folder.length) return undefined;
+  const publicId = fullId.slice(folder.length);
+  return `${publicId.startsWith('uploads/') ? '' : 'products/'}${publicId}.${format}`;
+}
+
+/** The public-id prefix under which the assets of keys starting with `prefix` live. */
+export function cloudinaryPrefix(prefix: string, folder: string): string {
+  return `${folder}${prefix.startsWith('products/') ? prefix.slice('products/'.length) : prefix}`;
+}

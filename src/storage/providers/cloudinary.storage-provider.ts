@@ -5,10 +5,12 @@ import { pipeline } from 'node:stream/promises';
 import { v2 as cloudinary, type UploadApiResponse } from 'cloudinary';
 import { withTimeout } from '../../common/concurrency/with-timeout';
 import type { ImageFit, ImageTransform } from '../image-transform';
-import { cloudinaryAsset } from './cloudinary-asset';
+import { cloudinaryAsset, cloudinaryPrefix, keyOfCloudinaryAsset } from './cloudinary-asset';
 import type { CloudinaryCredentials } from './cloudinary-url';
 import {
   StorageError,
+  type ListedObject,
+  type ListOptions,
   type PutOptions,
   type StorageProvider,
   type StoredObject,
@@ -31,6 +33,8 @@ export interface CloudinaryStorageOptions extends CloudinaryCredentials {
 }
 
 const CHECK_CACHE_MS = 60_000;
+/** The Admin API's largest page of resources. */
+const LIST_PAGE_MAX = 500;
 
 /** Our fits as Cloudinary crop modes: fill (centre or automatic gravity) and limit. */
 const CROP: Record<ImageFit, { crop: string; gravity?: string }> = {
@@ -139,6 +143,40 @@ export class CloudinaryStorageProvider implements StorageProvider {
     }
   }
 
+  /**
+   * The folder's assets whose keys start with `prefix`, through the Admin API's resource listing
+   * (up to 500 a request, each counted against the account's hourly Admin API limit), with the
+   * time of their latest upload.
+   */
+  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ListedObject> {
+    const { folder } = this.options;
+    let cursor: string | undefined;
+    do {
+      let page: ResourcePage;
+      try {
+        page = (await withTimeout(
+          cloudinary.api.resources({
+            ...this.api(),
+            resource_type: 'image',
+            type: 'upload',
+            prefix: cloudinaryPrefix(prefix, folder),
+            max_results: Math.min(LIST_PAGE_MAX, options.pageSize ?? LIST_PAGE_MAX),
+            ...(cursor ? { next_cursor: cursor } : {}),
+          }),
+          this.options.timeoutMs,
+          'Cloudinary resource listing',
+        )) as ResourcePage;
+      } catch (error) {
+        throw this.failure(`listing ${prefix}`, error);
+      }
+      for (const resource of page.resources ?? []) {
+        const key = keyOfCloudinaryAsset(resource.public_id, resource.format, folder);
+        if (key?.startsWith(prefix)) yield { key, lastModified: new Date(resource.created_at) };
+      }
+      cursor = page.next_cursor;
+    } while (cursor);
+  }
+
   url(key: string): Promise<string> {
     const asset = cloudinaryAsset(key, this.options.folder);
     return Promise.resolve(
@@ -221,6 +259,12 @@ export class CloudinaryStorageProvider implements StorageProvider {
       cause: error,
     });
   }
+}
+
+/** What the Admin API's resource listing answers (the fields read here). */
+interface ResourcePage {
+  resources?: { public_id: string; format: string; created_at: string }[];
+  next_cursor?: string;
 }
 
 /** A transformation's box and fit as a Cloudinary crop. */

@@ -29,6 +29,7 @@ function provider(put: StorageProvider['put']): StorageProvider {
     put,
     delete: jest.fn(),
     exists: jest.fn(),
+    list: jest.fn(),
     url: (key) => Promise.resolve(`https://files.example/${key}`),
     check: jest.fn(),
   };

@@ -214,6 +214,64 @@ describe(LocalStorageProvider.name, () => {
     expect(readdirSync(root)).toEqual([]);
   });
 
+  describe('listing', () => {
+    const listed = async (prefix: string) => {
+      const found: { key: string; lastModified: Date }[] = [];
+      for await (const object of storage.list(prefix)) found.push(object);
+      return found.sort((a, b) => a.key.localeCompare(b.key));
+    };
+
+    it('lists the files whose keys start with the prefix, with their modification times', async () => {
+      const old = new Date('2024-01-02T03:04:05Z');
+      await storage.put(imageKey(IMAGE_A, 'card'), Buffer.from('a'), OPTIONS);
+      await storage.put(imageKey(IMAGE_B, 'thumb'), Buffer.from('b'), OPTIONS);
+      await storage.put(`uploads/${IMAGE_A}/original.jpg`, Buffer.from('c'), OPTIONS);
+      await storage.put('products/blue-shoe.jpg', Buffer.from('d'), OPTIONS);
+      await fsPromises.utimes(join(root, imageKey(IMAGE_B, 'thumb')), old, old);
+      // The write area, and a write in progress in it, are never listed.
+      writeFileSync(join(root, LOCAL_TMP_DIR, 'x.part'), 'half');
+
+      const products = await listed('products/');
+      expect(products.map((o) => o.key)).toEqual(
+        [imageKey(IMAGE_B, 'thumb'), imageKey(IMAGE_A, 'card'), 'products/blue-shoe.jpg'].sort(),
+      );
+      expect(products.find((o) => o.key === imageKey(IMAGE_B, 'thumb'))?.lastModified).toEqual(old);
+      expect((await listed('uploads/')).map((o) => o.key)).toEqual([
+        `uploads/${IMAGE_A}/original.jpg`,
+      ]);
+      // A prefix that ends inside a name, or names a single folder.
+      expect((await listed('products/blue')).map((o) => o.key)).toEqual(['products/blue-shoe.jpg']);
+      expect((await listed(`${PRODUCT}/${IMAGE_A}/`)).map((o) => o.key)).toEqual([
+        imageKey(IMAGE_A, 'card'),
+      ]);
+      expect((await listed('')).map((o) => o.key)).toHaveLength(4);
+    });
+
+    it('lists nothing under a folder that does not exist', async () => {
+      expect(await listed('uploads/')).toEqual([]);
+      expect(await listed('products/nothing/')).toEqual([]);
+    });
+
+    it('passes over files deleted while it lists', async () => {
+      for (const image of [IMAGE_A, IMAGE_B]) {
+        await storage.put(imageKey(image, 'card'), Buffer.from('x'), OPTIONS);
+        await storage.put(imageKey(image, 'thumb'), Buffer.from('x'), OPTIONS);
+      }
+      const seen: string[] = [];
+      for await (const object of storage.list('products/')) {
+        seen.push(object.key);
+        // Deleting every file (and so their folders) while the listing is under way.
+        for (const image of [IMAGE_A, IMAGE_B]) {
+          await storage.delete(imageKey(image, 'card'));
+          await storage.delete(imageKey(image, 'thumb'));
+        }
+      }
+      expect(seen.length).toBeGreaterThanOrEqual(1);
+      expect(seen.length).toBeLessThanOrEqual(4);
+      expect(tree(root).files).toEqual([]);
+    });
+  });
+
   it('gives public URLs below /media', async () => {
     await expect(storage.url(KEY)).resolves.toBe(`https://cdn.example/media/${KEY}`);
   });

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { constants, createReadStream, createWriteStream } from 'node:fs';
-import { access, mkdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
+import { access, mkdir, opendir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   CONTENT_TYPES,
   StorageError,
+  type ListedObject,
   type ObjectStream,
   type PutOptions,
   type StorageProvider,
@@ -96,6 +97,18 @@ export class LocalStorageProvider implements StorageProvider {
     return Promise.resolve(`${this.publicBaseUrl}/media/${key}`);
   }
 
+  /**
+   * The files below the root whose keys start with `prefix` (never the write area), folder by
+   * folder as the caller iterates, with their modification times. A file or folder deleted while
+   * the listing runs is passed over.
+   */
+  async *list(prefix: string): AsyncIterable<ListedObject> {
+    const folder = prefix.slice(0, prefix.lastIndexOf('/') + 1);
+    const start =
+      folder === '' ? resolve(this.root) : resolveKeyPath(this.root, folder.slice(0, -1));
+    if (start) yield* this.walk(start, folder, prefix);
+  }
+
   async read(key: string): Promise<ObjectStream | undefined> {
     const path = resolveKeyPath(this.root, key);
     if (!path) return undefined;
@@ -160,6 +173,28 @@ export class LocalStorageProvider implements StorageProvider {
         await rmdir(current);
       } catch (error) {
         if (errorCode(error) !== 'ENOENT') return;
+      }
+    }
+  }
+
+  /** Depth first below `dir`, whose key is `folder` (`''` or ending in `/`). */
+  private async *walk(dir: string, folder: string, prefix: string): AsyncGenerator<ListedObject> {
+    let entries;
+    try {
+      entries = await opendir(dir);
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT' || errorCode(error) === 'ENOTDIR') return;
+      throw failure(`listing ${folder || '/'}`, error);
+    }
+    for await (const entry of entries) {
+      const key = `${folder}${entry.name}`;
+      if (entry.isDirectory()) {
+        const below = `${key}/`;
+        const wanted = below.startsWith(prefix) || prefix.startsWith(below);
+        if (wanted && key !== LOCAL_TMP_DIR) yield* this.walk(join(dir, entry.name), below, prefix);
+      } else if (entry.isFile() && key.startsWith(prefix)) {
+        const info = await stat(join(dir, entry.name)).catch(() => undefined);
+        if (info) yield { key, lastModified: info.mtime };
       }
     }
   }
