@@ -1,14 +1,18 @@
-import { Injectable } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
 import { ApiKeyCache } from './api-key-cache';
 import { parseApiKeyToken, secretMatches } from './api-key-token';
+import { ApiKeyUsageRepository } from './api-key-usage.repository';
 import { ApiKey } from './entities/api-key.entity';
 import { User } from './entities/user.entity';
 import type { Principal } from './principal';
 import { ROLE_SCOPES } from './roles';
 
-/** How often, at most, a key's last_used_at is written (a write per request would be wasteful). */
+/**
+ * How often, at most, a key's last_used_at is written (a write per request would be wasteful), by
+ * all the instances of the service together: the write is conditional on the stored time's age.
+ */
 const LAST_USED_RESOLUTION_MS = 60_000;
 
 /**
@@ -17,13 +21,16 @@ const LAST_USED_RESOLUTION_MS = 60_000;
  * this process, and within ApiKeyCache's few seconds in other instances of the service.
  */
 @Injectable()
-export class PrincipalService {
+export class PrincipalService implements BeforeApplicationShutdown {
+  /** When each key's last use was recorded, by this instance or another, as far as this one knows. */
   private readonly lastUsedWrites = new Map<string, number>();
+  private readonly pendingWrites = new Set<Promise<void>>();
 
   constructor(
     @InjectRepository(User) private readonly users: Repository<User>,
     @InjectRepository(ApiKey) private readonly apiKeys: Repository<ApiKey>,
     private readonly cache: ApiKeyCache,
+    private readonly usage: ApiKeyUsageRepository,
   ) {}
 
   async forUser(userId: string): Promise<Principal | undefined> {
@@ -73,14 +80,28 @@ export class PrincipalService {
     return apiKey;
   }
 
-  /** Records last_used_at in the background, at most once a minute per key. */
+  /**
+   * Records last_used_at in the background, at most once a minute per key: this instance asks
+   * the database at most once a minute, and the database writes only if no instance has in the
+   * last minute (and says when one did, so that this instance asks again a minute after that).
+   */
   private touch(apiKeyId: string): void {
     const now = Date.now();
     const last = this.lastUsedWrites.get(apiKeyId) ?? 0;
     if (now - last < LAST_USED_RESOLUTION_MS) return;
     this.lastUsedWrites.set(apiKeyId, now);
-    void this.apiKeys
-      .update({ id: apiKeyId }, { lastUsedAt: () => 'now()' })
-      .catch(() => this.lastUsedWrites.delete(apiKeyId));
+    const write: Promise<void> = this.usage
+      .touch(apiKeyId, LAST_USED_RESOLUTION_MS)
+      .then(
+        (ageMs) => void this.lastUsedWrites.set(apiKeyId, now - (ageMs ?? 0)),
+        () => void this.lastUsedWrites.delete(apiKeyId),
+      )
+      .finally(() => this.pendingWrites.delete(write));
+    this.pendingWrites.add(write);
+  }
+
+  /** The writes under way finish before the database is closed. */
+  async beforeApplicationShutdown(): Promise<void> {
+    await Promise.all(this.pendingWrites);
   }
 }

@@ -66,6 +66,8 @@ export class RedisThrottlerStorage
   private readonly logger = new Logger('SharedState');
   private readonly client: Redis;
   private reportedOutage = false;
+  private connected?: Promise<void>;
+  private closed?: Promise<void>;
 
   constructor(
     url: string,
@@ -86,7 +88,16 @@ export class RedisThrottlerStorage
     this.client.on('ready', () => (this.reportedOutage = false));
   }
 
-  async onModuleInit(): Promise<void> {
+  /**
+   * Connects, or fails naming REDIS_URL. Nest calls this once per provider the storage is, and it
+   * is two (SharedStateModule's, and ThrottlerModule's `storage` option): connect once.
+   */
+  onModuleInit(): Promise<void> {
+    this.connected ??= this.connect();
+    return this.connected;
+  }
+
+  private async connect(): Promise<void> {
     try {
       await this.client.connect();
       await this.client.script('LOAD', HIT_SCRIPT);
@@ -119,8 +130,12 @@ export class RedisThrottlerStorage
     this.reportedOutage = true;
   }
 
-  async onApplicationShutdown(): Promise<void> {
-    if (this.client.status === 'ready') await this.client.quit();
-    else this.client.disconnect();
+  /** Closes the connection, once (see onModuleInit). */
+  onApplicationShutdown(): Promise<void> {
+    this.closed ??=
+      this.client.status === 'ready'
+        ? this.client.quit().then(() => undefined)
+        : Promise.resolve(this.client.disconnect());
+    return this.closed;
   }
 }
