@@ -13,6 +13,7 @@ import { ImagesModule } from './images/images.module';
 import { ProductEnrichmentModule } from './images/product-enrichment/product-enrichment.module';
 import { CompatModule } from './compat/compat.module';
 import { enabledCompatApis } from './config/env-values';
+import { JobsModule } from './jobs/jobs.module';
 
 @Module({})
 export class AppModule {
@@ -29,6 +30,9 @@ export class AppModule {
         ProductsModule,
         ImagesModule,
         ProductEnrichmentModule,
+        // The one job queue, in every role (features that queue or run jobs import it too), and
+        // its admin routes.
+        JobsModule,
         CompatModule.forRoot(enabledCompatApis(config.env.COMPAT_APIS)),
         AdminBootstrapModule,
         ...extra,

@@ -1,13 +1,18 @@
 import { Module } from '@nestjs/common';
 import { JobQueue } from './job-queue.service';
 import { jobsConfigProvider } from './jobs.config';
+import { JobsController } from './jobs.controller';
+import { JobsRepository } from './jobs.repository';
+import { JobsService } from './jobs.service';
 
 /**
  * Background work on pg-boss. Import it where work is queued or done; define queues with
- * `JobQueue.define` in `onModuleInit`. One JobQueue (one engine) per application.
+ * `JobQueue.define` in `onModuleInit`. One JobQueue (one engine) per application. Also the admin
+ * routes under /api/v1/jobs (list, show, retry).
  */
 @Module({
-  providers: [jobsConfigProvider, JobQueue],
+  controllers: [JobsController],
+  providers: [jobsConfigProvider, JobQueue, JobsRepository, JobsService],
   exports: [JobQueue],
 })
 export class JobsModule {}

@@ -21,6 +21,7 @@ const TAGS: { name: string; description: string }[] = [
   { name: 'images', description: 'Uploads and galleries: primary image, order, renditions' },
   { name: 'api-keys', description: 'API keys of the organisation (admins)' },
   { name: 'users', description: 'Users of the organisation (admins)' },
+  { name: 'jobs', description: 'Background jobs: listed, and retried when they failed (admins)' },
   { name: 'health', description: 'Liveness and readiness probes' },
   {
     name: 'token-api',

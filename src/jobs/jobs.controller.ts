@@ -1,0 +1,56 @@
+import { Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Ctx, MinRole } from '../auth/decorators';
+import type { RequestContext } from '../auth/principal';
+import { Role } from '../auth/roles';
+import { ParseIdPipe } from '../common/ids/parse-id.pipe';
+import { ApiProblems, PROBLEMS } from '../openapi/problems';
+import { JobDto, JobPageDto, ListJobsQueryDto } from './dto/job.dto';
+import { JobsService } from './jobs.service';
+
+@ApiTags('jobs')
+@Controller('jobs')
+@MinRole(Role.Admin)
+export class JobsController {
+  constructor(private readonly jobs: JobsService) {}
+
+  @Get()
+  @ApiOperation({
+    operationId: 'listJobs',
+    summary: 'List background jobs, newest first',
+    description:
+      'Admins only. Filter by `state` (`?state=failed` lists the jobs that failed for good, ' +
+      'each with its `error`) and `queue`; pages by `cursor`. Jobs of another organisation are ' +
+      'not listed.',
+  })
+  @ApiProblems(...PROBLEMS.validation, 'invalid_cursor')
+  list(@Ctx() ctx: RequestContext, @Query() query: ListJobsQueryDto): Promise<JobPageDto> {
+    return this.jobs.list(ctx, query);
+  }
+
+  @Get(':id')
+  @ApiOperation({
+    operationId: 'getJob',
+    summary: 'Get a background job',
+    description: 'Admins only; a job of another organisation is 404.',
+  })
+  @ApiProblems('job_not_found')
+  get(@Ctx() ctx: RequestContext, @Param('id', ParseIdPipe) id: string): Promise<JobDto> {
+    return this.jobs.get(ctx, id);
+  }
+
+  @Post(':id/retry')
+  @HttpCode(202)
+  @ApiOperation({
+    operationId: 'retryJob',
+    summary: 'Retry a failed job',
+    description:
+      'Admins only. Puts a `failed` job back in its queue with one more attempt; it answers the ' +
+      'job, now `retry`, which a worker runs next. A job in any other state is `409 ' +
+      'job_not_failed`.',
+  })
+  @ApiProblems('job_not_found', 'job_not_failed')
+  retry(@Ctx() ctx: RequestContext, @Param('id', ParseIdPipe) id: string): Promise<JobDto> {
+    return this.jobs.retry(ctx, id);
+  }
+}

@@ -1,0 +1,106 @@
+import { Injectable } from '@nestjs/common';
+import type { RequestContext } from '../auth/principal';
+import { AppError } from '../common/errors/app.error';
+import { JobDto, type JobPageDto, type ListJobsQueryDto } from './dto/job.dto';
+import { JobQueue } from './job-queue.service';
+import { JobsRepository, type JobPosition, type JobRow } from './jobs.repository';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** `created_on` as the repository writes it: UTC, to the microsecond. */
+const POSITION_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+
+/**
+ * Jobs for admins: listed (by state and queue, newest first), shown, and a failed one retried.
+ * An organisation's admins see the service's own jobs and their organisation's, never another
+ * organisation's (see JOB_ORGANIZATION_KEY).
+ */
+@Injectable()
+export class JobsService {
+  constructor(
+    private readonly queue: JobQueue,
+    private readonly repository: JobsRepository,
+  ) {}
+
+  async list(ctx: RequestContext, query: ListJobsQueryDto): Promise<JobPageDto> {
+    const queues = this.queue.queueNames();
+    if (query.queue !== undefined && !queues.includes(query.queue)) {
+      throw new AppError('validation_failed', `There is no queue "${query.queue}".`, [
+        { field: 'queue', message: `must be one of: ${queues.join(', ') || '(none)'}` },
+      ]);
+    }
+    const rows = await this.repository.page({
+      queues: query.queue ? [query.queue] : queues,
+      state: query.state,
+      organizationId: ctx.organizationId,
+      after: query.cursor ? decodeJobCursor(query.cursor) : undefined,
+      take: query.limit + 1,
+    });
+    const page = rows.slice(0, query.limit);
+    const last = page[page.length - 1];
+    return {
+      items: page.map((row) => JobDto.from(row)),
+      next_cursor: rows.length > query.limit && last ? encodeJobCursor(last) : null,
+    };
+  }
+
+  async get(ctx: RequestContext, id: string): Promise<JobDto> {
+    return JobDto.from(await this.find(ctx, id));
+  }
+
+  /** Puts a failed job back in its queue, with one more attempt; 409 job_not_failed otherwise. */
+  async retry(ctx: RequestContext, id: string): Promise<JobDto> {
+    const job = await this.find(ctx, id);
+    // pg-boss retries only a failed job: a job that stopped being failed meanwhile is refused too.
+    if (job.state !== 'failed' || !(await this.queue.retry(job.name, job.id))) {
+      const now = (await this.repository.find([job.name], job.id, ctx.organizationId)) ?? job;
+      throw new AppError(
+        'job_not_failed',
+        `The job is ${now.state}: only a failed job can be retried.`,
+      );
+    }
+    // This process's worker (roles `all` and `worker`) takes it now rather than at its next poll.
+    this.queue.wake(job.name);
+    return JobDto.from((await this.repository.find([job.name], job.id, ctx.organizationId))!);
+  }
+
+  private async find(ctx: RequestContext, id: string): Promise<JobRow> {
+    const job = await this.repository.find(this.queue.queueNames(), id, ctx.organizationId);
+    if (!job) throw new AppError('job_not_found', 'There is no job with this id.');
+    return job;
+  }
+}
+
+/** Opaque to clients: the last job's `created_on` (to the microsecond) and id. */
+function encodeJobCursor(row: JobRow): string {
+  return Buffer.from(JSON.stringify([row.position, row.id])).toString('base64url');
+}
+
+/** A real instant written as POSITION_TIME (not 30 February, not year 0, which PostgreSQL refuses). */
+function isPositionTime(text: string): boolean {
+  if (!POSITION_TIME.test(text) || text.startsWith('0000')) return false;
+  const time = Date.parse(text);
+  return !Number.isNaN(time) && new Date(time).toISOString().slice(0, 23) === text.slice(0, 23);
+}
+
+/** Anything that is not one of ours is 400 invalid_cursor (never a malformed query). */
+function decodeJobCursor(cursor: string): JobPosition {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(value) && value.length === 2) {
+      const [createdOn, id] = value as unknown[];
+      if (
+        typeof createdOn === 'string' &&
+        isPositionTime(createdOn) &&
+        typeof id === 'string' &&
+        UUID.test(id)
+      ) {
+        return { createdOn, id };
+      }
+    }
+  } catch {
+    // Fall through.
+  }
+  throw new AppError('invalid_cursor', 'The cursor is not one this API returned.', [
+    { field: 'cursor', message: 'is not a valid cursor' },
+  ]);
+}

@@ -1,0 +1,281 @@
+import { Injectable, Module, type OnModuleInit } from '@nestjs/common';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { AccountsService } from '../../src/auth/accounts.service';
+import { Role } from '../../src/auth/roles';
+import { decodeId, encodeShortId } from '../../src/common/ids/short-id';
+import { JobQueue } from '../../src/jobs/job-queue.service';
+import { JobsModule } from '../../src/jobs/jobs.module';
+import { addUser, otherOrganisationAdmin } from '../support/accounts';
+import { call, login, type Credential } from '../support/http';
+import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+
+const FLAKY = 'probe-flaky';
+const STEADY = 'probe-steady';
+
+/**
+ * Two queues of a test feature: `probe-flaky` fails the first attempt of each job (with no retry
+ * left, so the job fails for good) and succeeds on the next; `probe-steady` always succeeds.
+ */
+@Injectable()
+class ProbeJobs implements OnModuleInit {
+  constructor(private readonly jobs: JobQueue) {}
+
+  onModuleInit(): void {
+    this.jobs.define<{ label: string }>({
+      name: FLAKY,
+      retryLimit: 0,
+      handler: async ({ label }, job) => {
+        if (job.retryCount === 0) throw new Error(`${label} fails on purpose`);
+        return { label };
+      },
+    });
+    this.jobs.define({ name: STEADY, handler: async () => ({ ok: true }) });
+  }
+}
+
+@Module({ imports: [JobsModule], providers: [ProbeJobs] })
+class ProbeJobsModule {}
+
+interface ListedJob {
+  id: string;
+  queue: string;
+  state: string;
+  data: Record<string, unknown> | null;
+  retry_count: number;
+  retry_limit: number;
+  created_at: string;
+  started_at: string | null;
+  completed_at: string | null;
+  error: string | null;
+}
+
+async function eventually<T>(
+  read: () => Promise<T>,
+  done: (value: T) => boolean,
+  ms = 30_000,
+): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > until) throw new Error(`not reached in time; last: ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe('Jobs for admins (/api/v1/jobs)', () => {
+  let t: TestApp;
+  let app: NestFastifyApplication;
+  let jobs: JobQueue;
+  const c: Record<string, Credential> = {};
+
+  beforeAll(async () => {
+    t = await startTestApp({ JOB_POLL_INTERVAL_MS: '500' }, { imports: [ProbeJobsModule] });
+    app = t.app;
+    jobs = app.get(JobQueue);
+    c.admin = { bearer: await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+    c.staff = await addUser(app, c.admin, 'stella', Role.Staff);
+    c.other = await otherOrganisationAdmin(app, 'elsewhere', 'elsa');
+  });
+  afterAll(() => t?.close());
+
+  const get = (url: string, as = c.admin) => call(app, 'GET', url, as);
+
+  /** Queues a job and lets this process's worker take it at once. */
+  async function queue(name: string, data: object): Promise<string> {
+    const id = await jobs.send(name, data);
+    jobs.wake(name);
+    return encodeShortId(id!);
+  }
+
+  async function stateOf(id: string): Promise<ListedJob> {
+    const res = await get(`/api/v1/jobs/${id}`);
+    expect(res.statusCode).toBe(200);
+    return res.json<ListedJob>();
+  }
+
+  it('lists a job that failed for good under ?state=failed, with its error message only', async () => {
+    const id = await queue(FLAKY, { label: 'first' });
+    await eventually(
+      () => stateOf(id),
+      (job) => job.state === 'failed',
+    );
+
+    const res = await get(`/api/v1/jobs?state=failed&queue=${FLAKY}`);
+    expect(res.statusCode).toBe(200);
+    const { items, next_cursor } = res.json<{ items: ListedJob[]; next_cursor: string | null }>();
+    expect(next_cursor).toBeNull();
+    expect(items).toEqual([
+      {
+        id,
+        queue: FLAKY,
+        state: 'failed',
+        data: { label: 'first' },
+        retry_count: 0,
+        retry_limit: 0,
+        created_at: expect.any(String),
+        started_at: expect.any(String),
+        completed_at: expect.any(String),
+        error: 'first fails on purpose',
+      },
+    ]);
+    // The message, never the stack pg-boss keeps beside it.
+    expect(res.body).not.toMatch(/\bat .*\.(ts|js):\d+/);
+    expect((await get('/api/v1/jobs?state=completed')).json().items).not.toContainEqual(
+      expect.objectContaining({ id }),
+    );
+  });
+
+  it('shows one job by its id or UUID; an unknown id is 404 job_not_found, a malformed one 400', async () => {
+    const id = await queue(FLAKY, { label: 'shown' });
+    const job = await eventually(
+      () => stateOf(id),
+      (j) => j.state === 'failed',
+    );
+    expect(job).toMatchObject({ id, queue: FLAKY, error: 'shown fails on purpose' });
+    expect((await get(`/api/v1/jobs/${decodeId(id)}`)).json()).toEqual(job);
+
+    const unknown = await get(`/api/v1/jobs/${encodeShortId(crypto.randomUUID())}`);
+    expect(unknown.statusCode).toBe(404);
+    expect(unknown.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(unknown.json()).toMatchObject({ status: 404, code: 'job_not_found' });
+    const malformed = await get('/api/v1/jobs/not-an-id');
+    expect(malformed.statusCode).toBe(400);
+    expect(malformed.json().code).toBe('invalid_id');
+  });
+
+  it('retries a failed job: 202 with the job back in its queue, which then runs again', async () => {
+    const id = await queue(FLAKY, { label: 'retried' });
+    await eventually(
+      () => stateOf(id),
+      (job) => job.state === 'failed',
+    );
+
+    const res = await call(app, 'POST', `/api/v1/jobs/${id}/retry`, c.admin);
+    expect(res.statusCode).toBe(202);
+    expect(res.json()).toMatchObject({ id, queue: FLAKY, retry_limit: 1 });
+    // Back in the queue: waiting, or already taken by this process's worker.
+    expect(['retry', 'active', 'completed']).toContain(res.json().state);
+
+    const done = await eventually(
+      () => stateOf(id),
+      (job) => job.state === 'completed',
+    );
+    expect(done).toMatchObject({ retry_count: 1, error: null, completed_at: expect.any(String) });
+    expect((await get(`/api/v1/jobs?state=failed&queue=${FLAKY}`)).json().items).not.toContainEqual(
+      expect.objectContaining({ id }),
+    );
+  });
+
+  it('refuses to retry a job that is not failed: 409 job_not_failed; an unknown one is 404', async () => {
+    const id = await queue(STEADY, {});
+    await eventually(
+      () => stateOf(id),
+      (job) => job.state === 'completed',
+    );
+    const res = await call(app, 'POST', `/api/v1/jobs/${id}/retry`, c.admin);
+    expect(res.statusCode).toBe(409);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.json()).toMatchObject({
+      status: 409,
+      code: 'job_not_failed',
+      detail: 'The job is completed: only a failed job can be retried.',
+    });
+    const unknown = await call(
+      app,
+      'POST',
+      `/api/v1/jobs/${encodeShortId(crypto.randomUUID())}/retry`,
+      c.admin,
+    );
+    expect(unknown.statusCode).toBe(404);
+    expect(unknown.json().code).toBe('job_not_found');
+  });
+
+  it('pages through the jobs newest first by cursor, jobs queued together included', async () => {
+    // One statement: the five share their created_on, and the pages are ordered by id among them.
+    await jobs.sendMany(
+      STEADY,
+      [1, 2, 3, 4, 5].map((n) => ({ n })),
+    );
+    await queue(STEADY, { n: 6 });
+    const seen: ListedJob[] = [];
+    let cursor: string | null = null;
+    do {
+      const url: string = `/api/v1/jobs?queue=${STEADY}&limit=2${cursor ? `&cursor=${cursor}` : ''}`;
+      const res = await get(url);
+      expect(res.statusCode).toBe(200);
+      const page = res.json<{ items: ListedJob[]; next_cursor: string | null }>();
+      expect(page.items.length).toBeLessThanOrEqual(2);
+      seen.push(...page.items);
+      cursor = page.next_cursor;
+    } while (cursor);
+
+    const all = (await get(`/api/v1/jobs?queue=${STEADY}&limit=100`)).json().items as ListedJob[];
+    expect(seen.map((j) => j.id)).toEqual(all.map((j) => j.id));
+    expect(new Set(seen.map((j) => j.id)).size).toBe(seen.length);
+    expect(seen.map((j) => j.data?.n).filter((n) => n !== undefined)).toEqual(
+      expect.arrayContaining([1, 2, 3, 4, 5, 6]),
+    );
+    expect(seen[0].data).toEqual({ n: 6 });
+    const times = seen.map((j) => Date.parse(j.created_at));
+    expect([...times].sort((a, b) => b - a)).toEqual(times);
+  });
+
+  it('refuses a cursor it did not make, an unknown queue and an unknown state with 400', async () => {
+    const forged = Buffer.from(
+      JSON.stringify(['2024-02-30T00:00:00.000000Z', crypto.randomUUID()]),
+    );
+    for (const cursor of ['nonsense', forged.toString('base64url')]) {
+      const res = await get(`/api/v1/jobs?cursor=${cursor}`);
+      expect(res.statusCode).toBe(400);
+      expect(res.json().code).toBe('invalid_cursor');
+    }
+    const queue = await get('/api/v1/jobs?queue=no-such-queue');
+    expect(queue.statusCode).toBe(400);
+    expect(queue.json()).toMatchObject({
+      code: 'validation_failed',
+      errors: [{ field: 'queue', message: expect.stringContaining(FLAKY) }],
+    });
+    const state = await get('/api/v1/jobs?state=broken');
+    expect(state.statusCode).toBe(400);
+    expect(state.json()).toMatchObject({ code: 'validation_failed', errors: [{ field: 'state' }] });
+  });
+
+  it('is for admins only: 403 for staff, 401 without a credential', async () => {
+    const id = await queue(STEADY, {});
+    for (const [method, url] of [
+      ['GET', '/api/v1/jobs'],
+      ['GET', `/api/v1/jobs/${id}`],
+      ['POST', `/api/v1/jobs/${id}/retry`],
+    ] as const) {
+      const staff = await call(app, method, url, c.staff);
+      expect({ url, status: staff.statusCode, code: staff.json().code }).toEqual({
+        url,
+        status: 403,
+        code: 'insufficient_role',
+      });
+      const anonymous = await call(app, method, url);
+      expect(anonymous.statusCode).toBe(401);
+    }
+  });
+
+  it("keeps an organisation's jobs to its own admins; the service's own jobs are everyone's", async () => {
+    const accounts = app.get(AccountsService);
+    const elsewhere = await accounts.findOrCreateOrganization('elsewhere');
+    const theirs = await queue(STEADY, { organization_id: elsewhere.id });
+    const service = await queue(STEADY, { keys: ['a/b.jpg'] });
+
+    const ours = await get(`/api/v1/jobs/${theirs}`);
+    expect(ours.statusCode).toBe(404);
+    expect(ours.json().code).toBe('job_not_found');
+    const retry = await call(app, 'POST', `/api/v1/jobs/${theirs}/retry`, c.admin);
+    expect(retry.statusCode).toBe(404);
+    const listed = (await get(`/api/v1/jobs?queue=${STEADY}&limit=100`)).json()
+      .items as ListedJob[];
+    expect(listed.map((j) => j.id)).toContain(service);
+    expect(listed.map((j) => j.id)).not.toContain(theirs);
+
+    expect((await get(`/api/v1/jobs/${theirs}`, c.other)).statusCode).toBe(200);
+    expect((await get(`/api/v1/jobs/${service}`, c.other)).statusCode).toBe(200);
+  });
+});
