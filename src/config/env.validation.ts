@@ -147,6 +147,55 @@ export enum JwtAlgorithm {
   RS256 = 'RS256',
 }
 
+/** The range of each of a cron expression's five fields: minute, hour, day of month, month, weekday. */
+const CRON_FIELDS: [number, number][] = [
+  [0, 59],
+  [0, 23],
+  [1, 31],
+  [1, 12],
+  [0, 7],
+];
+const CRON_PART = /^(\*|(\d{1,2})(?:-(\d{1,2}))?)(?:\/(\d{1,2}))?$/;
+const CRON_RULE =
+  'must be off or a cron expression of five numeric fields (minute hour day-of-month month ' +
+  'weekday; *, lists, ranges and steps), in UTC, e.g. */10 * * * *';
+
+/** `*`, `5`, `1-5`, `*\/10` or `0-30/5` within the field's range. */
+function isCronPart(part: string, [min, max]: [number, number]): boolean {
+  const match = CRON_PART.exec(part);
+  if (!match) return false;
+  const [, , from, to, step] = match;
+  const inRange = (n?: string) => n === undefined || (Number(n) >= min && Number(n) <= max);
+  return (
+    inRange(from) &&
+    inRange(to) &&
+    (to === undefined || Number(from) <= Number(to)) &&
+    (step === undefined || Number(step) >= 1)
+  );
+}
+
+/** `off`, or a five-field cron expression with numbers only (what a schedule setting takes). */
+export function isCronSetting(value: unknown): boolean {
+  if (value === 'off') return true;
+  if (typeof value !== 'string') return false;
+  const fields = value.split(' ');
+  return (
+    fields.length === CRON_FIELDS.length &&
+    fields.every((field, i) => field.split(',').every((part) => isCronPart(part, CRON_FIELDS[i])))
+  );
+}
+
+function CronSetting(): PropertyDecorator {
+  return ValidateBy({
+    name: 'cronSetting',
+    validator: { validate: isCronSetting, defaultMessage: () => CRON_RULE },
+  });
+}
+
+/** A schedule setting: trimmed, its fields one space apart; blank for the default. */
+const toCron = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string' ? value.trim().split(/\s+/).join(' ') || undefined : value;
+
 const REQUEST_TIMEOUT_RULE =
   'must be an integer number of milliseconds between 1000 and 3600000, and at least ' +
   'HTTP_HEADERS_TIMEOUT_MS';
@@ -591,13 +640,6 @@ export class EnvironmentVariables {
   })
   IMAGE_PROCESSING_QUEUE_BYTES = 256 * 1024 * 1024;
 
-  /** Seconds between retries of file deletions that failed; 0 disables the background retry. */
-  @Transform(toInteger)
-  @IsInt({ message: 'must be an integer number of seconds between 0 and 86400' })
-  @Min(0, { message: 'must be an integer number of seconds between 0 and 86400' })
-  @Max(86_400, { message: 'must be an integer number of seconds between 0 and 86400' })
-  STORAGE_DELETE_RETRY_SECONDS = 60;
-
   // --- Importing images from URLs, and stand-alone uploads ---
 
   /** The whole fetch of an image URL (DNS, connecting, redirects, body) must end within this. */
@@ -648,12 +690,25 @@ export class EnvironmentVariables {
   @Max(1_000_000, { message: 'must be an integer between 1 and 1000000' })
   BULK_IMPORT_MAX_ROWS = 100_000;
 
-  /** Seconds between sweeps of expired stand-alone uploads (`expires_in`); 0 disables the sweep. */
+  /** When expired stand-alone uploads (`expires_in`) are swept: a UTC cron expression, or off. */
+  @Transform(toCron)
+  @CronSetting()
+  UNATTACHED_IMAGE_SWEEP_CRON = '*/10 * * * *';
+
+  /**
+   * When stored files no row names (left by a crash between writing files and committing their
+   * row, or by a deletion that kept failing) are swept: a UTC cron expression, or off.
+   */
+  @Transform(toCron)
+  @CronSetting()
+  ORPHAN_SWEEP_CRON = '30 3 * * *';
+
+  /** Hours a stored file no row names is kept before the orphan sweep deletes it. */
   @Transform(toInteger)
-  @IsInt({ message: 'must be an integer number of seconds between 0 and 86400' })
-  @Min(0, { message: 'must be an integer number of seconds between 0 and 86400' })
-  @Max(86_400, { message: 'must be an integer number of seconds between 0 and 86400' })
-  UNATTACHED_IMAGE_SWEEP_SECONDS = 600;
+  @IsInt({ message: 'must be an integer number of hours between 1 and 8760' })
+  @Min(1, { message: 'must be an integer number of hours between 1 and 8760' })
+  @Max(8760, { message: 'must be an integer number of hours between 1 and 8760' })
+  ORPHAN_SWEEP_GRACE_HOURS = 24;
 
   /**
    * Seconds between sweeps of the upload spool for files a crash left behind (each request

@@ -87,7 +87,7 @@ export class ImageFilesService {
   /**
    * Stores the processed image under its id (`products/<product>/<id>/…`, or `uploads/<id>/…`),
    * then runs `use` with what was stored. When storing or `use` fails, the files already written
-   * are deleted (or queued for the background retry), so nothing is left behind.
+   * are queued for deletion (deleted at once, retried if that fails), so nothing is left behind.
    */
   async withStoredFiles<T>(
     processed: ProcessedImage,
@@ -231,12 +231,14 @@ export class ImageFilesService {
     };
   }
 
-  /** Files of a failed upload: deleted now, or queued for the background retry. */
+  /** Files of a failed upload: queued for deletion (at once), or else deleted here and now. */
   private async deleteQuietly(keys: string[]): Promise<void> {
     if (keys.length === 0) return;
-    const ids = await this.deletions.enqueue(this.dataSource.manager, keys).catch(() => []);
-    if (ids.length > 0) return this.deletions.attempt(ids);
-    await Promise.allSettled(keys.map((key) => this.storage.delete(key)));
+    const queued = await this.deletions.send(keys).then(
+      () => true,
+      () => false,
+    );
+    if (!queued) await Promise.allSettled(keys.map((key) => this.storage.delete(key)));
   }
 
   /**
@@ -253,9 +255,10 @@ export class ImageFilesService {
     const preferred = importedImageKey(product.slug, extension);
     const stem = keyStem(preferred);
     await this.keys.lockStem(manager, stem);
-    return (await this.keys.isTakenByOther(manager, product.id, stem))
-      ? importedImageKey(product.slug, extension, product.id)
-      : preferred;
+    const taken =
+      (await this.keys.isTakenByOther(manager, product.id, stem)) ||
+      (await this.deletions.isQueued(manager, stem));
+    return taken ? importedImageKey(product.slug, extension, product.id) : preferred;
   }
 
   /**
@@ -266,16 +269,17 @@ export class ImageFilesService {
    */
   private async releaseSlugKey(key: string): Promise<void> {
     const stem = keyStem(key);
-    const outbox = await this.dataSource
+    const queued = await this.dataSource
       .transaction(async (manager) => {
         await this.keys.lockStem(manager, stem);
-        const held = await this.keys.isHeld(manager, stem);
-        return held ? [] : this.deletions.enqueue(manager, [key]);
+        if (await this.keys.isHeld(manager, stem)) return false;
+        await this.deletions.enqueue(manager, [key]);
+        return true;
       })
       .catch((error: unknown) => {
         this.logger.error({ err: safeError(error), key }, 'Could not queue a failed import');
-        return [];
+        return false;
       });
-    await this.deletions.attempt(outbox);
+    if (queued) this.deletions.afterCommit();
   }
 }

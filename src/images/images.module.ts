@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { JobsModule } from '../jobs/jobs.module';
 import { ProductsModule } from '../products/products.module';
 import { ConfiguredStorageModule } from '../storage/storage.module';
 import { StandaloneImagesController } from './assets/standalone-images.controller';
@@ -30,6 +31,7 @@ import { ImagesService } from './images.service';
 import { ImageUploadPipe, StandaloneUploadPipe } from './intake/image-upload.pipe';
 import { ImageImportService } from './intake/import/image-import.service';
 import { UploadSpoolSweeper } from './intake/upload-spool-sweeper';
+import { OrphanFileSweeper } from './orphan-file-sweeper';
 import { ImageProcessor } from './processing/image-processor';
 
 /**
@@ -47,13 +49,14 @@ import { ImageProcessor } from './processing/image-processor';
  * - `processing/`: type detection and checks, the one codec file wrapping sharp, BMP and SVG, the
  *   rendition presets;
  * - here: ImageFilesService (every question to the storage provider: writing an image's files,
- *   their keys and URLs), the presenter, DTOs, the entity, the config slice.
+ *   their keys and URLs), the sweep of stored files no row names (OrphanFileSweeper), the
+ *   presenter, DTOs, the entity, the config slice.
  *
  * Naming: a service's `get…` returns the API's DTO, its `find…` the entity (404 when missing); a
  * repository's `find…` returns the entity or null. SQL lives in the `*.repository.ts` files.
  */
 @Module({
-  imports: [ProductsModule, ConfiguredStorageModule],
+  imports: [ProductsModule, ConfiguredStorageModule, JobsModule],
   controllers: [
     ProductGalleryController,
     ProductGalleryByGtinController,
@@ -84,6 +87,7 @@ import { ImageProcessor } from './processing/image-processor';
     StandaloneUploadPipe,
     ImageImportService,
     UploadSpoolSweeper,
+    OrphanFileSweeper,
   ],
   // The compatible APIs (src/compat/) translate onto ImagesService and read uploads with the same
   // settings; ImageFilesService answers the storage questions of images for product enrichment.

@@ -1,126 +1,115 @@
-import {
-  Inject,
-  Injectable,
-  Logger,
-  type OnApplicationShutdown,
-  type OnModuleInit,
-} from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
-import { In, Repository, type EntityManager } from 'typeorm';
+import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
 import { safeError } from '../common/logging/safe-error';
-import { StorageDeletion } from './entities/storage-deletion.entity';
-import { STORAGE_MODULE_OPTIONS, type StorageModuleOptions } from './storage.module-definition';
+import { JobQueue } from '../jobs/job-queue.service';
+import { FileDeletionsRepository } from './file-deletions.repository';
 import { STORAGE_PROVIDER, type StorageProvider } from './storage-provider';
 
-const BATCH = 100;
-const MAX_BACKOFF_SECONDS = 6 * 3600;
+/** The queue of file deletions (its jobs: `{ keys: string[] }`). */
+export const FILE_DELETION_QUEUE = 'file-deletion';
 
 /**
- * The outbox of file deletions. Callers enqueue keys in the transaction that removes the rows
- * referring to them; after the commit the files are deleted at once, and whatever failed is
- * retried in the background with exponential back-off until it succeeds. Rows are claimed with
- * SKIP LOCKED, so several instances share the work without deleting twice.
+ * How a failed deletion is retried: after 30 s, doubling up to 6 hours, 20 times (about three
+ * days); after that the job stays failed, and the orphan sweep deletes the file once its grace
+ * period has passed, as it does any object no row names. Migration 1796300000000 created the queue
+ * with these.
+ */
+export const FILE_DELETION_RETRY = {
+  retryLimit: 20,
+  retryDelaySeconds: 30,
+  retryDelayMaxSeconds: 6 * 3600,
+  expireInSeconds: 15 * 60,
+} as const;
+
+/**
+ * Keys per job. One removal's keys (an image's original and renditions) are one job, retried
+ * together: a retry deletes again what was already deleted, which is harmless; a product's
+ * hundreds of images are a few jobs, not thousands.
+ */
+const KEYS_PER_JOB = 100;
+/** Storage requests one job makes at once. */
+const DELETES_AT_ONCE = 8;
+
+interface FileDeletionJob {
+  keys: string[];
+}
+
+/**
+ * File deletions, on the `file-deletion` queue. Callers enqueue keys in the transaction that
+ * removes the rows naming them, so a committed removal always has its job and a rolled-back one
+ * never does, then call {@link afterCommit} so this process deletes them at once rather than at
+ * its next poll. Deleting a missing object succeeds, so a retried or duplicated job is harmless;
+ * a storage error fails the attempt and the queue retries it with back-off (FILE_DELETION_RETRY).
  */
 @Injectable()
-export class StorageDeletionsService implements OnModuleInit, OnApplicationShutdown {
+export class StorageDeletionsService implements OnModuleInit {
   private readonly logger = new Logger('StorageDeletions');
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<number>;
 
   constructor(
-    @InjectRepository(StorageDeletion) private readonly deletions: Repository<StorageDeletion>,
+    private readonly jobs: JobQueue,
+    private readonly repository: FileDeletionsRepository,
     @Inject(STORAGE_PROVIDER) private readonly storage: StorageProvider,
-    @Inject(STORAGE_MODULE_OPTIONS) private readonly options: StorageModuleOptions,
   ) {}
 
   onModuleInit(): void {
-    const seconds = this.options.deletionRetrySeconds;
-    if (seconds > 0) {
-      this.timer = setInterval(() => void this.retryDue(), seconds * 1000);
-      this.timer.unref();
+    this.jobs.define<FileDeletionJob>({
+      name: FILE_DELETION_QUEUE,
+      ...FILE_DELETION_RETRY,
+      handler: ({ keys }) => this.deleteAll(keys),
+    });
+  }
+
+  /** Queues the deletion of `keys` inside the caller's transaction: it commits with the change. */
+  async enqueue(manager: EntityManager, keys: string[]): Promise<void> {
+    const jobs = jobsOf(keys);
+    if (jobs.length > 0) await this.jobs.sendMany(FILE_DELETION_QUEUE, jobs, { manager });
+  }
+
+  /** Queues the deletion of `keys` on its own (files no transaction recorded), and starts it. */
+  async send(keys: string[]): Promise<void> {
+    const jobs = jobsOf(keys);
+    if (jobs.length === 0) return;
+    await this.jobs.sendMany(FILE_DELETION_QUEUE, jobs);
+    this.afterCommit();
+  }
+
+  /** After a commit that queued deletions: this process's worker takes them now. */
+  afterCommit(): void {
+    this.jobs.wake(FILE_DELETION_QUEUE);
+  }
+
+  /** Whether a deletion of the key `stem` (under any extension) is queued and not done. */
+  isQueued(manager: EntityManager, stem: string): Promise<boolean> {
+    return this.repository.isQueued(manager, FILE_DELETION_QUEUE, stem);
+  }
+
+  /** One job: every key is tried; if any failed, the attempt fails (and is retried whole). */
+  private async deleteAll(keys: string[]): Promise<{ deleted: number }> {
+    const failures: unknown[] = [];
+    for (let i = 0; i < keys.length; i += DELETES_AT_ONCE) {
+      const results = await Promise.allSettled(
+        keys.slice(i, i + DELETES_AT_ONCE).map((key) => this.storage.delete(key)),
+      );
+      for (const result of results) if (result.status === 'rejected') failures.push(result.reason);
     }
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
-  }
-
-  /** Records keys to delete, inside the caller's transaction. Returns the outbox row ids. */
-  async enqueue(manager: EntityManager, keys: string[]): Promise<string[]> {
-    if (keys.length === 0) return [];
-    const rows = await manager.save(
-      StorageDeletion,
-      keys.map((key) => manager.create(StorageDeletion, { key })),
-    );
-    return rows.map((r) => r.id);
-  }
-
-  /** After the commit: tries the given deletions now; failures stay queued for the retry. */
-  async attempt(ids: string[]): Promise<void> {
-    if (ids.length === 0) return;
-    const rows = await this.deletions.findBy({ id: In(ids) });
-    await Promise.all(rows.map((row) => this.deleteOne(row)));
-  }
-
-  /** Deletes what is due, in batches; returns how many deletions succeeded. */
-  retryDue(): Promise<number> {
-    this.running ??= this.drain().finally(() => (this.running = undefined));
-    return this.running;
-  }
-
-  private async drain(): Promise<number> {
-    let done = 0;
-    for (;;) {
-      const claimed = await this.deletions.manager.transaction(async (manager) => {
-        const due = await manager
-          .createQueryBuilder(StorageDeletion, 'd')
-          .where('d.next_attempt_at <= now()')
-          .orderBy('d.next_attempt_at', 'ASC')
-          .limit(BATCH)
-          .setLock('pessimistic_write')
-          .setOnLocked('skip_locked')
-          .getMany();
-        // Push them forward while this instance works on them, so another skips them too.
-        if (due.length > 0) {
-          await manager.update(
-            StorageDeletion,
-            { id: In(due.map((d) => d.id)) },
-            { nextAttemptAt: () => "now() + interval '5 minutes'" },
-          );
-        }
-        return due;
-      });
-      if (claimed.length === 0) return done;
-      const results = await Promise.all(claimed.map((row) => this.deleteOne(row)));
-      done += results.filter(Boolean).length;
-      if (claimed.length < BATCH) return done;
-    }
-  }
-
-  private async deleteOne(row: StorageDeletion): Promise<boolean> {
-    try {
-      await this.storage.delete(row.key);
-      await this.deletions.delete({ id: row.id });
-      return true;
-    } catch (error) {
-      const attempts = row.attempts + 1;
-      const backoff = Math.min(MAX_BACKOFF_SECONDS, 2 ** attempts * 10);
+    if (failures.length > 0) {
       this.logger.warn(
-        { err: safeError(error), key: row.key, attempts },
+        { err: safeError(failures[0]), failed: failures.length, keys: keys.length },
         'File deletion failed; will retry',
       );
-      await this.deletions
-        .update(
-          { id: row.id },
-          {
-            attempts,
-            lastError: safeError(error).message.slice(0, 500),
-            nextAttemptAt: () => `now() + interval '${backoff} seconds'`,
-          },
-        )
-        .catch(() => undefined);
-      return false;
+      throw new Error(`${failures.length} of ${keys.length} file deletions failed`, {
+        cause: failures[0],
+      });
     }
+    return { deleted: keys.length };
   }
+}
+
+function jobsOf(keys: string[]): FileDeletionJob[] {
+  const unique = [...new Set(keys)];
+  const jobs: FileDeletionJob[] = [];
+  for (let i = 0; i < unique.length; i += KEYS_PER_JOB) {
+    jobs.push({ keys: unique.slice(i, i + KEYS_PER_JOB) });
+  }
+  return jobs;
 }

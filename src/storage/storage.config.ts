@@ -12,7 +12,6 @@ export const STORAGE_CONFIG = Symbol('STORAGE_CONFIG');
 const STORAGE_SETTINGS = [
   'STORAGE_DRIVER',
   'STORAGE_TIMEOUT_MS',
-  'STORAGE_DELETE_RETRY_SECONDS',
   // Local storage: its folder (by default in DATA_DIR) and the base of its /media URLs.
   'STORAGE_LOCAL_DIR',
   'DATA_DIR',
@@ -55,10 +54,7 @@ export function localStorageRoot(
 
 /** StorageModule's options from the settings (already validated, so required ones are set). */
 export function storageOptionsFromEnv(config: StorageConfig): StorageModuleOptions {
-  return {
-    provider: providerOptions(config),
-    deletionRetrySeconds: config.STORAGE_DELETE_RETRY_SECONDS,
-  };
+  return { provider: providerOptions(config) };
 }
 
 function providerOptions(config: StorageConfig): StorageProviderOptions {

@@ -15,8 +15,6 @@ export type StorageProviderOptions =
  */
 export interface StorageModuleOptions {
   provider: StorageProviderOptions;
-  /** Seconds between background retries of file deletions that failed; 0: no background retry. */
-  deletionRetrySeconds: number;
 }
 
 /**

@@ -3,13 +3,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Global, Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { getRepositoryToken } from '@nestjs/typeorm';
 import { EnvironmentVariables, validateEnv } from '../config/env.validation';
-import { StorageDeletion } from './entities/storage-deletion.entity';
+import { JobQueue } from '../jobs/job-queue.service';
+import { JobsModule } from '../jobs/jobs.module';
 import { LocalStorageProvider } from './providers/local.storage-provider';
 import { STORAGE_MODULE_OPTIONS } from './storage.module-definition';
 import { ConfiguredStorageModule, StorageModule } from './storage.module';
 import { STORAGE_PROVIDER } from './storage-provider';
+
+@Module({
+  providers: [{ provide: JobQueue, useValue: { define: jest.fn() } }],
+  exports: [JobQueue],
+})
+class NoJobsModule {}
 
 describe(StorageModule.name, () => {
   let dir: string;
@@ -21,7 +27,6 @@ describe(StorageModule.name, () => {
       DATA_DIR: dir,
       STORAGE_LOCAL_DIR: join(dir, 'media'),
       PUBLIC_BASE_URL: 'https://images.example',
-      STORAGE_DELETE_RETRY_SECONDS: '0',
     });
   });
   afterEach(() => {
@@ -45,9 +50,9 @@ describe(StorageModule.name, () => {
     const app = await Test.createTestingModule({
       imports: [ConfigLikeModule, ConfiguredStorageModule, ImagesLikeModule, HealthLikeModule],
     })
-      // No database here: the deletion outbox's repository is never used by this test.
-      .overrideProvider(getRepositoryToken(StorageDeletion))
-      .useValue({})
+      // No database here: the job queue only takes the file-deletion queue's definition.
+      .overrideModule(JobsModule)
+      .useModule(NoJobsModule)
       .compile();
     await app.init();
     const close = jest.spyOn(StorageModule.prototype, 'onApplicationShutdown');
@@ -61,7 +66,6 @@ describe(StorageModule.name, () => {
         root: join(dir, 'media'),
         publicBaseUrl: 'https://images.example',
       },
-      deletionRetrySeconds: 0,
     });
 
     await app.close();

@@ -5,8 +5,8 @@ import {
   type OnApplicationShutdown,
   type OnModuleInit,
 } from '@nestjs/common';
-import { TypeOrmModule } from '@nestjs/typeorm';
-import { StorageDeletion } from './entities/storage-deletion.entity';
+import { JobsModule } from '../jobs/jobs.module';
+import { FileDeletionsRepository } from './file-deletions.repository';
 import { MediaController } from './media.controller';
 import { IMAGE_STORAGE, type ImageStorage } from './image-storage';
 import { openStorage, type OpenedStorage } from './providers/storage-provider.factory';
@@ -37,16 +37,17 @@ const OPENED_STORAGE = Symbol('OPENED_STORAGE');
 
 /**
  * Storage: the configured StorageProvider under STORAGE_PROVIDER, built once and checked at
- * start-up; the way it keeps images under IMAGE_STORAGE (image-storage.ts); the outbox of file
- * deletions; and /media for local files. Configured with `forRootAsync` (plain
+ * start-up; the way it keeps images under IMAGE_STORAGE (image-storage.ts); the queue of file
+ * deletions (storage-deletions.service.ts); and /media for local files. Configured with `forRootAsync` (plain
  * StorageModuleOptions); not global, so the modules that use storage say so by importing
  * {@link ConfiguredStorageModule}.
  */
 @Module({
-  imports: [TypeOrmModule.forFeature([StorageDeletion])],
+  imports: [JobsModule],
   controllers: [MediaController],
   providers: [
     StorageDeletionsService,
+    FileDeletionsRepository,
     {
       provide: OPENED_STORAGE,
       inject: [STORAGE_MODULE_OPTIONS],
@@ -110,7 +111,7 @@ export class StorageModule
  * key) or `StorageDeletionsService`. Always this constant, never a call of your own to
  * `StorageModule.forRootAsync(...)`: Nest shares a dynamic module between the modules that import it
  * only when it is the same object, and a second call would build a second provider (another
- * connection pool, another start-up check, another deletion retry timer). Its options come from
+ * connection pool, another start-up check, the file-deletion queue defined twice). Its options come from
  * the application's settings (storage.config.ts).
  */
 export const ConfiguredStorageModule: DynamicModule = StorageModule.forRootAsync({

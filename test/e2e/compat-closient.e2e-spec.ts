@@ -9,10 +9,12 @@ import { Role } from '../../src/auth/roles';
 import { decodeId } from '../../src/common/ids/short-id';
 import { gtinCheckDigit } from '../../src/products/gtin';
 import { addUser, filesBelow, otherOrganisationAdmin } from '../support/accounts';
+import { eventually } from '../support/eventually';
 import { newProduct as newProductRow, organizationBySlug } from '../support/factories';
 import { noisyPng, solidJpeg } from '../support/fixtures';
 import { call, login, type Credential } from '../support/http';
 import { multipart, type FilePart } from '../support/multipart';
+import { pendingFileDeletions } from '../support/file-deletions';
 import { fetchDelivered, PUBLIC_BASE } from '../support/storage-backends';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 
@@ -332,8 +334,12 @@ describe('Closient: POST /dashboard/api/v1/trade-items/{organization_id}/{gtin}/
     });
     afterEach(async () => {
       expect(await imageCount()).toBe(before.rows);
+      // Files written before the refusal are deleted by a file-deletion job, right after it.
+      await eventually(
+        async () => (await pendingFileDeletions(ds)).length === 0,
+        'the queued file deletions to be done',
+      );
       expect(storedFiles()).toEqual(before.files);
-      expect(await ds.query('SELECT key FROM storage_deletions')).toEqual([]);
       expect(filesBelow(spoolDir)).toEqual([]);
     });
 

@@ -10,6 +10,7 @@ import { DataSource } from 'typeorm';
 import { Role } from '../../src/auth/roles';
 import { decodeId, encodeShortId } from '../../src/common/ids/short-id';
 import { addUser, filesBelow } from '../support/accounts';
+import { eventually } from '../support/eventually';
 import { newProduct as newProductRow, organizationBySlug } from '../support/factories';
 import {
   bmp,
@@ -22,6 +23,7 @@ import {
 } from '../support/fixtures';
 import { call, login, type Credential } from '../support/http';
 import { multipart, type FilePart } from '../support/multipart';
+import { pendingFileDeletions } from '../support/file-deletions';
 import { fetchDelivered, PUBLIC_BASE } from '../support/storage-backends';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 
@@ -335,8 +337,12 @@ describe('The token API: POST /api/products/{product_id}/images', () => {
   /** A refused upload left no row, no stored file, no queued deletion and no spooled file. */
   async function expectNothingLeft(before: { rows: number; files: string[] }): Promise<void> {
     expect(await imageCount()).toBe(before.rows);
+    // Files written before the refusal are deleted by a file-deletion job, right after it.
+    await eventually(
+      async () => (await pendingFileDeletions(ds)).length === 0,
+      'the queued file deletions to be done',
+    );
     expect(storedFiles()).toEqual(before.files);
-    expect(await ds.query('SELECT key FROM storage_deletions')).toEqual([]);
     expect(filesBelow(spoolDir)).toEqual([]);
     expect(filesBelow(join(mediaDir, '.tmp'))).toEqual([]);
   }

@@ -9,6 +9,8 @@ import { addUser, otherOrganisationAdmin } from '../support/accounts';
 import { newProduct as newProductRow, organizationBySlug } from '../support/factories';
 import { prng, solidJpeg } from '../support/fixtures';
 import { call, login, type Credential } from '../support/http';
+import { eventually } from '../support/eventually';
+import { pendingFileDeletions } from '../support/file-deletions';
 import { multipart } from '../support/multipart';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 
@@ -96,8 +98,6 @@ describe('Gallery rules', () => {
     jpeg = await solidJpeg(16, 16);
     t = await startTestApp({
       IMAGE_PROCESSING_QUEUE_LIMIT: '200',
-      // Retries are driven by the tests, not by a timer.
-      STORAGE_DELETE_RETRY_SECONDS: '0',
     });
     app = t.app;
     c.admin = { bearer: await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
@@ -446,21 +446,20 @@ describe('Gallery rules', () => {
       );
       expect(files.every((f) => existsSync(f))).toBe(true);
       expect((await call(app, 'DELETE', `${base(p)}/${img.id}`, c.staff)).statusCode).toBe(204);
-      expect(files.filter((f) => existsSync(f))).toEqual([]);
-      const [{ n }] = await app
-        .get(DataSource)
-        .query('SELECT count(*)::int AS n FROM storage_deletions');
-      expect(n).toBe(0);
+      // Right after the commit, by a file-deletion job.
+      await eventually(() => files.every((f) => !existsSync(f)), "the image's files to go");
+      await eventually(
+        async () => (await pendingFileDeletions(app.get(DataSource))).length === 0,
+        'the deletion job to complete',
+      );
     });
 
     it('retries a failed file deletion until the file is gone', async () => {
       const p = await newProduct();
       const img = await uploaded(p);
-      const thumb = join(
-        t.db.env.DATA_DIR,
-        'media',
-        new URL(img.renditions.thumb.url).pathname.replace('/media/', ''),
-      );
+      const thumbKey = new URL(img.renditions.thumb.url).pathname.replace('/media/', '');
+      const thumb = join(t.db.env.DATA_DIR, 'media', thumbKey);
+      const original = join(t.db.env.DATA_DIR, 'media', new URL(img.url).pathname.slice(7));
       // The storage refuses for real: where the file was, a directory that cannot be unlinked.
       rmSync(thumb);
       mkdirSync(thumb);
@@ -469,19 +468,28 @@ describe('Gallery rules', () => {
       expect((await call(app, 'DELETE', `${base(p)}/${img.id}`, c.staff)).statusCode).toBe(204);
       expect((await gallery(p)).items).toEqual([]); // the row went at once
       const ds = app.get(DataSource);
-      const queued = await ds.query('SELECT key, attempts, last_error FROM storage_deletions');
-      expect(queued).toHaveLength(1);
-      expect(queued[0]).toMatchObject({ attempts: 1 });
-      expect(queued[0].key).toMatch(/\/thumb\.webp$/);
+      const job = async () => {
+        const [found] = await ds.query<Record<string, unknown>[]>(
+          `SELECT id, state, retry_count, start_after > now() AS later FROM pgboss.job
+            WHERE name = 'file-deletion' AND data -> 'keys' ? $1`,
+          [thumbKey],
+        );
+        return found;
+      };
+      // The first attempt deletes what it can, fails on the thumbnail, and is retried later.
+      await eventually(async () => (await job())?.state === 'retry', 'the failed attempt');
+      expect(await job()).toMatchObject({ retry_count: 1, later: true });
+      expect(existsSync(original)).toBe(false);
+      expect(await pendingFileDeletions(ds)).toContain(thumbKey);
 
-      // The storage recovers; the retry is due (time passes); the next run deletes the file.
+      // The storage recovers; the retry is due (time passes); the queue deletes the file.
       rmSync(thumb, { recursive: true });
       writeFileSync(thumb, 'the file that must go');
-      await ds.query(`UPDATE storage_deletions SET next_attempt_at = now()`);
-      const deletions = app.get(StorageDeletionsService);
-      expect(await deletions.retryDue()).toBe(1);
-      expect(existsSync(thumb)).toBe(false);
-      expect(await ds.query('SELECT * FROM storage_deletions')).toEqual([]);
+      await ds.query(`UPDATE pgboss.job SET start_after = now() WHERE id = $1`, [(await job()).id]);
+      app.get(StorageDeletionsService).afterCommit();
+      await eventually(() => !existsSync(thumb), 'the retry to delete the file');
+      await eventually(async () => (await job())?.state === 'completed', 'the job to complete');
+      expect(await pendingFileDeletions(ds)).toEqual([]);
     });
   });
 

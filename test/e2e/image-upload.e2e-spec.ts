@@ -34,6 +34,8 @@ import {
 import { call, login, type Credential } from '../support/http';
 import { multipart, type FilePart } from '../support/multipart';
 import { addUser, filesBelow, otherOrganisationAdmin } from '../support/accounts';
+import { eventually } from '../support/eventually';
+import { pendingFileDeletions } from '../support/file-deletions';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 
 const execFileAsync = promisify(execFile);
@@ -86,7 +88,9 @@ describe('Image upload (POST /products/:id/images)', () => {
   /** Nothing of a rejected upload may remain: no row, no stored file, no temporary file. */
   async function expectNothingLeft(productId: string): Promise<void> {
     expect(await imageRows(productId)).toBe(0);
-    expect(filesBelow(join(mediaDir, 'products', decodeId(productId)!))).toEqual([]);
+    // Files already written are deleted by a file-deletion job, right after the failure.
+    const folder = join(mediaDir, 'products', decodeId(productId)!);
+    await eventually(() => filesBelow(folder).length === 0, 'the written files to be deleted');
     await expectNoTempFiles();
   }
 
@@ -517,8 +521,7 @@ describe('Image upload (POST /products/:id/images)', () => {
       expect(res.json().code).toBe('storage_unavailable');
       expect(await imageRows(p.id)).toBe(0);
       // Nothing was written, so nothing is left to delete later either.
-      const pending = await app.get(DataSource).query('SELECT key FROM storage_deletions');
-      expect(pending).toEqual([]);
+      expect(await pendingFileDeletions(app.get(DataSource))).toEqual([]);
       await expectNoTempFiles();
     });
 

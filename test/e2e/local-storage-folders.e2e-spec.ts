@@ -3,6 +3,7 @@ import { join, relative } from 'node:path';
 import { LOCAL_TMP_DIR } from '../../src/storage/providers/local.storage-provider';
 import { decodeId } from '../../src/common/ids/short-id';
 import { filesBelow } from '../support/accounts';
+import { eventually } from '../support/eventually';
 import { solidJpeg } from '../support/fixtures';
 import { call, login, type Credential } from '../support/http';
 import { multipart } from '../support/multipart';
@@ -70,11 +71,13 @@ describe('Local storage: deleting images leaves no empty folders', () => {
     const productDir = join(media, 'products', uuid(p));
     expect(readdirSync(productDir).sort()).toEqual([uuid(first), uuid(second)].sort());
 
+    // Files (and their folders) go right after each DELETE, by a file-deletion job.
     expect((await remove(p, first)).statusCode).toBe(204);
+    await eventually(() => readdirSync(productDir).length === 1, 'the first folder to go');
     expect(readdirSync(productDir)).toEqual([uuid(second)]);
     expect((await remove(p, second)).statusCode).toBe(204);
 
-    expect(existsSync(productDir)).toBe(false);
+    await eventually(() => !existsSync(productDir), "the product's folder to go");
     expect(emptyFoldersBelow(media)).toEqual([]);
     expect(filesBelow(media).filter((f) => !f.includes(`/${LOCAL_TMP_DIR}/`))).toEqual([]);
   });
@@ -84,7 +87,7 @@ describe('Local storage: deleting images leaves no empty folders', () => {
     await uploaded(p);
     await uploaded(p);
     expect((await call(t.app, 'DELETE', `/api/v1/products/${p}`, admin)).statusCode).toBe(204);
-    expect(existsSync(join(media, 'products', uuid(p)))).toBe(false);
+    await eventually(() => !existsSync(join(media, 'products', uuid(p))), "the product's folder");
     expect(emptyFoldersBelow(media)).toEqual([]);
   });
 
@@ -104,7 +107,7 @@ describe('Local storage: deleting images leaves no empty folders', () => {
       expect(existsSync(join(media, key))).toBe(true);
     }
     expect((await remove(p, current)).statusCode).toBe(204);
-    expect(existsSync(join(media, 'products', uuid(p)))).toBe(false);
+    await eventually(() => !existsSync(join(media, 'products', uuid(p))), "the product's folder");
     expect(emptyFoldersBelow(media)).toEqual([]);
   });
 });

@@ -7,7 +7,11 @@ import { DataSource } from 'typeorm';
 import { createApp } from '../../src/app.factory';
 import { Role } from '../../src/auth/roles';
 import { decodeId } from '../../src/common/ids/short-id';
-import { UnattachedImageSweeper } from '../../src/images/assets/unattached-image-sweeper';
+import {
+  UNATTACHED_IMAGE_SWEEP_QUEUE,
+  UnattachedImageSweeper,
+} from '../../src/images/assets/unattached-image-sweeper';
+import { JobQueue } from '../../src/jobs/job-queue.service';
 import { addUser, filesBelow, otherOrganisationAdmin } from '../support/accounts';
 import {
   bmp,
@@ -20,6 +24,7 @@ import {
 } from '../support/fixtures';
 import { call, login, type Credential } from '../support/http';
 import { multipart, type FilePart } from '../support/multipart';
+import { pendingFileDeletions } from '../support/file-deletions';
 import { fetchDelivered, PUBLIC_BASE } from '../support/storage-backends';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 
@@ -63,9 +68,8 @@ const ON_POSTGRES = Boolean(process.env.TEST_DATABASE_URL);
 /** What every app of this file is configured with (besides its database). */
 const APP_ENV = {
   PUBLIC_BASE_URL: PUBLIC_BASE,
-  // Sweeps are driven by the tests (except in the periodic test, which has its own app).
-  UNATTACHED_IMAGE_SWEEP_SECONDS: '0',
-  STORAGE_DELETE_RETRY_SECONDS: '0',
+  // Sweeps are driven by the tests (except in the scheduled test, which has its own app).
+  UNATTACHED_IMAGE_SWEEP_CRON: 'off',
 };
 
 /** Waits until `check` holds, failing after `ms` with what was awaited. */
@@ -180,9 +184,14 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
     return found as Record<string, unknown> | undefined;
   }
 
-  async function pendingDeletions(source: DataSource = ds): Promise<string[]> {
-    const rows: { key: string }[] = await source.query('SELECT key FROM storage_deletions');
-    return rows.map((r) => r.key);
+  const pendingDeletions = (source: DataSource = ds) => pendingFileDeletions(source);
+
+  /** Files are deleted by file-deletion jobs right after the commit: waits until they are done. */
+  async function deletionsDone(source: DataSource = ds): Promise<void> {
+    await until(
+      async () => (await pendingDeletions(source)).length === 0,
+      'the queued file deletions to be done',
+    );
   }
 
   /** Puts an upload's expiry `interval` in the past (or, with a negative one, the future). */
@@ -219,8 +228,8 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
   /** A rejected upload left no row, no stored file, no queued deletion and no temporary file. */
   async function expectNothingLeft(before: Leftovers): Promise<void> {
     expect(await unattachedIds()).toEqual(before.rows);
+    await deletionsDone();
     expect(storedFiles()).toEqual(before.files);
-    expect(await pendingDeletions()).toEqual([]);
     await expectNoTempFiles();
   }
 
@@ -831,12 +840,12 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
       expect(res.statusCode).toBe(204);
       expect(res.body).toBe('');
       expect(await row(image.id)).toBeUndefined();
+      await deletionsDone();
       for (const url of urlsOf(image)) {
         expect(existsSync(storedPath(url))).toBe(false);
         expect((await fetchDelivered(app, url)).status).toBe(404);
       }
       expect(filesBelow(join(mediaDir, 'uploads', uuidOf(image.id)))).toEqual([]);
-      expect(await pendingDeletions()).toEqual([]);
       for (const method of ['GET', 'PATCH', 'DELETE'] as const) {
         const again = await call(
           app,
@@ -856,6 +865,7 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
       const res = await call(app, 'DELETE', assetUrl(uuidOf(image.id)), a.writeKey);
       expect(res.statusCode).toBe(204);
       expect(await row(image.id)).toBeUndefined();
+      await deletionsDone();
       for (const url of urlsOf(image)) expect(existsSync(storedPath(url))).toBe(false);
     });
 
@@ -935,6 +945,7 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
           [201, 404],
           [404, 204],
         ]).toContainEqual(outcome);
+        await deletionsDone();
         if (attached.statusCode === 201) {
           expect(await row(image.id)).toMatchObject({ product_id: uuidOf(product) });
           for (const url of urlsOf(image)) expect(existsSync(storedPath(url))).toBe(true);
@@ -1299,6 +1310,7 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
       const gone = new Set(expired.map((i) => uuidOf(i.id)));
 
       expect(await sweep()).toBe(expired.length);
+      await deletionsDone();
 
       const rowsAfter: { id: string }[] = await ds.query('SELECT id FROM images ORDER BY id');
       expect(rowsAfter.map((r) => r.id)).toEqual(
@@ -1319,7 +1331,6 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
         );
         expect(res.statusCode).toBe(404);
       }
-      expect(await pendingDeletions()).toEqual([]);
       for (const kept of [recent, almost, ...durable, attachedOld]) {
         expect(await row(kept.id)).toBeDefined();
         for (const url of urlsOf(kept)) expect((await fetchDelivered(app, url)).status).toBe(200);
@@ -1357,11 +1368,11 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
       }
       // Rows an attach held locked were skipped; the next sweep takes them.
       expect(swept + (await sweep())).toBe(images.length);
+      await deletionsDone();
       for (const image of images) {
         expect(await row(image.id)).toBeUndefined();
         for (const url of urlsOf(image)) expect(existsSync(storedPath(url))).toBe(false);
       }
-      expect(await pendingDeletions()).toEqual([]);
     });
 
     (ON_POSTGRES ? it : it.skip)(
@@ -1384,6 +1395,7 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
             new Promise<'blocked'>((resolve) => (timer = setTimeout(resolve, 10_000, 'blocked'))),
           ]).finally(() => clearTimeout(timer));
           expect(outcome).toBe(1);
+          await deletionsDone();
           expect(await row(free.id)).toBeUndefined();
           expect(await row(locked.id)).toMatchObject({ product_id: null });
           for (const url of urlsOf(locked)) expect(existsSync(storedPath(url))).toBe(true);
@@ -1393,9 +1405,9 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
           await other.end();
         }
         expect(await sweep()).toBe(1);
+        await deletionsDone();
         expect(await row(locked.id)).toBeUndefined();
         for (const url of urlsOf(locked)) expect(existsSync(storedPath(url))).toBe(false);
-        expect(await pendingDeletions()).toEqual([]);
       },
     );
   });
@@ -1493,6 +1505,7 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
         second.get(UnattachedImageSweeper).sweep(),
       ]);
       expect(counts[0] + counts[1]).toBe(150);
+      await deletionsDone();
 
       const rowsAfter: { id: string }[] = await ds.query('SELECT id FROM images ORDER BY id');
       expect(rowsAfter.map((r) => r.id)).toEqual(
@@ -1501,7 +1514,6 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
       expect(storedFiles()).toEqual(
         filesBefore.filter((f) => !(f.startsWith('uploads/') && expired.has(f.split('/')[1]))),
       );
-      expect(await pendingDeletions()).toEqual([]);
       for (const image of [...recent, attachedOld]) {
         for (const url of urlsOf(image)) expect((await fetchDelivered(app, url)).status).toBe(200);
       }
@@ -1515,32 +1527,48 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
     });
   });
 
-  /* ------------------------------------------------------------------ periodic */
+  /* ----------------------------------------------------------------- scheduled */
 
-  describe('the periodic sweep', () => {
-    let periodic: TestApp | undefined;
-    afterAll(() => periodic?.close());
+  describe('the scheduled sweep', () => {
+    let scheduled: TestApp | undefined;
+    afterAll(() => scheduled?.close());
 
-    it('removes an expired upload on its own every UNATTACHED_IMAGE_SWEEP_SECONDS', async () => {
-      periodic = await startTestApp({ ...APP_ENV, UNATTACHED_IMAGE_SWEEP_SECONDS: '1' });
-      const papp = periodic.app;
-      const pds = papp.get(DataSource);
-      const root = join(periodic.db.env.DATA_DIR, 'media');
-      const admin = { bearer: await login(papp, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
-      const doomed = await standalone(EXPIRING, admin, papp);
-      const kept = await standalone({ purpose: 'product' }, admin, papp);
-      await expire(doomed.id, '1 minute', pds);
-      await backdate(kept.id, '2 days', pds);
+    it('is scheduled on UNATTACHED_IMAGE_SWEEP_CRON (none when off), and its job removes an expired upload', async () => {
+      const schedules = (source: DataSource) =>
+        source.query<{ cron: string }[]>(`SELECT cron FROM pgboss.schedule WHERE name = $1`, [
+          UNATTACHED_IMAGE_SWEEP_QUEUE,
+        ]);
+      // This file's app has the sweep off: nothing scheduled.
+      expect(await schedules(ds)).toEqual([]);
 
-      const rowOf = async (id: string) =>
-        (await pds.query<unknown[]>('SELECT id FROM images WHERE id = $1', [uuidOf(id)])).length;
+      scheduled = await startTestApp({ ...APP_ENV, UNATTACHED_IMAGE_SWEEP_CRON: '*/5  * * * *' });
+      const sapp = scheduled.app;
+      const sds = sapp.get(DataSource);
+      expect(await schedules(sds)).toEqual([{ cron: '*/5 * * * *' }]);
+      const root = join(scheduled.db.env.DATA_DIR, 'media');
+      const admin = { bearer: await login(sapp, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+      const doomed = await standalone(EXPIRING, admin, sapp);
+      const kept = await standalone({ purpose: 'product' }, admin, sapp);
+      await expire(doomed.id, '1 minute', sds);
+      await backdate(kept.id, '2 days', sds);
+
+      // What the schedule does at each tick (on one instance): queue one job of the sweep.
+      const id = await sapp.get(JobQueue).send(UNATTACHED_IMAGE_SWEEP_QUEUE, {});
+      sapp.get(JobQueue).wake(UNATTACHED_IMAGE_SWEEP_QUEUE);
+      const rowOf = async (imageId: string) =>
+        (await sds.query<unknown[]>('SELECT id FROM images WHERE id = $1', [uuidOf(imageId)]))
+          .length;
       await until(
         async () =>
           (await rowOf(doomed.id)) === 0 &&
           urlsOf(doomed).every((u) => !existsSync(storedPath(u, root))) &&
-          (await pendingDeletions(pds)).length === 0,
-        'the periodic sweep to delete the expired upload and its files',
+          (await pendingDeletions(sds)).length === 0,
+        'the sweep job to delete the expired upload and its files',
       );
+      expect(await sapp.get(JobQueue).getJob(UNATTACHED_IMAGE_SWEEP_QUEUE, id!)).toMatchObject({
+        state: 'completed',
+        output: { swept: 1 },
+      });
       expect(await rowOf(kept.id)).toBe(1);
       for (const url of urlsOf(kept)) expect(existsSync(storedPath(url, root))).toBe(true);
     });

@@ -9,6 +9,7 @@ import type { Product } from '../../src/products/entities/product.entity';
 import { contextFor, newImage, newOrganization, newProduct } from '../support/factories';
 import { solidJpeg } from '../support/fixtures';
 import { startIntegrationModule, type IntegrationModule, errorCode } from '../support/integration';
+import { eventually } from '../support/eventually';
 import { AVAILABLE_BACKENDS } from '../support/test-database';
 import { STORAGE_PROVIDER, type StorageProvider } from '../../src/storage/storage-provider';
 
@@ -41,7 +42,7 @@ describe.each(AVAILABLE_BACKENDS)(`${GalleryService.name} on %s`, (backend) => {
     jpeg = await solidJpeg(8, 8);
     m = await startIntegrationModule(backend, {
       imports: [ImagesModule],
-      env: { STORAGE_DELETE_RETRY_SECONDS: '0' },
+      env: { JOB_POLL_INTERVAL_MS: '500' },
     });
     gallery = m.get(GalleryService);
     storage = m.get<StorageProvider>(STORAGE_PROVIDER);
@@ -111,7 +112,8 @@ describe.each(AVAILABLE_BACKENDS)(`${GalleryService.name} on %s`, (backend) => {
     const dir = join(m.db.env.DATA_DIR, 'media');
     expect(existsSync(join(dir, a.storageKey))).toBe(true);
     await gallery.remove(ctx, { id: product.id }, a.id, undefined);
-    expect(existsSync(join(dir, a.storageKey))).toBe(false);
+    // The file goes right after the commit, by the file-deletion job.
+    await eventually(() => !existsSync(join(dir, a.storageKey)), 'the file to be deleted');
     const items = (await listed()).items;
     expect(items.map((i) => [i.id, i.is_primary])).toEqual([[encodeShortId(b.id), true]]);
   });

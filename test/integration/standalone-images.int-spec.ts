@@ -8,6 +8,7 @@ import { STORAGE_PROVIDER, type StorageProvider } from '../../src/storage/storag
 import { contextFor, newImage, newOrganization, newProduct } from '../support/factories';
 import { solidJpeg } from '../support/fixtures';
 import { startIntegrationModule, type IntegrationModule, errorCode } from '../support/integration';
+import { eventually } from '../support/eventually';
 import { AVAILABLE_BACKENDS } from '../support/test-database';
 
 /** Stand-alone images (assets/) on their service: listing, expiry, edits, deletion, isolation. */
@@ -35,7 +36,7 @@ describe.each(AVAILABLE_BACKENDS)(`${StandaloneImagesService.name} on %s`, (back
     jpeg = await solidJpeg(8, 8);
     m = await startIntegrationModule(backend, {
       imports: [ImagesModule],
-      env: { STORAGE_DELETE_RETRY_SECONDS: '0' },
+      env: { JOB_POLL_INTERVAL_MS: '500' },
     });
     images = m.get(StandaloneImagesService);
     storage = m.get<StorageProvider>(STORAGE_PROVIDER);
@@ -79,7 +80,8 @@ describe.each(AVAILABLE_BACKENDS)(`${StandaloneImagesService.name} on %s`, (back
     const file = join(m.db.env.DATA_DIR, 'media', a.storageKey);
     expect(existsSync(file)).toBe(true);
     await images.remove(ctx, a.id);
-    expect(existsSync(file)).toBe(false);
+    // The row at once; the file right after, by the file-deletion job.
+    await eventually(() => !existsSync(file), 'the file to be deleted');
     await expect(code(images.get(ctx, a.id))).resolves.toBe('image_not_found');
   });
 

@@ -68,16 +68,16 @@ export class StandaloneImagesService {
   }
 
   /**
-   * Deletes the row and queues its files for deletion in the same transaction, then deletes them,
-   * retrying later whatever fails (as a gallery deletion does).
+   * Deletes the row and queues its files for deletion in the same transaction; the job deletes
+   * them right after the commit, retrying whatever fails (as a gallery deletion does).
    */
   async remove(ctx: RequestContext, imageId: string): Promise<void> {
-    const outbox = await this.dataSource.transaction(async (manager) => {
+    await this.dataSource.transaction(async (manager) => {
       const image = await this.find(ctx, imageId, manager);
       await this.repository.delete(manager, image.id);
-      return this.deletions.enqueue(manager, this.files.keysOf(image));
+      await this.deletions.enqueue(manager, this.files.keysOf(image));
     });
-    await this.deletions.attempt(outbox);
+    this.deletions.afterCommit();
   }
 
   /** The stand-alone image, or 404; locked when read in a transaction (`manager`). */

@@ -182,8 +182,8 @@ export class GalleryService {
 
   /**
    * Deletes the image row (promoting the next image when it was the primary) and queues its files
-   * for deletion in the same transaction; then deletes them, retrying later whatever fails. No
-   * listed image ever points at a missing file.
+   * for deletion in the same transaction; the job deletes them right after the commit, retrying
+   * whatever fails. No listed image ever points at a missing file.
    */
   async remove(
     ctx: RequestContext,
@@ -191,19 +191,14 @@ export class GalleryService {
     imageId: string,
     expected: ExpectedVersions,
   ): Promise<void> {
-    const { result: outbox } = await this.change(
-      ctx,
-      ref,
-      expected,
-      async (manager, product, tally) => {
-        const image = await this.findImage(manager, ctx, product, imageId);
-        await this.repository.delete(manager, image.id);
-        tally.imageCountDelta -= 1;
-        if (image.isPrimary) await this.repository.promoteFirst(manager, product.id);
-        return this.deletions.enqueue(manager, this.files.keysOf(image));
-      },
-    );
-    await this.deletions.attempt(outbox);
+    await this.change(ctx, ref, expected, async (manager, product, tally) => {
+      const image = await this.findImage(manager, ctx, product, imageId);
+      await this.repository.delete(manager, image.id);
+      tally.imageCountDelta -= 1;
+      if (image.isPrimary) await this.repository.promoteFirst(manager, product.id);
+      await this.deletions.enqueue(manager, this.files.keysOf(image));
+    });
+    this.deletions.afterCommit();
   }
 
   /**
@@ -274,30 +269,25 @@ export class GalleryService {
     ref: ProductRef,
     store: (product: Product, manager: EntityManager) => Promise<NewImage>,
   ): Promise<void> {
-    const { result: outbox } = await this.change(
-      ctx,
-      ref,
-      undefined,
-      async (manager, product, tally) => {
-        const previous = await this.repository.findImported(manager, product.id);
-        const image = await store(product, manager);
-        if (previous) await this.repository.delete(manager, previous.id);
-        tally.imageCountDelta += previous ? 0 : 1;
-        await this.repository.insert(manager, {
-          ...image,
-          organizationId: ctx.organizationId,
-          productId: product.id,
-          ...(await this.place(manager, product.id, {
-            isPrimary: true,
-            priority: previous?.priority,
-          })),
-        });
-        return previous
-          ? this.deletions.enqueue(manager, this.files.releasedKeys(previous, image))
-          : [];
-      },
-    );
-    await this.deletions.attempt(outbox);
+    await this.change(ctx, ref, undefined, async (manager, product, tally) => {
+      const previous = await this.repository.findImported(manager, product.id);
+      const image = await store(product, manager);
+      if (previous) await this.repository.delete(manager, previous.id);
+      tally.imageCountDelta += previous ? 0 : 1;
+      await this.repository.insert(manager, {
+        ...image,
+        organizationId: ctx.organizationId,
+        productId: product.id,
+        ...(await this.place(manager, product.id, {
+          isPrimary: true,
+          priority: previous?.priority,
+        })),
+      });
+      if (previous) {
+        await this.deletions.enqueue(manager, this.files.releasedKeys(previous, image));
+      }
+    });
+    this.deletions.afterCommit();
   }
 
   /**

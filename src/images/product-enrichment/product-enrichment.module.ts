@@ -11,7 +11,7 @@ import { ProductImageSummariesRepository } from './product-image-summaries.repos
  * dependency points from images to products only.
  */
 @Module({
-  // ImagesModule for ImageFilesService (URLs and keys), storage for the outbox of file deletions.
+  // ImagesModule for ImageFilesService (URLs and keys), storage for the queue of file deletions.
   imports: [ProductsModule, ImagesModule, ConfiguredStorageModule],
   providers: [ProductEnrichmentService, ProductImageSummariesRepository],
 })

@@ -50,11 +50,11 @@ export class ProductEnrichmentService implements ProductImages, OnModuleInit {
 
   async releaseOnDelete(manager: EntityManager, productId: string): Promise<() => Promise<void>> {
     const images = await this.images.imagesOf(manager, productId);
-    const outbox = await this.deletions.enqueue(
+    await this.deletions.enqueue(
       manager,
       images.flatMap((image) => this.files.keysOf(image)),
     );
-    return () => this.deletions.attempt(outbox);
+    return () => Promise.resolve(this.deletions.afterCommit());
   }
 
   private async summary(image: Image): Promise<ProductImageSummary> {
