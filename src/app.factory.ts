@@ -5,7 +5,8 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { AppModule } from './app.module';
 import { PreBodyAuthHook } from './auth/pre-body-auth.hook';
 import { loadAppConfig, type AppConfigOptions } from './config/app-config.module';
-import type { EnvironmentVariables } from './config/env.validation';
+import { ServiceRole, type EnvironmentVariables } from './config/env.validation';
+import { AppError } from './common/errors/app.error';
 import { createValidationPipe } from './common/http/validation';
 import { DATA_URI_BODY, dataUriBodyLimit, parseJsonBody } from './common/http/json-body.parser';
 import { closeConnectionsWhenClosing } from './common/http/graceful-close';
@@ -86,9 +87,37 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   closeConnectionsWhenClosing(app);
   await registerSecurityHeaders(app, DOCS_PATH);
   enableCors(app, env);
-  setupOpenApi(app);
+  if (env.SERVICE_ROLE === ServiceRole.Worker) serveOnlyProbes(app);
+  else setupOpenApi(app);
   await initOrClose(app);
   return app;
+}
+
+/** The routes a worker serves: the liveness and readiness probes. */
+const PROBE_ROUTE = /^\/health(\/|$)/;
+
+/**
+ * SERVICE_ROLE=worker: the process runs jobs and answers only the probes; any other route is 404
+ * `route_not_found`, the answer for a route that does not exist (and no API document is built).
+ *
+ * The routes are closed at the door rather than left out of the application: a worker has the
+ * one AppModule of every role, so every service a job needs (storage, image processing, the
+ * database) is built exactly as in the API, with no second module graph to keep in step.
+ * Leaving the controllers out instead would mean splitting each feature module into its services
+ * and its routes. The hook is `onRequest`, the first step after routing, and added after the
+ * request id and security headers hooks: so the 404 carries both, and nothing of the route runs
+ * (no authentication, no body read).
+ */
+function serveOnlyProbes(app: NestFastifyApplication): void {
+  app
+    .getHttpAdapter()
+    .getInstance()
+    .addHook('onRequest', (request, _reply, done) => {
+      const route = request.routeOptions.url;
+      // No route: the not-found handler answers route_not_found itself.
+      if (route === undefined || PROBE_ROUTE.test(route)) return done();
+      done(new AppError('route_not_found', `No route matches ${request.method} ${request.url}.`));
+    });
 }
 
 /** Fastify as the application configures it: no logger of its own, the API's limits and errors. */

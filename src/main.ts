@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Logger } from 'nestjs-pino';
 import { createApp } from './app.factory';
 import { AdminBootstrapService } from './auth/admin-bootstrap.service';
-import { ConfigValidationError, EnvironmentVariables } from './config/env.validation';
+import { ConfigValidationError, EnvironmentVariables, ServiceRole } from './config/env.validation';
 import { DOCS_PATH } from './openapi/openapi';
 
 async function bootstrap(): Promise<void> {
@@ -39,11 +39,23 @@ async function bootstrap(): Promise<void> {
   await app.listen({ port: env.PORT, host: env.HOST });
   const shown = env.HOST === '0.0.0.0' || env.HOST === '::' ? 'localhost' : env.HOST;
   const base = `http://${shown.includes(':') ? `[${shown}]` : shown}:${env.PORT}`;
-  logger.log(`Listening on ${base}; API documentation at ${base}/${DOCS_PATH}`);
+  logger.log(`Listening on ${base} ${ROLE_LINES[env.SERVICE_ROLE](base)}`);
+  // A worker has no API to log in to: the first administrator is made, and a generated password
+  // printed, by a process that serves it.
+  if (env.SERVICE_ROLE === ServiceRole.Worker) return;
   // Only now that start-up has succeeded: a generated password printed by a start that then
   // failed would be lost with the failure (see AdminBootstrapService).
   await app.get(AdminBootstrapService).ensureFirstAdministrator();
 }
+
+/** The rest of the start-up line: what this process does (SERVICE_ROLE). */
+const ROLE_LINES: Record<ServiceRole, (base: string) => string> = {
+  [ServiceRole.All]: (base) =>
+    `as role "all" (the API and background jobs); API documentation at ${base}/${DOCS_PATH}`,
+  [ServiceRole.Api]: (base) =>
+    `as role "api" (the API; jobs are queued for workers); API documentation at ${base}/${DOCS_PATH}`,
+  [ServiceRole.Worker]: () => 'as role "worker" (background jobs; HTTP for /health only)',
+};
 
 bootstrap().catch((err: unknown) => {
   if (err instanceof ConfigValidationError) {
