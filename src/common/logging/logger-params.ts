@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Level } from 'pino';
+import { stdSerializers, type Level } from 'pino';
 import type { Options } from 'pino-http';
 import { RequestMethod } from '@nestjs/common';
 import { Logger, PinoLogger, type Params } from 'nestjs-pino';
@@ -74,14 +74,20 @@ function pinoHttpOptions(config: LoggingConfig): Options {
     },
     customErrorMessage: (_req, res, error) =>
       isForeseen(res, error) ? 'request completed' : 'request errored',
+    // The request and the response as a line shows them, read from Node's own objects: pino-http
+    // would first copy each into pino-std-serializers' whole shape (addresses, query, params, and
+    // every header of the response), of which a line keeps these few fields, on every request.
+    wrapSerializers: false,
     serializers: {
-      req: (req: { id: string; method: string; url: string; headers: unknown }) => ({
+      req: (req: IncomingMessage & { id: string; originalUrl?: string }) => ({
         id: req.id,
         method: req.method,
-        url: redactUrl(req.url),
+        url: redactUrl(req.originalUrl || req.url || ''),
         headers: req.headers,
       }),
-      res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      // null until the head is sent: a request aborted before its answer.
+      res: (res: ServerResponse) => ({ statusCode: res.headersSent ? res.statusCode : null }),
+      err: stdSerializers.err,
     },
   };
 }
