@@ -11,8 +11,11 @@
 //     floating tag), so that the stack runs the same images everywhere;
 //   - every service has an image or a build; `depends_on`, named volumes and networks refer to
 //     services, volumes and networks the file declares.
+//   - a bind mount of a relative path (`./docker/nginx.conf:…`) names a file or folder that exists.
+// A value merged into several services (`<<: *anchor`) is checked in each, and a problem in it is
+// reported once, at its line in the anchor.
 // Every problem is printed as `file:line:column: path: message`; the exit code is 1 if any.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -332,8 +335,62 @@ function ruleProblems(config) {
   return problems;
 }
 
+/**
+ * A bind mount of a relative path (`./docker/nginx.conf:/etc/…`) whose source does not exist:
+ * Docker would create an empty directory in its place, and the container would fail obscurely.
+ */
+function bindMountProblems(config, baseDir) {
+  const problems = [];
+  const services = config?.services && typeof config.services === 'object' ? config.services : {};
+  for (const [name, service] of Object.entries(services)) {
+    (Array.isArray(service?.volumes) ? service.volumes : []).forEach((volume, i) => {
+      const source =
+        typeof volume === 'string'
+          ? volume.includes(':')
+            ? volume.slice(0, volume.indexOf(':'))
+            : undefined
+          : volume?.type === 'bind'
+            ? volume.source
+            : undefined;
+      if (typeof source === 'string' && /^\.\.?\//.test(source)) {
+        if (!existsSync(join(baseDir, source))) {
+          problems.push({
+            path: ['services', name, 'volumes', i],
+            message: `bind mount source "${source}" does not exist (relative to the file's folder)`,
+          });
+        }
+      }
+    });
+  }
+  return problems;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Locations and output.
+
+/**
+ * The pair of `map` whose key is `name`, looked for in the mappings it merges (`<<: *anchor`)
+ * when the map itself has no such key: a problem in a merged value is where its text is.
+ */
+function findPair(doc, map, name, seen = new Set()) {
+  if (seen.has(map)) return undefined;
+  seen.add(map);
+  const isMerge = (key) => isScalar(key) && (key.source ?? key.value) === '<<';
+  const own = map.items.find(
+    (p) => isScalar(p.key) && !isMerge(p.key) && String(p.key.value) === String(name),
+  );
+  if (own) return own;
+  // With merge keys on, `<<` parses as a scalar whose value is a symbol; its source is `<<`.
+  for (const merge of map.items.filter((p) => isMerge(p.key))) {
+    const sources = isSeq(merge.value) ? merge.value.items : [merge.value];
+    for (const source of sources) {
+      const resolved = isAlias(source) ? source.resolve(doc) : source;
+      const found = isMap(resolved) ? findPair(doc, resolved, name, seen) : undefined;
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
 
 /** Offset of the node at `path` in the YAML document (its key when `key`), or the closest parent. */
 function locate(doc, path, key) {
@@ -343,9 +400,7 @@ function locate(doc, path, key) {
     if (isAlias(node)) node = node.resolve(doc);
     let next;
     if (isMap(node)) {
-      const pair = node.items.find(
-        (p) => isScalar(p.key) && String(p.key.value) === String(path[i]),
-      );
+      const pair = findPair(doc, node, path[i]);
       if (!pair) break;
       if (key && i === path.length - 1) return pair.key?.range?.[0] ?? offset;
       next = pair.value;
@@ -397,9 +452,19 @@ export function checkComposeFile(file, env = {}) {
     found.push(...schemaProblems(validate.errors ?? []));
   }
   found.push(...ruleProblems(config));
+  found.push(...bindMountProblems(config, dirname(resolve(file))));
+  // A value merged into several services (`<<: *anchor`) is reported once, where its text is,
+  // under the first path that reaches it (the anchor's own, when it is declared first).
+  const seen = new Set();
   const problems = found
     .map((p) => ({ ...p, ...lineCounter.linePos(locate(doc, p.path, p.key)) }))
     .sort((a, b) => a.line - b.line || a.col - b.col)
+    .filter((p) => {
+      const at = `${p.line}:${p.col}: ${p.message}`;
+      if (seen.has(at)) return false;
+      seen.add(at);
+      return true;
+    })
     .map((p) => `${file}:${p.line}:${p.col}: ${formatPath(p.path)}: ${p.message}`);
   return { problems, warnings: [...warnings] };
 }

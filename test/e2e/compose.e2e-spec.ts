@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse } from 'yaml';
 import { ROOT } from '../support/process';
 
 /**
@@ -14,7 +15,12 @@ const SCRIPT = join(ROOT, 'scripts', 'check-compose.mjs');
 const REAL = readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8');
 
 let dir: string;
-beforeAll(() => (dir = mkdtempSync(join(tmpdir(), 'pis-compose-'))));
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'pis-compose-'));
+  // What the real file mounts from beside it, so that its copies differ only where broken.
+  mkdirSync(join(dir, 'docker'));
+  copyFileSync(join(ROOT, 'docker', 'nginx.conf'), join(dir, 'docker', 'nginx.conf'));
+});
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function check(file: string, env: NodeJS.ProcessEnv = {}) {
@@ -60,6 +66,35 @@ describe('compose:check', () => {
     expect(REAL).not.toMatch(/^version:/m);
   });
 
+  it('runs the API twice behind the proxy and one worker, on the one database and bucket', () => {
+    type Service = {
+      environment?: Record<string, string>;
+      deploy?: { replicas?: number };
+      ports?: string[];
+    };
+    const { services } = parse(REAL, { merge: true }) as { services: Record<string, Service> };
+    const { api, worker, proxy } = services;
+    expect({
+      api: [api.environment?.SERVICE_ROLE, api.deploy?.replicas],
+      worker: [worker.environment?.SERVICE_ROLE, worker.deploy?.replicas ?? 1],
+      apiPorts: api.ports,
+      workerPorts: worker.ports,
+      proxyPorts: proxy.ports,
+    }).toEqual({
+      api: ['api', 2],
+      worker: ['worker', 1],
+      apiPorts: undefined,
+      workerPorts: undefined,
+      proxyPorts: ['3000:3000'],
+    });
+    // What they share: every setting but the role (and the API's proxy and CORS settings).
+    const { SERVICE_ROLE: _a, TRUST_PROXY: _t, CORS_ORIGINS: _c, ...apiShared } = api.environment!;
+    const { SERVICE_ROLE: _w, ...workerShared } = worker.environment!;
+    expect(workerShared).toEqual(apiShared);
+    expect(workerShared).toMatchObject({ STORAGE_DRIVER: 's3', S3_BUCKET: 'product-images' });
+    expect(workerShared.DATABASE_URL).toMatch(/@postgres:5432\//);
+  });
+
   const cases: Array<{
     name: string;
     from: string;
@@ -79,15 +114,15 @@ describe('compose:check', () => {
       from: "    ports:\n      - '3000:3000'\n",
       to: "    ports: '3000:3000'\n",
       line: "ports: '3000:3000'",
-      message: 'services.app.ports: must be array',
+      message: 'services.proxy.ports: must be array',
     },
     {
       name: 'a value outside its enum (schema)',
-      from: '        condition: service_completed_successfully',
-      to: '        condition: service_finished',
+      from: '      condition: service_completed_successfully',
+      to: '      condition: service_finished',
       line: 'service_finished',
       message:
-        'services.app.depends_on.minio-create-bucket.condition: must be one of: service_started, service_healthy, service_completed_successfully',
+        'services.api.depends_on.minio-create-bucket.condition: must be one of: service_started, service_healthy, service_completed_successfully',
     },
     {
       name: 'the obsolete version key',
@@ -119,39 +154,47 @@ describe('compose:check', () => {
     },
     {
       name: 'a required variable (${VAR:?message})',
-      from: '      JWT_SECRET: ${JWT_SECRET:-}',
-      to: '      JWT_SECRET: ${JWT_SECRET:?set JWT_SECRET}',
+      from: '    JWT_SECRET: ${JWT_SECRET:-}',
+      to: '    JWT_SECRET: ${JWT_SECRET:?set JWT_SECRET}',
       line: 'JWT_SECRET: ${JWT_SECRET:?',
       message:
-        'services.app.environment.JWT_SECRET: required variable JWT_SECRET is missing a value: set JWT_SECRET',
+        'x-service.environment.JWT_SECRET: required variable JWT_SECRET is missing a value: set JWT_SECRET',
     },
     {
       name: 'an invalid interpolation',
-      from: '      LOG_LEVEL: ${LOG_LEVEL:-info}',
-      to: '      LOG_LEVEL: ${LOG LEVEL}',
+      from: '    LOG_LEVEL: ${LOG_LEVEL:-info}',
+      to: '    LOG_LEVEL: ${LOG LEVEL}',
       line: 'LOG_LEVEL: ${LOG LEVEL}',
-      message: 'services.app.environment.LOG_LEVEL: invalid interpolation format',
+      message: 'x-service.environment.LOG_LEVEL: invalid interpolation format',
     },
     {
       name: 'a dependency on an undefined service',
-      from: '      postgres:\n        condition: service_healthy\n      minio:\n        condition: service_healthy\n      minio-create-bucket:',
-      to: '      postgres:\n        condition: service_healthy\n      minio:\n        condition: service_healthy\n      create-bucket:',
-      line: '      create-bucket:',
+      from: '    postgres:\n      condition: service_healthy\n    minio:\n      condition: service_healthy\n    minio-create-bucket:',
+      to: '    postgres:\n      condition: service_healthy\n    minio:\n      condition: service_healthy\n    create-bucket:',
+      line: '    create-bucket:',
       message:
-        'services.app.depends_on.create-bucket: depends on undefined service "create-bucket"',
+        'services.api.depends_on.create-bucket: depends on undefined service "create-bucket"',
     },
     {
       name: 'an undeclared named volume',
-      from: '      - app-data:/data',
-      to: '      - app-state:/data',
+      from: '    - app-data:/data',
+      to: '    - app-state:/data',
       line: 'app-state:/data',
       message:
-        'services.app.volumes[0]: named volume "app-state" is not declared under the top-level volumes',
+        'services.api.volumes[0]: named volume "app-state" is not declared under the top-level volumes',
+    },
+    {
+      name: 'a bind mount of a file that does not exist',
+      from: '      - ./docker/nginx.conf:',
+      to: '      - ./docker/nginx.cnf:',
+      line: './docker/nginx.cnf',
+      message:
+        'services.proxy.volumes[0]: bind mount source "./docker/nginx.cnf" does not exist (relative to the file\'s folder)',
     },
     {
       name: 'invalid YAML (a duplicate key)',
-      from: '    init: true\n',
-      to: '    init: true\n    init: false\n',
+      from: '  init: true\n',
+      to: '  init: true\n  init: false\n',
       line: 'init: false',
       message: 'invalid YAML: Map keys must be unique',
     },
