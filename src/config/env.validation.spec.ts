@@ -304,6 +304,37 @@ describe(validateEnv.name, () => {
     });
   });
 
+  describe('sweep schedules', () => {
+    it('take a five-field UTC cron expression, its fields one space apart, or off', () => {
+      expect(validateEnv({})).toMatchObject({
+        UNATTACHED_IMAGE_SWEEP_CRON: '*/10 * * * *',
+        ORPHAN_SWEEP_CRON: '30 3 * * *',
+        ORPHAN_SWEEP_GRACE_HOURS: 24,
+      });
+      const env = validateEnv({
+        UNATTACHED_IMAGE_SWEEP_CRON: ' 0,30  8-18/2 * 1-12 1-5 ',
+        ORPHAN_SWEEP_CRON: 'off',
+        ORPHAN_SWEEP_GRACE_HOURS: '2',
+      });
+      expect(env.UNATTACHED_IMAGE_SWEEP_CRON).toBe('0,30 8-18/2 * 1-12 1-5');
+      expect(env.ORPHAN_SWEEP_CRON).toBe('off');
+      expect(env.ORPHAN_SWEEP_GRACE_HOURS).toBe(2);
+      for (const cron of ['* * * *', '60 * * * *', '* 24 * * *', '* * 0 * *', '5-1 * * * *']) {
+        expect(() => validateEnv({ ORPHAN_SWEEP_CRON: cron })).toThrow(
+          /ORPHAN_SWEEP_CRON: must be off or a cron expression of five numeric fields/,
+        );
+      }
+      for (const cron of ['*/0 * * * *', '@daily', '0 0 * * MON', 'never']) {
+        expect(() => validateEnv({ UNATTACHED_IMAGE_SWEEP_CRON: cron })).toThrow(
+          /UNATTACHED_IMAGE_SWEEP_CRON/,
+        );
+      }
+      expect(() => validateEnv({ ORPHAN_SWEEP_GRACE_HOURS: '0' })).toThrow(
+        /ORPHAN_SWEEP_GRACE_HOURS: must be an integer number of hours between 1 and 8760/,
+      );
+    });
+  });
+
   describe('slow-client timeouts', () => {
     const problems = (raw: Record<string, string>): string[] => {
       try {
