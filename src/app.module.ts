@@ -11,6 +11,7 @@ import { ConfiguredStorageModule } from './storage/storage.module';
 import { ProductsModule } from './products/products.module';
 import { ImagesModule } from './images/images.module';
 import { ProductEnrichmentModule } from './images/product-enrichment/product-enrichment.module';
+import { RenditionsModule } from './images/renditions/renditions.module';
 import { CompatModule } from './compat/compat.module';
 import { enabledCompatApis } from './config/env-values';
 import { JobsModule } from './jobs/jobs.module';
@@ -30,6 +31,7 @@ export class AppModule {
         ProductsModule,
         ImagesModule,
         ProductEnrichmentModule,
+        RenditionsModule,
         // The one job queue, in every role (features that queue or run jobs import it too), and
         // its admin routes.
         JobsModule,

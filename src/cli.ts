@@ -28,6 +28,12 @@ Commands:
                   Sets a new password for the user (of the organisation). Without --password, a
                   strong password is generated and printed once. Changes nothing else: the user's
                   API keys stay, and tokens already issued stay valid until they expire.
+  renditions:rebuild
+                  Re-makes the renditions of every image made with other presets than
+                  IMAGE_RENDITIONS (or follows the run already doing it): progress on stderr
+                  until it is over, then the run as JSON. This process works the jobs too,
+                  beside any running service. Exits 1 if an image failed or the run was
+                  superseded.
 
 --org defaults to "${DEFAULT_ORGANIZATION_SLUG}". The database is the one the service uses
 (DATABASE_URL, or the embedded one under DATA_DIR); stop the service first when it is embedded.`;
@@ -70,6 +76,7 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
+  if (command === 'renditions:rebuild') return rebuildRenditionsCommand(rest);
   if (!Object.hasOwn(COMMANDS, command)) fail(`Unknown command: ${command}`);
   const values = parseOptions(rest);
   checkPassword(values.password);
@@ -87,6 +94,14 @@ async function main(argv: string[]): Promise<void> {
   } finally {
     await app.close();
   }
+}
+
+/** Needs the whole image stack (storage, processing, jobs), loaded only for this command. */
+async function rebuildRenditionsCommand(args: string[]): Promise<void> {
+  if (args.length > 0) fail(`renditions:rebuild takes no options: ${args.join(' ')}`);
+  const config = await loadAppConfig();
+  const { rebuildRenditions } = await import('./images/renditions/renditions.cli.js');
+  process.exitCode = await rebuildRenditions(config, new StderrLogger());
 }
 
 /** An unknown option or a missing value is a usage error (exit 2), like a missing argument. */

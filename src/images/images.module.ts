@@ -90,7 +90,8 @@ import { ImageProcessor } from './processing/image-processor';
     OrphanFileSweeper,
   ],
   // The compatible APIs (src/compat/) translate onto ImagesService and read uploads with the same
-  // settings; ImageFilesService answers the storage questions of images for product enrichment.
-  exports: [ImagesService, ImageFilesService, IMAGES_CONFIG],
+  // settings; ImageFilesService answers the storage questions of images for product enrichment;
+  // re-making renditions (renditions/) shares the processor and its limits with uploads.
+  exports: [ImagesService, ImageFilesService, ImageProcessor, IMAGES_CONFIG],
 })
 export class ImagesModule {}

@@ -117,6 +117,8 @@ export const ERROR_CODES = {
   import_too_large: { kind: 'too_large', title: 'The import has too many rows' },
   import_receiving: { kind: 'conflict', title: 'The import is still being received' },
   invalid_import_row: { kind: 'invalid', title: 'The import row is invalid' },
+  // Re-making renditions.
+  rendition_rebuild_not_found: { kind: 'not_found', title: 'No such rendition rebuild' },
   // Storage.
   media_not_found: { kind: 'not_found', title: 'No such file' },
   // Operations.

@@ -1,0 +1,116 @@
+import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { AppError } from '../../common/errors/app.error';
+import { ERROR_CODES } from '../../common/errors/error-codes';
+import { safeError } from '../../common/logging/safe-error';
+import { ServiceRole } from '../../config/env.validation';
+import { JobQueue, type JobRecord } from '../../jobs/job-queue.service';
+import { ImageRenditionsRepository } from './image-renditions.repository';
+import { OriginalMissingError, RenditionMaker } from './rendition-maker.service';
+import { RebuildState, type RenditionRebuild } from './rendition-rebuild.entity';
+import { RenditionRebuildsRepository } from './rendition-rebuilds.repository';
+import { RenditionSwap } from './rendition-swap.service';
+import { RENDITIONS_CONFIG, type RenditionsConfig } from './renditions.config';
+
+/** The queue of images whose renditions are made again: one job per image. */
+export const IMAGE_REBUILD_QUEUE = 'renditions-rebuild';
+
+export interface ImageRebuildJobData {
+  runId: string;
+  imageId: string;
+}
+
+/** Attempts after the first before an image counts as failed for its run. */
+const RETRY_LIMIT = 4;
+
+export type RebuildOutcome = 'remade' | 'current' | 'gone' | 'superseded' | 'failed';
+
+/**
+ * One image of a run: its renditions made again from its original with the run's presets, and
+ * swapped in atomically (RenditionSwap). An image deleted, or re-made by another job, meanwhile
+ * keeps no new file. What retrying cannot mend (an original missing from storage, or refused by
+ * the processor's limits) counts as failed at once; anything else (storage unavailable, the
+ * processor busy) is retried with back-off, and counts as failed after the last attempt.
+ */
+@Injectable()
+export class ImageRebuildJob implements OnModuleInit {
+  private readonly logger = new Logger('RenditionRebuild');
+
+  constructor(
+    private readonly jobs: JobQueue,
+    private readonly runs: RenditionRebuildsRepository,
+    private readonly images: ImageRenditionsRepository,
+    private readonly maker: RenditionMaker,
+    private readonly swap: RenditionSwap,
+    @Inject(RENDITIONS_CONFIG) private readonly config: RenditionsConfig,
+  ) {}
+
+  onModuleInit(): void {
+    this.jobs.define<ImageRebuildJobData>({
+      name: IMAGE_REBUILD_QUEUE,
+      retryLimit: RETRY_LIMIT,
+      retryDelaySeconds: 30,
+      retryDelayMaxSeconds: 1800,
+      // Beside uploads, one image at a time; a worker uses every processing slot.
+      concurrency:
+        this.config.SERVICE_ROLE === ServiceRole.Worker
+          ? this.config.IMAGE_PROCESSING_CONCURRENCY
+          : 1,
+      handler: (data, job) => this.run(data, job),
+    });
+  }
+
+  async run(
+    { runId, imageId }: ImageRebuildJobData,
+    job: Pick<JobRecord<unknown>, 'retryCount'>,
+  ): Promise<{ outcome: RebuildOutcome; reason?: string }> {
+    const run = await this.runs.find(runId);
+    if (!run || run.state === RebuildState.Superseded) return { outcome: 'superseded' };
+    try {
+      return { outcome: await this.rebuild(run, imageId) };
+    } catch (error) {
+      const reason = permanentFailure(error);
+      if (reason === undefined && job.retryCount < RETRY_LIMIT) throw error;
+      this.logger.warn({ err: safeError(error), imageId, runId }, 'Renditions not re-made');
+      await this.swap.count(runId, 'failed');
+      if (reason === undefined) throw error;
+      return { outcome: 'failed', reason };
+    }
+  }
+
+  private async rebuild(run: RenditionRebuild, imageId: string): Promise<RebuildOutcome> {
+    if (run.renditionSet !== this.maker.renditionSet) {
+      // Instances must share IMAGE_RENDITIONS; one configured otherwise leaves the job to another.
+      throw new Error(`This instance's presets (${this.maker.renditionSet}) are not the run's`);
+    }
+    const image = await this.images.find(imageId);
+    if (!image || image.renditionSet === run.renditionSet) {
+      await this.swap.count(run.id, 'done');
+      return image ? 'current' : 'gone';
+    }
+    const written: string[] = [];
+    let renditions;
+    try {
+      renditions = await this.maker.make(image, written);
+    } catch (error) {
+      await this.swap.discard(written);
+      throw error;
+    }
+    if (await this.swap.swap(run.id, image, renditions, run.renditionSet, written)) {
+      return 'remade';
+    }
+    // The image changed while its renditions were made: gone, or re-made by another job.
+    const now = await this.images.find(imageId);
+    if (!now || now.renditionSet === run.renditionSet) {
+      await this.swap.count(run.id, 'done');
+      return now ? 'current' : 'gone';
+    }
+    throw new Error('The image changed while its renditions were made; trying again');
+  }
+}
+
+/** Why retrying cannot help, or undefined when it may. */
+function permanentFailure(error: unknown): string | undefined {
+  if (error instanceof OriginalMissingError) return 'original_missing';
+  if (error instanceof AppError && ERROR_CODES[error.code].kind === 'invalid') return error.code;
+  return undefined;
+}

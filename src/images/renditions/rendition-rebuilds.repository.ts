@@ -1,0 +1,118 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, type EntityManager } from 'typeorm';
+import {
+  ACTIVE_STATES,
+  RebuildState,
+  RenditionRebuild,
+  type RebuildTrigger,
+} from './rendition-rebuild.entity';
+
+/** Serialises starting runs across instances (with UQ_rendition_rebuilds_active as the rule). */
+const START_LOCK = "hashtext('rendition-rebuilds:start')";
+
+/** Whether a run's counters reach its total once `done` and `failed` are counted: then it is over. */
+const FINISHED = `"done" + "failed" >= "total"`;
+
+/**
+ * Rebuild runs as rows: starting one (at most one under way), their progress, and the counters
+ * jobs add to. Methods that take an EntityManager run in the caller's transaction.
+ */
+@Injectable()
+export class RenditionRebuildsRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /** Until the transaction ends, no other instance starts or supersedes a run. */
+  async lockStarts(manager: EntityManager): Promise<void> {
+    await manager.query(`SELECT pg_advisory_xact_lock(${START_LOCK})`);
+  }
+
+  findActive(manager: EntityManager): Promise<RenditionRebuild | null> {
+    return manager
+      .createQueryBuilder(RenditionRebuild, 'r')
+      .where('r.state IN (:...states)', { states: ACTIVE_STATES })
+      .setLock('pessimistic_write')
+      .getOne();
+  }
+
+  find(id: string, manager: EntityManager = this.dataSource.manager) {
+    return manager.findOneBy(RenditionRebuild, { id });
+  }
+
+  /** A page of runs, newest first, and how many there are. */
+  page(offset: number, limit: number): Promise<[RenditionRebuild[], number]> {
+    return this.dataSource.manager.findAndCount(RenditionRebuild, {
+      order: { createdAt: 'DESC', id: 'DESC' },
+      skip: offset,
+      take: limit,
+    });
+  }
+
+  /** The run, locked until the transaction ends (planning holds it while it queues a page). */
+  lock(manager: EntityManager, id: string): Promise<RenditionRebuild | null> {
+    return manager
+      .createQueryBuilder(RenditionRebuild, 'r')
+      .where('r.id = :id', { id })
+      .setLock('pessimistic_write')
+      .getOne();
+  }
+
+  create(
+    manager: EntityManager,
+    renditionSet: string,
+    trigger: RebuildTrigger,
+  ): Promise<RenditionRebuild> {
+    return manager.save(manager.create(RenditionRebuild, { renditionSet, trigger }));
+  }
+
+  async supersede(manager: EntityManager, id: string): Promise<void> {
+    await manager.query(
+      `UPDATE rendition_rebuilds SET state = $2, finished_at = now(), updated_at = now()
+        WHERE id = $1`,
+      [id, RebuildState.Superseded],
+    );
+  }
+
+  /** A page of images queued: the total grows, and planning resumes after `cursor`. */
+  async addQueued(
+    manager: EntityManager,
+    id: string,
+    queued: number,
+    cursor: string | null,
+  ): Promise<void> {
+    await manager.query(
+      `UPDATE rendition_rebuilds SET total = total + $2, cursor = $3, updated_at = now()
+        WHERE id = $1`,
+      [id, queued, cursor],
+    );
+  }
+
+  /** Every image is queued: the run runs, or is already over when its jobs all finished. */
+  async planned(manager: EntityManager, id: string): Promise<void> {
+    await manager.query(
+      `UPDATE rendition_rebuilds
+          SET state = CASE WHEN ${FINISHED} THEN $2 ELSE $3 END,
+              finished_at = CASE WHEN ${FINISHED} THEN now() END,
+              updated_at = now()
+        WHERE id = $1 AND state = $4`,
+      [id, RebuildState.Completed, RebuildState.Running, RebuildState.Planning],
+    );
+  }
+
+  /**
+   * Counts one image of the run as done or failed; the run completes with its last image (once
+   * planning has queued them all). Counted at least once: a job retried after its count committed
+   * (its process died in between) counts again, which can only end the run early by that much.
+   */
+  async count(manager: EntityManager, id: string, outcome: 'done' | 'failed'): Promise<void> {
+    const done = outcome === 'done' ? 1 : 0;
+    const finished = `"done" + $2 + "failed" + $3 >= "total"`;
+    await manager.query(
+      `UPDATE rendition_rebuilds
+          SET done = done + $2, failed = failed + $3, updated_at = now(),
+              finished_at = CASE WHEN state = $4 AND ${finished} THEN now() ELSE finished_at END,
+              state = CASE WHEN state = $4 AND ${finished} THEN $5 ELSE state END
+        WHERE id = $1`,
+      [id, done, 1 - done, RebuildState.Running, RebuildState.Completed],
+    );
+  }
+}

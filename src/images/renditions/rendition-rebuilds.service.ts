@@ -1,0 +1,91 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { AppError } from '../../common/errors/app.error';
+import { safeError } from '../../common/logging/safe-error';
+import { JobQueue } from '../../jobs/job-queue.service';
+import { ImageRenditionsRepository } from './image-renditions.repository';
+import { REBUILD_PLAN_QUEUE, type RebuildPlanJobData } from './rebuild-plan.job';
+import { RenditionMaker } from './rendition-maker.service';
+import type { PageQueryDto } from '../../common/pagination/page.dto';
+import { RenditionRebuildDto, type RenditionRebuildPageDto } from './rendition-rebuild.dto';
+import { RebuildTrigger } from './rendition-rebuild.entity';
+import { RenditionRebuildsRepository } from './rendition-rebuilds.repository';
+
+/** Whether this application starts a run at start-up when presets differ (not the CLI's). */
+export const REBUILD_AT_START_UP = Symbol('REBUILD_AT_START_UP');
+
+/**
+ * Re-making renditions when the presets change: starts a run (or answers the one under way for
+ * the same presets; one for other presets is superseded), and reads a run's progress. At start-up,
+ * an instance that runs jobs starts a run when any image was made with other presets than its
+ * own, or with presets not recorded. The work itself is jobs: RebuildPlanJob queues the images,
+ * ImageRebuildJob re-makes each.
+ */
+@Injectable()
+export class RenditionRebuildsService implements OnApplicationBootstrap {
+  private readonly logger = new Logger('RenditionRebuild');
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly runs: RenditionRebuildsRepository,
+    private readonly images: ImageRenditionsRepository,
+    private readonly maker: RenditionMaker,
+    private readonly jobs: JobQueue,
+    @Inject(REBUILD_AT_START_UP) private readonly atStartUp: boolean,
+  ) {}
+
+  /** After the job queue has started (JobsModule's own bootstrap runs first). */
+  async onApplicationBootstrap(): Promise<void> {
+    if (!this.atStartUp || !this.jobs.runsJobs) return;
+    try {
+      if (!(await this.images.anyDiffers(this.maker.renditionSet))) return;
+      const run = await this.start(RebuildTrigger.StartUp);
+      this.logger.log(
+        { run: run.id, presets: run.presets },
+        'Images made with other presets: their renditions are being made again',
+      );
+    } catch (error) {
+      // The service works without it; the next start-up, an admin or the CLI starts it again.
+      this.logger.error({ err: safeError(error) }, 'Could not start re-making renditions');
+    }
+  }
+
+  /**
+   * The run re-making renditions with this instance's presets: the one under way, or a new one
+   * (superseding a run for other presets). Serialised across instances by an advisory lock.
+   */
+  async start(trigger: RebuildTrigger): Promise<RenditionRebuildDto> {
+    const renditionSet = this.maker.renditionSet;
+    const { run, created } = await this.dataSource.transaction(async (manager) => {
+      await this.runs.lockStarts(manager);
+      const active = await this.runs.findActive(manager);
+      if (active?.renditionSet === renditionSet) return { run: active, created: false };
+      if (active) await this.runs.supersede(manager, active.id);
+      const run = await this.runs.create(manager, renditionSet, trigger);
+      await this.jobs.send<RebuildPlanJobData>(REBUILD_PLAN_QUEUE, { runId: run.id }, { manager });
+      return { run, created: true };
+    });
+    if (created) this.jobs.wake(REBUILD_PLAN_QUEUE);
+    return RenditionRebuildDto.from(run);
+  }
+
+  /** Runs, newest first. */
+  async list(query: PageQueryDto): Promise<RenditionRebuildPageDto> {
+    const [runs, total] = await this.runs.page(query.offset, query.per_page);
+    return {
+      page: query.page,
+      per_page: query.per_page,
+      total,
+      items: runs.map((run) => RenditionRebuildDto.from(run)),
+    };
+  }
+
+  /** The run and its progress, or 404 rendition_rebuild_not_found. */
+  async get(id: string): Promise<RenditionRebuildDto> {
+    const run = await this.runs.find(id);
+    if (!run) {
+      throw new AppError('rendition_rebuild_not_found', 'No rendition rebuild with this id.');
+    }
+    return RenditionRebuildDto.from(run);
+  }
+}

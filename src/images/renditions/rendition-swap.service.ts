@@ -1,0 +1,65 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, type EntityManager } from 'typeorm';
+import { StorageDeletionsService } from '../../storage/storage-deletions.service';
+import type { StoredRendition } from '../entities/image.entity';
+import { ImageFilesService } from '../image-files.service';
+import { ImageRenditionsRepository, type RebuiltImage } from './image-renditions.repository';
+import { RenditionRebuildsRepository } from './rendition-rebuilds.repository';
+
+/**
+ * The transactions of a rebuild job: an image's new renditions swapped in (or, when the image
+ * changed meanwhile, the new files given up), the old files queued for deletion and the run's
+ * counters, each in one transaction, so no file is ever both unnamed and kept.
+ */
+@Injectable()
+export class RenditionSwap {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly images: ImageRenditionsRepository,
+    private readonly runs: RenditionRebuildsRepository,
+    private readonly deletions: StorageDeletionsService,
+    private readonly files: ImageFilesService,
+  ) {}
+
+  /**
+   * Points the image at its new renditions if it still exists, in the same gallery, naming the
+   * renditions it was read with; then the files only the old renditions used are queued for
+   * deletion and the image counted done, in the same transaction. Otherwise the new files
+   * (`written`) are queued for deletion instead, and nothing is counted. Returns whether it swapped.
+   */
+  async swap(
+    runId: string,
+    image: RebuiltImage,
+    renditions: Record<string, StoredRendition>,
+    renditionSet: string,
+    written: string[],
+  ): Promise<boolean> {
+    const swapped = await this.dataSource.transaction(async (manager) => {
+      // The gallery's lock first, as every gallery change takes it: then the image's row.
+      if (image.productId) await this.images.holdGallery(manager, image.productId);
+      if (!(await this.images.swap(manager, image, renditions, renditionSet))) {
+        await this.deletions.enqueue(manager, written);
+        return false;
+      }
+      const next = { storageKey: image.storageKey, renditions };
+      await this.deletions.enqueue(manager, this.files.releasedKeys(image, next));
+      await this.runs.count(manager, runId, 'done');
+      return true;
+    });
+    this.deletions.afterCommit();
+    return swapped;
+  }
+
+  /** New files no image will name (making the renditions failed half-way): queued for deletion. */
+  async discard(written: string[]): Promise<void> {
+    if (written.length === 0) return;
+    await this.dataSource.transaction((manager) => this.deletions.enqueue(manager, written));
+    this.deletions.afterCommit();
+  }
+
+  count(runId: string, outcome: 'done' | 'failed'): Promise<void> {
+    return this.dataSource.transaction((manager: EntityManager) =>
+      this.runs.count(manager, runId, outcome),
+    );
+  }
+}

@@ -1,0 +1,341 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import sharp from 'sharp';
+import { DataSource } from 'typeorm';
+import { createApp } from '../../src/app.factory';
+import { decodeId } from '../../src/common/ids/short-id';
+import { RenditionMaker } from '../../src/images/renditions/rendition-maker.service';
+import { noisyPng, solidJpeg } from '../support/fixtures';
+import { call, login, type Credential } from '../support/http';
+import { multipart } from '../support/multipart';
+import { recordOpenApiResponses } from '../support/openapi-recorder';
+import {
+  DRIVERS,
+  fetchDelivered,
+  PUBLIC_BASE,
+  startStorageBackend,
+  type Driver,
+  type StorageBackend,
+} from '../support/storage-backends';
+import { TEST_ADMIN } from '../support/test-app';
+import { createTestDatabase, type TestDatabase } from '../support/test-database';
+
+/**
+ * Changing IMAGE_RENDITIONS and restarting re-makes every image's renditions (issue 18): on each
+ * storage driver, images uploaded with one set of presets, then the application started again on
+ * the same database and storage with another; the run started at start-up is followed through the
+ * progress route until it completes. Afterwards no file of the old renditions remains and every
+ * listed rendition is of the new size.
+ */
+const BEFORE = 'thumb:150x150:cover,card:300x300:attention';
+const AFTER = 'thumb:100x100:cover,card:300x300:attention,wide:320x160:inside';
+const AFTER_SIGNATURE = 'card:300x300:attention,thumb:100x100:cover,wide:320x160:inside';
+const BOXES: Record<string, [number, number]> = {
+  thumb: [100, 100],
+  card: [300, 300],
+  wide: [320, 160],
+};
+
+interface Rendition {
+  url: string;
+  width: number;
+  height: number;
+}
+interface ImageBody {
+  id: string;
+  url: string;
+  width: number;
+  height: number;
+  renditions: Record<string, Rendition>;
+}
+interface Run {
+  id: string;
+  state: string;
+  presets: string;
+  trigger: string;
+  total: number;
+  done: number;
+  failed: number;
+  finished_at: string | null;
+}
+
+/** The size the AFTER preset `name` makes of an image's original. */
+function expectedSize(
+  image: { width: number; height: number },
+  name: string,
+): { width: number; height: number } {
+  const [width, height] = BOXES[name];
+  if (name !== 'wide') return { width, height };
+  const scale = Math.min(1, width / image.width, height / image.height);
+  return { width: Math.round(image.width * scale), height: Math.round(image.height * scale) };
+}
+
+async function eventually<T>(
+  read: () => Promise<T>,
+  done: (value: T) => boolean,
+  ms = 60_000,
+): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > until) throw new Error(`not reached in time: ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+describe.each(DRIVERS)('Re-making renditions on %s storage', (driver: Driver) => {
+  let backend: StorageBackend;
+  let db: TestDatabase;
+  let app: NestFastifyApplication | undefined;
+  let admin: Credential;
+
+  /** The application on the test's database and storage, with these presets. */
+  async function start(presets: string): Promise<void> {
+    app = await createApp({
+      env: {
+        NODE_ENV: 'test',
+        LOG_LEVEL: 'silent',
+        ADMIN_EMAIL: TEST_ADMIN.email,
+        ADMIN_PASSWORD: TEST_ADMIN.password,
+        ...db.env,
+        ...backend.env,
+        PUBLIC_BASE_URL: PUBLIC_BASE,
+        IMAGE_RENDITIONS: presets,
+        JOB_POLL_INTERVAL_MS: '500',
+      },
+    });
+    recordOpenApiResponses(app);
+    admin = { bearer: await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+  }
+
+  async function stop(): Promise<void> {
+    await app?.close();
+    app = undefined;
+  }
+
+  beforeAll(async () => {
+    backend = await startStorageBackend(driver);
+    db = await createTestDatabase();
+    await start(BEFORE);
+  });
+
+  afterAll(async () => {
+    await stop();
+    await db?.drop();
+    await backend?.close();
+  });
+
+  const api = () => app!;
+
+  async function newProduct(name: string): Promise<string> {
+    const res = await call(api(), 'POST', '/api/v1/products', admin, { name });
+    expect(res.statusCode).toBe(201);
+    return res.json<{ id: string }>().id;
+  }
+
+  async function upload(productId: string, file: Buffer, contentType: string): Promise<ImageBody> {
+    const body = multipart({}, [{ data: file, contentType }]);
+    const res = await call(
+      api(),
+      'POST',
+      `/api/v1/products/${productId}/images`,
+      admin,
+      body.payload,
+      {
+        headers: body.headers,
+      },
+    );
+    expect(res.statusCode).toBe(201);
+    return res.json<ImageBody>();
+  }
+
+  async function uploadStandalone(file: Buffer): Promise<ImageBody> {
+    const body = multipart({ purpose: 'category' }, [{ data: file, contentType: 'image/jpeg' }]);
+    const res = await call(api(), 'POST', '/api/v1/images', admin, body.payload, {
+      headers: body.headers,
+    });
+    expect(res.statusCode).toBe(201);
+    return res.json<ImageBody>();
+  }
+
+  const gallery = async (productId: string): Promise<ImageBody[]> => {
+    const res = await call(api(), 'GET', `/api/v1/products/${productId}/images`, admin);
+    expect(res.statusCode).toBe(200);
+    return res.json<{ items: ImageBody[] }>().items;
+  };
+
+  const progress = async (id: string): Promise<Run> => {
+    const res = await call(api(), 'GET', `/api/v1/renditions/rebuilds/${id}`, admin);
+    expect(res.statusCode).toBe(200);
+    return res.json<Run>();
+  };
+
+  /** The newest run (the one under way, if any). */
+  const latestRun = async (): Promise<Run> => {
+    const res = await call(api(), 'GET', '/api/v1/renditions/rebuilds?per_page=1', admin);
+    expect(res.statusCode).toBe(200);
+    return res.json<{ items: Run[] }>().items[0];
+  };
+
+  /** The keys the rows name: every original, and every rendition stored as a file of its own. */
+  const namedKeys = async (): Promise<string[]> => {
+    const rows: { storage_key: string; renditions: Record<string, { key: string }> }[] = await api()
+      .get(DataSource)
+      .query('SELECT storage_key, renditions FROM images');
+    const keys = rows.flatMap((row) => [
+      row.storage_key,
+      ...Object.values(row.renditions).map((r) => r.key),
+    ]);
+    return [...new Set(keys)].sort();
+  };
+
+  /** What the backend holds: keys (local, S3) or public ids (Cloudinary). */
+  const stored = (): string[] => backend.stored();
+
+  it('after a restart with other presets, re-makes every image and deletes the old files', async () => {
+    const productId = await newProduct('Lamp');
+    const images = [
+      await upload(productId, await solidJpeg(640, 480), 'image/jpeg'),
+      await upload(productId, await noisyPng(300, 500), 'image/png'),
+    ];
+    const standalone = await uploadStandalone(await solidJpeg(400, 400));
+    expect(images[0].renditions.thumb).toMatchObject({ width: 150, height: 150 });
+    const oldKeys = await namedKeys();
+    await stop();
+
+    await start(AFTER);
+
+    // The instance started a run at start-up: the newest run, followed through its route.
+    const list = await call(api(), 'GET', '/api/v1/renditions/rebuilds', admin);
+    expect(list.statusCode).toBe(200);
+    const [started] = list.json<{ items: Run[] }>().items;
+    expect(started).toMatchObject({ presets: AFTER_SIGNATURE, trigger: 'start-up' });
+    const run = await eventually(
+      () => progress(started.id),
+      (r) => r.state === 'completed',
+    );
+    expect(run).toMatchObject({ total: 3, done: 3, failed: 0 });
+    expect(run.finished_at).not.toBeNull();
+
+    // While a run for these presets is under way or not, asking again starts nothing to do.
+    const again = await call(api(), 'POST', '/api/v1/renditions/rebuilds', admin);
+    expect(again.statusCode).toBe(202);
+    const second = await eventually(
+      () => progress(again.json<Run>().id),
+      (r) => r.state === 'completed',
+    );
+    expect(second).toMatchObject({ trigger: 'admin', total: 0, done: 0, failed: 0 });
+
+    // Every old rendition file is deleted (in the background, after the swap); originals stay.
+    const newKeys = await namedKeys();
+    const released = oldKeys.filter((key) => !newKeys.includes(key));
+    await eventually(
+      async () => stored(),
+      (keys) => released.every((key) => !keys.includes(key)),
+    );
+    if (driver === 'cloudinary') {
+      // Renditions are transformations of the original: only the originals were ever stored.
+      expect(released).toEqual([]);
+      expect(stored()).toHaveLength(3);
+    } else {
+      expect(stored()).toEqual(newKeys);
+      expect(oldKeys.filter((key) => /\/original\.\w+$/.test(key))).toEqual(
+        newKeys.filter((key) => /\/original\.\w+$/.test(key)),
+      );
+    }
+
+    // Every listed rendition is of the new presets and serves an image of the new size.
+    const listed = (await gallery(productId)).flatMap((image) =>
+      Object.entries(image.renditions).map(([name, r]) => ({ name, image, ...r })),
+    );
+    const res = await call(api(), 'GET', `/api/v1/images/${standalone.id}`, admin);
+    const asset = res.json<ImageBody & { renditions: Record<string, string> }>();
+    listed.push(
+      ...Object.entries(asset.renditions).map(([name, url]) => ({
+        name,
+        image: asset,
+        url,
+        ...expectedSize(asset, name),
+      })),
+    );
+    expect(listed.map((r) => r.name).sort()).toEqual(
+      ['card', 'thumb', 'wide'].flatMap((name) => [name, name, name]),
+    );
+    for (const rendition of listed) {
+      const { name, image, url } = rendition;
+      const size = expectedSize(image, name);
+      expect({ name, width: rendition.width, height: rendition.height }).toEqual({ name, ...size });
+      if (driver === 'cloudinary') {
+        // Delivered by Cloudinary's transformation: the URL asks for the new preset's box.
+        const [boxWidth, boxHeight] = BOXES[name];
+        expect(url).toContain(`w_${boxWidth}`);
+        expect(url).toContain(`h_${boxHeight}`);
+        continue;
+      }
+      const file = await fetchDelivered(api(), url);
+      expect(file.status).toBe(200);
+      const { width, height, format } = await sharp(file.body).metadata();
+      expect({ name, width, height, format }).toEqual({ name, ...size, format: 'webp' });
+    }
+  });
+
+  it('leaves no file behind when an image is deleted while its renditions are re-made', async () => {
+    await stop();
+    // Back to the first presets: the images above are re-made with them first.
+    await start(BEFORE);
+    await eventually(
+      () => latestRun(),
+      (r) => r.presets !== AFTER_SIGNATURE && r.state === 'completed',
+    );
+    const productId = await newProduct('Chair');
+    const image = await upload(productId, await solidJpeg(320, 240), 'image/jpeg');
+    const id = decodeId(image.id)!;
+    await stop();
+
+    // The instance re-makes the image's renditions, and is held once they are stored.
+    let reached!: () => void;
+    const renditionsStored = new Promise<void>((resolve) => (reached = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const original = RenditionMaker.prototype.make;
+    const held = jest.spyOn(RenditionMaker.prototype, 'make').mockImplementation(async function (
+      this: RenditionMaker,
+      ...args
+    ) {
+      const made = await original.apply(this, args);
+      if (args[0].id === id) {
+        reached();
+        await released;
+      }
+      return made;
+    });
+    try {
+      await start(AFTER);
+      await renditionsStored;
+      // Its new files are stored, the row not yet swapped: the image is deleted now.
+      const res = await call(
+        api(),
+        'DELETE',
+        `/api/v1/products/${productId}/images/${image.id}`,
+        admin,
+      );
+      expect(res.statusCode).toBe(204);
+      release();
+      const run = await latestRun();
+      expect(run.presets).toBe(AFTER_SIGNATURE);
+      const done = await eventually(
+        () => progress(run.id),
+        (r) => r.state === 'completed',
+      );
+      expect(done).toMatchObject({ total: 4, done: 4, failed: 0 });
+    } finally {
+      release();
+      held.mockRestore();
+    }
+    // Neither the old files nor the new ones outlive the image.
+    await eventually(
+      async () => stored().filter((key) => key.includes(id)),
+      (keys) => keys.length === 0,
+    );
+  });
+});
