@@ -338,4 +338,34 @@ describe.each(DRIVERS)('Re-making renditions on %s storage', (driver: Driver) =>
       (keys) => keys.length === 0,
     );
   });
+  it('marks images stored before presets were recorded, re-making only those that differ', async () => {
+    // As rows written before rendition_set existed: not recorded, one with other renditions.
+    const db = api().get(DataSource);
+    const [changed, ...same] = await db.query<{ id: string; renditions: object }[]>(
+      'SELECT id, renditions FROM images ORDER BY id',
+    );
+    await db.query('UPDATE images SET rendition_set = NULL');
+    await db.query(
+      `UPDATE images SET renditions = jsonb_set(renditions, '{thumb,width}', '99') WHERE id = $1`,
+      [changed.id],
+    );
+    await stop();
+
+    await start(AFTER);
+
+    const run = await eventually(
+      () => latestRun(),
+      (r) => r.trigger === 'start-up' && r.state === 'completed',
+    );
+    expect(run).toMatchObject({ presets: AFTER_SIGNATURE, total: 1, done: 1, failed: 0 });
+    const rows = await api()
+      .get(DataSource)
+      .query<
+        { id: string; renditions: Record<string, { width: number }>; rendition_set: string }[]
+      >('SELECT id, renditions, rendition_set FROM images ORDER BY id');
+    expect(rows.map((row) => row.rendition_set)).toEqual(rows.map(() => AFTER_SIGNATURE));
+    // The others were only marked: the same renditions, the same files.
+    expect(rows.slice(1).map((row) => row.renditions)).toEqual(same.map((row) => row.renditions));
+    expect(rows[0].renditions.thumb.width).toBe(100);
+  });
 });
