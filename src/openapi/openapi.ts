@@ -19,6 +19,7 @@ const TAGS: { name: string; description: string }[] = [
   { name: 'auth', description: 'Log in for a JWT; who am I' },
   { name: 'products', description: 'Products of the catalogue' },
   { name: 'images', description: 'Uploads and galleries: primary image, order, renditions' },
+  { name: 'renditions', description: 'Re-making renditions after the presets change (admins)' },
   { name: 'api-keys', description: 'API keys of the organisation (admins)' },
   { name: 'users', description: 'Users of the organisation (admins)' },
   { name: 'jobs', description: 'Background jobs: listed, and retried when they failed (admins)' },
