@@ -12,7 +12,8 @@ export function closeConnectionsWhenClosing(app: NestFastifyApplication): void {
     closing = true;
     done();
   });
-  fastify.addHook('onSend', async (_request, reply) => {
+  fastify.addHook('onSend', (_request, reply, _payload, done) => {
     if (closing) reply.header('connection', 'close');
+    done();
   });
 }

@@ -68,15 +68,17 @@ export function registerRequestTimeouts(
   app
     .getHttpAdapter()
     .getInstance()
-    .addHook('onRequest', async (request, reply) => {
+    .addHook('onRequest', (request, reply, done) => {
       const socket = request.raw.socket;
       // app.inject() has no socket, and no slow clients.
-      if (!(socket instanceof Socket)) return;
-      (socket as TrackedSocket)[CURRENT_REQUEST] = request.id;
-      const rate = config.HTTP_BODY_MIN_BYTES_PER_SECOND;
-      if (rate > 0 && announcesBody(request.raw)) {
-        watchBodyRate(request, reply, socket, config.HTTP_HEADERS_TIMEOUT_MS, rate);
+      if (socket instanceof Socket) {
+        (socket as TrackedSocket)[CURRENT_REQUEST] = request.id;
+        const rate = config.HTTP_BODY_MIN_BYTES_PER_SECOND;
+        if (rate > 0 && announcesBody(request.raw)) {
+          watchBodyRate(request, reply, socket, config.HTTP_HEADERS_TIMEOUT_MS, rate);
+        }
       }
+      done();
     });
 }
 

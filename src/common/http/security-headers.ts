@@ -34,12 +34,14 @@ export async function registerSecurityHeaders(
   app
     .getHttpAdapter()
     .getInstance()
-    .addHook('onSend', async (request, reply) => {
+    // Not async: every response passes here, and a promise per hook is a microtask per hook.
+    .addHook('onSend', (request, reply, _payload, done) => {
       if (!reply.hasHeader('content-security-policy')) {
         reply.header(
           'content-security-policy',
           isDocsPath(request.url, docsPath) ? DOCS_CSP : API_CSP,
         );
       }
+      done();
     });
 }
