@@ -33,11 +33,14 @@ export function redactUrl(url: string): string {
     .map((pair) => {
       const eq = pair.indexOf('=');
       const rawName = eq === -1 ? pair : pair.slice(0, eq);
-      let name: string;
-      try {
-        name = decodeURIComponent(rawName.replace(/\+/g, ' ')).toLowerCase();
-      } catch {
-        name = rawName.toLowerCase();
+      let name = rawName.toLowerCase();
+      // Only an encoded name needs decoding (every request's query passes here).
+      if (/[%+]/.test(rawName)) {
+        try {
+          name = decodeURIComponent(rawName.replace(/\+/g, ' ')).toLowerCase();
+        } catch {
+          // Not valid percent-encoding: the name as written.
+        }
       }
       return SECRET_QUERY_PARAMS.has(name) ? `${rawName}=${REDACTED}` : pair;
     })
