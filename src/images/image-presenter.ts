@@ -27,13 +27,12 @@ export class ImagePresenter {
         { id: encodeShortId(u.id), username: u.username, full_name: u.fullName },
       ]),
     );
-    return Promise.all(
-      images.map(async (image) =>
-        ImageDto.from(
-          image,
-          await this.files.urls(image),
-          image.uploadedById ? (uploaders.get(image.uploadedById) ?? null) : null,
-        ),
+    const urls = await Promise.all(images.map((image) => this.files.urls(image)));
+    return images.map((image, i) =>
+      ImageDto.from(
+        image,
+        urls[i],
+        image.uploadedById ? (uploaders.get(image.uploadedById) ?? null) : null,
       ),
     );
   }
