@@ -11,6 +11,7 @@ import { ConfiguredStorageModule } from './storage/storage.module';
 import { ProductsModule } from './products/products.module';
 import { ImagesModule } from './images/images.module';
 import { ProductEnrichmentModule } from './images/product-enrichment/product-enrichment.module';
+import { ImportsModule } from './imports/imports.module';
 import { RenditionsModule } from './images/renditions/renditions.module';
 import { CompatModule } from './compat/compat.module';
 import { enabledCompatApis } from './config/env-values';
@@ -31,6 +32,7 @@ export class AppModule {
         ProductsModule,
         ImagesModule,
         ProductEnrichmentModule,
+        ImportsModule,
         RenditionsModule,
         // The one job queue, in every role (features that queue or run jobs import it too), and
         // its admin routes.

@@ -1,0 +1,106 @@
+import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { CsvError, parse } from 'csv-parse';
+import { AppError } from '../common/errors/app.error';
+import { IMPORT_COLUMNS } from './dto/import.dto';
+
+/** A record longer than this is a malformed CSV (a quote never closed swallows the file). */
+const MAX_RECORD_BYTES = 64 * 1024;
+const PRODUCT_COLUMNS = ['product_id', 'gtin', 'external_id'];
+/** Once a body is refused part-way, the rest is not read: the connection is closed instead. */
+const CLOSE = { Connection: 'close' };
+
+/**
+ * The records of a CSV arriving as a stream (a `text/csv` body, or a multipart file), keyed by
+ * the header's column names, read with csv-parse one record at a time: the consumer's pace is the
+ * stream's (backpressure), so no more than a few records are ever held. `source` is only piped
+ * from, never destroyed: the request must stay open for the answer.
+ *
+ * The header names the columns (any order, any case): `url`, at least one of `product_id`,
+ * `gtin` and `external_id`, and any of `title`, `alt_text`, `is_primary`, `priority`. An unknown
+ * or repeated column, a missing one, a quote never closed or a record with another number of
+ * fields than the header is `400 invalid_csv`; more than `maxBytes`, `413 payload_too_large`.
+ */
+export async function* csvRecords(
+  source: Readable,
+  maxBytes: number,
+): AsyncGenerator<Record<string, string>> {
+  const limit = new ByteLimit(maxBytes);
+  const parser = parse({
+    bom: true,
+    skip_empty_lines: true,
+    max_record_size: MAX_RECORD_BYTES,
+  });
+  source.pipe(limit);
+  source.once('error', (error) => limit.destroy(error));
+  source.once('close', () => {
+    // A request that closes before its end: the client hung up (its error, not the service's).
+    if (!source.readableEnded) {
+      limit.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+    }
+  });
+  pipeline(limit, parser, () => undefined);
+  let columns: string[] | undefined;
+  try {
+    for await (const record of parser as AsyncIterable<string[]>) {
+      if (!columns) {
+        columns = checkedHeader(record);
+        continue;
+      }
+      const row: Record<string, string> = {};
+      columns.forEach((name, i) => (row[name] = record[i]));
+      yield row;
+    }
+  } catch (error) {
+    throw error instanceof CsvError ? invalidCsv(error.message) : error;
+  } finally {
+    source.unpipe(limit);
+  }
+  if (!columns) throw invalidCsv('The CSV is empty: its first line must name the columns.');
+}
+
+function checkedHeader(record: string[]): string[] {
+  const names = record.map((name) => name.trim().toLowerCase());
+  const known: readonly string[] = IMPORT_COLUMNS;
+  const unknown = names.filter((name) => !known.includes(name));
+  if (unknown.length > 0) {
+    throw invalidCsv(
+      `Unknown column(s) in the header: ${unknown.map((n) => JSON.stringify(n)).join(', ')}. ` +
+        `The columns are: ${IMPORT_COLUMNS.join(', ')}.`,
+    );
+  }
+  const repeated = names.filter((name, i) => names.indexOf(name) !== i);
+  if (repeated.length > 0) throw invalidCsv(`Column(s) named twice: ${repeated.join(', ')}.`);
+  if (!names.includes('url')) throw invalidCsv('The header has no url column.');
+  if (!names.some((name) => PRODUCT_COLUMNS.includes(name))) {
+    throw invalidCsv('The header names no product column (product_id, gtin or external_id).');
+  }
+  return names;
+}
+
+function invalidCsv(detail: string): AppError {
+  return new AppError('invalid_csv', detail, [], CLOSE);
+}
+
+/** Counts the bytes that pass, and refuses more than `limit` (413 payload_too_large). */
+class ByteLimit extends Transform {
+  private bytes = 0;
+
+  constructor(private readonly limit: number) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.limit) {
+      return done(
+        new AppError(
+          'payload_too_large',
+          `The CSV is larger than this endpoint accepts (${this.limit} bytes).`,
+          [],
+          CLOSE,
+        ),
+      );
+    }
+    done(null, chunk);
+  }
+}

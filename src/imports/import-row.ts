@@ -1,0 +1,117 @@
+import { AppError } from '../common/errors/app.error';
+import { validateInput } from '../common/http/validation';
+import { decodeId } from '../common/ids/short-id';
+import { normalizeGtin } from '../products/gtin';
+import type { ProductRef } from '../products/products.service';
+import { ImportRowInputDto } from './dto/import.dto';
+import { ImportRowStatus } from './entities/bulk-import-row.entity';
+
+/** A row as it is stored on arrival: its values when valid, its problem otherwise. */
+export interface NewImportRow {
+  row_number: number;
+  status: ImportRowStatus;
+  product_id: string | null;
+  gtin: string | null;
+  external_id: string | null;
+  url: string | null;
+  title: string | null;
+  alt_text: string | null;
+  is_primary: boolean | null;
+  priority: number | null;
+  problem_code: string | null;
+  problem_message: string | null;
+}
+
+const PRODUCT_KEYS = ['product_id', 'gtin', 'external_id'] as const;
+const MAX_MESSAGE = 1000;
+
+/**
+ * Checks one row as a client sent it (a JSON object, or a CSV record keyed by the header) and
+ * returns it as stored: a valid row pending, with its product key normalised (the UUID, the
+ * GTIN-14); an invalid one failed with `invalid_import_row` and every field's problem, keeping
+ * none of its values. An invalid row fails alone: the import goes on.
+ */
+export function importRow(rowNumber: number, raw: unknown): NewImportRow {
+  const empty = {
+    row_number: rowNumber,
+    product_id: null,
+    gtin: null,
+    external_id: null,
+    url: null,
+    title: null,
+    alt_text: null,
+    is_primary: null,
+    priority: null,
+  };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    return { ...empty, ...problem('the row must be an object') };
+  }
+  const problems: string[] = [];
+  const given = PRODUCT_KEYS.filter((key) => present((raw as Record<string, unknown>)[key]));
+  if (given.length !== 1) {
+    problems.push('give exactly one of product_id, gtin or external_id');
+  }
+  let row: ImportRowInputDto | undefined;
+  try {
+    row = validateInput(ImportRowInputDto, raw);
+  } catch (error) {
+    if (!(error instanceof AppError)) throw error;
+    problems.push(...error.errors.map(({ field, message }) => fieldProblem(field, message)));
+  }
+  if (!row || problems.length > 0) return { ...empty, ...problem(problems.join('; ')) };
+  return {
+    ...empty,
+    status: ImportRowStatus.Pending,
+    product_id: row.product_id === undefined ? null : (decodeId(row.product_id) ?? null),
+    gtin: row.gtin === undefined ? null : (normalizeGtin(row.gtin) ?? null),
+    external_id: row.external_id ?? null,
+    url: row.url,
+    title: row.title ?? null,
+    alt_text: row.alt_text ?? null,
+    is_primary: row.is_primary ?? null,
+    priority: row.priority ?? null,
+    problem_code: null,
+    problem_message: null,
+  };
+}
+
+/** A CSV record as a row: empty cells are values left out. */
+export function csvRecordRow(record: Record<string, string>): Record<string, string> {
+  const row: Record<string, string> = {};
+  for (const [key, value] of Object.entries(record)) if (value !== '') row[key] = value;
+  return row;
+}
+
+/** The product a stored row names. */
+export function productRefOf(row: {
+  productId: string | null;
+  gtin: string | null;
+  externalId: string | null;
+}): ProductRef {
+  if (row.productId) return { id: row.productId };
+  if (row.gtin) return { gtin: row.gtin };
+  return { externalId: row.externalId ?? '' };
+}
+
+/** `url is required`, `title must be shorter than …`: the field named once. */
+function fieldProblem(field: string, message: string): string {
+  return message.startsWith(`${field} `) ? message : `${field} ${message}`;
+}
+
+function present(value: unknown): boolean {
+  return value !== undefined && value !== null;
+}
+
+function problem(message: string) {
+  return {
+    status: ImportRowStatus.Failed,
+    problem_code: 'invalid_import_row',
+    problem_message: cleanMessage(message),
+  };
+}
+
+/** Field names come from the client: no control characters (PostgreSQL refuses NUL), bounded. */
+export function cleanMessage(message: string): string {
+  // eslint-disable-next-line no-control-regex -- removing control characters is the point
+  return message.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, MAX_MESSAGE);
+}

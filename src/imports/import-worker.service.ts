@@ -1,0 +1,176 @@
+import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { RequestContext } from '../auth/principal';
+import { AppError } from '../common/errors/app.error';
+import { errorStatus } from '../common/errors/error-codes';
+import { safeError } from '../common/logging/safe-error';
+import { ImagesService } from '../images/images.service';
+import { JobQueue, type JobRecord } from '../jobs/job-queue.service';
+import type { ProductRef } from '../products/products.service';
+import type { BulkImportRow } from './entities/bulk-import-row.entity';
+import { cleanMessage, productRefOf } from './import-row';
+import { IMPORTS_CONFIG, type ImportsConfig } from './imports.config';
+import { ImportsRepository, type RowChunk } from './imports.repository';
+
+export const IMPORT_ROWS_QUEUE = 'bulk-import-rows';
+export const IMPORT_SWEEP_QUEUE = 'bulk-import-sweep';
+
+/**
+ * Rows one job works, one after the other. Not one job a row: 100,000 rows are 10,000 jobs
+ * rather than 100,000 (a tenth of the queue's rows, fetches and completions), yet a 50-row import
+ * is still five jobs that workers run in parallel (JOB_CONCURRENCY each), and a worker that dies
+ * mid-job leaves at most ten rows to its retry, which skips those already ok.
+ */
+export const ROWS_PER_JOB = 10;
+/** Attempts after the first, for failures that are the service's (storage down, busy). */
+const RETRY_LIMIT = 5;
+/** A job whose worker is not heard from within this is retried (its process died). */
+const HEARTBEAT_SECONDS = 30;
+/** Imports whose body never finished arriving (a crash mid-upload) are deleted after this. */
+const ABANDONED_AFTER_HOURS = 24;
+
+/** A bulk-import-rows job: rows `first` to `last` of an import, those still pending. */
+export interface ImportRowsJob extends RowChunk {
+  import_id: string;
+}
+
+/** What a row's attempt came to. */
+type Outcome = 'ok' | 'failed' | 'skipped' | { retry: unknown };
+
+/**
+ * Works bulk-import rows, as jobs: each row's image is fetched and added exactly as
+ * `ImagesService.uploadFromUrl` does for one (the gallery upload path, with the Ocha API's
+ * SSRF-safe fetcher), as the principal who posted the import. A row fails alone, with the code
+ * of the error that refused it; a failure of the service (storage down, processing queue full)
+ * fails the job instead, to be retried with back-off, and only its last attempt records it on
+ * the row. A row is claimed before it is worked, under a fresh image id, so that two jobs never
+ * work it at once and an image made before a crash is found on the retry instead of made again.
+ */
+@Injectable()
+export class ImportWorker implements OnModuleInit {
+  private readonly logger = new Logger('BulkImports');
+  /** How long a job (and a claim on a row) may take: each of its rows fetched in full, and more. */
+  private readonly leaseSeconds: number;
+
+  constructor(
+    private readonly repository: ImportsRepository,
+    private readonly images: ImagesService,
+    private readonly jobs: JobQueue,
+    @Inject(IMPORTS_CONFIG) config: ImportsConfig,
+  ) {
+    this.leaseSeconds = ROWS_PER_JOB * (Math.ceil(config.IMPORT_TIMEOUT_MS / 1000) + 60);
+  }
+
+  onModuleInit(): void {
+    this.jobs.define<ImportRowsJob>({
+      name: IMPORT_ROWS_QUEUE,
+      handler: (data, job) => this.work(data, job),
+      retryLimit: RETRY_LIMIT,
+      expireInSeconds: this.leaseSeconds,
+      heartbeatSeconds: HEARTBEAT_SECONDS,
+    });
+    this.jobs.define({
+      name: IMPORT_SWEEP_QUEUE,
+      schedule: '17 * * * *',
+      retryLimit: 1,
+      handler: async () => ({
+        deleted: await this.repository.deleteAbandoned(ABANDONED_AFTER_HOURS),
+      }),
+    });
+  }
+
+  /** Works the pending rows of one run; throws (to be retried) if any met a service failure. */
+  async work(data: ImportRowsJob, job: JobRecord<ImportRowsJob>): Promise<object> {
+    const found = await this.repository.findById(data.import_id);
+    if (!found) return { skipped: 'the import was deleted' };
+    const ctx = new RequestContext(found.principal);
+    const lastAttempt = job.retryCount >= RETRY_LIMIT;
+    const tally = { ok: 0, failed: 0, skipped: 0 };
+    let retry: Error | undefined;
+    for (const row of await this.repository.pendingRows(found.id, data)) {
+      const outcome = await this.runRow(ctx, row, job.id, lastAttempt);
+      if (typeof outcome === 'object') retry ??= asError(outcome.retry);
+      else tally[outcome]++;
+    }
+    await this.repository.finishIfDone(found.id);
+    if (retry) throw retry;
+    return tally;
+  }
+
+  private async runRow(
+    ctx: RequestContext,
+    row: BulkImportRow,
+    jobId: string,
+    lastAttempt: boolean,
+  ): Promise<Outcome> {
+    const claim = await this.repository.claim(
+      row.importId,
+      row.rowNumber,
+      jobId,
+      this.leaseSeconds,
+    );
+    if (!claim) return 'skipped';
+    const ref = productRefOf(row);
+    if (claim.previousImageId && (await this.exists(ctx, ref, claim.previousImageId))) {
+      await this.repository.succeed(row.importId, row.rowNumber, claim.previousImageId);
+      return 'ok';
+    }
+    try {
+      await this.images.uploadFromUrl(ctx, ref, row.url ?? '', fieldsOf(row), claim.imageId);
+      await this.repository.succeed(row.importId, row.rowNumber, claim.imageId);
+      return 'ok';
+    } catch (error) {
+      const problem = rowProblem(error, lastAttempt);
+      if (!problem) {
+        this.logger.warn(
+          { err: safeError(error), import: row.importId, row: row.rowNumber },
+          'Bulk import row failed; its job will be retried',
+        );
+        return { retry: error };
+      }
+      await this.repository.fail(row.importId, row.rowNumber, problem.code, problem.message);
+      return 'failed';
+    }
+  }
+
+  /** Whether an earlier attempt made the row's image after all (its row update was lost). */
+  private async exists(ctx: RequestContext, ref: ProductRef, imageId: string): Promise<boolean> {
+    try {
+      await this.images.get(ctx, ref, imageId);
+      return true;
+    } catch (error) {
+      if (error instanceof AppError && errorStatus(error.code) === 404) return false;
+      throw error;
+    }
+  }
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+function fieldsOf(row: BulkImportRow) {
+  return {
+    title: row.title ?? undefined,
+    alt_text: row.altText ?? undefined,
+    is_primary: row.isPrimary ?? undefined,
+    priority: row.priority ?? undefined,
+  };
+}
+
+/**
+ * The row's problem: the client's errors (the product, the URL, the image) at once; the
+ * service's own only on the job's last attempt, when no retry will come.
+ */
+function rowProblem(
+  error: unknown,
+  lastAttempt: boolean,
+): { code: string; message: string } | null {
+  if (error instanceof AppError && (errorStatus(error.code) < 500 || lastAttempt)) {
+    return { code: error.code, message: cleanMessage(error.detail) };
+  }
+  if (!lastAttempt) return null;
+  return {
+    code: 'internal_error',
+    message: 'The row could not be processed. Retry the import later.',
+  };
+}

@@ -1,0 +1,156 @@
+import { Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { RouteConfig } from '@nestjs/platform-fastify';
+import { ApiExtraModels, ApiOperation, ApiTags, getSchemaPath } from '@nestjs/swagger';
+import { Ctx, MinRole, RequireScopes } from '../auth/decorators';
+import type { RequestContext } from '../auth/principal';
+import { Role, Scope } from '../auth/roles';
+import { CreatedLocation } from '../common/http/created-location';
+import { ParseIdPipe } from '../common/ids/parse-id.pipe';
+import { ApiProblems, PROBLEMS } from '../openapi/problems';
+import {
+  CreateImportDto,
+  IMPORT_COLUMNS,
+  ImportDto,
+  ImportRowPageDto,
+  ImportRowsQueryDto,
+} from './dto/import.dto';
+import {
+  BULK_IMPORT_BODY,
+  CSV_FILE_FIELD,
+  ImportBody,
+  ImportBodyPipe,
+  type ImportSource,
+} from './import-body.pipe';
+import { ImportsService } from './imports.service';
+
+const CSV_SCHEMA = {
+  type: 'string' as const,
+  description:
+    `A header line naming the columns (${IMPORT_COLUMNS.join(', ')}; \`url\` and one product ` +
+    'column at least), then one line a row. Empty cells are values left out.',
+  example:
+    'gtin,url,title,is_primary\n' +
+    '4006381333931,https://images.example.com/a.jpg,Front,true\n' +
+    '4006381333931,https://images.example.com/b.jpg,Back,false\n',
+};
+
+const IMPORT_BODY = {
+  required: true,
+  content: {
+    'application/json': { schema: { $ref: getSchemaPath(CreateImportDto) } },
+    'text/csv': { schema: CSV_SCHEMA },
+    'multipart/form-data': {
+      schema: {
+        type: 'object' as const,
+        required: [CSV_FILE_FIELD],
+        properties: {
+          [CSV_FILE_FIELD]: {
+            type: 'string' as const,
+            format: 'binary',
+            description: 'The CSV, as a `text/csv` body would be.',
+          },
+        },
+      },
+    },
+  },
+};
+
+/**
+ * Bulk imports: many images, each fetched from a URL into a product's gallery by background
+ * workers. Who may: as `PUT /api/v1/products/{id}/image`, the single URL import (admins, with
+ * `images:write`; `images:read` to follow one).
+ */
+@ApiTags('imports')
+@ApiExtraModels(CreateImportDto)
+@Controller('imports')
+export class ImportsController {
+  constructor(private readonly imports: ImportsService) {}
+
+  @Post()
+  @HttpCode(202)
+  @CreatedLocation()
+  @MinRole(Role.Admin)
+  @RequireScopes(Scope.ImagesWrite)
+  @RouteConfig(BULK_IMPORT_BODY)
+  @ApiOperation({
+    summary: 'Import images from URLs, in bulk',
+    // One schema a content type (@ApiBody would give each the same one).
+    requestBody: IMPORT_BODY,
+    description:
+      'Rows `{product_id | gtin | external_id, url, title, alt_text, is_primary, priority}` as ' +
+      'JSON `{"rows": [...]}` (within JSON_BODY_LIMIT_BYTES), or as CSV: a `text/csv` body or ' +
+      `the \`${CSV_FILE_FIELD}\` part of a multipart form (within BULK_IMPORT_MAX_BYTES, read as ` +
+      'it arrives; send large imports this way), at most BULK_IMPORT_MAX_ROWS rows. Answers 202 ' +
+      'with the import, once every row is stored: workers then fetch each URL as `PUT ' +
+      '/api/v1/products/{id}/image` does and add the image to the gallery as an upload with ' +
+      'those fields would be, in parallel and in no set order. Each row is checked on its own: ' +
+      'an invalid one fails alone (`invalid_import_row`) and the import goes on. Follow it at ' +
+      '`Location`.',
+  })
+  @ApiProblems(
+    ...PROBLEMS.jsonBody,
+    'invalid_csv',
+    'import_too_large',
+    'invalid_multipart',
+    'too_many_files',
+  )
+  createImport(
+    @Ctx() ctx: RequestContext,
+    @ImportBody(ImportBodyPipe) source: ImportSource,
+  ): Promise<ImportDto> {
+    return this.imports.create(ctx, source);
+  }
+
+  @Get(':importId')
+  @MinRole(Role.Admin)
+  @RequireScopes(Scope.ImagesRead)
+  @ApiOperation({
+    summary: 'An import and its progress',
+    description:
+      'Rows received, done (ok or failed) and pending; `completed` once none is pending.',
+  })
+  @ApiProblems(...PROBLEMS.id, 'import_not_found')
+  getImport(
+    @Ctx() ctx: RequestContext,
+    @Param('importId', ParseIdPipe) importId: string,
+  ): Promise<ImportDto> {
+    return this.imports.get(ctx, importId);
+  }
+
+  @Get(':importId/rows')
+  @MinRole(Role.Admin)
+  @RequireScopes(Scope.ImagesRead)
+  @ApiOperation({
+    summary: "An import's rows and what became of each",
+    description:
+      'In order; `ok` with the image made, `failed` with the problem (`?status=failed` for ' +
+      'those only), or `pending`. Follow `next_cursor` for the next page.',
+  })
+  @ApiProblems(...PROBLEMS.id, ...PROBLEMS.validation, 'invalid_cursor', 'import_not_found')
+  listImportRows(
+    @Ctx() ctx: RequestContext,
+    @Param('importId', ParseIdPipe) importId: string,
+    @Query() query: ImportRowsQueryDto,
+  ): Promise<ImportRowPageDto> {
+    return this.imports.rows(ctx, importId, query);
+  }
+
+  @Post(':importId/retry')
+  @HttpCode(202)
+  @MinRole(Role.Admin)
+  @RequireScopes(Scope.ImagesWrite)
+  @ApiOperation({
+    summary: "Run an import's failed rows again",
+    description:
+      'Failed rows go back to pending and are worked again, as you (rows refused on arrival, ' +
+      '`invalid_import_row`, stay failed: post them again, corrected). Rows already ok are ' +
+      'skipped: no image is made twice.',
+  })
+  @ApiProblems(...PROBLEMS.id, 'import_not_found', 'import_receiving')
+  retryImport(
+    @Ctx() ctx: RequestContext,
+    @Param('importId', ParseIdPipe) importId: string,
+  ): Promise<ImportDto> {
+    return this.imports.retry(ctx, importId);
+  }
+}

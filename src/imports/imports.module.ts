@@ -1,0 +1,37 @@
+import { Module, type OnModuleInit } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import type { FastifyInstance } from 'fastify';
+import { ImagesModule } from '../images/images.module';
+import { JobsModule } from '../jobs/jobs.module';
+import { registerCsvBody } from './csv-body.parser';
+import { ImportBodyPipe } from './import-body.pipe';
+import { ImportWorker } from './import-worker.service';
+import { ImportsController } from './imports.controller';
+import { importsConfigProvider } from './imports.config';
+import { ImportsRepository } from './imports.repository';
+import { ImportsService } from './imports.service';
+
+/**
+ * Bulk imports (`/api/v1/imports`): rows of image URLs received as JSON or a streamed CSV, stored
+ * in `import_rows` and worked as jobs (ImportWorker) through ImagesService, so that every row
+ * goes the way of a single upload: the same fetcher, checks, gallery rules and storage.
+ */
+@Module({
+  imports: [ImagesModule, JobsModule],
+  controllers: [ImportsController],
+  providers: [
+    importsConfigProvider,
+    ImportsService,
+    ImportsRepository,
+    ImportWorker,
+    ImportBodyPipe,
+  ],
+})
+export class ImportsModule implements OnModuleInit {
+  constructor(private readonly adapterHost: HttpAdapterHost) {}
+
+  onModuleInit(): void {
+    const fastify = this.adapterHost.httpAdapter?.getInstance<FastifyInstance>();
+    if (fastify) registerCsvBody(fastify);
+  }
+}

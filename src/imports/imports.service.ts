@@ -1,0 +1,214 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource, type EntityManager } from 'typeorm';
+import type { RequestContext } from '../auth/principal';
+import { AppError } from '../common/errors/app.error';
+import { encodeShortId } from '../common/ids/short-id';
+import { JobQueue } from '../jobs/job-queue.service';
+import {
+  ImportProgressState,
+  type ImportDto,
+  type ImportRowDto,
+  type ImportRowPageDto,
+  type ImportRowsQueryDto,
+} from './dto/import.dto';
+import { ImportRowStatus, type BulkImportRow } from './entities/bulk-import-row.entity';
+import { ImportState, type BulkImport } from './entities/bulk-import.entity';
+import type { ImportSource } from './import-body.pipe';
+import { importRow, type NewImportRow } from './import-row';
+import { IMPORT_ROWS_QUEUE, ROWS_PER_JOB, type ImportRowsJob } from './import-worker.service';
+import { IMPORTS_CONFIG, type ImportsConfig } from './imports.config';
+import { ImportsRepository } from './imports.repository';
+
+/** Rows written to the database in one statement while a body arrives. */
+const INSERT_BATCH = 1000;
+/** Jobs queued in one statement. */
+const SEND_BATCH = 1000;
+export const IMPORTS_PATH = '/api/v1/imports';
+
+/**
+ * Bulk imports: receiving their rows, queueing them, and reporting on them. Rows are stored in
+ * batches as they arrive (never all in memory), each checked on its own; once the last is stored,
+ * the pending ones are queued, in runs of ROWS_PER_JOB, in the transaction that marks the import
+ * received. Workers (ImportWorker) do the rest.
+ */
+@Injectable()
+export class ImportsService {
+  constructor(
+    private readonly repository: ImportsRepository,
+    private readonly jobs: JobQueue,
+    private readonly dataSource: DataSource,
+    @Inject(IMPORTS_CONFIG) private readonly config: ImportsConfig,
+  ) {}
+
+  /**
+   * Stores the rows as they arrive and queues the valid ones. A body refused as a whole (a
+   * malformed CSV, too many rows or bytes, the client gone) leaves no import behind.
+   */
+  async create(ctx: RequestContext, source: ImportSource): Promise<ImportDto> {
+    const created = await this.repository.create(ctx.principal, source.format);
+    try {
+      const total = await this.receive(created.id, source.rows);
+      await this.dataSource.transaction(async (manager) => {
+        await this.repository.markProcessing(manager, created.id, total);
+        await this.queuePending(manager, created.id);
+      });
+    } catch (error) {
+      await this.repository.delete(created.id);
+      throw error;
+    }
+    this.jobs.wake(IMPORT_ROWS_QUEUE);
+    // Every row refused on arrival: nothing was queued, and the import is done already.
+    await this.repository.finishIfDone(created.id);
+    return this.get(ctx, created.id);
+  }
+
+  async get(ctx: RequestContext, id: string): Promise<ImportDto> {
+    const found = await this.find(ctx, id);
+    return this.present(found);
+  }
+
+  async rows(
+    ctx: RequestContext,
+    id: string,
+    query: ImportRowsQueryDto,
+  ): Promise<ImportRowPageDto> {
+    const found = await this.find(ctx, id);
+    const rows = await this.repository.page(found.id, {
+      status: query.status,
+      after: query.cursor ? decodeRowCursor(query.cursor) : 0,
+      take: query.limit + 1,
+    });
+    const page = rows.slice(0, query.limit);
+    const last = page[page.length - 1];
+    return {
+      items: page.map(rowDto),
+      next_cursor: rows.length > query.limit && last ? encodeRowCursor(last.rowNumber) : null,
+    };
+  }
+
+  /**
+   * Runs the import's failed rows again (not those refused on arrival: they would fail the same
+   * way), as the caller; rows already ok are skipped, so no image is made twice.
+   */
+  async retry(ctx: RequestContext, id: string): Promise<ImportDto> {
+    const found = await this.find(ctx, id);
+    if (found.state === ImportState.Receiving) {
+      throw new AppError('import_receiving', 'The import is still being received; retry it later.');
+    }
+    await this.dataSource.transaction(async (manager) => {
+      await this.repository.reopenFailed(manager, found.id, ctx.principal);
+      await this.queuePending(manager, found.id);
+    });
+    this.jobs.wake(IMPORT_ROWS_QUEUE);
+    await this.repository.finishIfDone(found.id);
+    return this.get(ctx, id);
+  }
+
+  /** Stores the rows in batches as they arrive; returns how many there were. */
+  private async receive(
+    importId: string,
+    rows: AsyncIterable<unknown> | Iterable<unknown>,
+  ): Promise<number> {
+    let batch: NewImportRow[] = [];
+    let total = 0;
+    for await (const raw of rows) {
+      total++;
+      if (total > this.config.BULK_IMPORT_MAX_ROWS) {
+        throw new AppError(
+          'import_too_large',
+          `An import has at most ${this.config.BULK_IMPORT_MAX_ROWS} rows: split it.`,
+          [],
+          { Connection: 'close' },
+        );
+      }
+      batch.push(importRow(total, raw));
+      if (batch.length === INSERT_BATCH) {
+        await this.repository.insertRows(importId, batch);
+        batch = [];
+      }
+    }
+    if (total === 0) throw new AppError('invalid_csv', 'The CSV has a header but no rows.');
+    if (batch.length > 0) await this.repository.insertRows(importId, batch);
+    return total;
+  }
+
+  /** One job per run of pending rows, in the caller's transaction. */
+  private async queuePending(manager: EntityManager, importId: string): Promise<void> {
+    const chunks = await this.repository.chunks(manager, importId, ROWS_PER_JOB);
+    for (let i = 0; i < chunks.length; i += SEND_BATCH) {
+      const jobs: ImportRowsJob[] = chunks
+        .slice(i, i + SEND_BATCH)
+        .map(({ first, last }) => ({ import_id: importId, first, last }));
+      await this.jobs.sendMany(IMPORT_ROWS_QUEUE, jobs, { manager });
+    }
+  }
+
+  /** The import `id` (a UUID) of the caller's organisation; 404 otherwise. */
+  private async find(ctx: RequestContext, id: string): Promise<BulkImport> {
+    const found = await this.repository.findScoped(ctx.organizationId, id);
+    if (!found)
+      throw new AppError('import_not_found', 'No import with this id in your organisation.');
+    return found;
+  }
+
+  private async present(found: BulkImport): Promise<ImportDto> {
+    const { pending, ok, failed } = await this.repository.counts(found.id);
+    const id = encodeShortId(found.id);
+    const self = `${IMPORTS_PATH}/${id}`;
+    return {
+      id,
+      state: stateOf(found, pending),
+      format: found.format,
+      counts: { total: pending + ok + failed, done: ok + failed, ok, failed, pending },
+      links: {
+        self,
+        rows: `${self}/rows`,
+        failed_rows: `${self}/rows?status=failed`,
+        retry: `${self}/retry`,
+      },
+      created_at: found.createdAt,
+      finished_at: pending === 0 ? found.finishedAt : null,
+    };
+  }
+}
+
+function stateOf(found: BulkImport, pending: number): ImportProgressState {
+  if (found.state === ImportState.Receiving) return ImportProgressState.Receiving;
+  return pending > 0 ? ImportProgressState.Processing : ImportProgressState.Completed;
+}
+
+function rowDto(row: BulkImportRow): ImportRowDto {
+  return {
+    row: row.rowNumber,
+    status: row.status,
+    product_id: row.productId ? encodeShortId(row.productId) : null,
+    gtin: row.gtin,
+    external_id: row.externalId,
+    url: row.url,
+    image_id: row.status === ImportRowStatus.Ok && row.imageId ? encodeShortId(row.imageId) : null,
+    problem:
+      row.status === ImportRowStatus.Failed && row.problemCode
+        ? { code: row.problemCode, message: row.problemMessage ?? '' }
+        : null,
+  };
+}
+
+/** A page of rows ends at a row number; the cursor is that number, opaque to clients. */
+function encodeRowCursor(rowNumber: number): string {
+  return Buffer.from(JSON.stringify({ r: rowNumber })).toString('base64url');
+}
+
+function decodeRowCursor(cursor: string): number {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    const row = (value as { r?: unknown } | null)?.r;
+    if (typeof row === 'number' && Number.isInteger(row) && row >= 0 && row <= 2 ** 31 - 1) {
+      return row;
+    }
+  } catch {
+    // Fall through.
+  }
+  throw new AppError('invalid_cursor', 'The cursor is not one this API returned.', [
+    { field: 'cursor', message: 'is not a valid cursor' },
+  ]);
+}

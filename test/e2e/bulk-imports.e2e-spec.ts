@@ -1,0 +1,566 @@
+import { once } from 'node:events';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import { Readable } from 'node:stream';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import sharp from 'sharp';
+import { DataSource } from 'typeorm';
+import { Role, Scope } from '../../src/auth/roles';
+import { addUser, otherOrganisationAdmin } from '../support/accounts';
+import { eventually } from '../support/eventually';
+import { htmlBytes } from '../support/fixtures';
+import { call, login, type Credential } from '../support/http';
+import { guardedConnect } from '../support/loopback-guard';
+import { multipart } from '../support/multipart';
+import { startStorageBackend, type StorageBackend } from '../support/storage-backends';
+import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+
+/**
+ * POST /api/v1/imports and what follows, through the whole application with local storage and
+ * the job queue on the test database: rows point at a server on loopback (allowed through
+ * IMPORT_ALLOWED_PRIVATE_ORIGINS, the test-only allowance) serving images made with sharp, and
+ * some rows fail on purpose. A guard on net.Socket#connect fails any connection off the machine.
+ */
+
+const MAX_ROWS = 200;
+const MAX_CSV_BYTES = 64 * 1024;
+
+interface ImportBody {
+  id: string;
+  state: 'receiving' | 'processing' | 'completed';
+  format: 'json' | 'csv';
+  counts: { total: number; done: number; ok: number; failed: number; pending: number };
+  links: { self: string; rows: string; failed_rows: string; retry: string };
+  finished_at: string | null;
+}
+
+interface RowBody {
+  row: number;
+  status: 'pending' | 'ok' | 'failed';
+  image_id: string | null;
+  problem: { code: string; message: string } | null;
+}
+
+/** An image server on loopback: `/img/<n>.png` (a different colour each), and failures. */
+async function startImageServer() {
+  const images = new Map<number, Buffer>();
+  const image = async (n: number) => {
+    if (!images.has(n)) {
+      const colour = { r: (n * 37) % 256, g: (n * 91) % 256, b: (n * 53) % 256 };
+      images.set(
+        n,
+        await sharp({ create: { width: 40, height: 30, channels: 3, background: colour } })
+          .png()
+          .toBuffer(),
+      );
+    }
+    return images.get(n)!;
+  };
+  const state = { laterAvailable: false, hits: 0 };
+  const server = http.createServer((req, res) => {
+    state.hits++;
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const numbered = /^\/(img|later)\/(\d+)\.png$/.exec(path);
+    if (numbered && (numbered[1] === 'img' || state.laterAvailable)) {
+      void image(Number(numbered[2])).then((png) =>
+        res.writeHead(200, { 'Content-Type': 'image/png' }).end(png),
+      );
+      return;
+    }
+    if (path === '/page.html') {
+      return void res.writeHead(200, { 'Content-Type': 'image/png' }).end(htmlBytes());
+    }
+    res.writeHead(404).end();
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const origin = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  return {
+    origin,
+    state,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe('Bulk imports (POST /api/v1/imports)', () => {
+  let t: TestApp;
+  let app: NestFastifyApplication;
+  let storage: StorageBackend;
+  let images: Awaited<ReturnType<typeof startImageServer>>;
+  const c: Record<'admin' | 'staff' | 'readKey' | 'other', Credential> = {} as never;
+  const products: Record<'a' | 'b' | 'c', { id: string; gtin: string; external_id: string }> =
+    {} as never;
+
+  beforeAll(async () => {
+    jest.spyOn(net.Socket.prototype, 'connect').mockImplementation(guardedConnect);
+    images = await startImageServer();
+    storage = await startStorageBackend('local');
+    t = await startTestApp({
+      ...storage.env,
+      JOB_POLL_INTERVAL_MS: '500',
+      IMPORT_TIMEOUT_MS: '5000',
+      IMPORT_ALLOWED_PRIVATE_ORIGINS: images.origin,
+      BULK_IMPORT_MAX_ROWS: String(MAX_ROWS),
+      BULK_IMPORT_MAX_BYTES: String(MAX_CSV_BYTES),
+    });
+    app = t.app;
+    c.admin = { bearer: await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+    c.staff = await addUser(app, c.admin, 'stella', Role.Staff);
+    const key = await call(app, 'POST', '/api/v1/api-keys', c.admin, {
+      name: 'read only',
+      role: Role.Admin,
+      scopes: [Scope.ProductsRead, Scope.ImagesRead],
+    });
+    c.readKey = { apiKey: key.json<{ key: string }>().key };
+    c.other = await otherOrganisationAdmin(app, 'elsewhere', 'olga');
+    const gtins = { a: '4006381333931', b: '96385074', c: '012345678905' };
+    for (const name of ['a', 'b', 'c'] as const) {
+      const res = await call(app, 'POST', '/api/v1/products', c.admin, {
+        name: `Bulk ${name}`,
+        gtin: gtins[name],
+        external_id: `ext-${name}`,
+      });
+      expect(res.statusCode).toBe(201);
+      products[name] = res.json();
+    }
+  });
+
+  afterAll(async () => {
+    jest.restoreAllMocks();
+    await t?.close();
+    await storage?.close();
+    await images?.close();
+  });
+
+  const url = (path: string) => `${images.origin}${path}`;
+
+  function postJson(body: unknown, credential: Credential = c.admin) {
+    return call(app, 'POST', '/api/v1/imports', credential, body);
+  }
+
+  function postCsv(csv: string, credential: Credential = c.admin) {
+    return app.inject({
+      method: 'POST',
+      url: '/api/v1/imports',
+      headers: { ...authOf(credential), 'content-type': 'text/csv; charset=utf-8' },
+      payload: csv,
+    });
+  }
+
+  function authOf(credential: Credential): Record<string, string> {
+    if (credential && 'bearer' in credential)
+      return { authorization: `Bearer ${credential.bearer}` };
+    if (credential && 'apiKey' in credential) return { 'x-api-key': credential.apiKey };
+    return {};
+  }
+
+  async function getImport(id: string): Promise<ImportBody> {
+    const res = await call(app, 'GET', `/api/v1/imports/${id}`, c.admin);
+    expect(res.statusCode).toBe(200);
+    return res.json();
+  }
+
+  async function completed(id: string): Promise<ImportBody> {
+    let body: ImportBody | undefined;
+    await eventually(
+      async () => (body = await getImport(id)).state === 'completed',
+      `import ${id} to complete`,
+      60_000,
+    );
+    return body!;
+  }
+
+  /** Every row, page by page (a small page, so that the cursor is followed). */
+  async function allRows(id: string, status?: string): Promise<RowBody[]> {
+    const rows: RowBody[] = [];
+    let cursor: string | null = null;
+    do {
+      const query: string = new URLSearchParams({
+        limit: '7',
+        ...(status ? { status } : {}),
+        ...(cursor ? { cursor } : {}),
+      }).toString();
+      const res = await call(app, 'GET', `/api/v1/imports/${id}/rows?${query}`, c.admin);
+      expect(res.statusCode).toBe(200);
+      const page = res.json<{ items: RowBody[]; next_cursor: string | null }>();
+      rows.push(...page.items);
+      cursor = page.next_cursor;
+    } while (cursor);
+    return rows;
+  }
+
+  async function gallery(productId: string) {
+    const res = await call(
+      app,
+      'GET',
+      `/api/v1/products/${productId}/images?per_page=100`,
+      c.admin,
+    );
+    expect(res.statusCode).toBe(200);
+    return res.json<{ items: { id: string; is_primary: boolean; title: string }[] }>().items;
+  }
+
+  /** Exactly one primary in every gallery that has images, and the counts as the rows say. */
+  async function expectGalleryInvariants(): Promise<Map<string, string[]>> {
+    const byProduct = new Map<string, string[]>();
+    for (const product of Object.values(products)) {
+      const items = await gallery(product.id);
+      if (items.length > 0) expect(items.filter((i) => i.is_primary)).toHaveLength(1);
+      expect(new Set(items.map((i) => i.id)).size).toBe(items.length);
+      byProduct.set(
+        product.id,
+        items.map((i) => i.id),
+      );
+    }
+    return byProduct;
+  }
+
+  const countImports = async () =>
+    (await app.get(DataSource).query<{ n: number }[]>(`SELECT count(*)::int AS n FROM imports`))[0]
+      .n;
+
+  describe('as JSON', () => {
+    let importId: string;
+    let firstRun: RowBody[];
+
+    it('takes 50 rows, answers 202, and ends every row ok with its image or failed with its code', async () => {
+      const { a, b, c: cc } = products;
+      const rows: unknown[] = [];
+      for (let n = 1; n <= 36; n++) {
+        const product =
+          n % 3 === 1
+            ? { product_id: a.id }
+            : n % 3 === 2
+              ? { gtin: b.gtin }
+              : { external_id: cc.external_id };
+        rows.push({
+          ...product,
+          url: url(`/img/${n}.png`),
+          title: `Image ${n}`,
+          alt_text: `Alt ${n}`,
+          ...(n === 4 || n === 20 || n === 23 ? { is_primary: true } : {}),
+          ...(n % 5 === 0 ? { priority: n } : {}),
+        });
+      }
+      rows.push(
+        { product_id: a.id, url: url('/missing.png') }, // 37: 404
+        { gtin: b.gtin, url: url('/page.html') }, // 38: not an image
+        { gtin: '00000000000000', url: url('/img/1.png') }, // 39: no such product
+        { external_id: 'nobody', url: url('/img/1.png') }, // 40: no such product
+        { product_id: a.id }, // 41: no url
+        { product_id: a.id, gtin: b.gtin, url: url('/img/1.png') }, // 42: two products
+        { product_id: a.id, url: url('/img/1.png'), priority: -1 }, // 43: bad priority
+        { product_id: a.id, url: 'ftp://example.com/a.png' }, // 44: not http(s)
+        'not a row', // 45
+        { product_id: a.id, url: url('/img/1.png'), colour: 'red' }, // 46: unknown field
+      );
+      for (let n = 47; n <= 50; n++)
+        rows.push({ external_id: cc.external_id, url: url(`/later/${n}.png`) });
+
+      const res = await postJson({ rows });
+      expect(res.statusCode).toBe(202);
+      const accepted = res.json<ImportBody>();
+      expect(accepted).toMatchObject({ format: 'json', counts: { total: 50 } });
+      expect(['processing', 'completed']).toContain(accepted.state);
+      expect(res.headers.location).toBe(`/api/v1/imports/${accepted.id}`);
+      expect(accepted.links.self).toBe(`/api/v1/imports/${accepted.id}`);
+      importId = accepted.id;
+
+      const done = await completed(importId);
+      expect(done.counts).toEqual({ total: 50, done: 50, ok: 36, failed: 14, pending: 0 });
+      expect(done.finished_at).not.toBeNull();
+
+      firstRun = await allRows(importId);
+      expect(firstRun.map((r) => r.row)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+      const codes = Object.fromEntries(
+        firstRun.filter((r) => r.problem).map((r) => [r.row, r.problem!.code]),
+      );
+      expect(codes).toEqual({
+        37: 'image_url_unreachable',
+        38: 'unsupported_image_type',
+        39: 'product_not_found',
+        40: 'product_not_found',
+        41: 'invalid_import_row',
+        42: 'invalid_import_row',
+        43: 'invalid_import_row',
+        44: 'invalid_import_row',
+        45: 'invalid_import_row',
+        46: 'invalid_import_row',
+        47: 'image_url_unreachable',
+        48: 'image_url_unreachable',
+        49: 'image_url_unreachable',
+        50: 'image_url_unreachable',
+      });
+      expect(firstRun.find((r) => r.row === 41)!.problem!.message).toMatch(/url/);
+      expect(firstRun.find((r) => r.row === 43)!.problem!.message).toMatch(/priority/);
+      expect(firstRun.find((r) => r.row === 46)!.problem!.message).toMatch(/colour/);
+
+      const ok = firstRun.filter((r) => r.status === 'ok');
+      expect(ok).toHaveLength(36);
+      for (const row of ok) expect(row.image_id).toEqual(expect.any(String));
+      const galleries = await expectGalleryInvariants();
+      const stored = [...galleries.values()].flat();
+      expect(stored.sort()).toEqual(ok.map((r) => r.image_id).sort());
+      // Row 4 asked product a for its primary, and is its only such row.
+      const primaryOfA = (await gallery(products.a.id)).find((i) => i.is_primary)!;
+      expect(primaryOfA.id).toBe(firstRun[3].image_id);
+      expect(primaryOfA.title).toBe('Image 4');
+      // The failed rows only: the same rows, by status.
+      expect((await allRows(importId, 'failed')).map((r) => r.row)).toEqual(
+        Object.keys(codes).map(Number),
+      );
+    });
+
+    it('runs the failed rows again on retry, skipping those already ok: no image twice', async () => {
+      images.state.laterAvailable = true;
+      const res = await call(app, 'POST', `/api/v1/imports/${importId}/retry`, c.admin);
+      expect(res.statusCode).toBe(202);
+      const done = await completed(importId);
+      expect(done.counts).toEqual({ total: 50, done: 50, ok: 40, failed: 10, pending: 0 });
+      const rows = await allRows(importId);
+      // The rows ok before kept their images; the four later ones made one each.
+      for (const before of firstRun.filter((r) => r.status === 'ok')) {
+        expect(rows[before.row - 1]).toEqual(before);
+      }
+      expect(rows.slice(46).map((r) => r.status)).toEqual(['ok', 'ok', 'ok', 'ok']);
+      const galleries = await expectGalleryInvariants();
+      const ok = rows.filter((r) => r.status === 'ok').map((r) => r.image_id);
+      expect([...galleries.values()].flat().sort()).toEqual(ok.sort());
+
+      // Once more: nothing left to make, every image stays as it is.
+      const again = await call(app, 'POST', `/api/v1/imports/${importId}/retry`, c.admin);
+      expect(again.statusCode).toBe(202);
+      expect((await completed(importId)).counts).toMatchObject({ ok: 40, failed: 10 });
+      expect([...(await expectGalleryInvariants()).values()].flat().sort()).toEqual(ok.sort());
+    });
+
+    it('refuses a body that is not {"rows": [...]}, or is not JSON, and stores nothing', async () => {
+      const before = await countImports();
+      expect(await postJson({ rows: [] })).toMatchObject({ statusCode: 400 });
+      const wrong = await postJson([{ product_id: products.a.id, url: url('/img/1.png') }]);
+      expect(wrong.statusCode).toBe(400);
+      expect(wrong.json()).toMatchObject({ code: 'validation_failed' });
+      const malformed = await app.inject({
+        method: 'POST',
+        url: '/api/v1/imports',
+        headers: { ...authOf(c.admin), 'content-type': 'application/json' },
+        payload: '{"rows": [',
+      });
+      expect(malformed.json()).toMatchObject({ status: 400, code: 'malformed_json' });
+      expect(await countImports()).toBe(before);
+    });
+  });
+
+  describe('as CSV', () => {
+    it('takes a text/csv body, and ends every row ok or failed with its code', async () => {
+      const { a, b } = products;
+      const lines = ['GTIN,Product_ID,url,title,alt_text,is_primary,priority'];
+      for (let n = 101; n <= 145; n++) {
+        lines.push(
+          n % 2 === 0
+            ? `${b.gtin},,${url(`/img/${n}.png`)},"Title, ${n}",alt ${n},${n === 110 ? 'yes' : ''},${n % 7}`
+            : `,${a.id},${url(`/img/${n}.png`)},Title ${n},,,`,
+        );
+      }
+      lines.push(
+        `,${a.id},${url('/missing.png')},,,,`, // 46: 404
+        `${b.gtin},,${url('/page.html')},,,,`, // 47: not an image
+        `00000000000000,,${url('/img/1.png')},,,,`, // 48: no such product
+        `,${a.id},${url('/img/1.png')},,,maybe,`, // 49: bad is_primary
+        `,${a.id},${url('/img/1.png')},,,,abc`, // 50: bad priority
+      );
+      const res = await postCsv(lines.join('\r\n') + '\r\n');
+      expect(res.statusCode).toBe(202);
+      expect(res.json()).toMatchObject({ format: 'csv', counts: { total: 50 } });
+      const done = await completed(res.json<ImportBody>().id);
+      expect(done.counts).toEqual({ total: 50, done: 50, ok: 45, failed: 5, pending: 0 });
+      const failed = await allRows(done.id, 'failed');
+      expect(failed.map((r) => [r.row, r.problem!.code])).toEqual([
+        [46, 'image_url_unreachable'],
+        [47, 'unsupported_image_type'],
+        [48, 'product_not_found'],
+        [49, 'invalid_import_row'],
+        [50, 'invalid_import_row'],
+      ]);
+      await expectGalleryInvariants();
+      // Row 10 (n = 110) made b's primary, quoted commas kept in titles.
+      const primaryOfB = (await gallery(b.id)).find((i) => i.is_primary)!;
+      expect(primaryOfB.title).toBe('Title, 110');
+    });
+
+    it('takes the CSV as the file of a multipart form', async () => {
+      const csv = `external_id,url\next-c,${url('/img/201.png')}\next-c,${url('/img/202.png')}\n`;
+      const form = multipart({}, [
+        { name: 'file', filename: 'rows.csv', data: Buffer.from(csv), contentType: 'text/csv' },
+      ]);
+      const res = await app.inject({
+        method: 'POST',
+        url: '/api/v1/imports',
+        headers: { ...authOf(c.admin), ...form.headers },
+        payload: form.payload,
+      });
+      expect(res.statusCode).toBe(202);
+      const done = await completed(res.json<ImportBody>().id);
+      expect(done).toMatchObject({ format: 'csv', counts: { total: 2, ok: 2, failed: 0 } });
+      await expectGalleryInvariants();
+    });
+
+    it.each([
+      ['a quote never closed', `product_id,url\n${'x'},"${'http://a'}\n`],
+      ['an unknown column', 'product_id,url,colour\nx,http://a,red\n'],
+      ['no url column', 'product_id,title\nx,y\n'],
+      ['no product column', 'url,title\nhttp://a,y\n'],
+      ['a record with more fields than the header', 'gtin,url\n96385074,http://a,extra\n'],
+      ['a header and no rows', 'gtin,url\n'],
+      ['nothing at all', ''],
+    ])('refuses %s: 400 invalid_csv, nothing stored', async (_, csv) => {
+      const before = await countImports();
+      const res = await postCsv(csv);
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toMatchObject({ code: 'invalid_csv' });
+      expect(await countImports()).toBe(before);
+    });
+
+    it('refuses more rows than BULK_IMPORT_MAX_ROWS (413 import_too_large) and more bytes than BULK_IMPORT_MAX_BYTES (413 payload_too_large)', async () => {
+      const before = await countImports();
+      const row = `96385074,${url('/img/1.png')}`;
+      const tooMany = await postCsv(['gtin,url', ...Array(MAX_ROWS + 1).fill(row)].join('\n'));
+      expect(tooMany.statusCode).toBe(413);
+      expect(tooMany.json()).toMatchObject({ code: 'import_too_large' });
+      const long = `96385074,${url(`/img/1.png?${'x'.repeat(1500)}`)}`;
+      const tooBig = await postCsv(['gtin,url', ...Array(50).fill(long)].join('\n'));
+      expect(tooBig.statusCode).toBe(413);
+      expect(tooBig.json()).toMatchObject({ code: 'payload_too_large' });
+      expect(await countImports()).toBe(before);
+    });
+
+    it('is refused by every other route: 415', async () => {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/api/v1/products',
+        headers: { ...authOf(c.admin), 'content-type': 'text/csv' },
+        payload: 'name\nx\n',
+      });
+      expect(res.statusCode).toBe(415);
+      expect(res.json()).toMatchObject({ code: 'unsupported_media_type' });
+    });
+  });
+
+  describe('who may', () => {
+    const row = () => ({ rows: [{ product_id: products.a.id, url: url('/img/1.png') }] });
+
+    it('takes admins with images:write only, as the single URL import', async () => {
+      const anonymous = await call(app, 'POST', '/api/v1/imports', undefined, row());
+      expect(anonymous.json()).toMatchObject({ status: 401, code: 'authentication_required' });
+      expect((await postJson(row(), c.staff)).json()).toMatchObject({
+        status: 403,
+        code: 'insufficient_role',
+      });
+      expect((await postJson(row(), c.readKey)).json()).toMatchObject({
+        status: 403,
+        code: 'insufficient_scope',
+      });
+    });
+
+    it('shows an import to its organisation only, and names bad ids and cursors', async () => {
+      const res = await postJson(row());
+      expect(res.statusCode).toBe(202);
+      const { id } = res.json<ImportBody>();
+      await completed(id);
+      expect((await call(app, 'GET', `/api/v1/imports/${id}`, c.readKey)).statusCode).toBe(200);
+      const hidden = await call(app, 'GET', `/api/v1/imports/${id}`, c.other);
+      expect(hidden.json()).toMatchObject({ status: 404, code: 'import_not_found' });
+      const retry = await call(app, 'POST', `/api/v1/imports/${id}/retry`, c.other);
+      expect(retry.json()).toMatchObject({ status: 404, code: 'import_not_found' });
+      const bad = await call(app, 'GET', '/api/v1/imports/nope', c.admin);
+      expect(bad.json()).toMatchObject({ status: 400, code: 'invalid_id' });
+      const cursor = await call(app, 'GET', `/api/v1/imports/${id}/rows?cursor=nope`, c.admin);
+      expect(cursor.json()).toMatchObject({ status: 400, code: 'invalid_cursor' });
+      const status = await call(app, 'GET', `/api/v1/imports/${id}/rows?status=done`, c.admin);
+      expect(status.json()).toMatchObject({ status: 400, code: 'validation_failed' });
+    });
+  });
+});
+
+describe('A bulk import of 20,000 CSV rows', () => {
+  let t: TestApp;
+  let admin: Credential;
+  let port: number;
+
+  beforeAll(async () => {
+    // Jobs are queued, not run: this process only serves HTTP.
+    t = await startTestApp({ SERVICE_ROLE: 'api' });
+    admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    port = (t.app.getHttpServer().address() as net.AddressInfo).port;
+  });
+  afterAll(() => t?.close());
+
+  const storedRows = async () =>
+    (
+      await t.app
+        .get(DataSource)
+        .query<{ n: number }[]>(`SELECT count(*)::int AS n FROM import_rows`)
+    )[0].n;
+
+  it('is stored while it streams in, a batch at a time, and queued a job per ten rows', async () => {
+    const ROWS = 20_000;
+    const line = (n: number) =>
+      `${String(n).padStart(13, '0')}${n % 10},https://images.example.com/${n}.jpg,Row ${n}\n`;
+    // Half the rows, then a pause until the service has stored some: rows are written as they
+    // arrive, not once the body is whole.
+    let release!: () => void;
+    const halfway = new Promise<void>((resolve) => (release = resolve));
+    async function* body() {
+      yield 'external_id,url,title\n';
+      for (let n = 1; n <= ROWS; n++) {
+        if (n === ROWS / 2 + 1) await halfway;
+        yield line(n);
+      }
+    }
+    const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request(
+        {
+          host: '127.0.0.1',
+          port,
+          method: 'POST',
+          path: '/api/v1/imports',
+          headers: {
+            authorization: `Bearer ${(admin as { bearer: string }).bearer}`,
+            'content-type': 'text/csv',
+          },
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (text += chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        },
+      );
+      req.on('error', reject);
+      Readable.from(body()).pipe(req);
+    });
+    await eventually(async () => (await storedRows()) >= 1000, 'rows stored mid-body', 30_000);
+    expect(await storedRows()).toBeLessThan(ROWS);
+    release();
+
+    const res = await answer;
+    expect(res.status).toBe(202);
+    const created = JSON.parse(res.body) as ImportBody;
+    expect(created).toMatchObject({
+      state: 'processing',
+      format: 'csv',
+      counts: { total: ROWS, done: 0, pending: ROWS },
+    });
+    expect(await storedRows()).toBe(ROWS);
+    const [{ n: jobs }] = await t.app
+      .get(DataSource)
+      .query<{ n: number }[]>(
+        `SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'bulk-import-rows'`,
+      );
+    expect(jobs).toBe(ROWS / 10);
+  });
+});
