@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import { AppError } from '../../common/errors/app.error';
 import { safeError } from '../../common/logging/safe-error';
 import { JobQueue } from '../../jobs/job-queue.service';
@@ -8,7 +8,7 @@ import { REBUILD_PLAN_QUEUE, type RebuildPlanJobData } from './rebuild-plan.job'
 import { RenditionMaker } from './rendition-maker.service';
 import type { PageQueryDto } from '../../common/pagination/page.dto';
 import { RenditionRebuildDto, type RenditionRebuildPageDto } from './rendition-rebuild.dto';
-import { RebuildTrigger } from './rendition-rebuild.entity';
+import { RebuildState, RebuildTrigger } from './rendition-rebuild.entity';
 import { RenditionRebuildsRepository } from './rendition-rebuilds.repository';
 
 /** Whether this application starts a run at start-up when presets differ (not the CLI's). */
@@ -56,17 +56,31 @@ export class RenditionRebuildsService implements OnApplicationBootstrap {
    */
   async start(trigger: RebuildTrigger): Promise<RenditionRebuildDto> {
     const renditionSet = this.maker.renditionSet;
-    const { run, created } = await this.dataSource.transaction(async (manager) => {
+    const run = await this.dataSource.transaction(async (manager) => {
       await this.runs.lockStarts(manager);
       const active = await this.runs.findActive(manager);
-      if (active?.renditionSet === renditionSet) return { run: active, created: false };
+      if (active?.renditionSet === renditionSet) {
+        // Planning resumes where it stopped, should its job have failed for good; two planning
+        // jobs at once are harmless (each page is queued under the run's lock, after its cursor).
+        if (active.state === RebuildState.Planning) await this.plan(manager, active.id);
+        return active;
+      }
       if (active) await this.runs.supersede(manager, active.id);
       const run = await this.runs.create(manager, renditionSet, trigger);
-      await this.jobs.send<RebuildPlanJobData>(REBUILD_PLAN_QUEUE, { runId: run.id }, { manager });
-      return { run, created: true };
+      await this.plan(manager, run.id);
+      return run;
     });
-    if (created) this.jobs.wake(REBUILD_PLAN_QUEUE);
+    this.jobs.wake(REBUILD_PLAN_QUEUE);
     return RenditionRebuildDto.from(run);
+  }
+
+  /** Queues the planning of a run, unless it is queued already. */
+  private async plan(manager: EntityManager, runId: string): Promise<void> {
+    await this.jobs.send<RebuildPlanJobData>(
+      REBUILD_PLAN_QUEUE,
+      { runId },
+      { manager, singletonKey: runId },
+    );
   }
 
   /** Runs, newest first. */
