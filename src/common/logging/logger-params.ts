@@ -6,7 +6,7 @@ import { Logger, PinoLogger, type Params } from 'nestjs-pino';
 import { LogFormat } from '../../config/env.validation';
 import type { LoggingConfig } from './logging.config';
 import { prettyDestination } from './pretty-lines';
-import { REDACTED, REDACTED_LOG_PATHS, redactUrl } from './redact';
+import { redactHeaders, redactUrl } from './redact';
 import { outcomeOf } from './request-outcome';
 
 /** Probes polled every few seconds: logged only when they fail, or they would drown the log. */
@@ -62,7 +62,6 @@ function pinoHttpOptions(config: LoggingConfig): Options {
   return {
     level: config.LOG_LEVEL,
     genReqId: (req: IncomingMessage) => (req as IncomingMessage & { id: string }).id,
-    redact: { paths: REDACTED_LOG_PATHS, censor: REDACTED },
     customLogLevel: requestLogLevel,
     customSuccessObject: (_req, res, line: Record<string, unknown>) => withProblem(res, line),
     // pino-http attaches a made-up "failed with status code 5xx" error (its stack points into
@@ -83,7 +82,7 @@ function pinoHttpOptions(config: LoggingConfig): Options {
         id: req.id,
         method: req.method,
         url: redactUrl(req.originalUrl || req.url || ''),
-        headers: req.headers,
+        headers: redactHeaders(req.headers),
       }),
       // null until the head is sent: a request aborted before its answer.
       res: (res: ServerResponse) => ({ statusCode: res.headersSent ? res.statusCode : null }),

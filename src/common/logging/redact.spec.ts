@@ -1,4 +1,4 @@
-import { REDACTED, redactUrl } from './redact';
+import { REDACTED, redactHeaders, redactUrl } from './redact';
 import { requestIdFor } from './request-id';
 import type { IncomingMessage } from 'node:http';
 
@@ -21,6 +21,29 @@ describe(redactUrl.name, () => {
 
   it('survives malformed escapes', () => {
     expect(redactUrl('/x?%E0%A4%A=1&api_key=s')).toBe(`/x?%E0%A4%A=1&api_key=${REDACTED}`);
+  });
+});
+
+describe(redactHeaders.name, () => {
+  it('replaces the values of credential headers in a copy, in their places', () => {
+    const headers = { host: 'h', authorization: 'Bearer t', 'x-api-key': 'pis_k', cookie: 'c=1' };
+    const out = redactHeaders(headers);
+    expect(Object.entries(out)).toEqual([
+      ['host', 'h'],
+      ['authorization', REDACTED],
+      ['x-api-key', REDACTED],
+      ['cookie', REDACTED],
+    ]);
+    expect(headers.authorization).toBe('Bearer t');
+  });
+
+  it('adds none that was not sent, and leaves headers without credentials as they are', () => {
+    expect(redactHeaders({ host: 'h', 'x-api-key': 'k' })).toEqual({
+      host: 'h',
+      'x-api-key': REDACTED,
+    });
+    const plain = { host: 'h', accept: '*/*' };
+    expect(redactHeaders(plain)).toBe(plain);
   });
 });
 

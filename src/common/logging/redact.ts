@@ -1,3 +1,5 @@
+import type { IncomingHttpHeaders } from 'node:http';
+
 /** Query parameters that may carry credentials; their values never reach a log line. */
 const SECRET_QUERY_PARAMS = new Set([
   'api_key',
@@ -12,13 +14,21 @@ const SECRET_QUERY_PARAMS = new Set([
 
 export const REDACTED = '[REDACTED]';
 
-/** Header paths pino removes from request and response logs. */
-export const REDACTED_LOG_PATHS = [
-  'req.headers.authorization',
-  'req.headers["x-api-key"]',
-  'req.headers.cookie',
-  'res.headers["set-cookie"]',
-];
+/** Request headers that carry credentials; their values never reach a log line. */
+const SECRET_HEADERS = ['authorization', 'x-api-key', 'cookie'] as const;
+
+/**
+ * Request headers as they may be logged: the values of credential-bearing headers replaced, in a
+ * copy (the request keeps its own). Done here rather than by pino's `redact` paths, which cloned
+ * the request on every line of every request, credentials or not; headers without one are
+ * returned as they are. (Response headers are never logged.)
+ */
+export function redactHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  if (!SECRET_HEADERS.some((name) => Object.hasOwn(headers, name))) return headers;
+  const copy = { ...headers };
+  for (const name of SECRET_HEADERS) if (Object.hasOwn(copy, name)) copy[name] = REDACTED;
+  return copy;
+}
 
 /**
  * A URL as it may be logged: the values of credential-bearing query parameters replaced. Works on
