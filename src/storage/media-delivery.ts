@@ -18,8 +18,8 @@ export type MediaAnswer =
       /** 200, 206 (one byte range) or 304 (not modified). */
       status: number;
       headers: Record<string, string | number>;
-      /** The bytes to send: empty for 304 and HEAD. */
-      body: Readable;
+      /** The bytes to send (empty for HEAD); none for 304. */
+      body?: Readable;
     }
   | { kind: 'not_found' }
   | { kind: 'precondition_failed' }
@@ -59,6 +59,9 @@ export async function answerMediaRequest(
   key: string,
   request: MediaRequest,
 ): Promise<MediaAnswer> {
+  const known = `${root}\0${key}`;
+  const notModified = notModifiedByKnownValidators(known, key, request);
+  if (notModified) return notModified;
   let result;
   try {
     result = await send(asSendRequest(request), key, {
@@ -71,12 +74,14 @@ export async function answerMediaRequest(
     throw error;
   }
   if (result.type === 'file') {
-    const contentType = CONTENT_TYPES[extname(key).slice(1)] ?? 'application/octet-stream';
+    remember(known, result.headers);
+    const notModified = result.statusCode === 304;
+    if (notModified) result.stream.destroy();
     return {
       kind: 'file',
       status: result.statusCode,
-      headers: mediaHeaders(result.headers, contentType, result.statusCode !== 304),
-      body: result.stream,
+      headers: mediaHeaders(result.headers, contentTypeOf(key), !notModified),
+      body: notModified ? undefined : result.stream,
     };
   }
   result.stream.destroy();
@@ -86,6 +91,63 @@ export async function answerMediaRequest(
   }
   // Missing, a folder (send would redirect), unreadable: the same 404 as an unknown key.
   return { kind: 'not_found' };
+}
+
+const contentTypeOf = (key: string): string =>
+  CONTENT_TYPES[extname(key).slice(1)] ?? 'application/octet-stream';
+
+/**
+ * The validators send gave a file lately (its Last-Modified and ETag, as send writes them), by
+ * `<root>\0<key>`, each with the time until which they are trusted: a second, as the real path.
+ * A client's copy is checked with a stat per request otherwise, which was most of what a `304`
+ * cost; a file's validators change only if its bytes do, which the service never does to a key.
+ */
+const knownValidators = new Map<string, { lastModified: string; etag: string; until: number }>();
+const KNOWN_VALIDATORS_KEPT_MS = 1000;
+const KNOWN_VALIDATORS_KEPT_MAX = 10_000;
+
+function remember(known: string, sent: Record<string, string | number>): void {
+  const [lastModified, etag] = [sent['Last-Modified'], sent.ETag];
+  if (typeof lastModified !== 'string' || typeof etag !== 'string') return;
+  if (knownValidators.size >= KNOWN_VALIDATORS_KEPT_MAX) knownValidators.clear();
+  knownValidators.set(known, {
+    lastModified,
+    etag,
+    until: performance.now() + KNOWN_VALIDATORS_KEPT_MS,
+  });
+}
+
+/**
+ * The `304` send would answer, from validators it gave within the second, for the plain case
+ * only: a GET or HEAD whose If-None-Match is exactly the ETag we sent, without If-Match,
+ * If-Unmodified-Since or `Cache-Control: no-cache`. Anything else is left to send.
+ */
+function notModifiedByKnownValidators(
+  known: string,
+  key: string,
+  { method, headers }: MediaRequest,
+): MediaAnswer | undefined {
+  const ifNoneMatch = headers['if-none-match'];
+  if (
+    ifNoneMatch === undefined ||
+    (method !== 'GET' && method !== 'HEAD') ||
+    headers['if-match'] !== undefined ||
+    headers['if-unmodified-since'] !== undefined ||
+    headers['cache-control']?.includes('no-cache')
+  ) {
+    return undefined;
+  }
+  const validators = knownValidators.get(known);
+  if (!validators || validators.until <= performance.now()) return undefined;
+  // send's ETag is weak (W/"…"); the one we give, and get back, is the strong one.
+  if (ifNoneMatch !== validators.etag.replace(/^W\//, '')) return undefined;
+  // As send writes a 304's: Accept-Ranges, Last-Modified, ETag (its Content-* removed).
+  const sent = {
+    'Accept-Ranges': 'bytes',
+    'Last-Modified': validators.lastModified,
+    ETag: validators.etag,
+  };
+  return { kind: 'file', status: 304, headers: mediaHeaders(sent, contentTypeOf(key), false) };
 }
 
 /** send's headers with our validator, type and delivery headers. */

@@ -35,8 +35,7 @@ export class MediaController {
     switch (answer.kind) {
       case 'file':
         reply.status(answer.status).headers(answer.headers);
-        if (answer.status === 304) answer.body.destroy();
-        await reply.send(answer.status === 304 ? undefined : answer.body);
+        await reply.send(answer.body);
         return;
       case 'range_not_satisfiable':
         await reply.status(416).header('content-range', answer.contentRange).send();
