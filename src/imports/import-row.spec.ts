@@ -1,0 +1,58 @@
+import { encodeShortId } from '../common/ids/short-id';
+import { ImportRowStatus } from './entities/bulk-import-row.entity';
+import { csvRecordRow, importRow } from './import-row';
+
+const UUID = '0b6f8e1c-8a5e-4a53-9d8e-1f2a3b4c5d6e';
+const URL = 'https://images.example.com/a.jpg';
+
+describe(importRow.name, () => {
+  it('keeps a valid row pending, with its product key as stored (UUID, GTIN-14)', () => {
+    expect(importRow(3, { product_id: encodeShortId(UUID), url: URL })).toMatchObject({
+      row_number: 3,
+      status: ImportRowStatus.Pending,
+      product_id: UUID,
+      gtin: null,
+      url: URL,
+      problem_code: null,
+    });
+    expect(
+      importRow(1, { gtin: '96385074', url: URL, is_primary: 'yes', priority: '2' }),
+    ).toMatchObject({
+      gtin: '00000096385074',
+      is_primary: true,
+      priority: 2,
+    });
+  });
+
+  it.each([
+    ['no product', { url: URL }, /exactly one of product_id, gtin or external_id/],
+    ['two products', { gtin: '96385074', external_id: 'x', url: URL }, /exactly one/],
+    ['a bad GTIN', { gtin: '96385075', url: URL }, /gtin must be a GTIN/],
+    ['no url', { gtin: '96385074' }, /url is required/],
+    ['a url that is not http(s)', { gtin: '96385074', url: 'file:///etc/passwd' }, /http\(s\)/],
+    ['a negative priority', { gtin: '96385074', url: URL, priority: -1 }, /priority must be/],
+    ['an unknown field', { gtin: '96385074', url: URL, colour: 'red' }, /colour/],
+    ['a NUL character', { gtin: '96385074', url: URL, title: 'a\u0000b' }, /title/],
+    ['not an object', ['a'], /must be an object/],
+  ])('fails a row with %s alone, keeping none of its values', (_, raw, message) => {
+    const row = importRow(7, raw);
+    expect(row).toMatchObject({
+      row_number: 7,
+      status: ImportRowStatus.Failed,
+      problem_code: 'invalid_import_row',
+      url: null,
+      gtin: null,
+    });
+    expect(row.problem_message).toMatch(message);
+    expect(row.problem_message).not.toContain('\u0000');
+  });
+});
+
+describe(csvRecordRow.name, () => {
+  it('leaves empty cells out', () => {
+    expect(csvRecordRow({ gtin: '', external_id: 'x', url: URL, title: '' })).toEqual({
+      external_id: 'x',
+      url: URL,
+    });
+  });
+});
