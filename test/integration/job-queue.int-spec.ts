@@ -94,9 +94,9 @@ describe.each(backends)(`${JobQueue.name} on %s`, (backend) => {
   });
 
   it('refuses to enqueue "atomically" outside a transaction, and to use an undefined queue', async () => {
-    await expect(jobs.send('record', { label: 'x' }, { manager: app.dataSource.manager })).rejects.toThrow(
-      'inside a transaction',
-    );
+    await expect(
+      jobs.send('record', { label: 'x' }, { manager: app.dataSource.manager }),
+    ).rejects.toThrow('inside a transaction');
     await expect(jobs.send('nope', {})).rejects.toThrow('Unknown queue nope');
   });
 });
