@@ -218,6 +218,7 @@ async function startBaselines(ctx) {
   };
   for (const key of Object.keys(shared)) if (!shared[key]) delete shared[key];
   const log = join(tmp, 'baselines.log');
+  const start = (name, script, env) => startBaseline(name, dir(script), env, log, service.nodeArgs);
   const upload = (mode) => ({
     ...shared,
     MEDIA_DIR: join(tmp, `${mode}-media`),
@@ -225,31 +226,21 @@ async function startBaselines(ctx) {
     BASELINE_MODE: mode,
   });
   ctx.baselines = {
-    upload: await startBaseline(
-      'upload baseline',
-      dir('upload-server.mjs'),
-      upload('one-decode'),
-      log,
-    ),
-    perRendition: await startBaseline(
+    upload: await start('upload baseline', 'upload-server.mjs', upload('one-decode')),
+    perRendition: await start(
       'per-rendition baseline',
-      dir('upload-server.mjs'),
+      'upload-server.mjs',
       upload('per-rendition'),
-      log,
     ),
-    static: await startBaseline(
-      'static baseline',
-      dir('static-server.mjs'),
-      { MEDIA_DIR: join(service.dataDir, 'media') },
-      log,
-    ),
-    gallery: await startBaseline(
+    static: await start('static baseline', 'static-server.mjs', {
+      MEDIA_DIR: join(service.dataDir, 'media'),
+    }),
+    gallery: await start(
       'gallery baseline',
-      dir('gallery-server.mjs'),
+      'gallery-server.mjs',
       opts.db === 'pglite'
         ? { PGLITE_DIR: ctx.baselinePglite }
         : { DATABASE_URL: service.databaseUrl },
-      log,
     ),
   };
 }
@@ -277,7 +268,8 @@ async function main(ctx) {
     databaseUrl,
     logFile: join(ctx.tmp, 'service.log'),
     logLevel: opts.logLevel,
-    // A CPU profile of each start of the service, written when it stops (bench/profile.mjs reads it).
+    // A CPU profile of each start of the service (and of each baseline), written when it stops
+    // (bench/profile.mjs reads it; the file names carry the process ids the log shows).
     nodeArgs: opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`] : [],
   });
   ctx.service = service;

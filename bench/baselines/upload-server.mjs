@@ -136,5 +136,7 @@ app.post('/upload', async (request, reply) => {
 
 app.get('/ready', async () => ({ ok: true }));
 
+// Stopped by the bench with SIGTERM: exit normally, so that a --profile run writes its profile.
+process.on('SIGTERM', () => void app.close().then(() => process.exit(0)));
 await mkdir(SPOOL_DIR, { recursive: true });
 await app.listen({ port: Number(env.PORT), host: '127.0.0.1' });

@@ -99,10 +99,13 @@ export class Service {
   }
 }
 
-/** A baseline server from bench/baselines, on a free port; resolves once it answers /ready. */
-export async function startBaseline(name, script, env, logFile) {
+/**
+ * A baseline server from bench/baselines, on a free port; resolves once it answers /ready.
+ * `nodeArgs` as the service's (a profile of the baseline too).
+ */
+export async function startBaseline(name, script, env, logFile, nodeArgs = []) {
   const port = await freePort();
-  const proc = startNode(name, [script], {
+  const proc = startNode(name, [...nodeArgs, script], {
     env: { ...env, PORT: String(port), PUBLIC_BASE_URL: `http://127.0.0.1:${port}` },
     logFile,
   });
