@@ -55,7 +55,8 @@ const commonJsPackage = `^(?!.*\\.mjs$).*/node_modules/(?!(?:${[...new Set(esmPa
   .join('|')})/)(?!.*/node_modules/)`;
 
 const common = {
-  testEnvironment: 'node',
+  // Jest's node environment in a vanilla V8 context (see the file).
+  testEnvironment: '<rootDir>/test/support/jest-environment.cjs',
   transformIgnorePatterns: [commonJsPackage],
   transform: { '^.+\\.(t|j|cj|mj)s$': swc },
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
