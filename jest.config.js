@@ -55,7 +55,7 @@ const commonJsPackage = `^(?!.*\\.mjs$).*/node_modules/(?!(?:${[...new Set(esmPa
   .join('|')})/)(?!.*/node_modules/)`;
 
 const common = {
-  // Jest's node environment in a vanilla V8 context (see the file).
+  // Jest's node environment in a vanilla V8 context, with a code cache (see the file).
   testEnvironment: '<rootDir>/test/support/jest-environment.cjs',
   transformIgnorePatterns: [commonJsPackage],
   transform: { '^.+\\.(t|j|cj|mj)s$': swc },
