@@ -227,13 +227,13 @@ export async function hugeBodies(ctx) {
 const get =
   (url, headers, opts, ok = [200]) =>
   async () => {
-    const result = await hammer({
-      url,
-      headers,
-      connections: opts.connections,
-      seconds: opts.seconds,
-      ok,
-    });
+    const connections = opts.connections;
+    let result = await hammer({ url, headers, connections, seconds: opts.seconds, ok });
+    if (result.answered === 0) {
+      // Not one answer within the run (a deep page by number, on a loaded machine): then one
+      // request on each connection, however long they take, measured to the last answer.
+      result = await hammer({ url, headers, connections, amount: connections, ok });
+    }
     await setTimeout(Math.min(result.max, 10_000));
     return result;
   };
