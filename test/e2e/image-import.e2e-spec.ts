@@ -12,6 +12,7 @@ import { Role, Scope } from '../../src/auth/roles';
 import { decodeId } from '../../src/common/ids/short-id';
 import { filesBelow, addUser, otherOrganisationAdmin } from '../support/accounts';
 import { htmlBytes, noisyPng, solidJpeg } from '../support/fixtures';
+import { eventually } from '../support/eventually';
 import { call, login, type Credential } from '../support/http';
 import { connects, guardedConnect } from '../support/loopback-guard';
 import { multipart } from '../support/multipart';
@@ -734,6 +735,11 @@ describe('Image import on S3 and Cloudinary', () => {
         backend.faults!.heal();
       }
       expect(await env.rows(product.id)).toEqual([previous]);
+      // The original written before the failure is deleted by a file-deletion job, just after.
+      await eventually(
+        () => JSON.stringify(backend.stored()) === JSON.stringify(before),
+        "the failed import's original to be deleted",
+      );
       expect(backend.stored()).toEqual(before);
       const gallery = await call(env.t.app, 'GET', `/api/v1/products/${product.id}`, env.admin);
       expect(gallery.json().primary_image.id).toBeDefined();
