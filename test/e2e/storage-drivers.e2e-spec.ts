@@ -13,6 +13,7 @@ import {
   type StorageProvider,
 } from '../../src/storage/storage-provider';
 import { eventually } from '../support/eventually';
+import { pendingFileDeletions } from '../support/file-deletions';
 import { noisyPng, solidJpeg } from '../support/fixtures';
 import { call, login, type Credential } from '../support/http';
 import { multipart } from '../support/multipart';
@@ -340,6 +341,11 @@ describe.each(DRIVERS)('Upload, gallery and delete on %s storage', (driver: Driv
     });
 
     it('reports the storage down on /health/ready, and up again when it recovers', async () => {
+      // A deletion still queued by an earlier test would take the failure meant for the probe.
+      await eventually(
+        async () => (await pendingFileDeletions(app.get(DataSource))).length === 0,
+        'earlier file deletions to finish',
+      );
       if (driver === 's3') {
         backend.faults!.failAfter(['HEAD'], 0);
       } else {
