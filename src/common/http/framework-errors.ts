@@ -1,22 +1,14 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import helmet from 'helmet';
 import { AppError } from '../errors/app.error';
 import { PROBLEM_CONTENT_TYPE, toProblem, type Problem } from '../errors/problem-details';
 import { REQUEST_ID_HEADER } from '../logging/request-id';
-import { API_CSP, HELMET_OPTIONS } from './security-headers';
+import { API_CSP, securityHeaders } from './security-headers';
 
 /**
  * The longest path parameter the router accepts, in UTF-16 units once decoded (stated so it can be
  * told): an external id of 255 characters is up to 510 of them (Fastify's default, 100, is less).
  */
 export const MAX_PARAM_LENGTH = 512;
-
-/**
- * Helmet's own function, with the options @fastify/helmet is registered with: the router answers
- * these errors before any hook runs, so the plugin never sees them (@fastify/helmet calls the
- * same function from its hook).
- */
-const securityHeaders = helmet(HELMET_OPTIONS);
 
 /**
  * What the router's own refusals mean to a client. Never the raw URL: Fastify's messages quote

@@ -4,12 +4,11 @@ import { Socket } from 'node:net';
 import { Logger } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import helmet from 'helmet';
 import { AppError } from '../errors/app.error';
 import { PROBLEM_CONTENT_TYPE, toProblem } from '../errors/problem-details';
 import { REQUEST_ID_HEADER } from '../logging/request-id';
 import type { HttpTimeoutsConfig } from './http.config';
-import { API_CSP, HELMET_OPTIONS } from './security-headers';
+import { API_CSP, securityHeaders } from './security-headers';
 
 /** The request being received on a connection, for the id of a timeout's answer. */
 const CURRENT_REQUEST = Symbol('currentRequestId');
@@ -117,21 +116,17 @@ function watchBodyRate(
 }
 
 /** Security headers as helmet sets them (with the API's CSP), for answers written by hand. */
-let securityHeaders: Record<string, string> | undefined;
+let helmetHeadersSet: Record<string, string> | undefined;
 function helmetHeaders(): Record<string, string> {
-  if (securityHeaders) return securityHeaders;
+  if (helmetHeadersSet) return helmetHeadersSet;
   const headers: Record<string, string> = {};
   const collector = {
     setHeader: (name: string, value: string) => (headers[name.toLowerCase()] = String(value)),
     removeHeader: (name: string) => delete headers[name.toLowerCase()],
   };
-  (helmet(HELMET_OPTIONS) as unknown as (req: unknown, res: unknown, next: () => void) => void)(
-    {},
-    collector,
-    () => undefined,
-  );
+  securityHeaders({} as IncomingMessage, collector as unknown as ServerResponse, () => undefined);
   headers['content-security-policy'] = API_CSP;
-  return (securityHeaders = headers);
+  return (helmetHeadersSet = headers);
 }
 
 /**

@@ -1,4 +1,4 @@
-import helmet from '@fastify/helmet';
+import helmet from 'helmet';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 
 /** The API serves JSON only: nothing may load, frame or run from its responses. */
@@ -25,15 +25,26 @@ export function isDocsPath(url: string, docsPath: string): boolean {
   );
 }
 
-/** Helmet's headers everywhere; the CSP relaxed for the Swagger UI pages only. */
-export async function registerSecurityHeaders(
+/**
+ * Helmet's middleware with HELMET_OPTIONS, built once: it sets the same headers on every response
+ * (@fastify/helmet built it anew for each request, through two async hooks, for per-route options
+ * and CSP nonces the API does not use). Also used for answers no hook sees (framework-errors.ts).
+ */
+export const securityHeaders = helmet(HELMET_OPTIONS);
+
+/**
+ * Helmet's headers everywhere; the CSP relaxed for the Swagger UI pages only. A promise, as when
+ * it registered @fastify/helmet (createApp awaits it).
+ */
+export function registerSecurityHeaders(
   app: NestFastifyApplication,
   docsPath: string,
 ): Promise<void> {
-  await app.register(helmet, HELMET_OPTIONS);
-  app
-    .getHttpAdapter()
-    .getInstance()
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.addHook('onRequest', (request, reply, done) => {
+    securityHeaders(request.raw, reply.raw, (error) => done(error as Error | undefined));
+  });
+  fastify
     // Not async: every response passes here, and a promise per hook is a microtask per hook.
     .addHook('onSend', (request, reply, _payload, done) => {
       if (!reply.hasHeader('content-security-policy')) {
@@ -44,4 +55,5 @@ export async function registerSecurityHeaders(
       }
       done();
     });
+  return Promise.resolve();
 }
