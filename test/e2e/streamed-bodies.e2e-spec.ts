@@ -216,11 +216,18 @@ describe('A data-URI import, in the service process', () => {
     // Declared a PNG: refused once the body is in, from the file's first bytes, before any
     // decoding. What is measured is the body alone.
     const body = dataUriBody('image/png', image);
-    const { status, growth } = await measure('15 MB data URI, refused after the body', body);
-    expect(status).toBe(400);
+    // The smallest of three: the process does other work meanwhile (job polling, its heap
+    // growing by a few megabytes at a time) that one sample can catch; a body held whole would
+    // cost its multiple every time.
+    const growths: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const { status, growth } = await measure('15 MB data URI, refused after the body', body);
+      expect(status).toBe(400);
+      growths.push(growth);
+    }
     // Held whole, the body cost five times its size here (buffer, string, parsed string,
     // base64 without whitespace, decoded bytes); streamed, a megabyte or two.
-    expect(growth).toBeLessThan(body.length / 4);
+    expect(Math.min(...growths)).toBeLessThan(body.length / 4);
   });
 
   it('imports a 15 MB data URI with a peak RSS well under twice the body above idle', async () => {
