@@ -13,6 +13,7 @@ import { decodeId } from '../../src/common/ids/short-id';
 import { filesBelow, addUser, otherOrganisationAdmin } from '../support/accounts';
 import { htmlBytes, noisyPng, solidJpeg } from '../support/fixtures';
 import { eventually } from '../support/eventually';
+import { pendingFileDeletions } from '../support/file-deletions';
 import { call, login, type Credential } from '../support/http';
 import { connects, guardedConnect } from '../support/loopback-guard';
 import { multipart } from '../support/multipart';
@@ -222,9 +223,18 @@ describe('Image import (PUT /products/:id/image)', () => {
       );
   }
 
+  /** Until the file-deletion jobs queued by what the test did have run. */
+  async function deletionsDone(): Promise<void> {
+    await eventually(
+      async () => (await pendingFileDeletions(app.get(DataSource))).length === 0,
+      'queued file deletions to finish',
+    );
+  }
+
   /** Nothing stored for the product: no row, no file. */
   async function expectNothingStored(productId: string): Promise<void> {
     expect(await rows(productId)).toEqual([]);
+    await deletionsDone();
     expect(storage.stored().filter((k) => k.includes(decodeId(productId) ?? '-'))).toEqual([]);
   }
 
@@ -560,6 +570,8 @@ describe('Image import (PUT /products/:id/image)', () => {
       expect(results.map((r) => r.statusCode)).toEqual([200, 200, 200, 200]);
       const now = await rows(product.id);
       expect(now).toHaveLength(1);
+      // The replaced imports' files are deleted by file-deletion jobs, just after.
+      await deletionsDone();
       const mine = storage.stored().filter((k) => k.includes(decodeId(product.id) ?? '-'));
       expect(mine.filter((k) => k.includes('/original.'))).toEqual([now[0].storage_key]);
       const sha = createHash('sha256');
