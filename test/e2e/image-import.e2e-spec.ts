@@ -286,7 +286,9 @@ describe('Image import (PUT /products/:id/image)', () => {
       expect(imported[0].is_primary).toBe(true);
       expect(imported[0].id).not.toBe(first?.id);
       expect(now.find((r) => r.source === 'upload')?.is_primary).toBe(false);
-      // The first import's files are gone; the upload's and the new import's are there.
+      // The first import's files are gone (deleted by a file-deletion job just after the
+      // answer); the upload's and the new import's are there.
+      await deletionsDone();
       const keys = storage.stored();
       expect(keys).not.toContain(first?.storage_key);
       for (const row of now) expect(keys).toContain(row.storage_key);
