@@ -16,6 +16,15 @@ export function tooManyPixels(maxPixels: number): AppError {
   ]);
 }
 
+/** An animation's frames are decoded pixels too: width × height × frames counts against the limit. */
+export function tooManyFramePixels(maxPixels: number, frames: number): AppError {
+  return new AppError(
+    'image_too_many_pixels',
+    `The animation has more than ${maxPixels} pixels in its ${frames} frames (width × height × frames).`,
+    [{ field: 'image', message: `more than ${maxPixels} pixels in ${frames} frames` }],
+  );
+}
+
 export function typeMismatch(declared: string, detected: string): AppError {
   return new AppError(
     'image_type_mismatch',

@@ -5,7 +5,13 @@ import sharp from 'sharp';
 import { exifHasGps, noiseBytes } from '../../../test/support/fixtures';
 import { AppError } from '../../common/errors/app.error';
 import { validateEnv } from '../../config/env.validation';
-import { ImageProcessor, type ProcessedImage } from './image-processor';
+import {
+  ImageProcessor,
+  readImageFacts,
+  type ProcessedImage,
+  type TransformFit,
+  type TransformFormat,
+} from './image-processor';
 import { parseRenditionPresets, renditionSize } from './rendition-presets';
 
 type Colour = 'red' | 'blue' | 'green';
@@ -59,11 +65,33 @@ async function corners(image: Buffer): Promise<Corners> {
   };
 }
 
+/**
+ * The red channel's standard deviation in a region of the (first frame of the) image: cut out
+ * first, since sharp's stats() reads the input and ignores any operation queued before it.
+ */
+async function stdevOf(
+  image: Buffer,
+  region: { left: number; top: number; width: number; height: number },
+): Promise<number> {
+  const cut = await sharp(image).extract(region).png().toBuffer();
+  return (await sharp(cut).stats()).channels[0].stdev;
+}
+
 /** No EXIF, or one whose only field is the orientation (the minimal block originals keep). */
 function orientationOnly(exif: Buffer | undefined): boolean {
   if (exif === undefined) return true;
   const tiff = exif.subarray(exif.indexOf('MM\0*', 0, 'latin1'));
   return tiff.length === 26 && tiff.readUInt16BE(8) === 1 && tiff.readUInt16BE(10) === 0x0112;
+}
+
+/** `webp` with a byte of its last frame's VP8 data changed: its header still reads. */
+function corruptLastFrame(webp: Buffer): Buffer {
+  const corrupt = Buffer.from(webp);
+  const lastFrame = corrupt.lastIndexOf('ANMF', undefined, 'latin1');
+  const vp8 = corrupt.indexOf('VP8', lastFrame, 'latin1');
+  expect(lastFrame > 0 && vp8 > 0).toBe(true);
+  for (let i = vp8 + 20; i < vp8 + 60 && i < corrupt.length; i++) corrupt[i] ^= 0xa5;
+  return corrupt;
 }
 
 async function rejection(promise: Promise<unknown>): Promise<AppError> {
@@ -74,6 +102,41 @@ async function rejection(promise: Promise<unknown>): Promise<AppError> {
     throw error;
   }
   throw new Error('expected process() to reject');
+}
+
+const DELAYS = [80, 120, 160, 200];
+
+/**
+ * An animation of 4 frames with distinct delays, looping 3 times: each frame its own colour, with
+ * a noisy square that moves across it (the frames must differ, or encoders merge them).
+ */
+function animation(format: 'gif' | 'webp', width: number, height: number): Promise<Buffer> {
+  const frames = DELAYS.length;
+  const strip = Buffer.alloc(width * height * frames * 3);
+  const noise = noiseBytes(strip.length, 17);
+  const side = Math.floor(Math.min(width, height) / 3);
+  for (let f = 0; f < frames; f++) {
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const i = ((f * height + y) * width + x) * 3;
+        const inSquare = x >= f * side && x < (f + 1) * side && y < side;
+        if (inSquare) noise.copy(strip, i, i, i + 3);
+        else strip.set([200, 50 * f, 100], i);
+      }
+    }
+  }
+  const image = sharp(strip, {
+    raw: { width, height: height * frames, channels: 3, pageHeight: height },
+  });
+  const options = { delay: DELAYS, loop: 3 };
+  return (format === 'gif' ? image.gif(options) : image.webp(options)).toBuffer();
+}
+
+async function animationOf(
+  buffer: Buffer,
+): Promise<{ format?: string; pages?: number; delay?: number[]; loop?: number }> {
+  const { format, pages, delay, loop } = await sharp(buffer).metadata();
+  return { format, pages, delay, loop };
 }
 
 function allBuffers(result: ProcessedImage): [string, Buffer][] {
@@ -286,15 +349,17 @@ describe(ImageProcessor.name, () => {
       });
       expect(result.original).toMatchObject({ format: 'png', width: 500, height: 500 });
       expect(await sharp(result.original.buffer).metadata()).toMatchObject(fill);
-      // The left of the crop is still grey only if the crop was centred; it must show noise.
-      const stats = await sharp(result.original.buffer)
-        .extract({ left: 0, top: 0, width: 100, height: 500 })
-        .stats();
-      expect(stats.channels[0].stdev).toBeGreaterThan(0);
-      const right = await sharp(result.original.buffer)
-        .extract({ left: 250, top: 0, width: 250, height: 500 })
-        .stats();
-      expect(right.channels[0].stdev).toBeGreaterThan(20);
+      // A centred crop (the band's x 300-600) is all grey; this one holds the noisy square,
+      // from about x 115 to 450 of the 500.
+      const square = await stdevOf(result.original.buffer, {
+        left: 150,
+        top: 0,
+        width: 250,
+        height: 500,
+      });
+      expect(square).toBeGreaterThan(20);
+      const centred = await stdevOf(input, { left: 300, top: 0, width: 300, height: 300 });
+      expect(centred).toBe(0);
       // Renditions are made from the crop: nothing larger than it.
       expect(result.renditions.large).toMatchObject({ width: 500, height: 500 });
 
@@ -322,6 +387,423 @@ describe(ImageProcessor.name, () => {
         height: 500,
       });
       expect((await sharp(result.original.buffer).metadata()).format).toBe('png');
+    });
+  });
+
+  describe('animations', () => {
+    const presets =
+      'thumb:150x150:cover,card:500x500:attention,large:1200x1200:inside,small:40x40:inside';
+
+    it('keeps an animated GIF animated: the original as a GIF, every rendition as an animated WebP', async () => {
+      const processor = new ImageProcessor(validateEnv({ IMAGE_RENDITIONS: presets }));
+      const input = await animation('gif', 120, 90);
+      expect(await animationOf(input)).toEqual({ format: 'gif', pages: 4, delay: DELAYS, loop: 3 });
+
+      const result = await processor.process(write('anim.gif', input));
+
+      expect(result.original).toMatchObject({
+        format: 'gif',
+        mimeType: 'image/gif',
+        width: 120,
+        height: 90,
+      });
+      expect(await animationOf(result.original.buffer)).toEqual({
+        format: 'gif',
+        pages: 4,
+        delay: DELAYS,
+        loop: 3,
+      });
+      const sizes = { thumb: [150, 150], card: [500, 500], large: [120, 90], small: [40, 30] };
+      for (const [name, [width, height]] of Object.entries(sizes)) {
+        const rendition = result.renditions[name];
+        expect({ name, ...rendition, buffer: undefined }).toMatchObject({
+          name,
+          format: 'webp',
+          width,
+          height,
+        });
+        const meta = await sharp(rendition.buffer).metadata();
+        expect({
+          name,
+          width: meta.width,
+          height: meta.height,
+          ...(await animationOf(rendition.buffer)),
+        }).toEqual({
+          name,
+          width,
+          height,
+          format: 'webp',
+          pages: 4,
+          delay: DELAYS,
+          loop: 3,
+        });
+      }
+    });
+
+    it('keeps an animated WebP as uploaded, its metadata removed, and makes animated renditions', async () => {
+      const processor = new ImageProcessor(validateEnv({ IMAGE_RENDITIONS: presets }));
+      const plain = await animation('webp', 120, 90);
+      const input = await sharp(plain, { animated: true })
+        .withExifMerge({
+          IFD0: { Make: 'Camera' },
+          IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '51/1 30/1 0/1' },
+        })
+        .webp({ lossless: true })
+        .toBuffer();
+      expect(exifHasGps((await sharp(input).metadata()).exif)).toBe(true);
+      expect(await animationOf(input)).toEqual({
+        format: 'webp',
+        pages: 4,
+        delay: DELAYS,
+        loop: 3,
+      });
+
+      const result = await processor.process(write('anim.webp', input));
+
+      const original = result.original.buffer;
+      expect(result.original).toMatchObject({
+        format: 'webp',
+        width: 120,
+        height: 90,
+        size: original.length,
+      });
+      expect(original.length).toBeLessThan(input.length);
+      const meta = await sharp(original).metadata();
+      expect({ exif: meta.exif, xmp: meta.xmp }).toEqual({ exif: undefined, xmp: undefined });
+      expect(await animationOf(original)).toEqual({
+        format: 'webp',
+        pages: 4,
+        delay: DELAYS,
+        loop: 3,
+      });
+      // Every frame's pixels as uploaded.
+      const frames = (bytes: Buffer): Promise<Buffer> =>
+        sharp(bytes, { animated: true }).raw().toBuffer();
+      expect((await frames(original)).equals(await frames(input))).toBe(true);
+      for (const [name, rendition] of Object.entries(result.renditions)) {
+        expect({ name, ...(await animationOf(rendition.buffer)) }).toEqual({
+          name,
+          format: 'webp',
+          pages: 4,
+          delay: DELAYS,
+          loop: 3,
+        });
+      }
+    });
+
+    it('checks every frame of a kept animated WebP even when no rendition is made', async () => {
+      const processor = new ImageProcessor(validateEnv({}));
+      const input = corruptLastFrame(await animation('webp', 120, 90));
+
+      const error = await rejection(
+        processor.process(write('corrupt.webp', input), { renditions: false }),
+      );
+
+      expect(error.code).toBe('invalid_image');
+    });
+
+    it('fills the Ocha API box with every frame cropped alike, around what draws the eye in the first', async () => {
+      const processor = new ImageProcessor(validateEnv({}));
+      const input = await animation('gif', 120, 90);
+
+      const result = await processor.process(write('fill.gif', input), {
+        renditions: true,
+        fill: { width: 500, height: 500 },
+      });
+
+      expect(result.original).toMatchObject({ format: 'gif', width: 500, height: 500 });
+      expect(await animationOf(result.original.buffer)).toMatchObject({ pages: 4, delay: DELAYS });
+      expect(await animationOf(result.renditions.card.buffer)).toMatchObject({ pages: 4 });
+      // The first frame's noisy square is at its left edge (x < 30 of 120): the crop keeps the
+      // left of the frames, where a centred one (from x = 15) would show flat colour at x = 110+.
+      const first = await stdevOf(result.original.buffer, {
+        left: 110,
+        top: 10,
+        width: 40,
+        height: 80,
+      });
+      expect(first).toBeGreaterThan(20);
+    });
+
+    it('makes a still of the first frame where enlarged frames would pass MAX_IMAGE_PIXELS', async () => {
+      // 4 frames of 120×90 (43,200 pixels): within 50,000; 4 of 150×150 or 500×500 are not.
+      const processor = new ImageProcessor(
+        validateEnv({ IMAGE_RENDITIONS: presets, MAX_IMAGE_PIXELS: '50000' }),
+      );
+      const file = write('small.gif', await animation('gif', 120, 90));
+
+      const result = await processor.process(file);
+
+      expect(await animationOf(result.original.buffer)).toMatchObject({ pages: 4 });
+      const pages = async (buffer: Buffer): Promise<number> =>
+        (await sharp(buffer).metadata()).pages ?? 1;
+      const made = Object.fromEntries(
+        await Promise.all(
+          Object.entries(result.renditions).map(async ([name, r]) => [
+            name,
+            [r.width, r.height, await pages(r.buffer)],
+          ]),
+        ),
+      );
+      expect(made).toEqual({
+        thumb: [150, 150, 1],
+        card: [500, 500, 1],
+        large: [120, 90, 4],
+        small: [40, 30, 4],
+      });
+      const filled = await processor.process(file, {
+        renditions: false,
+        fill: { width: 500, height: 500 },
+      });
+      expect(filled.original).toMatchObject({ format: 'gif', width: 500, height: 500 });
+      expect(await pages(filled.original.buffer)).toBe(1);
+
+      // With no rendition of every frame, a kept WebP's frames are still all decoded.
+      const stills = new ImageProcessor(
+        validateEnv({ IMAGE_RENDITIONS: 'thumb:150x150:cover', MAX_IMAGE_PIXELS: '50000' }),
+      );
+      const corrupt = write('corrupt.webp', corruptLastFrame(await animation('webp', 120, 90)));
+      expect((await rejection(stills.process(corrupt))).code).toBe('invalid_image');
+    });
+
+    it('refuses more pixels in all the frames than MAX_IMAGE_PIXELS, before decoding any', async () => {
+      // The last frame cannot be decoded: a decode would answer invalid_image.
+      const input = corruptLastFrame(await animation('webp', 120, 90));
+      const file = write('big.webp', input);
+      // Each frame (10,800 pixels) is within the limit; the four (43,200) are not.
+      const limited = new ImageProcessor(validateEnv({ MAX_IMAGE_PIXELS: '40000' }));
+
+      const error = await rejection(limited.process(file));
+
+      expect(error.code).toBe('image_too_many_pixels');
+      expect(error.detail).toBe(
+        'The animation has more than 40000 pixels in its 4 frames (width × height × frames).',
+      );
+      const unlimited = await rejection(new ImageProcessor(validateEnv({})).process(file));
+      expect(unlimited.code).toBe('invalid_image');
+    });
+  });
+
+  describe('transform (on-request results)', () => {
+    const FITS: TransformFit[] = ['cover', 'contain', 'inside', 'attention'];
+    const FORMATS: TransformFormat[] = ['avif', 'webp', 'jpeg', 'png', 'gif'];
+    // sharp names an AVIF by its container, HEIF (its compression is AV1).
+    const READ_AS: Record<TransformFormat, string> = {
+      avif: 'heif',
+      webp: 'webp',
+      jpeg: 'jpeg',
+      png: 'png',
+      gif: 'gif',
+    };
+    const cases = FITS.flatMap((fit) =>
+      FORMATS.map((format): [TransformFit, TransformFormat] => [fit, format]),
+    );
+    let still: Buffer;
+
+    beforeAll(async () => {
+      // 300×200 with alpha and a Display P3 profile: results are sRGB, without the profile.
+      const raw = noiseBytes(300 * 200 * 4, 23);
+      still = await sharp(raw, { raw: { width: 300, height: 200, channels: 4 } })
+        .withIccProfile('p3')
+        .png()
+        .toBuffer();
+      expect((await sharp(still).metadata()).icc).toBeDefined();
+    });
+
+    it.each(cases)('%s to %s: the box, the format, sRGB without metadata', async (fit, format) => {
+      const processor = new ImageProcessor(validateEnv({}));
+      const box = { width: 120, height: 120 };
+
+      const result = await processor.transform(
+        { buffer: still },
+        { ...box, fit, format, quality: 60 },
+      );
+
+      const meta = await sharp(result.data).metadata();
+      expect({
+        format: meta.format,
+        width: meta.width,
+        height: meta.height,
+        pages: meta.pages ?? 1,
+      }).toEqual({
+        format: READ_AS[format],
+        width: result.width,
+        height: result.height,
+        pages: 1,
+      });
+      expect(result).toMatchObject({ format, pages: 1 });
+      if (fit === 'inside') expect([result.width, result.height]).toEqual([120, 80]);
+      else expect([result.width, result.height]).toEqual([120, 120]);
+      expect({ icc: meta.icc, exif: meta.exif, xmp: meta.xmp }).toEqual({
+        icc: undefined,
+        exif: undefined,
+        xmp: undefined,
+      });
+      if (format === 'avif') expect(meta.compression).toBe('av1');
+    });
+
+    it('pads contain with transparency, and with white for JPEG', async () => {
+      const processor = new ImageProcessor(validateEnv({}));
+      const spec = { width: 120, height: 120, fit: 'contain' as const, quality: 80 };
+      const corner = async (format: TransformFormat): Promise<number[]> => {
+        const { data } = await processor.transform({ buffer: still }, { ...spec, format });
+        const { data: pixels, info } = await sharp(data)
+          .ensureAlpha()
+          .raw()
+          .toBuffer({ resolveWithObject: true });
+        expect(info.height).toBe(120);
+        return [...pixels.subarray(0, 4)];
+      };
+
+      expect(await corner('jpeg')).toEqual([255, 255, 255, 255]);
+      for (const format of ['png', 'webp', 'gif', 'avif'] as const) {
+        expect({ format, alpha: (await corner(format))[3] }).toEqual({ format, alpha: 0 });
+      }
+    });
+
+    it.each(FITS)(
+      'keeps an animation animated in WebP and GIF, %s, and takes its first frame for the others',
+      async (fit) => {
+        const processor = new ImageProcessor(validateEnv({}));
+        const input = await animation('gif', 120, 90);
+        const spec = { width: 60, height: 60, fit, quality: 70 };
+
+        for (const format of ['webp', 'gif'] as const) {
+          const result = await processor.transform({ buffer: input }, { ...spec, format });
+          expect({ format, pages: result.pages }).toEqual({ format, pages: 4 });
+          expect(await animationOf(result.data)).toMatchObject({
+            format,
+            pages: 4,
+            delay: DELAYS,
+            loop: 3,
+          });
+          const meta = await sharp(result.data).metadata();
+          expect({ format, width: meta.width, height: meta.height }).toEqual({
+            format,
+            width: result.width,
+            height: result.height,
+          });
+          expect(fit === 'inside' ? [60, 45] : [60, 60]).toEqual([result.width, result.height]);
+        }
+        for (const format of ['jpeg', 'png', 'avif'] as const) {
+          const result = await processor.transform({ buffer: input }, { ...spec, format });
+          expect({ format, pages: result.pages }).toEqual({ format, pages: 1 });
+          expect({ format, pages: (await sharp(result.data).metadata()).pages ?? 1 }).toEqual({
+            format,
+            pages: 1,
+          });
+        }
+      },
+    );
+
+    it('makes a 640 px result of a 12 MP photo, upright, from a file', async () => {
+      const processor = new ImageProcessor(validateEnv({}));
+      // 4000×3000 stored, EXIF orientation 6: displayed 3000×4000.
+      const photo = await redBlue()
+        .resize(4000, 3000, { kernel: 'nearest' })
+        .withMetadata({ orientation: 6 })
+        .jpeg({ quality: 90 })
+        .toBuffer();
+      const file = write('12mp.jpg', photo);
+      expect(await readImageFacts({ path: file })).toEqual({
+        width: 3000,
+        height: 4000,
+        pages: 1,
+        format: 'jpeg',
+        hasAlpha: false,
+      });
+
+      for (const format of ['avif', 'webp', 'jpeg'] as const) {
+        const result = await processor.transform(
+          { path: file },
+          { width: 640, height: 854, fit: 'inside', format, quality: 60 },
+        );
+        expect({ format, width: result.width, height: result.height }).toEqual({
+          format,
+          width: 640,
+          height: 853,
+        });
+        // Upright: the stored image's red bottom-left quadrant is displayed top left (orientation 6).
+        const top = await sharp(result.data)
+          .extract({ left: 100, top: 100, width: 1, height: 1 })
+          .raw()
+          .toBuffer();
+        expect({ format, red: top[0] > 180, blue: top[2] < 80 }).toEqual({
+          format,
+          red: true,
+          blue: true,
+        });
+      }
+    });
+
+    it('checks the pixels, and the frames kept, from the header before decoding', async () => {
+      const limited = new ImageProcessor(validateEnv({ MAX_IMAGE_PIXELS: '40000' }));
+      // Frames of 10,800 pixels, 43,200 in all; the last frame cannot be decoded.
+      const input = corruptLastFrame(await animation('webp', 120, 90));
+      const spec = { width: 60, height: 45, fit: 'inside' as const, quality: 70 };
+
+      const animated = await rejection(
+        limited.transform({ buffer: input }, { ...spec, format: 'webp' }),
+      );
+      expect(animated.code).toBe('image_too_many_pixels');
+      expect(animated.detail).toContain('4 frames');
+      // A JPEG is made of the first frame alone, which is within the limit (and decodes).
+      const first = await limited.transform({ buffer: input }, { ...spec, format: 'jpeg' });
+      expect(first).toMatchObject({ format: 'jpeg', width: 60, height: 45, pages: 1 });
+
+      const big = await noisyRgb(300, 200, 3).png().toBuffer();
+      const tooBig = await rejection(
+        limited.transform({ buffer: big }, { ...spec, format: 'png' }),
+      );
+      expect(tooBig.code).toBe('image_too_many_pixels');
+    });
+
+    it('refuses what does not decode as invalid_image', async () => {
+      const processor = new ImageProcessor(validateEnv({}));
+      const jpeg = await noisyRgb(140, 140, 2).jpeg({ quality: 90 }).toBuffer();
+      const spec = {
+        width: 64,
+        height: 64,
+        fit: 'cover' as const,
+        format: 'webp' as const,
+        quality: 70,
+      };
+
+      for (const buffer of [jpeg.subarray(0, Math.floor(jpeg.length * 0.6)), noiseBytes(4096, 5)]) {
+        expect((await rejection(processor.transform({ buffer }, spec))).code).toBe('invalid_image');
+      }
+      const corrupt = corruptLastFrame(await animation('webp', 120, 90));
+      expect((await rejection(processor.transform({ buffer: corrupt }, spec))).code).toBe(
+        'invalid_image',
+      );
+    });
+
+    it('waits in the same queue as uploads: server_busy beyond it', async () => {
+      const processor = new ImageProcessor(
+        validateEnv({ IMAGE_PROCESSING_CONCURRENCY: '1', IMAGE_PROCESSING_QUEUE_LIMIT: '1' }),
+      );
+      const file = write('800x800.png', await noisyRgb(800, 800, 4).png().toBuffer());
+      const spec = {
+        width: 400,
+        height: 400,
+        fit: 'cover' as const,
+        format: 'avif' as const,
+        quality: 50,
+      };
+
+      const settled = await Promise.allSettled([
+        processor.process(file),
+        ...[1, 2, 3].map(() => processor.transform({ path: file }, spec)),
+      ]);
+
+      const codes = settled.map((s) =>
+        s.status === 'fulfilled'
+          ? 'ok'
+          : s.reason instanceof AppError
+            ? s.reason.code
+            : String(s.reason),
+      );
+      expect(codes.sort()).toEqual(['ok', 'ok', 'server_busy', 'server_busy']);
     });
   });
 

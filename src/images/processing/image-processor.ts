@@ -6,19 +6,35 @@ import { BoundedSemaphore, QueueFullError } from '../../common/concurrency/bound
 import { IMAGES_CONFIG, type ImagesConfig } from '../images.config';
 import { bmpDimensions, decodeBmp } from './bmp';
 import {
+  checkFrames,
   decode,
   disableCodecCache,
+  encodeAnimatedGif,
+  encodeAnimatedRendition,
   encodeOriginal,
   encodeRendition,
   fill,
   readHeader,
+  transformFrames,
+  transformImage,
   type CodecInput,
+  type Encoded,
+  type Frames,
   type ImageHeader,
   type Pixels,
+  type TransformSpec,
+  type Transformed,
 } from './image-codec';
 import { decodeSize } from './decode-scale';
 import { stripMetadata } from './metadata-strip/strip-metadata';
-import { invalidImage, serverBusy, tooManyPixels, typeMismatch, unsafeSvg } from './image-problems';
+import {
+  invalidImage,
+  serverBusy,
+  tooManyFramePixels,
+  tooManyPixels,
+  typeMismatch,
+  unsafeSvg,
+} from './image-problems';
 import {
   BMP_TYPE,
   detectImageType,
@@ -29,6 +45,15 @@ import {
 } from './image-type';
 import { parseRenditionPresets, renditionSize, type RenditionPreset } from './rendition-presets';
 import { sanitizeSvg, SvgRejectedError } from './svg-sanitizer';
+
+export {
+  readImageFacts,
+  type ImageFacts,
+  type TransformFit,
+  type TransformFormat,
+  type TransformSpec,
+  type Transformed,
+} from './image-codec';
 
 export interface EncodedImage extends StoredType {
   buffer: Buffer;
@@ -64,6 +89,10 @@ interface Source {
 const KEPT_FORMATS = new Set(['image/jpeg', 'image/png', 'image/webp']);
 /** Formats libvips decodes at 1/2, 1/4 or 1/8 scale directly (shrink-on-load). */
 const SCALED_DECODE = new Set(['image/jpeg', 'image/webp']);
+/** On-request formats that keep an animation's frames; the others are made of its first frame. */
+const ANIMATED_OUTPUTS = new Set(['webp', 'gif']);
+/** An original re-encoded from a crop of an animation (the Ocha API's fill): as encodeOriginal's WebP. */
+const FILLED_QUALITY = 90;
 
 /**
  * Turns an untrusted file into a checked image and its renditions. The type comes from the bytes
@@ -71,8 +100,9 @@ const SCALED_DECODE = new Set(['image/jpeg', 'image/webp']);
  * that needs no pixel change keeps its bytes: only its metadata goes (metadata-strip/: EXIF with
  * GPS, XMP, IPTC, comments, trailing bytes; the ICC profile and orientation stay), and the result
  * is decoded once, at the smallest scale the renditions allow, which checks every byte. Anything
- * else (CMYK, BMP, GIF, AVIF, animations, a rasterised SVG, the Ocha API's fill) is decoded once,
- * upright, sRGB and without metadata, and re-encoded (image-codec.ts, the only file using sharp).
+ * else (CMYK, BMP, GIF, AVIF, a rasterised SVG, the Ocha API's fill) is decoded once, upright,
+ * sRGB and without metadata, and re-encoded (image-codec.ts, the only file using sharp). An
+ * animated GIF or WebP stays animated: see {@link processAnimation}.
  */
 @Injectable()
 export class ImageProcessor {
@@ -115,6 +145,50 @@ export class ImageProcessor {
     }
   }
 
+  /**
+   * Makes one on-request result, through the same slots/queue limits as uploads (503 server_busy
+   * when full), with the pixel (and frames × pixels) limits checked from the header before
+   * decoding. The queue weighs it by the bytes read: the file's size, or the buffer's length.
+   */
+  async transform(
+    source: { path: string } | { buffer: Buffer },
+    spec: TransformSpec,
+  ): Promise<Transformed> {
+    const weight = 'path' in source ? (await stat(source.path)).size : source.buffer.length;
+    try {
+      return await this.slots.run(() => this.transformNow(source, spec), weight);
+    } catch (error) {
+      if (error instanceof QueueFullError) throw serverBusy();
+      throw error;
+    }
+  }
+
+  private async transformNow(source: CodecInput, spec: TransformSpec): Promise<Transformed> {
+    const header = await readHeader(source);
+    // AVIF, JPEG and PNG results decode the first frame only: only its pixels count.
+    const frames = ANIMATED_OUTPUTS.has(spec.format) ? header.pages : 1;
+    this.checkPixels(header, frames);
+    // The box is never larger than the original, so this holds; were it not, the frames made
+    // would be the limit's to bound as much as the frames decoded.
+    if (!this.fitsFrames(frames, spec)) throw tooManyFramePixels(this.maxPixels, frames);
+    return transformImage(source, spec, this.maxPixels);
+  }
+
+  /**
+   * From the header, before any decoding: a frame of at most MAX_IMAGE_PIXELS, and as many in all
+   * the `frames` decoded. An animation's frames are decoded pixels too (libvips holds an animated
+   * WebP's all at once), so the one limit bounds what a slot holds, still or animated.
+   */
+  private checkPixels(header: ImageHeader, frames: number): void {
+    if (header.width * header.height > this.maxPixels) throw tooManyPixels(this.maxPixels);
+    if (!this.fitsFrames(frames, header)) throw tooManyFramePixels(this.maxPixels, frames);
+  }
+
+  /** Whether `frames` frames of `size` are within MAX_IMAGE_PIXELS, decoded or made. */
+  private fitsFrames(frames: number, size: { width: number; height: number }): boolean {
+    return frames * size.width * size.height <= this.maxPixels;
+  }
+
   private async processNow(path: string, wanted: ProcessOptions): Promise<ProcessedImage> {
     const detected = await detectImageType(path);
     if (wanted.declaredType !== undefined && wanted.declaredType !== detected) {
@@ -122,8 +196,9 @@ export class ImageProcessor {
     }
     const source = await this.read(path, detected);
     const header = await readHeader(source.input);
-    const { width, height, colorMode, hasAlpha } = header;
-    if (width * height > this.maxPixels) throw tooManyPixels(this.maxPixels);
+    const { colorMode, hasAlpha } = header;
+    this.checkPixels(header, header.pages);
+    if (isAnimation(header)) return this.processAnimation(path, detected, header, wanted);
     const kept = wanted.fill ? undefined : await this.strip(path, detected, header);
     if (kept) return this.processKept(kept, detected, header, wanted);
     const decoded = await decode(source.input, this.maxPixels);
@@ -179,6 +254,79 @@ export class ImageProcessor {
     return { original, renditions, colorMode: header.colorMode, hasAlpha: header.hasAlpha };
   }
 
+  /**
+   * An animated GIF or WebP stays animated. A WebP keeps its bytes, metadata removed (its frames
+   * are checked by decoding every one); a GIF is re-encoded as an animated GIF (its own palette,
+   * no comments or application blocks); with `fill`, the original is the crop of every frame,
+   * around what draws the eye in the first. The renditions are animated WebPs made from the
+   * stored original, one decode each: libvips streams a GIF's frames through the resize and
+   * scales a WebP's as it decodes them, where decoded frames kept for every rendition would hold
+   * 4 bytes for each pixel of each. Frames enlarged past MAX_IMAGE_PIXELS in all (a rendition or
+   * fill box larger than tiny frames) give a still of the first frame instead.
+   */
+  private async processAnimation(
+    path: string,
+    detected: string,
+    header: ImageHeader,
+    wanted: ProcessOptions,
+  ): Promise<ProcessedImage> {
+    const type = storedTypeOf(detected, false);
+    const made = await this.animatedOriginal(path, type.format, header, wanted.fill);
+    const stored: CodecInput = { buffer: made.data };
+    // A rendition enlarging small frames (cover, attention) could make far more pixels than
+    // were decoded: past the limit, it is a still of the first frame.
+    const plans = (wanted.renditions ? this.presets : []).map((preset) => {
+      const size = renditionSize(preset, made.width, made.height);
+      const frames: Frames = this.fitsFrames(header.pages, size) ? 'all' : 'first';
+      return { preset, frames };
+    });
+    // A rendition of every frame decodes them all; without one, the one original not made by a
+    // decode (a kept WebP) is decoded alone, to check it.
+    if (type.format === 'webp' && !wanted.fill && !plans.some((p) => p.frames === 'all')) {
+      await checkFrames(stored, this.maxPixels);
+    }
+    const renditions: Record<string, EncodedImage> = {};
+    for (const { preset, frames } of plans) {
+      renditions[preset.name] = rendition(
+        await encodeAnimatedRendition(stored, preset, this.maxPixels, frames),
+      );
+    }
+    const original = {
+      ...type,
+      buffer: made.data,
+      width: made.width,
+      height: made.height,
+      size: made.data.length,
+      sha256: createHash('sha256').update(made.data).digest('hex'),
+    };
+    return { original, renditions, colorMode: header.colorMode, hasAlpha: header.hasAlpha };
+  }
+
+  /** The stored original of an animation and its frame's size. */
+  private async animatedOriginal(
+    path: string,
+    format: string,
+    header: ImageHeader,
+    fill: ProcessOptions['fill'],
+  ): Promise<Encoded> {
+    if (fill) {
+      const spec: TransformSpec = {
+        ...fill,
+        fit: 'attention',
+        format: format as TransformSpec['format'],
+        quality: FILLED_QUALITY,
+      };
+      // Enlarged to the box, small frames could make far more pixels than were decoded.
+      const frames: Frames = this.fitsFrames(header.pages, fill) ? 'all' : 'first';
+      return transformFrames({ path }, spec, this.maxPixels, frames);
+    }
+    if (format === 'gif') return encodeAnimatedGif({ path }, this.maxPixels);
+    // Upright (see isAnimation), an animated WebP is always kept, every frame's chunk with it.
+    const kept = stripMetadata(format, await readFile(path), 1);
+    if (!kept) throw invalidImage();
+    return { data: kept, width: header.width, height: header.height };
+  }
+
   /** The codec's input: the file itself, a sanitised SVG, or a BMP decoded here. */
   private async read(path: string, detected: string): Promise<Source> {
     if (detected === SVG_TYPE) {
@@ -225,17 +373,29 @@ export class ImageProcessor {
     const renditions: Record<string, EncodedImage> = {};
     for (const preset of this.presets) {
       const size = original && renditionSize(preset, original.width, original.height);
-      const out = await encodeRendition(pixels, preset, size);
-      renditions[preset.name] = {
-        ...RENDITION_TYPE,
-        buffer: out.data,
-        width: out.width,
-        height: out.height,
-        size: out.data.length,
-      };
+      renditions[preset.name] = rendition(await encodeRendition(pixels, preset, size));
     }
     return renditions;
   }
+}
+
+/**
+ * Frames that stay an animation: an upright GIF or WebP of more than one (libvips turns a strip
+ * of frames as one image, so an animated WebP with an EXIF orientation, which no known encoder
+ * writes, is stored as its first frame, upright, as a still).
+ */
+function isAnimation(header: ImageHeader): boolean {
+  return header.pages > 1 && header.orientation === 1;
+}
+
+function rendition(out: Encoded): EncodedImage {
+  return {
+    ...RENDITION_TYPE,
+    buffer: out.data,
+    width: out.width,
+    height: out.height,
+    size: out.data.length,
+  };
 }
 
 function sanitize(input: Buffer): Buffer {

@@ -132,18 +132,77 @@ describe(stripMetadata.name, () => {
     });
   });
 
-  it('leaves an animated WebP and an arithmetic-coded JPEG to be re-encoded', async () => {
+  describe('an animated WebP', () => {
     const frame = (n: number): Promise<Buffer> =>
       sharp(noiseBytes(16 * 16 * 3, n), { raw: { width: 16, height: 16, channels: 3 } })
         .png()
         .toBuffer();
-    const animated = await sharp([await frame(10), await frame(90)], { join: { animated: true } })
-      .webp()
-      .toBuffer();
-    expect((await sharp(animated).metadata()).pages).toBe(2);
-    expect(stripMetadata('webp', animated, 1)).toBeUndefined();
+    const animation = async (): Promise<Buffer> =>
+      sharp([await frame(10), await frame(90), await frame(50)], { join: { animated: true } })
+        .withExifMerge({ IFD0: { Make: 'Camera' }, ...GPS })
+        .withXmp(XMP)
+        .webp({ delay: [100, 200, 300], loop: 2 })
+        .toBuffer();
+    /** A chunk nobody defined, inside the first frame (after its 16-byte header and pixels). */
+    const withUnknownInFrame = (webp: Buffer): Buffer => {
+      const anmf = webp.indexOf('ANMF', 12, 'latin1');
+      const size = webp.readUInt32LE(anmf + 4);
+      const unknown = Buffer.concat([Buffer.from('XTRA\x06\0\0\0secret', 'latin1')]);
+      const out = Buffer.concat([
+        webp.subarray(0, anmf + 8 + size),
+        unknown,
+        webp.subarray(anmf + 8 + size),
+      ]);
+      out.writeUInt32LE(size + unknown.length, anmf + 4);
+      out.writeUInt32LE(out.length - 8, 4);
+      return out;
+    };
 
-    const jpeg = await sharp(await frame(30))
+    it('keeps every frame, delay and the loop count, without EXIF, XMP or unknown chunks', async () => {
+      const input = withUnknownInFrame(await animation());
+      const before = await sharp(input).metadata();
+      expect(before).toMatchObject({ pages: 3, delay: [100, 200, 300], loop: 2 });
+      expect(before.exif).toBeDefined();
+      expect(input.includes('secret')).toBe(true);
+
+      const stripped = strip('webp', input, 1);
+
+      const after = await sharp(stripped).metadata();
+      expect(after).toMatchObject({ pages: 3, delay: [100, 200, 300], loop: 2 });
+      expect({ exif: after.exif, xmp: after.xmp }).toEqual({ exif: undefined, xmp: undefined });
+      expect(stripped.includes('secret')).toBe(false);
+      expect(stripped.includes('Camera')).toBe(false);
+      const frames = (bytes: Buffer): Promise<Buffer> =>
+        sharp(bytes, { animated: true }).raw().toBuffer();
+      expect((await frames(stripped)).equals(await frames(input))).toBe(true);
+    });
+
+    it('is left to be re-encoded when it needs an orientation (libvips turns no frames)', async () => {
+      expect(stripMetadata('webp', await animation(), 6)).toBeUndefined();
+    });
+
+    it('refuses a frame with no pixels in it as invalid_image', async () => {
+      const input = await animation();
+      const anmf = input.indexOf('ANMF', 12, 'latin1');
+      const broken = Buffer.from(input);
+      // The frame's first chunk after its header becomes unknown: the frame has no pixels left.
+      broken.write('XTRA', anmf + 8 + 16, 'latin1');
+      const error = (() => {
+        try {
+          stripMetadata('webp', broken, 1);
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(error).toBeInstanceOf(AppError);
+      expect((error as AppError).code).toBe('invalid_image');
+    });
+  });
+
+  it('leaves an arithmetic-coded JPEG to be re-encoded', async () => {
+    const jpeg = await sharp(noiseBytes(16 * 16 * 3, 30), {
+      raw: { width: 16, height: 16, channels: 3 },
+    })
       .jpeg()
       .toBuffer();
     const arithmetic = Buffer.from(jpeg);

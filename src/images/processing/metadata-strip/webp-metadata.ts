@@ -1,9 +1,16 @@
 import { invalidImage } from '../image-problems';
 import { minimalExif, needsOrientation } from './minimal-exif';
 
-/** The chunks of a still WebP's pixels and colour: kept. EXIF, XMP and unknown chunks go. */
-const KEPT = new Set(['VP8X', 'ICCP', 'ALPH', 'VP8 ', 'VP8L']);
+/**
+ * The chunks of a WebP's pixels and colour, an animation's (its loop, background and frames, each
+ * frame's pixels within it) included: kept. EXIF, XMP and unknown chunks go.
+ */
+const KEPT = new Set(['VP8X', 'ICCP', 'ALPH', 'VP8 ', 'VP8L', 'ANIM', 'ANMF']);
 const ANIMATION = new Set(['ANIM', 'ANMF']);
+/** A frame's own chunks (https://developers.google.com/speed/webp/docs/riff_container#animation): kept. */
+const FRAME_KEPT = new Set(['ALPH', 'VP8 ', 'VP8L']);
+/** An ANMF chunk's frame header: position, size, duration and flags, before its chunks. */
+const FRAME_HEADER = 16;
 /** VP8X flags (https://developers.google.com/speed/webp/docs/riff_container#extended_file_format). */
 const ICC_FLAG = 0x20;
 const EXIF_FLAG = 0x08;
@@ -18,18 +25,19 @@ interface Chunk {
  * The WebP `webp` without its metadata, its pixels untouched: EXIF, XMP and unknown chunks go,
  * the ICC profile stays, bytes after the RIFF container go, and the VP8X flags say what is left.
  * An orientation 2-8 is written back as an EXIF chunk holding a minimal EXIF block. Undefined for
- * an animation (the original is its first frame, re-encoded) and for a simple-format file that
- * would need an orientation (it has no VP8X to declare one). Malformed input is 400 invalid_image.
+ * an animation that would need one (libvips cannot turn its frames: it is stored as its first
+ * frame, upright) and for a simple-format file that would need one (it has no VP8X to declare
+ * one). Malformed input is 400 invalid_image.
  */
 export function stripWebpMetadata(webp: Buffer, orientation: number): Buffer | undefined {
   if (webp.length < 12 || webp.toString('latin1', 0, 4) !== 'RIFF') throw invalidImage();
   if (webp.toString('latin1', 8, 12) !== 'WEBP') throw invalidImage();
   const riffEnd = 8 + webp.readUInt32LE(4);
   if (riffEnd > webp.length || riffEnd < 20) throw invalidImage();
-  const chunks = readChunks(webp.subarray(0, riffEnd));
-  if (chunks.some((chunk) => ANIMATION.has(chunk.fourcc))) return undefined;
-  const kept = chunks.filter((chunk) => KEPT.has(chunk.fourcc));
+  const chunks = readChunks(webp.subarray(0, riffEnd), 12);
+  const kept = chunks.filter((chunk) => KEPT.has(chunk.fourcc)).map(withoutUnknownChunks);
   const rotated = needsOrientation(orientation);
+  if (rotated && kept.some((chunk) => ANIMATION.has(chunk.fourcc))) return undefined;
   if (kept[0]?.fourcc !== 'VP8X') {
     return rotated ? undefined : riff(kept.filter((chunk) => chunk.fourcc !== 'ICCP'));
   }
@@ -43,9 +51,22 @@ export function stripWebpMetadata(webp: Buffer, orientation: number): Buffer | u
   return riff([{ fourcc: 'VP8X', data: vp8x }, ...kept.slice(1), ...exif]);
 }
 
-function readChunks(riffBytes: Buffer): Chunk[] {
+/** An animation frame keeps its header and its pixels' chunks; unknown chunks within it go. */
+function withoutUnknownChunks(chunk: Chunk): Chunk {
+  if (chunk.fourcc !== 'ANMF') return chunk;
+  if (chunk.data.length < FRAME_HEADER + 8) throw invalidImage();
+  const inner = readChunks(chunk.data, FRAME_HEADER).filter((c) => FRAME_KEPT.has(c.fourcc));
+  if (inner.length === 0) throw invalidImage();
+  return {
+    fourcc: 'ANMF',
+    data: Buffer.concat([chunk.data.subarray(0, FRAME_HEADER), serialize(inner)]),
+  };
+}
+
+/** The chunks of `riffBytes` from `start` (12 in a RIFF file, after RIFF, its size and WEBP). */
+function readChunks(riffBytes: Buffer, start: number): Chunk[] {
   const chunks: Chunk[] = [];
-  for (let pos = 12; pos < riffBytes.length;) {
+  for (let pos = start; pos < riffBytes.length;) {
     if (pos + 8 > riffBytes.length) throw invalidImage();
     const size = riffBytes.readUInt32LE(pos + 4);
     const end = pos + 8 + size;
@@ -60,9 +81,19 @@ function readChunks(riffBytes: Buffer): Chunk[] {
   return chunks;
 }
 
-/** A RIFF WEBP container of `chunks`, each padded to an even size. */
+/** A RIFF WEBP container of `chunks`. */
 function riff(chunks: Chunk[]): Buffer {
   if (chunks.length === 0) throw invalidImage();
+  const body = serialize(chunks);
+  const head = Buffer.alloc(12);
+  head.write('RIFF', 0, 'latin1');
+  head.writeUInt32LE(body.length + 4, 4);
+  head.write('WEBP', 8, 'latin1');
+  return Buffer.concat([head, body]);
+}
+
+/** `chunks` one after the other, each padded to an even size. */
+function serialize(chunks: Chunk[]): Buffer {
   const parts: Buffer[] = [];
   for (const { fourcc, data } of chunks) {
     const header = Buffer.alloc(8);
@@ -70,10 +101,5 @@ function riff(chunks: Chunk[]): Buffer {
     header.writeUInt32LE(data.length, 4);
     parts.push(header, data, data.length & 1 ? Buffer.alloc(1) : Buffer.alloc(0));
   }
-  const body = Buffer.concat(parts);
-  const head = Buffer.alloc(12);
-  head.write('RIFF', 0, 'latin1');
-  head.writeUInt32LE(body.length + 4, 4);
-  head.write('WEBP', 8, 'latin1');
-  return Buffer.concat([head, body]);
+  return Buffer.concat(parts);
 }

@@ -1,0 +1,47 @@
+import { framesRegion } from './frames-region';
+
+describe(framesRegion.name, () => {
+  it('cuts the box ratio out of the frame, where the crop of the covering size was', () => {
+    // 120×90 covering 500×500 is 667×500: a crop from x = 100 there is x = 18 of the frame.
+    expect(
+      framesRegion({ width: 120, height: 90 }, { width: 500, height: 500 }, { left: 100, top: 0 }),
+    ).toEqual({
+      left: 18,
+      top: 0,
+      width: 90,
+      height: 90,
+    });
+    // A tall box of a wide frame: the whole height, a third of the width.
+    expect(
+      framesRegion({ width: 900, height: 300 }, { width: 100, height: 300 }, { left: 50, top: 0 }),
+    ).toEqual({
+      left: 50,
+      top: 0,
+      width: 100,
+      height: 300,
+    });
+  });
+
+  it('stays within the frame whatever the offset and the rounding', () => {
+    const frame = { width: 101, height: 77 };
+    for (const box of [
+      { width: 33, height: 50 },
+      { width: 500, height: 7 },
+      { width: 1, height: 1 },
+      { width: 640, height: 640 },
+    ]) {
+      for (const offset of [
+        { left: 0, top: 0 },
+        { left: 10_000, top: 10_000 },
+      ]) {
+        const region = framesRegion(frame, box, offset);
+        expect(region.left).toBeGreaterThanOrEqual(0);
+        expect(region.top).toBeGreaterThanOrEqual(0);
+        expect(region.width).toBeGreaterThanOrEqual(1);
+        expect(region.height).toBeGreaterThanOrEqual(1);
+        expect(region.left + region.width).toBeLessThanOrEqual(frame.width);
+        expect(region.top + region.height).toBeLessThanOrEqual(frame.height);
+      }
+    }
+  });
+});
