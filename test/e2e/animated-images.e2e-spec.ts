@@ -1,0 +1,149 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import sharp from 'sharp';
+import { Role } from '../../src/auth/roles';
+import { decodeId } from '../../src/common/ids/short-id';
+import { addUser, filesBelow } from '../support/accounts';
+import { noiseBytes } from '../support/fixtures';
+import { call, login, type Credential } from '../support/http';
+import { multipart, type FilePart } from '../support/multipart';
+import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+
+const DELAYS = [80, 120, 160, 200];
+
+/**
+ * An animation of 4 frames with distinct delays, looping 3 times: each frame its own colour, with
+ * a noisy square moving across it (the frames must differ, or encoders merge them).
+ */
+function animation(format: 'gif' | 'webp', width: number, height: number): Promise<Buffer> {
+  const frames = DELAYS.length;
+  const strip = Buffer.alloc(width * height * frames * 3);
+  const noise = noiseBytes(strip.length, 29);
+  const side = Math.floor(Math.min(width, height) / 3);
+  for (let f = 0; f < frames; f++) {
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const i = ((f * height + y) * width + x) * 3;
+        if (x >= f * side && x < (f + 1) * side && y < side) noise.copy(strip, i, i, i + 3);
+        else strip.set([40 * f, 160, 90], i);
+      }
+    }
+  }
+  const image = sharp(strip, {
+    raw: { width, height: height * frames, channels: 3, pageHeight: height },
+  });
+  const options = { delay: DELAYS, loop: 3 };
+  return (format === 'gif' ? image.gif(options) : image.webp(options)).toBuffer();
+}
+
+interface Stored {
+  format?: string;
+  width?: number;
+  height?: number;
+  pages?: number;
+  delay?: number[];
+  loop?: number;
+}
+
+describe('Animated images (POST /products/:id/images)', () => {
+  let t: TestApp;
+  let app: NestFastifyApplication;
+  let mediaDir: string;
+  let staff: Credential;
+  let productId: string;
+
+  function upload(file: FilePart) {
+    const body = multipart({}, [file]);
+    return call(app, 'POST', `/api/v1/products/${productId}/images`, staff, body.payload, {
+      headers: body.headers,
+    });
+  }
+
+  /** What the storage holds at a served URL, read back as an image. */
+  async function stored(url: string): Promise<Stored> {
+    const file = join(mediaDir, new URL(url).pathname.replace(/^\/media\//, ''));
+    const { format, width, height, pages, delay, loop } = await sharp(
+      await readFile(file),
+    ).metadata();
+    return { format, width, height, pages, delay, loop };
+  }
+
+  beforeAll(async () => {
+    // Frames of 120×90 are 10,800 pixels: 4 of them are within the limit, and so are 4 of the
+    // 500×500 card rendition (1,000,000); 200 of them are not.
+    t = await startTestApp({ MAX_IMAGE_PIXELS: '2000000' });
+    app = t.app;
+    mediaDir = join(t.db.env.DATA_DIR, 'media');
+    const admin = { bearer: await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+    staff = await addUser(app, admin, 'anna', Role.Staff);
+    const res = await call(app, 'POST', '/api/v1/products', staff, { name: 'Spinning top' });
+    expect(res.statusCode).toBe(201);
+    productId = res.json<{ id: string }>().id;
+  });
+  afterAll(() => t.close());
+
+  it.each([
+    ['gif', 'image/gif'],
+    ['webp', 'image/webp'],
+  ] as const)(
+    'keeps an animated %s animated: the stored original and every WebP rendition',
+    async (format, type) => {
+      const res = await upload({
+        data: await animation(format, 120, 90),
+        filename: `spin.${format}`,
+        contentType: type,
+      });
+
+      expect(res.statusCode).toBe(201);
+      const body = res.json();
+      expect(body).toMatchObject({ format, mime_type: type, width: 120, height: 90 });
+      const animated = { pages: 4, delay: DELAYS, loop: 3 };
+      expect(await stored(body.url)).toEqual({ format, width: 120, height: 90, ...animated });
+      const renditions = Object.entries<{ url: string; width: number; height: number }>(
+        body.renditions,
+      );
+      expect(renditions.map(([name]) => name).sort()).toEqual(['card', 'large', 'thumb']);
+      for (const [name, rendition] of renditions) {
+        expect({ name, ...(await stored(rendition.url)) }).toEqual({
+          name,
+          format: 'webp',
+          width: rendition.width,
+          height: rendition.height,
+          ...animated,
+        });
+      }
+      const served = await app.inject({ url: new URL(body.url).pathname });
+      expect(served.statusCode).toBe(200);
+      expect(served.headers['content-type']).toBe(type);
+    },
+  );
+
+  it('refuses an animation with more pixels in all its frames than MAX_IMAGE_PIXELS', async () => {
+    const frames = await sharp(await animation('gif', 120, 90), { animated: true })
+      .raw()
+      .toBuffer();
+    // 200 frames (2,160,000 pixels), each within the limit.
+    const long = await sharp(Buffer.concat(Array.from({ length: 50 }, () => frames)), {
+      raw: { width: 120, height: 90 * 200, channels: 4, pageHeight: 90 },
+    })
+      .gif({ keepDuplicateFrames: true, delay: 50 })
+      .toBuffer();
+    expect((await sharp(long).metadata()).pages).toBe(200);
+
+    const folder = join(mediaDir, 'products', decodeId(productId)!);
+    const before = filesBelow(folder).length;
+
+    const res = await upload({ data: long, filename: 'long.gif', contentType: 'image/gif' });
+
+    expect(res.statusCode).toBe(400);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.json()).toMatchObject({
+      code: 'image_too_many_pixels',
+      detail:
+        'The animation has more than 2000000 pixels in its 200 frames (width × height × frames).',
+      errors: [{ field: 'image', message: 'more than 2000000 pixels in 200 frames' }],
+    });
+    expect(filesBelow(folder).length).toBe(before);
+  });
+});
