@@ -141,7 +141,7 @@ describe('Animated images (POST /products/:id/images)', () => {
     expect(res.json()).toMatchObject({
       code: 'image_too_many_pixels',
       detail:
-        'The animation has more than 2000000 pixels in its 200 frames (width × height × frames).',
+        'The animation has more than 2000000 pixels in its 200 frames (width × height × frames, each frame counting as at least 64×64).',
       errors: [{ field: 'image', message: 'more than 2000000 pixels in 200 frames' }],
     });
     expect(filesBelow(folder).length).toBe(before);

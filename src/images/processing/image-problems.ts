@@ -16,11 +16,15 @@ export function tooManyPixels(maxPixels: number): AppError {
   ]);
 }
 
-/** An animation's frames are decoded pixels too: width × height × frames counts against the limit. */
+/**
+ * An animation's frames are decoded pixels too: width × height × frames counts against the limit,
+ * each frame as at least 64×64 (a frame's fixed cost).
+ */
 export function tooManyFramePixels(maxPixels: number, frames: number): AppError {
   return new AppError(
     'image_too_many_pixels',
-    `The animation has more than ${maxPixels} pixels in its ${frames} frames (width × height × frames).`,
+    `The animation has more than ${maxPixels} pixels in its ${frames} frames ` +
+      '(width × height × frames, each frame counting as at least 64×64).',
     [{ field: 'image', message: `more than ${maxPixels} pixels in ${frames} frames` }],
   );
 }

@@ -577,10 +577,23 @@ describe(ImageProcessor.name, () => {
 
       expect(error.code).toBe('image_too_many_pixels');
       expect(error.detail).toBe(
-        'The animation has more than 40000 pixels in its 4 frames (width × height × frames).',
+        'The animation has more than 40000 pixels in its 4 frames (width × height × frames, each frame counting as at least 64×64).',
       );
       const unlimited = await rejection(new ImageProcessor(validateEnv({})).process(file));
       expect(unlimited.code).toBe('invalid_image');
+
+      // A frame costs a fixed part whatever its size: tiny frames count as 64×64 (4,096) each.
+      const tiny = (frames: number): Promise<Buffer> =>
+        sharp(noiseBytes(8 * 8 * frames * 3, frames), {
+          raw: { width: 8, height: 8 * frames, channels: 3, pageHeight: 8 },
+        })
+          .gif({ keepDuplicateFrames: true })
+          .toBuffer();
+      const small = new ImageProcessor(validateEnv({ MAX_IMAGE_PIXELS: '50000' }));
+      const twelve = await small.process(write('12-tiny.gif', await tiny(12)));
+      expect(await animationOf(twelve.original.buffer)).toMatchObject({ pages: 12 });
+      const thirteen = await rejection(small.process(write('13-tiny.gif', await tiny(13))));
+      expect(thirteen.detail).toContain('in its 13 frames');
     });
   });
 
