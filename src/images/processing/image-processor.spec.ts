@@ -413,6 +413,10 @@ describe(ImageProcessor.name, () => {
         delay: DELAYS,
         loop: 3,
       });
+      // Re-encoded with its own palette: every frame's pixels as uploaded.
+      const frames = (bytes: Buffer): Promise<Buffer> =>
+        sharp(bytes, { animated: true }).raw().toBuffer();
+      expect((await frames(result.original.buffer)).equals(await frames(input))).toBe(true);
       const sizes = { thumb: [150, 150], card: [500, 500], large: [120, 90], small: [40, 30] };
       for (const [name, [width, height]] of Object.entries(sizes)) {
         const rendition = result.renditions[name];
@@ -747,6 +751,25 @@ describe(ImageProcessor.name, () => {
           blue: true,
         });
       }
+    });
+
+    it('reads the facts a result is planned from: displayed size, frames, format', async () => {
+      const svg = Buffer.from(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="200" height="100"><rect width="200" height="100"/></svg>',
+      );
+      const avif = await noisyRgb(30, 20, 2).avif({ effort: 0 }).toBuffer();
+      expect(await readImageFacts({ buffer: await animation('gif', 120, 90) })).toEqual({
+        width: 120,
+        height: 90,
+        pages: 4,
+        format: 'gif',
+        hasAlpha: expect.any(Boolean) as boolean,
+      });
+      expect(await readImageFacts({ buffer: avif })).toMatchObject({ format: 'avif', pages: 1 });
+      expect(await readImageFacts({ buffer: svg })).toMatchObject({ format: 'svg', width: 200 });
+      expect((await rejection(readImageFacts({ buffer: noiseBytes(64, 3) }))).code).toBe(
+        'invalid_image',
+      );
     });
 
     it('checks the pixels, and the frames kept, from the header before decoding', async () => {
