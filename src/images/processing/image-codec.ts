@@ -92,7 +92,7 @@ function open(input: CodecInput, options: SharpOptions): Sharp {
   return sharp(data, { ...options, raw: { width, height, channels } });
 }
 
-/** The header alone: dimensions and colour model. */
+/** The header alone: dimensions, colour model, orientation, frames and format. */
 export async function readHeader(input: CodecInput): Promise<ImageHeader> {
   const meta = await open(input, { limitInputPixels: false })
     .metadata()
