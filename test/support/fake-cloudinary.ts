@@ -6,7 +6,10 @@
  * prefix, paged with `next_cursor`), and plain delivery URLs,
  * and it checks every request the way Cloudinary does (API key, SHA-1 request signature,
  * timestamp freshness, HTTP Basic auth for the Admin API). Delivery never transforms: it
- * serves the stored bytes and records the requested transformation string.
+ * checks the transformation's common parameters (crop, gravity, background, format, quality,
+ * size), serves the stored bytes, and records what was asked for (the transformation string,
+ * each component's parameters, the request's Accept), so that tests see which transformation
+ * Cloudinary would have made.
  *
  * The SDK picks http or https when first loaded (from CLOUDINARY_URL's `upload_prefix`); pass
  * `agent: new http.Agent()` with explicit `cloud_name`, `api_key`, `api_secret` and
@@ -30,6 +33,25 @@ export interface RecordedUpload {
   file: Buffer;
 }
 
+/** A delivery request as the fake saw it, whatever its answer. */
+export interface DeliveryRequest {
+  /** The URL's path, as sent (query string excluded). */
+  path: string;
+  /** 200 served, 400 a transformation Cloudinary would refuse, 404 no such asset or cloud. */
+  status: number;
+  /** The asset's full public id; undefined when none matched. */
+  publicId?: string;
+  /** The transformation components, `/`-joined as in the URL (empty for none). */
+  transformation: string;
+  /**
+   * Each component's parameters by name: `c_fill,g_auto,w_5/f_auto` is
+   * `[{ c: 'fill', g: 'auto', w: '5' }, { f: 'auto' }]`.
+   */
+  components: Record<string, string>[];
+  /** The request's Accept header, by which Cloudinary picks the format of `f_auto`. */
+  accept?: string;
+}
+
 export interface FakeAsset {
   publicId: string;
   bytes: Buffer;
@@ -50,6 +72,8 @@ export interface FakeCloudinary {
   readonly destroys: Record<string, string>[];
   /** Delivery GETs served. */
   readonly deliveries: { publicId: string; transformation: string }[];
+  /** Every delivery GET or HEAD, in order, with its parsed transformation and answer. */
+  readonly deliveryRequests: DeliveryRequest[];
   /** Every error answer the fake gave (API and delivery). */
   readonly rejected: { path: string; status: number; reason: string }[];
   /** Stored assets by full public id (folder included). */
@@ -121,6 +145,74 @@ function stringToSign(fields: Record<string, string>, version: 1 | 2): string {
 
 function isTransformationSegment(segment: string): boolean {
   return segment.split(',').every((part) => TRANSFORMATION_PART.test(part));
+}
+
+/**
+ * A delivery path after `<cloud>/image/upload/`: its transformation components (segments of
+ * `key_value` parameters), then an optional `v<version>`, then the public id (with any extension).
+ */
+function splitDeliveryPath(rest: string[]): { transformations: string[]; publicPath: string } {
+  let index = 0;
+  while (
+    index < rest.length - 1 &&
+    !VERSION_SEGMENT.test(rest[index]) &&
+    isTransformationSegment(rest[index])
+  ) {
+    index++;
+  }
+  const transformations = rest.slice(0, index);
+  if (index < rest.length - 1 && VERSION_SEGMENT.test(rest[index])) index++;
+  return { transformations, publicPath: rest.slice(index).join('/') };
+}
+
+/** `c_fill,g_auto/f_webp` → `[{ c: 'fill', g: 'auto' }, { f: 'webp' }]`. */
+function parseComponents(transformations: string[]): Record<string, string>[] {
+  return transformations.map((segment) =>
+    Object.fromEntries(
+      segment.split(',').map((part) => {
+        const underscore = part.indexOf('_');
+        return [part.slice(0, underscore), part.slice(underscore + 1)];
+      }),
+    ),
+  );
+}
+
+const CROP_MODES = new Set(
+  'scale fit limit mfit fill lfill fill_pad pad lpad mpad crop thumb auto auto_pad'.split(' '),
+);
+const GRAVITIES = new Set(
+  'center north south east west north_east north_west south_east south_west'.split(' '),
+);
+const DELIVERY_FORMATS = new Set(
+  'auto jpg jpe jpeg png gif webp avif jxl jp2 wdp bmp tiff ico heic pdf svg'.split(' '),
+);
+/** What Cloudinary accepts of the parameters the service sends, by parameter. */
+const PARAMETER_VALUES: Record<string, (value: string) => boolean> = {
+  c: (v) => CROP_MODES.has(v),
+  g: (v) => GRAVITIES.has(v) || /^(auto|faces?)(:[a-z_]+)?$/.test(v),
+  f: (v) => DELIVERY_FORMATS.has(v),
+  q: (v) => /^(100|[1-9][0-9]?)$/.test(v) || /^auto(:(best|good|eco|low))?$/.test(v),
+  w: (v) => /^([1-9][0-9]*|[0-9]*\.[0-9]+|iw|ih|auto)$/.test(v),
+  h: (v) => /^([1-9][0-9]*|[0-9]*\.[0-9]+|iw|ih|auto)$/.test(v),
+  // A colour name, `rgb:` hex (3, 4, 6 or 8 digits; the 4th or 8th is the alpha), or a mode.
+  b: (v) =>
+    /^[a-z]+$/.test(v) ||
+    /^rgb:([0-9a-f]{3,4}|[0-9a-f]{6}|[0-9a-f]{8})$/i.test(v) ||
+    /^(auto|blurred|gen_fill)(:.+)?$/.test(v),
+};
+
+/**
+ * Why Cloudinary would refuse these components (it answers 400 with X-Cld-Error), or undefined.
+ * Only the parameters listed above are checked; any other passes.
+ */
+function invalidTransformation(components: Record<string, string>[]): string | undefined {
+  for (const component of components) {
+    for (const [key, value] of Object.entries(component)) {
+      const valid = PARAMETER_VALUES[key];
+      if (valid && !valid(value)) return `Invalid transformation parameter ${key}_${value}`;
+    }
+  }
+  return undefined;
 }
 
 function formatOf(metadata: sharp.Metadata): string {
@@ -220,6 +312,7 @@ export function startFakeCloudinary(options: FakeCloudinaryOptions): Promise<Fak
   const uploads: RecordedUpload[] = [];
   const destroys: Record<string, string>[] = [];
   const deliveries: { publicId: string; transformation: string }[] = [];
+  const deliveryRequests: DeliveryRequest[] = [];
   const rejected: { path: string; status: number; reason: string }[] = [];
   const assets = new Map<string, FakeAsset>();
   const hung = new Set<http.IncomingMessage>();
@@ -490,33 +583,38 @@ export function startFakeCloudinary(options: FakeCloudinaryOptions): Promise<Fak
     req: http.IncomingMessage,
     res: http.ServerResponse,
     segments: string[],
+    path: string,
   ): void => {
-    const notFound = (reason: string): void => {
-      rejected.push({ path: req.url ?? '', status: 404, reason });
-      res.writeHead(404, { 'x-cld-error': reason, 'content-type': 'text/plain' });
+    const [cloud, resourceType, type, ...rest] = segments;
+    const { transformations, publicPath } = splitDeliveryPath(rest);
+    const components = parseComponents(transformations);
+    const record: DeliveryRequest = {
+      path,
+      status: 200,
+      transformation: transformations.join('/'),
+      components,
+      accept: req.headers.accept,
+    };
+    deliveryRequests.push(record);
+    const refuse = (status: number, reason: string): void => {
+      record.status = status;
+      rejected.push({ path: req.url ?? '', status, reason });
+      res.writeHead(status, {
+        'x-cld-error': reason.replace(/[^\x20-\x7e]/g, '?'),
+        'content-type': 'text/plain',
+      });
       res.end(reason);
     };
-    const [cloud, resourceType, type, ...rest] = segments;
-    if (cloud !== cloudName) return notFound(`Invalid cloud_name ${cloud}`);
+    if (cloud !== cloudName) return refuse(404, `Invalid cloud_name ${cloud}`);
     if (resourceType !== 'image' || type !== 'upload' || rest.length === 0) {
-      return notFound('Resource not found');
+      return refuse(404, 'Resource not found');
     }
-    let index = 0;
-    const transformations: string[] = [];
-    while (
-      index < rest.length - 1 &&
-      !VERSION_SEGMENT.test(rest[index]) &&
-      isTransformationSegment(rest[index])
-    ) {
-      transformations.push(rest[index]);
-      index++;
-    }
-    if (index < rest.length - 1 && VERSION_SEGMENT.test(rest[index])) index++;
-    const path = rest.slice(index).join('/');
-    const withoutExtension = path.replace(/\.[A-Za-z0-9]+$/, '');
-    const asset = assets.get(path) ?? assets.get(withoutExtension);
-    if (!asset) return notFound('Resource not found');
-    deliveries.push({ publicId: asset.publicId, transformation: transformations.join('/') });
+    const invalid = invalidTransformation(components);
+    if (invalid) return refuse(400, invalid);
+    const asset = assets.get(publicPath) ?? assets.get(publicPath.replace(/\.[A-Za-z0-9]+$/, ''));
+    if (!asset) return refuse(404, 'Resource not found');
+    record.publicId = asset.publicId;
+    deliveries.push({ publicId: asset.publicId, transformation: record.transformation });
     res.writeHead(200, {
       'content-type': CONTENT_TYPES[asset.format] ?? 'application/octet-stream',
       'content-length': asset.bytes.length,
@@ -538,7 +636,7 @@ export function startFakeCloudinary(options: FakeCloudinaryOptions): Promise<Fak
         } catch {
           throw new CloudinaryError(400, 'Malformed URL');
         }
-        handleDelivery(req, res, decoded);
+        handleDelivery(req, res, decoded, url.pathname);
       } else {
         req.resume();
         throw new CloudinaryError(404, 'Not found');
@@ -572,6 +670,7 @@ export function startFakeCloudinary(options: FakeCloudinaryOptions): Promise<Fak
         uploads,
         destroys,
         deliveries,
+        deliveryRequests,
         rejected,
         assets,
         failNext(count, status) {
@@ -585,6 +684,7 @@ export function startFakeCloudinary(options: FakeCloudinaryOptions): Promise<Fak
           uploads.length = 0;
           destroys.length = 0;
           deliveries.length = 0;
+          deliveryRequests.length = 0;
           rejected.length = 0;
           assets.clear();
           failures = { count: 0, status: 500 };
