@@ -1,7 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { Logger } from '@nestjs/common';
+import { readFileSync } from 'node:fs';
+import { developmentSecret } from '../common/secrets/development-secret';
 import { JwtAlgorithm, NodeEnv } from '../config/env.validation';
 import type { AuthConfig } from './auth.config';
 
@@ -31,21 +29,6 @@ export function loadJwtKeys(config: AuthConfig): JwtKeys {
   if (config.NODE_ENV === NodeEnv.Production)
     throw new Error('JWT_SECRET is required in production');
 
-  const dir = resolve(config.DATA_DIR);
-  const file = join(dir, DEV_SECRET_FILE);
-  if (!existsSync(file)) {
-    mkdirSync(dir, { recursive: true });
-    // 'wx' fails if another process created it meanwhile; then both read the same file below.
-    try {
-      writeFileSync(file, randomBytes(48).toString('base64url'), { flag: 'wx', mode: 0o600 });
-      new Logger('Auth').warn(
-        `JWT_SECRET is not set; generated a development secret in ${file}. Set JWT_SECRET in production.`,
-      );
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
-  }
-  chmodSync(file, 0o600);
-  const secret = readFileSync(file, 'utf8').trim();
+  const secret = developmentSecret(config.DATA_DIR, DEV_SECRET_FILE, 'JWT_SECRET');
   return new JwtKeys(JwtAlgorithm.HS256, secret, secret);
 }

@@ -11,7 +11,7 @@ import {
   type StoredImage,
 } from '../storage/image-storage';
 import { StorageDeletionsService } from '../storage/storage-deletions.service';
-import { imageObjectKey, importedImageKey, keyStem } from '../storage/storage-keys';
+import { derivedPrefix, imageObjectKey, importedImageKey, keyStem } from '../storage/storage-keys';
 import { STORAGE_PROVIDER, type StorageProvider } from '../storage/storage-provider';
 import type { Image } from './entities/image.entity';
 import { ImageKeysRepository } from './image-keys.repository';
@@ -48,7 +48,7 @@ export interface FilesOf {
 export type StoreUnderLock = (product: Product, manager: EntityManager) => Promise<StoredFiles>;
 
 /** The keys an image's files occupy: its original's and its renditions'. */
-type FileKeys = Pick<Image, 'storageKey' | 'renditions'>;
+type FileKeys = Pick<Image, 'id' | 'storageKey' | 'renditions'>;
 
 export interface ImageUrls {
   original: string;
@@ -157,9 +157,15 @@ export class ImageFilesService {
     };
   }
 
-  /** Every storage key an image occupies: the original and each stored rendition, once each. */
+  /**
+   * Every storage key an image occupies: the original and each stored rendition, once each, and
+   * where the service keeps the results of its transform URLs, their prefix (`derived/<id>/`,
+   * deleted as a whole by the file-deletion job).
+   */
   keysOf(image: FileKeys): string[] {
-    return [...new Set([image.storageKey, ...Object.values(image.renditions).map((r) => r.key)])];
+    const keys = [image.storageKey, ...Object.values(image.renditions).map((r) => r.key)];
+    if (this.images.keepsDerivedResults) keys.push(derivedPrefix(image.id));
+    return [...new Set(keys)];
   }
 
   /**

@@ -8,6 +8,8 @@ const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
 /** SQL: the image id a key is made from (see imageObjectKey), or null for other keys. */
 const IMAGE_ID_OF = (column: string) =>
   `substring(${column} from '^(?:products/${UUID}|uploads)/(${UUID})/')::uuid`;
+/** SQL: the image id of a transform result's key (`derived/<image>/…`), or null. */
+const DERIVED_ID_OF = (column: string) => `substring(${column} from '^derived/(${UUID})/')::uuid`;
 
 /**
  * Who holds a stable storage key (the Ocha API's `products/<slug>.<ext>`, see ImageFilesService),
@@ -33,7 +35,8 @@ export class ImageKeysRepository {
 
   /**
    * Those of `keys` that an image's row names, as its original or a rendition, compared by stem
-   * (another extension is the same object on Cloudinary). A key made from an image's id
+   * (another extension is the same object on Cloudinary); a transform result's key
+   * (`derived/<image>/…`) is held while its image exists. A key made from an image's id
    * (`products/<p>/<image>/…`, `uploads/<image>/…`) is looked up in that image's row, one index
    * read; any other key (the Ocha API's `products/<slug>.<ext>`) in every row, one scan for all of
    * them.
@@ -43,14 +46,19 @@ export class ImageKeysRepository {
     // The scan of every row runs only when some key has no image id (a one-time filter).
     const rows = await manager.query<{ key: string }[]>(
       `WITH listed AS MATERIALIZED (
-         SELECT key, ${STEM_OF('key')} AS stem, ${IMAGE_ID_OF('key')} AS image_id
+         SELECT key, ${STEM_OF('key')} AS stem, ${IMAGE_ID_OF('key')} AS image_id,
+                ${DERIVED_ID_OF('key')} AS derived_id
            FROM unnest($1::text[]) AS key
        ),
-       unresolved AS MATERIALIZED (SELECT key, stem FROM listed WHERE image_id IS NULL)
+       unresolved AS MATERIALIZED (
+         SELECT key, stem FROM listed WHERE image_id IS NULL AND derived_id IS NULL
+       )
        SELECT l.key FROM listed l JOIN images i ON i.id = l.image_id
         WHERE ${STEM_OF('i.storage_key')} = l.stem
            OR EXISTS (SELECT 1 FROM jsonb_each(i.renditions) r
                        WHERE ${STEM_OF("r.value->>'key'")} = l.stem)
+       UNION
+       SELECT l.key FROM listed l JOIN images i ON i.id = l.derived_id
        UNION
        SELECT u.key FROM unresolved u
          JOIN (SELECT ${STEM_OF('storage_key')} AS stem FROM images

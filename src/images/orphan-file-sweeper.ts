@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { safeError } from '../common/logging/safe-error';
 import { JobQueue } from '../jobs/job-queue.service';
-import { isServableKey, keyStem } from '../storage/storage-keys';
+import { imageIdOfDerivedKey, isServableKey, keyStem } from '../storage/storage-keys';
 import { STORAGE_PROVIDER, type StorageProvider } from '../storage/storage-provider';
 import { ImageKeysRepository } from './image-keys.repository';
 import { IMAGES_CONFIG, type ImagesConfig } from './images.config';
@@ -10,8 +10,11 @@ import { IMAGES_CONFIG, type ImagesConfig } from './images.config';
 /** The queue of the sweep: one job per tick of ORPHAN_SWEEP_CRON. */
 export const ORPHAN_FILE_SWEEP_QUEUE = 'orphan-file-sweep';
 
-/** Where the service writes (storage-keys.ts); nothing else in the storage is looked at. */
-const PREFIXES = ['products/', 'uploads/'];
+/**
+ * Where the service writes (storage-keys.ts): images' files and the results of transform URLs;
+ * nothing else in the storage is looked at.
+ */
+const PREFIXES = ['products/', 'uploads/', 'derived/'];
 /** Listed keys checked against the rows in one query. */
 const BATCH = 500;
 
@@ -66,7 +69,7 @@ export class OrphanFileSweeper implements OnModuleInit {
       for await (const object of this.storage.list(prefix)) {
         if (signal?.aborted) throw new Error('The orphan sweep was stopped before its end');
         sweep.listed += 1;
-        if (object.lastModified < before && isServableKey(object.key)) batch.push(object.key);
+        if (object.lastModified < before && isSwept(object.key)) batch.push(object.key);
         if (batch.length === BATCH) {
           await this.deleteOrphans(batch, sweep);
           batch = [];
@@ -107,4 +110,9 @@ export class OrphanFileSweeper implements OnModuleInit {
       return true;
     });
   }
+}
+
+/** An image's file, or a transform result (`derived/<image>/…`, held while its image exists). */
+function isSwept(key: string): boolean {
+  return isServableKey(key) || imageIdOfDerivedKey(key) !== undefined;
 }

@@ -1,4 +1,4 @@
-import type { ImageTransform } from './image-transform';
+import type { DeliveryTransform, ImageTransform } from './image-transform';
 import { StorageError } from './storage-provider';
 
 /** The injection token of the configured provider's {@link ImageStorage}. */
@@ -118,6 +118,11 @@ export interface ImageStorage {
   readonly needsRenditionBytes: boolean;
   readonly keyPolicy: KeyPolicy;
   /**
+   * Whether the results of transform URLs are made by the service and kept as objects under
+   * `derived/<imageId>/` (deleted with the image); false where the storage makes them itself.
+   */
+  readonly keepsDerivedResults: boolean;
+  /**
    * Stores the original, and the renditions as this storage keeps them. Every key is pushed onto
    * `written` before it is written, so that the caller can delete what a failure left behind. A
    * failed write is a {@link StorageWriteError}.
@@ -135,6 +140,13 @@ export interface ImageStorage {
   ): Promise<Record<string, StoredRenditionRecord>>;
   /** The URL clients fetch a stored file from: an original's key, or a rendition's record. */
   url(file: StoredFileRef): Promise<string>;
+  /**
+   * Where the storage makes results on request itself (Cloudinary): the URL that asks it for
+   * `transform` of the original stored under `key`, so that no bytes pass through the service.
+   * Undefined where the service makes each result once and keeps it as an object of its own
+   * (`derived/…` keys, delivered through StorageProvider.serve).
+   */
+  transformedUrl(key: string, transform: DeliveryTransform): Promise<string> | undefined;
 }
 
 /** Writing `key` failed: the provider's error is the cause. */

@@ -34,3 +34,17 @@ export function transformedSize(
     height: Math.max(1, Math.round(height * scale)),
   };
 }
+
+/**
+ * A result made on request (a transform URL): its final box (in device pixels, never beyond the
+ * original), how the image fits it, its format and the encoder's quality. `contain` fits the whole
+ * image and pads it to the box.
+ */
+export interface DeliveryTransform {
+  width: number;
+  height: number;
+  fit: ImageFit | 'contain';
+  /** `auto`: the storage picks the format per browser (where it makes results itself). */
+  format: 'auto' | 'avif' | 'webp' | 'jpeg' | 'png' | 'gif';
+  quality: number;
+}

@@ -1,29 +1,9 @@
 import { realpath } from 'node:fs/promises';
-import type { IncomingHttpHeaders } from 'node:http';
 import { extname, isAbsolute, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { send, type SendOptions } from '@fastify/send';
+import type { MediaAnswer, MediaRequest } from './media-answer';
 import { CONTENT_TYPES, deliveryHeaders } from './storage-provider';
-
-/** The parts of a request that decide the answer: its method and its conditional/range headers. */
-export interface MediaRequest {
-  method?: string;
-  headers: IncomingHttpHeaders;
-}
-
-/** How /media answers a request for a file, whatever the framework that writes it. */
-export type MediaAnswer =
-  | {
-      kind: 'file';
-      /** 200, 206 (one byte range) or 304 (not modified). */
-      status: number;
-      headers: Record<string, string | number>;
-      /** The bytes to send (empty for HEAD); none for 304. */
-      body?: Readable;
-    }
-  | { kind: 'not_found' }
-  | { kind: 'precondition_failed' }
-  | { kind: 'range_not_satisfiable'; contentRange: string };
 
 /**
  * What @fastify/send decides for us: conditional requests, byte ranges, HEAD and the stream of
@@ -150,8 +130,8 @@ function notModifiedByKnownValidators(
   return { kind: 'file', status: 304, headers: mediaHeaders(sent, contentTypeOf(key), false) };
 }
 
-/** send's headers with our validator, type and delivery headers. */
-function mediaHeaders(
+/** send's headers (or the storage's) with our validator, type and delivery headers. */
+export function mediaHeaders(
   sent: Record<string, string | number>,
   contentType: string,
   withBody: boolean,

@@ -88,7 +88,7 @@ export class StorageDeletionsService implements OnModuleInit {
     const failures: unknown[] = [];
     for (let i = 0; i < keys.length; i += DELETES_AT_ONCE) {
       const results = await Promise.allSettled(
-        keys.slice(i, i + DELETES_AT_ONCE).map((key) => this.storage.delete(key)),
+        keys.slice(i, i + DELETES_AT_ONCE).map((key) => this.deleteKey(key)),
       );
       for (const result of results) if (result.status === 'rejected') failures.push(result.reason);
     }
@@ -102,6 +102,15 @@ export class StorageDeletionsService implements OnModuleInit {
       });
     }
     return { deleted: keys.length };
+  }
+
+  /**
+   * A key, or a prefix (ending in `/`: an image's `derived/<id>/` results): every object listed
+   * under it. An object written under the prefix while it is deleted is left to the orphan sweep.
+   */
+  private async deleteKey(key: string): Promise<void> {
+    if (!key.endsWith('/')) return this.storage.delete(key);
+    for await (const object of this.storage.list(key)) await this.storage.delete(object.key);
   }
 }
 

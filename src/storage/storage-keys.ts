@@ -30,6 +30,28 @@ export function imageObjectKey(
   return `${prefix}/${imageId}/${variant}.${extension}`;
 }
 
+/**
+ * Where the results an image's transform URLs made are kept: `derived/<imageId>/`, apart from the
+ * image's own files (they move with no row and are deleted all together, by prefix, with the image).
+ */
+export function derivedPrefix(imageId: string): string {
+  if (!UUID.test(imageId)) throw new Error('derived keys are built from UUIDs');
+  return `derived/${imageId}/`;
+}
+
+/** The key of one result of an image's transform URLs: `derived/<imageId>/<variant>.<ext>`. */
+export function derivedObjectKey(imageId: string, variant: string, extension: string): string {
+  if (!VARIANT.test(variant) || !EXTENSION.test(extension))
+    throw new Error('bad variant or extension');
+  return `${derivedPrefix(imageId)}${variant}.${extension}`;
+}
+
+/** The image id of a derived key, or undefined for any other key. */
+export function imageIdOfDerivedKey(key: string): string | undefined {
+  const match = DERIVED_KEY.exec(key);
+  return match?.[1];
+}
+
 const SLUG = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 
 /**
@@ -56,6 +78,8 @@ const SERVABLE_KEYS = [
   new RegExp(`^uploads/${UUID_PART}/${VARIANT_PART}\\.${SERVABLE_EXTENSION}$`),
   new RegExp(`^products/${SLUG_PART}\\.${SERVABLE_EXTENSION}$`),
 ];
+
+const DERIVED_KEY = new RegExp(`^derived/(${UUID_PART})/${VARIANT_PART}\\.${SERVABLE_EXTENSION}$`);
 
 /**
  * Whether `key` has the shape of a key the service writes (an image's file, or the Ocha API's slug

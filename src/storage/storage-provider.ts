@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { MediaAnswer, MediaRequest } from './media-answer';
 
 /** The injection token of the configured {@link StorageProvider}. */
 export const STORAGE_PROVIDER = Symbol('STORAGE_PROVIDER');
@@ -70,6 +71,13 @@ export interface StorageProvider {
    * serves) and S3 (an original read to make its renditions again); undefined for a missing key.
    */
   read?(key: string): Promise<ObjectStream | undefined>;
+  /**
+   * Answers a client's request for the object, where the service delivers stored objects itself
+   * (local disk, S3: the results of transform URLs): the bytes with their validators and the
+   * delivery headers, `304` for a current copy, `206` for a byte range, `416` past the end. Absent
+   * where clients fetch objects from the storage (Cloudinary).
+   */
+  serve?(key: string, request: MediaRequest): Promise<MediaAnswer>;
   /** Readiness: throws a {@link StorageError} saying why when the storage cannot be used. */
   check(): Promise<void>;
   /** Releases connections (at shutdown). */

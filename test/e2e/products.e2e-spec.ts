@@ -4,6 +4,8 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 import { Role } from '../../src/auth/roles';
 import { decodeId } from '../../src/common/ids/short-id';
+import { eventually } from '../support/eventually';
+import { pendingFileDeletions } from '../support/file-deletions';
 import { solidJpeg } from '../support/fixtures';
 import { call, login, type Credential } from '../support/http';
 import { multipart } from '../support/multipart';
@@ -265,6 +267,11 @@ describe('Products', () => {
       .get(DataSource)
       .query('SELECT count(*)::int AS n FROM images WHERE product_id = $1', [decodeId(p.id)]);
     expect(n).toBe(0);
+    // The files go in a file-deletion job queued with the delete, run just after its commit.
+    await eventually(
+      async () => (await pendingFileDeletions(app.get(DataSource))).length === 0,
+      'the file deletions to run',
+    );
     expect(files.filter((f) => existsSync(f))).toEqual([]);
   });
 });

@@ -1,8 +1,5 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
+import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import { Inject, Injectable } from '@nestjs/common';
 import {
   IMAGE_STORAGE,
@@ -12,19 +9,11 @@ import {
 import { imageObjectKey } from '../../storage/storage-keys';
 import { STORAGE_PROVIDER, type StorageProvider } from '../../storage/storage-provider';
 import type { StoredRendition } from '../entities/image.entity';
-import { uploadTempDir } from '../intake/upload-spool';
 import { ImageProcessor, type EncodedImage } from '../processing/image-processor';
+import { spoolStoredOriginal } from '../stored-original';
 import type { RebuiltImage } from './image-renditions.repository';
 import { renditionSetOf } from './rendition-set';
 import { RENDITIONS_CONFIG, type RenditionsConfig } from './renditions.config';
-
-/** The stored original is gone or unreadable: its renditions cannot be made again. */
-export class OriginalMissingError extends Error {
-  constructor(readonly key: string) {
-    super(`The original ${key} is not in storage`);
-    this.name = 'OriginalMissingError';
-  }
-}
 
 /**
  * Makes an image's renditions again, as the configured presets say, from its stored original: read
@@ -77,32 +66,13 @@ export class RenditionMaker {
   }
 
   private async encode(key: string): Promise<Record<string, EncodedImage>> {
-    const path = await this.readOriginal(key);
+    const path = await spoolStoredOriginal(this.storage, key, this.config, 'rendition-rebuild');
     try {
       const processed = await this.processor.process(path, { renditions: true });
       return processed.renditions;
     } finally {
       await rm(path, { force: true });
     }
-  }
-
-  /** The original, copied into the upload spool (whose sweep removes what a crash leaves). */
-  private async readOriginal(key: string): Promise<string> {
-    if (!this.storage.read) {
-      throw new Error(`${this.storage.driver} storage cannot read originals back`);
-    }
-    const object = await this.storage.read(key);
-    if (!object) throw new OriginalMissingError(key);
-    const dir = uploadTempDir(this.config);
-    await mkdir(dir, { recursive: true });
-    const path = join(dir, `rendition-rebuild-${randomUUID()}`);
-    try {
-      await pipeline(object.stream, createWriteStream(path));
-    } catch (error) {
-      await rm(path, { force: true });
-      throw error;
-    }
-    return path;
   }
 }
 

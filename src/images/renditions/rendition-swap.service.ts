@@ -41,7 +41,7 @@ export class RenditionSwap {
         await this.deletions.enqueue(manager, written);
         return false;
       }
-      const next = { storageKey: image.storageKey, renditions };
+      const next = { id: image.id, storageKey: image.storageKey, renditions };
       await this.deletions.enqueue(manager, this.files.releasedKeys(image, next));
       await this.runs.count(manager, runId, 'done');
       return true;

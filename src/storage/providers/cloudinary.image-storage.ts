@@ -6,7 +6,7 @@ import {
   type StoredImage,
   type StoredRenditionRecord,
 } from '../image-storage';
-import { transformedSize } from '../image-transform';
+import { transformedSize, type DeliveryTransform } from '../image-transform';
 import type { CloudinaryStorageProvider } from './cloudinary.storage-provider';
 import { putImageFile, storedImage } from './files.image-storage';
 
@@ -20,6 +20,7 @@ import { putImageFile, storedImage } from './files.image-storage';
 export class CloudinaryImageStorage implements ImageStorage {
   readonly needsRenditionBytes = false;
   readonly keyPolicy = 'overwritable';
+  readonly keepsDerivedResults = false;
 
   constructor(private readonly provider: CloudinaryStorageProvider) {}
 
@@ -58,5 +59,10 @@ export class CloudinaryImageStorage implements ImageStorage {
     return file.transform
       ? this.provider.transformedUrl(file.key, file.transform)
       : this.provider.url(file.key);
+  }
+
+  /** Cloudinary makes results on request itself, from URL transformations. */
+  transformedUrl(key: string, transform: DeliveryTransform): Promise<string> {
+    return this.provider.deliveredUrl(key, transform);
   }
 }

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { v2 as cloudinary, type UploadApiResponse } from 'cloudinary';
 import { withTimeout } from '../../common/concurrency/with-timeout';
-import type { ImageFit, ImageTransform } from '../image-transform';
+import type { DeliveryTransform, ImageFit, ImageTransform } from '../image-transform';
 import { cloudinaryAsset, cloudinaryPrefix, keyOfCloudinaryAsset } from './cloudinary-asset';
 import type { CloudinaryCredentials } from './cloudinary-url';
 import {
@@ -199,6 +199,18 @@ export class CloudinaryStorageProvider implements StorageProvider {
   }
 
   /**
+   * The URL of a result made on request, mapped onto Cloudinary's own URL transformations (see
+   * {@link deliveryTransformation}). Cloudinary makes and caches the result; no bytes pass
+   * through the service.
+   */
+  deliveredUrl(key: string, transform: DeliveryTransform): Promise<string> {
+    const asset = cloudinaryAsset(key, this.options.folder);
+    return Promise.resolve(
+      this.deliveryUrl(asset.fullId, { transformation: deliveryTransformation(transform) }),
+    );
+  }
+
+  /**
    * The credentials work (Admin API ping). The Admin API is rate-limited per hour, so a success
    * is trusted for a minute: readiness probes every few seconds must not use up the quota.
    */
@@ -265,6 +277,37 @@ export class CloudinaryStorageProvider implements StorageProvider {
 interface ResourcePage {
   resources?: { public_id: string; format: string; created_at: string }[];
   next_cursor?: string;
+}
+
+/** Our formats as Cloudinary names them: it says jpg where the API says jpeg. */
+const CLOUDINARY_FORMAT: Record<DeliveryTransform['format'], string> = {
+  auto: 'auto',
+  avif: 'avif',
+  webp: 'webp',
+  jpeg: 'jpg',
+  png: 'png',
+  gif: 'gif',
+};
+
+/** Fully transparent, as Cloudinary spells colours: `rgb:` hex whose fourth byte is the alpha. */
+const TRANSPARENT = 'rgb:00000000';
+
+/**
+ * A result made on request as Cloudinary URL transformations, in two components: the box and fit
+ * (`c_fill` with `g_center` or `g_auto`; `c_pad` for contain, on white for JPEG, which has no
+ * alpha, and transparent otherwise, as the service pads the results it makes; `c_limit` for
+ * inside), then the format (`f_auto`: Cloudinary picks one per browser) and the quality. The box
+ * is already in device pixels and within the original: no `dpr_`.
+ */
+function deliveryTransformation(transform: DeliveryTransform): Record<string, unknown>[] {
+  const fit =
+    transform.fit === 'contain'
+      ? { crop: 'pad', background: transform.format === 'jpeg' ? 'white' : TRANSPARENT }
+      : CROP[transform.fit];
+  return [
+    { ...fit, width: transform.width, height: transform.height },
+    { fetch_format: CLOUDINARY_FORMAT[transform.format], quality: transform.quality },
+  ];
 }
 
 /** A transformation's box and fit as a Cloudinary crop. */

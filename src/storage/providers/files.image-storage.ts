@@ -22,6 +22,7 @@ import {
 export class FilesImageStorage implements ImageStorage {
   readonly needsRenditionBytes = true;
   readonly keyPolicy = 'immutable';
+  readonly keepsDerivedResults = true;
 
   constructor(private readonly provider: StorageProvider) {}
 
@@ -61,6 +62,11 @@ export class FilesImageStorage implements ImageStorage {
       throw new Error(`${this.provider.driver} storage stores renditions; it does not derive them`);
     }
     return this.provider.url(file.key);
+  }
+
+  /** The service makes results and keeps them as objects of their own. */
+  transformedUrl(): undefined {
+    return undefined;
   }
 }
 

@@ -14,6 +14,8 @@ import {
   type StoredObject,
 } from '../storage-provider';
 import { resolveKeyPath } from '../storage-keys';
+import type { MediaAnswer, MediaRequest } from '../media-answer';
+import { answerMediaRequest } from '../media-delivery';
 
 export const LOCAL_TMP_DIR = '.tmp';
 
@@ -127,6 +129,11 @@ export class LocalStorageProvider implements StorageProvider {
       etag: `"${info.size.toString(16)}-${Math.floor(info.mtimeMs).toString(16)}"`,
       lastModified: info.mtime,
     };
+  }
+
+  /** Through @fastify/send (media-delivery.ts), as /media serves the same folder. */
+  serve(key: string, request: MediaRequest): Promise<MediaAnswer> {
+    return answerMediaRequest(this.root, key, request);
   }
 
   async check(): Promise<void> {

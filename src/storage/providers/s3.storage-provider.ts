@@ -1,3 +1,4 @@
+import { extname } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
@@ -10,7 +11,10 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { MediaAnswer, MediaRequest } from '../media-answer';
+import { mediaHeaders } from '../media-delivery';
 import {
+  CONTENT_TYPES,
   StorageError,
   type ListedObject,
   type ListOptions,
@@ -192,6 +196,73 @@ export class S3StorageProvider implements StorageProvider {
     };
   }
 
+  /**
+   * The object for a client: GetObject with the client's Range, If-None-Match, If-Match and
+   * If-Modified-Since, so S3 decides `206`, `304`, `412` and `416` itself, with its own strong ETag
+   * (an MD5 of the bytes). Only the first range of a multi-range request is asked for (S3 serves one).
+   */
+  async serve(key: string, request: MediaRequest): Promise<MediaAnswer> {
+    const get = (range?: string) =>
+      this.client.send(
+        new GetObjectCommand({
+          Bucket: this.options.bucket,
+          Key: this.objectKey(key),
+          Range: range,
+          IfNoneMatch: header(request, 'if-none-match'),
+          IfMatch: header(request, 'if-match'),
+          IfModifiedSince: dateHeader(request, 'if-modified-since'),
+        }),
+      );
+    const range = header(request, 'range')?.split(',')[0];
+    let answer;
+    try {
+      answer = await get(range);
+    } catch (error) {
+      return this.serveFailure(key, error);
+    }
+    const headers: Record<string, string | number> = {
+      'Accept-Ranges': 'bytes',
+      'Content-Length': answer.ContentLength ?? 0,
+      ETag: answer.ETag ?? '',
+      'Last-Modified': (answer.LastModified ?? new Date(0)).toUTCString(),
+    };
+    if (answer.ContentRange) headers['Content-Range'] = answer.ContentRange;
+    const contentType = CONTENT_TYPES[extname(key).slice(1)] ?? 'application/octet-stream';
+    const body = answer.Body as Readable;
+    if (request.method === 'HEAD') body.destroy();
+    return {
+      kind: 'file',
+      status: answer.ContentRange ? 206 : 200,
+      headers: mediaHeaders(headers, contentType, true),
+      body: request.method === 'HEAD' ? undefined : body,
+    };
+  }
+
+  private async serveFailure(key: string, error: unknown): Promise<MediaAnswer> {
+    const status = statusOf(error);
+    if (status === 404) return { kind: 'not_found' };
+    if (status === 412) return { kind: 'precondition_failed' };
+    if (status === 304) {
+      const headers = (error as { $response?: { headers?: Record<string, string> } }).$response
+        ?.headers;
+      const sent = { 'Accept-Ranges': 'bytes', ETag: headers?.etag ?? '' };
+      return { kind: 'file', status: 304, headers: mediaHeaders(sent, '', false) };
+    }
+    if (status === 416) {
+      let size: number | undefined;
+      try {
+        const head = await this.client.send(
+          new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }),
+        );
+        size = head.ContentLength;
+      } catch {
+        // The size is only for the answer's Content-Range: `*` says it is unknown.
+      }
+      return { kind: 'range_not_satisfiable', contentRange: `bytes */${size ?? '*'}` };
+    }
+    throw this.failure(`reading ${key}`, error);
+  }
+
   /** The bucket exists and our credentials may use it. Names the problem when not. */
   async check(): Promise<void> {
     try {
@@ -226,6 +297,17 @@ export class S3StorageProvider implements StorageProvider {
     const detail = status ? `${name}, HTTP ${status}` : name;
     return new StorageError(`S3 (${where}) failed ${action}: ${detail}`, { cause: error });
   }
+}
+
+function header(request: MediaRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function dateHeader(request: MediaRequest, name: string): Date | undefined {
+  const value = header(request, name);
+  const date = value ? new Date(value) : undefined;
+  return date && !Number.isNaN(date.getTime()) ? date : undefined;
 }
 
 function statusOf(error: unknown): number | undefined {
