@@ -17,6 +17,7 @@ import { loggingConfigOf } from './common/logging/logging.config';
 import { REQUEST_ID_HEADER, requestIdFor } from './common/logging/request-id';
 import { CompatModule } from './compat/compat.module';
 import { HealthModule } from './health/health.module';
+import { DeliveryModule } from './images/delivery/delivery.module';
 import { StorageModule } from './storage/storage.module';
 import { DOCS_PATH, setupOpenApi } from './openapi/openapi';
 import { uploadTempDir } from './images/intake/upload-spool';
@@ -35,10 +36,15 @@ export interface CreateAppOptions extends AppConfigOptions {
 type ModuleImport = Type | DynamicModule;
 
 /**
- * The modules served outside the API prefix: the probes (/health), local files (/media) and the
- * compatible APIs (each at its own documented paths).
+ * The modules served outside the API prefix: the probes (/health), local files (/media), images
+ * made on request (/transform) and the compatible APIs (each at its own documented paths).
  */
-const OUTSIDE_API: ReadonlySet<Type> = new Set([HealthModule, StorageModule, CompatModule]);
+const OUTSIDE_API: ReadonlySet<Type> = new Set([
+  HealthModule,
+  StorageModule,
+  DeliveryModule,
+  CompatModule,
+]);
 
 /**
  * The root module with the routes of every module but those of OUTSIDE_API under API_PREFIX. A

@@ -13,6 +13,7 @@ import { ImagesModule } from './images/images.module';
 import { ProductEnrichmentModule } from './images/product-enrichment/product-enrichment.module';
 import { ImportsModule } from './imports/imports.module';
 import { RenditionsModule } from './images/renditions/renditions.module';
+import { DeliveryModule } from './images/delivery/delivery.module';
 import { CompatModule } from './compat/compat.module';
 import { enabledCompatApis } from './config/env-values';
 import { JobsModule } from './jobs/jobs.module';
@@ -34,6 +35,7 @@ export class AppModule {
         ProductEnrichmentModule,
         ImportsModule,
         RenditionsModule,
+        DeliveryModule,
         // The one job queue, in every role (features that queue or run jobs import it too), and
         // its admin routes.
         JobsModule,

@@ -2,6 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { loadJwtKeys } from '../auth/jwt-keys';
+import { loadUrlSigner } from '../images/delivery/url-signer';
 import { embeddedDatabaseDir } from '../database/data-source.options';
 import { uploadTempDir } from '../images/intake/upload-spool';
 import { localStorageRoot } from '../storage/storage.config';
@@ -119,6 +120,8 @@ describe(validateEnv.name, () => {
         JWT_ALGORITHM: 'RS256',
         JWT_PRIVATE_KEY_FILE: '/k/private.pem',
         JWT_PUBLIC_KEY_FILE: '/k/public.pem',
+        // No shared secret to derive the transform URLs' key from: it must be given.
+        DELIVERY_SIGNING_KEYS: 'a-transform-url-signing-key-of-32-characters',
       });
       expect(env.JWT_ALGORITHM).toBe('RS256');
     });
@@ -199,6 +202,7 @@ describe(validateEnv.name, () => {
         [data, `${data}/pglite`],
         [data, `${data}/pglite/base`],
         [data, `${data}/jwt-secret`],
+        [data, `${data}/url-signing-key`],
         [data, `${data}/tmp`],
         [data, `${data}/tmp/uploads/x`],
         [data, `${data}/media/../tmp`],
@@ -214,7 +218,7 @@ describe(validateEnv.name, () => {
         expect(message).toMatch(
           /STORAGE_LOCAL_DIR: must not be DATA_DIR, nor contain or lie inside DATA_DIR's private parts/,
         );
-        expect(message).toMatch(/overlaps DATA_DIR\/(pglite|jwt-secret|tmp)\./);
+        expect(message).toMatch(/overlaps DATA_DIR\/(pglite|jwt-secret|url-signing-key|tmp)\./);
       }
       // The default, and folders beside the private ones, are fine.
       const accepted = [
@@ -237,6 +241,7 @@ describe(validateEnv.name, () => {
       try {
         const env = validateEnv({ DATA_DIR: dataDir, NODE_ENV: 'test' });
         loadJwtKeys(env);
+        loadUrlSigner(env);
         const written = [
           ...readdirSync(dataDir).map((name) => join(dataDir, name)),
           embeddedDatabaseDir(env),

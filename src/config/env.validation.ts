@@ -98,10 +98,11 @@ const COMPAT_APIS_RULE = `must be all, none, or a comma-separated list of: ${COM
 /**
  * What DATA_DIR holds that must never be served: the embedded database (`pglite/`, see
  * database/data-source.options.ts), the development JWT secret (`jwt-secret`, auth/jwt-keys.ts)
- * and the upload spool (`tmp/`, images/image-upload.pipe.ts). A unit test keeps this list in step
+ * the development URL signing key (`url-signing-key`, images/delivery/url-signer.ts) and the
+ * upload spool (`tmp/`, images/image-upload.pipe.ts). A unit test keeps this list in step
  * with those files.
  */
-export const DATA_DIR_PRIVATE_ENTRIES = ['pglite', 'jwt-secret', 'tmp'] as const;
+export const DATA_DIR_PRIVATE_ENTRIES = ['pglite', 'jwt-secret', 'url-signing-key', 'tmp'] as const;
 
 function isSameOrInside(path: string, dir: string): boolean {
   const rel = relative(dir, path);
@@ -135,9 +136,28 @@ function ClearOfDataDir(): PropertyDecorator {
         conflict(value, args?.object as EnvironmentVariables) === undefined,
       defaultMessage: (args) =>
         `must not be DATA_DIR, nor contain or lie inside DATA_DIR's private parts ` +
-        `(pglite/, jwt-secret, tmp/): files under it are served at /media, and this one overlaps ` +
+        `(pglite/, jwt-secret, url-signing-key, tmp/): files under it are served at /media, and this one overlaps ` +
         `${conflict(args?.value, args?.object as EnvironmentVariables) ?? 'DATA_DIR'}. Leave it ` +
         `unset (<DATA_DIR>/media) or choose a folder of its own`,
+    },
+  });
+}
+
+/** DELIVERY_WIDTHS: 1 to 64 whole numbers from 16 to 8192, comma-separated, strictly ascending. */
+export function parseWidthLadder(value: string): number[] | undefined {
+  if (!/^\d{2,4}(,\d{2,4}){0,63}$/.test(value)) return undefined;
+  const widths = value.split(',').map(Number);
+  const ascending = widths.every((w, i) => w >= 16 && w <= 8192 && (i === 0 || w > widths[i - 1]));
+  return ascending ? widths : undefined;
+}
+
+function IsWidthLadder(): PropertyDecorator {
+  return ValidateBy({
+    name: 'isWidthLadder',
+    validator: {
+      validate: (value: unknown) => typeof value === 'string' && !!parseWidthLadder(value),
+      defaultMessage: () =>
+        'must be 1 to 64 widths from 16 to 8192, comma-separated, in ascending order',
     },
   });
 }
@@ -202,6 +222,10 @@ const REQUEST_TIMEOUT_RULE =
 
 const JWT_SECRET_RULE =
   'must be at least 32 characters (openssl rand -hex 32); required when NODE_ENV=production';
+
+const DELIVERY_SIGNING_KEYS_RULE =
+  'must be 1 to 8 comma-separated keys of at least 32 characters each (no spaces); required in ' +
+  'production when JWT_SECRET is not set';
 
 const blankToUndefined = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string' && value.trim() === '' ? undefined : value;
@@ -639,6 +663,31 @@ export class EnvironmentVariables {
     message: 'must be an integer number of bytes between 0 and 68719476736',
   })
   IMAGE_PROCESSING_QUEUE_BYTES = 256 * 1024 * 1024;
+
+  // --- Images made on request (transform URLs) ---
+
+  /**
+   * Keys of the HMAC that signs transform URLs, comma-separated, each at least 32 characters: the
+   * first signs, all are accepted (a rotation lists the new key first, then the old). Unset: a key
+   * derived from JWT_SECRET, or in development one generated into DATA_DIR.
+   */
+  @Transform(blankToUndefined)
+  @ValidateIf(
+    (env: EnvironmentVariables) =>
+      env.DELIVERY_SIGNING_KEYS !== undefined ||
+      (env.NODE_ENV === NodeEnv.Production && env.JWT_SECRET === undefined),
+  )
+  @Matches(/^[^\s,]{32,}(,[^\s,]{32,}){0,7}$/, { message: DELIVERY_SIGNING_KEYS_RULE })
+  DELIVERY_SIGNING_KEYS?: string = undefined;
+
+  /**
+   * The widths results are made at, ascending: a requested width is rounded up to the next one
+   * (never beyond the original), so an image has a bounded number of results.
+   */
+  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value))
+  @IsWidthLadder()
+  DELIVERY_WIDTHS =
+    '64,80,96,128,160,200,256,320,400,512,640,800,1024,1280,1600,2048,2560,3200,3840';
 
   // --- Importing images from URLs, and stand-alone uploads ---
 

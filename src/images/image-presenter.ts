@@ -2,15 +2,20 @@ import { Injectable } from '@nestjs/common';
 import { encodeShortId } from '../common/ids/short-id';
 import { ImageDto, type UploaderDto } from './dto/image.dto';
 import type { Image } from './entities/image.entity';
+import { ResponsiveImages } from './delivery/responsive-images';
 import { ImageFilesService } from './image-files.service';
 import { ImageUploadersRepository } from './image-uploaders.repository';
 
-/** Images as API resources, with their URLs and uploaders (one query for a whole list). */
+/**
+ * Images as API resources, with their URLs, responsive srcsets and uploaders (one query for a
+ * whole list).
+ */
 @Injectable()
 export class ImagePresenter {
   constructor(
     private readonly uploaders: ImageUploadersRepository,
     private readonly files: ImageFilesService,
+    private readonly responsive: ResponsiveImages,
   ) {}
 
   async one(image: Image): Promise<ImageDto> {
@@ -28,11 +33,13 @@ export class ImagePresenter {
       ]),
     );
     const urls = await Promise.all(images.map((image) => this.files.urls(image)));
+    const responsive = await Promise.all(images.map((image) => this.responsive.of(image)));
     return images.map((image, i) =>
       ImageDto.from(
         image,
         urls[i],
         image.uploadedById ? (uploaders.get(image.uploadedById) ?? null) : null,
+        responsive[i],
       ),
     );
   }

@@ -7,6 +7,10 @@ import { StandaloneImagesRepository } from './assets/standalone-images.repositor
 import { StandaloneImagesService } from './assets/standalone-images.service';
 import { StandaloneUploadService } from './assets/standalone-upload.service';
 import { UnattachedImageSweeper } from './assets/unattached-image-sweeper';
+import { DELIVERY_CONFIG, deliveryConfigProvider } from './delivery/delivery.config';
+import { TransformUrls } from './delivery/transform-urls';
+import { ResponsiveImages } from './delivery/responsive-images';
+import { loadUrlSigner, UrlSigner } from './delivery/url-signer';
 import { GalleryAdditionPipe } from './gallery/gallery-addition.pipe';
 import { GalleryUploadService } from './gallery/gallery-upload.service';
 import { GalleryRepository } from './gallery/gallery.repository';
@@ -46,6 +50,8 @@ import { ImageProcessor } from './processing/image-processor';
  *   of those past their expiry;
  * - `intake/`: how bytes arrive: multipart uploads spooled to disk per request, and `import/`
  *   for JSON (data URIs, and URLs fetched safely against request forgery);
+ * - `delivery/`: images at any size and format on request (transform URLs): their options,
+ *   signatures and plan, the results made once and kept in storage, the route;
  * - `processing/`: type detection and checks, the one codec file wrapping sharp, BMP and SVG, the
  *   rendition presets;
  * - here: ImageFilesService (every question to the storage provider: writing an image's files,
@@ -88,10 +94,22 @@ import { ImageProcessor } from './processing/image-processor';
     ImageImportService,
     UploadSpoolSweeper,
     OrphanFileSweeper,
+    deliveryConfigProvider,
+    { provide: UrlSigner, useFactory: loadUrlSigner, inject: [DELIVERY_CONFIG] },
+    TransformUrls,
+    ResponsiveImages,
   ],
   // The compatible APIs (src/compat/) translate onto ImagesService and read uploads with the same
   // settings; ImageFilesService answers the storage questions of images for product enrichment;
-  // re-making renditions (renditions/) shares the processor and its limits with uploads.
-  exports: [ImagesService, ImageFilesService, ImageProcessor, IMAGES_CONFIG],
+  // re-making renditions (renditions/) and delivery (delivery/) share the processor and its limits
+  // with uploads; delivery checks URLs with the signer that signs the ones images' responses carry.
+  exports: [
+    ImagesService,
+    ImageFilesService,
+    ImageProcessor,
+    IMAGES_CONFIG,
+    DELIVERY_CONFIG,
+    UrlSigner,
+  ],
 })
 export class ImagesModule {}

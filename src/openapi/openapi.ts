@@ -3,7 +3,7 @@ import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swag
 import { OPENAPI_PUBLIC_EXTENSION } from '../auth/decorators';
 import type { ErrorCode } from '../common/errors/error-codes';
 import { FieldErrorDto, ProblemDetailsDto } from '../common/errors/problem-details.dto';
-import { RenditionDto } from '../images/dto/image.dto';
+import { RenditionDto, ResponsiveImageDto } from '../images/dto/image.dto';
 import { EXTERNAL_ID_MAX_LENGTH, EXTERNAL_ID_PATTERN_SOURCE } from '../products/external-id';
 import { ID_OR_UUID_PATTERN } from '../common/ids/short-id';
 import { applyProblemResponses, PROBLEMS, PROBLEMS_EXTENSION } from './problems';
@@ -85,7 +85,7 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   for (const tag of TAGS) builder.addTag(tag.name, tag.description);
   const config = builder.build();
   const document = SwaggerModule.createDocument(app, config, {
-    extraModels: [ProblemDetailsDto, FieldErrorDto, RenditionDto],
+    extraModels: [ProblemDetailsDto, FieldErrorDto, RenditionDto, ResponsiveImageDto],
     // Method names are the operation ids; the by-GTIN and by-external-id twins of a controller
     // get a suffix.
     operationIdFactory: (controllerKey, methodKey) =>

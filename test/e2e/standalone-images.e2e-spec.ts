@@ -289,6 +289,7 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
           'original_filename',
           'purpose',
           'renditions',
+          'responsive',
           'size',
           'title',
           'updated_at',

@@ -119,6 +119,12 @@ export const ERROR_CODES = {
   invalid_import_row: { kind: 'invalid', title: 'The import row is invalid' },
   // Re-making renditions.
   rendition_rebuild_not_found: { kind: 'not_found', title: 'No such rendition rebuild' },
+  // Images made on request (transform URLs).
+  transform_invalid: { kind: 'invalid', title: 'The transform options are malformed' },
+  transform_signature_invalid: {
+    kind: 'forbidden',
+    title: "The transform URL's signature is missing or wrong",
+  },
   // Storage.
   media_not_found: { kind: 'not_found', title: 'No such file' },
   // Operations.

@@ -30,6 +30,7 @@ const IMAGE: ImageDto = {
   sha256: 'ab'.repeat(32),
   url: 'http://media.test/media/products/p/i/original.jpg',
   renditions: {},
+  responsive: {},
   uploaded_by: { id: 'kYLvcQoew7krvywNq5hQZJ', username: 'stella', full_name: 'Stella Example' },
   created_at: new Date('2026-11-22T10:15:00.000Z'),
   updated_at: new Date('2026-11-22T10:16:00.000Z'),

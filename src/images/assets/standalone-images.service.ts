@@ -11,6 +11,7 @@ import {
   type UpdateStandaloneImageDto,
 } from '../dto/standalone-image.dto';
 import type { Image } from '../entities/image.entity';
+import { ResponsiveImages } from '../delivery/responsive-images';
 import { ImageFilesService } from '../image-files.service';
 import { StandaloneImagesRepository } from './standalone-images.repository';
 
@@ -26,6 +27,7 @@ export class StandaloneImagesService {
     private readonly deletions: StorageDeletionsService,
     private readonly dataSource: DataSource,
     private readonly repository: StandaloneImagesRepository,
+    private readonly responsive: ResponsiveImages,
   ) {}
 
   /** Newest first, by keyset (see StandaloneImagesRepository.listIds). */
@@ -97,6 +99,10 @@ export class StandaloneImagesService {
   }
 
   private async present(image: Image): Promise<StandaloneImageDto> {
-    return StandaloneImageDto.from(image, await this.files.urls(image));
+    return StandaloneImageDto.from(
+      image,
+      await this.files.urls(image),
+      await this.responsive.of(image),
+    );
   }
 }

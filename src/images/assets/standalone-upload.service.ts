@@ -3,6 +3,7 @@ import { Injectable } from '@nestjs/common';
 import type { RequestContext } from '../../auth/principal';
 import { StandaloneImageDto } from '../dto/standalone-image.dto';
 import type { StandaloneUploadFieldsDto } from '../dto/upload-image.dto';
+import { ResponsiveImages } from '../delivery/responsive-images';
 import { ImageFilesService } from '../image-files.service';
 import type { ImageUpload } from '../intake/multipart-upload';
 import { newImageRecord } from '../new-image';
@@ -16,6 +17,7 @@ export class StandaloneUploadService {
     private readonly processor: ImageProcessor,
     private readonly files: ImageFilesService,
     private readonly repository: StandaloneImagesRepository,
+    private readonly responsive: ResponsiveImages,
   ) {}
 
   /**
@@ -52,7 +54,11 @@ export class StandaloneUploadService {
           },
           fields.expires_in,
         );
-        return StandaloneImageDto.from(image, await this.files.urls(image));
+        return StandaloneImageDto.from(
+          image,
+          await this.files.urls(image),
+          await this.responsive.of(image),
+        );
       },
     );
   }

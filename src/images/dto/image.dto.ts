@@ -21,6 +21,38 @@ export class RenditionDto {
   size!: number | null;
 }
 
+/** One srcset per format: `url 320w, url 480w, …`, for `<source>` and `<img>`. */
+export class SrcsetDto {
+  /** @example 'https://images.example.com/transform/9gW1cX…/w_512,h_512,c_attention,f_avif/9bYsGJZVNPTSbQeJxuSeuy 512w, https://images.example.com/transform/Vq0e2b…/w_800,h_800,c_attention,f_avif/9bYsGJZVNPTSbQeJxuSeuy 800w' */
+  avif!: string;
+  /** @example 'https://images.example.com/transform/Qa8dKx…/w_512,h_512,c_attention,f_webp/9bYsGJZVNPTSbQeJxuSeuy 512w' */
+  webp!: string;
+  /** In `type`'s format. @example 'https://images.example.com/transform/mB3ePz…/w_512,h_512,c_attention,f_jpeg/9bYsGJZVNPTSbQeJxuSeuy 512w' */
+  fallback!: string;
+}
+
+/**
+ * A rendition preset of the image as `<picture>` wants it: the sizes it is made at (1×, 1.5×, 2×,
+ * on the width ladder, never beyond the original) in AVIF, WebP and a fallback format, and the
+ * 1× size for the `<img>`'s width and height. The URLs are transform URLs (signed), or the
+ * storage's own where it makes results itself (Cloudinary).
+ */
+export class ResponsiveImageDto {
+  @ApiProperty({ type: 'integer', example: 512 })
+  width!: number;
+  @ApiProperty({ type: 'integer', example: 512 })
+  height!: number;
+  /**
+   * The fallback at 1×, for `<img src>`.
+   * @example 'https://images.example.com/transform/mB3ePz…/w_512,h_512,c_attention,f_jpeg/9bYsGJZVNPTSbQeJxuSeuy'
+   */
+  src!: string;
+  /** The fallback's media type. */
+  @ApiProperty({ enum: ['image/jpeg', 'image/png', 'image/gif'] })
+  type!: string;
+  srcset!: SrcsetDto;
+}
+
 export class UploaderDto {
   /** @example 'kYLvcQoew7krvywNq5hQZJ' */
   id!: string;
@@ -97,6 +129,13 @@ export class ImageDto {
   })
   renditions!: Record<string, RenditionDto>;
 
+  /** Per rendition preset, the image ready for `<picture>` (see the README's example). */
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: { $ref: '#/components/schemas/ResponsiveImageDto' },
+  })
+  responsive!: Record<string, ResponsiveImageDto>;
+
   @ApiProperty({ type: UploaderDto, nullable: true })
   uploaded_by!: UploaderDto | null;
 
@@ -105,7 +144,12 @@ export class ImageDto {
   /** @example '2026-11-22T10:15:00.000Z' */
   updated_at!: Date;
 
-  static from(image: Image, urls: ImageUrls, uploader: UploaderDto | null): ImageDto {
+  static from(
+    image: Image,
+    urls: ImageUrls,
+    uploader: UploaderDto | null,
+    responsive: Record<string, ResponsiveImageDto>,
+  ): ImageDto {
     return {
       id: encodeShortId(image.id),
       product_id: image.productId ? encodeShortId(image.productId) : null,
@@ -138,6 +182,7 @@ export class ImageDto {
           },
         ]),
       ),
+      responsive,
       uploaded_by: uploader,
       created_at: image.createdAt,
       updated_at: image.updatedAt,

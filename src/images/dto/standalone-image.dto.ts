@@ -5,6 +5,7 @@ import { CursorQueryDto } from '../../common/pagination/cursor-query.dto';
 import { ImagePurpose, type Image } from '../entities/image.entity';
 import type { ImageUrls } from '../image-files.service';
 import { UpdateImageDto } from './gallery.dto';
+import type { ResponsiveImageDto } from './image.dto';
 
 /**
  * A stand-alone image (Inventorum, the back-office uploader): an asset of the organisation that is
@@ -76,7 +77,18 @@ export class StandaloneImageDto {
   })
   expires_at!: Date | null;
 
-  static from(image: Image, urls: ImageUrls): StandaloneImageDto {
+  /** Per rendition preset, the image ready for `<picture>` (see the README's example). */
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: { $ref: '#/components/schemas/ResponsiveImageDto' },
+  })
+  responsive!: Record<string, ResponsiveImageDto>;
+
+  static from(
+    image: Image,
+    urls: ImageUrls,
+    responsive: Record<string, ResponsiveImageDto>,
+  ): StandaloneImageDto {
     return {
       id: encodeShortId(image.id),
       key: image.storageKey,
@@ -86,6 +98,7 @@ export class StandaloneImageDto {
       alt_text: image.altText,
       description: image.description,
       renditions: urls.renditions,
+      responsive,
       format: image.format,
       width: image.width,
       height: image.height,

@@ -1,0 +1,56 @@
+import { Controller, Get, Headers, Param, Req, Res } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Public } from '../../auth/decorators';
+import { AppError } from '../../common/errors/app.error';
+import { DeliveryService } from './delivery.service';
+import { TRANSFORM_ROUTE } from './transform-urls';
+
+/** How long a redirect to storage that makes results itself may be cached. */
+const REDIRECT_CACHE_CONTROL = 'public, max-age=3600';
+
+/**
+ * `GET /transform/<signature>/<options>/<image id>`: an image at the size and format the URL
+ * names (see transform-options.ts), made once and then served from storage with immutable
+ * caching, strong ETags, 304 and byte ranges. Public, like /media: the signature is what guards
+ * it. Outside the OpenAPI document, as /media is: its URLs are handed out in image responses, not
+ * built by clients.
+ */
+@Public()
+@ApiExcludeController()
+@Controller(TRANSFORM_ROUTE)
+export class DeliveryController {
+  constructor(private readonly delivery: DeliveryService) {}
+
+  @Get(':signature/:options/:id')
+  async get(
+    @Param('signature') signature: string,
+    @Param('options') options: string,
+    @Param('id') imageId: string,
+    @Headers('accept') accept: string | undefined,
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    const media = { method: request.method, headers: request.headers };
+    const result = await this.delivery.answer({ signature, options, imageId, accept, media });
+    if (result.varies) reply.header('Vary', 'Accept');
+    if (result.kind === 'redirect') {
+      await reply.header('Cache-Control', REDIRECT_CACHE_CONTROL).redirect(result.url, 302);
+      return;
+    }
+    const { answer } = result;
+    switch (answer.kind) {
+      case 'file':
+        reply.status(answer.status).headers(answer.headers);
+        await reply.send(answer.body);
+        return;
+      case 'range_not_satisfiable':
+        await reply.status(416).header('content-range', answer.contentRange).send();
+        return;
+      case 'precondition_failed':
+        throw new AppError('precondition_failed', 'The file does not match the precondition.');
+      case 'not_found':
+        throw new AppError('image_not_found', 'No such image.');
+    }
+  }
+}

@@ -1,0 +1,19 @@
+import { Module } from '@nestjs/common';
+import { ConfiguredStorageModule } from '../../storage/storage.module';
+import { ImagesModule } from '../images.module';
+import { DeliveryController } from './delivery.controller';
+import { DeliveryRepository } from './delivery.repository';
+import { DeliveryService } from './delivery.service';
+import { TransformResults } from './transform-results.service';
+
+/**
+ * Images made on request: the `/transform/…` route (outside the API prefix, like /media), the
+ * results made once and kept in storage. The URLs themselves are built by TransformUrls, which
+ * ImagesModule provides (its responses carry them) and exports with the signer and settings.
+ */
+@Module({
+  imports: [ImagesModule, ConfiguredStorageModule],
+  controllers: [DeliveryController],
+  providers: [DeliveryRepository, TransformResults, DeliveryService],
+})
+export class DeliveryModule {}

@@ -1,0 +1,159 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { AppError } from '../../common/errors/app.error';
+import { decodeId } from '../../common/ids/short-id';
+import { parseWidthLadder } from '../../config/env.validation';
+import { IMAGE_STORAGE, type ImageStorage } from '../../storage/image-storage';
+import type { MediaAnswer, MediaRequest } from '../../storage/media-answer';
+import { derivedObjectKey } from '../../storage/storage-keys';
+import {
+  STORAGE_PROVIDER,
+  StorageError,
+  type StorageProvider,
+} from '../../storage/storage-provider';
+import { OriginalMissingError } from '../stored-original';
+import { parseRenditionPresets } from '../processing/rendition-presets';
+import { DELIVERY_CONFIG, type DeliveryConfig } from './delivery.config';
+import { DeliveryRepository, type DeliverableImage } from './delivery.repository';
+import {
+  isUnsignedAllowed,
+  parseTransformOptions,
+  TransformOptionsError,
+  type TransformOptions,
+} from './transform-options';
+import {
+  planTransform,
+  UnknownPresetError,
+  type PresetBox,
+  type TransformPlan,
+} from './transform-plan';
+import { RESULT_EXTENSIONS, TransformResults } from './transform-results.service';
+import { UNSIGNED } from './transform-urls';
+import { UrlSigner } from './url-signer';
+
+/** A transform URL, as its path names it, and the request's headers that decide the answer. */
+export interface TransformRequest {
+  signature: string;
+  options: string;
+  imageId: string;
+  accept: string | undefined;
+  media: MediaRequest;
+}
+
+/**
+ * What a transform URL answers: the result's bytes (or 304/206/416) from storage, or, where the
+ * storage makes results itself, a redirect to its URL. `varies`: the format was chosen from
+ * Accept, so caches must key on it.
+ */
+export type TransformAnswer =
+  | { kind: 'stored'; answer: MediaAnswer; varies: boolean }
+  | { kind: 'redirect'; url: string; varies: boolean };
+
+/**
+ * Images at any size and format on request: checks a transform URL (its options, then its
+ * signature or the unsigned-preset rule), finds the image, plans the result (ladder, original's
+ * size, negotiated format), has it made once (TransformResults) and answers it from storage, or
+ * redirects to the storage that makes results itself (Cloudinary).
+ */
+@Injectable()
+export class DeliveryService {
+  private readonly presets: readonly PresetBox[];
+  private readonly ladder: readonly number[];
+
+  constructor(
+    @Inject(DELIVERY_CONFIG) config: DeliveryConfig,
+    private readonly signer: UrlSigner,
+    private readonly repository: DeliveryRepository,
+    private readonly results: TransformResults,
+    @Inject(IMAGE_STORAGE) private readonly images: ImageStorage,
+    @Inject(STORAGE_PROVIDER) private readonly storage: StorageProvider,
+  ) {
+    this.presets = parseRenditionPresets(config.IMAGE_RENDITIONS);
+    this.ladder = parseWidthLadder(config.DELIVERY_WIDTHS) ?? [];
+  }
+
+  async answer(request: TransformRequest): Promise<TransformAnswer> {
+    const options = this.checkedOptions(request);
+    const image = await this.findImage(request.imageId);
+    const plan = this.plan(options, image, request.accept);
+    const redirect = await this.images.transformedUrl(image.storageKey, {
+      ...plan,
+      format: options.format === 'auto' ? 'auto' : plan.format,
+    });
+    if (redirect) return { kind: 'redirect', url: redirect, varies: options.format === 'auto' };
+    const key = derivedObjectKey(image.id, plan.variant, RESULT_EXTENSIONS[plan.format]);
+    try {
+      const answer = await this.serve(image, key, plan, request);
+      return { kind: 'stored', answer, varies: plan.negotiated };
+    } catch (error) {
+      if (error instanceof OriginalMissingError) {
+        throw new AppError('image_not_found', "The image's original is not in storage.");
+      }
+      if (error instanceof StorageError) {
+        throw new AppError(
+          'storage_unavailable',
+          'The image storage is unavailable; try again later.',
+        );
+      }
+      throw error;
+    }
+  }
+
+  private checkedOptions(request: TransformRequest): TransformOptions {
+    let options: TransformOptions;
+    try {
+      options = parseTransformOptions(request.options);
+    } catch (error) {
+      if (error instanceof TransformOptionsError) {
+        throw new AppError('transform_invalid', error.message);
+      }
+      throw error;
+    }
+    const allowed =
+      request.signature === UNSIGNED
+        ? isUnsignedAllowed(request.options, options)
+        : this.signer.verify(request.signature, request.options, request.imageId);
+    if (!allowed) {
+      throw new AppError(
+        'transform_signature_invalid',
+        request.signature === UNSIGNED
+          ? 'Only a preset by name (p_, with f_ at most) may be asked for without a signature.'
+          : 'The signature does not match the options and image of this URL.',
+      );
+    }
+    return options;
+  }
+
+  private async findImage(shortId: string): Promise<DeliverableImage> {
+    const id = decodeId(shortId);
+    const image = id ? await this.repository.findDeliverable(id) : null;
+    if (!image) throw new AppError('image_not_found', 'No such image.');
+    return image;
+  }
+
+  private plan(options: TransformOptions, image: DeliverableImage, accept?: string): TransformPlan {
+    try {
+      return planTransform(options, image, { presets: this.presets, ladder: this.ladder, accept });
+    } catch (error) {
+      if (error instanceof UnknownPresetError)
+        throw new AppError('transform_invalid', error.message);
+      throw error;
+    }
+  }
+
+  /** Made if need be, then answered from storage; made again once if it vanished meanwhile. */
+  private async serve(
+    image: DeliverableImage,
+    key: string,
+    plan: TransformPlan,
+    request: TransformRequest,
+  ): Promise<MediaAnswer> {
+    const serve = this.storage.serve?.bind(this.storage);
+    if (!serve) throw new Error(`${this.storage.driver} storage does not serve stored results`);
+    await this.results.ensure(image, key, plan);
+    const answer = await serve(key, request.media);
+    if (answer.kind !== 'not_found') return answer;
+    this.results.forget(key);
+    await this.results.ensure(image, key, plan);
+    return serve(key, request.media);
+  }
+}

@@ -1,0 +1,136 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { encodeShortId } from '../../common/ids/short-id';
+import { parseWidthLadder } from '../../config/env.validation';
+import { IMAGE_STORAGE, type ImageStorage } from '../../storage/image-storage';
+import type { Image } from '../entities/image.entity';
+import { parseRenditionPresets } from '../processing/rendition-presets';
+import { DELIVERY_CONFIG, type DeliveryConfig } from './delivery.config';
+import type { TransformFormatName } from './transform-options';
+import { planTransform, type PresetBox, type TransformPlan } from './transform-plan';
+import { TransformUrls } from './transform-urls';
+
+/** One preset of an image, ready for `<picture>`: a srcset per format and the layout size. */
+export interface ResponsiveImage {
+  /** The 1× result's size, for the `<img>`'s width and height (no layout shift). */
+  width: number;
+  height: number;
+  /** The fallback at 1×, for `<img src>`. */
+  src: string;
+  /** The fallback's media type: the original's format where browsers show it, else PNG or JPEG. */
+  type: string;
+  /** `url 320w, url 480w, …` for AVIF, WebP and the fallback format. */
+  srcset: { avif: string; webp: string; fallback: string };
+}
+
+/** What the srcsets are computed from: an image's facts, never its files. */
+export type ResponsiveSource = Pick<
+  Image,
+  'id' | 'width' | 'height' | 'format' | 'hasAlpha' | 'storageKey'
+>;
+
+interface Box {
+  width: number;
+  height: number;
+  fit: PresetBox['fit'];
+}
+
+interface Candidate {
+  url: string;
+  width: number;
+  height: number;
+  format: TransformPlan['format'];
+}
+
+/** The widths a preset's srcset offers, as multiples of its own: 1×, 1.5× and 2× screens. */
+const DENSITIES = [1, 1.5, 2];
+const MIME: Record<TransformPlan['format'], string> = {
+  avif: 'image/avif',
+  webp: 'image/webp',
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  gif: 'image/gif',
+};
+/** Computed srcsets kept per image (their URLs depend only on its facts and the settings). */
+const KEPT_MAX = 5_000;
+
+/**
+ * The responsive form of an image, per configured preset: transform URLs at the preset's size at
+ * 1×, 1.5× and 2× (rounded up to the width ladder, never beyond the original, duplicates
+ * dropped), in AVIF, WebP and a fallback format, signed; or, where the storage makes results
+ * itself (Cloudinary), its own URLs for the same transformations.
+ */
+@Injectable()
+export class ResponsiveImages {
+  private readonly presets: readonly PresetBox[];
+  private readonly ladder: readonly number[];
+  private readonly kept = new Map<string, Record<string, ResponsiveImage>>();
+
+  constructor(
+    @Inject(DELIVERY_CONFIG) config: DeliveryConfig,
+    private readonly urls: TransformUrls,
+    @Inject(IMAGE_STORAGE) private readonly images: ImageStorage,
+  ) {
+    this.presets = parseRenditionPresets(config.IMAGE_RENDITIONS);
+    this.ladder = parseWidthLadder(config.DELIVERY_WIDTHS) ?? [];
+  }
+
+  async of(image: ResponsiveSource): Promise<Record<string, ResponsiveImage>> {
+    const kept = this.kept.get(image.id);
+    if (kept) return kept;
+    const responsive: Record<string, ResponsiveImage> = {};
+    for (const preset of this.presets) responsive[preset.name] = await this.preset(image, preset);
+    if (this.kept.size >= KEPT_MAX) this.kept.clear();
+    this.kept.set(image.id, responsive);
+    return responsive;
+  }
+
+  private async preset(image: ResponsiveSource, preset: PresetBox): Promise<ResponsiveImage> {
+    const boxes = this.boxes(preset);
+    const fallback = await this.srcset(image, boxes, 'auto');
+    return {
+      width: fallback.first.width,
+      height: fallback.first.height,
+      src: fallback.first.url,
+      type: MIME[fallback.first.format],
+      srcset: {
+        avif: (await this.srcset(image, boxes, 'avif')).srcset,
+        webp: (await this.srcset(image, boxes, 'webp')).srcset,
+        fallback: fallback.srcset,
+      },
+    };
+  }
+
+  /** The preset's box at each density, its width rounded up to the ladder, its ratio kept. */
+  private boxes(preset: PresetBox): Box[] {
+    return DENSITIES.map((density) => {
+      const wanted = preset.width * density;
+      const width = this.ladder.find((w) => w >= wanted) ?? Math.round(wanted);
+      const height = Math.round((width * preset.height) / preset.width);
+      return { width, height, fit: preset.fit };
+    });
+  }
+
+  /** One srcset: a candidate per box, in `format` (`auto`: the fallback, chosen without Accept). */
+  private async srcset(image: ResponsiveSource, boxes: Box[], format: TransformFormatName) {
+    const seen = new Set<number>();
+    const candidates: Candidate[] = [];
+    for (const box of boxes) {
+      const plan = planTransform({ ...box, format, dpr: 1 }, image, {
+        presets: [],
+        ladder: this.ladder,
+        accept: undefined,
+      });
+      if (seen.has(plan.width)) continue;
+      seen.add(plan.width);
+      const options = `w_${box.width},h_${box.height},c_${box.fit},f_${plan.format}`;
+      const url =
+        (await this.images.transformedUrl(image.storageKey, plan)) ??
+        this.urls.signed(encodeShortId(image.id), options);
+      candidates.push({ url, width: plan.width, height: plan.height, format: plan.format });
+    }
+    return {
+      first: candidates[0],
+      srcset: candidates.map((c) => `${c.url} ${c.width}w`).join(', '),
+    };
+  }
+}

@@ -1,0 +1,89 @@
+import { parseTransformOptions } from './transform-options';
+import {
+  acceptedImageTypes,
+  DEFAULT_WIDTH_LADDER,
+  planTransform,
+  UnknownPresetError,
+  type OriginalFacts,
+} from './transform-plan';
+
+const PHOTO: OriginalFacts = { width: 4000, height: 3000, format: 'jpeg', hasAlpha: false };
+const context = (accept?: string) => ({
+  presets: [{ name: 'thumb', width: 150, height: 150, fit: 'cover' as const }],
+  ladder: DEFAULT_WIDTH_LADDER,
+  accept,
+});
+const plan = (options: string, original = PHOTO, accept?: string) =>
+  planTransform(parseTransformOptions(options), original, context(accept));
+
+describe(planTransform.name, () => {
+  it('rounds a width up to the ladder; the height follows the original', () => {
+    expect(plan('w_300,f_webp')).toMatchObject({ width: 320, height: 240, fit: 'cover' });
+    expect(plan('w_320,f_webp')).toMatchObject({ width: 320, height: 240 });
+    expect(plan('w_1,f_webp')).toMatchObject({ width: 64, height: 48 });
+  });
+
+  it('rounds a height asked alone up to the ladder', () => {
+    expect(plan('h_300,f_webp')).toMatchObject({ width: 427, height: 320 });
+  });
+
+  it('keeps the ratio of a box when its width snaps', () => {
+    expect(plan('w_500,h_250,f_webp')).toMatchObject({ width: 512, height: 256 });
+  });
+
+  it('multiplies by the pixel ratio before snapping', () => {
+    expect(plan('w_300,dpr_2,f_webp')).toMatchObject({ width: 640, height: 480 });
+  });
+
+  it('never makes more pixels than the original has', () => {
+    const small: OriginalFacts = { ...PHOTO, width: 800, height: 600 };
+    expect(plan('w_3000,f_webp', small)).toMatchObject({ width: 800, height: 600 });
+    expect(plan('w_1000,h_1000,f_webp', small)).toMatchObject({ width: 600, height: 600 });
+    expect(plan('f_webp', small)).toMatchObject({ width: 800, height: 600 });
+  });
+
+  it('fits inside a box without enlarging', () => {
+    expect(plan('w_640,h_640,c_inside,f_webp')).toMatchObject({ width: 640, height: 480 });
+  });
+
+  it('makes a preset at its configured size, not the ladder', () => {
+    expect(plan('p_thumb,f_webp')).toMatchObject({ width: 150, height: 150, fit: 'cover' });
+    expect(plan('p_thumb,dpr_2,f_webp')).toMatchObject({ width: 300, height: 300 });
+    expect(() => plan('p_poster')).toThrow(UnknownPresetError);
+  });
+
+  it('negotiates auto: AVIF, else WebP, else the original format', () => {
+    expect(plan('w_64', PHOTO, 'image/avif,image/webp,*/*')).toMatchObject({
+      format: 'avif',
+      negotiated: true,
+    });
+    expect(plan('w_64', PHOTO, 'image/webp,*/*')).toMatchObject({ format: 'webp' });
+    expect(plan('w_64', PHOTO, '*/*')).toMatchObject({ format: 'jpeg', negotiated: true });
+    expect(plan('w_64', PHOTO, 'image/avif;q=0,image/webp')).toMatchObject({ format: 'webp' });
+    const png = { ...PHOTO, format: 'png' };
+    expect(plan('w_64', png, undefined)).toMatchObject({ format: 'png' });
+    const svg = { ...PHOTO, format: 'svg', hasAlpha: true };
+    expect(plan('w_64', svg, 'image/*')).toMatchObject({ format: 'png' });
+    expect(plan('w_64', { ...PHOTO, format: 'avif' }, '*/*')).toMatchObject({ format: 'jpeg' });
+    // A GIF may move: WebP first, which keeps the frames.
+    const gif = { ...PHOTO, format: 'gif' };
+    expect(plan('w_64', gif, 'image/avif,image/webp')).toMatchObject({ format: 'webp' });
+  });
+
+  it('names a result by everything that makes it, with the default quality per format', () => {
+    expect(plan('w_300,f_webp').variant).toBe('320x240-cover-q80');
+    expect(plan('w_300,f_jpeg,q_60').variant).toBe('320x240-cover-q60');
+    expect(plan('w_300,h_300,c_attention,f_avif').variant).toBe('320x320-attention-q50');
+  });
+});
+
+describe(acceptedImageTypes.name, () => {
+  it('reads the image types with a non-zero quality, ignoring wildcards', () => {
+    expect([...acceptedImageTypes('image/avif, image/webp;q=0.9, image/*, */*;q=0.8')]).toEqual([
+      'image/avif',
+      'image/webp',
+    ]);
+    expect([...acceptedImageTypes('IMAGE/WEBP;Q=0')]).toEqual([]);
+    expect([...acceptedImageTypes(undefined)]).toEqual([]);
+  });
+});

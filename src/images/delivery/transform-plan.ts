@@ -1,0 +1,182 @@
+import type { TransformFitName, TransformOptions } from './transform-options';
+
+/** What a result is made as: its final size, fit, format and quality. */
+export interface TransformPlan {
+  width: number;
+  height: number;
+  fit: TransformFitName;
+  format: 'avif' | 'webp' | 'jpeg' | 'png' | 'gif';
+  quality: number;
+  /** Whether the format was chosen from the request's Accept (the answer then varies by it). */
+  negotiated: boolean;
+  /** The result's name among its image's results: the same plan, the same name. */
+  variant: string;
+}
+
+/** What the plan needs of the original, as its row records it. */
+export interface OriginalFacts {
+  width: number;
+  height: number;
+  /** jpeg, png, gif, webp, avif or svg. */
+  format: string;
+  hasAlpha: boolean;
+}
+
+export interface PresetBox {
+  name: string;
+  width: number;
+  height: number;
+  fit: TransformFitName;
+}
+
+/** Thrown for a preset the configuration does not name. */
+export class UnknownPresetError extends Error {}
+
+/** Encoder quality when the URL names none: sizes a person cannot tell from the original's. */
+const DEFAULT_QUALITY: Record<TransformPlan['format'], number> = {
+  avif: 50,
+  webp: 80,
+  jpeg: 82,
+  png: 100,
+  gif: 100,
+};
+
+/**
+ * The default width ladder: 64 to 3840 in steps of about 1.25×. Requested widths (heights, when
+ * only a height is asked for) are rounded up to the next step, so an image has a bounded number of
+ * results whatever sizes its pages ask for.
+ */
+export const DEFAULT_WIDTH_LADDER = [
+  64, 80, 96, 128, 160, 200, 256, 320, 400, 512, 640, 800, 1024, 1280, 1600, 2048, 2560, 3200, 3840,
+];
+
+/**
+ * Decides what a transform URL makes of an original: the box (from the preset or w/h, times the
+ * pixel ratio, snapped up to the ladder unless a preset names it, never beyond the original), the
+ * fit, the format (auto
+ * negotiated from `accept`) and the quality. Pure.
+ */
+export function planTransform(
+  options: TransformOptions,
+  original: OriginalFacts,
+  context: { presets: readonly PresetBox[]; ladder: readonly number[]; accept: string | undefined },
+): TransformPlan {
+  const requested = requestedBox(options, context.presets);
+  const fit = requested.fit;
+  const scaled = scaleBox(requested, original, options.dpr);
+  // A preset's box is already one of a few configured sizes: it is made as configured.
+  const snapped = options.preset ? rounded(scaled) : snap(scaled, context.ladder);
+  const box = capToOriginal(snapped, original, fit);
+  const { format, negotiated } = chooseFormat(options.format, original, context.accept);
+  const quality = options.quality ?? DEFAULT_QUALITY[format];
+  const variant = `${box.width}x${box.height}-${fit}-q${quality}`;
+  return { ...box, fit, format, quality, negotiated, variant };
+}
+
+interface RequestedBox {
+  width?: number;
+  height?: number;
+  fit: TransformFitName;
+}
+
+function requestedBox(options: TransformOptions, presets: readonly PresetBox[]): RequestedBox {
+  if (!options.preset)
+    return { width: options.width, height: options.height, fit: options.fit ?? 'cover' };
+  const preset = presets.find((p) => p.name === options.preset);
+  if (!preset) throw new UnknownPresetError(`No preset named ${options.preset}.`);
+  return { width: preset.width, height: preset.height, fit: preset.fit };
+}
+
+/**
+ * The box in device pixels, both sides known: a missing side follows the original's ratio (and
+ * the fit no longer matters: the box has the image's own shape).
+ */
+function scaleBox(
+  box: RequestedBox,
+  original: OriginalFacts,
+  dpr: number,
+): { width: number; height: number; exact: 'width' | 'height' } {
+  const ratio = original.width / original.height;
+  const width = box.width ?? (box.height ? box.height * ratio : original.width);
+  const height = box.height ?? width / ratio;
+  const exact = box.width === undefined && box.height !== undefined ? 'height' : 'width';
+  return { width: width * dpr, height: height * dpr, exact };
+}
+
+function rounded(box: { width: number; height: number }): { width: number; height: number } {
+  return { width: Math.max(1, Math.round(box.width)), height: Math.max(1, Math.round(box.height)) };
+}
+
+/** The side that was asked for, rounded up to the ladder; the other follows the box's ratio. */
+function snap(
+  box: { width: number; height: number; exact: 'width' | 'height' },
+  ladder: readonly number[],
+): { width: number; height: number } {
+  const side = box.exact === 'width' ? box.width : box.height;
+  const step = ladder.find((w) => w >= Math.round(side)) ?? ladder[ladder.length - 1];
+  const scale = step / side;
+  return {
+    width: Math.max(1, Math.round(box.width * scale)),
+    height: Math.max(1, Math.round(box.height * scale)),
+  };
+}
+
+/**
+ * Never larger than the original: a box past it is scaled down, keeping its ratio, until it fits
+ * (a request for more pixels than exist gets the original's); `inside` then fits the image in it.
+ */
+function capToOriginal(
+  box: { width: number; height: number },
+  original: OriginalFacts,
+  fit: TransformFitName,
+): { width: number; height: number } {
+  const scale = Math.min(1, original.width / box.width, original.height / box.height);
+  const capped = {
+    width: Math.max(1, Math.round(box.width * scale)),
+    height: Math.max(1, Math.round(box.height * scale)),
+  };
+  if (fit !== 'inside') return capped;
+  const inside = Math.min(capped.width / original.width, capped.height / original.height);
+  return {
+    width: Math.max(1, Math.round(original.width * inside)),
+    height: Math.max(1, Math.round(original.height * inside)),
+  };
+}
+
+/**
+ * `auto`: AVIF when the browser takes it, else WebP, else the original's own format where a
+ * browser shows it everywhere (JPEG, PNG, GIF), else PNG for an image with transparency and JPEG
+ * otherwise. A GIF (which may be animated) prefers WebP to AVIF, which sharp cannot animate.
+ */
+function chooseFormat(
+  requested: TransformOptions['format'],
+  original: OriginalFacts,
+  accept: string | undefined,
+): { format: TransformPlan['format']; negotiated: boolean } {
+  if (requested !== 'auto') return { format: requested, negotiated: false };
+  const accepted = acceptedImageTypes(accept);
+  const order: TransformPlan['format'][] =
+    original.format === 'gif' ? ['webp', 'avif'] : ['avif', 'webp'];
+  const modern = order.find((format) => accepted.has(`image/${format}`));
+  if (modern) return { format: modern, negotiated: true };
+  if (original.format === 'jpeg' || original.format === 'png' || original.format === 'gif') {
+    return { format: original.format, negotiated: true };
+  }
+  return { format: original.hasAlpha ? 'png' : 'jpeg', negotiated: true };
+}
+
+/**
+ * The image types an Accept header names with a non-zero quality. Wildcards do not count: a
+ * browser that sends `*\/*` alone is not known to show AVIF or WebP.
+ */
+export function acceptedImageTypes(accept: string | undefined): Set<string> {
+  const types = new Set<string>();
+  if (!accept) return types;
+  for (const part of accept.slice(0, 1000).split(',')) {
+    const [type, ...params] = part.trim().toLowerCase().split(';');
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    if (q && !(Number(q.slice(2)) > 0)) continue;
+    if (type.startsWith('image/') && !type.endsWith('/*')) types.add(type);
+  }
+  return types;
+}

@@ -1,0 +1,117 @@
+import { rm } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import {
+  CONTENT_TYPES,
+  deliveryHeaders,
+  STORAGE_PROVIDER,
+  type StorageProvider,
+} from '../../storage/storage-provider';
+import { serverBusy } from '../processing/image-problems';
+import { ImageProcessor } from '../processing/image-processor';
+import { spoolStoredOriginal } from '../stored-original';
+import { DELIVERY_CONFIG, type DeliveryConfig } from './delivery.config';
+import { DeliveryRepository, type DeliverableImage } from './delivery.repository';
+import type { TransformPlan } from './transform-plan';
+
+/** How long a request waits for another process making the same result, before 503. */
+const WAIT_FOR_OTHER_MS = 60_000;
+const POLL_MS = 100;
+/** Keys known to be stored, kept so that a hit costs no storage round trip. */
+const KNOWN_MAX = 10_000;
+
+/** The extension of each result format. */
+export const RESULT_EXTENSIONS: Record<TransformPlan['format'], string> = {
+  avif: 'avif',
+  webp: 'webp',
+  jpeg: 'jpg',
+  png: 'png',
+  gif: 'gif',
+};
+
+/**
+ * Makes each result of a transform URL once and keeps it in storage, whatever the number of
+ * requests and processes asking for it at the same time: within a process, concurrent requests
+ * for one result share one making (a promise per key); across processes, the one that takes the
+ * result's advisory lock makes it while the others poll the storage for it, holding no database
+ * connection. A result is made from the stored original (spooled to disk, as uploads are) through
+ * the ImageProcessor, so it is bounded by the same pixel limit, slots and queue (503 when full).
+ */
+@Injectable()
+export class TransformResults {
+  private readonly logger = new Logger('Delivery');
+  private readonly making = new Map<string, Promise<void>>();
+  private readonly known = new Set<string>();
+  /** Results this process made (each one an image decoded and encoded): for metrics and tests. */
+  made = 0;
+
+  constructor(
+    @Inject(STORAGE_PROVIDER) private readonly storage: StorageProvider,
+    private readonly processor: ImageProcessor,
+    private readonly repository: DeliveryRepository,
+    @Inject(DELIVERY_CONFIG) private readonly config: DeliveryConfig,
+  ) {}
+
+  /** Resolves once the result `plan` of `image` is stored under `key`. */
+  async ensure(image: DeliverableImage, key: string, plan: TransformPlan): Promise<void> {
+    if (this.known.has(key) || (await this.storage.exists(key))) return this.remember(key);
+    let making = this.making.get(key);
+    if (!making) {
+      making = this.makeOnce(image, key, plan).finally(() => this.making.delete(key));
+      this.making.set(key, making);
+    }
+    await making;
+    this.remember(key);
+  }
+
+  /** Forgets that `key` is stored: it was found missing (deleted by hand, or by a sweep). */
+  forget(key: string): void {
+    this.known.delete(key);
+  }
+
+  private async makeOnce(image: DeliverableImage, key: string, plan: TransformPlan) {
+    const deadline = Date.now() + WAIT_FOR_OTHER_MS;
+    for (;;) {
+      const lock = await this.repository.tryLock(key);
+      if (lock) {
+        try {
+          // Another process may have stored it between our look and our lock.
+          if (!(await this.storage.exists(key))) await this.make(image, key, plan);
+        } finally {
+          await lock.release();
+        }
+        return;
+      }
+      await sleep(POLL_MS);
+      if (await this.storage.exists(key)) return;
+      if (Date.now() > deadline) throw serverBusy();
+    }
+  }
+
+  private async make(image: DeliverableImage, key: string, plan: TransformPlan): Promise<void> {
+    const path = await spoolStoredOriginal(
+      this.storage,
+      image.storageKey,
+      this.config,
+      'transform',
+    );
+    try {
+      const { width, height, fit, format, quality } = plan;
+      const result = await this.processor.transform(
+        { path },
+        { width, height, fit, format, quality },
+      );
+      const contentType = CONTENT_TYPES[RESULT_EXTENSIONS[format]];
+      await this.storage.put(key, result.data, { contentType, ...deliveryHeaders(contentType) });
+      this.made += 1;
+      this.logger.debug({ key, bytes: result.data.length }, 'Made a transform result');
+    } finally {
+      await rm(path, { force: true });
+    }
+  }
+
+  private remember(key: string): void {
+    if (this.known.size >= KNOWN_MAX) this.known.clear();
+    this.known.add(key);
+  }
+}

@@ -1,0 +1,283 @@
+import { createHmac, randomUUID } from 'node:crypto';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import sharp from 'sharp';
+import { decodeId } from '../../src/common/ids/short-id';
+import { TransformResults } from '../../src/images/delivery/transform-results.service';
+import { OrphanFileSweeper } from '../../src/images/orphan-file-sweeper';
+import { STORAGE_PROVIDER, type StorageProvider } from '../../src/storage/storage-provider';
+import { eventually } from '../support/eventually';
+import { solidJpeg } from '../support/fixtures';
+import { call, login, type Credential } from '../support/http';
+import { multipart } from '../support/multipart';
+import {
+  PUBLIC_BASE,
+  startStorageBackend,
+  type Driver,
+  type StorageBackend,
+} from '../support/storage-backends';
+import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+
+/**
+ * Images made on request through transform URLs, on local disk and on S3 (s3rver): signatures
+ * (and their rotation), unsigned presets by name, format negotiation from Accept, the width
+ * ladder, one making per result however many ask at once, and the result served from storage
+ * afterwards with immutable caching, 304 and 206; the results go when their image does.
+ */
+const NEW_KEY = 'transform-url-key-new-0123456789abcdef';
+const OLD_KEY = 'transform-url-key-old-0123456789abcdef';
+const AVIF_WEBP = 'image/avif,image/webp,*/*;q=0.8';
+
+/**
+ * The signature a client with the key computes: the first 16 bytes of the HMAC-SHA256 of
+ * `<options>/<id>`, base64url.
+ */
+const sign = (key: string, options: string, id: string) =>
+  createHmac('sha256', key)
+    .update(`${options}/${id}`)
+    .digest()
+    .subarray(0, 16)
+    .toString('base64url');
+
+describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) => {
+  let backend: StorageBackend;
+  let t: TestApp;
+  let app: NestFastifyApplication;
+  let admin: Credential;
+  let imageId: string;
+
+  beforeAll(async () => {
+    backend = await startStorageBackend(driver);
+    t = await startTestApp({
+      ...backend.env,
+      PUBLIC_BASE_URL: PUBLIC_BASE,
+      DELIVERY_SIGNING_KEYS: `${NEW_KEY},${OLD_KEY}`,
+    });
+    app = t.app;
+    admin = { bearer: await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+    imageId = await uploadImage(await solidJpeg(800, 600));
+  });
+
+  afterAll(async () => {
+    await t?.close();
+    await backend?.close();
+  });
+
+  async function uploadImage(file: Buffer): Promise<string> {
+    return (await uploadToProduct(file)).id;
+  }
+
+  async function uploadToProduct(file: Buffer): Promise<{ id: string; productId: string }> {
+    const product = await call(app, 'POST', '/api/v1/products', admin, { name: 'Delivered' });
+    const body = multipart({}, [{ data: file, contentType: 'image/jpeg' }]);
+    const res = await call(
+      app,
+      'POST',
+      `/api/v1/products/${product.json().id}/images`,
+      admin,
+      body.payload,
+      {
+        headers: body.headers,
+      },
+    );
+    expect(res.statusCode).toBe(201);
+    return { id: res.json().id, productId: product.json().id };
+  }
+
+  const get = (path: string, headers: Record<string, string> = {}) =>
+    app.inject({ method: 'GET', url: path, headers });
+  const signed = (options: string, id = imageId, key = NEW_KEY) =>
+    `/transform/${sign(key, options, id)}/${options}/${id}`;
+  const made = () => app.get(TransformResults).made;
+  const derived = (id = imageId) =>
+    backend.stored().filter((key) => key.startsWith(`derived/${decodeId(id)}/`));
+
+  it('serves a signed URL: negotiated AVIF, snapped to the ladder, cached for a year', async () => {
+    const res = await get(signed('w_300,f_auto'), { accept: AVIF_WEBP });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers).toMatchObject({
+      'content-type': 'image/avif',
+      'cache-control': 'public, max-age=31536000, immutable',
+      vary: 'Accept',
+    });
+    expect(res.headers.etag).toMatch(/^"[^"]+"$/);
+    expect(new Date(res.headers['last-modified'] as string).getTime()).not.toBeNaN();
+    // 300 is not on the ladder: 320, and the height follows the original's ratio.
+    const meta = await sharp(res.rawPayload).metadata();
+    expect(meta).toMatchObject({ format: 'heif', width: 320, height: 240 });
+  });
+
+  it('chooses WebP for a browser that takes WebP only, and the original format for */*', async () => {
+    const webp = await get(signed('w_300,f_auto'), { accept: 'image/webp,*/*' });
+    expect(webp.headers['content-type']).toBe('image/webp');
+    expect(webp.headers.vary).toBe('Accept');
+    const any = await get(signed('w_300,f_auto'), { accept: '*/*' });
+    expect(any.headers['content-type']).toBe('image/jpeg');
+    expect(any.headers.vary).toBe('Accept');
+    // A format named in the URL does not vary.
+    const named = await get(signed('w_300,f_png'), { accept: AVIF_WEBP });
+    expect(named.headers['content-type']).toBe('image/png');
+    expect(named.headers.vary).toBeUndefined();
+  });
+
+  it('refuses a tampered signature, another image, or options without one: 403', async () => {
+    const good = signed('w_640,f_webp');
+    const tampered = good.replace('w_640', 'w_641');
+    const otherImage = `/transform/${sign(NEW_KEY, 'w_640,f_webp', imageId)}/w_640,f_webp/${await uploadImage(await solidJpeg(100, 100))}`;
+    const wrongKey = signed('w_640,f_webp', imageId, 'some-other-key-0123456789abcdefghij');
+    for (const path of [tampered, otherImage, wrongKey, `/transform/unsigned/w_640/${imageId}`]) {
+      const res = await get(path);
+      expect(res.statusCode).toBe(403);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(res.json().code).toBe('transform_signature_invalid');
+    }
+  });
+
+  it('accepts a URL signed with the older key during a rotation', async () => {
+    const res = await get(signed('w_200,f_webp', imageId, OLD_KEY));
+    expect(res.statusCode).toBe(200);
+    expect(await sharp(res.rawPayload).metadata()).toMatchObject({ format: 'webp', width: 200 });
+  });
+
+  it('serves a configured preset by name without a signature', async () => {
+    const res = await get(`/transform/unsigned/p_thumb,f_webp/${imageId}`);
+    expect(res.statusCode).toBe(200);
+    expect(await sharp(res.rawPayload).metadata()).toMatchObject({
+      format: 'webp',
+      width: 150,
+      height: 150,
+    });
+    const unknown = await get(`/transform/unsigned/p_poster,f_webp/${imageId}`);
+    expect(unknown.statusCode).toBe(400);
+    expect(unknown.json().code).toBe('transform_invalid');
+  });
+
+  it('makes a result once: the second request finds it stored and decodes nothing', async () => {
+    const path = signed('w_500,h_500,c_cover,f_webp');
+    const before = made();
+    expect((await get(path)).statusCode).toBe(200);
+    expect(made()).toBe(before + 1);
+    // Stored before the second request asks.
+    expect(derived()).toContain(`derived/${decodeId(imageId)}/512x512-cover-q80.webp`);
+    const again = await get(path);
+    expect(again.statusCode).toBe(200);
+    expect(made()).toBe(before + 1);
+  });
+
+  it('makes 20 concurrent identical requests into one result', async () => {
+    const path = signed('w_700,f_jpeg,q_70');
+    const before = made();
+    const answers = await Promise.all(Array.from({ length: 20 }, () => get(path)));
+    expect(answers.map((a) => a.statusCode)).toEqual(Array(20).fill(200));
+    expect(new Set(answers.map((a) => a.rawPayload.toString('base64'))).size).toBe(1);
+    expect(made()).toBe(before + 1);
+  });
+
+  it('answers 304 to If-None-Match and 206 to a Range', async () => {
+    const path = signed('w_400,f_webp');
+    const first = await get(path);
+    const etag = first.headers.etag as string;
+    const notModified = await get(path, { 'if-none-match': etag });
+    expect(notModified.statusCode).toBe(304);
+    expect(notModified.rawPayload.length).toBe(0);
+    const range = await get(path, { range: 'bytes=0-99' });
+    expect(range.statusCode).toBe(206);
+    expect(range.headers['content-range']).toBe(`bytes 0-99/${first.rawPayload.length}`);
+    expect(range.rawPayload).toEqual(first.rawPayload.subarray(0, 100));
+  });
+
+  it('gives the original size to a request for more, and pads contain to the box', async () => {
+    const big = await get(signed('w_3000,f_png'));
+    expect(await sharp(big.rawPayload).metadata()).toMatchObject({ width: 800, height: 600 });
+    const padded = await get(signed('w_256,h_256,c_contain,f_png'));
+    expect(await sharp(padded.rawPayload).metadata()).toMatchObject({ width: 256, height: 256 });
+    const inside = await get(signed('w_256,h_256,c_inside,f_webp,dpr_2'));
+    expect(await sharp(inside.rawPayload).metadata()).toMatchObject({ width: 512, height: 384 });
+  });
+
+  it('refuses malformed options (400) and an unknown image (404) with problem+json', async () => {
+    for (const options of [
+      'w_0',
+      'w_abc',
+      'x_1',
+      'w_1,w_2',
+      'q_101',
+      'dpr_9',
+      'w_99999999999',
+      'f_tiff',
+    ]) {
+      const res = await get(`/transform/${sign(NEW_KEY, options, imageId)}/${options}/${imageId}`);
+      expect(res.statusCode).toBe(400);
+      expect(res.json().code).toBe('transform_invalid');
+    }
+    const nul = await get(`/transform/x/w_1%00/${imageId}`);
+    expect(nul.statusCode).toBe(400);
+    const missing = '0000000000000000000000';
+    const res = await get(signed('w_100', missing));
+    expect(res.statusCode).toBe(404);
+    expect(res.json().code).toBe('image_not_found');
+  });
+
+  it("deletes an image's results with it", async () => {
+    const { id, productId } = await uploadToProduct(await solidJpeg(300, 300));
+    expect((await get(signed('w_128,f_webp', id))).statusCode).toBe(200);
+    expect(derived(id)).toHaveLength(1);
+    const res = await call(app, 'DELETE', `/api/v1/products/${productId}/images/${id}`, admin);
+    expect(res.statusCode).toBe(204);
+    await eventually(() => derived(id).length === 0, "the image's results to be deleted");
+    expect((await get(signed('w_128,f_webp', id))).statusCode).toBe(404);
+  });
+
+  it('leaves a result of an existing image to the orphan sweep, and sweeps one whose image is gone', async () => {
+    expect((await get(signed('w_96,f_webp'))).statusCode).toBe(200);
+    const kept = `derived/${decodeId(imageId)}/96x72-cover-q80.webp`;
+    expect(derived()).toContain(kept);
+    // A result written for an image deleted meanwhile (a making that outlived its image).
+    const gone = `derived/${randomUUID()}/96x72-cover-q80.webp`;
+    await app.get<StorageProvider>(STORAGE_PROVIDER).put(gone, Buffer.from('x'), {
+      contentType: 'image/webp',
+      cacheControl: 'public, max-age=31536000, immutable',
+    });
+    const longAgo = new Date(Date.now() - 48 * 3600 * 1000);
+    for (const key of [kept, gone]) backend.backdate(key, longAgo);
+    const sweep = await app.get(OrphanFileSweeper).sweep();
+    expect(sweep.deleted).toBe(1);
+    expect(backend.stored()).toContain(kept);
+    expect(backend.stored()).not.toContain(gone);
+  });
+
+  it('gives every image in API responses srcsets per preset whose URLs serve what they claim', async () => {
+    const { id, productId } = await uploadToProduct(await solidJpeg(800, 600));
+    const res = await call(app, 'GET', `/api/v1/products/${productId}/images/${id}`, admin);
+    expect(res.statusCode).toBe(200);
+    const card = res.json().responsive.card;
+    // card is 500×500 (attention): 1× on the ladder is 512; 1.5× and 2× are capped by the
+    // original's 600 px height, the same result, offered once.
+    expect(card).toMatchObject({ width: 512, height: 512, type: 'image/jpeg' });
+    for (const format of ['avif', 'webp', 'fallback'] as const) {
+      const candidates = (card.srcset[format] as string).split(', ').map((c) => c.split(' '));
+      expect(candidates.map(([, w]) => w)).toEqual(['512w', '600w']);
+      for (const [url, w] of candidates) {
+        expect(url.startsWith(`${PUBLIC_BASE}/transform/`)).toBe(true);
+        const served = await get(url.slice(PUBLIC_BASE.length));
+        expect(served.statusCode).toBe(200);
+        const meta = await sharp(served.rawPayload).metadata();
+        expect(meta.width).toBe(parseInt(w, 10));
+        expect(meta.format).toBe({ avif: 'heif', webp: 'webp', fallback: 'jpeg' }[format]);
+      }
+    }
+    expect(card.src).toBe(card.srcset.fallback.split(' ')[0]);
+    // Stand-alone images carry them too.
+    const body = multipart({ purpose: 'product' }, [
+      { data: await solidJpeg(300, 200), contentType: 'image/jpeg' },
+    ]);
+    const asset = await call(app, 'POST', '/api/v1/images', admin, body.payload, {
+      headers: body.headers,
+    });
+    expect(asset.statusCode).toBe(201);
+    const thumb = asset.json().responsive.thumb;
+    // thumb is 150×150: on the ladder, 160.
+    expect(thumb).toMatchObject({ width: 160, height: 160, type: 'image/jpeg' });
+    const served = await get(thumb.src.slice(PUBLIC_BASE.length));
+    expect(await sharp(served.rawPayload).metadata()).toMatchObject({ width: 160, height: 160 });
+  });
+});
