@@ -1,6 +1,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import sharp from 'sharp';
+import { createApp } from '../../src/app.factory';
 import { decodeId } from '../../src/common/ids/short-id';
 import { TransformResults } from '../../src/images/delivery/transform-results.service';
 import { OrphanFileSweeper } from '../../src/images/orphan-file-sweeper';
@@ -280,4 +281,70 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
     const served = await get(thumb.src.slice(PUBLIC_BASE.length));
     expect(await sharp(served.rawPayload).metadata()).toMatchObject({ width: 160, height: 160 });
   });
+
+  it('keeps an animated GIF animated in WebP (chosen by f_auto over AVIF), a still in JPEG', async () => {
+    const [width, height, frames] = [120, 90, 4];
+    const strip = Buffer.alloc(width * height * frames * 3);
+    for (let i = 0; i < strip.length; i += 3) {
+      const frame = Math.floor(i / 3 / (width * height));
+      strip.set([60 * frame, 200 - 40 * frame, (i / 3) % width], i);
+    }
+    const gif = await sharp(strip, {
+      raw: { width, height: height * frames, channels: 3, pageHeight: height },
+    })
+      .gif({ delay: [100, 200, 300, 400], loop: 0 })
+      .toBuffer();
+    const product = await call(app, 'POST', '/api/v1/products', admin, { name: 'Moving' });
+    const body = multipart({}, [{ data: gif, contentType: 'image/gif' }]);
+    const upload = await call(
+      app,
+      'POST',
+      `/api/v1/products/${product.json().id}/images`,
+      admin,
+      body.payload,
+      { headers: body.headers },
+    );
+    expect(upload.statusCode).toBe(201);
+    const id = upload.json().id;
+    const webp = await get(signed('w_64,f_auto', id), { accept: AVIF_WEBP });
+    expect(webp.headers['content-type']).toBe('image/webp');
+    expect(await sharp(webp.rawPayload).metadata()).toMatchObject({ pages: frames, width: 64 });
+    const jpeg = await get(signed('w_64,f_jpeg', id));
+    const still = await sharp(jpeg.rawPayload).metadata();
+    expect(still.format).toBe('jpeg');
+    expect(still.pages ?? 1).toBe(1);
+  });
+
+  // Two instances share a PostgreSQL server only: the embedded database belongs to one process.
+  (process.env.TEST_DATABASE_URL ? it : it.skip)(
+    'makes a result once across two instances sharing the database and storage',
+    async () => {
+      // A second instance of the service (its own single-flight, as another process has) on the
+      // same database and storage (TEST_DATABASE_URL: a
+      // PostgreSQL server, where the advisory lock is what keeps them from both making it).
+      const second = await createApp({
+        env: {
+          NODE_ENV: 'test',
+          LOG_LEVEL: 'silent',
+          ...t.db.env,
+          ...backend.env,
+          PUBLIC_BASE_URL: PUBLIC_BASE,
+          DELIVERY_SIGNING_KEYS: `${NEW_KEY},${OLD_KEY}`,
+        },
+      });
+      try {
+        const path = signed('w_900,f_webp,q_61');
+        const before = made() + second.get(TransformResults).made;
+        const answers = await Promise.all(
+          Array.from({ length: 10 }, (_, i) =>
+            (i % 2 ? second : app).inject({ method: 'GET', url: path }),
+          ),
+        );
+        expect(answers.map((a) => a.statusCode)).toEqual(Array(10).fill(200));
+        expect(made() + second.get(TransformResults).made).toBe(before + 1);
+      } finally {
+        await second.close();
+      }
+    },
+  );
 });
