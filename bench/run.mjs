@@ -32,6 +32,7 @@ const SCENARIOS = [
   'galleries',
   'productLists',
   'media',
+  'transforms',
   'startup',
 ];
 
@@ -159,8 +160,11 @@ async function createThroughApi(ctx) {
   const uploaded = await res.json();
   if (res.status !== 201)
     throw new Error(`the first upload answered ${res.status} ${JSON.stringify(uploaded)}`);
-  ctx.thumbKey = new URL(uploaded.renditions.thumb.url).pathname.replace(/^\/media\//, '');
+  const mediaKey = (url) => new URL(url).pathname.replace(/^\/media\//, '');
+  ctx.thumbKey = mediaKey(uploaded.renditions.thumb.url);
   ctx.thumbBytes = uploaded.renditions.thumb.size;
+  // The 12 MP original as stored (its bytes kept, metadata stripped): what transforms are made from.
+  ctx.photo = { id: uploaded.id, key: mediaKey(uploaded.url) };
 }
 
 /**
@@ -217,6 +221,11 @@ async function startBaselines(ctx) {
     IMAGE_PROCESSING_CONCURRENCY: '2',
   };
   for (const key of Object.keys(shared)) if (!shared[key]) delete shared[key];
+  /** The service's settings of these names that are set (a baseline's defaults are the service's). */
+  const configured = (...names) =>
+    Object.fromEntries(
+      names.flatMap((name) => (service.env()[name] ? [[name, service.env()[name]]] : [])),
+    );
   const log = join(tmp, 'baselines.log');
   const start = (name, script, env) => startBaseline(name, dir(script), env, log, service.nodeArgs);
   const upload = (mode) => ({
@@ -235,13 +244,17 @@ async function startBaselines(ctx) {
     static: await start('static baseline', 'static-server.mjs', {
       MEDIA_DIR: join(service.dataDir, 'media'),
     }),
-    gallery: await start(
-      'gallery baseline',
-      'gallery-server.mjs',
-      opts.db === 'pglite'
+    gallery: await start('gallery baseline', 'gallery-server.mjs', {
+      ...(opts.db === 'pglite'
         ? { PGLITE_DIR: ctx.baselinePglite }
-        : { DATABASE_URL: service.databaseUrl },
-    ),
+        : { DATABASE_URL: service.databaseUrl }),
+      // The srcsets of `responsive`: the service's presets and widths, signed with its key.
+      ...configured('IMAGE_RENDITIONS', 'DELIVERY_WIDTHS'),
+      DELIVERY_SIGNING_KEYS: service.signingKey,
+    }),
+    transform: await start('transform baseline', 'transform-server.mjs', {
+      MEDIA_DIR: join(service.dataDir, 'media'),
+    }),
   };
 }
 

@@ -1,5 +1,8 @@
 // The scenarios: each measures the service and its baseline back to back, `repeats` times (the
 // order alternating), and adds rows of ratios with their goals (issue 17's table).
+import { createHmac } from 'node:crypto';
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout } from 'node:timers/promises';
 import { hammer, postStream } from './lib/load.mjs';
 import { loadAverage, sampleRss, cpuSeconds } from './lib/processes.mjs';
@@ -285,6 +288,7 @@ export async function galleries(ctx) {
   const { service, baselines, opts } = ctx;
   const perPage = 10;
   const first = `page=1&per_page=${perPage}`;
+  await sameAnswers(ctx, `${ctx.products.g10}/images?${first}`);
   const cases = [['10', ctx.products.g10, first]];
   for (const [label, id, n] of ctx.galleries) {
     const last = Math.ceil(n / perPage);
@@ -311,6 +315,39 @@ export async function galleries(ctx) {
   await runners['baseline 10']();
   const m = await interleave(opts.repeats, runners);
   galleryRows(ctx, m, cases);
+}
+
+/**
+ * The baseline answers what the service answers: the same fields, and `responsive` of the same
+ * shape (presets, formats, widths and sizes of each srcset), so their rates compare like for like.
+ */
+async function sameAnswers(ctx, path) {
+  const service = await getJson(`${ctx.service.url}/api/v1/products/${path}`, ctx.auth.main);
+  const baseline = await getJson(`${ctx.baselines.gallery.url}/products/${path}`, {});
+  const shape = (page) =>
+    JSON.stringify(
+      page.items.map((image) => ({
+        fields: Object.keys(image).sort(),
+        responsive: Object.entries(image.responsive ?? {}).map(([name, r]) => [
+          name,
+          r.width,
+          r.height,
+          r.type,
+          r.src.length,
+          Object.entries(r.srcset).map(([format, set]) => [
+            format,
+            set.split(', ').map((entry) => entry.split(' ')[1]),
+          ]),
+        ]),
+      })),
+    );
+  const [s, b] = [shape(service), shape(baseline)];
+  // Fields the baseline has never answered: the uploader (a query of its own in the service) and
+  // the size in words.
+  const leftOut = /"(human_readable_size|uploaded_by)",?/g;
+  if (s.replace(leftOut, '') !== b.replace(leftOut, '')) {
+    throw new Error(`the gallery baseline answers otherwise than the service:\n${s}\n${b}`);
+  }
 }
 
 /** The gallery rows: req/s of 10 images against the baseline, then each case's p99 against that. */
@@ -475,5 +512,121 @@ export async function largePixels(ctx) {
     baseline: m.baseline,
     baselineName: 'one decode + renditions',
     goal: { at: 'most', value: 1.3 },
+  });
+}
+
+/** A transform URL of the service, signed with the key the bench gave it (url-signer.ts). */
+function transformUrl(ctx, options) {
+  const { service, photo } = ctx;
+  const signature = createHmac('sha256', service.signingKey)
+    .update(`${options}/${photo.id}`)
+    .digest()
+    .subarray(0, 16)
+    .toString('base64url');
+  return `${service.url}/transform/${signature}/${options}/${photo.id}`;
+}
+
+/** One GET to its last byte, at concurrency 1: milliseconds; anything but a WebP 200 is an error. */
+async function timedGet(url) {
+  const started = performance.now();
+  const res = await fetch(url);
+  const bytes = await res.arrayBuffer();
+  const ms = performance.now() - started;
+  if (res.status !== 200 || res.headers.get('content-type') !== 'image/webp') {
+    throw new Error(`GET ${url} answered ${res.status} ${res.headers.get('content-type')}`);
+  }
+  return { ms, bytes: bytes.byteLength };
+}
+
+/** The service's transform results on disk (local storage): `derived/<image id>/<variant>.<ext>`. */
+async function derivedFiles(ctx) {
+  const root = join(ctx.service.dataDir, 'media', 'derived');
+  const dirs = await readdir(root).catch(() => []);
+  const files = [];
+  for (const dir of dirs) {
+    for (const name of await readdir(join(root, dir))) files.push(`derived/${dir}/${name}`);
+  }
+  return files;
+}
+
+/**
+ * On-request transforms of the 12 MP photo to 640 px WebP. First requests: `count` distinct URLs
+ * (the quality differs, so each is a result not made yet), one at a time, against a sharp-only
+ * server resizing the same original file per request; checked to have made one stored result
+ * each. Then a result already made, requested again and again, against @fastify/static serving
+ * that stored file.
+ */
+export async function transforms(ctx) {
+  const { baselines, opts, photo } = ctx;
+  const count = opts.short ? 3 : 8;
+  const options = (quality) => `w_640,f_webp,q_${quality}`;
+  const baselineUrl = (quality) => `${baselines.transform.url}/resize/640/${quality}/${photo.key}`;
+  // Warm-up (JIT, sharp's first load) at another width, so no measured URL is made by it.
+  await timedGet(transformUrl(ctx, 'w_512,f_webp'));
+  await timedGet(`${baselines.transform.url}/resize/512/80/${photo.key}`);
+  const before = (await derivedFiles(ctx)).length;
+  // Repetition r asks for qualities 90 - r × count downwards: results no earlier one made, the
+  // service and the baseline the same ones.
+  const qualitiesOf = (r) => Array.from({ length: count }, (_, i) => 90 - r * count - i);
+  const firstRequests = (url) => {
+    let runs = 0;
+    return async () => {
+      const qualities = qualitiesOf(runs++);
+      const load = loadAverage();
+      const times = [];
+      for (const quality of qualities) times.push((await timedGet(url(quality))).ms);
+      return { qualities, msPerResult: median(times), load };
+    };
+  };
+  const m = await interleave(opts.repeats, {
+    service: firstRequests((quality) => transformUrl(ctx, options(quality))),
+    baseline: firstRequests(baselineUrl),
+  });
+  const made = m.service.flatMap((x) => x.qualities);
+  const derived = await derivedFiles(ctx);
+  if (derived.length - before !== made.length) {
+    throw new Error(
+      `${made.length} first requests stored ${derived.length - before} results, not one each`,
+    );
+  }
+  const ms = (l) => l.map((x) => x.msPerResult.toFixed(0)).join(' ');
+  ctx.log(`transforms, first request: service ${ms(m.service)}, sharp only ${ms(m.baseline)} ms`);
+  compare(ctx, {
+    what: `transform 12 MP → 640 px WebP, first request`,
+    unit: 'ms/result',
+    pick: (x) => x.msPerResult,
+    service: m.service,
+    baseline: m.baseline,
+    baselineName: 'sharp only',
+    goal: { at: 'most', value: 1.3 },
+    details: { perRun: count, qualities: m.service.map((x) => x.qualities) },
+  });
+  await cachedTransform(ctx, made[0], derived);
+}
+
+/** One result already made, requested again and again: the service against @fastify/static. */
+async function cachedTransform(ctx, quality, derived) {
+  const { baselines, opts } = ctx;
+  const key = derived.find((file) => file.endsWith(`-q${quality}.webp`));
+  if (!key) throw new Error(`no stored result of quality ${quality} among ${derived}`);
+  const serviceUrl = transformUrl(ctx, `w_640,f_webp,q_${quality}`);
+  const staticUrl = `${baselines.static.url}/media/${key}`;
+  await warm(serviceUrl, {});
+  await warm(staticUrl, {});
+  const m = await interleave(opts.repeats, {
+    service: get(serviceUrl, {}, opts),
+    static: get(staticUrl, {}, opts),
+  });
+  const rps = (l) => l.map((x) => x.rps);
+  const size = (await stat(join(ctx.service.dataDir, 'media', key))).size;
+  ctx.row({
+    what: `transform 640 px WebP, cached (${(size / 1024).toFixed(0)} KB)`,
+    unit: 'req/s',
+    service: rps(m.service),
+    baseline: rps(m.static),
+    baselineName: '@fastify/static',
+    ratios: pairwise(rps(m.service), rps(m.static), (s, b) => s / b),
+    goal: { at: 'least', value: 0.9 },
+    load: m.service.map((x) => x.load),
   });
 }

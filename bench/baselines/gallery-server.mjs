@@ -5,11 +5,18 @@
 // than the page, to know whether another follows), and the gallery's total as the service has it:
 // the product's kept `image_count` (read here by the product's id alone, where the service reads
 // the product's row, which it needs anyway, by organisation and id). It answers the same JSON
-// fields with the local storage's URLs. No authentication (the product id is in the URL). When the
-// service's query changes, copy the new one here: the baseline is "the same query, nothing around it".
+// fields with the local storage's URLs, `responsive` included: per rendition preset, srcsets of
+// transform URLs in AVIF, WebP and the fallback format at 1×, 1.5× and 2× on the width ladder
+// (never beyond the original), each signed as the service signs them (HMAC-SHA256 of
+// `<options>/<id>`, 16 bytes in base64url), computed as src/images/delivery/responsive-images.ts
+// and transform-plan.ts do and kept per image as the service keeps them. No authentication (the
+// product id is in the URL). When the service's query or its srcsets change, copy the new ones
+// here: the baseline is "the same query and the same answer, nothing around them".
 //
 // Environment: PORT, PUBLIC_BASE_URL, and DATABASE_URL (a server; pool of DATABASE_POOL_SIZE, 10 as
-// the service) or PGLITE_DIR (an embedded database, one session, as the service on PGlite).
+// the service) or PGLITE_DIR (an embedded database, one session, as the service on PGlite);
+// IMAGE_RENDITIONS, DELIVERY_WIDTHS, DELIVERY_SIGNING_KEYS (the service's, with its defaults).
+import { createHmac } from 'node:crypto';
 import { PGlite } from '@electric-sql/pglite';
 import Fastify from 'fastify';
 import pg from 'pg';
@@ -38,6 +45,110 @@ const decodeCursor = (cursor) => {
   return [primary === 1, -priority, new Date(iso), id];
 };
 const TOTAL_SQL = `SELECT "image_count" FROM "products" WHERE "id" = $1`;
+
+// Transform URLs, as the service builds them for `responsive` (its defaults where unset).
+const TRANSFORM_BASE = `${env.PUBLIC_BASE_URL}/transform/`;
+const SIGNING_KEY = Buffer.from((env.DELIVERY_SIGNING_KEYS ?? 'bench').split(',')[0].trim());
+const LADDER = (
+  env.DELIVERY_WIDTHS ??
+  '64,80,96,128,160,200,256,320,400,512,640,800,1024,1280,1600,2048,2560,3200,3840'
+)
+  .split(',')
+  .map(Number);
+const PRESETS = (
+  env.IMAGE_RENDITIONS ?? 'thumb:150x150:cover,card:500x500:attention,large:1200x1200:inside'
+)
+  .split(',')
+  .map((entry) => {
+    const [name, size, fit] = entry.trim().split(':');
+    const [width, height] = size.split('x').map(Number);
+    return { name, width, height, fit };
+  });
+const DENSITIES = [1, 1.5, 2];
+const MIME = {
+  avif: 'image/avif',
+  webp: 'image/webp',
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  gif: 'image/gif',
+};
+const KEPT_MAX = 5_000;
+const kept = new Map();
+
+/** url-signer.ts: the first 16 bytes of the HMAC-SHA256 of `<options>/<id>`, in base64url. */
+function signed(options, id) {
+  const signature = createHmac('sha256', SIGNING_KEY)
+    .update(`${options}/${id}`)
+    .digest()
+    .subarray(0, 16)
+    .toString('base64url');
+  return `${TRANSFORM_BASE}${signature}/${options}/${id}`;
+}
+
+/** transform-plan.ts for a box given whole: snapped to the ladder, capped to the original. */
+function planned(box, fit, original) {
+  const step = LADDER.find((w) => w >= box.width) ?? LADDER.at(-1);
+  const snapped = { width: step, height: Math.max(1, Math.round((box.height * step) / box.width)) };
+  const scale = Math.min(1, original.width / snapped.width, original.height / snapped.height);
+  const capped = {
+    width: Math.max(1, Math.round(snapped.width * scale)),
+    height: Math.max(1, Math.round(snapped.height * scale)),
+  };
+  if (fit !== 'inside') return capped;
+  const inside = Math.min(capped.width / original.width, capped.height / original.height);
+  return {
+    width: Math.max(1, Math.round(original.width * inside)),
+    height: Math.max(1, Math.round(original.height * inside)),
+  };
+}
+
+/** responsive-images.ts: per preset, a srcset per format and the fallback at 1×. */
+function responsive(row) {
+  const known = kept.get(row.i_id);
+  if (known) return known;
+  // The service's ids are 22-character short ids; the UUID's 16 bytes in base64url are as long.
+  const id = Buffer.from(row.i_id.replaceAll('-', ''), 'hex').toString('base64url');
+  const original = { width: row.i_width, height: row.i_height };
+  const fallback = ['jpeg', 'png', 'gif'].includes(row.i_format)
+    ? row.i_format
+    : row.i_has_alpha
+      ? 'png'
+      : 'jpeg';
+  const out = {};
+  for (const preset of PRESETS) {
+    const boxes = DENSITIES.map((density) => {
+      const wanted = preset.width * density;
+      const width = LADDER.find((w) => w >= wanted) ?? Math.round(wanted);
+      return { width, height: Math.round((width * preset.height) / preset.width) };
+    });
+    const srcset = (format) => {
+      const seen = new Set();
+      const candidates = [];
+      for (const box of boxes) {
+        const plan = planned(box, preset.fit, original);
+        if (seen.has(plan.width)) continue;
+        seen.add(plan.width);
+        const options = `w_${box.width},h_${box.height},c_${preset.fit},f_${format}`;
+        candidates.push({ url: signed(options, id), ...plan });
+      }
+      return {
+        first: candidates[0],
+        srcset: candidates.map((c) => `${c.url} ${c.width}w`).join(', '),
+      };
+    };
+    const last = srcset(fallback);
+    out[preset.name] = {
+      width: last.first.width,
+      height: last.first.height,
+      src: last.first.url,
+      type: MIME[fallback],
+      srcset: { avif: srcset('avif').srcset, webp: srcset('webp').srcset, fallback: last.srcset },
+    };
+  }
+  if (kept.size >= KEPT_MAX) kept.clear();
+  kept.set(row.i_id, out);
+  return out;
+}
 
 async function openDatabase() {
   if (env.PGLITE_DIR) {
@@ -92,6 +203,7 @@ function present(row) {
     sha256: row.i_sha256,
     url: BASE + row.i_storage_key,
     renditions,
+    responsive: responsive(row),
     created_at: row.i_created_at,
     updated_at: row.i_updated_at,
   };

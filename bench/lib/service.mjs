@@ -34,6 +34,9 @@ export class Service {
       nodeArgs,
     });
     this.jwtSecret = randomBytes(32).toString('hex');
+    // The key transform URLs are signed with: the bench signs its own (the transforms scenario),
+    // and the gallery baseline signs its srcsets with it too.
+    this.signingKey = randomBytes(32).toString('hex');
     this.proc = null;
   }
 
@@ -45,6 +48,7 @@ export class Service {
     return {
       NODE_ENV: 'production',
       JWT_SECRET: this.jwtSecret,
+      DELIVERY_SIGNING_KEYS: this.signingKey,
       HOST: '127.0.0.1',
       PORT: String(port ?? 3000),
       PUBLIC_BASE_URL: `http://127.0.0.1:${port ?? 3000}`,
