@@ -46,5 +46,6 @@ export interface DeliveryTransform {
   fit: ImageFit | 'contain';
   /** `auto`: the storage picks the format per browser (where it makes results itself). */
   format: 'auto' | 'avif' | 'webp' | 'jpeg' | 'png' | 'gif';
-  quality: number;
+  /** `auto`: the storage picks it with the format (where it makes results itself). */
+  quality: number | 'auto';
 }

@@ -75,11 +75,15 @@ export class DeliveryService {
     const options = this.checkedOptions(request);
     const image = await this.findImage(request.imageId);
     const plan = this.plan(options, image, request.accept);
+    // Where the storage makes results, f_auto is its own (and the quality with it): the redirect
+    // is the same for every browser, and the storage's answer is what varies by Accept.
+    const auto = options.format === 'auto';
     const redirect = await this.images.transformedUrl(image.storageKey, {
       ...plan,
-      format: options.format === 'auto' ? 'auto' : plan.format,
+      format: auto ? 'auto' : plan.format,
+      quality: auto ? (options.quality ?? 'auto') : plan.quality,
     });
-    if (redirect) return { kind: 'redirect', url: redirect, varies: options.format === 'auto' };
+    if (redirect) return { kind: 'redirect', url: redirect, varies: false };
     const key = derivedObjectKey(image.id, plan.variant, RESULT_EXTENSIONS[plan.format]);
     try {
       const answer = await this.serve(image, key, plan, request);
