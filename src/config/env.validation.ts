@@ -739,6 +739,18 @@ export class EnvironmentVariables {
   @Max(1_000_000, { message: 'must be an integer between 1 and 1000000' })
   BULK_IMPORT_MAX_ROWS = 100_000;
 
+  // --- Idempotent retries (see src/idempotency/) ---
+
+  /**
+   * Hours an `Idempotency-Key` is remembered: a retry with it within this replays the first
+   * answer; after it, the key is forgotten (swept hourly) and does the work again.
+   */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of hours between 1 and 8760' })
+  @Min(1, { message: 'must be an integer number of hours between 1 and 8760' })
+  @Max(8760, { message: 'must be an integer number of hours between 1 and 8760' })
+  IDEMPOTENCY_KEY_TTL_HOURS = 24;
+
   /** When expired stand-alone uploads (`expires_in`) are swept: a UTC cron expression, or off. */
   @Transform(toCron)
   @CronSetting()

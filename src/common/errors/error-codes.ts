@@ -11,6 +11,7 @@ export type ErrorKind =
   | 'method_not_allowed'
   | 'conflict'
   | 'precondition_failed'
+  | 'unprocessable'
   | 'timeout'
   | 'too_large'
   | 'unsupported_media_type'
@@ -27,6 +28,7 @@ export const ERROR_KIND_STATUS: Record<ErrorKind, number> = {
   method_not_allowed: 405,
   conflict: 409,
   precondition_failed: 412,
+  unprocessable: 422,
   timeout: 408,
   too_large: 413,
   unsupported_media_type: 415,
@@ -132,6 +134,16 @@ export const ERROR_CODES = {
   // Background jobs.
   job_not_found: { kind: 'not_found', title: 'No such job' },
   job_not_failed: { kind: 'conflict', title: 'Only a failed job can be retried' },
+  // Idempotent retries (the Idempotency-Key header).
+  invalid_idempotency_key: { kind: 'invalid', title: 'The Idempotency-Key header is malformed' },
+  idempotency_key_in_use: {
+    kind: 'conflict',
+    title: 'A request with this Idempotency-Key is still being processed',
+  },
+  idempotency_key_reused: {
+    kind: 'unprocessable',
+    title: 'The Idempotency-Key was used for a different request',
+  },
 } as const satisfies Record<string, ErrorCodeDefinition>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
