@@ -30,6 +30,10 @@ import { RESULT_EXTENSIONS, TransformResults } from './transform-results.service
 import { UNSIGNED } from './transform-urls';
 import { UrlSigner } from './url-signer';
 
+/** How long an image's row is trusted without reading it again, and how many are kept. */
+const IMAGE_KEPT_MS = 5_000;
+const IMAGES_KEPT_MAX = 10_000;
+
 /** A transform URL, as its path names it, and the request's headers that decide the answer. */
 export interface TransformRequest {
   signature: string;
@@ -58,6 +62,7 @@ export type TransformAnswer =
 export class DeliveryService {
   private readonly presets: readonly PresetBox[];
   private readonly ladder: readonly number[];
+  private readonly kept = new Map<string, { image: DeliverableImage; until: number }>();
 
   constructor(
     @Inject(DELIVERY_CONFIG) config: DeliveryConfig,
@@ -127,10 +132,21 @@ export class DeliveryService {
     return options;
   }
 
+  /**
+   * The image, read from the database at most once per IMAGE_KEPT_MS per process: a cached result
+   * costs no query. An image deleted meanwhile may be served for that long, its results being
+   * deleted by then or just after (and a CDN keeps them for a year anyway).
+   */
   private async findImage(shortId: string): Promise<DeliverableImage> {
     const id = decodeId(shortId);
-    const image = id ? await this.repository.findDeliverable(id) : null;
+    if (!id) throw new AppError('image_not_found', 'No such image.');
+    const now = performance.now();
+    const kept = this.kept.get(id);
+    if (kept && kept.until > now) return kept.image;
+    const image = await this.repository.findDeliverable(id);
     if (!image) throw new AppError('image_not_found', 'No such image.');
+    if (this.kept.size >= IMAGES_KEPT_MAX) this.kept.clear();
+    this.kept.set(id, { image, until: now + IMAGE_KEPT_MS });
     return image;
   }
 
