@@ -1,4 +1,5 @@
 import { createHmac, randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import sharp from 'sharp';
 import { createApp } from '../../src/app.factory';
@@ -6,6 +7,7 @@ import { decodeId } from '../../src/common/ids/short-id';
 import { TransformResults } from '../../src/images/delivery/transform-results.service';
 import { OrphanFileSweeper } from '../../src/images/orphan-file-sweeper';
 import { STORAGE_PROVIDER, type StorageProvider } from '../../src/storage/storage-provider';
+import { filesBelow } from '../support/accounts';
 import { eventually } from '../support/eventually';
 import { solidJpeg } from '../support/fixtures';
 import { call, login, type Credential } from '../support/http';
@@ -347,4 +349,59 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
       }
     },
   );
+});
+
+describe('Transform URLs under load', () => {
+  let backend: StorageBackend;
+  let t: TestApp;
+
+  beforeAll(async () => {
+    backend = await startStorageBackend('local');
+    // One image made at a time and none waiting: a second distinct result at once is refused.
+    t = await startTestApp({
+      ...backend.env,
+      DELIVERY_SIGNING_KEYS: NEW_KEY,
+      IMAGE_PROCESSING_CONCURRENCY: '1',
+      IMAGE_PROCESSING_QUEUE_LIMIT: '0',
+    });
+  });
+
+  afterAll(async () => {
+    await t?.close();
+    await backend?.close();
+  });
+
+  it('answers 503 server_busy with Retry-After past the processing limits, and stores nothing for it', async () => {
+    const admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+    const product = await call(t.app, 'POST', '/api/v1/products', admin, { name: 'Busy' });
+    const body = multipart({}, [{ data: await solidJpeg(1600, 1200), contentType: 'image/jpeg' }]);
+    const upload = await call(
+      t.app,
+      'POST',
+      `/api/v1/products/${product.json().id}/images`,
+      admin,
+      body.payload,
+      { headers: body.headers },
+    );
+    const id = upload.json().id;
+    const paths = [400, 512, 640, 800, 1024, 1280].map((w) => {
+      const options = `w_${w},f_avif`;
+      return `/transform/${sign(NEW_KEY, options, id)}/${options}/${id}`;
+    });
+    const answers = await Promise.all(paths.map((url) => t.app.inject({ method: 'GET', url })));
+    const busy = answers.filter((a) => a.statusCode === 503);
+    expect(busy.length).toBeGreaterThan(0);
+    expect(answers.every((a) => a.statusCode === 200 || a.statusCode === 503)).toBe(true);
+    for (const res of busy) {
+      expect(res.headers['retry-after']).toBe('5');
+      expect(res.json().code).toBe('server_busy');
+    }
+    const made = backend.stored().filter((key) => key.startsWith('derived/'));
+    expect(made).toHaveLength(answers.length - busy.length);
+    // The originals copied into the spool to make them are gone, made or refused.
+    expect(filesBelow(join(t.db.env.DATA_DIR, 'tmp', 'uploads'))).toEqual([]);
+    // Once the queue is free, the same URL is made.
+    const again = await t.app.inject({ method: 'GET', url: paths[answers.indexOf(busy[0])] });
+    expect(again.statusCode).toBe(200);
+  });
 });
