@@ -20,6 +20,10 @@ const TAGS: { name: string; description: string }[] = [
   { name: 'products', description: 'Products of the catalogue' },
   { name: 'images', description: 'Uploads and galleries: primary image, order, renditions' },
   { name: 'imports', description: 'Bulk imports of images from URLs, worked in the background' },
+  {
+    name: 'delivery',
+    description: 'Images at any size and format on request (transform URLs), public and signed',
+  },
   { name: 'renditions', description: 'Re-making renditions after the presets change (admins)' },
   { name: 'api-keys', description: 'API keys of the organisation (admins)' },
   { name: 'users', description: 'Users of the organisation (admins)' },

@@ -1,5 +1,6 @@
 import { Controller, Get, Headers, Param, Req, Res } from '@nestjs/common';
-import { ApiExcludeController } from '@nestjs/swagger';
+import { ApiTags } from '@nestjs/swagger';
+import { ApiTransformedImage } from './delivery.openapi';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Public } from '../../auth/decorators';
 import { AppError } from '../../common/errors/app.error';
@@ -13,16 +14,17 @@ const REDIRECT_CACHE_CONTROL = 'public, max-age=3600';
  * `GET /transform/<signature>/<options>/<image id>`: an image at the size and format the URL
  * names (see transform-options.ts), made once and then served from storage with immutable
  * caching, strong ETags, 304 and byte ranges. Public, like /media: the signature is what guards
- * it. Outside the OpenAPI document, as /media is: its URLs are handed out in image responses, not
- * built by clients.
+ * it. In the OpenAPI document for what it answers; clients take its URLs from image responses
+ * (`responsive`) rather than build them.
  */
 @Public()
-@ApiExcludeController()
+@ApiTags('delivery')
 @Controller(TRANSFORM_ROUTE)
 export class DeliveryController {
   constructor(private readonly delivery: DeliveryService) {}
 
   @Get(':signature/:options/:id')
+  @ApiTransformedImage()
   async get(
     @Param('signature') signature: string,
     @Param('options') options: string,

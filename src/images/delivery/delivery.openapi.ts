@@ -1,0 +1,52 @@
+import { applyDecorators } from '@nestjs/common';
+import { ApiOperation, ApiParam, ApiResponse } from '@nestjs/swagger';
+import { ApiProblems } from '../../openapi/problems';
+
+const BINARY = { schema: { type: 'string', format: 'binary' } } as const;
+/** What a result can be. */
+const IMAGE_CONTENT = {
+  'image/avif': BINARY,
+  'image/webp': BINARY,
+  'image/jpeg': BINARY,
+  'image/png': BINARY,
+  'image/gif': BINARY,
+};
+
+/** The OpenAPI description of the transform route: its parameters, answers and problems. */
+export function ApiTransformedImage(): MethodDecorator {
+  return applyDecorators(
+    ApiOperation({
+      operationId: 'getTransformedImage',
+      summary: 'An image at a size and format (a transform URL)',
+      description:
+        'The image made as `options` say, once, then served from storage. Take these URLs from ' +
+        "an image's `responsive` srcsets; the README describes the options and how to sign them.",
+    }),
+    ApiParam({
+      name: 'signature',
+      description:
+        'base64url of the first 16 bytes of HMAC-SHA256(key, `<options>/<id>`), or `unsigned` for a preset by name',
+      schema: { type: 'string', maxLength: 64 },
+    }),
+    ApiParam({
+      name: 'options',
+      description: 'Comma-separated `key_value` tokens: w, h, c, f, q, dpr, p',
+      example: 'w_640,c_cover,f_auto',
+      schema: { type: 'string', maxLength: 200 },
+    }),
+    ApiParam({ name: 'id', description: "The image's id", schema: { type: 'string' } }),
+    ApiResponse({ status: 200, description: 'The image', content: IMAGE_CONTENT }),
+    ApiResponse({ status: 206, description: 'The byte range asked for', content: IMAGE_CONTENT }),
+    ApiResponse({ status: 302, description: 'Where the storage makes it itself (Cloudinary)' }),
+    ApiResponse({ status: 304, description: 'The copy named by If-None-Match is current' }),
+    ApiResponse({ status: 416, description: 'The range lies past the end' }),
+    ApiProblems(
+      'transform_invalid',
+      'transform_signature_invalid',
+      'image_not_found',
+      'precondition_failed',
+      'server_busy',
+      'storage_unavailable',
+    ),
+  );
+}
