@@ -17,6 +17,7 @@ import { DeliveryModule } from './images/delivery/delivery.module';
 import { CompatModule } from './compat/compat.module';
 import { enabledCompatApis } from './config/env-values';
 import { JobsModule } from './jobs/jobs.module';
+import { IdempotencyModule } from './idempotency/idempotency.module';
 
 @Module({})
 export class AppModule {
@@ -39,6 +40,8 @@ export class AppModule {
         // The one job queue, in every role (features that queue or run jobs import it too), and
         // its admin routes.
         JobsModule,
+        // The Idempotency-Key header of the routes marked @Idempotent(); global.
+        IdempotencyModule,
         CompatModule.forRoot(enabledCompatApis(config.env.COMPAT_APIS)),
         AdminBootstrapModule,
         ...extra,

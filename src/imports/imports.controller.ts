@@ -7,6 +7,8 @@ import { Role, Scope } from '../auth/roles';
 import { CreatedLocation } from '../common/http/created-location';
 import { ParseIdPipe } from '../common/ids/parse-id.pipe';
 import { ApiProblems, PROBLEMS } from '../openapi/problems';
+import { Idempotent } from '../idempotency/idempotent.decorator';
+import { IdempotentRows } from '../idempotency/idempotent-body.pipe';
 import {
   CreateImportDto,
   IMPORT_COLUMNS,
@@ -72,6 +74,7 @@ export class ImportsController {
   @MinRole(Role.Admin)
   @RequireScopes(Scope.ImagesWrite)
   @RouteConfig(BULK_IMPORT_BODY)
+  @Idempotent()
   @ApiOperation({
     summary: 'Import images from URLs, in bulk',
     // One schema a content type (@ApiBody would give each the same one).
@@ -96,7 +99,7 @@ export class ImportsController {
   )
   createImport(
     @Ctx() ctx: RequestContext,
-    @ImportBody(ImportBodyPipe) source: ImportSource,
+    @ImportBody(ImportBodyPipe, IdempotentRows) source: ImportSource,
   ): Promise<ImportDto> {
     return this.imports.create(ctx, source);
   }

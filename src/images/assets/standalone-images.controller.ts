@@ -23,6 +23,8 @@ import { ImagesService } from '../images.service';
 import type { ImageUpload } from '../intake/multipart-upload';
 import { StandaloneImagesService } from './standalone-images.service';
 import { ApiProblems, PROBLEMS } from '../../openapi/problems';
+import { Idempotent } from '../../idempotency/idempotent.decorator';
+import { IdempotentUpload } from '../../idempotency/idempotent-body.pipe';
 
 const STANDALONE_UPLOAD_BODY = imageUploadBody(
   {
@@ -58,6 +60,7 @@ export class StandaloneImagesController {
   @CreatedLocation()
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ImagesWrite)
+  @Idempotent()
   @ApiConsumes('multipart/form-data')
   @ApiBody(STANDALONE_UPLOAD_BODY)
   @ApiOperation({
@@ -71,7 +74,8 @@ export class StandaloneImagesController {
   @ApiProblems(...PROBLEMS.upload, ...PROBLEMS.validation)
   uploadImage(
     @Ctx() ctx: RequestContext,
-    @MultipartBody(StandaloneUploadPipe) upload: ImageUpload<StandaloneUploadFieldsDto>,
+    @MultipartBody(StandaloneUploadPipe, IdempotentUpload)
+    upload: ImageUpload<StandaloneUploadFieldsDto>,
   ): Promise<StandaloneImageDto> {
     return this.images.uploadStandalone(ctx, upload);
   }

@@ -39,6 +39,8 @@ import { ImagesService } from '../images.service';
 import { ProductParam } from '../../products/product-param.decorator';
 import { galleryEtag, parseIfMatch } from './gallery-version';
 import { ApiProblems, PROBLEMS } from '../../openapi/problems';
+import { Idempotent } from '../../idempotency/idempotent.decorator';
+import { IdempotentUpload } from '../../idempotency/idempotent-body.pipe';
 
 const UPLOAD_BODY = imageUploadBody({
   title: { type: 'string', maxLength: 255 },
@@ -74,6 +76,7 @@ abstract class GalleryRoutes {
   @CreatedLocation()
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ImagesWrite)
+  @Idempotent()
   @ApiConsumes('multipart/form-data')
   @ApiBody(UPLOAD_BODY)
   @ApiOperation({
@@ -87,7 +90,7 @@ abstract class GalleryRoutes {
   uploadProductImage(
     @Ctx() ctx: RequestContext,
     @ProductParam() product: ProductRef,
-    @MultipartBody(GalleryAdditionPipe) addition: GalleryAddition,
+    @MultipartBody(GalleryAdditionPipe, IdempotentUpload) addition: GalleryAddition,
   ): Promise<ImageDto> {
     return this.images.add(ctx, product, addition);
   }
@@ -96,6 +99,7 @@ abstract class GalleryRoutes {
   @CreatedLocation(siblingOfAction)
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ImagesWrite)
+  @Idempotent()
   @ApiOperation({
     summary: 'Attach a stand-alone upload to the gallery',
     description:

@@ -6,6 +6,7 @@ import type { RequestContext } from '../../auth/principal';
 import { Role, Scope } from '../../auth/roles';
 import { DATA_URI_BODY } from '../../common/http/json-body.parser';
 import { ApiProblems, PROBLEMS } from '../../openapi/problems';
+import { Idempotent } from '../../idempotency/idempotent.decorator';
 import { ProductDto } from '../../products/dto/product.dto';
 import { ProductParam } from '../../products/product-param.decorator';
 import type { ProductRef } from '../../products/products.service';
@@ -24,6 +25,7 @@ abstract class ProductImageImportRoutes {
   @MinRole(Role.Admin)
   @RequireScopes(Scope.ImagesWrite)
   @RouteConfig(DATA_URI_BODY)
+  @Idempotent()
   @ApiOperation({
     summary: "Set the product's image from a data URI or a URL (the Ocha API)",
     description:

@@ -1,0 +1,172 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+
+/** One caller's key: keys are per caller (a user or an API key), inside its organisation. */
+export interface IdempotencyKeyRef {
+  organizationId: string;
+  principalType: 'user' | 'api_key';
+  principalId: string;
+  key: string;
+}
+
+/** What makes two requests with one key the same request. */
+export interface RequestFingerprint {
+  method: string;
+  /** The path the request was sent to, without its query. */
+  path: string;
+  /** SHA-256 (hex) of the payload; null while a streamed body is still being read. */
+  payloadSha256: string | null;
+}
+
+/** An answer kept for replay: its status, the headers that matter, and its body as sent. */
+export interface RecordedResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** A key as stored: its request, and its answer once the request is over (none while in flight). */
+export interface StoredKey {
+  fingerprint: RequestFingerprint;
+  response: RecordedResponse | null;
+}
+
+// Every statement ends in a SELECT, so that both drivers (pg, PGlite) answer with its rows alone.
+const REF = `organization_id = $1 AND principal_type = $2 AND principal_id = $3 AND key = $4`;
+
+/**
+ * The claim: a new row, or a row past its expiry taken over (still in flight or not: a request
+ * cannot outlive its key). Only one of several concurrent claims of a key gets a row back: the
+ * others wait for the winner's row lock and then find a live row, which the WHERE refuses.
+ */
+const CLAIM_SQL = `
+  WITH claimed AS (
+    INSERT INTO idempotency_keys AS k (organization_id, principal_type, principal_id, key,
+                                       claim_id, request_method, request_path, payload_sha256,
+                                       expires_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + $9::double precision * interval '1 second')
+    ON CONFLICT (organization_id, principal_type, principal_id, key) DO UPDATE SET
+      claim_id = excluded.claim_id, request_method = excluded.request_method,
+      request_path = excluded.request_path, payload_sha256 = excluded.payload_sha256,
+      response_status = NULL, response_headers = NULL, response_body = NULL,
+      created_at = now(), completed_at = NULL, expires_at = excluded.expires_at
+    WHERE k.expires_at <= now()
+    RETURNING 1)
+  SELECT 1 FROM claimed`;
+
+const FIND_SQL = `
+  SELECT request_method, request_path, payload_sha256, response_status, response_headers,
+         response_body
+    FROM idempotency_keys WHERE ${REF} AND expires_at > now()`;
+
+/** The answer, on the row this request claimed (not on a row claimed again since it expired). */
+const COMPLETE_SQL = `
+  WITH completed AS (
+    UPDATE idempotency_keys
+       SET payload_sha256 = $6, response_status = $7, response_headers = $8,
+           response_body = $9, completed_at = now()
+     WHERE ${REF} AND claim_id = $5 AND completed_at IS NULL
+    RETURNING 1)
+  SELECT 1 FROM completed`;
+
+const RELEASE_SQL = `
+  DELETE FROM idempotency_keys WHERE ${REF} AND claim_id = $5 AND completed_at IS NULL`;
+
+/** Rows past their expiry, a bounded batch, skipping rows a claim is taking over right now. */
+const SWEEP_SQL = `
+  WITH gone AS (
+    DELETE FROM idempotency_keys
+     WHERE (organization_id, principal_type, principal_id, key) IN (
+       SELECT organization_id, principal_type, principal_id, key FROM idempotency_keys
+        WHERE expires_at <= now() ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+    RETURNING 1)
+  SELECT count(*)::int AS deleted FROM gone`;
+
+interface KeyRow {
+  request_method: string;
+  request_path: string;
+  payload_sha256: string | null;
+  response_status: number | null;
+  response_headers: Record<string, string> | null;
+  response_body: string | null;
+}
+
+/**
+ * Idempotency keys in the service's own PostgreSQL (table `idempotency_keys`), shared by every
+ * instance. Times are the database's, the same for every instance.
+ */
+@Injectable()
+export class IdempotencyKeysRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /** Claims the key for the request `claimId`, for `ttlSeconds`; false when it is taken. */
+  async claim(
+    ref: IdempotencyKeyRef,
+    claimId: string,
+    fingerprint: RequestFingerprint,
+    ttlSeconds: number,
+  ): Promise<boolean> {
+    const rows = await this.dataSource.query<unknown[]>(CLAIM_SQL, [
+      ...refValues(ref),
+      claimId,
+      fingerprint.method,
+      fingerprint.path,
+      fingerprint.payloadSha256,
+      ttlSeconds,
+    ]);
+    return rows.length === 1;
+  }
+
+  /** The key, unless unknown or expired. */
+  async find(ref: IdempotencyKeyRef): Promise<StoredKey | undefined> {
+    const [row] = await this.dataSource.query<KeyRow[]>(FIND_SQL, refValues(ref));
+    if (!row) return undefined;
+    const fingerprint = {
+      method: row.request_method,
+      path: row.request_path,
+      payloadSha256: row.payload_sha256,
+    };
+    if (row.response_status === null) return { fingerprint, response: null };
+    return {
+      fingerprint,
+      response: {
+        status: row.response_status,
+        headers: row.response_headers ?? {},
+        body: row.response_body ?? '',
+      },
+    };
+  }
+
+  /** Records the answer of the request that claimed the key; false if it no longer holds it. */
+  async complete(
+    ref: IdempotencyKeyRef,
+    claimId: string,
+    payloadSha256: string,
+    response: RecordedResponse,
+  ): Promise<boolean> {
+    const rows = await this.dataSource.query<unknown[]>(COMPLETE_SQL, [
+      ...refValues(ref),
+      claimId,
+      payloadSha256,
+      response.status,
+      JSON.stringify(response.headers),
+      response.body,
+    ]);
+    return rows.length === 1;
+  }
+
+  /** Forgets the key the request claimed, so that a retry with it does the work. */
+  async release(ref: IdempotencyKeyRef, claimId: string): Promise<void> {
+    await this.dataSource.query(RELEASE_SQL, [...refValues(ref), claimId]);
+  }
+
+  /** Deletes up to `batch` expired keys; how many it deleted. */
+  async sweep(batch: number): Promise<number> {
+    const [{ deleted }] = await this.dataSource.query<{ deleted: number }[]>(SWEEP_SQL, [batch]);
+    return deleted;
+  }
+}
+
+function refValues(ref: IdempotencyKeyRef): string[] {
+  return [ref.organizationId, ref.principalType, ref.principalId, ref.key];
+}

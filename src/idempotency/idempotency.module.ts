@@ -1,0 +1,26 @@
+import { Global, Module } from '@nestjs/common';
+import { JobsModule } from '../jobs/jobs.module';
+import { idempotencyConfigProvider } from './idempotency.config';
+import { IdempotencyHooks } from './idempotency.hooks';
+import { IdempotencyKeySweeper } from './idempotency-key-sweeper';
+import { IdempotencyKeysRepository } from './idempotency-keys.repository';
+import { IdempotencyService } from './idempotency.service';
+
+/**
+ * Idempotent retries: the `Idempotency-Key` header on the routes marked @Idempotent(), kept in
+ * PostgreSQL for every instance. Global, so that the modules of those routes need not import it
+ * for the interceptor and pipes they use.
+ */
+@Global()
+@Module({
+  imports: [JobsModule],
+  providers: [
+    idempotencyConfigProvider,
+    IdempotencyKeysRepository,
+    IdempotencyService,
+    IdempotencyHooks,
+    IdempotencyKeySweeper,
+  ],
+  exports: [IdempotencyService],
+})
+export class IdempotencyModule {}

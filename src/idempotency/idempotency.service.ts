@@ -1,0 +1,227 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
+import type { Principal } from '../auth/principal';
+import { AppError } from '../common/errors/app.error';
+import { safeError } from '../common/logging/safe-error';
+import { IDEMPOTENCY_CONFIG, type IdempotencyConfig } from './idempotency.config';
+import { IdempotencyKeysRepository, type StoredKey } from './idempotency-keys.repository';
+import { attachAttempt, IdempotentAttempt, IdempotentReplay } from './idempotent-attempt';
+import type { PayloadDigest } from './payload-digest';
+
+export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
+/** Seconds a client is asked to wait before retrying a request whose key is still in flight. */
+const IN_USE_RETRY_AFTER_SECONDS = 1;
+/** The headers of an answer that are recorded and replayed with its status and body. */
+const RECORDED_HEADERS = ['content-type', 'location', 'etag'];
+/**
+ * Claims tried before answering 409: a claim is lost, and the key then not found, only when its
+ * holder released it (or it expired) between the two statements.
+ */
+const CLAIM_ROUNDS = 3;
+
+/** The answer a request is about to send, as the onSend hook sees it. */
+export interface Answer {
+  status: number;
+  header(name: string): string | undefined;
+  /** The serialised body (a string or a Buffer), or a stream, which is not recorded. */
+  body: unknown;
+}
+
+/**
+ * Idempotent retries (the IETF Idempotency-Key draft), for the routes marked @Idempotent(): a
+ * request with a key is admitted once its payload is known (see PayloadDigest) — it claims the
+ * key and does the work, or it repeats a request already answered and gets that answer again
+ * (IdempotentReplay), or it is refused: 409 while the first request is still in flight, 422 when
+ * the key was used for another request. Keys belong to their caller (a user or an API key) and
+ * live IDEMPOTENCY_KEY_TTL_HOURS in PostgreSQL, shared by every instance.
+ *
+ * The answer is recorded when it is sent (IdempotencyHooks), after the work's own transactions
+ * have committed, not in them: the services keep their transactions to themselves. A crash
+ * between the work's commit and the record leaves the key claimed until it expires: retries with
+ * it are answered 409 meanwhile, and the work is never done twice.
+ *
+ * Recorded and replayed: answers below 500 given once the key was admitted (a 2xx, or a refusal
+ * of the request as it was, say 404 product_not_found), provided the payload was read whole. Not
+ * recorded, the key released so that a retry with it does the work: 5xx (a failure of the
+ * service, worth retrying), and a CSV refused halfway, whose digest is not known. A refusal
+ * before the key was admitted (malformed JSON, a multipart form the upload pipe refused) claims
+ * nothing at all.
+ */
+@Injectable()
+export class IdempotencyService {
+  private readonly logger = new Logger('Idempotency');
+  private readonly ttlSeconds: number;
+
+  constructor(
+    @Inject(IDEMPOTENCY_CONFIG) config: IdempotencyConfig,
+    private readonly keys: IdempotencyKeysRepository,
+  ) {
+    this.ttlSeconds = config.IDEMPOTENCY_KEY_TTL_HOURS * 3600;
+  }
+
+  /**
+   * The attempt of an authenticated request to an idempotent route, or undefined when it sent no
+   * key. A malformed key is 400 invalid_idempotency_key.
+   */
+  begin(request: FastifyRequest, principal: Principal): IdempotentAttempt | undefined {
+    const key = parseIdempotencyKey(headerValues(request.raw.rawHeaders, IDEMPOTENCY_KEY_HEADER));
+    if (key === undefined) return undefined;
+    const attempt = new IdempotentAttempt(
+      {
+        organizationId: principal.organizationId,
+        principalType: principal.type,
+        principalId: principal.id,
+        key,
+      },
+      request.method,
+      request.url.split('?')[0],
+    );
+    attachAttempt(request.raw, attempt);
+    return attempt;
+  }
+
+  /**
+   * Claims the key for this request, which then does the work; or throws: IdempotentReplay with
+   * the answer to repeat, 409 idempotency_key_in_use, or 422 idempotency_key_reused.
+   */
+  async admit(attempt: IdempotentAttempt, digest: PayloadDigest): Promise<void> {
+    const fingerprint = {
+      method: attempt.method,
+      path: attempt.path,
+      payloadSha256: digest.value ?? null,
+    };
+    for (let round = 0; round < CLAIM_ROUNDS; round++) {
+      const claimId = randomUUID();
+      if (await this.keys.claim(attempt.ref, claimId, fingerprint, this.ttlSeconds)) {
+        return this.claimed(attempt, claimId, digest);
+      }
+      const stored = await this.keys.find(attempt.ref);
+      if (stored) return this.refuse(attempt, stored, digest);
+    }
+    throw keyInUse();
+  }
+
+  /**
+   * Records the answer of a request that holds its key, or releases the key (see the class).
+   * Never throws: if the database fails here, the key stays claimed until it expires.
+   */
+  async settle(attempt: IdempotentAttempt, answer: Answer): Promise<void> {
+    attempt.answered = true;
+    if (attempt.state !== 'claimed' || !attempt.claimId) return;
+    attempt.state = 'settled';
+    const digest = attempt.digest?.value;
+    const body = recordableBody(answer.body);
+    try {
+      if (answer.status >= 500 || digest === undefined || body === undefined) {
+        await this.keys.release(attempt.ref, attempt.claimId);
+        return;
+      }
+      const headers: Record<string, string> = {};
+      for (const name of RECORDED_HEADERS) {
+        const value = answer.header(name);
+        if (value !== undefined) headers[name] = String(value);
+      }
+      await this.keys.complete(attempt.ref, attempt.claimId, digest, {
+        status: answer.status,
+        headers,
+        body,
+      });
+    } catch (error) {
+      this.logger.warn(
+        { err: safeError(error), status: answer.status },
+        'The answer of an Idempotency-Key could not be recorded: the key stays in use until it expires',
+      );
+    }
+  }
+
+  private async claimed(
+    attempt: IdempotentAttempt,
+    claimId: string,
+    digest: PayloadDigest,
+  ): Promise<void> {
+    attempt.claimId = claimId;
+    attempt.digest = digest;
+    if (!attempt.answered) {
+      attempt.state = 'claimed';
+      return;
+    }
+    // Answered already (another parameter of the route was refused meanwhile): nothing will
+    // record an answer, so the key is let go at once, and the work not started.
+    attempt.state = 'settled';
+    await this.keys.release(attempt.ref, claimId);
+    throw new Error('The request was answered before its Idempotency-Key was claimed');
+  }
+
+  private async refuse(
+    attempt: IdempotentAttempt,
+    { fingerprint, response }: StoredKey,
+    digest: PayloadDigest,
+  ): Promise<never> {
+    if (fingerprint.method !== attempt.method || fingerprint.path !== attempt.path) {
+      throw keyReused();
+    }
+    if (!response) {
+      const known = fingerprint.payloadSha256 !== null && digest.value !== undefined;
+      throw known && fingerprint.payloadSha256 !== digest.value ? keyReused() : keyInUse();
+    }
+    if ((await digest.settle()) !== fingerprint.payloadSha256) throw keyReused();
+    attempt.state = 'replaying';
+    throw new IdempotentReplay(response);
+  }
+}
+
+const KEY_RULE =
+  `The Idempotency-Key header must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII ` +
+  'characters (a UUID, say), sent once.';
+/** A Structured Field string (RFC 8941), as the draft writes the key: `"…"`, with \" and \\. */
+const SF_STRING = /^"((?:[^"\\]|\\["\\])*)"$/;
+const PRINTABLE_ASCII = new RegExp(`^[\\x20-\\x7e]{1,${MAX_IDEMPOTENCY_KEY_LENGTH}}$`);
+
+/**
+ * The key a request sent, or undefined when it sent none. The draft's form is a quoted string
+ * (`Idempotency-Key: "8e03978e-…"`); a bare value is taken as it is, as most clients send it.
+ */
+export function parseIdempotencyKey(values: string[] | undefined): string | undefined {
+  if (values === undefined) return undefined;
+  if (values.length !== 1) throw new AppError('invalid_idempotency_key', KEY_RULE);
+  const quoted = SF_STRING.exec(values[0]);
+  const key = quoted ? quoted[1].replace(/\\(["\\])/g, '$1') : values[0];
+  if (!PRINTABLE_ASCII.test(key)) throw new AppError('invalid_idempotency_key', KEY_RULE);
+  return key;
+}
+
+/** Every value of a header as sent, one per occurrence (Node joins them in `headers`). */
+function headerValues(rawHeaders: string[], name: string): string[] | undefined {
+  const values: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    if (rawHeaders[i].toLowerCase() === name) values.push(rawHeaders[i + 1]);
+  }
+  return values.length > 0 ? values : undefined;
+}
+
+function keyInUse(): AppError {
+  return new AppError(
+    'idempotency_key_in_use',
+    'A request with this Idempotency-Key is still being processed: retry it after a moment to ' +
+      'get its answer.',
+    [],
+    { 'Retry-After': String(IN_USE_RETRY_AFTER_SECONDS) },
+  );
+}
+
+function keyReused(): AppError {
+  return new AppError(
+    'idempotency_key_reused',
+    'This Idempotency-Key was used for a different request (another route or payload): use a ' +
+      'new key for a new request.',
+  );
+}
+
+function recordableBody(body: unknown): string | undefined {
+  if (body === undefined || body === null) return '';
+  if (typeof body === 'string') return body;
+  if (Buffer.isBuffer(body)) return body.toString('utf8');
+  return undefined;
+}

@@ -1,0 +1,75 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { IncomingMessage } from 'node:http';
+import type { IdempotencyKeyRef, RecordedResponse } from './idempotency-keys.repository';
+import type { BodyTap, PayloadDigest } from './payload-digest';
+
+/**
+ * Where one request with an Idempotency-Key stands:
+ * - `open`: not yet admitted (its payload is being read);
+ * - `claimed`: it holds the key and does the work; its answer is recorded or the key released;
+ * - `replaying`: it repeats a request already answered, whose answer it gets;
+ * - `settled`: its answer was recorded, or the key released.
+ */
+export type AttemptState = 'open' | 'claimed' | 'replaying' | 'settled';
+
+/** One request with an Idempotency-Key, from its route's interceptor to its answer. */
+export class IdempotentAttempt {
+  state: AttemptState = 'open';
+  /** Names this request's claim on the key's row (see IdempotencyKeysRepository). */
+  claimId?: string;
+  /** Its payload's digest, once admitted. */
+  digest?: PayloadDigest;
+  /** Set when its answer goes out: a claim made after that is released at once. */
+  answered = false;
+
+  constructor(
+    readonly ref: IdempotencyKeyRef,
+    readonly method: string,
+    readonly path: string,
+  ) {}
+}
+
+/**
+ * The attempt of the request being handled: the interceptor runs the route (its pipes included)
+ * within it, so that the pipe that reads a multipart or CSV body can admit the key once it knows
+ * the payload, before the work starts. Pipes see their value only, not the request.
+ */
+const current = new AsyncLocalStorage<IdempotentAttempt>();
+
+export function currentAttempt(): IdempotentAttempt | undefined {
+  return current.getStore();
+}
+
+export function runInAttempt<T>(attempt: IdempotentAttempt, work: () => Promise<T>): Promise<T> {
+  return current.run(attempt, work);
+}
+
+/** Each request's attempt by its raw request, for the hook that records its answer. */
+const byRequest = new WeakMap<IncomingMessage, IdempotentAttempt>();
+
+export function attachAttempt(raw: IncomingMessage, attempt: IdempotentAttempt): void {
+  byRequest.set(raw, attempt);
+}
+
+export function attemptOf(raw: IncomingMessage): IdempotentAttempt | undefined {
+  return byRequest.get(raw);
+}
+
+const taps = new WeakMap<IncomingMessage, BodyTap>();
+
+/** The digest of a request's JSON body, taken as it was parsed (IdempotencyHooks). */
+export function attachBodyTap(raw: IncomingMessage, tap: BodyTap): void {
+  taps.set(raw, tap);
+}
+
+export function bodyTapOf(raw: IncomingMessage): BodyTap | undefined {
+  return taps.get(raw);
+}
+
+/** Thrown to answer a retry with the answer recorded for its key (IdempotentReplayFilter). */
+export class IdempotentReplay extends Error {
+  constructor(readonly response: RecordedResponse) {
+    super('The answer recorded for this Idempotency-Key');
+    this.name = 'IdempotentReplay';
+  }
+}
