@@ -4,7 +4,11 @@ import multipart from '@fastify/multipart';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { AppModule } from './app.module';
 import { PreBodyAuthHook } from './auth/pre-body-auth.hook';
-import { loadAppConfig, type AppConfigOptions } from './config/app-config.module';
+import {
+  loadAppConfig,
+  type AppConfigOptions,
+  type LoadedConfig,
+} from './config/app-config.module';
 import { ServiceRole, type EnvironmentVariables } from './config/env.validation';
 import { AppError } from './common/errors/app.error';
 import { createValidationPipe } from './common/http/validation';
@@ -17,6 +21,8 @@ import { loggingConfigOf } from './common/logging/logging.config';
 import { REQUEST_ID_HEADER, requestIdFor } from './common/logging/request-id';
 import { CompatModule } from './compat/compat.module';
 import { HealthModule } from './health/health.module';
+import { HttpMetricsHook } from './metrics/http-metrics.hook';
+import { MetricsModule } from './metrics/metrics.module';
 import { DeliveryModule } from './images/delivery/delivery.module';
 import { StorageModule } from './storage/storage.module';
 import { DOCS_PATH, setupOpenApi } from './openapi/openapi';
@@ -25,22 +31,27 @@ import { dataUriBodyParsing } from './images/intake/import/data-uri-body.parser'
 import { registerUploadSpool } from './images/intake/upload-spool.interceptor';
 import { httpTimeoutsConfigOf } from './common/http/http.config';
 import { httpServerTimeouts, registerRequestTimeouts } from './common/http/request-timeouts';
+import { tracingFastifyPlugin } from './tracing/tracing';
 
 export const API_PREFIX = 'api/v1';
 
 export interface CreateAppOptions extends AppConfigOptions {
   /** Extra modules mounted beside the application's own (tests add probe routes this way). */
   imports?: ModuleImport[];
+  /** The configuration already loaded (main.ts reads it first, to start tracing before Nest). */
+  config?: LoadedConfig;
 }
 
 type ModuleImport = Type | DynamicModule;
 
 /**
- * The modules served outside the API prefix: the probes (/health), local files (/media), images
- * made on request (/transform) and the compatible APIs (each at its own documented paths).
+ * The modules served outside the API prefix: the probes (/health), the metrics (/metrics), local
+ * files (/media), images made on request (/transform) and the compatible APIs (each at its own
+ * documented paths).
  */
 const OUTSIDE_API: ReadonlySet<Type> = new Set([
   HealthModule,
+  MetricsModule,
   StorageModule,
   DeliveryModule,
   CompatModule,
@@ -69,15 +80,20 @@ function withApiPrefix(root: DynamicModule): DynamicModule {
  * tests exercise exactly what runs in production.
  */
 export async function createApp(options: CreateAppOptions = {}): Promise<NestFastifyApplication> {
-  const config = await loadAppConfig(options);
+  const config = options.config ?? (await loadAppConfig(options));
   const { env } = config;
   const app = await NestFactory.create<NestFastifyApplication>(
     withApiPrefix(AppModule.forRoot(config, options.imports)),
     createAdapter(env),
     { logger: createAppLogger(loggingConfigOf(env)), bodyParser: false, abortOnError: false },
   );
+  // Tracing, when main.ts started it: a span for each request, carrying its id (tracing/).
+  const tracing = tracingFastifyPlugin();
+  if (tracing) await app.register(tracing);
   // First of the preParsing hooks: a caller without access to the route is refused unread.
   app.get(PreBodyAuthHook).install(app.getHttpAdapter().getInstance());
+  // Every request's duration by route pattern and status, once answered (GET /metrics).
+  app.get(HttpMetricsHook).install(app.getHttpAdapter().getInstance());
   configureBodyParsing(app, env);
   app.useGlobalPipes(createValidationPipe());
   app
@@ -99,12 +115,13 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   return app;
 }
 
-/** The routes a worker serves: the liveness and readiness probes. */
-const PROBE_ROUTE = /^\/health(\/|$)/;
+/** The routes a worker serves: the liveness and readiness probes, and the metrics. */
+const PROBE_ROUTE = /^\/(health(\/|$)|metrics$)/;
 
 /**
- * SERVICE_ROLE=worker: the process runs jobs and answers only the probes; any other route is 404
- * `route_not_found`, the answer for a route that does not exist (and no API document is built).
+ * SERVICE_ROLE=worker: the process runs jobs and answers only the probes and /metrics (its jobs'
+ * numbers are there; served with METRICS_TOKEN set); any other route is 404 `route_not_found`,
+ * the answer for a route that does not exist (and no API document is built).
  *
  * The routes are closed at the door rather than left out of the application: a worker has the
  * one AppModule of every role, so every service a job needs (storage, image processing, the

@@ -17,6 +17,7 @@ import { DeliveryModule } from './images/delivery/delivery.module';
 import { CompatModule } from './compat/compat.module';
 import { enabledCompatApis } from './config/env-values';
 import { JobsModule } from './jobs/jobs.module';
+import { MetricsModule } from './metrics/metrics.module';
 import { IdempotencyModule } from './idempotency/idempotency.module';
 
 @Module({})
@@ -27,6 +28,8 @@ export class AppModule {
       imports: [
         config.module,
         LoggingModule,
+        // Global: the features inject its Metrics; GET /metrics only with a METRICS_TOKEN.
+        MetricsModule.forRoot({ serveRoute: config.env.METRICS_TOKEN !== undefined }),
         DatabaseModule,
         HealthModule,
         AuthModule,

@@ -1,13 +1,24 @@
 import 'reflect-metadata';
+// Loaded here, not with the application below: its ES build (import()) and its CommonJS build
+// (what the application requires) would be two Logger classes, the first unknown to Nest.
 import { Logger } from 'nestjs-pino';
-import { createApp } from './app.factory';
-import { AdminBootstrapService } from './auth/admin-bootstrap.service';
-import { ConfigValidationError, EnvironmentVariables, ServiceRole } from './config/env.validation';
-import { DOCS_PATH } from './openapi/openapi';
+import { loadAppConfig } from './config/app-config.module';
+import { ConfigValidationError, ServiceRole } from './config/env.validation';
+import { startTracing } from './tracing/tracing';
 
 async function bootstrap(): Promise<void> {
-  const app = await createApp();
-  const env = app.get(EnvironmentVariables);
+  // The configuration first, then tracing when it is on, and only then the application's modules:
+  // the pg instrumentation patches the driver as it is first required (the job queue requires it
+  // as soon as it is loaded).
+  const config = await loadAppConfig();
+  const tracing = await startTracing(config.env);
+  // One after the other: Nest's packages are ES modules, which two imports at once would race to
+  // load (Node refuses to require one still loading).
+  const { createApp } = await import('./app.factory.js');
+  const { AdminBootstrapService } = await import('./auth/admin-bootstrap.service.js');
+  const { DOCS_PATH } = await import('./openapi/openapi.js');
+  const app = await createApp({ config });
+  const { env } = config;
   const logger = app.get(Logger);
 
   // Graceful shutdown: stop accepting connections, let in-flight requests finish, close the
@@ -25,13 +36,17 @@ async function bootstrap(): Promise<void> {
       process.exit(1);
     }, env.SHUTDOWN_TIMEOUT_MS);
     timer.unref();
-    app.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, 'Shutdown failed');
-        process.exit(1);
-      },
-    );
+    app
+      .close()
+      // Then the spans still buffered, when tracing is on (an unreachable collector is no failure).
+      .then(() => tracing?.stop().catch(() => undefined))
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          logger.error({ err }, 'Shutdown failed');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);
@@ -39,7 +54,7 @@ async function bootstrap(): Promise<void> {
   await app.listen({ port: env.PORT, host: env.HOST });
   const shown = env.HOST === '0.0.0.0' || env.HOST === '::' ? 'localhost' : env.HOST;
   const base = `http://${shown.includes(':') ? `[${shown}]` : shown}:${env.PORT}`;
-  logger.log(`Listening on ${base} ${ROLE_LINES[env.SERVICE_ROLE](base)}`);
+  logger.log(`Listening on ${base} ${ROLE_LINES[env.SERVICE_ROLE](`${base}/${DOCS_PATH}`)}`);
   // A worker has no API to log in to: the first administrator is made, and a generated password
   // printed, by a process that serves it.
   if (env.SERVICE_ROLE === ServiceRole.Worker) return;
@@ -49,12 +64,13 @@ async function bootstrap(): Promise<void> {
 }
 
 /** The rest of the start-up line: what this process does (SERVICE_ROLE). */
-const ROLE_LINES: Record<ServiceRole, (base: string) => string> = {
-  [ServiceRole.All]: (base) =>
-    `as role "all" (the API and background jobs); API documentation at ${base}/${DOCS_PATH}`,
-  [ServiceRole.Api]: (base) =>
-    `as role "api" (the API; jobs are queued for workers); API documentation at ${base}/${DOCS_PATH}`,
-  [ServiceRole.Worker]: () => 'as role "worker" (background jobs; HTTP for /health only)',
+const ROLE_LINES: Record<ServiceRole, (docs: string) => string> = {
+  [ServiceRole.All]: (docs) =>
+    `as role "all" (the API and background jobs); API documentation at ${docs}`,
+  [ServiceRole.Api]: (docs) =>
+    `as role "api" (the API; jobs are queued for workers); API documentation at ${docs}`,
+  [ServiceRole.Worker]: () =>
+    'as role "worker" (background jobs; HTTP for /health and /metrics only)',
 };
 
 bootstrap().catch((err: unknown) => {

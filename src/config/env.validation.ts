@@ -220,6 +220,15 @@ const REQUEST_TIMEOUT_RULE =
   'must be an integer number of milliseconds between 1000 and 3600000, and at least ' +
   'HTTP_HEADERS_TIMEOUT_MS';
 
+/** OTEL_TRACING: whether spans are made and exported (see src/tracing/). */
+export enum OtelTracing {
+  On = 'on',
+  Off = 'off',
+}
+
+const METRICS_TOKEN_RULE =
+  'must be 32 to 512 printable characters without spaces (openssl rand -hex 32)';
+
 const JWT_SECRET_RULE =
   'must be at least 32 characters (openssl rand -hex 32); required when NODE_ENV=production';
 
@@ -780,6 +789,38 @@ export class EnvironmentVariables {
   @Min(0, { message: 'must be an integer number of seconds between 0 and 86400' })
   @Max(86_400, { message: 'must be an integer number of seconds between 0 and 86400' })
   UPLOAD_SPOOL_SWEEP_SECONDS = 600;
+
+  // --- Metrics and tracing (see src/metrics/ and src/tracing/) ---
+
+  /**
+   * The bearer token Prometheus scrapes GET /metrics with. Unset: there is no /metrics route
+   * (404), so that no deployment publishes its numbers by forgetting a setting.
+   */
+  @Transform(blankToUndefined)
+  @IsOptional()
+  @Matches(/^[\x21-\x7e]{32,512}$/, { message: METRICS_TOKEN_RULE })
+  METRICS_TOKEN?: string = undefined;
+
+  /** `on` or `off`; unset, tracing is on exactly when OTEL_EXPORTER_OTLP_ENDPOINT is set. */
+  @Transform(blankToUndefined)
+  @IsOptional()
+  @IsEnum(OtelTracing, {
+    message: 'must be on or off (unset: on when OTEL_EXPORTER_OTLP_ENDPOINT is set)',
+  })
+  OTEL_TRACING?: OtelTracing = undefined;
+
+  /** The OTLP/HTTP collector traces go to (`/v1/traces` appended); default http://localhost:4318. */
+  @Transform(blankToUndefined)
+  @IsOptional()
+  @Matches(HTTP_URL, { message: HTTP_URL_RULE })
+  OTEL_EXPORTER_OTLP_ENDPOINT?: string = undefined;
+
+  /** The `service.name` of every span. */
+  @Transform(blankToUndefined)
+  @Matches(/^[A-Za-z0-9._-]{1,128}$/, {
+    message: 'must be 1 to 128 characters of A-Z, a-z, 0-9, ".", "_" and "-"',
+  })
+  OTEL_SERVICE_NAME = 'product-image-service';
 
   /** The first administrator, created on first start with an empty database. */
   @Transform(blankToUndefined)

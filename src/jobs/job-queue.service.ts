@@ -1,7 +1,9 @@
+import { performance } from 'node:perf_hooks';
 import {
   Inject,
   Injectable,
   Logger,
+  Optional,
   type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
@@ -9,6 +11,8 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import { safeError } from '../common/logging/safe-error';
 import { ServiceRole } from '../config/env.validation';
+import { Metrics } from '../metrics/metrics.service';
+import { JobCountsRepository } from './job-counts.repository';
 import { JOBS_CONFIG, type JobsConfig } from './jobs.config';
 import {
   createEngine,
@@ -70,11 +74,16 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
   constructor(
     @InjectDataSource() dataSource: DataSource,
     @Inject(JOBS_CONFIG) private readonly config: JobsConfig,
+    counts: JobCountsRepository,
+    // Optional for a queue built without the application's metrics (a test's module).
+    @Optional() private readonly metrics: Metrics = new Metrics(),
   ) {
     this.engine = createEngine(dataSource, !config.DATABASE_URL, `pis-${config.SERVICE_ROLE}`);
     this.engine.on('error', (error: unknown) =>
       this.logger.error({ err: safeError(error) }, 'Job engine error'),
     );
+    // Counted at each scrape while the engine runs: the same numbers from every process.
+    metrics.watchJobCounts(async () => (this.started ? counts.count(this.queueNames()) : []));
   }
 
   /** Whether this process works jobs (the `api` role only enqueues them). */
@@ -190,11 +199,24 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
         batchSize: 1,
         pollingIntervalSeconds: this.config.JOB_POLL_INTERVAL_MS / 1000,
       },
-      async ([job]) => {
-        if (!job) return undefined;
-        return definition.handler(job.data, job);
-      },
+      async ([job]) => (job ? this.runMeasured(definition, job) : undefined),
     );
     this.workers.set(definition.name, id);
+  }
+
+  /** One attempt of a job, timed and, when it throws, counted as failed (job_duration_seconds). */
+  private async runMeasured(
+    definition: QueueDefinition<object>,
+    job: JobRecord<object>,
+  ): Promise<object | void> {
+    const started = performance.now();
+    let failed = true;
+    try {
+      const output = await definition.handler(job.data, job);
+      failed = false;
+      return output;
+    } finally {
+      this.metrics.observeJob(definition.name, (performance.now() - started) / 1000, failed);
+    }
   }
 }

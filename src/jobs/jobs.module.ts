@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { JobCountsRepository } from './job-counts.repository';
 import { JobQueue } from './job-queue.service';
 import { jobsConfigProvider } from './jobs.config';
 import { JobsController } from './jobs.controller';
@@ -12,7 +13,7 @@ import { JobsService } from './jobs.service';
  */
 @Module({
   controllers: [JobsController],
-  providers: [jobsConfigProvider, JobQueue, JobsRepository, JobsService],
+  providers: [jobsConfigProvider, JobQueue, JobsRepository, JobsService, JobCountsRepository],
   exports: [JobQueue],
 })
 export class JobsModule {}

@@ -6,9 +6,11 @@ import {
   type OnModuleInit,
 } from '@nestjs/common';
 import { JobsModule } from '../jobs/jobs.module';
+import { Metrics } from '../metrics/metrics.service';
 import { FileDeletionsRepository } from './file-deletions.repository';
 import { MediaController } from './media.controller';
 import { IMAGE_STORAGE, type ImageStorage } from './image-storage';
+import { measuredStorage } from './providers/measured.storage-provider';
 import { openStorage, type OpenedStorage } from './providers/storage-provider.factory';
 import {
   STORAGE_CONFIG,
@@ -50,9 +52,14 @@ const OPENED_STORAGE = Symbol('OPENED_STORAGE');
     FileDeletionsRepository,
     {
       provide: OPENED_STORAGE,
-      inject: [STORAGE_MODULE_OPTIONS],
-      useFactory: (options: StorageModuleOptions): Promise<OpenedStorage> =>
-        openStorage(options.provider),
+      // Every operation timed (storage_operation_duration_seconds) where the application keeps
+      // metrics; a module built without them (a test's) gets the provider as it is.
+      inject: [STORAGE_MODULE_OPTIONS, { token: Metrics, optional: true }],
+      useFactory: (options: StorageModuleOptions, metrics?: Metrics): Promise<OpenedStorage> =>
+        openStorage(
+          options.provider,
+          metrics && ((provider) => measuredStorage(provider, metrics)),
+        ),
     },
     {
       provide: STORAGE_PROVIDER,

@@ -136,7 +136,7 @@ onServer('Service roles as separate processes', () => {
       new RegExp(`^Listening on ${apiUrl} as role "api" .*API documentation at ${apiUrl}/docs$`),
     );
     expect(startUpLine(worker.output())?.msg).toBe(
-      `Listening on ${workerUrl} as role "worker" (background jobs; HTTP for /health only)`,
+      `Listening on ${workerUrl} as role "worker" (background jobs; HTTP for /health and /metrics only)`,
     );
   });
 

@@ -22,8 +22,13 @@ let defaultValidator: OpenApiResponseValidator | undefined;
 const violations: Violation[] = [];
 const called = new Set<string>();
 const undocumentedRoutes = new Set<string>();
-/** Routes that are deliberately not in the document: Swagger UI, stored files, test probes. */
-const NOT_DOCUMENTED = [/^\/docs(-json|-yaml|\/|$)/, /^\/media\//, /^\/api\/v1\/probe\//];
+/** Routes deliberately not in the document: Swagger UI, stored files, metrics, test probes. */
+const NOT_DOCUMENTED = [
+  /^\/docs(-json|-yaml|\/|$)/,
+  /^\/media\//,
+  /^\/metrics$/,
+  /^\/api\/v1\/probe\//,
+];
 
 function observe(validator: OpenApiResponseValidator, response: ObservedResponse): void {
   const result = validator.check(response);

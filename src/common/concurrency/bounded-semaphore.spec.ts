@@ -47,8 +47,10 @@ describe(BoundedSemaphore.name, () => {
     await expect(sem.run(() => Promise.resolve(3), 3)).rejects.toBeInstanceOf(QueueFullError);
     const fits = sem.run(() => Promise.resolve(2), 2);
     expect(sem.queued).toBe(3);
+    expect(sem.queuedWeight).toBe(10);
     release();
     await expect(Promise.all([running, ...small, fits])).resolves.toEqual([undefined, 4, 4, 2]);
+    expect(sem.queuedWeight).toBe(0);
     await expect(sem.run(() => Promise.resolve('ok'), 10)).resolves.toBe('ok');
   });
 });

@@ -30,6 +30,11 @@ export class BoundedSemaphore {
     return this.waiting.length;
   }
 
+  /** The weight of the tasks waiting (the bytes of the files they will read). */
+  get queuedWeight(): number {
+    return this.waitingWeight;
+  }
+
   async run<T>(task: () => Promise<T>, weight = 0): Promise<T> {
     if (this.running >= this.concurrency) {
       if (this.waiting.length >= this.queueLimit) throw new QueueFullError();

@@ -1,8 +1,11 @@
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
-import { Inject, Injectable } from '@nestjs/common';
+import { performance } from 'node:perf_hooks';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { AppError } from '../../common/errors/app.error';
 import { BoundedSemaphore, QueueFullError } from '../../common/concurrency/bounded-semaphore';
+import type { ImageStepsTimer } from '../../metrics/image-steps.timer';
+import { Metrics } from '../../metrics/metrics.service';
 import { IMAGES_CONFIG, type ImagesConfig } from '../images.config';
 import { bmpDimensions, decodeBmp } from './bmp';
 import {
@@ -112,7 +115,11 @@ export class ImageProcessor {
   private readonly slots: BoundedSemaphore;
   private readonly maxPixels: number;
 
-  constructor(@Inject(IMAGES_CONFIG) config: ImagesConfig) {
+  constructor(
+    @Inject(IMAGES_CONFIG) config: ImagesConfig,
+    // Optional for the processor made outside an application (tests, tools): numbers kept aside.
+    @Optional() private readonly metrics: Metrics = new Metrics(),
+  ) {
     this.presets = parseRenditionPresets(config.IMAGE_RENDITIONS);
     this.slots = new BoundedSemaphore(
       config.IMAGE_PROCESSING_CONCURRENCY,
@@ -120,6 +127,11 @@ export class ImageProcessor {
       config.IMAGE_PROCESSING_QUEUE_BYTES,
     );
     this.maxPixels = config.MAX_IMAGE_PIXELS;
+    metrics.watchProcessingQueue(() => ({
+      active: this.slots.active,
+      queued: this.slots.queued,
+      queuedBytes: this.slots.queuedWeight,
+    }));
     disableCodecCache();
   }
 
@@ -139,12 +151,8 @@ export class ImageProcessor {
     options: ProcessOptions = { renditions: true },
   ): Promise<ProcessedImage> {
     const { size } = await stat(path);
-    try {
-      return await this.slots.run(() => this.processNow(path, options), size);
-    } catch (error) {
-      if (error instanceof QueueFullError) throw serverBusy();
-      throw error;
-    }
+    this.metrics.observeUpload(size);
+    return this.inSlot('process', size, () => this.processNow(path, options));
   }
 
   /**
@@ -157,23 +165,42 @@ export class ImageProcessor {
     spec: TransformSpec,
   ): Promise<Transformed> {
     const weight = 'path' in source ? (await stat(source.path)).size : source.buffer.length;
+    return this.inSlot('transform', weight, () => this.transformNow(source, spec));
+  }
+
+  /** `task` in a processing slot, its wait measured; a full queue is 503 server_busy. */
+  private async inSlot<T>(
+    operation: 'process' | 'transform',
+    weight: number,
+    task: () => Promise<T>,
+  ): Promise<T> {
+    const queuedAt = performance.now();
+    const started = (): Promise<T> => {
+      this.metrics.observeProcessingWait((performance.now() - queuedAt) / 1000);
+      return task();
+    };
     try {
-      return await this.slots.run(() => this.transformNow(source, spec), weight);
+      return await this.slots.run(started, weight);
     } catch (error) {
-      if (error instanceof QueueFullError) throw serverBusy();
-      throw error;
+      if (!(error instanceof QueueFullError)) throw error;
+      this.metrics.countServerBusy(operation);
+      throw serverBusy();
     }
   }
 
   private async transformNow(source: CodecInput, spec: TransformSpec): Promise<Transformed> {
+    const steps = this.metrics.imageSteps();
     const header = await readHeader(source);
+    steps.format = header.format;
     // AVIF, JPEG and PNG results decode the first frame only: only its pixels count.
     const frames = ANIMATED_OUTPUTS.has(spec.format) ? header.pages : 1;
     this.checkPixels(header, frames);
     // The box is never larger than the original, so this holds; were it not, the frames made
     // would be the limit's to bound as much as the frames decoded.
     if (!this.fitsFrames(frames, spec)) throw tooManyFramePixels(this.maxPixels, frames);
-    return transformImage(source, spec, this.maxPixels);
+    const result = await transformImage(source, spec, this.maxPixels);
+    steps.lap('transform');
+    return result;
   }
 
   /**
@@ -198,8 +225,11 @@ export class ImageProcessor {
     return frames * Math.max(pixels, MIN_FRAME_PIXELS) <= this.maxPixels;
   }
 
+  /** Each step is timed (image_processing_duration_seconds): a clock read per step. */
   private async processNow(path: string, wanted: ProcessOptions): Promise<ProcessedImage> {
+    const steps = this.metrics.imageSteps();
     const detected = await detectImageType(path);
+    steps.format = formatLabel(detected);
     if (wanted.declaredType !== undefined && wanted.declaredType !== detected) {
       throw typeMismatch(wanted.declaredType, detected);
     }
@@ -207,15 +237,24 @@ export class ImageProcessor {
     const header = await readHeader(source.input);
     const { colorMode, hasAlpha } = header;
     this.checkPixels(header, header.pages);
-    if (isAnimation(header)) return this.processAnimation(path, detected, header, wanted);
+    steps.lap('inspect');
+    if (isAnimation(header)) {
+      const animation = await this.processAnimation(path, detected, header, wanted);
+      steps.lap('animation');
+      return animation;
+    }
     const kept = wanted.fill ? undefined : await this.strip(path, detected, header);
-    if (kept) return this.processKept(kept, detected, header, wanted);
+    if (kept) return this.processKept(kept, detected, header, wanted, steps);
     const decoded = await decode(source.input, this.maxPixels);
+    steps.lap('decode');
     const pixels = wanted.fill ? await fill(decoded, wanted.fill) : decoded;
+    if (wanted.fill) steps.lap('fill');
     // A filled SVG is the crop of its rasterisation: stored as PNG, not as the SVG.
     const svg = wanted.fill ? undefined : source.svg;
     const original = await this.encodeOriginal(pixels, storedTypeOf(detected, !!svg), svg);
+    steps.lap('original');
     const renditions = wanted.renditions ? await this.encodeRenditions(pixels) : {};
+    if (wanted.renditions) steps.lap('renditions');
     return { original, renditions, colorMode, hasAlpha };
   }
 
@@ -242,16 +281,20 @@ export class ImageProcessor {
     detected: string,
     header: ImageHeader,
     wanted: ProcessOptions,
+    steps: ImageStepsTimer,
   ): Promise<ProcessedImage> {
+    steps.lap('strip');
     const turned = header.orientation >= 5;
     const width = turned ? header.height : header.width;
     const height = turned ? header.width : header.height;
     const presets = wanted.renditions ? this.presets : [];
     const scaled = SCALED_DECODE.has(detected) ? decodeSize(presets, width, height) : undefined;
     const pixels = await decode({ buffer: kept }, this.maxPixels, scaled);
+    steps.lap('decode');
     const renditions = wanted.renditions
       ? await this.encodeRenditions(pixels, scaled && { width, height })
       : {};
+    if (wanted.renditions) steps.lap('renditions');
     const original = {
       ...storedTypeOf(detected, false),
       buffer: kept,
@@ -260,6 +303,7 @@ export class ImageProcessor {
       size: kept.length,
       sha256: createHash('sha256').update(kept).digest('hex'),
     };
+    steps.lap('original');
     return { original, renditions, colorMode: header.colorMode, hasAlpha: header.hasAlpha };
   }
 
@@ -395,6 +439,11 @@ export class ImageProcessor {
  */
 function isAnimation(header: ImageHeader): boolean {
   return header.pages > 1 && header.orientation === 1;
+}
+
+/** A detected type as a metric label: jpeg, png, gif, webp, avif, bmp or svg. */
+function formatLabel(detected: string): string {
+  return detected.replace(/^image\//, '').replace(/\+xml$/, '');
 }
 
 function rendition(out: Encoded): EncodedImage {

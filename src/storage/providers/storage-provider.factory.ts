@@ -11,27 +11,34 @@ export interface OpenedStorage {
   images: ImageStorage;
 }
 
+/** Wraps a provider before its image strategy is built on it (measured.storage-provider.ts). */
+export type ProviderWrapper = <P extends StorageProvider>(provider: P) => P;
+
 /**
- * The provider the options name, configured (not yet checked), with its image strategy. SDKs are
+ * The provider the options name, configured (not yet checked), with its image strategy, both
+ * using the provider as `wrap` returns it (so that the strategy's writes are measured too). SDKs are
  * loaded only for their driver: the Cloudinary SDK reads (and throws on a malformed)
  * CLOUDINARY_URL as soon as it is loaded, even when another driver is chosen. A new provider is
  * one more case here, its file in this folder and, unless it stores files as local and S3 do, its
  * ImageStorage strategy beside it.
  */
-export async function openStorage(options: StorageProviderOptions): Promise<OpenedStorage> {
+export async function openStorage(
+  options: StorageProviderOptions,
+  wrap: ProviderWrapper = (provider) => provider,
+): Promise<OpenedStorage> {
   switch (options.driver) {
     case 'local': {
-      const provider = new LocalStorageProvider(options.root, options.publicBaseUrl);
+      const provider = wrap(new LocalStorageProvider(options.root, options.publicBaseUrl));
       return { provider, images: new FilesImageStorage(provider) };
     }
     case 's3': {
       const { S3StorageProvider } = await import('./s3.storage-provider.js');
-      const provider = new S3StorageProvider(options);
+      const provider = wrap(new S3StorageProvider(options));
       return { provider, images: new FilesImageStorage(provider) };
     }
     case 'cloudinary': {
       const { CloudinaryStorageProvider } = await import('./cloudinary.storage-provider.js');
-      const provider = new CloudinaryStorageProvider(options);
+      const provider = wrap(new CloudinaryStorageProvider(options));
       return { provider, images: new CloudinaryImageStorage(provider) };
     }
   }

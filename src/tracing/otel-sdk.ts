@@ -1,0 +1,62 @@
+import { FastifyOtelInstrumentation } from '@fastify/otel';
+import { trace } from '@opentelemetry/api';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import type { Tracing } from './tracing';
+
+/** The span attribute carrying the request id, as the X-Request-Id header and the logs show it. */
+export const REQUEST_ID_ATTRIBUTE = 'request.id';
+
+/** Probes and scrapes, every few seconds from machines: no traces of them. */
+const UNTRACED = /^\/(health(\/|\?|$)|metrics(\?|$))/;
+
+/**
+ * The OpenTelemetry Node SDK, loaded only when tracing is on (tracing.ts): spans of incoming and
+ * outgoing HTTP, of Fastify's handling of each request (@fastify/otel, a plugin the application
+ * registers before its routes: see `fastifyPlugin`), and of PostgreSQL queries, exported over
+ * OTLP/HTTP in batches. The
+ * SDK's own environment variables (OTEL_TRACES_SAMPLER, OTEL_EXPORTER_OTLP_HEADERS, OTEL_BSP_*…)
+ * apply as it reads them. Only traces: the metrics are Prometheus's (GET /metrics), the logs
+ * pino's on stdout.
+ */
+export function startOtelSdk(options: { endpoint: string; serviceName: string }): Tracing {
+  // A plugin the application registers (app.factory.ts) rather than one hooked onto every Fastify
+  // instance as it is made (registerOnInitialization): this process's spans come from its one
+  // application, in the order of its own hooks.
+  const fastify = new FastifyOtelInstrumentation({
+    ignorePaths: ({ url }) => UNTRACED.test(url),
+    // One span for the request, not one per hook (a dozen). Nor one for the handler: wrapping
+    // it would rename the handlers the pre-body authentication finds the routes by
+    // (auth/pre-body-auth.hook.ts), and Nest's guards, pipes and controller all run in it.
+    instrumentHooks: false,
+    instrumentHandler: false,
+    requestHook: (span, request) => {
+      span.setAttribute(REQUEST_ID_ATTRIBUTE, request.id);
+      // The HTTP server span around it: the root of the request's trace.
+      trace.getActiveSpan()?.setAttribute(REQUEST_ID_ATTRIBUTE, request.id);
+    },
+  });
+  const sdk = new NodeSDK({
+    serviceName: options.serviceName,
+    traceExporter: new OTLPTraceExporter({ url: `${options.endpoint}/v1/traces` }),
+    metricReaders: [],
+    logRecordProcessors: [],
+    instrumentations: [
+      new HttpInstrumentation({
+        ignoreIncomingRequestHook: (request) => UNTRACED.test(request.url ?? ''),
+        // Background work (a job's storage calls) makes no traces of its own.
+        requireParentforOutgoingSpans: true,
+      }),
+      // Queries outside a request (the job queue polls every few seconds) make no traces.
+      new PgInstrumentation({ requireParentSpan: true }),
+      fastify,
+    ],
+  });
+  sdk.start();
+  return {
+    fastifyPlugin: fastify.plugin(),
+    stop: () => sdk.shutdown(),
+  };
+}
