@@ -1,5 +1,13 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -20,6 +28,7 @@ beforeAll(() => {
   // What the real file mounts from beside it, so that its copies differ only where broken.
   mkdirSync(join(dir, 'docker'));
   copyFileSync(join(ROOT, 'docker', 'nginx.conf'), join(dir, 'docker', 'nginx.conf'));
+  cpSync(join(ROOT, 'ops'), join(dir, 'ops'), { recursive: true });
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Injectable, Module, type OnModuleInit } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Role } from '../../src/auth/roles';
@@ -8,6 +10,7 @@ import { eventually } from '../support/eventually';
 import { noisyPng, solidJpeg } from '../support/fixtures';
 import { call, login, type Credential } from '../support/http';
 import { multipart } from '../support/multipart';
+import { ROOT } from '../support/process';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 
 const TOKEN = 'metrics-token-for-the-tests-0123456789';
@@ -268,6 +271,21 @@ describe('Metrics (GET /metrics)', () => {
     expect(valueOf(samples, 'process_cpu_user_seconds_total')).toBeGreaterThan(0);
     expect(valueOf(samples, 'process_resident_memory_bytes')).toBeGreaterThan(0);
     expect(valueOf(samples, 'nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
+  });
+
+  it('has every family the Grafana dashboard queries', async () => {
+    const dashboard = JSON.parse(
+      readFileSync(join(ROOT, 'ops', 'grafana', 'product-images.json'), 'utf8'),
+    ) as { panels: { targets?: { expr: string }[] }[] };
+    const queried = new Set(
+      dashboard.panels
+        .flatMap((panel) => panel.targets ?? [])
+        .flatMap(({ expr }) => [...expr.matchAll(/([a-z_][a-z0-9_]*)\{/g)].map((m) => m[1]))
+        .map((name) => name.replace(/_(bucket|sum|count)$/, '')),
+    );
+    expect(queried.size).toBeGreaterThanOrEqual(15);
+    const { types } = parse((await scrape(app)).body);
+    expect([...queried].filter((name) => !types.has(name))).toEqual([]);
   });
 
   it('is served by a worker, which answers nothing of the API', async () => {
