@@ -37,6 +37,8 @@ const UPLOAD_BYTES = [16, 64, 256, 1024, 4096, 16_384, 65_536].map((kib) => kib 
  * The process metrics (CPU, memory, event loop, GC, handles): one set per process, whatever the
  * number of applications in it (tests start several), since prom-client's collectors start
  * monitors of their own (an event-loop delay histogram, a GC observer) that are never stopped.
+ * Started by the first scrape, so a process nobody scrapes runs none of them; the GC counters
+ * count from then, which rates do not mind.
  */
 let processRegistry: Registry | undefined;
 
@@ -212,8 +214,11 @@ export class Metrics {
 
   /** Every family, the process's and this application's, in the Prometheus text format. */
   async scrape(): Promise<string> {
-    const [process, app] = await Promise.all([processMetrics().metrics(), this.registry.metrics()]);
-    return `${process}\n${app}`;
+    const [ofProcess, ofApp] = await Promise.all([
+      processMetrics().metrics(),
+      this.registry.metrics(),
+    ]);
+    return `${ofProcess}\n${ofApp}`;
   }
 
   private histogram<L extends string>(
