@@ -20,6 +20,7 @@ import { createAppLogger } from './common/logging/logger-params';
 import { loggingConfigOf } from './common/logging/logging.config';
 import { REQUEST_ID_HEADER, requestIdFor } from './common/logging/request-id';
 import { CompatModule } from './compat/compat.module';
+import { ConsoleModule } from './console/console.module';
 import { HealthModule } from './health/health.module';
 import { HttpMetricsHook } from './metrics/http-metrics.hook';
 import { MetricsModule } from './metrics/metrics.module';
@@ -46,8 +47,8 @@ type ModuleImport = Type | DynamicModule;
 
 /**
  * The modules served outside the API prefix: the probes (/health), the metrics (/metrics), local
- * files (/media), images made on request (/transform) and the compatible APIs (each at its own
- * documented paths).
+ * files (/media), images made on request (/transform), the compatible APIs (each at its own
+ * documented paths) and the gallery console (/console).
  */
 const OUTSIDE_API: ReadonlySet<Type> = new Set([
   HealthModule,
@@ -55,6 +56,7 @@ const OUTSIDE_API: ReadonlySet<Type> = new Set([
   StorageModule,
   DeliveryModule,
   CompatModule,
+  ConsoleModule,
 ]);
 
 /**

@@ -19,6 +19,7 @@ import { enabledCompatApis } from './config/env-values';
 import { JobsModule } from './jobs/jobs.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { IdempotencyModule } from './idempotency/idempotency.module';
+import { ConsoleModule } from './console/console.module';
 
 @Module({})
 export class AppModule {
@@ -47,6 +48,8 @@ export class AppModule {
         IdempotencyModule,
         CompatModule.forRoot(enabledCompatApis(config.env.COMPAT_APIS)),
         AdminBootstrapModule,
+        // The gallery console's page at /console (static files; it calls the API as a client).
+        ConsoleModule,
         ...extra,
       ],
       providers: [{ provide: APP_FILTER, useClass: ProblemDetailsFilter }],

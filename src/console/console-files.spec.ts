@@ -1,0 +1,41 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CONSOLE_PAGE, consoleBuildDir, consoleFileFor, isHashedAsset } from './console-files';
+
+describe(consoleFileFor.name, () => {
+  it.each([
+    ['', CONSOLE_PAGE],
+    ['products', CONSOLE_PAGE],
+    ['products/9bYsGJZVNPTSbQeJxuSeuy', CONSOLE_PAGE],
+    ['products/9bYsGJZVNPTSbQeJxuSeuy/images/7cTqv3WJ4rH2mXkzB9nYaP', CONSOLE_PAGE],
+    ['jobs/', CONSOLE_PAGE],
+    ['assets/index-B2x9.js', 'assets/index-B2x9.js'],
+    ['favicon.svg', 'favicon.svg'],
+  ])('/console/%s is answered by %s', (path, file) => {
+    expect(consoleFileFor(path)).toBe(file);
+  });
+});
+
+describe(isHashedAsset.name, () => {
+  it('is true for the bundle Vite names by content, false for the page', () => {
+    expect(isHashedAsset('assets/index-B2x9.js')).toBe(true);
+    expect(isHashedAsset(CONSOLE_PAGE)).toBe(false);
+  });
+});
+
+describe(consoleBuildDir.name, () => {
+  it('is dist/console of the nearest folder with a package.json, from any depth', () => {
+    const root = mkdtempSync(join(tmpdir(), 'pis-console-root-'));
+    try {
+      writeFileSync(join(root, 'package.json'), '{}');
+      mkdirSync(join(root, 'dist', 'src', 'console'), { recursive: true });
+      expect(consoleBuildDir(join(root, 'dist', 'src', 'console'))).toBe(
+        join(root, 'dist', 'console'),
+      );
+      expect(consoleBuildDir(root)).toBe(join(root, 'dist', 'console'));
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
