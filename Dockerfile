@@ -10,12 +10,16 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm install --no-audit --no-fund
 
-COPY tsconfig.json tsconfig.build.json nest-cli.json ./
+COPY tsconfig.json tsconfig.build.json nest-cli.json openapi.json ./
 COPY src ./src
 COPY migrations ./migrations
-# nest build -> dist/src/main.js and dist/migrations/*.js (run by the app at start-up)
+# The console (Vite) is bundled from the client generated from openapi.json (scripts/sdk.mjs).
+COPY console ./console
+COPY scripts/sdk.mjs ./scripts/sdk.mjs
+# nest build -> dist/src/main.js and dist/migrations/*.js (run by the app at start-up), then the
+# console -> dist/console (served at /console)
 RUN npm run build \
- && test -f dist/src/main.js \
+ && test -f dist/src/main.js && test -f dist/console/index.html \
  && npm prune --omit=dev --no-audit --no-fund \
  && npm cache clean --force
 

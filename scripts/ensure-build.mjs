@@ -1,5 +1,7 @@
 // Runs before `npm start`: builds dist/ when it is missing or older than any source file, so that
-// `npm install && npm start` works on a fresh clone and never serves stale code.
+// `npm install && npm start` works on a fresh clone and never serves stale code. What
+// `npm run build` does: the service (nest build, which empties dist/ first), then the console
+// (Vite, into dist/console) on the client generated from openapi.json into .tmp/sdk.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +15,8 @@ const INPUTS = [
   'tsconfig.json',
   'tsconfig.build.json',
   'nest-cli.json',
+  'console',
+  'openapi.json',
 ];
 
 function newest(path) {
@@ -27,14 +31,27 @@ function newest(path) {
 
 const built = existsSync(STAMP) ? statSync(STAMP).mtimeMs : 0;
 const sources = Math.max(...INPUTS.map(newest));
-if (built >= sources && existsSync(join('dist', 'src', 'main.js'))) process.exit(0);
+const complete = ['src/main.js', 'console/index.html'].every((file) =>
+  existsSync(join('dist', file)),
+);
+if (built >= sources && complete) process.exit(0);
 
 // On stderr, build output included: stdout belongs to the command this runs before (`npm run
 // cli -- reset-password` prints JSON there, which a script reads).
 console.error(built ? 'Sources changed since the last build; rebuilding…' : 'Building…');
-execFileSync(
-  process.execPath,
-  [join('node_modules', '@nestjs', 'cli', 'bin', 'nest.js'), 'build'],
-  { stdio: ['ignore', process.stderr, 'inherit'] },
+const run = (...args) =>
+  execFileSync(process.execPath, args, { stdio: ['ignore', process.stderr, 'inherit'] });
+run(join('node_modules', '@nestjs', 'cli', 'bin', 'nest.js'), 'build');
+// The console's client, unless it is already the one of openapi.json (the tests' set-up makes it
+// first, and regenerating it would pull it from under anything reading it).
+const SDK = join('.tmp', 'sdk', 'sdk.gen.ts');
+if (!existsSync(SDK) || statSync(SDK).mtimeMs < statSync('openapi.json').mtimeMs) {
+  run(join('scripts', 'sdk.mjs'));
+}
+run(
+  join('node_modules', 'vite', 'bin', 'vite.js'),
+  'build',
+  '--config',
+  join('console', 'vite.config.mjs'),
 );
 writeFileSync(STAMP, new Date().toISOString() + '\n');

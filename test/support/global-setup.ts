@@ -17,8 +17,8 @@ export default async function globalSetup(
     precompileTransforms(project.cacheDirectory),
     Promise.resolve().then(clearResults),
     // Once, before the workers: tests that start the compiled service would otherwise race to
-    // rebuild dist/ (nest build empties it first) under each other's running services.
-    ensureBuiltAsync(),
-    generateSdkAsync(),
+    // rebuild dist/ (nest build empties it first) under each other's running services. The SDK
+    // first: the build's console is bundled from it.
+    generateSdkAsync().then(ensureBuiltAsync),
   ]);
 }

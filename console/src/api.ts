@@ -1,0 +1,89 @@
+// Every API call of the console goes through the client generated from openapi.json
+// (@hey-api/openapi-ts, npm run sdk): its functions are typed by the API's contract.
+import { client } from '@sdk/client.gen';
+import type { ProblemDetailsDto } from '@sdk';
+import { currentToken, endSession } from './session';
+
+// The generated functions' default client, configured once: the API is on the console's own
+// origin (relative URLs), and the session's token authenticates each call.
+client.setConfig({
+  baseUrl: '',
+  // The session's JWT for the bearer scheme; the API-key schemes are left unset.
+  auth: (scheme) => (scheme.scheme === 'bearer' ? currentToken() : undefined),
+});
+
+// A 401 on a call made with a token: the token expired, or the account was disabled.
+client.interceptors.response.use((response) => {
+  if (response.status === 401 && currentToken() !== undefined) {
+    endSession('Your session has ended. Log in again to go on.');
+  }
+  return response;
+});
+
+/** What a call of the generated client resolves to, for the parts the console reads. */
+export interface Outcome<T> {
+  data?: T;
+  error?: unknown;
+  response?: Response;
+}
+
+/** The call's data, or a CallFailed carrying the problem (or the network failure) in words. */
+export async function unwrap<T>(call: Promise<Outcome<T>>): Promise<T> {
+  const outcome = await call;
+  if (outcome.response?.ok && outcome.error === undefined) return outcome.data as T;
+  throw new CallFailed(outcome.response?.status ?? 0, problemOf(outcome.error));
+}
+
+/** A call the API refused (status and problem+json), or one that never reached it (status 0). */
+export class CallFailed extends Error {
+  constructor(
+    readonly status: number,
+    readonly problem: ProblemDetailsDto | undefined,
+  ) {
+    super(describeProblem(status, problem));
+  }
+
+  get code(): string | undefined {
+    return this.problem?.code;
+  }
+}
+
+function problemOf(error: unknown): ProblemDetailsDto | undefined {
+  if (typeof error === 'object' && error !== null && 'code' in error && 'title' in error) {
+    return error as ProblemDetailsDto;
+  }
+  return undefined;
+}
+
+/** A short lead for the problems a person meets while uploading, before the service's words. */
+const LEADS: Record<string, string> = {
+  unsupported_image_type: 'Type refused.',
+  image_type_mismatch: 'Type refused.',
+  file_too_large: 'Too large.',
+  payload_too_large: 'Too large.',
+  image_too_many_pixels: 'Too many pixels.',
+  invalid_image: 'Not a readable image.',
+  unsafe_svg: 'Unsafe SVG refused.',
+  image_url_unreachable: 'Could not fetch the URL.',
+  server_busy: 'The service is busy.',
+  insufficient_role: 'Not allowed.',
+  insufficient_scope: 'Not allowed.',
+};
+
+/**
+ * A problem+json answer as a sentence a person reads: a lead naming the kind of refusal, then
+ * the service's own detail (which names the limit or the types it accepts).
+ */
+export function describeProblem(status: number, problem: ProblemDetailsDto | undefined): string {
+  if (status === 0) return 'The service could not be reached. Check your connection and retry.';
+  if (!problem) return `The service answered ${status} without saying why.`;
+  const lead = LEADS[problem.code];
+  const detail = problem.detail || problem.title;
+  const text = /[.!?]$/.test(detail) ? detail : `${detail}.`;
+  return lead ? `${lead} ${text}` : text;
+}
+
+/** The message of anything thrown, for a person. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : 'Something went wrong.';
+}

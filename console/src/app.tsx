@@ -1,0 +1,86 @@
+import { Link } from './components/link';
+import { Page } from './components/page';
+import { match, navigate, useLocation, type Location } from './router';
+import { endSession, useSession } from './session';
+import { Assets } from './views/assets';
+import { Gallery } from './views/gallery';
+import { AssetDetail, ProductImageDetail } from './views/image-detail';
+import { Jobs } from './views/jobs';
+import { Login } from './views/login';
+import { Products } from './views/products';
+
+const NAV = [
+  { to: '/products', label: 'Products' },
+  { to: '/assets', label: 'Assets' },
+  { to: '/jobs', label: 'Jobs' },
+];
+
+/** The view of a location; `key` makes a new view (and a fresh state) per address. */
+function view(location: Location) {
+  const { path } = location;
+  let params: Record<string, string> | undefined;
+  if (path === '' || path === '/products') return <Products location={location} />;
+  if ((params = match('/products/:productId/images/:imageId', path))) {
+    return <ProductImageDetail key={path} productId={params.productId} imageId={params.imageId} />;
+  }
+  if ((params = match('/products/:productId', path)))
+    return <Gallery key={path} productId={params.productId} />;
+  if (path === '/assets') return <Assets location={location} />;
+  if ((params = match('/assets/:imageId', path)))
+    return <AssetDetail key={path} imageId={params.imageId} />;
+  if (path === '/jobs') return <Jobs />;
+  return (
+    <Page title="Not found">
+      <p>
+        Nothing is here. <Link to="/products">Go to the products</Link>.
+      </p>
+    </Page>
+  );
+}
+
+export function App() {
+  const session = useSession();
+  const location = useLocation();
+  if (!session) return <Login />;
+  const section = '/' + (location.path.split('/')[1] || 'products');
+  return (
+    <>
+      <a class="skip-link" href="#main">
+        Skip to content
+      </a>
+      <header class="top">
+        <Link class="brand" to="/products">
+          <span class="brand-mark" aria-hidden="true" /> Product images
+        </Link>
+        <nav aria-label="Main" class="nav">
+          {NAV.map((item) => (
+            <Link
+              key={item.to}
+              to={item.to}
+              class="nav-link"
+              aria-current={section === item.to ? 'page' : undefined}
+            >
+              {item.label}
+            </Link>
+          ))}
+        </nav>
+        <div class="who">
+          <span class="who-name">{session.who}</span>
+          <button
+            type="button"
+            class="button small subtle"
+            onClick={() => {
+              endSession('You have logged out.');
+              navigate('/products', { replace: true });
+            }}
+          >
+            Log out
+          </button>
+        </div>
+      </header>
+      <main id="main" class="main">
+        {view(location)}
+      </main>
+    </>
+  );
+}

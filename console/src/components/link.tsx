@@ -1,0 +1,27 @@
+import type { ComponentChildren } from 'preact';
+import { BASE, navigate } from '../router';
+
+interface Props {
+  /** A path below /console: "/products/abc". */
+  to: string;
+  class?: string;
+  'aria-current'?: 'page';
+  'aria-label'?: string;
+  children: ComponentChildren;
+}
+
+/** A real link (it opens in a new tab, and can be copied), followed in the page when clicked. */
+export function Link({ to, children, ...rest }: Props) {
+  const follow = (event: MouseEvent) => {
+    if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) {
+      return;
+    }
+    event.preventDefault();
+    navigate(to);
+  };
+  return (
+    <a {...rest} href={BASE + to} onClick={follow}>
+      {children}
+    </a>
+  );
+}

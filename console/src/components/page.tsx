@@ -1,0 +1,34 @@
+import type { ComponentChildren } from 'preact';
+import { useEffect, useRef } from 'preact/hooks';
+
+interface Props {
+  title: string;
+  /** A line under the heading. */
+  lead?: ComponentChildren;
+  children: ComponentChildren;
+}
+
+/**
+ * A view: its heading, which takes the focus when the view opens (a screen reader then reads
+ * where the link led, and Tab goes on from there), and the document's title.
+ */
+export function Page({ title, lead, children }: Props) {
+  const heading = useRef<HTMLHeadingElement>(null);
+  useEffect(() => {
+    document.title = `${title} · Console · Product images`;
+  }, [title]);
+  useEffect(() => {
+    heading.current?.focus({ preventScroll: true });
+  }, []);
+  return (
+    <>
+      <div class="page-head">
+        <h1 tabIndex={-1} ref={heading}>
+          {title}
+        </h1>
+        {lead && <p class="lead">{lead}</p>}
+      </div>
+      {children}
+    </>
+  );
+}

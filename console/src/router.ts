@@ -1,0 +1,54 @@
+// Client-side routes under /console/ (the service answers every such path with the page), on the
+// History API: links are real links, and back and forward work.
+import { useEffect, useState } from 'preact/hooks';
+
+export const BASE = '/console';
+const listeners = new Set<() => void>();
+
+window.addEventListener('popstate', () => {
+  for (const listener of listeners) listener();
+});
+
+/** Goes to `to` (a path below /console, with its query), as a link would. */
+export function navigate(to: string, options: { replace?: boolean } = {}): void {
+  const url = BASE + to;
+  if (options.replace) history.replaceState(null, '', url);
+  else history.pushState(null, '', url);
+  for (const listener of listeners) listener();
+}
+
+export interface Location {
+  /** The path below /console, without a trailing slash: "/products/abc". */
+  path: string;
+  query: URLSearchParams;
+}
+
+function current(): Location {
+  const path = location.pathname.startsWith(BASE)
+    ? location.pathname.slice(BASE.length).replace(/\/+$/, '')
+    : '';
+  return { path, query: new URLSearchParams(location.search) };
+}
+
+/** The current location, re-rendering the caller when it changes. */
+export function useLocation(): Location {
+  const [value, setValue] = useState(current);
+  useEffect(() => {
+    const listener = () => setValue(current());
+    listeners.add(listener);
+    return () => listeners.delete(listener);
+  }, []);
+  return value;
+}
+
+/** `/products/:id`-style patterns: the named segments when `path` matches. */
+export function match(pattern: string, path: string): Record<string, string> | undefined {
+  const names: string[] = [];
+  const source = pattern.replace(/:(\w+)/g, (_, name: string) => {
+    names.push(name);
+    return '([^/]+)';
+  });
+  const found = new RegExp(`^${source}$`).exec(path);
+  if (!found) return undefined;
+  return Object.fromEntries(names.map((name, i) => [name, decodeURIComponent(found[i + 1])]));
+}

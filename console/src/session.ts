@@ -1,0 +1,66 @@
+// The logged-in session: the JWT from POST /api/v1/auth/login, kept in memory and in this tab's
+// sessionStorage (so a reload keeps it, and closing the tab forgets it); never in a URL.
+import { useEffect, useState } from 'preact/hooks';
+
+export interface Session {
+  token: string;
+  /** Milliseconds since the epoch. */
+  expiresAt: number;
+  /** Who is logged in, as the login form named them. */
+  who: string;
+}
+
+const KEY = 'pis-console-session';
+let session: Session | undefined = restore();
+/** Why the last session ended, for the login page to say. */
+let endedBecause: string | undefined;
+const listeners = new Set<() => void>();
+
+function restore(): Session | undefined {
+  try {
+    const stored = JSON.parse(sessionStorage.getItem(KEY) ?? 'null') as Session | null;
+    return stored && stored.expiresAt > Date.now() ? stored : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function changed(): void {
+  for (const listener of listeners) listener();
+}
+
+export function startSession(next: Session): void {
+  session = next;
+  endedBecause = undefined;
+  sessionStorage.setItem(KEY, JSON.stringify(next));
+  changed();
+}
+
+export function endSession(reason?: string): void {
+  session = undefined;
+  endedBecause = reason;
+  sessionStorage.removeItem(KEY);
+  changed();
+}
+
+/** The token while the session lasts (checked at each call: a JWT expires on its own). */
+export function currentToken(): string | undefined {
+  if (session && session.expiresAt <= Date.now())
+    endSession('Your session has expired. Log in again to go on.');
+  return session?.token;
+}
+
+export function sessionEndReason(): string | undefined {
+  return endedBecause;
+}
+
+/** The session, re-rendering the caller when it starts or ends. */
+export function useSession(): Session | undefined {
+  const [, setVersion] = useState(0);
+  useEffect(() => {
+    const listener = () => setVersion((v) => v + 1);
+    listeners.add(listener);
+    return () => listeners.delete(listener);
+  }, []);
+  return session;
+}

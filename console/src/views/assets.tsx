@@ -1,0 +1,116 @@
+import { useEffect, useState } from 'preact/hooks';
+import { listStandaloneImages, type ListStandaloneImagesData, type StandaloneImageDto } from '@sdk';
+import { messageOf, unwrap } from '../api';
+import { CopyField } from '../components/copy-field';
+import { Link } from '../components/link';
+import { ErrorText } from '../components/notice';
+import { Page } from '../components/page';
+import { Picture } from '../components/picture';
+import { formatBytes, formatDate } from '../format';
+import { navigate, type Location } from '../router';
+
+type Purpose = NonNullable<NonNullable<ListStandaloneImagesData['query']>['purpose']>;
+const PURPOSES: Purpose[] = ['product', 'account', 'user', 'category'];
+
+const isPurpose = (value: string | null): value is Purpose => PURPOSES.includes(value as Purpose);
+
+/** The organisation's stand-alone images (uploads in no gallery), by purpose. */
+export function Assets({ location }: { location: Location }) {
+  const asked = location.query.get('purpose');
+  const purpose = isPurpose(asked) ? asked : undefined;
+  const cursor = location.query.get('cursor') ?? undefined;
+  const [items, setItems] = useState<StandaloneImageDto[]>();
+  const [next, setNext] = useState<string | null>();
+  const [error, setError] = useState<string>();
+
+  useEffect(() => {
+    let current = true;
+    setItems(undefined);
+    setError(undefined);
+    unwrap(listStandaloneImages({ query: { limit: 24, purpose, cursor } })).then(
+      (page) => {
+        if (!current) return;
+        setItems(page.items);
+        setNext(page.next_cursor);
+      },
+      (e: unknown) => current && setError(messageOf(e)),
+    );
+    return () => {
+      current = false;
+    };
+  }, [purpose, cursor]);
+
+  return (
+    <Page
+      title="Assets"
+      lead="Images uploaded on their own (logos, banners, uploads not yet in a gallery)."
+    >
+      <div class="toolbar">
+        <div class="field inline-field">
+          <label for="purpose-filter">Purpose</label>
+          <select
+            id="purpose-filter"
+            value={purpose ?? ''}
+            onChange={(e) => {
+              const value = e.currentTarget.value;
+              navigate(value ? `/assets?purpose=${value}` : '/assets');
+            }}
+          >
+            <option value="">Every purpose</option>
+            {PURPOSES.map((p) => (
+              <option key={p} value={p}>
+                {p}
+              </option>
+            ))}
+          </select>
+        </div>
+      </div>
+      {error && <ErrorText>{error}</ErrorText>}
+      {!items && !error && <p class="loading">Loading assets…</p>}
+      {items?.length === 0 && <p class="empty">No {purpose ? `${purpose} ` : ''}assets.</p>}
+      {items && items.length > 0 && (
+        <ul class="asset-list">
+          {items.map((image) => (
+            <li key={image.id} class="asset-card">
+              <Picture
+                class="asset-picture"
+                image={image.responsive.thumb ?? Object.values(image.responsive)[0]}
+                alt={image.alt_text ?? ''}
+                sizes="120px"
+              />
+              <div class="asset-body">
+                <h2 class="asset-title">
+                  <Link to={`/assets/${image.id}`}>
+                    {image.title || image.original_filename || image.id}
+                  </Link>
+                </h2>
+                <p class="tile-meta">
+                  <span class="tag">{image.purpose}</span> {image.width}×{image.height} ·{' '}
+                  {image.format.toUpperCase()} · {formatBytes(image.size)} ·{' '}
+                  {formatDate(image.created_at)}
+                </p>
+                <CopyField label="Storage key" value={image.key} />
+                <CopyField label="URL" value={image.url} />
+              </div>
+            </li>
+          ))}
+        </ul>
+      )}
+      <nav class="pager" aria-label="Pages of assets">
+        {cursor && (
+          <button type="button" class="button" onClick={() => history.back()}>
+            Previous page
+          </button>
+        )}
+        {next && (
+          <Link
+            class="button"
+            to={`/assets?${purpose ? `purpose=${purpose}&` : ''}cursor=${encodeURIComponent(next)}`}
+          >
+            Next page
+          </Link>
+        )}
+      </nav>
+    </Page>
+  );
+}

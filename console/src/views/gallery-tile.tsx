@@ -1,0 +1,246 @@
+import { useState } from 'preact/hooks';
+import type { ImageDto } from '@sdk';
+import { Link } from '../components/link';
+import { Picture } from '../components/picture';
+
+export interface TileActions {
+  move: (id: string, direction: -1 | 1) => void;
+  makePrimary: (image: ImageDto) => void;
+  save: (
+    image: ImageDto,
+    fields: { title: string; alt_text: string; description: string },
+  ) => Promise<boolean>;
+  askDelete: (image: ImageDto) => void;
+}
+
+interface Props {
+  productId: string;
+  image: ImageDto;
+  position: number;
+  count: number;
+  canMove: { earlier: boolean; later: boolean };
+  busy: boolean;
+  actions: TileActions;
+  drag: {
+    dragging: boolean;
+    dropBefore: boolean;
+    dropAfter: boolean;
+    handlers: Record<string, (event: DragEvent) => void>;
+  };
+}
+
+const titleOf = (image: ImageDto) => image.title || image.original_filename || 'Untitled image';
+
+/** One image of the gallery: its picture, where it stands, and what can be done with it. */
+export function GalleryTile({
+  productId,
+  image,
+  position,
+  count,
+  canMove,
+  busy,
+  actions,
+  drag,
+}: Props) {
+  const [editing, setEditing] = useState(false);
+  const name = titleOf(image);
+  const classes = [
+    'tile',
+    image.is_primary ? 'tile-primary' : '',
+    drag.dragging ? 'tile-dragging' : '',
+    drag.dropBefore ? 'drop-before' : '',
+    drag.dropAfter ? 'drop-after' : '',
+  ].join(' ');
+  return (
+    <li
+      class={classes}
+      data-image-id={image.id}
+      draggable={!image.is_primary && !editing && !busy}
+      {...drag.handlers}
+    >
+      <div class="tile-picture">
+        <Picture
+          image={image.responsive.card}
+          alt={image.alt_text}
+          sizes="(max-width: 520px) 45vw, 240px"
+        />
+        {image.is_primary && (
+          <span class="badge badge-primary">
+            <svg aria-hidden="true" viewBox="0 0 20 20" width="14" height="14">
+              <path
+                d="M10 1.5l2.6 5.3 5.9.9-4.3 4.1 1 5.8L10 14.9l-5.2 2.7 1-5.8L1.5 7.7l5.9-.9z"
+                fill="currentColor"
+              />
+            </svg>
+            Primary
+          </span>
+        )}
+        <span class="badge badge-position" aria-hidden="true">
+          {position}
+        </span>
+      </div>
+      {editing ? (
+        <EditForm
+          image={image}
+          name={name}
+          onSave={actions.save}
+          onDone={() => setEditing(false)}
+        />
+      ) : (
+        <div class="tile-body">
+          <p class="tile-title">
+            {name}
+            <span class="visually-hidden">
+              , {position} of {count}
+            </span>
+          </p>
+          <p class="tile-meta">
+            {image.width}×{image.height} · {image.format.toUpperCase()} ·{' '}
+            {image.human_readable_size}
+          </p>
+          {image.alt_text ? (
+            <p class="tile-alt">
+              <span class="visually-hidden">Alt text: </span>
+              {image.alt_text}
+            </p>
+          ) : (
+            <p class="tile-alt tile-alt-missing">No alt text yet</p>
+          )}
+          <div class="tile-actions">
+            <div class="move-buttons" role="group" aria-label={`Move ${name}`}>
+              <button
+                type="button"
+                class="button icon"
+                data-move="earlier"
+                disabled={busy || !canMove.earlier}
+                onClick={() => actions.move(image.id, -1)}
+                aria-label={`Move ${name} earlier`}
+                title="Move earlier"
+              >
+                <svg aria-hidden="true" viewBox="0 0 20 20" width="16" height="16">
+                  <path d="M12.5 4l-6 6 6 6" fill="none" stroke="currentColor" stroke-width="2" />
+                </svg>
+              </button>
+              <button
+                type="button"
+                class="button icon"
+                data-move="later"
+                disabled={busy || !canMove.later}
+                onClick={() => actions.move(image.id, 1)}
+                aria-label={`Move ${name} later`}
+                title="Move later"
+              >
+                <svg aria-hidden="true" viewBox="0 0 20 20" width="16" height="16">
+                  <path d="M7.5 4l6 6-6 6" fill="none" stroke="currentColor" stroke-width="2" />
+                </svg>
+              </button>
+            </div>
+            {!image.is_primary && (
+              <button
+                type="button"
+                class="button small"
+                disabled={busy}
+                onClick={() => actions.makePrimary(image)}
+                aria-label={`Make primary: ${name}`}
+              >
+                Make primary
+              </button>
+            )}
+            <button
+              type="button"
+              class="button small"
+              disabled={busy}
+              onClick={() => setEditing(true)}
+              aria-label={`Edit ${name}`}
+            >
+              Edit
+            </button>
+            <Link
+              class="button small subtle"
+              to={`/products/${productId}/images/${image.id}`}
+              aria-label={`Details of ${name}`}
+            >
+              Details
+            </Link>
+            <button
+              type="button"
+              class="button small danger-text"
+              disabled={busy}
+              onClick={() => actions.askDelete(image)}
+              aria-label={`Delete ${name}`}
+            >
+              Delete
+            </button>
+          </div>
+        </div>
+      )}
+    </li>
+  );
+}
+
+interface EditProps {
+  image: ImageDto;
+  name: string;
+  onSave: TileActions['save'];
+  onDone: () => void;
+}
+
+/** Title, alt text and description, edited in place. */
+function EditForm({ image, name, onSave, onDone }: EditProps) {
+  const [title, setTitle] = useState(image.title ?? '');
+  const [alt, setAlt] = useState(image.alt_text ?? '');
+  const [description, setDescription] = useState(image.description ?? '');
+  const [saving, setSaving] = useState(false);
+  const id = image.id;
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    setSaving(true);
+    const saved = await onSave(image, { title, alt_text: alt, description });
+    setSaving(false);
+    if (saved) onDone();
+  };
+  return (
+    <form class="tile-edit stack" onSubmit={(e) => void submit(e)} aria-label={`Edit ${name}`}>
+      <div class="field">
+        <label for={`title-${id}`}>Title</label>
+        <input
+          id={`title-${id}`}
+          maxLength={255}
+          value={title}
+          onInput={(e) => setTitle(e.currentTarget.value)}
+        />
+      </div>
+      <div class="field">
+        <label for={`alt-${id}`}>Alt text</label>
+        <textarea
+          id={`alt-${id}`}
+          rows={2}
+          maxLength={1000}
+          aria-describedby={`alt-hint-${id}`}
+          value={alt}
+          onInput={(e) => setAlt(e.currentTarget.value)}
+        />
+        <p class="hint" id={`alt-hint-${id}`}>
+          What the image shows, for people who cannot see it.
+        </p>
+      </div>
+      <div class="field">
+        <label for={`description-${id}`}>Description</label>
+        <textarea
+          id={`description-${id}`}
+          rows={2}
+          value={description}
+          onInput={(e) => setDescription(e.currentTarget.value)}
+        />
+      </div>
+      <div class="actions">
+        <button type="button" class="button small" onClick={onDone}>
+          Cancel
+        </button>
+        <button type="submit" class="button small primary" disabled={saving}>
+          Save
+        </button>
+      </div>
+    </form>
+  );
+}

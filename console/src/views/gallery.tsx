@@ -1,0 +1,276 @@
+import { useCallback, useEffect, useState } from 'preact/hooks';
+import {
+  deleteProductImage,
+  getProduct,
+  listProductImages,
+  reorderProductImages,
+  updateProductImage,
+  type ImageDto,
+  type ProductDto,
+} from '@sdk';
+import { CallFailed, messageOf, unwrap } from '../api';
+import { Confirm } from '../components/confirm';
+import { Link } from '../components/link';
+import { ErrorText, Notice, type NoticeValue } from '../components/notice';
+import { Page } from '../components/page';
+import { formatCount } from '../format';
+import { dropOn, inOrder, movable, moveTo } from '../gallery-order';
+import { GalleryTile, type TileActions } from './gallery-tile';
+import { UploadZone } from './upload-zone';
+import { UrlImport } from './url-import';
+
+interface GalleryState {
+  /** The gallery's version as read: sent back as If-Match with every change. */
+  version: number;
+  items: ImageDto[];
+}
+
+const PER_PAGE = 500;
+
+/** The whole gallery (a change of order names every image), every page of one version. */
+async function loadGallery(productId: string): Promise<GalleryState> {
+  const first = await unwrap(
+    listProductImages({ path: { productId }, query: { per_page: PER_PAGE } }),
+  );
+  let items = first.items;
+  let cursor = first.next_cursor;
+  while (cursor) {
+    const page = await unwrap(
+      listProductImages({ path: { productId }, query: { per_page: PER_PAGE, cursor } }),
+    );
+    // Changed between two pages: read it again from the start.
+    if (page.version !== first.version) return loadGallery(productId);
+    items = items.concat(page.items);
+    cursor = page.next_cursor;
+  }
+  return { version: first.version, items };
+}
+
+const CHANGED_UNDERNEATH =
+  'Someone else changed this gallery while you were working on it. It has been reloaded to show ' +
+  'their changes; yours was not saved, so check it and try again.';
+
+const nameOf = (image: ImageDto) => image.title || image.original_filename || 'the image';
+
+export function Gallery({ productId }: { productId: string }) {
+  const [product, setProduct] = useState<ProductDto>();
+  const [gallery, setGallery] = useState<GalleryState>();
+  const [error, setError] = useState<string>();
+  const [notice, setNotice] = useState<NoticeValue>();
+  const [busy, setBusy] = useState(false);
+  const [deleting, setDeleting] = useState<ImageDto>();
+  const [dragging, setDragging] = useState<string>();
+  const [dropTarget, setDropTarget] = useState<{ id: string; after: boolean }>();
+  const [focusAfterMove, setFocusAfterMove] = useState<{
+    id: string;
+    direction: 'earlier' | 'later';
+  }>();
+
+  const reload = useCallback(async () => {
+    const [p, g] = await Promise.all([
+      unwrap(getProduct({ path: { productId } })),
+      loadGallery(productId),
+    ]);
+    setProduct(p);
+    setGallery(g);
+  }, [productId]);
+
+  useEffect(() => {
+    reload().catch((caught: unknown) => setError(messageOf(caught)));
+  }, [reload]);
+
+  // After a move with the keyboard, the focus stays on the moved image's button.
+  useEffect(() => {
+    // Once the change is over: its buttons are disabled meanwhile.
+    if (!focusAfterMove || busy) return;
+    const tile = document.querySelector(`[data-image-id="${focusAfterMove.id}"]`);
+    const same = tile?.querySelector<HTMLButtonElement>(
+      `[data-move="${focusAfterMove.direction}"]`,
+    );
+    const other = tile?.querySelector<HTMLButtonElement>('[data-move]:not(:disabled)');
+    (same && !same.disabled ? same : other)?.focus();
+    setFocusAfterMove(undefined);
+  }, [gallery, focusAfterMove, busy]);
+
+  /** Runs a change; a 412 (the gallery changed since it was read) reloads it and says so. */
+  const change = async (call: () => Promise<unknown>, done: string): Promise<boolean> => {
+    setBusy(true);
+    try {
+      await call();
+      await reload();
+      setNotice({ kind: 'success', text: done });
+      return true;
+    } catch (caught) {
+      if (caught instanceof CallFailed && caught.status === 412) {
+        await reload().catch(() => undefined);
+        setNotice({ kind: 'error', text: CHANGED_UNDERNEATH });
+      } else {
+        setNotice({ kind: 'error', text: messageOf(caught) });
+      }
+      return false;
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  if (error)
+    return (
+      <Page title="Gallery">
+        <ErrorText>{error}</ErrorText>
+      </Page>
+    );
+  if (!product || !gallery) return <p class="loading">Loading the gallery…</p>;
+
+  const ifMatch = { 'If-Match': `"${gallery.version}"` };
+
+  const reorder = (ids: string[], moved: ImageDto) => {
+    if (ids.join() === gallery.items.map((i) => i.id).join()) return;
+    // Shown at once; the service's answer (or the reloaded gallery) follows.
+    setGallery({ ...gallery, items: inOrder(gallery.items, ids) });
+    const position = ids.indexOf(moved.id) + 1;
+    void change(
+      () =>
+        unwrap(
+          reorderProductImages({ path: { productId }, body: { image_ids: ids }, headers: ifMatch }),
+        ),
+      `Moved “${nameOf(moved)}” to position ${position} of ${ids.length}.`,
+    );
+  };
+
+  const actions: TileActions = {
+    move(id, direction) {
+      const index = gallery.items.findIndex((i) => i.id === id);
+      setFocusAfterMove({ id, direction: direction < 0 ? 'earlier' : 'later' });
+      reorder(moveTo(gallery.items, id, index + direction), gallery.items[index]);
+    },
+    makePrimary(image) {
+      void change(
+        () =>
+          unwrap(
+            updateProductImage({
+              path: { productId, imageId: image.id },
+              body: { is_primary: true },
+              headers: ifMatch,
+            }),
+          ),
+        `“${nameOf(image)}” is now the primary image.`,
+      );
+    },
+    save(image, fields) {
+      return change(
+        () =>
+          unwrap(
+            updateProductImage({
+              path: { productId, imageId: image.id },
+              body: fields,
+              headers: ifMatch,
+            }),
+          ),
+        `Saved “${fields.title || nameOf(image)}”.`,
+      );
+    },
+    askDelete: setDeleting,
+  };
+
+  const dragHandlers = (image: ImageDto) => ({
+    onDragStart: (event: DragEvent) => {
+      event.dataTransfer?.setData('text/plain', image.id);
+      if (event.dataTransfer) event.dataTransfer.effectAllowed = 'move';
+      setDragging(image.id);
+    },
+    onDragOver: (event: DragEvent) => {
+      if (!dragging || dragging === image.id) return;
+      event.preventDefault();
+      const box = (event.currentTarget as HTMLElement).getBoundingClientRect();
+      const after = event.clientX > box.left + box.width / 2;
+      if (dropTarget?.id !== image.id || dropTarget.after !== after)
+        setDropTarget({ id: image.id, after });
+    },
+    onDrop: (event: DragEvent) => {
+      if (!dragging) return;
+      event.preventDefault();
+      const moved = gallery.items.find((i) => i.id === dragging);
+      const after = dropTarget?.id === image.id ? dropTarget.after : false;
+      setDragging(undefined);
+      setDropTarget(undefined);
+      if (moved) reorder(dropOn(gallery.items, moved.id, image.id, after), moved);
+    },
+    onDragEnd: () => {
+      setDragging(undefined);
+      setDropTarget(undefined);
+    },
+  });
+
+  const count = gallery.items.length;
+  return (
+    <Page
+      title={product.name}
+      lead={
+        <>
+          <Link to="/products">Products</Link> · {formatCount(count, 'image', 'images')}
+          {product.gtin && <> · GTIN {product.gtin}</>}
+          {product.external_id && <> · External id {product.external_id}</>}
+        </>
+      }
+    >
+      <Notice notice={notice} />
+      <div class="gallery-layout">
+        <section aria-labelledby="gallery-title" class="gallery-section">
+          <h2 id="gallery-title">Gallery</h2>
+          <p class="hint" id="gallery-hint">
+            In display order. Drag an image to move it, or use its arrow buttons. The primary image
+            is always first.
+          </p>
+          {count === 0 ? (
+            <p class="empty">No images yet: add some.</p>
+          ) : (
+            <ol class="gallery" aria-describedby="gallery-hint" aria-busy={busy}>
+              {gallery.items.map((image, index) => (
+                <GalleryTile
+                  key={image.id}
+                  productId={productId}
+                  image={image}
+                  position={index + 1}
+                  count={count}
+                  canMove={movable(gallery.items, image.id)}
+                  busy={busy}
+                  actions={actions}
+                  drag={{
+                    dragging: dragging === image.id,
+                    dropBefore: dropTarget?.id === image.id && !dropTarget.after,
+                    dropAfter: dropTarget?.id === image.id && dropTarget.after,
+                    handlers: dragHandlers(image),
+                  }}
+                />
+              ))}
+            </ol>
+          )}
+        </section>
+        <aside class="gallery-side">
+          <UploadZone productId={productId} onUploaded={() => void reload()} />
+          <UrlImport productId={productId} onImported={() => void reload()} />
+        </aside>
+      </div>
+      {deleting && (
+        <Confirm
+          title="Delete this image?"
+          confirmLabel="Delete image"
+          onCancel={() => setDeleting(undefined)}
+          onConfirm={() => {
+            const image = deleting;
+            setDeleting(undefined);
+            void change(
+              () =>
+                unwrap(
+                  deleteProductImage({ path: { productId, imageId: image.id }, headers: ifMatch }),
+                ),
+              `Deleted “${nameOf(image)}”.`,
+            );
+          }}
+        >
+          <p>“{nameOf(deleting)}” and its files will be deleted. This cannot be undone.</p>
+        </Confirm>
+      )}
+    </Page>
+  );
+}

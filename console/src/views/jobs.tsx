@@ -1,0 +1,213 @@
+import { useEffect, useRef, useState } from 'preact/hooks';
+import {
+  getImport,
+  listJobs,
+  listRenditionRebuilds,
+  startRenditionRebuild,
+  type ImportDto,
+  type JobDto,
+  type RenditionRebuildDto,
+} from '@sdk';
+import { CallFailed, messageOf, unwrap } from '../api';
+import { ErrorText, Notice, type NoticeValue } from '../components/notice';
+import { Page } from '../components/page';
+import { formatDate } from '../format';
+import { importsSeen } from '../imports-seen';
+
+/** How often the view asks again while it is open. */
+const POLL_MS = 2000;
+const IMPORT_ROWS_QUEUE = 'bulk-import-rows';
+
+interface Snapshot {
+  rebuilds: RenditionRebuildDto[];
+  imports: ImportDto[];
+  jobs: JobDto[];
+}
+
+/** The imports to show: those of the recent import jobs, and those started from this tab. */
+async function recentImports(jobs: JobDto[]): Promise<ImportDto[]> {
+  const fromJobs = jobs
+    .map((job) => job.data?.import_id)
+    .filter((id): id is string => typeof id === 'string');
+  const ids = [...new Set([...importsSeen(), ...fromJobs])].slice(0, 10);
+  const found = await Promise.all(
+    ids.map((importId) => unwrap(getImport({ path: { importId } })).catch(() => undefined)),
+  );
+  return found
+    .filter((i): i is ImportDto => i !== undefined)
+    .sort((a, b) => b.created_at.localeCompare(a.created_at));
+}
+
+async function snapshot(): Promise<Snapshot> {
+  const [rebuilds, importJobs, jobs] = await Promise.all([
+    unwrap(listRenditionRebuilds({ query: { per_page: 5 } })),
+    unwrap(listJobs({ query: { queue: IMPORT_ROWS_QUEUE, limit: 100 } })),
+    unwrap(listJobs({ query: { limit: 15 } })),
+  ]);
+  return {
+    rebuilds: rebuilds.items,
+    imports: await recentImports(importJobs.items),
+    jobs: jobs.items,
+  };
+}
+
+/** Bulk imports and rendition rebuilds, with their progress as it happens. */
+export function Jobs() {
+  const [data, setData] = useState<Snapshot>();
+  const [error, setError] = useState<string>();
+  const [notice, setNotice] = useState<NoticeValue>();
+  const timer = useRef<number>(undefined);
+
+  useEffect(() => {
+    let open = true;
+    const poll = async () => {
+      try {
+        const next = await snapshot();
+        if (open) {
+          setData(next);
+          setError(undefined);
+        }
+      } catch (caught) {
+        if (open) {
+          setError(
+            caught instanceof CallFailed && caught.status === 403
+              ? 'Jobs are shown to administrators only.'
+              : messageOf(caught),
+          );
+        }
+      }
+      if (open) timer.current = window.setTimeout(() => void poll(), POLL_MS);
+    };
+    void poll();
+    return () => {
+      open = false;
+      window.clearTimeout(timer.current);
+    };
+  }, []);
+
+  const rebuild = async () => {
+    try {
+      const run = await unwrap(startRenditionRebuild());
+      setNotice({ kind: 'success', text: `Rebuild ${run.state}: ${run.total} images to check.` });
+    } catch (caught) {
+      setNotice({ kind: 'error', text: messageOf(caught) });
+    }
+  };
+
+  return (
+    <Page
+      title="Jobs"
+      lead="Background work: bulk imports and rendition rebuilds, updated every two seconds."
+    >
+      <Notice notice={notice} />
+      {error && <ErrorText>{error}</ErrorText>}
+      {!data && !error && <p class="loading">Loading jobs…</p>}
+      {data && (
+        <div class="jobs-layout">
+          <section class="panel" aria-labelledby="imports-title">
+            <h2 id="imports-title">Bulk imports</h2>
+            {data.imports.length === 0 ? (
+              <p class="empty">No recent imports.</p>
+            ) : (
+              <ul class="progress-list">
+                {data.imports.map((i) => (
+                  <ProgressItem
+                    key={i.id}
+                    label={`Import of ${formatDate(i.created_at)}`}
+                    state={i.state}
+                    done={i.counts.done}
+                    total={i.counts.total}
+                    detail={`${i.counts.ok} ok, ${i.counts.failed} failed, ${i.counts.pending} pending · ${i.format.toUpperCase()}`}
+                  />
+                ))}
+              </ul>
+            )}
+          </section>
+          <section class="panel" aria-labelledby="rebuilds-title">
+            <div class="section-head">
+              <h2 id="rebuilds-title">Rendition rebuilds</h2>
+              <button type="button" class="button small" onClick={() => void rebuild()}>
+                Re-make renditions
+              </button>
+            </div>
+            {data.rebuilds.length === 0 ? (
+              <p class="empty">No rebuild has run: the presets have not changed.</p>
+            ) : (
+              <ul class="progress-list">
+                {data.rebuilds.map((r) => (
+                  <ProgressItem
+                    key={r.id}
+                    label={`Rebuild of ${formatDate(r.created_at)} (${r.trigger})`}
+                    state={r.state}
+                    done={r.done + r.failed}
+                    total={r.total}
+                    detail={`${r.done} done, ${r.failed} failed · ${r.presets}`}
+                  />
+                ))}
+              </ul>
+            )}
+          </section>
+          <section class="panel jobs-recent" aria-labelledby="recent-title">
+            <h2 id="recent-title">Recent jobs</h2>
+            <JobTable jobs={data.jobs} />
+          </section>
+        </div>
+      )}
+    </Page>
+  );
+}
+
+interface ProgressProps {
+  label: string;
+  state: string;
+  done: number;
+  total: number;
+  detail: string;
+}
+
+function ProgressItem({ label, state, done, total, detail }: ProgressProps) {
+  return (
+    <li class="progress-item">
+      <div class="progress-head">
+        <span class="progress-label">{label}</span>
+        <span class={`tag tag-${state}`}>{state}</span>
+      </div>
+      <progress max={Math.max(total, 1)} value={done} aria-label={label} />
+      <p class="tile-meta">
+        {done} of {total} done · {detail}
+      </p>
+    </li>
+  );
+}
+
+function JobTable({ jobs }: { jobs: JobDto[] }) {
+  if (jobs.length === 0) return <p class="empty">No jobs yet.</p>;
+  return (
+    <div class="table-scroll" tabIndex={0} role="region" aria-labelledby="recent-title">
+      <table>
+        <thead>
+          <tr>
+            <th scope="col">Queue</th>
+            <th scope="col">State</th>
+            <th scope="col">Created</th>
+            <th scope="col">Attempts</th>
+            <th scope="col">Last error</th>
+          </tr>
+        </thead>
+        <tbody>
+          {jobs.map((job) => (
+            <tr key={job.id}>
+              <td>{job.queue}</td>
+              <td>
+                <span class={`tag tag-${job.state}`}>{job.state}</span>
+              </td>
+              <td>{formatDate(job.created_at)}</td>
+              <td>{job.retry_count + 1}</td>
+              <td>{job.error ?? '—'}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}

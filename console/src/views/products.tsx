@@ -1,0 +1,274 @@
+import { useEffect, useState } from 'preact/hooks';
+import { createProduct, listProducts, type ProductDto } from '@sdk';
+import { CallFailed, messageOf, unwrap } from '../api';
+import { Link } from '../components/link';
+import { ErrorText } from '../components/notice';
+import { Page } from '../components/page';
+import { navigate, type Location } from '../router';
+
+const PAGE_SIZE = 24;
+
+/** A GTIN of any of the four lengths: searched as a GTIN. */
+const GTIN = /^\d{8}$|^\d{12,14}$/;
+
+/** The slug the service makes from a name (lower case, words joined by "-"). */
+function slugOf(text: string): string {
+  return text
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 100);
+}
+
+/** A filter the API refuses (an external id with "/", say) finds nothing, rather than failing. */
+async function orNothing(call: Promise<ProductDto[]>): Promise<ProductDto[]> {
+  try {
+    return await call;
+  } catch (error) {
+    if (error instanceof CallFailed && error.status === 400) return [];
+    throw error;
+  }
+}
+
+/**
+ * The API's product filters match exactly: a GTIN is looked up as one; anything else as an
+ * external id and as a slug (a product's name typed in full finds it by the slug made from it).
+ */
+async function search(text: string): Promise<ProductDto[]> {
+  if (GTIN.test(text)) {
+    return (await unwrap(listProducts({ query: { gtin: text, limit: PAGE_SIZE } }))).items;
+  }
+  const slug = slugOf(text);
+  const [byExternalId, bySlug] = await Promise.all([
+    orNothing(unwrap(listProducts({ query: { external_id: text } })).then((p) => p.items)),
+    slug
+      ? orNothing(unwrap(listProducts({ query: { slug } })).then((p) => p.items))
+      : Promise.resolve([]),
+  ]);
+  const found = new Map([...byExternalId, ...bySlug].map((p) => [p.id, p]));
+  return [...found.values()];
+}
+
+interface Listing {
+  items: ProductDto[];
+  next?: string | null;
+}
+
+export function Products({ location }: { location: Location }) {
+  const q = location.query.get('q') ?? '';
+  const cursor = location.query.get('cursor') ?? undefined;
+  const [listing, setListing] = useState<Listing>();
+  const [error, setError] = useState<string>();
+  const [text, setText] = useState(q);
+
+  useEffect(() => {
+    let current = true;
+    setListing(undefined);
+    setError(undefined);
+    setText(q);
+    const load: Promise<Listing> = q
+      ? search(q).then((items) => ({ items }))
+      : unwrap(listProducts({ query: { limit: PAGE_SIZE, cursor } })).then((page) => ({
+          items: page.items,
+          next: page.next_cursor,
+        }));
+    load.then(
+      (value) => current && setListing(value),
+      (caught: unknown) => current && setError(messageOf(caught)),
+    );
+    return () => {
+      current = false;
+    };
+  }, [q, cursor]);
+
+  const submit = (event: Event) => {
+    event.preventDefault();
+    const value = text.trim();
+    navigate(value ? `/products?q=${encodeURIComponent(value)}` : '/products');
+  };
+
+  return (
+    <Page title="Products" lead="Each product's gallery: open one to arrange its images.">
+      <div class="toolbar">
+        <form role="search" class="search" onSubmit={submit}>
+          <label for="product-search">Find by GTIN, external id or name</label>
+          <div class="search-row">
+            <input
+              id="product-search"
+              type="search"
+              value={text}
+              onInput={(e) => setText(e.currentTarget.value)}
+              placeholder="4006381333931"
+            />
+            <button type="submit" class="button">
+              Search
+            </button>
+            {q && (
+              <Link class="button subtle" to="/products">
+                Show all
+              </Link>
+            )}
+          </div>
+        </form>
+        <NewProduct />
+      </div>
+      {error && <ErrorText>{error}</ErrorText>}
+      {!listing && !error && <p class="loading">Loading products…</p>}
+      {listing && <ProductList items={listing.items} searched={q} />}
+      {listing && !q && (
+        <nav class="pager" aria-label="Pages of products">
+          {cursor && (
+            <button type="button" class="button" onClick={() => history.back()}>
+              Previous page
+            </button>
+          )}
+          {listing.next && (
+            <Link class="button" to={`/products?cursor=${encodeURIComponent(listing.next)}`}>
+              Next page
+            </Link>
+          )}
+        </nav>
+      )}
+    </Page>
+  );
+}
+
+function ProductList({ items, searched }: { items: ProductDto[]; searched: string }) {
+  if (items.length === 0) {
+    return (
+      <p class="empty">
+        {searched
+          ? `No product has the GTIN, external id or name “${searched}”.`
+          : 'No products yet: create one.'}
+      </p>
+    );
+  }
+  return (
+    <ul class="product-list">
+      {items.map((product) => (
+        <li key={product.id} class="product-card">
+          <div class="product-thumb">
+            {product.primary_image?.renditions.thumb ? (
+              <img
+                src={product.primary_image.renditions.thumb}
+                alt={product.primary_image.alt_text}
+                width={96}
+                height={96}
+                loading="lazy"
+                decoding="async"
+              />
+            ) : (
+              <span class="picture-missing">No image</span>
+            )}
+          </div>
+          <div class="product-body">
+            <h2 class="product-name">
+              <Link to={`/products/${product.id}`}>{product.name}</Link>
+            </h2>
+            <dl class="facts-inline">
+              <div>
+                <dt>GTIN</dt>
+                <dd>{product.gtin ?? '—'}</dd>
+              </div>
+              <div>
+                <dt>External id</dt>
+                <dd>{product.external_id ?? '—'}</dd>
+              </div>
+              <div>
+                <dt>Images</dt>
+                <dd>{product.image_count}</dd>
+              </div>
+            </dl>
+          </div>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+/** Creating a product: its name, and optionally its GTIN and external id. */
+function NewProduct() {
+  const [open, setOpen] = useState(false);
+  const [name, setName] = useState('');
+  const [gtin, setGtin] = useState('');
+  const [externalId, setExternalId] = useState('');
+  const [error, setError] = useState<string>();
+  const [busy, setBusy] = useState(false);
+
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(undefined);
+    try {
+      const product = await unwrap(
+        createProduct({
+          body: {
+            name: name.trim(),
+            ...(gtin.trim() ? { gtin: gtin.trim() } : {}),
+            ...(externalId.trim() ? { external_id: externalId.trim() } : {}),
+          },
+        }),
+      );
+      navigate(`/products/${product.id}`);
+    } catch (caught) {
+      setError(messageOf(caught));
+      setBusy(false);
+    }
+  };
+
+  if (!open) {
+    return (
+      <button type="button" class="button primary" onClick={() => setOpen(true)}>
+        New product
+      </button>
+    );
+  }
+  return (
+    <form
+      class="panel new-product"
+      onSubmit={(e) => void submit(e)}
+      aria-labelledby="new-product-title"
+    >
+      <h2 id="new-product-title">New product</h2>
+      <div class="field">
+        <label for="new-product-name">Name</label>
+        <input
+          id="new-product-name"
+          required
+          maxLength={200}
+          value={name}
+          onInput={(e) => setName(e.currentTarget.value)}
+        />
+      </div>
+      <div class="field">
+        <label for="new-product-gtin">GTIN (optional)</label>
+        <input
+          id="new-product-gtin"
+          inputMode="numeric"
+          value={gtin}
+          onInput={(e) => setGtin(e.currentTarget.value)}
+        />
+      </div>
+      <div class="field">
+        <label for="new-product-external-id">External id (optional)</label>
+        <input
+          id="new-product-external-id"
+          maxLength={255}
+          value={externalId}
+          onInput={(e) => setExternalId(e.currentTarget.value)}
+        />
+      </div>
+      {error && <ErrorText>{error}</ErrorText>}
+      <div class="actions">
+        <button type="button" class="button" onClick={() => setOpen(false)}>
+          Cancel
+        </button>
+        <button type="submit" class="button primary" disabled={busy}>
+          Create product
+        </button>
+      </div>
+    </form>
+  );
+}

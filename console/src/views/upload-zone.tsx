@@ -1,0 +1,161 @@
+import { useRef, useState } from 'preact/hooks';
+import { uploadProductImage } from '@sdk';
+import { messageOf, unwrap } from '../api';
+import { fetchWithUploadProgress } from '../xhr-fetch';
+
+interface Upload {
+  key: number;
+  name: string;
+  sent: number;
+  total: number;
+  state: 'waiting' | 'sending' | 'processing' | 'done' | 'failed';
+  message?: string;
+}
+
+const STATE_TEXT: Record<Upload['state'], string> = {
+  waiting: 'Waiting',
+  sending: 'Sending',
+  processing: 'Processing',
+  done: 'Uploaded',
+  failed: 'Refused',
+};
+
+let nextKey = 1;
+
+/** A title from a file's name: "blue-shoe_front.jpg" → "blue shoe front". */
+function titleFrom(fileName: string): string {
+  return fileName
+    .replace(/\.[^.]+$/, '')
+    .replace(/[-_]+/g, ' ')
+    .trim()
+    .slice(0, 255);
+}
+
+/**
+ * Several images at once: dropped on the zone or chosen with its file input. Each is sent on its
+ * own (one after the other, so the gallery takes them in the order given) with a progress bar
+ * for its bytes, then the service's answer: uploaded, or the problem in words.
+ */
+export function UploadZone({
+  productId,
+  onUploaded,
+}: {
+  productId: string;
+  onUploaded: () => void;
+}) {
+  const [uploads, setUploads] = useState<Upload[]>([]);
+  const [over, setOver] = useState(false);
+  const queue = useRef<Promise<void>>(Promise.resolve());
+  const input = useRef<HTMLInputElement>(null);
+
+  const update = (key: number, change: Partial<Upload>) =>
+    setUploads((all) => all.map((u) => (u.key === key ? { ...u, ...change } : u)));
+
+  const send = async (file: File, key: number) => {
+    update(key, { state: 'sending' });
+    try {
+      await unwrap(
+        uploadProductImage({
+          path: { productId },
+          body: { image: file, title: titleFrom(file.name) },
+          // The generated client builds the request; this sends it and reports its progress.
+          fetch: fetchWithUploadProgress((sent, total) =>
+            update(key, { sent, total, state: sent < total ? 'sending' : 'processing' }),
+          ),
+        }),
+      );
+      update(key, { state: 'done' });
+      onUploaded();
+    } catch (error) {
+      update(key, { state: 'failed', message: messageOf(error) });
+    }
+  };
+
+  const add = (files: File[]) => {
+    const added = files.map((file) => ({ file, key: nextKey++ }));
+    setUploads((all) => [
+      ...all,
+      ...added.map(({ file, key }) => ({
+        key,
+        name: file.name,
+        sent: 0,
+        total: file.size || 1,
+        state: 'waiting' as const,
+      })),
+    ]);
+    for (const { file, key } of added) queue.current = queue.current.then(() => send(file, key));
+  };
+
+  const drop = (event: DragEvent) => {
+    if (!event.dataTransfer?.types.includes('Files')) return;
+    event.preventDefault();
+    setOver(false);
+    add([...event.dataTransfer.files]);
+  };
+  const dragOver = (event: DragEvent) => {
+    if (!event.dataTransfer?.types.includes('Files')) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = 'copy';
+    setOver(true);
+  };
+
+  return (
+    <section class="panel upload" aria-labelledby="upload-title">
+      <h2 id="upload-title">Add images</h2>
+      <div
+        class={`dropzone${over ? ' dropzone-over' : ''}`}
+        data-testid="dropzone"
+        onDragOver={dragOver}
+        onDragLeave={() => setOver(false)}
+        onDrop={drop}
+      >
+        <svg aria-hidden="true" viewBox="0 0 24 24" width="28" height="28">
+          <path
+            d="M12 16V4m0 0l-4 4m4-4l4 4M4 16v3a1 1 0 001 1h14a1 1 0 001-1v-3"
+            fill="none"
+            stroke="currentColor"
+            stroke-width="2"
+            stroke-linecap="round"
+          />
+        </svg>
+        <p>Drop image files here, or</p>
+        <input
+          id="upload-files"
+          ref={input}
+          class="file-input"
+          type="file"
+          multiple
+          accept="image/*,.svg,.avif,.bmp"
+          onChange={(e) => {
+            add([...(e.currentTarget.files ?? [])]);
+            e.currentTarget.value = '';
+          }}
+        />
+        <label class="button" for="upload-files">
+          Choose files
+        </label>
+        <p class="hint">JPEG, PNG, WebP, GIF, AVIF, BMP or SVG.</p>
+      </div>
+      {uploads.length > 0 && (
+        <ul class="uploads" aria-label="Uploads">
+          {uploads.map((u) => (
+            <li key={u.key} class={`upload-row upload-${u.state}`} data-upload={u.name}>
+              <span class="upload-name">{u.name}</span>
+              <progress
+                max={u.total}
+                value={u.state === 'done' ? u.total : u.sent}
+                aria-label={`Upload of ${u.name}`}
+              />
+              <span class="upload-state">{STATE_TEXT[u.state]}</span>
+              {u.message && (
+                <p class="upload-error" role="alert">
+                  {u.name}: {u.message}
+                </p>
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}

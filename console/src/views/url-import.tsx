@@ -1,0 +1,94 @@
+import { useState } from 'preact/hooks';
+import { createImport, getImport, listImportRows, type ImportDto } from '@sdk';
+import { messageOf, unwrap } from '../api';
+import { Link } from '../components/link';
+import { rememberImport } from '../imports-seen';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Follows an import until every row is done (the service fetches the URL in the background). */
+async function finished(id: string): Promise<ImportDto> {
+  for (;;) {
+    const found = await unwrap(getImport({ path: { importId: id } }));
+    if (found.state === 'completed') return found;
+    await sleep(700);
+  }
+}
+
+/**
+ * An image fetched by the service from a URL into this gallery: a bulk import of one row, so it
+ * is fetched, checked and processed as every import is, and shows on the Jobs view.
+ */
+export function UrlImport({
+  productId,
+  onImported,
+}: {
+  productId: string;
+  onImported: () => void;
+}) {
+  const [url, setUrl] = useState('');
+  const [status, setStatus] = useState<{ kind: 'info' | 'success' | 'error'; text: string }>();
+  const [busy, setBusy] = useState(false);
+
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    setBusy(true);
+    setStatus({ kind: 'info', text: 'The service is fetching the image…' });
+    try {
+      const started = await unwrap(
+        createImport({ body: { rows: [{ product_id: productId, url: url.trim() }] } }),
+      );
+      rememberImport(started.id);
+      const done = await finished(started.id);
+      if (done.counts.failed > 0) {
+        const rows = await unwrap(
+          listImportRows({ path: { importId: done.id }, query: { status: 'failed' } }),
+        );
+        const problem = rows.items[0]?.problem;
+        setStatus({
+          kind: 'error',
+          text: `Not imported: ${problem?.message ?? 'the row failed.'}`,
+        });
+      } else {
+        setStatus({ kind: 'success', text: 'Imported: the image is now in the gallery.' });
+        setUrl('');
+        onImported();
+      }
+    } catch (error) {
+      setStatus({ kind: 'error', text: `Not imported: ${messageOf(error)}` });
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <section class="panel" aria-labelledby="url-import-title">
+      <h2 id="url-import-title">Import from a URL</h2>
+      <form class="stack" onSubmit={(e) => void submit(e)}>
+        <div class="field">
+          <label for="import-url">Image URL</label>
+          <input
+            id="import-url"
+            type="url"
+            required
+            maxLength={2048}
+            placeholder="https://images.example.com/front.jpg"
+            value={url}
+            onInput={(e) => setUrl(e.currentTarget.value)}
+          />
+        </div>
+        <div class="actions">
+          <button type="submit" class="button" disabled={busy}>
+            {busy ? 'Importing…' : 'Import'}
+          </button>
+          <Link class="subtle-link" to="/jobs">
+            Imports on the Jobs page
+          </Link>
+        </div>
+        <p class={`status-line status-${status?.kind ?? 'info'}`} role="status">
+          {status?.text}
+        </p>
+      </form>
+    </section>
+  );
+}
