@@ -22,9 +22,13 @@ let defaultValidator: OpenApiResponseValidator | undefined;
 const violations: Violation[] = [];
 const called = new Set<string>();
 const undocumentedRoutes = new Set<string>();
-/** Routes deliberately not in the document: Swagger UI, stored files, metrics, test probes. */
+/**
+ * Routes deliberately not in the document: Swagger UI, the console's page, stored files, metrics,
+ * test probes.
+ */
 const NOT_DOCUMENTED = [
   /^\/docs(-json|-yaml|\/|$)/,
+  /^\/console(\/|$)/,
   /^\/media\//,
   /^\/metrics$/,
   /^\/api\/v1\/probe\//,

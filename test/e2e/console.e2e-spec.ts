@@ -1,0 +1,581 @@
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import axe from 'axe-core';
+import type { Browser, ConsoleMessage, Locator, Page } from 'playwright-core';
+import sharp from 'sharp';
+import { launchChromium, screenshotPath } from '../support/browser';
+import { htmlBytes } from '../support/fixtures';
+import { call, login, type Credential } from '../support/http';
+import { multipart } from '../support/multipart';
+import { freePort } from '../support/process';
+import { startStorageBackend, type StorageBackend } from '../support/storage-backends';
+import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+
+/**
+ * The gallery console (/console) as a person uses it, in Debian's Chromium: log in, create a
+ * product, drop three files and watch them upload, arrange the gallery by drag and by keyboard,
+ * make another image primary, edit alt text, meet a change made underneath (a 412), delete an
+ * image, read an upload's refusal in words, import from a URL, and open the image, assets and
+ * jobs views. Every view is checked with axe-core (no serious or critical violation) under the
+ * console's own Content-Security-Policy, which must refuse nothing the console does.
+ */
+
+interface Tile {
+  title: string;
+  primary: boolean;
+}
+
+interface GalleryItem {
+  id: string;
+  title: string;
+  alt_text: string;
+  is_primary: boolean;
+}
+
+interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  nodes: { target: string[] }[];
+}
+
+/** A loopback server of one PNG, for the import from a URL. */
+async function startImageServer(): Promise<{ origin: string; server: Server }> {
+  const png = await sharp({
+    create: { width: 320, height: 240, channels: 3, background: { r: 120, g: 40, b: 160 } },
+  })
+    .png()
+    .toBuffer();
+  const server = createServer((req, res) => {
+    if (req.url === '/imported.png')
+      return void res.writeHead(200, { 'content-type': 'image/png' }).end(png);
+    res.writeHead(404).end();
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
+/** Three images of different types, sizes and colours, named as a person's files would be. */
+async function threeFiles(): Promise<{ name: string; type: string; data: string }[]> {
+  const make = (width: number, height: number, r: number, g: number, b: number) =>
+    sharp({ create: { width, height, channels: 3, background: { r, g, b } } });
+  return [
+    {
+      name: 'front.jpg',
+      type: 'image/jpeg',
+      data: await make(800, 600, 30, 111, 217).jpeg().toBuffer(),
+    },
+    {
+      name: 'side.png',
+      type: 'image/png',
+      data: await make(600, 800, 217, 72, 30).png().toBuffer(),
+    },
+    {
+      name: 'back.webp',
+      type: 'image/webp',
+      data: await make(640, 640, 46, 158, 79).webp().toBuffer(),
+    },
+  ].map((file) => ({ ...file, data: file.data.toString('base64') }));
+}
+
+describe('The gallery console in a real browser', () => {
+  let backend: StorageBackend;
+  let t: TestApp;
+  let browser: Browser;
+  let page: Page;
+  let base: string;
+  let images: { origin: string; server: Server };
+  let admin: Credential;
+  let productId: string;
+  const refused: string[] = [];
+  const pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    backend = await startStorageBackend('local');
+    images = await startImageServer();
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    // Both settle before either failure is thrown, so afterAll closes whichever did start.
+    const [started, launched] = await Promise.allSettled([
+      startTestApp({
+        ...backend.env,
+        // The images' URLs name where the app listens, so Chromium loads them from it.
+        PUBLIC_BASE_URL: base,
+        JOB_POLL_INTERVAL_MS: '500',
+        IMPORT_ALLOWED_PRIVATE_ORIGINS: images.origin,
+      }),
+      launchChromium(),
+    ]);
+    if (started.status === 'fulfilled') t = started.value;
+    if (launched.status === 'fulfilled') browser = launched.value;
+    for (const result of [started, launched]) if (result.status === 'rejected') throw result.reason;
+    await t.app.listen({ port, host: '127.0.0.1' });
+    admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page.setDefaultTimeout(15_000);
+    // Chromium reports what the Content-Security-Policy refused on the console.
+    page.on('console', (message: ConsoleMessage) => {
+      if (/Content.Security.Policy|Refused to/i.test(message.text())) refused.push(message.text());
+    });
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await t?.close();
+    await backend?.close();
+    if (images?.server.listening) {
+      images.server.closeAllConnections();
+      await new Promise((resolve) => images.server.close(resolve));
+    }
+  });
+
+  afterEach(() => {
+    expect(refused).toEqual([]);
+    expect(pageErrors).toEqual([]);
+  });
+
+  /** axe-core on the page as it is: no serious or critical violation. */
+  async function expectAccessible(view: string): Promise<void> {
+    // Evaluated through the DevTools protocol, which the page's CSP does not govern.
+    if (!(await page.evaluate('typeof window.axe !== "undefined"')))
+      await page.evaluate(axe.source);
+    const violations = await page.evaluate<AxeViolation[]>(
+      'axe.run(document, { resultTypes: ["violations"] }).then((r) => r.violations)',
+    );
+    const serious = violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map(
+        (v) =>
+          `${view}: ${v.id} (${v.help}) at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`,
+      );
+    expect(serious).toEqual([]);
+  }
+
+  /**
+   * Waits until `expression` is true in the page. Evaluated through the DevTools protocol:
+   * waitForFunction evaluates in the page, which the console's CSP (no 'unsafe-eval') refuses.
+   */
+  async function until(expression: string): Promise<void> {
+    for (let tries = 0; tries < 150; tries++) {
+      if (await page.evaluate<boolean>(expression)) return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`Never true in the page: ${expression}`);
+  }
+
+  async function screenshot(name: string): Promise<void> {
+    // Images decoded, so that the picture shows what a person sees.
+    await until(
+      '[...document.images].every((img) => img.complete && (img.naturalWidth > 0 || img.loading === "lazy"))',
+    );
+    await page.evaluate('window.scrollTo(0, 0)');
+    await page.screenshot({ path: screenshotPath(name), fullPage: true });
+  }
+
+  function tiles(): Locator {
+    return page.locator('ol.gallery > li');
+  }
+
+  function tile(title: string): Locator {
+    return tiles().filter({
+      has: page.locator('.tile-title', { hasText: new RegExp(`^${title}\\b`) }),
+    });
+  }
+
+  /** The gallery as the page shows it. */
+  async function shownOrder(): Promise<Tile[]> {
+    const items = await tiles().all();
+    return Promise.all(
+      items.map(async (item) => ({
+        title: ((await item.locator('.tile-title').textContent()) ?? '').replace(/,.*$/, '').trim(),
+        primary: (await item.locator('.badge-primary').count()) === 1,
+      })),
+    );
+  }
+
+  /** The gallery as the API answers it. */
+  async function galleryFromApi(): Promise<GalleryItem[]> {
+    const res = await call(t.app, 'GET', `/api/v1/products/${productId}/images`, admin);
+    expect(res.statusCode).toBe(200);
+    return res.json<{ items: GalleryItem[] }>().items;
+  }
+
+  const titles = (items: { title: string }[]) => items.map((i) => i.title);
+
+  it('serves the page and its files with a policy of its own: scripts and styles from the service only', async () => {
+    const res = await call(t.app, 'GET', '/console');
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^text\/html/);
+    expect(res.headers['cache-control']).toBe('no-cache');
+    const csp = String(res.headers['content-security-policy']);
+    expect(csp).toContain("script-src 'self';");
+    expect(csp).toContain("style-src 'self';");
+    expect(csp).toContain("connect-src 'self';");
+    expect(csp).toMatch(new RegExp(`img-src 'self' ${base.replace(/[.:/]/g, '\\$&')}[ ;]`));
+    expect(csp).not.toContain('unsafe');
+    // Nothing inline: every script is a file, and no element has a style attribute.
+    const html = res.body;
+    expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/);
+    expect(html).not.toMatch(/\sstyle=/);
+    const script = /<script[^>]*src="([^"]+)"/.exec(html)?.[1];
+    expect(script).toMatch(/^\/console\/assets\/.+\.js$/);
+    const bundle = await call(t.app, 'GET', script!);
+    expect(bundle.statusCode).toBe(200);
+    expect(bundle.headers['content-type']).toMatch(/javascript/);
+    expect(bundle.headers['cache-control']).toMatch(
+      /max-age=31536000.*immutable|immutable.*max-age=31536000/,
+    );
+
+    // A view's own address opens the page (the console routes it); a missing file is a 404.
+    const deep = await call(t.app, 'GET', '/console/products/9bYsGJZVNPTSbQeJxuSeuy');
+    expect(deep.statusCode).toBe(200);
+    expect(deep.body).toBe(html);
+    const missing = await call(t.app, 'GET', '/console/assets/nothing-here.js');
+    expect(missing.statusCode).toBe(404);
+    expect(missing.headers['content-type']).toMatch(/^application\/problem\+json/);
+  });
+
+  it('logs in through the login route; the token is kept in the tab, never in the address', async () => {
+    await page.goto(`${base}/console`);
+    await page.getByRole('heading', { name: 'Log in to the console' }).waitFor();
+    await expectAccessible('login');
+    await screenshot('console-login');
+
+    await page.getByLabel('Email or username').fill(TEST_ADMIN.email);
+    await page.getByLabel('Password').fill('not the password');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await expect(page.getByRole('alert').textContent()).resolves.toContain(
+      'The email, username or password is wrong.',
+    );
+
+    await page.getByLabel('Password').fill(TEST_ADMIN.password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('heading', { name: 'Products', level: 1 }).waitFor();
+    const stored = await page.evaluate<string>('sessionStorage.getItem("pis-console-session")');
+    const token = JSON.parse(stored).token as string;
+    expect(token.split('.')).toHaveLength(3);
+    expect(page.url()).not.toContain(token);
+    expect(page.url()).toBe(`${base}/console`);
+  });
+
+  it('creates a product and opens its empty gallery', async () => {
+    await page.getByRole('button', { name: 'New product' }).click();
+    await page.getByLabel('Name', { exact: true }).fill('Blue running shoe');
+    await page.getByLabel('GTIN (optional)').fill('4006381333931');
+    await page.getByLabel('External id (optional)').fill('shoe-4711');
+    await page.getByRole('button', { name: 'Create product' }).click();
+    await page.getByRole('heading', { name: 'Blue running shoe', level: 1 }).waitFor();
+    productId = /\/console\/products\/([^/]+)$/.exec(page.url())![1];
+    expect(await galleryFromApi()).toEqual([]);
+    await page.getByText('No images yet').waitFor();
+  });
+
+  it('uploads three dropped files, each with a progress bar that runs to the end', async () => {
+    const files = await threeFiles();
+    // A drop as the browser makes it: a DataTransfer holding the files, on the drop zone.
+    await page.evaluate(`(() => {
+      const files = ${JSON.stringify(files)};
+      const transfer = new DataTransfer();
+      for (const f of files) {
+        const bytes = Uint8Array.from(atob(f.data), (c) => c.charCodeAt(0));
+        transfer.items.add(new File([bytes], f.name, { type: f.type }));
+      }
+      const zone = document.querySelector('[data-testid="dropzone"]');
+      for (const type of ['dragenter', 'dragover', 'drop']) {
+        zone.dispatchEvent(new DragEvent(type, { dataTransfer: transfer, bubbles: true, cancelable: true }));
+      }
+    })()`);
+    const rows = page.locator('.uploads > li');
+    await expect(rows.count()).resolves.toBe(3);
+    for (const name of ['front.jpg', 'side.png', 'back.webp']) {
+      const row = page.locator(`.uploads > li[data-upload="${name}"]`);
+      await row.locator('.upload-state', { hasText: 'Uploaded' }).waitFor();
+      const bar = row.getByRole('progressbar', { name: `Upload of ${name}` });
+      const [value, max] = await bar.evaluate((element) => {
+        const progress = element as unknown as { value: number; max: number };
+        return [progress.value, progress.max];
+      });
+      expect(value).toBeGreaterThan(0);
+      expect(value).toBe(max);
+    }
+    await expect(tiles().count()).resolves.toBe(3);
+    // In the order dropped; the first upload became the primary image.
+    await until('document.querySelectorAll("ol.gallery > li").length === 3');
+    expect(await shownOrder()).toEqual([
+      { title: 'front', primary: true },
+      { title: 'side', primary: false },
+      { title: 'back', primary: false },
+    ]);
+    expect(titles(await galleryFromApi())).toEqual(['front', 'side', 'back']);
+    // Each tile's <picture> is the response's responsive srcsets, with the image's alt text.
+    const source = tile('front').locator('source[type="image/avif"]');
+    expect(await source.getAttribute('srcset')).toContain(`${base}/transform/`);
+    await expectAccessible('gallery');
+  });
+
+  it('reorders by dragging an image onto another, sending the gallery version as If-Match', async () => {
+    const reorders: (string | undefined)[] = [];
+    const listener = (request: {
+      url(): string;
+      method(): string;
+      headers(): Record<string, string>;
+    }) => {
+      if (request.method() === 'PUT' && request.url().endsWith('/images/order')) {
+        reorders.push(request.headers()['if-match']);
+      }
+    };
+    page.on('request', listener);
+    await tile('back').dragTo(tile('side'));
+    await page.getByText('Moved “back” to position 2 of 3.').waitFor();
+    page.off('request', listener);
+    expect(reorders).toHaveLength(1);
+    expect(reorders[0]).toMatch(/^"\d+"$/);
+    expect(titles(await galleryFromApi())).toEqual(['front', 'back', 'side']);
+    expect(titles(await shownOrder())).toEqual(['front', 'back', 'side']);
+  });
+
+  it('reorders with the keyboard: the move buttons, the focus staying on the moved image', async () => {
+    await tile('back').getByRole('button', { name: 'Move back later' }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByText('Moved “back” to position 3 of 3.').waitFor();
+    expect(titles(await galleryFromApi())).toEqual(['front', 'side', 'back']);
+    // At the end it can only move earlier: the focus went to that button of the same image.
+    await until('document.activeElement?.getAttribute("aria-label") === "Move back earlier"');
+  });
+
+  it('makes another image primary', async () => {
+    await tile('side').getByRole('button', { name: 'Make primary: side' }).click();
+    await page.getByText('“side” is now the primary image.').waitFor();
+    expect(await shownOrder()).toEqual([
+      { title: 'side', primary: true },
+      { title: 'front', primary: false },
+      { title: 'back', primary: false },
+    ]);
+    const primary = (await galleryFromApi()).filter((i) => i.is_primary);
+    expect(titles(primary)).toEqual(['side']);
+  });
+
+  it('edits the alt text in place, and the picture carries it', async () => {
+    await tile('front').getByRole('button', { name: 'Edit front' }).click();
+    const form = page.getByRole('form', { name: 'Edit front' });
+    await form.getByLabel('Alt text').fill('A blue running shoe, seen from the front');
+    await form.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('Saved “front”.').waitFor();
+    expect((await galleryFromApi()).find((i) => i.title === 'front')?.alt_text).toBe(
+      'A blue running shoe, seen from the front',
+    );
+    expect(await tile('front').locator('img').getAttribute('alt')).toBe(
+      'A blue running shoe, seen from the front',
+    );
+    await screenshot('console-gallery');
+  });
+
+  it('meets a change made underneath: 412, the gallery reloaded, and the person told', async () => {
+    // A second client reorders the gallery after the page read it.
+    const before = await galleryFromApi();
+    const theirs = [before[0], before[2], before[1]];
+    const res = await call(t.app, 'PUT', `/api/v1/products/${productId}/images/order`, admin, {
+      image_ids: theirs.map((i) => i.id),
+    });
+    expect(res.statusCode).toBe(200);
+
+    const answers: number[] = [];
+    const listener = (response: {
+      url(): string;
+      status(): number;
+      request(): { method(): string };
+    }) => {
+      if (response.request().method() === 'PUT' && response.url().endsWith('/images/order')) {
+        answers.push(response.status());
+      }
+    };
+    page.on('response', listener);
+    await tile('front').getByRole('button', { name: 'Move front later' }).click();
+    await page
+      .getByRole('alert')
+      .filter({ hasText: 'Someone else changed this gallery' })
+      .waitFor();
+    page.off('response', listener);
+    expect(answers).toEqual([412]);
+    // The page shows the other client's order, and nothing of the refused move was saved.
+    await until(
+      `[...document.querySelectorAll("ol.gallery .tile-title")].map((e) => e.textContent.split(",")[0].trim()).join() === ${JSON.stringify(titles(theirs).join())}`,
+    );
+    expect(titles(await galleryFromApi())).toEqual(titles(theirs));
+    await expectAccessible('gallery after a 412');
+  });
+
+  it('deletes an image once the person confirms', async () => {
+    await tile('back').getByRole('button', { name: 'Delete back' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Delete this image?' });
+    await dialog.waitFor();
+    await expectAccessible('delete confirmation');
+    await dialog.getByRole('button', { name: 'Delete image' }).click();
+    await page.getByText('Deleted “back”.').waitFor();
+    expect(titles(await galleryFromApi())).toEqual(['side', 'front']);
+    expect(titles(await shownOrder())).toEqual(['side', 'front']);
+  });
+
+  it('shows an upload the service refuses with the problem in words', async () => {
+    // A web page saved as .jpg: the service reads the bytes, not the name.
+    await page.locator('#upload-files').setInputFiles({
+      name: 'notes.jpg',
+      mimeType: 'image/jpeg',
+      buffer: htmlBytes(),
+    });
+    const row = page.locator('.uploads > li[data-upload="notes.jpg"]');
+    await row.locator('.upload-state', { hasText: 'Refused' }).waitFor();
+    await expect(row.getByRole('alert').textContent()).resolves.toBe(
+      'notes.jpg: Type refused. The file is not a JPEG, PNG, GIF, WebP, AVIF, BMP or SVG image.',
+    );
+    expect(await galleryFromApi()).toHaveLength(2);
+  });
+
+  it('imports an image from a URL into the gallery', async () => {
+    await page.getByLabel('Image URL').fill(`${images.origin}/imported.png`);
+    await page.getByRole('button', { name: 'Import', exact: true }).click();
+    await page.getByText('Imported: the image is now in the gallery.').waitFor();
+    await expect(tiles().count()).resolves.toBe(3);
+    expect(await galleryFromApi()).toHaveLength(3);
+  });
+
+  it('shows an image: the original’s facts and each rendition at its real size', async () => {
+    await tile('front').getByRole('link', { name: 'Details of front' }).click();
+    await page.getByRole('heading', { name: 'front', level: 1 }).waitFor();
+    const facts = page.locator('dl.facts');
+    await facts.getByText('image/jpeg (JPEG)').waitFor();
+    await facts.getByText('800 × 600 pixels').waitFor();
+    await facts.getByText('RGB', { exact: true }).waitFor();
+    await facts.getByText(/\(admin\)$/).waitFor();
+    const renditions = page.locator('.renditions img');
+    await expect(renditions.count()).resolves.toBeGreaterThanOrEqual(3);
+    await until(
+      '[...document.querySelectorAll(".renditions img")].every((i) => i.complete && i.naturalWidth > 0)',
+    );
+    // Real size: each is drawn a CSS pixel per pixel of the rendition.
+    const sizes = await page.evaluate<number[][]>(
+      '[...document.querySelectorAll(".renditions img")].map((i) => [i.naturalWidth, i.naturalHeight, i.clientWidth, i.clientHeight])',
+    );
+    for (const [naturalWidth, naturalHeight, width, height] of sizes) {
+      expect([width, height]).toEqual([naturalWidth, naturalHeight]);
+    }
+    await expectAccessible('image');
+    await screenshot('console-image');
+  });
+
+  it('lists the products with their primary image, GTIN, external id and image count, and finds one', async () => {
+    await page
+      .getByRole('navigation', { name: 'Main' })
+      .getByRole('link', { name: 'Products' })
+      .click();
+    const card = page.locator('.product-card', { hasText: 'Blue running shoe' });
+    await card.waitFor();
+    await card
+      .locator('.facts-inline div', { hasText: 'Images' })
+      .getByText('3', { exact: true })
+      .waitFor();
+    await card.getByText('04006381333931').waitFor();
+    await card.getByText('shoe-4711').waitFor();
+    expect(await card.locator('img').getAttribute('alt')).toBe('');
+    await expectAccessible('products');
+    await screenshot('console-products');
+    for (const search of ['4006381333931', 'shoe-4711', 'Blue running shoe']) {
+      await page.getByLabel('Find by GTIN, external id or name').fill(search);
+      await page.getByRole('button', { name: 'Search' }).click();
+      await page.waitForURL(/\?q=/);
+      await page.locator('.product-card', { hasText: 'Blue running shoe' }).waitFor();
+    }
+    await page.getByLabel('Find by GTIN, external id or name').fill('no such product');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page
+      .getByText('No product has the GTIN, external id or name “no such product”.')
+      .waitFor();
+  });
+
+  it('lists the stand-alone images by purpose, with their keys and URLs to copy', async () => {
+    const logo = multipart(
+      { purpose: 'account', title: 'Shop logo', alt_text: 'The shop’s logo' },
+      [
+        {
+          data: await sharp({
+            create: { width: 300, height: 120, channels: 4, background: '#0b5cad' },
+          })
+            .png()
+            .toBuffer(),
+          contentType: 'image/png',
+          filename: 'logo.png',
+        },
+      ],
+    );
+    const uploaded = await call(t.app, 'POST', '/api/v1/images', admin, logo.payload, {
+      headers: logo.headers,
+    });
+    expect(uploaded.statusCode).toBe(201);
+    const { key, url } = uploaded.json<{ key: string; url: string }>();
+
+    await page
+      .getByRole('navigation', { name: 'Main' })
+      .getByRole('link', { name: 'Assets' })
+      .click();
+    await page.getByRole('heading', { name: 'Assets', level: 1 }).waitFor();
+    await page.getByLabel('Purpose').selectOption('account');
+    await page.waitForURL(/purpose=account/);
+    const card = page.locator('.asset-card', { hasText: 'Shop logo' });
+    await card.waitFor();
+    expect(await card.getByRole('textbox', { name: 'Storage key' }).inputValue()).toBe(key);
+    expect(await card.getByRole('textbox', { name: 'URL', exact: true }).inputValue()).toBe(url);
+    await card.getByRole('button', { name: 'Copy storage key' }).click();
+    await card.getByRole('button', { name: 'Copied storage key' }).waitFor();
+    await page.getByLabel('Purpose').selectOption('category');
+    await page.getByText('No category assets.').waitFor();
+    await page.getByLabel('Purpose').selectOption('account');
+    await card.waitFor();
+    await expectAccessible('assets');
+    await screenshot('console-assets');
+  });
+
+  it('follows the bulk imports and rendition rebuilds as they progress', async () => {
+    await page
+      .getByRole('navigation', { name: 'Main' })
+      .getByRole('link', { name: 'Jobs' })
+      .click();
+    await page.getByRole('heading', { name: 'Jobs', level: 1 }).waitFor();
+    const item = page
+      .getByRole('region', { name: 'Bulk imports' })
+      .locator('.progress-item')
+      .first();
+    await item.getByText('1 of 1 done').waitFor();
+    await item.getByText('completed').waitFor();
+    const bar = item.getByRole('progressbar');
+    expect(await bar.getAttribute('value')).toBe('1');
+    await page.getByRole('button', { name: 'Re-make renditions' }).click();
+    await page
+      .getByRole('status')
+      .filter({ hasText: /^Rebuild / })
+      .waitFor();
+    await page.locator('.progress-item', { hasText: 'Rebuild of' }).first().waitFor();
+    await expectAccessible('jobs');
+    await screenshot('console-jobs');
+  });
+
+  it('works on a narrow screen', async () => {
+    await page.setViewportSize({ width: 375, height: 800 });
+    await page.goto(`${base}/console/products/${productId}`);
+    await page.getByRole('heading', { name: 'Blue running shoe', level: 1 }).waitFor();
+    await expect(tiles().count()).resolves.toBe(3);
+    // Nothing wider than the screen: no sideways scrolling of the page.
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(375);
+    await expectAccessible('gallery, narrow');
+    await screenshot('console-gallery-narrow');
+  });
+
+  it('ends the session when the person logs out', async () => {
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByRole('heading', { name: 'Log in to the console' }).waitFor();
+    expect(await page.evaluate('sessionStorage.getItem("pis-console-session")')).toBeNull();
+  });
+});
