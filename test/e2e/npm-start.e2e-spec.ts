@@ -34,6 +34,7 @@ function servicePid(output: string): number | undefined {
  * The documented command, `npm start`, as a process manager runs it: SIGTERM to npm must reach
  * the service (npm forwards it to the script's process, which must therefore be node itself, not
  * a `sh -c` that drops it), which shuts down gracefully; npm exits 0 and nothing is left behind.
+ * What it serves includes the gallery console, built with the service.
  */
 describe('npm start', () => {
   let db: TestDatabase;
@@ -68,6 +69,14 @@ describe('npm start', () => {
       await waitForStatus(`http://127.0.0.1:${port}/health/ready`, 200, 60_000);
       pid = servicePid(output);
       expect(pid).toBeDefined();
+      // The build npm start serves includes the console.
+      const page = await fetch(`http://127.0.0.1:${port}/console`);
+      const html = await page.text();
+      expect([page.status, page.headers.get('content-type')]).toEqual([
+        200,
+        'text/html; charset=utf-8',
+      ]);
+      expect(html).toMatch(/<script type="module" crossorigin src="\/console\/assets\/[^"]+\.js">/);
       const parent = parentPid(pid!);
       npm.kill('SIGTERM');
       const [code, signal] = await exit;
