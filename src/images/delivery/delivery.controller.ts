@@ -23,11 +23,13 @@ const REDIRECT_CACHE_CONTROL = 'public, max-age=3600';
 export class DeliveryController {
   constructor(private readonly delivery: DeliveryService) {}
 
-  @Get(':signature/:options/:id')
+  // `transformation`, not `options`: generated clients (orval) give their own request options
+  // that name, and a path parameter of the same name does not compile.
+  @Get(':signature/:transformation/:id')
   @ApiTransformedImage()
   async get(
     @Param('signature') signature: string,
-    @Param('options') options: string,
+    @Param('transformation') options: string,
     @Param('id') imageId: string,
     @Headers('accept') accept: string | undefined,
     @Req() request: FastifyRequest,

@@ -19,17 +19,17 @@ export function ApiTransformedImage(): MethodDecorator {
       operationId: 'getTransformedImage',
       summary: 'An image at a size and format (a transform URL)',
       description:
-        'The image made as `options` say, once, then served from storage. Take these URLs from ' +
+        'The image made as `transformation` says, once, then served from storage. Take these URLs from ' +
         "an image's `responsive` srcsets; the README describes the options and how to sign them.",
     }),
     ApiParam({
       name: 'signature',
       description:
-        'base64url of the first 16 bytes of HMAC-SHA256(key, `<options>/<id>`), or `unsigned` for a preset by name',
+        'base64url of the first 16 bytes of HMAC-SHA256(key, `<transformation>/<id>`), or `unsigned` for a preset by name',
       schema: { type: 'string', maxLength: 64 },
     }),
     ApiParam({
-      name: 'options',
+      name: 'transformation',
       description: 'Comma-separated `key_value` tokens: w, h, c, f, q, dpr, p',
       example: 'w_640,c_cover,f_auto',
       schema: { type: 'string', maxLength: 200 },
