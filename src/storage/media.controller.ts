@@ -2,8 +2,8 @@ import { Controller, Get, Inject, Param, Req, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Public } from '../auth/decorators';
-import { AppError } from '../common/errors/app.error';
 import { answerMediaRequest } from './media-delivery';
+import { sendMediaAnswer } from './media-reply';
 import { LocalStorageProvider } from './providers/local.storage-provider';
 import { STORAGE_PROVIDER, type StorageProvider } from './storage-provider';
 import { isServableKey } from './storage-keys';
@@ -32,18 +32,6 @@ export class MediaController {
       this.storage instanceof LocalStorageProvider && isServableKey(key)
         ? await answerMediaRequest(this.storage.root, key, request.raw)
         : { kind: 'not_found' as const };
-    switch (answer.kind) {
-      case 'file':
-        reply.status(answer.status).headers(answer.headers);
-        await reply.send(answer.body);
-        return;
-      case 'range_not_satisfiable':
-        await reply.status(416).header('content-range', answer.contentRange).send();
-        return;
-      case 'precondition_failed':
-        throw new AppError('precondition_failed', 'The file does not match the precondition.');
-      case 'not_found':
-        throw new AppError('media_not_found', 'No such file.');
-    }
+    await sendMediaAnswer(reply, answer, { code: 'media_not_found', detail: 'No such file.' });
   }
 }

@@ -3,7 +3,7 @@ import { ApiTags } from '@nestjs/swagger';
 import { ApiTransformedImage } from './delivery.openapi';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Public } from '../../auth/decorators';
-import { AppError } from '../../common/errors/app.error';
+import { sendMediaAnswer } from '../../storage/media-reply';
 import { DeliveryService } from './delivery.service';
 import { TRANSFORM_ROUTE } from './transform-urls';
 
@@ -42,19 +42,9 @@ export class DeliveryController {
       await reply.header('Cache-Control', REDIRECT_CACHE_CONTROL).redirect(result.url, 302);
       return;
     }
-    const { answer } = result;
-    switch (answer.kind) {
-      case 'file':
-        reply.status(answer.status).headers(answer.headers);
-        await reply.send(answer.body);
-        return;
-      case 'range_not_satisfiable':
-        await reply.status(416).header('content-range', answer.contentRange).send();
-        return;
-      case 'precondition_failed':
-        throw new AppError('precondition_failed', 'The file does not match the precondition.');
-      case 'not_found':
-        throw new AppError('image_not_found', 'No such image.');
-    }
+    await sendMediaAnswer(reply, result.answer, {
+      code: 'image_not_found',
+      detail: 'No such image.',
+    });
   }
 }

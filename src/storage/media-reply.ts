@@ -1,0 +1,29 @@
+import type { FastifyReply } from 'fastify';
+import { AppError } from '../common/errors/app.error';
+import type { ErrorCode } from '../common/errors/error-codes';
+import type { MediaAnswer } from './media-answer';
+
+/**
+ * Writes a {@link MediaAnswer} as the reply: the file (200, 206, 304), a bare 416 with the
+ * length in Content-Range, or the problem of a failed precondition or of a missing file, whose
+ * code the route chooses (a file of /media, an image of a transform URL).
+ */
+export async function sendMediaAnswer(
+  reply: FastifyReply,
+  answer: MediaAnswer,
+  notFound: { code: ErrorCode; detail: string },
+): Promise<void> {
+  switch (answer.kind) {
+    case 'file':
+      reply.status(answer.status).headers(answer.headers);
+      await reply.send(answer.body);
+      return;
+    case 'range_not_satisfiable':
+      await reply.status(416).header('content-range', answer.contentRange).send();
+      return;
+    case 'precondition_failed':
+      throw new AppError('precondition_failed', 'The file does not match the precondition.');
+    case 'not_found':
+      throw new AppError(notFound.code, notFound.detail);
+  }
+}
