@@ -187,14 +187,25 @@ export class ImportsRepository {
     );
   }
 
-  /** Records when the last pending row was done, once. */
-  async finishIfDone(id: string): Promise<void> {
-    await this.dataSource.query(
-      `UPDATE imports SET finished_at = now(), updated_at = now()
-        WHERE id = $1 AND state = 'processing' AND finished_at IS NULL
-          AND NOT EXISTS (SELECT 1 FROM import_rows WHERE import_id = $1 AND status = 'pending')`,
+  /**
+   * Records when the last pending row was done, once; returns when that was (null while rows
+   * are pending).
+   */
+  async finishIfDone(id: string): Promise<Date | null> {
+    const [row]: { finished_at: Date | null }[] = await this.dataSource.query(
+      `WITH finished AS (
+         UPDATE imports SET finished_at = now(), updated_at = now()
+          WHERE id = $1 AND state = 'processing' AND finished_at IS NULL
+            AND NOT EXISTS (SELECT 1 FROM import_rows WHERE import_id = $1 AND status = 'pending')
+         RETURNING finished_at
+       )
+       SELECT finished_at FROM finished
+       UNION ALL
+       SELECT finished_at FROM imports WHERE id = $1 AND finished_at IS NOT NULL
+       LIMIT 1`,
       [id],
     );
+    return row?.finished_at ?? null;
   }
 
   /** Imports whose body never finished arriving (their process died meanwhile): deleted. */

@@ -151,6 +151,15 @@ export class ImportsService {
     return found;
   }
 
+  /**
+   * When the last row was done. The worker records it just after that row, so a read in between
+   * (or after a crash in between) records it itself: a completed import always shows when it ended.
+   */
+  private async finishedAt(found: BulkImport): Promise<Date | null> {
+    if (found.finishedAt || found.state !== ImportState.Processing) return found.finishedAt;
+    return this.repository.finishIfDone(found.id);
+  }
+
   private async present(found: BulkImport): Promise<ImportDto> {
     const { pending, ok, failed } = await this.repository.counts(found.id);
     const id = encodeShortId(found.id);
@@ -167,7 +176,7 @@ export class ImportsService {
         retry: `${self}/retry`,
       },
       created_at: found.createdAt,
-      finished_at: pending === 0 ? found.finishedAt : null,
+      finished_at: pending === 0 ? await this.finishedAt(found) : null,
     };
   }
 }
