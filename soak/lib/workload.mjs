@@ -347,9 +347,24 @@ export class Workload {
       );
       service.proc = null;
       await sleep(500);
-      await service.start();
+      await this.restart(service);
     } finally {
       this.killing = false;
+    }
+  }
+
+  /** Starts a killed instance again; one that does not come back is a finding, not a fault. */
+  async restart(service) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await service.start();
+      } catch (error) {
+        if (attempt === 3) {
+          this.note(`an instance did not start again after its kill: ${error.message}`);
+          return;
+        }
+        await sleep(2000);
+      }
     }
   }
 
