@@ -44,7 +44,7 @@ export class AppModule {
         // The one job queue, in every role (features that queue or run jobs import it too), and
         // its admin routes.
         JobsModule,
-        // The Idempotency-Key header of the routes marked @Idempotent(); global.
+        // The Idempotency-Key header of the routes marked @Idempotent() (its sweep runs here).
         IdempotencyModule,
         CompatModule.forRoot(enabledCompatApis(config.env.COMPAT_APIS)),
         AdminBootstrapModule,

@@ -1,4 +1,4 @@
-import { Global, Module } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { JobsModule } from '../jobs/jobs.module';
 import { idempotencyConfigProvider } from './idempotency.config';
 import { IdempotencyHooks } from './idempotency.hooks';
@@ -8,10 +8,10 @@ import { IdempotencyService } from './idempotency.service';
 
 /**
  * Idempotent retries: the `Idempotency-Key` header on the routes marked @Idempotent(), kept in
- * PostgreSQL for every instance. Global, so that the modules of those routes need not import it
- * for the interceptor and pipes they use.
+ * PostgreSQL for every instance. The modules of those routes import it for the interceptor and
+ * pipes they use (not global: a module that lists its dependencies can be built on its own, as the
+ * integration tests build ImagesModule).
  */
-@Global()
 @Module({
   imports: [JobsModule],
   providers: [

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { IdempotencyModule } from '../idempotency/idempotency.module';
 import { JobsModule } from '../jobs/jobs.module';
 import { ProductsModule } from '../products/products.module';
 import { ConfiguredStorageModule } from '../storage/storage.module';
@@ -62,7 +63,7 @@ import { ImageProcessor } from './processing/image-processor';
  * repository's `find…` returns the entity or null. SQL lives in the `*.repository.ts` files.
  */
 @Module({
-  imports: [ProductsModule, ConfiguredStorageModule, JobsModule],
+  imports: [ProductsModule, ConfiguredStorageModule, JobsModule, IdempotencyModule],
   controllers: [
     ProductGalleryController,
     ProductGalleryByGtinController,

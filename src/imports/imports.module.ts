@@ -2,6 +2,7 @@ import { Module, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
 import { ImagesModule } from '../images/images.module';
+import { IdempotencyModule } from '../idempotency/idempotency.module';
 import { JobsModule } from '../jobs/jobs.module';
 import { registerCsvBody } from './csv-body.parser';
 import { ImportBodyPipe } from './import-body.pipe';
@@ -17,7 +18,7 @@ import { ImportsService } from './imports.service';
  * goes the way of a single upload: the same fetcher, checks, gallery rules and storage.
  */
 @Module({
-  imports: [ImagesModule, JobsModule],
+  imports: [ImagesModule, JobsModule, IdempotencyModule],
   controllers: [ImportsController],
   providers: [
     importsConfigProvider,
