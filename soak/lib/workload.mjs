@@ -87,7 +87,8 @@ export class Workload {
   async step() {
     let r = this.next() * WEIGHT;
     const [name] = OPERATIONS.find(([, w]) => (r -= w) < 0) ?? OPERATIONS[0];
-    this.counts[name] += 1;
+    // A kill is counted when it happens (at most one every 30 seconds).
+    if (name !== 'kill') this.counts[name] += 1;
     const product = this.products[Math.floor(this.next() * PRODUCTS)];
     const service = this.pickService();
     if (!service) return sleep(100);
@@ -333,9 +334,15 @@ export class Workload {
     else this.note(`retry: ${title} still in flight after 50 attempts`);
   }
 
-  /** SIGKILL of one instance while the others' work goes on, then its restart. */
-  async kill(service) {
-    if (this.killing) return;
+  /** SIGKILL of an instance while the other's work goes on, then its restart. */
+  async kill() {
+    // Only the second instance is killed, at most every 30 seconds: the first runs the whole
+    // soak, so that its memory, sampled from start to end, shows a leak (a restart resets it).
+    const service = this.services[1];
+    if (this.killing || performance.now() - (this.lastKill ?? -Infinity) < 30_000) return;
+    if (!service.proc || service.proc.exited) return;
+    this.lastKill = performance.now();
+    this.counts.kill += 1;
     this.killing = true;
     this.faults += 1;
     try {
