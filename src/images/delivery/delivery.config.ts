@@ -1,4 +1,7 @@
 import { configSliceProvider, type ConfigSlice } from '../../config/config-slice';
+import { parseWidthLadder } from '../../config/env.validation';
+import { parseRenditionPresets } from '../processing/rendition-presets';
+import type { PresetBox } from './transform-plan';
 
 export const DELIVERY_CONFIG = Symbol('DELIVERY_CONFIG');
 
@@ -21,3 +24,13 @@ const DELIVERY_SETTINGS = [
 export type DeliveryConfig = ConfigSlice<(typeof DELIVERY_SETTINGS)[number]>;
 
 export const deliveryConfigProvider = configSliceProvider(DELIVERY_CONFIG, DELIVERY_SETTINGS);
+
+/** The presets and width ladder results are planned with, read from the (validated) settings. */
+export function deliverySettings(config: DeliveryConfig): {
+  presets: readonly PresetBox[];
+  ladder: readonly number[];
+} {
+  const ladder = parseWidthLadder(config.DELIVERY_WIDTHS);
+  if (!ladder) throw new Error('DELIVERY_WIDTHS is validated at start-up');
+  return { presets: parseRenditionPresets(config.IMAGE_RENDITIONS), ladder };
+}

@@ -1,7 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { AppError } from '../../common/errors/app.error';
 import { decodeId } from '../../common/ids/short-id';
-import { parseWidthLadder } from '../../config/env.validation';
 import { IMAGE_STORAGE, type ImageStorage } from '../../storage/image-storage';
 import type { MediaAnswer, MediaRequest } from '../../storage/media-answer';
 import { derivedObjectKey } from '../../storage/storage-keys';
@@ -11,8 +10,7 @@ import {
   type StorageProvider,
 } from '../../storage/storage-provider';
 import { OriginalMissingError } from '../stored-original';
-import { parseRenditionPresets } from '../processing/rendition-presets';
-import { DELIVERY_CONFIG, type DeliveryConfig } from './delivery.config';
+import { DELIVERY_CONFIG, deliverySettings, type DeliveryConfig } from './delivery.config';
 import { DeliveryRepository, type DeliverableImage } from './delivery.repository';
 import {
   isUnsignedAllowed,
@@ -72,8 +70,7 @@ export class DeliveryService {
     @Inject(IMAGE_STORAGE) private readonly images: ImageStorage,
     @Inject(STORAGE_PROVIDER) private readonly storage: StorageProvider,
   ) {
-    this.presets = parseRenditionPresets(config.IMAGE_RENDITIONS);
-    this.ladder = parseWidthLadder(config.DELIVERY_WIDTHS) ?? [];
+    ({ presets: this.presets, ladder: this.ladder } = deliverySettings(config));
   }
 
   async answer(request: TransformRequest): Promise<TransformAnswer> {

@@ -1,12 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { encodeShortId } from '../../common/ids/short-id';
-import { parseWidthLadder } from '../../config/env.validation';
 import { IMAGE_STORAGE, type ImageStorage } from '../../storage/image-storage';
 import type { Image } from '../entities/image.entity';
-import { parseRenditionPresets } from '../processing/rendition-presets';
-import { DELIVERY_CONFIG, type DeliveryConfig } from './delivery.config';
+import { DELIVERY_CONFIG, deliverySettings, type DeliveryConfig } from './delivery.config';
 import type { TransformFormatName } from './transform-options';
-import { planTransform, type PresetBox, type TransformPlan } from './transform-plan';
+import { planTransform, snapToLadder, type PresetBox, type TransformPlan } from './transform-plan';
 import { TransformUrls } from './transform-urls';
 
 /** One preset of an image, ready for `<picture>`: a srcset per format and the layout size. */
@@ -70,8 +68,7 @@ export class ResponsiveImages {
     private readonly urls: TransformUrls,
     @Inject(IMAGE_STORAGE) private readonly images: ImageStorage,
   ) {
-    this.presets = parseRenditionPresets(config.IMAGE_RENDITIONS);
-    this.ladder = parseWidthLadder(config.DELIVERY_WIDTHS) ?? [];
+    ({ presets: this.presets, ladder: this.ladder } = deliverySettings(config));
   }
 
   async of(image: ResponsiveSource): Promise<Record<string, ResponsiveImage>> {
@@ -104,7 +101,7 @@ export class ResponsiveImages {
   private boxes(preset: PresetBox): Box[] {
     return DENSITIES.map((density) => {
       const wanted = preset.width * density;
-      const width = this.ladder.find((w) => w >= wanted) ?? Math.round(wanted);
+      const width = snapToLadder(this.ladder, wanted);
       const height = Math.round((width * preset.height) / preset.width);
       return { width, height, fit: preset.fit };
     });

@@ -107,13 +107,18 @@ function rounded(box: { width: number; height: number }): { width: number; heigh
   return { width: Math.max(1, Math.round(box.width)), height: Math.max(1, Math.round(box.height)) };
 }
 
+/** The ladder's step a length rounds up to; past the ladder's end, its last step. */
+export function snapToLadder(ladder: readonly number[], length: number): number {
+  return ladder.find((step) => step >= Math.round(length)) ?? ladder[ladder.length - 1];
+}
+
 /** The side that was asked for, rounded up to the ladder; the other follows the box's ratio. */
 function snap(
   box: { width: number; height: number; exact: 'width' | 'height' },
   ladder: readonly number[],
 ): { width: number; height: number } {
   const side = box.exact === 'width' ? box.width : box.height;
-  const step = ladder.find((w) => w >= Math.round(side)) ?? ladder[ladder.length - 1];
+  const step = snapToLadder(ladder, side);
   const scale = step / side;
   return {
     width: Math.max(1, Math.round(box.width * scale)),
