@@ -57,6 +57,7 @@ export const ERROR_CODES = {
   too_many_requests: { kind: 'rate_limited', title: 'Too many requests' },
   internal_error: { kind: 'internal', title: 'Internal server error' },
   service_unavailable: { kind: 'unavailable', title: 'Service unavailable' },
+  database_unavailable: { kind: 'unavailable', title: 'The database is unavailable' },
   // Request shape.
   validation_failed: { kind: 'invalid', title: 'The request is invalid' },
   malformed_json: { kind: 'invalid', title: 'The request body is not valid JSON' },
@@ -113,6 +114,10 @@ export const ERROR_CODES = {
   gallery_changed: { kind: 'precondition_failed', title: 'The gallery changed since you read it' },
   server_busy: { kind: 'unavailable', title: 'Too many images are being processed' },
   storage_unavailable: { kind: 'dependency_failed', title: 'The image storage is unavailable' },
+  upload_spool_full: {
+    kind: 'unavailable',
+    title: 'The server has no room to receive the upload',
+  },
   // Bulk imports.
   import_not_found: { kind: 'not_found', title: 'No such import' },
   invalid_csv: { kind: 'invalid', title: 'The CSV is malformed' },
