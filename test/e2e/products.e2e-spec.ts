@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 import { Role } from '../../src/auth/roles';
@@ -145,7 +146,12 @@ describe('Products', () => {
 
   it('lists newest first with a cursor, and filters by slug and GTIN', async () => {
     const made: string[] = [];
-    for (let i = 0; i < 5; i++) made.push((await create({ name: `Page item ${i}` })).json().id);
+    for (let i = 0; i < 5; i++) {
+      made.push((await create({ name: `Page item ${i}` })).json().id);
+      // created_at is kept to the millisecond (rounded): two products made within one are
+      // ordered by id, not by creation, so each is made in a later millisecond than the last.
+      await sleep(3);
+    }
     const seen: string[] = [];
     let cursor: string | null = null;
     do {

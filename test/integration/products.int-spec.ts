@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { RequestContext } from '../../src/auth/principal';
 import { decodeId } from '../../src/common/ids/short-id';
 import type { ProductDto } from '../../src/products/dto/product.dto';
@@ -118,7 +119,12 @@ describe.each(AVAILABLE_BACKENDS)(`${ProductsService.name} on %s`, (backend) => 
   describe('list', () => {
     it('pages through the organisation’s products only, newest first', async () => {
       const made: string[] = [];
-      for (let i = 0; i < 5; i++) made.push(uuidOf(await create({ name: `P${i}` })));
+      for (let i = 0; i < 5; i++) {
+        made.push(uuidOf(await create({ name: `P${i}` })));
+        // created_at is kept to the millisecond (rounded): two products made within one are
+        // ordered by id, not by creation, so each is made in a later millisecond than the last.
+        await sleep(3);
+      }
       await newProduct(m.dataSource, { organizationId: otherCtx.organizationId });
       const seen: string[] = [];
       let cursor: string | undefined;
