@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { DataSourceOptions } from 'typeorm';
 import type { DatabaseConfig } from './database.config';
+import { DatabaseClient } from './database-client';
 import { serialPGliteDriver } from './serial-pglite.driver';
 import { TypeOrmLogger } from './typeorm.logger';
 
@@ -39,7 +40,12 @@ export function buildDataSourceOptions(config: DatabaseConfig): DataSourceOption
       ...common,
       url: config.DATABASE_URL,
       ssl: config.DATABASE_SSL ? { rejectUnauthorized: true } : false,
-      extra: { max: config.DATABASE_POOL_SIZE, connectionTimeoutMillis: 10_000 },
+      extra: {
+        max: config.DATABASE_POOL_SIZE,
+        connectionTimeoutMillis: 10_000,
+        // Marks its connection errors as the database's (see DatabaseClient).
+        Client: DatabaseClient,
+      },
       applicationName: 'product-image-service',
     };
   }

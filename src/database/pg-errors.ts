@@ -9,3 +9,61 @@ export function isUniqueViolation(error: unknown, constraint?: string): boolean 
   const name = e?.driverError?.constraint ?? e?.constraint;
   return code === '23505' && (constraint === undefined || name === constraint);
 }
+
+/**
+ * Marks errors raised by the service's own PostgreSQL connections (see database-client.ts), so a
+ * socket error such as ECONNREFUSED can be told apart from the same error of the storage or of a
+ * fetched URL. Symbol.for: the mark survives two copies of this module (Jest, the CLI).
+ */
+const FROM_DATABASE = Symbol.for('product-images.database-connection-error');
+
+export function markDatabaseConnectionError<E>(error: E): E {
+  if (error && typeof error === 'object' && Object.isExtensible(error)) {
+    Object.defineProperty(error, FROM_DATABASE, { value: true });
+  }
+  return error;
+}
+
+/**
+ * SQLSTATEs of a connection lost or refused by the server: class 08 (connection exception),
+ * 57P01-57P03 (terminated by an administrator or a failover, crash, server still starting) and
+ * 53300 (no connection slot left, as during a failover's reconnection storm).
+ */
+const LOST_CONNECTION_SQLSTATE = /^(08[0-9A-Z]{3}|57P0[123]|53300)$/;
+
+/** What node-postgres and its pool say, without a code, of a connection that is gone or never came. */
+const LOST_CONNECTION_MESSAGE =
+  /^(Connection terminated|terminating connection|Client has encountered a connection error|Client was closed and is not queryable|timeout exceeded when trying to connect)/;
+
+/** Socket errors: only those of a database connection count (a query's, or a marked one). */
+const SOCKET_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
+
+interface ErrorShape {
+  code?: unknown;
+  message?: unknown;
+  driverError?: unknown;
+  cause?: unknown;
+  [FROM_DATABASE]?: boolean;
+}
+
+/**
+ * True when `error` says the database connection was lost or could not be made: the server
+ * terminated it (pg_terminate_backend, a failover, a restart), the socket broke, or no connection
+ * came in time. Looks through TypeORM's QueryFailedError (`driverError`) and `cause`. Pure.
+ */
+export function isDatabaseConnectionLost(error: unknown): boolean {
+  let current = error as ErrorShape | undefined;
+  let fromQuery = false;
+  for (let depth = 0; current && typeof current === 'object' && depth < 5; depth++) {
+    const { code, message } = current;
+    if (typeof code === 'string') {
+      if (LOST_CONNECTION_SQLSTATE.test(code)) return true;
+      if (SOCKET_CODES.has(code) && (fromQuery || current[FROM_DATABASE] === true)) return true;
+    }
+    if (typeof message === 'string' && LOST_CONNECTION_MESSAGE.test(message)) return true;
+    // A QueryFailedError's driver error comes from a database connection, whatever it says.
+    fromQuery ||= current.driverError !== undefined;
+    current = (current.driverError ?? current.cause) as ErrorShape | undefined;
+  }
+  return false;
+}

@@ -181,9 +181,13 @@ function declarePathParameters(document: OpenAPIObject): void {
   }
 }
 
+/** The probes answer from their own checks, whatever the database does. */
+const PROBE_OPERATIONS = new Set(['getLiveness', 'getReadiness']);
+
 /**
  * Every operation needs one of the three credentials, except those marked @Public(), and so can
- * answer 401; every operation can answer 500.
+ * answer 401; every operation can answer 500, and every one but the probes 503
+ * database_unavailable (a connection lost to a failover or a restart: retry).
  */
 function applySecurityRequirements(document: OpenAPIObject): void {
   const anyCredential = Object.values(SECURITY_SCHEMES).map((name) => ({ [name]: [] }));
@@ -196,7 +200,11 @@ function applySecurityRequirements(document: OpenAPIObject): void {
       op.security = isPublic ? [] : anyCredential;
       // Any route can fail (500); a protected one can refuse the credential (401).
       const codes = (op[PROBLEMS_EXTENSION] as string[] | undefined) ?? [];
-      const implied: string[] = [...(isPublic ? [] : PROBLEMS.authentication), 'internal_error'];
+      const implied: string[] = [
+        ...(isPublic ? [] : PROBLEMS.authentication),
+        'internal_error',
+        ...(PROBE_OPERATIONS.has(String(op.operationId)) ? [] : ['database_unavailable']),
+      ];
       op[PROBLEMS_EXTENSION] = [...implied.filter((c) => !codes.includes(c)), ...codes];
     }
   }

@@ -1,4 +1,7 @@
 import { BadRequestException, HttpException, NotFoundException } from '@nestjs/common';
+import { DatabaseError } from 'pg';
+import { QueryFailedError } from 'typeorm';
+import { markDatabaseConnectionError } from '../../database/pg-errors';
 import { AppError } from './app.error';
 import { toProblem } from './problem-details';
 
@@ -70,5 +73,89 @@ describe(toProblem.name, () => {
     expect(p.body.code).toBe('not_ready');
     expect(p.body.checks).toEqual({ database: { status: 'down' } });
     expect(p.headers['Retry-After']).toBe('5');
+  });
+
+  describe('a lost database connection', () => {
+    /** The error node-postgres builds from the server's ErrorResponse. */
+    function serverError(code: string, message: string): DatabaseError {
+      const error = new DatabaseError(message, message.length, 'error');
+      error.code = code;
+      error.severity = 'FATAL';
+      return error;
+    }
+    const socketError = (code: string) =>
+      Object.assign(new Error(`connect ${code} 10.0.0.5:5432`), { code, syscall: 'connect' });
+
+    it.each([
+      [
+        '57P01 (pg_terminate_backend, failover)',
+        serverError('57P01', 'terminating connection due to administrator command'),
+      ],
+      [
+        '57P02 (crash)',
+        serverError('57P02', 'terminating connection because of crash of another server process'),
+      ],
+      ['57P03 (starting up)', serverError('57P03', 'the database system is starting up')],
+      ['class 08', serverError('08006', 'connection failure')],
+      ['53300 (no slot)', serverError('53300', 'sorry, too many clients already')],
+      ["node-postgres's dead socket", new Error('Connection terminated unexpectedly')],
+      [
+        "node-postgres's connect timeout",
+        new Error('Connection terminated due to connection timeout'),
+      ],
+      [
+        'a client no longer queryable',
+        new Error('Client has encountered a connection error and is not queryable'),
+      ],
+      ["the pool's checkout timeout", new Error('timeout exceeded when trying to connect')],
+      [
+        'a QueryFailedError wrapping 57P01',
+        new QueryFailedError(
+          'COMMIT',
+          [],
+          serverError('57P01', 'terminating connection due to administrator command'),
+        ),
+      ],
+      [
+        'a QueryFailedError wrapping a dead socket',
+        new QueryFailedError('SELECT 1', [], new Error('Connection terminated unexpectedly')),
+      ],
+      [
+        'a QueryFailedError wrapping ECONNRESET',
+        new QueryFailedError('SELECT 1', [], socketError('ECONNRESET')),
+      ],
+      [
+        "the database client's refused connection",
+        markDatabaseConnectionError(socketError('ECONNREFUSED')),
+      ],
+      [
+        'an error caused by one',
+        new Error('work failed', { cause: serverError('57P01', 'terminating connection') }),
+      ],
+    ])('answers 503 database_unavailable with Retry-After for %s', (_, error) => {
+      const p = toProblem(error);
+      expect(p.status).toBe(503);
+      expect(p.body).toMatchObject({ status: 503, code: 'database_unavailable' });
+      expect(p.headers['Retry-After']).toMatch(/^\d+$/);
+      // A foreseen outcome: warned of by the request's log line, not logged as a fault.
+      expect(p.unexpected).toBe(false);
+      expect(JSON.stringify(p.body)).not.toMatch(/10\.0\.0\.5|terminating|administrator|SELECT/);
+    });
+
+    it.each([
+      ['an unmarked ECONNREFUSED (storage, a fetched URL)', socketError('ECONNREFUSED')],
+      ['an unmarked ECONNRESET', socketError('ECONNRESET')],
+      [
+        'a unique violation',
+        new QueryFailedError('INSERT', [], serverError('23505', 'duplicate key')),
+      ],
+      ['a wrong password', serverError('28P01', 'password authentication failed for user "x"')],
+      [
+        'a query cancelled by its timeout',
+        serverError('57014', 'canceling statement due to statement timeout'),
+      ],
+    ])('leaves %s alone', (_, error) => {
+      expect(toProblem(error).body.code).not.toBe('database_unavailable');
+    });
   });
 });

@@ -1,4 +1,5 @@
 import { HttpException } from '@nestjs/common';
+import { isDatabaseConnectionLost } from '../../database/pg-errors';
 import { AppError, type FieldError } from './app.error';
 import { ERROR_CODES, errorStatus, genericCodeForStatus, type ErrorCode } from './error-codes';
 
@@ -129,6 +130,16 @@ export function toProblem(exception: unknown): Problem {
           : httpExceptionDetail(exception);
     const body = { ...problem(code, detail), status };
     return { status, body, headers: {}, unexpected: status >= 500 };
+  }
+
+  // A failover, a restart or a killed connection: the pool reconnects by itself, so the client is
+  // told to retry, and it is an outcome to warn of, not a fault of the service.
+  if (isDatabaseConnectionLost(exception)) {
+    const body = problem(
+      'database_unavailable',
+      'The database connection was lost or could not be made; retry shortly.',
+    );
+    return { status: body.status, body, headers: { 'Retry-After': '5' }, unexpected: false };
   }
 
   if (isFastifyError(exception)) {
