@@ -25,7 +25,8 @@ import { HealthModule } from './health/health.module';
 import { HttpMetricsHook } from './metrics/http-metrics.hook';
 import { MetricsModule } from './metrics/metrics.module';
 import { DeliveryModule } from './images/delivery/delivery.module';
-import { StorageModule } from './storage/storage.module';
+import type { ProviderWrapper } from './storage/providers/storage-provider.factory';
+import { StorageModule, storageWrapping } from './storage/storage.module';
 import { DOCS_PATH, setupOpenApi } from './openapi/openapi';
 import { uploadTempDir } from './images/intake/upload-spool';
 import { dataUriBodyParsing } from './images/intake/import/data-uri-body.parser';
@@ -41,6 +42,11 @@ export interface CreateAppOptions extends AppConfigOptions {
   imports?: ModuleImport[];
   /** The configuration already loaded (main.ts reads it first, to start tracing before Nest). */
   config?: LoadedConfig;
+  /**
+   * Passes the configured storage provider through this function before anything uses it (the
+   * end-to-end tests inject storage faults around the real provider this way); never in production.
+   */
+  wrapStorage?: ProviderWrapper;
 }
 
 type ModuleImport = Type | DynamicModule;
@@ -76,6 +82,12 @@ function withApiPrefix(root: DynamicModule): DynamicModule {
   return { ...root, imports: [...imports, prefixed] };
 }
 
+/** The modules a caller adds: its own, and the storage wrapper it gives. */
+function extraModules(options: CreateAppOptions): ModuleImport[] {
+  const wrapping = options.wrapStorage ? [storageWrapping(options.wrapStorage)] : [];
+  return [...(options.imports ?? []), ...wrapping];
+}
+
 /**
  * Builds the fully configured application, initialised but not listening. `main.ts` listens on
  * it; end-to-end tests use `app.inject()` or listen on a random port. One definition for both, so
@@ -85,7 +97,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   const config = options.config ?? (await loadAppConfig(options));
   const { env } = config;
   const app = await NestFactory.create<NestFastifyApplication>(
-    withApiPrefix(AppModule.forRoot(config, options.imports)),
+    withApiPrefix(AppModule.forRoot(config, extraModules(options))),
     createAdapter(env),
     { logger: createAppLogger(loggingConfigOf(env)), bodyParser: false, abortOnError: false },
   );

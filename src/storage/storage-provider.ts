@@ -7,6 +7,11 @@ export const STORAGE_PROVIDER = Symbol('STORAGE_PROVIDER');
 /** What providers that store headers with the object (S3, Cloudinary) record with it. */
 export interface PutOptions extends DeliveryHeaders {
   contentType: string;
+  /**
+   * Aborted when the write must stop (STORAGE_TIMEOUT_MS passed, see deadline.storage-provider.ts):
+   * the provider stops writing and removes what it had written, then rejects.
+   */
+  signal?: AbortSignal;
 }
 
 export interface StoredObject {

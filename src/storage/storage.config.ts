@@ -54,7 +54,7 @@ export function localStorageRoot(
 
 /** StorageModule's options from the settings (already validated, so required ones are set). */
 export function storageOptionsFromEnv(config: StorageConfig): StorageModuleOptions {
-  return { provider: providerOptions(config) };
+  return { provider: providerOptions(config), timeoutMs: config.STORAGE_TIMEOUT_MS };
 }
 
 function providerOptions(config: StorageConfig): StorageProviderOptions {

@@ -15,7 +15,17 @@ export type StorageProviderOptions =
  */
 export interface StorageModuleOptions {
   provider: StorageProviderOptions;
+  /** How long one storage operation may take, whatever the provider (STORAGE_TIMEOUT_MS). */
+  timeoutMs: number;
 }
+
+/**
+ * Optional: a function the configured provider is passed through before anything uses it, inside
+ * the deadline and the metrics (so both apply to what it returns). Nothing provides it in
+ * production; the end-to-end tests wrap the real provider with faults this way
+ * (CreateAppOptions.wrapStorage).
+ */
+export const STORAGE_PROVIDER_WRAPPER = Symbol('STORAGE_PROVIDER_WRAPPER');
 
 /**
  * `StorageModule.forRootAsync(...)` and the token its options are provided under, made by Nest's

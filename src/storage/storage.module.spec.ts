@@ -66,6 +66,7 @@ describe(StorageModule.name, () => {
         root: join(dir, 'media'),
         publicBaseUrl: 'https://images.example',
       },
+      timeoutMs: 30_000,
     });
 
     await app.close();

@@ -10,8 +10,13 @@ import { Metrics } from '../metrics/metrics.service';
 import { FileDeletionsRepository } from './file-deletions.repository';
 import { MediaController } from './media.controller';
 import { IMAGE_STORAGE, type ImageStorage } from './image-storage';
+import { deadlineStorage } from './providers/deadline.storage-provider';
 import { measuredStorage } from './providers/measured.storage-provider';
-import { openStorage, type OpenedStorage } from './providers/storage-provider.factory';
+import {
+  openStorage,
+  type OpenedStorage,
+  type ProviderWrapper,
+} from './providers/storage-provider.factory';
 import {
   STORAGE_CONFIG,
   storageConfigProvider,
@@ -21,6 +26,7 @@ import {
 import {
   ConfigurableStorageModule,
   STORAGE_MODULE_OPTIONS,
+  STORAGE_PROVIDER_WRAPPER,
   type StorageModuleOptions,
 } from './storage.module-definition';
 import { StorageDeletionsService } from './storage-deletions.service';
@@ -52,14 +58,26 @@ const OPENED_STORAGE = Symbol('OPENED_STORAGE');
     FileDeletionsRepository,
     {
       provide: OPENED_STORAGE,
-      // Every operation timed (storage_operation_duration_seconds) where the application keeps
-      // metrics; a module built without them (a test's) gets the provider as it is.
-      inject: [STORAGE_MODULE_OPTIONS, { token: Metrics, optional: true }],
-      useFactory: (options: StorageModuleOptions, metrics?: Metrics): Promise<OpenedStorage> =>
-        openStorage(
-          options.provider,
-          metrics && ((provider) => measuredStorage(provider, metrics)),
-        ),
+      inject: [
+        STORAGE_MODULE_OPTIONS,
+        { token: Metrics, optional: true },
+        { token: STORAGE_PROVIDER_WRAPPER, optional: true },
+      ],
+      useFactory: (
+        options: StorageModuleOptions,
+        metrics?: Metrics,
+        wrapper?: ProviderWrapper,
+      ): Promise<OpenedStorage> =>
+        openStorage(options.provider, (provider) => {
+          // STORAGE_TIMEOUT_MS on every operation, around what a test's wrapper returns (its
+          // faults meet the deadline as a stalled storage would), then every operation timed
+          // (storage_operation_duration_seconds) where the application keeps metrics.
+          const bounded = deadlineStorage(
+            wrapper ? wrapper(provider) : provider,
+            options.timeoutMs,
+          );
+          return metrics ? measuredStorage(bounded, metrics) : bounded;
+        }),
     },
     {
       provide: STORAGE_PROVIDER,
@@ -126,3 +144,20 @@ export const ConfiguredStorageModule: DynamicModule = StorageModule.forRootAsync
   provideInjectionTokensFrom: [storageConfigProvider],
   useFactory: storageOptionsFromEnv,
 });
+
+/** Holds a {@link STORAGE_PROVIDER_WRAPPER}, for StorageModule to find (see storageWrapping). */
+@Module({})
+class StorageWrapperModule {}
+
+/**
+ * A module providing `wrap` as the STORAGE_PROVIDER_WRAPPER, global so that StorageModule sees it
+ * wherever it is imported. Only tests mount it (createApp's `wrapStorage`).
+ */
+export function storageWrapping(wrap: ProviderWrapper): DynamicModule {
+  return {
+    module: StorageWrapperModule,
+    global: true,
+    providers: [{ provide: STORAGE_PROVIDER_WRAPPER, useValue: wrap }],
+    exports: [STORAGE_PROVIDER_WRAPPER],
+  };
+}

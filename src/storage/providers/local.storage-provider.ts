@@ -52,14 +52,17 @@ export class LocalStorageProvider implements StorageProvider {
     private readonly publicBaseUrl: string,
   ) {}
 
-  async put(key: string, body: Readable | Buffer, _options: PutOptions): Promise<StoredObject> {
+  async put(key: string, body: Readable | Buffer, options: PutOptions): Promise<StoredObject> {
     const target = this.path(key);
     const tmpDir = join(this.root, LOCAL_TMP_DIR);
     const tmp = join(tmpDir, `${randomUUID()}.part`);
+    const { signal } = options;
     try {
       await mkdir(tmpDir, { recursive: true });
       const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
-      await pipeline(source, createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
+      await pipeline(source, createWriteStream(tmp, { flags: 'wx', mode: 0o644 }), { signal });
+      // Aborted once written: the caller has given up on this key, so it must not appear.
+      signal?.throwIfAborted();
       await this.moveIntoPlace(tmp, target);
       return { key, size: (await stat(target)).size };
     } catch (error) {

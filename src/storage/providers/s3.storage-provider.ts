@@ -97,10 +97,16 @@ export class S3StorageProvider implements StorageProvider {
       queueSize: QUEUE_SIZE,
       leavePartsOnError: false,
     });
+    // Past the deadline (deadline.storage-provider.ts): the parts sent so far are aborted too.
+    const abort = () => void upload.abort().catch(() => undefined);
+    options.signal?.addEventListener('abort', abort, { once: true });
     try {
+      if (options.signal?.aborted) abort();
       await upload.done();
     } catch (error) {
       throw this.failure(`writing ${key}`, error);
+    } finally {
+      options.signal?.removeEventListener('abort', abort);
     }
     return { key, size };
   }

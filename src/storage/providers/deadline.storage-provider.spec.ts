@@ -1,0 +1,57 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { LOCAL_TMP_DIR, LocalStorageProvider } from './local.storage-provider';
+import { deadlineStorage, StorageTimeoutError } from './deadline.storage-provider';
+
+const KEY =
+  'products/0b6f8e1c-8a5e-4a53-9d8e-1f2a3b4c5d6e/7c9e6679-7425-40de-944b-e07fc1f90ae7/card.webp';
+const OPTIONS = { contentType: 'image/webp', cacheControl: 'public' };
+
+/** A body that sends a few bytes, then nothing more, as a stalled connection would. */
+function stalledBody(): Readable {
+  let sent = false;
+  return new Readable({
+    read() {
+      if (!sent) this.push(Buffer.from('partial webp'));
+      sent = true;
+    },
+  });
+}
+
+describe(deadlineStorage.name, () => {
+  let root: string;
+  let local: LocalStorageProvider;
+  beforeEach(() => {
+    root = mkdtempSync(join(tmpdir(), 'pis-deadline-'));
+    local = new LocalStorageProvider(root, 'https://images.example');
+  });
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  it('passes a write that finishes in time through unchanged', async () => {
+    const storage = deadlineStorage(local, 5_000);
+    await expect(storage.put(KEY, Buffer.from('webp'), OPTIONS)).resolves.toEqual({
+      key: KEY,
+      size: 4,
+    });
+    expect(await storage.exists(KEY)).toBe(true);
+  });
+
+  it('aborts a stalled write at its deadline, leaving no file and no partial write', async () => {
+    const storage = deadlineStorage(local, 50);
+    await expect(storage.put(KEY, stalledBody(), OPTIONS)).rejects.toBeInstanceOf(
+      StorageTimeoutError,
+    );
+    expect(await local.exists(KEY)).toBe(false);
+    expect(readdirSync(join(root, LOCAL_TMP_DIR))).toEqual([]);
+  });
+
+  it('gives up waiting on any other operation that does not answer', async () => {
+    const stuck = Object.assign(Object.create(local) as LocalStorageProvider, {
+      exists: () => new Promise<boolean>(() => undefined),
+    });
+    const storage = deadlineStorage(stuck, 50);
+    await expect(storage.exists(KEY)).rejects.toThrow(/STORAGE_TIMEOUT_MS \(50 ms\)/);
+  });
+});

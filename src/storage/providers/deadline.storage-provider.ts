@@ -1,0 +1,104 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  StorageError,
+  type PutOptions,
+  type StorageProvider,
+  type StoredObject,
+} from '../storage-provider';
+
+/** The operations that wait on the storage and end in one answer (not a stream or a listing). */
+const BOUNDED: ReadonlySet<string> = new Set(['put', 'delete', 'exists', 'check']);
+
+type Method = (...args: unknown[]) => Promise<unknown>;
+
+/**
+ * The provider with STORAGE_TIMEOUT_MS applied to every operation that waits on the storage, for
+ * every driver: the SDKs' own timeouts cover one HTTP request (S3 retries up to three; local disk
+ * has none), not an operation that stalls (an NFS mount that stopped answering, a body that stops
+ * flowing), which would hold the upload, its spooled file and a processing slot for ever.
+ *
+ * A `put` past its deadline is aborted through PutOptions.signal, so the provider stops writing
+ * and removes what it wrote; the answer waits for that (a second deadline at most, should the
+ * provider ignore the signal) so that a failed write has left nothing when the caller hears of it.
+ * The other operations write nothing: they are only no longer waited for.
+ */
+export function deadlineStorage<P extends StorageProvider>(provider: P, timeoutMs: number): P {
+  return new Proxy(provider, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target);
+      if (typeof property !== 'string' || !BOUNDED.has(property) || typeof value !== 'function') {
+        return value;
+      }
+      const method = (value as Method).bind(target);
+      if (property === 'put') {
+        return (key: string, body: unknown, options: PutOptions) =>
+          putWithin(timeoutMs, `writing ${key}`, target.driver, (signal) =>
+            method(key, body, { ...options, signal: combined(options.signal, signal) }),
+          );
+      }
+      return (...args: unknown[]) => {
+        const action = typeof args[0] === 'string' ? `${property} of ${args[0]}` : property;
+        return within(timeoutMs, action, target.driver, () => method(...args));
+      };
+    },
+  });
+}
+
+function combined(given: AbortSignal | undefined, deadline: AbortSignal): AbortSignal {
+  return given ? AbortSignal.any([given, deadline]) : deadline;
+}
+
+/** An operation outlived STORAGE_TIMEOUT_MS. */
+export class StorageTimeoutError extends StorageError {
+  constructor(driver: string, action: string, timeoutMs: number) {
+    super(
+      `Storage (${driver}) did not finish ${action} within STORAGE_TIMEOUT_MS (${timeoutMs} ms)`,
+    );
+    this.name = 'StorageTimeoutError';
+  }
+}
+
+/** `call`'s answer, or a timeout error once `timeoutMs` has passed (`call` is left to settle). */
+async function within<T>(
+  timeoutMs: number,
+  action: string,
+  driver: string,
+  call: () => Promise<T>,
+): Promise<T> {
+  const deadline = new AbortController();
+  const answer = call();
+  try {
+    return await Promise.race([
+      answer,
+      sleep(timeoutMs, undefined, { signal: deadline.signal }).then(() => {
+        throw new StorageTimeoutError(driver, action, timeoutMs);
+      }),
+    ]);
+  } finally {
+    deadline.abort();
+  }
+}
+
+/**
+ * A write, aborted at its deadline: then the error is a timeout once the provider has cleaned up
+ * (or a second `timeoutMs` has passed), even if the write happened to succeed meanwhile (the
+ * caller deletes every key it tried, see ImageStorage.store).
+ */
+async function putWithin(
+  timeoutMs: number,
+  action: string,
+  driver: string,
+  call: (signal: AbortSignal) => Promise<unknown>,
+): Promise<StoredObject> {
+  const abort = new AbortController();
+  const write = call(abort.signal) as Promise<StoredObject>;
+  try {
+    return await within(timeoutMs, action, driver, () => write);
+  } catch (error) {
+    if (error instanceof StorageTimeoutError) {
+      abort.abort(error);
+      await within(timeoutMs, action, driver, () => write).catch(() => undefined);
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,198 @@
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { Response } from 'light-my-request';
+import { DataSource } from 'typeorm';
+import { filesBelow } from '../support/accounts';
+import { eventually } from '../support/eventually';
+import { FaultyStorage, type FaultMode } from '../support/faulty-storage';
+import { pendingFileDeletions } from '../support/file-deletions';
+import { noisyPng, solidJpeg } from '../support/fixtures';
+import { call, login } from '../support/http';
+import { multipart } from '../support/multipart';
+import {
+  fetchDelivered,
+  PUBLIC_BASE,
+  startStorageBackend,
+  type StorageBackend,
+} from '../support/storage-backends';
+import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+
+/**
+ * Storage faults (issue 20 §1), injected around the real provider (local disk, S3 through
+ * s3rver) on the original's write or on one rendition's (the third write of an upload), for each
+ * way an image comes in: a gallery upload, a stand-alone upload and a URL import (the Ocha API).
+ * The storage refuses the write, stalls until STORAGE_TIMEOUT_MS cuts it, or breaks off after
+ * part of the bytes. Each answers 502 `storage_unavailable` and leaves nothing: no row, no object
+ * of the attempt (written ones are deleted at once), no temporary file in the storage's write
+ * area or the upload spool; the gallery keeps its image and its one primary; the service stays
+ * ready and the next attempt succeeds without a restart.
+ */
+const DRIVERS = ['local', 's3'] as const;
+const ROUTES = ['gallery upload', 'stand-alone upload', 'URL import'] as const;
+const MODES: FaultMode[] = ['error', 'hang', 'midstream'];
+/** The original is written first, then the renditions thumb, card, large: card is the third. */
+const TARGETS = { original: /\/original\.\w+$/, rendition: /\/card\.webp$/ } as const;
+type Route = (typeof ROUTES)[number];
+type Target = keyof typeof TARGETS;
+
+const CASES = ROUTES.flatMap((route) =>
+  (Object.keys(TARGETS) as Target[]).flatMap((target) =>
+    MODES.map((mode) => [route, target, mode] as const),
+  ),
+);
+
+/** The image server URL imports fetch from, on loopback (allowed by the test-only setting). */
+async function startImageServer(png: Buffer) {
+  const server = http.createServer((_req, res) => {
+    res.writeHead(200, { 'Content-Type': 'image/png' }).end(png);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/product.png`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+interface Row {
+  id: string;
+  product_id: string | null;
+  is_primary: boolean;
+  storage_key: string;
+}
+
+describe.each(DRIVERS)('Storage faults on %s storage', (driver) => {
+  let backend: StorageBackend;
+  let images: Awaited<ReturnType<typeof startImageServer>>;
+  const faulty = new FaultyStorage();
+  let t: TestApp;
+  let app: NestFastifyApplication;
+  let admin: { bearer: string };
+  let jpeg: Buffer;
+
+  beforeAll(async () => {
+    jpeg = await solidJpeg(320, 240);
+    images = await startImageServer(await noisyPng(300, 200));
+    backend = await startStorageBackend(driver);
+    t = await startTestApp(
+      {
+        ...backend.env,
+        PUBLIC_BASE_URL: PUBLIC_BASE,
+        // The least allowed: a stalled write is cut after a second.
+        STORAGE_TIMEOUT_MS: '1000',
+        IMPORT_ALLOWED_PRIVATE_ORIGINS: new URL(images.url).origin,
+      },
+      { wrapStorage: faulty.wrap },
+    );
+    app = t.app;
+    admin = { bearer: await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+  });
+
+  afterAll(async () => {
+    await t?.close();
+    await backend?.close();
+    await images?.close();
+  });
+
+  afterEach(() => faulty.heal());
+
+  async function newProduct(name: string): Promise<string> {
+    const res = await call(app, 'POST', '/api/v1/products', admin, { name });
+    expect(res.statusCode).toBe(201);
+    return res.json<{ id: string }>().id;
+  }
+
+  function galleryUpload(productId: string, title: string): Promise<Response> {
+    const body = multipart({ title }, [
+      { filename: `${title}.jpg`, contentType: 'image/jpeg', data: jpeg },
+    ]);
+    return call(app, 'POST', `/api/v1/products/${productId}/images`, admin, body.payload, {
+      headers: body.headers,
+    });
+  }
+
+  function attempt(route: Route, productId: string): Promise<Response> {
+    switch (route) {
+      case 'gallery upload':
+        return galleryUpload(productId, 'attempt');
+      case 'stand-alone upload': {
+        const body = multipart({ purpose: 'product' }, [
+          { filename: 'asset.jpg', contentType: 'image/jpeg', data: jpeg },
+        ]);
+        return call(app, 'POST', '/api/v1/images', admin, body.payload, { headers: body.headers });
+      }
+      case 'URL import':
+        return call(app, 'PUT', `/api/v1/products/${productId}/image`, admin, {
+          image: images.url,
+        });
+    }
+  }
+
+  const rows = (): Promise<Row[]> =>
+    app
+      .get(DataSource)
+      .query(`SELECT id, product_id, is_primary, storage_key FROM images ORDER BY id`);
+
+  /** What a failed attempt must leave: exactly what was there before it. */
+  async function expectNothingLeft(rowsBefore: Row[], storedBefore: string[]): Promise<void> {
+    expect(await rows()).toEqual(rowsBefore);
+    // Objects written before the failure are deleted by a file-deletion job queued at once.
+    await eventually(
+      async () => (await pendingFileDeletions(app.get(DataSource))).length === 0,
+      'the queued deletions to be done',
+    );
+    expect(backend.stored()).toEqual(storedBefore);
+    if (driver === 'local') {
+      // The provider's write area: no partly written file.
+      expect(filesBelow(join(backend.env.STORAGE_LOCAL_DIR, '.tmp'))).toEqual([]);
+    }
+    await eventually(
+      () => filesBelow(join(t.db.env.DATA_DIR, 'tmp')).length === 0,
+      'the upload spool to be empty',
+    );
+  }
+
+  /** One primary, the earlier image still it, its files still served. */
+  async function expectGalleryIntact(productId: string, earlierId: string): Promise<void> {
+    const res = await call(app, 'GET', `/api/v1/products/${productId}/images`, admin);
+    const items = res.json<{ items: { id: string; is_primary: boolean; url: string }[] }>().items;
+    expect(items.map((i) => [i.id, i.is_primary])).toEqual([[earlierId, true]]);
+    expect((await fetchDelivered(app, items[0].url)).status).toBe(200);
+  }
+
+  it.each(CASES)(
+    '%s, the %s write failing (%s): 502 storage_unavailable, nothing left, healthy after',
+    async (route, target, mode) => {
+      const productId = await newProduct(`${route} ${target} ${mode}`);
+      const earlier = await galleryUpload(productId, 'earlier');
+      expect(earlier.statusCode).toBe(201);
+      const earlierId = earlier.json<{ id: string }>().id;
+      await expectNothingLeft(await rows(), backend.stored());
+      const rowsBefore = await rows();
+      const storedBefore = backend.stored();
+
+      faulty.failNext('put', { match: TARGETS[target], mode });
+      const failedFrom = faulty.failed.length;
+      const res = await attempt(route, productId);
+
+      expect(res.statusCode).toBe(502);
+      expect(res.headers['content-type']).toContain('application/problem+json');
+      expect(res.json()).toMatchObject({ code: 'storage_unavailable', status: 502 });
+      // The fault met the write it was meant for.
+      expect(faulty.failed.slice(failedFrom)).toEqual([expect.stringMatching(TARGETS[target])]);
+      await expectNothingLeft(rowsBefore, storedBefore);
+      await expectGalleryIntact(productId, earlierId);
+
+      expect((await call(app, 'GET', '/health/ready')).statusCode).toBe(200);
+      const retry = await attempt(route, productId);
+      expect(retry.statusCode).toBe(route === 'URL import' ? 200 : 201);
+      expect(backend.stored().length).toBeGreaterThan(storedBefore.length);
+    },
+  );
+});

@@ -1,0 +1,107 @@
+import { Readable } from 'node:stream';
+import type { PutOptions, StorageProvider } from '../../src/storage/storage-provider';
+
+/**
+ * How an injected fault meets a write:
+ * - `error`: the storage refuses it at once (nothing reaches the real provider);
+ * - `hang`: the real provider gets the first half of the bytes, then nothing more, ever: only
+ *   the write's abort signal (STORAGE_TIMEOUT_MS) ends it;
+ * - `midstream`: the real provider gets the first half of the bytes, then the connection breaks
+ *   (the body stream fails), so it has written part of the object when it fails.
+ */
+export type FaultMode = 'error' | 'hang' | 'midstream';
+
+export interface Fault {
+  /** Which keys it meets (the original, one rendition…); any key when absent. */
+  match?: RegExp;
+  mode: FaultMode;
+  /** How many matching calls fail before the fault is spent (default 1). */
+  times?: number;
+}
+
+interface ArmedFault extends Required<Omit<Fault, 'match'>> {
+  match?: RegExp;
+  operation: string;
+}
+
+/**
+ * Fault injection around the real storage provider (passed to createApp as `wrapStorage`): every
+ * call goes to the provider as it is, except those that meet a fault armed with
+ * {@link FaultyStorage.failNext}. Faults of `put` only, the operation uploads depend on.
+ */
+export class FaultyStorage {
+  private faults: ArmedFault[] = [];
+  /** Keys of the writes that met a fault, in order. */
+  readonly failed: string[] = [];
+  /** Keys of every write asked of the storage, in order. */
+  readonly puts: string[] = [];
+
+  failNext(operation: 'put', fault: Fault): void {
+    this.faults.push({ operation, mode: fault.mode, times: fault.times ?? 1, match: fault.match });
+  }
+
+  /** Disarms every fault not met yet. */
+  heal(): void {
+    this.faults = [];
+  }
+
+  /** For CreateAppOptions.wrapStorage. */
+  readonly wrap = <P extends StorageProvider>(provider: P): P => {
+    const put = (key: string, body: Readable | Buffer, options: PutOptions) => {
+      this.puts.push(key);
+      const fault = this.take('put', key);
+      if (!fault) return provider.put(key, body, options);
+      this.failed.push(key);
+      if (fault.mode === 'error') return Promise.reject(injected(`writing ${key} refused`));
+      return provider.put(key, brokenBody(body, fault.mode, options.signal), options);
+    };
+    return new Proxy(provider, {
+      get: (target, property) =>
+        property === 'put' ? put : (Reflect.get(target, property, target) as unknown),
+    });
+  };
+
+  private take(operation: string, key: string): ArmedFault | undefined {
+    const fault = this.faults.find(
+      (f) => f.operation === operation && (!f.match || f.match.test(key)),
+    );
+    if (fault && --fault.times === 0) this.faults.splice(this.faults.indexOf(fault), 1);
+    return fault;
+  }
+}
+
+function injected(message: string): Error {
+  return Object.assign(new Error(`${message} (injected fault)`), { code: 'ECONNRESET' });
+}
+
+/**
+ * The body as a stream that delivers its first half, then either breaks (`midstream`) or stalls
+ * until `signal` aborts it (`hang`), as a connection to the storage would.
+ */
+function brokenBody(
+  body: Readable | Buffer,
+  mode: 'hang' | 'midstream',
+  signal: AbortSignal | undefined,
+): Readable {
+  // A stream body is drained unread: only how its write fails matters here.
+  if (!Buffer.isBuffer(body)) body.resume();
+  const bytes = Buffer.isBuffer(body) ? body : Buffer.alloc(2);
+  const half = bytes.subarray(0, Math.max(1, Math.floor(bytes.length / 2)));
+  let sent = false;
+  const stream = new Readable({
+    read() {
+      if (!sent) {
+        sent = true;
+        this.push(half);
+      } else if (mode === 'midstream') {
+        setImmediate(() => this.destroy(injected('connection broken mid-write')));
+      }
+      // `hang`: nothing more is pushed; the stream waits for its abort.
+    },
+  });
+  const stop = () =>
+    stream.destroy(signal?.reason instanceof Error ? signal.reason : injected('aborted'));
+  if (signal?.aborted) stop();
+  else signal?.addEventListener('abort', stop, { once: true });
+  return stream;
+}
