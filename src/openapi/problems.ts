@@ -42,6 +42,7 @@ export const PROBLEMS = {
     'unsupported_media_type',
     'server_busy',
     'storage_unavailable',
+    'upload_spool_full',
   ],
 } as const satisfies Record<string, readonly ErrorCode[]>;
 

@@ -8,7 +8,7 @@ import type { FastifyRequest } from 'fastify';
 import { AppError } from '../../common/errors/app.error';
 import { validateInput } from '../../common/http/validation';
 import { type UploadImageFieldsDto } from '../dto/upload-image.dto';
-import { RequestSpool } from './upload-spool';
+import { isNoRoom, RequestSpool, spoolWriteProblem } from './upload-spool';
 
 /** A file received in a multipart upload, spooled to a temporary file. */
 export interface ReceivedFile {
@@ -89,6 +89,8 @@ async function readParts(
     }
   } catch (error) {
     if (error instanceof AppError) throw error;
+    // The spool's disk full: the service's condition (503), not a malformed body.
+    if (isNoRoom(error)) throw spoolWriteProblem(error);
     const code = (error as { code?: unknown }).code;
     if (typeof code === 'string' && code.startsWith('FST_')) throw error;
     throw new AppError('invalid_multipart', 'The multipart body could not be read.');

@@ -3,6 +3,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join, resolve } from 'node:path';
 import type { FastifyRequest } from 'fastify';
+import { AppError } from '../../common/errors/app.error';
 
 const SPOOL = Symbol('uploadSpool');
 const HANDLING = Symbol('uploadSpoolHandling');
@@ -10,6 +11,41 @@ const HANDLING = Symbol('uploadSpoolHandling');
 /** Where uploads are spooled while they are checked: `<DATA_DIR>/tmp/uploads`. */
 export function uploadTempDir(config: { readonly DATA_DIR: string }): string {
   return resolve(join(config.DATA_DIR, 'tmp', 'uploads'));
+}
+
+/** Errors of a file system with no room left: the disk is full, or the service's quota spent. */
+const NO_ROOM: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT']);
+
+/**
+ * Seconds a client is asked to wait before sending an upload again when the spool had no room:
+ * uploads in flight finish and remove their files within about that long, and an operator's
+ * alert has fired (README, "Operating it").
+ */
+export const SPOOL_FULL_RETRY_AFTER_SECONDS = 60;
+
+/** Whether writing a file failed for lack of room, the error itself or what it wraps. */
+export function isNoRoom(error: unknown): boolean {
+  for (let e = error, depth = 0; e && depth < 5; e = (e as Error).cause, depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && NO_ROOM.has(code)) return true;
+  }
+  return false;
+}
+
+/**
+ * A spool write's failure as the client should hear it: no room on the spool's disk is the
+ * service's temporary condition, 503 `upload_spool_full` with Retry-After (never a 400 blaming the
+ * body, nor a 500); the connection is closed, as the rest of the body is not read. Any other
+ * error is returned as it is.
+ */
+export function spoolWriteProblem(error: unknown): unknown {
+  if (!isNoRoom(error)) return error;
+  return new AppError(
+    'upload_spool_full',
+    'The server has no room to receive the upload now; send it again later.',
+    [],
+    { 'Retry-After': String(SPOOL_FULL_RETRY_AFTER_SECONDS), Connection: 'close' },
+  );
 }
 
 type TrackedRequest = IncomingMessage & { [SPOOL]?: RequestSpool; [HANDLING]?: number };

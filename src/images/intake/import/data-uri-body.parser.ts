@@ -9,7 +9,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import parser from 'stream-json/parser.js';
 import stringer from 'stream-json/stringer.js';
 import { AppError } from '../../../common/errors/app.error';
-import { RequestSpool } from '../upload-spool';
+import { isNoRoom, RequestSpool, spoolWriteProblem } from '../upload-spool';
 import { DataUriExtractor } from './data-uri-extractor';
 
 export interface DataUriBodyOptions {
@@ -87,13 +87,15 @@ function streamedBody(
 }
 
 /**
- * The client's errors (a refusal, the request aborted) as they are; any other failure (the disk)
- * is the service's: a 500, where Fastify would make any error of a body a 400.
+ * The client's errors (a refusal, the request aborted) as they are; the spool's disk full is 503
+ * upload_spool_full; any other failure (the disk) is the service's: a 500, where Fastify would
+ * make any error of a body a 400.
  */
 function answerFor(error: Error): Error {
   if (error instanceof AppError || (error as { code?: unknown }).code === 'ECONNRESET') {
     return error;
   }
+  if (isNoRoom(error)) return spoolWriteProblem(error) as AppError;
   return Object.assign(error, { statusCode: 500 });
 }
 

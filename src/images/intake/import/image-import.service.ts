@@ -5,7 +5,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { AppError } from '../../../common/errors/app.error';
 import { parseList } from '../../../config/env-values';
 import { IMAGES_CONFIG, type ImagesConfig } from '../../images.config';
-import { uploadTempDir } from '../upload-spool';
+import { spoolWriteProblem, uploadTempDir } from '../upload-spool';
 import { cleanFilename } from '../multipart-upload';
 import { isDataUri, parseDataUri } from './data-uri';
 import { dataUriProblem, imageTooLarge } from './import-errors';
@@ -77,15 +77,22 @@ export class ImageImportService {
       if (spooled) {
         return await work({ path: spooled.path, declaredType: spooled.declaredType, filename: '' });
       }
-      await mkdir(this.tmpDir, { recursive: true });
       path = join(this.tmpDir, `${randomUUID()}.import`);
-      const file = isDataUri(source)
-        ? await this.fromDataUri(source, path)
-        : await this.fromUrl(checkedUrl(source), path);
+      const file = await this.spool(source, path).catch((error: unknown) => {
+        throw spoolWriteProblem(error);
+      });
       return await work(file);
     } finally {
       if (path) await rm(path, { force: true });
     }
+  }
+
+  /** The image in a new file of the spool at `path`. */
+  private async spool(source: string, path: string): Promise<ImportedFile> {
+    await mkdir(this.tmpDir, { recursive: true });
+    return isDataUri(source)
+      ? this.fromDataUri(source, path)
+      : this.fromUrl(checkedUrl(source), path);
   }
 
   /** A data URI held whole in memory (the body parser streams those of HTTP requests). */
