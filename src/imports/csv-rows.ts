@@ -51,7 +51,13 @@ export async function* csvRecords(
       yield row;
     }
   } catch (error) {
-    throw error instanceof CsvError ? invalidCsv(error.message) : error;
+    if (error instanceof CsvError) throw invalidCsv(error.message);
+    // The client hung up mid-body: its answer goes nowhere, but it is a client's outcome (400),
+    // not the 500 of a fault the service would log and count.
+    if ((error as { code?: unknown }).code === 'ECONNRESET') {
+      throw invalidCsv('The CSV ended early: the connection closed before the body did.');
+    }
+    throw error;
   } finally {
     source.unpipe(limit);
   }

@@ -92,8 +92,11 @@ function streamedBody(
  * make any error of a body a 400.
  */
 function answerFor(error: Error): Error {
-  if (error instanceof AppError || (error as { code?: unknown }).code === 'ECONNRESET') {
-    return error;
+  if (error instanceof AppError) return error;
+  if ((error as { code?: unknown }).code === 'ECONNRESET') {
+    // The client hung up mid-body: nobody reads this answer, but it is a client's outcome, not
+    // the 500 an unknown error becomes (logged and counted as a fault of the service).
+    return new AppError('malformed_json', 'The request body ended before the JSON did.');
   }
   if (isNoRoom(error)) return spoolWriteProblem(error) as AppError;
   return Object.assign(error, { statusCode: 500 });
