@@ -1,0 +1,584 @@
+import { once } from 'node:events';
+import { statSync, watch } from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { DataSource } from 'typeorm';
+import { decodeId } from '../../src/common/ids/short-id';
+import { filesBelow } from '../support/accounts';
+import { eventually } from '../support/eventually';
+import { pendingFileDeletions } from '../support/file-deletions';
+import { call, login } from '../support/http';
+import { multipart } from '../support/multipart';
+import { multipartBody, RawClient, requestHead } from '../support/slow-client';
+import { startStorageBackend, type StorageBackend } from '../support/storage-backends';
+import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+
+/**
+ * A client that vanishes at each stage of an upload or an import (issue 20 §1), on a real socket:
+ * destroyed, or half-closed (a FIN, which Node's HTTP server takes as the end of the client: it
+ * aborts the request and ends the connection, so nothing is answered either way). Before the body
+ * is complete the request is dropped: no image row, no stored file. Once the body is in, the work
+ * is not cancelled: it runs to its end, and exactly one complete image is kept, unanswered.
+ * Either way no temporary file stays, the storage holds exactly the files of the rows, the gallery
+ * keeps exactly one primary, and the service stays ready.
+ */
+
+interface ImageRow {
+  id: string;
+  product_id: string | null;
+  is_primary: boolean;
+  storage_key: string;
+  renditions: Record<string, { key: string }>;
+}
+
+/** A request as raw bytes: the request line and headers, then the body. */
+interface RawRequest {
+  head: string;
+  body: Buffer;
+}
+
+function problemCode(payload: unknown): string | undefined {
+  try {
+    return (JSON.parse(String(payload)) as { code?: string }).code;
+  } catch {
+    return undefined;
+  }
+}
+
+describe('A client that disconnects', () => {
+  let t: TestApp;
+  let ds: DataSource;
+  let storage: StorageBackend;
+  let images: http.Server;
+  let imagesOrigin: string;
+  /** Requests the image server has started answering (it trickles its answers). */
+  const served: string[] = [];
+  const answers: { url: string; status: number; code?: string }[] = [];
+  let port: number;
+  let bearer: string;
+  /**
+   * Small in bytes, slow to process: 24 megapixels, in CMYK, so that the original must be converted
+   * to sRGB and re-encoded (seconds on this machine; a JPEG needing no pixel change is stored as
+   * sent, too fast to hang up during). Noise would make it tens of megabytes for the same work.
+   */
+  let big: Buffer;
+
+  beforeAll(async () => {
+    big = await sharp({
+      create: { width: 6000, height: 4000, channels: 3, background: '#7a5c3e' },
+    })
+      .toColourspace('cmyk')
+      .jpeg({ quality: 90 })
+      .toBuffer();
+    images = http.createServer((req, res) => {
+      served.push(req.url ?? '');
+      trickle(res, big, 10, 150);
+    });
+    images.listen(0, '127.0.0.1');
+    await once(images, 'listening');
+    const imagesPort = (images.address() as AddressInfo).port;
+    imagesOrigin = `http://127.0.0.1:${imagesPort}`;
+    storage = await startStorageBackend('local');
+    t = await startTestApp({
+      ...storage.env,
+      IMPORT_TIMEOUT_MS: '30000',
+      IMPORT_ALLOWED_PORTS: `80,443,${imagesPort}`,
+      IMPORT_ALLOWED_PRIVATE_ORIGINS: imagesOrigin,
+    });
+    ds = t.app.get(DataSource);
+    // What the service answered, delivered or not: a vanished client never reads it.
+    t.app
+      .getHttpAdapter()
+      .getInstance()
+      .addHook('onSend', async (request, reply, payload) => {
+        const code = reply.statusCode >= 400 ? problemCode(payload) : undefined;
+        answers.push({ url: request.url, status: reply.statusCode, code });
+      });
+    bearer = await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password);
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    port = (t.app.getHttpServer().address() as AddressInfo).port;
+  });
+
+  afterAll(async () => {
+    await t?.close();
+    await storage?.close();
+    images?.closeAllConnections();
+    await new Promise((resolve) => images?.close(resolve));
+  });
+
+  /** Sends `bytes` in `chunks` pieces, `everyMs` apart: an image server on a slow link. */
+  function trickle(res: http.ServerResponse, bytes: Buffer, chunks: number, everyMs: number) {
+    res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': bytes.length });
+    const size = Math.ceil(bytes.length / chunks);
+    let sent = 0;
+    const timer = setInterval(() => {
+      res.write(bytes.subarray(sent, sent + size));
+      sent += size;
+      if (sent >= bytes.length) {
+        clearInterval(timer);
+        res.end();
+      }
+    }, everyMs);
+    res.on('close', () => clearInterval(timer));
+  }
+
+  const tempFiles = () => [
+    ...filesBelow(join(t.db.env.DATA_DIR, 'tmp')),
+    ...filesBelow(join(storage.env.STORAGE_LOCAL_DIR, '.tmp')),
+  ];
+  const storedBelow = (prefix: string) => storage.stored().filter((k) => k.startsWith(prefix));
+
+  let products = 0;
+  async function newProduct(): Promise<string> {
+    products++;
+    const res = await call(t.app, 'POST', '/api/v1/products', { bearer }, { name: `P${products}` });
+    expect(res.statusCode).toBe(201);
+    const [{ id }] = await ds.query<{ id: string }[]>('SELECT id FROM products WHERE name = $1', [
+      `P${products}`,
+    ]);
+    return id;
+  }
+
+  function imageRows(where: string, value: string): Promise<ImageRow[]> {
+    return ds.query<ImageRow[]>(
+      `SELECT id, product_id, is_primary, storage_key, renditions FROM images WHERE ${where} = $1`,
+      [value],
+    );
+  }
+
+  function upload(productId: string, title = 'Gone'): RawRequest {
+    const { contentType, body } = multipartBody(big, { title });
+    const head = requestHead(
+      'POST',
+      `/api/v1/products/${productId}/images`,
+      { 'content-type': contentType, authorization: `Bearer ${bearer}` },
+      body.length,
+    );
+    return { head, body };
+  }
+
+  function standaloneUpload(title: string): RawRequest {
+    const { contentType, body } = multipartBody(big, { purpose: 'product', title });
+    const head = requestHead(
+      'POST',
+      '/api/v1/images',
+      { 'content-type': contentType, authorization: `Bearer ${bearer}` },
+      body.length,
+    );
+    return { head, body };
+  }
+
+  function jsonImport(productId: string, image: string): RawRequest {
+    const body = Buffer.from(JSON.stringify({ image }));
+    const head = requestHead(
+      'PUT',
+      `/api/v1/products/${productId}/image`,
+      { 'content-type': 'application/json', authorization: `Bearer ${bearer}` },
+      body.length,
+    );
+    return { head, body };
+  }
+
+  /** Opens a connection and sends the head and the first `bytes` of the body. */
+  async function start(request: RawRequest, bytes: number): Promise<RawClient> {
+    const client = await RawClient.connect(port);
+    await client.write(request.head);
+    if (bytes > 0) await flushed(client, request.body.subarray(0, bytes));
+    return client;
+  }
+
+  /** Writes `bytes` and resolves once the socket handed them to the system (not a queue in Node). */
+  function flushed(client: RawClient, bytes: Buffer): Promise<void> {
+    client.sent += bytes.length;
+    return new Promise((resolve) => client.socket.write(bytes, () => resolve()));
+  }
+
+  type Vanish = 'destroyed' | 'half-closed';
+  function vanish(client: RawClient, how: Vanish): void {
+    if (how === 'destroyed') client.destroy();
+    else client.socket.end();
+  }
+
+  /** What a client that vanished gets: nothing once destroyed; a 400 if it still reads. */
+  function expectAnswerTo(how: Vanish, client: RawClient): void {
+    if (how === 'destroyed') expect(client.answer()).toBeUndefined();
+    else expect(client.answer()?.status).toBe(400);
+  }
+
+  /**
+   * Until the image is in the spool whole: the service has read the body to its end, and goes on
+   * to process it. (A client that leaves before its body is read, even just after its last byte,
+   * is dropped with it: Node aborts a request whose connection ends before it was consumed.)
+   */
+  async function untilSpooledWhole(): Promise<void> {
+    const whole = () =>
+      filesBelow(join(t.db.env.DATA_DIR, 'tmp')).some((file) => {
+        try {
+          return statSync(file).size === big.length;
+        } catch {
+          return false;
+        }
+      });
+    await eventually(whole, 'the image to be spooled whole');
+  }
+
+  /** The service's answer to the request to `url` (there is one request a URL in this file). */
+  async function answerTo(url: string): Promise<{ status: number; code?: string }> {
+    await eventually(() => answers.some((a) => a.url === url), `the service to answer ${url}`);
+    const { status, code } = answers.find((a) => a.url === url)!;
+    return code === undefined ? { status } : { status, code };
+  }
+
+  async function expectReady(): Promise<void> {
+    const res = await fetch(`http://127.0.0.1:${port}/health/ready`);
+    expect(res.status).toBe(200);
+  }
+
+  /**
+   * What every stage must leave: no temporary file, no deletion still queued, and the storage
+   * holding exactly the files the image rows name (no row without its files, no file without its
+   * row), and a ready service.
+   */
+  async function expectConsistent(): Promise<void> {
+    await eventually(() => tempFiles().length === 0, 'the temporary files to be removed');
+    await eventually(
+      async () => (await pendingFileDeletions(ds)).length === 0,
+      'the queued file deletions to run',
+    );
+    const rows = await ds.query<ImageRow[]>('SELECT storage_key, renditions FROM images');
+    const named = rows.flatMap((r) => [
+      r.storage_key,
+      ...Object.values(r.renditions).map((x) => x.key),
+    ]);
+    expect(storage.stored().sort()).toEqual([...new Set(named)].sort());
+    await expectReady();
+  }
+
+  async function expectNoImage(productId: string): Promise<void> {
+    await expectConsistent();
+    expect(await imageRows('product_id', productId)).toEqual([]);
+    expect(storedBelow(`products/${productId}/`)).toEqual([]);
+  }
+
+  /** Exactly one image for the product, the primary, complete in storage. */
+  async function expectOneCompleteImage(productId: string): Promise<ImageRow> {
+    await eventually(
+      async () => (await imageRows('product_id', productId)).length > 0,
+      'the image to be kept',
+    );
+    await expectConsistent();
+    const rows = await imageRows('product_id', productId);
+    expect(rows).toHaveLength(1);
+    const [image] = rows;
+    expect(image.is_primary).toBe(true);
+    const keys = [image.storage_key, ...Object.values(image.renditions).map((r) => r.key)];
+    expect(Object.keys(image.renditions).length).toBeGreaterThan(0);
+    expect(storedBelow(`products/${productId}/`).sort()).toEqual([...new Set(keys)].sort());
+    const product = await call(t.app, 'GET', `/api/v1/products/${productId}`, { bearer });
+    expect(product.json()).toMatchObject({ image_count: 1 });
+    return image;
+  }
+
+  describe('of a gallery upload (POST /products/:id/images)', () => {
+    // Bug (src/images/intake/multipart-upload.ts, readParts, not this file's to fix): a client gone
+    // before the handler runs (here during authentication) has closed the request already, and
+    // @fastify/multipart ends its parts only on a 'close' still to come: `request.parts()` never
+    // settles, and the handler hangs for good (no file is left, but the request, its spool entry
+    // and its promise are never released). readParts should refuse a request whose raw stream is
+    // already destroyed (`request.raw.destroyed && !request.raw.readableEnded`) with
+    // invalid_multipart before calling request.parts().
+    it.failing(
+      'after the headers, before any body (destroyed): no image, a 400 unheard',
+      async () => {
+        const productId = await newProduct();
+        const url = `/api/v1/products/${productId}/images`;
+        const client = await start(upload(productId), 0);
+        vanish(client, 'destroyed');
+        await client.closed;
+        expect(client.answer()).toBeUndefined();
+        await expectNoImage(productId);
+        await eventually(() => answers.some((a) => a.url === url), 'the handler to end', 5000);
+        expect(await answerTo(url)).toEqual({ status: 400, code: 'invalid_multipart' });
+      },
+    );
+
+    // Not run (its answer would fail the file's OpenAPI check): after the headers, half-closed,
+    // @fastify/multipart fails with FST_MP_PREMATURE_CLOSE, which toProblem
+    // (src/common/errors/problem-details.ts, FASTIFY_CODES) does not know, so it answers 400
+    // `bad_request`, a code the upload routes do not document. Bug: FASTIFY_CODES should map
+    // FST_MP_PREMATURE_CLOSE to invalid_multipart, as FST_PROTO_VIOLATION is.
+    it.skip('after the headers, before any body (half-closed): no image', async () => {
+      const productId = await newProduct();
+      const client = await start(upload(productId), 0);
+      vanish(client, 'half-closed');
+      await client.closed;
+      await expectNoImage(productId);
+      expect(await answerTo(`/api/v1/products/${productId}/images`)).toEqual({
+        status: 400,
+        code: 'invalid_multipart',
+      });
+    });
+
+    it.each<Vanish>(['destroyed', 'half-closed'])(
+      'in the middle of the file part (%s): no image',
+      async (how) => {
+        const productId = await newProduct();
+        const request = upload(productId);
+        const client = await start(request, Math.floor(request.body.length / 2));
+        // The service is spooling the file when the client goes away.
+        await eventually(() => tempFiles().length > 0, 'the upload to be spooled');
+        vanish(client, how);
+        await client.closed;
+        expectAnswerTo(how, client);
+        await expectNoImage(productId);
+        expect(await answerTo(`/api/v1/products/${productId}/images`)).toEqual({
+          status: 400,
+          code: 'invalid_multipart',
+        });
+      },
+    );
+
+    // Bug (src/app.factory.ts, not this file's to fix): a client that half-closes mid-body makes
+    // Node's parser fail (HPE_INVALID_EOF_STATE, a 'clientError'), and Fastify's default
+    // clientErrorHandler answers `{"error":"Bad Request","message":"Client Error"}` as plain JSON,
+    // the one error answer of the API that is not problem+json. Fastify's `clientErrorHandler`
+    // option should write a 400 `bad_request` problem+json with `Connection: close`.
+    it.failing('in the middle of the file part (half-closed): answers problem+json', async () => {
+      const productId = await newProduct();
+      const request = upload(productId);
+      const client = await start(request, Math.floor(request.body.length / 2));
+      await eventually(() => tempFiles().length > 0, 'the upload to be spooled');
+      vanish(client, 'half-closed');
+      await client.closed;
+      expect(client.answer()?.headers['content-type']).toBe(
+        'application/problem+json; charset=utf-8',
+      );
+      expect(JSON.parse(client.answer()!.body)).toMatchObject({ status: 400, code: 'bad_request' });
+    });
+
+    it.each<Vanish>(['destroyed', 'half-closed'])(
+      'after the whole body, while the image is processed (%s): one complete image',
+      async (how) => {
+        const productId = await newProduct();
+        const request = upload(productId);
+        const client = await start(request, request.body.length);
+        await untilSpooledWhole();
+        vanish(client, how);
+        // A FIN ends the exchange for Node's server: it closes without an answer.
+        await client.closed;
+        expect(client.answer()).toBeUndefined();
+        await expectOneCompleteImage(productId);
+        expect(await answerTo(`/api/v1/products/${productId}/images`)).toEqual({ status: 201 });
+      },
+    );
+
+    it('while the files are written to storage: one complete image', async () => {
+      const productId = await newProduct();
+      const request = upload(productId);
+      // The service runs in this process: the watcher's callback runs before it can go further.
+      const firstWrite = new Promise<void>((resolve) => {
+        const watcher = watch(storage.env.STORAGE_LOCAL_DIR, { recursive: true }, () => {
+          watcher.close();
+          resolve();
+        });
+      });
+      const client = await start(request, request.body.length);
+      await firstWrite;
+      client.destroy();
+      expect(client.answer()).toBeUndefined();
+      await expectOneCompleteImage(productId);
+      expect(await answerTo(`/api/v1/products/${productId}/images`)).toEqual({ status: 201 });
+    });
+
+    it('once the row is committed, before the answer is read: one complete image', async () => {
+      const productId = await newProduct();
+      const request = upload(productId);
+      const client = await start(request, request.body.length);
+      await eventually(
+        async () => (await imageRows('product_id', productId)).length > 0,
+        'the row to commit',
+      );
+      client.destroy();
+      await expectOneCompleteImage(productId);
+      expect(await answerTo(`/api/v1/products/${productId}/images`)).toEqual({ status: 201 });
+    });
+
+    it('an upload cut while processed, then another primary: the gallery keeps one primary', async () => {
+      const productId = await newProduct();
+      const first = upload(productId, 'First');
+      const client = await start(first, first.body.length);
+      await untilSpooledWhole();
+      client.destroy();
+      await expectOneCompleteImage(productId);
+      const small = await sharp(big).resize(64).jpeg().toBuffer();
+      const body = multipart({ is_primary: 'true' }, [
+        { filename: 'b.jpg', contentType: 'image/jpeg', data: small },
+      ]);
+      const res = await call(
+        t.app,
+        'POST',
+        `/api/v1/products/${productId}/images`,
+        { bearer },
+        body.payload,
+        { headers: body.headers },
+      );
+      expect(res.statusCode).toBe(201);
+      const rows = await imageRows('product_id', productId);
+      expect(rows).toHaveLength(2);
+      expect(rows.filter((r) => r.is_primary).map((r) => r.id)).toEqual([
+        decodeId(res.json<{ id: string }>().id),
+      ]);
+      await expectConsistent();
+    });
+  });
+
+  describe('of a stand-alone upload (POST /images)', () => {
+    it('in the middle of the file part: no image', async () => {
+      const request = standaloneUpload('Standalone mid-body');
+      const client = await start(request, Math.floor(request.body.length / 2));
+      await eventually(() => tempFiles().length > 0, 'the upload to be spooled');
+      client.destroy();
+      await client.closed;
+      await expectConsistent();
+      expect(await imageRows('title', 'Standalone mid-body')).toEqual([]);
+      expect(await answerTo('/api/v1/images')).toEqual({ status: 400, code: 'invalid_multipart' });
+      answers.length = 0;
+    });
+
+    it('after the whole body, while the image is processed: one complete asset', async () => {
+      const request = standaloneUpload('Standalone processed');
+      const client = await start(request, request.body.length);
+      await untilSpooledWhole();
+      client.destroy();
+      expect(client.answer()).toBeUndefined();
+      await eventually(
+        async () => (await imageRows('title', 'Standalone processed')).length > 0,
+        'the asset to be kept',
+      );
+      await expectConsistent();
+      expect(await answerTo('/api/v1/images')).toEqual({ status: 201 });
+      const rows = await imageRows('title', 'Standalone processed');
+      expect(rows).toHaveLength(1);
+      expect(rows[0].product_id).toBeNull();
+      expect(storedBelow(`uploads/${rows[0].id}/`).length).toBe(
+        1 + Object.keys(rows[0].renditions).length,
+      );
+    });
+  });
+
+  describe('of an image import (PUT /products/:id/image)', () => {
+    const dataUri = () => `data:image/jpeg;base64,${big.toString('base64')}`;
+
+    it.each<Vanish>(['destroyed', 'half-closed'])(
+      'in the middle of the data URI (%s): no image',
+      async (how) => {
+        const productId = await newProduct();
+        const request = jsonImport(productId, dataUri());
+        const client = await start(request, Math.floor(request.body.length / 2));
+        await eventually(() => tempFiles().length > 0, 'the data URI to be decoded to a file');
+        vanish(client, how);
+        await client.closed;
+        expectAnswerTo(how, client);
+        await expectNoImage(productId);
+        expect(await answerTo(`/api/v1/products/${productId}/image`)).toEqual({
+          status: 400,
+          code: 'malformed_json',
+        });
+      },
+    );
+
+    it('while the service fetches the URL: the fetch goes on, one complete image', async () => {
+      const productId = await newProduct();
+      const url = `${imagesOrigin}/slow-${productId}.jpg`;
+      const request = jsonImport(productId, url);
+      const client = await start(request, request.body.length);
+      await eventually(() => served.includes(`/slow-${productId}.jpg`), 'the fetch to start');
+      client.destroy();
+      expect(client.answer()).toBeUndefined();
+      const image = await expectOneCompleteImage(productId);
+      expect(await answerTo(`/api/v1/products/${productId}/image`)).toEqual({ status: 200 });
+      const [{ original_filename }] = await ds.query<{ original_filename: string }[]>(
+        'SELECT original_filename FROM images WHERE id = $1',
+        [image.id],
+      );
+      expect(original_filename).toBe(`slow-${productId}.jpg`);
+    });
+
+    it('after the whole data URI, while the image is processed: one complete image', async () => {
+      const productId = await newProduct();
+      const request = jsonImport(productId, dataUri());
+      const client = await start(request, request.body.length);
+      await untilSpooledWhole();
+      client.destroy();
+      expect(client.answer()).toBeUndefined();
+      await expectOneCompleteImage(productId);
+      expect(await answerTo(`/api/v1/products/${productId}/image`)).toEqual({ status: 200 });
+    });
+  });
+
+  describe('of a bulk import (POST /imports)', () => {
+    /** 5,000 rows of about 100 bytes: several batches are stored before the body ends. */
+    function csv(productId: string): Buffer {
+      const lines = ['product_id,url,title'];
+      for (let i = 0; i < 5000; i++) {
+        lines.push(`${productId},${imagesOrigin}/never-fetched-${i}.jpg,Row ${i}`);
+      }
+      return Buffer.from(`${lines.join('\n')}\n`);
+    }
+
+    function csvRequest(productId: string, form: boolean): RawRequest {
+      const file = csv(productId);
+      const { contentType, body } = form
+        ? multipartCsv(file)
+        : { contentType: 'text/csv', body: file };
+      const head = requestHead(
+        'POST',
+        '/api/v1/imports',
+        { 'content-type': contentType, authorization: `Bearer ${bearer}` },
+        body.length,
+      );
+      return { head, body };
+    }
+
+    function multipartCsv(file: Buffer): { contentType: string; body: Buffer } {
+      const boundary = 'csvboundary';
+      const head = Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="rows.csv"\r\n` +
+          'Content-Type: text/csv\r\n\r\n',
+      );
+      const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+      return {
+        contentType: `multipart/form-data; boundary=${boundary}`,
+        body: Buffer.concat([head, file, tail]),
+      };
+    }
+
+    const count = async (table: string) =>
+      (await ds.query<{ n: number }[]>(`SELECT count(*)::int AS n FROM ${table}`))[0].n;
+
+    it.each([
+      ['a text/csv body', false],
+      ['a multipart CSV file', true],
+    ])('in the middle of %s: no import, no row, no job', async (_, form) => {
+      const productId = await newProduct();
+      const request = csvRequest(productId, form);
+      const client = await start(request, Math.floor(request.body.length * 0.6));
+      // Rows are stored in batches as they arrive: the import exists while its body does.
+      await eventually(async () => (await count('import_rows')) > 0, 'rows to be stored');
+      client.destroy();
+      await client.closed;
+      await eventually(async () => (await count('imports')) === 0, 'the import to be dropped');
+      expect(await count('import_rows')).toBe(0);
+      const [{ n: jobs }] = await ds.query<{ n: number }[]>(
+        `SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'bulk-import-rows'`,
+      );
+      expect(jobs).toBe(0);
+      expect(served.filter((url) => url.startsWith('/never-fetched'))).toEqual([]);
+      await expectNoImage(productId);
+      expect(await answerTo('/api/v1/imports')).toEqual({ status: 400, code: 'invalid_csv' });
+      answers.length = 0;
+    });
+  });
+});
