@@ -75,7 +75,7 @@ onServer('The database connections killed (pg_terminate_backend)', () => {
     }
   });
 
-  it('hands out no dead connection after a kill: of 20 requests at once after it, only the first ones may fail, with 503', async () => {
+  it('hands out no dead connection after a kill: of 20 requests in a row right after it, only the first ones may fail, with 503', async () => {
     const product = (
       await call(t.app, 'POST', '/api/v1/products', { bearer: token }, { name: 'Right after' })
     ).json();
