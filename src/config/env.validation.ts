@@ -521,7 +521,7 @@ export class EnvironmentVariables {
   @Matches(HTTP_URL, { message: HTTP_URL_RULE })
   PUBLIC_BASE_URL?: string = undefined;
 
-  /** Each call to the storage (S3 request, Cloudinary upload) fails after this long. */
+  /** Each storage operation, on every driver (an S3 request, a Cloudinary upload, a local write), fails after this long. */
   @Transform(toInteger)
   @IsInt({ message: 'must be an integer number of milliseconds between 1000 and 600000' })
   @Min(1000, { message: 'must be an integer number of milliseconds between 1000 and 600000' })
