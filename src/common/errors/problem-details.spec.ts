@@ -44,12 +44,15 @@ describe(toProblem.name, () => {
     ['FST_ERR_CTP_BODY_TOO_LARGE', 413, 'payload_too_large'],
     ['FST_ERR_CTP_INVALID_MEDIA_TYPE', 415, 'unsupported_media_type'],
     ['FST_ERR_CTP_EMPTY_JSON_BODY', 400, 'malformed_json'],
+    ['FST_PROTO_VIOLATION', 400, 'invalid_multipart'],
+    ['FST_MP_PREMATURE_CLOSE', 400, 'invalid_multipart'],
   ])("maps Fastify's %s to %i %s", (fstCode, status, code) => {
     const err = Object.assign(new Error('fastify says'), { code: fstCode, statusCode: status });
     const p = toProblem(err);
     expect(p.status).toBe(status);
     expect(p.body.code).toBe(code);
     expect(p.body.detail).not.toContain('fastify says');
+    expect(p.unexpected).toBe(false);
   });
 
   it('hides everything about an unexpected error', () => {

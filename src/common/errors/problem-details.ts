@@ -52,6 +52,11 @@ const FASTIFY_CODES: Record<string, { code: ErrorCode; detail: string }> = {
   FST_PARTS_LIMIT: { code: 'too_many_parts', detail: 'The multipart body has too many parts.' },
   FST_FIELDS_LIMIT: { code: 'too_many_parts', detail: 'The multipart body has too many fields.' },
   FST_PROTO_VIOLATION: { code: 'invalid_multipart', detail: 'The multipart body is malformed.' },
+  // The client left mid-body: its form is as incomplete as a malformed one.
+  FST_MP_PREMATURE_CLOSE: {
+    code: 'invalid_multipart',
+    detail: 'The connection closed before the multipart body was received.',
+  },
   FST_INVALID_MULTIPART_CONTENT_TYPE: {
     code: 'unsupported_media_type',
     detail: 'Send the image as multipart/form-data.',
