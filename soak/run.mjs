@@ -6,6 +6,7 @@
 // replayed. At the end the rows, the stored files and the temporary folders are checked against
 // each other, and one verdict line is printed; the exit status is non-zero unless it is clean.
 // Everything it starts is stopped by PID, and its folder and database removed, however it ends.
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -61,6 +62,7 @@ async function main() {
   try {
     const fixtureUrl = await fixtures.listen();
     const dataDir = join(tmp, 'data');
+    const metricsToken = randomBytes(24).toString('hex');
     const shared = {
       serviceDir: ROOT,
       dataDir,
@@ -71,6 +73,8 @@ async function main() {
         // Bulk import rows fetch their images from the soak's own loopback server.
         NODE_ENV: 'development',
         IMPORT_ALLOWED_PRIVATE_ORIGINS: fixtureUrl,
+        // The heap in use is read from /metrics (see lib/rss.mjs).
+        METRICS_TOKEN: metricsToken,
       },
     };
     const a = new Service({ ...shared, logFile: join(tmp, 'a.log') });
@@ -80,7 +84,7 @@ async function main() {
     Object.assign(b, { jwtSecret: a.jwtSecret, signingKey: a.signingKey });
     await a.start();
     await b.start();
-    const rss = new RssSampler([a, b]);
+    const rss = new RssSampler([a, b], metricsToken);
     const workload = new Workload({
       services: [a, b],
       key,
@@ -125,14 +129,16 @@ function report(opts, { problems, slopes, workload }) {
   }
   for (const problem of problems.slice(0, 30)) console.log(`  ✗ ${problem}`);
   const clean = problems.length === 0;
-  const slope = slopes.map((s) => `${s.slope >= 0 ? '+' : ''}${s.slope.toFixed(2)}`).join('/');
+  const signed = (x) => `${x >= 0 ? '+' : ''}${x.toFixed(2)}`;
+  const slope = slopes.map((s) => signed(s.slope)).join('/');
+  const heap = slopes.map((s) => signed(s.heapSlope)).join('/');
   console.log(
     `soak: ${clean ? 'clean' : `NOT CLEAN (${problems.length} problems)`} · start ${opts.start} · ` +
       `${n(workload.total)} ops (${counts}) · ${n(workload.faults)} faults · ` +
       `${n(workload.lost)} lost · ${n(workload.orphans ?? 0)} orphans · ` +
       `${n(workload.leftovers ?? 0)} temporary files · ${n(workload.heldByCrash)} keys held by a kill · ` +
       `${n(workload.pendingAfterKill)} import rows pending after a kill · ` +
-      `${n(workload.unexpected)} unexpected answers · RSS slope ${slope} MB/min`,
+      `${n(workload.unexpected)} unexpected answers · RSS slope ${slope} MB/min · heap slope ${heap} MB/min`,
   );
   return clean ? 0 : 1;
 }
