@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { Inject, Injectable } from '@nestjs/common';
 import { AppError } from '../../common/errors/app.error';
 import { decodeId } from '../../common/ids/short-id';
@@ -30,7 +31,7 @@ import { UrlSigner } from './url-signer';
 
 /** How long an image's row is trusted without reading it again, and how many are kept. */
 const IMAGE_KEPT_MS = 5_000;
-const IMAGES_KEPT_MAX = 10_000;
+const IMAGES_KEPT_MAX = 2_000;
 
 /** A transform URL, as its path names it, and the request's headers that decide the answer. */
 export interface TransformRequest {
@@ -60,7 +61,10 @@ export type TransformAnswer =
 export class DeliveryService {
   private readonly presets: readonly PresetBox[];
   private readonly ladder: readonly number[];
-  private readonly kept = new Map<string, { image: DeliverableImage; until: number }>();
+  private readonly kept = new LRUCache<string, DeliverableImage>({
+    max: IMAGES_KEPT_MAX,
+    ttl: IMAGE_KEPT_MS,
+  });
 
   constructor(
     @Inject(DELIVERY_CONFIG) config: DeliveryConfig,
@@ -137,13 +141,11 @@ export class DeliveryService {
   private async findImage(shortId: string): Promise<DeliverableImage> {
     const id = decodeId(shortId);
     if (!id) throw new AppError('image_not_found', 'No such image.');
-    const now = performance.now();
     const kept = this.kept.get(id);
-    if (kept && kept.until > now) return kept.image;
+    if (kept) return kept;
     const image = await this.repository.findDeliverable(id);
     if (!image) throw new AppError('image_not_found', 'No such image.');
-    if (this.kept.size >= IMAGES_KEPT_MAX) this.kept.clear();
-    this.kept.set(id, { image, until: now + IMAGE_KEPT_MS });
+    this.kept.set(id, image);
     return image;
   }
 

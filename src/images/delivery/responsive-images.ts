@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { Inject, Injectable } from '@nestjs/common';
 import { encodeShortId } from '../../common/ids/short-id';
 import { IMAGE_STORAGE, type ImageStorage } from '../../storage/image-storage';
@@ -48,8 +49,12 @@ const MIME: Record<TransformPlan['format'], string> = {
   png: 'image/png',
   gif: 'image/gif',
 };
-/** Computed srcsets kept per image (their URLs depend only on its facts and the settings). */
-const KEPT_MAX = 5_000;
+/**
+ * Computed srcsets kept per image (their URLs depend only on its facts and the settings), the
+ * least recently used dropped first. Each image's take about 5 KB (27 signed URLs): a thousand
+ * covers the galleries being read, and is the memory a soak sees fill once, then stay.
+ */
+const KEPT_MAX = 1_000;
 
 /**
  * The responsive form of an image, per configured preset: transform URLs at the preset's size at
@@ -61,7 +66,7 @@ const KEPT_MAX = 5_000;
 export class ResponsiveImages {
   private readonly presets: readonly PresetBox[];
   private readonly ladder: readonly number[];
-  private readonly kept = new Map<string, Record<string, ResponsiveImage>>();
+  private readonly kept = new LRUCache<string, Record<string, ResponsiveImage>>({ max: KEPT_MAX });
 
   constructor(
     @Inject(DELIVERY_CONFIG) config: DeliveryConfig,
@@ -76,7 +81,6 @@ export class ResponsiveImages {
     if (kept) return kept;
     const responsive: Record<string, ResponsiveImage> = {};
     for (const preset of this.presets) responsive[preset.name] = await this.preset(image, preset);
-    if (this.kept.size >= KEPT_MAX) this.kept.clear();
     this.kept.set(image.id, responsive);
     return responsive;
   }
