@@ -8,6 +8,7 @@ import {
 } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { AppError } from '../common/errors/app.error';
+import { refuseIfClientGone } from '../images/intake/client-gone';
 import { csvRecords } from './csv-rows';
 import { ImportFormat } from './entities/bulk-import.entity';
 import { csvRecordRow } from './import-row';
@@ -70,6 +71,7 @@ export class ImportBodyPipe implements PipeTransform<FastifyRequest, Promise<Imp
 
   /** The form's CSV file part (the first file; text fields before it are ignored). */
   private async multipartCsv(request: FastifyRequest): Promise<Readable> {
+    refuseIfClientGone(request);
     const part = await request.file({
       // One byte more than allowed, so that the CSV reader sees it and refuses the body.
       limits: { fileSize: this.maxBytes + 1, files: 1 },

@@ -8,6 +8,7 @@ import type { FastifyRequest } from 'fastify';
 import { AppError } from '../../common/errors/app.error';
 import { validateInput } from '../../common/http/validation';
 import { type UploadImageFieldsDto } from '../dto/upload-image.dto';
+import { refuseIfClientGone } from './client-gone';
 import { isNoRoom, RequestSpool, spoolWriteProblem } from './upload-spool';
 
 /** A file received in a multipart upload, spooled to a temporary file. */
@@ -76,6 +77,7 @@ async function readParts(
   const spool = RequestSpool.of(request);
   const fields: Record<string, string> = {};
   let file: ReceivedFile | undefined;
+  refuseIfClientGone(request);
   try {
     const received = request.parts(
       options.maxFileBytes === undefined
