@@ -15,6 +15,7 @@ import { createValidationPipe } from './common/http/validation';
 import { DATA_URI_BODY, dataUriBodyLimit, parseJsonBody } from './common/http/json-body.parser';
 import { closeConnectionsWhenClosing } from './common/http/graceful-close';
 import { answerFrameworkError, MAX_PARAM_LENGTH } from './common/http/framework-errors';
+import { answerClientError } from './common/http/client-error.handler';
 import { registerSecurityHeaders } from './common/http/security-headers';
 import { createAppLogger } from './common/logging/logger-params';
 import { loggingConfigOf } from './common/logging/logging.config';
@@ -169,6 +170,8 @@ function createAdapter(env: EnvironmentVariables): FastifyAdapter {
     ...httpServerTimeouts(httpTimeoutsConfigOf(env)),
     // The router's own refusals (bad percent-encoding, over-long parameter) as problem+json.
     frameworkErrors: answerFrameworkError,
+    // Node's HTTP parser's refusals (malformed requests, a half-close mid-body) as problem+json.
+    clientErrorHandler: answerClientError,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
   });
 }

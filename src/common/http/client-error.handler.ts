@@ -1,0 +1,50 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { AppError } from '../errors/app.error';
+import { toProblem, type Problem } from '../errors/problem-details';
+import { writeProblemOnSocket } from './socket-problem';
+
+/** A connection with Node's in-flight response, whose request carries its id (requestIdFor). */
+type HttpSocket = Socket & {
+  _httpMessage?: (ServerResponse & { req?: IncomingMessage & { id?: string } }) | null;
+};
+
+/** What a request Node's HTTP parser refused means to its client. */
+export function clientErrorProblem(error: { code?: string }): Problem {
+  switch (error.code) {
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return toProblem(new AppError('request_timeout', 'The request did not arrive in time.'));
+    case 'HPE_HEADER_OVERFLOW': {
+      // HTTP's own status for it; the generic code, as toProblem gives other 4xx it has no code for.
+      const problem = toProblem(
+        new AppError('bad_request', 'The request headers are larger than the server accepts.'),
+      );
+      return { ...problem, status: 431, body: { ...problem.body, status: 431 } };
+    }
+    default:
+      // Malformed HTTP, or a client that half-closed its connection in the middle of its body.
+      return toProblem(
+        new AppError(
+          'bad_request',
+          'The request is not valid HTTP or ended before it was complete.',
+        ),
+      );
+  }
+}
+
+/**
+ * Fastify's `clientErrorHandler`, for the errors of Node's HTTP parser (its 'clientError'), which
+ * Fastify otherwise answers as plain JSON, the one answer of the API that would not be
+ * problem+json. Written on the socket, when it still takes writes and no answer has begun on it,
+ * and the connection closed: what follows on it cannot be read as HTTP. Slow clients' timeouts
+ * are answered before (request-timeouts.ts), which closes the socket: then nothing is left to do.
+ */
+export function answerClientError(error: { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const inFlight = (socket as HttpSocket)._httpMessage;
+  if (socket.writable && !inFlight?.headersSent) {
+    writeProblemOnSocket(socket, clientErrorProblem(error), inFlight?.req?.id ?? randomUUID());
+  }
+  socket.destroy();
+}
