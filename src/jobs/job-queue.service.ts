@@ -13,6 +13,7 @@ import { safeError } from '../common/logging/safe-error';
 import { ServiceRole } from '../config/env.validation';
 import { Metrics } from '../metrics/metrics.service';
 import { JobCountsRepository } from './job-counts.repository';
+import { isExpectedJobFailure, jobFailure } from './job-failure';
 import { JOBS_CONFIG, type JobsConfig } from './jobs.config';
 import {
   createEngine,
@@ -204,7 +205,11 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
     this.workers.set(definition.name, id);
   }
 
-  /** One attempt of a job, timed and, when it throws, counted as failed (job_duration_seconds). */
+  /**
+   * One attempt of a job, timed and, when it throws, counted as failed (job_duration_seconds).
+   * A failure is logged in full (safely) here and handed to pg-boss reduced (jobFailure): pg-boss
+   * stores what it is given with the job, and the jobs API shows it.
+   */
   private async runMeasured(
     definition: QueueDefinition<object>,
     job: JobRecord<object>,
@@ -215,6 +220,12 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
       const output = await definition.handler(job.data, job);
       failed = false;
       return output;
+    } catch (error) {
+      const fields = { err: safeError(error), queue: definition.name, job: job.id };
+      const message = `Job attempt ${job.retryCount + 1} failed`;
+      if (isExpectedJobFailure(error)) this.logger.warn(fields, message);
+      else this.logger.error(fields, message);
+      throw jobFailure(error);
     } finally {
       this.metrics.observeJob(definition.name, (performance.now() - started) / 1000, failed);
     }

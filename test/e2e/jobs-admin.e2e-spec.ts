@@ -1,5 +1,6 @@
 import { Injectable, Module, type OnModuleInit } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DataSource } from 'typeorm';
 import { AccountsService } from '../../src/auth/accounts.service';
 import { Role } from '../../src/auth/roles';
 import { decodeId, encodeShortId } from '../../src/common/ids/short-id';
@@ -11,14 +12,32 @@ import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 
 const FLAKY = 'probe-flaky';
 const STEADY = 'probe-steady';
+const QUERY = 'probe-query';
+
+/** Statements the database refuses, each naming a value that must not reach the jobs API. */
+const REFUSED: Record<string, (secret: string) => [string, unknown[]]> = {
+  // 23503: the message names the constraint only; the parameters and PostgreSQL's detail, the values.
+  'a foreign key violation': (secret) => [
+    'INSERT INTO products (organization_id, name, slug) VALUES ($1, $2, $3)',
+    [crypto.randomUUID(), secret, secret],
+  ],
+  // 22P02: PostgreSQL's message itself quotes the value.
+  'a malformed value': (secret) => ['SELECT $1::uuid AS id', [secret]],
+};
+
+const secretOf = (jobId: string) => `secret-value-${jobId}`;
 
 /**
- * Two queues of a test feature: `probe-flaky` fails the first attempt of each job (with no retry
- * left, so the job fails for good) and succeeds on the next; `probe-steady` always succeeds.
+ * Three queues of a test feature: `probe-flaky` fails the first attempt of each job (with no retry
+ * left, so the job fails for good) and succeeds on the next; `probe-steady` always succeeds;
+ * `probe-query` runs a statement the database refuses (REFUSED), which fails it for good.
  */
 @Injectable()
 class ProbeJobs implements OnModuleInit {
-  constructor(private readonly jobs: JobQueue) {}
+  constructor(
+    private readonly jobs: JobQueue,
+    private readonly dataSource: DataSource,
+  ) {}
 
   onModuleInit(): void {
     this.jobs.define<{ label: string }>({
@@ -30,6 +49,14 @@ class ProbeJobs implements OnModuleInit {
       },
     });
     this.jobs.define({ name: STEADY, handler: async () => ({ ok: true }) });
+    this.jobs.define<{ statement: string }>({
+      name: QUERY,
+      retryLimit: 0,
+      // The value is not in the job's data, which the jobs API shows.
+      handler: async ({ statement }, job) => {
+        await this.dataSource.query(...REFUSED[statement](secretOf(job.id)));
+      },
+    });
   }
 }
 
@@ -125,6 +152,50 @@ describe('Jobs for admins (/api/v1/jobs)', () => {
       expect.objectContaining({ id }),
     );
   });
+
+  it.each(Object.keys(REFUSED))(
+    'keeps and shows of a job failed by %s a message and its SQLSTATE, never the SQL or its values',
+    async (statement) => {
+      // What the handler throws: TypeORM's error, with the statement and its values.
+      const probe = secretOf(crypto.randomUUID());
+      await expect(app.get(DataSource).query(...REFUSED[statement](probe))).rejects.toMatchObject({
+        name: 'QueryFailedError',
+        parameters: expect.arrayContaining([probe]),
+      });
+
+      const id = await queue(QUERY, { statement });
+      const job = await eventually(
+        () => stateOf(id),
+        (j) => j.state === 'failed',
+      );
+      const [code, message] =
+        statement === 'a malformed value'
+          ? ['22P02', 'A database operation failed (SQLSTATE 22P02).']
+          : [
+              '23503',
+              'A database operation failed (SQLSTATE 23503, constraint FK_products_organization).',
+            ];
+      expect(job.error).toBe(message);
+
+      // What pg-boss stored: the same, nothing else (no query, parameters, detail or stack).
+      const [stored] = await app
+        .get(DataSource)
+        .query<{ output: Record<string, unknown> }[]>(
+          'SELECT output FROM pgboss.job WHERE id = $1',
+          [decodeId(id)],
+        );
+      expect(stored.output).toEqual({
+        name: 'QueryFailedError',
+        message,
+        code,
+      });
+      const shown = await get(`/api/v1/jobs?state=failed&queue=${QUERY}`);
+      for (const text of [JSON.stringify(stored.output), shown.body]) {
+        expect(text).not.toContain('secret-value');
+        expect(text).not.toMatch(/INSERT INTO|SELECT \$1|Key \(|\bat .*\.(ts|js):\d+/);
+      }
+    },
+  );
 
   it('shows one job by its id or UUID; an unknown id is 404 job_not_found, a malformed one 400', async () => {
     const id = await queue(FLAKY, { label: 'shown' });

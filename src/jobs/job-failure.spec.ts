@@ -1,0 +1,54 @@
+import { QueryFailedError } from 'typeorm';
+import { AppError } from '../common/errors/app.error';
+import { isExpectedJobFailure, jobFailure } from './job-failure';
+
+/** What pg-boss stores of a thrown error (serialize-error): its own properties as JSON. */
+const stored = (error: Error) =>
+  JSON.parse(JSON.stringify(error, Object.getOwnPropertyNames(error))) as Record<string, unknown>;
+
+describe(jobFailure.name, () => {
+  it("keeps an AppError's code and detail", () => {
+    const error = new AppError('storage_unavailable', 'The image storage did not answer.');
+    expect(stored(jobFailure(error))).toEqual({
+      name: 'AppError',
+      message: 'The image storage did not answer.',
+      code: 'storage_unavailable',
+    });
+    expect(isExpectedJobFailure(error)).toBe(true);
+    expect(isExpectedJobFailure(new AppError('internal_error', 'a bug'))).toBe(false);
+  });
+
+  it('says a lost connection, not what the query was', () => {
+    const driverError = Object.assign(
+      new Error('terminating connection due to administrator command'),
+      {
+        code: '57P01',
+        severity: 'FATAL',
+      },
+    );
+    const error = new QueryFailedError(
+      'INSERT INTO images VALUES ($1)',
+      ['sha-secret'],
+      driverError,
+    );
+    expect(stored(jobFailure(error))).toEqual({
+      name: 'QueryFailedError',
+      message: 'The database connection was lost (SQLSTATE 57P01).',
+      code: '57P01',
+    });
+    expect(isExpectedJobFailure(error)).toBe(true);
+    const gone = jobFailure(new Error('Connection terminated unexpectedly'));
+    expect(stored(gone)).toEqual({
+      name: 'DatabaseError',
+      message: 'The database connection was lost.',
+      code: 'database_unavailable',
+    });
+  });
+
+  it("keeps another error's name and message, without its stack or other properties", () => {
+    const error = Object.assign(new RangeError('no such rendition'), { payload: 'x' });
+    expect(stored(jobFailure(error))).toEqual({ name: 'RangeError', message: 'no such rendition' });
+    expect(stored(jobFailure('a string'))).toEqual({ name: 'Error', message: 'a string' });
+    expect(isExpectedJobFailure(error)).toBe(false);
+  });
+});
