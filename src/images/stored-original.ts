@@ -3,8 +3,9 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { AppError } from '../common/errors/app.error';
 import type { StorageProvider } from '../storage/storage-provider';
-import { uploadTempDir } from './intake/upload-spool';
+import { isNoRoom, SPOOL_FULL_RETRY_AFTER_SECONDS, uploadTempDir } from './intake/upload-spool';
 
 /** The stored original is gone or unreadable: nothing can be made from it. */
 export class OriginalMissingError extends Error {
@@ -29,13 +30,28 @@ export async function spoolStoredOriginal(
   const object = await storage.read(key);
   if (!object) throw new OriginalMissingError(key);
   const dir = uploadTempDir(config);
-  await mkdir(dir, { recursive: true });
   const path = join(dir, `${purpose}-${randomUUID()}`);
   try {
+    await mkdir(dir, { recursive: true });
     await pipeline(object.stream, createWriteStream(path));
   } catch (error) {
+    // Unread if the folder could not be made: its file handle or socket is let go.
+    object.stream.destroy();
     await rm(path, { force: true });
-    throw error;
+    throw isNoRoom(error) ? spoolFull() : error;
   }
   return path;
+}
+
+/**
+ * No room in the spool is the service's temporary condition, as for uploads (upload-spool.ts):
+ * 503 `upload_spool_full` with Retry-After, not a 500; a rebuild job retries it later.
+ */
+function spoolFull(): AppError {
+  return new AppError(
+    'upload_spool_full',
+    'The server has no room now to work on the stored original; try again later.',
+    [],
+    { 'Retry-After': String(SPOOL_FULL_RETRY_AFTER_SECONDS) },
+  );
 }

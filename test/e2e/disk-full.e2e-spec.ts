@@ -18,18 +18,20 @@ import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 
 /**
  * A full disk (issue 20 §1), for real: the local storage folder and the upload spool
- * (`<DATA_DIR>/tmp/uploads`) are each a 2 MB tmpfs, filled to the last byte. Local storage full is
+ * (`<DATA_DIR>/tmp/uploads`) are each a small tmpfs (6 and 2 MB), filled to the last byte. Local storage full is
  * 502 `storage_unavailable`; the spool full is 503 `upload_spool_full` with Retry-After, for every
- * way an image arrives (multipart gallery and stand-alone uploads, a data URI and a URL import).
+ * way an image arrives (multipart gallery and stand-alone uploads, a data URI and a URL import)
+ * and for a transform URL, which copies the stored original into the spool.
  * Either way no row, no file and no temporary file is left, and once space is freed the same
  * upload succeeds without a restart. Needs root (mount) on Linux.
  */
 const canMount = process.platform === 'linux' && process.getuid?.() === 0;
 const describeIfRoot = canMount ? describe : describe.skip;
 
-function mountTmpfs(dir: string): void {
+/** A tmpfs of `megabytes` (less than what {@link fill} writes) mounted on `dir`. */
+function mountTmpfs(dir: string, megabytes: number): void {
   mkdirSync(dir, { recursive: true });
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m,mode=0755', 'tmpfs', dir]);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${megabytes}m,mode=0755`, 'tmpfs', dir]);
 }
 
 function unmount(dir: string): void {
@@ -83,7 +85,8 @@ describeIfRoot('A full disk (ENOSPC)', () => {
     images = await startImageServer(png);
     root = mkdtempSync(join(tmpdir(), 'pis-disk-full-'));
     media = join(root, 'media');
-    mountTmpfs(media);
+    // Room for every image the tests below make (about 2 MB: noisy PNGs and their renditions).
+    mountTmpfs(media, 6);
     t = await startTestApp({
       STORAGE_DRIVER: 'local',
       STORAGE_LOCAL_DIR: media,
@@ -91,7 +94,7 @@ describeIfRoot('A full disk (ENOSPC)', () => {
     });
     app = t.app;
     spool = join(t.db.env.DATA_DIR, 'tmp', 'uploads');
-    mountTmpfs(spool);
+    mountTmpfs(spool, 2);
     admin = { bearer: await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
   });
 
@@ -180,12 +183,7 @@ describeIfRoot('A full disk (ENOSPC)', () => {
     },
   );
 
-  // The imports answer the same, but PUT /products/{id}/image (images/gallery/) does not list
-  // upload_spool_full in its ApiProblems yet, which the response check of these tests enforces:
-  // they join this list once it does.
-  const SPOOLED_WAYS: Way[] = ['gallery upload', 'stand-alone upload'];
-
-  it.each(SPOOLED_WAYS)(
+  it.each(WAYS)(
     'upload spool full, %s: 503 upload_spool_full with Retry-After, nothing left, works once freed',
     async (way) => {
       const productId = await newProduct(`spool full ${way}`);
@@ -208,4 +206,32 @@ describeIfRoot('A full disk (ENOSPC)', () => {
       await eventually(() => filesBelow(spool).length === 0, 'the upload spool to be empty');
     },
   );
+
+  it('upload spool full, transform URL: 503 upload_spool_full with Retry-After, nothing made or left, made once freed', async () => {
+    // A transform copies the stored original into the spool to decode it (stored-original.ts).
+    const productId = await newProduct('spool full transform');
+    const uploaded = await send('gallery upload', productId);
+    expect(uploaded.statusCode).toBe(201);
+    const url = `/transform/unsigned/p_thumb,f_jpeg/${uploaded.json<{ id: string }>().id}`;
+    const rows = await imageRows();
+    const files = stored();
+    const filler = fill(spool);
+    try {
+      const res = await call(app, 'GET', url);
+      expect(res.statusCode).toBe(503);
+      expect(res.headers['content-type']).toContain('application/problem+json');
+      expect(res.json()).toMatchObject({ code: 'upload_spool_full', status: 503 });
+      expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+      // No result stored (`files` is the storage before), no copy of the original in the spool.
+      await expectNothingLeft(rows, files, filler);
+      expect((await call(app, 'GET', '/health/ready')).statusCode).toBe(200);
+    } finally {
+      rmSync(filler, { force: true });
+    }
+    const made = await call(app, 'GET', url);
+    expect(made.statusCode).toBe(200);
+    expect(made.headers['content-type']).toBe('image/jpeg');
+    expect(stored().length).toBe(files.length + 1);
+    await eventually(() => filesBelow(spool).length === 0, 'the upload spool to be empty');
+  });
 });

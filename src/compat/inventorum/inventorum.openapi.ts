@@ -167,6 +167,11 @@ export function InventorumUpload(path: string): MethodDecorator {
     }),
     ERRORS_400,
     ERRORS_413,
-    ApiProblems('unsupported_media_type', 'server_busy', 'storage_unavailable'),
+    ApiProblems(
+      'unsupported_media_type',
+      'server_busy',
+      'storage_unavailable',
+      'upload_spool_full',
+    ),
   );
 }

@@ -47,6 +47,7 @@ export function ApiTransformedImage(): MethodDecorator {
       'precondition_failed',
       'server_busy',
       'storage_unavailable',
+      'upload_spool_full',
     ),
   );
 }

@@ -47,6 +47,7 @@ abstract class ProductImageImportRoutes {
     'file_too_large',
     'server_busy',
     'storage_unavailable',
+    'upload_spool_full',
   )
   importProductImage(
     @Ctx() ctx: RequestContext,
