@@ -5,10 +5,9 @@ import { Logger } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../errors/app.error';
-import { PROBLEM_CONTENT_TYPE, toProblem } from '../errors/problem-details';
-import { REQUEST_ID_HEADER } from '../logging/request-id';
+import { toProblem } from '../errors/problem-details';
 import type { HttpTimeoutsConfig } from './http.config';
-import { API_CSP, securityHeaders } from './security-headers';
+import { writeProblemOnSocket } from './socket-problem';
 
 /** The request being received on a connection, for the id of a timeout's answer. */
 const CURRENT_REQUEST = Symbol('currentRequestId');
@@ -115,20 +114,6 @@ function watchBodyRate(
   reply.raw.once('close', () => clearTimeout(timer));
 }
 
-/** Security headers as helmet sets them (with the API's CSP), for answers written by hand. */
-let helmetHeadersSet: Record<string, string> | undefined;
-function helmetHeaders(): Record<string, string> {
-  if (helmetHeadersSet) return helmetHeadersSet;
-  const headers: Record<string, string> = {};
-  const collector = {
-    setHeader: (name: string, value: string) => (headers[name.toLowerCase()] = String(value)),
-    removeHeader: (name: string) => delete headers[name.toLowerCase()],
-  };
-  securityHeaders({} as IncomingMessage, collector as unknown as ServerResponse, () => undefined);
-  headers['content-security-policy'] = API_CSP;
-  return (helmetHeadersSet = headers);
-}
-
 /**
  * `408 request_timeout` problem+json written on the socket, unless an answer has begun there
  * (then there is nothing left to say), and the connection closed: the rest of the request is
@@ -140,19 +125,7 @@ function answerTimeout(socket: TrackedSocket, requestId: string | undefined, det
   const id = requestId ?? randomUUID();
   logger.log({ request_id: id, reason: detail }, 'Request timed out; connection closed');
   if (socket.writable && !socket._httpMessage?.headersSent) {
-    const { status, body } = toProblem(new AppError('request_timeout', detail));
-    const payload = Buffer.from(JSON.stringify({ ...body, request_id: id }));
-    const headers = {
-      ...helmetHeaders(),
-      'content-type': `${PROBLEM_CONTENT_TYPE}; charset=utf-8`,
-      'content-length': String(payload.length),
-      [REQUEST_ID_HEADER]: id,
-      'cache-control': 'no-store',
-      connection: 'close',
-    };
-    const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`);
-    socket.write(`HTTP/1.1 ${status} Request Timeout\r\n${head.join('')}\r\n`);
-    socket.write(payload);
+    writeProblemOnSocket(socket, toProblem(new AppError('request_timeout', detail)), id);
   }
   socket.destroy();
 }
