@@ -137,6 +137,7 @@ function report(opts, { problems, slopes, workload }) {
       `${n(workload.total)} ops (${counts}) · ${n(workload.faults)} faults · ` +
       `${n(workload.lost)} lost · ${n(workload.orphans ?? 0)} orphans · ` +
       `${n(workload.leftovers ?? 0)} temporary files · ${n(workload.heldByCrash)} keys held by a kill · ` +
+      `${n(workload.deletedUnanswered)} deletes a kill left unanswered · ` +
       `${n(workload.pendingAfterKill)} import rows pending after a kill · ` +
       `${n(workload.unexpected)} unexpected answers · RSS slope ${slope} MB/min · heap slope ${heap} MB/min`,
   );

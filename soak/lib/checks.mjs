@@ -90,6 +90,10 @@ export async function check({ sql, dataDir, workload }) {
   }
   for (const [id, title] of workload.acknowledged) {
     if (workload.deleted.has(id) || apiIds.has(id) || ids.has(id)) continue;
+    if (workload.unanswered.has(id)) {
+      workload.deletedUnanswered += 1;
+      continue;
+    }
     workload.lost += 1;
     problems.push(`image ${id} (${title ?? 'bulk import'}) was acknowledged but is gone`);
   }

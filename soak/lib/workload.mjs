@@ -47,6 +47,9 @@ export class Workload {
   /** Image ids the service answered 2xx for, and those the soak deleted (204) itself. */
   acknowledged = new Map();
   deleted = new Set();
+  /** Image ids the soak sent a DELETE for and got no answer (see deletes). */
+  unanswered = new Set();
+  deletedUnanswered = 0;
   /** Titles sent with an Idempotency-Key retry: exactly one image each must result. */
   retriedTitles = [];
   bulkImports = [];
@@ -235,12 +238,16 @@ export class Workload {
     const gallery = await this.gallery(service, product);
     if (!gallery || gallery.items.length < 2) return;
     const image = gallery.items[Math.floor(this.next() * gallery.items.length)];
+    // A delete whose answer never came (its instance killed after the commit) may have happened:
+    // such images are not counted lost if they are gone at the end.
+    this.unanswered.add(image.id);
     const res = await this.json(
       'DELETE',
       `/api/v1/products/${product}/images/${image.id}`,
       null,
       service,
     );
+    this.unanswered.delete(image.id);
     if (this.answered('delete', res, true)) this.deleted.add(image.id);
   }
 
