@@ -1,8 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -15,6 +12,7 @@ import { noisyPng, solidJpeg } from '../support/fixtures';
 import { call, login } from '../support/http';
 import { multipart } from '../support/multipart';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+import { startImageServer } from '../support/image-server';
 
 /**
  * A full disk (issue 20 §1), for real: the local storage folder and the upload spool
@@ -51,21 +49,6 @@ function fill(dir: string): string {
     if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
   }
   return filler;
-}
-
-async function startImageServer(png: Buffer) {
-  const server = http.createServer((_req, res) => {
-    res.writeHead(200, { 'Content-Type': 'image/png' }).end(png);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/product.png`,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
 }
 
 describeIfRoot('A full disk (ENOSPC)', () => {

@@ -1,6 +1,3 @@
-import { once } from 'node:events';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Response } from 'light-my-request';
@@ -19,6 +16,7 @@ import {
   type StorageBackend,
 } from '../support/storage-backends';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+import { startImageServer } from '../support/image-server';
 
 /**
  * Storage faults (issue 20 §1), injected around the real provider (local disk, S3 through
@@ -43,22 +41,6 @@ const CASES = ROUTES.flatMap((route) =>
     MODES.map((mode) => [route, target, mode] as const),
   ),
 );
-
-/** The image server URL imports fetch from, on loopback (allowed by the test-only setting). */
-async function startImageServer(png: Buffer) {
-  const server = http.createServer((_req, res) => {
-    res.writeHead(200, { 'Content-Type': 'image/png' }).end(png);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/product.png`,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 interface Row {
   id: string;
