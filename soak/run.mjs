@@ -12,10 +12,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createDatabase, dropDatabase, openSql } from '../bench/lib/database.mjs';
-import { stopAll } from '../bench/lib/processes.mjs';
+import { freePort, stopAll } from '../bench/lib/processes.mjs';
 import { Service } from '../bench/lib/service.mjs';
 import { check } from './lib/checks.mjs';
 import { Fixtures } from './lib/fixtures.mjs';
+import { LiveMemorySampler } from './lib/live-memory.mjs';
 import { RssSampler } from './lib/rss.mjs';
 import { Workload } from './lib/workload.mjs';
 
@@ -77,7 +78,14 @@ async function main() {
         METRICS_TOKEN: metricsToken,
       },
     };
-    const a = new Service({ ...shared, logFile: join(tmp, 'a.log') });
+    // The instance never killed is the one whose memory is judged: its inspector, on loopback,
+    // lets the soak run a full collection in it before each reading (lib/live-memory.mjs).
+    const inspectPort = await freePort();
+    const a = new Service({
+      ...shared,
+      logFile: join(tmp, 'a.log'),
+      nodeArgs: [`--inspect=127.0.0.1:${inspectPort}`],
+    });
     const key = await a.createApiKey('soak', 'admin');
     const b = new Service({ ...shared, logFile: join(tmp, 'b.log') });
     // One secret for both, so that either accepts what the other signed.
@@ -85,6 +93,7 @@ async function main() {
     await a.start();
     await b.start();
     const rss = new RssSampler([a, b], metricsToken);
+    const live = new LiveMemorySampler(a, inspectPort);
     const workload = new Workload({
       services: [a, b],
       key,
@@ -96,6 +105,7 @@ async function main() {
     await workload.run({ ops: opts.ops, minutes: opts.minutes });
     await workload.settle();
     const slopes = rss.stop();
+    const memory = await live.stop();
     const sql = await openSql({ url: db.url });
     let problems;
     try {
@@ -103,7 +113,7 @@ async function main() {
     } finally {
       await sql.close();
     }
-    verdict = { problems, slopes, workload };
+    verdict = { problems, slopes, memory, workload };
   } finally {
     await stopAll();
     await fixtures.close();
@@ -115,17 +125,24 @@ async function main() {
 }
 
 const RSS_SLOPE_LIMIT_MB_PER_MIN = 1;
+// Readings after the warm-up needed to judge a slope: a run of 10 minutes or more has them.
+const LEAST_READINGS_JUDGED = 6;
 const LABELS = { imports: 'JSON imports', bulk: 'bulk imports', kill: 'kills' };
 
-function report(opts, { problems, slopes, workload }) {
+function report(opts, { problems, slopes, memory, workload }) {
   const n = (x) => x.toLocaleString('en');
   const counts = Object.entries(workload.counts)
     .map(([name, count]) => `${n(count)} ${LABELS[name] ?? name}`)
     .join(', ');
-  // The first instance is never killed: its slope is the one judged (the other's restarts reset it).
-  const worst = slopes[0].slope;
-  if (worst > RSS_SLOPE_LIMIT_MB_PER_MIN) {
-    problems.push(`RSS grows by ${worst.toFixed(2)} MB/min after warm-up`);
+  // The first instance is never killed: its memory after each full collection is what is judged.
+  const judged = memory.samples - Math.floor(memory.samples / 3) >= LEAST_READINGS_JUDGED;
+  if (judged && memory.rssSlope > RSS_SLOPE_LIMIT_MB_PER_MIN) {
+    problems.push(`RSS after a full collection grows by ${memory.rssSlope.toFixed(2)} MB/min`);
+  }
+  if (judged && memory.heapSlope > RSS_SLOPE_LIMIT_MB_PER_MIN) {
+    problems.push(
+      `the heap after a full collection grows by ${memory.heapSlope.toFixed(2)} MB/min`,
+    );
   }
   for (const problem of problems.slice(0, 30)) console.log(`  ✗ ${problem}`);
   const clean = problems.length === 0;
@@ -139,7 +156,11 @@ function report(opts, { problems, slopes, workload }) {
       `${n(workload.leftovers ?? 0)} temporary files · ${n(workload.heldByCrash)} keys held by a kill · ` +
       `${n(workload.deletedUnanswered)} deletes a kill left unanswered · ` +
       `${n(workload.pendingAfterKill)} import rows pending after a kill · ` +
-      `${n(workload.unexpected)} unexpected answers · RSS slope ${slope} MB/min · heap slope ${heap} MB/min`,
+      `${n(workload.unexpected)} unexpected answers · ` +
+      (judged
+        ? `after full collections: RSS ${signed(memory.rssSlope)} MB/min, heap ${signed(memory.heapSlope)} MB/min`
+        : `memory not judged (${memory.samples} readings, ${memory.errors} failed: a run under 10 minutes is too short)`) +
+      ` · sampled between collections: RSS ${slope} MB/min, heap ${heap} MB/min`,
   );
   return clean ? 0 : 1;
 }

@@ -47,7 +47,7 @@ function append(series, pid, point) {
   return current;
 }
 
-function afterWarmUp(samples) {
+export function afterWarmUp(samples) {
   return samples.slice(Math.floor(samples.length / 3));
 }
 
@@ -66,8 +66,9 @@ async function heapUsed(url, token) {
   }
 }
 
-function slope(points) {
-  if (points.length < 5) return 0;
+/** MB per minute: a least-squares line through [minute, MB] points (0 with fewer than `least`). */
+export function slope(points, least = 5) {
+  if (points.length < least) return 0;
   const mx = points.reduce((s, [x]) => s + x, 0) / points.length;
   const my = points.reduce((s, [, y]) => s + y, 0) / points.length;
   let num = 0;
