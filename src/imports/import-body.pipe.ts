@@ -8,7 +8,7 @@ import {
 } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { AppError } from '../common/errors/app.error';
-import { refuseIfClientGone } from '../images/intake/client-gone';
+import { refuseIfClientGone } from '../common/http/client-gone';
 import { csvRecords } from './csv-rows';
 import { ImportFormat } from './entities/bulk-import.entity';
 import { csvRecordRow } from './import-row';

@@ -6,9 +6,9 @@ import type { Multipart, MultipartFile, MultipartValue } from '@fastify/multipar
 import type { ClassConstructor } from 'class-transformer';
 import type { FastifyRequest } from 'fastify';
 import { AppError } from '../../common/errors/app.error';
+import { refuseIfClientGone } from '../../common/http/client-gone';
 import { validateInput } from '../../common/http/validation';
 import { type UploadImageFieldsDto } from '../dto/upload-image.dto';
-import { refuseIfClientGone } from './client-gone';
 import { isNoRoom, RequestSpool, spoolWriteProblem } from './upload-spool';
 
 /** A file received in a multipart upload, spooled to a temporary file. */

@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import { AppError } from '../../common/errors/app.error';
+import { AppError } from '../errors/app.error';
 
 /**
  * Refuses a multipart request whose client left before its body could be read (during
