@@ -18,9 +18,11 @@ import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 /**
  * A client that vanishes at each stage of an upload or an import (issue 20 §1), on a real socket:
  * destroyed, or half-closed (a FIN, which Node's HTTP server takes as the end of the client: it
- * aborts the request and ends the connection, so nothing is answered either way). Before the body
- * is complete the request is dropped: no image row, no stored file. Once the body is in, the work
- * is not cancelled: it runs to its end, and exactly one complete image is kept, unanswered.
+ * aborts the request and ends the connection; before the body's end its parser refuses the
+ * request, answered 400 problem+json, and after it nothing is answered). Before the body is
+ * complete the request is dropped: no image row, no import, no stored file. Once the body is in,
+ * the work is not cancelled: it runs to its end, and exactly one complete image is kept,
+ * unanswered.
  * Either way no temporary file stays, the storage holds exactly the files of the rows, the gallery
  * keeps exactly one primary, and the service stays ready.
  */
@@ -55,6 +57,8 @@ describe('A client that disconnects', () => {
   let imagesOrigin: string;
   /** Requests the image server has started answering (it trickles its answers). */
   const served: string[] = [];
+  /** Requests the image server has answered whole: every byte handed to the connection. */
+  const sentWhole: string[] = [];
   const answers: { url: string; id: string; status: number; code?: string }[] = [];
   let port: number;
   let bearer: string;
@@ -73,8 +77,16 @@ describe('A client that disconnects', () => {
       .jpeg({ quality: 90 })
       .toBuffer();
     images = http.createServer((req, res) => {
-      served.push(req.url ?? '');
-      trickle(res, big, 10, 150);
+      const url = req.url ?? '';
+      served.push(url);
+      res.on('finish', () => sentWhole.push(url));
+      // /quick-… at once, as an image server on a fast link; anything else trickled.
+      if (url.startsWith('/quick-')) {
+        res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': big.length });
+        res.end(big);
+      } else {
+        trickle(res, big, 10, 150);
+      }
     });
     images.listen(0, '127.0.0.1');
     await once(images, 'listening');
@@ -446,37 +458,53 @@ describe('A client that disconnects', () => {
   });
 
   describe('of a stand-alone upload (POST /images)', () => {
-    it('in the middle of the file part: no image', async () => {
-      const request = standaloneUpload('Standalone mid-body');
-      const client = await start(request, Math.floor(request.body.length / 2));
-      await eventually(() => tempFiles().length > 0, 'the upload to be spooled');
-      client.destroy();
-      await client.closed;
-      await expectConsistent();
-      expect(await imageRows('title', 'Standalone mid-body')).toEqual([]);
-      expect(await answerTo('/api/v1/images')).toEqual({ status: 400, code: 'invalid_multipart' });
-      answers.length = 0;
-    });
+    // Every request here goes to the same URL: each test reads the answers of its own.
+    beforeEach(() => (answers.length = 0));
 
-    it('after the whole body, while the image is processed: one complete asset', async () => {
-      const request = standaloneUpload('Standalone processed');
-      const client = await start(request, request.body.length);
-      await untilSpooledWhole();
-      client.destroy();
-      expect(client.answer()).toBeUndefined();
-      await eventually(
-        async () => (await imageRows('title', 'Standalone processed')).length > 0,
-        'the asset to be kept',
-      );
-      await expectConsistent();
-      expect(await answerTo('/api/v1/images')).toEqual({ status: 201 });
-      const rows = await imageRows('title', 'Standalone processed');
-      expect(rows).toHaveLength(1);
-      expect(rows[0].product_id).toBeNull();
-      expect(storedBelow(`uploads/${rows[0].id}/`).length).toBe(
-        1 + Object.keys(rows[0].renditions).length,
-      );
-    });
+    it.each<Vanish>(['destroyed', 'half-closed'])(
+      'in the middle of the file part (%s): no image',
+      async (how) => {
+        const title = `Standalone mid-body, ${how}`;
+        const request = standaloneUpload(title);
+        const client = await start(request, Math.floor(request.body.length / 2));
+        await eventually(() => tempFiles().length > 0, 'the upload to be spooled');
+        vanish(client, how);
+        await client.closed;
+        expectAnswerTo(how, client);
+        await expectConsistent();
+        // No row; and the storage holds exactly the files of the rows (expectConsistent).
+        expect(await imageRows('title', title)).toEqual([]);
+        expect(await answerTo('/api/v1/images')).toEqual({
+          status: 400,
+          code: 'invalid_multipart',
+        });
+      },
+    );
+
+    it.each<Vanish>(['destroyed', 'half-closed'])(
+      'after the whole body, while the image is processed (%s): one complete asset',
+      async (how) => {
+        const title = `Standalone processed, ${how}`;
+        const request = standaloneUpload(title);
+        const client = await start(request, request.body.length);
+        await untilSpooledWhole();
+        vanish(client, how);
+        await client.closed;
+        expect(client.answer()).toBeUndefined();
+        await eventually(
+          async () => (await imageRows('title', title)).length > 0,
+          'the asset to be kept',
+        );
+        await expectConsistent();
+        expect(await answerTo('/api/v1/images')).toEqual({ status: 201 });
+        const rows = await imageRows('title', title);
+        expect(rows).toHaveLength(1);
+        expect(rows[0].product_id).toBeNull();
+        expect(storedBelow(`uploads/${rows[0].id}/`).length).toBe(
+          1 + Object.keys(rows[0].renditions).length,
+        );
+      },
+    );
   });
 
   describe('of an image import (PUT /products/:id/image)', () => {
@@ -516,6 +544,31 @@ describe('A client that disconnects', () => {
       );
       expect(original_filename).toBe(`slow-${productId}.jpg`);
     });
+
+    // The fetch is over, not guessed to be: the image server has sent the last byte, and the
+    // service has all of them in its spool. Processing a CMYK image of 24 megapixels follows.
+    it.each<Vanish>(['destroyed', 'half-closed'])(
+      'once the URL is fetched, while the image is processed (%s): one complete image',
+      async (how) => {
+        const productId = await newProduct();
+        const path = `/quick-${productId}.jpg`;
+        const request = jsonImport(productId, `${imagesOrigin}${path}`);
+        const client = await start(request, request.body.length);
+        await eventually(() => sentWhole.includes(path), 'the image server to send the image');
+        await untilSpooledWhole();
+        vanish(client, how);
+        await client.closed;
+        expect(client.answer()).toBeUndefined();
+        const image = await expectOneCompleteImage(productId);
+        expect(await answerTo(`/api/v1/products/${productId}/image`)).toEqual({ status: 200 });
+        const [{ original_filename }] = await ds.query<{ original_filename: string }[]>(
+          'SELECT original_filename FROM images WHERE id = $1',
+          [image.id],
+        );
+        expect(original_filename).toBe(`quick-${productId}.jpg`);
+        expect(served.filter((url) => url === path)).toEqual([path]);
+      },
+    );
 
     it('after the whole data URI, while the image is processed: one complete image', async () => {
       const productId = await newProduct();
@@ -569,17 +622,23 @@ describe('A client that disconnects', () => {
     const count = async (table: string) =>
       (await ds.query<{ n: number }[]>(`SELECT count(*)::int AS n FROM ${table}`))[0].n;
 
-    it.each([
-      ['a text/csv body', false],
-      ['a multipart CSV file', true],
-    ])('in the middle of %s: no import, no row, no job', async (_, form) => {
+    // Every request here goes to the same URL: each test reads the answers of its own.
+    beforeEach(() => (answers.length = 0));
+
+    it.each<[string, Vanish, boolean]>([
+      ['a text/csv body', 'destroyed', false],
+      ['a text/csv body', 'half-closed', false],
+      ['a multipart CSV file', 'destroyed', true],
+      ['a multipart CSV file', 'half-closed', true],
+    ])('in the middle of %s (%s): no import, no row, no job', async (_, how, form) => {
       const productId = await newProduct();
       const request = csvRequest(productId, form);
       const client = await start(request, Math.floor(request.body.length * 0.6));
       // Rows are stored in batches as they arrive: the import exists while its body does.
       await eventually(async () => (await count('import_rows')) > 0, 'rows to be stored');
-      client.destroy();
+      vanish(client, how);
       await client.closed;
+      expectAnswerTo(how, client);
       await eventually(async () => (await count('imports')) === 0, 'the import to be dropped');
       expect(await count('import_rows')).toBe(0);
       const [{ n: jobs }] = await ds.query<{ n: number }[]>(
@@ -589,7 +648,6 @@ describe('A client that disconnects', () => {
       expect(served.filter((url) => url.startsWith('/never-fetched'))).toEqual([]);
       await expectNoImage(productId);
       expect(await answerTo('/api/v1/imports')).toEqual({ status: 400, code: 'invalid_csv' });
-      answers.length = 0;
     });
 
     it('after the headers of a multipart CSV, before any body: no import, the handler ends', async () => {
@@ -601,7 +659,6 @@ describe('A client that disconnects', () => {
       expect(await count('imports')).toBe(0);
       expect(await count('import_rows')).toBe(0);
       await expectNoImage(productId);
-      answers.length = 0;
     });
   });
 });
