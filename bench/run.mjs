@@ -1,4 +1,5 @@
 // npm run bench [-- --short] [--db server|pglite] [--service-dir DIR] [--out DIR] [--only a,b]
+//   [--galleries N,N|none]
 // Starts the built service and its baselines on loopback, measures them side by side (see
 // bench/README.md), prints the table and writes JSON, Markdown and an SVG chart into --out.
 // Everything it starts is stopped by PID at the end, and its temporary directory and databases
@@ -44,6 +45,7 @@ function options() {
       'service-dir': { type: 'string', default: ROOT },
       out: { type: 'string', default: join(ROOT, 'bench-results') },
       only: { type: 'string' },
+      galleries: { type: 'string' },
       repeats: { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
       profile: { type: 'string' },
@@ -54,7 +56,7 @@ function options() {
     console.log(
       'npm run bench -- [--short] [--db server|pglite] [--service-dir DIR] [--out DIR] [--only ' +
         SCENARIOS.join(',') +
-        '] [--repeats N] [--log-level info] [--profile DIR]',
+        '] [--galleries N,N|none] [--repeats N] [--log-level info] [--profile DIR]',
     );
     process.exit(0);
   }
@@ -67,6 +69,8 @@ function options() {
   const only = values.only ? values.only.split(',') : SCENARIOS;
   for (const name of only)
     if (!SCENARIOS.includes(name)) throw new Error(`unknown scenario ${name}; one of ${SCENARIOS}`);
+  if (values.galleries === 'none' && only.includes('productLists'))
+    throw new Error('productLists lists the largest gallery: --galleries none leaves out none');
   return {
     short,
     db,
@@ -81,17 +85,23 @@ function options() {
     concurrencies: short ? [1, 4] : [1, 4, 16],
     connections: 8,
     seconds: short ? 1 : 3,
-    galleries: short
-      ? [
-          ['1,000', 1_000],
-          ['10,000', 10_000],
-        ]
-      : [
-          ['1,000', 1_000],
-          ['100,000', 100_000],
-        ],
+    galleries: gallerySizes(values.galleries ?? (short ? '1000,10000' : '1000,100000')),
     catalogue: short ? 10_000 : 100_000,
   };
+}
+
+/**
+ * The large galleries, besides the 10-image one: `1000,100000`, or `none` (only the 10-image
+ * gallery against its baseline, for a quick measure of the per-request cost).
+ */
+function gallerySizes(list) {
+  if (list === 'none') return [];
+  return list.split(',').map((text) => {
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 20)
+      throw new Error(`--galleries: ${text} is not a whole number of images, at least 20`);
+    return [n.toLocaleString('en'), n];
+  });
 }
 
 async function makeFixtures(log) {
@@ -169,7 +179,7 @@ async function createThroughApi(ctx) {
 
 /**
  * The bulk rows, with SQL: copies of the uploaded image fill the galleries, and two more
- * organisations get 10 and `opts.catalogue` products. On PGlite the service is stopped meanwhile
+ * organisations get 10 and `opts.catalogue` products (when the product lists are measured). On PGlite the service is stopped meanwhile
  * (one session), and the gallery baseline gets a copy of the database.
  */
 async function insertRows(ctx) {
@@ -193,13 +203,16 @@ async function insertRows(ctx) {
       await fillGallery(sql, { sourceId, productId, count: n, primary: true });
       ctx.galleries.push([label, productId, n]);
     }
-    await fillCatalogue(sql, { orgSlug: 'bench-small', count: 10, sourceId, imagesEach: 3 });
-    await fillCatalogue(sql, {
-      orgSlug: 'bench-catalogue',
-      count: opts.catalogue,
-      sourceId,
-      imagesEach: 1,
-    });
+    // The catalogues only the product lists read (the larger takes most of this step's time).
+    if (opts.only.includes('productLists')) {
+      await fillCatalogue(sql, { orgSlug: 'bench-small', count: 10, sourceId, imagesEach: 3 });
+      await fillCatalogue(sql, {
+        orgSlug: 'bench-catalogue',
+        count: opts.catalogue,
+        sourceId,
+        imagesEach: 1,
+      });
+    }
     await analyze(sql);
   } finally {
     await sql.close();

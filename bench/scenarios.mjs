@@ -241,6 +241,13 @@ const get =
     return result;
   };
 
+/** A run of `get` with the CPU time per request it cost the process `pid()` (`cpuMs`). */
+const withCpu = (run, pid) => async () => {
+  const cpu = cpuSeconds(pid());
+  const result = await run();
+  return { ...result, cpuMs: ((cpuSeconds(pid()) - cpu) * 1000) / Math.max(1, result.requests) };
+};
+
 /** GET `url` as JSON; anything but 200 means the bench cannot measure what it meant to. */
 async function getJson(url, headers) {
   const res = await fetch(url, { headers });
@@ -309,6 +316,10 @@ export async function galleries(ctx) {
     runners[`service ${label}`] = get(serviceUrl, ctx.auth.main, opts);
     runners[`baseline ${label}`] = get(baselineUrl, {}, opts);
   }
+  // The 10-image gallery's CPU time per request in each process (the database's not included):
+  // steadier than the rates on a machine shared with other work.
+  runners['service 10'] = withCpu(runners['service 10'], () => service.pid);
+  runners['baseline 10'] = withCpu(runners['baseline 10'], () => baselines.gallery.pid);
   // The 10-image gallery is measured first and is every other row's yardstick: one unmeasured run
   // of it first, so both servers' code is compiled (JIT) and their pools full before any figure.
   await runners['service 10']();
@@ -364,7 +375,15 @@ function galleryRows(ctx, m, cases) {
     ratios: pairwise(rps(s10), rps(m['baseline 10']), (s, b) => s / b),
     goal: { at: 'least', value: 0.6 },
     load: s10.map((x) => x.load),
+    details: {
+      serviceCpuMs: s10.map((x) => x.cpuMs),
+      baselineCpuMs: m['baseline 10'].map((x) => x.cpuMs),
+    },
   });
+  const cpu = (list) => median(list.map((x) => x.cpuMs)).toFixed(2);
+  ctx.log(
+    `gallery of 10: CPU per request ${cpu(s10)} ms, baseline ${cpu(m['baseline 10'])} ms (medians)`,
+  );
   for (const [label] of cases.slice(1)) {
     const s = m[`service ${label}`];
     const b = m[`baseline ${label}`];
