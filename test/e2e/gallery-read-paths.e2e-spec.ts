@@ -2,7 +2,8 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 import { Role } from '../../src/auth/roles';
 import { decodeId, encodeShortId } from '../../src/common/ids/short-id';
-import { decodeGalleryCursor } from '../../src/images/gallery/gallery-cursor';
+import { MAX_GALLERY_PAGE_DEPTH } from '../../src/images/dto/gallery.dto';
+import { decodeGalleryCursor, encodeGalleryCursor } from '../../src/images/gallery/gallery-cursor';
 import { GalleryRepository, type GalleryRange } from '../../src/images/gallery/gallery.repository';
 import { Product } from '../../src/products/entities/product.entity';
 import { ProductsRepository } from '../../src/products/products.repository';
@@ -142,6 +143,67 @@ describe('Gallery read paths', () => {
     expect(last.next_cursor).toBeNull();
   });
 
+  it('serves pages by number down to 1,000 images deep, and past that points to the cursor', async () => {
+    expect(MAX_GALLERY_PAGE_DEPTH).toBe(1_000);
+    const count = 1_030;
+    const p = await bulkGallery(count);
+    // The whole gallery by cursor, 100 a page: the display order every page below is part of.
+    const all: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const body: GalleryBody = await read(
+        p,
+        `per_page=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+      );
+      all.push(...body.items.map((i) => i.id));
+      cursor = body.next_cursor;
+    } while (cursor);
+    expect(all).toHaveLength(count);
+    expect(new Set(all).size).toBe(count);
+
+    // The deepest page by number each page size allows starts 1,000 images deep.
+    const ids = (body: GalleryBody) => body.items.map((i) => i.id);
+    const deepest = await read(p, 'page=101&per_page=10');
+    expect(deepest).toMatchObject({ page: 101, per_page: 10, total: count });
+    expect(ids(deepest)).toEqual(all.slice(1000, 1010));
+    expect(ids(await read(p, 'page=11&per_page=100'))).toEqual(all.slice(1000, 1030));
+    expect(ids(await read(p, 'page=3&per_page=500'))).toEqual(all.slice(1000, 1030));
+    expect(ids(await read(p, 'page=1001&per_page=1'))).toEqual(all.slice(1000, 1001));
+
+    // One page further is refused, whatever the page size, with what to do instead.
+    for (const [page, perPage] of [
+      [102, 10],
+      [12, 100],
+      [4, 500],
+      [1002, 1],
+      [100_000, 10],
+    ]) {
+      const res = await call(app, 'GET', `${base(p)}?page=${page}&per_page=${perPage}`, c.user);
+      expect({ page, perPage, status: res.statusCode }).toEqual({ page, perPage, status: 400 });
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      const problem = res.json<{ code: string; detail: string; errors: unknown[] }>();
+      expect(problem).toMatchObject({
+        type: 'urn:product-images:problem:page_too_deep',
+        status: 400,
+        code: 'page_too_deep',
+        errors: [{ field: 'page', message: expect.stringContaining('next_cursor') }],
+      });
+      expect(problem.detail).toContain(`page=${page}&per_page=${perPage}`);
+      expect(problem.detail).toContain('next_cursor');
+      expect(problem.detail).toContain('cursor parameter');
+    }
+
+    // The cursor the deepest page by number hands out reads on to the end, in the same order.
+    const beyond: string[] = [];
+    cursor = deepest.next_cursor;
+    while (cursor) {
+      const body: GalleryBody = await read(p, `per_page=10&cursor=${encodeURIComponent(cursor)}`);
+      beyond.push(...body.items.map((i) => i.id));
+      cursor = body.next_cursor;
+    }
+    expect(beyond).toEqual(all.slice(1010));
+  });
+
   it('answers 400 invalid_cursor for a cursor that is not one of ours', async () => {
     const p = await bulkGallery(3);
     const forged = Buffer.from(JSON.stringify([2, -1, 'x', 'y'])).toString('base64url');
@@ -178,15 +240,17 @@ describe('Gallery read paths', () => {
       const count = 100_000;
       const p = await bulkGallery(count);
       const productId = decodeId(p) as string;
-      const deep = await read(p, `page=${count / 10 - 1}&per_page=10`);
-      expect(deep.next_cursor).not.toBeNull();
-      const after = decodeGalleryCursor(deep.next_cursor as string);
-      const last = await read(p, `per_page=10&cursor=${deep.next_cursor}`);
+      const repository = app.get(GalleryRepository);
+      // The cursor a walk would reach at the last page: that of the image just before it (pages
+      // by number stop 1,000 images deep, and 10,000 reads by cursor would take too long here).
+      const [before] = await repository.readPage(productId, { offset: count - 11, limit: 1 });
+      const cursor = encodeGalleryCursor(before);
+      const after = decodeGalleryCursor(cursor);
+      const last = await read(p, `per_page=10&cursor=${cursor}`);
       expect(last.items).toHaveLength(10);
       expect(last.next_cursor).toBeNull();
       expect(last.total).toBe(count);
 
-      const repository = app.get(GalleryRepository);
       const ranges: Record<string, GalleryRange> = {
         first: { offset: 0, limit: 11 },
         deep: { after, offset: 0, limit: 11 },

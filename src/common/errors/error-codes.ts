@@ -67,6 +67,7 @@ export const ERROR_CODES = {
   malformed_url: { kind: 'invalid', title: 'The request URL is malformed' },
   invalid_id: { kind: 'invalid', title: 'The id is malformed' },
   invalid_cursor: { kind: 'invalid', title: 'The pagination cursor is invalid' },
+  page_too_deep: { kind: 'invalid', title: 'The page is too deep to read by number' },
   // Authentication and authorisation.
   authentication_required: { kind: 'unauthenticated', title: 'Authentication required' },
   invalid_token: { kind: 'unauthenticated', title: 'The bearer token is invalid or expired' },

@@ -10,15 +10,46 @@ import {
   MaxLength,
   Min,
 } from 'class-validator';
+import { Type } from 'class-transformer';
 import { Optional } from '../../common/http/validation';
-import { PageMetaDto, PageQuery } from '../../common/pagination/page.dto';
+import { MAX_PAGE, PageMetaDto, PageQuery } from '../../common/pagination/page.dto';
 import { ImageDto } from './image.dto';
 
 /**
- * A gallery page: 100 images by default, at most 500; by number (`page`) or, at any depth for the
- * cost of the first, after a `cursor`.
+ * How deep a gallery page by number may start: at most this many images before it
+ * (`(page - 1) × per_page`). An OFFSET makes the database step over every row before the page, so
+ * a deep page by number costs in proportion to its depth (223× a 10-image gallery's at 100,000
+ * images); a `cursor` reads any depth from the index for the cost of the first page.
+ */
+export const MAX_GALLERY_PAGE_DEPTH = 1_000;
+
+const PAGE_RULE = `page must be an integer from 1 to ${MAX_PAGE}`;
+
+/**
+ * A gallery page: 100 images by default, at most 500; by number (`page`, at most
+ * {@link MAX_GALLERY_PAGE_DEPTH} images deep) or, at any depth for the cost of the first, after a
+ * `cursor`.
  */
 export class GalleryQueryDto extends PageQuery({ defaultPerPage: 100, maxPerPage: 500 }) {
+  // PageQuery's `page`, its rules unchanged, with the gallery's depth limit in its description.
+  @ApiPropertyOptional({
+    type: 'integer',
+    minimum: 1,
+    maximum: MAX_PAGE,
+    default: 1,
+    description:
+      `1-based page number. A page by number starts at most ${MAX_GALLERY_PAGE_DEPTH} images ` +
+      `deep: \`(page - 1) × per_page\` above ${MAX_GALLERY_PAGE_DEPTH} is 400 \`page_too_deep\`. ` +
+      'To read further, follow `next_cursor` (pass it as `cursor`), which reads any depth as fast ' +
+      'as the first page.',
+  })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt({ message: PAGE_RULE })
+  @Min(1, { message: PAGE_RULE })
+  @Max(MAX_PAGE, { message: PAGE_RULE })
+  declare page: number;
+
   /** `next_cursor` of the previous page (then `page` is not used): any depth, as fast as page 1. */
   @IsOptional()
   @IsString()

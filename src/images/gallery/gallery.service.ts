@@ -6,11 +6,12 @@ import { decodeId } from '../../common/ids/short-id';
 import type { Product } from '../../products/entities/product.entity';
 import { ProductsService, type ProductRef } from '../../products/products.service';
 import { StorageDeletionsService } from '../../storage/storage-deletions.service';
-import type {
-  GalleryDto,
-  GalleryPageDto,
-  GalleryQueryDto,
-  UpdateImageDto,
+import {
+  MAX_GALLERY_PAGE_DEPTH,
+  type GalleryDto,
+  type GalleryPageDto,
+  type GalleryQueryDto,
+  type UpdateImageDto,
 } from '../dto/gallery.dto';
 import type { ImageDto } from '../dto/image.dto';
 import { ImagePurpose, type Image } from '../entities/image.entity';
@@ -72,15 +73,17 @@ export class GalleryService {
   ) {}
 
   /**
-   * A page of the gallery, by number or after a cursor (read from the index at any depth). Its
-   * total is the product's kept image count: nothing is counted per request.
+   * A page of the gallery, by number (at most {@link MAX_GALLERY_PAGE_DEPTH} images deep) or after
+   * a cursor (read from the index at any depth). Its total is the product's kept image count:
+   * nothing is counted per request.
    */
   async list(
     ctx: RequestContext,
     ref: ProductRef,
     query: GalleryQueryDto,
   ): Promise<GalleryPageDto> {
-    // Decoded first: a bad cursor is a 400 without a query.
+    // Checked first: a bad cursor or a page too deep is a 400 without a query.
+    if (query.cursor === undefined) checkPageDepth(query);
     const after = query.cursor === undefined ? undefined : decodeGalleryCursor(query.cursor);
     const product = await this.products.find(ctx, ref);
     const rows = await this.repository.readPage(product.id, {
@@ -351,6 +354,27 @@ export class GalleryService {
     if (!image) throw imageNotFound();
     return image;
   }
+}
+
+/**
+ * A page by number starts at most {@link MAX_GALLERY_PAGE_DEPTH} images deep: an OFFSET makes the
+ * database step over every row before it, a cursor does not (400 page_too_deep names it).
+ */
+function checkPageDepth(query: GalleryQueryDto): void {
+  if (query.offset <= MAX_GALLERY_PAGE_DEPTH) return;
+  throw new AppError(
+    'page_too_deep',
+    `A page by number starts at most ${MAX_GALLERY_PAGE_DEPTH} images deep; page=${query.page}&` +
+      `per_page=${query.per_page} starts ${query.offset} deep. To read further, follow ` +
+      'next_cursor: pass the next_cursor of a page as the cursor parameter, which reads any ' +
+      'depth as fast as the first page.',
+    [
+      {
+        field: 'page',
+        message: `(page - 1) × per_page must be at most ${MAX_GALLERY_PAGE_DEPTH}; follow next_cursor (cursor) to read further`,
+      },
+    ],
+  );
 }
 
 function imageNotFound(): AppError {

@@ -28,6 +28,7 @@ import {
   GalleryDto,
   GalleryPageDto,
   GalleryQueryDto,
+  MAX_GALLERY_PAGE_DEPTH,
   ReorderImagesDto,
   UpdateImageDto,
 } from '../dto/gallery.dto';
@@ -123,10 +124,11 @@ abstract class GalleryRoutes {
     description:
       'Primary first, then `priority` ascending, then newest first. `version` in the body and the ' +
       '`ETag` header name the gallery as read: send either back as `If-Match` when changing it. ' +
-      'Pages by `page`, or by `cursor` (`next_cursor` of the page before), which reads any page ' +
-      'as fast as the first.',
+      `Pages by \`page\` up to ${MAX_GALLERY_PAGE_DEPTH} images deep (deeper is 400 ` +
+      '`page_too_deep`), or by `cursor` (`next_cursor` of the page before), which reads any ' +
+      'page as fast as the first.',
   })
-  @ApiProblems(...PROBLEMS.validation, 'invalid_cursor')
+  @ApiProblems(...PROBLEMS.validation, 'invalid_cursor', 'page_too_deep')
   async listProductImages(
     @Ctx() ctx: RequestContext,
     @ProductParam() product: ProductRef,
