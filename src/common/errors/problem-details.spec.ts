@@ -1,6 +1,6 @@
 import { BadRequestException, HttpException, NotFoundException } from '@nestjs/common';
 import { DatabaseError } from 'pg';
-import { QueryFailedError } from 'typeorm';
+import { QueryFailedError, QueryRunnerAlreadyReleasedError } from 'typeorm';
 import { markDatabaseConnectionError } from '../../database/pg-errors';
 import { AppError } from './app.error';
 import { toProblem } from './problem-details';
@@ -130,6 +130,10 @@ describe(toProblem.name, () => {
       [
         "the database client's refused connection",
         markDatabaseConnectionError(socketError('ECONNREFUSED')),
+      ],
+      [
+        'the COMMIT of a transaction whose connection was killed (TypeORM released its runner)',
+        new QueryRunnerAlreadyReleasedError(),
       ],
       [
         'an error caused by one',
