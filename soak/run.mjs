@@ -1,10 +1,11 @@
 // npm run soak [-- --ops N | --minutes M] [--start S]
 // Two instances of the built service (SERVICE_ROLE=all) share one PostgreSQL database and one local
 // storage folder; mixed gallery work runs against both, with faults injected at random: clients
-// that vanish mid-upload, Idempotency-Key retries of answers that were lost, and an instance
-// SIGKILLed and restarted. The sequence comes from --start (printed), so a failing run can be
-// replayed. At the end the rows, the stored files and the temporary folders are checked against
-// each other, and one verdict line is printed; the exit status is non-zero unless it is clean.
+// that vanish mid-upload, Idempotency-Key retries of answers that were lost, an instance
+// SIGKILLed and restarted, and every database connection terminated (pg_terminate_backend). The
+// sequence comes from --start (printed), so a failing run can be replayed. At the end the rows,
+// the stored files and the temporary folders are checked against each other, and one verdict line
+// is printed; the exit status is non-zero unless it is clean.
 // Everything it starts is stopped by PID, and its folder and database removed, however it ends.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -100,6 +101,7 @@ async function main() {
       start: opts.start,
       fixtures,
       fixtureUrl,
+      databaseUrl: db.url,
     });
     await workload.prepare();
     await workload.run({ ops: opts.ops, minutes: opts.minutes });
@@ -127,7 +129,12 @@ async function main() {
 const RSS_SLOPE_LIMIT_MB_PER_MIN = 1;
 // Readings after the warm-up needed to judge a slope: a run of 10 minutes or more has them.
 const LEAST_READINGS_JUDGED = 6;
-const LABELS = { imports: 'JSON imports', bulk: 'bulk imports', kill: 'kills' };
+const LABELS = {
+  imports: 'JSON imports',
+  bulk: 'bulk imports',
+  kill: 'kills',
+  dbkill: 'database connection kills',
+};
 
 function report(opts, { problems, slopes, memory, workload }) {
   const n = (x) => x.toLocaleString('en');
@@ -156,6 +163,7 @@ function report(opts, { problems, slopes, memory, workload }) {
       `${n(workload.leftovers ?? 0)} temporary files · ${n(workload.heldByCrash)} keys held by a kill · ` +
       `${n(workload.deletedUnanswered)} deletes a kill left unanswered · ` +
       `${n(workload.pendingAfterKill)} import rows pending after a kill · ` +
+      `${n(workload.dbKillAnswers)} answers 503 database_unavailable after a connection kill · ` +
       `${n(workload.unexpected)} unexpected answers · ` +
       (judged
         ? `after full collections: RSS ${signed(memory.rssSlope)} MB/min, heap ${signed(memory.heapSlope)} MB/min`

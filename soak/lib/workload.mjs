@@ -1,10 +1,12 @@
 // The soak's operations, drawn from a pseudo-random sequence (mulberry32 of --start): uploads,
 // JSON imports, stand-alone uploads then attach, reorders (If-Match), primary changes, deletes, a
 // bulk import now and then; and faults: a client that vanishes mid-upload, an answer lost after
-// the request was sent and retried with its Idempotency-Key, an instance SIGKILLed and restarted.
+// the request was sent and retried with its Idempotency-Key, an instance SIGKILLed and restarted,
+// every database connection of both instances terminated at once (pg_terminate_backend).
 // What the service acknowledged (2xx) is remembered for the checks.
 import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { openSql } from '../../bench/lib/database.mjs';
 import { multipartBody } from '../../bench/lib/fixtures.mjs';
 
 const PRODUCTS = 6;
@@ -34,7 +36,10 @@ const OPERATIONS = [
   ['disconnects', 4],
   ['retries', 4],
   ['kill', 0.6],
+  ['dbkill', 0.6],
 ];
+/** How long after its connections were killed a 503 database_unavailable is that fault's answer. */
+const DB_KILL_ANSWER_MS = 10_000;
 const WEIGHT = OPERATIONS.reduce((s, [, w]) => s + w, 0);
 
 export class Workload {
@@ -59,10 +64,13 @@ export class Workload {
   heldByCrash = 0;
   /** Bulk import rows still pending at the end after a kill (their job's lease runs). */
   pendingAfterKill = 0;
+  /** When the database connections were last killed (performance.now()), and 503s that explains. */
+  lastDbKill = -Infinity;
+  dbKillAnswers = 0;
   serial = 0;
 
-  constructor({ services, key, start, fixtures, fixtureUrl }) {
-    Object.assign(this, { services, fixtures, fixtureUrl });
+  constructor({ services, key, start, fixtures, fixtureUrl, databaseUrl }) {
+    Object.assign(this, { services, fixtures, fixtureUrl, databaseUrl });
     this.headers = { 'x-api-key': key };
     this.next = sequence(start);
   }
@@ -90,8 +98,8 @@ export class Workload {
   async step() {
     let r = this.next() * WEIGHT;
     const [name] = OPERATIONS.find(([, w]) => (r -= w) < 0) ?? OPERATIONS[0];
-    // A kill is counted when it happens (at most one every 30 seconds).
-    if (name !== 'kill') this.counts[name] += 1;
+    // A kill is counted when it happens (at most one of each kind every 30 seconds).
+    if (name !== 'kill' && name !== 'dbkill') this.counts[name] += 1;
     const product = this.products[Math.floor(this.next() * PRODUCTS)];
     const service = this.pickService();
     if (!service) return sleep(100);
@@ -116,10 +124,21 @@ export class Workload {
 
   answered(name, res, ok) {
     if (res.status >= 200 && res.status < 300) return true;
+    if (this.databaseKillAnswer(res)) return false;
     if (!(EXPECTED.has(res.status) && ok)) {
       this.note(`${name}: ${res.status} ${JSON.stringify(res.body).slice(0, 200)}`);
     }
     return false;
+  }
+
+  /** A 503 database_unavailable within seconds of the connections being killed: the fault's. */
+  databaseKillAnswer(res) {
+    const explained =
+      res?.status === 503 &&
+      res.body?.code === 'database_unavailable' &&
+      performance.now() - this.lastDbKill < DB_KILL_ANSWER_MS;
+    if (explained) this.dbKillAnswers += 1;
+    return explained;
   }
 
   title(kind) {
@@ -247,6 +266,8 @@ export class Workload {
       null,
       service,
     );
+    // A 503 from a killed connection may come after the commit: the delete may have happened.
+    if (this.databaseKillAnswer(res)) return;
     this.unanswered.delete(image.id);
     if (this.answered('delete', res, true)) this.deleted.add(image.id);
   }
@@ -330,6 +351,10 @@ export class Workload {
       }).catch(() => null);
       const body = res ? await res.json().catch(() => null) : null;
       if (res?.status === 201) return this.acknowledge(body.id, title);
+      if (this.databaseKillAnswer(res && { status: res.status, body })) {
+        await sleep(200);
+        continue;
+      }
       if (res && res.status !== 409)
         return this.note(`retry: ${res.status} ${JSON.stringify(body)}`);
       await sleep(200);
@@ -364,6 +389,28 @@ export class Workload {
       await this.restart(service);
     } finally {
       this.killing = false;
+    }
+  }
+
+  /**
+   * Every database connection of both instances terminated at once, at most every 30 seconds:
+   * their pools must recover, what was in flight answer 503 database_unavailable (or succeed), and
+   * an upload cut this way leave no file (the checks at the end).
+   */
+  async dbkill() {
+    if (performance.now() - this.lastDbKill < 30_000) return;
+    this.lastDbKill = performance.now();
+    this.counts.dbkill += 1;
+    this.faults += 1;
+    const sql = await openSql({ url: this.databaseUrl });
+    try {
+      await sql.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+      );
+      this.lastDbKill = performance.now();
+    } finally {
+      await sql.close();
     }
   }
 
