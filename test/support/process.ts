@@ -88,10 +88,16 @@ export function startService(env: Record<string, string>, cwd: string): RunningS
   return { child, output: () => output, exit };
 }
 
+/**
+ * Polls `url` until it answers `status`. The default deadline is generous: the built service on a
+ * new embedded (PGlite) database took 28-50 s to be ready on this 2-core machine while other tests
+ * and a soak ran beside it (console-output.e2e missed a 30 s deadline so). A deadline, not a
+ * timing assertion: a service that is ready sooner is waited for no longer.
+ */
 export async function waitForStatus(
   url: string,
   status: number,
-  timeoutMs = 30_000,
+  timeoutMs = 90_000,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
