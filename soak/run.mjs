@@ -142,7 +142,7 @@ function report(opts, { problems, slopes, memory, workload }) {
     .map(([name, count]) => `${n(count)} ${LABELS[name] ?? name}`)
     .join(', ');
   // The first instance is never killed: its memory after each full collection is what is judged.
-  const judged = memory.samples - Math.floor(memory.samples / 3) >= LEAST_READINGS_JUDGED;
+  const judged = memory.readings >= LEAST_READINGS_JUDGED;
   if (judged && memory.rssSlope > RSS_SLOPE_LIMIT_MB_PER_MIN) {
     problems.push(`RSS after a full collection grows by ${memory.rssSlope.toFixed(2)} MB/min`);
   }
@@ -167,7 +167,7 @@ function report(opts, { problems, slopes, memory, workload }) {
       `${n(workload.unexpected)} unexpected answers · ` +
       (judged
         ? `after full collections: RSS ${signed(memory.rssSlope)} MB/min, heap ${signed(memory.heapSlope)} MB/min`
-        : `memory not judged (${memory.samples} readings, ${memory.errors} failed: a run under 10 minutes is too short)`) +
+        : `memory not judged (${memory.readings} readings after the warm-up, ${memory.errors} failed: a run under 10 minutes is too short)`) +
       ` · sampled between collections: RSS ${slope} MB/min, heap ${heap} MB/min`,
   );
   return clean ? 0 : 1;

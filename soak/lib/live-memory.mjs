@@ -17,13 +17,13 @@ const EVERY_MS = 60_000;
 
 export class LiveMemorySampler {
   /** `service`: an instance started with `--inspect=127.0.0.1:<inspectPort>`, never restarted. */
-  constructor(service, inspectPort, pidOf = () => service.pid) {
+  constructor(service, inspectPort) {
     this.samples = [];
     this.errors = 0;
     const sample = async () => {
       try {
         const heap = await collectAndMeasure(inspectPort);
-        const rss = rssBytes(pidOf());
+        const rss = rssBytes(service.pid);
         if (rss !== null) this.samples.push([performance.now() / 60_000, rss / 1e6, heap / 1e6]);
       } catch {
         this.errors += 1;
@@ -33,13 +33,16 @@ export class LiveMemorySampler {
     this.timer = setInterval(() => (this.running = sample()), EVERY_MS);
   }
 
-  /** Stops sampling; the slopes (MB/min) of RSS and of the heap after the first third. */
+  /**
+   * Stops sampling; the readings after the first third (the warm-up), how many failed, and the
+   * slopes (MB/min) of RSS and of the heap through those readings.
+   */
   async stop() {
     clearInterval(this.timer);
     await this.running;
     const after = afterWarmUp(this.samples);
     return {
-      samples: this.samples.length,
+      readings: after.length,
       errors: this.errors,
       rssSlope: slope(
         after.map(([t, rss]) => [t, rss]),
