@@ -510,6 +510,17 @@ describe('A client that disconnects', () => {
   describe('of an image import (PUT /products/:id/image)', () => {
     const dataUri = () => `data:image/jpeg;base64,${big.toString('base64')}`;
 
+    /** One complete image, named after the file the URL served, answered 200 to no one. */
+    async function expectImportedUnheard(productId: string, filename: string): Promise<void> {
+      const image = await expectOneCompleteImage(productId);
+      expect(await answerTo(`/api/v1/products/${productId}/image`)).toEqual({ status: 200 });
+      const [{ original_filename }] = await ds.query<{ original_filename: string }[]>(
+        'SELECT original_filename FROM images WHERE id = $1',
+        [image.id],
+      );
+      expect(original_filename).toBe(filename);
+    }
+
     it.each<Vanish>(['destroyed', 'half-closed'])(
       'in the middle of the data URI (%s): no image',
       async (how) => {
@@ -536,13 +547,7 @@ describe('A client that disconnects', () => {
       await eventually(() => served.includes(`/slow-${productId}.jpg`), 'the fetch to start');
       client.destroy();
       expect(client.answer()).toBeUndefined();
-      const image = await expectOneCompleteImage(productId);
-      expect(await answerTo(`/api/v1/products/${productId}/image`)).toEqual({ status: 200 });
-      const [{ original_filename }] = await ds.query<{ original_filename: string }[]>(
-        'SELECT original_filename FROM images WHERE id = $1',
-        [image.id],
-      );
-      expect(original_filename).toBe(`slow-${productId}.jpg`);
+      await expectImportedUnheard(productId, `slow-${productId}.jpg`);
     });
 
     // The fetch is over, not guessed to be: the image server has sent the last byte, and the
@@ -559,13 +564,7 @@ describe('A client that disconnects', () => {
         vanish(client, how);
         await client.closed;
         expect(client.answer()).toBeUndefined();
-        const image = await expectOneCompleteImage(productId);
-        expect(await answerTo(`/api/v1/products/${productId}/image`)).toEqual({ status: 200 });
-        const [{ original_filename }] = await ds.query<{ original_filename: string }[]>(
-          'SELECT original_filename FROM images WHERE id = $1',
-          [image.id],
-        );
-        expect(original_filename).toBe(`quick-${productId}.jpg`);
+        await expectImportedUnheard(productId, `quick-${productId}.jpg`);
         expect(served.filter((url) => url === path)).toEqual([path]);
       },
     );

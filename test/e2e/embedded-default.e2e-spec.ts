@@ -75,21 +75,6 @@ interface JobBody {
   data: Record<string, unknown> | null;
 }
 
-/** The failure codes a bulk-import row may end with, as the API documents them. */
-const ROW_CODES = [
-  'invalid_import_row',
-  'product_not_found',
-  'image_url_unreachable',
-  'unsupported_image_type',
-  'unsafe_svg',
-  'invalid_image',
-  'image_too_many_pixels',
-  'file_too_large',
-  'storage_unavailable',
-  'server_busy',
-  'internal_error',
-];
-
 /** The message of the service's start-up line (a JSON log line). */
 function startUpLine(output: string): string | undefined {
   const line = output.split('\n').find((l) => l.includes('"msg":"Listening on'));
@@ -310,9 +295,8 @@ describe('The embedded default (npm start with no database configured)', () => {
         `/api/v1/imports/${accepted.body.id}/rows`,
       );
       expect(listed.status).toBe(200);
-      for (const row of listed.body.items) {
-        if (row.status === 'ok') expect(row.image_id).toEqual(expect.any(String));
-        else expect(ROW_CODES).toContain(row.problem?.code);
+      for (const row of listed.body.items.filter((r) => r.status === 'ok')) {
+        expect(row.image_id).toEqual(expect.any(String));
       }
       expect(listed.body.items.map((r) => [r.row, r.status, r.problem?.code ?? null])).toEqual([
         [1, 'ok', null],
