@@ -309,6 +309,10 @@ export class EnvironmentVariables {
 
   @Transform(toBoolean)
   @IsBoolean({ message: 'must be true or false' })
+  DATABASE_PREPARED_STATEMENTS = true;
+
+  @Transform(toBoolean)
+  @IsBoolean({ message: 'must be true or false' })
   MIGRATIONS_RUN = true;
 
   /** Comma-separated origins allowed by CORS; empty disables CORS, `*` allows any origin. */

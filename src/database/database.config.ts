@@ -6,6 +6,7 @@ const DATABASE_SETTINGS = [
   'DATABASE_URL',
   'DATABASE_POOL_SIZE',
   'DATABASE_SSL',
+  'DATABASE_PREPARED_STATEMENTS',
   'MIGRATIONS_RUN',
   // Without DATABASE_URL, the embedded database lives below it.
   'DATA_DIR',

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { PreparedQueriesModule } from '../database/prepared-queries.module';
 import { IdempotencyModule } from '../idempotency/idempotency.module';
 import { JobsModule } from '../jobs/jobs.module';
 import { ProductsModule } from '../products/products.module';
@@ -63,7 +64,13 @@ import { ImageProcessor } from './processing/image-processor';
  * repository's `find…` returns the entity or null. SQL lives in the `*.repository.ts` files.
  */
 @Module({
-  imports: [ProductsModule, ConfiguredStorageModule, JobsModule, IdempotencyModule],
+  imports: [
+    ProductsModule,
+    ConfiguredStorageModule,
+    JobsModule,
+    IdempotencyModule,
+    PreparedQueriesModule,
+  ],
   controllers: [
     ProductGalleryController,
     ProductGalleryByGtinController,

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { PreparedQueriesModule } from '../database/prepared-queries.module';
 import {
   ProductByExternalIdController,
   ProductByGtinController,
@@ -10,6 +11,7 @@ import { ProductsRepository } from './products.repository';
 import { ProductsService } from './products.service';
 
 @Module({
+  imports: [PreparedQueriesModule],
   controllers: [
     ProductsController,
     ProductController,

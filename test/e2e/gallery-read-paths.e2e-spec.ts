@@ -37,6 +37,25 @@ interface PlanNode {
 
 const nodes = (plan: PlanNode): PlanNode[] => [plan, ...(plan.Plans ?? []).flatMap(nodes)];
 
+/** A page's plan reads IDX_images_gallery_order backwards, a page and one more row, no sort. */
+function expectIndexOrder(explained: unknown): void {
+  const all = nodes((explained as { Plan: PlanNode }[])[0].Plan);
+  expect(all.map((n) => n['Node Type'])).not.toContain('Sort');
+  expect(all.map((n) => n['Node Type'])).not.toContain('Incremental Sort');
+  const scan = all.find((n) => n['Index Name'] === 'IDX_images_gallery_order');
+  expect(scan).toMatchObject({ 'Node Type': 'Index Scan', 'Scan Direction': 'Backward' });
+  // Bounded: the scan reads a page (and one more), not the rows before it.
+  expect(scan?.['Actual Rows']).toBeLessThanOrEqual(11);
+}
+
+/** A value as an SQL literal, for EXECUTE's arguments (uuids, numbers, booleans, times). */
+const literal = (value: unknown): string =>
+  value instanceof Date
+    ? `'${value.toISOString()}'`
+    : typeof value === 'string'
+      ? `'${value}'`
+      : String(value);
+
 /**
  * The read paths of issue 17, section 3: the gallery's order is served by an index at every depth
  * (keyset pagination with a cursor, beside `page`), and its total is the product's kept count.
@@ -233,6 +252,22 @@ describe('Gallery read paths', () => {
     expect(after.json().code).toBe('invalid_api_key');
   });
 
+  /** `EXPLAIN ANALYZE` of `sql` prepared, with the plan PostgreSQL makes for any parameters. */
+  async function genericPlan(sql: string, params: unknown[]): Promise<unknown> {
+    const session = db.createQueryRunner();
+    try {
+      await session.query('SET plan_cache_mode = force_generic_plan');
+      await session.query(`PREPARE gallery_page AS ${sql}`);
+      const [{ 'QUERY PLAN': plan }] = await session.query(
+        `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE gallery_page(${params.map(literal).join(', ')})`,
+      );
+      return plan;
+    } finally {
+      await session.query('DEALLOCATE gallery_page; RESET plan_cache_mode').catch(() => undefined);
+      await session.release();
+    }
+  }
+
   // The planner's choice on the real server, with the rows of a large gallery in the table.
   (process.env.TEST_DATABASE_URL ? it : it.skip)(
     'reads the first and a deep keyset page of 100,000 images from the index, with no sort',
@@ -265,13 +300,10 @@ describe('Gallery read paths', () => {
           `EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`,
           params,
         );
-        const all = nodes((plan as { Plan: PlanNode }[])[0].Plan);
-        expect(all.map((n) => n['Node Type'])).not.toContain('Sort');
-        expect(all.map((n) => n['Node Type'])).not.toContain('Incremental Sort');
-        const scan = all.find((n) => n['Index Name'] === 'IDX_images_gallery_order');
-        expect(scan).toMatchObject({ 'Node Type': 'Index Scan', 'Scan Direction': 'Backward' });
-        // Bounded: the scan reads a page (and one more), not the rows before it.
-        expect(scan?.['Actual Rows']).toBeLessThanOrEqual(11);
+        expectIndexOrder(plan);
+        // The service runs these pages as prepared statements (PreparedQueries): their generic
+        // plan, made for any product and position, is the same index scan.
+        expectIndexOrder(await genericPlan(sql, params));
       }
     },
     120_000,

@@ -7,6 +7,7 @@ import {
 } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
 import type { RequestContext } from '../../auth/principal';
+import { PreparedQueries } from '../../database/prepared-queries';
 import { Image, ImageSource } from '../entities/image.entity';
 import type { GalleryPosition } from './gallery-cursor';
 
@@ -64,7 +65,10 @@ export interface GalleryRange {
  */
 @Injectable()
 export class GalleryRepository {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly prepared: PreparedQueries,
+  ) {}
 
   /** The page query's text for each kind of page (from an offset, after a cursor): built once. */
   private readonly pageSqlText = new Map<'offset' | 'after', string>();
@@ -75,14 +79,22 @@ export class GalleryRepository {
    * total is the product's kept image count. The SQL is TypeORM's, built once per kind of page,
    * and the rows become entities from the metadata: every gallery GET runs this, and building the
    * query and hydrating it through the query builder each time was the most CPU of its reads.
+   * Outside a transaction, a page without an OFFSET (the first, or one after a cursor) runs as a
+   * prepared statement (PreparedQueries): its text differs only by its LIMIT, so a few statements
+   * serve every client, where each OFFSET would prepare one more.
    */
   async readPage(
     productId: string,
     range: GalleryRange,
-    manager: EntityManager = this.dataSource.manager,
+    manager?: EntityManager,
   ): Promise<Image[]> {
     const [sql, parameters] = this.pageSql(productId, range, manager);
-    return hydrate(manager, await manager.query<Record<string, unknown>[]>(sql, parameters));
+    const unprepared =
+      manager ?? (range.after || range.offset === 0 ? undefined : this.dataSource.manager);
+    const rows = unprepared
+      ? await unprepared.query<Record<string, unknown>[]>(sql, parameters)
+      : await this.prepared.query(sql, parameters);
+    return hydrate(manager ?? this.dataSource.manager, rows);
   }
 
   /** The SQL and parameters {@link readPage} runs (its plan is tested: an index scan, no sort). */

@@ -1,0 +1,141 @@
+import { Client } from 'pg';
+import { QueryFailedError } from 'typeorm';
+import { isDatabaseConnectionLost } from '../../src/database/pg-errors';
+import {
+  MAX_PREPARED_STATEMENTS,
+  PreparedQueries,
+  preparedStatementName,
+} from '../../src/database/prepared-queries';
+import { PreparedQueriesModule } from '../../src/database/prepared-queries.module';
+import { terminateBackend } from '../support/db-faults';
+import { eventually } from '../support/eventually';
+import { startIntegrationModule, type IntegrationModule } from '../support/integration';
+import { AVAILABLE_BACKENDS } from '../support/test-database';
+
+const SUM = 'SELECT $1::int + $2::int AS sum';
+
+/** The backend running pg_sleep in the database of `url`, seen from a connection of the test's. */
+async function sleepingBackend(url: string | undefined): Promise<number | undefined> {
+  const admin = new Client({ connectionString: url });
+  await admin.connect();
+  try {
+    const { rows } = await admin.query<{ pid: number }>(
+      `SELECT pid FROM pg_stat_activity
+        WHERE datname = current_database() AND query LIKE 'SELECT pg_sleep%'`,
+    );
+    return rows[0]?.pid;
+  } finally {
+    await admin.end();
+  }
+}
+
+/**
+ * The hot reads as prepared statements, against the real server (and PGlite, where they run
+ * through TypeORM). One connection in the pool, so what the service prepared is what the test's
+ * own queries on that connection see in pg_prepared_statements.
+ */
+describe(PreparedQueries.name, () => {
+  describe.each(AVAILABLE_BACKENDS)('on %s', (backend) => {
+    let m: IntegrationModule;
+    let prepared: PreparedQueries;
+
+    /** The names of the statements prepared on the pool's one connection. */
+    const preparedNames = async (): Promise<string[]> =>
+      (
+        await m.dataSource.query<{ name: string }[]>(
+          'SELECT name FROM pg_prepared_statements ORDER BY name',
+        )
+      ).map((row) => row.name);
+
+    beforeAll(async () => {
+      m = await startIntegrationModule(backend, {
+        imports: [PreparedQueriesModule],
+        env: { DATABASE_POOL_SIZE: '1' },
+      });
+      prepared = m.get(PreparedQueries);
+    });
+    afterAll(() => m.close());
+
+    it('answers the rows TypeORM answers, prepared once on a server and not at all on PGlite', async () => {
+      expect(await prepared.query(SUM, [2, 3])).toEqual([{ sum: 5 }]);
+      expect(await prepared.query(SUM, [40, 2])).toEqual([{ sum: 42 }]);
+      expect(await prepared.query(SUM, [1, 1])).toEqual(await m.dataSource.query(SUM, [1, 1]));
+      expect(await preparedNames()).toEqual(
+        backend === 'postgres' ? [preparedStatementName(SUM)] : [],
+      );
+    });
+
+    it('fails as a TypeORM query fails, and the next query works', async () => {
+      const failure = await prepared.query('SELECT 1 / $1::int AS x', [0]).catch((e: unknown) => e);
+      expect(failure).toBeInstanceOf(QueryFailedError);
+      expect((failure as QueryFailedError).driverError).toMatchObject({ code: '22012' });
+      expect(isDatabaseConnectionLost(failure)).toBe(false);
+      expect(await prepared.query(SUM, [1, 2])).toEqual([{ sum: 3 }]);
+    });
+
+    if (backend !== 'postgres') return;
+
+    it('prepares again what DEALLOCATE or DISCARD ALL took from its connection', async () => {
+      await prepared.query(SUM, [1, 2]);
+      for (const reset of ['DEALLOCATE ALL', 'DISCARD ALL']) {
+        await m.dataSource.query(reset);
+        expect(await preparedNames()).toEqual([]);
+        expect(await prepared.query(SUM, [2, 2])).toEqual([{ sum: 4 }]);
+        expect(await preparedNames()).toEqual([preparedStatementName(SUM)]);
+      }
+    });
+
+    it('prepares again a statement whose result type a migration changed under it', async () => {
+      await m.dataSource.query('CREATE TABLE widths (width int)');
+      await m.dataSource.query('INSERT INTO widths VALUES (640)');
+      const read = 'SELECT width FROM widths LIMIT $1';
+      expect(await prepared.query(read, [1])).toEqual([{ width: 640 }]);
+      // int to text: the prepared plan's result type no longer holds ("cached plan must not
+      // change result type", 0A000).
+      await m.dataSource.query('ALTER TABLE widths ALTER width TYPE text');
+      expect(await prepared.query(read, [1])).toEqual([{ width: '640' }]);
+    });
+
+    it('answers a connection killed mid-query as lost, and the pool recovers', async () => {
+      const slow = prepared.query('SELECT pg_sleep($1::int) AS slept', [30]).catch((e) => e);
+      let pid: number | undefined;
+      await eventually(async () => {
+        pid = await sleepingBackend(m.db.env.DATABASE_URL);
+        return pid !== undefined;
+      }, 'the sleeping query');
+      expect(await terminateBackend(pid as number)).toBe(true);
+      const failure = await slow;
+      expect(failure).toBeInstanceOf(QueryFailedError);
+      expect(isDatabaseConnectionLost(failure)).toBe(true);
+      expect(await prepared.query(SUM, [5, 5])).toEqual([{ sum: 10 }]);
+    });
+
+    it(`prepares at most ${MAX_PREPARED_STATEMENTS} statements; others run unnamed`, async () => {
+      await m.dataSource.query('DEALLOCATE ALL');
+      const texts = Array.from(
+        { length: MAX_PREPARED_STATEMENTS + 20 },
+        (_, i) => `SELECT $1::int + ${i} AS n`,
+      );
+      for (const [i, text] of texts.entries()) {
+        expect(await prepared.query(text, [1])).toEqual([{ n: i + 1 }]);
+      }
+      // The texts run before (SUM and the others above) counted towards the bound.
+      expect((await preparedNames()).length).toBeLessThanOrEqual(MAX_PREPARED_STATEMENTS);
+      expect(await preparedNames()).not.toContain(preparedStatementName(texts.at(-1) as string));
+    });
+  });
+
+  it('prepares nothing when DATABASE_PREPARED_STATEMENTS is false', async () => {
+    if (!AVAILABLE_BACKENDS.includes('postgres')) return;
+    const m = await startIntegrationModule('postgres', {
+      imports: [PreparedQueriesModule],
+      env: { DATABASE_POOL_SIZE: '1', DATABASE_PREPARED_STATEMENTS: 'false' },
+    });
+    try {
+      expect(await m.get(PreparedQueries).query(SUM, [2, 3])).toEqual([{ sum: 5 }]);
+      expect(await m.dataSource.query('SELECT name FROM pg_prepared_statements')).toEqual([]);
+    } finally {
+      await m.close();
+    }
+  });
+});
