@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 import { Role } from '../../src/auth/roles';
@@ -276,6 +277,7 @@ describe('Gallery read paths', () => {
       const p = await bulkGallery(count);
       const productId = decodeId(p) as string;
       const repository = app.get(GalleryRepository);
+      const { organizationId } = await db.getRepository(Product).findOneByOrFail({ id: productId });
       // The cursor a walk would reach at the last page: that of the image just before it (pages
       // by number stop 1,000 images deep, and 10,000 reads by cursor would take too long here).
       const [before] = await repository.readPage(productId, { offset: count - 11, limit: 1 });
@@ -304,7 +306,19 @@ describe('Gallery read paths', () => {
         // The service runs these pages as prepared statements (PreparedQueries): their generic
         // plan, made for any product and position, is the same index scan.
         expectIndexOrder(await genericPlan(sql, params));
+        // A GET by product id reads the product and the page in one query: the same rows, the
+        // same scan (and the product's row by its primary key).
+        const read = await repository.readProductPage(organizationId, productId, range);
+        expect(read?.product).toEqual({ id: productId, imageCount: count, galleryVersion: 0 });
+        expect(read?.rows).toEqual(await repository.readPage(productId, range));
+        expectIndexOrder(
+          await genericPlan(...repository.productPageSql(organizationId, productId, range)),
+        );
       }
+      // Another organisation's product is not read.
+      expect(
+        await repository.readProductPage(randomUUID(), productId, ranges.first),
+      ).toBeUndefined();
     },
     120_000,
   );

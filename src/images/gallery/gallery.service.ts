@@ -18,7 +18,7 @@ import { ImagePurpose, type Image } from '../entities/image.entity';
 import { ImageFilesService } from '../image-files.service';
 import { ImagePresenter } from '../image-presenter';
 import { decodeGalleryCursor, encodeGalleryCursor } from './gallery-cursor';
-import { GalleryRepository } from './gallery.repository';
+import { GalleryRepository, type GalleryHead, type GalleryRange } from './gallery.repository';
 
 /** An image about to join a gallery: what the gallery decides is left out. */
 export type NewImage = Omit<
@@ -85,12 +85,8 @@ export class GalleryService {
     // Checked first: a bad cursor or a page too deep is a 400 without a query.
     if (query.cursor === undefined) checkPageDepth(query);
     const after = query.cursor === undefined ? undefined : decodeGalleryCursor(query.cursor);
-    const product = await this.products.find(ctx, ref);
-    const rows = await this.repository.readPage(product.id, {
-      after,
-      offset: query.offset,
-      limit: query.per_page + 1,
-    });
+    const range = { after, offset: query.offset, limit: query.per_page + 1 };
+    const { product, rows } = await this.productAndPage(ctx, ref, range);
     const images = rows.slice(0, query.per_page);
     const last = images[images.length - 1];
     return {
@@ -101,6 +97,24 @@ export class GalleryService {
       version: product.galleryVersion,
       next_cursor: rows.length > query.per_page && last ? encodeGalleryCursor(last) : null,
     };
+  }
+
+  /**
+   * The product and the rows of a page. By product id, from the first image or after a cursor
+   * (what clients read most), both come in one query; otherwise, or when that finds no product
+   * (then ProductsService answers product_not_found), the product is found first.
+   */
+  private async productAndPage(
+    ctx: RequestContext,
+    ref: ProductRef,
+    range: GalleryRange,
+  ): Promise<{ product: GalleryHead; rows: Image[] }> {
+    if ('id' in ref && (range.after || range.offset === 0)) {
+      const read = await this.repository.readProductPage(ctx.organizationId, ref.id, range);
+      if (read) return read;
+    }
+    const product = await this.products.find(ctx, ref);
+    return { product, rows: await this.repository.readPage(product.id, range) };
   }
 
   /** One image of the gallery, as the API shows it. */
