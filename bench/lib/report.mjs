@@ -74,12 +74,21 @@ export function table(rows) {
 
 const escape = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
-/** The log2 domain of the chart: powers of two around every ratio, range and goal, and 1. */
+/**
+ * The log2 domain of the chart: powers of two around every ratio, range and goal, and 1. A ratio
+ * of 0 (no RSS growth at all, say) has no logarithm: it is drawn at the domain's left edge, and
+ * left out here, where its -Infinity made the axis loop in chart() run without end (the bench ran
+ * out of memory after its last scenario).
+ */
 function domain(rows) {
-  const values = rows.flatMap((row) => [...range(row.ratios), row.goal?.value ?? 1, 1]);
+  const values = rows
+    .flatMap((row) => [...range(row.ratios), row.goal?.value ?? 1, 1])
+    .filter((v) => v > 0 && Number.isFinite(v));
   const lo = Math.floor(Math.log2(Math.min(...values)));
   const hi = Math.ceil(Math.log2(Math.max(...values)));
-  return [Math.min(lo, -1), Math.max(hi, 1)];
+  // Within 1/16× and 16×: a ratio near 0 (no RSS growth against the baseline's 116 MB) would
+  // otherwise squeeze every other bar into a few pixels; beyond, a bar ends at the edge.
+  return [Math.max(Math.min(lo, -1), -4), Math.min(Math.max(hi, 1), 4)];
 }
 
 /** A ratio's colour: its goal met (green), not met (red), or no ratio goal (grey). */
