@@ -38,9 +38,10 @@ export function preparedStatementName(text: string): string {
  * The hottest reads (a gallery page, a product by key: every gallery GET runs both) as named
  * prepared statements on a PostgreSQL server: the server parses and plans each once per connection
  * instead of on every request, and the query goes straight to node-postgres's pool instead of
- * through a TypeORM query runner. Together that took the 10-image gallery GET from 0.5× to 0.7× a
- * minimal Fastify + pg server sending the same two queries unnamed (bench/, the README's
- * Performance). A read inside a transaction keeps that transaction's EntityManager instead.
+ * through a TypeORM query runner. That took the 10-image gallery GET from about 0.5× to 0.6× a
+ * minimal Fastify + pg server sending the same two queries unnamed (bench/, gallery-only runs);
+ * reading the product with the page in one statement (GalleryRepository.readProductPage) took it
+ * to about 0.7×. A read inside a transaction keeps that transaction's EntityManager instead.
  *
  * TypeORM has no named statements, and node-postgres's own (`{ name, text, values }`) is what is
  * used here; this class only names them, bounds how many there are, and keeps what TypeORM's

@@ -108,7 +108,7 @@ export class GalleryRepository {
    * The organisation's product `productId` and a page of its gallery from the first image or after
    * a cursor, in one prepared query (see {@link productPageSql}); undefined when the organisation
    * has no such product. A gallery GET by product id costs one round trip to the database instead
-   * of two: its answer went from about 0.57 to 0.64 of the minimal server's rate (bench/).
+   * of two: its rate went from about 0.6 to about 0.7 of the minimal server's (bench/).
    */
   async readProductPage(
     organizationId: string,
