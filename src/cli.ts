@@ -1,3 +1,4 @@
+import './common/runtime/require-supported-node';
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { Module, type LoggerService } from '@nestjs/common';
