@@ -11,9 +11,6 @@ import { DATABASE_CONFIG, type DatabaseConfig } from './database.config';
  */
 export const MAX_PREPARED_STATEMENTS = 200;
 
-/** What TypeORM logs as a slow query (data-source.options.ts `maxQueryExecutionTime`). */
-const SLOW_QUERY_MS = 1000;
-
 /**
  * What PostgreSQL answers when a connection no longer holds a statement node-postgres prepared on
  * it: 26000, gone (someone ran DEALLOCATE or DISCARD ALL on it); 0A000, "cached plan must not change
@@ -82,8 +79,10 @@ export class PreparedQueries {
       // After a failure the connection is closed rather than reused, as node-postgres's own
       // pool.query does: whatever went wrong, no later request meets it.
       client?.release(failure);
+      // Logged slow past the DataSource's own threshold, as TypeORM's queries are.
       const ms = performance.now() - started;
-      if (ms > SLOW_QUERY_MS) this.dataSource.logger.logQuerySlow(Math.round(ms), text, values);
+      const slow = this.dataSource.options.maxQueryExecutionTime;
+      if (slow && ms > slow) this.dataSource.logger.logQuerySlow(Math.round(ms), text, values);
     }
   }
 

@@ -1,4 +1,3 @@
-import { Client } from 'pg';
 import { QueryFailedError } from 'typeorm';
 import { isDatabaseConnectionLost } from '../../src/database/pg-errors';
 import {
@@ -7,27 +6,11 @@ import {
   preparedStatementName,
 } from '../../src/database/prepared-queries';
 import { PreparedQueriesModule } from '../../src/database/prepared-queries.module';
-import { terminateBackend } from '../support/db-faults';
-import { eventually } from '../support/eventually';
+import { killMidTransaction } from '../support/db-faults';
 import { startIntegrationModule, type IntegrationModule } from '../support/integration';
 import { AVAILABLE_BACKENDS } from '../support/test-database';
 
 const SUM = 'SELECT $1::int + $2::int AS sum';
-
-/** The backend running pg_sleep in the database of `url`, seen from a connection of the test's. */
-async function sleepingBackend(url: string | undefined): Promise<number | undefined> {
-  const admin = new Client({ connectionString: url });
-  await admin.connect();
-  try {
-    const { rows } = await admin.query<{ pid: number }>(
-      `SELECT pid FROM pg_stat_activity
-        WHERE datname = current_database() AND query LIKE 'SELECT pg_sleep%'`,
-    );
-    return rows[0]?.pid;
-  } finally {
-    await admin.end();
-  }
-}
 
 /**
  * The hot reads as prepared statements, against the real server (and PGlite, where they run
@@ -97,16 +80,16 @@ describe(PreparedQueries.name, () => {
     });
 
     it('answers a connection killed mid-query as lost, and the pool recovers', async () => {
-      const slow = prepared.query('SELECT pg_sleep($1::int) AS slept', [30]).catch((e) => e);
-      let pid: number | undefined;
-      await eventually(async () => {
-        pid = await sleepingBackend(m.db.env.DATABASE_URL);
-        return pid !== undefined;
-      }, 'the sleeping query');
-      expect(await terminateBackend(pid as number)).toBe(true);
-      const failure = await slow;
-      expect(failure).toBeInstanceOf(QueryFailedError);
-      expect(isDatabaseConnectionLost(failure)).toBe(true);
+      await m.dataSource.query('CREATE TABLE held (n int)');
+      // The read waits on the test's lock, its connection busy, and that backend is killed.
+      const { outcome } = await killMidTransaction(
+        m.db.env.DATABASE_URL,
+        'LOCK TABLE held IN ACCESS EXCLUSIVE MODE',
+        /FROM held/,
+        () => prepared.query('SELECT n FROM held WHERE n > $1', [0]).catch((e: unknown) => e),
+      );
+      expect(outcome).toBeInstanceOf(QueryFailedError);
+      expect(isDatabaseConnectionLost(outcome)).toBe(true);
       expect(await prepared.query(SUM, [5, 5])).toEqual([{ sum: 10 }]);
     });
 
@@ -120,8 +103,10 @@ describe(PreparedQueries.name, () => {
         expect(await prepared.query(text, [1])).toEqual([{ n: i + 1 }]);
       }
       // The texts run before (SUM and the others above) counted towards the bound.
-      expect((await preparedNames()).length).toBeLessThanOrEqual(MAX_PREPARED_STATEMENTS);
-      expect(await preparedNames()).not.toContain(preparedStatementName(texts.at(-1) as string));
+      const names = await preparedNames();
+      expect(names).toContain(preparedStatementName(texts[0]));
+      expect(names.length).toBeLessThanOrEqual(MAX_PREPARED_STATEMENTS);
+      expect(names).not.toContain(preparedStatementName(texts.at(-1) as string));
     });
   });
 

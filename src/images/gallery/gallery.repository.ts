@@ -59,6 +59,15 @@ export interface GalleryRange {
   limit: number;
 }
 
+/**
+ * Whether a page is read from an OFFSET (by number, past the first): its query text carries the
+ * offset, so it is neither prepared (each offset would be one more statement) nor joined to its
+ * product. Pure.
+ */
+export function readsFromOffset(range: GalleryRange): boolean {
+  return !range.after && range.offset > 0;
+}
+
 /** What a gallery page needs of its product: its id, kept image count and gallery version. */
 export interface GalleryHead {
   id: string;
@@ -96,12 +105,12 @@ export class GalleryRepository {
     manager?: EntityManager,
   ): Promise<Image[]> {
     const [sql, parameters] = this.pageSql(productId, range, manager);
-    const unprepared =
-      manager ?? (range.after || range.offset === 0 ? undefined : this.dataSource.manager);
-    const rows = unprepared
-      ? await unprepared.query<Record<string, unknown>[]>(sql, parameters)
-      : await this.prepared.query(sql, parameters);
-    return hydrate(manager ?? this.dataSource.manager, rows);
+    const through = manager ?? this.dataSource.manager;
+    const rows =
+      manager || readsFromOffset(range)
+        ? await through.query<Record<string, unknown>[]>(sql, parameters)
+        : await this.prepared.query(sql, parameters);
+    return hydrate(through, rows);
   }
 
   /**
@@ -137,7 +146,7 @@ export class GalleryRepository {
     productId: string,
     range: GalleryRange,
   ): [string, unknown[]] {
-    if (!range.after && range.offset !== 0) throw new Error('a page from an offset is read alone');
+    if (readsFromOffset(range)) throw new Error('a page from an offset is read alone');
     const [page, parameters] = this.pageSql(productId, range);
     const sql =
       `SELECT "p"."image_count" AS "p_image_count", "p"."gallery_version" AS "p_gallery_version", ` +
@@ -159,7 +168,7 @@ export class GalleryRepository {
       this.pageSqlText.set(kind, text);
     }
     // As TypeORM writes them: numbers in the text (integers, validated before), OFFSET when not 0.
-    const offset = !range.after && range.offset > 0 ? ` OFFSET ${range.offset}` : '';
+    const offset = readsFromOffset(range) ? ` OFFSET ${range.offset}` : '';
     const sql = `${text} LIMIT ${Math.trunc(range.limit)}${offset}`;
     if (!range.after) return [sql, [productId]];
     const { isPrimary, priority, createdAt, id } = range.after;

@@ -18,7 +18,12 @@ import { ImagePurpose, type Image } from '../entities/image.entity';
 import { ImageFilesService } from '../image-files.service';
 import { ImagePresenter } from '../image-presenter';
 import { decodeGalleryCursor, encodeGalleryCursor } from './gallery-cursor';
-import { GalleryRepository, type GalleryHead, type GalleryRange } from './gallery.repository';
+import {
+  GalleryRepository,
+  readsFromOffset,
+  type GalleryHead,
+  type GalleryRange,
+} from './gallery.repository';
 
 /** An image about to join a gallery: what the gallery decides is left out. */
 export type NewImage = Omit<
@@ -109,7 +114,7 @@ export class GalleryService {
     ref: ProductRef,
     range: GalleryRange,
   ): Promise<{ product: GalleryHead; rows: Image[] }> {
-    if ('id' in ref && (range.after || range.offset === 0)) {
+    if ('id' in ref && !readsFromOffset(range)) {
       const read = await this.repository.readProductPage(ctx.organizationId, ref.id, range);
       if (read) return read;
     }
