@@ -81,7 +81,7 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
   ) {
     this.engine = createEngine(dataSource, !config.DATABASE_URL, `pis-${config.SERVICE_ROLE}`);
     this.engine.on('error', (error: unknown) =>
-      this.logger.error({ err: safeError(error) }, 'Job engine error'),
+      this.logger.error({ err: safeError(error), ...engineErrorQueue(error) }, 'Job engine error'),
     );
     // Counted at each scrape while the engine runs: the same numbers from every process.
     metrics.watchJobCounts(async () => (this.started ? counts.count(this.queueNames()) : []));
@@ -230,4 +230,10 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
       this.metrics.observeJob(definition.name, (performance.now() - started) / 1000, failed);
     }
   }
+}
+
+/** The queue pg-boss names with a worker's error (`{ ...error, queue, worker }`), if any. */
+function engineErrorQueue(error: unknown): { queue?: string } {
+  const queue = (error as { queue?: unknown } | null)?.queue;
+  return typeof queue === 'string' ? { queue } : {};
 }

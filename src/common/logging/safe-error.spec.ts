@@ -24,5 +24,23 @@ describe(safeError.name, () => {
 
   it('handles non-errors', () => {
     expect(safeError('boom')).toEqual({ name: 'string', message: 'boom' });
+    expect(safeError({ no: 'message' })).toEqual({ name: 'object', message: '[object Object]' });
+  });
+
+  it("reads an error's fields from the copy pg-boss reports a failed job's error as", () => {
+    const failure = Object.assign(new Error('connection terminated'), {
+      code: '57P01',
+      detail: 'Key (email)=(alice@example.com)',
+    });
+    // What pg-boss's manager emits: not an Error, and "[object Object]" as a string.
+    const reported = { ...failure, message: failure.message, stack: failure.stack, queue: 'q' };
+    const safe = safeError(reported);
+    expect(safe).toEqual({
+      name: 'Error',
+      message: 'connection terminated',
+      code: '57P01',
+      stack: failure.stack,
+    });
+    expect(JSON.stringify(safe)).not.toContain('alice@example.com');
   });
 });
