@@ -1566,7 +1566,10 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
           (await pendingDeletions(sds)).length === 0,
         'the sweep job to delete the expired upload and its files',
       );
-      expect(await sapp.get(JobQueue).getJob(UNATTACHED_IMAGE_SWEEP_QUEUE, id!)).toMatchObject({
+      // pg-boss marks the job completed after its handler returns, a moment after the deletions.
+      const job = () => sapp.get(JobQueue).getJob(UNATTACHED_IMAGE_SWEEP_QUEUE, id!);
+      await until(async () => (await job())?.state !== 'active', 'the sweep job to finish');
+      expect(await job()).toMatchObject({
         state: 'completed',
         output: { swept: 1 },
       });
