@@ -22,6 +22,7 @@ import {
   svgWithScript,
   truncatedJpeg,
 } from '../support/fixtures';
+import { eventually } from '../support/eventually';
 import { call, login, type Credential } from '../support/http';
 import { multipart, type FilePart } from '../support/multipart';
 import { pendingFileDeletions } from '../support/file-deletions';
@@ -71,15 +72,6 @@ const APP_ENV = {
   // Sweeps are driven by the tests (except in the scheduled test, which has its own app).
   UNATTACHED_IMAGE_SWEEP_CRON: 'off',
 };
-
-/** Waits until `check` holds, failing after `ms` with what was awaited. */
-async function until(check: () => Promise<boolean> | boolean, what: string, ms = 15_000) {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
   let t: TestApp;
@@ -188,7 +180,7 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
 
   /** Files are deleted by file-deletion jobs right after the commit: waits until they are done. */
   async function deletionsDone(source: DataSource = ds): Promise<void> {
-    await until(
+    await eventually(
       async () => (await pendingDeletions(source)).length === 0,
       'the queued file deletions to be done',
     );
@@ -212,7 +204,7 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
 
   async function expectNoTempFiles(): Promise<void> {
     // Temporary files go when the response has been sent (an onResponse hook).
-    await until(() => filesBelow(tmpDir).length === 0, 'the upload spool to empty', 5_000);
+    await eventually(() => filesBelow(tmpDir).length === 0, 'the upload spool to empty', 5_000);
     expect(filesBelow(join(mediaDir, '.tmp'))).toEqual([]);
   }
 
@@ -1559,7 +1551,7 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
       const rowOf = async (imageId: string) =>
         (await sds.query<unknown[]>('SELECT id FROM images WHERE id = $1', [uuidOf(imageId)]))
           .length;
-      await until(
+      await eventually(
         async () =>
           (await rowOf(doomed.id)) === 0 &&
           urlsOf(doomed).every((u) => !existsSync(storedPath(u, root))) &&
@@ -1568,7 +1560,7 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
       );
       // pg-boss marks the job completed after its handler returns, a moment after the deletions.
       const job = () => sapp.get(JobQueue).getJob(UNATTACHED_IMAGE_SWEEP_QUEUE, id!);
-      await until(async () => (await job())?.state !== 'active', 'the sweep job to finish');
+      await eventually(async () => (await job())?.state !== 'active', 'the sweep job to finish');
       expect(await job()).toMatchObject({
         state: 'completed',
         output: { swept: 1 },

@@ -1,6 +1,7 @@
 import { Injectable, Module, type OnModuleInit } from '@nestjs/common';
 import { JobQueue } from '../../src/jobs/job-queue.service';
 import { JobsModule } from '../../src/jobs/jobs.module';
+import { eventually } from '../support/eventually';
 import { startIntegrationModule, type IntegrationModule } from '../support/integration';
 
 /** A feature with one queue, as the service's own features define theirs. */
@@ -29,14 +30,6 @@ class Recorder implements OnModuleInit {
 @Module({ imports: [JobsModule], providers: [Recorder] })
 class RecorderModule {}
 
-async function eventually(check: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 const backends = [
   ...(process.env.TEST_DATABASE_URL ? (['postgres'] as const) : []),
   'pglite' as const,
@@ -62,8 +55,11 @@ describe.each(backends)(`${JobQueue.name} on %s`, (backend) => {
       jobs.send('record', { label: 'committed' }, { manager }),
     );
     jobs.wake('record');
-    await eventually(() => recorder.done.includes('committed'));
-    await eventually(async () => (await jobs.getJob('record', id!))?.state === 'completed');
+    await eventually(() => recorder.done.includes('committed'), 'the committed job to run');
+    await eventually(
+      async () => (await jobs.getJob('record', id!))?.state === 'completed',
+      'the job to be marked completed',
+    );
     const job = await jobs.getJob('record', id!);
     expect(job).toMatchObject({ state: 'completed', output: { label: 'committed', attempt: 1 } });
   });
@@ -81,16 +77,19 @@ describe.each(backends)(`${JobQueue.name} on %s`, (backend) => {
     // A later job runs, so the worker is alive and would have seen the first had it existed.
     await jobs.send('record', { label: 'after-rollback' });
     jobs.wake('record');
-    await eventually(() => recorder.done.includes('after-rollback'));
+    await eventually(() => recorder.done.includes('after-rollback'), 'the job after the rollback');
     expect(recorder.attempts.has('rolled-back')).toBe(false);
   });
 
   it('retries a failing job with back-off until it succeeds', async () => {
     const id = await jobs.send('record', { label: 'flaky', failTimes: 2 });
     jobs.wake('record');
-    await eventually(() => recorder.done.includes('flaky'), 30_000);
+    await eventually(() => recorder.done.includes('flaky'), 'the flaky job to succeed');
     expect(recorder.attempts.get('flaky')).toBe(3);
-    await eventually(async () => (await jobs.getJob('record', id!))?.state === 'completed');
+    await eventually(
+      async () => (await jobs.getJob('record', id!))?.state === 'completed',
+      'the job to be marked completed',
+    );
   });
 
   it('refuses to enqueue "atomically" outside a transaction, and to use an undefined queue', async () => {

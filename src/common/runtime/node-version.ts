@@ -3,7 +3,7 @@
  * prebuilt addon, loaded with the auth module, kills the process with a segmentation fault and no
  * message at all (seen on 20.20), so the entry points check first and say why they stop.
  */
-export const SUPPORTED_NODE = '22.12 or newer: 22, 24 or 26';
+const SUPPORTED_NODE = '22.12 or newer: 22, 24 or 26';
 
 /** Why `version` (`process.versions.node`, e.g. `20.20.2`) cannot run the service, if it cannot. Pure. */
 export function unsupportedNode(version: string): string | undefined {
