@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from 'preact/hooks';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import {
   deleteProductImage,
   getProduct,
@@ -66,11 +66,16 @@ export function Gallery({ productId }: { productId: string }) {
     direction: 'earlier' | 'later';
   }>();
 
+  // Reloads overlap (each finished upload of a drop starts one): only the latest one is shown, or
+  // an earlier one answering last would put back a gallery without the last upload.
+  const latestReload = useRef(0);
   const reload = useCallback(async () => {
+    const reloadNumber = ++latestReload.current;
     const [p, g] = await Promise.all([
       unwrap(getProduct({ path: { productId } })),
       loadGallery(productId),
     ]);
+    if (reloadNumber !== latestReload.current) return;
     setProduct(p);
     setGallery(g);
   }, [productId]);
