@@ -341,11 +341,13 @@ describe.each(DRIVERS)('Upload, gallery and delete on %s storage', (driver: Driv
     });
 
     it('reports the storage down on /health/ready, and up again when it recovers', async () => {
-      // A deletion still queued by an earlier test would take the failure meant for the probe.
-      await eventually(
-        async () => (await pendingFileDeletions(app.get(DataSource))).length === 0,
-        'earlier file deletions to finish',
-      );
+      // A queued file deletion would take the failure meant for the probe.
+      const deletionsDone = (what: string) =>
+        eventually(
+          async () => (await pendingFileDeletions(app.get(DataSource))).length === 0,
+          what,
+        );
+      await deletionsDone('earlier file deletions to finish');
       if (driver === 's3') {
         backend.faults!.failAfter(['HEAD'], 0);
       } else {
@@ -353,6 +355,8 @@ describe.each(DRIVERS)('Upload, gallery and delete on %s storage', (driver: Driv
         // ends that trust, so the probe asks again.
         backend.cloudinary!.failNext(1, 500);
         expect((await upload(await newProduct(), jpeg)).statusCode).toBe(502);
+        // The failed upload queues the deletion of what it may have written.
+        await deletionsDone('the file deletions of the failed upload');
         backend.cloudinary!.failNext(1, 500);
       }
       try {
