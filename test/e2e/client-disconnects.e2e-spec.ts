@@ -60,6 +60,8 @@ describe('A client that disconnects', () => {
   /** Requests the image server has answered whole: every byte handed to the connection. */
   const sentWhole: string[] = [];
   const answers: { url: string; id: string; status: number; code?: string }[] = [];
+  /** The URLs of the requests whose body the service has read to its end. */
+  const bodiesRead: string[] = [];
   let port: number;
   let bearer: string;
   /**
@@ -107,6 +109,12 @@ describe('A client that disconnects', () => {
       .addHook('onSend', async (request, reply, payload) => {
         const code = reply.statusCode >= 400 ? problemCode(payload) : undefined;
         answers.push({ url: request.url, id: request.id, status: reply.statusCode, code });
+      });
+    t.app
+      .getHttpAdapter()
+      .getInstance()
+      .addHook('onRequest', async (request) => {
+        request.raw.once('end', () => bodiesRead.push(request.url));
       });
     bearer = await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password);
     await t.app.listen({ port: 0, host: '127.0.0.1' });
@@ -241,10 +249,17 @@ describe('A client that disconnects', () => {
   }
 
   /**
-   * Until the image is in the spool whole: the service has read the body to its end, and goes on
-   * to process it. (A client that leaves before its body is read, even just after its last byte,
-   * is dropped with it: Node aborts a request whose connection ends before it was consumed.)
+   * Until the service has read the body to `url` to its end (its request emitted 'end'): it goes
+   * on to process the image. A client that leaves before its body is read, even just after its
+   * last byte, is dropped with it: Node aborts a request whose connection ends before it was
+   * consumed. The image whole in the spool is not enough: what follows it in the body (the JSON's
+   * `"}`, the multipart's closing boundary) can still be unread when the client leaves.
    */
+  async function untilBodyRead(url: string): Promise<void> {
+    await eventually(() => bodiesRead.includes(url), `the body to ${url} to be read to its end`);
+  }
+
+  /** Until the image an import fetched is in the spool whole. */
   async function untilSpooledWhole(): Promise<void> {
     const whole = () =>
       filesBelow(join(t.db.env.DATA_DIR, 'tmp')).some((file) => {
@@ -387,7 +402,7 @@ describe('A client that disconnects', () => {
         const productId = await newProduct();
         const request = upload(productId);
         const client = await start(request, request.body.length);
-        await untilSpooledWhole();
+        await untilBodyRead(`/api/v1/products/${productId}/images`);
         vanish(client, how);
         // A FIN ends the exchange for Node's server: it closes without an answer.
         await client.closed;
@@ -432,7 +447,7 @@ describe('A client that disconnects', () => {
       const productId = await newProduct();
       const first = upload(productId, 'First');
       const client = await start(first, first.body.length);
-      await untilSpooledWhole();
+      await untilBodyRead(`/api/v1/products/${productId}/images`);
       client.destroy();
       await expectOneCompleteImage(productId);
       const small = await sharp(big).resize(64).jpeg().toBuffer();
@@ -459,7 +474,10 @@ describe('A client that disconnects', () => {
 
   describe('of a stand-alone upload (POST /images)', () => {
     // Every request here goes to the same URL: each test reads the answers of its own.
-    beforeEach(() => (answers.length = 0));
+    beforeEach(() => {
+      answers.length = 0;
+      bodiesRead.length = 0;
+    });
 
     it.each<Vanish>(['destroyed', 'half-closed'])(
       'in the middle of the file part (%s): no image',
@@ -487,7 +505,7 @@ describe('A client that disconnects', () => {
         const title = `Standalone processed, ${how}`;
         const request = standaloneUpload(title);
         const client = await start(request, request.body.length);
-        await untilSpooledWhole();
+        await untilBodyRead('/api/v1/images');
         vanish(client, how);
         await client.closed;
         expect(client.answer()).toBeUndefined();
@@ -573,7 +591,7 @@ describe('A client that disconnects', () => {
       const productId = await newProduct();
       const request = jsonImport(productId, dataUri());
       const client = await start(request, request.body.length);
-      await untilSpooledWhole();
+      await untilBodyRead(`/api/v1/products/${productId}/image`);
       client.destroy();
       expect(client.answer()).toBeUndefined();
       await expectOneCompleteImage(productId);
