@@ -7,6 +7,7 @@ import { decodeId, encodeShortId } from '../../src/common/ids/short-id';
 import { JobQueue } from '../../src/jobs/job-queue.service';
 import { JobsModule } from '../../src/jobs/jobs.module';
 import { addUser, otherOrganisationAdmin } from '../support/accounts';
+import { eventuallyRead } from '../support/eventually';
 import { call, login, type Credential } from '../support/http';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 
@@ -76,20 +77,6 @@ interface ListedJob {
   error: string | null;
 }
 
-async function eventually<T>(
-  read: () => Promise<T>,
-  done: (value: T) => boolean,
-  ms = 30_000,
-): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > until) throw new Error(`not reached in time; last: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 describe('Jobs for admins (/api/v1/jobs)', () => {
   let t: TestApp;
   let app: NestFastifyApplication;
@@ -123,9 +110,10 @@ describe('Jobs for admins (/api/v1/jobs)', () => {
 
   it('lists a job that failed for good under ?state=failed, with its error message only', async () => {
     const id = await queue(FLAKY, { label: 'first' });
-    await eventually(
+    await eventuallyRead(
       () => stateOf(id),
       (job) => job.state === 'failed',
+      'the job to fail',
     );
 
     const res = await get(`/api/v1/jobs?state=failed&queue=${FLAKY}`);
@@ -164,9 +152,10 @@ describe('Jobs for admins (/api/v1/jobs)', () => {
       });
 
       const id = await queue(QUERY, { statement });
-      const job = await eventually(
+      const job = await eventuallyRead(
         () => stateOf(id),
         (j) => j.state === 'failed',
+        'the job to fail',
       );
       const [code, message] =
         statement === 'a malformed value'
@@ -199,9 +188,10 @@ describe('Jobs for admins (/api/v1/jobs)', () => {
 
   it('shows one job by its id or UUID; an unknown id is 404 job_not_found, a malformed one 400', async () => {
     const id = await queue(FLAKY, { label: 'shown' });
-    const job = await eventually(
+    const job = await eventuallyRead(
       () => stateOf(id),
       (j) => j.state === 'failed',
+      'the job to fail',
     );
     expect(job).toMatchObject({ id, queue: FLAKY, error: 'shown fails on purpose' });
     expect((await get(`/api/v1/jobs/${decodeId(id)}`)).json()).toEqual(job);
@@ -217,9 +207,10 @@ describe('Jobs for admins (/api/v1/jobs)', () => {
 
   it('retries a failed job: 202 with the job back in its queue, which then runs again', async () => {
     const id = await queue(FLAKY, { label: 'retried' });
-    await eventually(
+    await eventuallyRead(
       () => stateOf(id),
       (job) => job.state === 'failed',
+      'the job to fail',
     );
 
     const res = await call(app, 'POST', `/api/v1/jobs/${id}/retry`, c.admin);
@@ -228,9 +219,10 @@ describe('Jobs for admins (/api/v1/jobs)', () => {
     // Back in the queue: waiting, or already taken by this process's worker.
     expect(['retry', 'active', 'completed']).toContain(res.json().state);
 
-    const done = await eventually(
+    const done = await eventuallyRead(
       () => stateOf(id),
       (job) => job.state === 'completed',
+      'the job to complete',
     );
     expect(done).toMatchObject({ retry_count: 1, error: null, completed_at: expect.any(String) });
     expect((await get(`/api/v1/jobs?state=failed&queue=${FLAKY}`)).json().items).not.toContainEqual(
@@ -240,9 +232,10 @@ describe('Jobs for admins (/api/v1/jobs)', () => {
 
   it('refuses to retry a job that is not failed: 409 job_not_failed; an unknown one is 404', async () => {
     const id = await queue(STEADY, {});
-    await eventually(
+    await eventuallyRead(
       () => stateOf(id),
       (job) => job.state === 'completed',
+      'the job to complete',
     );
     const res = await call(app, 'POST', `/api/v1/jobs/${id}/retry`, c.admin);
     expect(res.statusCode).toBe(409);

@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import { createApp } from '../../src/app.factory';
 import { decodeId } from '../../src/common/ids/short-id';
 import { RenditionMaker } from '../../src/images/renditions/rendition-maker.service';
+import { eventuallyRead } from '../support/eventually';
 import { noisyPng, solidJpeg } from '../support/fixtures';
 import { call, login, type Credential } from '../support/http';
 import { multipart } from '../support/multipart';
@@ -67,20 +68,6 @@ function expectedSize(
   if (name !== 'wide') return { width, height };
   const scale = Math.min(1, width / image.width, height / image.height);
   return { width: Math.round(image.width * scale), height: Math.round(image.height * scale) };
-}
-
-async function eventually<T>(
-  read: () => Promise<T>,
-  done: (value: T) => boolean,
-  ms = 60_000,
-): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > until) throw new Error(`not reached in time: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
 }
 
 describe.each(DRIVERS)('Re-making renditions on %s storage', (driver: Driver) => {
@@ -210,9 +197,11 @@ describe.each(DRIVERS)('Re-making renditions on %s storage', (driver: Driver) =>
     expect(list.statusCode).toBe(200);
     const [started] = list.json<{ items: Run[] }>().items;
     expect(started).toMatchObject({ presets: AFTER_SIGNATURE, trigger: 'start-up' });
-    const run = await eventually(
+    const run = await eventuallyRead(
       () => progress(started.id),
       (r) => r.state === 'completed',
+      'the run to complete',
+      60_000,
     );
     expect(run).toMatchObject({ total: 3, done: 3, failed: 0 });
     expect(run.finished_at).not.toBeNull();
@@ -220,18 +209,22 @@ describe.each(DRIVERS)('Re-making renditions on %s storage', (driver: Driver) =>
     // While a run for these presets is under way or not, asking again starts nothing to do.
     const again = await call(api(), 'POST', '/api/v1/renditions/rebuilds', admin);
     expect(again.statusCode).toBe(202);
-    const second = await eventually(
+    const second = await eventuallyRead(
       () => progress(again.json<Run>().id),
       (r) => r.state === 'completed',
+      'the run to complete',
+      60_000,
     );
     expect(second).toMatchObject({ trigger: 'admin', total: 0, done: 0, failed: 0 });
 
     // Every old rendition file is deleted (in the background, after the swap); originals stay.
     const newKeys = await namedKeys();
     const released = oldKeys.filter((key) => !newKeys.includes(key));
-    await eventually(
+    await eventuallyRead(
       async () => stored(),
       (keys) => released.every((key) => !keys.includes(key)),
+      'the released files to be deleted',
+      60_000,
     );
     if (driver === 'cloudinary') {
       // Renditions are transformations of the original: only the originals were ever stored.
@@ -283,9 +276,11 @@ describe.each(DRIVERS)('Re-making renditions on %s storage', (driver: Driver) =>
     await stop();
     // Back to the first presets: the images above are re-made with them first.
     await start(BEFORE);
-    await eventually(
+    await eventuallyRead(
       () => latestRun(),
       (r) => r.presets !== AFTER_SIGNATURE && r.state === 'completed',
+      'a run of the new presets to complete',
+      60_000,
     );
     const productId = await newProduct('Chair');
     const image = await upload(productId, await solidJpeg(320, 240), 'image/jpeg');
@@ -323,9 +318,11 @@ describe.each(DRIVERS)('Re-making renditions on %s storage', (driver: Driver) =>
       release();
       const run = await latestRun();
       expect(run.presets).toBe(AFTER_SIGNATURE);
-      const done = await eventually(
+      const done = await eventuallyRead(
         () => progress(run.id),
         (r) => r.state === 'completed',
+        'the run to complete',
+        60_000,
       );
       expect(done).toMatchObject({ total: 4, done: 4, failed: 0 });
     } finally {
@@ -333,9 +330,11 @@ describe.each(DRIVERS)('Re-making renditions on %s storage', (driver: Driver) =>
       held.mockRestore();
     }
     // Neither the old files nor the new ones outlive the image.
-    await eventually(
+    await eventuallyRead(
       async () => stored().filter((key) => key.includes(id)),
       (keys) => keys.length === 0,
+      "the image's files to be deleted",
+      60_000,
     );
   });
   it('marks images stored before presets were recorded, re-making only those that differ', async () => {
@@ -353,9 +352,11 @@ describe.each(DRIVERS)('Re-making renditions on %s storage', (driver: Driver) =>
 
     await start(AFTER);
 
-    const run = await eventually(
+    const run = await eventuallyRead(
       () => latestRun(),
       (r) => r.trigger === 'start-up' && r.state === 'completed',
+      'the start-up run to complete',
+      60_000,
     );
     expect(run).toMatchObject({ presets: AFTER_SIGNATURE, total: 1, done: 1, failed: 0 });
     const rows = await api()

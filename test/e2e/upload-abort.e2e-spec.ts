@@ -2,19 +2,11 @@ import { existsSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { filesBelow } from '../support/accounts';
+import { eventually } from '../support/eventually';
 import { call, login } from '../support/http';
 import { startTestApp, TEST_ADMIN } from '../support/test-app';
 import { createTestDatabase } from '../support/test-database';
 import { createApp } from '../../src/app.factory';
-
-async function waitFor(check: () => boolean, timeoutMs = 5000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (check()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return check();
-}
 
 describe('A client that aborts an upload', () => {
   it('leaves no temporary file, no stored file and no row', async () => {
@@ -42,10 +34,10 @@ describe('A client that aborts an upload', () => {
       );
       socket.write(Buffer.alloc(256 * 1024, 0xff));
       // The server is spooling the file: then the client goes away mid-body.
-      expect(await waitFor(() => filesBelow(tmpDir).length > 0)).toBe(true);
+      await eventually(() => filesBelow(tmpDir).length > 0, 'the upload to be spooled');
       socket.destroy();
 
-      expect(await waitFor(() => filesBelow(tmpDir).length === 0)).toBe(true);
+      await eventually(() => filesBelow(tmpDir).length === 0, 'the spooled file to be removed');
       const images = (
         await call(t.app, 'GET', `/api/v1/products/${product.id}`, { bearer: token })
       ).json();

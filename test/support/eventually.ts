@@ -8,9 +8,28 @@ export async function eventually(
   what = 'the expected outcome',
   ms = 30_000,
 ): Promise<void> {
+  await eventuallyRead(check, (holds) => holds, what, ms);
+}
+
+/**
+ * Reads a value every 50 ms until `done` holds for it, and returns that value (a job's state, a
+ * run's progress), to be asserted on. Fails after `ms`, naming what was awaited and what was read
+ * last.
+ */
+export async function eventuallyRead<T>(
+  read: () => T | Promise<T>,
+  done: (value: T) => boolean,
+  what = 'the expected outcome',
+  ms = 30_000,
+): Promise<T> {
   const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline) {
+      const last = typeof value === 'boolean' ? '' : `; read last: ${JSON.stringify(value)}`;
+      throw new Error(`gave up waiting for ${what}${last}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
