@@ -20,6 +20,7 @@ import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 
 const PROBLEM = /^application\/problem\+json/;
 const NUL_MESSAGE = 'must not contain the NUL character (U+0000)';
+const SURROGATE_MESSAGE = 'must be well-formed Unicode: no lone surrogate (U+D800 to U+DFFF)';
 const DEPTH_MESSAGE = `is nested more than ${MAX_JSON_DEPTH} levels deep`;
 const GTIN = '4006381333931';
 
@@ -256,6 +257,42 @@ describe('Hostile input: 400 problem+json, never 500, nothing created', () => {
       expect(res.statusCode).toBe(200);
       const media = await call(app, 'GET', '/media/a%00.jpg?x=%00');
       expectRefused(media, 404, 'media_not_found');
+    });
+  });
+
+  describe('a lone surrogate (half of a UTF-16 pair, "\\ud800" in JSON)', () => {
+    it('in any JSON string: 400 validation_failed naming the field, never stored as U+FFFD', async () => {
+      const before = await counts();
+      for (const [route, method, url, as, field] of jsonRoutes()) {
+        const value = field === 'image_ids' ? [imageId, 'x\ud800'] : 'Sho\udc00e';
+        const res = await call(app, method, url, as, bodyWith(route, field, value));
+        const errors = expectRefused(res, 400, 'validation_failed');
+        const expected = field === 'image_ids' ? 'image_ids.1' : field;
+        expect({ route, errors }).toEqual({
+          route,
+          errors: [{ field: expected, message: SURROGATE_MESSAGE }],
+        });
+      }
+      expect(await counts()).toEqual(before);
+    });
+
+    it('in an email, before the session (login) and after it (a new user): 400, not a 500', async () => {
+      // class-validator's IsEmail throws URIError on such a string: it must never reach it.
+      for (const email of ['\ud800@example.com', 'a@exa\udfffmple.com']) {
+        const login = await call(app, 'POST', '/api/v1/auth/login', undefined, {
+          email,
+          password: TEST_ADMIN.password,
+        });
+        expect(expectRefused(login, 400, 'validation_failed')).toEqual([
+          { field: 'email', message: SURROGATE_MESSAGE },
+        ]);
+        const user = await call(app, 'POST', '/api/v1/users', admin, {
+          ...bodyWith('create user', 'email', email),
+        });
+        expect(expectRefused(user, 400, 'validation_failed')).toEqual([
+          { field: 'email', message: SURROGATE_MESSAGE },
+        ]);
+      }
     });
   });
 

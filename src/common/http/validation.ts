@@ -2,7 +2,7 @@ import { ValidationPipe, type ArgumentMetadata } from '@nestjs/common';
 import { plainToInstance, type ClassConstructor } from 'class-transformer';
 import { ValidateIf, validateSync, type ValidationError } from 'class-validator';
 import { AppError, type FieldError } from '../errors/app.error';
-import { nulCharacterErrors } from './nul-characters';
+import { unstorableCharacterErrors } from './unstorable-characters';
 import { readPlainQuery } from './plain-query';
 
 /** What a field that is left out but required says, whatever its rules. */
@@ -53,28 +53,34 @@ export function validationError(errors: ValidationError[]): AppError {
   return new AppError('validation_failed', `Invalid value for: ${fields}.`, fieldErrors);
 }
 
-/** 400 validation_failed for each field holding a NUL character, if any does. */
-export function assertNoNulCharacters(value: unknown, root = ''): void {
-  const errors = nulCharacterErrors(value, root);
+/**
+ * 400 validation_failed for each field holding a NUL character or a lone surrogate, if any does.
+ */
+export function assertStorableText(value: unknown, root = ''): void {
+  const errors = unstorableCharacterErrors(value, root);
   if (errors.length === 0) return;
   const fields = [...new Set(errors.map((e) => e.field))].join(', ');
-  throw new AppError('validation_failed', `NUL characters are not allowed in: ${fields}.`, errors);
+  throw new AppError(
+    'validation_failed',
+    `NUL characters and lone surrogates are not allowed in: ${fields}.`,
+    errors,
+  );
 }
 
 const OPTIONS = { whitelist: true, forbidNonWhitelisted: true } as const;
 
 /**
  * The global pipe: unknown properties are rejected, values are transformed to DTO types, and no
- * body or query value may hold a NUL character, whatever its DTO says (a route's own rules cannot
- * forget it). Path parameters are left to their parsers (ids, GTINs, storage keys), each of which
- * refuses a NUL with its own code; custom decorators carry the request, not input. A query of
+ * body or query value may hold a NUL character or a lone surrogate, whatever its DTO says (a
+ * route's own rules cannot forget it). Path parameters are left to their parsers (ids, GTINs,
+ * storage keys), each of which refuses a NUL with its own code; custom decorators carry the request, not input. A query of
  * plain rules whose values plainly pass them is read directly (plain-query.ts), to the same DTO.
  */
 class AppValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
     if (metadata.type === 'body' || metadata.type === 'query') {
       const root = metadata.data ?? (typeof value === 'string' ? metadata.type : '');
-      assertNoNulCharacters(value, root);
+      assertStorableText(value, root);
     }
     if (metadata.type === 'query' && metadata.data === undefined) {
       const read = readPlainQuery(metadata.metatype, value);
@@ -96,10 +102,10 @@ export function createValidationPipe(): ValidationPipe {
 
 /**
  * The same rules for values that do not arrive as a JSON body (multipart fields), NUL characters
- * included.
+ * and lone surrogates included.
  */
 export function validateInput<T extends object>(type: ClassConstructor<T>, plain: object): T {
-  assertNoNulCharacters(plain);
+  assertStorableText(plain);
   const instance = plainToInstance(type, plain);
   const errors = validateSync(instance, OPTIONS);
   if (errors.length > 0) throw validationError(errors);
