@@ -1,4 +1,4 @@
-import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { finished, pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
 import { CsvError, parse } from 'csv-parse';
 import { AppError } from '../common/errors/app.error';
 import { IMPORT_COLUMNS } from './dto/import.dto';
@@ -31,12 +31,13 @@ export async function* csvRecords(
     max_record_size: MAX_RECORD_BYTES,
   });
   source.pipe(limit);
-  source.once('error', (error) => limit.destroy(error));
-  source.once('close', () => {
-    // A request that closes before its end: the client hung up (its error, not the service's).
-    if (!source.readableEnded) {
-      limit.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
-    }
+  // Also when `source` failed or closed before this was called (busboy fails a multipart file as
+  // soon as the form's body ends early, before the file is read): pipe() alone would then wait.
+  const stopWatching = finished(source, { writable: false }, (error) => {
+    if (!error) return;
+    // Closed before its end: the client hung up (its error, not the service's).
+    const premature = (error as { code?: unknown }).code === 'ERR_STREAM_PREMATURE_CLOSE';
+    limit.destroy(premature ? Object.assign(new Error('aborted'), { code: 'ECONNRESET' }) : error);
   });
   pipeline(limit, parser, () => undefined);
   let columns: string[] | undefined;
@@ -59,6 +60,7 @@ export async function* csvRecords(
     }
     throw error;
   } finally {
+    stopWatching();
     source.unpipe(limit);
   }
   if (!columns) throw invalidCsv('The CSV is empty: its first line must name the columns.');

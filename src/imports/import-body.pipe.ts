@@ -9,6 +9,7 @@ import {
 import type { FastifyRequest } from 'fastify';
 import { AppError } from '../common/errors/app.error';
 import { refuseIfClientGone } from '../common/http/client-gone';
+import { multipartReadError } from '../common/http/multipart-errors';
 import { csvRecords } from './csv-rows';
 import { ImportFormat } from './entities/bulk-import.entity';
 import { csvRecordRow } from './import-row';
@@ -47,10 +48,10 @@ export class ImportBodyPipe implements PipeTransform<FastifyRequest, Promise<Imp
   async transform(request: FastifyRequest): Promise<ImportSource> {
     const type = request.headers['content-type'] ?? '';
     if (request.isMultipart()) {
-      return {
-        format: ImportFormat.Csv,
-        rows: csvRows(await this.multipartCsv(request), this.maxBytes),
-      };
+      const file = await this.multipartCsv(request).catch((error: unknown) => {
+        throw multipartReadError(error);
+      });
+      return { format: ImportFormat.Csv, rows: multipartCsvRows(file, this.maxBytes) };
     }
     if (CSV_TYPE.test(type)) {
       const declared = Number(request.headers['content-length']);
@@ -96,6 +97,18 @@ export class ImportBodyPipe implements PipeTransform<FastifyRequest, Promise<Imp
 
 async function* csvRows(source: Readable, maxBytes: number): AsyncGenerator<unknown> {
   for await (const record of csvRecords(source, maxBytes)) yield csvRecordRow(record);
+}
+
+/**
+ * The rows of a multipart form's CSV file. busboy fails the file when the form is malformed
+ * after it (a body that ends before the form's closing boundary): 400 invalid_multipart.
+ */
+async function* multipartCsvRows(file: Readable, maxBytes: number): AsyncGenerator<unknown> {
+  try {
+    yield* csvRows(file, maxBytes);
+  } catch (error) {
+    throw multipartReadError(error);
+  }
 }
 
 function jsonRows(body: unknown): unknown[] {

@@ -424,6 +424,40 @@ describe('Bulk imports (POST /api/v1/imports)', () => {
       expect(await countImports()).toBe(before);
     });
 
+    // Each ends (its Content-Length is sent whole) without being a form: busboy fails on it.
+    it.each([
+      ['no boundary', 'multipart/form-data', 'x'],
+      ['an empty boundary', 'multipart/form-data; boundary=', 'x'],
+      ['a boundary the body never has', 'multipart/form-data; boundary=XB', 'garbage\r\n'],
+      [
+        'a part cut short in its headers',
+        'multipart/form-data; boundary=XB',
+        '--XB\r\nContent-Disposition: form-da',
+      ],
+      [
+        'a file part never closed by its boundary',
+        'multipart/form-data; boundary=XB',
+        '--XB\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\n' +
+          'gtin,url\r\n96385074,http://a.example/1.png\r\n',
+      ],
+    ])(
+      'refuses a multipart body with %s: 400 invalid_multipart, nothing stored',
+      async (_, type, body) => {
+        const before = await countImports();
+        const res = await app.inject({
+          method: 'POST',
+          url: '/api/v1/imports',
+          headers: { ...authOf(c.admin), 'content-type': type },
+          payload: body,
+        });
+        expect({ status: res.statusCode, code: res.json<{ code: string }>().code }).toEqual({
+          status: 400,
+          code: 'invalid_multipart',
+        });
+        expect(await countImports()).toBe(before);
+      },
+    );
+
     it('refuses more rows than BULK_IMPORT_MAX_ROWS (413 import_too_large) and more bytes than BULK_IMPORT_MAX_BYTES (413 payload_too_large)', async () => {
       const before = await countImports();
       const row = `96385074,${url('/img/1.png')}`;

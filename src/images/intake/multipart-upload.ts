@@ -7,6 +7,7 @@ import type { ClassConstructor } from 'class-transformer';
 import type { FastifyRequest } from 'fastify';
 import { AppError } from '../../common/errors/app.error';
 import { refuseIfClientGone } from '../../common/http/client-gone';
+import { multipartReadError } from '../../common/http/multipart-errors';
 import { validateInput } from '../../common/http/validation';
 import { type UploadImageFieldsDto } from '../dto/upload-image.dto';
 import { isNoRoom, RequestSpool, spoolWriteProblem } from './upload-spool';
@@ -90,12 +91,9 @@ async function readParts(
       else addField(fields, part);
     }
   } catch (error) {
-    if (error instanceof AppError) throw error;
     // The spool's disk full: the service's condition (503), not a malformed body.
-    if (isNoRoom(error)) throw spoolWriteProblem(error);
-    const code = (error as { code?: unknown }).code;
-    if (typeof code === 'string' && code.startsWith('FST_')) throw error;
-    throw new AppError('invalid_multipart', 'The multipart body could not be read.');
+    if (!(error instanceof AppError) && isNoRoom(error)) throw spoolWriteProblem(error);
+    throw multipartReadError(error);
   }
   return { file, fields };
 }
