@@ -117,6 +117,30 @@ describe('Spool files never outlive their request', () => {
     expect(await eventually(() => spooled().length === 0, 30_000)).toBe(true);
   });
 
+  it('an upload to a malformed product id: 400 invalid_id, and its body is spooled to no file', async () => {
+    // The id's parser fails at once, while the body's pipe is still reading the file part (Nest
+    // resolves both together): the pipe goes on after the answer, and must make no file.
+    const { contentType, body } = multipartBody(big, { title: 'Nowhere' });
+    const head = requestHead(
+      'POST',
+      '/api/v1/products/zzzz/images',
+      { 'content-type': contentType, authorization: `Bearer ${bearer}` },
+      body.length,
+    );
+    const client = await RawClient.connect(port);
+    await client.write(head);
+    await client.write(body.subarray(0, Math.floor(body.length / 2)));
+    expect(await eventually(() => client.answer() !== undefined)).toBe(true);
+    expect(client.answer()?.status).toBe(400);
+    expect(JSON.parse(client.answer()!.body)).toMatchObject({ code: 'invalid_id' });
+    await client.write(body.subarray(Math.floor(body.length / 2)));
+    // Before this was fixed, the file was made as the part arrived and stayed for good: a second
+    // of watching sees it.
+    await sleep(1000);
+    expect(spooled()).toEqual([]);
+    client.destroy();
+  });
+
   it('sweeps files a crash left, every UPLOAD_SPOOL_SWEEP_SECONDS, and only old ones', async () => {
     mkdirSync(spoolDir(), { recursive: true });
     const stale = join(spoolDir(), 'left-by-a-crash.upload');

@@ -116,7 +116,10 @@ async function spoolFile(
       { field: 'image', message: 'only one file is accepted' },
     ]);
   }
-  const path = await newPath();
+  const path = await newPath().catch((error: unknown) => {
+    part.file.resume(); // the rest of the part read and dropped, so that the body can end
+    throw error;
+  });
   const size = await spoolWithinLimit(part.file, path);
   return { path, size, filename: cleanFilename(part.filename) };
 }

@@ -63,6 +63,9 @@ type TrackedRequest = IncomingMessage & { [SPOOL]?: RequestSpool; [HANDLING]?: n
  *   not fire for a client that sends its whole body and leaves before the answer; the response's
  *   'close' always does.
  *
+ * Once the handler is over, the spool makes no more files: a pipe that goes on reading the body
+ * after the handler failed on another parameter cannot leave one behind.
+ *
  * A file's writer also removes it when writing fails; the periodic sweep of the folder
  * (UploadSpoolSweeper) is only a safety net for a crash.
  */
@@ -70,6 +73,8 @@ export class RequestSpool {
   /** Each file, with what stops its writer if the request ends while it is still written. */
   private readonly files = new Map<string, (() => Promise<void> | void) | undefined>();
   private watching = false;
+  /** Set once the handler is over: no file may be made after its last release. */
+  private closed = false;
 
   private constructor(private readonly raw: TrackedRequest) {}
 
@@ -98,6 +103,9 @@ export class RequestSpool {
     abort?: () => Promise<void> | void,
   ): Promise<string> {
     await mkdir(dir, { recursive: true });
+    // A pipe still reading the body after its handler failed on another parameter (Nest resolves
+    // them together) would make a file that nothing removes.
+    if (this.closed) throw new Error('The request is over: it takes no more temporary files.');
     const path = join(dir, `${randomUUID()}${extension}`);
     this.files.set(path, abort);
     return path;
@@ -135,7 +143,9 @@ export class RequestSpool {
       return await work();
     } finally {
       raw[HANDLING]--;
-      await raw[SPOOL]?.release();
+      const spool = (raw[SPOOL] ??= new RequestSpool(raw));
+      if (!raw[HANDLING]) spool.closed = true;
+      await spool.release();
     }
   }
 }
