@@ -73,8 +73,9 @@ const OPTIONS = { whitelist: true, forbidNonWhitelisted: true } as const;
  * The global pipe: unknown properties are rejected, values are transformed to DTO types, and no
  * body or query value may hold a NUL character or a lone surrogate, whatever its DTO says (a
  * route's own rules cannot forget it). Path parameters are left to their parsers (ids, GTINs,
- * storage keys), each of which refuses a NUL with its own code; custom decorators carry the request, not input. A query of
- * plain rules whose values plainly pass them is read directly (plain-query.ts), to the same DTO.
+ * storage keys), each of which refuses a NUL with its own code; custom decorators carry the
+ * request, not input. A query of plain rules whose values plainly pass them is read directly
+ * (plain-query.ts), to the same DTO.
  */
 class AppValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
