@@ -62,6 +62,8 @@ describe('A client that disconnects', () => {
   const answers: { url: string; id: string; status: number; code?: string }[] = [];
   /** The URLs of the requests whose body the service has read to its end. */
   const bodiesRead: string[] = [];
+  /** URLs whose handler starts only once the client is gone (after the body, before the handler). */
+  const holdUntilClientGone = new Set<string>();
   let port: number;
   let bearer: string;
   /**
@@ -115,6 +117,11 @@ describe('A client that disconnects', () => {
       .getInstance()
       .addHook('onRequest', async (request) => {
         request.raw.once('end', () => bodiesRead.push(request.url));
+      })
+      .addHook('preHandler', async (request, reply) => {
+        if (holdUntilClientGone.has(request.url) && !reply.raw.destroyed) {
+          await once(reply.raw, 'close');
+        }
       });
     bearer = await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password);
     await t.app.listen({ port: 0, host: '127.0.0.1' });
@@ -596,6 +603,22 @@ describe('A client that disconnects', () => {
       expect(client.answer()).toBeUndefined();
       await expectOneCompleteImage(productId);
       expect(await answerTo(`/api/v1/products/${productId}/image`)).toEqual({ status: 200 });
+    });
+  });
+
+  describe('of an image import, between its body and its handler', () => {
+    // A data URI is read before the handler (a preParsing hook); the route's guards, pipes and
+    // handler come after. Here they wait until the service has seen the connection close.
+    it('the client gone with the whole data URI read: the import goes on, one complete image', async () => {
+      const productId = await newProduct();
+      const url = `/api/v1/products/${productId}/image`;
+      holdUntilClientGone.add(url);
+      const request = jsonImport(productId, `data:image/jpeg;base64,${big.toString('base64')}`);
+      const client = await start(request, request.body.length);
+      await untilBodyRead(url);
+      client.destroy();
+      await expectOneCompleteImage(productId);
+      expect(await answerTo(url)).toEqual({ status: 200 });
     });
   });
 

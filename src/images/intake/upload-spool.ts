@@ -58,10 +58,11 @@ type TrackedRequest = IncomingMessage & { [SPOOL]?: RequestSpool; [HANDLING]?: n
  *   ({@link whileHandling}, run around every handler by UploadSpoolInterceptor);
  * - when a response is sent without the handler having run (a body parser's or a guard's
  *   refusal): {@link releaseUnlessHandling} in an onSend hook;
- * - when the connection closes first (the client went away, a timeout cut it), unless the handler
- *   still works on the files: then when it returns. Fastify's onResponse and onRequestAbort do
- *   not fire for a client that sends its whole body and leaves before the answer; the response's
- *   'close' always does.
+ * - when the connection closes before the body has arrived whole (the client went away, a timeout
+ *   cut it): the response's 'close', which always fires, where Fastify's onResponse and
+ *   onRequestAbort may not. Once the body is in whole, the request goes on to its handler or to
+ *   an answer whoever listens, and either releases the files: a client that leaves then does not
+ *   take them from under the handler, which may not have started yet.
  *
  * Once the handler is over, the spool makes no more files: a pipe that goes on reading the body
  * after the handler failed on another parameter cannot leave one behind.
@@ -80,14 +81,16 @@ export class RequestSpool {
 
   /**
    * The request's spool, made on first use. Given the response, the spool is also released when
-   * the connection closes before the request is over.
+   * the connection closes before the request's body has arrived whole.
    */
   static of(request: FastifyRequest, response?: ServerResponse): RequestSpool {
     const raw = request.raw as TrackedRequest;
     const spool = (raw[SPOOL] ??= new RequestSpool(raw));
     if (response && !spool.watching) {
       spool.watching = true;
-      response.once('close', () => void spool.releaseUnlessHandling());
+      response.once('close', () => {
+        if (!raw.complete) void spool.releaseUnlessHandling();
+      });
     }
     return spool;
   }
