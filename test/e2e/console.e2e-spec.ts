@@ -439,6 +439,7 @@ describe('The gallery console in a real browser', () => {
     await page.getByLabel('Image URL').fill(`${images.origin}/imported.png`);
     await page.getByRole('button', { name: 'Import', exact: true }).click();
     await page.getByText('Imported: the image is now in the gallery.').waitFor();
+    // Said once the reloaded gallery is shown: the tile is there.
     await expect(tiles().count()).resolves.toBe(3);
     expect(await galleryFromApi()).toHaveLength(3);
   });

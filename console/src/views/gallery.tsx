@@ -253,7 +253,10 @@ export function Gallery({ productId }: { productId: string }) {
         </section>
         <aside class="gallery-side">
           <UploadZone productId={productId} onUploaded={() => void reload()} />
-          <UrlImport productId={productId} onImported={() => void reload()} />
+          <UrlImport
+            productId={productId}
+            onImported={() => reload().catch((caught: unknown) => setError(messageOf(caught)))}
+          />
         </aside>
       </div>
       {deleting && (

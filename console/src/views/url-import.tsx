@@ -24,7 +24,8 @@ export function UrlImport({
   onImported,
 }: {
   productId: string;
-  onImported: () => void;
+  /** Shows the gallery with the image; resolves once it does. */
+  onImported: () => Promise<void>;
 }) {
   const [url, setUrl] = useState('');
   const [status, setStatus] = useState<{ kind: 'info' | 'success' | 'error'; text: string }>();
@@ -50,9 +51,10 @@ export function UrlImport({
           text: `Not imported: ${problem?.message ?? 'the row failed.'}`,
         });
       } else {
+        // Said once the gallery shows the image, not before.
+        await onImported();
         setStatus({ kind: 'success', text: 'Imported: the image is now in the gallery.' });
         setUrl('');
-        onImported();
       }
     } catch (error) {
       setStatus({ kind: 'error', text: `Not imported: ${messageOf(error)}` });
