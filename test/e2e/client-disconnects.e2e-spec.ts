@@ -604,16 +604,14 @@ describe('A client that disconnects', () => {
       await expectOneCompleteImage(productId);
       expect(await answerTo(`/api/v1/products/${productId}/image`)).toEqual({ status: 200 });
     });
-  });
 
-  describe('of an image import, between its body and its handler', () => {
-    // A data URI is read before the handler (a preParsing hook); the route's guards, pipes and
+    // The data URI is read before the handler (a preParsing hook); the route's guards, pipes and
     // handler come after. Here they wait until the service has seen the connection close.
-    it('the client gone with the whole data URI read: the import goes on, one complete image', async () => {
+    it('after the whole data URI, before its handler starts: one complete image', async () => {
       const productId = await newProduct();
       const url = `/api/v1/products/${productId}/image`;
       holdUntilClientGone.add(url);
-      const request = jsonImport(productId, `data:image/jpeg;base64,${big.toString('base64')}`);
+      const request = jsonImport(productId, dataUri());
       const client = await start(request, request.body.length);
       await untilBodyRead(url);
       client.destroy();

@@ -169,19 +169,21 @@ describe('Hostile input: 400 problem+json, never 500, nothing created', () => {
     return { ...(valid[route] ?? {}), [field]: value };
   }
 
+  /** `character` in a string of each JSON route's body: 400 validation_failed naming the field. */
+  async function expectRefusedOnEveryJsonRoute(character: string, message: string): Promise<void> {
+    for (const [route, method, url, as, field] of jsonRoutes()) {
+      const value = field === 'image_ids' ? [imageId, `x${character}`] : `Sho${character}e`;
+      const res = await call(app, method, url, as, bodyWith(route, field, value));
+      const errors = expectRefused(res, 400, 'validation_failed');
+      const expected = field === 'image_ids' ? 'image_ids.1' : field;
+      expect({ route, errors }).toEqual({ route, errors: [{ field: expected, message }] });
+    }
+  }
+
   describe('a NUL character', () => {
     it('in any JSON string: 400 validation_failed naming the field, on every JSON route', async () => {
       const before = await counts();
-      for (const [route, method, url, as, field] of jsonRoutes()) {
-        const value = field === 'image_ids' ? [imageId, 'x\u0000'] : 'Sho\u0000e';
-        const res = await call(app, method, url, as, bodyWith(route, field, value));
-        const errors = expectRefused(res, 400, 'validation_failed');
-        const expected = field === 'image_ids' ? 'image_ids.1' : field;
-        expect({ route, errors }).toEqual({
-          route,
-          errors: [{ field: expected, message: NUL_MESSAGE }],
-        });
-      }
+      await expectRefusedOnEveryJsonRoute('\u0000', NUL_MESSAGE);
       // In a password (never stored, but refused all the same) and in a key.
       const password = await call(app, 'POST', '/api/v1/auth/login', undefined, {
         email: TEST_ADMIN.email,
@@ -263,16 +265,7 @@ describe('Hostile input: 400 problem+json, never 500, nothing created', () => {
   describe('a lone surrogate (half of a UTF-16 pair, "\\ud800" in JSON)', () => {
     it('in any JSON string: 400 validation_failed naming the field, never stored as U+FFFD', async () => {
       const before = await counts();
-      for (const [route, method, url, as, field] of jsonRoutes()) {
-        const value = field === 'image_ids' ? [imageId, 'x\ud800'] : 'Sho\udc00e';
-        const res = await call(app, method, url, as, bodyWith(route, field, value));
-        const errors = expectRefused(res, 400, 'validation_failed');
-        const expected = field === 'image_ids' ? 'image_ids.1' : field;
-        expect({ route, errors }).toEqual({
-          route,
-          errors: [{ field: expected, message: SURROGATE_MESSAGE }],
-        });
-      }
+      await expectRefusedOnEveryJsonRoute('\udc00', SURROGATE_MESSAGE);
       expect(await counts()).toEqual(before);
     });
 

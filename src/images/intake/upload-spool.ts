@@ -7,6 +7,8 @@ import { AppError } from '../../common/errors/app.error';
 
 const SPOOL = Symbol('uploadSpool');
 const HANDLING = Symbol('uploadSpoolHandling');
+/** Set on the request once its handler is over: no file may be made after its last release. */
+const HANDLED = Symbol('uploadSpoolHandled');
 
 /** Where uploads are spooled while they are checked: `<DATA_DIR>/tmp/uploads`. */
 export function uploadTempDir(config: { readonly DATA_DIR: string }): string {
@@ -48,7 +50,11 @@ export function spoolWriteProblem(error: unknown): unknown {
   );
 }
 
-type TrackedRequest = IncomingMessage & { [SPOOL]?: RequestSpool; [HANDLING]?: number };
+type TrackedRequest = IncomingMessage & {
+  [SPOOL]?: RequestSpool;
+  [HANDLING]?: number;
+  [HANDLED]?: boolean;
+};
 
 /**
  * The temporary files of one request (an upload spooled to disk, an image decoded from a data
@@ -74,8 +80,6 @@ export class RequestSpool {
   /** Each file, with what stops its writer if the request ends while it is still written. */
   private readonly files = new Map<string, (() => Promise<void> | void) | undefined>();
   private watching = false;
-  /** Set once the handler is over: no file may be made after its last release. */
-  private closed = false;
 
   private constructor(private readonly raw: TrackedRequest) {}
 
@@ -108,7 +112,8 @@ export class RequestSpool {
     await mkdir(dir, { recursive: true });
     // A pipe still reading the body after its handler failed on another parameter (Nest resolves
     // them together) would make a file that nothing removes.
-    if (this.closed) throw new Error('The request is over: it takes no more temporary files.');
+    if (this.raw[HANDLED])
+      throw new Error('The request is over: it takes no more temporary files.');
     const path = join(dir, `${randomUUID()}${extension}`);
     this.files.set(path, abort);
     return path;
@@ -146,9 +151,8 @@ export class RequestSpool {
       return await work();
     } finally {
       raw[HANDLING]--;
-      const spool = (raw[SPOOL] ??= new RequestSpool(raw));
-      if (!raw[HANDLING]) spool.closed = true;
-      await spool.release();
+      if (!raw[HANDLING]) raw[HANDLED] = true;
+      await raw[SPOOL]?.release();
     }
   }
 }
