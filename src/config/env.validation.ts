@@ -677,6 +677,30 @@ export class EnvironmentVariables {
   })
   IMAGE_PROCESSING_QUEUE_BYTES = 256 * 1024 * 1024;
 
+  /**
+   * An SVG is rendered in a process of its own, killed past this many milliseconds: 400
+   * image_too_complex. What an SVG costs to render is bounded neither by its bytes nor its pixels.
+   */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of milliseconds between 1000 and 300000' })
+  @Min(1000, { message: 'must be an integer number of milliseconds between 1000 and 300000' })
+  @Max(300_000, { message: 'must be an integer number of milliseconds between 1000 and 300000' })
+  SVG_RENDER_TIMEOUT_MS = 10_000;
+
+  /**
+   * The resident memory an SVG's rendering process may reach before it is killed (1 GiB; the
+   * process itself, Node and sharp loaded, takes about 75 MB).
+   */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of bytes between 268435456 and 68719476736' })
+  @Min(256 * 1024 ** 2, {
+    message: 'must be an integer number of bytes between 268435456 and 68719476736',
+  })
+  @Max(64 * 1024 ** 3, {
+    message: 'must be an integer number of bytes between 268435456 and 68719476736',
+  })
+  SVG_RENDER_MAX_BYTES = 1024 ** 3;
+
   // --- Images made on request (transform URLs) ---
 
   /**

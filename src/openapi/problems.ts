@@ -35,6 +35,7 @@ export const PROBLEMS = {
     'unsafe_svg',
     'invalid_image',
     'image_too_many_pixels',
+    'image_too_complex',
     'too_many_files',
     'invalid_multipart',
     'file_too_large',

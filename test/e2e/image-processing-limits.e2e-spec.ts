@@ -44,4 +44,52 @@ describe('Image processing under load', () => {
       await t.close();
     }
   });
+
+  it('stops an SVG that renders too long: 400 image_too_complex, and the slot serves the next upload', async () => {
+    const t = await startTestApp({
+      IMAGE_PROCESSING_CONCURRENCY: '1',
+      SVG_RENDER_TIMEOUT_MS: '1000',
+    });
+    try {
+      const admin = {
+        bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password),
+      };
+      const product = (
+        await call(t.app, 'POST', '/api/v1/products', admin, { name: 'Slow' })
+      ).json();
+      const upload = (data: Buffer, contentType: string) => {
+        const body = multipart({}, [{ data, contentType }]);
+        return call(t.app, 'POST', `/api/v1/products/${product.id}/images`, admin, body.payload, {
+          headers: body.headers,
+        });
+      };
+      // 40,000 characters on one line: about 100 s of librsvg's time, were it not stopped.
+      const slow = Buffer.from(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="400" height="100">' +
+          `<text y="20">${'x'.repeat(40_000)}</text></svg>`,
+      );
+
+      const refused = await upload(slow, 'image/svg+xml');
+      expect(refused.statusCode).toBe(400);
+      expect(refused.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(refused.json()).toMatchObject({
+        code: 'image_too_complex',
+        detail: 'The SVG takes longer than 1 s to render.',
+        errors: [{ field: 'image', message: 'takes longer than 1 s to render' }],
+      });
+      const accepted = await upload(await noisyPng(64, 64), 'image/png');
+      expect(accepted.statusCode).toBe(201);
+
+      // The refused SVG left no row, no stored file and no temporary file.
+      const listed = (await call(t.app, 'GET', `/api/v1/products/${product.id}`, admin)).json();
+      expect(listed.image_count).toBe(1);
+      const stored = filesBelow(join(t.db.env.DATA_DIR, 'media'));
+      expect(stored.filter((f) => /\/original\.[a-z]+$/.test(f))).toEqual([
+        expect.stringMatching(/original\.png$/),
+      ]);
+      expect(filesBelow(join(t.db.env.DATA_DIR, 'tmp', 'uploads'))).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
 });

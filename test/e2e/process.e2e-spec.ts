@@ -70,6 +70,63 @@ describe('The service process', () => {
       expect(service.output()).toContain('shutting down gracefully');
     });
 
+    it('renders an SVG in the process the build ships for it, and a transform of it', async () => {
+      /** What this test reads of the answers: a token, a product, an image. */
+      interface Answer {
+        access_token: string;
+        id: string;
+        format: string;
+        renditions: Record<string, { url: string }>;
+        responsive: Record<string, { src: string }>;
+      }
+      const port = await freePort();
+      const admin = { email: 'svg-admin@test.example', password: 'svg-admin-password-for-tests' };
+      const service = startService(
+        {
+          ...db.env,
+          PORT: String(port),
+          HOST: '127.0.0.1',
+          ADMIN_EMAIL: admin.email,
+          ADMIN_PASSWORD: admin.password,
+        },
+        cwd,
+      );
+      try {
+        const base = `http://127.0.0.1:${port}`;
+        await waitForStatus(`${base}/health/ready`, 200);
+        const post = async (path: string, body: unknown, token?: string) => {
+          const form = body instanceof FormData;
+          const res = await fetch(`${base}${path}`, {
+            method: 'POST',
+            headers: {
+              ...(form ? {} : { 'content-type': 'application/json' }),
+              ...(token ? { authorization: `Bearer ${token}` } : {}),
+            },
+            body: form ? body : JSON.stringify(body),
+          });
+          return { status: res.status, body: (await res.json()) as Answer };
+        };
+        const token = (await post('/api/v1/auth/login', admin)).body.access_token;
+        const product = (await post('/api/v1/products', { name: 'Logo' }, token)).body;
+        const svg =
+          '<svg xmlns="http://www.w3.org/2000/svg" width="300" height="200">' +
+          '<rect width="300" height="200" fill="#ff0000"/></svg>';
+        const upload = new FormData();
+        upload.append('image', new Blob([svg], { type: 'image/svg+xml' }), 'logo.svg');
+        const image = await post(`/api/v1/products/${product.id}/images`, upload, token);
+        expect(image).toMatchObject({ status: 201, body: { format: 'svg', width: 300 } });
+        // A rendition made at upload, and a result made on request: both rendered from the SVG.
+        for (const url of [image.body.renditions.thumb.url, image.body.responsive.card.src]) {
+          const res = await fetch(new URL(url, base));
+          expect({ url, status: res.status }).toEqual({ url, status: 200 });
+          expect(res.headers.get('content-type')).toMatch(/^image\/(webp|png|jpeg|avif)$/);
+        }
+      } finally {
+        service.child.kill('SIGTERM');
+      }
+      expect(await service.exit).toEqual({ code: 0, signal: null });
+    });
+
     it('logs JSON lines with the request id, and never a credential', async () => {
       const port = await freePort();
       const service = startService(

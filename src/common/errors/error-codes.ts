@@ -96,6 +96,10 @@ export const ERROR_CODES = {
   unsafe_svg: { kind: 'invalid', title: 'The SVG contains active or external content' },
   invalid_image: { kind: 'invalid', title: 'The image is truncated or corrupt' },
   image_too_many_pixels: { kind: 'invalid', title: 'The image has too many pixels' },
+  image_too_complex: {
+    kind: 'invalid',
+    title: 'The image takes too long or too much memory to render',
+  },
   file_too_large: { kind: 'too_large', title: 'The file is too large' },
   too_many_files: { kind: 'invalid', title: 'Send exactly one file' },
   too_many_parts: { kind: 'too_large', title: 'The multipart body has too many parts' },

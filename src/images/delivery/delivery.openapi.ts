@@ -44,6 +44,7 @@ export function ApiTransformedImage(): MethodDecorator {
       'transform_invalid',
       'transform_signature_invalid',
       'image_not_found',
+      'image_too_complex',
       'precondition_failed',
       'server_busy',
       'storage_unavailable',

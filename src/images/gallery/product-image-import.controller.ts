@@ -44,6 +44,7 @@ abstract class ProductImageImportRoutes {
     'unsafe_svg',
     'invalid_image',
     'image_too_many_pixels',
+    'image_too_complex',
     'file_too_large',
     'server_busy',
     'storage_unavailable',

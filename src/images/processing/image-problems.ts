@@ -51,6 +51,14 @@ export function unsafeSvg(message: string, reason: string): AppError {
   ]);
 }
 
+/** An SVG whose render was stopped: past SVG_RENDER_TIMEOUT_MS, or SVG_RENDER_MAX_BYTES of memory. */
+export function tooComplex(reason: 'timeout' | 'memory', limit: string): AppError {
+  const what = reason === 'timeout' ? `longer than ${limit}` : `more than ${limit} of memory`;
+  return new AppError('image_too_complex', `The SVG takes ${what} to render.`, [
+    { field: 'image', message: `takes ${what} to render` },
+  ]);
+}
+
 export function serverBusy(): AppError {
   return new AppError('server_busy', 'Too many images are being processed; retry shortly.', [], {
     'Retry-After': '5',

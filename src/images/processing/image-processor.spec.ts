@@ -881,6 +881,64 @@ describe(ImageProcessor.name, () => {
       const error = await rejection(limited.process(write('100x100.png', png)));
       expect(error.code).toBe('image_too_many_pixels');
     });
+
+    it('refuses an SVG past SVG_RENDER_TIMEOUT_MS as image_too_complex, then goes on', async () => {
+      const limited = new ImageProcessor(
+        validateEnv({ SVG_RENDER_TIMEOUT_MS: '1000', IMAGE_PROCESSING_CONCURRENCY: '1' }),
+      );
+      // About 100 s of librsvg's time uncut (measured here): 40,000 characters on one line.
+      const slow = Buffer.from(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="200" height="100">' +
+          `<text y="20">${'x'.repeat(40_000)}</text></svg>`,
+      );
+
+      const upload = await rejection(limited.process(write('slow.svg', slow)));
+      expect(upload).toMatchObject({
+        code: 'image_too_complex',
+        detail: 'The SVG takes longer than 1 s to render.',
+      });
+      // Delivery re-renders a stored SVG under the same limits.
+      const spec = { width: 100, height: 50, fit: 'inside', format: 'png', quality: 80 } as const;
+      expect((await rejection(limited.transform({ buffer: slow }, spec))).code).toBe(
+        'image_too_complex',
+      );
+      // The one slot is free again: the next SVG is rendered.
+      const logo = Buffer.from(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="200" height="100"><rect width="200" height="100" fill="red"/></svg>',
+      );
+      const done = await limited.process(write('logo.svg', logo));
+      expect(done.original).toMatchObject({ format: 'svg', width: 200, height: 100 });
+      expect(done.renditions.thumb).toMatchObject({ width: 150, height: 150 });
+      expect(await limited.transform({ buffer: logo }, spec)).toMatchObject({
+        format: 'png',
+        width: 100,
+        height: 50,
+      });
+    });
+
+    it('refuses an SVG past SVG_RENDER_MAX_BYTES of memory as image_too_complex', async () => {
+      const limited = new ImageProcessor(
+        validateEnv({ SVG_RENDER_MAX_BYTES: String(256 * 1024 ** 2) }),
+      );
+      const greedy = Buffer.from(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="6000" height="6000">' +
+          '<filter id="f"><feGaussianBlur stdDeviation="200"/></filter>' +
+          '<rect width="6000" height="6000" fill="red" filter="url(#f)"/></svg>',
+      );
+
+      expect(await rejection(limited.process(write('greedy.svg', greedy)))).toMatchObject({
+        code: 'image_too_complex',
+        detail: 'The SVG takes more than 256 MB of memory to render.',
+      });
+    });
+
+    it('refuses an SVG larger than MAX_IMAGE_PIXELS before rendering it', async () => {
+      const limited = new ImageProcessor(validateEnv({ MAX_IMAGE_PIXELS: '1000' }));
+      const big = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100"/>');
+
+      const error = await rejection(limited.process(write('big.svg', big)));
+      expect(error.code).toBe('image_too_many_pixels');
+    });
   });
 
   it('refuses work beyond the queue limit with server_busy, then recovers', async () => {

@@ -35,18 +35,22 @@ import {
   serverBusy,
   tooManyFramePixels,
   tooManyPixels,
+  tooComplex,
   typeMismatch,
   unsafeSvg,
 } from './image-problems';
 import {
   BMP_TYPE,
   detectImageType,
+  isSvg,
   RENDITION_TYPE,
   storedTypeOf,
   SVG_TYPE,
   type StoredType,
 } from './image-type';
 import { parseRenditionPresets, renditionSize, type RenditionPreset } from './rendition-presets';
+import { humanReadableSize } from './human-size';
+import { renderSvg, SvgRenderError, type SvgRenderLimits } from './svg-render';
 import { sanitizeSvg, SvgRejectedError } from './svg-sanitizer';
 
 export {
@@ -82,10 +86,11 @@ export interface ProcessOptions {
   declaredType?: string;
 }
 
-/** What the codec reads of an upload, and the sanitised SVG when it is one. */
+/** What the codec reads of an upload; an SVG's sanitised text and header, read as it was rendered. */
 interface Source {
   input: CodecInput;
   svg?: Buffer;
+  header?: ImageHeader;
 }
 
 /** Formats stored as uploaded, metadata removed, where no pixel needs to change. */
@@ -114,6 +119,7 @@ export class ImageProcessor {
   readonly presets: readonly RenditionPreset[];
   private readonly slots: BoundedSemaphore;
   private readonly maxPixels: number;
+  private readonly svgLimits: SvgRenderLimits;
 
   constructor(
     @Inject(IMAGES_CONFIG) config: ImagesConfig,
@@ -127,6 +133,11 @@ export class ImageProcessor {
       config.IMAGE_PROCESSING_QUEUE_BYTES,
     );
     this.maxPixels = config.MAX_IMAGE_PIXELS;
+    this.svgLimits = {
+      maxPixels: config.MAX_IMAGE_PIXELS,
+      timeoutMs: config.SVG_RENDER_TIMEOUT_MS,
+      maxBytes: config.SVG_RENDER_MAX_BYTES,
+    };
     metrics.watchProcessingQueue(() => ({
       active: this.slots.active,
       queued: this.slots.queued,
@@ -188,10 +199,19 @@ export class ImageProcessor {
     }
   }
 
-  private async transformNow(source: CodecInput, spec: TransformSpec): Promise<Transformed> {
+  /** A stored SVG is rendered in a process of its own (see svg-render.ts), then transformed. */
+  private async transformNow(
+    stored: { path: string } | { buffer: Buffer },
+    spec: TransformSpec,
+  ): Promise<Transformed> {
     const steps = this.metrics.imageSteps();
+    let source: CodecInput = stored;
+    if (await isSvg(stored)) {
+      const svg = 'path' in stored ? await readFile(stored.path) : stored.buffer;
+      source = { raw: (await this.rasterise(svg)).pixels };
+    }
     const header = await readHeader(source);
-    steps.format = header.format;
+    steps.format = 'raw' in source ? 'svg' : header.format;
     // AVIF, JPEG and PNG results decode the first frame only: only its pixels count.
     const frames = ANIMATED_OUTPUTS.has(spec.format) ? header.pages : 1;
     this.checkPixels(header, frames);
@@ -234,7 +254,7 @@ export class ImageProcessor {
       throw typeMismatch(wanted.declaredType, detected);
     }
     const source = await this.read(path, detected);
-    const header = await readHeader(source.input);
+    const header = source.header ?? (await readHeader(source.input));
     const { colorMode, hasAlpha } = header;
     this.checkPixels(header, header.pages);
     steps.lap('inspect');
@@ -380,14 +400,46 @@ export class ImageProcessor {
     return { data: kept, width: header.width, height: header.height };
   }
 
-  /** The codec's input: the file itself, a sanitised SVG, or a BMP decoded here. */
+  /** The codec's input: the file itself, a sanitised SVG's rendering, or a BMP decoded here. */
   private async read(path: string, detected: string): Promise<Source> {
     if (detected === SVG_TYPE) {
       const svg = sanitize(await readFile(path));
-      return { input: { buffer: svg }, svg };
+      const { pixels, header } = await this.rasterise(svg);
+      return { input: { raw: pixels }, svg, header };
     }
     if (detected === BMP_TYPE) return { input: { raw: this.decodeBmp(await readFile(path)) } };
     return { input: { path } };
+  }
+
+  /**
+   * An SVG's pixels, rendered in a child process: killed past SVG_RENDER_TIMEOUT_MS or
+   * SVG_RENDER_MAX_BYTES (400 image_too_complex). Like every other format, the pixel count is
+   * checked before rendering (the child measures, then renders only within MAX_IMAGE_PIXELS).
+   */
+  private async rasterise(svg: Buffer): Promise<{ pixels: Pixels; header: ImageHeader }> {
+    const rendered = await renderSvg(svg, this.svgLimits).catch((error: unknown) => {
+      if (!(error instanceof SvgRenderError)) throw error;
+      if (error.reason === 'timeout') {
+        throw tooComplex('timeout', `${this.svgLimits.timeoutMs / 1000} s`);
+      }
+      if (error.reason === 'memory') {
+        throw tooComplex('memory', humanReadableSize(this.svgLimits.maxBytes));
+      }
+      throw invalidImage();
+    });
+    const { width, height, channels, data } = rendered;
+    const hasAlpha = channels === 2 || channels === 4;
+    const gray = channels <= 2;
+    const colorMode = gray
+      ? hasAlpha
+        ? 'GRAYSCALE_ALPHA'
+        : 'GRAYSCALE'
+      : hasAlpha
+        ? 'RGBA'
+        : 'RGB';
+    const header = { width, height, colorMode, hasAlpha, orientation: 1, pages: 1, format: 'svg' };
+    if (!data) throw tooManyPixels(this.maxPixels);
+    return { pixels: { data, width, height, channels }, header };
   }
 
   /** Like every other format: the pixel count from the header, before decoding. */

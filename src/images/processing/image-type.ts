@@ -56,15 +56,29 @@ export async function detectImageType(path: string): Promise<string> {
 async function looksLikeSvg(path: string): Promise<boolean> {
   const handle = await open(path, 'r');
   try {
-    const head = Buffer.alloc(4096);
+    const head = Buffer.alloc(SNIFFED_BYTES);
     const { bytesRead } = await handle.read(head, 0, head.length, 0);
-    const text = head
-      .subarray(0, bytesRead)
-      .toString('utf8')
-      .replace(/^\uFEFF/, '');
-    // Markup with an <svg> element near the top; the sanitiser then decides whether it is safe.
-    return text.trimStart().startsWith('<') && /<svg[\s>/]/i.test(text);
+    return svgHead(head.subarray(0, bytesRead));
   } finally {
     await handle.close();
   }
+}
+
+const SNIFFED_BYTES = 4096;
+
+/** Markup with an <svg> element near the top; the sanitiser then decides whether it is safe. */
+function svgHead(head: Buffer): boolean {
+  const text = head
+    .subarray(0, SNIFFED_BYTES)
+    .toString('utf8')
+    .replace(/^\uFEFF/, '');
+  return text.trimStart().startsWith('<') && /<svg[\s>/]/i.test(text);
+}
+
+/**
+ * Whether an image already checked (a stored original) is an SVG: its first bytes are markup,
+ * which no raster format's are.
+ */
+export async function isSvg(source: { path: string } | { buffer: Buffer }): Promise<boolean> {
+  return 'path' in source ? looksLikeSvg(source.path) : svgHead(source.buffer);
 }

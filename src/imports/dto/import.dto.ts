@@ -209,8 +209,8 @@ export class ImportRowProblemDto {
   /**
    * `invalid_import_row` (refused on arrival: see `message`), `product_not_found`,
    * `image_url_unreachable`, `unsupported_image_type`, `unsafe_svg`, `invalid_image`,
-   * `image_too_many_pixels`, `file_too_large`; after every retry failed, `storage_unavailable`,
-   * `server_busy` or `internal_error`.
+   * `image_too_many_pixels`, `image_too_complex`, `file_too_large`; after every retry failed,
+   * `storage_unavailable`, `server_busy` or `internal_error`.
    * @example 'image_url_unreachable'
    */
   code!: string;

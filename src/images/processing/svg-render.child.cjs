@@ -1,0 +1,74 @@
+'use strict';
+/**
+ * Renders one sanitised SVG, in a process of its own (see svg-render.ts). librsvg cannot be
+ * interrupted and an SVG's cost is not bounded by its size or pixel count (a long line of text,
+ * a large blur), so the service renders it where it can be killed: a deadline and a memory
+ * ceiling end this process, never the service's.
+ *
+ * Plain CommonJS, not TypeScript: it is started with `node` alone, from src/ under the tests as
+ * from dist/ in production (nest build copies it, see nest-cli.json's assets).
+ *
+ * In:  argv[2] the most pixels it may render; stdin the SVG.
+ * Out: stdout a 4-byte big-endian length, the header as JSON (width, height, channels), then,
+ *      when width × height is within the limit, the raw pixels (sRGB, row by row). Exit code 0;
+ *      any other exit means the SVG could not be rendered (a message on stderr).
+ */
+/* eslint-disable @typescript-eslint/no-require-imports -- a CommonJS script started by node */
+const sharp = require('sharp');
+
+const maxPixels = Number(process.argv[2]);
+// One thread: the process stands for one processing slot. No cache: it renders one image.
+sharp.concurrency(1);
+sharp.cache(false);
+
+// The service going away (killed, crashed) must not leave a render running.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) process.exit(3);
+}, 500).unref();
+
+function readStdin() {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    process.stdin.on('data', (chunk) => chunks.push(chunk));
+    process.stdin.on('end', () => resolve(Buffer.concat(chunks)));
+    process.stdin.on('error', reject);
+  });
+}
+
+function write(buffer) {
+  return new Promise((resolve, reject) => {
+    process.stdout.write(buffer, (error) => (error ? reject(error) : resolve()));
+  });
+}
+
+async function main() {
+  const svg = await readStdin();
+  const meta = await sharp(svg, { limitInputPixels: false }).metadata();
+  if (!meta.width || !meta.height) throw new Error('no dimensions');
+  const within = meta.width * meta.height <= maxPixels;
+  let pixels;
+  let channels = meta.channels;
+  if (within) {
+    const { data, info } = await sharp(svg, { failOn: 'error', limitInputPixels: maxPixels })
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    pixels = data;
+    channels = info.channels;
+    if (info.width !== meta.width || info.height !== meta.height) throw new Error('size changed');
+  }
+  const header = Buffer.from(JSON.stringify({ width: meta.width, height: meta.height, channels }));
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(header.length);
+  await write(Buffer.concat([length, header]));
+  if (pixels) await write(pixels);
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    process.stderr.write(String((error && error.message) || error).slice(0, 500));
+    process.exit(2);
+  },
+);
