@@ -17,6 +17,8 @@ import { closeConnectionsWhenClosing } from './common/http/graceful-close';
 import { answerFrameworkError, MAX_PARAM_LENGTH } from './common/http/framework-errors';
 import { answerClientError } from './common/http/client-error.handler';
 import { registerSecurityHeaders } from './common/http/security-headers';
+import { MultipartRoutesInterceptor } from './common/http/multipart-routes';
+import { refuseEncodedBodies } from './common/http/content-encoding';
 import { createAppLogger } from './common/logging/logger-params';
 import { loggingConfigOf } from './common/logging/logging.config';
 import { REQUEST_ID_HEADER, requestIdFor } from './common/logging/request-id';
@@ -109,6 +111,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   app.get(PreBodyAuthHook).install(app.getHttpAdapter().getInstance());
   // Every request's duration by route pattern and status, once answered (GET /metrics).
   app.get(HttpMetricsHook).install(app.getHttpAdapter().getInstance());
+  // A body with a Content-Encoding is refused unread (415): bodies are read as sent.
+  refuseEncodedBodies(app.getHttpAdapter().getInstance());
   configureBodyParsing(app, env);
   app.useGlobalPipes(createValidationPipe());
   app
@@ -118,6 +122,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
       reply.header(REQUEST_ID_HEADER, request.id);
     });
   await registerMultipart(app, env);
+  // A multipart request to a route that takes none: 415, its body unread (multipart-routes.ts).
+  app.useGlobalInterceptors(new MultipartRoutesInterceptor());
   // Spooled uploads and decoded data URIs are removed when their request is over, however it ends.
   registerUploadSpool(app);
   registerRequestTimeouts(app, httpTimeoutsConfigOf(env));

@@ -9,7 +9,7 @@ import { RowsDigest, uploadDigest, type SpooledUpload } from './payload-digest';
  * route's work (or refused, or answered with the recorded answer). Takes an upload, or a value
  * holding one as `upload` (a gallery addition); a value a JSON body made was admitted already.
  *
- * `@MultipartBody(ImageUploadPipe, IdempotentUpload) upload: ImageUpload`
+ * `@MultipartRequest(ImageUploadPipe, IdempotentUpload) upload: ImageUpload`
  */
 @Injectable()
 export class IdempotentUpload implements PipeTransform {
@@ -37,7 +37,7 @@ export interface RowsSource {
  * known, and recorded with the answer, once the import has read them all. A retry whose key was
  * answered reads its rows without importing them, to compare them with the first request's.
  *
- * `@ImportBody(ImportBodyPipe, IdempotentRows) source: ImportSource`
+ * `@MultipartRequest(ImportBodyPipe, IdempotentRows) source: ImportSource`
  */
 @Injectable()
 export class IdempotentRows implements PipeTransform {

@@ -1,11 +1,5 @@
 import type { Readable } from 'node:stream';
-import {
-  createParamDecorator,
-  Inject,
-  Injectable,
-  type ExecutionContext,
-  type PipeTransform,
-} from '@nestjs/common';
+import { Inject, Injectable, type PipeTransform } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { AppError } from '../common/errors/app.error';
 import { refuseIfClientGone } from '../common/http/client-gone';
@@ -29,11 +23,6 @@ export const CSV_FILE_FIELD = 'file';
 
 const JSON_TYPE = /^application\/json\s*(;|$)/i;
 const CSV_TYPE = /^text\/csv\s*(;|$)/i;
-
-/** The raw request, for {@link ImportBodyPipe}. */
-export const ImportBody = createParamDecorator(
-  (_: unknown, context: ExecutionContext): FastifyRequest => context.switchToHttp().getRequest(),
-);
 
 /**
  * `POST /api/v1/imports` takes three bodies (Nest cannot route by content type): JSON

@@ -5,6 +5,7 @@ import { Ctx, MinRole, RequireScopes } from '../auth/decorators';
 import type { RequestContext } from '../auth/principal';
 import { Role, Scope } from '../auth/roles';
 import { CreatedLocation } from '../common/http/created-location';
+import { MultipartRequest } from '../common/http/multipart-routes';
 import { ParseIdPipe } from '../common/ids/parse-id.pipe';
 import { ApiProblems, PROBLEMS } from '../openapi/problems';
 import { Idempotent } from '../idempotency/idempotent.decorator';
@@ -19,7 +20,6 @@ import {
 import {
   BULK_IMPORT_BODY,
   CSV_FILE_FIELD,
-  ImportBody,
   ImportBodyPipe,
   type ImportSource,
 } from './import-body.pipe';
@@ -99,7 +99,7 @@ export class ImportsController {
   )
   createImport(
     @Ctx() ctx: RequestContext,
-    @ImportBody(ImportBodyPipe, IdempotentRows) source: ImportSource,
+    @MultipartRequest(ImportBodyPipe, IdempotentRows) source: ImportSource,
   ): Promise<ImportDto> {
     return this.imports.create(ctx, source);
   }

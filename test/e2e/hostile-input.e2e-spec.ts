@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { InjectOptions, Response } from 'light-my-request';
 import { DataSource } from 'typeorm';
@@ -286,6 +287,93 @@ describe('Hostile input: 400 problem+json, never 500, nothing created', () => {
           { field: 'email', message: SURROGATE_MESSAGE },
         ]);
       }
+    });
+  });
+
+  describe('a multipart body on a route that takes JSON', () => {
+    it('is refused 415 on every JSON route, with or without a boundary, and changes nothing', async () => {
+      const before = await counts();
+      const image = await call(
+        app,
+        'GET',
+        `/api/v1/products/${productId}/images/${imageId}`,
+        admin,
+      );
+      // The gallery's POST takes multipart (an upload) as well as JSON: it is not one of these.
+      const routes = jsonRoutes().filter(([route]) => route !== 'attach image (JSON upload)');
+      for (const [route, method, url, as, field] of routes) {
+        const form = multipart(bodyWith(route, field, 'Changed') as Record<string, string>, []);
+        for (const contentType of [form.headers['content-type'], 'multipart/form-data']) {
+          const res = await app.inject({
+            method,
+            url,
+            headers: { ...authHeaders(as), 'content-type': contentType },
+            payload: form.payload,
+          });
+          expect({ route, contentType, status: res.statusCode }).toEqual({
+            route,
+            contentType,
+            status: 415,
+          });
+          expectRefused(res, 415, 'unsupported_media_type');
+        }
+      }
+      expect(await counts()).toEqual(before);
+      const after = await call(
+        app,
+        'GET',
+        `/api/v1/products/${productId}/images/${imageId}`,
+        admin,
+      );
+      expect(after.json()).toEqual(image.json());
+    });
+  });
+
+  describe('a body with a Content-Encoding', () => {
+    it('is refused 415 unread, JSON or upload, and creates nothing; identity is no coding', async () => {
+      const before = await counts();
+      const json = Buffer.from(JSON.stringify({ name: 'Zipped', slug: 'zipped' }));
+      const zipped = await app.inject({
+        method: 'POST',
+        url: '/api/v1/products',
+        headers: {
+          ...authHeaders(admin),
+          'content-type': 'application/json',
+          'content-encoding': 'gzip',
+        },
+        payload: gzipSync(json),
+      });
+      expectRefused(zipped, 415, 'unsupported_media_type');
+      const form = multipart({}, [{ data: await solidJpeg(), contentType: 'image/jpeg' }]);
+      const upload = await app.inject({
+        method: 'POST',
+        url: `/api/v1/products/${productId}/images`,
+        headers: { ...authHeaders(admin), ...form.headers, 'content-encoding': 'identity, br' },
+        payload: form.payload,
+      });
+      expectRefused(upload, 415, 'unsupported_media_type');
+      // Who may not use the route learns that first, as without the coding.
+      const anonymous = await app.inject({
+        method: 'POST',
+        url: '/api/v1/products',
+        headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+        payload: gzipSync(json),
+      });
+      expect(anonymous.statusCode).toBe(401);
+      expect(await counts()).toEqual(before);
+      expect(filesBelow(join(dataDir, 'tmp', 'uploads'))).toEqual([]);
+
+      const plain = await app.inject({
+        method: 'POST',
+        url: '/api/v1/products',
+        headers: {
+          ...authHeaders(admin),
+          'content-type': 'application/json',
+          'content-encoding': 'Identity',
+        },
+        payload: json,
+      });
+      expect(plain.statusCode).toBe(201);
     });
   });
 

@@ -247,7 +247,7 @@ describe('Credentials are checked before any body byte is read', () => {
 
   it.each([
     ['an unknown route', '/api/v1/nowhere', 404],
-    ['the public login', '/api/v1/auth/login', 400],
+    ['the public login', '/api/v1/auth/login', 415],
   ])('closes without reading a body that %s does not read', async (_what, path, status) => {
     const answer = await sendWithLargeBody({
       port,

@@ -16,7 +16,7 @@ class BackofficeUploadFieldsDto {
 }
 
 /**
- * `@MultipartBody(BackofficeUploadPipe)`: the `image` file of a back-office upload, streamed to
+ * `@MultipartRequest(BackofficeUploadPipe)`: the `image` file of a back-office upload, streamed to
  * the request's spool by readImageUpload, cut at the route's own limit (15 MiB, or
  * MAX_UPLOAD_BYTES if lower) the moment a file crosses it: 413, the rest never read.
  */

@@ -2,7 +2,7 @@ import { Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { Ctx } from '../../auth/decorators';
 import type { RequestContext } from '../../auth/principal';
-import { MultipartBody } from '../../images/intake/image-upload.pipe';
+import { MultipartRequest } from '../../common/http/multipart-routes';
 import type { ReceivedFile } from '../../images/intake/multipart-upload';
 import { BackofficeUploadPipe } from './backoffice-upload.pipe';
 import { BACKOFFICE_UPLOADER_TAG, BackofficeUpload } from './backoffice-uploader.openapi';
@@ -20,7 +20,7 @@ export class BackofficeUploaderController {
   @BackofficeUpload('/image')
   uploadBackofficeImage(
     @Ctx() ctx: RequestContext,
-    @MultipartBody(BackofficeUploadPipe) file: ReceivedFile,
+    @MultipartRequest(BackofficeUploadPipe) file: ReceivedFile,
   ): Promise<BackofficeUploadDto> {
     return this.uploader.upload(ctx, file);
   }
@@ -30,7 +30,7 @@ export class BackofficeUploaderController {
   @BackofficeUpload('/upload/image')
   uploadBackofficeImageUnderUpload(
     @Ctx() ctx: RequestContext,
-    @MultipartBody(BackofficeUploadPipe) file: ReceivedFile,
+    @MultipartRequest(BackofficeUploadPipe) file: ReceivedFile,
   ): Promise<BackofficeUploadDto> {
     return this.uploader.upload(ctx, file);
   }

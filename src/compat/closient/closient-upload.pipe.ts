@@ -4,7 +4,7 @@ import { ImageUploadPipeBase } from '../../images/intake/image-upload.pipe';
 import { ClosientUploadFieldsDto } from './dto/closient-upload.dto';
 
 /**
- * `@MultipartBody(ClosientUploadPipe)`: Closient's multipart upload, read as the main API reads its own
+ * `@MultipartRequest(ClosientUploadPipe)`: Closient's multipart upload, read as the main API reads its own
  * (streamed, spooled, limits and errors alike), with Closient's fields.
  */
 @Injectable()

@@ -12,7 +12,7 @@ import { Ctx, MinRole, RequireScopes } from '../../auth/decorators';
 import type { RequestContext } from '../../auth/principal';
 import { Role, Scope } from '../../auth/roles';
 import { ID_OR_UUID_PATTERN } from '../../common/ids/short-id';
-import { MultipartBody } from '../../images/intake/image-upload.pipe';
+import { MultipartRequest } from '../../common/http/multipart-routes';
 import type { ImageUpload } from '../../images/intake/multipart-upload';
 import { ApiProblems, ApiSuccessExample, PROBLEMS } from '../../openapi/problems';
 import { CLOSIENT_GTIN_PATTERN } from './closient-mapping';
@@ -92,7 +92,7 @@ export class ClosientController {
     @Ctx() ctx: RequestContext,
     @Param('organization_id') organizationId: string,
     @Param('gtin') gtin: string,
-    @MultipartBody(ClosientUploadPipe) upload: ImageUpload<ClosientUploadFieldsDto>,
+    @MultipartRequest(ClosientUploadPipe) upload: ImageUpload<ClosientUploadFieldsDto>,
   ): Promise<ClosientImageDto> {
     return this.closient.upload(ctx, { organizationId, gtin }, upload);
   }

@@ -18,7 +18,7 @@ export function formNotesOf(request: FastifyRequest): FormNotes {
 }
 
 /**
- * `@MultipartBody(InventorumUploadPipe)`: Inventorum's form read as the service's stand-alone
+ * `@MultipartRequest(InventorumUploadPipe)`: Inventorum's form read as the service's stand-alone
  * upload. Its file field follows `X-Api-Version` (`product_image` up to 7, `image` after), its
  * `type` is the purpose, and a Content-Type with two boundaries (curl's, for Inventorum's own
  * printed command) is narrowed to the body's before the multipart reader starts. The file is

@@ -3,7 +3,7 @@ import { ApiTags } from '@nestjs/swagger';
 import { Ctx } from '../../auth/decorators';
 import type { RequestContext } from '../../auth/principal';
 import type { StandaloneUploadFieldsDto } from '../../images/dto/upload-image.dto';
-import { MultipartBody } from '../../images/intake/image-upload.pipe';
+import { MultipartRequest } from '../../common/http/multipart-routes';
 import type { ImageUpload } from '../../images/intake/multipart-upload';
 import type { InventorumImageDto } from './dto/inventorum-image.dto';
 import { InventorumErrorFilter } from './inventorum-error.filter';
@@ -26,7 +26,7 @@ export class InventorumController {
   @InventorumUpload('/api/images/')
   uploadInventorumImage(
     @Ctx() ctx: RequestContext,
-    @MultipartBody(InventorumUploadPipe) upload: ImageUpload<StandaloneUploadFieldsDto>,
+    @MultipartRequest(InventorumUploadPipe) upload: ImageUpload<StandaloneUploadFieldsDto>,
   ): Promise<InventorumImageDto> {
     return this.inventorum.upload(ctx, upload);
   }
@@ -36,7 +36,7 @@ export class InventorumController {
   @InventorumUpload('/api/images')
   uploadInventorumImageWithoutSlash(
     @Ctx() ctx: RequestContext,
-    @MultipartBody(InventorumUploadPipe) upload: ImageUpload<StandaloneUploadFieldsDto>,
+    @MultipartRequest(InventorumUploadPipe) upload: ImageUpload<StandaloneUploadFieldsDto>,
   ): Promise<InventorumImageDto> {
     return this.inventorum.upload(ctx, upload);
   }

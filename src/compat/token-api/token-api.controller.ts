@@ -11,7 +11,7 @@ import {
 import { Ctx, MinRole, RequireScopes } from '../../auth/decorators';
 import type { RequestContext } from '../../auth/principal';
 import { Role, Scope } from '../../auth/roles';
-import { MultipartBody } from '../../images/intake/image-upload.pipe';
+import { MultipartRequest } from '../../common/http/multipart-routes';
 import type { ImageUpload } from '../../images/intake/multipart-upload';
 import { ApiProblems, ApiSuccessExample, PROBLEMS } from '../../openapi/problems';
 import { EXTERNAL_ID_MAX_LENGTH, EXTERNAL_ID_PATTERN_SOURCE } from '../../products/external-id';
@@ -100,7 +100,7 @@ export class TokenApiController {
   createProductImage(
     @Ctx() ctx: RequestContext,
     @Param('product_id') productId: string,
-    @MultipartBody(TokenApiUploadPipe) upload: ImageUpload<TokenApiUploadFieldsDto>,
+    @MultipartRequest(TokenApiUploadPipe) upload: ImageUpload<TokenApiUploadFieldsDto>,
   ): Promise<TokenApiImageDto> {
     return this.tokenApi.upload(ctx, productId, upload);
   }

@@ -18,7 +18,8 @@ import {
   type StandaloneUploadFieldsDto,
 } from '../dto/upload-image.dto';
 import { ImagePurpose } from '../entities/image.entity';
-import { MultipartBody, StandaloneUploadPipe } from '../intake/image-upload.pipe';
+import { MultipartRequest } from '../../common/http/multipart-routes';
+import { StandaloneUploadPipe } from '../intake/image-upload.pipe';
 import { ImagesService } from '../images.service';
 import type { ImageUpload } from '../intake/multipart-upload';
 import { StandaloneImagesService } from './standalone-images.service';
@@ -74,7 +75,7 @@ export class StandaloneImagesController {
   @ApiProblems(...PROBLEMS.upload, ...PROBLEMS.validation)
   uploadImage(
     @Ctx() ctx: RequestContext,
-    @MultipartBody(StandaloneUploadPipe, IdempotentUpload)
+    @MultipartRequest(StandaloneUploadPipe, IdempotentUpload)
     upload: ImageUpload<StandaloneUploadFieldsDto>,
   ): Promise<StandaloneImageDto> {
     return this.images.uploadStandalone(ctx, upload);

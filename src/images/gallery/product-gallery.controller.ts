@@ -34,7 +34,7 @@ import {
 } from '../dto/gallery.dto';
 import { ImageDto } from '../dto/image.dto';
 import { GalleryService } from './gallery.service';
-import { MultipartBody } from '../intake/image-upload.pipe';
+import { MultipartRequest } from '../../common/http/multipart-routes';
 import { GalleryAdditionPipe, type GalleryAddition } from './gallery-addition.pipe';
 import { ImagesService } from '../images.service';
 import { ProductParam } from '../../products/product-param.decorator';
@@ -91,7 +91,7 @@ abstract class GalleryRoutes {
   uploadProductImage(
     @Ctx() ctx: RequestContext,
     @ProductParam() product: ProductRef,
-    @MultipartBody(GalleryAdditionPipe, IdempotentUpload) addition: GalleryAddition,
+    @MultipartRequest(GalleryAdditionPipe, IdempotentUpload) addition: GalleryAddition,
   ): Promise<ImageDto> {
     return this.images.add(ctx, product, addition);
   }

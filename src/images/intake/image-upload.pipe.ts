@@ -1,10 +1,4 @@
-import {
-  createParamDecorator,
-  Inject,
-  Injectable,
-  type ExecutionContext,
-  type PipeTransform,
-} from '@nestjs/common';
+import { Inject, Injectable, type PipeTransform } from '@nestjs/common';
 import type { ClassConstructor } from 'class-transformer';
 import type { FastifyRequest } from 'fastify';
 import { StandaloneUploadFieldsDto, UploadImageFieldsDto } from '../dto/upload-image.dto';
@@ -12,13 +6,8 @@ import { IMAGES_CONFIG, type ImagesConfig } from '../images.config';
 import { readImageUpload, type ImageUpload } from './multipart-upload';
 import { uploadTempDir } from './upload-spool';
 
-/** The raw request, for {@link ImageUploadPipe}. */
-export const MultipartBody = createParamDecorator(
-  (_: unknown, context: ExecutionContext): FastifyRequest => context.switchToHttp().getRequest(),
-);
-
 /**
- * `@MultipartBody(ImageUploadPipe) upload: ImageUpload`: the streamed upload, its text fields
+ * `@MultipartRequest(ImageUploadPipe) upload: ImageUpload`: the streamed upload, its text fields
  * validated as `fieldsType`.
  */
 export abstract class ImageUploadPipeBase<Fields extends object> implements PipeTransform<

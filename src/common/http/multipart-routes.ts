@@ -1,0 +1,61 @@
+import {
+  createParamDecorator,
+  Injectable,
+  type CallHandler,
+  type ExecutionContext,
+  type NestInterceptor,
+  type PipeTransform,
+  type Type,
+} from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
+import type { Observable } from 'rxjs';
+import { AppError } from '../errors/app.error';
+
+/**
+ * Which routes take a multipart body. @fastify/multipart's content-type parser is the whole
+ * server's: it lets a `multipart/form-data` request through to any route, unread, with no body.
+ * A JSON route then saw no body at all: a PATCH whose every field is optional was answered 200, an
+ * empty update. A route reads multipart through {@link MultipartRequest}, which marks it; every
+ * other route refuses a multipart request with 415 unsupported_media_type, as it refuses any type
+ * it does not take, and its body is never read.
+ */
+const TAKES_MULTIPART = 'takes-multipart';
+
+type PipeArgument = Type<PipeTransform> | PipeTransform;
+
+const rawRequest = createParamDecorator((_: unknown, context: ExecutionContext): FastifyRequest =>
+  context.switchToHttp().getRequest(),
+);
+
+/**
+ * `@MultipartRequest(SomePipe)`: the raw request, for a pipe that reads its body as it streams in
+ * (a multipart form, or whatever else the pipe takes); the route takes `multipart/form-data`.
+ */
+export function MultipartRequest(...pipes: PipeArgument[]): ParameterDecorator {
+  const parameter = rawRequest(...pipes);
+  return (target, key, index) => {
+    if (key !== undefined) {
+      const handler: unknown = (target as Record<string | symbol, unknown>)[key];
+      if (typeof handler === 'function') Reflect.defineMetadata(TAKES_MULTIPART, true, handler);
+    }
+    parameter(target, key, index);
+  };
+}
+
+/** Global: a multipart request to a route that does not take one is 415, its body unread. */
+@Injectable()
+export class MultipartRoutesInterceptor implements NestInterceptor {
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    if (context.getType() === 'http') {
+      const request = context.switchToHttp().getRequest<FastifyRequest>();
+      const takes = Reflect.getMetadata(TAKES_MULTIPART, context.getHandler()) === true;
+      if (!takes && request.isMultipart()) {
+        throw new AppError(
+          'unsupported_media_type',
+          'This route does not take multipart/form-data.',
+        );
+      }
+    }
+    return next.handle();
+  }
+}
