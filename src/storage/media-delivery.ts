@@ -1,7 +1,9 @@
 import { realpath } from 'node:fs/promises';
+import type { IncomingHttpHeaders } from 'node:http';
 import { extname, isAbsolute, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { send, type SendOptions } from '@fastify/send';
+import { usableByteRange } from './byte-ranges';
 import type { MediaAnswer, MediaRequest } from './media-answer';
 import { CONTENT_TYPES, deliveryHeaders } from './storage-provider';
 
@@ -153,14 +155,15 @@ export function mediaHeaders(
 
 /**
  * The request as send reads it (its method and headers), with a strong If-Range ETag written as
- * the weak one send compares it with.
+ * the weak one send compares it with, and without a Range that is not one (usableByteRange).
  */
 function asSendRequest(request: MediaRequest): Readable {
   const ifRange = request.headers['if-range'];
-  const headers =
-    typeof ifRange === 'string' && ifRange.startsWith('"')
-      ? { ...request.headers, 'if-range': `W/${ifRange}` }
-      : request.headers;
+  const headers: IncomingHttpHeaders = {
+    ...request.headers,
+    range: usableByteRange(request.headers.range),
+  };
+  if (typeof ifRange === 'string' && ifRange.startsWith('"')) headers['if-range'] = `W/${ifRange}`;
   return { method: request.method, headers } as unknown as Readable;
 }
 

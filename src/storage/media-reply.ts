@@ -4,9 +4,9 @@ import type { ErrorCode } from '../common/errors/error-codes';
 import type { MediaAnswer } from './media-answer';
 
 /**
- * Writes a {@link MediaAnswer} as the reply: the file (200, 206, 304), a bare 416 with the
- * length in Content-Range, or the problem of a failed precondition or of a missing file, whose
- * code the route chooses (a file of /media, an image of a transform URL).
+ * Writes a {@link MediaAnswer} as the reply: the file (200, 206, 304), or a problem: a range past
+ * the end (416, the length in Content-Range), a failed precondition, or a missing file, whose code
+ * the route chooses (a file of /media, an image of a transform URL).
  */
 export async function sendMediaAnswer(
   reply: FastifyReply,
@@ -19,8 +19,12 @@ export async function sendMediaAnswer(
       await reply.send(answer.body);
       return;
     case 'range_not_satisfiable':
-      await reply.status(416).header('content-range', answer.contentRange).send();
-      return;
+      throw new AppError(
+        'range_not_satisfiable',
+        'The range asked for starts past the end of the file: its length is in Content-Range.',
+        [],
+        { 'Content-Range': answer.contentRange },
+      );
     case 'precondition_failed':
       throw new AppError('precondition_failed', 'The file does not match the precondition.');
     case 'not_found':

@@ -175,7 +175,7 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
     expect(made()).toBe(before + 1);
   });
 
-  it('answers 304 to If-None-Match and 206 to a Range', async () => {
+  it('answers 304 to If-None-Match, 206 to a Range, 416 past the end, and ignores a bad Range', async () => {
     const path = signed('w_400,f_webp');
     const first = await get(path);
     const etag = first.headers.etag as string;
@@ -186,6 +186,18 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
     expect(range.statusCode).toBe(206);
     expect(range.headers['content-range']).toBe(`bytes 0-99/${first.rawPayload.length}`);
     expect(range.rawPayload).toEqual(first.rawPayload.subarray(0, 100));
+    const size = first.rawPayload.length;
+    const past = await get(path, { range: `bytes=${size}-` });
+    expect(past.statusCode).toBe(416);
+    expect(past.headers['content-range']).toBe(`bytes */${size}`);
+    expect(past.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(past.json()).toMatchObject({ status: 416, code: 'range_not_satisfiable' });
+    // Not a range (RFC 9110 lets a server ignore it): the whole result, as without the header.
+    for (const bad of ['bytes=abc', 'bytes=9-5', 'items=0-9']) {
+      const whole = await get(path, { range: bad });
+      expect({ bad, status: whole.statusCode }).toEqual({ bad, status: 200 });
+      expect(whole.rawPayload).toEqual(first.rawPayload);
+    }
   });
 
   it('gives the original size to a request for more, and pads contain to the box', async () => {

@@ -139,10 +139,20 @@ describe('/media serving', () => {
     expect(res.rawPayload).toEqual(jpeg);
   });
 
-  it('answers 416 with the size to a range past the end', async () => {
+  it('answers 416 problem+json with the size to a range past the end', async () => {
     const res = await get(JPEG, { range: `bytes=${jpeg.length}-` });
     expect(res.statusCode).toBe(416);
     expect(res.headers['content-range']).toBe(`bytes */${jpeg.length}`);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.json()).toMatchObject({ status: 416, code: 'range_not_satisfiable' });
+  });
+
+  it('serves the whole file for a Range that is not one (bytes=abc), as without it', async () => {
+    for (const range of ['bytes=abc', 'bytes=-', 'bytes=10-2', 'bytes=0-9,x']) {
+      const res = await get(JPEG, { range });
+      expect({ range, status: res.statusCode }).toEqual({ range, status: 200 });
+      expect(res.rawPayload).toEqual(jpeg);
+    }
   });
 
   it('answers HEAD with the headers of GET and no body', async () => {

@@ -11,6 +11,7 @@ export type ErrorKind =
   | 'method_not_allowed'
   | 'conflict'
   | 'precondition_failed'
+  | 'range_not_satisfiable'
   | 'unprocessable'
   | 'timeout'
   | 'too_large'
@@ -28,6 +29,7 @@ export const ERROR_KIND_STATUS: Record<ErrorKind, number> = {
   method_not_allowed: 405,
   conflict: 409,
   precondition_failed: 412,
+  range_not_satisfiable: 416,
   unprocessable: 422,
   timeout: 408,
   too_large: 413,
@@ -52,6 +54,10 @@ export const ERROR_CODES = {
   method_not_allowed: { kind: 'method_not_allowed', title: 'Method not allowed' },
   conflict: { kind: 'conflict', title: 'Conflict' },
   precondition_failed: { kind: 'precondition_failed', title: 'Precondition failed' },
+  range_not_satisfiable: {
+    kind: 'range_not_satisfiable',
+    title: 'The range starts past the end of the file',
+  },
   payload_too_large: { kind: 'too_large', title: 'Payload too large' },
   unsupported_media_type: { kind: 'unsupported_media_type', title: 'Unsupported media type' },
   too_many_requests: { kind: 'rate_limited', title: 'Too many requests' },

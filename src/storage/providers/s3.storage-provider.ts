@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { usableByteRange } from '../byte-ranges';
 import type { MediaAnswer, MediaRequest } from '../media-answer';
 import { mediaHeaders } from '../media-delivery';
 import {
@@ -219,7 +220,7 @@ export class S3StorageProvider implements StorageProvider {
           IfModifiedSince: dateHeader(request, 'if-modified-since'),
         }),
       );
-    const range = header(request, 'range')?.split(',')[0];
+    const range = usableByteRange(request.headers.range)?.split(',')[0];
     let answer;
     try {
       answer = await get(range);
