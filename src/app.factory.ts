@@ -19,6 +19,7 @@ import { answerClientError } from './common/http/client-error.handler';
 import { registerSecurityHeaders } from './common/http/security-headers';
 import { MultipartRoutesInterceptor } from './common/http/multipart-routes';
 import { refuseEncodedBodies } from './common/http/content-encoding';
+import { ignoreUnknownExpectations, requireHost } from './common/http/host-and-expect';
 import { createAppLogger } from './common/logging/logger-params';
 import { loggingConfigOf } from './common/logging/logging.config';
 import { REQUEST_ID_HEADER, requestIdFor } from './common/logging/request-id';
@@ -129,6 +130,10 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   registerRequestTimeouts(app, httpTimeoutsConfigOf(env));
   closeConnectionsWhenClosing(app);
   await registerSecurityHeaders(app, DOCS_PATH);
+  // What Node refused bare (no Host; an Expect it does not know), answered by the service (after
+  // the security headers' hook, so that its 400 carries them).
+  requireHost(app.getHttpAdapter().getInstance());
+  ignoreUnknownExpectations(app.getHttpServer());
   enableCors(app, env);
   if (env.SERVICE_ROLE === ServiceRole.Worker) serveOnlyProbes(app);
   else setupOpenApi(app);
@@ -179,6 +184,8 @@ function createAdapter(env: EnvironmentVariables): FastifyAdapter {
     // Node's HTTP parser's refusals (malformed requests, a half-close mid-body) as problem+json.
     clientErrorHandler: answerClientError,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // A request without Host is refused by a hook of ours, as problem+json (host-and-expect.ts).
+    http: { requireHostHeader: false },
   });
 }
 

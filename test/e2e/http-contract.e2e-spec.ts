@@ -1,6 +1,7 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 import { ProbeController, ProbeModule } from '../support/probe/probe.module';
+import { RawClient, type RawResponse } from '../support/slow-client';
 import { startTestApp, type TestApp } from '../support/test-app';
 
 const PROBLEM = /^application\/problem\+json/;
@@ -255,5 +256,54 @@ describe('CORS', () => {
     } finally {
       await on.close();
     }
+  });
+});
+
+describe("What Node's HTTP server refused by itself", () => {
+  let t: TestApp;
+  let port: number;
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    port = (t.app.getHttpServer().address() as { port: number }).port;
+  });
+  afterAll(() => t?.close());
+
+  async function send(head: string): Promise<RawResponse> {
+    const client = await RawClient.connect(port);
+    await client.write(head);
+    const answer = await client.answered(10_000);
+    client.destroy();
+    if (!answer) throw new Error(`no answer to ${JSON.stringify(head)}`);
+    return answer;
+  }
+
+  it('an HTTP/1.1 request without Host: 400 problem+json, with a request id and the headers', async () => {
+    const { status, headers, body } = await send('GET /health HTTP/1.1\r\n\r\n');
+    expect(status).toBe(400);
+    expect(headers['content-type']).toMatch(PROBLEM);
+    expect(headers['x-content-type-options']).toBe('nosniff');
+    expect(JSON.parse(body)).toMatchObject({
+      code: 'bad_request',
+      detail: 'An HTTP/1.1 request must have a Host header.',
+      request_id: headers['x-request-id'],
+    });
+    // HTTP/1.0 has no Host to require.
+    expect((await send('GET /health HTTP/1.0\r\n\r\n')).status).toBe(200);
+  });
+
+  it('an Expect it does not know is ignored, and 100-continue still answered', async () => {
+    const junk = await send('GET /health HTTP/1.1\r\nHost: a\r\nExpect: junk\r\n\r\n');
+    expect(junk.status).toBe(200);
+    const body = '{"email":"nobody@test.example","password":"not-the-password"}';
+    const client = await RawClient.connect(port);
+    await client.write(
+      'POST /api/v1/auth/login HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n' +
+        `Content-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`,
+    );
+    const interim = await client.answered(10_000);
+    expect(interim?.status).toBe(100);
+    client.destroy();
   });
 });
