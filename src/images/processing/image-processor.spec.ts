@@ -908,6 +908,7 @@ describe(ImageProcessor.name, () => {
       );
       const done = await limited.process(write('logo.svg', logo));
       expect(done.original).toMatchObject({ format: 'svg', width: 200, height: 100 });
+      expect(done).toMatchObject({ colorMode: 'RGBA', hasAlpha: true });
       expect(done.renditions.thumb).toMatchObject({ width: 150, height: 150 });
       expect(await limited.transform({ buffer: logo }, spec)).toMatchObject({
         format: 'png',

@@ -428,18 +428,10 @@ export class ImageProcessor {
       throw invalidImage();
     });
     const { width, height, channels, data } = rendered;
-    const hasAlpha = channels === 2 || channels === 4;
-    const gray = channels <= 2;
-    const colorMode = gray
-      ? hasAlpha
-        ? 'GRAYSCALE_ALPHA'
-        : 'GRAYSCALE'
-      : hasAlpha
-        ? 'RGBA'
-        : 'RGB';
-    const header = { width, height, colorMode, hasAlpha, orientation: 1, pages: 1, format: 'svg' };
     if (!data) throw tooManyPixels(this.maxPixels);
-    return { pixels: { data, width, height, channels }, header };
+    const pixels = { data, width, height, channels };
+    // The header of the rendered pixels (colour model, alpha), read as any image's is.
+    return { pixels, header: { ...(await readHeader({ raw: pixels })), format: 'svg' } };
   }
 
   /** Like every other format: the pixel count from the header, before decoding. */
