@@ -39,7 +39,9 @@ describe(deadlineStorage.name, () => {
   });
 
   it('aborts a stalled write at its deadline, leaving no file and no partial write', async () => {
-    const storage = deadlineStorage(local, 50);
+    // STORAGE_TIMEOUT_MS's least (1 s): the clean-up after the abort is waited for as long again,
+    // and 50 ms of it were not always enough for the temporary file's removal on a busy machine.
+    const storage = deadlineStorage(local, 1000);
     await expect(storage.put(KEY, stalledBody(), OPTIONS)).rejects.toBeInstanceOf(
       StorageTimeoutError,
     );
