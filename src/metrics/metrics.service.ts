@@ -92,6 +92,11 @@ export class Metrics {
     'Images refused with 503 server_busy because the processing queue was full, by operation (process: uploads, imports, rebuilds; transform: images made on request).',
     ['operation'],
   );
+  private readonly svgStopped = this.counter(
+    'image_svg_renders_stopped_total',
+    'SVG renders killed at SVG_RENDER_TIMEOUT_MS (timeout) or SVG_RENDER_MAX_BYTES (memory): 400 image_too_complex.',
+    ['reason'],
+  );
   private readonly storageSeconds = this.histogram(
     'storage_operation_duration_seconds',
     'Storage operations by provider and operation, failed ones included.',
@@ -140,6 +145,10 @@ export class Metrics {
 
   countServerBusy(operation: 'process' | 'transform'): void {
     this.busy.inc({ operation });
+  }
+
+  countSvgRenderStopped(reason: 'timeout' | 'memory'): void {
+    this.svgStopped.inc({ reason });
   }
 
   /** The processing queue's depth, read at each scrape. */

@@ -328,6 +328,7 @@ const FAMILY_TYPES: Record<string, string> = {
   image_processing_queued_bytes: 'gauge',
   image_processing_active: 'gauge',
   image_processing_server_busy_total: 'counter',
+  image_svg_renders_stopped_total: 'counter',
   storage_operation_duration_seconds: 'histogram',
   storage_operation_errors_total: 'counter',
   job_duration_seconds: 'histogram',

@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import { exifHasGps, noiseBytes } from '../../../test/support/fixtures';
 import { AppError } from '../../common/errors/app.error';
 import { validateEnv } from '../../config/env.validation';
+import { Metrics } from '../../metrics/metrics.service';
 import {
   ImageProcessor,
   readImageFacts,
@@ -917,9 +918,11 @@ describe(ImageProcessor.name, () => {
       });
     });
 
-    it('refuses an SVG past SVG_RENDER_MAX_BYTES of memory as image_too_complex', async () => {
+    it('refuses an SVG past SVG_RENDER_MAX_BYTES of memory as image_too_complex, counted', async () => {
+      const metrics = new Metrics();
       const limited = new ImageProcessor(
         validateEnv({ SVG_RENDER_MAX_BYTES: String(256 * 1024 ** 2) }),
+        metrics,
       );
       const greedy = Buffer.from(
         '<svg xmlns="http://www.w3.org/2000/svg" width="6000" height="6000">' +
@@ -931,6 +934,9 @@ describe(ImageProcessor.name, () => {
         code: 'image_too_complex',
         detail: 'The SVG takes more than 256 MB of memory to render.',
       });
+      expect(await metrics.scrape()).toContain(
+        'image_svg_renders_stopped_total{reason="memory"} 1',
+      );
     });
 
     it('refuses an SVG larger than MAX_IMAGE_PIXELS before rendering it', async () => {

@@ -419,6 +419,7 @@ export class ImageProcessor {
   private async rasterise(svg: Buffer): Promise<{ pixels: Pixels; header: ImageHeader }> {
     const rendered = await renderSvg(svg, this.svgLimits).catch((error: unknown) => {
       if (!(error instanceof SvgRenderError)) throw error;
+      if (error.reason !== 'unreadable') this.metrics.countSvgRenderStopped(error.reason);
       if (error.reason === 'timeout') {
         throw tooComplex('timeout', `${this.svgLimits.timeoutMs / 1000} s`);
       }
