@@ -7,13 +7,16 @@ import { createTestDatabase, type TestDatabase } from '../support/test-database'
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import {
+  childProcesses,
   freePort,
   inheritedEnv,
+  isRunning,
   MAIN,
   startService,
   waitForStatus,
   type RunningService,
 } from '../support/process';
+import { eventually } from '../support/eventually';
 import { login } from '../support/http';
 import { DataSource } from 'typeorm';
 import { createApp } from '../../src/app.factory';
@@ -70,7 +73,7 @@ describe('The service process', () => {
       expect(service.output()).toContain('shutting down gracefully');
     });
 
-    it('renders an SVG in the process the build ships for it, and a transform of it', async () => {
+    it('renders SVGs in the process the build ships for it, which ends when the service dies', async () => {
       /** What this test reads of the answers: a token, a product, an image. */
       interface Answer {
         access_token: string;
@@ -88,9 +91,12 @@ describe('The service process', () => {
           HOST: '127.0.0.1',
           ADMIN_EMAIL: admin.email,
           ADMIN_PASSWORD: admin.password,
+          // Long enough that only the service's death can end the slow render below.
+          SVG_RENDER_TIMEOUT_MS: '300000',
         },
         cwd,
       );
+      const renders = () => childProcesses(service.child.pid!, 'svg-render.child.cjs');
       try {
         const base = `http://127.0.0.1:${port}`;
         await waitForStatus(`${base}/health/ready`, 200);
@@ -121,10 +127,22 @@ describe('The service process', () => {
           expect({ url, status: res.status }).toEqual({ url, status: 200 });
           expect(res.headers.get('content-type')).toMatch(/^image\/(webp|png|jpeg|avif)$/);
         }
+
+        // A render of minutes (40,000 characters on a line), and the service killed under it.
+        const slow = new FormData();
+        const text = `<text y="20">${'x'.repeat(40_000)}</text>`;
+        const slowSvg = `<svg xmlns="http://www.w3.org/2000/svg" width="300" height="200">${text}</svg>`;
+        slow.append('image', new Blob([slowSvg], { type: 'image/svg+xml' }), 'slow.svg');
+        void post(`/api/v1/products/${product.id}/images`, slow, token).catch(() => undefined);
+        await eventually(() => renders().length === 1, 'the slow SVG to be rendering');
+        const [render] = renders();
+        service.child.kill('SIGKILL');
+        await service.exit;
+        // Orphaned, the render notices within half a second that its parent is gone, and ends.
+        await eventually(() => !isRunning(render), 'the orphaned render to end', 10_000);
       } finally {
-        service.child.kill('SIGTERM');
+        service.child.kill('SIGKILL');
       }
-      expect(await service.exit).toEqual({ code: 0, signal: null });
     });
 
     it('logs JSON lines with the request id, and never a credential', async () => {

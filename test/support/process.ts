@@ -1,5 +1,6 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { RUN_ID_VARIABLE, RUN_ROOT_VARIABLE } from './test-run';
@@ -112,4 +113,35 @@ export async function waitForStatus(
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`${url} did not answer ${status} within ${timeoutMs} ms (last: ${last})`);
+}
+
+/**
+ * The pids of the running processes (Linux's /proc) whose parent is `parent` and whose command
+ * line contains `command`: what a test checks is not left running.
+ */
+export function childProcesses(parent: number, command: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
+      // After the command's name in parentheses: the state, then the parent's pid.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'latin1');
+      if (ppid === parent && cmdline.includes(command)) found.push(Number(entry));
+    } catch {
+      // The process ended while it was read.
+    }
+  }
+  return found;
+}
+
+/** Whether `pid` is running: it exists and is not a zombie waiting for its parent to reap it. */
+export function isRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
 }

@@ -8,11 +8,22 @@
  * Plain CommonJS, not TypeScript: it is started with `node` alone, from src/ under the tests as
  * from dist/ in production (nest build copies it, see nest-cli.json's assets).
  *
- * In:  argv[2] the most pixels it may render; stdin the SVG.
+ * In:  argv[2] the most pixels it may render, argv[3] the service's pid; stdin the SVG.
  * Out: stdout a 4-byte big-endian length, the header as JSON (width, height, channels), then,
  *      when width × height is within the limit, the raw pixels (sRGB, row by row). Exit code 0;
  *      any other exit means the SVG could not be rendered (a message on stderr).
  */
+// The service going away (killed, crashed) must not leave a render running: checked from the
+// start (the service may die before this line runs), against the pid it gave, not the parent found
+// here. Not process.exit(): exiting waits for libvips' threads (its exit handler joins them), so
+// for the render's end.
+const service = Number(process.argv[3]);
+const orphaned = () => process.ppid !== service;
+if (orphaned()) process.kill(process.pid, 'SIGKILL');
+setInterval(() => {
+  if (orphaned()) process.kill(process.pid, 'SIGKILL');
+}, 500).unref();
+
 /* eslint-disable @typescript-eslint/no-require-imports -- a CommonJS script started by node */
 const sharp = require('sharp');
 
@@ -20,12 +31,6 @@ const maxPixels = Number(process.argv[2]);
 // One thread: the process stands for one processing slot. No cache: it renders one image.
 sharp.concurrency(1);
 sharp.cache(false);
-
-// The service going away (killed, crashed) must not leave a render running.
-const parent = process.ppid;
-setInterval(() => {
-  if (process.ppid !== parent) process.exit(3);
-}, 500).unref();
 
 function readStdin() {
   return new Promise((resolve, reject) => {

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { childProcesses } from '../../../test/support/process';
 import { renderSvg, SvgRenderError, type SvgRenderLimits } from './svg-render';
 
 /** Real child processes (svg-render.child.cjs, with sharp and librsvg): nothing is mocked. */
@@ -31,22 +31,8 @@ async function failure(promise: Promise<unknown>): Promise<SvgRenderError> {
   return error;
 }
 
-/** The pids of this process's children still running svg-render.child.cjs. */
-function renderChildren(): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'latin1');
-      if (ppid === process.pid && cmdline.includes('svg-render.child.cjs')) found.push(+entry);
-    } catch {
-      // The process ended while it was read.
-    }
-  }
-  return found;
-}
+/** This process's children still running svg-render.child.cjs. */
+const renderChildren = (): number[] => childProcesses(process.pid, 'svg-render.child.cjs');
 
 describe(renderSvg.name, () => {
   it('renders an SVG to sRGB pixels at its own size', async () => {

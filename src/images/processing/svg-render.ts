@@ -61,7 +61,7 @@ const CHILD_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TMPDIR', 'XDG_CACHE_HOME',
 /** Renders `svg` (sanitised) in a child process; SvgRenderError when it fails or is killed. */
 export function renderSvg(svg: Buffer, limits: SvgRenderLimits): Promise<SvgRendered> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CHILD, String(limits.maxPixels)], {
+    const child = spawn(process.execPath, [CHILD, String(limits.maxPixels), String(process.pid)], {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: childEnv(),
     });
