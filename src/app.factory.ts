@@ -171,21 +171,23 @@ function serveOnlyProbes(app: NestFastifyApplication): void {
 
 /** Fastify as the application configures it: no logger of its own, the API's limits and errors. */
 function createAdapter(env: EnvironmentVariables): FastifyAdapter {
+  // Slow clients: header, whole-request and keep-alive timeouts (see request-timeouts.ts).
+  const timeouts = httpServerTimeouts(httpTimeoutsConfigOf(env));
   return new FastifyAdapter({
     logger: false,
     trustProxy: env.TRUST_PROXY,
     bodyLimit: env.JSON_BODY_LIMIT_BYTES,
     requestIdHeader: false,
     genReqId: requestIdFor,
-    // Slow clients: header, whole-request and keep-alive timeouts (see request-timeouts.ts).
-    ...httpServerTimeouts(httpTimeoutsConfigOf(env)),
+    ...timeouts,
+    // With the timeouts' options of Node's server: a request without Host is refused by a hook
+    // of ours, as problem+json (host-and-expect.ts).
+    http: { ...timeouts.http, requireHostHeader: false },
     // The router's own refusals (bad percent-encoding, over-long parameter) as problem+json.
     frameworkErrors: answerFrameworkError,
     // Node's HTTP parser's refusals (malformed requests, a half-close mid-body) as problem+json.
     clientErrorHandler: answerClientError,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
-    // A request without Host is refused by a hook of ours, as problem+json (host-and-expect.ts).
-    http: { requireHostHeader: false },
   });
 }
 

@@ -280,7 +280,8 @@ describe("What Node's HTTP server refused by itself", () => {
   }
 
   it('an HTTP/1.1 request without Host: 400 problem+json, with a request id and the headers', async () => {
-    const { status, headers, body } = await send('GET /health HTTP/1.1\r\n\r\n');
+    // Refused before routing, on any path: one no route documents keeps the OpenAPI check quiet.
+    const { status, headers, body } = await send('GET /no/such/route HTTP/1.1\r\n\r\n');
     expect(status).toBe(400);
     expect(headers['content-type']).toMatch(PROBLEM);
     expect(headers['x-content-type-options']).toBe('nosniff');
