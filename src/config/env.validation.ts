@@ -678,8 +678,9 @@ export class EnvironmentVariables {
   IMAGE_PROCESSING_QUEUE_BYTES = 256 * 1024 * 1024;
 
   /**
-   * An SVG is rendered in a process of its own, killed past this many milliseconds: 400
-   * image_too_complex. What an SVG costs to render is bounded neither by its bytes nor its pixels.
+   * An SVG is rendered in a process of its own, killed past this many milliseconds of rendering
+   * (the process's start not counted): 400 image_too_complex. What an SVG costs to render is
+   * bounded neither by its bytes nor its pixels.
    */
   @Transform(toInteger)
   @IsInt({ message: 'must be an integer number of milliseconds between 1000 and 300000' })

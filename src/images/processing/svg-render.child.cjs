@@ -9,7 +9,8 @@
  * from dist/ in production (nest build copies it, see nest-cli.json's assets).
  *
  * In:  argv[2] the most pixels it may render, argv[3] the service's pid; stdin the SVG.
- * Out: stdout a 4-byte big-endian length, the header as JSON (width, height, channels), then,
+ * Out: stdout the byte 'R' once sharp is loaded (the render's deadline starts there), then a
+ *      4-byte big-endian length, the header as JSON (width, height, channels), then,
  *      when width × height is within the limit, the raw pixels (sRGB, row by row). Exit code 0;
  *      any other exit means the SVG could not be rendered (a message on stderr).
  */
@@ -31,6 +32,8 @@ const maxPixels = Number(process.argv[2]);
 // One thread: the process stands for one processing slot. No cache: it renders one image.
 sharp.concurrency(1);
 sharp.cache(false);
+// Ready: the service's deadline for the render starts now, not with Node's start.
+process.stdout.write(Buffer.from('R'));
 
 function readStdin() {
   return new Promise((resolve, reject) => {

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 
 /**
  * Renders a sanitised SVG to pixels in a child process, under a deadline and a memory ceiling.
@@ -50,6 +51,10 @@ export class SvgRenderError extends Error {
 const CHILD = join(__dirname, 'svg-render.child.cjs');
 /** The child's exit code when librsvg cannot read or render the SVG. */
 const RENDER_FAILED = 2;
+/** The byte the child sends first, once Node has started and sharp is loaded. */
+const READY = 0x52; // 'R'
+/** The longest a child may take to get ready, however loaded the machine. */
+const STARTUP_MS = 60_000;
 /** How often the child's resident memory is read. */
 const MEMORY_POLL_MS = 20;
 /**
@@ -58,32 +63,33 @@ const MEMORY_POLL_MS = 20;
  */
 const CHILD_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TMPDIR', 'XDG_CACHE_HOME', 'FONTCONFIG_PATH'];
 
-/** Renders `svg` (sanitised) in a child process; SvgRenderError when it fails or is killed. */
+/**
+ * Renders `svg` (sanitised) in a child process; SvgRenderError when it fails or is killed. The
+ * deadline counts the render alone, from the child's ready byte: starting Node and loading sharp
+ * took over a second on a loaded machine (CI), which is not the SVG's doing. A child that does not
+ * get ready within STARTUP_MS is killed too, and that is the service's failure (a plain Error).
+ */
 export function renderSvg(svg: Buffer, limits: SvgRenderLimits): Promise<SvgRendered> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CHILD, String(limits.maxPixels), String(process.pid)], {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: childEnv(),
     });
-    const chunks: Buffer[] = [];
-    let received = 0;
-    let killedFor: SvgRenderFailure | undefined;
-    const kill = (reason: SvgRenderFailure): void => {
+    let killedFor: SvgRenderFailure | 'startup' | undefined;
+    const kill = (reason: SvgRenderFailure | 'startup'): void => {
       killedFor ??= reason;
       child.kill('SIGKILL');
     };
-    const deadline = setTimeout(() => kill('timeout'), limits.timeoutMs);
+    let deadline = setTimeout(() => kill('startup'), STARTUP_MS);
     const watch = watchMemory(child.pid, limits.maxBytes, () => kill('memory'));
-    child.stdout.on('data', (chunk: Buffer) => {
-      received += chunk.length;
-      if (received > MAX_HEADER_BYTES + limits.maxPixels * 4) kill('unreadable');
-      else chunks.push(chunk);
+    const output = readOutput(child.stdout, MAX_HEADER_BYTES + limits.maxPixels * 4, {
+      ready: () => {
+        clearTimeout(deadline);
+        deadline = setTimeout(() => kill('timeout'), limits.timeoutMs);
+      },
+      invalid: () => kill('unreadable'),
     });
-    let stderr = '';
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (text: string) => {
-      if (stderr.length < 2000) stderr += text;
-    });
+    const stderr = readStderr(child.stderr);
     // The child may be gone before it read the SVG (killed): its closed pipe is not our error.
     child.stdin.on('error', () => undefined);
     child.stdin.end(svg);
@@ -98,17 +104,57 @@ export function renderSvg(svg: Buffer, limits: SvgRenderLimits): Promise<SvgRend
     });
     child.on('close', (code, signal) => {
       stopWatching();
+      if (killedFor === 'startup') {
+        return reject(new Error(`The SVG renderer did not start within ${STARTUP_MS} ms`));
+      }
       if (killedFor) return reject(new SvgRenderError(killedFor));
       if (code === 0) {
-        const rendered = parseOutput(Buffer.concat(chunks), limits.maxPixels);
+        const rendered = parseOutput(output(), limits.maxPixels);
         return rendered ? resolve(rendered) : reject(new SvgRenderError('unreadable'));
       }
       // librsvg refused the SVG (2), or died on it (a signal: an abort, the kernel's OOM killer).
       if (code === RENDER_FAILED || signal) return reject(new SvgRenderError('unreadable'));
       // The child did not run: its script or sharp missing from the build, a broken install.
-      reject(new Error(`The SVG renderer exited with code ${code}: ${stderr.trim()}`));
+      reject(new Error(`The SVG renderer exited with code ${code}: ${stderr().trim()}`));
     });
   });
+}
+
+/**
+ * The child's stdout: its ready byte (reported, and removed), then what it sends, at most `max`
+ * bytes; anything else is reported invalid. Returns what has been received.
+ */
+function readOutput(
+  stdout: Readable,
+  max: number,
+  on: { ready: () => void; invalid: () => void },
+): () => Buffer {
+  const chunks: Buffer[] = [];
+  let received = 0;
+  let ready = false;
+  stdout.on('data', (data: Buffer) => {
+    let chunk = data;
+    if (!ready) {
+      if (chunk[0] !== READY) return on.invalid();
+      ready = true;
+      on.ready();
+      chunk = chunk.subarray(1);
+    }
+    received += chunk.length;
+    if (received > max) on.invalid();
+    else chunks.push(chunk);
+  });
+  return () => Buffer.concat(chunks);
+}
+
+/** The first 2,000 characters of the child's stderr, for the message of a child that did not run. */
+function readStderr(stderr: Readable): () => string {
+  let text = '';
+  stderr.setEncoding('utf8');
+  stderr.on('data', (data: string) => {
+    if (text.length < 2000) text += data;
+  });
+  return () => text;
 }
 
 function childEnv(): NodeJS.ProcessEnv {
