@@ -112,6 +112,11 @@ describe('The service process', () => {
           });
           return { status: res.status, body: (await res.json()) as Answer };
         };
+        // The first administrator is made once the service listens, which is after it is ready.
+        await eventually(
+          () => service.output().includes('Created the first administrator'),
+          'the first administrator',
+        );
         const token = (await post('/api/v1/auth/login', admin)).body.access_token;
         const product = (await post('/api/v1/products', { name: 'Logo' }, token)).body;
         const svg =
