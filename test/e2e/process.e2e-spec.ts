@@ -84,11 +84,14 @@ describe('The service process', () => {
       }
       const port = await freePort();
       const admin = { email: 'svg-admin@test.example', password: 'svg-admin-password-for-tests' };
+      // A database of its own: the other tests here make the first administrator, not this one.
+      const own = await createTestDatabase();
       const service = startService(
         {
-          ...db.env,
+          ...own.env,
           PORT: String(port),
           HOST: '127.0.0.1',
+          LOG_LEVEL: 'info',
           ADMIN_EMAIL: admin.email,
           ADMIN_PASSWORD: admin.password,
           // Long enough that only the service's death can end the slow render below.
@@ -147,6 +150,8 @@ describe('The service process', () => {
         await eventually(() => !isRunning(render), 'the orphaned render to end', 10_000);
       } finally {
         service.child.kill('SIGKILL');
+        await service.exit;
+        await own.drop();
       }
     });
 
