@@ -51,7 +51,7 @@ export function unsafeSvg(message: string, reason: string): AppError {
   ]);
 }
 
-/** An SVG whose render was stopped: past SVG_RENDER_TIMEOUT_MS, or SVG_RENDER_MAX_BYTES of memory. */
+/** An SVG whose render was stopped: past SVG_RENDER_TIMEOUT_MS, or SVG_RENDER_MAX_BYTES. */
 export function tooComplex(reason: 'timeout' | 'memory', limit: string): AppError {
   const what = reason === 'timeout' ? `longer than ${limit}` : `more than ${limit} of memory`;
   return new AppError('image_too_complex', `The SVG takes ${what} to render.`, [

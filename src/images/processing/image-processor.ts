@@ -86,7 +86,7 @@ export interface ProcessOptions {
   declaredType?: string;
 }
 
-/** What the codec reads of an upload; an SVG's sanitised text and header, read as it was rendered. */
+/** What the codec reads of an upload; an SVG's sanitised text, and its header read on rendering. */
 interface Source {
   input: CodecInput;
   svg?: Buffer;

@@ -147,7 +147,7 @@ function readOutput(
   return () => Buffer.concat(chunks);
 }
 
-/** The first 2,000 characters of the child's stderr, for the message of a child that did not run. */
+/** The first 2,000 characters of the child's stderr: the message of a child that did not run. */
 function readStderr(stderr: Readable): () => string {
   let text = '';
   stderr.setEncoding('utf8');
