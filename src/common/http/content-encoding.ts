@@ -27,7 +27,7 @@ function hasBody(request: FastifyRequest): boolean {
 }
 
 /** Anything but no coding at all, or `identity` (the one coding that changes nothing). */
-export function isEncoded(header: string | undefined): boolean {
+function isEncoded(header: string | undefined): boolean {
   if (header === undefined) return false;
   return header
     .split(',')
