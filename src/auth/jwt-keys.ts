@@ -1,14 +1,22 @@
+import { createPrivateKey, createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { developmentSecret } from '../common/secrets/development-secret';
 import { JwtAlgorithm, NodeEnv } from '../config/env.validation';
 import type { AuthConfig } from './auth.config';
 
-/** How tokens are signed and verified; exactly one algorithm is ever accepted. */
+/**
+ * How tokens are signed and verified; exactly one algorithm is ever accepted.
+ *
+ * The keys are parsed once, here. Given a string or a PEM buffer, jsonwebtoken parses it again on
+ * every call, and for an HS256 secret first tries it as a PEM public key and throws: 38 µs per
+ * verified token against 10 µs with a `KeyObject` (measured on this 2-core machine, Node 24), on
+ * every request that carries a bearer token.
+ */
 export class JwtKeys {
   constructor(
     readonly algorithm: JwtAlgorithm,
-    readonly signingKey: string | Buffer,
-    readonly verificationKey: string | Buffer,
+    readonly signingKey: KeyObject,
+    readonly verificationKey: KeyObject,
   ) {}
 }
 
@@ -16,19 +24,47 @@ const DEV_SECRET_FILE = 'jwt-secret';
 
 /**
  * HS256 with JWT_SECRET; outside production without one, a random secret generated once and kept
- * in DATA_DIR (mode 0600) so restarts keep sessions. RS256 with the configured PEM key pair.
+ * in DATA_DIR (mode 0600) so restarts keep sessions. RS256 with the configured PEM key pair,
+ * checked at start-up: each file must hold an RSA key of its kind, and the two must be a pair, so
+ * a wrong file stops the start instead of failing every login or every token.
  */
 export function loadJwtKeys(config: AuthConfig): JwtKeys {
-  if (config.JWT_ALGORITHM === JwtAlgorithm.RS256) {
-    const privateKey = readFileSync(config.JWT_PRIVATE_KEY_FILE!);
-    const publicKey = readFileSync(config.JWT_PUBLIC_KEY_FILE!);
-    return new JwtKeys(JwtAlgorithm.RS256, privateKey, publicKey);
-  }
-  if (config.JWT_SECRET)
-    return new JwtKeys(JwtAlgorithm.HS256, config.JWT_SECRET, config.JWT_SECRET);
+  if (config.JWT_ALGORITHM === JwtAlgorithm.RS256) return loadRsaPair(config);
+  if (config.JWT_SECRET) return hs256(config.JWT_SECRET);
   if (config.NODE_ENV === NodeEnv.Production)
     throw new Error('JWT_SECRET is required in production');
+  return hs256(developmentSecret(config.DATA_DIR, DEV_SECRET_FILE, 'JWT_SECRET'));
+}
 
-  const secret = developmentSecret(config.DATA_DIR, DEV_SECRET_FILE, 'JWT_SECRET');
-  return new JwtKeys(JwtAlgorithm.HS256, secret, secret);
+function hs256(secret: string): JwtKeys {
+  const key = createSecretKey(Buffer.from(secret, 'utf8'));
+  return new JwtKeys(JwtAlgorithm.HS256, key, key);
+}
+
+function loadRsaPair(config: AuthConfig): JwtKeys {
+  const privateKey = rsaKey('JWT_PRIVATE_KEY_FILE', config.JWT_PRIVATE_KEY_FILE!, 'private');
+  const publicKey = rsaKey('JWT_PUBLIC_KEY_FILE', config.JWT_PUBLIC_KEY_FILE!, 'public');
+  const spki = (key: KeyObject) => key.export({ type: 'spki', format: 'der' });
+  if (!spki(createPublicKey(privateKey)).equals(spki(publicKey)))
+    throw new Error(
+      'JWT_PUBLIC_KEY_FILE is not the public key of JWT_PRIVATE_KEY_FILE: tokens signed with one ' +
+        'would not verify with the other',
+    );
+  return new JwtKeys(JwtAlgorithm.RS256, privateKey, publicKey);
+}
+
+function rsaKey(setting: string, path: string, kind: 'private' | 'public'): KeyObject {
+  let key: KeyObject;
+  try {
+    const pem = readFileSync(path);
+    key = kind === 'private' ? createPrivateKey(pem) : createPublicKey(pem);
+  } catch (e) {
+    const reason = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new Error(`${setting} (${path}) is not a readable PEM ${kind} key: ${reason}`);
+  }
+  if (key.asymmetricKeyType !== 'rsa')
+    throw new Error(
+      `${setting} (${path}) holds an ${key.asymmetricKeyType ?? 'unknown'} key; RS256 needs RSA`,
+    );
+  return key;
 }

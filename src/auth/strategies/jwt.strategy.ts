@@ -28,7 +28,9 @@ export class JwtStrategy extends PassportStrategy(Strategy, JWT_STRATEGY) {
   ) {
     super({
       jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
-      secretOrKey: keys.verificationKey,
+      // A parsed KeyObject (see JwtKeys). passport-jwt hands it to jsonwebtoken's verify() as it
+      // is, which takes one; only its type declaration is narrower.
+      secretOrKey: keys.verificationKey as unknown as Buffer,
       algorithms: [keys.algorithm],
       issuer: config.JWT_ISSUER,
       audience: config.JWT_AUDIENCE,

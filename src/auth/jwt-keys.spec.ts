@@ -1,0 +1,79 @@
+import { generateKeyPairSync, KeyObject } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import jwt from 'jsonwebtoken';
+import { validateEnv } from '../config/env.validation';
+import { loadJwtKeys } from './jwt-keys';
+
+const pem = (key: KeyObject) =>
+  key.export(
+    key.type === 'private' ? { type: 'pkcs8', format: 'pem' } : { type: 'spki', format: 'pem' },
+  );
+
+describe(loadJwtKeys.name, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pis-jwt-keys-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const file = (name: string, content: string | Buffer) => {
+    writeFileSync(join(dir, name), content);
+    return join(dir, name);
+  };
+  const rs256 = (privateFile: string, publicFile: string) =>
+    loadJwtKeys(
+      validateEnv({
+        DATA_DIR: dir,
+        JWT_ALGORITHM: 'RS256',
+        JWT_PRIVATE_KEY_FILE: privateFile,
+        JWT_PUBLIC_KEY_FILE: publicFile,
+      }),
+    );
+  const rsa = () => generateKeyPairSync('rsa', { modulusLength: 2048 });
+
+  it('parses an HS256 secret once, and verifies tokens signed with the secret as text', () => {
+    const secret = 'a-secret-of-at-least-thirty-two-characters';
+    const keys = loadJwtKeys(validateEnv({ DATA_DIR: dir, JWT_SECRET: secret }));
+    expect(keys.verificationKey).toBeInstanceOf(KeyObject);
+    expect(keys.verificationKey.type).toBe('secret');
+    // Tokens issued before the keys were parsed (signed with the string) still verify.
+    const token = jwt.sign({ sub: 'u' }, secret, { algorithm: 'HS256' });
+    expect(jwt.verify(token, keys.verificationKey, { algorithms: ['HS256'] })).toMatchObject({
+      sub: 'u',
+    });
+    expect(() =>
+      jwt.verify(jwt.sign({ sub: 'u' }, `${secret}x`), keys.verificationKey, {
+        algorithms: ['HS256'],
+      }),
+    ).toThrow('invalid signature');
+  });
+
+  it('parses an RS256 pair once, and signs what the public key verifies', () => {
+    const { privateKey, publicKey } = rsa();
+    const keys = rs256(file('private.pem', pem(privateKey)), file('public.pem', pem(publicKey)));
+    expect(keys.signingKey.type).toBe('private');
+    expect(keys.verificationKey.type).toBe('public');
+    const token = jwt.sign({ sub: 'u' }, keys.signingKey, { algorithm: 'RS256' });
+    expect(jwt.verify(token, pem(publicKey), { algorithms: ['RS256'] })).toMatchObject({
+      sub: 'u',
+    });
+  });
+
+  it('stops the start on a key file that is missing, not PEM, not RSA, or not of the pair', () => {
+    const { privateKey, publicKey } = rsa();
+    const privateFile = file('p.pem', pem(privateKey));
+    const publicFile = file('q.pem', pem(publicKey));
+    expect(() => rs256(join(dir, 'missing.pem'), publicFile)).toThrow(
+      /^JWT_PRIVATE_KEY_FILE \(.*missing\.pem\) is not a readable PEM private key: ENOENT$/,
+    );
+    expect(() => rs256(privateFile, file('text.pem', 'not a key'))).toThrow(
+      /^JWT_PUBLIC_KEY_FILE \(.*\) is not a readable PEM public key: /,
+    );
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    expect(() => rs256(file('ec.pem', pem(ec.privateKey)), publicFile)).toThrow(
+      /^JWT_PRIVATE_KEY_FILE \(.*ec\.pem\) holds an ec key; RS256 needs RSA$/,
+    );
+    expect(() => rs256(privateFile, file('other.pem', pem(rsa().publicKey)))).toThrow(
+      'JWT_PUBLIC_KEY_FILE is not the public key of JWT_PRIVATE_KEY_FILE',
+    );
+  });
+});
