@@ -100,6 +100,7 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
           : methodKey,
   });
   applySecurityRequirements(document);
+  declareBodyRefusals(document);
   declarePathParameters(document);
   applyProblemResponses(document);
   declareUsedTags(document);
@@ -206,6 +207,26 @@ function applySecurityRequirements(document: OpenAPIObject): void {
         ...(PROBE_OPERATIONS.has(String(op.operationId)) ? [] : ['database_unavailable']),
       ];
       op[PROBLEMS_EXTENSION] = [...implied.filter((c) => !codes.includes(c)), ...codes];
+    }
+  }
+}
+
+/**
+ * The methods whose body Fastify reads, whatever the route takes (a DELETE's too). On each of them
+ * a Content-Type no parser takes, a multipart body on a route that takes none, or any
+ * Content-Encoding is refused with 415 before the handler: documented on every such operation,
+ * those that take no body included.
+ */
+const BODY_METHODS = new Set(['post', 'put', 'patch', 'delete']);
+
+function declareBodyRefusals(document: OpenAPIObject): void {
+  for (const path of Object.values(document.paths)) {
+    for (const [method, operation] of Object.entries(path)) {
+      if (!BODY_METHODS.has(method) || !operation || typeof operation !== 'object') continue;
+      const op = operation as Record<string, unknown>;
+      const codes = (op[PROBLEMS_EXTENSION] as string[] | undefined) ?? [];
+      if (!codes.includes('unsupported_media_type'))
+        op[PROBLEMS_EXTENSION] = [...codes, 'unsupported_media_type'];
     }
   }
 }

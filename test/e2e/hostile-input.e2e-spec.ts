@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -326,6 +326,83 @@ describe('Hostile input: 400 problem+json, never 500, nothing created', () => {
         admin,
       );
       expect(after.json()).toEqual(image.json());
+    });
+  });
+
+  describe('a body on a route that takes none', () => {
+    /** Every DELETE, and every POST without a request body, in the document. */
+    function bodilessRoutes(): [InjectOptions['method'], string][] {
+      const values: Record<string, string> = {
+        productId,
+        imageId,
+        id: adminId,
+        gtin: GTIN,
+        externalId: 'no-such-product',
+        importId: productId,
+      };
+      const document = JSON.parse(
+        readFileSync(join(__dirname, '..', '..', 'openapi.json'), 'utf8'),
+      ) as { paths: Record<string, Record<string, { requestBody?: unknown }>> };
+      return Object.entries(document.paths).flatMap(([path, operations]) =>
+        Object.entries(operations)
+          .filter(([method, op]) => method === 'delete' || (method === 'post' && !op.requestBody))
+          .map(([method, _]): [InjectOptions['method'], string] => [
+            method.toUpperCase() as InjectOptions['method'],
+            path.replace(/\{(\w+)\}/g, (_, name: string) => values[name] ?? 'x'),
+          ]),
+      );
+    }
+
+    it('is refused 415 as documented, whatever its type or coding, and changes nothing', async () => {
+      const before = await counts();
+      const gallery = await call(app, 'GET', `/api/v1/products/${productId}/images`, admin);
+      const routes = bodilessRoutes();
+      expect(routes.length).toBeGreaterThanOrEqual(12);
+      const form = multipart({ title: 'x' }, []);
+      const bodies: [string, Record<string, string>, string | Buffer][] = [
+        ['multipart', form.headers, form.payload],
+        ['xml', { 'content-type': 'application/xml' }, '<a/>'],
+        [
+          'gzip',
+          { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+          gzipSync('{}'),
+        ],
+      ];
+      for (const [method, url] of routes) {
+        for (const [kind, headers, payload] of bodies) {
+          const res = await app.inject({
+            method,
+            url,
+            headers: { ...authHeaders(admin), ...headers },
+            payload,
+          });
+          expect({ method, url, kind, status: res.statusCode }).toEqual({
+            method,
+            url,
+            kind,
+            status: 415,
+          });
+          expectRefused(res, 415, 'unsupported_media_type');
+        }
+      }
+      expect(await counts()).toEqual(before);
+      const after = await call(app, 'GET', `/api/v1/products/${productId}/images`, admin);
+      expect(after.json()).toEqual(gallery.json());
+    });
+
+    it('is not read on a GET, which is answered as without it', async () => {
+      const res = await app.inject({
+        method: 'GET',
+        url: `/api/v1/products/${productId}`,
+        headers: {
+          ...authHeaders(admin),
+          'content-type': 'application/json',
+          'content-encoding': 'gzip',
+        },
+        payload: gzipSync('{}'),
+      });
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toMatchObject({ id: productId });
     });
   });
 

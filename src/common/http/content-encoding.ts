@@ -10,7 +10,7 @@ import { AppError } from '../errors/app.error';
  */
 export function refuseEncodedBodies(fastify: FastifyInstance): void {
   fastify.addHook('preParsing', (request, _reply, payload, done) => {
-    if (hasBody(request) && isEncoded(request.headers['content-encoding'])) {
+    if (readsBody(request) && isEncoded(request.headers['content-encoding'])) {
       const refusal = new AppError(
         'unsupported_media_type',
         'The body has a Content-Encoding: send it as it is, not compressed or otherwise encoded.',
@@ -21,7 +21,14 @@ export function refuseEncodedBodies(fastify: FastifyInstance): void {
   });
 }
 
-function hasBody(request: FastifyRequest): boolean {
+/**
+ * Fastify never reads the body of a GET, HEAD or TRACE (its `bodyless` methods), so it is not
+ * refused there either: such a request is answered as if it came without one.
+ */
+const BODYLESS_METHODS = new Set(['GET', 'HEAD', 'TRACE']);
+
+function readsBody(request: FastifyRequest): boolean {
+  if (BODYLESS_METHODS.has(request.method)) return false;
   const length = request.headers['content-length'];
   return request.headers['transfer-encoding'] !== undefined || (!!length && length !== '0');
 }
