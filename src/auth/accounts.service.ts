@@ -9,7 +9,9 @@ import { ApiKey } from './entities/api-key.entity';
 import { Organization } from './entities/organization.entity';
 import { User } from './entities/user.entity';
 import { PasswordHasher } from './password-hasher';
+import type { Principal } from './principal';
 import { ROLE_SCOPES, Role, scopesBeyondRole, type Scope } from './roles';
+import { authoriseGrant } from './route-access';
 
 export interface NewUser {
   email: string;
@@ -25,6 +27,8 @@ export interface NewApiKey {
   scopes?: Scope[];
   expiresAt?: Date;
   createdById?: string | null;
+  /** Who makes it over HTTP: the key may hold no scope they lack. The CLI passes none. */
+  grantor?: Principal;
 }
 
 /**
@@ -138,6 +142,7 @@ export class AccountsService {
         [{ field: 'scopes', message: `not allowed for role ${role}: ${beyond.join(', ')}` }],
       );
     }
+    if (input.grantor) authoriseGrant(input.grantor, scopes, 'This key');
     if (input.expiresAt && input.expiresAt.getTime() <= Date.now()) {
       throw new AppError('validation_failed', 'expires_at must be in the future.', [
         { field: 'expires_at', message: 'must be in the future' },

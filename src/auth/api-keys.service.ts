@@ -30,6 +30,7 @@ export class ApiKeysService {
       scopes: dto.scopes,
       expiresAt: dto.expires_at,
       createdById: ctx.principal.userId,
+      grantor: ctx.principal,
     });
     return { ...ApiKeyDto.from(apiKey), key };
   }

@@ -45,11 +45,29 @@ export function authorise(principal: Principal, access: RouteAccess): void {
   if (access.role && !roleAtLeast(principal.role, access.role)) {
     throw new AppError('insufficient_role', `This action needs the ${access.role} role.`);
   }
-  const missing = access.scopes.filter((s) => !principal.scopes.includes(s));
+  requireScopes(principal, access.scopes, 'Missing scope');
+}
+
+/**
+ * 403 unless the caller holds every scope it would give: a credential grants nothing it does not
+ * hold. An API key with only `api_keys:manage` could otherwise make a key with every scope, and
+ * one with only `users:manage` an administrator, or a password for one, to log in with. `what`
+ * says what would have given them (a key's scopes, a user's role).
+ */
+export function authoriseGrant(
+  principal: Principal,
+  granted: readonly Scope[],
+  what: string,
+): void {
+  requireScopes(principal, granted, `${what} would give scopes your credential lacks`);
+}
+
+function requireScopes(principal: Principal, scopes: readonly Scope[], message: string): void {
+  const missing = scopes.filter((s) => !principal.scopes.includes(s));
   if (missing.length > 0) {
     throw new AppError(
       'insufficient_scope',
-      `Missing scope: ${missing.join(', ')}.`,
+      `${message}: ${missing.join(', ')}.`,
       [],
       {},
       {

@@ -9,7 +9,8 @@ import { UserDto, type CreateUserDto, type UpdateUserDto, type UserPageDto } fro
 import { User } from './entities/user.entity';
 import { PasswordHasher } from './password-hasher';
 import type { RequestContext } from './principal';
-import { Role } from './roles';
+import { ROLE_SCOPES, Role } from './roles';
+import { authoriseGrant } from './route-access';
 
 /** Administration of the users of the caller's organisation. */
 @Injectable()
@@ -22,6 +23,7 @@ export class UsersService {
   ) {}
 
   async create(ctx: RequestContext, dto: CreateUserDto): Promise<UserDto> {
+    authoriseGrant(ctx.principal, ROLE_SCOPES[dto.role], `A user with the ${dto.role} role`);
     const user = await this.accounts.createUser(ctx.organizationId, {
       email: dto.email,
       username: dto.username,
@@ -47,6 +49,7 @@ export class UsersService {
     if (self && (dto.disabled === true || (dto.role !== undefined && dto.role !== Role.Admin))) {
       throw new AppError('cannot_modify_self', 'You cannot disable or demote your own account.');
     }
+    authoriseUserGrant(ctx, user, dto);
     if (dto.full_name !== undefined) user.fullName = dto.full_name.trim();
     if (dto.role !== undefined) user.role = dto.role;
     if (dto.disabled !== undefined) user.disabled = dto.disabled;
@@ -69,6 +72,17 @@ export class UsersService {
     if (!user) throw new AppError('user_not_found', 'No user with this id in your organisation.');
     return user;
   }
+}
+
+/**
+ * A role given, or a password set (whoever sets it can log in as the user), gives the user's
+ * scopes: the caller must hold them (see authoriseGrant). A name, or disabling, gives nothing.
+ */
+function authoriseUserGrant(ctx: RequestContext, user: User, dto: UpdateUserDto): void {
+  const role = dto.role ?? user.role;
+  if (dto.role !== undefined) authoriseGrant(ctx.principal, ROLE_SCOPES[role], `The ${role} role`);
+  if (dto.password !== undefined)
+    authoriseGrant(ctx.principal, ROLE_SCOPES[role], `A password for a user with the ${role} role`);
 }
 
 /**

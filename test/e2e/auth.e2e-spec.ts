@@ -463,6 +463,63 @@ describe('Authentication and authorisation', () => {
       }
     });
 
+    it('gives no role or password whose scopes the caller lacks', async () => {
+      const usersOnly = {
+        apiKey: (
+          await createKey({ name: 'users only', role: Role.Admin, scopes: [Scope.UsersManage] })
+        ).key,
+      };
+      const staffId = await createUser(Role.Staff, 'gwen');
+      const countUsers = async () =>
+        (await call(app, 'GET', '/api/v1/users?per_page=1', c.admin)).json().total as number;
+      const before = await countUsers();
+      const refusals: [string, 'POST' | 'PATCH', string, object, Scope[]][] = [
+        [
+          'an administrator',
+          'POST',
+          '/api/v1/users',
+          { email: 'evil@test.example', username: 'evil', password: PASSWORD, role: 'admin' },
+          Object.values(Scope).filter((scope) => scope !== Scope.UsersManage),
+        ],
+        ['a promotion', 'PATCH', `/api/v1/users/${staffId}`, { role: 'admin' }, []],
+        [
+          'a password to log in with',
+          'PATCH',
+          `/api/v1/users/${staffId}`,
+          { password: 'a password I chose' },
+          [Scope.ProductsRead, Scope.ProductsWrite, Scope.ImagesRead, Scope.ImagesWrite],
+        ],
+      ];
+      for (const [what, method, url, body, required] of refusals) {
+        const res = await call(app, method, url, usersOnly, body);
+        expect({ what, status: res.statusCode, code: res.json().code }).toEqual({
+          what,
+          status: 403,
+          code: 'insufficient_scope',
+        });
+        if (required.length > 0)
+          expect(res.json().required_scopes.sort()).toEqual([...required].sort());
+      }
+      expect(await countUsers()).toBe(before);
+      await expect(login(app, { username: 'gwen' }, 'a password I chose')).rejects.toThrow();
+      expect((await call(app, 'GET', `/api/v1/users/${staffId}`, c.admin)).json().role).toBe(
+        'staff',
+      );
+      // What gives nothing is still allowed: a name, disabling.
+      const renamed = await call(app, 'PATCH', `/api/v1/users/${staffId}`, usersOnly, {
+        full_name: 'Gwen Renamed',
+        disabled: true,
+      });
+      expect(renamed.statusCode).toBe(200);
+      // A JWT administrator holds every scope, and may do all of it.
+      const promoted = await call(app, 'PATCH', `/api/v1/users/${staffId}`, c.admin, {
+        role: 'admin',
+        password: 'a password I chose',
+        disabled: false,
+      });
+      expect(promoted.statusCode).toBe(200);
+    });
+
     it('paginates', async () => {
       const page1 = (await call(app, 'GET', '/api/v1/users?per_page=2&page=1', c.admin)).json();
       const page2 = (await call(app, 'GET', '/api/v1/users?per_page=2&page=2', c.admin)).json();
@@ -545,6 +602,36 @@ describe('Authentication and authorisation', () => {
         code: 'scope_not_allowed',
         errors: [{ field: 'scopes' }],
       });
+    });
+
+    it('holds no scope its maker lacks', async () => {
+      const keysOnly = {
+        apiKey: (
+          await createKey({ name: 'keys only', role: Role.Admin, scopes: [Scope.ApiKeysManage] })
+        ).key,
+      };
+      const count = async () =>
+        (await call(app, 'GET', '/api/v1/api-keys?per_page=1', c.admin)).json().total as number;
+      const before = await count();
+      // Every scope of the role, by default or asked for: refused, naming what it lacks.
+      for (const body of [
+        { name: 'escalated', role: 'admin' },
+        { name: 'escalated', role: 'staff', scopes: [Scope.ImagesRead] },
+      ]) {
+        const res = await call(app, 'POST', '/api/v1/api-keys', keysOnly, body);
+        expect(res.statusCode).toBe(403);
+        expect(res.json()).toMatchObject({ code: 'insufficient_scope' });
+        expect(res.json().required_scopes).toContain(Scope.ImagesRead);
+        expect(res.json().required_scopes).not.toContain(Scope.ApiKeysManage);
+      }
+      expect(await count()).toBe(before);
+      // Within its own scopes, it may.
+      const narrow = await call(app, 'POST', '/api/v1/api-keys', keysOnly, {
+        name: 'narrow',
+        role: 'admin',
+        scopes: [Scope.ApiKeysManage],
+      });
+      expect(narrow.statusCode).toBe(201);
     });
 
     it('rejects an unknown scope and an expiry in the past', async () => {
