@@ -38,10 +38,14 @@ export type StoredFiles = Pick<
   | 'renditionSet'
 >;
 
-/** A new image's files: its id, and its product's (null for a stand-alone upload). */
+/**
+ * A new image's files: its id, its product's (null for a stand-alone upload), and its
+ * organisation's (named by the deletion of what a failure leaves).
+ */
 export interface FilesOf {
   imageId: string;
   productId: string | null;
+  organizationId: string;
 }
 
 /** Stores an import's files while its product is locked (see withImportedFiles). */
@@ -101,7 +105,7 @@ export class ImageFilesService {
       );
       return await use(files);
     } catch (error) {
-      await this.deleteQuietly(written);
+      await this.deleteQuietly(written, of.organizationId);
       throw error;
     }
   }
@@ -138,8 +142,11 @@ export class ImageFilesService {
         return this.storeFiles(processed, written, keyOf, fill);
       });
     } catch (error) {
-      await this.deleteQuietly(written.filter((key) => key !== slugKey));
-      if (slugKey) await this.releaseSlugKey(slugKey);
+      await this.deleteQuietly(
+        written.filter((key) => key !== slugKey),
+        of.organizationId,
+      );
+      if (slugKey) await this.releaseSlugKey(slugKey, of.organizationId);
       throw error;
     }
   }
@@ -238,9 +245,9 @@ export class ImageFilesService {
   }
 
   /** Files of a failed upload: queued for deletion (at once), or else deleted here and now. */
-  private async deleteQuietly(keys: string[]): Promise<void> {
+  private async deleteQuietly(keys: string[], organizationId: string): Promise<void> {
     if (keys.length === 0) return;
-    const queued = await this.deletions.send(keys).then(
+    const queued = await this.deletions.send(keys, organizationId).then(
       () => true,
       () => false,
     );
@@ -273,13 +280,13 @@ export class ImageFilesService {
    * new bytes than none), and so does a product that claimed it since our transaction ended.
    * Decided under the key's lock, so no claim can slip in between.
    */
-  private async releaseSlugKey(key: string): Promise<void> {
+  private async releaseSlugKey(key: string, organizationId: string): Promise<void> {
     const stem = keyStem(key);
     const queued = await this.dataSource
       .transaction(async (manager) => {
         await this.keys.lockStem(manager, stem);
         if (await this.keys.isHeld(manager, stem)) return false;
-        await this.deletions.enqueue(manager, [key]);
+        await this.deletions.enqueue(manager, [key], organizationId);
         return true;
       })
       .catch((error: unknown) => {

@@ -5,6 +5,7 @@ import { errorStatus } from '../common/errors/error-codes';
 import { safeError } from '../common/logging/safe-error';
 import { ImagesService } from '../images/images.service';
 import { JobQueue, type JobRecord } from '../jobs/job-queue.service';
+import { JOB_ORGANIZATION_KEY } from '../jobs/jobs.repository';
 import type { ProductRef } from '../products/products.service';
 import type { BulkImportRow } from './entities/bulk-import-row.entity';
 import { cleanMessage, productRefOf } from './import-row';
@@ -31,6 +32,8 @@ const ABANDONED_AFTER_HOURS = 24;
 /** A bulk-import-rows job: rows `first` to `last` of an import, those still pending. */
 export interface ImportRowsJob extends RowChunk {
   import_id: string;
+  /** Its import's organisation: only that organisation's admins see the job. */
+  [JOB_ORGANIZATION_KEY]?: string;
 }
 
 /** What a row's attempt came to. */

@@ -4,6 +4,7 @@ import type { RequestContext } from '../auth/principal';
 import { AppError } from '../common/errors/app.error';
 import { encodeShortId } from '../common/ids/short-id';
 import { JobQueue } from '../jobs/job-queue.service';
+import { JOB_ORGANIZATION_KEY } from '../jobs/jobs.repository';
 import {
   ImportProgressState,
   type ImportDto,
@@ -50,7 +51,7 @@ export class ImportsService {
       const total = await this.receive(created.id, source.rows);
       await this.dataSource.transaction(async (manager) => {
         await this.repository.markProcessing(manager, created.id, total);
-        await this.queuePending(manager, created.id);
+        await this.queuePending(manager, ctx, created.id);
       });
     } catch (error) {
       await this.repository.delete(created.id);
@@ -97,7 +98,7 @@ export class ImportsService {
     }
     await this.dataSource.transaction(async (manager) => {
       await this.repository.reopenFailed(manager, found.id, ctx.principal);
-      await this.queuePending(manager, found.id);
+      await this.queuePending(manager, ctx, found.id);
     });
     this.jobs.wake(IMPORT_ROWS_QUEUE);
     await this.repository.finishIfDone(found.id);
@@ -132,13 +133,20 @@ export class ImportsService {
     return total;
   }
 
-  /** One job per run of pending rows, in the caller's transaction. */
-  private async queuePending(manager: EntityManager, importId: string): Promise<void> {
+  /** One job per run of pending rows, in the caller's transaction, naming its organisation. */
+  private async queuePending(
+    manager: EntityManager,
+    ctx: RequestContext,
+    importId: string,
+  ): Promise<void> {
     const chunks = await this.repository.chunks(manager, importId, ROWS_PER_JOB);
     for (let i = 0; i < chunks.length; i += SEND_BATCH) {
-      const jobs: ImportRowsJob[] = chunks
-        .slice(i, i + SEND_BATCH)
-        .map(({ first, last }) => ({ import_id: importId, first, last }));
+      const jobs: ImportRowsJob[] = chunks.slice(i, i + SEND_BATCH).map(({ first, last }) => ({
+        import_id: importId,
+        first,
+        last,
+        [JOB_ORGANIZATION_KEY]: ctx.organizationId,
+      }));
       await this.jobs.sendMany(IMPORT_ROWS_QUEUE, jobs, { manager });
     }
   }

@@ -36,9 +36,10 @@ export interface JobPageQuery {
 }
 
 /**
- * The key under which a job's data names the organisation its work belongs to. Such a job is
- * shown to that organisation's admins only; a job without it is the service's own work (file
- * deletions, sweeps) and shown to every admin.
+ * The key under which a job's data names the organisation its work belongs to: every job an
+ * organisation's request queues (its import's rows, the deletion of files its change released).
+ * Such a job is shown to that organisation's admins only; a job without it is the service's own
+ * work (sweeps, rendition rebuilds and their deletions) and shown to every admin.
  */
 export const JOB_ORGANIZATION_KEY = 'organization_id';
 

@@ -4,6 +4,7 @@ import { ProductImagesPort, type ProductImages } from './product-images.port';
 const manager = {} as EntityManager;
 const a = { id: 'a', imageCount: 0 };
 const b = { id: 'b', imageCount: 3 };
+const owned = { id: 'a', organizationId: 'o' };
 
 describe(ProductImagesPort.name, () => {
   it('answers no image and the kept count while nothing is registered', async () => {
@@ -13,7 +14,7 @@ describe(ProductImagesPort.name, () => {
       ['a', { primary: null, count: 0 }],
       ['b', { primary: null, count: 3 }],
     ]);
-    await expect((await port.releaseOnDelete(manager, 'a'))()).resolves.toBeUndefined();
+    await expect((await port.releaseOnDelete(manager, owned))()).resolves.toBeUndefined();
   });
 
   it('asks the registered implementation, filling in products it leaves out', async () => {
@@ -30,9 +31,9 @@ describe(ProductImagesPort.name, () => {
     expect(images.get('a')).toEqual({ primary, count: 2 });
     expect(images.get('b')).toEqual({ primary: null, count: 3 });
     await (
-      await port.releaseOnDelete(manager, 'a')
+      await port.releaseOnDelete(manager, owned)
     )();
-    expect(impl.releaseOnDelete).toHaveBeenCalledWith(manager, 'a');
+    expect(impl.releaseOnDelete).toHaveBeenCalledWith(manager, owned);
     expect(afterCommit).toHaveBeenCalledTimes(1);
   });
 

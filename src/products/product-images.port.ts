@@ -36,7 +36,10 @@ export interface ProductImages {
    * Runs in the product-deletion transaction, before the product's row goes: queues the files of
    * its images for deletion, atomically with the row. Returns what to do once committed.
    */
-  releaseOnDelete(manager: EntityManager, productId: string): Promise<() => Promise<void>>;
+  releaseOnDelete(
+    manager: EntityManager,
+    product: { id: string; organizationId: string },
+  ): Promise<() => Promise<void>>;
 }
 
 /**
@@ -68,7 +71,10 @@ export class ProductImagesPort implements ProductImages {
     );
   }
 
-  async releaseOnDelete(manager: EntityManager, productId: string): Promise<() => Promise<void>> {
-    return this.images ? this.images.releaseOnDelete(manager, productId) : async () => {};
+  async releaseOnDelete(
+    manager: EntityManager,
+    product: { id: string; organizationId: string },
+  ): Promise<() => Promise<void>> {
+    return this.images ? this.images.releaseOnDelete(manager, product) : async () => {};
   }
 }

@@ -116,7 +116,7 @@ export class ProductsService {
   async remove(ctx: RequestContext, ref: ProductRef): Promise<void> {
     const afterCommit = await this.dataSource.transaction(async (manager) => {
       const product = await this.lock(ctx, ref, manager);
-      const release = await this.images.releaseOnDelete(manager, product.id);
+      const release = await this.images.releaseOnDelete(manager, product);
       await this.products.delete(manager, product.id);
       return release;
     });

@@ -2,10 +2,15 @@ import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { safeError } from '../common/logging/safe-error';
 import { JobQueue } from '../jobs/job-queue.service';
+import { JOB_ORGANIZATION_KEY } from '../jobs/jobs.repository';
 import { FileDeletionsRepository } from './file-deletions.repository';
 import { STORAGE_PROVIDER, type StorageProvider } from './storage-provider';
 
-/** The queue of file deletions (its jobs: `{ keys: string[] }`). */
+/**
+ * The queue of file deletions (its jobs: `{ keys: string[], organization_id?: string }`). A job
+ * names the organisation whose action released the files, so that only its admins see it (see
+ * JOB_ORGANIZATION_KEY); the service's own deletions (sweeps, rebuilds) name none.
+ */
 export const FILE_DELETION_QUEUE = 'file-deletion';
 
 /**
@@ -32,6 +37,7 @@ const DELETES_AT_ONCE = 8;
 
 interface FileDeletionJob {
   keys: string[];
+  [JOB_ORGANIZATION_KEY]?: string;
 }
 
 /**
@@ -59,15 +65,22 @@ export class StorageDeletionsService implements OnModuleInit {
     });
   }
 
-  /** Queues the deletion of `keys` inside the caller's transaction: it commits with the change. */
-  async enqueue(manager: EntityManager, keys: string[]): Promise<void> {
-    const jobs = jobsOf(keys);
+  /**
+   * Queues the deletion of `keys` inside the caller's transaction: it commits with the change.
+   * `organizationId`: the organisation whose action released them, or null for the service's own.
+   */
+  async enqueue(
+    manager: EntityManager,
+    keys: string[],
+    organizationId: string | null,
+  ): Promise<void> {
+    const jobs = jobsOf(keys, organizationId);
     if (jobs.length > 0) await this.jobs.sendMany(FILE_DELETION_QUEUE, jobs, { manager });
   }
 
   /** Queues the deletion of `keys` on its own (files no transaction recorded), and starts it. */
-  async send(keys: string[]): Promise<void> {
-    const jobs = jobsOf(keys);
+  async send(keys: string[], organizationId: string | null): Promise<void> {
+    const jobs = jobsOf(keys, organizationId);
     if (jobs.length === 0) return;
     await this.jobs.sendMany(FILE_DELETION_QUEUE, jobs);
     this.afterCommit();
@@ -114,11 +127,12 @@ export class StorageDeletionsService implements OnModuleInit {
   }
 }
 
-function jobsOf(keys: string[]): FileDeletionJob[] {
+function jobsOf(keys: string[], organizationId: string | null): FileDeletionJob[] {
   const unique = [...new Set(keys)];
   const jobs: FileDeletionJob[] = [];
+  const owner = organizationId === null ? {} : { [JOB_ORGANIZATION_KEY]: organizationId };
   for (let i = 0; i < unique.length; i += KEYS_PER_JOB) {
-    jobs.push({ keys: unique.slice(i, i + KEYS_PER_JOB) });
+    jobs.push({ keys: unique.slice(i, i + KEYS_PER_JOB), ...owner });
   }
   return jobs;
 }

@@ -8,7 +8,9 @@ import { JobQueue } from '../../src/jobs/job-queue.service';
 import { JobsModule } from '../../src/jobs/jobs.module';
 import { addUser, otherOrganisationAdmin } from '../support/accounts';
 import { eventuallyRead } from '../support/eventually';
-import { call, login, type Credential } from '../support/http';
+import { solidJpeg } from '../support/fixtures';
+import { authHeaders, call, login, type Credential } from '../support/http';
+import { multipart } from '../support/multipart';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 
 const FLAKY = 'probe-flaky';
@@ -341,5 +343,51 @@ describe('Jobs for admins (/api/v1/jobs)', () => {
 
     expect((await get(`/api/v1/jobs/${theirs}`, c.other)).statusCode).toBe(200);
     expect((await get(`/api/v1/jobs/${service}`, c.other)).statusCode).toBe(200);
+  });
+
+  it("names the organisation in the jobs its requests queue: another's admin never sees them", async () => {
+    const product = await call(app, 'POST', '/api/v1/products', c.admin, {
+      name: 'Lamp',
+      slug: 'lamp',
+    });
+    const gallery = `/api/v1/products/${product.json().id}/images`;
+    const form = multipart({}, [{ data: await solidJpeg(), contentType: 'image/jpeg' }]);
+    const upload = await app.inject({
+      method: 'POST',
+      url: gallery,
+      headers: { ...authHeaders(c.admin), ...form.headers },
+      payload: form.payload,
+    });
+    expect(upload.statusCode).toBe(201);
+    const removed = await call(app, 'DELETE', `${gallery}/${upload.json().id}`, c.admin);
+    expect(removed.statusCode).toBe(204);
+    const imported = await app.inject({
+      method: 'POST',
+      url: '/api/v1/imports',
+      headers: { ...authHeaders(c.admin), 'content-type': 'text/csv' },
+      // A loopback URL: the row fails at the address check, and nothing leaves the machine.
+      payload: `product_id,url\n${product.json().id},http://127.0.0.1:9/a.jpg\n`,
+    });
+    expect(imported.statusCode).toBe(202);
+
+    const listed = async (as: Credential) => {
+      const pages = await Promise.all(
+        ['bulk-import-rows', 'file-deletion'].map(
+          async (name) => (await get(`/api/v1/jobs?queue=${name}&limit=100`, as)).json().items,
+        ),
+      );
+      return (pages.flat() as ListedJob[]).map((job) => [job.queue, job.id] as const);
+    };
+    const ours = await listed(c.admin);
+    expect(ours.map(([queueName]) => queueName).sort()).toEqual([
+      'bulk-import-rows',
+      'file-deletion',
+    ]);
+    expect(await listed(c.other)).toEqual([]);
+    for (const [, id] of ours) {
+      expect((await get(`/api/v1/jobs/${id}`, c.other)).statusCode).toBe(404);
+      const retry = await call(app, 'POST', `/api/v1/jobs/${id}/retry`, c.other);
+      expect(retry.statusCode).toBe(404);
+    }
   });
 });

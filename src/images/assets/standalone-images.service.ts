@@ -77,7 +77,7 @@ export class StandaloneImagesService {
     await this.dataSource.transaction(async (manager) => {
       const image = await this.find(ctx, imageId, manager);
       await this.repository.delete(manager, image.id);
-      await this.deletions.enqueue(manager, this.files.keysOf(image));
+      await this.deletions.enqueue(manager, this.files.keysOf(image), ctx.organizationId);
     });
     this.deletions.afterCommit();
   }

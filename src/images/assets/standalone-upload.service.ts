@@ -38,7 +38,7 @@ export class StandaloneUploadService {
     const { fields } = upload;
     return this.files.withStoredFiles(
       processed,
-      { imageId: id, productId: null },
+      { imageId: id, productId: null, organizationId: ctx.organizationId },
       async (files) => {
         const image = await this.repository.insert(
           {

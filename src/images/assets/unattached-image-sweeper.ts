@@ -71,6 +71,7 @@ export class UnattachedImageSweeper implements OnModuleInit {
         await this.deletions.enqueue(
           manager,
           deleted.flatMap((files) => this.files.keysOf(files)),
+          null,
         );
         return deleted.length;
       });

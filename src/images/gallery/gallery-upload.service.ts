@@ -39,7 +39,8 @@ export class GalleryUploadService {
       upload.file.path,
       this.files.processingOptions(),
     );
-    return this.files.withStoredFiles(processed, { imageId: id, productId: product.id }, (files) =>
+    const of = { imageId: id, productId: product.id, organizationId: ctx.organizationId };
+    return this.files.withStoredFiles(processed, of, (files) =>
       this.gallery.add(
         ctx,
         { id: product.id },

@@ -218,7 +218,7 @@ export class GalleryService {
       await this.repository.delete(manager, image.id);
       tally.imageCountDelta -= 1;
       if (image.isPrimary) await this.repository.promoteFirst(manager, product.id);
-      await this.deletions.enqueue(manager, this.files.keysOf(image));
+      await this.deletions.enqueue(manager, this.files.keysOf(image), ctx.organizationId);
     });
     this.deletions.afterCommit();
   }
@@ -306,7 +306,11 @@ export class GalleryService {
         })),
       });
       if (previous) {
-        await this.deletions.enqueue(manager, this.files.releasedKeys(previous, image));
+        await this.deletions.enqueue(
+          manager,
+          this.files.releasedKeys(previous, image),
+          ctx.organizationId,
+        );
       }
     });
     this.deletions.afterCommit();

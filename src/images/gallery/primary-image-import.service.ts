@@ -40,7 +40,7 @@ export class PrimaryImageImportService {
       const id = randomUUID();
       await this.files.withImportedFiles(
         processed,
-        { imageId: id, productId },
+        { imageId: id, productId, organizationId: ctx.organizationId },
         IMPORT_FILL,
         (storeUnderLock) =>
           this.gallery.replaceImported(ctx, { id: productId }, async (product, manager) => ({

@@ -48,11 +48,15 @@ export class ProductEnrichmentService implements ProductImages, OnModuleInit {
     );
   }
 
-  async releaseOnDelete(manager: EntityManager, productId: string): Promise<() => Promise<void>> {
-    const images = await this.images.imagesOf(manager, productId);
+  async releaseOnDelete(
+    manager: EntityManager,
+    product: { id: string; organizationId: string },
+  ): Promise<() => Promise<void>> {
+    const images = await this.images.imagesOf(manager, product.id);
     await this.deletions.enqueue(
       manager,
       images.flatMap((image) => this.files.keysOf(image)),
+      product.organizationId,
     );
     return () => Promise.resolve(this.deletions.afterCommit());
   }

@@ -38,11 +38,12 @@ export class RenditionSwap {
       // The gallery's lock first, as every gallery change takes it: then the image's row.
       if (image.productId) await this.images.holdGallery(manager, image.productId);
       if (!(await this.images.swap(manager, image, renditions, renditionSet))) {
-        await this.deletions.enqueue(manager, written);
+        // A rebuild is the service's own work: its deletions name no organisation.
+        await this.deletions.enqueue(manager, written, null);
         return false;
       }
       const next = { id: image.id, storageKey: image.storageKey, renditions };
-      await this.deletions.enqueue(manager, this.files.releasedKeys(image, next));
+      await this.deletions.enqueue(manager, this.files.releasedKeys(image, next), null);
       await this.runs.count(manager, runId, 'done');
       return true;
     });
@@ -53,7 +54,7 @@ export class RenditionSwap {
   /** New files no image will name (making the renditions failed half-way): queued for deletion. */
   async discard(written: string[]): Promise<void> {
     if (written.length === 0) return;
-    await this.dataSource.transaction((manager) => this.deletions.enqueue(manager, written));
+    await this.dataSource.transaction((manager) => this.deletions.enqueue(manager, written, null));
     this.deletions.afterCommit();
   }
 
