@@ -22,6 +22,11 @@ export type NewProduct = Pick<
   'organizationId' | 'name' | 'slug' | 'gtin' | 'externalId' | 'description'
 >;
 
+/** The columns a product's PATCH may set. */
+export type ProductColumns = Partial<
+  Pick<Product, 'name' | 'slug' | 'gtin' | 'externalId' | 'description'>
+>;
+
 /** A page of an organisation's products: exact-match filters, newest first, after a cursor. */
 export interface ProductPageQuery {
   organizationId: string;
@@ -50,9 +55,20 @@ export class ProductsRepository {
     return products.save(products.create(fields));
   }
 
-  /** Saves a product's changed columns; unique violations reach the caller. */
-  async update(product: Product): Promise<void> {
-    await this.dataSource.getRepository(Product).save(product);
+  /**
+   * Sets these columns of the organisation's product; false when there is no such product (deleted
+   * meanwhile). Unique violations reach the caller. Only the columns given are written: the
+   * gallery's own (`image_count`, `gallery_version`) change under the gallery's lock, and saving a
+   * row read before would write stale values of them back (and insert a deleted product again).
+   */
+  async update(
+    key: { id: string; organizationId: string },
+    columns: ProductColumns,
+  ): Promise<boolean> {
+    const products = this.dataSource.getRepository(Product);
+    if (Object.keys(columns).length === 0) return (await products.countBy(key)) > 0;
+    const result = await products.update(key, columns);
+    return (result.affected ?? 0) > 0;
   }
 
   page(query: ProductPageQuery): Promise<Product[]> {

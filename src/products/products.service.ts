@@ -15,7 +15,7 @@ import { Product } from './entities/product.entity';
 import { parseExternalId } from './external-id';
 import { normalizeGtin } from './gtin';
 import { ProductImagesPort } from './product-images.port';
-import { ProductsRepository, type ProductKey } from './products.repository';
+import { ProductsRepository, type ProductColumns, type ProductKey } from './products.repository';
 import { slugCandidate, slugify } from './slug';
 
 /**
@@ -95,16 +95,19 @@ export class ProductsService {
 
   async update(ctx: RequestContext, ref: ProductRef, dto: UpdateProductDto): Promise<ProductDto> {
     const product = await this.find(ctx, ref);
-    if (dto.name !== undefined) product.name = dto.name;
-    if (dto.slug !== undefined) product.slug = dto.slug;
-    if (dto.gtin !== undefined) product.gtin = dto.gtin === null ? null : parseGtin(dto.gtin);
-    if (dto.description !== undefined) product.description = dto.description;
-    if (dto.external_id !== undefined) product.externalId = dto.external_id;
+    const columns: ProductColumns = {};
+    if (dto.name !== undefined) columns.name = dto.name;
+    if (dto.slug !== undefined) columns.slug = dto.slug;
+    if (dto.gtin !== undefined) columns.gtin = dto.gtin === null ? null : parseGtin(dto.gtin);
+    if (dto.description !== undefined) columns.description = dto.description;
+    if (dto.external_id !== undefined) columns.externalId = dto.external_id;
+    let updated = false;
     try {
-      await this.products.update(product);
+      updated = await this.products.update(ctx.scoped({ id: product.id }), columns);
     } catch (e) {
       this.throwIfTaken(e, false);
     }
+    if (!updated) throw this.notFound();
     return this.get(ctx, { id: product.id });
   }
 

@@ -122,4 +122,44 @@ describe.each(AVAILABLE_BACKENDS)('Kept image counts on %s', (backend) => {
     const [shown] = products.items;
     expect(shown.image_count).toBe(after.counted);
   });
+
+  it("are not written back by product edits running alongside, nor is the gallery's version", async () => {
+    const products = m.get(ProductsService);
+    const ref = { id: product.id };
+    const edits = (n: number) =>
+      Array.from({ length: n }, (_, i) => products.update(ctx, ref, { description: `edit ${i}` }));
+    const added = await Promise.all(
+      Array.from({ length: 12 }, async (_, i) => {
+        // Edits queued between the adds, so that they read the product between gallery changes.
+        await Promise.all(edits(i % 3));
+        return gallery.add(ctx, ref, stored(), {});
+      }),
+    );
+    await settle([
+      ...added.slice(0, 5).map((image) => gallery.remove(ctx, ref, decodeId(image.id)!, undefined)),
+      ...edits(20),
+    ]);
+    expect(await counts()).toEqual({ kept: 7, counted: 7 });
+    const [{ version }] = await db.query(
+      'SELECT gallery_version AS version FROM products WHERE id = $1',
+      [product.id],
+    );
+    // One version per gallery change: 12 adds and 5 deletions.
+    expect(version).toBe(17);
+  });
+
+  it('do not bring back a product whose deletion an edit raced', async () => {
+    const products = m.get(ProductsService);
+    for (let round = 0; round < 10; round++) {
+      const racing = await newProduct(db, { organizationId: ctx.organizationId });
+      const ref = { id: racing.id };
+      await gallery.add(ctx, ref, stored(), {});
+      await settle([
+        ...Array.from({ length: 4 }, () => products.update(ctx, ref, { description: 'late' })),
+        products.remove(ctx, ref),
+      ]);
+      const left = await db.query('SELECT id FROM products WHERE id = $1', [racing.id]);
+      expect({ round, left }).toEqual({ round, left: [] });
+    }
+  });
 });
