@@ -50,11 +50,19 @@ export class UsersService {
       throw new AppError('cannot_modify_self', 'You cannot disable or demote your own account.');
     }
     authoriseUserGrant(ctx, user, dto);
-    if (dto.full_name !== undefined) user.fullName = dto.full_name.trim();
-    if (dto.role !== undefined) user.role = dto.role;
-    if (dto.disabled !== undefined) user.disabled = dto.disabled;
-    if (dto.password !== undefined) user.passwordHash = await this.hasher.hash(dto.password);
-    return UserDto.from(await this.users.save(user));
+    // Only the columns asked for are written: saving the row read above would write back what
+    // another admin changed meanwhile (re-enabling a user just disabled), or insert it again once
+    // deleted.
+    const columns: Partial<Pick<User, 'fullName' | 'role' | 'disabled' | 'passwordHash'>> = {};
+    if (dto.full_name !== undefined) columns.fullName = dto.full_name.trim();
+    if (dto.role !== undefined) columns.role = dto.role;
+    if (dto.disabled !== undefined) columns.disabled = dto.disabled;
+    if (dto.password !== undefined) columns.passwordHash = await this.hasher.hash(dto.password);
+    if (Object.keys(columns).length > 0) {
+      const { affected } = await this.users.update(ctx.scoped({ id: user.id }), columns);
+      if (!affected) throw notFound();
+    }
+    return UserDto.from(await this.find(ctx, user.id));
   }
 
   async remove(ctx: RequestContext, id: string): Promise<void> {
@@ -69,9 +77,13 @@ export class UsersService {
 
   private async find(ctx: RequestContext, id: string): Promise<User> {
     const user = await this.users.findOneBy(ctx.scoped({ id }));
-    if (!user) throw new AppError('user_not_found', 'No user with this id in your organisation.');
+    if (!user) throw notFound();
     return user;
   }
+}
+
+function notFound(): AppError {
+  return new AppError('user_not_found', 'No user with this id in your organisation.');
 }
 
 /**
