@@ -112,6 +112,6 @@ class AuthConfigModule {}
     LoginThrottlerGuard,
     { provide: APP_GUARD, useClass: CredentialsGuard },
   ],
-  exports: [AccountsService, PasswordHasher],
+  exports: [AccountsService, PasswordHasher, PrincipalService],
 })
 export class AuthModule {}

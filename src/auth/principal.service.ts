@@ -58,19 +58,20 @@ export class PrincipalService implements BeforeApplicationShutdown {
     if (!parsed) return undefined;
     const apiKey = this.cache.get(parsed.prefix) ?? (await this.readApiKey(parsed.prefix));
     if (!apiKey || !secretMatches(parsed.secret, apiKey.secretHash)) return undefined;
-    if (apiKey.revokedAt) return undefined;
-    if (apiKey.expiresAt && apiKey.expiresAt.getTime() <= Date.now()) return undefined;
-    this.touch(apiKey.id);
-    // Never more than the role allows, even if the role's scopes shrank after the key was made.
-    const allowed = ROLE_SCOPES[apiKey.role];
-    return {
-      type: 'api_key',
-      id: apiKey.id,
-      organizationId: apiKey.organizationId,
-      role: apiKey.role,
-      scopes: apiKey.scopes.filter((s) => allowed.includes(s)),
-      userId: apiKey.createdById,
-    };
+    const principal = activeKey(apiKey);
+    if (principal) this.touch(apiKey.id);
+    return principal;
+  }
+
+  /**
+   * The caller as it stands now, for work done later on its behalf (a bulk import's rows): its
+   * current role and scopes, or undefined once the user is disabled or deleted, or the key revoked
+   * (at once: read by id, never from the cache), expired or deleted.
+   */
+  async current(principal: Principal): Promise<Principal | undefined> {
+    if (principal.type === 'user') return this.forUser(principal.id);
+    const apiKey = await this.apiKeys.findOneBy({ id: principal.id });
+    return apiKey ? activeKey(apiKey) : undefined;
   }
 
   /** The key's row, kept a few seconds for the requests that follow (see ApiKeyCache). */
@@ -104,4 +105,20 @@ export class PrincipalService implements BeforeApplicationShutdown {
   async beforeApplicationShutdown(): Promise<void> {
     await Promise.all(this.pendingWrites);
   }
+}
+
+/** A key that is neither revoked nor expired, as a Principal. */
+function activeKey(apiKey: ApiKey): Principal | undefined {
+  if (apiKey.revokedAt) return undefined;
+  if (apiKey.expiresAt && apiKey.expiresAt.getTime() <= Date.now()) return undefined;
+  // Never more than the role allows, even if the role's scopes shrank after the key was made.
+  const allowed = ROLE_SCOPES[apiKey.role];
+  return {
+    type: 'api_key',
+    id: apiKey.id,
+    organizationId: apiKey.organizationId,
+    role: apiKey.role,
+    scopes: apiKey.scopes.filter((s) => allowed.includes(s)),
+    userId: apiKey.createdById,
+  };
 }

@@ -1,5 +1,8 @@
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
-import { RequestContext } from '../auth/principal';
+import { RequestContext, type Principal } from '../auth/principal';
+import { PrincipalService } from '../auth/principal.service';
+import { Role, Scope } from '../auth/roles';
+import { authorise, type RouteAccess } from '../auth/route-access';
 import { AppError } from '../common/errors/app.error';
 import { errorStatus } from '../common/errors/error-codes';
 import { safeError } from '../common/logging/safe-error';
@@ -36,6 +39,16 @@ export interface ImportRowsJob extends RowChunk {
   [JOB_ORGANIZATION_KEY]?: string;
 }
 
+/**
+ * What posting an import takes (ImportsController's create and retry): checked again for each row
+ * against the poster as they are now. A unit test compares it with the routes' decorators.
+ */
+export const POSTER_ACCESS: RouteAccess = {
+  public: false,
+  role: Role.Admin,
+  scopes: [Scope.ImagesWrite],
+};
+
 /** What a row's attempt came to. */
 type Outcome = 'ok' | 'failed' | 'skipped' | { retry: unknown };
 
@@ -58,6 +71,7 @@ export class ImportWorker implements OnModuleInit {
     private readonly repository: ImportsRepository,
     private readonly images: ImagesService,
     private readonly jobs: JobQueue,
+    private readonly principals: PrincipalService,
     @Inject(IMPORTS_CONFIG) config: ImportsConfig,
   ) {
     this.leaseSeconds = ROWS_PER_JOB * (Math.ceil(config.IMPORT_TIMEOUT_MS / 1000) + 60);
@@ -85,12 +99,11 @@ export class ImportWorker implements OnModuleInit {
   async work(data: ImportRowsJob, job: JobRecord<ImportRowsJob>): Promise<object> {
     const found = await this.repository.findById(data.import_id);
     if (!found) return { skipped: 'the import was deleted' };
-    const ctx = new RequestContext(found.principal);
     const lastAttempt = job.retryCount >= RETRY_LIMIT;
     const tally = { ok: 0, failed: 0, skipped: 0 };
     let retry: Error | undefined;
     for (const row of await this.repository.pendingRows(found.id, data)) {
-      const outcome = await this.runRow(ctx, row, job.id, lastAttempt);
+      const outcome = await this.runRow(found.principal, row, job.id, lastAttempt);
       if (typeof outcome === 'object') retry ??= asError(outcome.retry);
       else tally[outcome]++;
     }
@@ -100,7 +113,7 @@ export class ImportWorker implements OnModuleInit {
   }
 
   private async runRow(
-    ctx: RequestContext,
+    poster: Principal,
     row: BulkImportRow,
     jobId: string,
     lastAttempt: boolean,
@@ -113,11 +126,12 @@ export class ImportWorker implements OnModuleInit {
     );
     if (!claim) return 'skipped';
     const ref = productRefOf(row);
-    if (claim.previousImageId && (await this.exists(ctx, ref, claim.previousImageId))) {
-      await this.repository.succeed(row.importId, row.rowNumber, claim.previousImageId);
-      return 'ok';
-    }
     try {
+      const ctx = await this.actingAs(poster);
+      if (claim.previousImageId && (await this.exists(ctx, ref, claim.previousImageId))) {
+        await this.repository.succeed(row.importId, row.rowNumber, claim.previousImageId);
+        return 'ok';
+      }
       await this.images.uploadFromUrl(ctx, ref, row.url ?? '', fieldsOf(row), claim.imageId);
       await this.repository.succeed(row.importId, row.rowNumber, claim.imageId);
       return 'ok';
@@ -133,6 +147,28 @@ export class ImportWorker implements OnModuleInit {
       await this.repository.fail(row.importId, row.rowNumber, problem.code, problem.message);
       return 'failed';
     }
+  }
+
+  /**
+   * Each row runs as who posted the import (or last retried it) is now: a key revoked since, or a
+   * user disabled, deleted or no longer an admin with `images:write`, fails the rows left (4xx,
+   * so at once, not retried), as their requests would be refused.
+   */
+  private async actingAs(poster: Principal): Promise<RequestContext> {
+    const current = await this.principals.current(poster);
+    if (!current) {
+      throw poster.type === 'api_key'
+        ? new AppError(
+            'invalid_api_key',
+            'The API key that posted this import (or last retried it) was revoked or has expired.',
+          )
+        : new AppError(
+            'invalid_token',
+            'The user who posted this import (or last retried it) is disabled or deleted.',
+          );
+    }
+    authorise(current, POSTER_ACCESS);
+    return new RequestContext(current);
   }
 
   /** Whether an earlier attempt made the row's image after all (its row update was lost). */

@@ -1,6 +1,7 @@
 import { Module, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
+import { AuthModule } from '../auth/auth.module';
 import { ImagesModule } from '../images/images.module';
 import { IdempotencyModule } from '../idempotency/idempotency.module';
 import { JobsModule } from '../jobs/jobs.module';
@@ -18,7 +19,8 @@ import { ImportsService } from './imports.service';
  * goes the way of a single upload: the same fetcher, checks, gallery rules and storage.
  */
 @Module({
-  imports: [ImagesModule, JobsModule, IdempotencyModule],
+  // AuthModule: PrincipalService, with which the worker checks each row's poster again.
+  imports: [AuthModule, ImagesModule, JobsModule, IdempotencyModule],
   controllers: [ImportsController],
   providers: [
     importsConfigProvider,

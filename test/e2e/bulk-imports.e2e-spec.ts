@@ -41,7 +41,10 @@ interface RowBody {
   problem: { code: string; message: string } | null;
 }
 
-/** An image server on loopback: `/img/<n>.png` (a different colour each), and failures. */
+/**
+ * An image server on loopback: `/img/<n>.png` (a different colour each), `/slow/<n>.png` the same
+ * 300 ms later, and failures.
+ */
 async function startImageServer() {
   const images = new Map<number, Buffer>();
   const image = async (n: number) => {
@@ -60,10 +63,11 @@ async function startImageServer() {
   const server = http.createServer((req, res) => {
     state.hits++;
     const path = new URL(req.url ?? '/', 'http://x').pathname;
-    const numbered = /^\/(img|later)\/(\d+)\.png$/.exec(path);
-    if (numbered && (numbered[1] === 'img' || state.laterAvailable)) {
+    const numbered = /^\/(img|later|slow)\/(\d+)\.png$/.exec(path);
+    if (numbered && (numbered[1] !== 'later' || state.laterAvailable)) {
+      const delay = numbered[1] === 'slow' ? 300 : 0;
       void image(Number(numbered[2])).then((png) =>
-        res.writeHead(200, { 'Content-Type': 'image/png' }).end(png),
+        setTimeout(() => res.writeHead(200, { 'Content-Type': 'image/png' }).end(png), delay),
       );
       return;
     }
@@ -497,6 +501,49 @@ describe('Bulk imports (POST /api/v1/imports)', () => {
         status: 403,
         code: 'insufficient_scope',
       });
+    });
+
+    it('stops making images for whoever posted it once they may no longer: revoked, demoted', async () => {
+      const key = await call(app, 'POST', '/api/v1/api-keys', c.admin, {
+        name: 'importer',
+        role: Role.Admin,
+      });
+      const importer = await addUser(app, c.admin, 'ingrid', Role.Admin);
+      const importerId = (await call(app, 'GET', '/api/v1/auth/me', importer)).json().user.id;
+      const cases: [string, Credential, () => Promise<unknown>, string][] = [
+        [
+          'revoked key',
+          { apiKey: key.json().key },
+          () => call(app, 'DELETE', `/api/v1/api-keys/${key.json().id}`, c.admin),
+          'invalid_api_key',
+        ],
+        [
+          'demoted user',
+          importer,
+          () => call(app, 'PATCH', `/api/v1/users/${importerId}`, c.admin, { role: 'staff' }),
+          'insufficient_role',
+        ],
+      ];
+      for (const [what, poster, withdraw, code] of cases) {
+        const before = (await gallery(products.c.id)).length;
+        // One job of ten rows, run one after another, each fetch 300 ms long.
+        const rows = Array.from({ length: 10 }, (_, i) => ({
+          product_id: products.c.id,
+          url: url(`/slow/${100 + i}.png`),
+        }));
+        const res = await postJson({ rows }, poster);
+        expect(res.statusCode).toBe(202);
+        await withdraw();
+        const done = await completed(res.json<ImportBody>().id);
+        const all = await allRows(done.id);
+        const refused = all.filter((r) => r.problem?.code === code);
+        // Those begun before the withdrawal may end ok; every later one is refused, unrun.
+        expect({ what, refused: refused.length >= 8 }).toEqual({ what, refused: true });
+        expect(all.filter((r) => r.status === 'ok' || r.problem?.code === code)).toHaveLength(10);
+        for (const r of refused) expect(r.image_id).toBeNull();
+        const ok = all.filter((r) => r.status === 'ok').length;
+        expect((await gallery(products.c.id)).length).toBe(before + ok);
+      }
     });
 
     it('shows an import to its organisation only, and names bad ids and cursors', async () => {

@@ -209,8 +209,10 @@ export class ImportRowProblemDto {
   /**
    * `invalid_import_row` (refused on arrival: see `message`), `product_not_found`,
    * `image_url_unreachable`, `unsupported_image_type`, `unsafe_svg`, `invalid_image`,
-   * `image_too_many_pixels`, `image_too_complex`, `file_too_large`; after every retry failed,
-   * `storage_unavailable`, `server_busy` or `internal_error`.
+   * `image_too_many_pixels`, `image_too_complex`, `file_too_large`; `invalid_api_key`,
+   * `invalid_token`, `insufficient_role` or `insufficient_scope` when who posted the import (or last
+   * retried it) may no longer (a key revoked, a user disabled or demoted); after every retry
+   * failed, `storage_unavailable`, `server_busy` or `internal_error`.
    * @example 'image_url_unreachable'
    */
   code!: string;
