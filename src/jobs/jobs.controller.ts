@@ -1,13 +1,17 @@
 import { Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
-import { Ctx, MinRole } from '../auth/decorators';
+import { Ctx, MinRole, RequireScopes } from '../auth/decorators';
 import type { RequestContext } from '../auth/principal';
-import { Role } from '../auth/roles';
+import { Role, Scope } from '../auth/roles';
 import { ParseIdPipe } from '../common/ids/parse-id.pipe';
 import { ApiProblems, PROBLEMS } from '../openapi/problems';
 import { JobDto, JobPageDto, ListJobsQueryDto } from './dto/job.dto';
 import { JobsService } from './jobs.service';
 
+/**
+ * The jobs are images' work (their files' deletions, imports' rows, rebuilds): reading them takes
+ * `images:read`, retrying one `images:write`, as the rendition rebuild routes.
+ */
 @ApiTags('jobs')
 @Controller('jobs')
 @MinRole(Role.Admin)
@@ -15,6 +19,7 @@ export class JobsController {
   constructor(private readonly jobs: JobsService) {}
 
   @Get()
+  @RequireScopes(Scope.ImagesRead)
   @ApiOperation({
     operationId: 'listJobs',
     summary: 'List background jobs, newest first',
@@ -29,6 +34,7 @@ export class JobsController {
   }
 
   @Get(':id')
+  @RequireScopes(Scope.ImagesRead)
   @ApiOperation({
     operationId: 'getJob',
     summary: 'Get a background job',
@@ -41,6 +47,7 @@ export class JobsController {
 
   @Post(':id/retry')
   @HttpCode(202)
+  @RequireScopes(Scope.ImagesWrite)
   @ApiOperation({
     operationId: 'retryJob',
     summary: 'Retry a failed job',

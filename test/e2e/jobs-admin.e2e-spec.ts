@@ -2,7 +2,7 @@ import { Injectable, Module, type OnModuleInit } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 import { AccountsService } from '../../src/auth/accounts.service';
-import { Role } from '../../src/auth/roles';
+import { Role, Scope } from '../../src/auth/roles';
 import { decodeId, encodeShortId } from '../../src/common/ids/short-id';
 import { JobQueue } from '../../src/jobs/job-queue.service';
 import { JobsModule } from '../../src/jobs/jobs.module';
@@ -307,12 +307,23 @@ describe('Jobs for admins (/api/v1/jobs)', () => {
     expect(state.json()).toMatchObject({ code: 'validation_failed', errors: [{ field: 'state' }] });
   });
 
-  it('is for admins only: 403 for staff, 401 without a credential', async () => {
+  it('is for admins with images:read (to retry, images:write) only: 403 for staff, 401 without a credential', async () => {
     const id = await queue(STEADY, {});
-    for (const [method, url] of [
-      ['GET', '/api/v1/jobs'],
-      ['GET', `/api/v1/jobs/${id}`],
-      ['POST', `/api/v1/jobs/${id}/retry`],
+    const keyWith = async (scopes: Scope[]) => ({
+      apiKey: (
+        await call(app, 'POST', '/api/v1/api-keys', c.admin, {
+          name: scopes.join(' ') || 'no images',
+          role: Role.Admin,
+          scopes,
+        })
+      ).json().key as string,
+    });
+    const keysOnly = await keyWith([Scope.ApiKeysManage]);
+    const reader = await keyWith([Scope.ImagesRead]);
+    for (const [method, url, needs] of [
+      ['GET', '/api/v1/jobs', Scope.ImagesRead],
+      ['GET', `/api/v1/jobs/${id}`, Scope.ImagesRead],
+      ['POST', `/api/v1/jobs/${id}/retry`, Scope.ImagesWrite],
     ] as const) {
       const staff = await call(app, method, url, c.staff);
       expect({ url, status: staff.statusCode, code: staff.json().code }).toEqual({
@@ -320,6 +331,11 @@ describe('Jobs for admins (/api/v1/jobs)', () => {
         status: 403,
         code: 'insufficient_role',
       });
+      const unscoped = await call(app, method, url, needs === Scope.ImagesRead ? keysOnly : reader);
+      expect({ url, status: unscoped.statusCode, scopes: unscoped.json().required_scopes }).toEqual(
+        { url, status: 403, scopes: [needs] },
+      );
+      if (method === 'GET') expect((await call(app, method, url, reader)).statusCode).toBe(200);
       const anonymous = await call(app, method, url);
       expect(anonymous.statusCode).toBe(401);
     }
