@@ -321,6 +321,29 @@ describe('Inventorum: POST /api/images/ (its own curl command)', () => {
     await expectNothingLeft(before);
   });
 
+  it('takes no type for X-Api-Version 1 and 2, which have none: a product image', async () => {
+    for (const version of ['1', '2']) {
+      await expectCreated(
+        await send({ version, form: ['product_image=@image-file.jpg'] }),
+        0,
+        'product',
+      );
+      // A type sent anyway is a field the version does not know: ignored.
+      await expectCreated(
+        await send({ version, form: ['product_image=@image-file.jpg', 'type=user'] }),
+        0,
+        'product',
+      );
+    }
+    // From version 3 on it is required.
+    const before = await snapshot();
+    const untyped = await send({ version: '3', form: ['product_image=@image-file.jpg'] });
+    expect(expectEnvelope(untyped, 400).error.fields).toEqual({
+      type: ['This field is required.'],
+    });
+    await expectNothingLeft(before);
+  });
+
   it('takes the latest version (image) when X-Api-Version is absent', async () => {
     await expectCreated(await send({ version: null }), 0, 'product');
     const before = await snapshot();

@@ -1,7 +1,13 @@
 import { PassThrough } from 'node:stream';
 import type { Multipart } from '@fastify/multipart';
 import { ImagePurpose } from '../../images/entities/image.entity';
-import { imageFieldFor, inventorumParts, typeNumber, type FormNotes } from './inventorum-form';
+import {
+  imageFieldFor,
+  inventorumParts,
+  takesTypeFor,
+  typeNumber,
+  type FormNotes,
+} from './inventorum-form';
 
 describe(typeNumber.name, () => {
   it("numbers the types by their place in Inventorum's list", () => {
@@ -20,6 +26,16 @@ describe(imageFieldFor.name, () => {
   it.each([undefined, '8', '12', '', 'latest', '-1', '7a', '9999999'])(
     'is image for version %j (absent or not a number: the latest)',
     (v) => expect(imageFieldFor(v)).toBe('image'),
+  );
+});
+
+describe(takesTypeFor.name, () => {
+  it.each(['1', '2', 'v2', '2.1'])('is false for version %j (type came in version 3)', (v) =>
+    expect(takesTypeFor(v)).toBe(false),
+  );
+
+  it.each([undefined, '3', '7', '12', 'latest', ''])('is true for version %j', (v) =>
+    expect(takesTypeFor(v)).toBe(true),
   );
 });
 

@@ -21,17 +21,34 @@ export function typeNumber(purpose: ImagePurpose): number {
 
 /** The last API version whose file field is `product_image`; `image` from version 8 on. */
 const LAST_PRODUCT_IMAGE_VERSION = 7;
+/** The first API version with a `type` ("V3 and later"): before it, every image is a product's. */
+const FIRST_TYPE_VERSION = 3;
 
 export type InventorumImageField = 'image' | 'product_image';
 
 /**
- * The file field of an `X-Api-Version`: `product_image` for 7 and earlier, `image` otherwise. An
- * absent header means the latest version; so does a value that is not a version number.
+ * The version an `X-Api-Version` asks for; undefined for the latest (no header, or a value that is
+ * not a version number).
  */
-export function imageFieldFor(version: string | string[] | undefined): InventorumImageField {
-  const value = Array.isArray(version) ? version[0] : version;
+function versionOf(header: string | string[] | undefined): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
   const match = value === undefined ? null : /^\s*v?(\d{1,6})(?:\.\d+)*\s*$/i.exec(value);
-  return match && Number(match[1]) <= LAST_PRODUCT_IMAGE_VERSION ? 'product_image' : 'image';
+  return match ? Number(match[1]) : undefined;
+}
+
+/** The file field of an `X-Api-Version`: `product_image` for 7 and earlier, `image` otherwise. */
+export function imageFieldFor(header: string | string[] | undefined): InventorumImageField {
+  const version = versionOf(header);
+  return version !== undefined && version <= LAST_PRODUCT_IMAGE_VERSION ? 'product_image' : 'image';
+}
+
+/**
+ * Whether an `X-Api-Version` has the `type` field: 3 and later. Versions 1 and 2 have none (their
+ * clients never send it), and upload product images.
+ */
+export function takesTypeFor(header: string | string[] | undefined): boolean {
+  const version = versionOf(header);
+  return version === undefined || version >= FIRST_TYPE_VERSION;
 }
 
 /** What the translation of a form noticed, for the error it may lead to. */
@@ -42,14 +59,15 @@ export interface FormNotes {
 
 /**
  * Inventorum's form as the service's stand-alone upload reads it: the version's file field
- * (`image` or `product_image`) becomes the `image` file and `type` is kept; anything else is
- * ignored, as Inventorum ignores fields it does not know (an ignored file is drained). A text
- * value in the image field is ignored too, and noted.
+ * (`image` or `product_image`) becomes the `image` file and `type` is kept where the version has
+ * it; anything else is ignored, as Inventorum ignores fields it does not know (an ignored file is
+ * drained). A text value in the image field is ignored too, and noted.
  */
 export async function* inventorumParts(
   parts: AsyncIterable<Multipart>,
   imageField: InventorumImageField,
   notes: FormNotes,
+  takesType = true,
 ): AsyncGenerator<Multipart> {
   for await (const part of parts) {
     if (part.fieldname === imageField) {
@@ -59,7 +77,7 @@ export async function* inventorumParts(
       } else {
         notes.imageSentAsText = true;
       }
-    } else if (part.type === 'field' && part.fieldname === 'type') {
+    } else if (part.type === 'field' && part.fieldname === 'type' && takesType) {
       yield part;
     } else if (part.type === 'file') {
       part.file.resume();

@@ -4,8 +4,12 @@ import type { StandaloneUploadFieldsDto } from '../../images/dto/upload-image.dt
 import { IMAGES_CONFIG, type ImagesConfig } from '../../images/images.config';
 import { uploadTempDir } from '../../images/intake/upload-spool';
 import { readImageUpload, type ImageUpload } from '../../images/intake/multipart-upload';
-import { InventorumUploadFieldsDto } from './dto/inventorum-upload-fields.dto';
-import { imageFieldFor, inventorumParts, type FormNotes } from './inventorum-form';
+import { ImagePurpose } from '../../images/entities/image.entity';
+import {
+  InventorumUploadFieldsDto,
+  UntypedInventorumUploadFieldsDto,
+} from './dto/inventorum-upload-fields.dto';
+import { imageFieldFor, inventorumParts, takesTypeFor, type FormNotes } from './inventorum-form';
 import { settleBoundary } from './multipart-boundary';
 
 const notes = new WeakMap<object, FormNotes>();
@@ -20,7 +24,7 @@ export function formNotesOf(request: FastifyRequest): FormNotes {
 /**
  * `@MultipartRequest(InventorumUploadPipe)`: Inventorum's form read as the service's stand-alone
  * upload. Its file field follows `X-Api-Version` (`product_image` up to 7, `image` after), its
- * `type` is the purpose, and a Content-Type with two boundaries (curl's, for Inventorum's own
+ * `type` (from version 3; before, every image is a product's) is the purpose, and a Content-Type with two boundaries (curl's, for Inventorum's own
  * printed command) is narrowed to the body's before the multipart reader starts. The file is
  * streamed to the request's spool by readImageUpload, with its limits, as every upload is.
  */
@@ -37,10 +41,22 @@ export class InventorumUploadPipe implements PipeTransform<
 
   async transform(request: FastifyRequest): Promise<ImageUpload<StandaloneUploadFieldsDto>> {
     if (request.isMultipart()) await settleBoundary(request.raw);
-    const imageField = imageFieldFor(request.headers['x-api-version']);
-    const upload = await readImageUpload(request, this.tmpDir, InventorumUploadFieldsDto, {
-      translateParts: (parts) => inventorumParts(parts, imageField, formNotesOf(request)),
-    });
-    return { file: upload.file, fields: { purpose: upload.fields.type } };
+    const version = request.headers['x-api-version'];
+    const imageField = imageFieldFor(version);
+    const takesType = takesTypeFor(version);
+    const fields = takesType ? InventorumUploadFieldsDto : UntypedInventorumUploadFieldsDto;
+    const upload = await readImageUpload<Partial<InventorumUploadFieldsDto>>(
+      request,
+      this.tmpDir,
+      fields,
+      {
+        translateParts: (parts) =>
+          inventorumParts(parts, imageField, formNotesOf(request), takesType),
+      },
+    );
+    return {
+      file: upload.file,
+      fields: { purpose: upload.fields.type ?? ImagePurpose.Product },
+    };
   }
 }

@@ -26,7 +26,9 @@ const UPLOAD_BODY = imageUploadBody(
     type: {
       type: 'string',
       enum: [...INVENTORUM_TYPES],
-      description: 'What the image is for (its purpose in the service).',
+      description:
+        'What the image is for (its purpose in the service). From API version 3 on; versions 1 ' +
+        'and 2 have none (a `type` sent is ignored) and upload product images.',
     },
   },
   { image: imageFilePart(`API version 8 and later. ${ACCEPTED_IMAGES}`), required: ['type'] },
@@ -37,7 +39,7 @@ const API_VERSION = {
   required: false,
   description:
     "Inventorum's API version: 7 or earlier sends the file as `product_image`, later versions " +
-    '(and no header, which means the latest) as `image`.',
+    '(and no header, which means the latest) as `image`; 1 and 2 send no `type`.',
   schema: { type: 'string', example: '12' },
 };
 

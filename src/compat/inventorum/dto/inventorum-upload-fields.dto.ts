@@ -1,4 +1,4 @@
-import { IsIn } from 'class-validator';
+import { IsIn, IsOptional } from 'class-validator';
 import type { ImagePurpose } from '../../../images/entities/image.entity';
 import { INVENTORUM_TYPES } from '../inventorum-form';
 
@@ -18,4 +18,15 @@ export function notAValidChoice(value: unknown): string {
 export class InventorumUploadFieldsDto {
   @IsIn(INVENTORUM_TYPES, { message: ({ value }) => notAValidChoice(value) })
   type!: ImagePurpose;
+}
+
+/**
+ * Versions 1 and 2 of the same form: no `type` (the form's reader drops one sent anyway); the
+ * image is a product's. The optional field is there because class-validator refuses to validate a
+ * class with no decorated property at all.
+ */
+export class UntypedInventorumUploadFieldsDto {
+  @IsOptional()
+  @IsIn(INVENTORUM_TYPES)
+  type?: ImagePurpose;
 }
