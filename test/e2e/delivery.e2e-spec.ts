@@ -417,3 +417,72 @@ describe('Transform URLs under load', () => {
     expect(again.statusCode).toBe(200);
   });
 });
+
+describe('A transform result made while its image is deleted', () => {
+  let backend: StorageBackend;
+  let t: TestApp;
+  let admin: Credential;
+  /** Runs once, just before the next transform result is written to storage. */
+  let beforeResultPut: (() => Promise<void>) | undefined;
+
+  /** The storage, with the hook above on its writes of results (`derived/…`). */
+  const hooked = <P extends StorageProvider>(provider: P): P =>
+    new Proxy(provider, {
+      get(target, property) {
+        if (property === 'put') {
+          return async (...args: Parameters<StorageProvider['put']>) => {
+            const hook = args[0].startsWith('derived/') ? beforeResultPut : undefined;
+            if (hook) {
+              beforeResultPut = undefined;
+              await hook();
+            }
+            return target.put(...args);
+          };
+        }
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+
+  beforeAll(async () => {
+    backend = await startStorageBackend('local');
+    t = await startTestApp(
+      { ...backend.env, DELIVERY_SIGNING_KEYS: NEW_KEY },
+      { wrapStorage: hooked },
+    );
+    admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+  });
+
+  afterAll(async () => {
+    await t?.close();
+    await backend?.close();
+  });
+
+  it('is not left in storage once the deletion has run: 404, and nothing of the image stays', async () => {
+    const product = await call(t.app, 'POST', '/api/v1/products', admin, { name: 'Gone' });
+    const gallery = `/api/v1/products/${product.json().id}/images`;
+    const body = multipart({}, [{ data: await solidJpeg(400, 300), contentType: 'image/jpeg' }]);
+    const upload = await call(t.app, 'POST', gallery, admin, body.payload, {
+      headers: body.headers,
+    });
+    expect(upload.statusCode).toBe(201);
+    const id: string = upload.json().id;
+    const ofImage = () => backend.stored().filter((key) => key.includes(decodeId(id)!));
+    // The image is deleted, and its files with it, while the result is being made.
+    beforeResultPut = async () => {
+      expect((await call(t.app, 'DELETE', `${gallery}/${id}`, admin)).statusCode).toBe(204);
+      await eventually(() => ofImage().length === 0, "the image's files to be deleted");
+    };
+    const options = 'w_200,f_webp';
+    const res = await t.app.inject({
+      method: 'GET',
+      url: `/transform/${sign(NEW_KEY, options, id)}/${options}/${id}`,
+    });
+    expect(beforeResultPut).toBeUndefined();
+    expect({ status: res.statusCode, code: res.json().code }).toEqual({
+      status: 404,
+      code: 'image_not_found',
+    });
+    expect(ofImage()).toEqual([]);
+  });
+});

@@ -7,6 +7,7 @@ import {
   STORAGE_PROVIDER,
   type StorageProvider,
 } from '../../storage/storage-provider';
+import { AppError } from '../../common/errors/app.error';
 import { serverBusy } from '../processing/image-problems';
 import { ImageProcessor } from '../processing/image-processor';
 import { spoolStoredOriginal } from '../stored-original';
@@ -105,9 +106,23 @@ export class TransformResults {
       await this.storage.put(key, result.data, { contentType, ...deliveryHeaders(contentType) });
       this.made += 1;
       this.logger.debug({ key, bytes: result.data.length }, 'Made a transform result');
+      await this.unlessDeletedMeanwhile(image, key);
     } finally {
       await rm(path, { force: true });
     }
+  }
+
+  /**
+   * An image deleted while its result was made: the deletion's job may have cleared its results
+   * before this one was written, and nothing would delete it but the orphan sweep, a day later.
+   * So the row is read again once the result is stored. Gone: the result is deleted, and the
+   * request answered as if it came after the deletion. Still there: its deletion has not
+   * committed, and its job, which runs after, deletes this result with the others.
+   */
+  private async unlessDeletedMeanwhile(image: DeliverableImage, key: string): Promise<void> {
+    if (await this.repository.findDeliverable(image.id)) return;
+    await this.storage.delete(key);
+    throw new AppError('image_not_found', 'No such image.');
   }
 
   private remember(key: string): void {
