@@ -99,13 +99,18 @@ export class AccountsService {
 
   /**
    * Gives the user a new password (stored with the same hasher as everywhere), found by email (when
-   * `user` holds an `@`) or username within the organisation with this slug. Changes nothing else:
-   * not the disabled flag, not the user's API keys.
+   * `user` holds an `@`) or username within the organisation with this slug, and ends their
+   * sessions (tokens issued before are refused). Changes nothing else: not the disabled flag, not
+   * the user's API keys.
    */
   async resetPassword(organizationSlug: string, user: string, password: string): Promise<User> {
     const found = await this.findUser(organizationSlug, user);
     found.passwordHash = await this.hasher.hash(password);
-    await this.users.update({ id: found.id }, { passwordHash: found.passwordHash });
+    found.tokensValidAfter = new Date();
+    await this.users.update(
+      { id: found.id },
+      { passwordHash: found.passwordHash, tokensValidAfter: found.tokensValidAfter },
+    );
     return found;
   }
 

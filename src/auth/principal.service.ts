@@ -33,9 +33,14 @@ export class PrincipalService implements BeforeApplicationShutdown {
     private readonly usage: ApiKeyUsageRepository,
   ) {}
 
-  async forUser(userId: string): Promise<Principal | undefined> {
+  /**
+   * The user, unless disabled or deleted; `issuedAt` (a token's `iat`, in seconds): also unless
+   * the password changed after that token was issued.
+   */
+  async forUser(userId: string, issuedAt?: number): Promise<Principal | undefined> {
     const user = await this.users.findOneBy({ id: userId });
     if (!user || user.disabled) return undefined;
+    if (issuedAt !== undefined && issuedBefore(issuedAt, user.tokensValidAfter)) return undefined;
     return {
       type: 'user',
       id: user.id,
@@ -121,4 +126,13 @@ function activeKey(apiKey: ApiKey): Principal | undefined {
     scopes: apiKey.scopes.filter((s) => allowed.includes(s)),
     userId: apiKey.createdById,
   };
+}
+
+/**
+ * Whether a token issued at `issuedAt` (whole seconds) predates `validAfter`. Compared in whole
+ * seconds, so that a login in the same second as the password change keeps its token; a token of
+ * that second issued before the change stays good too, a window of under a second.
+ */
+function issuedBefore(issuedAt: number, validAfter: Date | null): boolean {
+  return validAfter !== null && issuedAt < Math.floor(validAfter.getTime() / 1000);
 }

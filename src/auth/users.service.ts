@@ -53,11 +53,17 @@ export class UsersService {
     // Only the columns asked for are written: saving the row read above would write back what
     // another admin changed meanwhile (re-enabling a user just disabled), or insert it again once
     // deleted.
-    const columns: Partial<Pick<User, 'fullName' | 'role' | 'disabled' | 'passwordHash'>> = {};
+    const columns: Partial<
+      Pick<User, 'fullName' | 'role' | 'disabled' | 'passwordHash' | 'tokensValidAfter'>
+    > = {};
     if (dto.full_name !== undefined) columns.fullName = dto.full_name.trim();
     if (dto.role !== undefined) columns.role = dto.role;
     if (dto.disabled !== undefined) columns.disabled = dto.disabled;
-    if (dto.password !== undefined) columns.passwordHash = await this.hasher.hash(dto.password);
+    if (dto.password !== undefined) {
+      columns.passwordHash = await this.hasher.hash(dto.password);
+      // Whoever knew the old password is logged out: tokens issued before now are refused.
+      columns.tokensValidAfter = new Date();
+    }
     if (Object.keys(columns).length > 0) {
       const { affected } = await this.users.update(ctx.scoped({ id: user.id }), columns);
       if (!affected) throw notFound();

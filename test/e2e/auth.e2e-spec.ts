@@ -450,6 +450,31 @@ describe('Authentication and authorisation', () => {
       await expect(login(app, { username: 'pat' }, PASSWORD)).rejects.toThrow();
     });
 
+    it('ends the sessions of a changed password; new ones work', async () => {
+      const id = await createUser(Role.Staff, 'sam');
+      const before: Credential = { bearer: await login(app, { username: 'sam' }, PASSWORD) };
+      expect((await call(app, 'GET', '/api/v1/auth/me', before)).statusCode).toBe(200);
+      // A token's iat is in whole seconds: the change comes in a later second than that token.
+      await new Promise((resolve) => setTimeout(resolve, 1010 - (Date.now() % 1000)));
+      const changed = await call(app, 'PATCH', `/api/v1/users/${id}`, c.admin, {
+        password: 'another new password',
+      });
+      expect(changed.statusCode).toBe(200);
+      const stale = await call(app, 'GET', '/api/v1/auth/me', before);
+      expect({ status: stale.statusCode, code: stale.json().code }).toEqual({
+        status: 401,
+        code: 'invalid_token',
+      });
+      // At once, even in the second of the change.
+      const after: Credential = {
+        bearer: await login(app, { username: 'sam' }, 'another new password'),
+      };
+      expect((await call(app, 'GET', '/api/v1/auth/me', after)).statusCode).toBe(200);
+      // Only that user's: the admin who changed it, and everyone else, stay logged in.
+      expect((await call(app, 'GET', '/api/v1/auth/me', c.admin)).statusCode).toBe(200);
+      expect((await call(app, 'GET', '/api/v1/auth/me', c.staff)).statusCode).toBe(200);
+    });
+
     it('does not let an admin disable, demote or delete themselves', async () => {
       const me = (await call(app, 'GET', '/api/v1/auth/me', c.admin)).json().user.id;
       for (const [method, body] of [

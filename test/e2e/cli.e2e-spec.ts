@@ -70,7 +70,10 @@ describe('npm run cli -- reset-password', () => {
   }, 180_000);
   afterAll(() => db.drop());
 
-  it('generates a new password, prints it once, and the old one stops working', async () => {
+  it('generates a new password, prints it once, and the old one and its sessions stop working', async () => {
+    const session = await withApp((app) => login(app, { username: 'admin' }, TEST_ADMIN.password));
+    // A token's iat is in whole seconds: the reset comes in a later second than that token.
+    await new Promise((resolve) => setTimeout(resolve, 1010 - (Date.now() % 1000)));
     const { stdout } = await cli('reset-password', '--user', 'admin');
     const out = JSON.parse(stdout) as { username: string; role: string; password: string };
     expect(out).toMatchObject({ username: 'admin', email: TEST_ADMIN.email, role: 'admin' });
@@ -79,6 +82,8 @@ describe('npm run cli -- reset-password', () => {
     await withApp(async (app) => {
       expect(await canLogIn(app, 'admin', out.password)).toBe(true);
       expect(await canLogIn(app, 'admin', TEST_ADMIN.password)).toBe(false);
+      const ended = await call(app, 'GET', '/api/v1/auth/me', { bearer: session });
+      expect(ended.statusCode).toBe(401);
       // Nothing else revoked: the organisation's API key still authenticates.
       const me = await call(app, 'GET', '/api/v1/auth/me', { apiKey });
       expect(me.statusCode).toBe(200);

@@ -58,6 +58,13 @@ export class User {
   @Column({ type: 'boolean', default: false })
   disabled!: boolean;
 
+  /**
+   * When the password last changed: tokens issued before are refused (whole seconds, as a token's
+   * `iat`). Null until the first change.
+   */
+  @Column({ name: 'tokens_valid_after', type: 'timestamptz', precision: 3, nullable: true })
+  tokensValidAfter!: Date | null;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;
 

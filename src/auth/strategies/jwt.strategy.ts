@@ -39,14 +39,17 @@ export class JwtStrategy extends PassportStrategy(Strategy, JWT_STRATEGY) {
   }
 
   async validate(
-    claims: Partial<AccessTokenClaims> & { exp?: unknown },
+    claims: Partial<AccessTokenClaims> & { exp?: unknown; iat?: unknown },
   ): Promise<Principal | false> {
     // jsonwebtoken checks `exp` only when present: a token without one would never expire.
     if (typeof claims.exp !== 'number') return false;
     // Only this service's tokens are signed with its key, but a subject that is not a user id
     // must still be a 401, never a query that PostgreSQL refuses (a 500).
     if (typeof claims.sub !== 'string' || !isUUID(claims.sub)) return false;
-    const principal = await this.principals.forUser(claims.sub);
+    // Refused once the password changed after it was issued (a token without `iat`, which this
+    // service never signs, counts as issued at the epoch).
+    const issuedAt = typeof claims.iat === 'number' ? claims.iat : 0;
+    const principal = await this.principals.forUser(claims.sub, issuedAt);
     return principal && principal.organizationId === claims.org ? principal : false;
   }
 }
