@@ -57,7 +57,8 @@ export class UsersController {
     summary: 'Change a user’s name, role, password or disabled flag',
     description:
       'Admins only. An admin cannot demote or disable themselves (409 `cannot_modify_self`), ' +
-      'so an organisation always keeps one.',
+      "nor anyone the organisation's last enabled admin (409 `last_admin`, an API key's caller " +
+      'included), so an organisation always keeps one.',
   })
   @ApiProblems(
     ...PROBLEMS.jsonBody,
@@ -65,6 +66,7 @@ export class UsersController {
     'email_taken',
     'username_taken',
     'cannot_modify_self',
+    'last_admin',
   )
   update(
     @Ctx() ctx: RequestContext,
@@ -80,10 +82,11 @@ export class UsersController {
     operationId: 'deleteUser',
     summary: 'Delete a user',
     description:
-      'Admins only; not yourself. Images the user uploaded stay, with no uploader; API keys they ' +
-      'made stay with the organisation.',
+      "Admins only; not yourself, nor the organisation's last enabled admin (409 `last_admin`). " +
+      'Images the user uploaded stay, with no uploader; API keys they made stay with the ' +
+      'organisation.',
   })
-  @ApiProblems('user_not_found', 'cannot_modify_self')
+  @ApiProblems('user_not_found', 'cannot_modify_self', 'last_admin')
   remove(@Ctx() ctx: RequestContext, @Param('id', ParseIdPipe) id: string): Promise<void> {
     return this.users.remove(ctx, id);
   }

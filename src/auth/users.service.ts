@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { Repository } from 'typeorm';
+import { Repository, type EntityManager } from 'typeorm';
 import { AppError } from '../common/errors/app.error';
 import { findPage, type PageQueryDto } from '../common/pagination/page.dto';
 import { AccountsService } from './accounts.service';
@@ -65,8 +65,10 @@ export class UsersService {
       columns.tokensValidAfter = new Date();
     }
     if (Object.keys(columns).length > 0) {
-      const { affected } = await this.users.update(ctx.scoped({ id: user.id }), columns);
-      if (!affected) throw notFound();
+      await this.keepingAnAdmin(ctx, user, removesAdmin(user, dto), async (manager) => {
+        const { affected } = await manager.update(User, ctx.scoped({ id: user.id }), columns);
+        if (!affected) throw notFound();
+      });
     }
     return UserDto.from(await this.find(ctx, user.id));
   }
@@ -76,9 +78,40 @@ export class UsersService {
     if (isCaller(ctx, user)) {
       throw new AppError('cannot_modify_self', 'You cannot delete your own account.');
     }
-    await this.users.delete(ctx.scoped({ id: user.id }));
+    await this.keepingAnAdmin(ctx, user, removesAdmin(user), (manager) =>
+      manager.delete(User, ctx.scoped({ id: user.id })),
+    );
     // Their keys keep working, now naming no creator (created_by is set to null).
     this.apiKeys.forgetCreatedBy(user.id);
+  }
+
+  /**
+   * Runs `work` in a transaction, refusing with 409 last_admin when it `removes` the organisation's
+   * last enabled admin. The organisation's admins are locked first: two admins demoted at once
+   * cannot both see the other one still there.
+   */
+  private keepingAnAdmin<T>(
+    ctx: RequestContext,
+    user: User,
+    removes: boolean,
+    work: (manager: EntityManager) => Promise<T>,
+  ): Promise<T> {
+    return this.users.manager.transaction(async (manager) => {
+      if (removes) {
+        const admins = await manager.find(User, {
+          select: { id: true },
+          where: ctx.scoped({ role: Role.Admin, disabled: false }),
+          lock: { mode: 'pessimistic_write' },
+        });
+        if (!admins.some((admin) => admin.id !== user.id)) {
+          throw new AppError(
+            'last_admin',
+            "This is the organisation's last enabled administrator: make another one first.",
+          );
+        }
+      }
+      return work(manager);
+    });
   }
 
   private async find(ctx: RequestContext, id: string): Promise<User> {
@@ -86,6 +119,13 @@ export class UsersService {
     if (!user) throw notFound();
     return user;
   }
+}
+
+/** Whether a change (none: a deletion) takes an enabled admin away: demoted, disabled, deleted. */
+function removesAdmin(user: User, dto?: UpdateUserDto): boolean {
+  if (user.role !== Role.Admin || user.disabled) return false;
+  if (!dto) return true;
+  return dto.disabled === true || (dto.role !== undefined && dto.role !== Role.Admin);
 }
 
 function notFound(): AppError {

@@ -5,7 +5,7 @@ import { Role } from '../../src/auth/roles';
 import { UsersService } from '../../src/auth/users.service';
 import { AppError } from '../../src/common/errors/app.error';
 import { contextFor, newOrganization, newUser } from '../support/factories';
-import { startIntegrationModule, type IntegrationModule } from '../support/integration';
+import { errorCode, startIntegrationModule, type IntegrationModule } from '../support/integration';
 import { AVAILABLE_BACKENDS } from '../support/test-database';
 
 /** Settles every promise; an AppError (404, say) is an expected outcome of a race. */
@@ -47,6 +47,54 @@ describe.each(AVAILABLE_BACKENDS)(
           ...Array.from({ length: 3 }, (_, i) => users.update(ctx, id, { full_name: `Late ${i}` })),
         ]);
         expect({ round, disabled: (await row(id))?.disabled }).toEqual({ round, disabled: true });
+      }
+    });
+
+    it("keeps the organisation's last enabled admin, even against two admins demoted at once", async () => {
+      const organization = await newOrganization(db);
+      // An admin API key: the caller is none of the users, so cannot_modify_self does not apply.
+      const asKey = contextFor({ organizationId: organization.id, role: Role.Admin }, 'api_key');
+      const enabledAdmins = async () =>
+        (
+          await db.query(
+            `SELECT count(*)::int AS n FROM users
+            WHERE organization_id = $1 AND role = 'admin' AND NOT disabled`,
+            [organization.id],
+          )
+        )[0].n as number;
+      for (let round = 0; round < 5; round++) {
+        const [a, b] = await Promise.all([
+          newUser(db, { organizationId: organization.id, role: Role.Admin }),
+          newUser(db, { organizationId: organization.id, role: Role.Admin }),
+        ]);
+        const outcomes = await Promise.all([
+          errorCode(users.update(asKey, a.id, { role: Role.Staff })),
+          errorCode(
+            round % 2 ? users.remove(asKey, b.id) : users.update(asKey, b.id, { disabled: true }),
+          ),
+        ]);
+        expect({ round, outcomes: outcomes.sort() }).toEqual({
+          round,
+          outcomes: ['last_admin', 'resolved'],
+        });
+        expect(await enabledAdmins()).toBe(1);
+        // The one left: neither demoted, disabled nor deleted.
+        const [left] = await db.query(
+          `SELECT id FROM users WHERE organization_id = $1 AND role = 'admin' AND NOT disabled`,
+          [organization.id],
+        );
+        for (const change of [
+          users.update(asKey, left.id, { role: Role.User }),
+          users.update(asKey, left.id, { disabled: true }),
+          users.remove(asKey, left.id),
+        ]) {
+          expect(await errorCode(change)).toBe('last_admin');
+        }
+        // Renamed, or given a password, it may be.
+        expect(await errorCode(users.update(asKey, left.id, { full_name: 'Still here' }))).toBe(
+          'resolved',
+        );
+        await db.query('DELETE FROM users WHERE organization_id = $1', [organization.id]);
       }
     });
 
