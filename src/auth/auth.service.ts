@@ -43,7 +43,12 @@ export class AuthService {
     const access_token = await this.jwt.signAsync(claims, {
       expiresIn: this.config.JWT_TTL_SECONDS,
     });
-    return { access_token, token_type: 'Bearer', expires_in: this.config.JWT_TTL_SECONDS };
+    return {
+      access_token,
+      token: access_token,
+      token_type: 'Bearer',
+      expires_in: this.config.JWT_TTL_SECONDS,
+    };
   }
 
   async me(ctx: RequestContext): Promise<MeDto> {

@@ -345,6 +345,24 @@ describe('Authentication and authorisation', () => {
       expect(wrong.json().code).toBe('invalid_login');
     });
 
+    it("answers the token as access_token, and as the Ocha API's clients read it (token)", async () => {
+      const res = await call(app, 'POST', '/api/v1/auth/login', undefined, {
+        email: TEST_ADMIN.email,
+        password: TEST_ADMIN.password,
+      });
+      expect(res.statusCode).toBe(200);
+      const body = res.json();
+      expect(Object.keys(body).sort()).toEqual([
+        'access_token',
+        'expires_in',
+        'token',
+        'token_type',
+      ]);
+      expect(body.token).toBe(body.access_token);
+      const me = await call(app, 'GET', '/api/v1/auth/me', { bearer: body.token });
+      expect(me.statusCode).toBe(200);
+    });
+
     it('is case-insensitive on email and username', async () => {
       await expect(login(app, { email: 'STELLA@Test.Example' }, PASSWORD)).resolves.toBeTruthy();
       await expect(login(app, { username: 'Stella' }, PASSWORD)).resolves.toBeTruthy();

@@ -246,6 +246,9 @@ describe('Image import (PUT /products/:id/image)', () => {
       const body = res.json();
       expect(body).toMatchObject({ id: product.id, image_count: 1 });
       expect(body.primary_image).toMatchObject({ width: 500, height: 500 });
+      // What the Ocha API's clients read: its message, and the URL as `imageUrl`.
+      expect(body).toMatchObject({ message: 'Image uploaded successfully', imageUrl: body.image });
+      expect(body.image).toBe(body.primary_image.url);
       const [row] = await rows(product.id);
       expect(row).toMatchObject({ source: 'import', is_primary: true, width: 500 });
       const stored = storage.stored().filter((k) => k.includes(decodeId(product.id) ?? '-'));

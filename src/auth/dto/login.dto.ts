@@ -25,6 +25,9 @@ export class AccessTokenDto {
   /** A JWT for `Authorization: Bearer <access_token>`. */
   access_token!: string;
 
+  /** The same JWT, under the name the Ocha API's clients read. */
+  token!: string;
+
   /** Always `Bearer`. */
   token_type!: 'Bearer';
 

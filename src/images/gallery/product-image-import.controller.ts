@@ -7,10 +7,9 @@ import { Role, Scope } from '../../auth/roles';
 import { DATA_URI_BODY } from '../../common/http/json-body.parser';
 import { ApiProblems, PROBLEMS } from '../../openapi/problems';
 import { Idempotent } from '../../idempotency/idempotent.decorator';
-import { ProductDto } from '../../products/dto/product.dto';
 import { ProductParam } from '../../products/product-param.decorator';
 import type { ProductRef } from '../../products/products.service';
-import { ImportImageDto } from '../dto/import-image.dto';
+import { ImportedImageDto, ImportImageDto } from '../dto/import-image.dto';
 import { ImagesService } from '../images.service';
 
 /**
@@ -32,7 +31,8 @@ abstract class ProductImageImportRoutes {
       'The image is cropped to 500×500 around its most interesting part and becomes the primary ' +
       'image, replacing the image set this way before (its files are deleted). A URL is fetched ' +
       'by the service: public addresses and allowed ports only, at most 3 redirects, within ' +
-      'IMPORT_TIMEOUT_MS; any failure is 400 image_url_unreachable. Admins only.',
+      'IMPORT_TIMEOUT_MS; any failure is 400 image_url_unreachable. Admins only. The answer is ' +
+      "the product, with the Ocha API's `message` and `imageUrl` (the same URL as `image`).",
   })
   @ApiProblems(
     ...PROBLEMS.jsonBody,
@@ -50,12 +50,12 @@ abstract class ProductImageImportRoutes {
     'storage_unavailable',
     'upload_spool_full',
   )
-  importProductImage(
+  async importProductImage(
     @Ctx() ctx: RequestContext,
     @ProductParam() product: ProductRef,
     @Body() body: ImportImageDto,
-  ): Promise<ProductDto> {
-    return this.images.importPrimary(ctx, product, body.image);
+  ): Promise<ImportedImageDto> {
+    return ImportedImageDto.fromProduct(await this.images.importPrimary(ctx, product, body.image));
   }
 }
 
