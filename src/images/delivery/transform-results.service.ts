@@ -75,12 +75,16 @@ export class TransformResults {
     for (;;) {
       const lock = await this.repository.tryLock(key);
       if (lock) {
+        let made = false;
         try {
           // Another process may have stored it between our look and our lock.
-          if (!(await this.storage.exists(key))) await this.make(image, key, plan);
+          if (!(await this.storage.exists(key))) made = await this.make(image, key, plan);
         } finally {
           await lock.release();
         }
+        // Only once the lock's connection is back in the pool: a lock holder asking for a second
+        // connection could wait for ever on a pool that other lock holders hold.
+        if (made) await this.unlessDeletedMeanwhile(image, key);
         return;
       }
       await sleep(POLL_MS);
@@ -89,7 +93,8 @@ export class TransformResults {
     }
   }
 
-  private async make(image: DeliverableImage, key: string, plan: TransformPlan): Promise<void> {
+  /** Makes the result and stores it under `key`: true once stored. */
+  private async make(image: DeliverableImage, key: string, plan: TransformPlan): Promise<boolean> {
     const path = await spoolStoredOriginal(
       this.storage,
       image.storageKey,
@@ -106,7 +111,7 @@ export class TransformResults {
       await this.storage.put(key, result.data, { contentType, ...deliveryHeaders(contentType) });
       this.made += 1;
       this.logger.debug({ key, bytes: result.data.length }, 'Made a transform result');
-      await this.unlessDeletedMeanwhile(image, key);
+      return true;
     } finally {
       await rm(path, { force: true });
     }
@@ -117,10 +122,19 @@ export class TransformResults {
    * before this one was written, and nothing would delete it but the orphan sweep, a day later.
    * So the row is read again once the result is stored. Gone: the result is deleted, and the
    * request answered as if it came after the deletion. Still there: its deletion has not
-   * committed, and its job, which runs after, deletes this result with the others.
+   * committed, and its job, which runs after, deletes this result with the others. Not known (the
+   * database failed): the result is deleted too, to be made again by the next request, rather
+   * than perhaps left behind.
    */
   private async unlessDeletedMeanwhile(image: DeliverableImage, key: string): Promise<void> {
-    if (await this.repository.findDeliverable(image.id)) return;
+    let found: DeliverableImage | null;
+    try {
+      found = await this.repository.findDeliverable(image.id);
+    } catch (error) {
+      await this.storage.delete(key).catch(() => undefined);
+      throw error;
+    }
+    if (found) return;
     await this.storage.delete(key);
     throw new AppError('image_not_found', 'No such image.');
   }
