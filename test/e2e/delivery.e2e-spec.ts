@@ -41,6 +41,31 @@ const sign = (key: string, options: string, id: string) =>
     .subarray(0, 16)
     .toString('base64url');
 
+/** The path of a transform URL signed with `key`. */
+const transformPath = (options: string, id: string, key = NEW_KEY) =>
+  `/transform/${sign(key, options, id)}/${options}/${id}`;
+
+/** A new product of `name` with `file` uploaded to its gallery: the image's and product's ids. */
+async function uploadToNewProduct(
+  app: NestFastifyApplication,
+  admin: Credential,
+  file: Buffer,
+  name = 'Delivered',
+): Promise<{ id: string; productId: string }> {
+  const product = await call(app, 'POST', '/api/v1/products', admin, { name });
+  const body = multipart({}, [{ data: file, contentType: 'image/jpeg' }]);
+  const res = await call(
+    app,
+    'POST',
+    `/api/v1/products/${product.json().id}/images`,
+    admin,
+    body.payload,
+    { headers: body.headers },
+  );
+  expect(res.statusCode).toBe(201);
+  return { id: res.json().id, productId: product.json().id };
+}
+
 describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) => {
   let backend: StorageBackend;
   let t: TestApp;
@@ -69,27 +94,11 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
     return (await uploadToProduct(file)).id;
   }
 
-  async function uploadToProduct(file: Buffer): Promise<{ id: string; productId: string }> {
-    const product = await call(app, 'POST', '/api/v1/products', admin, { name: 'Delivered' });
-    const body = multipart({}, [{ data: file, contentType: 'image/jpeg' }]);
-    const res = await call(
-      app,
-      'POST',
-      `/api/v1/products/${product.json().id}/images`,
-      admin,
-      body.payload,
-      {
-        headers: body.headers,
-      },
-    );
-    expect(res.statusCode).toBe(201);
-    return { id: res.json().id, productId: product.json().id };
-  }
+  const uploadToProduct = (file: Buffer) => uploadToNewProduct(app, admin, file);
 
   const get = (path: string, headers: Record<string, string> = {}) =>
     app.inject({ method: 'GET', url: path, headers });
-  const signed = (options: string, id = imageId, key = NEW_KEY) =>
-    `/transform/${sign(key, options, id)}/${options}/${id}`;
+  const signed = (options: string, id = imageId, key = NEW_KEY) => transformPath(options, id, key);
   const made = () => app.get(TransformResults).made;
   const derived = (id = imageId) =>
     backend.stored().filter((key) => key.startsWith(`derived/${decodeId(id)}/`));
@@ -220,7 +229,7 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
       'w_99999999999',
       'f_tiff',
     ]) {
-      const res = await get(`/transform/${sign(NEW_KEY, options, imageId)}/${options}/${imageId}`);
+      const res = await get(transformPath(options, imageId));
       expect(res.statusCode).toBe(400);
       expect(res.json().code).toBe('transform_invalid');
     }
@@ -385,20 +394,10 @@ describe('Transform URLs under load', () => {
 
   it('answers 503 server_busy with Retry-After past the processing limits, and stores nothing for it', async () => {
     const admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
-    const product = await call(t.app, 'POST', '/api/v1/products', admin, { name: 'Busy' });
-    const body = multipart({}, [{ data: await solidJpeg(1600, 1200), contentType: 'image/jpeg' }]);
-    const upload = await call(
-      t.app,
-      'POST',
-      `/api/v1/products/${product.json().id}/images`,
-      admin,
-      body.payload,
-      { headers: body.headers },
-    );
-    const id = upload.json().id;
+    const { id } = await uploadToNewProduct(t.app, admin, await solidJpeg(1600, 1200), 'Busy');
     const paths = [400, 512, 640, 800, 1024, 1280].map((w) => {
       const options = `w_${w},f_avif`;
-      return `/transform/${sign(NEW_KEY, options, id)}/${options}/${id}`;
+      return transformPath(options, id);
     });
     const answers = await Promise.all(paths.map((url) => t.app.inject({ method: 'GET', url })));
     const busy = answers.filter((a) => a.statusCode === 503);
@@ -459,23 +458,13 @@ describe('A transform result made while its image is deleted', () => {
   });
 
   it('holds one database connection while it is made: 20 results at once leave the pool free', async () => {
-    const product = await call(t.app, 'POST', '/api/v1/products', admin, { name: 'Many' });
-    const body = multipart({}, [{ data: await solidJpeg(400, 300), contentType: 'image/jpeg' }]);
-    const upload = await call(
-      t.app,
-      'POST',
-      `/api/v1/products/${product.json().id}/images`,
-      admin,
-      body.payload,
-      { headers: body.headers },
-    );
-    const id: string = upload.json().id;
+    const { id } = await uploadToNewProduct(t.app, admin, await solidJpeg(400, 300), 'Many');
     // 20 different results, more than the pool's 10 connections: each maker holds its lock's
     // connection, and must not ask for another while it does.
     const urls = ['webp', 'jpeg', 'png', 'avif'].flatMap((format) =>
       [50, 60, 70, 80, 90].map((quality) => {
         const options = `w_200,f_${format},q_${quality}`;
-        return `/transform/${sign(NEW_KEY, options, id)}/${options}/${id}`;
+        return transformPath(options, id);
       }),
     );
     const answers = await Promise.all(urls.map((url) => t.app.inject({ method: 'GET', url })));
@@ -489,14 +478,9 @@ describe('A transform result made while its image is deleted', () => {
   });
 
   it('is not left in storage once the deletion has run: 404, and nothing of the image stays', async () => {
-    const product = await call(t.app, 'POST', '/api/v1/products', admin, { name: 'Gone' });
-    const gallery = `/api/v1/products/${product.json().id}/images`;
-    const body = multipart({}, [{ data: await solidJpeg(400, 300), contentType: 'image/jpeg' }]);
-    const upload = await call(t.app, 'POST', gallery, admin, body.payload, {
-      headers: body.headers,
-    });
-    expect(upload.statusCode).toBe(201);
-    const id: string = upload.json().id;
+    const uploaded = await uploadToNewProduct(t.app, admin, await solidJpeg(400, 300), 'Gone');
+    const { id } = uploaded;
+    const gallery = `/api/v1/products/${uploaded.productId}/images`;
     const ofImage = () => backend.stored().filter((key) => key.includes(decodeId(id)!));
     // The image is deleted, and its files with it, while the result is being made.
     beforeResultPut = async () => {
@@ -506,7 +490,7 @@ describe('A transform result made while its image is deleted', () => {
     const options = 'w_200,f_webp';
     const res = await t.app.inject({
       method: 'GET',
-      url: `/transform/${sign(NEW_KEY, options, id)}/${options}/${id}`,
+      url: transformPath(options, id),
     });
     expect(beforeResultPut).toBeUndefined();
     expect({ status: res.statusCode, code: res.json().code }).toEqual({

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { RequestContext } from '../../src/auth/principal';
-import { AppError } from '../../src/common/errors/app.error';
 import { decodeId } from '../../src/common/ids/short-id';
 import { GalleryQueryDto } from '../../src/images/dto/gallery.dto';
 import { StandaloneImagesService } from '../../src/images/assets/standalone-images.service';
@@ -12,7 +11,7 @@ import { ListProductsQueryDto } from '../../src/products/dto/product.dto';
 import { ProductsService } from '../../src/products/products.service';
 import type { Product } from '../../src/products/entities/product.entity';
 import { contextFor, newImage, newOrganization, newProduct } from '../support/factories';
-import { startIntegrationModule, type IntegrationModule } from '../support/integration';
+import { settle, startIntegrationModule, type IntegrationModule } from '../support/integration';
 import { AVAILABLE_BACKENDS } from '../support/test-database';
 
 /** A stored image's row, as an upload hands it to the gallery (its files are not read here). */
@@ -38,14 +37,6 @@ function stored(): NewImage {
     renditionSet: null,
     uploadedById: null,
   };
-}
-
-/** Settles every promise; an AppError (404, say) is an expected outcome of a race, anything else is not. */
-async function settle(work: Promise<unknown>[]): Promise<void> {
-  const results = await Promise.allSettled(work);
-  for (const r of results) {
-    if (r.status === 'rejected' && !(r.reason instanceof AppError)) throw r.reason;
-  }
 }
 
 /**

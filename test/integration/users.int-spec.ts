@@ -3,17 +3,14 @@ import { AuthModule } from '../../src/auth/auth.module';
 import type { RequestContext } from '../../src/auth/principal';
 import { Role } from '../../src/auth/roles';
 import { UsersService } from '../../src/auth/users.service';
-import { AppError } from '../../src/common/errors/app.error';
 import { contextFor, newOrganization, newUser } from '../support/factories';
-import { errorCode, startIntegrationModule, type IntegrationModule } from '../support/integration';
+import {
+  errorCode,
+  settle,
+  startIntegrationModule,
+  type IntegrationModule,
+} from '../support/integration';
 import { AVAILABLE_BACKENDS } from '../support/test-database';
-
-/** Settles every promise; an AppError (404, say) is an expected outcome of a race. */
-async function settle(work: Promise<unknown>[]): Promise<void> {
-  for (const r of await Promise.allSettled(work)) {
-    if (r.status === 'rejected' && !(r.reason instanceof AppError)) throw r.reason;
-  }
-}
 
 /** Administrators editing one user at once: each change stays, and a deleted user stays deleted. */
 describe.each(AVAILABLE_BACKENDS)(

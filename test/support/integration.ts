@@ -77,3 +77,13 @@ export function errorCode(promise: Promise<unknown>): Promise<string> {
     },
   );
 }
+
+/**
+ * Settles every promise of a race: an AppError (404, say) is an expected outcome of one; anything
+ * else is rethrown.
+ */
+export async function settle(work: Promise<unknown>[]): Promise<void> {
+  for (const r of await Promise.allSettled(work)) {
+    if (r.status === 'rejected' && !(r.reason instanceof AppError)) throw r.reason;
+  }
+}
