@@ -51,9 +51,10 @@ async function uploadToNewProduct(
   admin: Credential,
   file: Buffer,
   name = 'Delivered',
+  contentType = 'image/jpeg',
 ): Promise<{ id: string; productId: string }> {
   const product = await call(app, 'POST', '/api/v1/products', admin, { name });
-  const body = multipart({}, [{ data: file, contentType: 'image/jpeg' }]);
+  const body = multipart({}, [{ data: file, contentType }]);
   const res = await call(
     app,
     'POST',
@@ -317,18 +318,7 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
     })
       .gif({ delay: [100, 200, 300, 400], loop: 0 })
       .toBuffer();
-    const product = await call(app, 'POST', '/api/v1/products', admin, { name: 'Moving' });
-    const body = multipart({}, [{ data: gif, contentType: 'image/gif' }]);
-    const upload = await call(
-      app,
-      'POST',
-      `/api/v1/products/${product.json().id}/images`,
-      admin,
-      body.payload,
-      { headers: body.headers },
-    );
-    expect(upload.statusCode).toBe(201);
-    const id = upload.json().id;
+    const { id } = await uploadToNewProduct(app, admin, gif, 'Moving', 'image/gif');
     const webp = await get(signed('w_64,f_auto', id), { accept: AVIF_WEBP });
     expect(webp.headers['content-type']).toBe('image/webp');
     expect(await sharp(webp.rawPayload).metadata()).toMatchObject({ pages: frames, width: 64 });
