@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 
@@ -12,21 +13,59 @@ export interface DeliverableImage {
   hasAlpha: boolean;
 }
 
-/** A held cross-process lock on one result; release it once the result is stored (or not). */
-export interface ResultLock {
+/** A held claim on making one result; release it once the result is stored (or not). */
+export interface ResultLease {
   release(): Promise<void>;
 }
 
+/** How long a lease lives unless renewed: how long a killed maker keeps others waiting. */
+export const LEASE_SECONDS = 30;
+
 /**
- * The SQL of on-request delivery: an image's original by id, and the advisory lock that lets one
- * process in a fleet make a given result while the others wait for it.
+ * The claim: a new row, or an expired one taken over (its maker was killed, or is stalled past
+ * its lease). Of concurrent claims of a key only one gets a row back: the others wait for the
+ * winner's row lock and then find a live lease, which the WHERE refuses. Leases a killed process
+ * left an hour ago on results nobody asked for since are deleted on the way. Every statement ends
+ * in a SELECT, so that both drivers (pg, PGlite) answer with its rows alone.
+ */
+const CLAIM_SQL = `
+  WITH stale AS (
+    DELETE FROM transform_result_leases
+     WHERE expires_at < now() - interval '1 hour' AND result_key <> $1),
+  claimed AS (
+    INSERT INTO transform_result_leases AS l (result_key, holder_id, expires_at)
+    VALUES ($1, $2, now() + $3::double precision * interval '1 second')
+    ON CONFLICT (result_key) DO UPDATE SET
+      holder_id = excluded.holder_id, expires_at = excluded.expires_at
+    WHERE l.expires_at <= now()
+    RETURNING 1)
+  SELECT 1 FROM claimed`;
+
+const RENEW_SQL = `
+  WITH renewed AS (
+    UPDATE transform_result_leases
+       SET expires_at = now() + $3::double precision * interval '1 second'
+     WHERE result_key = $1 AND holder_id = $2
+    RETURNING 1)
+  SELECT 1 FROM renewed`;
+
+const RELEASE_SQL = `
+  WITH released AS (
+    DELETE FROM transform_result_leases WHERE result_key = $1 AND holder_id = $2 RETURNING 1)
+  SELECT 1 FROM released`;
+
+/**
+ * The SQL of on-request delivery: an image's original by id, and the lease (a row of
+ * `transform_result_leases`) that lets one process in a fleet make a given result while the others
+ * wait for it. A lease holds no database connection while its result is made: a session-level
+ * advisory lock did, so that a burst of distinct results (a new page of new sizes) held the whole
+ * pool and stalled every other query of the process.
  */
 @Injectable()
 export class DeliveryRepository {
   /**
    * Only a server is shared between processes. The embedded database serves one process, whose
-   * own single-flight suffices, and holding its one session while an image is made would stall
-   * every other query.
+   * own single-flight suffices.
    */
   private readonly shared: boolean;
 
@@ -62,35 +101,30 @@ export class DeliveryRepository {
   }
 
   /**
-   * A session-level advisory lock on the result's key, taken without waiting: undefined when
-   * another session holds it (the caller waits for the result instead, holding no connection).
-   * The lock dies with its session, so a process killed while making a result frees it.
+   * A lease on making the result `resultKey`, for `ttlSeconds` and renewed every third of that
+   * while held: undefined when another maker holds it (the caller waits for the result instead).
    */
-  async tryLock(resultKey: string): Promise<ResultLock | undefined> {
+  async tryLease(resultKey: string, ttlSeconds = LEASE_SECONDS): Promise<ResultLease | undefined> {
     if (!this.shared) return { release: () => Promise.resolve() };
-    const runner = this.dataSource.createQueryRunner();
-    await runner.connect();
-    const lockKey = `transform-result:${resultKey}`;
-    try {
-      const [{ locked }] = (await runner.query(
-        'SELECT pg_try_advisory_lock(hashtext($1)) AS locked',
-        [lockKey],
-      )) as { locked: boolean }[];
-      if (!locked) {
-        await runner.release();
-        return undefined;
-      }
-    } catch (error) {
-      await runner.release();
-      throw error;
-    }
+    const holderId = randomUUID();
+    const params = [resultKey, holderId, ttlSeconds];
+    const claimed = await this.dataSource.query<unknown[]>(CLAIM_SQL, params);
+    if (claimed.length === 0) return undefined;
+    // A renewal that fails (the database away) is left to the next one: at worst the lease lapses
+    // and another process makes the same result too, which costs only the work.
+    const renewal = setInterval(
+      () => {
+        void this.dataSource.query(RENEW_SQL, params).catch(() => undefined);
+      },
+      (ttlSeconds * 1000) / 3,
+    );
+    renewal.unref();
     return {
       release: async () => {
-        try {
-          await runner.query('SELECT pg_advisory_unlock(hashtext($1))', [lockKey]);
-        } finally {
-          await runner.release();
-        }
+        clearInterval(renewal);
+        // Not thrown: the result is stored or not whatever this answers, and a lease left behind
+        // lapses within ttlSeconds.
+        await this.dataSource.query(RELEASE_SQL, [resultKey, holderId]).catch(() => undefined);
       },
     };
   }

@@ -34,8 +34,8 @@ export const RESULT_EXTENSIONS: Record<TransformPlan['format'], string> = {
  * Makes each result of a transform URL once and keeps it in storage, whatever the number of
  * requests and processes asking for it at the same time: within a process, concurrent requests
  * for one result share one making (a promise per key); across processes, the one that takes the
- * result's advisory lock makes it while the others poll the storage for it, holding no database
- * connection. A result is made from the stored original (spooled to disk, as uploads are) through
+ * result's lease (a row, DeliveryRepository.tryLease) makes it while the others poll the storage
+ * for it. Neither holds a database connection while it works or waits. A result is made from the stored original (spooled to disk, as uploads are) through
  * the ImageProcessor, so it is bounded by the same pixel limit, slots and queue (503 when full).
  */
 @Injectable()
@@ -73,17 +73,15 @@ export class TransformResults {
   private async makeOnce(image: DeliverableImage, key: string, plan: TransformPlan) {
     const deadline = Date.now() + WAIT_FOR_OTHER_MS;
     for (;;) {
-      const lock = await this.repository.tryLock(key);
-      if (lock) {
+      const lease = await this.repository.tryLease(key);
+      if (lease) {
         let made = false;
         try {
-          // Another process may have stored it between our look and our lock.
+          // Another process may have stored it between our look and our lease.
           if (!(await this.storage.exists(key))) made = await this.make(image, key, plan);
         } finally {
-          await lock.release();
+          await lease.release();
         }
-        // Only once the lock's connection is back in the pool: a lock holder asking for a second
-        // connection could wait for ever on a pool that other lock holders hold.
         if (made) await this.unlessDeletedMeanwhile(image, key);
         return;
       }
