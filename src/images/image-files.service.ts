@@ -34,6 +34,7 @@ export type StoredFiles = Pick<
   | 'colorMode'
   | 'hasAlpha'
   | 'storageKey'
+  | 'storageVersion'
   | 'renditions'
   | 'renditionSet'
 >;
@@ -53,6 +54,9 @@ export type StoreUnderLock = (product: Product, manager: EntityManager) => Promi
 
 /** The keys an image's files occupy: its original's and its renditions'. */
 type FileKeys = Pick<Image, 'id' | 'storageKey' | 'renditions'>;
+
+/** What an image's URLs are made from: its keys, and its original's version (see Image). */
+type FileRefs = FileKeys & Pick<Image, 'storageVersion'>;
 
 export interface ImageUrls {
   original: string;
@@ -152,14 +156,15 @@ export class ImageFilesService {
   }
 
   /** The URLs of an image's original and renditions, as storage delivers what each record names. */
-  async urls(image: FileKeys): Promise<ImageUrls> {
+  async urls(image: FileRefs): Promise<ImageUrls> {
+    const version = image.storageVersion;
     const renditions = await Promise.all(
       Object.entries(image.renditions).map(
-        async ([name, r]) => [name, await this.images.url(r)] as const,
+        async ([name, r]) => [name, await this.images.url({ ...r, version })] as const,
       ),
     );
     return {
-      original: await this.images.url({ key: image.storageKey }),
+      original: await this.images.url({ key: image.storageKey, version }),
       renditions: Object.fromEntries(renditions),
     };
   }
@@ -213,6 +218,7 @@ export class ImageFilesService {
       colorMode: processed.colorMode,
       hasAlpha: processed.hasAlpha,
       storageKey: stored.key,
+      storageVersion: stored.version,
       renditions: stored.renditions,
       renditionSet: renditionSetOf(this.processor.presets),
     };

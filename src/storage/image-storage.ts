@@ -78,12 +78,19 @@ export interface StoredImage {
   width: number;
   height: number;
   size: number;
+  /** The original's version, where the storage gives one (see StoredObject.version); else null. */
+  version: number | null;
   /** Rendition name → its record, in the order given. */
   renditions: Record<string, StoredRenditionRecord>;
 }
 
-/** A stored file as a record names it: a key, and a transformation where one is derived. */
-export type StoredFileRef = Pick<StoredRenditionRecord, 'key' | 'transform'>;
+/**
+ * A stored file as a record names it: a key, a transformation where one is derived, and the
+ * original's version where the storage gave one (a rendition derived from it shares it).
+ */
+export type StoredFileRef = Pick<StoredRenditionRecord, 'key' | 'transform'> & {
+  version?: number | null;
+};
 
 /**
  * Which keys may take new bytes. `immutable`: a key names the same bytes for ever (objects are
@@ -146,7 +153,10 @@ export interface ImageStorage {
    * Undefined where the service makes each result once and keeps it as an object of its own
    * (`derived/…` keys, delivered through StorageProvider.serve).
    */
-  transformedUrl(key: string, transform: DeliveryTransform): Promise<string> | undefined;
+  transformedUrl(
+    original: StoredFileRef,
+    transform: DeliveryTransform,
+  ): Promise<string> | undefined;
 }
 
 /** Writing `key` failed: the provider's error is the cause. */

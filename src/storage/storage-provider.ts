@@ -21,6 +21,11 @@ export interface StoredObject {
   width?: number;
   height?: number;
   format?: string;
+  /**
+   * The version the storage gave these bytes, where it gives one (Cloudinary: the upload's time
+   * in seconds), for URLs that change when a key takes new bytes.
+   */
+  version?: number;
 }
 
 /** An object as a listing names it. */

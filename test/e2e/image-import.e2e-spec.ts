@@ -665,6 +665,40 @@ describe('Image import on S3 and Cloudinary', () => {
       expect(createHash('sha256').update(stored).digest('hex')).toBe(rows[0].sha256);
     });
 
+    it('gives a replacement a new URL: the version Cloudinary gave its upload, fetched anew', async () => {
+      const fake = env.backend.cloudinary!;
+      const product = await env.product('Tan Belt');
+      const urlsOf = (res: { json(): { primary_image: Record<string, unknown> } }) => {
+        const { url, renditions } = res.json().primary_image as {
+          url: string;
+          renditions: Record<string, string>;
+        };
+        return [url, ...Object.values(renditions)];
+      };
+      const first = urlsOf(await env.put(product.id, dataUri('image/jpeg', jpeg)));
+      const v1 = fake.assets.get('products/tan-belt')!.version;
+      const second = urlsOf(await env.put(product.id, dataUri('image/png', png)));
+      const v2 = fake.assets.get('products/tan-belt')!.version;
+      expect(v2).toBeGreaterThan(v1);
+      // Every URL of each image names its own upload's version, so none of the second's is one a
+      // browser or CDN may hold the first's bytes under.
+      for (const url of first) expect(url).toContain(`/v${v1}/products/tan-belt`);
+      for (const url of second) expect(url).toContain(`/v${v2}/products/tan-belt`);
+      expect(second.filter((url) => first.includes(url))).toEqual([]);
+      const [rendered] = await env.t.app
+        .get(DataSource)
+        .query<{ v: string }[]>(
+          'SELECT storage_version::text AS v FROM images WHERE product_id = $1',
+          [decodeId(product.id)],
+        );
+      expect(rendered.v).toBe(String(v2));
+      // Cloudinary serves the new bytes at the new URL, and the API names it from then on.
+      const fetched = Buffer.from(await (await fetch(second[0])).arrayBuffer());
+      expect(fetched.equals(fake.assets.get('products/tan-belt')!.bytes)).toBe(true);
+      const shown = await call(env.t.app, 'GET', `/api/v1/products/${product.id}`, env.admin);
+      expect(urlsOf(shown)).toEqual(second);
+    });
+
     it("never overwrites another organisation's product with the same slug", async () => {
       const fake = env.backend.cloudinary!;
       const mine = await env.product('Red Hat');

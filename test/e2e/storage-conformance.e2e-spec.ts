@@ -186,6 +186,11 @@ describe.each(DRIVERS)('StorageProvider conformance: %s', (driver: Driver) => {
           transform: { width: 500, height: 500, fit: 'attention' },
         });
         expect(card).toContain(`/image/upload/c_fill,g_auto,h_500,w_500/f_auto/q_auto/v1/${id}`);
+        // With the version its upload was given, the URL names it (cache busting on overwrite).
+        const versioned = await images.url({ key, version: 1764662400 });
+        expect(new URL(versioned).pathname).toBe(
+          `/${CLOUDINARY_ACCOUNT.cloudName}/image/upload/v1764662400/${id}.png`,
+        );
         const thumb = await images.url({
           key,
           transform: { width: 150, height: 150, fit: 'cover' },

@@ -33,6 +33,7 @@ function stored(): NewImage {
     hasAlpha: false,
     sha256: '0'.repeat(64),
     storageKey: `products/x/${id}/original.jpg`,
+    storageVersion: null,
     renditions: {},
     renditionSet: null,
     uploadedById: null,

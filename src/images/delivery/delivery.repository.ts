@@ -6,6 +6,8 @@ import { DataSource } from 'typeorm';
 export interface DeliverableImage {
   id: string;
   storageKey: string;
+  /** The original's version, where the storage gave one (see Image.storageVersion). */
+  storageVersion: number | null;
   width: number;
   height: number;
   /** jpeg, png, gif, webp, avif or svg. */
@@ -79,13 +81,14 @@ export class DeliveryRepository {
       {
         id: string;
         storage_key: string;
+        storage_version: string | null;
         width: number;
         height: number;
         format: string;
         has_alpha: boolean;
       }[]
     >(
-      `SELECT id, storage_key, width, height, format, has_alpha FROM images
+      `SELECT id, storage_key, storage_version, width, height, format, has_alpha FROM images
         WHERE id = $1 AND (expires_at IS NULL OR expires_at > now())`,
       [id],
     );
@@ -93,6 +96,7 @@ export class DeliveryRepository {
     return {
       id: row.id,
       storageKey: row.storage_key,
+      storageVersion: row.storage_version === null ? null : Number(row.storage_version),
       width: row.width,
       height: row.height,
       format: row.format,

@@ -84,7 +84,8 @@ export class DeliveryService {
     // Where the storage makes results, f_auto is its own (and the quality with it): the redirect
     // is the same for every browser, and the storage's answer is what varies by Accept.
     const auto = options.format === 'auto';
-    const redirect = await this.images.transformedUrl(image.storageKey, {
+    const original = { key: image.storageKey, version: image.storageVersion };
+    const redirect = await this.images.transformedUrl(original, {
       ...plan,
       format: auto ? 'auto' : plan.format,
       quality: auto ? (options.quality ?? 'auto') : plan.quality,

@@ -24,7 +24,7 @@ export interface ResponsiveImage {
 /** What the srcsets are computed from: an image's facts, never its files. */
 export type ResponsiveSource = Pick<
   Image,
-  'id' | 'width' | 'height' | 'format' | 'hasAlpha' | 'storageKey'
+  'id' | 'width' | 'height' | 'format' | 'hasAlpha' | 'storageKey' | 'storageVersion'
 >;
 
 interface Box {
@@ -125,8 +125,10 @@ export class ResponsiveImages {
       seen.add(plan.width);
       const options = `w_${box.width},h_${box.height},c_${box.fit},f_${plan.format}`;
       const url =
-        (await this.images.transformedUrl(image.storageKey, plan)) ??
-        this.urls.signed(encodeShortId(image.id), options);
+        (await this.images.transformedUrl(
+          { key: image.storageKey, version: image.storageVersion },
+          plan,
+        )) ?? this.urls.signed(encodeShortId(image.id), options);
       candidates.push({ url, width: plan.width, height: plan.height, format: plan.format });
     }
     return {

@@ -12,7 +12,7 @@ import {
 import { Organization } from '../../auth/entities/organization.entity';
 import { User } from '../../auth/entities/user.entity';
 import { Product } from '../../products/entities/product.entity';
-import { IdentityNumberColumn } from '../../database/columns';
+import { BIGINT_AS_NUMBER, IdentityNumberColumn } from '../../database/columns';
 import type { RenditionTransform } from '../processing/rendition-presets';
 
 export enum ImagePurpose {
@@ -146,6 +146,19 @@ export class Image {
 
   @Column({ name: 'storage_key', type: 'varchar', length: 512 })
   storageKey!: string;
+
+  /**
+   * The version the storage gave the original when it wrote it (Cloudinary: the upload's time in
+   * seconds), put in its delivery URLs: a key that took new bytes (the Ocha API's imported image)
+   * then has a new URL. Null where keys never take new bytes.
+   */
+  @Column({
+    name: 'storage_version',
+    type: 'bigint',
+    nullable: true,
+    transformer: BIGINT_AS_NUMBER,
+  })
+  storageVersion!: number | null;
 
   @Column({ type: 'jsonb', default: () => "'{}'" })
   renditions!: Record<string, StoredRendition>;

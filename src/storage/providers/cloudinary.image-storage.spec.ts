@@ -5,12 +5,13 @@ import type { CloudinaryStorageProvider } from './cloudinary.storage-provider';
 describe(CloudinaryImageStorage.name, () => {
   const put = jest.fn((key: string) =>
     // Cloudinary measures what it keeps, and says so.
-    Promise.resolve({ key, size: 9, width: 500, height: 500, format: 'jpeg' }),
+    Promise.resolve({ key, size: 9, width: 500, height: 500, format: 'jpeg', version: 1764662400 }),
   );
   const provider = {
     put,
-    url: (key: string) => Promise.resolve(`plain:${key}`),
-    transformedUrl: (key: string, t: { width: number }) => Promise.resolve(`w_${t.width}:${key}`),
+    url: (key: string, v?: number) => Promise.resolve(`plain:${v ? `v${v}/` : ''}${key}`),
+    transformedUrl: (key: string, t: { width: number }, v?: number) =>
+      Promise.resolve(`w_${t.width}:${v ? `v${v}/` : ''}${key}`),
   } as unknown as CloudinaryStorageProvider;
   const renditionBytes = jest.fn();
   const image: ImageToStore = {
@@ -54,6 +55,7 @@ describe(CloudinaryImageStorage.name, () => {
       width: 500,
       height: 500,
       size: 9,
+      version: 1764662400,
       renditions: {
         thumb: {
           key,
@@ -81,5 +83,14 @@ describe(CloudinaryImageStorage.name, () => {
     await expect(
       images.url({ key: 'a.png', transform: { width: 150, height: 150, fit: 'cover' } }),
     ).resolves.toBe('w_150:a.png');
+  });
+
+  it("puts the original's version in both, where its upload was given one", async () => {
+    const images = new CloudinaryImageStorage(provider);
+    await expect(images.url({ key: 'a.png', version: 7 })).resolves.toBe('plain:v7/a.png');
+    const transform = { width: 150, height: 150, fit: 'cover' as const };
+    await expect(images.url({ key: 'a.png', transform, version: 7 })).resolves.toBe(
+      'w_150:v7/a.png',
+    );
   });
 });

@@ -56,13 +56,14 @@ export class CloudinaryImageStorage implements ImageStorage {
   }
 
   url(file: StoredFileRef): Promise<string> {
+    const { key, version } = file;
     return file.transform
-      ? this.provider.transformedUrl(file.key, file.transform)
-      : this.provider.url(file.key);
+      ? this.provider.transformedUrl(key, file.transform, version)
+      : this.provider.url(key, version);
   }
 
   /** Cloudinary makes results on request itself, from URL transformations. */
-  transformedUrl(key: string, transform: DeliveryTransform): Promise<string> {
-    return this.provider.deliveredUrl(key, transform);
+  transformedUrl(original: StoredFileRef, transform: DeliveryTransform): Promise<string> {
+    return this.provider.deliveredUrl(original.key, transform, original.version);
   }
 }

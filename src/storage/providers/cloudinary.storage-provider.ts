@@ -106,6 +106,7 @@ export class CloudinaryStorageProvider implements StorageProvider {
       height: result.height,
       // Cloudinary says jpg; the API (and the processor) say jpeg.
       format: result.format === 'jpg' ? 'jpeg' : result.format,
+      version: result.version,
     };
   }
 
@@ -177,10 +178,17 @@ export class CloudinaryStorageProvider implements StorageProvider {
     } while (cursor);
   }
 
-  url(key: string): Promise<string> {
+  /**
+   * The URL of the object stored under `key`, with the `version` its upload was given where known:
+   * an object written over (the Ocha API's `products/<slug>`) then has a new URL, which no browser
+   * or CDN holds the old bytes of. Without one, the SDK's `v1` (any earlier version serves the
+   * latest).
+   */
+  url(key: string, version?: number | null): Promise<string> {
     const asset = cloudinaryAsset(key, this.options.folder);
     return Promise.resolve(
       this.deliveryUrl(asset.fullId, {
+        ...(version ? { version } : {}),
         format: asset.extension,
         // As on every provider: an SVG opened directly is a download, not a page.
         ...(asset.extension === 'svg' ? { flags: 'attachment' } : {}),
@@ -189,10 +197,11 @@ export class CloudinaryStorageProvider implements StorageProvider {
   }
 
   /** The URL of a rendition Cloudinary derives at delivery: the original with `transform`. */
-  transformedUrl(key: string, transform: ImageTransform): Promise<string> {
+  transformedUrl(key: string, transform: ImageTransform, version?: number | null): Promise<string> {
     const asset = cloudinaryAsset(key, this.options.folder);
     return Promise.resolve(
       this.deliveryUrl(asset.fullId, {
+        ...(version ? { version } : {}),
         transformation: [cropOf(transform), { fetch_format: 'auto' }, { quality: 'auto' }],
       }),
     );
@@ -203,10 +212,17 @@ export class CloudinaryStorageProvider implements StorageProvider {
    * {@link deliveryTransformation}). Cloudinary makes and caches the result; no bytes pass
    * through the service.
    */
-  deliveredUrl(key: string, transform: DeliveryTransform): Promise<string> {
+  deliveredUrl(
+    key: string,
+    transform: DeliveryTransform,
+    version?: number | null,
+  ): Promise<string> {
     const asset = cloudinaryAsset(key, this.options.folder);
     return Promise.resolve(
-      this.deliveryUrl(asset.fullId, { transformation: deliveryTransformation(transform) }),
+      this.deliveryUrl(asset.fullId, {
+        ...(version ? { version } : {}),
+        transformation: deliveryTransformation(transform),
+      }),
     );
   }
 

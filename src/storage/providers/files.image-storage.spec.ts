@@ -48,6 +48,7 @@ describe(FilesImageStorage.name, () => {
       width: 40,
       height: 30,
       size: 7,
+      version: null,
       renditions: {
         thumb: { key: 'uploads/x/thumb.webp', width: 15, height: 15, format: 'webp', size: 15 },
       },

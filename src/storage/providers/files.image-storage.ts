@@ -103,6 +103,7 @@ export function storedImage(
     width: stored.width ?? file.width,
     height: stored.height ?? file.height,
     size: stored.size,
+    version: stored.version ?? null,
     renditions,
   };
 }
