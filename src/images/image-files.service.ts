@@ -142,7 +142,7 @@ export class ImageFilesService {
         const claimed = await this.claimSlugKey(manager, product, processed.original.extension);
         slugKey = claimed;
         const keyOf = (variant: string, extension: string) =>
-          variant === 'original' ? claimed : perImage(variant, extension);
+          variant === 'original' && claimed ? claimed : perImage(variant, extension);
         return this.storeFiles(processed, written, keyOf, fill);
       });
     } catch (error) {
@@ -263,21 +263,28 @@ export class ImageFilesService {
   /**
    * The Ocha API's key, `products/<slug>.<ext>`, unless another organisation's product holds it (slugs
    * are unique per organisation only) or a deletion of it is still queued: then the product's id
-   * is added. Claimed under a transaction-scoped advisory lock on the slug, so two products with
-   * the same slug cannot both take it.
+   * is added. Should that be held too (a product was named so that its slug is this one's
+   * `<slug>-<uuid>`), undefined: the image's own keys are used, which no slug can spell. Each is
+   * claimed under a transaction-scoped advisory lock on it, so two products cannot both take it;
+   * the locks are taken in order of length, so two claims cannot wait on each other.
    */
   private async claimSlugKey(
     manager: EntityManager,
     product: Product,
     extension: string,
-  ): Promise<string> {
-    const preferred = importedImageKey(product.slug, extension);
-    const stem = keyStem(preferred);
-    await this.keys.lockStem(manager, stem);
-    const taken =
-      (await this.keys.isTakenByOther(manager, product.id, stem)) ||
-      (await this.deletions.isQueued(manager, stem));
-    return taken ? importedImageKey(product.slug, extension, product.id) : preferred;
+  ): Promise<string | undefined> {
+    for (const key of [
+      importedImageKey(product.slug, extension),
+      importedImageKey(product.slug, extension, product.id),
+    ]) {
+      const stem = keyStem(key);
+      await this.keys.lockStem(manager, stem);
+      const taken =
+        (await this.keys.isTakenByOther(manager, product.id, stem)) ||
+        (await this.deletions.isQueued(manager, stem));
+      if (!taken) return key;
+    }
+    return undefined;
   }
 
   /**

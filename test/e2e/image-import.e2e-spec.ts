@@ -715,6 +715,32 @@ describe('Image import on S3 and Cloudinary', () => {
       expect((await env.rows(theirs.id))[0].storage_key).toBe(`products/red-hat-${uuid}.png`);
     });
 
+    it("never overwrites a product whose slug spells another's fallback key: own keys then", async () => {
+      const fake = env.backend.cloudinary!;
+      // Ours takes products/pink-cap; the victim's product, in another organisation, would fall
+      // back to products/pink-cap-<its uuid>, which a third organisation's product took first by
+      // its name.
+      expect(
+        (await env.put((await env.product('Pink Cap')).id, dataUri('image/jpeg', jpeg))).statusCode,
+      ).toBe(200);
+      const victim = await otherOrganisationAdmin(env.t.app, 'cap-victim', 'capvictim');
+      const theirs = await env.product('Pink Cap', victim);
+      const uuid = decodeId(theirs.id)!;
+      const squatter = await otherOrganisationAdmin(env.t.app, 'cap-squatter', 'capsquatter');
+      const squat = await env.product(`Pink Cap ${uuid}`, squatter);
+      expect(squat.slug).toBe(`pink-cap-${uuid}`);
+      expect((await env.put(squat.id, dataUri('image/jpeg', jpeg), squatter)).statusCode).toBe(200);
+      const squatted = Buffer.from(fake.assets.get(`products/pink-cap-${uuid}`)!.bytes);
+
+      const res = await env.put(theirs.id, dataUri('image/png', png), victim);
+      expect(res.statusCode).toBe(200);
+      expect(fake.assets.get(`products/pink-cap-${uuid}`)!.bytes.equals(squatted)).toBe(true);
+      const [row] = await env.rows(theirs.id);
+      expect(row.storage_key).toMatch(new RegExp(`^products/${uuid}/${row.id}/original\\.png$`));
+      const stored = fake.assets.get(`products/${uuid}/${row.id}/original`)!.bytes;
+      expect(createHash('sha256').update(stored).digest('hex')).toBe(row.sha256);
+    });
+
     it('keeps row and asset consistent under concurrent imports of one product', async () => {
       const fake = env.backend.cloudinary!;
       const product = await env.product('Green Scarf');
