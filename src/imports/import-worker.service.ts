@@ -9,7 +9,6 @@ import { safeError } from '../common/logging/safe-error';
 import { ImagesService } from '../images/images.service';
 import { JobQueue, type JobRecord } from '../jobs/job-queue.service';
 import { JOB_ORGANIZATION_KEY } from '../jobs/jobs.repository';
-import type { ProductRef } from '../products/products.service';
 import type { BulkImportRow } from './entities/bulk-import-row.entity';
 import { cleanMessage, productRefOf } from './import-row';
 import { IMPORTS_CONFIG, type ImportsConfig } from './imports.config';
@@ -127,11 +126,11 @@ export class ImportWorker implements OnModuleInit {
     if (!claim) return 'skipped';
     const ref = productRefOf(row);
     try {
-      const ctx = await this.actingAs(poster);
-      if (claim.previousImageId && (await this.exists(ctx, ref, claim.previousImageId))) {
-        await this.repository.succeed(row.importId, row.rowNumber, claim.previousImageId);
+      if (claim.made) {
+        await this.repository.succeed(row.importId, row.rowNumber, claim.imageId);
         return 'ok';
       }
+      const ctx = await this.actingAs(poster);
       await this.images.uploadFromUrl(ctx, ref, row.url ?? '', fieldsOf(row), claim.imageId);
       await this.repository.succeed(row.importId, row.rowNumber, claim.imageId);
       return 'ok';
@@ -169,17 +168,6 @@ export class ImportWorker implements OnModuleInit {
     }
     authorise(current, POSTER_ACCESS);
     return new RequestContext(current);
-  }
-
-  /** Whether an earlier attempt made the row's image after all (its row update was lost). */
-  private async exists(ctx: RequestContext, ref: ProductRef, imageId: string): Promise<boolean> {
-    try {
-      await this.images.get(ctx, ref, imageId);
-      return true;
-    } catch (error) {
-      if (error instanceof AppError && errorStatus(error.code) === 404) return false;
-      throw error;
-    }
   }
 }
 

@@ -17,7 +17,8 @@ export type StatusCounts = Record<ImportRowStatus, number>;
 /** A row claimed by a job: the id its image is to have, and the previous claim's, if any. */
 export interface RowClaim {
   imageId: string;
-  previousImageId: string | null;
+  /** An earlier attempt made the image `imageId` (and died before marking the row ok). */
+  made: boolean;
 }
 
 /** Rows refused on arrival: running them again would refuse them again. */
@@ -143,7 +144,9 @@ export class ImportsRepository {
   /**
    * Takes a pending row for job `jobId` until `leaseSeconds` from now, unless another job holds
    * it: the same job again (a retry after its process died) may take it back at once. The row
-   * gets a new image id; the previous claim's comes back, to look for an image it made.
+   * gets a new image id, unless an image with its id exists (an earlier attempt made it, and died
+   * before marking the row ok): that id is kept, however many claims follow, so that however
+   * often the retries die, the image made is found rather than made again.
    */
   async claim(
     id: string,
@@ -152,20 +155,23 @@ export class ImportsRepository {
     leaseSeconds: number,
   ): Promise<RowClaim | null> {
     // A statement that ends in SELECT, so that both drivers answer with its rows alone.
-    const rows: { image_id: string; previous: string | null }[] = await this.dataSource.query(
+    const rows: { image_id: string; made: boolean }[] = await this.dataSource.query(
       `WITH before AS (SELECT image_id FROM import_rows WHERE import_id = $1 AND row_number = $2),
             claimed AS (
-              UPDATE import_rows
-                 SET image_id = gen_random_uuid(), claimed_by = $3,
+              UPDATE import_rows r
+                 SET image_id = CASE WHEN EXISTS (SELECT 1 FROM images i WHERE i.id = r.image_id)
+                                     THEN r.image_id ELSE gen_random_uuid() END,
+                     claimed_by = $3,
                      claimed_until = now() + make_interval(secs => $4), updated_at = now()
                WHERE import_id = $1 AND row_number = $2 AND status = 'pending'
                  AND (claimed_by IS NULL OR claimed_by = $3 OR claimed_until < now())
               RETURNING image_id)
-       SELECT claimed.image_id, before.image_id AS previous FROM claimed, before`,
+       SELECT claimed.image_id, claimed.image_id IS NOT DISTINCT FROM before.image_id AS made
+         FROM claimed, before`,
       [id, rowNumber, jobId, leaseSeconds],
     );
     const row = rows[0];
-    return row ? { imageId: row.image_id, previousImageId: row.previous } : null;
+    return row ? { imageId: row.image_id, made: row.made } : null;
   }
 
   /** The row made image `imageId`. */

@@ -144,6 +144,8 @@ export async function newProduct(db: Db, values: NewProductValues): Promise<Prod
 export type PutFile = (key: string, data: Buffer, contentType: string) => Promise<unknown>;
 
 export interface NewImageValues {
+  /** A random UUID unless given. */
+  id?: string;
   organizationId: string;
   /** Null (the default): a stand-alone image. */
   productId?: string | null;
@@ -168,7 +170,7 @@ export interface NewImageValues {
  * the file to exist, e.g. to see it deleted.
  */
 export async function newImage(db: Db, values: NewImageValues): Promise<Image> {
-  const id = randomUUID();
+  const id = values.id ?? randomUUID();
   const productId = values.productId ?? null;
   const file = values.file ?? {
     data: Buffer.from(`image ${id}`),

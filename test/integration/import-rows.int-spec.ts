@@ -1,0 +1,74 @@
+import { randomUUID } from 'node:crypto';
+import type { DataSource } from 'typeorm';
+import { ImportsRepository } from '../../src/imports/imports.repository';
+import { newImage, newOrganization, newProduct } from '../support/factories';
+import { startIntegrationModule, type IntegrationModule } from '../support/integration';
+import { AVAILABLE_BACKENDS } from '../support/test-database';
+
+/**
+ * A bulk import's row claimed by attempt after attempt of its job, as happens when the processes
+ * working it die: the image an attempt made is found by every later claim, never made again.
+ */
+describe.each(AVAILABLE_BACKENDS)(`${ImportsRepository.name} row claims on %s`, (backend) => {
+  let m: IntegrationModule;
+  let db: DataSource;
+  let imports: ImportsRepository;
+  let organizationId: string;
+  let productId: string;
+
+  beforeAll(async () => {
+    m = await startIntegrationModule(backend, { imports: [], providers: [ImportsRepository] });
+    db = m.dataSource;
+    imports = m.get(ImportsRepository);
+    organizationId = (await newOrganization(db)).id;
+    productId = (await newProduct(db, { organizationId })).id;
+  });
+  afterAll(() => m?.close());
+
+  /** An import of one pending row. */
+  async function pendingRow(): Promise<string> {
+    const [{ id }] = await db.query<{ id: string }[]>(
+      `INSERT INTO imports (organization_id, principal, format, state)
+       VALUES ($1, '{}', 'json', 'processing') RETURNING id`,
+      [organizationId],
+    );
+    await db.query(
+      `INSERT INTO import_rows (import_id, row_number, product_id, url)
+       VALUES ($1, 1, $2, 'https://images.example/a.jpg')`,
+      [id, productId],
+    );
+    return id;
+  }
+
+  const claim = (importId: string) => imports.claim(importId, 1, 'job-1', 600);
+
+  it('gives each claim a new image id while no attempt has made its image', async () => {
+    const importId = await pendingRow();
+    const ids = [];
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const claimed = await claim(importId);
+      expect(claimed).toMatchObject({ made: false });
+      ids.push(claimed?.imageId);
+    }
+    expect(new Set(ids).size).toBe(3);
+  });
+
+  it('keeps the id of an image an attempt made, through any number of claims that die', async () => {
+    const importId = await pendingRow();
+    const first = await claim(importId);
+    // The attempt made its image, then died before marking the row ok.
+    await newImage(db, { id: first!.imageId, organizationId, productId });
+    // Every later attempt dies too, once it has claimed the row, before looking for the image.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      expect(await claim(importId)).toEqual({ imageId: first!.imageId, made: true });
+    }
+  });
+
+  it('refuses a row another job holds, and a row that is no longer pending', async () => {
+    const importId = await pendingRow();
+    expect(await claim(importId)).not.toBeNull();
+    expect(await imports.claim(importId, 1, 'job-2', 600)).toBeNull();
+    await imports.succeed(importId, 1, randomUUID());
+    expect(await claim(importId)).toBeNull();
+  });
+});
