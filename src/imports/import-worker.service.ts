@@ -48,6 +48,12 @@ export const POSTER_ACCESS: RouteAccess = {
   scopes: [Scope.ImagesWrite],
 };
 
+/** A row the service failed to work, for good: its own fault, not the row's. */
+const SERVICE_FAILURE = {
+  code: 'internal_error',
+  message: 'The row could not be processed. Retry the import later.',
+};
+
 /** What a row's attempt came to. */
 type Outcome = 'ok' | 'failed' | 'skipped' | { retry: unknown };
 
@@ -83,6 +89,7 @@ export class ImportWorker implements OnModuleInit {
       retryLimit: RETRY_LIMIT,
       expireInSeconds: this.leaseSeconds,
       heartbeatSeconds: HEARTBEAT_SECONDS,
+      whenFailed: (data, jobId) => this.failLeftPending(data, jobId),
     });
     this.jobs.define({
       name: IMPORT_SWEEP_QUEUE,
@@ -109,6 +116,16 @@ export class ImportWorker implements OnModuleInit {
     await this.repository.finishIfDone(found.id);
     if (retry) throw retry;
     return tally;
+  }
+
+  /**
+   * A job failed for good with rows still pending: its process died during its last attempt, so
+   * no attempt recorded them. They fail as the service's failures do on a last attempt (retry the
+   * import to run them again), and the import finishes if they were its last.
+   */
+  async failLeftPending(data: ImportRowsJob, jobId: string): Promise<void> {
+    await this.repository.failLeftPending(data.import_id, data, jobId, SERVICE_FAILURE);
+    await this.repository.finishIfDone(data.import_id);
   }
 
   private async runRow(
@@ -195,9 +212,5 @@ function rowProblem(
   if (error instanceof AppError && (errorStatus(error.code) < 500 || lastAttempt)) {
     return { code: error.code, message: cleanMessage(error.detail) };
   }
-  if (!lastAttempt) return null;
-  return {
-    code: 'internal_error',
-    message: 'The row could not be processed. Retry the import later.',
-  };
+  return lastAttempt ? SERVICE_FAILURE : null;
 }

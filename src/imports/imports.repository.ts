@@ -194,6 +194,26 @@ export class ImportsRepository {
   }
 
   /**
+   * The rows of `chunk` still pending once its job `jobId` failed for good (its process died
+   * during its last attempt, so no attempt of its own recorded them): failed with `code`. Rows
+   * another job holds now (the import retried meanwhile) are that job's.
+   */
+  async failLeftPending(
+    id: string,
+    chunk: RowChunk,
+    jobId: string,
+    problem: { code: string; message: string },
+  ): Promise<void> {
+    await this.dataSource.query(
+      `UPDATE import_rows SET status = 'failed', claimed_by = NULL, claimed_until = NULL,
+              problem_code = $5, problem_message = $6, updated_at = now()
+        WHERE import_id = $1 AND row_number BETWEEN $2 AND $3 AND status = 'pending'
+          AND (claimed_by IS NULL OR claimed_by = $4 OR claimed_until < now())`,
+      [id, chunk.first, chunk.last, jobId, problem.code, problem.message],
+    );
+  }
+
+  /**
    * Records when the last pending row was done, once; returns when that was (null while rows
    * are pending).
    */

@@ -48,7 +48,16 @@ export interface QueueDefinition<T extends object> {
   concurrency?: number;
   /** A cron expression (UTC): the queue gets one job per tick, made by one instance only. */
   schedule?: string;
+  /**
+   * Runs once for each job failed for good: its last attempt threw, or its process died during
+   * it (which no handler of its own can answer for). A job of its own, in the queue
+   * `<name>-failed` (pg-boss's dead letter queue), retried as any job is.
+   */
+  whenFailed?: (data: T, failedJobId: string) => Promise<void>;
 }
+
+/** The queue a queue's jobs failed for good go to (see QueueDefinition.whenFailed). */
+export const failedQueueOf = (name: string): string => `${name}-failed`;
 
 export interface SendOptions {
   /** The transaction that makes the change this job completes: the job commits with it. */
@@ -69,6 +78,8 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
   private readonly logger = new Logger('Jobs');
   private readonly definitions = new Map<string, QueueDefinition<object>>();
   private readonly workers = new Map<string, string>();
+  /** Queues of jobs failed for good, whose jobs are fetched with their source's id. */
+  private readonly deadLetterQueues = new Set<string>();
   private readonly engine: Engine;
   private started = false;
 
@@ -96,6 +107,16 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
     if (this.started) throw new Error(`Queue ${definition.name} defined after start`);
     if (this.definitions.has(definition.name)) {
       throw new Error(`Queue ${definition.name} is defined twice`);
+    }
+    const { whenFailed } = definition;
+    // Before its queue: pg-boss makes a dead letter queue first.
+    if (whenFailed) {
+      const name = failedQueueOf(definition.name);
+      this.deadLetterQueues.add(name);
+      this.define<T>({
+        name,
+        handler: async (data, job) => whenFailed(data, job.sourceId ?? ''),
+      });
     }
     this.definitions.set(definition.name, definition as unknown as QueueDefinition<object>);
   }
@@ -177,8 +198,13 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
     if (!this.definitions.has(name)) throw new Error(`Unknown queue ${name}`);
   }
 
+  /**
+   * Creates the queue, or brings one an earlier version created to this definition: pg-boss's
+   * createQueue leaves an existing queue as it is, so a deployed queue would otherwise never get a
+   * heartbeat, a dead letter queue or a retry limit added later.
+   */
   private async createQueue(definition: QueueDefinition<object>): Promise<void> {
-    await this.engine.createQueue(definition.name, {
+    const options = {
       retryLimit: definition.retryLimit ?? 5,
       retryDelay: definition.retryDelaySeconds ?? 30,
       retryBackoff: true,
@@ -186,7 +212,10 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
       expireInSeconds: definition.expireInSeconds ?? 900,
       // Only when set: pg-boss refuses a heartbeatSeconds that is there but undefined.
       ...(definition.heartbeatSeconds ? { heartbeatSeconds: definition.heartbeatSeconds } : {}),
-    });
+      ...(definition.whenFailed ? { deadLetter: failedQueueOf(definition.name) } : {}),
+    };
+    await this.engine.createQueue(definition.name, options);
+    await this.engine.updateQueue(definition.name, options);
     // Schedules live in the database: one switched off (no schedule now) must be removed there.
     if (definition.schedule) await this.engine.schedule(definition.name, definition.schedule, {});
     else await this.engine.unschedule(definition.name);
@@ -198,6 +227,7 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
       {
         localConcurrency: definition.concurrency ?? this.config.JOB_CONCURRENCY,
         batchSize: 1,
+        includeMetadata: this.deadLetterQueues.has(definition.name),
         pollingIntervalSeconds: this.config.JOB_POLL_INTERVAL_MS / 1000,
       },
       async ([job]) => (job ? this.runMeasured(definition, job) : undefined),

@@ -13,7 +13,14 @@ import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
 export const JOB_SCHEMA = 'pgboss';
 
 export type Engine = PgBoss;
-export type JobRecord<T> = { id: string; data: T; retryCount: number; signal: AbortSignal };
+export type JobRecord<T> = {
+  id: string;
+  data: T;
+  retryCount: number;
+  signal: AbortSignal;
+  /** In a dead letter queue (`<name>-failed`): the id of the job that failed for good. */
+  sourceId?: string | null;
+};
 export type JobState = 'created' | 'retry' | 'active' | 'completed' | 'cancelled' | 'failed';
 export interface JobDetails<T> {
   id: string;

@@ -64,6 +64,31 @@ describe.each(AVAILABLE_BACKENDS)(`${ImportsRepository.name} row claims on %s`, 
     }
   });
 
+  it('fails the rows a job that died for good left pending, not those another job holds now', async () => {
+    const importId = await pendingRow();
+    await db.query(
+      `INSERT INTO import_rows (import_id, row_number, product_id, url)
+       VALUES ($1, 2, $2, 'https://images.example/b.jpg'), ($1, 3, $2, 'https://images.example/c.jpg')`,
+      [importId, productId],
+    );
+    await imports.claim(importId, 1, 'dead-job', 600);
+    await imports.claim(importId, 3, 'live-job', 600);
+    const problem = { code: 'internal_error', message: 'The row could not be processed.' };
+    await imports.failLeftPending(importId, { first: 1, last: 3 }, 'dead-job', problem);
+    const rows = await db.query<
+      { row_number: number; status: string; claimed_by: string | null }[]
+    >(
+      `SELECT row_number, status, claimed_by FROM import_rows WHERE import_id = $1
+        ORDER BY row_number`,
+      [importId],
+    );
+    expect(rows).toEqual([
+      { row_number: 1, status: 'failed', claimed_by: null },
+      { row_number: 2, status: 'failed', claimed_by: null },
+      { row_number: 3, status: 'pending', claimed_by: 'live-job' },
+    ]);
+  });
+
   it('refuses a row another job holds, and a row that is no longer pending', async () => {
     const importId = await pendingRow();
     expect(await claim(importId)).not.toBeNull();

@@ -9,6 +9,8 @@ import { startIntegrationModule, type IntegrationModule } from '../support/integ
 class Recorder implements OnModuleInit {
   readonly done: string[] = [];
   readonly attempts = new Map<string, number>();
+  /** Jobs of `doomed` failed for good: their data and id. */
+  readonly failedForGood: { label: string; jobId: string }[] = [];
   constructor(readonly jobs: JobQueue) {}
 
   onModuleInit(): void {
@@ -22,6 +24,17 @@ class Recorder implements OnModuleInit {
         if (attempt <= failTimes) throw new Error(`attempt ${attempt} of ${label} fails`);
         this.done.push(label);
         return { label, attempt };
+      },
+    });
+    this.jobs.define<{ label: string }>({
+      name: 'doomed',
+      retryLimit: 1,
+      retryDelaySeconds: 1,
+      heartbeatSeconds: 10,
+      handler: ({ label }) => Promise.reject(new Error(`${label} always fails`)),
+      whenFailed: ({ label }, jobId) => {
+        this.failedForGood.push({ label, jobId });
+        return Promise.resolve();
       },
     });
   }
@@ -90,6 +103,23 @@ describe.each(backends)(`${JobQueue.name} on %s`, (backend) => {
       async () => (await jobs.getJob('record', id!))?.state === 'completed',
       'the job to be marked completed',
     );
+  });
+
+  it('runs whenFailed once for a job failed for good, with its data and id, not for its retries', async () => {
+    const id = await jobs.send('doomed', { label: 'hopeless' });
+    jobs.wake('doomed');
+    await eventually(
+      () => recorder.failedForGood.length > 0,
+      'the job failed for good to reach whenFailed',
+    );
+    expect(recorder.failedForGood).toEqual([{ label: 'hopeless', jobId: id }]);
+    expect(await jobs.getJob('doomed', id!)).toMatchObject({ state: 'failed', retryCount: 1 });
+    // The queue names its dead letter queue, and its heartbeat, in the database: what a process
+    // dying during the last attempt goes by (pg-boss's supervisor fails such a job the same way).
+    const [queue] = await app.dataSource.query<
+      { dead_letter: string; heartbeat_seconds: number }[]
+    >(`SELECT dead_letter, heartbeat_seconds FROM pgboss.queue WHERE name = 'doomed'`);
+    expect(queue).toEqual({ dead_letter: 'doomed-failed', heartbeat_seconds: 10 });
   });
 
   it('refuses to enqueue "atomically" outside a transaction, and to use an undefined queue', async () => {

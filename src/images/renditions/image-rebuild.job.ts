@@ -51,6 +51,8 @@ export class ImageRebuildJob implements OnModuleInit {
       retryLimit: RETRY_LIMIT,
       retryDelaySeconds: 30,
       retryDelayMaxSeconds: 1800,
+      // A job whose process died is retried within a minute, not after the 15-minute expiry.
+      heartbeatSeconds: 30,
       // Beside uploads, one image at a time; a worker uses every processing slot.
       concurrency:
         this.config.SERVICE_ROLE === ServiceRole.Worker

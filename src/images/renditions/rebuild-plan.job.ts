@@ -42,6 +42,8 @@ export class RebuildPlanJob implements OnModuleInit {
       retryDelayMaxSeconds: 600,
       // Pages of a large catalogue: resumable, but let one attempt take its time.
       expireInSeconds: 3600,
+      // But a job whose process died is retried within a minute, not after that hour.
+      heartbeatSeconds: 30,
       handler: ({ runId }) => this.plan(runId),
     });
   }
