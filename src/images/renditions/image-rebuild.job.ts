@@ -3,7 +3,7 @@ import { AppError } from '../../common/errors/app.error';
 import { ERROR_CODES } from '../../common/errors/error-codes';
 import { safeError } from '../../common/logging/safe-error';
 import { ServiceRole } from '../../config/env.validation';
-import { JobQueue, type JobRecord } from '../../jobs/job-queue.service';
+import { JobQueue } from '../../jobs/job-queue.service';
 import { ImageRenditionsRepository } from './image-renditions.repository';
 import { OriginalMissingError } from '../stored-original';
 import { RenditionMaker } from './rendition-maker.service';
@@ -30,7 +30,9 @@ export type RebuildOutcome = 'remade' | 'current' | 'gone' | 'superseded' | 'fai
  * swapped in atomically (RenditionSwap). An image deleted, or re-made by another job, meanwhile
  * keeps no new file. What retrying cannot mend (an original missing from storage, or refused by
  * the processor's limits) counts as failed at once; anything else (storage unavailable, the
- * processor busy) is retried with back-off, and counts as failed after the last attempt.
+ * processor busy) is retried with back-off, and counts as failed once the job has failed for
+ * good: after its last attempt, or when its process died during it (whenFailed, which runs in
+ * either case, so the run's counts still reach its total).
  */
 @Injectable()
 export class ImageRebuildJob implements OnModuleInit {
@@ -58,26 +60,35 @@ export class ImageRebuildJob implements OnModuleInit {
         this.config.SERVICE_ROLE === ServiceRole.Worker
           ? this.config.IMAGE_PROCESSING_CONCURRENCY
           : 1,
-      handler: (data, job) => this.run(data, job),
+      handler: (data) => this.run(data),
+      whenFailed: (data) => this.failedForGood(data),
     });
   }
 
-  async run(
-    { runId, imageId }: ImageRebuildJobData,
-    job: Pick<JobRecord<unknown>, 'retryCount'>,
-  ): Promise<{ outcome: RebuildOutcome; reason?: string }> {
+  async run({
+    runId,
+    imageId,
+  }: ImageRebuildJobData): Promise<{ outcome: RebuildOutcome; reason?: string }> {
     const run = await this.runs.find(runId);
     if (!run || run.state === RebuildState.Superseded) return { outcome: 'superseded' };
     try {
       return { outcome: await this.rebuild(run, imageId) };
     } catch (error) {
       const reason = permanentFailure(error);
-      if (reason === undefined && job.retryCount < RETRY_LIMIT) throw error;
+      // Retried; once failed for good, counted by failedForGood.
+      if (reason === undefined) throw error;
       this.logger.warn({ err: safeError(error), imageId, runId }, 'Renditions not re-made');
       await this.swap.count(runId, 'failed');
-      if (reason === undefined) throw error;
       return { outcome: 'failed', reason };
     }
+  }
+
+  /** The image's job failed for good (its last attempt threw, or its process died during it). */
+  async failedForGood({ runId, imageId }: ImageRebuildJobData): Promise<void> {
+    const run = await this.runs.find(runId);
+    if (!run || run.state === RebuildState.Superseded) return;
+    this.logger.warn({ imageId, runId }, 'Renditions not re-made: the job failed for good');
+    await this.swap.count(runId, 'failed');
   }
 
   private async rebuild(run: RenditionRebuild, imageId: string): Promise<RebuildOutcome> {
