@@ -14,7 +14,7 @@ export interface RowChunk {
 /** Rows of each status. */
 export type StatusCounts = Record<ImportRowStatus, number>;
 
-/** A row claimed by a job: the id its image is to have, and the previous claim's, if any. */
+/** A row claimed by a job: the id its image is to have, or has if an earlier attempt made it. */
 export interface RowClaim {
   imageId: string;
   /** An earlier attempt made the image `imageId` (and died before marking the row ok). */
