@@ -35,8 +35,9 @@ export const RESULT_EXTENSIONS: Record<TransformPlan['format'], string> = {
  * requests and processes asking for it at the same time: within a process, concurrent requests
  * for one result share one making (a promise per key); across processes, the one that takes the
  * result's lease (a row, DeliveryRepository.tryLease) makes it while the others poll the storage
- * for it. Neither holds a database connection while it works or waits. A result is made from the stored original (spooled to disk, as uploads are) through
- * the ImageProcessor, so it is bounded by the same pixel limit, slots and queue (503 when full).
+ * for it. Neither holds a database connection while it works or waits. A result is made from the
+ * stored original (spooled to disk, as uploads are) through the ImageProcessor, so it is bounded
+ * by the same pixel limit, slots and queue (503 when full).
  */
 @Injectable()
 export class TransformResults {
@@ -78,7 +79,10 @@ export class TransformResults {
         let made = false;
         try {
           // Another process may have stored it between our look and our lease.
-          if (!(await this.storage.exists(key))) made = await this.make(image, key, plan);
+          if (!(await this.storage.exists(key))) {
+            await this.make(image, key, plan);
+            made = true;
+          }
         } finally {
           await lease.release();
         }
@@ -91,8 +95,8 @@ export class TransformResults {
     }
   }
 
-  /** Makes the result and stores it under `key`: true once stored. */
-  private async make(image: DeliverableImage, key: string, plan: TransformPlan): Promise<boolean> {
+  /** Makes the result and stores it under `key`. */
+  private async make(image: DeliverableImage, key: string, plan: TransformPlan): Promise<void> {
     const path = await spoolStoredOriginal(
       this.storage,
       image.storageKey,
@@ -109,7 +113,6 @@ export class TransformResults {
       await this.storage.put(key, result.data, { contentType, ...deliveryHeaders(contentType) });
       this.made += 1;
       this.logger.debug({ key, bytes: result.data.length }, 'Made a transform result');
-      return true;
     } finally {
       await rm(path, { force: true });
     }
