@@ -52,7 +52,8 @@ function setUp(options: {
     {
       swap: () => Promise.resolve(options.swapped ?? true),
       discard: (keys: string[]) => Promise.resolve(void discarded.push(keys)),
-      count: (_run: string, outcome: string) => Promise.resolve(void counted.push(outcome)),
+      count: (_run: string, _image: string, outcome: string) =>
+        Promise.resolve(counted.push(outcome) > 0),
     } as unknown as RenditionSwap,
     { SERVICE_ROLE: ServiceRole.All, IMAGE_PROCESSING_CONCURRENCY: 2 } as RenditionsConfig,
   );

@@ -78,7 +78,7 @@ export class ImageRebuildJob implements OnModuleInit {
       // Retried; once failed for good, counted by failedForGood.
       if (reason === undefined) throw error;
       this.logger.warn({ err: safeError(error), imageId, runId }, 'Renditions not re-made');
-      await this.swap.count(runId, 'failed');
+      await this.swap.count(runId, imageId, 'failed');
       return { outcome: 'failed', reason };
     }
   }
@@ -88,7 +88,7 @@ export class ImageRebuildJob implements OnModuleInit {
     const run = await this.runs.find(runId);
     if (!run || run.state === RebuildState.Superseded) return;
     this.logger.warn({ imageId, runId }, 'Renditions not re-made: the job failed for good');
-    await this.swap.count(runId, 'failed');
+    await this.swap.count(runId, imageId, 'failed');
   }
 
   private async rebuild(run: RenditionRebuild, imageId: string): Promise<RebuildOutcome> {
@@ -98,7 +98,7 @@ export class ImageRebuildJob implements OnModuleInit {
     }
     const image = await this.images.find(imageId);
     if (!image || image.renditionSet === run.renditionSet) {
-      await this.swap.count(run.id, 'done');
+      await this.swap.count(run.id, imageId, 'done');
       return image ? 'current' : 'gone';
     }
     const written: string[] = [];
@@ -115,7 +115,7 @@ export class ImageRebuildJob implements OnModuleInit {
     // The image changed while its renditions were made: gone, or re-made by another job.
     const now = await this.images.find(imageId);
     if (!now || now.renditionSet === run.renditionSet) {
-      await this.swap.count(run.id, 'done');
+      await this.swap.count(run.id, imageId, 'done');
       return now ? 'current' : 'gone';
     }
     throw new Error('The image changed while its renditions were made; trying again');

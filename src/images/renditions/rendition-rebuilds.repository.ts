@@ -70,6 +70,7 @@ export class RenditionRebuildsRepository {
         WHERE id = $1`,
       [id, RebuildState.Superseded],
     );
+    await this.forgetCounted(manager, id);
   }
 
   /** A page of images queued: the total grows, and planning resumes after `cursor`. */
@@ -88,31 +89,60 @@ export class RenditionRebuildsRepository {
 
   /** Every image is queued: the run runs, or is already over when its jobs all finished. */
   async planned(manager: EntityManager, id: string): Promise<void> {
-    await manager.query(
-      `UPDATE rendition_rebuilds
-          SET state = CASE WHEN ${FINISHED} THEN $2 ELSE $3 END,
-              finished_at = CASE WHEN ${FINISHED} THEN now() END,
-              updated_at = now()
-        WHERE id = $1 AND state = $4`,
+    // In a WITH, so that every driver answers the rows (a bare UPDATE's answer differs).
+    const rows = await manager.query<{ state: RebuildState }[]>(
+      `WITH planned AS (
+         UPDATE rendition_rebuilds
+            SET state = CASE WHEN ${FINISHED} THEN $2 ELSE $3 END,
+                finished_at = CASE WHEN ${FINISHED} THEN now() END,
+                updated_at = now()
+          WHERE id = $1 AND state = $4
+         RETURNING state)
+       SELECT state FROM planned`,
       [id, RebuildState.Completed, RebuildState.Running, RebuildState.Planning],
     );
+    if (rows[0]?.state === RebuildState.Completed) await this.forgetCounted(manager, id);
   }
 
   /**
-   * Counts one image of the run as done or failed; the run completes with its last image (once
-   * planning has queued them all). Counted at least once: a job retried after its count committed
-   * (its process died in between) counts again, which can only end the run early by that much.
+   * Counts one image of the run as done or failed, once: an image the run has counted already (a
+   * job run again after its count committed) and a run no longer under way change nothing. The
+   * run completes with its last image (once planning has queued them all). Returns whether it
+   * counted. The run's row is locked first, as the other changes of a run lock it.
    */
-  async count(manager: EntityManager, id: string, outcome: 'done' | 'failed'): Promise<void> {
+  async count(
+    manager: EntityManager,
+    id: string,
+    imageId: string,
+    outcome: 'done' | 'failed',
+  ): Promise<boolean> {
+    const run = await this.lock(manager, id);
+    if (!run || !(ACTIVE_STATES as readonly RebuildState[]).includes(run.state)) return false;
+    const inserted = await manager.query<unknown[]>(
+      `INSERT INTO rendition_rebuild_images (run_id, image_id, outcome) VALUES ($1, $2, $3)
+        ON CONFLICT DO NOTHING RETURNING image_id`,
+      [id, imageId, outcome],
+    );
+    if (inserted.length === 0) return false;
     const done = outcome === 'done' ? 1 : 0;
     const finished = `"done" + $2 + "failed" + $3 >= "total"`;
-    await manager.query(
-      `UPDATE rendition_rebuilds
-          SET done = done + $2, failed = failed + $3, updated_at = now(),
-              finished_at = CASE WHEN state = $4 AND ${finished} THEN now() ELSE finished_at END,
-              state = CASE WHEN state = $4 AND ${finished} THEN $5 ELSE state END
-        WHERE id = $1`,
+    const rows = await manager.query<{ state: RebuildState }[]>(
+      `WITH counted AS (
+         UPDATE rendition_rebuilds
+            SET done = done + $2, failed = failed + $3, updated_at = now(),
+                finished_at = CASE WHEN state = $4 AND ${finished} THEN now() ELSE finished_at END,
+                state = CASE WHEN state = $4 AND ${finished} THEN $5 ELSE state END
+          WHERE id = $1
+         RETURNING state)
+       SELECT state FROM counted`,
       [id, done, 1 - done, RebuildState.Running, RebuildState.Completed],
     );
+    if (rows[0]?.state === RebuildState.Completed) await this.forgetCounted(manager, id);
+    return true;
+  }
+
+  /** A run over: which images it counted no longer matters (nothing is counted after it ends). */
+  private async forgetCounted(manager: EntityManager, id: string): Promise<void> {
+    await manager.query(`DELETE FROM rendition_rebuild_images WHERE run_id = $1`, [id]);
   }
 }

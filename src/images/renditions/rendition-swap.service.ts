@@ -24,7 +24,7 @@ export class RenditionSwap {
   /**
    * Points the image at its new renditions if it still exists, in the same gallery, naming the
    * renditions it was read with; then the files only the old renditions used are queued for
-   * deletion and the image counted done, in the same transaction. Otherwise the new files
+   * deletion and the image counted done (once), in the same transaction. Otherwise the new files
    * (`written`) are queued for deletion instead, and nothing is counted. Returns whether it swapped.
    */
   async swap(
@@ -44,7 +44,7 @@ export class RenditionSwap {
       }
       const next = { id: image.id, storageKey: image.storageKey, renditions };
       await this.deletions.enqueue(manager, this.files.releasedKeys(image, next), null);
-      await this.runs.count(manager, runId, 'done');
+      await this.runs.count(manager, runId, image.id, 'done');
       return true;
     });
     this.deletions.afterCommit();
@@ -58,9 +58,10 @@ export class RenditionSwap {
     this.deletions.afterCommit();
   }
 
-  count(runId: string, outcome: 'done' | 'failed'): Promise<void> {
+  /** Counts the image for its run, once (see RenditionRebuildsRepository.count). */
+  count(runId: string, imageId: string, outcome: 'done' | 'failed'): Promise<boolean> {
     return this.dataSource.transaction((manager: EntityManager) =>
-      this.runs.count(manager, runId, outcome),
+      this.runs.count(manager, runId, imageId, outcome),
     );
   }
 }

@@ -1,0 +1,138 @@
+import { randomUUID } from 'node:crypto';
+import type { DataSource } from 'typeorm';
+import { RebuildState, RebuildTrigger } from '../../src/images/renditions/rendition-rebuild.entity';
+import { RenditionRebuildsRepository } from '../../src/images/renditions/rendition-rebuilds.repository';
+import { startIntegrationModule, type IntegrationModule } from '../support/integration';
+import { AVAILABLE_BACKENDS } from '../support/test-database';
+
+/**
+ * A rendition rebuild run's counters when pg-boss runs an image's job again after its count
+ * committed (its process died before the job was marked complete): each image counts once, so the
+ * run neither ends before its last image nor shows more images than it has.
+ */
+describe.each(AVAILABLE_BACKENDS)(`${RenditionRebuildsRepository.name} counts on %s`, (backend) => {
+  let m: IntegrationModule;
+  let db: DataSource;
+  let runs: RenditionRebuildsRepository;
+
+  beforeAll(async () => {
+    m = await startIntegrationModule(backend, {
+      imports: [],
+      providers: [RenditionRebuildsRepository],
+    });
+    db = m.dataSource;
+    runs = m.get(RenditionRebuildsRepository);
+  });
+  afterAll(() => m?.close());
+
+  /** A run of `total` images, all queued (running), with no run under way before it. */
+  async function runningRun(total: number): Promise<string> {
+    await db.query(`UPDATE rendition_rebuilds SET state = 'completed' WHERE state IN
+        ('planning', 'running')`);
+    const run = await db.transaction((manager) =>
+      runs.create(manager, `set-${randomUUID()}`, RebuildTrigger.Admin),
+    );
+    await db.transaction(async (manager) => {
+      await runs.addQueued(manager, run.id, total, null);
+      await runs.planned(manager, run.id);
+    });
+    return run.id;
+  }
+
+  const count = (runId: string, imageId: string, outcome: 'done' | 'failed') =>
+    db.transaction((manager) => runs.count(manager, runId, imageId, outcome));
+
+  const progress = async (runId: string) => {
+    const run = await runs.find(runId);
+    const [{ kept }] = await db.query<{ kept: number }[]>(
+      `SELECT count(*)::int AS kept FROM rendition_rebuild_images WHERE run_id = $1`,
+      [runId],
+    );
+    return { state: run?.state, done: run?.done, failed: run?.failed, kept };
+  };
+
+  it('counts an image once, however often its job runs again', async () => {
+    const runId = await runningRun(3);
+    const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
+    expect(await count(runId, a, 'done')).toBe(true);
+    // The job of `a` ran again after its count committed: done again, then failed for good.
+    expect(await count(runId, a, 'done')).toBe(false);
+    expect(await count(runId, a, 'failed')).toBe(false);
+    expect(await count(runId, b, 'failed')).toBe(true);
+    expect(await progress(runId)).toEqual({
+      state: RebuildState.Running,
+      done: 1,
+      failed: 1,
+      kept: 2,
+    });
+    expect(await count(runId, c, 'done')).toBe(true);
+    // Over with its last image, which it remembers no longer.
+    expect(await progress(runId)).toEqual({
+      state: RebuildState.Completed,
+      done: 2,
+      failed: 1,
+      kept: 0,
+    });
+  });
+
+  it('counts nothing once the run is over', async () => {
+    const runId = await runningRun(1);
+    const image = randomUUID();
+    expect(await count(runId, image, 'done')).toBe(true);
+    // A late job of the same image, and one of an image the run never counted.
+    expect(await count(runId, image, 'done')).toBe(false);
+    expect(await count(runId, randomUUID(), 'failed')).toBe(false);
+    expect(await progress(runId)).toEqual({
+      state: RebuildState.Completed,
+      done: 1,
+      failed: 0,
+      kept: 0,
+    });
+  });
+
+  it('counts one image once when its jobs count it at the same time', async () => {
+    const runId = await runningRun(2);
+    const image = randomUUID();
+    const results = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => count(runId, image, i % 2 ? 'done' : 'failed')),
+    );
+    expect(results.filter(Boolean)).toHaveLength(1);
+    const { done, failed, state } = await progress(runId);
+    expect({ counted: (done ?? 0) + (failed ?? 0), state }).toEqual({
+      counted: 1,
+      state: RebuildState.Running,
+    });
+  });
+
+  it('forgets what a superseded run counted, and counts nothing more for it', async () => {
+    const runId = await runningRun(2);
+    expect(await count(runId, randomUUID(), 'done')).toBe(true);
+    await db.transaction((manager) => runs.supersede(manager, runId));
+    expect(await count(runId, randomUUID(), 'done')).toBe(false);
+    expect(await progress(runId)).toEqual({
+      state: RebuildState.Superseded,
+      done: 1,
+      failed: 0,
+      kept: 0,
+    });
+  });
+
+  it('completes a run whose images were all counted while it was planned', async () => {
+    await db.query(`UPDATE rendition_rebuilds SET state = 'completed' WHERE state IN
+        ('planning', 'running')`);
+    const run = await db.transaction((manager) =>
+      runs.create(manager, `set-${randomUUID()}`, RebuildTrigger.Admin),
+    );
+    await db.transaction((manager) => runs.addQueued(manager, run.id, 2, null));
+    expect(await count(run.id, randomUUID(), 'done')).toBe(true);
+    expect(await count(run.id, randomUUID(), 'failed')).toBe(true);
+    expect((await progress(run.id)).state).toBe(RebuildState.Planning);
+    await db.transaction((manager) => runs.planned(manager, run.id));
+    expect(await progress(run.id)).toEqual({
+      state: RebuildState.Completed,
+      done: 1,
+      failed: 1,
+      kept: 0,
+    });
+  });
+});
