@@ -46,6 +46,23 @@ describe(planTransform.name, () => {
     expect(plan('w_640,h_640,c_inside,f_webp')).toMatchObject({ width: 640, height: 480 });
   });
 
+  it('fits inside a box larger than the original on one side by the other side alone', () => {
+    const landscape: OriginalFacts = { ...PHOTO, width: 1600, height: 1200 };
+    expect(plan('w_1600,h_1600,c_inside,f_webp', landscape)).toMatchObject({
+      width: 1600,
+      height: 1200,
+    });
+    expect(plan('w_1280,h_1280,c_inside,f_webp', landscape)).toMatchObject({
+      width: 1280,
+      height: 960,
+    });
+    expect(plan('w_64,h_3840,c_inside,f_webp', landscape)).toMatchObject({ width: 64, height: 48 });
+    expect(plan('w_4000,h_4000,c_inside,f_webp', landscape)).toMatchObject({
+      width: 1600,
+      height: 1200,
+    });
+  });
+
   it('makes a preset at its configured size, not the ladder', () => {
     expect(plan('p_thumb,f_webp')).toMatchObject({ width: 150, height: 150, fit: 'cover' });
     expect(plan('p_thumb,dpr_2,f_webp')).toMatchObject({ width: 300, height: 300 });

@@ -127,24 +127,27 @@ function snap(
 }
 
 /**
- * Never larger than the original: a box past it is scaled down, keeping its ratio, until it fits
- * (a request for more pixels than exist gets the original's); `inside` then fits the image in it.
+ * Never larger than the original. `inside` fits the image in the box, then never enlarges it: the
+ * box's short side limits, and only once (a 1600×1200 original in a 1600×1600 box stays
+ * 1600×1200). Any other fit keeps the box's ratio: a box past the original is scaled down until
+ * it fits (a request for more pixels than exist gets the original's).
  */
 function capToOriginal(
   box: { width: number; height: number },
   original: OriginalFacts,
   fit: TransformFitName,
 ): { width: number; height: number } {
+  if (fit === 'inside') {
+    const inside = Math.min(1, box.width / original.width, box.height / original.height);
+    return {
+      width: Math.max(1, Math.round(original.width * inside)),
+      height: Math.max(1, Math.round(original.height * inside)),
+    };
+  }
   const scale = Math.min(1, original.width / box.width, original.height / box.height);
-  const capped = {
+  return {
     width: Math.max(1, Math.round(box.width * scale)),
     height: Math.max(1, Math.round(box.height * scale)),
-  };
-  if (fit !== 'inside') return capped;
-  const inside = Math.min(capped.width / original.width, capped.height / original.height);
-  return {
-    width: Math.max(1, Math.round(original.width * inside)),
-    height: Math.max(1, Math.round(original.height * inside)),
   };
 }
 
