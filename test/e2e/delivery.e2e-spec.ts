@@ -46,6 +46,10 @@ const sign = (key: string, options: string, id: string) =>
 const transformPath = (options: string, id: string, key = NEW_KEY) =>
   `/transform/${sign(key, options, id)}/${options}/${id}`;
 
+/** The URLs of a srcset (`url 320w, url 480w`). */
+const srcsetUrls = (srcset: string) =>
+  srcset.split(', ').map((candidate) => candidate.split(' ')[0]);
+
 /** A new product of `name` with `file` uploaded to its gallery: the image's and product's ids. */
 async function uploadToNewProduct(
   app: NestFastifyApplication,
@@ -319,7 +323,7 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
     })
       .gif({ delay: [100, 200, 300, 400], loop: 0 })
       .toBuffer();
-    const { id } = await uploadToNewProduct(app, admin, gif, 'Moving', 'image/gif');
+    const { id, productId } = await uploadToNewProduct(app, admin, gif, 'Moving', 'image/gif');
     const webp = await get(signed('w_64,f_auto', id), { accept: AVIF_WEBP });
     expect(webp.headers['content-type']).toBe('image/webp');
     expect(await sharp(webp.rawPayload).metadata()).toMatchObject({ pages: frames, width: 64 });
@@ -327,6 +331,34 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
     const still = await sharp(jpeg.rawPayload).metadata();
     expect(still.format).toBe('jpeg');
     expect(still.pages ?? 1).toBe(1);
+    // Its srcsets fall back to GIF (f_gif), for browsers that take neither AVIF nor WebP.
+    const res = await call(app, 'GET', `/api/v1/products/${productId}/images/${id}`, admin);
+    const thumb = res.json().responsive.thumb;
+    expect(thumb.type).toBe('image/gif');
+    for (const url of [thumb.src, ...srcsetUrls(thumb.srcset.fallback)]) {
+      const served = await get(url.slice(PUBLIC_BASE.length));
+      expect(served.statusCode).toBe(200);
+      expect(served.headers['content-type']).toBe('image/gif');
+      expect(await sharp(served.rawPayload).metadata()).toMatchObject({ pages: frames });
+    }
+  });
+
+  it("offers an inside preset up to the original's own size on screens of every density", async () => {
+    // large is 1200×1200 inside. A 1600×1200 original at 1× (1280 on the ladder) fits 1280×960;
+    // at 1.5× and 2× the box passes the original, which is offered whole: 1600×1200.
+    const { id, productId } = await uploadToProduct(await solidJpeg(1600, 1200));
+    const res = await call(app, 'GET', `/api/v1/products/${productId}/images/${id}`, admin);
+    const large = res.json().responsive.large;
+    expect(large).toMatchObject({ width: 1280, height: 960 });
+    const candidates = (large.srcset.webp as string).split(', ').map((c) => c.split(' '));
+    expect(candidates.map(([, w]) => w)).toEqual(['1280w', '1600w']);
+    for (const [url, w] of candidates) {
+      const served = await get(url.slice(PUBLIC_BASE.length));
+      expect(await sharp(served.rawPayload).metadata()).toMatchObject({
+        width: parseInt(w, 10),
+        height: (parseInt(w, 10) * 3) / 4,
+      });
+    }
   });
 
   // Two instances share a PostgreSQL server only: the embedded database belongs to one process.

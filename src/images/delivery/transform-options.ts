@@ -6,7 +6,8 @@
  * - `c_<fit>`: cover (default; fill the box, cropped from the centre), attention (fill, cropped
  *   around what draws the eye), contain (the whole image, padded to the box), inside (the whole
  *   image within the box, never enlarged)
- * - `f_<format>`: avif, webp, jpeg, png, or auto (default: chosen from the request's Accept)
+ * - `f_<format>`: avif, webp, jpeg, png, gif, or auto (default: chosen from the request's Accept);
+ *   gif is what a GIF's srcset falls back to, and keeps its frames
  * - `q_<1-100>`: the encoder's quality (default per format)
  * - `dpr_<ratio>`: device pixel ratio, 1 to 4 (default 1): the box is multiplied by it
  * - `p_<preset>`: a configured rendition preset's box and fit (w, h and c may not be given too)
@@ -16,7 +17,7 @@
 
 export const TRANSFORM_FITS = ['cover', 'attention', 'contain', 'inside'] as const;
 export type TransformFitName = (typeof TRANSFORM_FITS)[number];
-export const TRANSFORM_FORMATS = ['auto', 'avif', 'webp', 'jpeg', 'png'] as const;
+export const TRANSFORM_FORMATS = ['auto', 'avif', 'webp', 'jpeg', 'png', 'gif'] as const;
 export type TransformFormatName = (typeof TRANSFORM_FORMATS)[number];
 
 /** The options as requested, before any preset, ladder, pixel ratio or original applies. */
