@@ -30,6 +30,7 @@ import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 const NEW_KEY = 'transform-url-key-new-0123456789abcdef';
 const OLD_KEY = 'transform-url-key-old-0123456789abcdef';
 const AVIF_WEBP = 'image/avif,image/webp,*/*;q=0.8';
+const SHOP = 'https://shop.example';
 
 /**
  * The signature a client with the key computes: the first 16 bytes of the HMAC-SHA256 of
@@ -85,6 +86,8 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
       ...backend.env,
       PUBLIC_BASE_URL: PUBLIC_BASE,
       DELIVERY_SIGNING_KEYS: `${NEW_KEY},${OLD_KEY}`,
+      // A storefront on another origin reads images with CORS (canvas, <img crossorigin>).
+      CORS_ORIGINS: SHOP,
     });
     app = t.app;
     admin = { bearer: await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
@@ -115,7 +118,7 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
     expect(res.headers).toMatchObject({
       'content-type': 'image/avif',
       'cache-control': 'public, max-age=31536000, immutable',
-      vary: 'Accept',
+      vary: 'Origin, Accept',
     });
     expect(res.headers.etag).toMatch(/^"[^"]+"$/);
     expect(new Date(res.headers['last-modified'] as string).getTime()).not.toBeNaN();
@@ -127,14 +130,33 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
   it('chooses WebP for a browser that takes WebP only, and the original format for */*', async () => {
     const webp = await get(signed('w_300,f_auto'), { accept: 'image/webp,*/*' });
     expect(webp.headers['content-type']).toBe('image/webp');
-    expect(webp.headers.vary).toBe('Accept');
+    expect(webp.headers.vary).toBe('Origin, Accept');
     const any = await get(signed('w_300,f_auto'), { accept: '*/*' });
     expect(any.headers['content-type']).toBe('image/jpeg');
-    expect(any.headers.vary).toBe('Accept');
-    // A format named in the URL does not vary.
+    expect(any.headers.vary).toBe('Origin, Accept');
+    // A format named in the URL does not vary by Accept.
     const named = await get(signed('w_300,f_png'), { accept: AVIF_WEBP });
     expect(named.headers['content-type']).toBe('image/png');
-    expect(named.headers.vary).toBeUndefined();
+    expect(named.headers.vary).toBe('Origin');
+  });
+
+  it('keeps Vary: Origin beside Accept, so caches keep each origin its own CORS answer', async () => {
+    const url = signed('w_300,f_auto');
+    const shop = await get(url, { accept: AVIF_WEBP, origin: SHOP });
+    expect(shop.headers).toMatchObject({
+      'access-control-allow-origin': SHOP,
+      vary: 'Origin, Accept',
+    });
+    const stranger = await get(url, { accept: AVIF_WEBP, origin: 'https://evil.example' });
+    expect(stranger.headers['access-control-allow-origin']).toBeUndefined();
+    expect(stranger.headers.vary).toBe('Origin, Accept');
+    const revalidated = await get(url, {
+      accept: AVIF_WEBP,
+      origin: SHOP,
+      'if-none-match': shop.headers.etag as string,
+    });
+    expect(revalidated.statusCode).toBe(304);
+    expect(revalidated.headers.vary).toBe('Origin, Accept');
   });
 
   it('refuses a tampered signature, another image, or options without one: 403', async () => {

@@ -2,6 +2,7 @@ import { Controller, Get, Headers, Param, Req, Res } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { ApiTransformedImage } from './delivery.openapi';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { append as appendVary } from 'vary';
 import { Public } from '../../auth/decorators';
 import { sendMediaAnswer } from '../../storage/media-reply';
 import { DeliveryService } from './delivery.service';
@@ -37,7 +38,9 @@ export class DeliveryController {
   ): Promise<void> {
     const media = { method: request.method, headers: request.headers };
     const result = await this.delivery.answer({ signature, options, imageId, accept, media });
-    if (result.varies) reply.header('Vary', 'Accept');
+    // Added to what is there: with CORS_ORIGINS, the CORS hook has already said `Vary: Origin`.
+    if (result.varies)
+      reply.header('Vary', appendVary(String(reply.getHeader('Vary') ?? ''), 'Accept'));
     if (result.kind === 'redirect') {
       await reply.header('Cache-Control', REDIRECT_CACHE_CONTROL).redirect(result.url, 302);
       return;
