@@ -1,4 +1,4 @@
-import { usableByteRange } from './byte-ranges';
+import { ifRangeHolds, usableByteRange } from './byte-ranges';
 
 describe(usableByteRange.name, () => {
   it.each([
@@ -34,5 +34,33 @@ describe(usableByteRange.name, () => {
   it('reads the first of repeated headers, and nothing from none', () => {
     expect(usableByteRange(['bytes=0-9', 'bytes=abc'])).toBe('bytes=0-9');
     expect(usableByteRange(undefined)).toBeUndefined();
+  });
+});
+
+describe(ifRangeHolds.name, () => {
+  const current = { etag: '"abc"', lastModified: new Date('2026-12-02T10:00:00.750Z') };
+
+  it('holds for the current strong entity tag, or the Last-Modified date to the second', () => {
+    expect(ifRangeHolds('"abc"', current)).toBe(true);
+    expect(ifRangeHolds('Wed, 02 Dec 2026 10:00:00 GMT', current)).toBe(true);
+  });
+
+  it.each([
+    ['another entity tag', '"abd"'],
+    ['a weak entity tag, even the current one', 'W/"abc"'],
+    ['an earlier date', 'Wed, 02 Dec 2026 09:59:59 GMT'],
+    ['a later date', 'Wed, 02 Dec 2026 10:00:01 GMT'],
+    ['a date in another form', 'Wednesday, 02-Dec-26 10:00:00 GMT'],
+    ['a number', '1'],
+    ['nothing', ''],
+  ])('does not hold for %s', (_what, value) => {
+    expect(ifRangeHolds(value, current)).toBe(false);
+  });
+
+  it('does not hold when the current validators are weak or unknown', () => {
+    expect(ifRangeHolds('W/"abc"', { ...current, etag: 'W/"abc"' })).toBe(false);
+    expect(ifRangeHolds('"abc"', { etag: undefined, lastModified: undefined })).toBe(false);
+    const date = 'Wed, 02 Dec 2026 10:00:00 GMT';
+    expect(ifRangeHolds(date, { etag: '"abc"', lastModified: undefined })).toBe(false);
   });
 });

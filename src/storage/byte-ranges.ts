@@ -25,3 +25,24 @@ function isRangeSpec(spec: string): boolean {
   if (first === '') return last !== '';
   return last === '' || BigInt(last) >= BigInt(first);
 }
+
+/** IMF-fixdate (RFC 9110 5.6.7), the form servers send Last-Modified in: `Sun, 06 Nov 1994 08:49:37 GMT`. */
+export const IMF_FIXDATE = /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/;
+
+/**
+ * Whether a Range still applies under the request's If-Range (RFC 9110 13.1.5): its entity tag is
+ * the current one by strong comparison (a weak tag never matches), or its date is the current
+ * Last-Modified, to the second. Otherwise the whole representation is sent, never a part of a new
+ * one that a client would splice onto the part of the old one it holds.
+ */
+export function ifRangeHolds(
+  ifRange: string,
+  current: { etag: string | undefined; lastModified: Date | undefined },
+): boolean {
+  const value = ifRange.trim();
+  if (value.startsWith('"')) {
+    return current.etag !== undefined && !current.etag.startsWith('W/') && value === current.etag;
+  }
+  if (!IMF_FIXDATE.test(value) || !current.lastModified) return false;
+  return Math.floor(current.lastModified.getTime() / 1000) === Date.parse(value) / 1000;
+}

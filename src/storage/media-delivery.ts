@@ -139,12 +139,14 @@ export function mediaHeaders(
   withBody: boolean,
 ): Record<string, string | number> {
   const delivery = deliveryHeaders(contentType);
+  const { ETag: etag, ...rest } = sent;
   const headers: Record<string, string | number> = {
-    ...sent,
-    ETag: String(sent.ETag).replace(/^W\//, ''),
+    ...rest,
     'Cache-Control': delivery.cacheControl,
     'X-Content-Type-Options': 'nosniff',
   };
+  // No ETag field at all rather than an empty one, where the store gave none.
+  if (etag) headers.ETag = String(etag).replace(/^W\//, '');
   if (withBody) headers['Content-Type'] = contentType;
   if (delivery.contentDisposition) headers['Content-Disposition'] = delivery.contentDisposition;
   if (delivery.contentSecurityPolicy) {
@@ -155,13 +157,15 @@ export function mediaHeaders(
 
 /**
  * The request as send reads it (its method and headers), with a strong If-Range ETag written as
- * the weak one send compares it with, and without a Range that is not one (usableByteRange).
+ * the weak one send compares it with, and without a Range that is not one (usableByteRange), or
+ * whose If-Range is a weak tag, which never matches (RFC 9110 13.1.5) but would match send's.
  */
 function asSendRequest(request: MediaRequest): Readable {
   const ifRange = request.headers['if-range'];
+  const weakIfRange = typeof ifRange === 'string' && ifRange.trim().startsWith('W/');
   const headers: IncomingHttpHeaders = {
     ...request.headers,
-    range: usableByteRange(request.headers.range),
+    range: weakIfRange ? undefined : usableByteRange(request.headers.range),
   };
   if (typeof ifRange === 'string' && ifRange.startsWith('"')) headers['if-range'] = `W/${ifRange}`;
   return { method: request.method, headers } as unknown as Readable;

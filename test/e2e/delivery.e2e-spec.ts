@@ -218,6 +218,7 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
     const etag = first.headers.etag as string;
     const notModified = await get(path, { 'if-none-match': etag });
     expect(notModified.statusCode).toBe(304);
+    expect(notModified.headers.etag).toBe(etag);
     expect(notModified.rawPayload.length).toBe(0);
     const range = await get(path, { range: 'bytes=0-99' });
     expect(range.statusCode).toBe(206);
@@ -235,6 +236,36 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
       expect({ bad, status: whole.statusCode }).toEqual({ bad, status: 200 });
       expect(whole.rawPayload).toEqual(first.rawPayload);
     }
+  });
+
+  it('answers HEAD with the length of GET, and If-Range and If-Unmodified-Since as RFC 9110 says', async () => {
+    const path = signed('w_400,f_webp');
+    const first = await get(path);
+    const size = first.rawPayload.length;
+    const etag = first.headers.etag as string;
+    const head = await app.inject({ method: 'HEAD', url: path });
+    expect(head.statusCode).toBe(200);
+    expect(head.headers).toMatchObject({ 'content-length': String(size), etag });
+    expect(head.rawPayload.length).toBe(0);
+    // A Range under If-Range: a part only of the version the client holds, else the whole.
+    const part = await get(path, { range: 'bytes=0-9', 'if-range': etag });
+    expect(part.statusCode).toBe(206);
+    expect(part.rawPayload).toEqual(first.rawPayload.subarray(0, 10));
+    const lastModified = first.headers['last-modified'] as string;
+    expect((await get(path, { range: 'bytes=0-9', 'if-range': lastModified })).statusCode).toBe(
+      206,
+    );
+    for (const other of ['"another"', `W/${etag}`, 'Mon, 01 Jan 2001 00:00:00 GMT']) {
+      const whole = await get(path, { range: 'bytes=0-9', 'if-range': other });
+      expect({ other, status: whole.statusCode }).toEqual({ other, status: 200 });
+      expect(whole.rawPayload).toEqual(first.rawPayload);
+    }
+    // Changed since a date before it was made: the precondition fails.
+    const unmodified = await get(path, { 'if-unmodified-since': 'Mon, 01 Jan 2001 00:00:00 GMT' });
+    expect(unmodified.statusCode).toBe(412);
+    expect(unmodified.json()).toMatchObject({ code: 'precondition_failed' });
+    expect((await get(path, { 'if-match': '"another"' })).statusCode).toBe(412);
+    expect((await get(path, { 'if-match': etag })).statusCode).toBe(200);
   });
 
   it('gives the original size to a request for more, and pads contain to the box', async () => {

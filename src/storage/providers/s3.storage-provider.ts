@@ -1,5 +1,5 @@
 import { extname } from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -11,7 +11,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { usableByteRange } from '../byte-ranges';
+import { ifRangeHolds, usableByteRange } from '../byte-ranges';
+import { preconditionFails } from '../preconditions';
 import type { MediaAnswer, MediaRequest } from '../media-answer';
 import { mediaHeaders } from '../media-delivery';
 import {
@@ -204,28 +205,32 @@ export class S3StorageProvider implements StorageProvider {
   }
 
   /**
-   * The object for a client: GetObject with the client's Range, If-None-Match, If-Match and
-   * If-Modified-Since, so S3 decides `206`, `304`, `412` and `416` itself, with its own strong ETag
-   * (an MD5 of the bytes). Only the first range of a multi-range request is asked for (S3 serves one).
+   * The object for a client: GetObject (HeadObject for HEAD) with the client's Range,
+   * If-None-Match, If-Match, If-Modified-Since and If-Unmodified-Since, so S3 decides `206`, `304`,
+   * `412` and `416` itself, with its own strong ETag (an MD5 of the bytes), but for If-Range and
+   * the preconditions checkValidators checks first. Only the first range of a multi-range request
+   * is asked for (S3 serves one).
    */
   async serve(key: string, request: MediaRequest): Promise<MediaAnswer> {
-    const get = (range?: string) =>
-      this.client.send(
-        new GetObjectCommand({
-          Bucket: this.options.bucket,
-          Key: this.objectKey(key),
-          Range: range,
-          IfNoneMatch: header(request, 'if-none-match'),
-          IfMatch: header(request, 'if-match'),
-          IfModifiedSince: dateHeader(request, 'if-modified-since'),
-        }),
-      );
-    const range = usableByteRange(request.headers.range)?.split(',')[0];
+    const head = request.method === 'HEAD';
     let answer;
     try {
-      answer = await get(range);
+      const checked = await this.checkValidators(key, request);
+      if (checked.failed) return { kind: 'precondition_failed' };
+      const conditions = {
+        Bucket: this.options.bucket,
+        Key: this.objectKey(key),
+        Range: checked.range,
+        IfNoneMatch: header(request, 'if-none-match'),
+        IfMatch: header(request, 'if-match'),
+        IfModifiedSince: dateHeader(request, 'if-modified-since'),
+        IfUnmodifiedSince: dateHeader(request, 'if-unmodified-since'),
+      };
+      answer = await this.client.send(
+        head ? new HeadObjectCommand(conditions) : new GetObjectCommand(conditions),
+      );
     } catch (error) {
-      return this.serveFailure(key, error);
+      return this.serveFailure(key, request, error);
     }
     const headers: Record<string, string | number> = {
       'Accept-Ranges': 'bytes',
@@ -235,24 +240,64 @@ export class S3StorageProvider implements StorageProvider {
     };
     if (answer.ContentRange) headers['Content-Range'] = answer.ContentRange;
     const contentType = CONTENT_TYPES[extname(key).slice(1)] ?? 'application/octet-stream';
-    const body = answer.Body as Readable;
-    if (request.method === 'HEAD') body.destroy();
     return {
       kind: 'file',
       status: answer.ContentRange ? 206 : 200,
       headers: mediaHeaders(headers, contentType, true),
-      body: request.method === 'HEAD' ? undefined : body,
+      // HEAD: no bytes, but a body all the same, or Fastify writes Content-Length: 0 over S3's.
+      body: 'Body' in answer ? (answer.Body as Readable) : Readable.from([]),
     };
   }
 
-  private async serveFailure(key: string, error: unknown): Promise<MediaAnswer> {
+  /**
+   * The byte range to ask S3 for, or whether a precondition fails. S3 has no If-Range, and not
+   * every S3-compatible store evaluates If-Match and If-Unmodified-Since (s3rver does not): a
+   * request carrying one of them is checked here against the object's validators (one
+   * HeadObject), and its Range dropped unless its If-Range names the object as it is.
+   */
+  private async checkValidators(
+    key: string,
+    request: MediaRequest,
+  ): Promise<{ failed: boolean; range: string | undefined }> {
+    const range = usableByteRange(request.headers.range)?.split(',')[0];
+    const ifRange = header(request, 'if-range');
+    const conditional = ['if-match', 'if-unmodified-since'].some((name) => header(request, name));
+    if (!conditional && (range === undefined || ifRange === undefined)) {
+      return { failed: false, range };
+    }
+    let now;
+    try {
+      now = await this.client.send(
+        new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }),
+      );
+    } catch (error) {
+      // Gone: the request that follows answers that. Any other failure is the storage's.
+      if (statusOf(error) === 404) return { failed: false, range: undefined };
+      throw error;
+    }
+    const current = { etag: now.ETag, lastModified: now.LastModified };
+    return {
+      failed: preconditionFails(request.headers, current),
+      range: ifRange === undefined || ifRangeHolds(ifRange, current) ? range : undefined,
+    };
+  }
+
+  private async serveFailure(
+    key: string,
+    request: MediaRequest,
+    error: unknown,
+  ): Promise<MediaAnswer> {
     const status = statusOf(error);
     if (status === 404) return { kind: 'not_found' };
     if (status === 412) return { kind: 'precondition_failed' };
     if (status === 304) {
       const headers = (error as { $response?: { headers?: Record<string, string> } }).$response
         ?.headers;
-      const sent = { 'Accept-Ranges': 'bytes', ETag: headers?.etag ?? '' };
+      // The ETag the 200 would carry (RFC 9110 15.4.5). A store that left it out of its 304 (s3rver)
+      // matched the one tag the client sent, if it sent one; else the field is left out.
+      const sent: Record<string, string> = { 'Accept-Ranges': 'bytes' };
+      const etag = headers?.etag ?? header(request, 'if-none-match')?.trim();
+      if (etag && /^"[^",]*"$/.test(etag)) sent.ETag = etag;
       return { kind: 'file', status: 304, headers: mediaHeaders(sent, '', false) };
     }
     if (status === 416) {
