@@ -11,7 +11,7 @@ import type { StandaloneImageDto } from './dto/standalone-image.dto';
 import type { StandaloneUploadFieldsDto, UploadImageFieldsDto } from './dto/upload-image.dto';
 import type { GalleryAddition } from './gallery/gallery-addition.pipe';
 import { GalleryUploadService } from './gallery/gallery-upload.service';
-import { GalleryService } from './gallery/gallery.service';
+import { GalleryService, type AlsoRecord } from './gallery/gallery.service';
 import { PrimaryImageImportService } from './gallery/primary-image-import.service';
 import type { ImageUpload } from './intake/multipart-upload';
 
@@ -44,16 +44,16 @@ export class ImagesService {
 
   /**
    * A bulk import's row: the image at `url` into the gallery, as an upload with `fields`, under
-   * the id `imageId` (see GalleryUploadService.uploadFromUrl).
+   * the id `image.id`, with `image.alsoRecord` in its transaction (GalleryUploadService).
    */
   uploadFromUrl(
     ctx: RequestContext,
     ref: ProductRef,
     url: string,
     fields: UploadImageFieldsDto,
-    imageId: string,
+    image: { id: string; alsoRecord?: AlsoRecord },
   ): Promise<ImageDto> {
-    return this.galleryUploads.uploadFromUrl(ctx, ref, url, fields, imageId);
+    return this.galleryUploads.uploadFromUrl(ctx, ref, url, fields, image);
   }
 
   /** An upload into no gallery (see StandaloneUploadService). */

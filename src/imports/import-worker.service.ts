@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
 import { RequestContext, type Principal } from '../auth/principal';
 import { PrincipalService } from '../auth/principal.service';
 import { Role, Scope } from '../auth/roles';
@@ -12,7 +13,12 @@ import { JOB_ORGANIZATION_KEY } from '../jobs/jobs.repository';
 import type { BulkImportRow } from './entities/bulk-import-row.entity';
 import { cleanMessage, productRefOf } from './import-row';
 import { IMPORTS_CONFIG, type ImportsConfig } from './imports.config';
-import { ImportsRepository, type RowChunk } from './imports.repository';
+import {
+  ImportsRepository,
+  RowClaimLostError,
+  type JobAttempt,
+  type RowChunk,
+} from './imports.repository';
 
 export const IMPORT_ROWS_QUEUE = 'bulk-import-rows';
 export const IMPORT_SWEEP_QUEUE = 'bulk-import-sweep';
@@ -105,11 +111,12 @@ export class ImportWorker implements OnModuleInit {
   async work(data: ImportRowsJob, job: JobRecord<ImportRowsJob>): Promise<object> {
     const found = await this.repository.findById(data.import_id);
     if (!found) return { skipped: 'the import was deleted' };
+    const holder = { jobId: job.id, attempt: job.retryCount };
     const lastAttempt = job.retryCount >= RETRY_LIMIT;
     const tally = { ok: 0, failed: 0, skipped: 0 };
     let retry: Error | undefined;
     for (const row of await this.repository.pendingRows(found.id, data)) {
-      const outcome = await this.runRow(found.principal, row, job.id, lastAttempt);
+      const outcome = await this.runRow(found.principal, row, holder, lastAttempt);
       if (typeof outcome === 'object') retry ??= asError(outcome.retry);
       else tally[outcome]++;
     }
@@ -131,38 +138,51 @@ export class ImportWorker implements OnModuleInit {
   private async runRow(
     poster: Principal,
     row: BulkImportRow,
-    jobId: string,
+    holder: JobAttempt,
     lastAttempt: boolean,
   ): Promise<Outcome> {
     const claim = await this.repository.claim(
       row.importId,
       row.rowNumber,
-      jobId,
+      holder,
       this.leaseSeconds,
     );
     if (!claim) return 'skipped';
-    const ref = productRefOf(row);
     try {
       if (claim.made) {
-        await this.repository.succeed(row.importId, row.rowNumber, claim.imageId);
+        await this.repository.succeed(row, holder, claim.imageId);
         return 'ok';
       }
       const ctx = await this.actingAs(poster);
-      await this.images.uploadFromUrl(ctx, ref, row.url ?? '', fieldsOf(row), claim.imageId);
-      await this.repository.succeed(row.importId, row.rowNumber, claim.imageId);
+      // The row is ok in the image's own transaction, if this attempt still holds it: an attempt
+      // that froze while a retry took the row over makes no second image when it wakes.
+      const alsoRecord = (manager: EntityManager) =>
+        this.repository.succeed(row, holder, claim.imageId, manager);
+      const image = { id: claim.imageId, alsoRecord };
+      await this.images.uploadFromUrl(ctx, productRefOf(row), row.url ?? '', fieldsOf(row), image);
       return 'ok';
     } catch (error) {
-      const problem = rowProblem(error, lastAttempt);
-      if (!problem) {
-        this.logger.warn(
-          { err: safeError(error), import: row.importId, row: row.rowNumber },
-          'Bulk import row failed; its job will be retried',
-        );
-        return { retry: error };
-      }
-      await this.repository.fail(row.importId, row.rowNumber, problem.code, problem.message);
-      return 'failed';
+      return this.rowFailed(row, holder, error, lastAttempt);
     }
+  }
+
+  /** A row's failure: recorded, unless the service's own (then retried) or the claim was lost. */
+  private async rowFailed(
+    row: BulkImportRow,
+    holder: JobAttempt,
+    error: unknown,
+    lastAttempt: boolean,
+  ): Promise<Outcome> {
+    if (error instanceof RowClaimLostError) return 'skipped';
+    const problem = rowProblem(error, lastAttempt);
+    if (!problem) {
+      this.logger.warn(
+        { err: safeError(error), import: row.importId, row: row.rowNumber },
+        'Bulk import row failed; its job will be retried',
+      );
+      return { retry: error };
+    }
+    return (await this.repository.fail(row, holder, problem)) ? 'failed' : 'skipped';
   }
 
   /**

@@ -21,6 +21,32 @@ export interface RowClaim {
   made: boolean;
 }
 
+/**
+ * One attempt of one job, which a claim names (`<job id>/<attempt>`): pg-boss retries a job under
+ * its id, so the id alone cannot tell a retry from the attempt before it, which may only have been
+ * frozen (a paused VM, a stalled link) and wake up to work the same rows.
+ */
+export interface JobAttempt {
+  jobId: string;
+  attempt: number;
+}
+
+/** How a claim names its holder in `claimed_by`. */
+export const claimHolder = ({ jobId, attempt }: JobAttempt): string => `${jobId}/${attempt}`;
+
+/** Thrown where the claim on a row was lost: a later attempt, or another job, holds it now. */
+export class RowClaimLostError extends Error {
+  constructor() {
+    super('Another job, or a later attempt of this one, holds the row now');
+    this.name = 'RowClaimLostError';
+  }
+}
+
+/** `claimed_by` names an attempt of job $jobId (parameter number `n`) earlier than $attempt (`n + 1`). */
+const EARLIER_ATTEMPT_OF = (n: number) =>
+  `(split_part(claimed_by, '/', 1) = $${n}
+    AND coalesce(nullif(split_part(claimed_by, '/', 2), ''), '-1')::int < $${n + 1})`;
+
 /** Rows refused on arrival: running them again would refuse them again. */
 export const INVALID_ROW_CODE = 'invalid_import_row';
 
@@ -142,16 +168,16 @@ export class ImportsRepository {
   }
 
   /**
-   * Takes a pending row for job `jobId` until `leaseSeconds` from now, unless another job holds
-   * it: the same job again (a retry after its process died) may take it back at once. The row
-   * gets a new image id, unless an image with its id exists (an earlier attempt made it, and died
-   * before marking the row ok): that id is kept, however many claims follow, so that however
-   * often the retries die, the image made is found rather than made again.
+   * Takes a pending row for attempt `holder` until `leaseSeconds` from now, unless another job
+   * holds it: a later attempt of the same job (a retry after its process died or froze) takes it
+   * from an earlier one at once, and the earlier one can then neither take it back nor record it.
+   * The row gets a new image id, unless an image with its id exists (made before row and image
+   * were recorded together): that id is kept, so the image is found rather than made again.
    */
   async claim(
     id: string,
     rowNumber: number,
-    jobId: string,
+    holder: JobAttempt,
     leaseSeconds: number,
   ): Promise<RowClaim | null> {
     // A statement that ends in SELECT, so that both drivers answer with its rows alone.
@@ -164,39 +190,63 @@ export class ImportsRepository {
                      claimed_by = $3,
                      claimed_until = now() + make_interval(secs => $4), updated_at = now()
                WHERE import_id = $1 AND row_number = $2 AND status = 'pending'
-                 AND (claimed_by IS NULL OR claimed_by = $3 OR claimed_until < now())
+                 AND (claimed_by IS NULL OR claimed_by = $3 OR claimed_until < now()
+                      OR ${EARLIER_ATTEMPT_OF(5)})
               RETURNING image_id)
        SELECT claimed.image_id, claimed.image_id IS NOT DISTINCT FROM before.image_id AS made
          FROM claimed, before`,
-      [id, rowNumber, jobId, leaseSeconds],
+      [id, rowNumber, claimHolder(holder), leaseSeconds, holder.jobId, holder.attempt],
     );
     const row = rows[0];
     return row ? { imageId: row.image_id, made: row.made } : null;
   }
 
-  /** The row made image `imageId`. */
-  async succeed(id: string, rowNumber: number, imageId: string): Promise<void> {
-    await this.dataSource.query(
-      `UPDATE import_rows SET status = 'ok', image_id = $3, claimed_by = NULL,
-              claimed_until = NULL, problem_code = NULL, problem_message = NULL, updated_at = now()
-        WHERE import_id = $1 AND row_number = $2`,
-      [id, rowNumber, imageId],
+  /**
+   * The row made image `imageId`, recorded in the transaction that adds the image (`manager`), so
+   * that the image and the row's `ok` commit together or not at all. Throws RowClaimLostError,
+   * undoing that transaction, when `holder` no longer holds the row.
+   */
+  async succeed(
+    row: { importId: string; rowNumber: number },
+    holder: JobAttempt,
+    imageId: string,
+    manager: EntityManager = this.dataSource.manager,
+  ): Promise<void> {
+    const updated: unknown[] = await manager.query(
+      `WITH succeeded AS (
+         UPDATE import_rows SET status = 'ok', image_id = $4, claimed_by = NULL,
+                claimed_until = NULL, problem_code = NULL, problem_message = NULL, updated_at = now()
+          WHERE import_id = $1 AND row_number = $2 AND status = 'pending' AND claimed_by = $3
+         RETURNING 1)
+       SELECT 1 FROM succeeded`,
+      [row.importId, row.rowNumber, claimHolder(holder), imageId],
     );
+    if (updated.length === 0) throw new RowClaimLostError();
   }
 
-  async fail(id: string, rowNumber: number, code: string, message: string): Promise<void> {
-    await this.dataSource.query(
-      `UPDATE import_rows SET status = 'failed', claimed_by = NULL, claimed_until = NULL,
-              problem_code = $3, problem_message = $4, updated_at = now()
-        WHERE import_id = $1 AND row_number = $2`,
-      [id, rowNumber, code, message],
+  /** The row failed, if `holder` still holds it; whether it did. */
+  async fail(
+    row: { importId: string; rowNumber: number },
+    holder: JobAttempt,
+    problem: { code: string; message: string },
+  ): Promise<boolean> {
+    const updated: unknown[] = await this.dataSource.query(
+      `WITH failed AS (
+         UPDATE import_rows SET status = 'failed', claimed_by = NULL, claimed_until = NULL,
+                problem_code = $4, problem_message = $5, updated_at = now()
+          WHERE import_id = $1 AND row_number = $2 AND status = 'pending' AND claimed_by = $3
+         RETURNING 1)
+       SELECT 1 FROM failed`,
+      [row.importId, row.rowNumber, claimHolder(holder), problem.code, problem.message],
     );
+    return updated.length > 0;
   }
 
   /**
    * The rows of `chunk` still pending once its job `jobId` failed for good (its process died
    * during its last attempt, so no attempt of its own recorded them): failed with `code`. Rows
-   * another job holds now (the import retried meanwhile) are that job's.
+   * another job holds now (the import retried meanwhile) are that job's; those any attempt of
+   * this one held are failed.
    */
   async failLeftPending(
     id: string,
@@ -208,7 +258,8 @@ export class ImportsRepository {
       `UPDATE import_rows SET status = 'failed', claimed_by = NULL, claimed_until = NULL,
               problem_code = $5, problem_message = $6, updated_at = now()
         WHERE import_id = $1 AND row_number BETWEEN $2 AND $3 AND status = 'pending'
-          AND (claimed_by IS NULL OR claimed_by = $4 OR claimed_until < now())`,
+          AND (claimed_by IS NULL OR claimed_by = $4 OR claimed_until < now()
+               OR split_part(claimed_by, '/', 1) = $4)`,
       [id, chunk.first, chunk.last, jobId, problem.code, problem.message],
     );
   }

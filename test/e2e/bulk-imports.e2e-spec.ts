@@ -6,8 +6,12 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import sharp from 'sharp';
 import { DataSource } from 'typeorm';
 import { Role, Scope } from '../../src/auth/roles';
+import { decodeId } from '../../src/common/ids/short-id';
+import { ImportWorker, type ImportRowsJob } from '../../src/imports/import-worker.service';
+import type { JobRecord } from '../../src/jobs/job-queue.service';
 import { addUser, otherOrganisationAdmin } from '../support/accounts';
 import { eventually } from '../support/eventually';
+import { pendingFileDeletions } from '../support/file-deletions';
 import { htmlBytes } from '../support/fixtures';
 import { call, login, type Credential } from '../support/http';
 import { guardedConnect } from '../support/loopback-guard';
@@ -23,6 +27,7 @@ import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
  */
 
 const MAX_ROWS = 200;
+const JOB_ID = '5a1e0c2e-7d4b-4f0a-9c3e-2b8f6d1a0e47';
 const MAX_CSV_BYTES = 64 * 1024;
 
 interface ImportBody {
@@ -643,5 +648,86 @@ describe('A bulk import of 20,000 CSV rows', () => {
         `SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'bulk-import-rows'`,
       );
     expect(jobs).toBe(ROWS / 10);
+  });
+});
+
+describe('A bulk import job that froze while pg-boss retried it', () => {
+  let t: TestApp;
+  let storage: StorageBackend;
+  let server: http.Server;
+  let origin: string;
+  /** Requests for the image the server holds until released. */
+  const held: (() => void)[] = [];
+  let png: Buffer;
+
+  beforeAll(async () => {
+    jest.spyOn(net.Socket.prototype, 'connect').mockImplementation(guardedConnect);
+    png = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#3a6' } })
+      .png()
+      .toBuffer();
+    // The first request is held (the frozen attempt's fetch); later ones are answered at once.
+    let requests = 0;
+    server = http.createServer((_req, res) => {
+      const answer = () => res.writeHead(200, { 'Content-Type': 'image/png' }).end(png);
+      if (++requests === 1) held.push(answer);
+      else answer();
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    origin = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    storage = await startStorageBackend('local');
+    // Jobs are queued, not run: the test runs the job's attempts itself, as pg-boss would.
+    t = await startTestApp({
+      ...storage.env,
+      SERVICE_ROLE: 'api',
+      IMPORT_ALLOWED_PRIVATE_ORIGINS: origin,
+    });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await storage?.close();
+    server?.closeAllConnections();
+    server?.close();
+    jest.restoreAllMocks();
+  });
+
+  it('makes one image: the attempt that wakes after its retry records nothing', async () => {
+    const admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+    const product = await call(t.app, 'POST', '/api/v1/products', admin, {
+      name: 'Frozen',
+      gtin: '4006381333931',
+    });
+    const posted = await call(t.app, 'POST', '/api/v1/imports', admin, {
+      rows: [{ gtin: '4006381333931', url: `${origin}/a.png`, title: 'Once' }],
+    });
+    expect(posted.statusCode).toBe(202);
+    const importId = posted.json<ImportBody>().id;
+    const worker = t.app.get(ImportWorker);
+    const data = { import_id: decodeId(importId)!, first: 1, last: 1 };
+    const attempt = (retryCount: number) =>
+      worker.work(data, { id: JOB_ID, retryCount } as JobRecord<ImportRowsJob>);
+
+    // Attempt 0 claims the row and stalls in its fetch; pg-boss, hearing nothing, retries the
+    // job (the same id) as attempt 1, which takes the row over and makes its image.
+    const frozen = attempt(0);
+    await eventually(() => held.length === 1, 'the first fetch held');
+    await expect(attempt(1)).resolves.toEqual({ ok: 1, failed: 0, skipped: 0 });
+    // Attempt 0 wakes up and finishes its fetch.
+    held[0]();
+    await expect(frozen).resolves.toEqual({ ok: 0, failed: 0, skipped: 1 });
+
+    const gallery = await call(t.app, 'GET', `/api/v1/products/${product.json().id}/images`, admin);
+    expect(gallery.json().items).toHaveLength(1);
+    const rows = await call(t.app, 'GET', `/api/v1/imports/${importId}/rows`, admin);
+    expect(rows.json().items).toMatchObject([
+      { row: 1, status: 'ok', image_id: gallery.json().items[0].id, problem: null },
+    ]);
+    // The frozen attempt's files were given up: queued for deletion (this process runs no jobs),
+    // and they are all the stored files but the one image's.
+    const kept = gallery.json().items[0].id as string;
+    const queued = await pendingFileDeletions(t.app.get(DataSource));
+    const others = storage.stored().filter((key) => !key.includes(`/${decodeId(kept)}/`));
+    expect(queued.length).toBeGreaterThan(0);
+    expect(others.sort()).toEqual(queued);
   });
 });

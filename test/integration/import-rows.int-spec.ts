@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import { ImportsRepository } from '../../src/imports/imports.repository';
+import { ImportsRepository, RowClaimLostError } from '../../src/imports/imports.repository';
 import { newImage, newOrganization, newProduct } from '../support/factories';
 import { startIntegrationModule, type IntegrationModule } from '../support/integration';
 import { AVAILABLE_BACKENDS } from '../support/test-database';
@@ -40,7 +40,13 @@ describe.each(AVAILABLE_BACKENDS)(`${ImportsRepository.name} row claims on %s`, 
     return id;
   }
 
-  const claim = (importId: string) => imports.claim(importId, 1, 'job-1', 600);
+  const JOB = randomUUID();
+  const FIRST = { jobId: JOB, attempt: 0 };
+  const claim = (importId: string, holder = FIRST) => imports.claim(importId, 1, holder, 600);
+  const row = (importId: string) => ({ importId, rowNumber: 1 });
+  const DEAD = { jobId: 'dead-job', attempt: 0 };
+  const LIVE = { jobId: 'live-job', attempt: 0 };
+  const PROBLEM = { code: 'image_url_unreachable', message: 'The URL did not answer.' };
 
   it('gives each claim a new image id while no attempt has made its image', async () => {
     const importId = await pendingRow();
@@ -71,8 +77,8 @@ describe.each(AVAILABLE_BACKENDS)(`${ImportsRepository.name} row claims on %s`, 
        VALUES ($1, 2, $2, 'https://images.example/b.jpg'), ($1, 3, $2, 'https://images.example/c.jpg')`,
       [importId, productId],
     );
-    await imports.claim(importId, 1, 'dead-job', 600);
-    await imports.claim(importId, 3, 'live-job', 600);
+    await imports.claim(importId, 1, DEAD, 600);
+    await imports.claim(importId, 3, LIVE, 600);
     const problem = { code: 'internal_error', message: 'The row could not be processed.' };
     await imports.failLeftPending(importId, { first: 1, last: 3 }, 'dead-job', problem);
     const rows = await db.query<
@@ -85,15 +91,53 @@ describe.each(AVAILABLE_BACKENDS)(`${ImportsRepository.name} row claims on %s`, 
     expect(rows).toEqual([
       { row_number: 1, status: 'failed', claimed_by: null },
       { row_number: 2, status: 'failed', claimed_by: null },
-      { row_number: 3, status: 'pending', claimed_by: 'live-job' },
+      { row_number: 3, status: 'pending', claimed_by: 'live-job/0' },
     ]);
   });
 
   it('refuses a row another job holds, and a row that is no longer pending', async () => {
     const importId = await pendingRow();
     expect(await claim(importId)).not.toBeNull();
-    expect(await imports.claim(importId, 1, 'job-2', 600)).toBeNull();
-    await imports.succeed(importId, 1, randomUUID());
+    expect(await imports.claim(importId, 1, { jobId: 'job-2', attempt: 0 }, 600)).toBeNull();
+    await imports.succeed(row(importId), FIRST, randomUUID());
     expect(await claim(importId)).toBeNull();
+  });
+
+  it('gives a row to a later attempt of its job at once, and fences the earlier one out', async () => {
+    const importId = await pendingRow();
+    // Attempt 0 claims the row, then freezes; pg-boss retries the job (same id) as attempt 1.
+    const stale = await claim(importId);
+    const retry = await claim(importId, { jobId: JOB, attempt: 1 });
+    expect(retry).toMatchObject({ made: false });
+    expect(retry!.imageId).not.toBe(stale!.imageId);
+    // Attempt 0 wakes: it cannot take the row back, fail it, or record its image.
+    expect(await claim(importId)).toBeNull();
+    expect(await imports.fail(row(importId), FIRST, PROBLEM)).toBe(false);
+    await expect(imports.succeed(row(importId), FIRST, stale!.imageId)).rejects.toThrow(
+      RowClaimLostError,
+    );
+    // Nor would its image commit: succeed runs in the transaction that inserts it.
+    await expect(
+      db.transaction(async (manager) => {
+        await newImage(manager, { id: stale!.imageId, organizationId, productId });
+        await imports.succeed(row(importId), FIRST, stale!.imageId, manager);
+      }),
+    ).rejects.toThrow(RowClaimLostError);
+    expect(await db.query(`SELECT 1 FROM images WHERE id = $1`, [stale!.imageId])).toEqual([]);
+    // The retry records its own.
+    await imports.succeed(row(importId), { jobId: JOB, attempt: 1 }, retry!.imageId);
+    const [recorded] = await db.query<{ status: string; image_id: string }[]>(
+      `SELECT status, image_id FROM import_rows WHERE import_id = $1`,
+      [importId],
+    );
+    expect(recorded).toEqual({ status: 'ok', image_id: retry!.imageId });
+  });
+
+  it('fails a row only for the attempt that holds it', async () => {
+    const importId = await pendingRow();
+    await claim(importId);
+    expect(await imports.fail(row(importId), { jobId: 'job-2', attempt: 0 }, PROBLEM)).toBe(false);
+    expect(await imports.fail(row(importId), FIRST, PROBLEM)).toBe(true);
+    expect(await imports.fail(row(importId), FIRST, PROBLEM)).toBe(false);
   });
 });

@@ -10,7 +10,7 @@ import { ImageImportService } from '../intake/import/image-import.service';
 import type { ImageUpload } from '../intake/multipart-upload';
 import { newImageRecord } from '../new-image';
 import { ImageProcessor } from '../processing/image-processor';
-import { GalleryService } from './gallery.service';
+import { GalleryService, type AlsoRecord } from './gallery.service';
 
 /** An upload into a product's gallery. */
 @Injectable()
@@ -26,13 +26,15 @@ export class GalleryUploadService {
   /**
    * Checks, processes and stores an uploaded image, then adds it to the gallery. Nothing is left
    * behind when any step fails: files already written are deleted, and the row is never inserted.
-   * `id` is the new image's (a bulk import chooses it beforehand, to recognise its own image).
+   * `id` is the new image's (a bulk import chooses it beforehand, to recognise its own image);
+   * `alsoRecord` commits with the image (GalleryService.add).
    */
   async upload(
     ctx: RequestContext,
     ref: ProductRef,
     upload: ImageUpload,
     id: string = randomUUID(),
+    alsoRecord?: AlsoRecord,
   ): Promise<ImageDto> {
     const product = await this.products.find(ctx, ref);
     const processed = await this.processor.process(
@@ -51,6 +53,7 @@ export class GalleryUploadService {
           description: upload.fields.description ?? '',
         },
         { isPrimary: upload.fields.is_primary, priority: upload.fields.priority },
+        alsoRecord,
       ),
     );
   }
@@ -58,20 +61,21 @@ export class GalleryUploadService {
   /**
    * A bulk import's row: the image at `url`, fetched as the Ocha API's import fetches it (safe
    * against request forgery, see ImageImportService), then added exactly as an upload with these
-   * fields. An unknown product is refused before anything is fetched.
+   * fields, as image `image.id`, recording `image.alsoRecord` with it. An unknown product is
+   * refused before anything is fetched.
    */
   async uploadFromUrl(
     ctx: RequestContext,
     ref: ProductRef,
     url: string,
     fields: UploadImageFieldsDto,
-    id: string,
+    image: { id: string; alsoRecord?: AlsoRecord },
   ): Promise<ImageDto> {
     const product = await this.products.find(ctx, ref);
     return this.importer.withFile(url, async (file) => {
       const { size } = await stat(file.path);
       const upload = { file: { path: file.path, size, filename: file.filename }, fields };
-      return this.upload(ctx, { id: product.id }, upload, id);
+      return this.upload(ctx, { id: product.id }, upload, image.id, image.alsoRecord);
     });
   }
 }

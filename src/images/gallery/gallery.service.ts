@@ -55,6 +55,9 @@ export interface Placement {
 /** The versions a client's If-Match accepts; undefined when it sent none (or `*`). */
 export type ExpectedVersions = number[] | undefined;
 
+/** What a caller records in the transaction that adds an image (a bulk import: its row's `ok`). */
+export type AlsoRecord = (manager: EntityManager) => Promise<void>;
+
 /** What a gallery change did to the number of images in the gallery (added minus removed). */
 interface ImageTally {
   imageCountDelta: number;
@@ -225,22 +228,26 @@ export class GalleryService {
 
   /**
    * Adds an image (its files already stored) to the product's gallery, placed by
-   * {@link place}.
+   * {@link place}. `alsoRecord` runs in the same transaction once the image is inserted: what it
+   * writes commits with the image, and what it throws undoes the image.
    */
   async add(
     ctx: RequestContext,
     ref: ProductRef,
     image: NewImage,
     placement: Placement,
+    alsoRecord?: AlsoRecord,
   ): Promise<ImageDto> {
     const { result } = await this.change(ctx, ref, undefined, async (manager, product, tally) => {
       tally.imageCountDelta += 1;
-      return this.repository.insert(manager, {
+      const inserted = await this.repository.insert(manager, {
         ...image,
         organizationId: ctx.organizationId,
         productId: product.id,
         ...(await this.place(manager, product.id, placement)),
       });
+      await alsoRecord?.(manager);
+      return inserted;
     });
     return this.presenter.one(result);
   }
