@@ -89,15 +89,21 @@ function invalidCsv(detail: string): AppError {
   return new AppError('invalid_csv', detail, [], CLOSE);
 }
 
-/** Counts the bytes that pass, and refuses more than `limit` (413 payload_too_large). */
+/**
+ * Counts the bytes that pass, and refuses more than `limit` (413 payload_too_large) and bytes that
+ * are not UTF-8 (400 invalid_csv): a spreadsheet saved in Windows-1252 would otherwise import with
+ * every accented title turned to U+FFFD, and no word of it.
+ */
 class ByteLimit extends Transform {
   private bytes = 0;
+  private readonly utf8 = new TextDecoder('utf-8', { fatal: true });
 
   constructor(private readonly limit: number) {
     super();
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    const start = this.bytes;
     this.bytes += chunk.length;
     if (this.bytes > this.limit) {
       return done(
@@ -109,6 +115,24 @@ class ByteLimit extends Transform {
         ),
       );
     }
+    if (!this.decodes(chunk)) return done(notUtf8(`within bytes ${start} to ${this.bytes}`));
     done(null, chunk);
   }
+
+  override _flush(done: TransformCallback): void {
+    done(this.decodes() ? null : notUtf8('at its end (a character cut short)'));
+  }
+
+  private decodes(chunk?: Buffer): boolean {
+    try {
+      this.utf8.decode(chunk, { stream: chunk !== undefined });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+function notUtf8(where: string): AppError {
+  return invalidCsv(`The CSV is not UTF-8 ${where}: save it as CSV UTF-8 and send it again.`);
 }

@@ -150,7 +150,7 @@ describe('Bulk imports (POST /api/v1/imports)', () => {
     return call(app, 'POST', '/api/v1/imports', credential, body);
   }
 
-  function postCsv(csv: string, credential: Credential = c.admin) {
+  function postCsv(csv: string | Buffer, credential: Credential = c.admin) {
     return app.inject({
       method: 'POST',
       url: '/api/v1/imports',
@@ -425,6 +425,15 @@ describe('Bulk imports (POST /api/v1/imports)', () => {
       ['a record with more fields than the header', 'gtin,url\n96385074,http://a,extra\n'],
       ['a header and no rows', 'gtin,url\n'],
       ['nothing at all', ''],
+      // Saved as Windows-1252 (é is one byte), or cut inside a character (é is C3 A9 in UTF-8).
+      [
+        'bytes that are not UTF-8',
+        Buffer.concat([Buffer.from('gtin,url,title\n96385074,http://a,Caf'), Buffer.from([0xe9])]),
+      ],
+      [
+        'a character cut short at the end',
+        Buffer.concat([Buffer.from('gtin,url,title\n96385074,http://a,Caf'), Buffer.from([0xc3])]),
+      ],
     ])('refuses %s: 400 invalid_csv, nothing stored', async (_, csv) => {
       const before = await countImports();
       const res = await postCsv(csv);
