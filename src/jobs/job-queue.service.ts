@@ -13,6 +13,7 @@ import { safeError } from '../common/logging/safe-error';
 import { ServiceRole } from '../config/env.validation';
 import { Metrics } from '../metrics/metrics.service';
 import { JobCountsRepository } from './job-counts.repository';
+import { QueuedJobsRepository } from './queued-jobs.repository';
 import { isExpectedJobFailure, jobFailure } from './job-failure';
 import { JOBS_CONFIG, type JobsConfig } from './jobs.config';
 import {
@@ -87,6 +88,7 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
     @InjectDataSource() dataSource: DataSource,
     @Inject(JOBS_CONFIG) private readonly config: JobsConfig,
     counts: JobCountsRepository,
+    private readonly queued: QueuedJobsRepository,
     // Optional for a queue built without the application's metrics (a test's module).
     @Optional() private readonly metrics: Metrics = new Metrics(),
   ) {
@@ -201,7 +203,8 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
   /**
    * Creates the queue, or brings one an earlier version created to this definition: pg-boss's
    * createQueue leaves an existing queue as it is, so a deployed queue would otherwise never get a
-   * heartbeat, a dead letter queue or a retry limit added later.
+   * heartbeat, a dead letter queue or a retry limit added later; and the jobs queued before get
+   * the first two (QueuedJobsRepository).
    */
   private async createQueue(definition: QueueDefinition<object>): Promise<void> {
     const options = {
@@ -216,6 +219,13 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
     };
     await this.engine.createQueue(definition.name, options);
     await this.engine.updateQueue(definition.name, options);
+    const adopted = await this.queued.adopt(definition.name, options);
+    if (adopted > 0) {
+      this.logger.log(
+        { queue: definition.name, jobs: adopted },
+        "Queued jobs given their queue's settings",
+      );
+    }
     // Schedules live in the database: one switched off (no schedule now) must be removed there.
     if (definition.schedule) await this.engine.schedule(definition.name, definition.schedule, {});
     else await this.engine.unschedule(definition.name);

@@ -5,6 +5,7 @@ import { jobsConfigProvider } from './jobs.config';
 import { JobsController } from './jobs.controller';
 import { JobsRepository } from './jobs.repository';
 import { JobsService } from './jobs.service';
+import { QueuedJobsRepository } from './queued-jobs.repository';
 
 /**
  * Background work on pg-boss. Import it where work is queued or done; define queues with
@@ -13,7 +14,14 @@ import { JobsService } from './jobs.service';
  */
 @Module({
   controllers: [JobsController],
-  providers: [jobsConfigProvider, JobQueue, JobsRepository, JobsService, JobCountsRepository],
+  providers: [
+    jobsConfigProvider,
+    JobQueue,
+    JobsRepository,
+    JobsService,
+    JobCountsRepository,
+    QueuedJobsRepository,
+  ],
   exports: [JobQueue],
 })
 export class JobsModule {}

@@ -1,6 +1,7 @@
 import { Injectable, Module, type OnModuleInit } from '@nestjs/common';
 import { JobQueue } from '../../src/jobs/job-queue.service';
 import { JobsModule } from '../../src/jobs/jobs.module';
+import { QueuedJobsRepository } from '../../src/jobs/queued-jobs.repository';
 import { eventually } from '../support/eventually';
 import { startIntegrationModule, type IntegrationModule } from '../support/integration';
 
@@ -131,6 +132,47 @@ describe.each(backends)(`${JobQueue.name} on %s`, (backend) => {
 });
 
 describe(`${JobQueue.name} in the api role`, () => {
+  it("gives jobs an earlier version queued their queue's dead letter queue and heartbeat", async () => {
+    const app = await startIntegrationModule('default', {
+      imports: [RecorderModule],
+      env: { SERVICE_ROLE: 'api' },
+    });
+    try {
+      const jobs = app.get(JobQueue);
+      const [waiting, running] = [
+        await jobs.send('doomed', { label: 'waiting' }),
+        await jobs.send('doomed', { label: 'running' }),
+      ];
+      // As an earlier version queued them (pg-boss copies the queue's settings onto each job),
+      // one of them now running on an instance of that version.
+      await app.dataSource.query(
+        `UPDATE pgboss.job SET dead_letter = NULL, heartbeat_seconds = NULL,
+                state = CASE WHEN id = $2 THEN 'active'::pgboss.job_state ELSE state END
+          WHERE id IN ($1, $2)`,
+        [waiting, running],
+      );
+      const settings = { deadLetter: 'doomed-failed', heartbeatSeconds: 10 };
+      const queued = app.get(QueuedJobsRepository);
+      expect(await queued.adopt('doomed', settings)).toBe(2);
+      const rows = await app.dataSource.query<
+        { id: string; dead_letter: string; heartbeat_seconds: number | null }[]
+      >(`SELECT id, dead_letter, heartbeat_seconds FROM pgboss.job WHERE id IN ($1, $2)`, [
+        waiting,
+        running,
+      ]);
+      expect(new Map(rows.map(({ id, ...row }) => [id, row]))).toEqual(
+        new Map([
+          [waiting, { dead_letter: 'doomed-failed', heartbeat_seconds: 10 }],
+          // Its instance may send no heartbeat: given one, it would be failed while it works.
+          [running, { dead_letter: 'doomed-failed', heartbeat_seconds: null }],
+        ]),
+      );
+      expect(await queued.adopt('doomed', settings)).toBe(0);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('queues jobs but does not run them', async () => {
     const app = await startIntegrationModule('default', {
       imports: [RecorderModule],
