@@ -42,7 +42,10 @@ export class RowClaimLostError extends Error {
   }
 }
 
-/** `claimed_by` names an attempt of job $jobId (parameter number `n`) earlier than $attempt (`n + 1`). */
+/**
+ * `claimed_by` names an attempt of job $jobId (parameter `n`) earlier than $attempt (`n + 1`), or
+ * the job alone, as versions before attempts were named wrote it.
+ */
 const EARLIER_ATTEMPT_OF = (n: number) =>
   `(split_part(claimed_by, '/', 1) = $${n}
     AND coalesce(nullif(split_part(claimed_by, '/', 2), ''), '-1')::int < $${n + 1})`;
@@ -215,7 +218,8 @@ export class ImportsRepository {
     const updated: unknown[] = await manager.query(
       `WITH succeeded AS (
          UPDATE import_rows SET status = 'ok', image_id = $4, claimed_by = NULL,
-                claimed_until = NULL, problem_code = NULL, problem_message = NULL, updated_at = now()
+                claimed_until = NULL, problem_code = NULL, problem_message = NULL,
+                updated_at = now()
           WHERE import_id = $1 AND row_number = $2 AND status = 'pending' AND claimed_by = $3
          RETURNING 1)
        SELECT 1 FROM succeeded`,

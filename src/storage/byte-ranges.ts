@@ -26,7 +26,7 @@ function isRangeSpec(spec: string): boolean {
   return last === '' || BigInt(last) >= BigInt(first);
 }
 
-/** IMF-fixdate (RFC 9110 5.6.7), the form servers send Last-Modified in: `Sun, 06 Nov 1994 08:49:37 GMT`. */
+/** IMF-fixdate (RFC 9110 5.6.7), the form of Last-Modified: `Sun, 06 Nov 1994 08:49:37 GMT`. */
 export const IMF_FIXDATE = /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/;
 
 /**

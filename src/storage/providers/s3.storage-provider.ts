@@ -293,8 +293,8 @@ export class S3StorageProvider implements StorageProvider {
     if (status === 304) {
       const headers = (error as { $response?: { headers?: Record<string, string> } }).$response
         ?.headers;
-      // The ETag the 200 would carry (RFC 9110 15.4.5). A store that left it out of its 304 (s3rver)
-      // matched the one tag the client sent, if it sent one; else the field is left out.
+      // The ETag the 200 would carry (RFC 9110 15.4.5). A store that left it out of its 304
+      // (s3rver) matched the one tag the client sent, if it sent one; else the field is left out.
       const sent: Record<string, string> = { 'Accept-Ranges': 'bytes' };
       const etag = headers?.etag ?? header(request, 'if-none-match')?.trim();
       if (etag && /^"[^",]*"$/.test(etag)) sent.ETag = etag;
