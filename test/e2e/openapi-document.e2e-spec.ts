@@ -31,6 +31,15 @@ describe('The OpenAPI document', () => {
     });
   });
 
+  it("declares what a transform result's answers carry for caches and resumed downloads", () => {
+    const route = Object.entries(doc.paths).find(([path]) => path.startsWith('/transform/'));
+    const responses = route?.[1].get?.responses as Record<string, { headers?: object }>;
+    const cache = ['ETag', 'Last-Modified', 'Cache-Control', 'Vary', 'X-Request-Id'];
+    expect(Object.keys(responses['200'].headers ?? {}).sort()).toEqual([...cache].sort());
+    expect(Object.keys(responses['304'].headers ?? {}).sort()).toEqual([...cache].sort());
+    expect(Object.keys(responses['206'].headers ?? {})).toContain('Content-Range');
+  });
+
   it('is canonical: component maps sorted by name and responses by status', () => {
     const doc = canonicalOpenApi({
       openapi: '3.0.0',

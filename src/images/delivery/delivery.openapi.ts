@@ -12,6 +12,32 @@ const IMAGE_CONTENT = {
   'image/gif': BINARY,
 };
 
+/** What a result's answers say about it, for caches and for resuming a download. */
+const FILE_HEADERS = {
+  ETag: {
+    description: "The result's strong entity tag: send it back in If-None-Match, or If-Range.",
+    schema: { type: 'string' },
+  },
+  'Last-Modified': { description: 'When the result was stored.', schema: { type: 'string' } },
+  'Cache-Control': {
+    description: 'A result never changes under its URL: `public, max-age=31536000, immutable`.',
+    schema: { type: 'string' },
+  },
+  Vary: {
+    description:
+      '`Accept` where the format was negotiated (`f_auto`, or a preset without `f_`), beside ' +
+      '`Origin` when CORS_ORIGINS is set.',
+    schema: { type: 'string' },
+  },
+} as const;
+const RANGE_HEADERS = {
+  ...FILE_HEADERS,
+  'Content-Range': {
+    description: 'The bytes sent, of the whole: `bytes 0-99/4096`.',
+    schema: { type: 'string' },
+  },
+} as const;
+
 /** The OpenAPI description of the transform route: its parameters, answers and problems. */
 export function ApiTransformedImage(): MethodDecorator {
   return applyDecorators(
@@ -35,10 +61,24 @@ export function ApiTransformedImage(): MethodDecorator {
       schema: { type: 'string', maxLength: 200 },
     }),
     ApiParam({ name: 'id', description: "The image's id", schema: { type: 'string' } }),
-    ApiResponse({ status: 200, description: 'The image', content: IMAGE_CONTENT }),
-    ApiResponse({ status: 206, description: 'The byte range asked for', content: IMAGE_CONTENT }),
+    ApiResponse({
+      status: 200,
+      description: 'The image',
+      content: IMAGE_CONTENT,
+      headers: FILE_HEADERS,
+    }),
+    ApiResponse({
+      status: 206,
+      description: 'The byte range asked for',
+      content: IMAGE_CONTENT,
+      headers: RANGE_HEADERS,
+    }),
     ApiResponse({ status: 302, description: 'Where the storage makes it itself (Cloudinary)' }),
-    ApiResponse({ status: 304, description: 'The copy named by If-None-Match is current' }),
+    ApiResponse({
+      status: 304,
+      description: 'The copy named by If-None-Match is current',
+      headers: FILE_HEADERS,
+    }),
     ApiProblems(
       'transform_invalid',
       'transform_signature_invalid',
