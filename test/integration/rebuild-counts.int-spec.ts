@@ -25,10 +25,14 @@ describe.each(AVAILABLE_BACKENDS)(`${RenditionRebuildsRepository.name} counts on
   });
   afterAll(() => m?.close());
 
+  /** At most one run is under way: any a test left is ended. */
+  const endRunsUnderWay = () =>
+    db.query(`UPDATE rendition_rebuilds SET state = 'completed'
+               WHERE state IN ('planning', 'running')`);
+
   /** A run of `total` images, all queued (running), with no run under way before it. */
   async function runningRun(total: number): Promise<string> {
-    await db.query(`UPDATE rendition_rebuilds SET state = 'completed' WHERE state IN
-        ('planning', 'running')`);
+    await endRunsUnderWay();
     const run = await db.transaction((manager) =>
       runs.create(manager, `set-${randomUUID()}`, RebuildTrigger.Admin),
     );
@@ -41,6 +45,14 @@ describe.each(AVAILABLE_BACKENDS)(`${RenditionRebuildsRepository.name} counts on
 
   const count = (runId: string, imageId: string, outcome: 'done' | 'failed') =>
     db.transaction((manager) => runs.count(manager, runId, imageId, outcome));
+
+  /** A run's state and counters, and how many images it remembers counting. */
+  const at = (state: RebuildState, done: number, failed: number, kept: number) => ({
+    state,
+    done,
+    failed,
+    kept,
+  });
 
   const progress = async (runId: string) => {
     const run = await runs.find(runId);
@@ -59,20 +71,10 @@ describe.each(AVAILABLE_BACKENDS)(`${RenditionRebuildsRepository.name} counts on
     expect(await count(runId, a, 'done')).toBe(false);
     expect(await count(runId, a, 'failed')).toBe(false);
     expect(await count(runId, b, 'failed')).toBe(true);
-    expect(await progress(runId)).toEqual({
-      state: RebuildState.Running,
-      done: 1,
-      failed: 1,
-      kept: 2,
-    });
+    expect(await progress(runId)).toEqual(at(RebuildState.Running, 1, 1, 2));
     expect(await count(runId, c, 'done')).toBe(true);
     // Over with its last image, which it remembers no longer.
-    expect(await progress(runId)).toEqual({
-      state: RebuildState.Completed,
-      done: 2,
-      failed: 1,
-      kept: 0,
-    });
+    expect(await progress(runId)).toEqual(at(RebuildState.Completed, 2, 1, 0));
   });
 
   it('counts nothing once the run is over', async () => {
@@ -82,12 +84,7 @@ describe.each(AVAILABLE_BACKENDS)(`${RenditionRebuildsRepository.name} counts on
     // A late job of the same image, and one of an image the run never counted.
     expect(await count(runId, image, 'done')).toBe(false);
     expect(await count(runId, randomUUID(), 'failed')).toBe(false);
-    expect(await progress(runId)).toEqual({
-      state: RebuildState.Completed,
-      done: 1,
-      failed: 0,
-      kept: 0,
-    });
+    expect(await progress(runId)).toEqual(at(RebuildState.Completed, 1, 0, 0));
   });
 
   it('counts one image once when its jobs count it at the same time', async () => {
@@ -109,17 +106,11 @@ describe.each(AVAILABLE_BACKENDS)(`${RenditionRebuildsRepository.name} counts on
     expect(await count(runId, randomUUID(), 'done')).toBe(true);
     await db.transaction((manager) => runs.supersede(manager, runId));
     expect(await count(runId, randomUUID(), 'done')).toBe(false);
-    expect(await progress(runId)).toEqual({
-      state: RebuildState.Superseded,
-      done: 1,
-      failed: 0,
-      kept: 0,
-    });
+    expect(await progress(runId)).toEqual(at(RebuildState.Superseded, 1, 0, 0));
   });
 
   it('completes a run whose images were all counted while it was planned', async () => {
-    await db.query(`UPDATE rendition_rebuilds SET state = 'completed' WHERE state IN
-        ('planning', 'running')`);
+    await endRunsUnderWay();
     const run = await db.transaction((manager) =>
       runs.create(manager, `set-${randomUUID()}`, RebuildTrigger.Admin),
     );
@@ -128,11 +119,6 @@ describe.each(AVAILABLE_BACKENDS)(`${RenditionRebuildsRepository.name} counts on
     expect(await count(run.id, randomUUID(), 'failed')).toBe(true);
     expect((await progress(run.id)).state).toBe(RebuildState.Planning);
     await db.transaction((manager) => runs.planned(manager, run.id));
-    expect(await progress(run.id)).toEqual({
-      state: RebuildState.Completed,
-      done: 1,
-      failed: 1,
-      kept: 0,
-    });
+    expect(await progress(run.id)).toEqual(at(RebuildState.Completed, 1, 1, 0));
   });
 });
