@@ -777,6 +777,16 @@ export class EnvironmentVariables {
   @Max(1_000_000, { message: 'must be an integer between 1 and 1000000' })
   BULK_IMPORT_MAX_ROWS = 100_000;
 
+  /**
+   * Days a completed bulk import (and its rows) is kept after its last row was done; then the
+   * hourly sweep deletes it. 0 keeps them for ever.
+   */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of days between 0 and 3650' })
+  @Min(0, { message: 'must be an integer number of days between 0 and 3650' })
+  @Max(3650, { message: 'must be an integer number of days between 0 and 3650' })
+  BULK_IMPORT_RETENTION_DAYS = 30;
+
   // --- Idempotent retries (see src/idempotency/) ---
 
   /**

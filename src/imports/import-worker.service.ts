@@ -77,6 +77,8 @@ export class ImportWorker implements OnModuleInit {
   private readonly logger = new Logger('BulkImports');
   /** How long a job (and a claim on a row) may take: each of its rows fetched in full, and more. */
   private readonly leaseSeconds: number;
+  /** Days a completed import is kept (0: for ever). */
+  private readonly retentionDays: number;
 
   constructor(
     private readonly repository: ImportsRepository,
@@ -86,6 +88,7 @@ export class ImportWorker implements OnModuleInit {
     @Inject(IMPORTS_CONFIG) config: ImportsConfig,
   ) {
     this.leaseSeconds = ROWS_PER_JOB * (Math.ceil(config.IMPORT_TIMEOUT_MS / 1000) + 60);
+    this.retentionDays = config.BULK_IMPORT_RETENTION_DAYS;
   }
 
   onModuleInit(): void {
@@ -101,10 +104,16 @@ export class ImportWorker implements OnModuleInit {
       name: IMPORT_SWEEP_QUEUE,
       schedule: '17 * * * *',
       retryLimit: 1,
-      handler: async () => ({
-        deleted: await this.repository.deleteAbandoned(ABANDONED_AFTER_HOURS),
-      }),
+      handler: () => this.sweep(),
     });
+  }
+
+  /** The hourly sweep: imports never received whole, and completed ones past their retention. */
+  async sweep(): Promise<{ deleted: number; expired: number }> {
+    const deleted = await this.repository.deleteAbandoned(ABANDONED_AFTER_HOURS);
+    const expired =
+      this.retentionDays > 0 ? await this.repository.deleteFinished(this.retentionDays) : 0;
+    return { deleted, expired };
   }
 
   /** Works the pending rows of one run; throws (to be retried) if any met a service failure. */

@@ -5,6 +5,7 @@ export const IMPORTS_CONFIG = Symbol('IMPORTS_CONFIG');
 const IMPORTS_SETTINGS = [
   'BULK_IMPORT_MAX_BYTES',
   'BULK_IMPORT_MAX_ROWS',
+  'BULK_IMPORT_RETENTION_DAYS',
   // How long a row's fetch may take bounds how long a chunk of rows may run.
   'IMPORT_TIMEOUT_MS',
 ] as const;

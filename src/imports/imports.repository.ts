@@ -53,6 +53,9 @@ const EARLIER_ATTEMPT_OF = (n: number) =>
 /** Rows refused on arrival: running them again would refuse them again. */
 export const INVALID_ROW_CODE = 'invalid_import_row';
 
+/** Completed imports one statement of the retention sweep deletes (each up to 1,000,000 rows). */
+const FINISHED_DELETED_AT_ONCE = 100;
+
 /** The columns of a new row, as jsonb_to_recordset reads a batch of them. */
 const NEW_ROW_COLUMNS =
   'row_number integer, status varchar, product_id uuid, gtin varchar, external_id varchar, ' +
@@ -287,6 +290,29 @@ export class ImportsRepository {
       [id],
     );
     return row?.finished_at ?? null;
+  }
+
+  /**
+   * Imports whose last row was done more than `days` ago: deleted with their rows (by the foreign
+   * key's cascade), a hundred imports a statement so that no one statement deletes millions of
+   * rows. Returns how many were deleted.
+   */
+  async deleteFinished(days: number): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const [{ deleted }]: { deleted: number }[] = await this.dataSource.query(
+        `WITH gone AS (
+           DELETE FROM imports WHERE id IN (
+             SELECT id FROM imports
+              WHERE finished_at < now() - make_interval(days => $1)
+              LIMIT ${FINISHED_DELETED_AT_ONCE})
+           RETURNING 1)
+         SELECT count(*)::int AS deleted FROM gone`,
+        [days],
+      );
+      total += deleted;
+      if (deleted < FINISHED_DELETED_AT_ONCE) return total;
+    }
   }
 
   /** Imports whose body never finished arriving (their process died meanwhile): deleted. */

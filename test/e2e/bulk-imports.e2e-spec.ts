@@ -501,6 +501,38 @@ describe('Bulk imports (POST /api/v1/imports)', () => {
     });
   });
 
+  it('keeps a completed import BULK_IMPORT_RETENTION_DAYS (30) days, then the hourly sweep deletes it and its rows, not its images', async () => {
+    const csv = `external_id,url\next-c,${url('/img/301.png')}\next-c,${url('/img/302.png')}\n`;
+    const res = await postCsv(csv);
+    expect(res.statusCode).toBe(202);
+    const done = await completed(res.json<ImportBody>().id);
+    const made = (await allRows(done.id)).map((row) => row.image_id);
+    expect(made).toHaveLength(2);
+    const db = app.get(DataSource);
+    const finishedDaysAgo = (days: number) =>
+      db.query(`UPDATE imports SET finished_at = now() - make_interval(days => $2) WHERE id = $1`, [
+        decodeId(done.id),
+        days,
+      ]);
+    const sweep = () => app.get(ImportWorker).sweep();
+
+    await finishedDaysAgo(29);
+    expect(await sweep()).toEqual({ deleted: 0, expired: 0 });
+    expect((await getImport(done.id)).counts).toMatchObject({ total: 2, ok: 2 });
+
+    await finishedDaysAgo(31);
+    expect(await sweep()).toEqual({ deleted: 0, expired: 1 });
+    const gone = await call(app, 'GET', `/api/v1/imports/${done.id}`, c.admin);
+    expect(gone.statusCode).toBe(404);
+    expect(gone.json()).toMatchObject({ code: 'import_not_found' });
+    const rowsLeft = await db.query(`SELECT 1 FROM import_rows WHERE import_id = $1`, [
+      decodeId(done.id),
+    ]);
+    expect(rowsLeft).toEqual([]);
+    const galleryOfC = (await gallery(products.c.id)).map((image) => image.id);
+    expect(galleryOfC).toEqual(expect.arrayContaining(made));
+  });
+
   describe('who may', () => {
     const row = () => ({ rows: [{ product_id: products.a.id, url: url('/img/1.png') }] });
 

@@ -141,3 +141,89 @@ describe.each(AVAILABLE_BACKENDS)(`${ImportsRepository.name} row claims on %s`, 
     expect(await imports.fail(row(importId), FIRST, PROBLEM)).toBe(false);
   });
 });
+
+/** The hourly sweep's two deletions: imports never received whole, and completed ones kept long enough. */
+describe.each(AVAILABLE_BACKENDS)(`${ImportsRepository.name} sweeps on %s`, (backend) => {
+  let m: IntegrationModule;
+  let db: DataSource;
+  let imports: ImportsRepository;
+  let organizationId: string;
+  let productId: string;
+
+  beforeAll(async () => {
+    m = await startIntegrationModule(backend, { imports: [], providers: [ImportsRepository] });
+    db = m.dataSource;
+    imports = m.get(ImportsRepository);
+    organizationId = (await newOrganization(db)).id;
+    productId = (await newProduct(db, { organizationId })).id;
+  });
+  afterAll(() => m?.close());
+
+  /** Imports of one row each, made `createdHoursAgo` and finished `finishedDaysAgo` (null: not). */
+  async function newImports(
+    count: number,
+    state: 'receiving' | 'processing',
+    { createdHoursAgo = 0, finishedDaysAgo = null as number | null } = {},
+  ): Promise<string[]> {
+    const made = await db.query<{ id: string }[]>(
+      `INSERT INTO imports (organization_id, principal, format, state, created_at, finished_at)
+       SELECT $1, '{}', 'csv', $2, now() - make_interval(hours => $3),
+              CASE WHEN $4::int IS NULL THEN NULL ELSE now() - make_interval(days => $4::int) END
+         FROM generate_series(1, $5) RETURNING id`,
+      [organizationId, state, createdHoursAgo, finishedDaysAgo, count],
+    );
+    const ids = made.map(({ id }) => id);
+    await db.query(
+      `INSERT INTO import_rows (import_id, row_number, product_id, url, status)
+       SELECT id, 1, $2, 'https://images.example/a.jpg',
+              CASE WHEN $3 THEN 'ok' ELSE 'pending' END
+         FROM unnest($1::uuid[]) AS id`,
+      [ids, productId, finishedDaysAgo !== null],
+    );
+    return ids;
+  }
+
+  /** Which of `ids` are still there, imports and rows. */
+  async function left(ids: string[]): Promise<{ imports: number; rows: number }> {
+    const [counts] = await db.query<{ imports: number; rows: number }[]>(
+      `SELECT (SELECT count(*)::int FROM imports WHERE id = ANY($1)) AS imports,
+              (SELECT count(*)::int FROM import_rows WHERE import_id = ANY($1)) AS rows`,
+      [ids],
+    );
+    return counts;
+  }
+
+  it('deletes completed imports and their rows once their retention is over, and nothing else', async () => {
+    const old = await newImports(2, 'processing', {
+      createdHoursAgo: 24 * 40,
+      finishedDaysAgo: 31,
+    });
+    const recent = await newImports(1, 'processing', {
+      createdHoursAgo: 24 * 40,
+      finishedDaysAgo: 29,
+    });
+    const running = await newImports(1, 'processing', { createdHoursAgo: 24 * 400 });
+    const receiving = await newImports(1, 'receiving', { createdHoursAgo: 2 });
+
+    expect(await imports.deleteFinished(30)).toBe(2);
+    expect(await left(old)).toEqual({ imports: 0, rows: 0 });
+    expect(await left([...recent, ...running, ...receiving])).toEqual({ imports: 3, rows: 3 });
+    expect(await imports.deleteFinished(30)).toBe(0);
+  });
+
+  it('deletes more completed imports than one statement takes', async () => {
+    const old = await newImports(230, 'processing', { finishedDaysAgo: 40 });
+    expect(await imports.deleteFinished(35)).toBe(230);
+    expect(await left(old)).toEqual({ imports: 0, rows: 0 });
+  });
+
+  it('deletes imports whose body never finished arriving, after a day', async () => {
+    const abandoned = await newImports(2, 'receiving', { createdHoursAgo: 25 });
+    const arriving = await newImports(1, 'receiving', { createdHoursAgo: 23 });
+    const running = await newImports(1, 'processing', { createdHoursAgo: 25 });
+
+    expect(await imports.deleteAbandoned(24)).toBe(2);
+    expect(await left(abandoned)).toEqual({ imports: 0, rows: 0 });
+    expect(await left([...arriving, ...running])).toEqual({ imports: 2, rows: 2 });
+  });
+});
