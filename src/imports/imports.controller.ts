@@ -7,6 +7,7 @@ import { Role, Scope } from '../auth/roles';
 import { CreatedLocation } from '../common/http/created-location';
 import { MultipartRequest } from '../common/http/multipart-routes';
 import { ParseIdPipe } from '../common/ids/parse-id.pipe';
+import { CursorQueryDto } from '../common/pagination/cursor-query.dto';
 import { ApiProblems, PROBLEMS } from '../openapi/problems';
 import { Idempotent } from '../idempotency/idempotent.decorator';
 import { IdempotentRows } from '../idempotency/idempotent-body.pipe';
@@ -14,6 +15,7 @@ import {
   CreateImportDto,
   IMPORT_COLUMNS,
   ImportDto,
+  ImportPageDto,
   ImportRowPageDto,
   ImportRowsQueryDto,
 } from './dto/import.dto';
@@ -102,6 +104,20 @@ export class ImportsController {
     @MultipartRequest(ImportBodyPipe, IdempotentRows) source: ImportSource,
   ): Promise<ImportDto> {
     return this.imports.create(ctx, source);
+  }
+
+  @Get()
+  @MinRole(Role.Admin)
+  @RequireScopes(Scope.ImagesRead)
+  @ApiOperation({
+    summary: "The organisation's imports, newest first",
+    description:
+      'Each with its progress, as `GET /api/v1/imports/{importId}` gives it. Completed imports ' +
+      'are kept BULK_IMPORT_RETENTION_DAYS days. Follow `next_cursor` for the next page.',
+  })
+  @ApiProblems(...PROBLEMS.validation, 'invalid_cursor')
+  listImports(@Ctx() ctx: RequestContext, @Query() query: CursorQueryDto): Promise<ImportPageDto> {
+    return this.imports.list(ctx, query);
   }
 
   @Get(':importId')

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Between, DataSource, MoreThan, type EntityManager } from 'typeorm';
 import type { Principal } from '../auth/principal';
+import type { CursorPosition } from '../common/pagination/cursor';
 import { BulkImportRow, ImportRowStatus } from './entities/bulk-import-row.entity';
 import { BulkImport, ImportState, type ImportFormat } from './entities/bulk-import.entity';
 import type { NewImportRow } from './import-row';
@@ -78,6 +79,24 @@ export class ImportsRepository {
   /** An import of the organisation, or null. */
   findScoped(organizationId: string, id: string): Promise<BulkImport | null> {
     return this.dataSource.getRepository(BulkImport).findOneBy({ id, organizationId });
+  }
+
+  /** Up to `take` of the organisation's imports, newest first, after `after` (a keyset). */
+  listScoped(
+    organizationId: string,
+    { after, take }: { after?: CursorPosition; take: number },
+  ): Promise<BulkImport[]> {
+    const query = this.dataSource
+      .getRepository(BulkImport)
+      .createQueryBuilder('i')
+      .where('i.organization_id = :organizationId', { organizationId })
+      .orderBy('i.created_at', 'DESC')
+      .addOrderBy('i.id', 'DESC')
+      .take(take);
+    if (after) {
+      query.andWhere('(i.created_at, i.id) < (:createdAt, :id)', after);
+    }
+    return query.getMany();
   }
 
   findById(id: string): Promise<BulkImport | null> {

@@ -3,11 +3,14 @@ import { DataSource, type EntityManager } from 'typeorm';
 import type { RequestContext } from '../auth/principal';
 import { AppError } from '../common/errors/app.error';
 import { encodeShortId } from '../common/ids/short-id';
+import { decodeCursor, encodeCursor } from '../common/pagination/cursor';
+import type { CursorQueryDto } from '../common/pagination/cursor-query.dto';
 import { JobQueue } from '../jobs/job-queue.service';
 import { JOB_ORGANIZATION_KEY } from '../jobs/jobs.repository';
 import {
   ImportProgressState,
   type ImportDto,
+  type ImportPageDto,
   type ImportRowDto,
   type ImportRowPageDto,
   type ImportRowsQueryDto,
@@ -66,6 +69,20 @@ export class ImportsService {
   async get(ctx: RequestContext, id: string): Promise<ImportDto> {
     const found = await this.find(ctx, id);
     return this.present(found);
+  }
+
+  /** The organisation's imports, newest first, a page at a time. */
+  async list(ctx: RequestContext, query: CursorQueryDto): Promise<ImportPageDto> {
+    const found = await this.repository.listScoped(ctx.organizationId, {
+      after: query.cursor ? decodeCursor(query.cursor) : undefined,
+      take: query.limit + 1,
+    });
+    const page = found.slice(0, query.limit);
+    const last = page[page.length - 1];
+    return {
+      items: await Promise.all(page.map((item) => this.present(item))),
+      next_cursor: found.length > query.limit && last ? encodeCursor(last) : null,
+    };
   }
 
   async rows(

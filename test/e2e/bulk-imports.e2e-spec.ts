@@ -36,6 +36,7 @@ interface ImportBody {
   format: 'json' | 'csv';
   counts: { total: number; done: number; ok: number; failed: number; pending: number };
   links: { self: string; rows: string; failed_rows: string; retry: string };
+  created_at: string;
   finished_at: string | null;
 }
 
@@ -608,6 +609,51 @@ describe('Bulk imports (POST /api/v1/imports)', () => {
       expect(cursor.json()).toMatchObject({ status: 400, code: 'invalid_cursor' });
       const status = await call(app, 'GET', `/api/v1/imports/${id}/rows?status=done`, c.admin);
       expect(status.json()).toMatchObject({ status: 400, code: 'validation_failed' });
+    });
+
+    it("lists the organisation's imports newest first, a page at a time, to admins who may read images", async () => {
+      const posted: string[] = [];
+      for (let n = 0; n < 3; n++) {
+        const res = await postJson(row());
+        expect(res.statusCode).toBe(202);
+        posted.unshift(res.json<ImportBody>().id);
+      }
+      const listed: ImportBody[] = [];
+      let cursor: string | null = null;
+      do {
+        const query: string = cursor ? `?limit=2&cursor=${cursor}` : '?limit=2';
+        const res = await call(app, 'GET', `/api/v1/imports${query}`, c.readKey);
+        expect(res.statusCode).toBe(200);
+        const page = res.json<{ items: ImportBody[]; next_cursor: string | null }>();
+        expect(page.items.length).toBeLessThanOrEqual(2);
+        listed.push(...page.items);
+        cursor = page.next_cursor;
+      } while (cursor);
+      const ids = listed.map((item) => item.id);
+      expect(new Set(ids).size).toBe(ids.length);
+      expect(ids.slice(0, 3)).toEqual(posted);
+      const all = await app.get(DataSource).query<{ id: string }[]>(
+        `SELECT id FROM imports WHERE organization_id =
+           (SELECT organization_id FROM imports WHERE id = $1)`,
+        [decodeId(posted[0])],
+      );
+      expect(ids.map((id) => decodeId(id)).sort()).toEqual(all.map((r) => r.id).sort());
+      const dates = listed.map((item) => Date.parse(item.created_at));
+      expect(dates).toEqual([...dates].sort((a, b) => b - a));
+      // Each item as its own GET gives it, once they are done.
+      await Promise.all(posted.map((id) => completed(id)));
+      const first = await call(app, 'GET', '/api/v1/imports?limit=1', c.admin);
+      expect(first.json<{ items: ImportBody[] }>().items).toEqual([await getImport(posted[0])]);
+
+      const elsewhere = await call(app, 'GET', '/api/v1/imports', c.other);
+      expect(elsewhere.json()).toEqual({ items: [], next_cursor: null });
+      const staff = await call(app, 'GET', '/api/v1/imports', c.staff);
+      expect(staff.statusCode).toBe(403);
+      for (const query of ['?cursor=nope', '?limit=0', '?limit=101', '?limit=x']) {
+        const bad = await call(app, 'GET', `/api/v1/imports${query}`, c.admin);
+        expect(bad.statusCode).toBe(400);
+        expect(bad.json<{ code: string }>().code).toMatch(/^(invalid_cursor|validation_failed)$/);
+      }
     });
   });
 });

@@ -204,6 +204,15 @@ export class ImportDto {
   finished_at!: Date | null;
 }
 
+/** A page of imports, newest first. */
+export class ImportPageDto {
+  items!: ImportDto[];
+
+  /** Pass as `cursor` for the next page; null on the last page. */
+  @ApiProperty({ type: String, nullable: true })
+  next_cursor!: string | null;
+}
+
 /** Why a row failed: an error code of the API, and what it means for this row. */
 export class ImportRowProblemDto {
   /**
