@@ -236,6 +236,9 @@ function enableCors(app: NestFastifyApplication, env: EnvironmentVariables): voi
   if (!env.CORS_ORIGINS) return;
   app.enableCors({
     origin: env.CORS_ORIGINS === '*' ? true : env.CORS_ORIGINS.split(',').map((o) => o.trim()),
+    // @fastify/cors allows GET, HEAD and POST only unless told: a browser's PUT, PATCH or DELETE
+    // (the gallery's order, a product's fields, an image) would fail its preflight.
+    methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
     exposedHeaders: ['X-Request-Id', 'ETag', 'Location', 'Retry-After', 'WWW-Authenticate'],
     maxAge: 600,
   });
