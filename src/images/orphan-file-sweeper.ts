@@ -51,6 +51,7 @@ export class OrphanFileSweeper implements OnModuleInit {
     this.jobs.define({
       name: ORPHAN_FILE_SWEEP_QUEUE,
       schedule: cron === 'off' ? undefined : cron,
+      serviceWide: true,
       retryLimit: 1,
       retryDelaySeconds: 600,
       // Listing a large bucket takes a while; past this the job is stopped (its signal aborts).

@@ -50,6 +50,13 @@ export interface QueueDefinition<T extends object> {
   /** A cron expression (UTC): the queue gets one job per tick, made by one instance only. */
   schedule?: string;
   /**
+   * Its jobs are the service's own and name no organisation's images, products or files (a
+   * sweep; a rendition rebuild's plan): every organisation's admins see them. Scheduled queues
+   * are. Any other queue's job is shown only to the organisation its data names (see
+   * JOB_ORGANIZATION_KEY), and to no one when it names none.
+   */
+  serviceWide?: boolean;
+  /**
    * Runs once for each job failed for good: its last attempt threw, or its process died during
    * it (which no handler of its own can answer for). A job of its own, in the queue
    * `<name>-failed` (pg-boss's dead letter queue), retried as any job is.
@@ -194,6 +201,13 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
 
   queueNames(): string[] {
     return [...this.definitions.keys()];
+  }
+
+  /** The queues whose jobs every organisation's admins see (QueueDefinition.serviceWide). */
+  serviceWideQueueNames(): string[] {
+    return [...this.definitions.values()]
+      .filter((definition) => definition.serviceWide || definition.schedule !== undefined)
+      .map((definition) => definition.name);
   }
 
   private assertDefined(name: string): void {

@@ -29,19 +29,31 @@ export interface JobPageQuery {
   /** The queues the service defines: only their jobs are read. */
   queues: string[];
   state?: JobState;
-  /** Jobs whose data names another organisation (`organization_id`) are left out. */
-  organizationId: string;
+  viewer: JobViewer;
   after?: JobPosition;
   take: number;
 }
 
 /**
- * The key under which a job's data names the organisation its work belongs to: every job an
- * organisation's request queues (its import's rows, the deletion of files its change released).
- * Such a job is shown to that organisation's admins only; a job without it is the service's own
- * work (sweeps, rendition rebuilds and their deletions) and shown to every admin.
+ * The key under which a job's data names the organisation whose images, products or files it
+ * works on: its import's rows, the deletion of files its change released, an image's rendition
+ * rebuild and what that deletes, an expired upload's files. Such a job is shown to that
+ * organisation's admins only. A job without it is shown to every admin if its queue is the
+ * service's own (sweeps, a rebuild's plan: QueueDefinition.serviceWide), else to none: it was
+ * queued before its queue's jobs named their organisation, and its data may name anyone's.
  */
 export const JOB_ORGANIZATION_KEY = 'organization_id';
+
+/** Whose admins ask: their organisation, and the queues whose unnamed jobs every admin sees. */
+export interface JobViewer {
+  organizationId: string;
+  serviceWideQueues: string[];
+}
+
+/** The jobs `viewer` may see, as SQL over the values `$first` to `$first + 2`. */
+const VISIBLE_TO = (first: number): string =>
+  `(data->>$${first} = $${first + 1}
+    OR (data->>$${first} IS NULL AND name = ANY($${first + 2}::text[])))`;
 
 const JOB = `${JOB_SCHEMA}.job`;
 
@@ -71,8 +83,14 @@ export class JobsRepository {
   constructor(private readonly dataSource: DataSource) {}
 
   page(query: JobPageQuery): Promise<JobRow[]> {
-    const values: unknown[] = [query.queues, JOB_ORGANIZATION_KEY, query.organizationId];
-    const where = ['name = ANY($1::text[])', '(data->>$2 IS NULL OR data->>$2 = $3)'];
+    const { organizationId, serviceWideQueues } = query.viewer;
+    const values: unknown[] = [
+      query.queues,
+      JOB_ORGANIZATION_KEY,
+      organizationId,
+      serviceWideQueues,
+    ];
+    const where = ['name = ANY($1::text[])', VISIBLE_TO(2)];
     if (query.state) {
       values.push(query.state);
       where.push(`state = $${values.length}::${JOB_SCHEMA}.job_state`);
@@ -91,12 +109,12 @@ export class JobsRepository {
     );
   }
 
-  /** The job of one of `queues` with this id, unless its data names another organisation. */
-  async find(queues: string[], id: string, organizationId: string): Promise<JobRow | null> {
+  /** The job of one of `queues` with this id, if `viewer` may see it. */
+  async find(queues: string[], id: string, viewer: JobViewer): Promise<JobRow | null> {
     const [row] = await this.dataSource.query<JobRow[]>(
       `SELECT ${COLUMNS} FROM ${JOB}
-       WHERE name = ANY($1::text[]) AND id = $2::uuid AND (data->>$3 IS NULL OR data->>$3 = $4)`,
-      [queues, id, JOB_ORGANIZATION_KEY, organizationId],
+       WHERE name = ANY($1::text[]) AND id = $2::uuid AND ${VISIBLE_TO(3)}`,
+      [queues, id, JOB_ORGANIZATION_KEY, viewer.organizationId, viewer.serviceWideQueues],
     );
     return row ?? null;
   }

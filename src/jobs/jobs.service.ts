@@ -3,7 +3,7 @@ import type { RequestContext } from '../auth/principal';
 import { AppError } from '../common/errors/app.error';
 import { JobDto, type JobPageDto, type ListJobsQueryDto } from './dto/job.dto';
 import { JobQueue } from './job-queue.service';
-import { JobsRepository, type JobPosition, type JobRow } from './jobs.repository';
+import { JobsRepository, type JobPosition, type JobRow, type JobViewer } from './jobs.repository';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** `created_on` as the repository writes it: UTC, to the microsecond. */
@@ -12,7 +12,8 @@ const POSITION_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 /**
  * Jobs for admins: listed (by state and queue, newest first), shown, and a failed one retried.
  * An organisation's admins see the service's own jobs and their organisation's, never another
- * organisation's (see JOB_ORGANIZATION_KEY).
+ * organisation's, nor a job that names none on a queue whose jobs are an organisation's (see
+ * JOB_ORGANIZATION_KEY).
  */
 @Injectable()
 export class JobsService {
@@ -31,7 +32,7 @@ export class JobsService {
     const rows = await this.repository.page({
       queues: query.queue ? [query.queue] : queues,
       state: query.state,
-      organizationId: ctx.organizationId,
+      viewer: this.viewer(ctx),
       after: query.cursor ? decodeJobCursor(query.cursor) : undefined,
       take: query.limit + 1,
     });
@@ -52,7 +53,7 @@ export class JobsService {
     const job = await this.find(ctx, id);
     // pg-boss retries only a failed job: a job that stopped being failed meanwhile is refused too.
     if (job.state !== 'failed' || !(await this.queue.retry(job.name, job.id))) {
-      const now = (await this.repository.find([job.name], job.id, ctx.organizationId)) ?? job;
+      const now = (await this.repository.find([job.name], job.id, this.viewer(ctx))) ?? job;
       throw new AppError(
         'job_not_failed',
         `The job is ${now.state}: only a failed job can be retried.`,
@@ -60,11 +61,18 @@ export class JobsService {
     }
     // This process's worker (roles `all` and `worker`) takes it now rather than at its next poll.
     this.queue.wake(job.name);
-    return JobDto.from((await this.repository.find([job.name], job.id, ctx.organizationId))!);
+    return JobDto.from((await this.repository.find([job.name], job.id, this.viewer(ctx)))!);
+  }
+
+  private viewer(ctx: RequestContext): JobViewer {
+    return {
+      organizationId: ctx.organizationId,
+      serviceWideQueues: this.queue.serviceWideQueueNames(),
+    };
   }
 
   private async find(ctx: RequestContext, id: string): Promise<JobRow> {
-    const job = await this.repository.find(this.queue.queueNames(), id, ctx.organizationId);
+    const job = await this.repository.find(this.queue.queueNames(), id, this.viewer(ctx));
     if (!job) throw new AppError('job_not_found', 'There is no job with this id.');
     return job;
   }

@@ -8,8 +8,8 @@ import { STORAGE_PROVIDER, type StorageProvider } from './storage-provider';
 
 /**
  * The queue of file deletions (its jobs: `{ keys: string[], organization_id?: string }`). A job
- * names the organisation whose action released the files, so that only its admins see it (see
- * JOB_ORGANIZATION_KEY); the service's own deletions (sweeps, rebuilds) name none.
+ * names the organisation whose files it deletes, so that only its admins see it (see
+ * JOB_ORGANIZATION_KEY), whether its request, a rebuild or a sweep released them.
  */
 export const FILE_DELETION_QUEUE = 'file-deletion';
 

@@ -31,7 +31,8 @@ const REFUSED: Record<string, (secret: string) => [string, unknown[]]> = {
 const secretOf = (jobId: string) => `secret-value-${jobId}`;
 
 /**
- * Three queues of a test feature: `probe-flaky` fails the first attempt of each job (with no retry
+ * Three queues of a test feature, the service's own (serviceWide: their jobs need name no
+ * organisation to be shown): `probe-flaky` fails the first attempt of each job (with no retry
  * left, so the job fails for good) and succeeds on the next; `probe-steady` always succeeds;
  * `probe-query` runs a statement the database refuses (REFUSED), which fails it for good.
  */
@@ -45,15 +46,17 @@ class ProbeJobs implements OnModuleInit {
   onModuleInit(): void {
     this.jobs.define<{ label: string }>({
       name: FLAKY,
+      serviceWide: true,
       retryLimit: 0,
       handler: async ({ label }, job) => {
         if (job.retryCount === 0) throw new Error(`${label} fails on purpose`);
         return { label };
       },
     });
-    this.jobs.define({ name: STEADY, handler: async () => ({ ok: true }) });
+    this.jobs.define({ name: STEADY, serviceWide: true, handler: async () => ({ ok: true }) });
     this.jobs.define<{ statement: string }>({
       name: QUERY,
+      serviceWide: true,
       retryLimit: 0,
       // The value is not in the job's data, which the jobs API shows.
       handler: async ({ statement }, job) => {
@@ -361,6 +364,17 @@ describe('Jobs for admins (/api/v1/jobs)', () => {
     expect((await get(`/api/v1/jobs/${service}`, c.other)).statusCode).toBe(200);
   });
 
+  it("shows no admin a job that names no organisation on a queue whose jobs are an organisation's (one queued before they named it)", async () => {
+    // As a version before 2026-12-02 queued a rebuild's deletions: any organisation's keys.
+    const legacy = await queue('file-deletion', { keys: ['products/legacy/one.jpg'] });
+    for (const as of [c.admin, c.other]) {
+      expect((await get(`/api/v1/jobs/${legacy}`, as)).statusCode).toBe(404);
+      const listed = (await get('/api/v1/jobs?queue=file-deletion&limit=100', as)).json()
+        .items as ListedJob[];
+      expect(listed.map((j) => j.id)).not.toContain(legacy);
+    }
+  });
+
   it("names the organisation in the jobs its requests queue: another's admin never sees them", async () => {
     const product = await call(app, 'POST', '/api/v1/products', c.admin, {
       name: 'Lamp',
@@ -385,19 +399,42 @@ describe('Jobs for admins (/api/v1/jobs)', () => {
       payload: `product_id,url\n${product.json().id},http://127.0.0.1:9/a.jpg\n`,
     });
     expect(imported.statusCode).toBe(202);
+    // A rendition rebuild of another image of it: the service's run, this organisation's image.
+    const kept = await app.inject({
+      method: 'POST',
+      url: gallery,
+      headers: { ...authHeaders(c.admin), ...form.headers },
+      payload: form.payload,
+    });
+    expect(kept.statusCode).toBe(201);
+    await app
+      .get(DataSource)
+      .query(`UPDATE images SET rendition_set = 'older presets' WHERE id = $1`, [
+        decodeId(kept.json().id),
+      ]);
+    const run = await call(app, 'POST', '/api/v1/renditions/rebuilds', c.admin);
+    expect(run.statusCode).toBe(202);
+    await eventuallyRead(
+      () => get(`/api/v1/renditions/rebuilds/${run.json().id}`),
+      (res) => res.json().state === 'completed',
+      'the rebuild to complete',
+    );
 
     const listed = async (as: Credential) => {
       const pages = await Promise.all(
-        ['bulk-import-rows', 'file-deletion'].map(
+        ['bulk-import-rows', 'file-deletion', 'renditions-rebuild'].map(
           async (name) => (await get(`/api/v1/jobs?queue=${name}&limit=100`, as)).json().items,
         ),
       );
       return (pages.flat() as ListedJob[]).map((job) => [job.queue, job.id] as const);
     };
     const ours = await listed(c.admin);
+    // The import's row; the deleted image's files and the files the rebuild replaced; the rebuild.
     expect(ours.map(([queueName]) => queueName).sort()).toEqual([
       'bulk-import-rows',
       'file-deletion',
+      'file-deletion',
+      'renditions-rebuild',
     ]);
     expect(await listed(c.other)).toEqual([]);
     for (const [, id] of ours) {

@@ -1565,6 +1565,17 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
         state: 'completed',
         output: { swept: 1 },
       });
+      // Its files' deletion job names their organisation: only its admins see it.
+      const deletions = await sds.query<{ organization_id: string | null }[]>(
+        `SELECT data->>'organization_id' AS organization_id FROM pgboss.job
+          WHERE name = 'file-deletion' AND data->>'keys' LIKE '%' || $1 || '%'`,
+        [uuidOf(doomed.id)],
+      );
+      const [{ organization_id: organizationId }] = await sds.query<{ organization_id: string }[]>(
+        `SELECT organization_id FROM images WHERE id = $1`,
+        [uuidOf(kept.id)],
+      );
+      expect(deletions).toEqual([{ organization_id: organizationId }]);
       expect(await rowOf(kept.id)).toBe(1);
       for (const url of urlsOf(kept)) expect(existsSync(storedPath(url, root))).toBe(true);
     });

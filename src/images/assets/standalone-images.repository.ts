@@ -18,7 +18,7 @@ export interface ListedImage {
 }
 
 /** The files of a deleted image. */
-export type DeletedFiles = Pick<Image, 'id' | 'storageKey' | 'renditions'>;
+export type DeletedFiles = Pick<Image, 'id' | 'organizationId' | 'storageKey' | 'renditions'>;
 
 /**
  * Stand-alone images (in no gallery) as rows: an organisation's assets, a new upload, and those
@@ -135,15 +135,17 @@ export class StandaloneImagesRepository {
                  FOR UPDATE SKIP LOCKED)`,
         { limit },
       )
-      .returning(['id', 'storageKey', 'renditions'])
+      .returning(['id', 'organizationId', 'storageKey', 'renditions'])
       .execute();
     const rows = result.raw as {
       id: string;
+      organization_id: string;
       storage_key: string;
       renditions: Record<string, StoredRendition>;
     }[];
     return rows.map((row) => ({
       id: row.id,
+      organizationId: row.organization_id,
       storageKey: row.storage_key,
       renditions: row.renditions,
     }));

@@ -39,6 +39,7 @@ export class UnattachedImageSweeper implements OnModuleInit {
     this.jobs.define({
       name: UNATTACHED_IMAGE_SWEEP_QUEUE,
       schedule: cron === 'off' ? undefined : cron,
+      serviceWide: true,
       // The next tick sweeps again: a failed sweep is not retried.
       retryLimit: 0,
       concurrency: 1,
@@ -68,11 +69,13 @@ export class UnattachedImageSweeper implements OnModuleInit {
     for (;;) {
       const count = await this.dataSource.transaction(async (manager) => {
         const deleted = await this.repository.deleteExpired(manager, BATCH);
-        await this.deletions.enqueue(
-          manager,
-          deleted.flatMap((files) => this.files.keysOf(files)),
-          null,
-        );
+        // Each organisation's files in jobs of its own, which only its admins see.
+        for (const organizationId of new Set(deleted.map((files) => files.organizationId))) {
+          const keys = deleted
+            .filter((files) => files.organizationId === organizationId)
+            .flatMap((files) => this.files.keysOf(files));
+          await this.deletions.enqueue(manager, keys, organizationId);
+        }
         return deleted.length;
       });
       if (count > 0) this.deletions.afterCommit();

@@ -30,6 +30,7 @@ function setUp(options: {
       ? null
       : {
           id: 'image',
+          organizationId: 'organization',
           productId: null,
           storageKey: 'k',
           width: 10,
@@ -51,7 +52,8 @@ function setUp(options: {
     } as unknown as RenditionMaker,
     {
       swap: () => Promise.resolve(options.swapped ?? true),
-      discard: (keys: string[]) => Promise.resolve(void discarded.push(keys)),
+      discard: (of: RebuiltImage, keys: string[]) =>
+        Promise.resolve(void discarded.push([of.organizationId, ...keys])),
       count: (_run: string, _image: string, outcome: string) =>
         Promise.resolve(counted.push(outcome) > 0),
     } as unknown as RenditionSwap,
@@ -96,7 +98,7 @@ describe(ImageRebuildJob.name, () => {
       const result = await job.run({ runId: 'run', imageId: 'image' });
       expect(result.outcome).toBe('failed');
       expect(counted).toEqual(['failed']);
-      expect(discarded).toEqual([['new-key']]);
+      expect(discarded).toEqual([['organization', 'new-key']]);
     }
   });
 

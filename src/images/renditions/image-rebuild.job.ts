@@ -4,6 +4,7 @@ import { ERROR_CODES } from '../../common/errors/error-codes';
 import { safeError } from '../../common/logging/safe-error';
 import { ServiceRole } from '../../config/env.validation';
 import { JobQueue } from '../../jobs/job-queue.service';
+import { JOB_ORGANIZATION_KEY } from '../../jobs/jobs.repository';
 import { ImageRenditionsRepository } from './image-renditions.repository';
 import { OriginalMissingError } from '../stored-original';
 import { RenditionMaker } from './rendition-maker.service';
@@ -18,6 +19,8 @@ export const IMAGE_REBUILD_QUEUE = 'renditions-rebuild';
 export interface ImageRebuildJobData {
   runId: string;
   imageId: string;
+  /** The image's organisation: only its admins see the job (absent on jobs queued before 2026-12-02). */
+  [JOB_ORGANIZATION_KEY]?: string;
 }
 
 /** Attempts after the first before an image counts as failed for its run. */
@@ -106,7 +109,7 @@ export class ImageRebuildJob implements OnModuleInit {
     try {
       renditions = await this.maker.make(image, written);
     } catch (error) {
-      await this.swap.discard(written);
+      await this.swap.discard(image, written);
       throw error;
     }
     if (await this.swap.swap(run.id, image, renditions, run.renditionSet, written)) {

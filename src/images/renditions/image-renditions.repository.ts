@@ -5,11 +5,18 @@ import { Image, type StoredRendition } from '../entities/image.entity';
 /** What a rebuild reads of an image: its files, its size, the presets it was made with. */
 export type RebuiltImage = Pick<
   Image,
-  'id' | 'productId' | 'storageKey' | 'width' | 'height' | 'renditions' | 'renditionSet'
+  | 'id'
+  | 'organizationId'
+  | 'productId'
+  | 'storageKey'
+  | 'width'
+  | 'height'
+  | 'renditions'
+  | 'renditionSet'
 >;
 
-const COLUMNS = `id, product_id AS "productId", storage_key AS "storageKey", width, height,
-  renditions, rendition_set AS "renditionSet"`;
+const COLUMNS = `id, organization_id AS "organizationId", product_id AS "productId",
+  storage_key AS "storageKey", width, height, renditions, rendition_set AS "renditionSet"`;
 
 /**
  * Images as a rendition rebuild sees them: which differ from a presets' signature, a page of them

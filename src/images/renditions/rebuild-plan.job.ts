@@ -1,6 +1,7 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { JobQueue } from '../../jobs/job-queue.service';
+import { JOB_ORGANIZATION_KEY } from '../../jobs/jobs.repository';
 import { parseRenditionPresets } from '../processing/rendition-presets';
 import { IMAGE_REBUILD_QUEUE, type ImageRebuildJobData } from './image-rebuild.job';
 import { ImageRenditionsRepository } from './image-renditions.repository';
@@ -37,6 +38,8 @@ export class RebuildPlanJob implements OnModuleInit {
   onModuleInit(): void {
     this.jobs.define<RebuildPlanJobData>({
       name: REBUILD_PLAN_QUEUE,
+      // A run is the service's (every organisation's images): its plan names no organisation.
+      serviceWide: true,
       retryLimit: 10,
       retryDelaySeconds: 10,
       retryDelayMaxSeconds: 600,
@@ -76,7 +79,11 @@ export class RebuildPlanJob implements OnModuleInit {
       );
       await this.jobs.sendMany<ImageRebuildJobData>(
         IMAGE_REBUILD_QUEUE,
-        queued.map((image) => ({ runId, imageId: image.id })),
+        queued.map((image) => ({
+          runId,
+          imageId: image.id,
+          [JOB_ORGANIZATION_KEY]: image.organizationId,
+        })),
         { manager },
       );
       await this.runs.addQueued(manager, runId, queued.length, page.at(-1)?.id ?? run.cursor);

@@ -38,12 +38,16 @@ export class RenditionSwap {
       // The gallery's lock first, as every gallery change takes it: then the image's row.
       if (image.productId) await this.images.holdGallery(manager, image.productId);
       if (!(await this.images.swap(manager, image, renditions, renditionSet))) {
-        // A rebuild is the service's own work: its deletions name no organisation.
-        await this.deletions.enqueue(manager, written, null);
+        // Its files are the image's organisation's: so is their deletion job.
+        await this.deletions.enqueue(manager, written, image.organizationId);
         return false;
       }
       const next = { id: image.id, storageKey: image.storageKey, renditions };
-      await this.deletions.enqueue(manager, this.files.releasedKeys(image, next), null);
+      await this.deletions.enqueue(
+        manager,
+        this.files.releasedKeys(image, next),
+        image.organizationId,
+      );
       await this.runs.count(manager, runId, image.id, 'done');
       return true;
     });
@@ -52,9 +56,11 @@ export class RenditionSwap {
   }
 
   /** New files no image will name (making the renditions failed half-way): queued for deletion. */
-  async discard(written: string[]): Promise<void> {
+  async discard(image: RebuiltImage, written: string[]): Promise<void> {
     if (written.length === 0) return;
-    await this.dataSource.transaction((manager) => this.deletions.enqueue(manager, written, null));
+    await this.dataSource.transaction((manager) =>
+      this.deletions.enqueue(manager, written, image.organizationId),
+    );
     this.deletions.afterCommit();
   }
 
