@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository, type EntityManager } from 'typeorm';
+import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { AppError } from '../common/errors/app.error';
 import { findPage, type PageQueryDto } from '../common/pagination/page.dto';
 import { AccountsService } from './accounts.service';
@@ -53,12 +54,13 @@ export class UsersService {
     // Only the columns asked for are written: saving the row read above would write back what
     // another admin changed meanwhile (re-enabling a user just disabled), or insert it again once
     // deleted.
-    const columns: Partial<
-      Pick<User, 'fullName' | 'role' | 'disabled' | 'passwordHash' | 'tokensValidAfter'>
-    > = {};
+    const columns: QueryDeepPartialEntity<User> = {};
     if (dto.full_name !== undefined) columns.fullName = dto.full_name.trim();
     if (dto.role !== undefined) columns.role = dto.role;
     if (dto.disabled !== undefined) columns.disabled = dto.disabled;
+    // Re-enabled, a user logs in again: the tokens they held when disabled stay refused. Decided
+    // by the row as the update finds it, so a disabling committed meanwhile counts too.
+    if (dto.disabled === false) columns.tokensValidAfter = REENABLED_TOKENS_VALID_AFTER;
     if (dto.password !== undefined) {
       columns.passwordHash = await this.hasher.hash(dto.password);
       // Whoever knew the old password is logged out: tokens issued before now are refused.
@@ -132,15 +134,22 @@ function notFound(): AppError {
   return new AppError('user_not_found', 'No user with this id in your organisation.');
 }
 
+/** `tokens_valid_after` when a user is enabled: now if the row is disabled, else as it was. */
+const REENABLED_TOKENS_VALID_AFTER = (): string =>
+  'CASE WHEN "disabled" THEN now() ELSE "tokens_valid_after" END';
+
 /**
- * A role given, or a password set (whoever sets it can log in as the user), gives the user's
- * scopes: the caller must hold them (see authoriseGrant). A name, or disabling, gives nothing.
+ * A role given, a password set (whoever sets it can log in as the user), or an account enabled
+ * (a disabled admin's own key could otherwise bring them back) gives the user's scopes: the
+ * caller must hold them (see authoriseGrant). A name, or disabling, gives nothing.
  */
 function authoriseUserGrant(ctx: RequestContext, user: User, dto: UpdateUserDto): void {
   const role = dto.role ?? user.role;
   if (dto.role !== undefined) authoriseGrant(ctx.principal, ROLE_SCOPES[role], `The ${role} role`);
   if (dto.password !== undefined)
     authoriseGrant(ctx.principal, ROLE_SCOPES[role], `A password for a user with the ${role} role`);
+  if (dto.disabled === false)
+    authoriseGrant(ctx.principal, ROLE_SCOPES[role], `Enabling a user with the ${role} role`);
 }
 
 /**

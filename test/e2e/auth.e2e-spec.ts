@@ -427,7 +427,7 @@ describe('Authentication and authorisation', () => {
       }
     });
 
-    it('stops a disabled user’s tokens at once, and lets them back in when re-enabled', async () => {
+    it('stops a disabled user’s tokens at once, for good: re-enabled, they log in again', async () => {
       const id = await createUser(Role.Staff, 'dora');
       const token: Credential = { bearer: await login(app, { username: 'dora' }, PASSWORD) };
       expect((await call(app, 'GET', '/api/v1/auth/me', token)).statusCode).toBe(200);
@@ -439,8 +439,17 @@ describe('Authentication and authorisation', () => {
       });
       expect(relogin.statusCode).toBe(401);
       expect(relogin.json().code).toBe('invalid_login');
+      // A token's iat is in whole seconds: the change comes in a later second than that token.
+      await new Promise((resolve) => setTimeout(resolve, 1010 - (Date.now() % 1000)));
+      const enabled = await call(app, 'PATCH', `/api/v1/users/${id}`, c.admin, { disabled: false });
+      expect(enabled.statusCode).toBe(200);
+      // A token held when the account was disabled (stolen, say) does not come back with it.
+      expect((await call(app, 'GET', '/api/v1/auth/me', token)).statusCode).toBe(401);
+      const fresh: Credential = { bearer: await login(app, { username: 'dora' }, PASSWORD) };
+      expect((await call(app, 'GET', '/api/v1/auth/me', fresh)).statusCode).toBe(200);
+      // Enabling an enabled user logs no one out.
       await call(app, 'PATCH', `/api/v1/users/${id}`, c.admin, { disabled: false });
-      expect((await call(app, 'GET', '/api/v1/auth/me', token)).statusCode).toBe(200);
+      expect((await call(app, 'GET', '/api/v1/auth/me', fresh)).statusCode).toBe(200);
     });
 
     it('stops a deleted user’s tokens', async () => {
@@ -554,6 +563,17 @@ describe('Authentication and authorisation', () => {
         disabled: true,
       });
       expect(renamed.statusCode).toBe(200);
+      // Enabling gives the user's scopes back (a disabled admin's own key could restore them).
+      const enabled = await call(app, 'PATCH', `/api/v1/users/${staffId}`, usersOnly, {
+        disabled: false,
+      });
+      expect(enabled.statusCode).toBe(403);
+      expect(enabled.json().required_scopes.sort()).toEqual(
+        [Scope.ProductsRead, Scope.ProductsWrite, Scope.ImagesRead, Scope.ImagesWrite].sort(),
+      );
+      expect((await call(app, 'GET', `/api/v1/users/${staffId}`, c.admin)).json().disabled).toBe(
+        true,
+      );
       // A JWT administrator holds every scope, and may do all of it.
       const promoted = await call(app, 'PATCH', `/api/v1/users/${staffId}`, c.admin, {
         role: 'admin',
