@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Post, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Ip, Post, UseGuards } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiProblems, PROBLEMS } from '../openapi/problems';
 import { AuthService } from './auth.service';
@@ -6,12 +6,16 @@ import { Ctx, Public } from './decorators';
 import { AccessTokenDto, LoginDto } from './dto/login.dto';
 import { MeDto } from './dto/me.dto';
 import { LoginThrottlerGuard } from './login-throttler.guard';
+import { LoginService } from './login.service';
 import type { RequestContext } from './principal';
 
 @ApiTags('auth')
 @Controller('auth')
 export class AuthController {
-  constructor(private readonly auth: AuthService) {}
+  constructor(
+    private readonly auth: AuthService,
+    private readonly logins: LoginService,
+  ) {}
 
   @Public()
   @Post('login')
@@ -26,8 +30,8 @@ export class AuthController {
       'limited per client address and per account (LOGIN_RATE_LIMIT per LOGIN_RATE_WINDOW_SECONDS): ' +
       'over the limit is 429 with Retry-After.',
   })
-  login(@Body() body: LoginDto): Promise<AccessTokenDto> {
-    return this.auth.login(body);
+  login(@Body() body: LoginDto, @Ip() address: string): Promise<AccessTokenDto> {
+    return this.logins.login(body, address);
   }
 
   @Get('me')

@@ -15,6 +15,8 @@ import { ApiKeysService } from './api-keys.service';
 import { AUTH_CONFIG, authConfigProvider, type AuthConfig } from './auth.config';
 import { AuthController } from './auth.controller';
 import { AuthService } from './auth.service';
+import { LoginAddressesRepository } from './login-addresses.repository';
+import { LoginService } from './login.service';
 import { CredentialsGuard } from './credentials.guard';
 import { ApiKey } from './entities/api-key.entity';
 import { Organization } from './entities/organization.entity';
@@ -104,6 +106,8 @@ class AuthConfigModule {}
     PrincipalService,
     AccountsService,
     AuthService,
+    LoginService,
+    LoginAddressesRepository,
     UsersService,
     ApiKeysService,
     JwtStrategy,

@@ -1,5 +1,4 @@
-import type { Repository } from 'typeorm';
-import type { User } from './entities/user.entity';
+import type { LoginAddressesRepository } from './login-addresses.repository';
 
 /** Longest values the columns hold: a longer identifier names no account. */
 const MAX_LENGTH = { email: 320, username: 150 } as const;
@@ -26,16 +25,26 @@ export function loginAccountOf(body: unknown): string {
  * or username) names one, so that alternating an account's email and username does not double
  * its guesses; otherwise the identifier, so that unknown names are limited too.
  *
+ * Attempts from an address the account logged in from lately (LoginAddressesRepository) count
+ * against that account and address apart: failures sent from anywhere else, however many, do not
+ * lock the owner out where they usually log in, while guesses from that address stay limited by
+ * it (and by the per-address limit).
+ *
  * Existence stays hidden: every attempt whose identifier could name an account costs the same one
  * indexed lookup, known or not, and both kinds are limited at the same count with the same 429.
  * An identifier no account can have (empty, too long, with a NUL, which PostgreSQL refuses) is
  * not looked up: that depends on the input alone, never on what the database holds.
  */
-export async function loginAccountTracker(users: Repository<User>, body: unknown): Promise<string> {
+export async function loginAccountTracker(
+  addresses: LoginAddressesRepository,
+  body: unknown,
+  address: string,
+): Promise<string> {
   const { field, value } = loginIdentifier(body);
   if (value !== '' && value.length <= MAX_LENGTH[field] && !value.includes('\u0000')) {
-    const user = await users.findOne({ where: { [field]: value }, select: { id: true } });
-    if (user) return `user:${user.id}`;
+    const account = await addresses.account(field, value, address);
+    if (account?.known) return `user:${account.id}@${address}`;
+    if (account) return `user:${account.id}`;
   }
   return `name:${value.slice(0, MAX_LENGTH.email)}`;
 }

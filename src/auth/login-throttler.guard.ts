@@ -9,12 +9,10 @@ import {
   type ThrottlerRequest,
   type ThrottlerStorage,
 } from '@nestjs/throttler';
-import { InjectRepository } from '@nestjs/typeorm';
 import type { FastifyRequest } from 'fastify';
-import { Repository } from 'typeorm';
 import { AppError } from '../common/errors/app.error';
-import { User } from './entities/user.entity';
 import { loginAccountTracker } from './login-account-tracker';
+import { LoginAddressesRepository } from './login-addresses.repository';
 
 export { loginAccountOf } from './login-account-tracker';
 
@@ -28,8 +26,9 @@ export const LOGIN_BY_ACCOUNT = 'login-account';
  * REDIS_URL is set (SharedStateModule).
  *
  * The per-account throttler counts against the account an identifier names, whichever of its
- * email or username is sent ({@link loginAccountTracker}); that needs the database, so it is
- * resolved here, where the users are at hand, rather than by the tracker given in AuthModule.
+ * email or username is sent, and apart for an address it logged in from lately
+ * ({@link loginAccountTracker}); that needs the database, so it is resolved here rather than by
+ * the tracker given in AuthModule.
  */
 @Injectable()
 export class LoginThrottlerGuard extends ThrottlerGuard {
@@ -37,7 +36,7 @@ export class LoginThrottlerGuard extends ThrottlerGuard {
     @InjectThrottlerOptions() options: ThrottlerModuleOptions,
     @InjectThrottlerStorage() storage: ThrottlerStorage,
     reflector: Reflector,
-    @InjectRepository(User) private readonly users: Repository<User>,
+    private readonly addresses: LoginAddressesRepository,
   ) {
     super(options, storage, reflector);
   }
@@ -46,8 +45,10 @@ export class LoginThrottlerGuard extends ThrottlerGuard {
     if (request.throttler.name !== LOGIN_BY_ACCOUNT) return super.handleRequest(request);
     return super.handleRequest({
       ...request,
-      getTracker: (req: Record<string, unknown>) =>
-        loginAccountTracker(this.users, (req as unknown as FastifyRequest).body),
+      getTracker: (req: Record<string, unknown>) => {
+        const fastifyRequest = req as unknown as FastifyRequest;
+        return loginAccountTracker(this.addresses, fastifyRequest.body, fastifyRequest.ip);
+      },
     });
   }
 

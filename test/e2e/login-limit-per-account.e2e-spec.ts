@@ -1,4 +1,5 @@
 import type { Response as InjectResponse } from 'light-my-request';
+import { DataSource } from 'typeorm';
 import { Role } from '../../src/auth/roles';
 import { TEST_PASSWORD } from '../support/accounts';
 import { call, login } from '../support/http';
@@ -17,7 +18,7 @@ describe('Login limit per account, whichever identifier names it', () => {
     });
     const admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
     // Made without logging them in (every attempt counts, a successful one too).
-    for (const username of ['alice', 'bob', 'carol']) {
+    for (const username of ['alice', 'bob', 'carol', 'dana']) {
       const res = await call(t.app, 'POST', '/api/v1/users', admin, {
         email: `${username}@test.example`,
         username,
@@ -87,6 +88,35 @@ describe('Login limit per account, whichever identifier names it', () => {
     expect(unknown.map((r) => r.statusCode)).toEqual([401, 401, 401, 401, 429]);
     // An unknown email and the same text as a username are one name, as before.
     expectLimited(await attempt({ username: 'nobody@test.example' }));
+  });
+
+  it("keeps the owner's usual address out of a lockout sent from elsewhere, and limits it too", async () => {
+    const from = (remoteAddress: string, password: string) =>
+      call(
+        t.app,
+        'POST',
+        '/api/v1/auth/login',
+        undefined,
+        { username: 'dana', password },
+        { remoteAddress },
+      );
+    const HOME = '203.0.113.10';
+    expect((await from(HOME, TEST_PASSWORD)).statusCode).toBe(200);
+    // Someone fails Dana's logins from many addresses, on and on.
+    for (let i = 0; i < LIMIT * 2; i++) await attempt({ username: 'dana' });
+    expectLimited(await attempt({ username: 'dana' }, TEST_PASSWORD));
+    // A new address of Dana's is held with them; the one she logged in from is not.
+    expectLimited(await from('203.0.113.11', TEST_PASSWORD));
+    expect((await from(HOME, TEST_PASSWORD)).statusCode).toBe(200);
+    // Guesses from that address are limited all the same (its own count, and the address's).
+    for (let i = 2; i < LIMIT; i++) expect((await from(HOME, 'wrong')).statusCode).toBe(401);
+    expectLimited(await from(HOME, TEST_PASSWORD));
+    // The address is remembered in the database, once, for Dana only.
+    const rows = await t.app.get(DataSource).query<{ address: string }[]>(
+      `SELECT a.address FROM user_login_addresses a JOIN users u ON u.id = a.user_id
+          WHERE u.username = 'dana'`,
+    );
+    expect(rows).toEqual([{ address: HOME }]);
   });
 
   it('leaves other accounts alone', async () => {

@@ -1,0 +1,53 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+
+/** How long an address a user logged in from stays theirs for the login limit. */
+export const KNOWN_ADDRESS_DAYS = 30;
+
+/** An address as it is stored: a column holds 64 characters (IPv6 with a zone fits). */
+const stored = (address: string): string => address.slice(0, 64);
+
+/**
+ * The client addresses each user logged in from (`user_login_addresses`), for the per-account
+ * login limit (LoginThrottlerGuard): attempts from an address the account logged in from within
+ * KNOWN_ADDRESS_DAYS are counted apart from everyone else's, so that whoever fails logins for the
+ * account on purpose does not lock its owner out.
+ */
+@Injectable()
+export class LoginAddressesRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /**
+   * The account that the identifier names (`field` = `value`, normalised) and whether it logged
+   * in from `address` within KNOWN_ADDRESS_DAYS; null when no account has it. One indexed read.
+   */
+  async account(
+    field: 'email' | 'username',
+    value: string,
+    address: string,
+  ): Promise<{ id: string; known: boolean } | null> {
+    const column = field === 'email' ? 'email' : 'username';
+    const [row] = await this.dataSource.query<{ id: string; known: boolean }[]>(
+      `SELECT u.id, EXISTS (
+                SELECT 1 FROM user_login_addresses a
+                 WHERE a.user_id = u.id AND a.address = $2
+                   AND a.last_login_at > now() - make_interval(days => $3)) AS known
+         FROM users u WHERE u.${column} = $1`,
+      [value, stored(address), KNOWN_ADDRESS_DAYS],
+    );
+    return row ?? null;
+  }
+
+  /** The user logged in from `address` now; addresses past the window are forgotten. */
+  async remember(userId: string, address: string): Promise<void> {
+    await this.dataSource.query(
+      `WITH stale AS (
+         DELETE FROM user_login_addresses
+          WHERE user_id = $1 AND address <> $2
+            AND last_login_at <= now() - make_interval(days => $3))
+       INSERT INTO user_login_addresses (user_id, address) VALUES ($1, $2)
+       ON CONFLICT (user_id, address) DO UPDATE SET last_login_at = now()`,
+      [userId, stored(address), KNOWN_ADDRESS_DAYS],
+    );
+  }
+}

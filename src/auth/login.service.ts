@@ -1,0 +1,51 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { JwtService } from '@nestjs/jwt';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Repository } from 'typeorm';
+import { AppError } from '../common/errors/app.error';
+import { AUTH_CONFIG, type AuthConfig } from './auth.config';
+import type { AccessTokenDto, LoginDto } from './dto/login.dto';
+import { User } from './entities/user.entity';
+import { LoginAddressesRepository } from './login-addresses.repository';
+import { PasswordHasher } from './password-hasher';
+import type { AccessTokenClaims } from './strategies/jwt.strategy';
+
+/** `POST /api/v1/auth/login`: a password for a JWT. Its limits are LoginThrottlerGuard's. */
+@Injectable()
+export class LoginService {
+  constructor(
+    @InjectRepository(User) private readonly users: Repository<User>,
+    private readonly hasher: PasswordHasher,
+    private readonly jwt: JwtService,
+    private readonly addresses: LoginAddressesRepository,
+    @Inject(AUTH_CONFIG) private readonly config: AuthConfig,
+  ) {}
+
+  /**
+   * An unknown account, a wrong password and a disabled account are indistinguishable: the same
+   * error, and the same work (an Argon2 verification against a decoy hash when there is no user).
+   */
+  async login(credentials: LoginDto, address: string): Promise<AccessTokenDto> {
+    const user = await this.users.findOneBy(
+      credentials.email !== undefined
+        ? { email: credentials.email.trim().toLowerCase() }
+        : { username: (credentials.username ?? '').trim().toLowerCase() },
+    );
+    const passwordOk = await this.hasher.verify(user?.passwordHash, credentials.password);
+    if (!user || !passwordOk || user.disabled) {
+      throw new AppError('invalid_login', 'The email, username or password is wrong.');
+    }
+    // Attempts from here now count apart from others' for this account (the login limit).
+    await this.addresses.remember(user.id, address);
+    const claims: AccessTokenClaims = { sub: user.id, org: user.organizationId };
+    const access_token = await this.jwt.signAsync(claims, {
+      expiresIn: this.config.JWT_TTL_SECONDS,
+    });
+    return {
+      access_token,
+      token: access_token,
+      token_type: 'Bearer',
+      expires_in: this.config.JWT_TTL_SECONDS,
+    };
+  }
+}
