@@ -301,6 +301,31 @@ describe('Image import (PUT /products/:id/image)', () => {
       );
     });
 
+    it('takes what Cloudinary takes: old type names, no type, a payload without its padding', async () => {
+      const unpadded = (buffer: Buffer) => buffer.toString('base64').replace(/=+$/, '');
+      // A JPEG whose base64 needs padding (a length not a multiple of 3), so that leaving it out
+      // is tried.
+      let odd = jpeg;
+      for (let quality = 90; odd.length % 3 === 0; quality--) {
+        odd = await sharp(jpeg).jpeg({ quality }).toBuffer();
+      }
+      for (const image of [
+        dataUri('image/x-png', png),
+        dataUri('image/pjpeg', jpeg),
+        `data:application/octet-stream;base64,${jpeg.toString('base64')}`,
+        `data:;base64,${png.toString('base64')}`,
+        `data:image/jpeg;base64,${unpadded(odd)}`,
+      ]) {
+        const product = await newProduct();
+        const res = await put(product.id, { image });
+        expect({ image: image.slice(0, 40), status: res.statusCode }).toEqual({
+          image: image.slice(0, 40),
+          status: 200,
+        });
+        expect(res.json().primary_image).toMatchObject({ width: 500, height: 500 });
+      }
+    });
+
     it('refuses a malformed URI or payload: 400 invalid_data_uri, nothing stored', async () => {
       const product = await newProduct();
       for (const image of [

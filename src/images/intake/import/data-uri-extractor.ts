@@ -196,14 +196,18 @@ export class DataUriExtractor extends Transform {
 
   /** The whole image is in the file: the token takes the data URI's place in the body. */
   private async finishFile(): Promise<void> {
-    this.decoder!.end();
+    const tail = this.decoder!.end();
+    if (tail.length > 0) {
+      this.batch.push(tail);
+      this.batched += tail.length;
+    }
     await this.flushBatch();
     const stream = this.stream!;
     stream.end();
     await closed(stream, false);
     this.checkNotDiscarded();
     this.stream = undefined;
-    const token = spoolToken({ path: this.path!, declaredType: this.decoder!.declaredType! });
+    const token = spoolToken({ path: this.path!, declaredType: this.decoder!.declaredType });
     this.token = token;
     this.mode = 'none';
     this.push({ name: 'startString' });

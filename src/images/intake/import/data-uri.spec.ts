@@ -23,12 +23,46 @@ describe(parseDataUri.name, () => {
   });
 
   it.each([
+    ['image/pjpeg', 'image/jpeg'],
+    ['image/x-png', 'image/png'],
+    ['IMAGE/X-MS-BMP', 'image/bmp'],
+    ['image/x-bmp', 'image/bmp'],
+    ['image/webp', 'image/webp'],
+  ])('reads the type %s as %s', (declared, type) => {
+    expect(parseDataUri(`data:${declared};base64,${b64}`, 100).declaredType).toBe(type);
+  });
+
+  it.each([
+    ['no type', `data:;base64,${b64}`],
+    ['application/octet-stream', `data:application/octet-stream;base64,${b64}`],
+  ])('takes an untyped value (%s), declaring nothing: its bytes say what it is', (_, value) => {
+    expect(parseDataUri(value, 100)).toEqual({ declaredType: undefined, data: bytes });
+  });
+
+  it('takes a payload that ends without its padding, as Cloudinary does', () => {
+    for (const length of [1, 2, 3, 4, 5]) {
+      const data = bytes.subarray(0, length);
+      const unpadded = data.toString('base64').replace(/=+$/, '');
+      expect(parseDataUri(`data:image/png;base64,${unpadded}`, 100).data).toEqual(data);
+      // In pieces too, the last one ending mid-quantum.
+      const decoder = new DataUriDecoder(100);
+      const pieces = [decoder.write('data:image/png;base64,'), decoder.write(unpadded)];
+      expect(Buffer.concat([...pieces, decoder.end()])).toEqual(data);
+    }
+    // Two bytes unpadded are three characters: within a limit of two, past one.
+    expect(parseDataUri('data:image/png;base64,AAA', 2).data).toHaveLength(2);
+    expect(() => parseDataUri('data:image/png;base64,AAA', 1)).toThrow(DataUriTooLargeError);
+  });
+
+  it.each([
     ['not a data URI', 'https://example.com/a.jpg'],
     ['no base64 marker', `data:image/png,${b64}`],
     ['not an image type', `data:text/html;base64,${b64}`],
     ['empty payload', 'data:image/png;base64,'],
     ['bad characters', 'data:image/png;base64,ab$d'],
     ['bad length', 'data:image/png;base64,abcde'],
+    ['padding short of its quantum', 'data:image/png;base64,abcdab='],
+    ['a type that is not an image', `data:text/plain;base64,${b64}`],
     ['padding in the middle', 'data:image/png;base64,ab==abcd'],
   ])('refuses %s', (_, value) => {
     expect(() => parseDataUri(value, 100)).toThrow(DataUriError);

@@ -1,7 +1,7 @@
 /** A `data:image/…;base64,…` value, decoded. */
 export interface DataUriImage {
-  /** The declared type, lower-cased, with `image/jpg` read as `image/jpeg`. */
-  declaredType: string;
+  /** The declared image type, normalised (see DataUriDecoder.declaredType); none if untyped. */
+  declaredType?: string;
   data: Buffer;
 }
 
@@ -19,7 +19,21 @@ export class DataUriTooLargeError extends Error {
   }
 }
 
-const HEADER = /^data:(image\/[a-z0-9.+-]{1,64})((?:;[a-z0-9-]{1,32}=[^;,]{0,128}){0,4});base64,$/i;
+/**
+ * `data:<type>[;param=value]…;base64,`: an image type, or none or `application/octet-stream` (what
+ * a browser's FileReader writes for a file it cannot type), as Cloudinary's uploader takes them.
+ */
+const HEADER =
+  /^data:((?:image\/[a-z0-9.+-]{1,64}|application\/octet-stream)?)((?:;[a-z0-9-]{1,32}=[^;,]{0,128}){0,4});base64,$/i;
+/** Other names in use for a type: old browsers' and Python's `mimetypes`. */
+const TYPE_ALIASES: Record<string, string> = {
+  'image/jpg': 'image/jpeg',
+  'image/pjpeg': 'image/jpeg',
+  'image/x-png': 'image/png',
+  'image/x-ms-bmp': 'image/bmp',
+  'image/x-bmp': 'image/bmp',
+  'image/x-windows-bmp': 'image/bmp',
+};
 /** Longer than any header {@link HEADER} accepts: past this without a comma, it is not one. */
 const MAX_HEADER_LENGTH = 1024;
 const BASE64_DATA = /^[A-Za-z0-9+/]*$/;
@@ -54,9 +68,13 @@ export class DataUriDecoder {
 
   constructor(private readonly maxBytes: number) {}
 
-  /** The declared type (lower-cased, `image/jpg` read as `image/jpeg`), once the header is read. */
+  /**
+   * The declared image type once the header is read: lower-cased, an alias read as its type
+   * (`image/jpg`, `image/x-png`…); undefined for an untyped value (no type, or
+   * `application/octet-stream`), whose bytes alone say what it is.
+   */
   get declaredType(): string | undefined {
-    return this.type;
+    return this.type || undefined;
   }
 
   /** Bytes decoded so far. */
@@ -72,14 +90,28 @@ export class DataUriDecoder {
     return this.decode(text.replace(WHITESPACE, ''));
   }
 
-  /** The end of the value: checks that the payload was complete. */
-  end(): void {
+  /**
+   * The end of the value: checks that the payload was complete, and returns the bytes of its last
+   * two or three characters when it ends without the padding (`=`) that would complete them.
+   */
+  end(): Buffer {
     if (this.type === undefined) {
       throw new DataUriError('Expected data:image/<type>;base64,<payload>.');
     }
-    if (this.characters === 0 || this.pending.length > 0) {
+    if (
+      this.characters === 0 ||
+      this.pending.length === 1 ||
+      (this.padding > 0 && this.pending.length > 0)
+    ) {
       throw new DataUriError('The payload is not valid base64.');
     }
+    if (this.pending.length === 0) return Buffer.alloc(0);
+    const size = this.pending.length - 1;
+    if (this.decoded + size > this.maxBytes) throw new DataUriTooLargeError(this.maxBytes);
+    const bytes = Buffer.from(this.pending, 'base64');
+    this.pending = '';
+    this.decoded += bytes.length;
+    return bytes;
   }
 
   /** Takes the header from the text once its comma has come; returns the text after it. */
@@ -93,7 +125,7 @@ export class DataUriDecoder {
     const match = HEADER.exec(this.header);
     if (!match) throw new DataUriError('Expected data:image/<type>;base64,<payload>.');
     const declared = match[1].toLowerCase();
-    this.type = declared === 'image/jpg' ? 'image/jpeg' : declared;
+    this.type = declared === 'application/octet-stream' ? '' : (TYPE_ALIASES[declared] ?? declared);
     return text.slice(comma + 1);
   }
 
@@ -134,7 +166,6 @@ export class DataUriDecoder {
  */
 export function parseDataUri(value: string, maxBytes: number): DataUriImage {
   const decoder = new DataUriDecoder(maxBytes);
-  const data = decoder.write(value);
-  decoder.end();
-  return { declaredType: decoder.declaredType ?? '', data };
+  const data = Buffer.concat([decoder.write(value), decoder.end()]);
+  return { declaredType: decoder.declaredType, data };
 }

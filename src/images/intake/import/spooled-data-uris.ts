@@ -3,8 +3,8 @@ import { randomUUID } from 'node:crypto';
 /** An image a request body carried as a data URI, already decoded into a temporary file. */
 export interface SpooledDataUri {
   path: string;
-  /** The type the data URI declared, normalised (see DataUriDecoder). */
-  declaredType: string;
+  /** The image type the data URI declared, normalised; none if untyped (see DataUriDecoder). */
+  declaredType?: string;
 }
 
 const PREFIX = 'urn:spooled-data-uri:';
