@@ -126,7 +126,8 @@ export class ImportsRepository {
    * Failed rows back to pending for a re-run (those refused on arrival stay failed), the import
    * unfinished again and worked as `principal` from now on. Rows already ok are left alone; a
    * failed row keeps the image id of its last claim, so that an image made by an attempt whose
-   * row update was lost is found rather than made twice.
+   * row update was lost is found rather than made twice. Their `updated_at` is the transaction's
+   * `now()`, which {@link chunks} reads to queue these rows only.
    */
   async reopenFailed(manager: EntityManager, id: string, principal: Principal): Promise<void> {
     await manager.query(
@@ -141,16 +142,24 @@ export class ImportsRepository {
   /**
    * The pending rows no job holds, in runs of at most `size` (by position): what to queue, one
    * job a run. Small objects only, however many rows: 10,000 of them for 100,000 rows.
+   * `reopenedOnly`: only the rows {@link reopenFailed} put back in this transaction (a retry while
+   * the import runs leaves the rows already queued to their jobs rather than queueing them twice).
    */
-  chunks(manager: EntityManager, id: string, size: number): Promise<RowChunk[]> {
+  chunks(
+    manager: EntityManager,
+    id: string,
+    size: number,
+    { reopenedOnly = false } = {},
+  ): Promise<RowChunk[]> {
     return manager.query(
       `SELECT min(row_number) AS first, max(row_number) AS last
          FROM (SELECT row_number, (row_number() OVER (ORDER BY row_number) - 1) / $2 AS chunk
                  FROM import_rows
                 WHERE import_id = $1 AND status = 'pending'
-                  AND (claimed_until IS NULL OR claimed_until < now())) pending
+                  AND (claimed_until IS NULL OR claimed_until < now())
+                  AND (NOT $3 OR updated_at = now()::timestamptz(3))) pending
         GROUP BY chunk ORDER BY first`,
-      [id, size],
+      [id, size, reopenedOnly],
     );
   }
 

@@ -115,7 +115,7 @@ export class ImportsService {
     }
     await this.dataSource.transaction(async (manager) => {
       await this.repository.reopenFailed(manager, found.id, ctx.principal);
-      await this.queuePending(manager, ctx, found.id);
+      await this.queuePending(manager, ctx, found.id, { reopenedOnly: true });
     });
     this.jobs.wake(IMPORT_ROWS_QUEUE);
     await this.repository.finishIfDone(found.id);
@@ -155,8 +155,9 @@ export class ImportsService {
     manager: EntityManager,
     ctx: RequestContext,
     importId: string,
+    options: { reopenedOnly?: boolean } = {},
   ): Promise<void> {
-    const chunks = await this.repository.chunks(manager, importId, ROWS_PER_JOB);
+    const chunks = await this.repository.chunks(manager, importId, ROWS_PER_JOB, options);
     for (let i = 0; i < chunks.length; i += SEND_BATCH) {
       const jobs: ImportRowsJob[] = chunks.slice(i, i + SEND_BATCH).map(({ first, last }) => ({
         import_id: importId,

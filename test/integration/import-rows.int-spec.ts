@@ -133,6 +133,30 @@ describe.each(AVAILABLE_BACKENDS)(`${ImportsRepository.name} row claims on %s`, 
     expect(recorded).toEqual({ status: 'ok', image_id: retry!.imageId });
   });
 
+  it('queues on retry only the rows it reopened, not those still pending in their jobs', async () => {
+    const importId = await pendingRow();
+    // Rows 1-10 pending (queued, not yet claimed), 11-20 failed, 21-22 refused on arrival.
+    await db.query(
+      `INSERT INTO import_rows (import_id, row_number, product_id, url, status, problem_code)
+       SELECT $1, n, $2, 'https://images.example/' || n || '.jpg',
+              CASE WHEN n <= 10 THEN 'pending' ELSE 'failed' END,
+              CASE WHEN n <= 10 THEN NULL WHEN n <= 20 THEN 'image_url_unreachable'
+                   ELSE 'invalid_import_row' END
+         FROM generate_series(2, 22) AS n`,
+      [importId, productId],
+    );
+    await db.transaction(async (manager) => {
+      await imports.reopenFailed(manager, importId, { type: 'user' } as never);
+      expect(await imports.chunks(manager, importId, 10, { reopenedOnly: true })).toEqual([
+        { first: 11, last: 20 },
+      ]);
+      expect(await imports.chunks(manager, importId, 10)).toEqual([
+        { first: 1, last: 10 },
+        { first: 11, last: 20 },
+      ]);
+    });
+  });
+
   it('fails a row only for the attempt that holds it', async () => {
     const importId = await pendingRow();
     await claim(importId);
