@@ -409,6 +409,23 @@ describe('The gallery console in a real browser', () => {
     await expectAccessible('gallery after a 412');
   });
 
+  it('puts the order back when a move does not reach the service', async () => {
+    const before = titles(await galleryFromApi());
+    await page.route('**/images/order', (route) => route.abort('connectionfailed'));
+    try {
+      await tile(before[1])
+        .getByRole('button', { name: `Move ${before[1]} later` })
+        .click();
+      await page.getByRole('alert').filter({ hasText: 'could not be reached' }).waitFor();
+    } finally {
+      await page.unroute('**/images/order');
+    }
+    await until(
+      `[...document.querySelectorAll("ol.gallery .tile-title")].map((e) => e.textContent.split(",")[0].trim()).join() === ${JSON.stringify(before.join())}`,
+    );
+    expect(titles(await galleryFromApi())).toEqual(before);
+  });
+
   it('deletes an image once the person confirms', async () => {
     await tile('back').getByRole('button', { name: 'Delete back' }).click();
     const dialog = page.getByRole('dialog', { name: 'Delete this image?' });

@@ -131,7 +131,9 @@ export function Gallery({ productId }: { productId: string }) {
   const reorder = (ids: string[], moved: ImageDto) => {
     if (ids.join() === gallery.items.map((i) => i.id).join()) return;
     // Shown at once; the service's answer (or the reloaded gallery) follows.
-    setGallery({ ...gallery, items: inOrder(gallery.items, ids) });
+    const before = gallery;
+    const shown = { ...gallery, items: inOrder(gallery.items, ids) };
+    setGallery(shown);
     const position = ids.indexOf(moved.id) + 1;
     void change(
       () =>
@@ -139,7 +141,10 @@ export function Gallery({ productId }: { productId: string }) {
           reorderProductImages({ path: { productId }, body: { image_ids: ids }, headers: ifMatch }),
         ),
       `Moved “${nameOf(moved)}” to position ${position} of ${ids.length}.`,
-    );
+    ).then((moved) => {
+      // Refused or lost (not a 412, which showed the gallery as it is now): the order as it was.
+      if (!moved) setGallery((now) => (now === shown ? before : now));
+    });
   };
 
   const actions: TileActions = {
