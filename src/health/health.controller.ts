@@ -66,10 +66,22 @@ export class HealthController {
   })
   @ApiProblems('not_ready')
   ready(): Promise<HealthCheckResult> {
-    return this.health.check([
-      () => this.database.pingCheck('database', { timeout: CHECK_TIMEOUT_MS }),
-      () => this.storageCheck(),
-    ]);
+    return this.health.check([() => this.databaseCheck(), () => this.storageCheck()]);
+  }
+
+  /** The database answers a ping. Its error (which names hosts and ports) goes to the log only. */
+  private async databaseCheck(): Promise<HealthIndicatorResult> {
+    const indicator = this.indicators.check('database');
+    let reason: unknown;
+    try {
+      const result = await this.database.pingCheck('database', { timeout: CHECK_TIMEOUT_MS });
+      if (result.database?.status === 'up') return indicator.up();
+      reason = result.database?.message;
+    } catch (error) {
+      reason = error;
+    }
+    this.logger.warn({ err: safeError(reason) }, 'Database readiness check failed');
+    return indicator.down();
   }
 
   /** The storage answers (bucket reachable with our credentials, Cloudinary ping, disk root). */

@@ -201,13 +201,16 @@ describe('HTTP contract (problem+json, request ids, headers)', () => {
 });
 
 describe('Readiness when the database is gone', () => {
-  it('answers 503 not_ready naming the database', async () => {
+  it('answers 503 not_ready naming the database, not what failed (hosts, ports: the log has it)', async () => {
     const t = await startTestApp();
     try {
       await t.app.get(DataSource).destroy();
       const res = await t.app.inject({ method: 'GET', url: '/health/ready' });
       const body = expectProblem(res, 503, 'not_ready');
-      expect(body.checks).toMatchObject({ database: { status: 'down' } });
+      expect(body.checks).toEqual({
+        database: { status: 'down' },
+        storage: { status: 'up', driver: 'local' },
+      });
       expect(res.headers['retry-after']).toBeDefined();
     } finally {
       await t.app.close().catch(() => undefined);
