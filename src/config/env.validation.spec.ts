@@ -82,6 +82,34 @@ describe(validateEnv.name, () => {
     );
   });
 
+  it('refuses rendition presets of size 0, past 9999, or named twice', () => {
+    expect(
+      validateEnv({ IMAGE_RENDITIONS: 'a:1x1:cover,b:9999x9999:inside' }).IMAGE_RENDITIONS,
+    ).toBe('a:1x1:cover,b:9999x9999:inside');
+    for (const presets of [
+      'thumb:0x0:cover',
+      'thumb:150x0:cover',
+      'thumb:010x10:cover',
+      'thumb:10000x10:inside',
+      'card:10x10:cover,card:20x20:inside',
+    ]) {
+      expect(() => validateEnv({ IMAGE_RENDITIONS: presets })).toThrow(
+        /IMAGE_RENDITIONS: .*each name once, sizes from 1 to 9999/,
+      );
+    }
+  });
+
+  it('refuses an ADMIN_PASSWORD login could not take, and a shutdown with no time to finish', () => {
+    expect(validateEnv({ ADMIN_PASSWORD: 'p'.repeat(1024) }).ADMIN_PASSWORD).toHaveLength(1024);
+    expect(() => validateEnv({ ADMIN_PASSWORD: 'p'.repeat(1025) })).toThrow(
+      /ADMIN_PASSWORD: must be from 12 to 1024 characters/,
+    );
+    expect(() => validateEnv({ SHUTDOWN_TIMEOUT_MS: '0' })).toThrow(
+      /SHUTDOWN_TIMEOUT_MS: must be an integer number of milliseconds between 1000 and 600000/,
+    );
+    expect(validateEnv({ SHUTDOWN_TIMEOUT_MS: '1000' }).SHUTDOWN_TIMEOUT_MS).toBe(1000);
+  });
+
   it('rejects a port out of range', () => {
     expect(() => validateEnv({ PORT: '70000' })).toThrow(/PORT: must be an integer/);
   });

@@ -11,6 +11,7 @@ import {
   Matches,
   Max,
   Min,
+  MaxLength,
   MinLength,
   ValidateBy,
   ValidateIf,
@@ -122,6 +123,10 @@ export function storageDirConflict(storageDir: string, dataDir: string): string 
   });
   return entry && `DATA_DIR/${entry}`;
 }
+
+const RENDITIONS_RULE =
+  'must be a comma-separated list of name:WIDTHxHEIGHT:cover|attention|inside, each name once, ' +
+  'sizes from 1 to 9999';
 
 /** STORAGE_LOCAL_DIR, served at /media, must keep clear of DATA_DIR's private entries. */
 function ClearOfDataDir(): PropertyDecorator {
@@ -336,9 +341,9 @@ export class EnvironmentVariables {
   TRUST_PROXY = false;
 
   @Transform(toInteger)
-  @IsInt({ message: 'must be an integer number of milliseconds between 0 and 600000' })
-  @Min(0, { message: 'must be an integer number of milliseconds between 0 and 600000' })
-  @Max(600_000, { message: 'must be an integer number of milliseconds between 0 and 600000' })
+  @IsInt({ message: 'must be an integer number of milliseconds between 1000 and 600000' })
+  @Min(1000, { message: 'must be an integer number of milliseconds between 1000 and 600000' })
+  @Max(600_000, { message: 'must be an integer number of milliseconds between 1000 and 600000' })
   SHUTDOWN_TIMEOUT_MS = 10_000;
 
   // --- Roles and background jobs (see src/jobs/) ---
@@ -644,11 +649,21 @@ export class EnvironmentVariables {
   @Transform(blankToUndefined)
   @IsString()
   @Matches(
-    /^[a-z][a-z0-9_-]{0,31}:\d{1,5}x\d{1,5}:(cover|attention|inside)(,[a-z][a-z0-9_-]{0,31}:\d{1,5}x\d{1,5}:(cover|attention|inside))*$/,
-    {
-      message: 'must be a comma-separated list of name:WIDTHxHEIGHT:cover|attention|inside',
-    },
+    /^[a-z][a-z0-9_-]{0,31}:[1-9]\d{0,3}x[1-9]\d{0,3}:(cover|attention|inside)(,[a-z][a-z0-9_-]{0,31}:[1-9]\d{0,3}x[1-9]\d{0,3}:(cover|attention|inside))*$/,
+    { message: RENDITIONS_RULE },
   )
+  @ValidateBy({
+    name: 'eachRenditionNamedOnce',
+    validator: {
+      validate: (value: unknown) => {
+        const names = String(value)
+          .split(',')
+          .map((entry) => entry.split(':')[0]);
+        return new Set(names).size === names.length;
+      },
+      defaultMessage: () => RENDITIONS_RULE,
+    },
+  })
   IMAGE_RENDITIONS = 'thumb:150x150:cover,card:500x500:attention,large:1200x1200:inside';
 
   /** Images processed at once (default: the machine's cores); more wait in a queue. */
@@ -870,7 +885,8 @@ export class EnvironmentVariables {
   @Transform(blankToUndefined)
   @IsOptional()
   @IsString()
-  @MinLength(12, { message: 'must be at least 12 characters' })
+  @MinLength(12, { message: 'must be from 12 to 1024 characters (a login takes no more)' })
+  @MaxLength(1024, { message: 'must be from 12 to 1024 characters (a login takes no more)' })
   ADMIN_PASSWORD?: string = undefined;
 }
 
