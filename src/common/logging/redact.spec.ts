@@ -26,11 +26,18 @@ describe(redactUrl.name, () => {
 
 describe(redactHeaders.name, () => {
   it('replaces the values of credential headers in a copy, in their places', () => {
-    const headers = { host: 'h', authorization: 'Bearer t', 'x-api-key': 'pis_k', cookie: 'c=1' };
+    const headers = {
+      host: 'h',
+      authorization: 'Bearer t',
+      'proxy-authorization': 'Basic dTpw',
+      'x-api-key': 'pis_k',
+      cookie: 'c=1',
+    };
     const out = redactHeaders(headers);
     expect(Object.entries(out)).toEqual([
       ['host', 'h'],
       ['authorization', REDACTED],
+      ['proxy-authorization', REDACTED],
       ['x-api-key', REDACTED],
       ['cookie', REDACTED],
     ]);

@@ -15,7 +15,7 @@ const SECRET_QUERY_PARAMS = new Set([
 export const REDACTED = '[REDACTED]';
 
 /** Request headers that carry credentials; their values never reach a log line. */
-const SECRET_HEADERS = ['authorization', 'x-api-key', 'cookie'] as const;
+const SECRET_HEADERS = ['authorization', 'proxy-authorization', 'x-api-key', 'cookie'] as const;
 
 /**
  * Request headers as they may be logged: the values of credential-bearing headers replaced, in a
