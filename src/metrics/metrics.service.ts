@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { withTimeout } from '../common/concurrency/with-timeout';
 import { ImageStepsTimer } from './image-steps.timer';
 
 /** What the image processing slots hold now (common/concurrency/bounded-semaphore.ts). */
@@ -41,6 +42,9 @@ const UPLOAD_BYTES = [16, 64, 256, 1024, 4096, 16_384, 65_536].map((kib) => kib 
  * count from then, which rates do not mind.
  */
 let processRegistry: Registry | undefined;
+
+/** How long a scrape waits for a gauge read at scrape time (a database count). */
+export const WATCHED_READ_TIMEOUT_MS = 2000;
 
 function processMetrics(): Registry {
   if (!processRegistry) {
@@ -191,13 +195,19 @@ export class Metrics {
     if (failed) this.jobFailures.inc({ queue });
   }
 
-  /** Jobs by queue and state in the database, counted at each scrape. */
+  /**
+   * Jobs by queue and state in the database, counted at each scrape. The query waits for the
+   * scrape's other reads: the pool's counters would count it waiting for its connection.
+   */
   watchJobCounts(read: () => Promise<JobCount[]>): void {
     this.watched(
       'job_queue_jobs',
       'Jobs in the database by queue and state (created, retry, active, failed), counted at scrape time.',
       ['queue', 'state'],
-      read,
+      async () => {
+        await new Promise((resolve) => setImmediate(resolve));
+        return read();
+      },
       (gauge, counts) => {
         for (const { queue, state, count } of counts) gauge.set({ queue, state }, count);
       },
@@ -248,8 +258,9 @@ export class Metrics {
   }
 
   /**
-   * A gauge whose samples `set` takes from `read` at each scrape. A failed read leaves it empty
-   * for that scrape: a scrape must not fail because the database was out of reach for a moment.
+   * A gauge whose samples `set` takes from `read` at each scrape. A failed read, or one slower
+   * than WATCHED_READ_TIMEOUT_MS, leaves it empty for that scrape: a scrape must neither fail nor
+   * outlast Prometheus's scrape timeout because the database is out of reach.
    */
   private watched<L extends string, T>(
     name: string,
@@ -266,7 +277,7 @@ export class Metrics {
       async collect() {
         this.reset();
         try {
-          set(this, await read());
+          set(this, await withTimeout(Promise.resolve(read()), WATCHED_READ_TIMEOUT_MS, name));
         } catch {
           // Left empty (see above).
         }

@@ -6,6 +6,7 @@ import { Role } from '../../src/auth/roles';
 import { JobQueue } from '../../src/jobs/job-queue.service';
 import { JobsModule } from '../../src/jobs/jobs.module';
 import { addUser } from '../support/accounts';
+import { holdLock } from '../support/db-faults';
 import { eventually } from '../support/eventually';
 import { noisyPng, solidJpeg } from '../support/fixtures';
 import { call, login, type Credential } from '../support/http';
@@ -271,6 +272,34 @@ describe('Metrics (GET /metrics)', () => {
     expect(valueOf(samples, 'process_cpu_user_seconds_total')).toBeGreaterThan(0);
     expect(valueOf(samples, 'process_resident_memory_bytes')).toBeGreaterThan(0);
     expect(valueOf(samples, 'nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
+  });
+
+  it("counts no caller waiting for a connection on an idle service, the scrape's own count included", async () => {
+    // Nothing runs now: the probe queue's jobs are done, no request is in flight.
+    for (let i = 0; i < 5; i++) {
+      const { samples } = parse((await scrape(app)).body);
+      expect(valueOf(samples, 'db_pool_open_connections')).toBeGreaterThan(0);
+      expect(valueOf(samples, 'db_pool_waiting_clients')).toBe(0);
+    }
+  });
+
+  it('answers within its deadline while the job count cannot be read, leaving that family empty', async () => {
+    const lock = await holdLock(
+      t.db.env.DATABASE_URL,
+      'LOCK TABLE pgboss.job IN ACCESS EXCLUSIVE MODE',
+    );
+    try {
+      // Without a deadline, the scrape would wait on the lock for as long as it is held.
+      const res = await scrape(app);
+      expect(res.statusCode).toBe(200);
+      const { samples } = parse(res.body);
+      expect(samples.filter((s) => s.name === 'job_queue_jobs')).toEqual([]);
+      expect(valueOf(samples, 'db_pool_max_connections')).toBeGreaterThan(0);
+    } finally {
+      await lock.release();
+    }
+    const { samples } = parse((await scrape(app)).body);
+    expect(samples.some((s) => s.name === 'job_queue_jobs')).toBe(true);
   });
 
   it('has every family the Grafana dashboard queries', async () => {
