@@ -5,6 +5,8 @@ import sharp from 'sharp';
 import { filesBelow } from '../support/accounts';
 import { call, login } from '../support/http';
 import { eventually, multipartBody, RawClient, requestHead } from '../support/slow-client';
+import { createApp } from '../../src/app.factory';
+import { createTestDatabase } from '../support/test-database';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 
 /**
@@ -141,6 +143,26 @@ describe('Spool files never outlive their request', () => {
     client.destroy();
   });
 
+  it("answers an upload the spool's folder cannot take as the service's fault: 500, not the body's", async () => {
+    // DATA_DIR/tmp/uploads replaced by a file, as a broken or read-only disk would refuse it.
+    rmSync(spoolDir(), { recursive: true, force: true });
+    writeFileSync(spoolDir(), 'not a folder');
+    try {
+      const { contentType, body } = multipartBody(Buffer.from('any bytes'), { title: 'Lost' });
+      const res = await t.app.inject({
+        method: 'POST',
+        url: `/api/v1/products/${productId}/images`,
+        headers: { 'content-type': contentType, authorization: `Bearer ${bearer}` },
+        payload: body,
+      });
+      expect(res.statusCode).toBe(500);
+      expect(res.json()).toMatchObject({ code: 'internal_error' });
+    } finally {
+      rmSync(spoolDir(), { force: true });
+      mkdirSync(spoolDir(), { recursive: true });
+    }
+  });
+
   it('sweeps files a crash left, every UPLOAD_SPOOL_SWEEP_SECONDS, and only old ones', async () => {
     mkdirSync(spoolDir(), { recursive: true });
     const stale = join(spoolDir(), 'left-by-a-crash.upload');
@@ -156,6 +178,31 @@ describe('Spool files never outlive their request', () => {
     } finally {
       rmSync(stale, { force: true });
       rmSync(recent, { force: true });
+    }
+  });
+});
+
+describe('A spool folder the service cannot write', () => {
+  it('stops the start, naming DATA_DIR and the folder, rather than failing every upload later', async () => {
+    const db = await createTestDatabase();
+    try {
+      const tmp = join(db.env.DATA_DIR, 'tmp');
+      rmSync(tmp, { recursive: true, force: true });
+      mkdirSync(db.env.DATA_DIR, { recursive: true });
+      writeFileSync(tmp, 'not a folder');
+      await expect(
+        createApp({
+          env: {
+            NODE_ENV: 'test',
+            LOG_LEVEL: 'silent',
+            ADMIN_EMAIL: TEST_ADMIN.email,
+            ADMIN_PASSWORD: TEST_ADMIN.password,
+            ...db.env,
+          },
+        }),
+      ).rejects.toThrow(/^DATA_DIR: uploads cannot be written to .*tmp\/uploads \(ENOTDIR\)/);
+    } finally {
+      await db.drop();
     }
   });
 });

@@ -10,7 +10,7 @@ import { refuseIfClientGone } from '../../common/http/client-gone';
 import { multipartReadError } from '../../common/http/multipart-errors';
 import { validateInput } from '../../common/http/validation';
 import { type UploadImageFieldsDto } from '../dto/upload-image.dto';
-import { isNoRoom, RequestSpool, spoolWriteProblem } from './upload-spool';
+import { isNoRoom, isSpoolUnusable, RequestSpool, spoolWriteProblem } from './upload-spool';
 
 /** A file received in a multipart upload, spooled to a temporary file. */
 export interface ReceivedFile {
@@ -93,6 +93,8 @@ async function readParts(
   } catch (error) {
     // The spool's disk full: the service's condition (503), not a malformed body.
     if (!(error instanceof AppError) && isNoRoom(error)) throw spoolWriteProblem(error);
+    // Its folder unusable (permissions, a read-only disk): the service's fault, a logged 500.
+    if (!(error instanceof AppError) && isSpoolUnusable(error)) throw error;
     throw multipartReadError(error);
   }
   return { file, fields };

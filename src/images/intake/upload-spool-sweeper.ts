@@ -1,4 +1,4 @@
-import { readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   Inject,
@@ -32,6 +32,7 @@ export class UploadSpoolSweeper implements OnApplicationBootstrap, BeforeApplica
   constructor(@Inject(IMAGES_CONFIG) private readonly config: ImagesConfig) {}
 
   async onApplicationBootstrap(): Promise<void> {
+    await this.checkWritable();
     await this.sweep();
     const seconds = this.config.UPLOAD_SPOOL_SWEEP_SECONDS;
     if (seconds === 0) return;
@@ -43,6 +44,27 @@ export class UploadSpoolSweeper implements OnApplicationBootstrap, BeforeApplica
   async beforeApplicationShutdown(): Promise<void> {
     clearInterval(this.timer);
     await this.running;
+  }
+
+  /**
+   * The spool's folder can be made and written: else the start fails, naming it, rather than
+   * every upload later (DATA_DIR a file, on a read-only disk, not the service's to write).
+   */
+  private async checkWritable(): Promise<void> {
+    const dir = uploadTempDir(this.config);
+    const probe = join(dir, `.write-check-${process.pid}-${Date.now()}`);
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await writeFile(probe, '', { flag: 'wx', mode: 0o600 });
+      await rm(probe, { force: true });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? String(error);
+      throw new Error(
+        `DATA_DIR: uploads cannot be written to ${dir} (${code}); give the service a folder ` +
+          'it can write (see DATA_DIR)',
+        { cause: error },
+      );
+    }
   }
 
   /** Removes stale spool files; returns how many. Never throws (it logs). */

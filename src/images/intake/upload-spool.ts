@@ -19,6 +19,36 @@ export function uploadTempDir(config: { readonly DATA_DIR: string }): string {
 const NO_ROOM: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT']);
 
 /**
+ * File system errors that say the spool's folder is unusable: permissions, a read-only or failing
+ * disk, a file in its place (EEXIST from making the folder).
+ */
+const UNUSABLE: ReadonlySet<string> = new Set([
+  'EEXIST',
+  'EACCES',
+  'EPERM',
+  'EROFS',
+  'ENOTDIR',
+  'EISDIR',
+  'ENOENT',
+  'EIO',
+  'EMFILE',
+  'ENFILE',
+]);
+
+/**
+ * Whether writing a spool file failed because the spool's folder cannot be used (an error of a
+ * file system call, not of the request): the service's fault, to be answered as one (a 500, which
+ * is logged), never as a 400 that blames the body.
+ */
+export function isSpoolUnusable(error: unknown): boolean {
+  for (let e = error, depth = 0; e && depth < 5; e = (e as Error).cause, depth++) {
+    const { code, syscall } = e as NodeJS.ErrnoException;
+    if (typeof syscall === 'string' && typeof code === 'string' && UNUSABLE.has(code)) return true;
+  }
+  return false;
+}
+
+/**
  * Seconds a client is asked to wait before sending an upload again when the spool had no room:
  * uploads in flight finish and remove their files within about that long, and an operator's
  * alert has fired (README, "Operating it").
