@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -52,7 +53,7 @@ export class UploadSpoolSweeper implements OnApplicationBootstrap, BeforeApplica
    */
   private async checkWritable(): Promise<void> {
     const dir = uploadTempDir(this.config);
-    const probe = join(dir, `.write-check-${process.pid}-${Date.now()}`);
+    const probe = join(dir, `.write-check-${randomUUID()}`);
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
       await writeFile(probe, '', { flag: 'wx', mode: 0o600 });
