@@ -27,8 +27,9 @@ Commands:
                   Creates an API key and prints it once.
   reset-password  --user USERNAME|EMAIL [--password P] [--org SLUG]
                   Sets a new password for the user (of the organisation). Without --password, a
-                  strong password is generated and printed once. Changes nothing else: the user's
-                  API keys stay, and tokens already issued stay valid until they expire.
+                  strong password is generated and printed once. The user's tokens issued before
+                  are refused from then on (as after a password change through the API); their
+                  API keys stay.
   renditions:rebuild
                   Re-makes the renditions of every image made with other presets than
                   IMAGE_RENDITIONS (or follows the run already doing it): progress on stderr
@@ -73,7 +74,7 @@ function oneOf<T extends string>(
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
-  if (!command || command === '--help' || command === 'help') {
+  if (!command || command === '--help' || command === 'help' || rest.includes('--help')) {
     process.stdout.write(`${USAGE}\n`);
     return;
   }

@@ -134,6 +134,11 @@ describe('npm run cli -- reset-password', () => {
       });
     }
     expect(existsSync(neverOpened)).toBe(false);
+    // `<command> --help` is the usage, on stdout, exit 0, the database never opened either.
+    const help = await cliOn(neverOpened, 'reset-password', '--help');
+    expect(help.stdout).toContain('reset-password  --user USERNAME|EMAIL');
+    expect(help.stdout).toContain('tokens issued before');
+    expect(existsSync(neverOpened)).toBe(false);
   });
 
   it('exits 1 with a clear message for an unknown user, and creates nothing', async () => {
