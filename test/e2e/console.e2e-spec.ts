@@ -514,6 +514,27 @@ describe('The gallery console in a real browser', () => {
       .waitFor();
   });
 
+  it('finds products by digits that are no GTIN, and by a long name cut where a word ends', async () => {
+    const longName = `Premium ${'x'.repeat(91)} shoe`;
+    const made = [
+      { name: 'Numbered', external_id: '100000000001' }, // 12 digits, not a valid GTIN
+      { name: '20231231' }, // a name of 8 digits
+      { name: longName }, // its slug, cut to 100 characters, would end in "-"
+    ];
+    for (const product of made) {
+      expect((await call(t.app, 'POST', '/api/v1/products', admin, product)).statusCode).toBe(201);
+    }
+    for (const [search, name] of [
+      ['100000000001', 'Numbered'],
+      ['20231231', '20231231'],
+      [longName, longName],
+    ]) {
+      await page.getByLabel('Find by GTIN, external id or name').fill(search);
+      await page.getByRole('button', { name: 'Search' }).click();
+      await page.locator('.product-card', { hasText: name }).first().waitFor();
+    }
+  });
+
   it('lists the stand-alone images by purpose, with their keys and URLs to copy', async () => {
     const logo = multipart(
       { purpose: 'account', title: 'Shop logo', alt_text: 'The shop’s logo' },

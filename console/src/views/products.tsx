@@ -8,10 +8,10 @@ import { navigate, type Location } from '../router';
 
 const PAGE_SIZE = 24;
 
-/** A GTIN of any of the four lengths: searched as a GTIN. */
+/** Digits of a GTIN's length: searched as a GTIN too. */
 const GTIN = /^\d{8}$|^\d{12,14}$/;
 
-/** The slug the service makes from a name (lower case, words joined by "-"). */
+/** The slug the service makes from a name (src/products/slug.ts: lower case, words joined by "-"). */
 function slugOf(text: string): string {
   return text
     .normalize('NFKD')
@@ -19,7 +19,8 @@ function slugOf(text: string): string {
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '-')
     .replace(/^-+|-+$/g, '')
-    .slice(0, 100);
+    .slice(0, 100)
+    .replace(/-+$/g, '');
 }
 
 /** A filter the API refuses (an external id with "/", say) finds nothing, rather than failing. */
@@ -33,22 +34,20 @@ async function orNothing(call: Promise<ProductDto[]>): Promise<ProductDto[]> {
 }
 
 /**
- * The API's product filters match exactly: a GTIN is looked up as one; anything else as an
- * external id and as a slug (a product's name typed in full finds it by the slug made from it).
+ * The API's product filters match exactly: the text is looked up as an external id, as a slug (a
+ * product's name typed in full finds it by the slug made from it) and, when it is digits of a
+ * GTIN's length, as a GTIN (digits can be any of the three: `20231231` may name a product).
  */
 async function search(text: string): Promise<ProductDto[]> {
-  if (GTIN.test(text)) {
-    return (await unwrap(listProducts({ query: { gtin: text, limit: PAGE_SIZE } }))).items;
-  }
+  const by = (query: { gtin?: string; external_id?: string; slug?: string }) =>
+    orNothing(unwrap(listProducts({ query: { ...query, limit: PAGE_SIZE } })).then((p) => p.items));
   const slug = slugOf(text);
-  const [byExternalId, bySlug] = await Promise.all([
-    orNothing(unwrap(listProducts({ query: { external_id: text } })).then((p) => p.items)),
-    slug
-      ? orNothing(unwrap(listProducts({ query: { slug } })).then((p) => p.items))
-      : Promise.resolve([]),
+  const found = await Promise.all([
+    GTIN.test(text) ? by({ gtin: text }) : Promise.resolve([]),
+    by({ external_id: text }),
+    slug ? by({ slug }) : Promise.resolve([]),
   ]);
-  const found = new Map([...byExternalId, ...bySlug].map((p) => [p.id, p]));
-  return [...found.values()];
+  return [...new Map(found.flat().map((p) => [p.id, p])).values()];
 }
 
 interface Listing {
