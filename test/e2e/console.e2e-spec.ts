@@ -6,6 +6,8 @@ import type { Browser, ConsoleMessage, Locator, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { launchChromium, screenshotPath } from '../support/browser';
 import { htmlBytes } from '../support/fixtures';
+import { Role } from '../../src/auth/roles';
+import { addUser, TEST_PASSWORD } from '../support/accounts';
 import { call, login, type Credential } from '../support/http';
 import { multipart } from '../support/multipart';
 import { freePort } from '../support/process';
@@ -616,5 +618,29 @@ describe('The gallery console in a real browser', () => {
     await page.getByRole('button', { name: 'Log out' }).click();
     await page.getByRole('heading', { name: 'Log in to the console' }).waitFor();
     expect(await page.evaluate('sessionStorage.getItem("pis-console-session")')).toBeNull();
+  });
+
+  it('tells staff once that jobs are for administrators, and stops asking', async () => {
+    await addUser(t.app, admin, 'stan', Role.Staff);
+    await page.getByLabel('Email or username').fill('stan');
+    await page.getByLabel('Password').fill(TEST_PASSWORD);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('heading', { name: 'Products', level: 1 }).waitFor();
+    const refused: string[] = [];
+    const listener = (response: { url(): string; status(): number }) => {
+      if (response.status() === 403) refused.push(response.url());
+    };
+    page.on('response', listener);
+    await page
+      .getByRole('navigation', { name: 'Main' })
+      .getByRole('link', { name: 'Jobs' })
+      .click();
+    await page.getByText('Jobs are shown to administrators only.').waitFor();
+    const first = refused.length;
+    expect(first).toBeGreaterThan(0);
+    // Three polling periods (2 s each) later, nothing more was asked.
+    await page.waitForTimeout(6500);
+    page.off('response', listener);
+    expect(refused).toHaveLength(first);
   });
 });

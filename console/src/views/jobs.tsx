@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import {
-  getImport,
+  listImports,
   listJobs,
   listRenditionRebuilds,
   startRenditionRebuild,
@@ -12,11 +12,11 @@ import { CallFailed, messageOf, unwrap } from '../api';
 import { ErrorText, Notice, type NoticeValue } from '../components/notice';
 import { Page } from '../components/page';
 import { formatDate } from '../format';
-import { importsSeen } from '../imports-seen';
 
 /** How often the view asks again while it is open. */
 const POLL_MS = 2000;
-const IMPORT_ROWS_QUEUE = 'bulk-import-rows';
+/** The newest imports shown. */
+const IMPORTS_SHOWN = 10;
 
 interface Snapshot {
   rebuilds: RenditionRebuildDto[];
@@ -24,31 +24,13 @@ interface Snapshot {
   jobs: JobDto[];
 }
 
-/** The imports to show: those of the recent import jobs, and those started from this tab. */
-async function recentImports(jobs: JobDto[]): Promise<ImportDto[]> {
-  const fromJobs = jobs
-    .map((job) => job.data?.import_id)
-    .filter((id): id is string => typeof id === 'string');
-  const ids = [...new Set([...importsSeen(), ...fromJobs])].slice(0, 10);
-  const found = await Promise.all(
-    ids.map((importId) => unwrap(getImport({ path: { importId } })).catch(() => undefined)),
-  );
-  return found
-    .filter((i): i is ImportDto => i !== undefined)
-    .sort((a, b) => b.created_at.localeCompare(a.created_at));
-}
-
 async function snapshot(): Promise<Snapshot> {
-  const [rebuilds, importJobs, jobs] = await Promise.all([
+  const [rebuilds, imports, jobs] = await Promise.all([
     unwrap(listRenditionRebuilds({ query: { per_page: 5 } })),
-    unwrap(listJobs({ query: { queue: IMPORT_ROWS_QUEUE, limit: 100 } })),
+    unwrap(listImports({ query: { limit: IMPORTS_SHOWN } })),
     unwrap(listJobs({ query: { limit: 15 } })),
   ]);
-  return {
-    rebuilds: rebuilds.items,
-    imports: await recentImports(importJobs.items),
-    jobs: jobs.items,
-  };
+  return { rebuilds: rebuilds.items, imports: imports.items, jobs: jobs.items };
 }
 
 /** Bulk imports and rendition rebuilds, with their progress as it happens. */
@@ -68,13 +50,10 @@ export function Jobs() {
           setError(undefined);
         }
       } catch (caught) {
-        if (open) {
-          setError(
-            caught instanceof CallFailed && caught.status === 403
-              ? 'Jobs are shown to administrators only.'
-              : messageOf(caught),
-          );
-        }
+        const refused = caught instanceof CallFailed && caught.status === 403;
+        if (open) setError(refused ? 'Jobs are shown to administrators only.' : messageOf(caught));
+        // A refusal stays one: asking again every two seconds would only be refused again.
+        if (refused) return;
       }
       if (open) timer.current = window.setTimeout(() => void poll(), POLL_MS);
     };

@@ -2,7 +2,6 @@ import { useState } from 'preact/hooks';
 import { createImport, getImport, listImportRows, type ImportDto } from '@sdk';
 import { messageOf, unwrap } from '../api';
 import { Link } from '../components/link';
-import { rememberImport } from '../imports-seen';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -39,7 +38,6 @@ export function UrlImport({
       const started = await unwrap(
         createImport({ body: { rows: [{ product_id: productId, url: url.trim() }] } }),
       );
-      rememberImport(started.id);
       const done = await finished(started.id);
       if (done.counts.failed > 0) {
         const rows = await unwrap(
