@@ -1,3 +1,5 @@
+import { logout } from '@sdk';
+import { unwrap } from './api';
 import { Link } from './components/link';
 import { Page } from './components/page';
 import { match, navigate, useLocation, type Location } from './router';
@@ -70,6 +72,9 @@ export function App() {
             type="button"
             class="button small subtle"
             onClick={() => {
+              // The service ends the session's token (and the person's other tabs); this tab
+              // forgets it whatever the answer.
+              void unwrap(logout()).catch(() => undefined);
               endSession('You have logged out.');
               navigate('/products', { replace: true });
             }}

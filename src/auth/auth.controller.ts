@@ -34,6 +34,20 @@ export class AuthController {
     return this.logins.login(body, address);
   }
 
+  @Post('logout')
+  @HttpCode(204)
+  @ApiOperation({
+    operationId: 'logout',
+    summary: 'End every session of the calling user',
+    description:
+      'Tokens issued to the caller until now (by their `iat`, in whole seconds) are refused from ' +
+      'here on (401), in every tab and on every device; a login afterwards works at once. With ' +
+      'an API key it does nothing (revoke a key with `DELETE /api/v1/api-keys/{id}`).',
+  })
+  logout(@Ctx() ctx: RequestContext): Promise<void> {
+    return this.auth.logout(ctx);
+  }
+
   @Get('me')
   @ApiOperation({
     operationId: 'getMe',

@@ -8,7 +8,7 @@ import { Organization } from './entities/organization.entity';
 import { User } from './entities/user.entity';
 import type { RequestContext } from './principal';
 
-/** Who the caller is (`GET /api/v1/auth/me`); logging in is LoginService's. */
+/** Who the caller is (`GET /api/v1/auth/me`), and logging out; logging in is LoginService's. */
 @Injectable()
 export class AuthService {
   constructor(
@@ -43,5 +43,15 @@ export class AuthService {
       me.api_key = { id: encodeShortId(key.id), name: key.name, prefix: key.prefix };
     }
     return me;
+  }
+
+  /**
+   * Ends every session of the calling user: tokens issued until now (by their `iat`, in whole
+   * seconds) are refused from here on, in every tab and on every device, as after a password
+   * change. An API key has no session to end (it is revoked with DELETE /api/v1/api-keys/{id}).
+   */
+  async logout(ctx: RequestContext): Promise<void> {
+    if (ctx.principal.type !== 'user') return;
+    await this.users.update(ctx.scoped({ id: ctx.principal.id }), { tokensValidAfter: new Date() });
   }
 }

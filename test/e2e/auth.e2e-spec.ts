@@ -452,6 +452,32 @@ describe('Authentication and authorisation', () => {
       expect((await call(app, 'GET', '/api/v1/auth/me', fresh)).statusCode).toBe(200);
     });
 
+    it('ends every session of the user who logs out, and no one else’s', async () => {
+      await createUser(Role.Staff, 'lou');
+      const tabs: Credential[] = [];
+      for (let i = 0; i < 2; i++) {
+        tabs.push({ bearer: await login(app, { username: 'lou' }, PASSWORD) });
+      }
+      const someoneElse: Credential = { bearer: await login(app, { username: 'dora' }, PASSWORD) };
+      // A token's iat is in whole seconds: the logout comes in a later second than the tokens.
+      await new Promise((resolve) => setTimeout(resolve, 1010 - (Date.now() % 1000)));
+      const out = await call(app, 'POST', '/api/v1/auth/logout', tabs[0]);
+      expect(out.statusCode).toBe(204);
+      for (const tab of tabs) {
+        expect((await call(app, 'GET', '/api/v1/auth/me', tab)).statusCode).toBe(401);
+      }
+      expect((await call(app, 'GET', '/api/v1/auth/me', someoneElse)).statusCode).toBe(200);
+      const again: Credential = { bearer: await login(app, { username: 'lou' }, PASSWORD) };
+      expect((await call(app, 'GET', '/api/v1/auth/me', again)).statusCode).toBe(200);
+      // An API key has no session: nothing happens to it.
+      const { key } = await createKey({ name: 'no session' });
+      expect((await call(app, 'POST', '/api/v1/auth/logout', { apiKey: key })).statusCode).toBe(
+        204,
+      );
+      expect((await call(app, 'GET', '/api/v1/auth/me', { apiKey: key })).statusCode).toBe(200);
+      expect((await call(app, 'POST', '/api/v1/auth/logout')).statusCode).toBe(401);
+    });
+
     it('stops a deleted user’s tokens', async () => {
       const id = await createUser(Role.Staff, 'dave');
       const token: Credential = { bearer: await login(app, { username: 'dave' }, PASSWORD) };

@@ -8,6 +8,7 @@ import { launchChromium, screenshotPath } from '../support/browser';
 import { htmlBytes } from '../support/fixtures';
 import { Role } from '../../src/auth/roles';
 import { addUser, TEST_PASSWORD } from '../support/accounts';
+import { eventually } from '../support/eventually';
 import { call, login, type Credential } from '../support/http';
 import { multipart } from '../support/multipart';
 import { freePort } from '../support/process';
@@ -614,13 +615,23 @@ describe('The gallery console in a real browser', () => {
     await screenshot('console-gallery-narrow');
   });
 
-  it('ends the session when the person logs out', async () => {
+  it('ends the session when the person logs out, on the service too', async () => {
+    const stored = await page.evaluate<string>('sessionStorage.getItem("pis-console-session")');
+    const token: Credential = { bearer: JSON.parse(stored).token as string };
+    expect((await call(t.app, 'GET', '/api/v1/auth/me', token)).statusCode).toBe(200);
     await page.getByRole('button', { name: 'Log out' }).click();
     await page.getByRole('heading', { name: 'Log in to the console' }).waitFor();
     expect(await page.evaluate('sessionStorage.getItem("pis-console-session")')).toBeNull();
+    // The token the tab held (copied elsewhere, say) no longer works.
+    await eventually(
+      async () => (await call(t.app, 'GET', '/api/v1/auth/me', token)).statusCode === 401,
+      'the logged-out token to be refused',
+    );
   });
 
   it('tells staff once that jobs are for administrators, and stops asking', async () => {
+    // The logout ended every session of the administrator, this file's own token too.
+    admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
     await addUser(t.app, admin, 'stan', Role.Staff);
     await page.getByLabel('Email or username').fill('stan');
     await page.getByLabel('Password').fill(TEST_PASSWORD);
