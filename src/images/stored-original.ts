@@ -33,7 +33,8 @@ export async function spoolStoredOriginal(
   const path = join(dir, `${purpose}-${randomUUID()}`);
   try {
     await mkdir(dir, { recursive: true });
-    await pipeline(object.stream, createWriteStream(path));
+    // Readable by the service only, as every spooled upload is.
+    await pipeline(object.stream, createWriteStream(path, { flags: 'wx', mode: 0o600 }));
   } catch (error) {
     // Unread if the folder could not be made: its file handle or socket is let go.
     object.stream.destroy();

@@ -1,7 +1,15 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
@@ -444,6 +452,8 @@ describe(safeFetch.name, () => {
         contentType: 'image/png',
       });
       expect(readFileSync(target)).toEqual(IMAGE);
+      // Readable by the service only, as every spooled upload is.
+      expect(statSync(target).mode & 0o777).toBe(0o600);
       expect(a.requests).toEqual(['/image.png']);
     });
 

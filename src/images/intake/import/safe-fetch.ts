@@ -468,7 +468,7 @@ interface DestinationFile {
 async function openFile(path: string, { request, response }: Exchange): Promise<DestinationFile> {
   let handle: FileHandle;
   try {
-    handle = await open(path, 'wx');
+    handle = await open(path, 'wx', 0o600);
   } catch (error) {
     response.destroy();
     request.destroy();

@@ -1,0 +1,39 @@
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import type { StorageProvider } from '../storage/storage-provider';
+import { OriginalMissingError, spoolStoredOriginal } from './stored-original';
+
+describe(spoolStoredOriginal.name, () => {
+  let dataDir: string;
+  beforeEach(() => (dataDir = mkdtempSync(join(tmpdir(), 'pis-stored-original-'))));
+  afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  /** A storage holding one object, read as a stream (the drivers' own are tested elsewhere). */
+  const storage = (objects: Record<string, Buffer>) =>
+    ({
+      driver: 'local',
+      read: (key: string) =>
+        Promise.resolve(objects[key] ? { stream: Readable.from([objects[key]]) } : undefined),
+    }) as unknown as StorageProvider;
+
+  it('copies the original into the upload spool, readable by the service only', async () => {
+    const bytes = Buffer.from('an original');
+    const path = await spoolStoredOriginal(
+      storage({ 'a/original.jpg': bytes }),
+      'a/original.jpg',
+      { DATA_DIR: dataDir },
+      'rebuild',
+    );
+    expect(path.startsWith(join(dataDir, 'tmp', 'uploads', 'rebuild-'))).toBe(true);
+    expect(readFileSync(path)).toEqual(bytes);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+  });
+
+  it('says when the original is not there', async () => {
+    await expect(
+      spoolStoredOriginal(storage({}), 'gone.jpg', { DATA_DIR: dataDir }, 'rebuild'),
+    ).rejects.toBeInstanceOf(OriginalMissingError);
+  });
+});
