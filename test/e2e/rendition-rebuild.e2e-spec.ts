@@ -17,7 +17,7 @@ import {
   type Driver,
   type StorageBackend,
 } from '../support/storage-backends';
-import { TEST_ADMIN } from '../support/test-app';
+import { TEST_ADMIN, testAppEnv } from '../support/test-app';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 
 /**
@@ -79,17 +79,12 @@ describe.each(DRIVERS)('Re-making renditions on %s storage', (driver: Driver) =>
   /** The application on the test's database and storage, with these presets. */
   async function start(presets: string): Promise<void> {
     app = await createApp({
-      env: {
-        NODE_ENV: 'test',
-        LOG_LEVEL: 'silent',
-        ADMIN_EMAIL: TEST_ADMIN.email,
-        ADMIN_PASSWORD: TEST_ADMIN.password,
-        ...db.env,
+      env: testAppEnv(db, {
         ...backend.env,
         PUBLIC_BASE_URL: PUBLIC_BASE,
         IMAGE_RENDITIONS: presets,
         JOB_POLL_INTERVAL_MS: '500',
-      },
+      }),
     });
     recordOpenApiResponses(app);
     admin = { bearer: await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };

@@ -7,7 +7,7 @@ import { call, login } from '../support/http';
 import { eventually, multipartBody, RawClient, requestHead } from '../support/slow-client';
 import { createApp } from '../../src/app.factory';
 import { createTestDatabase } from '../support/test-database';
-import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+import { startTestApp, TEST_ADMIN, testAppEnv, type TestApp } from '../support/test-app';
 
 /**
  * A request's temporary files (DATA_DIR/tmp/uploads) go with the request, however it ends: here
@@ -190,17 +190,9 @@ describe('A spool folder the service cannot write', () => {
       rmSync(tmp, { recursive: true, force: true });
       mkdirSync(db.env.DATA_DIR, { recursive: true });
       writeFileSync(tmp, 'not a folder');
-      await expect(
-        createApp({
-          env: {
-            NODE_ENV: 'test',
-            LOG_LEVEL: 'silent',
-            ADMIN_EMAIL: TEST_ADMIN.email,
-            ADMIN_PASSWORD: TEST_ADMIN.password,
-            ...db.env,
-          },
-        }),
-      ).rejects.toThrow(/^DATA_DIR: uploads cannot be written to .*tmp\/uploads \(ENOTDIR\)/);
+      await expect(createApp({ env: testAppEnv(db) })).rejects.toThrow(
+        /^DATA_DIR: uploads cannot be written to .*tmp\/uploads \(ENOTDIR\)/,
+      );
     } finally {
       await db.drop();
     }

@@ -5,6 +5,15 @@ import { newImage, newOrganization, newProduct } from '../support/factories';
 import { startIntegrationModule, type IntegrationModule } from '../support/integration';
 import { AVAILABLE_BACKENDS } from '../support/test-database';
 
+/** The repository on a database of `backend`, with an organisation and a product of it. */
+async function setUp(backend: (typeof AVAILABLE_BACKENDS)[number]) {
+  const m = await startIntegrationModule(backend, { imports: [], providers: [ImportsRepository] });
+  const db = m.dataSource;
+  const organizationId = (await newOrganization(db)).id;
+  const productId = (await newProduct(db, { organizationId })).id;
+  return { m, db, imports: m.get(ImportsRepository), organizationId, productId };
+}
+
 /**
  * A bulk import's row claimed by attempt after attempt of its job, as happens when the processes
  * working it die: the image an attempt made is found by every later claim, never made again.
@@ -16,13 +25,7 @@ describe.each(AVAILABLE_BACKENDS)(`${ImportsRepository.name} row claims on %s`, 
   let organizationId: string;
   let productId: string;
 
-  beforeAll(async () => {
-    m = await startIntegrationModule(backend, { imports: [], providers: [ImportsRepository] });
-    db = m.dataSource;
-    imports = m.get(ImportsRepository);
-    organizationId = (await newOrganization(db)).id;
-    productId = (await newProduct(db, { organizationId })).id;
-  });
+  beforeAll(async () => ({ m, db, imports, organizationId, productId } = await setUp(backend)));
   afterAll(() => m?.close());
 
   /** An import of one pending row. */
@@ -174,13 +177,7 @@ describe.each(AVAILABLE_BACKENDS)(`${ImportsRepository.name} sweeps on %s`, (bac
   let organizationId: string;
   let productId: string;
 
-  beforeAll(async () => {
-    m = await startIntegrationModule(backend, { imports: [], providers: [ImportsRepository] });
-    db = m.dataSource;
-    imports = m.get(ImportsRepository);
-    organizationId = (await newOrganization(db)).id;
-    productId = (await newProduct(db, { organizationId })).id;
-  });
+  beforeAll(async () => ({ m, db, imports, organizationId, productId } = await setUp(backend)));
   afterAll(() => m?.close());
 
   /** Imports of one row each, made `createdHoursAgo` and finished `finishedDaysAgo` (null: not). */

@@ -12,6 +12,21 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+/** The environment of a test app on `db`: quiet, with TEST_ADMIN, and `env` over it. */
+export function testAppEnv(
+  db: TestDatabase,
+  env: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    ADMIN_EMAIL: TEST_ADMIN.email,
+    ADMIN_PASSWORD: TEST_ADMIN.password,
+    ...db.env,
+    ...env,
+  };
+}
+
 /** The real application on a fresh database, configured only by the variables given here. */
 export async function startTestApp(
   env: Record<string, string> = {},
@@ -20,17 +35,7 @@ export async function startTestApp(
   const db = await createTestDatabase();
   let app: NestFastifyApplication;
   try {
-    app = await createApp({
-      ...options,
-      env: {
-        NODE_ENV: 'test',
-        LOG_LEVEL: 'silent',
-        ADMIN_EMAIL: TEST_ADMIN.email,
-        ADMIN_PASSWORD: TEST_ADMIN.password,
-        ...db.env,
-        ...env,
-      },
-    });
+    app = await createApp({ ...options, env: testAppEnv(db, env) });
   } catch (error) {
     // createApp closed what it had opened; the database is ours to drop.
     await db.drop();
