@@ -5,7 +5,7 @@ import jwt from 'jsonwebtoken';
 import { Role, Scope } from '../../src/auth/roles';
 import { addUser } from '../support/accounts';
 import { authHeaders, call, login, type Credential } from '../support/http';
-import { freePort, ROOT, startService, waitForStatus } from '../support/process';
+import { anonymousMemory, freePort, ROOT, startService, waitForStatus } from '../support/process';
 import { sendWithLargeBody, type EarlyAnswer } from '../support/raw-http';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 import { createTestDatabase } from '../support/test-database';
@@ -317,14 +317,6 @@ describe('Credentials are checked before any body byte is read', () => {
   });
 });
 
-/** VmRSS of a process, in bytes, from /proc/<pid>/status. */
-function rssOf(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = /^VmRSS:\s+(\d+) kB$/m.exec(status);
-  if (!kb) throw new Error(`no VmRSS for ${pid}`);
-  return Number(kb[1]) * 1024;
-}
-
 /** Bytes a process has read through read(2) and recv(2), sockets included, from /proc/<pid>/io. */
 function bytesReadBy(pid: number): number {
   const io = readFileSync(`/proc/${pid}/io`, 'utf8');
@@ -357,11 +349,11 @@ describe('Thirty unauthenticated 19 MB bodies against the service process', () =
         });
       }
       await new Promise((r) => setTimeout(r, 1000));
-      const idle = Math.max(rssOf(pid), rssOf(pid));
+      const idle = Math.max(anonymousMemory(pid), anonymousMemory(pid));
       const readBefore = bytesReadBy(pid);
 
       let peak = idle;
-      const sampler = setInterval(() => (peak = Math.max(peak, rssOf(pid))), 20);
+      const sampler = setInterval(() => (peak = Math.max(peak, anonymousMemory(pid))), 20);
       let answers: EarlyAnswer[];
       try {
         answers = await Promise.all(
@@ -384,7 +376,7 @@ describe('Thirty unauthenticated 19 MB bodies against the service process', () =
       } finally {
         clearInterval(sampler);
       }
-      peak = Math.max(peak, rssOf(pid));
+      peak = Math.max(peak, anonymousMemory(pid));
       const readMb = (bytesReadBy(pid) - readBefore) / MB;
       const growthMb = (peak - idle) / MB;
       recordMeasurement(

@@ -145,3 +145,16 @@ export function isRunning(pid: number): boolean {
     return false;
   }
 }
+
+/**
+ * A process's anonymous resident memory (RssAnon: its heaps, malloc's and V8's), in bytes. Not
+ * VmRSS: that also counts pages mapped from files (the node binary, shared libraries), which the
+ * kernel drops and maps again as it likes, so on a busy machine a request that runs code paths
+ * unused for a while "grows" the process by tens of megabytes it never allocated.
+ */
+export function anonymousMemory(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = /^RssAnon:\s+(\d+) kB$/m.exec(status);
+  if (!kb) throw new Error(`no RssAnon for ${pid}`);
+  return Number(kb[1]) * 1024;
+}
