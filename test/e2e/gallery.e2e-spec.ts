@@ -382,6 +382,28 @@ describe('Gallery rules', () => {
       expect(ids((await gallery(p)).items)).toEqual([a.id]);
     });
 
+    it('answers a DELETE with the new gallery ETag, which the next change can send', async () => {
+      const p = await newProduct();
+      const a = await uploaded(p);
+      const b = await uploaded(p);
+      const before = await gallery(p);
+      const deleted = await call(app, 'DELETE', `${base(p)}/${a.id}`, c.staff, undefined, {
+        headers: { 'if-match': before.etag },
+      });
+      expect(deleted.statusCode).toBe(204);
+      expect(deleted.headers.etag).toBe(`"${before.version + 1}"`);
+      expect((await gallery(p)).etag).toBe(deleted.headers.etag);
+      const patched = await call(
+        app,
+        'PATCH',
+        `${base(p)}/${b.id}`,
+        c.staff,
+        { title: 'after the delete' },
+        { headers: { 'if-match': deleted.headers.etag as string } },
+      );
+      expect(patched.statusCode).toBe(200);
+    });
+
     it('never matches anything else: 412, nothing changed', async () => {
       const p = await newProduct();
       const a = await uploaded(p, { title: 'kept' });

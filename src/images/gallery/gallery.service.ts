@@ -208,15 +208,16 @@ export class GalleryService {
   /**
    * Deletes the image row (promoting the next image when it was the primary) and queues its files
    * for deletion in the same transaction; the job deletes them right after the commit, retrying
-   * whatever fails. No listed image ever points at a missing file.
+   * whatever fails. No listed image ever points at a missing file. Returns the gallery's new
+   * version.
    */
   async remove(
     ctx: RequestContext,
     ref: ProductRef,
     imageId: string,
     expected: ExpectedVersions,
-  ): Promise<void> {
-    await this.change(ctx, ref, expected, async (manager, product, tally) => {
+  ): Promise<number> {
+    const { version } = await this.change(ctx, ref, expected, async (manager, product, tally) => {
       const image = await this.findImage(manager, ctx, product, imageId);
       await this.repository.delete(manager, image.id);
       tally.imageCountDelta -= 1;
@@ -224,6 +225,7 @@ export class GalleryService {
       await this.deletions.enqueue(manager, this.files.keysOf(image), ctx.organizationId);
     });
     this.deletions.afterCommit();
+    return version;
   }
 
   /**

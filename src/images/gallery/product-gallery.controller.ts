@@ -211,21 +211,26 @@ abstract class GalleryRoutes {
 
   @Delete(':imageId')
   @HttpCode(204)
+  @ApiResponseHeaders('ETag')
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ImagesWrite)
   @ApiHeader(IF_MATCH)
   @ApiOperation({
     summary: 'Delete an image and its files; the next image becomes primary',
-    description: 'Files that cannot be deleted at once are retried later.',
+    description:
+      'Files that cannot be deleted at once are retried later. Answers the new gallery ETag, as ' +
+      'a change of the gallery does.',
   })
   @ApiProblems('gallery_changed')
-  deleteProductImage(
+  async deleteProductImage(
     @Ctx() ctx: RequestContext,
     @ProductParam() product: ProductRef,
     @Param('imageId', ParseIdPipe) imageId: string,
     @Headers('if-match') ifMatch: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<void> {
-    return this.gallery.remove(ctx, product, imageId, parseIfMatch(ifMatch));
+    const version = await this.gallery.remove(ctx, product, imageId, parseIfMatch(ifMatch));
+    reply.header('etag', galleryEtag(version));
   }
 }
 
