@@ -814,6 +814,17 @@ export class EnvironmentVariables {
   @Max(8760, { message: 'must be an integer number of hours between 1 and 8760' })
   IDEMPOTENCY_KEY_TTL_HOURS = 24;
 
+  /**
+   * Seconds after which a key still in flight, whose request's work never committed, may be taken
+   * over by a retry: its process died (or is this late, and then gives way). Longer than any request
+   * takes, from its key's claim to its work's commit (a slow body included: HTTP_REQUEST_TIMEOUT_MS).
+   */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of seconds between 1 and 86400' })
+  @Min(1, { message: 'must be an integer number of seconds between 1 and 86400' })
+  @Max(86400, { message: 'must be an integer number of seconds between 1 and 86400' })
+  IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS = 1800;
+
   /** When expired stand-alone uploads (`expires_in`) are swept: a UTC cron expression, or off. */
   @Transform(toCron)
   @CronSetting()

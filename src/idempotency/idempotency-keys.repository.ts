@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DataSource, type QueryRunner } from 'typeorm';
 
 /** One caller's key: keys are per caller (a user or an API key), inside its organisation. */
 export interface IdempotencyKeyRef {
@@ -35,9 +35,13 @@ export interface StoredKey {
 const REF = `organization_id = $1 AND principal_type = $2 AND principal_id = $3 AND key = $4`;
 
 /**
- * The claim: a new row, or a row past its expiry taken over (still in flight or not: a request
- * cannot outlive its key). Only one of several concurrent claims of a key gets a row back: the
- * others wait for the winner's row lock and then find a live row, which the WHERE refuses.
+ * The claim: a new row, or a row taken over: past its expiry (still in flight or not: a request
+ * cannot outlive its key), or in flight longer than $10 seconds without its work having committed
+ * (its process died, see IdempotentWorkSubscriber), for the same request (a payload not yet known
+ * on either side counts as the same). Only one of several concurrent claims of a key gets a row
+ * back: the others wait for the winner's row lock and then find a live row, which the WHERE
+ * refuses. A request whose work is committing holds the row's lock until its commit, so a takeover
+ * waits for it and then sees the work committed.
  */
 const CLAIM_SQL = `
   WITH claimed AS (
@@ -49,10 +53,28 @@ const CLAIM_SQL = `
       claim_id = excluded.claim_id, request_method = excluded.request_method,
       request_path = excluded.request_path, payload_sha256 = excluded.payload_sha256,
       response_status = NULL, response_headers = NULL, response_body = NULL,
-      created_at = now(), completed_at = NULL, expires_at = excluded.expires_at
+      created_at = now(), completed_at = NULL, work_committed_at = NULL,
+      expires_at = excluded.expires_at
     WHERE k.expires_at <= now()
+       OR (k.completed_at IS NULL AND k.work_committed_at IS NULL
+           AND k.created_at <= now() - $10::double precision * interval '1 second'
+           AND k.request_method = excluded.request_method
+           AND k.request_path = excluded.request_path
+           AND (k.payload_sha256 IS NULL OR excluded.payload_sha256 IS NULL
+                OR k.payload_sha256 = excluded.payload_sha256))
     RETURNING 1)
   SELECT 1 FROM claimed`;
+
+/**
+ * In the transaction that commits a claimed request's work: the work is done, so the key can no
+ * longer be taken over. Nothing when the request no longer holds the key (it was taken over).
+ */
+const MARK_WORK_SQL = `
+  WITH marked AS (
+    UPDATE idempotency_keys SET work_committed_at = coalesce(work_committed_at, now())
+     WHERE ${REF} AND claim_id = $5 AND completed_at IS NULL
+    RETURNING 1)
+  SELECT 1 FROM marked`;
 
 const FIND_SQL = `
   SELECT request_method, request_path, payload_sha256, response_status, response_headers,
@@ -99,12 +121,15 @@ interface KeyRow {
 export class IdempotencyKeysRepository {
   constructor(private readonly dataSource: DataSource) {}
 
-  /** Claims the key for the request `claimId`, for `ttlSeconds`; false when it is taken. */
+  /**
+   * Claims the key for the request `claimId`, for `ttlSeconds`; false when it is taken. A claim
+   * in flight for `inFlightSeconds` whose work never committed is taken over (see CLAIM_SQL).
+   */
   async claim(
     ref: IdempotencyKeyRef,
     claimId: string,
     fingerprint: RequestFingerprint,
-    ttlSeconds: number,
+    { ttlSeconds, inFlightSeconds }: { ttlSeconds: number; inFlightSeconds: number },
   ): Promise<boolean> {
     const rows = await this.dataSource.query<unknown[]>(CLAIM_SQL, [
       ...refValues(ref),
@@ -113,7 +138,24 @@ export class IdempotencyKeysRepository {
       fingerprint.path,
       fingerprint.payloadSha256,
       ttlSeconds,
+      inFlightSeconds,
     ]);
+    return rows.length === 1;
+  }
+
+  /**
+   * Marks the work of the request `claimId` committed, in the transaction of `queryRunner` that
+   * commits it; false when the request no longer holds the key.
+   */
+  async markWorkCommitted(
+    queryRunner: QueryRunner,
+    ref: IdempotencyKeyRef,
+    claimId: string,
+  ): Promise<boolean> {
+    const rows = (await queryRunner.query(MARK_WORK_SQL, [
+      ...refValues(ref),
+      claimId,
+    ])) as unknown[];
     return rows.length === 1;
   }
 

@@ -5,6 +5,7 @@ import { IdempotencyHooks } from './idempotency.hooks';
 import { IdempotencyKeySweeper } from './idempotency-key-sweeper';
 import { IdempotencyKeysRepository } from './idempotency-keys.repository';
 import { IdempotencyService } from './idempotency.service';
+import { IdempotentWorkSubscriber } from './idempotent-work.subscriber';
 
 /**
  * Idempotent retries: the `Idempotency-Key` header on the routes marked @Idempotent(), kept in
@@ -20,6 +21,7 @@ import { IdempotencyService } from './idempotency.service';
     IdempotencyService,
     IdempotencyHooks,
     IdempotencyKeySweeper,
+    IdempotentWorkSubscriber,
   ],
   exports: [IdempotencyService],
 })

@@ -38,9 +38,11 @@ export interface Answer {
  * live IDEMPOTENCY_KEY_TTL_HOURS in PostgreSQL, shared by every instance.
  *
  * The answer is recorded when it is sent (IdempotencyHooks), after the work's own transactions
- * have committed, not in them: the services keep their transactions to themselves. A crash
- * between the work's commit and the record leaves the key claimed until it expires: retries with
- * it are answered 409 meanwhile, and the work is never done twice.
+ * have committed, not in them: the services keep their transactions to themselves. Their commit
+ * marks the key's work committed (IdempotentWorkSubscriber): a crash before it lets a retry take
+ * the key over after IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS; a crash between the work's commit and the
+ * record leaves the key claimed until it expires: retries with it are answered 409 meanwhile, and
+ * the work is never done twice.
  *
  * Recorded and replayed: answers below 500 given once the key was admitted (a 2xx, or a refusal
  * of the request as it was, say 404 product_not_found), provided the payload was read whole. Not
@@ -52,13 +54,16 @@ export interface Answer {
 @Injectable()
 export class IdempotencyService {
   private readonly logger = new Logger('Idempotency');
-  private readonly ttlSeconds: number;
+  private readonly lifetimes: { ttlSeconds: number; inFlightSeconds: number };
 
   constructor(
     @Inject(IDEMPOTENCY_CONFIG) config: IdempotencyConfig,
     private readonly keys: IdempotencyKeysRepository,
   ) {
-    this.ttlSeconds = config.IDEMPOTENCY_KEY_TTL_HOURS * 3600;
+    this.lifetimes = {
+      ttlSeconds: config.IDEMPOTENCY_KEY_TTL_HOURS * 3600,
+      inFlightSeconds: config.IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS,
+    };
   }
 
   /**
@@ -94,7 +99,7 @@ export class IdempotencyService {
     };
     for (let round = 0; round < CLAIM_ROUNDS; round++) {
       const claimId = randomUUID();
-      if (await this.keys.claim(attempt.ref, claimId, fingerprint, this.ttlSeconds)) {
+      if (await this.keys.claim(attempt.ref, claimId, fingerprint, this.lifetimes)) {
         return this.claimed(attempt, claimId, digest);
       }
       const stored = await this.keys.find(attempt.ref);

@@ -27,6 +27,7 @@ const onServer = process.env.TEST_DATABASE_URL ? describe : describe.skip;
 
 const ADMIN = { email: 'admin@crash.example', password: 'crash during upload admin password' };
 const HOUR_MS = 3600 * 1000;
+const IN_FLIGHT_SECONDS = 3;
 
 /** Makes files look `hours` old, as if that long had passed since the crash. */
 function age(files: string[], hours: number): void {
@@ -72,15 +73,31 @@ onServer('The process killed between the storage write and the commit', () => {
     return ((await res.json()) as { access_token: string }).access_token;
   }
 
-  async function upload(token: string, productId: string, title: string): Promise<Response> {
+  async function upload(
+    token: string,
+    productId: string,
+    title: string,
+    idempotencyKey?: string,
+  ): Promise<Response> {
     const body = multipart({ title }, [
       { filename: `${title}.jpg`, contentType: 'image/jpeg', data: await solidJpeg(320, 240) },
     ]);
+    const key: Record<string, string> = idempotencyKey ? { 'idempotency-key': idempotencyKey } : {};
     return fetch(`${baseUrl}/api/v1/products/${productId}/images`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${token}`, ...body.headers },
+      headers: { authorization: `Bearer ${token}`, ...key, ...body.headers },
       body: body.payload,
     });
+  }
+
+  async function newProduct(token: string, name: string): Promise<string> {
+    const product = await fetch(`${baseUrl}/api/v1/products`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name }),
+    });
+    expect(product.status).toBe(201);
+    return ((await product.json()) as { id: string }).id;
   }
 
   /** The keys the image rows name: the original and each rendition. */
@@ -112,6 +129,8 @@ onServer('The process killed between the storage write and the commit', () => {
       ADMIN_PASSWORD: ADMIN.password,
       // The test runs the sweep itself, when it chooses.
       ORPHAN_SWEEP_CRON: 'off',
+      // A key whose request died before its work committed is taken over this soon (30 min).
+      IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS: String(IN_FLIGHT_SECONDS),
     };
   });
 
@@ -128,13 +147,7 @@ onServer('The process killed between the storage write and the commit', () => {
   it('leaves no row; its files go with the orphan sweep, its spool file at the next start', async () => {
     const first = await start();
     let token = await bearer();
-    const product = await fetch(`${baseUrl}/api/v1/products`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'Crash' }),
-    });
-    expect(product.status).toBe(201);
-    const productId = ((await product.json()) as { id: string }).id;
+    const productId = await newProduct(token, 'Crash');
 
     // The upload is stopped at its INSERT: checked, processed, its files stored, its row not yet.
     const lock = await holdLock(db.url!, 'LOCK TABLE images IN SHARE MODE');
@@ -196,5 +209,51 @@ onServer('The process killed between the storage write and the commit', () => {
 
     // The restarted service is still ready, after the sweep as before it.
     await waitForStatus(`${baseUrl}/health/ready`, 200);
+  });
+  it('lets a retry take over the Idempotency-Key of the killed upload, and makes one image', async () => {
+    for (const { child, exit } of services) {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exit;
+    }
+    const first = await start();
+    let token = await bearer();
+    const productId = await newProduct(token, 'Crash with a key');
+    const key = `crash-${Date.now()}`;
+
+    const lock = await holdLock(db.url!, 'LOCK TABLE images IN SHARE MODE');
+    try {
+      void upload(token, productId, 'keyed', key).catch(() => undefined);
+      await blockedBackend(db.url!, /^INSERT INTO "images"/);
+      first.child.kill('SIGKILL');
+      await first.exit;
+    } finally {
+      await lock.release();
+    }
+    // The key stays in flight, its work not committed: after IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS
+    // (since the claim) a retry may take it over. Before, the service cannot tell a dead holder
+    // from a slow one (the case is in idempotency-keys.int-spec).
+    expect(
+      await sql('SELECT completed_at, work_committed_at FROM idempotency_keys WHERE key = $1', [
+        key,
+      ]),
+    ).toEqual([{ completed_at: null, work_committed_at: null }]);
+    await start();
+    token = await bearer();
+    await new Promise((resolve) => setTimeout(resolve, IN_FLIGHT_SECONDS * 1000));
+    let retried = await upload(token, productId, 'keyed', key);
+    for (let i = 0; i < 20 && retried.status === 409; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      retried = await upload(token, productId, 'keyed', key);
+    }
+    expect(retried.status).toBe(201);
+    const made = (await retried.json()) as { id: string };
+    const again = await upload(token, productId, 'keyed', key);
+    expect(again.status).toBe(201);
+    expect(((await again.json()) as { id: string }).id).toBe(made.id);
+    const rows = await sql<{ title: string }>(
+      `SELECT title FROM images WHERE product_id = (SELECT id FROM products WHERE name = $1)`,
+      ['Crash with a key'],
+    );
+    expect(rows).toEqual([{ title: 'keyed' }]);
   });
 });

@@ -5,12 +5,20 @@ import {
   type IdempotencyKeyRef,
 } from '../../src/idempotency/idempotency-keys.repository';
 import { IdempotencyService, type Answer } from '../../src/idempotency/idempotency.service';
-import { IdempotentAttempt, IdempotentReplay } from '../../src/idempotency/idempotent-attempt';
+import {
+  IdempotentAttempt,
+  IdempotentReplay,
+  runInAttempt,
+} from '../../src/idempotency/idempotent-attempt';
+import { IdempotentWorkSubscriber } from '../../src/idempotency/idempotent-work.subscriber';
 import { KnownDigest, RowsDigest } from '../../src/idempotency/payload-digest';
 import { startIntegrationModule, type IntegrationModule } from '../support/integration';
 import { AVAILABLE_BACKENDS } from '../support/test-database';
 
 const HOUR = 3600;
+/** A key lives an hour, and one in flight is waited for an hour. */
+const LIVES = { ttlSeconds: HOUR, inFlightSeconds: HOUR };
+const EXPIRED = { ttlSeconds: -1, inFlightSeconds: HOUR };
 const SHA = (c: string) => c.repeat(64);
 const REQUEST = { method: 'POST', path: '/api/v1/images', payloadSha256: SHA('a') };
 const ANSWER = { status: 201, headers: { location: '/api/v1/images/x' }, body: '{"id":"x"}' };
@@ -49,7 +57,12 @@ describe.each(AVAILABLE_BACKENDS)(`${IdempotencyKeysRepository.name} on %s`, (ba
   beforeAll(async () => {
     m = await startIntegrationModule(backend, {
       imports: [],
-      providers: [idempotencyConfigProvider, IdempotencyKeysRepository, IdempotencyService],
+      providers: [
+        idempotencyConfigProvider,
+        IdempotencyKeysRepository,
+        IdempotencyService,
+        IdempotentWorkSubscriber,
+      ],
     });
     keys = m.get(IdempotencyKeysRepository);
     service = m.get(IdempotencyService);
@@ -59,7 +72,7 @@ describe.each(AVAILABLE_BACKENDS)(`${IdempotencyKeysRepository.name} on %s`, (ba
   it('lets exactly one of many concurrent claims of a key win', async () => {
     const ref = newRef();
     const won = await Promise.all(
-      Array.from({ length: 12 }, () => keys.claim(ref, randomUUID(), REQUEST, HOUR)),
+      Array.from({ length: 12 }, () => keys.claim(ref, randomUUID(), REQUEST, LIVES)),
     );
     expect(won.filter(Boolean)).toHaveLength(1);
     expect(await keys.find(ref)).toEqual({ fingerprint: REQUEST, response: null });
@@ -68,7 +81,7 @@ describe.each(AVAILABLE_BACKENDS)(`${IdempotencyKeysRepository.name} on %s`, (ba
   it('records the answer only for the claim that holds the key, once', async () => {
     const ref = newRef();
     const claim = randomUUID();
-    await keys.claim(ref, claim, { ...REQUEST, payloadSha256: null }, HOUR);
+    await keys.claim(ref, claim, { ...REQUEST, payloadSha256: null }, LIVES);
     expect(await keys.complete(ref, randomUUID(), SHA('b'), ANSWER)).toBe(false);
     expect(await keys.complete(ref, claim, SHA('b'), ANSWER)).toBe(true);
     expect(await keys.complete(ref, claim, SHA('c'), { ...ANSWER, status: 500 })).toBe(false);
@@ -78,38 +91,153 @@ describe.each(AVAILABLE_BACKENDS)(`${IdempotencyKeysRepository.name} on %s`, (ba
     });
     // Completed: neither released nor claimed again while it lives.
     await keys.release(ref, claim);
-    expect(await keys.claim(ref, randomUUID(), REQUEST, HOUR)).toBe(false);
+    expect(await keys.claim(ref, randomUUID(), REQUEST, LIVES)).toBe(false);
     expect((await keys.find(ref))?.response).toEqual(ANSWER);
   });
 
   it('releases a key only for the claim that holds it', async () => {
     const ref = newRef();
     const claim = randomUUID();
-    await keys.claim(ref, claim, REQUEST, HOUR);
+    await keys.claim(ref, claim, REQUEST, LIVES);
     await keys.release(ref, randomUUID());
     expect(await keys.find(ref)).toBeDefined();
     await keys.release(ref, claim);
     expect(await keys.find(ref)).toBeUndefined();
-    expect(await keys.claim(ref, randomUUID(), REQUEST, HOUR)).toBe(true);
+    expect(await keys.claim(ref, randomUUID(), REQUEST, LIVES)).toBe(true);
   });
 
   it('forgets an expired key: a new claim takes it over, the old claim cannot record; swept', async () => {
     const ref = newRef();
     const old = randomUUID();
-    await keys.claim(ref, old, REQUEST, -1);
+    await keys.claim(ref, old, REQUEST, EXPIRED);
     expect(await keys.find(ref)).toBeUndefined();
     const fresh = randomUUID();
-    expect(await keys.claim(ref, fresh, { ...REQUEST, path: '/other' }, HOUR)).toBe(true);
+    expect(await keys.claim(ref, fresh, { ...REQUEST, path: '/other' }, LIVES)).toBe(true);
     expect(await keys.complete(ref, old, SHA('b'), ANSWER)).toBe(false);
     expect((await keys.find(ref))?.fingerprint.path).toBe('/other');
 
     const gone = newRef();
-    await keys.claim(gone, randomUUID(), REQUEST, -1);
+    await keys.claim(gone, randomUUID(), REQUEST, EXPIRED);
     expect(await keys.sweep(1000)).toBeGreaterThanOrEqual(1);
     expect(
       await m.dataSource.query('SELECT 1 FROM idempotency_keys WHERE key = $1', [gone.key]),
     ).toEqual([]);
     expect(await keys.find(ref)).toBeDefined();
+  });
+
+  /** Makes the key's claim look `seconds` old. */
+  const age = (ref: IdempotencyKeyRef, seconds: number) =>
+    m.dataSource.query(
+      `UPDATE idempotency_keys SET created_at = now() - $2 * interval '1 second' WHERE key = $1`,
+      [ref.key, seconds],
+    );
+  /** Marks the claim's work committed, as the transaction committing it does. */
+  async function commitWork(ref: IdempotencyKeyRef, claim: string): Promise<boolean> {
+    const runner = m.dataSource.createQueryRunner();
+    await runner.startTransaction();
+    try {
+      const marked = await keys.markWorkCommitted(runner, ref, claim);
+      await runner.commitTransaction();
+      return marked;
+    } finally {
+      await runner.release();
+    }
+  }
+
+  it('takes over a key in flight past its in-flight time only if its work never committed, for the same request', async () => {
+    const inFlight = { ttlSeconds: HOUR, inFlightSeconds: 60 };
+    // Died before its work committed: taken over, and the first claim can record nothing.
+    const died = newRef();
+    const lost = randomUUID();
+    await keys.claim(died, lost, REQUEST, inFlight);
+    expect(await keys.claim(died, randomUUID(), REQUEST, inFlight)).toBe(false);
+    await age(died, 61);
+    const retry = randomUUID();
+    expect(await keys.claim(died, retry, REQUEST, inFlight)).toBe(true);
+    expect(await keys.complete(died, lost, SHA('a'), ANSWER)).toBe(false);
+    expect(await commitWork(died, lost)).toBe(false);
+    expect(await keys.complete(died, retry, SHA('a'), ANSWER)).toBe(true);
+
+    // Died after its work committed, before its answer was recorded: never taken over.
+    const committed = newRef();
+    const holder = randomUUID();
+    await keys.claim(committed, holder, REQUEST, inFlight);
+    expect(await commitWork(committed, holder)).toBe(true);
+    await age(committed, 3600);
+    expect(await keys.claim(committed, randomUUID(), REQUEST, inFlight)).toBe(false);
+    expect(await keys.complete(committed, holder, SHA('a'), ANSWER)).toBe(true);
+
+    // Another request with the key (another payload or path): not taken over.
+    const other = newRef();
+    await keys.claim(other, randomUUID(), REQUEST, inFlight);
+    await age(other, 3600);
+    expect(
+      await keys.claim(other, randomUUID(), { ...REQUEST, payloadSha256: SHA('b') }, inFlight),
+    ).toBe(false);
+    expect(await keys.claim(other, randomUUID(), { ...REQUEST, path: '/x' }, inFlight)).toBe(false);
+    // A payload still unknown (a CSV being read) on either side counts as the same request.
+    expect(
+      await keys.claim(other, randomUUID(), { ...REQUEST, payloadSha256: null }, inFlight),
+    ).toBe(true);
+  });
+
+  describe(IdempotentWorkSubscriber.name, () => {
+    const workCommittedAt = async (ref: IdempotencyKeyRef) =>
+      (
+        await m.dataSource.query<{ at: Date | null }[]>(
+          'SELECT work_committed_at AS at FROM idempotency_keys WHERE key = $1',
+          [ref.key],
+        )
+      )[0]?.at;
+    /** Work of the request: a row of its own (another key's), written in a transaction. */
+    const work = (attempt: IdempotentAttempt, made: IdempotencyKeyRef) =>
+      runInAttempt(attempt, () =>
+        m.dataSource.transaction(async (manager) => {
+          await manager.query(
+            `INSERT INTO idempotency_keys (organization_id, principal_type, principal_id, key,
+                                           claim_id, request_method, request_path, expires_at)
+             VALUES ($1, 'api_key', $2, $3, $4, 'POST', '/work', now() + interval '1 hour')`,
+            [made.organizationId, made.principalId, made.key, randomUUID()],
+          );
+        }),
+      );
+
+    it('marks a claimed request’s work committed in the transaction that commits it, and only then', async () => {
+      const ref = newRef();
+      const attempt = new IdempotentAttempt(ref, 'POST', REQUEST.path);
+      await service.admit(attempt, new KnownDigest(SHA('a')));
+      // Rolled back: not marked.
+      await expect(
+        runInAttempt(attempt, () =>
+          m.dataSource.transaction(async () => {
+            throw new Error('refused');
+          }),
+        ),
+      ).rejects.toThrow('refused');
+      expect(await workCommittedAt(ref)).toBeNull();
+      // Outside the request: not marked.
+      await m.dataSource.transaction(() => Promise.resolve());
+      expect(await workCommittedAt(ref)).toBeNull();
+      const made = newRef();
+      await work(attempt, made);
+      expect(await workCommittedAt(ref)).toBeInstanceOf(Date);
+      expect(await keys.find(made)).toBeDefined();
+    });
+
+    it('rolls back the work of a request whose key a retry took over: 409, nothing written', async () => {
+      const ref = newRef();
+      const late = new IdempotentAttempt(ref, 'POST', REQUEST.path);
+      await service.admit(late, new KnownDigest(SHA('a')));
+      await age(ref, 2 * HOUR);
+      await service.admit(
+        new IdempotentAttempt(ref, 'POST', REQUEST.path),
+        new KnownDigest(SHA('a')),
+      );
+      const made = newRef();
+      expect(await outcome(work(late, made))).toBe('idempotency_key_in_use');
+      expect(await keys.find(made)).toBeUndefined();
+      expect(await workCommittedAt(ref)).toBeNull();
+    });
   });
 
   describe(IdempotencyService.name, () => {
