@@ -8,9 +8,11 @@ import type { BodyTap, PayloadDigest } from './payload-digest';
  * - `open`: not yet admitted (its payload is being read);
  * - `claimed`: it holds the key and does the work; its answer is recorded or the key released;
  * - `replaying`: it repeats a request already answered, whose answer it gets;
- * - `settled`: its answer was recorded, or the key released.
+ * - `settled`: its answer was recorded, or the key released;
+ * - `lost`: a retry took its key over (it was that late); its work was rolled back, and neither
+ *   its answer nor its clean-up touches the key.
  */
-export type AttemptState = 'open' | 'claimed' | 'replaying' | 'settled';
+export type AttemptState = 'open' | 'claimed' | 'replaying' | 'settled' | 'lost';
 
 /** One request with an Idempotency-Key, from its route's interceptor to its answer. */
 export class IdempotentAttempt {

@@ -33,6 +33,8 @@ export class IdempotentWorkSubscriber implements EntitySubscriberInterface {
     const attempt = currentAttempt();
     if (attempt?.state !== 'claimed' || !attempt.claimId) return;
     if (await this.keys.markWorkCommitted(event.queryRunner, attempt.ref, attempt.claimId)) return;
+    // Lost for good: the transactions of its clean-up (its stored files' deletion) go ahead.
+    attempt.state = 'lost';
     throw new AppError(
       'idempotency_key_in_use',
       'This request took so long that a retry with its Idempotency-Key took over: the retry ' +

@@ -237,6 +237,13 @@ describe.each(AVAILABLE_BACKENDS)(`${IdempotencyKeysRepository.name} on %s`, (ba
       expect(await outcome(work(late, made))).toBe('idempotency_key_in_use');
       expect(await keys.find(made)).toBeUndefined();
       expect(await workCommittedAt(ref)).toBeNull();
+      // Its clean-up (queuing its stored files' deletion) still commits; the key stays the retry's.
+      const cleanedUp = newRef();
+      await work(late, cleanedUp);
+      expect(await keys.find(cleanedUp)).toBeDefined();
+      expect(await workCommittedAt(ref)).toBeNull();
+      await service.settle(late, answer(409));
+      expect(await keys.find(ref)).toEqual({ fingerprint: REQUEST, response: null });
     });
   });
 
