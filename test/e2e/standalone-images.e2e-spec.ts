@@ -1261,12 +1261,15 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
   /* ------------------------------------------------------------------ the sweep */
 
   /**
-   * Isolation only: when an earlier sweep test failed, the images it made expired would count in
-   * the next test's sweep. They are made recent again, so each test counts only its own.
+   * Isolation only: images of earlier tests that expired (when an earlier sweep test failed), or
+   * that will within the hour (uploaded with `expires_in` 60, expiring in the middle of a test on a
+   * slow run), would count in a test's sweep. They are given a day, so each test counts only its
+   * own.
    */
   async function forgetEarlierExpired(): Promise<void> {
     await ds.query(
-      `UPDATE images SET expires_at = now() + interval '1 hour' WHERE expires_at <= now()`,
+      `UPDATE images SET expires_at = now() + interval '1 day'
+        WHERE expires_at <= now() + interval '1 hour'`,
     );
   }
 
