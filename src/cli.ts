@@ -6,11 +6,13 @@ import { NestFactory } from '@nestjs/core';
 import { AccountsService, generatePassword } from './auth/accounts.service';
 import { DEFAULT_ORGANIZATION_SLUG } from './auth/admin-bootstrap.service';
 import { AuthModule } from './auth/auth.module';
-import { ApiKeyDto } from './auth/dto/api-key.dto';
-import { UserDto } from './auth/dto/user.dto';
+import { ApiKeyDto, CreateApiKeyDto } from './auth/dto/api-key.dto';
+import { CreateUserDto, UserDto } from './auth/dto/user.dto';
 import type { User } from './auth/entities/user.entity';
 import { Role, Scope } from './auth/roles';
+import type { ClassConstructor } from 'class-transformer';
 import { AppError } from './common/errors/app.error';
+import { validateInput } from './common/http/validation';
 import { loadAppConfig } from './config/app-config.module';
 import { ConfigValidationError } from './config/env.validation';
 import { DatabaseModule } from './database/database.module';
@@ -60,6 +62,35 @@ function fail(message: string): never {
 function checkPassword(password: string | undefined): void {
   if (password !== undefined && (password.length < 12 || password.length > 1024))
     fail('--password must be 12 to 1024 characters');
+}
+
+/**
+ * The API's rules for what the command creates (its request DTO, NUL characters included), so the
+ * CLI makes nothing the API would refuse: a usage error (exit 2) naming each option, before the
+ * database is opened.
+ */
+function checkAsApi<T extends object>(type: ClassConstructor<T>, input: object): void {
+  try {
+    validateInput(type, input);
+  } catch (error) {
+    if (!(error instanceof AppError)) throw error;
+    const option = (field: string) => `--${field.split('.')[0].replace(/_/g, '-')}`;
+    fail(error.errors.map((e) => `${option(e.field)}: ${e.message}`).join('\n'));
+  }
+}
+
+/** An organisation the CLI may create: a slug of lower-case letters, digits and dashes. */
+function checkOrganization(values: { org: string; 'org-name'?: string }): void {
+  if (!/^[a-z0-9][a-z0-9-]{0,99}$/.test(values.org)) {
+    fail('--org must be 1 to 100 lower-case letters, digits or "-" (not first)');
+  }
+  const name = values['org-name'];
+  if (
+    name !== undefined &&
+    (name.trim() === '' || name.length > 200 || [...name].some((c) => c < ' '))
+  ) {
+    fail('--org-name must be 1 to 200 characters, without control characters');
+  }
 }
 
 function oneOf<T extends string>(
@@ -142,6 +173,8 @@ const createUser: Command = (values) => {
   const { email, username } = values;
   if (!email || !username) fail('--email and --username are required');
   const password = values.password ?? generatePassword();
+  checkAsApi(CreateUserDto, { email, username, full_name: values['full-name'], password, role });
+  checkOrganization(values);
   return async (accounts) => {
     const org = await accounts.findOrCreateOrganization(values.org, values['org-name']);
     const user = await accounts.createUser(org.id, {
@@ -166,6 +199,8 @@ const createApiKey: Command = (values) => {
   const expiresAt = values['expires-at'] ? new Date(values['expires-at']) : undefined;
   if (expiresAt && Number.isNaN(expiresAt.getTime())) fail('--expires-at must be an ISO-8601 date');
   const role = oneOf(values.role, Object.values(Role), 'role');
+  checkAsApi(CreateApiKeyDto, { name, role, scopes, expires_at: expiresAt });
+  checkOrganization(values);
   return async (accounts) => {
     const org = await accounts.findOrCreateOrganization(values.org, values['org-name']);
     const { apiKey, key } = await accounts.createApiKey(org.id, { name, role, scopes, expiresAt });

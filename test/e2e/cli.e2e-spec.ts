@@ -133,6 +133,26 @@ describe('npm run cli -- reset-password', () => {
         stderr: expect.stringContaining('reset-password  --user USERNAME|EMAIL'),
       });
     }
+    // What the API would refuse to create, the CLI refuses too, naming the option.
+    const user = ['create-user', '--email=new@acme.example', '--username=new', '--role=staff'];
+    for (const [args, message] of [
+      [
+        [...user.slice(0, 1), '--email=nobody', ...user.slice(2)],
+        '--email: email must be an email',
+      ],
+      [[...user.slice(0, 2), '--username=a b', ...user.slice(3)], '--username: username must be'],
+      [[...user, `--full-name=${'x'.repeat(201)}`], '--full-name: full_name must be shorter'],
+      [[...user, '--org=Not A Slug'], '--org must be 1 to 100 lower-case letters'],
+      [['create-api-key', `--name=${'k'.repeat(101)}`], '--name: name must be shorter'],
+      [['create-api-key', '--name=k', '--scopes=images:read,images:read'], '--scopes: '],
+      [['create-api-key', '--name=k', '--org-name= '], '--org-name must be 1 to 200 characters'],
+    ] as const) {
+      await expect(cliOn(neverOpened, ...args)).rejects.toMatchObject({
+        code: 2,
+        stdout: '',
+        stderr: expect.stringContaining(message),
+      });
+    }
     expect(existsSync(neverOpened)).toBe(false);
     // `<command> --help` is the usage, on stdout, exit 0, the database never opened either.
     const help = await cliOn(neverOpened, 'reset-password', '--help');
