@@ -1,4 +1,4 @@
-import { enabledCompatApis, parseList } from './env-values';
+import { enabledCompatApis, isServiceUrl, parseList } from './env-values';
 
 describe(parseList.name, () => {
   it('trims items and drops empty ones', () => {
@@ -16,5 +16,34 @@ describe(enabledCompatApis.name, () => {
     ]);
     expect(enabledCompatApis('none')).toEqual([]);
     expect(enabledCompatApis('inventorum, token-api')).toEqual(['token-api', 'inventorum']);
+  });
+});
+
+describe(isServiceUrl.name, () => {
+  const PG = ['postgres', 'postgresql'];
+
+  it('takes the URLs the clients connect with', () => {
+    for (const url of [
+      'postgres://user:secret@db.internal:5432/images',
+      'postgresql://user@[::1]/images?sslmode=require',
+      'postgres://user:p%40ss@db/images',
+      'postgres:///images?host=/run/postgresql',
+    ]) {
+      expect({ url, ok: isServiceUrl(url, PG) }).toEqual({ url, ok: true });
+    }
+    expect(isServiceUrl('rediss://:secret@cache:6380/2', ['redis', 'rediss'])).toBe(true);
+  });
+
+  it('refuses a port out of range, a broken %-escape and another scheme', () => {
+    for (const url of [
+      'postgres://user:secret@db:99999/images',
+      'postgres://user:secret@db:0/images',
+      'postgres://user:50%off@db/images',
+      'postgres://us%zzer@db/images',
+      'mysql://user@db/images',
+      'postgres//db/images',
+    ]) {
+      expect({ url, ok: isServiceUrl(url, PG) }).toEqual({ url, ok: false });
+    }
   });
 });

@@ -74,6 +74,26 @@ describe(validateEnv.name, () => {
     expect(message).not.toContain('hunter2');
   });
 
+  it('names DATABASE_URL, REDIS_URL and HOST when the clients could not use them', () => {
+    for (const [variable, value] of [
+      ['DATABASE_URL', 'postgres://images:secret@db:99999/images'],
+      ['DATABASE_URL', 'postgres://images:100%secret@db/images'],
+      ['REDIS_URL', 'redis://:secret@cache:70000'],
+      ['HOST', ' 0.0.0.0'],
+    ]) {
+      let error: unknown;
+      try {
+        validateEnv({ [variable]: value });
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(ConfigValidationError);
+      const { problems, message } = error as ConfigValidationError;
+      expect(problems.map((p) => p.variable)).toEqual([variable]);
+      expect(message).not.toContain('secret');
+    }
+  });
+
   it('takes a log format of auto, json or pretty', () => {
     expect(validateEnv({ LOG_FORMAT: 'pretty' }).LOG_FORMAT).toBe('pretty');
     expect(validateEnv({ LOG_FORMAT: ' ' }).LOG_FORMAT).toBe('auto');

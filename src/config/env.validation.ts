@@ -18,7 +18,7 @@ import {
   validateSync,
   ValidationError,
 } from 'class-validator';
-import { COMPAT_API_NAMES } from './env-values';
+import { COMPAT_API_NAMES, isServiceUrl } from './env-values';
 
 export enum NodeEnv {
   Development = 'development',
@@ -86,6 +86,18 @@ function OffInProduction(off: unknown, message: string): PropertyDecorator {
     validator: {
       validate: (value: unknown, args) =>
         (args?.object as EnvironmentVariables).NODE_ENV !== NodeEnv.Production || value === off,
+      defaultMessage: () => message,
+    },
+  });
+}
+
+/** A URL the service connects to (isServiceUrl), without whitespace. */
+function ServiceUrl(protocols: readonly string[], message: string): PropertyDecorator {
+  return ValidateBy({
+    name: 'serviceUrl',
+    validator: {
+      validate: (value: unknown) =>
+        typeof value === 'string' && !/\s/.test(value) && isServiceUrl(value, protocols),
       defaultMessage: () => message,
     },
   });
@@ -280,7 +292,7 @@ export class EnvironmentVariables {
 
   @Transform(blankToUndefined)
   @IsString()
-  @MinLength(1, { message: 'must be a host name or an address to listen on' })
+  @Matches(/^\S+$/, { message: 'must be a host name or an address to listen on, without spaces' })
   HOST = '0.0.0.0';
 
   @Transform(blankToUndefined)
@@ -297,9 +309,11 @@ export class EnvironmentVariables {
 
   @Transform(blankToUndefined)
   @IsOptional()
-  @Matches(/^postgres(ql)?:\/\/\S+$/, {
-    message: 'must be a PostgreSQL connection URL (postgres://user:password@host:5432/database)',
-  })
+  @ServiceUrl(
+    ['postgres', 'postgresql'],
+    'must be a PostgreSQL connection URL (postgres://user:password@host:5432/database; a port ' +
+      'from 1 to 65535, and %-escapes in the user name and password that decode)',
+  )
   DATABASE_URL?: string = undefined;
 
   @Transform(toInteger)
@@ -499,9 +513,11 @@ export class EnvironmentVariables {
    */
   @Transform(blankToUndefined)
   @IsOptional()
-  @Matches(/^rediss?:\/\/\S+$/, {
-    message: 'must be a Redis URL (redis://[:password@]host:6379[/db], or rediss:// for TLS)',
-  })
+  @ServiceUrl(
+    ['redis', 'rediss'],
+    'must be a Redis URL (redis://[:password@]host:6379[/db], or rediss:// for TLS; a port from ' +
+      '1 to 65535, and %-escapes in the password that decode)',
+  )
   REDIS_URL?: string = undefined;
 
   /** Starts every Redis key the service writes, so that several deployments can share a Redis. */
