@@ -5,6 +5,15 @@ import { IMPORT_COLUMNS } from './dto/import.dto';
 
 /** A record longer than this is a malformed CSV (a quote never closed swallows the file). */
 const MAX_RECORD_BYTES = 64 * 1024;
+/**
+ * No valid record has more fields than there are columns: each may be named once. csv-parse's
+ * record size counts the characters of fields, not their separators, so a line of ten million
+ * commas would otherwise be parsed whole into ten million empty strings (gigabytes, seconds of a
+ * blocked event loop) before it is refused.
+ */
+const MAX_FIELDS = IMPORT_COLUMNS.length;
+/** An unknown column's name is quoted in the answer up to this many; the rest are counted. */
+const UNKNOWN_COLUMNS_SHOWN = 10;
 const PRODUCT_COLUMNS = ['product_id', 'gtin', 'external_id'];
 /** Once a body is refused part-way, the rest is not read: the connection is closed instead. */
 const CLOSE = { Connection: 'close' };
@@ -28,6 +37,8 @@ export async function* csvRecords(
   const parser = parse({
     bom: true,
     skip_empty_lines: true,
+    // A `"` inside a field that does not start with one is text: `Monitor 27" wide`.
+    relax_quotes: true,
     max_record_size: MAX_RECORD_BYTES,
   });
   source.pipe(limit);
@@ -71,8 +82,12 @@ function checkedHeader(record: string[]): string[] {
   const known: readonly string[] = IMPORT_COLUMNS;
   const unknown = names.filter((name) => !known.includes(name));
   if (unknown.length > 0) {
+    const shown = unknown
+      .slice(0, UNKNOWN_COLUMNS_SHOWN)
+      .map((n) => JSON.stringify(n.slice(0, 100)));
+    const more = unknown.length - shown.length;
     throw invalidCsv(
-      `Unknown column(s) in the header: ${unknown.map((n) => JSON.stringify(n)).join(', ')}. ` +
+      `Unknown column(s) in the header: ${shown.join(', ')}${more > 0 ? ` and ${more} more` : ''}. ` +
         `The columns are: ${IMPORT_COLUMNS.join(', ')}.`,
     );
   }
@@ -97,6 +112,7 @@ function invalidCsv(detail: string): AppError {
 class ByteLimit extends Transform {
   private bytes = 0;
   private readonly utf8 = new TextDecoder('utf-8', { fatal: true });
+  private readonly fields = new FieldCount(MAX_FIELDS);
 
   constructor(private readonly limit: number) {
     super();
@@ -116,6 +132,14 @@ class ByteLimit extends Transform {
       );
     }
     if (!this.decodes(chunk)) return done(notUtf8(`within bytes ${start} to ${this.bytes}`));
+    if (!this.fields.scan(chunk)) {
+      return done(
+        invalidCsv(
+          `Line ${this.fields.record} has more than ${MAX_FIELDS} fields: an import has at most ` +
+            `one per column (${IMPORT_COLUMNS.join(', ')}).`,
+        ),
+      );
+    }
     done(null, chunk);
   }
 
@@ -135,4 +159,66 @@ class ByteLimit extends Transform {
 
 function notUtf8(where: string): AppError {
   return invalidCsv(`The CSV is not UTF-8 ${where}: save it as CSV UTF-8 and send it again.`);
+}
+
+const QUOTE = 0x22;
+const COMMA = 0x2c;
+const LF = 0x0a;
+const CR = 0x0d;
+
+/**
+ * Counts the fields of each record as the bytes pass, as csv-parse splits them (with relax_quotes):
+ * `,` between fields; a field that starts with `"` is quoted up to the `"` that is not followed by
+ * another (`""` stands for one), its commas and line breaks its own; a `"` elsewhere is text. A
+ * record ends at a line break outside quotes (LF, CR or CRLF). Says when one has more than `max`
+ * fields. Written here because csv-parse has no such bound (see MAX_FIELDS); one pass over bytes
+ * already in memory.
+ */
+export class FieldCount {
+  /** The record being read, from 1 (a record's lines are counted as its first). */
+  record = 1;
+  private fields = 1;
+  private quoted = false;
+  /** In a quoted field, after a `"`: the end of the field, or the first of `""`. */
+  private quoteSeen = false;
+  private fieldStart = true;
+  private lastWasCr = false;
+
+  constructor(private readonly max: number) {}
+
+  /** False once a record has more than `max` fields. */
+  scan(chunk: Uint8Array): boolean {
+    for (const byte of chunk) {
+      if (this.quoted) {
+        if (!this.quoteSeen) {
+          this.quoteSeen = byte === QUOTE;
+          continue;
+        }
+        this.quoteSeen = false;
+        if (byte === QUOTE) continue;
+        this.quoted = false;
+      }
+      if (!this.unquoted(byte)) return false;
+    }
+    return true;
+  }
+
+  private unquoted(byte: number): boolean {
+    const crlf = byte === LF && this.lastWasCr;
+    this.lastWasCr = byte === CR;
+    if (byte === COMMA) {
+      this.fieldStart = true;
+      return ++this.fields <= this.max;
+    }
+    if (byte === LF || byte === CR) {
+      // CRLF ends one record: its LF would end an empty one, which csv-parse skips.
+      if (!crlf) this.record++;
+      this.fields = 1;
+      this.fieldStart = true;
+      return true;
+    }
+    this.quoted = byte === QUOTE && this.fieldStart;
+    this.fieldStart = false;
+    return true;
+  }
 }
