@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import type { MediaRequest } from '../../src/storage/media-answer';
 import type { PutOptions, StorageProvider } from '../../src/storage/storage-provider';
 
 /**
@@ -36,7 +37,11 @@ export class FaultyStorage {
   /** Keys of every write asked of the storage, in order. */
   readonly puts: string[] = [];
 
-  failNext(operation: 'put', fault: Fault): void {
+  /**
+   * `put`: the write meets the fault. `read` and `serve` (`hang` only): the object's bytes stop
+   * after their first chunk, as a connection that stalls after the storage's headers.
+   */
+  failNext(operation: 'put' | 'read' | 'serve', fault: Fault): void {
     this.faults.push({ operation, mode: fault.mode, times: fault.times ?? 1, match: fault.match });
   }
 
@@ -55,9 +60,28 @@ export class FaultyStorage {
       if (fault.mode === 'error') return Promise.reject(injected(`writing ${key} refused`));
       return provider.put(key, brokenBody(body, fault.mode, options.signal), options);
     };
+    const read = async (key: string) => {
+      const object = await provider.read!(key);
+      const fault = object && this.take('read', key);
+      return fault ? { ...object, stream: stalledAfterFirstChunk(object.stream) } : object;
+    };
+    const serve = async (key: string, request: MediaRequest) => {
+      const answer = await provider.serve!(key, request);
+      const fault = answer.kind === 'file' && answer.body && this.take('serve', key);
+      return fault && answer.kind === 'file' && answer.body
+        ? { ...answer, body: stalledAfterFirstChunk(answer.body) }
+        : answer;
+    };
+    const replaced: Record<string, unknown> = {
+      put,
+      ...(provider.read ? { read } : {}),
+      ...(provider.serve ? { serve } : {}),
+    };
     return new Proxy(provider, {
       get: (target, property) =>
-        property === 'put' ? put : (Reflect.get(target, property, target) as unknown),
+        typeof property === 'string' && Object.hasOwn(replaced, property)
+          ? replaced[property]
+          : (Reflect.get(target, property, target) as unknown),
     });
   };
 
@@ -103,5 +127,28 @@ function brokenBody(
     stream.destroy(signal?.reason instanceof Error ? signal.reason : injected('aborted'));
   if (signal?.aborted) stop();
   else signal?.addEventListener('abort', stop, { once: true });
+  return stream;
+}
+
+/**
+ * `source`'s first chunk, then nothing, ever (until destroyed): the storage's answer began and
+ * its bytes stopped. `source` itself is destroyed with it, as a dropped connection's would be.
+ */
+function stalledAfterFirstChunk(source: Readable): Readable {
+  let sent = false;
+  const stream = new Readable({
+    read() {
+      if (sent) return;
+      sent = true;
+      source.once('readable', () => {
+        const chunk = source.read() as Buffer | null;
+        this.push(chunk ?? Buffer.alloc(0));
+      });
+    },
+    destroy(error, done) {
+      source.destroy();
+      done(error);
+    },
+  });
   return stream;
 }

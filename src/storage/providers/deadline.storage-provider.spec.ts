@@ -2,6 +2,8 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ObjectStream } from '../storage-provider';
 import { LOCAL_TMP_DIR, LocalStorageProvider } from './local.storage-provider';
 import { deadlineStorage, StorageTimeoutError } from './deadline.storage-provider';
 
@@ -47,6 +49,61 @@ describe(deadlineStorage.name, () => {
     );
     expect(await local.exists(KEY)).toBe(false);
     expect(readdirSync(join(root, LOCAL_TMP_DIR))).toEqual([]);
+  });
+
+  /** The local provider, whose `read` and `serve` answer with `body` as the object's bytes. */
+  function answeringWith(body: () => Readable): LocalStorageProvider {
+    const object = (): ObjectStream => ({
+      stream: body(),
+      size: 100,
+      contentType: 'image/webp',
+      etag: '"x"',
+      lastModified: new Date(),
+    });
+    return Object.assign(Object.create(local) as LocalStorageProvider, {
+      read: () => Promise.resolve(object()),
+      serve: () =>
+        Promise.resolve({ kind: 'file' as const, status: 200, headers: {}, body: body() }),
+    });
+  }
+
+  async function drain(stream: Readable, pause = 0): Promise<string> {
+    let text = '';
+    for await (const chunk of stream) {
+      text += String(chunk);
+      if (pause) await sleep(pause);
+    }
+    return text;
+  }
+
+  it('fails a read or a served body whose bytes stop coming, and destroys it (its connection)', async () => {
+    const sources: Readable[] = [];
+    const stalling = () => {
+      const source = stalledBody();
+      sources.push(source);
+      return source;
+    };
+    const storage = deadlineStorage(answeringWith(stalling), 100);
+    const read = await storage.read(KEY);
+    await expect(drain(read!.stream)).rejects.toBeInstanceOf(StorageTimeoutError);
+    const served = await storage.serve(KEY, { headers: {} });
+    expect(served.kind).toBe('file');
+    await expect(drain((served as { body: Readable }).body)).rejects.toThrow(
+      /did not finish serve of .* within STORAGE_TIMEOUT_MS \(100 ms\)/,
+    );
+    expect(sources.map((source) => source.destroyed)).toEqual([true, true]);
+  });
+
+  it('does not count the time its reader takes between reads', async () => {
+    // Bytes that are all there, taken by a reader slower than the deadline: not a stalled storage.
+    const chunks = ['a', 'b', 'c', 'd'].map((c) => Buffer.alloc(64 * 1024, c));
+    const storage = deadlineStorage(
+      answeringWith(() => Readable.from(chunks)),
+      100,
+    );
+    const read = await storage.read(KEY);
+    const text = await drain(read!.stream, 250);
+    expect(text).toBe(chunks.map(String).join(''));
   });
 
   it('gives up waiting on any other operation that does not answer', async () => {

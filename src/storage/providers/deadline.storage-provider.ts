@@ -1,6 +1,9 @@
+import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { MediaAnswer } from '../media-answer';
 import {
   StorageError,
+  type ObjectStream,
   type PutOptions,
   type StorageProvider,
   type StoredObject,
@@ -8,6 +11,8 @@ import {
 
 /** The operations that wait on the storage and end in one answer (not a stream or a listing). */
 const BOUNDED: ReadonlySet<string> = new Set(['put', 'delete', 'exists', 'check']);
+/** The operations that answer with a stream of the object's bytes. */
+const STREAMED: ReadonlySet<string> = new Set(['read', 'serve']);
 
 type Method = (...args: unknown[]) => Promise<unknown>;
 
@@ -21,14 +26,21 @@ type Method = (...args: unknown[]) => Promise<unknown>;
  * and removes what it wrote; the answer waits for that (a second deadline at most, should the
  * provider ignore the signal) so that a failed write has left nothing when the caller hears of it.
  * The other operations write nothing: they are only no longer waited for.
+ *
+ * `read` and `serve` get the deadline until their answer (an object's headers), then their bytes
+ * one too: a stream that gives nothing for `timeoutMs` while it is being read fails (and is
+ * destroyed, which frees its connection: S3's pool has 50) with a StorageTimeoutError. A reader
+ * that is slow to take the bytes (a client on a slow link) is not the storage stalling: the clock
+ * runs only while the stream is asked for more.
  */
 export function deadlineStorage<P extends StorageProvider>(provider: P, timeoutMs: number): P {
   return new Proxy(provider, {
     get(target, property) {
       const value: unknown = Reflect.get(target, property, target);
-      if (typeof property !== 'string' || !BOUNDED.has(property) || typeof value !== 'function') {
-        return value;
-      }
+      if (typeof property !== 'string' || typeof value !== 'function') return value;
+      if (STREAMED.has(property))
+        return streamedWithin(value as Method, target, property, timeoutMs);
+      if (!BOUNDED.has(property)) return value;
       const method = (value as Method).bind(target);
       if (property === 'put') {
         return (key: string, body: unknown, options: PutOptions) =>
@@ -42,6 +54,82 @@ export function deadlineStorage<P extends StorageProvider>(provider: P, timeoutM
       };
     },
   });
+}
+
+/** `read` or `serve`, its answer within the deadline and its bytes held to it as they flow. */
+function streamedWithin(
+  value: Method,
+  target: StorageProvider,
+  property: string,
+  timeoutMs: number,
+): Method {
+  const method = value.bind(target);
+  return async (...args: unknown[]) => {
+    const action = `${property} of ${String(args[0])}`;
+    const answer = await within(timeoutMs, action, target.driver, () => method(...args));
+    const guard = (stream: Readable) =>
+      stallGuarded(
+        stream,
+        timeoutMs,
+        () => new StorageTimeoutError(target.driver, action, timeoutMs),
+      );
+    if (property === 'read') {
+      const object = answer as ObjectStream | undefined;
+      return object && { ...object, stream: guard(object.stream) };
+    }
+    const served = answer as MediaAnswer;
+    return served.kind === 'file' && served.body ? { ...served, body: guard(served.body) } : served;
+  };
+}
+
+/** `source`'s bytes, failing with `stalled()` (and `source` destroyed) past `timeoutMs` without one. */
+function stallGuarded(source: Readable, timeoutMs: number, stalled: () => Error): Readable {
+  const guard = new StallGuard(timeoutMs, stalled);
+  pipeline(source, guard, () => undefined);
+  return guard;
+}
+
+/**
+ * Passes bytes through, and fails once it has waited `timeoutMs` for the next while its reader
+ * asks for more (Transform calls `_read` then). Written here: no stream library bounds the wait
+ * for data without also counting the time its reader takes.
+ */
+class StallGuard extends Transform {
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly stalled: () => Error,
+  ) {
+    super();
+  }
+
+  override _read(size: number): void {
+    if (!this.timer && !this.writableFinished) {
+      this.timer = setTimeout(() => this.destroy(this.stalled()), this.timeoutMs);
+    }
+    super._read(size);
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.stop();
+    done(null, chunk);
+  }
+
+  override _flush(done: TransformCallback): void {
+    this.stop();
+    done();
+  }
+
+  override _destroy(error: Error | null, done: (error?: Error | null) => void): void {
+    this.stop();
+    done(error);
+  }
+
+  private stop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
 }
 
 function combined(given: AbortSignal | undefined, deadline: AbortSignal): AbortSignal {
