@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import sharp from 'sharp';
 import { validateEnv } from '../../src/config/env.validation';
 import { IMAGE_STORAGE, type ImageStorage } from '../../src/storage/image-storage';
+import { deadlineStorage } from '../../src/storage/providers/deadline.storage-provider';
 import { createStorageProvider } from '../../src/storage/storage.module';
 import {
   deliveryHeaders,
@@ -328,6 +329,32 @@ describe.each(DRIVERS)('StorageProvider conformance: %s', (driver: Driver) => {
         }
         expect(backend.stored()).toEqual(before);
       });
+
+      if (driver === 's3') {
+        it('sends nothing more once a write is past its deadline: no object lands after the clean-up', async () => {
+          // The SDK retried a timed-out PutObject (three attempts) after the deadline had told the
+          // caller the write failed, and after its clean-up: the retry left an object no row names.
+          const provider = await createStorageProvider(
+            validateEnv({ ...backend.env, STORAGE_TIMEOUT_MS: '1000' }),
+          );
+          const bounded = deadlineStorage(provider, 1000);
+          const key = newKey();
+          const path = (r: { path: string }) => r.path.split('?')[0].endsWith(key);
+          try {
+            backend.faults!.hang(true);
+            await expect(
+              bounded.put(key, png, { contentType: 'image/png', ...deliveryHeaders('image/png') }),
+            ).rejects.toThrow(StorageError);
+          } finally {
+            backend.faults!.heal();
+          }
+          // Long enough for the SDK's two more attempts (a second each, with back-off).
+          await new Promise((resolve) => setTimeout(resolve, 4000));
+          expect(backend.faults!.requests.filter((r) => r.method === 'PUT' && path(r))).toEqual([]);
+          expect(await provider.exists(key)).toBe(false);
+          provider.close?.();
+        });
+      }
     }
   });
 });

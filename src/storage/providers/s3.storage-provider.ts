@@ -6,6 +6,7 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsCommand,
+  PutObjectCommand,
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
@@ -74,43 +75,71 @@ export class S3StorageProvider implements StorageProvider {
     });
   }
 
+  /**
+   * An object of one part (up to PART_SIZE: nearly every image) is sent with PutObject, whose
+   * request, and every retry of it, stops at the abort: lib-storage's Upload sends such an object
+   * without the signal, so a write told it failed went on, and its retry could land after the
+   * clean-up deleted the key, leaving an object no row names. Larger ones go in parts (Upload),
+   * whose abort aborts the multipart upload.
+   */
   async put(key: string, body: Readable | Buffer, options: PutOptions): Promise<StoredObject> {
-    let size = 0;
-    let source: Readable | Buffer = body;
-    if (!Buffer.isBuffer(body)) {
-      const counter = new PassThrough();
-      counter.on('data', (chunk: Buffer) => (size += chunk.length));
-      body.on('error', (error) => counter.destroy(error));
-      source = body.pipe(counter);
-    } else {
-      size = body.length;
+    const params = {
+      Bucket: this.options.bucket,
+      Key: this.objectKey(key),
+      ContentType: options.contentType,
+      CacheControl: options.cacheControl,
+      ContentDisposition: options.contentDisposition,
+    };
+    // Aborted while the first part is read (a stalled source): the read stops too.
+    const stop = () => {
+      if (!Buffer.isBuffer(body)) body.destroy(abortReason(options.signal));
+    };
+    options.signal?.addEventListener('abort', stop, { once: true });
+    try {
+      if (options.signal?.aborted) stop();
+      const head = await firstPart(body, PART_SIZE);
+      options.signal?.removeEventListener('abort', stop);
+      if (head.whole) {
+        await this.client.send(new PutObjectCommand({ ...params, Body: head.bytes }), {
+          abortSignal: options.signal,
+        });
+        return { key, size: head.bytes.length };
+      }
+      return { key, size: await this.putInParts(params, head.rest, options.signal) };
+    } catch (error) {
+      throw this.failure(`writing ${key}`, error);
+    } finally {
+      options.signal?.removeEventListener('abort', stop);
     }
+  }
+
+  /** A multipart upload of `body`; its size. */
+  private async putInParts(
+    params: { Bucket: string; Key: string },
+    body: Readable,
+    signal: AbortSignal | undefined,
+  ): Promise<number> {
+    let size = 0;
+    const counter = new PassThrough();
+    counter.on('data', (chunk: Buffer) => (size += chunk.length));
+    body.on('error', (error) => counter.destroy(error));
     const upload = new Upload({
       client: this.client,
-      params: {
-        Bucket: this.options.bucket,
-        Key: this.objectKey(key),
-        Body: source,
-        ContentType: options.contentType,
-        CacheControl: options.cacheControl,
-        ContentDisposition: options.contentDisposition,
-      },
+      params: { ...params, Body: body.pipe(counter) },
       partSize: PART_SIZE,
       queueSize: QUEUE_SIZE,
       leavePartsOnError: false,
     });
     // Past the deadline (deadline.storage-provider.ts): the parts sent so far are aborted too.
     const abort = () => void upload.abort().catch(() => undefined);
-    options.signal?.addEventListener('abort', abort, { once: true });
+    signal?.addEventListener('abort', abort, { once: true });
     try {
-      if (options.signal?.aborted) abort();
+      if (signal?.aborted) abort();
       await upload.done();
-    } catch (error) {
-      throw this.failure(`writing ${key}`, error);
+      return size;
     } finally {
-      options.signal?.removeEventListener('abort', abort);
+      signal?.removeEventListener('abort', abort);
     }
-    return { key, size };
   }
 
   async delete(key: string): Promise<void> {
@@ -366,4 +395,41 @@ function statusOf(error: unknown): number | undefined {
   if (error instanceof S3ServiceException) return error.$metadata.httpStatusCode;
   const metadata = (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata;
   return metadata?.httpStatusCode;
+}
+
+/**
+ * The body whole when it is at most `size` bytes (a Buffer, or a stream that ended within them);
+ * otherwise the whole body again as one stream (what was read, then the rest), for an upload in
+ * parts. Reads at most `size` bytes and a chunk ahead.
+ */
+async function firstPart(
+  body: Readable | Buffer,
+  size: number,
+): Promise<{ whole: true; bytes: Buffer } | { whole: false; rest: Readable }> {
+  if (Buffer.isBuffer(body)) {
+    return body.length <= size
+      ? { whole: true, bytes: body }
+      : { whole: false, rest: Readable.from([body]) };
+  }
+  const iterator = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const read: Buffer[] = [];
+  let length = 0;
+  while (length <= size) {
+    const next = await iterator.next();
+    if (next.done) return { whole: true, bytes: Buffer.concat(read) };
+    read.push(next.value);
+    length += next.value.length;
+  }
+  async function* everything() {
+    yield* read;
+    for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+      yield next.value;
+    }
+  }
+  return { whole: false, rest: Readable.from(everything()) };
+}
+
+function abortReason(signal: AbortSignal | undefined): Error {
+  const reason: unknown = signal?.reason;
+  return reason instanceof Error ? reason : new Error('The write was aborted');
 }
