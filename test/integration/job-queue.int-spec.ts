@@ -190,3 +190,53 @@ describe(`${JobQueue.name} in the api role`, () => {
     }
   });
 });
+
+/** A queue worked one job at a time, as the rebuild queue is on an `all` instance. */
+@Injectable()
+class SerialRecorder implements OnModuleInit {
+  readonly done: number[] = [];
+  constructor(readonly jobs: JobQueue) {}
+
+  onModuleInit(): void {
+    this.jobs.define<{ n: number }>({
+      name: 'serial',
+      concurrency: 1,
+      handler: ({ n }) => {
+        this.done.push(n);
+        return Promise.resolve();
+      },
+    });
+  }
+}
+
+@Module({ imports: [JobsModule], providers: [SerialRecorder] })
+class SerialModule {}
+
+describe(`${JobQueue.name} with jobs waiting`, () => {
+  let app: IntegrationModule;
+
+  beforeAll(async () => {
+    // A poll interval far longer than the test: only a worker that goes on at once gets through.
+    app = await startIntegrationModule(backends[0], {
+      imports: [SerialModule],
+      env: { JOB_POLL_INTERVAL_MS: '60000' },
+    });
+  });
+  afterAll(() => app?.close());
+
+  it('runs them one after another, not one per poll interval', async () => {
+    const jobs = app.get(JobQueue);
+    const recorder = app.get(SerialRecorder);
+    await app.dataSource.transaction((manager) =>
+      jobs.sendMany(
+        'serial',
+        Array.from({ length: 6 }, (_, n) => ({ n })),
+        { manager },
+      ),
+    );
+    jobs.wake('serial');
+    // Before, one job a poll: five minutes for these six.
+    await eventually(() => recorder.done.length === 6, 'the six jobs to run', 60_000);
+    expect([...recorder.done].sort()).toEqual([0, 1, 2, 3, 4, 5]);
+  });
+});
