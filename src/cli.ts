@@ -45,12 +45,22 @@ Commands:
 /** Warnings and errors to stderr: stdout carries only the command's JSON result. */
 class StderrLogger implements LoggerService {
   log(): void {}
-  warn(message: unknown): void {
-    process.stderr.write(`warning: ${String(message)}\n`);
+  warn(message: unknown, ...params: unknown[]): void {
+    process.stderr.write(`warning: ${logLine(message, params)}\n`);
   }
-  error(message: unknown): void {
-    process.stderr.write(`error: ${String(message)}\n`);
+  error(message: unknown, ...params: unknown[]): void {
+    process.stderr.write(`error: ${logLine(message, params)}\n`);
   }
+}
+
+/**
+ * A log call as one line: the service logs fields first, then the message (`{ err, image }, 'A
+ * rebuild failed'`); the fields follow the message as JSON (already stripped of secrets there).
+ */
+function logLine(message: unknown, params: unknown[]): string {
+  if (typeof message !== 'object' || message === null) return String(message);
+  const text = params.find((param): param is string => typeof param === 'string');
+  return `${text ?? ''} ${JSON.stringify(message)}`.trim();
 }
 
 function fail(message: string): never {

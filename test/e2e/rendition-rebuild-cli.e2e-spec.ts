@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { DataSource } from 'typeorm';
@@ -110,6 +112,35 @@ describe('npm run cli -- renditions:rebuild', () => {
       env: { ...inheritedEnv(), ...env(AFTER) },
     });
     expect(JSON.parse(stdout)).toMatchObject({ state: 'completed', total: 0, done: 0 });
+  });
+
+  it('names each image it could not re-make, and why, on stderr, and exits 1', async () => {
+    // One image's original is gone from storage: it cannot be re-made.
+    const app = await createApp({ env: env(AFTER) });
+    let gone: { id: string; key: string };
+    try {
+      [gone] = await app
+        .get(DataSource)
+        .query<{ id: string; key: string }[]>(
+          'SELECT id, storage_key AS key FROM images ORDER BY id LIMIT 1',
+        );
+    } finally {
+      await app.close();
+    }
+    rmSync(join(storage.env.STORAGE_LOCAL_DIR, gone.key));
+    const failed = await execFileAsync(process.execPath, [CLI, 'renditions:rebuild'], {
+      env: { ...inheritedEnv(), ...env('thumb:60x60:cover') },
+    }).then(
+      () => undefined,
+      (error: { code: number; stdout: string; stderr: string }) => error,
+    );
+    expect(failed?.code).toBe(1);
+    expect(JSON.parse(failed!.stdout)).toMatchObject({ total: 2, failed: 1 });
+    // Once, "warning: [object Object]".
+    expect(failed?.stderr).not.toContain('[object Object]');
+    expect(failed?.stderr).toMatch(
+      new RegExp(`warning: Renditions not re-made \\{.*"imageId":"${gone.id}"`),
+    );
   });
 
   it('refuses options (exit 2, with the usage)', async () => {

@@ -374,8 +374,16 @@ export class S3StorageProvider implements StorageProvider {
   private failure(action: string, error: unknown): StorageError {
     const status = statusOf(error);
     const name = error instanceof Error ? error.name : 'Error';
+    // A network error's code (ECONNREFUSED, ENOTFOUND…) says why: its own, or the one in its
+    // message where the SDK wrapped it (an error from another realm).
+    const own = (error as { code?: unknown } | null)?.code;
+    const code =
+      typeof own === 'string'
+        ? own
+        : /\b(E[A-Z][A-Z0-9_]{2,})\b/.exec(error instanceof Error ? error.message : '')?.[1];
+    const named = code && code !== name ? `${name} (${code})` : name;
     const where = this.options.endpoint ?? `AWS ${this.options.region}`;
-    const detail = status ? `${name}, HTTP ${status}` : name;
+    const detail = status ? `${named}, HTTP ${status}` : named;
     return new StorageError(`S3 (${where}) failed ${action}: ${detail}`, { cause: error });
   }
 }
