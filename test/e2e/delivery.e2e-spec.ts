@@ -220,6 +220,13 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
     expect(notModified.statusCode).toBe(304);
     expect(notModified.headers.etag).toBe(etag);
     expect(notModified.rawPayload.length).toBe(0);
+    // If-None-Match decides alone (RFC 9110 13.1.3): another ETag gets the bytes, whatever the date.
+    const changed = await get(path, {
+      'if-none-match': '"another"',
+      'if-modified-since': first.headers['last-modified'] as string,
+    });
+    expect(changed.statusCode).toBe(200);
+    expect(changed.rawPayload).toEqual(first.rawPayload);
     const range = await get(path, { range: 'bytes=0-99' });
     expect(range.statusCode).toBe(206);
     expect(range.headers['content-range']).toBe(`bytes 0-99/${first.rawPayload.length}`);

@@ -252,7 +252,11 @@ export class S3StorageProvider implements StorageProvider {
         Range: checked.range,
         IfNoneMatch: header(request, 'if-none-match'),
         IfMatch: header(request, 'if-match'),
-        IfModifiedSince: dateHeader(request, 'if-modified-since'),
+        // RFC 9110 13.1.3: with If-None-Match, If-Modified-Since is ignored. S3 answers 304 when
+        // either holds, so a changed ETag with an unchanged date would get a stale copy.
+        IfModifiedSince: header(request, 'if-none-match')
+          ? undefined
+          : dateHeader(request, 'if-modified-since'),
         IfUnmodifiedSince: dateHeader(request, 'if-unmodified-since'),
       };
       answer = await this.client.send(
