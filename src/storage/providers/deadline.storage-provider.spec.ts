@@ -61,6 +61,8 @@ describe(deadlineStorage.name, () => {
       lastModified: new Date(),
     });
     return Object.assign(Object.create(local) as LocalStorageProvider, {
+      // As a network driver's: local files are not guarded (see deadlineStorage).
+      driver: 's3',
       read: () => Promise.resolve(object()),
       serve: () =>
         Promise.resolve({ kind: 'file' as const, status: 200, headers: {}, body: body() }),
