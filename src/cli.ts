@@ -3,6 +3,7 @@ import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { Module, type LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { PickType } from '@nestjs/swagger';
 import { AccountsService, generatePassword } from './auth/accounts.service';
 import { DEFAULT_ORGANIZATION_SLUG } from './auth/admin-bootstrap.service';
 import { AuthModule } from './auth/auth.module';
@@ -68,10 +69,11 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-/** The API's rule for passwords (CreateUserDto), so the CLI cannot set one the API would refuse. */
+/** The API's rule for passwords (CreateUserDto's), so the CLI cannot set one the API would refuse. */
+class PasswordInput extends PickType(CreateUserDto, ['password'] as const) {}
+
 function checkPassword(password: string | undefined): void {
-  if (password !== undefined && (password.length < 12 || password.length > 1024))
-    fail('--password must be 12 to 1024 characters');
+  if (password !== undefined) checkAsApi(PasswordInput, { password });
 }
 
 /**

@@ -55,4 +55,14 @@ describe(csvRecordRow.name, () => {
       url: URL,
     });
   });
+
+  it('trims each cell, as the header names are, and leaves out what was only spaces', () => {
+    expect(
+      csvRecordRow({ gtin: ' 96385074 ', url: ` ${URL}\t`, title: ' Side view ', alt_text: '  ' }),
+    ).toEqual({ gtin: '96385074', url: URL, title: 'Side view' });
+    expect(importRow(2, csvRecordRow({ gtin: ' 96385074', url: ` ${URL}` }))).toMatchObject({
+      status: ImportRowStatus.Pending,
+      url: URL,
+    });
+  });
 });

@@ -133,6 +133,13 @@ describe('npm run cli -- reset-password', () => {
         stderr: expect.stringContaining('reset-password  --user USERNAME|EMAIL'),
       });
     }
+    // The API's password rule (CreateUserDto's), naming the option.
+    await expect(
+      cliOn(neverOpened, 'reset-password', '--user=admin', `--password=${'x'.repeat(1025)}`),
+    ).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('--password: password must be shorter than or equal to 1024'),
+    });
     // What the API would refuse to create, the CLI refuses too, naming the option.
     const user = ['create-user', '--email=new@acme.example', '--username=new', '--role=staff'];
     for (const [args, message] of [
