@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import axe from 'axe-core';
 import type { Browser, ConsoleMessage, Locator, Page } from 'playwright-core';
@@ -44,20 +44,28 @@ interface AxeViolation {
 }
 
 /** A loopback server of one PNG, for the import from a URL. */
-async function startImageServer(): Promise<{ origin: string; server: Server }> {
+async function startImageServer(): Promise<{
+  origin: string;
+  server: Server;
+  release: () => void;
+}> {
   const png = await sharp({
     create: { width: 320, height: 240, channels: 3, background: { r: 120, g: 40, b: 160 } },
   })
     .png()
     .toBuffer();
+  const held: ServerResponse[] = [];
   const server = createServer((req, res) => {
     if (req.url === '/imported.png')
       return void res.writeHead(200, { 'content-type': 'image/png' }).end(png);
+    // Answered only when the test says (release): an import that takes its time.
+    if (req.url === '/held.png') return void held.push(res);
     res.writeHead(404).end();
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+  const release = () => held.splice(0).forEach((res) => res.writeHead(404).end());
+  return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, release };
 }
 
 /** Three images of different types, sizes and colours, named as a person's files would be. */
@@ -89,7 +97,7 @@ describe('The gallery console in a real browser', () => {
   let browser: Browser;
   let page: Page;
   let base: string;
-  let images: { origin: string; server: Server };
+  let images: Awaited<ReturnType<typeof startImageServer>>;
   let admin: Credential;
   let productId: string;
   const refused: string[] = [];
@@ -462,6 +470,33 @@ describe('The gallery console in a real browser', () => {
     // Said once the reloaded gallery is shown: the tile is there.
     await expect(tiles().count()).resolves.toBe(3);
     expect(await galleryFromApi()).toHaveLength(3);
+  });
+
+  it('stops following an import once the person leaves the gallery', async () => {
+    const gallery = page.url();
+    await page.getByLabel('Image URL').fill(`${images.origin}/held.png`);
+    await page.getByRole('button', { name: 'Import', exact: true }).click();
+    await page.getByText('The service is fetching the image…').waitFor();
+    const asked: string[] = [];
+    const listener = (request: { url(): string }) => {
+      if (request.url().includes('/api/v1/imports/')) asked.push(request.url());
+    };
+    page.on('request', listener);
+    await page.waitForTimeout(1500);
+    expect(asked.length).toBeGreaterThan(0); // it follows the import while shown
+    await page
+      .getByRole('navigation', { name: 'Main' })
+      .getByRole('link', { name: 'Products' })
+      .click();
+    await page.getByRole('heading', { name: 'Products', level: 1 }).waitFor();
+    asked.length = 0;
+    // Four of its polling periods (0.7 s) later, nothing more was asked.
+    await page.waitForTimeout(3000);
+    page.off('request', listener);
+    expect(asked).toEqual([]);
+    images.release(); // the import's row fails (404): the gallery is as it was
+    await page.goto(gallery);
+    await expect(tiles().count()).resolves.toBe(3);
   });
 
   it('shows an image: the original’s facts and each rendition at its real size', async () => {

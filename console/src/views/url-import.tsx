@@ -1,16 +1,28 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { createImport, getImport, listImportRows, type ImportDto } from '@sdk';
 import { messageOf, unwrap } from '../api';
 import { Link } from '../components/link';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const POLL_MS = 700;
+/** How long the panel follows an import; a slower one goes on, and the Jobs view shows it. */
+const FOLLOW_MS = 120_000;
 
-/** Follows an import until every row is done (the service fetches the URL in the background). */
-async function finished(id: string): Promise<ImportDto> {
+/**
+ * Follows an import until every row is done (the service fetches the URL in the background):
+ * the import when done; `slow` after FOLLOW_MS; undefined once `wanted` says the panel is gone.
+ */
+async function finished(
+  id: string,
+  wanted: () => boolean,
+): Promise<ImportDto | 'slow' | undefined> {
+  const until = Date.now() + FOLLOW_MS;
   for (;;) {
+    if (!wanted()) return undefined;
     const found = await unwrap(getImport({ path: { importId: id } }));
     if (found.state === 'completed') return found;
-    await sleep(700);
+    if (Date.now() > until) return 'slow';
+    await sleep(POLL_MS);
   }
 }
 
@@ -29,6 +41,15 @@ export function UrlImport({
   const [url, setUrl] = useState('');
   const [status, setStatus] = useState<{ kind: 'info' | 'success' | 'error'; text: string }>();
   const [busy, setBusy] = useState(false);
+  // Cleared when the panel leaves the page: an import it follows is no longer asked after.
+  const mounted = useRef(true);
+  useEffect(
+    () => () => {
+      mounted.current = false;
+    },
+    [],
+  );
+  const wanted = () => mounted.current;
 
   const submit = async (event: Event) => {
     event.preventDefault();
@@ -38,8 +59,11 @@ export function UrlImport({
       const started = await unwrap(
         createImport({ body: { rows: [{ product_id: productId, url: url.trim() }] } }),
       );
-      const done = await finished(started.id);
-      if (done.counts.failed > 0) {
+      const done = await finished(started.id, wanted);
+      if (done === undefined) return;
+      if (done === 'slow') {
+        setStatus({ kind: 'info', text: 'Still importing: the Jobs page shows when it is done.' });
+      } else if (done.counts.failed > 0) {
         const rows = await unwrap(
           listImportRows({ path: { importId: done.id }, query: { status: 'failed' } }),
         );
@@ -55,9 +79,9 @@ export function UrlImport({
         setUrl('');
       }
     } catch (error) {
-      setStatus({ kind: 'error', text: `Not imported: ${messageOf(error)}` });
+      if (wanted()) setStatus({ kind: 'error', text: `Not imported: ${messageOf(error)}` });
     } finally {
-      setBusy(false);
+      if (wanted()) setBusy(false);
     }
   };
 
