@@ -11,7 +11,12 @@ import type { StandaloneImageDto } from './dto/standalone-image.dto';
 import type { StandaloneUploadFieldsDto, UploadImageFieldsDto } from './dto/upload-image.dto';
 import type { GalleryAddition } from './gallery/gallery-addition.pipe';
 import { GalleryUploadService } from './gallery/gallery-upload.service';
-import { GalleryService, type AlsoRecord } from './gallery/gallery.service';
+import {
+  GalleryService,
+  type AlsoRecord,
+  type ExpectedVersions,
+  type AddedImage,
+} from './gallery/gallery.service';
 import { PrimaryImageImportService } from './gallery/primary-image-import.service';
 import type { ImageUpload } from './intake/multipart-upload';
 
@@ -30,16 +35,24 @@ export class ImagesService {
     private readonly gallery: GalleryService,
   ) {}
 
-  /** `POST …/images`: uploads an image into the gallery, or attaches a stand-alone upload. */
-  add(ctx: RequestContext, ref: ProductRef, addition: GalleryAddition): Promise<ImageDto> {
+  /**
+   * `POST …/images`: uploads an image into the gallery, or attaches a stand-alone upload, if the
+   * gallery is at a version `expected` names (its If-Match; 412 gallery_changed if not).
+   */
+  add(
+    ctx: RequestContext,
+    ref: ProductRef,
+    addition: GalleryAddition,
+    expected?: ExpectedVersions,
+  ): Promise<AddedImage> {
     return 'upload' in addition
-      ? this.upload(ctx, ref, addition.upload)
-      : this.attach(ctx, ref, addition.attach);
+      ? this.galleryUploads.upload(ctx, ref, addition.upload, undefined, { expected })
+      : this.attach(ctx, ref, addition.attach, expected);
   }
 
   /** An upload into the product's gallery (see GalleryUploadService). */
-  upload(ctx: RequestContext, ref: ProductRef, upload: ImageUpload): Promise<ImageDto> {
-    return this.galleryUploads.upload(ctx, ref, upload);
+  async upload(ctx: RequestContext, ref: ProductRef, upload: ImageUpload): Promise<ImageDto> {
+    return (await this.galleryUploads.upload(ctx, ref, upload)).image;
   }
 
   /**
@@ -64,8 +77,13 @@ export class ImagesService {
     return this.standaloneUploads.upload(ctx, upload);
   }
 
-  /** Attaches a stand-alone upload to the gallery (JSON `POST …/images`). */
-  attach(ctx: RequestContext, ref: ProductRef, dto: AttachImageDto): Promise<ImageDto> {
+  /** Attaches a stand-alone upload to the gallery (JSON `POST …/images`), as `add` does. */
+  attach(
+    ctx: RequestContext,
+    ref: ProductRef,
+    dto: AttachImageDto,
+    expected?: ExpectedVersions,
+  ): Promise<AddedImage> {
     const imageId = decodeId(dto.image_id);
     if (!imageId) {
       throw new AppError('invalid_id', 'image_id is not an image id.', [
@@ -78,6 +96,7 @@ export class ImagesService {
       imageId,
       { title: dto.title, altText: dto.alt_text, description: dto.description },
       { isPrimary: dto.is_primary, priority: dto.priority },
+      expected,
     );
   }
 

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
@@ -273,6 +273,65 @@ describe('Gallery rules', () => {
   });
 
   describe('If-Match', () => {
+    it('guards an upload and an attach too: a stale ETag is 412, leaving no row and no file; a current one answers the new ETag', async () => {
+      const p = await newProduct();
+      await uploaded(p);
+      const stale = (await gallery(p)).etag;
+      await uploaded(p);
+      const before = await gallery(p);
+      const media = join(t.db.env.DATA_DIR, 'media');
+      const storedFiles = () =>
+        readdirSync(media, { recursive: true, withFileTypes: true })
+          .filter((entry) => entry.isFile())
+          .map((entry) => join(entry.parentPath, entry.name))
+          .sort();
+      const filesBefore = storedFiles();
+      const body = multipart({}, [{ data: jpeg, contentType: 'image/jpeg' }]);
+      const refused = await call(app, 'POST', base(p), c.staff, body.payload, {
+        headers: { ...body.headers, 'if-match': stale },
+      });
+      expect(refused.statusCode).toBe(412);
+      expect(refused.json()).toMatchObject({
+        code: 'gallery_changed',
+        current_version: before.version,
+      });
+      // The refused upload's files, written before the check, are deleted (by the queue).
+      await eventually(
+        () => storedFiles().join() === filesBefore.join(),
+        "the refused upload's files to go",
+      );
+
+      const loose = multipart({ purpose: 'product' }, [{ data: jpeg, contentType: 'image/jpeg' }]);
+      const standalone = await call(app, 'POST', '/api/v1/images', c.staff, loose.payload, {
+        headers: loose.headers,
+      });
+      expect(standalone.statusCode).toBe(201);
+      const attach = (ifMatch: string) =>
+        call(
+          app,
+          'POST',
+          `${base(p)}/attach`,
+          c.staff,
+          { image_id: standalone.json<{ id: string }>().id },
+          { headers: { 'if-match': ifMatch } },
+        );
+      expect((await attach(stale)).statusCode).toBe(412);
+      const after = await gallery(p);
+      expect(after.etag).toBe(before.etag);
+      expect(after.items).toEqual(before.items);
+
+      const attached = await attach(before.etag);
+      expect(attached.statusCode).toBe(201);
+      expect(attached.headers.etag).toBe(`"${before.version + 1}"`);
+      const added = await call(app, 'POST', base(p), c.staff, body.payload, {
+        headers: { ...body.headers, 'if-match': attached.headers.etag as string },
+      });
+      expect(added.statusCode).toBe(201);
+      expect(added.headers.etag).toBe(`"${before.version + 2}"`);
+      expect((await gallery(p)).etag).toBe(added.headers.etag);
+      expect(await expectConsistent(p)).toHaveLength(4);
+    });
+
     it('answers 412 gallery_changed to a stale ETag, for PATCH, PUT /order and DELETE, changing nothing', async () => {
       const p = await newProduct();
       const a = await uploaded(p);

@@ -77,7 +77,7 @@ describe.each(AVAILABLE_BACKENDS)('Kept image counts on %s', (backend) => {
     const ref = { id: product.id };
     const standalone = () => newImage(db, { organizationId: ctx.organizationId });
     const existing = await Promise.all(
-      Array.from({ length: 6 }, () => gallery.add(ctx, ref, stored(), {})),
+      Array.from({ length: 6 }, async () => (await gallery.add(ctx, ref, stored(), {})).image),
     );
     expect(await counts()).toEqual({ kept: 6, counted: 6 });
     const loose = await Promise.all(Array.from({ length: 8 }, standalone));
@@ -124,7 +124,7 @@ describe.each(AVAILABLE_BACKENDS)('Kept image counts on %s', (backend) => {
       Array.from({ length: 12 }, async (_, i) => {
         // Edits queued between the adds, so that they read the product between gallery changes.
         await Promise.all(edits(i % 3));
-        return gallery.add(ctx, ref, stored(), {});
+        return (await gallery.add(ctx, ref, stored(), {})).image;
       }),
     );
     await settle([

@@ -10,7 +10,12 @@ import { ImageImportService } from '../intake/import/image-import.service';
 import type { ImageUpload } from '../intake/multipart-upload';
 import { newImageRecord } from '../new-image';
 import { ImageProcessor } from '../processing/image-processor';
-import { GalleryService, type AlsoRecord } from './gallery.service';
+import {
+  GalleryService,
+  type AddOptions,
+  type AlsoRecord,
+  type AddedImage,
+} from './gallery.service';
 
 /** An upload into a product's gallery. */
 @Injectable()
@@ -27,15 +32,15 @@ export class GalleryUploadService {
    * Checks, processes and stores an uploaded image, then adds it to the gallery. Nothing is left
    * behind when any step fails: files already written are deleted, and the row is never inserted.
    * `id` is the new image's (a bulk import chooses it beforehand, to recognise its own image);
-   * `alsoRecord` commits with the image (GalleryService.add).
+   * `options` as GalleryService.add takes them (If-Match, what commits with the image).
    */
   async upload(
     ctx: RequestContext,
     ref: ProductRef,
     upload: ImageUpload,
     id: string = randomUUID(),
-    alsoRecord?: AlsoRecord,
-  ): Promise<ImageDto> {
+    options: AddOptions = {},
+  ): Promise<AddedImage> {
     const product = await this.products.find(ctx, ref);
     const processed = await this.processor.process(
       upload.file.path,
@@ -53,7 +58,7 @@ export class GalleryUploadService {
           description: upload.fields.description ?? '',
         },
         { isPrimary: upload.fields.is_primary, priority: upload.fields.priority },
-        alsoRecord,
+        options,
       ),
     );
   }
@@ -75,7 +80,10 @@ export class GalleryUploadService {
     return this.importer.withFile(url, async (file) => {
       const { size } = await stat(file.path);
       const upload = { file: { path: file.path, size, filename: file.filename }, fields };
-      return this.upload(ctx, { id: product.id }, upload, image.id, image.alsoRecord);
+      const added = await this.upload(ctx, { id: product.id }, upload, image.id, {
+        alsoRecord: image.alsoRecord,
+      });
+      return added.image;
     });
   }
 }

@@ -58,6 +58,18 @@ export type ExpectedVersions = number[] | undefined;
 /** What a caller records in the transaction that adds an image (a bulk import: its row's `ok`). */
 export type AlsoRecord = (manager: EntityManager) => Promise<void>;
 
+/** An image that joined a gallery, and the gallery's version (its ETag) after it did. */
+export interface AddedImage {
+  image: ImageDto;
+  version: number;
+}
+
+/** How an image joins: the gallery versions the client's If-Match accepts; what commits with it. */
+export interface AddOptions {
+  expected?: ExpectedVersions;
+  alsoRecord?: AlsoRecord;
+}
+
 /** What a gallery change did to the number of images in the gallery (added minus removed). */
 interface ImageTally {
   imageCountDelta: number;
@@ -230,34 +242,41 @@ export class GalleryService {
 
   /**
    * Adds an image (its files already stored) to the product's gallery, placed by
-   * {@link place}. `alsoRecord` runs in the same transaction once the image is inserted: what it
-   * writes commits with the image, and what it throws undoes the image.
+   * {@link place}, if the gallery is at a version `expected` names (412 gallery_changed if not).
+   * `alsoRecord` runs in the same transaction once the image is inserted: what it writes commits
+   * with the image, and what it throws undoes the image.
    */
   async add(
     ctx: RequestContext,
     ref: ProductRef,
     image: NewImage,
     placement: Placement,
-    alsoRecord?: AlsoRecord,
-  ): Promise<ImageDto> {
-    const { result } = await this.change(ctx, ref, undefined, async (manager, product, tally) => {
-      tally.imageCountDelta += 1;
-      const inserted = await this.repository.insert(manager, {
-        ...image,
-        organizationId: ctx.organizationId,
-        productId: product.id,
-        ...(await this.place(manager, product.id, placement)),
-      });
-      await alsoRecord?.(manager);
-      return inserted;
-    });
-    return this.presenter.one(result);
+    { expected, alsoRecord }: AddOptions = {},
+  ): Promise<AddedImage> {
+    const { result, version } = await this.change(
+      ctx,
+      ref,
+      expected,
+      async (manager, product, tally) => {
+        tally.imageCountDelta += 1;
+        const inserted = await this.repository.insert(manager, {
+          ...image,
+          organizationId: ctx.organizationId,
+          productId: product.id,
+          ...(await this.place(manager, product.id, placement)),
+        });
+        await alsoRecord?.(manager);
+        return inserted;
+      },
+    );
+    return { image: await this.presenter.one(result), version };
   }
 
   /**
    * Attaches a stand-alone upload to the gallery, placed by {@link place}, and clears its expiry
-   * in the same statement. One past its expiry counts as gone. The image row is locked first, so
-   * an attach and the sweep of expired uploads (which skips locked rows) never both win.
+   * in the same statement, if the gallery is at a version `expected` names. One past its expiry
+   * counts as gone. The image row is locked first, so an attach and the sweep of expired uploads
+   * (which skips locked rows) never both win.
    */
   async attach(
     ctx: RequestContext,
@@ -265,28 +284,34 @@ export class GalleryService {
     imageId: string,
     details: ImageText,
     placement: Placement,
-  ): Promise<ImageDto> {
-    const { result } = await this.change(ctx, ref, undefined, async (manager, product, tally) => {
-      const image = await this.repository.lockAttachable(manager, ctx, imageId);
-      if (!image) {
-        throw new AppError(
-          'image_not_found',
-          'No uploaded image with this id in your organisation.',
-          [{ field: 'image_id', message: 'no such image' }],
-        );
-      }
-      checkAttachable(image, product);
-      Object.assign(image, await this.place(manager, product.id, placement), {
-        productId: product.id,
-        expiresAt: null,
-        title: details.title ?? image.title,
-        altText: details.altText ?? image.altText,
-        description: details.description ?? image.description,
-      });
-      tally.imageCountDelta += 1;
-      return this.repository.save(manager, image);
-    });
-    return this.presenter.one(result);
+    expected?: ExpectedVersions,
+  ): Promise<AddedImage> {
+    const { result, version } = await this.change(
+      ctx,
+      ref,
+      expected,
+      async (manager, product, tally) => {
+        const image = await this.repository.lockAttachable(manager, ctx, imageId);
+        if (!image) {
+          throw new AppError(
+            'image_not_found',
+            'No uploaded image with this id in your organisation.',
+            [{ field: 'image_id', message: 'no such image' }],
+          );
+        }
+        checkAttachable(image, product);
+        Object.assign(image, await this.place(manager, product.id, placement), {
+          productId: product.id,
+          expiresAt: null,
+          title: details.title ?? image.title,
+          altText: details.altText ?? image.altText,
+          description: details.description ?? image.description,
+        });
+        tally.imageCountDelta += 1;
+        return this.repository.save(manager, image);
+      },
+    );
+    return { image: await this.presenter.one(result), version };
   }
 
   /**

@@ -75,45 +75,59 @@ abstract class GalleryRoutes {
 
   @Post()
   @CreatedLocation()
+  @ApiResponseHeaders('ETag')
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ImagesWrite)
   @Idempotent()
+  @ApiHeader(IF_MATCH)
   @ApiConsumes('multipart/form-data')
   @ApiBody(UPLOAD_BODY)
   @ApiOperation({
     summary: 'Upload an image to the gallery',
     description:
-      'The route also takes `application/json` `{ "image_id": … }`, exactly as ' +
-      '`attachProductImage` does (for clients of Inventorum and the back-office uploader); it is ' +
-      'documented there, so that generated clients keep a file parameter here.',
+      'Answers the new gallery ETag. The route also takes `application/json` ' +
+      '`{ "image_id": … }`, exactly as `attachProductImage` does (for clients of Inventorum and ' +
+      'the back-office uploader); it is documented there, so that generated clients keep a file ' +
+      'parameter here.',
   })
-  @ApiProblems(...PROBLEMS.upload, ...PROBLEMS.jsonBody, ...PROBLEMS.attach)
-  uploadProductImage(
+  @ApiProblems(...PROBLEMS.upload, ...PROBLEMS.jsonBody, ...PROBLEMS.attach, 'gallery_changed')
+  async uploadProductImage(
     @Ctx() ctx: RequestContext,
     @ProductParam() product: ProductRef,
     @MultipartRequest(GalleryAdditionPipe, IdempotentUpload) addition: GalleryAddition,
+    @Headers('if-match') ifMatch: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<ImageDto> {
-    return this.images.add(ctx, product, addition);
+    const { image, version } = await this.images.add(ctx, product, addition, parseIfMatch(ifMatch));
+    reply.header('etag', galleryEtag(version));
+    return image;
   }
 
   @Post('attach')
   @CreatedLocation(siblingOfAction)
+  @ApiResponseHeaders('ETag')
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ImagesWrite)
   @Idempotent()
+  @ApiHeader(IF_MATCH)
   @ApiOperation({
     summary: 'Attach a stand-alone upload to the gallery',
     description:
       'An image uploaded with `POST /api/v1/images` (purpose `product`, of your organisation, not ' +
-      'yet attached) joins the gallery under the gallery rules; its files keep their keys.',
+      'yet attached) joins the gallery under the gallery rules; its files keep their keys. ' +
+      'Answers the new gallery ETag.',
   })
-  @ApiProblems(...PROBLEMS.jsonBody, ...PROBLEMS.attach)
-  attachProductImage(
+  @ApiProblems(...PROBLEMS.jsonBody, ...PROBLEMS.attach, 'gallery_changed')
+  async attachProductImage(
     @Ctx() ctx: RequestContext,
     @ProductParam() product: ProductRef,
     @Body() body: AttachImageDto,
+    @Headers('if-match') ifMatch: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<ImageDto> {
-    return this.images.attach(ctx, product, body);
+    const { image, version } = await this.images.attach(ctx, product, body, parseIfMatch(ifMatch));
+    reply.header('etag', galleryEtag(version));
+    return image;
   }
 
   @Get()
