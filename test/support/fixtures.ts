@@ -269,6 +269,89 @@ function pngChunk(type: string, data: Buffer): Buffer {
   return Buffer.concat([length, typeAndData, crc]);
 }
 
+/** An ICC v2 grey profile whose tone curve is `gamma` (1 is linear light), as image editors write. */
+function greyProfile(gamma: number): Buffer {
+  const s15 = (x: number) => {
+    const b = Buffer.alloc(4);
+    b.writeInt32BE(Math.round(x * 65536));
+    return b;
+  };
+  const name = Buffer.from('Grey test\0', 'latin1');
+  const descHead = Buffer.alloc(12);
+  descHead.write('desc');
+  descHead.writeUInt32BE(name.length, 8);
+  const curve = Buffer.alloc(14);
+  curve.write('curv');
+  curve.writeUInt32BE(1, 8);
+  curve.writeUInt16BE(Math.round(gamma * 256), 12);
+  const tags: [string, Buffer][] = [
+    ['desc', Buffer.concat([descHead, name, Buffer.alloc(78)])],
+    [
+      'wtpt',
+      Buffer.concat([Buffer.from('XYZ '), Buffer.alloc(4), s15(0.9642), s15(1), s15(0.8249)]),
+    ],
+    ['kTRC', curve],
+    ['cprt', Buffer.concat([Buffer.from('text'), Buffer.alloc(4), Buffer.from('pd\0')])],
+  ];
+  const pad = (b: Buffer) => Buffer.concat([b, Buffer.alloc((4 - (b.length % 4)) % 4)]);
+  const table = Buffer.alloc(4 + tags.length * 12);
+  table.writeUInt32BE(tags.length);
+  let offset = 128 + table.length;
+  const data = tags.map(([signature, bytes], i) => {
+    table.write(signature, 4 + i * 12);
+    table.writeUInt32BE(offset, 8 + i * 12);
+    table.writeUInt32BE(bytes.length, 12 + i * 12);
+    offset += pad(bytes).length;
+    return pad(bytes);
+  });
+  const header = Buffer.alloc(128);
+  header.writeUInt32BE(offset);
+  header.writeUInt32BE(0x02100000, 8);
+  header.write('mntr', 12);
+  header.write('GRAY', 16);
+  header.write('XYZ ', 20);
+  header.write('acsp', 36);
+  [0.9642, 1, 0.8249].forEach((v, i) => s15(v).copy(header, 68 + i * 4));
+  return Buffer.concat([header, table, ...data]);
+}
+
+/**
+ * Solid 16-bit PNGs with colour profiles of their own, as photo editors export them, with the
+ * sRGB colour each shows (read from 8-bit copies with the same profile, which sharp converts
+ * right): RGB 40/180/80 stored in Display P3, and grey 128 in a linear-light grey profile.
+ */
+export async function deepProfiledPngs(): Promise<{ name: string; png: Buffer; srgb: number[] }[]> {
+  const [width, height] = [48, 32];
+  const rgb = sharp(Buffer.alloc(width * height * 3, Buffer.from([40, 180, 80])), {
+    raw: { width, height, channels: 3 },
+  }).withIccProfile('p3');
+  const grey = sharp(Buffer.alloc(width * height, 128), { raw: { width, height, channels: 1 } });
+  // The iCCP chunk goes right after IHDR (8 + 25 bytes).
+  const iccp = pngChunk(
+    'iCCP',
+    Buffer.concat([Buffer.from('grey\0\0', 'latin1'), deflateSync(greyProfile(1))]),
+  );
+  const withGreyProfile = (png: Buffer) =>
+    Buffer.concat([png.subarray(0, 33), iccp, png.subarray(33)]);
+  const shown = async (png: Buffer) => [
+    ...(await sharp(png).toColourspace('srgb').raw().toBuffer()).subarray(0, 3),
+  ];
+  const rgb8 = await rgb.clone().png().toBuffer();
+  const grey8 = withGreyProfile(await grey.clone().toColourspace('b-w').png().toBuffer());
+  return [
+    {
+      name: 'RGB in Display P3',
+      png: await rgb.clone().toColourspace('rgb16').png().toBuffer(),
+      srgb: await shown(rgb8),
+    },
+    {
+      name: 'grey in a linear profile',
+      png: withGreyProfile(await grey.clone().toColourspace('grey16').png().toBuffer()),
+      srgb: await shown(grey8),
+    },
+  ];
+}
+
 /**
  * A tiny (< 100 bytes) 8-bit greyscale PNG whose IHDR claims `width` × `height` (with a
  * correct CRC), followed by one tiny IDAT holding a single zero row and IEND. The header

@@ -32,6 +32,11 @@ export interface ImageHeader {
   pages: number;
   /** jpeg, png, gif, webp, avif or svg (raw for decoded pixels). */
   format: string;
+  /**
+   * A 16-bit image with a colour profile of its own: `rgb` or `grey` (see {@link srgb}); else
+   * undefined.
+   */
+  deepProfile?: 'rgb' | 'grey';
 }
 
 /** What the delivery side needs of an image: its displayed (upright) size, frames and format. */
@@ -116,6 +121,7 @@ export async function readHeader(input: CodecInput): Promise<ImageHeader> {
   // libheif reports AVIF as heif; only GIF and WebP frames are read as an animation.
   const format = meta.format === 'heif' ? 'avif' : meta.format;
   const pages = ANIMATABLE.has(format) && meta.pages && meta.pages > 1 ? meta.pages : 1;
+  const deep = meta.depth === 'ushort' && meta.icc !== undefined && colorMode !== 'CMYK';
   return {
     width: meta.width,
     height: meta.height,
@@ -124,7 +130,40 @@ export async function readHeader(input: CodecInput): Promise<ImageHeader> {
     orientation,
     pages,
     format,
+    ...(deep && { deepProfile: gray ? 'grey' : 'rgb' }),
   };
+}
+
+/**
+ * The image's pixels as sRGB. sharp converts an embedded colour profile to sRGB as it decodes,
+ * except at 16 bits a sample (sharp 0.35, pipeline.cc): RGB16 it converts to Display P3, which
+ * toColourspace('srgb') then only relabels (a saturated green 40/180/80 came out 88/177/91), and
+ * GREY16 not at all. An RGB16 one is converted from P3 to sRGB on output, the profile not attached
+ * (outputs carry no metadata); for a GREY16 one, see {@link withGreyProfileApplied}.
+ */
+function srgb(image: Sharp, header: Pick<ImageHeader, 'deepProfile'>): Sharp {
+  const converted =
+    header.deepProfile === 'rgb' ? image.withIccProfile('srgb', { attach: false }) : image;
+  return converted.toColourspace('srgb');
+}
+
+/**
+ * A 16-bit grey image with a colour profile, as an 8-bit one with that profile and its metadata
+ * (orientation), which sharp converts as it decodes; any other input as it is. The one case where
+ * an image is decoded twice: sharp offers no way to apply a GREY16 image's profile (see srgb).
+ */
+async function withGreyProfileApplied(
+  input: CodecInput,
+  header: Pick<ImageHeader, 'deepProfile'>,
+  maxPixels: number,
+): Promise<CodecInput> {
+  if (header.deepProfile !== 'grey') return input;
+  const buffer = await open(input, { failOn: 'error', limitInputPixels: maxPixels })
+    .keepMetadata()
+    .toColourspace('b-w')
+    .png({ compressionLevel: 0 })
+    .toBuffer();
+  return { buffer };
 }
 
 /** The header read as the delivery side wants it: the size as displayed, EXIF orientation applied. */
@@ -148,16 +187,15 @@ export async function readImageFacts(input: CodecInput): Promise<ImageFacts> {
  */
 export async function decode(
   input: CodecInput,
+  header: Pick<ImageHeader, 'deepProfile'>,
   maxPixels: number,
   scaledTo?: { width: number; height: number },
 ): Promise<Pixels> {
   try {
-    let image = open(input, { failOn: 'error', limitInputPixels: maxPixels }).rotate();
+    const source = await withGreyProfileApplied(input, header, maxPixels);
+    let image = open(source, { failOn: 'error', limitInputPixels: maxPixels }).rotate();
     if (scaledTo) image = image.resize({ ...scaledTo, fit: 'fill' });
-    const { data, info } = await image
-      .toColourspace('srgb')
-      .raw()
-      .toBuffer({ resolveWithObject: true });
+    const { data, info } = await srgb(image, header).raw().toBuffer({ resolveWithObject: true });
     return { data, width: info.width, height: info.height, channels: info.channels };
   } catch {
     throw invalidImage();
@@ -309,12 +347,13 @@ export async function transformFrames(
       animated && spec.fit === 'attention'
         ? await attentionRegion(input, header, spec, maxPixels)
         : undefined;
-    let image = open(input, { animated, failOn: 'error', limitInputPixels: maxPixels }).rotate();
+    const source = await withGreyProfileApplied(input, header, maxPixels);
+    let image = open(source, { animated, failOn: 'error', limitInputPixels: maxPixels }).rotate();
     image = region
       ? image.extract(region).resize(spec.width, spec.height, { fit: 'fill' })
       : image.resize(spec.width, spec.height, resizeOptions(spec));
     if (spec.format === 'jpeg') image = image.flatten({ background: WHITE });
-    const { data, info } = await encoder(image.toColourspace('srgb'), spec).toBuffer({
+    const { data, info } = await encoder(srgb(image, header), spec).toBuffer({
       resolveWithObject: true,
     });
     const pages = info.pages && info.pages > 1 ? info.pages : 1;

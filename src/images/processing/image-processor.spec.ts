@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import { exifHasGps, noiseBytes } from '../../../test/support/fixtures';
+import { deepProfiledPngs, exifHasGps, noiseBytes } from '../../../test/support/fixtures';
 import { AppError } from '../../common/errors/app.error';
 import { validateEnv } from '../../config/env.validation';
 import { Metrics } from '../../metrics/metrics.service';
@@ -259,6 +259,36 @@ describe(ImageProcessor.name, () => {
     expect(result.colorMode).toBe('CMYK');
     expect(result.hasAlpha).toBe(false);
     expect((await sharp(result.original.buffer).metadata()).space).toBe('srgb');
+  });
+
+  it("converts a 16-bit PNG's own colour profile to sRGB, in renditions and results", async () => {
+    const processor = new ImageProcessor(validateEnv({}));
+    const centre = async (image: Buffer) => {
+      const { data, info } = await sharp(image).raw().toBuffer({ resolveWithObject: true });
+      const i =
+        (Math.floor(info.height / 2) * info.width + Math.floor(info.width / 2)) * info.channels;
+      return info.channels >= 3 ? [...data.subarray(i, i + 3)] : [data[i], data[i], data[i]];
+    };
+    for (const { name, png, srgb } of await deepProfiledPngs()) {
+      expect({ name, depth: (await sharp(png).metadata()).depth }).toEqual({
+        name,
+        depth: 'ushort',
+      });
+      const processed = await processor.process(write('deep.png', png));
+      const transformed = await processor.transform(
+        { buffer: png },
+        { width: 24, height: 16, fit: 'inside', format: 'jpeg', quality: 90 },
+      );
+      const seen = [...Object.values(processed.renditions).map((r) => r.buffer), transformed.data];
+      for (const image of seen) {
+        const colour = await centre(image);
+        // Within 3 of each channel: JPEG and WebP round a solid colour a little.
+        expect({ name, off: colour.map((c, i) => Math.abs(c - srgb[i]) > 3) }).toEqual({
+          name,
+          off: [false, false, false],
+        });
+      }
+    }
   });
 
   it('makes webp renditions: cover and attention crop exactly, inside never enlarges', async () => {

@@ -265,7 +265,7 @@ export class ImageProcessor {
     }
     const kept = wanted.fill ? undefined : await this.strip(path, detected, header);
     if (kept) return this.processKept(kept, detected, header, wanted, steps);
-    const decoded = await decode(source.input, this.maxPixels);
+    const decoded = await decode(source.input, header, this.maxPixels);
     steps.lap('decode');
     const pixels = wanted.fill ? await fill(decoded, wanted.fill) : decoded;
     if (wanted.fill) steps.lap('fill');
@@ -309,7 +309,7 @@ export class ImageProcessor {
     const height = turned ? header.width : header.height;
     const presets = wanted.renditions ? this.presets : [];
     const scaled = SCALED_DECODE.has(detected) ? decodeSize(presets, width, height) : undefined;
-    const pixels = await decode({ buffer: kept }, this.maxPixels, scaled);
+    const pixels = await decode({ buffer: kept }, header, this.maxPixels, scaled);
     steps.lap('decode');
     const renditions = wanted.renditions
       ? await this.encodeRenditions(pixels, scaled && { width, height })
