@@ -63,6 +63,27 @@ describe(planTransform.name, () => {
     });
   });
 
+  it('pads contain to the box without shrinking the image: at most its own size, in a box no side longer than its longest', () => {
+    const photo: OriginalFacts = { ...PHOTO, width: 800, height: 600 };
+    // The photo at 800×600 in the 800×800 box asked for, not 600×450 in 600×600.
+    expect(plan('w_800,h_800,c_contain,f_png', photo)).toMatchObject({ width: 800, height: 800 });
+    expect(plan('w_1600,h_1600,c_contain,f_png', photo)).toMatchObject({
+      width: 800,
+      height: 800,
+    });
+    expect(plan('w_256,h_256,c_contain,f_png', photo)).toMatchObject({ width: 256, height: 256 });
+    // A small image keeps its size: 37×23 in a 37×37 box, not 23×15 in 23×23.
+    const tiny: OriginalFacts = { ...PHOTO, width: 37, height: 23 };
+    expect(plan('w_500,h_500,c_contain,f_png', tiny)).toMatchObject({ width: 37, height: 37 });
+    // A strip 1 px wide: its 4000 px in a square, not one pixel.
+    const strip: OriginalFacts = { ...PHOTO, width: 1, height: 4000 };
+    expect(plan('w_500,h_500,c_contain,f_png', strip)).toMatchObject({ width: 512, height: 512 });
+    // However long the box asked for, no side is longer than the original's longest.
+    expect(plan('w_64,h_16384,c_contain,f_png', photo)).toMatchObject({ width: 3, height: 800 });
+    // Cover still fills the box from the image alone: the box shrinks until it fits in it.
+    expect(plan('w_800,h_800,c_cover,f_png', photo)).toMatchObject({ width: 600, height: 600 });
+  });
+
   it('makes a preset at its configured size, not the ladder', () => {
     expect(plan('p_thumb,f_webp')).toMatchObject({ width: 150, height: 150, fit: 'cover' });
     expect(plan('p_thumb,dpr_2,f_webp')).toMatchObject({ width: 300, height: 300 });

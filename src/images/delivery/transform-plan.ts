@@ -127,10 +127,15 @@ function snap(
 }
 
 /**
- * Never larger than the original. `inside` fits the image in the box, then never enlarges it: the
+ * The image is never enlarged. `inside` fits the image in the box, then never enlarges it: the
  * box's short side limits, and only once (a 1600×1200 original in a 1600×1600 box stays
- * 1600×1200). Any other fit keeps the box's ratio: a box past the original is scaled down until
- * it fits (a request for more pixels than exist gets the original's).
+ * 1600×1200). The other fits keep the box's ratio, scaled down as far as needed:
+ * - `cover` and `attention` fill the box with the image: until the box fits in the original (a
+ *   request for more pixels than exist gets the original's);
+ * - `contain` pads the whole image to the box: until the image in it is at most its own size, and
+ *   no side is longer than the original's longest (an 800×600 photo in an 800×800 box stays
+ *   800×800 with the photo at 800×600; shrinking the box until it fits in the original, as for
+ *   cover, made it 600×600 with the photo at 600×450).
  */
 function capToOriginal(
   box: { width: number; height: number },
@@ -144,7 +149,12 @@ function capToOriginal(
       height: Math.max(1, Math.round(original.height * inside)),
     };
   }
-  const scale = Math.min(1, original.width / box.width, original.height / box.height);
+  const [widthRatio, heightRatio] = [original.width / box.width, original.height / box.height];
+  const longest = Math.max(original.width, original.height);
+  const scale =
+    fit === 'contain'
+      ? Math.min(1, Math.max(widthRatio, heightRatio), longest / box.width, longest / box.height)
+      : Math.min(1, widthRatio, heightRatio);
   return {
     width: Math.max(1, Math.round(box.width * scale)),
     height: Math.max(1, Math.round(box.height * scale)),
