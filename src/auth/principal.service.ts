@@ -48,6 +48,7 @@ export class PrincipalService implements BeforeApplicationShutdown {
       role: user.role,
       scopes: ROLE_SCOPES[user.role],
       userId: user.id,
+      ...(issuedAt !== undefined && { issuedAt }),
     };
   }
 
@@ -70,11 +71,12 @@ export class PrincipalService implements BeforeApplicationShutdown {
 
   /**
    * The caller as it stands now, for work done later on its behalf (a bulk import's rows): its
-   * current role and scopes, or undefined once the user is disabled or deleted, or the key revoked
-   * (at once: read by id, never from the cache), expired or deleted.
+   * current role and scopes, or undefined once the user is disabled or deleted or the session
+   * that asked has ended (a logout, a password change), or the key revoked (at once: read by id,
+   * never from the cache), expired or deleted.
    */
   async current(principal: Principal): Promise<Principal | undefined> {
-    if (principal.type === 'user') return this.forUser(principal.id);
+    if (principal.type === 'user') return this.forUser(principal.id, principal.issuedAt);
     const apiKey = await this.apiKeys.findOneBy({ id: principal.id });
     return apiKey ? activeKey(apiKey) : undefined;
   }

@@ -10,6 +10,11 @@ export interface Principal {
   scopes: readonly Scope[];
   /** Users: themselves. API keys: the user who created the key, if still present. */
   userId: string | null;
+  /**
+   * A user signed in by a token: its `iat` (whole seconds), so that work done later on its behalf
+   * (a bulk import's rows) stops once that session ends (a logout, a password change).
+   */
+  issuedAt?: number;
 }
 
 /**

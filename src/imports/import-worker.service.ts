@@ -196,8 +196,9 @@ export class ImportWorker implements OnModuleInit {
 
   /**
    * Each row runs as who posted the import (or last retried it) is now: a key revoked since, or a
-   * user disabled, deleted or no longer an admin with `images:write`, fails the rows left (4xx,
-   * so at once, not retried), as their requests would be refused.
+   * user disabled, deleted, logged out, with a changed password or no longer an admin with
+   * `images:write`, fails the rows left (4xx, so at once, not retried), as their requests would
+   * be refused.
    */
   private async actingAs(poster: Principal): Promise<RequestContext> {
     const current = await this.principals.current(poster);
@@ -209,7 +210,8 @@ export class ImportWorker implements OnModuleInit {
           )
         : new AppError(
             'invalid_token',
-            'The user who posted this import (or last retried it) is disabled or deleted.',
+            'The user who posted this import (or last retried it) is disabled or deleted, or ' +
+              'the session they posted it in has ended (a logout or a password change).',
           );
     }
     authorise(current, POSTER_ACCESS);

@@ -588,13 +588,19 @@ describe('Bulk imports (POST /api/v1/imports)', () => {
       });
     });
 
-    it('stops making images for whoever posted it once they may no longer: revoked, demoted', async () => {
+    it('stops making images for whoever posted it once they may no longer: revoked, demoted, logged out, password changed', async () => {
       const key = await call(app, 'POST', '/api/v1/api-keys', c.admin, {
         name: 'importer',
         role: Role.Admin,
       });
       const importer = await addUser(app, c.admin, 'ingrid', Role.Admin);
       const importerId = (await call(app, 'GET', '/api/v1/auth/me', importer)).json().user.id;
+      const leaver = await addUser(app, c.admin, 'luke', Role.Admin);
+      const changer = await addUser(app, c.admin, 'paula', Role.Admin);
+      const changerId = (await call(app, 'GET', '/api/v1/auth/me', changer)).json().user.id;
+      // A session ends for the tokens issued before it, counted in whole seconds: these were
+      // issued a second before their session ends.
+      await new Promise((resolve) => setTimeout(resolve, 1100));
       const cases: [string, Credential, () => Promise<unknown>, string][] = [
         [
           'revoked key',
@@ -607,6 +613,21 @@ describe('Bulk imports (POST /api/v1/imports)', () => {
           importer,
           () => call(app, 'PATCH', `/api/v1/users/${importerId}`, c.admin, { role: 'staff' }),
           'insufficient_role',
+        ],
+        [
+          'logged-out user',
+          leaver,
+          () => call(app, 'POST', '/api/v1/auth/logout', leaver),
+          'invalid_token',
+        ],
+        [
+          'user whose password changed',
+          changer,
+          () =>
+            call(app, 'PATCH', `/api/v1/users/${changerId}`, c.admin, {
+              password: 'a new password for paula',
+            }),
+          'invalid_token',
         ],
       ];
       for (const [what, poster, withdraw, code] of cases) {
