@@ -122,6 +122,13 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
     });
     expect(res.headers.etag).toMatch(/^"[^"]+"$/);
     expect(new Date(res.headers['last-modified'] as string).getTime()).not.toBeNaN();
+    // A client sending its credential along (an SDK's fetch) gets the same caching: public bytes.
+    const credentialed = await get(signed('w_300,f_auto'), {
+      accept: AVIF_WEBP,
+      authorization: 'Bearer any',
+      'x-api-key': 'any',
+    });
+    expect(credentialed.headers['cache-control']).toBe('public, max-age=31536000, immutable');
     // 300 is not on the ladder: 320, and the height follows the original's ratio.
     const meta = await sharp(res.rawPayload).metadata();
     expect(meta).toMatchObject({ format: 'heif', width: 320, height: 240 });

@@ -2,7 +2,8 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 import { ProbeController, ProbeModule } from '../support/probe/probe.module';
 import { RawClient, type RawResponse } from '../support/slow-client';
-import { startTestApp, type TestApp } from '../support/test-app';
+import { call, login } from '../support/http';
+import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 
 const PROBLEM = /^application\/problem\+json/;
 
@@ -144,6 +145,29 @@ describe('HTTP contract (problem+json, request ids, headers)', () => {
     expect(docs.headers['content-type']).toMatch(/text\/html/);
     expect(docs.headers['content-security-policy']).toContain("script-src 'self'");
     expect(docs.headers['content-security-policy']).not.toContain("default-src 'none'");
+  });
+
+  it('keeps answers to a request with a credential out of shared caches: no-store', async () => {
+    const bearer = await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password);
+    const key = await call(app, 'POST', '/api/v1/api-keys', { bearer }, { name: 'cache probe' });
+    expect(key.statusCode).toBe(201);
+    const apiKey = key.json<{ key: string }>().key;
+    for (const [how, headers, url] of [
+      ['a token', { authorization: `Bearer ${bearer}` }, '/api/v1/products'],
+      ['a key', { 'x-api-key': apiKey }, '/api/v1/products/by-gtin/4006381333931'],
+      ['a key as Authorization', { authorization: `Token ${apiKey}` }, '/api/v1/auth/me'],
+      ['a wrong key', { 'x-api-key': 'pis_nope' }, '/api/v1/products'],
+      ['a key in the query', {}, `/api/v1/products?x-api-key=${apiKey}`],
+    ] as const) {
+      const res = await app.inject({ method: 'GET', url, headers });
+      expect({ how, cacheControl: res.headers['cache-control'] }).toEqual({
+        how,
+        cacheControl: 'no-store',
+      });
+    }
+    // Without one, nothing is said (the delivery routes, which say their own, are in delivery).
+    const anonymous = await app.inject({ method: 'GET', url: '/health' });
+    expect(anonymous.headers['cache-control']).toBeUndefined();
   });
 
   it('serves the OpenAPI document with the shared problem+json schema', async () => {

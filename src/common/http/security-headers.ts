@@ -1,5 +1,6 @@
 import helmet from 'helmet';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyRequest } from 'fastify';
 
 /** The API serves JSON only: nothing may load, frame or run from its responses. */
 export const API_CSP =
@@ -33,8 +34,24 @@ export function isDocsPath(url: string, docsPath: string): boolean {
 export const securityHeaders = helmet(HELMET_OPTIONS);
 
 /**
- * Helmet's headers everywhere; the CSP relaxed for the Swagger UI pages only. A promise, as when
- * it registered @fastify/helmet (createApp awaits it).
+ * Whether the request carries a credential: an `Authorization` or `X-API-Key` header, or an
+ * `x-api-key` query parameter (the back-office uploader's). Read without parsing it: whether
+ * it is valid does not matter here.
+ */
+function carriesCredential(request: FastifyRequest): boolean {
+  const { headers } = request;
+  if (headers.authorization !== undefined || headers['x-api-key'] !== undefined) return true;
+  const query = request.url.indexOf('?');
+  return query !== -1 && /[?&]x-api-key=/i.test(request.url.slice(query));
+}
+
+/**
+ * Helmet's headers everywhere; the CSP relaxed for the Swagger UI pages only. An answer to a
+ * request with a credential is `Cache-Control: no-store` unless its route says otherwise (the
+ * delivery routes): many API URLs are the same in every organisation (`/api/v1/products`,
+ * `…/by-gtin/…`), and a shared cache (a CDN, Varnish) keeps an `X-API-Key` answer (RFC 9111
+ * keeps it from storing only an `Authorization` one) for the next organisation asking. A promise,
+ * as when it registered @fastify/helmet (createApp awaits it).
  */
 export function registerSecurityHeaders(
   app: NestFastifyApplication,
@@ -52,6 +69,9 @@ export function registerSecurityHeaders(
           'content-security-policy',
           isDocsPath(request.url, docsPath) ? DOCS_CSP : API_CSP,
         );
+      }
+      if (!reply.hasHeader('cache-control') && carriesCredential(request)) {
+        reply.header('cache-control', 'no-store');
       }
       done();
     });
