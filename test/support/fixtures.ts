@@ -352,6 +352,57 @@ export async function deepProfiledPngs(): Promise<{ name: string; png: Buffer; s
   ];
 }
 
+/** The chunks of a PNG, in order, each as its type and data. */
+function pngChunks(png: Buffer): { type: string; data: Buffer }[] {
+  const chunks: { type: string; data: Buffer }[] = [];
+  for (let at = 8; at < png.length;) {
+    const length = png.readUInt32BE(at);
+    chunks.push({
+      type: png.toString('latin1', at + 4, at + 8),
+      data: png.subarray(at + 8, at + 8 + length),
+    });
+    at += 12 + length;
+  }
+  return chunks;
+}
+
+/**
+ * A 2-frame animated PNG (APNG) of 40×30: red, then blue; its default image (IDAT) is the red
+ * first frame, which a decoder without animation shows.
+ */
+export async function animatedPng(): Promise<Buffer> {
+  const frame = (r: number, b: number) =>
+    sharp({ create: { width: 40, height: 30, channels: 3, background: { r, g: 0, b } } })
+      .png()
+      .toBuffer();
+  const [first, second] = await Promise.all([frame(255, 0), frame(0, 255)]);
+  const chunks = pngChunks(first);
+  const idat = (png: Buffer) =>
+    Buffer.concat(
+      pngChunks(png)
+        .filter((c) => c.type === 'IDAT')
+        .map((c) => c.data),
+    );
+  const u32 = (...values: number[]) => {
+    const b = Buffer.alloc(4 * values.length);
+    values.forEach((v, i) => b.writeUInt32BE(v, i * 4));
+    return b;
+  };
+  // fcTL: sequence, width, height, x, y, delay 1/10 s, dispose 0, blend 0.
+  const fctl = (sequence: number) =>
+    Buffer.concat([u32(sequence, 40, 30, 0, 0), Buffer.from([0, 1, 0, 10, 0, 0])]);
+  return Buffer.concat([
+    first.subarray(0, 8),
+    pngChunk('IHDR', chunks[0].data),
+    pngChunk('acTL', u32(2, 0)),
+    pngChunk('fcTL', fctl(0)),
+    pngChunk('IDAT', idat(first)),
+    pngChunk('fcTL', fctl(1)),
+    pngChunk('fdAT', Buffer.concat([u32(2), idat(second)])),
+    pngChunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
 /**
  * A tiny (< 100 bytes) 8-bit greyscale PNG whose IHDR claims `width` × `height` (with a
  * correct CRC), followed by one tiny IDAT holding a single zero row and IEND. The header

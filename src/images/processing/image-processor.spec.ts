@@ -2,7 +2,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import { deepProfiledPngs, exifHasGps, noiseBytes } from '../../../test/support/fixtures';
+import {
+  animatedPng,
+  deepProfiledPngs,
+  exifHasGps,
+  noiseBytes,
+} from '../../../test/support/fixtures';
 import { AppError } from '../../common/errors/app.error';
 import { validateEnv } from '../../config/env.validation';
 import { Metrics } from '../../metrics/metrics.service';
@@ -248,6 +253,22 @@ describe(ImageProcessor.name, () => {
         xmp: undefined,
       });
     }
+  });
+
+  it('takes an animated PNG as the PNG it is, kept as its still image', async () => {
+    const apng = await animatedPng();
+    expect(apng.includes('acTL')).toBe(true);
+
+    const result = await new ImageProcessor(validateEnv({})).process(write('anim.png', apng));
+
+    expect(result.original).toMatchObject({ format: 'png', mimeType: 'image/png', width: 40 });
+    expect(result.original.buffer.includes('acTL')).toBe(false);
+    expect(result.original.buffer.includes('fdAT')).toBe(false);
+    const { data } = await sharp(result.original.buffer)
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    expect([...data.subarray(0, 3)]).toEqual([255, 0, 0]);
+    expect(Object.keys(result.renditions).length).toBeGreaterThan(0);
   });
 
   it('reports a CMYK upload as CMYK and stores it as sRGB', async () => {

@@ -22,6 +22,7 @@ const RASTER: Record<string, StoredType> = {
 
 export const SVG_TYPE = 'image/svg+xml';
 export const BMP_TYPE = 'image/bmp';
+const APNG_TYPE = 'image/apng';
 const SVG: StoredType = { format: 'svg', mimeType: SVG_TYPE, extension: 'svg' };
 /** Every rendition is WebP. */
 export const RENDITION_TYPE: StoredType = {
@@ -46,6 +47,9 @@ export function storedTypeOf(detected: string, keptAsSvg: boolean): StoredType {
  */
 export async function detectImageType(path: string): Promise<string> {
   const type = await fileTypeFromFile(path);
+  // file-type names a PNG with an animation chunk (acTL) APNG: it is a PNG, kept as its still
+  // image (png-metadata.ts drops the animation chunks), which every decoder shows.
+  if (type?.mime === APNG_TYPE) return 'image/png';
   if (type && RASTER[type.mime]) return type.mime;
   if (!type || type.mime === 'application/xml') {
     if (await looksLikeSvg(path)) return SVG_TYPE;

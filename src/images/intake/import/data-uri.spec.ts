@@ -25,6 +25,7 @@ describe(parseDataUri.name, () => {
   it.each([
     ['image/pjpeg', 'image/jpeg'],
     ['image/x-png', 'image/png'],
+    ['image/apng', 'image/png'],
     ['IMAGE/X-MS-BMP', 'image/bmp'],
     ['image/x-bmp', 'image/bmp'],
     ['image/webp', 'image/webp'],

@@ -30,6 +30,8 @@ const TYPE_ALIASES: Record<string, string> = {
   'image/jpg': 'image/jpeg',
   'image/pjpeg': 'image/jpeg',
   'image/x-png': 'image/png',
+  // An animated PNG is a PNG: it is kept as its still image (see detectImageType).
+  'image/apng': 'image/png',
   'image/x-ms-bmp': 'image/bmp',
   'image/x-bmp': 'image/bmp',
   'image/x-windows-bmp': 'image/bmp',
