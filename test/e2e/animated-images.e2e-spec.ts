@@ -116,6 +116,29 @@ describe('Animated images (POST /products/:id/images)', () => {
       const served = await app.inject({ url: new URL(body.url).pathname });
       expect(served.statusCode).toBe(200);
       expect(served.headers['content-type']).toBe(type);
+
+      // Delivered animated too: the responsive sources a <picture> lists first (its AVIF one
+      // names WebP: an AVIF result would be the first frame alone), and f_auto for a browser
+      // that takes AVIF.
+      const card = body.responsive.card as { srcset: Record<'avif' | 'webp', string> };
+      const auto = `/transform/unsigned/p_card,f_auto/${body.id}`;
+      for (const [what, url] of [
+        ['the avif source', new URL(card.srcset.avif.split(' ')[0]).pathname],
+        ['the webp source', new URL(card.srcset.webp.split(' ')[0]).pathname],
+        ['f_auto', auto],
+      ]) {
+        const result = await app.inject({
+          url,
+          headers: { accept: 'image/avif,image/webp,image/apng,image/*,*/*;q=0.8' },
+        });
+        expect({ what, status: result.statusCode }).toEqual({ what, status: 200 });
+        const meta = await sharp(result.rawPayload).metadata();
+        expect({ what, format: meta.format, pages: meta.pages }).toEqual({
+          what,
+          format: 'webp',
+          pages: 4,
+        });
+      }
     },
   );
 

@@ -5,7 +5,13 @@ import { IMAGE_STORAGE, type ImageStorage } from '../../storage/image-storage';
 import type { Image } from '../entities/image.entity';
 import { DELIVERY_CONFIG, deliverySettings, type DeliveryConfig } from './delivery.config';
 import type { TransformFormatName } from './transform-options';
-import { planTransform, snapToLadder, type PresetBox, type TransformPlan } from './transform-plan';
+import {
+  mayBeAnimated,
+  planTransform,
+  snapToLadder,
+  type PresetBox,
+  type TransformPlan,
+} from './transform-plan';
 import { TransformUrls } from './transform-urls';
 
 /** One preset of an image, ready for `<picture>`: a srcset per format and the layout size. */
@@ -88,14 +94,17 @@ export class ResponsiveImages {
   private async preset(image: ResponsiveSource, preset: PresetBox): Promise<ResponsiveImage> {
     const boxes = this.boxes(preset);
     const fallback = await this.srcset(image, boxes, 'auto');
+    const webp = (await this.srcset(image, boxes, 'webp')).srcset;
     return {
       width: fallback.first.width,
       height: fallback.first.height,
       src: fallback.first.url,
       type: MIME[fallback.first.format],
       srcset: {
-        avif: (await this.srcset(image, boxes, 'avif')).srcset,
-        webp: (await this.srcset(image, boxes, 'webp')).srcset,
+        // A GIF or WebP may be animated: its `avif` source names WebP, which keeps the frames
+        // (every browser that shows AVIF shows WebP, and reads the type from the bytes).
+        avif: mayBeAnimated(image) ? webp : (await this.srcset(image, boxes, 'avif')).srcset,
+        webp,
         fallback: fallback.srcset,
       },
     };

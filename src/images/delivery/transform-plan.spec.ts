@@ -103,9 +103,12 @@ describe(planTransform.name, () => {
     const svg = { ...PHOTO, format: 'svg', hasAlpha: true };
     expect(plan('w_64', svg, 'image/*')).toMatchObject({ format: 'png' });
     expect(plan('w_64', { ...PHOTO, format: 'avif' }, '*/*')).toMatchObject({ format: 'jpeg' });
-    // A GIF may move: WebP first, which keeps the frames.
-    const gif = { ...PHOTO, format: 'gif' };
-    expect(plan('w_64', gif, 'image/avif,image/webp')).toMatchObject({ format: 'webp' });
+    // A GIF or WebP may move: WebP first, which keeps the frames.
+    for (const format of ['gif', 'webp']) {
+      const animatable = { ...PHOTO, format };
+      expect(plan('w_64', animatable, 'image/avif,image/webp')).toMatchObject({ format: 'webp' });
+      expect(plan('w_64', animatable, 'image/avif')).toMatchObject({ format: 'avif' });
+    }
   });
 
   it('names a result by everything that makes it, with the default quality per format', () => {

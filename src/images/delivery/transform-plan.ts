@@ -162,9 +162,17 @@ function capToOriginal(
 }
 
 /**
+ * Originals that may be animated: the row does not say whether one is, and an AVIF result (which
+ * sharp cannot animate) would show its first frame alone, so WebP goes first for them.
+ */
+export function mayBeAnimated(original: Pick<OriginalFacts, 'format'>): boolean {
+  return original.format === 'gif' || original.format === 'webp';
+}
+
+/**
  * `auto`: AVIF when the browser takes it, else WebP, else the original's own format where a
  * browser shows it everywhere (JPEG, PNG, GIF), else PNG for an image with transparency and JPEG
- * otherwise. A GIF (which may be animated) prefers WebP to AVIF, which sharp cannot animate.
+ * otherwise. A GIF or WebP (which may be animated) prefers WebP to AVIF (see mayBeAnimated).
  */
 function chooseFormat(
   requested: TransformOptions['format'],
@@ -173,8 +181,9 @@ function chooseFormat(
 ): { format: TransformPlan['format']; negotiated: boolean } {
   if (requested !== 'auto') return { format: requested, negotiated: false };
   const accepted = acceptedImageTypes(accept);
-  const order: TransformPlan['format'][] =
-    original.format === 'gif' ? ['webp', 'avif'] : ['avif', 'webp'];
+  const order: TransformPlan['format'][] = mayBeAnimated(original)
+    ? ['webp', 'avif']
+    : ['avif', 'webp'];
   const modern = order.find((format) => accepted.has(`image/${format}`));
   if (modern) return { format: modern, negotiated: true };
   if (original.format === 'jpeg' || original.format === 'png' || original.format === 'gif') {
