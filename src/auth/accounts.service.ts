@@ -12,6 +12,7 @@ import { PasswordHasher } from './password-hasher';
 import type { Principal } from './principal';
 import { ROLE_SCOPES, Role, scopesBeyondRole, type Scope } from './roles';
 import { authoriseGrant } from './route-access';
+import { endedSessions } from './sessions';
 
 export interface NewUser {
   email: string;
@@ -106,12 +107,11 @@ export class AccountsService {
   async resetPassword(organizationSlug: string, user: string, password: string): Promise<User> {
     const found = await this.findUser(organizationSlug, user);
     found.passwordHash = await this.hasher.hash(password);
-    found.tokensValidAfter = new Date();
     await this.users.update(
       { id: found.id },
-      { passwordHash: found.passwordHash, tokensValidAfter: found.tokensValidAfter },
+      { passwordHash: found.passwordHash, ...endedSessions() },
     );
-    return found;
+    return (await this.users.findOneBy({ id: found.id })) ?? found;
   }
 
   private async findUser(organizationSlug: string, user: string): Promise<User> {

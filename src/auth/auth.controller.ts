@@ -40,8 +40,8 @@ export class AuthController {
     operationId: 'logout',
     summary: 'End every session of the calling user',
     description:
-      'Tokens issued to the caller until now (by their `iat`, in whole seconds) are refused from ' +
-      'here on (401), in every tab and on every device; a login afterwards works at once. With ' +
+      'Tokens issued to the caller until now (even in this second) are refused from here on ' +
+      '(401), in every tab and on every device; a login afterwards works at once. With ' +
       'an API key it does nothing (revoke a key with `DELETE /api/v1/api-keys/{id}`).',
   })
   logout(@Ctx() ctx: RequestContext): Promise<void> {

@@ -7,6 +7,7 @@ import { ApiKey } from './entities/api-key.entity';
 import { Organization } from './entities/organization.entity';
 import { User } from './entities/user.entity';
 import type { RequestContext } from './principal';
+import { endedSessions } from './sessions';
 
 /** Who the caller is (`GET /api/v1/auth/me`), and logging out; logging in is LoginService's. */
 @Injectable()
@@ -46,12 +47,12 @@ export class AuthService {
   }
 
   /**
-   * Ends every session of the calling user: tokens issued until now (by their `iat`, in whole
-   * seconds) are refused from here on, in every tab and on every device, as after a password
-   * change. An API key has no session to end (it is revoked with DELETE /api/v1/api-keys/{id}).
+   * Ends every session of the calling user: tokens issued until now are refused from here on, in
+   * every tab and on every device, as after a password change (see sessions.ts). An API key has
+   * no session to end (it is revoked with DELETE /api/v1/api-keys/{id}).
    */
   async logout(ctx: RequestContext): Promise<void> {
     if (ctx.principal.type !== 'user') return;
-    await this.users.update(ctx.scoped({ id: ctx.principal.id }), { tokensValidAfter: new Date() });
+    await this.users.update(ctx.scoped({ id: ctx.principal.id }), endedSessions());
   }
 }

@@ -37,7 +37,11 @@ export class LoginService {
     }
     // Attempts from here now count apart from others' for this account (the login limit).
     await this.addresses.remember(user.id, address);
-    const claims: AccessTokenClaims = { sub: user.id, org: user.organizationId };
+    const claims: AccessTokenClaims = {
+      sub: user.id,
+      org: user.organizationId,
+      gen: user.sessionGeneration,
+    };
     const access_token = await this.jwt.signAsync(claims, {
       expiresIn: this.config.JWT_TTL_SECONDS,
     });

@@ -8,6 +8,7 @@ import { ApiKey } from './entities/api-key.entity';
 import { User } from './entities/user.entity';
 import type { Principal } from './principal';
 import { ROLE_SCOPES } from './roles';
+import { sessionEnded, type TokenSession } from './sessions';
 
 /**
  * How often, at most, a key's last_used_at is written (a write per request would be wasteful), by
@@ -34,13 +35,13 @@ export class PrincipalService implements BeforeApplicationShutdown {
   ) {}
 
   /**
-   * The user, unless disabled or deleted; `issuedAt` (a token's `iat`, in seconds): also unless
-   * the password changed after that token was issued.
+   * The user, unless disabled or deleted; with a token's `session`: also unless that session has
+   * ended since (a logout, a password change).
    */
-  async forUser(userId: string, issuedAt?: number): Promise<Principal | undefined> {
+  async forUser(userId: string, session?: TokenSession): Promise<Principal | undefined> {
     const user = await this.users.findOneBy({ id: userId });
     if (!user || user.disabled) return undefined;
-    if (issuedAt !== undefined && issuedBefore(issuedAt, user.tokensValidAfter)) return undefined;
+    if (session && sessionEnded(session, user)) return undefined;
     return {
       type: 'user',
       id: user.id,
@@ -48,7 +49,7 @@ export class PrincipalService implements BeforeApplicationShutdown {
       role: user.role,
       scopes: ROLE_SCOPES[user.role],
       userId: user.id,
-      ...(issuedAt !== undefined && { issuedAt }),
+      ...(session && { session }),
     };
   }
 
@@ -76,7 +77,7 @@ export class PrincipalService implements BeforeApplicationShutdown {
    * never from the cache), expired or deleted.
    */
   async current(principal: Principal): Promise<Principal | undefined> {
-    if (principal.type === 'user') return this.forUser(principal.id, principal.issuedAt);
+    if (principal.type === 'user') return this.forUser(principal.id, principal.session);
     const apiKey = await this.apiKeys.findOneBy({ id: principal.id });
     return apiKey ? activeKey(apiKey) : undefined;
   }
@@ -128,13 +129,4 @@ function activeKey(apiKey: ApiKey): Principal | undefined {
     scopes: apiKey.scopes.filter((s) => allowed.includes(s)),
     userId: apiKey.createdById,
   };
-}
-
-/**
- * Whether a token issued at `issuedAt` (whole seconds) predates `validAfter`. Compared in whole
- * seconds, so that a login in the same second as the password change keeps its token; a token of
- * that second issued before the change stays good too, a window of under a second.
- */
-function issuedBefore(issuedAt: number, validAfter: Date | null): boolean {
-  return validAfter !== null && issuedAt < Math.floor(validAfter.getTime() / 1000);
 }

@@ -1,4 +1,5 @@
 import type { Role, Scope } from './roles';
+import type { TokenSession } from './sessions';
 
 /** Who is calling: a user (JWT) or an API key, always inside one organisation. */
 export interface Principal {
@@ -11,10 +12,10 @@ export interface Principal {
   /** Users: themselves. API keys: the user who created the key, if still present. */
   userId: string | null;
   /**
-   * A user signed in by a token: its `iat` (whole seconds), so that work done later on its behalf
-   * (a bulk import's rows) stops once that session ends (a logout, a password change).
+   * A user signed in by a token: the token's session, so that work done later on its behalf (a
+   * bulk import's rows) stops once that session ends (a logout, a password change).
    */
-  issuedAt?: number;
+  session?: TokenSession;
 }
 
 /**

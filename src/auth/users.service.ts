@@ -12,6 +12,7 @@ import { PasswordHasher } from './password-hasher';
 import type { RequestContext } from './principal';
 import { ROLE_SCOPES, Role } from './roles';
 import { authoriseGrant } from './route-access';
+import { endedSessions, endedSessionsIfDisabled } from './sessions';
 
 /** Administration of the users of the caller's organisation. */
 @Injectable()
@@ -60,11 +61,11 @@ export class UsersService {
     if (dto.disabled !== undefined) columns.disabled = dto.disabled;
     // Re-enabled, a user logs in again: the tokens they held when disabled stay refused. Decided
     // by the row as the update finds it, so a disabling committed meanwhile counts too.
-    if (dto.disabled === false) columns.tokensValidAfter = REENABLED_TOKENS_VALID_AFTER;
+    if (dto.disabled === false) Object.assign(columns, endedSessionsIfDisabled());
     if (dto.password !== undefined) {
       columns.passwordHash = await this.hasher.hash(dto.password);
       // Whoever knew the old password is logged out: tokens issued before now are refused.
-      columns.tokensValidAfter = new Date();
+      Object.assign(columns, endedSessions());
     }
     if (Object.keys(columns).length > 0) {
       await this.keepingAnAdmin(ctx, user, removesAdmin(user, dto), async (manager) => {
@@ -133,10 +134,6 @@ function removesAdmin(user: User, dto?: UpdateUserDto): boolean {
 function notFound(): AppError {
   return new AppError('user_not_found', 'No user with this id in your organisation.');
 }
-
-/** `tokens_valid_after` when a user is enabled: now if the row is disabled, else as it was. */
-const REENABLED_TOKENS_VALID_AFTER = (): string =>
-  'CASE WHEN "disabled" THEN now() ELSE "tokens_valid_after" END';
 
 /**
  * A role given, a password set (whoever sets it can log in as the user), or an account enabled

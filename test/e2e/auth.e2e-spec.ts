@@ -91,6 +91,9 @@ describe('Authentication and authorisation', () => {
   afterAll(() => t.close());
 
   const now = (): number => Math.floor(Date.now() / 1000);
+  /** Waits for a second to begin, so that what follows at once happens within one second. */
+  const startOfSecond = () =>
+    new Promise((resolve) => setTimeout(resolve, 1005 - (Date.now() % 1000)));
   const badCredentials: Record<string, () => Credential> = {
     'an expired token': () => ({
       bearer: jwt.sign({ ...adminClaims, exp: now() - 10 }, JWT_SECRET, {
@@ -439,8 +442,6 @@ describe('Authentication and authorisation', () => {
       });
       expect(relogin.statusCode).toBe(401);
       expect(relogin.json().code).toBe('invalid_login');
-      // A token's iat is in whole seconds: the change comes in a later second than that token.
-      await new Promise((resolve) => setTimeout(resolve, 1010 - (Date.now() % 1000)));
       const enabled = await call(app, 'PATCH', `/api/v1/users/${id}`, c.admin, { disabled: false });
       expect(enabled.statusCode).toBe(200);
       // A token held when the account was disabled (stolen, say) does not come back with it.
@@ -454,13 +455,14 @@ describe('Authentication and authorisation', () => {
 
     it('ends every session of the user who logs out, and no one else’s', async () => {
       await createUser(Role.Staff, 'lou');
+      const someoneElse: Credential = { bearer: await login(app, { username: 'dora' }, PASSWORD) };
+      // The tokens and the logout in the same second (a token's iat is in whole seconds): the
+      // tokens end all the same.
+      await startOfSecond();
       const tabs: Credential[] = [];
       for (let i = 0; i < 2; i++) {
         tabs.push({ bearer: await login(app, { username: 'lou' }, PASSWORD) });
       }
-      const someoneElse: Credential = { bearer: await login(app, { username: 'dora' }, PASSWORD) };
-      // A token's iat is in whole seconds: the logout comes in a later second than the tokens.
-      await new Promise((resolve) => setTimeout(resolve, 1010 - (Date.now() % 1000)));
       const out = await call(app, 'POST', '/api/v1/auth/logout', tabs[0]);
       expect(out.statusCode).toBe(204);
       for (const tab of tabs) {
@@ -476,6 +478,25 @@ describe('Authentication and authorisation', () => {
       );
       expect((await call(app, 'GET', '/api/v1/auth/me', { apiKey: key })).statusCode).toBe(200);
       expect((await call(app, 'POST', '/api/v1/auth/logout')).statusCode).toBe(401);
+    });
+
+    it('judges a token issued before session generations by its iat, in whole seconds', async () => {
+      const id = await createUser(Role.Staff, 'olden');
+      const older = (iat: number) => ({
+        bearer: jwt.sign({ sub: decodeId(id), org: adminClaims.org, iat }, JWT_SECRET, {
+          issuer: ISSUER,
+          audience: ISSUER,
+          expiresIn: 600,
+          algorithm: 'HS256',
+        }),
+      });
+      expect((await call(app, 'GET', '/api/v1/auth/me', older(now() - 5))).statusCode).toBe(200);
+      const changed = await call(app, 'PATCH', `/api/v1/users/${id}`, c.admin, {
+        password: 'olden but changed',
+      });
+      expect(changed.statusCode).toBe(200);
+      expect((await call(app, 'GET', '/api/v1/auth/me', older(now() - 5))).statusCode).toBe(401);
+      expect((await call(app, 'GET', '/api/v1/auth/me', older(now() + 1))).statusCode).toBe(200);
     });
 
     it('stops a deleted user’s tokens', async () => {
@@ -505,10 +526,10 @@ describe('Authentication and authorisation', () => {
 
     it('ends the sessions of a changed password; new ones work', async () => {
       const id = await createUser(Role.Staff, 'sam');
+      // The token and the change in the same second: the token ends all the same.
+      await startOfSecond();
       const before: Credential = { bearer: await login(app, { username: 'sam' }, PASSWORD) };
       expect((await call(app, 'GET', '/api/v1/auth/me', before)).statusCode).toBe(200);
-      // A token's iat is in whole seconds: the change comes in a later second than that token.
-      await new Promise((resolve) => setTimeout(resolve, 1010 - (Date.now() % 1000)));
       const changed = await call(app, 'PATCH', `/api/v1/users/${id}`, c.admin, {
         password: 'another new password',
       });

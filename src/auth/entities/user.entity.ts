@@ -59,11 +59,20 @@ export class User {
   disabled!: boolean;
 
   /**
-   * When the password last changed: tokens issued before are refused (whole seconds, as a token's
-   * `iat`). Null until the first change.
+   * When the user's sessions last ended (a logout, a password change): tokens issued before, that
+   * name no session generation (older ones), are refused (whole seconds, as a token's `iat`). Null
+   * until the first end.
    */
   @Column({ name: 'tokens_valid_after', type: 'timestamptz', precision: 3, nullable: true })
   tokensValidAfter!: Date | null;
+
+  /**
+   * Counts the ends of the user's sessions (a logout, a password change, a disabling or
+   * re-enabling): a token names the generation it was issued in (`gen`), and is refused once this
+   * has moved on.
+   */
+  @Column({ name: 'session_generation', type: 'integer', default: 0 })
+  sessionGeneration!: number;
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;

@@ -6,12 +6,15 @@ import { AUTH_CONFIG, type AuthConfig } from '../auth.config';
 import { JwtKeys } from '../jwt-keys';
 import type { Principal } from '../principal';
 import { PrincipalService } from '../principal.service';
+import type { TokenSession } from '../sessions';
 
 export const JWT_STRATEGY = 'jwt';
 
 export interface AccessTokenClaims {
   sub: string;
   org: string;
+  /** The user's session generation when the token was issued (see sessions.ts). */
+  gen: number;
 }
 
 /**
@@ -46,10 +49,14 @@ export class JwtStrategy extends PassportStrategy(Strategy, JWT_STRATEGY) {
     // Only this service's tokens are signed with its key, but a subject that is not a user id
     // must still be a 401, never a query that PostgreSQL refuses (a 500).
     if (typeof claims.sub !== 'string' || !isUUID(claims.sub)) return false;
-    // Refused once the password changed after it was issued (a token without `iat`, which this
-    // service never signs, counts as issued at the epoch).
-    const issuedAt = typeof claims.iat === 'number' ? claims.iat : 0;
-    const principal = await this.principals.forUser(claims.sub, issuedAt);
+    // Refused once its session ended (a logout, a password change): by its generation, or, in a
+    // token issued before generations were recorded, by its `iat` (a token without one, which
+    // this service never signs, counts as issued at the epoch).
+    const session: TokenSession = {
+      issuedAt: typeof claims.iat === 'number' ? claims.iat : 0,
+      ...(Number.isSafeInteger(claims.gen) && { generation: claims.gen }),
+    };
+    const principal = await this.principals.forUser(claims.sub, session);
     return principal && principal.organizationId === claims.org ? principal : false;
   }
 }
