@@ -32,16 +32,19 @@ export function endedSessionsIfDisabled(): QueryDeepPartialEntity<User> {
 }
 
 /**
- * Whether the user's sessions ended after this token's was begun. A token with a generation is
- * judged by it alone. One without (issued before generations were recorded) by its `iat` against
- * `tokens_valid_after`, in whole seconds, so that a login in the same second as the change keeps
- * its token.
+ * Whether the user's sessions ended after this token's was begun: by its generation, exactly;
+ * and by its `iat` against `tokens_valid_after`, in whole seconds (so that a login in the same
+ * second as the change keeps its token), which judges the tokens issued before generations were
+ * recorded, and the ends recorded by an instance of the service from before them (a rolling
+ * upgrade: it moves `tokens_valid_after` alone).
  */
 export function sessionEnded(
   session: TokenSession,
   user: Pick<User, 'tokensValidAfter' | 'sessionGeneration'>,
 ): boolean {
-  if (session.generation !== undefined) return session.generation !== user.sessionGeneration;
+  if (session.generation !== undefined && session.generation !== user.sessionGeneration) {
+    return true;
+  }
   const validAfter = user.tokensValidAfter;
   return validAfter !== null && session.issuedAt < Math.floor(validAfter.getTime() / 1000);
 }
