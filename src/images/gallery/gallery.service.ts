@@ -253,23 +253,16 @@ export class GalleryService {
     placement: Placement,
     { expected, alsoRecord }: AddOptions = {},
   ): Promise<AddedImage> {
-    const { result, version } = await this.change(
-      ctx,
-      ref,
-      expected,
-      async (manager, product, tally) => {
-        tally.imageCountDelta += 1;
-        const inserted = await this.repository.insert(manager, {
-          ...image,
-          organizationId: ctx.organizationId,
-          productId: product.id,
-          ...(await this.place(manager, product.id, placement)),
-        });
-        await alsoRecord?.(manager);
-        return inserted;
-      },
-    );
-    return { image: await this.presenter.one(result), version };
+    return this.join(ctx, ref, expected, async (manager, product) => {
+      const inserted = await this.repository.insert(manager, {
+        ...image,
+        organizationId: ctx.organizationId,
+        productId: product.id,
+        ...(await this.place(manager, product.id, placement)),
+      });
+      await alsoRecord?.(manager);
+      return inserted;
+    });
   }
 
   /**
@@ -286,31 +279,38 @@ export class GalleryService {
     placement: Placement,
     expected?: ExpectedVersions,
   ): Promise<AddedImage> {
-    const { result, version } = await this.change(
-      ctx,
-      ref,
-      expected,
-      async (manager, product, tally) => {
-        const image = await this.repository.lockAttachable(manager, ctx, imageId);
-        if (!image) {
-          throw new AppError(
-            'image_not_found',
-            'No uploaded image with this id in your organisation.',
-            [{ field: 'image_id', message: 'no such image' }],
-          );
-        }
-        checkAttachable(image, product);
-        Object.assign(image, await this.place(manager, product.id, placement), {
-          productId: product.id,
-          expiresAt: null,
-          title: details.title ?? image.title,
-          altText: details.altText ?? image.altText,
-          description: details.description ?? image.description,
-        });
-        tally.imageCountDelta += 1;
-        return this.repository.save(manager, image);
-      },
-    );
+    return this.join(ctx, ref, expected, async (manager, product) => {
+      const image = await this.repository.lockAttachable(manager, ctx, imageId);
+      if (!image) {
+        throw new AppError(
+          'image_not_found',
+          'No uploaded image with this id in your organisation.',
+          [{ field: 'image_id', message: 'no such image' }],
+        );
+      }
+      checkAttachable(image, product);
+      Object.assign(image, await this.place(manager, product.id, placement), {
+        productId: product.id,
+        expiresAt: null,
+        title: details.title ?? image.title,
+        altText: details.altText ?? image.altText,
+        description: details.description ?? image.description,
+      });
+      return this.repository.save(manager, image);
+    });
+  }
+
+  /** A gallery change that adds the image `work` returns: counted, and answered with the version. */
+  private async join(
+    ctx: RequestContext,
+    ref: ProductRef,
+    expected: ExpectedVersions,
+    work: (manager: EntityManager, product: Product) => Promise<Image>,
+  ): Promise<AddedImage> {
+    const { result, version } = await this.change(ctx, ref, expected, (manager, product, tally) => {
+      tally.imageCountDelta += 1;
+      return work(manager, product);
+    });
     return { image: await this.presenter.one(result), version };
   }
 
