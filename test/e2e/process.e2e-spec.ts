@@ -1,5 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
+import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -181,6 +182,20 @@ describe('The service process', () => {
           },
         );
         expect(res.status).toBe(401);
+        // Sent as written (fetch drops what follows a `#`): the router reads a query after `#`.
+        for (const [path, expected] of [
+          ['/api/v1/auth/me#x-api-key=query-secret-6', 401],
+          ['/api/v1/auth/me;x-api-key=query-secret-7', 404],
+        ] as const) {
+          const status = await new Promise<number | undefined>((resolve, reject) => {
+            const req = request({ host: '127.0.0.1', port, path }, (answer) => {
+              answer.resume();
+              resolve(answer.statusCode);
+            });
+            req.on('error', reject).end();
+          });
+          expect({ path, status }).toEqual({ path, status: expected });
+        }
       } finally {
         service.child.kill('SIGTERM');
       }
@@ -192,6 +207,8 @@ describe('The service process', () => {
         'header-secret-3',
         'header-secret-4',
         'cookie-secret-5',
+        'query-secret-6',
+        'query-secret-7',
       ]) {
         expect(out).not.toContain(secret);
       }

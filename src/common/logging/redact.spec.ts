@@ -19,6 +19,27 @@ describe(redactUrl.name, () => {
     },
   );
 
+  it.each(['secret', 'client_secret', 'sig', 'refresh_token', 'jwt', 'api-key'])(
+    'replaces the value of %s too',
+    (name) => {
+      expect(redactUrl(`/x?a=1&${name}=s3cr3t`)).toBe(`/x?a=1&${name}=${REDACTED}`);
+    },
+  );
+
+  it('reads a query from a # or a ; as well, as the router or a client may, and splits at ;', () => {
+    // find-my-way takes `#` for the start of the query: this key authenticates.
+    expect(redactUrl('/api/v1/products/p#x-api-key=pis_s3cr3t')).toBe(
+      `/api/v1/products/p#x-api-key=${REDACTED}`,
+    );
+    expect(redactUrl('/api/v1/products/p;x-api-key=pis_s3cr3t')).toBe(
+      `/api/v1/products/p;x-api-key=${REDACTED}`,
+    );
+    expect(redactUrl('/x?limit=5;token=t0k&cursor=c#key=k')).toBe(
+      `/x?limit=5;token=${REDACTED}&cursor=c#key=${REDACTED}`,
+    );
+    expect(redactUrl('/x?limit=5&cursor=abc')).toBe('/x?limit=5&cursor=abc');
+  });
+
   it('survives malformed escapes', () => {
     expect(redactUrl('/x?%E0%A4%A=1&api_key=s')).toBe(`/x?%E0%A4%A=1&api_key=${REDACTED}`);
   });

@@ -3,13 +3,20 @@ import type { IncomingHttpHeaders } from 'node:http';
 /** Query parameters that may carry credentials; their values never reach a log line. */
 const SECRET_QUERY_PARAMS = new Set([
   'api_key',
+  'api-key',
   'apikey',
   'x-api-key',
   'key',
   'token',
   'access_token',
+  'refresh_token',
+  'id_token',
+  'jwt',
   'password',
+  'secret',
+  'client_secret',
   'signature',
+  'sig',
 ]);
 
 export const REDACTED = '[REDACTED]';
@@ -31,15 +38,24 @@ export function redactHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders
 }
 
 /**
+ * Where a raw request URL's query may start: its first `?` or `#` (find-my-way, Fastify's router,
+ * takes a `#` for the start of the query too, so `/x#x-api-key=…` authenticates), or `;`, which
+ * some clients write for one (refused, but logged all the same).
+ */
+const QUERY_START = /[?;#]/;
+
+/**
  * A URL as it may be logged: the values of credential-bearing query parameters replaced. Works on
- * raw request URLs (path plus query) and never throws, whatever the client sent.
+ * raw request URLs (path plus query) and never throws, whatever the client sent. The query is read
+ * from its first `?`, `;` or `#`, and split at `&` and `;`, so that no form a router or client
+ * might take for a parameter keeps its value.
  */
 export function redactUrl(url: string): string {
-  const q = url.indexOf('?');
+  const q = url.search(QUERY_START);
   if (q === -1) return url;
   const query = url
     .slice(q + 1)
-    .split('&')
+    .split(/([&;?#])/)
     .map((pair) => {
       const eq = pair.indexOf('=');
       const rawName = eq === -1 ? pair : pair.slice(0, eq);
@@ -54,6 +70,6 @@ export function redactUrl(url: string): string {
       }
       return SECRET_QUERY_PARAMS.has(name) ? `${rawName}=${REDACTED}` : pair;
     })
-    .join('&');
-  return `${url.slice(0, q)}?${query}`;
+    .join('');
+  return `${url.slice(0, q + 1)}${query}`;
 }
