@@ -79,6 +79,8 @@ describe(validateEnv.name, () => {
       ['DATABASE_URL', 'postgres://images:secret@db:99999/images'],
       ['DATABASE_URL', 'postgres://images:100%secret@db/images'],
       ['REDIS_URL', 'redis://:secret@cache:70000'],
+      ['REDIS_URL', 'redis://:secret@cache:6379/12x'],
+      ['REDIS_URL', 'redis://:secret@cache:6379/0/1'],
       ['HOST', ' 0.0.0.0'],
     ]) {
       let error: unknown;
@@ -91,6 +93,12 @@ describe(validateEnv.name, () => {
       const { problems, message } = error as ConfigValidationError;
       expect(problems.map((p) => p.variable)).toEqual([variable]);
       expect(message).not.toContain('secret');
+    }
+  });
+
+  it('takes a Redis URL naming a database by its number, or none', () => {
+    for (const url of ['redis://cache', 'redis://cache:6379/', 'rediss://:p@cache:6380/12']) {
+      expect(validateEnv({ REDIS_URL: url }).REDIS_URL).toBe(url);
     }
   });
 

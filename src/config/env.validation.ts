@@ -92,15 +92,30 @@ function OffInProduction(off: unknown, message: string): PropertyDecorator {
 }
 
 /** A URL the service connects to (isServiceUrl), without whitespace. */
-function ServiceUrl(protocols: readonly string[], message: string): PropertyDecorator {
+function ServiceUrl(
+  protocols: readonly string[],
+  message: string,
+  path: (pathname: string) => boolean = () => true,
+): PropertyDecorator {
   return ValidateBy({
     name: 'serviceUrl',
     validator: {
       validate: (value: unknown) =>
-        typeof value === 'string' && !/\s/.test(value) && isServiceUrl(value, protocols),
+        typeof value === 'string' &&
+        !/\s/.test(value) &&
+        isServiceUrl(value, protocols) &&
+        path(new URL(value).pathname),
       defaultMessage: () => message,
     },
   });
+}
+
+/**
+ * A Redis URL's path names a database by its number, or none (`/12`, `/`, nothing): ioredis sends
+ * whatever follows the slash to SELECT, so `/12x` landed in database 12 and a typo elsewhere.
+ */
+function redisDatabasePath(pathname: string): boolean {
+  return /^\/?(\d{1,5})?$/.test(pathname);
 }
 
 const COMPAT_APIS_PATTERN = new RegExp(
@@ -516,7 +531,8 @@ export class EnvironmentVariables {
   @ServiceUrl(
     ['redis', 'rediss'],
     'must be a Redis URL (redis://[:password@]host:6379[/db], or rediss:// for TLS; a port from ' +
-      '1 to 65535, and %-escapes in the password that decode)',
+      '1 to 65535, %-escapes in the password that decode, and a database by its number)',
+    redisDatabasePath,
   )
   REDIS_URL?: string = undefined;
 

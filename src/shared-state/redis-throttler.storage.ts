@@ -100,6 +100,9 @@ export class RedisThrottlerStorage
   private async connect(): Promise<void> {
     try {
       await this.client.connect();
+      // ioredis selects the URL's database as it connects, but a refusal (a number past the
+      // server's `databases`) fails nothing: the keys would go to database 0.
+      await this.client.select(this.client.options.db ?? 0);
       await this.client.script('LOAD', HIT_SCRIPT);
     } catch (error) {
       this.client.disconnect();

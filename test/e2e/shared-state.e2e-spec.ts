@@ -192,4 +192,11 @@ describe('Redis at start-up', () => {
     await expect(start).rejects.toThrow(/^Redis \(REDIS_URL\) is not usable: /);
     await expect(start).rejects.not.toThrow(/not-to-be-echoed/);
   });
+
+  it('must have the database the URL names: a number past its databases stops the service', async () => {
+    const url = new URL(TEST_REDIS_URL);
+    url.pathname = '/99999';
+    const start = startTestApp({ REDIS_URL: url.toString() });
+    await expect(start).rejects.toThrow(/^Redis \(REDIS_URL\) is not usable: .*DB index/);
+  });
 });
