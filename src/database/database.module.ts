@@ -3,6 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { buildDataSourceOptions } from './data-source.options';
 import { DATABASE_CONFIG, databaseConfigProvider, type DatabaseConfig } from './database.config';
+import { safeError } from '../common/logging/safe-error';
 import { runPendingMigrations } from './run-migrations';
 
 @Module({
@@ -19,7 +20,16 @@ import { runPendingMigrations } from './run-migrations';
       // TypeORM's own migrationsRun takes no lock; run them here under an advisory lock instead.
       dataSourceFactory: async (options?: DataSourceOptions) => {
         if (!options) throw new Error('DataSource options missing');
-        const dataSource = await new DataSource({ ...options, migrationsRun: false }).initialize();
+        const dataSource = await new DataSource({ ...options, migrationsRun: false })
+          .initialize()
+          .catch((error: unknown) => {
+            // Named as storage and Redis name theirs; the URL is never echoed (its password).
+            const which =
+              'url' in options && options.url ? 'DATABASE_URL' : 'embedded, in DATA_DIR';
+            throw new Error(`Database (${which}) is not usable: ${safeError(error).message}`, {
+              cause: error,
+            });
+          });
         if (options.migrationsRun) await runPendingMigrations(dataSource);
         return dataSource;
       },

@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import { ProbeController, ProbeModule } from '../support/probe/probe.module';
 import { RawClient, type RawResponse } from '../support/slow-client';
 import { call, login } from '../support/http';
+import { closedPort } from '../support/storage-backends';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 
 const PROBLEM = /^application\/problem\+json/;
@@ -240,6 +241,21 @@ describe('Readiness when the database is gone', () => {
       await t.app.close().catch(() => undefined);
       await t.db.drop();
     }
+  });
+});
+
+describe('Start-up when the database does not answer', () => {
+  it('fails naming DATABASE_URL, never echoing it', async () => {
+    const port = await closedPort();
+    const start = startTestApp({
+      DATABASE_URL: `postgres://images:not-to-be-echoed@127.0.0.1:${port}/images`,
+    });
+    await expect(start).rejects.toThrow(
+      new RegExp(
+        `^Database \\(DATABASE_URL\\) is not usable: .*ECONNREFUSED 127\\.0\\.0\\.1:${port}`,
+      ),
+    );
+    await expect(start).rejects.not.toThrow(/not-to-be-echoed/);
   });
 });
 
