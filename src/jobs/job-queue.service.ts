@@ -10,10 +10,12 @@ import {
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import { safeError } from '../common/logging/safe-error';
+import { isDatabaseConnectionLost } from '../database/pg-errors';
 import { ServiceRole } from '../config/env.validation';
 import { Metrics } from '../metrics/metrics.service';
 import { JobCountsRepository } from './job-counts.repository';
 import { QueuedJobsRepository } from './queued-jobs.repository';
+import { RepeatLimiter } from './repeat-limiter';
 import { isExpectedJobFailure, jobFailure } from './job-failure';
 import { JOBS_CONFIG, type JobsConfig } from './jobs.config';
 import {
@@ -90,6 +92,7 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
   private readonly deadLetterQueues = new Set<string>();
   private readonly engine: Engine;
   private started = false;
+  private readonly outageErrors = new RepeatLimiter(60_000);
 
   constructor(
     @InjectDataSource() dataSource: DataSource,
@@ -100,11 +103,24 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
     @Optional() private readonly metrics: Metrics = new Metrics(),
   ) {
     this.engine = createEngine(dataSource, !config.DATABASE_URL, `pis-${config.SERVICE_ROLE}`);
-    this.engine.on('error', (error: unknown) =>
-      this.logger.error({ err: safeError(error), ...engineErrorQueue(error) }, 'Job engine error'),
-    );
+    this.engine.on('error', (error: unknown) => this.engineError(error));
     // Counted at each scrape while the engine runs: the same numbers from every process.
     metrics.watchJobCounts(async () => (this.started ? counts.count(this.queueNames()) : []));
+  }
+
+  /**
+   * The engine's errors, logged; those of a database gone (every queue's poll fails until it is
+   * back) once a minute, with the number held back since.
+   */
+  private engineError(error: unknown): void {
+    const fields = { err: safeError(error), ...engineErrorQueue(error) };
+    if (!isDatabaseConnectionLost(error)) return this.logger.error(fields, 'Job engine error');
+    const held = this.outageErrors.take();
+    if (held === undefined) return;
+    this.logger.error(
+      { ...fields, held_back: held },
+      'Job engine error: the database is unreachable (such errors are logged once a minute)',
+    );
   }
 
   /** Whether this process works jobs (the `api` role only enqueues them). */
