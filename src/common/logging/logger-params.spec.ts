@@ -1,7 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough } from 'node:stream';
 import { LogFormat, validateEnv } from '../../config/env.validation';
+import type { Options } from 'pino-http';
 import { buildLoggerParams, isPretty, loggerParams, requestLogLevel } from './logger-params';
+import { recordOutcome } from './request-outcome';
 
 describe(isPretty.name, () => {
   it.each([
@@ -52,6 +54,33 @@ describe(buildLoggerParams.name, () => {
     expect(Array.isArray(buildLoggerParams(validateEnv({}), output(true)).pinoHttp)).toBe(true);
     const forced = buildLoggerParams(validateEnv({ LOG_FORMAT: 'pretty' }), output(false));
     expect(Array.isArray(forced.pinoHttp)).toBe(true);
+  });
+
+  it("drops pino-http's made-up error from a 5xx line; a foreseen one is a completed request", () => {
+    const options = buildLoggerParams(validateEnv({}), output(false)).pinoHttp as Options;
+    const line = (status: number, expected?: boolean) => {
+      const res = { statusCode: status } as ServerResponse;
+      if (expected !== undefined) recordOutcome(res, { code: 'x', expected });
+      const error = new Error(`failed with status code ${status}`);
+      const req = {} as IncomingMessage;
+      return {
+        object: options.customErrorObject!(req, res, error, { err: error, res }),
+        message: options.customErrorMessage!(req, res, error),
+      };
+    };
+    // An unforeseen 500: the filter logged its real error and stack; the line names the problem.
+    expect(line(500, false).object).toEqual({ res: expect.anything(), problem: 'x' });
+    expect(line(500, false).message).toBe('request errored');
+    expect(line(503, true)).toEqual({
+      object: { res: expect.anything(), problem: 'x' },
+      message: 'request completed',
+    });
+    // A real error pino-http was given stays.
+    const res = { statusCode: 500 } as ServerResponse;
+    const real = new Error('socket hang up');
+    expect(options.customErrorObject!({} as IncomingMessage, res, real, { err: real })).toEqual({
+      err: real,
+    });
   });
 
   it('is built once per configuration', () => {

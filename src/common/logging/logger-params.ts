@@ -44,12 +44,14 @@ export function requestLogLevel(
   return PROBE_PATHS.has(requestPath(req)) ? 'silent' : 'info';
 }
 
+/** pino-http's made-up error of a 5xx ("failed with status code 500"), not the request's own. */
+function isSynthetic(res: ServerResponse, error: Error): boolean {
+  return error.message === `failed with status code ${res.statusCode}`;
+}
+
 /** A 5xx the exception filter found foreseen, carrying only pino-http's made-up error. */
 function isForeseen(res: ServerResponse, error: Error): boolean {
-  return (
-    outcomeOf(res)?.expected === true &&
-    error.message === `failed with status code ${res.statusCode}`
-  );
+  return outcomeOf(res)?.expected === true && isSynthetic(res, error);
 }
 
 /** The request line, with the problem's `code` when the answer was one. */
@@ -65,9 +67,10 @@ function pinoHttpOptions(config: LoggingConfig): Options {
     customLogLevel: requestLogLevel,
     customSuccessObject: (_req, res, line: Record<string, unknown>) => withProblem(res, line),
     // pino-http attaches a made-up "failed with status code 5xx" error (its stack points into
-    // pino-http) to every 5xx; a foreseen one (503 server_busy) is an outcome, not an error.
+    // pino-http) to every 5xx: dropped. A foreseen one (503 server_busy) is an outcome, not an
+    // error; an unforeseen one's own error, with its stack, is the exception filter's line.
     customErrorObject: (_req, res, error, line: Record<string, unknown>) => {
-      if (!isForeseen(res, error)) return withProblem(res, line);
+      if (!isSynthetic(res, error)) return withProblem(res, line);
       const { err: _synthetic, ...rest } = line;
       return withProblem(res, rest);
     },
