@@ -49,9 +49,9 @@ export class JwtStrategy extends PassportStrategy(Strategy, JWT_STRATEGY) {
     // Only this service's tokens are signed with its key, but a subject that is not a user id
     // must still be a 401, never a query that PostgreSQL refuses (a 500).
     if (typeof claims.sub !== 'string' || !isUUID(claims.sub)) return false;
-    // Refused once its session ended (a logout, a password change): by its generation, or, in a
-    // token issued before generations were recorded, by its `iat` (a token without one, which
-    // this service never signs, counts as issued at the epoch).
+    // Refused once its session ended (a logout, a password change): by its generation, and by
+    // its `iat` (see sessionEnded; a token without one, which this service never signs, counts as
+    // issued at the epoch).
     const session: TokenSession = {
       issuedAt: typeof claims.iat === 'number' ? claims.iat : 0,
       ...(Number.isSafeInteger(claims.gen) && { generation: claims.gen }),

@@ -35,14 +35,13 @@ export const securityHeaders = helmet(HELMET_OPTIONS);
 
 /**
  * Whether the request carries a credential: an `Authorization` or `X-API-Key` header, or an
- * `x-api-key` query parameter (the back-office uploader's). Read without parsing it: whether
- * it is valid does not matter here.
+ * `x-api-key` query parameter (the back-office uploader's; the router also reads a query after a
+ * `#`). Read without parsing it: whether it is valid does not matter here.
  */
 function carriesCredential(request: FastifyRequest): boolean {
   const { headers } = request;
   if (headers.authorization !== undefined || headers['x-api-key'] !== undefined) return true;
-  const query = request.url.indexOf('?');
-  return query !== -1 && /[?&]x-api-key=/i.test(request.url.slice(query));
+  return /[?#&;]x-api-key=/i.test(request.url);
 }
 
 /**
