@@ -75,7 +75,8 @@ abstract class GalleryRoutes {
 
   @Post()
   @CreatedLocation()
-  @ApiResponseHeaders('ETag')
+  // Location too: the first extension applied (the lowest decorator) wins over CreatedLocation's.
+  @ApiResponseHeaders('Location', 'ETag')
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ImagesWrite)
   @Idempotent()
@@ -105,7 +106,7 @@ abstract class GalleryRoutes {
 
   @Post('attach')
   @CreatedLocation(siblingOfAction)
-  @ApiResponseHeaders('ETag')
+  @ApiResponseHeaders('Location', 'ETag')
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ImagesWrite)
   @Idempotent()

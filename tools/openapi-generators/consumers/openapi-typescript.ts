@@ -15,8 +15,9 @@ export const checks: [
   Exactly<Upload['image'], Blob>,
   Exactly<Created['content']['application/json']['width'], number>,
   Exactly<Created['headers']['Location'], string>,
+  Exactly<Created['headers']['ETag'], string>,
   Exactly<Listed['headers']['ETag'], string>,
   Exactly<Listed['headers']['X-Request-Id'], string>,
   Exactly<Login[429]['headers']['Retry-After'], number>,
   Exactly<Me[401]['headers']['WWW-Authenticate'], string>,
-] = [true, true, true, true, true, true, true];
+] = [true, true, true, true, true, true, true, true];
