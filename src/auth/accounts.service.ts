@@ -102,7 +102,7 @@ export class AccountsService {
    * Gives the user a new password (stored with the same hasher as everywhere), found by email (when
    * `user` holds an `@`) or username within the organisation with this slug, and ends their
    * sessions (tokens issued before are refused). Changes nothing else: not the disabled flag, not
-   * the user's API keys.
+   * the user's API keys. Returns the user as read (what the CLI prints of it did not change).
    */
   async resetPassword(organizationSlug: string, user: string, password: string): Promise<User> {
     const found = await this.findUser(organizationSlug, user);
@@ -111,7 +111,7 @@ export class AccountsService {
       { id: found.id },
       { passwordHash: found.passwordHash, ...endedSessions() },
     );
-    return (await this.users.findOneBy({ id: found.id })) ?? found;
+    return found;
   }
 
   private async findUser(organizationSlug: string, user: string): Promise<User> {
