@@ -138,6 +138,18 @@ describe(validateEnv.name, () => {
     expect(validateEnv({ SHUTDOWN_TIMEOUT_MS: '1000' }).SHUTDOWN_TIMEOUT_MS).toBe(1000);
   });
 
+  it('takes a statement timeout of 0 (none) to an hour, 30 s unless set', () => {
+    expect(validateEnv({}).DATABASE_STATEMENT_TIMEOUT_MS).toBe(30_000);
+    expect(validateEnv({ DATABASE_STATEMENT_TIMEOUT_MS: '0' }).DATABASE_STATEMENT_TIMEOUT_MS).toBe(
+      0,
+    );
+    for (const bad of ['-1', '3600001', '1.5', '30s']) {
+      expect(() => validateEnv({ DATABASE_STATEMENT_TIMEOUT_MS: bad })).toThrow(
+        /DATABASE_STATEMENT_TIMEOUT_MS: must be an integer number of milliseconds between 0 and 3600000/,
+      );
+    }
+  });
+
   it('rejects a port out of range', () => {
     expect(() => validateEnv({ PORT: '70000' })).toThrow(/PORT: must be an integer/);
   });

@@ -337,6 +337,17 @@ export class EnvironmentVariables {
   @Max(100, { message: 'must be an integer between 1 and 100' })
   DATABASE_POOL_SIZE = 10;
 
+  /**
+   * A statement on the server (a lock wait included) is cancelled after this long, and its request
+   * answers 503 database_unavailable instead of holding a pooled connection for as long as the
+   * lock or a silenced network lasts. 0: no limit. Migrations are never cut.
+   */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of milliseconds between 0 and 3600000' })
+  @Min(0, { message: 'must be an integer number of milliseconds between 0 and 3600000' })
+  @Max(3_600_000, { message: 'must be an integer number of milliseconds between 0 and 3600000' })
+  DATABASE_STATEMENT_TIMEOUT_MS = 30_000;
+
   @Transform(toBoolean)
   @IsBoolean({ message: 'must be true or false' })
   DATABASE_SSL = false;

@@ -43,6 +43,13 @@ export function buildDataSourceOptions(config: DatabaseConfig): DataSourceOption
       extra: {
         max: config.DATABASE_POOL_SIZE,
         connectionTimeoutMillis: 10_000,
+        // Sent at connection start-up, so it is each session's default (RESET returns to it);
+        // node-postgres sends nothing for 0, leaving the server's (none, unless a role sets one).
+        statement_timeout: config.DATABASE_STATEMENT_TIMEOUT_MS,
+        // TCP keepalive: a connection whose peer vanished (a silenced network, a failed-over host)
+        // errors and leaves the pool, instead of hanging the next request for ever.
+        keepAlive: true,
+        keepAliveInitialDelayMillis: 10_000,
         // Marks its connection errors as the database's (see DatabaseClient).
         Client: DatabaseClient,
       },

@@ -7,4 +7,7 @@ import { buildDataSourceOptions } from './data-source.options';
 // options in DatabaseModule. Reads .env like the app does; real environment variables win.
 if (existsSync('.env')) process.loadEnvFile('.env');
 
-export default new DataSource(buildDataSourceOptions(validateEnv(process.env)));
+// Migrations are never cut by DATABASE_STATEMENT_TIMEOUT_MS (an index on a large table takes long).
+export default new DataSource(
+  buildDataSourceOptions({ ...validateEnv(process.env), DATABASE_STATEMENT_TIMEOUT_MS: 0 }),
+);

@@ -72,3 +72,18 @@ export function isDatabaseConnectionLost(error: unknown): boolean {
   }
   return false;
 }
+
+/**
+ * True when PostgreSQL cancelled the statement (SQLSTATE 57014, query_canceled): it ran past
+ * `statement_timeout` (DATABASE_STATEMENT_TIMEOUT_MS), a lock wait included, or an operator
+ * cancelled it (pg_cancel_backend). The connection itself is fine. Looks through TypeORM's
+ * QueryFailedError (`driverError`) and `cause`. Pure.
+ */
+export function isStatementCancelled(error: unknown): boolean {
+  let current = error as ErrorShape | undefined;
+  for (let depth = 0; current && typeof current === 'object' && depth < 5; depth++) {
+    if (current.code === '57014') return true;
+    current = (current.driverError ?? current.cause) as ErrorShape | undefined;
+  }
+  return false;
+}

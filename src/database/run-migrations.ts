@@ -12,6 +12,10 @@ export async function runPendingMigrations(dataSource: DataSource): Promise<Migr
   const queryRunner = dataSource.createQueryRunner();
   await queryRunner.connect();
   try {
+    // Neither the wait for another instance's migrations nor a long migration (an index on a large
+    // table) is cut by DATABASE_STATEMENT_TIMEOUT_MS; RESET gives the pool back its connection as
+    // it was.
+    await queryRunner.query('SET statement_timeout = 0');
     await queryRunner.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     try {
       const executor = new MigrationExecutor(dataSource, queryRunner);
@@ -21,6 +25,7 @@ export async function runPendingMigrations(dataSource: DataSource): Promise<Migr
       await queryRunner.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
     }
   } finally {
+    await queryRunner.query('RESET statement_timeout').catch(() => undefined);
     await queryRunner.release();
   }
 }

@@ -1,6 +1,7 @@
 import { Logger as NestLogger } from '@nestjs/common';
 import type { Logger as TypeOrmLoggerInterface, QueryRunner } from 'typeorm';
 import { safeError } from '../common/logging/safe-error';
+import { isStatementCancelled } from './pg-errors';
 
 /**
  * TypeORM's messages through the application logger (structured, with the request id), instead of
@@ -17,7 +18,8 @@ export class TypeOrmLogger implements TypeOrmLoggerInterface {
   /**
    * Debug level only: most failures are expected and handled (a unique violation becomes a 409),
    * and an unexpected one is logged by the exception filter. Parameters and PostgreSQL's detail
-   * are never logged: they hold passwords, hashes and emails.
+   * are never logged: they hold passwords, hashes and emails. A statement the server cancelled
+   * (DATABASE_STATEMENT_TIMEOUT_MS) is a warning, with its text: the operator needs to know which.
    */
   logQueryError(
     error: string | Error,
@@ -25,6 +27,10 @@ export class TypeOrmLogger implements TypeOrmLoggerInterface {
     _params?: unknown[],
     _qr?: QueryRunner,
   ): void {
+    if (isStatementCancelled(error)) {
+      this.logger.warn({ err: safeError(error), query }, 'Statement cancelled by the database');
+      return;
+    }
     this.logger.debug({ err: safeError(error), query }, 'Query failed');
   }
 

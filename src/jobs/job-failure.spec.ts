@@ -45,6 +45,22 @@ describe(jobFailure.name, () => {
     });
   });
 
+  it('expects a statement cancelled by its timeout, and says which SQLSTATE', () => {
+    const driverError = Object.assign(new Error('canceling statement due to statement timeout'), {
+      code: '57014',
+      severity: 'ERROR',
+    });
+    const error = new QueryFailedError('SELECT * FROM images WHERE id = $1', ['x'], driverError);
+    expect(isExpectedJobFailure(error)).toBe(true);
+    expect(stored(jobFailure(error))).toMatchObject({
+      message: 'A database operation failed (SQLSTATE 57014).',
+      code: '57014',
+    });
+    expect(isExpectedJobFailure(new QueryFailedError('SELECT 1', [], new Error('syntax')))).toBe(
+      false,
+    );
+  });
+
   it("keeps another error's name and message, without its stack or other properties", () => {
     const error = Object.assign(new RangeError('no such rendition'), { payload: 'x' });
     expect(stored(jobFailure(error))).toEqual({ name: 'RangeError', message: 'no such rendition' });

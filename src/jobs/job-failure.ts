@@ -1,7 +1,7 @@
 import { QueryFailedError, TypeORMError } from 'typeorm';
 import { AppError } from '../common/errors/app.error';
 import { errorStatus } from '../common/errors/error-codes';
-import { isDatabaseConnectionLost } from '../database/pg-errors';
+import { isDatabaseConnectionLost, isStatementCancelled } from '../database/pg-errors';
 
 /** A SQLSTATE: five digits or upper-case letters. */
 const SQLSTATE = /^[0-9A-Z]{5}$/;
@@ -49,7 +49,7 @@ export function jobFailure(error: unknown): JobFailure {
 /** Whether the failure is one the service expects and retries (a dependency down), not a fault. */
 export function isExpectedJobFailure(error: unknown): boolean {
   if (error instanceof AppError) return errorStatus(error.code) !== 500;
-  return isDatabaseConnectionLost(error);
+  return isDatabaseConnectionLost(error) || isStatementCancelled(error);
 }
 
 /** The SQLSTATE of a TypeORM QueryFailedError or of a node-postgres (or PGlite) error. */

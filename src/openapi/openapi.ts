@@ -188,7 +188,8 @@ const PROBE_OPERATIONS = new Set(['getLiveness', 'getReadiness']);
 /**
  * Every operation needs one of the three credentials, except those marked @Public(), and so can
  * answer 401; every operation can answer 500, and every one but the probes 503
- * database_unavailable (a connection lost to a failover or a restart: retry).
+ * database_unavailable (a connection lost to a failover or a restart, or a statement past
+ * DATABASE_STATEMENT_TIMEOUT_MS: retry).
  */
 function applySecurityRequirements(document: OpenAPIObject): void {
   const anyCredential = Object.values(SECURITY_SCHEMES).map((name) => ({ [name]: [] }));

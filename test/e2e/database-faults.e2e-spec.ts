@@ -3,6 +3,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, relative } from 'node:path';
 import sharp from 'sharp';
+import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { filesBelow } from '../support/accounts';
 import { killMidTransaction } from '../support/db-faults';
@@ -267,5 +268,42 @@ onServer('The database connection killed mid-transaction', () => {
     await expectFilesMatchRows();
     expect(filesBelow(join(t.db.env.DATA_DIR, 'tmp'))).toEqual([]);
     await expectReady();
+  });
+});
+
+onServer('A statement past DATABASE_STATEMENT_TIMEOUT_MS', () => {
+  let t: TestApp;
+  let token: string;
+
+  beforeAll(async () => {
+    t = await startTestApp({ DATABASE_STATEMENT_TIMEOUT_MS: '500' });
+    token = await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password);
+  });
+
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('answers 503 database_unavailable while a lock is held, and 201 once it goes, without a restart', async () => {
+    const holder = new Client({ connectionString: t.db.url });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE products IN ACCESS EXCLUSIVE MODE');
+      const res = await call(t.app, 'POST', '/api/v1/products', { bearer: token }, { name: 'x' });
+      expect(res.statusCode).toBe(503);
+      expect(res.headers['retry-after']).toBe('5');
+      expect(res.json()).toMatchObject({
+        code: 'database_unavailable',
+        detail: 'The database did not complete the request in time; retry shortly.',
+      });
+    } finally {
+      await holder.query('ROLLBACK').catch(() => undefined);
+      await holder.end();
+    }
+    const products = await t.app.get(DataSource).query('SELECT name FROM products');
+    expect(products).toEqual([]);
+    const res = await call(t.app, 'POST', '/api/v1/products', { bearer: token }, { name: 'y' });
+    expect(res.statusCode).toBe(201);
   });
 });

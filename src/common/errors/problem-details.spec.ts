@@ -157,12 +157,32 @@ describe(toProblem.name, () => {
         new QueryFailedError('INSERT', [], serverError('23505', 'duplicate key')),
       ],
       ['a wrong password', serverError('28P01', 'password authentication failed for user "x"')],
-      [
-        'a query cancelled by its timeout',
-        serverError('57014', 'canceling statement due to statement timeout'),
-      ],
     ])('leaves %s alone', (_, error) => {
       expect(toProblem(error).body.code).not.toBe('database_unavailable');
     });
+
+    it.each([
+      ['the server', serverError('57014', 'canceling statement due to statement timeout')],
+      [
+        'TypeORM',
+        new QueryFailedError(
+          'SELECT * FROM "products" WHERE id = $1',
+          ['x'],
+          serverError('57014', 'canceling statement due to statement timeout'),
+        ),
+      ],
+    ])(
+      'answers 503 database_unavailable with Retry-After for a statement cancelled by its timeout, as %s reports it',
+      (_, error) => {
+        const p = toProblem(error);
+        expect(p).toMatchObject({ status: 503, unexpected: false });
+        expect(p.body).toMatchObject({
+          code: 'database_unavailable',
+          detail: 'The database did not complete the request in time; retry shortly.',
+        });
+        expect(p.headers['Retry-After']).toMatch(/^\d+$/);
+        expect(JSON.stringify(p.body)).not.toMatch(/SELECT|products|canceling/);
+      },
+    );
   });
 });

@@ -1,5 +1,5 @@
 import { HttpException } from '@nestjs/common';
-import { isDatabaseConnectionLost } from '../../database/pg-errors';
+import { isDatabaseConnectionLost, isStatementCancelled } from '../../database/pg-errors';
 import { AppError, type FieldError } from './app.error';
 import { ERROR_CODES, errorStatus, genericCodeForStatus, type ErrorCode } from './error-codes';
 
@@ -143,6 +143,15 @@ export function toProblem(exception: unknown): Problem {
     const body = problem(
       'database_unavailable',
       'The database connection was lost or could not be made; retry shortly.',
+    );
+    return { status: body.status, body, headers: { 'Retry-After': '5' }, unexpected: false };
+  }
+  // A statement past DATABASE_STATEMENT_TIMEOUT_MS (a lock held long, an overloaded server) or
+  // cancelled by an operator: the connection is fine, and a retry may well succeed.
+  if (isStatementCancelled(exception)) {
+    const body = problem(
+      'database_unavailable',
+      'The database did not complete the request in time; retry shortly.',
     );
     return { status: body.status, body, headers: { 'Retry-After': '5' }, unexpected: false };
   }
