@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { FastifyInstance } from 'fastify';
+import { refusalReason } from '../common/http/client-error.handler';
 import { Metrics } from './metrics.service';
 
 /** The route label of a request no route matched: its URL would make a series per URL. */
@@ -25,6 +26,11 @@ export class HttpMetricsHook {
         reply.elapsedTime / 1000,
       );
       done();
+    });
+    // What Node's parser refused reaches no hook: counted apart, by why.
+    fastify.server.on('clientError', (error: NodeJS.ErrnoException) => {
+      const reason = refusalReason(error);
+      if (reason) this.metrics.countRefusedRequest(reason);
     });
   }
 }

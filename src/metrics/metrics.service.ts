@@ -101,6 +101,11 @@ export class Metrics {
     'SVG renders killed at SVG_RENDER_TIMEOUT_MS (timeout) or SVG_RENDER_MAX_BYTES (memory): 400 image_too_complex.',
     ['reason'],
   );
+  private readonly refusedRequests = this.counter(
+    'http_requests_refused_total',
+    "Requests Node's HTTP parser refused before any route saw them (so not in http_request_duration_seconds), by reason: malformed (400: not HTTP, or cut off mid-request), headers_too_large (431) or timeout (408: past HTTP_HEADERS_TIMEOUT_MS or HTTP_REQUEST_TIMEOUT_MS).",
+    ['reason'],
+  );
   private readonly storageSeconds = this.histogram(
     'storage_operation_duration_seconds',
     'Storage operations by provider and operation, failed ones included.',
@@ -128,6 +133,10 @@ export class Metrics {
 
   observeHttpRequest(method: string, route: string, status: number, seconds: number): void {
     this.httpSeconds.observe({ method, route, status_code: status }, seconds);
+  }
+
+  countRefusedRequest(reason: 'malformed' | 'headers_too_large' | 'timeout'): void {
+    this.refusedRequests.inc({ reason });
   }
 
   // --- Images ---------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import { noisyPng, solidJpeg } from '../support/fixtures';
 import { call, login, type Credential } from '../support/http';
 import { multipart } from '../support/multipart';
 import { ROOT } from '../support/process';
+import { RawClient } from '../support/slow-client';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 
 const TOKEN = 'metrics-token-for-the-tests-0123456789';
@@ -272,6 +273,41 @@ describe('Metrics (GET /metrics)', () => {
     expect(valueOf(samples, 'process_cpu_user_seconds_total')).toBeGreaterThan(0);
     expect(valueOf(samples, 'process_resident_memory_bytes')).toBeGreaterThan(0);
     expect(valueOf(samples, 'nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
+  });
+
+  it("counts the requests Node's parser refused, by reason, and not a connection the client resets", async () => {
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const port = (app.getHttpServer().address() as { port: number }).port;
+    const before = parse((await scrape(app)).body).samples;
+    const refused = (reason: string) => valueOf(before, 'http_requests_refused_total', { reason });
+    const send = async (bytes: string) => {
+      const client = await RawClient.connect(port);
+      await client.write(bytes);
+      await client.closed;
+      return client.answer()?.status;
+    };
+    expect(await send('GET /api/v1/products HTTP/1.1\r\nHost: x\r\nNot A Header\r\n\r\n')).toBe(
+      400,
+    );
+    expect(await send('NOT HTTP AT ALL\r\n\r\n')).toBe(400);
+    const big = `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`;
+    expect(await send(big)).toBe(431);
+    const reset = await RawClient.connect(port);
+    await reset.write('GET /api/v1/products HTTP/1.1\r\nHost: x\r\n');
+    reset.socket.resetAndDestroy();
+
+    await eventually(async () => {
+      const after = parse((await scrape(app)).body).samples;
+      const now = (reason: string) => valueOf(after, 'http_requests_refused_total', { reason });
+      return now('malformed') - refused('malformed') === 2;
+    }, 'the malformed requests to be counted');
+    const after = parse((await scrape(app)).body).samples;
+    const now = (reason: string) => valueOf(after, 'http_requests_refused_total', { reason });
+    expect(now('headers_too_large') - refused('headers_too_large')).toBe(1);
+    expect(now('timeout') - refused('timeout')).toBe(0);
+    expect(
+      after.filter((s) => s.name === 'http_requests_refused_total').map((s) => s.labels),
+    ).not.toContainEqual({ reason: 'reset' });
   });
 
   it('answers within its deadline while the job count cannot be read, leaving that family empty', async () => {

@@ -19,6 +19,7 @@ import {
 } from '../support/process';
 import { eventually } from '../support/eventually';
 import { login } from '../support/http';
+import { RawClient } from '../support/slow-client';
 import { DataSource } from 'typeorm';
 import { createApp } from '../../src/app.factory';
 
@@ -196,6 +197,13 @@ describe('The service process', () => {
           });
           expect({ path, status }).toEqual({ path, status: expected });
         }
+        // Refused by Node's parser (a header line without a colon): no route or hook sees it.
+        const raw = await RawClient.connect(port);
+        await raw.write(
+          'GET /api/v1/auth/me?x-api-key=parser-secret-8 HTTP/1.1\r\nHost: x\r\nNo Colon\r\n\r\n',
+        );
+        await raw.closed;
+        expect(raw.answer()?.status).toBe(400);
       } finally {
         service.child.kill('SIGTERM');
       }
@@ -209,9 +217,22 @@ describe('The service process', () => {
         'cookie-secret-5',
         'query-secret-6',
         'query-secret-7',
+        'parser-secret-8',
       ]) {
         expect(out).not.toContain(secret);
       }
+      const refused = out
+        .split('\n')
+        .filter((l) => l.includes('Request refused by the HTTP parser'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(refused).toEqual([
+        expect.objectContaining({
+          level: 40,
+          parser_error: 'HPE_INVALID_HEADER_TOKEN',
+          status: 400,
+          request_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+        }),
+      ]);
       const line = out.split('\n').find((l) => l.includes('trace-redaction-check'));
       expect(line).toBeDefined();
       const entry = JSON.parse(line!);

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { RawClient } from '../../../test/support/slow-client';
-import { answerClientError, clientErrorProblem } from './client-error.handler';
+import { answerClientError, clientErrorProblem, refusalReason } from './client-error.handler';
 
 describe(answerClientError.name, () => {
   let server: Server;
@@ -66,5 +66,18 @@ describe(clientErrorProblem.name, () => {
     const p = clientErrorProblem({ code: 'ERR_HTTP_REQUEST_TIMEOUT' });
     expect(p.status).toBe(408);
     expect(p.body.code).toBe('request_timeout');
+  });
+});
+
+describe(refusalReason.name, () => {
+  it.each([
+    ['ERR_HTTP_REQUEST_TIMEOUT', 'timeout'],
+    ['HPE_HEADER_OVERFLOW', 'headers_too_large'],
+    ['HPE_INVALID_METHOD', 'malformed'],
+    ['HPE_INVALID_EOF_STATE', 'malformed'],
+    [undefined, 'malformed'],
+    ['ECONNRESET', undefined],
+  ])('takes %s for %s', (code, reason) => {
+    expect(refusalReason({ code })).toBe(reason);
   });
 });

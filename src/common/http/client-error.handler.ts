@@ -1,14 +1,37 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { Logger } from '@nestjs/common';
 import { AppError } from '../errors/app.error';
 import { toProblem, type Problem } from '../errors/problem-details';
 import { writeProblemOnSocket } from './socket-problem';
+
+const logger = new Logger('HTTP');
 
 /** A connection with Node's in-flight response, whose request carries its id (requestIdFor). */
 type HttpSocket = Socket & {
   _httpMessage?: (ServerResponse & { req?: IncomingMessage & { id?: string } }) | null;
 };
+
+/** Why Node's HTTP parser refused a request: a metric's label, from a fixed set. */
+export type RefusalReason = 'malformed' | 'headers_too_large' | 'timeout';
+
+/**
+ * The reason for a 'clientError', or undefined for a connection the client reset: no request
+ * was refused (browsers reset idle keep-alive connections all the time).
+ */
+export function refusalReason(error: { code?: string }): RefusalReason | undefined {
+  switch (error.code) {
+    case 'ECONNRESET':
+      return undefined;
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return 'timeout';
+    case 'HPE_HEADER_OVERFLOW':
+      return 'headers_too_large';
+    default:
+      return 'malformed';
+  }
+}
 
 /** What a request Node's HTTP parser refused means to its client. */
 export function clientErrorProblem(error: { code?: string }): Problem {
@@ -43,8 +66,14 @@ export function clientErrorProblem(error: { code?: string }): Problem {
 export function answerClientError(error: { code?: string }, socket: Socket): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
   const inFlight = (socket as HttpSocket)._httpMessage;
-  if (socket.writable && !inFlight?.headersSent) {
-    writeProblemOnSocket(socket, clientErrorProblem(error), inFlight?.req?.id ?? randomUUID());
-  }
+  const id = inFlight?.req?.id ?? randomUUID();
+  const problem = clientErrorProblem(error);
+  // No route and no hook sees such a request: this is its only log line (as a 4xx request's, a
+  // warning). The parser's code (HPE_…) says what was wrong; nothing of the bytes is logged.
+  logger.warn(
+    { request_id: id, parser_error: error.code, status: problem.status },
+    'Request refused by the HTTP parser; connection closed',
+  );
+  if (socket.writable && !inFlight?.headersSent) writeProblemOnSocket(socket, problem, id);
   socket.destroy();
 }
