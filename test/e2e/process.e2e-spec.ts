@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
@@ -73,6 +73,44 @@ describe('The service process', () => {
       const exit = await service.exit;
       expect(exit).toEqual({ code: 0, signal: null });
       expect(service.output()).toContain('shutting down gracefully');
+    });
+
+    it('warns once of a failing readiness check, naming it, and reports not ready', async () => {
+      const port = await freePort();
+      const media = mkdtempSync(join(tmpdir(), 'pis-ready-media-'));
+      const service = startService(
+        {
+          ...db.env,
+          PORT: String(port),
+          HOST: '127.0.0.1',
+          LOG_LEVEL: 'info',
+          STORAGE_LOCAL_DIR: media,
+        },
+        cwd,
+      );
+      try {
+        await waitForStatus(`http://127.0.0.1:${port}/health/ready`, 200);
+        // The storage's folder replaced by a file: the local storage's check fails.
+        rmSync(media, { recursive: true, force: true });
+        writeFileSync(media, 'not a folder');
+        const res = await fetch(`http://127.0.0.1:${port}/health/ready`);
+        expect(res.status).toBe(503);
+        expect(await res.json()).toMatchObject({ code: 'not_ready' });
+      } finally {
+        service.child.kill('SIGTERM');
+        await service.exit;
+        rmSync(media, { force: true });
+      }
+      const lines = service
+        .output()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { level: number; msg: string });
+      // The service's own warning, with the reason; not also Terminus's error line for the same.
+      expect(lines.filter((l) => l.msg === 'Storage readiness check failed')).toEqual([
+        expect.objectContaining({ level: 40 }),
+      ]);
+      expect(lines.filter((l) => l.level >= 50)).toEqual([]);
     });
 
     it('renders SVGs in the process the build ships for it, which ends when the service dies', async () => {
