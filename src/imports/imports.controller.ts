@@ -154,6 +154,26 @@ export class ImportsController {
     return this.imports.rows(ctx, importId, query);
   }
 
+  @Post(':importId/cancel')
+  @HttpCode(200)
+  @MinRole(Role.Admin)
+  @RequireScopes(Scope.ImagesWrite)
+  @ApiOperation({
+    summary: 'Cancel an import',
+    description:
+      'Every row not yet done fails with `import_cancelled`, a row whose image is being made ' +
+      'this moment included (that image is undone), and the import completes. Rows already ok ' +
+      'keep their images; `POST /api/v1/imports/{importId}/retry` runs the cancelled rows ' +
+      'again. Cancelling a completed import changes nothing.',
+  })
+  @ApiProblems(...PROBLEMS.id, 'import_not_found', 'import_receiving')
+  cancelImport(
+    @Ctx() ctx: RequestContext,
+    @Param('importId', ParseIdPipe) importId: string,
+  ): Promise<ImportDto> {
+    return this.imports.cancel(ctx, importId);
+  }
+
   @Post(':importId/retry')
   @HttpCode(202)
   @MinRole(Role.Admin)

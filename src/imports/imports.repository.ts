@@ -278,6 +278,24 @@ export class ImportsRepository {
   }
 
   /**
+   * Every row still pending fails with `problem`, those an attempt holds right now included: that
+   * attempt can then record nothing (its image is undone, as when a retry takes a row over).
+   * Rows already done are left as they are. How many were failed.
+   */
+  async failAllPending(id: string, problem: { code: string; message: string }): Promise<number> {
+    const failed: unknown[] = await this.dataSource.query(
+      `WITH failed AS (
+         UPDATE import_rows SET status = 'failed', claimed_by = NULL, claimed_until = NULL,
+                problem_code = $2, problem_message = $3, updated_at = now()
+          WHERE import_id = $1 AND status = 'pending'
+         RETURNING 1)
+       SELECT 1 FROM failed`,
+      [id, problem.code, problem.message],
+    );
+    return failed.length;
+  }
+
+  /**
    * The rows of `chunk` still pending once its job `jobId` failed for good (its process died
    * during its last attempt, so no attempt of its own recorded them): failed with `code`. Rows
    * another job holds now (the import retried meanwhile) are that job's; those any attempt of

@@ -28,6 +28,11 @@ const INSERT_BATCH = 1000;
 /** Jobs queued in one statement. */
 const SEND_BATCH = 1000;
 export const IMPORTS_PATH = '/api/v1/imports';
+/** The problem of each row a cancel stopped. */
+const CANCELLED = {
+  code: 'import_cancelled',
+  message: 'The import was cancelled before this row was done. Retry the import to run it.',
+};
 
 /**
  * Bulk imports: receiving their rows, queueing them, and reporting on them. Rows are stored in
@@ -122,6 +127,24 @@ export class ImportsService {
     return this.get(ctx, id);
   }
 
+  /**
+   * Stops an import: every row not yet done fails with `import_cancelled`, also one whose image is
+   * being made (that image is undone), and the import completes. Rows already ok keep their
+   * images. A retry runs the cancelled rows again. Cancelling a completed import changes nothing.
+   */
+  async cancel(ctx: RequestContext, id: string): Promise<ImportDto> {
+    const found = await this.find(ctx, id);
+    if (found.state === ImportState.Receiving) {
+      throw new AppError(
+        'import_receiving',
+        'The import is still being received; cancel it once it is.',
+      );
+    }
+    await this.repository.failAllPending(found.id, CANCELLED);
+    await this.repository.finishIfDone(found.id);
+    return this.get(ctx, id);
+  }
+
   /** Stores the rows in batches as they arrive; returns how many there were. */
   private async receive(
     importId: string,
@@ -200,6 +223,7 @@ export class ImportsService {
         rows: `${self}/rows`,
         failed_rows: `${self}/rows?status=failed`,
         retry: `${self}/retry`,
+        cancel: `${self}/cancel`,
       },
       created_at: found.createdAt,
       finished_at: pending === 0 ? await this.finishedAt(found) : null,

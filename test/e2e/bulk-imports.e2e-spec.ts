@@ -35,7 +35,7 @@ interface ImportBody {
   state: 'receiving' | 'processing' | 'completed';
   format: 'json' | 'csv';
   counts: { total: number; done: number; ok: number; failed: number; pending: number };
-  links: { self: string; rows: string; failed_rows: string; retry: string };
+  links: { self: string; rows: string; failed_rows: string; retry: string; cancel: string };
   created_at: string;
   finished_at: string | null;
 }
@@ -872,5 +872,139 @@ describe('A bulk import job that froze while pg-boss retried it', () => {
     const others = storage.stored().filter((key) => !key.includes(`/${decodeId(kept)}/`));
     expect(queued.length).toBeGreaterThan(0);
     expect(others.sort()).toEqual(queued);
+  });
+});
+
+describe('Cancelling a bulk import (POST /api/v1/imports/{id}/cancel)', () => {
+  let t: TestApp;
+  let storage: StorageBackend;
+  let server: http.Server;
+  let origin: string;
+  /** The first request for an image is held until released; later ones are answered at once. */
+  const held: (() => void)[] = [];
+
+  beforeAll(async () => {
+    jest.spyOn(net.Socket.prototype, 'connect').mockImplementation(guardedConnect);
+    const png = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#a36' } })
+      .png()
+      .toBuffer();
+    let requests = 0;
+    server = http.createServer((_req, res) => {
+      const answer = () => res.writeHead(200, { 'Content-Type': 'image/png' }).end(png);
+      if (++requests === 1) held.push(answer);
+      else answer();
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    origin = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    storage = await startStorageBackend('local');
+    // Jobs are queued, not run: the test runs them itself, to cancel at a chosen moment.
+    t = await startTestApp({
+      ...storage.env,
+      SERVICE_ROLE: 'api',
+      IMPORT_ALLOWED_PRIVATE_ORIGINS: origin,
+    });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await storage?.close();
+    server?.closeAllConnections();
+    server?.close();
+    jest.restoreAllMocks();
+  });
+
+  it('fails the rows not yet done, the one being made included, and a retry runs them again', async () => {
+    const admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+    const product = (
+      await call(t.app, 'POST', '/api/v1/products', admin, { name: 'Cancelled', gtin: '96385074' })
+    ).json<{ id: string }>().id;
+    const posted = await call(t.app, 'POST', '/api/v1/imports', admin, {
+      rows: ['a', 'b', 'c'].map((name) => ({ gtin: '96385074', url: `${origin}/${name}.png` })),
+    });
+    expect(posted.statusCode).toBe(202);
+    const importId = posted.json<ImportBody>().id;
+    const worker = t.app.get(ImportWorker);
+    const data = { import_id: decodeId(importId)!, first: 1, last: 3 };
+    const run = (jobId: string) =>
+      worker.work(data, { id: jobId, retryCount: 0 } as JobRecord<ImportRowsJob>);
+
+    // The job takes row 1 and waits on its image; the import is cancelled meanwhile.
+    const running = run(JOB_ID);
+    await eventually(() => held.length === 1, 'the first fetch held');
+    const cancelled = await call(t.app, 'POST', `/api/v1/imports/${importId}/cancel`, admin);
+    expect(cancelled.statusCode).toBe(200);
+    expect(cancelled.json()).toMatchObject({
+      id: importId,
+      state: 'completed',
+      counts: { total: 3, done: 3, ok: 0, failed: 3, pending: 0 },
+    });
+    held[0]();
+    await expect(running).resolves.toEqual({ ok: 0, failed: 0, skipped: 3 });
+
+    const rows = await call(t.app, 'GET', `/api/v1/imports/${importId}/rows`, admin);
+    expect(rows.json().items).toEqual(
+      [1, 2, 3].map((row) =>
+        expect.objectContaining({
+          row,
+          status: 'failed',
+          image_id: null,
+          problem: {
+            code: 'import_cancelled',
+            message:
+              'The import was cancelled before this row was done. Retry the import to run it.',
+          },
+        }),
+      ),
+    );
+    const gallery = () => call(t.app, 'GET', `/api/v1/products/${product}/images`, admin);
+    expect((await gallery()).json().items).toEqual([]);
+    // The image row 1 was making was undone: its files are all queued for deletion.
+    const queued = await pendingFileDeletions(t.app.get(DataSource));
+    expect(queued.length).toBeGreaterThan(0);
+    expect(storage.stored().sort()).toEqual(queued);
+
+    // Cancelling again changes nothing; a retry runs the cancelled rows.
+    const again = await call(t.app, 'POST', `/api/v1/imports/${importId}/cancel`, admin);
+    expect(again.json()).toMatchObject({ counts: { failed: 3, pending: 0 } });
+    const retried = await call(t.app, 'POST', `/api/v1/imports/${importId}/retry`, admin);
+    expect(retried.json()).toMatchObject({ state: 'processing', counts: { pending: 3 } });
+    await expect(run('0b9e5c1d-2f3a-4c5b-8d7e-6f1a2b3c4d5e')).resolves.toEqual({
+      ok: 3,
+      failed: 0,
+      skipped: 0,
+    });
+    expect((await gallery()).json().items).toHaveLength(3);
+    const done = await call(t.app, 'POST', `/api/v1/imports/${importId}/cancel`, admin);
+    expect(done.json()).toMatchObject({
+      state: 'completed',
+      counts: { total: 3, ok: 3, failed: 0, pending: 0 },
+    });
+  });
+
+  it('is for admins with images:write, in the import’s organisation', async () => {
+    const admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+    const posted = await call(t.app, 'POST', '/api/v1/imports', admin, {
+      rows: [{ gtin: '96385074', url: `${origin}/d.png` }],
+    });
+    const importId = posted.json<ImportBody>().id;
+    const staff = await addUser(t.app, admin, 'cancel-staff', Role.Staff);
+    const key = await call(t.app, 'POST', '/api/v1/api-keys', admin, {
+      name: 'reads images',
+      role: Role.Admin,
+      scopes: [Scope.ImagesRead],
+    });
+    const other = await otherOrganisationAdmin(t.app, 'cancel-elsewhere', 'oscar');
+    const cancel = (credential: Credential, id = importId) =>
+      call(t.app, 'POST', `/api/v1/imports/${id}/cancel`, credential);
+    expect((await cancel(staff)).json()).toMatchObject({ status: 403, code: 'insufficient_role' });
+    expect((await cancel({ apiKey: key.json<{ key: string }>().key })).json()).toMatchObject({
+      status: 403,
+      code: 'insufficient_scope',
+    });
+    expect((await cancel(other)).json()).toMatchObject({ status: 404, code: 'import_not_found' });
+    expect((await cancel(admin, 'not-an-id')).json()).toMatchObject({ status: 400 });
+    // Nothing of it was touched.
+    const found = await call(t.app, 'GET', `/api/v1/imports/${importId}`, admin);
+    expect(found.json()).toMatchObject({ state: 'processing', counts: { pending: 1 } });
   });
 });

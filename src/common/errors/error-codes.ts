@@ -135,6 +135,8 @@ export const ERROR_CODES = {
   invalid_csv: { kind: 'invalid', title: 'The CSV is malformed' },
   import_too_large: { kind: 'too_large', title: 'The import has too many rows' },
   import_receiving: { kind: 'conflict', title: 'The import is still being received' },
+  // A row's problem only (never an answer's): the import was cancelled before the row was done.
+  import_cancelled: { kind: 'conflict', title: 'The import was cancelled' },
   invalid_import_row: { kind: 'invalid', title: 'The import row is invalid' },
   // Re-making renditions.
   rendition_rebuild_not_found: { kind: 'not_found', title: 'No such rendition rebuild' },

@@ -171,6 +171,8 @@ export class ImportLinksDto {
   failed_rows!: string;
   /** POST: works the failed rows again. @example '/api/v1/imports/9bYsGJZVNPTSbQeJxuSeuy/retry' */
   retry!: string;
+  /** POST: fails the rows not yet done. @example '/api/v1/imports/9bYsGJZVNPTSbQeJxuSeuy/cancel' */
+  cancel!: string;
 }
 
 /** A bulk import and its progress. */
@@ -220,8 +222,9 @@ export class ImportRowProblemDto {
    * `image_url_unreachable`, `unsupported_image_type`, `unsafe_svg`, `invalid_image`,
    * `image_too_many_pixels`, `image_too_complex`, `file_too_large`; `invalid_api_key`,
    * `invalid_token`, `insufficient_role` or `insufficient_scope` when who posted the import (or last
-   * retried it) may no longer (a key revoked, a user disabled or demoted); after every retry
-   * failed, `storage_unavailable`, `server_busy` or `internal_error`.
+   * retried it) may no longer (a key revoked, a user disabled or demoted); `import_cancelled`
+   * (the import was cancelled first); after every retry failed, `storage_unavailable`,
+   * `server_busy` or `internal_error`.
    * @example 'image_url_unreachable'
    */
   code!: string;
