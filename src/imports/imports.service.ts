@@ -173,7 +173,14 @@ export class ImportsService {
     return total;
   }
 
-  /** One job per run of pending rows, in the caller's transaction, naming its organisation. */
+  /**
+   * One job per run of pending rows, in the caller's transaction, naming its organisation. The
+   * n-th job of an import has priority -n, and workers take the highest priority first, then the
+   * oldest: imports running together take turns, a job each, so a small import posted behind a
+   * large one (another organisation's, say) is not held until the large one is done. One import
+   * alone runs as fast as ever. (pg-boss's group concurrency would instead cap an organisation
+   * that is alone at fewer workers than there are.)
+   */
   private async queuePending(
     manager: EntityManager,
     ctx: RequestContext,
@@ -188,7 +195,10 @@ export class ImportsService {
         last,
         [JOB_ORGANIZATION_KEY]: ctx.organizationId,
       }));
-      await this.jobs.sendMany(IMPORT_ROWS_QUEUE, jobs, { manager });
+      await this.jobs.sendMany(IMPORT_ROWS_QUEUE, jobs, {
+        manager,
+        priorityOf: (index) => -(i + index),
+      });
     }
   }
 

@@ -77,6 +77,14 @@ export interface SendOptions {
   startAfterSeconds?: number;
 }
 
+export interface SendManyOptions extends SendOptions {
+  /**
+   * The priority of the job at `index` (0 unless given): workers take the highest first, and of
+   * equal priorities the oldest.
+   */
+  priorityOf?: (index: number) => number;
+}
+
 /**
  * The service's job queue: pg-boss (pg-boss.engine.ts) on the service's own database. Features
  * define their queues in `onModuleInit`; at bootstrap the engine starts, creates them, registers
@@ -184,13 +192,18 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
   async sendMany<T extends object>(
     name: string,
     data: T[],
-    options: SendOptions = {},
+    options: SendManyOptions = {},
   ): Promise<void> {
     this.assertDefined(name);
     if (data.length === 0) return;
+    const { priorityOf } = options;
     await this.engine.insert(
       name,
-      data.map((item) => ({ data: item, singletonKey: options.singletonKey })),
+      data.map((item, index) => ({
+        data: item,
+        singletonKey: options.singletonKey,
+        ...(priorityOf ? { priority: priorityOf(index) } : {}),
+      })),
       { db: options.manager ? transactionExecutor(options.manager) : undefined },
     );
   }

@@ -981,6 +981,36 @@ describe('Cancelling a bulk import (POST /api/v1/imports/{id}/cancel)', () => {
     });
   });
 
+  it('queues imports to take turns: a small one posted behind a large one is not held until it ends', async () => {
+    const admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+    const other = await otherOrganisationAdmin(t.app, 'turn-taker', 'tilda');
+    await call(t.app, 'POST', '/api/v1/products', other, { name: 'Other', gtin: '4006381333931' });
+    const post = async (credential: Credential, gtin: string, rows: number) => {
+      const res = await call(t.app, 'POST', '/api/v1/imports', credential, {
+        rows: Array.from({ length: rows }, (_, n) => ({ gtin, url: `${origin}/${n}.png` })),
+      });
+      expect(res.statusCode).toBe(202);
+      return decodeId(res.json<ImportBody>().id)!;
+    };
+    const large = await post(admin, '96385074', 40);
+    const small = await post(other, '4006381333931', 20);
+    // The order pg-boss's workers fetch jobs in (its fetch: ORDER BY priority DESC, created_on).
+    const order = await t.app.get(DataSource).query<{ import_id: string; first: number }[]>(
+      `SELECT data->>'import_id' AS import_id, (data->>'first')::int AS first FROM pgboss.job
+        WHERE name = 'bulk-import-rows' AND data->>'import_id' = ANY($1)
+        ORDER BY priority DESC, created_on`,
+      [[large, small]],
+    );
+    expect(order).toEqual([
+      { import_id: large, first: 1 },
+      { import_id: small, first: 1 },
+      { import_id: large, first: 11 },
+      { import_id: small, first: 11 },
+      { import_id: large, first: 21 },
+      { import_id: large, first: 31 },
+    ]);
+  });
+
   it('is for admins with images:write, in the import’s organisation', async () => {
     const admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
     const posted = await call(t.app, 'POST', '/api/v1/imports', admin, {
