@@ -111,7 +111,10 @@ abstract class ProductRoutes {
   @RequireScopes(Scope.ProductsWrite)
   @ApiOperation({
     summary: 'Delete a product, its images and their files',
-    description: 'Files that cannot be deleted at once are retried later.',
+    description:
+      'Files that cannot be deleted at once are retried later. A product with images needs ' +
+      '`images:write` too (403 `insufficient_scope`): a key for products only cannot delete ' +
+      'a gallery this way.',
   })
   deleteProduct(@Ctx() ctx: RequestContext, @ProductParam() product: ProductRef): Promise<void> {
     return this.products.remove(ctx, product);

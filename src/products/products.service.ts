@@ -1,6 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { RequestContext } from '../auth/principal';
+import { Scope } from '../auth/roles';
+import { authorise } from '../auth/route-access';
 import { AppError } from '../common/errors/app.error';
 import { decodeCursor, encodeCursor } from '../common/pagination/cursor';
 import { isUniqueViolation } from '../database/pg-errors';
@@ -119,6 +121,10 @@ export class ProductsService {
   async remove(ctx: RequestContext, ref: ProductRef): Promise<void> {
     const afterCommit = await this.dataSource.transaction(async (manager) => {
       const product = await this.lock(ctx, ref, manager);
+      // Its images go with it: a key that may not delete images may not delete them this way.
+      if (product.imageCount > 0) {
+        authorise(ctx.principal, { public: false, scopes: [Scope.ImagesWrite] });
+      }
       const release = await this.images.releaseOnDelete(manager, product);
       await this.products.delete(manager, product.id);
       return release;

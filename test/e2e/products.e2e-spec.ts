@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
-import { Role } from '../../src/auth/roles';
+import { Role, Scope } from '../../src/auth/roles';
 import { decodeId } from '../../src/common/ids/short-id';
 import { eventually } from '../support/eventually';
 import { pendingFileDeletions } from '../support/file-deletions';
@@ -237,6 +237,44 @@ describe('Products', () => {
       expect(res.json().code).toBe('product_not_found');
     }
     expect((await call(app, 'GET', `/api/v1/products/${p.id}`, c.user)).statusCode).toBe(200);
+  });
+
+  it('lets a key for products only delete a product without images, not one with', async () => {
+    const key = await call(app, 'POST', '/api/v1/api-keys', c.admin, {
+      name: 'catalogue sync',
+      role: Role.Staff,
+      scopes: [Scope.ProductsRead, Scope.ProductsWrite],
+    });
+    const productsOnly = { apiKey: key.json<{ key: string }>().key };
+    const empty = (await create({ name: 'No images' })).json();
+    const withImage = (await create({ name: 'With an image' })).json();
+    const body = multipart({}, [{ data: await solidJpeg(), contentType: 'image/jpeg' }]);
+    const upload = await call(
+      app,
+      'POST',
+      `/api/v1/products/${withImage.id}/images`,
+      c.staff,
+      body.payload,
+      {
+        headers: body.headers,
+      },
+    );
+    expect(upload.statusCode).toBe(201);
+
+    const refused = await call(app, 'DELETE', `/api/v1/products/${withImage.id}`, productsOnly);
+    expect(refused.statusCode).toBe(403);
+    expect(refused.json()).toMatchObject({
+      code: 'insufficient_scope',
+      required_scopes: ['images:write'],
+    });
+    const kept = await call(app, 'GET', `/api/v1/products/${withImage.id}/images`, c.staff);
+    expect(kept.json().items).toHaveLength(1);
+    expect(
+      (await call(app, 'DELETE', `/api/v1/products/${empty.id}`, productsOnly)).statusCode,
+    ).toBe(204);
+    expect(
+      (await call(app, 'DELETE', `/api/v1/products/${withImage.id}`, c.staff)).statusCode,
+    ).toBe(204);
   });
 
   it('deletes a product with its images and their files', async () => {
