@@ -263,6 +263,79 @@ describe('Hostile input: 400 problem+json, never 500, nothing created', () => {
     });
   });
 
+  describe('control characters in text a person reads', () => {
+    const ONE_LINE = 'must not contain control characters (tab and line breaks included)';
+    const LINES =
+      'must not contain control characters other than tab, line feed and carriage return';
+
+    it('are refused in names, titles and alt text, and in descriptions but for tabs and line breaks', async () => {
+      const before = await counts();
+      const gallery = `/api/v1/products/${productId}/images`;
+      const refused: [InjectOptions['method'], string, Record<string, unknown>, string][] = [
+        ['POST', '/api/v1/products', { name: 'Sho\u001b[31me' }, `name ${ONE_LINE}`],
+        [
+          'POST',
+          '/api/v1/products',
+          { name: 'Boot', description: 'a\u0007b' },
+          `description ${LINES}`,
+        ],
+        ['PATCH', `/api/v1/products/${productId}`, { name: 'Two\nlines' }, `name ${ONE_LINE}`],
+        ['PATCH', `${gallery}/${imageId}`, { title: 'a\tb' }, `title ${ONE_LINE}`],
+        ['PATCH', `${gallery}/${imageId}`, { alt_text: 'a\u0085b' }, `alt_text ${ONE_LINE}`],
+        ['PATCH', `${gallery}/${imageId}`, { description: 'a\u007fb' }, `description ${LINES}`],
+      ];
+      for (const [method, url, body, message] of refused) {
+        const res = await call(app, method, url, admin, body);
+        const field = message.split(' ')[0];
+        expect({ body, errors: expectRefused(res, 400, 'validation_failed') }).toEqual({
+          body,
+          errors: [{ field, message }],
+        });
+      }
+      expect(await counts()).toEqual(before);
+      const described = await call(app, 'PATCH', `${gallery}/${imageId}`, admin, {
+        title: 'Front – “quoted” ünïcode',
+        description: 'First line\r\n\tindented second line',
+      });
+      expect(described.statusCode).toBe(200);
+      expect(described.json()).toMatchObject({
+        title: 'Front – “quoted” ünïcode',
+        description: 'First line\r\n\tindented second line',
+      });
+    });
+
+    it("are refused in an upload's fields and an import's rows, storing nothing", async () => {
+      const before = await counts();
+      const media = filesBelow(join(dataDir, 'media'));
+      const form = multipart({ title: 'a\u0008b' }, [
+        { data: await solidJpeg(), contentType: 'image/jpeg', filename: 'a.jpg' },
+      ]);
+      const url = `/api/v1/products/${productId}/images`;
+      const res = await call(app, 'POST', url, admin, form.payload, { headers: form.headers });
+      expect(expectRefused(res, 400, 'validation_failed')).toEqual([
+        { field: 'title', message: `title ${ONE_LINE}` },
+      ]);
+      expect(await counts()).toEqual(before);
+      expect(filesBelow(join(dataDir, 'media'))).toEqual(media);
+      const imported = await call(app, 'POST', '/api/v1/imports', admin, {
+        rows: [
+          { product_id: productId, url: 'https://images.example.com/a.jpg', alt_text: '\u0001' },
+        ],
+      });
+      expect(imported.statusCode).toBe(202);
+      const rows = await call(app, 'GET', `/api/v1/imports/${imported.json().id}/rows`, admin);
+      expect(rows.json().items).toMatchObject([
+        {
+          status: 'failed',
+          problem: {
+            code: 'invalid_import_row',
+            message: expect.stringContaining(`alt_text ${ONE_LINE}`),
+          },
+        },
+      ]);
+    });
+  });
+
   describe('a lone surrogate (half of a UTF-16 pair, "\\ud800" in JSON)', () => {
     it('in any JSON string: 400 validation_failed naming the field, never stored as U+FFFD', async () => {
       const before = await counts();

@@ -14,6 +14,7 @@ import { Type } from 'class-transformer';
 import { Optional } from '../../common/http/validation';
 import { MAX_PAGE, PageMetaDto, PageQuery } from '../../common/pagination/page.dto';
 import { ImageDto } from './image.dto';
+import { DisplayText } from '../../common/http/display-text';
 
 /**
  * How deep a gallery page by number may start: at most this many images before it
@@ -77,17 +78,20 @@ export class UpdateImageDto {
   @Optional()
   @IsString()
   @MaxLength(255)
+  @DisplayText()
   title?: string;
 
   @Optional()
   @IsString()
   @MaxLength(1000)
+  @DisplayText()
   alt_text?: string;
 
   /** Longer text about the image. */
   @Optional()
   @IsString()
   @MaxLength(5000)
+  @DisplayText({ multiline: true })
   description?: string;
 
   /** true makes this the primary image (the previous one is demoted). */

@@ -10,6 +10,7 @@ import {
 } from 'class-validator';
 import { FormBoolean, FormInteger } from '../../common/http/form-values';
 import { ImagePurpose } from '../entities/image.entity';
+import { DisplayText } from '../../common/http/display-text';
 
 /** The longest `expires_in` of a stand-alone upload: 30 days. */
 export const MAX_EXPIRES_IN_SECONDS = 2_592_000;
@@ -22,16 +23,19 @@ class ImageTextFieldsDto {
   @IsOptional()
   @IsString()
   @MaxLength(255)
+  @DisplayText()
   title?: string;
 
   @IsOptional()
   @IsString()
   @MaxLength(1000)
+  @DisplayText()
   alt_text?: string;
 
   @IsOptional()
   @IsString()
   @MaxLength(5000)
+  @DisplayText({ multiline: true })
   description?: string;
 }
 

@@ -21,6 +21,7 @@ import {
 import { normalizeGtin } from '../../products/gtin';
 import { ImportFormat } from '../entities/bulk-import.entity';
 import { ImportRowStatus } from '../entities/bulk-import-row.entity';
+import { DisplayText } from '../../common/http/display-text';
 
 /** The longest URL a row may give. */
 export const MAX_IMPORT_URL_LENGTH = 2048;
@@ -102,12 +103,14 @@ export class ImportRowInputDto {
   @IsOptional()
   @IsString()
   @MaxLength(255)
+  @DisplayText()
   title?: string;
 
   /** @example 'A blue running shoe, seen from the side' */
   @IsOptional()
   @IsString()
   @MaxLength(1000)
+  @DisplayText()
   alt_text?: string;
 
   /** Make it the primary image (in a CSV: true/false, 1/0, yes/no). */

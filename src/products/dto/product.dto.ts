@@ -13,6 +13,7 @@ import {
 } from '../external-id';
 import type { ProductImageSummary } from '../product-images.port';
 import { SLUG_PATTERN } from '../slug';
+import { DisplayText } from '../../common/http/display-text';
 
 /** The OpenAPI schema of an external id, wherever one is sent. */
 const EXTERNAL_ID_SCHEMA = {
@@ -30,6 +31,7 @@ export class CreateProductDto {
   @IsString()
   @MinLength(1)
   @MaxLength(200)
+  @DisplayText()
   name!: string;
 
   /** Unique in your organisation; made from the name when left out. */
@@ -49,6 +51,7 @@ export class CreateProductDto {
   @Optional()
   @IsString()
   @MaxLength(10_000)
+  @DisplayText({ multiline: true })
   description?: string;
 
   @ApiPropertyOptional({

@@ -1,0 +1,34 @@
+import { ValidateBy, type ValidationOptions } from 'class-validator';
+
+/* eslint-disable no-control-regex -- refusing control characters is the point */
+/** C0 controls, DEL and C1 controls: never text a person reads. */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+/** The same but tab, line feed and carriage return, which text of several lines holds. */
+const CONTROL_BUT_LINE_BREAKS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/;
+/* eslint-enable no-control-regex */
+
+/**
+ * Whether `value` is text to show: no control character (C0, DEL, C1), and with `multiline`
+ * tabs and line breaks allowed. Such characters are not text: XML 1.0 refuses the C0 ones (a
+ * product feed built from titles would not parse), and terminals obey escapes. Pure.
+ */
+export function isDisplayText(value: unknown, multiline = false): boolean {
+  return typeof value !== 'string' || !(multiline ? CONTROL_BUT_LINE_BREAKS : CONTROL).test(value);
+}
+
+/**
+ * Text a person reads (a title, a name, alt text): `multiline` for longer text that may hold
+ * tabs and line breaks (a description). Non-strings are left to @IsString.
+ */
+export function DisplayText(
+  { multiline = false }: { multiline?: boolean } = {},
+  options?: ValidationOptions,
+): PropertyDecorator {
+  const message = multiline
+    ? '$property must not contain control characters other than tab, line feed and carriage return'
+    : '$property must not contain control characters (tab and line breaks included)';
+  return ValidateBy(
+    { name: 'isDisplayText', validator: { validate: (v) => isDisplayText(v, multiline) } },
+    { message, ...options },
+  );
+}
