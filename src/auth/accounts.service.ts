@@ -8,6 +8,7 @@ import { newApiKeyToken } from './api-key-token';
 import { ApiKey } from './entities/api-key.entity';
 import { Organization } from './entities/organization.entity';
 import { User } from './entities/user.entity';
+import { LoginAddressesRepository } from './login-addresses.repository';
 import { PasswordHasher } from './password-hasher';
 import type { Principal } from './principal';
 import { ROLE_SCOPES, Role, scopesBeyondRole, type Scope } from './roles';
@@ -48,6 +49,7 @@ export class AccountsService {
     @InjectRepository(User) private readonly users: Repository<User>,
     @InjectRepository(ApiKey) private readonly apiKeys: Repository<ApiKey>,
     private readonly hasher: PasswordHasher,
+    private readonly addresses: LoginAddressesRepository,
   ) {}
 
   /** The organisation with this slug, created if missing (race-free: insert or ignore). */
@@ -101,16 +103,21 @@ export class AccountsService {
   /**
    * Gives the user a new password (stored with the same hasher as everywhere), found by email (when
    * `user` holds an `@`) or username within the organisation with this slug, and ends their
-   * sessions (tokens issued before are refused). Changes nothing else: not the disabled flag, not
-   * the user's API keys. Returns the user as read (what the CLI prints of it did not change).
+   * sessions (tokens issued before are refused) and the addresses they logged in from (see
+   * LoginAddressesRepository.forget). Changes nothing else: not the disabled flag, not the
+   * user's API keys. Returns the user as read (what the CLI prints of it did not change).
    */
   async resetPassword(organizationSlug: string, user: string, password: string): Promise<User> {
     const found = await this.findUser(organizationSlug, user);
     found.passwordHash = await this.hasher.hash(password);
-    await this.users.update(
-      { id: found.id },
-      { passwordHash: found.passwordHash, ...endedSessions() },
-    );
+    await this.users.manager.transaction(async (manager) => {
+      await manager.update(
+        User,
+        { id: found.id },
+        { passwordHash: found.passwordHash, ...endedSessions() },
+      );
+      await this.addresses.forget(manager, found.id);
+    });
     return found;
   }
 

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 
 /** How long an address a user logged in from stays theirs for the login limit. */
 export const KNOWN_ADDRESS_DAYS = 30;
@@ -36,6 +36,15 @@ export class LoginAddressesRepository {
       [value, stored(address), KNOWN_ADDRESS_DAYS],
     );
     return row ?? null;
+  }
+
+  /**
+   * Forgets every address the user logged in from, in the caller's transaction: done when their
+   * password changes, so that whoever logged in with the old one (a thief's address) no longer
+   * has the owner's own count to guess the new one with. The owner's next login remembers theirs.
+   */
+  async forget(manager: EntityManager, userId: string): Promise<void> {
+    await manager.query('DELETE FROM user_login_addresses WHERE user_id = $1', [userId]);
   }
 
   /** The user logged in from `address` now; addresses past the window are forgotten. */

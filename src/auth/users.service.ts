@@ -6,6 +6,7 @@ import { AppError } from '../common/errors/app.error';
 import { findPage, type PageQueryDto } from '../common/pagination/page.dto';
 import { AccountsService } from './accounts.service';
 import { ApiKeyCache } from './api-key-cache';
+import { LoginAddressesRepository } from './login-addresses.repository';
 import { UserDto, type CreateUserDto, type UpdateUserDto, type UserPageDto } from './dto/user.dto';
 import { User } from './entities/user.entity';
 import { PasswordHasher } from './password-hasher';
@@ -22,6 +23,7 @@ export class UsersService {
     private readonly accounts: AccountsService,
     private readonly hasher: PasswordHasher,
     private readonly apiKeys: ApiKeyCache,
+    private readonly addresses: LoginAddressesRepository,
   ) {}
 
   async create(ctx: RequestContext, dto: CreateUserDto): Promise<UserDto> {
@@ -71,6 +73,7 @@ export class UsersService {
       await this.keepingAnAdmin(ctx, user, removesAdmin(user, dto), async (manager) => {
         const { affected } = await manager.update(User, ctx.scoped({ id: user.id }), columns);
         if (!affected) throw notFound();
+        if (dto.password !== undefined) await this.addresses.forget(manager, user.id);
       });
     }
     return UserDto.from(await this.find(ctx, user.id));

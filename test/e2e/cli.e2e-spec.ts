@@ -80,6 +80,12 @@ describe('npm run cli -- reset-password', () => {
     expect(out.password).toMatch(/^[A-Za-z0-9_-]{24}$/);
 
     await withApp(async (app) => {
+      // The addresses the admin logged in from are forgotten with the old password.
+      const addresses = await app.get(DataSource).query(
+        `SELECT a.address FROM user_login_addresses a JOIN users u ON u.id = a.user_id
+            WHERE u.username = 'admin'`,
+      );
+      expect(addresses).toEqual([]);
       expect(await canLogIn(app, 'admin', out.password)).toBe(true);
       expect(await canLogIn(app, 'admin', TEST_ADMIN.password)).toBe(false);
       const ended = await call(app, 'GET', '/api/v1/auth/me', { bearer: session });

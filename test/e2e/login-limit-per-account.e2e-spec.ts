@@ -119,6 +119,42 @@ describe('Login limit per account, whichever identifier names it', () => {
     expect(rows).toEqual([{ address: HOME }]);
   });
 
+  it('forgets the addresses an account logged in from when its password changes', async () => {
+    const admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+    const erin = await call(t.app, 'POST', '/api/v1/users', admin, {
+      email: 'erin@test.example',
+      username: 'erin',
+      password: TEST_PASSWORD,
+      role: Role.User,
+    });
+    const from = (remoteAddress: string, password: string) =>
+      call(
+        t.app,
+        'POST',
+        '/api/v1/auth/login',
+        undefined,
+        { username: 'erin', password },
+        { remoteAddress },
+      );
+    // A thief logs in with Erin's password; her administrator then changes it.
+    const THIEF = '192.0.2.66';
+    expect((await from(THIEF, TEST_PASSWORD)).statusCode).toBe(200);
+    const NEW_PASSWORD = `${TEST_PASSWORD}-changed`;
+    const changed = await call(t.app, 'PATCH', `/api/v1/users/${erin.json().id}`, admin, {
+      password: NEW_PASSWORD,
+    });
+    expect(changed.statusCode).toBe(200);
+    // Guesses at the new password flood in from everywhere: the thief's address is one of them
+    // now, not the owner's, with a count of its own.
+    for (let i = 0; i < LIMIT * 2; i++) await attempt({ username: 'erin' });
+    expectLimited(await from(THIEF, NEW_PASSWORD));
+    const rows = await t.app.get(DataSource).query<{ address: string }[]>(
+      `SELECT a.address FROM user_login_addresses a JOIN users u ON u.id = a.user_id
+          WHERE u.username = 'erin'`,
+    );
+    expect(rows).toEqual([]);
+  });
+
   it('leaves other accounts alone', async () => {
     expect((await attempt({ username: 'admin' })).statusCode).toBe(401);
     const res = await attempt({ email: TEST_ADMIN.email }, TEST_ADMIN.password);
