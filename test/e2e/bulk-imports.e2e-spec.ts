@@ -794,45 +794,59 @@ describe('A bulk import of 20,000 CSV rows', () => {
   });
 });
 
+/**
+ * A loopback image server whose first request is held (`held[0]()` answers it) and later ones
+ * answered at once, and an app that queues jobs without running them (SERVICE_ROLE api): the
+ * test runs a job's attempts itself, as pg-boss would, to act while one waits on its image.
+ */
+async function startHeldImport(colour: string) {
+  jest.spyOn(net.Socket.prototype, 'connect').mockImplementation(guardedConnect);
+  const png = await sharp({ create: { width: 40, height: 30, channels: 3, background: colour } })
+    .png()
+    .toBuffer();
+  const held: (() => void)[] = [];
+  let requests = 0;
+  const server = http.createServer((_req, res) => {
+    const answer = () => res.writeHead(200, { 'Content-Type': 'image/png' }).end(png);
+    if (++requests === 1) held.push(answer);
+    else answer();
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const origin = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  const storage = await startStorageBackend('local');
+  const t = await startTestApp({
+    ...storage.env,
+    SERVICE_ROLE: 'api',
+    IMPORT_ALLOWED_PRIVATE_ORIGINS: origin,
+  });
+  return {
+    t,
+    storage,
+    origin,
+    held,
+    close: async () => {
+      await t.close();
+      await storage.close();
+      server.closeAllConnections();
+      server.close();
+      jest.restoreAllMocks();
+    },
+  };
+}
+
 describe('A bulk import job that froze while pg-boss retried it', () => {
+  let held: Awaited<ReturnType<typeof startHeldImport>>;
   let t: TestApp;
   let storage: StorageBackend;
-  let server: http.Server;
   let origin: string;
-  /** Requests for the image the server holds until released. */
-  const held: (() => void)[] = [];
-  let png: Buffer;
 
   beforeAll(async () => {
-    jest.spyOn(net.Socket.prototype, 'connect').mockImplementation(guardedConnect);
-    png = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#3a6' } })
-      .png()
-      .toBuffer();
-    // The first request is held (the frozen attempt's fetch); later ones are answered at once.
-    let requests = 0;
-    server = http.createServer((_req, res) => {
-      const answer = () => res.writeHead(200, { 'Content-Type': 'image/png' }).end(png);
-      if (++requests === 1) held.push(answer);
-      else answer();
-    });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    origin = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-    storage = await startStorageBackend('local');
-    // Jobs are queued, not run: the test runs the job's attempts itself, as pg-boss would.
-    t = await startTestApp({
-      ...storage.env,
-      SERVICE_ROLE: 'api',
-      IMPORT_ALLOWED_PRIVATE_ORIGINS: origin,
-    });
+    // The first request is held: the frozen attempt's fetch.
+    held = await startHeldImport('#3a6');
+    ({ t, storage, origin } = held);
   });
-  afterAll(async () => {
-    await t?.close();
-    await storage?.close();
-    server?.closeAllConnections();
-    server?.close();
-    jest.restoreAllMocks();
-  });
+  afterAll(() => held?.close());
 
   it('makes one image: the attempt that wakes after its retry records nothing', async () => {
     const admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
@@ -853,10 +867,10 @@ describe('A bulk import job that froze while pg-boss retried it', () => {
     // Attempt 0 claims the row and stalls in its fetch; pg-boss, hearing nothing, retries the
     // job (the same id) as attempt 1, which takes the row over and makes its image.
     const frozen = attempt(0);
-    await eventually(() => held.length === 1, 'the first fetch held');
+    await eventually(() => held.held.length === 1, 'the first fetch held');
     await expect(attempt(1)).resolves.toEqual({ ok: 1, failed: 0, skipped: 0 });
     // Attempt 0 wakes up and finishes its fetch.
-    held[0]();
+    held.held[0]();
     await expect(frozen).resolves.toEqual({ ok: 0, failed: 0, skipped: 1 });
 
     const gallery = await call(t.app, 'GET', `/api/v1/products/${product.json().id}/images`, admin);
@@ -876,42 +890,16 @@ describe('A bulk import job that froze while pg-boss retried it', () => {
 });
 
 describe('Cancelling a bulk import (POST /api/v1/imports/{id}/cancel)', () => {
+  let held: Awaited<ReturnType<typeof startHeldImport>>;
   let t: TestApp;
   let storage: StorageBackend;
-  let server: http.Server;
   let origin: string;
-  /** The first request for an image is held until released; later ones are answered at once. */
-  const held: (() => void)[] = [];
 
   beforeAll(async () => {
-    jest.spyOn(net.Socket.prototype, 'connect').mockImplementation(guardedConnect);
-    const png = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#a36' } })
-      .png()
-      .toBuffer();
-    let requests = 0;
-    server = http.createServer((_req, res) => {
-      const answer = () => res.writeHead(200, { 'Content-Type': 'image/png' }).end(png);
-      if (++requests === 1) held.push(answer);
-      else answer();
-    });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    origin = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-    storage = await startStorageBackend('local');
-    // Jobs are queued, not run: the test runs them itself, to cancel at a chosen moment.
-    t = await startTestApp({
-      ...storage.env,
-      SERVICE_ROLE: 'api',
-      IMPORT_ALLOWED_PRIVATE_ORIGINS: origin,
-    });
+    held = await startHeldImport('#a36');
+    ({ t, storage, origin } = held);
   });
-  afterAll(async () => {
-    await t?.close();
-    await storage?.close();
-    server?.closeAllConnections();
-    server?.close();
-    jest.restoreAllMocks();
-  });
+  afterAll(() => held?.close());
 
   it('fails the rows not yet done, the one being made included, and a retry runs them again', async () => {
     const admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
@@ -930,7 +918,7 @@ describe('Cancelling a bulk import (POST /api/v1/imports/{id}/cancel)', () => {
 
     // The job takes row 1 and waits on its image; the import is cancelled meanwhile.
     const running = run(JOB_ID);
-    await eventually(() => held.length === 1, 'the first fetch held');
+    await eventually(() => held.held.length === 1, 'the first fetch held');
     const cancelled = await call(t.app, 'POST', `/api/v1/imports/${importId}/cancel`, admin);
     expect(cancelled.statusCode).toBe(200);
     expect(cancelled.json()).toMatchObject({
@@ -938,7 +926,7 @@ describe('Cancelling a bulk import (POST /api/v1/imports/{id}/cancel)', () => {
       state: 'completed',
       counts: { total: 3, done: 3, ok: 0, failed: 3, pending: 0 },
     });
-    held[0]();
+    held.held[0]();
     await expect(running).resolves.toEqual({ ok: 0, failed: 0, skipped: 3 });
 
     const rows = await call(t.app, 'GET', `/api/v1/imports/${importId}/rows`, admin);

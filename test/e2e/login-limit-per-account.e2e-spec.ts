@@ -43,6 +43,18 @@ describe('Login limit per account, whichever identifier names it', () => {
     );
   }
 
+  /** One attempt for `username` from a chosen address. */
+  function loginFrom(username: string, remoteAddress: string, password: string) {
+    return call(
+      t.app,
+      'POST',
+      '/api/v1/auth/login',
+      undefined,
+      { username, password },
+      { remoteAddress },
+    );
+  }
+
   function expectLimited(res: InjectResponse): void {
     expect(res.statusCode).toBe(429);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
@@ -92,14 +104,7 @@ describe('Login limit per account, whichever identifier names it', () => {
 
   it("keeps the owner's usual address out of a lockout sent from elsewhere, and limits it too", async () => {
     const from = (remoteAddress: string, password: string) =>
-      call(
-        t.app,
-        'POST',
-        '/api/v1/auth/login',
-        undefined,
-        { username: 'dana', password },
-        { remoteAddress },
-      );
+      loginFrom('dana', remoteAddress, password);
     const HOME = '203.0.113.10';
     expect((await from(HOME, TEST_PASSWORD)).statusCode).toBe(200);
     // Someone fails Dana's logins from many addresses, on and on.
@@ -128,14 +133,7 @@ describe('Login limit per account, whichever identifier names it', () => {
       role: Role.User,
     });
     const from = (remoteAddress: string, password: string) =>
-      call(
-        t.app,
-        'POST',
-        '/api/v1/auth/login',
-        undefined,
-        { username: 'erin', password },
-        { remoteAddress },
-      );
+      loginFrom('erin', remoteAddress, password);
     // A thief logs in with Erin's password; her administrator then changes it.
     const THIEF = '192.0.2.66';
     expect((await from(THIEF, TEST_PASSWORD)).statusCode).toBe(200);
