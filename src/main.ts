@@ -18,6 +18,7 @@ async function bootstrap(): Promise<void> {
   const { createApp } = await import('./app.factory.js');
   const { AdminBootstrapService } = await import('./auth/admin-bootstrap.service.js');
   const { DOCS_PATH } = await import('./openapi/openapi.js');
+  const { removeLiveSpoolFiles } = await import('./images/intake/upload-spool.js');
   const app = await createApp({ config });
   const { env } = config;
   const logger = app.get(Logger);
@@ -25,17 +26,21 @@ async function bootstrap(): Promise<void> {
   // Graceful shutdown: stop accepting connections, let in-flight requests finish, close the
   // database, exit 0. A second signal or the timeout forces the exit.
   let closing = false;
+  // Requests still in flight are cut: their temporary upload files go now, not at the next sweep.
+  const exitNow = (level: 'warn' | 'error', message: string): never => {
+    const { files } = removeLiveSpoolFiles();
+    logger[level]({ spool_files_removed: files }, message);
+    process.exit(1);
+  };
   const shutdown = (signal: NodeJS.Signals): void => {
-    if (closing) {
-      logger.warn(`Received ${signal} again; exiting now`);
-      process.exit(1);
-    }
+    if (closing) exitNow('warn', `Received ${signal} again; exiting now`);
     closing = true;
     logger.log(`Received ${signal}; shutting down gracefully`);
-    const timer = setTimeout(() => {
-      logger.error(`Shutdown did not finish within ${env.SHUTDOWN_TIMEOUT_MS} ms; exiting`);
-      process.exit(1);
-    }, env.SHUTDOWN_TIMEOUT_MS);
+    const timer = setTimeout(
+      () =>
+        exitNow('error', `Shutdown did not finish within ${env.SHUTDOWN_TIMEOUT_MS} ms; exiting`),
+      env.SHUTDOWN_TIMEOUT_MS,
+    );
     timer.unref();
     app
       .close()

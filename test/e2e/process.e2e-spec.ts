@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { request } from 'node:http';
@@ -20,6 +21,8 @@ import {
 import { eventually } from '../support/eventually';
 import { login } from '../support/http';
 import { RawClient } from '../support/slow-client';
+import { multipart } from '../support/multipart';
+import { filesBelow } from '../support/accounts';
 import { DataSource } from 'typeorm';
 import { createApp } from '../../src/app.factory';
 
@@ -111,6 +114,74 @@ describe('The service process', () => {
         expect.objectContaining({ level: 40 }),
       ]);
       expect(lines.filter((l) => l.level >= 50)).toEqual([]);
+    });
+
+    it('removes the temporary file of an upload still arriving when the shutdown time runs out', async () => {
+      const port = await freePort();
+      const admin = { email: 'cut-admin@test.example', password: 'cut-admin-password-for-tests' };
+      const own = await createTestDatabase();
+      const service = startService(
+        {
+          ...own.env,
+          PORT: String(port),
+          HOST: '127.0.0.1',
+          LOG_LEVEL: 'info',
+          ADMIN_EMAIL: admin.email,
+          ADMIN_PASSWORD: admin.password,
+          SHUTDOWN_TIMEOUT_MS: '1000',
+        },
+        cwd,
+      );
+      const spool = join(own.env.DATA_DIR, 'tmp', 'uploads');
+      let raw: RawClient | undefined;
+      try {
+        const base = `http://127.0.0.1:${port}`;
+        await waitForStatus(`${base}/health/ready`, 200);
+        await eventually(
+          () => service.output().includes('Created the first administrator'),
+          'the first administrator',
+        );
+        const json = async (path: string, body: unknown, token?: string) =>
+          (await (
+            await fetch(`${base}${path}`, {
+              method: 'POST',
+              headers: {
+                'content-type': 'application/json',
+                ...(token ? { authorization: `Bearer ${token}` } : {}),
+              },
+              body: JSON.stringify(body),
+            })
+          ).json()) as Record<string, string>;
+        const token = (await json('/api/v1/auth/login', admin)).access_token;
+        const product = (await json('/api/v1/products', { name: 'Cut short' }, token)).id;
+        // Half of a 1 MB upload, and then nothing: the service is stopped meanwhile.
+        const body = multipart({}, [
+          { data: randomBytes(1_000_000), contentType: 'image/jpeg', filename: 'a.jpg' },
+        ]);
+        raw = await RawClient.connect(port);
+        await raw.write(
+          `POST /api/v1/products/${product}/images HTTP/1.1\r\nHost: x\r\n` +
+            `Authorization: Bearer ${token}\r\n` +
+            `Content-Type: ${body.headers['content-type']}\r\n` +
+            `Content-Length: ${body.payload.length}\r\n\r\n`,
+        );
+        await raw.write(body.payload.subarray(0, 500_000));
+        await eventually(() => filesBelow(spool).length === 1, 'the upload to be spooled');
+        service.child.kill('SIGTERM');
+        expect(await service.exit).toEqual({ code: 1, signal: null });
+      } finally {
+        raw?.destroy();
+        if (isRunning(service.child.pid!)) service.child.kill('SIGKILL');
+        await service.exit;
+      }
+      expect(filesBelow(spool)).toEqual([]);
+      const cut = service
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('Shutdown did not finish'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(cut).toEqual([expect.objectContaining({ level: 50, spool_files_removed: 1 })]);
+      await own.drop();
     });
 
     it('renders SVGs in the process the build ships for it, which ends when the service dies', async () => {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join, resolve } from 'node:path';
@@ -106,6 +107,30 @@ type TrackedRequest = IncomingMessage & {
  * A file's writer also removes it when writing fails; the periodic sweep of the folder
  * (UploadSpoolSweeper) is only a safety net for a crash.
  */
+/**
+ * Every spool file of this process not yet released, whichever request owns it: what a forced
+ * exit removes (removeLiveSpoolFiles), since no request's release runs then.
+ */
+const LIVE_FILES = new Set<string>();
+
+/**
+ * Removes, synchronously, every spool file of the requests still in flight, and says how many
+ * requests owned them: called just before a forced exit (a shutdown past SHUTDOWN_TIMEOUT_MS, a
+ * second signal), which would otherwise leave them to the hourly sweep. Never throws.
+ */
+export function removeLiveSpoolFiles(): { files: number } {
+  const files = [...LIVE_FILES];
+  LIVE_FILES.clear();
+  for (const path of files) {
+    try {
+      rmSync(path, { force: true });
+    } catch {
+      // Left to the sweep.
+    }
+  }
+  return { files: files.length };
+}
+
 export class RequestSpool {
   /** Each file, with what stops its writer if the request ends while it is still written. */
   private readonly files = new Map<string, (() => Promise<void> | void) | undefined>();
@@ -146,6 +171,7 @@ export class RequestSpool {
       throw new Error('The request is over: it takes no more temporary files.');
     const path = join(dir, `${randomUUID()}${extension}`);
     this.files.set(path, abort);
+    LIVE_FILES.add(path);
     return path;
   }
 
@@ -157,6 +183,7 @@ export class RequestSpool {
       files.map(async ([path, abort]) => {
         await Promise.resolve(abort?.()).catch(() => undefined);
         await rm(path, { force: true }).catch(() => undefined);
+        LIVE_FILES.delete(path);
       }),
     );
   }
