@@ -238,6 +238,21 @@ describe.each(AVAILABLE_BACKENDS)(`${ImportsRepository.name} sweeps on %s`, (bac
     expect(await left(old)).toEqual({ imports: 0, rows: 0 });
   });
 
+  it('deletes the rows of completed imports a bounded number a statement, then the imports', async () => {
+    const [big] = await newImports(1, 'processing', { finishedDaysAgo: 40 });
+    const [kept] = await newImports(1, 'processing', { finishedDaysAgo: 2 });
+    await db.query(
+      `INSERT INTO import_rows (import_id, row_number, status)
+       SELECT id, n, 'ok' FROM unnest($1::uuid[]) AS id, generate_series(2, 25) AS n`,
+      [[big, kept]],
+    );
+    expect(await left([big])).toEqual({ imports: 1, rows: 25 });
+    // Ten rows a statement: three statements of rows, then the import.
+    expect(await imports.deleteFinished(35, 10)).toBe(1);
+    expect(await left([big])).toEqual({ imports: 0, rows: 0 });
+    expect(await left([kept])).toEqual({ imports: 1, rows: 25 });
+  });
+
   it('deletes imports whose body never finished arriving, after a day', async () => {
     const abandoned = await newImports(2, 'receiving', { createdHoursAgo: 25 });
     const arriving = await newImports(1, 'receiving', { createdHoursAgo: 23 });
