@@ -175,11 +175,12 @@ export class ImportsService {
 
   /**
    * One job per run of pending rows, in the caller's transaction, naming its organisation. The
-   * n-th job of an import has priority -n, and workers take the highest priority first, then the
-   * oldest: imports running together take turns, a job each, so a small import posted behind a
-   * large one (another organisation's, say) is not held until the large one is done. One import
-   * alone runs as fast as ever. (pg-boss's group concurrency would instead cap an organisation
-   * that is alone at fewer workers than there are.)
+   * jobs take turns with other organisations' (JobQueue.nextTurn): an organisation's jobs follow
+   * on from its last one still queued, another's start at the queue's current turn, so two
+   * organisations importing together alternate a job each, whoever posted first and however
+   * much, and a small import is not held behind another organisation's large one. An
+   * organisation alone gets every worker (pg-boss's group concurrency would cap it); its own
+   * imports run one after the other.
    */
   private async queuePending(
     manager: EntityManager,
@@ -188,6 +189,8 @@ export class ImportsService {
     options: { reopenedOnly?: boolean } = {},
   ): Promise<void> {
     const chunks = await this.repository.chunks(manager, importId, ROWS_PER_JOB, options);
+    if (chunks.length === 0) return;
+    const turn = await this.jobs.nextTurn(manager, IMPORT_ROWS_QUEUE, ctx.organizationId);
     for (let i = 0; i < chunks.length; i += SEND_BATCH) {
       const jobs: ImportRowsJob[] = chunks.slice(i, i + SEND_BATCH).map(({ first, last }) => ({
         import_id: importId,
@@ -197,7 +200,7 @@ export class ImportsService {
       }));
       await this.jobs.sendMany(IMPORT_ROWS_QUEUE, jobs, {
         manager,
-        priorityOf: (index) => -(i + index),
+        priorityOf: (index) => -(turn + i + index),
       });
     }
   }

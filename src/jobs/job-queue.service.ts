@@ -14,6 +14,7 @@ import { isDatabaseConnectionLost } from '../database/pg-errors';
 import { ServiceRole } from '../config/env.validation';
 import { Metrics } from '../metrics/metrics.service';
 import { JobCountsRepository } from './job-counts.repository';
+import { JOB_ORGANIZATION_KEY } from './jobs.repository';
 import { QueuedJobsRepository } from './queued-jobs.repository';
 import { RepeatLimiter } from './repeat-limiter';
 import { isExpectedJobFailure, jobFailure } from './job-failure';
@@ -206,6 +207,17 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
       })),
       { db: options.manager ? transactionExecutor(options.manager) : undefined },
     );
+  }
+
+  /**
+   * The first turn of the next jobs `group` queues in `name`, in `manager`'s transaction: give
+   * its jobs the priorities -turn, -(turn + 1), … (SendManyOptions.priorityOf), and groups queueing
+   * together take turns, a job each, whoever queued first and however much (see
+   * QueuedJobsRepository.nextTurn). `group` is the value of `JOB_ORGANIZATION_KEY` in their data.
+   */
+  nextTurn(manager: EntityManager, name: string, group: string): Promise<number> {
+    this.assertDefined(name);
+    return this.queued.nextTurn(manager, name, JOB_ORGANIZATION_KEY, group);
   }
 
   /** Asks this process's worker of `name` to look for jobs now (after a commit that queued some). */

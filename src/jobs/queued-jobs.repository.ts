@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import { JOB_SCHEMA } from './pg-boss.engine';
 
 /** Settings pg-boss copies from its queue onto each job when the job is queued. */
@@ -19,6 +19,32 @@ export interface JobSettings {
 @Injectable()
 export class QueuedJobsRepository {
   constructor(private readonly dataSource: DataSource) {}
+
+  /**
+   * The turn at which a group's next jobs in queue `name` start, for fair turns between groups
+   * (JobQueue.nextTurn): a job's turn is the negative of its priority, and workers take the
+   * highest priority first, then the oldest. The turn is the queue's current one (the lowest of
+   * its waiting jobs), or, when the group has jobs waiting or running, the one after its last:
+   * a group queueing more goes on from where it is, and a new group starts now, not at turn 0
+   * ahead of everyone. `key` names the group in the jobs' data (`data->>key = group`).
+   */
+  async nextTurn(
+    manager: EntityManager,
+    name: string,
+    key: string,
+    group: string,
+  ): Promise<number> {
+    const [row]: { turn: number }[] = await manager.query(
+      `SELECT greatest(
+                coalesce((SELECT -max(priority) FROM ${JOB_SCHEMA}.job
+                           WHERE name = $1 AND state IN ('created', 'retry')), 0),
+                coalesce((SELECT 1 - min(priority) FROM ${JOB_SCHEMA}.job
+                           WHERE name = $1 AND state IN ('created', 'retry', 'active')
+                             AND data->>$2 = $3), 0))::int AS turn`,
+      [name, key, group],
+    );
+    return row.turn;
+  }
 
   /** How many jobs of queue `name` took a setting they lacked. */
   async adopt(name: string, settings: JobSettings): Promise<number> {

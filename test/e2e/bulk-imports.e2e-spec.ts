@@ -969,10 +969,12 @@ describe('Cancelling a bulk import (POST /api/v1/imports/{id}/cancel)', () => {
     });
   });
 
-  it('queues imports to take turns: a small one posted behind a large one is not held until it ends', async () => {
-    const admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
-    const other = await otherOrganisationAdmin(t.app, 'turn-taker', 'tilda');
-    await call(t.app, 'POST', '/api/v1/products', other, { name: 'Other', gtin: '4006381333931' });
+  it('queues organisations to take turns, however much and in whatever order they post', async () => {
+    // Two organisations of their own: nothing of theirs is queued yet.
+    const first = await otherOrganisationAdmin(t.app, 'turns-first', 'fiona');
+    const second = await otherOrganisationAdmin(t.app, 'turns-second', 'sven');
+    await call(t.app, 'POST', '/api/v1/products', first, { name: 'A', gtin: '4006381333931' });
+    await call(t.app, 'POST', '/api/v1/products', second, { name: 'B', gtin: '96385074' });
     const post = async (credential: Credential, gtin: string, rows: number) => {
       const res = await call(t.app, 'POST', '/api/v1/imports', credential, {
         rows: Array.from({ length: rows }, (_, n) => ({ gtin, url: `${origin}/${n}.png` })),
@@ -980,22 +982,29 @@ describe('Cancelling a bulk import (POST /api/v1/imports/{id}/cancel)', () => {
       expect(res.statusCode).toBe(202);
       return decodeId(res.json<ImportBody>().id)!;
     };
-    const large = await post(admin, '96385074', 40);
-    const small = await post(other, '4006381333931', 20);
+    // A large import, then the other organisation's small ones, one after the other.
+    const large = await post(first, '4006381333931', 40);
+    const small = [
+      await post(second, '96385074', 20),
+      await post(second, '96385074', 10),
+      await post(second, '96385074', 10),
+    ];
     // The order pg-boss's workers fetch jobs in (its fetch: ORDER BY priority DESC, created_on).
     const order = await t.app.get(DataSource).query<{ import_id: string; first: number }[]>(
       `SELECT data->>'import_id' AS import_id, (data->>'first')::int AS first FROM pgboss.job
         WHERE name = 'bulk-import-rows' AND data->>'import_id' = ANY($1)
         ORDER BY priority DESC, created_on`,
-      [[large, small]],
+      [[large, ...small]],
     );
     expect(order).toEqual([
       { import_id: large, first: 1 },
-      { import_id: small, first: 1 },
+      { import_id: small[0], first: 1 },
       { import_id: large, first: 11 },
-      { import_id: small, first: 11 },
+      { import_id: small[0], first: 11 },
       { import_id: large, first: 21 },
+      { import_id: small[1], first: 1 },
       { import_id: large, first: 31 },
+      { import_id: small[2], first: 1 },
     ]);
   });
 
