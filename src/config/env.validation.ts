@@ -340,7 +340,7 @@ export class EnvironmentVariables {
   /**
    * A statement on the server (a lock wait included) is cancelled after this long, and its request
    * answers 503 database_unavailable instead of holding a pooled connection for as long as the
-   * lock or a silenced network lasts. 0: no limit. Migrations are never cut.
+   * lock or a silenced network lasts. 0: none of the service's. Start-up migrations are never cut.
    */
   @Transform(toInteger)
   @IsInt({ message: 'must be an integer number of milliseconds between 0 and 3600000' })

@@ -7,7 +7,8 @@ import { buildDataSourceOptions } from './data-source.options';
 // options in DatabaseModule. Reads .env like the app does; real environment variables win.
 if (existsSync('.env')) process.loadEnvFile('.env');
 
-// Migrations are never cut by DATABASE_STATEMENT_TIMEOUT_MS (an index on a large table takes long).
+// Migrations run without DATABASE_STATEMENT_TIMEOUT_MS (an index on a large table takes long);
+// 0 sends nothing, so a role's or database's own statement_timeout still applies (README).
 export default new DataSource(
   buildDataSourceOptions({ ...validateEnv(process.env), DATABASE_STATEMENT_TIMEOUT_MS: 0 }),
 );
