@@ -1,5 +1,6 @@
 import { Logger as NestLogger } from '@nestjs/common';
 import type { Logger as TypeOrmLoggerInterface, QueryRunner } from 'typeorm';
+import { RepeatLimiter } from '../common/logging/repeat-limiter';
 import { safeError } from '../common/logging/safe-error';
 import { isStatementCancelled } from './pg-errors';
 
@@ -8,8 +9,13 @@ import { isStatementCancelled } from './pg-errors';
  * TypeORM's coloured console output: slow queries, schema and migration messages; query text
  * without its parameters, which may hold personal data or secrets.
  */
+/** Distinct statements whose cancellations are counted apart (the job queue's polls are a few). */
+const CANCELLED_STATEMENTS_KEPT = 100;
+
 export class TypeOrmLogger implements TypeOrmLoggerInterface {
   private readonly logger = new NestLogger('TypeORM');
+  /** Per statement text: a lock held long cancels the same poll many times a second. */
+  private readonly cancelled = new Map<string, RepeatLimiter>();
 
   logQuery(): void {
     // Every query at info level would drown the log.
@@ -28,10 +34,25 @@ export class TypeOrmLogger implements TypeOrmLoggerInterface {
     _qr?: QueryRunner,
   ): void {
     if (isStatementCancelled(error)) {
-      this.logger.warn({ err: safeError(error), query }, 'Statement cancelled by the database');
+      const held = this.limiterFor(query).take();
+      if (held === undefined) return;
+      this.logger.warn(
+        { err: safeError(error), query, held_back: held },
+        'Statement cancelled by the database (each statement logged at most once a minute)',
+      );
       return;
     }
     this.logger.debug({ err: safeError(error), query }, 'Query failed');
+  }
+
+  private limiterFor(query: string): RepeatLimiter {
+    let limiter = this.cancelled.get(query);
+    if (!limiter) {
+      if (this.cancelled.size >= CANCELLED_STATEMENTS_KEPT) this.cancelled.clear();
+      limiter = new RepeatLimiter(60_000);
+      this.cancelled.set(query, limiter);
+    }
+    return limiter;
   }
 
   logQuerySlow(time: number, query: string): void {

@@ -10,13 +10,13 @@ import {
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import { safeError } from '../common/logging/safe-error';
-import { isDatabaseConnectionLost } from '../database/pg-errors';
+import { isDatabaseConnectionLost, isStatementCancelled } from '../database/pg-errors';
 import { ServiceRole } from '../config/env.validation';
 import { Metrics } from '../metrics/metrics.service';
 import { JobCountsRepository } from './job-counts.repository';
 import { JOB_ORGANIZATION_KEY } from './jobs.repository';
 import { QueuedJobsRepository } from './queued-jobs.repository';
-import { RepeatLimiter } from './repeat-limiter';
+import { RepeatLimiter } from '../common/logging/repeat-limiter';
 import { isExpectedJobFailure, jobFailure } from './job-failure';
 import { JOBS_CONFIG, type JobsConfig } from './jobs.config';
 import {
@@ -102,6 +102,7 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
   private readonly engine: Engine;
   private started = false;
   private readonly outageErrors = new RepeatLimiter(60_000);
+  private readonly slowDatabaseErrors = new RepeatLimiter(60_000);
 
   constructor(
     @InjectDataSource() dataSource: DataSource,
@@ -123,12 +124,17 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
    */
   private engineError(error: unknown): void {
     const fields = { err: safeError(error), ...engineErrorQueue(error) };
-    if (!isDatabaseConnectionLost(error)) return this.logger.error(fields, 'Job engine error');
-    const held = this.outageErrors.take();
+    const [limiter, what] = isDatabaseConnectionLost(error)
+      ? [this.outageErrors, 'the database is unreachable']
+      : isStatementCancelled(error)
+        ? [this.slowDatabaseErrors, 'the database did not answer in time (a lock held long?)']
+        : [];
+    if (!limiter) return this.logger.error(fields, 'Job engine error');
+    const held = limiter.take();
     if (held === undefined) return;
     this.logger.error(
       { ...fields, held_back: held },
-      'Job engine error: the database is unreachable (such errors are logged once a minute)',
+      `Job engine error: ${what} (such errors are logged once a minute)`,
     );
   }
 
