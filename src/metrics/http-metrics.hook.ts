@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { refusalReason } from '../common/http/client-error.handler';
 import { Metrics } from './metrics.service';
@@ -28,8 +29,8 @@ export class HttpMetricsHook {
       done();
     });
     // What Node's parser refused reaches no hook: counted apart, by why.
-    fastify.server.on('clientError', (error: NodeJS.ErrnoException) => {
-      const reason = refusalReason(error);
+    fastify.server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+      const reason = refusalReason(error, socket);
       if (reason) this.metrics.countRefusedRequest(reason);
     });
   }

@@ -103,7 +103,7 @@ export class Metrics {
   );
   private readonly refusedRequests = this.counter(
     'http_requests_refused_total',
-    "Requests Node's HTTP parser refused before any route saw them (so not in http_request_duration_seconds), by reason: malformed (400: not HTTP, or cut off mid-request), headers_too_large (431) or timeout (408: past HTTP_HEADERS_TIMEOUT_MS or HTTP_REQUEST_TIMEOUT_MS).",
+    "Requests Node's HTTP parser refused before any route saw them (so not in http_request_duration_seconds), by reason: malformed (400: not HTTP, or cut off mid-request), headers_too_large (431) or timeout (408: headers not in within HTTP_HEADERS_TIMEOUT_MS). A request a route saw, whose client then left or stalled, is not one of them.",
     ['reason'],
   );
   private readonly storageSeconds = this.histogram(

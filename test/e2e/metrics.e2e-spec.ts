@@ -9,7 +9,7 @@ import { addUser } from '../support/accounts';
 import { holdLock } from '../support/db-faults';
 import { eventually } from '../support/eventually';
 import { noisyPng, solidJpeg } from '../support/fixtures';
-import { call, login, type Credential } from '../support/http';
+import { authHeaders, call, login, type Credential } from '../support/http';
 import { multipart } from '../support/multipart';
 import { ROOT } from '../support/process';
 import { RawClient } from '../support/slow-client';
@@ -286,6 +286,17 @@ describe('Metrics (GET /metrics)', () => {
       await client.closed;
       return client.answer()?.status;
     };
+    // A request a route saw, whose client then leaves mid-body: not one the parser refused.
+    const leaving = await RawClient.connect(port);
+    const headers = Object.entries(authHeaders(staff))
+      .map(([name, value]) => `${name}: ${value}\r\n`)
+      .join('');
+    await leaving.write(
+      `POST /api/v1/products HTTP/1.1\r\nHost: x\r\n${headers}` +
+        'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"na',
+    );
+    leaving.socket.end();
+    await leaving.closed;
     expect(await send('GET /api/v1/products HTTP/1.1\r\nHost: x\r\nNot A Header\r\n\r\n')).toBe(
       400,
     );
@@ -303,6 +314,7 @@ describe('Metrics (GET /metrics)', () => {
     }, 'the malformed requests to be counted');
     const after = parse((await scrape(app)).body).samples;
     const now = (reason: string) => valueOf(after, 'http_requests_refused_total', { reason });
+    expect(now('malformed') - refused('malformed')).toBe(2);
     expect(now('headers_too_large') - refused('headers_too_large')).toBe(1);
     expect(now('timeout') - refused('timeout')).toBe(0);
     expect(

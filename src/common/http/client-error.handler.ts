@@ -17,10 +17,15 @@ type HttpSocket = Socket & {
 export type RefusalReason = 'malformed' | 'headers_too_large' | 'timeout';
 
 /**
- * The reason for a 'clientError', or undefined for a connection the client reset: no request
- * was refused (browsers reset idle keep-alive connections all the time).
+ * The reason for a 'clientError', or undefined when no request was refused before a route saw
+ * it: a connection the client reset (browsers reset idle keep-alive connections all the time),
+ * or a request already under way, whose client left mid-body (its own log line says so).
  */
-export function refusalReason(error: { code?: string }): RefusalReason | undefined {
+export function refusalReason(
+  error: { code?: string },
+  socket?: Socket,
+): RefusalReason | undefined {
+  if (socket && (socket as HttpSocket)._httpMessage?.req) return undefined;
   switch (error.code) {
     case 'ECONNRESET':
       return undefined;
@@ -68,12 +73,15 @@ export function answerClientError(error: { code?: string }, socket: Socket): voi
   const inFlight = (socket as HttpSocket)._httpMessage;
   const id = inFlight?.req?.id ?? randomUUID();
   const problem = clientErrorProblem(error);
-  // No route and no hook sees such a request: this is its only log line (as a 4xx request's, a
-  // warning). The parser's code (HPE_…) says what was wrong; nothing of the bytes is logged.
-  logger.warn(
-    { request_id: id, parser_error: error.code, status: problem.status },
-    'Request refused by the HTTP parser; connection closed',
-  );
+  // No route and no hook saw such a request: this is its only log line (as a 4xx request's, a
+  // warning). The parser's code (HPE_…) says what was wrong; nothing of the bytes is logged. A
+  // request already under way (its client left mid-body) has its own line.
+  if (refusalReason(error, socket)) {
+    logger.warn(
+      { request_id: id, parser_error: error.code, status: problem.status },
+      'Request refused by the HTTP parser; connection closed',
+    );
+  }
   if (socket.writable && !inFlight?.headersSent) writeProblemOnSocket(socket, problem, id);
   socket.destroy();
 }
