@@ -115,7 +115,7 @@ const LIVE_FILES = new Set<string>();
 
 /**
  * Removes, synchronously, every spool file of the requests still in flight, and says how many
- * requests owned them: called just before a forced exit (a shutdown past SHUTDOWN_TIMEOUT_MS, a
+ * there were: called just before a forced exit (a shutdown past SHUTDOWN_TIMEOUT_MS, a
  * second signal), which would otherwise leave them to the hourly sweep. Never throws.
  */
 export function removeLiveSpoolFiles(): { files: number } {
