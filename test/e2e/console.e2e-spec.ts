@@ -496,6 +496,8 @@ describe('The gallery console in a real browser', () => {
     expect(asked).toEqual([]);
     images.release(); // the import's row fails (404): the gallery is as it was
     await page.goto(gallery);
+    // The gallery is drawn once its GET answers, after the page has loaded.
+    await tiles().nth(2).waitFor();
     await expect(tiles().count()).resolves.toBe(3);
   });
 
