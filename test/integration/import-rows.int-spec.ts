@@ -138,7 +138,9 @@ describe.each(AVAILABLE_BACKENDS)(`${ImportsRepository.name} row claims on %s`, 
 
   it('queues on retry only the rows it reopened, not those still pending in their jobs', async () => {
     const importId = await pendingRow();
-    // Rows 1-10 pending (queued, not yet claimed), 11-20 failed, 21-22 refused on arrival.
+    // Rows 1-10 pending (queued, not yet claimed), 11-20 failed, 21-22 refused on arrival, all
+    // written a while ago: the retry tells its rows by their updated_at, to the millisecond, and
+    // rows written in the same millisecond as its transaction began would count as its own.
     await db.query(
       `INSERT INTO import_rows (import_id, row_number, product_id, url, status, problem_code)
        SELECT $1, n, $2, 'https://images.example/' || n || '.jpg',
@@ -147,6 +149,10 @@ describe.each(AVAILABLE_BACKENDS)(`${ImportsRepository.name} row claims on %s`, 
                    ELSE 'invalid_import_row' END
          FROM generate_series(2, 22) AS n`,
       [importId, productId],
+    );
+    await db.query(
+      `UPDATE import_rows SET updated_at = now() - interval '1 minute' WHERE import_id = $1`,
+      [importId],
     );
     await db.transaction(async (manager) => {
       await imports.reopenFailed(manager, importId, { type: 'user' } as never);
