@@ -78,6 +78,32 @@ describe('The service process', () => {
       expect(service.output()).toContain('shutting down gracefully');
     });
 
+    /**
+     * The built service on a database of its own, which it gives its first administrator (the
+     * other tests here make theirs), with `env` besides.
+     */
+    async function serviceWithAdmin(name: string, env: Record<string, string>) {
+      const port = await freePort();
+      const admin = {
+        email: `${name}-admin@test.example`,
+        password: `${name}-admin-password-for-tests`,
+      };
+      const own = await createTestDatabase();
+      const service = startService(
+        {
+          ...own.env,
+          PORT: String(port),
+          HOST: '127.0.0.1',
+          LOG_LEVEL: 'info',
+          ADMIN_EMAIL: admin.email,
+          ADMIN_PASSWORD: admin.password,
+          ...env,
+        },
+        cwd,
+      );
+      return { port, admin, own, service };
+    }
+
     it('warns once of a failing readiness check, naming it, and reports not ready', async () => {
       const port = await freePort();
       const media = mkdtempSync(join(tmpdir(), 'pis-ready-media-'));
@@ -117,21 +143,9 @@ describe('The service process', () => {
     });
 
     it('removes the temporary file of an upload still arriving when the shutdown time runs out', async () => {
-      const port = await freePort();
-      const admin = { email: 'cut-admin@test.example', password: 'cut-admin-password-for-tests' };
-      const own = await createTestDatabase();
-      const service = startService(
-        {
-          ...own.env,
-          PORT: String(port),
-          HOST: '127.0.0.1',
-          LOG_LEVEL: 'info',
-          ADMIN_EMAIL: admin.email,
-          ADMIN_PASSWORD: admin.password,
-          SHUTDOWN_TIMEOUT_MS: '1000',
-        },
-        cwd,
-      );
+      const { port, admin, own, service } = await serviceWithAdmin('cut', {
+        SHUTDOWN_TIMEOUT_MS: '1000',
+      });
       const spool = join(own.env.DATA_DIR, 'tmp', 'uploads');
       let raw: RawClient | undefined;
       try {
@@ -193,23 +207,10 @@ describe('The service process', () => {
         renditions: Record<string, { url: string }>;
         responsive: Record<string, { src: string }>;
       }
-      const port = await freePort();
-      const admin = { email: 'svg-admin@test.example', password: 'svg-admin-password-for-tests' };
-      // A database of its own: the other tests here make the first administrator, not this one.
-      const own = await createTestDatabase();
-      const service = startService(
-        {
-          ...own.env,
-          PORT: String(port),
-          HOST: '127.0.0.1',
-          LOG_LEVEL: 'info',
-          ADMIN_EMAIL: admin.email,
-          ADMIN_PASSWORD: admin.password,
-          // Long enough that only the service's death can end the slow render below.
-          SVG_RENDER_TIMEOUT_MS: '300000',
-        },
-        cwd,
-      );
+      const { port, admin, own, service } = await serviceWithAdmin('svg', {
+        // Long enough that only the service's death can end the slow render below.
+        SVG_RENDER_TIMEOUT_MS: '300000',
+      });
       const renders = () => childProcesses(service.child.pid!, 'svg-render.child.cjs');
       try {
         const base = `http://127.0.0.1:${port}`;
