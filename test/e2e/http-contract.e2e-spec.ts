@@ -40,6 +40,37 @@ describe('HTTP contract (problem+json, request ids, headers)', () => {
     expectProblem(res, 404, 'route_not_found');
   });
 
+  it('answers a path served under other methods with 405 and Allow, before reading anything', async () => {
+    const productId = '00000000-0000-4000-8000-000000000001';
+    const cases: [string, string, string][] = [
+      ['DELETE', '/api/v1/products', 'GET, HEAD, POST'],
+      ['PUT', `/api/v1/products/${productId}?x=1`, 'GET, HEAD, PATCH, DELETE'],
+      ['GET', '/api/v1/auth/login', 'POST'],
+      ['POST', '/media/products/a/b/original.jpg', 'GET, HEAD'],
+    ];
+    for (const [method, url, allow] of cases) {
+      // No credentials and a body that is not JSON: the method is judged first, the body unread.
+      const res = await app.inject({
+        method: method as 'GET',
+        url,
+        headers: { 'content-type': 'application/json' },
+        ...(method === 'GET' ? {} : { payload: '{not json' }),
+      });
+      const body = expectProblem(res, 405, 'method_not_allowed');
+      expect(res.headers.allow).toBe(allow);
+      expect(body.detail).toBe(
+        `${method} is not allowed on ${url.split('?')[0]}; it takes ${allow}.`,
+      );
+      expect(res.headers['x-content-type-options']).toBe('nosniff');
+    }
+    // A path no method serves is still 404.
+    expectProblem(
+      await app.inject({ method: 'DELETE', url: '/api/v1/nothing' }),
+      404,
+      'route_not_found',
+    );
+  });
+
   it('answers malformed JSON with 400 malformed_json', async () => {
     const res = await app.inject({
       method: 'POST',
@@ -296,6 +327,18 @@ describe('CORS', () => {
         headers: { origin: 'https://evil.example' },
       });
       expect(stranger.headers['access-control-allow-origin']).toBeUndefined();
+      // CORS answers OPTIONS on every path: a path only it serves is still 404 to other methods,
+      // and a 405 carries CORS's headers, for a browser to read it.
+      const nowhere = await on.app.inject({ method: 'DELETE', url: '/api/v1/nothing' });
+      expect(nowhere.statusCode).toBe(404);
+      const wrong = await on.app.inject({
+        method: 'DELETE',
+        url: '/api/v1/auth/me',
+        headers: { origin: 'https://shop.example' },
+      });
+      expect(wrong.statusCode).toBe(405);
+      expect(wrong.headers.allow).toBe('GET, HEAD');
+      expect(wrong.headers['access-control-allow-origin']).toBe('https://shop.example');
     } finally {
       await on.close();
     }

@@ -150,13 +150,18 @@ onServer('Service roles as separate processes', () => {
       ['GET', '/api/v1/products'],
       ['POST', '/api/v1/auth/login'],
       ['GET', '/api/v1/jobs'],
+      ['DELETE', '/api/v1/products'],
       ['GET', '/docs-json'],
       ['GET', '/no-such-route'],
     ]) {
       const res = await fetch(`${workerUrl}${path}`, {
         method,
-        headers: { 'content-type': 'application/json' },
-        ...(method === 'POST' ? { body: '{"username":"admin","password":"x"}' } : {}),
+        ...(method === 'POST'
+          ? {
+              headers: { 'content-type': 'application/json' },
+              body: '{"username":"admin","password":"x"}',
+            }
+          : {}),
       });
       expect({ path, status: res.status, type: res.headers.get('content-type') }).toEqual({
         path,
@@ -167,8 +172,13 @@ onServer('Service roles as separate processes', () => {
       expect(res.headers.get('x-request-id')).toBeTruthy();
       expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     }
+    // A probe under another method: 405, naming the probe's methods only.
+    const wrong = await fetch(`${workerUrl}/health`, { method: 'DELETE' });
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers.get('allow')).toBe('GET, HEAD');
     // The same routes are there on the api.
     expect((await fetch(`${apiUrl}/api/v1/products`)).status).toBe(401);
+    expect((await fetch(`${apiUrl}/api/v1/products`, { method: 'DELETE' })).status).toBe(405);
     expect((await fetch(`${apiUrl}/docs-json`)).status).toBe(200);
   });
 
