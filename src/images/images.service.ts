@@ -46,7 +46,7 @@ export class ImagesService {
     expected?: ExpectedVersions,
   ): Promise<AddedImage> {
     return 'upload' in addition
-      ? this.galleryUploads.upload(ctx, ref, addition.upload, undefined, { expected })
+      ? this.galleryUploads.upload(ctx, ref, addition.upload, { expected })
       : this.attach(ctx, ref, addition.attach, expected);
   }
 

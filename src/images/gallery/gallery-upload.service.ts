@@ -31,15 +31,14 @@ export class GalleryUploadService {
   /**
    * Checks, processes and stores an uploaded image, then adds it to the gallery. Nothing is left
    * behind when any step fails: files already written are deleted, and the row is never inserted.
-   * `id` is the new image's (a bulk import chooses it beforehand, to recognise its own image);
-   * `options` as GalleryService.add takes them (If-Match, what commits with the image).
+   * `options` as GalleryService.add takes them (If-Match, what commits with the image), and the
+   * new image's `id` (a bulk import chooses it beforehand, to recognise its own image).
    */
   async upload(
     ctx: RequestContext,
     ref: ProductRef,
     upload: ImageUpload,
-    id: string = randomUUID(),
-    options: AddOptions = {},
+    { id = randomUUID(), ...options }: AddOptions & { id?: string } = {},
   ): Promise<AddedImage> {
     const product = await this.products.find(ctx, ref);
     const processed = await this.processor.process(
@@ -80,9 +79,7 @@ export class GalleryUploadService {
     return this.importer.withFile(url, async (file) => {
       const { size } = await stat(file.path);
       const upload = { file: { path: file.path, size, filename: file.filename }, fields };
-      const added = await this.upload(ctx, { id: product.id }, upload, image.id, {
-        alsoRecord: image.alsoRecord,
-      });
+      const added = await this.upload(ctx, { id: product.id }, upload, image);
       return added.image;
     });
   }
