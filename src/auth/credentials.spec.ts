@@ -47,11 +47,41 @@ describe(presentedCredential.name, () => {
     expect(presentedCredential(query, true)).toEqual({ kind: 'api_key', key: 'k3' });
   });
 
-  it('refuses two credentials, even a bearer API key with the same key in X-API-Key', () => {
+  it('refuses two different credentials', () => {
+    const { key } = newApiKeyToken();
+    const other = newApiKeyToken().key;
+    const refused = {
+      kind: 'malformed',
+      reason:
+        'Send exactly one credential: two different ones came (in Authorization, X-API-Key or the query).',
+    };
+    expect(
+      presentedCredential(request({ authorization: `Bearer ${key}`, 'x-api-key': other }), false),
+    ).toEqual(refused);
+    expect(
+      presentedCredential(request({ authorization: 'Bearer a.b.c', 'x-api-key': key }), false),
+    ).toEqual(refused);
+    const both = request({ 'x-api-key': key }, { 'x-api-key': other });
+    expect(presentedCredential(both, true)).toEqual(refused);
+    // Ignored when the query key is not enabled.
+    expect(presentedCredential(both, false)).toEqual({ kind: 'api_key', key });
+  });
+
+  it('takes the same credential sent in several places as one, read as Authorization says', () => {
     const { key } = newApiKeyToken();
     expect(
       presentedCredential(request({ authorization: `Bearer ${key}`, 'x-api-key': key }), false),
-    ).toEqual({ kind: 'malformed', reason: 'Send exactly one credential.' });
+    ).toEqual({ kind: 'api_key', key });
+    // A JWT also sent as X-API-Key (a generated client filling every scheme): still a JWT.
+    expect(
+      presentedCredential(request({ authorization: 'Bearer a.b.c', 'x-api-key': 'a.b.c' }), false),
+    ).toEqual({ kind: 'bearer', token: 'a.b.c' });
+    expect(
+      presentedCredential(
+        request({ authorization: `Token ${key}`, 'x-api-key': ` ${key} ` }, { 'x-api-key': key }),
+        true,
+      ),
+    ).toEqual({ kind: 'api_key', key });
   });
 
   it('refuses other Authorization schemes', () => {

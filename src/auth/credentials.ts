@@ -23,32 +23,46 @@ function bearer(token: string): PresentedCredential {
 /**
  * Which credential a request carries: `Authorization: Bearer <JWT or API key>`,
  * `Authorization: Token <key>`, `X-API-Key: <key>`, or (only when enabled) the `x-api-key` query
- * parameter. Two different credentials at once are refused rather than guessed between.
+ * parameter. Two different credentials at once are refused rather than guessed between; the same
+ * one sent in several of those places is one credential, read as the first place names it (a
+ * generated client given one token fills every scheme the API document offers: `Authorization:
+ * Bearer` and `X-API-Key` alike).
  */
 export function presentedCredential(
   request: FastifyRequest,
   allowQueryKey: boolean,
 ): PresentedCredential {
-  const found: PresentedCredential[] = [];
+  const found: { raw: string; credential: PresentedCredential }[] = [];
   const authorization = header(request, 'authorization');
   if (authorization !== undefined) {
     const match = /^(\S+)\s+(\S+)\s*$/.exec(authorization);
     const scheme = match?.[1].toLowerCase();
-    if (match && scheme === 'bearer') found.push(bearer(match[2]));
-    else if (match && scheme === 'token') found.push({ kind: 'api_key', key: match[2] });
+    if (match && scheme === 'bearer') found.push({ raw: match[2], credential: bearer(match[2]) });
+    else if (match && scheme === 'token')
+      found.push({ raw: match[2], credential: { kind: 'api_key', key: match[2] } });
     else
       return {
         kind: 'malformed',
         reason: 'Authorization must be "Bearer <token>" or "Token <key>".',
       };
   }
-  const headerKey = header(request, 'x-api-key');
-  if (headerKey !== undefined) found.push({ kind: 'api_key', key: headerKey.trim() });
+  const headerKey = header(request, 'x-api-key')?.trim();
+  if (headerKey !== undefined) {
+    found.push({ raw: headerKey, credential: { kind: 'api_key', key: headerKey } });
+  }
   if (allowQueryKey) {
     const queryKey = (request.query as Record<string, unknown> | undefined)?.['x-api-key'];
-    if (typeof queryKey === 'string') found.push({ kind: 'api_key', key: queryKey });
+    if (typeof queryKey === 'string') {
+      found.push({ raw: queryKey, credential: { kind: 'api_key', key: queryKey } });
+    }
   }
   if (found.length === 0) return { kind: 'none' };
-  if (found.length > 1) return { kind: 'malformed', reason: 'Send exactly one credential.' };
-  return found[0];
+  if (found.some(({ raw }) => raw !== found[0].raw)) {
+    return {
+      kind: 'malformed',
+      reason:
+        'Send exactly one credential: two different ones came (in Authorization, X-API-Key or the query).',
+    };
+  }
+  return found[0].credential;
 }

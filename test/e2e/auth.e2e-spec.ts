@@ -664,14 +664,22 @@ describe('Authentication and authorisation', () => {
       expect((await call(app, 'GET', '/api/v1/auth/me', { token: key })).statusCode).toBe(200);
     });
 
-    it('refuses two credentials at once', async () => {
+    it('refuses two different credentials at once, and takes one sent twice', async () => {
       const { key } = await createKey({ name: 'two' });
+      const other = await createKey({ name: 'other' });
       const res = await app.inject({
         method: 'GET',
         url: '/api/v1/auth/me',
-        headers: { 'x-api-key': key, authorization: `Token ${key}` },
+        headers: { 'x-api-key': other.key, authorization: `Token ${key}` },
       });
       expect(res.statusCode).toBe(401);
+      expect(res.json()).toMatchObject({ code: 'authentication_required' });
+      const same = await app.inject({
+        method: 'GET',
+        url: '/api/v1/auth/me',
+        headers: { 'x-api-key': key, authorization: `Bearer ${key}` },
+      });
+      expect(same.statusCode).toBe(200);
     });
 
     it('is not accepted in the query string unless enabled', async () => {

@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import {
+  createApiKey,
   createProduct,
+  getMe,
   deleteProductImage,
   getProduct,
   listProductImages,
@@ -32,6 +34,8 @@ const MAX_UPLOAD_BYTES = 64 * 1024;
  */
 describe('The SDK generated from openapi.json', () => {
   let t: TestApp;
+  let baseUrl: string;
+  let token: string;
   let dir: string;
   let client: ReturnType<typeof createClient>;
 
@@ -61,14 +65,15 @@ describe('The SDK generated from openapi.json', () => {
     t = await startTestApp({ MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES) });
     await t.app.listen({ port: 0, host: '127.0.0.1' });
     const { port } = t.app.getHttpServer().address() as { port: number };
-    client = createClient(createConfig({ baseUrl: `http://127.0.0.1:${port}` }));
+    baseUrl = `http://127.0.0.1:${port}`;
+    client = createClient(createConfig({ baseUrl }));
 
     const { data, error } = await login({
       client,
       body: { email: TEST_ADMIN.email, password: TEST_ADMIN.password },
     });
     expect(error).toBeUndefined();
-    const token = data!.access_token;
+    token = data!.access_token;
     client.setConfig({ auth: (auth) => (auth.scheme === 'bearer' ? token : undefined) });
   });
 
@@ -140,6 +145,24 @@ describe('The SDK generated from openapi.json', () => {
     expect(deleted.response.status).toBe(204);
     const remaining = await listProductImages({ client, path, query });
     expect(remaining.data!.items.map((i) => i.id)).toEqual([secondId]);
+  });
+
+  it('works given just the token, a JWT or an API key (the client sends it for every scheme)', async () => {
+    const created = await createApiKey({
+      client,
+      body: { name: 'sync job', scopes: ['products:read'] },
+    });
+    expect(created.response.status).toBe(201);
+    for (const [credential, kind] of [
+      [token, 'user'],
+      [created.data!.key, 'api_key'],
+    ] as const) {
+      const plain = createClient(createConfig({ baseUrl, auth: credential }));
+      const me = await getMe({ client: plain });
+      expect(me.error).toBeUndefined();
+      expect(me.response.status).toBe(200);
+      expect(me.data).toMatchObject({ type: kind });
+    }
   });
 
   it('reads a 413 and a 404 as typed problem details', async () => {
