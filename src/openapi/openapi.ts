@@ -1,3 +1,4 @@
+import { declareNullableReferences } from './nullable-references';
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { OPENAPI_PUBLIC_EXTENSION } from '../auth/decorators';
@@ -105,6 +106,7 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   applyProblemResponses(document);
   declareUsedTags(document);
   declareResponseHeaders(document);
+  declareNullableReferences(document);
   return document;
 }
 

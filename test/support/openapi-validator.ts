@@ -6,7 +6,8 @@ import addFormats from 'ajv-formats';
 /**
  * Checks actual responses against the OpenAPI 3.0 document: is the route documented, is the
  * status, is the content type, and does the body validate against the schema documented for them.
- * Schemas are converted to JSON Schema 2020-12 for ajv: `nullable`, `$ref`s into
+ * Schemas are converted to JSON Schema 2020-12 for ajv: `nullable` (strictly, as OpenAPI 3.0.3
+ * defines it), `$ref`s into
  * `components.schemas`, and undocumented properties reported (`unevaluatedProperties`) unless a
  * schema allows them with `additionalProperties`.
  */
@@ -135,19 +136,15 @@ export function toJsonSchema(schema: unknown, place: SchemaPlace = 'use'): unkno
   if (out.exclusiveMinimum !== undefined && source.exclusiveMinimum === true) delete out.minimum;
   if (out.exclusiveMaximum !== undefined && source.exclusiveMaximum === true) delete out.maximum;
 
-  const describesObject =
-    out.properties !== undefined || out.allOf !== undefined || out.$ref !== undefined;
+  const describesObject = ['properties', 'allOf', 'anyOf', 'oneOf', '$ref'].some(
+    (keyword) => out[keyword] !== undefined,
+  );
   if (describesObject && place === 'use' && out.additionalProperties === undefined) {
     out.unevaluatedProperties = false;
   }
-  if (source.nullable === true) {
-    if (typeof out.type === 'string' && !out.$ref && !out.allOf && !out.anyOf && !out.oneOf) {
-      out.type = [out.type, 'null'];
-      if (Array.isArray(out.enum)) out.enum = [...(out.enum as unknown[]), null];
-    } else {
-      return { anyOf: [out, { type: 'null' }] };
-    }
-  }
+  // As OpenAPI 3.0.3 reads `nullable` (and strict validators with it): null added to this
+  // schema's own `type`, nothing else; an `enum`, `allOf` or `$ref` beside it still applies to null.
+  if (source.nullable === true && typeof out.type === 'string') out.type = [out.type, 'null'];
   return out;
 }
 
