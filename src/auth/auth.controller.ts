@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Ip, Post, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, Header, HttpCode, Ip, Post, UseGuards } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiProblems, PROBLEMS } from '../openapi/problems';
 import { AuthService } from './auth.service';
@@ -20,6 +20,8 @@ export class AuthController {
   @Public()
   @Post('login')
   @HttpCode(200)
+  // The answer is a credential (RFC 6749 §5.1): no cache keeps it, though no credential asked.
+  @Header('Cache-Control', 'no-store')
   @UseGuards(LoginThrottlerGuard)
   @ApiProblems(...PROBLEMS.jsonBody, 'invalid_login', 'login_rate_limited')
   @ApiOperation({

@@ -4,6 +4,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
 import { AppError } from '../common/errors/app.error';
 import { AUTH_CONFIG, type AuthConfig } from './auth.config';
+import { authenticationChallenge } from './challenge';
 import type { AccessTokenDto, LoginDto } from './dto/login.dto';
 import { User } from './entities/user.entity';
 import { LoginAddressesRepository } from './login-addresses.repository';
@@ -33,7 +34,12 @@ export class LoginService {
     );
     const passwordOk = await this.hasher.verify(user?.passwordHash, credentials.password);
     if (!user || !passwordOk || user.disabled) {
-      throw new AppError('invalid_login', 'The email, username or password is wrong.');
+      throw new AppError(
+        'invalid_login',
+        'The email, username or password is wrong.',
+        [],
+        authenticationChallenge(),
+      );
     }
     // Attempts from here now count apart from others' for this account (the login limit).
     await this.addresses.remember(user.id, address);

@@ -7,18 +7,14 @@ import { AUTH_CONFIG, type AuthConfig } from './auth.config';
 import { presentedCredential } from './credentials';
 import type { Principal } from './principal';
 import { PrincipalService } from './principal.service';
+import { authenticationChallenge } from './challenge';
 import { authorise, type RouteAccess } from './route-access';
 import { JWT_STRATEGY } from './strategies/jwt.strategy';
-
-const REALM = 'product-image-service';
 
 export type AuthenticatedRequest = FastifyRequest & { user?: Principal };
 
 function unauthenticated(code: ErrorCode, detail: string, bearerError?: string): AppError {
-  const bearer = `Bearer realm="${REALM}"${bearerError ? `, error="${bearerError}"` : ''}`;
-  return new AppError(code, detail, [], {
-    'WWW-Authenticate': `${bearer}, Token realm="${REALM}"`,
-  });
+  return new AppError(code, detail, [], authenticationChallenge(bearerError));
 }
 
 /** A strategy's own failure (the database is down, say): a 500, not a 401. */

@@ -346,6 +346,12 @@ describe('Authentication and authorisation', () => {
       const strip = (body: Record<string, unknown>): object => ({ ...body, request_id: undefined });
       expect(strip(wrong.json())).toEqual(strip(unknown.json()));
       expect(wrong.json().code).toBe('invalid_login');
+      // A 401 names the schemes to authenticate with (RFC 9110 §15.5.2), as every other 401 does.
+      for (const res of [wrong, unknown]) {
+        expect(res.headers['www-authenticate']).toBe(
+          'Bearer realm="product-image-service", Token realm="product-image-service"',
+        );
+      }
     });
 
     it("answers the token as access_token, and as the Ocha API's clients read it (token)", async () => {
@@ -362,6 +368,8 @@ describe('Authentication and authorisation', () => {
         'token_type',
       ]);
       expect(body.token).toBe(body.access_token);
+      // A credential in the answer to a request that carried none: still kept from every cache.
+      expect(res.headers['cache-control']).toBe('no-store');
       const me = await call(app, 'GET', '/api/v1/auth/me', { bearer: body.token });
       expect(me.statusCode).toBe(200);
     });
