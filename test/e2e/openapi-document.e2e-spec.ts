@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { OpenAPIObject } from '@nestjs/swagger';
+import { getMetadataStorage } from 'class-validator';
+import type { ValidationMetadata } from 'class-validator/types/metadata/ValidationMetadata';
 import { canonicalOpenApi, exportOpenApiDocument } from '../../src/openapi/openapi-export';
 
 const ROOT = join(__dirname, '..', '..');
@@ -38,6 +40,35 @@ describe('The OpenAPI document', () => {
     expect(Object.keys(responses['200'].headers ?? {}).sort()).toEqual([...cache].sort());
     expect(Object.keys(responses['304'].headers ?? {}).sort()).toEqual([...cache].sort());
     expect(Object.keys(responses['206'].headers ?? {})).toContain('Content-Range');
+  });
+
+  it('states the pattern of every request field the server matches against one', () => {
+    const schemas = doc.components?.schemas as Record<
+      string,
+      { properties?: Record<string, { pattern?: string }> }
+    >;
+    // Every @Matches of a class the document has, read from class-validator's own registry.
+    const registry = getMetadataStorage()['validationMetadatas'] as Map<
+      unknown,
+      ValidationMetadata[]
+    >;
+    const matches = [...registry.values()]
+      .flat()
+      .filter(({ name, target }) => name === 'matches' && typeof target === 'function')
+      .map(({ target, propertyName, constraints }) => ({
+        schema: (target as { name: string }).name,
+        propertyName,
+        pattern: (constraints[0] as RegExp).source,
+      }))
+      .filter(({ schema }) => schemas[schema] !== undefined);
+    expect(matches.map(({ schema }) => schema)).toContain('CreateProductDto');
+    for (const { schema, propertyName, pattern } of matches) {
+      expect({
+        schema,
+        propertyName,
+        pattern: schemas[schema].properties?.[propertyName]?.pattern,
+      }).toEqual({ schema, propertyName, pattern });
+    }
   });
 
   it('is canonical: component maps sorted by name and responses by status', () => {

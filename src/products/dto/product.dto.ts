@@ -12,7 +12,7 @@ import {
   IsExternalId,
 } from '../external-id';
 import type { ProductImageSummary } from '../product-images.port';
-import { SLUG_PATTERN } from '../slug';
+import { SLUG_MAX_LENGTH, SLUG_PATTERN } from '../slug';
 import { DisplayText } from '../../common/http/display-text';
 
 /** The OpenAPI schema of an external id, wherever one is sent. */
@@ -34,10 +34,17 @@ export class CreateProductDto {
   @DisplayText()
   name!: string;
 
-  /** Unique in your organisation; made from the name when left out. */
+  @ApiPropertyOptional({
+    example: 'blue-shoe',
+    pattern: SLUG_PATTERN.source,
+    maxLength: SLUG_MAX_LENGTH,
+    description:
+      'Unique in your organisation; made from the name when left out. Lower-case letters (a-z) ' +
+      'and digits, in words joined by single hyphens (`blue-shoe-42`).',
+  })
   @Optional()
   @IsString()
-  @MaxLength(100)
+  @MaxLength(SLUG_MAX_LENGTH)
   @Matches(SLUG_PATTERN, { message: 'slug must be lower-case letters and digits separated by "-"' })
   slug?: string;
 
