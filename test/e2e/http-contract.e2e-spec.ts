@@ -116,7 +116,8 @@ describe('HTTP contract (problem+json, request ids, headers)', () => {
       headers: { 'content-type': 'application/json' },
       payload: JSON.stringify({ name: 'a', padding: 'x'.repeat(4096) }),
     });
-    expectProblem(res, 413, 'payload_too_large');
+    const body = expectProblem(res, 413, 'payload_too_large');
+    expect(body.detail).toBe('The request body is larger than this endpoint accepts.');
   });
 
   it('answers an unsupported content type with 415 unsupported_media_type', async () => {
@@ -127,7 +128,8 @@ describe('HTTP contract (problem+json, request ids, headers)', () => {
         headers: { 'content-type': type },
         payload: 'name=a',
       });
-      expectProblem(res, 415, 'unsupported_media_type');
+      const body = expectProblem(res, 415, 'unsupported_media_type');
+      expect(body.detail).toMatch(/^This endpoint does not accept the Content-Type that was sent/);
     }
   });
 

@@ -33,7 +33,9 @@ const FASTIFY_CODES: Record<string, { code: ErrorCode; detail: string }> = {
   },
   FST_ERR_CTP_INVALID_MEDIA_TYPE: {
     code: 'unsupported_media_type',
-    detail: 'This endpoint does not accept the Content-Type that was sent.',
+    detail:
+      'This endpoint does not accept the Content-Type that was sent: the API takes ' +
+      'application/json, and multipart/form-data where a file is uploaded.',
   },
   FST_ERR_CTP_EMPTY_JSON_BODY: {
     code: 'malformed_json',
@@ -113,6 +115,13 @@ export function toProblem(exception: unknown): Problem {
       // cause is logged where it was caught): an outcome, not a fault. Only `internal` is a fault.
       unexpected: ERROR_CODES[exception.code].kind === 'internal',
     };
+  }
+
+  // Nest's Fastify adapter hands Fastify's own 4xx errors (a body over the limit, a content type
+  // no parser takes) to the filters wrapped in an HttpException, with the error as its cause.
+  if (exception instanceof HttpException && isFastifyError(exception.cause)) {
+    const known = FASTIFY_CODES[exception.cause.code];
+    if (known) return toProblem(exception.cause);
   }
 
   if (exception instanceof HttpException) {
