@@ -4,7 +4,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import sharp from 'sharp';
 import { DataSource } from 'typeorm';
 import { createApp } from '../../src/app.factory';
-import { decodeId } from '../../src/common/ids/short-id';
+import { decodeId, encodeShortId } from '../../src/common/ids/short-id';
 import { TransformResults } from '../../src/images/delivery/transform-results.service';
 import { OrphanFileSweeper } from '../../src/images/orphan-file-sweeper';
 import { STORAGE_PROVIDER, type StorageProvider } from '../../src/storage/storage-provider';
@@ -308,10 +308,21 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
     }
     const nul = await get(`/transform/x/w_1%00/${imageId}`);
     expect(nul.statusCode).toBe(400);
-    const missing = '0000000000000000000000';
+    const missing = encodeShortId(randomUUID());
     const res = await get(signed('w_100', missing));
     expect(res.statusCode).toBe(404);
     expect(res.json().code).toBe('image_not_found');
+    // Not an id at all: 400 invalid_id, as on every route (and as the API document says).
+    for (const malformed of [
+      signed('w_100', 'not-an-id'),
+      '/transform/unsigned/p_card/not-an-id',
+    ]) {
+      const bad = await get(malformed);
+      expect({ status: bad.statusCode, code: bad.json().code }).toEqual({
+        status: 400,
+        code: 'invalid_id',
+      });
+    }
   });
 
   it("deletes an image's results with it", async () => {

@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { Inject, Injectable } from '@nestjs/common';
 import { AppError } from '../../common/errors/app.error';
-import { decodeId } from '../../common/ids/short-id';
+import { parseId } from '../../common/ids/parse-id.pipe';
 import { IMAGE_STORAGE, type ImageStorage } from '../../storage/image-storage';
 import type { MediaAnswer, MediaRequest } from '../../storage/media-answer';
 import { derivedObjectKey } from '../../storage/storage-keys';
@@ -140,8 +140,9 @@ export class DeliveryService {
    * deleted by then or just after (and a CDN keeps them for a year anyway).
    */
   private async findImage(shortId: string): Promise<DeliverableImage> {
-    const id = decodeId(shortId);
-    if (!id) throw new AppError('image_not_found', 'No such image.');
+    // A malformed id is 400 invalid_id, as on every route (checked after the signature, which
+    // signs the id as the URL spells it).
+    const id = parseId(shortId, 'id');
     const kept = this.kept.get(id);
     if (kept) return kept;
     const image = await this.repository.findDeliverable(id);
