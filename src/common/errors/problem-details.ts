@@ -124,27 +124,7 @@ export function toProblem(exception: unknown): Problem {
     if (known) return toProblem(exception.cause);
   }
 
-  if (exception instanceof HttpException) {
-    const status = exception.getStatus();
-    const response = exception.getResponse();
-    // @nestjs/terminus answers a failed readiness check with the health report as the response.
-    if (status === 503 && typeof response === 'object' && response && 'details' in response) {
-      const body = problem('not_ready', 'One or more dependencies are not available.', [], {
-        checks: response.details,
-      });
-      return { status, body, headers: { 'Retry-After': '5' }, unexpected: false };
-    }
-    const nestRouteMiss = status === 404 && /^Cannot [A-Z]+ /.test(httpExceptionDetail(exception));
-    const code = nestRouteMiss ? 'route_not_found' : genericCodeForStatus(status);
-    const detail =
-      status >= 500
-        ? 'An unexpected error occurred.'
-        : nestRouteMiss
-          ? `No route matches ${httpExceptionDetail(exception).slice('Cannot '.length)}.`
-          : httpExceptionDetail(exception);
-    const body = { ...problem(code, detail), status };
-    return { status, body, headers: {}, unexpected: status >= 500 };
-  }
+  if (exception instanceof HttpException) return httpExceptionProblem(exception);
 
   // A failover, a restart or a killed connection: the pool reconnects by itself, so the client is
   // told to retry, and it is an outcome to warn of, not a fault of the service.
@@ -181,4 +161,27 @@ export function toProblem(exception: unknown): Problem {
 
   const body = problem('internal_error', 'An unexpected error occurred.');
   return { status: 500, body, headers: {}, unexpected: true };
+}
+
+/** A Nest HttpException (Nest's own, its plugins', Terminus's) as a problem. */
+function httpExceptionProblem(exception: HttpException): Problem {
+  const status = exception.getStatus();
+  const response = exception.getResponse();
+  // @nestjs/terminus answers a failed readiness check with the health report as the response.
+  if (status === 503 && typeof response === 'object' && response && 'details' in response) {
+    const body = problem('not_ready', 'One or more dependencies are not available.', [], {
+      checks: response.details,
+    });
+    return { status, body, headers: { 'Retry-After': '5' }, unexpected: false };
+  }
+  const nestRouteMiss = status === 404 && /^Cannot [A-Z]+ /.test(httpExceptionDetail(exception));
+  const code = nestRouteMiss ? 'route_not_found' : genericCodeForStatus(status);
+  const detail =
+    status >= 500
+      ? 'An unexpected error occurred.'
+      : nestRouteMiss
+        ? `No route matches ${httpExceptionDetail(exception).slice('Cannot '.length)}.`
+        : httpExceptionDetail(exception);
+  const body = { ...problem(code, detail), status };
+  return { status, body, headers: {}, unexpected: status >= 500 };
 }
