@@ -546,6 +546,21 @@ describe('Hostile input: 400 problem+json, never 500, nothing created', () => {
         ['/api/v1/users?per_page=1e20', 'per_page', 'per_page must be an integer from 1 to 100'],
         ['/api/v1/api-keys?per_page=abc', 'per_page', 'per_page must be an integer from 1 to 100'],
         ['/api/v1/products?limit=1e20', 'limit', 'limit must be an integer from 1 to 100'],
+        // Numbers only as decimal digits: not hex, binary, an exponent, a sign or padding, which
+        // would land a garbled parameter on another page.
+        ...['0x10', '0b11', '1e1', '%2B1', '%201', '1.0', '-1'].map(
+          (value): [string, string, string] => [
+            `/api/v1/users?page=${value}`,
+            'page',
+            'page must be an integer from 1 to 100000',
+          ],
+        ),
+        [
+          `/api/v1/products/${productId}/images?per_page=0x10`,
+          'per_page',
+          'per_page must be an integer from 1 to 500',
+        ],
+        ['/api/v1/products?limit=0x10', 'limit', 'limit must be an integer from 1 to 100'],
       ];
       for (const [url, field, message] of queries) {
         const res = await call(app, 'GET', url, admin);

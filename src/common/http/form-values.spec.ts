@@ -1,6 +1,12 @@
 import { plainToInstance } from 'class-transformer';
 import { IsBoolean, IsInt, IsOptional, validateSync } from 'class-validator';
-import { FormBoolean, FormInteger, parseFormBoolean, parseFormInteger } from './form-values';
+import {
+  FormBoolean,
+  FormInteger,
+  parseFormBoolean,
+  parseFormInteger,
+  parseQueryInteger,
+} from './form-values';
 
 describe(parseFormBoolean.name, () => {
   it.each(['true', 'True', 'TRUE', '1', 'yes', 'Yes', 'on', 'ON', ' true '])(
@@ -39,6 +45,20 @@ describe(parseFormInteger.name, () => {
     'leaves %j as it is',
     (text) => expect(parseFormInteger(text)).toBe(text),
   );
+});
+
+describe(parseQueryInteger.name, () => {
+  it('reads decimal digits only', () => {
+    expect(parseQueryInteger('2')).toBe(2);
+    expect(parseQueryInteger('007')).toBe(7);
+    expect(parseQueryInteger('999999999999999')).toBe(999999999999999);
+    for (const text of ['0x10', '0b11', '0o7', '1e1', '+1', '-1', ' 1', '1 ', '1.0', '', 'abc']) {
+      expect(parseQueryInteger(text)).toBe(text);
+    }
+    // Past 15 digits a number is no longer exact: left for the bounds' message.
+    expect(parseQueryInteger('9007199254740993')).toBe('9007199254740993');
+    expect(parseQueryInteger(['1', '2'])).toEqual(['1', '2']);
+  });
 });
 
 describe(`${FormBoolean.name} and ${FormInteger.name}`, () => {

@@ -23,6 +23,15 @@ export function parseFormInteger(value: unknown): unknown {
   return Number(value.trim());
 }
 
+/**
+ * Decimal digits only (up to 15, exact as a number): an integer; anything else as it is. For
+ * query parameters (`?page=2`), where `Number()` would read `0x10`, `1e1`, `0b11`, `+1` or ` 1`
+ * as numbers too, and land a garbled parameter on another page.
+ */
+export function parseQueryInteger(value: unknown): unknown {
+  return typeof value === 'string' && /^\d{1,15}$/.test(value) ? Number(value) : value;
+}
+
 /** `@FormBoolean() @IsBoolean() flag?: boolean` on a DTO of form fields. */
 export const FormBoolean = (): PropertyDecorator =>
   Transform(({ value }: { value: unknown }) => parseFormBoolean(value));
@@ -30,3 +39,7 @@ export const FormBoolean = (): PropertyDecorator =>
 /** `@FormInteger() @IsInt() count?: number` on a DTO of form fields. */
 export const FormInteger = (): PropertyDecorator =>
   Transform(({ value }: { value: unknown }) => parseFormInteger(value));
+
+/** `@QueryInteger() @IsInt() page?: number` on a query DTO. */
+export const QueryInteger = (): PropertyDecorator =>
+  Transform(({ value }: { value: unknown }) => parseQueryInteger(value));

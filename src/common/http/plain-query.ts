@@ -22,7 +22,7 @@ const DIGITS = /^\d{1,15}$/;
  * (with its messages). Every list GET runs its query through the pipe, where class-transformer
  * and class-validator took a tenth of a gallery GET's CPU for `?page=1&per_page=10`.
  *
- * Plain rules: each property optional (`@IsOptional()`), and either `@Type(() => Number)`
+ * Plain rules: each property optional (`@IsOptional()`), and either `@QueryInteger()`
  * `@IsInt()` with `@Min`/`@Max`, or `@IsString()` with `@MaxLength`. The answer is what
  * `plainToInstance` gives: the class's instance (its defaults), with the values sent.
  */

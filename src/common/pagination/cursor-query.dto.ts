@@ -1,5 +1,5 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
+import { QueryInteger } from '../http/form-values';
 import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 
 const LIMIT_RULE = 'limit must be an integer from 1 to 100';
@@ -9,7 +9,7 @@ export class CursorQueryDto {
   /** Items per page (1-100). */
   @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 100, default: 20 })
   @IsOptional()
-  @Type(() => Number)
+  @QueryInteger()
   @IsInt({ message: LIMIT_RULE })
   @Min(1, { message: LIMIT_RULE })
   @Max(100, { message: LIMIT_RULE })

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
+import { QueryInteger } from '../http/form-values';
 import { IsInt, IsOptional, Max, Min } from 'class-validator';
 import type { FindOptionsOrder, FindOptionsWhere, Repository } from 'typeorm';
 
@@ -17,7 +17,7 @@ export function PageQuery(options: { defaultPerPage: number; maxPerPage: number 
     /** 1-based page number. */
     @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 1 })
     @IsOptional()
-    @Type(() => Number)
+    @QueryInteger()
     @IsInt({ message: PAGE_RULE })
     @Min(1, { message: PAGE_RULE })
     @Max(MAX_PAGE, { message: PAGE_RULE })
@@ -31,7 +31,7 @@ export function PageQuery(options: { defaultPerPage: number; maxPerPage: number 
       default: options.defaultPerPage,
     })
     @IsOptional()
-    @Type(() => Number)
+    @QueryInteger()
     @IsInt({ message: perPageRule })
     @Min(1, { message: perPageRule })
     @Max(options.maxPerPage, { message: perPageRule })

@@ -1,4 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { QueryInteger } from '../../common/http/form-values';
 import {
   ArrayMaxSize,
   IsArray,
@@ -10,7 +11,6 @@ import {
   MaxLength,
   Min,
 } from 'class-validator';
-import { Type } from 'class-transformer';
 import { Optional } from '../../common/http/validation';
 import { MAX_PAGE, PageMetaDto, PageQuery } from '../../common/pagination/page.dto';
 import { ImageDto } from './image.dto';
@@ -45,7 +45,7 @@ export class GalleryQueryDto extends PageQuery({ defaultPerPage: 100, maxPerPage
       'as the first page.',
   })
   @IsOptional()
-  @Type(() => Number)
+  @QueryInteger()
   @IsInt({ message: PAGE_RULE })
   @Min(1, { message: PAGE_RULE })
   @Max(MAX_PAGE, { message: PAGE_RULE })

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
+import { QueryInteger } from '../../common/http/form-values';
 import {
   IsBoolean,
   IsEnum,
@@ -289,7 +289,7 @@ export class ImportRowsQueryDto {
   /** Rows per page (1-1000). */
   @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 1000, default: 100 })
   @IsOptional()
-  @Type(() => Number)
+  @QueryInteger()
   @IsInt({ message: LIMIT_RULE })
   @Min(1, { message: LIMIT_RULE })
   @Max(1000, { message: LIMIT_RULE })
