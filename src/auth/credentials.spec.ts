@@ -2,8 +2,13 @@ import type { FastifyRequest } from 'fastify';
 import { newApiKeyToken } from './api-key-token';
 import { presentedCredential } from './credentials';
 
-function request(headers: Record<string, string>, query: Record<string, string> = {}) {
-  return { headers, query } as unknown as FastifyRequest;
+/** A request as Fastify gives it: `headers` as Node keeps them, and every header as sent. */
+function request(
+  headers: Record<string, string>,
+  query: Record<string, string> = {},
+  rawHeaders = Object.entries(headers).flat(),
+) {
+  return { headers, query, raw: { rawHeaders } } as unknown as FastifyRequest;
 }
 
 const JWT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl';
@@ -65,6 +70,21 @@ describe(presentedCredential.name, () => {
     expect(presentedCredential(both, true)).toEqual(refused);
     // Ignored when the query key is not enabled.
     expect(presentedCredential(both, false)).toEqual({ kind: 'api_key', key });
+  });
+
+  it('sees a second Authorization header, which Node leaves out of the headers', () => {
+    const { key } = newApiKeyToken();
+    const twice = (second: string) =>
+      request({ authorization: `Token ${key}` }, {}, [
+        'Authorization',
+        `Token ${key}`,
+        'authorization',
+        second,
+      ]);
+    expect(presentedCredential(twice('Bearer garbage'), false)).toMatchObject({
+      kind: 'malformed',
+    });
+    expect(presentedCredential(twice(`Token ${key}`), false)).toEqual({ kind: 'api_key', key });
   });
 
   it('takes the same credential sent in several places as one, read as Authorization says', () => {

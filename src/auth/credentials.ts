@@ -33,7 +33,9 @@ export function presentedCredential(
   allowQueryKey: boolean,
 ): PresentedCredential {
   const found: { raw: string; credential: PresentedCredential }[] = [];
-  const authorization = header(request, 'authorization');
+  const authorizations = authorizationHeaders(request);
+  if (authorizations.some((value) => value !== authorizations[0])) return TWO_CREDENTIALS;
+  const authorization = authorizations[0];
   if (authorization !== undefined) {
     const match = /^(\S+)\s+(\S+)\s*$/.exec(authorization);
     const scheme = match?.[1].toLowerCase();
@@ -57,12 +59,26 @@ export function presentedCredential(
     }
   }
   if (found.length === 0) return { kind: 'none' };
-  if (found.some(({ raw }) => raw !== found[0].raw)) {
-    return {
-      kind: 'malformed',
-      reason:
-        'Send exactly one credential: two different ones came (in Authorization, X-API-Key or the query).',
-    };
-  }
+  if (found.some(({ raw }) => raw !== found[0].raw)) return TWO_CREDENTIALS;
   return found[0].credential;
+}
+
+const TWO_CREDENTIALS: PresentedCredential = {
+  kind: 'malformed',
+  reason:
+    'Send exactly one credential: two different ones came (in Authorization, X-API-Key or the query).',
+};
+
+/**
+ * Every `Authorization` header the request carried, as sent: Node keeps only the first in
+ * `request.headers` and drops the others, so a second one (which a proxy in front may be the one
+ * to read) would otherwise go unseen.
+ */
+function authorizationHeaders(request: FastifyRequest): string[] {
+  const raw = request.raw.rawHeaders;
+  const values: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i].length === 13 && raw[i].toLowerCase() === 'authorization') values.push(raw[i + 1]);
+  }
+  return values;
 }

@@ -688,6 +688,13 @@ describe('Authentication and authorisation', () => {
         headers: { 'x-api-key': key, authorization: `Bearer ${key}` },
       });
       expect(same.statusCode).toBe(200);
+      // Two Authorization headers (Node keeps only the first in request.headers): refused too.
+      const twice = await app.inject({
+        method: 'GET',
+        url: '/api/v1/auth/me',
+        headers: { authorization: [`Token ${key}`, 'Bearer garbage'] as unknown as string },
+      });
+      expect(twice.statusCode).toBe(401);
     });
 
     it('is not accepted in the query string unless enabled', async () => {
