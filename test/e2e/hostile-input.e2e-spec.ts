@@ -363,6 +363,44 @@ describe('Hostile input: 400 problem+json, never 500, nothing created', () => {
     });
   });
 
+  describe('bytes that are not UTF-8 in a JSON body', () => {
+    it('are refused on every JSON route (400 malformed_json), never stored as U+FFFD', async () => {
+      const before = await counts();
+      // Windows-1252 "è", a stray continuation byte, the UTF-8 form of a lone surrogate (CESU-8).
+      for (const bytes of [[0xe8], [0x80], [0xed, 0xa0, 0x80]]) {
+        for (const [route, method, url, as, field] of jsonRoutes()) {
+          const marker = 'MARKER';
+          const text = JSON.stringify(
+            bodyWith(route, field, field === 'image_ids' ? [imageId, marker] : marker),
+          );
+          const [head, tail] = text.split(marker);
+          const payload = Buffer.concat([Buffer.from(head), Buffer.from(bytes), Buffer.from(tail)]);
+          const res = await app.inject({
+            method,
+            url,
+            headers: { ...authHeaders(as), 'content-type': 'application/json' },
+            payload,
+          });
+          expect({ route, bytes, status: res.statusCode, code: res.json().code }).toEqual({
+            route,
+            bytes,
+            status: 400,
+            code: 'malformed_json',
+          });
+        }
+      }
+      expect(await counts()).toEqual(before);
+      // Well-formed UTF-8 beyond ASCII is taken as it is.
+      const res = await raw(
+        'POST',
+        '/api/v1/products',
+        JSON.stringify({ name: 'Crème brûlée 🍮' }),
+      );
+      expect(res.statusCode).toBe(201);
+      expect(res.json().name).toBe('Crème brûlée 🍮');
+    });
+  });
+
   describe('a multipart body on a route that takes JSON', () => {
     it('is refused 415 on every JSON route, with or without a boundary, and changes nothing', async () => {
       const before = await counts();

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { FastifyRequest } from 'fastify';
 import sjson from 'secure-json-parse';
 import { AppError } from '../errors/app.error';
@@ -14,6 +15,17 @@ export function parseJsonBody(
   body: Buffer | string,
   done: (err: Error | null, body?: unknown) => void,
 ): void {
+  // JSON is UTF-8 (RFC 8259 §8.1): other bytes are refused, not stored as U+FFFD ("Cr�me" from a
+  // client sending windows-1252), as lone surrogates are.
+  if (typeof body !== 'string' && !isUtf8(body)) {
+    done(
+      new AppError(
+        'malformed_json',
+        'The request body is not valid UTF-8: JSON text must be UTF-8 (RFC 8259).',
+      ),
+    );
+    return;
+  }
   const text = typeof body === 'string' ? body : body.toString('utf8');
   // No body, whatever Content-Type says: many clients send `Content-Type: application/json` on
   // every request, DELETEs and body-less POSTs included. A route that takes no body answers as
