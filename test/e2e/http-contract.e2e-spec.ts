@@ -88,7 +88,31 @@ describe('HTTP contract (problem+json, request ids, headers)', () => {
       headers: { 'content-type': 'application/json' },
       payload: '{"name": "a", "__proto__": {"admin": true}}',
     });
-    expectProblem(res, 400, 'malformed_json');
+    const body = expectProblem(res, 400, 'malformed_json');
+    const detail =
+      'The request body has a "__proto__" key, or a "constructor" key holding a "prototype": ' +
+      'refused, though valid JSON.';
+    expect(body.detail).toBe(detail);
+    const constructor = await app.inject({
+      method: 'POST',
+      url: '/api/v1/probe/echo',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"name": "a", "constructor": {"prototype": {"admin": true}}}',
+    });
+    expect(expectProblem(constructor, 400, 'malformed_json').detail).toBe(detail);
+  });
+
+  it('refuses a JSON body of null (no object), rather than read it as an empty one', async () => {
+    for (const payload of ['null', ' null ']) {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/api/v1/probe/echo',
+        headers: { 'content-type': 'application/json' },
+        payload,
+      });
+      const body = expectProblem(res, 400, 'validation_failed');
+      expect(body.errors).toEqual([{ field: 'body', message: 'must be a JSON object, not null' }]);
+    }
   });
 
   it('reads an empty JSON body as no body: taken where none is needed, else what is missing', async () => {

@@ -39,11 +39,37 @@ export function parseJsonBody(
     done(jsonTooDeep(tooDeep));
     return;
   }
+  let parsed: unknown;
   try {
-    done(null, sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }));
-  } catch {
-    done(new AppError('malformed_json', 'The request body is not valid JSON.'));
+    parsed = sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
+  } catch (error) {
+    done(parseProblem(error));
+    return;
   }
+  // `null` is no object: refused as a number or a list is, not read as an empty PATCH.
+  if (parsed === null) {
+    done(
+      new AppError('validation_failed', 'Invalid value for: body.', [
+        { field: 'body', message: 'must be a JSON object, not null' },
+      ]),
+    );
+    return;
+  }
+  done(null, parsed);
+}
+
+/** Why JSON.parse (or secure-json-parse's poisoning check) refused the body. */
+function parseProblem(error: unknown): AppError {
+  const message = error instanceof Error ? error.message : '';
+  // Valid JSON, refused all the same: such a key could reach an object's prototype.
+  if (/forbidden (prototype|constructor) property/.test(message)) {
+    return new AppError(
+      'malformed_json',
+      'The request body has a "__proto__" key, or a "constructor" key holding a "prototype": ' +
+        'refused, though valid JSON.',
+    );
+  }
+  return new AppError('malformed_json', 'The request body is not valid JSON.');
 }
 
 /** Route config marking a JSON route whose body may carry a whole image as a data URI. */
