@@ -283,6 +283,19 @@ describe('Hostile input: 400 problem+json, never 500, nothing created', () => {
         ['PATCH', `${gallery}/${imageId}`, { title: 'a\tb' }, `title ${ONE_LINE}`],
         ['PATCH', `${gallery}/${imageId}`, { alt_text: 'a\u0085b' }, `alt_text ${ONE_LINE}`],
         ['PATCH', `${gallery}/${imageId}`, { description: 'a\u007fb' }, `description ${LINES}`],
+        // A person's name and a key's: shown in the console and the token API's answers.
+        [
+          'PATCH',
+          `/api/v1/users/${adminId}`,
+          { full_name: 'Ann\u001b]0;x\u0007' },
+          `full_name ${ONE_LINE}`,
+        ],
+        [
+          'POST',
+          '/api/v1/api-keys',
+          { name: 'PIM\r\njob', scopes: ['products:read'] },
+          `name ${ONE_LINE}`,
+        ],
       ];
       for (const [method, url, body, message] of refused) {
         const res = await call(app, method, url, admin, body);

@@ -1,4 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
+import { DisplayText } from '../../common/http/display-text';
 import { Type } from 'class-transformer';
 import {
   ArrayUnique,
@@ -20,6 +21,7 @@ export class CreateApiKeyDto {
   @IsString()
   @IsNotEmpty()
   @MaxLength(100)
+  @DisplayText()
   name!: string;
 
   /** The role the key acts as (default `staff`). */

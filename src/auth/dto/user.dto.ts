@@ -1,4 +1,5 @@
 import { ApiProperty, PartialType, PickType } from '@nestjs/swagger';
+import { DisplayText } from '../../common/http/display-text';
 import {
   IsBoolean,
   IsEmail,
@@ -28,6 +29,7 @@ export class CreateUserDto {
   @Optional()
   @IsString()
   @MaxLength(200)
+  @DisplayText()
   full_name?: string;
 
   /** 12-1024 characters. */
