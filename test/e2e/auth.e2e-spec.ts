@@ -778,6 +778,19 @@ describe('Authentication and authorisation', () => {
         expires_at: '2020-01-01T00:00:00Z',
       });
       expect(past.statusCode).toBe(400);
+      const notADate = await call(app, 'POST', '/api/v1/api-keys', c.admin, {
+        name: 'x',
+        expires_at: 'tomorrow',
+      });
+      expect(notADate.json()).toMatchObject({
+        code: 'validation_failed',
+        errors: [
+          {
+            field: 'expires_at',
+            message: 'expires_at must be an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z',
+          },
+        ],
+      });
     });
 
     it('records when it was last used', async () => {

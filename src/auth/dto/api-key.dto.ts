@@ -41,7 +41,7 @@ export class CreateApiKeyDto {
   /** When the key stops working (ISO 8601, in the future). Default: never. */
   @Optional()
   @Type(() => Date)
-  @IsDate()
+  @IsDate({ message: 'expires_at must be an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z' })
   expires_at?: Date;
 }
 
