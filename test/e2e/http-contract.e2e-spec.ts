@@ -63,12 +63,16 @@ describe('HTTP contract (problem+json, request ids, headers)', () => {
       );
       expect(res.headers['x-content-type-options']).toBe('nosniff');
     }
-    // A path no method serves is still 404.
-    expectProblem(
-      await app.inject({ method: 'DELETE', url: '/api/v1/nothing' }),
-      404,
-      'route_not_found',
-    );
+    // OPTIONS asks which methods: answered, 204 with Allow.
+    const options = await app.inject({ method: 'OPTIONS', url: '/api/v1/products' });
+    expect(options.statusCode).toBe(204);
+    expect(options.headers.allow).toBe('GET, HEAD, POST, OPTIONS');
+    expect(options.headers['x-request-id']).toBeDefined();
+    // A path no method serves is still 404, to OPTIONS too.
+    for (const method of ['DELETE', 'OPTIONS'] as const) {
+      const res = await app.inject({ method, url: '/api/v1/nothing' });
+      expectProblem(res, 404, 'route_not_found');
+    }
   });
 
   it('answers malformed JSON with 400 malformed_json', async () => {

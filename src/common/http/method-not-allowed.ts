@@ -62,16 +62,26 @@ export function recordRouteMethods(
  * answers 404 as for a path nothing serves: `DELETE /api/v1/products` is a wrong method, not a
  * missing resource, and a client (or its developer) is told what would work.
  *
+ * OPTIONS on such a path (CORS off, or not a preflight) is answered 204 with the same `Allow`.
+ *
  * A hook of the not-found route only (nothing of a 404 changes otherwise), added after the hooks
  * whose headers every answer carries (request id, security headers): an error in this hook skips
  * the hooks after it.
  */
 export function answerWrongMethods(instance: FastifyInstance, routes: RouteMethods): void {
-  instance.addHook('onRequest', (request, _reply, done) => {
+  instance.addHook('onRequest', (request, reply, done) => {
     if (request.routeOptions.url !== undefined) return done();
     const url = request.raw.url ?? '/';
     const allowed = routes.allowedFor(url);
     if (allowed.length === 0) return done();
+    // OPTIONS asks which methods the path takes (RFC 9110 §9.3.7): answered, not refused.
+    if (request.method === 'OPTIONS') {
+      reply
+        .code(204)
+        .header('Allow', [...allowed, 'OPTIONS'].join(', '))
+        .send();
+      return;
+    }
     const path = url.split('?', 1)[0];
     done(
       new AppError(
