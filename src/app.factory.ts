@@ -129,8 +129,9 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
       reply.header(REQUEST_ID_HEADER, request.id);
     });
   await registerMultipart(app, env);
-  // A multipart request to a route that takes none: 415, its body unread (multipart-routes.ts).
-  app.useGlobalInterceptors(new MultipartRoutesInterceptor());
+  // A multipart request to a route that takes none: 415, its body unread; one announcing more
+  // than any upload can be: 413, unread (multipart-routes.ts).
+  app.useGlobalInterceptors(new MultipartRoutesInterceptor(env.MAX_UPLOAD_BYTES));
   // Spooled uploads and decoded data URIs are removed when their request is over, however it ends.
   registerUploadSpool(app);
   registerRequestTimeouts(app, httpTimeoutsConfigOf(env));

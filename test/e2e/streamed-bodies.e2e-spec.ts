@@ -43,20 +43,44 @@ describe('An oversized multipart upload', () => {
     await t?.close();
   });
 
-  it('is answered 413 with Connection: close while most of its body is still unsent', async () => {
+  it('announcing more than any upload can be, is answered 413 before a byte of its body', async () => {
     const { contentType, head, tail } = multipartBody(Buffer.alloc(0));
     const client = await RawClient.connect(port);
+    // 10 GiB announced, nothing of it sent: the answer may not wait for the body.
     await client.write(
       requestHead(
         'POST',
         `/api/v1/products/${productId}/images`,
         { 'content-type': contentType, authorization: `Bearer ${bearer}` },
-        head.length + ANNOUNCED_FILE_BYTES + tail.length,
+        head.length + 10 * 1024 * 1024 * 1024 + tail.length,
       ),
     );
-    await client.write(head);
+    const answer = await client.answered(10_000);
+    expect(answer?.status).toBe(413);
+    expect(answer?.headers.connection).toBe('close');
+    expect(JSON.parse(answer!.body)).toMatchObject({
+      code: 'file_too_large',
+      errors: [{ field: 'image' }],
+    });
+    await Promise.race([client.closed, sleep(5000)]);
+    expect(client.closedAt).toBeDefined();
+    // Just over the file limit is still read, and answered when the file crosses it (below).
+  });
+
+  it('is answered 413 with Connection: close while most of its body is still unsent', async () => {
+    const { contentType, head } = multipartBody(Buffer.alloc(0));
+    const client = await RawClient.connect(port);
+    // Chunked, so no length announces it: the file is read until it crosses the limit.
+    const chunk = (data: Buffer) =>
+      Buffer.concat([Buffer.from(`${data.length.toString(16)}\r\n`), data, Buffer.from('\r\n')]);
+    await client.write(
+      `POST /api/v1/products/${productId}/images HTTP/1.1\r\nhost: 127.0.0.1\r\n` +
+        `content-type: ${contentType}\r\nauthorization: Bearer ${bearer}\r\n` +
+        'transfer-encoding: chunked\r\n\r\n',
+    );
+    await client.write(chunk(head));
     // As fast as the socket takes it, until the server answers (or the whole file is out).
-    const filler = Buffer.alloc(256 * 1024, 0xff);
+    const filler = chunk(Buffer.alloc(256 * 1024, 0xff));
     const sentBeforeFile = client.sent;
     while (client.sent - sentBeforeFile < ANNOUNCED_FILE_BYTES && !client.answer()) {
       if (client.closedAt !== undefined) break;

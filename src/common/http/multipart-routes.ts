@@ -42,9 +42,22 @@ export function MultipartRequest(...pipes: PipeArgument[]): ParameterDecorator {
   };
 }
 
-/** Global: a multipart request to a route that does not take one is 415, its body unread. */
+/**
+ * What a multipart upload may hold besides its file, at most: 12 parts (the form's limit), each
+ * with up to 16 KiB of part headers (busboy's own limit) and an 8 KiB text value, and boundaries.
+ */
+export const MULTIPART_OVERHEAD_BYTES = 512 * 1024;
+
+/**
+ * Global: a multipart request to a route that does not take one is 415, its body unread; one to a
+ * route that does, announcing more bytes than any upload within `maxFileBytes` can be (its file
+ * and {@link MULTIPART_OVERHEAD_BYTES}), is 413 `file_too_large` at once, unread, rather than read
+ * until its file crosses the limit (or its client gives up sending gigabytes it announced).
+ */
 @Injectable()
 export class MultipartRoutesInterceptor implements NestInterceptor {
+  constructor(private readonly maxFileBytes: number) {}
+
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     if (context.getType() === 'http') {
       const request = context.switchToHttp().getRequest<FastifyRequest>();
@@ -55,7 +68,20 @@ export class MultipartRoutesInterceptor implements NestInterceptor {
           'This route does not take multipart/form-data.',
         );
       }
+      if (takes && request.isMultipart()) this.refuseIfTooLarge(request);
     }
     return next.handle();
+  }
+
+  private refuseIfTooLarge(request: FastifyRequest): void {
+    const announced = Number(request.headers['content-length']);
+    if (!(announced > this.maxFileBytes + MULTIPART_OVERHEAD_BYTES)) return;
+    throw new AppError(
+      'file_too_large',
+      `The request announces ${announced} bytes: more than an upload can be, with a file of at ` +
+        `most ${this.maxFileBytes} bytes.`,
+      [{ field: 'image', message: 'is larger than the upload limit' }],
+      { Connection: 'close' },
+    );
   }
 }
