@@ -12,7 +12,7 @@ import {
 import { ServiceRole, type EnvironmentVariables } from './config/env.validation';
 import { AppError } from './common/errors/app.error';
 import { createValidationPipe } from './common/http/validation';
-import { answerWrongMethods, recordRouteMethods } from './common/http/method-not-allowed';
+import { answerWrongMethods } from './common/http/method-not-allowed';
 import { DATA_URI_BODY, dataUriBodyLimit, parseJsonBody } from './common/http/json-body.parser';
 import { closeConnectionsWhenClosing } from './common/http/graceful-close';
 import { answerFrameworkError, MAX_PARAM_LENGTH } from './common/http/framework-errors';
@@ -106,11 +106,6 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
     createAdapter(env),
     { logger: createAppLogger(loggingConfigOf(env)), bodyParser: false, abortOnError: false },
   );
-  // Each path's methods, as routes are added, for a 405 with Allow (below).
-  const routeMethods = recordRouteMethods(app.getHttpAdapter().getInstance(), {
-    maxParamLength: MAX_PARAM_LENGTH,
-    serves: env.SERVICE_ROLE === ServiceRole.Worker ? (url) => PROBE_ROUTE.test(url) : undefined,
-  });
   // Tracing, when main.ts started it: a span for each request, carrying its id (tracing/).
   const tracing = tracingFastifyPlugin();
   if (tracing) await app.register(tracing);
@@ -142,7 +137,10 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   requireHost(app.getHttpAdapter().getInstance());
   ignoreUnknownExpectations(app.getHttpServer());
   // A path served under other methods than the request's: 405 with Allow, not 404.
-  answerWrongMethods(app.getHttpAdapter().getInstance(), routeMethods);
+  answerWrongMethods(
+    app.getHttpAdapter().getInstance(),
+    env.SERVICE_ROLE === ServiceRole.Worker ? (path) => PROBE_ROUTE.test(path) : undefined,
+  );
   enableCors(app, env);
   if (env.SERVICE_ROLE === ServiceRole.Worker) serveOnlyProbes(app);
   else setupOpenApi(app);
