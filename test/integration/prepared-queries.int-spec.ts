@@ -1,4 +1,6 @@
-import { QueryFailedError } from 'typeorm';
+import { DataSource, QueryFailedError } from 'typeorm';
+import { buildDataSourceOptions } from '../../src/database/data-source.options';
+import { DATABASE_CONFIG, type DatabaseConfig } from '../../src/database/database.config';
 import { isDatabaseConnectionLost } from '../../src/database/pg-errors';
 import {
   MAX_PREPARED_STATEMENTS,
@@ -6,7 +8,7 @@ import {
   preparedStatementName,
 } from '../../src/database/prepared-queries';
 import { PreparedQueriesModule } from '../../src/database/prepared-queries.module';
-import { killMidTransaction } from '../support/db-faults';
+import { killMidTransaction, terminatingProxy } from '../support/db-faults';
 import { startIntegrationModule, type IntegrationModule } from '../support/integration';
 import { AVAILABLE_BACKENDS } from '../support/test-database';
 
@@ -91,6 +93,27 @@ describe(PreparedQueries.name, () => {
       expect(outcome).toBeInstanceOf(QueryFailedError);
       expect(isDatabaseConnectionLost(outcome)).toBe(true);
       expect(await prepared.query(SUM, [5, 5])).toEqual([{ sum: 10 }]);
+    });
+
+    it("survives the server ending a connection in the same packet as the query's answer", async () => {
+      // The service's own DataSource, through a proxy that appends the server's termination
+      // (57P01) to an answer: node-postgres, with no query active any more, emits it as an
+      // 'error' event on a client the pool has lent out, which ended the process (the soak's
+      // database connection kills found it).
+      const proxy = await terminatingProxy(m.db.env.DATABASE_URL);
+      const config = { ...m.get<DatabaseConfig>(DATABASE_CONFIG), DATABASE_URL: proxy.url };
+      const dataSource = await new DataSource(buildDataSourceOptions(config)).initialize();
+      try {
+        const through = new PreparedQueries(dataSource, config);
+        expect(await through.query(SUM, [1, 2])).toEqual([{ sum: 3 }]);
+        proxy.terminateAfterNextAnswer();
+        // The answer came whole: it is the caller's; the dead connection is not the next's.
+        expect(await through.query(SUM, [2, 2])).toEqual([{ sum: 4 }]);
+        expect(await through.query(SUM, [3, 3])).toEqual([{ sum: 6 }]);
+      } finally {
+        await dataSource.destroy();
+        await proxy.close();
+      }
     });
 
     it(`prepares at most ${MAX_PREPARED_STATEMENTS} statements; others run unnamed`, async () => {

@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { Client } from 'pg';
 import { eventually } from './eventually';
 
@@ -150,4 +152,79 @@ export async function killMidTransaction<T>(
   } finally {
     await lock.release();
   }
+}
+
+/** A connection-ending ErrorResponse, as the server sends it to a backend pg_terminate_backend ends. */
+function terminationMessage(): Buffer {
+  const fields = Buffer.concat([
+    ...[
+      ['S', 'FATAL'],
+      ['V', 'FATAL'],
+      ['C', '57P01'],
+      ['M', 'terminating connection due to administrator command'],
+    ].map(([type, value]) => Buffer.from(`${type}${value}\0`)),
+    Buffer.from([0]),
+  ]);
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(fields.length + 4);
+  return Buffer.concat([Buffer.from('E'), length, fields]);
+}
+
+/** ReadyForQuery, idle: the end of the server's answer to a statement outside a transaction. */
+const READY_IDLE = Buffer.from([0x5a, 0, 0, 0, 5, 0x49]);
+
+export interface TerminatingProxy {
+  /** `url` with its host and port the proxy's. */
+  url: string;
+  /**
+   * The next answer the server completes (up to its ReadyForQuery) reaches the client in one
+   * packet with the server's termination of the connection after it, and the connection ends:
+   * a backend terminated just after it answered, its end read before the client has moved on.
+   */
+  terminateAfterNextAnswer(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * A loopback TCP proxy in front of the PostgreSQL server of `url` that can end a connection the
+ * way the server does, at a moment pg_terminate_backend cannot be made to hit deterministically:
+ * right after an answer, in the same packet.
+ */
+export async function terminatingProxy(url: string): Promise<TerminatingProxy> {
+  const target = new URL(url);
+  let armed = false;
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port || 5432), target.hostname);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('error', () => undefined);
+      socket.on('close', () => (client.destroy(), upstream.destroy()));
+    }
+    client.pipe(upstream);
+    let held: Buffer[] = [];
+    upstream.on('data', (chunk: Buffer) => {
+      if (!armed) return void client.write(chunk);
+      held.push(chunk);
+      const answer = Buffer.concat(held);
+      if (!answer.subarray(-READY_IDLE.length).equals(READY_IDLE)) return;
+      armed = false;
+      held = [];
+      client.end(Buffer.concat([answer, terminationMessage()]));
+      upstream.destroy();
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const proxied = new URL(url);
+  proxied.host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url: proxied.toString(),
+    terminateAfterNextAnswer: () => (armed = true),
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+      await once(server, 'close');
+    },
+  };
 }
