@@ -111,7 +111,7 @@ async function main() {
     const sql = await openSql({ url: db.url });
     let problems;
     try {
-      problems = await check({ sql, dataDir, workload });
+      problems = [...workload.crashes(), ...(await check({ sql, dataDir, workload }))];
     } finally {
       await sql.close();
     }

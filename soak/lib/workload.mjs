@@ -7,6 +7,7 @@
 import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openSql } from '../../bench/lib/database.mjs';
+import { tail } from '../../bench/lib/processes.mjs';
 import { multipartBody } from '../../bench/lib/fixtures.mjs';
 
 const PRODUCTS = 6;
@@ -106,8 +107,9 @@ export class Workload {
     try {
       await this[name](service, product);
     } catch (error) {
-      // A connection refused or reset by an instance being killed is the fault, not a finding.
-      if (this.killing || service.proc === null || service.proc?.exited) return;
+      // A connection refused or reset by an instance being killed is the fault, not a finding;
+      // an instance that exited on its own is (see crashes()).
+      if (this.killing || service.proc === null) return;
       this.note(`${name}: ${error.message}`);
     }
   }
@@ -412,6 +414,19 @@ export class Workload {
     } finally {
       await sql.close();
     }
+  }
+
+  /**
+   * Instances whose process exited without the soak killing it (an uncaught exception, say), with
+   * the end of its log: what every other finding of the run may follow from.
+   */
+  crashes() {
+    return this.services
+      .filter((service) => service.proc?.exited)
+      .map(
+        (service) =>
+          `an instance exited on its own (${service.proc.exitCode}):\n${tail(service.proc, 30)}`,
+      );
   }
 
   /** Starts a killed instance again; one that does not come back is a finding, not a fault. */
