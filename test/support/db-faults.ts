@@ -177,9 +177,10 @@ export interface TerminatingProxy {
   /** `url` with its host and port the proxy's. */
   url: string;
   /**
-   * The next answer the server completes (up to its ReadyForQuery) reaches the client in one
-   * packet with the server's termination of the connection after it, and the connection ends:
-   * a backend terminated just after it answered, its end read before the client has moved on.
+   * The next answer the server completes (a query's, or a new connection's start-up: the packet
+   * that ends with ReadyForQuery) reaches the client with the server's termination of the
+   * connection in the same packet, and the connection ends: a backend terminated just after it
+   * answered, its end read before the client has moved on.
    */
   terminateAfterNextAnswer(): void;
   close(): Promise<void>;
@@ -202,15 +203,12 @@ export async function terminatingProxy(url: string): Promise<TerminatingProxy> {
       socket.on('close', () => (client.destroy(), upstream.destroy()));
     }
     client.pipe(upstream);
-    let held: Buffer[] = [];
     upstream.on('data', (chunk: Buffer) => {
-      if (!armed) return void client.write(chunk);
-      held.push(chunk);
-      const answer = Buffer.concat(held);
-      if (!answer.subarray(-READY_IDLE.length).equals(READY_IDLE)) return;
+      if (!armed || !chunk.subarray(-READY_IDLE.length).equals(READY_IDLE)) {
+        return void client.write(chunk);
+      }
       armed = false;
-      held = [];
-      client.end(Buffer.concat([answer, terminationMessage()]));
+      client.end(Buffer.concat([chunk, terminationMessage()]));
       upstream.destroy();
     });
   });

@@ -1,0 +1,56 @@
+import { DataSource } from 'typeorm';
+import { buildDataSourceOptions } from '../../src/database/data-source.options';
+import { DATABASE_CONFIG, type DatabaseConfig } from '../../src/database/database.config';
+import { DatabaseClient } from '../../src/database/database-client';
+import { isDatabaseConnectionLost } from '../../src/database/pg-errors';
+import {
+  terminateConnections,
+  terminatingProxy,
+  type TerminatingProxy,
+} from '../support/db-faults';
+import { eventually } from '../support/eventually';
+import { startIntegrationModule, type IntegrationModule } from '../support/integration';
+import { AVAILABLE_BACKENDS } from '../support/test-database';
+
+/** How many connections TypeORM's pool (node-postgres's) holds. */
+const poolSize = (dataSource: DataSource): number =>
+  (dataSource.driver as unknown as { master: { totalCount: number } }).master.totalCount;
+
+/**
+ * The service's DataSource on the real server, through a proxy that ends a connection the way
+ * the server does right after an answer (test/support/db-faults.ts). Server only.
+ */
+const describeServer = AVAILABLE_BACKENDS.includes('postgres') ? describe : describe.skip;
+
+describeServer(DatabaseClient.name, () => {
+  let m: IntegrationModule;
+  let proxy: TerminatingProxy;
+  let dataSource: DataSource;
+
+  beforeAll(async () => {
+    m = await startIntegrationModule('postgres', { imports: [] });
+    proxy = await terminatingProxy(m.db.env.DATABASE_URL);
+    const config = { ...m.get<DatabaseConfig>(DATABASE_CONFIG), DATABASE_URL: proxy.url };
+    dataSource = await new DataSource(buildDataSourceOptions(config)).initialize();
+  });
+  afterAll(async () => {
+    await dataSource?.destroy();
+    await proxy?.close();
+    await m?.close();
+  });
+
+  it("survives a new connection ended in the same packet as its start-up's answer", async () => {
+    // The pool's connections gone, the next query opens a new one; the server's end arrives
+    // with its start-up answer, while the pool has lent the client and TypeORM has not yet
+    // listened to it: an 'error' event no one heard, which ended the process (found by
+    // terminating every connection every second under load).
+    await terminateConnections(m.db.env.DATABASE_URL);
+    await eventually(() => poolSize(dataSource) === 0, 'the pool to drop its dead connections');
+    proxy.terminateAfterNextAnswer();
+    const lost = await dataSource.query('SELECT 1 AS one').catch((e: unknown) => e);
+    // That query meets a dead connection: lost (503 database_unavailable to a request).
+    expect(isDatabaseConnectionLost(lost)).toBe(true);
+    // The dead connection retired: the next query gets a live one.
+    expect(await dataSource.query('SELECT 2 AS two')).toEqual([{ two: 2 }]);
+  });
+});
