@@ -23,14 +23,20 @@ export class AuthController {
   // The answer is a credential (RFC 6749 §5.1): no cache keeps it, though no credential asked.
   @Header('Cache-Control', 'no-store')
   @UseGuards(LoginThrottlerGuard)
-  @ApiProblems(...PROBLEMS.jsonBody, 'invalid_login', 'login_rate_limited')
+  @ApiProblems(
+    ...PROBLEMS.jsonBody,
+    'invalid_login',
+    'login_rate_limited',
+    'login_limits_unavailable',
+  )
   @ApiOperation({
     operationId: 'login',
     summary: 'Exchange an email or username and password for a JWT',
     description:
       'The token goes in `Authorization: Bearer …` and expires after JWT_TTL_SECONDS. Attempts are ' +
       'limited per client address and per account (LOGIN_RATE_LIMIT per LOGIN_RATE_WINDOW_SECONDS): ' +
-      'over the limit is 429 with Retry-After.',
+      'over the limit is 429 with Retry-After. Where the counts are kept in Redis (REDIS_URL) and ' +
+      'it does not answer, 503 `login_limits_unavailable` with Retry-After: no attempt goes uncounted.',
   })
   login(@Body() body: LoginDto, @Ip() address: string): Promise<AccessTokenDto> {
     return this.logins.login(body, address);

@@ -7,6 +7,7 @@ import {
 } from '@nestjs/common';
 import type { ThrottlerStorage } from '@nestjs/throttler';
 import { Redis } from 'ioredis';
+import { AppError } from '../common/errors/app.error';
 import { safeError } from '../common/logging/safe-error';
 import { assertBlocks, type RateLimitState } from './rate-limits.repository';
 
@@ -46,6 +47,9 @@ return { #hits, math.ceil((window - now) / 1000), blocked > 0 and 1 or 0, blockL
 `;
 const HIT_SCRIPT_SHA = createHash('sha1').update(HIT_SCRIPT).digest('hex');
 
+/** Seconds a login refused for want of Redis is asked to wait: one reconnection or so. */
+const RETRY_AFTER_SECONDS = 5;
+
 /**
  * @nestjs/throttler's storage in Redis, when REDIS_URL is set: the login limits hold across every
  * instance of the service without a write to PostgreSQL per attempt. This is the one file that
@@ -58,7 +62,8 @@ const HIT_SCRIPT_SHA = createHash('sha1').update(HIT_SCRIPT).digest('hex');
  * changed when a client is let in again. One Lua script keeps the rules and the atomicity.
  *
  * Redis must answer at start-up (the service stops otherwise, like an unreachable database). If
- * it goes away later, logins fail (500) until it is back, rather than going unlimited.
+ * it goes away later, logins are refused with 503 `login_limits_unavailable` and Retry-After
+ * until it is back, rather than going unlimited.
  */
 export class RedisThrottlerStorage
   implements ThrottlerStorage, OnModuleInit, BeforeApplicationShutdown, OnApplicationShutdown
@@ -119,13 +124,31 @@ export class RedisThrottlerStorage
   ): Promise<RateLimitState> {
     assertBlocks(blockDuration);
     const args = [`${this.keyPrefix}rate-limit:${key}`, ttl, limit, blockDuration];
-    const reply = (await this.client.evalsha(HIT_SCRIPT_SHA, 1, ...args).catch((error: Error) => {
+    const reply = await this.hit(args).catch((error: unknown) => {
+      // An outage is logged once, by the client's 'error' listener; anything else (a reply
+      // error: out of memory, a read-only replica, a lost password) each time.
+      if (!this.reportedOutage) {
+        this.logger.warn({ err: safeError(error) }, 'Redis (REDIS_URL) did not count a login');
+      }
+      throw new AppError(
+        'login_limits_unavailable',
+        'Login attempts cannot be counted right now, so none is let through; retry shortly.',
+        [],
+        { 'Retry-After': String(RETRY_AFTER_SECONDS) },
+      );
+    });
+    const [totalHits, timeToExpire, blocked, timeToBlockExpire] = reply;
+    return { totalHits, timeToExpire, isBlocked: blocked === 1, timeToBlockExpire };
+  }
+
+  /** The script's answer for one attempt: hits, seconds to the window's end, blocked, block left. */
+  private async hit(args: (string | number)[]): Promise<[number, number, number, number]> {
+    const reply = await this.client.evalsha(HIT_SCRIPT_SHA, 1, ...args).catch((error: Error) => {
       // A Redis restarted since start-up has forgotten the script.
       if (!error.message.startsWith('NOSCRIPT')) throw error;
       return this.client.eval(HIT_SCRIPT, 1, ...args);
-    })) as [number, number, number, number];
-    const [totalHits, timeToExpire, blocked, timeToBlockExpire] = reply;
-    return { totalHits, timeToExpire, isBlocked: blocked === 1, timeToBlockExpire };
+    });
+    return reply as [number, number, number, number];
   }
 
   /** No outage to report while closing. */

@@ -4,9 +4,17 @@ import { DataSource } from 'typeorm';
 import { createApp } from '../../src/app.factory';
 import { call, login } from '../support/http';
 import { recordOpenApiResponses } from '../support/openapi-recorder';
-import { deleteRedisKeys, redisKeys, TEST_REDIS_URL, testRedisKeyPrefix } from '../support/redis';
+import {
+  cuttableRedis,
+  deleteRedisKeys,
+  redisKeys,
+  TEST_REDIS_URL,
+  testRedisKeyPrefix,
+  type CuttableRedis,
+} from '../support/redis';
+import { eventually } from '../support/eventually';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
-import { startTestApp, TEST_ADMIN } from '../support/test-app';
+import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 
 const JWT_SECRET = 'shared-state-test-secret-of-at-least-32-characters';
 const LIMIT = 3;
@@ -198,5 +206,43 @@ describe('Redis at start-up', () => {
     url.pathname = '/99999';
     const start = startTestApp({ REDIS_URL: url.toString() });
     await expect(start).rejects.toThrow(/^Redis \(REDIS_URL\) is not usable: .*DB index/);
+  });
+});
+
+describe('Redis going away while the service runs', () => {
+  let redis: CuttableRedis;
+  let t: TestApp;
+  const prefix = testRedisKeyPrefix();
+
+  beforeAll(async () => {
+    redis = await cuttableRedis();
+    t = await startTestApp({ REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await redis?.close();
+    await deleteRedisKeys(prefix);
+  });
+
+  const attempt = () =>
+    call(t.app, 'POST', '/api/v1/auth/login', undefined, {
+      email: TEST_ADMIN.email,
+      password: TEST_ADMIN.password,
+    });
+
+  it('refuses logins with 503 login_limits_unavailable until it is back, never unlimited', async () => {
+    expect((await attempt()).statusCode).toBe(200);
+    redis.cut();
+    const refused = await attempt();
+    expect(refused.statusCode).toBe(503);
+    expect(refused.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(refused.json()).toMatchObject({ code: 'login_limits_unavailable', status: 503 });
+    expect(refused.headers['retry-after']).toBe('5');
+    expect(refused.json().access_token).toBeUndefined();
+    redis.restore();
+    await eventually(
+      async () => (await attempt()).statusCode === 200,
+      'a login once Redis is back',
+    );
   });
 });

@@ -82,6 +82,10 @@ export const ERROR_CODES = {
   insufficient_role: { kind: 'forbidden', title: 'Your role does not allow this' },
   insufficient_scope: { kind: 'forbidden', title: 'Your credential lacks a required scope' },
   login_rate_limited: { kind: 'rate_limited', title: 'Too many login attempts' },
+  login_limits_unavailable: {
+    kind: 'unavailable',
+    title: 'Login attempts cannot be counted now',
+  },
   // Users and API keys.
   user_not_found: { kind: 'not_found', title: 'No such user' },
   api_key_not_found: { kind: 'not_found', title: 'No such API key' },
