@@ -7,6 +7,13 @@ import { loadAppConfig } from './config/app-config.module';
 import { ConfigValidationError, ServiceRole } from './config/env.validation';
 import { startTracing } from './tracing/tracing';
 
+/**
+ * The `context` of this file's log lines. Nest's logger reads the last argument as the context:
+ * given an object and a message only, the message would become the context, and the line's `msg`
+ * the error's message or nothing.
+ */
+const PROCESS_CONTEXT = 'Process';
+
 async function bootstrap(): Promise<void> {
   // The configuration first, then tracing when it is on, and only then the application's modules:
   // the pg instrumentation patches the driver as it is first required (the job queue requires it
@@ -29,7 +36,7 @@ async function bootstrap(): Promise<void> {
   // Requests still in flight are cut: their temporary upload files go now, not at the next sweep.
   const exitNow = (level: 'warn' | 'error', message: string): never => {
     const { files } = removeLiveSpoolFiles();
-    logger[level]({ spool_files_removed: files }, message);
+    logger[level]({ spool_files_removed: files }, message, PROCESS_CONTEXT);
     process.exit(1);
   };
   const shutdown = (signal: NodeJS.Signals): void => {
@@ -49,13 +56,24 @@ async function bootstrap(): Promise<void> {
       .then(
         () => process.exit(0),
         (err: unknown) => {
-          logger.error({ err }, 'Shutdown failed');
+          logger.error({ err }, 'Shutdown failed', PROCESS_CONTEXT);
           process.exit(1);
         },
       );
   };
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);
+  // A fault no code caught (a throw in a callback, a promise no one awaited: Node turns those into
+  // this event too): the process cannot be trusted to go on, and exits 1 for its supervisor to
+  // start it again, as without this handler. But first one fatal JSON line, where Node would
+  // print a bare stack to stderr that a log pipeline reading JSON drops, and the temporary files
+  // of the requests it cuts removed rather than left to the hourly sweep.
+  process.on('uncaughtException', (err, origin) => {
+    const { files } = removeLiveSpoolFiles();
+    const fields = { err, origin, spool_files_removed: files };
+    logger.fatal(fields, 'Uncaught exception; exiting', PROCESS_CONTEXT);
+    process.exit(1);
+  });
 
   await app.listen({ port: env.PORT, host: env.HOST });
   const shown = env.HOST === '0.0.0.0' || env.HOST === '::' ? 'localhost' : env.HOST;

@@ -28,6 +28,8 @@ import { createApp } from '../../src/app.factory';
 
 const execFileAsync = promisify(execFile);
 const CLI = MAIN.replace(/main\.js$/, 'cli.js');
+/** Makes the built service meet a fault no code catches on SIGUSR2 (see the file). */
+const CRASH_PRELOAD = join(__dirname, '..', 'support', 'crash.preload.cjs');
 
 /** The compiled service as an operator runs it: `node dist/src/main.js`. */
 describe('The service process', () => {
@@ -142,6 +144,58 @@ describe('The service process', () => {
       expect(lines.filter((l) => l.level >= 50)).toEqual([]);
     });
 
+    /**
+     * Half of a 1 MB upload to a new product, and then nothing, once the service is ready and
+     * has its first administrator; resolves when the upload's temporary file is there.
+     */
+    async function halfAnUpload(
+      port: number,
+      admin: { email: string; password: string },
+      service: RunningService,
+      spool: string,
+    ): Promise<RawClient> {
+      const base = `http://127.0.0.1:${port}`;
+      await waitForStatus(`${base}/health/ready`, 200);
+      await eventually(
+        () => service.output().includes('Created the first administrator'),
+        'the first administrator',
+      );
+      const json = async (path: string, body: unknown, token?: string) =>
+        (await (
+          await fetch(`${base}${path}`, {
+            method: 'POST',
+            headers: {
+              'content-type': 'application/json',
+              ...(token ? { authorization: `Bearer ${token}` } : {}),
+            },
+            body: JSON.stringify(body),
+          })
+        ).json()) as Record<string, string>;
+      const token = (await json('/api/v1/auth/login', admin)).access_token;
+      const product = (await json('/api/v1/products', { name: 'Cut short' }, token)).id;
+      const body = multipart({}, [
+        { data: randomBytes(1_000_000), contentType: 'image/jpeg', filename: 'a.jpg' },
+      ]);
+      const raw = await RawClient.connect(port);
+      await raw.write(
+        `POST /api/v1/products/${product}/images HTTP/1.1\r\nHost: x\r\n` +
+          `Authorization: Bearer ${token}\r\n` +
+          `Content-Type: ${body.headers['content-type']}\r\n` +
+          `Content-Length: ${body.payload.length}\r\n\r\n`,
+      );
+      await raw.write(body.payload.subarray(0, 500_000));
+      await eventually(() => filesBelow(spool).length === 1, 'the upload to be spooled');
+      return raw;
+    }
+
+    /** The JSON lines of a service's output that `select` keeps. */
+    const logLines = (service: RunningService, select: (line: string) => boolean) =>
+      service
+        .output()
+        .split('\n')
+        .filter((l) => l.startsWith('{') && select(l))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+
     it('removes the temporary file of an upload still arriving when the shutdown time runs out', async () => {
       const { port, admin, own, service } = await serviceWithAdmin('cut', {
         SHUTDOWN_TIMEOUT_MS: '1000',
@@ -149,38 +203,8 @@ describe('The service process', () => {
       const spool = join(own.env.DATA_DIR, 'tmp', 'uploads');
       let raw: RawClient | undefined;
       try {
-        const base = `http://127.0.0.1:${port}`;
-        await waitForStatus(`${base}/health/ready`, 200);
-        await eventually(
-          () => service.output().includes('Created the first administrator'),
-          'the first administrator',
-        );
-        const json = async (path: string, body: unknown, token?: string) =>
-          (await (
-            await fetch(`${base}${path}`, {
-              method: 'POST',
-              headers: {
-                'content-type': 'application/json',
-                ...(token ? { authorization: `Bearer ${token}` } : {}),
-              },
-              body: JSON.stringify(body),
-            })
-          ).json()) as Record<string, string>;
-        const token = (await json('/api/v1/auth/login', admin)).access_token;
-        const product = (await json('/api/v1/products', { name: 'Cut short' }, token)).id;
-        // Half of a 1 MB upload, and then nothing: the service is stopped meanwhile.
-        const body = multipart({}, [
-          { data: randomBytes(1_000_000), contentType: 'image/jpeg', filename: 'a.jpg' },
-        ]);
-        raw = await RawClient.connect(port);
-        await raw.write(
-          `POST /api/v1/products/${product}/images HTTP/1.1\r\nHost: x\r\n` +
-            `Authorization: Bearer ${token}\r\n` +
-            `Content-Type: ${body.headers['content-type']}\r\n` +
-            `Content-Length: ${body.payload.length}\r\n\r\n`,
-        );
-        await raw.write(body.payload.subarray(0, 500_000));
-        await eventually(() => filesBelow(spool).length === 1, 'the upload to be spooled');
+        // The service is stopped while the upload waits for its second half.
+        raw = await halfAnUpload(port, admin, service, spool);
         service.child.kill('SIGTERM');
         expect(await service.exit).toEqual({ code: 1, signal: null });
       } finally {
@@ -189,14 +213,51 @@ describe('The service process', () => {
         await service.exit;
       }
       expect(filesBelow(spool)).toEqual([]);
-      const cut = service
-        .output()
-        .split('\n')
-        .filter((l) => l.includes('Shutdown did not finish'))
-        .map((l) => JSON.parse(l) as Record<string, unknown>);
-      expect(cut).toEqual([expect.objectContaining({ level: 50, spool_files_removed: 1 })]);
+      const cut = logLines(service, (l) => l.includes('Shutdown did not finish'));
+      expect(cut).toEqual([
+        expect.objectContaining({
+          level: 50,
+          msg: expect.stringMatching(/^Shutdown did not finish within 1000 ms/),
+          spool_files_removed: 1,
+        }),
+      ]);
       await own.drop();
     });
+
+    it.each([
+      ['an exception thrown outside any request', 'exception', 'uncaughtException'],
+      ['a rejected promise no one handles', 'rejection', 'unhandledRejection'],
+    ])(
+      'meets %s with one fatal JSON line, the temporary files of uploads in flight removed, and exit 1',
+      async (_, crashWith, origin) => {
+        const { port, admin, own, service } = await serviceWithAdmin(`crash-${crashWith}`, {
+          NODE_OPTIONS: `--require ${CRASH_PRELOAD}`,
+          CRASH_WITH: crashWith,
+        });
+        const spool = join(own.env.DATA_DIR, 'tmp', 'uploads');
+        let raw: RawClient | undefined;
+        try {
+          raw = await halfAnUpload(port, admin, service, spool);
+          service.child.kill('SIGUSR2');
+          expect(await service.exit).toEqual({ code: 1, signal: null });
+        } finally {
+          raw?.destroy();
+          if (isRunning(service.child.pid!)) service.child.kill('SIGKILL');
+          await service.exit;
+        }
+        expect(filesBelow(spool)).toEqual([]);
+        expect(logLines(service, (l) => /"level":60/.test(l))).toEqual([
+          expect.objectContaining({
+            msg: 'Uncaught exception; exiting',
+            context: 'Process',
+            origin,
+            spool_files_removed: 1,
+            err: expect.objectContaining({ message: 'crash-check: a fault no code caught' }),
+          }),
+        ]);
+        await own.drop();
+      },
+    );
 
     it('renders SVGs in the process the build ships for it, which ends when the service dies', async () => {
       /** What this test reads of the answers: a token, a product, an image. */
