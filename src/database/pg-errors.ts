@@ -33,12 +33,15 @@ const LOST_CONNECTION_SQLSTATE = /^(08[0-9A-Z]{3}|57P0[123]|53300)$/;
 
 /**
  * What node-postgres and its pool say, without a code, of a connection that is gone or never came;
- * and TypeORM's QueryRunnerAlreadyReleasedError: a transaction's query runner is released when its
- * connection fails (PostgresQueryRunner listens for the client's error), so the COMMIT after a
- * connection killed mid-transaction throws it (found by the soak's connection kills).
+ * and TypeORM's two errors of a released query runner: a transaction's runner is released when its
+ * connection fails (PostgresQueryRunner listens for the client's error), so the next statement
+ * after a connection killed between two of them throws QueryRunnerAlreadyReleasedError (the
+ * COMMIT, a query builder's; found by the soak's connection kills) or, sent by
+ * `EntityManager.query`, QueryRunnerProviderAlreadyReleasedError (found by a sweep killing the
+ * connections every second).
  */
 const LOST_CONNECTION_MESSAGE =
-  /^(Connection terminated|terminating connection|Client has encountered a connection error|Client was closed and is not queryable|timeout exceeded when trying to connect|Query runner already released)/;
+  /^(Connection terminated|terminating connection|Client has encountered a connection error|Client was closed and is not queryable|timeout exceeded when trying to connect|Query runner already released|Database connection provided by a query runner was already released)/;
 
 /** Socket errors: only those of a database connection count (a query's, or a marked one). */
 const SOCKET_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);

@@ -4,6 +4,7 @@ import { DATABASE_CONFIG, type DatabaseConfig } from '../../src/database/databas
 import { DatabaseClient } from '../../src/database/database-client';
 import { isDatabaseConnectionLost } from '../../src/database/pg-errors';
 import {
+  terminateBackend,
   terminateConnections,
   terminatingProxy,
   type TerminatingProxy,
@@ -17,8 +18,9 @@ const poolSize = (dataSource: DataSource): number =>
   (dataSource.driver as unknown as { master: { totalCount: number } }).master.totalCount;
 
 /**
- * The service's DataSource on the real server, through a proxy that ends a connection the way
- * the server does right after an answer (test/support/db-faults.ts). Server only.
+ * Connections lost at the moments no statement is running, on the real server: through a proxy
+ * that ends a connection the way the server does right after an answer
+ * (test/support/db-faults.ts), and by pg_terminate_backend between two statements. Server only.
  */
 const describeServer = AVAILABLE_BACKENDS.includes('postgres') ? describe : describe.skip;
 
@@ -52,5 +54,21 @@ describeServer(DatabaseClient.name, () => {
     expect(isDatabaseConnectionLost(lost)).toBe(true);
     // The dead connection retired: the next query gets a live one.
     expect(await dataSource.query('SELECT 2 AS two')).toEqual([{ two: 2 }]);
+  });
+
+  it("answers a transaction's next statement after its connection died between two as lost", async () => {
+    // TypeORM releases a transaction's runner when its connection fails while no statement runs;
+    // the next EntityManager.query then throws its own error, not node-postgres's.
+    const outcome = await m.dataSource
+      .transaction(async (manager) => {
+        const [{ pid }] = await manager.query<{ pid: number }[]>('SELECT pg_backend_pid() AS pid');
+        await terminateBackend(pid);
+        await eventually(() => manager.queryRunner?.isReleased === true, 'the runner released');
+        return manager.query('SELECT 1');
+      })
+      .catch((e: unknown) => e);
+    expect((outcome as Error).name).toBe('QueryRunnerProviderAlreadyReleasedError');
+    expect(isDatabaseConnectionLost(outcome)).toBe(true);
+    expect(await m.dataSource.query('SELECT 3 AS three')).toEqual([{ three: 3 }]);
   });
 });

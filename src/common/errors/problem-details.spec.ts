@@ -1,6 +1,10 @@
 import { BadRequestException, HttpException, NotFoundException } from '@nestjs/common';
 import { DatabaseError } from 'pg';
-import { QueryFailedError, QueryRunnerAlreadyReleasedError } from 'typeorm';
+import {
+  QueryFailedError,
+  QueryRunnerAlreadyReleasedError,
+  QueryRunnerProviderAlreadyReleasedError,
+} from 'typeorm';
 import { markDatabaseConnectionError } from '../../database/pg-errors';
 import { AppError } from './app.error';
 import { toProblem } from './problem-details';
@@ -134,6 +138,10 @@ describe(toProblem.name, () => {
       [
         'the COMMIT of a transaction whose connection was killed (TypeORM released its runner)',
         new QueryRunnerAlreadyReleasedError(),
+      ],
+      [
+        'the next EntityManager.query of a transaction whose connection was killed',
+        new QueryRunnerProviderAlreadyReleasedError(),
       ],
       [
         'an error caused by one',
