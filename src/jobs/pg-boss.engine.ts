@@ -1,5 +1,6 @@
 import { getConstructionPlans, PgBoss } from 'pg-boss';
 import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
+import { markDatabaseConnectionError } from '../database/pg-errors';
 
 /**
  * The one file that imports pg-boss. The rest of the service sees JobQueue (job-queue.service.ts)
@@ -57,10 +58,18 @@ async function runOn(
   values?: unknown[],
 ): Promise<{ rows: unknown[] }> {
   const connection = (await runner.connect()) as DriverConnection;
-  if ((!values || values.length === 0) && connection.queryAll) return connection.queryAll(text);
-  const raw = await connection.query(text, values);
-  const results = (Array.isArray(raw) ? raw : [raw]) as { rows?: unknown[] }[];
-  return { rows: results.flatMap((result) => result?.rows ?? []) };
+  try {
+    if ((!values || values.length === 0) && connection.queryAll)
+      return await connection.queryAll(text);
+    const raw = await connection.query(text, values);
+    const results = (Array.isArray(raw) ? raw : [raw]) as { rows?: unknown[] }[];
+    return { rows: results.flatMap((result) => result?.rows ?? []) };
+  } catch (error) {
+    // The driver's own error, not wrapped by TypeORM: marked as the database's, so that a reset
+    // socket (ECONNRESET) counts as the database unreachable (logged once a minute, retried)
+    // rather than as a fault, as it does for the service's own queries.
+    throw markDatabaseConnectionError(error);
+  }
 }
 
 /** pg-boss's `db` over the DataSource: each statement on a connection of its own, released after. */

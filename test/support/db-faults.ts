@@ -183,6 +183,8 @@ export interface TerminatingProxy {
    * answered, its end read before the client has moved on.
    */
   terminateAfterNextAnswer(): void;
+  /** Every connection through the proxy reset (RST), as a failed host or network leaves it. */
+  resetAll(): void;
   close(): Promise<void>;
 }
 
@@ -195,12 +197,19 @@ export async function terminatingProxy(url: string): Promise<TerminatingProxy> {
   const target = new URL(url);
   let armed = false;
   const sockets = new Set<Socket>();
+  /** The clients' ends, as against the proxy's own connections to the server. */
+  const accepted = new WeakSet<Socket>();
   const server = createServer((client) => {
+    accepted.add(client);
     const upstream = connect(Number(target.port || 5432), target.hostname);
     for (const socket of [client, upstream]) {
       sockets.add(socket);
       socket.on('error', () => undefined);
-      socket.on('close', () => (client.destroy(), upstream.destroy()));
+      socket.on('close', () => {
+        sockets.delete(socket);
+        client.destroy();
+        upstream.destroy();
+      });
     }
     client.pipe(upstream);
     upstream.on('data', (chunk: Buffer) => {
@@ -219,6 +228,10 @@ export async function terminatingProxy(url: string): Promise<TerminatingProxy> {
   return {
     url: proxied.toString(),
     terminateAfterNextAnswer: () => (armed = true),
+    resetAll: () => {
+      // The client's side: node-postgres reads the reset (ECONNRESET).
+      for (const socket of sockets) if (accepted.has(socket)) socket.resetAndDestroy();
+    },
     close: async () => {
       for (const socket of sockets) socket.destroy();
       server.close();
