@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import type { Principal } from '../auth/principal';
 import { AppError } from '../common/errors/app.error';
 import { safeError } from '../common/logging/safe-error';
+import { isDatabaseConnectionLost } from '../database/pg-errors';
 import { IDEMPOTENCY_CONFIG, type IdempotencyConfig } from './idempotency.config';
 import { IdempotencyKeysRepository, type StoredKey } from './idempotency-keys.repository';
 import { attachAttempt, IdempotentAttempt, IdempotentReplay } from './idempotent-attempt';
@@ -13,6 +15,12 @@ export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 /** Seconds a client is asked to wait before retrying a request whose key is still in flight. */
 const IN_USE_RETRY_AFTER_SECONDS = 1;
+/**
+ * Tries at recording an answer when the database connection is lost, the n-th after n × this
+ * many milliseconds (0.1 s, then 0.2 s): the answer waits for them, at most 0.3 s in all.
+ */
+const SETTLE_ATTEMPTS = 3;
+const SETTLE_RETRY_MS = 100;
 /** The headers of an answer that are recorded and replayed with its status and body. */
 const RECORDED_HEADERS = ['content-type', 'location', 'etag'];
 /**
@@ -110,34 +118,50 @@ export class IdempotencyService {
 
   /**
    * Records the answer of a request that holds its key, or releases the key (see the class).
-   * Never throws: if the database fails here, the key stays claimed until it expires.
+   * Never throws: if the database fails here (after retries of a lost connection, see persist),
+   * the key stays claimed until it expires.
    */
   async settle(attempt: IdempotentAttempt, answer: Answer): Promise<void> {
     attempt.answered = true;
-    if (attempt.state !== 'claimed' || !attempt.claimId) return;
+    const { ref, claimId } = attempt;
+    if (attempt.state !== 'claimed' || !claimId) return;
     attempt.state = 'settled';
     const digest = attempt.digest?.value;
     const body = recordableBody(answer.body);
-    try {
-      if (answer.status >= 500 || digest === undefined || body === undefined) {
-        await this.keys.release(attempt.ref, attempt.claimId);
+    if (answer.status >= 500 || digest === undefined || body === undefined) {
+      return this.persist(() => this.keys.release(ref, claimId), answer.status);
+    }
+    const headers: Record<string, string> = {};
+    for (const name of RECORDED_HEADERS) {
+      const value = answer.header(name);
+      if (value !== undefined) headers[name] = String(value);
+    }
+    const response = { status: answer.status, headers, body };
+    return this.persist(() => this.keys.complete(ref, claimId, digest, response), answer.status);
+  }
+
+  /**
+   * Runs `write` (an answer recorded, a key released), again after a lost database connection:
+   * the connection killed under the request is often the one this write is handed, and the next
+   * is live (a failover's first seconds, pg_terminate_backend), while giving up leaves the key in
+   * use until it expires (a day, if the work committed). Never throws.
+   */
+  private async persist(write: () => Promise<unknown>, status: number): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await write();
+        return;
+      } catch (error) {
+        if (attempt < SETTLE_ATTEMPTS && isDatabaseConnectionLost(error)) {
+          await sleep(SETTLE_RETRY_MS * attempt);
+          continue;
+        }
+        this.logger.warn(
+          { err: safeError(error), status, attempts: attempt },
+          'The answer of an Idempotency-Key could not be recorded: the key stays in use until it expires',
+        );
         return;
       }
-      const headers: Record<string, string> = {};
-      for (const name of RECORDED_HEADERS) {
-        const value = answer.header(name);
-        if (value !== undefined) headers[name] = String(value);
-      }
-      await this.keys.complete(attempt.ref, attempt.claimId, digest, {
-        status: answer.status,
-        headers,
-        body,
-      });
-    } catch (error) {
-      this.logger.warn(
-        { err: safeError(error), status: answer.status },
-        'The answer of an Idempotency-Key could not be recorded: the key stays in use until it expires',
-      );
     }
   }
 

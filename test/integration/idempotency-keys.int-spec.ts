@@ -12,6 +12,7 @@ import {
 } from '../../src/idempotency/idempotent-attempt';
 import { IdempotentWorkSubscriber } from '../../src/idempotency/idempotent-work.subscriber';
 import { KnownDigest, RowsDigest } from '../../src/idempotency/payload-digest';
+import { killMidTransaction } from '../support/db-faults';
 import { startIntegrationModule, type IntegrationModule } from '../support/integration';
 import { AVAILABLE_BACKENDS } from '../support/test-database';
 
@@ -286,6 +287,25 @@ describe.each(AVAILABLE_BACKENDS)(`${IdempotencyKeysRepository.name} on %s`, (ba
         'admitted',
       );
     });
+
+    (backend === 'postgres' ? it : it.skip)(
+      'records the answer on a live connection when the one it was handed is killed',
+      async () => {
+        const ref = newRef();
+        const first = attempt(ref);
+        await service.admit(first, new KnownDigest(SHA('a')));
+        // The recording's statement waits on the test's lock, and its backend is terminated.
+        await killMidTransaction(
+          m.db.env.DATABASE_URL,
+          'LOCK TABLE idempotency_keys IN ACCESS EXCLUSIVE MODE',
+          /UPDATE idempotency_keys/,
+          () => service.settle(first, answer(201, '{"id":"x"}')),
+        );
+        expect(await outcome(service.admit(attempt(ref), new KnownDigest(SHA('a'))))).toEqual({
+          replay: expect.objectContaining({ status: 201, body: '{"id":"x"}' }),
+        });
+      },
+    );
 
     it('releases the key when the payload was not read whole (a body refused halfway)', async () => {
       const ref = newRef();
