@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import type { Principal } from '../auth/principal';
 import { AppError } from '../common/errors/app.error';
 import { safeError } from '../common/logging/safe-error';
-import { isDatabaseConnectionLost } from '../database/pg-errors';
+import { retryOnLostConnection } from '../database/lost-connection-retry';
 import { IDEMPOTENCY_CONFIG, type IdempotencyConfig } from './idempotency.config';
 import { IdempotencyKeysRepository, type StoredKey } from './idempotency-keys.repository';
 import { attachAttempt, IdempotentAttempt, IdempotentReplay } from './idempotent-attempt';
@@ -15,12 +14,6 @@ export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 /** Seconds a client is asked to wait before retrying a request whose key is still in flight. */
 const IN_USE_RETRY_AFTER_SECONDS = 1;
-/**
- * Tries at recording an answer when the database connection is lost, the n-th after n × this
- * many milliseconds (0.1 s, then 0.2 s): the answer waits for them, at most 0.3 s in all.
- */
-const SETTLE_ATTEMPTS = 3;
-const SETTLE_RETRY_MS = 100;
 /** The headers of an answer that are recorded and replayed with its status and body. */
 const RECORDED_HEADERS = ['content-type', 'location', 'etag'];
 /**
@@ -141,27 +134,18 @@ export class IdempotencyService {
   }
 
   /**
-   * Runs `write` (an answer recorded, a key released), again after a lost database connection:
-   * the connection killed under the request is often the one this write is handed, and the next
-   * is live (a failover's first seconds, pg_terminate_backend), while giving up leaves the key in
-   * use until it expires (a day, if the work committed). Never throws.
+   * Runs `write` (an answer recorded, a key released), tried again on a new connection after a
+   * lost one (giving up leaves the key in use until it expires: a day, if the work committed).
+   * Never throws.
    */
   private async persist(write: () => Promise<unknown>, status: number): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await write();
-        return;
-      } catch (error) {
-        if (attempt < SETTLE_ATTEMPTS && isDatabaseConnectionLost(error)) {
-          await sleep(SETTLE_RETRY_MS * attempt);
-          continue;
-        }
-        this.logger.warn(
-          { err: safeError(error), status, attempts: attempt },
-          'The answer of an Idempotency-Key could not be recorded: the key stays in use until it expires',
-        );
-        return;
-      }
+    try {
+      await retryOnLostConnection(write);
+    } catch (error) {
+      this.logger.warn(
+        { err: safeError(error), status },
+        'The answer of an Idempotency-Key could not be recorded: the key stays in use until it expires',
+      );
     }
   }
 

@@ -1,10 +1,12 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { RequestContext } from '../auth/principal';
 import { AppError } from '../common/errors/app.error';
 import { encodeShortId } from '../common/ids/short-id';
+import { safeError } from '../common/logging/safe-error';
 import { decodeCursor, encodeCursor } from '../common/pagination/cursor';
 import type { CursorQueryDto } from '../common/pagination/cursor-query.dto';
+import { retryOnLostConnection } from '../database/lost-connection-retry';
 import { JobQueue } from '../jobs/job-queue.service';
 import { JOB_ORGANIZATION_KEY } from '../jobs/jobs.repository';
 import {
@@ -42,6 +44,8 @@ const CANCELLED = {
  */
 @Injectable()
 export class ImportsService {
+  private readonly logger = new Logger(ImportsService.name);
+
   constructor(
     private readonly repository: ImportsRepository,
     private readonly jobs: JobQueue,
@@ -62,7 +66,13 @@ export class ImportsService {
         await this.queuePending(manager, ctx, created.id);
       });
     } catch (error) {
-      await this.repository.delete(created.id);
+      // Often the database's own failure (a lost connection), which the deletion then meets too:
+      // tried again on a new connection. Should it still fail, the sweep removes imports left
+      // receiving for a day; the client hears the first failure, not the clean-up's.
+      await retryOnLostConnection(() => this.repository.delete(created.id)).catch(
+        (cleanup: unknown) =>
+          this.logger.warn({ err: safeError(cleanup) }, 'A refused import could not be deleted'),
+      );
       throw error;
     }
     this.jobs.wake(IMPORT_ROWS_QUEUE);

@@ -6,7 +6,12 @@ import sharp from 'sharp';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { filesBelow } from '../support/accounts';
-import { killMidTransaction } from '../support/db-faults';
+import {
+  blockedBackend,
+  holdLock,
+  killMidTransaction,
+  terminateBackend,
+} from '../support/db-faults';
 import { eventually } from '../support/eventually';
 import { pendingFileDeletions } from '../support/file-deletions';
 import { solidJpeg } from '../support/fixtures';
@@ -205,6 +210,35 @@ onServer('The database connection killed mid-transaction', () => {
     expect(await gallery(product)).toEqual(before);
     await expectReady();
     await expectFilesMatchRows();
+  });
+
+  it('a bulk import whose rows and then whose clean-up lost their connection answers 503 and leaves no import', async () => {
+    const product = await productWithImages('Refused import', []);
+    const importsBefore = await sql<{ id: string }>('SELECT id FROM imports');
+    // The rows' INSERT waits on the lock and is killed; the import's deletion that follows (its
+    // rows' cascade waits on the same lock) is killed too; then the lock goes.
+    const lock = await holdLock(url(), 'LOCK TABLE import_rows IN SHARE MODE');
+    const answered = call(
+      t.app,
+      'POST',
+      '/api/v1/imports',
+      { bearer: token },
+      { rows: [{ product_id: product, url: `${images.origin}/a.png` }] },
+    );
+    try {
+      for (const statement of [/^INSERT INTO import_rows/, /^DELETE FROM "imports"/]) {
+        const blocked = await blockedBackend(url(), statement);
+        expect(await terminateBackend(blocked.pid)).toBe(true);
+      }
+    } finally {
+      await lock.release();
+    }
+    const res = await answered;
+    expect(res.statusCode).toBe(503);
+    expect(res.json()).toMatchObject({ code: 'database_unavailable' });
+    // The deletion, tried again on a live connection before the answer: nothing left receiving.
+    expect(await sql('SELECT id FROM imports')).toEqual(importsBefore);
+    await expectReady();
   });
 
   it('a bulk import job killed while inserting its image is retried by pg-boss and completes with one image', async () => {
