@@ -275,7 +275,7 @@ describe('Metrics (GET /metrics)', () => {
     expect(valueOf(samples, 'nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
   });
 
-  it("counts the requests Node's parser refused, by reason, and not a connection the client resets", async () => {
+  it("counts the requests Node's parser refused, by reason, and not a client that resets or closes its connection", async () => {
     await app.listen({ port: 0, host: '127.0.0.1' });
     const port = (app.getHttpServer().address() as { port: number }).port;
     const before = parse((await scrape(app)).body).samples;
@@ -306,6 +306,13 @@ describe('Metrics (GET /metrics)', () => {
     const reset = await RawClient.connect(port);
     await reset.write('GET /api/v1/products HTTP/1.1\r\nHost: x\r\n');
     reset.socket.resetAndDestroy();
+    // A client that closes its side mid-headers (HPE_INVALID_EOF_STATE) left; it sent nothing
+    // wrong: answered, if it still reads, but not counted as a malformed request.
+    const closing = await RawClient.connect(port);
+    await closing.write('GET /api/v1/products HTTP/1.1\r\nHost: x\r\n');
+    closing.socket.end();
+    await closing.closed;
+    expect(closing.answer()?.status).toBe(400);
 
     await eventually(async () => {
       const after = parse((await scrape(app)).body).samples;

@@ -17,18 +17,27 @@ type HttpSocket = Socket & {
 export type RefusalReason = 'malformed' | 'headers_too_large' | 'timeout';
 
 /**
+ * The parser's errors that say the client left, not that it sent anything wrong: it reset the
+ * connection (browsers reset idle keep-alive connections all the time), or closed its side before
+ * its request was complete (a mobile client dropping, mid-headers).
+ */
+const CLIENT_LEFT: ReadonlySet<string | undefined> = new Set([
+  'ECONNRESET',
+  'HPE_INVALID_EOF_STATE',
+]);
+
+/**
  * The reason for a 'clientError', or undefined when no request was refused before a route saw
- * it: a connection the client reset (browsers reset idle keep-alive connections all the time),
- * or a request already under way, whose client left mid-body (its own log line says so).
+ * it: a client that left (CLIENT_LEFT), or a request already under way, whose client left
+ * mid-body (its own log line says so).
  */
 export function refusalReason(
   error: { code?: string },
   socket?: Socket,
 ): RefusalReason | undefined {
   if (socket && (socket as HttpSocket)._httpMessage?.req) return undefined;
+  if (CLIENT_LEFT.has(error.code)) return undefined;
   switch (error.code) {
-    case 'ECONNRESET':
-      return undefined;
     case 'ERR_HTTP_REQUEST_TIMEOUT':
       return 'timeout';
     case 'HPE_HEADER_OVERFLOW':
@@ -76,11 +85,12 @@ export function answerClientError(error: { code?: string }, socket: Socket): voi
   // No route and no hook saw such a request: this is its only log line (as a 4xx request's, a
   // warning). The parser's code (HPE_…) says what was wrong; nothing of the bytes is logged. A
   // request already under way (its client left mid-body) has its own line.
+  const fields = { request_id: id, parser_error: error.code, status: problem.status };
   if (refusalReason(error, socket)) {
-    logger.warn(
-      { request_id: id, parser_error: error.code, status: problem.status },
-      'Request refused by the HTTP parser; connection closed',
-    );
+    logger.warn(fields, 'Request refused by the HTTP parser; connection closed');
+  } else if (!inFlight?.req) {
+    // Not the client's fault, and no alert's business: a line at info, as a request aborted.
+    logger.log(fields, 'Client closed its connection before its request was complete');
   }
   if (socket.writable && !inFlight?.headersSent) writeProblemOnSocket(socket, problem, id);
   socket.destroy();
