@@ -196,16 +196,17 @@ describe('The service process', () => {
         .filter((l) => l.startsWith('{') && select(l))
         .map((l) => JSON.parse(l) as Record<string, unknown>);
 
-    it('removes the temporary file of an upload still arriving when the shutdown time runs out', async () => {
-      const { port, admin, own, service } = await serviceWithAdmin('cut', {
-        SHUTDOWN_TIMEOUT_MS: '1000',
-      });
+    /**
+     * A service with `env` sent `signal` while an upload waits for its second half: it exits 1,
+     * and the upload's temporary file is gone.
+     */
+    async function exitMidUpload(name: string, env: Record<string, string>, signal: string) {
+      const { port, admin, own, service } = await serviceWithAdmin(name, env);
       const spool = join(own.env.DATA_DIR, 'tmp', 'uploads');
       let raw: RawClient | undefined;
       try {
-        // The service is stopped while the upload waits for its second half.
         raw = await halfAnUpload(port, admin, service, spool);
-        service.child.kill('SIGTERM');
+        service.child.kill(signal as NodeJS.Signals);
         expect(await service.exit).toEqual({ code: 1, signal: null });
       } finally {
         raw?.destroy();
@@ -213,6 +214,15 @@ describe('The service process', () => {
         await service.exit;
       }
       expect(filesBelow(spool)).toEqual([]);
+      return { own, service };
+    }
+
+    it('removes the temporary file of an upload still arriving when the shutdown time runs out', async () => {
+      const { own, service } = await exitMidUpload(
+        'cut',
+        { SHUTDOWN_TIMEOUT_MS: '1000' },
+        'SIGTERM',
+      );
       const cut = logLines(service, (l) => l.includes('Shutdown did not finish'));
       expect(cut).toEqual([
         expect.objectContaining({
@@ -230,22 +240,11 @@ describe('The service process', () => {
     ])(
       'meets %s with one fatal JSON line, the temporary files of uploads in flight removed, and exit 1',
       async (_, crashWith, origin) => {
-        const { port, admin, own, service } = await serviceWithAdmin(`crash-${crashWith}`, {
-          NODE_OPTIONS: `--require ${CRASH_PRELOAD}`,
-          CRASH_WITH: crashWith,
-        });
-        const spool = join(own.env.DATA_DIR, 'tmp', 'uploads');
-        let raw: RawClient | undefined;
-        try {
-          raw = await halfAnUpload(port, admin, service, spool);
-          service.child.kill('SIGUSR2');
-          expect(await service.exit).toEqual({ code: 1, signal: null });
-        } finally {
-          raw?.destroy();
-          if (isRunning(service.child.pid!)) service.child.kill('SIGKILL');
-          await service.exit;
-        }
-        expect(filesBelow(spool)).toEqual([]);
+        const { own, service } = await exitMidUpload(
+          `crash-${crashWith}`,
+          { NODE_OPTIONS: `--require ${CRASH_PRELOAD}`, CRASH_WITH: crashWith },
+          'SIGUSR2',
+        );
         expect(logLines(service, (l) => /"level":60/.test(l))).toEqual([
           expect.objectContaining({
             msg: 'Uncaught exception; exiting',

@@ -1,12 +1,11 @@
-import { DataSource } from 'typeorm';
-import { buildDataSourceOptions } from '../../src/database/data-source.options';
-import { DATABASE_CONFIG, type DatabaseConfig } from '../../src/database/database.config';
+import type { DataSource } from 'typeorm';
 import { DatabaseClient } from '../../src/database/database-client';
 import { isDatabaseConnectionLost } from '../../src/database/pg-errors';
 import {
   terminateBackend,
   terminateConnections,
-  terminatingProxy,
+  proxiedDataSource,
+  type ProxiedDataSource,
   type TerminatingProxy,
 } from '../support/db-faults';
 import { eventually } from '../support/eventually';
@@ -28,16 +27,15 @@ describeServer(DatabaseClient.name, () => {
   let m: IntegrationModule;
   let proxy: TerminatingProxy;
   let dataSource: DataSource;
+  let proxied: ProxiedDataSource | undefined;
 
   beforeAll(async () => {
     m = await startIntegrationModule('postgres', { imports: [] });
-    proxy = await terminatingProxy(m.db.env.DATABASE_URL);
-    const config = { ...m.get<DatabaseConfig>(DATABASE_CONFIG), DATABASE_URL: proxy.url };
-    dataSource = await new DataSource(buildDataSourceOptions(config)).initialize();
+    proxied = await proxiedDataSource(m);
+    ({ proxy, dataSource } = proxied);
   });
   afterAll(async () => {
-    await dataSource?.destroy();
-    await proxy?.close();
+    await proxied?.close();
     await m?.close();
   });
 

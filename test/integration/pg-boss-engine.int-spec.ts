@@ -1,9 +1,11 @@
-import { DataSource } from 'typeorm';
-import { buildDataSourceOptions } from '../../src/database/data-source.options';
-import { DATABASE_CONFIG, type DatabaseConfig } from '../../src/database/database.config';
+import type { DataSource } from 'typeorm';
 import { isDatabaseConnectionLost } from '../../src/database/pg-errors';
 import { dataSourceExecutor } from '../../src/jobs/pg-boss.engine';
-import { terminatingProxy, type TerminatingProxy } from '../support/db-faults';
+import {
+  proxiedDataSource,
+  type ProxiedDataSource,
+  type TerminatingProxy,
+} from '../support/db-faults';
 import { eventually } from '../support/eventually';
 import { startIntegrationModule, type IntegrationModule } from '../support/integration';
 import { AVAILABLE_BACKENDS } from '../support/test-database';
@@ -18,16 +20,15 @@ describeServer(dataSourceExecutor.name, () => {
   let m: IntegrationModule;
   let proxy: TerminatingProxy;
   let dataSource: DataSource;
+  let proxied: ProxiedDataSource | undefined;
 
   beforeAll(async () => {
     m = await startIntegrationModule('postgres', { imports: [] });
-    proxy = await terminatingProxy(m.db.env.DATABASE_URL);
-    const config = { ...m.get<DatabaseConfig>(DATABASE_CONFIG), DATABASE_URL: proxy.url };
-    dataSource = await new DataSource(buildDataSourceOptions(config)).initialize();
+    proxied = await proxiedDataSource(m);
+    ({ proxy, dataSource } = proxied);
   });
   afterAll(async () => {
-    await dataSource?.destroy();
-    await proxy?.close();
+    await proxied?.close();
     await m?.close();
   });
 

@@ -1,6 +1,4 @@
-import { DataSource, QueryFailedError } from 'typeorm';
-import { buildDataSourceOptions } from '../../src/database/data-source.options';
-import { DATABASE_CONFIG, type DatabaseConfig } from '../../src/database/database.config';
+import { QueryFailedError } from 'typeorm';
 import { isDatabaseConnectionLost } from '../../src/database/pg-errors';
 import {
   MAX_PREPARED_STATEMENTS,
@@ -8,7 +6,7 @@ import {
   preparedStatementName,
 } from '../../src/database/prepared-queries';
 import { PreparedQueriesModule } from '../../src/database/prepared-queries.module';
-import { killMidTransaction, terminatingProxy } from '../support/db-faults';
+import { killMidTransaction, proxiedDataSource } from '../support/db-faults';
 import { startIntegrationModule, type IntegrationModule } from '../support/integration';
 import { AVAILABLE_BACKENDS } from '../support/test-database';
 
@@ -100,9 +98,7 @@ describe(PreparedQueries.name, () => {
       // (57P01) to an answer: node-postgres, with no query active any more, emits it as an
       // 'error' event on a client the pool has lent out, which ended the process (the soak's
       // database connection kills found it).
-      const proxy = await terminatingProxy(m.db.env.DATABASE_URL);
-      const config = { ...m.get<DatabaseConfig>(DATABASE_CONFIG), DATABASE_URL: proxy.url };
-      const dataSource = await new DataSource(buildDataSourceOptions(config)).initialize();
+      const { proxy, dataSource, config, close } = await proxiedDataSource(m);
       try {
         const through = new PreparedQueries(dataSource, config);
         expect(await through.query(SUM, [1, 2])).toEqual([{ sum: 3 }]);
@@ -111,8 +107,7 @@ describe(PreparedQueries.name, () => {
         expect(await through.query(SUM, [2, 2])).toEqual([{ sum: 4 }]);
         expect(await through.query(SUM, [3, 3])).toEqual([{ sum: 6 }]);
       } finally {
-        await dataSource.destroy();
-        await proxy.close();
+        await close();
       }
     });
 

@@ -1,7 +1,10 @@
-import { once } from 'node:events';
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { Client } from 'pg';
+import { DataSource } from 'typeorm';
+import { buildDataSourceOptions } from '../../src/database/data-source.options';
+import { DATABASE_CONFIG, type DatabaseConfig } from '../../src/database/database.config';
 import { eventually } from './eventually';
+import type { IntegrationModule } from './integration';
+import { tcpProxy, type TcpProxy } from './tcp-proxy';
 
 /**
  * Database faults injected into the real PostgreSQL server a test's service uses (issue 20 §1):
@@ -173,9 +176,7 @@ function terminationMessage(): Buffer {
 /** ReadyForQuery, idle: the end of the server's answer to a statement outside a transaction. */
 const READY_IDLE = Buffer.from([0x5a, 0, 0, 0, 5, 0x49]);
 
-export interface TerminatingProxy {
-  /** `url` with its host and port the proxy's. */
-  url: string;
+export interface TerminatingProxy extends TcpProxy {
   /**
    * The next answer the server completes (a query's, or a new connection's start-up: the packet
    * that ends with ReadyForQuery) reaches the client with the server's termination of the
@@ -183,59 +184,48 @@ export interface TerminatingProxy {
    * answered, its end read before the client has moved on.
    */
   terminateAfterNextAnswer(): void;
-  /** Every connection through the proxy reset (RST), as a failed host or network leaves it. */
-  resetAll(): void;
-  close(): Promise<void>;
 }
 
 /**
  * A loopback TCP proxy in front of the PostgreSQL server of `url` that can end a connection the
  * way the server does, at a moment pg_terminate_backend cannot be made to hit deterministically:
- * right after an answer, in the same packet.
+ * right after an answer, in the same packet. Its resetAll() resets every connection (ECONNRESET).
  */
 export async function terminatingProxy(url: string): Promise<TerminatingProxy> {
-  const target = new URL(url);
   let armed = false;
-  const sockets = new Set<Socket>();
-  /** The clients' ends, as against the proxy's own connections to the server. */
-  const accepted = new WeakSet<Socket>();
-  const server = createServer((client) => {
-    accepted.add(client);
-    const upstream = connect(Number(target.port || 5432), target.hostname);
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('error', () => undefined);
-      socket.on('close', () => {
-        sockets.delete(socket);
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream);
-    upstream.on('data', (chunk: Buffer) => {
+  const proxy = await tcpProxy(url, {
+    fromServer: (chunk, client, upstream) => {
       if (!armed || !chunk.subarray(-READY_IDLE.length).equals(READY_IDLE)) {
         return void client.write(chunk);
       }
       armed = false;
       client.end(Buffer.concat([chunk, terminationMessage()]));
       upstream.destroy();
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const proxied = new URL(url);
-  proxied.host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return {
-    url: proxied.toString(),
-    terminateAfterNextAnswer: () => (armed = true),
-    resetAll: () => {
-      // The client's side: node-postgres reads the reset (ECONNRESET).
-      for (const socket of sockets) if (accepted.has(socket)) socket.resetAndDestroy();
     },
+  });
+  return { ...proxy, terminateAfterNextAnswer: () => (armed = true) };
+}
+
+export interface ProxiedDataSource {
+  proxy: TerminatingProxy;
+  /** The service's own DataSource settings, on the proxy. */
+  dataSource: DataSource;
+  config: DatabaseConfig;
+  close(): Promise<void>;
+}
+
+/** A DataSource as the service makes it, on `m`'s database through a terminating proxy. */
+export async function proxiedDataSource(m: IntegrationModule): Promise<ProxiedDataSource> {
+  const proxy = await terminatingProxy(m.db.env.DATABASE_URL);
+  const config = { ...m.get<DatabaseConfig>(DATABASE_CONFIG), DATABASE_URL: proxy.url };
+  const dataSource = await new DataSource(buildDataSourceOptions(config)).initialize();
+  return {
+    proxy,
+    dataSource,
+    config,
     close: async () => {
-      for (const socket of sockets) socket.destroy();
-      server.close();
-      await once(server, 'close');
+      await dataSource.destroy();
+      await proxy.close();
     },
   };
 }
