@@ -1,6 +1,7 @@
 import type { DataSource } from 'typeorm';
 import { DatabaseClient } from '../../src/database/database-client';
 import { isDatabaseConnectionLost } from '../../src/database/pg-errors';
+import { dataSourceExecutor } from '../../src/jobs/pg-boss.engine';
 import {
   terminateBackend,
   terminateConnections,
@@ -17,13 +18,15 @@ const poolSize = (dataSource: DataSource): number =>
   (dataSource.driver as unknown as { master: { totalCount: number } }).master.totalCount;
 
 /**
- * Connections lost at the moments no statement is running, on the real server: through a proxy
- * that ends a connection the way the server does right after an answer
- * (test/support/db-faults.ts), and by pg_terminate_backend between two statements. Server only.
+ * Connections lost at the moments nothing expects them, on the real server: through a proxy that
+ * ends a connection the way the server does right after an answer, or resets it
+ * (test/support/db-faults.ts), and by pg_terminate_backend between two statements; for the
+ * service's own queries (DatabaseClient, pg-errors.ts) and the job engine's (dataSourceExecutor).
+ * Server only.
  */
 const describeServer = AVAILABLE_BACKENDS.includes('postgres') ? describe : describe.skip;
 
-describeServer(DatabaseClient.name, () => {
+describeServer(`${DatabaseClient.name} and ${dataSourceExecutor.name}`, () => {
   let m: IntegrationModule;
   let proxy: TerminatingProxy;
   let dataSource: DataSource;
@@ -68,5 +71,22 @@ describeServer(DatabaseClient.name, () => {
     expect((outcome as Error).name).toBe('QueryRunnerProviderAlreadyReleasedError');
     expect(isDatabaseConnectionLost(outcome)).toBe(true);
     expect(await m.dataSource.query('SELECT 3 AS three')).toEqual([{ three: 3 }]);
+  });
+
+  it("fails a job engine's statement whose connection was reset as a lost connection, and runs the next", async () => {
+    const executor = dataSourceExecutor(dataSource);
+    const sleeping = executor.executeSql('SELECT pg_sleep(5)').catch((e: unknown) => e);
+    await eventually(async () => {
+      const rows = await m.dataSource.query<unknown[]>(
+        "SELECT 1 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(5)' AND state = 'active'",
+      );
+      return rows.length > 0;
+    }, 'the statement running');
+    proxy.resetAll();
+    const failure = await sleeping;
+    // node-postgres's own socket error, which only the mark ties to the database.
+    expect(failure).toMatchObject({ code: 'ECONNRESET' });
+    expect(isDatabaseConnectionLost(failure)).toBe(true);
+    expect(await executor.executeSql('SELECT 1 AS one')).toEqual({ rows: [{ one: 1 }] });
   });
 });
