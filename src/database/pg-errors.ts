@@ -19,7 +19,9 @@ const FROM_DATABASE = Symbol.for('product-images.database-connection-error');
 
 export function markDatabaseConnectionError<E>(error: E): E {
   if (error && typeof error === 'object' && Object.isExtensible(error)) {
-    Object.defineProperty(error, FROM_DATABASE, { value: true });
+    // Enumerable, so that a copy keeps it: pg-boss re-emits its workers' errors as
+    // `{ ...error, queue, worker }`.
+    Object.defineProperty(error, FROM_DATABASE, { value: true, enumerable: true });
   }
   return error;
 }

@@ -136,6 +136,10 @@ describe(toProblem.name, () => {
         markDatabaseConnectionError(socketError('ECONNREFUSED')),
       ],
       [
+        "a copy of a marked socket error, as pg-boss's workers re-emit theirs",
+        { ...markDatabaseConnectionError(socketError('ECONNRESET')), queue: 'file-deletion' },
+      ],
+      [
         'the COMMIT of a transaction whose connection was killed (TypeORM released its runner)',
         new QueryRunnerAlreadyReleasedError(),
       ],
