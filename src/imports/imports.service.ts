@@ -76,9 +76,11 @@ export class ImportsService {
       throw error;
     }
     this.jobs.wake(IMPORT_ROWS_QUEUE);
+    // Committed: a failure from here on must not be answered as the import's (a client that
+    // retried would import it twice), so a lost connection is tried again on a new one.
     // Every row refused on arrival: nothing was queued, and the import is done already.
-    await this.repository.finishIfDone(created.id);
-    return this.get(ctx, created.id);
+    await retryOnLostConnection(() => this.repository.finishIfDone(created.id));
+    return retryOnLostConnection(() => this.get(ctx, created.id));
   }
 
   async get(ctx: RequestContext, id: string): Promise<ImportDto> {

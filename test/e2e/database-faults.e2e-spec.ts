@@ -10,6 +10,7 @@ import {
   blockedBackend,
   holdLock,
   killMidTransaction,
+  type HeldLock,
   terminateBackend,
 } from '../support/db-faults';
 import { eventually } from '../support/eventually';
@@ -130,7 +131,8 @@ onServer('The database connection killed mid-transaction', () => {
   }
 
   /** The row lock that holds a change of the image titled `title` (and nothing else). */
-  const lockImage = (title: string) => `SELECT 1 FROM images WHERE title = '${title}' FOR UPDATE`;
+  const lockImage = (title: string) =>
+    `SELECT 1 FROM images WHERE title = '${title}' FOR NO KEY UPDATE`;
 
   it('a reorder killed mid-way answers 503 database_unavailable and leaves the gallery as it was', async () => {
     const product = await productWithImages('Reorder', ['one', 'two', 'three']);
@@ -238,6 +240,52 @@ onServer('The database connection killed mid-transaction', () => {
     expect(res.json()).toMatchObject({ code: 'database_unavailable' });
     // The deletion, tried again on a live connection before the answer: nothing left receiving.
     expect(await sql('SELECT id FROM imports')).toEqual(importsBefore);
+    await expectReady();
+  });
+
+  it('a bulk import whose connection is lost once it has committed answers 202 with it, not 503', async () => {
+    const product = await productWithImages('Committed import', []);
+    // The rows' INSERT held, so that the import's row exists and can be locked before the
+    // transaction that marks it received; a second lock queued behind that transaction then
+    // holds the statement after its commit (finishIfDone), which is killed.
+    const rowsHeld = await holdLock(url(), 'LOCK TABLE import_rows IN ACCESS EXCLUSIVE MODE');
+    const answered = call(
+      t.app,
+      'POST',
+      '/api/v1/imports',
+      { bearer: token },
+      // Its one row refused on arrival (no url): no job is queued, and the import is done.
+      { rows: [{ product_id: product }] },
+    );
+    let first: HeldLock | undefined;
+    let second: Promise<HeldLock> | undefined;
+    try {
+      await blockedBackend(url(), /^INSERT INTO import_rows/);
+      const [{ id }] = await sql<{ id: string }>(
+        "SELECT id FROM imports WHERE state = 'receiving'",
+      );
+      const lockRow = `SELECT 1 FROM imports WHERE id = '${id}' FOR NO KEY UPDATE`;
+      first = await holdLock(url(), lockRow);
+      await rowsHeld.release();
+      await blockedBackend(url(), /^UPDATE "imports"/);
+      second = holdLock(url(), lockRow);
+      await blockedBackend(url(), /FOR NO KEY UPDATE$/);
+      await first.release();
+      const held = await second;
+      const finishing = await blockedBackend(url(), /^WITH finished AS/);
+      expect(await terminateBackend(finishing.pid)).toBe(true);
+      await held.release();
+    } finally {
+      await rowsHeld.release();
+      await first?.release();
+      await (await second?.catch(() => undefined))?.release();
+    }
+    const res = await answered;
+    expect(res.statusCode).toBe(202);
+    expect(res.json()).toMatchObject({
+      state: 'completed',
+      counts: { total: 1, failed: 1, pending: 0 },
+    });
     await expectReady();
   });
 
