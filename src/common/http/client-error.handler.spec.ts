@@ -74,9 +74,10 @@ describe(refusalReason.name, () => {
     ['ERR_HTTP_REQUEST_TIMEOUT', 'timeout'],
     ['HPE_HEADER_OVERFLOW', 'headers_too_large'],
     ['HPE_INVALID_METHOD', 'malformed'],
-    ['HPE_INVALID_EOF_STATE', 'malformed'],
     [undefined, 'malformed'],
+    // The client left (reset, or closed mid-headers): it sent nothing wrong.
     ['ECONNRESET', undefined],
+    ['HPE_INVALID_EOF_STATE', undefined],
   ])('takes %s for %s', (code, reason) => {
     expect(refusalReason({ code })).toBe(reason);
   });
