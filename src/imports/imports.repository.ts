@@ -333,7 +333,15 @@ export class ImportsRepository {
        LIMIT 1`,
       [id],
     );
-    return row?.finished_at ?? null;
+    if (row?.finished_at) return row.finished_at;
+    // Another process may have finished it while this statement waited for the import's row:
+    // the UPDATE then skips it, and the SELECT beside it still reads the snapshot taken before
+    // that commit. A statement of its own reads what was committed.
+    const [again]: { finished_at: Date | null }[] = await this.dataSource.query(
+      'SELECT finished_at FROM imports WHERE id = $1',
+      [id],
+    );
+    return again?.finished_at ?? null;
   }
 
   /**

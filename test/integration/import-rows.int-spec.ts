@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { Client } from 'pg';
 import type { DataSource } from 'typeorm';
 import { ImportsRepository, RowClaimLostError } from '../../src/imports/imports.repository';
+import { blockedBackend } from '../support/db-faults';
 import { newImage, newOrganization, newProduct } from '../support/factories';
 import { startIntegrationModule, type IntegrationModule } from '../support/integration';
 import { AVAILABLE_BACKENDS } from '../support/test-database';
@@ -50,6 +52,32 @@ describe.each(AVAILABLE_BACKENDS)(`${ImportsRepository.name} row claims on %s`, 
   const DEAD = { jobId: 'dead-job', attempt: 0 };
   const LIVE = { jobId: 'live-job', attempt: 0 };
   const PROBLEM = { code: 'image_url_unreachable', message: 'The URL did not answer.' };
+
+  (backend === 'postgres' ? it : it.skip)(
+    'says when an import finished, also when another process finished it while it waited',
+    async () => {
+      const importId = await pendingRow();
+      await db.query(
+        `UPDATE import_rows SET status = 'failed', problem_code = 'x', problem_message = 'x'
+          WHERE import_id = $1`,
+        [importId],
+      );
+      // Another process holds the import's row, finishes it and commits while this one waits.
+      const other = new Client({ connectionString: m.db.env.DATABASE_URL });
+      await other.connect();
+      try {
+        await other.query('BEGIN');
+        await other.query('SELECT 1 FROM imports WHERE id = $1 FOR UPDATE', [importId]);
+        const finishing = imports.finishIfDone(importId);
+        await blockedBackend(m.db.env.DATABASE_URL, /^WITH finished AS/);
+        await other.query('UPDATE imports SET finished_at = now() WHERE id = $1', [importId]);
+        await other.query('COMMIT');
+        expect(await finishing).toBeInstanceOf(Date);
+      } finally {
+        await other.end();
+      }
+    },
+  );
 
   it('gives each claim a new image id while no attempt has made its image', async () => {
     const importId = await pendingRow();
