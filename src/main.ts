@@ -34,9 +34,13 @@ async function bootstrap(): Promise<void> {
   // database, exit 0. A second signal or the timeout forces the exit.
   let closing = false;
   // Requests still in flight are cut: their temporary upload files go now, not at the next sweep.
-  const exitNow = (level: 'warn' | 'error', message: string): never => {
+  const exitNow = (
+    level: 'warn' | 'error' | 'fatal',
+    message: string,
+    fields: Record<string, unknown> = {},
+  ): never => {
     const { files } = removeLiveSpoolFiles();
-    logger[level]({ spool_files_removed: files }, message, PROCESS_CONTEXT);
+    logger[level]({ ...fields, spool_files_removed: files }, message, PROCESS_CONTEXT);
     process.exit(1);
   };
   const shutdown = (signal: NodeJS.Signals): void => {
@@ -68,12 +72,9 @@ async function bootstrap(): Promise<void> {
   // start it again, as without this handler. But first one fatal JSON line, where Node would
   // print a bare stack to stderr that a log pipeline reading JSON drops, and the temporary files
   // of the requests it cuts removed rather than left to the hourly sweep.
-  process.on('uncaughtException', (err, origin) => {
-    const { files } = removeLiveSpoolFiles();
-    const fields = { err, origin, spool_files_removed: files };
-    logger.fatal(fields, 'Uncaught exception; exiting', PROCESS_CONTEXT);
-    process.exit(1);
-  });
+  process.on('uncaughtException', (err, origin) =>
+    exitNow('fatal', 'Uncaught exception; exiting', { err, origin }),
+  );
 
   await app.listen({ port: env.PORT, host: env.HOST });
   const shown = env.HOST === '0.0.0.0' || env.HOST === '::' ? 'localhost' : env.HOST;

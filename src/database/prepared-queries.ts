@@ -68,22 +68,17 @@ export class PreparedQueries {
     const started = performance.now();
     let client: PoolClient | undefined;
     let failure: Error | undefined;
-    // While the client is lent to us the pool no longer listens for its errors: the server's end
-    // of the connection (a failover, pg_terminate_backend) arriving when no query is active (in
-    // the same packet as the query's last answer, before this function has released it) would be
-    // an 'error' event no one listens to, and end the process. Heard here, it only retires the
-    // connection, as TypeORM's query runners do for theirs.
-    const lost = (error: Error) => (failure ??= error);
+    // The server's end of the connection arriving while no query runs on it (after the last
+    // answer, before the release) is dropped by DatabaseClient, and the pool retires the client,
+    // which node-postgres has marked not queryable, on its release.
     try {
       client = await this.pool.connect();
-      client.on('error', lost);
       return await this.run<T>(client, name, text, values);
     } catch (error) {
       failure = error as Error;
       this.dataSource.logger.logQueryError(failure, text, values);
       throw new QueryFailedError(text, values, failure);
     } finally {
-      client?.off('error', lost);
       // After a failure the connection is closed rather than reused, as node-postgres's own
       // pool.query does: whatever went wrong, no later request meets it.
       client?.release(failure);
