@@ -407,6 +407,17 @@ export class EnvironmentVariables {
   @Max(60_000, { message: 'must be an integer number of milliseconds between 500 and 60000' })
   JOB_POLL_INTERVAL_MS = 2000;
 
+  /**
+   * How long a worker running a job of a queue with a heartbeat (bulk imports, rendition
+   * rebuilds) may go unheard before its job is taken for abandoned (its process died) and retried;
+   * pg-boss also looks for such jobs this often (every 60 s at most).
+   */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of seconds between 10 and 3600' })
+  @Min(10, { message: 'must be an integer number of seconds between 10 and 3600' })
+  @Max(3600, { message: 'must be an integer number of seconds between 10 and 3600' })
+  JOB_HEARTBEAT_SECONDS = 30;
+
   // --- Slow clients (see common/http/request-timeouts.ts) ---
 
   /** The request line and headers must have arrived within this. */

@@ -32,8 +32,6 @@ export const IMPORT_SWEEP_QUEUE = 'bulk-import-sweep';
 export const ROWS_PER_JOB = 10;
 /** Attempts after the first, for failures that are the service's (storage down, busy). */
 const RETRY_LIMIT = 5;
-/** A job whose worker is not heard from within this is retried (its process died). */
-const HEARTBEAT_SECONDS = 30;
 /** Imports whose body never finished arriving (a crash mid-upload) are deleted after this. */
 const ABANDONED_AFTER_HOURS = 24;
 
@@ -97,7 +95,8 @@ export class ImportWorker implements OnModuleInit {
       handler: (data, job) => this.work(data, job),
       retryLimit: RETRY_LIMIT,
       expireInSeconds: this.leaseSeconds,
-      heartbeatSeconds: HEARTBEAT_SECONDS,
+      // A job whose worker is not heard from (its process died) is retried by another.
+      heartbeat: true,
       whenFailed: (data, jobId) => this.failLeftPending(data, jobId),
     });
     this.jobs.define({

@@ -43,11 +43,11 @@ export interface QueueDefinition<T extends object> {
   /** How long one attempt may run before it counts as failed (default 15 minutes). */
   expireInSeconds?: number;
   /**
-   * Seconds (≥ 10) within which a running job's worker must be heard from (pg-boss refreshes it
-   * every half of this while the handler runs): a job whose process died is retried this soon,
-   * not only once `expireInSeconds` has passed. Default: off.
+   * A running job's worker must be heard from every JOB_HEARTBEAT_SECONDS (pg-boss refreshes it
+   * every half of that while the handler runs): a job whose process died is retried once that has
+   * passed twice at most, and its retry delay, not only once `expireInSeconds` has. Default: off.
    */
-  heartbeatSeconds?: number;
+  heartbeat?: boolean;
   /** Jobs of this queue one process runs at once (default JOB_CONCURRENCY). */
   concurrency?: number;
   /** A cron expression (UTC): the queue gets one job per tick, made by one instance only. */
@@ -112,7 +112,11 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
     // Optional for a queue built without the application's metrics (a test's module).
     @Optional() private readonly metrics: Metrics = new Metrics(),
   ) {
-    this.engine = createEngine(dataSource, !config.DATABASE_URL, `pis-${config.SERVICE_ROLE}`);
+    this.engine = createEngine(dataSource, {
+      embedded: !config.DATABASE_URL,
+      name: `pis-${config.SERVICE_ROLE}`,
+      heartbeatSeconds: config.JOB_HEARTBEAT_SECONDS,
+    });
     this.engine.on('error', (error: unknown) => this.engineError(error));
     // Counted at each scrape while the engine runs: the same numbers from every process.
     metrics.watchJobCounts(async () => (this.started ? counts.count(this.queueNames()) : []));
@@ -275,7 +279,7 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
       retryDelayMax: definition.retryDelayMaxSeconds ?? 3600,
       expireInSeconds: definition.expireInSeconds ?? 900,
       // Only when set: pg-boss refuses a heartbeatSeconds that is there but undefined.
-      ...(definition.heartbeatSeconds ? { heartbeatSeconds: definition.heartbeatSeconds } : {}),
+      ...(definition.heartbeat ? { heartbeatSeconds: this.config.JOB_HEARTBEAT_SECONDS } : {}),
       ...(definition.whenFailed ? { deadLetter: failedQueueOf(definition.name) } : {}),
     };
     await this.engine.createQueue(definition.name, options);

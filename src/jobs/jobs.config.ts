@@ -6,6 +6,7 @@ const JOBS_SETTINGS = [
   'SERVICE_ROLE',
   'JOB_CONCURRENCY',
   'JOB_POLL_INTERVAL_MS',
+  'JOB_HEARTBEAT_SECONDS',
   'SHUTDOWN_TIMEOUT_MS',
   // Without it, the embedded database: pg-boss then runs on PGlite's single session.
   'DATABASE_URL',

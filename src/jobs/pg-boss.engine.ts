@@ -100,13 +100,24 @@ export function transactionExecutor(manager: EntityManager): SqlExecutor {
   return { executeSql: (text, values) => runOn(runner, text, values) };
 }
 
-/** A stopped engine on the service's database; `start()` upgrades pg-boss's schema if needed. */
-export function createEngine(dataSource: DataSource, embedded: boolean, name: string): Engine {
+/**
+ * A stopped engine on the service's database; `start()` upgrades pg-boss's schema if needed.
+ * `heartbeatSeconds` is the queues' heartbeat: pg-boss fails the jobs whose heartbeat lapsed in
+ * its maintenance pass (as it expires jobs), every 60 s by default (the supervise timer, and the
+ * monitor's claim within it), which alone would let a dead worker's job wait up to a minute
+ * longer than its heartbeat; the pass runs as often as the heartbeat, when that is shorter.
+ */
+export function createEngine(
+  dataSource: DataSource,
+  options: { embedded: boolean; name: string; heartbeatSeconds: number },
+): Engine {
   return new PgBoss({
     db: dataSourceExecutor(dataSource),
-    backend: embedded ? 'pglite' : 'postgres',
+    backend: options.embedded ? 'pglite' : 'postgres',
     schema: JOB_SCHEMA,
-    instanceName: name,
+    instanceName: options.name,
+    superviseIntervalSeconds: Math.min(60, options.heartbeatSeconds),
+    monitorIntervalSeconds: Math.min(60, options.heartbeatSeconds),
     // Nobody reads pg-boss's spans unless an OpenTelemetry SDK is registered; say so explicitly.
     openTelemetry: { enabled: false },
   });

@@ -237,6 +237,9 @@ onServer('Scaled out: two api and two worker processes on one database and bucke
       LOG_LEVEL: 'warn',
       JWT_SECRET: 'scale-out-test-secret-of-at-least-32-characters',
       JOB_POLL_INTERVAL_MS: '500',
+      // The killed worker's jobs are taken back within 20 s of its death (then their retry
+      // delay), not 90 s.
+      JOB_HEARTBEAT_SECONDS: '10',
       JOB_CONCURRENCY: '2',
       IMPORT_TIMEOUT_MS: '10000',
       IMPORT_ALLOWED_PRIVATE_ORIGINS: images.origin,
@@ -390,8 +393,9 @@ onServer('Scaled out: two api and two worker processes on one database and bucke
     await eventually(
       async () => (await getImport(0)).state === 'completed',
       'the import to complete on the remaining worker',
-      // The dead worker's rows come back once their heartbeat lapses; on a loaded 2-core machine
-      // (CI ran this beside other suites) the rest took over three minutes.
+      // The dead worker's rows come back once their heartbeat lapses, after their retry delay
+      // (30 s); on a loaded 2-core machine (CI ran this beside other suites, with a 30 s
+      // heartbeat) the rest took over three minutes.
       330_000,
     );
   }, 480_000);

@@ -31,7 +31,7 @@ class Recorder implements OnModuleInit {
       name: 'doomed',
       retryLimit: 1,
       retryDelaySeconds: 1,
-      heartbeatSeconds: 10,
+      heartbeat: true,
       handler: ({ label }) => Promise.reject(new Error(`${label} always fails`)),
       whenFailed: ({ label }, jobId) => {
         this.failedForGood.push({ label, jobId });
@@ -57,7 +57,7 @@ describe.each(backends)(`${JobQueue.name} on %s`, (backend) => {
   beforeAll(async () => {
     app = await startIntegrationModule(backend, {
       imports: [RecorderModule],
-      env: { JOB_POLL_INTERVAL_MS: '500' },
+      env: { JOB_POLL_INTERVAL_MS: '500', JOB_HEARTBEAT_SECONDS: '12' },
     });
     recorder = app.get(Recorder);
     jobs = app.get(JobQueue);
@@ -115,12 +115,24 @@ describe.each(backends)(`${JobQueue.name} on %s`, (backend) => {
     );
     expect(recorder.failedForGood).toEqual([{ label: 'hopeless', jobId: id }]);
     expect(await jobs.getJob('doomed', id!)).toMatchObject({ state: 'failed', retryCount: 1 });
-    // The queue names its dead letter queue, and its heartbeat, in the database: what a process
-    // dying during the last attempt goes by (pg-boss's supervisor fails such a job the same way).
-    const [queue] = await app.dataSource.query<
-      { dead_letter: string; heartbeat_seconds: number }[]
-    >(`SELECT dead_letter, heartbeat_seconds FROM pgboss.queue WHERE name = 'doomed'`);
-    expect(queue).toEqual({ dead_letter: 'doomed-failed', heartbeat_seconds: 10 });
+    // The queue names its dead letter queue, and its heartbeat (JOB_HEARTBEAT_SECONDS), in the
+    // database, and so does its job: what a process dying during the last attempt goes by
+    // (pg-boss's monitor fails such a job the same way). A queue without a heartbeat has none.
+    const queues = await app.dataSource.query<
+      { name: string; dead_letter: string | null; heartbeat_seconds: number | null }[]
+    >(
+      `SELECT name, dead_letter, heartbeat_seconds FROM pgboss.queue
+        WHERE name IN ('doomed', 'record') ORDER BY name`,
+    );
+    expect(queues).toEqual([
+      { name: 'doomed', dead_letter: 'doomed-failed', heartbeat_seconds: 12 },
+      { name: 'record', dead_letter: null, heartbeat_seconds: null },
+    ]);
+    const [job] = await app.dataSource.query<{ heartbeat_seconds: number }[]>(
+      `SELECT heartbeat_seconds FROM pgboss.job WHERE id = $1`,
+      [id],
+    );
+    expect(job).toEqual({ heartbeat_seconds: 12 });
   });
 
   it('refuses to enqueue "atomically" outside a transaction, and to use an undefined queue', async () => {

@@ -56,8 +56,9 @@ export class ImageRebuildJob implements OnModuleInit {
       retryLimit: RETRY_LIMIT,
       retryDelaySeconds: 30,
       retryDelayMaxSeconds: 1800,
-      // A job whose process died is retried within a minute, not after the 15-minute expiry.
-      heartbeatSeconds: 30,
+      // A job whose process died is retried once twice JOB_HEARTBEAT_SECONDS at most and its
+      // retry delay have passed, not after the 15-minute expiry.
+      heartbeat: true,
       // Beside uploads, one image at a time; a worker uses every processing slot.
       concurrency:
         this.config.SERVICE_ROLE === ServiceRole.Worker

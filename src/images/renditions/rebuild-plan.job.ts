@@ -45,8 +45,9 @@ export class RebuildPlanJob implements OnModuleInit {
       retryDelayMaxSeconds: 600,
       // Pages of a large catalogue: resumable, but let one attempt take its time.
       expireInSeconds: 3600,
-      // But a job whose process died is retried within a minute, not after that hour.
-      heartbeatSeconds: 30,
+      // But a job whose process died is retried once twice JOB_HEARTBEAT_SECONDS at most and its
+      // retry delay have passed, not after that hour.
+      heartbeat: true,
       handler: ({ runId }) => this.plan(runId),
     });
   }
