@@ -425,8 +425,10 @@ describe('Inventorum: POST /api/images/ (its own curl command)', () => {
       const result = await send({ form: ['image=@large.png', 'type=product'] });
       expect(expectEnvelope(result, 413)).toEqual({
         error: {
-          fields: { image: ['The file is larger than the upload limit.'] },
-          description: 'The file is larger than the upload limit.',
+          fields: {
+            image: [`The file is larger than the upload limit (${MAX_UPLOAD_BYTES} bytes).`],
+          },
+          description: `The file is larger than the upload limit (${MAX_UPLOAD_BYTES} bytes).`,
           key: 'common.file_too_large',
         },
       });

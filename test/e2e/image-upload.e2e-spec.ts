@@ -412,6 +412,12 @@ describe('Image upload (POST /products/:id/images)', () => {
           expect.arrayContaining([expect.objectContaining({ field: 'image' })]),
         );
       }
+      // The limit is named, so the client knows how far to shrink the file.
+      if (code === 'file_too_large') {
+        expect(res.json().detail).toBe(
+          `The file is larger than the upload limit (${limitPng.length} bytes).`,
+        );
+      }
       await expectNothingLeft(rejectProduct.id);
     });
 

@@ -34,9 +34,11 @@ export class InventorumUploadPipe implements PipeTransform<
   Promise<ImageUpload<StandaloneUploadFieldsDto>>
 > {
   private readonly tmpDir: string;
+  private readonly maxFileBytes: number;
 
   constructor(@Inject(IMAGES_CONFIG) config: ImagesConfig) {
     this.tmpDir = uploadTempDir(config);
+    this.maxFileBytes = config.MAX_UPLOAD_BYTES;
   }
 
   async transform(request: FastifyRequest): Promise<ImageUpload<StandaloneUploadFieldsDto>> {
@@ -50,6 +52,7 @@ export class InventorumUploadPipe implements PipeTransform<
       this.tmpDir,
       fields,
       {
+        maxFileBytes: this.maxFileBytes,
         translateParts: (parts) =>
           inventorumParts(parts, imageField, formNotesOf(request), takesType),
       },

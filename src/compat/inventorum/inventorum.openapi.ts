@@ -131,8 +131,8 @@ const ERRORS_413 = envelopeResponse(
     file_too_large: {
       summary: 'Too large',
       value: envelope(
-        { image: ['The file is larger than the upload limit.'] },
-        'The file is larger than the upload limit.',
+        { image: ['The file is larger than the upload limit (15728640 bytes).'] },
+        'The file is larger than the upload limit (15728640 bytes).',
         'common.file_too_large',
       ),
     },

@@ -15,16 +15,20 @@ export abstract class ImageUploadPipeBase<Fields extends object> implements Pipe
   Promise<ImageUpload<Fields>>
 > {
   private readonly tmpDir: string;
+  private readonly maxFileBytes: number;
 
   constructor(
     config: ImagesConfig,
     private readonly fieldsType: ClassConstructor<Fields>,
   ) {
     this.tmpDir = uploadTempDir(config);
+    this.maxFileBytes = config.MAX_UPLOAD_BYTES;
   }
 
   transform(request: FastifyRequest): Promise<ImageUpload<Fields>> {
-    return readImageUpload(request, this.tmpDir, this.fieldsType);
+    return readImageUpload(request, this.tmpDir, this.fieldsType, {
+      maxFileBytes: this.maxFileBytes,
+    });
   }
 }
 

@@ -26,10 +26,10 @@ export interface ImageUpload<Fields = UploadImageFieldsDto> {
   fields: Fields;
 }
 
-/** How a route's form differs from the main API's. */
+/** The route's file limit, and how its form differs from the main API's. */
 export interface ImageUploadOptions {
-  /** A route's own file limit, in bytes, where it is lower than MAX_UPLOAD_BYTES. */
-  maxFileBytes?: number;
+  /** The file limit in bytes: MAX_UPLOAD_BYTES, or a route's own where lower. */
+  maxFileBytes: number;
   /**
    * The parts as the service reads them, from the parts as a compatible API's client sends them
    * (its own file field name, fields to ignore).
@@ -60,7 +60,7 @@ export async function readImageUpload<Fields extends object>(
   request: FastifyRequest,
   tmpDir: string,
   fieldsType: ClassConstructor<Fields>,
-  options: ImageUploadOptions = {},
+  options: ImageUploadOptions,
 ): Promise<ImageUpload<Fields>> {
   if (!request.isMultipart()) {
     throw new AppError('unsupported_media_type', 'Send the image as multipart/form-data.');
@@ -80,14 +80,12 @@ async function readParts(
   let file: ReceivedFile | undefined;
   refuseIfClientGone(request);
   try {
-    const received = request.parts(
-      options.maxFileBytes === undefined
-        ? undefined
-        : { limits: { fileSize: options.maxFileBytes } },
-    );
+    const received = request.parts({ limits: { fileSize: options.maxFileBytes } });
     for await (const part of options.translateParts?.(received) ?? received) {
-      if (part.type === 'file')
-        file = await spoolFile(part, file, () => spool.create(tmpDir, '.upload'));
+      if (part.type === 'file') {
+        const newPath = () => spool.create(tmpDir, '.upload');
+        file = await spoolFile(part, file, newPath, options.maxFileBytes);
+      }
       else addField(fields, part);
     }
   } catch (error) {
@@ -105,6 +103,7 @@ async function spoolFile(
   part: MultipartFile,
   already: ReceivedFile | undefined,
   newPath: () => Promise<string>,
+  maxBytes: number,
 ): Promise<ReceivedFile> {
   if (part.fieldname !== 'image') {
     part.file.resume();
@@ -122,7 +121,7 @@ async function spoolFile(
     part.file.resume(); // the rest of the part read and dropped, so that the body can end
     throw error;
   });
-  const size = await spoolWithinLimit(part.file, path);
+  const size = await spoolWithinLimit(part.file, path, maxBytes);
   return { path, size, filename: cleanFilename(part.filename) };
 }
 
@@ -177,10 +176,11 @@ function validatedUpload<Fields extends object>(
 async function spoolWithinLimit(
   file: Readable & { truncated?: boolean },
   path: string,
+  maxBytes: number,
 ): Promise<number> {
   const sink = createWriteStream(path, { flags: 'wx', mode: 0o600 });
   const limit = new AbortController();
-  const overLimit = () => limit.abort(fileTooLarge());
+  const overLimit = () => limit.abort(fileTooLarge(maxBytes));
   file.once('limit', overLimit);
   try {
     if (file.truncated) overLimit();
@@ -190,14 +190,14 @@ async function spoolWithinLimit(
   } finally {
     file.off('limit', overLimit);
   }
-  if (file.truncated) throw fileTooLarge();
+  if (file.truncated) throw fileTooLarge(maxBytes);
   return sink.bytesWritten;
 }
 
-function fileTooLarge(): AppError {
+function fileTooLarge(maxBytes: number): AppError {
   return new AppError(
     'file_too_large',
-    'The file is larger than the upload limit.',
+    `The file is larger than the upload limit (${maxBytes} bytes).`,
     [{ field: 'image', message: 'is larger than the upload limit' }],
     { Connection: 'close' },
   );
