@@ -409,7 +409,7 @@ export class EnvironmentVariables {
 
   /**
    * How long a worker running a job of a queue with a heartbeat (bulk imports, rendition
-   * rebuilds) may go unheard before its job is taken for abandoned (its process died) and retried;
+   * rebuilds, file deletions) may go unheard before its job is taken for abandoned (its process died) and retried;
    * pg-boss also looks for such jobs this often (every 60 s at most).
    */
   @Transform(toInteger)

@@ -61,6 +61,10 @@ export class StorageDeletionsService implements OnModuleInit {
     this.jobs.define<FileDeletionJob>({
       name: FILE_DELETION_QUEUE,
       ...FILE_DELETION_RETRY,
+      // A job whose worker died, or whose completion met a lost database connection, is retried
+      // soon after (JOB_HEARTBEAT_SECONDS), not after the 15-minute expiry; until then its keys
+      // count as queued for deletion (isQueued), which holds back their reuse.
+      heartbeat: true,
       handler: ({ keys }) => this.deleteAll(keys),
     });
   }

@@ -1,0 +1,61 @@
+import { ConfiguredStorageModule } from '../../src/storage/storage.module';
+import { StorageDeletionsService } from '../../src/storage/storage-deletions.service';
+import { eventuallyRead } from '../support/eventually';
+import { startIntegrationModule, type IntegrationModule } from '../support/integration';
+
+/**
+ * The file-deletion queue against a real database: a job whose worker stopped being heard from
+ * (its process died mid-job, or its completion met a lost connection) goes back to be retried
+ * once its heartbeat has lapsed, not after the queue's 15-minute expiry. This process runs as
+ * `api` (it works no job), so the only thing that moves the job is pg-boss's maintenance pass.
+ */
+describe(StorageDeletionsService.name, () => {
+  let m: IntegrationModule;
+  let deletions: StorageDeletionsService;
+
+  beforeAll(async () => {
+    m = await startIntegrationModule('default', {
+      imports: [ConfiguredStorageModule],
+      env: { SERVICE_ROLE: 'api', JOB_HEARTBEAT_SECONDS: '10' },
+    });
+    deletions = m.get(StorageDeletionsService);
+  });
+  afterAll(() => m?.close());
+
+  it('puts back a deletion whose worker was last heard from past its heartbeat, keys still queued', async () => {
+    const key = 'uploads/abandoned/original.jpg';
+    await deletions.send([key], null);
+    const [job] = await m.dataSource.query<{ id: string; heartbeat_seconds: number | null }[]>(
+      `SELECT id, heartbeat_seconds FROM pgboss.job WHERE name = 'file-deletion'`,
+    );
+    expect(job.heartbeat_seconds).toBe(10);
+    // As a worker that took it an hour ago and died (SIGKILL) leaves it.
+    await m.dataSource.query(
+      `UPDATE pgboss.job
+          SET state = 'active', started_on = now() - interval '1 hour',
+              heartbeat_on = now() - interval '1 hour'
+        WHERE id = $1`,
+      [job.id],
+    );
+    const state = await eventuallyRead(
+      async () =>
+        (
+          await m.dataSource.query<{ state: string }[]>(
+            `SELECT state FROM pgboss.job WHERE id = $1`,
+            [job.id],
+          )
+        )[0].state,
+      (value) => value !== 'active',
+      'the abandoned deletion to be taken back',
+      // The pass runs every JOB_HEARTBEAT_SECONDS (10 s); a loaded machine may delay one.
+      40_000,
+    );
+    expect(state).toBe('retry');
+    // Until a worker deletes it, the key still counts as queued for deletion.
+    expect(
+      await m.dataSource.transaction((manager) =>
+        deletions.isQueued(manager, 'uploads/abandoned/original'),
+      ),
+    ).toBe(true);
+  });
+});
