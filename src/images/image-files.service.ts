@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AppError } from '../common/errors/app.error';
 import { safeError } from '../common/logging/safe-error';
+import { retryOnLostConnection } from '../database/lost-connection-retry';
 import type { Product } from '../products/entities/product.entity';
 import {
   IMAGE_STORAGE,
@@ -95,7 +96,9 @@ export class ImageFilesService {
   /**
    * Stores the processed image under its id (`products/<product>/<id>/…`, or `uploads/<id>/…`),
    * then runs `use` with what was stored. When storing or `use` fails, the files already written
-   * are queued for deletion (deleted at once, retried if that fails), so nothing is left behind.
+   * are queued for deletion (deleted at once, retried if that fails), so nothing is left behind;
+   * but not those a row names: `use` failed after its transaction committed (reading its answer,
+   * say), and the image is there to stay (see {@link unheldKeys}).
    */
   async withStoredFiles<T>(
     processed: ProcessedImage,
@@ -109,8 +112,29 @@ export class ImageFilesService {
       );
       return await use(files);
     } catch (error) {
-      await this.deleteQuietly(written, of.organizationId);
+      await this.deleteQuietly(await this.unheldKeys(written), of.organizationId);
       throw error;
+    }
+  }
+
+  /**
+   * Those of `keys` that no image's row names, read again after a lost connection. When the
+   * database cannot say, none: a file deleted under a committed row is an image lost, while a file
+   * kept without one is deleted by the orphan sweep once its grace period has passed.
+   */
+  private async unheldKeys(keys: string[]): Promise<string[]> {
+    if (keys.length === 0) return [];
+    try {
+      const held = await retryOnLostConnection(() =>
+        this.keys.heldKeys(this.dataSource.manager, keys),
+      );
+      return keys.filter((key) => !held.has(key));
+    } catch (error) {
+      this.logger.warn(
+        { err: safeError(error), keys: keys.length },
+        'Files of a failed upload kept for the orphan sweep: could not tell whether it committed',
+      );
+      return [];
     }
   }
 
