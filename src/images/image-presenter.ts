@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { encodeShortId } from '../common/ids/short-id';
+import { retryOnLostConnection } from '../database/lost-connection-retry';
 import { ImageDto, type UploaderDto } from './dto/image.dto';
 import type { Image } from './entities/image.entity';
 import { ResponsiveImages } from './delivery/responsive-images';
@@ -25,7 +26,9 @@ export class ImagePresenter {
 
   async many(images: Image[]): Promise<ImageDto[]> {
     const ids = [...new Set(images.map((i) => i.uploadedById).filter((id): id is string => !!id))];
-    const users = await this.uploaders.findByIds(ids);
+    // Read again after a lost connection: an upload presents its image after its commit, and a
+    // 503 then would have its client do again what is done.
+    const users = await retryOnLostConnection(() => this.uploaders.findByIds(ids));
     const uploaders = new Map<string, UploaderDto>(
       users.map((u) => [
         u.id,

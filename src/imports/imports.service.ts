@@ -77,10 +77,9 @@ export class ImportsService {
     }
     this.jobs.wake(IMPORT_ROWS_QUEUE);
     // Committed: a failure from here on must not be answered as the import's (a client that
-    // retried would import it twice), so a lost connection is tried again on a new one.
-    // Every row refused on arrival: nothing was queued, and the import is done already.
-    await retryOnLostConnection(() => this.repository.finishIfDone(created.id));
-    return retryOnLostConnection(() => this.get(ctx, created.id));
+    // retried would import it twice). Every row refused on arrival: nothing was queued, and the
+    // import is done already.
+    return this.settled(ctx, created.id);
   }
 
   async get(ctx: RequestContext, id: string): Promise<ImportDto> {
@@ -135,8 +134,7 @@ export class ImportsService {
       await this.queuePending(manager, ctx, found.id, { reopenedOnly: true });
     });
     this.jobs.wake(IMPORT_ROWS_QUEUE);
-    await this.repository.finishIfDone(found.id);
-    return this.get(ctx, id);
+    return this.settled(ctx, found.id);
   }
 
   /**
@@ -153,8 +151,16 @@ export class ImportsService {
       );
     }
     await this.repository.failAllPending(found.id, CANCELLED);
-    await this.repository.finishIfDone(found.id);
-    return this.get(ctx, id);
+    return this.settled(ctx, found.id);
+  }
+
+  /**
+   * The import as a change committed just now left it, completed if nothing is pending: tried
+   * again on a new connection after a lost one, rather than answering 503 for a change made.
+   */
+  private async settled(ctx: RequestContext, id: string): Promise<ImportDto> {
+    await retryOnLostConnection(() => this.repository.finishIfDone(id));
+    return retryOnLostConnection(() => this.get(ctx, id));
   }
 
   /** Stores the rows in batches as they arrive; returns how many there were. */

@@ -3,6 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import type { Repository } from 'typeorm';
 import type { RequestContext } from '../../auth/principal';
 import { decodeId } from '../../common/ids/short-id';
+import { retryOnLostConnection } from '../../database/lost-connection-retry';
 import type { StandaloneUploadFieldsDto } from '../../images/dto/upload-image.dto';
 import { Image } from '../../images/entities/image.entity';
 import { ImagesService } from '../../images/images.service';
@@ -24,10 +25,11 @@ export class InventorumService {
     const image = await this.images.uploadStandalone(ctx, upload);
     const id = decodeId(image.id);
     if (!id) throw new Error(`the stand-alone upload answered an id that is not one: ${image.id}`);
-    const row = await this.rows.findOneOrFail({
-      select: { id: true, number: true },
-      where: ctx.scoped({ id }),
-    });
+    // After the upload's commit: read again after a lost connection rather than answer 503 for
+    // an image that is there (its client would upload it again).
+    const row = await retryOnLostConnection(() =>
+      this.rows.findOneOrFail({ select: { id: true, number: true }, where: ctx.scoped({ id }) }),
+    );
     return InventorumImageDto.from(row.number, image);
   }
 }

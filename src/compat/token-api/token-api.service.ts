@@ -6,6 +6,7 @@ import type { RequestContext } from '../../auth/principal';
 import { AppError } from '../../common/errors/app.error';
 import type { ErrorCode } from '../../common/errors/error-codes';
 import { decodeId } from '../../common/ids/short-id';
+import { retryOnLostConnection } from '../../database/lost-connection-retry';
 import type { ImageDto } from '../../images/dto/image.dto';
 import { Image } from '../../images/entities/image.entity';
 import { ImagesService } from '../../images/images.service';
@@ -46,8 +47,12 @@ export class TokenApiService {
       file: upload.file,
       fields: { alt_text, is_primary, priority: order ?? DEFAULT_ORDER },
     });
-    const numbers = await this.numbers(ctx, image);
-    const keyName = image.uploaded_by ? null : await this.apiKeyName(ctx);
+    // After the upload's commit: read again after a lost connection rather than answer 503 for
+    // an image that is there (its client would upload it again).
+    const numbers = await retryOnLostConnection(() => this.numbers(ctx, image));
+    const keyName = image.uploaded_by
+      ? null
+      : await retryOnLostConnection(() => this.apiKeyName(ctx));
     return toTokenApiImage(
       image,
       numbers.image,
