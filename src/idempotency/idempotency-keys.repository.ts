@@ -91,10 +91,8 @@ const COMPLETE_SQL = `
     RETURNING 1)
   SELECT 1 FROM completed`;
 
-/** Only a key whose work never committed: one whose did stays in flight (see IdempotencyService). */
 const RELEASE_SQL = `
-  DELETE FROM idempotency_keys
-   WHERE ${REF} AND claim_id = $5 AND completed_at IS NULL AND work_committed_at IS NULL`;
+  DELETE FROM idempotency_keys WHERE ${REF} AND claim_id = $5 AND completed_at IS NULL`;
 
 /** Rows past their expiry, a bounded batch, skipping rows a claim is taking over right now. */
 const SWEEP_SQL = `
@@ -199,7 +197,7 @@ export class IdempotencyKeysRepository {
     return rows.length === 1;
   }
 
-  /** Forgets the key the request claimed, so that a retry with it does the work (unless it did). */
+  /** Forgets the key the request claimed, so that a retry with it does the work. */
   async release(ref: IdempotencyKeyRef, claimId: string): Promise<void> {
     await this.dataSource.query(RELEASE_SQL, [...refValues(ref), claimId]);
   }

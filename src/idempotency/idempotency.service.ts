@@ -48,9 +48,7 @@ export interface Answer {
  * Recorded and replayed: answers below 500 given once the key was admitted (a 2xx, or a refusal
  * of the request as it was, say 404 product_not_found), provided the payload was read whole. Not
  * recorded, the key released so that a retry with it does the work: 5xx (a failure of the
- * service, worth retrying), and a CSV refused halfway, whose digest is not known; but not when
- * the work had committed (its answer failed after: a connection lost reading it), which a retry
- * must not do again: that key stays in flight until it expires, as after a crash. A refusal
+ * service, worth retrying), and a CSV refused halfway, whose digest is not known. A refusal
  * before the key was admitted (malformed JSON, a multipart form the upload pipe refused) claims
  * nothing at all.
  */

@@ -288,20 +288,6 @@ describe.each(AVAILABLE_BACKENDS)(`${IdempotencyKeysRepository.name} on %s`, (ba
       );
     });
 
-    it('keeps the key of a 5xx whose work had committed (its answer lost): a retry is 409, never the work again', async () => {
-      const ref = newRef();
-      const first = attempt(ref);
-      await service.admit(first, new KnownDigest(SHA('a')));
-      // The work commits; reading its answer then fails (a connection lost after the commit).
-      await runInAttempt(first, () =>
-        m.dataSource.transaction((manager) => manager.query('SELECT 1')),
-      );
-      await service.settle(first, answer(503));
-      expect(await outcome(service.admit(attempt(ref), new KnownDigest(SHA('a'))))).toBe(
-        'idempotency_key_in_use',
-      );
-    });
-
     (backend === 'postgres' ? it : it.skip)(
       'records the answer on a live connection when the one it was handed is killed',
       async () => {
