@@ -4,6 +4,7 @@ import type { RequestContext } from '../../auth/principal';
 import { decodeCursor } from '../../common/pagination/cursor';
 import type { ListStandaloneImagesQueryDto } from '../dto/standalone-image.dto';
 import { Image, ImagePurpose, type StoredRendition } from '../entities/image.entity';
+import { uploaderStillThere } from '../image-uploaders.repository';
 
 /** The key a stand-alone upload's original is stored under names its id (see imageObjectKey). */
 const STANDALONE_KEY = /^uploads\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\//;
@@ -90,16 +91,19 @@ export class StandaloneImagesRepository {
 
   /**
    * Inserts a stand-alone image and reads it back (with what the database gave it). Its expiry is
-   * by the database's clock, as the sweep's: exactly created_at + `expiresIn` seconds.
+   * by the database's clock, as the sweep's: exactly created_at + `expiresIn` seconds; its
+   * uploader as {@link uploaderStillThere} finds them.
    */
   insert(image: Partial<Image>, expiresIn: number | undefined): Promise<Image> {
     return this.dataSource.transaction(async (manager) => {
+      const uploadedById = await uploaderStillThere(manager, image.uploadedById);
       await manager
         .createQueryBuilder()
         .insert()
         .into(Image)
         .values({
           ...image,
+          uploadedById,
           expiresAt:
             expiresIn === undefined ? null : () => 'now() + make_interval(secs => :expiresIn)',
         })

@@ -9,6 +9,7 @@ import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
 import type { RequestContext } from '../../auth/principal';
 import { PreparedQueries } from '../../database/prepared-queries';
 import { Image, ImageSource } from '../entities/image.entity';
+import { uploaderStillThere } from '../image-uploaders.repository';
 import type { GalleryPosition } from './gallery-cursor';
 
 /**
@@ -292,8 +293,10 @@ export class GalleryRepository {
     return manager.save(image);
   }
 
-  insert(manager: EntityManager, image: Partial<Image>): Promise<Image> {
-    return manager.save(manager.create(Image, image));
+  /** A new image of the gallery (its uploader as {@link uploaderStillThere} finds them). */
+  async insert(manager: EntityManager, image: Partial<Image>): Promise<Image> {
+    const uploadedById = await uploaderStillThere(manager, image.uploadedById);
+    return manager.save(manager.create(Image, { ...image, uploadedById }));
   }
 
   async delete(manager: EntityManager, imageId: string): Promise<void> {
