@@ -5,6 +5,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 // The module object itself (a namespace import would be a copy), so that a spy reaches the provider.
@@ -270,6 +271,24 @@ describe(LocalStorageProvider.name, () => {
       expect(seen.length).toBeLessThanOrEqual(4);
       expect(tree(root).files).toEqual([]);
     });
+  });
+
+  it('removes the write files a crash left, older than a write can take, when checked', async () => {
+    await storage.check();
+    const dir = join(root, LOCAL_TMP_DIR);
+    // Two hours: past the hour a write may be left alone (STALE_WRITE_MS).
+    const old = new Date(Date.now() - 2 * 60 * 60 * 1000);
+    for (const name of ['abandoned.part', 'not-a-write.txt']) {
+      writeFileSync(join(dir, name), 'x');
+      utimesSync(join(dir, name), old, old);
+    }
+    writeFileSync(join(dir, 'in-flight.part'), 'x');
+    // Checked again within the hour: not yet looked at.
+    await storage.check();
+    expect(tmpFiles().sort()).toEqual(['abandoned.part', 'in-flight.part', 'not-a-write.txt']);
+    // A start (a new provider): only the old write file goes.
+    await new LocalStorageProvider(root, 'https://cdn.example').check();
+    expect(tmpFiles().sort()).toEqual(['in-flight.part', 'not-a-write.txt']);
   });
 
   it('gives public URLs below /media', async () => {

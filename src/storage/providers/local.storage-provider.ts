@@ -19,6 +19,13 @@ import { answerMediaRequest } from '../media-delivery';
 
 export const LOCAL_TMP_DIR = '.tmp';
 
+/**
+ * Age past which a `.part` file of the write area is a write a crash cut short: a live write ends
+ * within STORAGE_TIMEOUT_MS (at most 10 minutes), also one of another instance sharing the folder.
+ * Such files are removed by {@link LocalStorageProvider.check} (at start-up, then hourly at most).
+ */
+export const STALE_WRITE_MS = 60 * 60 * 1000;
+
 export interface LocalStorageOptions {
   /** The folder the files are kept in (STORAGE_LOCAL_DIR). */
   root: string;
@@ -45,6 +52,8 @@ function errorCode(error: unknown): string | undefined {
  */
 export class LocalStorageProvider implements StorageProvider {
   readonly driver = 'local';
+  /** When check() last removed abandoned writes (never yet: at its first call). */
+  private staleWritesRemovedAt = 0;
 
   constructor(
     /** The folder the files are kept in, which /media serves (media-delivery.ts). */
@@ -145,6 +154,29 @@ export class LocalStorageProvider implements StorageProvider {
       await access(this.root, constants.W_OK);
     } catch (error) {
       throw failure(`using ${this.root}`, error);
+    }
+    if (Date.now() - this.staleWritesRemovedAt >= STALE_WRITE_MS) {
+      this.staleWritesRemovedAt = Date.now();
+      await this.removeStaleWrites().catch(() => undefined);
+    }
+  }
+
+  /**
+   * The `.part` files older than {@link STALE_WRITE_MS}: a process killed mid-write leaves its file
+   * there (the orphan sweep lists only keys, never the write area, and the spool's start-up sweep
+   * only DATA_DIR's uploads).
+   */
+  private async removeStaleWrites(): Promise<void> {
+    const dir = join(this.root, LOCAL_TMP_DIR);
+    const before = Date.now() - STALE_WRITE_MS;
+    for await (const entry of await opendir(dir)) {
+      if (!entry.isFile() || !entry.name.endsWith('.part')) continue;
+      const path = join(dir, entry.name);
+      const modified = await stat(path).then(
+        (info) => info.mtimeMs,
+        () => Infinity,
+      );
+      if (modified < before) await rm(path, { force: true });
     }
   }
 
