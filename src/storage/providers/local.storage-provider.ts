@@ -169,7 +169,10 @@ export class LocalStorageProvider implements StorageProvider {
   private async removeStaleWrites(): Promise<void> {
     const dir = join(this.root, LOCAL_TMP_DIR);
     const before = Date.now() - STALE_WRITE_MS;
+    // At most so many entries a pass, so that a readiness check stays quick; the next pass goes on.
+    let looked = 0;
     for await (const entry of await opendir(dir)) {
+      if (++looked > 1000) break;
       if (!entry.isFile() || !entry.name.endsWith('.part')) continue;
       const path = join(dir, entry.name);
       const modified = await stat(path).then(
