@@ -409,13 +409,14 @@ export class EnvironmentVariables {
 
   /**
    * How long a worker running a job of a queue with a heartbeat (bulk imports, rendition
-   * rebuilds, file deletions) may go unheard before its job is taken for abandoned (its process died) and retried;
-   * pg-boss also looks for such jobs this often (every 60 s at most).
+   * rebuilds, file deletions) may go unheard before its job is taken for abandoned (its process
+   * died) and retried. pg-boss's maintenance pass (expiry, heartbeats, queue statistics) runs this
+   * often too, every 60 s at most. At most 10 minutes: under the queues' expiries.
    */
   @Transform(toInteger)
-  @IsInt({ message: 'must be an integer number of seconds between 10 and 3600' })
-  @Min(10, { message: 'must be an integer number of seconds between 10 and 3600' })
-  @Max(3600, { message: 'must be an integer number of seconds between 10 and 3600' })
+  @IsInt({ message: 'must be an integer number of seconds between 10 and 600' })
+  @Min(10, { message: 'must be an integer number of seconds between 10 and 600' })
+  @Max(600, { message: 'must be an integer number of seconds between 10 and 600' })
   JOB_HEARTBEAT_SECONDS = 30;
 
   // --- Slow clients (see common/http/request-timeouts.ts) ---

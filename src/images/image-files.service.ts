@@ -3,6 +3,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { AppError } from '../common/errors/app.error';
 import { safeError } from '../common/logging/safe-error';
 import { retryOnLostConnection } from '../database/lost-connection-retry';
+import { isDatabaseConnectionLost } from '../database/pg-errors';
 import type { Product } from '../products/entities/product.entity';
 import {
   IMAGE_STORAGE,
@@ -112,18 +113,27 @@ export class ImageFilesService {
       );
       return await use(files);
     } catch (error) {
-      await this.deleteQuietly(await this.unheldKeys(written), of.organizationId);
+      await this.deleteQuietly(await this.unheldKeys(written, error), of.organizationId);
       throw error;
     }
   }
 
   /**
-   * Those of `keys` that no image's row names, read again after a lost connection. When the
-   * database cannot say, none: a file deleted under a committed row is an image lost, while a file
-   * kept without one is deleted by the orphan sweep once its grace period has passed.
+   * Those of `keys` that no image's row names, after `failure`. When the database cannot say,
+   * none: a file deleted under a committed row is an image lost, while a file kept without one is
+   * deleted by the orphan sweep once its grace period has passed. A connection lost is such a
+   * case: it may have been lost during the COMMIT, which the server may still be completing when
+   * a new connection asks.
    */
-  private async unheldKeys(keys: string[]): Promise<string[]> {
+  private async unheldKeys(keys: string[], failure: unknown): Promise<string[]> {
     if (keys.length === 0) return [];
+    if (isDatabaseConnectionLost(failure)) {
+      this.logger.warn(
+        { keys: keys.length },
+        'Files of an upload whose database connection was lost kept for the orphan sweep',
+      );
+      return [];
+    }
     try {
       const held = await retryOnLostConnection(() =>
         this.keys.heldKeys(this.dataSource.manager, keys),
@@ -170,6 +180,8 @@ export class ImageFilesService {
         return this.storeFiles(processed, written, keyOf, fill);
       });
     } catch (error) {
+      // The connection lost, maybe during the COMMIT: the files may be the image's (see unheldKeys).
+      if (isDatabaseConnectionLost(error)) throw error;
       await this.deleteQuietly(
         written.filter((key) => key !== slugKey),
         of.organizationId,

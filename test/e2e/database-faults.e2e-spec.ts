@@ -1,10 +1,12 @@
 import { once } from 'node:events';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { utimesSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import sharp from 'sharp';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
+import { OrphanFileSweeper } from '../../src/images/orphan-file-sweeper';
 import { filesBelow } from '../support/accounts';
 import {
   blockedBackend,
@@ -107,8 +109,13 @@ onServer('The database connection killed mid-transaction', () => {
     return { items: res.json<{ items: GalleryItem[] }>().items, etag: res.headers.etag };
   }
 
-  /** Every stored file has its image row, and every row its files. */
-  async function expectFilesMatchRows(): Promise<void> {
+  /**
+   * Every stored file has its image row, and every row its files. With `orphaned`, that many
+   * files no row names were left (the connection was lost, maybe during the COMMIT: the files of
+   * an attempt that may have committed are kept), and the orphan sweep deletes them once past its
+   * grace period.
+   */
+  async function expectFilesMatchRows(orphaned = 0): Promise<void> {
     await eventually(
       async () => (await pendingFileDeletions(t.app.get(DataSource))).length === 0,
       'the queued file deletions to run',
@@ -119,11 +126,15 @@ onServer('The database connection killed mid-transaction', () => {
     );
     const keys = new Set(rows.flatMap((r) => [r.storage_key, ...r.keys]));
     const media = join(t.db.env.DATA_DIR, 'media');
-    expect(
-      filesBelow(media)
-        .map((file) => relative(media, file))
-        .sort(),
-    ).toEqual([...keys].sort());
+    const stored = () => filesBelow(media).map((file) => relative(media, file));
+    const orphans = stored().filter((key) => !keys.has(key));
+    expect(orphans).toHaveLength(orphaned);
+    if (orphaned > 0) {
+      const then = new Date(Date.now() - 25 * 3600 * 1000);
+      for (const key of orphans) utimesSync(join(media, key), then, then);
+      expect(await t.app.get(OrphanFileSweeper).sweep()).toMatchObject({ deleted: orphaned });
+    }
+    expect(stored().sort()).toEqual([...keys].sort());
   }
 
   async function expectReady(): Promise<void> {
@@ -342,12 +353,13 @@ onServer('The database connection killed mid-transaction', () => {
     expect(rows).toHaveLength(1);
     expect(rows[0].status).toBe('ok');
 
-    // Exactly one image, the row's, primary; the killed attempt's files deleted, no spool left.
+    // Exactly one image, the row's, primary; the killed attempt's files (an original and three
+    // renditions) left to the orphan sweep, which deletes them; no spool left.
     const { items } = await gallery(product);
     expect(items.map((i) => [i.id, i.title, i.is_primary])).toEqual([
       [rows[0].image_id, 'imported', true],
     ]);
-    await expectFilesMatchRows();
+    await expectFilesMatchRows(4);
     expect(filesBelow(join(t.db.env.DATA_DIR, 'tmp'))).toEqual([]);
     await expectReady();
   });

@@ -92,5 +92,26 @@ describe(ImageFilesService.name, () => {
     // Nor queued for deletion later: the image is there to stay.
     const pending = await pendingFileDeletions(m.dataSource);
     expect(pending.filter((key) => keys.includes(key))).toEqual([]);
+    expect(await existing(keys)).toBe(keys.length);
+  });
+
+  it('keeps the files when the connection was lost, maybe during the commit, for the orphan sweep', async () => {
+    const { of } = await newUpload();
+    let stored: StoredFiles | undefined;
+    // What the driver reports when the server ends the connection (pg_terminate_backend, a
+    // failover): whether the COMMIT went through cannot be known yet.
+    const lost = Object.assign(new Error('terminating connection due to administrator command'), {
+      code: '57P01',
+    });
+    await expect(
+      files.withStoredFiles(processed, of, (written) => {
+        stored = written;
+        return Promise.reject(lost);
+      }),
+    ).rejects.toBe(lost);
+    const keys = keysOf(stored!);
+    const pending = await pendingFileDeletions(m.dataSource);
+    expect(pending.filter((key) => keys.includes(key))).toEqual([]);
+    expect(await existing(keys)).toBe(keys.length);
   });
 });

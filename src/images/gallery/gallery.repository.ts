@@ -9,7 +9,6 @@ import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
 import type { RequestContext } from '../../auth/principal';
 import { PreparedQueries } from '../../database/prepared-queries';
 import { Image, ImageSource } from '../entities/image.entity';
-import { uploaderStillThere } from '../image-uploaders.repository';
 import type { GalleryPosition } from './gallery-cursor';
 
 /**
@@ -293,10 +292,12 @@ export class GalleryRepository {
     return manager.save(image);
   }
 
-  /** A new image of the gallery (its uploader as {@link uploaderStillThere} finds them). */
-  async insert(manager: EntityManager, image: Partial<Image>): Promise<Image> {
-    const uploadedById = await uploaderStillThere(manager, image.uploadedById);
-    return manager.save(manager.create(Image, { ...image, uploadedById }));
+  /**
+   * A new image of the gallery. Its uploader must have been found by {@link uploaderStillThere}
+   * in this transaction, before any image row was locked (see GalleryService.add).
+   */
+  insert(manager: EntityManager, image: Partial<Image>): Promise<Image> {
+    return manager.save(manager.create(Image, image));
   }
 
   async delete(manager: EntityManager, imageId: string): Promise<void> {

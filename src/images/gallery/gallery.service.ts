@@ -17,6 +17,7 @@ import type { ImageDto } from '../dto/image.dto';
 import { ImagePurpose, type Image } from '../entities/image.entity';
 import { ImageFilesService } from '../image-files.service';
 import { ImagePresenter } from '../image-presenter';
+import { uploaderStillThere } from '../image-uploaders.repository';
 import { decodeGalleryCursor, encodeGalleryCursor } from './gallery-cursor';
 import {
   GalleryRepository,
@@ -254,8 +255,12 @@ export class GalleryService {
     { expected, alsoRecord }: AddOptions = {},
   ): Promise<AddedImage> {
     return this.join(ctx, ref, expected, async (manager, product) => {
+      // Before any image row is locked (by place): a deletion of the uploader locks the user,
+      // then their images; taken the other way round, the two could deadlock.
+      const uploadedById = await uploaderStillThere(manager, image.uploadedById);
       const inserted = await this.repository.insert(manager, {
         ...image,
+        uploadedById,
         organizationId: ctx.organizationId,
         productId: product.id,
         ...(await this.place(manager, product.id, placement)),
@@ -326,12 +331,15 @@ export class GalleryService {
     store: (product: Product, manager: EntityManager) => Promise<NewImage>,
   ): Promise<void> {
     await this.change(ctx, ref, undefined, async (manager, product, tally) => {
+      // Before any image row is locked, as in add().
+      const uploader = await uploaderStillThere(manager, ctx.principal.userId);
       const previous = await this.repository.findImported(manager, product.id);
       const image = await store(product, manager);
       if (previous) await this.repository.delete(manager, previous.id);
       tally.imageCountDelta += previous ? 0 : 1;
       await this.repository.insert(manager, {
         ...image,
+        uploadedById: image.uploadedById === ctx.principal.userId ? uploader : null,
         organizationId: ctx.organizationId,
         productId: product.id,
         ...(await this.place(manager, product.id, {

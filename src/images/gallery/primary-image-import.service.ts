@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import type { RequestContext } from '../../auth/principal';
+import { retryOnLostConnection } from '../../database/lost-connection-retry';
 import type { ProductDto } from '../../products/dto/product.dto';
 import { ProductsService, type ProductRef } from '../../products/products.service';
 import { ImageSource } from '../entities/image.entity';
@@ -50,7 +51,9 @@ export class PrimaryImageImportService {
             altText: '',
           })),
       );
-      return this.products.get(ctx, { id: productId });
+      // After the commit: read again after a lost connection rather than answer 503 for a change
+      // made (its client would import the image again).
+      return retryOnLostConnection(() => this.products.get(ctx, { id: productId }));
     });
   }
 }
