@@ -156,8 +156,12 @@ export class LocalStorageProvider implements StorageProvider {
       throw failure(`using ${this.root}`, error);
     }
     if (Date.now() - this.staleWritesRemovedAt >= STALE_WRITE_MS) {
+      // Awaited at start-up (the first check); later, from readiness, not waited for, so that a
+      // slow disk cannot make the instance look unready. A failure waits for the next pass.
+      const first = this.staleWritesRemovedAt === 0;
       this.staleWritesRemovedAt = Date.now();
-      await this.removeStaleWrites().catch(() => undefined);
+      const removing = this.removeStaleWrites().catch(() => undefined);
+      if (first) await removing;
     }
   }
 
@@ -169,7 +173,8 @@ export class LocalStorageProvider implements StorageProvider {
   private async removeStaleWrites(): Promise<void> {
     const dir = join(this.root, LOCAL_TMP_DIR);
     const before = Date.now() - STALE_WRITE_MS;
-    // At most so many entries a pass, so that a readiness check stays quick; the next pass goes on.
+    // At most so many entries a pass (each pass reads the folder from its start), bounding its
+    // work on a folder full of live writes.
     let looked = 0;
     for await (const entry of await opendir(dir)) {
       if (++looked > 1000) break;
