@@ -1,44 +1,23 @@
-import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { RequestContext } from '../../src/auth/principal';
 import { decodeId } from '../../src/common/ids/short-id';
 import { GalleryQueryDto } from '../../src/images/dto/gallery.dto';
 import { StandaloneImagesService } from '../../src/images/assets/standalone-images.service';
-import { ImagePurpose, ImageSource } from '../../src/images/entities/image.entity';
-import { GalleryService, type NewImage } from '../../src/images/gallery/gallery.service';
+import { ImageSource } from '../../src/images/entities/image.entity';
+import { GalleryService } from '../../src/images/gallery/gallery.service';
 import { ImagesModule } from '../../src/images/images.module';
 import { ListProductsQueryDto } from '../../src/products/dto/product.dto';
 import { ProductsService } from '../../src/products/products.service';
 import type { Product } from '../../src/products/entities/product.entity';
-import { contextFor, newImage, newOrganization, newProduct } from '../support/factories';
+import {
+  contextFor,
+  newImage,
+  newOrganization,
+  newProduct,
+  storedImage,
+} from '../support/factories';
 import { settle, startIntegrationModule, type IntegrationModule } from '../support/integration';
 import { AVAILABLE_BACKENDS } from '../support/test-database';
-
-/** A stored image's row, as an upload hands it to the gallery (its files are not read here). */
-function stored(): NewImage {
-  const id = randomUUID();
-  return {
-    id,
-    source: ImageSource.Upload,
-    purpose: ImagePurpose.Product,
-    title: '',
-    altText: '',
-    originalFilename: 'a.jpg',
-    format: 'jpeg',
-    mimeType: 'image/jpeg',
-    width: 8,
-    height: 8,
-    size: 100,
-    colorMode: 'RGB',
-    hasAlpha: false,
-    sha256: '0'.repeat(64),
-    storageKey: `products/x/${id}/original.jpg`,
-    storageVersion: null,
-    renditions: {},
-    renditionSet: null,
-    uploadedById: null,
-  };
-}
 
 /**
  * A product's kept image count (products.image_count, changed in the gallery transaction) against
@@ -77,14 +56,14 @@ describe.each(AVAILABLE_BACKENDS)('Kept image counts on %s', (backend) => {
     const ref = { id: product.id };
     const standalone = () => newImage(db, { organizationId: ctx.organizationId });
     const existing = await Promise.all(
-      Array.from({ length: 6 }, async () => (await gallery.add(ctx, ref, stored(), {})).image),
+      Array.from({ length: 6 }, async () => (await gallery.add(ctx, ref, storedImage(), {})).image),
     );
     expect(await counts()).toEqual({ kept: 6, counted: 6 });
     const loose = await Promise.all(Array.from({ length: 8 }, standalone));
     const assets = m.get(StandaloneImagesService);
     await settle([
-      ...Array.from({ length: 6 }, () => gallery.add(ctx, ref, stored(), {})),
-      ...Array.from({ length: 3 }, () => gallery.add(ctx, ref, stored(), { isPrimary: true })),
+      ...Array.from({ length: 6 }, () => gallery.add(ctx, ref, storedImage(), {})),
+      ...Array.from({ length: 3 }, () => gallery.add(ctx, ref, storedImage(), { isPrimary: true })),
       // Ids as the API shows them are short; the service takes the uuid.
       ...existing.map((image) => gallery.remove(ctx, ref, decodeId(image.id)!, undefined)),
       // Each loose image is attached and deleted at once: one of the two wins.
@@ -92,7 +71,7 @@ describe.each(AVAILABLE_BACKENDS)('Kept image counts on %s', (backend) => {
       ...loose.map((image) => assets.remove(ctx, image.id)),
       ...Array.from({ length: 3 }, () =>
         gallery.replaceImported(ctx, ref, async () => ({
-          ...stored(),
+          ...storedImage(),
           source: ImageSource.Import,
         })),
       ),
@@ -124,7 +103,7 @@ describe.each(AVAILABLE_BACKENDS)('Kept image counts on %s', (backend) => {
       Array.from({ length: 12 }, async (_, i) => {
         // Edits queued between the adds, so that they read the product between gallery changes.
         await Promise.all(edits(i % 3));
-        return (await gallery.add(ctx, ref, stored(), {})).image;
+        return (await gallery.add(ctx, ref, storedImage(), {})).image;
       }),
     );
     await settle([
@@ -145,7 +124,7 @@ describe.each(AVAILABLE_BACKENDS)('Kept image counts on %s', (backend) => {
     for (let round = 0; round < 10; round++) {
       const racing = await newProduct(db, { organizationId: ctx.organizationId });
       const ref = { id: racing.id };
-      await gallery.add(ctx, ref, stored(), {});
+      await gallery.add(ctx, ref, storedImage(), {});
       await settle([
         ...Array.from({ length: 4 }, () => products.update(ctx, ref, { description: 'late' })),
         products.remove(ctx, ref),

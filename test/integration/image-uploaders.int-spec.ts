@@ -1,39 +1,17 @@
-import { randomUUID } from 'node:crypto';
 import { Role } from '../../src/auth/roles';
 import { StandaloneImagesRepository } from '../../src/images/assets/standalone-images.repository';
-import { ImagePurpose, ImageSource } from '../../src/images/entities/image.entity';
-import { GalleryService, type NewImage } from '../../src/images/gallery/gallery.service';
+import { GalleryService } from '../../src/images/gallery/gallery.service';
 import { uploaderStillThere } from '../../src/images/image-uploaders.repository';
 import { ImagesModule } from '../../src/images/images.module';
-import { contextFor, newOrganization, newProduct, newUser } from '../support/factories';
+import {
+  contextFor,
+  newOrganization,
+  newProduct,
+  newUser,
+  storedImage,
+} from '../support/factories';
 import { startIntegrationModule, type IntegrationModule } from '../support/integration';
 import { AVAILABLE_BACKENDS } from '../support/test-database';
-
-/** A stored image's row, as an upload hands it over (its files are not read here). */
-function stored(uploadedById: string): NewImage {
-  const id = randomUUID();
-  return {
-    id,
-    source: ImageSource.Upload,
-    purpose: ImagePurpose.Product,
-    title: '',
-    altText: '',
-    originalFilename: 'a.jpg',
-    format: 'jpeg',
-    mimeType: 'image/jpeg',
-    width: 8,
-    height: 8,
-    size: 100,
-    colorMode: 'RGB',
-    hasAlpha: false,
-    sha256: '0'.repeat(64),
-    storageKey: `uploads/${id}/original.jpg`,
-    storageVersion: null,
-    renditions: {},
-    renditionSet: null,
-    uploadedById,
-  };
-}
 
 /**
  * The uploader a new image records, when that user is deleted while the upload is on its way (a
@@ -67,7 +45,7 @@ describe.each(AVAILABLE_BACKENDS)('Uploaders of new images on %s', (backend) => 
   it('adds a gallery image of a user deleted meanwhile, with no uploader', async () => {
     const { organization, user, ctx } = await deletedUser();
     const product = await newProduct(m.dataSource, { organizationId: organization.id });
-    const image = stored(user.id);
+    const image = storedImage(user.id);
     const added = await m.get(GalleryService).add(ctx, { id: product.id }, image, {});
     expect(added.image.uploaded_by).toBeNull();
     expect(await uploaderOf(image.id)).toEqual({ uploaded_by: null });
@@ -75,7 +53,7 @@ describe.each(AVAILABLE_BACKENDS)('Uploaders of new images on %s', (backend) => 
 
   it('stores a stand-alone image of a user deleted meanwhile, with no uploader', async () => {
     const { organization, user } = await deletedUser();
-    const image = { ...stored(user.id), organizationId: organization.id, productId: null };
+    const image = { ...storedImage(user.id), organizationId: organization.id, productId: null };
     const inserted = await m.get(StandaloneImagesRepository).insert(image, undefined);
     expect(inserted.uploadedById).toBeNull();
   });
@@ -85,7 +63,7 @@ describe.each(AVAILABLE_BACKENDS)('Uploaders of new images on %s', (backend) => 
     async () => {
       const organization = await newOrganization(m.dataSource);
       const user = await newUser(m.dataSource, { organizationId: organization.id });
-      const image = { ...stored(user.id), organizationId: organization.id, productId: null };
+      const image = { ...storedImage(user.id), organizationId: organization.id, productId: null };
       let deleted = false;
       let deletion: Promise<unknown> | undefined;
       await m.dataSource.transaction(async (manager) => {

@@ -8,6 +8,7 @@ import { PasswordHasher } from '../../src/auth/password-hasher';
 import { RequestContext } from '../../src/auth/principal';
 import { ROLE_SCOPES, Role, type Scope } from '../../src/auth/roles';
 import { Image, ImagePurpose, ImageSource } from '../../src/images/entities/image.entity';
+import type { NewImage } from '../../src/images/gallery/gallery.service';
 import { Product } from '../../src/products/entities/product.entity';
 
 /**
@@ -169,6 +170,35 @@ export interface NewImageValues {
  * under `<owner>/<imageId>/original.<format>` (the key scheme of the service) when a test needs
  * the file to exist, e.g. to see it deleted.
  */
+/**
+ * A stored image's row as an upload hands it to the gallery (GalleryService.add), its files not
+ * written (nothing here reads them); `uploadedById` its uploader, none unless given.
+ */
+export function storedImage(uploadedById: string | null = null): NewImage {
+  const id = randomUUID();
+  return {
+    id,
+    source: ImageSource.Upload,
+    purpose: ImagePurpose.Product,
+    title: '',
+    altText: '',
+    originalFilename: 'a.jpg',
+    format: 'jpeg',
+    mimeType: 'image/jpeg',
+    width: 8,
+    height: 8,
+    size: 100,
+    colorMode: 'RGB',
+    hasAlpha: false,
+    sha256: '0'.repeat(64),
+    storageKey: `products/x/${id}/original.jpg`,
+    storageVersion: null,
+    renditions: {},
+    renditionSet: null,
+    uploadedById,
+  };
+}
+
 export async function newImage(db: Db, values: NewImageValues): Promise<Image> {
   const id = values.id ?? randomUUID();
   const productId = values.productId ?? null;
