@@ -85,8 +85,7 @@ async function readParts(
       if (part.type === 'file') {
         const newPath = () => spool.create(tmpDir, '.upload');
         file = await spoolFile(part, file, newPath, options.maxFileBytes);
-      }
-      else addField(fields, part);
+      } else addField(fields, part);
     }
   } catch (error) {
     // The spool's disk full: the service's condition (503), not a malformed body.
