@@ -9,6 +9,8 @@ import { RequestContext } from '../../src/auth/principal';
 import { ROLE_SCOPES, Role, type Scope } from '../../src/auth/roles';
 import { Image, ImagePurpose, ImageSource } from '../../src/images/entities/image.entity';
 import type { NewImage } from '../../src/images/gallery/gallery.service';
+import type { StoredFiles } from '../../src/images/image-files.service';
+import { newImageRecord } from '../../src/images/new-image';
 import { Product } from '../../src/products/entities/product.entity';
 
 /**
@@ -166,39 +168,37 @@ export interface NewImageValues {
 }
 
 /**
- * An image row with no renditions: an original of the given bytes, written to storage by `put`
- * under `<owner>/<imageId>/original.<format>` (the key scheme of the service) when a test needs
- * the file to exist, e.g. to see it deleted.
- */
-/**
- * A stored image's row as an upload hands it to the gallery (GalleryService.add), its files not
- * written (nothing here reads them); `uploadedById` its uploader, none unless given.
+ * A stored image's row as an upload hands it to the gallery (GalleryService.add): the service's
+ * own {@link newImageRecord} of an 8×8 JPEG whose files are not written (nothing here reads them);
+ * `uploadedById` its uploader, an API key's upload (none) unless given.
  */
 export function storedImage(uploadedById: string | null = null): NewImage {
   const id = randomUUID();
-  return {
-    id,
-    source: ImageSource.Upload,
-    purpose: ImagePurpose.Product,
-    title: '',
-    altText: '',
-    originalFilename: 'a.jpg',
+  const ctx = uploadedById
+    ? contextFor({ organizationId: randomUUID(), id: uploadedById })
+    : contextFor({ organizationId: randomUUID() }, 'api_key');
+  const files: StoredFiles = {
     format: 'jpeg',
     mimeType: 'image/jpeg',
     width: 8,
     height: 8,
     size: 100,
+    sha256: '0'.repeat(64),
     colorMode: 'RGB',
     hasAlpha: false,
-    sha256: '0'.repeat(64),
     storageKey: `products/x/${id}/original.jpg`,
     storageVersion: null,
     renditions: {},
     renditionSet: null,
-    uploadedById,
   };
+  return newImageRecord(ctx, id, files, 'a.jpg');
 }
 
+/**
+ * An image row with no renditions: an original of the given bytes, written to storage by `put`
+ * under `<owner>/<imageId>/original.<format>` (the key scheme of the service) when a test needs
+ * the file to exist, e.g. to see it deleted.
+ */
 export async function newImage(db: Db, values: NewImageValues): Promise<Image> {
   const id = values.id ?? randomUUID();
   const productId = values.productId ?? null;
