@@ -111,13 +111,14 @@ export function createEngine(
   dataSource: DataSource,
   options: { embedded: boolean; name: string; heartbeatSeconds: number },
 ): Engine {
+  const maintenanceSeconds = Math.min(60, options.heartbeatSeconds);
   return new PgBoss({
     db: dataSourceExecutor(dataSource),
     backend: options.embedded ? 'pglite' : 'postgres',
     schema: JOB_SCHEMA,
     instanceName: options.name,
-    superviseIntervalSeconds: Math.min(60, options.heartbeatSeconds),
-    monitorIntervalSeconds: Math.min(60, options.heartbeatSeconds),
+    superviseIntervalSeconds: maintenanceSeconds,
+    monitorIntervalSeconds: maintenanceSeconds,
     // Nobody reads pg-boss's spans unless an OpenTelemetry SDK is registered; say so explicitly.
     openTelemetry: { enabled: false },
   });
