@@ -24,6 +24,19 @@ export default tseslint.config(
         'error',
         { fixStyle: 'inline-type-imports', disallowTypeAnnotations: false },
       ],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: 'class-validator',
+              importNames: ['MaxLength'],
+              message:
+                'Use MaxLength from src/common/http/max-length.ts: it counts code points, as the varchar columns do.',
+            },
+          ],
+        },
+      ],
     },
   },
   {

@@ -11,13 +11,13 @@ import {
   Matches,
   Max,
   Min,
-  MaxLength,
   MinLength,
   ValidateBy,
   ValidateIf,
   validateSync,
   ValidationError,
 } from 'class-validator';
+import { MaxLength } from '../common/http/max-length';
 import { COMPAT_API_NAMES, isServiceUrl } from './env-values';
 
 export enum NodeEnv {

@@ -349,6 +349,74 @@ describe('Hostile input: 400 problem+json, never 500, nothing created', () => {
     });
   });
 
+  describe('text counted as its column counts it (code points)', () => {
+    // "❤️" is U+2764 U+FE0F: two characters for PostgreSQL's varchar, one for validator.js, which
+    // leaves variation selectors out of its count. Just over each limit as the column counts.
+    const over = (max: number) => '\u2764\ufe0f'.repeat(Math.ceil((max + 1) / 2));
+    const tooLong = (field: string, max: number) =>
+      `${field} must be shorter than or equal to ${max} characters`;
+
+    it('is refused 400 naming the field when the column cannot hold it, never a 500', async () => {
+      const before = await counts();
+      const image = `/api/v1/products/${productId}/images/${imageId}`;
+      const refused: [InjectOptions['method'], string, Record<string, unknown>, string, number][] =
+        [
+          ['POST', '/api/v1/products', { name: over(200) }, 'name', 200],
+          ['PATCH', `/api/v1/products/${productId}`, { name: over(200) }, 'name', 200],
+          ['PATCH', `/api/v1/users/${adminId}`, { full_name: over(200) }, 'full_name', 200],
+          ['POST', '/api/v1/api-keys', { name: over(100) }, 'name', 100],
+          ['PATCH', image, { title: over(255) }, 'title', 255],
+          ['PATCH', image, { alt_text: over(1000) }, 'alt_text', 1000],
+          ['PATCH', image, { description: over(5000) }, 'description', 5000],
+        ];
+      for (const [method, url, body, field, max] of refused) {
+        const res = await call(app, method, url, admin, body);
+        expect({ url, field, errors: expectRefused(res, 400, 'validation_failed') }).toEqual({
+          url,
+          field,
+          errors: [{ field, message: tooLong(field, max) }],
+        });
+      }
+      expect(await counts()).toEqual(before);
+      // Characters outside the BMP (a surrogate pair each) count one each, up to the limit.
+      const name = '😀'.repeat(200);
+      const renamed = await call(app, 'PATCH', `/api/v1/products/${productId}`, admin, { name });
+      expect(renamed.statusCode).toBe(200);
+      expect(renamed.json().name).toBe(name);
+    });
+
+    it("is refused in an upload's fields and fails an import's row alone, storing nothing", async () => {
+      const before = await counts();
+      const media = filesBelow(join(dataDir, 'media'));
+      const form = multipart({ title: over(255) }, [
+        { data: await solidJpeg(), contentType: 'image/jpeg', filename: 'a.jpg' },
+      ]);
+      const url = `/api/v1/products/${productId}/images`;
+      const res = await call(app, 'POST', url, admin, form.payload, { headers: form.headers });
+      expect(expectRefused(res, 400, 'validation_failed')).toEqual([
+        { field: 'title', message: tooLong('title', 255) },
+      ]);
+      expect(await counts()).toEqual(before);
+      expect(filesBelow(join(dataDir, 'media'))).toEqual(media);
+      const imported = await call(app, 'POST', '/api/v1/imports', admin, {
+        rows: [
+          { product_id: productId, url: 'https://images.example.com/a.jpg', title: over(255) },
+        ],
+      });
+      expect(imported.statusCode).toBe(202);
+      const rows = await call(app, 'GET', `/api/v1/imports/${imported.json().id}/rows`, admin);
+      expect(rows.json().items).toMatchObject([
+        {
+          status: 'failed',
+          problem: {
+            code: 'invalid_import_row',
+            message: expect.stringContaining(tooLong('title', 255)),
+          },
+        },
+      ]);
+    });
+  });
+
   describe('a lone surrogate (half of a UTF-16 pair, "\\ud800" in JSON)', () => {
     it('in any JSON string: 400 validation_failed naming the field, never stored as U+FFFD', async () => {
       const before = await counts();

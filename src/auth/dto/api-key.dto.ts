@@ -1,15 +1,8 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { DisplayText } from '../../common/http/display-text';
 import { Type } from 'class-transformer';
-import {
-  ArrayUnique,
-  IsArray,
-  IsDate,
-  IsEnum,
-  IsNotEmpty,
-  IsString,
-  MaxLength,
-} from 'class-validator';
+import { ArrayUnique, IsArray, IsDate, IsEnum, IsNotEmpty, IsString } from 'class-validator';
+import { MaxLength } from '../../common/http/max-length';
 import { Optional } from '../../common/http/validation';
 import { encodeShortId } from '../../common/ids/short-id';
 import { PageMetaDto } from '../../common/pagination/page.dto';

@@ -1,5 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { IsEmail, IsNotEmpty, IsString, MaxLength, ValidateIf } from 'class-validator';
+import { IsEmail, IsNotEmpty, IsString, ValidateIf } from 'class-validator';
+import { MaxLength } from '../../common/http/max-length';
 
 export class LoginDto {
   /** Either `email` or `username` identifies the account. */

@@ -1,14 +1,7 @@
 import { ApiProperty, PartialType, PickType } from '@nestjs/swagger';
 import { DisplayText } from '../../common/http/display-text';
-import {
-  IsBoolean,
-  IsEmail,
-  IsEnum,
-  IsString,
-  Matches,
-  MaxLength,
-  MinLength,
-} from 'class-validator';
+import { IsBoolean, IsEmail, IsEnum, IsString, Matches, MinLength } from 'class-validator';
+import { MaxLength } from '../../common/http/max-length';
 import { Optional } from '../../common/http/validation';
 import { PageMetaDto } from '../../common/pagination/page.dto';
 import { encodeShortId } from '../../common/ids/short-id';

@@ -1,6 +1,7 @@
 import type { ArgumentMetadata } from '@nestjs/common';
 import { Transform, Type } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
+import { MaxLength } from './max-length';
 import { CursorQueryDto } from '../pagination/cursor-query.dto';
 import { PageQueryDto } from '../pagination/page.dto';
 import { GalleryQueryDto } from '../../images/dto/gallery.dto';

@@ -37,7 +37,7 @@ export function readPlainQuery(type: unknown, query: unknown): object | undefine
     const value = values[key];
     if (!rule || typeof value !== 'string') return undefined;
     if (rule.kind === 'string') {
-      // UTF-16 units: never fewer than the characters MaxLength counts.
+      // UTF-16 units: never fewer than the code points MaxLength counts (longer: the full check).
       if (value.length > rule.maxLength) return undefined;
       instance[key] = value;
     } else {

@@ -1,14 +1,6 @@
 import { plainToInstance } from 'class-transformer';
-import {
-  IsBoolean,
-  IsEnum,
-  IsInt,
-  IsOptional,
-  IsString,
-  MaxLength,
-  Min,
-  validateSync,
-} from 'class-validator';
+import { IsBoolean, IsEnum, IsInt, IsOptional, IsString, Min, validateSync } from 'class-validator';
+import { MaxLength } from './max-length';
 import { AppError } from '../errors/app.error';
 import { flattenValidationErrors, REQUIRED_MESSAGE, validateInput } from './validation';
 

@@ -8,9 +8,9 @@ import {
   IsOptional,
   IsString,
   Max,
-  MaxLength,
   Min,
 } from 'class-validator';
+import { MaxLength } from '../../common/http/max-length';
 import { Optional } from '../../common/http/validation';
 import { MAX_PAGE, PageMetaDto, PageQuery } from '../../common/pagination/page.dto';
 import { ImageDto } from './image.dto';

@@ -1,13 +1,5 @@
-import {
-  IsBoolean,
-  IsEnum,
-  IsInt,
-  IsOptional,
-  IsString,
-  Max,
-  MaxLength,
-  Min,
-} from 'class-validator';
+import { IsBoolean, IsEnum, IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
+import { MaxLength } from '../../common/http/max-length';
 import { FormBoolean, FormInteger } from '../../common/http/form-values';
 import { ImagePurpose } from '../entities/image.entity';
 import { DisplayText } from '../../common/http/display-text';

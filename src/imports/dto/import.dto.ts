@@ -7,10 +7,10 @@ import {
   IsOptional,
   IsString,
   Max,
-  MaxLength,
   Min,
   ValidateBy,
 } from 'class-validator';
+import { MaxLength } from '../../common/http/max-length';
 import { FormBoolean, FormInteger } from '../../common/http/form-values';
 import { decodeId, ID_OR_UUID_PATTERN } from '../../common/ids/short-id';
 import {

@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { IsIn, IsOptional, IsString, Matches } from 'class-validator';
+import { MaxLength } from '../../common/http/max-length';
 import { encodeShortId } from '../../common/ids/short-id';
 import { CursorQueryDto } from '../../common/pagination/cursor-query.dto';
 import type { JobState } from '../pg-boss.engine';

@@ -1,5 +1,6 @@
 import { Body, Controller, Get, HttpCode, Module, Post } from '@nestjs/common';
-import { IsInt, IsOptional, IsString, MaxLength, Min } from 'class-validator';
+import { IsInt, IsOptional, IsString, Min } from 'class-validator';
+import { MaxLength } from '../../../src/common/http/max-length';
 import { Public } from '../../../src/auth/decorators';
 
 export class EchoDto {
