@@ -5,6 +5,7 @@ import { Repository, type EntityManager } from 'typeorm';
 import { AppError } from '../common/errors/app.error';
 import { isUniqueViolation } from '../database/pg-errors';
 import { newApiKeyToken } from './api-key-token';
+import { canonicalEmail } from './email-address';
 import { ApiKey } from './entities/api-key.entity';
 import { Organization } from './entities/organization.entity';
 import { User } from './entities/user.entity';
@@ -77,7 +78,7 @@ export class AccountsService {
       return await repository.save(
         repository.create({
           organizationId,
-          email: input.email.trim().toLowerCase(),
+          email: canonicalEmail(input.email),
           username: input.username.trim().toLowerCase(),
           fullName: input.fullName?.trim() ?? '',
           passwordHash,
@@ -122,7 +123,7 @@ export class AccountsService {
   }
 
   private async findUser(organizationSlug: string, user: string): Promise<User> {
-    const key = user.trim().toLowerCase();
+    const key = user.includes('@') ? canonicalEmail(user) : user.trim().toLowerCase();
     const organization = await this.organizations.findOneBy({ slug: organizationSlug });
     const found =
       organization &&

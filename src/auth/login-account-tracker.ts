@@ -1,3 +1,4 @@
+import { canonicalEmail } from './email-address';
 import type { LoginAddressesRepository } from './login-addresses.repository';
 
 /** Longest values the columns hold: a longer identifier names no account. */
@@ -6,13 +7,13 @@ const MAX_LENGTH = { email: 320, username: 150 } as const;
 /** The identifier a login attempt names, as login reads it: email if given, else username. */
 function loginIdentifier(body: unknown): { field: 'email' | 'username'; value: string } {
   const b = (body ?? {}) as { email?: unknown; username?: unknown };
-  if (typeof b.email === 'string') return { field: 'email', value: normalise(b.email) };
+  if (typeof b.email === 'string') {
+    // As login finds the account (canonicalEmail); more than twice the longest address in UTF-16
+    // units is more code points than login's validation lets through, so the rest is not read.
+    return { field: 'email', value: canonicalEmail(b.email.slice(0, 2 * MAX_LENGTH.email + 1)) };
+  }
   const username = typeof b.username === 'string' ? b.username : '';
-  return { field: 'username', value: normalise(username) };
-}
-
-function normalise(identifier: string): string {
-  return identifier.trim().toLowerCase();
+  return { field: 'username', value: username.trim().toLowerCase() };
 }
 
 /** The account a login attempt names, normalised, whatever its validity. */

@@ -6,6 +6,7 @@ import { AppError } from '../common/errors/app.error';
 import { AUTH_CONFIG, type AuthConfig } from './auth.config';
 import { authenticationChallenge } from './challenge';
 import type { AccessTokenDto, LoginDto } from './dto/login.dto';
+import { canonicalEmail } from './email-address';
 import { User } from './entities/user.entity';
 import { LoginAddressesRepository } from './login-addresses.repository';
 import { PasswordHasher } from './password-hasher';
@@ -29,7 +30,7 @@ export class LoginService {
   async login(credentials: LoginDto, address: string): Promise<AccessTokenDto> {
     const user = await this.users.findOneBy(
       credentials.email !== undefined
-        ? { email: credentials.email.trim().toLowerCase() }
+        ? { email: canonicalEmail(credentials.email) }
         : { username: (credentials.username ?? '').trim().toLowerCase() },
     );
     const passwordOk = await this.hasher.verify(user?.passwordHash, credentials.password);

@@ -421,6 +421,57 @@ describe('Authentication and authorisation', () => {
       expect(dupName.json().code).toBe('username_taken');
     });
 
+    it('takes an address in one spelling: composed, lower-cased, its domain as IDNA maps it', async () => {
+      // "josé" with the é of one code point (NFC), as the account is made.
+      const created = await call(app, 'POST', '/api/v1/users', c.admin, {
+        email: 'Jos\u00e9@Bücher.example',
+        username: 'jose-nfc',
+        password: PASSWORD,
+        role: 'user',
+      });
+      expect(created.statusCode).toBe(201);
+      expect(created.json().email).toBe('jos\u00e9@bücher.example');
+      // The same address as e plus a combining accent (NFD), with a punycode or upper-case domain.
+      for (const email of [
+        'jose\u0301@bücher.example',
+        'jos\u00e9@xn--bcher-kva.example',
+        'jos\u00e9@BÜCHER.example',
+      ]) {
+        const again = await call(app, 'POST', '/api/v1/users', c.admin, {
+          email,
+          username: 'jose-again',
+          password: PASSWORD,
+          role: 'user',
+        });
+        expect({ email, status: again.statusCode, code: again.json().code }).toEqual({
+          email,
+          status: 409,
+          code: 'email_taken',
+        });
+        // And each spelling logs in to the one account.
+        const login = await call(app, 'POST', '/api/v1/auth/login', undefined, {
+          email,
+          password: PASSWORD,
+        });
+        expect({ email, status: login.statusCode }).toEqual({ email, status: 200 });
+      }
+      // An invisible character would make an account that looks like another.
+      const hidden = await call(app, 'POST', '/api/v1/users', c.admin, {
+        email: 'jos\u00e9\u200b@bücher.example',
+        username: 'jose-hidden',
+        password: PASSWORD,
+        role: 'user',
+      });
+      expect(hidden.statusCode).toBe(400);
+      expect(hidden.json().errors).toEqual([
+        {
+          field: 'email',
+          message:
+            'email must not contain invisible characters (a zero-width space, a bidi control…)',
+        },
+      ]);
+    });
+
     it('never returns a password hash', async () => {
       const res = await call(app, 'GET', '/api/v1/users', c.admin);
       expect(res.body).not.toMatch(/argon2|password/);

@@ -6,11 +6,13 @@ import { Optional } from '../../common/http/validation';
 import { PageMetaDto } from '../../common/pagination/page.dto';
 import { encodeShortId } from '../../common/ids/short-id';
 import type { User } from '../entities/user.entity';
+import { VisibleEmail } from '../email-address';
 import { Role } from '../roles';
 
 export class CreateUserDto {
   @IsEmail()
   @MaxLength(320)
+  @VisibleEmail()
   email!: string;
 
   /** 3-150 letters, digits, `.`, `_` or `-`. */

@@ -1,0 +1,79 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { DataSource } from 'typeorm';
+import { validateEnv } from '../../src/config/env.validation';
+import { buildDataSourceOptions } from '../../src/database/data-source.options';
+import { runPendingMigrations } from '../../src/database/run-migrations';
+import {
+  AVAILABLE_BACKENDS,
+  createTestDatabase,
+  type TestDatabase,
+} from '../support/test-database';
+
+/** The migration under test, which stores every user's email in its canonical spelling. */
+const MIGRATION = 1797400000000;
+const MIGRATIONS_DIR = join(__dirname, '..', '..', 'migrations');
+
+function dataSource(db: TestDatabase, upTo: number): DataSource {
+  const migrations = readdirSync(MIGRATIONS_DIR)
+    .filter((name) => /^\d+-.*\.ts$/.test(name) && Number(name.split('-')[0]) <= upTo)
+    .map((name) => join(MIGRATIONS_DIR, name));
+  return new DataSource({ ...buildDataSourceOptions(validateEnv(db.env)), migrations });
+}
+
+/** Emails as the service before the migration stored them (trimmed and lower-cased only). */
+const BEFORE = {
+  decomposed: 'jose\u0301@example.com',
+  punycode: 'ann@xn--bcher-kva.example',
+  // Two accounts whose addresses are now one: the one already canonical keeps it.
+  canonical: 'bob@bücher.example',
+  collides: 'bob@xn--bcher-kva.example',
+  ascii: 'plain@example.com',
+};
+
+describe.each(AVAILABLE_BACKENDS)(`Migration ${MIGRATION} on %s`, (backend) => {
+  let db: TestDatabase;
+
+  beforeAll(async () => {
+    db = await createTestDatabase(backend, { schema: 'empty' });
+  });
+  afterAll(() => db.drop());
+
+  it('stores each address in its canonical spelling, leaving one another account has', async () => {
+    const before = dataSource(db, MIGRATION - 1);
+    await before.initialize();
+    try {
+      await runPendingMigrations(before);
+      const [{ id }] = await before.query<{ id: string }[]>(
+        `INSERT INTO organizations (name, slug) VALUES ('Acme', 'acme') RETURNING id`,
+      );
+      for (const [username, email] of Object.entries(BEFORE)) {
+        await before.query(
+          `INSERT INTO users (organization_id, email, username, password_hash, role)
+           VALUES ($1, $2, $3, 'x', 'user')`,
+          [id, email, username],
+        );
+      }
+    } finally {
+      await before.destroy();
+    }
+
+    const after = dataSource(db, MIGRATION);
+    await after.initialize();
+    try {
+      await runPendingMigrations(after);
+      const rows = await after.query<{ username: string; email: string }[]>(
+        'SELECT username, email FROM users',
+      );
+      expect(Object.fromEntries(rows.map((row) => [row.username, row.email]))).toEqual({
+        decomposed: 'jos\u00e9@example.com',
+        punycode: 'ann@bücher.example',
+        canonical: 'bob@bücher.example',
+        collides: 'bob@xn--bcher-kva.example',
+        ascii: 'plain@example.com',
+      });
+    } finally {
+      await after.destroy();
+    }
+  });
+});
