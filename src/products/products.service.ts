@@ -18,7 +18,7 @@ import { parseExternalId } from './external-id';
 import { normalizeGtin } from './gtin';
 import { ProductImagesPort } from './product-images.port';
 import { ProductsRepository, type ProductColumns, type ProductKey } from './products.repository';
-import { slugCandidate, slugify } from './slug';
+import { randomSlugCandidate, slugCandidate, slugify } from './slug';
 
 /**
  * How a request names a product: by id, by GTIN (any of the four lengths), or by the caller's own
@@ -26,7 +26,15 @@ import { slugCandidate, slugify } from './slug';
  */
 export type ProductRef = { id: string } | { gtin: string } | { externalId: string };
 
+/** How many numbered alternatives of a generated slug are tried ("mug-2" … "mug-50"). */
 const MAX_SLUG_ATTEMPTS = 50;
+/** Then how many random ones ("mug-k3v9qz"): a name never keeps a product from being made. */
+const RANDOM_SLUG_ATTEMPTS = 3;
+
+function* generatedSlugs(base: string): Generator<string> {
+  for (let n = 1; n <= MAX_SLUG_ATTEMPTS; n++) yield slugCandidate(base, n);
+  for (let n = 0; n < RANDOM_SLUG_ATTEMPTS; n++) yield randomSlugCandidate(base);
+}
 
 export function parseGtin(value: string, field = 'gtin'): string {
   const gtin = normalizeGtin(value);
@@ -50,10 +58,10 @@ export class ProductsService {
 
   async create(ctx: RequestContext, dto: CreateProductDto): Promise<ProductDto> {
     const gtin = dto.gtin ? parseGtin(dto.gtin) : null;
-    const base = dto.slug ?? slugify(dto.name);
-    // An explicit slug must be free; a generated one takes the first free "name-n".
-    for (let n = 1; n <= (dto.slug ? 1 : MAX_SLUG_ATTEMPTS); n++) {
-      const slug = slugCandidate(base, n);
+    // An explicit slug must be free; a generated one takes the first free "name-n", and past
+    // those (a name many products share) one with a random suffix.
+    const candidates = dto.slug ? [dto.slug] : generatedSlugs(slugify(dto.name));
+    for (const slug of candidates) {
       try {
         const product = await this.products.insert({
           organizationId: ctx.organizationId,

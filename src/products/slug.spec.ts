@@ -1,11 +1,17 @@
-import { SLUG_MAX_LENGTH, SLUG_PATTERN, slugCandidate, slugify } from './slug';
+import { randomSlugCandidate, SLUG_MAX_LENGTH, SLUG_PATTERN, slugCandidate, slugify } from './slug';
 
 describe(slugify.name, () => {
   it.each([
     ['Crème Brûlée 250 g', 'creme-brulee-250-g'],
     ['  Hello,   World!  ', 'hello-world'],
     ['Ünïcödé', 'unicode'],
-    ['日本語', 'product'],
+    // Letters that do not decompose, and other scripts: transliterated, not dropped.
+    ['Straße Größe', 'strasse-grosse'],
+    ['Ægir Øl', 'aegir-ol'],
+    ['İstanbul ıspanak', 'istanbul-ispanak'],
+    ['Молоко 3,2 %', 'moloko-3-2'],
+    ['日本語', 'ribenyu'],
+    ['e\u0301clair', 'eclair'],
     ['---', 'product'],
   ])('%j → %j', (name, slug) => {
     expect(slugify(name)).toBe(slug);
@@ -26,5 +32,16 @@ describe(slugCandidate.name, () => {
     const long = slugCandidate('a'.repeat(SLUG_MAX_LENGTH), 12);
     expect(long).toHaveLength(SLUG_MAX_LENGTH);
     expect(long.endsWith('-12')).toBe(true);
+  });
+});
+
+describe(randomSlugCandidate.name, () => {
+  it('adds a random suffix within the limit', () => {
+    const one = randomSlugCandidate('mug');
+    expect(one).toMatch(/^mug-[0-9a-z]{7}$/);
+    expect(randomSlugCandidate('mug')).not.toBe(one);
+    const long = randomSlugCandidate('a'.repeat(SLUG_MAX_LENGTH));
+    expect(long.length).toBeLessThanOrEqual(SLUG_MAX_LENGTH);
+    expect(long).toMatch(SLUG_PATTERN);
   });
 });

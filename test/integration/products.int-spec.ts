@@ -56,6 +56,22 @@ describe.each(AVAILABLE_BACKENDS)(`${ProductsService.name} on %s`, (backend) => 
       await expect(code(create({ name: 'Other', slug: 'teapot' }))).resolves.toBe('slug_taken');
     });
 
+    it('makes a slug of a name in any script, and one for a name 51 products share', async () => {
+      const names = ['Молоко', 'Хлеб', '緑茶', '日本茶', 'Straße'];
+      const slugs = [];
+      for (const name of names) slugs.push((await create({ name })).slug);
+      expect(slugs).toEqual(['moloko', 'khleb', 'lucha', 'ribencha', 'strasse']);
+      // Past "mug-50", a random suffix: a product without a slug is never refused for its name.
+      const made = [];
+      for (let i = 0; i < 52; i++) made.push((await create({ name: 'Mug' })).slug);
+      expect(made.slice(48, 50)).toEqual(['mug-49', 'mug-50']);
+      expect(made.slice(50)).toEqual([
+        expect.stringMatching(/^mug-[0-9a-z]{7}$/),
+        expect.stringMatching(/^mug-[0-9a-z]{7}$/),
+      ]);
+      expect(new Set(made).size).toBe(52);
+    });
+
     it('refuses a GTIN or external id already used in the organisation', async () => {
       await create({ name: 'First', gtin: '96385074', external_id: 'ext-1' });
       await expect(code(create({ name: 'Second', gtin: '00000096385074' }))).resolves.toBe(

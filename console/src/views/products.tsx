@@ -11,11 +11,18 @@ const PAGE_SIZE = 24;
 /** Digits of a GTIN's length: searched as a GTIN too. */
 const GTIN = /^\d{8}$|^\d{12,14}$/;
 
-/** The slug the service makes from a name (src/products/slug.ts: lower case, words joined by "-"). */
-function slugOf(text: string): string {
-  return text
-    .normalize('NFKD')
-    .replace(/[\u0300-\u036f]/g, '')
+/**
+ * The slug the service makes from a name (src/products/slug.ts: transliterated to ASCII, lower
+ * case, words joined by "-"). The transliteration's tables (half a megabyte) are loaded only for
+ * text beyond ASCII, which is already its own transliteration.
+ */
+async function slugOf(text: string): Promise<string> {
+  const composed = text.normalize('NFC');
+  // eslint-disable-next-line no-control-regex -- ASCII is U+0000 to U+007F
+  const ascii = /^[\u0000-\u007f]*$/.test(composed)
+    ? composed
+    : (await import('any-ascii')).default(composed);
+  return ascii
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '-')
     .replace(/^-+|-+$/g, '')
@@ -41,7 +48,7 @@ async function orNothing(call: Promise<ProductDto[]>): Promise<ProductDto[]> {
 async function search(text: string): Promise<ProductDto[]> {
   const by = (query: { gtin?: string; external_id?: string; slug?: string }) =>
     orNothing(unwrap(listProducts({ query: { ...query, limit: PAGE_SIZE } })).then((p) => p.items));
-  const slug = slugOf(text);
+  const slug = await slugOf(text);
   const found = await Promise.all([
     GTIN.test(text) ? by({ gtin: text }) : Promise.resolve([]),
     by({ external_id: text }),
