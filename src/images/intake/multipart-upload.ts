@@ -37,15 +37,31 @@ export interface ImageUploadOptions {
   translateParts?: (parts: AsyncIterable<Multipart>) => AsyncIterable<Multipart>;
 }
 
-/** A name safe to show back: the last path segment, printable, at most 255 characters. */
+/** The longest file name kept, in characters as its column counts them (code points). */
+const MAX_FILENAME_LENGTH = 255;
+/**
+ * What a shown name must not hold: control characters (C0, DEL, C1), which corrupt logs and
+ * headers; format characters (bidi overrides, with which "\u202egnp.exe" shows as "exe.png";
+ * zero-width ones; the BOM); line and paragraph separators; and lone surrogates, which no UTF-8
+ * text holds.
+ */
+const UNSHOWABLE = /[\p{Cc}\p{Cf}\u2028\u2029\uD800-\uDFFF]/gu;
+/** An extension worth keeping when a long name is cut: a dot, then up to 15 letters or digits. */
+const EXTENSION = /\.[\p{L}\p{N}]{1,15}$/u;
+
+/**
+ * A name safe to show back: the last path segment, composed (NFC), without what UNSHOWABLE
+ * lists, at most 255 characters: a longer one is cut before its extension, which it keeps, and
+ * never inside a character. Pure.
+ */
 export function cleanFilename(name: string | undefined): string {
-  return (
-    basename((name ?? '').replace(/\\/g, '/'))
-      // Control characters would corrupt logs and headers where the name is shown.
-      // eslint-disable-next-line no-control-regex
-      .replace(/[\u0000-\u001f\u007f]/g, '')
-      .slice(0, 255)
-  );
+  const clean = basename((name ?? '').replace(/\\/g, '/'))
+    .normalize('NFC')
+    .replace(UNSHOWABLE, '');
+  const characters = [...clean];
+  if (characters.length <= MAX_FILENAME_LENGTH) return clean;
+  const extension = EXTENSION.exec(clean)?.[0] ?? '';
+  return characters.slice(0, MAX_FILENAME_LENGTH - [...extension].length).join('') + extension;
 }
 
 /**
