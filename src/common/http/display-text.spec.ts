@@ -9,10 +9,13 @@ describe(isDisplayText.name, () => {
     },
   );
 
-  it.each(['\t', '\n', '\r'])('takes %j only in text of several lines', (text) => {
-    expect(isDisplayText(`a${text}b`)).toBe(false);
-    expect(isDisplayText(`a${text}b`, true)).toBe(true);
-  });
+  it.each(['\t', '\n', '\r', '\u2028', '\u2029'])(
+    'takes %j only in text of several lines',
+    (text) => {
+      expect(isDisplayText(`a${text}b`)).toBe(false);
+      expect(isDisplayText(`a${text}b`, true)).toBe(true);
+    },
+  );
 
   it.each([
     '\u0001',
@@ -25,6 +28,9 @@ describe(isDisplayText.name, () => {
     '\u0080',
     '\u0085',
     '\u009f',
+    // Noncharacters, which XML 1.0 refuses (a product feed built from titles would not parse).
+    '\ufffe',
+    '\uffff',
   ])('refuses %j everywhere', (control) => {
     expect(isDisplayText(`a${control}b`)).toBe(false);
     expect(isDisplayText(`a${control}b`, true)).toBe(false);

@@ -1,10 +1,14 @@
 import { ValidateBy, type ValidationOptions } from 'class-validator';
 
 /* eslint-disable no-control-regex -- refusing control characters is the point */
-/** C0 controls, DEL and C1 controls: never text a person reads. */
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
-/** The same but tab, line feed and carriage return, which text of several lines holds. */
-const CONTROL_BUT_LINE_BREAKS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/;
+/**
+ * C0 controls, DEL and C1 controls, the line and paragraph separators (U+2028, U+2029: line
+ * breaks), and the noncharacters U+FFFE and U+FFFF, which XML 1.0 refuses: never text a person
+ * reads on one line.
+ */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufffe\uffff]/;
+/** The same but the line breaks (tab, LF, CR, U+2028, U+2029), which text of several lines holds. */
+const CONTROL_BUT_LINE_BREAKS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\ufffe\uffff]/;
 /* eslint-enable no-control-regex */
 
 /**
