@@ -13,6 +13,8 @@ import type { User } from './auth/entities/user.entity';
 import { Role, Scope } from './auth/roles';
 import type { ClassConstructor } from 'class-transformer';
 import { AppError } from './common/errors/app.error';
+import { isDisplayText } from './common/http/display-text';
+import { codePointLength } from './common/http/max-length';
 import { validateInput } from './common/http/validation';
 import { loadAppConfig } from './config/app-config.module';
 import { ConfigValidationError } from './config/env.validation';
@@ -99,7 +101,8 @@ function checkOrganization(values: { org: string; 'org-name'?: string }): void {
   const name = values['org-name'];
   if (
     name !== undefined &&
-    (name.trim() === '' || name.length > 200 || [...name].some((c) => c < ' '))
+    // As the API counts and refuses the characters of a name (its varchar(200), its display rule).
+    (name.trim() === '' || codePointLength(name) > 200 || !isDisplayText(name))
   ) {
     fail('--org-name must be 1 to 200 characters, without control characters');
   }

@@ -159,6 +159,9 @@ describe('npm run cli -- reset-password', () => {
       [['create-api-key', `--name=${'k'.repeat(101)}`], '--name: name must be shorter'],
       [['create-api-key', '--name=k', '--scopes=images:read,images:read'], '--scopes: '],
       [['create-api-key', '--name=k', '--org-name= '], '--org-name must be 1 to 200 characters'],
+      // Counted and refused as the API does: "❤️" is two characters; a C1 control is one.
+      [['create-api-key', `--name=${'\u2764\ufe0f'.repeat(51)}`], '--name: name must be shorter'],
+      [['create-api-key', '--name=k', '--org-name=a\u0085b'], '--org-name must be 1 to 200'],
     ] as const) {
       await expect(cliOn(neverOpened, ...args)).rejects.toMatchObject({
         code: 2,
