@@ -28,7 +28,7 @@ export type ProductRef = { id: string } | { gtin: string } | { externalId: strin
 
 /** How many numbered alternatives of a generated slug are tried ("mug-2" … "mug-50"). */
 const MAX_SLUG_ATTEMPTS = 50;
-/** Then how many random ones ("mug-k3v9qz"): a name never keeps a product from being made. */
+/** Then how many random ones ("mug-k3v9qz0"): a name never keeps a product from being made. */
 const RANDOM_SLUG_ATTEMPTS = 3;
 
 function* generatedSlugs(base: string): Generator<string> {

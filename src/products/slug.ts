@@ -20,7 +20,7 @@ export function slugify(name: string): string {
   return slug || 'product';
 }
 
-/** An alternative of a taken slug with a random suffix: "mug-k3v9qz", within the length limit. */
+/** An alternative of a taken slug with a random suffix: "mug-k3v9qz0", within the length limit. */
 export function randomSlugCandidate(base: string): string {
   const suffix = `-${randomBytes(4).readUInt32BE(0).toString(36).padStart(7, '0')}`;
   return base.slice(0, SLUG_MAX_LENGTH - suffix.length).replace(/-+$/g, '') + suffix;
