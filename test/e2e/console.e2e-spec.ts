@@ -68,6 +68,9 @@ async function startImageServer(): Promise<{
   return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, release };
 }
 
+/** The third file's name: "bäck.webp" with the "ä" as a plus a combining diaeresis (NFD). */
+const BACK = 'ba\u0308ck\u200b.webp';
+
 /** Three images of different types, sizes and colours, named as a person's files would be. */
 async function threeFiles(): Promise<{ name: string; type: string; data: string }[]> {
   const make = (width: number, height: number, r: number, g: number, b: number) =>
@@ -84,7 +87,8 @@ async function threeFiles(): Promise<{ name: string; type: string; data: string 
       data: await make(600, 800, 217, 72, 30).png().toBuffer(),
     },
     {
-      name: 'back.webp',
+      // Decomposed, as macOS names files, and with a zero-width space: the title is "bäck".
+      name: BACK,
       type: 'image/webp',
       data: await make(640, 640, 46, 158, 79).webp().toBuffer(),
     },
@@ -302,7 +306,7 @@ describe('The gallery console in a real browser', () => {
     })()`);
     const rows = page.locator('.uploads > li');
     await expect(rows.count()).resolves.toBe(3);
-    for (const name of ['front.jpg', 'side.png', 'back.webp']) {
+    for (const name of ['front.jpg', 'side.png', BACK]) {
       const row = page.locator(`.uploads > li[data-upload="${name}"]`);
       await row.locator('.upload-state', { hasText: 'Uploaded' }).waitFor();
       const bar = row.getByRole('progressbar', { name: `Upload of ${name}` });
@@ -319,9 +323,9 @@ describe('The gallery console in a real browser', () => {
     expect(await shownOrder()).toEqual([
       { title: 'front', primary: true },
       { title: 'side', primary: false },
-      { title: 'back', primary: false },
+      { title: 'bäck', primary: false },
     ]);
-    expect(titles(await galleryFromApi())).toEqual(['front', 'side', 'back']);
+    expect(titles(await galleryFromApi())).toEqual(['front', 'side', 'bäck']);
     // Each tile's <picture> is the response's responsive srcsets, with the image's alt text.
     const source = tile('front').locator('source[type="image/avif"]');
     expect(await source.getAttribute('srcset')).toContain(`${base}/transform/`);
@@ -340,22 +344,22 @@ describe('The gallery console in a real browser', () => {
       }
     };
     page.on('request', listener);
-    await tile('back').dragTo(tile('side'));
-    await page.getByText('Moved “back” to position 2 of 3.').waitFor();
+    await tile('bäck').dragTo(tile('side'));
+    await page.getByText('Moved “bäck” to position 2 of 3.').waitFor();
     page.off('request', listener);
     expect(reorders).toHaveLength(1);
     expect(reorders[0]).toMatch(/^"\d+"$/);
-    expect(titles(await galleryFromApi())).toEqual(['front', 'back', 'side']);
-    expect(titles(await shownOrder())).toEqual(['front', 'back', 'side']);
+    expect(titles(await galleryFromApi())).toEqual(['front', 'bäck', 'side']);
+    expect(titles(await shownOrder())).toEqual(['front', 'bäck', 'side']);
   });
 
   it('reorders with the keyboard: the move buttons, the focus staying on the moved image', async () => {
-    await tile('back').getByRole('button', { name: 'Move back later' }).focus();
+    await tile('bäck').getByRole('button', { name: 'Move bäck later' }).focus();
     await page.keyboard.press('Enter');
-    await page.getByText('Moved “back” to position 3 of 3.').waitFor();
-    expect(titles(await galleryFromApi())).toEqual(['front', 'side', 'back']);
+    await page.getByText('Moved “bäck” to position 3 of 3.').waitFor();
+    expect(titles(await galleryFromApi())).toEqual(['front', 'side', 'bäck']);
     // At the end it can only move earlier: the focus went to that button of the same image.
-    await until('document.activeElement?.getAttribute("aria-label") === "Move back earlier"');
+    await until('document.activeElement?.getAttribute("aria-label") === "Move bäck earlier"');
   });
 
   it('makes another image primary', async () => {
@@ -364,7 +368,7 @@ describe('The gallery console in a real browser', () => {
     expect(await shownOrder()).toEqual([
       { title: 'side', primary: true },
       { title: 'front', primary: false },
-      { title: 'back', primary: false },
+      { title: 'bäck', primary: false },
     ]);
     const primary = (await galleryFromApi()).filter((i) => i.is_primary);
     expect(titles(primary)).toEqual(['side']);
@@ -438,12 +442,12 @@ describe('The gallery console in a real browser', () => {
   });
 
   it('deletes an image once the person confirms', async () => {
-    await tile('back').getByRole('button', { name: 'Delete back' }).click();
+    await tile('bäck').getByRole('button', { name: 'Delete bäck' }).click();
     const dialog = page.getByRole('dialog', { name: 'Delete this image?' });
     await dialog.waitFor();
     await expectAccessible('delete confirmation');
     await dialog.getByRole('button', { name: 'Delete image' }).click();
-    await page.getByText('Deleted “back”.').waitFor();
+    await page.getByText('Deleted “bäck”.').waitFor();
     expect(titles(await galleryFromApi())).toEqual(['side', 'front']);
     expect(titles(await shownOrder())).toEqual(['side', 'front']);
   });
@@ -684,11 +688,11 @@ describe('The gallery console in a real browser', () => {
       .getByRole('link', { name: 'Jobs' })
       .click();
     await page.getByText('Jobs are shown to administrators only.').waitFor();
-    const first = refused.length;
-    expect(first).toBeGreaterThan(0);
-    // Three polling periods (2 s each) later, nothing more was asked.
+    expect(refused.length).toBeGreaterThan(0);
+    // Three polling periods (2 s each) later, nothing was asked again: each list once. (Counting
+    // when the notice shows raced the first round's last answers: a third could come after it.)
     await page.waitForTimeout(6500);
     page.off('response', listener);
-    expect(refused).toHaveLength(first);
+    expect(refused).toHaveLength(new Set(refused).size);
   });
 });

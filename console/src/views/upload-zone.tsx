@@ -22,13 +22,26 @@ const STATE_TEXT: Record<Upload['state'], string> = {
 
 let nextKey = 1;
 
-/** A title from a file's name: "blue-shoe_front.jpg" → "blue shoe front". */
+/**
+ * What a title may not hold (the service refuses it, and the upload with it): control and format
+ * characters, line and paragraph separators, the noncharacters U+FFFE and U+FFFF, and lone
+ * surrogates. A file's name can hold any of them.
+ */
+const NOT_IN_A_TITLE = /[\p{Cc}\p{Cf}\u2028\u2029\ufffe\uffff\uD800-\uDFFF]/gu;
+
+/**
+ * A title from a file's name: "blue-shoe_front.jpg" → "blue shoe front". Composed (NFC: macOS
+ * gives names decomposed), and cut at 255 characters as the service counts them (code points),
+ * never inside one.
+ */
 function titleFrom(fileName: string): string {
-  return fileName
+  const title = fileName
+    .normalize('NFC')
     .replace(/\.[^.]+$/, '')
+    .replace(NOT_IN_A_TITLE, '')
     .replace(/[-_]+/g, ' ')
-    .trim()
-    .slice(0, 255);
+    .trim();
+  return [...title].slice(0, 255).join('').trim();
 }
 
 /**
