@@ -422,13 +422,15 @@ describe('Authentication and authorisation', () => {
     });
 
     it('takes an address in one spelling: composed, lower-cased, its domain as IDNA maps it', async () => {
+      const newUser = (email: string, username: string) =>
+        call(app, 'POST', '/api/v1/users', c.admin, {
+          email,
+          username,
+          password: PASSWORD,
+          role: 'user',
+        });
       // "josé" with the é of one code point (NFC), as the account is made.
-      const created = await call(app, 'POST', '/api/v1/users', c.admin, {
-        email: 'Jos\u00e9@Bücher.example',
-        username: 'jose-nfc',
-        password: PASSWORD,
-        role: 'user',
-      });
+      const created = await newUser('Jos\u00e9@Bücher.example', 'jose-nfc');
       expect(created.statusCode).toBe(201);
       expect(created.json().email).toBe('jos\u00e9@bücher.example');
       // The same address as e plus a combining accent (NFD), with a punycode or upper-case domain.
@@ -437,12 +439,7 @@ describe('Authentication and authorisation', () => {
         'jos\u00e9@xn--bcher-kva.example',
         'jos\u00e9@BÜCHER.example',
       ]) {
-        const again = await call(app, 'POST', '/api/v1/users', c.admin, {
-          email,
-          username: 'jose-again',
-          password: PASSWORD,
-          role: 'user',
-        });
+        const again = await newUser(email, 'jose-again');
         expect({ email, status: again.statusCode, code: again.json().code }).toEqual({
           email,
           status: 409,
@@ -456,12 +453,7 @@ describe('Authentication and authorisation', () => {
         expect({ email, status: login.statusCode }).toEqual({ email, status: 200 });
       }
       // An invisible character would make an account that looks like another.
-      const hidden = await call(app, 'POST', '/api/v1/users', c.admin, {
-        email: 'jos\u00e9\u200b@bücher.example',
-        username: 'jose-hidden',
-        password: PASSWORD,
-        role: 'user',
-      });
+      const hidden = await newUser('jos\u00e9\u200b@bücher.example', 'jose-hidden');
       expect(hidden.statusCode).toBe(400);
       expect(hidden.json().errors).toEqual([
         {

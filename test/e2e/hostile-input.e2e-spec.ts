@@ -98,6 +98,32 @@ describe('Hostile input: 400 problem+json, never 500, nothing created', () => {
     });
   }
 
+  /** An upload titled `title`: refused 400 with `errors`, leaving no row and no file behind. */
+  async function expectUploadRefused(title: string, errors: unknown): Promise<void> {
+    const before = await counts();
+    const media = filesBelow(join(dataDir, 'media'));
+    const form = multipart({ title }, [
+      { data: await solidJpeg(), contentType: 'image/jpeg', filename: 'a.jpg' },
+    ]);
+    const url = `/api/v1/products/${productId}/images`;
+    const res = await call(app, 'POST', url, admin, form.payload, { headers: form.headers });
+    expect(expectRefused(res, 400, 'validation_failed')).toEqual(errors);
+    expect(await counts()).toEqual(before);
+    expect(filesBelow(join(dataDir, 'media'))).toEqual(media);
+  }
+
+  /** An import of one row (`row` over a valid one): accepted, the row failed alone; its problem. */
+  async function importedRowProblem(row: Record<string, unknown>): Promise<unknown> {
+    const imported = await call(app, 'POST', '/api/v1/imports', admin, {
+      rows: [{ product_id: productId, url: 'https://images.example.com/a.jpg', ...row }],
+    });
+    expect(imported.statusCode).toBe(202);
+    const rows = await call(app, 'GET', `/api/v1/imports/${imported.json().id}/rows`, admin);
+    const items = rows.json().items as { status: string; problem: unknown }[];
+    expect(items.map((item) => item.status)).toEqual(['failed']);
+    return items[0].problem;
+  }
+
   beforeAll(async () => {
     t = await startTestApp();
     app = t.app;
@@ -318,34 +344,11 @@ describe('Hostile input: 400 problem+json, never 500, nothing created', () => {
     });
 
     it("are refused in an upload's fields and an import's rows, storing nothing", async () => {
-      const before = await counts();
-      const media = filesBelow(join(dataDir, 'media'));
-      const form = multipart({ title: 'a\u0008b' }, [
-        { data: await solidJpeg(), contentType: 'image/jpeg', filename: 'a.jpg' },
-      ]);
-      const url = `/api/v1/products/${productId}/images`;
-      const res = await call(app, 'POST', url, admin, form.payload, { headers: form.headers });
-      expect(expectRefused(res, 400, 'validation_failed')).toEqual([
-        { field: 'title', message: `title ${ONE_LINE}` },
-      ]);
-      expect(await counts()).toEqual(before);
-      expect(filesBelow(join(dataDir, 'media'))).toEqual(media);
-      const imported = await call(app, 'POST', '/api/v1/imports', admin, {
-        rows: [
-          { product_id: productId, url: 'https://images.example.com/a.jpg', alt_text: '\u0001' },
-        ],
+      await expectUploadRefused('a\u0008b', [{ field: 'title', message: `title ${ONE_LINE}` }]);
+      expect(await importedRowProblem({ alt_text: '\u0001' })).toMatchObject({
+        code: 'invalid_import_row',
+        message: expect.stringContaining(`alt_text ${ONE_LINE}`),
       });
-      expect(imported.statusCode).toBe(202);
-      const rows = await call(app, 'GET', `/api/v1/imports/${imported.json().id}/rows`, admin);
-      expect(rows.json().items).toMatchObject([
-        {
-          status: 'failed',
-          problem: {
-            code: 'invalid_import_row',
-            message: expect.stringContaining(`alt_text ${ONE_LINE}`),
-          },
-        },
-      ]);
     });
   });
 
@@ -386,34 +389,11 @@ describe('Hostile input: 400 problem+json, never 500, nothing created', () => {
     });
 
     it("is refused in an upload's fields and fails an import's row alone, storing nothing", async () => {
-      const before = await counts();
-      const media = filesBelow(join(dataDir, 'media'));
-      const form = multipart({ title: over(255) }, [
-        { data: await solidJpeg(), contentType: 'image/jpeg', filename: 'a.jpg' },
-      ]);
-      const url = `/api/v1/products/${productId}/images`;
-      const res = await call(app, 'POST', url, admin, form.payload, { headers: form.headers });
-      expect(expectRefused(res, 400, 'validation_failed')).toEqual([
-        { field: 'title', message: tooLong('title', 255) },
-      ]);
-      expect(await counts()).toEqual(before);
-      expect(filesBelow(join(dataDir, 'media'))).toEqual(media);
-      const imported = await call(app, 'POST', '/api/v1/imports', admin, {
-        rows: [
-          { product_id: productId, url: 'https://images.example.com/a.jpg', title: over(255) },
-        ],
+      await expectUploadRefused(over(255), [{ field: 'title', message: tooLong('title', 255) }]);
+      expect(await importedRowProblem({ title: over(255) })).toMatchObject({
+        code: 'invalid_import_row',
+        message: expect.stringContaining(tooLong('title', 255)),
       });
-      expect(imported.statusCode).toBe(202);
-      const rows = await call(app, 'GET', `/api/v1/imports/${imported.json().id}/rows`, admin);
-      expect(rows.json().items).toMatchObject([
-        {
-          status: 'failed',
-          problem: {
-            code: 'invalid_import_row',
-            message: expect.stringContaining(tooLong('title', 255)),
-          },
-        },
-      ]);
     });
   });
 
