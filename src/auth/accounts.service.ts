@@ -5,7 +5,8 @@ import { Repository, type EntityManager } from 'typeorm';
 import { AppError } from '../common/errors/app.error';
 import { isUniqueViolation } from '../database/pg-errors';
 import { newApiKeyToken } from './api-key-token';
-import { canonicalEmail } from './email-address';
+import { codePointLength } from '../common/http/max-length';
+import { canonicalEmail, MAX_EMAIL_LENGTH } from './email-address';
 import { ApiKey } from './entities/api-key.entity';
 import { Organization } from './entities/organization.entity';
 import { User } from './entities/user.entity';
@@ -72,13 +73,23 @@ export class AccountsService {
   }
 
   async createUser(organizationId: string, input: NewUser, manager?: EntityManager): Promise<User> {
+    const email = canonicalEmail(input.email);
+    // The API's rules check this spelling (CreateUserDto); ADMIN_EMAIL and the CLI reach here too.
+    if (codePointLength(email) > MAX_EMAIL_LENGTH) {
+      throw new AppError('validation_failed', 'Invalid value for: email.', [
+        {
+          field: 'email',
+          message: `email must be shorter than or equal to ${MAX_EMAIL_LENGTH} characters`,
+        },
+      ]);
+    }
     const passwordHash = await this.hasher.hash(input.password);
     const repository = manager ? manager.getRepository(User) : this.users;
     try {
       return await repository.save(
         repository.create({
           organizationId,
-          email: canonicalEmail(input.email),
+          email,
           username: input.username.trim().toLowerCase(),
           fullName: input.fullName?.trim() ?? '',
           passwordHash,

@@ -1,13 +1,17 @@
 import { domainToUnicode } from 'node:url';
 import { ValidateBy } from 'class-validator';
 
+/** The longest address the `users.email` column holds, in characters (code points). */
+export const MAX_EMAIL_LENGTH = 320;
+
 /**
  * An email address as accounts are stored, found and rate-limited by it, so that one address has
  * one spelling: trimmed, in Unicode's composed form (NFC: "é" typed as e plus a combining accent,
  * as macOS and some keyboards send it, is the "é" of one code point), lower-cased, and its domain
  * as IDNA maps it (`xn--bcher-kva.example`, `BÜCHER.example` and the full-width `ｅｘａｍｐｌｅ`
  * are `bücher.example` and `example`, as DNS resolves them). A domain IDNA refuses (an address
- * literal such as `[127.0.0.1]`) is only lower-cased. Pure.
+ * literal such as `[127.0.0.1]`) is only lower-cased. The mapping can lengthen an address (IDNA
+ * spells the square `㌖` out as a word): its length is checked on this spelling. Pure.
  */
 export function canonicalEmail(email: string): string {
   const composed = email.trim().normalize('NFC');

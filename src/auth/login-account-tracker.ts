@@ -1,3 +1,4 @@
+import { codePointLength } from '../common/http/max-length';
 import { canonicalEmail } from './email-address';
 import type { LoginAddressesRepository } from './login-addresses.repository';
 
@@ -42,7 +43,8 @@ export async function loginAccountTracker(
   address: string,
 ): Promise<string> {
   const { field, value } = loginIdentifier(body);
-  if (value !== '' && value.length <= MAX_LENGTH[field] && !value.includes('\u0000')) {
+  // In code points, as the columns count: a domain stored in Unicode can take more UTF-16 units.
+  if (value !== '' && codePointLength(value) <= MAX_LENGTH[field] && !value.includes('\u0000')) {
     const account = await addresses.account(field, value, address);
     if (account?.known) return `user:${account.id}@${address}`;
     if (account) return `user:${account.id}`;

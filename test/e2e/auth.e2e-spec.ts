@@ -452,6 +452,13 @@ describe('Authentication and authorisation', () => {
         });
         expect({ email, status: login.statusCode }).toEqual({ email, status: 200 });
       }
+      // Checked as stored: IDNA spells each ㌖ out as a word, 61 characters become 336.
+      const lengthened = await newUser(`a@${'\u3316'.repeat(55)}.com`, 'jose-long');
+      expect(lengthened.statusCode).toBe(400);
+      expect(lengthened.json().errors).toEqual([
+        { field: 'email', message: 'email must be shorter than or equal to 320 characters' },
+        { field: 'email', message: 'email must be an email' },
+      ]);
       // An invisible character would make an account that looks like another.
       const hidden = await newUser('jos\u00e9\u200b@bücher.example', 'jose-hidden');
       expect(hidden.statusCode).toBe(400);

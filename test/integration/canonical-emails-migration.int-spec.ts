@@ -29,6 +29,8 @@ const BEFORE = {
   canonical: 'bob@bücher.example',
   collides: 'bob@xn--bcher-kva.example',
   ascii: 'plain@example.com',
+  // 61 characters, which IDNA spells out as 336 (each ㌖ is a word): over the column.
+  lengthens: `a@${'\u3316'.repeat(55)}.com`,
 };
 
 describe.each(AVAILABLE_BACKENDS)(`Migration ${MIGRATION} on %s`, (backend) => {
@@ -71,6 +73,7 @@ describe.each(AVAILABLE_BACKENDS)(`Migration ${MIGRATION} on %s`, (backend) => {
         canonical: 'bob@bücher.example',
         collides: 'bob@xn--bcher-kva.example',
         ascii: 'plain@example.com',
+        lengthens: BEFORE.lengthens,
       });
     } finally {
       await after.destroy();

@@ -21,7 +21,11 @@ async function slugOf(text: string): Promise<string> {
   // eslint-disable-next-line no-control-regex -- ASCII is U+0000 to U+007F
   const ascii = /^[\u0000-\u007f]*$/.test(composed)
     ? composed
-    : (await import('any-ascii')).default(composed);
+    : // Tables that fail to load (a deploy replaced them) leave the slug search out, not the rest.
+      await import('any-ascii').then(
+        (module) => module.default(composed),
+        () => '',
+      );
   return ascii
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '-')

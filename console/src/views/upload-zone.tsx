@@ -23,11 +23,13 @@ const STATE_TEXT: Record<Upload['state'], string> = {
 let nextKey = 1;
 
 /**
- * What a title may not hold (the service refuses it, and the upload with it): control and format
- * characters, line and paragraph separators, the noncharacters U+FFFE and U+FFFF, and lone
- * surrogates. A file's name can hold any of them.
+ * What a title from a file's name leaves out: control characters, line and paragraph separators,
+ * the noncharacters U+FFFE and U+FFFF and lone surrogates (the service refuses them, and the
+ * upload with them), and the invisible bidi controls, zero-width space, word joiners and BOM (as
+ * the service leaves them out of file names). A file's name can hold any of them.
  */
-const NOT_IN_A_TITLE = /[\p{Cc}\p{Cf}\u2028\u2029\ufffe\uffff\uD800-\uDFFF]/gu;
+const NOT_IN_A_TITLE =
+  /[\p{Cc}\u061c\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u2028\u2029\ufffe\uffff\uD800-\uDFFF]/gu;
 
 /**
  * A title from a file's name: "blue-shoe_front.jpg" → "blue shoe front". Composed (NFC: macOS

@@ -1,4 +1,5 @@
 import { ApiProperty, PartialType, PickType } from '@nestjs/swagger';
+import { Transform } from 'class-transformer';
 import { DisplayText } from '../../common/http/display-text';
 import { IsBoolean, IsEmail, IsEnum, IsString, Matches, MinLength } from 'class-validator';
 import { MaxLength } from '../../common/http/max-length';
@@ -6,10 +7,14 @@ import { Optional } from '../../common/http/validation';
 import { PageMetaDto } from '../../common/pagination/page.dto';
 import { encodeShortId } from '../../common/ids/short-id';
 import type { User } from '../entities/user.entity';
-import { VisibleEmail } from '../email-address';
+import { canonicalEmail, VisibleEmail } from '../email-address';
 import { Role } from '../roles';
 
 export class CreateUserDto {
+  /** Stored as {@link canonicalEmail} spells it; the rules check that spelling. */
+  @Transform(({ value }: { value: unknown }) =>
+    typeof value === 'string' ? canonicalEmail(value) : value,
+  )
   @IsEmail()
   @MaxLength(320)
   @VisibleEmail()

@@ -41,11 +41,13 @@ export interface ImageUploadOptions {
 const MAX_FILENAME_LENGTH = 255;
 /**
  * What a shown name must not hold: control characters (C0, DEL, C1), which corrupt logs and
- * headers; format characters (bidi overrides, with which "\u202egnp.exe" shows as "exe.png";
- * zero-width ones; the BOM); line and paragraph separators; and lone surrogates, which no UTF-8
- * text holds.
+ * headers; the bidi controls (with which "\u202egnp.exe" shows as "exe.png"), the zero-width
+ * space, the word joiners and the BOM, invisible; line and paragraph separators; the
+ * noncharacters U+FFFE and U+FFFF; and lone surrogates, which no UTF-8 text holds. The zero-width
+ * joiners stay: emoji sequences (👨‍🍳) and Persian or Indic spelling need them.
  */
-const UNSHOWABLE = /[\p{Cc}\p{Cf}\u2028\u2029\uD800-\uDFFF]/gu;
+const UNSHOWABLE =
+  /[\p{Cc}\u061c\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u2028\u2029\ufffe\uffff\uD800-\uDFFF]/gu;
 /** An extension worth keeping when a long name is cut: a dot, then up to 15 letters or digits. */
 const EXTENSION = /\.[\p{L}\p{N}]{1,15}$/u;
 
