@@ -11,7 +11,7 @@ import { canonicalEmail, VisibleEmail } from '../email-address';
 import { Role } from '../roles';
 
 export class CreateUserDto {
-  /** Stored as {@link canonicalEmail} spells it; the rules check that spelling. */
+  /** Stored lower-cased, composed (NFC), its domain as IDNA maps it; the rules check that form. */
   @Transform(({ value }: { value: unknown }) =>
     typeof value === 'string' ? canonicalEmail(value) : value,
   )
