@@ -260,6 +260,27 @@ describe('Image upload (POST /products/:id/images)', () => {
       expect(served.body).not.toMatch(/<!--/);
     });
 
+    it('takes an SVG saved in UTF-16 or in declared Latin-1, and stores it as UTF-8', async () => {
+      const text = safeSvg().toString('utf8').replace('</svg>', '<title>Café</title></svg>');
+      const utf16 = Buffer.from(`\ufeff${text}`, 'utf16le');
+      const latin1 = Buffer.from(
+        `<?xml version="1.0" encoding="ISO-8859-1"?>\n${text.replace(/^<\?xml[^>]*>\s*/, '')}`,
+        'latin1',
+      );
+      for (const data of [utf16, latin1]) {
+        const res = await upload(product.id, {
+          data,
+          filename: 'logo.svg',
+          contentType: 'image/svg+xml',
+        });
+        expect(res.statusCode).toBe(201);
+        expect(res.json()).toMatchObject({ format: 'svg', width: 100, height: 100 });
+        const stored = await readFile(storedPath(res.json().url), 'utf8');
+        expect(stored.startsWith('<?xml version="1.0" encoding="UTF-8"?>')).toBe(true);
+        expect(stored).toContain('<title>Café</title>');
+      }
+    });
+
     it('uploads by GTIN (any length), and an explicit priority is kept', async () => {
       const body = multipart({ priority: '7' }, [
         { data: await solidJpeg(), contentType: 'image/jpeg' },

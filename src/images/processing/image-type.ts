@@ -1,6 +1,7 @@
 import { open } from 'node:fs/promises';
 import { fileTypeFromFile } from 'file-type';
 import { unsupportedType } from './image-problems';
+import { svgEncoding } from './svg-sanitizer';
 
 /** How an image is stored: its format, MIME type and file extension. */
 export interface StoredType {
@@ -72,10 +73,9 @@ const SNIFFED_BYTES = 4096;
 
 /** Markup with an <svg> element near the top; the sanitiser then decides whether it is safe. */
 function svgHead(head: Buffer): boolean {
-  const text = head
-    .subarray(0, SNIFFED_BYTES)
-    .toString('utf8')
-    .replace(/^\uFEFF/, '');
+  // Read as the sanitiser will read it (UTF-16 with its byte order mark, say); not fatally: the
+  // head may end inside a character.
+  const text = new TextDecoder(svgEncoding(head)).decode(head.subarray(0, SNIFFED_BYTES));
   return text.trimStart().startsWith('<') && /<svg[\s>/]/i.test(text);
 }
 

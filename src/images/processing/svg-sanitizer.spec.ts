@@ -91,6 +91,30 @@ describe(sanitizeSvg.name, () => {
       expect(result).toContain('Größe ✓');
     });
 
+    it('reads an SVG saved in UTF-16 or declared Latin-1, and writes it as UTF-8', () => {
+      const body = '<text>Café ✓</text>';
+      const utf16 = (order: 'le' | 'be') => {
+        const le = Buffer.from(`\ufeff${svg(body).toString()}`, 'utf16le');
+        return order === 'le' ? le : Buffer.from(le).swap16();
+      };
+      for (const input of [utf16('le'), utf16('be')]) {
+        expect(sanitizeSvg(input).toString('utf8')).toContain('Café ✓');
+      }
+      const declared = (encoding: string, text: string) =>
+        Buffer.from(
+          `<?xml version="1.0" encoding="${encoding}"?>\n${svg(text).toString()}`,
+          'latin1',
+        );
+      for (const encoding of ['ISO-8859-1', 'windows-1252', 'latin1']) {
+        const result = sanitizeSvg(declared(encoding, '<text>Café</text>')).toString('utf8');
+        expect(result).toContain('<text>Café</text>');
+        expect(result.startsWith('<?xml version="1.0" encoding="UTF-8"?>')).toBe(true);
+      }
+      // Another declared encoding, or none, is read as UTF-8: Latin-1 bytes are refused then.
+      expect(outcome(declared('Shift_JIS', '<text>Café</text>'))).toBe('malformed');
+      expect(outcome(Buffer.from(svg('<text>Café</text>').toString(), 'latin1'))).toBe('malformed');
+    });
+
     it('normalises character-referenced CRs in text so that the output is stable', () => {
       const result = sanitizeSvg(svg('<text>a&#13;b&#13;&#10;c</text><rect id="x&#13;"/>'));
       expect(result.toString('utf8')).toContain('<text>a\nb\nc</text><rect id="x&#13;"/>');

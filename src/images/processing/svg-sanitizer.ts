@@ -328,17 +328,38 @@ function sanitizeText(text: string): string {
   return `<?xml version="1.0" encoding="UTF-8"?>\n${serialised}`;
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+/** Encodings an SVG's XML declaration may name that are read as declared; any other is UTF-8. */
+const DECLARABLE = new Set(['utf-8', 'us-ascii', 'iso-8859-1', 'latin1', 'windows-1252']);
+/** The encoding an XML declaration names, read from its first bytes as Latin-1. */
+const DECLARED = /^<\?xml\s[^>]*?\bencoding\s*=\s*["']([A-Za-z0-9._-]{1,40})["']/;
+
+/**
+ * How an SVG's bytes are to be read, as XML says (its section 4.3.3 and appendix F): by its byte
+ * order mark (UTF-8, UTF-16 in either order), else by its XML declaration's `encoding` when that
+ * is ISO-8859-1 (read as windows-1252, as browsers do), windows-1252 or US-ASCII, else as UTF-8.
+ * Editors save SVG in those; before, one in Latin-1 was refused as unsafe ("not valid UTF-8")
+ * and one in UTF-16 was not recognised as an SVG. The result is always written as UTF-8. Pure.
+ */
+export function svgEncoding(bytes: Uint8Array): string {
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return 'utf-16le';
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) return 'utf-16be';
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) return 'utf-8';
+  const head = Buffer.from(bytes.subarray(0, 256)).toString('latin1');
+  const declared = DECLARED.exec(head)?.[1].toLowerCase();
+  return declared && DECLARABLE.has(declared) ? declared : 'utf-8';
+}
 
 /** Returns the sanitised SVG (UTF-8) or throws SvgRejectedError. Input at most a few MB. */
 export function sanitizeSvg(input: Buffer): Buffer {
   if (!(input instanceof Uint8Array)) reject('malformed', 'input is not a buffer');
   if (input.length === 0) reject('malformed', 'empty');
+  const encoding = svgEncoding(input);
   let text: string;
   try {
-    text = utf8.decode(input); // strips a leading BOM
+    // Strips a leading BOM.
+    text = new TextDecoder(encoding, { fatal: true, ignoreBOM: false }).decode(input);
   } catch {
-    return reject('malformed', 'not valid UTF-8');
+    return reject('malformed', `not valid ${encoding === 'utf-8' ? 'UTF-8' : encoding}`);
   }
   const output = sanitizeText(text);
   // Defence in depth: the output must itself be accepted, unchanged (no serialiser surprises).
