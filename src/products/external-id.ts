@@ -1,5 +1,6 @@
 import { ValidateBy, type ValidationOptions } from 'class-validator';
 import { AppError } from '../common/errors/app.error';
+import { codePointLength } from '../common/http/max-length';
 
 /**
  * The caller's own id for a product (an e-commerce backend's product id, such as the token API's
@@ -24,7 +25,7 @@ export function isExternalId(value: unknown): value is string {
   return (
     typeof value === 'string' &&
     EXTERNAL_ID.test(value) &&
-    [...value].length <= EXTERNAL_ID_MAX_LENGTH
+    codePointLength(value) <= EXTERNAL_ID_MAX_LENGTH
   );
 }
 

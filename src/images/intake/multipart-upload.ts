@@ -7,6 +7,7 @@ import type { ClassConstructor } from 'class-transformer';
 import type { FastifyRequest } from 'fastify';
 import { AppError } from '../../common/errors/app.error';
 import { refuseIfClientGone } from '../../common/http/client-gone';
+import { codePointLength } from '../../common/http/max-length';
 import { multipartReadError } from '../../common/http/multipart-errors';
 import { validateInput } from '../../common/http/validation';
 import { type UploadImageFieldsDto } from '../dto/upload-image.dto';
@@ -60,10 +61,10 @@ export function cleanFilename(name: string | undefined): string {
   const clean = basename((name ?? '').replace(/\\/g, '/'))
     .normalize('NFC')
     .replace(UNSHOWABLE, '');
-  const characters = [...clean];
-  if (characters.length <= MAX_FILENAME_LENGTH) return clean;
+  if (codePointLength(clean) <= MAX_FILENAME_LENGTH) return clean;
   const extension = EXTENSION.exec(clean)?.[0] ?? '';
-  return characters.slice(0, MAX_FILENAME_LENGTH - [...extension].length).join('') + extension;
+  const kept = MAX_FILENAME_LENGTH - codePointLength(extension);
+  return [...clean].slice(0, kept).join('') + extension;
 }
 
 /**

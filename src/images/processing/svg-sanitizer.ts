@@ -332,6 +332,8 @@ function sanitizeText(text: string): string {
 const DECLARABLE = new Set(['utf-8', 'us-ascii', 'iso-8859-1', 'latin1', 'windows-1252']);
 /** The encoding an XML declaration names, read from its first bytes as Latin-1. */
 const DECLARED = /^<\?xml\s[^>]*?\bencoding\s*=\s*["']([A-Za-z0-9._-]{1,40})["']/;
+/** One byte, one character: enough to read an XML declaration, which is ASCII. */
+const latin1 = new TextDecoder('latin1');
 
 /**
  * How an SVG's bytes are to be read, as XML says (its section 4.3.3 and appendix F): by its byte
@@ -344,7 +346,7 @@ export function svgEncoding(bytes: Uint8Array): string {
   if (bytes[0] === 0xff && bytes[1] === 0xfe) return 'utf-16le';
   if (bytes[0] === 0xfe && bytes[1] === 0xff) return 'utf-16be';
   if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) return 'utf-8';
-  const head = Buffer.from(bytes.subarray(0, 256)).toString('latin1');
+  const head = latin1.decode(bytes.subarray(0, 256));
   const declared = DECLARED.exec(head)?.[1].toLowerCase();
   return declared && DECLARABLE.has(declared) ? declared : 'utf-8';
 }
