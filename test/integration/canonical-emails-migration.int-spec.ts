@@ -1,9 +1,5 @@
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { DataSource } from 'typeorm';
-import { validateEnv } from '../../src/config/env.validation';
-import { buildDataSourceOptions } from '../../src/database/data-source.options';
 import { runPendingMigrations } from '../../src/database/run-migrations';
+import { dataSourceUpTo } from '../support/migrations';
 import {
   AVAILABLE_BACKENDS,
   createTestDatabase,
@@ -12,14 +8,6 @@ import {
 
 /** The migration under test, which stores every user's email in its canonical spelling. */
 const MIGRATION = 1797400000000;
-const MIGRATIONS_DIR = join(__dirname, '..', '..', 'migrations');
-
-function dataSource(db: TestDatabase, upTo: number): DataSource {
-  const migrations = readdirSync(MIGRATIONS_DIR)
-    .filter((name) => /^\d+-.*\.ts$/.test(name) && Number(name.split('-')[0]) <= upTo)
-    .map((name) => join(MIGRATIONS_DIR, name));
-  return new DataSource({ ...buildDataSourceOptions(validateEnv(db.env)), migrations });
-}
 
 /** Emails as the service before the migration stored them (trimmed and lower-cased only). */
 const BEFORE = {
@@ -42,7 +30,7 @@ describe.each(AVAILABLE_BACKENDS)(`Migration ${MIGRATION} on %s`, (backend) => {
   afterAll(() => db.drop());
 
   it('stores each address in its canonical spelling, leaving one another account has', async () => {
-    const before = dataSource(db, MIGRATION - 1);
+    const before = dataSourceUpTo(db, MIGRATION - 1);
     await before.initialize();
     try {
       await runPendingMigrations(before);
@@ -60,7 +48,7 @@ describe.each(AVAILABLE_BACKENDS)(`Migration ${MIGRATION} on %s`, (backend) => {
       await before.destroy();
     }
 
-    const after = dataSource(db, MIGRATION);
+    const after = dataSourceUpTo(db, MIGRATION);
     await after.initialize();
     try {
       await runPendingMigrations(after);

@@ -1,10 +1,8 @@
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { DataSource } from 'typeorm';
 import { loadAppConfig } from '../../src/config/app-config.module';
-import { validateEnv } from '../../src/config/env.validation';
-import { buildDataSourceOptions } from '../../src/database/data-source.options';
 import { DatabaseModule } from '../../src/database/database.module';
 import { runPendingMigrations } from '../../src/database/run-migrations';
 import {
@@ -14,6 +12,7 @@ import {
 import { ConfiguredStorageModule } from '../../src/storage/storage.module';
 import { eventually } from '../support/eventually';
 import { pendingFileDeletions } from '../support/file-deletions';
+import { dataSourceUpTo } from '../support/migrations';
 import {
   AVAILABLE_BACKENDS,
   createTestDatabase,
@@ -22,7 +21,6 @@ import {
 
 /** The migration under test, which moves the outbox of file deletions onto the job queue. */
 const MIGRATION = 1796300000000;
-const MIGRATIONS_DIR = join(__dirname, '..', '..', 'migrations');
 
 /** Files of removed images whose deletion is still pending when the migration runs. */
 const KEYS = Array.from(
@@ -36,10 +34,7 @@ const KEYS = Array.from(
  * hour; two keys queued twice).
  */
 async function databaseBeforeTheMigration(db: TestDatabase, media: string): Promise<void> {
-  const migrations = readdirSync(MIGRATIONS_DIR)
-    .filter((name) => /^\d+-.*\.ts$/.test(name) && Number(name.split('-')[0]) < MIGRATION)
-    .map((name) => join(MIGRATIONS_DIR, name));
-  const before = new DataSource({ ...buildDataSourceOptions(validateEnv(db.env)), migrations });
+  const before = dataSourceUpTo(db, MIGRATION - 1);
   await before.initialize();
   try {
     await runPendingMigrations(before);
