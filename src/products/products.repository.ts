@@ -55,6 +55,15 @@ export class ProductsRepository {
     return products.save(products.create(fields));
   }
 
+  /** Which of these slugs the organisation's products have. */
+  async takenSlugs(organizationId: string, slugs: string[]): Promise<Set<string>> {
+    const rows: { slug: string }[] = await this.dataSource.query(
+      'SELECT slug FROM products WHERE organization_id = $1 AND slug = ANY($2::text[])',
+      [organizationId, slugs],
+    );
+    return new Set(rows.map((row) => row.slug));
+  }
+
   /**
    * Sets these columns of the organisation's product; false when there is no such product (deleted
    * meanwhile). Unique violations reach the caller. Only the columns given are written: the

@@ -31,9 +31,8 @@ const MAX_SLUG_ATTEMPTS = 50;
 /** Then how many random ones ("mug-k3v9qz0"): a name never keeps a product from being made. */
 const RANDOM_SLUG_ATTEMPTS = 3;
 
-function* generatedSlugs(base: string): Generator<string> {
-  for (let n = 1; n <= MAX_SLUG_ATTEMPTS; n++) yield slugCandidate(base, n);
-  for (let n = 0; n < RANDOM_SLUG_ATTEMPTS; n++) yield randomSlugCandidate(base);
+function numberedSlugs(base: string): string[] {
+  return Array.from({ length: MAX_SLUG_ATTEMPTS }, (_, i) => slugCandidate(base, i + 1));
 }
 
 export function parseGtin(value: string, field = 'gtin'): string {
@@ -60,7 +59,7 @@ export class ProductsService {
     const gtin = dto.gtin ? parseGtin(dto.gtin) : null;
     // An explicit slug must be free; a generated one takes the first free "name-n", and past
     // those (a name many products share) one with a random suffix.
-    const candidates = dto.slug ? [dto.slug] : generatedSlugs(slugify(dto.name));
+    const candidates = dto.slug ? [dto.slug] : await this.freeSlugs(ctx, slugify(dto.name));
     for (const slug of candidates) {
       try {
         const product = await this.products.insert({
@@ -77,6 +76,18 @@ export class ProductsService {
       }
     }
     throw new AppError('slug_taken', 'No free slug could be made from this name; give one.');
+  }
+
+  /**
+   * The generated slugs to try, in order: the numbered ones not taken when asked (one query, not
+   * an INSERT failing for each product already called so), then random ones. A slug taken between
+   * the query and the INSERT is still caught by the INSERT's unique violation.
+   */
+  private async freeSlugs(ctx: RequestContext, base: string): Promise<string[]> {
+    const numbered = numberedSlugs(base);
+    const taken = await this.products.takenSlugs(ctx.organizationId, numbered);
+    const random = Array.from({ length: RANDOM_SLUG_ATTEMPTS }, () => randomSlugCandidate(base));
+    return [...numbered.filter((slug) => !taken.has(slug)), ...random];
   }
 
   async list(ctx: RequestContext, query: ListProductsQueryDto): Promise<ProductPageDto> {

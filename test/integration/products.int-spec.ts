@@ -4,6 +4,7 @@ import { decodeId } from '../../src/common/ids/short-id';
 import type { ProductDto } from '../../src/products/dto/product.dto';
 import { Product } from '../../src/products/entities/product.entity';
 import { ProductsModule } from '../../src/products/products.module';
+import { ProductsRepository } from '../../src/products/products.repository';
 import { ProductsService } from '../../src/products/products.service';
 import { contextFor, newImage, newOrganization, newProduct } from '../support/factories';
 import { startIntegrationModule, type IntegrationModule, errorCode } from '../support/integration';
@@ -63,13 +64,26 @@ describe.each(AVAILABLE_BACKENDS)(`${ProductsService.name} on %s`, (backend) => 
       expect(slugs).toEqual(['moloko', 'khleb', 'lucha', 'ribencha', 'strasse']);
       // Past "mug-50", a random suffix: a product without a slug is never refused for its name.
       const made = [];
-      for (let i = 0; i < 52; i++) made.push((await create({ name: 'Mug' })).slug);
+      for (let i = 0; i < 51; i++) made.push((await create({ name: 'Mug' })).slug);
+      // The slugs taken are asked for once: not one failed INSERT per product already so named.
+      const inserts = jest.spyOn(m.get(ProductsRepository), 'insert');
+      made.push((await create({ name: 'Mug' })).slug);
+      expect(inserts).toHaveBeenCalledTimes(1);
+      inserts.mockRestore();
       expect(made.slice(48, 50)).toEqual(['mug-49', 'mug-50']);
       expect(made.slice(50)).toEqual([
         expect.stringMatching(/^mug-[0-9a-z]{7}$/),
         expect.stringMatching(/^mug-[0-9a-z]{7}$/),
       ]);
       expect(new Set(made).size).toBe(52);
+    });
+
+    it('gives a generated slug the first number free, between slugs given explicitly', async () => {
+      await create({ name: 'Vase', slug: 'vase' });
+      await create({ name: 'Vase', slug: 'vase-3' });
+      const slugs = [];
+      for (let i = 0; i < 3; i++) slugs.push((await create({ name: 'Vase' })).slug);
+      expect(slugs).toEqual(['vase-2', 'vase-4', 'vase-5']);
     });
 
     it('refuses a GTIN or external id already used in the organisation', async () => {
