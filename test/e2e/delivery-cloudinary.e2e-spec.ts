@@ -57,99 +57,63 @@ const CASES: Case[] = [
   {
     name: 'a width alone (cover, format auto)',
     options: 'w_300',
-    components: [
-      { c: 'fill', g: 'center', h: '240', w: '320' },
-      { f: 'auto', q: 'auto' },
-    ],
+    components: [{ c: 'fill', g: 'center', h: '240', w: '320' }, { f: 'auto' }, { q: 'auto' }],
   },
   {
     name: 'a box, cover',
     options: 'w_300,h_300,c_cover,f_webp',
-    components: [
-      { c: 'fill', g: 'center', h: '320', w: '320' },
-      { f: 'webp', q: '80' },
-    ],
+    components: [{ c: 'fill', g: 'center', h: '320', w: '320' }, { f: 'webp' }, { q: '80' }],
   },
   {
     name: 'attention',
     options: 'w_500,h_500,c_attention,f_webp',
-    components: [
-      { c: 'fill', g: 'auto', h: '512', w: '512' },
-      { f: 'webp', q: '80' },
-    ],
+    components: [{ c: 'fill', g: 'auto', h: '512', w: '512' }, { f: 'webp' }, { q: '80' }],
   },
   {
     name: 'contain, transparent padding',
     options: 'w_256,h_256,c_contain,f_png',
-    components: [
-      { b: 'rgb:00000000', c: 'pad', h: '256', w: '256' },
-      { f: 'png', q: '100' },
-    ],
+    components: [{ b: 'rgb:00000000', c: 'pad', h: '256', w: '256' }, { f: 'png' }, { q: '100' }],
   },
   {
     name: 'contain as JPEG, white padding',
     options: 'w_256,h_256,c_contain,f_jpeg',
-    components: [
-      { b: 'white', c: 'pad', h: '256', w: '256' },
-      { f: 'jpg', q: '82' },
-    ],
+    components: [{ b: 'white', c: 'pad', h: '256', w: '256' }, { f: 'jpg' }, { q: '82' }],
   },
   {
     name: 'inside',
     options: 'w_256,h_256,c_inside,f_webp',
-    components: [
-      { c: 'limit', h: '192', w: '256' },
-      { f: 'webp', q: '80' },
-    ],
+    components: [{ c: 'limit', h: '192', w: '256' }, { f: 'webp' }, { q: '80' }],
   },
   {
     name: 'f_auto',
     options: 'w_640,f_auto',
-    components: [
-      { c: 'fill', g: 'center', h: '480', w: '640' },
-      { f: 'auto', q: 'auto' },
-    ],
+    components: [{ c: 'fill', g: 'center', h: '480', w: '640' }, { f: 'auto' }, { q: 'auto' }],
   },
   {
     name: 'f_webp',
     options: 'w_640,f_webp',
-    components: [
-      { c: 'fill', g: 'center', h: '480', w: '640' },
-      { f: 'webp', q: '80' },
-    ],
+    components: [{ c: 'fill', g: 'center', h: '480', w: '640' }, { f: 'webp' }, { q: '80' }],
   },
   {
     name: 'q_60',
     options: 'w_640,f_jpeg,q_60',
-    components: [
-      { c: 'fill', g: 'center', h: '480', w: '640' },
-      { f: 'jpg', q: '60' },
-    ],
+    components: [{ c: 'fill', g: 'center', h: '480', w: '640' }, { f: 'jpg' }, { q: '60' }],
   },
   {
     name: 'dpr_2 (the box in device pixels)',
     options: 'w_200,dpr_2,f_webp',
-    components: [
-      { c: 'fill', g: 'center', h: '300', w: '400' },
-      { f: 'webp', q: '80' },
-    ],
+    components: [{ c: 'fill', g: 'center', h: '300', w: '400' }, { f: 'webp' }, { q: '80' }],
   },
   {
     name: 'more than the original',
     options: 'w_3000,f_webp',
-    components: [
-      { c: 'fill', g: 'center', h: '600', w: '800' },
-      { f: 'webp', q: '80' },
-    ],
+    components: [{ c: 'fill', g: 'center', h: '600', w: '800' }, { f: 'webp' }, { q: '80' }],
   },
   {
     name: 'a preset by name, unsigned',
     options: 'p_thumb,f_auto',
     unsigned: true,
-    components: [
-      { c: 'fill', g: 'center', h: '150', w: '150' },
-      { f: 'auto', q: 'auto' },
-    ],
+    components: [{ c: 'fill', g: 'center', h: '150', w: '150' }, { f: 'auto' }, { q: 'auto' }],
   },
 ];
 
@@ -162,6 +126,7 @@ describe('Transform URLs on Cloudinary storage', () => {
   let publicId: string;
   let storedAfterUpload: string[];
   let uploadsAfterUpload: number;
+  let renditions: Record<string, { url: string }>;
 
   beforeAll(async () => {
     backend = await startStorageBackend('cloudinary');
@@ -190,6 +155,7 @@ describe('Transform URLs on Cloudinary storage', () => {
     );
     expect(res.statusCode).toBe(201);
     imageId = res.json().id;
+    renditions = res.json().renditions;
     publicId = `products/${decodeId(productId)}/${decodeId(imageId)}/original`;
     storedAfterUpload = backend.stored();
     uploadsAfterUpload = fake.uploads.length;
@@ -236,6 +202,16 @@ describe('Transform URLs on Cloudinary storage', () => {
     // No bytes made by the service: nothing uploaded, nothing stored under derived/.
     expect(fake.uploads).toHaveLength(uploadsAfterUpload);
     expect(backend.stored()).toEqual(storedAfterUpload);
+  });
+
+  it("redirects a preset by name to its rendition's own URL: one derived asset, not two", async () => {
+    // The original is larger than both boxes; a box beyond it is clamped (see "more than the
+    // original") where the rendition's URL is not, and those two URLs differ.
+    for (const name of ['thumb', 'card']) {
+      const res = await get(`/transform/unsigned/p_${name},f_auto/${imageId}`);
+      expect(res.statusCode).toBe(302);
+      expect(res.headers.location).toBe(renditions[name].url);
+    }
   });
 
   it("is checked against a fake that refuses what Cloudinary would (sharp's names are not its own)", async () => {

@@ -312,7 +312,9 @@ const TRANSPARENT = 'rgb:00000000';
  * A result made on request as Cloudinary URL transformations, in two components: the box and fit
  * (`c_fill` with `g_center` or `g_auto`; `c_pad` for contain, on white for JPEG, which has no
  * alpha, and transparent otherwise, as the service pads the results it makes; `c_limit` for
- * inside), then the format (`f_auto`: Cloudinary picks one per browser) and the quality. The box
+ * inside), then the format (`f_auto`: Cloudinary picks one per browser), then the quality, each a
+ * component of its own as in a rendition's URL ({@link transformedUrl}): a preset asked for by
+ * name is then the very URL of the rendition, one derived asset on Cloudinary, not two. The box
  * is already in device pixels and within the original: no `dpr_`.
  */
 function deliveryTransformation(transform: DeliveryTransform): Record<string, unknown>[] {
@@ -322,7 +324,8 @@ function deliveryTransformation(transform: DeliveryTransform): Record<string, un
       : CROP[transform.fit];
   return [
     { ...fit, width: transform.width, height: transform.height },
-    { fetch_format: CLOUDINARY_FORMAT[transform.format], quality: transform.quality },
+    { fetch_format: CLOUDINARY_FORMAT[transform.format] },
+    { quality: transform.quality },
   ];
 }
 
