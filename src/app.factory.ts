@@ -1,3 +1,4 @@
+import type { FastifyRequest } from 'fastify';
 import type { DynamicModule, Type } from '@nestjs/common';
 import { NestFactory, RouterModule } from '@nestjs/core';
 import multipart from '@fastify/multipart';
@@ -12,7 +13,7 @@ import {
 import { ServiceRole, type EnvironmentVariables } from './config/env.validation';
 import { AppError } from './common/errors/app.error';
 import { createValidationPipe } from './common/http/validation';
-import { answerWrongMethods } from './common/http/method-not-allowed';
+import { answerWrongMethods, isPreflight } from './common/http/method-not-allowed';
 import { DATA_URI_BODY, dataUriBodyLimit, parseJsonBody } from './common/http/json-body.parser';
 import { closeConnectionsWhenClosing } from './common/http/graceful-close';
 import { answerFrameworkError, MAX_PARAM_LENGTH } from './common/http/framework-errors';
@@ -20,7 +21,11 @@ import { answerClientError } from './common/http/client-error.handler';
 import { registerSecurityHeaders } from './common/http/security-headers';
 import { MultipartRoutesInterceptor } from './common/http/multipart-routes';
 import { refuseEncodedBodies } from './common/http/content-encoding';
-import { ignoreUnknownExpectations, requireHost } from './common/http/host-and-expect';
+import {
+  continueOnceAdmitted,
+  ignoreUnknownExpectations,
+  requireHost,
+} from './common/http/host-and-expect';
 import { createAppLogger } from './common/logging/logger-params';
 import { loggingConfigOf } from './common/logging/logging.config';
 import { REQUEST_ID_HEADER, requestIdFor } from './common/logging/request-id';
@@ -115,6 +120,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   app.get(HttpMetricsHook).install(app.getHttpAdapter().getInstance());
   // A body with a Content-Encoding is refused unread (415): bodies are read as sent.
   refuseEncodedBodies(app.getHttpAdapter().getInstance());
+  // After those two refusals: `100 Continue` only to a request about to have its body read.
+  continueOnceAdmitted(app.getHttpServer(), app.getHttpAdapter().getInstance());
   configureBodyParsing(app, env);
   app.useGlobalPipes(createValidationPipe());
   app
@@ -241,15 +248,30 @@ async function registerMultipart(
 /** CORS for CORS_ORIGINS (`*`: any origin); none when it is empty. */
 function enableCors(app: NestFastifyApplication, env: EnvironmentVariables): void {
   if (!env.CORS_ORIGINS) return;
-  app.enableCors({
+  const options: CorsOptions = {
     origin: env.CORS_ORIGINS === '*' ? true : env.CORS_ORIGINS.split(',').map((o) => o.trim()),
     // @fastify/cors allows GET, HEAD and POST only unless told: a browser's PUT, PATCH or DELETE
     // (the gallery's order, a product's fields, an image) would fail its preflight.
     methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
     exposedHeaders: ['X-Request-Id', 'ETag', 'Location', 'Retry-After', 'WWW-Authenticate'],
     maxAge: 600,
-  });
+  };
+  // An OPTIONS that is no preflight is not CORS's to answer (it would say a bare 400, "Invalid
+  // Preflight Request"): it asks which methods a path takes (method-not-allowed.ts).
+  const plain = { ...options, preflight: false };
+  const perRequest: CorsDelegate = (request, callback) =>
+    callback(null, request.method === 'OPTIONS' && !isPreflight(request) ? plain : options);
+  // Nest's Fastify adapter takes @fastify/cors's per-request delegate (it says so in its code)
+  // though its type names only the options.
+  app.enableCors(perRequest as unknown as CorsOptions);
 }
+
+type CorsOptions = NonNullable<Parameters<NestFastifyApplication['enableCors']>[0]>;
+/** @fastify/cors's options delegate: the options for each request. */
+type CorsDelegate = (
+  request: FastifyRequest,
+  callback: (error: Error | null, options: CorsOptions) => void,
+) => void;
 
 /**
  * Initialises the application; if a module refuses to start (storage unusable, say), closes what

@@ -377,6 +377,22 @@ describe('CORS', () => {
       expect(wrong.statusCode).toBe(405);
       expect(wrong.headers.allow).toBe('GET, HEAD');
       expect(wrong.headers['access-control-allow-origin']).toBe('https://shop.example');
+      // An OPTIONS that is no preflight (no Origin, or no method asked for) asks which methods
+      // a path takes, as with CORS off: 204 with Allow, 404 where nothing is served.
+      for (const headers of [{}, { origin: 'https://shop.example' }]) {
+        const options = await on.app.inject({
+          method: 'OPTIONS',
+          url: '/api/v1/products',
+          headers,
+        });
+        expect(options.statusCode).toBe(204);
+        expect(options.headers.allow).toBe('GET, HEAD, POST, OPTIONS');
+        expectProblem(
+          await on.app.inject({ method: 'OPTIONS', url: '/api/v1/nothing', headers }),
+          404,
+          'route_not_found',
+        );
+      }
     } finally {
       await on.close();
     }
@@ -430,5 +446,35 @@ describe("What Node's HTTP server refused by itself", () => {
     const interim = await client.answered(10_000);
     expect(interim?.status).toBe(100);
     client.destroy();
+  });
+
+  it('sends 100 Continue only to a caller the route admits: others get their refusal first', async () => {
+    const client = await RawClient.connect(port);
+    await client.write(
+      'POST /api/v1/products HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n' +
+        'Content-Length: 1000000\r\nExpect: 100-continue\r\n\r\n',
+    );
+    const answer = await client.answered(10_000);
+    client.destroy();
+    expect(answer?.status).toBe(401);
+    expect(answer?.headers['content-type']).toMatch(PROBLEM);
+  });
+
+  it('refuses a request with two Host headers: 400, as RFC 9112 asks', async () => {
+    const { status, headers, body } = await send(
+      'GET /no/such/route HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n',
+    );
+    expect(status).toBe(400);
+    expect(headers['content-type']).toMatch(PROBLEM);
+    expect(JSON.parse(body)).toMatchObject({
+      code: 'bad_request',
+      detail: 'A request may have one Host header only.',
+    });
+  });
+
+  it('answers OPTIONS * with every method the service takes', async () => {
+    const { status, headers } = await send('OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n');
+    expect(status).toBe(204);
+    expect(headers.allow).toBe('GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS');
   });
 });

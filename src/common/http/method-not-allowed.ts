@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../errors/app.error';
 
 /** The methods a route can be asked with, in the order an `Allow` header lists them. */
@@ -31,19 +31,22 @@ export function answerWrongMethods(
     }
   };
   instance.addHook('onRequest', (request, reply, done) => {
-    if (request.routeOptions.url !== undefined) return done();
+    const plainOptions = request.method === 'OPTIONS' && !isPreflight(request);
+    // With CORS on, its catch-all route takes every OPTIONS; one that is no preflight is ours.
+    const routed = request.routeOptions.url !== undefined && !(plainOptions && isCatchAll(request));
+    if (routed) return done();
     const url = request.raw.url ?? '/';
+    // `OPTIONS *` asks about the server as a whole (RFC 9110 §9.3.7): every method it takes.
+    if (plainOptions && url === '*') return answerOptions(reply, METHODS);
     const path = url.split('?', 1)[0];
     const allowed = serves(path) ? METHODS.filter((method) => matches(method, url)) : [];
-    if (allowed.length === 0) return done();
-    // OPTIONS asks which methods the path takes (RFC 9110 §9.3.7): answered, not refused.
-    if (request.method === 'OPTIONS') {
-      reply
-        .code(204)
-        .header('Allow', [...allowed, 'OPTIONS'].join(', '))
-        .send();
-      return;
+    if (allowed.length === 0) {
+      // CORS's catch-all would answer 204 (or 400 to a bare OPTIONS) where nothing is served.
+      if (!plainOptions || !isCatchAll(request)) return done();
+      return done(new AppError('route_not_found', `No route matches OPTIONS ${path}.`));
     }
+    // OPTIONS asks which methods the path takes (RFC 9110 §9.3.7): answered, not refused.
+    if (request.method === 'OPTIONS') return answerOptions(reply, allowed);
     done(
       new AppError(
         'method_not_allowed',
@@ -53,4 +56,21 @@ export function answerWrongMethods(
       ),
     );
   });
+}
+
+/** A CORS preflight: OPTIONS from a browser naming its origin and the method it means to use. */
+export function isPreflight({ headers }: FastifyRequest): boolean {
+  return headers.origin !== undefined && headers['access-control-request-method'] !== undefined;
+}
+
+/** The route @fastify/cors adds for OPTIONS on every path. */
+function isCatchAll(request: FastifyRequest): boolean {
+  return request.routeOptions.url === '*' || request.routeOptions.url === '/*';
+}
+
+function answerOptions(reply: FastifyReply, allowed: readonly string[]): void {
+  reply
+    .code(204)
+    .header('Allow', [...allowed, 'OPTIONS'].join(', '))
+    .send();
 }
