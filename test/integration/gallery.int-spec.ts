@@ -94,6 +94,19 @@ describe.each(AVAILABLE_BACKENDS)(`${GalleryService.name} on %s`, (backend) => {
     ).resolves.toBe('gallery_changed');
   });
 
+  it('answers a retried delete with a stale version: the image is gone, not the gallery changed', async () => {
+    const a = await image({ isPrimary: true });
+    await image({ priority: 1 });
+    const { version } = await listed();
+    await gallery.remove(ctx, { id: product.id }, a.id, [version]);
+    await expect(code(gallery.remove(ctx, { id: product.id }, a.id, [version]))).resolves.toBe(
+      'image_not_found',
+    );
+    await expect(
+      code(gallery.update(ctx, { id: product.id }, a.id, { title: 'x' }, [version])),
+    ).resolves.toBe('image_not_found');
+  });
+
   it('reorders by a permutation of every image, and refuses anything else', async () => {
     const a = await image({ isPrimary: true });
     const b = await image({ priority: 1 });

@@ -176,6 +176,7 @@ export class GalleryService {
         if (dto.priority !== undefined) image.priority = dto.priority;
         return this.repository.save(manager, image);
       },
+      imageId,
     );
     return { image: await this.presenter.one(image), version };
   }
@@ -230,13 +231,19 @@ export class GalleryService {
     imageId: string,
     expected: ExpectedVersions,
   ): Promise<number> {
-    const { version } = await this.change(ctx, ref, expected, async (manager, product, tally) => {
-      const image = await this.findImage(manager, ctx, product, imageId);
-      await this.repository.delete(manager, image.id);
-      tally.imageCountDelta -= 1;
-      if (image.isPrimary) await this.repository.promoteFirst(manager, product.id);
-      await this.deletions.enqueue(manager, this.files.keysOf(image), ctx.organizationId);
-    });
+    const { version } = await this.change(
+      ctx,
+      ref,
+      expected,
+      async (manager, product, tally) => {
+        const image = await this.findImage(manager, ctx, product, imageId);
+        await this.repository.delete(manager, image.id);
+        tally.imageCountDelta -= 1;
+        if (image.isPrimary) await this.repository.promoteFirst(manager, product.id);
+        await this.deletions.enqueue(manager, this.files.keysOf(image), ctx.organizationId);
+      },
+      imageId,
+    );
     this.deletions.afterCommit();
     return version;
   }
@@ -378,17 +385,22 @@ export class GalleryService {
 
   /**
    * Runs a gallery change: lock the product, check If-Match, change, then bump the version and
-   * add what the change tallied to the product's image count, in one UPDATE.
+   * add what the change tallied to the product's image count, in one UPDATE. A change of one
+   * image (`imageId`) that is not there is 404 even with a stale If-Match: a precondition is only
+   * evaluated where the request would otherwise succeed (RFC 9110 §13.2.1), and a retried DELETE
+   * learns that its image is gone rather than that the gallery changed (by its first attempt).
    */
   private async change<T>(
     ctx: RequestContext,
     ref: ProductRef,
     expected: ExpectedVersions,
     work: (manager: EntityManager, product: Product, tally: ImageTally) => Promise<T>,
+    imageId?: string,
   ): Promise<{ result: T; version: number; product: Product }> {
     return this.dataSource.transaction(async (manager) => {
       const product = await this.products.lock(ctx, ref, manager);
       if (expected && !expected.includes(product.galleryVersion)) {
+        if (imageId !== undefined) await this.findImage(manager, ctx, product, imageId);
         throw new AppError(
           'gallery_changed',
           'The gallery changed since you read it: fetch it again, then retry with the new ETag.',
