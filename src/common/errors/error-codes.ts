@@ -15,6 +15,7 @@ export type ErrorKind =
   | 'unprocessable'
   | 'timeout'
   | 'too_large'
+  | 'headers_too_large'
   | 'unsupported_media_type'
   | 'rate_limited'
   | 'internal'
@@ -33,6 +34,7 @@ export const ERROR_KIND_STATUS: Record<ErrorKind, number> = {
   unprocessable: 422,
   timeout: 408,
   too_large: 413,
+  headers_too_large: 431,
   unsupported_media_type: 415,
   rate_limited: 429,
   internal: 500,
@@ -54,6 +56,7 @@ export const ERROR_CODES = {
   method_not_allowed: { kind: 'method_not_allowed', title: 'Method not allowed' },
   conflict: { kind: 'conflict', title: 'Conflict' },
   precondition_failed: { kind: 'precondition_failed', title: 'Precondition failed' },
+  headers_too_large: { kind: 'headers_too_large', title: 'Request headers too large' },
   range_not_satisfiable: {
     kind: 'range_not_satisfiable',
     title: 'The range starts past the end of the file',
@@ -189,6 +192,7 @@ export function genericCodeForStatus(status: number): ErrorCode {
     413: 'payload_too_large',
     415: 'unsupported_media_type',
     429: 'too_many_requests',
+    431: 'headers_too_large',
     503: 'service_unavailable',
   };
   if (byStatus[status]) return byStatus[status];

@@ -52,7 +52,7 @@ describe(answerClientError.name, () => {
   it('answers headers over the limit with 431', async () => {
     const answer = (await send(`GET / HTTP/1.1\r\nx-big: ${'a'.repeat(2048)}\r\n\r\n`)).answer();
     expect(answer?.status).toBe(431);
-    expect(JSON.parse(answer!.body)).toMatchObject({ status: 431, code: 'bad_request' });
+    expect(JSON.parse(answer!.body)).toMatchObject({ status: 431, code: 'headers_too_large' });
   });
 
   it('leaves a request that parses alone', async () => {

@@ -52,13 +52,14 @@ export function clientErrorProblem(error: { code?: string }): Problem {
   switch (error.code) {
     case 'ERR_HTTP_REQUEST_TIMEOUT':
       return toProblem(new AppError('request_timeout', 'The request did not arrive in time.'));
-    case 'HPE_HEADER_OVERFLOW': {
-      // HTTP's own status for it; the generic code, as toProblem gives other 4xx it has no code for.
-      const problem = toProblem(
-        new AppError('bad_request', 'The request headers are larger than the server accepts.'),
+    case 'HPE_HEADER_OVERFLOW':
+      // The request line counts too: a URL of 100 KB is answered so.
+      return toProblem(
+        new AppError(
+          'headers_too_large',
+          'The request line and headers are larger than the server accepts.',
+        ),
       );
-      return { ...problem, status: 431, body: { ...problem.body, status: 431 } };
-    }
     default:
       // Malformed HTTP, or a client that half-closed its connection in the middle of its body.
       return toProblem(
