@@ -80,6 +80,9 @@ class AuthConfigModule {}
       inject: [AUTH_CONFIG, SHARED_THROTTLER_STORAGE],
       useFactory: (config: AuthConfig, storage: ThrottlerStorage) => ({
         storage,
+        // No X-RateLimit-*-<throttler> nor Retry-After-<throttler> headers: undocumented, and a
+        // 429 carries the one Retry-After (LoginThrottlerGuard).
+        setHeaders: false,
         throttlers: [
           {
             name: LOGIN_BY_ADDRESS,

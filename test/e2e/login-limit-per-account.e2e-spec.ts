@@ -61,7 +61,17 @@ describe('Login limit per account, whichever identifier names it', () => {
     expect(res.json()).toMatchObject({ code: 'login_rate_limited', status: 429 });
     expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
     expect(res.headers['x-request-id']).toBeTruthy();
+    // Only the documented headers: not the throttler library's own, per throttler name.
+    expect(Object.keys(res.headers).filter((name) => /ratelimit|retry-after-/i.test(name))).toEqual(
+      [],
+    );
   }
+
+  it("answers a login within the limits without the throttler library's headers", async () => {
+    const res = await loginFrom('nobody-at-all', '198.51.100.200', 'wrong-password');
+    expect(res.statusCode).toBe(401);
+    expect(Object.keys(res.headers).filter((name) => /ratelimit/i.test(name))).toEqual([]);
+  });
 
   it('counts attempts alternating email and username against the one account', async () => {
     const alternating = [
