@@ -23,6 +23,7 @@ import {
   UpdateProductDto,
 } from './dto/product.dto';
 import { ProductsService, type ProductRef } from './products.service';
+import { Idempotent } from '../idempotency/idempotent.decorator';
 import { ApiProblems, PROBLEMS } from '../openapi/problems';
 
 /** What a product body can be refused for, besides its shape. */
@@ -42,6 +43,7 @@ export class ProductsController {
   @CreatedLocation()
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ProductsWrite)
+  @Idempotent()
   @ApiOperation({
     operationId: 'createProduct',
     summary: 'Create a product',

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { PreparedQueriesModule } from '../database/prepared-queries.module';
+import { IdempotencyModule } from '../idempotency/idempotency.module';
 import {
   ProductByExternalIdController,
   ProductByGtinController,
@@ -11,7 +12,7 @@ import { ProductsRepository } from './products.repository';
 import { ProductsService } from './products.service';
 
 @Module({
-  imports: [PreparedQueriesModule],
+  imports: [PreparedQueriesModule, IdempotencyModule],
   controllers: [
     ProductsController,
     ProductController,

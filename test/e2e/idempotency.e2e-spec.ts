@@ -18,8 +18,8 @@ import { multipart } from '../support/multipart';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 
 /**
- * The Idempotency-Key header on the five operations that make something: a gallery upload, the
- * Ocha API's JSON import, a stand-alone upload, attaching one, and a bulk import. A retry gets
+ * The Idempotency-Key header on the operations that make something: a gallery upload, the
+ * Ocha API's JSON import, a stand-alone upload, attaching one, a bulk import, and a product. A retry gets
  * the first answer again (status, body, Location, Content-Type) and nothing is made twice;
  * the same key still in flight is 409, with another payload 422; keys are per caller and expire;
  * and two instances on one database share them.
@@ -202,6 +202,32 @@ describe('Idempotent retries (Idempotency-Key)', () => {
       expect((await send(undefined)).body).not.toBe(first.body);
     },
   );
+
+  it('a product creation: a retry gets the first answer again, and one product is made', async () => {
+    const name = `Retried ${randomUUID()}`;
+    const named = async () =>
+      (
+        await ds.query<{ n: number }[]>('SELECT count(*)::int AS n FROM products WHERE name = $1', [
+          name,
+        ])
+      )[0].n;
+    const send = jsonRequest('POST', '/api/v1/products', { name });
+    const key = randomUUID();
+    const first = await send(key);
+    expect(first.statusCode).toBe(201);
+    for (const retry of [await send(key), await send(`"${key}"`)]) {
+      expect(retry.statusCode).toBe(201);
+      expect(retry.body).toBe(first.body);
+      expect(retry.headers.location).toBe(first.headers.location);
+    }
+    expect(await named()).toBe(1);
+    const other = await jsonRequest('POST', '/api/v1/products', { name: `${name}!` })(key);
+    expect(other.statusCode).toBe(422);
+    expect(other.json()).toMatchObject({ code: 'idempotency_key_reused' });
+    // Without the key, the same request makes another product (its slug numbered).
+    expect((await send(undefined)).statusCode).toBe(201);
+    expect(await named()).toBe(2);
+  });
 
   it('does the work once for concurrent requests with one key; the others wait (409) or replay', async () => {
     const send = galleryUpload(await newProduct());
