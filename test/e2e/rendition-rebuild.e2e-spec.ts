@@ -204,6 +204,7 @@ describe.each(DRIVERS)('Re-making renditions on %s storage', (driver: Driver) =>
     // While a run for these presets is under way or not, asking again starts nothing to do.
     const again = await call(api(), 'POST', '/api/v1/renditions/rebuilds', admin);
     expect(again.statusCode).toBe(202);
+    expect(again.headers.location).toBe(`/api/v1/renditions/rebuilds/${again.json<Run>().id}`);
     const second = await eventuallyRead(
       () => progress(again.json<Run>().id),
       (r) => r.state === 'completed',

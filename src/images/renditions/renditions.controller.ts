@@ -3,6 +3,7 @@ import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { MinRole, RequireScopes } from '../../auth/decorators';
 import { Role, Scope } from '../../auth/roles';
 import { ParseIdPipe } from '../../common/ids/parse-id.pipe';
+import { CreatedLocation } from '../../common/http/created-location';
 import { PageQueryDto } from '../../common/pagination/page.dto';
 import { ApiProblems, PROBLEMS } from '../../openapi/problems';
 import { RenditionRebuildDto, RenditionRebuildPageDto } from './rendition-rebuild.dto';
@@ -17,6 +18,7 @@ export class RenditionsController {
 
   @Post()
   @HttpCode(202)
+  @CreatedLocation()
   @RequireScopes(Scope.ImagesWrite)
   @ApiOperation({
     operationId: 'startRenditionRebuild',
@@ -24,7 +26,7 @@ export class RenditionsController {
     description:
       'Admins only. Starts a run that re-makes, in the background, the renditions of every ' +
       'image (of every organisation) made with other presets than the configured ones, and ' +
-      'answers it: read its progress from `GET /renditions/rebuilds/{id}`. While a run for the ' +
+      'answers it: read its progress from `GET /renditions/rebuilds/{id}`, the `Location`. While a run for the ' +
       'same presets is under way, that run is answered instead of a new one. Each image is ' +
       'swapped to its new renditions atomically; the old files are deleted after. Instances ' +
       'start such a run themselves when they start with changed presets.',
