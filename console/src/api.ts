@@ -34,6 +34,17 @@ export async function unwrap<T>(call: Promise<Outcome<T>>): Promise<T> {
   throw new CallFailed(outcome.response?.status ?? 0, problemOf(outcome.error));
 }
 
+/**
+ * A gallery change's success, and the gallery's version after it, which its `ETag` names (`"5"`):
+ * the If-Match of the next change, even when the gallery cannot be read again meanwhile.
+ */
+export async function unwrapVersion(call: Promise<Outcome<unknown>>): Promise<number | undefined> {
+  const outcome = await call;
+  await unwrap(Promise.resolve(outcome));
+  const version = /^"(\d+)"$/.exec(outcome.response?.headers.get('etag') ?? '');
+  return version ? Number(version[1]) : undefined;
+}
+
 /** A call the API refused (status and problem+json), or one that never reached it (status 0). */
 export class CallFailed extends Error {
   constructor(

@@ -441,6 +441,37 @@ describe('The gallery console in a real browser', () => {
     expect(titles(await galleryFromApi())).toEqual(before);
   });
 
+  it('keeps a move the service made when the gallery cannot be read again after it', async () => {
+    const before = titles(await galleryFromApi());
+    expect(before.length).toBeGreaterThanOrEqual(3);
+    const galleryRead = (url: URL) => url.pathname.endsWith('/images') && url.search !== '';
+    let reads = 0;
+    await page.route(galleryRead, (route) =>
+      route.request().method() === 'GET' && reads++ === 0
+        ? route.abort('connectionfailed')
+        : route.continue(),
+    );
+    try {
+      await tile(before[1])
+        .getByRole('button', { name: `Move ${before[1]} later` })
+        .click();
+      await page.getByRole('alert').filter({ hasText: 'could not be read again' }).waitFor();
+    } finally {
+      await page.unroute(galleryRead);
+    }
+    const moved = [before[0], before[2], before[1], ...before.slice(3)];
+    expect(titles(await galleryFromApi())).toEqual(moved);
+    await until(
+      `[...document.querySelectorAll("ol.gallery .tile-title")].map((e) => e.textContent.split(",")[0].trim()).join() === ${JSON.stringify(moved.join())}`,
+    );
+    // Back as it was, for the tests after this one.
+    await tile(before[1])
+      .getByRole('button', { name: `Move ${before[1]} earlier` })
+      .click();
+    await page.getByText(/^Moved “.+” to position 2 of/).waitFor();
+    expect(titles(await galleryFromApi())).toEqual(before);
+  });
+
   it('deletes an image once the person confirms', async () => {
     await tile('bäck').getByRole('button', { name: 'Delete bäck' }).click();
     const dialog = page.getByRole('dialog', { name: 'Delete this image?' });

@@ -8,7 +8,7 @@ import {
   type ImageDto,
   type ProductDto,
 } from '@sdk';
-import { CallFailed, messageOf, unwrap } from '../api';
+import { CallFailed, messageOf, unwrap, unwrapVersion } from '../api';
 import { Confirm } from '../components/confirm';
 import { Link } from '../components/link';
 import { ErrorText, Notice, type NoticeValue } from '../components/notice';
@@ -97,14 +97,28 @@ export function Gallery({ productId }: { productId: string }) {
     setFocusAfterMove(undefined);
   }, [gallery, focusAfterMove, busy]);
 
-  /** Runs a change; a 412 (the gallery changed since it was read) reloads it and says so. */
-  const change = async (call: () => Promise<unknown>, done: string): Promise<boolean> => {
+  /** Shows the gallery as it is now; one that cannot be read is said so, the page kept. */
+  const refresh = (after?: string) =>
+    reload().catch((caught: unknown) =>
+      setNotice({
+        kind: 'error',
+        text: `${after ? `${after} ` : ''}The gallery could not be read again: ${messageOf(caught)}`,
+      }),
+    );
+
+  /**
+   * Runs a change; a 412 (the gallery changed since it was read) reloads it and says so. A change
+   * the service made stays made (true) when the gallery cannot be read again after it.
+   */
+  const change = async (
+    call: () => Promise<number | undefined>,
+    done: string,
+  ): Promise<boolean> => {
     setBusy(true);
     try {
-      await call();
-      await reload();
-      setNotice({ kind: 'success', text: done });
-      return true;
+      const version = await call();
+      // The next change's If-Match, should the gallery not be read again.
+      if (version !== undefined) setGallery((now) => now && { ...now, version });
     } catch (caught) {
       if (caught instanceof CallFailed && caught.status === 412) {
         await reload().catch(() => undefined);
@@ -112,10 +126,13 @@ export function Gallery({ productId }: { productId: string }) {
       } else {
         setNotice({ kind: 'error', text: messageOf(caught) });
       }
-      return false;
-    } finally {
       setBusy(false);
+      return false;
     }
+    setNotice({ kind: 'success', text: done });
+    await refresh(done);
+    setBusy(false);
+    return true;
   };
 
   if (error)
@@ -137,7 +154,7 @@ export function Gallery({ productId }: { productId: string }) {
     const position = ids.indexOf(moved.id) + 1;
     void change(
       () =>
-        unwrap(
+        unwrapVersion(
           reorderProductImages({ path: { productId }, body: { image_ids: ids }, headers: ifMatch }),
         ),
       `Moved “${nameOf(moved)}” to position ${position} of ${ids.length}.`,
@@ -156,7 +173,7 @@ export function Gallery({ productId }: { productId: string }) {
     makePrimary(image) {
       void change(
         () =>
-          unwrap(
+          unwrapVersion(
             updateProductImage({
               path: { productId, imageId: image.id },
               body: { is_primary: true },
@@ -169,7 +186,7 @@ export function Gallery({ productId }: { productId: string }) {
     save(image, fields) {
       return change(
         () =>
-          unwrap(
+          unwrapVersion(
             updateProductImage({
               path: { productId, imageId: image.id },
               body: fields,
@@ -257,11 +274,8 @@ export function Gallery({ productId }: { productId: string }) {
           )}
         </section>
         <aside class="gallery-side">
-          <UploadZone productId={productId} onUploaded={() => void reload()} />
-          <UrlImport
-            productId={productId}
-            onImported={() => reload().catch((caught: unknown) => setError(messageOf(caught)))}
-          />
+          <UploadZone productId={productId} onUploaded={() => void refresh()} />
+          <UrlImport productId={productId} onImported={() => refresh()} />
         </aside>
       </div>
       {deleting && (
@@ -274,7 +288,7 @@ export function Gallery({ productId }: { productId: string }) {
             setDeleting(undefined);
             void change(
               () =>
-                unwrap(
+                unwrapVersion(
                   deleteProductImage({ path: { productId, imageId: image.id }, headers: ifMatch }),
                 ),
               `Deleted “${nameOf(image)}”.`,
