@@ -26,12 +26,13 @@ async function bootstrap(): Promise<void> {
   const { AdminBootstrapService } = await import('./auth/admin-bootstrap.service.js');
   const { DOCS_PATH } = await import('./openapi/openapi.js');
   const { removeLiveSpoolFiles } = await import('./images/intake/upload-spool.js');
+  const { JobQueue } = await import('./jobs/job-queue.service.js');
   const app = await createApp({ config });
   const { env } = config;
   const logger = app.get(Logger);
 
-  // Graceful shutdown: stop accepting connections, let in-flight requests finish, close the
-  // database, exit 0. A second signal or the timeout forces the exit.
+  // Graceful shutdown: stop accepting connections, let in-flight requests and running jobs
+  // finish, close the database, exit 0. A second signal or the timeout forces the exit.
   let closing = false;
   // Requests still in flight are cut: their temporary upload files go now, not at the next sweep.
   const exitNow = (
@@ -53,8 +54,18 @@ async function bootstrap(): Promise<void> {
       env.SHUTDOWN_TIMEOUT_MS,
     );
     timer.unref();
+    const deadline = Date.now() + env.SHUTDOWN_TIMEOUT_MS;
+    // Connections first: no new ones, those in flight finished (with `Connection: close`). Then
+    // the jobs, in the time left, and only then the rest of Nest's shutdown. Left to Nest, the
+    // jobs would be drained first (a hook before shutdown), the listener still open, taking new
+    // requests that the forced exit then cut, and the jobs left running when it came not handed
+    // back to their queue.
     app
+      .getHttpAdapter()
+      .getInstance()
       .close()
+      .then(() => app.get(JobQueue).stop(deadline - Date.now()))
+      .then(() => app.close())
       // Then the spans still buffered, when tracing is on (an unreachable collector is no failure).
       .then(() => tracing?.stop().catch(() => undefined))
       .then(

@@ -87,6 +87,16 @@ export interface SendManyOptions extends SendOptions {
 }
 
 /**
+ * How long running jobs may go on finishing when `remainingMs` are left before the process exits
+ * anyway: all but a quarter of it (at most 3 s), kept for failing the rest back to their queue
+ * and closing the database.
+ */
+export function jobDrainMs(remainingMs: number): number {
+  const remaining = Math.max(0, remainingMs);
+  return Math.round(remaining - Math.min(3000, remaining / 4));
+}
+
+/**
  * The service's job queue: pg-boss (pg-boss.engine.ts) on the service's own database. Features
  * define their queues in `onModuleInit`; at bootstrap the engine starts, creates them, registers
  * their schedules and, when this process runs jobs (SERVICE_ROLE `all` or `worker`), works them.
@@ -101,6 +111,7 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
   private readonly deadLetterQueues = new Set<string>();
   private readonly engine: Engine;
   private started = false;
+  private stopping?: Promise<void>;
   private readonly outageErrors = new RepeatLimiter(60_000);
   private readonly slowDatabaseErrors = new RepeatLimiter(60_000);
 
@@ -174,15 +185,25 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
     }
   }
 
-  /** Stops taking jobs and lets running ones finish within SHUTDOWN_TIMEOUT_MS. */
+  /** Nest's shutdown: {@link stop}, unless main.ts's shutdown did it already. */
   async beforeApplicationShutdown(): Promise<void> {
-    if (!this.started) return;
+    await this.stop(this.config.SHUTDOWN_TIMEOUT_MS);
+  }
+
+  /**
+   * Stops taking jobs and lets running ones finish within most of `remainingMs` (the time left
+   * before the process exits anyway); those still running then are failed back to their queue
+   * (pg-boss), for another worker to retry after their retry delay, rather than once their
+   * heartbeat lapses as after a crash. Once, however often called.
+   */
+  stop(remainingMs: number): Promise<void> {
+    this.stopping ??= this.started ? this.stopEngine(jobDrainMs(remainingMs)) : Promise.resolve();
+    return this.stopping;
+  }
+
+  private async stopEngine(timeout: number): Promise<void> {
     this.started = false;
-    await this.engine.stop({
-      graceful: true,
-      close: true,
-      timeout: Math.max(1000, this.config.SHUTDOWN_TIMEOUT_MS),
-    });
+    await this.engine.stop({ graceful: true, close: true, timeout });
   }
 
   /** Queues one job; with `manager`, atomically with that transaction. Returns its id (null if a singleton was dropped). */

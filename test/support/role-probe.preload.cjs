@@ -1,7 +1,9 @@
 // Loaded into the built service by test/e2e/service-roles.e2e-spec.ts, with
 // NODE_OPTIONS=--require <this file>: the service as it ships (dist/src/main.js), plus one queue
 // of its own, `role-probe`, whose jobs answer which process ran them. With ROLE_PROBE_JOBS=<n>,
-// the process also queues n of them once it has started (as an `api` process queues work).
+// the process also queues n of them once it has started (as an `api` process queues work); with
+// ROLE_PROBE_HOLD_MS=<ms>, each job runs that long before it answers (a job still running when
+// the process is told to stop).
 // Any other Node.js process that inherits NODE_OPTIONS (npm, the build check) is left alone.
 'use strict';
 /* eslint-disable @typescript-eslint/no-require-imports -- a CommonJS file loaded by --require */
@@ -17,7 +19,11 @@ if (process.argv[1] && resolve(process.argv[1]) === MAIN) {
   JobQueue.prototype.onApplicationBootstrap = async function onApplicationBootstrap() {
     this.define({
       name: 'role-probe',
-      handler: async () => ({ role: process.env.SERVICE_ROLE ?? 'all', pid: process.pid }),
+      handler: async () => {
+        const hold = Number(process.env.ROLE_PROBE_HOLD_MS ?? 0);
+        if (hold > 0) await new Promise((done) => setTimeout(done, hold).unref());
+        return { role: process.env.SERVICE_ROLE ?? 'all', pid: process.pid };
+      },
     });
     await bootstrap.call(this);
     const count = Number(process.env.ROLE_PROBE_JOBS ?? 0);
