@@ -90,8 +90,22 @@ export function describeProblem(status: number, problem: ProblemDetailsDto | und
   if (!problem) return `The service answered ${status} without saying why.`;
   const lead = LEADS[problem.code];
   const detail = problem.detail || problem.title;
-  const text = /[.!?]$/.test(detail) ? detail : `${detail}.`;
+  const text = [detail, ...fieldReasons(problem, detail)]
+    .map((sentence) => (/[.!?]$/.test(sentence) ? sentence : `${sentence}.`))
+    .join(' ');
   return lead ? `${lead} ${text}` : text;
+}
+
+/**
+ * What each field a validation refused must be (`external_id must be 1 to 255 characters…`),
+ * where the detail does not say it already: "Invalid value for: external_id." names the field
+ * only. Other problems' details say it all (their field errors are shorter tags).
+ */
+function fieldReasons(problem: ProblemDetailsDto, detail: string): string[] {
+  if (problem.code !== 'validation_failed') return [];
+  return (problem.errors ?? [])
+    .filter((error) => error.message && !detail.includes(error.message))
+    .map((error) => (error.field ? `${error.field} ${error.message}` : error.message));
 }
 
 /** The message of anything thrown, for a person. */

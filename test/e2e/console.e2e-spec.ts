@@ -281,6 +281,13 @@ describe('The gallery console in a real browser', () => {
     await page.getByRole('button', { name: 'New product' }).click();
     await page.getByLabel('Name', { exact: true }).fill('Blue running shoe');
     await page.getByLabel('GTIN (optional)').fill('4006381333931');
+    // Refused: the service's reason for the field is shown, not only that it was refused.
+    await page.getByLabel('External id (optional)').fill('shoe/4711');
+    await page.getByRole('button', { name: 'Create product' }).click();
+    await page
+      .getByRole('alert')
+      .filter({ hasText: 'external_id must be 1 to 255 characters, without "/"' })
+      .waitFor();
     await page.getByLabel('External id (optional)').fill('shoe-4711');
     await page.getByRole('button', { name: 'Create product' }).click();
     await page.getByRole('heading', { name: 'Blue running shoe', level: 1 }).waitFor();

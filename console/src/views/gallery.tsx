@@ -97,13 +97,20 @@ export function Gallery({ productId }: { productId: string }) {
     setFocusAfterMove(undefined);
   }, [gallery, focusAfterMove, busy]);
 
-  /** Shows the gallery as it is now; one that cannot be read is said so, the page kept. */
-  const refresh = (after?: string) =>
-    reload().catch((caught: unknown) =>
-      setNotice({
-        kind: 'error',
-        text: `${after ? `${after} ` : ''}The gallery could not be read again: ${messageOf(caught)}`,
-      }),
+  /**
+   * Shows the gallery as it is now, then `done` (what was changed); a gallery that cannot be read
+   * is said so, the page kept.
+   */
+  const refresh = (done?: string): Promise<void> =>
+    reload().then(
+      () => {
+        if (done) setNotice({ kind: 'success', text: done });
+      },
+      (caught: unknown) =>
+        setNotice({
+          kind: 'error',
+          text: `${done ? `${done} ` : ''}The gallery could not be read again: ${messageOf(caught)}`,
+        }),
     );
 
   /**
@@ -129,7 +136,7 @@ export function Gallery({ productId }: { productId: string }) {
       setBusy(false);
       return false;
     }
-    setNotice({ kind: 'success', text: done });
+    // Said once the gallery shows it, not before.
     await refresh(done);
     setBusy(false);
     return true;
