@@ -372,6 +372,8 @@ describe('The gallery console in a real browser', () => {
   it('makes another image primary', async () => {
     await tile('side').getByRole('button', { name: 'Make primary: side' }).click();
     await page.getByText('“side” is now the primary image.').waitFor();
+    // Its Make primary button is gone: the focus is on its Edit button, not lost.
+    await until('document.activeElement?.getAttribute("aria-label") === "Edit side"');
     expect(await shownOrder()).toEqual([
       { title: 'side', primary: true },
       { title: 'front', primary: false },
@@ -384,9 +386,12 @@ describe('The gallery console in a real browser', () => {
   it('edits the alt text in place, and the picture carries it', async () => {
     await tile('front').getByRole('button', { name: 'Edit front' }).click();
     const form = page.getByRole('form', { name: 'Edit front' });
+    // The form takes the focus.
+    await until('document.activeElement?.id?.startsWith("title-") === true');
     await form.getByLabel('Alt text').fill('A blue running shoe, seen from the front');
     await form.getByRole('button', { name: 'Save' }).click();
     await page.getByText('Saved “front”.').waitFor();
+    await until('document.activeElement?.getAttribute("aria-label") === "Edit front"');
     expect((await galleryFromApi()).find((i) => i.title === 'front')?.alt_text).toBe(
       'A blue running shoe, seen from the front',
     );
@@ -480,12 +485,20 @@ describe('The gallery console in a real browser', () => {
   });
 
   it('deletes an image once the person confirms', async () => {
+    // Cancelled: the focus goes back to the button that asked.
     await tile('bäck').getByRole('button', { name: 'Delete bäck' }).click();
     const dialog = page.getByRole('dialog', { name: 'Delete this image?' });
+    await dialog.waitFor();
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+    await until('document.activeElement?.getAttribute("aria-label") === "Delete bäck"');
+    await tile('bäck').getByRole('button', { name: 'Delete bäck' }).click();
     await dialog.waitFor();
     await expectAccessible('delete confirmation');
     await dialog.getByRole('button', { name: 'Delete image' }).click();
     await page.getByText('Deleted “bäck”.').waitFor();
+    // Its button gone with it: the focus is on the gallery's heading, not lost.
+    await until('document.activeElement?.id === "gallery-title"');
     expect(titles(await galleryFromApi())).toEqual(['side', 'front']);
     expect(titles(await shownOrder())).toEqual(['side', 'front']);
   });

@@ -11,14 +11,20 @@ interface Props {
 
 /**
  * A modal question (the native <dialog>: the focus stays in it, Escape cancels), shown while the
- * component is rendered.
+ * component is rendered. Once it goes, the focus goes back to where it was (the button that
+ * asked), where that is still there to take it: removed while open, the dialog gives it back to
+ * no one.
  */
 export function Confirm({ title, children, confirmLabel, onConfirm, onCancel }: Props) {
   const dialog = useRef<HTMLDialogElement>(null);
   useEffect(() => {
     const element = dialog.current;
+    const asked = document.activeElement instanceof HTMLElement ? document.activeElement : null;
     if (element && !element.open) element.showModal();
-    return () => element?.close();
+    return () => {
+      element?.close();
+      if (asked?.isConnected) asked.focus();
+    };
   }, []);
   return (
     <dialog

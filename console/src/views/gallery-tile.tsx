@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { ImageDto } from '@sdk';
 import { Link } from '../components/link';
 import { Picture } from '../components/picture';
@@ -31,6 +31,30 @@ interface Props {
 
 const titleOf = (image: ImageDto) => image.title || image.original_filename || 'Untitled image';
 
+/** The focus went with an element that is gone or disabled: nothing has it. */
+export const focusLost = () => !document.activeElement || document.activeElement === document.body;
+
+/**
+ * Once the tile's own action is over (it became the primary, its Make primary button gone; its
+ * edit form closed), the focus lost with the button or the form goes to its Edit button, rather
+ * than to the top of the page.
+ */
+function useFocusAfterOwnChange(image: ImageDto, editing: boolean, busy: boolean) {
+  const editButton = useRef<HTMLButtonElement>(null);
+  const before = useRef({ primary: image.is_primary, editing });
+  const pending = useRef(false);
+  useEffect(() => {
+    const wasPrimary = before.current.primary;
+    const wasEditing = before.current.editing;
+    before.current = { primary: image.is_primary, editing };
+    if ((image.is_primary && !wasPrimary) || (wasEditing && !editing)) pending.current = true;
+    if (!pending.current || busy) return;
+    pending.current = false;
+    if (focusLost()) editButton.current?.focus();
+  }, [image.is_primary, editing, busy]);
+  return editButton;
+}
+
 /** One image of the gallery: its picture, where it stands, and what can be done with it. */
 export function GalleryTile({
   productId,
@@ -43,6 +67,7 @@ export function GalleryTile({
   drag,
 }: Props) {
   const [editing, setEditing] = useState(false);
+  const editButton = useFocusAfterOwnChange(image, editing, busy);
   const name = titleOf(image);
   const classes = [
     'tile',
@@ -147,6 +172,7 @@ export function GalleryTile({
               </button>
             )}
             <button
+              ref={editButton}
               type="button"
               class="button small"
               disabled={busy}
@@ -191,6 +217,9 @@ function EditForm({ image, name, onSave, onDone }: EditProps) {
   const [alt, setAlt] = useState(image.alt_text ?? '');
   const [description, setDescription] = useState(image.description ?? '');
   const [saving, setSaving] = useState(false);
+  const titleField = useRef<HTMLInputElement>(null);
+  // Opened: the focus goes to its first field.
+  useEffect(() => titleField.current?.focus(), []);
   const id = image.id;
   const submit = async (event: Event) => {
     event.preventDefault();
@@ -204,6 +233,7 @@ function EditForm({ image, name, onSave, onDone }: EditProps) {
       <div class="field">
         <label for={`title-${id}`}>Title</label>
         <input
+          ref={titleField}
           id={`title-${id}`}
           maxLength={255}
           value={title}

@@ -15,7 +15,7 @@ import { ErrorText, Notice, type NoticeValue } from '../components/notice';
 import { Page } from '../components/page';
 import { formatCount } from '../format';
 import { dropOn, inOrder, movable, moveTo } from '../gallery-order';
-import { GalleryTile, type TileActions } from './gallery-tile';
+import { focusLost, GalleryTile, type TileActions } from './gallery-tile';
 import { UploadZone } from './upload-zone';
 import { UrlImport } from './url-import';
 
@@ -96,6 +96,15 @@ export function Gallery({ productId }: { productId: string }) {
     (same && !same.disabled ? same : other)?.focus();
     setFocusAfterMove(undefined);
   }, [gallery, focusAfterMove, busy]);
+
+  // A deleted image's buttons go with it, and the focus with them: it goes to the gallery's
+  // heading, not back to the top of the page. (A tile's own changes keep it: gallery-tile.tsx.)
+  const deleted = useRef(false);
+  useEffect(() => {
+    if (busy || !deleted.current) return;
+    deleted.current = false;
+    if (focusLost()) document.getElementById('gallery-title')?.focus();
+  }, [busy]);
 
   /**
    * Shows the gallery as it is now, then `done` (what was changed); a gallery that cannot be read
@@ -250,7 +259,9 @@ export function Gallery({ productId }: { productId: string }) {
       <Notice notice={notice} />
       <div class="gallery-layout">
         <section aria-labelledby="gallery-title" class="gallery-section">
-          <h2 id="gallery-title">Gallery</h2>
+          <h2 id="gallery-title" tabIndex={-1}>
+            Gallery
+          </h2>
           <p class="hint" id="gallery-hint">
             In display order. Drag an image to move it, or use its arrow buttons. The primary image
             is always first.
@@ -293,6 +304,7 @@ export function Gallery({ productId }: { productId: string }) {
           onConfirm={() => {
             const image = deleting;
             setDeleting(undefined);
+            deleted.current = true;
             void change(
               () =>
                 unwrapVersion(
