@@ -2,19 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from 'pg';
 import { eventually } from '../support/eventually';
-import {
-  freePort,
-  ROOT,
-  startService,
-  waitForStatus,
-  type RunningService,
-} from '../support/process';
+import { freePort, startService, waitForStatus, type RunningService } from '../support/process';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { probeJobs, ROLE_PROBE_PRELOAD, stillRunning } from '../support/role-probe';
 
-/** Gives the built service a `role-probe` queue; ROLE_PROBE_HOLD_MS keeps its jobs running. */
-const PRELOAD = join(ROOT, 'test', 'support', 'role-probe.preload.cjs');
 const SHUTDOWN_TIMEOUT_MS = 6000;
 
 /** Whether a new TCP connection to the port is taken (true) or refused (false). */
@@ -43,18 +35,7 @@ onServer('Graceful shutdown with a job running', () => {
   let cwd: string;
   let service: RunningService | undefined;
 
-  async function probeStates(): Promise<string[]> {
-    const client = new Client({ connectionString: db.url });
-    await client.connect();
-    try {
-      const { rows } = await client.query<{ state: string }>(
-        "SELECT state FROM pgboss.job WHERE name = 'role-probe'",
-      );
-      return rows.map((row) => row.state);
-    } finally {
-      await client.end();
-    }
-  }
+  const probeStates = async () => (await probeJobs(db.url)).map((job) => job.state);
 
   beforeAll(async () => {
     db = await createTestDatabase('postgres');
@@ -62,7 +43,7 @@ onServer('Graceful shutdown with a job running', () => {
   });
 
   afterAll(async () => {
-    if (service && service.child.exitCode === null && service.child.signalCode === null) {
+    if (service && stillRunning(service.child)) {
       service.child.kill('SIGKILL');
     }
     await db?.drop();
@@ -79,8 +60,9 @@ onServer('Graceful shutdown with a job running', () => {
         LOG_LEVEL: 'info',
         JOB_POLL_INTERVAL_MS: '500',
         SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
-        NODE_OPTIONS: `--require ${PRELOAD}`,
+        NODE_OPTIONS: `--require ${ROLE_PROBE_PRELOAD}`,
         ROLE_PROBE_JOBS: '1',
+        // Its one job runs until the process stops.
         ROLE_PROBE_HOLD_MS: '600000',
       },
       cwd,

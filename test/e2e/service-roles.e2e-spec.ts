@@ -1,9 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from 'pg';
 import {
   freePort,
   inheritedEnv,
@@ -13,15 +12,9 @@ import {
   type RunningService,
 } from '../support/process';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { probeJobs, ROLE_PROBE_PRELOAD, stillRunning, type ProbeJob } from '../support/role-probe';
 
-/** Gives the built service a `role-probe` queue whose jobs say which process ran them. */
-const PRELOAD = join(ROOT, 'test', 'support', 'role-probe.preload.cjs');
 const PROBE_JOBS = 6;
-
-interface ProbeJob {
-  state: string;
-  output: { role?: string; pid?: number } | null;
-}
 
 /** The pid the service logs on its start-up line (pino writes its pid on every line). */
 function startUpLine(output: string): { pid: number; msg: string } | undefined {
@@ -46,10 +39,6 @@ function npmRunWorker(env: Record<string, string>): RunningService {
   return { child, output: () => output, exit };
 }
 
-function stillRunning(child: ChildProcess): boolean {
-  return child.exitCode === null && child.signalCode === null;
-}
-
 /**
  * SERVICE_ROLE as separate processes of the built service on one PostgreSQL database (roles
  * need a server: the embedded database belongs to one process): an `api` process serves the API
@@ -67,19 +56,6 @@ onServer('Service roles as separate processes', () => {
   let workerUrl: string;
   let queuedBeforeTheWorker: ProbeJob[];
 
-  async function probeJobs(): Promise<ProbeJob[]> {
-    const client = new Client({ connectionString: db.url });
-    await client.connect();
-    try {
-      const { rows } = await client.query<ProbeJob>(
-        "SELECT state, output FROM pgboss.job WHERE name = 'role-probe' ORDER BY data->>'n'",
-      );
-      return rows;
-    } finally {
-      await client.end();
-    }
-  }
-
   beforeAll(async () => {
     db = await createTestDatabase('postgres');
     cwd = mkdtempSync(join(tmpdir(), 'pis-roles-'));
@@ -88,7 +64,7 @@ onServer('Service roles as separate processes', () => {
       HOST: '127.0.0.1',
       LOG_LEVEL: 'info',
       JOB_POLL_INTERVAL_MS: '500',
-      NODE_OPTIONS: `--require ${PRELOAD}`,
+      NODE_OPTIONS: `--require ${ROLE_PROBE_PRELOAD}`,
       ADMIN_EMAIL: 'admin@roles.example',
       ADMIN_PASSWORD: 'service roles admin password',
     };
@@ -105,7 +81,7 @@ onServer('Service roles as separate processes', () => {
       cwd,
     );
     await waitForStatus(`${apiUrl}/health/ready`, 200, 90_000);
-    queuedBeforeTheWorker = await probeJobs();
+    queuedBeforeTheWorker = await probeJobs(db.url);
 
     // While the worker starts, the api polls its queues too, were it to run jobs.
     const workerPort = await freePort();
@@ -189,10 +165,10 @@ onServer('Service roles as separate processes', () => {
     );
 
     const deadline = Date.now() + 60_000;
-    let jobs = await probeJobs();
+    let jobs = await probeJobs(db.url);
     while (jobs.some((job) => job.state !== 'completed') && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 200));
-      jobs = await probeJobs();
+      jobs = await probeJobs(db.url);
     }
     const workerPid = startUpLine(worker.output())?.pid;
     expect(workerPid).toBeDefined();
