@@ -29,7 +29,10 @@ export interface Outcome<T> {
 
 /** The call's data, or a CallFailed carrying the problem (or the network failure) in words. */
 export async function unwrap<T>(call: Promise<Outcome<T>>): Promise<T> {
-  const outcome = await call;
+  return dataOf(await call);
+}
+
+function dataOf<T>(outcome: Outcome<T>): T {
   if (outcome.response?.ok && outcome.error === undefined) return outcome.data as T;
   throw new CallFailed(outcome.response?.status ?? 0, problemOf(outcome.error));
 }
@@ -40,7 +43,7 @@ export async function unwrap<T>(call: Promise<Outcome<T>>): Promise<T> {
  */
 export async function unwrapVersion(call: Promise<Outcome<unknown>>): Promise<number | undefined> {
   const outcome = await call;
-  await unwrap(Promise.resolve(outcome));
+  dataOf(outcome);
   const version = /^"(\d+)"$/.exec(outcome.response?.headers.get('etag') ?? '');
   return version ? Number(version[1]) : undefined;
 }
