@@ -68,6 +68,13 @@ export const PROBLEM_EXTENSIONS: Partial<Record<ErrorCode, Record<string, Schema
       example: 7,
     },
   },
+  product_changed: {
+    current_version: {
+      type: 'integer',
+      description: 'The product version now (its ETag): read the product again, then retry.',
+      example: 4,
+    },
+  },
   not_ready: {
     checks: {
       type: 'object',

@@ -21,8 +21,8 @@ const HEADERS = {
   },
   ETag: {
     description:
-      'The gallery’s version as a strong entity tag (`"7"`): send it back in If-Match to change ' +
-      'the gallery only if nobody changed it since.',
+      'The version of what the route reads or changes (the gallery, or the product) as a strong ' +
+      'entity tag (`"7"`): send it back in If-Match to change it only if nobody changed it since.',
     schema: { type: 'string', pattern: '^"\\d+"$' },
   },
   Location: {
@@ -33,7 +33,7 @@ const HEADERS = {
 
 export type SuccessHeader = 'ETag' | 'Location';
 
-/** The route's successful responses carry these headers (the gallery's ETag, a Location). */
+/** The route's successful responses carry these headers (a version's ETag, a Location). */
 export function ApiResponseHeaders(...names: SuccessHeader[]): MethodDecorator & ClassDecorator {
   return ApiExtension(RESPONSE_HEADERS_EXTENSION, names);
 }

@@ -3,13 +3,16 @@ import {
   Controller,
   Delete,
   Get,
+  Headers,
   HttpCode,
   Injectable,
   Patch,
   Post,
   Query,
+  Res,
 } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
 import { Ctx, MinRole, RequireScopes } from '../auth/decorators';
 import type { RequestContext } from '../auth/principal';
 import { Role, Scope } from '../auth/roles';
@@ -25,6 +28,24 @@ import {
 import { ProductsService, type ProductRef } from './products.service';
 import { Idempotent } from '../idempotency/idempotent.decorator';
 import { ApiProblems, PROBLEMS } from '../openapi/problems';
+import { ApiResponseHeaders } from '../openapi/response-headers';
+import { parseIfMatch, versionEtag } from '../common/http/version-etag';
+
+const IF_MATCH = {
+  name: 'If-Match',
+  required: false,
+  description:
+    'The product version you last read: its ETag (`"4"`), the `version` of a body (`4`) or a ' +
+    'weak ETag (`W/"4"`), or a comma-separated list of them, or `*`. 412 product_changed if the ' +
+    'product changed since; a value naming no version never matches.',
+  schema: { type: 'string' },
+};
+
+/** The product's version as its ETag, on the response `product` is the body of. */
+function withEtag(reply: FastifyReply, product: ProductDto): ProductDto {
+  reply.header('etag', versionEtag(product.version));
+  return product;
+}
 
 /** What a product body can be refused for, besides its shape. */
 const PRODUCT_CONFLICTS = [
@@ -41,6 +62,8 @@ export class ProductsController {
 
   @Post()
   @CreatedLocation()
+  // Location too: the first extension applied (the lowest decorator) wins over CreatedLocation's.
+  @ApiResponseHeaders('Location', 'ETag')
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ProductsWrite)
   @Idempotent()
@@ -52,8 +75,12 @@ export class ProductsController {
       'is your own id for the product, by which it can be addressed afterwards.',
   })
   @ApiProblems(...PROBLEMS.jsonBody, ...PRODUCT_CONFLICTS)
-  create(@Ctx() ctx: RequestContext, @Body() body: CreateProductDto): Promise<ProductDto> {
-    return this.products.create(ctx, body);
+  async create(
+    @Ctx() ctx: RequestContext,
+    @Body() body: CreateProductDto,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<ProductDto> {
+    return withEtag(reply, await this.products.create(ctx, body));
   }
 
   @Get()
@@ -79,38 +106,51 @@ abstract class ProductRoutes {
   constructor(private readonly products: ProductsService) {}
 
   @Get()
+  @ApiResponseHeaders('ETag')
   @RequireScopes(Scope.ProductsRead)
   @ApiOperation({
-    summary: 'Get a product',
+    summary: 'Get a product, with its ETag',
     description:
-      'With its primary image (`primary_image`, and its URL as `image`) and image count.',
+      'With its primary image (`primary_image`, and its URL as `image`) and image count. ' +
+      '`version` in the body and the `ETag` header name the product as read: send either back ' +
+      'as `If-Match` when changing or deleting it.',
   })
-  getProduct(@Ctx() ctx: RequestContext, @ProductParam() product: ProductRef): Promise<ProductDto> {
-    return this.products.get(ctx, product);
+  async getProduct(
+    @Ctx() ctx: RequestContext,
+    @ProductParam() product: ProductRef,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<ProductDto> {
+    return withEtag(reply, await this.products.get(ctx, product));
   }
 
   @Patch()
+  @ApiResponseHeaders('ETag')
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ProductsWrite)
+  @ApiHeader(IF_MATCH)
   @ApiOperation({
     summary: 'Change a product',
     description:
       'Takes the fields of `createProduct`, each optional; `gtin: null` and `external_id: null` ' +
-      'clear them.',
+      'clear them. Answers the new ETag.',
   })
-  @ApiProblems(...PROBLEMS.jsonBody, ...PRODUCT_CONFLICTS)
-  updateProduct(
+  @ApiProblems(...PROBLEMS.jsonBody, ...PRODUCT_CONFLICTS, 'product_changed')
+  async updateProduct(
     @Ctx() ctx: RequestContext,
     @ProductParam() product: ProductRef,
     @Body() body: UpdateProductDto,
+    @Headers('if-match') ifMatch: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<ProductDto> {
-    return this.products.update(ctx, product, body);
+    const expected = parseIfMatch(ifMatch);
+    return withEtag(reply, await this.products.update(ctx, product, body, expected));
   }
 
   @Delete()
   @HttpCode(204)
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ProductsWrite)
+  @ApiHeader(IF_MATCH)
   @ApiOperation({
     summary: 'Delete a product, its images and their files',
     description:
@@ -118,8 +158,13 @@ abstract class ProductRoutes {
       '`images:write` too (403 `insufficient_scope`): a key for products only cannot delete ' +
       'a gallery this way.',
   })
-  deleteProduct(@Ctx() ctx: RequestContext, @ProductParam() product: ProductRef): Promise<void> {
-    return this.products.remove(ctx, product);
+  @ApiProblems('product_changed')
+  deleteProduct(
+    @Ctx() ctx: RequestContext,
+    @ProductParam() product: ProductRef,
+    @Headers('if-match') ifMatch: string | undefined,
+  ): Promise<void> {
+    return this.products.remove(ctx, product, parseIfMatch(ifMatch));
   }
 }
 

@@ -65,19 +65,39 @@ export class ProductsRepository {
   }
 
   /**
-   * Sets these columns of the organisation's product; false when there is no such product (deleted
-   * meanwhile). Unique violations reach the caller. Only the columns given are written: the
-   * gallery's own (`image_count`, `gallery_version`) change under the gallery's lock, and saving a
-   * row read before would write stale values of them back (and insert a deleted product again).
+   * Sets these columns of the organisation's product and counts the change in its `version`, if
+   * the product is at one of the `expected` versions (any, when undefined). Answers the version
+   * it is at now (new, or unchanged for no columns), `changed` with the version it is at when
+   * that is not one expected, or null when there is no such product (deleted meanwhile). Unique
+   * violations reach the caller. Only the columns given are written: the gallery's own
+   * (`image_count`, `gallery_version`) change under the gallery's lock, and saving a row read
+   * before would write stale values of them back (and insert a deleted product again).
    */
   async update(
     key: { id: string; organizationId: string },
     columns: ProductColumns,
-  ): Promise<boolean> {
-    const products = this.dataSource.getRepository(Product);
-    if (Object.keys(columns).length === 0) return (await products.countBy(key)) > 0;
-    const result = await products.update(key, columns);
-    return (result.affected ?? 0) > 0;
+    expected?: number[],
+  ): Promise<{ version: number; changed?: true } | null> {
+    const setting = Object.keys(columns).length > 0;
+    if (setting) {
+      const qb = this.dataSource
+        .createQueryBuilder()
+        .update(Product)
+        .set({ ...columns, version: () => 'version + 1' })
+        .where('id = :id AND organization_id = :organizationId', key)
+        .returning('version');
+      if (expected) qb.andWhere('version = ANY(:expected)', { expected });
+      const [row] = (await qb.execute()).raw as { version: number }[];
+      if (row) return { version: row.version };
+    }
+    // Nothing to set, or not set: the product is missing or (when not set) at a version not
+    // expected, whatever it is at by the time this reads it.
+    const current = await this.dataSource
+      .getRepository(Product)
+      .findOne({ where: key, select: { id: true, version: true } });
+    if (!current) return null;
+    const changed = setting || (expected !== undefined && !expected.includes(current.version));
+    return changed ? { version: current.version, changed: true } : { version: current.version };
   }
 
   page(query: ProductPageQuery): Promise<Product[]> {

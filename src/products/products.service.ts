@@ -114,7 +114,16 @@ export class ProductsService {
     return dto;
   }
 
-  async update(ctx: RequestContext, ref: ProductRef, dto: UpdateProductDto): Promise<ProductDto> {
+  /**
+   * Changes the fields given, if the product is at a version `expected` names (its If-Match;
+   * 412 product_changed if not; any version when undefined).
+   */
+  async update(
+    ctx: RequestContext,
+    ref: ProductRef,
+    dto: UpdateProductDto,
+    expected?: number[],
+  ): Promise<ProductDto> {
     const product = await this.find(ctx, ref);
     const columns: ProductColumns = {};
     if (dto.name !== undefined) columns.name = dto.name;
@@ -122,24 +131,27 @@ export class ProductsService {
     if (dto.gtin !== undefined) columns.gtin = dto.gtin === null ? null : parseGtin(dto.gtin);
     if (dto.description !== undefined) columns.description = dto.description;
     if (dto.external_id !== undefined) columns.externalId = dto.external_id;
-    let updated = false;
+    let result: Awaited<ReturnType<ProductsRepository['update']>> = null;
     try {
-      updated = await this.products.update(ctx.scoped({ id: product.id }), columns);
+      result = await this.products.update(ctx.scoped({ id: product.id }), columns, expected);
     } catch (e) {
       this.throwIfTaken(e, false);
     }
-    if (!updated) throw this.notFound();
+    if (!result) throw this.notFound();
+    if (result.changed) throw this.changed(result.version);
     return this.get(ctx, { id: product.id });
   }
 
   /**
-   * Deletes the product and its images, queueing their files for deletion in the same
+   * Deletes the product and its images if it is at a version `expected` names (as `update`),
+   * queueing their files for deletion in the same
    * transaction (images' part, through the port); then deletes the files, retrying later
    * whatever fails.
    */
-  async remove(ctx: RequestContext, ref: ProductRef): Promise<void> {
+  async remove(ctx: RequestContext, ref: ProductRef, expected?: number[]): Promise<void> {
     const afterCommit = await this.dataSource.transaction(async (manager) => {
       const product = await this.lock(ctx, ref, manager);
+      if (expected && !expected.includes(product.version)) throw this.changed(product.version);
       // Its images go with it: a key that may not delete images may not delete them this way.
       if (product.imageCount > 0) {
         authorise(ctx.principal, { public: false, scopes: [Scope.ImagesWrite] });
@@ -198,6 +210,16 @@ export class ProductsService {
     return new AppError(
       'product_not_found',
       'No product with this id, GTIN or external id in your organisation.',
+    );
+  }
+
+  private changed(currentVersion: number): AppError {
+    return new AppError(
+      'product_changed',
+      'The product changed since the version your If-Match names: read it again, then retry.',
+      [],
+      {},
+      { current_version: currentVersion },
     );
   }
 

@@ -199,6 +199,91 @@ describe('Products', () => {
     expect(cleared.json().gtin).toBeNull();
   });
 
+  describe('versions (ETag and If-Match)', () => {
+    const url = (p: { id: string }): string => `/api/v1/products/${p.id}`;
+    const patch = (p: { id: string }, body: object, ifMatch?: string) =>
+      call(app, 'PATCH', url(p), c.staff, body, {
+        headers: ifMatch === undefined ? {} : { 'if-match': ifMatch },
+      });
+
+    it('names the version in the body and as the ETag of create, GET, PATCH and the list', async () => {
+      const created = await create({ name: 'Versioned' });
+      expect(created.statusCode).toBe(201);
+      expect(created.json().version).toBe(1);
+      expect(created.headers.etag).toBe('"1"');
+      const read = await call(app, 'GET', url(created.json()), c.user);
+      expect([read.headers.etag, read.json().version]).toEqual(['"1"', 1]);
+      const changed = await patch(created.json(), { name: 'Versioned again' }, '"1"');
+      expect(changed.statusCode).toBe(200);
+      expect([changed.headers.etag, changed.json().version]).toEqual(['"2"', 2]);
+      const listed = await call(app, 'GET', `/api/v1/products?slug=versioned`, c.user);
+      expect(listed.json().items).toEqual([expect.objectContaining({ version: 2 })]);
+      // By GTIN and external id too: the same product, the same ETag.
+      await patch(created.json(), { external_id: 'versioned-1' });
+      const byExternalId = await call(
+        app,
+        'GET',
+        '/api/v1/products/by-external-id/versioned-1',
+        c.user,
+      );
+      expect(byExternalId.headers.etag).toBe('"3"');
+    });
+
+    it('answers 412 product_changed to a stale If-Match on PATCH and DELETE, changing nothing', async () => {
+      const p = (await create({ name: 'Contested', description: 'first' })).json();
+      // Editor A and editor B read version 1; A saves first.
+      expect((await patch(p, { description: 'from A' }, '"1"')).statusCode).toBe(200);
+      const stale = await patch(p, { description: 'from B' }, '"1"');
+      expect(stale.statusCode).toBe(412);
+      expect(stale.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(stale.json()).toMatchObject({ code: 'product_changed', current_version: 2 });
+      const staleDelete = await call(app, 'DELETE', url(p), c.staff, undefined, {
+        headers: { 'if-match': 'W/"1"' },
+      });
+      expect(staleDelete.statusCode).toBe(412);
+      expect(staleDelete.json()).toMatchObject({ code: 'product_changed', current_version: 2 });
+      const now = await call(app, 'GET', url(p), c.user);
+      expect(now.json()).toMatchObject({ description: 'from A', version: 2 });
+      // An empty change is checked too, and changes no version; a list or `*` matches.
+      expect((await patch(p, {}, '"1"')).statusCode).toBe(412);
+      expect((await patch(p, {}, '"1", "2"')).json().version).toBe(2);
+      expect((await patch(p, { name: 'Contested 2' }, '*')).json().version).toBe(3);
+      const deleted = await call(app, 'DELETE', url(p), c.staff, undefined, {
+        headers: { 'if-match': '3' },
+      });
+      expect(deleted.statusCode).toBe(204);
+      // A retried DELETE whose first attempt went through: 404, not 412.
+      const again = await call(app, 'DELETE', url(p), c.staff, undefined, {
+        headers: { 'if-match': '"3"' },
+      });
+      expect(again.statusCode).toBe(404);
+      expect(again.json().code).toBe('product_not_found');
+    });
+
+    it('lets exactly one of two editors holding the same version save', async () => {
+      const p = (await create({ name: 'Raced' })).json();
+      const results = await Promise.all(
+        ['one', 'two', 'three', 'four'].map((d) => patch(p, { description: d }, '"1"')),
+      );
+      expect(results.map((r) => r.statusCode).sort()).toEqual([200, 412, 412, 412]);
+      const winner = results.find((r) => r.statusCode === 200)!.json();
+      const now = (await call(app, 'GET', url(p), c.user)).json();
+      expect(now).toMatchObject({ description: winner.description, version: 2 });
+    });
+
+    it('keeps the product version when its gallery changes (the gallery has its own)', async () => {
+      const p = (await create({ name: 'Gallery apart' })).json();
+      const body = multipart({}, [{ data: await solidJpeg(), contentType: 'image/jpeg' }]);
+      const upload = await call(app, 'POST', `${url(p)}/images`, c.staff, body.payload, {
+        headers: body.headers,
+      });
+      expect(upload.statusCode).toBe(201);
+      const now = await call(app, 'GET', url(p), c.user);
+      expect([now.json().image_count, now.json().version, now.headers.etag]).toEqual([1, 1, '"1"']);
+      expect((await patch(p, { name: 'Gallery apart 2' }, '"1"')).statusCode).toBe(200);
+    });
+  });
+
   it('refuses null for fields that cannot be empty, naming the field (only gtin and external_id clear)', async () => {
     const p = (await create({ name: 'Nulls' })).json();
     for (const field of ['name', 'slug', 'description']) {

@@ -212,6 +212,52 @@ describe.each(AVAILABLE_BACKENDS)(`${ProductsService.name} on %s`, (backend) => 
     });
   });
 
+  describe('versions', () => {
+    it('counts each change to its own fields, and refuses one made against another version', async () => {
+      const dto = await create({ name: 'Versioned' });
+      expect(dto.version).toBe(1);
+      const ref = { id: uuidOf(dto) };
+      await expect(products.update(ctx, ref, { name: 'Two' }, [1])).resolves.toMatchObject({
+        name: 'Two',
+        version: 2,
+      });
+      await expect(code(products.update(ctx, ref, { name: 'Lost' }, [1]))).resolves.toBe(
+        'product_changed',
+      );
+      // Nothing to change: checked all the same, and no new version.
+      await expect(code(products.update(ctx, ref, {}, [1]))).resolves.toBe('product_changed');
+      await expect(products.update(ctx, ref, {}, [2])).resolves.toMatchObject({ version: 2 });
+      await expect(products.get(ctx, ref)).resolves.toMatchObject({ name: 'Two', version: 2 });
+    });
+
+    it('lets one of several concurrent changes from the same version through', async () => {
+      const ref = { id: uuidOf(await create({ name: 'Raced' })) };
+      const names = ['a', 'b', 'c', 'd', 'e'];
+      const outcomes = await Promise.all(
+        names.map((name) => code(products.update(ctx, ref, { name }, [1]))),
+      );
+      expect(outcomes.filter((o) => o === 'product_changed')).toHaveLength(names.length - 1);
+      const row = await m.dataSource.getRepository(Product).findOneByOrFail(ref);
+      expect(row.version).toBe(2);
+      expect(names).toContain(row.name);
+    });
+
+    it('keeps a product, and its images, that changed since the version a delete names', async () => {
+      const product = await newProduct(m.dataSource, { organizationId: ctx.organizationId });
+      await newImage(m.dataSource, { organizationId: ctx.organizationId, productId: product.id });
+      await products.update(ctx, { id: product.id }, { description: 'edited' });
+      await expect(code(products.remove(ctx, { id: product.id }, [1]))).resolves.toBe(
+        'product_changed',
+      );
+      await expect(products.get(ctx, { id: product.id })).resolves.toMatchObject({
+        image_count: 1,
+        version: 2,
+      });
+      await products.remove(ctx, { id: product.id }, [2]);
+      await expect(code(products.get(ctx, { id: product.id }))).resolves.toBe('product_not_found');
+    });
+  });
+
   describe('remove', () => {
     it('deletes the product and its images, by id, GTIN or external id', async () => {
       const refs = [

@@ -131,6 +131,7 @@ export const ERROR_CODES = {
   invalid_image_order: { kind: 'invalid', title: 'The order must name every image exactly once' },
   primary_required: { kind: 'conflict', title: 'A product with images always has a primary image' },
   gallery_changed: { kind: 'precondition_failed', title: 'The gallery changed since you read it' },
+  product_changed: { kind: 'precondition_failed', title: 'The product changed since you read it' },
   server_busy: { kind: 'unavailable', title: 'Too many images are being processed' },
   storage_unavailable: { kind: 'dependency_failed', title: 'The image storage is unavailable' },
   upload_spool_full: {

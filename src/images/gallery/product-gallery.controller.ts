@@ -38,7 +38,7 @@ import { MultipartRequest } from '../../common/http/multipart-routes';
 import { GalleryAdditionPipe, type GalleryAddition } from './gallery-addition.pipe';
 import { ImagesService } from '../images.service';
 import { ProductParam } from '../../products/product-param.decorator';
-import { galleryEtag, parseIfMatch } from './gallery-version';
+import { versionEtag, parseIfMatch } from '../../common/http/version-etag';
 import { ApiProblems, PROBLEMS } from '../../openapi/problems';
 import { Idempotent } from '../../idempotency/idempotent.decorator';
 import { IdempotentUpload } from '../../idempotency/idempotent-body.pipe';
@@ -100,7 +100,7 @@ abstract class GalleryRoutes {
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<ImageDto> {
     const { image, version } = await this.images.add(ctx, product, addition, parseIfMatch(ifMatch));
-    reply.header('etag', galleryEtag(version));
+    reply.header('etag', versionEtag(version));
     return image;
   }
 
@@ -127,7 +127,7 @@ abstract class GalleryRoutes {
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<ImageDto> {
     const { image, version } = await this.images.attach(ctx, product, body, parseIfMatch(ifMatch));
-    reply.header('etag', galleryEtag(version));
+    reply.header('etag', versionEtag(version));
     return image;
   }
 
@@ -151,7 +151,7 @@ abstract class GalleryRoutes {
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<GalleryPageDto> {
     const gallery = await this.gallery.list(ctx, product, query);
-    reply.header('etag', galleryEtag(gallery.version));
+    reply.header('etag', versionEtag(gallery.version));
     return gallery;
   }
 
@@ -196,7 +196,7 @@ abstract class GalleryRoutes {
       body,
       parseIfMatch(ifMatch),
     );
-    reply.header('etag', galleryEtag(version));
+    reply.header('etag', versionEtag(version));
     return image;
   }
 
@@ -220,7 +220,7 @@ abstract class GalleryRoutes {
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<GalleryDto> {
     const gallery = await this.gallery.reorder(ctx, product, body.image_ids, parseIfMatch(ifMatch));
-    reply.header('etag', galleryEtag(gallery.version));
+    reply.header('etag', versionEtag(gallery.version));
     return gallery;
   }
 
@@ -245,7 +245,7 @@ abstract class GalleryRoutes {
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<void> {
     const version = await this.gallery.remove(ctx, product, imageId, parseIfMatch(ifMatch));
-    reply.header('etag', galleryEtag(version));
+    reply.header('etag', versionEtag(version));
   }
 }
 

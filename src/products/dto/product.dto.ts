@@ -159,6 +159,17 @@ export class ProductDto {
   @ApiProperty({ type: 'integer', example: 3 })
   image_count!: number;
 
+  @ApiProperty({
+    type: 'integer',
+    minimum: 1,
+    example: 4,
+    description:
+      'Counts the changes to the product’s own fields; also its `ETag` (`"4"`), to send back as ' +
+      '`If-Match` when changing or deleting it. Gallery changes leave it alone: the gallery has ' +
+      'its own version.',
+  })
+  version!: number;
+
   /** @example '2026-11-22T10:00:00.000Z' */
   created_at!: Date;
   /** @example '2026-11-22T10:15:00.000Z' */
@@ -179,6 +190,7 @@ export class ProductDto {
       primary_image: primary,
       image: primary?.url ?? null,
       image_count: imageCount,
+      version: product.version,
       created_at: product.createdAt,
       updated_at: product.updatedAt,
     };

@@ -53,6 +53,14 @@ export class Product {
   description!: string;
 
   /**
+   * Incremented by every change to the product's own fields (a PATCH), in the UPDATE that makes
+   * it: the product's ETag, so that editors can send If-Match and never overwrite a change they
+   * have not seen. Gallery changes leave it alone (they bump `galleryVersion`).
+   */
+  @Column({ type: 'integer', default: 1 })
+  version!: number;
+
+  /**
    * Incremented by every change to the product's gallery, in the same transaction: the gallery's
    * ETag, so editors can send If-Match and never overwrite a change they have not seen.
    */

@@ -1,16 +1,17 @@
 /**
- * A gallery's version as HTTP carries it: the `ETag` of gallery responses and the `If-Match` of
- * changes (optimistic concurrency: a change made against an older version answers 412).
+ * A version as HTTP carries it (a gallery's, a product's): the `ETag` of responses and the
+ * `If-Match` of changes (optimistic concurrency: a change made against an older version answers
+ * 412).
  */
 
 /** One element of an If-Match list: an entity tag (`"5"`, `W/"5"`) or a bare token (`5`). */
 const LIST_ELEMENT = /\s*((?:W\/)?"[^"]*"|[^,"]*)\s*(?:,|$)/y;
 
-/** A gallery version as the API hands it out: in a body (`5`), as an ETag (`"5"`) or weak. */
+/** A version as the API hands it out: in a body (`5`), as an ETag (`"5"`) or weak. */
 const VERSION = /^(?:(?:W\/)?"(0|[1-9]\d{0,9})"|(0|[1-9]\d{0,9}))$/;
 
 /**
- * If-Match as the gallery versions it names; undefined for none or `*` (anything matches).
+ * If-Match as the versions it names; undefined for none or `*` (anything matches).
  *
  * Lenient on purpose: besides the strong ETag the API sends (`"5"`), it takes the `version` as
  * bodies show it (`5`) and weak tags (`W/"5"`, as proxies that re-compress rewrite them), alone
@@ -32,6 +33,7 @@ export function parseIfMatch(header: string | undefined): number[] | undefined {
   return versions.length > 0 ? versions : [-1];
 }
 
-export function galleryEtag(version: number): string {
+/** A version as a strong entity tag: `"7"`. */
+export function versionEtag(version: number): string {
   return `"${version}"`;
 }

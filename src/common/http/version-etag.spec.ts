@@ -1,4 +1,4 @@
-import { galleryEtag, parseIfMatch } from './gallery-version';
+import { versionEtag, parseIfMatch } from './version-etag';
 
 describe(parseIfMatch.name, () => {
   it.each([
@@ -47,6 +47,6 @@ describe(parseIfMatch.name, () => {
   ])('never matches %j', (header) => expect(parseIfMatch(header)).toEqual([-1]));
 
   it('round-trips the ETag it produces', () => {
-    expect(parseIfMatch(galleryEtag(42))).toEqual([42]);
+    expect(parseIfMatch(versionEtag(42))).toEqual([42]);
   });
 });
