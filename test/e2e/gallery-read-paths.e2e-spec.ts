@@ -315,6 +315,12 @@ describe('Gallery read paths', () => {
           await genericPlan(...repository.productPageSql(organizationId, productId, range)),
         );
       }
+      // A page by number (an OFFSET, never prepared) is read with its product in one query too.
+      const byNumber = { offset: 990, limit: 11 };
+      const numbered = await repository.readProductPage(organizationId, productId, byNumber);
+      expect(numbered?.product).toEqual({ id: productId, imageCount: count, galleryVersion: 0 });
+      expect(numbered?.rows).toEqual(await repository.readPage(productId, byNumber));
+      expect(numbered?.rows).toHaveLength(11);
       // Another organisation's product is not read.
       expect(
         await repository.readProductPage(randomUUID(), productId, ranges.first),

@@ -332,6 +332,38 @@ describe('Gallery rules', () => {
       expect(await expectConsistent(p)).toHaveLength(4);
     });
 
+    it('lets a walk through the pages name the first page’s ETag: 412 once the order changed', async () => {
+      const p = await newProduct();
+      const images = [];
+      for (let i = 0; i < 4; i++) images.push(await uploaded(p));
+      const first = await call(app, 'GET', `${base(p)}?per_page=2`, c.user);
+      const etag = first.headers.etag as string;
+      const next = `${base(p)}?per_page=2&cursor=${first.json().next_cursor}`;
+      // Unchanged: the next page, by cursor or by number, under the same ETag.
+      for (const url of [next, `${base(p)}?per_page=2&page=2`]) {
+        const page = await call(app, 'GET', url, c.user, undefined, {
+          headers: { 'if-match': etag },
+        });
+        expect(page.statusCode).toBe(200);
+        expect(page.headers.etag).toBe(etag);
+      }
+      // Someone makes the last image primary: it moved to the first page, already read.
+      const moved = await call(app, 'PATCH', `${base(p)}/${images[3].id}`, c.staff, {
+        is_primary: true,
+      });
+      expect(moved.statusCode).toBe(200);
+      const stale = await call(app, 'GET', next, c.user, undefined, {
+        headers: { 'if-match': etag },
+      });
+      expect(stale.statusCode).toBe(412);
+      expect(stale.json()).toMatchObject({
+        code: 'gallery_changed',
+        current_version: Number(JSON.parse(etag)) + 1,
+      });
+      // Without If-Match the page is served as it is now.
+      expect((await call(app, 'GET', next, c.user)).statusCode).toBe(200);
+    });
+
     it('answers 412 gallery_changed to a stale ETag, for PATCH, PUT /order and DELETE, changing nothing', async () => {
       const p = await newProduct();
       const a = await uploaded(p);

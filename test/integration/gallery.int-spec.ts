@@ -12,6 +12,7 @@ import { startIntegrationModule, type IntegrationModule, errorCode } from '../su
 import { eventually } from '../support/eventually';
 import { AVAILABLE_BACKENDS } from '../support/test-database';
 import { STORAGE_PROVIDER, type StorageProvider } from '../../src/storage/storage-provider';
+import { ProductsService } from '../../src/products/products.service';
 
 /** The gallery rules on GalleryService itself: one primary, the order, versions, isolation. */
 describe.each(AVAILABLE_BACKENDS)(`${GalleryService.name} on %s`, (backend) => {
@@ -105,6 +106,56 @@ describe.each(AVAILABLE_BACKENDS)(`${GalleryService.name} on %s`, (backend) => {
     await expect(
       code(gallery.update(ctx, { id: product.id }, a.id, { title: 'x' }, [version])),
     ).resolves.toBe('image_not_found');
+  });
+
+  it('labels a page with the version and total of the very rows it answers, while the gallery changes', async () => {
+    product = await newProduct(m.dataSource, {
+      organizationId: ctx.organizationId,
+      externalId: `walked-${product.id}`,
+    });
+    const ids: string[] = [];
+    for (const priority of [0, 1, 2, 3]) {
+      ids.push(encodeShortId((await image({ isPrimary: priority === 0, priority })).id));
+    }
+    // Another editor's change commits just after the product is looked up, before its page is
+    // read: the gallery reversed (by a GTIN or external id the product is always looked up).
+    const products = m.get(ProductsService);
+    const find = products.find.bind(products);
+    let order = ids;
+    /** The gallery's order at each version, as each change answered it. */
+    const orders = new Map<number, string[]>([[0, ids]]);
+    const spy = jest.spyOn(products, 'find').mockImplementation(async (...args) => {
+      const found = await find(...args);
+      order = [...order].reverse();
+      const changed = await gallery.reorder(ctx, { id: product.id }, order, undefined);
+      orders.set(
+        changed.version,
+        changed.items.map((item) => item.id),
+      );
+      return found;
+    });
+    try {
+      const secondPage = Object.assign(page(2), { page: 2 });
+      const reads = [
+        await gallery.list(ctx, { externalId: product.externalId! }, page(2)),
+        await gallery.list(ctx, { externalId: product.externalId! }, secondPage),
+        await gallery.list(ctx, { id: product.id }, secondPage),
+      ];
+      const changes = spy.mock.calls.length;
+      expect(changes).toBeGreaterThanOrEqual(2);
+      spy.mockRestore();
+      // Each page is a page of the order at the version it names.
+      expect(orders.get(1)).not.toEqual(ids);
+      for (const [i, read] of reads.entries()) {
+        const asNamed = orders.get(read.version)!;
+        const from = i === 0 ? 0 : 2;
+        expect(read.items.map((item) => item.id)).toEqual(asNamed.slice(from, from + 2));
+        expect(read.total).toBe(4);
+      }
+      expect((await listed()).version).toBe(changes);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('reorders by a permutation of every image, and refuses anything else', async () => {

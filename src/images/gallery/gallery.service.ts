@@ -19,12 +19,7 @@ import { ImageFilesService } from '../image-files.service';
 import { ImagePresenter } from '../image-presenter';
 import { uploaderStillThere } from '../image-uploaders.repository';
 import { decodeGalleryCursor, encodeGalleryCursor } from './gallery-cursor';
-import {
-  GalleryRepository,
-  readsFromOffset,
-  type GalleryHead,
-  type GalleryRange,
-} from './gallery.repository';
+import { GalleryRepository, type GalleryHead, type GalleryRange } from './gallery.repository';
 
 /** An image about to join a gallery: what the gallery decides is left out. */
 export type NewImage = Omit<
@@ -82,6 +77,17 @@ interface ImageTally {
  * client's If-Match against the gallery version; and bumps that version. The database's partial
  * unique index guarantees at most one primary whatever happens; these rules keep exactly one.
  */
+/** 412: the gallery is at a version the client's If-Match does not name. */
+function galleryChanged(currentVersion: number): AppError {
+  return new AppError(
+    'gallery_changed',
+    'The gallery changed since you read it: fetch it again, then retry with the new ETag.',
+    [],
+    {},
+    { current_version: currentVersion },
+  );
+}
+
 @Injectable()
 export class GalleryService {
   constructor(
@@ -95,19 +101,25 @@ export class GalleryService {
 
   /**
    * A page of the gallery, by number (at most {@link MAX_GALLERY_PAGE_DEPTH} images deep) or after
-   * a cursor (read from the index at any depth). Its total is the product's kept image count:
-   * nothing is counted per request.
+   * a cursor (read from the index at any depth), if the gallery is at a version `expected` names
+   * (the If-Match of a client walking the pages; 412 gallery_changed if not). Its total is the
+   * product's kept image count: nothing is counted per request.
    */
   async list(
     ctx: RequestContext,
     ref: ProductRef,
     query: GalleryQueryDto,
+    expected?: ExpectedVersions,
   ): Promise<GalleryPageDto> {
     // Checked first: a bad cursor or a page too deep is a 400 without a query.
     if (query.cursor === undefined) checkPageDepth(query);
     const after = query.cursor === undefined ? undefined : decodeGalleryCursor(query.cursor);
     const range = { after, offset: query.offset, limit: query.per_page + 1 };
     const { product, rows } = await this.productAndPage(ctx, ref, range);
+    // A walk through the pages that names the first page's version: the order it walks is gone.
+    if (expected && !expected.includes(product.galleryVersion)) {
+      throw galleryChanged(product.galleryVersion);
+    }
     const images = rows.slice(0, query.per_page);
     const last = images[images.length - 1];
     return {
@@ -121,20 +133,20 @@ export class GalleryService {
   }
 
   /**
-   * The product and the rows of a page. By product id, from the first image or after a cursor
-   * (what clients read most), both come in one query; otherwise, or when that finds no product
-   * (then ProductsService answers product_not_found), the product is found first.
+   * The product's gallery version and image count, and the rows of a page, read in one query, so
+   * that the version and total describe the very rows answered. A product named by GTIN or
+   * external id is found first (its id does not change); one that is not there (or deleted
+   * meanwhile) is ProductsService's product_not_found.
    */
   private async productAndPage(
     ctx: RequestContext,
     ref: ProductRef,
     range: GalleryRange,
   ): Promise<{ product: GalleryHead; rows: Image[] }> {
-    if ('id' in ref && !readsFromOffset(range)) {
-      const read = await this.repository.readProductPage(ctx.organizationId, ref.id, range);
-      if (read) return read;
-    }
-    const product = await this.products.find(ctx, ref);
+    const productId = 'id' in ref ? ref.id : (await this.products.find(ctx, ref)).id;
+    const read = await this.repository.readProductPage(ctx.organizationId, productId, range);
+    if (read) return read;
+    const product = await this.products.find(ctx, { id: productId });
     return { product, rows: await this.repository.readPage(product.id, range) };
   }
 
@@ -401,13 +413,7 @@ export class GalleryService {
       const product = await this.products.lock(ctx, ref, manager);
       if (expected && !expected.includes(product.galleryVersion)) {
         if (imageId !== undefined) await this.findImage(manager, ctx, product, imageId);
-        throw new AppError(
-          'gallery_changed',
-          'The gallery changed since you read it: fetch it again, then retry with the new ETag.',
-          [],
-          {},
-          { current_version: product.galleryVersion },
-        );
+        throw galleryChanged(product.galleryVersion);
       }
       const tally: ImageTally = { imageCountDelta: 0 };
       const result = await work(manager, product, tally);

@@ -141,16 +141,20 @@ abstract class GalleryRoutes {
       '`ETag` header name the gallery as read: send either back as `If-Match` when changing it. ' +
       `Pages by \`page\` up to ${MAX_GALLERY_PAGE_DEPTH} images deep (deeper is 400 ` +
       '`page_too_deep`), or by `cursor` (`next_cursor` of the page before), which reads any ' +
-      'page as fast as the first.',
+      'page as fast as the first. A reorder or a new primary between two pages moves images ' +
+      'across the pages: send the first page’s ETag as `If-Match` with the next ones, and a ' +
+      'gallery changed meanwhile answers 412 `gallery_changed` (start again from the first page).',
   })
-  @ApiProblems(...PROBLEMS.validation, 'invalid_cursor', 'page_too_deep')
+  @ApiHeader(IF_MATCH)
+  @ApiProblems(...PROBLEMS.validation, 'invalid_cursor', 'page_too_deep', 'gallery_changed')
   async listProductImages(
     @Ctx() ctx: RequestContext,
     @ProductParam() product: ProductRef,
     @Query() query: GalleryQueryDto,
+    @Headers('if-match') ifMatch: string | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<GalleryPageDto> {
-    const gallery = await this.gallery.list(ctx, product, query);
+    const gallery = await this.gallery.list(ctx, product, query, parseIfMatch(ifMatch));
     reply.header('etag', versionEtag(gallery.version));
     return gallery;
   }
