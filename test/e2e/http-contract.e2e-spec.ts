@@ -172,6 +172,26 @@ describe('HTTP contract (problem+json, request ids, headers)', () => {
     expect(fields).toEqual(['is_admin', 'name', 'priority']);
   });
 
+  it('refuses properties named like Object.prototype members, as any unknown property', async () => {
+    for (const name of ['constructor', 'toString', 'hasOwnProperty', 'valueOf']) {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/api/v1/probe/echo',
+        payload: { name: 'a', [name]: 1 },
+      });
+      const body = expectProblem(res, 400, 'validation_failed');
+      expect(body.errors).toEqual([{ field: name, message: `property ${name} should not exist` }]);
+    }
+    const bearer = await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password);
+    for (const query of ['constructor=1', 'toString=x', '__proto__=1', 'limit=5&valueOf=1']) {
+      const res = await call(app, 'GET', `/api/v1/products?${query}`, { bearer });
+      expect([query, res.statusCode, res.json().code]).toEqual([query, 400, 'validation_failed']);
+    }
+    // Values of that name, and such names as values, are nothing special.
+    const listed = await call(app, 'GET', '/api/v1/products?slug=constructor', { bearer });
+    expect(listed.statusCode).toBe(200);
+  });
+
   it('passes valid JSON through, snake_case preserved', async () => {
     const res = await app.inject({
       method: 'POST',

@@ -79,3 +79,20 @@ describe(flattenValidationErrors.name, () => {
     ]);
   });
 });
+
+describe(validateInput.name, () => {
+  const valid = { name: 'a', colour: 'red', count: 1 };
+
+  it('refuses a field named like an Object.prototype member, which class-transformer skips', () => {
+    expect(errorsOf({ ...valid, constructor: '1' })).toEqual([
+      { field: 'constructor', message: 'property constructor should not exist' },
+    ]);
+    expect(errorsOf({ ...valid, toString: 'x', unknown: 'y' })).toEqual([
+      { field: 'toString', message: 'property toString should not exist' },
+    ]);
+  });
+
+  it('takes such names as values', () => {
+    expect(errorsOf({ ...valid, name: 'toString' })).toEqual([]);
+  });
+});

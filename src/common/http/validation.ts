@@ -70,6 +70,36 @@ export function assertStorableText(value: unknown, root = ''): void {
 const OPTIONS = { whitelist: true, forbidNonWhitelisted: true } as const;
 
 /**
+ * Names class-transformer skips when it copies an object to a DTO (Object.prototype's own:
+ * `constructor`, `toString`, `__proto__`…), so the whitelist never sees them and `?constructor=1`
+ * passed where `?foo=1` is refused.
+ */
+const PROTOTYPE_NAMES = new Set(Object.getOwnPropertyNames(Object.prototype));
+
+/** What the pipe validates no DTO for (as Nest's ValidationPipe skips them). */
+const UNTYPED = new Set<unknown>([Object, Array, String, Number, Boolean, Buffer, Date, undefined]);
+
+/**
+ * 400 validation_failed, as the whitelist words it, for a top-level property of a DTO's input
+ * named like one of Object.prototype's (no DTO declares one).
+ */
+function assertNoPrototypeNames(value: unknown, type: unknown, root = ''): void {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return;
+  if (UNTYPED.has(type)) return;
+  const names = Object.keys(value).filter((name) => PROTOTYPE_NAMES.has(name));
+  if (names.length === 0) return;
+  const errors = names.map((name) => ({
+    field: root ? `${root}.${name}` : name,
+    message: `property ${name} should not exist`,
+  }));
+  throw new AppError(
+    'validation_failed',
+    `Invalid value for: ${errors.map((e) => e.field).join(', ')}.`,
+    errors,
+  );
+}
+
+/**
  * The global pipe: unknown properties are rejected, values are transformed to DTO types, and no
  * body or query value may hold a NUL character or a lone surrogate, whatever its DTO says (a
  * route's own rules cannot forget it). Path parameters are left to their parsers (ids, GTINs,
@@ -82,6 +112,7 @@ class AppValidationPipe extends ValidationPipe {
     if (metadata.type === 'body' || metadata.type === 'query') {
       const root = metadata.data ?? (typeof value === 'string' ? metadata.type : '');
       assertStorableText(value, root);
+      if (metadata.data === undefined) assertNoPrototypeNames(value, metadata.metatype);
     }
     if (metadata.type === 'query' && metadata.data === undefined) {
       const read = readPlainQuery(metadata.metatype, value);
@@ -107,6 +138,7 @@ export function createValidationPipe(): ValidationPipe {
  */
 export function validateInput<T extends object>(type: ClassConstructor<T>, plain: object): T {
   assertStorableText(plain);
+  assertNoPrototypeNames(plain, type);
   const instance = plainToInstance(type, plain);
   const errors = validateSync(instance, OPTIONS);
   if (errors.length > 0) throw validationError(errors);
