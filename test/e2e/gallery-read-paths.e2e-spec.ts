@@ -232,6 +232,11 @@ describe('Gallery read paths', () => {
       expect(res.statusCode).toBe(400);
       expect(res.json()).toMatchObject({ code: 'invalid_cursor', errors: [{ field: 'cursor' }] });
     }
+    // An empty one is none, as on the other lists: the first page.
+    const first = await call(app, 'GET', `${base(p)}?cursor=&per_page=2`, c.user);
+    expect(first.statusCode).toBe(200);
+    expect(first.json()).toMatchObject({ page: 1, total: 3 });
+    expect(first.json().items).toHaveLength(2);
   });
 
   it('reads an API key once for a burst of requests, and stops it at once when revoked', async () => {

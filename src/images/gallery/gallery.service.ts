@@ -111,9 +111,11 @@ export class GalleryService {
     query: GalleryQueryDto,
     expected?: ExpectedVersions,
   ): Promise<GalleryPageDto> {
-    // Checked first: a bad cursor or a page too deep is a 400 without a query.
-    if (query.cursor === undefined) checkPageDepth(query);
-    const after = query.cursor === undefined ? undefined : decodeGalleryCursor(query.cursor);
+    // Checked first: a bad cursor or a page too deep is a 400 without a query. An empty cursor
+    // (`?cursor=`, a client's template left blank) is none, as on every other list.
+    const cursor = query.cursor || undefined;
+    if (cursor === undefined) checkPageDepth(query);
+    const after = cursor === undefined ? undefined : decodeGalleryCursor(cursor);
     const range = { after, offset: query.offset, limit: query.per_page + 1 };
     const { product, rows } = await this.productAndPage(ctx, ref, range);
     // A walk through the pages that names the first page's version: the order it walks is gone.
