@@ -333,6 +333,69 @@ describe.each(DRIVERS)('Re-making renditions on %s storage', (driver: Driver) =>
       60_000,
     );
   });
+  it('counts an image deleted before its original is read as done, not failed', async () => {
+    await stop();
+    await start(BEFORE);
+    await eventuallyRead(
+      () => latestRun(),
+      (r) => r.presets !== AFTER_SIGNATURE && r.state === 'completed',
+      'a run of the first presets to complete',
+      60_000,
+    );
+    const productId = await newProduct('Stool');
+    const image = await upload(productId, await solidJpeg(320, 240), 'image/jpeg');
+    const id = decodeId(image.id)!;
+    await stop();
+
+    // The instance takes the image's job, and is held before it reads the original.
+    let reached!: () => void;
+    const jobStarted = new Promise<void>((resolve) => (reached = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const original = RenditionMaker.prototype.make;
+    const held = jest.spyOn(RenditionMaker.prototype, 'make').mockImplementation(async function (
+      this: RenditionMaker,
+      ...args
+    ) {
+      if (args[0].id === id) {
+        reached();
+        await released;
+      }
+      return original.apply(this, args);
+    });
+    try {
+      await start(AFTER);
+      await jobStarted;
+      const res = await call(
+        api(),
+        'DELETE',
+        `/api/v1/products/${productId}/images/${image.id}`,
+        admin,
+      );
+      expect(res.statusCode).toBe(204);
+      // Its files are deleted (a job run just after the commit) before the job reads them.
+      await eventuallyRead(
+        async () => stored().filter((key) => key.includes(id)),
+        (keys) => keys.length === 0,
+        "the image's files to be deleted",
+        60_000,
+      );
+      release();
+      const run = await latestRun();
+      expect(run.presets).toBe(AFTER_SIGNATURE);
+      const done = await eventuallyRead(
+        () => progress(run.id),
+        (r) => r.state === 'completed',
+        'the run to complete',
+        60_000,
+      );
+      expect(done).toMatchObject({ failed: 0, done: done.total });
+    } finally {
+      release();
+      held.mockRestore();
+    }
+  });
+
   it('marks images stored before presets were recorded, re-making only those that differ', async () => {
     // As rows written before rendition_set existed: not recorded, one with other renditions.
     const db = api().get(DataSource);

@@ -111,6 +111,11 @@ export class ImageRebuildJob implements OnModuleInit {
       renditions = await this.maker.make(image, written);
     } catch (error) {
       await this.swap.discard(image, written);
+      // Its original was deleted with the image while the job read it: gone, not failed.
+      if (error instanceof OriginalMissingError && !(await this.images.find(imageId))) {
+        await this.swap.count(run.id, imageId, 'done');
+        return 'gone';
+      }
       throw error;
     }
     if (await this.swap.swap(run.id, image, renditions, run.renditionSet, written)) {
