@@ -13,6 +13,18 @@ import { JWT_STRATEGY } from './strategies/jwt.strategy';
 
 export type AuthenticatedRequest = FastifyRequest & { user?: Principal };
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /**
+     * Set once a protected route has admitted the request: asks again, as the caller is now,
+     * whether it would be admitted (its key not revoked or expired, its user not disabled, deleted
+     * or logged out, its role and scopes still enough); throws the 401 or 403 if not. For what
+     * reads a long body (an upload may stream for HTTP_REQUEST_TIMEOUT_MS) before it commits.
+     */
+    readmit?: () => Promise<void>;
+  }
+}
+
 function unauthenticated(code: ErrorCode, detail: string, bearerError?: string): AppError {
   return new AppError(code, detail, [], authenticationChallenge(bearerError));
 }
@@ -58,6 +70,25 @@ export class RequestAuthenticator {
     if (access.public) return;
     request.user ??= await this.authenticate(request);
     authorise(request.user, access);
+    const admitted = request.user;
+    request.readmit ??= () => this.readmit(admitted, access);
+  }
+
+  /** See FastifyRequest.readmit: the credential read again from the database, not a cache. */
+  private async readmit(admitted: Principal, access: RouteAccess): Promise<void> {
+    const current = await this.principals.current(admitted);
+    if (!current && admitted.type === 'api_key') {
+      throw unauthenticated('invalid_api_key', 'The API key was revoked or expired meanwhile.');
+    }
+    if (!current) {
+      throw unauthenticated(
+        'invalid_token',
+        'Meanwhile the user was disabled or deleted, or the session ended (a logout, a ' +
+          'password change).',
+        'invalid_token',
+      );
+    }
+    authorise(current, access);
   }
 
   private async authenticate(request: FastifyRequest): Promise<Principal> {

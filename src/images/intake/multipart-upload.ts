@@ -85,6 +85,9 @@ export async function readImageUpload<Fields extends object>(
     throw new AppError('unsupported_media_type', 'Send the image as multipart/form-data.');
   }
   const { file, fields } = await readParts(request, tmpDir, options);
+  // The body may have taken minutes: a key revoked or a user logged out meanwhile stops it here,
+  // before anything is made of it (the spool is removed as the request ends).
+  await request.readmit?.();
   return validatedUpload(file, fields, fieldsType);
 }
 
