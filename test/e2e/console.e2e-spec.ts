@@ -580,6 +580,55 @@ describe('The gallery console in a real browser', () => {
     await screenshot('console-image');
   });
 
+  it('edits a product’s own fields and deletes it, each with its version as If-Match', async () => {
+    const made = await call(t.app, 'POST', '/api/v1/products', admin, {
+      name: 'Desk lamp',
+      gtin: '96385074',
+    });
+    expect(made.statusCode).toBe(201);
+    const lamp = `/api/v1/products/${made.json<{ id: string }>().id}`;
+    const read = async () =>
+      (await call(t.app, 'GET', lamp, admin)).json<Record<string, unknown>>();
+    await page.goto(`${base}/console/products/${made.json<{ id: string }>().id}`);
+    await page.getByRole('heading', { name: 'Desk lamp', level: 1 }).waitFor();
+
+    await page.getByRole('button', { name: 'Edit product' }).click();
+    const form = page.getByRole('form', { name: 'Edit product' });
+    await until('document.activeElement?.id === "product-name"');
+    await form.getByLabel('Description').fill('Brass, with a linen shade.');
+    await form.getByLabel('GTIN (empty: none)').fill('');
+    await form.getByRole('button', { name: 'Save product' }).click();
+    await page.getByText('Saved “Desk lamp”.').waitFor();
+    await until('document.activeElement?.textContent === "Edit product"');
+    await page.getByText('Brass, with a linen shade.').waitFor();
+    expect(await read()).toMatchObject({
+      description: 'Brass, with a linen shade.',
+      gtin: null,
+      version: 2,
+    });
+
+    // Another client renames it after the page read it: the next save is refused, not written.
+    const theirs = await call(t.app, 'PATCH', lamp, admin, { name: 'Reading lamp' });
+    expect(theirs.statusCode).toBe(200);
+    await page.getByRole('button', { name: 'Edit product' }).click();
+    await form.getByLabel('Description').fill('Mine');
+    await form.getByRole('button', { name: 'Save product' }).click();
+    await page
+      .getByRole('alert')
+      .filter({ hasText: 'Someone else changed this product' })
+      .waitFor();
+    await page.getByRole('heading', { name: 'Reading lamp', level: 1 }).waitFor();
+    expect(await read()).toMatchObject({ description: 'Brass, with a linen shade.', version: 3 });
+    await expectAccessible('product after a 412');
+
+    await page.getByRole('button', { name: 'Delete product' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Delete this product?' });
+    await dialog.getByText('“Reading lamp” will be deleted. This cannot be undone.').waitFor();
+    await dialog.getByRole('button', { name: 'Delete product' }).click();
+    await page.waitForURL(/\/console\/products$/);
+    expect((await call(t.app, 'GET', lamp, admin)).statusCode).toBe(404);
+  });
+
   it('lists the products with their primary image, GTIN, external id and image count, and finds one', async () => {
     await page
       .getByRole('navigation', { name: 'Main' })

@@ -16,6 +16,7 @@ import { Page } from '../components/page';
 import { formatCount } from '../format';
 import { dropOn, inOrder, movable, moveTo } from '../gallery-order';
 import { focusLost, GalleryTile, type TileActions } from './gallery-tile';
+import { ProductDetails } from './product-details';
 import { UploadZone } from './upload-zone';
 import { UrlImport } from './url-import';
 
@@ -257,6 +258,7 @@ export function Gallery({ productId }: { productId: string }) {
       }
     >
       <Notice notice={notice} />
+      <ProductDetails product={product} onSaved={setProduct} reload={reload} notify={setNotice} />
       <div class="gallery-layout">
         <section aria-labelledby="gallery-title" class="gallery-section">
           <h2 id="gallery-title" tabIndex={-1}>

@@ -1,0 +1,202 @@
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { deleteProduct, updateProduct, type ProductDto, type UpdateProductDto } from '@sdk';
+import { CallFailed, messageOf, unwrap } from '../api';
+import { Confirm } from '../components/confirm';
+import { ErrorText, type NoticeValue } from '../components/notice';
+import { formatCount } from '../format';
+import { navigate } from '../router';
+
+const CHANGED_UNDERNEATH =
+  'Someone else changed this product while you were working on it. It has been reloaded to show ' +
+  'their change; yours was not saved, so check it and try again.';
+
+interface Props {
+  product: ProductDto;
+  /** Shows the product as saved (the PATCH's answer). */
+  onSaved: (product: ProductDto) => void;
+  /** Reads the product (and its gallery) again: after a 412, what the other person made of it. */
+  reload: () => Promise<void>;
+  notify: (notice: NoticeValue) => void;
+}
+
+/** The fields a person may change, as the form holds them (text; an empty GTIN or id clears it). */
+interface Fields {
+  name: string;
+  slug: string;
+  gtin: string;
+  external_id: string;
+  description: string;
+}
+
+const fieldsOf = (product: ProductDto): Fields => ({
+  name: product.name,
+  slug: product.slug,
+  gtin: product.gtin ?? '',
+  external_id: product.external_id ?? '',
+  description: product.description,
+});
+
+/** Only what changed, so that a field someone else changed meanwhile is not written back. */
+function changesOf(before: Fields, after: Fields): UpdateProductDto {
+  const body: UpdateProductDto = {};
+  const trimmed = (value: string) => value.trim();
+  if (trimmed(after.name) !== before.name) body.name = trimmed(after.name);
+  if (trimmed(after.slug) !== before.slug) body.slug = trimmed(after.slug);
+  if (trimmed(after.gtin) !== before.gtin) body.gtin = trimmed(after.gtin) || null;
+  if (trimmed(after.external_id) !== before.external_id) {
+    body.external_id = trimmed(after.external_id) || null;
+  }
+  if (after.description !== before.description) body.description = after.description;
+  return body;
+}
+
+/**
+ * The product's own fields, changed in a form, and the product deleted after a confirmation;
+ * each sends the product's version as If-Match, so that another person's change made meanwhile
+ * is never overwritten (412: the product is read again and the person told).
+ */
+export function ProductDetails({ product, onSaved, reload, notify }: Props) {
+  const [editing, setEditing] = useState<Fields>();
+  const [error, setError] = useState<string>();
+  const [busy, setBusy] = useState(false);
+  const [confirming, setConfirming] = useState(false);
+  const form = useRef<HTMLFormElement>(null);
+  const editButton = useRef<HTMLButtonElement>(null);
+  const wasEditing = useRef(false);
+  const ifMatch = { 'If-Match': `"${product.version}"` };
+
+  // The form takes the focus when it opens, and gives it back to its button when it closes.
+  useEffect(() => {
+    if (editing && !wasEditing.current) form.current?.querySelector('input')?.focus();
+    if (!editing && wasEditing.current) editButton.current?.focus();
+    wasEditing.current = editing !== undefined;
+  }, [editing]);
+
+  const refused = async (caught: unknown): Promise<void> => {
+    if (caught instanceof CallFailed && caught.status === 412) {
+      setEditing(undefined);
+      await reload().catch(() => undefined);
+      notify({ kind: 'error', text: CHANGED_UNDERNEATH });
+    } else if (editing) setError(messageOf(caught));
+    else notify({ kind: 'error', text: messageOf(caught) });
+  };
+
+  const save = async (event: Event) => {
+    event.preventDefault();
+    if (!editing) return;
+    const body = changesOf(fieldsOf(product), editing);
+    if (Object.keys(body).length === 0) return setEditing(undefined);
+    setBusy(true);
+    setError(undefined);
+    try {
+      const saved = await unwrap(
+        updateProduct({ path: { productId: product.id }, body, headers: ifMatch }),
+      );
+      setEditing(undefined);
+      onSaved(saved);
+      notify({ kind: 'success', text: `Saved “${saved.name}”.` });
+    } catch (caught) {
+      await refused(caught);
+    }
+    setBusy(false);
+  };
+
+  const remove = async () => {
+    setConfirming(false);
+    setBusy(true);
+    try {
+      await unwrap(deleteProduct({ path: { productId: product.id }, headers: ifMatch }));
+      navigate('/products');
+      return;
+    } catch (caught) {
+      await refused(caught);
+    }
+    setBusy(false);
+  };
+
+  const field = (name: keyof Fields, label: string, extra: Record<string, unknown> = {}) => (
+    <div class="field">
+      <label for={`product-${name}`}>{label}</label>
+      <input
+        id={`product-${name}`}
+        value={editing?.[name]}
+        onInput={(e) => setEditing((now) => now && { ...now, [name]: e.currentTarget.value })}
+        {...extra}
+      />
+    </div>
+  );
+
+  return (
+    <section class="product-details" aria-label="Product">
+      {product.description && !editing && <p class="product-description">{product.description}</p>}
+      {!editing && (
+        <div class="actions">
+          <button
+            type="button"
+            class="button"
+            ref={editButton}
+            disabled={busy}
+            onClick={() => {
+              setError(undefined);
+              setEditing(fieldsOf(product));
+            }}
+          >
+            Edit product
+          </button>
+          <button
+            type="button"
+            class="button danger"
+            disabled={busy}
+            onClick={() => setConfirming(true)}
+          >
+            Delete product
+          </button>
+        </div>
+      )}
+      {editing && (
+        <form ref={form} class="panel" aria-label="Edit product" onSubmit={(e) => void save(e)}>
+          {field('name', 'Name', { required: true, maxLength: 200 })}
+          {field('slug', 'Slug', { required: true, maxLength: 100 })}
+          {field('gtin', 'GTIN (empty: none)', { inputMode: 'numeric' })}
+          {field('external_id', 'External id (empty: none)', { maxLength: 255 })}
+          <div class="field">
+            <label for="product-description">Description</label>
+            <textarea
+              id="product-description"
+              rows={3}
+              maxLength={10_000}
+              value={editing.description}
+              onInput={(e) =>
+                setEditing((now) => now && { ...now, description: e.currentTarget.value })
+              }
+            />
+          </div>
+          {error && <ErrorText>{error}</ErrorText>}
+          <div class="actions">
+            <button type="button" class="button" onClick={() => setEditing(undefined)}>
+              Cancel
+            </button>
+            <button type="submit" class="button primary" disabled={busy}>
+              Save product
+            </button>
+          </div>
+        </form>
+      )}
+      {confirming && (
+        <Confirm
+          title="Delete this product?"
+          confirmLabel="Delete product"
+          onCancel={() => setConfirming(false)}
+          onConfirm={() => void remove()}
+        >
+          <p>
+            “{product.name}” will be deleted
+            {product.image_count > 0 &&
+              `, with its ${formatCount(product.image_count, 'image', 'images')} and their files`}
+            . This cannot be undone.
+          </p>
+        </Confirm>
+      )}
+    </section>
+  );
+}
