@@ -1,9 +1,10 @@
-import { logout } from '@sdk';
+import { useEffect } from 'preact/hooks';
+import { getMe, logout } from '@sdk';
 import { unwrap } from './api';
 import { Link } from './components/link';
 import { Page } from './components/page';
 import { match, navigate, useLocation, type Location } from './router';
-import { endSession, useSession } from './session';
+import { endSession, setSessionRole, useSession } from './session';
 import { Assets } from './views/assets';
 import { Gallery } from './views/gallery';
 import { AssetDetail, ProductImageDetail } from './views/image-detail';
@@ -43,6 +44,15 @@ function view(location: Location) {
 export function App() {
   const session = useSession();
   const location = useLocation();
+  const needsRole = session !== undefined && session.role === undefined;
+  // Who is logged in decides what the console offers: read once per session.
+  useEffect(() => {
+    if (!needsRole) return;
+    unwrap(getMe()).then(
+      (me) => setSessionRole(me.role),
+      () => undefined,
+    );
+  }, [needsRole, session?.token]);
   if (!session) return <Login />;
   const section = '/' + (location.path.split('/')[1] || 'products');
   return (

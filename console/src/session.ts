@@ -2,12 +2,16 @@
 // sessionStorage (so a reload keeps it, and closing the tab forgets it); never in a URL.
 import { useEffect, useState } from 'preact/hooks';
 
+export type Role = 'admin' | 'staff' | 'user';
+
 export interface Session {
   token: string;
   /** Milliseconds since the epoch. */
   expiresAt: number;
   /** Who is logged in, as the login form named them. */
   who: string;
+  /** Their role, once read (GET /api/v1/auth/me): a `user` may look, not change. */
+  role?: Role;
 }
 
 const KEY = 'pis-console-session';
@@ -34,6 +38,20 @@ export function startSession(next: Session): void {
   endedBecause = undefined;
   sessionStorage.setItem(KEY, JSON.stringify(next));
   changed();
+}
+
+/** The session's role, as the service answered it after the login. */
+export function setSessionRole(role: Role): void {
+  if (!session) return;
+  startSession({ ...session, role });
+}
+
+/**
+ * Whether the person may change products and images: staff and admins. While the role is not
+ * known yet, the actions are shown (the service refuses what is not allowed, in words).
+ */
+export function canChange(current: Session | undefined): boolean {
+  return current?.role !== 'user';
 }
 
 export function endSession(reason?: string): void {

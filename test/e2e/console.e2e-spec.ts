@@ -629,6 +629,39 @@ describe('The gallery console in a real browser', () => {
     expect((await call(t.app, 'GET', lamp, admin)).statusCode).toBe(404);
   });
 
+  it('offers a read-only user the galleries to look at, and nothing to change', async () => {
+    await addUser(t.app, admin, 'vera', Role.User);
+    const viewer = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    viewer.setDefaultTimeout(15_000);
+    const errors: string[] = [];
+    viewer.on('pageerror', (error) => errors.push(error.message));
+    try {
+      await viewer.goto(`${base}/console`);
+      await viewer.getByLabel('Email or username').fill('vera');
+      await viewer.getByLabel('Password').fill(TEST_PASSWORD);
+      await viewer.getByRole('button', { name: 'Log in' }).click();
+      await viewer.getByRole('heading', { name: 'Products', level: 1 }).waitFor();
+      // The role is read after the login: then the actions a user may not take go.
+      await viewer.waitForFunction(
+        () => sessionStorage.getItem('pis-console-session')?.includes('"role":"user"') === true,
+      );
+      expect(await viewer.getByRole('button', { name: 'New product' }).count()).toBe(0);
+      await viewer.goto(`${base}/console/products/${productId}`);
+      await viewer.getByRole('heading', { name: 'Blue running shoe', level: 1 }).waitFor();
+      await viewer.getByText('Your account may look at galleries, not change them.').waitFor();
+      await viewer.getByRole('link', { name: 'Details of front' }).waitFor();
+      for (const name of ['Edit front', 'Delete front', 'Move front later', 'Edit product']) {
+        expect([name, await viewer.getByRole('button', { name }).count()]).toEqual([name, 0]);
+      }
+      expect(await viewer.locator('[draggable="true"]').count()).toBe(0);
+      expect(await viewer.getByRole('button', { name: 'Import' }).count()).toBe(0);
+      expect(await viewer.locator('input[type="file"]').count()).toBe(0);
+      expect(errors).toEqual([]);
+    } finally {
+      await viewer.close();
+    }
+  });
+
   it('lists the products with their primary image, GTIN, external id and image count, and finds one', async () => {
     await page
       .getByRole('navigation', { name: 'Main' })

@@ -20,6 +20,8 @@ interface Props {
   count: number;
   canMove: { earlier: boolean; later: boolean };
   busy: boolean;
+  /** The person may only look: no move, edit or delete. */
+  readOnly: boolean;
   actions: TileActions;
   drag: {
     dragging: boolean;
@@ -63,6 +65,7 @@ export function GalleryTile({
   count,
   canMove,
   busy,
+  readOnly,
   actions,
   drag,
 }: Props) {
@@ -80,7 +83,7 @@ export function GalleryTile({
     <li
       class={classes}
       data-image-id={image.id}
-      draggable={!image.is_primary && !editing && !busy}
+      draggable={!readOnly && !image.is_primary && !editing && !busy}
       {...drag.handlers}
     >
       <div class="tile-picture">
@@ -132,55 +135,64 @@ export function GalleryTile({
             <p class="tile-alt tile-alt-missing">No alt text yet</p>
           )}
           <div class="tile-actions">
-            <div class="move-buttons" role="group" aria-label={`Move ${name}`}>
-              <button
-                type="button"
-                class="button icon"
-                data-move="earlier"
-                disabled={busy || !canMove.earlier}
-                onClick={() => actions.move(image.id, -1)}
-                aria-label={`Move ${name} earlier`}
-                title="Move earlier"
-              >
-                <svg aria-hidden="true" viewBox="0 0 20 20" width="16" height="16">
-                  <path d="M12.5 4l-6 6 6 6" fill="none" stroke="currentColor" stroke-width="2" />
-                </svg>
-              </button>
-              <button
-                type="button"
-                class="button icon"
-                data-move="later"
-                disabled={busy || !canMove.later}
-                onClick={() => actions.move(image.id, 1)}
-                aria-label={`Move ${name} later`}
-                title="Move later"
-              >
-                <svg aria-hidden="true" viewBox="0 0 20 20" width="16" height="16">
-                  <path d="M7.5 4l6 6-6 6" fill="none" stroke="currentColor" stroke-width="2" />
-                </svg>
-              </button>
-            </div>
-            {!image.is_primary && (
-              <button
-                type="button"
-                class="button small"
-                disabled={busy}
-                onClick={() => actions.makePrimary(image)}
-                aria-label={`Make primary: ${name}`}
-              >
-                Make primary
-              </button>
+            {!readOnly && (
+              <>
+                <div class="move-buttons" role="group" aria-label={`Move ${name}`}>
+                  <button
+                    type="button"
+                    class="button icon"
+                    data-move="earlier"
+                    disabled={busy || !canMove.earlier}
+                    onClick={() => actions.move(image.id, -1)}
+                    aria-label={`Move ${name} earlier`}
+                    title="Move earlier"
+                  >
+                    <svg aria-hidden="true" viewBox="0 0 20 20" width="16" height="16">
+                      <path
+                        d="M12.5 4l-6 6 6 6"
+                        fill="none"
+                        stroke="currentColor"
+                        stroke-width="2"
+                      />
+                    </svg>
+                  </button>
+                  <button
+                    type="button"
+                    class="button icon"
+                    data-move="later"
+                    disabled={busy || !canMove.later}
+                    onClick={() => actions.move(image.id, 1)}
+                    aria-label={`Move ${name} later`}
+                    title="Move later"
+                  >
+                    <svg aria-hidden="true" viewBox="0 0 20 20" width="16" height="16">
+                      <path d="M7.5 4l6 6-6 6" fill="none" stroke="currentColor" stroke-width="2" />
+                    </svg>
+                  </button>
+                </div>
+                {!image.is_primary && (
+                  <button
+                    type="button"
+                    class="button small"
+                    disabled={busy}
+                    onClick={() => actions.makePrimary(image)}
+                    aria-label={`Make primary: ${name}`}
+                  >
+                    Make primary
+                  </button>
+                )}
+                <button
+                  ref={editButton}
+                  type="button"
+                  class="button small"
+                  disabled={busy}
+                  onClick={() => setEditing(true)}
+                  aria-label={`Edit ${name}`}
+                >
+                  Edit
+                </button>
+              </>
             )}
-            <button
-              ref={editButton}
-              type="button"
-              class="button small"
-              disabled={busy}
-              onClick={() => setEditing(true)}
-              aria-label={`Edit ${name}`}
-            >
-              Edit
-            </button>
             <Link
               class="button small subtle"
               to={`/products/${productId}/images/${image.id}`}
@@ -188,15 +200,17 @@ export function GalleryTile({
             >
               Details
             </Link>
-            <button
-              type="button"
-              class="button small danger-text"
-              disabled={busy}
-              onClick={() => actions.askDelete(image)}
-              aria-label={`Delete ${name}`}
-            >
-              Delete
-            </button>
+            {!readOnly && (
+              <button
+                type="button"
+                class="button small danger-text"
+                disabled={busy}
+                onClick={() => actions.askDelete(image)}
+                aria-label={`Delete ${name}`}
+              >
+                Delete
+              </button>
+            )}
           </div>
         </div>
       )}

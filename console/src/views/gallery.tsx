@@ -19,6 +19,7 @@ import { focusLost, GalleryTile, type TileActions } from './gallery-tile';
 import { ProductDetails } from './product-details';
 import { UploadZone } from './upload-zone';
 import { UrlImport } from './url-import';
+import { canChange, useSession } from '../session';
 
 interface GalleryState {
   /** The gallery's version as read: sent back as If-Match with every change. */
@@ -54,6 +55,7 @@ const CHANGED_UNDERNEATH =
 const nameOf = (image: ImageDto) => image.title || image.original_filename || 'the image';
 
 export function Gallery({ productId }: { productId: string }) {
+  const readOnly = !canChange(useSession());
   const [product, setProduct] = useState<ProductDto>();
   const [gallery, setGallery] = useState<GalleryState>();
   const [error, setError] = useState<string>();
@@ -258,15 +260,24 @@ export function Gallery({ productId }: { productId: string }) {
       }
     >
       <Notice notice={notice} />
-      <ProductDetails product={product} onSaved={setProduct} reload={reload} notify={setNotice} />
+      <ProductDetails
+        product={product}
+        readOnly={readOnly}
+        onSaved={setProduct}
+        reload={reload}
+        notify={setNotice}
+      />
       <div class="gallery-layout">
         <section aria-labelledby="gallery-title" class="gallery-section">
           <h2 id="gallery-title" tabIndex={-1}>
             Gallery
           </h2>
           <p class="hint" id="gallery-hint">
-            In display order. Drag an image to move it, or use its arrow buttons. The primary image
-            is always first.
+            {readOnly
+              ? 'In display order, the primary image first. Your account may look at galleries, ' +
+                'not change them.'
+              : 'In display order. Drag an image to move it, or use its arrow buttons. The ' +
+                'primary image is always first.'}
           </p>
           {count === 0 ? (
             <p class="empty">No images yet: add some.</p>
@@ -281,6 +292,7 @@ export function Gallery({ productId }: { productId: string }) {
                   count={count}
                   canMove={movable(gallery.items, image.id)}
                   busy={busy}
+                  readOnly={readOnly}
                   actions={actions}
                   drag={{
                     dragging: dragging === image.id,
@@ -293,10 +305,12 @@ export function Gallery({ productId }: { productId: string }) {
             </ol>
           )}
         </section>
-        <aside class="gallery-side">
-          <UploadZone productId={productId} onUploaded={() => void refresh()} />
-          <UrlImport productId={productId} onImported={() => refresh()} />
-        </aside>
+        {!readOnly && (
+          <aside class="gallery-side">
+            <UploadZone productId={productId} onUploaded={() => void refresh()} />
+            <UrlImport productId={productId} onImported={() => refresh()} />
+          </aside>
+        )}
       </div>
       {deleting && (
         <Confirm

@@ -12,6 +12,8 @@ const CHANGED_UNDERNEATH =
 
 interface Props {
   product: ProductDto;
+  /** The person may only look: the description, no form, no delete. */
+  readOnly: boolean;
   /** Shows the product as saved (the PATCH's answer). */
   onSaved: (product: ProductDto) => void;
   /** Reads the product (and its gallery) again: after a 412, what the other person made of it. */
@@ -55,7 +57,7 @@ function changesOf(before: Fields, after: Fields): UpdateProductDto {
  * each sends the product's version as If-Match, so that another person's change made meanwhile
  * is never overwritten (412: the product is read again and the person told).
  */
-export function ProductDetails({ product, onSaved, reload, notify }: Props) {
+export function ProductDetails({ product, readOnly, onSaved, reload, notify }: Props) {
   const [editing, setEditing] = useState<Fields>();
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState(false);
@@ -129,7 +131,7 @@ export function ProductDetails({ product, onSaved, reload, notify }: Props) {
   return (
     <section class="product-details" aria-label="Product">
       {product.description && !editing && <p class="product-description">{product.description}</p>}
-      {!editing && (
+      {!editing && !readOnly && (
         <div class="actions">
           <button
             type="button"

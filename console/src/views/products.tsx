@@ -5,6 +5,7 @@ import { Link } from '../components/link';
 import { ErrorText } from '../components/notice';
 import { Page } from '../components/page';
 import { navigate, type Location } from '../router';
+import { canChange, useSession } from '../session';
 
 const PAGE_SIZE = 24;
 
@@ -72,6 +73,7 @@ export function Products({ location }: { location: Location }) {
   const [listing, setListing] = useState<Listing>();
   const [error, setError] = useState<string>();
   const [text, setText] = useState(q);
+  const changeable = canChange(useSession());
 
   useEffect(() => {
     let current = true;
@@ -122,7 +124,7 @@ export function Products({ location }: { location: Location }) {
             )}
           </div>
         </form>
-        <NewProduct />
+        {changeable && <NewProduct />}
       </div>
       {error && <ErrorText>{error}</ErrorText>}
       {!listing && !error && <p class="loading">Loading products…</p>}
