@@ -15,6 +15,22 @@ declare module 'fastify' {
 
 type Handler = (...args: never[]) => unknown;
 
+/** A parsed body that took at least this long to arrive has its caller asked again. */
+export const SLOW_BODY_MS = 1000;
+
+/**
+ * A body Fastify parsed (JSON: a data URI of megabytes, bulk-import rows) may have taken minutes
+ * to arrive: a key revoked or a user logged out meanwhile is refused before the handler runs
+ * (request.readmit). One that came at once is not asked again: a query per request for nothing.
+ * Bodies read as streams by their pipes (multipart uploads, CSV) are asked again by those pipes
+ * once read.
+ */
+async function readmitAfterSlowBody(request: FastifyRequest): Promise<void> {
+  if (request.body === undefined || request.readmit === undefined) return;
+  if (request.admittedAt === undefined || Date.now() - request.admittedAt < SLOW_BODY_MS) return;
+  await request.readmit();
+}
+
 /**
  * Authenticates and authorises every Nest route in a Fastify `preParsing` hook: after the
  * `onRequest` hooks (request id, security and CORS headers, request logging), before a single
@@ -51,6 +67,7 @@ export class PreBodyAuthHook implements OnModuleInit {
       route.config = { ...route.config, routeAccess: found };
     });
     fastify.addHook('preParsing', (request) => this.admit(request));
+    fastify.addHook('preHandler', readmitAfterSlowBody);
     // A refusal is sent with the body unread: its connection is closed without reading it.
     closeConnectionsOnUnreadBodies(fastify);
   }

@@ -22,6 +22,8 @@ declare module 'fastify' {
      * reads a long body (an upload may stream for HTTP_REQUEST_TIMEOUT_MS) before it commits.
      */
     readmit?: () => Promise<void>;
+    /** When the request was admitted (Date.now()), for how long its body then took. */
+    admittedAt?: number;
   }
 }
 
@@ -71,6 +73,7 @@ export class RequestAuthenticator {
     request.user ??= await this.authenticate(request);
     authorise(request.user, access);
     const admitted = request.user;
+    request.admittedAt ??= Date.now();
     request.readmit ??= () => this.readmit(admitted, access);
   }
 

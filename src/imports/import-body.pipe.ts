@@ -40,12 +40,14 @@ export class ImportBodyPipe implements PipeTransform<FastifyRequest, Promise<Imp
       const file = await this.multipartCsv(request).catch((error: unknown) => {
         throw multipartReadError(error);
       });
-      return { format: ImportFormat.Csv, rows: multipartCsvRows(file, this.maxBytes) };
+      const rows = multipartCsvRows(file, this.maxBytes);
+      return { format: ImportFormat.Csv, rows: thenReadmit(rows, request) };
     }
     if (CSV_TYPE.test(type)) {
       const declared = Number(request.headers['content-length']);
       if (declared > this.maxBytes) throw tooLarge(this.maxBytes);
-      return { format: ImportFormat.Csv, rows: csvRows(request.body as Readable, this.maxBytes) };
+      const rows = csvRows(request.body as Readable, this.maxBytes);
+      return { format: ImportFormat.Csv, rows: thenReadmit(rows, request) };
     }
     if (JSON_TYPE.test(type)) return { format: ImportFormat.Json, rows: jsonRows(request.body) };
     throw new AppError(
@@ -82,6 +84,18 @@ export class ImportBodyPipe implements PipeTransform<FastifyRequest, Promise<Imp
     }
     return part.file;
   }
+}
+
+/**
+ * The rows, then the caller asked again (request.readmit) once the last has arrived: a CSV of
+ * 64 MiB may take minutes, and a key revoked meanwhile makes no import.
+ */
+async function* thenReadmit(
+  rows: AsyncGenerator<unknown>,
+  request: FastifyRequest,
+): AsyncGenerator<unknown> {
+  yield* rows;
+  await request.readmit?.();
 }
 
 async function* csvRows(source: Readable, maxBytes: number): AsyncGenerator<unknown> {

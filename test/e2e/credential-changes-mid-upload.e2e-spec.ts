@@ -8,12 +8,14 @@ import { solidJpeg } from '../support/fixtures';
 import { call, login, type Credential } from '../support/http';
 import { multipartBody, RawClient, requestHead } from '../support/slow-client';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+import { SLOW_BODY_MS } from '../../src/auth/pre-body-auth.hook';
 
 /**
  * An upload may stream for as long as HTTP_REQUEST_TIMEOUT_MS. A key revoked, a user disabled,
  * logged out or demoted while its body arrives stops it once the body is in, before anything is
  * made of it: the caller is asked again, as it is now, as the next request would be. Nothing is
- * left: no row, no stored file, no spooled file.
+ * left: no row, no stored file, no spooled file. So for a data-URI import whose JSON body was slow
+ * to come, and for a CSV bulk import.
  */
 describe('A credential that changes while its upload streams', () => {
   let t: TestApp;
@@ -51,8 +53,13 @@ describe('A credential that changes while its upload streams', () => {
     };
   }
 
-  async function apiKey(): Promise<{ id: string; headers: Record<string, string> }> {
-    const created = await call(t.app, 'POST', '/api/v1/api-keys', admin, { name: 'streamer' });
+  async function apiKey(
+    role = Role.Staff,
+  ): Promise<{ id: string; headers: Record<string, string> }> {
+    const created = await call(t.app, 'POST', '/api/v1/api-keys', admin, {
+      name: 'streamer',
+      role,
+    });
     expect(created.statusCode).toBe(201);
     const { id, key } = created.json<{ id: string; key: string }>();
     return { id, headers: { 'x-api-key': key } };
@@ -69,15 +76,30 @@ describe('A credential that changes while its upload streams', () => {
   const storedFiles = () => filesBelow(join(t.db.env.DATA_DIR, 'media'));
   const spooled = () => filesBelow(join(t.db.env.DATA_DIR, 'tmp'));
 
+  /** A request whose body is sent in two goes, `meanwhile` between them. */
+  interface Sent {
+    method?: string;
+    path?: string;
+    contentType?: string;
+    body?: Buffer;
+    /** How long the body takes (at least) before `meanwhile`. */
+    pauseMs?: number;
+  }
+
   /**
-   * Sends the upload's head and most of its body, runs `meanwhile`, then sends the rest: the
-   * answer.
+   * Sends the request's head and most of its body (by default a multipart upload to the
+   * gallery), runs `meanwhile`, then sends the rest: the answer.
    */
-  async function uploadAround(headers: Record<string, string>, meanwhile: () => Promise<void>) {
-    const { contentType, body } = multipartBody(jpeg, { title: 'Streamed' });
+  async function uploadAround(
+    headers: Record<string, string>,
+    meanwhile: () => Promise<void>,
+    sent: Sent = {},
+  ) {
+    const upload = multipartBody(jpeg, { title: 'Streamed' });
+    const { contentType = upload.contentType, body = upload.body } = sent;
     const head = requestHead(
-      'POST',
-      `/api/v1/products/${productId}/images`,
+      sent.method ?? 'POST',
+      sent.path ?? `/api/v1/products/${productId}/images`,
       { 'content-type': contentType, ...headers },
       body.length,
     );
@@ -85,7 +107,7 @@ describe('A credential that changes while its upload streams', () => {
     try {
       await client.write(head);
       await client.write(body.subarray(0, body.length - 10));
-      await sleep(100);
+      await sleep(sent.pauseMs ?? 100);
       expect(client.answer()).toBeUndefined();
       await meanwhile();
       await client.write(body.subarray(body.length - 10));
@@ -165,5 +187,55 @@ describe('A credential that changes while its upload streams', () => {
     });
     expect([answer.status, answer.body.code]).toEqual([401, 'invalid_token']);
     await expectNothingLeft(rowsBefore, filesBefore);
+  });
+
+  it('refuses a data-URI import whose slow body outlived its key, storing nothing', async () => {
+    const key = await apiKey(Role.Admin);
+    const made = await call(t.app, 'POST', '/api/v1/products', admin, { name: 'Data URI' });
+    const path = `/api/v1/products/${made.json<{ id: string }>().id}/image`;
+    const body = Buffer.from(
+      JSON.stringify({ image: `data:image/jpeg;base64,${jpeg.toString('base64')}` }),
+    );
+    const [rowsBefore, filesBefore] = [await imageRows(), storedFiles()];
+    const answer = await uploadAround(
+      key.headers,
+      async () => {
+        expect((await call(t.app, 'DELETE', `/api/v1/api-keys/${key.id}`, admin)).statusCode).toBe(
+          204,
+        );
+      },
+      // Over SLOW_BODY_MS: a body that came at once is not asked again.
+      { method: 'PUT', path, contentType: 'application/json', body, pauseMs: SLOW_BODY_MS + 200 },
+    );
+    expect([answer.status, answer.body.code]).toEqual([401, 'invalid_api_key']);
+    await expectNothingLeft(rowsBefore, filesBefore);
+    const product = await call(
+      t.app,
+      'GET',
+      `/api/v1/products/${made.json<{ id: string }>().id}`,
+      admin,
+    );
+    expect(product.json()).toMatchObject({ image: null, image_count: 0 });
+  });
+
+  it('refuses a CSV bulk import whose body outlived its key, making no import', async () => {
+    const key = await apiKey(Role.Admin);
+    const imports = async () =>
+      (
+        await t.app.get(DataSource).query<{ n: number }[]>('SELECT count(*)::int AS n FROM imports')
+      )[0].n;
+    const before = await imports();
+    const csv = Buffer.from(`product_id,url\n${productId},https://images.example.com/a.jpg\n`);
+    const answer = await uploadAround(
+      key.headers,
+      async () => {
+        expect((await call(t.app, 'DELETE', `/api/v1/api-keys/${key.id}`, admin)).statusCode).toBe(
+          204,
+        );
+      },
+      { path: '/api/v1/imports', contentType: 'text/csv', body: csv },
+    );
+    expect([answer.status, answer.body.code]).toEqual([401, 'invalid_api_key']);
+    expect(await imports()).toBe(before);
   });
 });

@@ -248,13 +248,17 @@ describe('Products', () => {
       expect((await patch(p, {}, '"1"')).statusCode).toBe(412);
       expect((await patch(p, {}, '"1", "2"')).json().version).toBe(2);
       expect((await patch(p, { name: 'Contested 2' }, '*')).json().version).toBe(3);
+      // A version past what the database holds never matches, and is no 500.
+      expect((await patch(p, { name: 'Contested 3' }, '"3000000000"')).statusCode).toBe(412);
+      const listed = await patch(p, { name: 'Contested 3' }, '3000000000, "3"');
+      expect([listed.statusCode, listed.json().version]).toEqual([200, 4]);
       const deleted = await call(app, 'DELETE', url(p), c.staff, undefined, {
-        headers: { 'if-match': '3' },
+        headers: { 'if-match': '4' },
       });
       expect(deleted.statusCode).toBe(204);
       // A retried DELETE whose first attempt went through: 404, not 412.
       const again = await call(app, 'DELETE', url(p), c.staff, undefined, {
-        headers: { 'if-match': '"3"' },
+        headers: { 'if-match': '"4"' },
       });
       expect(again.statusCode).toBe(404);
       expect(again.json().code).toBe('product_not_found');

@@ -44,7 +44,15 @@ describe(parseIfMatch.name, () => {
     '3"',
     '"3"4',
     '12345678901',
+    // Past the largest version an integer column holds (and the database could compare).
+    '2147483648',
+    '"9999999999"',
   ])('never matches %j', (header) => expect(parseIfMatch(header)).toEqual([-1]));
+
+  it('keeps the versions an integer column can hold, leaving out larger ones', () => {
+    expect(parseIfMatch('3000000000, "4"')).toEqual([4]);
+    expect(parseIfMatch('"2147483647"')).toEqual([2147483647]);
+  });
 
   it('round-trips the ETag it produces', () => {
     expect(parseIfMatch(versionEtag(42))).toEqual([42]);

@@ -7,6 +7,9 @@
 /** One element of an If-Match list: an entity tag (`"5"`, `W/"5"`) or a bare token (`5`). */
 const LIST_ELEMENT = /\s*((?:W\/)?"[^"]*"|[^,"]*)\s*(?:,|$)/y;
 
+/** The largest version there can be (PostgreSQL `integer` columns): larger ones never match. */
+const MAX_VERSION = 2 ** 31 - 1;
+
 /** A version as the API hands it out: in a body (`5`), as an ETag (`"5"`) or weak. */
 const VERSION = /^(?:(?:W\/)?"(0|[1-9]\d{0,9})"|(0|[1-9]\d{0,9}))$/;
 
@@ -28,7 +31,8 @@ export function parseIfMatch(header: string | undefined): number[] | undefined {
     // An unbalanced quote: what is left is no entity tag.
     if (!element || LIST_ELEMENT.lastIndex === start) break;
     const version = VERSION.exec(element[1].trim());
-    if (version) versions.push(Number(version[1] ?? version[2]));
+    const value = version ? Number(version[1] ?? version[2]) : NaN;
+    if (value <= MAX_VERSION) versions.push(value);
   }
   return versions.length > 0 ? versions : [-1];
 }
