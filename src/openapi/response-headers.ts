@@ -21,9 +21,9 @@ const HEADERS = {
   },
   ETag: {
     description:
-      'The version of what the route reads or changes (the gallery, or the product) as a strong ' +
-      'entity tag (`"7"`): send it back in If-Match to change it only if nobody changed it since.',
-    schema: { type: 'string', pattern: '^"\\d+"$' },
+      'The version of what the route reads or changes as a strong entity tag: a gallery’s `"7"`, ' +
+      'a product’s `"p7"`. Send it back in If-Match to change it only if nobody changed it since.',
+    schema: { type: 'string', pattern: '^"p?\\d+"$' },
   },
   Location: {
     description: 'Where the created resource can be read.',

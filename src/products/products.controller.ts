@@ -31,19 +31,23 @@ import { ApiProblems, PROBLEMS } from '../openapi/problems';
 import { ApiResponseHeaders } from '../openapi/response-headers';
 import { parseIfMatch, versionEtag } from '../common/http/version-etag';
 
+/** A product's ETag is its version after `p` (`"p4"`): never taken for a gallery's `"4"`. */
+const ETAG_PREFIX = 'p';
+
 const IF_MATCH = {
   name: 'If-Match',
   required: false,
   description:
-    'The product version you last read: its ETag (`"4"`), the `version` of a body (`4`) or a ' +
-    'weak ETag (`W/"4"`), or a comma-separated list of them, or `*`. 412 product_changed if the ' +
-    'product changed since; a value naming no version never matches.',
+    'The product version you last read: its ETag (`"p4"`), the `version` of a body (`4`) or a ' +
+    'weak ETag (`W/"p4"`), or a comma-separated list of them, or `*`. 412 product_changed if ' +
+    'the product changed since; a value naming no version of it (a gallery’s ETag, `"4"`) never ' +
+    'matches.',
   schema: { type: 'string' },
 };
 
 /** The product's version as its ETag, on the response `product` is the body of. */
 function withEtag(reply: FastifyReply, product: ProductDto): ProductDto {
-  reply.header('etag', versionEtag(product.version));
+  reply.header('etag', versionEtag(product.version, ETAG_PREFIX));
   return product;
 }
 
@@ -142,7 +146,7 @@ abstract class ProductRoutes {
     @Headers('if-match') ifMatch: string | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<ProductDto> {
-    const expected = parseIfMatch(ifMatch);
+    const expected = parseIfMatch(ifMatch, ETAG_PREFIX);
     return withEtag(reply, await this.products.update(ctx, product, body, expected));
   }
 
@@ -164,7 +168,7 @@ abstract class ProductRoutes {
     @ProductParam() product: ProductRef,
     @Headers('if-match') ifMatch: string | undefined,
   ): Promise<void> {
-    return this.products.remove(ctx, product, parseIfMatch(ifMatch));
+    return this.products.remove(ctx, product, parseIfMatch(ifMatch, ETAG_PREFIX));
   }
 }
 

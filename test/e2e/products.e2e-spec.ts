@@ -210,12 +210,12 @@ describe('Products', () => {
       const created = await create({ name: 'Versioned' });
       expect(created.statusCode).toBe(201);
       expect(created.json().version).toBe(1);
-      expect(created.headers.etag).toBe('"1"');
+      expect(created.headers.etag).toBe('"p1"');
       const read = await call(app, 'GET', url(created.json()), c.user);
-      expect([read.headers.etag, read.json().version]).toEqual(['"1"', 1]);
-      const changed = await patch(created.json(), { name: 'Versioned again' }, '"1"');
+      expect([read.headers.etag, read.json().version]).toEqual(['"p1"', 1]);
+      const changed = await patch(created.json(), { name: 'Versioned again' }, '"p1"');
       expect(changed.statusCode).toBe(200);
-      expect([changed.headers.etag, changed.json().version]).toEqual(['"2"', 2]);
+      expect([changed.headers.etag, changed.json().version]).toEqual(['"p2"', 2]);
       const listed = await call(app, 'GET', `/api/v1/products?slug=versioned`, c.user);
       expect(listed.json().items).toEqual([expect.objectContaining({ version: 2 })]);
       // By GTIN and external id too: the same product, the same ETag.
@@ -226,31 +226,33 @@ describe('Products', () => {
         '/api/v1/products/by-external-id/versioned-1',
         c.user,
       );
-      expect(byExternalId.headers.etag).toBe('"3"');
+      expect(byExternalId.headers.etag).toBe('"p3"');
     });
 
     it('answers 412 product_changed to a stale If-Match on PATCH and DELETE, changing nothing', async () => {
       const p = (await create({ name: 'Contested', description: 'first' })).json();
       // Editor A and editor B read version 1; A saves first.
-      expect((await patch(p, { description: 'from A' }, '"1"')).statusCode).toBe(200);
-      const stale = await patch(p, { description: 'from B' }, '"1"');
+      expect((await patch(p, { description: 'from A' }, '"p1"')).statusCode).toBe(200);
+      const stale = await patch(p, { description: 'from B' }, '"p1"');
       expect(stale.statusCode).toBe(412);
       expect(stale.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(stale.json()).toMatchObject({ code: 'product_changed', current_version: 2 });
       const staleDelete = await call(app, 'DELETE', url(p), c.staff, undefined, {
-        headers: { 'if-match': 'W/"1"' },
+        headers: { 'if-match': 'W/"p1"' },
       });
       expect(staleDelete.statusCode).toBe(412);
       expect(staleDelete.json()).toMatchObject({ code: 'product_changed', current_version: 2 });
       const now = await call(app, 'GET', url(p), c.user);
       expect(now.json()).toMatchObject({ description: 'from A', version: 2 });
       // An empty change is checked too, and changes no version; a list or `*` matches.
-      expect((await patch(p, {}, '"1"')).statusCode).toBe(412);
-      expect((await patch(p, {}, '"1", "2"')).json().version).toBe(2);
+      expect((await patch(p, {}, '"p1"')).statusCode).toBe(412);
+      expect((await patch(p, {}, '"p1", "p2"')).json().version).toBe(2);
+      // A gallery's ETag of the same number is no version of the product.
+      expect((await patch(p, {}, '"2"')).statusCode).toBe(412);
       expect((await patch(p, { name: 'Contested 2' }, '*')).json().version).toBe(3);
       // A version past what the database holds never matches, and is no 500.
       expect((await patch(p, { name: 'Contested 3' }, '"3000000000"')).statusCode).toBe(412);
-      const listed = await patch(p, { name: 'Contested 3' }, '3000000000, "3"');
+      const listed = await patch(p, { name: 'Contested 3' }, '3000000000, "p3"');
       expect([listed.statusCode, listed.json().version]).toEqual([200, 4]);
       const deleted = await call(app, 'DELETE', url(p), c.staff, undefined, {
         headers: { 'if-match': '4' },
@@ -258,7 +260,7 @@ describe('Products', () => {
       expect(deleted.statusCode).toBe(204);
       // A retried DELETE whose first attempt went through: 404, not 412.
       const again = await call(app, 'DELETE', url(p), c.staff, undefined, {
-        headers: { 'if-match': '"4"' },
+        headers: { 'if-match': '"p4"' },
       });
       expect(again.statusCode).toBe(404);
       expect(again.json().code).toBe('product_not_found');
@@ -267,7 +269,7 @@ describe('Products', () => {
     it('lets exactly one of two editors holding the same version save', async () => {
       const p = (await create({ name: 'Raced' })).json();
       const results = await Promise.all(
-        ['one', 'two', 'three', 'four'].map((d) => patch(p, { description: d }, '"1"')),
+        ['one', 'two', 'three', 'four'].map((d) => patch(p, { description: d }, '"p1"')),
       );
       expect(results.map((r) => r.statusCode).sort()).toEqual([200, 412, 412, 412]);
       const winner = results.find((r) => r.statusCode === 200)!.json();
@@ -283,8 +285,26 @@ describe('Products', () => {
       });
       expect(upload.statusCode).toBe(201);
       const now = await call(app, 'GET', url(p), c.user);
-      expect([now.json().image_count, now.json().version, now.headers.etag]).toEqual([1, 1, '"1"']);
-      expect((await patch(p, { name: 'Gallery apart 2' }, '"1"')).statusCode).toBe(200);
+      expect([now.json().image_count, now.json().version, now.headers.etag]).toEqual([
+        1,
+        1,
+        '"p1"',
+      ]);
+      // Nor is the product's ETag a version of its gallery.
+      const gallery = await call(app, 'GET', `${url(p)}/images`, c.user);
+      const order = gallery.json().items.map((i: { id: string }) => i.id);
+      const crossed = await call(
+        app,
+        'PUT',
+        `${url(p)}/images/order`,
+        c.staff,
+        {
+          image_ids: order,
+        },
+        { headers: { 'if-match': '"p1"' } },
+      );
+      expect([crossed.statusCode, crossed.json().code]).toEqual([412, 'gallery_changed']);
+      expect((await patch(p, { name: 'Gallery apart 2' }, '"p1"')).statusCode).toBe(200);
     });
   });
 

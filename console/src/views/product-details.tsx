@@ -65,7 +65,7 @@ export function ProductDetails({ product, readOnly, onSaved, reload, notify }: P
   const form = useRef<HTMLFormElement>(null);
   const editButton = useRef<HTMLButtonElement>(null);
   const wasEditing = useRef(false);
-  const ifMatch = { 'If-Match': `"${product.version}"` };
+  const ifMatch = { 'If-Match': `"p${product.version}"` };
 
   // The form takes the focus when it opens, and gives it back to its button when it closes.
   useEffect(() => {

@@ -10,8 +10,15 @@ const LIST_ELEMENT = /\s*((?:W\/)?"[^"]*"|[^,"]*)\s*(?:,|$)/y;
 /** The largest version there can be (PostgreSQL `integer` columns): larger ones never match. */
 const MAX_VERSION = 2 ** 31 - 1;
 
-/** A version as the API hands it out: in a body (`5`), as an ETag (`"5"`) or weak. */
-const VERSION = /^(?:(?:W\/)?"(0|[1-9]\d{0,9})"|(0|[1-9]\d{0,9}))$/;
+/**
+ * A version as the API hands it out: in a body (`5`), as an ETag (`"5"`, or `"p5"` for a
+ * resource whose ETags carry a prefix) or weak.
+ */
+function versionPattern(prefix: string): RegExp {
+  return new RegExp(`^(?:(?:W/)?"${prefix}(0|[1-9]\\d{0,9})"|(0|[1-9]\\d{0,9}))$`);
+}
+
+const VERSIONS = new Map<string, RegExp>();
 
 /**
  * If-Match as the versions it names; undefined for none or `*` (anything matches).
@@ -21,8 +28,10 @@ const VERSION = /^(?:(?:W\/)?"(0|[1-9]\d{0,9})"|(0|[1-9]\d{0,9}))$/;
  * or in a comma-separated list. An element that is none of these can never match; a header with
  * no usable element answers 412 (the version -1 exists nowhere).
  */
-export function parseIfMatch(header: string | undefined): number[] | undefined {
+export function parseIfMatch(header: string | undefined, prefix = ''): number[] | undefined {
   if (header === undefined || header.trim() === '*') return undefined;
+  let pattern = VERSIONS.get(prefix);
+  if (pattern === undefined) VERSIONS.set(prefix, (pattern = versionPattern(prefix)));
   const versions: number[] = [];
   LIST_ELEMENT.lastIndex = 0;
   while (LIST_ELEMENT.lastIndex < header.length) {
@@ -30,14 +39,17 @@ export function parseIfMatch(header: string | undefined): number[] | undefined {
     const element = LIST_ELEMENT.exec(header);
     // An unbalanced quote: what is left is no entity tag.
     if (!element || LIST_ELEMENT.lastIndex === start) break;
-    const version = VERSION.exec(element[1].trim());
+    const version = pattern.exec(element[1].trim());
     const value = version ? Number(version[1] ?? version[2]) : NaN;
     if (value <= MAX_VERSION) versions.push(value);
   }
   return versions.length > 0 ? versions : [-1];
 }
 
-/** A version as a strong entity tag: `"7"`. */
-export function versionEtag(version: number): string {
-  return `"${version}"`;
+/**
+ * A version as a strong entity tag: `"7"`, or `"p7"` with a prefix (a product's, so that it is
+ * never taken for a gallery's version of the same number).
+ */
+export function versionEtag(version: number, prefix = ''): string {
+  return `"${prefix}${version}"`;
 }

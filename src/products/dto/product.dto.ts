@@ -164,7 +164,7 @@ export class ProductDto {
     minimum: 1,
     example: 4,
     description:
-      'Counts the changes to the product’s own fields; also its `ETag` (`"4"`), to send back as ' +
+      'Counts the changes to the product’s own fields; also its `ETag` (`"p4"`), to send back as ' +
       '`If-Match` when changing or deleting it. Gallery changes leave it alone: the gallery has ' +
       'its own version.',
   })
