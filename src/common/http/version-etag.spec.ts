@@ -56,5 +56,12 @@ describe(parseIfMatch.name, () => {
 
   it('round-trips the ETag it produces', () => {
     expect(parseIfMatch(versionEtag(42))).toEqual([42]);
+    expect(parseIfMatch(versionEtag(42, 'p'), 'p')).toEqual([42]);
+  });
+
+  it('takes a prefixed ETag only with its prefix: a product’s "p4" is no gallery’s "4"', () => {
+    expect(parseIfMatch('"p4", W/"p5", 6', 'p')).toEqual([4, 5, 6]);
+    expect(parseIfMatch('"4"', 'p')).toEqual([-1]);
+    expect(parseIfMatch('"p4"')).toEqual([-1]);
   });
 });

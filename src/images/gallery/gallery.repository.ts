@@ -143,7 +143,8 @@ export class GalleryRepository {
 
   /**
    * {@link readProductPage}'s SQL: the page query (with its OFFSET, if any), whose `$1` is the
-   * product's id, joined to that product's row in the organisation. Its plan is tested with the page's (an index scan, no sort).
+   * product's id, joined to that product's row in the organisation. Its plan is tested with the
+   * page's (an index scan, no sort).
    */
   productPageSql(
     organizationId: string,

@@ -71,12 +71,6 @@ interface ImageTally {
   imageCountDelta: number;
 }
 
-/**
- * A product's gallery: list, read, edit, reorder, delete, add. Every change runs in one transaction
- * that first locks the product row, so concurrent edits serialise instead of failing; checks the
- * client's If-Match against the gallery version; and bumps that version. The database's partial
- * unique index guarantees at most one primary whatever happens; these rules keep exactly one.
- */
 /** 412: the gallery is at a version the client's If-Match does not name. */
 function galleryChanged(currentVersion: number): AppError {
   return new AppError(
@@ -88,6 +82,12 @@ function galleryChanged(currentVersion: number): AppError {
   );
 }
 
+/**
+ * A product's gallery: list, read, edit, reorder, delete, add. Every change runs in one transaction
+ * that first locks the product row, so concurrent edits serialise instead of failing; checks the
+ * client's If-Match against the gallery version; and bumps that version. The database's partial
+ * unique index guarantees at most one primary whatever happens; these rules keep exactly one.
+ */
 @Injectable()
 export class GalleryService {
   constructor(
