@@ -65,8 +65,8 @@ export class ProductsRepository {
   }
 
   /**
-   * Sets these columns of the organisation's product and counts the change in its `version`, if
-   * the product is at one of the `expected` versions (any, when undefined). Answers the version
+   * Sets these columns of the organisation's product, if it is at one of the `expected` versions
+   * (any, when undefined); the table's trigger counts a change in `version`. Answers the version
    * it is at now (new, or unchanged for no columns), `changed` with the version it is at when
    * that is not one expected, or null when there is no such product (deleted meanwhile). Unique
    * violations reach the caller. Only the columns given are written: the gallery's own
@@ -83,7 +83,8 @@ export class ProductsRepository {
       const qb = this.dataSource
         .createQueryBuilder()
         .update(Product)
-        .set({ ...columns, version: () => 'version + 1' })
+        // The version is counted by the table's trigger (migration 1797500000000).
+        .set(columns)
         .where('id = :id AND organization_id = :organizationId', key)
         .returning('version');
       if (expected) qb.andWhere('version = ANY(:expected)', { expected });

@@ -230,6 +230,24 @@ describe.each(AVAILABLE_BACKENDS)(`${ProductsService.name} on %s`, (backend) => 
       await expect(products.get(ctx, ref)).resolves.toMatchObject({ name: 'Two', version: 2 });
     });
 
+    it('counts a change whoever makes it, and none for one that changes nothing', async () => {
+      const ref = { id: uuidOf(await create({ name: 'Anyone' })) };
+      // A plain UPDATE, as an instance of an older version (or psql) makes it.
+      await m.dataSource.query(`UPDATE products SET name = 'Someone' WHERE id = $1`, [ref.id]);
+      await expect(products.get(ctx, ref)).resolves.toMatchObject({ name: 'Someone', version: 2 });
+      // The gallery's own columns, and fields set as they were: no change of the product's.
+      await m.dataSource.query(
+        `UPDATE products SET name = 'Someone', gallery_version = gallery_version + 1 WHERE id = $1`,
+        [ref.id],
+      );
+      await expect(products.update(ctx, ref, { name: 'Someone' }, [2])).resolves.toMatchObject({
+        version: 2,
+      });
+      await expect(products.update(ctx, ref, { description: 'd' }, [2])).resolves.toMatchObject({
+        version: 3,
+      });
+    });
+
     it('lets one of several concurrent changes from the same version through', async () => {
       const ref = { id: uuidOf(await create({ name: 'Raced' })) };
       const names = ['a', 'b', 'c', 'd', 'e'];

@@ -53,9 +53,10 @@ export class Product {
   description!: string;
 
   /**
-   * Incremented by every change to the product's own fields (a PATCH), in the UPDATE that makes
-   * it: the product's ETag, so that editors can send If-Match and never overwrite a change they
-   * have not seen. Gallery changes leave it alone (they bump `galleryVersion`).
+   * Incremented by every change to the product's own fields, by a trigger on the table (whoever
+   * makes the change: migration 1797500000000): the product's ETag, so that editors can send
+   * If-Match and never overwrite a change they have not seen. Gallery changes leave it alone
+   * (they bump `galleryVersion`).
    */
   @Column({ type: 'integer', default: 1 })
   version!: number;
