@@ -268,41 +268,59 @@ describe.each(DRIVERS)('Re-making renditions on %s storage', (driver: Driver) =>
     }
   });
 
-  it('leaves no file behind when an image is deleted while its renditions are re-made', async () => {
+  /**
+   * Back to the first presets (a run re-makes the images so far with them), then a new image of a
+   * new product, and the instance stopped: the next start, with AFTER, re-makes that image.
+   */
+  async function imageToRemake(name: string) {
     await stop();
-    // Back to the first presets: the images above are re-made with them first.
     await start(BEFORE);
     await eventuallyRead(
       () => latestRun(),
       (r) => r.presets !== AFTER_SIGNATURE && r.state === 'completed',
-      'a run of the new presets to complete',
+      'a run of the first presets to complete',
       60_000,
     );
-    const productId = await newProduct('Chair');
+    const productId = await newProduct(name);
     const image = await upload(productId, await solidJpeg(320, 240), 'image/jpeg');
-    const id = decodeId(image.id)!;
     await stop();
+    return { productId, image, id: decodeId(image.id)! };
+  }
 
-    // The instance re-makes the image's renditions, and is held once they are stored.
-    let reached!: () => void;
-    const renditionsStored = new Promise<void>((resolve) => (reached = resolve));
+  /**
+   * RenditionMaker.make held, for the image `id`, before it reads the original or after it has
+   * stored the new renditions: `reached` once there, until `release`.
+   */
+  function holdMake(id: string, when: 'before' | 'after') {
+    let reach!: () => void;
+    const reached = new Promise<void>((resolve) => (reach = resolve));
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
     const original = RenditionMaker.prototype.make;
-    const held = jest.spyOn(RenditionMaker.prototype, 'make').mockImplementation(async function (
+    const spy = jest.spyOn(RenditionMaker.prototype, 'make').mockImplementation(async function (
       this: RenditionMaker,
       ...args
     ) {
-      const made = await original.apply(this, args);
-      if (args[0].id === id) {
-        reached();
+      const hold = async () => {
+        if (args[0].id !== id) return;
+        reach();
         await released;
-      }
+      };
+      if (when === 'before') await hold();
+      const made = await original.apply(this, args);
+      if (when === 'after') await hold();
       return made;
     });
+    return { reached, release, restore: () => spy.mockRestore() };
+  }
+
+  it('leaves no file behind when an image is deleted while its renditions are re-made', async () => {
+    const { productId, image, id } = await imageToRemake('Chair');
+    // The instance re-makes the image's renditions, and is held once they are stored.
+    const held = holdMake(id, 'after');
     try {
       await start(AFTER);
-      await renditionsStored;
+      await held.reached;
       // Its new files are stored, the row not yet swapped: the image is deleted now.
       const res = await call(
         api(),
@@ -311,7 +329,7 @@ describe.each(DRIVERS)('Re-making renditions on %s storage', (driver: Driver) =>
         admin,
       );
       expect(res.statusCode).toBe(204);
-      release();
+      held.release();
       const run = await latestRun();
       expect(run.presets).toBe(AFTER_SIGNATURE);
       const done = await eventuallyRead(
@@ -322,8 +340,8 @@ describe.each(DRIVERS)('Re-making renditions on %s storage', (driver: Driver) =>
       );
       expect(done).toMatchObject({ total: 4, done: 4, failed: 0 });
     } finally {
-      release();
-      held.mockRestore();
+      held.release();
+      held.restore();
     }
     // Neither the old files nor the new ones outlive the image.
     await eventuallyRead(
@@ -333,39 +351,14 @@ describe.each(DRIVERS)('Re-making renditions on %s storage', (driver: Driver) =>
       60_000,
     );
   });
-  it('counts an image deleted before its original is read as done, not failed', async () => {
-    await stop();
-    await start(BEFORE);
-    await eventuallyRead(
-      () => latestRun(),
-      (r) => r.presets !== AFTER_SIGNATURE && r.state === 'completed',
-      'a run of the first presets to complete',
-      60_000,
-    );
-    const productId = await newProduct('Stool');
-    const image = await upload(productId, await solidJpeg(320, 240), 'image/jpeg');
-    const id = decodeId(image.id)!;
-    await stop();
 
+  it('counts an image deleted before its original is read as done, not failed', async () => {
+    const { productId, image, id } = await imageToRemake('Stool');
     // The instance takes the image's job, and is held before it reads the original.
-    let reached!: () => void;
-    const jobStarted = new Promise<void>((resolve) => (reached = resolve));
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    const original = RenditionMaker.prototype.make;
-    const held = jest.spyOn(RenditionMaker.prototype, 'make').mockImplementation(async function (
-      this: RenditionMaker,
-      ...args
-    ) {
-      if (args[0].id === id) {
-        reached();
-        await released;
-      }
-      return original.apply(this, args);
-    });
+    const held = holdMake(id, 'before');
     try {
       await start(AFTER);
-      await jobStarted;
+      await held.reached;
       const res = await call(
         api(),
         'DELETE',
@@ -380,7 +373,7 @@ describe.each(DRIVERS)('Re-making renditions on %s storage', (driver: Driver) =>
         "the image's files to be deleted",
         60_000,
       );
-      release();
+      held.release();
       const run = await latestRun();
       expect(run.presets).toBe(AFTER_SIGNATURE);
       const done = await eventuallyRead(
@@ -391,8 +384,8 @@ describe.each(DRIVERS)('Re-making renditions on %s storage', (driver: Driver) =>
       );
       expect(done).toMatchObject({ failed: 0, done: done.total });
     } finally {
-      release();
-      held.mockRestore();
+      held.release();
+      held.restore();
     }
   });
 
