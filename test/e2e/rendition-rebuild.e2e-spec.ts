@@ -314,6 +314,38 @@ describe.each(DRIVERS)('Re-making renditions on %s storage', (driver: Driver) =>
     return { reached, release, restore: () => spy.mockRestore() };
   }
 
+  async function deleteImage(productId: string, imageId: string): Promise<void> {
+    const res = await call(
+      api(),
+      'DELETE',
+      `/api/v1/products/${productId}/images/${imageId}`,
+      admin,
+    );
+    expect(res.statusCode).toBe(204);
+  }
+
+  /** The newest run, of the AFTER presets, once it has completed. */
+  async function afterRunCompleted(): Promise<Run> {
+    const run = await latestRun();
+    expect(run.presets).toBe(AFTER_SIGNATURE);
+    return eventuallyRead(
+      () => progress(run.id),
+      (r) => r.state === 'completed',
+      'the run to complete',
+      60_000,
+    );
+  }
+
+  /** Until the storage holds no file of the image `id`. */
+  async function filesGone(id: string): Promise<void> {
+    await eventuallyRead(
+      async () => stored().filter((key) => key.includes(id)),
+      (keys) => keys.length === 0,
+      "the image's files to be deleted",
+      60_000,
+    );
+  }
+
   it('leaves no file behind when an image is deleted while its renditions are re-made', async () => {
     const { productId, image, id } = await imageToRemake('Chair');
     // The instance re-makes the image's renditions, and is held once they are stored.
@@ -322,34 +354,16 @@ describe.each(DRIVERS)('Re-making renditions on %s storage', (driver: Driver) =>
       await start(AFTER);
       await held.reached;
       // Its new files are stored, the row not yet swapped: the image is deleted now.
-      const res = await call(
-        api(),
-        'DELETE',
-        `/api/v1/products/${productId}/images/${image.id}`,
-        admin,
-      );
-      expect(res.statusCode).toBe(204);
+      await deleteImage(productId, image.id);
       held.release();
-      const run = await latestRun();
-      expect(run.presets).toBe(AFTER_SIGNATURE);
-      const done = await eventuallyRead(
-        () => progress(run.id),
-        (r) => r.state === 'completed',
-        'the run to complete',
-        60_000,
-      );
+      const done = await afterRunCompleted();
       expect(done).toMatchObject({ total: 4, done: 4, failed: 0 });
     } finally {
       held.release();
       held.restore();
     }
     // Neither the old files nor the new ones outlive the image.
-    await eventuallyRead(
-      async () => stored().filter((key) => key.includes(id)),
-      (keys) => keys.length === 0,
-      "the image's files to be deleted",
-      60_000,
-    );
+    await filesGone(id);
   });
 
   it('counts an image deleted before its original is read as done, not failed', async () => {
@@ -359,29 +373,11 @@ describe.each(DRIVERS)('Re-making renditions on %s storage', (driver: Driver) =>
     try {
       await start(AFTER);
       await held.reached;
-      const res = await call(
-        api(),
-        'DELETE',
-        `/api/v1/products/${productId}/images/${image.id}`,
-        admin,
-      );
-      expect(res.statusCode).toBe(204);
+      await deleteImage(productId, image.id);
       // Its files are deleted (a job run just after the commit) before the job reads them.
-      await eventuallyRead(
-        async () => stored().filter((key) => key.includes(id)),
-        (keys) => keys.length === 0,
-        "the image's files to be deleted",
-        60_000,
-      );
+      await filesGone(id);
       held.release();
-      const run = await latestRun();
-      expect(run.presets).toBe(AFTER_SIGNATURE);
-      const done = await eventuallyRead(
-        () => progress(run.id),
-        (r) => r.state === 'completed',
-        'the run to complete',
-        60_000,
-      );
+      const done = await afterRunCompleted();
       expect(done).toMatchObject({ failed: 0, done: done.total });
     } finally {
       held.release();
