@@ -1,10 +1,11 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { CreatedLocation } from '../common/http/created-location';
 import { ParseIdPipe } from '../common/ids/parse-id.pipe';
 import { PageQueryDto } from '../common/pagination/page.dto';
 import { ApiKeysService } from './api-keys.service';
 import { Ctx, MinRole, RequireScopes } from './decorators';
-import { ApiKeyPageDto, CreateApiKeyDto, CreatedApiKeyDto } from './dto/api-key.dto';
+import { ApiKeyDto, ApiKeyPageDto, CreateApiKeyDto, CreatedApiKeyDto } from './dto/api-key.dto';
 import type { RequestContext } from './principal';
 import { Role, Scope } from './roles';
 import { ApiProblems, PROBLEMS } from '../openapi/problems';
@@ -17,6 +18,7 @@ export class ApiKeysController {
   constructor(private readonly apiKeys: ApiKeysService) {}
 
   @Post()
+  @CreatedLocation()
   @ApiOperation({
     operationId: 'createApiKey',
     summary: 'Create an API key; the full key is in this response only',
@@ -38,6 +40,19 @@ export class ApiKeysController {
   @ApiProblems(...PROBLEMS.validation)
   list(@Ctx() ctx: RequestContext, @Query() page: PageQueryDto): Promise<ApiKeyPageDto> {
     return this.apiKeys.list(ctx, page);
+  }
+
+  @Get(':id')
+  @ApiOperation({
+    operationId: 'getApiKey',
+    summary: 'Get an API key (never its secret)',
+    description:
+      'Admins only; where `createApiKey` answers the new key is, with its last use and, once ' +
+      'revoked, when. A key of another organisation is 404.',
+  })
+  @ApiProblems('api_key_not_found')
+  get(@Ctx() ctx: RequestContext, @Param('id', ParseIdPipe) id: string): Promise<ApiKeyDto> {
+    return this.apiKeys.get(ctx, id);
   }
 
   @Delete(':id')

@@ -39,17 +39,26 @@ export class ApiKeysService {
     return findPage(this.apiKeys, ctx.organizationId, page, (k) => ApiKeyDto.from(k));
   }
 
+  async get(ctx: RequestContext, id: string): Promise<ApiKeyDto> {
+    return ApiKeyDto.from(await this.find(ctx, id));
+  }
+
   /**
    * Revokes the key at once (in other instances of the service, within ApiKeyCache's few
    * seconds). Revoking a revoked key changes nothing.
    */
   async revoke(ctx: RequestContext, id: string): Promise<void> {
-    const key = await this.apiKeys.findOneBy(ctx.scoped({ id }));
-    if (!key)
-      throw new AppError('api_key_not_found', 'No API key with this id in your organisation.');
+    const key = await this.find(ctx, id);
     await this.apiKeys.update(ctx.scoped({ id, revokedAt: IsNull() }), {
       revokedAt: () => 'now()',
     });
     this.cache.forget(key.prefix);
+  }
+
+  private async find(ctx: RequestContext, id: string): Promise<ApiKey> {
+    const key = await this.apiKeys.findOneBy(ctx.scoped({ id }));
+    if (!key)
+      throw new AppError('api_key_not_found', 'No API key with this id in your organisation.');
+    return key;
   }
 }

@@ -42,6 +42,7 @@ describe('Authentication and authorisation', () => {
   async function createKey(body: object, token = c.admin): Promise<{ id: string; key: string }> {
     const res = await call(app, 'POST', '/api/v1/api-keys', token, body);
     expect(res.statusCode).toBe(201);
+    expect(res.headers.location).toBe(`/api/v1/api-keys/${res.json<{ id: string }>().id}`);
     return res.json();
   }
 
@@ -221,6 +222,14 @@ describe('Authentication and authorisation', () => {
       url: () => '/api/v1/api-keys',
       allowed: ADMINS_WITH_MANAGE,
       ok: 200,
+    },
+    {
+      name: 'GET /api-keys/:id',
+      method: 'GET',
+      url: async () => `/api/v1/api-keys/${(await createKey({ name: 'read' })).id}`,
+      allowed: ADMINS_WITH_MANAGE,
+      ok: 200,
+      tenantScoped: true,
     },
     {
       name: 'DELETE /api-keys/:id',
@@ -772,6 +781,12 @@ describe('Authentication and authorisation', () => {
         .json()
         .items.find((k: { id: string }) => k.id === created.id);
       expect(listed.revoked_at).not.toBeNull();
+      // Read where its creation said it is: the same key as listed, and never its secret.
+      const read = await call(app, 'GET', `/api/v1/api-keys/${created.id}`, c.admin);
+      expect(read.statusCode).toBe(200);
+      expect(read.json()).toEqual(listed);
+      expect(read.json()).not.toHaveProperty('key');
+      expect(read.body).not.toContain(created.key.slice('pis_12345678_'.length));
     });
 
     it('cannot hold scopes beyond its role', async () => {
