@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import axe from 'axe-core';
-import type { Browser, ConsoleMessage, Locator, Page } from 'playwright-core';
+import type { Browser, ConsoleMessage, Dialog, Locator, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { launchChromium, screenshotPath } from '../support/browser';
 import { htmlBytes } from '../support/fixtures';
@@ -516,6 +516,68 @@ describe('The gallery console in a real browser', () => {
       'notes.jpg: Type refused. The file is not a JPEG, PNG, GIF, WebP, AVIF, BMP or SVG image.',
     );
     expect(await galleryFromApi()).toHaveLength(2);
+  });
+
+  it('asks before the page goes while an upload is unanswered, and not once it is', async () => {
+    const png = await sharp({
+      create: { width: 64, height: 48, channels: 3, background: { r: 10, g: 120, b: 60 } },
+    })
+      .png()
+      .toBuffer();
+    // The upload is held on its way to the service until the test lets it go.
+    let letGo!: () => void;
+    const held = new Promise<void>((resolve) => (letGo = resolve));
+    const uploads = `**/api/v1/products/${productId}/images`;
+    await page.route(uploads, async (route) => {
+      if (route.request().method() !== 'POST') return route.fallback();
+      await held;
+      // The page may have gone meanwhile (when the test fails), and the request with it.
+      await route.continue().catch(() => undefined);
+    });
+    const asked: string[] = [];
+    // Dismissed, as a person who chooses to stay: the page and its upload stay.
+    const stay = (dialog: Dialog) => {
+      asked.push(dialog.type());
+      void dialog.dismiss();
+    };
+    page.on('dialog', stay);
+    try {
+      const before = (await galleryFromApi()).map((image) => image.id);
+      await page.locator('#upload-files').setInputFiles({
+        name: 'late.png',
+        mimeType: 'image/png',
+        buffer: png,
+      });
+      const row = page.locator('.uploads > li[data-upload="late.png"]');
+      await row.locator('.upload-state', { hasText: /Sending|Processing/ }).waitFor();
+      // A click first: Chromium asks only on a page the person has used.
+      await page.getByRole('heading', { name: 'Add images' }).click();
+      await page.evaluate('setTimeout(() => location.reload())');
+      await eventually(() => asked.length > 0, 'the question before leaving');
+      expect(asked).toEqual(['beforeunload']);
+      letGo();
+      await row.locator('.upload-state', { hasText: 'Uploaded' }).waitFor();
+      // Answered: the page goes without a question.
+      await page.reload();
+      await page.getByRole('heading', { name: 'Blue running shoe', level: 1 }).waitFor();
+      expect(asked).toEqual(['beforeunload']);
+      // The gallery as the next tests expect it: the image this test added deleted again.
+      const added = (await galleryFromApi()).filter((image) => !before.includes(image.id));
+      expect(added.map((image) => image.title)).toEqual(['late']);
+      const gone = await call(
+        t.app,
+        'DELETE',
+        `/api/v1/products/${productId}/images/${added[0].id}`,
+        admin,
+      );
+      expect(gone.statusCode).toBe(204);
+      await page.reload();
+      await until(`document.querySelectorAll("ol.gallery > li").length === ${before.length}`);
+    } finally {
+      letGo();
+      page.off('dialog', stay);
+      await page.unroute(uploads);
+    }
   });
 
   it('imports an image from a URL into the gallery', async () => {

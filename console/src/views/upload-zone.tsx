@@ -23,6 +23,19 @@ const STATE_TEXT: Record<Upload['state'], string> = {
 let nextKey = 1;
 
 /**
+ * Uploads added in this tab and not yet answered, whichever gallery they went to: they go on when
+ * the person opens another view, and are lost only when the page itself goes (closed, reloaded,
+ * left). Until they are answered, the browser asks before the page goes.
+ */
+let unanswered = 0;
+window.addEventListener('beforeunload', (event) => {
+  if (unanswered === 0) return;
+  event.preventDefault();
+  // Browsers before 2023 (Chrome 119) ask only when returnValue is set.
+  event.returnValue = '';
+});
+
+/**
  * What a title from a file's name leaves out: control characters, line and paragraph separators,
  * the noncharacters U+FFFE and U+FFFF and lone surrogates (the service refuses them, and the
  * upload with them), and the invisible bidi controls, zero-width space, word joiners and BOM (as
@@ -83,11 +96,14 @@ export function UploadZone({
       onUploaded();
     } catch (error) {
       update(key, { state: 'failed', message: messageOf(error) });
+    } finally {
+      unanswered--;
     }
   };
 
   const add = (files: File[]) => {
     const added = files.map((file) => ({ file, key: nextKey++ }));
+    unanswered += added.length;
     setUploads((all) => [
       ...all,
       ...added.map(({ file, key }) => ({
