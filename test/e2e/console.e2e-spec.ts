@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -578,6 +579,77 @@ describe('The gallery console in a real browser', () => {
       page.off('dialog', stay);
       await page.unroute(uploads);
     }
+  });
+
+  it('cancels an upload waiting its turn, and one on its way: the service keeps neither', async () => {
+    // Noise, so that the PNG stays large: its bytes take seconds at the throttled rate.
+    const noisy = await sharp(randomBytes(400 * 300 * 3), {
+      raw: { width: 400, height: 300, channels: 3 },
+    })
+      .png()
+      .toBuffer();
+    const before = await galleryFromApi();
+    const cdp = await page.context().newCDPSession(page);
+    // About 40 KB a second up: the first upload is still sending when it is cancelled.
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false,
+      latency: 0,
+      downloadThroughput: -1,
+      uploadThroughput: 40_000,
+    });
+    try {
+      await page.locator('#upload-files').setInputFiles([
+        { name: 'slow.png', mimeType: 'image/png', buffer: noisy },
+        { name: 'next.png', mimeType: 'image/png', buffer: noisy },
+      ]);
+      const slow = page.locator('.uploads > li[data-upload="slow.png"]');
+      const next = page.locator('.uploads > li[data-upload="next.png"]');
+      await next.locator('.upload-state', { hasText: 'Waiting' }).waitFor();
+      await page.getByRole('button', { name: 'Cancel upload of next.png' }).click();
+      await next.locator('.upload-state', { hasText: 'Cancelled' }).waitFor();
+      // Its button gone with it, the focus is on the panel's heading.
+      await until('document.activeElement?.id === "upload-title"');
+      // Part of the first one's bytes are out, not all.
+      await until(
+        `(() => { const bar = document.querySelector('[data-upload="slow.png"] progress');
+                  return bar.value > 0 && bar.value < bar.max; })()`,
+      );
+      await expect(slow.locator('.upload-state').textContent()).resolves.toBe('Sending');
+      await page.getByRole('button', { name: 'Cancel upload of slow.png' }).click();
+      await slow.locator('.upload-state', { hasText: 'Cancelled' }).waitFor();
+      expect(await slow.getByRole('alert').count()).toBe(0);
+    } finally {
+      await cdp.send('Network.emulateNetworkConditions', {
+        offline: false,
+        latency: 0,
+        downloadThroughput: -1,
+        uploadThroughput: -1,
+      });
+      await cdp.detach();
+    }
+    // The service kept nothing of either, and the next upload goes through.
+    expect(await galleryFromApi()).toEqual(before);
+    await page.locator('#upload-files').setInputFiles({
+      name: 'after.png',
+      mimeType: 'image/png',
+      buffer: noisy,
+    });
+    await page
+      .locator('.uploads > li[data-upload="after.png"] .upload-state', { hasText: 'Uploaded' })
+      .waitFor();
+    const added = (await galleryFromApi()).filter(
+      (image) => !before.some((old) => old.id === image.id),
+    );
+    expect(added.map((image) => image.title)).toEqual(['after']);
+    const gone = await call(
+      t.app,
+      'DELETE',
+      `/api/v1/products/${productId}/images/${added[0].id}`,
+      admin,
+    );
+    expect(gone.statusCode).toBe(204);
+    await page.reload();
+    await until(`document.querySelectorAll("ol.gallery > li").length === ${before.length}`);
   });
 
   it('imports an image from a URL into the gallery', async () => {

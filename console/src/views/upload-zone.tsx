@@ -8,7 +8,7 @@ interface Upload {
   name: string;
   sent: number;
   total: number;
-  state: 'waiting' | 'sending' | 'processing' | 'done' | 'failed';
+  state: 'waiting' | 'sending' | 'processing' | 'done' | 'failed' | 'cancelled';
   message?: string;
 }
 
@@ -18,7 +18,14 @@ const STATE_TEXT: Record<Upload['state'], string> = {
   processing: 'Processing',
   done: 'Uploaded',
   failed: 'Refused',
+  cancelled: 'Cancelled',
 };
+
+/**
+ * Whether a person may still cancel: while waiting its turn, or while its bytes go out (the
+ * service then keeps nothing of it). Not once all are sent: the service may have stored it.
+ */
+const CANCELLABLE: ReadonlySet<Upload['state']> = new Set(['waiting', 'sending']);
 
 let nextKey = 1;
 
@@ -62,7 +69,8 @@ function titleFrom(fileName: string): string {
 /**
  * Several images at once: dropped on the zone or chosen with its file input. Each is sent on its
  * own (one after the other, so the gallery takes them in the order given) with a progress bar
- * for its bytes, then the service's answer: uploaded, or the problem in words.
+ * for its bytes, then the service's answer: uploaded, or the problem in words. One waiting its
+ * turn or still sending can be cancelled.
  */
 export function UploadZone({
   productId,
@@ -75,11 +83,21 @@ export function UploadZone({
   const [over, setOver] = useState(false);
   const queue = useRef<Promise<void>>(Promise.resolve());
   const input = useRef<HTMLInputElement>(null);
+  /** Each unanswered upload's way to stop it; gone once it is answered or cancelled. */
+  const stops = useRef(new Map<number, AbortController>());
+
+  /** The upload counts as answered, once (it ends, or is cancelled before its turn). */
+  const answered = (key: number) => {
+    if (stops.current.delete(key)) unanswered--;
+  };
 
   const update = (key: number, change: Partial<Upload>) =>
     setUploads((all) => all.map((u) => (u.key === key ? { ...u, ...change } : u)));
 
   const send = async (file: File, key: number) => {
+    const stop = stops.current.get(key);
+    // Cancelled while it waited its turn.
+    if (!stop) return;
     update(key, { state: 'sending' });
     try {
       await unwrap(
@@ -90,19 +108,30 @@ export function UploadZone({
           fetch: fetchWithUploadProgress((sent, total) =>
             update(key, { sent, total, state: sent < total ? 'sending' : 'processing' }),
           ),
+          signal: stop.signal,
         }),
       );
       update(key, { state: 'done' });
       onUploaded();
     } catch (error) {
-      update(key, { state: 'failed', message: messageOf(error) });
+      if (stop.signal.aborted) update(key, { state: 'cancelled' });
+      else update(key, { state: 'failed', message: messageOf(error) });
     } finally {
-      unanswered--;
+      answered(key);
     }
+  };
+
+  const cancel = (key: number) => {
+    stops.current.get(key)?.abort();
+    answered(key);
+    update(key, { state: 'cancelled' });
+    // Its button goes with it: the focus goes to the panel's heading, not lost.
+    document.getElementById('upload-title')?.focus();
   };
 
   const add = (files: File[]) => {
     const added = files.map((file) => ({ file, key: nextKey++ }));
+    for (const { key } of added) stops.current.set(key, new AbortController());
     unanswered += added.length;
     setUploads((all) => [
       ...all,
@@ -132,7 +161,9 @@ export function UploadZone({
 
   return (
     <section class="panel upload" aria-labelledby="upload-title">
-      <h2 id="upload-title">Add images</h2>
+      <h2 id="upload-title" tabIndex={-1}>
+        Add images
+      </h2>
       <div
         class={`dropzone${over ? ' dropzone-over' : ''}`}
         data-testid="dropzone"
@@ -178,6 +209,16 @@ export function UploadZone({
                 aria-label={`Upload of ${u.name}`}
               />
               <span class="upload-state">{STATE_TEXT[u.state]}</span>
+              {CANCELLABLE.has(u.state) && (
+                <button
+                  type="button"
+                  class="button small subtle"
+                  aria-label={`Cancel upload of ${u.name}`}
+                  onClick={() => cancel(u.key)}
+                >
+                  Cancel
+                </button>
+              )}
               {u.message && (
                 <p class="upload-error" role="alert">
                   {u.name}: {u.message}
