@@ -9,12 +9,30 @@ window.addEventListener('popstate', () => {
   for (const listener of listeners) listener();
 });
 
-/** Goes to `to` (a path below /console, with its query), as a link would. */
-export function navigate(to: string, options: { replace?: boolean } = {}): void {
+/**
+ * Goes to `to` (a path below /console, with its query), as a link would; `state` is kept with the
+ * new history entry (see {@link entryState}).
+ */
+export function navigate(
+  to: string,
+  options: { replace?: boolean; state?: EntryState } = {},
+): void {
   const url = BASE + to;
-  if (options.replace) history.replaceState(null, '', url);
-  else history.pushState(null, '', url);
+  const state = options.state ?? null;
+  if (options.replace) history.replaceState(state, '', url);
+  else history.pushState(state, '', url);
   for (const listener of listeners) listener();
+}
+
+/** What a history entry knows of how it was reached. */
+export interface EntryState {
+  /** Reached by a list's "Next page": the entry before it is that list's previous page. */
+  nextPage?: boolean;
+}
+
+/** The current history entry's state (empty when it was opened by its address). */
+export function entryState(): EntryState {
+  return (history.state as EntryState | null) ?? {};
 }
 
 export interface Location {

@@ -912,6 +912,36 @@ describe('The gallery console in a real browser', () => {
     await screenshot('console-jobs');
   });
 
+  it('pages through the products: back to the page before, or to the first from an address', async () => {
+    const listed = await call(t.app, 'GET', '/api/v1/products?limit=100', admin);
+    const have = listed.json<{ items: unknown[] }>().items.length;
+    // One more than a page of 24.
+    for (let i = have; i < 25; i++) {
+      const made = await call(t.app, 'POST', '/api/v1/products', admin, { name: `Paged ${i}` });
+      expect(made.statusCode).toBe(201);
+    }
+    await page.goto(`${base}/console/products`);
+    const pages = page.getByRole('navigation', { name: 'Pages of products' });
+    await pages.getByRole('link', { name: 'Next page' }).click();
+    await page.waitForURL(/\/console\/products\?cursor=/);
+    const second = page.url();
+    // Reached by Next: Previous is the tab's way back.
+    await pages.getByRole('button', { name: 'Previous page' }).click();
+    await page.waitForURL(/\/console\/products$/);
+    await pages.getByRole('link', { name: 'Next page' }).waitFor();
+    expect(await pages.getByRole('button', { name: 'Previous page' }).count()).toBe(0);
+
+    // The second page opened by its address: no page before it in the tab, so none is offered
+    // (going back would leave the console); the first page is.
+    await page.goto(second);
+    await pages.getByRole('link', { name: 'First page' }).waitFor();
+    expect(await pages.getByRole('button', { name: 'Previous page' }).count()).toBe(0);
+    await pages.getByRole('link', { name: 'First page' }).click();
+    await page.waitForURL(/\/console\/products$/);
+    await pages.getByRole('link', { name: 'Next page' }).waitFor();
+    await expectAccessible('products, first page');
+  });
+
   it('works on a narrow screen', async () => {
     await page.setViewportSize({ width: 375, height: 800 });
     await page.goto(`${base}/console/products/${productId}`);

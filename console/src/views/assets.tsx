@@ -3,6 +3,7 @@ import { listStandaloneImages, type ListStandaloneImagesData, type StandaloneIma
 import { messageOf, unwrap } from '../api';
 import { CopyField } from '../components/copy-field';
 import { Link } from '../components/link';
+import { Pager } from '../components/pager';
 import { ErrorText } from '../components/notice';
 import { Page } from '../components/page';
 import { Picture } from '../components/picture';
@@ -96,21 +97,15 @@ export function Assets({ location }: { location: Location }) {
           ))}
         </ul>
       )}
-      <nav class="pager" aria-label="Pages of assets">
-        {cursor && (
-          <button type="button" class="button" onClick={() => history.back()}>
-            Previous page
-          </button>
-        )}
-        {next && (
-          <Link
-            class="button"
-            to={`/assets?${purpose ? `purpose=${purpose}&` : ''}cursor=${encodeURIComponent(next)}`}
-          >
-            Next page
-          </Link>
-        )}
-      </nav>
+      <Pager
+        label="Pages of assets"
+        first={purpose ? `/assets?purpose=${purpose}` : '/assets'}
+        cursor={cursor}
+        next={
+          next &&
+          `/assets?${purpose ? `purpose=${purpose}&` : ''}cursor=${encodeURIComponent(next)}`
+        }
+      />
     </Page>
   );
 }

@@ -2,6 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { createProduct, listProducts, type ProductDto } from '@sdk';
 import { CallFailed, messageOf, unwrap } from '../api';
 import { Link } from '../components/link';
+import { Pager } from '../components/pager';
 import { ErrorText } from '../components/notice';
 import { Page } from '../components/page';
 import { navigate, type Location } from '../router';
@@ -130,18 +131,12 @@ export function Products({ location }: { location: Location }) {
       {!listing && !error && <p class="loading">Loading products…</p>}
       {listing && <ProductList items={listing.items} searched={q} />}
       {listing && !q && (
-        <nav class="pager" aria-label="Pages of products">
-          {cursor && (
-            <button type="button" class="button" onClick={() => history.back()}>
-              Previous page
-            </button>
-          )}
-          {listing.next && (
-            <Link class="button" to={`/products?cursor=${encodeURIComponent(listing.next)}`}>
-              Next page
-            </Link>
-          )}
-        </nav>
+        <Pager
+          label="Pages of products"
+          first="/products"
+          cursor={cursor}
+          next={listing.next && `/products?cursor=${encodeURIComponent(listing.next)}`}
+        />
       )}
     </Page>
   );
