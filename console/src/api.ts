@@ -15,7 +15,7 @@ client.setConfig({
 // A 401 on a call made with a token: the token expired, or the account was disabled.
 client.interceptors.response.use((response) => {
   if (response.status === 401 && currentToken() !== undefined) {
-    endSession('Your session has ended. Log in again to go on.');
+    endSession('Your session has ended. Log in again to go on.', { keepView: true });
   }
   return response;
 });

@@ -4,12 +4,12 @@ import { unwrap } from './api';
 import { Link } from './components/link';
 import { Page } from './components/page';
 import { match, navigate, useLocation, type Location } from './router';
-import { endSession, setSessionRole, useSession } from './session';
+import { endSession, interruptedSession, setSessionRole, useSession } from './session';
 import { Assets } from './views/assets';
 import { Gallery } from './views/gallery';
 import { AssetDetail, ProductImageDetail } from './views/image-detail';
 import { Jobs } from './views/jobs';
-import { Login } from './views/login';
+import { Login, LoginAgain } from './views/login';
 import { Products } from './views/products';
 
 const NAV = [
@@ -53,49 +53,56 @@ export function App() {
       () => undefined,
     );
   }, [needsRole, session?.token]);
-  if (!session) return <Login />;
+  // A session that ended on its own keeps its view, inert behind the login asked again.
+  const interrupted = session ? undefined : interruptedSession();
+  const shown = session ?? interrupted;
+  if (!shown) return <Login />;
   const section = '/' + (location.path.split('/')[1] || 'products');
   return (
     <>
-      <a class="skip-link" href="#main">
-        Skip to content
-      </a>
-      <header class="top">
-        <Link class="brand" to="/products">
-          <span class="brand-mark" aria-hidden="true" /> Product images
-        </Link>
-        <nav aria-label="Main" class="nav">
-          {NAV.map((item) => (
-            <Link
-              key={item.to}
-              to={item.to}
-              class="nav-link"
-              aria-current={section === item.to ? 'page' : undefined}
+      {/* Keyed by who is in: someone else logging in gets a fresh view, not the last person's. */}
+      <div class="shell" key={shown.who} inert={interrupted !== undefined}>
+        <a class="skip-link" href="#main">
+          Skip to content
+        </a>
+        <header class="top">
+          <Link class="brand" to="/products">
+            <span class="brand-mark" aria-hidden="true" /> Product images
+          </Link>
+          <nav aria-label="Main" class="nav">
+            {NAV.map((item) => (
+              <Link
+                key={item.to}
+                to={item.to}
+                class="nav-link"
+                aria-current={section === item.to ? 'page' : undefined}
+              >
+                {item.label}
+              </Link>
+            ))}
+          </nav>
+          <div class="who">
+            <span class="who-name">{shown.who}</span>
+            <button
+              type="button"
+              class="button small subtle"
+              onClick={() => {
+                // The service ends the session's token (and the person's other tabs); this tab
+                // forgets it whatever the answer.
+                void unwrap(logout()).catch(() => undefined);
+                endSession('You have logged out.');
+                navigate('/products', { replace: true });
+              }}
             >
-              {item.label}
-            </Link>
-          ))}
-        </nav>
-        <div class="who">
-          <span class="who-name">{session.who}</span>
-          <button
-            type="button"
-            class="button small subtle"
-            onClick={() => {
-              // The service ends the session's token (and the person's other tabs); this tab
-              // forgets it whatever the answer.
-              void unwrap(logout()).catch(() => undefined);
-              endSession('You have logged out.');
-              navigate('/products', { replace: true });
-            }}
-          >
-            Log out
-          </button>
-        </div>
-      </header>
-      <main id="main" class="main">
-        {view(location)}
-      </main>
+              Log out
+            </button>
+          </div>
+        </header>
+        <main id="main" class="main">
+          {view(location)}
+        </main>
+      </div>
+      {interrupted && <LoginAgain who={interrupted.who} />}
     </>
   );
 }

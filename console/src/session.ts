@@ -18,6 +18,11 @@ const KEY = 'pis-console-session';
 let session: Session | undefined = restore();
 /** Why the last session ended, for the login page to say. */
 let endedBecause: string | undefined;
+/**
+ * A session that ended on its own (expired, or refused by the service) while the person worked:
+ * its view stays, behind a login, so that what they were typing is still there after it.
+ */
+let interrupted: Session | undefined;
 const listeners = new Set<() => void>();
 
 function restore(): Session | undefined {
@@ -36,6 +41,7 @@ function changed(): void {
 export function startSession(next: Session): void {
   session = next;
   endedBecause = undefined;
+  interrupted = undefined;
   sessionStorage.setItem(KEY, JSON.stringify(next));
   changed();
 }
@@ -54,7 +60,12 @@ export function canChange(current: Session | undefined): boolean {
   return current?.role !== 'user';
 }
 
-export function endSession(reason?: string): void {
+/**
+ * Ends the session. `keepView`: it ended on its own, not by the person (see {@link interrupted});
+ * a logout forgets the view.
+ */
+export function endSession(reason?: string, { keepView = false } = {}): void {
+  interrupted = keepView ? (session ?? interrupted) : undefined;
   session = undefined;
   endedBecause = reason;
   sessionStorage.removeItem(KEY);
@@ -64,12 +75,17 @@ export function endSession(reason?: string): void {
 /** The token while the session lasts (checked at each call: a JWT expires on its own). */
 export function currentToken(): string | undefined {
   if (session && session.expiresAt <= Date.now())
-    endSession('Your session has expired. Log in again to go on.');
+    endSession('Your session has expired. Log in again to go on.', { keepView: true });
   return session?.token;
 }
 
 export function sessionEndReason(): string | undefined {
   return endedBecause;
+}
+
+/** The session that ended on its own, whose view waits behind a login; undefined otherwise. */
+export function interruptedSession(): Session | undefined {
+  return interrupted;
 }
 
 /** The session, re-rendering the caller when it starts or ends. */

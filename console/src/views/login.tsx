@@ -1,17 +1,16 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { login } from '@sdk';
 import { unwrap, messageOf } from '../api';
 import { ErrorText } from '../components/notice';
 import { Page } from '../components/page';
-import { sessionEndReason, startSession } from '../session';
+import { endSession, sessionEndReason, startSession } from '../session';
 
-/** The login form: the API's own login route, by email or username. */
-export function Login() {
-  const [who, setWho] = useState('');
+/** The login form: the API's own login route, by email or username (`who` filled in, if given). */
+function LoginForm({ who: named = '' }: { who?: string }) {
+  const [who, setWho] = useState(named);
   const [password, setPassword] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string>();
-  const ended = sessionEndReason();
 
   const submit = async (event: Event) => {
     event.preventDefault();
@@ -36,6 +35,43 @@ export function Login() {
   };
 
   return (
+    <form onSubmit={(e) => void submit(e)} class="stack">
+      <div class="field">
+        <label for="login-who">Email or username</label>
+        <input
+          id="login-who"
+          name="username"
+          autocomplete="username"
+          required
+          value={who}
+          onInput={(e) => setWho(e.currentTarget.value)}
+        />
+      </div>
+      <div class="field">
+        <label for="login-password">Password</label>
+        <input
+          id="login-password"
+          name="password"
+          type="password"
+          autocomplete="current-password"
+          required
+          autofocus={named !== ''}
+          value={password}
+          onInput={(e) => setPassword(e.currentTarget.value)}
+        />
+      </div>
+      {error && <ErrorText>{error}</ErrorText>}
+      <button type="submit" class="button primary" disabled={busy}>
+        {busy ? 'Logging in…' : 'Log in'}
+      </button>
+    </form>
+  );
+}
+
+/** The login page, on the console's first visit and after a logout. */
+export function Login() {
+  const ended = sessionEndReason();
+  return (
     <main id="main" class="login">
       <div class="login-card">
         <p class="brand brand-large" aria-hidden="true">
@@ -43,35 +79,7 @@ export function Login() {
         </p>
         <Page title="Log in to the console">
           {ended && <p class="notice notice-info">{ended}</p>}
-          <form onSubmit={(e) => void submit(e)} class="stack">
-            <div class="field">
-              <label for="login-who">Email or username</label>
-              <input
-                id="login-who"
-                name="username"
-                autocomplete="username"
-                required
-                value={who}
-                onInput={(e) => setWho(e.currentTarget.value)}
-              />
-            </div>
-            <div class="field">
-              <label for="login-password">Password</label>
-              <input
-                id="login-password"
-                name="password"
-                type="password"
-                autocomplete="current-password"
-                required
-                value={password}
-                onInput={(e) => setPassword(e.currentTarget.value)}
-              />
-            </div>
-            {error && <ErrorText>{error}</ErrorText>}
-            <button type="submit" class="button primary" disabled={busy}>
-              {busy ? 'Logging in…' : 'Log in'}
-            </button>
-          </form>
+          <LoginForm />
           <p class="hint">
             On a first start the service prints the administrator&rsquo;s password once (username{' '}
             <code>admin</code>).
@@ -79,5 +87,46 @@ export function Login() {
         </Page>
       </div>
     </main>
+  );
+}
+
+/**
+ * The login asked again, over the view of a session that ended on its own (a modal <dialog>: the
+ * view behind it is kept as it was, edits and all, and comes back once the person is in again).
+ * Escape does not dismiss it; "Log out" leaves the view for the login page.
+ */
+export function LoginAgain({ who }: { who: string }) {
+  const dialog = useRef<HTMLDialogElement>(null);
+  useEffect(() => {
+    const element = dialog.current;
+    const asked = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+    if (element && !element.open) element.showModal();
+    return () => {
+      element?.close();
+      if (asked?.isConnected) asked.focus();
+    };
+  }, []);
+  return (
+    <dialog
+      ref={dialog}
+      class="confirm login-again"
+      aria-labelledby="login-again-title"
+      onCancel={(event) => event.preventDefault()}
+    >
+      <h2 id="login-again-title">Log in again</h2>
+      <p class="notice notice-info">
+        {sessionEndReason()} What you were doing is kept: it is there once you are in.
+      </p>
+      <LoginForm who={who} />
+      <div class="actions">
+        <button
+          type="button"
+          class="button subtle"
+          onClick={() => endSession('You have logged out.')}
+        >
+          Log out
+        </button>
+      </div>
+    </dialog>
   );
 }

@@ -21,12 +21,6 @@ const STATE_TEXT: Record<Upload['state'], string> = {
   cancelled: 'Cancelled',
 };
 
-/**
- * Whether a person may still cancel: while waiting its turn, or while its bytes go out (the
- * service then keeps nothing of it). Not once all are sent: the service may have stored it.
- */
-const CANCELLABLE: ReadonlySet<Upload['state']> = new Set(['waiting', 'sending']);
-
 let nextKey = 1;
 
 /**
@@ -70,7 +64,7 @@ function titleFrom(fileName: string): string {
  * Several images at once: dropped on the zone or chosen with its file input. Each is sent on its
  * own (one after the other, so the gallery takes them in the order given) with a progress bar
  * for its bytes, then the service's answer: uploaded, or the problem in words. One waiting its
- * turn or still sending can be cancelled.
+ * turn can be cancelled.
  */
 export function UploadZone({
   productId,
@@ -83,21 +77,23 @@ export function UploadZone({
   const [over, setOver] = useState(false);
   const queue = useRef<Promise<void>>(Promise.resolve());
   const input = useRef<HTMLInputElement>(null);
-  /** Each unanswered upload's way to stop it; gone once it is answered or cancelled. */
-  const stops = useRef(new Map<number, AbortController>());
+  /** The uploads not yet answered, and those of them already sent (or being sent). */
+  const pending = useRef(new Set<number>());
+  const started = useRef(new Set<number>());
 
   /** The upload counts as answered, once (it ends, or is cancelled before its turn). */
   const answered = (key: number) => {
-    if (stops.current.delete(key)) unanswered--;
+    if (pending.current.delete(key)) unanswered--;
+    started.current.delete(key);
   };
 
   const update = (key: number, change: Partial<Upload>) =>
     setUploads((all) => all.map((u) => (u.key === key ? { ...u, ...change } : u)));
 
   const send = async (file: File, key: number) => {
-    const stop = stops.current.get(key);
     // Cancelled while it waited its turn.
-    if (!stop) return;
+    if (!pending.current.has(key)) return;
+    started.current.add(key);
     update(key, { state: 'sending' });
     try {
       await unwrap(
@@ -108,21 +104,23 @@ export function UploadZone({
           fetch: fetchWithUploadProgress((sent, total) =>
             update(key, { sent, total, state: sent < total ? 'sending' : 'processing' }),
           ),
-          signal: stop.signal,
         }),
       );
       update(key, { state: 'done' });
       onUploaded();
     } catch (error) {
-      if (stop.signal.aborted) update(key, { state: 'cancelled' });
-      else update(key, { state: 'failed', message: messageOf(error) });
+      update(key, { state: 'failed', message: messageOf(error) });
     } finally {
       answered(key);
     }
   };
 
+  /**
+   * Only before its turn: once its bytes go out, the service may have them all (the last ones in
+   * flight when the person asks), and store the image whatever the console then does.
+   */
   const cancel = (key: number) => {
-    stops.current.get(key)?.abort();
+    if (started.current.has(key) || !pending.current.has(key)) return;
     answered(key);
     update(key, { state: 'cancelled' });
     // Its button goes with it: the focus goes to the panel's heading, not lost.
@@ -131,7 +129,7 @@ export function UploadZone({
 
   const add = (files: File[]) => {
     const added = files.map((file) => ({ file, key: nextKey++ }));
-    for (const { key } of added) stops.current.set(key, new AbortController());
+    for (const { key } of added) pending.current.add(key);
     unanswered += added.length;
     setUploads((all) => [
       ...all,
@@ -209,7 +207,7 @@ export function UploadZone({
                 aria-label={`Upload of ${u.name}`}
               />
               <span class="upload-state">{STATE_TEXT[u.state]}</span>
-              {CANCELLABLE.has(u.state) && (
+              {u.state === 'waiting' && (
                 <button
                   type="button"
                   class="button small subtle"
