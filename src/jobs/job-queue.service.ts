@@ -73,12 +73,15 @@ export const failedQueueOf = (name: string): string => `${name}-failed`;
 export interface SendOptions {
   /** The transaction that makes the change this job completes: the job commits with it. */
   manager?: EntityManager;
-  /** At most one queued job per key (a second send with the same key is dropped). */
+  /**
+   * At most one job waiting per key (queued, or for its retry): a send while one waits leaves
+   * that one, its data replaced by this send's. A job already running does not count.
+   */
   singletonKey?: string;
   startAfterSeconds?: number;
 }
 
-export interface SendManyOptions extends SendOptions {
+export interface SendManyOptions extends Omit<SendOptions, 'singletonKey'> {
   /**
    * The priority of the job at `index` (0 unless given): workers take the highest first, and of
    * equal priorities the oldest.
@@ -206,18 +209,27 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
     await this.engine.stop({ graceful: true, close: true, timeout });
   }
 
-  /** Queues one job; with `manager`, atomically with that transaction. Returns its id (null if a singleton was dropped). */
+  /**
+   * Queues one job; with `manager`, atomically with that transaction. Returns its id, or null
+   * when a job with its `singletonKey` was waiting already (and is kept instead).
+   */
   async send<T extends object>(
     name: string,
     data: T,
     options: SendOptions = {},
   ): Promise<string | null> {
     this.assertDefined(name);
-    return this.engine.send(name, data, {
-      singletonKey: options.singletonKey,
-      startAfter: options.startAfterSeconds,
-      db: options.manager ? transactionExecutor(options.manager) : undefined,
+    const db = options.manager ? transactionExecutor(options.manager) : undefined;
+    const { singletonKey, startAfterSeconds: startAfter } = options;
+    if (singletonKey === undefined) return this.engine.send(name, data, { startAfter, db });
+    // On a queue of pg-boss's standard policy (all of ours), send() keeps no key to one job:
+    // only the jobs upsert() inserts are, by a unique index of their own.
+    const { inserted, jobs } = await this.engine.upsert(name, data, {
+      singletonKey,
+      startAfter,
+      db,
     });
+    return inserted > 0 ? (jobs[0] ?? null) : null;
   }
 
   /** Queues many jobs in one statement; with `manager`, atomically with that transaction. */
@@ -233,7 +245,6 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
       name,
       data.map((item, index) => ({
         data: item,
-        singletonKey: options.singletonKey,
         ...(priorityOf ? { priority: priorityOf(index) } : {}),
       })),
       { db: options.manager ? transactionExecutor(options.manager) : undefined },

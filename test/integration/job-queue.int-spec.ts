@@ -135,6 +135,21 @@ describe.each(backends)(`${JobQueue.name} on %s`, (backend) => {
     expect(job).toEqual({ heartbeat_seconds: 12 });
   });
 
+  it('queues a job with a singletonKey again once the one before it has run', async () => {
+    const first = await jobs.send('record', { label: 'keyed 1' }, { singletonKey: 'again' });
+    expect(first).toEqual(expect.any(String));
+    jobs.wake('record');
+    await eventually(
+      async () => (await jobs.getJob('record', first!))?.state === 'completed',
+      'the first keyed job to complete',
+    );
+    const second = await jobs.send('record', { label: 'keyed 2' }, { singletonKey: 'again' });
+    expect(second).toEqual(expect.any(String));
+    expect(second).not.toBe(first);
+    jobs.wake('record');
+    await eventually(() => recorder.done.includes('keyed 2'), 'the second keyed job to run');
+  });
+
   it('refuses to enqueue "atomically" outside a transaction, and to use an undefined queue', async () => {
     await expect(
       jobs.send('record', { label: 'x' }, { manager: app.dataSource.manager }),
@@ -180,6 +195,35 @@ describe(`${JobQueue.name} in the api role`, () => {
         ]),
       );
       expect(await queued.adopt('doomed', settings)).toBe(0);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('keeps one job waiting per singletonKey: sending it again leaves the one waiting', async () => {
+    const app = await startIntegrationModule('default', {
+      imports: [RecorderModule],
+      env: { SERVICE_ROLE: 'api' },
+    });
+    try {
+      const jobs = app.get(JobQueue);
+      const first = await app.dataSource.transaction((manager) =>
+        jobs.send('record', { label: 'plan' }, { manager, singletonKey: 'run-1' }),
+      );
+      expect(first).toEqual(expect.any(String));
+      expect(await jobs.send('record', { label: 'plan' }, { singletonKey: 'run-1' })).toBeNull();
+      const other = await jobs.send('record', { label: 'plan' }, { singletonKey: 'run-2' });
+      expect(other).toEqual(expect.any(String));
+      expect(other).not.toBe(first);
+      expect(
+        await app.dataSource.query(
+          `SELECT id, singleton_key, state FROM pgboss.job WHERE name = 'record'
+            ORDER BY singleton_key`,
+        ),
+      ).toEqual([
+        { id: first, singleton_key: 'run-1', state: 'created' },
+        { id: other, singleton_key: 'run-2', state: 'created' },
+      ]);
     } finally {
       await app.close();
     }
