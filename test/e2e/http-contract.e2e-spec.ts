@@ -119,6 +119,29 @@ describe('HTTP contract (problem+json, request ids, headers)', () => {
     }
   });
 
+  it('refuses a JSON body that is a list, a number, a string or true, saying which', async () => {
+    const cases: [string, string][] = [
+      ['[]', 'a list'],
+      ['[{"name": "a"}]', 'a list'],
+      ['5', 'a number'],
+      ['"a"', 'a string'],
+      ['true', 'true'],
+    ];
+    for (const [payload, what] of cases) {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/api/v1/probe/echo',
+        headers: { 'content-type': 'application/json' },
+        payload,
+      });
+      const body = expectProblem(res, 400, 'validation_failed');
+      expect([payload, body.errors]).toEqual([
+        payload,
+        [{ field: 'body', message: `must be a JSON object, not ${what}` }],
+      ]);
+    }
+  });
+
   it('reads an empty JSON body as no body: taken where none is needed, else what is missing', async () => {
     const res = await app.inject({
       method: 'POST',

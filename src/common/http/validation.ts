@@ -100,6 +100,24 @@ function assertNoPrototypeNames(value: unknown, type: unknown, root = ''): void 
 }
 
 /**
+ * 400 validation_failed for a JSON body that is no object (a list, a number, a string, true or
+ * false) where a DTO is expected: it would otherwise be read as an object with no property ("name
+ * is required"), or with properties named "0", "1"… (a list). `null` is refused as it is parsed.
+ */
+function assertBodyIsObject(value: unknown, type: unknown): void {
+  if (value === undefined || UNTYPED.has(type)) return;
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) return;
+  const what = Array.isArray(value)
+    ? 'a list'
+    : typeof value === 'boolean'
+      ? String(value)
+      : `a ${typeof value}`;
+  throw new AppError('validation_failed', 'Invalid value for: body.', [
+    { field: 'body', message: `must be a JSON object, not ${what}` },
+  ]);
+}
+
+/**
  * The global pipe: unknown properties are rejected, values are transformed to DTO types, and no
  * body or query value may hold a NUL character or a lone surrogate, whatever its DTO says (a
  * route's own rules cannot forget it). Path parameters are left to their parsers (ids, GTINs,
@@ -112,6 +130,9 @@ class AppValidationPipe extends ValidationPipe {
     if (metadata.type === 'body' || metadata.type === 'query') {
       const root = metadata.data ?? (typeof value === 'string' ? metadata.type : '');
       assertStorableText(value, root);
+      if (metadata.type === 'body' && metadata.data === undefined) {
+        assertBodyIsObject(value, metadata.metatype);
+      }
       if (metadata.data === undefined) assertNoPrototypeNames(value, metadata.metatype);
     }
     if (metadata.type === 'query' && metadata.data === undefined) {
