@@ -12,9 +12,16 @@ client.setConfig({
   auth: (scheme) => (scheme.scheme === 'bearer' ? currentToken() : undefined),
 });
 
-// A 401 on a call made with a token: the token expired, or the account was disabled.
-client.interceptors.response.use((response) => {
-  if (response.status === 401 && currentToken() !== undefined) {
+// A 401 on a call made with the session's token: it expired, or the service ended it (a logout
+// elsewhere, the account disabled). A late answer to a call sent with an earlier token, or with
+// none, says nothing of the session now.
+client.interceptors.response.use((response, request) => {
+  const token = currentToken();
+  if (
+    response.status === 401 &&
+    token !== undefined &&
+    request.headers.get('authorization') === `Bearer ${token}`
+  ) {
     endSession('Your session has ended. Log in again to go on.', { keepView: true });
   }
   return response;

@@ -88,6 +88,31 @@ export function interruptedSession(): Session | undefined {
   return interrupted;
 }
 
+/** Who the console is for: the session's person, or the interrupted one's while they log in again. */
+export function sessionWho(): string | undefined {
+  return (session ?? interrupted)?.who;
+}
+
+/**
+ * Resolves true once `who` has a session (at once, if they have one), false once the console is
+ * no longer theirs (a logout, or someone else logged in): work queued in their view waits for it.
+ */
+export function whenSessionOf(who: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const settled = (): boolean => {
+      if (currentToken() !== undefined) resolve(session?.who === who);
+      else if (interrupted?.who !== who) resolve(false);
+      else return false;
+      return true;
+    };
+    if (settled()) return;
+    const listener = () => {
+      if (settled()) listeners.delete(listener);
+    };
+    listeners.add(listener);
+  });
+}
+
 /** The session, re-rendering the caller when it starts or ends. */
 export function useSession(): Session | undefined {
   const [, setVersion] = useState(0);

@@ -120,6 +120,8 @@ describe('The gallery console in a real browser', () => {
         PUBLIC_BASE_URL: base,
         JOB_POLL_INTERVAL_MS: '500',
         IMPORT_ALLOWED_PRIVATE_ORIGINS: images.origin,
+        // Every login comes from one address: the sessions ended on purpose log in often.
+        LOGIN_RATE_LIMIT: '1000',
       }),
       launchChromium(),
     ]);
@@ -440,6 +442,103 @@ describe('The gallery console in a real browser', () => {
     await form.getByRole('button', { name: 'Save' }).click();
     await page.getByText('Saved “side”.').waitFor();
     expect((await galleryFromApi()).find((i) => i.title === 'side')?.alt_text).toBe('');
+  });
+
+  it('holds the upload queue while the login is asked again, and minds no late answer to an old token', async () => {
+    const png = await sharp({
+      create: { width: 64, height: 48, channels: 3, background: { r: 90, g: 20, b: 200 } },
+    })
+      .png()
+      .toBuffer();
+    const before = (await galleryFromApi()).map((image) => image.id);
+    // Each upload is held on its way to the service until the test lets it go.
+    const gates: (() => void)[] = [];
+    const uploads = `**/api/v1/products/${productId}/images`;
+    await page.route(uploads, async (route) => {
+      if (route.request().method() !== 'POST') return route.fallback();
+      await new Promise<void>((resolve) => gates.push(resolve));
+      await route.continue().catch(() => undefined);
+    });
+    const row = (name: string) => page.locator(`.uploads > li[data-upload="${name}"]`);
+    const stateOf = (name: string) => row(name).locator('.upload-state');
+    const again = page.getByRole('dialog', { name: 'Log in again' });
+    /** The service ends the person's tokens (the test's own too, taken again). */
+    const endTokens = async () => {
+      const token = await page.evaluate<string>(
+        'JSON.parse(sessionStorage.getItem("pis-console-session")).token',
+      );
+      expect((await call(t.app, 'POST', '/api/v1/auth/logout', { bearer: token })).statusCode).toBe(
+        204,
+      );
+      admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+    };
+    const logInAgain = async () => {
+      await again.getByLabel('Password').fill(TEST_ADMIN.password);
+      await again.getByRole('button', { name: 'Log in' }).click();
+      await again.waitFor({ state: 'detached' });
+    };
+    try {
+      await page.locator('#upload-files').setInputFiles(
+        ['q1.png', 'q2.png', 'q3.png'].map((name) => ({
+          name,
+          mimeType: 'image/png',
+          buffer: png,
+        })),
+      );
+      await eventually(() => gates.length === 1, 'the first upload to be on its way');
+      await endTokens();
+      // Its answer, a 401, ends the session: the next uploads wait for the login, unsent.
+      gates.shift()!();
+      await again.getByText('Your session has ended.').waitFor();
+      await stateOf('q1.png').filter({ hasText: 'Refused' }).waitFor();
+      await expect(stateOf('q2.png').textContent()).resolves.toBe('Waiting');
+      // Escape, however often, leaves the question open: the view behind it is inert.
+      for (let i = 0; i < 3; i++) await page.keyboard.press('Escape');
+      await until('document.querySelector("dialog.login-again")?.open === true');
+      await again.getByLabel('Password').waitFor();
+      expect(gates).toHaveLength(0);
+      await logInAgain();
+      for (const name of ['q2.png', 'q3.png']) {
+        await eventually(() => gates.length > 0, `${name} to be sent`);
+        gates.shift()!();
+        await stateOf(name).filter({ hasText: 'Uploaded' }).waitFor();
+      }
+
+      // An upload on its way with this token when the service ends it and the person logs in
+      // again: its late 401 is the old token's, and ends nothing.
+      await page.locator('#upload-files').setInputFiles({
+        name: 'q4.png',
+        mimeType: 'image/png',
+        buffer: png,
+      });
+      await eventually(() => gates.length === 1, 'the fourth upload to be on its way');
+      await endTokens();
+      await tile('side').getByRole('button', { name: 'Edit side' }).click();
+      const form = page.getByRole('form', { name: 'Edit side' });
+      await form.getByRole('button', { name: 'Save' }).click();
+      await logInAgain();
+      await form.getByRole('button', { name: 'Cancel' }).click();
+      gates.shift()!();
+      await stateOf('q4.png').filter({ hasText: 'Refused' }).waitFor();
+      await page.getByRole('heading', { name: 'Add images' }).click();
+      expect(await again.count()).toBe(0);
+    } finally {
+      for (const open of gates) open();
+      await page.unroute(uploads);
+    }
+    const added = (await galleryFromApi()).filter((image) => !before.includes(image.id));
+    expect(added.map((image) => image.title)).toEqual(['q2', 'q3']);
+    for (const image of added) {
+      const gone = await call(
+        t.app,
+        'DELETE',
+        `/api/v1/products/${productId}/images/${image.id}`,
+        admin,
+      );
+      expect(gone.statusCode).toBe(204);
+    }
+    await page.reload();
+    await until(`document.querySelectorAll("ol.gallery > li").length === ${before.length}`);
   });
 
   it('meets a change made underneath: 412, the gallery reloaded, and the person told', async () => {

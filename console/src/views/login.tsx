@@ -3,6 +3,7 @@ import { login } from '@sdk';
 import { unwrap, messageOf } from '../api';
 import { ErrorText } from '../components/notice';
 import { Page } from '../components/page';
+import { navigate } from '../router';
 import { endSession, sessionEndReason, startSession } from '../session';
 
 /** The login form: the API's own login route, by email or username (`who` filled in, if given). */
@@ -97,21 +98,30 @@ export function Login() {
  */
 export function LoginAgain({ who }: { who: string }) {
   const dialog = useRef<HTMLDialogElement>(null);
+  const done = useRef(false);
   useEffect(() => {
     const element = dialog.current;
     const asked = document.activeElement instanceof HTMLElement ? document.activeElement : null;
     if (element && !element.open) element.showModal();
     return () => {
+      done.current = true;
       element?.close();
       if (asked?.isConnected) asked.focus();
     };
   }, []);
+  // Chromium closes a dialog on a repeated Escape whatever its cancel handler says (a page may
+  // refuse only one Escape between two uses of it): open again, or the inert view is a dead end.
+  const reopen = () => {
+    const element = dialog.current;
+    if (!done.current && element?.isConnected && !element.open) element.showModal();
+  };
   return (
     <dialog
       ref={dialog}
       class="confirm login-again"
       aria-labelledby="login-again-title"
       onCancel={(event) => event.preventDefault()}
+      onClose={reopen}
     >
       <h2 id="login-again-title">Log in again</h2>
       <p class="notice notice-info">
@@ -122,7 +132,11 @@ export function LoginAgain({ who }: { who: string }) {
         <button
           type="button"
           class="button subtle"
-          onClick={() => endSession('You have logged out.')}
+          onClick={() => {
+            endSession('You have logged out.');
+            // As the header's Log out: the next person starts from the products.
+            navigate('/products', { replace: true });
+          }}
         >
           Log out
         </button>

@@ -1,6 +1,7 @@
 import { useRef, useState } from 'preact/hooks';
 import { uploadProductImage } from '@sdk';
 import { messageOf, unwrap } from '../api';
+import { sessionWho, whenSessionOf } from '../session';
 import { fetchWithUploadProgress } from '../xhr-fetch';
 
 interface Upload {
@@ -22,6 +23,8 @@ const STATE_TEXT: Record<Upload['state'], string> = {
 };
 
 let nextKey = 1;
+
+const cancelId = (key: number) => `cancel-upload-${key}`;
 
 /**
  * Uploads added in this tab and not yet answered, whichever gallery they went to: they go on when
@@ -91,9 +94,21 @@ export function UploadZone({
     setUploads((all) => all.map((u) => (u.key === key ? { ...u, ...change } : u)));
 
   const send = async (file: File, key: number) => {
+    // While the person logs in again, the queue waits for them; once the console is no longer
+    // theirs (they logged out), what waited is not sent.
+    const who = sessionWho();
+    if (who === undefined || !(await whenSessionOf(who))) {
+      if (pending.current.has(key)) update(key, { state: 'cancelled' });
+      answered(key);
+      return;
+    }
     // Cancelled while it waited its turn.
     if (!pending.current.has(key)) return;
     started.current.add(key);
+    // Its Cancel button goes: a focus on it goes to the panel's heading, not lost.
+    if (document.activeElement?.id === cancelId(key)) {
+      document.getElementById('upload-title')?.focus();
+    }
     update(key, { state: 'sending' });
     try {
       await unwrap(
@@ -209,6 +224,7 @@ export function UploadZone({
               <span class="upload-state">{STATE_TEXT[u.state]}</span>
               {u.state === 'waiting' && (
                 <button
+                  id={cancelId(u.key)}
                   type="button"
                   class="button small subtle"
                   aria-label={`Cancel upload of ${u.name}`}
