@@ -221,6 +221,60 @@ describe('The gallery console in a real browser', () => {
     return res.json<{ items: GalleryItem[] }>().items;
   }
 
+  /** A small PNG of one colour, for the uploads a test makes and removes again. */
+  const swatch = (r: number, g: number, b: number): Promise<Buffer> =>
+    sharp({ create: { width: 64, height: 48, channels: 3, background: { r, g, b } } })
+      .png()
+      .toBuffer();
+
+  /**
+   * Holds the page's uploads to the product on their way to the service, each until let go;
+   * `sent` names their files in the order they were sent.
+   */
+  async function holdUploads() {
+    const gates: (() => void)[] = [];
+    const sent: string[] = [];
+    let open = false;
+    const uploads = `**/api/v1/products/${productId}/images`;
+    await page.route(uploads, async (route) => {
+      if (route.request().method() !== 'POST') return route.fallback();
+      const body = route.request().postDataBuffer()?.toString('latin1') ?? '';
+      sent.push(/filename="([^"]*)"/.exec(body)?.[1] ?? '');
+      if (!open) await new Promise<void>((resolve) => gates.push(resolve));
+      // The page may have gone meanwhile (when the test fails), and the request with it.
+      await route.continue().catch(() => undefined);
+    });
+    const letAllGo = () => {
+      open = true;
+      for (const gate of gates.splice(0)) gate();
+    };
+    return {
+      sent,
+      waiting: () => gates.length,
+      letOneGo: () => gates.shift()?.(),
+      letAllGo,
+      stop: async () => {
+        letAllGo();
+        await page.unroute(uploads);
+      },
+    };
+  }
+
+  /**
+   * The images added to the gallery since it held `before` are `titles`: deleted again, and the
+   * page reloaded, so that the next tests find the gallery as they expect it.
+   */
+  async function removeAdded(before: string[], titles: string[]): Promise<void> {
+    const added = (await galleryFromApi()).filter((image) => !before.includes(image.id));
+    expect(added.map((image) => image.title)).toEqual(titles);
+    for (const image of added) {
+      const path = `/api/v1/products/${productId}/images/${image.id}`;
+      expect((await call(t.app, 'DELETE', path, admin)).statusCode).toBe(204);
+    }
+    await page.reload();
+    await until(`document.querySelectorAll("ol.gallery > li").length === ${before.length}`);
+  }
+
   const titles = (items: { title: string }[]) => items.map((i) => i.title);
 
   it('serves the page and its files with a policy of its own: scripts and styles from the service only', async () => {
@@ -407,6 +461,9 @@ describe('The gallery console in a real browser', () => {
     await tile('side').getByRole('button', { name: 'Edit side' }).click();
     const form = page.getByRole('form', { name: 'Edit side' });
     await form.getByLabel('Alt text').fill('Typed before the session ended');
+    await expect(form.getByLabel('Alt text').inputValue()).resolves.toBe(
+      'Typed before the session ended',
+    );
     // The service ends the session's token, as a logout in another tab of the person does (it
     // ends every token of theirs: the test's own too, taken again).
     const token = await page.evaluate<string>(
@@ -432,7 +489,8 @@ describe('The gallery console in a real browser', () => {
       'Typed before the session ended',
     );
     await form.getByRole('button', { name: 'Save' }).click();
-    await page.getByText('Saved “side”.').waitFor();
+    // Saved: the form closes (the notice may still be the last save's).
+    await form.waitFor({ state: 'detached' });
     expect((await galleryFromApi()).find((i) => i.title === 'side')?.alt_text).toBe(
       'Typed before the session ended',
     );
@@ -440,25 +498,15 @@ describe('The gallery console in a real browser', () => {
     await tile('side').getByRole('button', { name: 'Edit side' }).click();
     await form.getByLabel('Alt text').fill('');
     await form.getByRole('button', { name: 'Save' }).click();
-    await page.getByText('Saved “side”.').waitFor();
+    await form.waitFor({ state: 'detached' });
     expect((await galleryFromApi()).find((i) => i.title === 'side')?.alt_text).toBe('');
   });
 
   it('holds the upload queue while the login is asked again, and minds no late answer to an old token', async () => {
-    const png = await sharp({
-      create: { width: 64, height: 48, channels: 3, background: { r: 90, g: 20, b: 200 } },
-    })
-      .png()
-      .toBuffer();
+    const png = await swatch(90, 20, 200);
     const before = (await galleryFromApi()).map((image) => image.id);
     // Each upload is held on its way to the service until the test lets it go.
-    const gates: (() => void)[] = [];
-    const uploads = `**/api/v1/products/${productId}/images`;
-    await page.route(uploads, async (route) => {
-      if (route.request().method() !== 'POST') return route.fallback();
-      await new Promise<void>((resolve) => gates.push(resolve));
-      await route.continue().catch(() => undefined);
-    });
+    const held = await holdUploads();
     const row = (name: string) => page.locator(`.uploads > li[data-upload="${name}"]`);
     const stateOf = (name: string) => row(name).locator('.upload-state');
     const again = page.getByRole('dialog', { name: 'Log in again' });
@@ -485,10 +533,10 @@ describe('The gallery console in a real browser', () => {
           buffer: png,
         })),
       );
-      await eventually(() => gates.length === 1, 'the first upload to be on its way');
+      await eventually(() => held.waiting() === 1, 'the first upload to be on its way');
       await endTokens();
       // Its answer, a 401, ends the session: the next uploads wait for the login, unsent.
-      gates.shift()!();
+      held.letOneGo();
       await again.getByText('Your session has ended.').waitFor();
       await stateOf('q1.png').filter({ hasText: 'Refused' }).waitFor();
       await expect(stateOf('q2.png').textContent()).resolves.toBe('Waiting');
@@ -496,11 +544,11 @@ describe('The gallery console in a real browser', () => {
       for (let i = 0; i < 3; i++) await page.keyboard.press('Escape');
       await until('document.querySelector("dialog.login-again")?.open === true');
       await again.getByLabel('Password').waitFor();
-      expect(gates).toHaveLength(0);
+      expect(held.sent).toEqual(['q1.png']);
       await logInAgain();
       for (const name of ['q2.png', 'q3.png']) {
-        await eventually(() => gates.length > 0, `${name} to be sent`);
-        gates.shift()!();
+        await eventually(() => held.waiting() > 0, `${name} to be sent`);
+        held.letOneGo();
         await stateOf(name).filter({ hasText: 'Uploaded' }).waitFor();
       }
 
@@ -511,34 +559,21 @@ describe('The gallery console in a real browser', () => {
         mimeType: 'image/png',
         buffer: png,
       });
-      await eventually(() => gates.length === 1, 'the fourth upload to be on its way');
+      await eventually(() => held.waiting() === 1, 'the fourth upload to be on its way');
       await endTokens();
       await tile('side').getByRole('button', { name: 'Edit side' }).click();
       const form = page.getByRole('form', { name: 'Edit side' });
       await form.getByRole('button', { name: 'Save' }).click();
       await logInAgain();
       await form.getByRole('button', { name: 'Cancel' }).click();
-      gates.shift()!();
+      held.letOneGo();
       await stateOf('q4.png').filter({ hasText: 'Refused' }).waitFor();
       await page.getByRole('heading', { name: 'Add images' }).click();
       expect(await again.count()).toBe(0);
     } finally {
-      for (const open of gates) open();
-      await page.unroute(uploads);
+      await held.stop();
     }
-    const added = (await galleryFromApi()).filter((image) => !before.includes(image.id));
-    expect(added.map((image) => image.title)).toEqual(['q2', 'q3']);
-    for (const image of added) {
-      const gone = await call(
-        t.app,
-        'DELETE',
-        `/api/v1/products/${productId}/images/${image.id}`,
-        admin,
-      );
-      expect(gone.statusCode).toBe(204);
-    }
-    await page.reload();
-    await until(`document.querySelectorAll("ol.gallery > li").length === ${before.length}`);
+    await removeAdded(before, ['q2', 'q3']);
   });
 
   it('meets a change made underneath: 412, the gallery reloaded, and the person told', async () => {
@@ -659,21 +694,9 @@ describe('The gallery console in a real browser', () => {
   });
 
   it('asks before the page goes while an upload is unanswered, and not once it is', async () => {
-    const png = await sharp({
-      create: { width: 64, height: 48, channels: 3, background: { r: 10, g: 120, b: 60 } },
-    })
-      .png()
-      .toBuffer();
+    const png = await swatch(10, 120, 60);
     // The upload is held on its way to the service until the test lets it go.
-    let letGo!: () => void;
-    const held = new Promise<void>((resolve) => (letGo = resolve));
-    const uploads = `**/api/v1/products/${productId}/images`;
-    await page.route(uploads, async (route) => {
-      if (route.request().method() !== 'POST') return route.fallback();
-      await held;
-      // The page may have gone meanwhile (when the test fails), and the request with it.
-      await route.continue().catch(() => undefined);
-    });
+    const held = await holdUploads();
     const asked: string[] = [];
     // Dismissed, as a person who chooses to stay: the page and its upload stay.
     const stay = (dialog: Dialog) => {
@@ -695,49 +718,24 @@ describe('The gallery console in a real browser', () => {
       await page.evaluate('setTimeout(() => location.reload())');
       await eventually(() => asked.length > 0, 'the question before leaving');
       expect(asked).toEqual(['beforeunload']);
-      letGo();
+      held.letOneGo();
       await row.locator('.upload-state', { hasText: 'Uploaded' }).waitFor();
       // Answered: the page goes without a question.
       await page.reload();
       await page.getByRole('heading', { name: 'Blue running shoe', level: 1 }).waitFor();
       expect(asked).toEqual(['beforeunload']);
-      // The gallery as the next tests expect it: the image this test added deleted again.
-      const added = (await galleryFromApi()).filter((image) => !before.includes(image.id));
-      expect(added.map((image) => image.title)).toEqual(['late']);
-      const gone = await call(
-        t.app,
-        'DELETE',
-        `/api/v1/products/${productId}/images/${added[0].id}`,
-        admin,
-      );
-      expect(gone.statusCode).toBe(204);
-      await page.reload();
-      await until(`document.querySelectorAll("ol.gallery > li").length === ${before.length}`);
+      await removeAdded(before, ['late']);
     } finally {
-      letGo();
       page.off('dialog', stay);
-      await page.unroute(uploads);
+      await held.stop();
     }
   });
 
   it('cancels uploads waiting their turn: they are never sent', async () => {
-    const png = await sharp({
-      create: { width: 64, height: 48, channels: 3, background: { r: 200, g: 120, b: 20 } },
-    })
-      .png()
-      .toBuffer();
+    const png = await swatch(200, 120, 20);
     const before = (await galleryFromApi()).map((image) => image.id);
     // The first upload is held on its way to the service, so that the others wait their turn.
-    let letGo!: () => void;
-    const held = new Promise<void>((resolve) => (letGo = resolve));
-    const sent: string[] = [];
-    const uploads = `**/api/v1/products/${productId}/images`;
-    await page.route(uploads, async (route) => {
-      if (route.request().method() !== 'POST') return route.fallback();
-      sent.push(route.request().postDataBuffer()?.includes('next.png') ? 'next' : 'other');
-      await held;
-      await route.continue().catch(() => undefined);
-    });
+    const held = await holdUploads();
     try {
       await page.locator('#upload-files').setInputFiles(
         ['first.png', 'next.png', 'last.png'].map((name) => ({
@@ -754,30 +752,16 @@ describe('The gallery console in a real browser', () => {
       await row('next.png').locator('.upload-state', { hasText: 'Cancelled' }).waitFor();
       // Its button gone with it, the focus is on the panel's heading.
       await until('document.activeElement?.id === "upload-title"');
-      letGo();
+      held.letAllGo();
       await row('last.png').locator('.upload-state', { hasText: 'Uploaded' }).waitFor();
       await expect(row('next.png').locator('.upload-state').textContent()).resolves.toBe(
         'Cancelled',
       );
     } finally {
-      letGo();
-      await page.unroute(uploads);
+      await held.stop();
     }
-    expect(sent).toEqual(['other', 'other']);
-    const added = (await galleryFromApi()).filter((image) => !before.includes(image.id));
-    expect(added.map((image) => image.title)).toEqual(['first', 'last']);
-    // The gallery as the next tests expect it.
-    for (const image of added) {
-      const gone = await call(
-        t.app,
-        'DELETE',
-        `/api/v1/products/${productId}/images/${image.id}`,
-        admin,
-      );
-      expect(gone.statusCode).toBe(204);
-    }
-    await page.reload();
-    await until(`document.querySelectorAll("ol.gallery > li").length === ${before.length}`);
+    expect(held.sent).toEqual(['first.png', 'last.png']);
+    await removeAdded(before, ['first', 'last']);
   });
 
   it('imports an image from a URL into the gallery', async () => {

@@ -106,21 +106,11 @@ describe('HTTP contract (problem+json, request ids, headers)', () => {
     expect(expectProblem(constructor, 400, 'malformed_json').detail).toBe(detail);
   });
 
-  it('refuses a JSON body of null (no object), rather than read it as an empty one', async () => {
-    for (const payload of ['null', ' null ']) {
-      const res = await app.inject({
-        method: 'POST',
-        url: '/api/v1/probe/echo',
-        headers: { 'content-type': 'application/json' },
-        payload,
-      });
-      const body = expectProblem(res, 400, 'validation_failed');
-      expect(body.errors).toEqual([{ field: 'body', message: 'must be a JSON object, not null' }]);
-    }
-  });
-
-  it('refuses a JSON body that is a list, a number, a string or true, saying which', async () => {
+  it('refuses a JSON body that is no object (null, a list, a number, a string, true), saying which', async () => {
     const cases: [string, string][] = [
+      // null is not read as an empty body.
+      ['null', 'null'],
+      [' null ', 'null'],
       ['[]', 'a list'],
       ['[{"name": "a"}]', 'a list'],
       ['5', 'a number'],
