@@ -1,5 +1,5 @@
 import type { ComponentChildren } from 'preact';
-import { useEffect, useRef } from 'preact/hooks';
+import { useModal } from './modal';
 
 interface Props {
   title: string;
@@ -16,16 +16,7 @@ interface Props {
  * no one.
  */
 export function Confirm({ title, children, confirmLabel, onConfirm, onCancel }: Props) {
-  const dialog = useRef<HTMLDialogElement>(null);
-  useEffect(() => {
-    const element = dialog.current;
-    const asked = document.activeElement instanceof HTMLElement ? document.activeElement : null;
-    if (element && !element.open) element.showModal();
-    return () => {
-      element?.close();
-      if (asked?.isConnected) asked.focus();
-    };
-  }, []);
+  const { dialog } = useModal();
   return (
     <dialog
       ref={dialog}

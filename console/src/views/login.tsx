@@ -1,6 +1,7 @@
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { login } from '@sdk';
 import { unwrap, messageOf } from '../api';
+import { useModal } from '../components/modal';
 import { ErrorText } from '../components/notice';
 import { Page } from '../components/page';
 import { navigate } from '../router';
@@ -97,23 +98,12 @@ export function Login() {
  * Escape does not dismiss it; "Log out" leaves the view for the login page.
  */
 export function LoginAgain({ who }: { who: string }) {
-  const dialog = useRef<HTMLDialogElement>(null);
-  const done = useRef(false);
-  useEffect(() => {
-    const element = dialog.current;
-    const asked = document.activeElement instanceof HTMLElement ? document.activeElement : null;
-    if (element && !element.open) element.showModal();
-    return () => {
-      done.current = true;
-      element?.close();
-      if (asked?.isConnected) asked.focus();
-    };
-  }, []);
+  const { dialog, shown } = useModal();
   // Chromium closes a dialog on a repeated Escape whatever its cancel handler says (a page may
   // refuse only one Escape between two uses of it): open again, or the inert view is a dead end.
   const reopen = () => {
     const element = dialog.current;
-    if (!done.current && element?.isConnected && !element.open) element.showModal();
+    if (shown() && element?.isConnected && !element.open) element.showModal();
   };
   return (
     <dialog
