@@ -38,4 +38,29 @@ describe(Metrics.name, () => {
     expect(text).not.toMatch(/^job_queue_jobs\{/m);
     expect(text).toMatch(/^db_pool_max_connections 10$/m);
   });
+
+  it("counts the process's CPU from its start, from the first scrape on", async () => {
+    const metrics = new Metrics();
+    const before = process.cpuUsage();
+    const value = (text: string, name: string) =>
+      Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    const first = await metrics.scrape();
+    // This worker has used CPU loading its modules: prom-client's own counters said 0 here.
+    expect(before.user).toBeGreaterThan(0);
+    expect(value(first, 'process_cpu_user_seconds_total')).toBeGreaterThanOrEqual(
+      before.user / 1e6,
+    );
+    expect(value(first, 'process_cpu_system_seconds_total')).toBeGreaterThanOrEqual(
+      before.system / 1e6,
+    );
+    expect(value(first, 'process_cpu_seconds_total')).toBeGreaterThanOrEqual(
+      (before.user + before.system) / 1e6,
+    );
+    expect(first).toMatch(/^# TYPE process_cpu_seconds_total counter$/m);
+    // Counters: a later scrape never says less.
+    const second = await metrics.scrape();
+    expect(value(second, 'process_cpu_seconds_total')).toBeGreaterThanOrEqual(
+      value(first, 'process_cpu_seconds_total'),
+    );
+  });
 });
