@@ -686,6 +686,34 @@ describe('Hostile input: 400 problem+json, never 500, nothing created', () => {
     });
   });
 
+  describe('a JSON body that is no object', () => {
+    it('is refused on every JSON route, saying what it is, and changes nothing', async () => {
+      const before = await counts();
+      const kinds: [string, string][] = [
+        ['[]', 'a list'],
+        ['5', 'a number'],
+        ['"a"', 'a string'],
+        ['false', 'false'],
+        ['null', 'null'],
+      ];
+      for (const [route, method, url, as] of jsonRoutes()) {
+        for (const [payload, what] of kinds) {
+          const errors = expectRefused(
+            await raw(method, url, payload, as),
+            400,
+            'validation_failed',
+          );
+          expect({ route, payload, errors }).toEqual({
+            route,
+            payload,
+            errors: [{ field: 'body', message: `must be a JSON object, not ${what}` }],
+          });
+        }
+      }
+      expect(await counts()).toEqual(before);
+    });
+  });
+
   describe('JSON nested 5000 levels deep', () => {
     it('is refused on every JSON route, naming where, before anything reads it', async () => {
       const before = await counts();

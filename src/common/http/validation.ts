@@ -106,6 +106,11 @@ function assertNoPrototypeNames(value: unknown, type: unknown, root = ''): void 
  */
 function assertBodyIsObject(value: unknown, type: unknown): void {
   if (value === undefined || UNTYPED.has(type)) return;
+  assertJsonObject(value);
+}
+
+/** 400 validation_failed, saying what it is, for a JSON body that is no object. */
+export function assertJsonObject(value: unknown): asserts value is object {
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) return;
   const what = Array.isArray(value)
     ? 'a list'

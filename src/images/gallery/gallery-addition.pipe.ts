@@ -1,7 +1,7 @@
 import { Injectable, type PipeTransform } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { AppError } from '../../common/errors/app.error';
-import { validateInput } from '../../common/http/validation';
+import { assertJsonObject, validateInput } from '../../common/http/validation';
 import { AttachImageDto } from '../dto/gallery.dto';
 import type { ImageUpload } from '../intake/multipart-upload';
 import { ImageUploadPipe } from '../intake/image-upload.pipe';
@@ -25,9 +25,7 @@ export class GalleryAdditionPipe implements PipeTransform<
     const type = request.headers['content-type'] ?? '';
     if (/^application\/json\s*(;|$)/i.test(type)) {
       const body: unknown = request.body;
-      if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-        throw new AppError('validation_failed', 'The body must be a JSON object.');
-      }
+      assertJsonObject(body);
       return { attach: validateInput(AttachImageDto, body) };
     }
     throw new AppError(
