@@ -73,6 +73,18 @@ async function uploadToNewProduct(
   return { id: res.json().id, productId: product.json().id };
 }
 
+/** An animated GIF of `frames` frames of width × height, each of its own colours. */
+async function animatedGif(width: number, height: number, frames: number): Promise<Buffer> {
+  const strip = Buffer.alloc(width * height * frames * 3);
+  for (let i = 0; i < strip.length; i += 3) {
+    const frame = Math.floor(i / 3 / (width * height));
+    strip.set([(60 * frame) % 256, (200 + 40 * frame) % 256, (i / 3) % width], i);
+  }
+  return sharp(strip, { raw: { width, height: height * frames, channels: 3, pageHeight: height } })
+    .gif({ delay: Array.from({ length: frames }, (_, k) => 100 * (k + 1)), loop: 0 })
+    .toBuffer();
+}
+
 describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) => {
   let backend: StorageBackend;
   let t: TestApp;
@@ -390,17 +402,8 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
   });
 
   it('keeps an animated GIF animated in WebP (chosen by f_auto over AVIF), a still in JPEG', async () => {
-    const [width, height, frames] = [120, 90, 4];
-    const strip = Buffer.alloc(width * height * frames * 3);
-    for (let i = 0; i < strip.length; i += 3) {
-      const frame = Math.floor(i / 3 / (width * height));
-      strip.set([60 * frame, 200 - 40 * frame, (i / 3) % width], i);
-    }
-    const gif = await sharp(strip, {
-      raw: { width, height: height * frames, channels: 3, pageHeight: height },
-    })
-      .gif({ delay: [100, 200, 300, 400], loop: 0 })
-      .toBuffer();
+    const frames = 4;
+    const gif = await animatedGif(120, 90, frames);
     const { id, productId } = await uploadToNewProduct(app, admin, gif, 'Moving', 'image/gif');
     const webp = await get(signed('w_64,f_auto', id), { accept: AVIF_WEBP });
     expect(webp.headers['content-type']).toBe('image/webp');
@@ -471,6 +474,60 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
       }
     },
   );
+});
+
+describe('Transform URLs of long, narrow images in a contain box (MAX_IMAGE_PIXELS 1,000,000)', () => {
+  let backend: StorageBackend;
+  let t: TestApp;
+  let admin: Credential;
+
+  beforeAll(async () => {
+    backend = await startStorageBackend('local');
+    t = await startTestApp({
+      ...backend.env,
+      DELIVERY_SIGNING_KEYS: NEW_KEY,
+      MAX_IMAGE_PIXELS: '1000000',
+    });
+    admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+  });
+
+  afterAll(async () => {
+    await t?.close();
+    await backend?.close();
+  });
+
+  const image = async (path: string) => {
+    const res = await t.app.inject({ method: 'GET', url: path });
+    expect({ status: res.statusCode, body: res.statusCode === 200 ? '' : res.body }).toEqual({
+      status: 200,
+      body: '',
+    });
+    return sharp(res.rawPayload).metadata();
+  };
+
+  it('pads a banner into a box of at most the limit, not 400 image_too_many_pixels', async () => {
+    // 200,000 pixels, in a 2000×2000 square (4,000,000): the square is scaled down to 1000×1000.
+    const { id } = await uploadToNewProduct(t.app, admin, await solidJpeg(2000, 100), 'Banner');
+    const padded = await image(transformPath('w_2048,h_2048,c_contain,f_png', id));
+    expect(padded).toMatchObject({ format: 'png', width: 1000, height: 1000 });
+  });
+
+  it('makes the first frame alone of an animation whose frames in the box pass the limit', async () => {
+    // 10 frames of 400×20 (80,000 pixels) padded to 400×400: 1,600,000 pixels made in all.
+    const { id } = await uploadToNewProduct(
+      t.app,
+      admin,
+      await animatedGif(400, 20, 10),
+      'Ticker',
+      'image/gif',
+    );
+    const still = await image(transformPath('w_400,h_400,c_contain,f_webp', id));
+    expect(still).toMatchObject({ format: 'webp', width: 400, height: 400 });
+    expect(still.pages ?? 1).toBe(1);
+    // Within the limit, it stays an animation.
+    const moving = await image(transformPath('w_400,f_webp', id));
+    expect(moving).toMatchObject({ width: 400, height: 20, pages: 10 });
+  });
 });
 
 describe('Transform URLs under load', () => {

@@ -1,7 +1,7 @@
 import { configSliceProvider, type ConfigSlice } from '../../config/config-slice';
 import { parseWidthLadder } from '../../config/env.validation';
 import { parseRenditionPresets } from '../processing/rendition-presets';
-import type { PresetBox } from './transform-plan';
+import type { PlanSettings } from './transform-plan';
 
 export const DELIVERY_CONFIG = Symbol('DELIVERY_CONFIG');
 
@@ -16,6 +16,8 @@ const DELIVERY_SETTINGS = [
   'DATA_DIR',
   // Presets may be asked for by name, unsigned.
   'IMAGE_RENDITIONS',
+  // No result is planned larger.
+  'MAX_IMAGE_PIXELS',
   // Absolute URLs in API responses.
   'PUBLIC_BASE_URL',
   'PORT',
@@ -25,12 +27,13 @@ export type DeliveryConfig = ConfigSlice<(typeof DELIVERY_SETTINGS)[number]>;
 
 export const deliveryConfigProvider = configSliceProvider(DELIVERY_CONFIG, DELIVERY_SETTINGS);
 
-/** The presets and width ladder results are planned with, read from the (validated) settings. */
-export function deliverySettings(config: DeliveryConfig): {
-  presets: readonly PresetBox[];
-  ladder: readonly number[];
-} {
+/** What results are planned with, read from the (validated) settings. */
+export function deliverySettings(config: DeliveryConfig): PlanSettings {
   const ladder = parseWidthLadder(config.DELIVERY_WIDTHS);
   if (!ladder) throw new Error('DELIVERY_WIDTHS is validated at start-up');
-  return { presets: parseRenditionPresets(config.IMAGE_RENDITIONS), ladder };
+  return {
+    presets: parseRenditionPresets(config.IMAGE_RENDITIONS),
+    ladder,
+    maxPixels: config.MAX_IMAGE_PIXELS,
+  };
 }

@@ -22,7 +22,7 @@ import {
 import {
   planTransform,
   UnknownPresetError,
-  type PresetBox,
+  type PlanSettings,
   type TransformPlan,
 } from './transform-plan';
 import { RESULT_EXTENSIONS, TransformResults } from './transform-results.service';
@@ -59,8 +59,7 @@ export type TransformAnswer =
  */
 @Injectable()
 export class DeliveryService {
-  private readonly presets: readonly PresetBox[];
-  private readonly ladder: readonly number[];
+  private readonly settings: PlanSettings;
   private readonly kept = new LRUCache<string, DeliverableImage>({
     max: IMAGES_KEPT_MAX,
     ttl: IMAGE_KEPT_MS,
@@ -74,7 +73,7 @@ export class DeliveryService {
     @Inject(IMAGE_STORAGE) private readonly images: ImageStorage,
     @Inject(STORAGE_PROVIDER) private readonly storage: StorageProvider,
   ) {
-    ({ presets: this.presets, ladder: this.ladder } = deliverySettings(config));
+    this.settings = deliverySettings(config);
   }
 
   async answer(request: TransformRequest): Promise<TransformAnswer> {
@@ -153,7 +152,7 @@ export class DeliveryService {
 
   private plan(options: TransformOptions, image: DeliverableImage, accept?: string): TransformPlan {
     try {
-      return planTransform(options, image, { presets: this.presets, ladder: this.ladder, accept });
+      return planTransform(options, image, { ...this.settings, accept });
     } catch (error) {
       if (error instanceof UnknownPresetError)
         throw new AppError('transform_invalid', error.message);

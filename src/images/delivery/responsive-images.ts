@@ -9,6 +9,7 @@ import {
   mayBeAnimated,
   planTransform,
   snapToLadder,
+  type PlanSettings,
   type PresetBox,
   type TransformPlan,
 } from './transform-plan';
@@ -70,8 +71,7 @@ const KEPT_MAX = 1_000;
  */
 @Injectable()
 export class ResponsiveImages {
-  private readonly presets: readonly PresetBox[];
-  private readonly ladder: readonly number[];
+  private readonly settings: PlanSettings;
   private readonly kept = new LRUCache<string, Record<string, ResponsiveImage>>({ max: KEPT_MAX });
 
   constructor(
@@ -79,14 +79,15 @@ export class ResponsiveImages {
     private readonly urls: TransformUrls,
     @Inject(IMAGE_STORAGE) private readonly images: ImageStorage,
   ) {
-    ({ presets: this.presets, ladder: this.ladder } = deliverySettings(config));
+    this.settings = deliverySettings(config);
   }
 
   async of(image: ResponsiveSource): Promise<Record<string, ResponsiveImage>> {
     const kept = this.kept.get(image.id);
     if (kept) return kept;
     const responsive: Record<string, ResponsiveImage> = {};
-    for (const preset of this.presets) responsive[preset.name] = await this.preset(image, preset);
+    for (const preset of this.settings.presets)
+      responsive[preset.name] = await this.preset(image, preset);
     this.kept.set(image.id, responsive);
     return responsive;
   }
@@ -114,7 +115,7 @@ export class ResponsiveImages {
   private boxes(preset: PresetBox): Box[] {
     return DENSITIES.map((density) => {
       const wanted = preset.width * density;
-      const width = snapToLadder(this.ladder, wanted);
+      const width = snapToLadder(this.settings.ladder, wanted);
       const height = Math.round((width * preset.height) / preset.width);
       return { width, height, fit: preset.fit };
     });
@@ -126,8 +127,8 @@ export class ResponsiveImages {
     const candidates: Candidate[] = [];
     for (const box of boxes) {
       const plan = planTransform({ ...box, format, dpr: 1 }, image, {
+        ...this.settings,
         presets: [],
-        ladder: this.ladder,
         accept: undefined,
       });
       if (seen.has(plan.width)) continue;

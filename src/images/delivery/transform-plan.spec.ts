@@ -11,6 +11,7 @@ const PHOTO: OriginalFacts = { width: 4000, height: 3000, format: 'jpeg', hasAlp
 const context = (accept?: string) => ({
   presets: [{ name: 'thumb', width: 150, height: 150, fit: 'cover' as const }],
   ladder: DEFAULT_WIDTH_LADDER,
+  maxPixels: 40_000_000,
   accept,
 });
 const plan = (options: string, original = PHOTO, accept?: string) =>
@@ -82,6 +83,27 @@ describe(planTransform.name, () => {
     expect(plan('w_64,h_16384,c_contain,f_png', photo)).toMatchObject({ width: 3, height: 800 });
     // Cover still fills the box from the image alone: the box shrinks until it fits in it.
     expect(plan('w_800,h_800,c_cover,f_png', photo)).toMatchObject({ width: 600, height: 600 });
+  });
+
+  it('scales a contain box down, its ratio kept, to at most MAX_IMAGE_PIXELS', () => {
+    // A 12000×1500 panorama (18 MP) in 3840×12000: 46 MP of mostly padding.
+    const panorama: OriginalFacts = { ...PHOTO, width: 12000, height: 1500 };
+    const big = plan('w_3840,h_12000,c_contain,f_png', panorama);
+    expect(big.width * big.height).toBeLessThanOrEqual(40_000_000);
+    expect(big).toMatchObject({ width: 3577, height: 11180 });
+    // Under a lower limit, a banner of 1 MP in a 3840×3840 box: a square of at most 4 MP.
+    const banner: OriginalFacts = { ...PHOTO, width: 4000, height: 250 };
+    const limited = planTransform(parseTransformOptions('w_3840,h_3840,c_contain,f_png'), banner, {
+      ...context(),
+      maxPixels: 4_000_000,
+    });
+    expect(limited).toMatchObject({ width: 2000, height: 2000 });
+    // Rounded down where rounding up would pass the limit: 3×3 in 8 pixels is 2×2.
+    const small = planTransform(parseTransformOptions('w_64,h_64,c_contain,f_png'), banner, {
+      ...context(),
+      maxPixels: 8,
+    });
+    expect(small).toMatchObject({ width: 2, height: 2 });
   });
 
   it('makes a preset at its configured size, not the ladder', () => {

@@ -29,6 +29,14 @@ export interface PresetBox {
   fit: TransformFitName;
 }
 
+/** What results are planned with: the configured presets and width ladder, and the pixel limit. */
+export interface PlanSettings {
+  presets: readonly PresetBox[];
+  ladder: readonly number[];
+  /** MAX_IMAGE_PIXELS: the most pixels a result may have (a contain box may outgrow its image). */
+  maxPixels: number;
+}
+
 /** Thrown for a preset the configuration does not name. */
 export class UnknownPresetError extends Error {}
 
@@ -59,14 +67,14 @@ export const DEFAULT_WIDTH_LADDER = [
 export function planTransform(
   options: TransformOptions,
   original: OriginalFacts,
-  context: { presets: readonly PresetBox[]; ladder: readonly number[]; accept: string | undefined },
+  context: PlanSettings & { accept: string | undefined },
 ): TransformPlan {
   const requested = requestedBox(options, context.presets);
   const fit = requested.fit;
   const scaled = scaleBox(requested, original, options.dpr);
   // A preset's box is already one of a few configured sizes: it is made as configured.
   const snapped = options.preset ? rounded(scaled) : snap(scaled, context.ladder);
-  const box = capToOriginal(snapped, original, fit);
+  const box = capToOriginal(snapped, original, fit, context.maxPixels);
   const { format, negotiated } = chooseFormat(options.format, original, context.accept);
   const quality = options.quality ?? DEFAULT_QUALITY[format];
   const variant = `${box.width}x${box.height}-${fit}-q${quality}`;
@@ -127,7 +135,7 @@ function snap(
 }
 
 /**
- * The image is never enlarged. `inside` fits the image in the box, then never enlarges it: the
+ * The image is never enlarged, and no result has more than `maxPixels`. `inside` fits the image in the box, then never enlarges it: the
  * box's short side limits, and only once (a 1600×1200 original in a 1600×1600 box stays
  * 1600×1200). The other fits keep the box's ratio, scaled down as far as needed:
  * - `cover` and `attention` fill the box with the image: until the box fits in the original (a
@@ -135,12 +143,16 @@ function snap(
  * - `contain` pads the whole image to the box: until the image in it is at most its own size, and
  *   no side is longer than the original's longest (an 800×600 photo in an 800×800 box stays
  *   800×800 with the photo at 800×600; shrinking the box until it fits in the original, as for
- *   cover, made it 600×600 with the photo at 600×450).
+ *   cover, made it 600×600 with the photo at 600×450). A box padding a long, narrow image is
+ *   mostly padding, and may have far more pixels than the image: it is scaled down, ratio kept,
+ *   to at most `maxPixels` (a 12000×1500 panorama asked for in 3840×12000 would be 46 million).
+ * The other fits' boxes fit in the original, whose pixels are within the limit already.
  */
 function capToOriginal(
   box: { width: number; height: number },
   original: OriginalFacts,
   fit: TransformFitName,
+  maxPixels: number,
 ): { width: number; height: number } {
   if (fit === 'inside') {
     const inside = Math.min(1, box.width / original.width, box.height / original.height);
@@ -153,11 +165,20 @@ function capToOriginal(
   const longest = Math.max(original.width, original.height);
   const scale =
     fit === 'contain'
-      ? Math.min(1, Math.max(widthRatio, heightRatio), longest / box.width, longest / box.height)
+      ? Math.min(
+          1,
+          Math.max(widthRatio, heightRatio),
+          longest / box.width,
+          longest / box.height,
+          Math.sqrt(maxPixels / (box.width * box.height)),
+        )
       : Math.min(1, widthRatio, heightRatio);
+  const capped = rounded({ width: box.width * scale, height: box.height * scale });
+  if (capped.width * capped.height <= maxPixels) return capped;
+  // Rounded up past the limit: rounded down instead.
   return {
-    width: Math.max(1, Math.round(box.width * scale)),
-    height: Math.max(1, Math.round(box.height * scale)),
+    width: Math.max(1, Math.floor(box.width * scale)),
+    height: Math.max(1, Math.floor(box.height * scale)),
   };
 }
 

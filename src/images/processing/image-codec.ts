@@ -55,7 +55,7 @@ export interface Encoded {
   height: number;
 }
 
-/** How an on-request result fills its box (see {@link transformImage}). */
+/** How an on-request result fills its box (see {@link transformFrames}). */
 export type TransformFit = 'cover' | 'contain' | 'inside' | 'attention';
 export type TransformFormat = 'avif' | 'webp' | 'jpeg' | 'png' | 'gif';
 /** The output box is already final: snapped, multiplied by the pixel ratio, never larger than the original. */
@@ -320,17 +320,9 @@ export async function encodeAnimatedRendition(
  * fits the image in it, never enlarging; contain pads the whole image to exactly the box
  * (transparent, white for JPEG). An animation stays one in WebP and GIF (every frame, delays,
  * loop); AVIF, JPEG and PNG get its first frame, the only one decoded. `maxPixels` is the most
- * pixels decoded, every frame counted. A failure to decode is 400 invalid_image.
+ * pixels decoded, every frame counted. A failure to decode is 400 invalid_image. With
+ * `frames: 'first'`, of the first frame alone, whatever the format.
  */
-export function transformImage(
-  input: CodecInput,
-  spec: TransformSpec,
-  maxPixels: number,
-): Promise<Transformed> {
-  return transformFrames(input, spec, maxPixels, 'all');
-}
-
-/** As {@link transformImage}; with `frames: 'first'`, of the first frame alone, whatever the format. */
 export async function transformFrames(
   input: CodecInput,
   spec: TransformSpec,

@@ -19,7 +19,6 @@ import {
   fill,
   readHeader,
   transformFrames,
-  transformImage,
   type CodecInput,
   type Encoded,
   type Frames,
@@ -215,10 +214,11 @@ export class ImageProcessor {
     // AVIF, JPEG and PNG results decode the first frame only: only its pixels count.
     const frames = ANIMATED_OUTPUTS.has(spec.format) ? header.pages : 1;
     this.checkPixels(header, frames);
-    // The box is never larger than the original, so this holds; were it not, the frames made
-    // would be the limit's to bound as much as the frames decoded.
-    if (!this.fitsFrames(frames, spec)) throw tooManyFramePixels(this.maxPixels, frames);
-    const result = await transformImage(source, spec, this.maxPixels);
+    // A box is at most MAX_IMAGE_PIXELS (transform-plan.ts), but a contain box padding the image
+    // may hold more pixels than its frames: an animation made in it past the limit is a still of
+    // its first frame, as a rendition is (processAnimation).
+    const made: Frames = this.fitsFrames(frames, spec) ? 'all' : 'first';
+    const result = await transformFrames(source, spec, this.maxPixels, made);
     steps.lap('transform');
     return result;
   }
