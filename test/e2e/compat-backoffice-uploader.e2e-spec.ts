@@ -7,6 +7,7 @@ import { DataSource } from 'typeorm';
 import { Role } from '../../src/auth/roles';
 import { addUser, filesBelow } from '../support/accounts';
 import {
+  animatedPng,
   avif,
   bmp,
   gif,
@@ -175,6 +176,7 @@ describe('The back-office uploader: POST /upload/image and POST /image (its own 
     writeFileSync(join(work, 'image-file.png'), await noisyPng(24, 16));
     writeFileSync(join(work, 'photo.jpeg'), await solidJpeg(40, 30));
     writeFileSync(join(work, 'anim.gif'), await gif());
+    writeFileSync(join(work, 'anim.png'), await animatedPng());
     writeFileSync(join(work, 'pic.webp'), await webp());
     writeFileSync(join(work, 'pic.avif'), await avif());
     writeFileSync(join(work, 'pic.bmp'), bmp());
@@ -214,6 +216,8 @@ describe('The back-office uploader: POST /upload/image and POST /image (its own 
   it.each([
     ['photo.jpeg', 'jpg'],
     ['anim.gif', 'gif'],
+    // An animated PNG: a .png file, as the main API takes it.
+    ['anim.png', 'png'],
     ['pic.webp', 'webp'],
   ])('accepts %s', async (file, extension) => {
     await expectStored(await send([`image=@"${file}"`]), extension, file);

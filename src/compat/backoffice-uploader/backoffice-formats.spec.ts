@@ -1,8 +1,9 @@
 import { BACKOFFICE_MAX_BYTES, backofficeLimit, isBackofficeFormat } from './backoffice-formats';
 
 describe(isBackofficeFormat.name, () => {
-  it.each(['image/jpeg', 'image/png', 'image/gif', 'image/webp'])('accepts %s', (type) =>
-    expect(isBackofficeFormat(type)).toBe(true),
+  it.each(['image/jpeg', 'image/png', 'image/apng', 'image/gif', 'image/webp'])(
+    'accepts %s',
+    (type) => expect(isBackofficeFormat(type)).toBe(true),
   );
 
   it.each(['image/avif', 'image/bmp', 'image/svg+xml', 'application/xml', 'text/plain', undefined])(

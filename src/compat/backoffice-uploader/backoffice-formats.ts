@@ -1,7 +1,12 @@
-/** The back-office uploader's formats ("jpg", "jpeg", "gif", "png", "webp"), by media type. */
+/**
+ * The back-office uploader's formats ("jpg", "jpeg", "gif", "png", "webp"), by media type as the
+ * bytes say. An animated PNG is a .png file (image/apng to file-type, whatever its frame count:
+ * some exporters write one frame so): taken as the service takes it, stored as PNG.
+ */
 export const BACKOFFICE_MEDIA_TYPES: readonly string[] = [
   'image/jpeg',
   'image/png',
+  'image/apng',
   'image/gif',
   'image/webp',
 ];
