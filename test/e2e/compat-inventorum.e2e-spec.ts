@@ -193,7 +193,8 @@ describe('Inventorum: POST /api/images/ (its own curl command)', () => {
       expect(typeof url).toBe('string');
       expect(url.startsWith(`${PUBLIC_BASE}/media/uploads/`)).toBe(true);
     }
-    expect(body.urls.image).toBe(body.urls.original);
+    // Inventorum's `image` is its `ipad` rendition, a display size: here the largest rendition.
+    expect(body.urls.image).toBe(body.urls.large);
     const [row] = await ds.query<
       {
         id: string;

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Repository } from 'typeorm';
 import type { RequestContext } from '../../auth/principal';
@@ -6,17 +6,25 @@ import { decodeId } from '../../common/ids/short-id';
 import { retryOnLostConnection } from '../../database/lost-connection-retry';
 import type { StandaloneUploadFieldsDto } from '../../images/dto/upload-image.dto';
 import { Image } from '../../images/entities/image.entity';
+import { IMAGES_CONFIG, type ImagesConfig } from '../../images/images.config';
 import { ImagesService } from '../../images/images.service';
 import type { ImageUpload } from '../../images/intake/multipart-upload';
+import { parseRenditionPresets } from '../../images/processing/rendition-presets';
 import { InventorumImageDto } from './dto/inventorum-image.dto';
 
 /** Inventorum's `POST /api/images/`: a stand-alone upload, answered with its integer number. */
 @Injectable()
 export class InventorumService {
+  /** The rendition answered as `urls.image`: Inventorum's is a display size (its `ipad`). */
+  private readonly displayRendition: string;
+
   constructor(
     private readonly images: ImagesService,
     @InjectRepository(Image) private readonly rows: Repository<Image>,
-  ) {}
+    @Inject(IMAGES_CONFIG) config: ImagesConfig,
+  ) {
+    this.displayRendition = largestPreset(config.IMAGE_RENDITIONS);
+  }
 
   async upload(
     ctx: RequestContext,
@@ -30,6 +38,14 @@ export class InventorumService {
     const row = await retryOnLostConnection(() =>
       this.rows.findOneOrFail({ select: { id: true, number: true }, where: ctx.scoped({ id }) }),
     );
-    return InventorumImageDto.from(row.number, image);
+    return InventorumImageDto.from(row.number, image, this.displayRendition);
   }
+}
+
+/** The name of the configured rendition with the largest box (the first, of equals). */
+function largestPreset(spec: string): string {
+  const area = (p: { width: number; height: number }) => p.width * p.height;
+  return parseRenditionPresets(spec).reduce((largest, preset) =>
+    area(preset) > area(largest) ? preset : largest,
+  ).name;
 }

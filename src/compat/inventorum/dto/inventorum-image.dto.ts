@@ -29,11 +29,12 @@ export class InventorumImageDto {
       },
     ],
     description:
-      '`original`, `image` (the same URL, as in Inventorum) and each rendition of ' +
-      'IMAGE_RENDITIONS by its name.',
+      '`original`, `image` (a display size, as in Inventorum, where it is the `ipad` rendition: ' +
+      'here the largest rendition of IMAGE_RENDITIONS, or the original where there is none) ' +
+      'and each rendition of IMAGE_RENDITIONS by its name.',
     example: {
       original: `${URL_EXAMPLE}/original.jpg`,
-      image: `${URL_EXAMPLE}/original.jpg`,
+      image: `${URL_EXAMPLE}/large.webp`,
       thumb: `${URL_EXAMPLE}/thumb.webp`,
       card: `${URL_EXAMPLE}/card.webp`,
       large: `${URL_EXAMPLE}/large.webp`,
@@ -52,10 +53,15 @@ export class InventorumImageDto {
   @ApiProperty({ type: 'boolean', enum: [true], description: 'Always true.' })
   new!: true;
 
-  static from(number: number, image: StandaloneImageDto): InventorumImageDto {
+  /** `image` is the rendition named `display`, or the original where it has none. */
+  static from(number: number, image: StandaloneImageDto, display: string): InventorumImageDto {
     return {
       id: number,
-      urls: { ...image.renditions, original: image.url, image: image.url },
+      urls: {
+        ...image.renditions,
+        original: image.url,
+        image: image.renditions[display] ?? image.url,
+      },
       type: typeNumber(image.purpose),
       new: true,
     };
