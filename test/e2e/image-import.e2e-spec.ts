@@ -11,10 +11,10 @@ import { DataSource } from 'typeorm';
 import { Role, Scope } from '../../src/auth/roles';
 import { decodeId } from '../../src/common/ids/short-id';
 import { filesBelow, addUser, otherOrganisationAdmin } from '../support/accounts';
-import { htmlBytes, noisyPng, solidJpeg } from '../support/fixtures';
+import { htmlBytes, noisyPng, pngOfSize, solidJpeg } from '../support/fixtures';
 import { eventually } from '../support/eventually';
 import { pendingFileDeletions } from '../support/file-deletions';
-import { call, login, type Credential } from '../support/http';
+import { authHeaders, call, login, type Credential } from '../support/http';
 import { connects, guardedConnect } from '../support/loopback-guard';
 import { multipart } from '../support/multipart';
 import { startStorageBackend, type StorageBackend } from '../support/storage-backends';
@@ -374,6 +374,26 @@ describe('Image import (PUT /products/:id/image)', () => {
       expect(big.length).toBeLessThanOrEqual(MAX_UPLOAD_BYTES);
       const ok = await put(product.id, { image: dataUri('image/png', big) });
       expect(ok.statusCode).toBe(200);
+      // An image of MAX_UPLOAD_BYTES less a little, in JSON as PHP's json_encode writes it (every
+      // "/" as "\/") and its base64 in MIME lines (76 characters, then "\r\n"): the same value.
+      const largest = await pngOfSize(MAX_UPLOAD_BYTES - 64);
+      const lines = largest.toString('base64').match(/.{1,76}/g) ?? [];
+      const escaped = JSON.stringify({ image: `data:image/png;base64,${lines.join('\r\n')}` });
+      const php = escaped.replace(/\//g, '\\/');
+      expect(php.length).toBeGreaterThan(Math.ceil(MAX_UPLOAD_BYTES / 3) * 4 * 1.06);
+      const encoded = await app.inject({
+        method: 'PUT',
+        url: `/api/v1/products/${product.id}/image`,
+        headers: { ...authHeaders(c.admin), 'content-type': 'application/json' },
+        payload: php,
+      });
+      expect({
+        status: encoded.statusCode,
+        body: encoded.statusCode === 200 ? '' : encoded.body,
+      }).toEqual({
+        status: 200,
+        body: '',
+      });
       // …while other JSON routes keep JSON_BODY_LIMIT_BYTES.
       const other = await call(app, 'PATCH', `/api/v1/products/${product.id}`, c.admin, {
         description: 'x'.repeat(JSON_BODY_LIMIT_BYTES),

@@ -260,6 +260,21 @@ export function bmp(width = 64, height = 48): Buffer {
   return buf;
 }
 
+/**
+ * A PNG of exactly `bytes` bytes (at least 100): a small image and a private ancillary chunk of
+ * noise, which decoders skip and base64 spells with its usual share of "/".
+ */
+export async function pngOfSize(bytes: number): Promise<Buffer> {
+  const small = await sharp({
+    create: { width: 16, height: 16, channels: 3, background: { r: 200, g: 50, b: 50 } },
+  })
+    .png()
+    .toBuffer();
+  const end = small.length - 12; // IEND: length, type, CRC
+  const noise = noiseBytes(bytes - small.length - 12, 7);
+  return Buffer.concat([small.subarray(0, end), pngChunk('prVt', noise), small.subarray(end)]);
+}
+
 function pngChunk(type: string, data: Buffer): Buffer {
   const length = Buffer.alloc(4);
   length.writeUInt32BE(data.length, 0);
