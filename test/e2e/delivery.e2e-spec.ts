@@ -197,7 +197,7 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
     expect(await sharp(res.rawPayload).metadata()).toMatchObject({ format: 'webp', width: 200 });
   });
 
-  it('serves a configured preset by name without a signature', async () => {
+  it('serves a configured preset by name without a signature, cached a day (its size may change)', async () => {
     const res = await get(`/transform/unsigned/p_thumb,f_webp/${imageId}`);
     expect(res.statusCode).toBe(200);
     expect(await sharp(res.rawPayload).metadata()).toMatchObject({
@@ -205,6 +205,20 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
       width: 150,
       height: 150,
     });
+    // IMAGE_RENDITIONS may change what the name makes: not immutable, asked again after a day.
+    expect(res.headers['cache-control']).toBe('public, max-age=86400');
+    const again = await get(`/transform/unsigned/p_thumb,f_webp/${imageId}`, {
+      'if-none-match': String(res.headers.etag),
+    });
+    expect([again.statusCode, again.headers['cache-control']]).toEqual([
+      304,
+      'public, max-age=86400',
+    ]);
+    const signedPreset = await get(signed('p_thumb,f_webp'));
+    expect(signedPreset.headers['cache-control']).toBe('public, max-age=86400');
+    // The same box by its size is the same bytes, and never changes under its URL.
+    const bySize = await get(signed('w_150,h_150,c_cover,f_webp'));
+    expect(bySize.headers['cache-control']).toBe('public, max-age=31536000, immutable');
     const unknown = await get(`/transform/unsigned/p_poster,f_webp/${imageId}`);
     expect(unknown.statusCode).toBe(400);
     expect(unknown.json().code).toBe('transform_invalid');

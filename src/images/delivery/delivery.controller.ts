@@ -12,9 +12,16 @@ import { TRANSFORM_ROUTE } from './transform-urls';
 const REDIRECT_CACHE_CONTROL = 'public, max-age=3600';
 
 /**
+ * A result asked for by preset name (`p_card`): a day, then asked again (a 304 while unchanged),
+ * not a year as immutable, since an operator's change of IMAGE_RENDITIONS changes what the same
+ * URL makes. Every other result's URL names its whole transformation.
+ */
+const PRESET_CACHE_CONTROL = 'public, max-age=86400';
+
+/**
  * `GET /transform/<signature>/<options>/<image id>`: an image at the size and format the URL
  * names (see transform-options.ts), made once and then served from storage with immutable
- * caching, strong ETags, 304 and byte ranges. Public, like /media: the signature is what guards
+ * caching (a day for a preset by name), strong ETags, 304 and byte ranges. Public, like /media: the signature is what guards
  * it. In the OpenAPI document for what it answers; clients take its URLs from image responses
  * (`responsive`) rather than build them.
  */
@@ -45,7 +52,14 @@ export class DeliveryController {
       await reply.header('Cache-Control', REDIRECT_CACHE_CONTROL).redirect(result.url, 302);
       return;
     }
-    await sendMediaAnswer(reply, result.answer, {
+    const answer =
+      result.byPreset && result.answer.kind === 'file'
+        ? {
+            ...result.answer,
+            headers: { ...result.answer.headers, 'Cache-Control': PRESET_CACHE_CONTROL },
+          }
+        : result.answer;
+    await sendMediaAnswer(reply, answer, {
       code: 'image_not_found',
       detail: 'No such image.',
     });

@@ -20,7 +20,10 @@ const FILE_HEADERS = {
   },
   'Last-Modified': { description: 'When the result was stored.', schema: { type: 'string' } },
   'Cache-Control': {
-    description: 'A result never changes under its URL: `public, max-age=31536000, immutable`.',
+    description:
+      'A result never changes under its URL: `public, max-age=31536000, immutable`; one asked ' +
+      'for by preset name (`p_card`), whose size the configuration may change, ' +
+      '`public, max-age=86400`.',
     schema: { type: 'string' },
   },
   Vary: {

@@ -47,8 +47,12 @@ export interface TransformRequest {
  * storage makes results itself, a redirect to its URL. `varies`: the format was chosen from
  * Accept, so caches must key on it.
  */
+/**
+ * What a transform URL answers. `byPreset`: its size comes from a preset named in the URL, which
+ * the configuration may change under it (IMAGE_RENDITIONS); every other URL names all it makes.
+ */
 export type TransformAnswer =
-  | { kind: 'stored'; answer: MediaAnswer; varies: boolean }
+  | { kind: 'stored'; answer: MediaAnswer; varies: boolean; byPreset: boolean }
   | { kind: 'redirect'; url: string; varies: boolean };
 
 /**
@@ -93,7 +97,12 @@ export class DeliveryService {
     const key = derivedObjectKey(image.id, plan.variant, RESULT_EXTENSIONS[plan.format]);
     try {
       const answer = await this.serve(image, key, plan, request);
-      return { kind: 'stored', answer, varies: plan.negotiated };
+      return {
+        kind: 'stored',
+        answer,
+        varies: plan.negotiated,
+        byPreset: options.preset !== undefined,
+      };
     } catch (error) {
       if (error instanceof OriginalMissingError) {
         throw new AppError('image_not_found', "The image's original is not in storage.");
