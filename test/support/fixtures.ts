@@ -261,18 +261,20 @@ export function bmp(width = 64, height = 48): Buffer {
 }
 
 /**
- * A PNG of exactly `bytes` bytes (at least 100): a small image and a private ancillary chunk of
- * noise, which decoders skip and base64 spells with its usual share of "/".
+ * A PNG of exactly `bytes` bytes (at least 100): a small image and a private ancillary chunk,
+ * which decoders skip, of noise (base64 spells it with its usual share of "/"), or of `fill`
+ * bytes (0xFF: base64 spells it all "/").
  */
-export async function pngOfSize(bytes: number): Promise<Buffer> {
+export async function pngOfSize(bytes: number, fill?: number): Promise<Buffer> {
   const small = await sharp({
     create: { width: 16, height: 16, channels: 3, background: { r: 200, g: 50, b: 50 } },
   })
     .png()
     .toBuffer();
   const end = small.length - 12; // IEND: length, type, CRC
-  const noise = noiseBytes(bytes - small.length - 12, 7);
-  return Buffer.concat([small.subarray(0, end), pngChunk('prVt', noise), small.subarray(end)]);
+  const length = bytes - small.length - 12;
+  const data = fill === undefined ? noiseBytes(length, 7) : Buffer.alloc(length, fill);
+  return Buffer.concat([small.subarray(0, end), pngChunk('prVt', data), small.subarray(end)]);
 }
 
 function pngChunk(type: string, data: Buffer): Buffer {

@@ -76,14 +76,14 @@ function parseProblem(error: unknown): AppError {
 export const DATA_URI_BODY = { jsonBody: 'data-uri' } as const;
 
 /**
- * The body limit of a {@link DATA_URI_BODY} route: the largest allowed image in base64, an eighth
- * more for the ways JSON and base64 may spell it (PHP's json_encode writes each "/" as "\/", about
- * 1.6 % of base64; MIME's 76-character lines add an escaped "\r\n" to each, 5.3 %), and a
- * kilobyte for the `data:` header and the JSON around it. The image itself is held to
- * MAX_UPLOAD_BYTES as it is decoded (413 file_too_large): this limit only stops the bodies no
+ * The body limit of a {@link DATA_URI_BODY} route: the largest allowed image in base64 as JSON may
+ * spell it at worst (PHP's json_encode writes each "/" as "\/", and a white image's base64 is
+ * nearly all "/"; MIME's 76-character lines add an escaped "\r\n" to each), and a kilobyte for the
+ * `data:` header and the JSON around it. The image itself is held to MAX_UPLOAD_BYTES as it is
+ * decoded, into a file (413 file_too_large), never held whole: this limit only stops the bodies no
  * image under it could be.
  */
 export function dataUriBodyLimit(maxUploadBytes: number): number {
   const base64 = Math.ceil(maxUploadBytes / 3) * 4;
-  return base64 + Math.ceil(base64 / 8) + 1024;
+  return 2 * base64 + 4 * Math.ceil(base64 / 76) + 1024;
 }
