@@ -538,6 +538,8 @@ describe('Transform URLs of long, narrow images in a contain box (MAX_IMAGE_PIXE
     const still = await image(transformPath('w_400,h_400,c_contain,f_webp', id));
     expect(still).toMatchObject({ format: 'webp', width: 400, height: 400 });
     expect(still.pages ?? 1).toBe(1);
+    // Stored under a name with the limit (1,000,000 in base 36): raised, it is made again.
+    expect(backend.stored()).toContain(`derived/${decodeId(id)}/400x400-contain-q80-plfls.webp`);
     // Within the limit, it stays an animation.
     const moving = await image(transformPath('w_400,f_webp', id));
     expect(moving).toMatchObject({ width: 400, height: 20, pages: 10 });

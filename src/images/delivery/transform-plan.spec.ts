@@ -106,6 +106,25 @@ describe(planTransform.name, () => {
     expect(small).toMatchObject({ width: 2, height: 2 });
   });
 
+  it('names the limit in a result that depends on it: an animation padded into a larger box', () => {
+    const gif: OriginalFacts = { ...PHOTO, width: 400, height: 20, format: 'gif' };
+    const under = (maxPixels: number, options: string, original = gif) =>
+      planTransform(parseTransformOptions(options), original, { ...context(), maxPixels }).variant;
+    // 40,000,000 is "ntc74" in base 36: a raised limit makes the animation again.
+    expect(under(40_000_000, 'w_400,h_400,c_contain,f_webp')).toBe('400x400-contain-q80-pntc74');
+    expect(under(1_000_000, 'w_400,h_400,c_contain,f_webp')).toBe('400x400-contain-q80-plfls');
+    // Not where the limit changes nothing: a still format, a box within the image, a JPEG.
+    expect(under(1_000_000, 'w_400,h_400,c_contain,f_png')).toBe('400x400-contain-q100');
+    expect(under(1_000_000, 'w_400,f_webp')).toBe('400x20-cover-q80');
+    expect(under(1_000_000, 'w_400,h_400,c_contain,f_webp', { ...gif, format: 'jpeg' })).toBe(
+      '400x400-contain-q80',
+    );
+    // The longest variant still fits the 32 characters of a key's.
+    const strip: OriginalFacts = { ...gif, width: 1, height: 1_000_000_000 };
+    const longest = under(1_000_000_000, 'w_8192,h_16384,c_contain,f_webp,q_100,dpr_4', strip);
+    expect(longest.length).toBeLessThanOrEqual(32);
+  });
+
   it('makes a preset at its configured size, not the ladder', () => {
     expect(plan('p_thumb,f_webp')).toMatchObject({ width: 150, height: 150, fit: 'cover' });
     expect(plan('p_thumb,dpr_2,f_webp')).toMatchObject({ width: 300, height: 300 });

@@ -77,8 +77,28 @@ export function planTransform(
   const box = capToOriginal(snapped, original, fit, context.maxPixels);
   const { format, negotiated } = chooseFormat(options.format, original, context.accept);
   const quality = options.quality ?? DEFAULT_QUALITY[format];
-  const variant = `${box.width}x${box.height}-${fit}-q${quality}`;
+  const mark = limitMark(box, original, format, context.maxPixels);
+  const variant = `${box.width}x${box.height}-${fit}-q${quality}${mark}`;
   return { ...box, fit, format, quality, negotiated, variant };
+}
+
+/**
+ * `-p<MAX_IMAGE_PIXELS in base 36>` (short: a variant has 32 characters at most) where what is
+ * made depends on the limit as well as on the plan: an animation padded into a box larger than
+ * itself is made whole, or as a still of its first frame once its frames in the box pass the
+ * limit (image-processor.ts). The limit in the name keeps
+ * the two apart: raised, the animation is made again, not the still served for ever; instances
+ * with different limits on one storage do not overwrite each other. Empty otherwise.
+ */
+function limitMark(
+  box: { width: number; height: number },
+  original: OriginalFacts,
+  format: TransformPlan['format'],
+  maxPixels: number,
+): string {
+  const animatable = format === 'webp' || format === 'gif';
+  const enlarged = box.width * box.height > original.width * original.height;
+  return animatable && enlarged && mayBeAnimated(original) ? `-p${maxPixels.toString(36)}` : '';
 }
 
 interface RequestedBox {
