@@ -1,4 +1,35 @@
-import { FieldCount } from './csv-rows';
+import { Readable } from 'node:stream';
+import { csvRecords, FieldCount } from './csv-rows';
+
+/** The records csvRecords reads from `text`. */
+async function records(text: string): Promise<Record<string, string>[]> {
+  const read: Record<string, string>[] = [];
+  for await (const record of csvRecords(Readable.from([Buffer.from(text)]), 1 << 20)) {
+    read.push(record);
+  }
+  return read;
+}
+
+describe(csvRecords.name, () => {
+  it('trims a cell (a spreadsheet writes `url, gtin`), but not a quoted one', async () => {
+    expect(
+      await records('gtin, external_id,url\n 96385074 ,"sku-7 ", https://x.test/a.png\t\n'),
+    ).toEqual([{ gtin: '96385074', external_id: 'sku-7 ', url: 'https://x.test/a.png' }]);
+  });
+
+  it('ends a record at any line break, whichever the header ends with', async () => {
+    const rows = [
+      { gtin: '96385074', url: 'https://x.test/1.png' },
+      { gtin: '96385074', url: 'https://x.test/2.png' },
+      { gtin: '96385074', url: 'https://x.test/3.png' },
+    ];
+    const lines = ['gtin,url', ...rows.map((r) => `${r.gtin},${r.url}`)];
+    // A header file in CRLF joined to rows in LF, then one row in CR alone.
+    const text = `${lines[0]}\r\n${lines[1]}\n${lines[2]}\r${lines[3]}\n`;
+    expect(await records(text)).toEqual(rows);
+    expect(await records(`${lines.join('\n')}\n`)).toEqual(rows);
+  });
+});
 
 describe(FieldCount.name, () => {
   const scan = (max: number, ...chunks: string[]) => {

@@ -35,6 +35,12 @@ export async function* csvRecords(
   const parser = parse({
     bom: true,
     skip_empty_lines: true,
+    // Any line break ends a record, as FieldCount reads them: csv-parse would otherwise take the
+    // first one it meets for all (a header file in CRLF joined to rows in LF was one long record).
+    record_delimiter: ['\r\n', '\n', '\r'],
+    // A cell is trimmed (`url, gtin` from a spreadsheet gives ` https://…`) unless quoted: the
+    // quotes say its spaces are part of it (an external id is compared exactly).
+    cast: (value, context) => (context.quoting ? value : value.trim()),
     // A `"` inside a field that does not start with one is text: `Monitor 27" wide`.
     relax_quotes: true,
     max_record_size: MAX_RECORD_BYTES,

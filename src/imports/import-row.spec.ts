@@ -56,12 +56,9 @@ describe(csvRecordRow.name, () => {
     });
   });
 
-  it('trims each cell, as the header names are, and leaves out what was only spaces', () => {
-    expect(
-      csvRecordRow({ gtin: ' 96385074 ', url: ` ${URL}\t`, title: ' Side view ', alt_text: '  ' }),
-    ).toEqual({ gtin: '96385074', url: URL, title: 'Side view' });
-    expect(importRow(2, csvRecordRow({ gtin: ' 96385074', url: ` ${URL}` }))).toMatchObject({
-      status: ImportRowStatus.Pending,
+  it("keeps the spaces csvRecords left (a quoted cell's): they are part of the value", () => {
+    expect(csvRecordRow({ external_id: 'sku-7 ', url: URL })).toEqual({
+      external_id: 'sku-7 ',
       url: URL,
     });
   });

@@ -76,14 +76,13 @@ export function importRow(rowNumber: number, raw: unknown): NewImportRow {
 }
 
 /**
- * A CSV record as a row: each cell trimmed, as the header's names are (`url, gtin` from a
- * spreadsheet gives ` https://…`); empty cells are values left out.
+ * A CSV record as a row (its cells trimmed by csvRecords unless quoted): empty cells are values
+ * left out.
  */
 export function csvRecordRow(record: Record<string, string>): Record<string, string> {
   const row: Record<string, string> = {};
   for (const [key, value] of Object.entries(record)) {
-    const trimmed = value.trim();
-    if (trimmed !== '') row[key] = trimmed;
+    if (value !== '') row[key] = value;
   }
   return row;
 }
