@@ -129,16 +129,20 @@ export class ImportsRepository {
    * unfinished again and worked as `principal` from now on. Rows already ok are left alone; a
    * failed row keeps the image id of its last claim, so that an image made by an attempt whose
    * row update was lost is found rather than made twice. Their `updated_at` is the transaction's
-   * `now()`, which {@link chunks} reads to queue these rows only.
+   * `now()`, which {@link chunks} reads to queue these rows only. With no row to run again, the
+   * import is left as it is: its `finished_at`, from which its retention counts, stays.
    */
   async reopenFailed(manager: EntityManager, id: string, principal: Principal): Promise<void> {
-    await manager.query(
-      `UPDATE import_rows SET status = 'pending', problem_code = NULL, problem_message = NULL,
-              claimed_by = NULL, claimed_until = NULL, updated_at = now()
-        WHERE import_id = $1 AND status = 'failed' AND problem_code <> $2`,
+    const [{ reopened }]: { reopened: number }[] = await manager.query(
+      `WITH reopened AS (
+         UPDATE import_rows SET status = 'pending', problem_code = NULL, problem_message = NULL,
+                claimed_by = NULL, claimed_until = NULL, updated_at = now()
+          WHERE import_id = $1 AND status = 'failed' AND problem_code <> $2
+         RETURNING 1)
+       SELECT count(*)::int AS reopened FROM reopened`,
       [id, INVALID_ROW_CODE],
     );
-    await manager.update(BulkImport, { id }, { principal, finishedAt: null });
+    if (reopened > 0) await manager.update(BulkImport, { id }, { principal, finishedAt: null });
   }
 
   /**

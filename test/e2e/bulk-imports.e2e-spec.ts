@@ -347,6 +347,20 @@ describe('Bulk imports (POST /api/v1/imports)', () => {
       expect([...(await expectGalleryInvariants()).values()].flat().sort()).toEqual(ok.sort());
     });
 
+    it('leaves an import alone on a retry with no row to run again: its retention still counts', async () => {
+      // Its one row refused on arrival (which a retry would refuse the same way): completed at once.
+      const posted = await postJson({
+        rows: [{ gtin: products.b.gtin, url: 'ftp://x.test/a.png' }],
+      });
+      expect(posted.json()).toMatchObject({ state: 'completed', counts: { failed: 1 } });
+      const before = await getImport(posted.json<ImportBody>().id);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const retried = await call(app, 'POST', `/api/v1/imports/${before.id}/retry`, c.admin);
+      expect(retried.statusCode).toBe(202);
+      expect(retried.json()).toMatchObject({ state: 'completed', finished_at: before.finished_at });
+      expect(await getImport(before.id)).toEqual(before);
+    });
+
     it('refuses a body that is not {"rows": [...]}, or is not JSON, and stores nothing', async () => {
       const before = await countImports();
       expect(await postJson({ rows: [] })).toMatchObject({ statusCode: 400 });
