@@ -38,6 +38,8 @@ const ABANDONED_AFTER_HOURS = 24;
 /** A bulk-import-rows job: rows `first` to `last` of an import, those still pending. */
 export interface ImportRowsJob extends RowChunk {
   import_id: string;
+  /** The retry that queued it (0: the import itself); absent on jobs queued before rounds. */
+  retry_round?: number;
   /** Its import's organisation: only that organisation's admins see the job. */
   [JOB_ORGANIZATION_KEY]?: string;
 }
@@ -139,7 +141,8 @@ export class ImportWorker implements OnModuleInit {
    * import to run them again), and the import finishes if they were its last.
    */
   async failLeftPending(data: ImportRowsJob, jobId: string): Promise<void> {
-    await this.repository.failLeftPending(data.import_id, data, jobId, SERVICE_FAILURE);
+    const chunk = { first: data.first, last: data.last, round: data.retry_round };
+    await this.repository.failLeftPending(data.import_id, chunk, jobId, SERVICE_FAILURE);
     await this.repository.finishIfDone(data.import_id);
   }
 

@@ -129,20 +129,26 @@ export class ImportsRepository {
    * unfinished again and worked as `principal` from now on. Rows already ok are left alone; a
    * failed row keeps the image id of its last claim, so that an image made by an attempt whose
    * row update was lost is found rather than made twice. Their `updated_at` is the transaction's
-   * `now()`, which {@link chunks} reads to queue these rows only. With no row to run again, the
-   * import is left as it is: its `finished_at`, from which its retention counts, stays.
+   * `now()`, which {@link chunks} reads to queue these rows only, and their `retry_round` the
+   * round returned (the jobs queued for them name it: see {@link failLeftPending}). With no row to
+   * run again, the import is left as it is: its `finished_at`, from which its retention counts,
+   * stays.
    */
-  async reopenFailed(manager: EntityManager, id: string, principal: Principal): Promise<void> {
-    const [{ reopened }]: { reopened: number }[] = await manager.query(
-      `WITH reopened AS (
+  async reopenFailed(manager: EntityManager, id: string, principal: Principal): Promise<number> {
+    const [{ reopened, round }]: { reopened: number; round: number }[] = await manager.query(
+      `WITH next AS (
+         SELECT coalesce(max(retry_round), 0) + 1 AS round FROM import_rows WHERE import_id = $1),
+       reopened AS (
          UPDATE import_rows SET status = 'pending', problem_code = NULL, problem_message = NULL,
-                claimed_by = NULL, claimed_until = NULL, updated_at = now()
+                claimed_by = NULL, claimed_until = NULL, updated_at = now(),
+                retry_round = (SELECT round FROM next)
           WHERE import_id = $1 AND status = 'failed' AND problem_code <> $2
          RETURNING 1)
-       SELECT count(*)::int AS reopened FROM reopened`,
+       SELECT count(*)::int AS reopened, (SELECT round FROM next) AS round FROM reopened`,
       [id, INVALID_ROW_CODE],
     );
     if (reopened > 0) await manager.update(BulkImport, { id }, { principal, finishedAt: null });
+    return round;
   }
 
   /**
@@ -300,12 +306,13 @@ export class ImportsRepository {
   /**
    * The rows of `chunk` still pending once its job `jobId` failed for good (its process died
    * during its last attempt, so no attempt of its own recorded them): failed with `code`. Rows
-   * another job holds now (the import retried meanwhile) are that job's; those any attempt of
-   * this one held are failed.
+   * another job holds now, or that a retry put back since the job was queued (a later `round`:
+   * queued to a job of their own), are left to that job; those any attempt of this one held are
+   * failed. `round` is undefined for a job queued before rows had rounds.
    */
   async failLeftPending(
     id: string,
-    chunk: RowChunk,
+    chunk: RowChunk & { round?: number },
     jobId: string,
     problem: { code: string; message: string },
   ): Promise<void> {
@@ -314,8 +321,9 @@ export class ImportsRepository {
               problem_code = $5, problem_message = $6, updated_at = now()
         WHERE import_id = $1 AND row_number BETWEEN $2 AND $3 AND status = 'pending'
           AND (claimed_by IS NULL OR claimed_by = $4 OR claimed_until < now()
-               OR split_part(claimed_by, '/', 1) = $4)`,
-      [id, chunk.first, chunk.last, jobId, problem.code, problem.message],
+               OR split_part(claimed_by, '/', 1) = $4)
+          AND ($7::int IS NULL OR retry_round <= $7 OR split_part(claimed_by, '/', 1) = $4)`,
+      [id, chunk.first, chunk.last, jobId, problem.code, problem.message, chunk.round ?? null],
     );
   }
 

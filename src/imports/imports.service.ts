@@ -130,8 +130,8 @@ export class ImportsService {
       throw new AppError('import_receiving', 'The import is still being received; retry it later.');
     }
     await this.dataSource.transaction(async (manager) => {
-      await this.repository.reopenFailed(manager, found.id, ctx.principal);
-      await this.queuePending(manager, ctx, found.id, { reopenedOnly: true });
+      const round = await this.repository.reopenFailed(manager, found.id, ctx.principal);
+      await this.queuePending(manager, ctx, found.id, { reopenedOnly: true, round });
     });
     this.jobs.wake(IMPORT_ROWS_QUEUE);
     return this.settled(ctx, found.id);
@@ -204,9 +204,11 @@ export class ImportsService {
     manager: EntityManager,
     ctx: RequestContext,
     importId: string,
-    options: { reopenedOnly?: boolean } = {},
+    { reopenedOnly = false, round = 0 }: { reopenedOnly?: boolean; round?: number } = {},
   ): Promise<void> {
-    const chunks = await this.repository.chunks(manager, importId, ROWS_PER_JOB, options);
+    const chunks = await this.repository.chunks(manager, importId, ROWS_PER_JOB, {
+      reopenedOnly,
+    });
     if (chunks.length === 0) return;
     const turn = await this.jobs.nextTurn(manager, IMPORT_ROWS_QUEUE, ctx.organizationId);
     for (let i = 0; i < chunks.length; i += SEND_BATCH) {
@@ -214,6 +216,7 @@ export class ImportsService {
         import_id: importId,
         first,
         last,
+        retry_round: round,
         [JOB_ORGANIZATION_KEY]: ctx.organizationId,
       }));
       await this.jobs.sendMany(IMPORT_ROWS_QUEUE, jobs, {

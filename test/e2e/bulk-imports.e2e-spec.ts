@@ -345,6 +345,14 @@ describe('Bulk imports (POST /api/v1/imports)', () => {
       expect(again.statusCode).toBe(202);
       expect((await completed(importId)).counts).toMatchObject({ ok: 40, failed: 10 });
       expect([...(await expectGalleryInvariants()).values()].flat().sort()).toEqual(ok.sort());
+      // Each job names the retry that queued it: a dead job fails only the rows of its round.
+      const rounds = await app.get(DataSource).query<{ round: number; jobs: number }[]>(
+        `SELECT (data->>'retry_round')::int AS round, count(*)::int AS jobs FROM pgboss.job
+          WHERE name = 'bulk-import-rows' AND data->>'import_id' = $1
+          GROUP BY 1 ORDER BY 1`,
+        [decodeId(importId)],
+      );
+      expect(rounds.map((r) => r.round)).toEqual([0, 1, 2]);
     });
 
     it('leaves an import alone on a retry with no row to run again: its retention still counts', async () => {

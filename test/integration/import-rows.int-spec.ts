@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import type { DataSource } from 'typeorm';
+import type { Principal } from '../../src/auth/principal';
 import { ImportsRepository, RowClaimLostError } from '../../src/imports/imports.repository';
 import { blockedBackend } from '../support/db-faults';
 import { newImage, newOrganization, newProduct } from '../support/factories';
@@ -124,6 +125,55 @@ describe.each(AVAILABLE_BACKENDS)(`${ImportsRepository.name} row claims on %s`, 
       { row_number: 2, status: 'failed', claimed_by: null },
       { row_number: 3, status: 'pending', claimed_by: 'live-job/0' },
     ]);
+  });
+
+  it("leaves the rows a retry put back since the dead job was queued to the retry's job", async () => {
+    const importId = await pendingRow();
+    await db.query(
+      `INSERT INTO import_rows (import_id, row_number, product_id, url)
+       VALUES ($1, 2, $2, 'https://images.example/b.jpg'), ($1, 3, $2, 'https://images.example/c.jpg')`,
+      [importId, productId],
+    );
+    const problem = { code: 'internal_error', message: 'The row could not be processed.' };
+    // The import's job (round 0) failed row 1 on its last attempt, claimed row 2 and died there.
+    await imports.claim(importId, 1, DEAD, 600);
+    await imports.fail({ importId, rowNumber: 1 }, DEAD, {
+      code: 'image_url_unreachable',
+      message: 'x',
+    });
+    await imports.claim(importId, 2, DEAD, 600);
+    // A retry puts row 1 back, in round 1, for a job of its own.
+    const poster = {
+      type: 'user',
+      id: randomUUID(),
+      organizationId,
+      role: 'admin',
+      scopes: [],
+      userId: null,
+    };
+    const round = await db.transaction((manager) =>
+      imports.reopenFailed(manager, importId, poster as unknown as Principal),
+    );
+    expect(round).toBe(1);
+    // pg-boss fails the dead job for good: its rows 2 (its claim) and 3 (never reached) fail.
+    await imports.failLeftPending(importId, { first: 1, last: 3, round: 0 }, 'dead-job', problem);
+    const statuses = async () =>
+      (
+        await db.query<{ status: string }[]>(
+          'SELECT status FROM import_rows WHERE import_id = $1 ORDER BY row_number',
+          [importId],
+        )
+      ).map((r) => r.status);
+    expect(await statuses()).toEqual(['pending', 'failed', 'failed']);
+    // A job queued before rows had rounds fails every row it left, as before.
+    await imports.failLeftPending(importId, { first: 1, last: 3 }, 'dead-job', problem);
+    expect(await statuses()).toEqual(['failed', 'failed', 'failed']);
+    // A second retry is round 2.
+    expect(
+      await db.transaction((manager) =>
+        imports.reopenFailed(manager, importId, poster as unknown as Principal),
+      ),
+    ).toBe(2);
   });
 
   it('refuses a row another job holds, and a row that is no longer pending', async () => {

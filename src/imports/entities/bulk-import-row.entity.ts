@@ -84,6 +84,14 @@ export class BulkImportRow {
   @Column({ name: 'claimed_until', type: 'timestamptz', precision: 3, nullable: true })
   claimedUntil!: Date | null;
 
+  /**
+   * The retry of the import that last put the row back to pending (0: the import itself). A job
+   * names the round it was queued in: failed for good, it fails the rows it left, not rows a later
+   * retry queued to another job.
+   */
+  @Column({ name: 'retry_round', type: 'integer', default: 0 })
+  retryRound!: number;
+
   @Column({ name: 'problem_code', type: 'varchar', length: 64, nullable: true })
   problemCode!: string | null;
 
