@@ -21,9 +21,9 @@ const PRESET_CACHE_CONTROL = 'public, max-age=86400';
 /**
  * `GET /transform/<signature>/<options>/<image id>`: an image at the size and format the URL
  * names (see transform-options.ts), made once and then served from storage with immutable
- * caching (a day for a preset by name), strong ETags, 304 and byte ranges. Public, like /media: the signature is what guards
- * it. In the OpenAPI document for what it answers; clients take its URLs from image responses
- * (`responsive`) rather than build them.
+ * caching (a day for a preset by name), strong ETags, 304 and byte ranges. Public, like /media:
+ * the signature is what guards it. In the OpenAPI document for what it answers; clients take its
+ * URLs from image responses (`responsive`) rather than build them.
  */
 @Public()
 @ApiTags('delivery')

@@ -45,11 +45,9 @@ export interface TransformRequest {
 /**
  * What a transform URL answers: the result's bytes (or 304/206/416) from storage, or, where the
  * storage makes results itself, a redirect to its URL. `varies`: the format was chosen from
- * Accept, so caches must key on it.
- */
-/**
- * What a transform URL answers. `byPreset`: its size comes from a preset named in the URL, which
- * the configuration may change under it (IMAGE_RENDITIONS); every other URL names all it makes.
+ * Accept, so caches must key on it. `byPreset`: its size comes from a preset named in the URL,
+ * which the configuration may change under it (IMAGE_RENDITIONS); every other URL names all it
+ * makes.
  */
 export type TransformAnswer =
   | { kind: 'stored'; answer: MediaAnswer; varies: boolean; byPreset: boolean }

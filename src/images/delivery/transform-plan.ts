@@ -86,9 +86,9 @@ export function planTransform(
  * `-p<MAX_IMAGE_PIXELS in base 36>` (short: a variant has 32 characters at most) where what is
  * made depends on the limit as well as on the plan: an animation padded into a box larger than
  * itself is made whole, or as a still of its first frame once its frames in the box pass the
- * limit (image-processor.ts). The limit in the name keeps
- * the two apart: raised, the animation is made again, not the still served for ever; instances
- * with different limits on one storage do not overwrite each other. Empty otherwise.
+ * limit (image-processor.ts). The limit in the name keeps the two apart: raised, the animation is
+ * made again, not the still served for ever; instances with different limits on one storage do
+ * not overwrite each other. Empty otherwise.
  */
 function limitMark(
   box: { width: number; height: number },
@@ -155,9 +155,9 @@ function snap(
 }
 
 /**
- * The image is never enlarged, and no result has more than `maxPixels`. `inside` fits the image in the box, then never enlarges it: the
- * box's short side limits, and only once (a 1600×1200 original in a 1600×1600 box stays
- * 1600×1200). The other fits keep the box's ratio, scaled down as far as needed:
+ * The image is never enlarged, and no result has more than `maxPixels`. `inside` fits the image
+ * in the box, then never enlarges it: the box's short side limits, and only once (a 1600×1200
+ * original in a 1600×1600 box stays 1600×1200). The other fits keep the box's ratio, scaled down as far as needed:
  * - `cover` and `attention` fill the box with the image: until the box fits in the original (a
  *   request for more pixels than exist gets the original's);
  * - `contain` pads the whole image to the box: until the image in it is at most its own size, and

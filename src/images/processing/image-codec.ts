@@ -58,7 +58,10 @@ export interface Encoded {
 /** How an on-request result fills its box (see {@link transformFrames}). */
 export type TransformFit = 'cover' | 'contain' | 'inside' | 'attention';
 export type TransformFormat = 'avif' | 'webp' | 'jpeg' | 'png' | 'gif';
-/** The output box is already final: snapped, multiplied by the pixel ratio, never larger than the original. */
+/**
+ * The output box is already final: snapped, multiplied by the pixel ratio, never larger than the
+ * original (a contain box's padding aside) nor than MAX_IMAGE_PIXELS.
+ */
 export interface TransformSpec {
   width: number;
   height: number;
