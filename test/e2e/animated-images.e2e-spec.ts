@@ -5,37 +5,12 @@ import sharp from 'sharp';
 import { Role } from '../../src/auth/roles';
 import { decodeId } from '../../src/common/ids/short-id';
 import { addUser, filesBelow } from '../support/accounts';
-import { noiseBytes } from '../support/fixtures';
+import { animation, animationDelays } from '../support/fixtures';
 import { call, login, type Credential } from '../support/http';
 import { multipart, type FilePart } from '../support/multipart';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 
-const DELAYS = [80, 120, 160, 200];
-
-/**
- * An animation of 4 frames with distinct delays, looping 3 times: each frame its own colour, with
- * a noisy square moving across it (the frames must differ, or encoders merge them).
- */
-function animation(format: 'gif' | 'webp', width: number, height: number): Promise<Buffer> {
-  const frames = DELAYS.length;
-  const strip = Buffer.alloc(width * height * frames * 3);
-  const noise = noiseBytes(strip.length, 29);
-  const side = Math.floor(Math.min(width, height) / 3);
-  for (let f = 0; f < frames; f++) {
-    for (let y = 0; y < height; y++) {
-      for (let x = 0; x < width; x++) {
-        const i = ((f * height + y) * width + x) * 3;
-        if (x >= f * side && x < (f + 1) * side && y < side) noise.copy(strip, i, i, i + 3);
-        else strip.set([40 * f, 160, 90], i);
-      }
-    }
-  }
-  const image = sharp(strip, {
-    raw: { width, height: height * frames, channels: 3, pageHeight: height },
-  });
-  const options = { delay: DELAYS, loop: 3 };
-  return (format === 'gif' ? image.gif(options) : image.webp(options)).toBuffer();
-}
+const DELAYS = animationDelays(4);
 
 interface Stored {
   format?: string;

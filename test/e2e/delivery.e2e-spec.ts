@@ -10,7 +10,7 @@ import { OrphanFileSweeper } from '../../src/images/orphan-file-sweeper';
 import { STORAGE_PROVIDER, type StorageProvider } from '../../src/storage/storage-provider';
 import { filesBelow } from '../support/accounts';
 import { eventually } from '../support/eventually';
-import { solidJpeg } from '../support/fixtures';
+import { animation, solidJpeg } from '../support/fixtures';
 import { call, login, type Credential } from '../support/http';
 import { multipart } from '../support/multipart';
 import {
@@ -71,18 +71,6 @@ async function uploadToNewProduct(
   );
   expect(res.statusCode).toBe(201);
   return { id: res.json().id, productId: product.json().id };
-}
-
-/** An animated GIF of `frames` frames of width × height, each of its own colours. */
-async function animatedGif(width: number, height: number, frames: number): Promise<Buffer> {
-  const strip = Buffer.alloc(width * height * frames * 3);
-  for (let i = 0; i < strip.length; i += 3) {
-    const frame = Math.floor(i / 3 / (width * height));
-    strip.set([(60 * frame) % 256, (200 + 40 * frame) % 256, (i / 3) % width], i);
-  }
-  return sharp(strip, { raw: { width, height: height * frames, channels: 3, pageHeight: height } })
-    .gif({ delay: Array.from({ length: frames }, (_, k) => 100 * (k + 1)), loop: 0 })
-    .toBuffer();
 }
 
 describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) => {
@@ -417,7 +405,7 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
 
   it('keeps an animated GIF animated in WebP (chosen by f_auto over AVIF), a still in JPEG', async () => {
     const frames = 4;
-    const gif = await animatedGif(120, 90, frames);
+    const gif = await animation('gif', 120, 90, frames);
     const { id, productId } = await uploadToNewProduct(app, admin, gif, 'Moving', 'image/gif');
     const webp = await get(signed('w_64,f_auto', id), { accept: AVIF_WEBP });
     expect(webp.headers['content-type']).toBe('image/webp');
@@ -531,7 +519,7 @@ describe('Transform URLs of long, narrow images in a contain box (MAX_IMAGE_PIXE
     const { id } = await uploadToNewProduct(
       t.app,
       admin,
-      await animatedGif(400, 20, 10),
+      await animation('gif', 400, 20, 10),
       'Ticker',
       'image/gif',
     );

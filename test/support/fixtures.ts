@@ -260,6 +260,40 @@ export function bmp(width = 64, height = 48): Buffer {
   return buf;
 }
 
+/** The delays of {@link animation}'s frames, in ms: 80, 120, 160, 200… (each its own). */
+export const animationDelays = (frames: number): number[] =>
+  Array.from({ length: frames }, (_, k) => 80 + 40 * k);
+
+/**
+ * An animation of `frames` frames (4 unless said) with distinct delays (animationDelays),
+ * looping 3 times: each frame its own colour, with a noisy square moving across it (the frames
+ * must differ, or encoders merge them).
+ */
+export function animation(
+  format: 'gif' | 'webp',
+  width: number,
+  height: number,
+  frames = 4,
+): Promise<Buffer> {
+  const strip = Buffer.alloc(width * height * frames * 3);
+  const noise = noiseBytes(strip.length, 29);
+  const side = Math.max(1, Math.floor(Math.min(width, height) / 3));
+  for (let f = 0; f < frames; f++) {
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const i = ((f * height + y) * width + x) * 3;
+        if (x >= f * side && x < (f + 1) * side && y < side) noise.copy(strip, i, i, i + 3);
+        else strip.set([(40 * f) % 256, 160, 90], i);
+      }
+    }
+  }
+  const image = sharp(strip, {
+    raw: { width, height: height * frames, channels: 3, pageHeight: height },
+  });
+  const options = { delay: animationDelays(frames), loop: 3 };
+  return (format === 'gif' ? image.gif(options) : image.webp(options)).toBuffer();
+}
+
 /**
  * A PNG of exactly `bytes` bytes (at least 100): a small image and a private ancillary chunk,
  * which decoders skip, of noise (base64 spells it with its usual share of "/"), or of `fill`
