@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { safeError } from '../common/logging/safe-error';
 import { JobQueue } from '../jobs/job-queue.service';
-import { imageIdOfDerivedKey, isServableKey, keyStem } from '../storage/storage-keys';
+import { imageIdOfDerivedKey, isImageFileKey, keyStem } from '../storage/storage-keys';
 import { STORAGE_PROVIDER, type StorageProvider } from '../storage/storage-provider';
 import { ImageKeysRepository } from './image-keys.repository';
 import { IMAGES_CONFIG, type ImagesConfig } from './images.config';
@@ -113,7 +113,13 @@ export class OrphanFileSweeper implements OnModuleInit {
   }
 }
 
-/** An image's file, or a transform result (`derived/<image>/…`, held while its image exists). */
+/**
+ * An image's file by its ids, or a transform result (`derived/<image>/…`, held while its image
+ * exists). Never the Ocha API's slug keys (`products/<slug>.<ext>`, on Cloudinary only): in a
+ * Cloudinary folder, or at the account's root with a blank CLOUDINARY_FOLDER, every asset named
+ * like a slug (Cloudinary's `sample`, a banner someone uploaded, a random public id) has that shape,
+ * and the sweep cannot tell the service's from the others'; one the service left is kept.
+ */
 function isSwept(key: string): boolean {
-  return isServableKey(key) || imageIdOfDerivedKey(key) !== undefined;
+  return isImageFileKey(key) || imageIdOfDerivedKey(key) !== undefined;
 }

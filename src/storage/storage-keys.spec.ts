@@ -3,6 +3,7 @@ import { cloudinaryAsset } from './providers/cloudinary-asset';
 import {
   imageObjectKey,
   importedImageKey,
+  isImageFileKey,
   isServableKey,
   isValidKey,
   keyStem,
@@ -78,6 +79,17 @@ describe(importedImageKey.name, () => {
     }
     expect(() => importedImageKey('a', 'jpg', 'not-a-uuid')).toThrow();
     expect(() => importedImageKey('a', 'j/g')).toThrow();
+  });
+});
+
+describe(isImageFileKey.name, () => {
+  it("is an image's file by its ids, never a slug key (servable, but someone else's asset may have its shape)", () => {
+    expect(isImageFileKey(imageObjectKey({ productId: P }, I, 'original', 'jpg'))).toBe(true);
+    expect(isImageFileKey(`uploads/${I}/card.webp`)).toBe(true);
+    for (const key of ['products/blue-shoe.jpg', 'products/sample.jpg', `derived/${I}/w640.webp`]) {
+      expect({ key, file: isImageFileKey(key) }).toEqual({ key, file: false });
+    }
+    expect(isServableKey('products/blue-shoe.jpg')).toBe(true);
   });
 });
 

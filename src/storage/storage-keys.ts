@@ -72,10 +72,14 @@ const SERVABLE_EXTENSION = `(${Object.keys(CONTENT_TYPES).join('|')})`;
 const UUID_PART = UUID.source.slice(1, -1);
 const VARIANT_PART = VARIANT.source.slice(1, -1);
 const SLUG_PART = SLUG.source.slice(1, -1);
-/** The shapes of every key the functions above make, with the extension of a stored image. */
-const SERVABLE_KEYS = [
+/** The shapes of the keys of an image's own files (imageObjectKey), with a stored image's extension. */
+const IMAGE_FILE_KEYS = [
   new RegExp(`^products/${UUID_PART}/${UUID_PART}/${VARIANT_PART}\\.${SERVABLE_EXTENSION}$`),
   new RegExp(`^uploads/${UUID_PART}/${VARIANT_PART}\\.${SERVABLE_EXTENSION}$`),
+];
+/** The shapes of every key the functions above make, with the extension of a stored image. */
+const SERVABLE_KEYS = [
+  ...IMAGE_FILE_KEYS,
   new RegExp(`^products/${SLUG_PART}\\.${SERVABLE_EXTENSION}$`),
 ];
 
@@ -88,6 +92,15 @@ const DERIVED_KEY = new RegExp(`^derived/(${UUID_PART})/${VARIANT_PART}\\.${SERV
  */
 export function isServableKey(key: string): boolean {
   return isValidKey(key) && SERVABLE_KEYS.some((shape) => shape.test(key));
+}
+
+/**
+ * Whether `key` names a file of one image by its ids (`products/<product>/<image>/…`,
+ * `uploads/<image>/…`): not the Ocha API's slug key (`products/<slug>.<ext>`), whose shape an
+ * asset that someone else put in a Cloudinary folder (`sample`, `spring-banner`) has too.
+ */
+export function isImageFileKey(key: string): boolean {
+  return isValidKey(key) && IMAGE_FILE_KEYS.some((shape) => shape.test(key));
 }
 
 /**

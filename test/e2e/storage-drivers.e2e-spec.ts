@@ -278,15 +278,17 @@ describe.each(DRIVERS)('Upload, gallery and delete on %s storage', (driver: Driv
     const orphans = [
       `products/${decodeId(productId)}/${randomUUID()}/original.jpg`,
       `uploads/${randomUUID()}/card.webp`,
-      `products/left-behind-on-${driver}.jpg`,
     ];
     // Written a moment ago: an upload whose row is not committed yet.
     const young = `uploads/${randomUUID()}/original.jpg`;
-    for (const key of [...orphans, young]) {
+    // Named like the Ocha API's slug keys, which no image names: on Cloudinary, an asset someone
+    // else put in the folder (`spring-banner`), which the sweep must not take for the service's.
+    const foreign = 'products/spring-banner.jpg';
+    for (const key of [...orphans, young, foreign]) {
       await storage.put(key, jpeg, { contentType: 'image/jpeg', ...deliveryHeaders('image/jpeg') });
     }
     const longAgo = new Date(Date.now() - 3 * 24 * 3600 * 1000);
-    for (const key of [...namedKeys, ...orphans]) backend.backdate(key, longAgo);
+    for (const key of [...namedKeys, ...orphans, foreign]) backend.backdate(key, longAgo);
 
     // What ORPHAN_SWEEP_CRON makes at each tick (on one instance): a job of the sweep.
     const id = await jobs.send(ORPHAN_FILE_SWEEP_QUEUE, {});
@@ -302,6 +304,7 @@ describe.each(DRIVERS)('Upload, gallery and delete on %s storage', (driver: Driv
     for (const key of orphans)
       expect({ key, kept: await storage.exists(key) }).toEqual({ key, kept: false });
     expect(await storage.exists(young)).toBe(true);
+    expect(await storage.exists(foreign)).toBe(true);
     for (const key of namedKeys)
       expect({ key, kept: await storage.exists(key) }).toEqual({ key, kept: true });
     expect((await fetchUrl(named.url)).status).toBe(200);
