@@ -725,6 +725,17 @@ describe('Authentication and authorisation', () => {
       expect(listed.key).toBeUndefined();
     });
 
+    it('refuses a name of spaces only, and keeps a name without its surrounding spaces', async () => {
+      for (const name of ['   ', ' \t ']) {
+        const res = await call(app, 'POST', '/api/v1/api-keys', c.admin, { name });
+        expect(res.statusCode).toBe(400);
+        expect(res.json().errors).toEqual([{ field: 'name', message: 'name should not be empty' }]);
+      }
+      const { id } = await createKey({ name: '  PIM import  ' });
+      const read = await call(app, 'GET', `/api/v1/api-keys/${id}`, c.admin);
+      expect(read.json().name).toBe('PIM import');
+    });
+
     it('works as X-API-Key and as Authorization: Token', async () => {
       const { key } = await createKey({ name: 'both' });
       expect((await call(app, 'GET', '/api/v1/auth/me', { apiKey: key })).statusCode).toBe(200);

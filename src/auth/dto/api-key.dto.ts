@@ -3,7 +3,7 @@ import { DisplayText } from '../../common/http/display-text';
 import { Type } from 'class-transformer';
 import { ArrayUnique, IsArray, IsDate, IsEnum, IsNotEmpty, IsString } from 'class-validator';
 import { MaxLength } from '../../common/http/max-length';
-import { Optional } from '../../common/http/validation';
+import { Optional, Trimmed } from '../../common/http/validation';
 import { encodeShortId } from '../../common/ids/short-id';
 import { PageMetaDto } from '../../common/pagination/page.dto';
 import type { ApiKey } from '../entities/api-key.entity';
@@ -11,6 +11,7 @@ import { Role, Scope } from '../roles';
 
 export class CreateApiKeyDto {
   /** What the key is for, e.g. "PIM import job". */
+  @Trimmed()
   @IsString()
   @IsNotEmpty()
   @MaxLength(100)

@@ -1,5 +1,5 @@
 import { ValidationPipe, type ArgumentMetadata } from '@nestjs/common';
-import { plainToInstance, type ClassConstructor } from 'class-transformer';
+import { plainToInstance, Transform, type ClassConstructor } from 'class-transformer';
 import { ValidateIf, validateSync, type ValidationError } from 'class-validator';
 import { AppError, type FieldError } from '../errors/app.error';
 import { unstorableCharacterErrors } from './unstorable-characters';
@@ -177,3 +177,10 @@ export function validateInput<T extends object>(type: ClassConstructor<T>, plain
  */
 export const Optional = (): PropertyDecorator =>
   ValidateIf((_object: object, value: unknown) => value !== undefined);
+
+/**
+ * A text field validated and stored without its surrounding white space, so that one of spaces only
+ * is refused as empty (a name checked before the service trimmed it was stored as "").
+ */
+export const Trimmed = (): PropertyDecorator =>
+  Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value));

@@ -1,8 +1,7 @@
 import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
-import { Transform } from 'class-transformer';
 import { IsOptional, IsString, Matches, MinLength, ValidateIf } from 'class-validator';
 import { MaxLength } from '../../common/http/max-length';
-import { Optional } from '../../common/http/validation';
+import { Optional, Trimmed } from '../../common/http/validation';
 import { encodeShortId } from '../../common/ids/short-id';
 import { CursorQueryDto } from '../../common/pagination/cursor-query.dto';
 import type { Product } from '../entities/product.entity';
@@ -24,11 +23,8 @@ const EXTERNAL_ID_SCHEMA = {
   pattern: EXTERNAL_ID_PATTERN_SOURCE,
 } as const;
 
-const trim = ({ value }: { value: unknown }): unknown =>
-  typeof value === 'string' ? value.trim() : value;
-
 export class CreateProductDto {
-  @Transform(trim)
+  @Trimmed()
   @IsString()
   @MinLength(1)
   @MaxLength(200)
