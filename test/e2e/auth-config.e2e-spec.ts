@@ -102,6 +102,14 @@ describe('API key in the query string', () => {
       const res = await call(t.app, 'GET', `/api/v1/auth/me?x-api-key=${encodeURIComponent(key)}`);
       expect(res.statusCode).toBe(200);
       expect(res.json().type).toBe('api_key');
+      // However its name is percent-encoded, a query key authenticates, and so its answer is one
+      // no cache may keep (for the next organisation, or after the key is revoked).
+      for (const name of ['x-api-key', 'x%2Dapi-key', 'x-api%2dkey', '%78-api-key']) {
+        const answer = await call(t.app, 'GET', `/api/v1/auth/me?${name}=${key}`);
+        expect({ name, status: answer.statusCode, cache: answer.headers['cache-control'] }).toEqual(
+          { name, status: 200, cache: 'no-store' },
+        );
+      }
     } finally {
       await t.close();
     }

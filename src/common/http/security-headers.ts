@@ -35,13 +35,17 @@ export const securityHeaders = helmet(HELMET_OPTIONS);
 
 /**
  * Whether the request carries a credential: an `Authorization` or `X-API-Key` header, or an
- * `x-api-key` query parameter (the back-office uploader's; the router also reads a query after a
- * `#`). Read without parsing it: whether it is valid does not matter here.
+ * `x-api-key` query parameter (the back-office uploader's), as the query is parsed (its names
+ * percent-decoded: `?x%2Dapi-key=` authenticates too) or, for a request answered before its query
+ * was parsed, as the URL spells it (the router also reads a query after a `#`). Whether it is
+ * valid does not matter here.
  */
 function carriesCredential(request: FastifyRequest): boolean {
   const { headers } = request;
   if (headers.authorization !== undefined || headers['x-api-key'] !== undefined) return true;
-  return /[?#&;]x-api-key=/i.test(request.url);
+  const query = request.query as Record<string, unknown> | undefined;
+  if (query && typeof query === 'object' && query['x-api-key'] !== undefined) return true;
+  return /[?#&;]x(?:-|%2d)api(?:-|%2d)key=/i.test(request.url);
 }
 
 /**
