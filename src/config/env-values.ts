@@ -1,3 +1,5 @@
+import { isIP } from 'node:net';
+
 /**
  * What the values of some settings mean, for the code that reads them: the schema
  * (env.validation.ts) checks a value's shape; these turn a valid value into what it stands for.
@@ -51,4 +53,27 @@ export function isServiceUrl(value: string, protocols: readonly string[]): boole
     return false;
   }
   return true;
+}
+
+/** The names proxy-addr (Fastify's `trustProxy`) gives to ranges of addresses. */
+const PROXY_RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+/**
+ * Whether `value` is a list of the proxies TRUST_PROXY may name: addresses (`10.0.0.7`, `::1`),
+ * CIDR ranges (`10.0.0.0/8`, `fd00::/8`) and `loopback`, `linklocal`, `uniquelocal`, separated by
+ * commas, at least one. What Fastify would otherwise refuse at start-up with a message naming no
+ * setting, or read as a host name it never matches.
+ */
+export function isTrustedProxyList(value: string): boolean {
+  const items = value.split(',').map((item) => item.trim());
+  return items.length > 0 && items.every(isTrustedProxy);
+}
+
+function isTrustedProxy(item: string): boolean {
+  if (PROXY_RANGE_NAMES.includes(item)) return true;
+  const [address, bits, ...rest] = item.split('/');
+  const version = isIP(address);
+  if (version === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (version === 4 ? 32 : 128);
 }

@@ -110,6 +110,26 @@ describe(validateEnv.name, () => {
     );
   });
 
+  it('takes TRUST_PROXY as true, false or the addresses and ranges of the proxies', () => {
+    for (const proxies of ['10.0.0.1', '10.0.0.0/8, fd00::/8', 'loopback,uniquelocal', '::1/128']) {
+      expect(validateEnv({ TRUST_PROXY: proxies }).TRUST_PROXY).toBe(proxies);
+    }
+    expect(validateEnv({ TRUST_PROXY: 'false' }).TRUST_PROXY).toBe(false);
+    for (const proxies of [
+      'yes',
+      '2',
+      'proxy.internal',
+      '10.0.0.0/33',
+      '::1/129',
+      '10.0.0.1,',
+      '1.2.3.4/8/8',
+    ]) {
+      expect(() => validateEnv({ TRUST_PROXY: proxies })).toThrow(
+        /TRUST_PROXY: must be true, false, or the addresses or CIDR ranges of the proxies/,
+      );
+    }
+  });
+
   it('refuses rendition presets of size 0, past 9999, or named twice', () => {
     expect(
       validateEnv({ IMAGE_RENDITIONS: 'a:1x1:cover,b:9999x9999:inside' }).IMAGE_RENDITIONS,

@@ -18,7 +18,7 @@ import {
   ValidationError,
 } from 'class-validator';
 import { MaxLength } from '../common/http/max-length';
-import { COMPAT_API_NAMES, isServiceUrl } from './env-values';
+import { COMPAT_API_NAMES, isServiceUrl, isTrustedProxyList } from './env-values';
 
 export enum NodeEnv {
   Development = 'development',
@@ -376,9 +376,24 @@ export class EnvironmentVariables {
   })
   JSON_BODY_LIMIT_BYTES = 1024 * 1024;
 
+  /**
+   * Whom to believe about the client's address (`X-Forwarded-For`) and protocol: `false`, nobody;
+   * `true`, every hop (the leftmost address: the proxy must set the header, never append to it);
+   * or the proxies' addresses and ranges, the client's address then being the last one before
+   * them (right for a proxy that appends: nginx's `$proxy_add_x_forwarded_for`, AWS ALB).
+   */
   @Transform(toBoolean)
-  @IsBoolean({ message: 'must be true or false' })
-  TRUST_PROXY = false;
+  @ValidateBy({
+    name: 'isTrustProxy',
+    validator: {
+      validate: (value: unknown) =>
+        typeof value === 'boolean' || (typeof value === 'string' && isTrustedProxyList(value)),
+      defaultMessage: () =>
+        'must be true, false, or the addresses or CIDR ranges of the proxies, comma-separated ' +
+        '(10.0.0.0/8,fd00::/8; loopback, linklocal and uniquelocal name their ranges)',
+    },
+  })
+  TRUST_PROXY: boolean | string = false;
 
   @Transform(toInteger)
   @IsInt({ message: 'must be an integer number of milliseconds between 1000 and 600000' })

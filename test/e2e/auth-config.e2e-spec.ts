@@ -89,6 +89,38 @@ describe('Login throttling', () => {
       await t.close();
     }
   });
+
+  it('counts the client a trusted proxy names (TRUST_PROXY=<its address>), not one the client wrote', async () => {
+    // A proxy at 10.0.0.1 that appends the client's address to X-Forwarded-For (nginx's
+    // $proxy_add_x_forwarded_for, AWS ALB): the client writes the entries before it.
+    const proxy = '10.0.0.1';
+    const t = await startTestApp({ LOGIN_RATE_LIMIT: '3', TRUST_PROXY: proxy });
+    try {
+      const attempt = (i: number, forwardedFor: string, remoteAddress = proxy) =>
+        t.app.inject({
+          method: 'POST',
+          url: '/api/v1/auth/login',
+          payload: { email: `someone${i}@test.example`, password: 'wrong password' },
+          headers: { 'x-forwarded-for': forwardedFor },
+          remoteAddress,
+        });
+      const statuses = [];
+      for (let i = 0; i < 5; i++) {
+        statuses.push((await attempt(i, `198.51.100.${i}, 203.0.113.7`)).statusCode);
+      }
+      expect(statuses).toEqual([401, 401, 401, 429, 429]);
+      // Another client through the same proxy is its own address.
+      expect((await attempt(9, '198.51.100.1, 203.0.113.8')).statusCode).toBe(401);
+      // A client reaching the service directly is not believed about its address.
+      const direct = [];
+      for (let i = 0; i < 4; i++) {
+        direct.push((await attempt(10 + i, `203.0.113.${20 + i}`, '192.0.2.44')).statusCode);
+      }
+      expect(direct).toEqual([401, 401, 401, 429]);
+    } finally {
+      await t.close();
+    }
+  });
 });
 
 describe('API key in the query string', () => {
