@@ -68,12 +68,34 @@ export async function answerMediaRequest(
   }
   result.stream.destroy();
   if (result.statusCode === 412) return { kind: 'precondition_failed' };
+  if (result.statusCode === 416 && hasSuffixRange(request) && !wholeFileAsked(request)) {
+    // A suffix longer than the file is the whole file (RFC 9110 14.1.2), which send refuses.
+    return answerMediaRequest(root, key, withRange(request, 'bytes=0-'));
+  }
   if (result.statusCode === 416) {
     return { kind: 'range_not_satisfiable', contentRange: result.headers['Content-Range'] };
   }
   // Missing, a folder (send would redirect), unreadable: the same 404 as an unknown key.
   return { kind: 'not_found' };
 }
+
+/** Whether the request's usable Range has a suffix spec (`-500`) of more than nothing. */
+function hasSuffixRange(request: MediaRequest): boolean {
+  const range = usableByteRange(request.headers.range);
+  if (range === undefined) return false;
+  return range
+    .slice(range.indexOf('=') + 1)
+    .split(',')
+    .some((spec) => /^-\d*[1-9]\d*$/.test(spec.trim()));
+}
+
+/** Whether the request asks for `bytes=0-`, as {@link withRange} writes it after a suffix. */
+const wholeFileAsked = (request: MediaRequest): boolean => request.headers.range === 'bytes=0-';
+
+const withRange = (request: MediaRequest, range: string): MediaRequest => ({
+  ...request,
+  headers: { ...request.headers, range },
+});
 
 const contentTypeOf = (key: string): string =>
   CONTENT_TYPES[extname(key).slice(1)] ?? 'application/octet-stream';
@@ -168,6 +190,16 @@ function asSendRequest(request: MediaRequest): Readable {
     range: weakIfRange ? undefined : usableByteRange(request.headers.range),
   };
   if (typeof ifRange === 'string' && ifRange.startsWith('"')) headers['if-range'] = `W/${ifRange}`;
+  const ifMatch = request.headers['if-match'];
+  if (typeof ifMatch === 'string' && ifMatch.trim() !== '*') {
+    // If-Match compares strongly (RFC 9110 13.1.1): a weak tag never matches, where send's
+    // comparison takes `W/"…"` for its own ETag. `""` is no ETag send gives: it fails.
+    const strong = ifMatch
+      .split(',')
+      .map((tag) => tag.trim())
+      .filter((tag) => tag.startsWith('"'));
+    headers['if-match'] = strong.length > 0 ? strong.join(', ') : '""';
+  }
   return { method: request.method, headers } as unknown as Readable;
 }
 

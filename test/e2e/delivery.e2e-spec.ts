@@ -258,6 +258,15 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
     expect(past.headers['content-range']).toBe(`bytes */${size}`);
     expect(past.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(past.json()).toMatchObject({ status: 416, code: 'range_not_satisfiable' });
+    // A suffix longer than the result is all of it (RFC 9110 14.1.2), not a range past the end.
+    const suffix = await get(path, { range: `bytes=-${size + 10}` });
+    expect(suffix.statusCode).toBe(206);
+    expect(suffix.headers['content-range']).toBe(`bytes 0-${size - 1}/${size}`);
+    expect(suffix.rawPayload).toEqual(first.rawPayload);
+    // Several ranges that are not one: the whole result on every storage, never the first alone.
+    const several = await get(path, { range: 'bytes=0-1,5-6' });
+    expect(several.statusCode).toBe(200);
+    expect(several.rawPayload).toEqual(first.rawPayload);
     // Not a range (RFC 9110 lets a server ignore it): the whole result, as without the header.
     for (const bad of ['bytes=abc', 'bytes=9-5', 'items=0-9']) {
       const whole = await get(path, { range: bad });
@@ -294,6 +303,9 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
     expect(unmodified.json()).toMatchObject({ code: 'precondition_failed' });
     expect((await get(path, { 'if-match': '"another"' })).statusCode).toBe(412);
     expect((await get(path, { 'if-match': etag })).statusCode).toBe(200);
+    // If-Match compares strongly (RFC 9110 13.1.1): a weak tag never matches.
+    expect((await get(path, { 'if-match': `W/${etag}` })).statusCode).toBe(412);
+    expect((await get(path, { 'if-match': `W/${etag}, ${etag}` })).statusCode).toBe(200);
   });
 
   it('gives the original size to a request for more, and pads contain to the box', async () => {

@@ -106,11 +106,19 @@ describe('/media serving', () => {
     }
   });
 
-  it('answers 412 problem+json when If-Match names another version', async () => {
-    const res = await get(JPEG, { 'if-match': '"other"' });
-    expect(res.statusCode).toBe(412);
-    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-    expect(res.json<{ code: string }>().code).toBe('precondition_failed');
+  it('answers 412 problem+json when If-Match names another version, or the weak form of this one', async () => {
+    const etag = (await get(JPEG)).headers.etag as string;
+    // If-Match compares strongly (RFC 9110 13.1.1): a weak tag never matches.
+    for (const ifMatch of ['"other"', `W/${etag}`, `W/"other", W/${etag}`]) {
+      const res = await get(JPEG, { 'if-match': ifMatch });
+      expect({ ifMatch, status: res.statusCode }).toEqual({ ifMatch, status: 412 });
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(res.json<{ code: string }>().code).toBe('precondition_failed');
+    }
+    for (const ifMatch of [etag, `W/"other", ${etag}`, '*']) {
+      const res = await get(JPEG, { 'if-match': ifMatch });
+      expect({ ifMatch, status: res.statusCode }).toEqual({ ifMatch, status: 200 });
+    }
   });
 
   it('serves one byte range with 206, also when If-Range names the current ETag', async () => {
@@ -121,6 +129,8 @@ describe('/media serving', () => {
       [{ range: 'bytes=10-' }, 10, size - 1],
       [{ range: 'bytes=-5' }, size - 5, size - 1],
       [{ range: `bytes=5-${size + 100}` }, 5, size - 1],
+      // A suffix longer than the file is the whole file (RFC 9110 14.1.2).
+      [{ range: `bytes=-${size + 10}` }, 0, size - 1],
       [{ range: 'bytes=0-9', 'if-range': etag }, 0, 9],
     ];
     for (const [headers, start, end] of cases) {

@@ -292,7 +292,10 @@ export class S3StorageProvider implements StorageProvider {
     key: string,
     request: MediaRequest,
   ): Promise<{ failed: boolean; range: string | undefined }> {
-    const range = usableByteRange(request.headers.range)?.split(',')[0];
+    // S3 serves one range: a Range of several is answered whole, as /media answers those it
+    // cannot merge into one, rather than with its first range only (less than was asked).
+    const usable = usableByteRange(request.headers.range);
+    const range = usable?.includes(',') ? undefined : usable;
     const ifRange = header(request, 'if-range');
     const conditional = ['if-match', 'if-unmodified-since'].some((name) => header(request, name));
     if (!conditional && (range === undefined || ifRange === undefined)) {
