@@ -31,7 +31,9 @@ export class IdempotencyHooks implements OnModuleInit {
     if (!fastify) return; // A module without HTTP (a test's).
     fastify.addHook('preParsing', async (request: FastifyRequest, _reply, payload: Readable) => {
       if (request.headers[IDEMPOTENCY_KEY_HEADER] === undefined) return payload;
-      if (!JSON_TYPE.test(request.headers['content-type'] ?? '')) return payload;
+      // Trimmed as Fastify trims it before choosing its JSON parser (U+00A0 too): a type that
+      // Fastify parses as JSON but this did not take for it ran the work without the key.
+      if (!JSON_TYPE.test((request.headers['content-type'] ?? '').trim())) return payload;
       const tap = BodyTap.over(payload);
       attachBodyTap(request.raw, tap);
       return tap;

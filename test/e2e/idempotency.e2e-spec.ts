@@ -126,10 +126,15 @@ describe('Idempotent retries (Idempotency-Key)', () => {
     };
   }
 
-  function jsonRequest(method: 'POST' | 'PUT', url: string, body: object): Send {
+  function jsonRequest(
+    method: 'POST' | 'PUT',
+    url: string,
+    body: object,
+    contentType = 'application/json',
+  ): Send {
     return (key, credential = admin) =>
       call(app, method, url, credential, JSON.stringify(body), {
-        headers: { 'content-type': 'application/json', ...keyHeader(key) },
+        headers: { 'content-type': contentType, ...keyHeader(key) },
       });
   }
 
@@ -227,6 +232,28 @@ describe('Idempotent retries (Idempotency-Key)', () => {
     // Without the key, the same request makes another product (its slug numbered).
     expect((await send(undefined)).statusCode).toBe(201);
     expect(await named()).toBe(2);
+  });
+
+  it('does the work once whatever white space the JSON Content-Type starts with', async () => {
+    // Fastify trims it (U+00A0 too, which Node passes through) and parses the body as JSON.
+    for (const contentType of ['\u00a0application/json', ' application/json; charset=utf-8']) {
+      const name = `Spaced ${randomUUID()}`;
+      const send = jsonRequest('POST', '/api/v1/products', { name }, contentType);
+      const key = randomUUID();
+      const first = await send(key);
+      expect(first.statusCode).toBe(201);
+      const retry = await send(key);
+      expect({ contentType, status: retry.statusCode, body: retry.body }).toEqual({
+        contentType,
+        status: 201,
+        body: first.body,
+      });
+      const [{ n }] = await ds.query<{ n: number }[]>(
+        'SELECT count(*)::int AS n FROM products WHERE name = $1',
+        [name],
+      );
+      expect({ contentType, products: n }).toEqual({ contentType, products: 1 });
+    }
   });
 
   it('does the work once for concurrent requests with one key; the others wait (409) or replay', async () => {
