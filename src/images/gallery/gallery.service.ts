@@ -69,6 +69,20 @@ export interface AddOptions {
 /** What a gallery change did to the number of images in the gallery (added minus removed). */
 interface ImageTally {
   imageCountDelta: number;
+  /** Set by a change that found nothing to change: the gallery keeps its version. */
+  unchanged?: boolean;
+}
+
+/** Whether `dto` would change `image`: a field given with another value, or a new primary. */
+function changesImage(image: Image, dto: UpdateImageDto): boolean {
+  const differs = <T>(given: T | undefined, current: T) => given !== undefined && given !== current;
+  return (
+    (dto.is_primary === true && !image.isPrimary) ||
+    differs(dto.title, image.title) ||
+    differs(dto.alt_text, image.altText) ||
+    differs(dto.description, image.description) ||
+    differs(dto.priority, image.priority)
+  );
 }
 
 /** 412: the gallery is at a version the client's If-Match does not name. */
@@ -171,7 +185,7 @@ export class GalleryService {
       ctx,
       ref,
       expected,
-      async (manager, product) => {
+      async (manager, product, tally) => {
         const image = await this.findImage(manager, ctx, product, imageId);
         if (dto.is_primary === false && image.isPrimary) {
           throw new AppError(
@@ -179,6 +193,11 @@ export class GalleryService {
             'A product with images always has a primary: make another image primary instead.',
             [{ field: 'is_primary', message: 'make another image primary instead' }],
           );
+        }
+        // Nothing to change (a form saved as it was): the ETag others hold stays current.
+        if (!changesImage(image, dto)) {
+          tally.unchanged = true;
+          return image;
         }
         if (dto.is_primary === true && !image.isPrimary) {
           await this.repository.demotePrimary(manager, product.id);
@@ -419,11 +438,9 @@ export class GalleryService {
       }
       const tally: ImageTally = { imageCountDelta: 0 };
       const result = await work(manager, product, tally);
-      const version = await this.products.bumpGalleryVersion(
-        manager,
-        product.id,
-        tally.imageCountDelta,
-      );
+      const version = tally.unchanged
+        ? product.galleryVersion
+        : await this.products.bumpGalleryVersion(manager, product.id, tally.imageCountDelta);
       return { result, version, product };
     });
   }
