@@ -213,7 +213,8 @@ abstract class GalleryRoutes {
     summary: 'Reorder: name every image once; priorities become 0..n-1',
     description:
       'A list that does not name exactly the gallery’s images is refused and nothing changes. ' +
-      'The primary image stays first.',
+      'The primary image stays first. At most 10,000 ids: a larger gallery is ordered by ' +
+      'setting the `priority` of the images to move (PATCH).',
   })
   @ApiProblems(...PROBLEMS.jsonBody, 'invalid_image_order', 'gallery_changed')
   async reorderProductImages(
