@@ -13,7 +13,13 @@ import {
   type StoredImage,
 } from '../storage/image-storage';
 import { StorageDeletionsService } from '../storage/storage-deletions.service';
-import { derivedPrefix, imageObjectKey, importedImageKey, keyStem } from '../storage/storage-keys';
+import {
+  derivedPrefix,
+  imageObjectKey,
+  importedImageKey,
+  isImageFileKey,
+  keyStem,
+} from '../storage/storage-keys';
 import { STORAGE_PROVIDER, type StorageProvider } from '../storage/storage-provider';
 import type { Image } from './entities/image.entity';
 import { ImageKeysRepository } from './image-keys.repository';
@@ -49,6 +55,15 @@ export interface FilesOf {
   imageId: string;
   productId: string | null;
   organizationId: string;
+}
+
+/**
+ * The keys an attempt to store an image wrote (each added before its write), and whether a write
+ * was given up at its deadline (the storage may still complete it after the clean-up).
+ */
+interface Writes {
+  keys: string[];
+  timedOut: boolean;
 }
 
 /** Stores an import's files while its product is locked (see withImportedFiles). */
@@ -106,14 +121,15 @@ export class ImageFilesService {
     of: FilesOf,
     use: (files: StoredFiles) => Promise<T>,
   ): Promise<T> {
-    const written: string[] = [];
+    const writes: Writes = { keys: [], timedOut: false };
     try {
-      const files = await this.storeFiles(processed, written, (variant, extension) =>
+      const files = await this.storeFiles(processed, writes, (variant, extension) =>
         imageObjectKey({ productId: of.productId }, of.imageId, variant, extension),
       );
       return await use(files);
     } catch (error) {
-      await this.deleteQuietly(await this.unheldKeys(written, error), of.organizationId);
+      const unheld = await this.unheldKeys(writes.keys, error);
+      await this.deleteQuietly(unheld, of.organizationId, writes.timedOut);
       throw error;
     }
   }
@@ -164,27 +180,28 @@ export class ImageFilesService {
   ): Promise<T> {
     const perImage = (variant: string, extension: string) =>
       imageObjectKey({ productId: of.productId }, of.imageId, variant, extension);
-    const written: string[] = [];
+    const writes: Writes = { keys: [], timedOut: false };
     let slugKey: string | undefined;
     try {
       const prestored =
         this.images.keyPolicy === 'overwritable'
           ? undefined
-          : await this.storeFiles(processed, written, perImage, fill);
+          : await this.storeFiles(processed, writes, perImage, fill);
       return await use(async (product, manager) => {
         if (prestored) return prestored;
         const claimed = await this.claimSlugKey(manager, product, processed.original.extension);
         slugKey = claimed;
         const keyOf = (variant: string, extension: string) =>
           variant === 'original' && claimed ? claimed : perImage(variant, extension);
-        return this.storeFiles(processed, written, keyOf, fill);
+        return this.storeFiles(processed, writes, keyOf, fill);
       });
     } catch (error) {
       // The connection lost, maybe during the COMMIT: the files may be the image's (see unheldKeys).
       if (isDatabaseConnectionLost(error)) throw error;
       await this.deleteQuietly(
-        written.filter((key) => key !== slugKey),
+        writes.keys.filter((key) => key !== slugKey),
         of.organizationId,
+        writes.timedOut,
       );
       if (slugKey) await this.releaseSlugKey(slugKey, of.organizationId);
       throw error;
@@ -227,20 +244,21 @@ export class ImageFilesService {
 
   /**
    * Stores the original and its renditions, as the storage keeps them, under the keys `keyOf`
-   * gives (each added to `written` before it is written). Where the storage measured the original
+   * gives (each added to `writes` before it is written). Where the storage measured the original
    * (Cloudinary), its figures win. A failed write is 503 storage_unavailable.
    */
   private async storeFiles(
     processed: ProcessedImage,
-    written: string[],
+    writes: Writes,
     keyOf: (variant: string, extension: string) => string,
     fill?: Fill,
   ): Promise<StoredFiles> {
     let stored: StoredImage;
     try {
-      stored = await this.images.store(this.toStore(processed, keyOf, fill), written);
+      stored = await this.images.store(this.toStore(processed, keyOf, fill), writes.keys);
     } catch (error) {
       if (!(error instanceof StorageWriteError)) throw error;
+      writes.timedOut = error.timedOut;
       this.logger.error({ err: safeError(error.cause), key: error.key }, 'Storage write failed');
       throw new AppError('storage_unavailable', 'The image could not be stored; try again later.');
     }
@@ -286,14 +304,28 @@ export class ImageFilesService {
     };
   }
 
-  /** Files of a failed upload: queued for deletion (at once), or else deleted here and now. */
-  private async deleteQuietly(keys: string[], organizationId: string): Promise<void> {
+  /**
+   * Files of a failed upload: queued for deletion (at once), or else deleted here and now. After a
+   * write given up at its deadline (`timedOut`), an image's own files are deleted again later, in
+   * case the storage completes that write after this (never the Ocha API's slug key, which the
+   * next import of the product writes again); the orphan sweep is there if that cannot be queued.
+   */
+  private async deleteQuietly(
+    keys: string[],
+    organizationId: string,
+    timedOut = false,
+  ): Promise<void> {
     if (keys.length === 0) return;
     const queued = await this.deletions.send(keys, organizationId).then(
       () => true,
       () => false,
     );
     if (!queued) await Promise.allSettled(keys.map((key) => this.storage.delete(key)));
+    if (timedOut) {
+      await this.deletions
+        .sendAfterLateWrites(keys.filter(isImageFileKey), organizationId)
+        .catch(() => undefined);
+    }
   }
 
   /**

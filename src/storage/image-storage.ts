@@ -159,11 +159,16 @@ export interface ImageStorage {
   ): Promise<string> | undefined;
 }
 
-/** Writing `key` failed: the provider's error is the cause. */
+/**
+ * Writing `key` failed: the provider's error is the cause. `timedOut`: the write outlived
+ * STORAGE_TIMEOUT_MS and was given up, so the storage may still apply it after its clean-up (a
+ * proxy or the store itself finishing a request it had received whole).
+ */
 export class StorageWriteError extends StorageError {
   constructor(
     readonly key: string,
     cause: unknown,
+    readonly timedOut = false,
   ) {
     super(`Storage write of ${key} failed`, { cause });
     this.name = 'StorageWriteError';

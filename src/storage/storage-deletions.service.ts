@@ -35,9 +35,17 @@ const KEYS_PER_JOB = 100;
 /** Storage requests one job makes at once. */
 const DELETES_AT_ONCE = 8;
 
+/**
+ * When the keys of writes given up at STORAGE_TIMEOUT_MS are deleted again: long after any write
+ * the storage had received whole, and was still applying, has landed.
+ */
+export const LATE_WRITE_DELETION_SECONDS = 600;
+
 interface FileDeletionJob {
   keys: string[];
   [JOB_ORGANIZATION_KEY]?: string;
+  /** A deletion done again after writes given up at their deadline (see sendAfterLateWrites). */
+  late_writes?: true;
 }
 
 /**
@@ -88,6 +96,23 @@ export class StorageDeletionsService implements OnModuleInit {
     if (jobs.length === 0) return;
     await this.jobs.sendMany(FILE_DELETION_QUEUE, jobs);
     this.afterCommit();
+  }
+
+  /**
+   * Queues the deletion of `keys` again, {@link LATE_WRITE_DELETION_SECONDS} from now: keys of
+   * writes given up at their deadline, which the storage may still complete after the first
+   * deletion. Only for keys never written again (an image's own files, named by its id).
+   */
+  async sendAfterLateWrites(keys: string[], organizationId: string | null): Promise<void> {
+    for (const job of jobsOf(keys, organizationId)) {
+      await this.jobs.send(
+        FILE_DELETION_QUEUE,
+        { ...job, late_writes: true },
+        {
+          startAfterSeconds: LATE_WRITE_DELETION_SECONDS,
+        },
+      );
+    }
   }
 
   /** After a commit that queued deletions: this process's worker takes them now. */

@@ -2,10 +2,15 @@ import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Response } from 'light-my-request';
 import { DataSource } from 'typeorm';
+import { JobQueue } from '../../src/jobs/job-queue.service';
+import {
+  FILE_DELETION_QUEUE,
+  LATE_WRITE_DELETION_SECONDS,
+} from '../../src/storage/storage-deletions.service';
 import { filesBelow } from '../support/accounts';
 import { eventually } from '../support/eventually';
 import { FaultyStorage, type FaultMode } from '../support/faulty-storage';
-import { pendingFileDeletions } from '../support/file-deletions';
+import { lateWriteDeletions, pendingFileDeletions } from '../support/file-deletions';
 import { noisyPng, solidJpeg } from '../support/fixtures';
 import { call, login } from '../support/http';
 import { multipart } from '../support/multipart';
@@ -179,6 +184,43 @@ describe.each(DRIVERS)('Storage faults on %s storage', (driver) => {
       expect(backend.stored().length).toBeGreaterThan(storedBefore.length);
     },
   );
+  // One driver is enough: what follows a timed-out write is the same on every one.
+  (driver === 's3' ? it : it.skip)(
+    'a write the storage completes after its deadline: 502, and its file deleted again later',
+    async () => {
+      const ds = app.get(DataSource);
+      const productId = await newProduct('late write');
+      const rowsBefore = await rows();
+      const storedBefore = backend.stored();
+      // Given up at 3 s, its files deleted at once by 6 s; the storage applies it at 8 s.
+      faulty.failNext('put', { match: TARGETS.original, mode: 'late', lateMs: 8_000 });
+      const res = await galleryUpload(productId, 'late');
+      expect(res.statusCode).toBe(502);
+      expect(res.json()).toMatchObject({ code: 'storage_unavailable' });
+      const [original] = faulty.failed.slice(-1);
+      await eventually(() => backend.stored().includes(original), 'the late write to land', 20_000);
+      // Its deletion is queued again, for minutes later: long after any such write has landed.
+      expect(await lateWriteDeletions(ds)).toContain(original);
+      const [{ wait }] = await ds.query<{ wait: number }[]>(
+        `SELECT min(extract(epoch FROM start_after - now()))::float AS wait FROM pgboss.job
+        WHERE name = 'file-deletion' AND data ? 'late_writes' AND state = 'created'`,
+      );
+      expect(wait).toBeGreaterThan(LATE_WRITE_DELETION_SECONDS - 60);
+      // Its time come (brought forward here), the file goes, and nothing of the attempt is left.
+      await ds.query(
+        `UPDATE pgboss.job SET start_after = now()
+        WHERE name = 'file-deletion' AND data ? 'late_writes' AND state = 'created'`,
+      );
+      app.get(JobQueue).wake(FILE_DELETION_QUEUE);
+      await eventually(
+        async () => (await lateWriteDeletions(ds)).length === 0,
+        'the late deletion to run',
+      );
+      await expectNothingLeft(rowsBefore, storedBefore);
+    },
+    60_000,
+  );
+
   // A network driver's: local files are read from the kernel, and not guarded.
   (driver === 's3' ? describe : describe.skip)(
     'bytes read back that stop coming (an answer begun, then a stalled connection)',

@@ -8,9 +8,11 @@ import type { PutOptions, StorageProvider } from '../../src/storage/storage-prov
  * - `hang`: the real provider gets the first half of the bytes, then nothing more, ever: only
  *   the write's abort signal (STORAGE_TIMEOUT_MS) ends it;
  * - `midstream`: the real provider gets the first half of the bytes, then the connection breaks
- *   (the body stream fails), so it has written part of the object when it fails.
+ *   (the body stream fails), so it has written part of the object when it fails;
+ * - `late`: the write ignores its abort and reaches the real provider whole `lateMs` later, as a
+ *   proxy or store that had received every byte and applies the write after the service gave up.
  */
-export type FaultMode = 'error' | 'hang' | 'midstream';
+export type FaultMode = 'error' | 'hang' | 'midstream' | 'late';
 
 export interface Fault {
   /** Which keys it meets (the original, one rendition…); any key when absent. */
@@ -18,10 +20,13 @@ export interface Fault {
   mode: FaultMode;
   /** How many matching calls fail before the fault is spent (default 1). */
   times?: number;
+  /** `late`: when the write reaches the real provider (default 10 s). */
+  lateMs?: number;
 }
 
-interface ArmedFault extends Required<Omit<Fault, 'match'>> {
+interface ArmedFault extends Required<Omit<Fault, 'match' | 'lateMs'>> {
   match?: RegExp;
+  lateMs?: number;
   operation: string;
 }
 
@@ -42,7 +47,7 @@ export class FaultyStorage {
    * after their first chunk, as a connection that stalls after the storage's headers.
    */
   failNext(operation: 'put' | 'read' | 'serve', fault: Fault): void {
-    this.faults.push({ operation, mode: fault.mode, times: fault.times ?? 1, match: fault.match });
+    this.faults.push({ ...fault, operation, times: fault.times ?? 1 });
   }
 
   /** Disarms every fault not met yet. */
@@ -58,6 +63,11 @@ export class FaultyStorage {
       if (!fault) return provider.put(key, body, options);
       this.failed.push(key);
       if (fault.mode === 'error') return Promise.reject(injected(`writing ${key} refused`));
+      if (fault.mode === 'late') {
+        return lateWrite(body, fault.lateMs ?? 10_000, (bytes) =>
+          provider.put(key, bytes, { ...options, signal: undefined }),
+        );
+      }
       return provider.put(key, brokenBody(body, fault.mode, options.signal), options);
     };
     const read = async (key: string) => {
@@ -94,6 +104,17 @@ export class FaultyStorage {
   }
 }
 
+/** The body's bytes written by `write` after `ms`, whatever the write's abort signal says. */
+async function lateWrite<T>(
+  body: Readable | Buffer,
+  ms: number,
+  write: (bytes: Buffer) => Promise<T>,
+): Promise<T> {
+  const bytes = Buffer.isBuffer(body) ? body : Buffer.concat(await body.toArray());
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  return write(bytes);
+}
+
 function injected(message: string): Error {
   return Object.assign(new Error(`${message} (injected fault)`), { code: 'ECONNRESET' });
 }
@@ -104,7 +125,7 @@ function injected(message: string): Error {
  */
 function brokenBody(
   body: Readable | Buffer,
-  mode: 'hang' | 'midstream',
+  mode: Exclude<FaultMode, 'error' | 'late'>,
   signal: AbortSignal | undefined,
 ): Readable {
   // A stream body is drained unread: only how its write fails matters here.

@@ -14,6 +14,7 @@ import {
   type StorageProvider,
   type StoredObject,
 } from '../storage-provider';
+import { StorageTimeoutError } from './deadline.storage-provider';
 
 /**
  * Images on storage that keeps files (local disk, S3): the original and every rendition are files
@@ -86,7 +87,7 @@ export async function putImageFile<Options extends PutOptions>(
   try {
     return await provider.put(key, file.buffer, options as Options);
   } catch (error) {
-    throw new StorageWriteError(key, error);
+    throw new StorageWriteError(key, error, error instanceof StorageTimeoutError);
   }
 }
 
