@@ -241,6 +241,22 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
     expect(notModified.statusCode).toBe(304);
     expect(notModified.headers.etag).toBe(etag);
     expect(notModified.rawPayload.length).toBe(0);
+    // Compared weakly, through a list, `*` for any (RFC 9110 13.1.2), and every 304 names the
+    // ETag a 200 would (15.4.5), If-Modified-Since's too: on every storage alike.
+    const lastModified = first.headers['last-modified'] as string;
+    for (const headers of [
+      { 'if-none-match': `W/${etag}` },
+      { 'if-none-match': `"another", ${etag}` },
+      { 'if-none-match': '*' },
+      { 'if-modified-since': lastModified },
+    ]) {
+      const res = await get(path, headers);
+      expect({ headers, status: res.statusCode, etag: res.headers.etag }).toEqual({
+        headers,
+        status: 304,
+        etag,
+      });
+    }
     // If-None-Match decides alone (RFC 9110 13.1.3): another ETag gets the bytes, whatever the date.
     const changed = await get(path, {
       'if-none-match': '"another"',

@@ -13,7 +13,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ifRangeHolds, usableByteRange } from '../byte-ranges';
-import { preconditionFails } from '../preconditions';
+import { noneMatchHolds, preconditionFails, type CurrentValidators } from '../preconditions';
 import type { MediaAnswer, MediaRequest } from '../media-answer';
 import { mediaHeaders } from '../media-delivery';
 import {
@@ -237,8 +237,8 @@ export class S3StorageProvider implements StorageProvider {
    * The object for a client: GetObject (HeadObject for HEAD) with the client's Range,
    * If-None-Match, If-Match, If-Modified-Since and If-Unmodified-Since, so S3 decides `206`, `304`,
    * `412` and `416` itself, with its own strong ETag (an MD5 of the bytes), but for If-Range and
-   * the preconditions checkValidators checks first. Only the first range of a multi-range request
-   * is asked for (S3 serves one).
+   * the conditions checkValidators checks first. A multi-range request is answered whole (S3
+   * serves one range).
    */
   async serve(key: string, request: MediaRequest): Promise<MediaAnswer> {
     const head = request.method === 'HEAD';
@@ -246,11 +246,12 @@ export class S3StorageProvider implements StorageProvider {
     try {
       const checked = await this.checkValidators(key, request);
       if (checked.failed) return { kind: 'precondition_failed' };
+      if (checked.notModified) return notModifiedAnswer(checked.notModified);
       const conditions = {
         Bucket: this.options.bucket,
         Key: this.objectKey(key),
         Range: checked.range,
-        IfNoneMatch: header(request, 'if-none-match'),
+        IfNoneMatch: checked.ifNoneMatchChecked ? undefined : header(request, 'if-none-match'),
         IfMatch: header(request, 'if-match'),
         // RFC 9110 13.1.3: with If-None-Match, If-Modified-Since is ignored. S3 answers 304 when
         // either holds, so a changed ETag with an unchanged date would get a stale copy.
@@ -283,21 +284,25 @@ export class S3StorageProvider implements StorageProvider {
   }
 
   /**
-   * The byte range to ask S3 for, or whether a precondition fails. S3 has no If-Range, and not
-   * every S3-compatible store evaluates If-Match and If-Unmodified-Since (s3rver does not): a
-   * request carrying one of them is checked here against the object's validators (one
-   * HeadObject), and its Range dropped unless its If-Range names the object as it is.
+   * The byte range to ask S3 for, or whether a precondition fails or the client's copy is
+   * current. S3 has no If-Range, compares one If-None-Match tag literally (a weak one, or a list,
+   * never matches there), and not every S3-compatible store evaluates If-Match and
+   * If-Unmodified-Since (s3rver does not): a request carrying one of these is checked here
+   * against the object's validators (one HeadObject), and its Range dropped unless its If-Range
+   * names the object as it is.
    */
-  private async checkValidators(
-    key: string,
-    request: MediaRequest,
-  ): Promise<{ failed: boolean; range: string | undefined }> {
+  private async checkValidators(key: string, request: MediaRequest): Promise<CheckedValidators> {
     // S3 serves one range: a Range of several is answered whole, as /media answers those it
     // cannot merge into one, rather than with its first range only (less than was asked).
     const usable = usableByteRange(request.headers.range);
     const range = usable?.includes(',') ? undefined : usable;
     const ifRange = header(request, 'if-range');
-    const conditional = ['if-match', 'if-unmodified-since'].some((name) => header(request, name));
+    const ifNoneMatch = header(request, 'if-none-match');
+    // One strong tag, S3 compares as RFC 9110 does; anything else is compared here.
+    const ifNoneMatchChecked = ifNoneMatch !== undefined && !/^\s*"[^",]*"\s*$/.test(ifNoneMatch);
+    const conditional =
+      ifNoneMatchChecked ||
+      ['if-match', 'if-unmodified-since'].some((name) => header(request, name));
     if (!conditional && (range === undefined || ifRange === undefined)) {
       return { failed: false, range };
     }
@@ -312,8 +317,14 @@ export class S3StorageProvider implements StorageProvider {
       throw error;
     }
     const current = { etag: now.ETag, lastModified: now.LastModified };
+    const failed = preconditionFails(request.headers, current);
     return {
-      failed: preconditionFails(request.headers, current),
+      failed,
+      notModified:
+        !failed && ifNoneMatchChecked && noneMatchHolds(ifNoneMatch, current.etag)
+          ? current
+          : undefined,
+      ifNoneMatchChecked,
       range: ifRange === undefined || ifRangeHolds(ifRange, current) ? range : undefined,
     };
   }
@@ -331,10 +342,17 @@ export class S3StorageProvider implements StorageProvider {
         ?.headers;
       // The ETag the 200 would carry (RFC 9110 15.4.5). A store that left it out of its 304
       // (s3rver) matched the one tag the client sent, if it sent one; else the field is left out.
-      const sent: Record<string, string> = { 'Accept-Ranges': 'bytes' };
-      const etag = headers?.etag ?? header(request, 'if-none-match')?.trim();
-      if (etag && /^"[^",]*"$/.test(etag)) sent.ETag = etag;
-      return { kind: 'file', status: 304, headers: mediaHeaders(sent, '', false) };
+      let etag = headers?.etag ?? header(request, 'if-none-match')?.trim();
+      if (!etag || !/^"[^",]*"$/.test(etag)) {
+        // Matched by If-Modified-Since alone: the ETag is asked for (RFC 9110 15.4.5).
+        etag = await this.client
+          .send(new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }))
+          .then(
+            (head) => head.ETag,
+            () => undefined,
+          );
+      }
+      return notModifiedAnswer({ etag, lastModified: undefined });
     }
     if (status === 416) {
       let size: number | undefined;
@@ -447,4 +465,22 @@ async function firstPart(
 function abortReason(signal: AbortSignal | undefined): Error {
   const reason: unknown = signal?.reason;
   return reason instanceof Error ? reason : new Error('The write was aborted');
+}
+
+/** What checkValidators found (see there). */
+interface CheckedValidators {
+  failed: boolean;
+  /** The client's copy is current (an If-None-Match compared here): the answer is 304. */
+  notModified?: CurrentValidators;
+  /** If-None-Match was compared here, so it is not sent to S3. */
+  ifNoneMatchChecked?: boolean;
+  range: string | undefined;
+}
+
+/** A 304 with the validators the 200 would carry (RFC 9110 15.4.5). */
+function notModifiedAnswer(current: CurrentValidators): MediaAnswer {
+  const sent: Record<string, string> = { 'Accept-Ranges': 'bytes' };
+  if (current.etag) sent.ETag = current.etag;
+  if (current.lastModified) sent['Last-Modified'] = current.lastModified.toUTCString();
+  return { kind: 'file', status: 304, headers: mediaHeaders(sent, '', false) };
 }
