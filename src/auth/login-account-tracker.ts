@@ -34,6 +34,8 @@ export function loginAccountOf(body: unknown): string {
  *
  * Existence stays hidden: every attempt whose identifier could name an account costs the same one
  * indexed lookup, known or not, and both kinds are limited at the same count with the same 429.
+ * That an email and a username are one account's does show (the budget one spent refuses the
+ * other, as two unrelated names never are): the price of one budget per account, not two.
  * An identifier no account can have (empty, too long, with a NUL, which PostgreSQL refuses) is
  * not looked up: that depends on the input alone, never on what the database holds.
  */
