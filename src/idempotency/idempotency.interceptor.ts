@@ -7,6 +7,7 @@ import {
 import type { FastifyRequest } from 'fastify';
 import { defer, lastValueFrom, type Observable } from 'rxjs';
 import type { Principal } from '../auth/principal';
+import { AppError } from '../common/errors/app.error';
 import { IdempotencyService } from './idempotency.service';
 import { bodyTapOf, runInAttempt } from './idempotent-attempt';
 
@@ -30,8 +31,28 @@ export class IdempotencyInterceptor implements NestInterceptor {
       runInAttempt(attempt, async () => {
         const tap = bodyTapOf(request.raw);
         if (tap?.value !== undefined) await this.idempotency.admit(attempt, tap);
+        else if (isParsedBody(request.body)) throw unkeyedBody(request.headers['content-type']);
         return lastValueFrom<unknown, undefined>(next.handle(), { defaultValue: undefined });
       }),
     );
   }
+}
+
+/**
+ * A body Fastify parsed (JSON: an object, a list, a value) rather than left to the route's pipes
+ * as a stream (CSV) or unread (multipart, whose pipe admits the key).
+ */
+function isParsedBody(body: unknown): boolean {
+  return body !== undefined && !(body !== null && typeof body === 'object' && 'pipe' in body);
+}
+
+/**
+ * A parsed body that the Idempotency-Key hook did not hash (a Content-Type it did not take for
+ * JSON, where Fastify did): refused rather than run without its key, which a retry would run again.
+ */
+function unkeyedBody(contentType: string | undefined): AppError {
+  return new AppError(
+    'unsupported_media_type',
+    `An Idempotency-Key needs a body sent as application/json; Content-Type was ${JSON.stringify(contentType ?? '')}.`,
+  );
 }
