@@ -1,9 +1,11 @@
+import { IncomingMessage } from 'node:http';
 import { FastifyOtelInstrumentation } from '@fastify/otel';
-import { trace } from '@opentelemetry/api';
+import { trace, type Span } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
 import { NodeSDK } from '@opentelemetry/sdk-node';
+import { redactUrl } from '../common/logging/redact';
 import type { Tracing } from './tracing';
 
 /** The span attribute carrying the request id, as the X-Request-Id header and the logs show it. */
@@ -34,6 +36,8 @@ export function startOtelSdk(options: { endpoint: string; serviceName: string })
     instrumentHandler: false,
     requestHook: (span, request) => {
       span.setAttribute(REQUEST_ID_ATTRIBUTE, request.id);
+      // Its url.path is the URL as sent, query included: with a credential's value, as logged.
+      span.setAttribute('url.path', redactUrl(request.url));
       // The HTTP server span around it: the root of the request's trace.
       trace.getActiveSpan()?.setAttribute(REQUEST_ID_ATTRIBUTE, request.id);
     },
@@ -46,6 +50,9 @@ export function startOtelSdk(options: { endpoint: string; serviceName: string })
     instrumentations: [
       new HttpInstrumentation({
         ignoreIncomingRequestHook: (request) => UNTRACED.test(request.url ?? ''),
+        requestHook: (span, request) => {
+          if (request instanceof IncomingMessage) redactUrlAttributes(span, request.url ?? '');
+        },
         // Background work (a job's storage calls) makes no traces of its own.
         requireParentforOutgoingSpans: true,
       }),
@@ -59,4 +66,18 @@ export function startOtelSdk(options: { endpoint: string; serviceName: string })
     fastifyPlugin: fastify.plugin(),
     stop: () => sdk.shutdown(),
   };
+}
+
+/**
+ * The HTTP server span's URL attributes without the values of credential-bearing query parameters
+ * (an API key in `?x-api-key=`), as the logs write them (redactUrl): the instrumentation redacts
+ * only a few cloud signatures of its own. Its url.path ends where redactUrl's query starts.
+ */
+function redactUrlAttributes(span: Span, url: string): void {
+  const redacted = redactUrl(url);
+  if (redacted === url) return;
+  const query = redacted.search(/[?;#]/);
+  span.setAttribute('url.path', redacted.slice(0, query));
+  const search = redacted.indexOf('?');
+  if (search !== -1) span.setAttribute('url.query', redacted.slice(search + 1).split('#')[0]);
 }

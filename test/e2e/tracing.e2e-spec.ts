@@ -146,12 +146,27 @@ describe('Tracing (OpenTelemetry)', () => {
       expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
       const generated = refused.headers.get('x-request-id');
       expect(generated).toMatch(/^[0-9a-f-]{36}$/);
+      // A key in the query (the back-office uploader's form): its value is in no span, as in no log.
+      const secret = 'pis_tracedkey_s3cretvalueofthequerykey';
+      const keyed = await fetch(`${base}/api/v1/products?page=1&x-api-key=${secret}`, {
+        headers: { 'x-request-id': 'traced-key-1' },
+      });
+      expect(keyed.status).toBe(401);
 
       const withId = (id: string) =>
         collector.spans.filter((span) => span.attributes['request.id'] === id);
       await eventually(
-        () => withId('traced-login-1').length >= 2 && withId(generated!).length >= 2,
-        'the spans of both requests',
+        () =>
+          withId('traced-login-1').length >= 2 &&
+          withId(generated!).length >= 2 &&
+          withId('traced-key-1').length >= 2,
+        'the spans of the three requests',
+      );
+      const keyedSpans = withId('traced-key-1');
+      expect(JSON.stringify(keyedSpans)).not.toContain(secret);
+      expect(keyedSpans.map((span) => span.attributes['url.path'])).toContain('/api/v1/products');
+      expect(keyedSpans.map((span) => span.attributes['url.query'])).toContain(
+        'page=1&x-api-key=[REDACTED]',
       );
 
       // The HTTP server span and Fastify's request span both carry the id, in one trace.
