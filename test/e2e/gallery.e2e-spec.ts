@@ -147,6 +147,15 @@ describe('Gallery rules', () => {
       const titled = await call(app, 'PATCH', `${base(p)}/${image.id}`, c.staff, { title: 'New' });
       expect(titled.headers.etag).not.toBe(second.etag);
       expect((await gallery(p)).etag).toBe(titled.headers.etag);
+      // A reorder changes it; the same order sent again does not.
+      await uploaded(p);
+      const before = await gallery(p);
+      const reversed = ids(before.items).reverse();
+      const order = () => call(app, 'PUT', `${base(p)}/order`, c.staff, { image_ids: reversed });
+      const reordered = await order();
+      expect(reordered.headers.etag).not.toBe(before.etag);
+      expect((await order()).headers.etag).toBe(reordered.headers.etag);
+      expect((await gallery(p)).etag).toBe(reordered.headers.etag);
     });
 
     it('answers 400 invalid_id for a malformed product id, 400 invalid_gtin for a bad GTIN', async () => {
@@ -185,7 +194,7 @@ describe('Gallery rules', () => {
         'PUT',
         `${base}/order`,
         c.staff,
-        { image_ids: [a.id, b.id] },
+        { image_ids: [b.id, a.id] },
         {
           headers: { 'if-match': patched.headers.etag as string },
         },
@@ -462,7 +471,10 @@ describe('Gallery rules', () => {
         'a list of versions': (v) => `${v + 100}, ${v}`,
         'a mixed list': (v) => `W/"${v + 100}", "${v + 200}", ${v}`,
       };
+      let order = [a.id, b.id];
       for (const [form, header] of Object.entries(forms)) {
+        // Each time the other order: the same one again would change nothing, nor the version.
+        order = [...order].reverse();
         const { version } = await gallery(p);
         const patched = await call(
           app,
@@ -479,7 +491,7 @@ describe('Gallery rules', () => {
           'PUT',
           `${base(p)}/order`,
           c.staff,
-          { image_ids: [a.id, b.id] },
+          { image_ids: order },
           { headers: { 'if-match': header(version + 1) } },
         );
         expect({ form, status: reordered.statusCode }).toEqual({ form, status: 200 });
@@ -739,6 +751,9 @@ describe('Gallery rules', () => {
           }
           case 'reorder': {
             const order = ids(items).sort(() => random() - 0.5);
+            // Priorities 0..n-1 in this order: a change unless every image has its already.
+            const priorityOf = new Map(items.map((i) => [i.id, i.priority]));
+            changed = order.some((id, i) => priorityOf.get(id) !== i);
             res = await call(app, 'PUT', `${base(p)}/order`, c.staff, { image_ids: order });
             expect(res.statusCode).toBe(200);
             const priorities = Object.fromEntries(

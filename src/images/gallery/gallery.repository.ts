@@ -266,18 +266,23 @@ export class GalleryRepository {
   }
 
   /** Priorities 0..n-1 in the order of `imageIds`. */
+  /** Priorities 0..n-1 in the order of `imageIds`; how many images that changed. */
   async setPriorities(
     manager: EntityManager,
     productId: string,
     imageIds: string[],
-  ): Promise<void> {
-    if (imageIds.length === 0) return;
-    await manager.query(
-      `UPDATE images AS i SET priority = v.priority, updated_at = now()
-         FROM unnest($1::uuid[], $2::int[]) AS v(id, priority)
-        WHERE i.id = v.id AND i.product_id = $3`,
+  ): Promise<number> {
+    if (imageIds.length === 0) return 0;
+    const [{ changed }] = await manager.query<{ changed: number }[]>(
+      `WITH changed AS (
+         UPDATE images AS i SET priority = v.priority, updated_at = now()
+           FROM unnest($1::uuid[], $2::int[]) AS v(id, priority)
+          WHERE i.id = v.id AND i.product_id = $3 AND i.priority IS DISTINCT FROM v.priority
+         RETURNING 1)
+       SELECT count(*)::int AS changed FROM changed`,
       [imageIds, imageIds.map((_, i) => i), productId],
     );
+    return changed;
   }
 
   async demotePrimary(manager: EntityManager, productId: string): Promise<void> {

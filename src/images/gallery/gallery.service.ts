@@ -235,9 +235,10 @@ export class GalleryService {
       ctx,
       ref,
       expected,
-      async (manager, product) => {
+      async (manager, product, tally) => {
         checkPermutation(uuids, await this.repository.idsOf(manager, product.id));
-        await this.repository.setPriorities(manager, product.id, uuids);
+        // The order as it is (every priority already so): no change, the version stays.
+        tally.unchanged = (await this.repository.setPriorities(manager, product.id, uuids)) === 0;
         return this.repository.readPage(product.id, { offset: 0, limit: uuids.length }, manager);
       },
     );
