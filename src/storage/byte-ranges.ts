@@ -1,8 +1,9 @@
 /**
- * A `Range` header as RFC 9110 (14.1.2) writes a set of byte ranges (`bytes=0-499`, `bytes=500-`,
- * `bytes=-500`, several separated by commas), or undefined for anything else. A server may ignore
- * a Range it cannot read (14.2): `bytes=abc` is answered with the whole file, as if it were not
- * there, where @fastify/send answered it 416 as a range past the end.
+ * The one byte range a `Range` header asks for, as RFC 9110 (14.1.2) writes it (`bytes=0-499`,
+ * `bytes=500-`, `bytes=-500`), written plainly (`bytes=<range>`); undefined for anything else. A
+ * server may ignore a Range (14.2): one it cannot read (`bytes=abc`, which @fastify/send answered
+ * 416 as a range past the end), and a set of several, which every storage answers whole (S3
+ * serves one range, and /media would serve part of what was asked when some of them fail).
  */
 export function usableByteRange(header: string | string[] | undefined): string | undefined {
   const value = Array.isArray(header) ? header[0] : header;
@@ -14,7 +15,7 @@ export function usableByteRange(header: string | string[] | undefined): string |
     .split(',')
     .map((spec) => spec.trim())
     .filter((spec) => spec !== '');
-  return specs.length > 0 && specs.every(isRangeSpec) ? value : undefined;
+  return specs.length === 1 && isRangeSpec(specs[0]) ? `bytes=${specs[0]}` : undefined;
 }
 
 /** `first-last` (last at least first), `first-` or `-suffix`: digits only, no sign or space. */

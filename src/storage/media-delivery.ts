@@ -79,14 +79,9 @@ export async function answerMediaRequest(
   return { kind: 'not_found' };
 }
 
-/** Whether the request's usable Range has a suffix spec (`-500`) of more than nothing. */
+/** Whether the request's usable Range is a suffix (`-500`) of more than nothing. */
 function hasSuffixRange(request: MediaRequest): boolean {
-  const range = usableByteRange(request.headers.range);
-  if (range === undefined) return false;
-  return range
-    .slice(range.indexOf('=') + 1)
-    .split(',')
-    .some((spec) => /^-\d*[1-9]\d*$/.test(spec.trim()));
+  return /^bytes=-\d*[1-9]\d*$/.test(usableByteRange(request.headers.range) ?? '');
 }
 
 /** Whether the request asks for `bytes=0-`, as {@link withRange} writes it after a suffix. */

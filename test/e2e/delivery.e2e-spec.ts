@@ -281,9 +281,15 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
     expect(suffix.headers['content-range']).toBe(`bytes 0-${size - 1}/${size}`);
     expect(suffix.rawPayload).toEqual(first.rawPayload);
     // Several ranges that are not one: the whole result on every storage, never the first alone.
-    const several = await get(path, { range: 'bytes=0-1,5-6' });
-    expect(several.statusCode).toBe(200);
-    expect(several.rawPayload).toEqual(first.rawPayload);
+    for (const ranges of ['bytes=0-1,5-6', 'bytes=0-99, 50-149', `bytes=0-0,-${size + 10}`]) {
+      const several = await get(path, { range: ranges });
+      expect({ ranges, status: several.statusCode }).toEqual({ ranges, status: 200 });
+      expect(several.rawPayload).toEqual(first.rawPayload);
+    }
+    // One range and an empty element is one range.
+    const trailing = await get(path, { range: 'bytes=0-99,' });
+    expect(trailing.statusCode).toBe(206);
+    expect(trailing.rawPayload).toEqual(first.rawPayload.subarray(0, 100));
     // Not a range (RFC 9110 lets a server ignore it): the whole result, as without the header.
     for (const bad of ['bytes=abc', 'bytes=9-5', 'items=0-9']) {
       const whole = await get(path, { range: bad });

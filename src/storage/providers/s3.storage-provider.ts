@@ -292,10 +292,7 @@ export class S3StorageProvider implements StorageProvider {
    * names the object as it is.
    */
   private async checkValidators(key: string, request: MediaRequest): Promise<CheckedValidators> {
-    // S3 serves one range: a Range of several is answered whole, as /media answers those it
-    // cannot merge into one, rather than with its first range only (less than was asked).
-    const usable = usableByteRange(request.headers.range);
-    const range = usable?.includes(',') ? undefined : usable;
+    const range = usableByteRange(request.headers.range);
     const ifRange = header(request, 'if-range');
     const ifNoneMatch = header(request, 'if-none-match');
     // One strong tag, S3 compares as RFC 9110 does; anything else is compared here.
