@@ -5,8 +5,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { IDEMPOTENCY_KEY_HEADER, IdempotencyService } from './idempotency.service';
 import { attachBodyTap, attemptOf } from './idempotent-attempt';
 import { BodyTap } from './payload-digest';
-
-const JSON_TYPE = /^application\/json\s*(;|$)/i;
+import { isMediaType } from '../common/http/media-type';
 
 /**
  * The two Fastify hooks of idempotent retries (added once Nest has registered the routes, and
@@ -31,9 +30,7 @@ export class IdempotencyHooks implements OnModuleInit {
     if (!fastify) return; // A module without HTTP (a test's).
     fastify.addHook('preParsing', async (request: FastifyRequest, _reply, payload: Readable) => {
       if (request.headers[IDEMPOTENCY_KEY_HEADER] === undefined) return payload;
-      // Trimmed as Fastify trims it before choosing its JSON parser (U+00A0 too): a type that
-      // Fastify parses as JSON but this did not take for it ran the work without the key.
-      if (!JSON_TYPE.test((request.headers['content-type'] ?? '').trim())) return payload;
+      if (!isMediaType(request.headers['content-type'], 'application/json')) return payload;
       const tap = BodyTap.over(payload);
       attachBodyTap(request.raw, tap);
       return tap;

@@ -8,6 +8,7 @@ import { csvRecords } from './csv-rows';
 import { ImportFormat } from './entities/bulk-import.entity';
 import { csvRecordRow } from './import-row';
 import { IMPORTS_CONFIG, type ImportsConfig } from './imports.config';
+import { isMediaType } from '../common/http/media-type';
 
 /** The rows of a bulk import as they arrive, one at a time, and the form they came in. */
 export interface ImportSource {
@@ -20,9 +21,6 @@ export const BULK_IMPORT_BODY = { bulkImportBody: true } as const;
 
 /** The part of a multipart body that holds the CSV. */
 export const CSV_FILE_FIELD = 'file';
-
-const JSON_TYPE = /^application\/json\s*(;|$)/i;
-const CSV_TYPE = /^text\/csv\s*(;|$)/i;
 
 /**
  * `POST /api/v1/imports` takes three bodies (Nest cannot route by content type): JSON
@@ -43,13 +41,14 @@ export class ImportBodyPipe implements PipeTransform<FastifyRequest, Promise<Imp
       const rows = multipartCsvRows(file, this.maxBytes);
       return { format: ImportFormat.Csv, rows: thenReadmit(rows, request) };
     }
-    if (CSV_TYPE.test(type)) {
+    if (isMediaType(type, 'text/csv')) {
       const declared = Number(request.headers['content-length']);
       if (declared > this.maxBytes) throw tooLarge(this.maxBytes);
       const rows = csvRows(request.body as Readable, this.maxBytes);
       return { format: ImportFormat.Csv, rows: thenReadmit(rows, request) };
     }
-    if (JSON_TYPE.test(type)) return { format: ImportFormat.Json, rows: jsonRows(request.body) };
+    if (isMediaType(type, 'application/json'))
+      return { format: ImportFormat.Json, rows: jsonRows(request.body) };
     throw new AppError(
       'unsupported_media_type',
       'Send the rows as JSON {"rows": [...]}, as text/csv, or as a multipart/form-data CSV file ' +

@@ -384,6 +384,21 @@ describe('Bulk imports (POST /api/v1/imports)', () => {
       expect(malformed.json()).toMatchObject({ status: 400, code: 'malformed_json' });
       expect(await countImports()).toBe(before);
     });
+
+    it('takes the JSON type however Fastify reads it: white space around it, any case', async () => {
+      for (const type of [' application/json', '\u00a0Application/JSON ; charset=utf-8']) {
+        const res = await app.inject({
+          method: 'POST',
+          url: '/api/v1/imports',
+          headers: { ...authOf(c.admin), 'content-type': type },
+          payload: JSON.stringify({
+            rows: [{ product_id: products.a.id, url: url('/img/1.png') }],
+          }),
+        });
+        expect({ type, status: res.statusCode }).toEqual({ type, status: 202 });
+        await completed(res.json<ImportBody>().id);
+      }
+    });
   });
 
   describe('as CSV', () => {

@@ -5,6 +5,7 @@ import { assertJsonObject, validateInput } from '../../common/http/validation';
 import { AttachImageDto } from '../dto/gallery.dto';
 import type { ImageUpload } from '../intake/multipart-upload';
 import { ImageUploadPipe } from '../intake/image-upload.pipe';
+import { isMediaType } from '../../common/http/media-type';
 
 /** What `POST …/images` brings: a multipart upload, or a stand-alone upload to attach. */
 export type GalleryAddition = { upload: ImageUpload } | { attach: AttachImageDto };
@@ -23,7 +24,7 @@ export class GalleryAdditionPipe implements PipeTransform<
   async transform(request: FastifyRequest): Promise<GalleryAddition> {
     if (request.isMultipart()) return { upload: await this.uploads.transform(request) };
     const type = request.headers['content-type'] ?? '';
-    if (/^application\/json\s*(;|$)/i.test(type)) {
+    if (isMediaType(type, 'application/json')) {
       const body: unknown = request.body;
       assertJsonObject(body);
       return { attach: validateInput(AttachImageDto, body) };

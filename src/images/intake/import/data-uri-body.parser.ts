@@ -11,6 +11,7 @@ import stringer from 'stream-json/stringer.js';
 import { AppError } from '../../../common/errors/app.error';
 import { isNoRoom, RequestSpool, spoolWriteProblem } from '../upload-spool';
 import { DataUriExtractor } from './data-uri-extractor';
+import { isMediaType } from '../../../common/http/media-type';
 
 export interface DataUriBodyOptions {
   /** Where decoded images are spooled. */
@@ -20,8 +21,6 @@ export interface DataUriBodyOptions {
   /** The largest JSON around the image (JSON_BODY_LIMIT_BYTES). */
   jsonLimit: number;
 }
-
-const JSON_TYPE = /^application\/json\s*(;|$)/i;
 
 /**
  * The body of a route that takes `{ "image": "data:image/…;base64,…" }` (DATA_URI_BODY): a
@@ -39,7 +38,7 @@ export function dataUriBodyParsing(options: DataUriBodyOptions) {
     const bodyLimit = request.routeOptions.bodyLimit;
     const declared = Number(request.headers['content-length']);
     // Not JSON: the content type is refused as usual. Over the limit: refused unread by Fastify.
-    if (!JSON_TYPE.test(request.headers['content-type'] ?? '') || declared > bodyLimit) {
+    if (!isMediaType(request.headers['content-type'], 'application/json') || declared > bodyLimit) {
       return payload;
     }
     return streamedBody(payload, bodyLimit, {
