@@ -217,10 +217,12 @@ function applySecurityRequirements(document: OpenAPIObject): void {
 /**
  * The methods whose body Fastify reads, whatever the route takes (a DELETE's too). On each of them
  * a Content-Type no parser takes, a multipart body on a route that takes none, or any
- * Content-Encoding is refused with 415 before the handler: documented on every such operation,
- * those that take no body included.
+ * Content-Encoding is refused with 415 before the handler, and a JSON body is parsed (400
+ * malformed_json; validation_failed for one nested too deep or holding a NUL): documented on
+ * every such operation, those that take no body included.
  */
 const BODY_METHODS = new Set(['post', 'put', 'patch', 'delete']);
+const BODY_REFUSALS = ['malformed_json', 'validation_failed', 'unsupported_media_type'];
 
 function declareBodyRefusals(document: OpenAPIObject): void {
   for (const path of Object.values(document.paths)) {
@@ -228,8 +230,8 @@ function declareBodyRefusals(document: OpenAPIObject): void {
       if (!BODY_METHODS.has(method) || !operation || typeof operation !== 'object') continue;
       const op = operation as Record<string, unknown>;
       const codes = (op[PROBLEMS_EXTENSION] as string[] | undefined) ?? [];
-      if (!codes.includes('unsupported_media_type'))
-        op[PROBLEMS_EXTENSION] = [...codes, 'unsupported_media_type'];
+      const missing = BODY_REFUSALS.filter((code) => !codes.includes(code));
+      if (missing.length > 0) op[PROBLEMS_EXTENSION] = [...codes, ...missing];
     }
   }
 }
