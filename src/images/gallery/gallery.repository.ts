@@ -265,7 +265,6 @@ export class GalleryRepository {
     return new Set(rows.map((i) => i.id));
   }
 
-  /** Priorities 0..n-1 in the order of `imageIds`. */
   /** Priorities 0..n-1 in the order of `imageIds`; how many images that changed. */
   async setPriorities(
     manager: EntityManager,
