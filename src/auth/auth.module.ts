@@ -15,6 +15,7 @@ import { ApiKeysService } from './api-keys.service';
 import { AUTH_CONFIG, authConfigProvider, type AuthConfig } from './auth.config';
 import { AuthController } from './auth.controller';
 import { AuthService } from './auth.service';
+import { clientNetwork } from './client-network';
 import { LoginAddressesRepository } from './login-addresses.repository';
 import { LoginService } from './login.service';
 import { CredentialsGuard } from './credentials.guard';
@@ -88,7 +89,8 @@ class AuthConfigModule {}
             name: LOGIN_BY_ADDRESS,
             ttl: config.LOGIN_RATE_WINDOW_SECONDS * 1000,
             limit: config.LOGIN_RATE_LIMIT,
-            getTracker: (req: Record<string, unknown>) => (req as unknown as FastifyRequest).ip,
+            getTracker: (req: Record<string, unknown>) =>
+              clientNetwork((req as unknown as FastifyRequest).ip),
           },
           {
             name: LOGIN_BY_ACCOUNT,

@@ -11,6 +11,7 @@ import {
 } from '@nestjs/throttler';
 import type { FastifyRequest } from 'fastify';
 import { AppError } from '../common/errors/app.error';
+import { clientNetwork } from './client-network';
 import { loginAccountTracker } from './login-account-tracker';
 import { LoginAddressesRepository } from './login-addresses.repository';
 
@@ -47,7 +48,11 @@ export class LoginThrottlerGuard extends ThrottlerGuard {
       ...request,
       getTracker: (req: Record<string, unknown>) => {
         const fastifyRequest = req as unknown as FastifyRequest;
-        return loginAccountTracker(this.addresses, fastifyRequest.body, fastifyRequest.ip);
+        return loginAccountTracker(
+          this.addresses,
+          fastifyRequest.body,
+          clientNetwork(fastifyRequest.ip),
+        );
       },
     });
   }

@@ -6,6 +6,7 @@ import { AppError } from '../common/errors/app.error';
 import { AUTH_CONFIG, type AuthConfig } from './auth.config';
 import { authenticationChallenge } from './challenge';
 import type { AccessTokenDto, LoginDto } from './dto/login.dto';
+import { clientNetwork } from './client-network';
 import { canonicalEmail } from './email-address';
 import { User } from './entities/user.entity';
 import { LoginAddressesRepository } from './login-addresses.repository';
@@ -43,7 +44,8 @@ export class LoginService {
       );
     }
     // Attempts from here now count apart from others' for this account (the login limit).
-    await this.addresses.remember(user.id, address);
+    // By network, as the login limits count it (an IPv6 client's /64).
+    await this.addresses.remember(user.id, clientNetwork(address));
     const claims: AccessTokenClaims = {
       sub: user.id,
       org: user.organizationId,

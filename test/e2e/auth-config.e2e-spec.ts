@@ -90,6 +90,43 @@ describe('Login throttling', () => {
     }
   });
 
+  it("counts an IPv6 client by its /64, where a new address each day is its owner's", async () => {
+    const t = await startTestApp({ LOGIN_RATE_LIMIT: '3', LOGIN_RATE_WINDOW_SECONDS: '60' });
+    try {
+      const attempt = (email: string, password: string, remoteAddress: string) =>
+        call(
+          t.app,
+          'POST',
+          '/api/v1/auth/login',
+          undefined,
+          { email, password },
+          { remoteAddress },
+        );
+      // The owner logs in from one address of their /64...
+      const owner = TEST_ADMIN.email;
+      expect((await attempt(owner, TEST_ADMIN.password, '2001:db8:1:2::10')).statusCode).toBe(200);
+      // ...a guesser walks the addresses of another /64: limited as one address.
+      const statuses = [];
+      for (let i = 1; i <= 4; i++) {
+        statuses.push(
+          (await attempt(`x${i}@test.example`, 'wrong', `2001:db8:9:9::${i}`)).statusCode,
+        );
+      }
+      expect(statuses).toEqual([401, 401, 401, 429]);
+      // Another /64 is another client.
+      expect((await attempt('y@test.example', 'wrong', '2001:db8:9:a::1')).statusCode).toBe(401);
+      // The owner's account, failed from everywhere else, still lets them in from a new address
+      // of their own /64 (the known-address budget counts their network).
+      for (let i = 0; i < 4; i++) await attempt(owner, 'wrong', `2001:db8:7:${i}::1`);
+      expect((await attempt(owner, 'wrong', '2001:db8:8::1')).statusCode).toBe(429);
+      expect((await attempt(owner, TEST_ADMIN.password, '2001:db8:1:2::beef')).statusCode).toBe(
+        200,
+      );
+    } finally {
+      await t.close();
+    }
+  });
+
   it('counts the client a trusted proxy names (TRUST_PROXY=<its address>), not one the client wrote', async () => {
     // A proxy at 10.0.0.1 that appends the client's address to X-Forwarded-For (nginx's
     // $proxy_add_x_forwarded_for, AWS ALB): the client writes the entries before it.
