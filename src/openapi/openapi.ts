@@ -219,18 +219,23 @@ function applySecurityRequirements(document: OpenAPIObject): void {
  * a Content-Type no parser takes, a multipart body on a route that takes none, or any
  * Content-Encoding is refused with 415 before the handler, and a JSON body is parsed (400
  * malformed_json; validation_failed for one nested too deep or holding a NUL): documented on
- * every such operation, those that take no body included.
+ * every such operation, those that take no body included; the 400s on the main API's only (the
+ * compatible APIs answer in their own envelopes, which their operations document).
  */
 const BODY_METHODS = new Set(['post', 'put', 'patch', 'delete']);
-const BODY_REFUSALS = ['malformed_json', 'validation_failed', 'unsupported_media_type'];
+const JSON_BODY_REFUSALS = ['malformed_json', 'validation_failed'];
 
 function declareBodyRefusals(document: OpenAPIObject): void {
-  for (const path of Object.values(document.paths)) {
+  for (const [route, path] of Object.entries(document.paths)) {
     for (const [method, operation] of Object.entries(path)) {
       if (!BODY_METHODS.has(method) || !operation || typeof operation !== 'object') continue;
       const op = operation as Record<string, unknown>;
       const codes = (op[PROBLEMS_EXTENSION] as string[] | undefined) ?? [];
-      const missing = BODY_REFUSALS.filter((code) => !codes.includes(code));
+      const refusals = [
+        ...(route.startsWith('/api/v1/') ? JSON_BODY_REFUSALS : []),
+        'unsupported_media_type',
+      ];
+      const missing = refusals.filter((code) => !codes.includes(code));
       if (missing.length > 0) op[PROBLEMS_EXTENSION] = [...codes, ...missing];
     }
   }
