@@ -175,7 +175,9 @@ describe('npm run cli -- reset-password', () => {
     expect(help.stdout).toContain('reset-password  --user USERNAME|EMAIL');
     expect(help.stdout).toContain('tokens issued before');
     expect(existsSync(neverOpened)).toBe(false);
-  });
+    // Fifteen CLI processes, one after another, each loading the service's code (about 2 s
+    // apiece on a quiet machine, past 60 s in all on a busy one).
+  }, 240_000);
 
   it('exits 1 with a clear message for an unknown user, and creates nothing', async () => {
     await expect(cli('reset-password', '--user=ghost')).rejects.toMatchObject({
