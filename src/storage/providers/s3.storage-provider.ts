@@ -48,6 +48,9 @@ export interface S3StorageOptions {
 const PART_SIZE = 8 * 1024 * 1024;
 const QUEUE_SIZE = 2;
 
+/** One strong entity tag (`"abc"`), alone: what S3 compares as RFC 9110 does. */
+const ONE_STRONG_TAG = /^"[^",]*"$/;
+
 /**
  * Objects in an S3 bucket (AWS, MinIO, or any S3-compatible store). Streams are uploaded in parts
  * (lib-storage), never buffered whole; a failed multipart upload is aborted, so no part is left.
@@ -296,7 +299,8 @@ export class S3StorageProvider implements StorageProvider {
     const ifRange = header(request, 'if-range');
     const ifNoneMatch = header(request, 'if-none-match');
     // One strong tag, S3 compares as RFC 9110 does; anything else is compared here.
-    const ifNoneMatchChecked = ifNoneMatch !== undefined && !/^\s*"[^",]*"\s*$/.test(ifNoneMatch);
+    const ifNoneMatchChecked =
+      ifNoneMatch !== undefined && !ONE_STRONG_TAG.test(ifNoneMatch.trim());
     const conditional =
       ifNoneMatchChecked ||
       ['if-match', 'if-unmodified-since'].some((name) => header(request, name));
@@ -340,7 +344,7 @@ export class S3StorageProvider implements StorageProvider {
       // The ETag the 200 would carry (RFC 9110 15.4.5). A store that left it out of its 304
       // (s3rver) matched the one tag the client sent, if it sent one; else the field is left out.
       let etag = headers?.etag ?? header(request, 'if-none-match')?.trim();
-      if (!etag || !/^"[^",]*"$/.test(etag)) {
+      if (!etag || !ONE_STRONG_TAG.test(etag)) {
         // Matched by If-Modified-Since alone: the ETag is asked for (RFC 9110 15.4.5).
         etag = await this.client
           .send(new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }))
