@@ -1024,6 +1024,42 @@ describe('The gallery console in a real browser', () => {
     await screenshot('console-jobs');
   });
 
+  it('asks for the jobs only while its tab is shown', async () => {
+    // Headless Chromium shows every tab, so the test hides this one as the browser would: the
+    // document says it is hidden and fires visibilitychange.
+    const setVisibility = (state: 'hidden' | 'visible') =>
+      page.evaluate((value) => {
+        Object.defineProperty(document, 'visibilityState', { value, configurable: true });
+        Object.defineProperty(document, 'hidden', {
+          value: value === 'hidden',
+          configurable: true,
+        });
+        document.dispatchEvent(new Event('visibilitychange'));
+      }, state);
+    const asked: string[] = [];
+    const listener = (request: { url(): string }) => {
+      if (new URL(request.url()).pathname === '/api/v1/jobs') asked.push(request.url());
+    };
+    page.on('request', listener);
+    try {
+      await page.goto(`${base}/console/jobs`);
+      await page.getByRole('heading', { name: 'Jobs', level: 1 }).waitFor();
+      await eventually(() => asked.length > 0, 'the jobs to be asked for');
+      await setVisibility('hidden');
+      // A round already due may still go; none after it, over two polling periods.
+      await page.waitForTimeout(2500);
+      const whileHidden = asked.length;
+      await page.waitForTimeout(4500);
+      expect(asked).toHaveLength(whileHidden);
+      // Shown again: asked at once, then every two seconds again.
+      await setVisibility('visible');
+      await eventually(() => asked.length >= whileHidden + 2, 'polling to start again');
+    } finally {
+      page.off('request', listener);
+      await setVisibility('visible');
+    }
+  });
+
   it('pages through the products: back to the page before, or to the first from an address', async () => {
     const listed = await call(t.app, 'GET', '/api/v1/products?limit=100', admin);
     const have = listed.json<{ items: unknown[] }>().items.length;

@@ -42,7 +42,10 @@ export function Jobs() {
 
   useEffect(() => {
     let open = true;
+    // A round is being asked or is due: a tab shown again starts one only when none is.
+    let due = false;
     const poll = async () => {
+      due = true;
       try {
         const next = await snapshot();
         if (open) {
@@ -55,12 +58,21 @@ export function Jobs() {
         // A refusal stays one: asking again every two seconds would only be refused again.
         if (refused) return;
       }
-      if (open) timer.current = window.setTimeout(() => void poll(), POLL_MS);
+      if (!open) return;
+      // A hidden tab asks nothing (every open one polled the service, all day): it asks again
+      // when it is shown.
+      if (document.hidden) due = false;
+      else timer.current = window.setTimeout(() => void poll(), POLL_MS);
     };
+    const shown = () => {
+      if (open && !due && !document.hidden) void poll();
+    };
+    document.addEventListener('visibilitychange', shown);
     void poll();
     return () => {
       open = false;
       window.clearTimeout(timer.current);
+      document.removeEventListener('visibilitychange', shown);
     };
   }, []);
 
@@ -76,7 +88,7 @@ export function Jobs() {
   return (
     <Page
       title="Jobs"
-      lead="Background work: bulk imports and rendition rebuilds, updated every two seconds."
+      lead="Background work: bulk imports and rendition rebuilds, updated every two seconds while the page is shown."
     >
       <Notice notice={notice} />
       {error && <ErrorText>{error}</ErrorText>}
