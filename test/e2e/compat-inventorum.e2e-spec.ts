@@ -9,7 +9,7 @@ import { Role } from '../../src/auth/roles';
 import { addUser, filesBelow, otherOrganisationAdmin } from '../support/accounts';
 import { htmlBytes, noisyPng, solidJpeg } from '../support/fixtures';
 import { call, login, type Credential } from '../support/http';
-import { multipart } from '../support/multipart';
+import { multipart, type FieldPart } from '../support/multipart';
 import { fetchDelivered, PUBLIC_BASE } from '../support/storage-backends';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 
@@ -470,6 +470,36 @@ describe('Inventorum: POST /api/images/ (its own curl command)', () => {
       });
       expect(res.statusCode).toBe(400);
       expect(res.json().error.key).toMatch(/^common\./);
+    });
+
+    it('ignores an unknown field typed application/json; one that is not JSON is refused', async () => {
+      const post = (fields: Record<string, FieldPart>) => {
+        const form = multipart(fields, [{ data: jpeg, filename: 'a.jpg' }]);
+        return call(app, 'POST', '/api/images/', { bearer: tokens.staff }, form.payload, {
+          headers: form.headers,
+        });
+      };
+      const json = { value: '{"note": 1}', contentType: 'application/json' };
+      const taken = await post({ type: 'product', note: json });
+      expect(taken.statusCode).toBe(200);
+      expect(taken.json().type).toBe(0);
+      // The multipart reader parses a part typed JSON before the form is read: one that is not
+      // JSON, or a field named as a built-in property, refuses the form (in the envelope).
+      const before = await snapshot();
+      const refused: Record<string, FieldPart>[] = [
+        { type: 'product', note: { value: 'hello', contentType: 'application/json' } },
+        { type: 'product', constructor: 'x' },
+      ];
+      for (const fields of refused) {
+        const res = await post(fields);
+        expect(res.statusCode).toBe(400);
+        expect(res.json().error.key).toBe('common.invalid_multipart');
+      }
+      // `type` itself typed JSON: its text is not what was sent, so it is refused by name.
+      const typed = await post({ type: { value: '"product"', contentType: 'application/json' } });
+      expect(typed.statusCode).toBe(400);
+      expect(Object.keys(typed.json().error.fields)).toEqual(['type']);
+      await expectNothingLeft(before);
     });
 
     it('answers 401 as problem+json, for no token and for a bad one', async () => {

@@ -22,7 +22,7 @@ import {
   solidJpeg,
 } from '../support/fixtures';
 import { call, login, type Credential } from '../support/http';
-import { multipart, type FilePart } from '../support/multipart';
+import { multipart, type FieldPart, type FilePart } from '../support/multipart';
 import { pendingFileDeletions } from '../support/file-deletions';
 import { fetchDelivered, PUBLIC_BASE } from '../support/storage-backends';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
@@ -225,7 +225,7 @@ describe('The token API: POST /api/products/{product_id}/images', () => {
 
   function upload(
     product: string,
-    fields: Record<string, string>,
+    fields: Record<string, FieldPart>,
     files: FilePart[],
     as: Credential | null = { token: writeKey },
   ) {
@@ -619,6 +619,32 @@ describe('The token API: POST /api/products/{product_id}/images', () => {
         const errors = res.json<{ errors: { field: string }[] }>().errors;
         expect(errors.map((e) => e.field)).toEqual([Object.keys(fields)[0]]);
       }
+    });
+
+    it('400 for a text field typed application/json, which is not kept as sent', async () => {
+      // The multipart reader parses such a part: `{"en": "Front"}` was stored as
+      // "[object Object]", and one that is not JSON was a 406.
+      const json = { value: '{"en": "Front"}', contentType: 'application/json' };
+      const typed = await upload(product, { alt_text: json }, [{ data: front }]);
+      expect(typed.statusCode).toBe(400);
+      expect(typed.json()).toMatchObject({
+        code: 'validation_failed',
+        errors: [{ field: 'alt_text', message: 'send it as text, not as application/json' }],
+      });
+      const notJson = { value: 'Front view', contentType: 'application/json; charset=utf-8' };
+      const broken = await upload(product, { alt_text: notJson }, [{ data: front }]);
+      expect(broken.statusCode).toBe(400);
+      expect(broken.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(broken.json()).toMatchObject({
+        code: 'invalid_multipart',
+        detail: expect.stringMatching(/says it is JSON/),
+      });
+      // Typed as text, the same field is taken.
+      const plain = { value: '{"en": "Front"}', contentType: 'text/plain; charset=utf-8' };
+      const taken = await upload(product, { alt_text: plain }, [{ data: front }]);
+      expect(taken.statusCode).toBe(201);
+      expect((await row(taken.json().id)).alt_text).toBe('{"en": "Front"}');
+      before = { rows: await imageCount(), files: storedFiles() };
     });
 
     it('401 for a bad key (the curl example with a wrong key)', async () => {

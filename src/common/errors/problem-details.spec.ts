@@ -59,6 +59,19 @@ describe(toProblem.name, () => {
     expect(p.unexpected).toBe(false);
   });
 
+  it("answers @fastify/multipart's text part that is not the JSON it says (its 406) with 400", () => {
+    const err = Object.assign(new Error('not JSON'), {
+      code: 'FST_INVALID_JSON_FIELD_ERROR',
+      statusCode: 406,
+    });
+    const p = toProblem(err);
+    expect(p.status).toBe(400);
+    expect(p.body).toMatchObject({
+      code: 'invalid_multipart',
+      detail: expect.stringMatching(/JSON/),
+    });
+  });
+
   it('hides everything about an unexpected error', () => {
     const err = new Error('connection to 10.0.0.5 failed: password authentication failed');
     const p = toProblem(err);

@@ -53,7 +53,16 @@ const FASTIFY_CODES: Record<string, { code: ErrorCode; detail: string }> = {
   FST_FILES_LIMIT: { code: 'too_many_files', detail: 'Send exactly one file, as "image".' },
   FST_PARTS_LIMIT: { code: 'too_many_parts', detail: 'The multipart body has too many parts.' },
   FST_FIELDS_LIMIT: { code: 'too_many_parts', detail: 'The multipart body has too many fields.' },
-  FST_PROTO_VIOLATION: { code: 'invalid_multipart', detail: 'The multipart body is malformed.' },
+  // A field named as a property every object has (constructor, toString, __proto__, …).
+  FST_PROTO_VIOLATION: {
+    code: 'invalid_multipart',
+    detail: 'A part of the form is named as a built-in property (constructor, __proto__, …).',
+  },
+  // The reader parses a text part typed application/json; this one was not JSON (its own 406).
+  FST_INVALID_JSON_FIELD_ERROR: {
+    code: 'invalid_multipart',
+    detail: 'A text part of the form says it is JSON but is not: send form fields as text.',
+  },
   // The client left mid-body: its form is as incomplete as a malformed one.
   FST_MP_PREMATURE_CLOSE: {
     code: 'invalid_multipart',

@@ -8,6 +8,7 @@ import type { FastifyRequest } from 'fastify';
 import { AppError } from '../../common/errors/app.error';
 import { refuseIfClientGone } from '../../common/http/client-gone';
 import { codePointLength } from '../../common/http/max-length';
+import { isMediaType } from '../../common/http/media-type';
 import { multipartReadError } from '../../common/http/multipart-errors';
 import { validateInput } from '../../common/http/validation';
 import { type UploadImageFieldsDto } from '../dto/upload-image.dto';
@@ -152,7 +153,15 @@ function addField(fields: Record<string, string>, part: MultipartValue): void {
       { field: part.fieldname, message: 'sent more than once' },
     ]);
   }
-  fields[part.fieldname] = typeof part.value === 'string' ? part.value : String(part.value);
+  // @fastify/multipart parses a text part typed application/json and gives its value, not its
+  // text (`{"en": "Front"}` an object, `"Front"` without its quotes): what was sent is lost, so
+  // such a part is refused rather than stored as something else.
+  if (typeof part.value !== 'string' || isMediaType(part.mimetype, 'application/json')) {
+    throw new AppError('validation_failed', `Field "${part.fieldname}" was sent as JSON.`, [
+      { field: part.fieldname, message: 'send it as text, not as application/json' },
+    ]);
+  }
+  fields[part.fieldname] = part.value;
 }
 
 /** The upload, once its file is there and its fields valid; both problems reported together. */
