@@ -1028,14 +1028,11 @@ describe('The gallery console in a real browser', () => {
     // Headless Chromium shows every tab, so the test hides this one as the browser would: the
     // document says it is hidden and fires visibilitychange.
     const setVisibility = (state: 'hidden' | 'visible') =>
-      page.evaluate((value) => {
-        Object.defineProperty(document, 'visibilityState', { value, configurable: true });
-        Object.defineProperty(document, 'hidden', {
-          value: value === 'hidden',
-          configurable: true,
-        });
+      page.evaluate(`
+        Object.defineProperty(document, 'visibilityState', { value: '${state}', configurable: true });
+        Object.defineProperty(document, 'hidden', { value: ${state === 'hidden'}, configurable: true });
         document.dispatchEvent(new Event('visibilitychange'));
-      }, state);
+      `);
     const asked: string[] = [];
     const listener = (request: { url(): string }) => {
       if (new URL(request.url()).pathname === '/api/v1/jobs') asked.push(request.url());

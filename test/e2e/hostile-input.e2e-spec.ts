@@ -462,6 +462,39 @@ describe('Hostile input: 400 problem+json, never 500, nothing created', () => {
       expect(res.statusCode).toBe(201);
       expect(res.json().name).toBe('Crème brûlée 🍮');
     });
+
+    it('are refused in a data-URI import too, which reads its body as a stream: nothing stored', async () => {
+      const before = await counts();
+      const media = filesBelow(join(dataDir, 'media'));
+      const uri = `data:image/jpeg;base64,${(await solidJpeg()).toString('base64')}`;
+      for (const payload of [
+        // In the data URI's parameters (a file name), and in a field of the rest of the body.
+        Buffer.concat([
+          Buffer.from('{"image": "data:image/jpeg;name=caf'),
+          Buffer.from([0xe9]),
+          Buffer.from(`;${uri.slice('data:image/jpeg;'.length)}"}`),
+        ]),
+        Buffer.concat([
+          Buffer.from(`{"image": "${uri}", "x`),
+          Buffer.from([0xe9]),
+          Buffer.from('": 1}'),
+        ]),
+      ]) {
+        const res = await app.inject({
+          method: 'PUT',
+          url: `/api/v1/products/${productId}/image`,
+          headers: { ...authHeaders(admin), 'content-type': 'application/json' },
+          payload,
+        });
+        expect({ status: res.statusCode, code: res.json().code }).toEqual({
+          status: 400,
+          code: 'malformed_json',
+        });
+      }
+      expect(await counts()).toEqual(before);
+      expect(filesBelow(join(dataDir, 'media'))).toEqual(media);
+      expect(await settled(() => filesBelow(join(dataDir, 'tmp')))).toEqual([]);
+    });
   });
 
   describe('a multipart body on a route that takes JSON', () => {

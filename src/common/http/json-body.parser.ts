@@ -18,12 +18,7 @@ export function parseJsonBody(
   // JSON is UTF-8 (RFC 8259 §8.1): other bytes are refused, not stored as U+FFFD ("Cr�me" from a
   // client sending windows-1252), as lone surrogates are.
   if (typeof body !== 'string' && !isUtf8(body)) {
-    done(
-      new AppError(
-        'malformed_json',
-        'The request body is not valid UTF-8: JSON text must be UTF-8 (RFC 8259).',
-      ),
-    );
+    done(notUtf8Json());
     return;
   }
   const text = typeof body === 'string' ? body : body.toString('utf8');
@@ -86,4 +81,12 @@ export const DATA_URI_BODY = { jsonBody: 'data-uri' } as const;
 export function dataUriBodyLimit(maxUploadBytes: number): number {
   const base64 = Math.ceil(maxUploadBytes / 3) * 4;
   return 2 * base64 + 4 * Math.ceil(base64 / 76) + 1024;
+}
+
+/** A JSON body whose bytes are not UTF-8: 400 malformed_json, as a whole. */
+export function notUtf8Json(): AppError {
+  return new AppError(
+    'malformed_json',
+    'The request body is not valid UTF-8: JSON text must be UTF-8 (RFC 8259).',
+  );
 }

@@ -169,6 +169,33 @@ describe(dataUriBodyParsing.name, () => {
     expect(twice).toMatchObject({ code: 'validation_failed', errors: [{ field: 'image' }] });
   });
 
+  it.each([1, 2, 65536])(
+    'refuses bytes that are not UTF-8 anywhere in the body (400 malformed_json), in chunks of %i',
+    async (size) => {
+      const [head, tail] = ['{"image": "data:image/png;name=caf', `;base64,${dataUri.slice(22)}"}`];
+      // Windows-1252 "é" in the data URI; a stray continuation byte in a key after it; UTF-8's
+      // "é" cut short by the quote; a character cut short by the end of the body.
+      for (const body of [
+        Buffer.concat([Buffer.from(head), Buffer.from([0xe9]), Buffer.from(tail)]),
+        Buffer.concat([Buffer.from(`{"image": "${dataUri}", "x`), Buffer.from([0x80, 0x22, 0x7d])]),
+        Buffer.concat([Buffer.from('{"title": "caf'), Buffer.from([0xc3, 0x22, 0x7d])]),
+        Buffer.concat([Buffer.from(`{"image": "${dataUri}"} `), Buffer.from([0xf0, 0x9f])]),
+      ]) {
+        const refused = await refusal(body, size);
+        expect(refused).toMatchObject({ code: 'malformed_json' });
+        expect(refused.message).toMatch(/not valid UTF-8/);
+      }
+    },
+  );
+
+  it('takes characters whose bytes arrive in different chunks', async () => {
+    const body = JSON.stringify({ title: 'Crème brûlée 🍮', image: dataUri });
+    const { result, spool } = await parse(body, 1);
+    expect(JSON.parse(result)).toMatchObject({ title: 'Crème brûlée 🍮' });
+    await spool.release();
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
   it("reports a failure to write the image as the service's (500), not the client's", async () => {
     const notADirectory = join(dir, 'file');
     writeFileSync(notADirectory, '');

@@ -11,6 +11,7 @@ import stringer from 'stream-json/stringer.js';
 import { AppError } from '../../../common/errors/app.error';
 import { isNoRoom, RequestSpool, spoolWriteProblem } from '../upload-spool';
 import { DataUriExtractor } from './data-uri-extractor';
+import { notUtf8Json } from '../../../common/http/json-body.parser';
 import { isMediaType } from '../../../common/http/media-type';
 
 export interface DataUriBodyOptions {
@@ -54,11 +55,12 @@ function streamedBody(
   options: DataUriBodyOptions & { spool: RequestSpool },
 ): Readable {
   const counter = new ByteLimit(bodyLimit);
+  const utf8 = new Utf8Only();
   const tokens = parser.asStream({ packValues: false, streamValues: true });
   const rest = new ByteLimit(options.jsonLimit);
   const body = new PassThrough();
   const extractor = new DataUriExtractor(options);
-  const stages = [counter, tokens, extractor, stringer.asStream({ useValues: false }), rest];
+  const stages = [counter, utf8, tokens, extractor, stringer.asStream({ useValues: false }), rest];
   // The stage that failed first: pipeline() then destroys the others with the same error.
   let failed: unknown;
   for (const stage of stages) stage.once('error', () => (failed ??= stage));
@@ -117,5 +119,33 @@ class ByteLimit extends Transform {
       );
     }
     done(null, chunk);
+  }
+}
+
+/**
+ * Refuses bytes that are not UTF-8 (400 malformed_json), as the JSON parser of every other route
+ * does (RFC 8259 §8.1): stream-json decodes leniently, so a windows-1252 "é" would reach the
+ * image's name or the route's fields as U+FFFD. A character split across chunks is decoded whole
+ * (`stream: true`); one cut off by the end of the body is refused at the end.
+ */
+class Utf8Only extends Transform {
+  private readonly decoder = new TextDecoder('utf-8', { fatal: true });
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback) {
+    try {
+      this.decoder.decode(chunk, { stream: true });
+    } catch {
+      return done(notUtf8Json());
+    }
+    done(null, chunk);
+  }
+
+  override _flush(done: TransformCallback) {
+    try {
+      this.decoder.decode();
+    } catch {
+      return done(notUtf8Json());
+    }
+    done();
   }
 }
