@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { Inject, Injectable, type PipeTransform } from '@nestjs/common';
+import type { Multipart } from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
 import { AppError } from '../common/errors/app.error';
 import { refuseIfClientGone } from '../common/http/client-gone';
@@ -35,10 +36,10 @@ export class ImportBodyPipe implements PipeTransform<FastifyRequest, Promise<Imp
   async transform(request: FastifyRequest): Promise<ImportSource> {
     const type = request.headers['content-type'] ?? '';
     if (request.isMultipart()) {
-      const file = await this.multipartCsv(request).catch((error: unknown) => {
+      const form = await this.multipartCsv(request).catch((error: unknown) => {
         throw multipartReadError(error);
       });
-      const rows = multipartCsvRows(file, this.maxBytes);
+      const rows = multipartCsvRows(form, this.maxBytes);
       return { format: ImportFormat.Csv, rows: thenReadmit(rows, request) };
     }
     if (isMediaType(type, 'text/csv')) {
@@ -60,29 +61,40 @@ export class ImportBodyPipe implements PipeTransform<FastifyRequest, Promise<Imp
     return this.config.BULK_IMPORT_MAX_BYTES;
   }
 
-  /** The form's CSV file part (the first file; text fields before it are ignored). */
-  private async multipartCsv(request: FastifyRequest): Promise<Readable> {
+  /** The form's CSV file part (its text fields are ignored), and the parts after it. */
+  private async multipartCsv(request: FastifyRequest): Promise<CsvForm> {
     refuseIfClientGone(request);
-    const part = await request.file({
+    const options = {
       // One byte more than allowed, so that the CSV reader sees it and refuses the body.
       limits: { fileSize: this.maxBytes + 1, files: 1 },
+      // Read by parts() as by file(), though the plugin's types name it for file() only.
       throwFileSizeLimit: false,
-    });
-    if (!part) {
-      throw new AppError(
-        'validation_failed',
-        `Send the CSV as the file part "${CSV_FILE_FIELD}".`,
-        [{ field: CSV_FILE_FIELD, message: 'is required' }],
-      );
+    };
+    const parts = request.parts(options)[Symbol.asyncIterator]();
+    for (let next = await parts.next(); !next.done; next = await parts.next()) {
+      const part = next.value;
+      if (part.type !== 'file') continue;
+      if (part.fieldname !== CSV_FILE_FIELD) {
+        part.file.resume();
+        throw new AppError('validation_failed', `Unexpected file field "${part.fieldname}".`, [
+          {
+            field: part.fieldname,
+            message: `unexpected file; send the CSV as "${CSV_FILE_FIELD}"`,
+          },
+        ]);
+      }
+      return { file: part.file, after: parts };
     }
-    if (part.fieldname !== CSV_FILE_FIELD) {
-      part.file.resume();
-      throw new AppError('validation_failed', `Unexpected file field "${part.fieldname}".`, [
-        { field: part.fieldname, message: `unexpected file; send the CSV as "${CSV_FILE_FIELD}"` },
-      ]);
-    }
-    return part.file;
+    throw new AppError('validation_failed', `Send the CSV as the file part "${CSV_FILE_FIELD}".`, [
+      { field: CSV_FILE_FIELD, message: 'is required' },
+    ]);
   }
+}
+
+/** A multipart import: its CSV file, and the form's parts after it, read once the CSV is. */
+interface CsvForm {
+  file: Readable;
+  after: AsyncIterator<Multipart>;
 }
 
 /**
@@ -102,15 +114,30 @@ async function* csvRows(source: Readable, maxBytes: number): AsyncGenerator<unkn
 }
 
 /**
- * The rows of a multipart form's CSV file. busboy fails the file when the form is malformed
- * after it (a body that ends before the form's closing boundary): 400 invalid_multipart.
+ * The rows of a multipart form's CSV file, then the rest of the form: a second file is refused
+ * (400 too_many_files; its rows are not quietly dropped), text fields are ignored. busboy fails
+ * the file when the form is malformed after it (a body that ends before the form's closing
+ * boundary): 400 invalid_multipart.
  */
-async function* multipartCsvRows(file: Readable, maxBytes: number): AsyncGenerator<unknown> {
+async function* multipartCsvRows(form: CsvForm, maxBytes: number): AsyncGenerator<unknown> {
   try {
-    yield* csvRows(file, maxBytes);
+    yield* csvRows(form.file, maxBytes);
+    for (let next = await form.after.next(); !next.done; next = await form.after.next()) {
+      if (next.value.type === 'file') {
+        next.value.file.resume();
+        throw tooManyFiles();
+      }
+    }
   } catch (error) {
-    throw multipartReadError(error);
+    const code = (error as { code?: unknown } | null)?.code;
+    throw code === 'FST_FILES_LIMIT' ? tooManyFiles() : multipartReadError(error);
   }
+}
+
+function tooManyFiles(): AppError {
+  return new AppError('too_many_files', `Send exactly one file, the CSV, as "${CSV_FILE_FIELD}".`, [
+    { field: CSV_FILE_FIELD, message: 'only one file is accepted' },
+  ]);
 }
 
 function jsonRows(body: unknown): unknown[] {

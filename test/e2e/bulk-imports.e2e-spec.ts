@@ -465,6 +465,50 @@ describe('Bulk imports (POST /api/v1/imports)', () => {
       await expectGalleryInvariants();
     });
 
+    it('refuses a second file rather than drop its rows (400 too_many_files); fields are ignored', async () => {
+      const csv = (n: number) => Buffer.from(`external_id,url\next-c,${url(`/img/${n}.png`)}\n`);
+      const post = (form: { payload: Buffer; headers: Record<string, string> }) =>
+        app.inject({
+          method: 'POST',
+          url: '/api/v1/imports',
+          headers: { ...authOf(c.admin), ...form.headers },
+          payload: form.payload,
+        });
+      const before = await countImports();
+      for (const second of ['file', 'more']) {
+        const res = await post(
+          multipart({}, [
+            { name: 'file', filename: 'a.csv', data: csv(204), contentType: 'text/csv' },
+            { name: second, filename: 'b.csv', data: csv(205), contentType: 'text/csv' },
+          ]),
+        );
+        expect({ status: res.statusCode, body: res.json() }).toMatchObject({
+          status: 400,
+          body: { code: 'too_many_files', errors: [{ field: 'file' }] },
+        });
+      }
+      expect(await countImports()).toBe(before);
+      // Text fields before or after the file change nothing.
+      const withFields = multipart({ note: 'nightly' }, [
+        { name: 'file', filename: 'a.csv', data: csv(206), contentType: 'text/csv' },
+      ]);
+      const closing = Buffer.from(
+        withFields.payload.toString('latin1').replace(/--\r\n$/, ''),
+        'latin1',
+      );
+      const boundary = withFields.headers['content-type'].split('boundary=')[1];
+      const payload = Buffer.concat([
+        closing,
+        Buffer.from(
+          `\r\nContent-Disposition: form-data; name="after"\r\n\r\nx\r\n--${boundary}--\r\n`,
+        ),
+      ]);
+      const taken = await post({ payload, headers: withFields.headers });
+      expect(taken.statusCode).toBe(202);
+      const done = await completed(taken.json<ImportBody>().id);
+      expect(done).toMatchObject({ counts: { total: 1, ok: 1, failed: 0 } });
+    });
+
     it.each([
       ['a quote never closed', `product_id,url\n${'x'},"${'http://a'}\n`],
       ['an unknown column', 'product_id,url,colour\nx,http://a,red\n'],
