@@ -854,19 +854,37 @@ describe('Authentication and authorisation', () => {
         expires_at: '2020-01-01T00:00:00Z',
       });
       expect(past.statusCode).toBe(400);
-      const notADate = await call(app, 'POST', '/api/v1/api-keys', c.admin, {
-        name: 'x',
-        expires_at: 'tomorrow',
-      });
-      expect(notADate.json()).toMatchObject({
-        code: 'validation_failed',
-        errors: [
-          {
-            field: 'expires_at',
-            message: 'expires_at must be an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z',
+      // Not a date, a date that does not exist (new Date() made it 2 March), one in the server's
+      // time zone, and a time without its offset: each refused, no key made.
+      const keysBefore = (await call(app, 'GET', '/api/v1/api-keys', c.admin)).json().total;
+      for (const expires_at of [
+        'tomorrow',
+        '2030-02-30T00:00:00Z',
+        '1/2/2030',
+        '2030-01-02T10:00',
+      ]) {
+        const notADate = await call(app, 'POST', '/api/v1/api-keys', c.admin, {
+          name: 'x',
+          expires_at,
+        });
+        expect({ expires_at, status: notADate.statusCode, body: notADate.json() }).toMatchObject({
+          expires_at,
+          status: 400,
+          body: {
+            code: 'validation_failed',
+            errors: [
+              {
+                field: 'expires_at',
+                message: 'expires_at must be an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z',
+              },
+            ],
           },
-        ],
-      });
+        });
+      }
+      expect((await call(app, 'GET', '/api/v1/api-keys', c.admin)).json().total).toBe(keysBefore);
+      // With an offset, the instant it names.
+      const offset = await createKey({ name: 'offset', expires_at: '2030-01-02T10:00:00+02:00' });
+      expect((offset as { expires_at?: string }).expires_at).toBe('2030-01-02T08:00:00.000Z');
     });
 
     it('records when it was last used', async () => {

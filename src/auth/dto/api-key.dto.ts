@@ -1,7 +1,7 @@
 import { ApiProperty } from '@nestjs/swagger';
+import { DateTime } from '../../common/http/date-time';
 import { DisplayText } from '../../common/http/display-text';
-import { Type } from 'class-transformer';
-import { ArrayUnique, IsArray, IsDate, IsEnum, IsNotEmpty, IsString } from 'class-validator';
+import { ArrayUnique, IsArray, IsEnum, IsNotEmpty, IsString } from 'class-validator';
 import { MaxLength } from '../../common/http/max-length';
 import { Optional, Trimmed } from '../../common/http/validation';
 import { encodeShortId } from '../../common/ids/short-id';
@@ -34,8 +34,7 @@ export class CreateApiKeyDto {
 
   /** When the key stops working (ISO 8601, in the future). Default: never. */
   @Optional()
-  @Type(() => Date)
-  @IsDate({ message: 'expires_at must be an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z' })
+  @DateTime('expires_at must be an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z')
   expires_at?: Date;
 }
 
