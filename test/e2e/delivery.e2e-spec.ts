@@ -513,7 +513,7 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
   );
 });
 
-describe('Transform URLs of long, narrow images in a contain box (MAX_IMAGE_PIXELS 1,000,000)', () => {
+describe('Transform URLs of long, narrow images (MAX_IMAGE_PIXELS 1,000,000)', () => {
   let backend: StorageBackend;
   let t: TestApp;
   let admin: Credential;
@@ -547,6 +547,14 @@ describe('Transform URLs of long, narrow images in a contain box (MAX_IMAGE_PIXE
     const { id } = await uploadToNewProduct(t.app, admin, await solidJpeg(2000, 100), 'Banner');
     const padded = await image(transformPath('w_2048,h_2048,c_contain,f_png', id));
     expect(padded).toMatchObject({ format: 'png', width: 1000, height: 1000 });
+  });
+
+  it("scales an image longer than WebP's 16383 pixels down to it, not a 500", async () => {
+    // 40×20000 is 800,000 pixels, within the limit; every format is held to WebP's longest side.
+    const { id } = await uploadToNewProduct(t.app, admin, await solidJpeg(40, 20000), 'Strip');
+    for (const options of ['f_webp', 'f_jpeg', 'w_40,f_png', 'w_64,c_inside,f_webp']) {
+      expect(await image(transformPath(options, id))).toMatchObject({ width: 33, height: 16383 });
+    }
   });
 
   it('makes the first frame alone of an animation whose frames in the box pass the limit', async () => {

@@ -2,6 +2,7 @@ import { parseTransformOptions } from './transform-options';
 import {
   acceptedImageTypes,
   DEFAULT_WIDTH_LADDER,
+  MAX_RESULT_SIDE,
   planTransform,
   UnknownPresetError,
   type OriginalFacts,
@@ -104,6 +105,19 @@ describe(planTransform.name, () => {
       maxPixels: 8,
     });
     expect(small).toMatchObject({ width: 2, height: 2 });
+  });
+
+  it("scales a result longer than 16383 on a side (WebP's limit) down to it, ratio kept", () => {
+    // A 1000×20000 product-detail strip and a 20000×1000 panorama, both within the pixel limit.
+    const strip: OriginalFacts = { ...PHOTO, width: 1000, height: 20000 };
+    const panorama: OriginalFacts = { ...PHOTO, width: 20000, height: 1000 };
+    for (const fit of ['', ',c_inside', ',c_contain', ',c_attention']) {
+      expect(plan(`f_webp${fit}`, strip)).toMatchObject({ width: 819, height: MAX_RESULT_SIDE });
+      expect(plan(`w_1000,f_jpeg${fit}`, strip)).toMatchObject({ height: MAX_RESULT_SIDE });
+      expect(plan(`h_1000,f_avif${fit}`, panorama)).toMatchObject({ width: MAX_RESULT_SIDE });
+    }
+    // Nothing changes within the limit.
+    expect(plan('w_800,f_webp', strip)).toMatchObject({ width: 800, height: 16000 });
   });
 
   it('names the limit in a result that depends on it: an animation padded into a larger box', () => {

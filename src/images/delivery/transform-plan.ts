@@ -74,7 +74,7 @@ export function planTransform(
   const scaled = scaleBox(requested, original, options.dpr);
   // A preset's box is already one of a few configured sizes: it is made as configured.
   const snapped = options.preset ? rounded(scaled) : snap(scaled, context.ladder);
-  const box = capToOriginal(snapped, original, fit, context.maxPixels);
+  const box = withinLongestSide(capToOriginal(snapped, original, fit, context.maxPixels));
   const { format, negotiated } = chooseFormat(options.format, original, context.accept);
   const quality = options.quality ?? DEFAULT_QUALITY[format];
   const mark = limitMark(box, original, format, context.maxPixels);
@@ -199,6 +199,25 @@ function capToOriginal(
   return {
     width: Math.max(1, Math.floor(box.width * scale)),
     height: Math.max(1, Math.floor(box.height * scale)),
+  };
+}
+
+/**
+ * The longest side a result may have: WebP's limit (16383), which the codec enforces for every
+ * format. An original within MAX_IMAGE_PIXELS may be longer (a 1000×20000 product-detail strip, a
+ * panorama): its result is scaled down to it, ratio kept.
+ */
+export const MAX_RESULT_SIDE = 16383;
+
+function withinLongestSide(box: { width: number; height: number }): {
+  width: number;
+  height: number;
+} {
+  const scale = MAX_RESULT_SIDE / Math.max(box.width, box.height);
+  if (scale >= 1) return box;
+  return {
+    width: Math.min(MAX_RESULT_SIDE, Math.max(1, Math.round(box.width * scale))),
+    height: Math.min(MAX_RESULT_SIDE, Math.max(1, Math.round(box.height * scale))),
   };
 }
 
