@@ -1,4 +1,4 @@
-import { framesRegion } from './frames-region';
+import { attentionBox, framesRegion } from './frames-region';
 
 describe(framesRegion.name, () => {
   it('cuts the box ratio out of the frame, where the crop of the covering size was', () => {
@@ -43,5 +43,27 @@ describe(framesRegion.name, () => {
         expect(region.top + region.height).toBeLessThanOrEqual(frame.height);
       }
     }
+  });
+});
+
+describe(attentionBox.name, () => {
+  it('keeps a box the frame covers, and scales a larger one down, ratio kept, to fit in it', () => {
+    expect(attentionBox({ width: 800, height: 600 }, { width: 500, height: 500 })).toEqual({
+      width: 500,
+      height: 500,
+    });
+    // A 1000×1 strip and a 500×500 box: scored at 1×1, not at 500,000×500.
+    expect(attentionBox({ width: 1000, height: 1 }, { width: 500, height: 500 })).toEqual({
+      width: 1,
+      height: 1,
+    });
+    expect(attentionBox({ width: 300, height: 200 }, { width: 500, height: 250 })).toEqual({
+      width: 300,
+      height: 150,
+    });
+    expect(attentionBox({ width: 10, height: 4000 }, { width: 400, height: 300 })).toEqual({
+      width: 10,
+      height: 8,
+    });
   });
 });

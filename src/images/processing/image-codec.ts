@@ -1,5 +1,5 @@
 import sharp, { type ResizeOptions, type Sharp, type SharpOptions } from 'sharp';
-import { framesRegion } from './frames-region';
+import { attentionBox, framesRegion } from './frames-region';
 import { invalidImage } from './image-problems';
 import type { RenditionTransform } from './rendition-presets';
 
@@ -171,15 +171,9 @@ async function withGreyProfileApplied(
 
 /** The header read as the delivery side wants it: the size as displayed, EXIF orientation applied. */
 export async function readImageFacts(input: CodecInput): Promise<ImageFacts> {
-  const { width, height, orientation, pages, format, hasAlpha } = await readHeader(input);
-  const turned = orientation >= 5;
-  return {
-    width: turned ? height : width,
-    height: turned ? width : height,
-    pages,
-    format,
-    hasAlpha,
-  };
+  const header = await readHeader(input);
+  const { pages, format, hasAlpha } = header;
+  return { ...upright(header), pages, format, hasAlpha };
 }
 
 /**
@@ -210,11 +204,33 @@ export async function fill(
   pixels: Pixels,
   box: { width: number; height: number },
 ): Promise<Pixels> {
-  const { data, info } = await open({ raw: pixels }, {})
-    .resize(box.width, box.height, { fit: 'cover', position: sharp.strategy.attention })
+  const { data, info } = await (
+    await attentionCover(pixels, box)
+  )
     .raw()
     .toBuffer({ resolveWithObject: true });
   return { data, width: info.width, height: info.height, channels: info.channels };
+}
+
+/**
+ * The pixels cropped to `box` around what draws the eye: scored at most at their own size (see
+ * attentionBox), then enlarged to the box if it is larger.
+ */
+async function attentionCover(
+  pixels: Pixels,
+  box: { width: number; height: number },
+): Promise<Sharp> {
+  const scored = attentionBox(pixels, box);
+  const crop = open({ raw: pixels }, {}).resize(scored.width, scored.height, {
+    fit: 'cover',
+    position: sharp.strategy.attention,
+  });
+  if (scored.width === box.width && scored.height === box.height) return crop;
+  const { data, info } = await crop.raw().toBuffer({ resolveWithObject: true });
+  return open(
+    { raw: { data, width: info.width, height: info.height, channels: info.channels } },
+    {},
+  ).resize(box.width, box.height, { fit: 'fill' });
 }
 
 /** The original, re-encoded in its own format from the decoded pixels. */
@@ -248,12 +264,14 @@ export async function encodeRendition(
   size?: { width: number; height: number },
 ): Promise<Encoded> {
   const box = size ?? preset;
-  const { data, info } = await open({ raw: pixels }, {})
-    .resize(box.width, box.height, {
-      fit: preset.fit === 'inside' ? (size ? 'fill' : 'inside') : 'cover',
-      position: preset.fit === 'attention' ? sharp.strategy.attention : 'centre',
-      withoutEnlargement: preset.fit === 'inside',
-    })
+  const resized =
+    preset.fit === 'attention'
+      ? await attentionCover(pixels, box)
+      : open({ raw: pixels }, {}).resize(box.width, box.height, {
+          fit: preset.fit === 'inside' ? (size ? 'fill' : 'inside') : 'cover',
+          withoutEnlargement: preset.fit === 'inside',
+        });
+  const { data, info } = await resized
     .webp({ quality: RENDITION_QUALITY })
     .toBuffer({ resolveWithObject: true });
   return { data, width: info.width, height: info.height };
@@ -338,8 +356,9 @@ export async function transformFrames(
   const animated =
     frames === 'all' && header.pages > 1 && header.orientation === 1 && ANIMATABLE.has(spec.format);
   try {
+    // An animation's frames are cut alike; a frame smaller than the box is scored at its size.
     const region =
-      animated && spec.fit === 'attention'
+      spec.fit === 'attention' && (animated || enlarges(upright(header), spec))
         ? await attentionRegion(input, header, spec, maxPixels)
         : undefined;
     const source = await withGreyProfileApplied(input, header, maxPixels);
@@ -404,8 +423,10 @@ function encoder(image: Sharp, spec: TransformSpec): Sharp {
 }
 
 /**
- * libvips' attention crop reads one frame: it is run on the first frame, at the size that covers
- * the box, and the same region is cut from every frame, before they are resized to the box.
+ * libvips' attention crop reads one frame: it is run on the first frame, upright, at the size
+ * that covers the box (or, for a frame smaller than the box, at the box scaled down to fit in it:
+ * see attentionBox), and the same region is cut from every frame, before they are resized to
+ * the box.
  */
 async function attentionRegion(
   input: CodecInput,
@@ -413,11 +434,30 @@ async function attentionRegion(
   spec: TransformSpec,
   maxPixels: number,
 ): Promise<{ left: number; top: number; width: number; height: number }> {
+  const frame = upright(header);
+  const box = attentionBox(frame, spec);
   const { info } = await open(input, { failOn: 'error', limitInputPixels: maxPixels })
-    .resize(spec.width, spec.height, { fit: 'cover', position: sharp.strategy.attention })
+    .rotate()
+    .resize(box.width, box.height, { fit: 'cover', position: sharp.strategy.attention })
     .raw()
     .toBuffer({ resolveWithObject: true });
   // sharp reports where the crop starts as libvips' image offset: negated.
   const offset = { left: -(info.cropOffsetLeft ?? 0), top: -(info.cropOffsetTop ?? 0) };
-  return framesRegion(header, spec, offset);
+  return framesRegion(frame, box, offset);
+}
+
+/** A frame's size as shown: EXIF orientation applied. */
+function upright(header: ImageHeader): { width: number; height: number } {
+  const turned = header.orientation >= 5;
+  return turned
+    ? { width: header.height, height: header.width }
+    : { width: header.width, height: header.height };
+}
+
+/** Whether covering `box` enlarges `frame` (on either side). */
+function enlarges(
+  frame: { width: number; height: number },
+  box: { width: number; height: number },
+): boolean {
+  return box.width > frame.width || box.height > frame.height;
 }

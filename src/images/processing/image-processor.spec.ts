@@ -442,6 +442,51 @@ describe(ImageProcessor.name, () => {
     });
   });
 
+  describe('an attention crop of a long, thin image (a few hundred bytes)', () => {
+    // Scored after scaling the whole strip up to cover the box, a 4000×1 strip took 47 s and
+    // 1.9 GB per crop (20000×1: 10 GB, never done); scored at the strip's size, milliseconds.
+    // Each case below would take minutes, so this test fails by its time-out without the fix.
+    const strip = (width: number, height: number, pages = 1): Promise<Buffer> => {
+      const raw = noiseBytes(width * height * pages * 3, width + pages);
+      const pageHeight = pages > 1 ? { pageHeight: height } : {};
+      const image = sharp(raw, {
+        raw: { width, height: height * pages, channels: 3, ...pageHeight },
+      });
+      return pages > 1
+        ? image.gif({ keepDuplicateFrames: true }).toBuffer()
+        : image.png().toBuffer();
+    };
+
+    it('makes the attention rendition, the fill and an attention result of the box size', async () => {
+      const processor = new ImageProcessor(validateEnv({}));
+      const png = write('strip.png', await strip(4000, 1));
+      const uploaded = await processor.process(png, { renditions: true });
+      expect(uploaded.renditions.card).toMatchObject({ width: 500, height: 500 });
+      const filled = await processor.process(png, {
+        renditions: false,
+        fill: { width: 500, height: 500 },
+      });
+      expect(filled.original).toMatchObject({ width: 500, height: 500 });
+      // An animation: every frame cut alike around what the first frame's crop chose.
+      const gif = write('strip.gif', await strip(4000, 1, 3));
+      const moving = await processor.process(gif, { renditions: true });
+      expect(moving.renditions.card).toMatchObject({ width: 500, height: 500 });
+      expect(await animationOf(moving.renditions.card.buffer)).toMatchObject({ pages: 3 });
+      // A still shown turned (EXIF 6: stored 1×4000, shown 4000×1), cut where it is shown.
+      const turned = await sharp(await strip(1, 4000))
+        .withMetadata({ orientation: 6 })
+        .png()
+        .toBuffer();
+      for (const input of [turned, await strip(4000, 1)]) {
+        const result = await processor.transform(
+          { buffer: input },
+          { width: 400, height: 300, fit: 'attention', format: 'webp', quality: 80 },
+        );
+        expect(result).toMatchObject({ width: 400, height: 300 });
+      }
+    }, 60_000);
+  });
+
   describe('animations', () => {
     const presets =
       'thumb:150x150:cover,card:500x500:attention,large:1200x1200:inside,small:40x40:inside';
