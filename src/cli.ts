@@ -52,6 +52,9 @@ class StderrLogger implements LoggerService {
     process.stderr.write(`warning: ${logLine(message, params)}\n`);
   }
   error(message: unknown, ...params: unknown[]): void {
+    // Nest's ExceptionHandler logs what failed the start, which (abortOnError: false) it then
+    // throws: main's catch prints that once.
+    if (params.at(-1) === 'ExceptionHandler') return;
     process.stderr.write(`error: ${logLine(message, params)}\n`);
   }
 }
@@ -59,11 +62,13 @@ class StderrLogger implements LoggerService {
 /**
  * A log call as one line: the service logs fields first, then the message (`{ err, image }, 'A
  * rebuild failed'`); the fields follow the message as JSON (already stripped of secrets there).
+ * An error is its message, never its stack or its other fields (a query's parameters).
  */
 function logLine(message: unknown, params: unknown[]): string {
   if (typeof message !== 'object' || message === null) return String(message);
   const text = params.find((param): param is string => typeof param === 'string');
-  return `${text ?? ''} ${JSON.stringify(message)}`.trim();
+  const fields = message instanceof Error ? message.message : JSON.stringify(message);
+  return `${text ?? ''} ${fields}`.trim();
 }
 
 function fail(message: string): never {

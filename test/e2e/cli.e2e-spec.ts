@@ -6,7 +6,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 import { createApp } from '../../src/app.factory';
 import { call, login } from '../support/http';
-import { inheritedEnv, MAIN, ROOT } from '../support/process';
+import { freePort, inheritedEnv, MAIN, ROOT } from '../support/process';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { TEST_ADMIN } from '../support/test-app';
 
@@ -22,8 +22,9 @@ describe('npm run cli -- reset-password', () => {
   let db: TestDatabase;
   let apiKey: string;
   const env = (): Record<string, string> => ({ ...inheritedEnv(), ...db.env, LOG_LEVEL: 'silent' });
-  const cliOn = (dataDir: string, ...args: string[]) =>
-    execFileAsync(process.execPath, [CLI, ...args], { env: { ...env(), DATA_DIR: dataDir } });
+  const cliWith = (overrides: Record<string, string>, ...args: string[]) =>
+    execFileAsync(process.execPath, [CLI, ...args], { env: { ...env(), ...overrides } });
+  const cliOn = (dataDir: string, ...args: string[]) => cliWith({ DATA_DIR: dataDir }, ...args);
   const cli = (...args: string[]) => cliOn(db.env.DATA_DIR, ...args);
 
   /** The application on the same database, closed again (PGlite has one process at a time). */
@@ -191,6 +192,17 @@ describe('npm run cli -- reset-password', () => {
     await expect(cli('reset-password', '--user=ops', '--org=nowhere')).rejects.toMatchObject({
       code: 1,
     });
+    // An unreachable database: its error's message, once; not the URL's password, nor a stack.
+    const down = await cliWith(
+      { DATABASE_URL: `postgres://ops:not-this-secret@127.0.0.1:${await freePort()}/nowhere` },
+      'reset-password',
+      '--user=admin',
+    ).catch((error: { code?: number; stdout: string; stderr: string }) => error);
+    expect(down).toMatchObject({ code: 1, stdout: '' });
+    expect(
+      down.stderr.split('Database (DATABASE_URL) is not usable: connect ECONNREFUSED'),
+    ).toHaveLength(2);
+    expect(down.stderr).not.toMatch(/\{\}|not-this-secret|\n\s+at /);
     await withApp(async (app) => {
       const [{ n }] = await app
         .get(DataSource)
