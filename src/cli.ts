@@ -1,6 +1,6 @@
 import './common/runtime/require-supported-node';
 import 'reflect-metadata';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { Module, type LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { PickType } from '@nestjs/swagger';
@@ -131,9 +131,7 @@ async function main(argv: string[]): Promise<void> {
   }
   if (command === 'renditions:rebuild') return rebuildRenditionsCommand(rest);
   if (!Object.hasOwn(COMMANDS, command)) fail(`Unknown command: ${command}`);
-  const values = parseOptions(rest);
-  checkPassword(values.password);
-  const run = COMMANDS[command](values);
+  const run = COMMANDS[command](rest);
 
   const config = await loadAppConfig();
   @Module({ imports: [config.module, DatabaseModule, AuthModule] })
@@ -157,38 +155,38 @@ async function rebuildRenditionsCommand(args: string[]): Promise<void> {
   process.exitCode = await rebuildRenditions(config, new StderrLogger());
 }
 
-/** An unknown option or a missing value is a usage error (exit 2), like a missing argument. */
-function parseOptions(args: string[]) {
+/**
+ * The command's own options: one it does not take (`reset-password --role`), or one without its
+ * value, is a usage error (exit 2), like a missing argument.
+ */
+function parseOptions<const O extends ParseArgsOptionsConfig>(args: string[], options: O) {
   try {
-    return parseArgs({ args, strict: true, options: OPTIONS }).values;
+    return parseArgs({ args, strict: true, options }).values;
   } catch (e) {
     return fail(e instanceof Error ? e.message : String(e));
   }
 }
 
-type Options = ReturnType<typeof parseOptions>;
-
-const OPTIONS = {
-  email: { type: 'string' },
-  username: { type: 'string' },
-  'full-name': { type: 'string' },
-  password: { type: 'string' },
-  role: { type: 'string' },
-  name: { type: 'string' },
-  scopes: { type: 'string' },
-  'expires-at': { type: 'string' },
-  org: { type: 'string', default: DEFAULT_ORGANIZATION_SLUG },
-  'org-name': { type: 'string' },
-  user: { type: 'string' },
-} as const;
+const TEXT = { type: 'string' } as const;
+/** The organisation a command works in, created by create-user and create-api-key if new. */
+const ORG = { org: { type: 'string', default: DEFAULT_ORGANIZATION_SLUG } } as const;
 
 /**
  * A command checks its arguments (exiting 2 on a usage error) and returns what it will do with
  * the accounts: nothing is opened, let alone written, for a refused command.
  */
-type Command = (values: Options) => (accounts: AccountsService) => Promise<void>;
+type Command = (args: string[]) => (accounts: AccountsService) => Promise<void>;
 
-const createUser: Command = (values) => {
+const createUser: Command = (args) => {
+  const values = parseOptions(args, {
+    email: TEXT,
+    username: TEXT,
+    'full-name': TEXT,
+    password: TEXT,
+    role: TEXT,
+    ...ORG,
+    'org-name': TEXT,
+  });
   const role = oneOf(values.role, Object.values(Role), 'role') ?? fail('--role is required');
   const { email, username } = values;
   if (!email || !username) fail('--email and --username are required');
@@ -208,7 +206,15 @@ const createUser: Command = (values) => {
   };
 };
 
-const createApiKey: Command = (values) => {
+const createApiKey: Command = (args) => {
+  const values = parseOptions(args, {
+    name: TEXT,
+    role: TEXT,
+    scopes: TEXT,
+    'expires-at': TEXT,
+    ...ORG,
+    'org-name': TEXT,
+  });
   const { name } = values;
   if (!name) fail('--name is required');
   const scopes = values.scopes
@@ -229,9 +235,11 @@ const createApiKey: Command = (values) => {
 };
 
 /** Never creates the organisation: in an unknown one, the user is unknown (exit 1). */
-const resetPassword: Command = (values) => {
+const resetPassword: Command = (args) => {
+  const values = parseOptions(args, { user: TEXT, password: TEXT, ...ORG });
   const { user } = values;
   if (!user) fail('--user is required (a username or an email address)');
+  checkPassword(values.password);
   const password = values.password ?? generatePassword();
   return async (accounts) => {
     const updated = await accounts.resetPassword(values.org, user, password);

@@ -140,6 +140,10 @@ describe('npm run cli -- reset-password', () => {
         stderr: expect.stringContaining('reset-password  --user USERNAME|EMAIL'),
       });
     }
+    // Each command takes its own options only: reset-password has no --role to ignore.
+    await expect(
+      cliOn(neverOpened, 'reset-password', '--user=admin', '--role=admin'),
+    ).rejects.toMatchObject({ code: 2, stdout: '', stderr: expect.stringContaining("'--role'") });
     // The API's password rule (CreateUserDto's), naming the option.
     await expect(
       cliOn(neverOpened, 'reset-password', '--user=admin', `--password=${'x'.repeat(1025)}`),
@@ -176,9 +180,9 @@ describe('npm run cli -- reset-password', () => {
     expect(help.stdout).toContain('reset-password  --user USERNAME|EMAIL');
     expect(help.stdout).toContain('tokens issued before');
     expect(existsSync(neverOpened)).toBe(false);
-    // Fifteen CLI processes, one after another, each loading the service's code (about 2 s
+    // Sixteen CLI processes, one after another, each loading the service's code (about 2 s
     // apiece on a quiet machine, past 60 s in all on a busy one).
-  }, 240_000);
+  }, 256_000);
 
   it('exits 1 with a clear message for an unknown user, and creates nothing', async () => {
     await expect(cli('reset-password', '--user=ghost')).rejects.toMatchObject({
