@@ -86,11 +86,11 @@ function checkPassword(password: string | undefined): void {
 /**
  * The API's rules for what the command creates (its request DTO, NUL characters included), so the
  * CLI makes nothing the API would refuse: a usage error (exit 2) naming each option, before the
- * database is opened.
+ * database is opened. Returns the input as the API reads it (a date parsed as there).
  */
-function checkAsApi<T extends object>(type: ClassConstructor<T>, input: object): void {
+function checkAsApi<T extends object>(type: ClassConstructor<T>, input: object): T {
   try {
-    validateInput(type, input);
+    return validateInput(type, input);
   } catch (error) {
     if (!(error instanceof AppError)) throw error;
     const option = (field: string) => `--${field.split('.')[0].replace(/_/g, '-')}`;
@@ -222,10 +222,15 @@ const createApiKey: Command = (args) => {
     .map((s) => s.trim())
     .filter(Boolean)
     .map((s) => oneOf(s, Object.values(Scope), 'scopes')!);
-  const expiresAt = values['expires-at'] ? new Date(values['expires-at']) : undefined;
-  if (expiresAt && Number.isNaN(expiresAt.getTime())) fail('--expires-at must be an ISO-8601 date');
   const role = oneOf(values.role, Object.values(Role), 'role');
-  checkAsApi(CreateApiKeyDto, { name, role, scopes, expires_at: expiresAt });
+  // The option's text as a JSON body's string: an empty one is refused, as the API refuses "" (it
+  // is not "never", which is leaving the option out).
+  const expiresAt = checkAsApi(CreateApiKeyDto, {
+    name,
+    role,
+    scopes,
+    expires_at: values['expires-at'],
+  }).expires_at;
   checkOrganization(values);
   return async (accounts) => {
     const org = await accounts.findOrCreateOrganization(values.org, values['org-name']);
