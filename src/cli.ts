@@ -10,7 +10,7 @@ import { AuthModule } from './auth/auth.module';
 import { ApiKeyDto, CreateApiKeyDto } from './auth/dto/api-key.dto';
 import { CreateUserDto, UserDto } from './auth/dto/user.dto';
 import type { User } from './auth/entities/user.entity';
-import { Role, Scope } from './auth/roles';
+import { Role, Scope, scopesBeyondRole } from './auth/roles';
 import type { ClassConstructor } from 'class-transformer';
 import { AppError } from './common/errors/app.error';
 import { isDisplayText } from './common/http/display-text';
@@ -19,6 +19,7 @@ import { validateInput } from './common/http/validation';
 import { loadAppConfig } from './config/app-config.module';
 import { ConfigValidationError } from './config/env.validation';
 import { DatabaseModule } from './database/database.module';
+import { DataSource } from 'typeorm';
 
 const USAGE = `Usage: npm run cli -- <command> [options]
 
@@ -141,7 +142,7 @@ async function main(argv: string[]): Promise<void> {
     abortOnError: false,
   });
   try {
-    await run(app.get(AccountsService));
+    await run(app.get(AccountsService), app.get(DataSource));
   } finally {
     await app.close();
   }
@@ -173,9 +174,13 @@ const ORG = { org: { type: 'string', default: DEFAULT_ORGANIZATION_SLUG } } as c
 
 /**
  * A command checks its arguments (exiting 2 on a usage error) and returns what it will do with
- * the accounts: nothing is opened, let alone written, for a refused command.
+ * the accounts: nothing is opened, let alone written, for a refused command. What it creates, it
+ * creates in one transaction (a new organisation included), so that what the database refuses
+ * (an email already in use) leaves nothing behind.
  */
-type Command = (args: string[]) => (accounts: AccountsService) => Promise<void>;
+type Command = (
+  args: string[],
+) => (accounts: AccountsService, database: DataSource) => Promise<void>;
 
 const createUser: Command = (args) => {
   const values = parseOptions(args, {
@@ -193,14 +198,11 @@ const createUser: Command = (args) => {
   const password = values.password ?? generatePassword();
   checkAsApi(CreateUserDto, { email, username, full_name: values['full-name'], password, role });
   checkOrganization(values);
-  return async (accounts) => {
-    const org = await accounts.findOrCreateOrganization(values.org, values['org-name']);
-    const user = await accounts.createUser(org.id, {
-      email,
-      username,
-      fullName: values['full-name'],
-      password,
-      role,
+  return async (accounts, database) => {
+    const user = await database.transaction(async (manager) => {
+      const org = await accounts.findOrCreateOrganization(values.org, values['org-name'], manager);
+      const input = { email, username, fullName: values['full-name'], password, role };
+      return accounts.createUser(org.id, input, manager);
     });
     printUser(user, values.password ? undefined : password);
   };
@@ -231,10 +233,17 @@ const createApiKey: Command = (args) => {
     scopes,
     expires_at: values['expires-at'],
   }).expires_at;
+  // What AccountsService would refuse once the organisation exists, refused before it is made.
+  if (expiresAt && expiresAt.getTime() <= Date.now()) fail('--expires-at: must be in the future');
+  const keyRole = role ?? Role.Staff;
+  const beyond = scopesBeyondRole(keyRole, scopes ?? []);
+  if (beyond.length > 0) fail(`--scopes: not allowed for role ${keyRole}: ${beyond.join(', ')}`);
   checkOrganization(values);
-  return async (accounts) => {
-    const org = await accounts.findOrCreateOrganization(values.org, values['org-name']);
-    const { apiKey, key } = await accounts.createApiKey(org.id, { name, role, scopes, expiresAt });
+  return async (accounts, database) => {
+    const { apiKey, key } = await database.transaction(async (manager) => {
+      const org = await accounts.findOrCreateOrganization(values.org, values['org-name'], manager);
+      return accounts.createApiKey(org.id, { name, role, scopes, expiresAt }, manager);
+    });
     process.stdout.write(`${JSON.stringify({ ...ApiKeyDto.from(apiKey), key }, null, 2)}\n`);
   };
 };

@@ -151,11 +151,17 @@ export class AccountsService {
     return found;
   }
 
-  /** Returns the stored key and the full secret key, which is never retrievable again. */
+  /**
+   * Returns the stored key and the full secret key, which is never retrievable again. In the
+   * `manager`'s transaction if given (the CLI's, which may have just created the organisation).
+   */
   async createApiKey(
     organizationId: string,
     input: NewApiKey,
+    manager?: EntityManager,
   ): Promise<{ apiKey: ApiKey; key: string }> {
+    const apiKeys = manager ? manager.getRepository(ApiKey) : this.apiKeys;
+    const users = manager ? manager.getRepository(User) : this.users;
     const role = input.role ?? Role.Staff;
     const scopes = input.scopes ?? [...ROLE_SCOPES[role]];
     const beyond = scopesBeyondRole(role, scopes);
@@ -174,12 +180,10 @@ export class AccountsService {
     }
     // The key belongs to the organisation; who made it is recorded, by id and by username, which
     // stays when that user is deleted.
-    const creator = input.createdById
-      ? await this.users.findOneBy({ id: input.createdById })
-      : null;
+    const creator = input.createdById ? await users.findOneBy({ id: input.createdById }) : null;
     const token = newApiKeyToken();
-    const apiKey = await this.apiKeys.save(
-      this.apiKeys.create({
+    const apiKey = await apiKeys.save(
+      apiKeys.create({
         organizationId,
         name: input.name.trim(),
         role,

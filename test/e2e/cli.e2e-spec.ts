@@ -166,6 +166,16 @@ describe('npm run cli -- reset-password', () => {
       [['create-api-key', '--name=k', '--org-name= '], '--org-name must be 1 to 200 characters'],
       // An empty date is no date, as the API refuses "" (not a key that never expires).
       [['create-api-key', '--name=k', '--expires-at='], '--expires-at: expires_at must be'],
+      // What the service refuses without reading the database: refused before the organisation
+      // is created (the next test finds no "fresh").
+      [
+        ['create-api-key', '--name=k', '--expires-at=2020-01-01T00:00:00Z', '--org=fresh'],
+        '--expires-at: must be in the future',
+      ],
+      [
+        ['create-api-key', '--name=k', '--role=user', '--scopes=images:write', '--org=fresh'],
+        '--scopes: not allowed for role user: images:write',
+      ],
       // Counted and refused as the API does: "❤️" is two characters; a C1 control is one.
       [['create-api-key', `--name=${'\u2764\ufe0f'.repeat(51)}`], '--name: name must be shorter'],
       [['create-api-key', '--name=k', '--org-name=a\u0085b'], '--org-name must be 1 to 200'],
@@ -182,11 +192,11 @@ describe('npm run cli -- reset-password', () => {
     expect(help.stdout).toContain('reset-password  --user USERNAME|EMAIL');
     expect(help.stdout).toContain('tokens issued before');
     expect(existsSync(neverOpened)).toBe(false);
-    // Seventeen CLI processes, one after another, each loading the service's code (about 2 s
+    // Nineteen CLI processes, one after another, each loading the service's code (about 2 s
     // apiece on a quiet machine, past 60 s in all on a busy one).
-  }, 272_000);
+  }, 300_000);
 
-  it('exits 1 with a clear message for an unknown user, and creates nothing', async () => {
+  it('exits 1, creating nothing, for an unknown user, a taken email or no database', async () => {
     await expect(cli('reset-password', '--user=ghost')).rejects.toMatchObject({
       code: 1,
       stdout: '',
@@ -197,6 +207,20 @@ describe('npm run cli -- reset-password', () => {
     await expect(cli('reset-password', '--user=ops')).rejects.toMatchObject({ code: 1 });
     await expect(cli('reset-password', '--user=ops', '--org=nowhere')).rejects.toMatchObject({
       code: 1,
+    });
+    // A taken email (any case), known only to the database: the new organisation is not kept.
+    await expect(
+      cli(
+        'create-user',
+        '--email=OPS@acme.example',
+        '--username=ops2',
+        '--role=staff',
+        '--org=new',
+      ),
+    ).rejects.toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: 'email_taken: A user with this email address already exists.\n',
     });
     // An unreachable database: its error's message, once; not the URL's password, nor a stack.
     const down = await cliWith(
@@ -212,7 +236,9 @@ describe('npm run cli -- reset-password', () => {
     await withApp(async (app) => {
       const [{ n }] = await app
         .get(DataSource)
-        .query("SELECT count(*)::int AS n FROM organizations WHERE slug = 'nowhere'");
+        .query(
+          "SELECT count(*)::int AS n FROM organizations WHERE slug IN ('nowhere', 'fresh', 'new')",
+        );
       expect(n).toBe(0);
       expect(await canLogIn(app, 'ops', 'ops chosen password')).toBe(true);
     });
