@@ -21,7 +21,7 @@ import { ConfigValidationError } from './config/env.validation';
 import { DatabaseModule } from './database/database.module';
 import { DataSource } from 'typeorm';
 
-const USAGE = `Usage: npm run cli -- <command> [options]
+const USAGE = `Usage: npm run -s cli -- <command> [options]
 
 Commands:
   create-user     --email E --username U --role admin|staff|user
