@@ -60,6 +60,11 @@ export function canChange(current: Session | undefined): boolean {
   return current?.role !== 'user';
 }
 
+/** Whether the person may import images from URLs (bulk imports): admins, as the service says. */
+export function canImport(current: Session | undefined): boolean {
+  return current?.role === undefined || current.role === 'admin';
+}
+
 /**
  * Ends the session. `keepView`: it ended on its own, not by the person (see {@link interrupted});
  * a logout forgets the view.

@@ -1137,4 +1137,12 @@ describe('The gallery console in a real browser', () => {
     page.off('response', listener);
     expect(refused).toHaveLength(new Set(refused).size);
   });
+
+  it('offers staff the upload, not the import from a URL, which is for administrators', async () => {
+    // Still logged in as staff (the test before).
+    await page.goto(`${base}/console/products/${productId}`);
+    await page.getByRole('heading', { name: 'Blue running shoe', level: 1 }).waitFor();
+    await page.getByRole('heading', { name: 'Add images' }).waitFor();
+    expect(await page.getByRole('heading', { name: 'Import from a URL' }).count()).toBe(0);
+  });
 });

@@ -19,7 +19,7 @@ import { focusLost, GalleryTile, type TileActions } from './gallery-tile';
 import { ProductDetails } from './product-details';
 import { UploadZone } from './upload-zone';
 import { UrlImport } from './url-import';
-import { canChange, useSession } from '../session';
+import { canChange, canImport, useSession } from '../session';
 
 interface GalleryState {
   /** The gallery's version as read: sent back as If-Match with every change. */
@@ -55,7 +55,10 @@ const CHANGED_UNDERNEATH =
 const nameOf = (image: ImageDto) => image.title || image.original_filename || 'the image';
 
 export function Gallery({ productId }: { productId: string }) {
-  const readOnly = !canChange(useSession());
+  const session = useSession();
+  const readOnly = !canChange(session);
+  // Staff arrange galleries; importing from a URL is an admin's (the service refuses others).
+  const mayImport = canImport(session);
   const [product, setProduct] = useState<ProductDto>();
   const [gallery, setGallery] = useState<GalleryState>();
   const [error, setError] = useState<string>();
@@ -308,7 +311,7 @@ export function Gallery({ productId }: { productId: string }) {
         {!readOnly && (
           <aside class="gallery-side">
             <UploadZone productId={productId} onUploaded={() => void refresh()} />
-            <UrlImport productId={productId} onImported={() => refresh()} />
+            {mayImport && <UrlImport productId={productId} onImported={() => refresh()} />}
           </aside>
         )}
       </div>
