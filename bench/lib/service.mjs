@@ -1,6 +1,6 @@
 // The service under test: the built dist/ of `serviceDir`, started as `node dist/src/main.js` with
 // local storage, a temporary DATA_DIR, and a PostgreSQL server database or embedded PGlite. Its
-// API keys are made with its own CLI (npm run cli -- create-api-key), before it starts.
+// API keys are made with its own CLI (npm run -s cli -- create-api-key), before it starts.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';

@@ -22,7 +22,7 @@ export const FIRST_ADMIN_USERNAME = 'admin';
  * start that fails before that creates nothing; the next one creates it and prints the password.
  * With ADMIN_PASSWORD nothing can be lost (the operator holds the password), so it is created at
  * bootstrap as before: applications built by `createApp` without listening (the tests, the
- * OpenAPI export) start with their administrator. `npm run cli -- reset-password` is the way back
+ * OpenAPI export) start with their administrator. `npm run -s cli -- reset-password` is the way back
  * if a password is lost all the same.
  */
 @Injectable()
@@ -89,7 +89,7 @@ function printGeneratedPassword(email: string, password: string): void {
       `   password: ${password}`,
       ' This password is shown only now. Log in and change it, or set',
       ' ADMIN_EMAIL and ADMIN_PASSWORD before the first start. Lost it? With',
-      ` the service stopped: npm run cli -- reset-password --user ${FIRST_ADMIN_USERNAME}`,
+      ` the service stopped: npm run -s cli -- reset-password --user ${FIRST_ADMIN_USERNAME}`,
       '================================================================',
       '',
     ].join('\n') + '\n',

@@ -15,7 +15,7 @@ const POLL_MS = 500;
 const LINE_EVERY_MS = 5000;
 
 /**
- * `npm run cli -- renditions:rebuild`: starts a run (or attaches to the one under way), shows its
+ * `npm run -s cli -- renditions:rebuild`: starts a run (or attaches to the one under way), shows its
  * progress on stderr until it is over (a bar redrawn on a terminal, else a line every five
  * seconds), then prints the run as JSON on stdout. This process works the jobs too, beside any
  * running instance (unless SERVICE_ROLE=api). Resolves with the exit code: 0 when every image was

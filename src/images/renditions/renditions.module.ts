@@ -36,7 +36,7 @@ import { renditionsConfigProvider } from './renditions.config';
 })
 export class RenditionsModule {
   /**
-   * For `npm run cli -- renditions:rebuild`, which starts (or attaches to) a run itself: no run is
+   * For `npm run -s cli -- renditions:rebuild`, which starts (or attaches to) a run itself: no run is
    * started at start-up, so the one it reports is the one it asked for.
    */
   static forCli(): DynamicModule {
