@@ -55,6 +55,26 @@ export function isServiceUrl(value: string, protocols: readonly string[]): boole
   return true;
 }
 
+/**
+ * Whether `value` is a comma-separated list of origins written as a browser sends them in
+ * `Origin` (`https://shop.example`, `http://127.0.0.1:8080`: scheme, host in lower case, a port
+ * only when not the scheme's own; no path, not even a trailing slash), or empty. CORS and the
+ * import allowance compare origins as strings: `https://shop.example/`, pasted from the address
+ * bar, would be accepted and then never match.
+ */
+export function isOriginList(value: string): boolean {
+  return value.trim() === '' || value.split(',').every((item) => isOrigin(item.trim()));
+}
+
+function isOrigin(item: string): boolean {
+  try {
+    const url = new URL(item);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === item;
+  } catch {
+    return false;
+  }
+}
+
 /** The names proxy-addr (Fastify's `trustProxy`) gives to ranges of addresses. */
 const PROXY_RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
 

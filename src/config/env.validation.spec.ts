@@ -192,6 +192,28 @@ describe(validateEnv.name, () => {
       validateEnv({ CORS_ORIGINS: 'https://a.example, http://b.example:8080' }).CORS_ORIGINS,
     ).toBe('https://a.example, http://b.example:8080');
     expect(() => validateEnv({ CORS_ORIGINS: 'not a url' })).toThrow(/CORS_ORIGINS/);
+    expect(validateEnv({ CORS_ORIGINS: ' * ' }).CORS_ORIGINS).toBe('*');
+  });
+
+  // Browsers send `Origin: https://shop.example`, which CORS compares as a string: a value
+  // pasted from the address bar was accepted, and CORS never answered that origin.
+  it.each([
+    'https://shop.example/',
+    'https://shop.example/path',
+    'https://Shop.example',
+    'https://shop.example:443',
+    'http://shop.example:80',
+    'https://shop.example?x=1',
+    'ftp://shop.example',
+    'https://a.example,*',
+    'https://a.example,,https://b.example',
+  ])('refuses %j as an origin list, for CORS and the import allowance alike', (value) => {
+    expect(() => validateEnv({ CORS_ORIGINS: value })).toThrow(
+      /CORS_ORIGINS: must be empty, \* or a comma-separated list of origins as browsers send them/,
+    );
+    expect(() => validateEnv({ IMPORT_ALLOWED_PRIVATE_ORIGINS: value })).toThrow(
+      /IMPORT_ALLOWED_PRIVATE_ORIGINS: must be empty or a comma-separated list of origins/,
+    );
   });
 
   describe('JWT settings', () => {

@@ -18,7 +18,7 @@ import {
   ValidationError,
 } from 'class-validator';
 import { MaxLength } from '../common/http/max-length';
-import { COMPAT_API_NAMES, isServiceUrl, isTrustedProxyList } from './env-values';
+import { COMPAT_API_NAMES, isOriginList, isServiceUrl, isTrustedProxyList } from './env-values';
 
 export enum NodeEnv {
   Development = 'development',
@@ -78,7 +78,9 @@ const FOLDER_RULE =
 const PORT_NUMBER = '([1-9]\\d{0,3}|[1-5]\\d{4}|6[0-4]\\d{3}|65[0-4]\\d{2}|655[0-2]\\d|6553[0-5])';
 const PORT_LIST = new RegExp(`^${PORT_NUMBER}(\\s*,\\s*${PORT_NUMBER})*$`);
 const PORT_LIST_RULE = 'must be a comma-separated list of port numbers (1-65535), e.g. 80,443';
-const ORIGIN_LIST = /^((https?:\/\/[^\s,/]+)(\s*,\s*https?:\/\/[^\s,/]+)*)?$/;
+const ORIGIN_LIST_RULE =
+  'a comma-separated list of origins as browsers send them: http(s)://host[:port], in lower ' +
+  'case, without a path or trailing slash (e.g. https://shop.example)';
 /** A test-only allowance: any value but `off` is refused when NODE_ENV=production. */
 function OffInProduction(off: unknown, message: string): PropertyDecorator {
   return ValidateBy({
@@ -363,8 +365,13 @@ export class EnvironmentVariables {
   /** Comma-separated origins allowed by CORS; empty disables CORS, `*` allows any origin. */
   @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value))
   @IsString()
-  @Matches(/^(\*|(https?:\/\/[^\s,]+)(\s*,\s*https?:\/\/[^\s,]+)*)?$/, {
-    message: 'must be empty, * or a comma-separated list of http(s) origins',
+  @ValidateBy({
+    name: 'isCorsOrigins',
+    validator: {
+      validate: (value: unknown) =>
+        typeof value === 'string' && (value === '*' || isOriginList(value)),
+      defaultMessage: () => `must be empty, * or ${ORIGIN_LIST_RULE}`,
+    },
   })
   CORS_ORIGINS = '';
 
@@ -837,7 +844,13 @@ export class EnvironmentVariables {
 
   /** Test-only: origins (http://127.0.0.1:8080) image URLs may reach despite a private address. */
   @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value))
-  @Matches(ORIGIN_LIST, { message: 'must be empty or a comma-separated list of http(s) origins' })
+  @ValidateBy({
+    name: 'isOriginList',
+    validator: {
+      validate: (value: unknown) => typeof value === 'string' && isOriginList(value),
+      defaultMessage: () => `must be empty or ${ORIGIN_LIST_RULE}`,
+    },
+  })
   @OffInProduction('', 'must be empty when NODE_ENV=production (a test-only allowance)')
   IMPORT_ALLOWED_PRIVATE_ORIGINS = '';
 
