@@ -75,6 +75,20 @@ function isOrigin(item: string): boolean {
   }
 }
 
+const HOST_LABEL = '[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?';
+const HOST_NAME = new RegExp(`^(?=.{1,253}$)${HOST_LABEL}(\\.${HOST_LABEL})*$`, 'i');
+
+/**
+ * Whether `value` is something to listen on: an IP address (`0.0.0.0`, `::`, `127.0.0.1`) or a
+ * host name (`localhost`). `0.0.0.0:3000` or `http://localhost` failed only once the app had
+ * started, in listen(), with a message naming no setting.
+ */
+export function isListenHost(value: string): boolean {
+  if (isIP(value) !== 0) return true;
+  // Digits and dots that are no IPv4 address (256.1.1.1) are no host name either.
+  return HOST_NAME.test(value) && !/^[\d.]+$/.test(value);
+}
+
 /** The names proxy-addr (Fastify's `trustProxy`) gives to ranges of addresses. */
 const PROXY_RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
 

@@ -82,6 +82,11 @@ describe(validateEnv.name, () => {
       ['REDIS_URL', 'redis://:secret@cache:6379/12x'],
       ['REDIS_URL', 'redis://:secret@cache:6379/0/1'],
       ['HOST', ' 0.0.0.0'],
+      // Accepted before, then failed in listen() once the app had started, naming no setting.
+      ['HOST', '0.0.0.0:3000'],
+      ['HOST', 'http://localhost'],
+      ['HOST', '256.1.1.1'],
+      ['HOST', 'bad_host.example'],
     ]) {
       let error: unknown;
       try {
@@ -93,6 +98,12 @@ describe(validateEnv.name, () => {
       const { problems, message } = error as ConfigValidationError;
       expect(problems.map((p) => p.variable)).toEqual([variable]);
       expect(message).not.toContain('secret');
+    }
+  });
+
+  it('takes an address or a host name to listen on', () => {
+    for (const host of ['0.0.0.0', '::', '127.0.0.1', '::1', 'localhost', 'api.internal']) {
+      expect(validateEnv({ HOST: host }).HOST).toBe(host);
     }
   });
 

@@ -18,7 +18,13 @@ import {
   ValidationError,
 } from 'class-validator';
 import { MaxLength } from '../common/http/max-length';
-import { COMPAT_API_NAMES, isOriginList, isServiceUrl, isTrustedProxyList } from './env-values';
+import {
+  COMPAT_API_NAMES,
+  isListenHost,
+  isOriginList,
+  isServiceUrl,
+  isTrustedProxyList,
+} from './env-values';
 
 export enum NodeEnv {
   Development = 'development',
@@ -309,7 +315,15 @@ export class EnvironmentVariables {
 
   @Transform(blankToUndefined)
   @IsString()
-  @Matches(/^\S+$/, { message: 'must be a host name or an address to listen on, without spaces' })
+  @ValidateBy({
+    name: 'isListenHost',
+    validator: {
+      validate: (value: unknown) => typeof value === 'string' && isListenHost(value),
+      defaultMessage: () =>
+        'must be an IP address or a host name to listen on (0.0.0.0, ::, localhost), ' +
+        'without a scheme or port',
+    },
+  })
   HOST = '0.0.0.0';
 
   @Transform(blankToUndefined)
