@@ -8,7 +8,7 @@ import { IsDate } from 'class-validator';
  * moves it: `2030-02-30` became 2 March, `1/2/2030` was read in the server's time zone.
  */
 const DATE_TIME =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|([+-])(\d{2}):(\d{2})))?$/;
+  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|([+-])(\d{2}):(\d{2})))?$/;
 
 /** The instant `text` names, if it is an RFC 3339 date-time (or date) that exists; else undefined. */
 export function parseDateTime(text: string): Date | undefined {
@@ -19,11 +19,15 @@ export function parseDateTime(text: string): Date | undefined {
   if (hour > 23 || minute > 59 || second > 59 || offsetHours > 23 || offsetMinutes > 59) {
     return undefined;
   }
-  const local = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
-  // Date.UTC rolls 30 February over into March: a date that does not exist is refused.
+  // setUTCFullYear, not Date.UTC, which reads years 0-99 as 1900-1999.
+  const local = new Date(0);
+  local.setUTCFullYear(year, month - 1, day);
+  local.setUTCHours(hour, minute, second);
+  // A date that does not exist (30 February) rolls over into the next month: refused.
   if (local.getUTCFullYear() !== year || local.getUTCMonth() !== month - 1) return undefined;
   if (local.getUTCDate() !== day) return undefined;
-  const fraction = match[7] ? Math.floor(Number(match[7]) * 1000) : 0;
+  // RFC 3339 takes any number of digits; a Date holds milliseconds.
+  const fraction = match[7] ? Number(match[7].slice(1, 4).padEnd(3, '0')) : 0;
   const offset = (match[9] === '-' ? -1 : 1) * (offsetHours * 60 + offsetMinutes);
   return new Date(local.getTime() + fraction - offset * 60_000);
 }
