@@ -118,6 +118,17 @@ describe(planTransform.name, () => {
     }
     // Nothing changes within the limit.
     expect(plan('w_800,f_webp', strip)).toMatchObject({ width: 800, height: 16000 });
+    // A box of the image's own shape is scaled whole (inside): a 1×20000 strip cannot keep its
+    // ratio in whole pixels, and cover would crop its ends. A box asked for is cropped to, as
+    // ever.
+    const thread: OriginalFacts = { ...PHOTO, width: 1, height: 20000 };
+    expect(plan('f_png', thread)).toMatchObject({ width: 1, height: 16383, fit: 'inside' });
+    expect(plan('f_png', strip)).toMatchObject({ fit: 'inside', variant: '819x16383-inside-q100' });
+    expect(plan('w_40,h_16384,f_png', strip)).toMatchObject({
+      width: 40,
+      height: 16383,
+      fit: 'cover',
+    });
   });
 
   it('names the limit in a result that depends on it: an animation padded into a larger box', () => {

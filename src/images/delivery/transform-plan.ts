@@ -70,11 +70,16 @@ export function planTransform(
   context: PlanSettings & { accept: string | undefined },
 ): TransformPlan {
   const requested = requestedBox(options, context.presets);
-  const fit = requested.fit;
   const scaled = scaleBox(requested, original, options.dpr);
   // A preset's box is already one of a few configured sizes: it is made as configured.
   const snapped = options.preset ? rounded(scaled) : snap(scaled, context.ladder);
-  const box = withinLongestSide(capToOriginal(snapped, original, fit, context.maxPixels));
+  const capped = capToOriginal(snapped, original, requested.fit, context.maxPixels);
+  const box = withinLongestSide(capped);
+  // A box of the image's own shape (one side asked for, or none), scaled down to the longest
+  // side, keeps the whole image: in whole pixels a 1×20000 strip cannot keep its ratio, and
+  // cover would crop its ends.
+  const ownShape = requested.width === undefined || requested.height === undefined;
+  const fit = box !== capped && ownShape ? 'inside' : requested.fit;
   const { format, negotiated } = chooseFormat(options.format, original, context.accept);
   const quality = options.quality ?? DEFAULT_QUALITY[format];
   const mark = limitMark(box, original, format, context.maxPixels);
