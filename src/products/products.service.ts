@@ -56,7 +56,8 @@ export class ProductsService {
   ) {}
 
   async create(ctx: RequestContext, dto: CreateProductDto): Promise<ProductDto> {
-    const gtin = dto.gtin ? parseGtin(dto.gtin) : null;
+    // As update reads it: null or left out is none; any string, "" included, must be a GTIN.
+    const gtin = dto.gtin == null ? null : parseGtin(dto.gtin);
     // An explicit slug must be free; a generated one takes the first free "name-n", and past
     // those (a name many products share) one with a random suffix.
     const candidates = dto.slug ? [dto.slug] : await this.freeSlugs(ctx, slugify(dto.name));
