@@ -65,40 +65,59 @@ export class ProductsRepository {
   }
 
   /**
-   * Sets these columns of the organisation's product, if it is at one of the `expected` versions
-   * (any, when undefined); the table's trigger counts a change in `version`. Answers the version
-   * it is at now (new, or unchanged for no columns), `changed` with the version it is at when
-   * that is not one expected, or null when there is no such product (deleted meanwhile). Unique
-   * violations reach the caller. Only the columns given are written: the gallery's own
-   * (`image_count`, `gallery_version`) change under the gallery's lock, and saving a row read
-   * before would write stale values of them back (and insert a deleted product again).
+   * Sets these columns of the organisation's product `key` names when the UPDATE runs (a GTIN
+   * or external id moved to another product meanwhile names that one, never the one it left), if
+   * it is at one of the `expected` versions (any, when undefined); the table's trigger counts a
+   * change in `version`. Answers its id and the version it is at now (new, or unchanged for no
+   * columns), `changed` with the version it is at when that is not one expected, or null when
+   * there is no such product (deleted meanwhile). Unique violations reach the caller. Only the
+   * columns given are written: the gallery's own (`image_count`, `gallery_version`) change under
+   * the gallery's lock, and saving a row read before would write stale values of them back (and
+   * insert a deleted product again).
    */
   async update(
-    key: { id: string; organizationId: string },
+    key: ProductKey,
     columns: ProductColumns,
     expected?: number[],
-  ): Promise<{ version: number; changed?: true } | null> {
+  ): Promise<{ id: string; version: number; changed?: true } | null> {
     const setting = Object.keys(columns).length > 0;
-    if (setting) {
-      const qb = this.dataSource
-        .createQueryBuilder()
-        .update(Product)
-        // The version is counted by the table's trigger (migration 1797500000000).
-        .set(columns)
-        .where('id = :id AND organization_id = :organizationId', key)
-        .returning('version');
-      if (expected) qb.andWhere('version = ANY(:expected)', { expected });
-      const [row] = (await qb.execute()).raw as { version: number }[];
-      if (row) return { version: row.version };
+    for (let attempt = 1; ; attempt++) {
+      const updated = setting ? await this.updateOne(key, columns, expected) : undefined;
+      if (updated) return updated;
+      // Nothing to set, or not set: the product is missing or (when not set) at a version not
+      // expected, whatever it is at by the time this reads it.
+      const current = await this.dataSource
+        .getRepository(Product)
+        .findOne({ where: key, select: { id: true, version: true } });
+      if (!current) return null;
+      const found = { id: current.id, version: current.version };
+      const stale = expected !== undefined && !expected.includes(current.version);
+      if (!setting) return stale ? { ...found, changed: true } : found;
+      // A GTIN or external id moved to this product while the UPDATE ran, which read the rows as
+      // they were before: it is set again, once.
+      if (stale || attempt === 2) return { ...found, changed: true };
     }
-    // Nothing to set, or not set: the product is missing or (when not set) at a version not
-    // expected, whatever it is at by the time this reads it.
-    const current = await this.dataSource
-      .getRepository(Product)
-      .findOne({ where: key, select: { id: true, version: true } });
-    if (!current) return null;
-    const changed = setting || (expected !== undefined && !expected.includes(current.version));
-    return changed ? { version: current.version, changed: true } : { version: current.version };
+  }
+
+  private async updateOne(
+    key: ProductKey,
+    columns: ProductColumns,
+    expected?: number[],
+  ): Promise<{ id: string; version: number } | undefined> {
+    const [column, value] = keyColumn(key);
+    const qb = this.dataSource
+      .createQueryBuilder()
+      .update(Product)
+      // The version is counted by the table's trigger (migration 1797500000000).
+      .set(columns)
+      .where(`${column} = :value AND organization_id = :organizationId`, {
+        value,
+        organizationId: key.organizationId,
+      })
+      .returning(['id', 'version']);
+    if (expected) qb.andWhere('version = ANY(:expected)', { expected });
+    const [row] = (await qb.execute()).raw as { id: string; version: number }[];
+    return row && { id: row.id, version: row.version };
   }
 
   page(query: ProductPageQuery): Promise<Product[]> {

@@ -125,7 +125,8 @@ export class ProductsService {
     dto: UpdateProductDto,
     expected?: number[],
   ): Promise<ProductDto> {
-    const product = await this.find(ctx, ref);
+    // An unknown product is refused before the body's fields are checked against it.
+    await this.find(ctx, ref);
     const columns: ProductColumns = {};
     if (dto.name !== undefined) columns.name = dto.name;
     if (dto.slug !== undefined) columns.slug = dto.slug;
@@ -134,13 +135,15 @@ export class ProductsService {
     if (dto.external_id !== undefined) columns.externalId = dto.external_id;
     let result: Awaited<ReturnType<ProductsRepository['update']>> = null;
     try {
-      result = await this.products.update(ctx.scoped({ id: product.id }), columns, expected);
+      // By the reference, not the id found above: a GTIN or external id that moved to another
+      // product meanwhile changes that one (or, with If-Match, is 412), never the one it left.
+      result = await this.products.update(this.keyOf(ctx, ref), columns, expected);
     } catch (e) {
       this.throwIfTaken(e, false);
     }
     if (!result) throw this.notFound();
     if (result.changed) throw this.changed(result.version);
-    return this.get(ctx, { id: product.id });
+    return this.get(ctx, { id: result.id });
   }
 
   /**

@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import { Role } from '../../src/auth/roles';
 import { decodeId } from '../../src/common/ids/short-id';
 import { addUser, otherOrganisationAdmin } from '../support/accounts';
+import { eventually } from '../support/eventually';
 import { solidJpeg } from '../support/fixtures';
 import { call, login, type Credential } from '../support/http';
 import { multipart } from '../support/multipart';
@@ -399,6 +400,46 @@ describe('External ids', () => {
         expect(res.json().errors).toEqual([{ field: 'externalId', message: expect.any(String) }]);
       }
     });
+
+    it.each([
+      ['external id', 'external_id', 'sku-moved', 'sku-moved', 'by-external-id/sku-moved'],
+      ['GTIN', 'gtin', '4006381333931', '04006381333931', 'by-gtin/4006381333931'],
+    ] as const)(
+      'changes the product that has the %s when the PATCH commits, never the one it moved from',
+      async (_, column, sent, stored, path) => {
+        // Another writer's transaction moves the value from A to B, holding A's row meanwhile: a
+        // second connection, which only a PostgreSQL server has.
+        if (t.db.kind !== 'postgres') return;
+        const a = await created({ name: `A ${sent}`, [column]: sent });
+        const b = await created({ name: `B ${sent}` });
+        const other = app.get(DataSource).createQueryRunner();
+        await other.connect();
+        try {
+          await other.startTransaction();
+          const move = `UPDATE products SET ${column} = $2 WHERE id = $1`;
+          await other.query(move, [decodeId(a.id), null]);
+          await other.query(move, [decodeId(b.id), stored]);
+          const pending = call(app, 'PATCH', `/api/v1/products/${path}`, c.staff, {
+            description: 'by reference',
+          });
+          await eventually(async () => {
+            const [{ n }] = await app.get(DataSource).query<{ n: number }[]>(
+              `SELECT count(*)::int AS n FROM pg_stat_activity
+                WHERE wait_event_type = 'Lock' AND datname = current_database()`,
+            );
+            return n > 0;
+          }, "the PATCH to wait for A's row");
+          await other.commitTransaction();
+          const res = await pending;
+          expect(res.statusCode).toBe(200);
+          expect(res.json()).toMatchObject({ id: b.id, description: 'by reference' });
+          const nowA = await call(app, 'GET', `/api/v1/products/${a.id}`, c.staff);
+          expect(nowA.json()).toMatchObject({ [column]: null, description: '' });
+        } finally {
+          await other.release();
+        }
+      },
+    );
 
     it('answers 404 for an unknown external id', async () => {
       const res = await call(app, 'GET', byExternalId('never-made'), c.user);
