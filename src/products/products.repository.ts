@@ -177,8 +177,16 @@ export class ProductsRepository {
   }
 
   /** The product, row-locked until the caller's transaction ends. */
-  lockOne(manager: EntityManager, key: ProductKey): Promise<Product | null> {
-    return manager.findOne(Product, { where: key, lock: { mode: 'pessimistic_write' } });
+  /**
+   * The product `key` names, locked until the transaction ends. A locking read that waited for
+   * another writer re-checks only the rows its snapshot held: when that writer moved the GTIN or
+   * external id from the row it held to another, the read finds none, and a second read (a new
+   * snapshot, READ COMMITTED) finds the product that has it now.
+   */
+  async lockOne(manager: EntityManager, key: ProductKey): Promise<Product | null> {
+    const lockedRead = () =>
+      manager.findOne(Product, { where: key, lock: { mode: 'pessimistic_write' } });
+    return (await lockedRead()) ?? ('id' in key ? null : lockedRead());
   }
 
   async delete(manager: EntityManager, productId: string): Promise<void> {

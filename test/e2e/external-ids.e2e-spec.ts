@@ -402,11 +402,13 @@ describe('External ids', () => {
     });
 
     it.each([
-      ['external id', 'external_id', 'sku-moved', 'sku-moved', 'by-external-id/sku-moved'],
-      ['GTIN', 'gtin', '4006381333931', '04006381333931', 'by-gtin/4006381333931'],
+      ['PATCH', 'external_id', 'sku-moved', 'sku-moved', 'by-external-id/sku-moved'],
+      ['PATCH', 'gtin', '4006381333931', '04006381333931', 'by-gtin/4006381333931'],
+      ['POST', 'external_id', 'sku-upload', 'sku-upload', 'by-external-id/sku-upload/images'],
+      ['DELETE', 'external_id', 'sku-gone', 'sku-gone', 'by-external-id/sku-gone'],
     ] as const)(
-      'changes the product that has the %s when the PATCH commits, never the one it moved from',
-      async (_, column, sent, stored, path) => {
+      '%s by %s acts on the product that has it when it commits, never the one it moved from',
+      async (method, column, sent, stored, path) => {
         // Another writer's transaction moves the value from A to B, holding A's row meanwhile: a
         // second connection, which only a PostgreSQL server has.
         if (t.db.kind !== 'postgres') return;
@@ -419,22 +421,39 @@ describe('External ids', () => {
           const move = `UPDATE products SET ${column} = $2 WHERE id = $1`;
           await other.query(move, [decodeId(a.id), null]);
           await other.query(move, [decodeId(b.id), stored]);
-          const pending = call(app, 'PATCH', `/api/v1/products/${path}`, c.staff, {
-            description: 'by reference',
-          });
+          const url = `/api/v1/products/${path}`;
+          const pending =
+            method === 'POST'
+              ? upload(url)
+              : call(
+                  app,
+                  method,
+                  url,
+                  c.admin,
+                  method === 'PATCH' ? { description: 'moved' } : undefined,
+                );
           await eventually(async () => {
             const [{ n }] = await app.get(DataSource).query<{ n: number }[]>(
               `SELECT count(*)::int AS n FROM pg_stat_activity
                 WHERE wait_event_type = 'Lock' AND datname = current_database()`,
             );
             return n > 0;
-          }, "the PATCH to wait for A's row");
+          }, `the ${method} to wait for A's row`);
           await other.commitTransaction();
           const res = await pending;
-          expect(res.statusCode).toBe(200);
-          expect(res.json()).toMatchObject({ id: b.id, description: 'by reference' });
           const nowA = await call(app, 'GET', `/api/v1/products/${a.id}`, c.staff);
-          expect(nowA.json()).toMatchObject({ [column]: null, description: '' });
+          expect(nowA.json()).toMatchObject({ [column]: null, description: '', image_count: 0 });
+          const nowB = await call(app, 'GET', `/api/v1/products/${b.id}`, c.staff);
+          if (method === 'PATCH') {
+            expect(res.statusCode).toBe(200);
+            expect(res.json()).toMatchObject({ id: b.id, description: 'moved' });
+          } else if (method === 'POST') {
+            expect(res.statusCode).toBe(201);
+            expect(nowB.json()).toMatchObject({ image_count: 1 });
+          } else {
+            expect(res.statusCode).toBe(204);
+            expect(nowB.statusCode).toBe(404);
+          }
         } finally {
           await other.release();
         }

@@ -47,9 +47,11 @@ export class GalleryUploadService {
     );
     const of = { imageId: id, productId: product.id, organizationId: ctx.organizationId };
     return this.files.withStoredFiles(processed, of, (files) =>
+      // By the reference: a GTIN or external id that moved to another product while the image
+      // was processed names that product when the image joins it, never the one it left.
       this.gallery.add(
         ctx,
-        { id: product.id },
+        ref,
         {
           ...newImageRecord(ctx, id, files, upload.file.filename),
           title: upload.fields.title ?? '',
@@ -75,11 +77,11 @@ export class GalleryUploadService {
     fields: UploadImageFieldsDto,
     image: { id: string; alsoRecord?: AlsoRecord },
   ): Promise<ImageDto> {
-    const product = await this.products.find(ctx, ref);
+    await this.products.find(ctx, ref);
     return this.importer.withFile(url, async (file) => {
       const { size } = await stat(file.path);
       const upload = { file: { path: file.path, size, filename: file.filename }, fields };
-      const added = await this.upload(ctx, { id: product.id }, upload, image);
+      const added = await this.upload(ctx, ref, upload, image);
       return added.image;
     });
   }
