@@ -4,7 +4,7 @@ import type { Multipart } from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
 import { AppError } from '../common/errors/app.error';
 import { refuseIfClientGone } from '../common/http/client-gone';
-import { multipartReadError } from '../common/http/multipart-errors';
+import { formParts, multipartReadError } from '../common/http/multipart-errors';
 import { csvRecords } from './csv-rows';
 import { ImportFormat } from './entities/bulk-import.entity';
 import { csvRecordRow } from './import-row';
@@ -64,13 +64,11 @@ export class ImportBodyPipe implements PipeTransform<FastifyRequest, Promise<Imp
   /** The form's CSV file part (its text fields are ignored), and the parts after it. */
   private async multipartCsv(request: FastifyRequest): Promise<CsvForm> {
     refuseIfClientGone(request);
-    const options = {
+    const parts = formParts(request, {
       // One byte more than allowed, so that the CSV reader sees it and refuses the body.
       limits: { fileSize: this.maxBytes + 1, files: 1 },
-      // Read by parts() as by file(), though the plugin's types name it for file() only.
       throwFileSizeLimit: false,
-    };
-    const parts = request.parts(options)[Symbol.asyncIterator]();
+    });
     for (let next = await parts.next(); !next.done; next = await parts.next()) {
       const part = next.value;
       if (part.type !== 'file') continue;

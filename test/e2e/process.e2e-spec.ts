@@ -537,11 +537,12 @@ describe('The service process', () => {
         code: 2,
         stderr: expect.stringContaining('--role must be one of: admin, staff, user'),
       });
+      // Scopes beyond the role: a usage error naming the option, before the database is opened.
       await expect(
         cli('create-api-key', '--name=k', '--role=user', '--scopes=images:write'),
       ).rejects.toMatchObject({
-        code: 1,
-        stderr: expect.stringContaining('scope_not_allowed'),
+        code: 2,
+        stderr: expect.stringContaining('--scopes: not allowed for role user: images:write'),
       });
       await expect(cli('frobnicate', '--org=junk')).rejects.toMatchObject({ code: 2 });
       await expect(cli('create-user', '--org=junk', '--email=y@cli.example')).rejects.toMatchObject(

@@ -9,7 +9,7 @@ import { AppError } from '../../common/errors/app.error';
 import { refuseIfClientGone } from '../../common/http/client-gone';
 import { codePointLength } from '../../common/http/max-length';
 import { isMediaType } from '../../common/http/media-type';
-import { multipartReadError } from '../../common/http/multipart-errors';
+import { formParts, multipartReadError } from '../../common/http/multipart-errors';
 import { validateInput } from '../../common/http/validation';
 import { type UploadImageFieldsDto } from '../dto/upload-image.dto';
 import { isNoRoom, isSpoolUnusable, RequestSpool, spoolWriteProblem } from './upload-spool';
@@ -103,7 +103,7 @@ async function readParts(
   let file: ReceivedFile | undefined;
   refuseIfClientGone(request);
   try {
-    const received = request.parts({ limits: { fileSize: options.maxFileBytes } });
+    const received = formParts(request, { limits: { fileSize: options.maxFileBytes } });
     for await (const part of options.translateParts?.(received) ?? received) {
       if (part.type === 'file') {
         const newPath = () => spool.create(tmpDir, '.upload');
