@@ -1,4 +1,8 @@
 import { isIP } from 'node:net';
+import { parseIPv6 } from '../common/net/ip-address';
+
+/** `::ffff:0:0/96`: an IPv4 address written as IPv6, counted as the IPv4 one. */
+const MAPPED_PREFIX = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
 
 /**
  * The network a login attempt is counted against: an IPv4 address itself (an IPv4-mapped IPv6
@@ -9,20 +13,9 @@ import { isIP } from 'node:net';
  */
 export function clientNetwork(address: string): string {
   if (isIP(address) !== 6) return address;
-  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
-  if (mapped) return mapped[1];
-  return `${ipv6Groups(address).slice(0, 4).join(':')}::/64`;
-}
-
-/** The eight groups of an IPv6 address, in lower-case hex without leading zeros. */
-function ipv6Groups(address: string): string[] {
-  const bare = address.split('%')[0];
-  const [head, tail] = bare.split('::');
-  // A dotted IPv4 tail (`64:ff9b::192.0.2.1`) stands for the last two groups.
-  const groups = (part: string | undefined) =>
-    (part ? part.split(':') : []).flatMap((group) => (group.includes('.') ? ['0', '0'] : [group]));
-  const first = groups(head);
-  const last = tail === undefined ? [] : groups(tail);
-  const zeros = tail === undefined ? [] : Array<string>(8 - first.length - last.length).fill('0');
-  return [...first, ...zeros, ...last].map((group) => parseInt(group, 16).toString(16));
+  const bytes = parseIPv6(address.split('%')[0]);
+  if (!bytes) return address;
+  if (MAPPED_PREFIX.every((byte, i) => bytes[i] === byte)) return bytes.subarray(12).join('.');
+  const groups = [0, 1, 2, 3].map((i) => ((bytes[2 * i] << 8) | bytes[2 * i + 1]).toString(16));
+  return `${groups.join(':')}::/64`;
 }

@@ -1,4 +1,5 @@
-import { addressBlockReason, parseIPv4, parseIPv6 } from './address-policy';
+import { parseIPv4, parseIPv6 } from '../../../common/net/ip-address';
+import { addressBlockReason } from './address-policy';
 
 describe(addressBlockReason.name, () => {
   it.each([
