@@ -115,7 +115,12 @@ function fieldReasons(problem: ProblemDetailsDto, detail: string): string[] {
   if (problem.code !== 'validation_failed') return [];
   return (problem.errors ?? [])
     .filter((error) => error.message && !detail.includes(error.message))
-    .map((error) => (error.field ? `${error.field} ${error.message}` : error.message));
+    .map((error) =>
+      // class-validator's messages start with the field's name already.
+      error.field && !error.message.startsWith(`${error.field} `)
+        ? `${error.field} ${error.message}`
+        : error.message,
+    );
 }
 
 /** The message of anything thrown, for a person. */

@@ -563,6 +563,8 @@ describe('The gallery console in a real browser', () => {
       await endTokens();
       await tile('side').getByRole('button', { name: 'Edit side' }).click();
       const form = page.getByRole('form', { name: 'Edit side' });
+      // A change to send (a form with none closes without a request).
+      await form.getByLabel('Description').fill('Not to be kept');
       await form.getByRole('button', { name: 'Save' }).click();
       await logInAgain();
       await form.getByRole('button', { name: 'Cancel' }).click();
@@ -866,6 +868,10 @@ describe('The gallery console in a real browser', () => {
     await page.getByRole('heading', { name: 'Reading lamp', level: 1 }).waitFor();
     expect(await read()).toMatchObject({ description: 'Brass, with a linen shade.', version: 3 });
     await expectAccessible('product after a 412');
+    // The form stays open with what the person wrote, and the other person's name in it.
+    await expect(form.getByLabel('Description').inputValue()).resolves.toBe('Mine');
+    await expect(form.getByLabel('Name').inputValue()).resolves.toBe('Reading lamp');
+    await form.getByRole('button', { name: 'Cancel' }).click();
 
     await page.getByRole('button', { name: 'Delete product' }).click();
     const dialog = page.getByRole('dialog', { name: 'Delete this product?' });

@@ -2,14 +2,16 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import type { ImageDto } from '@sdk';
 import { Link } from '../components/link';
 import { Picture } from '../components/picture';
+import { changedFields, useDraft } from '../draft';
+
+/** What the edit form changes, as text. */
+type ImageFields = { title: string; alt_text: string; description: string };
 
 export interface TileActions {
   move: (id: string, direction: -1 | 1) => void;
   makePrimary: (image: ImageDto) => void;
-  save: (
-    image: ImageDto,
-    fields: { title: string; alt_text: string; description: string },
-  ) => Promise<boolean>;
+  /** Saves only the fields given (those the person changed). */
+  save: (image: ImageDto, fields: Partial<ImageFields>) => Promise<boolean>;
   askDelete: (image: ImageDto) => void;
 }
 
@@ -225,20 +227,32 @@ interface EditProps {
   onDone: () => void;
 }
 
-/** Title, alt text and description, edited in place. */
+const fieldsOf = (image: ImageDto): ImageFields => ({
+  title: image.title ?? '',
+  alt_text: image.alt_text ?? '',
+  description: image.description ?? '',
+});
+
+/**
+ * Title, alt text and description, edited in place. Only the fields the person changed are sent:
+ * one someone else changed meanwhile, once the gallery is read again (an upload, a 412), shows
+ * their value in the form rather than being written back; one both changed says so.
+ */
 function EditForm({ image, name, onSave, onDone }: EditProps) {
-  const [title, setTitle] = useState(image.title ?? '');
-  const [alt, setAlt] = useState(image.alt_text ?? '');
-  const [description, setDescription] = useState(image.description ?? '');
+  const { draft, set } = useDraft(fieldsOf(image), true);
   const [saving, setSaving] = useState(false);
   const titleField = useRef<HTMLInputElement>(null);
   // Opened: the focus goes to its first field.
   useEffect(() => titleField.current?.focus(), []);
+  if (!draft) return null;
+  const { values, theirs } = draft;
   const id = image.id;
   const submit = async (event: Event) => {
     event.preventDefault();
+    const changes = changedFields(draft);
+    if (Object.keys(changes).length === 0) return onDone();
     setSaving(true);
-    const saved = await onSave(image, { title, alt_text: alt, description });
+    const saved = await onSave(image, changes);
     setSaving(false);
     if (saved) onDone();
   };
@@ -250,9 +264,10 @@ function EditForm({ image, name, onSave, onDone }: EditProps) {
           ref={titleField}
           id={`title-${id}`}
           maxLength={255}
-          value={title}
-          onInput={(e) => setTitle(e.currentTarget.value)}
+          value={values.title}
+          onInput={(e) => set('title', e.currentTarget.value)}
         />
+        <TheirValue id={`title-theirs-${id}`} value={theirs.title} />
       </div>
       <div class="field">
         <label for={`alt-${id}`}>Alt text</label>
@@ -261,9 +276,10 @@ function EditForm({ image, name, onSave, onDone }: EditProps) {
           rows={2}
           maxLength={1000}
           aria-describedby={`alt-hint-${id}`}
-          value={alt}
-          onInput={(e) => setAlt(e.currentTarget.value)}
+          value={values.alt_text}
+          onInput={(e) => set('alt_text', e.currentTarget.value)}
         />
+        <TheirValue id={`alt-theirs-${id}`} value={theirs.alt_text} />
         <p class="hint" id={`alt-hint-${id}`}>
           What the image shows, for people who cannot see it.
         </p>
@@ -273,9 +289,11 @@ function EditForm({ image, name, onSave, onDone }: EditProps) {
         <textarea
           id={`description-${id}`}
           rows={2}
-          value={description}
-          onInput={(e) => setDescription(e.currentTarget.value)}
+          maxLength={5000}
+          value={values.description}
+          onInput={(e) => set('description', e.currentTarget.value)}
         />
+        <TheirValue id={`description-theirs-${id}`} value={theirs.description} />
       </div>
       <div class="actions">
         <button type="button" class="button small" onClick={onDone}>
@@ -286,5 +304,18 @@ function EditForm({ image, name, onSave, onDone }: EditProps) {
         </button>
       </div>
     </form>
+  );
+}
+
+/** Another person's value of a field the person changed too: saving writes theirs over it. */
+export function TheirValue({ id, value }: { id: string; value: string | undefined }) {
+  if (value === undefined) return null;
+  return (
+    <p class="hint conflict" id={id} role="status">
+      {value === ''
+        ? 'Someone else cleared this meanwhile.'
+        : `Someone else changed this meanwhile to “${value}”.`}{' '}
+      Saving keeps what you wrote.
+    </p>
   );
 }

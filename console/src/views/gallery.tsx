@@ -52,6 +52,12 @@ const CHANGED_UNDERNEATH =
   'Someone else changed this gallery while you were working on it. It has been reloaded to show ' +
   'their changes; yours was not saved, so check it and try again.';
 
+/** The same, when an upload of the person's own may be what changed it. */
+const CHANGED_MAYBE_BY_UPLOAD =
+  'This gallery changed while your change was on its way: an upload of yours was stored ' +
+  'meanwhile, or someone else changed it. It has been reloaded; your change was not saved, so ' +
+  'check it and try again.';
+
 const nameOf = (image: ImageDto) => image.title || image.original_filename || 'the image';
 
 export function Gallery({ productId }: { productId: string }) {
@@ -71,6 +77,15 @@ export function Gallery({ productId }: { productId: string }) {
     id: string;
     direction: 'earlier' | 'later';
   }>();
+
+  // Uploads of this tab on their way, and reloads after one stored, not yet shown: a 412 meanwhile
+  // may come of the person's own upload, not of someone else.
+  const uploading = useRef(0);
+  const uploadReloads = useRef(0);
+  const afterUpload = () => {
+    uploadReloads.current += 1;
+    void refresh().finally(() => (uploadReloads.current -= 1));
+  };
 
   // Reloads overlap (each finished upload of a drop starts one): only the latest one is shown, or
   // an earlier one answering last would put back a gallery without the last upload.
@@ -143,8 +158,12 @@ export function Gallery({ productId }: { productId: string }) {
       if (version !== undefined) setGallery((now) => now && { ...now, version });
     } catch (caught) {
       if (caught instanceof CallFailed && caught.status === 412) {
+        const ownUpload = uploading.current > 0 || uploadReloads.current > 0;
         await reload().catch(() => undefined);
-        setNotice({ kind: 'error', text: CHANGED_UNDERNEATH });
+        setNotice({
+          kind: 'error',
+          text: ownUpload ? CHANGED_MAYBE_BY_UPLOAD : CHANGED_UNDERNEATH,
+        });
       } else {
         setNotice({ kind: 'error', text: messageOf(caught) });
       }
@@ -310,7 +329,11 @@ export function Gallery({ productId }: { productId: string }) {
         </section>
         {!readOnly && (
           <aside class="gallery-side">
-            <UploadZone productId={productId} onUploaded={() => void refresh()} />
+            <UploadZone
+              productId={productId}
+              onUploaded={afterUpload}
+              onSending={(count) => (uploading.current = count)}
+            />
             {mayImport && <UrlImport productId={productId} onImported={() => refresh()} />}
           </aside>
         )}

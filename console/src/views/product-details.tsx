@@ -5,10 +5,16 @@ import { Confirm } from '../components/confirm';
 import { ErrorText, type NoticeValue } from '../components/notice';
 import { formatCount } from '../format';
 import { navigate } from '../router';
+import { useDraft } from '../draft';
+import { TheirValue } from './gallery-tile';
 
 const CHANGED_UNDERNEATH =
   'Someone else changed this product while you were working on it. It has been reloaded to show ' +
   'their change; yours was not saved, so check it and try again.';
+
+const CHANGED_UNDER_FORM =
+  'Someone else changed this product while you were editing it. The form now shows their ' +
+  'change, beside what you wrote; yours was not saved, so check it and save again.';
 
 interface Props {
   product: ProductDto;
@@ -22,13 +28,13 @@ interface Props {
 }
 
 /** The fields a person may change, as the form holds them (text; an empty GTIN or id clears it). */
-interface Fields {
+type Fields = {
   name: string;
   slug: string;
   gtin: string;
   external_id: string;
   description: string;
-}
+};
 
 const fieldsOf = (product: ProductDto): Fields => ({
   name: product.name,
@@ -38,7 +44,10 @@ const fieldsOf = (product: ProductDto): Fields => ({
   description: product.description,
 });
 
-/** Only what changed, so that a field someone else changed meanwhile is not written back. */
+/**
+ * Only what the person changed since the form opened (or since the product was read again: see
+ * useDraft), so that a field someone else changed meanwhile is not written back.
+ */
 function changesOf(before: Fields, after: Fields): UpdateProductDto {
   const body: UpdateProductDto = {};
   const trimmed = (value: string) => value.trim();
@@ -58,7 +67,8 @@ function changesOf(before: Fields, after: Fields): UpdateProductDto {
  * is never overwritten (412: the product is read again and the person told).
  */
 export function ProductDetails({ product, readOnly, onSaved, reload, notify }: Props) {
-  const [editing, setEditing] = useState<Fields>();
+  const { draft, open, close, set } = useDraft(fieldsOf(product));
+  const editing = draft?.values;
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState(false);
   const [confirming, setConfirming] = useState(false);
@@ -74,27 +84,28 @@ export function ProductDetails({ product, readOnly, onSaved, reload, notify }: P
     wasEditing.current = editing !== undefined;
   }, [editing]);
 
+  // A 412 keeps an open form and what the person wrote: read again, the product's new values
+  // come into the fields they did not change (useDraft), and the next save sends the new version.
   const refused = async (caught: unknown): Promise<void> => {
     if (caught instanceof CallFailed && caught.status === 412) {
-      setEditing(undefined);
       await reload().catch(() => undefined);
-      notify({ kind: 'error', text: CHANGED_UNDERNEATH });
+      notify({ kind: 'error', text: draft ? CHANGED_UNDER_FORM : CHANGED_UNDERNEATH });
     } else if (editing) setError(messageOf(caught));
     else notify({ kind: 'error', text: messageOf(caught) });
   };
 
   const save = async (event: Event) => {
     event.preventDefault();
-    if (!editing) return;
-    const body = changesOf(fieldsOf(product), editing);
-    if (Object.keys(body).length === 0) return setEditing(undefined);
+    if (!draft) return;
+    const body = changesOf(draft.base, draft.values);
+    if (Object.keys(body).length === 0) return close();
     setBusy(true);
     setError(undefined);
     try {
       const saved = await unwrap(
         updateProduct({ path: { productId: product.id }, body, headers: ifMatch }),
       );
-      setEditing(undefined);
+      close();
       onSaved(saved);
       notify({ kind: 'success', text: `Saved “${saved.name}”.` });
     } catch (caught) {
@@ -122,9 +133,10 @@ export function ProductDetails({ product, readOnly, onSaved, reload, notify }: P
       <input
         id={`product-${name}`}
         value={editing?.[name]}
-        onInput={(e) => setEditing((now) => now && { ...now, [name]: e.currentTarget.value })}
+        onInput={(e) => set(name, e.currentTarget.value)}
         {...extra}
       />
+      <TheirValue id={`product-${name}-theirs`} value={draft?.theirs[name]} />
     </div>
   );
 
@@ -140,7 +152,7 @@ export function ProductDetails({ product, readOnly, onSaved, reload, notify }: P
             disabled={busy}
             onClick={() => {
               setError(undefined);
-              setEditing(fieldsOf(product));
+              open();
             }}
           >
             Edit product
@@ -168,14 +180,13 @@ export function ProductDetails({ product, readOnly, onSaved, reload, notify }: P
               rows={3}
               maxLength={10_000}
               value={editing.description}
-              onInput={(e) =>
-                setEditing((now) => now && { ...now, description: e.currentTarget.value })
-              }
+              onInput={(e) => set('description', e.currentTarget.value)}
             />
+            <TheirValue id="product-description-theirs" value={draft.theirs.description} />
           </div>
           {error && <ErrorText>{error}</ErrorText>}
           <div class="actions">
-            <button type="button" class="button" onClick={() => setEditing(undefined)}>
+            <button type="button" class="button" onClick={close}>
               Cancel
             </button>
             <button type="submit" class="button primary" disabled={busy}>

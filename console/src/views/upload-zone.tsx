@@ -1,15 +1,16 @@
 import { useRef, useState } from 'preact/hooks';
 import { uploadProductImage } from '@sdk';
-import { messageOf, unwrap } from '../api';
+import { CallFailed, messageOf, unwrap } from '../api';
 import { sessionWho, whenSessionOf } from '../session';
 import { fetchWithUploadProgress } from '../xhr-fetch';
 
 interface Upload {
   key: number;
+  file: File;
   name: string;
   sent: number;
   total: number;
-  state: 'waiting' | 'sending' | 'processing' | 'done' | 'failed' | 'cancelled';
+  state: 'waiting' | 'sending' | 'processing' | 'done' | 'failed' | 'interrupted' | 'cancelled';
   message?: string;
 }
 
@@ -19,10 +20,18 @@ const STATE_TEXT: Record<Upload['state'], string> = {
   processing: 'Processing',
   done: 'Uploaded',
   failed: 'Refused',
+  interrupted: 'Not stored',
   cancelled: 'Cancelled',
 };
 
 let nextKey = 1;
+
+/**
+ * A refusal that says nothing of the file: the service busy or limiting the rate (503, 429), or
+ * not reached. The same file may be sent again.
+ */
+const worthRetrying = (error: unknown) =>
+  error instanceof CallFailed && [0, 429, 503].includes(error.status);
 
 const cancelId = (key: number) => `cancel-upload-${key}`;
 
@@ -72,9 +81,13 @@ function titleFrom(fileName: string): string {
 export function UploadZone({
   productId,
   onUploaded,
+  onSending,
 }: {
   productId: string;
+  /** An upload was stored. */
   onUploaded: () => void;
+  /** How many uploads are on their way now (their bytes out, no answer yet). */
+  onSending?: (count: number) => void;
 }) {
   const [uploads, setUploads] = useState<Upload[]>([]);
   const [over, setOver] = useState(false);
@@ -87,7 +100,7 @@ export function UploadZone({
   /** The upload counts as answered, once (it ends, or is cancelled before its turn). */
   const answered = (key: number) => {
     if (pending.current.delete(key)) unanswered--;
-    started.current.delete(key);
+    if (started.current.delete(key)) onSending?.(started.current.size);
   };
 
   const update = (key: number, change: Partial<Upload>) =>
@@ -105,6 +118,7 @@ export function UploadZone({
     // Cancelled while it waited its turn.
     if (!pending.current.has(key)) return;
     started.current.add(key);
+    onSending?.(started.current.size);
     // Its Cancel button goes: a focus on it goes to the panel's heading, not lost.
     if (document.activeElement?.id === cancelId(key)) {
       document.getElementById('upload-title')?.focus();
@@ -124,7 +138,10 @@ export function UploadZone({
       update(key, { state: 'done' });
       onUploaded();
     } catch (error) {
-      update(key, { state: 'failed', message: messageOf(error) });
+      update(key, {
+        state: worthRetrying(error) ? 'interrupted' : 'failed',
+        message: messageOf(error),
+      });
     } finally {
       answered(key);
     }
@@ -142,21 +159,35 @@ export function UploadZone({
     document.getElementById('upload-title')?.focus();
   };
 
-  const add = (files: File[]) => {
-    const added = files.map((file) => ({ file, key: nextKey++ }));
+  /** Queues files, each under its key (a retried one keeps its row). */
+  const enqueue = (added: { file: File; key: number }[]) => {
     for (const { key } of added) pending.current.add(key);
     unanswered += added.length;
+    for (const { file, key } of added) queue.current = queue.current.then(() => send(file, key));
+  };
+
+  const add = (files: File[]) => {
+    const added = files.map((file) => ({ file, key: nextKey++ }));
     setUploads((all) => [
       ...all,
       ...added.map(({ file, key }) => ({
         key,
+        file,
         name: file.name,
         sent: 0,
         total: file.size || 1,
         state: 'waiting' as const,
       })),
     ]);
-    for (const { file, key } of added) queue.current = queue.current.then(() => send(file, key));
+    enqueue(added);
+  };
+
+  /** Sends again a file the service was too busy for (or did not answer): the same row. */
+  const retry = (upload: Upload) => {
+    update(upload.key, { state: 'waiting', sent: 0, message: undefined });
+    enqueue([{ file: upload.file, key: upload.key }]);
+    // Its button goes: the focus goes to the panel's heading, not lost.
+    document.getElementById('upload-title')?.focus();
   };
 
   const drop = (event: DragEvent) => {
@@ -231,6 +262,16 @@ export function UploadZone({
                   onClick={() => cancel(u.key)}
                 >
                   Cancel
+                </button>
+              )}
+              {u.state === 'interrupted' && (
+                <button
+                  type="button"
+                  class="button small"
+                  aria-label={`Retry upload of ${u.name}`}
+                  onClick={() => retry(u)}
+                >
+                  Retry
                 </button>
               )}
               {u.message && (

@@ -1,0 +1,65 @@
+import { useEffect, useState } from 'preact/hooks';
+
+/** A form's fields as text. */
+export type Fields = Record<string, string>;
+
+/**
+ * What a form holds while open: the values as last read (`base`), the person's (`values`), and
+ * the fields both they and someone else changed since the form opened, with the other value.
+ */
+export interface Draft<T extends Fields> {
+  base: T;
+  values: T;
+  theirs: Partial<T>;
+}
+
+export const openDraft = <T extends Fields>(current: T): Draft<T> => ({
+  base: current,
+  values: current,
+  theirs: {},
+});
+
+/**
+ * The draft once the resource has been read again (`current`): a field the person left alone
+ * takes the value read, so that saving never writes an older value over another person's; a
+ * field both changed keeps the person's value and records the other one, to be shown.
+ */
+export function rebase<T extends Fields>(draft: Draft<T>, current: T): Draft<T> {
+  const keys = Object.keys(current) as (keyof T)[];
+  if (keys.every((key) => current[key] === draft.base[key])) return draft;
+  const values = { ...draft.values };
+  const theirs = { ...draft.theirs };
+  for (const key of keys) {
+    if (current[key] === draft.base[key]) continue;
+    if (draft.values[key] === draft.base[key]) values[key] = current[key];
+    else if (draft.values[key] !== current[key]) theirs[key] = current[key];
+    else delete theirs[key];
+  }
+  return { base: current, values, theirs };
+}
+
+/**
+ * A form's draft of `current` (undefined while closed; open from the start if `opened`),
+ * following re-reads of it as `rebase` says; `open` starts one from the resource as shown.
+ */
+export function useDraft<T extends Fields>(current: T, opened = false) {
+  const [draft, setDraft] = useState(() => (opened ? openDraft(current) : undefined));
+  const key = JSON.stringify(current);
+  useEffect(() => setDraft((now) => now && rebase(now, current)), [key]);
+  return {
+    draft,
+    open: () => setDraft(openDraft(current)),
+    close: () => setDraft(undefined),
+    set: (name: keyof T, value: string) =>
+      setDraft((now) => now && { ...now, values: { ...now.values, [name]: value } }),
+  };
+}
+
+/** The fields the person changed: what a save sends. */
+export function changedFields<T extends Fields>(draft: Draft<T>): Partial<T> {
+  const changes: Partial<T> = {};
+  for (const key of Object.keys(draft.values) as (keyof T)[]) {
+    if (draft.values[key] !== draft.base[key]) changes[key] = draft.values[key];
+  }
+  return changes;
+}

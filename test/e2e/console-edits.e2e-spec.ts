@@ -1,0 +1,327 @@
+import type { Browser, Page } from 'playwright-core';
+import sharp from 'sharp';
+import { launchChromium } from '../support/browser';
+import { call, login, type Credential } from '../support/http';
+import { multipart } from '../support/multipart';
+import { freePort } from '../support/process';
+import { startStorageBackend, type StorageBackend } from '../support/storage-backends';
+import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+
+interface GalleryPage {
+  version: number;
+  items: { id: string; title: string; alt_text: string; description: string }[];
+}
+
+/**
+ * The gallery console's forms while other people (and the person's own uploads) change what they
+ * edit, in Debian's Chromium: a form sends only what the person changed, takes in what others
+ * changed once it is read again (without a 412 as with one), keeps what the person wrote through
+ * a 412, says a refusal where the person is, and offers to send again a file the service was too
+ * busy for.
+ */
+describe('The gallery console under concurrent edits', () => {
+  let backend: StorageBackend;
+  let t: TestApp;
+  let browser: Browser;
+  let page: Page;
+  let base: string;
+  let admin: Credential;
+
+  beforeAll(async () => {
+    backend = await startStorageBackend('local');
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    const [started, launched] = await Promise.allSettled([
+      startTestApp({ ...backend.env, PUBLIC_BASE_URL: base, LOGIN_RATE_LIMIT: '1000' }),
+      launchChromium(),
+    ]);
+    if (started.status === 'fulfilled') t = started.value;
+    if (launched.status === 'fulfilled') browser = launched.value;
+    for (const result of [started, launched]) if (result.status === 'rejected') throw result.reason;
+    await t.app.listen({ port, host: '127.0.0.1' });
+    admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await t?.close();
+    await backend?.close();
+  });
+
+  beforeEach(async () => {
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page.setDefaultTimeout(15_000);
+    await page.goto(`${base}/console`);
+    await page.getByLabel('Email or username').fill(TEST_ADMIN.email);
+    await page.getByLabel('Password').fill(TEST_ADMIN.password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('heading', { name: 'Products', level: 1 }).waitFor();
+  });
+
+  afterEach(async () => {
+    await page?.close();
+  });
+
+  const png = (r: number, g: number, b: number): Promise<Buffer> =>
+    sharp({ create: { width: 64, height: 48, channels: 3, background: { r, g, b } } })
+      .png()
+      .toBuffer();
+
+  /** A product with images titled `titles` (each with the alt text "<title> alt"), via the API. */
+  async function productWith(name: string, titles: string[]): Promise<string> {
+    const created = await call(t.app, 'POST', '/api/v1/products', admin, { name });
+    expect(created.statusCode).toBe(201);
+    const productId = created.json<{ id: string }>().id;
+    for (const [i, title] of titles.entries()) {
+      const body = multipart({ title, alt_text: `${title} alt` }, [
+        { filename: `${title}.png`, contentType: 'image/png', data: await png(i % 256, 90, 200) },
+      ]);
+      const res = await call(
+        t.app,
+        'POST',
+        `/api/v1/products/${productId}/images`,
+        admin,
+        body.payload,
+        { headers: body.headers },
+      );
+      expect(res.statusCode).toBe(201);
+    }
+    return productId;
+  }
+
+  async function gallery(productId: string): Promise<GalleryPage> {
+    const res = await call(
+      t.app,
+      'GET',
+      `/api/v1/products/${productId}/images?per_page=500`,
+      admin,
+    );
+    return res.json<GalleryPage>();
+  }
+
+  /** Another person changes an image's fields (with the gallery's version as it is). */
+  async function theyChangeImage(productId: string, title: string, body: object): Promise<string> {
+    const now = await gallery(productId);
+    const image = now.items.find((i) => i.title === title)!;
+    const res = await call(
+      t.app,
+      'PATCH',
+      `/api/v1/products/${productId}/images/${image.id}`,
+      admin,
+      body,
+      { headers: { 'if-match': `"${now.version}"` } },
+    );
+    expect(res.statusCode).toBe(200);
+    return image.id;
+  }
+
+  async function theyChangeProduct(productId: string, body: object): Promise<void> {
+    const product = await call(t.app, 'GET', `/api/v1/products/${productId}`, admin);
+    const res = await call(t.app, 'PATCH', `/api/v1/products/${productId}`, admin, body, {
+      headers: { 'if-match': String(product.headers.etag) },
+    });
+    expect(res.statusCode).toBe(200);
+  }
+
+  async function openGallery(productId: string): Promise<void> {
+    await page.goto(`${base}/console/products/${productId}`);
+    await page.getByRole('heading', { name: 'Gallery', level: 2 }).waitFor();
+  }
+
+  /** The person adds a file in this tab: the product and gallery are read again once stored. */
+  async function upload(name: string): Promise<void> {
+    await page
+      .locator('#upload-files')
+      .setInputFiles({ name, mimeType: 'image/png', buffer: await png(200, 20, 20) });
+    await page.locator(`li[data-upload="${name}"].upload-done`).waitFor();
+  }
+
+  it('sends only the image fields the person changed: an alt text corrected meanwhile stays', async () => {
+    const productId = await productWith('Lost update: image', ['front', 'side']);
+    await openGallery(productId);
+    await page.getByRole('button', { name: 'Edit side' }).click();
+    const sideId = await theyChangeImage(productId, 'side', {
+      alt_text: 'Corrected by a colleague',
+    });
+
+    // An upload reads the gallery again (and with it the version the next change sends).
+    await upload('back.png');
+    await page.locator('ol.gallery > li').nth(2).waitFor();
+    // The open form shows the colleague's alt text: the person did not change that field.
+    expect(await page.getByLabel('Alt text').inputValue()).toBe('Corrected by a colleague');
+
+    await page.getByLabel('Description').fill('Side view, laces open');
+    await page.locator('form.tile-edit').getByRole('button', { name: 'Save' }).click();
+    await page.locator('.notice-success').filter({ hasText: 'Saved “side”' }).waitFor();
+    const after = await call(t.app, 'GET', `/api/v1/products/${productId}/images/${sideId}`, admin);
+    expect(after.json()).toMatchObject({
+      alt_text: 'Corrected by a colleague',
+      description: 'Side view, laces open',
+    });
+  });
+
+  it('after a 412 the image form shows the change it was about, and says where both changed one field', async () => {
+    const productId = await productWith('Lost update after 412', ['front', 'side']);
+    await openGallery(productId);
+    await page.getByRole('button', { name: 'Edit side' }).click();
+    const sideId = await theyChangeImage(productId, 'side', {
+      alt_text: 'Corrected by a colleague',
+      title: 'side (theirs)',
+    });
+
+    await page.getByLabel('Title').fill('side (mine)');
+    await page.getByLabel('Description').fill('Side view');
+    await page.locator('form.tile-edit').getByRole('button', { name: 'Save' }).click();
+    await page
+      .getByRole('alert')
+      .filter({ hasText: 'Someone else changed this gallery' })
+      .waitFor();
+    // Read again: the field the person left alone shows theirs; the one both changed keeps the
+    // person's text and names the other.
+    expect(await page.getByLabel('Alt text').inputValue()).toBe('Corrected by a colleague');
+    expect(await page.getByLabel('Title').inputValue()).toBe('side (mine)');
+    await page.getByText('Someone else changed this meanwhile to “side (theirs)”').waitFor();
+
+    await page.locator('form.tile-edit').getByRole('button', { name: 'Save' }).click();
+    await page.locator('.notice-success').waitFor();
+    const after = await call(t.app, 'GET', `/api/v1/products/${productId}/images/${sideId}`, admin);
+    expect(after.json()).toMatchObject({
+      title: 'side (mine)',
+      alt_text: 'Corrected by a colleague',
+      description: 'Side view',
+    });
+  });
+
+  it('does not write an open product form’s stale name over another person’s rename', async () => {
+    const productId = await productWith('Original name', ['front']);
+    await openGallery(productId);
+    await page.getByRole('button', { name: 'Edit product' }).click();
+    await theyChangeProduct(productId, { name: 'Renamed by a colleague' });
+
+    await upload('back.png');
+    await page.getByRole('heading', { name: 'Renamed by a colleague', level: 1 }).waitFor();
+    expect(await page.getByLabel('Name').inputValue()).toBe('Renamed by a colleague');
+
+    await page.getByLabel('Description').fill('A new description');
+    await page.getByRole('button', { name: 'Save product' }).click();
+    await page.locator('.notice-success').waitFor();
+    const after = await call(t.app, 'GET', `/api/v1/products/${productId}`, admin);
+    expect(after.json()).toMatchObject({
+      name: 'Renamed by a colleague',
+      description: 'A new description',
+    });
+  });
+
+  it('keeps what the person wrote in the product form through a 412, and saves it next', async () => {
+    const productId = await productWith('Keep my text', []);
+    await openGallery(productId);
+    await page.getByRole('button', { name: 'Edit product' }).click();
+    const typed = 'A long description that took ten minutes to write.';
+    await page.getByLabel('Description').fill(typed);
+    await theyChangeProduct(productId, { gtin: '4006381333931' });
+
+    await page.getByRole('button', { name: 'Save product' }).click();
+    await page
+      .getByRole('alert')
+      .filter({ hasText: 'Someone else changed this product' })
+      .waitFor();
+    expect(await page.locator('#product-description').inputValue()).toBe(typed);
+    expect(await page.locator('#product-gtin').inputValue()).toBe('04006381333931');
+
+    await page.getByRole('button', { name: 'Save product' }).click();
+    await page.locator('.notice-success').waitFor();
+    const after = await call(t.app, 'GET', `/api/v1/products/${productId}`, admin);
+    expect(after.json()).toMatchObject({ gtin: '04006381333931', description: typed });
+  });
+
+  it('shows a refusal of an image far down a long gallery where the person is', async () => {
+    const titles = Array.from({ length: 40 }, (_, i) => `img ${String(i).padStart(2, '0')}`);
+    const productId = await productWith('Long gallery', titles);
+    await openGallery(productId);
+    await page.getByRole('button', { name: 'Edit img 38' }).click();
+    await theyChangeImage(productId, 'img 01', { alt_text: 'theirs' });
+    await page.getByLabel('Description').fill('Mine');
+    await page.locator('form.tile-edit').getByRole('button', { name: 'Save' }).click();
+    await page
+      .getByRole('alert')
+      .filter({ hasText: 'Someone else changed this gallery' })
+      .waitFor();
+    const inView = await page.evaluate<boolean>(
+      `(() => { const r = document.querySelector('.notice-error').getBoundingClientRect();
+        return scrollY > 2000 && r.top >= 0 && r.bottom <= innerHeight; })()`,
+    );
+    expect(inView).toBe(true);
+  });
+
+  it('does not blame someone else for the person’s own upload stored during a move', async () => {
+    const productId = await productWith('Own upload', ['a', 'b', 'c']);
+    await openGallery(productId);
+    // The upload's answer is held in the browser once the service has stored the image: the
+    // move below is sent with the gallery's version from before the upload.
+    let answer!: () => void;
+    const held = new Promise<void>((resolve) => (answer = resolve));
+    let stored!: () => void;
+    const storedOnService = new Promise<void>((resolve) => (stored = resolve));
+    await page.route(`**/api/v1/products/${productId}/images`, async (route) => {
+      if (route.request().method() !== 'POST') return route.fallback();
+      const response = await route.fetch();
+      stored();
+      await held;
+      await route.fulfill({ response });
+    });
+    await page
+      .locator('#upload-files')
+      .setInputFiles({ name: 'd.png', mimeType: 'image/png', buffer: await png(1, 2, 3) });
+    await storedOnService;
+    await page.getByRole('button', { name: 'Move b later' }).click();
+    const notice = page.getByRole('alert').filter({ hasText: 'This gallery changed' });
+    await notice.waitFor();
+    answer();
+    expect(await notice.textContent()).toContain('an upload of yours was stored meanwhile');
+    expect(await notice.textContent()).not.toContain('Someone else');
+  });
+
+  it('names a refused field once in a validation message', async () => {
+    const productId = await productWith('Wording', ['front']);
+    await openGallery(productId);
+    await page.getByRole('button', { name: 'Edit product' }).click();
+    await page.getByLabel('Slug').fill('Not A Slug!');
+    await page.getByRole('button', { name: 'Save product' }).click();
+    const error = page.locator('form[aria-label="Edit product"] [role=alert]');
+    await error.waitFor();
+    expect(await error.textContent()).toContain('slug');
+    expect(await error.textContent()).not.toMatch(/slug slug/);
+  });
+
+  it('offers to send again a file the service was too busy for, and sends it', async () => {
+    const productId = await productWith('Busy', []);
+    await openGallery(productId);
+    // The service's busy answer is played by the browser (the service refuses so only when its
+    // processing slots and queue are full, which a test cannot time from a browser); the file is
+    // then sent again to the real service.
+    let busy = true;
+    await page.route(`**/api/v1/products/${productId}/images`, async (route) => {
+      if (route.request().method() !== 'POST' || !busy) return route.fallback();
+      busy = false;
+      await route.fulfill({
+        status: 503,
+        headers: { 'content-type': 'application/problem+json', 'retry-after': '5' },
+        body: JSON.stringify({
+          type: 'https://errors.example/server_busy',
+          title: 'Service busy',
+          status: 503,
+          code: 'server_busy',
+          detail: 'Too many images are being processed; retry shortly.',
+        }),
+      });
+    });
+    await page
+      .locator('#upload-files')
+      .setInputFiles({ name: 'ok.png', mimeType: 'image/png', buffer: await png(9, 9, 9) });
+    const row = page.locator('li[data-upload="ok.png"]');
+    await row.locator('.upload-state', { hasText: 'Not stored' }).waitFor();
+    await page.getByRole('button', { name: 'Retry upload of ok.png' }).click();
+    await page.locator('li[data-upload="ok.png"].upload-done').waitFor();
+    expect((await gallery(productId)).items.map((i) => i.title)).toEqual(['ok']);
+  });
+});
