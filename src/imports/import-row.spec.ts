@@ -24,6 +24,21 @@ describe(importRow.name, () => {
     });
   });
 
+  it('takes a product key given as null as one not given, beside the one given', () => {
+    expect(
+      importRow(2, { product_id: encodeShortId(UUID), gtin: null, external_id: null, url: URL }),
+    ).toMatchObject({ status: ImportRowStatus.Pending, product_id: UUID, gtin: null });
+    expect(importRow(3, { product_id: null, gtin: '96385074', url: URL })).toMatchObject({
+      status: ImportRowStatus.Pending,
+      product_id: null,
+      gtin: '00000096385074',
+    });
+    expect(importRow(4, { external_id: 'sku-1', gtin: null, url: URL })).toMatchObject({
+      status: ImportRowStatus.Pending,
+      external_id: 'sku-1',
+    });
+  });
+
   it.each([
     ['no product', { url: URL }, /exactly one of product_id, gtin or external_id/],
     ['two products', { gtin: '96385074', external_id: 'x', url: URL }, /exactly one/],

@@ -62,8 +62,9 @@ export function importRow(rowNumber: number, raw: unknown): NewImportRow {
   return {
     ...empty,
     status: ImportRowStatus.Pending,
-    product_id: row.product_id === undefined ? null : (decodeId(row.product_id) ?? null),
-    gtin: row.gtin === undefined ? null : (normalizeGtin(row.gtin) ?? null),
+    // A key given as null is one not given (JSON exporters write null for an empty column).
+    product_id: present(row.product_id) ? (decodeId(row.product_id) ?? null) : null,
+    gtin: present(row.gtin) ? (normalizeGtin(row.gtin) ?? null) : null,
     external_id: row.external_id ?? null,
     url: row.url,
     title: row.title ?? null,
@@ -103,7 +104,7 @@ function fieldProblem(field: string, message: string): string {
   return message.startsWith(`${field} `) ? message : `${field} ${message}`;
 }
 
-function present(value: unknown): boolean {
+function present<T>(value: T | null | undefined): value is T {
   return value !== undefined && value !== null;
 }
 
