@@ -484,12 +484,13 @@ describe(validateEnv.name, () => {
       }
     };
 
-    it('default to a 20 s header timeout, 4 KiB/s bodies, 15 minutes a request, 72 s keep-alive', () => {
+    it('default to a 20 s header timeout, 4 KiB/s bodies, 15 minutes a request, 72 s keep-alive, 60 s of unread answer', () => {
       expect(validateEnv({})).toMatchObject({
         HTTP_HEADERS_TIMEOUT_MS: 20_000,
         HTTP_BODY_MIN_BYTES_PER_SECOND: 4096,
         HTTP_REQUEST_TIMEOUT_MS: 900_000,
         HTTP_KEEP_ALIVE_TIMEOUT_MS: 72_000,
+        HTTP_SEND_TIMEOUT_MS: 60_000,
         UPLOAD_SPOOL_SWEEP_SECONDS: 600,
       });
       // A 15 MiB upload fits in the request timeout at 140 kbit/s, a slow mobile link.
@@ -499,6 +500,7 @@ describe(validateEnv.name, () => {
     it('refuse values out of range, and a request timeout shorter than the header timeout', () => {
       expect(problems({ HTTP_HEADERS_TIMEOUT_MS: '999' })).toEqual(['HTTP_HEADERS_TIMEOUT_MS']);
       expect(problems({ HTTP_KEEP_ALIVE_TIMEOUT_MS: '0' })).toEqual(['HTTP_KEEP_ALIVE_TIMEOUT_MS']);
+      expect(problems({ HTTP_SEND_TIMEOUT_MS: '0' })).toEqual(['HTTP_SEND_TIMEOUT_MS']);
       expect(problems({ HTTP_BODY_MIN_BYTES_PER_SECOND: '-1' })).toEqual([
         'HTTP_BODY_MIN_BYTES_PER_SECOND',
       ]);

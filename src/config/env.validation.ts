@@ -502,6 +502,17 @@ export class EnvironmentVariables {
   @Max(600_000, { message: 'must be an integer number of milliseconds between 1000 and 600000' })
   HTTP_KEEP_ALIVE_TIMEOUT_MS = 72_000;
 
+  /**
+   * A response the client takes no bytes of for this long (its connection's buffers full) is
+   * cut, its connection closed: a reader that stalls holds no connection, file or storage
+   * connection for ever. Slow readers that keep reading are never cut.
+   */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of milliseconds between 1000 and 3600000' })
+  @Min(1000, { message: 'must be an integer number of milliseconds between 1000 and 3600000' })
+  @Max(3_600_000, { message: 'must be an integer number of milliseconds between 1000 and 3600000' })
+  HTTP_SEND_TIMEOUT_MS = 60_000;
+
   // --- Authentication ---------------------------------------------------------------------------
 
   @Transform(blankToUndefined)

@@ -1,12 +1,13 @@
 import type { EnvironmentVariables } from '../../config/env.validation';
 import { configSliceOf, type ConfigSlice } from '../../config/config-slice';
 
-/** How long a slow client may take (see request-timeouts.ts). */
+/** How long a slow client may take to send, or to read (see request-timeouts.ts). */
 const HTTP_TIMEOUT_SETTINGS = [
   'HTTP_HEADERS_TIMEOUT_MS',
   'HTTP_REQUEST_TIMEOUT_MS',
   'HTTP_BODY_MIN_BYTES_PER_SECOND',
   'HTTP_KEEP_ALIVE_TIMEOUT_MS',
+  'HTTP_SEND_TIMEOUT_MS',
 ] as const;
 
 /** The settings of the HTTP server's timeouts. */

@@ -48,6 +48,9 @@ export interface S3StorageOptions {
 const PART_SIZE = 8 * 1024 * 1024;
 const QUEUE_SIZE = 2;
 
+/** Connections for objects served to clients, apart from the rest (S3StorageProvider.delivery). */
+const DELIVERY_SOCKETS = 256;
+
 /** One strong entity tag (`"abc"`), alone: what S3 compares as RFC 9110 does. */
 const ONE_STRONG_TAG = /^"[^",]*"$/;
 
@@ -59,9 +62,23 @@ const ONE_STRONG_TAG = /^"[^",]*"$/;
 export class S3StorageProvider implements StorageProvider {
   readonly driver = 's3';
   private readonly client: S3Client;
+  /**
+   * Objects served to clients (`serve`), on a pool of their own: a client reads their bytes at
+   * its own pace, holding a pooled connection meanwhile (a stalled reader until
+   * HTTP_SEND_TIMEOUT_MS cuts it), so readers never starve the writes, deletes and the readiness
+   * check on `client` (50 clients that stopped reading once made uploads 502 and readiness 503).
+   */
+  private readonly delivery: S3Client;
 
   constructor(private readonly options: S3StorageOptions) {
-    this.client = new S3Client({
+    this.client = this.makeClient();
+    this.delivery = this.makeClient({ maxSockets: DELIVERY_SOCKETS });
+  }
+
+  /** An S3 client; `agent`: its connection pool's options (the SDK's own: 50 sockets). */
+  private makeClient(agent?: { maxSockets: number }): S3Client {
+    const options = this.options;
+    return new S3Client({
       region: options.region,
       endpoint: options.endpoint,
       forcePathStyle: options.forcePathStyle,
@@ -74,6 +91,7 @@ export class S3StorageProvider implements StorageProvider {
         requestTimeout: options.timeoutMs,
         // Otherwise a request past its timeout only logs a warning and waits on.
         throwOnRequestTimeout: true,
+        ...(agent && { httpAgent: agent, httpsAgent: agent }),
       },
     });
   }
@@ -263,7 +281,7 @@ export class S3StorageProvider implements StorageProvider {
           : dateHeader(request, 'if-modified-since'),
         IfUnmodifiedSince: dateHeader(request, 'if-unmodified-since'),
       };
-      answer = await this.client.send(
+      answer = await this.delivery.send(
         head ? new HeadObjectCommand(conditions) : new GetObjectCommand(conditions),
       );
     } catch (error) {
@@ -309,7 +327,7 @@ export class S3StorageProvider implements StorageProvider {
     }
     let now;
     try {
-      now = await this.client.send(
+      now = await this.delivery.send(
         new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }),
       );
     } catch (error) {
@@ -391,6 +409,7 @@ export class S3StorageProvider implements StorageProvider {
 
   close(): void {
     this.client.destroy();
+    this.delivery.destroy();
   }
 
   private objectKey(key: string): string {
