@@ -1,6 +1,9 @@
 import type { FastifyRequest } from 'fastify';
 import { parseApiKeyToken } from './api-key-token';
 
+/** The query parameter an API key may come in, where API_KEY_QUERY_PARAM allows it. */
+export const API_KEY_QUERY_NAME = 'x-api-key';
+
 export type PresentedCredential =
   | { kind: 'none' }
   | { kind: 'bearer'; token: string }
@@ -53,7 +56,7 @@ export function presentedCredential(
     found.push({ raw: headerKey, credential: { kind: 'api_key', key: headerKey } });
   }
   if (allowQueryKey) {
-    const queryKey = (request.query as Record<string, unknown> | undefined)?.['x-api-key'];
+    const queryKey = (request.query as Record<string, unknown> | undefined)?.[API_KEY_QUERY_NAME];
     if (typeof queryKey === 'string') {
       found.push({ raw: queryKey, credential: { kind: 'api_key', key: queryKey } });
     }

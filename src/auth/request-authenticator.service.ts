@@ -4,7 +4,7 @@ import passport from 'passport';
 import { AppError } from '../common/errors/app.error';
 import type { ErrorCode } from '../common/errors/error-codes';
 import { AUTH_CONFIG, type AuthConfig } from './auth.config';
-import { presentedCredential } from './credentials';
+import { API_KEY_QUERY_NAME, presentedCredential } from './credentials';
 import type { Principal } from './principal';
 import { PrincipalService } from './principal.service';
 import { authenticationChallenge } from './challenge';
@@ -96,6 +96,10 @@ export class RequestAuthenticator {
 
   private async authenticate(request: FastifyRequest): Promise<Principal> {
     const credential = presentedCredential(request, this.config.API_KEY_QUERY_PARAM);
+    // The query's key is the credential, not one of the route's parameters: a list's rules,
+    // which refuse unknown parameters, never see it.
+    if (this.config.API_KEY_QUERY_PARAM)
+      delete (request.query as Record<string, unknown>)[API_KEY_QUERY_NAME];
     switch (credential.kind) {
       case 'none':
         throw unauthenticated('authentication_required', 'This endpoint needs a credential.');

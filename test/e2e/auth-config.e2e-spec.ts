@@ -179,6 +179,13 @@ describe('API key in the query string', () => {
           { name, status: 200, cache: 'no-store' },
         );
       }
+      // Lists too: the key is the credential, not one of the list's parameters (whose rules
+      // refuse unknown ones: "property x-api-key should not exist").
+      const q = `x-api-key=${encodeURIComponent(key)}`;
+      for (const path of ['/api/v1/products?', '/api/v1/images?purpose=product&']) {
+        const answer = await call(t.app, 'GET', `${path}${q}`);
+        expect({ path, status: answer.statusCode }).toEqual({ path, status: 200 });
+      }
     } finally {
       await t.close();
     }

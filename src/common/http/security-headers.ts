@@ -43,9 +43,12 @@ export const securityHeaders = helmet(HELMET_OPTIONS);
 function carriesCredential(request: FastifyRequest): boolean {
   const { headers } = request;
   if (headers.authorization !== undefined || headers['x-api-key'] !== undefined) return true;
-  const query = request.query as Record<string, unknown> | undefined;
-  if (query && typeof query === 'object' && query['x-api-key'] !== undefined) return true;
-  return /[?#&;]x(?:-|%2d)api(?:-|%2d)key=/i.test(request.url);
+  // The URL, not the parsed query: authentication takes a query key out of it (the route's
+  // parameters are not the credential). However its name is percent-encoded.
+  const search = request.url.indexOf('?');
+  if (search === -1) return false;
+  if (/[?#&;]x(?:-|%2d)api(?:-|%2d)key=/i.test(request.url)) return true;
+  return new URLSearchParams(request.url.slice(search + 1)).has('x-api-key');
 }
 
 /**
