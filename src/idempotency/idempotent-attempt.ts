@@ -46,6 +46,17 @@ export function runInAttempt<T>(attempt: IdempotentAttempt, work: () => Promise<
   return current.run(attempt, work);
 }
 
+/**
+ * Runs `step`, a step of the request that commits but is not its work, outside its attempt: its
+ * transactions do not mark the key's work committed (IdempotentWorkSubscriber). For a placeholder
+ * that the work's own last transaction completes (a bulk import's, created before its rows
+ * arrive), and for the clean-up after a failure: marked, either would keep the key of a request
+ * that did nothing from being taken over after a crash, or released after a failure.
+ */
+export function apartFromTheWork<T>(step: () => Promise<T>): Promise<T> {
+  return current.exit(step);
+}
+
 /** Each request's attempt by its raw request, for the hook that records its answer. */
 const byRequest = new WeakMap<IncomingMessage, IdempotentAttempt>();
 

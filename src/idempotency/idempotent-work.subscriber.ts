@@ -7,9 +7,16 @@ import { currentAttempt } from './idempotent-attempt';
 /**
  * Marks a claimed Idempotency-Key's work committed, in the very transaction that commits it: every
  * transaction a request with a claimed key commits, before its COMMIT (TypeORM's
- * beforeTransactionCommit). After a crash the key then tells whether the work committed: if not,
- * a retry may take it over once IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS have passed, and does the work;
- * if so, it stays in flight until it expires, and the work is never done twice.
+ * beforeTransactionCommit), except those of a step run apartFromTheWork() (a placeholder the
+ * work's last transaction completes, a clean-up after a failure). After a crash the key then tells
+ * whether the work committed: if not, a retry may take it over once
+ * IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS have passed, and does the work; if so, it stays in flight
+ * until it expires, and the work is never done twice. A live request whose work committed is
+ * never let go of either, whatever its answer (see IdempotencyService.settle).
+ *
+ * Every transaction counts unless it says otherwise, rather than only those that say they are the
+ * work: a transaction of the work left unmarked by mistake could be done twice, one marked by
+ * mistake only keeps its key longer.
  *
  * A request whose key was taken over meanwhile (it was that late) cannot commit its work any more:
  * the mark finds no row of its claim, and its transaction is rolled back with

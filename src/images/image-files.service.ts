@@ -4,6 +4,7 @@ import { AppError } from '../common/errors/app.error';
 import { safeError } from '../common/logging/safe-error';
 import { retryOnLostConnection } from '../database/lost-connection-retry';
 import { isDatabaseConnectionLost } from '../database/pg-errors';
+import { apartFromTheWork } from '../idempotency/idempotent-attempt';
 import type { Product } from '../products/entities/product.entity';
 import {
   IMAGE_STORAGE,
@@ -363,17 +364,18 @@ export class ImageFilesService {
    */
   private async releaseSlugKey(key: string, organizationId: string): Promise<void> {
     const stem = keyStem(key);
-    const queued = await this.dataSource
-      .transaction(async (manager) => {
+    // A clean-up, not the import's work: its commit leaves the Idempotency-Key free to let go.
+    const queued = await apartFromTheWork(() =>
+      this.dataSource.transaction(async (manager) => {
         await this.keys.lockStem(manager, stem);
         if (await this.keys.isHeld(manager, stem)) return false;
         await this.deletions.enqueue(manager, [key], organizationId);
         return true;
-      })
-      .catch((error: unknown) => {
-        this.logger.error({ err: safeError(error), key }, 'Could not queue a failed import');
-        return false;
-      });
+      }),
+    ).catch((error: unknown) => {
+      this.logger.error({ err: safeError(error), key }, 'Could not queue a failed import');
+      return false;
+    });
     if (queued) this.deletions.afterCommit();
   }
 }

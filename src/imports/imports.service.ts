@@ -7,6 +7,7 @@ import { safeError } from '../common/logging/safe-error';
 import { decodeCursor, encodeCursor } from '../common/pagination/cursor';
 import type { CursorQueryDto } from '../common/pagination/cursor-query.dto';
 import { retryOnLostConnection } from '../database/lost-connection-retry';
+import { apartFromTheWork } from '../idempotency/idempotent-attempt';
 import { JobQueue } from '../jobs/job-queue.service';
 import { JOB_ORGANIZATION_KEY } from '../jobs/jobs.repository';
 import {
@@ -56,9 +57,18 @@ export class ImportsService {
   /**
    * Stores the rows as they arrive and queues the valid ones. A body refused as a whole (a
    * malformed CSV, too many rows or bytes, the client gone) leaves no import behind.
+   *
+   * With an Idempotency-Key, the work is the last transaction, which queues the rows: the empty
+   * import made first, for the rows to be stored against while the body arrives, is not
+   * (apartFromTheWork), so a process that dies mid-body leaves its key to be taken over after
+   * IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS, not held until it expires. What it leaves is an import
+   * still `receiving`: none of its rows queued, no image made, refused `409 import_receiving`
+   * by retry and cancel, and deleted with its rows by the hourly sweep a day later.
    */
   async create(ctx: RequestContext, source: ImportSource): Promise<ImportDto> {
-    const created = await this.repository.create(ctx.principal, source.format);
+    const created = await apartFromTheWork(() =>
+      this.repository.create(ctx.principal, source.format),
+    );
     try {
       const total = await this.receive(created.id, source.rows);
       await this.dataSource.transaction(async (manager) => {
@@ -69,9 +79,9 @@ export class ImportsService {
       // Often the database's own failure (a lost connection), which the deletion then meets too:
       // tried again on a new connection. Should it still fail, the sweep removes imports left
       // receiving for a day; the client hears the first failure, not the clean-up's.
-      await retryOnLostConnection(() => this.repository.delete(created.id)).catch(
-        (cleanup: unknown) =>
-          this.logger.warn({ err: safeError(cleanup) }, 'A refused import could not be deleted'),
+      const remove = () => apartFromTheWork(() => this.repository.delete(created.id));
+      await retryOnLostConnection(remove).catch((cleanup: unknown) =>
+        this.logger.warn({ err: safeError(cleanup) }, 'A refused import could not be deleted'),
       );
       throw error;
     }
