@@ -91,8 +91,29 @@ const COMPLETE_SQL = `
     RETURNING 1)
   SELECT 1 FROM completed`;
 
+/** Forgets a key whose request did nothing; never one whose work committed (see LET_GO_SQL). */
 const RELEASE_SQL = `
-  DELETE FROM idempotency_keys WHERE ${REF} AND claim_id = $5 AND completed_at IS NULL`;
+  DELETE FROM idempotency_keys
+   WHERE ${REF} AND claim_id = $5 AND completed_at IS NULL AND work_committed_at IS NULL`;
+
+/**
+ * Lets go of a key whose request did nothing: deleted, so that a retry with it does the work. A key
+ * whose work committed is never let go (a retry would do the work twice): it gets `$6…$9` recorded
+ * instead, the answer that tells a retry its work was done (see IdempotencyService.letGo). Both
+ * in one statement: the work's commit holds the row's lock, so they see it committed or not at all.
+ */
+const LET_GO_SQL = `
+  WITH released AS (
+    DELETE FROM idempotency_keys
+     WHERE ${REF} AND claim_id = $5 AND completed_at IS NULL AND work_committed_at IS NULL
+    RETURNING 1),
+  kept AS (
+    UPDATE idempotency_keys
+       SET payload_sha256 = coalesce($6, payload_sha256), response_status = $7,
+           response_headers = $8, response_body = $9, completed_at = now()
+     WHERE ${REF} AND claim_id = $5 AND completed_at IS NULL AND work_committed_at IS NOT NULL
+    RETURNING 1)
+  SELECT (SELECT count(*) FROM released)::int AS released, (SELECT count(*) FROM kept)::int AS kept`;
 
 /** Rows past their expiry, a bounded batch, skipping rows a claim is taking over right now. */
 const SWEEP_SQL = `
@@ -197,9 +218,37 @@ export class IdempotencyKeysRepository {
     return rows.length === 1;
   }
 
-  /** Forgets the key the request claimed, so that a retry with it does the work. */
+  /**
+   * Forgets the key the request claimed, so that a retry with it does the work; not if its work
+   * committed (that key stays in flight until it expires).
+   */
   async release(ref: IdempotencyKeyRef, claimId: string): Promise<void> {
     await this.dataSource.query(RELEASE_SQL, [...refValues(ref), claimId]);
+  }
+
+  /**
+   * Forgets the key the request claimed, so that a retry with it does the work, unless its work
+   * committed: then records `answer` (see LET_GO_SQL). Which of the two it did; 'none' when the
+   * request no longer holds the key (answered, taken over, expired).
+   */
+  async letGo(
+    ref: IdempotencyKeyRef,
+    claimId: string,
+    answer: { payloadSha256: string | null; response: RecordedResponse },
+  ): Promise<'released' | 'answered' | 'none'> {
+    const { payloadSha256, response } = answer;
+    const [{ released, kept }] = await this.dataSource.query<{ released: number; kept: number }[]>(
+      LET_GO_SQL,
+      [
+        ...refValues(ref),
+        claimId,
+        payloadSha256,
+        response.status,
+        JSON.stringify(response.headers),
+        response.body,
+      ],
+    );
+    return released > 0 ? 'released' : kept > 0 ? 'answered' : 'none';
   }
 
   /** Deletes up to `batch` expired keys; how many it deleted. */

@@ -3,6 +3,8 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import type { Principal } from '../auth/principal';
 import { AppError } from '../common/errors/app.error';
+import { PROBLEM_CONTENT_TYPE, toProblem } from '../common/errors/problem-details';
+import { REQUEST_ID_HEADER } from '../common/logging/request-id';
 import { safeError } from '../common/logging/safe-error';
 import { retryOnLostConnection } from '../database/lost-connection-retry';
 import { IDEMPOTENCY_CONFIG, type IdempotencyConfig } from './idempotency.config';
@@ -21,6 +23,12 @@ const RECORDED_HEADERS = ['content-type', 'location', 'etag'];
  * holder released it (or it expired) between the two statements.
  */
 const CLAIM_ROUNDS = 3;
+/**
+ * Refusals below 500 that are not recorded either, the key let go: a failed precondition (412:
+ * it depends on the resource's state, not on the request, and a retry with the new ETag should
+ * do the work), and a body of a type the route does not take (415), which did nothing.
+ */
+const UNRECORDED_STATUSES = new Set([412, 415]);
 
 /** The answer a request is about to send, as the onSend hook sees it. */
 export interface Answer {
@@ -48,14 +56,18 @@ export interface Answer {
  * Recorded and replayed: answers below 500 given once the key was admitted (a 2xx, or a refusal
  * of the request as it was, say 404 product_not_found), provided the payload was read whole. Not
  * recorded, the key released so that a retry with it does the work: 5xx (a failure of the
- * service, worth retrying), and a CSV refused halfway, whose digest is not known. A refusal
- * before the key was admitted (malformed JSON, a multipart form the upload pipe refused) claims
- * nothing at all.
+ * service, worth retrying), 412 and 415 (UNRECORDED_STATUSES), and a CSV refused halfway, whose
+ * digest is not known. A refusal before the key was admitted (malformed JSON, a multipart form
+ * the upload pipe refused) claims nothing at all. A key whose work committed is never released,
+ * whatever the answer (a 5xx when the read that builds the answer failed): a retry would do the
+ * work twice. It gets 409 idempotent_answer_lost recorded instead (see letGo).
  */
 @Injectable()
 export class IdempotencyService {
   private readonly logger = new Logger('Idempotency');
   private readonly lifetimes: { ttlSeconds: number; inFlightSeconds: number };
+  /** The attempts of this process that hold their key and have not been answered yet. */
+  private readonly inFlight = new Set<IdempotentAttempt>();
 
   constructor(
     @Inject(IDEMPOTENCY_CONFIG) config: IdempotencyConfig,
@@ -116,13 +128,16 @@ export class IdempotencyService {
    */
   async settle(attempt: IdempotentAttempt, answer: Answer): Promise<void> {
     attempt.answered = true;
+    this.inFlight.delete(attempt);
     const { ref, claimId } = attempt;
     if (attempt.state !== 'claimed' || !claimId) return;
     attempt.state = 'settled';
     const digest = attempt.digest?.value;
     const body = recordableBody(answer.body);
-    if (answer.status >= 500 || digest === undefined || body === undefined) {
-      return this.persist(() => this.keys.release(ref, claimId), answer.status);
+    const recorded = answer.status < 500 && !UNRECORDED_STATUSES.has(answer.status);
+    if (!recorded || digest === undefined || body === undefined) {
+      const requestId = answer.header(REQUEST_ID_HEADER);
+      return this.persist(() => this.letGo(attempt, claimId, requestId), answer.status);
     }
     const headers: Record<string, string> = {};
     for (const name of RECORDED_HEADERS) {
@@ -131,6 +146,52 @@ export class IdempotencyService {
     }
     const response = { status: answer.status, headers, body };
     return this.persist(() => this.keys.complete(ref, claimId, digest, response), answer.status);
+  }
+
+  /**
+   * Lets go of the keys this process's requests still hold, before it exits without answering
+   * them (a graceful shutdown out of time, a second signal, an uncaught exception): their work
+   * never committed, so a retry after the restart may do it at once rather than after
+   * IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS. Best effort, for at most `withinMs` (the database may be
+   * what failed); how many keys it released. A request whose work committed meanwhile gets
+   * 409 idempotent_answer_lost recorded; one that would commit after the release is rolled back
+   * (IdempotentWorkSubscriber finds its claim gone), as after a takeover.
+   */
+  async releaseCut(withinMs: number): Promise<number> {
+    const cut = [...this.inFlight].filter((attempt) => attempt.state === 'claimed');
+    this.inFlight.clear();
+    let released = 0;
+    const all = Promise.allSettled(
+      cut.map(async (attempt) => {
+        if (!attempt.claimId) return;
+        if ((await this.letGo(attempt, attempt.claimId, undefined)) === 'released') released++;
+      }),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise((resolve) => (timer = setTimeout(resolve, withinMs)));
+    await Promise.race([all, timeout]).finally(() => clearTimeout(timer));
+    return released;
+  }
+
+  /**
+   * Lets go of the attempt's key: released if its work never committed; otherwise (the answer
+   * failed after the commit, or was none that can be recorded) 409 idempotent_answer_lost is
+   * recorded, so that retries stop and are told to read what was made.
+   */
+  private letGo(
+    attempt: IdempotentAttempt,
+    claimId: string,
+    requestId: string | undefined,
+  ): Promise<'released' | 'answered' | 'none'> {
+    const { body } = toProblem(answerLost());
+    const problem = requestId === undefined ? body : { ...body, request_id: requestId };
+    const response = {
+      status: body.status,
+      headers: { 'content-type': `${PROBLEM_CONTENT_TYPE}; charset=utf-8` },
+      body: JSON.stringify(problem),
+    };
+    const payloadSha256 = attempt.digest?.value ?? null;
+    return this.keys.letGo(attempt.ref, claimId, { payloadSha256, response });
   }
 
   /**
@@ -158,6 +219,7 @@ export class IdempotencyService {
     attempt.digest = digest;
     if (!attempt.answered) {
       attempt.state = 'claimed';
+      this.inFlight.add(attempt);
       return;
     }
     // Answered already (another parameter of the route was refused meanwhile): nothing will
@@ -221,6 +283,14 @@ function keyInUse(): AppError {
       'get its answer.',
     [],
     { 'Retry-After': String(IN_USE_RETRY_AFTER_SECONDS) },
+  );
+}
+
+function answerLost(): AppError {
+  return new AppError(
+    'idempotent_answer_lost',
+    'The request with this Idempotency-Key was done, but its answer could not be made; it is ' +
+      'not done again: read the resource to see its result.',
   );
 }
 

@@ -12,8 +12,10 @@ const HEADER_DOC = {
     'Makes a retry of this request safe (the IETF Idempotency-Key draft): a unique value of ' +
     'your choosing (a UUID), sent again with each retry of the same request. A retry within ' +
     'IDEMPOTENCY_KEY_TTL_HOURS (24 h) gets the first answer again (status, body, Location) ' +
-    'without the work being done twice, also from another instance; answers of 500 and up are ' +
-    'not kept, so a retry after one does the work. Keys are per caller (user or API key). ' +
+    'without the work being done twice, also from another instance; answers of 500 and up, 412 ' +
+    'and 415 are not kept, so a retry after one does the work, unless the work was done and only ' +
+    'its answer failed: that key answers 409 idempotent_answer_lost (read the resource to see ' +
+    'the result). Keys are per caller (user or API key). ' +
     '409 idempotency_key_in_use (with Retry-After) while the first request is still in ' +
     'progress; 422 idempotency_key_reused when the key came with another request (route or ' +
     'payload). A JSON body is compared byte for byte; a multipart upload by its fields and ' +
@@ -36,6 +38,11 @@ export function Idempotent(): MethodDecorator {
     UseInterceptors(IdempotencyInterceptor),
     UseFilters(IdempotentReplayFilter),
     ApiHeader(HEADER_DOC),
-    ApiProblems('invalid_idempotency_key', 'idempotency_key_in_use', 'idempotency_key_reused'),
+    ApiProblems(
+      'invalid_idempotency_key',
+      'idempotency_key_in_use',
+      'idempotency_key_reused',
+      'idempotent_answer_lost',
+    ),
   );
 }

@@ -372,6 +372,47 @@ describe('Idempotent retries (Idempotency-Key)', () => {
     expect((await galleryUpload(product)(unread)).statusCode).toBe(201);
   });
 
+  it('lets the key go after a 412, so that the retry with the new ETag (as the 412 says) is done', async () => {
+    const product = await newProduct('If-Match');
+    const gallery = `/api/v1/products/${product}/images`;
+    expect((await galleryUpload(product, { title: 'first' })(undefined)).statusCode).toBe(201);
+    const key = randomUUID();
+    const body = multipart({ title: 'second' }, [
+      { data: jpeg, contentType: 'image/jpeg', filename: 'a.jpg' },
+    ]);
+    const upload = (ifMatch: string) => (key: string) =>
+      call(app, 'POST', gallery, admin, body.payload, {
+        headers: { ...body.headers, 'idempotency-key': key, 'if-match': ifMatch },
+      });
+    const stale = await upload('"0"')(key);
+    expect(stale.json()).toMatchObject({ status: 412, code: 'gallery_changed' });
+    expect(await keyRows(key)).toBe(0);
+    const etag = (await call(app, 'GET', gallery, admin)).headers.etag as string;
+    const retried = await upload(etag)(key);
+    expect(retried.statusCode).toBe(201);
+    expect((await upload(etag)(key)).body).toBe(retried.body);
+  });
+
+  it('lets the key go after a 415 for a body of a type the route does not take', async () => {
+    const key = randomUUID();
+    for (const [type, payload] of [
+      ['application/json', JSON.stringify({ purpose: 'product' })],
+      ['text/plain', 'purpose=product'],
+    ]) {
+      const refused = await call(app, 'POST', '/api/v1/images', admin, payload, {
+        headers: { 'content-type': type, 'idempotency-key': key },
+      });
+      expect(refused.json()).toMatchObject({ status: 415, code: 'unsupported_media_type' });
+    }
+    const before = await made();
+    const body = multipart({ purpose: 'product' }, [{ data: jpeg, contentType: 'image/jpeg' }]);
+    const corrected = await call(app, 'POST', '/api/v1/images', admin, body.payload, {
+      headers: { ...body.headers, 'idempotency-key': key },
+    });
+    expect(corrected.statusCode).toBe(201);
+    expect((await made()).images).toBe(before.images + 1);
+  });
+
   it('does the work again once the key has expired, and the sweep deletes expired keys', async () => {
     const send = galleryUpload(await newProduct());
     const key = randomUUID();

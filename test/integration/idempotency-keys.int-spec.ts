@@ -1,11 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { idempotencyConfigProvider } from '../../src/idempotency/idempotency.config';
+import {
+  IDEMPOTENCY_CONFIG,
+  idempotencyConfigProvider,
+} from '../../src/idempotency/idempotency.config';
 import {
   IdempotencyKeysRepository,
   type IdempotencyKeyRef,
 } from '../../src/idempotency/idempotency-keys.repository';
 import { IdempotencyService, type Answer } from '../../src/idempotency/idempotency.service';
 import {
+  apartFromTheWork,
   IdempotentAttempt,
   IdempotentReplay,
   runInAttempt,
@@ -105,6 +109,36 @@ describe.each(AVAILABLE_BACKENDS)(`${IdempotencyKeysRepository.name} on %s`, (ba
     await keys.release(ref, claim);
     expect(await keys.find(ref)).toBeUndefined();
     expect(await keys.claim(ref, randomUUID(), REQUEST, LIVES)).toBe(true);
+  });
+
+  it('never releases a key whose work committed: it records the answer it is given instead', async () => {
+    const ref = newRef();
+    const claim = randomUUID();
+    await keys.claim(ref, claim, { ...REQUEST, payloadSha256: null }, LIVES);
+    await commitWork(ref, claim);
+    await keys.release(ref, claim);
+    expect(await keys.find(ref)).toEqual({
+      fingerprint: { ...REQUEST, payloadSha256: null },
+      response: null,
+    });
+    expect(await keys.letGo(ref, randomUUID(), { payloadSha256: SHA('a'), response: ANSWER })).toBe(
+      'none',
+    );
+    expect(await keys.letGo(ref, claim, { payloadSha256: SHA('a'), response: ANSWER })).toBe(
+      'answered',
+    );
+    expect(await keys.find(ref)).toEqual({ fingerprint: REQUEST, response: ANSWER });
+    expect(await keys.letGo(ref, claim, { payloadSha256: SHA('a'), response: ANSWER })).toBe(
+      'none',
+    );
+
+    const idle = newRef();
+    const idleClaim = randomUUID();
+    await keys.claim(idle, idleClaim, REQUEST, LIVES);
+    expect(await keys.letGo(idle, idleClaim, { payloadSha256: null, response: ANSWER })).toBe(
+      'released',
+    );
+    expect(await keys.find(idle)).toBeUndefined();
   });
 
   it('forgets an expired key: a new claim takes it over, the old claim cannot record; swept', async () => {
@@ -225,6 +259,19 @@ describe.each(AVAILABLE_BACKENDS)(`${IdempotencyKeysRepository.name} on %s`, (ba
       expect(await keys.find(made)).toBeDefined();
     });
 
+    it('does not mark the work committed for a step run apart from the work', async () => {
+      const ref = newRef();
+      const attempt = new IdempotentAttempt(ref, 'POST', REQUEST.path);
+      await service.admit(attempt, new KnownDigest(SHA('a')));
+      await runInAttempt(attempt, () =>
+        apartFromTheWork(() => m.dataSource.transaction(() => Promise.resolve())),
+      );
+      expect(await workCommittedAt(ref)).toBeNull();
+      // A 5xx then lets the key go: nothing was done.
+      await service.settle(attempt, answer(503));
+      expect(await keys.find(ref)).toBeUndefined();
+    });
+
     it('rolls back the work of a request whose key a retry took over: 409, nothing written', async () => {
       const ref = newRef();
       const late = new IdempotentAttempt(ref, 'POST', REQUEST.path);
@@ -286,6 +333,71 @@ describe.each(AVAILABLE_BACKENDS)(`${IdempotencyKeysRepository.name} on %s`, (ba
       expect(await outcome(service.admit(attempt(ref), new KnownDigest(SHA('a'))))).toBe(
         'admitted',
       );
+    });
+
+    it('never lets go of a key whose work committed: a 5xx after it is recorded as 409 idempotent_answer_lost', async () => {
+      const ref = newRef();
+      const first = attempt(ref);
+      await service.admit(first, new KnownDigest(SHA('a')));
+      await runInAttempt(first, () => m.dataSource.transaction(() => Promise.resolve()));
+      await service.settle(first, answer(503));
+      const retried = await outcome(service.admit(attempt(ref), new KnownDigest(SHA('a'))));
+      expect(retried).toEqual({
+        replay: {
+          status: 409,
+          headers: { 'content-type': 'application/problem+json; charset=utf-8' },
+          body: expect.any(String) as string,
+        },
+      });
+      const { body } = (retried as { replay: { body: string } }).replay;
+      expect(JSON.parse(body)).toMatchObject({ status: 409, code: 'idempotent_answer_lost' });
+      // Another payload with the key is still another request.
+      expect(await outcome(service.admit(attempt(ref), new KnownDigest(SHA('b'))))).toBe(
+        'idempotency_key_reused',
+      );
+    });
+
+    it.each([412, 415])('releases the key after a %i, which did nothing', async (status) => {
+      const ref = newRef();
+      const first = attempt(ref);
+      await service.admit(first, new KnownDigest(SHA('a')));
+      await service.settle(first, answer(status, '{"code":"refused"}'));
+      expect(await keys.find(ref)).toBeUndefined();
+    });
+
+    it('lets go of the keys of requests cut by an exit: released, or answered if their work committed', async () => {
+      // A process of its own: the attempts the other tests left claimed are not its.
+      const service = new IdempotencyService(m.get(IDEMPOTENCY_CONFIG), keys);
+      const [idle, done] = [attempt(newRef()), attempt(newRef())];
+      await service.admit(idle, new KnownDigest(SHA('a')));
+      await service.admit(done, new KnownDigest(SHA('a')));
+      await runInAttempt(done, () => m.dataSource.transaction(() => Promise.resolve()));
+      const answered = attempt(newRef());
+      await service.admit(answered, new KnownDigest(SHA('a')));
+      await service.settle(answered, answer(201));
+
+      expect(await service.releaseCut(5000)).toBe(1);
+      expect(await keys.find(idle.ref)).toBeUndefined();
+      expect((await keys.find(done.ref))?.response?.status).toBe(409);
+      expect((await keys.find(answered.ref))?.response?.status).toBe(201);
+      // The cut request's work, should it try to commit before the exit, is rolled back.
+      const made = newRef();
+      expect(
+        await outcome(
+          runInAttempt(idle, () =>
+            m.dataSource.transaction((manager) =>
+              manager.query(
+                `INSERT INTO idempotency_keys (organization_id, principal_type, principal_id, key,
+                                               claim_id, request_method, request_path, expires_at)
+                 VALUES ($1, 'api_key', $2, $3, $4, 'POST', '/work', now() + interval '1 hour')`,
+                [made.organizationId, made.principalId, made.key, randomUUID()],
+              ),
+            ),
+          ),
+        ),
+      ).toBe('idempotency_key_in_use');
+      expect(await keys.find(made)).toBeUndefined();
+      expect(await service.releaseCut(5000)).toBe(0);
     });
 
     (backend === 'postgres' ? it : it.skip)(

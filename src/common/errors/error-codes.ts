@@ -171,6 +171,10 @@ export const ERROR_CODES = {
     kind: 'unprocessable',
     title: 'The Idempotency-Key was used for a different request',
   },
+  idempotent_answer_lost: {
+    kind: 'conflict',
+    title: 'The request with this Idempotency-Key was done, but its answer was lost',
+  },
 } as const satisfies Record<string, ErrorCodeDefinition>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
