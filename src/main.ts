@@ -13,6 +13,12 @@ import { startTracing } from './tracing/tracing';
  * the error's message or nothing.
  */
 const PROCESS_CONTEXT = 'Process';
+/**
+ * The longest an exit that cuts requests waits for their Idempotency-Keys to be let go (the
+ * database may be what failed): a key not let go stays in flight for
+ * IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS, as after a crash.
+ */
+const KEY_RELEASE_MS = 1500;
 
 async function bootstrap(): Promise<void> {
   // The configuration first, then tracing when it is on, and only then the application's modules:
@@ -27,6 +33,7 @@ async function bootstrap(): Promise<void> {
   const { DOCS_PATH } = await import('./openapi/openapi.js');
   const { removeLiveSpoolFiles } = await import('./images/intake/upload-spool.js');
   const { JobQueue } = await import('./jobs/job-queue.service.js');
+  const { IdempotencyService } = await import('./idempotency/idempotency.service.js');
   const app = await createApp({ config });
   const { env } = config;
   const logger = app.get(Logger);
@@ -34,18 +41,12 @@ async function bootstrap(): Promise<void> {
   // Graceful shutdown: stop accepting connections, let in-flight requests and running jobs
   // finish, close the database, exit 0. A second signal or the timeout forces the exit.
   let closing = false;
-  // Requests still in flight are cut: their temporary upload files go now, not at the next sweep.
-  const exitNow = (
-    level: 'warn' | 'error' | 'fatal',
-    message: string,
-    fields: Record<string, unknown> = {},
-  ): never => {
-    const { files } = removeLiveSpoolFiles();
-    logger[level]({ ...fields, spool_files_removed: files }, message, PROCESS_CONTEXT);
-    process.exit(1);
-  };
+  // Requests still in flight are cut: see cuttingExit.
+  const exitNow = cuttingExit(logger, removeLiveSpoolFiles, (withinMs) =>
+    app.get(IdempotencyService).releaseCut(withinMs),
+  );
   const shutdown = (signal: NodeJS.Signals): void => {
-    if (closing) exitNow('warn', `Received ${signal} again; exiting now`);
+    if (closing) return exitNow('warn', `Received ${signal} again; exiting now`);
     closing = true;
     logger.log(`Received ${signal}; shutting down gracefully`);
     const timer = setTimeout(
@@ -97,6 +98,34 @@ async function bootstrap(): Promise<void> {
   // Only now that start-up has succeeded: a generated password printed by a start that then
   // failed would be lost with the failure (see AdminBootstrapService).
   await app.get(AdminBootstrapService).ensureFirstAdministrator();
+}
+
+/**
+ * The exit that cuts the requests still in flight (a shutdown out of time, a second signal, an
+ * uncaught exception), with status 1: their temporary upload files go now, not at the next sweep,
+ * and the Idempotency-Keys they hold, whose work never committed, are let go for their retries,
+ * within KEY_RELEASE_MS. Anything calling for the exit again meanwhile (a third signal) exits at
+ * once.
+ */
+function cuttingExit(
+  logger: Logger,
+  removeSpoolFiles: () => { files: number },
+  releaseKeys: (withinMs: number) => Promise<number>,
+): (level: 'warn' | 'error' | 'fatal', message: string, fields?: Record<string, unknown>) => void {
+  let exiting = false;
+  return (level, message, fields = {}) => {
+    if (exiting) process.exit(1);
+    exiting = true;
+    const { files } = removeSpoolFiles();
+    logger[level]({ ...fields, spool_files_removed: files }, message, PROCESS_CONTEXT);
+    void releaseKeys(KEY_RELEASE_MS)
+      .then((released) => {
+        if (released === 0) return;
+        const count = { idempotency_keys_released: released };
+        logger.warn(count, 'Released the Idempotency-Keys of cut requests', PROCESS_CONTEXT);
+      })
+      .finally(() => process.exit(1));
+  };
 }
 
 /** The rest of the start-up line: what this process does (SERVICE_ROLE). */
