@@ -504,6 +504,28 @@ describe("What Node's HTTP server refused by itself", () => {
     expect(answer?.headers['content-type']).toMatch(PROBLEM);
   });
 
+  it('refuses a transfer coding other than chunked: 501, the body unread, the connection closed', async () => {
+    const json = '{"email":"nobody@test.example","password":"not-the-password"}';
+    const chunked = `${json.length.toString(16)}\r\n${json}\r\n0\r\n\r\n`;
+    const head = (codings: string) =>
+      'POST /api/v1/auth/login HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n' +
+      `Transfer-Encoding: ${codings}\r\n\r\n`;
+    // Node unframes the chunks and ignores the gzip: the body was read as if it were not there.
+    for (const codings of ['gzip, chunked', 'identity, chunked']) {
+      const { status, headers, body } = await send(head(codings) + chunked);
+      expect({ codings, status }).toEqual({ codings, status: 501 });
+      expect(headers['content-type']).toMatch(PROBLEM);
+      expect(headers.connection).toBe('close');
+      expect(JSON.parse(body)).toMatchObject({
+        code: 'unsupported_transfer_coding',
+        request_id: headers['x-request-id'],
+      });
+    }
+    // chunked alone, in any case, is read as always (the login is refused for its password).
+    const read = await send(head('Chunked') + chunked);
+    expect(JSON.parse(read.body)).toMatchObject({ code: 'invalid_login' });
+  });
+
   it('refuses a request with two Host headers: 400, as RFC 9112 asks', async () => {
     const { status, headers, body } = await send(
       'GET /no/such/route HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n',

@@ -19,6 +19,7 @@ export type ErrorKind =
   | 'unsupported_media_type'
   | 'rate_limited'
   | 'internal'
+  | 'not_implemented'
   | 'dependency_failed'
   | 'unavailable';
 
@@ -38,6 +39,7 @@ export const ERROR_KIND_STATUS: Record<ErrorKind, number> = {
   unsupported_media_type: 415,
   rate_limited: 429,
   internal: 500,
+  not_implemented: 501,
   dependency_failed: 502,
   unavailable: 503,
 };
@@ -71,6 +73,10 @@ export const ERROR_CODES = {
   validation_failed: { kind: 'invalid', title: 'The request is invalid' },
   malformed_json: { kind: 'invalid', title: 'The request body is not valid JSON' },
   invalid_content_length: { kind: 'invalid', title: 'The Content-Length header is invalid' },
+  unsupported_transfer_coding: {
+    kind: 'not_implemented',
+    title: 'The request uses a transfer coding the service does not implement',
+  },
   request_timeout: { kind: 'timeout', title: 'The request did not arrive in time' },
   route_not_found: { kind: 'not_found', title: 'No such route' },
   malformed_url: { kind: 'invalid', title: 'The request URL is malformed' },

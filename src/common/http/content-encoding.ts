@@ -2,6 +2,13 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError } from '../errors/app.error';
 
 /**
+ * A body's framing: `Transfer-Encoding` may be `chunked` and nothing else. Node's parser requires
+ * chunked last and unframes it, but takes any codings before it (`gzip, chunked`) without
+ * applying them: the body was read as if they were not there, where a proxy before the service
+ * may have decoded it, or framed it otherwise. Such a request is refused unread with 501
+ * unsupported_transfer_coding, as RFC 9112 (6.1) asks of a server that does not implement a
+ * coding, and its connection closed.
+ *
  * Request bodies are read as sent: the service decodes no `Content-Encoding`. A body sent with
  * one (`gzip`, `br`, anything but `identity`) was read as if it were not encoded: gzip bytes
  * parsed as JSON, or spooled as an image. It is refused instead, unread, with 415
@@ -10,6 +17,16 @@ import { AppError } from '../errors/app.error';
  */
 export function refuseEncodedBodies(fastify: FastifyInstance): void {
   fastify.addHook('preParsing', (request, _reply, payload, done) => {
+    if (readsBody(request) && isTransferCoded(request.headers['transfer-encoding'])) {
+      const refusal = new AppError(
+        'unsupported_transfer_coding',
+        'The body has a Transfer-Encoding other than chunked: send it chunked alone, or with ' +
+          'a Content-Length.',
+        [],
+        { Connection: 'close' },
+      );
+      return done(refusal, payload);
+    }
     if (readsBody(request) && isEncoded(request.headers['content-encoding'])) {
       const refusal = new AppError(
         'unsupported_media_type',
@@ -40,4 +57,9 @@ function isEncoded(header: string | undefined): boolean {
     .split(',')
     .map((coding) => coding.trim().toLowerCase())
     .some((coding) => coding !== '' && coding !== 'identity');
+}
+
+/** A Transfer-Encoding other than `chunked` alone (any case): one the service does not implement. */
+function isTransferCoded(header: string | undefined): boolean {
+  return header !== undefined && header.trim().toLowerCase() !== 'chunked';
 }
