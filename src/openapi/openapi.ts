@@ -217,10 +217,11 @@ function applySecurityRequirements(document: OpenAPIObject): void {
 /**
  * The methods whose body Fastify reads, whatever the route takes (a DELETE's too). On each of them
  * a Content-Type no parser takes, a multipart body on a route that takes none, or any
- * Content-Encoding is refused with 415 before the handler, and a JSON body is parsed (400
- * malformed_json; validation_failed for one nested too deep or holding a NUL): documented on
- * every such operation, those that take no body included; the 400s on the main API's only (the
- * compatible APIs answer in their own envelopes, which their operations document).
+ * Content-Encoding is refused with 415 before the handler (a Transfer-Encoding other than chunked
+ * with 501), and a JSON body is parsed (400 malformed_json; validation_failed for one nested too
+ * deep or holding a NUL): documented on every such operation, those that take no body included;
+ * the 400s on the main API's only (the compatible APIs answer in their own envelopes, which their
+ * operations document).
  */
 const BODY_METHODS = new Set(['post', 'put', 'patch', 'delete']);
 const JSON_BODY_REFUSALS = ['malformed_json', 'validation_failed'];
@@ -234,6 +235,7 @@ function declareBodyRefusals(document: OpenAPIObject): void {
       const refusals = [
         ...(route.startsWith('/api/v1/') ? JSON_BODY_REFUSALS : []),
         'unsupported_media_type',
+        'unsupported_transfer_coding',
       ];
       const missing = refusals.filter((code) => !codes.includes(code));
       if (missing.length > 0) op[PROBLEMS_EXTENSION] = [...codes, ...missing];
