@@ -12,7 +12,14 @@ import {
   waitForStatus,
   type RunningService,
 } from '../support/process';
-import { eventually, multipartBody, RawClient, requestHead } from '../support/slow-client';
+import {
+  eventually,
+  multipartBody,
+  parseRawResponse,
+  RawClient,
+  requestHead,
+  type RawResponse,
+} from '../support/slow-client';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { recordMeasurement } from '../support/measurements';
@@ -104,6 +111,154 @@ describe('An oversized multipart upload', () => {
     expect(await eventually(() => filesBelow(join(t.db.env.DATA_DIR, 'tmp')).length === 0)).toBe(
       true,
     );
+  });
+});
+
+/**
+ * `Expect: 100-continue` (curl sends it for bodies over 1 MB, .NET's HttpClient too): the client
+ * waits for `100 Continue` before sending its body. A request the service refuses from its
+ * headers alone gets its refusal instead, and sends no body; one it reads gets the invitation,
+ * whoever reads its body (Fastify's parsers, @fastify/multipart, the import's, the data URI's).
+ */
+describe('Expect: 100-continue', () => {
+  const MAX_UPLOAD_BYTES = 1024 * 1024;
+  let t: TestApp;
+  let port: number;
+  let bearer: string;
+  let productId: string;
+
+  beforeAll(async () => {
+    t = await startTestApp({ MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES) });
+    bearer = await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password);
+    const product = await call(t.app, 'POST', '/api/v1/products', { bearer }, { name: 'Expect' });
+    productId = product.json<{ id: string }>().id;
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    port = (t.app.getHttpServer().address() as { port: number }).port;
+  });
+
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  /** Sends the head of a request that expects 100-continue; its first answer, interim or final. */
+  async function ask(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    length: number,
+  ): Promise<{ client: RawClient; first: RawResponse | undefined }> {
+    const client = await RawClient.connect(port);
+    const all = { authorization: `Bearer ${bearer}`, ...headers, expect: '100-continue' };
+    await client.write(requestHead(method, path, all, length));
+    return { client, first: await client.answered(10_000) };
+  }
+
+  /** The answer after `100 Continue`, once the body is sent. */
+  async function continued(client: RawClient, body: Buffer): Promise<RawResponse | undefined> {
+    await client.write(body);
+    const after = () => {
+      const received = client.received();
+      return parseRawResponse(received.subarray(received.indexOf('\r\n\r\n') + 4));
+    };
+    await eventually(() => after() !== undefined || client.closedAt !== undefined);
+    client.destroy();
+    return after();
+  }
+
+  const tooLarge: {
+    what: string;
+    path: () => string;
+    type: string;
+    extra: Record<string, string>;
+    code: string;
+  }[] = [
+    {
+      what: 'an upload announcing more than any upload can be',
+      path: () => `/api/v1/products/${productId}/images`,
+      type: 'multipart/form-data; boundary=x',
+      extra: {},
+      code: 'file_too_large',
+    },
+    {
+      what: 'a JSON body over JSON_BODY_LIMIT_BYTES',
+      path: () => '/api/v1/products',
+      type: 'application/json',
+      extra: {},
+      code: 'payload_too_large',
+    },
+    {
+      // Its digest pipes the body before Fastify's parser compares the length with the limit.
+      what: 'a JSON body over JSON_BODY_LIMIT_BYTES, with an Idempotency-Key',
+      path: () => '/api/v1/products',
+      type: 'application/json',
+      extra: { 'idempotency-key': 'expect-too-large' },
+      code: 'payload_too_large',
+    },
+    {
+      what: 'a CSV import over BULK_IMPORT_MAX_BYTES',
+      path: () => '/api/v1/imports',
+      type: 'text/csv',
+      extra: {},
+      code: 'payload_too_large',
+    },
+  ];
+
+  it.each(tooLarge)('answers 413 $code to $what, without 100 Continue first', async (c) => {
+    const headers = { 'content-type': c.type, ...c.extra };
+    const { client, first } = await ask('POST', c.path(), headers, 100 * MB);
+    client.destroy();
+    expect(first?.status).toBe(413);
+    expect(first?.headers.connection).toBe('close');
+    expect(JSON.parse(first!.body)).toMatchObject({ code: c.code });
+  });
+
+  it('answers 400 invalid_id to an upload for a malformed id, without 100 Continue first', async () => {
+    const { contentType, body } = multipartBody(await paddedJpeg(4096));
+    const { client, first } = await ask(
+      'POST',
+      '/api/v1/products/not-an-id/images',
+      { 'content-type': contentType },
+      body.length,
+    );
+    client.destroy();
+    expect(first?.status).toBe(400);
+    expect(JSON.parse(first!.body)).toMatchObject({ code: 'invalid_id' });
+  });
+
+  it('invites the body of an upload it takes, and stores it', async () => {
+    const { contentType, body } = multipartBody(await paddedJpeg(4096));
+    const path = `/api/v1/products/${productId}/images`;
+    const { client, first } = await ask('POST', path, { 'content-type': contentType }, body.length);
+    expect(first?.status).toBe(100);
+    expect((await continued(client, body))?.status).toBe(201);
+  });
+
+  it('invites a JSON body it takes, and reads it', async () => {
+    const body = Buffer.from(JSON.stringify({ name: 'Invited' }));
+    const type = { 'content-type': 'application/json', 'idempotency-key': 'expect-invited' };
+    const { client, first } = await ask('POST', '/api/v1/products', type, body.length);
+    expect(first?.status).toBe(100);
+    expect((await continued(client, body))?.status).toBe(201);
+  });
+
+  it('invites a data URI it takes, and imports it', async () => {
+    const png = await sharp({
+      create: { width: 64, height: 64, channels: 3, background: '#336699' },
+    })
+      .png()
+      .toBuffer();
+    const body = Buffer.from(
+      JSON.stringify({ image: `data:image/png;base64,${png.toString('base64')}` }),
+    );
+    const path = `/api/v1/products/${productId}/image`;
+    const { client, first } = await ask(
+      'PUT',
+      path,
+      { 'content-type': 'application/json' },
+      body.length,
+    );
+    expect(first?.status).toBe(100);
+    expect((await continued(client, body))?.status).toBe(200);
   });
 });
 

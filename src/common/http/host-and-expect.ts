@@ -1,6 +1,7 @@
-import type { Server } from 'node:http';
-import type { FastifyInstance } from 'fastify';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError } from '../errors/app.error';
+import { isMediaType } from './media-type';
 
 /**
  * Two refusals Node's HTTP server made by itself, before any hook of ours ran, with no body, no
@@ -48,18 +49,46 @@ export function ignoreUnknownExpectations(server: Server): void {
 /**
  * Node answered `Expect: 100-continue` with `100 Continue` as soon as the headers arrived: before
  * the caller was authenticated, so a client without a credential sent its whole body to be
- * refused. Now the interim answer is sent by a `preParsing` hook added after the pre-body
- * authentication's (they run in the order added): once the request is admitted and its body is
- * about to be read. A refused request gets its final answer instead, and the client sends no body
- * (RFC 9110 §10.1.1).
+ * refused. The interim answer is the service's now, and goes out only when the body is first
+ * read: a request refused before that gets its final answer instead, and the client sends no body
+ * (RFC 9110 §10.1.1). So do those refused by the pre-body authentication and the other preParsing
+ * hooks added before this one, a Content-Length over the route's limit (413: Fastify's for a JSON
+ * body, the multipart interceptor's for an upload, the import's for a CSV), and a malformed id in
+ * the path (400 invalid_id), all decided before anything reads the body.
+ *
+ * A JSON body over the route's limit is not invited whatever starts reading it: a preParsing
+ * stage (the Idempotency-Key's digest) pipes the request before Fastify's parser compares its
+ * length with the limit, and only the order of ticks keeps that pipe's first read after the 413.
  */
 export function continueOnceAdmitted(server: Server, fastify: FastifyInstance): void {
   server.on('checkContinue', (request, response) => server.emit('request', request, response));
   fastify.addHook('preParsing', (request, reply, payload, done) => {
     const expect = request.headers.expect;
-    if (expect?.trim().toLowerCase() === '100-continue' && !reply.raw.headersSent) {
-      reply.raw.writeContinue();
+    if (expect?.trim().toLowerCase() === '100-continue' && !jsonOverLimit(request)) {
+      continueOnFirstRead(request.raw, reply.raw);
     }
     done(null, payload);
   });
+}
+
+/**
+ * Sends `100 Continue` when the request's body is first asked for. Every reader of the body, the
+ * body parsers, @fastify/multipart and the stages that pipe it, reads the request itself in the
+ * end, and a Readable asks `_read` for bytes whenever a reader wants more than it holds; a client
+ * that waits for the interim answer has sent none yet. Not once the final answer has begun: Node
+ * reads (discards) an unread body after the response, and a 100 then would come after the answer.
+ */
+function continueOnFirstRead(request: IncomingMessage, response: ServerResponse): void {
+  const read = request._read.bind(request);
+  request._read = (size: number): void => {
+    request._read = read;
+    if (!response.headersSent && !response.writableEnded) response.writeContinue();
+    read(size);
+  };
+}
+
+/** A JSON body announced longer than the route takes: Fastify refuses it (413) unread. */
+function jsonOverLimit(request: FastifyRequest): boolean {
+  if (!isMediaType(request.headers['content-type'], 'application/json')) return false;
+  return Number(request.headers['content-length']) > request.routeOptions.bodyLimit;
 }
