@@ -115,6 +115,7 @@ const PATH_PARAMETER_PROBLEMS: Record<string, ErrorCode[]> = {
   productId: ['invalid_id', 'product_not_found'],
   imageId: ['invalid_id', 'image_not_found'],
   id: ['invalid_id'],
+  importId: ['invalid_id'],
   gtin: ['invalid_gtin', 'product_not_found'],
   externalId: ['invalid_external_id', 'product_not_found'],
 };
@@ -123,6 +124,7 @@ const PATH_PARAMETER_DESCRIPTIONS: Record<string, string> = {
   productId: 'Product id (22 characters) or its UUID',
   imageId: 'Image id (22 characters) or its UUID',
   id: 'Id (22 characters) or its UUID',
+  importId: 'Import id (22 characters) or its UUID',
   gtin: 'GTIN-8, -12, -13 or -14 (compared as the zero-padded GTIN-14)',
   externalId:
     'Your own id for the product (its `external_id`), percent-encoded, compared exactly: 1 to ' +
@@ -133,6 +135,8 @@ const PATH_PARAMETER_DESCRIPTIONS: Record<string, string> = {
 const PATH_PARAMETER_SCHEMAS: Record<string, Record<string, unknown>> = {
   productId: { type: 'string', pattern: ID_OR_UUID_PATTERN },
   imageId: { type: 'string', pattern: ID_OR_UUID_PATTERN },
+  id: { type: 'string', pattern: ID_OR_UUID_PATTERN },
+  importId: { type: 'string', pattern: ID_OR_UUID_PATTERN },
   gtin: { type: 'string', pattern: '^\\d{8,14}$' },
   externalId: {
     type: 'string',
@@ -158,7 +162,12 @@ function declarePathParameters(document: OpenAPIObject): void {
         unknown
       >;
       const codes = (op[PROBLEMS_EXTENSION] as ErrorCode[] | undefined) ?? [];
-      const implied = names.flatMap((name) => PATH_PARAMETER_PROBLEMS[name] ?? []);
+      // Any path parameter: the router refuses bad percent-encoding, or one longer than
+      // MAX_PARAM_LENGTH, with 400 malformed_url before a route is chosen.
+      const implied = [
+        ...names.flatMap((name) => PATH_PARAMETER_PROBLEMS[name] ?? []),
+        ...(names.length > 0 ? (['malformed_url'] as const) : []),
+      ];
       op[PROBLEMS_EXTENSION] = [
         ...codes,
         ...implied.filter((c, i) => !codes.includes(c) && implied.indexOf(c) === i),
@@ -170,6 +179,10 @@ function declarePathParameters(document: OpenAPIObject): void {
         const schema = PATH_PARAMETER_SCHEMAS[name];
         if (declared) {
           if (schema) declared.schema = schema;
+          const description = PATH_PARAMETER_DESCRIPTIONS[name];
+          if (description && !('description' in declared)) {
+            Object.assign(declared, { description });
+          }
           continue;
         }
         parameters.unshift({
@@ -218,22 +231,23 @@ function applySecurityRequirements(document: OpenAPIObject): void {
  * The methods whose body Fastify reads, whatever the route takes (a DELETE's too). On each of them
  * a Content-Type no parser takes, a multipart body on a route that takes none, or any
  * Content-Encoding is refused with 415 before the handler (a Transfer-Encoding other than chunked
- * with 501), and a JSON body is parsed (400 malformed_json; validation_failed for one nested too
- * deep or holding a NUL): documented on every such operation, those that take no body included;
- * the 400s on the main API's only (the compatible APIs answer in their own envelopes, which their
- * operations document).
+ * with 501), and a JSON body is parsed (400 malformed_json; validation_failed for `null`, or one
+ * nested too deep or holding a NUL; 413 payload_too_large over JSON_BODY_LIMIT_BYTES):
+ * documented on every such operation, those that take no body or only multipart included. The
+ * compatible APIs' too: the parser answers before their adapters do, so these are problem+json
+ * there as well (beside an envelope the operation documents for the same status).
  */
 const BODY_METHODS = new Set(['post', 'put', 'patch', 'delete']);
-const JSON_BODY_REFUSALS = ['malformed_json', 'validation_failed'];
+const JSON_BODY_REFUSALS = ['malformed_json', 'validation_failed', 'payload_too_large'];
 
 function declareBodyRefusals(document: OpenAPIObject): void {
-  for (const [route, path] of Object.entries(document.paths)) {
+  for (const path of Object.values(document.paths)) {
     for (const [method, operation] of Object.entries(path)) {
       if (!BODY_METHODS.has(method) || !operation || typeof operation !== 'object') continue;
       const op = operation as Record<string, unknown>;
       const codes = (op[PROBLEMS_EXTENSION] as string[] | undefined) ?? [];
       const refusals = [
-        ...(route.startsWith('/api/v1/') ? JSON_BODY_REFUSALS : []),
+        ...JSON_BODY_REFUSALS,
         'unsupported_media_type',
         'unsupported_transfer_coding',
       ];

@@ -26,8 +26,8 @@ export const PROBLEMS = {
   validation: ['validation_failed'],
   /** A route with an id in its path. */
   id: ['invalid_id'],
-  /** A route attaching a stand-alone upload (`image_id`). */
-  attach: ['image_not_found', 'image_already_attached', 'image_purpose_mismatch'],
+  /** A route attaching a stand-alone upload (`image_id`, 400 invalid_id when malformed). */
+  attach: ['invalid_id', 'image_not_found', 'image_already_attached', 'image_purpose_mismatch'],
   /** A route with a multipart image upload. */
   upload: [
     'image_required',
@@ -249,8 +249,14 @@ export function applyProblemResponses(document: OpenAPIObject): void {
     for (const [status, statusCodes] of [...byStatus].sort(([a], [b]) => a - b)) {
       const generated = problemResponse(status, statusCodes);
       const existing = responses[String(status)];
+      // A body the route documents in another media type (a compatible API's own envelope)
+      // stays beside the problem+json one.
       responses[String(status)] = existing?.description
-        ? { ...generated, description: `${existing.description}\n\n${generated.description}` }
+        ? {
+            ...generated,
+            description: `${existing.description}\n\n${generated.description}`,
+            content: { ...existing.content, ...generated.content },
+          }
         : generated;
     }
 

@@ -1,8 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { OpenAPIObject } from '@nestjs/swagger';
+import type {
+  OpenAPIObject,
+  OperationObject,
+  ParameterObject,
+  ResponseObject,
+} from '@nestjs/swagger';
 import { getMetadataStorage } from 'class-validator';
 import type { ValidationMetadata } from 'class-validator/types/metadata/ValidationMetadata';
+import { ID_OR_UUID_PATTERN } from '../../src/common/ids/short-id';
 import { canonicalOpenApi, exportOpenApiDocument } from '../../src/openapi/openapi-export';
 
 const ROOT = join(__dirname, '..', '..');
@@ -69,6 +75,57 @@ describe('The OpenAPI document', () => {
         pattern: schemas[schema].properties?.[propertyName]?.pattern,
       }).toEqual({ schema, propertyName, pattern });
     }
+  });
+
+  /** Every operation of the document, with its path. */
+  function operations(): { path: string; op: OperationObject }[] {
+    return Object.entries(doc.paths).flatMap(([path, item]) =>
+      Object.values(item as Record<string, OperationObject>)
+        .filter((op) => typeof op === 'object' && 'responses' in op)
+        .map((op) => ({ path, op })),
+    );
+  }
+
+  /** The `code` enum a problem response documents. */
+  function problemCodes(op: OperationObject, status: string): string[] {
+    const response = op.responses[status] as ResponseObject | undefined;
+    const schema = response?.content?.['application/problem+json']?.schema as
+      { allOf: { properties?: { code?: { enum: string[] } } }[] } | undefined;
+    return schema?.allOf[1].properties?.code?.enum ?? [];
+  }
+
+  it('gives every id path parameter the id pattern the service enforces (400 invalid_id)', () => {
+    const missing = operations().flatMap(({ op }) =>
+      ((op.parameters ?? []) as ParameterObject[])
+        // The service's own ids; an external id is the client's, and has its own pattern.
+        .filter((p) => p.in === 'path' && /(^id$|Id$)/.test(p.name) && p.name !== 'externalId')
+        .filter((p) => (p.schema as { pattern?: string }).pattern !== ID_OR_UUID_PATTERN)
+        .map((p) => `${op.operationId}.${p.name}`),
+    );
+    expect(missing).toEqual([]);
+  });
+
+  it("lists 400 malformed_url, the router's refusal of a bad path parameter, wherever one is", () => {
+    const missing = operations()
+      .filter(
+        ({ path, op }) => path.includes('{') && !problemCodes(op, '400').includes('malformed_url'),
+      )
+      .map(({ op }) => op.operationId);
+    expect(missing).toEqual([]);
+  });
+
+  it('lists 413 payload_too_large, malformed_json and validation_failed wherever a body is read', () => {
+    const missing = Object.values(doc.paths).flatMap((item) =>
+      (['post', 'put', 'patch', 'delete'] as const).flatMap((method) => {
+        const op = (item as Record<string, OperationObject | undefined>)[method];
+        if (!op) return [];
+        const codes = [...problemCodes(op, '400'), ...problemCodes(op, '413')];
+        return ['malformed_json', 'validation_failed', 'payload_too_large']
+          .filter((code) => !codes.includes(code))
+          .map((code) => `${op.operationId} ${code}`);
+      }),
+    );
+    expect(missing).toEqual([]);
   });
 
   it('is canonical: component maps sorted by name and responses by status', () => {

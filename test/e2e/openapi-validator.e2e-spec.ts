@@ -294,4 +294,155 @@ describe('The service against openapi.json', () => {
         .violations.map((v) => v.kind),
     ).toEqual(['schema', 'undocumented_property']);
   });
+
+  /**
+   * Refusals found by fuzzing the service from the document. Each answer is checked against the
+   * operation of its path template: the router's own refusals, given before a route is matched,
+   * are never seen by the recorder of the other tests.
+   */
+  describe('refusals of hostile input', () => {
+    const GTIN = '4006381333931';
+    const TOO_MUCH_JSON = JSON.stringify({ a: 'x'.repeat(1024 * 1024 + 10) });
+    let admin: { bearer: string };
+    let productId: string;
+    let imageId: string;
+
+    /** What the answer to `method url` breaks of the operation `method template`. */
+    async function violations(
+      method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+      template: string,
+      url: string,
+      body?: string | object,
+    ): Promise<{ status: number; code?: string; violations: string[] }> {
+      const res = await call(t.app, method, url, admin, body, {
+        headers: typeof body === 'string' ? { 'content-type': 'application/json' } : {},
+      });
+      const found = validator.check({
+        method,
+        route: fastifyRoute(template),
+        status: res.statusCode,
+        contentType: res.headers['content-type'],
+        body: res.body,
+      }).violations;
+      return {
+        status: res.statusCode,
+        code: res.json<{ code?: string }>().code,
+        violations: found.map((v) => `${v.kind}: ${v.message}`),
+      };
+    }
+
+    beforeAll(async () => {
+      admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+      const product = await call(t.app, 'POST', '/api/v1/products', admin, {
+        name: 'Fuzzed',
+        gtin: GTIN,
+        external_id: 'fuzzed-1',
+      });
+      expect(product.statusCode).toBe(201);
+      productId = product.json<{ id: string }>().id;
+      const form = multipart({}, [
+        { filename: 'a.jpg', contentType: 'image/jpeg', data: await solidJpeg() },
+      ]);
+      const image = await call(
+        t.app,
+        'POST',
+        `/api/v1/products/${productId}/images`,
+        admin,
+        form.payload,
+        {
+          headers: form.headers,
+        },
+      );
+      expect(image.statusCode).toBe(201);
+      imageId = image.json<{ id: string }>().id;
+    });
+
+    it.each([
+      [
+        '/api/v1/products/by-gtin/{gtin}/images/attach',
+        `/api/v1/products/by-gtin/${GTIN}/images/attach`,
+      ],
+      ['/api/v1/products/by-gtin/{gtin}/images', `/api/v1/products/by-gtin/${GTIN}/images`],
+      [
+        '/api/v1/products/by-external-id/{externalId}/images/attach',
+        '/api/v1/products/by-external-id/fuzzed-1/images/attach',
+      ],
+      [
+        '/api/v1/products/by-external-id/{externalId}/images',
+        '/api/v1/products/by-external-id/fuzzed-1/images',
+      ],
+    ])('POST %s with a malformed image_id: 400 invalid_id, documented', async (template, url) => {
+      expect(await violations('POST', template, url, { image_id: 'nope' })).toEqual({
+        status: 400,
+        code: 'invalid_id',
+        violations: [],
+      });
+    });
+
+    it('a JSON body over JSON_BODY_LIMIT_BYTES to a DELETE or a body-less POST: 413, documented', async () => {
+      const routes = [
+        [
+          'DELETE',
+          '/api/v1/products/{productId}/images/{imageId}',
+          `/api/v1/products/${productId}/images/${imageId}`,
+        ],
+        ['DELETE', '/api/v1/products/{productId}', `/api/v1/products/${productId}`],
+        ['POST', '/api/v1/renditions/rebuilds', '/api/v1/renditions/rebuilds'],
+      ] as const;
+      for (const [method, template, url] of routes) {
+        expect({ template, ...(await violations(method, template, url, TOO_MUCH_JSON)) }).toEqual({
+          template,
+          status: 413,
+          code: 'payload_too_large',
+          violations: [],
+        });
+      }
+    });
+
+    it.each([
+      '/api/v1/images',
+      '/image',
+      '/upload/image',
+      '/api/images',
+      '/api/products/{product_id}/images',
+      '/dashboard/api/v1/trade-items/{organization_id}/{gtin}/images',
+    ])(
+      'POST %s (multipart only) with malformed JSON, null or too much JSON: documented',
+      async (template) => {
+        const me = (await call(t.app, 'GET', '/api/v1/auth/me', admin)).json<{
+          organization: { id: string };
+        }>();
+        const url = template
+          .replace('{product_id}', 'fuzzed-1')
+          .replace('{organization_id}', me.organization.id)
+          .replace('{gtin}', GTIN);
+        for (const [body, code] of [
+          ['{', 'malformed_json'],
+          ['null', 'validation_failed'],
+          [TOO_MUCH_JSON, 'payload_too_large'],
+        ]) {
+          expect(await violations('POST', template, url, body)).toMatchObject({
+            code,
+            violations: [],
+          });
+        }
+      },
+    );
+
+    it.each([
+      ['GET', '/api/v1/products/{productId}', '/api/v1/products/%E0%A4%A'],
+      ['GET', '/api/v1/products/{productId}', `/api/v1/products/${'a'.repeat(600)}`],
+      ['PATCH', '/api/v1/users/{id}', '/api/v1/users/%ED%A0%80'],
+      ['GET', '/api/v1/imports/{importId}', '/api/v1/imports/%E0%A4%A'],
+    ] as const)(
+      '%s %s refused by the router: 400 malformed_url, documented',
+      async (method, template, url) => {
+        expect(await violations(method, template, url)).toEqual({
+          status: 400,
+          code: 'malformed_url',
+          violations: [],
+        });
+      },
+    );
+  });
 });

@@ -159,8 +159,9 @@ export function InventorumUpload(path: string): MethodDecorator {
         '(Inventorum\'s scope "images"); `Authorization: Bearer` takes a JWT or an API key. ' +
         "A Content-Type with two `boundary` parameters (curl sends one for Inventorum's printed " +
         'command) is read with the one the body uses. Errors about the form (400, 413) are in ' +
-        "Inventorum's envelope; 401, 403, 415 and 5xx are `application/problem+json` as " +
-        'everywhere in the service.',
+        "Inventorum's envelope; 401, 403, 415, 5xx, and the JSON parser's refusals of a JSON " +
+        'body (400 `malformed_json` or `validation_failed`, 413 `payload_too_large`), answered ' +
+        'before the route, are `application/problem+json` as everywhere in the service.',
     }),
     ApiOkResponse({
       type: InventorumImageDto,
