@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { CreatedLocation } from '../common/http/created-location';
 import { ParseIdPipe } from '../common/ids/parse-id.pipe';
 import { PageQueryDto } from '../common/pagination/page.dto';
@@ -25,6 +25,26 @@ export class ApiKeysController {
     description:
       'Admins only. The key acts with the role given here (default staff) and scopes of at most ' +
       'that role’s; only a hash of its secret is stored.',
+  })
+  // What Swagger UI's "Try it out" sends: without an example, it fills expires_at with the
+  // present moment, which is refused (it must be in the future); a key that never expires, as
+  // the default, is what most integrations want.
+  @ApiBody({
+    type: CreateApiKeyDto,
+    examples: {
+      staff_key: {
+        summary: 'A staff key for an integration, that never expires',
+        value: { name: 'PIM import job', role: Role.Staff },
+      },
+      expiring_key: {
+        summary: 'A read-only key that expires',
+        value: {
+          name: 'Storefront preview',
+          role: Role.User,
+          expires_at: '2030-01-31T00:00:00Z',
+        },
+      },
+    },
   })
   @ApiProblems(...PROBLEMS.jsonBody, 'scope_not_allowed')
   create(@Ctx() ctx: RequestContext, @Body() body: CreateApiKeyDto): Promise<CreatedApiKeyDto> {

@@ -13,6 +13,7 @@ import { Idempotent } from '../idempotency/idempotent.decorator';
 import { IdempotentRows } from '../idempotency/idempotent-body.pipe';
 import {
   CreateImportDto,
+  IMPORT_ROW_EXAMPLE,
   IMPORT_COLUMNS,
   ImportDto,
   ImportPageDto,
@@ -41,7 +42,12 @@ const CSV_SCHEMA = {
 const IMPORT_BODY = {
   required: true,
   content: {
-    'application/json': { schema: { $ref: getSchemaPath(CreateImportDto) } },
+    // What Swagger UI's "Try it out" sends: a row naming its product once (a sample built from
+    // the row's schema would name it by product_id, gtin and external_id at once, and fail).
+    'application/json': {
+      schema: { $ref: getSchemaPath(CreateImportDto) },
+      example: { rows: [IMPORT_ROW_EXAMPLE] },
+    },
     'text/csv': { schema: CSV_SCHEMA },
     'multipart/form-data': {
       schema: {

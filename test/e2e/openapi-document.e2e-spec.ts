@@ -4,7 +4,9 @@ import type {
   OpenAPIObject,
   OperationObject,
   ParameterObject,
+  RequestBodyObject,
   ResponseObject,
+  SchemaObject,
 } from '@nestjs/swagger';
 import { getMetadataStorage } from 'class-validator';
 import type { ValidationMetadata } from 'class-validator/types/metadata/ValidationMetadata';
@@ -126,6 +128,48 @@ describe('The OpenAPI document', () => {
       }),
     );
     expect(missing).toEqual([]);
+  });
+
+  describe('gives the request bodies Swagger UI\'s "Try it out" sends sensible defaults', () => {
+    /** The body Swagger UI starts from: the first example, else the schema's own. */
+    function firstExample(operationId: string, type = 'application/json'): unknown {
+      const { op } = operations().find(({ op }) => op.operationId === operationId)!;
+      const media = (op.requestBody as RequestBodyObject).content[type];
+      const examples = Object.values(media.examples ?? {}) as { value?: unknown }[];
+      return media.example ?? examples[0]?.value;
+    }
+
+    it('createImport: a row names its product exactly once', () => {
+      const body = firstExample('createImport') as { rows: Record<string, unknown>[] };
+      expect(body.rows.length).toBeGreaterThan(0);
+      for (const row of body.rows) {
+        expect(['product_id', 'gtin', 'external_id'].filter((k) => k in row)).toHaveLength(1);
+      }
+    });
+
+    it('createApiKey: no expires_at, which Swagger UI would fill with the present (400)', () => {
+      expect(firstExample('createApiKey')).toEqual({ name: expect.any(String), role: 'staff' });
+    });
+
+    it('createUser: the least role, and a password that says to replace it', () => {
+      expect(firstExample('createUser')).toMatchObject({
+        role: 'user',
+        password: expect.stringMatching(/^replace-/),
+      });
+    });
+
+    it('uploads: every text field of the form has an example (else Swagger UI sends "string")', () => {
+      const missing = operations().flatMap(({ op }) => {
+        const form = (op.requestBody as RequestBodyObject | undefined)?.content[
+          'multipart/form-data'
+        ]?.schema as SchemaObject | undefined;
+        return Object.entries(form?.properties ?? {})
+          .filter(([name]) => ['title', 'alt_text', 'description'].includes(name))
+          .filter(([, schema]) => (schema as SchemaObject).example === undefined)
+          .map(([name]) => `${op.operationId}.${name}`);
+      });
+      expect(missing).toEqual([]);
+    });
   });
 
   it('is canonical: component maps sorted by name and responses by status', () => {

@@ -167,5 +167,20 @@ describe('Swagger UI in a real browser', () => {
       bearer: token,
     });
     expect(gallery.json<{ items: unknown[] }>().items).toHaveLength(2);
+    await logout('api_key');
+  });
+
+  it('sends no placeholder text from the untouched upload form', async () => {
+    await authorise('bearer', token);
+    const result = await uploadThroughUi();
+    await logout('bearer');
+    expect({ status: result.status, curl: result.curl }).toMatchObject({ status: '201' });
+    // Swagger UI fills a text field that has no example with "string": the image was stored with
+    // the alt text "string".
+    expect(result.curl).not.toMatch(/=string\b/);
+    expect(JSON.parse(result.body)).toMatchObject({
+      title: 'Front of package',
+      alt_text: 'A blue running shoe, seen from the side',
+    });
   });
 });

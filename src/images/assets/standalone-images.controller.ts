@@ -30,9 +30,14 @@ import { IdempotentUpload } from '../../idempotency/idempotent-body.pipe';
 const STANDALONE_UPLOAD_BODY = imageUploadBody(
   {
     purpose: { type: 'string', enum: Object.values(ImagePurpose) },
-    title: { type: 'string', maxLength: 255 },
-    alt_text: { type: 'string', maxLength: 1000 },
-    description: { type: 'string', maxLength: 5000 },
+    // Examples: Swagger UI's "Try it out" fills the form with them (else with "string").
+    title: { type: 'string', maxLength: 255, example: 'Spring campaign banner' },
+    alt_text: {
+      type: 'string',
+      maxLength: 1000,
+      example: 'Three pairs of running shoes on a track',
+    },
+    description: { type: 'string', maxLength: 5000, example: 'For the category page.' },
     expires_in: {
       type: 'integer',
       minimum: MIN_EXPIRES_IN_SECONDS,

@@ -44,9 +44,10 @@ import { Idempotent } from '../../idempotency/idempotent.decorator';
 import { IdempotentUpload } from '../../idempotency/idempotent-body.pipe';
 
 const UPLOAD_BODY = imageUploadBody({
-  title: { type: 'string', maxLength: 255 },
-  alt_text: { type: 'string', maxLength: 1000 },
-  description: { type: 'string', maxLength: 5000 },
+  // Examples: Swagger UI's "Try it out" fills the form with them (else with "string").
+  title: { type: 'string', maxLength: 255, example: 'Front of package' },
+  alt_text: { type: 'string', maxLength: 1000, example: 'A blue running shoe, seen from the side' },
+  description: { type: 'string', maxLength: 5000, example: 'Studio shot on a white background.' },
   is_primary: { type: 'boolean', default: false },
   priority: { type: 'integer', minimum: 0, description: 'Default: after the last image.' },
 });

@@ -130,6 +130,17 @@ export class ImportRowInputDto {
   priority?: number;
 }
 
+/**
+ * A row as an example: its product named once (by GTIN), its gallery fields left to their
+ * defaults (not primary, after the last image).
+ */
+export const IMPORT_ROW_EXAMPLE = {
+  gtin: '4006381333931',
+  url: 'https://images.example.com/blue-shoe.jpg',
+  title: 'Front of package',
+  alt_text: 'A blue running shoe, seen from the side',
+} satisfies ImportRowInputDto;
+
 /** The columns a CSV may have, as its header names them. */
 export const IMPORT_COLUMNS = [
   'product_id',
@@ -145,7 +156,7 @@ export const IMPORT_COLUMNS = [
 /** `POST /api/v1/imports` as JSON (within JSON_BODY_LIMIT_BYTES: send large imports as CSV). */
 export class CreateImportDto {
   /** The rows, each checked on its own: an invalid row fails alone, with `invalid_import_row`. */
-  @ApiProperty({ type: [ImportRowInputDto], minItems: 1 })
+  @ApiProperty({ type: [ImportRowInputDto], minItems: 1, example: [IMPORT_ROW_EXAMPLE] })
   rows!: ImportRowInputDto[];
 }
 
