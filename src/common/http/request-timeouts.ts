@@ -7,6 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../errors/app.error';
 import { toProblem } from '../errors/problem-details';
 import type { HttpTimeoutsConfig } from './http.config';
+import { SendStallWatch } from './send-stall';
 import { writeProblemOnSocket } from './socket-problem';
 
 /** The request being received on a connection, for the id of a timeout's answer. */
@@ -22,7 +23,7 @@ const logger = new Logger('HTTP');
 /**
  * The HTTP server's timeouts, for the Fastify adapter. Node enforces the first two, for requests
  * still arriving only (the time the service takes to answer is never counted; a client that stops
- * reading the answer is cut by HTTP_SEND_TIMEOUT_MS: watchSendStall):
+ * reading the answer is cut by HTTP_SEND_TIMEOUT_MS: SendStallWatch):
  * - HTTP_HEADERS_TIMEOUT_MS: the request line and headers (a slowloris client);
  * - HTTP_REQUEST_TIMEOUT_MS: the whole request, body included (Fastify leaves it off by default);
  * - HTTP_KEEP_ALIVE_TIMEOUT_MS: how long an idle keep-alive connection is kept.
@@ -59,6 +60,7 @@ export function registerRequestTimeouts(
   config: HttpTimeoutsConfig,
 ): void {
   const server: Server = app.getHttpServer();
+  const stalls = new SendStallWatch(config.HTTP_SEND_TIMEOUT_MS);
   server.prependListener('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     if (error.code !== 'ERR_HTTP_REQUEST_TIMEOUT') return;
     const tracked = socket as TrackedSocket;
@@ -72,7 +74,7 @@ export function registerRequestTimeouts(
       // app.inject() has no socket, and no slow clients.
       if (socket instanceof Socket) {
         (socket as TrackedSocket)[CURRENT_REQUEST] = request.id;
-        watchSendStall(request, reply, socket, config.HTTP_SEND_TIMEOUT_MS);
+        stalls.watch(request.id, reply.raw, socket);
         const rate = config.HTTP_BODY_MIN_BYTES_PER_SECOND;
         if (rate > 0 && announcesBody(request.raw)) {
           watchBodyRate(request, reply, socket, config.HTTP_HEADERS_TIMEOUT_MS, rate);
@@ -114,45 +116,6 @@ function watchBodyRate(
   };
   timer = setTimeout(check, graceMs).unref();
   reply.raw.once('close', () => clearTimeout(timer));
-}
-
-/**
- * Cuts a response whose client has taken none of its bytes for `timeoutMs`: the connection's
- * buffers stay full (Node's `writableNeedDrain`) with no 'drain' meanwhile. Without it, a client
- * that stops reading held its connection, the file or storage stream behind the answer (on S3, one
- * of the SDK's pooled connections) and their buffers for as long as it liked: Node's own timeouts
- * are for requests still arriving. A slow reader that keeps reading drains, and is never cut; the
- * time the service takes to answer is no stall (nothing waits to be sent). Looked at every quarter
- * of the timeout, so a stall is cut after `timeoutMs` to 1.25 × `timeoutMs`.
- */
-function watchSendStall(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  socket: Socket,
-  timeoutMs: number,
-): void {
-  const step = Math.max(250, Math.floor(timeoutMs / 4));
-  let stalledSince: number | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  const drained = () => (stalledSince = undefined);
-  const stop = () => {
-    clearTimeout(timer);
-    socket.off('drain', drained);
-  };
-  const check = (): void => {
-    if (reply.raw.writableFinished || socket.destroyed) return stop();
-    if (!socket.writableNeedDrain) stalledSince = undefined;
-    else if (stalledSince === undefined) stalledSince = Date.now();
-    else if (Date.now() - stalledSince >= timeoutMs) {
-      logger.log({ request_id: request.id }, 'Response not read in time; connection closed');
-      socket.destroy();
-      return stop();
-    }
-    timer = setTimeout(check, step).unref();
-  };
-  socket.on('drain', drained);
-  reply.raw.once('close', stop);
-  timer = setTimeout(check, step).unref();
 }
 
 /**
