@@ -2,7 +2,6 @@ import { mkdtempSync, rmSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { Client } from 'pg';
 import { createApp } from '../../src/app.factory';
 import { OrphanFileSweeper } from '../../src/images/orphan-file-sweeper';
 import { filesBelow } from '../support/accounts';
@@ -11,7 +10,7 @@ import { eventually } from '../support/eventually';
 import { solidJpeg } from '../support/fixtures';
 import { multipart } from '../support/multipart';
 import { freePort, startService, waitForStatus, type RunningService } from '../support/process';
-import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { createTestDatabase, type TestDatabase, queryRows } from '../support/test-database';
 
 /**
  * The process SIGKILLed between the storage write and the commit (issue 20 §1). The built service
@@ -46,15 +45,8 @@ onServer('The process killed between the storage write and the commit', () => {
   const media = () => join(db.env.DATA_DIR, 'media');
   const spool = () => join(db.env.DATA_DIR, 'tmp', 'uploads');
 
-  async function sql<T>(text: string, params: unknown[] = []): Promise<T[]> {
-    const client = new Client({ connectionString: db.url });
-    await client.connect();
-    try {
-      return (await client.query(text, params)).rows as T[];
-    } finally {
-      await client.end();
-    }
-  }
+  const sql = <T>(text: string, params: unknown[] = []): Promise<T[]> =>
+    queryRows<T>(db.url, text, params);
 
   async function start(): Promise<RunningService> {
     const service = startService(env, cwd);

@@ -2,10 +2,9 @@ import { request as httpRequest } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from 'pg';
 import { eventually } from '../support/eventually';
 import { freePort, startService, waitForStatus, type RunningService } from '../support/process';
-import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { createTestDatabase, type TestDatabase, queryRows } from '../support/test-database';
 
 /**
  * README (Idempotent retries, "After a crash"): a process that dies before its work committed
@@ -28,15 +27,8 @@ onServer('Idempotency-Key of a CSV import cut by a crash mid-body', () => {
   let port: number;
   const services: RunningService[] = [];
 
-  async function sql<T>(text: string, params: unknown[] = []): Promise<T[]> {
-    const client = new Client({ connectionString: db.url });
-    await client.connect();
-    try {
-      return (await client.query(text, params)).rows as T[];
-    } finally {
-      await client.end();
-    }
-  }
+  const sql = <T>(text: string, params: unknown[] = []): Promise<T[]> =>
+    queryRows<T>(db.url, text, params);
 
   async function start(): Promise<RunningService> {
     const service = startService(env, cwd);

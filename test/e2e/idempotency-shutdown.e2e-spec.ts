@@ -1,12 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from 'pg';
 import { blockedBackend, holdLock } from '../support/db-faults';
 import { solidJpeg } from '../support/fixtures';
 import { multipart } from '../support/multipart';
 import { freePort, startService, waitForStatus, type RunningService } from '../support/process';
-import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { createTestDatabase, type TestDatabase, queryRows } from '../support/test-database';
 
 /**
  * A graceful shutdown (SIGTERM) that runs past SHUTDOWN_TIMEOUT_MS cuts the requests still in
@@ -26,15 +25,8 @@ onServer('Idempotency-Key of a request cut by a graceful shutdown', () => {
   let baseUrl: string;
   const services: RunningService[] = [];
 
-  async function sql<T>(text: string, params: unknown[] = []): Promise<T[]> {
-    const client = new Client({ connectionString: db.url });
-    await client.connect();
-    try {
-      return (await client.query(text, params)).rows as T[];
-    } finally {
-      await client.end();
-    }
-  }
+  const sql = <T>(text: string, params: unknown[] = []): Promise<T[]> =>
+    queryRows<T>(db.url, text, params);
 
   async function start(): Promise<RunningService> {
     const service = startService(env, cwd);

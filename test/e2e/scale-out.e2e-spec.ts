@@ -5,7 +5,6 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListObjectsCommand, S3Client } from '@aws-sdk/client-s3';
-import { Client } from 'pg';
 import sharp from 'sharp';
 import { decodeId } from '../../src/common/ids/short-id';
 import { eventually } from '../support/eventually';
@@ -17,7 +16,7 @@ import {
   startStorageBackend,
   type StorageBackend,
 } from '../support/storage-backends';
-import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { createTestDatabase, type TestDatabase, queryRows } from '../support/test-database';
 
 /**
  * The service scaled out: two `api` processes and two `worker` processes of the built service on
@@ -111,15 +110,8 @@ onServer('Scaled out: two api and two worker processes on one database and bucke
   let importId: string;
   let killedPid: number;
 
-  async function sql<T>(text: string, params: unknown[] = []): Promise<T[]> {
-    const client = new Client({ connectionString: db.url });
-    await client.connect();
-    try {
-      return (await client.query(text, params)).rows as T[];
-    } finally {
-      await client.end();
-    }
-  }
+  const sql = <T>(text: string, params: unknown[] = []): Promise<T[]> =>
+    queryRows<T>(db.url, text, params);
 
   async function start(role: 'api' | 'worker', env: Record<string, string>): Promise<Instance> {
     const port = await freePort();

@@ -46,6 +46,21 @@ export function databaseUrl(serverUrl: string, name: string): string {
   return url.toString();
 }
 
+/** The rows `text` reads on the server database at `url`, on a connection of its own. */
+export async function queryRows<T>(
+  url: string | undefined,
+  text: string,
+  params: unknown[] = [],
+): Promise<T[]> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query(text, params)).rows as T[];
+  } finally {
+    await client.end();
+  }
+}
+
 export function dropServerDatabase(serverUrl: string, name: string): Promise<void> {
   return onServer(serverUrl, async (client) => {
     await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
