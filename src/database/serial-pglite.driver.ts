@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { PGlite, types, type PGliteOptions, type Results } from '@electric-sql/pglite';
+import { lockEmbeddedDatabase } from './embedded-lock';
 
 type Release = (err?: unknown) => void;
 type ConnectCallback = (err: unknown, client: EventEmitter | null, release: Release) => void;
@@ -30,14 +31,29 @@ class SerialPGlitePool extends EventEmitter {
   private tail: Promise<void> = Promise.resolve();
   private closed = false;
 
+  /** Lets go of the data directory (embedded-lock.ts), once closed. */
+  private unlock: () => void = () => undefined;
+
   constructor(options: PGliteOptions) {
     super();
-    this.db = PGlite.create({
-      ...options,
-      serializers: { [types.BOOL]: booleanSerializer, ...options.serializers },
-    });
+    this.db = this.open(options);
     // Surface a failed open through connect(), not as an unhandled rejection.
     this.db.catch(() => undefined);
+  }
+
+  /** The data directory taken for this process, then opened. */
+  private async open(options: PGliteOptions): Promise<PGlite> {
+    const dir = options.dataDir;
+    if (dir !== undefined && !dir.includes('://')) this.unlock = lockEmbeddedDatabase(dir);
+    try {
+      return await PGlite.create({
+        ...options,
+        serializers: { [types.BOOL]: booleanSerializer, ...options.serializers },
+      });
+    } catch (error) {
+      this.unlock();
+      throw error;
+    }
   }
 
   connect(callback: ConnectCallback): void {
@@ -101,6 +117,7 @@ class SerialPGlitePool extends EventEmitter {
     return this.tail
       .then(() => this.db)
       .then((db) => db.close())
+      .finally(() => this.unlock())
       .then(
         () => callback?.(),
         (err: unknown) => callback?.(err),

@@ -251,3 +251,52 @@ describe('npm run -s cli -- reset-password', () => {
     });
   });
 });
+
+/**
+ * The embedded database is one process's at a time: the CLI run while the service has it open
+ * worked on its own copy, printed success, and lost the change (the service wrote its copy back).
+ */
+describe('The CLI on the embedded database while the service has it open', () => {
+  it('refuses at once, naming the process, and changes nothing', async () => {
+    const db = await createTestDatabase('pglite');
+    const app = await createApp({
+      env: {
+        ...SILENT,
+        ...db.env,
+        ADMIN_EMAIL: TEST_ADMIN.email,
+        ADMIN_PASSWORD: TEST_ADMIN.password,
+      },
+    });
+    try {
+      const refused = await execFileAsync(
+        process.execPath,
+        [CLI, 'reset-password', '--user', TEST_ADMIN.email, '--password', 'reset while it runs'],
+        { env: { ...inheritedEnv(), ...db.env, LOG_LEVEL: 'silent' } },
+      ).then(
+        () => ({ code: 0, stderr: '' }),
+        (error: { code: number; stderr: string }) => error,
+      );
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain(
+        `The embedded database in ${join(db.env.DATA_DIR, 'pglite')} is in use by process ${process.pid}`,
+      );
+      // The service's password is the one that works, before and after it closes.
+      await expect(login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password)).resolves.toEqual(
+        expect.any(String),
+      );
+    } finally {
+      await app.close();
+    }
+    try {
+      // Once the service has closed, the CLI has it.
+      const { stdout } = await execFileAsync(
+        process.execPath,
+        [CLI, 'reset-password', '--user', TEST_ADMIN.email, '--password', 'reset once it stopped'],
+        { env: { ...inheritedEnv(), ...db.env, LOG_LEVEL: 'silent' } },
+      );
+      expect(JSON.parse(stdout)).toMatchObject({ email: TEST_ADMIN.email });
+    } finally {
+      await db.drop();
+    }
+  });
+});
