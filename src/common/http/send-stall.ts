@@ -34,7 +34,10 @@ export class SendStallWatch {
 
   watch(requestId: string, response: ServerResponse, socket: Socket): void {
     this.watched.set(response, { requestId, socket, written: -1, since: undefined });
-    response.once('close', () => this.watched.delete(response));
+    // Let go at once when done: the map is not to keep a request (and what it holds) alive.
+    const done = () => this.watched.delete(response);
+    response.once('finish', done);
+    response.once('close', done);
     this.timer ??= setInterval(() => this.lookAtAll(), Math.max(250, this.timeoutMs / 4)).unref();
   }
 
