@@ -9,7 +9,13 @@ import { blockedBackend, holdLock } from '../support/db-faults';
 import { eventually } from '../support/eventually';
 import { solidJpeg } from '../support/fixtures';
 import { multipart } from '../support/multipart';
-import { freePort, startService, waitForStatus, type RunningService } from '../support/process';
+import {
+  freePort,
+  waitForStatus,
+  type RunningService,
+  startReadyService,
+  loginOverHttp,
+} from '../support/process';
 import { createTestDatabase, type TestDatabase, queryRows } from '../support/test-database';
 
 /**
@@ -49,21 +55,12 @@ onServer('The process killed between the storage write and the commit', () => {
     queryRows<T>(db.url, text, params);
 
   async function start(): Promise<RunningService> {
-    const service = startService(env, cwd);
+    const service = await startReadyService(env, cwd, baseUrl);
     services.push(service);
-    await waitForStatus(`${baseUrl}/health/ready`, 200, 120_000);
     return service;
   }
 
-  async function bearer(): Promise<string> {
-    const res = await fetch(`${baseUrl}/api/v1/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(ADMIN),
-    });
-    expect(res.status).toBe(200);
-    return ((await res.json()) as { access_token: string }).access_token;
-  }
+  const bearer = (): Promise<string> => loginOverHttp(baseUrl, ADMIN);
 
   async function upload(
     token: string,

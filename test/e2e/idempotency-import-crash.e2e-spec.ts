@@ -3,7 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually } from '../support/eventually';
-import { freePort, startService, waitForStatus, type RunningService } from '../support/process';
+import {
+  freePort,
+  type RunningService,
+  startReadyService,
+  loginOverHttp,
+} from '../support/process';
 import { createTestDatabase, type TestDatabase, queryRows } from '../support/test-database';
 
 /**
@@ -31,21 +36,12 @@ onServer('Idempotency-Key of a CSV import cut by a crash mid-body', () => {
     queryRows<T>(db.url, text, params);
 
   async function start(): Promise<RunningService> {
-    const service = startService(env, cwd);
+    const service = await startReadyService(env, cwd, baseUrl);
     services.push(service);
-    await waitForStatus(`${baseUrl}/health/ready`, 200, 120_000);
     return service;
   }
 
-  async function bearer(): Promise<string> {
-    const res = await fetch(`${baseUrl}/api/v1/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(ADMIN),
-    });
-    expect(res.status).toBe(200);
-    return ((await res.json()) as { access_token: string }).access_token;
-  }
+  const bearer = (): Promise<string> => loginOverHttp(baseUrl, ADMIN);
 
   beforeAll(async () => {
     db = await createTestDatabase('postgres');

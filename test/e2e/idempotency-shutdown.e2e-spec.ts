@@ -4,7 +4,12 @@ import { join } from 'node:path';
 import { blockedBackend, holdLock } from '../support/db-faults';
 import { solidJpeg } from '../support/fixtures';
 import { multipart } from '../support/multipart';
-import { freePort, startService, waitForStatus, type RunningService } from '../support/process';
+import {
+  freePort,
+  type RunningService,
+  startReadyService,
+  loginOverHttp,
+} from '../support/process';
 import { createTestDatabase, type TestDatabase, queryRows } from '../support/test-database';
 
 /**
@@ -29,21 +34,12 @@ onServer('Idempotency-Key of a request cut by a graceful shutdown', () => {
     queryRows<T>(db.url, text, params);
 
   async function start(): Promise<RunningService> {
-    const service = startService(env, cwd);
+    const service = await startReadyService(env, cwd, baseUrl);
     services.push(service);
-    await waitForStatus(`${baseUrl}/health/ready`, 200, 120_000);
     return service;
   }
 
-  async function bearer(): Promise<string> {
-    const res = await fetch(`${baseUrl}/api/v1/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(ADMIN),
-    });
-    expect(res.status).toBe(200);
-    return ((await res.json()) as { access_token: string }).access_token;
-  }
+  const bearer = (): Promise<string> => loginOverHttp(baseUrl, ADMIN);
 
   async function upload(token: string, productId: string, key: string): Promise<Response> {
     const body = multipart({ title: 'keyed' }, [

@@ -115,6 +115,31 @@ export async function waitForStatus(
   throw new Error(`${url} did not answer ${status} within ${timeoutMs} ms (last: ${last})`);
 }
 
+/** Starts the service and waits until it answers ready; the caller stops it. */
+export async function startReadyService(
+  env: Record<string, string>,
+  cwd: string,
+  baseUrl: string,
+): Promise<RunningService> {
+  const service = startService(env, cwd);
+  await waitForStatus(`${baseUrl}/health/ready`, 200, 120_000);
+  return service;
+}
+
+/** A user's access token from a service process over HTTP (POST /api/v1/auth/login, 200). */
+export async function loginOverHttp(
+  baseUrl: string,
+  credentials: { email: string; password: string },
+): Promise<string> {
+  const res = await fetch(`${baseUrl}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(credentials),
+  });
+  if (res.status !== 200) throw new Error(`Login answered ${res.status}: ${await res.text()}`);
+  return ((await res.json()) as { access_token: string }).access_token;
+}
+
 /**
  * The pids of the running processes (Linux's /proc) whose parent is `parent` and whose command
  * line contains `command`: what a test checks is not left running.
