@@ -7,7 +7,11 @@ import { createApp } from '../../src/app.factory';
 import { decodeId, encodeShortId } from '../../src/common/ids/short-id';
 import { TransformResults } from '../../src/images/delivery/transform-results.service';
 import { OrphanFileSweeper } from '../../src/images/orphan-file-sweeper';
-import { STORAGE_PROVIDER, type StorageProvider } from '../../src/storage/storage-provider';
+import {
+  STORAGE_PROVIDER,
+  StorageError,
+  type StorageProvider,
+} from '../../src/storage/storage-provider';
 import { filesBelow } from '../support/accounts';
 import { eventually } from '../support/eventually';
 import { animation, solidJpeg } from '../support/fixtures';
@@ -275,6 +279,20 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
     expect(past.headers['content-range']).toBe(`bytes */${size}`);
     expect(past.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(past.json()).toMatchObject({ status: 416, code: 'range_not_satisfiable' });
+    // A suffix of no bytes can never be met (RFC 9110 14.1.3): 416 on every storage (S3 sent it all).
+    const empty = await get(path, { range: 'bytes=-0' });
+    expect(empty.statusCode).toBe(416);
+    expect(empty.headers['content-range']).toBe(`bytes */${size}`);
+    // A current copy is 304 before its Range is looked at (RFC 9110 13.2.2), even a range past
+    // the end (S3 answered 416); another copy gets its range, or its refusal, as without it.
+    const current = await get(path, { range: `bytes=${size}-`, 'if-none-match': etag });
+    expect(current.statusCode).toBe(304);
+    expect(current.headers.etag).toBe(etag);
+    const stale = await get(path, { range: 'bytes=0-99', 'if-none-match': '"another"' });
+    expect(stale.statusCode).toBe(206);
+    expect(stale.rawPayload).toEqual(first.rawPayload.subarray(0, 100));
+    const stalePast = await get(path, { range: `bytes=${size}-`, 'if-none-match': '"another"' });
+    expect(stalePast.statusCode).toBe(416);
     // A suffix longer than the result is all of it (RFC 9110 14.1.2), not a range past the end.
     const suffix = await get(path, { range: `bytes=-${size + 10}` });
     expect(suffix.statusCode).toBe(206);
@@ -772,5 +790,68 @@ describe('A transform result made while its image is deleted', () => {
       code: 'image_not_found',
     });
     expect(ofImage()).toEqual([]);
+  });
+});
+
+/**
+ * A bucket that is gone (deleted, or S3_BUCKET naming another after a change) is the storage
+ * failing, not every image missing: S3 answers 404 for it too (`NoSuchBucket`; a HEAD's 404 says
+ * not which). Taken for a missing object, transform URLs answered `404 image_not_found`, which
+ * CDNs keep, and a rendition rebuild failed each image for good as its original missing.
+ */
+describe('Transform URLs when the S3 bucket is gone', () => {
+  let backend: StorageBackend;
+  let t: TestApp;
+  let admin: Credential;
+
+  beforeAll(async () => {
+    backend = await startStorageBackend('s3');
+    t = await startTestApp({
+      ...backend.env,
+      PUBLIC_BASE_URL: PUBLIC_BASE,
+      DELIVERY_SIGNING_KEYS: NEW_KEY,
+    });
+    admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+  });
+
+  afterAll(async () => {
+    await t?.close();
+    await backend?.close();
+  });
+
+  it('answers 502 storage_unavailable, and the provider fails rather than find nothing', async () => {
+    const { id } = await uploadToNewProduct(t.app, admin, await solidJpeg(800, 600));
+    const made = await t.app.inject({ method: 'GET', url: transformPath('w_320,f_webp', id) });
+    expect(made.statusCode).toBe(200);
+    const storage = t.app.get<StorageProvider>(STORAGE_PROVIDER);
+    const [original] = backend.stored().filter((key) => /\/original\.jpg$/.test(key));
+    // A key that is not there, in a bucket that is: nothing, as before.
+    const absent = original.replace('original.jpg', 'absent.jpg');
+    expect(await storage.exists(absent)).toBe(false);
+    expect(await storage.read!(absent)).toBeUndefined();
+    const get = { method: 'GET', headers: {} };
+    expect(await storage.serve!(absent, get)).toEqual({ kind: 'not_found' });
+
+    backend.deleteBucket!();
+
+    for (const path of [
+      transformPath('w_320,f_webp', id), // a result made before
+      transformPath('w_480,f_webp', id), // a new one
+      `/transform/unsigned/p_thumb,f_webp/${id}`,
+    ]) {
+      for (const method of ['GET', 'HEAD'] as const) {
+        const res = await t.app.inject({ method, url: path });
+        expect({ path, method, status: res.statusCode }).toEqual({ path, method, status: 502 });
+        if (method === 'GET') expect(res.json().code).toBe('storage_unavailable');
+      }
+    }
+    for (const key of [original, absent]) {
+      await expect(storage.exists(key)).rejects.toThrow(StorageError);
+      await expect(storage.read!(key)).rejects.toThrow(StorageError);
+      await expect(storage.serve!(key, get)).rejects.toThrow(StorageError);
+      await expect(storage.serve!(key, { method: 'HEAD', headers: {} })).rejects.toThrow(
+        StorageError,
+      );
+    }
   });
 });

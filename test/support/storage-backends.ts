@@ -62,6 +62,8 @@ export interface StorageBackend {
   backdate(key: string, when: Date): void;
   /** Present for s3: a proxy in front of s3rver that can refuse requests. */
   faults?: FaultyProxy;
+  /** s3 only: deletes the bucket and all it holds, as an operator's mistake would. */
+  deleteBucket?: () => void;
   cloudinary?: FakeCloudinary;
   close(): Promise<void>;
 }
@@ -102,6 +104,8 @@ export async function startStorageBackend(driver: Driver): Promise<StorageBacken
         // s3rver answers an object's LastModified from its file's mtime.
         backdate: (key, when) => utimesSync(join(dir, BUCKET, `${key}._S3rver_object`), when, when),
         faults,
+        // s3rver keeps a bucket as a folder: without it, the bucket is gone (NoSuchBucket).
+        deleteBucket: () => rmSync(join(dir, BUCKET), { recursive: true, force: true }),
         close: async () => {
           await faults.close();
           await s3.close();

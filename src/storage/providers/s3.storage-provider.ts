@@ -180,7 +180,7 @@ export class S3StorageProvider implements StorageProvider {
       );
       return true;
     } catch (error) {
-      if (statusOf(error) === 404) return false;
+      if (await this.noSuchObject(error)) return false;
       throw this.failure(`checking ${key}`, error);
     }
   }
@@ -242,7 +242,7 @@ export class S3StorageProvider implements StorageProvider {
         new GetObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }),
       );
     } catch (error) {
-      if (statusOf(error) === 404) return undefined;
+      if (await this.noSuchObject(error)) return undefined;
       throw this.failure(`reading ${key}`, error);
     }
     return {
@@ -268,6 +268,9 @@ export class S3StorageProvider implements StorageProvider {
       const checked = await this.checkValidators(key, request);
       if (checked.failed) return { kind: 'precondition_failed' };
       if (checked.notModified) return notModifiedAnswer(checked.notModified);
+      if (checked.unsatisfiable) {
+        return { kind: 'range_not_satisfiable', contentRange: checked.unsatisfiable };
+      }
       const conditions = {
         Bucket: this.options.bucket,
         Key: this.objectKey(key),
@@ -316,11 +319,17 @@ export class S3StorageProvider implements StorageProvider {
     const range = usableByteRange(request.headers.range);
     const ifRange = header(request, 'if-range');
     const ifNoneMatch = header(request, 'if-none-match');
-    // One strong tag, S3 compares as RFC 9110 does; anything else is compared here.
+    // One strong tag, S3 compares as RFC 9110 does; anything else is compared here, and so is
+    // any tag beside a Range: a current copy is 304 before its Range is looked at (RFC 9110
+    // 13.2.2), where S3 answered a range past the end 416.
     const ifNoneMatchChecked =
-      ifNoneMatch !== undefined && !ONE_STRONG_TAG.test(ifNoneMatch.trim());
+      ifNoneMatch !== undefined &&
+      (range !== undefined || !ONE_STRONG_TAG.test(ifNoneMatch.trim()));
+    // A suffix of no bytes (`bytes=-0`) is never satisfiable (RFC 9110 14.1.3); S3 sends it all.
+    const emptySuffix = range !== undefined && /^bytes=-0+$/.test(range);
     const conditional =
       ifNoneMatchChecked ||
+      emptySuffix ||
       ['if-match', 'if-unmodified-since'].some((name) => header(request, name));
     if (!conditional && (range === undefined || ifRange === undefined)) {
       return { failed: false, range };
@@ -332,11 +341,12 @@ export class S3StorageProvider implements StorageProvider {
       );
     } catch (error) {
       // Gone: the request that follows answers that. Any other failure is the storage's.
-      if (statusOf(error) === 404) return { failed: false, range: undefined };
+      if (await this.noSuchObject(error)) return { failed: false, range: undefined };
       throw error;
     }
     const current = { etag: now.ETag, lastModified: now.LastModified };
     const failed = preconditionFails(request.headers, current);
+    const ranged = ifRange === undefined || ifRangeHolds(ifRange, current) ? range : undefined;
     return {
       failed,
       notModified:
@@ -344,7 +354,9 @@ export class S3StorageProvider implements StorageProvider {
           ? current
           : undefined,
       ifNoneMatchChecked,
-      range: ifRange === undefined || ifRangeHolds(ifRange, current) ? range : undefined,
+      range: ranged,
+      unsatisfiable:
+        emptySuffix && ranged !== undefined ? `bytes */${now.ContentLength ?? '*'}` : undefined,
     };
   }
 
@@ -353,8 +365,8 @@ export class S3StorageProvider implements StorageProvider {
     request: MediaRequest,
     error: unknown,
   ): Promise<MediaAnswer> {
+    if (await this.noSuchObject(error)) return { kind: 'not_found' };
     const status = statusOf(error);
-    if (status === 404) return { kind: 'not_found' };
     if (status === 412) return { kind: 'precondition_failed' };
     if (status === 304) {
       const headers = (error as { $response?: { headers?: Record<string, string> } }).$response
@@ -410,6 +422,26 @@ export class S3StorageProvider implements StorageProvider {
   close(): void {
     this.client.destroy();
     this.delivery.destroy();
+  }
+
+  /**
+   * Whether S3 said there is no such object: a 404, but not the 404 of a bucket that is gone
+   * (deleted, or S3_BUCKET naming another after a change), which is the storage failing: taken
+   * for a missing object, delivery answered `404 image_not_found` (a 404 CDNs keep) and a
+   * rendition rebuild failed each image for good as its original missing. A GET's error names
+   * which (`NoSuchKey`, `NoSuchBucket`); a HEAD's 404 has no body to say, so the bucket is asked.
+   */
+  private async noSuchObject(error: unknown): Promise<boolean> {
+    if (statusOf(error) !== 404) return false;
+    const code = (error as { name?: unknown; Code?: unknown }).Code ?? (error as Error).name;
+    if (code === 'NoSuchBucket') return false;
+    if (code === 'NoSuchKey') return true;
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.options.bucket }));
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   private objectKey(key: string): string {
@@ -495,6 +527,8 @@ interface CheckedValidators {
   /** If-None-Match was compared here, so it is not sent to S3. */
   ifNoneMatchChecked?: boolean;
   range: string | undefined;
+  /** The Range can never be met (`bytes=-0`): the answer is 416, with this Content-Range. */
+  unsatisfiable?: string;
 }
 
 /** A 304 with the validators the 200 would carry (RFC 9110 15.4.5). */
