@@ -329,31 +329,28 @@ export class ImportsRepository {
 
   /**
    * Records when the last pending row was done, once; returns when that was (null while rows
-   * are pending).
+   * are pending). The import's row is locked first, in a statement of its own, and its rows
+   * looked at after: a retry reopening failed rows holds that lock until it commits, and a check
+   * made in the statement that waited for it read the rows as they were before (READ COMMITTED
+   * takes a statement's snapshot when it starts), so the import was recorded finished while the
+   * retry's rows were pending again, and its retention counted from then.
    */
-  async finishIfDone(id: string): Promise<Date | null> {
-    const [row]: { finished_at: Date | null }[] = await this.dataSource.query(
-      `WITH finished AS (
-         UPDATE imports SET finished_at = now(), updated_at = now()
-          WHERE id = $1 AND state = 'processing' AND finished_at IS NULL
+  finishIfDone(id: string): Promise<Date | null> {
+    return this.dataSource.transaction(async (manager) => {
+      const [locked]: { finished_at: Date | null }[] = await manager.query(
+        `SELECT finished_at FROM imports WHERE id = $1 AND state = 'processing' FOR UPDATE`,
+        [id],
+      );
+      if (!locked || locked.finished_at) return locked?.finished_at ?? null;
+      const [finished]: { finished_at: Date }[] = await manager.query(
+        `UPDATE imports SET finished_at = now(), updated_at = now()
+          WHERE id = $1
             AND NOT EXISTS (SELECT 1 FROM import_rows WHERE import_id = $1 AND status = 'pending')
-         RETURNING finished_at
-       )
-       SELECT finished_at FROM finished
-       UNION ALL
-       SELECT finished_at FROM imports WHERE id = $1 AND finished_at IS NOT NULL
-       LIMIT 1`,
-      [id],
-    );
-    if (row?.finished_at) return row.finished_at;
-    // Another process may have finished it while this statement waited for the import's row:
-    // the UPDATE then skips it, and the SELECT beside it still reads the snapshot taken before
-    // that commit. A statement of its own reads what was committed.
-    const [again]: { finished_at: Date | null }[] = await this.dataSource.query(
-      'SELECT finished_at FROM imports WHERE id = $1',
-      [id],
-    );
-    return again?.finished_at ?? null;
+          RETURNING finished_at`,
+        [id],
+      );
+      return finished?.finished_at ?? null;
+    });
   }
 
   /**

@@ -8,7 +8,7 @@ import { DataSource } from 'typeorm';
 import { Role, Scope } from '../../src/auth/roles';
 import { decodeId } from '../../src/common/ids/short-id';
 import { ImportWorker, type ImportRowsJob } from '../../src/imports/import-worker.service';
-import type { JobRecord } from '../../src/jobs/job-queue.service';
+import { JobQueue, type JobRecord } from '../../src/jobs/job-queue.service';
 import { addUser, otherOrganisationAdmin } from '../support/accounts';
 import { eventually } from '../support/eventually';
 import { pendingFileDeletions } from '../support/file-deletions';
@@ -876,11 +876,12 @@ describe('A bulk import of 20,000 CSV rows', () => {
 });
 
 /**
- * A loopback image server whose first request is held (`held[0]()` answers it) and later ones
- * answered at once, and an app that queues jobs without running them (SERVICE_ROLE api): the
- * test runs a job's attempts itself, as pg-boss would, to act while one waits on its image.
+ * A loopback image server whose first request is held (`held[0]()` answers it) unless `hold` is
+ * false, and later ones answered at once, and an app that queues jobs without running them
+ * (SERVICE_ROLE api): the test runs a job's attempts itself, as pg-boss would, to act while one
+ * waits on its image.
  */
-async function startHeldImport(colour: string) {
+async function startHeldImport(colour: string, hold = true) {
   jest.spyOn(net.Socket.prototype, 'connect').mockImplementation(guardedConnect);
   const png = await sharp({ create: { width: 40, height: 30, channels: 3, background: colour } })
     .png()
@@ -889,7 +890,7 @@ async function startHeldImport(colour: string) {
   let requests = 0;
   const server = http.createServer((_req, res) => {
     const answer = () => res.writeHead(200, { 'Content-Type': 'image/png' }).end(png);
-    if (++requests === 1) held.push(answer);
+    if (++requests === 1 && hold) held.push(answer);
     else answer();
   });
   server.listen(0, '127.0.0.1');
@@ -967,6 +968,85 @@ describe('A bulk import job that froze while pg-boss retried it', () => {
     const others = storage.stored().filter((key) => !key.includes(`/${decodeId(kept)}/`));
     expect(queued.length).toBeGreaterThan(0);
     expect(others.sort()).toEqual(queued);
+  });
+});
+
+describe('A retry racing the job that does the last pending row', () => {
+  let held: Awaited<ReturnType<typeof startHeldImport>>;
+
+  beforeAll(async () => {
+    held = await startHeldImport('#3c3', false);
+  });
+  afterAll(() => held?.close());
+
+  it('leaves the import unfinished while a row is pending, and ends it with its last row', async () => {
+    const { t, origin } = held;
+    const app = t.app;
+    const admin = { bearer: await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+    await call(app, 'POST', '/api/v1/products', admin, { name: 'Race', external_id: 'race' });
+    const posted = await call(app, 'POST', '/api/v1/imports', admin, {
+      rows: [
+        { external_id: 'not-yet', url: `${origin}/1.png` },
+        { external_id: 'race', url: `${origin}/2.png` },
+      ],
+    });
+    expect(posted.statusCode).toBe(202);
+    const importId = posted.json<ImportBody>().id;
+    const worker = app.get(ImportWorker);
+    const run = (jobId: string, row: number) =>
+      worker.work({ import_id: decodeId(importId)!, first: row, last: row }, {
+        id: jobId,
+        retryCount: 0,
+      } as JobRecord<ImportRowsJob>);
+    // Row 1 fails on its own (no such product yet); row 2 is still pending.
+    await run('11111111-1111-4111-8111-111111111111', 1);
+    await call(app, 'POST', '/api/v1/products', admin, { name: 'Later', external_id: 'not-yet' });
+
+    // The retry is held just before it queues the reopened row: row 1 is pending again and the
+    // retry holds the import's row, uncommitted.
+    const queue = app.get(JobQueue);
+    const send = queue.sendMany.bind(queue);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let reached!: () => void;
+    const atGate = new Promise<void>((resolve) => (reached = resolve));
+    jest.spyOn(queue, 'sendMany').mockImplementationOnce(async (...args) => {
+      reached();
+      await gate;
+      return send(...args);
+    });
+    const retry = call(app, 'POST', `/api/v1/imports/${importId}/retry`, admin);
+    await atGate;
+    // Meanwhile row 2 is done, the last pending row as the database saw it before the retry
+    // commits: its job records the import finished, waiting on the import's row for that.
+    const finishing = run('22222222-2222-4222-8222-222222222222', 2);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    release();
+    expect((await retry).statusCode).toBe(202);
+    await expect(finishing).resolves.toEqual({ ok: 1, failed: 0, skipped: 0 });
+    const ended = () =>
+      app
+        .get(DataSource)
+        .query<{ finished_at: Date | null; pending: number; last_done: Date }[]>(
+          `SELECT i.finished_at, max(r.updated_at) AS last_done,
+                count(*) FILTER (WHERE r.status = 'pending')::int AS pending
+           FROM imports i JOIN import_rows r ON r.import_id = i.id
+          WHERE i.id = $1 GROUP BY i.id`,
+          [decodeId(importId)],
+        )
+        .then(([row]) => row);
+    // Row 1 pending again: not finished (its retention would count from now).
+    expect(await ended()).toMatchObject({ pending: 1, finished_at: null });
+
+    await run('33333333-3333-4333-8333-333333333333', 1);
+    const done = await ended();
+    expect(done.pending).toBe(0);
+    expect(done.finished_at!.getTime()).toBeGreaterThanOrEqual(done.last_done.getTime());
+    const body = (await call(app, 'GET', `/api/v1/imports/${importId}`, admin)).json<ImportBody>();
+    expect(body).toMatchObject({
+      state: 'completed',
+      finished_at: done.finished_at!.toISOString(),
+    });
   });
 });
 

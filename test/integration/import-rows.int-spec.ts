@@ -70,7 +70,7 @@ describe.each(AVAILABLE_BACKENDS)(`${ImportsRepository.name} row claims on %s`, 
         await other.query('BEGIN');
         await other.query('SELECT 1 FROM imports WHERE id = $1 FOR UPDATE', [importId]);
         const finishing = imports.finishIfDone(importId);
-        await blockedBackend(m.db.env.DATABASE_URL, /^WITH finished AS/);
+        await blockedBackend(m.db.env.DATABASE_URL, /^SELECT finished_at FROM imports/);
         await other.query('UPDATE imports SET finished_at = now() WHERE id = $1', [importId]);
         await other.query('COMMIT');
         expect(await finishing).toBeInstanceOf(Date);
