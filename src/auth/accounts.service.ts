@@ -173,7 +173,8 @@ export class AccountsService {
       );
     }
     if (input.grantor) authoriseGrant(input.grantor, scopes, 'This key');
-    if (input.expiresAt && input.expiresAt.getTime() <= Date.now()) {
+    const expiresAt = expiryWithin(input.expiresAt, input.grantor?.expiresAt);
+    if (expiresAt && expiresAt.getTime() <= Date.now()) {
       throw new AppError('validation_failed', 'expires_at must be in the future.', [
         { field: 'expires_at', message: 'must be in the future' },
       ]);
@@ -192,11 +193,30 @@ export class AccountsService {
         secretHash: token.secretHash,
         createdById: creator?.id ?? null,
         createdByUsername: creator?.username ?? null,
-        expiresAt: input.expiresAt ?? null,
+        expiresAt: expiresAt ?? null,
         lastUsedAt: null,
         revokedAt: null,
       }),
     );
     return { apiKey, key: token.key };
   }
+}
+
+/**
+ * A key's expiry when made by a key that expires: never later than its maker's (a credential
+ * grants nothing it does not hold, its lifetime included), which is also its default; a later
+ * one asked for is refused.
+ */
+function expiryWithin(asked: Date | undefined, grantorExpires: Date | undefined): Date | undefined {
+  if (!grantorExpires) return asked;
+  if (asked && asked.getTime() > grantorExpires.getTime()) {
+    const limit = grantorExpires.toISOString();
+    throw new AppError('validation_failed', `expires_at must be no later than ${limit}.`, [
+      {
+        field: 'expires_at',
+        message: `must be no later than ${limit}, when the key making it expires`,
+      },
+    ]);
+  }
+  return asked ?? grantorExpires;
 }

@@ -21,6 +21,13 @@ const MAX_ENTRIES = 10_000;
 @Injectable()
 export class ApiKeyCache {
   private readonly entries = new Map<string, { apiKey: ApiKey; until: number }>();
+  /** Moves on with every forget: a row read before one is not kept (see {@link set}). */
+  private forgets = 0;
+
+  /** To take before reading a key's row, and give to {@link set} with it. */
+  ticket(): number {
+    return this.forgets;
+  }
 
   get(prefix: string): ApiKey | undefined {
     const entry = this.entries.get(prefix);
@@ -30,8 +37,14 @@ export class ApiKeyCache {
     return undefined;
   }
 
-  set(apiKey: ApiKey): void {
-    if (apiKey.revokedAt) return;
+  /**
+   * Keeps a row read since `ticket` was taken, unless a key was forgotten meanwhile: a revocation
+   * made here while the row was being read, which the row may not show, would otherwise be
+   * undone for the cache's few seconds (any forget counts: they are rare, and a row not kept is
+   * only read again).
+   */
+  set(apiKey: ApiKey, ticket: number): void {
+    if (apiKey.revokedAt || ticket !== this.forgets) return;
     this.entries.delete(apiKey.prefix);
     if (this.entries.size >= MAX_ENTRIES) {
       const oldest = this.entries.keys().next();
@@ -42,11 +55,13 @@ export class ApiKeyCache {
 
   /** After a revocation: the key's next use reads its row again. */
   forget(prefix: string): void {
+    this.forgets += 1;
     this.entries.delete(prefix);
   }
 
   /** After a user is deleted: their keys' rows name them as creator, which the database no longer does. */
   forgetCreatedBy(userId: string): void {
+    this.forgets += 1;
     for (const [prefix, { apiKey }] of this.entries) {
       if (apiKey.createdById === userId) this.entries.delete(prefix);
     }

@@ -84,8 +84,9 @@ export class PrincipalService implements BeforeApplicationShutdown {
 
   /** The key's row, kept a few seconds for the requests that follow (see ApiKeyCache). */
   private async readApiKey(prefix: string): Promise<ApiKey | null> {
+    const ticket = this.cache.ticket();
     const apiKey = await this.apiKeys.findOneBy({ prefix });
-    if (apiKey) this.cache.set(apiKey);
+    if (apiKey) this.cache.set(apiKey, ticket);
     return apiKey;
   }
 
@@ -128,5 +129,6 @@ function activeKey(apiKey: ApiKey): Principal | undefined {
     role: apiKey.role,
     scopes: apiKey.scopes.filter((s) => allowed.includes(s)),
     userId: apiKey.createdById,
+    ...(apiKey.expiresAt && { expiresAt: apiKey.expiresAt }),
   };
 }

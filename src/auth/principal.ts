@@ -16,6 +16,8 @@ export interface Principal {
    * bulk import's rows) stops once that session ends (a logout, a password change).
    */
   session?: TokenSession;
+  /** An API key that expires: when. */
+  expiresAt?: Date;
 }
 
 /**

@@ -47,13 +47,9 @@ export class UsersService {
   }
 
   async update(ctx: RequestContext, id: string, dto: UpdateUserDto): Promise<UserDto> {
-    const user = await this.find(ctx, id);
-    const self = isCaller(ctx, user);
-    // An administrator cannot lock themselves out (and so the organisation, if the last admin).
-    if (self && (dto.disabled === true || (dto.role !== undefined && dto.role !== Role.Admin))) {
-      throw new AppError('cannot_modify_self', 'You cannot disable or demote your own account.');
-    }
-    authoriseUserGrant(ctx, user, dto);
+    // Decided on the row as read, to refuse before the password is hashed; decided again on the
+    // row as locked (see changeLocked), which a concurrent change may have moved.
+    allowChange(ctx, await this.find(ctx, id), dto);
     // Only the columns asked for are written: saving the row read above would write back what
     // another admin changed meanwhile (re-enabling a user just disabled), or insert it again once
     // deleted.
@@ -70,13 +66,12 @@ export class UsersService {
       Object.assign(columns, endedSessions());
     }
     if (Object.keys(columns).length > 0) {
-      await this.keepingAnAdmin(ctx, user, removesAdmin(user, dto), async (manager) => {
-        const { affected } = await manager.update(User, ctx.scoped({ id: user.id }), columns);
-        if (!affected) throw notFound();
+      await this.changeLocked(ctx, id, dto, async (manager, user) => {
+        await manager.update(User, ctx.scoped({ id: user.id }), columns);
         if (dto.password !== undefined) await this.addresses.forget(manager, user.id);
       });
     }
-    return UserDto.from(await this.find(ctx, user.id));
+    return UserDto.from(await this.find(ctx, id));
   }
 
   async remove(ctx: RequestContext, id: string): Promise<void> {
@@ -84,7 +79,7 @@ export class UsersService {
     if (isCaller(ctx, user)) {
       throw new AppError('cannot_modify_self', 'You cannot delete your own account.');
     }
-    await this.keepingAnAdmin(ctx, user, removesAdmin(user), (manager) =>
+    await this.changeLocked(ctx, id, undefined, (manager) =>
       manager.delete(User, ctx.scoped({ id: user.id })),
     );
     // Their keys keep working, now naming no creator (created_by is set to null).
@@ -92,31 +87,42 @@ export class UsersService {
   }
 
   /**
-   * Runs `work` in a transaction, refusing with 409 last_admin when it `removes` the organisation's
-   * last enabled admin. The organisation's admins are locked first: two admins demoted at once
-   * cannot both see the other one still there.
+   * Runs `work` in a transaction on the user's row, locked, and as it is then: the change `dto`
+   * (none: a deletion) is allowed or refused on that row, not on one read before (a user
+   * promoted meanwhile was disabled as the staff member read, leaving no admin; a key holding a
+   * user's scopes set the password of one just made admin). Refuses with 409 last_admin when the
+   * change takes the organisation's last enabled admin away. When it may, the organisation's
+   * admins are locked first, in the order of their ids, then the user: two admins demoted at
+   * once cannot both see the other one still there, nor wait for each other.
    */
-  private keepingAnAdmin<T>(
+  private changeLocked<T>(
     ctx: RequestContext,
-    user: User,
-    removes: boolean,
-    work: (manager: EntityManager) => Promise<T>,
+    id: string,
+    dto: UpdateUserDto | undefined,
+    work: (manager: EntityManager, user: User) => Promise<T>,
   ): Promise<T> {
     return this.users.manager.transaction(async (manager) => {
-      if (removes) {
-        const admins = await manager.find(User, {
-          select: { id: true },
-          where: ctx.scoped({ role: Role.Admin, disabled: false }),
-          lock: { mode: 'pessimistic_write' },
-        });
-        if (!admins.some((admin) => admin.id !== user.id)) {
-          throw new AppError(
-            'last_admin',
-            "This is the organisation's last enabled administrator: make another one first.",
-          );
-        }
+      const admins = mayRemoveAdmin(dto)
+        ? await manager.find(User, {
+            select: { id: true },
+            where: ctx.scoped({ role: Role.Admin, disabled: false }),
+            order: { id: 'ASC' },
+            lock: { mode: 'pessimistic_write' },
+          })
+        : [];
+      const user = await manager.findOne(User, {
+        where: ctx.scoped({ id }),
+        lock: { mode: 'pessimistic_write' },
+      });
+      if (!user) throw notFound();
+      if (dto) allowChange(ctx, user, dto);
+      if (removesAdmin(user, dto) && !admins.some((admin) => admin.id !== user.id)) {
+        throw new AppError(
+          'last_admin',
+          "This is the organisation's last enabled administrator: make another one first.",
+        );
       }
-      return work(manager);
+      return work(manager, user);
     });
   }
 
@@ -127,11 +133,26 @@ export class UsersService {
   }
 }
 
+/** Whether a change (none: a deletion) would take an admin away, were the user one. */
+function mayRemoveAdmin(dto: UpdateUserDto | undefined): boolean {
+  return !dto || dto.disabled === true || (dto.role !== undefined && dto.role !== Role.Admin);
+}
+
 /** Whether a change (none: a deletion) takes an enabled admin away: demoted, disabled, deleted. */
-function removesAdmin(user: User, dto?: UpdateUserDto): boolean {
-  if (user.role !== Role.Admin || user.disabled) return false;
-  if (!dto) return true;
-  return dto.disabled === true || (dto.role !== undefined && dto.role !== Role.Admin);
+function removesAdmin(user: User, dto: UpdateUserDto | undefined): boolean {
+  return user.role === Role.Admin && !user.disabled && mayRemoveAdmin(dto);
+}
+
+/** Refuses a change the caller may not make to this user: to themselves, or a grant it lacks. */
+function allowChange(ctx: RequestContext, user: User, dto: UpdateUserDto): void {
+  // An administrator cannot lock themselves out (and so the organisation, if the last admin).
+  if (
+    isCaller(ctx, user) &&
+    (dto.disabled === true || (dto.role !== undefined && dto.role !== Role.Admin))
+  ) {
+    throw new AppError('cannot_modify_self', 'You cannot disable or demote your own account.');
+  }
+  authoriseUserGrant(ctx, user, dto);
 }
 
 function notFound(): AppError {

@@ -32,7 +32,10 @@ export class CreateApiKeyDto {
   @IsEnum(Scope, { each: true })
   scopes?: Scope[];
 
-  /** When the key stops working (ISO 8601, in the future). Default: never. */
+  /**
+   * When the key stops working (ISO 8601, in the future). Default: never; for a key made by a
+   * key that expires, when that one does, and never later.
+   */
   @Optional()
   @DateTime('expires_at must be an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z')
   expires_at?: Date;

@@ -1,0 +1,218 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { getRepositoryToken } from '@nestjs/typeorm';
+import type { Repository } from 'typeorm';
+import { ApiKey } from '../../src/auth/entities/api-key.entity';
+import { User } from '../../src/auth/entities/user.entity';
+import { decodeId } from '../../src/common/ids/short-id';
+import { TEST_PASSWORD } from '../support/accounts';
+import { call, login, type Credential } from '../support/http';
+import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+
+/** A one-shot pause: the next read that `matches` waits, after reading, until `release()`. */
+function gateOn<T extends object>(
+  repository: Repository<T>,
+  matches: (where: Record<string, unknown>) => boolean,
+) {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let read!: () => void;
+  const hasRead = new Promise<void>((resolve) => (read = resolve));
+  let armed = true;
+  const original = repository.findOneBy.bind(repository);
+  const spy = jest
+    .spyOn(repository, 'findOneBy')
+    .mockImplementation(async (where: Parameters<Repository<T>['findOneBy']>[0]) => {
+      const row = await original(where);
+      if (armed && !Array.isArray(where) && matches(where)) {
+        armed = false;
+        read();
+        await released;
+      }
+      return row;
+    });
+  return { hasRead, release, restore: () => spy.mockRestore() };
+}
+
+/**
+ * Decisions on credentials taken on rows read before a concurrent change committed, each made
+ * to happen by holding one read (a Jest spy on the repository) until the change is in: the
+ * interleaving a slow read gives in production. And the lifetime a key passes on.
+ */
+describe('Authorisation decisions taken on rows read before a concurrent change', () => {
+  let t: TestApp;
+  let app: NestFastifyApplication;
+  let admin: Credential;
+
+  // Each case on an application of its own: one leaves its organisation without an admin.
+  beforeEach(async () => {
+    t = await startTestApp({ LOGIN_RATE_LIMIT: '1000' });
+    app = t.app;
+    admin = { bearer: await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+  });
+  afterEach(() => t.close());
+
+  it('refuses a key revoked on this instance while a request with it was reading its row', async () => {
+    const created = await call(app, 'POST', '/api/v1/api-keys', admin, {
+      name: 'leaked',
+      role: 'staff',
+    });
+    expect(created.statusCode).toBe(201);
+    const { id, key, prefix } = created.json<{ id: string; key: string; prefix: string }>();
+    const keys = app.get<Repository<ApiKey>>(getRepositoryToken(ApiKey));
+    // A request with the key reads its row (not revoked yet) and is slow to go on.
+    const gate = gateOn(keys, (where) => where.prefix === prefix);
+    const inFlight = call(app, 'GET', '/api/v1/auth/me', { apiKey: key });
+    await gate.hasRead;
+    // Meanwhile an admin revokes it, on this same instance.
+    expect((await call(app, 'DELETE', `/api/v1/api-keys/${id}`, admin)).statusCode).toBe(204);
+    gate.release();
+    await inFlight; // admitted before the revocation: either answer is fine
+    gate.restore();
+    // README: a revoked key stops working at once on the instance that revoked it.
+    const after = await call(app, 'GET', '/api/v1/auth/me', { apiKey: key });
+    expect(after.statusCode).toBe(401);
+  });
+
+  it('never leaves the organisation without an enabled admin', async () => {
+    const meA = (await call(app, 'GET', '/api/v1/auth/me', admin)).json<{ user: { id: string } }>();
+    const fullKey = (
+      await call(app, 'POST', '/api/v1/api-keys', admin, { name: 'offboarding', role: 'admin' })
+    ).json<{ key: string }>().key;
+    const auto: Credential = { apiKey: fullKey };
+    const made = await call(app, 'POST', '/api/v1/users', admin, {
+      email: 'una@test.example',
+      username: 'una',
+      password: TEST_PASSWORD,
+      role: 'staff',
+    });
+    expect(made.statusCode).toBe(201);
+    const una = made.json<{ id: string }>().id;
+    const users = app.get<Repository<User>>(getRepositoryToken(User));
+    // A script disables Una, a staff member as its request reads her.
+    const gate = gateOn(users, (where) => where.id === decodeId(una));
+    const disabling = call(app, 'PATCH', `/api/v1/users/${una}`, auto, { disabled: true });
+    await gate.hasRead;
+    // Meanwhile Una becomes an admin, and the first admin steps down in her favour.
+    expect(
+      (await call(app, 'PATCH', `/api/v1/users/${una}`, admin, { role: 'admin' })).statusCode,
+    ).toBe(200);
+    expect(
+      (await call(app, 'PATCH', `/api/v1/users/${meA.user.id}`, auto, { role: 'staff' }))
+        .statusCode,
+    ).toBe(200);
+    gate.release();
+    const res = await disabling;
+    gate.restore();
+    const listed = await call(app, 'GET', '/api/v1/users?per_page=100', auto);
+    const enabledAdmins = listed
+      .json<{ items: { username: string; role: string; disabled: boolean }[] }>()
+      .items.filter((u) => u.role === 'admin' && !u.disabled);
+    // README: demoting, disabling or deleting the last enabled admin is 409 last_admin.
+    expect({ status: res.statusCode, enabledAdmins: enabledAdmins.length }).toEqual({
+      status: 409,
+      enabledAdmins: 1,
+    });
+  });
+
+  it("gives no password to an admin's account to a key that holds only a user's scopes", async () => {
+    const limited = (
+      await call(app, 'POST', '/api/v1/api-keys', admin, {
+        name: 'helpdesk',
+        role: 'admin',
+        scopes: ['users:manage', 'products:read', 'images:read'],
+      })
+    ).json<{ key: string }>().key;
+    const made = await call(app, 'POST', '/api/v1/users', admin, {
+      email: 'vic@test.example',
+      username: 'vic',
+      password: TEST_PASSWORD,
+      role: 'user',
+    });
+    const vic = made.json<{ id: string }>().id;
+    const users = app.get<Repository<User>>(getRepositoryToken(User));
+    // The helpdesk key sets Vic's password, reading Vic as a plain user...
+    const gate = gateOn(users, (where) => where.id === decodeId(vic));
+    const setting = call(
+      app,
+      'PATCH',
+      `/api/v1/users/${vic}`,
+      { apiKey: limited },
+      {
+        password: 'helpdesk chose this one',
+      },
+    );
+    await gate.hasRead;
+    // ...while an admin makes Vic an admin.
+    expect(
+      (await call(app, 'PATCH', `/api/v1/users/${vic}`, admin, { role: 'admin' })).statusCode,
+    ).toBe(200);
+    gate.release();
+    const res = await setting;
+    gate.restore();
+    // README: a password set for a user is refused unless the caller holds every scope of that
+    // user's role (here admin: the key lacks products:write, images:write, api_keys:manage).
+    // Without the race the same request is refused, as the rule says:
+    const direct = await call(
+      app,
+      'PATCH',
+      `/api/v1/users/${vic}`,
+      { apiKey: limited },
+      {
+        password: 'helpdesk tries again',
+      },
+    );
+    expect(direct.json()).toMatchObject({ status: 403, code: 'insufficient_scope' });
+    const loggedIn = await call(app, 'POST', '/api/v1/auth/login', undefined, {
+      username: 'vic',
+      password: 'helpdesk chose this one',
+    });
+    expect({ patch: res.statusCode, login: loggedIn.statusCode }).toEqual({
+      patch: 403,
+      login: 401,
+    });
+  });
+});
+
+describe('Keys made by keys that expire', () => {
+  let t: TestApp;
+  afterAll(() => t?.close());
+
+  it('makes no key that outlives the key that makes it', async () => {
+    t = await startTestApp({ LOGIN_RATE_LIMIT: '1000' });
+    const admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+    // A contractor's key for key rotation, good for one day.
+    const tomorrow = new Date(Date.now() + 86_400_000);
+    const contractor = await call(t.app, 'POST', '/api/v1/api-keys', admin, {
+      name: 'contractor',
+      role: 'admin',
+      scopes: ['api_keys:manage', 'products:read', 'images:read'],
+      expires_at: tomorrow.toISOString(),
+    });
+    expect(contractor.statusCode).toBe(201);
+    const byContractor = { apiKey: contractor.json<{ key: string }>().key };
+    const make = (body: object) => call(t.app, 'POST', '/api/v1/api-keys', byContractor, body);
+    // No expiry asked for: the maker's.
+    const minted = await make({ name: 'successor', role: 'user' });
+    expect(minted.statusCode).toBe(201);
+    expect(Date.parse(minted.json<{ expires_at: string }>().expires_at)).toBe(tomorrow.getTime());
+    // Later than the maker's: refused, saying until when.
+    const later = await make({
+      name: 'forever',
+      role: 'user',
+      expires_at: new Date(tomorrow.getTime() + 1000).toISOString(),
+    });
+    expect(later.statusCode).toBe(400);
+    expect(later.json()).toMatchObject({
+      code: 'validation_failed',
+      errors: [{ field: 'expires_at' }],
+    });
+    // Sooner: as asked.
+    const sooner = new Date(Date.now() + 3_600_000).toISOString();
+    const short = await make({ name: 'short', role: 'user', expires_at: sooner });
+    expect(short.statusCode).toBe(201);
+    expect(short.json()).toMatchObject({ expires_at: sooner });
+    // A logged-in admin's key still expires only when asked.
+    const forever = await call(t.app, 'POST', '/api/v1/api-keys', admin, { name: 'ci' });
+    expect(forever.json()).toMatchObject({ expires_at: null });
+  });
+});
