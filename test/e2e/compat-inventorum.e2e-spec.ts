@@ -502,6 +502,37 @@ describe('Inventorum: POST /api/images/ (its own curl command)', () => {
       await expectNothingLeft(before);
     });
 
+    it('ignores unknown parts within the multipart limits of every route, and says which it met', async () => {
+      const post = (fields: Record<string, string>, extraFiles: number) => {
+        const others = Array.from({ length: extraFiles }, (_, i) => ({
+          name: `side${i}`,
+          data: jpeg,
+          filename: `side${i}.jpg`,
+        }));
+        const form = multipart(fields, [...others, { data: jpeg, filename: 'a.jpg' }]);
+        return call(app, 'POST', '/api/images/', { bearer: tokens.staff }, form.payload, {
+          headers: form.headers,
+        });
+      };
+      const nine = Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`extra${i}`, 'x']));
+      // One file besides the image and ten text fields in all (type and nine others): ignored.
+      expect((await post({ type: 'product', ...nine, last: 'x' }, 1)).statusCode).toBe(200);
+      const before = await snapshot();
+      // A third file: refused, in the envelope, naming the limit met (not "exactly one file",
+      // which this form sent as image).
+      const files = await post({ type: 'product' }, 2);
+      expect(files.statusCode).toBe(400);
+      expect(files.json().error).toMatchObject({
+        key: 'common.too_many_files',
+        description: expect.stringMatching(/at most two file parts/),
+      });
+      // An eleventh text field: 413.
+      const fields = await post({ type: 'product', ...nine, last: 'x', more: 'x' }, 0);
+      expect(fields.statusCode).toBe(413);
+      expect(fields.json().error.key).toBe('common.too_many_parts');
+      await expectNothingLeft(before);
+    });
+
     it('answers 401 as problem+json, for no token and for a bad one', async () => {
       const before = await snapshot();
       for (const token of [undefined, 'not-a-token', 'pis_AAAAAAAA_' + 'a'.repeat(43)]) {

@@ -50,9 +50,18 @@ const FASTIFY_CODES: Record<string, { code: ErrorCode; detail: string }> = {
     code: 'file_too_large',
     detail: 'The file is larger than the upload limit.',
   },
-  FST_FILES_LIMIT: { code: 'too_many_files', detail: 'Send exactly one file, as "image".' },
-  FST_PARTS_LIMIT: { code: 'too_many_parts', detail: 'The multipart body has too many parts.' },
-  FST_FIELDS_LIMIT: { code: 'too_many_parts', detail: 'The multipart body has too many fields.' },
+  FST_FILES_LIMIT: {
+    code: 'too_many_files',
+    detail: 'A form takes at most two file parts: send one file, as "image".',
+  },
+  FST_PARTS_LIMIT: {
+    code: 'too_many_parts',
+    detail: 'The multipart body has too many parts: at most twelve.',
+  },
+  FST_FIELDS_LIMIT: {
+    code: 'too_many_parts',
+    detail: 'The multipart body has too many fields: at most ten text fields.',
+  },
   // A field named as a property every object has (constructor, toString, __proto__, …).
   FST_PROTO_VIOLATION: {
     code: 'invalid_multipart',
