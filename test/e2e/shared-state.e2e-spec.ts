@@ -8,9 +8,11 @@ import {
   cuttableRedis,
   deleteRedisKeys,
   redisKeys,
+  stallableRedis,
   TEST_REDIS_URL,
   testRedisKeyPrefix,
   type CuttableRedis,
+  type StallableRedis,
 } from '../support/redis';
 import { eventually } from '../support/eventually';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
@@ -245,4 +247,55 @@ describe('Redis going away while the service runs', () => {
       'a login once Redis is back',
     );
   });
+});
+
+/**
+ * A command that timed out is not withdrawn: ioredis keeps it, TCP delivers what was written, and
+ * a Redis that stalled runs it when it moves again. Attempts refused with 503 ("none is let
+ * through") were counted then, and the client that retried as the 503 said was locked out for the
+ * window (429). An attempt that reaches Redis past its deadline now counts nothing.
+ */
+describe('Redis stalling while the service runs', () => {
+  let redis: StallableRedis;
+  let t: TestApp;
+  const prefix = testRedisKeyPrefix();
+
+  beforeAll(async () => {
+    redis = await stallableRedis();
+    t = await startTestApp({
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: prefix,
+      LOGIN_RATE_LIMIT: '3',
+      LOGIN_RATE_WINDOW_SECONDS: '60',
+    });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await redis?.close();
+    await deleteRedisKeys(prefix);
+  });
+
+  const attempt = () =>
+    call(t.app, 'POST', '/api/v1/auth/login', undefined, {
+      email: TEST_ADMIN.email,
+      password: TEST_ADMIN.password,
+    });
+
+  it('does not count, once Redis runs them, the attempts it refused with 503 meanwhile', async () => {
+    expect((await attempt()).statusCode).toBe(200);
+    redis.stall();
+    const refused = await Promise.all([attempt(), attempt(), attempt()]);
+    for (const res of refused) {
+      expect(res.statusCode).toBe(503);
+      expect(res.json()).toMatchObject({ code: 'login_limits_unavailable' });
+    }
+    redis.resume();
+    // The held attempts have run in Redis by the time a new one is answered (one connection, in
+    // order): the client's retry is its second attempt of three, not its fifth.
+    const retry = await attempt();
+    expect(retry.json()).not.toMatchObject({ code: 'login_rate_limited' });
+    expect(retry.statusCode).toBe(200);
+    expect((await attempt()).statusCode).toBe(200);
+    expect((await attempt()).statusCode).toBe(429);
+  }, 30_000);
 });

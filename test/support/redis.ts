@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import type { Socket } from 'node:net';
 import { tcpProxy, type TcpProxy } from './tcp-proxy';
 
 /** The Redis the tests use (the one on loopback unless TEST_REDIS_URL names another). */
@@ -57,5 +58,35 @@ export async function cuttableRedis(): Promise<CuttableRedis> {
       proxy.resetAll();
     },
     restore: () => (down = false),
+  };
+}
+
+export interface StallableRedis extends TcpProxy {
+  /**
+   * Redis stops answering, the connections kept: what the service sends meanwhile is held, as a
+   * stalled network or a Redis busy with a slow command or a fork holds it.
+   */
+  stall(): void;
+  /** What was held reaches Redis, in order, and runs there: TCP gives it up to no timeout. */
+  resume(): void;
+}
+
+/** A loopback TCP proxy in front of the tests' Redis, whose traffic a test can stall. */
+export async function stallableRedis(): Promise<StallableRedis> {
+  let stalled = false;
+  const held: { chunk: Buffer; upstream: Socket }[] = [];
+  const proxy = await tcpProxy(TEST_REDIS_URL, {
+    fromClient: (chunk, _client, upstream) => {
+      if (stalled) held.push({ chunk, upstream });
+      else upstream.write(chunk);
+    },
+  });
+  return {
+    ...proxy,
+    stall: () => (stalled = true),
+    resume: () => {
+      stalled = false;
+      for (const { chunk, upstream } of held.splice(0)) upstream.write(chunk);
+    },
   };
 }

@@ -16,6 +16,8 @@ export interface TcpProxyOptions {
    * writes the chunk to `client`, or ends the connection its own way).
    */
   fromServer?: (chunk: Buffer, client: Socket, upstream: Socket) => void;
+  /** The same for a chunk the client sends (the hook writes it to `upstream`, or keeps it). */
+  fromClient?: (chunk: Buffer, client: Socket, upstream: Socket) => void;
 }
 
 export interface TcpProxy {
@@ -52,7 +54,9 @@ export async function tcpProxy(url: string, options: TcpProxyOptions = {}): Prom
         upstream.destroy();
       });
     }
-    client.pipe(upstream);
+    const fromClient = options.fromClient;
+    if (fromClient) client.on('data', (chunk: Buffer) => fromClient(chunk, client, upstream));
+    else client.pipe(upstream);
     const fromServer = options.fromServer;
     if (fromServer) upstream.on('data', (chunk: Buffer) => fromServer(chunk, client, upstream));
     else upstream.pipe(client);
