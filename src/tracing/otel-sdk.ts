@@ -52,6 +52,7 @@ export function startOtelSdk(options: { endpoint: string; serviceName: string })
         ignoreIncomingRequestHook: (request) => UNTRACED.test(request.url ?? ''),
         requestHook: (span, request) => {
           if (request instanceof IncomingMessage) redactUrlAttributes(span, request.url ?? '');
+          else redactClientUrl(span);
         },
         // Background work (a job's storage calls) makes no traces of its own.
         requireParentforOutgoingSpans: true,
@@ -80,4 +81,24 @@ function redactUrlAttributes(span: Span, url: string): void {
   span.setAttribute('url.path', redacted.slice(0, query));
   const search = redacted.indexOf('?');
   if (search !== -1) span.setAttribute('url.query', redacted.slice(search + 1).split('#')[0]);
+}
+
+/** The attributes an outgoing request's span may carry its URL in, by semantic conventions. */
+const CLIENT_URL_ATTRIBUTES = ['url.full', 'http.url', 'http.target'] as const;
+
+/**
+ * An outgoing request's span (an image fetched by URL, its redirects) without the values of
+ * credential-bearing query parameters, as the logs write them: a shop's signed image link
+ * (`?token=…`) was exported whole, the instrumentation redacting only a few cloud signatures of
+ * its own. Its attributes are set as the span starts, before this hook, and are read back from
+ * the SDK's span.
+ */
+function redactClientUrl(span: Span): void {
+  const attributes = (span as unknown as { attributes?: Record<string, unknown> }).attributes;
+  for (const name of CLIENT_URL_ATTRIBUTES) {
+    const value = attributes?.[name];
+    if (typeof value !== 'string') continue;
+    const redacted = redactUrl(value);
+    if (redacted !== value) span.setAttribute(name, redacted);
+  }
 }

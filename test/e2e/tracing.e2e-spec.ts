@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import sharp from 'sharp';
 import { eventually } from '../support/eventually';
 import {
   freePort,
@@ -91,6 +92,42 @@ async function fakeCollector(): Promise<{
   return { server, url: `http://127.0.0.1:${port}`, spans, resources };
 }
 
+/** A loopback server answering every GET with one small PNG. */
+async function imageServer(): Promise<{ server: Server; origin: string }> {
+  const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#396' } })
+    .png()
+    .toBuffer();
+  const server = createServer((_req, res) =>
+    res.writeHead(200, { 'content-type': 'image/png' }).end(png),
+  );
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+/** Logs in as the service's first admin, makes a product and imports its image from `url`. */
+async function importByUrl(base: string, url: string): Promise<Response> {
+  const json = { 'content-type': 'application/json' };
+  const login = await fetch(`${base}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: json,
+    body: JSON.stringify({ email: 'tracer@test.example', password: 'tracing-admin-password' }),
+  });
+  const { access_token } = (await login.json()) as { access_token: string };
+  const headers = { ...json, authorization: `Bearer ${access_token}` };
+  const product = await fetch(`${base}/api/v1/products`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ name: 'Traced' }),
+  });
+  const { id } = (await product.json()) as { id: string };
+  return fetch(`${base}/api/v1/products/${id}/image`, {
+    method: 'PUT',
+    headers,
+    body: JSON.stringify({ image: url }),
+  });
+}
+
 /**
  * OpenTelemetry tracing of the built service (the instrumentations hook Node's module loading,
  * which Jest replaces: so the real process): with OTEL_EXPORTER_OTLP_ENDPOINT set, each request
@@ -113,6 +150,7 @@ describe('Tracing (OpenTelemetry)', () => {
   it('exports a span for each request, carrying its request id, to the OTLP endpoint', async () => {
     const collector = await fakeCollector();
     const port = await freePort();
+    const images = await imageServer();
     let service: RunningService | undefined;
     try {
       service = startService(
@@ -126,6 +164,9 @@ describe('Tracing (OpenTelemetry)', () => {
           OTEL_SERVICE_NAME: 'images-under-test',
           // The SDK's own setting: export the batch after 100 ms rather than 5 s.
           OTEL_BSP_SCHEDULE_DELAY: '100',
+          ADMIN_EMAIL: 'tracer@test.example',
+          ADMIN_PASSWORD: 'tracing-admin-password',
+          IMPORT_ALLOWED_PRIVATE_ORIGINS: images.origin,
         },
         cwd,
       );
@@ -153,14 +194,30 @@ describe('Tracing (OpenTelemetry)', () => {
       });
       expect(keyed.status).toBe(401);
 
+      // An image imported from a shop's signed link: the link's token is in no span either.
+      const token = 'signed-link-token-0123456789abcdef';
+      const imported = await importByUrl(base, `${images.origin}/front.png?w=1&token=${token}`);
+      expect(imported.status).toBe(200);
+
       const withId = (id: string) =>
         collector.spans.filter((span) => span.attributes['request.id'] === id);
+      const importTrace = () => {
+        const server = withId(imported.headers.get('x-request-id')!)[0];
+        return collector.spans.filter((span) => span.traceId === server?.traceId);
+      };
+      const fetched = () =>
+        importTrace().find((span) => String(span.attributes['url.full']).includes('/front.png'));
       await eventually(
         () =>
           withId('traced-login-1').length >= 2 &&
           withId(generated!).length >= 2 &&
-          withId('traced-key-1').length >= 2,
-        'the spans of the three requests',
+          withId('traced-key-1').length >= 2 &&
+          fetched() !== undefined,
+        'the spans of the four requests, and of the image fetched',
+      );
+      expect(JSON.stringify(importTrace())).not.toContain(token);
+      expect(fetched()!.attributes['url.full']).toBe(
+        `${images.origin}/front.png?w=1&token=[REDACTED]`,
       );
       const keyedSpans = withId('traced-key-1');
       expect(JSON.stringify(keyedSpans)).not.toContain(secret);
@@ -196,6 +253,7 @@ describe('Tracing (OpenTelemetry)', () => {
       service?.child.kill('SIGTERM');
       await service?.exit;
       collector.server.close();
+      images.server.close();
     }
     expect(service.output()).not.toMatch(/"level":50/);
   });
