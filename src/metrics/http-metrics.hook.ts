@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { Socket } from 'node:net';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { refusalReason } from '../common/http/client-error.handler';
 import { Metrics } from './metrics.service';
 
@@ -8,24 +8,39 @@ import { Metrics } from './metrics.service';
 const UNMATCHED = 'unmatched';
 
 /**
+ * The status label of a request whose connection closed before its answer was all sent: nginx's
+ * 499 ("client closed request"), or the 408 the service wrote itself on the connection (a body
+ * too slow: request-timeouts.ts) before closing it.
+ */
+const CLIENT_CLOSED = 499;
+
+/** Set on a reply once counted, so that a response's 'error' and then 'close' count it once. */
+const COUNTED = Symbol('httpMetricsCounted');
+
+/**
  * Every HTTP request's duration, by method, route pattern (`/api/v1/products/:productId`, never
  * the URL itself, so the series stay bounded whatever clients send) and status. An `onResponse`
  * hook: it runs once the answer is sent, whatever answered it (a route, a hook's refusal, the
- * not-found handler), and reads Fastify's own clock, which starts as the request arrives.
+ * not-found handler), and reads Fastify's own clock, which starts as the request arrives. A
+ * request whose connection closed first (its client left mid-body or mid-download, or the
+ * service cut it: a body too slow, an answer not read) reaches no such hook: the response's
+ * 'close' counts it, as 499 or 408; they were in no metric at all.
  */
 @Injectable()
 export class HttpMetricsHook {
   constructor(private readonly metrics: Metrics) {}
 
   install(fastify: FastifyInstance): void {
+    fastify.addHook('onRequest', (request, reply, done) => {
+      reply.raw.once('close', () => {
+        if (reply.raw.writableFinished || (reply as Counted)[COUNTED]) return;
+        const status = !reply.raw.headersSent && reply.raw.statusCode === 408 ? 408 : CLIENT_CLOSED;
+        this.observe(request, reply, status);
+      });
+      done();
+    });
     fastify.addHook('onResponse', (request, reply, done) => {
-      const route = request.routeOptions.url ?? UNMATCHED;
-      this.metrics.observeHttpRequest(
-        request.method,
-        route,
-        reply.statusCode,
-        reply.elapsedTime / 1000,
-      );
+      this.observe(request, reply, reply.statusCode);
       done();
     });
     // What Node's parser refused reaches no hook: counted apart, by why.
@@ -34,4 +49,12 @@ export class HttpMetricsHook {
       if (reason) this.metrics.countRefusedRequest(reason);
     });
   }
+
+  private observe(request: FastifyRequest, reply: FastifyReply, status: number): void {
+    (reply as Counted)[COUNTED] = true;
+    const route = request.routeOptions.url ?? UNMATCHED;
+    this.metrics.observeHttpRequest(request.method, route, status, reply.elapsedTime / 1000);
+  }
 }
+
+type Counted = FastifyReply & { [COUNTED]?: boolean };

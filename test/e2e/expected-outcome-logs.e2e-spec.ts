@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { noisyPng } from '../support/fixtures';
 import { freePort, startService, waitForStatus, type RunningService } from '../support/process';
+import { RawClient } from '../support/slow-client';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 
 /** A pino line as the service writes it with LOG_FORMAT=json. */
@@ -15,6 +16,8 @@ interface LogLine {
   req?: { id: string };
   res?: { statusCode: number };
   err?: { stack?: string };
+  parser_error?: string;
+  status?: number;
 }
 
 const WARN = 40;
@@ -31,6 +34,7 @@ describe('Log lines of foreseen refusals', () => {
   let service: RunningService | undefined;
   let lines: LogLine[];
   const statuses = new Map<string, number>();
+  let slowlorisStatus: number | undefined;
 
   beforeAll(async () => {
     db = await createTestDatabase();
@@ -49,6 +53,8 @@ describe('Log lines of foreseen refusals', () => {
         // One image at a time and no queue: concurrent uploads beyond the first get 503.
         IMAGE_PROCESSING_CONCURRENCY: '1',
         IMAGE_PROCESSING_QUEUE_LIMIT: '0',
+        // Headers not in within a second: refused with 408 (a slowloris client).
+        HTTP_HEADERS_TIMEOUT_MS: '1000',
       },
       cwd,
     );
@@ -86,6 +92,10 @@ describe('Log lines of foreseen refusals', () => {
           } else await res.arrayBuffer();
         }),
       );
+      const slowloris = await RawClient.connect(port);
+      await slowloris.write('GET /api/v1/products HTTP/1.1\r\nHost: x\r\n');
+      await slowloris.closed;
+      slowlorisStatus = slowloris.answer()?.status;
     } finally {
       service.child.kill('SIGTERM');
       await service.exit;
@@ -127,6 +137,18 @@ describe('Log lines of foreseen refusals', () => {
       ]);
       expect(linesOf(id)[0].err).toBeUndefined();
     }
+  });
+
+  it("logs headers that did not arrive in time as every parser refusal: a warning with the parser's code", () => {
+    expect(slowlorisStatus).toBe(408);
+    const refused = lines.filter((l) => l.parser_error === 'ERR_HTTP_REQUEST_TIMEOUT');
+    expect(refused).toEqual([
+      expect.objectContaining({
+        level: WARN,
+        msg: 'Request refused by the HTTP parser; connection closed',
+        status: 408,
+      }),
+    ]);
   });
 
   it('writes no error line and no stack for any of them', () => {

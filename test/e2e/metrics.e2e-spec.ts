@@ -87,6 +87,8 @@ describe('Metrics (GET /metrics)', () => {
         IMAGE_PROCESSING_CONCURRENCY: '1',
         IMAGE_PROCESSING_QUEUE_LIMIT: '0',
         JOB_POLL_INTERVAL_MS: '500',
+        // A body that has not kept up 4 KiB a second a second after its headers is cut (408).
+        HTTP_HEADERS_TIMEOUT_MS: '1000',
       },
       { imports: [ProbeJobsModule] },
     );
@@ -327,6 +329,35 @@ describe('Metrics (GET /metrics)', () => {
     expect(
       after.filter((s) => s.name === 'http_requests_refused_total').map((s) => s.labels),
     ).not.toContainEqual({ reason: 'reset' });
+    // The request whose client left mid-body is its route's, with nginx's 499 (client closed).
+    const left = { method: 'POST', route: '/api/v1/products', status_code: '499' };
+    const count = 'http_request_duration_seconds_count';
+    expect(valueOf(after, count, left) - valueOf(before, count, left)).toBe(1);
+  });
+
+  it('counts a request it cut for a body too slow as its route’s 408, not as a refusal', async () => {
+    const port = (app.getHttpServer().address() as { port: number }).port;
+    const count = 'http_request_duration_seconds_count';
+    const slow = { method: 'POST', route: '/api/v1/products', status_code: '408' };
+    const before = parse((await scrape(app)).body).samples;
+    const client = await RawClient.connect(port);
+    const headers = Object.entries(authHeaders(staff))
+      .map(([name, value]) => `${name}: ${value}\r\n`)
+      .join('');
+    await client.write(
+      `POST /api/v1/products HTTP/1.1\r\nHost: x\r\n${headers}` +
+        'Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"na',
+    );
+    await client.closed;
+    expect(client.answer()?.status).toBe(408);
+    await eventually(async () => {
+      const after = parse((await scrape(app)).body).samples;
+      return valueOf(after, count, slow) - valueOf(before, count, slow) === 1;
+    }, 'the 408 to be counted');
+    const refused = parse((await scrape(app)).body).samples;
+    expect(valueOf(refused, 'http_requests_refused_total', { reason: 'timeout' })).toBe(
+      valueOf(before, 'http_requests_refused_total', { reason: 'timeout' }),
+    );
   });
 
   it('answers within its deadline while the job count cannot be read, leaving that family empty', async () => {

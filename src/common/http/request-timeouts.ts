@@ -64,7 +64,15 @@ export function registerRequestTimeouts(
   server.prependListener('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     if (error.code !== 'ERR_HTTP_REQUEST_TIMEOUT') return;
     const tracked = socket as TrackedSocket;
-    answerTimeout(tracked, tracked[CURRENT_REQUEST], 'The request did not arrive in time.');
+    // Headers not in (a request under way is its route's): a refusal by the parser, logged as
+    // client-error.handler logs the others, a warning with the parser's code.
+    const parserError = tracked._httpMessage?.req ? undefined : error.code;
+    answerTimeout(
+      tracked,
+      tracked[CURRENT_REQUEST],
+      'The request did not arrive in time.',
+      parserError,
+    );
   });
   app
     .getHttpAdapter()
@@ -124,12 +132,25 @@ function watchBodyRate(
  * never read. Written by hand, as Node's own timeout answer is: the request may have no reply
  * object (headers that never ended), and no hook runs for it.
  */
-function answerTimeout(socket: TrackedSocket, requestId: string | undefined, detail: string): void {
+function answerTimeout(
+  socket: TrackedSocket,
+  requestId: string | undefined,
+  detail: string,
+  parserError?: string,
+): void {
   if (socket.destroyed) return;
   const id = requestId ?? randomUUID();
-  logger.log({ request_id: id, reason: detail }, 'Request timed out; connection closed');
-  if (socket.writable && !socket._httpMessage?.headersSent) {
+  if (parserError) {
+    const fields = { request_id: id, parser_error: parserError, status: 408, reason: detail };
+    logger.warn(fields, 'Request refused by the HTTP parser; connection closed');
+  } else {
+    logger.log({ request_id: id, reason: detail }, 'Request timed out; connection closed');
+  }
+  const inFlight = socket._httpMessage;
+  if (socket.writable && !inFlight?.headersSent) {
     writeProblemOnSocket(socket, toProblem(new AppError('request_timeout', detail)), id);
+    // What its request's metrics read (the answer was written here, not through it).
+    if (inFlight) inFlight.statusCode = 408;
   }
   socket.destroy();
 }
