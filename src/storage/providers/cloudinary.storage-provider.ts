@@ -241,7 +241,7 @@ export class CloudinaryStorageProvider implements StorageProvider {
         throw new StorageError(
           `Cloudinary refused our credentials for cloud "${this.options.cloudName}" ` +
             `(HTTP ${code}): check CLOUDINARY_URL or CLOUDINARY_API_KEY/CLOUDINARY_API_SECRET`,
-          { cause: error },
+          { cause: withoutCredentials(error) },
         );
       }
       throw this.failure('checking the credentials', error);
@@ -284,7 +284,7 @@ export class CloudinaryStorageProvider implements StorageProvider {
     const message = messageOf(error);
     const detail = [code ? `HTTP ${code}` : undefined, message].filter(Boolean).join(': ');
     return new StorageError(`Cloudinary failed ${action}: ${detail || 'unknown error'}`, {
-      cause: error,
+      cause: withoutCredentials(error),
     });
   }
 }
@@ -335,6 +335,18 @@ function cropOf(transform: ImageTransform) {
 }
 
 /** The SDK rejects with `{ error: { message, http_code } }`, a bare such object, or an Error. */
+/**
+ * What a failure of the SDK says, without what it carries besides: an Admin API error holds the
+ * request's options, `auth` (`key:secret`) among them. Nothing logs a StorageError's cause
+ * today; this keeps one that someday does from writing the secret.
+ */
+function withoutCredentials(error: unknown): Error {
+  const plain = new Error(messageOf(error) ?? 'unknown error');
+  plain.name = error instanceof Error ? error.name : 'CloudinaryError';
+  const code = httpCode(error);
+  return code === undefined ? plain : Object.assign(plain, { http_code: code });
+}
+
 function httpCode(error: unknown): number | undefined {
   const e = error as { http_code?: number; error?: { http_code?: number } } | null;
   return e?.http_code ?? e?.error?.http_code;
