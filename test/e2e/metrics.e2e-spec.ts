@@ -98,6 +98,19 @@ describe('Metrics (GET /metrics)', () => {
   });
   afterAll(() => t?.close());
 
+  /** A product's POST by the staff member over a socket, its headers and 4 of its body's bytes. */
+  async function productPostBegun(port: number, contentLength: number): Promise<RawClient> {
+    const client = await RawClient.connect(port);
+    const headers = Object.entries(authHeaders(staff))
+      .map(([name, value]) => `${name}: ${value}\r\n`)
+      .join('');
+    await client.write(
+      `POST /api/v1/products HTTP/1.1\r\nHost: x\r\n${headers}` +
+        `Content-Type: application/json\r\nContent-Length: ${contentLength}\r\n\r\n{"na`,
+    );
+    return client;
+  }
+
   it('refuses a scrape without the token, with another token, or with an API credential', async () => {
     const missing = await scrape(app, null);
     expect(missing.statusCode).toBe(401);
@@ -289,14 +302,7 @@ describe('Metrics (GET /metrics)', () => {
       return client.answer()?.status;
     };
     // A request a route saw, whose client then leaves mid-body: not one the parser refused.
-    const leaving = await RawClient.connect(port);
-    const headers = Object.entries(authHeaders(staff))
-      .map(([name, value]) => `${name}: ${value}\r\n`)
-      .join('');
-    await leaving.write(
-      `POST /api/v1/products HTTP/1.1\r\nHost: x\r\n${headers}` +
-        'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"na',
-    );
+    const leaving = await productPostBegun(port, 100);
     leaving.socket.end();
     await leaving.closed;
     expect(await send('GET /api/v1/products HTTP/1.1\r\nHost: x\r\nNot A Header\r\n\r\n')).toBe(
@@ -340,14 +346,7 @@ describe('Metrics (GET /metrics)', () => {
     const count = 'http_request_duration_seconds_count';
     const slow = { method: 'POST', route: '/api/v1/products', status_code: '408' };
     const before = parse((await scrape(app)).body).samples;
-    const client = await RawClient.connect(port);
-    const headers = Object.entries(authHeaders(staff))
-      .map(([name, value]) => `${name}: ${value}\r\n`)
-      .join('');
-    await client.write(
-      `POST /api/v1/products HTTP/1.1\r\nHost: x\r\n${headers}` +
-        'Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"na',
-    );
+    const client = await productPostBegun(port, 100_000);
     await client.closed;
     expect(client.answer()?.status).toBe(408);
     await eventually(async () => {
