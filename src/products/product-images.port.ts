@@ -28,7 +28,7 @@ export interface ProductWithImageCount {
 export interface ProductImages {
   /**
    * For a page of products: each one's primary image (one query for the page) and its image
-   * count, the count products/ keeps (never counted per request).
+   * count, the count products/ keeps (never counted per request), both as of one moment.
    */
   of(products: readonly ProductWithImageCount[]): Promise<Map<string, ProductImagesOf>>;
 

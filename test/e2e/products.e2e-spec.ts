@@ -5,6 +5,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 import { Role, Scope } from '../../src/auth/roles';
 import { decodeId } from '../../src/common/ids/short-id';
+import { ProductsRepository } from '../../src/products/products.repository';
 import { eventually } from '../support/eventually';
 import { pendingFileDeletions } from '../support/file-deletions';
 import { solidJpeg } from '../support/fixtures';
@@ -198,6 +199,41 @@ describe('Products', () => {
     });
     const cleared = await call(app, 'PATCH', `/api/v1/products/${p.id}`, c.staff, { gtin: null });
     expect(cleared.json().gtin).toBeNull();
+  });
+
+  it('answers an image count and a primary image that agree, whatever commits meanwhile', async () => {
+    const p = (await create({ name: 'Counted' })).json<{ id: string }>();
+    const upload = async () => {
+      const body = multipart({}, [{ data: await solidJpeg(), contentType: 'image/jpeg' }]);
+      const res = await call(
+        app,
+        'POST',
+        `/api/v1/products/${p.id}/images`,
+        c.staff,
+        body.payload,
+        {
+          headers: body.headers,
+        },
+      );
+      expect(res.statusCode).toBe(201);
+    };
+    // The product's row is read (no image yet); an upload commits before the answer is built.
+    const products = app.get(ProductsRepository);
+    const findOne = products.findOne.bind(products);
+    const spy = jest.spyOn(products, 'findOne').mockImplementationOnce(async (key) => {
+      const row = await findOne(key);
+      await upload();
+      return row;
+    });
+    try {
+      const body = (await call(app, 'GET', `/api/v1/products/${p.id}`, c.user)).json();
+      // Either as before the upload or as after it: never 0 images and a primary one.
+      expect([body.image_count, body.primary_image === null]).toEqual(
+        body.primary_image === null ? [0, true] : [1, false],
+      );
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   describe('versions (ETag and If-Match)', () => {

@@ -34,18 +34,20 @@ export class ProductEnrichmentService implements ProductImages, OnModuleInit {
 
   /**
    * One query for the whole page, whatever its size or its galleries' sizes: the primaries (one
-   * index lookup each); the counts are those products keep (see ProductWithImageCount).
+   * index lookup each) and, in the same statement, the counts products keep, so that each
+   * product's two agree (see primaryImagesOf); a product with no primary has none.
    */
   async of(products: readonly ProductWithImageCount[]): Promise<Map<string, ProductImagesOf>> {
     const primaries = await this.images.primaryImagesOf(products.map((p) => p.id));
-    const primaryOf = new Map(
+    const found = new Map(
       await Promise.all(
-        primaries.map(async (image) => [image.productId, await this.summary(image)] as const),
+        primaries.map(
+          async ({ image, imageCount }) =>
+            [image.productId, { primary: await this.summary(image), count: imageCount }] as const,
+        ),
       ),
     );
-    return new Map(
-      products.map((p) => [p.id, { primary: primaryOf.get(p.id) ?? null, count: p.imageCount }]),
-    );
+    return new Map(products.map((p) => [p.id, found.get(p.id) ?? { primary: null, count: 0 }]));
   }
 
   async releaseOnDelete(
