@@ -275,6 +275,37 @@ describe('Gallery rules', () => {
       await expectConsistent(p);
     });
 
+    it('never gives an image a priority no request may send: after the highest, it renumbers', async () => {
+      const p = await newProduct();
+      await uploaded(p);
+      await uploaded(p, { priority: '1000000' });
+      const last = await uploaded(p);
+      const after = await gallery(p);
+      // In the order they came, each priority one a request may send, and dense.
+      expect(ids(after.items).at(-1)).toBe(last.id);
+      expect(after.items.map((i) => i.priority)).toEqual([0, 1, 2]);
+      // So an image saved back as read is taken.
+      const saved = await call(app, 'PATCH', `${base(p)}/${last.id}`, c.staff, {
+        title: 'Side',
+        priority: after.items[2].priority,
+      });
+      expect(saved.statusCode).toBe(200);
+    });
+
+    it('leaves the gallery as it is, priorities and version, for the order it already has', async () => {
+      const p = await newProduct();
+      // Priorities as uploads give them, with gaps: 0, 5, 9.
+      for (const priority of ['0', '5', '9']) await uploaded(p, { priority });
+      const before = await gallery(p);
+      const res = await call(app, 'PUT', `${base(p)}/order`, c.staff, {
+        image_ids: ids(before.items),
+      });
+      expect(res.statusCode).toBe(200);
+      expect(res.headers.etag).toBe(before.etag);
+      expect(res.json().items).toEqual(before.items);
+      expect(await gallery(p)).toEqual(before);
+    });
+
     it.each([
       ['a missing id', (all: string[]) => all.slice(1)],
       ['a duplicate id', (all: string[]) => [...all, all[0]]],
@@ -751,15 +782,20 @@ describe('Gallery rules', () => {
           }
           case 'reorder': {
             const order = ids(items).sort(() => random() - 0.5);
-            // Priorities 0..n-1 in this order: a change unless every image has its already.
+            // The order the priorities give already (no two alike here): nothing changes.
+            // Otherwise priorities 0..n-1 in this order: a change unless each has its already.
             const priorityOf = new Map(items.map((i) => [i.id, i.priority]));
-            changed = order.some((id, i) => priorityOf.get(id) !== i);
+            const asIs = [...order].sort((a, b) => priorityOf.get(a)! - priorityOf.get(b)!);
+            const same = order.every((id, i) => id === asIs[i]);
+            changed = !same && order.some((id, i) => priorityOf.get(id) !== i);
             res = await call(app, 'PUT', `${base(p)}/order`, c.staff, { image_ids: order });
             expect(res.statusCode).toBe(200);
             const priorities = Object.fromEntries(
               res.json().items.map((i: ImageBody) => [i.id, i.priority]),
             );
-            expect(order.map((id) => priorities[id])).toEqual(order.map((_, i) => i));
+            expect(order.map((id) => priorities[id])).toEqual(
+              same ? order.map((id) => priorityOf.get(id)) : order.map((_, i) => i),
+            );
             break;
           }
           case 'bad-reorder':

@@ -17,6 +17,13 @@ import { ImageDto } from './image.dto';
 import { DisplayText } from '../../common/http/display-text';
 
 /**
+ * The highest priority a request may give an image, and the service ever gives one: an image
+ * placed after one at this priority has its gallery's priorities renumbered first (see
+ * GalleryService.place), so that every image can be saved back as it was read.
+ */
+export const MAX_PRIORITY = 1_000_000;
+
+/**
  * How deep a gallery page by number may start: at most this many images before it
  * (`(page - 1) × per_page`). An OFFSET makes the database step over every row before the page, so
  * a deep page by number costs in proportion to its depth (223× a 10-image gallery's at 100,000
@@ -99,11 +106,11 @@ export class UpdateImageDto {
   @IsBoolean()
   is_primary?: boolean;
 
-  @ApiPropertyOptional({ type: 'integer', minimum: 0, maximum: 1_000_000 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 0, maximum: MAX_PRIORITY })
   @Optional()
   @IsInt()
   @Min(0)
-  @Max(1_000_000)
+  @Max(MAX_PRIORITY)
   priority?: number;
 }
 

@@ -2,6 +2,7 @@ import { IsBoolean, IsEnum, IsInt, IsOptional, IsString, Max, Min } from 'class-
 import { MaxLength } from '../../common/http/max-length';
 import { FormBoolean, FormInteger } from '../../common/http/form-values';
 import { ImagePurpose } from '../entities/image.entity';
+import { MAX_PRIORITY } from './gallery.dto';
 import { DisplayText } from '../../common/http/display-text';
 
 /** The longest `expires_in` of a stand-alone upload: 30 days. */
@@ -42,7 +43,7 @@ export class UploadImageFieldsDto extends ImageTextFieldsDto {
   @FormInteger()
   @IsInt({ message: 'priority must be an integer ≥ 0' })
   @Min(0)
-  @Max(1_000_000)
+  @Max(MAX_PRIORITY)
   priority?: number;
 }
 

@@ -13,6 +13,7 @@ import {
   type GalleryQueryDto,
   type UpdateImageDto,
 } from '../dto/gallery.dto';
+import { MAX_PRIORITY } from '../dto/gallery.dto';
 import type { ImageDto } from '../dto/image.dto';
 import { ImagePurpose, type Image } from '../entities/image.entity';
 import { ImageFilesService } from '../image-files.service';
@@ -237,9 +238,17 @@ export class GalleryService {
       expected,
       async (manager, product, tally) => {
         checkPermutation(uuids, await this.repository.idsOf(manager, product.id));
-        // The order as it is (every priority already so): no change, the version stays.
+        const whole = { offset: 0, limit: uuids.length };
+        // The order the priorities give already: no change, the version stays (so the ETags
+        // other editors hold stay current), and the priorities too, gaps and all (an upload's
+        // own priority, a deleted image's): rewritten to 0..n-1, they counted as a change.
+        const current = await this.repository.readPage(product.id, whole, manager);
+        if (inPriorityOrder(current).every((image, i) => image.id === uuids[i])) {
+          tally.unchanged = true;
+          return current;
+        }
         tally.unchanged = (await this.repository.setPriorities(manager, product.id, uuids)) === 0;
-        return this.repository.readPage(product.id, { offset: 0, limit: uuids.length }, manager);
+        return this.repository.readPage(product.id, whole, manager);
       },
     );
     // Presented after the commit: the presenter reads through its own connection. The whole
@@ -401,7 +410,10 @@ export class GalleryService {
 
   /**
    * Where a new image goes: the first becomes the primary, `isPrimary` demotes the previous one,
-   * and without a priority it goes after the last.
+   * and without a priority it goes after the last. Never past MAX_PRIORITY: after an image at
+   * that priority, the gallery's priorities are renumbered 0..n-1 in display order first (its
+   * order kept); `max + 1` gave priorities no request may send, so an image could not be saved
+   * back as it was read.
    */
   private async place(
     manager: EntityManager,
@@ -411,10 +423,13 @@ export class GalleryService {
     const { count, maxPriority } = await this.repository.countAndMaxPriority(manager, productId);
     const isPrimary = placement.isPrimary === true || count === 0;
     if (isPrimary && count > 0) await this.repository.demotePrimary(manager, productId);
-    return {
-      isPrimary,
-      priority: placement.priority ?? (maxPriority === null ? 0 : maxPriority + 1),
-    };
+    if (placement.priority !== undefined) return { isPrimary, priority: placement.priority };
+    if (maxPriority === null) return { isPrimary, priority: 0 };
+    if (maxPriority < MAX_PRIORITY) return { isPrimary, priority: maxPriority + 1 };
+    const all = await this.repository.readPage(productId, { offset: 0, limit: count }, manager);
+    const ids = all.map((image) => image.id);
+    await this.repository.setPriorities(manager, productId, ids);
+    return { isPrimary, priority: ids.length };
   }
 
   /**
@@ -522,4 +537,17 @@ function checkPermutation(ids: string[], current: Set<string>): void {
       [{ field: 'image_ids', message: problems.join(', ') }],
     );
   }
+}
+
+/**
+ * Images in the order their priorities give, the primary among them by its own: the display
+ * order but for the primary, which is shown first whatever its priority. Pure.
+ */
+function inPriorityOrder(images: readonly Image[]): Image[] {
+  return [...images].sort(
+    (a, b) =>
+      a.priority - b.priority ||
+      b.createdAt.getTime() - a.createdAt.getTime() ||
+      (a.id < b.id ? 1 : a.id > b.id ? -1 : 0),
+  );
 }

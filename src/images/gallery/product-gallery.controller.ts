@@ -214,6 +214,7 @@ abstract class GalleryRoutes {
     summary: 'Reorder: name every image once; priorities become 0..n-1',
     description:
       'A list that does not name exactly the gallery’s images is refused and nothing changes. ' +
+      'The order the priorities already give changes nothing (priorities and version stay). ' +
       'The primary image stays first. At most 10,000 ids: a larger gallery is ordered by ' +
       'setting the `priority` of the images to move (PATCH).',
   })
