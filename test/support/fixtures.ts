@@ -223,6 +223,41 @@ export async function truncatedJpeg(): Promise<Buffer> {
  * Note: sharp 0.35's prebuilt libvips has no BMP loader (no ImageMagick), so sharp rejects
  * these bytes with "Input buffer contains unsupported image format".
  */
+/**
+ * A 32-bit BI_BITFIELDS BMP with the usual BGR masks, every pixel `rgb` and its fourth byte
+ * `fourth`: with a BITMAPINFOHEADER followed by its three masks (`header` 40: no alpha mask), or a
+ * BITMAPV5HEADER (124) declaring `alphaMask` (0: none, the fourth byte unused: X8R8G8B8).
+ */
+export function bmp32(
+  header: 40 | 124,
+  rgb: [number, number, number],
+  { fourth = 0, alphaMask = 0, width = 64, height = 48 } = {},
+): Buffer {
+  const offset = 14 + header + (header === 40 ? 12 : 0);
+  const buf = Buffer.alloc(offset + width * height * 4);
+  buf.write('BM', 0, 'latin1');
+  buf.writeUInt32LE(buf.length, 2);
+  buf.writeUInt32LE(offset, 10);
+  buf.writeUInt32LE(header, 14);
+  buf.writeInt32LE(width, 18);
+  buf.writeInt32LE(height, 22);
+  buf.writeUInt16LE(1, 26);
+  buf.writeUInt16LE(32, 28);
+  buf.writeUInt32LE(3, 30); // BI_BITFIELDS
+  buf.writeUInt32LE(width * height * 4, 34);
+  buf.writeUInt32LE(0x00ff0000, 54); // red mask
+  buf.writeUInt32LE(0x0000ff00, 58); // green mask
+  buf.writeUInt32LE(0x000000ff, 62); // blue mask
+  if (header === 124) {
+    buf.writeUInt32LE(alphaMask, 66);
+    buf.write('BGRs', 70, 'latin1'); // LCS_sRGB
+  }
+  for (let i = 0; i < width * height; i++) {
+    buf.set([rgb[2], rgb[1], rgb[0], fourth], offset + i * 4);
+  }
+  return buf;
+}
+
 export function bmp(width = 64, height = 48): Buffer {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     throw new RangeError('bmp: width and height must be positive integers');

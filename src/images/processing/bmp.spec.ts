@@ -1,4 +1,4 @@
-import { bmp } from '../../../test/support/fixtures';
+import { bmp, bmp32 } from '../../../test/support/fixtures';
 import { BmpError, decodeBmp } from './bmp';
 import { humanReadableSize } from './human-size';
 
@@ -7,6 +7,30 @@ describe(decodeBmp.name, () => {
     const image = decodeBmp(bmp(5, 3), 1000);
     expect(image).toMatchObject({ width: 5, height: 3, channels: 3 });
     expect(image.data).toHaveLength(5 * 3 * 3);
+  });
+
+  it.each([40, 124] as const)(
+    'reads a 32-bit BMP declaring no alpha mask (header %i) as opaque RGB: its fourth byte unused',
+    (header) => {
+      const image = decodeBmp(bmp32(header, [200, 30, 60], { width: 2, height: 1 }), 100);
+      expect(image).toMatchObject({ width: 2, height: 1, channels: 3 });
+      expect([...image.data]).toEqual([200, 30, 60, 200, 30, 60]);
+    },
+  );
+
+  it('reads the alpha of a 32-bit BMP declaring its alpha mask', () => {
+    const input = bmp32(124, [200, 30, 60], {
+      width: 1,
+      height: 1,
+      alphaMask: 0xff000000,
+      fourth: 77,
+    });
+    const image = decodeBmp(input, 100);
+    expect(image).toMatchObject({ channels: 4 });
+    expect([...image.data]).toEqual([200, 30, 60, 77]);
+    // Any other alpha mask is no layout this decoder knows.
+    const odd = bmp32(124, [1, 2, 3], { alphaMask: 0x0000ff00 });
+    expect(() => decodeBmp(odd, 1_000_000)).toThrow(BmpError);
   });
 
   it.each([

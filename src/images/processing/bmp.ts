@@ -1,8 +1,8 @@
 /**
  * A decoder for the BMP files people actually upload (uncompressed 24- and 32-bit, 8-bit
  * paletted, BI_BITFIELDS with the usual masks), because the bundled libvips cannot read BMP.
- * Returns raw pixels for sharp (RGB, or RGBA for 32-bit BMPs with an alpha mask); anything else
- * is refused.
+ * Returns raw pixels for sharp (RGB, or RGBA for 32-bit BMPs whose header declares an alpha
+ * mask); anything else is refused.
  */
 export interface RawImage {
   data: Buffer;
@@ -47,7 +47,13 @@ export function decodeBmp(buf: Buffer, maxPixels: number): RawImage {
     palette = buf.subarray(start, start + colours * 4);
     if (palette.length < colours * 4) throw new BmpError('truncated BMP palette');
   }
-  // BI_BITFIELDS 32-bit: only the common BGRA/BGRX layout.
+  // BI_BITFIELDS 32-bit: only the common BGRA/BGRX layout. Alpha only where the header (V3 and
+  // later) declares its mask: without one the fourth byte is unused (X8R8G8B8), as browsers and
+  // Windows read it; taken for alpha, its usual 0 made the whole picture transparent.
+  const alphaMask = compression === BI_BITFIELDS && headerSize >= 56 ? buf.readUInt32LE(66) : 0;
+  if (alphaMask !== 0 && alphaMask !== 0xff000000) {
+    throw new BmpError('unsupported BMP alpha mask');
+  }
   if (compression === BI_BITFIELDS) {
     const masks =
       headerSize >= 52
@@ -64,8 +70,8 @@ export function decodeBmp(buf: Buffer, maxPixels: number): RawImage {
 
   const rowSize = Math.ceil((bpp * width) / 32) * 4;
   if (pixelOffset + rowSize * height > buf.length) throw new BmpError('truncated BMP');
-  // 32-bit BI_RGB's fourth byte is usually unused (0): only BI_BITFIELDS carries alpha.
-  const channels = compression === BI_BITFIELDS ? 4 : 3;
+  // 32-bit BI_RGB's fourth byte is usually unused (0): only a declared alpha mask carries alpha.
+  const channels = alphaMask === 0 ? 3 : 4;
   const out = Buffer.alloc(width * height * channels);
   for (let y = 0; y < height; y++) {
     const row = pixelOffset + (topDown ? y : height - 1 - y) * rowSize;
