@@ -605,3 +605,100 @@ export function svgWithDoctypeEntity(): Buffer {
 export function htmlBytes(): Buffer {
   return Buffer.from('<!DOCTYPE html><html><body><script>alert(1)</script></body></html>', 'utf8');
 }
+
+/** A JPEG marker segment: marker, length, body. */
+function jpegSegment(marker: number, body: Buffer): Buffer {
+  const head = Buffer.from([0xff, marker, 0, 0]);
+  head.writeUInt16BE(body.length + 2, 2);
+  return Buffer.concat([head, body]);
+}
+
+/** Entropy-coded bits, MSB first, 0xFF stuffed, padded with 1s. */
+class EntropyBits {
+  private bytes: number[] = [];
+  private acc = 0;
+  private n = 0;
+  put(code: number, length: number): void {
+    for (let i = length - 1; i >= 0; i--) {
+      this.acc = (this.acc << 1) | ((code >> i) & 1);
+      if (++this.n === 8) {
+        this.bytes.push(this.acc);
+        if (this.acc === 0xff) this.bytes.push(0);
+        this.acc = 0;
+        this.n = 0;
+      }
+    }
+  }
+  flush(): Buffer {
+    if (this.n) this.put((1 << (8 - this.n)) - 1, 8 - this.n);
+    return Buffer.from(this.bytes);
+  }
+}
+
+/**
+ * A valid progressive JPEG of `size`×`size` grey pixels (3 components, no subsampling) split into
+ * the most scans the standard allows: every AC coefficient of every component in a scan of its
+ * own, and each of those refined bit by bit (successive approximation, Al 13 down to 0): 2,647
+ * scans. Each scan is a handful of EOB-run symbols, so the file is ~400 KB, yet libjpeg walks
+ * every block of the image once per scan.
+ */
+export function progressiveScanBomb(size: number): Buffer {
+  const blocks = Math.ceil(size / 8) ** 2;
+  const parts: Buffer[] = [Buffer.from([0xff, 0xd8])];
+  parts.push(jpegSegment(0xdb, Buffer.concat([Buffer.from([0]), Buffer.alloc(64, 1)])));
+  const sof = [
+    8,
+    size >> 8,
+    size & 255,
+    size >> 8,
+    size & 255,
+    3,
+    1,
+    0x11,
+    0,
+    2,
+    0x11,
+    0,
+    3,
+    0x11,
+    0,
+  ];
+  parts.push(jpegSegment(0xc2, Buffer.from(sof)));
+  // DC table: category 0 alone, code '0'. AC table: EOB0..EOB14, 4-bit codes 0000..1110.
+  const dcCounts = Buffer.alloc(16);
+  dcCounts[0] = 1;
+  parts.push(jpegSegment(0xc4, Buffer.concat([Buffer.from([0x00]), dcCounts, Buffer.from([0])])));
+  const acCounts = Buffer.alloc(16);
+  acCounts[3] = 15;
+  const eobSymbols = Buffer.from(Array.from({ length: 15 }, (_, r) => r << 4));
+  parts.push(jpegSegment(0xc4, Buffer.concat([Buffer.from([0x10]), acCounts, eobSymbols])));
+  // DC first scan, interleaved: one '0' bit per block.
+  parts.push(jpegSegment(0xda, Buffer.from([3, 1, 0, 2, 0, 3, 0, 0, 0, 0])));
+  const dcBits = blocks * 3;
+  const dc = Buffer.alloc(Math.ceil(dcBits / 8));
+  if (dcBits % 8) dc[dc.length - 1] = (1 << (8 - (dcBits % 8))) - 1;
+  parts.push(dc);
+  // Every AC scan: EOB runs of at most 32767 blocks covering the whole component.
+  const bits = new EntropyBits();
+  for (let left = blocks; left > 0;) {
+    const run = Math.min(left, 32767);
+    const r = 31 - Math.clz32(run);
+    bits.put(r, 4);
+    if (r) bits.put(run - (1 << r), r);
+    left -= run;
+  }
+  const eobRuns = bits.flush();
+  for (let c = 1; c <= 3; c++) {
+    for (let k = 1; k <= 63; k++) {
+      parts.push(jpegSegment(0xda, Buffer.from([1, c, 0x00, k, k, 13])), eobRuns);
+      for (let ah = 13; ah >= 1; ah--) {
+        parts.push(
+          jpegSegment(0xda, Buffer.from([1, c, 0x00, k, k, (ah << 4) | (ah - 1)])),
+          eobRuns,
+        );
+      }
+    }
+  }
+  parts.push(Buffer.from([0xff, 0xd9]));
+  return Buffer.concat(parts);
+}

@@ -37,6 +37,8 @@ export interface ImageHeader {
    * undefined.
    */
   deepProfile?: 'rgb' | 'grey';
+  /** A progressive JPEG: one of many scans, perhaps (see jpegScanCount). */
+  progressive?: boolean;
 }
 
 /** What the delivery side needs of an image: its displayed (upright) size, frames and format. */
@@ -134,6 +136,7 @@ export async function readHeader(input: CodecInput): Promise<ImageHeader> {
     pages,
     format,
     ...(deep && { deepProfile: gray ? 'grey' : 'rgb' }),
+    ...(format === 'jpeg' && meta.isProgressive && { progressive: true }),
   };
 }
 

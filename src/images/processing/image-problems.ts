@@ -59,6 +59,15 @@ export function tooComplex(reason: 'timeout' | 'memory', limit: string): AppErro
   ]);
 }
 
+/** A JPEG whose decode would take a pass per scan over more scans than any encoder makes. */
+export function tooManyScans(maxScans: number): AppError {
+  return new AppError(
+    'image_too_complex',
+    `The JPEG has more than ${maxScans} scans: each is a pass over the whole image to decode.`,
+    [{ field: 'image', message: `more than ${maxScans} scans` }],
+  );
+}
+
 export function serverBusy(): AppError {
   return new AppError('server_busy', 'Too many images are being processed; retry shortly.', [], {
     'Retry-After': '5',

@@ -7,6 +7,7 @@ import {
   deepProfiledPngs,
   exifHasGps,
   noiseBytes,
+  progressiveScanBomb,
 } from '../../../test/support/fixtures';
 import { AppError } from '../../common/errors/app.error';
 import { validateEnv } from '../../config/env.validation';
@@ -977,6 +978,24 @@ describe(ImageProcessor.name, () => {
 
       const error = await rejection(limited.process(write('100x100.png', png)));
       expect(error.code).toBe('image_too_many_pixels');
+    });
+
+    it('refuses a progressive JPEG of more scans than any encoder makes, from its markers', async () => {
+      // 1024×1024 in 2,647 scans: each a pass over the image to decode (6000×6000 took 22 s).
+      const bomb = progressiveScanBomb(1024);
+      const refused = await rejection(processor().process(write('bomb.jpg', bomb)));
+      expect(refused).toMatchObject({ code: 'image_too_complex' });
+      expect(refused.message).toMatch(/more than 100 scans/);
+      const stored = await rejection(
+        processor().transform(
+          { buffer: bomb },
+          { width: 64, height: 64, fit: 'cover', format: 'webp', quality: 80 },
+        ),
+      );
+      expect(stored).toMatchObject({ code: 'image_too_complex' });
+      // An honest progressive JPEG (libjpeg's script: 10 scans) is taken.
+      const honest = await noisyRgb(64, 64, 3).jpeg({ progressive: true }).toBuffer();
+      await expect(processor().process(write('honest.jpg', honest))).resolves.toBeDefined();
     });
 
     it('refuses an SVG past SVG_RENDER_TIMEOUT_MS as image_too_complex, then goes on', async () => {

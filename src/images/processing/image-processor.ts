@@ -28,12 +28,14 @@ import {
   type Transformed,
 } from './image-codec';
 import { decodeSize } from './decode-scale';
+import { jpegScanCount } from './metadata-strip/jpeg-metadata';
 import { stripMetadata } from './metadata-strip/strip-metadata';
 import {
   invalidImage,
   serverBusy,
   tooManyFramePixels,
   tooManyPixels,
+  tooManyScans,
   tooComplex,
   typeMismatch,
   unsafeSvg,
@@ -214,6 +216,7 @@ export class ImageProcessor {
     // AVIF, JPEG and PNG results decode the first frame only: only its pixels count.
     const frames = ANIMATED_OUTPUTS.has(spec.format) ? header.pages : 1;
     this.checkPixels(header, frames);
+    if (!('raw' in source)) await checkScans(header, source);
     // A box is at most MAX_IMAGE_PIXELS (transform-plan.ts), but a contain box padding the image
     // may hold more pixels than its frames: an animation made in it past the limit is a still of
     // its first frame, as a rendition is (processAnimation).
@@ -257,6 +260,7 @@ export class ImageProcessor {
     const header = source.header ?? (await readHeader(source.input));
     const { colorMode, hasAlpha } = header;
     this.checkPixels(header, header.pages);
+    await checkScans(header, { path });
     steps.lap('inspect');
     if (isAnimation(header)) {
       const animation = await this.processAnimation(path, detected, header, wanted);
@@ -484,6 +488,23 @@ export class ImageProcessor {
  */
 function isAnimation(header: ImageHeader): boolean {
   return header.pages > 1 && header.orientation === 1;
+}
+
+/**
+ * More scans than any encoder makes (libjpeg's progressive script has 10, mozjpeg's a dozen or
+ * so, hand-tuned ones a few dozen), where each costs a pass over the image to decode: a
+ * progressive JPEG past it is 400 image_too_complex, read from its markers before any decoding.
+ */
+export const MAX_JPEG_SCANS = 100;
+
+/** Refuses a progressive JPEG of more than MAX_JPEG_SCANS scans (only those can have many). */
+async function checkScans(
+  header: ImageHeader,
+  source: { path: string } | { buffer: Buffer },
+): Promise<void> {
+  if (!header.progressive) return;
+  const bytes = 'path' in source ? await readFile(source.path) : source.buffer;
+  if (jpegScanCount(bytes, MAX_JPEG_SCANS) > MAX_JPEG_SCANS) throw tooManyScans(MAX_JPEG_SCANS);
 }
 
 /** A detected type as a metric label: jpeg, png, gif, webp, avif, bmp or svg. */

@@ -199,6 +199,23 @@ describe(stripMetadata.name, () => {
     });
   });
 
+  it("keeps a JPEG's JFIF header without the thumbnail (or any bytes) it carries", async () => {
+    const jpeg = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#3c6' } })
+      .jpeg()
+      .toBuffer();
+    // A 16×16 thumbnail of another picture in the JFIF header (Xthumbnail, Ythumbnail 16).
+    const thumbnail = Buffer.alloc(16 * 16 * 3, 0xde);
+    const header = Buffer.from('JFIF\0\x01\x02\x00\x00\x01\x00\x01', 'latin1');
+    const jfif = segment(0xe0, Buffer.concat([header, Buffer.from([16, 16]), thumbnail]));
+    const uploaded = Buffer.concat([jpeg.subarray(0, 2), jfif, jpeg.subarray(2)]);
+    const stored = strip('jpeg', uploaded, 1);
+    expect(stored.includes(thumbnail.subarray(0, 64))).toBe(false);
+    // The header itself stays, saying it has no thumbnail.
+    const kept = segment(0xe0, Buffer.concat([header, Buffer.from([0, 0])]));
+    expect(stored.subarray(2, 2 + kept.length)).toEqual(kept);
+    expect(await pixels(stored, false)).toEqual(await pixels(uploaded, false));
+  });
+
   it('leaves an arithmetic-coded JPEG to be re-encoded', async () => {
     const jpeg = await sharp(noiseBytes(16 * 16 * 3, 30), {
       raw: { width: 16, height: 16, channels: 3 },
