@@ -47,26 +47,7 @@ export function decodeBmp(buf: Buffer, maxPixels: number): RawImage {
     palette = buf.subarray(start, start + colours * 4);
     if (palette.length < colours * 4) throw new BmpError('truncated BMP palette');
   }
-  // BI_BITFIELDS 32-bit: only the common BGRA/BGRX layout. Alpha only where the header (V3 and
-  // later) declares its mask: without one the fourth byte is unused (X8R8G8B8), as browsers and
-  // Windows read it; taken for alpha, its usual 0 made the whole picture transparent.
-  const alphaMask = compression === BI_BITFIELDS && headerSize >= 56 ? buf.readUInt32LE(66) : 0;
-  if (alphaMask !== 0 && alphaMask !== 0xff000000) {
-    throw new BmpError('unsupported BMP alpha mask');
-  }
-  if (compression === BI_BITFIELDS) {
-    const masks =
-      headerSize >= 52
-        ? [buf.readUInt32LE(54), buf.readUInt32LE(58), buf.readUInt32LE(62)]
-        : [
-            buf.readUInt32LE(14 + headerSize),
-            buf.readUInt32LE(18 + headerSize),
-            buf.readUInt32LE(22 + headerSize),
-          ];
-    if (masks[0] !== 0x00ff0000 || masks[1] !== 0x0000ff00 || masks[2] !== 0x000000ff) {
-      throw new BmpError('unsupported BMP bit masks');
-    }
-  }
+  const alphaMask = compression === BI_BITFIELDS ? bitfieldsAlphaMask(buf, headerSize) : 0;
 
   const rowSize = Math.ceil((bpp * width) / 32) * 4;
   if (pixelOffset + rowSize * height > buf.length) throw new BmpError('truncated BMP');
@@ -93,4 +74,27 @@ export function decodeBmp(buf: Buffer, maxPixels: number): RawImage {
     }
   }
   return { data: out, width, height, channels };
+}
+
+/**
+ * A BI_BITFIELDS BMP's alpha mask (0: none), once its colour masks are found to be the common
+ * BGRA/BGRX layout (anything else is refused). Alpha only where the header (V3 and later)
+ * declares its mask: without one the fourth byte is unused (X8R8G8B8), as browsers and Windows
+ * read it; taken for alpha, its usual 0 made the whole picture transparent.
+ */
+function bitfieldsAlphaMask(buf: Buffer, headerSize: number): number {
+  const masks =
+    headerSize >= 52
+      ? [buf.readUInt32LE(54), buf.readUInt32LE(58), buf.readUInt32LE(62)]
+      : [
+          buf.readUInt32LE(14 + headerSize),
+          buf.readUInt32LE(18 + headerSize),
+          buf.readUInt32LE(22 + headerSize),
+        ];
+  if (masks[0] !== 0x00ff0000 || masks[1] !== 0x0000ff00 || masks[2] !== 0x000000ff) {
+    throw new BmpError('unsupported BMP bit masks');
+  }
+  const alphaMask = headerSize >= 56 ? buf.readUInt32LE(66) : 0;
+  if (alphaMask !== 0 && alphaMask !== 0xff000000) throw new BmpError('unsupported BMP alpha mask');
+  return alphaMask;
 }
