@@ -702,3 +702,121 @@ export function progressiveScanBomb(size: number): Buffer {
   parts.push(Buffer.from([0xff, 0xd9]));
   return Buffer.concat(parts);
 }
+
+/** An ISO BMFF box, and a full box (version and flags first). */
+function bmffBox(type: string, ...parts: Buffer[]): Buffer {
+  const body = Buffer.concat(parts);
+  const head = Buffer.alloc(8);
+  head.writeUInt32BE(8 + body.length, 0);
+  head.write(type, 4, 'latin1');
+  return Buffer.concat([head, body]);
+}
+function fullBmffBox(type: string, version: number, flags: number, ...parts: Buffer[]): Buffer {
+  const vf = Buffer.alloc(4);
+  vf.writeUInt32BE(((version << 24) | flags) >>> 0, 0);
+  return bmffBox(type, vf, ...parts);
+}
+const u8 = (v: number) => Buffer.from([v]);
+const u16 = (v: number) => {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(v);
+  return b;
+};
+const u32 = (v: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(v);
+  return b;
+};
+function findBox(buf: Buffer, type: string): Buffer {
+  const at = buf.indexOf(Buffer.from(type, 'latin1'));
+  if (at < 4) throw new Error(`no ${type} box`);
+  return buf.subarray(at - 4, at - 4 + buf.readUInt32BE(at - 4));
+}
+
+/**
+ * A valid AVIF whose primary item is a grid (HEIF/MIAF "grid" derived image) of `cols` identical
+ * AV1 tiles of `tileW`×`tileH`, as cameras and avifenc write large images: one tile encoded by
+ * sharp, referenced `cols` times. The image is cols·tileW wide, which AV1 and AVIF allow (the grid
+ * output may be up to 65535), though sharp writes no AVIF wider than 16384.
+ */
+export async function gridAvif(tileW: number, tileH: number, cols: number): Promise<Buffer> {
+  const tile = await sharp({
+    create: { width: tileW, height: tileH, channels: 3, background: '#c33' },
+  })
+    .avif({ effort: 0 })
+    .toBuffer();
+  const av1C = findBox(tile, 'av1C');
+  const data = findBox(tile, 'mdat').subarray(8);
+  const [width, height] = [tileW * cols, tileH];
+  const ftyp = bmffBox(
+    'ftyp',
+    Buffer.from('avif', 'latin1'),
+    u32(0),
+    Buffer.from('mif1avifmiaf', 'latin1'),
+  );
+  const hdlr = fullBmffBox(
+    'hdlr',
+    0,
+    0,
+    u32(0),
+    Buffer.from('pict', 'latin1'),
+    u32(0),
+    u32(0),
+    u32(0),
+    u8(0),
+  );
+  const pitm = fullBmffBox('pitm', 0, 0, u16(1));
+  const tiles = Array.from({ length: cols }, (_, i) => 2 + i);
+  const iinf = fullBmffBox(
+    'iinf',
+    0,
+    0,
+    u16(1 + cols),
+    fullBmffBox('infe', 2, 0, u16(1), u16(0), Buffer.from('grid', 'latin1'), u8(0)),
+    ...tiles.map((id) =>
+      fullBmffBox('infe', 2, 1, u16(id), u16(0), Buffer.from('av01', 'latin1'), u8(0)),
+    ),
+  );
+  const iref = fullBmffBox('iref', 0, 0, bmffBox('dimg', u16(1), u16(cols), ...tiles.map(u16)));
+  const ipco = bmffBox(
+    'ipco',
+    fullBmffBox('ispe', 0, 0, u32(tileW), u32(tileH)), // 1
+    fullBmffBox('ispe', 0, 0, u32(width), u32(height)), // 2
+    av1C, // 3
+    fullBmffBox('pixi', 0, 0, u8(3), u8(8), u8(8), u8(8)), // 4
+  );
+  const ipma = fullBmffBox(
+    'ipma',
+    0,
+    0,
+    u32(1 + cols),
+    Buffer.concat([u16(1), u8(2), u8(2), u8(4)]),
+    ...tiles.map((id) => Buffer.concat([u16(id), u8(3), u8(1), u8(0x80 | 3), u8(4)])),
+  );
+  const grid = Buffer.concat([u8(0), u8(0), u8(0), u8(cols - 1), u16(width), u16(height)]);
+  const meta = (mdatAt: number) =>
+    bmffBox(
+      'meta',
+      u32(0),
+      hdlr,
+      pitm,
+      fullBmffBox(
+        'iloc',
+        1,
+        0,
+        u8(0x44),
+        u8(0),
+        u16(1 + cols),
+        Buffer.concat([u16(1), u16(1), u16(0), u16(1), u32(0), u32(grid.length)]), // in idat
+        ...tiles.map((id) =>
+          Buffer.concat([u16(id), u16(0), u16(0), u16(1), u32(mdatAt + 8), u32(data.length)]),
+        ),
+      ),
+      iinf,
+      iref,
+      bmffBox('iprp', ipco, ipma),
+      bmffBox('idat', grid),
+    );
+  const sized = meta(0);
+  return Buffer.concat([ftyp, meta(ftyp.length + sized.length), bmffBox('mdat', data)]);
+}

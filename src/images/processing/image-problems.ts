@@ -16,6 +16,15 @@ export function tooManyPixels(maxPixels: number): AppError {
   ]);
 }
 
+/** An AVIF taller or wider than its encoder writes (its original is stored re-encoded). */
+export function tooWideForAvif(maxSide: number): AppError {
+  return new AppError(
+    'image_too_many_pixels',
+    `An AVIF image may be at most ${maxSide} pixels wide and high.`,
+    [{ field: 'image', message: `AVIF wider or higher than ${maxSide} pixels` }],
+  );
+}
+
 /**
  * An animation's frames are decoded pixels too: width × height × frames counts against the limit,
  * each frame as at least 64×64 (a frame's fixed cost).

@@ -6,6 +6,7 @@ import {
   animatedPng,
   deepProfiledPngs,
   exifHasGps,
+  gridAvif,
   noiseBytes,
   progressiveScanBomb,
 } from '../../../test/support/fixtures';
@@ -978,6 +979,21 @@ describe(ImageProcessor.name, () => {
 
       const error = await rejection(limited.process(write('100x100.png', png)));
       expect(error.code).toBe('image_too_many_pixels');
+    });
+
+    it('refuses an AVIF wider than its encoder writes (its original is re-encoded), not a 500', async () => {
+      // A grid of two 8200×64 tiles, as cameras and avifenc write large images: 16400 wide.
+      const wide = await gridAvif(8200, 64, 2);
+      expect(await sharp(wide).metadata()).toMatchObject({ width: 16400, height: 64 });
+      const error = await rejection(processor().process(write('panorama.avif', wide)));
+      expect(error).toMatchObject({ code: 'image_too_many_pixels' });
+      expect(error.message).toMatch(/AVIF image may be at most 16384 pixels/);
+      // Filled (the Ocha API), it is stored at the fill's size.
+      const filled = await processor().process(write('filled.avif', wide), {
+        renditions: false,
+        fill: { width: 320, height: 200 },
+      });
+      expect(filled.original).toMatchObject({ width: 320, height: 200 });
     });
 
     it('refuses a progressive JPEG of more scans than any encoder makes, from its markers', async () => {

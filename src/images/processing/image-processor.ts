@@ -37,6 +37,7 @@ import {
   tooManyPixels,
   tooManyScans,
   tooComplex,
+  tooWideForAvif,
   typeMismatch,
   unsafeSvg,
 } from './image-problems';
@@ -261,6 +262,13 @@ export class ImageProcessor {
     const { colorMode, hasAlpha } = header;
     this.checkPixels(header, header.pages);
     await checkScans(header, { path });
+    // Its original is stored re-encoded, at its size, which libheif writes up to 16384 on a side
+    // (sharp threw past it: a 927-byte grid of two 9000×2000 tiles answered 500). Filled, it is
+    // stored at the fill's size.
+    const side = Math.max(header.width, header.height);
+    if (header.format === 'avif' && !wanted.fill && side > MAX_AVIF_SIDE) {
+      throw tooWideForAvif(MAX_AVIF_SIDE);
+    }
     steps.lap('inspect');
     if (isAnimation(header)) {
       const animation = await this.processAnimation(path, detected, header, wanted);
@@ -496,6 +504,9 @@ function isAnimation(header: ImageHeader): boolean {
  * progressive JPEG past it is 400 image_too_complex, read from its markers before any decoding.
  */
 export const MAX_JPEG_SCANS = 100;
+
+/** The longest side libheif encodes an AVIF to. */
+const MAX_AVIF_SIDE = 16384;
 
 /** Refuses a progressive JPEG of more than MAX_JPEG_SCANS scans (only those can have many). */
 async function checkScans(
