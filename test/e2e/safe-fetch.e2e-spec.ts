@@ -758,6 +758,25 @@ describe(safeFetch.name, () => {
       expect(leftovers()).toEqual([]);
     });
 
+    it('a server answering 101 Switching Protocols: refused at once, not left hanging', async () => {
+      // Node's client hands an upgrade's socket to an 'upgrade' listener, and without one
+      // reports nothing at all: the fetch hung past its deadline, for ever.
+      const switching = await startRawServer((socket) => {
+        socket.write(
+          'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+        );
+      });
+      extra.push(switching);
+      const error = await fetchError(
+        safeFetch(`${switching.origin}/`, destination(), {
+          ...allow(switching),
+          timeoutMs: 60_000,
+        }),
+      );
+      expect(error.reason).toBe('status-101');
+      expect(leftovers()).toEqual([]);
+    });
+
     it('a closed port', async () => {
       const closed = await startRawServer(() => undefined);
       await closed.close();

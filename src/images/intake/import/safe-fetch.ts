@@ -4,7 +4,7 @@ import { type FileHandle, open, rm } from 'node:fs/promises';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { isIP } from 'node:net';
-import { Transform, type TransformCallback, type Writable } from 'node:stream';
+import { type Duplex, Transform, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { addressBlockReason } from './address-policy';
 
@@ -211,7 +211,9 @@ class Fetcher {
     }
     for (let redirects = 0; ; redirects++) {
       const target = await this.check(current);
-      const exchange = await this.send(target);
+      // Under the deadline whatever the transport does (an abort does nothing to a request
+      // Node has already destroyed).
+      const exchange = await untilAborted(this.send(target), this.signal, this.options.timeoutMs);
       const { request, response } = exchange;
       const status = response.statusCode ?? 0;
 
@@ -349,19 +351,7 @@ class Fetcher {
     const request =
       url.protocol === 'https:' ? https.request(requestOptions) : http.request(requestOptions);
     this.requests.push(request);
-    let transportError: Error | undefined;
-    return new Promise((resolve, reject) => {
-      // Kept for the whole life of the request: an error after the response head (a reset
-      // mid-body, bytes after the declared length) must neither crash nor pass silently.
-      request.on('error', (error) => {
-        transportError ??= error;
-        reject(error);
-      });
-      request.once('response', (response) =>
-        resolve({ request, response, transportError: () => transportError }),
-      );
-      request.end();
-    });
+    return exchangeOf(request);
   }
 
   /** Streams a 2xx body to `destination`, counting bytes. */
@@ -439,6 +429,37 @@ class Fetcher {
     const code = (error as NodeJS.ErrnoException | undefined)?.code ?? '';
     return new UrlFetchError(networkReason(code), 'The URL could not be fetched');
   }
+}
+
+/**
+ * The request's response head, or its failure: a transport error, a 101 upgrade, or a close with
+ * neither. Its error listener stays for the request's whole life (see below).
+ */
+function exchangeOf(request: http.ClientRequest): Promise<Exchange> {
+  let transportError: Error | undefined;
+  return new Promise((resolve, reject) => {
+    // Kept for the whole life of the request: an error after the response head (a reset
+    // mid-body, bytes after the declared length) must neither crash nor pass silently.
+    request.on('error', (error) => {
+      transportError ??= error;
+      reject(error);
+    });
+    request.once('response', (response) =>
+      resolve({ request, response, transportError: () => transportError }),
+    );
+    // A 101 with an Upgrade header to a plain GET: Node's client gives the socket to an
+    // 'upgrade' listener, and without one destroys it and reports nothing at all (no response,
+    // no error): the import hung past its deadline, for ever.
+    request.once('upgrade', (_response, socket: Duplex) => {
+      socket.destroy();
+      reject(new UrlFetchError('status-101', 'The URL answered 101 Switching Protocols'));
+    });
+    // Closed with neither: said so, whatever the cause (a no-op once settled).
+    request.once('close', () =>
+      reject(new UrlFetchError('no-response', 'The URL closed the connection without answering')),
+    );
+    request.end();
+  });
 }
 
 /** A pass-through that counts the body's bytes and fails past `maxBytes`. */
