@@ -45,6 +45,11 @@ describe(importRow.name, () => {
     ['a bad GTIN', { gtin: '96385075', url: URL }, /gtin must be a GTIN/],
     ['no url', { gtin: '96385074' }, /url is required/],
     ['a url that is not http(s)', { gtin: '96385074', url: 'file:///etc/passwd' }, /http\(s\)/],
+    [
+      'a url carrying a password (shown with its row otherwise)',
+      { gtin: '96385074', url: 'http://importer:s3cret@images.example.com/a.png' },
+      /without a user name or password/,
+    ],
     ['a negative priority', { gtin: '96385074', url: URL, priority: -1 }, /priority must be/],
     ['an unknown field', { gtin: '96385074', url: URL, colour: 'red' }, /colour/],
     ['a NUL character', { gtin: '96385074', url: URL, title: 'a\u0000b' }, /title/],

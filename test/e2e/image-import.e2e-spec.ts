@@ -517,6 +517,11 @@ describe('Image import (PUT /products/:id/image)', () => {
       ['a malformed scheme', 'http:/images.example.com/shoe.png'],
       ['a URL after a space', ' https://images.example.com/shoe.png'],
       ['base64 without data:', 'image/png;base64,iVBORw0KGgo='],
+      // http(s) and then no URL a parser reads: nothing could be fetched, nor even tried.
+      ['an unclosed IPv6 host', 'http://['],
+      ['a space in the host', 'http://a b/'],
+      ['no host', 'http://'],
+      ['a bad escape in the host', 'https://exa%mple.com/'],
     ])(
       'refuses %s with 400 invalid_image_source, reaching nothing, storing nothing',
       async (_label, image) => {

@@ -35,7 +35,7 @@ export enum ImportProgressState {
 
 const ID_RULE = 'product_id must be a 22-character id or a UUID';
 const GTIN_RULE = 'gtin must be a GTIN-8, -12, -13 or -14 with a valid check digit';
-const URL_RULE = 'url must be an http(s) URL';
+const URL_RULE = 'url must be an http(s) URL, without a user name or password';
 const PRIORITY_RULE = 'priority must be an integer from 0 to 1000000';
 
 function Satisfies(name: string, test: (value: string) => boolean, message: string) {
@@ -48,10 +48,16 @@ function Satisfies(name: string, test: (value: string) => boolean, message: stri
   });
 }
 
+/**
+ * An http(s) URL with a host and no user name or password: one with credentials would be refused
+ * when fetched anyway, and kept with its row it was shown, password and all, to every reader of
+ * the import for as long as it is kept.
+ */
 function isHttpUrl(value: string): boolean {
   if (!/^https?:\/\//i.test(value)) return false;
   try {
-    return Boolean(new URL(value).host);
+    const url = new URL(value);
+    return Boolean(url.host) && url.username === '' && url.password === '';
   } catch {
     return false;
   }

@@ -130,10 +130,11 @@ export class ImageImportService {
 
 /**
  * An image given in JSON is a data URI or an http(s) URL; anything else (another scheme, a bare
- * path, a file name) is refused as such before any fetch, rather than as an unreachable URL.
+ * path, a file name, `http://[` or another string no URL parser reads) is refused as such before
+ * any fetch, rather than as an unreachable URL.
  */
 function checkedUrl(source: string): string {
-  if (/^https?:\/\//i.test(source)) return source;
+  if (/^https?:\/\//i.test(source) && URL.canParse(source)) return source;
   throw new AppError(
     'invalid_image_source',
     'The image must be a data:image/<type>;base64 URI or an http(s) URL.',
