@@ -143,7 +143,7 @@ describe(validateEnv.name, () => {
     }
   });
 
-  it('refuses rendition presets of size 0, past 9999, or named twice', () => {
+  it('refuses rendition presets of size 0, past 9999, named twice, or named as the original', () => {
     expect(
       validateEnv({ IMAGE_RENDITIONS: 'a:1x1:cover,b:9999x9999:inside' }).IMAGE_RENDITIONS,
     ).toBe('a:1x1:cover,b:9999x9999:inside');
@@ -153,9 +153,11 @@ describe(validateEnv.name, () => {
       'thumb:010x10:cover',
       'thumb:10000x10:inside',
       'card:10x10:cover,card:20x20:inside',
+      // Stored beside the original (`original.<ext>`): a WebP upload's would be written over.
+      'original:100x100:cover,thumb:150x150:cover',
     ]) {
       expect(() => validateEnv({ IMAGE_RENDITIONS: presets })).toThrow(
-        /IMAGE_RENDITIONS: .*each name once, sizes from 1 to 9999/,
+        /IMAGE_RENDITIONS: .*each name once and none "original", sizes from 1 to 9999/,
       );
     }
   });

@@ -160,8 +160,8 @@ export function storageDirConflict(storageDir: string, dataDir: string): string 
 }
 
 const RENDITIONS_RULE =
-  'must be a comma-separated list of name:WIDTHxHEIGHT:cover|attention|inside, each name once, ' +
-  'sizes from 1 to 9999';
+  'must be a comma-separated list of name:WIDTHxHEIGHT:cover|attention|inside, each name once ' +
+  'and none "original", sizes from 1 to 9999';
 
 /** STORAGE_LOCAL_DIR, served at /media, must keep clear of DATA_DIR's private entries. */
 function ClearOfDataDir(): PropertyDecorator {
@@ -761,7 +761,9 @@ export class EnvironmentVariables {
         const names = String(value)
           .split(',')
           .map((entry) => entry.split(':')[0]);
-        return new Set(names).size === names.length;
+        // `original` is the stored original's name beside them: a rendition so named (a WebP
+        // one, of a WebP upload) was written over it.
+        return new Set(names).size === names.length && !names.includes('original');
       },
       defaultMessage: () => RENDITIONS_RULE,
     },

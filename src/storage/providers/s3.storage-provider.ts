@@ -459,9 +459,24 @@ export class S3StorageProvider implements StorageProvider {
         ? own
         : /\b(E[A-Z][A-Z0-9_]{2,})\b/.exec(error instanceof Error ? error.message : '')?.[1];
     const named = code && code !== name ? `${name} (${code})` : name;
-    const where = this.options.endpoint ?? `AWS ${this.options.region}`;
+    const where = this.options.endpoint
+      ? withoutUserInfo(this.options.endpoint)
+      : `AWS ${this.options.region}`;
     const detail = status ? `${named}, HTTP ${status}` : named;
     return new StorageError(`S3 (${where}) failed ${action}: ${detail}`, { cause: error });
+  }
+}
+
+/** An endpoint as messages name it: without a user name or password it may carry. */
+function withoutUserInfo(endpoint: string): string {
+  try {
+    const url = new URL(endpoint);
+    if (!url.username && !url.password) return endpoint;
+    url.username = '';
+    url.password = '';
+    return url.origin;
+  } catch {
+    return 'S3_ENDPOINT';
   }
 }
 
