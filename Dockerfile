@@ -37,6 +37,8 @@ WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# `npm run -s cli` (and `npm start`) runs it first: with no sources here, it finds the build done.
+COPY --from=build /app/scripts/ensure-build.mjs ./scripts/ensure-build.mjs
 
 # DATA_DIR: embedded database (when DATABASE_URL is unset) and, later, local image storage.
 RUN mkdir -p /data && chown node:node /data

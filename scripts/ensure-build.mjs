@@ -34,7 +34,8 @@ const sources = Math.max(...INPUTS.map(newest));
 const complete = ['src/main.js', 'console/index.html'].every((file) =>
   existsSync(join('dist', file)),
 );
-if (built >= sources && complete) process.exit(0);
+// No sources at all (the Docker image: dist/ alone, built in its build stage): nothing to build.
+if (complete && (built >= sources || !existsSync('src'))) process.exit(0);
 
 // On stderr, build output included: stdout belongs to the command this runs before (`npm run
 // cli -- reset-password` prints JSON there, which a script reads).

@@ -1,6 +1,16 @@
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
@@ -298,5 +308,40 @@ describe('The CLI on the embedded database while the service has it open', () =>
     } finally {
       await db.drop();
     }
+  });
+});
+
+/**
+ * `npm run -s cli`, as the first start's banner and the README tell an operator of the Docker
+ * image: in a folder laid out as the Dockerfile's runtime stage copies it (no Docker here), its
+ * files copied and its folders linked. It failed there: scripts/ensure-build.mjs was not copied.
+ */
+describe('The CLI in the Docker image', () => {
+  let dir: string;
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'pis-image-layout-'));
+    const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+    const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+    const copies = [...runtime.matchAll(/^COPY --from=build \/app\/(\S+) \.\/(\S+)$/gm)];
+    expect(copies.map(([, from]) => from)).toEqual(
+      expect.arrayContaining(['dist', 'package.json']),
+    );
+    for (const [, from, to] of copies) {
+      mkdirSync(dirname(join(dir, to)), { recursive: true });
+      if (statSync(join(ROOT, from)).isDirectory()) symlinkSync(join(ROOT, from), join(dir, to));
+      else copyFileSync(join(ROOT, from), join(dir, to));
+    }
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('answers npm run -s cli -- --help', async () => {
+    const { stdout, stderr } = await execFileAsync('npm', ['run', '-s', 'cli', '--', '--help'], {
+      cwd: dir,
+      env: { ...inheritedEnv(), DATA_DIR: join(dir, 'data') },
+    });
+    expect(stdout + stderr).toContain('Usage: npm run -s cli');
+    // The build in dist/ is taken as it is: the image has no sources to build it from.
+    expect(stderr).not.toMatch(/Building|rebuilding/);
   });
 });
