@@ -4,7 +4,7 @@ import { DataSource, type DataSourceOptions } from 'typeorm';
 import { buildDataSourceOptions } from './data-source.options';
 import { DATABASE_CONFIG, databaseConfigProvider, type DatabaseConfig } from './database.config';
 import { safeError } from '../common/logging/safe-error';
-import { runPendingMigrations } from './run-migrations';
+import { refuseIfMigrationsPending, runPendingMigrations } from './run-migrations';
 
 @Module({
   imports: [
@@ -30,7 +30,14 @@ import { runPendingMigrations } from './run-migrations';
               cause: error,
             });
           });
-        if (options.migrationsRun) await runPendingMigrations(dataSource);
+        try {
+          if (options.migrationsRun) await runPendingMigrations(dataSource);
+          else await refuseIfMigrationsPending(dataSource);
+        } catch (error) {
+          // Closed, so that nothing holds the database (the embedded one is this process's).
+          await dataSource.destroy().catch(() => undefined);
+          throw error;
+        }
         return dataSource;
       },
     }),

@@ -29,3 +29,33 @@ export async function runPendingMigrations(dataSource: DataSource): Promise<Migr
     await queryRunner.release();
   }
 }
+
+/**
+ * With MIGRATIONS_RUN=false, refuses to start on a database missing any of this build's
+ * migrations, naming them and what to do: the service said it was listening, then died on its
+ * first query (`relation "users" does not exist`). Read only (no migrations table is made: a
+ * role without DDL rights is a reason to turn MIGRATIONS_RUN off).
+ */
+export async function refuseIfMigrationsPending(dataSource: DataSource): Promise<void> {
+  const table = dataSource.options.migrationsTableName ?? 'migrations';
+  const [{ present }] = await dataSource.query<{ present: boolean }[]>(
+    'SELECT to_regclass($1) IS NOT NULL AS present',
+    [table],
+  );
+  const applied = present
+    ? new Set(
+        (await dataSource.query<{ name: string }[]>(`SELECT name FROM "${table}"`)).map(
+          (row) => row.name,
+        ),
+      )
+    : new Set<string>();
+  const pending = dataSource.migrations
+    .map((migration) => migration.name ?? migration.constructor.name)
+    .filter((name) => !applied.has(name));
+  if (pending.length === 0) return;
+  throw new Error(
+    `MIGRATIONS_RUN=false, but ${pending.length} migration(s) of this version are not applied ` +
+      `to the database (the newest: ${pending.at(-1)}): apply them with \`npm run migration:run\`, ` +
+      'or start with MIGRATIONS_RUN=true.',
+  );
+}

@@ -1,4 +1,5 @@
 import { DataSource } from 'typeorm';
+import { createApp } from '../../src/app.factory';
 import { validateEnv } from '../../src/config/env.validation';
 import { buildDataSourceOptions } from '../../src/database/data-source.options';
 import { runPendingMigrations } from '../../src/database/run-migrations';
@@ -60,5 +61,27 @@ describe.each(AVAILABLE_BACKENDS)('Migrations on %s', (backend) => {
   it('re-apply after a full revert', async () => {
     const applied = await runPendingMigrations(ds);
     expect(applied.length).toBe(ds.migrations.length);
+  });
+});
+
+describe.each(AVAILABLE_BACKENDS)('MIGRATIONS_RUN=false on %s', (backend) => {
+  let db: TestDatabase;
+
+  beforeAll(async () => {
+    db = await createTestDatabase(backend, { schema: 'empty' });
+  });
+  afterAll(() => db?.drop());
+
+  it('stops the start on a database missing migrations, saying what to do; starts once applied', async () => {
+    // Nothing applied (not even a migrations table): refused before anything listens. It said
+    // it was listening, then died on its first query (`relation "users" does not exist`).
+    const off = { ...db.env, MIGRATIONS_RUN: 'false' };
+    await expect(createApp({ env: off })).rejects.toThrow(
+      /^MIGRATIONS_RUN=false, but \d+ migration\(s\) of this version are not applied to the database \(the newest: \w+\): apply them with `npm run migration:run`, or start with MIGRATIONS_RUN=true\.$/,
+    );
+    // Nothing was made, and nothing holds the database: a start that migrates has it, and then
+    // one with MIGRATIONS_RUN=false starts.
+    await (await createApp({ env: db.env })).close();
+    await (await createApp({ env: off })).close();
   });
 });
