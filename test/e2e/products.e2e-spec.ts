@@ -21,6 +21,22 @@ describe('Products', () => {
 
   const create = (body: object, as = c.staff) => call(app, 'POST', '/api/v1/products', as, body);
 
+  /** An image uploaded to the product by the staff member: 201. */
+  async function uploadTo(productId: string): Promise<void> {
+    const body = multipart({}, [{ data: await solidJpeg(), contentType: 'image/jpeg' }]);
+    const res = await call(
+      app,
+      'POST',
+      `/api/v1/products/${productId}/images`,
+      c.staff,
+      body.payload,
+      {
+        headers: body.headers,
+      },
+    );
+    expect(res.statusCode).toBe(201);
+  }
+
   beforeAll(async () => {
     t = await startTestApp();
     app = t.app;
@@ -203,26 +219,12 @@ describe('Products', () => {
 
   it('answers an image count and a primary image that agree, whatever commits meanwhile', async () => {
     const p = (await create({ name: 'Counted' })).json<{ id: string }>();
-    const upload = async () => {
-      const body = multipart({}, [{ data: await solidJpeg(), contentType: 'image/jpeg' }]);
-      const res = await call(
-        app,
-        'POST',
-        `/api/v1/products/${p.id}/images`,
-        c.staff,
-        body.payload,
-        {
-          headers: body.headers,
-        },
-      );
-      expect(res.statusCode).toBe(201);
-    };
     // The product's row is read (no image yet); an upload commits before the answer is built.
     const products = app.get(ProductsRepository);
     const findOne = products.findOne.bind(products);
     const spy = jest.spyOn(products, 'findOne').mockImplementationOnce(async (key) => {
       const row = await findOne(key);
-      await upload();
+      await uploadTo(p.id);
       return row;
     });
     try {
@@ -394,18 +396,7 @@ describe('Products', () => {
     const productsOnly = { apiKey: key.json<{ key: string }>().key };
     const empty = (await create({ name: 'No images' })).json();
     const withImage = (await create({ name: 'With an image' })).json();
-    const body = multipart({}, [{ data: await solidJpeg(), contentType: 'image/jpeg' }]);
-    const upload = await call(
-      app,
-      'POST',
-      `/api/v1/products/${withImage.id}/images`,
-      c.staff,
-      body.payload,
-      {
-        headers: body.headers,
-      },
-    );
-    expect(upload.statusCode).toBe(201);
+    await uploadTo(withImage.id);
 
     const refused = await call(app, 'DELETE', `/api/v1/products/${withImage.id}`, productsOnly);
     expect(refused.statusCode).toBe(403);
