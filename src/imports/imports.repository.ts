@@ -342,11 +342,14 @@ export class ImportsRepository {
         [id],
       );
       if (!locked || locked.finished_at) return locked?.finished_at ?? null;
+      // A SELECT around the UPDATE: TypeORM answers an UPDATE's rows as [rows, count].
       const [finished]: { finished_at: Date }[] = await manager.query(
-        `UPDATE imports SET finished_at = now(), updated_at = now()
-          WHERE id = $1
-            AND NOT EXISTS (SELECT 1 FROM import_rows WHERE import_id = $1 AND status = 'pending')
-          RETURNING finished_at`,
+        `WITH finished AS (
+           UPDATE imports SET finished_at = now(), updated_at = now()
+            WHERE id = $1
+              AND NOT EXISTS (SELECT 1 FROM import_rows WHERE import_id = $1 AND status = 'pending')
+            RETURNING finished_at)
+         SELECT finished_at FROM finished`,
         [id],
       );
       return finished?.finished_at ?? null;

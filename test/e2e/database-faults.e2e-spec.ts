@@ -285,7 +285,7 @@ onServer('The database connection killed mid-transaction', () => {
       await blockedBackend(url(), /^LOCK TABLE imports/);
       await first.release();
       const held = await second;
-      const finishing = await blockedBackend(url(), /^UPDATE imports SET finished_at/);
+      const finishing = await blockedBackend(url(), /^WITH finished AS/);
       expect(await terminateBackend(finishing.pid)).toBe(true);
       await held.release();
     } finally {

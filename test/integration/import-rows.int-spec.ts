@@ -54,6 +54,20 @@ describe.each(AVAILABLE_BACKENDS)(`${ImportsRepository.name} row claims on %s`, 
   const LIVE = { jobId: 'live-job', attempt: 0 };
   const PROBLEM = { code: 'image_url_unreachable', message: 'The URL did not answer.' };
 
+  it('records when the last row was done and says when, once; nothing while a row is pending', async () => {
+    const importId = await pendingRow();
+    expect(await imports.finishIfDone(importId)).toBeNull();
+    await db.query(`UPDATE import_rows SET status = 'ok' WHERE import_id = $1`, [importId]);
+    const finished = await imports.finishIfDone(importId);
+    expect(finished).toBeInstanceOf(Date);
+    const [{ finished_at }] = await db.query<{ finished_at: Date }[]>(
+      'SELECT finished_at FROM imports WHERE id = $1',
+      [importId],
+    );
+    expect(finished).toEqual(finished_at);
+    expect(await imports.finishIfDone(importId)).toEqual(finished_at);
+  });
+
   (backend === 'postgres' ? it : it.skip)(
     'says when an import finished, also when another process finished it while it waited',
     async () => {
