@@ -8,23 +8,26 @@ import { Metrics } from './metrics.service';
 const UNMATCHED = 'unmatched';
 
 /**
- * The status label of a request whose connection closed before its answer was all sent: nginx's
- * 499 ("client closed request"), or the 408 the service wrote itself on the connection (a body
- * too slow: request-timeouts.ts) before closing it.
+ * The status label of a request whose client left before it was answered: nginx's 499
+ * ("client closed request"), or the 408 the service wrote itself on the connection (a body too
+ * slow: request-timeouts.ts) before closing it.
  */
 const CLIENT_CLOSED = 499;
 
 /** Set on a reply once counted, so that a response's 'error' and then 'close' count it once. */
 const COUNTED = Symbol('httpMetricsCounted');
+type Counted = FastifyReply & { [COUNTED]?: boolean };
 
 /**
  * Every HTTP request's duration, by method, route pattern (`/api/v1/products/:productId`, never
  * the URL itself, so the series stay bounded whatever clients send) and status. An `onResponse`
  * hook: it runs once the answer is sent, whatever answered it (a route, a hook's refusal, the
  * not-found handler), and reads Fastify's own clock, which starts as the request arrives. A
- * request whose connection closed first (its client left mid-body or mid-download, or the
- * service cut it: a body too slow, an answer not read) reaches no such hook: the response's
- * 'close' counts it, as 499 or 408; they were in no metric at all.
+ * request with a body whose connection closed before the answer (its client left mid-body, or
+ * the service cut a body too slow) reaches no such hook: its response's 'close' counts it, as
+ * 499 or 408; they were in no metric at all. Only requests with a body are watched so: a
+ * response has several 'close' listeners already (a static file's ten), and an eleventh made
+ * Node warn of a leak on each of them.
  */
 @Injectable()
 export class HttpMetricsHook {
@@ -32,11 +35,13 @@ export class HttpMetricsHook {
 
   install(fastify: FastifyInstance): void {
     fastify.addHook('onRequest', (request, reply, done) => {
-      reply.raw.once('close', () => {
-        if (reply.raw.writableFinished || (reply as Counted)[COUNTED]) return;
-        const status = !reply.raw.headersSent && reply.raw.statusCode === 408 ? 408 : CLIENT_CLOSED;
-        this.observe(request, reply, status);
-      });
+      if (announcesBody(request.headers)) {
+        reply.raw.once('close', () => {
+          if (reply.raw.writableFinished || (reply as Counted)[COUNTED]) return;
+          const timedOut = !reply.raw.headersSent && reply.raw.statusCode === 408;
+          this.observe(request, reply, timedOut ? 408 : CLIENT_CLOSED);
+        });
+      }
       done();
     });
     fastify.addHook('onResponse', (request, reply, done) => {
@@ -57,4 +62,7 @@ export class HttpMetricsHook {
   }
 }
 
-type Counted = FastifyReply & { [COUNTED]?: boolean };
+function announcesBody(headers: FastifyRequest['headers']): boolean {
+  const length = headers['content-length'];
+  return headers['transfer-encoding'] !== undefined || (!!length && length !== '0');
+}
