@@ -216,6 +216,8 @@ describe('The gallery console under concurrent edits', () => {
     const productId = await productWith('Keep my text', []);
     await openGallery(productId);
     await page.getByRole('button', { name: 'Edit product' }).click();
+    // The form filled from the product first: text typed before that was written over by it.
+    await page.waitForFunction(`document.querySelector('#product-name')?.value === 'Keep my text'`);
     const typed = 'A long description that took ten minutes to write.';
     await page.getByLabel('Description').fill(typed);
     await theyChangeProduct(productId, { gtin: '4006381333931' });
