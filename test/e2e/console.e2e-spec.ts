@@ -859,6 +859,10 @@ describe('The gallery console in a real browser', () => {
     const theirs = await call(t.app, 'PATCH', lamp, admin, { name: 'Reading lamp' });
     expect(theirs.statusCode).toBe(200);
     await page.getByRole('button', { name: 'Edit product' }).click();
+    // Typed once the form has filled from the product (text typed before was written over).
+    await until(
+      `document.querySelector('#product-description')?.value === 'Brass, with a linen shade.'`,
+    );
     await form.getByLabel('Description').fill('Mine');
     await form.getByRole('button', { name: 'Save product' }).click();
     await page
