@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { refusalReason } from '../common/http/client-error.handler';
+import { announcesBody } from '../common/http/request-timeouts';
 import { Metrics } from './metrics.service';
 
 /** The route label of a request no route matched: its URL would make a series per URL. */
@@ -60,9 +61,4 @@ export class HttpMetricsHook {
     const route = request.routeOptions.url ?? UNMATCHED;
     this.metrics.observeHttpRequest(request.method, route, status, reply.elapsedTime / 1000);
   }
-}
-
-function announcesBody(headers: FastifyRequest['headers']): boolean {
-  const length = headers['content-length'];
-  return headers['transfer-encoding'] !== undefined || (!!length && length !== '0');
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, Server, ServerOptions, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
 import { Logger } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -84,7 +84,7 @@ export function registerRequestTimeouts(
         (socket as TrackedSocket)[CURRENT_REQUEST] = request.id;
         stalls.watch(request.id, reply.raw, socket);
         const rate = config.HTTP_BODY_MIN_BYTES_PER_SECOND;
-        if (rate > 0 && announcesBody(request.raw)) {
+        if (rate > 0 && announcesBody(request.raw.headers)) {
           watchBodyRate(request, reply, socket, config.HTTP_HEADERS_TIMEOUT_MS, rate);
         }
       }
@@ -92,9 +92,10 @@ export function registerRequestTimeouts(
     });
 }
 
-function announcesBody(raw: IncomingMessage): boolean {
-  const length = raw.headers['content-length'];
-  return raw.headers['transfer-encoding'] !== undefined || (!!length && length !== '0');
+/** Whether a request's headers say a body follows (a length above 0, or a transfer coding). */
+export function announcesBody(headers: IncomingHttpHeaders): boolean {
+  const length = headers['content-length'];
+  return headers['transfer-encoding'] !== undefined || (!!length && length !== '0');
 }
 
 /**
