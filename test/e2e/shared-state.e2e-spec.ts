@@ -211,6 +211,13 @@ describe('Redis at start-up', () => {
   });
 });
 
+/** One login of the test admin, with the right password: counted against the limits. */
+const loginAttempt = (t: TestApp) =>
+  call(t.app, 'POST', '/api/v1/auth/login', undefined, {
+    email: TEST_ADMIN.email,
+    password: TEST_ADMIN.password,
+  });
+
 describe('Redis going away while the service runs', () => {
   let redis: CuttableRedis;
   let t: TestApp;
@@ -226,11 +233,7 @@ describe('Redis going away while the service runs', () => {
     await deleteRedisKeys(prefix);
   });
 
-  const attempt = () =>
-    call(t.app, 'POST', '/api/v1/auth/login', undefined, {
-      email: TEST_ADMIN.email,
-      password: TEST_ADMIN.password,
-    });
+  const attempt = () => loginAttempt(t);
 
   it('refuses logins with 503 login_limits_unavailable until it is back, never unlimited', async () => {
     expect((await attempt()).statusCode).toBe(200);
@@ -275,11 +278,7 @@ describe('Redis stalling while the service runs', () => {
     await deleteRedisKeys(prefix);
   });
 
-  const attempt = () =>
-    call(t.app, 'POST', '/api/v1/auth/login', undefined, {
-      email: TEST_ADMIN.email,
-      password: TEST_ADMIN.password,
-    });
+  const attempt = () => loginAttempt(t);
 
   it('does not count, once Redis runs them, the attempts it refused with 503 meanwhile', async () => {
     expect((await attempt()).statusCode).toBe(200);
