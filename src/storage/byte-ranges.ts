@@ -1,3 +1,5 @@
+import { parseHttpDate } from './http-date';
+
 /**
  * The one byte range a `Range` header asks for, as RFC 9110 (14.1.2) writes it (`bytes=0-499`,
  * `bytes=500-`, `bytes=-500`), written plainly (`bytes=<range>`); undefined for anything else. A
@@ -27,9 +29,6 @@ function isRangeSpec(spec: string): boolean {
   return last === '' || BigInt(last) >= BigInt(first);
 }
 
-/** IMF-fixdate (RFC 9110 5.6.7), the form of Last-Modified: `Sun, 06 Nov 1994 08:49:37 GMT`. */
-export const IMF_FIXDATE = /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/;
-
 /**
  * Whether a Range still applies under the request's If-Range (RFC 9110 13.1.5): its entity tag is
  * the current one by strong comparison (a weak tag never matches), or its date is the current
@@ -44,6 +43,7 @@ export function ifRangeHolds(
   if (value.startsWith('"')) {
     return current.etag !== undefined && !current.etag.startsWith('W/') && value === current.etag;
   }
-  if (!IMF_FIXDATE.test(value) || !current.lastModified) return false;
-  return Math.floor(current.lastModified.getTime() / 1000) === Date.parse(value) / 1000;
+  const date = parseHttpDate(value);
+  if (date === undefined || !current.lastModified) return false;
+  return Math.floor(current.lastModified.getTime() / 1000) === date / 1000;
 }

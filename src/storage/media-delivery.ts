@@ -1,9 +1,10 @@
-import { realpath } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import type { IncomingHttpHeaders } from 'node:http';
-import { extname, isAbsolute, relative, sep } from 'node:path';
+import { extname, isAbsolute, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { send, type SendOptions } from '@fastify/send';
-import { usableByteRange } from './byte-ranges';
+import { ifRangeHolds, usableByteRange } from './byte-ranges';
+import { parseHttpDate } from './http-date';
 import type { MediaAnswer, MediaRequest } from './media-answer';
 import { CONTENT_TYPES, deliveryHeaders } from './storage-provider';
 
@@ -44,9 +45,10 @@ export async function answerMediaRequest(
   const known = `${root}\0${key}`;
   const notModified = notModifiedByKnownValidators(known, key, request);
   if (notModified) return notModified;
+  const decided = await withDateIfRangeDecided(root, key, request);
   let result;
   try {
-    result = await send(asSendRequest(request), key, {
+    result = await send(asSendRequest(decided), key, {
       ...SEND_OPTIONS,
       root,
       onFile: (path) => assertBelowRoot(root, path),
@@ -175,7 +177,9 @@ export function mediaHeaders(
 /**
  * The request as send reads it (its method and headers), with a strong If-Range ETag written as
  * the weak one send compares it with, and without a Range that is not one (usableByteRange), or
- * whose If-Range is a weak tag, which never matches (RFC 9110 13.1.5) but would match send's.
+ * whose If-Range is a weak tag, which never matches (RFC 9110 13.1.5) but would match send's. A
+ * date field that is not an HTTP-date is left out (RFC 9110 13.1.3, 13.1.4: it is ignored), where
+ * send would read `2099` as a year; one that is, is written in the form send reads right.
  */
 function asSendRequest(request: MediaRequest): Readable {
   const ifRange = request.headers['if-range'];
@@ -184,6 +188,11 @@ function asSendRequest(request: MediaRequest): Readable {
     ...request.headers,
     range: weakIfRange ? undefined : usableByteRange(request.headers.range),
   };
+  for (const name of ['if-modified-since', 'if-unmodified-since'] as const) {
+    const date = asImfDate(request.headers[name]);
+    if (date === undefined) delete headers[name];
+    else headers[name] = date;
+  }
   if (typeof ifRange === 'string' && ifRange.startsWith('"')) headers['if-range'] = `W/${ifRange}`;
   const ifMatch = request.headers['if-match'];
   if (typeof ifMatch === 'string' && ifMatch.trim() !== '*') {
@@ -196,6 +205,33 @@ function asSendRequest(request: MediaRequest): Readable {
     headers['if-match'] = strong.length > 0 ? strong.join(', ') : '""';
   }
   return { method: request.method, headers } as unknown as Readable;
+}
+
+function asImfDate(value: string | undefined): string | undefined {
+  const time = parseHttpDate(value);
+  return time === undefined ? undefined : new Date(time).toUTCString();
+}
+
+/**
+ * The request with its Range decided where If-Range is a date: send serves the range for any date
+ * not before the file's Last-Modified, where RFC 9110 (13.1.5) asks for that very date. The file's
+ * time is read here (a stat, for this rare header alone) and the Range kept only on a match.
+ */
+async function withDateIfRangeDecided(
+  root: string,
+  key: string,
+  request: MediaRequest,
+): Promise<MediaRequest> {
+  const ifRange = request.headers['if-range'];
+  if (typeof ifRange !== 'string' || /^\s*(?:W\/)?"/.test(ifRange)) return request;
+  const { range: _range, 'if-range': _ifRange, ...rest } = request.headers;
+  const modified = await stat(join(root, key)).then(
+    (file) => file.mtime,
+    () => undefined,
+  );
+  const holds = ifRangeHolds(ifRange, { etag: undefined, lastModified: modified });
+  // Holding, the Range is served as asked; not, the whole file (send then reads no If-Range).
+  return { ...request, headers: holds ? { ...rest, range: request.headers.range } : rest };
 }
 
 /** The real root, resolved once: the folder itself may be a symlink. */

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { IMF_FIXDATE } from './byte-ranges';
+import { parseHttpDate } from './http-date';
 
 /** What a stored object is now, as its store describes it. */
 export interface CurrentValidators {
@@ -22,9 +22,9 @@ export function preconditionFails(
     const strong = current.etag !== undefined && !current.etag.startsWith('W/');
     return !(strong && ifMatch.split(',').some((tag) => tag.trim() === current.etag));
   }
-  const since = first(headers['if-unmodified-since'])?.trim();
-  if (since === undefined || !IMF_FIXDATE.test(since) || !current.lastModified) return false;
-  return Math.floor(current.lastModified.getTime() / 1000) > Date.parse(since) / 1000;
+  const since = parseHttpDate(first(headers['if-unmodified-since']));
+  if (since === undefined || !current.lastModified) return false;
+  return Math.floor(current.lastModified.getTime() / 1000) > since / 1000;
 }
 
 /**

@@ -177,6 +177,15 @@ describe(planTransform.name, () => {
     }
   });
 
+  it('falls back past an original format the client refuses, to one it names', () => {
+    expect(plan('w_64', PHOTO, 'image/png, image/jpeg;q=0')).toMatchObject({ format: 'png' });
+    expect(plan('w_64', PHOTO, 'image/gif, image/jpeg;q=0')).toMatchObject({ format: 'gif' });
+    // Refused, with nothing else named: still the original's format (nothing better to give).
+    expect(plan('w_64', PHOTO, 'image/jpeg;q=0, */*')).toMatchObject({ format: 'jpeg' });
+    const svg = { ...PHOTO, format: 'svg', hasAlpha: true };
+    expect(plan('w_64', svg, 'image/png;q=0, image/jpeg')).toMatchObject({ format: 'jpeg' });
+  });
+
   it('names a result by everything that makes it, with the default quality per format', () => {
     expect(plan('w_300,f_webp').variant).toBe('320x240-cover-q80');
     expect(plan('w_300,f_jpeg,q_60').variant).toBe('320x240-cover-q60');
@@ -192,5 +201,21 @@ describe(acceptedImageTypes.name, () => {
     ]);
     expect([...acceptedImageTypes('IMAGE/WEBP;Q=0')]).toEqual([]);
     expect([...acceptedImageTypes(undefined)]).toEqual([]);
+  });
+
+  it('takes a refusal over an acceptance of the same type', () => {
+    expect([...acceptedImageTypes('image/avif, image/webp, image/avif;q=0')]).toEqual([
+      'image/webp',
+    ]);
+  });
+
+  it('reads only whole elements of a header longer than 1,000 characters', () => {
+    // The cut at 1,000 falls inside the last element: its `;q=0` would be lost.
+    for (const type of ['image/avif', 'image/webp']) {
+      const accept = `${'xy/z,'.repeat(198)}${type};q=0`;
+      expect(accept.length).toBeGreaterThan(1000);
+      expect(acceptedImageTypes(accept).has(type)).toBe(false);
+    }
+    expect(acceptedImageTypes(`${'xy/z,'.repeat(150)}image/webp`).has('image/webp')).toBe(true);
   });
 });

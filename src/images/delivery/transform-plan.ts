@@ -237,7 +237,9 @@ export function mayBeAnimated(original: Pick<OriginalFacts, 'format'>): boolean 
 /**
  * `auto`: AVIF when the browser takes it, else WebP, else the original's own format where a
  * browser shows it everywhere (JPEG, PNG, GIF), else PNG for an image with transparency and JPEG
- * otherwise. A GIF or WebP (which may be animated) prefers WebP to AVIF (see mayBeAnimated).
+ * otherwise. A GIF or WebP (which may be animated) prefers WebP to AVIF (see mayBeAnimated). A
+ * fallback the Accept header refuses (`image/jpeg;q=0`) gives way to one of JPEG, PNG and GIF it
+ * names; refused with nothing else named, it stays (the client named nothing it can show).
  */
 function chooseFormat(
   requested: TransformOptions['format'],
@@ -245,30 +247,66 @@ function chooseFormat(
   accept: string | undefined,
 ): { format: TransformPlan['format']; negotiated: boolean } {
   if (requested !== 'auto') return { format: requested, negotiated: false };
-  const accepted = acceptedImageTypes(accept);
+  const { accepted, refused } = imageTypePreferences(accept);
   const order: TransformPlan['format'][] = mayBeAnimated(original)
     ? ['webp', 'avif']
     : ['avif', 'webp'];
   const modern = order.find((format) => accepted.has(`image/${format}`));
   if (modern) return { format: modern, negotiated: true };
-  if (original.format === 'jpeg' || original.format === 'png' || original.format === 'gif') {
-    return { format: original.format, negotiated: true };
+  const fallback = fallbackFormat(original);
+  if (!refused.has(`image/${fallback}`)) {
+    return { format: fallback, negotiated: true };
   }
-  return { format: original.hasAlpha ? 'png' : 'jpeg', negotiated: true };
+  const named = FALLBACKS.find((format) => accepted.has(`image/${format}`));
+  return { format: named ?? fallback, negotiated: true };
+}
+
+/** The formats every browser shows, in the order a refused fallback looks for another. */
+const FALLBACKS = ['png', 'jpeg', 'gif'] as const;
+
+/** The original's own format where every browser shows it, else PNG or JPEG by transparency. */
+function fallbackFormat(original: OriginalFacts): (typeof FALLBACKS)[number] {
+  if (original.format === 'jpeg' || original.format === 'png' || original.format === 'gif') {
+    return original.format;
+  }
+  return original.hasAlpha ? 'png' : 'jpeg';
 }
 
 /**
  * The image types an Accept header names with a non-zero quality. Wildcards do not count: a
- * browser that sends `*\/*` alone is not known to show AVIF or WebP.
+ * browser that sends `*\/*` alone is not known to show AVIF or WebP. A type named both with and
+ * without `q=0` is refused.
  */
 export function acceptedImageTypes(accept: string | undefined): Set<string> {
-  const types = new Set<string>();
-  if (!accept) return types;
-  for (const part of accept.slice(0, 1000).split(',')) {
+  return imageTypePreferences(accept).accepted;
+}
+
+/** Of an Accept header longer than this, what follows its last comma before it is not read. */
+const ACCEPT_READ = 1000;
+
+/**
+ * The image types an Accept header names, accepted or refused (`q=0`, which wins over a naming
+ * of the same type without it). Only its first 1,000
+ * characters are read, and of a longer header only whole elements: a `;q=0` cut off would turn
+ * a refusal into an acceptance.
+ */
+function imageTypePreferences(accept: string | undefined): {
+  accepted: Set<string>;
+  refused: Set<string>;
+} {
+  const accepted = new Set<string>();
+  const refused = new Set<string>();
+  if (!accept) return { accepted, refused };
+  const read =
+    accept.length > ACCEPT_READ
+      ? accept.slice(0, Math.max(0, accept.lastIndexOf(',', ACCEPT_READ)))
+      : accept;
+  for (const part of read.split(',')) {
     const [type, ...params] = part.trim().toLowerCase().split(';');
+    if (!type.startsWith('image/') || type.endsWith('/*')) continue;
     const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
-    if (q && !(Number(q.slice(2)) > 0)) continue;
-    if (type.startsWith('image/') && !type.endsWith('/*')) types.add(type);
+    (q && !(Number(q.slice(2)) > 0) ? refused : accepted).add(type);
   }
-  return types;
+  for (const type of refused) accepted.delete(type);
+  return { accepted, refused };
 }

@@ -13,6 +13,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ifRangeHolds, usableByteRange } from '../byte-ranges';
+import { parseHttpDate } from '../http-date';
 import { noneMatchHolds, preconditionFails, type CurrentValidators } from '../preconditions';
 import type { MediaAnswer, MediaRequest } from '../media-answer';
 import { mediaHeaders } from '../media-delivery';
@@ -485,10 +486,10 @@ function header(request: MediaRequest, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
+/** A date field's value, or undefined where it is not an HTTP-date (then it is ignored). */
 function dateHeader(request: MediaRequest, name: string): Date | undefined {
-  const value = header(request, name);
-  const date = value ? new Date(value) : undefined;
-  return date && !Number.isNaN(date.getTime()) ? date : undefined;
+  const time = parseHttpDate(header(request, name));
+  return time === undefined ? undefined : new Date(time);
 }
 
 function statusOf(error: unknown): number | undefined {
