@@ -8,6 +8,7 @@ import { decodeId, encodeShortId } from '../../src/common/ids/short-id';
 import { TransformResults } from '../../src/images/delivery/transform-results.service';
 import { OrphanFileSweeper } from '../../src/images/orphan-file-sweeper';
 import {
+  deliveryHeaders,
   STORAGE_PROVIDER,
   StorageError,
   type StorageProvider,
@@ -23,7 +24,7 @@ import {
   type Driver,
   type StorageBackend,
 } from '../support/storage-backends';
-import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+import { startTestApp, testAppEnv, TEST_ADMIN, type TestApp } from '../support/test-app';
 
 /**
  * Images made on request through transform URLs, on local disk and on S3 (s3rver): signatures
@@ -62,7 +63,7 @@ async function uploadToNewProduct(
   file: Buffer,
   name = 'Delivered',
   contentType = 'image/jpeg',
-): Promise<{ id: string; productId: string }> {
+): Promise<{ id: string; productId: string; url: string }> {
   const product = await call(app, 'POST', '/api/v1/products', admin, { name });
   const body = multipart({}, [{ data: file, contentType }]);
   const res = await call(
@@ -74,7 +75,7 @@ async function uploadToNewProduct(
     { headers: body.headers },
   );
   expect(res.statusCode).toBe(201);
-  return { id: res.json().id, productId: product.json().id };
+  return { id: res.json().id, productId: product.json().id, url: res.json().url };
 }
 
 describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) => {
@@ -149,6 +150,21 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
     const named = await get(signed('w_300,f_png'), { accept: AVIF_WEBP });
     expect(named.headers['content-type']).toBe('image/png');
     expect(named.headers.vary).toBe('Origin');
+  });
+
+  it('never answers f_auto in a format the Accept header refuses with q=0', async () => {
+    // Past 1,000 characters, where the header is no longer read: a refusal cut off is none.
+    for (const refused of ['avif', 'webp']) {
+      const accept = `${'xy/z,'.repeat(198)}image/${refused};q=0`;
+      const res = await get(signed('w_300,f_auto'), { accept });
+      expect({ refused, type: res.headers['content-type'] }).toEqual({
+        refused,
+        type: 'image/jpeg',
+      });
+    }
+    // The original's format refused, another named: that one.
+    const png = await get(signed('w_300,f_auto'), { accept: 'image/png, image/jpeg;q=0' });
+    expect(png.headers['content-type']).toBe('image/png');
   });
 
   it('keeps Vary: Origin beside Accept, so caches keep each origin its own CORS answer', async () => {
@@ -347,6 +363,64 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
     // If-Match compares strongly (RFC 9110 13.1.1): a weak tag never matches.
     expect((await get(path, { 'if-match': `W/${etag}` })).statusCode).toBe(412);
     expect((await get(path, { 'if-match': `W/${etag}, ${etag}` })).statusCode).toBe(200);
+  });
+
+  it('serves a Range under If-Range for its very date alone, and ignores dates that are none', async () => {
+    const { id, url } = await uploadToProduct(await solidJpeg(640, 480));
+    // On local disk the service serves the original too (/media); S3 serves its own.
+    const original = driver === 'local' ? [url.slice(PUBLIC_BASE.length)] : [];
+    for (const path of [...original, signed('w_400,f_webp', id)]) {
+      const first = await get(path);
+      expect(first.statusCode).toBe(200);
+      const lastModified = Date.parse(first.headers['last-modified'] as string);
+      // A later date is not the file's (RFC 9110 13.1.5): the whole file, as for an earlier one.
+      const later = new Date(lastModified + 86_400_000).toUTCString();
+      const whole = await get(path, { range: 'bytes=0-9', 'if-range': later });
+      expect({ path, status: whole.statusCode }).toEqual({ path, status: 200 });
+      expect(whole.rawPayload).toEqual(first.rawPayload);
+      // Not HTTP-dates (RFC 9110 13.1.3, 13.1.4): ignored, not read as the year 2099 or 2001.
+      for (const [name, value] of [
+        ['if-modified-since', '2099'],
+        ['if-modified-since', '2099-01-01'],
+        ['if-unmodified-since', '2001'],
+      ]) {
+        const res = await get(path, { [name]: value });
+        expect({ path, value, status: res.statusCode }).toEqual({ path, value, status: 200 });
+      }
+      // The obsolete asctime form of a later date is one: 304.
+      const asctime = new Date(lastModified + 86_400_000)
+        .toUTCString()
+        .replace(
+          /^(\w+), (\d+) (\w+) (\d+) ([\d:]+) GMT$/,
+          (_all, day, date, month, year, time) =>
+            `${day} ${month} ${String(Number(date)).padStart(2, ' ')} ${time} ${year}`,
+        );
+      const notModified = await get(path, { 'if-modified-since': asctime });
+      expect({ path, asctime, status: notModified.statusCode }).toEqual({
+        path,
+        asctime,
+        status: 304,
+      });
+    }
+  });
+
+  it('answers 500 image_original_unreadable, not 400, for an original damaged in storage', async () => {
+    const { id } = await uploadToProduct(await solidJpeg(640, 480));
+    const [{ storage_key: key }] = await app
+      .get(DataSource)
+      .query<{ storage_key: string }[]>('SELECT storage_key FROM images WHERE id = $1', [
+        decodeId(id),
+      ]);
+    const storage = app.get<StorageProvider>(STORAGE_PROVIDER);
+    const truncated = (await solidJpeg(640, 480)).subarray(0, 200);
+    await storage.put(key, truncated, {
+      contentType: 'image/jpeg',
+      ...deliveryHeaders('image/jpeg'),
+    });
+    const res = await get(signed('w_200,f_webp', id));
+    expect(res.statusCode).toBe(500);
+    expect(res.json()).toMatchObject({ code: 'image_original_unreadable' });
+    expect(derived(id)).toEqual([]);
   });
 
   it('gives the original size to a request for more, and pads contain to the box', async () => {
@@ -592,6 +666,29 @@ describe('Transform URLs of long, narrow images (MAX_IMAGE_PIXELS 1,000,000)', (
     // Within the limit, it stays an animation.
     const moving = await image(transformPath('w_400,f_webp', id));
     expect(moving).toMatchObject({ width: 400, height: 20, pages: 10 });
+  });
+
+  // Last: an application made beside this one takes over passport's strategies (a process-wide
+  // registry), and once it is closed this one's logins no longer answer. Transform URLs need none.
+  it('serves the transform URLs of an image stored when the limit was higher', async () => {
+    // 1,500,000 pixels, stored while MAX_IMAGE_PIXELS was 2,000,000.
+    const higher = await createApp({
+      env: testAppEnv(t.db, {
+        ...backend.env,
+        DELIVERY_SIGNING_KEYS: NEW_KEY,
+        MAX_IMAGE_PIXELS: '2000000',
+      }),
+    });
+    let id: string;
+    try {
+      const token = await login(higher, { email: TEST_ADMIN.email }, TEST_ADMIN.password);
+      ({ id } = await uploadToNewProduct(higher, { bearer: token }, await solidJpeg(1500, 1000)));
+    } finally {
+      await higher.close();
+    }
+    // Under 1,000,000: the URLs handed out for it still answer, a thumbnail as the whole.
+    expect(await image(transformPath('w_200,f_webp', id))).toMatchObject({ width: 200 });
+    expect(await image(transformPath('w_1200,f_png', id))).toMatchObject({ format: 'png' });
   });
 });
 

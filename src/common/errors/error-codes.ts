@@ -160,6 +160,11 @@ export const ERROR_CODES = {
     kind: 'forbidden',
     title: "The transform URL's signature is missing or wrong",
   },
+  // A fault of the stored data, not of the request: logged as an error.
+  image_original_unreadable: {
+    kind: 'internal',
+    title: "The image's stored original could not be decoded",
+  },
   // Storage.
   media_not_found: { kind: 'not_found', title: 'No such file' },
   // Operations.

@@ -86,6 +86,7 @@ export function ApiTransformedImage(): MethodDecorator {
       'transform_invalid',
       'transform_signature_invalid',
       'image_not_found',
+      'image_original_unreadable',
       'image_too_complex',
       'precondition_failed',
       'range_not_satisfiable',

@@ -105,6 +105,13 @@ export class DeliveryService {
       if (error instanceof OriginalMissingError) {
         throw new AppError('image_not_found', "The image's original is not in storage.");
       }
+      // The request is right; the stored bytes are not (damaged in storage, or by hand).
+      if (error instanceof AppError && error.code === 'invalid_image') {
+        throw new AppError(
+          'image_original_unreadable',
+          `The stored original of image ${image.id} could not be decoded: it is truncated or corrupt.`,
+        );
+      }
       if (error instanceof StorageError) {
         throw new AppError(
           'storage_unavailable',

@@ -216,13 +216,16 @@ export class ImageProcessor {
     steps.format = 'raw' in source ? 'svg' : header.format;
     // AVIF, JPEG and PNG results decode the first frame only: only its pixels count.
     const frames = ANIMATED_OUTPUTS.has(spec.format) ? header.pages : 1;
-    this.checkPixels(header, frames);
+    // A stored original was accepted under the limit in force then: a limit lowered since must
+    // not break the URLs handed out for it (400 for a GET done right), so it is decoded at its
+    // own size. New uploads, and their renditions, keep to the new limit.
+    const maxPixels = Math.max(this.maxPixels, framePixels(frames, header));
     if (!('raw' in source)) await checkScans(header, source);
     // A box is at most MAX_IMAGE_PIXELS (transform-plan.ts), but a contain box padding the image
     // may hold more pixels than its frames: an animation made in it past the limit is a still of
     // its first frame, as a rendition is (processAnimation).
     const made: Frames = this.fitsFrames(frames, spec) ? 'all' : 'first';
-    const result = await transformFrames(source, spec, this.maxPixels, made);
+    const result = await transformFrames(source, spec, maxPixels, made);
     steps.lap('transform');
     return result;
   }
@@ -244,9 +247,7 @@ export class ImageProcessor {
    * 1×1 frames (half a million) would otherwise take a minute.
    */
   private fitsFrames(frames: number, size: { width: number; height: number }): boolean {
-    const pixels = size.width * size.height;
-    if (frames === 1) return pixels <= this.maxPixels;
-    return frames * Math.max(pixels, MIN_FRAME_PIXELS) <= this.maxPixels;
+    return framePixels(frames, size) <= this.maxPixels;
   }
 
   /** Each step is timed (image_processing_duration_seconds): a clock read per step. */
@@ -540,4 +541,10 @@ function sanitize(input: Buffer): Buffer {
     if (error instanceof SvgRejectedError) throw unsafeSvg(error.message, error.reason);
     throw error;
   }
+}
+
+/** The pixels `frames` frames of `size` count for (see ImageProcessor.fitsFrames). */
+function framePixels(frames: number, size: { width: number; height: number }): number {
+  const pixels = size.width * size.height;
+  return frames === 1 ? pixels : frames * Math.max(pixels, MIN_FRAME_PIXELS);
 }
