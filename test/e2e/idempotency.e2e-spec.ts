@@ -457,6 +457,35 @@ describe('Idempotent retries (Idempotency-Key)', () => {
     expect((await galleryUpload(product)('x'.repeat(255))).statusCode).toBe(201);
   });
 
+  it('keeps a key for a path of any length a valid external id makes', async () => {
+    // 255 characters, the most an external id has: 2,295 percent-encoded, past the 2,048 a
+    // varchar column held (the key's INSERT failed: 500, where the request without a key worked).
+    const externalId = '商'.repeat(255);
+    const made = await call(app, 'POST', '/api/v1/products', admin, {
+      name: 'Long reference',
+      external_id: externalId,
+    });
+    expect(made.statusCode).toBe(201);
+    const path = `/api/v1/products/by-external-id/${encodeURIComponent(externalId)}/images`;
+    expect(path.length).toBeGreaterThan(2048);
+    const upload = (key: string) => {
+      const body = multipart({}, [{ data: jpeg, contentType: 'image/jpeg' }]);
+      return call(app, 'POST', path, admin, body.payload, {
+        headers: { ...body.headers, 'idempotency-key': key },
+      });
+    };
+    const key = randomUUID();
+    const first = await upload(key);
+    expect(first.statusCode).toBe(201);
+    const retry = await upload(key);
+    expect({ status: retry.statusCode, body: retry.body }).toEqual({
+      status: 201,
+      body: first.body,
+    });
+    const gallery = await call(app, 'GET', path, admin);
+    expect(gallery.json<{ items: unknown[] }>().items).toHaveLength(1);
+  });
+
   // Two instances share a PostgreSQL server only: the embedded database belongs to one process.
   (process.env.TEST_DATABASE_URL ? describe : describe.skip)('across two instances', () => {
     let second: NestFastifyApplication;
