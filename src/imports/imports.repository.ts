@@ -125,6 +125,21 @@ export class ImportsRepository {
   }
 
   /**
+   * Locks the import for a retry: false when it is past its retention (`days`, 0 for none). The
+   * hourly sweep deletes such an import's rows a statement at a time, then the import: reopened
+   * meanwhile, it would stay for good with the rows not yet deleted and without the others. The
+   * sweep's statements share-lock the imports they delete from, so the two wait for each other.
+   */
+  async lockForRetry(manager: EntityManager, id: string, days: number): Promise<boolean> {
+    const rows: { expired: boolean }[] = await manager.query(
+      `SELECT ($2 > 0 AND finished_at < now() - make_interval(days => $2)) IS TRUE AS expired
+         FROM imports WHERE id = $1 FOR UPDATE`,
+      [id, days],
+    );
+    return rows.length === 1 && !rows[0].expired;
+  }
+
+  /**
    * Failed rows back to pending for a re-run (those refused on arrival stay failed), the import
    * unfinished again and worked as `principal` from now on. Rows already ok are left alone; a
    * failed row keeps the image id of its last claim, so that an image made by an attempt whose
@@ -361,15 +376,18 @@ export class ImportsRepository {
    * first, at most `rowsAtOnce` a statement, then the imports, a hundred a statement: no one
    * statement deletes millions of rows (a hundred imports of 100,000 rows each, by the foreign
    * key's cascade, was ten million), which would hold its locks that long and could outlast
-   * DATABASE_STATEMENT_TIMEOUT_MS, failing the sweep every hour. Returns how many imports went.
+   * DATABASE_STATEMENT_TIMEOUT_MS, failing the sweep every hour. Each statement share-locks the
+   * imports it deletes from: a retry (lockForRetry) waits for it, then refuses. Returns how many
+   * imports went.
    */
   async deleteFinished(days: number, rowsAtOnce = ROWS_DELETED_AT_ONCE): Promise<number> {
     for (;;) {
       const [{ deleted }]: { deleted: number }[] = await this.dataSource.query(
         `WITH doomed AS (
            SELECT r.import_id, r.row_number FROM import_rows r
-             JOIN imports i ON i.id = r.import_id
-            WHERE i.finished_at < now() - make_interval(days => $1)
+            WHERE r.import_id IN (
+                    SELECT id FROM imports
+                     WHERE finished_at < now() - make_interval(days => $1) FOR SHARE)
             LIMIT $2),
          gone AS (
            DELETE FROM import_rows r USING doomed d

@@ -140,6 +140,13 @@ export class ImportsService {
       throw new AppError('import_receiving', 'The import is still being received; retry it later.');
     }
     await this.dataSource.transaction(async (manager) => {
+      const days = this.config.BULK_IMPORT_RETENTION_DAYS;
+      if (!(await this.repository.lockForRetry(manager, found.id, days))) {
+        throw new AppError(
+          'import_not_found',
+          `The import finished more than ${days} days ago (BULK_IMPORT_RETENTION_DAYS): it is being deleted.`,
+        );
+      }
       const round = await this.repository.reopenFailed(manager, found.id, ctx.principal);
       await this.queuePending(manager, ctx, found.id, { reopenedOnly: true, round });
     });

@@ -351,6 +351,51 @@ describe.each(AVAILABLE_BACKENDS)(`${ImportsRepository.name} sweeps on %s`, (bac
     expect(await left([kept])).toEqual({ imports: 1, rows: 25 });
   });
 
+  // On a server: the embedded database's one connection is held until the spied query returns.
+  (backend === 'postgres' ? it : it.skip)(
+    'refuses a retry of an import past its retention, even between two of its statements',
+    async () => {
+      const [doomed] = await newImports(1, 'processing', { finishedDaysAgo: 40 });
+      const [kept] = await newImports(1, 'processing', { finishedDaysAgo: 2 });
+      await db.query(
+        `INSERT INTO import_rows (import_id, row_number, status, problem_code, problem_message)
+       SELECT $1, n, 'failed', 'image_url_unreachable', 'x' FROM generate_series(2, 25) AS n`,
+        [doomed],
+      );
+      const retry = (id: string) =>
+        db.transaction(async (manager) => {
+          if (!(await imports.lockForRetry(manager, id, 35))) return false;
+          await imports.reopenFailed(manager, id, { organizationId } as unknown as Principal);
+          return true;
+        });
+      expect(await retry(kept)).toBe(true);
+      expect(await imports.lockForRetry(db.manager, kept, 0)).toBe(true);
+      // An admin retries it just after the sweep's first statement of rows: reopened then, it kept
+      // 15 of its 25 rows for good (the sweep then took it for unfinished).
+      const query = db.query.bind(db);
+      let retried: boolean | undefined;
+      const spy = jest
+        .spyOn(db, 'query')
+        .mockImplementation(async (sql: string, params?: unknown[] | object) => {
+          const result: unknown = await query(sql, params);
+          if (retried === undefined && sql.includes('DELETE FROM import_rows r USING doomed')) {
+            retried = await retry(doomed);
+          }
+          return result;
+        });
+      try {
+        expect(await imports.deleteFinished(35, 10)).toBe(1);
+      } finally {
+        spy.mockRestore();
+      }
+      expect(retried).toBe(false);
+      expect(await left([doomed])).toEqual({ imports: 0, rows: 0 });
+      // No retention (0): never past it.
+      const [old] = await newImports(1, 'processing', { finishedDaysAgo: 400 });
+      expect(await imports.lockForRetry(db.manager, old, 0)).toBe(true);
+    },
+  );
+
   it('deletes imports whose body never finished arriving, after a day', async () => {
     const abandoned = await newImports(2, 'receiving', { createdHoursAgo: 25 });
     const arriving = await newImports(1, 'receiving', { createdHoursAgo: 23 });
