@@ -70,7 +70,7 @@ export class RenditionRebuildsRepository {
         WHERE id = $1`,
       [id, RebuildState.Superseded],
     );
-    await this.forgetCounted(manager, id);
+    await this.forgetCounted(manager, id, { keepFailed: false });
   }
 
   /** A page of images queued: the total grows, and planning resumes after `cursor`. */
@@ -106,9 +106,11 @@ export class RenditionRebuildsRepository {
 
   /**
    * Counts one image of the run as done or failed, once: an image the run has counted already (a
-   * job run again after its count committed) and a run no longer under way change nothing. The
-   * run completes with its last image (once planning has queued them all). Returns whether it
-   * counted. The run's row is locked first, as the other changes of a run lock it.
+   * job run again after its count committed) and a run no longer under way change nothing, but
+   * for an image counted failed that a job retried by an admin (`POST /jobs/{id}/retry`) has now
+   * done, which moves from failed to done, in a completed run too. The run completes with its last
+   * image (once planning has queued them all). Returns whether it counted. The run's row is
+   * locked first, as the other changes of a run lock it.
    */
   async count(
     manager: EntityManager,
@@ -117,7 +119,9 @@ export class RenditionRebuildsRepository {
     outcome: 'done' | 'failed',
   ): Promise<boolean> {
     const run = await this.lock(manager, id);
-    if (!run || !(ACTIVE_STATES as readonly RebuildState[]).includes(run.state)) return false;
+    if (!run || run.state === RebuildState.Superseded) return false;
+    if (outcome === 'done' && (await this.failedNowDone(manager, id, imageId))) return true;
+    if (!(ACTIVE_STATES as readonly RebuildState[]).includes(run.state)) return false;
     const inserted = await manager.query<unknown[]>(
       `INSERT INTO rendition_rebuild_images (run_id, image_id, outcome) VALUES ($1, $2, $3)
         ON CONFLICT DO NOTHING RETURNING image_id`,
@@ -141,8 +145,39 @@ export class RenditionRebuildsRepository {
     return true;
   }
 
-  /** A run over: which images it counted no longer matters (nothing is counted after it ends). */
-  private async forgetCounted(manager: EntityManager, id: string): Promise<void> {
-    await manager.query(`DELETE FROM rendition_rebuild_images WHERE run_id = $1`, [id]);
+  /** An image counted failed, done now by a retried job: moved from `failed` to `done`. */
+  private async failedNowDone(
+    manager: EntityManager,
+    id: string,
+    imageId: string,
+  ): Promise<boolean> {
+    const rows = await manager.query<unknown[]>(
+      `WITH corrected AS (
+         UPDATE rendition_rebuild_images SET outcome = 'done'
+          WHERE run_id = $1 AND image_id = $2 AND outcome = 'failed'
+         RETURNING 1),
+       counted AS (
+         UPDATE rendition_rebuilds SET done = done + 1, failed = failed - 1, updated_at = now()
+          WHERE id = $1 AND EXISTS (SELECT 1 FROM corrected)
+         RETURNING 1)
+       SELECT 1 FROM counted`,
+      [id, imageId],
+    );
+    return rows.length > 0;
+  }
+
+  /**
+   * A run over: which images it counted done no longer matters; those it counted failed are kept
+   * while the run is, as a retried job may yet do one (superseded, the run forgets them all).
+   */
+  private async forgetCounted(
+    manager: EntityManager,
+    id: string,
+    { keepFailed = true } = {},
+  ): Promise<void> {
+    await manager.query(
+      `DELETE FROM rendition_rebuild_images WHERE run_id = $1 AND (NOT $2 OR outcome = 'done')`,
+      [id, keepFailed],
+    );
   }
 }
