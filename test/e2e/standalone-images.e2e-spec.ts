@@ -6,11 +6,12 @@ import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { createApp } from '../../src/app.factory';
 import { Role } from '../../src/auth/roles';
-import { decodeId } from '../../src/common/ids/short-id';
+import { decodeId, encodeShortId } from '../../src/common/ids/short-id';
 import {
   UNATTACHED_IMAGE_SWEEP_QUEUE,
   UnattachedImageSweeper,
 } from '../../src/images/assets/unattached-image-sweeper';
+import { StandaloneImagesRepository } from '../../src/images/assets/standalone-images.repository';
 import { JobQueue } from '../../src/jobs/job-queue.service';
 import { addUser, filesBelow, otherOrganisationAdmin } from '../support/accounts';
 import {
@@ -695,6 +696,32 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
         const one = await call(app, 'GET', assetUrl(item.id), a.user);
         expect(one.statusCode).toBe(200);
         expect(one.json()).toEqual(item);
+      }
+    });
+
+    it('lists no image attached (or expired) between reading the page and reading its rows', async () => {
+      const moved = await standalone({ purpose: 'product' }, a.staff);
+      let listedFirst: string[] = [];
+      const repository = app.get(StandaloneImagesRepository);
+      const listIds = repository.listIds.bind(repository);
+      // The attach commits between the page's two reads: its ids, then their rows.
+      const spy = jest.spyOn(repository, 'listIds').mockImplementationOnce(async (ctx, query) => {
+        const ids = await listIds(ctx, query);
+        listedFirst = ids.map((row) => encodeShortId(row.id));
+        const product = await newProduct({ name: 'Taken meanwhile' }, a.staff);
+        expect((await attach(product, { image_id: moved.id }, a.staff)).statusCode).toBe(201);
+        return ids;
+      });
+      try {
+        const res = await call(app, 'GET', '/api/v1/images?purpose=product', a.user);
+        expect(res.statusCode).toBe(200);
+        expect(res.json<{ items: StandaloneBody[] }>().items.map((i) => i.id)).not.toContain(
+          moved.id,
+        );
+        expect((await call(app, 'GET', assetUrl(moved.id), a.user)).statusCode).toBe(404);
+        expect(listedFirst).toContain(moved.id);
+      } finally {
+        spy.mockRestore();
       }
     });
 

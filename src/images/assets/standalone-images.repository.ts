@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource, In, type EntityManager } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import type { RequestContext } from '../../auth/principal';
 import { decodeCursor } from '../../common/pagination/cursor';
 import type { ListStandaloneImagesQueryDto } from '../dto/standalone-image.dto';
@@ -66,9 +66,24 @@ export class StandaloneImagesRepository {
     );
   }
 
-  /** The rows of these ids, in this order; one deleted in between is left out. */
-  async findInOrder(ids: string[]): Promise<Image[]> {
-    const rows = ids.length > 0 ? await this.dataSource.manager.findBy(Image, { id: In(ids) }) : [];
+  /**
+   * The rows of these ids, in this order, that are still the organisation's stand-alone images:
+   * one deleted, attached to a product or expired since {@link listIds} read it is left out (it
+   * would be listed as an asset while `GET /images/{id}` answers 404).
+   */
+  async findInOrder(ctx: RequestContext, ids: string[]): Promise<Image[]> {
+    const rows =
+      ids.length === 0
+        ? []
+        : await this.dataSource.manager
+            .createQueryBuilder(Image, 'i')
+            .where('i.id IN (:...ids)', { ids })
+            .andWhere('i.organization_id = :organizationId', {
+              organizationId: ctx.organizationId,
+            })
+            .andWhere('i.product_id IS NULL')
+            .andWhere(ALIVE)
+            .getMany();
     const byId = new Map(rows.map((image) => [image.id, image]));
     return ids.flatMap((id) => byId.get(id) ?? []);
   }

@@ -37,7 +37,10 @@ export class StandaloneImagesService {
   ): Promise<StandaloneImagePageDto> {
     const found = await this.repository.listIds(ctx, query);
     const listed = found.slice(0, query.limit);
-    const page = await this.repository.findInOrder(listed.map((row) => row.id));
+    const page = await this.repository.findInOrder(
+      ctx,
+      listed.map((row) => row.id),
+    );
     const last = listed[listed.length - 1];
     return {
       items: await Promise.all(page.map((image) => this.present(image))),
