@@ -60,6 +60,16 @@ const CHANGED_MAYBE_BY_UPLOAD =
 
 const nameOf = (image: ImageDto) => image.title || image.original_filename || 'the image';
 
+/**
+ * What is shown of a product or gallery read (`next`): never an older version than the one shown
+ * (a read that started before a save of this tab and answered after it), which would show the
+ * save undone and send its version as If-Match, refused as someone else's change.
+ */
+const newest =
+  <T extends { version: number }>(next: T) =>
+  (now: T | undefined): T =>
+    now && now.version > next.version ? now : next;
+
 export function Gallery({ productId }: { productId: string }) {
   const session = useSession();
   const readOnly = !canChange(session);
@@ -97,9 +107,10 @@ export function Gallery({ productId }: { productId: string }) {
       loadGallery(productId),
     ]);
     if (reloadNumber !== latestReload.current) return;
-    setProduct(p);
-    setGallery(g);
+    setProduct(newest(p));
+    setGallery(newest(g));
   }, [productId]);
+  const saved = useCallback((p: ProductDto) => setProduct(newest(p)), []);
 
   useEffect(() => {
     reload().catch((caught: unknown) => setError(messageOf(caught)));
@@ -285,7 +296,7 @@ export function Gallery({ productId }: { productId: string }) {
       <ProductDetails
         product={product}
         readOnly={readOnly}
-        onSaved={setProduct}
+        onSaved={saved}
         reload={reload}
         notify={setNotice}
       />
