@@ -20,26 +20,29 @@ export function Assets({ location }: { location: Location }) {
   const asked = location.query.get('purpose');
   const purpose = isPurpose(asked) ? asked : undefined;
   const cursor = location.query.get('cursor') ?? undefined;
-  const [items, setItems] = useState<StandaloneImageDto[]>();
-  const [next, setNext] = useState<string | null>();
-  const [error, setError] = useState<string>();
+  // Each listing is shown only under the filter and page it was read for: never, even for the
+  // frame before a new read starts, the last listing (and its next page) under another filter.
+  const listed = `${purpose ?? ''}/${cursor ?? ''}`;
+  const [listing, setListing] = useState<{
+    of: string;
+    items: StandaloneImageDto[];
+    next?: string | null;
+  }>();
+  const [failed, setFailed] = useState<{ of: string; message: string }>();
+  const items = listing?.of === listed ? listing.items : undefined;
+  const next = listing?.of === listed ? listing.next : undefined;
+  const error = failed?.of === listed ? failed.message : undefined;
 
   useEffect(() => {
     let current = true;
-    setItems(undefined);
-    setError(undefined);
     unwrap(listStandaloneImages({ query: { limit: 24, purpose, cursor } })).then(
-      (page) => {
-        if (!current) return;
-        setItems(page.items);
-        setNext(page.next_cursor);
-      },
-      (e: unknown) => current && setError(messageOf(e)),
+      (page) => current && setListing({ of: listed, items: page.items, next: page.next_cursor }),
+      (e: unknown) => current && setFailed({ of: listed, message: messageOf(e) }),
     );
     return () => {
       current = false;
     };
-  }, [purpose, cursor]);
+  }, [listed]);
 
   return (
     <Page
@@ -97,15 +100,17 @@ export function Assets({ location }: { location: Location }) {
           ))}
         </ul>
       )}
-      <Pager
-        label="Pages of assets"
-        first={purpose ? `/assets?purpose=${purpose}` : '/assets'}
-        cursor={cursor}
-        next={
-          next &&
-          `/assets?${purpose ? `purpose=${purpose}&` : ''}cursor=${encodeURIComponent(next)}`
-        }
-      />
+      {items && (
+        <Pager
+          label="Pages of assets"
+          first={purpose ? `/assets?purpose=${purpose}` : '/assets'}
+          cursor={cursor}
+          next={
+            next &&
+            `/assets?${purpose ? `purpose=${purpose}&` : ''}cursor=${encodeURIComponent(next)}`
+          }
+        />
+      )}
     </Page>
   );
 }
