@@ -113,6 +113,7 @@ export function GalleryTile({
         <EditForm
           image={image}
           name={name}
+          busy={busy}
           onSave={actions.save}
           onDone={() => setEditing(false)}
         />
@@ -223,6 +224,8 @@ export function GalleryTile({
 interface EditProps {
   image: ImageDto;
   name: string;
+  /** Another change of the gallery is on its way: saving waits for it (its If-Match is stale). */
+  busy: boolean;
   onSave: TileActions['save'];
   onDone: () => void;
 }
@@ -238,7 +241,7 @@ const fieldsOf = (image: ImageDto): ImageFields => ({
  * one someone else changed meanwhile, once the gallery is read again (an upload, a 412), shows
  * their value in the form rather than being written back; one both changed says so.
  */
-function EditForm({ image, name, onSave, onDone }: EditProps) {
+function EditForm({ image, name, busy, onSave, onDone }: EditProps) {
   const { draft, set } = useDraft(fieldsOf(image), true);
   const [saving, setSaving] = useState(false);
   const titleField = useRef<HTMLInputElement>(null);
@@ -249,6 +252,7 @@ function EditForm({ image, name, onSave, onDone }: EditProps) {
   const id = image.id;
   const submit = async (event: Event) => {
     event.preventDefault();
+    if (saving || busy) return;
     const changes = changedFields(draft);
     if (Object.keys(changes).length === 0) return onDone();
     setSaving(true);
@@ -299,7 +303,7 @@ function EditForm({ image, name, onSave, onDone }: EditProps) {
         <button type="button" class="button small" onClick={onDone}>
           Cancel
         </button>
-        <button type="submit" class="button small primary" disabled={saving}>
+        <button type="submit" class="button small primary" disabled={saving || busy}>
           Save
         </button>
       </div>

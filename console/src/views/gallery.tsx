@@ -79,7 +79,9 @@ export function Gallery({ productId }: { productId: string }) {
   const [gallery, setGallery] = useState<GalleryState>();
   const [error, setError] = useState<string>();
   const [notice, setNotice] = useState<NoticeValue>();
-  const [busy, setBusy] = useState(false);
+  // Changes on their way (one at a time; a count, so that one ending does not end another's).
+  const [changing, setChanging] = useState(0);
+  const busy = changing > 0;
   const [deleting, setDeleting] = useState<ImageDto>();
   const [dragging, setDragging] = useState<string>();
   const [dropTarget, setDropTarget] = useState<{ id: string; after: boolean }>();
@@ -162,7 +164,7 @@ export function Gallery({ productId }: { productId: string }) {
     call: () => Promise<number | undefined>,
     done: string,
   ): Promise<boolean> => {
-    setBusy(true);
+    setChanging((n) => n + 1);
     try {
       const version = await call();
       // The next change's If-Match, should the gallery not be read again.
@@ -178,12 +180,12 @@ export function Gallery({ productId }: { productId: string }) {
       } else {
         setNotice({ kind: 'error', text: messageOf(caught) });
       }
-      setBusy(false);
+      setChanging((n) => n - 1);
       return false;
     }
     // Said once the gallery shows it, not before.
     await refresh(done);
-    setBusy(false);
+    setChanging((n) => n - 1);
     return true;
   };
 
