@@ -49,10 +49,17 @@ function dataOf<T>(outcome: Outcome<T>): T {
  * the If-Match of the next change, even when the gallery cannot be read again meanwhile.
  */
 export async function unwrapVersion(call: Promise<Outcome<unknown>>): Promise<number | undefined> {
+  return (await unwrapWithVersion(call)).version;
+}
+
+/** The same, with the call's data (what the service made of the change). */
+export async function unwrapWithVersion<T>(
+  call: Promise<Outcome<T>>,
+): Promise<{ data: T; version: number | undefined }> {
   const outcome = await call;
-  dataOf(outcome);
+  const data = dataOf(outcome);
   const version = /^"(\d+)"$/.exec(outcome.response?.headers.get('etag') ?? '');
-  return version ? Number(version[1]) : undefined;
+  return { data, version: version ? Number(version[1]) : undefined };
 }
 
 /** A call the API refused (status and problem+json), or one that never reached it (status 0). */

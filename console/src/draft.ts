@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 
 /** A form's fields as text. */
 export type Fields = Record<string, string>;
@@ -39,19 +39,50 @@ export function rebase<T extends Fields>(draft: Draft<T>, current: T): Draft<T> 
 }
 
 /**
+ * The draft once the values `sent` were saved, the service answering `saved`: what the service
+ * holds is the base now, and a field the person went on typing in while the save was on its way
+ * keeps what they typed (saved later), rather than being lost to the answer.
+ */
+export function settle<T extends Fields>(draft: Draft<T>, sent: T, saved: T): Draft<T> {
+  const values = { ...draft.values };
+  for (const key of Object.keys(saved) as (keyof T)[]) {
+    if (draft.values[key] === sent[key]) values[key] = saved[key];
+  }
+  return { base: saved, values, theirs: {} };
+}
+
+/** Whether the person changed something in the draft that is not saved yet. */
+const unsaved = <T extends Fields>(draft: Draft<T> | undefined): boolean =>
+  draft !== undefined && Object.keys(changedFields(draft)).length > 0;
+
+/**
  * A form's draft of `current` (undefined while closed; open from the start if `opened`),
- * following re-reads of it as `rebase` says; `open` starts one from the resource as shown.
+ * following re-reads of it as `rebase` says; `open` starts one from the resource as shown,
+ * `settle` takes in a save's answer (as `settle` above), and `unsaved` says whether the person
+ * changed anything not saved yet.
  */
 export function useDraft<T extends Fields>(current: T, opened = false) {
-  const [draft, setDraft] = useState(() => (opened ? openDraft(current) : undefined));
+  const [draft, setState] = useState(() => (opened ? openDraft(current) : undefined));
+  // The draft as last set, not as last rendered: a save's answer is taken in at once.
+  const latest = useRef(draft);
+  const setDraft = (next: (now: Draft<T> | undefined) => Draft<T> | undefined) => {
+    latest.current = next(latest.current);
+    setState(latest.current);
+  };
   const key = JSON.stringify(current);
   useEffect(() => setDraft((now) => now && rebase(now, current)), [key]);
   return {
     draft,
-    open: () => setDraft(openDraft(current)),
-    close: () => setDraft(undefined),
+    open: () => setDraft(() => openDraft(current)),
+    close: () => setDraft(() => undefined),
     set: (name: keyof T, value: string) =>
       setDraft((now) => now && { ...now, values: { ...now.values, [name]: value } }),
+    /** Takes in a save's answer; true when something the person changed is not saved yet. */
+    settle: (sent: T, saved: T): boolean => {
+      setDraft((now) => now && settle(now, sent, saved));
+      return unsaved(latest.current);
+    },
+    unsaved: () => unsaved(latest.current),
   };
 }
 

@@ -10,8 +10,15 @@ type ImageFields = { title: string; alt_text: string; description: string };
 export interface TileActions {
   move: (id: string, direction: -1 | 1) => void;
   makePrimary: (image: ImageDto) => void;
-  /** Saves only the fields given (those the person changed). */
-  save: (image: ImageDto, fields: Partial<ImageFields>) => Promise<boolean>;
+  /**
+   * Saves only the fields given (those the person changed); `stored` takes the service's answer
+   * as soon as it comes, before the gallery is read again.
+   */
+  save: (
+    image: ImageDto,
+    fields: Partial<ImageFields>,
+    stored: (saved: ImageDto) => void,
+  ) => Promise<boolean>;
   askDelete: (image: ImageDto) => void;
 }
 
@@ -242,7 +249,7 @@ const fieldsOf = (image: ImageDto): ImageFields => ({
  * their value in the form rather than being written back; one both changed says so.
  */
 function EditForm({ image, name, busy, onSave, onDone }: EditProps) {
-  const { draft, set } = useDraft(fieldsOf(image), true);
+  const { draft, set, settle, unsaved } = useDraft(fieldsOf(image), true);
   const [saving, setSaving] = useState(false);
   const titleField = useRef<HTMLInputElement>(null);
   // Opened: the focus goes to its first field.
@@ -256,9 +263,11 @@ function EditForm({ image, name, busy, onSave, onDone }: EditProps) {
     const changes = changedFields(draft);
     if (Object.keys(changes).length === 0) return onDone();
     setSaving(true);
-    const saved = await onSave(image, changes);
+    const sent = draft.values;
+    const saved = await onSave(image, changes, (stored) => settle(sent, fieldsOf(stored)));
     setSaving(false);
-    if (saved) onDone();
+    // What the person typed while the save was on its way keeps the form open, to be saved too.
+    if (saved && !unsaved()) onDone();
   };
   return (
     <form class="tile-edit stack" onSubmit={(e) => void submit(e)} aria-label={`Edit ${name}`}>

@@ -8,7 +8,7 @@ import {
   type ImageDto,
   type ProductDto,
 } from '@sdk';
-import { CallFailed, messageOf, unwrap, unwrapVersion } from '../api';
+import { CallFailed, messageOf, unwrap, unwrapVersion, unwrapWithVersion } from '../api';
 import { Confirm } from '../components/confirm';
 import { Link } from '../components/link';
 import { ErrorText, Notice, type NoticeValue } from '../components/notice';
@@ -237,16 +237,19 @@ export function Gallery({ productId }: { productId: string }) {
         `“${nameOf(image)}” is now the primary image.`,
       );
     },
-    save(image, fields) {
+    save(image, fields, stored) {
       return change(
-        () =>
-          unwrapVersion(
+        async () => {
+          const { data, version } = await unwrapWithVersion(
             updateProductImage({
               path: { productId, imageId: image.id },
               body: fields,
               headers: ifMatch,
             }),
-          ),
+          );
+          stored(data);
+          return version;
+        },
         `Saved “${fields.title || nameOf(image)}”.`,
       );
     },

@@ -67,7 +67,7 @@ function changesOf(before: Fields, after: Fields): UpdateProductDto {
  * is never overwritten (412: the product is read again and the person told).
  */
 export function ProductDetails({ product, readOnly, onSaved, reload, notify }: Props) {
-  const { draft, open, close, set } = useDraft(fieldsOf(product));
+  const { draft, open, close, set, settle } = useDraft(fieldsOf(product));
   const editing = draft?.values;
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState(false);
@@ -105,9 +105,14 @@ export function ProductDetails({ product, readOnly, onSaved, reload, notify }: P
       const saved = await unwrap(
         updateProduct({ path: { productId: product.id }, body, headers: ifMatch }),
       );
-      close();
       onSaved(saved);
-      notify({ kind: 'success', text: `Saved “${saved.name}”.` });
+      // What the person typed while the save was on its way stays in the form, to be saved too.
+      const unsaved = settle(draft.values, fieldsOf(saved));
+      if (!unsaved) close();
+      notify({
+        kind: 'success',
+        text: `Saved “${saved.name}”.${unsaved ? ' What you typed since is still in the form.' : ''}`,
+      });
     } catch (caught) {
       await refused(caught);
     }
