@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useLayoutEffect, useRef, useState } from 'preact/hooks';
 
 /** A form's fields as text. */
 export type Fields = Record<string, string>;
@@ -70,7 +70,9 @@ export function useDraft<T extends Fields>(current: T, opened = false) {
     setState(latest.current);
   };
   const key = JSON.stringify(current);
-  useEffect(() => setDraft((now) => now && rebase(now, current)), [key]);
+  // Before the page can take a click again: a save never sends the new version (the If-Match
+  // of the render that read it) with a draft not yet rebased on it.
+  useLayoutEffect(() => setDraft((now) => now && rebase(now, current)), [key]);
   return {
     draft,
     open: () => setDraft(() => openDraft(current)),
