@@ -2,7 +2,7 @@
 // (@hey-api/openapi-ts, npm run sdk): its functions are typed by the API's contract.
 import { client } from '@sdk/client.gen';
 import type { ProblemDetailsDto } from '@sdk';
-import { currentToken, endSession } from './session';
+import { currentToken, endSession, sessionWho, whenSessionOf } from './session';
 
 // The generated functions' default client, configured once: the API is on the console's own
 // origin (relative URLs), and the session's token authenticates each call.
@@ -60,6 +60,25 @@ export async function unwrapWithVersion<T>(
   const data = dataOf(outcome);
   const version = /^"(\d+)"$/.exec(outcome.response?.headers.get('etag') ?? '');
   return { data, version: version ? Number(version[1]) : undefined };
+}
+
+/**
+ * A view's read, made again once the person has logged in again when it was refused for want of
+ * a session (401: it ended, or had ended, while the view opened), rather than the refusal staying
+ * the view's answer; refused still if the console is no longer theirs (a logout, someone else).
+ */
+export async function readInSession<T>(read: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const who = sessionWho();
+    try {
+      return await read();
+    } catch (caught) {
+      const refused = caught instanceof CallFailed && caught.status === 401;
+      if (!refused || who === undefined || attempt >= 5 || !(await whenSessionOf(who))) {
+        throw caught;
+      }
+    }
+  }
 }
 
 /** A call the API refused (status and problem+json), or one that never reached it (status 0). */

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { listStandaloneImages, type ListStandaloneImagesData, type StandaloneImageDto } from '@sdk';
-import { messageOf, unwrap } from '../api';
+import { messageOf, readInSession, unwrap } from '../api';
 import { CopyField } from '../components/copy-field';
 import { Link } from '../components/link';
 import { Pager } from '../components/pager';
@@ -35,7 +35,9 @@ export function Assets({ location }: { location: Location }) {
 
   useEffect(() => {
     let current = true;
-    unwrap(listStandaloneImages({ query: { limit: 24, purpose, cursor } })).then(
+    readInSession(() =>
+      unwrap(listStandaloneImages({ query: { limit: 24, purpose, cursor } })),
+    ).then(
       (page) => current && setListing({ of: listed, items: page.items, next: page.next_cursor }),
       (e: unknown) => current && setFailed({ of: listed, message: messageOf(e) }),
     );

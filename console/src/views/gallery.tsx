@@ -8,7 +8,14 @@ import {
   type ImageDto,
   type ProductDto,
 } from '@sdk';
-import { CallFailed, messageOf, unwrap, unwrapVersion, unwrapWithVersion } from '../api';
+import {
+  CallFailed,
+  messageOf,
+  readInSession,
+  unwrap,
+  unwrapVersion,
+  unwrapWithVersion,
+} from '../api';
 import { Confirm } from '../components/confirm';
 import { Link } from '../components/link';
 import { ErrorText, Notice, type NoticeValue } from '../components/notice';
@@ -115,7 +122,7 @@ export function Gallery({ productId }: { productId: string }) {
   const saved = useCallback((p: ProductDto) => setProduct(newest(p)), []);
 
   useEffect(() => {
-    reload().catch((caught: unknown) => setError(messageOf(caught)));
+    readInSession(reload).catch((caught: unknown) => setError(messageOf(caught)));
   }, [reload]);
 
   // After a move with the keyboard, the focus stays on the moved image's button.

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { getProductImage, getStandaloneImage, type ImageDto, type StandaloneImageDto } from '@sdk';
-import { messageOf, unwrap } from '../api';
+import { messageOf, readInSession, unwrap } from '../api';
 import { CopyField } from '../components/copy-field';
 import { Link } from '../components/link';
 import { ErrorText } from '../components/notice';
@@ -29,8 +29,9 @@ export function ProductImageDetail({ productId, imageId }: { productId: string; 
   const [image, setImage] = useState<ImageDto>();
   const [error, setError] = useState<string>();
   useEffect(() => {
-    unwrap(getProductImage({ path: { productId, imageId } })).then(setImage, (e: unknown) =>
-      setError(messageOf(e)),
+    readInSession(() => unwrap(getProductImage({ path: { productId, imageId } }))).then(
+      setImage,
+      (e: unknown) => setError(messageOf(e)),
     );
   }, [productId, imageId]);
   if (error)
@@ -84,8 +85,9 @@ export function AssetDetail({ imageId }: { imageId: string }) {
   const [image, setImage] = useState<StandaloneImageDto>();
   const [error, setError] = useState<string>();
   useEffect(() => {
-    unwrap(getStandaloneImage({ path: { imageId } })).then(setImage, (e: unknown) =>
-      setError(messageOf(e)),
+    readInSession(() => unwrap(getStandaloneImage({ path: { imageId } }))).then(
+      setImage,
+      (e: unknown) => setError(messageOf(e)),
     );
   }, [imageId]);
   if (error)

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { createProduct, listProducts, type ProductDto } from '@sdk';
-import { CallFailed, messageOf, unwrap } from '../api';
+import { CallFailed, messageOf, readInSession, unwrap } from '../api';
 import { Link } from '../components/link';
 import { Pager } from '../components/pager';
 import { ErrorText } from '../components/notice';
@@ -81,13 +81,14 @@ export function Products({ location }: { location: Location }) {
     setListing(undefined);
     setError(undefined);
     setText(q);
-    const load: Promise<Listing> = q
-      ? search(q).then((items) => ({ items }))
-      : unwrap(listProducts({ query: { limit: PAGE_SIZE, cursor } })).then((page) => ({
-          items: page.items,
-          next: page.next_cursor,
-        }));
-    load.then(
+    const load = (): Promise<Listing> =>
+      q
+        ? search(q).then((items) => ({ items }))
+        : unwrap(listProducts({ query: { limit: PAGE_SIZE, cursor } })).then((page) => ({
+            items: page.items,
+            next: page.next_cursor,
+          }));
+    readInSession(load).then(
       (value) => current && setListing(value),
       (caught: unknown) => current && setError(messageOf(caught)),
     );
