@@ -1,0 +1,288 @@
+import type { Browser, Page } from 'playwright-core';
+import sharp from 'sharp';
+import { launchChromium } from '../support/browser';
+import { call, login, type Credential } from '../support/http';
+import { multipart } from '../support/multipart';
+import { freePort } from '../support/process';
+import { startStorageBackend, type StorageBackend } from '../support/storage-backends';
+import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+
+/**
+ * The console while its own reads and changes overlap, in Debian's Chromium: a read that started
+ * before a save does not undo it, what is typed while a save is on its way is kept, a view opened
+ * after the session ended reads again once the person logs in again, one gallery change waits
+ * for the last, and a pager offers only the next page of the listing shown.
+ */
+describe('The console while its reads and changes overlap', () => {
+  let backend: StorageBackend;
+  let t: TestApp;
+  let browser: Browser;
+  let page: Page;
+  let base: string;
+  let admin: Credential;
+
+  beforeAll(async () => {
+    backend = await startStorageBackend('local');
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    const [started, launched] = await Promise.allSettled([
+      startTestApp({ ...backend.env, PUBLIC_BASE_URL: base, LOGIN_RATE_LIMIT: '1000' }),
+      launchChromium(),
+    ]);
+    if (started.status === 'fulfilled') t = started.value;
+    if (launched.status === 'fulfilled') browser = launched.value;
+    for (const result of [started, launched]) if (result.status === 'rejected') throw result.reason;
+    await t.app.listen({ port, host: '127.0.0.1' });
+    admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await t?.close();
+    await backend?.close();
+  });
+
+  beforeEach(async () => {
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page.setDefaultTimeout(15_000);
+    await page.goto(`${base}/console`);
+    await page.getByLabel('Email or username').fill(TEST_ADMIN.email);
+    await page.getByLabel('Password').fill(TEST_ADMIN.password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('heading', { name: 'Products', level: 1 }).waitFor();
+  });
+
+  afterEach(async () => {
+    await page?.close();
+  });
+
+  const png = (r: number, g: number, b: number): Promise<Buffer> =>
+    sharp({ create: { width: 64, height: 48, channels: 3, background: { r, g, b } } })
+      .png()
+      .toBuffer();
+
+  async function productWith(name: string, titles: string[], extra: object = {}): Promise<string> {
+    const created = await call(t.app, 'POST', '/api/v1/products', admin, { name, ...extra });
+    expect(created.statusCode).toBe(201);
+    const productId = created.json<{ id: string }>().id;
+    for (const [i, title] of titles.entries()) {
+      const body = multipart({ title, alt_text: `${title} alt` }, [
+        { filename: `${title}.png`, contentType: 'image/png', data: await png(i % 256, 90, 200) },
+      ]);
+      const res = await call(
+        t.app,
+        'POST',
+        `/api/v1/products/${productId}/images`,
+        admin,
+        body.payload,
+        { headers: body.headers },
+      );
+      expect(res.statusCode).toBe(201);
+    }
+    return productId;
+  }
+
+  async function openGallery(productId: string): Promise<void> {
+    await page.goto(`${base}/console/products/${productId}`);
+    await page.getByRole('heading', { name: 'Gallery', level: 2 }).waitFor();
+  }
+
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  /**
+   * The person's own upload, stored, makes the gallery view read the product again; that read is
+   * answered slowly (read on the service at once, its answer held 2 s), and the person renames
+   * the product meanwhile.
+   */
+  async function renameWhileAnOlderReadIsOnItsWay(productId: string): Promise<void> {
+    await openGallery(productId);
+    let slow = false;
+    await page.route(`**/api/v1/products/${productId}`, async (route) => {
+      if (route.request().method() !== 'GET' || !slow) return route.fallback();
+      slow = false;
+      const response = await route.fetch();
+      await sleep(2000);
+      await route.fulfill({ response });
+    });
+    slow = true;
+    await page
+      .locator('#upload-files')
+      .setInputFiles({ name: 'back.png', mimeType: 'image/png', buffer: await png(200, 20, 20) });
+    await page.locator('li[data-upload="back.png"].upload-done').waitFor();
+    await page.getByRole('button', { name: 'Edit product' }).click();
+    await page.getByLabel('Name').fill('After the rename');
+    await page.getByRole('button', { name: 'Save product' }).click();
+    await page.getByText('Saved “After the rename”.').waitFor();
+    const saved = await call(t.app, 'GET', `/api/v1/products/${productId}`, admin);
+    expect(saved.json()).toMatchObject({ name: 'After the rename' });
+    // The older read answers now.
+    await sleep(2500);
+  }
+
+  it('shows a saved product rename, not an older read of the product that answered after the save', async () => {
+    const productId = await productWith('Before the rename', ['front']);
+    await renameWhileAnOlderReadIsOnItsWay(productId);
+    expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('After the rename');
+  });
+
+  it('does not refuse the next product edit as someone else’s change after that older read', async () => {
+    const productId = await productWith('Before the rename', ['front']);
+    await renameWhileAnOlderReadIsOnItsWay(productId);
+    await page.getByRole('button', { name: 'Edit product' }).click();
+    await page.getByLabel('Description').fill('Mine');
+    await page.getByRole('button', { name: 'Save product' }).click();
+    await sleep(1500);
+    // Saving it is not refused: nobody else changed the product.
+    expect(await page.locator('.notice').textContent()).not.toContain('Someone else');
+    const after = await call(t.app, 'GET', `/api/v1/products/${productId}`, admin);
+    expect(after.json()).toMatchObject({ name: 'After the rename', description: 'Mine' });
+  });
+
+  it('does not send a second gallery change with the version the first one is changing (a 412 blamed on someone else)', async () => {
+    const productId = await productWith('Own change in flight', ['a', 'b', 'c']);
+    await openGallery(productId);
+    // Every notice the page shows, as it shows it.
+    await page.evaluate(`(() => {
+      window.__notices = [];
+      const seen = () => { for (const n of document.querySelectorAll('.notice')) if (n.textContent) window.__notices.push(n.textContent); };
+      new MutationObserver(seen).observe(document.body, { subtree: true, childList: true, characterData: true });
+    })()`);
+    await page.getByRole('button', { name: 'Edit c' }).click();
+    await page.getByLabel('Title').fill('c renamed');
+    // The person makes b primary; the service does it, its answer is on its way (held 1 s).
+    let reached!: () => void;
+    const onService = new Promise<void>((resolve) => (reached = resolve));
+    await page.route(`**/api/v1/products/${productId}/images/*`, async (route) => {
+      if (route.request().method() !== 'PATCH') return route.fallback();
+      const body = route.request().postDataJSON() as { is_primary?: boolean };
+      if (!body.is_primary) return route.fallback();
+      const response = await route.fetch();
+      reached();
+      await sleep(1000);
+      await route.fulfill({ response });
+    });
+    await page.getByRole('button', { name: 'Make primary: b' }).click();
+    await onService;
+    // The person saves the open form meanwhile (the click waits for its Save to be enabled).
+    await page.locator('form.tile-edit').getByRole('button', { name: 'Save' }).click();
+    await page.getByText('“b” is now the primary image.').waitFor();
+    await sleep(500);
+    const notices = await page.evaluate<string[]>('window.__notices');
+    // Nobody else touched this gallery.
+    expect(notices.filter((text) => text.includes('Someone else'))).toEqual([]);
+  });
+
+  it('offers no "Next page" of one listing on the page of another (assets, another purpose)', async () => {
+    const upload = async (purpose: string, title: string) => {
+      const body = multipart({ purpose, title }, [
+        { filename: `${title}.png`, contentType: 'image/png', data: await png(5, 5, 5) },
+      ]);
+      const res = await call(t.app, 'POST', '/api/v1/images', admin, body.payload, {
+        headers: body.headers,
+      });
+      expect(res.statusCode).toBe(201);
+    };
+    for (let i = 0; i < 25; i++) await upload('product', `product ${i}`);
+    await upload('account', 'The newest logo');
+
+    await page.goto(`${base}/console/assets`);
+    await page.getByRole('link', { name: 'Next page' }).waitFor();
+    // The filtered list answers slowly.
+    await page.route('**/api/v1/images?*', async (route) => {
+      if (!route.request().url().includes('purpose=account')) return route.fallback();
+      await sleep(1500);
+      await route.fallback();
+    });
+    await page.getByLabel('Purpose').selectOption('account');
+    await page.waitForURL(/purpose=account/);
+    // While it loads, no "Next page" (one would be the unfiltered list's cursor, under the filter).
+    const next = page.getByRole('link', { name: 'Next page' });
+    const offered = await next.count();
+    if (offered > 0) {
+      await next.click();
+      await page.locator('.asset-card, .empty').first().waitFor();
+      // Such a cursor skips the only account image (the newest).
+      expect(await page.locator('.asset-card', { hasText: 'The newest logo' }).count()).toBe(1);
+    }
+    expect(offered).toBe(0);
+  });
+
+  it('keeps what the person types into the product form while its save is on its way', async () => {
+    const productId = await productWith('Typing during the save', []);
+    await openGallery(productId);
+    // The save's answer takes a second (the service has saved what was sent).
+    await page.route(`**/api/v1/products/${productId}`, async (route) => {
+      if (route.request().method() !== 'PATCH') return route.fallback();
+      const response = await route.fetch();
+      await sleep(1000);
+      await route.fulfill({ response });
+    });
+    await page.getByRole('button', { name: 'Edit product' }).click();
+    await page.getByLabel('Description').fill('First sentence.');
+    await page.getByRole('button', { name: 'Save product' }).click();
+    // The fields stay enabled: the person goes on typing.
+    await page.getByLabel('Description').press('End');
+    await page.keyboard.type(' Second sentence.');
+    await page.getByText('Saved “Typing during the save”.').waitFor();
+    const saved = await call(t.app, 'GET', `/api/v1/products/${productId}`, admin);
+    const shown = await page.locator('#product-description').count();
+    // What was typed is either saved, or still in an open form to be saved: not gone.
+    expect(
+      saved.json<{ description: string }>().description === 'First sentence. Second sentence.' ||
+        (shown === 1 &&
+          (await page.locator('#product-description').inputValue()).includes('Second sentence.')),
+    ).toBe(true);
+  });
+
+  it('keeps what the person types into an image form while its save is on its way', async () => {
+    const productId = await productWith('Typing during an image save', ['front']);
+    await openGallery(productId);
+    await page.route(`**/api/v1/products/${productId}/images/*`, async (route) => {
+      if (route.request().method() !== 'PATCH') return route.fallback();
+      const response = await route.fetch();
+      await sleep(1000);
+      await route.fulfill({ response });
+    });
+    await page.getByRole('button', { name: 'Edit front' }).click();
+    const form = page.locator('form.tile-edit');
+    await form.getByLabel('Alt text').fill('A red shoe');
+    await form.getByRole('button', { name: 'Save' }).click();
+    await form.getByLabel('Alt text').press('End');
+    await page.keyboard.type(', seen from the front');
+    await page.getByText('Saved “front”.').waitFor();
+    const images = await call(t.app, 'GET', `/api/v1/products/${productId}/images`, admin);
+    const alt = images.json<{ items: { alt_text: string }[] }>().items[0].alt_text;
+    const open = await form.count();
+    expect(
+      alt === 'A red shoe, seen from the front' ||
+        (open === 1 && (await form.getByLabel('Alt text').inputValue()).includes('seen from')),
+    ).toBe(true);
+  });
+
+  it('shows the view a link led to once the person logs in again, not the refusal of the ended session', async () => {
+    const productId = await productWith('Opened after the session ended', ['front']);
+    await page.goto(`${base}/console/products`);
+    const link = page.getByRole('link', { name: 'Opened after the session ended' });
+    await link.waitFor();
+    // The service ends the session (a logout in another tab does; every token of the person).
+    const token = await page.evaluate<string>(
+      'JSON.parse(sessionStorage.getItem("pis-console-session")).token',
+    );
+    expect((await call(t.app, 'POST', '/api/v1/auth/logout', { bearer: token })).statusCode).toBe(
+      204,
+    );
+    admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+    // The person opens a product: its reads are refused, the login is asked again.
+    await link.click();
+    const again = page.getByRole('dialog', { name: 'Log in again' });
+    await again.getByText('Your session has ended.').waitFor();
+    await again.getByLabel('Password').fill(TEST_ADMIN.password);
+    await again.getByRole('button', { name: 'Log in' }).click();
+    await again.waitFor({ state: 'detached' });
+    expect(page.url()).toBe(`${base}/console/products/${productId}`);
+    // Logged in again: the gallery, not the refusal of the ended session's token.
+    await sleep(1500);
+    expect(await page.locator('.error-text').allTextContents()).toEqual([]);
+    expect(await page.getByRole('heading', { name: 'Gallery', level: 2 }).count()).toBe(1);
+  });
+});
