@@ -100,14 +100,14 @@ export class ImportsService {
   /** The organisation's imports, newest first, a page at a time. */
   async list(ctx: RequestContext, query: CursorQueryDto): Promise<ImportPageDto> {
     const found = await this.repository.listScoped(ctx.organizationId, {
-      after: query.cursor ? decodeCursor(query.cursor) : undefined,
+      after: query.cursor ? decodeCursor(query.cursor, 'imports') : undefined,
       take: query.limit + 1,
     });
     const page = found.slice(0, query.limit);
     const last = page[page.length - 1];
     return {
       items: await Promise.all(page.map((item) => this.present(item))),
-      next_cursor: found.length > query.limit && last ? encodeCursor(last) : null,
+      next_cursor: found.length > query.limit && last ? encodeCursor(last, 'imports') : null,
     };
   }
 

@@ -78,9 +78,12 @@ export class JobsService {
   }
 }
 
-/** Opaque to clients: the last job's `created_on` (to the microsecond) and id. */
+/**
+ * Opaque to clients: the last job's `created_on` (to the microsecond) and id, and the list's name
+ * (as the other lists' cursors carry theirs: one list's cursor is refused by another).
+ */
 function encodeJobCursor(row: JobRow): string {
-  return Buffer.from(JSON.stringify([row.position, row.id])).toString('base64url');
+  return Buffer.from(JSON.stringify([row.position, row.id, 'jobs'])).toString('base64url');
 }
 
 /** A real instant written as POSITION_TIME (not 30 February, not year 0, which PostgreSQL refuses). */
@@ -94,7 +97,7 @@ function isPositionTime(text: string): boolean {
 function decodeJobCursor(cursor: string): JobPosition {
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(value) && value.length === 2) {
+    if (Array.isArray(value) && value.length === 3 && value[2] === 'jobs') {
       const [createdOn, id] = value as unknown[];
       if (
         typeof createdOn === 'string' &&

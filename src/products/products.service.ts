@@ -99,14 +99,14 @@ export class ProductsService {
       slug: query.slug,
       gtin,
       externalId: query.external_id,
-      after: query.cursor ? decodeCursor(query.cursor) : undefined,
+      after: query.cursor ? decodeCursor(query.cursor, 'products') : undefined,
       take: query.limit + 1,
     });
     const page = rows.slice(0, query.limit);
     const last = page[page.length - 1];
     return {
       items: await this.present(page),
-      next_cursor: rows.length > query.limit && last ? encodeCursor(last) : null,
+      next_cursor: rows.length > query.limit && last ? encodeCursor(last, 'products') : null,
     };
   }
 

@@ -126,7 +126,8 @@ describe('Gallery read paths', () => {
         p,
         `per_page=10${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
       );
-      expect(body).toMatchObject({ page: 1, per_page: 10, total: 95 });
+      // Numbered as the same page by number is.
+      expect(body).toMatchObject({ page: pages + 1, per_page: 10, total: 95 });
       byCursor.push(...body.items.map((i) => i.id));
       cursor = body.next_cursor;
       pages++;
@@ -141,7 +142,7 @@ describe('Gallery read paths', () => {
     // The repository's rows are those TypeORM's query builder makes, whatever the database.
     const repository = app.get(GalleryRepository);
     const productId = decodeId(p) as string;
-    const after = decodeGalleryCursor(first.next_cursor as string);
+    const after = decodeGalleryCursor(first.next_cursor as string).position;
     for (const range of [
       { offset: 0, limit: 11 },
       { offset: 40, limit: 11 },
@@ -237,6 +238,46 @@ describe('Gallery read paths', () => {
     expect(first.statusCode).toBe(200);
     expect(first.json()).toMatchObject({ page: 1, total: 3 });
     expect(first.json().items).toHaveLength(2);
+    // Another product's cursor would start this gallery somewhere in it: refused.
+    const other = await bulkGallery(3);
+    const theirs = (await read(other, 'per_page=1')).next_cursor as string;
+    const mixed = await call(app, 'GET', `${base(p)}?cursor=${theirs}`, c.user);
+    expect(mixed.statusCode).toBe(400);
+    expect(mixed.json()).toMatchObject({ code: 'invalid_cursor' });
+  });
+
+  it("refuses one list's cursor on another list: products, images, imports, jobs", async () => {
+    await bulkGallery(1);
+    await bulkGallery(1);
+    const products = await call(app, 'GET', '/api/v1/products?limit=1', c.admin);
+    const cursor = products.json<{ next_cursor: string }>().next_cursor;
+    expect(cursor).toEqual(expect.any(String));
+    for (const list of ['/api/v1/images', '/api/v1/imports', '/api/v1/jobs']) {
+      const res = await call(app, 'GET', `${list}?cursor=${cursor}`, c.admin);
+      expect({ list, status: res.statusCode, code: res.json<{ code: string }>().code }).toEqual({
+        list,
+        status: 400,
+        code: 'invalid_cursor',
+      });
+    }
+    expect((await call(app, 'GET', `/api/v1/products?cursor=${cursor}`, c.admin)).statusCode).toBe(
+      200,
+    );
+  });
+
+  it('numbers a page reached by cursor as the same page by number is', async () => {
+    const p = await bulkGallery(4);
+    let page = await read(p, 'per_page=1&page=2');
+    expect(page.page).toBe(2);
+    for (const expected of [3, 4]) {
+      page = await read(p, `per_page=1&cursor=${page.next_cursor}`);
+      const byNumber = await read(p, `per_page=1&page=${expected}`);
+      expect({ page: page.page, id: page.items[0].id }).toEqual({
+        page: expected,
+        id: byNumber.items[0].id,
+      });
+    }
+    expect(page.next_cursor).toBeNull();
   });
 
   it('reads an API key once for a burst of requests, and stops it at once when revoked', async () => {
@@ -286,8 +327,8 @@ describe('Gallery read paths', () => {
       // The cursor a walk would reach at the last page: that of the image just before it (pages
       // by number stop 1,000 images deep, and 10,000 reads by cursor would take too long here).
       const [before] = await repository.readPage(productId, { offset: count - 11, limit: 1 });
-      const cursor = encodeGalleryCursor(before);
-      const after = decodeGalleryCursor(cursor);
+      const cursor = encodeGalleryCursor({ position: before, page: 10_000, productId });
+      const after = decodeGalleryCursor(cursor).position;
       const last = await read(p, `per_page=10&cursor=${cursor}`);
       expect(last.items).toHaveLength(10);
       expect(last.next_cursor).toBeNull();

@@ -711,7 +711,7 @@ describe('Hostile input: 400 problem+json, never 500, nothing created', () => {
     it('refuses a forged cursor whose date PostgreSQL cannot hold', async () => {
       for (const date of ['-271821-04-20T00:00:00.000Z', '+275760-09-13T00:00:00.000Z']) {
         const cursor = Buffer.from(
-          JSON.stringify([date, '7c9e6679-7425-40de-944b-e07fc1f90ae7']),
+          JSON.stringify([date, '7c9e6679-7425-40de-944b-e07fc1f90ae7', 'products']),
         ).toString('base64url');
         const res = await call(app, 'GET', `/api/v1/products?cursor=${cursor}`, admin);
         expect(expectRefused(res, 400, 'invalid_cursor')).toEqual([

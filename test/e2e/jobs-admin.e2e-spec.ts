@@ -292,7 +292,7 @@ describe('Jobs for admins (/api/v1/jobs)', () => {
 
   it('refuses a cursor it did not make, an unknown queue and an unknown state with 400', async () => {
     const forged = Buffer.from(
-      JSON.stringify(['2024-02-30T00:00:00.000000Z', crypto.randomUUID()]),
+      JSON.stringify(['2024-02-30T00:00:00.000000Z', crypto.randomUUID(), 'jobs']),
     );
     for (const cursor of ['nonsense', forged.toString('base64url')]) {
       const res = await get(`/api/v1/jobs?cursor=${cursor}`);

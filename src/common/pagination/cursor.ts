@@ -19,17 +19,24 @@ function inRange(date: Date): boolean {
   return time >= EARLIEST && time <= LATEST;
 }
 
-export function encodeCursor(position: CursorPosition): string {
-  return Buffer.from(JSON.stringify([position.createdAt.toISOString(), position.id])).toString(
-    'base64url',
-  );
+/**
+ * The list a cursor belongs to. The lists share one shape of position: a cursor carries its list,
+ * so that one handed to another list (a client's mix-up) is refused rather than starting that
+ * list at some position and silently skipping what comes before it.
+ */
+export type CursorList = 'products' | 'images' | 'imports';
+
+export function encodeCursor(position: CursorPosition, list: CursorList): string {
+  return Buffer.from(
+    JSON.stringify([position.createdAt.toISOString(), position.id, list]),
+  ).toString('base64url');
 }
 
-/** Opaque to clients; anything that is not one of ours is 400 invalid_cursor. */
-export function decodeCursor(cursor: string): CursorPosition {
+/** Opaque to clients; anything that is not one of ours for `list` is 400 invalid_cursor. */
+export function decodeCursor(cursor: string, list: CursorList): CursorPosition {
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(value) && value.length === 2) {
+    if (Array.isArray(value) && value.length === 3 && value[2] === list) {
       const [iso, id] = value as unknown[];
       const createdAt = new Date(typeof iso === 'string' ? iso : NaN);
       if (inRange(createdAt) && typeof id === 'string' && UUID.test(id)) {

@@ -49,7 +49,7 @@ export class StandaloneImagesRepository {
       if (id) filters.push(`id = ${param(id)}`);
     }
     if (query.cursor) {
-      const after = decodeCursor(query.cursor);
+      const after = decodeCursor(query.cursor, 'images');
       filters.push(`(created_at, id) < (${param(after.createdAt)}, ${param(after.id)})`);
     }
     return this.dataSource.query(

@@ -46,7 +46,7 @@ export class StandaloneImagesService {
       items: await Promise.all(page.map((image) => this.present(image))),
       next_cursor:
         found.length > query.limit && last
-          ? encodeCursor({ createdAt: new Date(last.created_at), id: last.id })
+          ? encodeCursor({ createdAt: new Date(last.created_at), id: last.id }, 'images')
           : null,
     };
   }

@@ -15,30 +15,56 @@ const MAX_PRIORITY = 2_147_483_647;
 const EARLIEST = Date.parse('0001-01-01T00:00:00.000Z');
 const LATEST = Date.parse('9999-12-31T23:59:59.999Z');
 
+/**
+ * Where a walk through a gallery's pages stands: after `position`, on page `page` (the number the
+ * page it leads to answers), of the product `productId` (another product's gallery refuses it).
+ */
+export interface GalleryCursor {
+  position: GalleryPosition;
+  page: number;
+  productId: string;
+}
+
 /** Base64url JSON, as the products' and stand-alone images' cursors: opaque to clients. */
-export function encodeGalleryCursor(position: GalleryPosition): string {
+export function encodeGalleryCursor({ position, page, productId }: GalleryCursor): string {
   const { isPrimary, priority, createdAt, id } = position;
   return Buffer.from(
-    JSON.stringify([isPrimary ? 1 : 0, priority, createdAt.toISOString(), id]),
+    JSON.stringify([isPrimary ? 1 : 0, priority, createdAt.toISOString(), id, page, productId]),
   ).toString('base64url');
 }
 
 /** Anything that is not one of ours is 400 invalid_cursor (bounded before it reaches a query). */
-export function decodeGalleryCursor(cursor: string): GalleryPosition {
+export function decodeGalleryCursor(cursor: string): GalleryCursor {
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    const position = Array.isArray(value) ? positionOf(value) : undefined;
-    if (position) return position;
+    const walk = Array.isArray(value) && value.length === 6 ? walkOf(value) : undefined;
+    if (walk) return walk;
   } catch {
     // Fall through.
   }
-  throw new AppError('invalid_cursor', 'The cursor is not one this API returned.', [
+  throw invalidGalleryCursor();
+}
+
+export function invalidGalleryCursor(): AppError {
+  return new AppError('invalid_cursor', 'The cursor is not one this API returned.', [
     { field: 'cursor', message: 'is not a valid cursor' },
   ]);
 }
 
+function walkOf(value: unknown[]): GalleryCursor | undefined {
+  const [page, productId] = value.slice(4);
+  const position = positionOf(value.slice(0, 4));
+  const valid =
+    position !== undefined &&
+    Number.isInteger(page) &&
+    (page as number) >= 2 &&
+    (page as number) <= MAX_PRIORITY &&
+    typeof productId === 'string' &&
+    UUID.test(productId);
+  return valid ? { position, page: page as number, productId: productId } : undefined;
+}
+
 function positionOf(value: unknown[]): GalleryPosition | undefined {
-  if (value.length !== 4) return undefined;
   const [primary, priority, iso, id] = value;
   const createdAt = new Date(typeof iso === 'string' ? iso : NaN);
   const time = createdAt.getTime();

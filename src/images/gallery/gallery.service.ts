@@ -19,7 +19,7 @@ import { ImagePurpose, type Image } from '../entities/image.entity';
 import { ImageFilesService } from '../image-files.service';
 import { ImagePresenter } from '../image-presenter';
 import { uploaderStillThere } from '../image-uploaders.repository';
-import { decodeGalleryCursor, encodeGalleryCursor } from './gallery-cursor';
+import { decodeGalleryCursor, encodeGalleryCursor, invalidGalleryCursor } from './gallery-cursor';
 import { GalleryRepository, type GalleryHead, type GalleryRange } from './gallery.repository';
 
 /** An image about to join a gallery: what the gallery decides is left out. */
@@ -130,22 +130,28 @@ export class GalleryService {
     // (`?cursor=`, a client's template left blank) is none, as on every other list.
     const cursor = query.cursor || undefined;
     if (cursor === undefined) checkPageDepth(query);
-    const after = cursor === undefined ? undefined : decodeGalleryCursor(cursor);
-    const range = { after, offset: query.offset, limit: query.per_page + 1 };
+    const walk = cursor === undefined ? undefined : decodeGalleryCursor(cursor);
+    const range = { after: walk?.position, offset: query.offset, limit: query.per_page + 1 };
     const { product, rows } = await this.productAndPage(ctx, ref, range);
+    // Another product's cursor would start this gallery at some position, skipping what is before.
+    if (walk && walk.productId !== product.id) throw invalidGalleryCursor();
     // A walk through the pages that names the first page's version: the order it walks is gone.
     if (expected && !expected.includes(product.galleryVersion)) {
       throw galleryChanged(product.galleryVersion);
     }
     const images = rows.slice(0, query.per_page);
     const last = images[images.length - 1];
+    const page = walk ? walk.page : query.page;
     return {
-      page: after ? 1 : query.page,
+      page,
       per_page: query.per_page,
       total: product.imageCount,
       items: await this.presenter.many(images),
       version: product.galleryVersion,
-      next_cursor: rows.length > query.per_page && last ? encodeGalleryCursor(last) : null,
+      next_cursor:
+        rows.length > query.per_page && last
+          ? encodeGalleryCursor({ position: last, page: page + 1, productId: product.id })
+          : null,
     };
   }
 
