@@ -1,9 +1,14 @@
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { StorageProvider } from '../storage/storage-provider';
-import { OriginalMissingError, spoolStoredOriginal } from './stored-original';
+import { removeLiveSpoolFiles } from './intake/upload-spool';
+import {
+  OriginalMissingError,
+  releaseStoredOriginal,
+  spoolStoredOriginal,
+} from './stored-original';
 
 describe(spoolStoredOriginal.name, () => {
   let dataDir: string;
@@ -29,6 +34,26 @@ describe(spoolStoredOriginal.name, () => {
     expect(path.startsWith(join(dataDir, 'tmp', 'uploads', 'rebuild-'))).toBe(true);
     expect(readFileSync(path)).toEqual(bytes);
     expect(statSync(path).mode & 0o777).toBe(0o600);
+    await releaseStoredOriginal(path);
+  });
+
+  it('is removed by a forced exit until it is released', async () => {
+    const spool = () => join(dataDir, 'tmp', 'uploads');
+    const read = () =>
+      spoolStoredOriginal(
+        storage({ 'a/original.jpg': Buffer.from('an original') }),
+        'a/original.jpg',
+        { DATA_DIR: dataDir },
+        'transform',
+      );
+    const path = await read();
+    // What main.ts runs just before a forced exit (SHUTDOWN_TIMEOUT_MS run out, a second signal).
+    expect(removeLiveSpoolFiles()).toEqual({ files: 1 });
+    expect(existsSync(path)).toBe(false);
+    const released = await read();
+    await releaseStoredOriginal(released);
+    expect(readdirSync(spool())).toEqual([]);
+    expect(removeLiveSpoolFiles()).toEqual({ files: 0 });
   });
 
   it('says when the original is not there', async () => {

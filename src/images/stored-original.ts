@@ -1,11 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { AppError } from '../common/errors/app.error';
 import type { StorageProvider } from '../storage/storage-provider';
-import { isNoRoom, SPOOL_FULL_RETRY_AFTER_SECONDS, uploadTempDir } from './intake/upload-spool';
+import {
+  isNoRoom,
+  releaseSpoolFile,
+  SPOOL_FULL_RETRY_AFTER_SECONDS,
+  trackSpoolFile,
+  uploadTempDir,
+} from './intake/upload-spool';
 
 /** The stored original is gone or unreadable: nothing can be made from it. */
 export class OriginalMissingError extends Error {
@@ -17,9 +23,13 @@ export class OriginalMissingError extends Error {
 
 /**
  * Copies a stored original into the upload spool (whose sweep removes what a crash leaves), where
- * the processor reads it like an upload, and returns the file's path; the caller removes it. The
+ * the processor reads it like an upload, and returns the file's path; the caller removes it
+ * (releaseStoredOriginal). The
  * bytes stream to disk: memory stays flat whatever the original's size.
  */
+/** Removes the file {@link spoolStoredOriginal} made, now. Never throws. */
+export const releaseStoredOriginal = (path: string): Promise<void> => releaseSpoolFile(path);
+
 export async function spoolStoredOriginal(
   storage: StorageProvider,
   key: string,
@@ -30,7 +40,8 @@ export async function spoolStoredOriginal(
   const object = await storage.read(key);
   if (!object) throw new OriginalMissingError(key);
   const dir = uploadTempDir(config);
-  const path = join(dir, `${purpose}-${randomUUID()}`);
+  // Removed by a forced exit too, as a request's spool files are: the caller releases it.
+  const path = trackSpoolFile(join(dir, `${purpose}-${randomUUID()}`));
   try {
     await mkdir(dir, { recursive: true });
     // Readable by the service only, as every spooled upload is.
@@ -38,7 +49,7 @@ export async function spoolStoredOriginal(
   } catch (error) {
     // Unread if the folder could not be made: its file handle or socket is let go.
     object.stream.destroy();
-    await rm(path, { force: true });
+    await releaseSpoolFile(path);
     throw isNoRoom(error) ? spoolFull() : error;
   }
   return path;

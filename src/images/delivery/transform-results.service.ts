@@ -1,4 +1,3 @@
-import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import {
@@ -10,7 +9,7 @@ import {
 import { AppError } from '../../common/errors/app.error';
 import { serverBusy } from '../processing/image-problems';
 import { ImageProcessor } from '../processing/image-processor';
-import { spoolStoredOriginal } from '../stored-original';
+import { releaseStoredOriginal, spoolStoredOriginal } from '../stored-original';
 import { DELIVERY_CONFIG, type DeliveryConfig } from './delivery.config';
 import { DeliveryRepository, type DeliverableImage } from './delivery.repository';
 import type { TransformPlan } from './transform-plan';
@@ -114,7 +113,7 @@ export class TransformResults {
       this.made += 1;
       this.logger.debug({ key, bytes: result.data.length }, 'Made a transform result');
     } finally {
-      await rm(path, { force: true });
+      await releaseStoredOriginal(path);
     }
   }
 

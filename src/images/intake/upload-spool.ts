@@ -131,6 +131,22 @@ export function removeLiveSpoolFiles(): { files: number } {
   return { files: files.length };
 }
 
+/**
+ * A file of the spool that is no request's (a URL import's download, a stored original read back
+ * for a transform or a rebuild), added to those a forced exit removes. Returns `path`; remove it
+ * with {@link releaseSpoolFile}.
+ */
+export function trackSpoolFile(path: string): string {
+  LIVE_FILES.add(path);
+  return path;
+}
+
+/** Removes a spool file now, and from those a forced exit removes. Never throws. */
+export async function releaseSpoolFile(path: string): Promise<void> {
+  await rm(path, { force: true }).catch(() => undefined);
+  LIVE_FILES.delete(path);
+}
+
 export class RequestSpool {
   /** Each file, with what stops its writer if the request ends while it is still written. */
   private readonly files = new Map<string, (() => Promise<void> | void) | undefined>();

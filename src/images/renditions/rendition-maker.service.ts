@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
 import { Inject, Injectable } from '@nestjs/common';
 import {
   IMAGE_STORAGE,
@@ -10,7 +9,7 @@ import { imageObjectKey } from '../../storage/storage-keys';
 import { STORAGE_PROVIDER, type StorageProvider } from '../../storage/storage-provider';
 import type { StoredRendition } from '../entities/image.entity';
 import { ImageProcessor, type EncodedImage } from '../processing/image-processor';
-import { spoolStoredOriginal } from '../stored-original';
+import { releaseStoredOriginal, spoolStoredOriginal } from '../stored-original';
 import type { RebuiltImage } from './image-renditions.repository';
 import { renditionSetOf } from './rendition-set';
 import { RENDITIONS_CONFIG, type RenditionsConfig } from './renditions.config';
@@ -71,7 +70,7 @@ export class RenditionMaker {
       const processed = await this.processor.process(path, { renditions: true });
       return processed.renditions;
     } finally {
-      await rm(path, { force: true });
+      await releaseStoredOriginal(path);
     }
   }
 }

@@ -1,11 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { AppError } from '../../../common/errors/app.error';
 import { parseList } from '../../../config/env-values';
 import { IMAGES_CONFIG, type ImagesConfig } from '../../images.config';
-import { spoolWriteProblem, uploadTempDir } from '../upload-spool';
+import {
+  releaseSpoolFile,
+  spoolWriteProblem,
+  trackSpoolFile,
+  uploadTempDir,
+} from '../upload-spool';
 import { cleanFilename } from '../multipart-upload';
 import { isDataUri, parseDataUri } from './data-uri';
 import { dataUriProblem, imageTooLarge } from './import-errors';
@@ -77,13 +82,13 @@ export class ImageImportService {
       if (spooled) {
         return await work({ path: spooled.path, declaredType: spooled.declaredType, filename: '' });
       }
-      path = join(this.tmpDir, `${randomUUID()}.import`);
+      path = trackSpoolFile(join(this.tmpDir, `${randomUUID()}.import`));
       const file = await this.spool(source, path).catch((error: unknown) => {
         throw spoolWriteProblem(error);
       });
       return await work(file);
     } finally {
-      if (path) await rm(path, { force: true });
+      if (path) await releaseSpoolFile(path);
     }
   }
 
