@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
+import { isDatabaseConnectionLost } from '../../database/pg-errors';
 import { StorageDeletionsService } from '../../storage/storage-deletions.service';
 import type { StoredRendition } from '../entities/image.entity';
 import { ImageFilesService } from '../image-files.service';
@@ -34,7 +35,7 @@ export class RenditionSwap {
     renditionSet: string,
     written: string[],
   ): Promise<boolean> {
-    const swapped = await this.dataSource.transaction(async (manager) => {
+    const swapped = await this.inTransaction(image, written, async (manager) => {
       // The gallery's lock first, as every gallery change takes it: then the image's row.
       if (image.productId) await this.images.holdGallery(manager, image.productId);
       if (!(await this.images.swap(manager, image, renditions, renditionSet))) {
@@ -53,6 +54,26 @@ export class RenditionSwap {
     });
     this.deletions.afterCommit();
     return swapped;
+  }
+
+  /**
+   * The swap's transaction. Refused by the database (a statement or lock timeout, a conflict), it
+   * rolled back: no row names the new files, which are queued for deletion as for a swap that
+   * found the image changed. Not after a lost connection, which may have lost the COMMIT itself:
+   * those are kept for the orphan sweep (as an upload's, ImageFilesService.withStoredFiles).
+   */
+  private async inTransaction<T>(
+    image: RebuiltImage,
+    written: string[],
+    work: (manager: EntityManager) => Promise<T>,
+  ): Promise<T> {
+    try {
+      return await this.dataSource.transaction(work);
+    } catch (error) {
+      if (!isDatabaseConnectionLost(error))
+        await this.discard(image, written).catch(() => undefined);
+      throw error;
+    }
   }
 
   /** New files no image will name (making the renditions failed half-way): queued for deletion. */
