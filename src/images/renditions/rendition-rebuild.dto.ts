@@ -27,15 +27,15 @@ export class RenditionRebuildDto {
   trigger!: RebuildTrigger;
 
   /** Images whose renditions the run re-makes (final once it is `running`). */
-  @ApiProperty({ example: 1200 })
+  @ApiProperty({ type: 'integer', minimum: 0, example: 1200 })
   total!: number;
 
   /** Images done: renditions re-made, found already made with these presets, or deleted meanwhile. */
-  @ApiProperty({ example: 450 })
+  @ApiProperty({ type: 'integer', minimum: 0, example: 450 })
   done!: number;
 
   /** Images whose renditions could not be re-made (an original missing, say): they keep theirs. */
-  @ApiProperty({ example: 2 })
+  @ApiProperty({ type: 'integer', minimum: 0, example: 2 })
   failed!: number;
 
   created_at!: Date;
