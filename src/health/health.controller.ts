@@ -4,6 +4,7 @@ import {
   ApiOperation,
   ApiServiceUnavailableResponse,
   ApiTags,
+  type SchemaObject,
 } from '@nestjs/swagger';
 import {
   HealthCheck,
@@ -19,6 +20,30 @@ import { STORAGE_PROVIDER, type StorageProvider } from '../storage/storage-provi
 import { ApiProblems } from '../openapi/problems';
 
 const CHECK_TIMEOUT_MS = 3000;
+
+/** Each dependency checked, by name, with its `status` (the storage's with its `driver`). */
+const CHECKS_SCHEMA = {
+  type: 'object',
+  additionalProperties: {
+    type: 'object',
+    required: ['status'],
+    properties: { status: { type: 'string', enum: ['up', 'down'] } },
+    additionalProperties: true,
+  },
+  example: { database: { status: 'up' }, storage: { status: 'up', driver: 's3' } },
+} satisfies SchemaObject;
+
+/** Terminus' report when every check passed (a failed one is a 503 problem, `not_ready`). */
+const READY_SCHEMA = {
+  type: 'object',
+  required: ['status', 'info', 'error', 'details'],
+  properties: {
+    status: { type: 'string', enum: ['ok'] },
+    info: CHECKS_SCHEMA,
+    error: { ...CHECKS_SCHEMA, example: {} },
+    details: CHECKS_SCHEMA,
+  },
+} satisfies SchemaObject;
 
 @Public()
 @ApiTags('health')
@@ -54,13 +79,16 @@ export class HealthController {
 
   /** Readiness: every dependency needed to serve requests answers. */
   @Get('ready')
-  @HealthCheck()
+  // Not Terminus' documentation: its 503 is a report in application/json, which the exception
+  // filter never sends (a failed check is answered as problem+json, not_ready).
+  @HealthCheck({ noCache: true, swaggerDocumentation: false })
   @ApiOperation({
     operationId: 'getReadiness',
     summary: 'Readiness probe (database, storage)',
     description:
       'Answers 200 when the database and the storage answer, else 503 `not_ready`; no credential.',
   })
+  @ApiOkResponse({ description: 'Every dependency answers', schema: READY_SCHEMA })
   @ApiServiceUnavailableResponse({
     description: 'A dependency is down (problem+json, `not_ready`)',
   })

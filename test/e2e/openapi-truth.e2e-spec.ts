@@ -1,3 +1,5 @@
+import { DataSource } from 'typeorm';
+import { startTestApp } from '../support/test-app';
 import { OpenApiResponseValidator } from '../support/openapi-validator';
 
 /**
@@ -17,5 +19,23 @@ describe('openapi.json tells the truth', () => {
       'integer',
     ]);
     expect([props.total.minimum, props.done.minimum, props.failed.minimum]).toEqual([0, 0, 0]);
+  });
+
+  it('readiness 503: documents only the body the service sends (problem+json not_ready)', async () => {
+    const other = await startTestApp();
+    try {
+      await other.app.get(DataSource).destroy();
+      const res = await other.app.inject({ method: 'GET', url: '/health/ready' });
+      expect(res.statusCode).toBe(503);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(res.json()).toMatchObject({ status: 503, code: 'not_ready' });
+      const documented = Object.keys(doc.paths['/health/ready'].get.responses['503'].content);
+      // It also documented Terminus' report as application/json, `status` a string ("error"),
+      // which a client typing the 503 body from the document read instead.
+      expect(documented).toEqual(['application/problem+json']);
+    } finally {
+      await other.app.close().catch(() => undefined);
+      await other.db.drop();
+    }
   });
 });
