@@ -1,5 +1,6 @@
 import { DataSource } from 'typeorm';
-import { startTestApp } from '../support/test-app';
+import { call, login } from '../support/http';
+import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 import { OpenApiResponseValidator } from '../support/openapi-validator';
 
 /**
@@ -9,8 +10,43 @@ import { OpenApiResponseValidator } from '../support/openapi-validator';
 /* eslint-disable @typescript-eslint/no-explicit-any */
 const validator = OpenApiResponseValidator.fromFile();
 const doc = validator.document as any;
+const requestSchema = (path: string, method: string) =>
+  doc.paths[path][method].requestBody.content['application/json'].schema;
+const documentAccepts = (path: string, method: string, body: unknown) =>
+  validator.validate(requestSchema(path, method), body).length === 0;
 
 describe('openapi.json tells the truth', () => {
+  let t: TestApp;
+  let bearer: string;
+  beforeAll(async () => {
+    t = await startTestApp();
+    bearer = await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password);
+  });
+  afterAll(() => t.close());
+
+  it('documents the email addresses the service accepts (createUser, login)', async () => {
+    const admin = { bearer };
+    const user = {
+      email: 'jörg@bücher.example',
+      username: 'joerg',
+      password: 'a long enough password',
+      role: 'user',
+    };
+    const created = await call(t.app, 'POST', '/api/v1/users', admin, user);
+    expect(created.statusCode).toBe(201);
+    const loggedIn = await call(t.app, 'POST', '/api/v1/auth/login', undefined, {
+      email: user.email,
+      password: user.password,
+    });
+    expect(loggedIn.statusCode).toBe(200);
+    // `format: email` (ASCII only): a client validating its requests against it refused both.
+    expect(documentAccepts('/api/v1/users', 'post', user)).toBe(true);
+    expect(
+      documentAccepts('/api/v1/auth/login', 'post', { email: user.email, password: user.password }),
+    ).toBe(true);
+    expect(documentAccepts('/api/v1/users', 'post', { ...user, email: 'no address' })).toBe(false);
+  });
+
   it('types counts as integers (RenditionRebuildDto)', () => {
     const props = doc.components.schemas.RenditionRebuildDto.properties;
     expect([props.total.type, props.done.type, props.failed.type]).toEqual([
@@ -21,6 +57,8 @@ describe('openapi.json tells the truth', () => {
     expect([props.total.minimum, props.done.minimum, props.failed.minimum]).toEqual([0, 0, 0]);
   });
 
+  // Last: once a second app has started in this process, the first app's bearer tokens are
+  // refused (401 invalid_token), which would fail the tests above.
   it('readiness 503: documents only the body the service sends (problem+json not_ready)', async () => {
     const other = await startTestApp();
     try {

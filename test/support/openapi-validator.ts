@@ -171,6 +171,8 @@ export class OpenApiResponseValidator {
     for (const format of ['binary', 'byte', 'int32', 'int64', 'float', 'double', 'password']) {
       this.ajv.addFormat(format, true);
     }
+    // RFC 6531's address (UTF-8 local part, internationalised domain), which ajv-formats lacks.
+    this.ajv.addFormat('idn-email', /^[^\s@]+@[^\s@.]+(?:\.[^\s@.]+)+$/u);
     const defs = Object.fromEntries(
       Object.entries(document.components?.schemas ?? {}).map(([name, s]) => [
         name,

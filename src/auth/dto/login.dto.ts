@@ -3,7 +3,13 @@ import { IsEmail, IsNotEmpty, IsString, ValidateIf } from 'class-validator';
 import { MaxLength } from '../../common/http/max-length';
 
 export class LoginDto {
-  /** Either `email` or `username` identifies the account. */
+  @ApiProperty({
+    required: false,
+    format: 'idn-email',
+    description:
+      'Either `email` or `username` identifies the account. Internationalised addresses ' +
+      '(`jörg@bücher.example`) are accepted, and found whatever their case or IDNA spelling.',
+  })
   @ValidateIf((dto: LoginDto) => dto.username === undefined || dto.email !== undefined)
   @IsEmail({}, { message: 'email must be an email address (or send username instead)' })
   @MaxLength(320)

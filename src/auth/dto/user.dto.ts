@@ -11,7 +11,15 @@ import { canonicalEmail, VisibleEmail } from '../email-address';
 import { Role } from '../roles';
 
 export class CreateUserDto {
-  /** Stored lower-cased, composed (NFC), its domain as IDNA maps it; the rules check that form. */
+  @ApiProperty({
+    // Not `email`, which is ASCII-only: a UTF-8 local part and an internationalised domain
+    // (jörg@bücher.example) are accepted.
+    format: 'idn-email',
+    description:
+      'Surrounding spaces are trimmed; then stored lower-cased, composed (NFC), its domain as ' +
+      'IDNA maps it (`xn--bcher-kva.example` is `bücher.example`); the rules check that form. ' +
+      'Internationalised addresses (`jörg@bücher.example`) are accepted.',
+  })
   @Transform(({ value }: { value: unknown }) =>
     typeof value === 'string' ? canonicalEmail(value) : value,
   )
