@@ -2,6 +2,7 @@ import { declareNullableReferences } from './nullable-references';
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { OPENAPI_PUBLIC_EXTENSION } from '../auth/decorators';
+import { LOGIN_IDENTIFIER_SCHEMA } from '../auth/dto/login.dto';
 import type { ErrorCode } from '../common/errors/error-codes';
 import { FieldErrorDto, ProblemDetailsDto } from '../common/errors/problem-details.dto';
 import { RenditionDto, ResponsiveImageDto } from '../images/dto/image.dto';
@@ -100,6 +101,7 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
           ? `${methodKey}ByExternalId`
           : methodKey,
   });
+  declareSchemaConstraints(document);
   applySecurityRequirements(document);
   declareBodyRefusals(document);
   declarePathParameters(document);
@@ -108,6 +110,19 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   declareResponseHeaders(document);
   declareNullableReferences(document);
   return document;
+}
+
+/** What a request body's validation checks across fields, which the CLI plugin cannot see. */
+const SCHEMA_CONSTRAINTS: Record<string, Record<string, unknown>> = {
+  LoginDto: LOGIN_IDENTIFIER_SCHEMA,
+};
+
+function declareSchemaConstraints(document: OpenAPIObject): void {
+  for (const [name, constraints] of Object.entries(SCHEMA_CONSTRAINTS)) {
+    const schema = document.components?.schemas?.[name];
+    if (!schema) throw new Error(`OpenAPI: no schema ${name} to constrain`);
+    Object.assign(schema, constraints);
+  }
 }
 
 /** What a path parameter can be answered with (a malformed or unknown id, and so on). */

@@ -10,7 +10,12 @@ import type { ApiKey } from '../entities/api-key.entity';
 import { Role, Scope } from '../roles';
 
 export class CreateApiKeyDto {
-  /** What the key is for, e.g. "PIM import job". */
+  @ApiProperty({
+    minLength: 1,
+    // Checked once trimmed: not blank.
+    pattern: '\\S',
+    description: 'What the key is for, e.g. "PIM import job". Surrounding white space is trimmed.',
+  })
   @Trimmed()
   @IsString()
   @IsNotEmpty()
@@ -32,10 +37,21 @@ export class CreateApiKeyDto {
   @IsEnum(Scope, { each: true })
   scopes?: Scope[];
 
-  /**
-   * When the key stops working (ISO 8601, in the future). Default: never; for a key made by a
-   * key that expires, when that one does, and never later.
-   */
+  @ApiProperty({
+    required: false,
+    // A bare date is accepted too (midnight UTC), and clients send one. A string, not the
+    // plugin's Date (`format: date-time` beside the anyOf would refuse the date).
+    type: 'string',
+    anyOf: [
+      { type: 'string', format: 'date-time' },
+      { type: 'string', format: 'date' },
+    ],
+    example: '2027-01-31T00:00:00Z',
+    description:
+      'When the key stops working: an RFC 3339 date-time, or a date alone (midnight UTC); in the ' +
+      'future. Default: never; for a key made by a key that expires, when that one does, and ' +
+      'never later.',
+  })
   @Optional()
   @DateTime('expires_at must be an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z')
   expires_at?: Date;

@@ -2,6 +2,11 @@ import { ApiProperty } from '@nestjs/swagger';
 import { IsEmail, IsNotEmpty, IsString, ValidateIf } from 'class-validator';
 import { MaxLength } from '../../common/http/max-length';
 
+/** What LoginDto's schema cannot say by field: it needs `email` or `username` (or both). */
+export const LOGIN_IDENTIFIER_SCHEMA = {
+  anyOf: [{ required: ['email'] }, { required: ['username'] }],
+};
+
 export class LoginDto {
   @ApiProperty({
     required: false,
@@ -15,6 +20,7 @@ export class LoginDto {
   @MaxLength(320)
   email?: string;
 
+  @ApiProperty({ required: false, minLength: 1 })
   @ValidateIf((dto: LoginDto) => dto.email === undefined)
   @IsString()
   @IsNotEmpty()
@@ -22,6 +28,7 @@ export class LoginDto {
   username?: string;
 
   /** At most 1024 characters, so a login cannot be made to hash megabytes. */
+  @ApiProperty({ minLength: 1 })
   @IsString()
   @IsNotEmpty()
   @MaxLength(1024)

@@ -24,6 +24,13 @@ const EXTERNAL_ID_SCHEMA = {
 } as const;
 
 export class CreateProductDto {
+  @ApiProperty({
+    minLength: 1,
+    maxLength: 200,
+    // Checked once trimmed: not blank.
+    pattern: '\\S',
+    description: 'Surrounding white space is trimmed; not blank.',
+  })
   @Trimmed()
   @IsString()
   @MinLength(1)
