@@ -217,7 +217,8 @@ const PROBE_OPERATIONS = new Set(['getLiveness', 'getReadiness']);
 
 /**
  * Every operation needs one of the three credentials, except those marked @Public(), and so can
- * answer 401; every operation can answer 500, and every one but the probes 503
+ * answer 401; every operation can answer 400 bad_request (an HTTP/1.1 request without Host, or
+ * with two: requireHost, once the route is chosen) and 500, and every one but the probes 503
  * database_unavailable (a connection lost to a failover or a restart, or a statement past
  * DATABASE_STATEMENT_TIMEOUT_MS: retry).
  */
@@ -230,9 +231,11 @@ function applySecurityRequirements(document: OpenAPIObject): void {
       const isPublic = op[OPENAPI_PUBLIC_EXTENSION] === true;
       delete op[OPENAPI_PUBLIC_EXTENSION];
       op.security = isPublic ? [] : anyCredential;
-      // Any route can fail (500); a protected one can refuse the credential (401).
+      // Any route can refuse its Host (400) or fail (500); a protected one can refuse the
+      // credential (401).
       const codes = (op[PROBLEMS_EXTENSION] as string[] | undefined) ?? [];
       const implied: string[] = [
+        'bad_request',
         ...(isPublic ? [] : PROBLEMS.authentication),
         'internal_error',
         ...(PROBE_OPERATIONS.has(String(op.operationId)) ? [] : ['database_unavailable']),
