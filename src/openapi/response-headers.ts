@@ -1,4 +1,6 @@
 import { ApiExtension, type HeaderObject, type OpenAPIObject } from '@nestjs/swagger';
+import type { ErrorCode } from '../common/errors/error-codes';
+import { PROBLEM_CONTENT_TYPE } from '../common/errors/problem-details';
 
 /** Recorded on a route handler by {@link ApiResponseHeaders}; read when the document is built. */
 export const RESPONSE_HEADERS_EXTENSION = 'x-response-headers';
@@ -38,32 +40,58 @@ export function ApiResponseHeaders(...names: SuccessHeader[]): MethodDecorator &
   return ApiExtension(RESPONSE_HEADERS_EXTENSION, names);
 }
 
-/** The headers every response of any operation can carry, by status. */
-function impliedHeaders(status: string): (keyof typeof HEADERS)[] {
+/**
+ * The codes whose problem carries Retry-After (the AppErrors that pass it), beside every 429 and
+ * 503: a 409 idempotency_key_in_use says when to retry too.
+ */
+const RETRY_AFTER_CODES: readonly ErrorCode[] = [
+  'idempotency_key_in_use',
+  'login_rate_limited',
+  'login_limits_unavailable',
+  'database_unavailable',
+  'not_ready',
+  'server_busy',
+  'upload_spool_full',
+];
+
+type Response = { headers?: Record<string, unknown>; content?: Record<string, unknown> };
+
+/** The `code`s a response's problem+json body is documented with (none if it has none). */
+function problemCodes(response: Response): string[] {
+  const media = response.content?.[PROBLEM_CONTENT_TYPE] as
+    { schema?: { allOf?: { properties?: { code?: { enum?: string[] } } }[] } } | undefined;
+  return (media?.schema?.allOf ?? []).flatMap((part) => part.properties?.code?.enum ?? []);
+}
+
+/** The headers every response of any operation can carry, by status and by its codes. */
+function impliedHeaders(status: string, response: Response): (keyof typeof HEADERS)[] {
   const names: (keyof typeof HEADERS)[] = ['X-Request-Id'];
   if (status === '401') names.push('WWW-Authenticate');
-  if (status === '429' || status === '503') names.push('Retry-After');
+  const retry = problemCodes(response).some((c) => RETRY_AFTER_CODES.includes(c as ErrorCode));
+  if (status === '429' || status === '503' || retry) names.push('Retry-After');
   return names;
 }
 
 /**
  * Declares the response headers, so that generated clients can read them typed: X-Request-Id on
- * every response, WWW-Authenticate on 401, Retry-After on 429 and 503, and on success the
- * headers a route declares with {@link ApiResponseHeaders}.
+ * every response, WWW-Authenticate on 401, Retry-After on 429, 503 and where a code carries it
+ * (409 idempotency_key_in_use), and on success the headers a route declares with
+ * {@link ApiResponseHeaders}.
  */
 export function declareResponseHeaders(document: OpenAPIObject): void {
   document.components = { ...document.components, headers: { ...HEADERS } };
   for (const item of Object.values(document.paths)) {
     for (const operation of Object.values(item)) {
       if (!operation || typeof operation !== 'object' || !('responses' in operation)) continue;
-      const op = operation as Record<string, unknown> & {
-        responses: Record<string, { headers?: Record<string, unknown> }>;
-      };
+      const op = operation as Record<string, unknown> & { responses: Record<string, Response> };
       const declared = (op[RESPONSE_HEADERS_EXTENSION] as SuccessHeader[] | undefined) ?? [];
       delete op[RESPONSE_HEADERS_EXTENSION];
       for (const [status, response] of Object.entries(op.responses)) {
         if ('$ref' in response) continue;
-        const names = [...impliedHeaders(status), ...(status.startsWith('2') ? declared : [])];
+        const names = [
+          ...impliedHeaders(status, response),
+          ...(status.startsWith('2') ? declared : []),
+        ];
         response.headers = {
           ...response.headers,
           ...Object.fromEntries(

@@ -131,6 +131,29 @@ describe('openapi.json tells the truth', () => {
     expect(without).toEqual([]);
   });
 
+  it('declares the headers the service sends on redirects and on 409 idempotency_key_in_use', () => {
+    const transform = doc.paths['/transform/{signature}/{transformation}/{id}'].get.responses;
+    // delivery.controller.ts: reply.header('Cache-Control', …).redirect(result.url, 302)
+    expect(Object.keys(transform['302'].headers)).toEqual(
+      expect.arrayContaining(['Location', 'Cache-Control']),
+    );
+    // idempotency.service.ts keyInUse(): Retry-After: 1 on the 409, wherever it is documented.
+    const createProduct409 = doc.paths['/api/v1/products'].post.responses['409'];
+    expect(Object.keys(createProduct409.headers)).toContain('Retry-After');
+    const without = Object.entries(doc.paths as Record<string, Record<string, any>>).flatMap(
+      ([path, item]) =>
+        Object.entries(item)
+          .filter(([, op]) => {
+            const conflict = op.responses?.['409'];
+            const codes = conflict?.content?.['application/problem+json']?.schema?.allOf?.[1]
+              ?.properties?.code?.enum as string[] | undefined;
+            return codes?.includes('idempotency_key_in_use') && !conflict.headers?.['Retry-After'];
+          })
+          .map(([method]) => `${method} ${path}`),
+    );
+    expect(without).toEqual([]);
+  });
+
   it('types counts as integers (RenditionRebuildDto)', () => {
     const props = doc.components.schemas.RenditionRebuildDto.properties;
     expect([props.total.type, props.done.type, props.failed.type]).toEqual([

@@ -41,6 +41,19 @@ const RANGE_HEADERS = {
   },
 } as const;
 
+/** A redirect to the storage's own transformation URL. */
+const REDIRECT_HEADERS = {
+  Location: {
+    description: "The storage's URL of the result.",
+    schema: { type: 'string', format: 'uri' },
+  },
+  'Cache-Control': {
+    description: 'The redirect may be cached for an hour: `public, max-age=3600`.',
+    schema: { type: 'string' },
+  },
+  Vary: FILE_HEADERS.Vary,
+} as const;
+
 /** The OpenAPI description of the transform route: its parameters, answers and problems. */
 export function ApiTransformedImage(): MethodDecorator {
   return applyDecorators(
@@ -76,7 +89,11 @@ export function ApiTransformedImage(): MethodDecorator {
       content: IMAGE_CONTENT,
       headers: RANGE_HEADERS,
     }),
-    ApiResponse({ status: 302, description: 'Where the storage makes it itself (Cloudinary)' }),
+    ApiResponse({
+      status: 302,
+      description: 'Where the storage makes it itself (Cloudinary)',
+      headers: REDIRECT_HEADERS,
+    }),
     ApiResponse({
       status: 304,
       description: 'The copy named by If-None-Match is current',
