@@ -154,6 +154,45 @@ describe('openapi.json tells the truth', () => {
     expect(without).toEqual([]);
   });
 
+  it('the e2e response check looks at headers (a malformed ETag, a 201 without Location)', async () => {
+    const product = await call(t.app, 'POST', '/api/v1/products', { bearer }, { name: 'Headers' });
+    expect(product.statusCode).toBe(201);
+    const observed: ObservedResponse = {
+      method: 'POST',
+      route: '/api/v1/products',
+      status: 201,
+      contentType: product.headers['content-type'],
+      body: product.body,
+      // What the document says: ETag `^"p?\d+"$`, a Location. Sent: neither as documented.
+      headers: { etag: 'W/"not-a-version"', 'x-request-id': 'r-1' },
+    };
+    const found = validator.check(observed).violations.map((v) => [v.kind, v.message]);
+    expect(found).toHaveLength(2);
+    expect(found).toEqual(
+      expect.arrayContaining([
+        ['header', expect.stringMatching(/^ETag "W\/\\"not-a-version\\"" must match pattern/)],
+        ['missing_header', 'Location is documented, none was sent'],
+      ]),
+    );
+    // And a Retry-After that is not seconds, or one the status does not document.
+    const retry = (status: number, retryAfter: string) =>
+      validator
+        .check({
+          method: 'GET',
+          route: '/api/v1/products',
+          status,
+          headers: { 'retry-after': retryAfter },
+        })
+        .violations.map((v) => v.kind)
+        .filter((kind) => kind.includes('header')); // no body here
+    expect(retry(503, 'soon')).toEqual(['header']);
+    expect(retry(503, '5')).toEqual([]);
+    expect(retry(400, '5')).toEqual(['undocumented_header']);
+    // What the service sent passes.
+    const sent = { ...observed, headers: product.headers as ObservedResponse['headers'] };
+    expect(validator.check(sent).violations).toEqual([]);
+  });
+
   it('types counts as integers (RenditionRebuildDto)', () => {
     const props = doc.components.schemas.RenditionRebuildDto.properties;
     expect([props.total.type, props.done.type, props.failed.type]).toEqual([

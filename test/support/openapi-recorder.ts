@@ -67,6 +67,7 @@ export function recordOpenApiResponses(
         contentType: reply.getHeader('content-type') as string | undefined,
         body: streamed ? undefined : ((payload as string | Buffer | null | undefined) ?? undefined),
         streamed,
+        headers: reply.getHeaders(),
       });
     }
     return payload;

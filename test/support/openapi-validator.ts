@@ -5,7 +5,9 @@ import addFormats from 'ajv-formats';
 
 /**
  * Checks actual responses against the OpenAPI 3.0 document: is the route documented, is the
- * status, is the content type, and does the body validate against the schema documented for them.
+ * status, is the content type, does the body validate against the schema documented for them, and
+ * do the headers: each documented one sent validates against its schema, a documented ETag or
+ * Location of a success is sent, and a Location, ETag or Retry-After sent is documented.
  * Schemas are converted to JSON Schema 2020-12 for ajv: `nullable` (strictly, as OpenAPI 3.0.3
  * defines it), `$ref`s into
  * `components.schemas`, and undocumented properties reported (`unevaluatedProperties`) unless a
@@ -19,7 +21,10 @@ export type ViolationKind =
   | 'missing_body'
   | 'invalid_json'
   | 'schema'
-  | 'undocumented_property';
+  | 'undocumented_property'
+  | 'header'
+  | 'missing_header'
+  | 'undocumented_header';
 
 export interface Violation {
   /** `METHOD /document/path`, e.g. `POST /api/v1/products/{productId}/images`. */
@@ -40,6 +45,8 @@ export interface ObservedResponse {
   body?: string | Buffer;
   /** True when the body was streamed, so its bytes are unknown here (files under /media). */
   streamed?: boolean;
+  /** The response headers, lower-case names (`reply.getHeaders()`); not checked when absent. */
+  headers?: Record<string, string | string[] | number | undefined>;
 }
 
 export interface CheckResult {
@@ -52,8 +59,14 @@ type Schema = Record<string, unknown>;
 interface MediaType {
   schema?: Schema;
 }
+interface HeaderObject {
+  $ref?: string;
+  required?: boolean;
+  schema?: Schema;
+}
 interface ResponseObject {
   content?: Record<string, MediaType>;
+  headers?: Record<string, HeaderObject>;
 }
 interface Operation {
   operationId?: string;
@@ -61,7 +74,18 @@ interface Operation {
 }
 export interface OpenApiDocument {
   paths: Record<string, Record<string, unknown>>;
-  components?: { schemas?: Record<string, Schema> };
+  components?: { schemas?: Record<string, Schema>; headers?: Record<string, HeaderObject> };
+}
+
+/** Headers a success must send where its status documents them (see ApiResponseHeaders). */
+const EXPECTED_SUCCESS_HEADERS = new Set(['etag', 'location']);
+/** Headers a client acts on: when sent, the status must document them, to be read typed. */
+const MUST_BE_DOCUMENTED = ['etag', 'location', 'retry-after'];
+
+/** A header's text as its schema's type: `5` for an integer Retry-After. */
+function headerValue(schema: Schema | undefined, text: string): unknown {
+  const numeric = schema?.type === 'integer' || schema?.type === 'number';
+  return numeric && /^-?\d+(\.\d+)?$/.test(text) ? Number(text) : text;
 }
 
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
@@ -237,18 +261,75 @@ export class OpenApiResponseValidator {
         ],
       };
     }
+    const headerViolations = this.checkHeaders(response, documented).map(([kind, message]) =>
+      violation(kind, message),
+    );
+    const body = this.checkBody(response, documented, violation);
+    return { operation, violations: [...headerViolations, ...body] };
+  }
+
+  /** What is wrong with a response's headers, as documented for its status. */
+  private checkHeaders(
+    response: ObservedResponse,
+    documented: ResponseObject,
+  ): [ViolationKind, string][] {
+    const sent = response.headers;
+    if (!sent) return [];
+    const success = response.status >= 200 && response.status < 300;
+    const declared = new Map(
+      Object.entries(documented.headers ?? {}).map(([name, header]) => [
+        name.toLowerCase(),
+        { name, header: this.resolveHeader(header) },
+      ]),
+    );
+    const found: [ViolationKind, string][] = [];
+    for (const [key, { name, header }] of declared) {
+      const value = sent[key];
+      if (value === undefined) {
+        if (header.required || (success && EXPECTED_SUCCESS_HEADERS.has(key))) {
+          found.push(['missing_header', `${name} is documented, none was sent`]);
+        }
+        continue;
+      }
+      for (const text of Array.isArray(value) ? value : [String(value)]) {
+        if (!header.schema) continue;
+        for (const e of this.validate(header.schema, headerValue(header.schema, text))) {
+          found.push(['header', `${name} ${JSON.stringify(text)} ${e.message ?? e.keyword}`]);
+        }
+      }
+    }
+    for (const key of MUST_BE_DOCUMENTED) {
+      if (sent[key] !== undefined && !declared.has(key)) {
+        found.push(['undocumented_header', `${key} was sent, not documented for this status`]);
+      }
+    }
+    return found;
+  }
+
+  private resolveHeader(header: HeaderObject): HeaderObject {
+    const name = /^#\/components\/headers\/(.+)$/.exec(header.$ref ?? '')?.[1];
+    if (!name) return header;
+    const resolved = this.document.components?.headers?.[name];
+    if (!resolved) throw new Error(`openapi.json: no header ${name} for ${header.$ref}`);
+    return resolved;
+  }
+
+  /** What is wrong with a response's content type and body, as documented for its status. */
+  private checkBody(
+    response: ObservedResponse,
+    documented: ResponseObject,
+    violation: (kind: ViolationKind, message: string) => Violation,
+  ): Violation[] {
+    const method = response.method.toUpperCase();
     const content = documented.content ?? {};
     const mediaType = mediaTypeOf(response.contentType);
     const hasBody = response.streamed || (response.body !== undefined && response.body.length > 0);
     if (!hasBody || method === 'HEAD') {
       const bodyless = method === 'HEAD' || response.status === 204 || response.status === 304;
       if (Object.keys(content).length > 0 && !bodyless) {
-        return {
-          operation,
-          violations: [violation('missing_body', 'a body is documented, none was sent')],
-        };
+        return [violation('missing_body', 'a body is documented, none was sent')];
       }
-      return { operation, violations: [] };
+      return [];
     }
     const media =
       (mediaType && content[mediaType]) ??
@@ -257,38 +338,29 @@ export class OpenApiResponseValidator {
           k === '*/*' || (mediaType && k.endsWith('/*') && mediaType.startsWith(k.slice(0, -1))),
       )?.[1];
     if (!media) {
-      return {
-        operation,
-        violations: [
-          violation(
-            'undocumented_content_type',
-            `${mediaType ?? 'a body without Content-Type'} is not documented for ${response.status}` +
-              ` (documented: ${Object.keys(content).join(', ') || 'no body'})`,
-          ),
-        ],
-      };
+      return [
+        violation(
+          'undocumented_content_type',
+          `${mediaType ?? 'a body without Content-Type'} is not documented for ${response.status}` +
+            ` (documented: ${Object.keys(content).join(', ') || 'no body'})`,
+        ),
+      ];
     }
-    if (!media.schema || !mediaType || !isJson(mediaType) || response.streamed) {
-      return { operation, violations: [] };
-    }
+    if (!media.schema || !mediaType || !isJson(mediaType) || response.streamed) return [];
     let body: unknown;
     try {
       body = JSON.parse(response.body!.toString());
     } catch {
-      return { operation, violations: [violation('invalid_json', 'the body is not JSON')] };
+      return [violation('invalid_json', 'the body is not JSON')];
     }
-    const errors = this.validate(media.schema, body);
-    return {
-      operation,
-      violations: errors.map((e) =>
-        e.keyword === 'unevaluatedProperties'
-          ? violation(
-              'undocumented_property',
-              `${e.instancePath || '(body)'}/${String(e.params.unevaluatedProperty)} is not documented`,
-            )
-          : violation('schema', `${e.instancePath || '(body)'} ${e.message ?? e.keyword}`),
-      ),
-    };
+    return this.validate(media.schema, body).map((e) =>
+      e.keyword === 'unevaluatedProperties'
+        ? violation(
+            'undocumented_property',
+            `${e.instancePath || '(body)'}/${String(e.params.unevaluatedProperty)} is not documented`,
+          )
+        : violation('schema', `${e.instancePath || '(body)'} ${e.message ?? e.keyword}`),
+    );
   }
 
   /** The errors of a value against an OpenAPI schema (none when it validates). */
