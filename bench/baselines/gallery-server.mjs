@@ -30,19 +30,26 @@ const COLUMNS = `"i"."id" AS "i_id", "i"."number" AS "i_number", "i"."organizati
 const AFTER = ` AND ("i"."is_primary", -i.priority, "i"."created_at", "i"."id") < ($2, $3, $4, $5)`;
 const pageSql = (limit, offset, after) =>
   `SELECT ${COLUMNS} FROM "images" "i" WHERE "i"."product_id" = $1${after ? AFTER : ''} ORDER BY "i"."is_primary" DESC, -i.priority DESC, "i"."created_at" DESC, "i"."id" DESC LIMIT ${limit}${offset ? ` OFFSET ${offset}` : ''}`;
-/** The service's cursor (src/images/gallery/gallery-cursor.ts): [primary 0/1, priority, created_at, id]. */
-const encodeCursor = (row) =>
+/**
+ * The service's cursor (src/images/gallery/gallery-cursor.ts): [primary 0/1, priority, created_at,
+ * id, the number of the page it leads to, the product's id].
+ */
+const encodeCursor = (row, page, productId) =>
   Buffer.from(
     JSON.stringify([
       row.i_is_primary ? 1 : 0,
       row.i_priority,
       new Date(row.i_created_at).toISOString(),
       row.i_id,
+      page,
+      productId,
     ]),
   ).toString('base64url');
 const decodeCursor = (cursor) => {
-  const [primary, priority, iso, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString());
-  return [primary === 1, -priority, new Date(iso), id];
+  const [primary, priority, iso, id, page] = JSON.parse(
+    Buffer.from(cursor, 'base64url').toString(),
+  );
+  return { after: [primary === 1, -priority, new Date(iso), id], page };
 };
 const TOTAL_SQL = `SELECT "image_count" FROM "products" WHERE "id" = $1`;
 
@@ -213,20 +220,21 @@ const db = await openDatabase();
 const app = Fastify({ logger: false });
 
 app.get('/products/:id/images', async (request) => {
-  const page = Number(request.query.page ?? 1);
   const perPage = Number(request.query.per_page ?? 100);
   const { id } = request.params;
-  const after = request.query.cursor ? decodeCursor(request.query.cursor) : undefined;
+  const walk = request.query.cursor ? decodeCursor(request.query.cursor) : undefined;
+  const after = walk?.after;
+  const page = walk ? walk.page : Number(request.query.page ?? 1);
   const offset = after ? 0 : (page - 1) * perPage;
   const rows = await db.query(pageSql(perPage + 1, offset, after), [id, ...(after ?? [])]);
   const total = await db.query(TOTAL_SQL, [id]);
   const items = rows.rows.slice(0, perPage);
   return {
     items: items.map(present),
-    page: after ? 1 : page,
+    page,
     per_page: perPage,
     total: Number(total.rows[0]?.image_count ?? 0),
-    next_cursor: rows.rows.length > perPage ? encodeCursor(items.at(-1)) : null,
+    next_cursor: rows.rows.length > perPage ? encodeCursor(items.at(-1), page + 1, id) : null,
   };
 });
 app.get('/ready', async () => ({ ok: true }));
