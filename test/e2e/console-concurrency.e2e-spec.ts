@@ -1,11 +1,9 @@
 import type { Browser, Page } from 'playwright-core';
 import sharp from 'sharp';
-import { launchChromium } from '../support/browser';
+import { loggedInPage, startConsoleHarness, type ConsoleHarness } from '../support/console-harness';
 import { call, login, type Credential } from '../support/http';
 import { multipart } from '../support/multipart';
-import { freePort } from '../support/process';
-import { startStorageBackend, type StorageBackend } from '../support/storage-backends';
-import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+import { TEST_ADMIN, type TestApp } from '../support/test-app';
 
 /**
  * The console while its own reads and changes overlap, in Debian's Chromium: a read that started
@@ -14,7 +12,7 @@ import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
  * for the last, and a pager offers only the next page of the listing shown.
  */
 describe('The console while its reads and changes overlap', () => {
-  let backend: StorageBackend;
+  let h: ConsoleHarness;
   let t: TestApp;
   let browser: Browser;
   let page: Page;
@@ -22,34 +20,14 @@ describe('The console while its reads and changes overlap', () => {
   let admin: Credential;
 
   beforeAll(async () => {
-    backend = await startStorageBackend('local');
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    const [started, launched] = await Promise.allSettled([
-      startTestApp({ ...backend.env, PUBLIC_BASE_URL: base, LOGIN_RATE_LIMIT: '1000' }),
-      launchChromium(),
-    ]);
-    if (started.status === 'fulfilled') t = started.value;
-    if (launched.status === 'fulfilled') browser = launched.value;
-    for (const result of [started, launched]) if (result.status === 'rejected') throw result.reason;
-    await t.app.listen({ port, host: '127.0.0.1' });
-    admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+    h = await startConsoleHarness();
+    ({ t, browser, base, admin } = h);
   });
 
-  afterAll(async () => {
-    await browser?.close();
-    await t?.close();
-    await backend?.close();
-  });
+  afterAll(() => h?.close());
 
   beforeEach(async () => {
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    page.setDefaultTimeout(15_000);
-    await page.goto(`${base}/console`);
-    await page.getByLabel('Email or username').fill(TEST_ADMIN.email);
-    await page.getByLabel('Password').fill(TEST_ADMIN.password);
-    await page.getByRole('button', { name: 'Log in' }).click();
-    await page.getByRole('heading', { name: 'Products', level: 1 }).waitFor();
+    page = await loggedInPage(browser, base);
   });
 
   afterEach(async () => {
