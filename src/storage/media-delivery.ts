@@ -45,7 +45,10 @@ export async function answerMediaRequest(
   const known = `${root}\0${key}`;
   const notModified = notModifiedByKnownValidators(known, key, request);
   if (notModified) return notModified;
-  const decided = await withDateIfRangeDecided(root, key, request);
+  // Most requests carry no If-Range: they do not wait on a promise for it.
+  const decided = isDateIfRange(request.headers['if-range'])
+    ? await withDateIfRangeDecided(root, key, request)
+    : request;
   let result;
   try {
     result = await send(asSendRequest(decided), key, {
@@ -189,9 +192,9 @@ function asSendRequest(request: MediaRequest): Readable {
     range: weakIfRange ? undefined : usableByteRange(request.headers.range),
   };
   for (const name of ['if-modified-since', 'if-unmodified-since'] as const) {
-    const date = asImfDate(request.headers[name]);
-    if (date === undefined) delete headers[name];
-    else headers[name] = date;
+    const value = request.headers[name];
+    // Not an HTTP-date: undefined, which send reads as no such field.
+    if (value !== undefined) headers[name] = asImfDate(value);
   }
   if (typeof ifRange === 'string' && ifRange.startsWith('"')) headers['if-range'] = `W/${ifRange}`;
   const ifMatch = request.headers['if-match'];
@@ -223,7 +226,7 @@ async function withDateIfRangeDecided(
   request: MediaRequest,
 ): Promise<MediaRequest> {
   const ifRange = request.headers['if-range'];
-  if (typeof ifRange !== 'string' || /^\s*(?:W\/)?"/.test(ifRange)) return request;
+  if (!isDateIfRange(ifRange)) return request;
   const { range: _range, 'if-range': _ifRange, ...rest } = request.headers;
   const modified = await stat(join(root, key)).then(
     (file) => file.mtime,
@@ -232,6 +235,11 @@ async function withDateIfRangeDecided(
   const holds = ifRangeHolds(ifRange, { etag: undefined, lastModified: modified });
   // Holding, the Range is served as asked; not, the whole file (send then reads no If-Range).
   return { ...request, headers: holds ? { ...rest, range: request.headers.range } : rest };
+}
+
+/** Whether an If-Range is a date (not an entity tag), which send does not read right. */
+function isDateIfRange(ifRange: string | string[] | undefined): ifRange is string {
+  return typeof ifRange === 'string' && !/^\s*(?:W\/)?"/.test(ifRange);
 }
 
 /** The real root, resolved once: the folder itself may be a symlink. */
