@@ -8,7 +8,11 @@ import { REQUEST_ID_HEADER } from '../common/logging/request-id';
 import { safeError } from '../common/logging/safe-error';
 import { retryOnLostConnection } from '../database/lost-connection-retry';
 import { IDEMPOTENCY_CONFIG, type IdempotencyConfig } from './idempotency.config';
-import { IdempotencyKeysRepository, type StoredKey } from './idempotency-keys.repository';
+import {
+  IdempotencyKeysRepository,
+  type RecordedResponse,
+  type StoredKey,
+} from './idempotency-keys.repository';
 import { attachAttempt, IdempotentAttempt, IdempotentReplay } from './idempotent-attempt';
 import type { PayloadDigest } from './payload-digest';
 
@@ -29,6 +33,12 @@ const CLAIM_ROUNDS = 3;
  * do the work), and a body of a type the route does not take (415), which did nothing.
  */
 const UNRECORDED_STATUSES = new Set([412, 415]);
+
+/**
+ * Rewrites an answer recorded for a key before it is replayed: a module whose answers name things
+ * that expire makes them anew (ReplayedUrlsService: presigned storage URLs).
+ */
+export type ReplayRefresher = (response: RecordedResponse) => Promise<RecordedResponse>;
 
 /** The answer a request is about to send, as the onSend hook sees it. */
 export interface Answer {
@@ -68,6 +78,7 @@ export class IdempotencyService {
   private readonly lifetimes: { ttlSeconds: number; inFlightSeconds: number };
   /** The attempts of this process that hold their key and have not been answered yet. */
   private readonly inFlight = new Set<IdempotentAttempt>();
+  private readonly refreshers: ReplayRefresher[] = [];
 
   constructor(
     @Inject(IDEMPOTENCY_CONFIG) config: IdempotencyConfig,
@@ -77,6 +88,15 @@ export class IdempotencyService {
       ttlSeconds: config.IDEMPOTENCY_KEY_TTL_HOURS * 3600,
       inFlightSeconds: config.IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS,
     };
+  }
+
+  /**
+   * Has every answer replayed go through `refresh` first, so that a retry hours later is not
+   * handed what has expired since (a presigned URL). The answer is replayed as recorded should
+   * `refresh` fail.
+   */
+  refreshReplaysWith(refresh: ReplayRefresher): void {
+    this.refreshers.push(refresh);
   }
 
   /**
@@ -243,7 +263,21 @@ export class IdempotencyService {
     }
     if ((await digest.settle()) !== fingerprint.payloadSha256) throw keyReused();
     attempt.state = 'replaying';
-    throw new IdempotentReplay(response);
+    throw new IdempotentReplay(await this.refreshed(response));
+  }
+
+  private async refreshed(recorded: RecordedResponse): Promise<RecordedResponse> {
+    let response = recorded;
+    try {
+      for (const refresh of this.refreshers) response = await refresh(response);
+      return response;
+    } catch (error) {
+      this.logger.warn(
+        { err: safeError(error) },
+        'A replayed answer could not be refreshed: it is replayed as it was recorded',
+      );
+      return recorded;
+    }
   }
 }
 

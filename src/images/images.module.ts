@@ -37,6 +37,7 @@ import { ImagesService } from './images.service';
 import { ImageUploadPipe, StandaloneUploadPipe } from './intake/image-upload.pipe';
 import { ImageImportService } from './intake/import/image-import.service';
 import { UploadSpoolSweeper } from './intake/upload-spool-sweeper';
+import { ReplayedUrlsService } from './replayed-urls.service';
 import { OrphanFileSweeper } from './orphan-file-sweeper';
 import { ImageProcessor } from './processing/image-processor';
 
@@ -58,7 +59,8 @@ import { ImageProcessor } from './processing/image-processor';
  *   rendition presets;
  * - here: ImageFilesService (every question to the storage provider: writing an image's files,
  *   their keys and URLs), the sweep of stored files no row names (OrphanFileSweeper), the
- *   presenter, DTOs, the entity, the config slice.
+ *   presenter, the storage URLs of replayed idempotent answers made anew (ReplayedUrlsService),
+ *   DTOs, the entity, the config slice.
  *
  * Naming: a service's `get…` returns the API's DTO, its `find…` the entity (404 when missing); a
  * repository's `find…` returns the entity or null. SQL lives in the `*.repository.ts` files.
@@ -102,6 +104,7 @@ import { ImageProcessor } from './processing/image-processor';
     ImageImportService,
     UploadSpoolSweeper,
     OrphanFileSweeper,
+    ReplayedUrlsService,
     deliveryConfigProvider,
     { provide: UrlSigner, useFactory: loadUrlSigner, inject: [DELIVERY_CONFIG] },
     TransformUrls,

@@ -77,6 +77,12 @@ export interface StorageProvider {
   /** The URL clients fetch the object from (public, or presigned for a private bucket). */
   url(key: string): Promise<string>;
   /**
+   * Where the URLs `url` hands out expire (presigned): one of them, made again for now (the same
+   * object, a new signature); undefined for any other string. Absent where URLs never expire.
+   * An answer recorded for an Idempotency-Key is replayed with it (ReplayedUrlsService).
+   */
+  reissueUrl?(url: string): Promise<string | undefined>;
+  /**
    * The bytes and their validators, where the service reads objects back: local disk (what /media
    * serves) and S3 (an original read to make its renditions again); undefined for a missing key.
    */

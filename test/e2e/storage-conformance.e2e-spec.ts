@@ -171,6 +171,7 @@ describe.each(DRIVERS)('StorageProvider conformance: %s', (driver: Driver) => {
     switch (driver) {
       case 'local':
         expect(url.href).toBe(`${PUBLIC_BASE}/media/${key}`);
+        expect(storage.reissueUrl).toBeUndefined();
         break;
       case 's3':
         // A private bucket: presigned GET, stable within a window so caches hit.
@@ -178,6 +179,17 @@ describe.each(DRIVERS)('StorageProvider conformance: %s', (driver: Driver) => {
         expect(url.searchParams.get('X-Amz-Signature')).toMatch(/^[0-9a-f]{64}$/);
         expect(url.searchParams.get('X-Amz-Expires')).toBe('3600');
         await expect(storage.url(key)).resolves.toBe(url.href);
+        // Signed again for now (the same window: the same URL); nothing else is one of its URLs.
+        await expect(storage.reissueUrl!(url.href)).resolves.toBe(url.href);
+        for (const foreign of [
+          url.href.split('?')[0],
+          url.href.replace('/product-images/', '/other-bucket/'),
+          url.href.replace(url.origin, 'http://elsewhere.test'),
+          url.href.replace(key, `${key.split('/')[0]}/..%2F..%2Fsecret`),
+          url.href.replace(key, '%E0%A4%A'),
+        ]) {
+          await expect(storage.reissueUrl!(foreign)).resolves.toBeUndefined();
+        }
         break;
       case 'cloudinary': {
         // Folder `products/` + the key without its own `products/`: the key's path, no extension.
@@ -204,6 +216,7 @@ describe.each(DRIVERS)('StorageProvider conformance: %s', (driver: Driver) => {
         });
         expect(large).toContain('/c_limit,h_1200,w_1200/f_auto/q_auto/');
         expect(url.search).toBe('');
+        expect(storage.reissueUrl).toBeUndefined();
         break;
       }
     }

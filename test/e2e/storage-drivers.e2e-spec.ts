@@ -181,6 +181,60 @@ describe.each(DRIVERS)('Upload, gallery and delete on %s storage', (driver: Driv
     }
   });
 
+  it('replays an Idempotency-Key with storage URLs that work now, however old the first answer', async () => {
+    const productId = await newProduct();
+    const body = multipart({ alt_text: 'A product' }, [{ data: jpeg, contentType: 'image/jpeg' }]);
+    const send = () =>
+      call(app, 'POST', `/api/v1/products/${productId}/images`, admin, body.payload, {
+        headers: { ...body.headers, 'Idempotency-Key': `replayed-urls-${driver}` },
+      });
+    // The first answer was made two hours ago: past S3_PRESIGN_TTL_SECONDS (an hour), well within
+    // the key's 24 hours. Its URLs are signed as they were then (the clock moved for the signing
+    // alone: the storage's own requests keep the real time, which s3rver and the Cloudinary fake
+    // check); s3rver judges the links by its own clock.
+    const storage = app.get<StorageProvider>(STORAGE_PROVIDER);
+    const [realNow, signUrl] = [Date.now.bind(Date), storage.url.bind(storage)];
+    const signedEarlier = jest.spyOn(storage, 'url').mockImplementation((key) => {
+      const clock = jest.spyOn(Date, 'now').mockImplementation(() => realNow() - 2 * 3600_000);
+      try {
+        return signUrl(key);
+      } finally {
+        clock.mockRestore();
+      }
+    });
+    const first = await send().finally(() => signedEarlier.mockRestore());
+    expect(first.statusCode).toBe(201);
+
+    const replay = await send();
+
+    expect(replay.statusCode).toBe(201);
+    const [then, now] = [first.json<ImageBody>(), replay.json<ImageBody>()];
+    const urlsOf = (image: ImageBody) => [
+      image.url,
+      ...Object.values(image.renditions).map((rendition) => rendition.url),
+    ];
+    for (const url of urlsOf(now))
+      expect({ url, status: (await fetchUrl(url)).status }).toEqual({ url, status: 200 });
+    const withoutUrls = ({ url: _url, renditions, ...rest }: ImageBody) => ({
+      ...rest,
+      renditions: Object.fromEntries(
+        Object.entries(renditions).map(([name, { url: _u, ...rendition }]) => [name, rendition]),
+      ),
+    });
+    expect(withoutUrls(now)).toEqual(withoutUrls(then));
+    if (driver === 's3') {
+      // The first answer's links have expired; the replay's name the same objects, signed anew.
+      expect((await fetchUrl(then.url)).status).toBe(403);
+      expect(urlsOf(now).map((url) => new URL(url).pathname)).toEqual(
+        urlsOf(then).map((url) => new URL(url).pathname),
+      );
+      expect(now.url).not.toBe(then.url);
+    } else {
+      // Links that never expire: the answer is replayed byte for byte.
+      expect(replay.body).toBe(first.body);
+    }
+  });
+
   it('stores a stand-alone upload under uploads/, attaches it, and sweeps an expired one', async () => {
     const standalone = async (fields: Record<string, string> = {}) => {
       const body = multipart({ purpose: 'product', ...fields }, [

@@ -71,6 +71,9 @@ export class S3StorageProvider implements StorageProvider {
    */
   private readonly delivery: S3Client;
 
+  /** The bucket's presigned URLs without their object key (up to its `/`), once known. */
+  private presignedBase?: Promise<string>;
+
   constructor(private readonly options: S3StorageOptions) {
     this.client = this.makeClient();
     this.delivery = this.makeClient({ maxSockets: DELIVERY_SOCKETS });
@@ -223,8 +226,39 @@ export class S3StorageProvider implements StorageProvider {
   async url(key: string): Promise<string> {
     const objectKey = this.objectKey(key);
     if (this.options.publicBaseUrl) return `${this.options.publicBaseUrl}/${objectKey}`;
-    // Signed at the start of half-TTL windows: the same URL for a while (browser and CDN caches
-    // hit), and every URL handed out stays valid for at least half the TTL.
+    return this.presigned(objectKey);
+  }
+
+  /**
+   * A presigned URL of this bucket (one `url` handed out, maybe long expired), signed again for
+   * now; undefined for any other string, and where URLs are public. The object key is read from
+   * the URL's path below the bucket's own URL, and the new URL must have that very path: a key the
+   * reading got wrong gives undefined, never a link to another object.
+   */
+  async reissueUrl(url: string): Promise<string | undefined> {
+    if (this.options.publicBaseUrl) return undefined;
+    const [path, query = ''] = url.split('?', 2);
+    if (!/(?:^|&)X-Amz-Signature=/.test(query)) return undefined;
+    this.presignedBase ??= this.presigned('k').then((probe) => probe.split('?')[0].slice(0, -1));
+    const base = await this.presignedBase;
+    if (!path.startsWith(base)) return undefined;
+    let objectKey: string;
+    try {
+      objectKey = path.slice(base.length).split('/').map(decodeURIComponent).join('/');
+    } catch {
+      return undefined;
+    }
+    if (!objectKey.startsWith(this.options.keyPrefix)) return undefined;
+    const fresh = await this.presigned(objectKey);
+    return fresh.split('?')[0] === path ? fresh : undefined;
+  }
+
+  /**
+   * A presigned GET of the object, signed at the start of half-TTL windows: the same URL for a
+   * while (browser and CDN caches hit), and every URL handed out stays valid for at least half the
+   * TTL.
+   */
+  private presigned(objectKey: string): Promise<string> {
     const ttl = this.options.presignTtlSeconds;
     const windowMs = (ttl * 1000) / 2;
     const signingDate = new Date(Math.floor(Date.now() / windowMs) * windowMs);
