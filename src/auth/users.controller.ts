@@ -43,7 +43,7 @@ export class UsersController {
       },
     },
   })
-  @ApiProblems(...PROBLEMS.jsonBody, 'email_taken', 'username_taken')
+  @ApiProblems(...PROBLEMS.jsonBody, 'email_taken', 'username_taken', 'credential_outlives_caller')
   create(@Ctx() ctx: RequestContext, @Body() body: CreateUserDto): Promise<UserDto> {
     return this.users.create(ctx, body);
   }
@@ -86,6 +86,7 @@ export class UsersController {
     'username_taken',
     'cannot_modify_self',
     'last_admin',
+    'credential_outlives_caller',
   )
   update(
     @Ctx() ctx: RequestContext,

@@ -28,6 +28,7 @@ export class UsersService {
 
   async create(ctx: RequestContext, dto: CreateUserDto): Promise<UserDto> {
     authoriseGrant(ctx.principal, ROLE_SCOPES[dto.role], `A user with the ${dto.role} role`);
+    refuseIfCallerExpires(ctx, 'A user with a password');
     const user = await this.accounts.createUser(ctx.organizationId, {
       email: dto.email,
       username: dto.username,
@@ -162,15 +163,35 @@ function notFound(): AppError {
 /**
  * A role given, a password set (whoever sets it can log in as the user), or an account enabled
  * (a disabled admin's own key could otherwise bring them back) gives the user's scopes: the
- * caller must hold them (see authoriseGrant). A name, or disabling, gives nothing.
+ * caller must hold them (see authoriseGrant). A name, or disabling, gives nothing. A password set
+ * or an account enabled also gives a login, which an expiring key may not (refuseIfCallerExpires).
  */
 function authoriseUserGrant(ctx: RequestContext, user: User, dto: UpdateUserDto): void {
   const role = dto.role ?? user.role;
   if (dto.role !== undefined) authoriseGrant(ctx.principal, ROLE_SCOPES[role], `The ${role} role`);
-  if (dto.password !== undefined)
+  if (dto.password !== undefined) {
     authoriseGrant(ctx.principal, ROLE_SCOPES[role], `A password for a user with the ${role} role`);
-  if (dto.disabled === false)
+    refuseIfCallerExpires(ctx, 'A password');
+  }
+  if (dto.disabled === false) {
     authoriseGrant(ctx.principal, ROLE_SCOPES[role], `Enabling a user with the ${role} role`);
+    refuseIfCallerExpires(ctx, 'Enabling a user');
+  }
+}
+
+/**
+ * An API key that expires grants nothing that outlives it: the keys it makes expire no later
+ * (AccountsService), and it makes no login, which never expires (whoever logs in makes keys of
+ * their own): no user with a password, no password set, no user enabled.
+ */
+function refuseIfCallerExpires(ctx: RequestContext, what: string): void {
+  const expiresAt = ctx.principal.expiresAt;
+  if (expiresAt === undefined) return;
+  throw new AppError(
+    'credential_outlives_caller',
+    `${what} would give a login that outlives this API key, which expires at ` +
+      `${expiresAt.toISOString()}: ask someone whose credential does not expire.`,
+  );
 }
 
 /**

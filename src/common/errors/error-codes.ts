@@ -102,6 +102,10 @@ export const ERROR_CODES = {
   username_taken: { kind: 'conflict', title: 'The username is already in use' },
   scope_not_allowed: { kind: 'invalid', title: 'A requested scope exceeds the role' },
   cannot_modify_self: { kind: 'conflict', title: 'You cannot do this to your own account' },
+  credential_outlives_caller: {
+    kind: 'forbidden',
+    title: 'An expiring API key cannot make a login that outlives it',
+  },
   last_admin: { kind: 'conflict', title: "The organisation's last administrator must stay" },
   // Products.
   product_not_found: { kind: 'not_found', title: 'No such product' },
