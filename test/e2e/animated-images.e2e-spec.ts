@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { Role } from '../../src/auth/roles';
 import { decodeId } from '../../src/common/ids/short-id';
 import { addUser, filesBelow } from '../support/accounts';
-import { animation, animationDelays } from '../support/fixtures';
+import { animation, animationDelays, manyFrameWebp } from '../support/fixtures';
 import { call, login, type Credential } from '../support/http';
 import { multipart, type FilePart } from '../support/multipart';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
@@ -141,6 +141,24 @@ describe('Animated images (POST /products/:id/images)', () => {
       detail:
         'The animation has more than 2000000 pixels in its 200 frames (width × height × frames, each frame counting as at least 64×64).',
       errors: [{ field: 'image', message: 'more than 2000000 pixels in 200 frames' }],
+    });
+    expect(filesBelow(folder).length).toBe(before);
+  });
+
+  it('refuses a WebP of 300,000 frames from its chunks, before libvips reads them', async () => {
+    // 14 MB of 1×1 frames: each counts as 64×64, 1.2 G pixels in all. libvips' read of such a
+    // header takes time quadratic in the frames (this one: minutes, holding a processing slot),
+    // where counting the chunks takes milliseconds: the test's timeout is what fails otherwise.
+    const bomb = await manyFrameWebp(300_000);
+    const folder = join(mediaDir, 'products', decodeId(productId)!);
+    const before = filesBelow(folder).length;
+
+    const res = await upload({ data: bomb, filename: 'frames.webp', contentType: 'image/webp' });
+
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({
+      code: 'image_too_many_pixels',
+      errors: [{ field: 'image', message: 'more than 2000000 pixels in 300000 frames' }],
     });
     expect(filesBelow(folder).length).toBe(before);
   });

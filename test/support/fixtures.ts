@@ -820,3 +820,27 @@ export async function gridAvif(tileW: number, tileH: number, cols: number): Prom
   const sized = meta(0);
   return Buffer.concat([ftyp, meta(ftyp.length + sized.length), bmffBox('mdat', data)]);
 }
+
+/** A pixel of one colour, as PNG. */
+const onePixel = (background: string, size = 1) =>
+  sharp({ create: { width: size, height: size, channels: 3, background } })
+    .png()
+    .toBuffer();
+
+/**
+ * An animated WebP of `frames` frames of `size`×`size`: sharp's two-frame animation with its first
+ * ANMF chunk repeated (48 bytes a frame at 1×1).
+ */
+export async function manyFrameWebp(frames: number, size = 1): Promise<Buffer> {
+  const two = await sharp([await onePixel('#f00', size), await onePixel('#00f', size)], {
+    join: { animated: true },
+  })
+    .webp({ lossless: true })
+    .toBuffer();
+  const at = two.indexOf('ANMF', 12, 'latin1');
+  const length = two.readUInt32LE(at + 4);
+  const anmf = two.subarray(at, at + 8 + length + (length & 1));
+  const webp = Buffer.concat([two.subarray(0, at), ...Array<Buffer>(frames).fill(anmf)]);
+  webp.writeUInt32LE(webp.length - 8, 4);
+  return webp;
+}

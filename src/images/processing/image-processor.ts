@@ -29,6 +29,7 @@ import {
 } from './image-codec';
 import { decodeSize } from './decode-scale';
 import { jpegScanCount } from './metadata-strip/jpeg-metadata';
+import { webpAnimation } from './metadata-strip/webp-metadata';
 import { stripMetadata } from './metadata-strip/strip-metadata';
 import {
   invalidImage,
@@ -99,6 +100,7 @@ interface Source {
 const KEPT_FORMATS = new Set(['image/jpeg', 'image/png', 'image/webp']);
 /** Formats libvips decodes at 1/2, 1/4 or 1/8 scale directly (shrink-on-load). */
 const SCALED_DECODE = new Set(['image/jpeg', 'image/webp']);
+const WEBP_TYPE = 'image/webp';
 /** The least an animation's frame counts for against MAX_IMAGE_PIXELS: 64×64. */
 const MIN_FRAME_PIXELS = 64 * 64;
 /** On-request formats that keep an animation's frames; the others are made of its first frame. */
@@ -250,6 +252,17 @@ export class ImageProcessor {
     return framePixels(frames, size) <= this.maxPixels;
   }
 
+  /**
+   * An animated WebP's frames counted from its chunks, before libvips reads its header (which
+   * takes time quadratic in them: see webpAnimation), and checked as checkPixels does.
+   */
+  private async checkWebpFrames(path: string): Promise<void> {
+    const animation = webpAnimation(await readFile(path));
+    if (animation && !this.fitsFrames(animation.frames, animation)) {
+      throw tooManyFramePixels(this.maxPixels, animation.frames);
+    }
+  }
+
   /** Each step is timed (image_processing_duration_seconds): a clock read per step. */
   private async processNow(path: string, wanted: ProcessOptions): Promise<ProcessedImage> {
     const steps = this.metrics.imageSteps();
@@ -258,6 +271,7 @@ export class ImageProcessor {
     if (wanted.declaredType !== undefined && wanted.declaredType !== detected) {
       throw typeMismatch(wanted.declaredType, detected);
     }
+    if (detected === WEBP_TYPE) await this.checkWebpFrames(path);
     const source = await this.read(path, detected);
     const header = source.header ?? (await readHeader(source.input));
     const { colorMode, hasAlpha } = header;

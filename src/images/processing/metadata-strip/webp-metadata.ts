@@ -51,6 +51,40 @@ export function stripWebpMetadata(webp: Buffer, orientation: number): Buffer | u
   return riff([{ fourcc: 'VP8X', data: vp8x }, ...kept.slice(1), ...exif]);
 }
 
+/** A WebP animation as its chunks declare it: the canvas and how many frames. */
+export interface WebpAnimation {
+  width: number;
+  height: number;
+  frames: number;
+}
+
+/**
+ * The canvas and frame count of the animated WebP `webp`, from its chunks alone: a walk over the
+ * chunk headers, linear in their number, without reading the frames. libvips' own header read of
+ * an animation takes time quadratic in its frames (40,000 1×1 frames in 1.9 MB: 3.9 s; 305,834 in
+ * 14 MB: 209 s, in a processing slot and on a thread of libuv's pool), so a file with more frames
+ * than MAX_IMAGE_PIXELS allows is refused from this count, before it. Undefined for a WebP that
+ * is no animation or whose chunks do not parse (the decoder says what those are).
+ */
+export function webpAnimation(webp: Buffer): WebpAnimation | undefined {
+  if (webp.length < 30 || webp.toString('latin1', 0, 4) !== 'RIFF') return undefined;
+  if (webp.toString('latin1', 8, 12) !== 'WEBP' || webp.toString('latin1', 12, 16) !== 'VP8X') {
+    return undefined;
+  }
+  // VP8X: flags and 3 reserved bytes, then the canvas' width and height less one, 24 bits each.
+  const width = webp.readUIntLE(24, 3) + 1;
+  const height = webp.readUIntLE(27, 3) + 1;
+  let frames = 0;
+  for (let pos = 12; pos + 8 <= webp.length;) {
+    if (webp.readUInt32BE(pos) === ANMF_FOURCC) frames += 1;
+    const size = webp.readUInt32LE(pos + 4);
+    pos += 8 + size + (size & 1);
+  }
+  return frames > 0 ? { width, height, frames } : undefined;
+}
+
+const ANMF_FOURCC = Buffer.from('ANMF', 'latin1').readUInt32BE(0);
+
 /** An animation frame keeps its header and its pixels' chunks; unknown chunks within it go. */
 function withoutUnknownChunks(chunk: Chunk): Chunk {
   if (chunk.fourcc !== 'ANMF') return chunk;
