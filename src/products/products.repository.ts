@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { CursorPosition } from '../common/pagination/cursor';
 import { PreparedQueries } from '../database/prepared-queries';
-import { Product } from './entities/product.entity';
+import { NEXT_VERSION, Product } from './entities/product.entity';
 
 /** How a query names one product of an organisation: by id, GTIN-14 or external id. */
 export type ProductKey = ({ id: string } | { gtin: string } | { externalId: string }) & {
@@ -116,8 +116,9 @@ export class ProductsRepository {
       })
       .returning(['id', 'version']);
     if (expected) qb.andWhere('version = ANY(:expected)', { expected });
-    const [row] = (await qb.execute()).raw as { id: string; version: number }[];
-    return row && { id: row.id, version: row.version };
+    // Raw rows: node-postgres gives a bigint as a string.
+    const [row] = (await qb.execute()).raw as { id: string; version: string }[];
+    return row && { id: row.id, version: Number(row.version) };
   }
 
   page(query: ProductPageQuery): Promise<Product[]> {
@@ -194,8 +195,8 @@ export class ProductsRepository {
   }
 
   /**
-   * +1 on the gallery version and `imageCountDelta` on the image count, in one UPDATE in the
-   * caller's transaction; returns the new version and count.
+   * A new gallery version (NEXT_VERSION) and `imageCountDelta` on the image count, in one UPDATE
+   * in the caller's transaction; returns the new version and count.
    */
   async bumpGalleryVersion(
     manager: EntityManager,
@@ -206,14 +207,15 @@ export class ProductsRepository {
       .createQueryBuilder()
       .update(Product)
       .set({
-        galleryVersion: () => 'gallery_version + 1',
+        galleryVersion: () => NEXT_VERSION,
         imageCount: () => 'image_count + :imageCountDelta',
       })
       .setParameter('imageCountDelta', imageCountDelta)
       .where('id = :productId', { productId })
       .returning('gallery_version, image_count')
       .execute();
-    const [row] = result.raw as { gallery_version: number; image_count: number }[];
-    return { version: row.gallery_version, imageCount: row.image_count };
+    // Raw rows: node-postgres gives a bigint as a string.
+    const [row] = result.raw as { gallery_version: string; image_count: number }[];
+    return { version: Number(row.gallery_version), imageCount: row.image_count };
   }
 }

@@ -849,11 +849,9 @@ describe('The gallery console in a real browser', () => {
     await page.getByText('Saved “Desk lamp”.').waitFor();
     await until('document.activeElement?.textContent === "Edit product"');
     await page.getByText('Brass, with a linen shade.').waitFor();
-    expect(await read()).toMatchObject({
-      description: 'Brass, with a linen shade.',
-      gtin: null,
-      version: 2,
-    });
+    const saved = await read();
+    expect(saved).toMatchObject({ description: 'Brass, with a linen shade.', gtin: null });
+    expect(saved.version).toBeGreaterThan(made.json<{ version: number }>().version);
 
     // Another client renames it after the page read it: the next save is refused, not written.
     const theirs = await call(t.app, 'PATCH', lamp, admin, { name: 'Reading lamp' });
@@ -870,7 +868,10 @@ describe('The gallery console in a real browser', () => {
       .filter({ hasText: 'Someone else changed this product' })
       .waitFor();
     await page.getByRole('heading', { name: 'Reading lamp', level: 1 }).waitFor();
-    expect(await read()).toMatchObject({ description: 'Brass, with a linen shade.', version: 3 });
+    expect(await read()).toMatchObject({
+      description: 'Brass, with a linen shade.',
+      version: theirs.json<{ version: number }>().version,
+    });
     await expectAccessible('product after a 412');
     // The form stays open with what the person wrote, and the other person's name in it.
     await expect(form.getByLabel('Description').inputValue()).resolves.toBe('Mine');

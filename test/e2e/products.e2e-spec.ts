@@ -245,61 +245,84 @@ describe('Products', () => {
         headers: ifMatch === undefined ? {} : { 'if-match': ifMatch },
       });
 
+    const etag = (version: number): string => `"p${version}"`;
+
     it('names the version in the body and as the ETag of create, GET, PATCH and the list', async () => {
       const created = await create({ name: 'Versioned' });
       expect(created.statusCode).toBe(201);
-      expect(created.json().version).toBe(1);
-      expect(created.headers.etag).toBe('"p1"');
+      const v1 = created.json().version as number;
+      expect(Number.isSafeInteger(v1) && v1 > 0).toBe(true);
+      expect(created.headers.etag).toBe(etag(v1));
       const read = await call(app, 'GET', url(created.json()), c.user);
-      expect([read.headers.etag, read.json().version]).toEqual(['"p1"', 1]);
-      const changed = await patch(created.json(), { name: 'Versioned again' }, '"p1"');
+      expect([read.headers.etag, read.json().version]).toEqual([etag(v1), v1]);
+      const changed = await patch(created.json(), { name: 'Versioned again' }, etag(v1));
       expect(changed.statusCode).toBe(200);
-      expect([changed.headers.etag, changed.json().version]).toEqual(['"p2"', 2]);
+      // A new number, never handed out before (not v1 + 1 when others changed meanwhile).
+      const v2 = changed.json().version as number;
+      expect(v2).toBeGreaterThan(v1);
+      expect(changed.headers.etag).toBe(etag(v2));
       const listed = await call(app, 'GET', `/api/v1/products?slug=versioned`, c.user);
-      expect(listed.json().items).toEqual([expect.objectContaining({ version: 2 })]);
+      expect(listed.json().items).toEqual([expect.objectContaining({ version: v2 })]);
       // By GTIN and external id too: the same product, the same ETag.
-      await patch(created.json(), { external_id: 'versioned-1' });
+      const v3 = (await patch(created.json(), { external_id: 'versioned-1' })).json().version;
+      expect(v3).toBeGreaterThan(v2);
       const byExternalId = await call(
         app,
         'GET',
         '/api/v1/products/by-external-id/versioned-1',
         c.user,
       );
-      expect(byExternalId.headers.etag).toBe('"p3"');
+      expect(byExternalId.headers.etag).toBe(etag(v3));
+    });
+
+    it('never hands the same version to two products', async () => {
+      const made = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => create({ name: `Numbered ${i}` })),
+      );
+      const changed = await Promise.all(
+        made.map((res) => patch(res.json(), { description: 'changed' })),
+      );
+      const versions = [...made, ...changed].map((res) => res.json().version as number);
+      expect(new Set(versions).size).toBe(16);
     });
 
     it('answers 412 product_changed to a stale If-Match on PATCH and DELETE, changing nothing', async () => {
       const p = (await create({ name: 'Contested', description: 'first' })).json();
-      // Editor A and editor B read version 1; A saves first.
-      expect((await patch(p, { description: 'from A' }, '"p1"')).statusCode).toBe(200);
-      const stale = await patch(p, { description: 'from B' }, '"p1"');
+      const v1 = p.version as number;
+      // Editor A and editor B read version v1; A saves first.
+      const fromA = await patch(p, { description: 'from A' }, etag(v1));
+      expect(fromA.statusCode).toBe(200);
+      const v2 = fromA.json().version as number;
+      const stale = await patch(p, { description: 'from B' }, etag(v1));
       expect(stale.statusCode).toBe(412);
       expect(stale.headers['content-type']).toMatch(/^application\/problem\+json/);
-      expect(stale.json()).toMatchObject({ code: 'product_changed', current_version: 2 });
+      expect(stale.json()).toMatchObject({ code: 'product_changed', current_version: v2 });
       const staleDelete = await call(app, 'DELETE', url(p), c.staff, undefined, {
-        headers: { 'if-match': 'W/"p1"' },
+        headers: { 'if-match': `W/${etag(v1)}` },
       });
       expect(staleDelete.statusCode).toBe(412);
-      expect(staleDelete.json()).toMatchObject({ code: 'product_changed', current_version: 2 });
+      expect(staleDelete.json()).toMatchObject({ code: 'product_changed', current_version: v2 });
       const now = await call(app, 'GET', url(p), c.user);
-      expect(now.json()).toMatchObject({ description: 'from A', version: 2 });
+      expect(now.json()).toMatchObject({ description: 'from A', version: v2 });
       // An empty change is checked too, and changes no version; a list or `*` matches.
-      expect((await patch(p, {}, '"p1"')).statusCode).toBe(412);
-      expect((await patch(p, {}, '"p1", "p2"')).json().version).toBe(2);
+      expect((await patch(p, {}, etag(v1))).statusCode).toBe(412);
+      expect((await patch(p, {}, `${etag(v1)}, ${etag(v2)}`)).json().version).toBe(v2);
       // A gallery's ETag of the same number is no version of the product.
-      expect((await patch(p, {}, '"2"')).statusCode).toBe(412);
-      expect((await patch(p, { name: 'Contested 2' }, '*')).json().version).toBe(3);
-      // A version past what the database holds never matches, and is no 500.
-      expect((await patch(p, { name: 'Contested 3' }, '"3000000000"')).statusCode).toBe(412);
-      const listed = await patch(p, { name: 'Contested 3' }, '3000000000, "p3"');
-      expect([listed.statusCode, listed.json().version]).toEqual([200, 4]);
+      expect((await patch(p, {}, `"${v2}"`)).statusCode).toBe(412);
+      const v3 = (await patch(p, { name: 'Contested 2' }, '*')).json().version as number;
+      expect(v3).toBeGreaterThan(v2);
+      // A version past what the service reads never matches, and is no 500.
+      expect((await patch(p, { name: 'Contested 3' }, '"p9999999999999999"')).statusCode).toBe(412);
+      const listed = await patch(p, { name: 'Contested 3' }, `9999999999999999, ${etag(v3)}`);
+      expect(listed.statusCode).toBe(200);
+      const v4 = listed.json().version as number;
       const deleted = await call(app, 'DELETE', url(p), c.staff, undefined, {
-        headers: { 'if-match': '4' },
+        headers: { 'if-match': String(v4) },
       });
       expect(deleted.statusCode).toBe(204);
       // A retried DELETE whose first attempt went through: 404, not 412.
       const again = await call(app, 'DELETE', url(p), c.staff, undefined, {
-        headers: { 'if-match': '"p4"' },
+        headers: { 'if-match': etag(v4) },
       });
       expect(again.statusCode).toBe(404);
       expect(again.json().code).toBe('product_not_found');
@@ -308,12 +331,13 @@ describe('Products', () => {
     it('lets exactly one of two editors holding the same version save', async () => {
       const p = (await create({ name: 'Raced' })).json();
       const results = await Promise.all(
-        ['one', 'two', 'three', 'four'].map((d) => patch(p, { description: d }, '"p1"')),
+        ['one', 'two', 'three', 'four'].map((d) => patch(p, { description: d }, etag(p.version))),
       );
       expect(results.map((r) => r.statusCode).sort()).toEqual([200, 412, 412, 412]);
       const winner = results.find((r) => r.statusCode === 200)!.json();
       const now = (await call(app, 'GET', url(p), c.user)).json();
-      expect(now).toMatchObject({ description: winner.description, version: 2 });
+      expect(now).toMatchObject({ description: winner.description, version: winner.version });
+      expect(winner.version).toBeGreaterThan(p.version);
     });
 
     it('keeps the product version when its gallery changes (the gallery has its own)', async () => {
@@ -326,8 +350,8 @@ describe('Products', () => {
       const now = await call(app, 'GET', url(p), c.user);
       expect([now.json().image_count, now.json().version, now.headers.etag]).toEqual([
         1,
-        1,
-        '"p1"',
+        p.version,
+        etag(p.version),
       ]);
       // Nor is the product's ETag a version of its gallery.
       const gallery = await call(app, 'GET', `${url(p)}/images`, c.user);
@@ -340,10 +364,10 @@ describe('Products', () => {
         {
           image_ids: order,
         },
-        { headers: { 'if-match': '"p1"' } },
+        { headers: { 'if-match': etag(gallery.json().version) } },
       );
       expect([crossed.statusCode, crossed.json().code]).toEqual([412, 'gallery_changed']);
-      expect((await patch(p, { name: 'Gallery apart 2' }, '"p1"')).statusCode).toBe(200);
+      expect((await patch(p, { name: 'Gallery apart 2' }, etag(p.version))).statusCode).toBe(200);
     });
   });
 

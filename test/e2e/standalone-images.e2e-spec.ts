@@ -1020,7 +1020,7 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
 
       const after = await gallery(p);
       expect(after.items.map((i) => i.id)).toEqual([image.id]);
-      expect(after.version).toBe(version + 1);
+      expect(after.version).toBeGreaterThan(version);
       const one = await call(app, 'GET', `${galleryUrl(p)}/${image.id}`, c.staff);
       expect(one.statusCode).toBe(200);
       expect(one.json()).toEqual(attached);
@@ -1089,7 +1089,8 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
         fourth.json().id,
       ]);
       expect(items.filter((i) => i.is_primary)).toHaveLength(1);
-      expect(version).toBe(4);
+      // The version the last change answered, none since.
+      expect(`"${version}"`).toBe(fourth.headers.etag);
     });
 
     it('works by GTIN and with the image id as a UUID', async () => {
@@ -1267,6 +1268,7 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
     it('lets exactly one of two concurrent attaches of the same image win', async () => {
       for (let round = 0; round < 3; round++) {
         const [a, b] = [await newProduct(), await newProduct()];
+        const initial = { [a]: (await gallery(a)).version, [b]: (await gallery(b)).version };
         const image = await standalone();
         const results = await Promise.all([
           attach(a, { image_id: image.id }),
@@ -1279,8 +1281,8 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
         const lost = winner === a ? b : a;
         expect(await row(image.id)).toMatchObject({ product_id: uuidOf(winner) });
         expect((await gallery(winner)).items.map((i) => i.id)).toEqual([image.id]);
-        expect((await gallery(winner)).version).toBe(1);
-        expect(await gallery(lost)).toEqual({ items: [], version: 0 });
+        expect((await gallery(winner)).version).toBeGreaterThan(initial[winner]);
+        expect(await gallery(lost)).toEqual({ items: [], version: initial[lost] });
       }
     });
   });
@@ -1373,6 +1375,7 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
         products.push(await newProduct());
       }
       for (const image of images) await expire(image.id);
+      const initial = await Promise.all(products.map(async (p) => (await gallery(p)).version));
 
       // Not yet swept: expired all the same.
       const early = await attach(products[0], { image_id: images[0].id });
@@ -1387,7 +1390,7 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
       for (const [i, res] of results.entries()) {
         expect(res.statusCode).toBe(404);
         expect(res.json().code).toBe('image_not_found');
-        expect(await gallery(products[i])).toEqual({ items: [], version: 0 });
+        expect(await gallery(products[i])).toEqual({ items: [], version: initial[i] });
       }
       // Rows an attach held locked were skipped; the next sweep takes them.
       expect(swept + (await sweep())).toBe(images.length);

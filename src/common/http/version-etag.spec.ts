@@ -43,15 +43,16 @@ describe(parseIfMatch.name, () => {
     '"3',
     '3"',
     '"3"4',
-    '12345678901',
-    // Past the largest version an integer column holds (and the database could compare).
-    '2147483648',
-    '"9999999999"',
+    '12345678901234567',
+    // Past the largest version read (a bigint sequence, read as a JavaScript number).
+    '9007199254740992',
+    '"9999999999999999"',
   ])('never matches %j', (header) => expect(parseIfMatch(header)).toEqual([-1]));
 
-  it('keeps the versions an integer column can hold, leaving out larger ones', () => {
-    expect(parseIfMatch('3000000000, "4"')).toEqual([4]);
-    expect(parseIfMatch('"2147483647"')).toEqual([2147483647]);
+  it('keeps the versions a JavaScript number holds exactly, leaving out larger ones', () => {
+    expect(parseIfMatch('9999999999999999, "4"')).toEqual([4]);
+    expect(parseIfMatch('"9007199254740991"')).toEqual([9007199254740991]);
+    expect(parseIfMatch('3000000000')).toEqual([3000000000]);
   });
 
   it('reads a long header in one pass: spaces before a stray quote no longer backtrack', () => {

@@ -4,15 +4,18 @@
  * 412).
  */
 
-/** The largest version there can be (PostgreSQL `integer` columns): larger ones never match. */
-const MAX_VERSION = 2 ** 31 - 1;
+/**
+ * The largest version read (versions are drawn from one `bigint` sequence, read as JavaScript
+ * numbers): larger ones never match.
+ */
+const MAX_VERSION = Number.MAX_SAFE_INTEGER;
 
 /**
  * A version as the API hands it out: in a body (`5`), as an ETag (`"5"`, or `"p5"` for a
  * resource whose ETags carry a prefix) or weak.
  */
 function versionPattern(prefix: string): RegExp {
-  return new RegExp(`^(?:(?:W/)?"${prefix}(0|[1-9]\\d{0,9})"|(0|[1-9]\\d{0,9}))$`);
+  return new RegExp(`^(?:(?:W/)?"${prefix}(0|[1-9]\\d{0,15})"|(0|[1-9]\\d{0,15}))$`);
 }
 
 const VERSIONS = new Map<string, RegExp>();

@@ -69,7 +69,10 @@ export class GalleryQueryDto extends PageQuery({ defaultPerPage: 100, maxPerPage
 export class GalleryDto extends PageMetaDto {
   items!: ImageDto[];
 
-  /** The gallery version; also the ETag to send back as If-Match. */
+  /**
+   * The gallery version, which moves on with every change of the gallery to a number never handed
+   * out before, to any product or gallery (not by 1); also the ETag to send back as If-Match.
+   */
   @ApiProperty({ type: 'integer', minimum: 0, example: 3 })
   version!: number;
 }

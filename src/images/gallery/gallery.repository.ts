@@ -135,7 +135,8 @@ export class GalleryRepository {
     const product = {
       id: productId,
       imageCount: first.p_image_count as number,
-      galleryVersion: first.p_gallery_version as number,
+      // A bigint, which node-postgres gives as a string.
+      galleryVersion: Number(first.p_gallery_version),
     };
     // An empty gallery is the product's row alone, joined to no image.
     return { product, rows: first.i_id === null ? [] : hydrate(this.dataSource.manager, rows) };

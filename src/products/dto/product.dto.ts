@@ -167,9 +167,10 @@ export class ProductDto {
     minimum: 1,
     example: 4,
     description:
-      'Counts the changes to the product’s own fields; also its `ETag` (`"p4"`), to send back as ' +
-      '`If-Match` when changing or deleting it. Gallery changes leave it alone: the gallery has ' +
-      'its own version.',
+      'Moves on with every change to the product’s own fields, to a number never handed out ' +
+      'before, to any product (not by 1); also its `ETag` (`"p4"`), to send back as `If-Match` ' +
+      'when changing or deleting it. Gallery changes leave it alone: the gallery has its own ' +
+      'version.',
   })
   version!: number;
 

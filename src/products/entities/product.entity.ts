@@ -10,6 +10,14 @@ import {
   UpdateDateColumn,
 } from 'typeorm';
 import { Organization } from '../../auth/entities/organization.entity';
+import { BIGINT_AS_NUMBER } from '../../database/columns';
+
+/**
+ * The next number of the one sequence both versions are drawn from (migration 1797800000000): a
+ * number is never handed out twice, to any product, so an ETag of one product (or of one deleted
+ * since) never matches another that took its external id or GTIN.
+ */
+export const NEXT_VERSION = "nextval('entity_versions')";
 
 @Entity({ name: 'products' })
 @Index('UQ_products_organization_slug', ['organizationId', 'slug'], { unique: true })
@@ -53,19 +61,25 @@ export class Product {
   description!: string;
 
   /**
-   * Incremented by every change to the product's own fields, by a trigger on the table (whoever
-   * makes the change: migration 1797500000000): the product's ETag, so that editors can send
-   * If-Match and never overwrite a change they have not seen. Gallery changes leave it alone
-   * (they bump `galleryVersion`).
+   * Moved on (to NEXT_VERSION) by every change to the product's own fields, by a trigger on the
+   * table (whoever makes the change: migrations 1797500000000, 1797800000000): the product's ETag,
+   * so that editors can send If-Match and never overwrite a change they have not seen. Gallery
+   * changes leave it alone (they move `galleryVersion`).
    */
-  @Column({ type: 'integer', default: 1 })
+  @Column({ type: 'bigint', default: () => NEXT_VERSION, transformer: BIGINT_AS_NUMBER })
   version!: number;
 
   /**
-   * Incremented by every change to the product's gallery, in the same transaction: the gallery's
-   * ETag, so editors can send If-Match and never overwrite a change they have not seen.
+   * Moved on (to NEXT_VERSION) by every change to the product's gallery, in the same transaction:
+   * the gallery's ETag, so editors can send If-Match and never overwrite a change they have not
+   * seen.
    */
-  @Column({ name: 'gallery_version', type: 'integer', default: 0 })
+  @Column({
+    name: 'gallery_version',
+    type: 'bigint',
+    default: () => NEXT_VERSION,
+    transformer: BIGINT_AS_NUMBER,
+  })
   galleryVersion!: number;
 
   /**
