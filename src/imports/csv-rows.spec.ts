@@ -29,6 +29,14 @@ describe(csvRecords.name, () => {
     expect(await records(text)).toEqual(rows);
     expect(await records(`${lines.join('\n')}\n`)).toEqual(rows);
   });
+
+  it('names an unknown column cut to 100 characters, never inside one', async () => {
+    // Cut at 100 UTF-16 units, the name would end in half an emoji (shown escaped, `\ud83d`).
+    await expect(records(`gtin,url,x${'😀'.repeat(120)}\n`)).rejects.toMatchObject({
+      code: 'invalid_csv',
+      detail: expect.stringContaining(`"x${'😀'.repeat(99)}". `) as unknown,
+    });
+  });
 });
 
 describe(FieldCount.name, () => {

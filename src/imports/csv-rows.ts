@@ -2,6 +2,7 @@ import { finished, pipeline, Transform, type Readable, type TransformCallback } 
 import { CsvError, parse } from 'csv-parse';
 import { AppError } from '../common/errors/app.error';
 import { IMPORT_COLUMNS } from './dto/import.dto';
+import { cutToLength } from './import-row';
 
 /** A record longer than this is a malformed CSV (a quote never closed swallows the file). */
 const MAX_RECORD_BYTES = 64 * 1024;
@@ -86,8 +87,8 @@ function checkedHeader(record: string[]): string[] {
   const known: readonly string[] = IMPORT_COLUMNS;
   const unknown = names.filter((name) => !known.includes(name));
   if (unknown.length > 0) {
-    // At most MAX_FIELDS of them (FieldCount), each quoted cut short.
-    const shown = unknown.map((name) => JSON.stringify(name.slice(0, 100)));
+    // At most MAX_FIELDS of them (FieldCount), each quoted cut short (between characters).
+    const shown = unknown.map((name) => JSON.stringify(cutToLength(name, 100)));
     throw invalidCsv(
       `Unknown column(s) in the header: ${shown.join(', ')}. ` +
         `The columns are: ${IMPORT_COLUMNS.join(', ')}.`,

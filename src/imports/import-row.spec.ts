@@ -1,6 +1,6 @@
 import { encodeShortId } from '../common/ids/short-id';
 import { ImportRowStatus } from './entities/bulk-import-row.entity';
-import { csvRecordRow, importRow } from './import-row';
+import { cleanMessage, csvRecordRow, importRow } from './import-row';
 
 const UUID = '0b6f8e1c-8a5e-4a53-9d8e-1f2a3b4c5d6e';
 const URL = 'https://images.example.com/a.jpg';
@@ -65,6 +65,26 @@ describe(importRow.name, () => {
     });
     expect(row.problem_message).toMatch(message);
     expect(row.problem_message).not.toContain('\u0000');
+  });
+
+  it('fails a row with a long unknown field named in emoji alone, its message cut between characters', () => {
+    const row = importRow(2, { gtin: '96385074', url: URL, [`x${'😀'.repeat(1200)}`]: 1 });
+    expect(row).toMatchObject({
+      status: ImportRowStatus.Failed,
+      problem_code: 'invalid_import_row',
+    });
+    expect(row.problem_message).toBe(`x${'😀'.repeat(999)}`);
+  });
+});
+
+describe(cleanMessage.name, () => {
+  it('keeps 1000 characters (code points, as PostgreSQL counts them), never half of one', () => {
+    // Cut at 1000 UTF-16 units, these would end in half an emoji, which jsonb refuses.
+    expect(cleanMessage(`x${'😀'.repeat(1200)}`)).toBe(`x${'😀'.repeat(999)}`);
+    expect(cleanMessage('😀'.repeat(1200))).toBe('😀'.repeat(1000));
+    // 600 characters in 1200 units: short enough.
+    expect(cleanMessage('😀'.repeat(600))).toBe('😀'.repeat(600));
+    expect(cleanMessage('é'.repeat(1001))).toBe('é'.repeat(1000));
   });
 });
 

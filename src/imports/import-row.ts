@@ -116,8 +116,18 @@ function problem(message: string) {
   };
 }
 
-/** Field names come from the client: no control characters (PostgreSQL refuses NUL), bounded. */
+/**
+ * Field names come from the client: no control characters (PostgreSQL refuses NUL), bounded to
+ * MAX_MESSAGE characters as the column counts them (code points). Never cut inside a character:
+ * half a surrogate pair makes the batch's jsonb, and with it the whole import, refused.
+ */
 export function cleanMessage(message: string): string {
   // eslint-disable-next-line no-control-regex -- removing control characters is the point
-  return message.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, MAX_MESSAGE);
+  return cutToLength(message.replace(/[\u0000-\u001f\u007f]/g, ''), MAX_MESSAGE);
+}
+
+/** The first `max` characters (code points, never half a surrogate pair) of `text`. Pure. */
+export function cutToLength(text: string, max: number): string {
+  // At most two UTF-16 units a character: a text this short has no more characters than that.
+  return text.length <= max ? text : [...text].slice(0, max).join('');
 }

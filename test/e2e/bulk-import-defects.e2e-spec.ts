@@ -1,0 +1,105 @@
+import { once } from 'node:events';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import sharp from 'sharp';
+import { call, login, type Credential } from '../support/http';
+import { guardedConnect } from '../support/loopback-guard';
+import { startStorageBackend, type StorageBackend } from '../support/storage-backends';
+import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+
+interface RowBody {
+  row: number;
+  status: 'pending' | 'ok' | 'failed';
+  image_id: string | null;
+  problem: { code: string; message: string } | null;
+}
+
+/**
+ * Bulk imports: a row whose problem message is cut to its length, and rows cancelled then retried
+ * by another admin while the job first queued for them still runs. The app queues jobs without
+ * running them (SERVICE_ROLE api): the test runs them itself, as pg-boss would, to act while one
+ * waits on its image. Images come from a server on loopback (allowed through
+ * IMPORT_ALLOWED_PRIVATE_ORIGINS) that holds the first request for each `/held/…` path until the
+ * test answers it; a guard fails any other connection.
+ */
+describe('Bulk imports: messages cut to length, and a retry after a cancel', () => {
+  let t: TestApp;
+  let app: NestFastifyApplication;
+  let storage: StorageBackend;
+  let server: http.Server;
+  let origin: string;
+  let admin: Credential;
+  let product: { id: string; gtin: string };
+  /** Answers held back (the first request for each `/held/…` path), sent when the test says. */
+  const held: (() => void)[] = [];
+
+  beforeAll(async () => {
+    jest.spyOn(net.Socket.prototype, 'connect').mockImplementation(guardedConnect);
+    const png = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#345' } })
+      .png()
+      .toBuffer();
+    const asked = new Set<string>();
+    server = http.createServer((req, res) => {
+      const answer = () => res.writeHead(200, { 'Content-Type': 'image/png' }).end(png);
+      const path = req.url ?? '/';
+      if (path.startsWith('/held/') && !asked.has(path)) held.push(answer);
+      else answer();
+      asked.add(path);
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    origin = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    storage = await startStorageBackend('local');
+    t = await startTestApp({
+      ...storage.env,
+      SERVICE_ROLE: 'api',
+      IMPORT_ALLOWED_PRIVATE_ORIGINS: origin,
+    });
+    app = t.app;
+    admin = { bearer: await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+    const res = await call(app, 'POST', '/api/v1/products', admin, {
+      name: 'Defects',
+      gtin: '4006381333931',
+    });
+    expect(res.statusCode).toBe(201);
+    product = res.json();
+  });
+
+  afterAll(async () => {
+    await t?.close();
+    await storage?.close();
+    server?.closeAllConnections();
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    jest.restoreAllMocks();
+  });
+
+  async function rowsOf(id: string): Promise<RowBody[]> {
+    const res = await call(app, 'GET', `/api/v1/imports/${id}/rows?limit=100`, admin);
+    expect(res.statusCode).toBe(200);
+    return res.json<{ items: RowBody[] }>().items;
+  }
+
+  it('fails a row with a long unknown field named in emoji alone, its message cut between characters', async () => {
+    // The problem message names the field: 1000 characters of it are kept, the first 1000 UTF-16
+    // units ending inside an emoji (half of it is a string PostgreSQL's jsonb refuses).
+    const field = `x${'😀'.repeat(1200)}`;
+    const res = await call(app, 'POST', '/api/v1/imports', admin, {
+      rows: [
+        { gtin: product.gtin, url: `${origin}/a.png` },
+        { gtin: product.gtin, url: `${origin}/b.png`, [field]: 1 },
+      ],
+    });
+    expect(res.statusCode).toBe(202);
+    const [first, second] = await rowsOf(res.json<{ id: string }>().id);
+    expect(first).toMatchObject({ row: 1, status: 'pending' });
+    expect(second).toMatchObject({
+      row: 2,
+      status: 'failed',
+      problem: { code: 'invalid_import_row' },
+    });
+    const message = second.problem!.message;
+    expect([...message]).toHaveLength(1000);
+    expect(message).toBe(`x${'😀'.repeat(999)}`);
+  });
+});
