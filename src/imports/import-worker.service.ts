@@ -126,7 +126,13 @@ export class ImportWorker implements OnModuleInit {
     const tally = { ok: 0, failed: 0, skipped: 0 };
     let retry: Error | undefined;
     for (const row of await this.repository.pendingRows(found.id, data)) {
-      const outcome = await this.runRow(found.principal, row, holder, lastAttempt);
+      const outcome = await this.runRow(
+        found.principal,
+        row,
+        holder,
+        lastAttempt,
+        data.retry_round,
+      );
       if (typeof outcome === 'object') retry ??= asError(outcome.retry);
       else tally[outcome]++;
     }
@@ -151,12 +157,16 @@ export class ImportWorker implements OnModuleInit {
     row: BulkImportRow,
     holder: JobAttempt,
     lastAttempt: boolean,
+    round: number | undefined,
   ): Promise<Outcome> {
+    // Not a row a retry put back since this job was queued (a cancel, then a retry, while it ran):
+    // that row is its retry's job's, to run as who retried it.
     const claim = await this.repository.claim(
       row.importId,
       row.rowNumber,
       holder,
       this.leaseSeconds,
+      round,
     );
     if (!claim) return 'skipped';
     try {

@@ -234,12 +234,16 @@ export class ImportsRepository {
    * from an earlier one at once, and the earlier one can then neither take it back nor record it.
    * The row gets a new image id, unless an image with its id exists (made before row and image
    * were recorded together): that id is kept, so the image is found rather than made again.
+   * `round` is the retry that queued the job (see {@link failLeftPending}): a row a later retry
+   * put back (after a cancel, say, while the job still ran) is its own job's, not this one's.
+   * Undefined for a job queued before rows had rounds.
    */
   async claim(
     id: string,
     rowNumber: number,
     holder: JobAttempt,
     leaseSeconds: number,
+    round?: number,
   ): Promise<RowClaim | null> {
     // A statement that ends in SELECT, so that both drivers answer with its rows alone.
     const rows: { image_id: string; made: boolean }[] = await this.dataSource.query(
@@ -253,10 +257,19 @@ export class ImportsRepository {
                WHERE import_id = $1 AND row_number = $2 AND status = 'pending'
                  AND (claimed_by IS NULL OR claimed_by = $3 OR claimed_until < now()
                       OR ${EARLIER_ATTEMPT_OF(5)})
+                 AND ($7::int IS NULL OR r.retry_round <= $7)
               RETURNING image_id)
        SELECT claimed.image_id, claimed.image_id IS NOT DISTINCT FROM before.image_id AS made
          FROM claimed, before`,
-      [id, rowNumber, claimHolder(holder), leaseSeconds, holder.jobId, holder.attempt],
+      [
+        id,
+        rowNumber,
+        claimHolder(holder),
+        leaseSeconds,
+        holder.jobId,
+        holder.attempt,
+        round ?? null,
+      ],
     );
     const row = rows[0];
     return row ? { imageId: row.image_id, made: row.made } : null;

@@ -3,6 +3,13 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import sharp from 'sharp';
+import { DataSource } from 'typeorm';
+import { Role } from '../../src/auth/roles';
+import { decodeId } from '../../src/common/ids/short-id';
+import { ImportWorker, type ImportRowsJob } from '../../src/imports/import-worker.service';
+import type { JobRecord } from '../../src/jobs/job-queue.service';
+import { addUser } from '../support/accounts';
+import { eventually } from '../support/eventually';
 import { call, login, type Credential } from '../support/http';
 import { guardedConnect } from '../support/loopback-guard';
 import { startStorageBackend, type StorageBackend } from '../support/storage-backends';
@@ -80,6 +87,9 @@ describe('Bulk imports: messages cut to length, and a retry after a cancel', () 
     return res.json<{ items: RowBody[] }>().items;
   }
 
+  const run = (data: ImportRowsJob, id: string) =>
+    app.get(ImportWorker).work(data, { id, retryCount: 0 } as JobRecord<ImportRowsJob>);
+
   it('fails a row with a long unknown field named in emoji alone, its message cut between characters', async () => {
     // The problem message names the field: 1000 characters of it are kept, the first 1000 UTF-16
     // units ending inside an emoji (half of it is a string PostgreSQL's jsonb refuses).
@@ -101,5 +111,58 @@ describe('Bulk imports: messages cut to length, and a retry after a cancel', () 
     const message = second.problem!.message;
     expect([...message]).toHaveLength(1000);
     expect(message).toBe(`x${'😀'.repeat(999)}`);
+  });
+
+  it('leaves rows cancelled then retried by another admin to the retry, which runs them as that admin', async () => {
+    const bettina = await addUser(app, admin, 'bettina', Role.Admin);
+    const posted = await call(app, 'POST', '/api/v1/imports', admin, {
+      rows: [`${origin}/held/1.png`, `${origin}/2.png`, `${origin}/3.png`].map((url) => ({
+        gtin: product.gtin,
+        url,
+      })),
+    });
+    expect(posted.statusCode).toBe(202);
+    const importId = posted.json<{ id: string }>().id;
+    const jobs = async (round: number) =>
+      app.get(DataSource).query<{ id: string; data: ImportRowsJob }[]>(
+        `SELECT id, data FROM pgboss.job
+          WHERE name = 'bulk-import-rows' AND data->>'import_id' = $1
+            AND coalesce((data->>'retry_round')::int, 0) = $2`,
+        [decodeId(importId), round],
+      );
+    const [queued] = await jobs(0);
+    expect(queued.data).toMatchObject({ first: 1, last: 3, retry_round: 0 });
+
+    // The import's job reads its three pending rows and waits on row 1's image.
+    const old = run(queued.data, queued.id);
+    await eventually(() => held.length === 1, 'the first fetch held');
+    // Meanwhile the poster cancels the import, and another admin retries it: rows 1 to 3 are
+    // pending again, for a job of the retry's round.
+    expect((await call(app, 'POST', `/api/v1/imports/${importId}/cancel`, admin)).statusCode).toBe(
+      200,
+    );
+    const retried = await call(app, 'POST', `/api/v1/imports/${importId}/retry`, bettina);
+    expect(retried.statusCode).toBe(202);
+    const [retry] = await jobs(1);
+    expect(retry.data).toMatchObject({ first: 1, last: 3, retry_round: 1 });
+
+    // The old job gets its image: it has lost row 1, and leaves rows 2 and 3 to the retry's job.
+    held[0]();
+    await expect(old).resolves.toEqual({ ok: 0, failed: 0, skipped: 3 });
+    await expect(run(retry.data, retry.id)).resolves.toEqual({ ok: 3, failed: 0, skipped: 0 });
+
+    const rows = await rowsOf(importId);
+    expect(rows.map((r) => r.status)).toEqual(['ok', 'ok', 'ok']);
+    for (const row of rows) {
+      const image = await call(
+        app,
+        'GET',
+        `/api/v1/products/${product.id}/images/${row.image_id}`,
+        admin,
+      );
+      expect(image.json()).toMatchObject({ uploaded_by: { username: 'bettina' } });
+    }
+    const done = await call(app, 'GET', `/api/v1/imports/${importId}`, admin);
+    expect(done.json()).toMatchObject({ state: 'completed', counts: { ok: 3, pending: 0 } });
   });
 });
