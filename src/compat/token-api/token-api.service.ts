@@ -64,11 +64,16 @@ export class TokenApiService {
    * The product `product_id` names: the caller's own id for it (`external_id`) first, since that
    * is what the token API's clients send (its document's `123`); else the product's id (22
    * characters or UUID). Neither: 404, as the token API answers an unknown product.
+   *
+   * An external id stays the reference (not the id of the product that has it now): the upload
+   * finds its product by it when it commits, so an external id another writer moves to another
+   * product while the image is processed names that product (README, "Work addressed by external
+   * id"), and none that has it then is 404 `product_not_found`, as the main API answers.
    */
   private async product(ctx: RequestContext, productId: string): Promise<ProductRef> {
     try {
-      const { id } = await this.products.find(ctx, { externalId: productId });
-      return { id };
+      await this.products.find(ctx, { externalId: productId });
+      return { externalId: productId };
     } catch (error) {
       // Not an external id of the organisation's (or not one at all): perhaps an id.
       if (!(error instanceof AppError) || !NOT_AN_EXTERNAL_ID.includes(error.code)) throw error;
