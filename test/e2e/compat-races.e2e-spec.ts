@@ -10,9 +10,9 @@ import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 
 /**
  * The races below need another writer to act while an upload is under way (between the adapter's
- * lookup and the upload's commit). The `jest.spyOn` calls on ImagesService only hold the request
- * at that point to let the other writer act through the real API, then call the real method: they
- * replace nothing.
+ * lookup and the upload's commit, or just after the commit). The `jest.spyOn` calls on
+ * ImagesService only hold the request at that point to let the other writer act through the real
+ * API, then call the real method: they replace nothing.
  */
 describe('Compatible APIs: work that races a change of the product or the image', () => {
   let t: TestApp;
@@ -133,5 +133,26 @@ describe('Compatible APIs: work that races a change of the product or the image'
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(res.json()).toMatchObject({ code: 'product_not_found', status: 404 });
     expect(await imageCount(gone)).toBe(0);
+  });
+
+  it('Inventorum: an image deleted right after its upload commits is 404 image_not_found, no 500', async () => {
+    const images = app.get(ImagesService);
+    const uploadStandalone = images.uploadStandalone.bind(images);
+    jest.spyOn(images, 'uploadStandalone').mockImplementationOnce(async (...args) => {
+      const image = await uploadStandalone(...args);
+      // Another client (a clean-up script listing GET /api/v1/images) deletes it at once.
+      const deleted = await call(app, 'DELETE', `/api/v1/images/${image.id}`, admin);
+      expect(deleted.statusCode).toBe(204);
+      return image;
+    });
+    const body = multipart({ type: 'product' }, [{ data: jpeg, filename: 'photo.jpg' }]);
+    const res = await call(app, 'POST', '/api/images/', { bearer: key }, body.payload, {
+      headers: { ...body.headers, 'x-api-version': '12' },
+    });
+    // As the token API answers the same race (TokenApiService.numbers); a 404 is none of the
+    // form errors Inventorum's envelope carries, so it stays the service's problem+json.
+    expect(res.statusCode).toBe(404);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.json()).toMatchObject({ code: 'image_not_found', status: 404 });
   });
 });

@@ -161,7 +161,9 @@ export function InventorumUpload(path: string): MethodDecorator {
         'command) is read with the one the body uses. Errors about the form (400, 413) are in ' +
         "Inventorum's envelope; 401, 403, 415, 5xx, and the JSON parser's refusals of a JSON " +
         'body (400 `malformed_json` or `validation_failed`, 413 `payload_too_large`), answered ' +
-        'before the route, are `application/problem+json` as everywhere in the service.',
+        'before the route, are `application/problem+json` as everywhere in the service, and so ' +
+        'is 404 `image_not_found` (another client deleted the image the instant its upload ' +
+        'committed).',
     }),
     ApiOkResponse({
       type: InventorumImageDto,
@@ -171,6 +173,7 @@ export function InventorumUpload(path: string): MethodDecorator {
     ERRORS_400,
     ERRORS_413,
     ApiProblems(
+      'image_not_found',
       'unsupported_media_type',
       'server_busy',
       'storage_unavailable',

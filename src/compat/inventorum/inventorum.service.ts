@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Repository } from 'typeorm';
 import type { RequestContext } from '../../auth/principal';
+import { AppError } from '../../common/errors/app.error';
 import { decodeId } from '../../common/ids/short-id';
 import { retryOnLostConnection } from '../../database/lost-connection-retry';
 import type { StandaloneUploadFieldsDto } from '../../images/dto/upload-image.dto';
@@ -36,8 +37,11 @@ export class InventorumService {
     // After the upload's commit: read again after a lost connection rather than answer 503 for
     // an image that is there (its client would upload it again).
     const row = await retryOnLostConnection(() =>
-      this.rows.findOneOrFail({ select: { id: true, number: true }, where: ctx.scoped({ id }) }),
+      this.rows.findOne({ select: { id: true, number: true }, where: ctx.scoped({ id }) }),
     );
+    // Deleted by another client in the instant since its upload committed: not a fault of the
+    // service (no 500), answered as the token API answers the same race.
+    if (!row) throw new AppError('image_not_found', 'The image was deleted meanwhile.');
     return InventorumImageDto.from(row.number, image, this.displayRendition);
   }
 }
