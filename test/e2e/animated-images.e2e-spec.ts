@@ -145,6 +145,24 @@ describe('Animated images (POST /products/:id/images)', () => {
     expect(filesBelow(folder).length).toBe(before);
   });
 
+  it('refuses an animated GIF cut short, which libvips would store with the frames before the cut', async () => {
+    const whole = await animation('gif', 120, 90);
+    const folder = join(mediaDir, 'products', decodeId(productId)!);
+    const before = filesBelow(folder).length;
+
+    for (const share of [0.5, 0.9]) {
+      const cut = whole.subarray(0, Math.floor(whole.length * share));
+      const res = await upload({ data: cut, filename: 'cut.gif', contentType: 'image/gif' });
+
+      expect({ share, status: res.statusCode, code: res.json().code }).toEqual({
+        share,
+        status: 400,
+        code: 'invalid_image',
+      });
+    }
+    expect(filesBelow(folder).length).toBe(before);
+  });
+
   it('refuses a WebP of 300,000 frames from its chunks, before libvips reads them', async () => {
     // 14 MB of 1×1 frames: each counts as 64×64, 1.2 G pixels in all. libvips' read of such a
     // header takes time quadratic in the frames (this one: minutes, holding a processing slot),

@@ -28,6 +28,7 @@ import {
   type Transformed,
 } from './image-codec';
 import { decodeSize } from './decode-scale';
+import { gifTruncated } from './gif-structure';
 import { jpegScanCount } from './metadata-strip/jpeg-metadata';
 import { webpAnimation } from './metadata-strip/webp-metadata';
 import { stripMetadata } from './metadata-strip/strip-metadata';
@@ -100,7 +101,9 @@ interface Source {
 const KEPT_FORMATS = new Set(['image/jpeg', 'image/png', 'image/webp']);
 /** Formats libvips decodes at 1/2, 1/4 or 1/8 scale directly (shrink-on-load). */
 const SCALED_DECODE = new Set(['image/jpeg', 'image/webp']);
-const WEBP_TYPE = 'image/webp';
+const [GIF_TYPE, WEBP_TYPE] = ['image/gif', 'image/webp'];
+/** The types whose structure is checked before libvips reads them (checkStructure). */
+const CHECKED_STRUCTURES = new Set([GIF_TYPE, WEBP_TYPE]);
 /** The least an animation's frame counts for against MAX_IMAGE_PIXELS: 64×64. */
 const MIN_FRAME_PIXELS = 64 * 64;
 /** On-request formats that keep an animation's frames; the others are made of its first frame. */
@@ -253,11 +256,18 @@ export class ImageProcessor {
   }
 
   /**
-   * An animated WebP's frames counted from its chunks, before libvips reads its header (which
-   * takes time quadratic in them: see webpAnimation), and checked as checkPixels does.
+   * What libvips gets wrong, from the file's structure, before it reads the file: an animated
+   * WebP's frames counted from its chunks (libvips' header read takes time quadratic in them: see
+   * webpAnimation) and checked as checkPixels does; a GIF cut inside a block (libvips decodes the
+   * frames before the cut and says nothing: see gifTruncated) is 400 invalid_image.
    */
-  private async checkWebpFrames(path: string): Promise<void> {
-    const animation = webpAnimation(await readFile(path));
+  private async checkStructure(path: string, detected: string): Promise<void> {
+    const bytes = await readFile(path);
+    if (detected === GIF_TYPE) {
+      if (gifTruncated(bytes)) throw invalidImage();
+      return;
+    }
+    const animation = webpAnimation(bytes);
     if (animation && !this.fitsFrames(animation.frames, animation)) {
       throw tooManyFramePixels(this.maxPixels, animation.frames);
     }
@@ -271,7 +281,7 @@ export class ImageProcessor {
     if (wanted.declaredType !== undefined && wanted.declaredType !== detected) {
       throw typeMismatch(wanted.declaredType, detected);
     }
-    if (detected === WEBP_TYPE) await this.checkWebpFrames(path);
+    if (CHECKED_STRUCTURES.has(detected)) await this.checkStructure(path, detected);
     const source = await this.read(path, detected);
     const header = source.header ?? (await readHeader(source.input));
     const { colorMode, hasAlpha } = header;
