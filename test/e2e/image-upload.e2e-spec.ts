@@ -462,6 +462,48 @@ describe('Image upload (POST /products/:id/images)', () => {
       await expectNothingLeft(rejectProduct.id);
     });
 
+    it('refuses a part without a name, file or text, naming the rule (not "undefined")', async () => {
+      const jpeg = await solidJpeg();
+      const boundary = 'no-name-boundary';
+      const bodies = [
+        // A file part whose Content-Disposition names a file but no field.
+        Buffer.concat([
+          Buffer.from(
+            `--${boundary}\r\nContent-Disposition: form-data; filename="a.jpg"\r\n` +
+              'Content-Type: image/jpeg\r\n\r\n',
+          ),
+          jpeg,
+          Buffer.from(`\r\n--${boundary}--\r\n`),
+        ]),
+        // A text part without a name, before the image.
+        Buffer.concat([
+          Buffer.from(`--${boundary}\r\nContent-Disposition: form-data\r\n\r\nalt\r\n`),
+          Buffer.from(
+            `--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n` +
+              'Content-Type: image/jpeg\r\n\r\n',
+          ),
+          jpeg,
+          Buffer.from(`\r\n--${boundary}--\r\n`),
+        ]),
+      ];
+      for (const payload of bodies) {
+        const res = await call(
+          app,
+          'POST',
+          `/api/v1/products/${rejectProduct.id}/images`,
+          c.staff,
+          payload,
+          { headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } },
+        );
+        expect(res.statusCode).toBe(400);
+        expect(res.json()).toMatchObject({
+          code: 'invalid_multipart',
+          detail: expect.stringContaining('has no name') as unknown,
+        });
+      }
+      await expectNothingLeft(rejectProduct.id);
+    });
+
     it('refuses too many fields', async () => {
       const fields = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`f${i}`, 'x']));
       const body = multipart(fields, [{ data: await solidJpeg(), contentType: 'image/jpeg' }]);

@@ -25,6 +25,7 @@ export type FormOptions = NonNullable<Parameters<FastifyRequest['parts']>[0]> & 
  * over as a part when it fails its `instanceof Error` (one made in another realm: Node's own
  * `aborted` under Jest's vm context), which the caller would read as a field with no name (a
  * client that half-closed answered 400 validation_failed naming no field). It is thrown instead.
+ * A part sent without a name is `400 invalid_multipart`.
  */
 export async function* formParts(
   request: FastifyRequest,
@@ -33,6 +34,14 @@ export async function* formParts(
   for await (const part of request.parts(options)) {
     // eslint-disable-next-line @typescript-eslint/only-throw-error -- an error, of another realm
     if (part.type !== 'file' && part.type !== 'field') throw part;
+    if (!part.fieldname) {
+      // No `name` in its Content-Disposition: no field to name in the answer (it said "undefined").
+      if (part.type === 'file') part.file.resume();
+      throw new AppError(
+        'invalid_multipart',
+        'A part of the form has no name: every part needs one (Content-Disposition: form-data; name="…").',
+      );
+    }
     yield part;
   }
 }
