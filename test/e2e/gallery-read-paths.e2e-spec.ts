@@ -323,7 +323,9 @@ describe('Gallery read paths', () => {
       const p = await bulkGallery(count);
       const productId = decodeId(p) as string;
       const repository = app.get(GalleryRepository);
-      const { organizationId } = await db.getRepository(Product).findOneByOrFail({ id: productId });
+      const { organizationId, galleryVersion } = await db
+        .getRepository(Product)
+        .findOneByOrFail({ id: productId });
       // The cursor a walk would reach at the last page: that of the image just before it (pages
       // by number stop 1,000 images deep, and 10,000 reads by cursor would take too long here).
       const [before] = await repository.readPage(productId, { offset: count - 11, limit: 1 });
@@ -355,7 +357,7 @@ describe('Gallery read paths', () => {
         // A GET by product id reads the product and the page in one query: the same rows, the
         // same scan (and the product's row by its primary key).
         const read = await repository.readProductPage(organizationId, productId, range);
-        expect(read?.product).toEqual({ id: productId, imageCount: count, galleryVersion: 0 });
+        expect(read?.product).toEqual({ id: productId, imageCount: count, galleryVersion });
         expect(read?.rows).toEqual(await repository.readPage(productId, range));
         expectIndexOrder(
           await genericPlan(...repository.productPageSql(organizationId, productId, range)),
@@ -364,7 +366,7 @@ describe('Gallery read paths', () => {
       // A page by number (an OFFSET, never prepared) is read with its product in one query too.
       const byNumber = { offset: 990, limit: 11 };
       const numbered = await repository.readProductPage(organizationId, productId, byNumber);
-      expect(numbered?.product).toEqual({ id: productId, imageCount: count, galleryVersion: 0 });
+      expect(numbered?.product).toEqual({ id: productId, imageCount: count, galleryVersion });
       expect(numbered?.rows).toEqual(await repository.readPage(productId, byNumber));
       expect(numbered?.rows).toHaveLength(11);
       // Another organisation's product is not read.

@@ -75,7 +75,7 @@ describe.each(AVAILABLE_BACKENDS)(`${GalleryService.name} on %s`, (backend) => {
       [before],
     );
     expect(updated.is_primary).toBe(true);
-    expect(version).toBe(before + 1);
+    expect(version).toBeGreaterThan(before);
     expect(await order()).toEqual([b, a].map((i) => encodeShortId(i.id)));
   });
 
@@ -123,11 +123,13 @@ describe.each(AVAILABLE_BACKENDS)(`${GalleryService.name} on %s`, (backend) => {
     const find = products.find.bind(products);
     let order = ids;
     /** The gallery's order at each version, as each change answered it. */
-    const orders = new Map<number, string[]>([[0, ids]]);
+    const orders = new Map<number, string[]>([[(await listed()).version, ids]]);
+    let last = 0;
     const spy = jest.spyOn(products, 'find').mockImplementation(async (...args) => {
       const found = await find(...args);
       order = [...order].reverse();
       const changed = await gallery.reorder(ctx, { id: product.id }, order, undefined);
+      last = changed.version;
       orders.set(
         changed.version,
         changed.items.map((item) => item.id),
@@ -145,14 +147,15 @@ describe.each(AVAILABLE_BACKENDS)(`${GalleryService.name} on %s`, (backend) => {
       expect(changes).toBeGreaterThanOrEqual(2);
       spy.mockRestore();
       // Each page is a page of the order at the version it names.
-      expect(orders.get(1)).not.toEqual(ids);
+      expect([...orders.values()][1]).not.toEqual(ids);
       for (const [i, read] of reads.entries()) {
         const asNamed = orders.get(read.version)!;
         const from = i === 0 ? 0 : 2;
         expect(read.items.map((item) => item.id)).toEqual(asNamed.slice(from, from + 2));
         expect(read.total).toBe(4);
       }
-      expect((await listed()).version).toBe(changes);
+      expect(orders.size).toBe(changes + 1);
+      expect((await listed()).version).toBe(last);
     } finally {
       spy.mockRestore();
     }
