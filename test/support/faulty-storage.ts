@@ -41,6 +41,12 @@ export class FaultyStorage {
   readonly failed: string[] = [];
   /** Keys of every write asked of the storage, in order. */
   readonly puts: string[] = [];
+  /**
+   * The `late` writes, each settled once the storage has answered it: its object may show in the
+   * storage before that (s3rver writes the bytes, then the metadata), and a deletion sent in
+   * between is undone by the write's end.
+   */
+  readonly lateWrites: Promise<unknown>[] = [];
 
   /**
    * `put`: the write meets the fault. `read` and `serve` (`hang` only): the object's bytes stop
@@ -64,9 +70,11 @@ export class FaultyStorage {
       this.failed.push(key);
       if (fault.mode === 'error') return Promise.reject(injected(`writing ${key} refused`));
       if (fault.mode === 'late') {
-        return lateWrite(body, fault.lateMs ?? 10_000, (bytes) =>
+        const written = lateWrite(body, fault.lateMs ?? 10_000, (bytes) =>
           provider.put(key, bytes, { ...options, signal: undefined }),
         );
+        this.lateWrites.push(written.catch(() => undefined));
+        return written;
       }
       return provider.put(key, brokenBody(body, fault.mode, options.signal), options);
     };
