@@ -28,7 +28,8 @@ export interface ProductWithImageCount {
 export interface ProductImages {
   /**
    * For a page of products: each one's primary image (one query for the page) and its image
-   * count, the count products/ keeps (never counted per request), both as of one moment.
+   * count, the count products/ keeps (never counted per request), both as of one moment. A
+   * product deleted since the caller read it is not in the map.
    */
   of(products: readonly ProductWithImageCount[]): Promise<Map<string, ProductImagesOf>>;
 
@@ -65,10 +66,9 @@ export class ProductImagesPort implements ProductImages {
   }
 
   async of(products: readonly ProductWithImageCount[]): Promise<Map<string, ProductImagesOf>> {
-    const found = this.images && products.length > 0 ? await this.images.of(products) : null;
-    return new Map(
-      products.map((p) => [p.id, found?.get(p.id) ?? { primary: null, count: p.imageCount }]),
-    );
+    if (products.length === 0) return new Map();
+    if (this.images) return this.images.of(products);
+    return new Map(products.map((p) => [p.id, { primary: null, count: p.imageCount }]));
   }
 
   async releaseOnDelete(

@@ -112,6 +112,8 @@ export class ProductsService {
 
   async get(ctx: RequestContext, ref: ProductRef): Promise<ProductDto> {
     const [dto] = await this.present([await this.find(ctx, ref)]);
+    // Deleted between the two reads: as gone as if the delete had come first.
+    if (!dto) throw this.notFound();
     return dto;
   }
 
@@ -195,12 +197,15 @@ export class ProductsService {
     return product;
   }
 
-  /** Products with their primary image (and its URL as `image`) and their kept image count. */
+  /**
+   * Products with their primary image (and its URL as `image`) and their kept image count; those
+   * deleted since they were read are left out (not shown with no images).
+   */
   private async present(products: Product[]): Promise<ProductDto[]> {
     const images = await this.images.of(products);
-    return products.map((p) => {
-      const { primary, count } = images.get(p.id) ?? { primary: null, count: p.imageCount };
-      return ProductDto.from(p, primary, count);
+    return products.flatMap((p) => {
+      const found = images.get(p.id);
+      return found ? [ProductDto.from(p, found.primary, found.count)] : [];
     });
   }
 

@@ -6,6 +6,7 @@ import { StandaloneImagesService } from '../../src/images/assets/standalone-imag
 import { ImageSource } from '../../src/images/entities/image.entity';
 import { GalleryService } from '../../src/images/gallery/gallery.service';
 import { ImagesModule } from '../../src/images/images.module';
+import { ProductEnrichmentModule } from '../../src/images/product-enrichment/product-enrichment.module';
 import { ListProductsQueryDto } from '../../src/products/dto/product.dto';
 import { ProductsService } from '../../src/products/products.service';
 import type { Product } from '../../src/products/entities/product.entity';
@@ -41,7 +42,10 @@ describe.each(AVAILABLE_BACKENDS)('Kept image counts on %s', (backend) => {
   }
 
   beforeAll(async () => {
-    m = await startIntegrationModule(backend, { imports: [ImagesModule] });
+    // ProductEnrichmentModule: product responses with their primary image, as the app shows them.
+    m = await startIntegrationModule(backend, {
+      imports: [ImagesModule, ProductEnrichmentModule],
+    });
     db = m.dataSource;
     gallery = m.get(GalleryService);
   });
@@ -137,5 +141,37 @@ describe.each(AVAILABLE_BACKENDS)('Kept image counts on %s', (backend) => {
       const left = await db.query('SELECT id FROM products WHERE id = $1', [racing.id]);
       expect({ round, left }).toEqual({ round, left: [] });
     }
+  });
+
+  it('never show a product being deleted with no images: read, it is whole or not found', async () => {
+    const products = m.get(ProductsService);
+    const seen: string[] = [];
+    for (let round = 0; round < 20; round++) {
+      const racing = await newProduct(db, { organizationId: ctx.organizationId });
+      const ref = { id: racing.id };
+      await gallery.add(ctx, ref, storedImage(), {});
+      const reads = Array.from({ length: 6 }, async (_, i) => {
+        await new Promise((resolve) => setTimeout(resolve, i));
+        const [one, page] = await Promise.allSettled([
+          products.get(ctx, ref),
+          products.list(ctx, Object.assign(new ListProductsQueryDto(), { limit: 100 })),
+        ]);
+        seen.push(
+          one.status === 'fulfilled'
+            ? `${one.value.image_count} ${one.value.primary_image ? 'primary' : 'none'}`
+            : ((one.reason as { code?: string }).code ?? String(one.reason)),
+        );
+        if (page.status === 'rejected') throw page.reason;
+        for (const item of page.value.items.filter((p) => decodeId(p.id) === racing.id)) {
+          seen.push(`listed ${item.image_count} ${item.primary_image ? 'primary' : 'none'}`);
+        }
+      });
+      await settle([...reads, products.remove(ctx, ref)]);
+    }
+    expect(new Set(seen)).toEqual(
+      new Set(
+        seen.filter((s) => ['1 primary', 'product_not_found', 'listed 1 primary'].includes(s)),
+      ),
+    );
   });
 });

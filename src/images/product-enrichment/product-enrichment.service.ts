@@ -33,21 +33,24 @@ export class ProductEnrichmentService implements ProductImages, OnModuleInit {
   }
 
   /**
-   * One query for the whole page, whatever its size or its galleries' sizes: the primaries (one
-   * index lookup each) and, in the same statement, the counts products keep, so that each
-   * product's two agree (see primaryImagesOf); a product with no primary has none.
+   * One query for the whole page, whatever its size or its galleries' sizes: the products' rows
+   * with their primaries (one index lookup each) and the counts products keep, so that each
+   * product's two agree (see primaryImagesOf); a product with no primary has none, and a product
+   * deleted since the caller read it is left out.
    */
   async of(products: readonly ProductWithImageCount[]): Promise<Map<string, ProductImagesOf>> {
-    const primaries = await this.images.primaryImagesOf(products.map((p) => p.id));
-    const found = new Map(
+    const found = await this.images.primaryImagesOf(products.map((p) => p.id));
+    return new Map(
       await Promise.all(
-        primaries.map(
-          async ({ image, imageCount }) =>
-            [image.productId, { primary: await this.summary(image), count: imageCount }] as const,
+        found.map(
+          async ({ productId, image, imageCount }) =>
+            [
+              productId,
+              { primary: image ? await this.summary(image) : null, count: imageCount },
+            ] as const,
         ),
       ),
     );
-    return new Map(products.map((p) => [p.id, found.get(p.id) ?? { primary: null, count: 0 }]));
   }
 
   async releaseOnDelete(
