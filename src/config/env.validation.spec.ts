@@ -470,6 +470,18 @@ describe(validateEnv.name, () => {
           /UNATTACHED_IMAGE_SWEEP_CRON/,
         );
       }
+      // A day of month none of its months has: pg-boss's scheduler would refuse it at start-up
+      // with a message naming no variable; a day some month has (29 February) is taken.
+      for (const cron of ['0 3 30 2 *', '0 0 31 4,6,9,11 *']) {
+        expect(() => validateEnv({ ORPHAN_SWEEP_CRON: cron })).toThrow(
+          /ORPHAN_SWEEP_CRON: .*with a day of month that one of its months has/,
+        );
+      }
+      for (const cron of ['0 0 29 2 *', '0 0 31 1-2 *']) {
+        expect(validateEnv({ UNATTACHED_IMAGE_SWEEP_CRON: cron }).UNATTACHED_IMAGE_SWEEP_CRON).toBe(
+          cron,
+        );
+      }
       expect(() => validateEnv({ ORPHAN_SWEEP_GRACE_HOURS: '0' })).toThrow(
         /ORPHAN_SWEEP_GRACE_HOURS: must be an integer number of hours between 1 and 8760/,
       );

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { plainToInstance, Transform } from 'class-transformer';
+import { CronExpressionParser } from 'cron-parser';
 import {
   IsBoolean,
   IsEmail,
@@ -218,7 +219,8 @@ const CRON_FIELDS: [number, number][] = [
 const CRON_PART = /^(\*|(\d{1,2})(?:-(\d{1,2}))?)(?:\/(\d{1,2}))?$/;
 const CRON_RULE =
   'must be off or a cron expression of five numeric fields (minute hour day-of-month month ' +
-  'weekday; *, lists, ranges and steps), in UTC, e.g. */10 * * * *';
+  'weekday; *, lists, ranges and steps), in UTC, with a day of month that one of its months has, ' +
+  'e.g. */10 * * * *';
 
 /** `*`, `5`, `1-5`, `*\/10` or `0-30/5` within the field's range. */
 function isCronPart(part: string, [min, max]: [number, number]): boolean {
@@ -241,8 +243,25 @@ export function isCronSetting(value: unknown): boolean {
   const fields = value.split(' ');
   return (
     fields.length === CRON_FIELDS.length &&
-    fields.every((field, i) => field.split(',').every((part) => isCronPart(part, CRON_FIELDS[i])))
+    fields.every((field, i) =>
+      field.split(',').every((part) => isCronPart(part, CRON_FIELDS[i])),
+    ) &&
+    scheduleCanRun(value)
   );
+}
+
+/**
+ * Whether pg-boss's scheduler takes the expression: it parses it with cron-parser, which refuses
+ * a day of month none of the months has (`0 3 30 2 *`). Refused here, such a setting names its
+ * variable at start-up instead of failing it later with cron-parser's bare message.
+ */
+function scheduleCanRun(expression: string): boolean {
+  try {
+    CronExpressionParser.parse(expression, { tz: 'UTC', strict: false });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function CronSetting(): PropertyDecorator {
