@@ -3,6 +3,7 @@ import 'reflect-metadata';
 // Loaded here, not with the application below: its ES build (import()) and its CommonJS build
 // (what the application requires) would be two Logger classes, the first unknown to Nest.
 import { Logger } from 'nestjs-pino';
+import { safeError } from './common/logging/safe-error';
 import { loadAppConfig } from './config/app-config.module';
 import { ConfigValidationError, ServiceRole } from './config/env.validation';
 import { startTracing } from './tracing/tracing';
@@ -72,7 +73,7 @@ async function bootstrap(): Promise<void> {
       .then(
         () => process.exit(0),
         (err: unknown) => {
-          logger.error({ err }, 'Shutdown failed', PROCESS_CONTEXT);
+          logger.error({ err: safeError(err) }, 'Shutdown failed', PROCESS_CONTEXT);
           process.exit(1);
         },
       );
@@ -85,7 +86,7 @@ async function bootstrap(): Promise<void> {
   // print a bare stack to stderr that a log pipeline reading JSON drops, and the temporary files
   // of the requests it cuts removed rather than left to the hourly sweep.
   process.on('uncaughtException', (err, origin) =>
-    exitNow('fatal', 'Uncaught exception; exiting', { err, origin }),
+    exitNow('fatal', 'Uncaught exception; exiting', { err: safeError(err), origin }),
   );
 
   await app.listen({ port: env.PORT, host: env.HOST });

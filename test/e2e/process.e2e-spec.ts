@@ -254,6 +254,7 @@ describe('The service process', () => {
             err: expect.objectContaining({ message: 'crash-check: a fault no code caught' }),
           }),
         ]);
+        expect(JSON.stringify(logLines(service, () => true))).not.toContain('crash-check-secret');
         await own.drop();
       },
     );

@@ -11,7 +11,12 @@ const MAIN = join(__dirname, '..', '..', 'dist', 'src', 'main.js');
 
 if (process.argv[1] && resolve(process.argv[1]) === MAIN) {
   process.on('SIGUSR2', () => {
-    const error = new Error('crash-check: a fault no code caught');
+    // Shaped as a failed query's error: its parameters and PostgreSQL's detail (which quote the
+    // values: passwords, emails) must not reach the log.
+    const error = Object.assign(new Error('crash-check: a fault no code caught'), {
+      parameters: ['crash-check-secret'],
+      detail: 'Key (email)=(crash-check-secret) already exists.',
+    });
     if (process.env.CRASH_WITH === 'rejection') void Promise.reject(error);
     else
       setImmediate(() => {
