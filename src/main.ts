@@ -1,4 +1,5 @@
 import './common/runtime/require-supported-node';
+import './common/runtime/size-thread-pool';
 import 'reflect-metadata';
 // Loaded here, not with the application below: its ES build (import()) and its CommonJS build
 // (what the application requires) would be two Logger classes, the first unknown to Nest.

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
@@ -25,6 +25,7 @@ import { multipart } from '../support/multipart';
 import { filesBelow } from '../support/accounts';
 import { DataSource } from 'typeorm';
 import { createApp } from '../../src/app.factory';
+import { THREADS_BESIDE_IMAGES } from '../../src/common/runtime/thread-pool';
 
 const execFileAsync = promisify(execFile);
 const CLI = MAIN.replace(/main\.js$/, 'cli.js');
@@ -258,6 +259,32 @@ describe('The service process', () => {
         await own.drop();
       },
     );
+
+    it("sizes libuv's thread pool for the images processed at once, with threads to spare for files", async () => {
+      // sharp's work runs on libuv's pool, beside every file read: with as many images processed
+      // at once as the pool has threads (4 by default), /media reads wait for a decode to end.
+      const { port, own, service } = await serviceWithAdmin('pool', {
+        IMAGE_PROCESSING_CONCURRENCY: '6',
+      });
+      try {
+        await waitForStatus(`http://127.0.0.1:${port}/health/ready`, 200);
+        // The administrator's password hashed (argon2, on the pool): the pool has started.
+        await eventually(
+          () => service.output().includes('Created the first administrator'),
+          'the first administrator',
+        );
+        const threads = readdirSync(`/proc/${service.child.pid}/task`).filter(
+          (task) =>
+            readFileSync(`/proc/${service.child.pid}/task/${task}/comm`, 'utf8').trim() ===
+            'libuv-worker',
+        );
+        expect(threads).toHaveLength(6 + THREADS_BESIDE_IMAGES);
+      } finally {
+        service.child.kill('SIGKILL');
+        await service.exit;
+        await own.drop();
+      }
+    });
 
     it('renders SVGs in the process the build ships for it, which ends when the service dies', async () => {
       /** What this test reads of the answers: a token, a product, an image. */
