@@ -2,7 +2,6 @@ import { Injectable } from '@nestjs/common';
 import type { RequestContext } from '../auth/principal';
 import { AppError } from '../common/errors/app.error';
 import { decodeId } from '../common/ids/short-id';
-import type { ProductDto } from '../products/dto/product.dto';
 import type { ProductRef } from '../products/products.service';
 import { StandaloneUploadService } from './assets/standalone-upload.service';
 import type { AttachImageDto } from './dto/gallery.dto';
@@ -17,7 +16,10 @@ import {
   type ExpectedVersions,
   type AddedImage,
 } from './gallery/gallery.service';
-import { PrimaryImageImportService } from './gallery/primary-image-import.service';
+import {
+  PrimaryImageImportService,
+  type ImportedPrimary,
+} from './gallery/primary-image-import.service';
 import type { ImageUpload } from './intake/multipart-upload';
 
 /**
@@ -101,8 +103,13 @@ export class ImagesService {
   }
 
   /** The Ocha API's product image from a data URI or a URL (see PrimaryImageImportService). */
-  importPrimary(ctx: RequestContext, ref: ProductRef, source: string): Promise<ProductDto> {
-    return this.primaryImports.importPrimary(ctx, ref, source);
+  importPrimary(
+    ctx: RequestContext,
+    ref: ProductRef,
+    source: string,
+    expected?: ExpectedVersions,
+  ): Promise<ImportedPrimary> {
+    return this.primaryImports.importPrimary(ctx, ref, source, expected);
   }
 
   /** One image of the product's gallery. */

@@ -639,6 +639,48 @@ describe('Image import (PUT /products/:id/image)', () => {
         .query<{ sha256: string }[]>('SELECT sha256 FROM images WHERE id = $1', [now[0].id]);
       expect(sha.digest('hex')).toBe(sha256);
     });
+
+    it('answers the gallery ETag, and refuses a stale If-Match with 412 before fetching anything', async () => {
+      const product = await newProduct();
+      const path = `/api/v1/products/${product.id}/image`;
+      const first = await put(product.id, { image: dataUri('image/png', png) });
+      expect(first.statusCode).toBe(200);
+      const etag = first.headers.etag as string;
+      const gallery = await call(app, 'GET', `/api/v1/products/${product.id}/images`, c.admin);
+      expect(gallery.headers.etag).toBe(etag);
+      const ifMatch = (value: string) => ({ headers: { 'if-match': value } });
+      const current = await call(
+        app,
+        'PUT',
+        path,
+        c.admin,
+        { image: `${images.origin}/shoe.jpg` },
+        ifMatch(etag),
+      );
+      expect(current.statusCode).toBe(200);
+      expect(current.headers.etag).not.toBe(etag);
+      await deletionsDone();
+
+      // The gallery has changed since `etag`: nothing fetched, nothing changed or stored.
+      const [fetched, before, stored] = [
+        images.hits.length,
+        await rows(product.id),
+        storage.stored(),
+      ];
+      const stale = await call(
+        app,
+        'PUT',
+        path,
+        c.admin,
+        { image: `${images.origin}/shoe.png` },
+        ifMatch(etag),
+      );
+      expect(stale.statusCode).toBe(412);
+      expect(stale.json()).toMatchObject({ code: 'gallery_changed' });
+      expect(images.hits.length).toBe(fetched);
+      expect(await rows(product.id)).toEqual(before);
+      expect(storage.stored()).toEqual(stored);
+    });
   });
 });
 

@@ -87,7 +87,7 @@ function changesImage(image: Image, dto: UpdateImageDto): boolean {
 }
 
 /** 412: the gallery is at a version the client's If-Match does not name. */
-function galleryChanged(currentVersion: number): AppError {
+export function galleryChanged(currentVersion: number): AppError {
   return new AppError(
     'gallery_changed',
     'The gallery changed since you read it: fetch it again, then retry with the new ETag.',
@@ -379,14 +379,16 @@ export class GalleryService {
    * Makes an imported image the product's primary and removes the image imported before it (the
    * row now, its files right after the commit, except those the new image took over). `store`
    * runs while the product is locked, so imports of one product never interleave their writes to
-   * a shared key.
+   * a shared key. If the gallery is at a version `expected` names (412 gallery_changed if not);
+   * returns its new version.
    */
   async replaceImported(
     ctx: RequestContext,
     ref: ProductRef,
     store: (product: Product, manager: EntityManager) => Promise<NewImage>,
-  ): Promise<void> {
-    await this.change(ctx, ref, undefined, async (manager, product, tally) => {
+    expected?: ExpectedVersions,
+  ): Promise<number> {
+    const { version } = await this.change(ctx, ref, expected, async (manager, product, tally) => {
       // Before any image row is locked, as in add().
       const uploader = await uploaderStillThere(manager, ctx.principal.userId);
       const previous = await this.repository.findImported(manager, product.id);
@@ -412,6 +414,7 @@ export class GalleryService {
       }
     });
     this.deletions.afterCommit();
+    return version;
   }
 
   /**

@@ -9,7 +9,13 @@ import { ImageFilesService } from '../image-files.service';
 import { ImageImportService } from '../intake/import/image-import.service';
 import { newImageRecord } from '../new-image';
 import { ImageProcessor } from '../processing/image-processor';
-import { GalleryService } from './gallery.service';
+import { galleryChanged, GalleryService, type ExpectedVersions } from './gallery.service';
+
+/** The product as the import left it, and its gallery's version after the import. */
+export interface ImportedPrimary {
+  product: ProductDto;
+  galleryVersion: number;
+}
 
 /** The Ocha API: imported images are 500×500, filled around their most interesting part. */
 export const IMPORT_FILL = { width: 500, height: 500 };
@@ -29,9 +35,16 @@ export class PrimaryImageImportService {
     private readonly importer: ImageImportService,
   ) {}
 
-  async importPrimary(ctx: RequestContext, ref: ProductRef, source: string): Promise<ProductDto> {
-    // Unknown products are refused before anything is fetched.
-    const { id: productId } = await this.products.find(ctx, ref);
+  async importPrimary(
+    ctx: RequestContext,
+    ref: ProductRef,
+    source: string,
+    expected?: ExpectedVersions,
+  ): Promise<ImportedPrimary> {
+    // Unknown products, and an If-Match already stale, are refused before anything is fetched
+    // (the If-Match is decided again under the product's lock).
+    const { id: productId, galleryVersion } = await this.products.find(ctx, ref);
+    if (expected && !expected.includes(galleryVersion)) throw galleryChanged(galleryVersion);
     return this.importer.withFile(source, async (file) => {
       const processed = await this.processor.process(file.path, {
         ...this.files.processingOptions(),
@@ -39,21 +52,27 @@ export class PrimaryImageImportService {
         declaredType: file.declaredType,
       });
       const id = randomUUID();
-      await this.files.withImportedFiles(
+      const version = await this.files.withImportedFiles(
         processed,
         { imageId: id, productId, organizationId: ctx.organizationId },
         IMPORT_FILL,
         (storeUnderLock) =>
-          this.gallery.replaceImported(ctx, { id: productId }, async (product, manager) => ({
-            ...newImageRecord(ctx, id, await storeUnderLock(product, manager), file.filename),
-            source: ImageSource.Import,
-            title: '',
-            altText: '',
-          })),
+          this.gallery.replaceImported(
+            ctx,
+            { id: productId },
+            async (product, manager) => ({
+              ...newImageRecord(ctx, id, await storeUnderLock(product, manager), file.filename),
+              source: ImageSource.Import,
+              title: '',
+              altText: '',
+            }),
+            expected,
+          ),
       );
       // After the commit: read again after a lost connection rather than answer 503 for a change
       // made (its client would import the image again).
-      return retryOnLostConnection(() => this.products.get(ctx, { id: productId }));
+      const product = await retryOnLostConnection(() => this.products.get(ctx, { id: productId }));
+      return { product, galleryVersion: version };
     });
   }
 }

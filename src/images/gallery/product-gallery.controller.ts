@@ -42,6 +42,7 @@ import { versionEtag, parseIfMatch } from '../../common/http/version-etag';
 import { ApiProblems, PROBLEMS } from '../../openapi/problems';
 import { Idempotent } from '../../idempotency/idempotent.decorator';
 import { IdempotentUpload } from '../../idempotency/idempotent-body.pipe';
+import { GALLERY_IF_MATCH } from './gallery-if-match.header';
 
 const UPLOAD_BODY = imageUploadBody({
   // Examples: Swagger UI's "Try it out" fills the form with them (else with "string").
@@ -51,16 +52,6 @@ const UPLOAD_BODY = imageUploadBody({
   is_primary: { type: 'boolean', default: false },
   priority: { type: 'integer', minimum: 0, description: 'Default: after the last image.' },
 });
-
-const IF_MATCH = {
-  name: 'If-Match',
-  required: false,
-  description:
-    'The gallery version you last read: its ETag (`"5"`), the `version` of a body (`5`) or a weak ' +
-    'ETag (`W/"5"`), or a comma-separated list of them, or `*`. 412 gallery_changed if the ' +
-    'gallery changed since; a value naming no version never matches.',
-  schema: { type: 'string' },
-};
 
 /**
  * A product's gallery, under `products/:productId/images`, `products/by-gtin/:gtin/images` and
@@ -81,7 +72,7 @@ abstract class GalleryRoutes {
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ImagesWrite)
   @Idempotent()
-  @ApiHeader(IF_MATCH)
+  @ApiHeader(GALLERY_IF_MATCH)
   @ApiConsumes('multipart/form-data')
   @ApiBody(UPLOAD_BODY)
   @ApiOperation({
@@ -111,7 +102,7 @@ abstract class GalleryRoutes {
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ImagesWrite)
   @Idempotent()
-  @ApiHeader(IF_MATCH)
+  @ApiHeader(GALLERY_IF_MATCH)
   @ApiOperation({
     summary: 'Attach a stand-alone upload to the gallery',
     description:
@@ -146,7 +137,7 @@ abstract class GalleryRoutes {
       'across the pages: send the first page’s ETag as `If-Match` with the next ones, and a ' +
       'gallery changed meanwhile answers 412 `gallery_changed` (start again from the first page).',
   })
-  @ApiHeader(IF_MATCH)
+  @ApiHeader(GALLERY_IF_MATCH)
   @ApiProblems(...PROBLEMS.validation, 'invalid_cursor', 'page_too_deep', 'gallery_changed')
   async listProductImages(
     @Ctx() ctx: RequestContext,
@@ -178,7 +169,7 @@ abstract class GalleryRoutes {
   @ApiResponseHeaders('ETag')
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ImagesWrite)
-  @ApiHeader(IF_MATCH)
+  @ApiHeader(GALLERY_IF_MATCH)
   @ApiOperation({
     summary: 'Change title, alt text, primary flag or priority',
     description:
@@ -209,7 +200,7 @@ abstract class GalleryRoutes {
   @ApiResponseHeaders('ETag')
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ImagesWrite)
-  @ApiHeader(IF_MATCH)
+  @ApiHeader(GALLERY_IF_MATCH)
   @ApiOperation({
     summary: 'Reorder: name every image once; priorities become 0..n-1',
     description:
@@ -236,7 +227,7 @@ abstract class GalleryRoutes {
   @ApiResponseHeaders('ETag')
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ImagesWrite)
-  @ApiHeader(IF_MATCH)
+  @ApiHeader(GALLERY_IF_MATCH)
   @ApiOperation({
     summary: 'Delete an image and its files; the next image becomes primary',
     description:
