@@ -1,26 +1,38 @@
-import { crc32 } from 'node:zlib';
+import { crc32, inflateSync } from 'node:zlib';
 import { invalidImage } from '../image-problems';
 import { minimalExif, needsOrientation } from './minimal-exif';
 
 const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 /**
  * Ancillary chunks that change how the pixels look (colour, transparency, gamma, the pixel aspect
- * ratio): kept. Every other ancillary chunk goes: text (tEXt, zTXt, iTXt, XMP among them), eXIf,
- * tIME, and APNG's animation chunks (the decoder shows the still image, so the original is that).
+ * ratio): kept, each at most the length the PNG specification gives it (its data is that long, or
+ * shorter where the colour type decides). One longer carries more than the decoder reads, a
+ * payload the stored original would hand out: it goes, as a decoder would ignore it. Every other
+ * ancillary chunk goes: text (tEXt, zTXt, iTXt, XMP among them), eXIf, tIME, and APNG's
+ * animation chunks (the decoder shows the still image, so the original is that). iCCP: see
+ * keptProfile.
  */
-const KEPT_ANCILLARY = new Set([
-  'tRNS',
-  'gAMA',
-  'cHRM',
-  'sRGB',
-  'iCCP',
-  'cICP',
-  'mDCV',
-  'cLLI',
-  'sBIT',
-  'pHYs',
-  'bKGD',
+const KEPT_ANCILLARY = new Map<string, number>([
+  ['tRNS', 256],
+  ['gAMA', 4],
+  ['cHRM', 32],
+  ['sRGB', 1],
+  ['iCCP', Infinity],
+  ['cICP', 4],
+  ['mDCV', 24],
+  ['cLLI', 8],
+  ['sBIT', 4],
+  ['pHYs', 9],
+  ['bKGD', 6],
 ]);
+
+/**
+ * The most an embedded ICC profile may inflate to and be kept (real ones are a few KB, a printer's
+ * a few MB). A larger one, a deflate bomb (a 512 MB profile in a few hundred KB), or one that is
+ * no ICC profile at all ('acsp' at byte 36, its declared size its length) goes: every colour
+ * manager ignores what is no profile, and the stored file is not a vehicle for it.
+ */
+export const MAX_ICC_PROFILE_BYTES = 8 * 1024 * 1024;
 
 /**
  * The PNG `png` without its metadata, its pixels untouched: critical chunks and those above are
@@ -36,13 +48,39 @@ export function stripPngMetadata(png: Buffer, orientation: number): Buffer {
   for (let pos = 8; ;) {
     const { type, end } = chunkAt(png, pos);
     const critical = (type.charCodeAt(0) & 0x20) === 0;
-    if (critical || KEPT_ANCILLARY.has(type)) kept.push(png.subarray(pos, end));
+    if (critical || keptAncillary(type, png.subarray(pos + 8, end - 4))) {
+      kept.push(png.subarray(pos, end));
+    }
     if (pos === 8 && type === 'IHDR' && needsOrientation(orientation)) {
       kept.push(pngChunk('eXIf', minimalExif(orientation)));
     }
     if (type === 'IEND') return Buffer.concat(kept);
     pos = end;
   }
+}
+
+/** Whether an ancillary chunk of `type` with this `data` is kept (see KEPT_ANCILLARY). */
+function keptAncillary(type: string, data: Buffer): boolean {
+  const longest = KEPT_ANCILLARY.get(type);
+  if (longest === undefined || data.length > longest) return false;
+  return type !== 'iCCP' || keptProfile(data);
+}
+
+/** An iCCP's data: a name of 1-79 bytes, NUL, method 0, then the zlib-compressed profile. */
+function keptProfile(data: Buffer): boolean {
+  const nul = data.indexOf(0);
+  if (nul < 1 || nul > 79 || data[nul + 1] !== 0) return false;
+  let profile: Buffer;
+  try {
+    profile = inflateSync(data.subarray(nul + 2), { maxOutputLength: MAX_ICC_PROFILE_BYTES });
+  } catch {
+    return false; // corrupt, or larger than MAX_ICC_PROFILE_BYTES
+  }
+  return (
+    profile.length >= 128 &&
+    profile.readUInt32BE(0) === profile.length &&
+    profile.toString('latin1', 36, 40) === 'acsp'
+  );
 }
 
 function chunkAt(png: Buffer, pos: number): { type: string; end: number } {

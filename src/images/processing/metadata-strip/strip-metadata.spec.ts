@@ -1,7 +1,8 @@
 import sharp from 'sharp';
 import { noiseBytes } from '../../../../test/support/fixtures';
 import { AppError } from '../../../common/errors/app.error';
-import { pngChunk } from './png-metadata';
+import { deflateSync } from 'node:zlib';
+import { MAX_ICC_PROFILE_BYTES, pngChunk } from './png-metadata';
 import { stripMetadata } from './strip-metadata';
 
 type Format = 'jpeg' | 'png' | 'webp';
@@ -129,6 +130,58 @@ describe(stripMetadata.name, () => {
           expect((error as AppError).code).toBe('invalid_image');
         }
       }
+    });
+  });
+
+  describe('a PNG whose kept chunks carry more than a decoder reads', () => {
+    const PAYLOAD = '<html><script>alert(document.domain)</script></html>';
+    /** `png` with `chunks` inserted after its IHDR (and without its own iCCP, if any). */
+    async function withChunks(...chunks: Buffer[]): Promise<Buffer> {
+      const png = await sharp(noiseBytes(16 * 8 * 3, 40), {
+        raw: { width: 16, height: 8, channels: 3 },
+      })
+        .png()
+        .toBuffer();
+      return Buffer.concat([png.subarray(0, 33), ...chunks, png.subarray(33)]);
+    }
+    const iccp = (profile: Buffer) =>
+      pngChunk('iCCP', Buffer.concat([Buffer.from('icc\0\0', 'latin1'), deflateSync(profile)]));
+    /** A profile's shape: its size first, 'acsp' at byte 36. */
+    function profileOf(size: number): Buffer {
+      const profile = Buffer.alloc(size);
+      profile.writeUInt32BE(size, 0);
+      profile.write('acsp', 36, 'latin1');
+      return profile;
+    }
+
+    it('drops one longer than the specification gives it, keeps one of its length', async () => {
+      const pHYs = Buffer.from([0, 0, 0x0b, 0x13, 0, 0, 0x0b, 0x13, 1]);
+      const input = await withChunks(
+        pngChunk('pHYs', Buffer.concat([pHYs, Buffer.from(PAYLOAD)])),
+        pngChunk('gAMA', Buffer.concat([Buffer.from([0, 0, 0xb1, 0x8f]), Buffer.from(PAYLOAD)])),
+        pngChunk('cHRM', Buffer.alloc(32, 1)),
+      );
+      const stored = strip('png', input, 1);
+      expect(stored.includes(PAYLOAD)).toBe(false);
+      // The two chunks went whole (the encoder's own pHYs, if it wrote one, stays); cHRM stays.
+      expect(stored.length).toBe(input.length - 2 * (12 + PAYLOAD.length) - 9 - 4);
+      expect(stored.includes(Buffer.alloc(32, 1))).toBe(true);
+      expect(await pixels(stored, false)).toEqual(await pixels(input, false));
+    });
+
+    it('drops an ICC profile that inflates past MAX_ICC_PROFILE_BYTES, or is no profile', async () => {
+      const bomb = iccp(profileOf(MAX_ICC_PROFILE_BYTES + 1));
+      expect(bomb.length).toBeLessThan(64 * 1024);
+      for (const chunk of [
+        bomb,
+        iccp(Buffer.from(PAYLOAD)),
+        pngChunk('iCCP', Buffer.from(`icc\0\0${PAYLOAD}`, 'latin1')),
+      ]) {
+        const stored = strip('png', await withChunks(chunk), 1);
+        expect(stored.includes('iCCP')).toBe(false);
+      }
+      const kept = strip('png', await withChunks(iccp(profileOf(4096))), 1);
+      expect(kept.includes('iCCP')).toBe(true);
     });
   });
 
