@@ -184,6 +184,9 @@ describe(planTransform.name, () => {
     expect(plan('w_64', PHOTO, 'image/jpeg;q=0, */*')).toMatchObject({ format: 'jpeg' });
     const svg = { ...PHOTO, format: 'svg', hasAlpha: true };
     expect(plan('w_64', svg, 'image/png;q=0, image/jpeg')).toMatchObject({ format: 'jpeg' });
+    // Whitespace before the `;` (RFC 9110 5.6.6: OWS ";" OWS) is the same refusal.
+    expect(plan('w_64', PHOTO, 'image/jpeg ;q=0, image/png')).toMatchObject({ format: 'png' });
+    expect(plan('w_64', PHOTO, 'image/jpeg\t;\tq=0, image/png')).toMatchObject({ format: 'png' });
   });
 
   it('names a result by everything that makes it, with the default quality per format', () => {
@@ -201,6 +204,28 @@ describe(acceptedImageTypes.name, () => {
     ]);
     expect([...acceptedImageTypes('IMAGE/WEBP;Q=0')]).toEqual([]);
     expect([...acceptedImageTypes(undefined)]).toEqual([]);
+  });
+
+  it('reads elements with whitespace around their `;` and `=`, and any spelling of a zero weight', () => {
+    // RFC 9110 5.6.6, 12.4.2: `parameters = *( OWS ";" OWS [ parameter ] )`, names case-insensitive,
+    // `qvalue = ( "0" [ "." 0*3DIGIT ] ) / ...`; a space around `=` (not in the grammar) read alike.
+    expect([...acceptedImageTypes('image/webp ;q=0.9, image/avif\t;\tq=1')]).toEqual([
+      'image/webp',
+      'image/avif',
+    ]);
+    for (const refusal of [
+      'image/webp ;q=0',
+      'image/webp\t; q=0',
+      'image/webp ; Q=0',
+      'image/webp;q=0.000',
+      'image/webp ;q = 0',
+      ' image/webp ; foo=bar ; q=0.0 ',
+    ]) {
+      expect({ refusal, accepted: [...acceptedImageTypes(`${refusal}, image/webp`)] }).toEqual({
+        refusal,
+        accepted: [],
+      });
+    }
   });
 
   it('takes a refusal over an acceptance of the same type', () => {

@@ -302,10 +302,16 @@ function imageTypePreferences(accept: string | undefined): {
       ? accept.slice(0, Math.max(0, accept.lastIndexOf(',', ACCEPT_READ)))
       : accept;
   for (const part of read.split(',')) {
-    const [type, ...params] = part.trim().toLowerCase().split(';');
+    // RFC 9110 5.6.6: `type/subtype *( OWS ";" OWS parameter )`, OWS being spaces and tabs, so
+    // each piece is trimmed on its own (`image/jpeg ;q=0` is `image/jpeg` refused). A space around
+    // `=`, which the grammar does not allow, is read alike: a refusal is never taken for more.
+    const [rawType, ...params] = part.toLowerCase().split(';');
+    const type = rawType.trim();
     if (!type.startsWith('image/') || type.endsWith('/*')) continue;
-    const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
-    (q && !(Number(q.slice(2)) > 0) ? refused : accepted).add(type);
+    const weight = params
+      .map((param) => param.split('='))
+      .find(([name, value]) => name.trim() === 'q' && value !== undefined);
+    (weight && !(Number(weight[1].trim()) > 0) ? refused : accepted).add(type);
   }
   for (const type of refused) accepted.delete(type);
   return { accepted, refused };
