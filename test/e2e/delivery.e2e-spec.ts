@@ -222,6 +222,36 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
       304,
       'public, max-age=86400',
     ]);
+    // Its ETag alone is its validator: the file it maps to may be older than a copy a cache
+    // holds, once IMAGE_RENDITIONS changes, so it has no Last-Modified and date conditions are
+    // ignored (RFC 9110 13.1.3-13.1.5: the resource has no modification date).
+    expect([res.headers['last-modified'], again.headers['last-modified']]).toEqual([
+      undefined,
+      undefined,
+    ]);
+    const etag = String(res.headers.etag);
+    const future = new Date(Date.now() + 86_400_000).toUTCString();
+    const past = 'Mon, 01 Jan 2001 00:00:00 GMT';
+    const byDate = await get(`/transform/unsigned/p_thumb,f_webp/${imageId}`, {
+      'if-modified-since': future,
+    });
+    expect([byDate.statusCode, byDate.headers.etag]).toEqual([200, etag]);
+    expect(byDate.rawPayload).toEqual(res.rawPayload);
+    const unmodified = await get(`/transform/unsigned/p_thumb,f_webp/${imageId}`, {
+      'if-unmodified-since': past,
+    });
+    expect(unmodified.statusCode).toBe(200);
+    // A date in If-Range never names it: the whole result; its ETag does: the range.
+    for (const [ifRange, status] of [
+      [future, 200],
+      [etag, 206],
+    ] as const) {
+      const ranged = await get(`/transform/unsigned/p_thumb,f_webp/${imageId}`, {
+        range: 'bytes=0-9',
+        'if-range': ifRange,
+      });
+      expect({ ifRange, status: ranged.statusCode }).toEqual({ ifRange, status });
+    }
     const signedPreset = await get(signed('p_thumb,f_webp'));
     expect(signedPreset.headers['cache-control']).toBe('public, max-age=86400');
     // The same box by its size is the same bytes, and never changes under its URL.
@@ -949,6 +979,67 @@ describe('Transform URLs when the S3 bucket is gone', () => {
       await expect(storage.serve!(key, { method: 'HEAD', headers: {} })).rejects.toThrow(
         StorageError,
       );
+    }
+  });
+});
+
+describe('A preset asked for by name after IMAGE_RENDITIONS changes', () => {
+  const BEFORE = 'thumb:150x150:cover,card:500x500:attention,large:1200x1200:inside';
+  const AFTER = 'thumb:150x150:cover,card:800x800:attention,large:1200x1200:inside';
+  let backend: StorageBackend;
+  let t: TestApp;
+
+  beforeAll(async () => {
+    backend = await startStorageBackend('local');
+    t = await startTestApp({
+      ...backend.env,
+      DELIVERY_SIGNING_KEYS: NEW_KEY,
+      IMAGE_RENDITIONS: BEFORE,
+    });
+  });
+
+  afterAll(async () => {
+    await t?.close();
+    await backend?.close();
+  });
+
+  // The file `p_card` maps to after the change may have been made before the copy a cache holds
+  // (here for the 1.5× srcset candidate of the 500×500 card): its date goes back in time.
+  it('is not answered 304 to If-Modified-Since once it makes another image', async () => {
+    const admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+    const { id } = await uploadToNewProduct(t.app, admin, await solidJpeg(1600, 1200), 'Preset');
+    const srcset = await t.app.inject({
+      method: 'GET',
+      url: transformPath('w_800,h_800,c_attention,f_webp', id),
+    });
+    expect(srcset.statusCode).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const url = `/transform/unsigned/p_card,f_webp/${id}`;
+    const cached = await t.app.inject({ method: 'GET', url });
+    expect(await sharp(cached.rawPayload).metadata()).toMatchObject({ width: 500, height: 500 });
+    const cachedAt = new Date().toUTCString();
+
+    // The operator changes the card; an instance starts with it.
+    const changed = await createApp({
+      env: testAppEnv(t.db, {
+        ...backend.env,
+        DELIVERY_SIGNING_KEYS: NEW_KEY,
+        IMAGE_RENDITIONS: AFTER,
+      }),
+    });
+    try {
+      // A cache revalidates its copy within the day, by date or by ETag: the new image.
+      for (const headers of [
+        { 'if-modified-since': String(cached.headers['last-modified'] ?? cachedAt) },
+        { 'if-modified-since': cachedAt },
+        { 'if-none-match': String(cached.headers.etag) },
+      ]) {
+        const res = await changed.inject({ method: 'GET', url, headers });
+        expect({ headers, status: res.statusCode }).toEqual({ headers, status: 200 });
+        expect(await sharp(res.rawPayload).metadata()).toMatchObject({ width: 800, height: 800 });
+      }
+    } finally {
+      await changed.close();
     }
   });
 });

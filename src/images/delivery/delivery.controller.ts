@@ -12,9 +12,10 @@ import { TRANSFORM_ROUTE } from './transform-urls';
 const REDIRECT_CACHE_CONTROL = 'public, max-age=3600';
 
 /**
- * A result asked for by preset name (`p_card`): a day, then asked again (a 304 while unchanged),
- * not a year as immutable, since an operator's change of IMAGE_RENDITIONS changes what the same
- * URL makes. Every other result's URL names its whole transformation.
+ * A result asked for by preset name (`p_card`): a day, then asked again (a 304 to If-None-Match
+ * while unchanged; it has no Last-Modified, see DeliveryService), not a year as immutable, since
+ * an operator's change of IMAGE_RENDITIONS changes what the same URL makes. Every other result's
+ * URL names its whole transformation.
  */
 const PRESET_CACHE_CONTROL = 'public, max-age=86400';
 

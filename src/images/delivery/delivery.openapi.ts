@@ -18,7 +18,13 @@ const FILE_HEADERS = {
     description: "The result's strong entity tag: send it back in If-None-Match, or If-Range.",
     schema: { type: 'string' },
   },
-  'Last-Modified': { description: 'When the result was stored.', schema: { type: 'string' } },
+  'Last-Modified': {
+    description:
+      'When the result was stored. Not sent for a result asked for by preset name (`p_card`), ' +
+      'whose configuration may map it to an older stored result: its ETag alone validates it, ' +
+      'and If-Modified-Since, If-Unmodified-Since and a date in If-Range are ignored there.',
+    schema: { type: 'string' },
+  },
   'Cache-Control': {
     description:
       'A result never changes under its URL: `public, max-age=31536000, immutable`; one asked ' +

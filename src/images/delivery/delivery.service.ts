@@ -46,8 +46,8 @@ export interface TransformRequest {
  * What a transform URL answers: the result's bytes (or 304/206/416) from storage, or, where the
  * storage makes results itself, a redirect to its URL. `varies`: the format was chosen from
  * Accept, so caches must key on it. `byPreset`: its size comes from a preset named in the URL,
- * which the configuration may change under it (IMAGE_RENDITIONS); every other URL names all it
- * makes.
+ * which the configuration may change under it (IMAGE_RENDITIONS), so its answer has an ETag but no
+ * Last-Modified; every other URL names all it makes.
  */
 export type TransformAnswer =
   | { kind: 'stored'; answer: MediaAnswer; varies: boolean; byPreset: boolean }
@@ -93,13 +93,16 @@ export class DeliveryService {
     });
     if (redirect) return { kind: 'redirect', url: redirect, varies: false };
     const key = derivedObjectKey(image.id, plan.variant, RESULT_EXTENSIONS[plan.format]);
+    const byPreset = options.preset !== undefined;
+    // A preset's answer has no date validator (see withoutDateConditions).
+    const served = byPreset ? { ...request, media: withoutDateConditions(request.media) } : request;
     try {
-      const answer = await this.serve(image, key, plan, request);
+      const answer = await this.serve(image, key, plan, served);
       return {
         kind: 'stored',
-        answer,
+        answer: byPreset ? withoutLastModified(answer) : answer,
         varies: plan.negotiated,
-        byPreset: options.preset !== undefined,
+        byPreset,
       };
     } catch (error) {
       if (error instanceof OriginalMissingError) {
@@ -190,4 +193,33 @@ export class DeliveryService {
     await this.results.ensure(image, key, plan);
     return serve(key, request.media);
   }
+}
+
+/**
+ * A preset asked for by name is validated by its ETag alone. What the URL makes follows
+ * IMAGE_RENDITIONS, and after a change it maps to another stored result, which may be older than
+ * the copy a cache holds (made earlier for another URL of that size): its date would go back, and
+ * If-Modified-Since would keep the old image as current. Without a Last-Modified, a date condition
+ * is ignored (RFC 9110 13.1.3, 13.1.4), and a date in If-Range matches nothing, so its Range is
+ * ignored too (13.1.5): the whole result.
+ */
+function withoutDateConditions(media: MediaRequest): MediaRequest {
+  const {
+    'if-modified-since': _modifiedSince,
+    'if-unmodified-since': _unmodifiedSince,
+    ...headers
+  } = media.headers;
+  const ifRange = headers['if-range'];
+  if (ifRange !== undefined && !/^\s*(?:W\/)?"/.test(String(ifRange))) {
+    delete headers['if-range'];
+    delete headers.range;
+  }
+  return { ...media, headers };
+}
+
+/** The answer without its date validator, as {@link withoutDateConditions} says. */
+function withoutLastModified(answer: MediaAnswer): MediaAnswer {
+  if (answer.kind !== 'file') return answer;
+  const { 'Last-Modified': _lastModified, ...headers } = answer.headers;
+  return { ...answer, headers };
 }
