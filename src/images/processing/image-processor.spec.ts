@@ -489,6 +489,28 @@ describe(ImageProcessor.name, () => {
     }, 60_000);
   });
 
+  it('reads an upload whole once, however many checks look at its bytes', async () => {
+    const processor = new ImageProcessor(validateEnv({}));
+    const inputs: [string, Buffer][] = [
+      ['progressive.jpg', await noisyRgb(64, 48, 30).jpeg({ progressive: true }).toBuffer()],
+      ['still.webp', await noisyRgb(64, 48, 30).webp().toBuffer()],
+      ['animated.webp', await animation('webp', 64, 48)],
+    ];
+    const reads = jest.spyOn(fs.promises, 'readFile');
+    try {
+      for (const [name, bytes] of inputs) {
+        const file = write(name, bytes);
+        await processor.process(file);
+        expect({ name, reads: reads.mock.calls.filter(([read]) => read === file).length }).toEqual({
+          name,
+          reads: 1,
+        });
+      }
+    } finally {
+      reads.mockRestore();
+    }
+  });
+
   describe('animations', () => {
     const presets =
       'thumb:150x150:cover,card:500x500:attention,large:1200x1200:inside,small:40x40:inside';

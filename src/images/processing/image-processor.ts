@@ -225,7 +225,7 @@ export class ImageProcessor {
     // not break the URLs handed out for it (400 for a GET done right), so it is decoded at its
     // own size. New uploads, and their renditions, keep to the new limit.
     const maxPixels = Math.max(this.maxPixels, framePixels(frames, header));
-    if (!('raw' in source)) await checkScans(header, source);
+    if (!('raw' in source)) await checkScans(header, bytesOf(source));
     // A box is at most MAX_IMAGE_PIXELS (transform-plan.ts), but a contain box padding the image
     // may hold more pixels than its frames: an animation made in it past the limit is a still of
     // its first frame, as a rendition is (processAnimation).
@@ -261,8 +261,8 @@ export class ImageProcessor {
    * webpAnimation) and checked as checkPixels does; a GIF cut inside a block (libvips decodes the
    * frames before the cut and says nothing: see gifTruncated) is 400 invalid_image.
    */
-  private async checkStructure(path: string, detected: string): Promise<void> {
-    const bytes = await readFile(path);
+  private async checkStructure(upload: UploadBytes, detected: string): Promise<void> {
+    const bytes = await upload.get();
     if (detected === GIF_TYPE) {
       if (gifTruncated(bytes)) throw invalidImage();
       return;
@@ -281,12 +281,13 @@ export class ImageProcessor {
     if (wanted.declaredType !== undefined && wanted.declaredType !== detected) {
       throw typeMismatch(wanted.declaredType, detected);
     }
-    if (CHECKED_STRUCTURES.has(detected)) await this.checkStructure(path, detected);
+    const upload = new UploadBytes(path);
+    if (CHECKED_STRUCTURES.has(detected)) await this.checkStructure(upload, detected);
     const source = await this.read(path, detected);
     const header = source.header ?? (await readHeader(source.input));
     const { colorMode, hasAlpha } = header;
     this.checkPixels(header, header.pages);
-    await checkScans(header, { path });
+    await checkScans(header, () => upload.get());
     // Its original is stored re-encoded, at its size, which libheif writes up to 16384 on a side
     // (sharp threw past it: a 927-byte grid of two 9000×2000 tiles answered 500). Filled, it is
     // stored at the fill's size.
@@ -296,11 +297,13 @@ export class ImageProcessor {
     }
     steps.lap('inspect');
     if (isAnimation(header)) {
-      const animation = await this.processAnimation(path, detected, header, wanted);
+      const animation = await this.processAnimation(upload, detected, header, wanted);
       steps.lap('animation');
       return animation;
     }
-    const kept = wanted.fill ? undefined : await this.strip(path, detected, header);
+    const kept = wanted.fill ? undefined : await this.strip(upload, detected, header);
+    // Not held while decoding: libvips reads the file itself.
+    upload.release();
     if (kept) return this.processKept(kept, detected, header, wanted, steps);
     const decoded = await decode(source.input, header, this.maxPixels);
     steps.lap('decode');
@@ -317,14 +320,14 @@ export class ImageProcessor {
 
   /** The upload's bytes without metadata, or undefined where its pixels must change. */
   private async strip(
-    path: string,
+    upload: UploadBytes,
     detected: string,
     header: ImageHeader,
   ): Promise<Buffer | undefined> {
     if (!KEPT_FORMATS.has(detected) || header.colorMode === 'CMYK') return undefined;
     return stripMetadata(
       storedTypeOf(detected, false).format,
-      await readFile(path),
+      await upload.get(),
       header.orientation,
     );
   }
@@ -375,13 +378,14 @@ export class ImageProcessor {
    * fill box larger than tiny frames) give a still of the first frame instead.
    */
   private async processAnimation(
-    path: string,
+    upload: UploadBytes,
     detected: string,
     header: ImageHeader,
     wanted: ProcessOptions,
   ): Promise<ProcessedImage> {
     const type = storedTypeOf(detected, false);
-    const made = await this.animatedOriginal(path, type.format, header, wanted.fill);
+    const made = await this.animatedOriginal(upload, type.format, header, wanted.fill);
+    upload.release();
     const stored: CodecInput = { buffer: made.data };
     // A rendition enlarging small frames (cover, attention) could make far more pixels than
     // were decoded: past the limit, it is a still of the first frame.
@@ -414,7 +418,7 @@ export class ImageProcessor {
 
   /** The stored original of an animation and its frame's size. */
   private async animatedOriginal(
-    path: string,
+    upload: UploadBytes,
     format: string,
     header: ImageHeader,
     fill: ProcessOptions['fill'],
@@ -428,11 +432,11 @@ export class ImageProcessor {
       };
       // Enlarged to the box, small frames could make far more pixels than were decoded.
       const frames: Frames = this.fitsFrames(header.pages, fill) ? 'all' : 'first';
-      return transformFrames({ path }, spec, this.maxPixels, frames);
+      return transformFrames({ path: upload.path }, spec, this.maxPixels, frames);
     }
-    if (format === 'gif') return encodeAnimatedGif({ path }, this.maxPixels);
+    if (format === 'gif') return encodeAnimatedGif({ path: upload.path }, this.maxPixels);
     // Upright (see isAnimation), an animated WebP is always kept, every frame's chunk with it.
-    const kept = stripMetadata(format, await readFile(path), 1);
+    const kept = stripMetadata(format, await upload.get(), 1);
     if (!kept) throw invalidImage();
     return { data: kept, width: header.width, height: header.height };
   }
@@ -534,13 +538,35 @@ export const MAX_JPEG_SCANS = 100;
 const MAX_AVIF_SIDE = 16384;
 
 /** Refuses a progressive JPEG of more than MAX_JPEG_SCANS scans (only those can have many). */
-async function checkScans(
-  header: ImageHeader,
-  source: { path: string } | { buffer: Buffer },
-): Promise<void> {
+async function checkScans(header: ImageHeader, bytes: () => Promise<Buffer>): Promise<void> {
   if (!header.progressive) return;
-  const bytes = 'path' in source ? await readFile(source.path) : source.buffer;
-  if (jpegScanCount(bytes, MAX_JPEG_SCANS) > MAX_JPEG_SCANS) throw tooManyScans(MAX_JPEG_SCANS);
+  if (jpegScanCount(await bytes(), MAX_JPEG_SCANS) > MAX_JPEG_SCANS) {
+    throw tooManyScans(MAX_JPEG_SCANS);
+  }
+}
+
+/** A stored original's bytes, read when asked for. */
+function bytesOf(source: { path: string } | { buffer: Buffer }): () => Promise<Buffer> {
+  return 'path' in source ? () => readFile(source.path) : () => Promise.resolve(source.buffer);
+}
+
+/**
+ * An upload's bytes, read from disk once, when a step first asks for them: the structure checks,
+ * the scan count and the metadata strip each read the whole file, and a progressive JPEG, a WebP
+ * or an animation asked for it twice. Released before decoding, which libvips does from the file.
+ */
+export class UploadBytes {
+  private bytes?: Promise<Buffer>;
+
+  constructor(readonly path: string) {}
+
+  get(): Promise<Buffer> {
+    return (this.bytes ??= readFile(this.path));
+  }
+
+  release(): void {
+    this.bytes = undefined;
+  }
 }
 
 /** A detected type as a metric label: jpeg, png, gif, webp, avif, bmp or svg. */
