@@ -504,6 +504,32 @@ describe('Image upload (POST /products/:id/images)', () => {
       await expectNothingLeft(rejectProduct.id);
     });
 
+    it('refuses an image sent as a text part (no filename), saying to send it as a file', async () => {
+      const boundary = 'text-image-boundary';
+      const payload = Buffer.concat([
+        Buffer.from(
+          `--${boundary}\r\nContent-Disposition: form-data; name="image"\r\n` +
+            'Content-Type: image/jpeg\r\n\r\n',
+        ),
+        await solidJpeg(),
+        Buffer.from(`\r\n--${boundary}--\r\n`),
+      ]);
+      const res = await call(
+        app,
+        'POST',
+        `/api/v1/products/${rejectProduct.id}/images`,
+        c.staff,
+        payload,
+        { headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } },
+      );
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toMatchObject({
+        code: 'image_required',
+        errors: [{ field: 'image', message: 'must be a file part, with a filename' }],
+      });
+      await expectNothingLeft(rejectProduct.id);
+    });
+
     it('refuses too many fields', async () => {
       const fields = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`f${i}`, 'x']));
       const body = multipart(fields, [{ data: await solidJpeg(), contentType: 'image/jpeg' }]);

@@ -148,6 +148,15 @@ async function spoolFile(
 }
 
 function addField(fields: Record<string, string>, part: MultipartValue): void {
+  // A part is a file only with a filename in its Content-Disposition: without one, the image's
+  // bytes came as text, and were judged as text (a JPEG's NUL bytes, "not allowed").
+  if (part.fieldname === 'image') {
+    throw new AppError(
+      'image_required',
+      'The image was sent as a text field: send it as a file (a part with a filename).',
+      [{ field: 'image', message: 'must be a file part, with a filename' }],
+    );
+  }
   if (Object.hasOwn(fields, part.fieldname)) {
     throw new AppError('validation_failed', `Field "${part.fieldname}" was sent twice.`, [
       { field: part.fieldname, message: 'sent more than once' },
