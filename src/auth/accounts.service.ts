@@ -31,6 +31,8 @@ export interface NewApiKey {
   scopes?: Scope[];
   expiresAt?: Date;
   createdById?: string | null;
+  /** The API key that makes it, when a key does (see ApiKey.createdByKeyId). */
+  createdByKeyId?: string;
   /** Who makes it over HTTP: the key may hold no scope they lack. The CLI passes none. */
   grantor?: Principal;
 }
@@ -193,6 +195,7 @@ export class AccountsService {
         secretHash: token.secretHash,
         createdById: creator?.id ?? null,
         createdByUsername: creator?.username ?? null,
+        createdByKeyId: input.createdByKeyId ?? null,
         expiresAt: expiresAt ?? null,
         lastUsedAt: null,
         revokedAt: null,

@@ -1,10 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { IsNull, Repository } from 'typeorm';
+import { Repository } from 'typeorm';
 import { AppError } from '../common/errors/app.error';
 import { findPage, type PageQueryDto } from '../common/pagination/page.dto';
 import { AccountsService } from './accounts.service';
 import { ApiKeyCache } from './api-key-cache';
+import { ApiKeyRevocationsRepository } from './api-key-revocations.repository';
 import {
   ApiKeyDto,
   type ApiKeyPageDto,
@@ -21,6 +22,7 @@ export class ApiKeysService {
     @InjectRepository(ApiKey) private readonly apiKeys: Repository<ApiKey>,
     private readonly accounts: AccountsService,
     private readonly cache: ApiKeyCache,
+    private readonly revocations: ApiKeyRevocationsRepository,
   ) {}
 
   async create(ctx: RequestContext, dto: CreateApiKeyDto): Promise<CreatedApiKeyDto> {
@@ -30,6 +32,7 @@ export class ApiKeysService {
       scopes: dto.scopes,
       expiresAt: dto.expires_at,
       createdById: ctx.principal.userId,
+      ...(ctx.principal.type === 'api_key' && { createdByKeyId: ctx.principal.id }),
       grantor: ctx.principal,
     });
     return { ...ApiKeyDto.from(apiKey), key };
@@ -45,14 +48,14 @@ export class ApiKeysService {
 
   /**
    * Revokes the key at once (in other instances of the service, within ApiKeyCache's few
-   * seconds). Revoking a revoked key changes nothing.
+   * seconds), and with it every key it made, and those they made: a leaked key's revocation
+   * leaves nothing it made working. Revoking a revoked key revokes what it made since (nothing,
+   * unless it was made before the revocation committed).
    */
   async revoke(ctx: RequestContext, id: string): Promise<void> {
-    const key = await this.find(ctx, id);
-    await this.apiKeys.update(ctx.scoped({ id, revokedAt: IsNull() }), {
-      revokedAt: () => 'now()',
-    });
-    this.cache.forget(key.prefix);
+    await this.find(ctx, id);
+    const prefixes = await this.revocations.revokeWithDescendants(ctx.organizationId, id);
+    for (const prefix of prefixes) this.cache.forget(prefix);
   }
 
   private async find(ctx: RequestContext, id: string): Promise<ApiKey> {

@@ -10,6 +10,7 @@ import { SHARED_THROTTLER_STORAGE, SharedStateModule } from '../shared-state/sha
 import { AccountsService } from './accounts.service';
 import { ApiKeyCache } from './api-key-cache';
 import { ApiKeyUsageRepository } from './api-key-usage.repository';
+import { ApiKeyRevocationsRepository } from './api-key-revocations.repository';
 import { ApiKeysController } from './api-keys.controller';
 import { ApiKeysService } from './api-keys.service';
 import { AUTH_CONFIG, authConfigProvider, type AuthConfig } from './auth.config';
@@ -108,6 +109,7 @@ class AuthConfigModule {}
     PasswordHasher,
     ApiKeyCache,
     ApiKeyUsageRepository,
+    ApiKeyRevocationsRepository,
     PrincipalService,
     AccountsService,
     AuthService,

@@ -10,6 +10,7 @@ interface ListedKey {
   name: string;
   created_by: string | null;
   created_by_username: string | null;
+  created_by_key: string | null;
   revoked_at: string | null;
 }
 
@@ -151,6 +152,43 @@ describe('API keys outlive the user who made them', () => {
     });
     expect(self.statusCode).toBe(409);
     expect(self.json()).toMatchObject({ code: 'cannot_modify_self' });
+  });
+
+  it('revokes with a key every key it made, and theirs, and nothing else', async () => {
+    const { adminKey, staffKey } = await adminWithKeys('keymaker');
+    /** A key made by `maker`, with its credential. */
+    const madeBy = async (maker: { credential: Credential }, name: string) => {
+      const res = await call(t.app, 'POST', '/api/v1/api-keys', maker.credential, {
+        name,
+        role: Role.Admin,
+      });
+      expect(res.statusCode).toBe(201);
+      return {
+        id: res.json<{ id: string }>().id,
+        credential: { apiKey: res.json().key as string },
+      };
+    };
+    const child = await madeBy(adminKey, 'made by a key');
+    const grandchild = await madeBy(child, 'made by a key made by a key');
+    // Who made each: the key, and still the person behind it.
+    expect(await listed(child.id)).toMatchObject({
+      created_by_key: adminKey.id,
+      created_by_username: 'keymaker',
+    });
+    expect(await listed(grandchild.id)).toMatchObject({ created_by_key: child.id });
+    expect(await listed(staffKey.id)).toMatchObject({ created_by_key: null });
+
+    const revoked = await call(t.app, 'DELETE', `/api/v1/api-keys/${adminKey.id}`, admin);
+    expect(revoked.statusCode).toBe(204);
+    for (const key of [adminKey, child, grandchild]) {
+      expectUnauthenticated(
+        await call(t.app, 'GET', '/api/v1/products', key.credential),
+        'invalid_api_key',
+      );
+      expect((await listed(key.id)).revoked_at).not.toBeNull();
+    }
+    // A key its maker made beside it, by hand, stays.
+    await expectWorking(staffKey);
   });
 
   it('records no creator for a key made with the CLI', async () => {

@@ -78,6 +78,12 @@ export class ApiKeyDto {
    * belongs to the organisation and keeps working (null if it came from the CLI).
    */
   created_by_username!: string | null;
+
+  /**
+   * Id of the API key that created this one, when a key did (null otherwise, or once that key
+   * is gone). Revoking a key revokes the keys it created, and theirs.
+   */
+  created_by_key!: string | null;
   last_used_at!: Date | null;
   expires_at!: Date | null;
   revoked_at!: Date | null;
@@ -92,6 +98,7 @@ export class ApiKeyDto {
       scopes: key.scopes,
       created_by: key.createdById ? encodeShortId(key.createdById) : null,
       created_by_username: key.createdByUsername,
+      created_by_key: key.createdByKeyId ? encodeShortId(key.createdByKeyId) : null,
       last_used_at: key.lastUsedAt,
       expires_at: key.expiresAt,
       revoked_at: key.revokedAt,

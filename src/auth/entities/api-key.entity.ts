@@ -60,6 +60,21 @@ export class ApiKey {
   @Column({ name: 'created_by_username', type: 'varchar', length: 150, nullable: true })
   createdByUsername!: string | null;
 
+  /**
+   * The API key that made this one, when a key made it (null for a person's, the CLI's, or when
+   * that key is gone). Revoking a key revokes those it made, and theirs (ApiKeysService.revoke).
+   */
+  @Index('IDX_api_keys_created_by_key')
+  @Column({ name: 'created_by_key_id', type: 'uuid', nullable: true })
+  createdByKeyId!: string | null;
+
+  @ManyToOne(() => ApiKey, { onDelete: 'SET NULL', nullable: true })
+  @JoinColumn({
+    name: 'created_by_key_id',
+    foreignKeyConstraintName: 'FK_api_keys_created_by_key',
+  })
+  createdByKey?: ApiKey | null;
+
   @Column({ name: 'last_used_at', type: 'timestamptz', nullable: true })
   lastUsedAt!: Date | null;
 
