@@ -108,6 +108,36 @@ describe(deadlineStorage.name, () => {
     expect(text).toBe(chunks.map(String).join(''));
   });
 
+  it('destroys the body of an answer that comes after its deadline (its connection freed)', async () => {
+    const sources: Readable[] = [];
+    const late = Object.assign(Object.create(local) as LocalStorageProvider, {
+      driver: 's3',
+      read: async () => {
+        await sleep(150);
+        const stream = Readable.from([Buffer.from('webp')]);
+        sources.push(stream);
+        return {
+          stream,
+          size: 4,
+          contentType: 'image/webp',
+          etag: '"x"',
+          lastModified: new Date(),
+        };
+      },
+      serve: async () => {
+        await sleep(150);
+        const body = Readable.from([Buffer.from('webp')]);
+        sources.push(body);
+        return { kind: 'file' as const, status: 200, headers: {}, body };
+      },
+    });
+    const storage = deadlineStorage(late, 50);
+    await expect(storage.read(KEY)).rejects.toBeInstanceOf(StorageTimeoutError);
+    await expect(storage.serve(KEY, { headers: {} })).rejects.toBeInstanceOf(StorageTimeoutError);
+    await sleep(300);
+    expect(sources.map((source) => source.destroyed)).toEqual([true, true]);
+  });
+
   it('gives up waiting on any other operation that does not answer', async () => {
     const stuck = Object.assign(Object.create(local) as LocalStorageProvider, {
       exists: () => new Promise<boolean>(() => undefined),

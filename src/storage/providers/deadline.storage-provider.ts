@@ -70,7 +70,20 @@ function streamedWithin(
   const method = value.bind(target);
   return async (...args: unknown[]) => {
     const action = `${property} of ${String(args[0])}`;
-    const answer = await within(timeoutMs, action, target.driver, () => method(...args));
+    const pending = method(...args);
+    let answer: unknown;
+    try {
+      answer = await within(timeoutMs, action, target.driver, () => pending);
+    } catch (error) {
+      // Given up: an answer that still comes (S3's retry of a throttled request) holds its
+      // pooled connection until its bytes are read, and no one will read them. 50 such answers
+      // took S3's whole pool: every upload and readiness check timed out after S3 recovered.
+      void pending.then(
+        (late) => bodyOf(property, late)?.destroy(),
+        () => undefined,
+      );
+      throw error;
+    }
     const guard = (stream: Readable) =>
       stallGuarded(
         stream,
@@ -84,6 +97,13 @@ function streamedWithin(
     const served = answer as MediaAnswer;
     return served.kind === 'file' && served.body ? { ...served, body: guard(served.body) } : served;
   };
+}
+
+/** The bytes of a `read`'s or a `serve`'s answer, if it has any. */
+function bodyOf(property: string, answer: unknown): Readable | undefined {
+  if (property === 'read') return (answer as ObjectStream | undefined)?.stream;
+  const served = answer as MediaAnswer;
+  return served.kind === 'file' ? served.body : undefined;
 }
 
 /** `source`'s bytes, failing with `stalled()` (and `source` destroyed) past `timeoutMs` without one. */
