@@ -110,7 +110,7 @@ export class ImageRebuildJob implements OnModuleInit {
     try {
       renditions = await this.maker.make(image, written);
     } catch (error) {
-      await this.swap.discard(image, written);
+      await this.swap.discard(image, written, error);
       // Its original was deleted with the image while the job read it: gone, not failed.
       if (error instanceof OriginalMissingError && !(await this.images.find(imageId))) {
         await this.swap.count(run.id, imageId, 'done');

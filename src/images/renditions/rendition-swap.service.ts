@@ -1,7 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { isDatabaseConnectionLost } from '../../database/pg-errors';
+import { StorageWriteError } from '../../storage/image-storage';
 import { StorageDeletionsService } from '../../storage/storage-deletions.service';
+import { isImageFileKey } from '../../storage/storage-keys';
 import type { StoredRendition } from '../entities/image.entity';
 import { ImageFilesService } from '../image-files.service';
 import { ImageRenditionsRepository, type RebuiltImage } from './image-renditions.repository';
@@ -76,13 +78,24 @@ export class RenditionSwap {
     }
   }
 
-  /** New files no image will name (making the renditions failed half-way): queued for deletion. */
-  async discard(image: RebuiltImage, written: string[]): Promise<void> {
+  /**
+   * New files no image will name (making the renditions failed half-way): queued for deletion.
+   * After `failure`, a write given up at its deadline (which the storage may still complete after
+   * the deletion), they are queued again for later, as an upload's are (sendAfterLateWrites).
+   */
+  async discard(image: RebuiltImage, written: string[], failure?: unknown): Promise<void> {
     if (written.length === 0) return;
     await this.dataSource.transaction((manager) =>
       this.deletions.enqueue(manager, written, image.organizationId),
     );
     this.deletions.afterCommit();
+    if (failure instanceof StorageWriteError && failure.timedOut) {
+      // Each a new key of its own (a rendition's random variant), never written again.
+      await this.deletions.sendAfterLateWrites(
+        written.filter(isImageFileKey),
+        image.organizationId,
+      );
+    }
   }
 
   /** Counts the image for its run, once (see RenditionRebuildsRepository.count). */
