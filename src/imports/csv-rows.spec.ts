@@ -17,6 +17,16 @@ describe(csvRecords.name, () => {
     ).toEqual([{ gtin: '96385074', external_id: 'sku-7 ', url: 'https://x.test/a.png' }]);
   });
 
+  it('skips a line of blanks or commas as an empty one, and refuses a short line as before', async () => {
+    const row = { gtin: '96385074', url: 'https://x.test/a.png' };
+    const text = `gtin,url\n   \n96385074,https://x.test/a.png\n\t\n,\n , \n`;
+    expect(await records(text)).toEqual([row]);
+    await expect(records('gtin,url\n\n96385074\n')).rejects.toMatchObject({
+      code: 'invalid_csv',
+      detail: 'Invalid Record Length: expect 2, got 1 on line 3',
+    });
+  });
+
   it('ends a record at any line break, whichever the header ends with', async () => {
     const rows = [
       { gtin: '96385074', url: 'https://x.test/1.png' },

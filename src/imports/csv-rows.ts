@@ -28,6 +28,12 @@ const CLOSE = { Connection: 'close' };
  * or repeated column, a missing one, a quote never closed or a record with another number of
  * fields than the header is `400 invalid_csv`; more than `maxBytes`, `413 payload_too_large`.
  */
+/** A record as csv-parse gives it with `info`: its fields, and where it ends. */
+interface ParsedRecord {
+  record: string[];
+  info: { lines: number };
+}
+
 export async function* csvRecords(
   source: Readable,
   maxBytes: number,
@@ -45,6 +51,12 @@ export async function* csvRecords(
     // A `"` inside a field that does not start with one is text: `Monitor 27" wide`.
     relax_quotes: true,
     max_record_size: MAX_RECORD_BYTES,
+    // A line of nothing but blanks or commas (a spreadsheet's trailing `,,,`, a line of spaces)
+    // is skipped as an empty one is. csv-parse compares a record's length with the header's
+    // before it skips such a record, so short ones are let through and refused below instead.
+    skip_records_with_empty_values: true,
+    relax_column_count_less: true,
+    info: true,
   });
   source.pipe(limit);
   // Also when `source` failed or closed before this was called (busboy fails a multipart file as
@@ -58,10 +70,15 @@ export async function* csvRecords(
   pipeline(limit, parser, () => undefined);
   let columns: string[] | undefined;
   try {
-    for await (const record of parser as AsyncIterable<string[]>) {
+    for await (const { record, info } of parser as AsyncIterable<ParsedRecord>) {
       if (!columns) {
         columns = checkedHeader(record);
         continue;
+      }
+      if (record.length < columns.length) {
+        throw invalidCsv(
+          `Invalid Record Length: expect ${columns.length}, got ${record.length} on line ${info.lines}`,
+        );
       }
       const row: Record<string, string> = {};
       columns.forEach((name, i) => (row[name] = record[i]));
