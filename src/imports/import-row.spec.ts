@@ -50,6 +50,16 @@ describe(importRow.name, () => {
       { gtin: '96385074', url: 'http://importer:s3cret@images.example.com/a.png' },
       /without a user name or password/,
     ],
+    [
+      'a url with a tab or a line break (a parser drops them: shown one, fetched another)',
+      { gtin: '96385074', url: 'https://images.example.com/a\tb.png' },
+      /tabs, line breaks/,
+    ],
+    [
+      'a url with a line break',
+      { gtin: '96385074', url: 'https://images.example.com/a.png\n' },
+      /tabs, line breaks/,
+    ],
     ['a negative priority', { gtin: '96385074', url: URL, priority: -1 }, /priority must be/],
     ['an unknown field', { gtin: '96385074', url: URL, colour: 'red' }, /colour/],
     ['a NUL character', { gtin: '96385074', url: URL, title: 'a\u0000b' }, /title/],

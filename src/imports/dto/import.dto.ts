@@ -35,7 +35,9 @@ export enum ImportProgressState {
 
 const ID_RULE = 'product_id must be a 22-character id or a UUID';
 const GTIN_RULE = 'gtin must be a GTIN-8, -12, -13 or -14 with a valid check digit';
-const URL_RULE = 'url must be an http(s) URL, without a user name or password';
+const URL_RULE =
+  'url must be an http(s) URL, without a user name or password, tabs, line breaks or other ' +
+  'control characters';
 const PRIORITY_RULE = 'priority must be an integer from 0 to 1000000';
 
 function Satisfies(name: string, test: (value: string) => boolean, message: string) {
@@ -51,10 +53,11 @@ function Satisfies(name: string, test: (value: string) => boolean, message: stri
 /**
  * An http(s) URL with a host and no user name or password: one with credentials would be refused
  * when fetched anyway, and kept with its row it was shown, password and all, to every reader of
- * the import for as long as it is kept.
+ * the import for as long as it is kept. No control character either: a URL parser drops tabs and
+ * line breaks (a quoted CSV cell can hold them), so the row would show one URL and fetch another.
  */
 function isHttpUrl(value: string): boolean {
-  if (!/^https?:\/\//i.test(value)) return false;
+  if (!/^https?:\/\//i.test(value) || /\p{Cc}/u.test(value)) return false;
   try {
     const url = new URL(value);
     return Boolean(url.host) && url.username === '' && url.password === '';
