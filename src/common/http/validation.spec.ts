@@ -95,4 +95,17 @@ describe(validateInput.name, () => {
   it('takes such names as values', () => {
     expect(errorsOf({ ...valid, name: 'toString' })).toEqual([]);
   });
+
+  it('answers a field holding an object keyed constructor or __proto__ as the wrong type', () => {
+    // class-transformer took the nested `constructor` for the class to build: a TypeError (500).
+    for (const nested of [
+      { constructor: 1 },
+      JSON.parse('{"__proto__": {"x": 1}}') as object,
+      [{ constructor: 'x' }],
+    ]) {
+      const errors = errorsOf({ ...valid, name: nested });
+      expect(errors).toContainEqual({ field: 'name', message: 'name must be a string' });
+      expect(errors.every((error) => error.field === 'name')).toBe(true);
+    }
+  });
 });

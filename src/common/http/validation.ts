@@ -100,6 +100,26 @@ function assertNoPrototypeNames(value: unknown, type: unknown, root = ''): void 
 }
 
 /**
+ * `plain` without the keys `__proto__` and `constructor` of the values nested in it, as Nest's
+ * ValidationPipe strips them from a JSON body (stripProtoKeys): class-transformer takes a nested
+ * value's `constructor` for the class to build, and a field sent as `{"constructor": 1}` threw a
+ * TypeError (a 500) where the pipe's routes answer that the field has the wrong type. Copies;
+ * the top level's own such keys are refused by assertNoPrototypeNames first.
+ */
+function withoutNestedProtoKeys(plain: object): object {
+  const strip = (value: unknown): unknown => {
+    if (value === null || typeof value !== 'object' || Buffer.isBuffer(value)) return value;
+    if (Array.isArray(value)) return value.map(strip);
+    const copy: Record<string, unknown> = {};
+    for (const [key, inner] of Object.entries(value)) {
+      if (key !== '__proto__' && key !== 'constructor') copy[key] = strip(inner);
+    }
+    return copy;
+  };
+  return Object.fromEntries(Object.entries(plain).map(([key, value]) => [key, strip(value)]));
+}
+
+/**
  * 400 validation_failed for a JSON body that is no object (a list, a number, a string, true or
  * false) where a DTO is expected: it would otherwise be read as an object with no property ("name
  * is required"), or with properties named "0", "1"… (a list). `null` is refused as it is parsed.
@@ -165,7 +185,7 @@ export function createValidationPipe(): ValidationPipe {
 export function validateInput<T extends object>(type: ClassConstructor<T>, plain: object): T {
   assertStorableText(plain);
   assertNoPrototypeNames(plain, type);
-  const instance = plainToInstance(type, plain);
+  const instance = plainToInstance(type, withoutNestedProtoKeys(plain));
   const errors = validateSync(instance, OPTIONS);
   if (errors.length > 0) throw validationError(errors);
   return instance;
