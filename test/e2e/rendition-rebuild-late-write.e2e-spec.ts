@@ -4,10 +4,8 @@ import { createApp } from '../../src/app.factory';
 import { eventually } from '../support/eventually';
 import { FaultyStorage } from '../support/faulty-storage';
 import { lateWriteDeletions, pendingFileDeletions } from '../support/file-deletions';
-import { solidJpeg } from '../support/fixtures';
-import { call, login } from '../support/http';
-import { multipart } from '../support/multipart';
-import { TEST_ADMIN, testAppEnv } from '../support/test-app';
+import { catalogueOfOneImage } from '../support/rebuilds';
+import { testAppEnv } from '../support/test-app';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 
 jest.setTimeout(90_000);
@@ -35,20 +33,7 @@ describe('A rendition rebuild whose write the storage completes after its deadli
         JOB_POLL_INTERVAL_MS: '500',
         STORAGE_TIMEOUT_MS: '1000',
       });
-    app = await createApp({ env: env('thumb:150x150:cover,card:300x300:attention') });
-    const admin = { bearer: await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
-    const product = await call(app, 'POST', '/api/v1/products', admin, { name: 'Rebuilt' });
-    const body = multipart({}, [{ data: await solidJpeg(320, 240), contentType: 'image/jpeg' }]);
-    const up = await call(
-      app,
-      'POST',
-      `/api/v1/products/${product.json<{ id: string }>().id}/images`,
-      admin,
-      body.payload,
-      { headers: body.headers },
-    );
-    expect(up.statusCode).toBe(201);
-    await app.close();
+    await catalogueOfOneImage(env('thumb:150x150:cover,card:300x300:attention'));
 
     // The new thumb's write is given up at 1 s; the storage applies it at 3 s all the same.
     const faulty = new FaultyStorage();

@@ -6,10 +6,8 @@ import { filesBelow } from '../support/accounts';
 import { holdLock } from '../support/db-faults';
 import { eventually } from '../support/eventually';
 import { pendingFileDeletions } from '../support/file-deletions';
-import { solidJpeg } from '../support/fixtures';
-import { call, login } from '../support/http';
-import { multipart } from '../support/multipart';
-import { TEST_ADMIN, testAppEnv } from '../support/test-app';
+import { catalogueOfOneImage } from '../support/rebuilds';
+import { testAppEnv } from '../support/test-app';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 
 jest.setTimeout(60_000);
@@ -39,20 +37,7 @@ onServer('A rendition rebuild whose swap fails after its files were written', ()
         JOB_POLL_INTERVAL_MS: '500',
         DATABASE_STATEMENT_TIMEOUT_MS: '1500',
       });
-    app = await createApp({ env: env('thumb:150x150:cover,card:300x300:attention') });
-    const admin = { bearer: await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
-    const product = await call(app, 'POST', '/api/v1/products', admin, { name: 'Rebuilt' });
-    const body = multipart({}, [{ data: await solidJpeg(320, 240), contentType: 'image/jpeg' }]);
-    const up = await call(
-      app,
-      'POST',
-      `/api/v1/products/${product.json<{ id: string }>().id}/images`,
-      admin,
-      body.payload,
-      { headers: body.headers },
-    );
-    expect(up.statusCode).toBe(201);
-    await app.close();
+    await catalogueOfOneImage(env('thumb:150x150:cover,card:300x300:attention'));
 
     // Reads of the images go on; the swap's UPDATE waits on the lock past the statement timeout.
     const lock = await holdLock(db.url!, 'LOCK TABLE images IN EXCLUSIVE MODE');
