@@ -1,3 +1,6 @@
+import { once } from 'node:events';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Browser, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { loggedInPage, startConsoleHarness, type ConsoleHarness } from '../support/console-harness';
@@ -11,6 +14,11 @@ import { TEST_ADMIN, type TestApp } from '../support/test-app';
  * after the session ended reads again once the person logs in again, one gallery change waits
  * for the last, and a pager offers only the next page of the listing shown.
  */
+const png = (r: number, g: number, b: number): Promise<Buffer> =>
+  sharp({ create: { width: 64, height: 48, channels: 3, background: { r, g, b } } })
+    .png()
+    .toBuffer();
+
 describe('The console while its reads and changes overlap', () => {
   let h: ConsoleHarness;
   let t: TestApp;
@@ -18,13 +26,39 @@ describe('The console while its reads and changes overlap', () => {
   let page: Page;
   let base: string;
   let admin: Credential;
+  /** A loopback origin for imports from a URL: /held.png answers once `releaseHeld` is called. */
+  let images: Server;
+  let origin: string;
+  const held: ServerResponse[] = [];
+  let heldAsked: () => void = () => undefined;
+  let imagePng: Buffer;
 
   beforeAll(async () => {
-    h = await startConsoleHarness();
+    imagePng = await png(50, 120, 200);
+    images = createServer((req, res) => {
+      if (req.url !== '/held.png') return void res.writeHead(404).end();
+      held.push(res);
+      heldAsked();
+    });
+    images.listen(0, '127.0.0.1');
+    await once(images, 'listening');
+    origin = `http://127.0.0.1:${(images.address() as AddressInfo).port}`;
+    h = await startConsoleHarness({ IMPORT_ALLOWED_PRIVATE_ORIGINS: origin });
     ({ t, browser, base, admin } = h);
   });
 
-  afterAll(() => h?.close());
+  afterAll(async () => {
+    await h?.close();
+    if (images?.listening) {
+      images.closeAllConnections();
+      await new Promise((resolve) => images.close(resolve));
+    }
+  });
+
+  const releaseHeld = () =>
+    held
+      .splice(0)
+      .forEach((res) => res.writeHead(200, { 'content-type': 'image/png' }).end(imagePng));
 
   beforeEach(async () => {
     page = await loggedInPage(browser, base);
@@ -33,11 +67,6 @@ describe('The console while its reads and changes overlap', () => {
   afterEach(async () => {
     await page?.close();
   });
-
-  const png = (r: number, g: number, b: number): Promise<Buffer> =>
-    sharp({ create: { width: 64, height: 48, channels: 3, background: { r, g, b } } })
-      .png()
-      .toBuffer();
 
   async function productWith(name: string, titles: string[], extra: object = {}): Promise<string> {
     const created = await call(t.app, 'POST', '/api/v1/products', admin, { name, ...extra });
@@ -262,5 +291,34 @@ describe('The console while its reads and changes overlap', () => {
     await sleep(1500);
     expect(await page.locator('.error-text').allTextContents()).toEqual([]);
     expect(await page.getByRole('heading', { name: 'Gallery', level: 2 }).count()).toBe(1);
+  });
+
+  it('goes on following an import from a URL through a new login, and shows the imported image', async () => {
+    const productId = await productWith('Imported while the session ended', []);
+    await openGallery(productId);
+    const asked = new Promise<void>((resolve) => (heldAsked = resolve));
+    await page.getByLabel('Image URL').fill(`${origin}/held.png`);
+    await page.getByRole('button', { name: 'Import', exact: true }).click();
+    await asked;
+    // The session ends while the panel follows the import (a logout in another tab).
+    const token = await page.evaluate<string>(
+      'JSON.parse(sessionStorage.getItem("pis-console-session")).token',
+    );
+    expect((await call(t.app, 'POST', '/api/v1/auth/logout', { bearer: token })).statusCode).toBe(
+      204,
+    );
+    admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+    const again = page.getByRole('dialog', { name: 'Log in again' });
+    await again.getByText('Your session has ended.').waitFor();
+    releaseHeld();
+    await again.getByLabel('Password').fill(TEST_ADMIN.password);
+    await again.getByRole('button', { name: 'Log in' }).click();
+    await again.waitFor({ state: 'detached' });
+    // The service imports it; the panel says so, and the gallery shows it.
+    await page.getByText('Imported: the image is now in the gallery.').waitFor();
+    await page.locator('ol.gallery > li').first().waitFor();
+    const images = await call(t.app, 'GET', `/api/v1/products/${productId}/images`, admin);
+    expect(images.json<{ items: unknown[] }>().items).toHaveLength(1);
+    expect(await page.getByText(/Not imported/).count()).toBe(0);
   });
 });

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { createImport, getImport, listImportRows, type ImportDto } from '@sdk';
-import { messageOf, unwrap } from '../api';
+import { messageOf, readInSession, unwrap } from '../api';
 import { Link } from '../components/link';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -11,6 +11,8 @@ const FOLLOW_MS = 120_000;
 /**
  * Follows an import until every row is done (the service fetches the URL in the background):
  * the import when done; `slow` after FOLLOW_MS; undefined once `wanted` says the panel is gone.
+ * A read refused because the session ended is made again once the person logs in again: the
+ * service goes on with the import meanwhile.
  */
 async function finished(
   id: string,
@@ -19,7 +21,8 @@ async function finished(
   const until = Date.now() + FOLLOW_MS;
   for (;;) {
     if (!wanted()) return undefined;
-    const found = await unwrap(getImport({ path: { importId: id } }));
+    const found = await readInSession(() => unwrap(getImport({ path: { importId: id } })));
+    if (!wanted()) return undefined;
     if (found.state === 'completed') return found;
     if (Date.now() > until) return 'slow';
     await sleep(POLL_MS);
@@ -55,17 +58,27 @@ export function UrlImport({
     event.preventDefault();
     setBusy(true);
     setStatus({ kind: 'info', text: 'The service is fetching the image…' });
+    let started: ImportDto;
     try {
-      const started = await unwrap(
+      started = await unwrap(
         createImport({ body: { rows: [{ product_id: productId, url: url.trim() }] } }),
       );
+    } catch (error) {
+      // Only a refused start means nothing was imported.
+      if (wanted()) {
+        setStatus({ kind: 'error', text: `Not imported: ${messageOf(error)}` });
+        setBusy(false);
+      }
+      return;
+    }
+    try {
       const done = await finished(started.id, wanted);
       if (done === undefined) return;
       if (done === 'slow') {
         setStatus({ kind: 'info', text: 'Still importing: the Jobs page shows when it is done.' });
       } else if (done.counts.failed > 0) {
-        const rows = await unwrap(
-          listImportRows({ path: { importId: done.id }, query: { status: 'failed' } }),
+        const rows = await readInSession(() =>
+          unwrap(listImportRows({ path: { importId: done.id }, query: { status: 'failed' } })),
         );
         const problem = rows.items[0]?.problem;
         setStatus({
@@ -79,7 +92,15 @@ export function UrlImport({
         setUrl('');
       }
     } catch (error) {
-      if (wanted()) setStatus({ kind: 'error', text: `Not imported: ${messageOf(error)}` });
+      // The service has the import and goes on with it whatever became of the panel's reads.
+      if (wanted()) {
+        setStatus({
+          kind: 'error',
+          text: `The import was started, but how it ends could not be read: ${messageOf(error)} The Jobs page shows it.`,
+        });
+        // The image may be in the gallery already.
+        await onImported();
+      }
     } finally {
       if (wanted()) setBusy(false);
     }
