@@ -304,4 +304,63 @@ describe('The gallery console under concurrent edits', () => {
     await page.locator('li[data-upload="ok.png"].upload-done').waitFor();
     expect((await gallery(productId)).items.map((i) => i.title)).toEqual(['ok']);
   });
+
+  // The service counts characters (code points); the browser's maxlength counts UTF-16 units,
+  // two for each emoji.
+  it('lets the person type an alt text of 600 emoji, which the service takes, and shows its refusal of a longer one', async () => {
+    const productId = await productWith('Emoji alt typed', ['front']);
+    await openGallery(productId);
+    await page.getByRole('button', { name: 'Edit front' }).click();
+    const alt = page.getByLabel('Alt text');
+    await alt.fill('');
+    await alt.focus();
+    await page.keyboard.insertText('🙂'.repeat(600));
+    await page.locator('form.tile-edit').getByRole('button', { name: 'Save' }).click();
+    await page.locator('.notice-success').filter({ hasText: 'Saved “front”' }).waitFor();
+    expect([...(await gallery(productId)).items[0].alt_text]).toHaveLength(600);
+
+    // Over the service's limit: its refusal is shown, naming the field.
+    await page.getByRole('button', { name: 'Edit front' }).click();
+    await alt.fill('');
+    await alt.focus();
+    await page.keyboard.insertText('🙂'.repeat(1001));
+    await page.locator('form.tile-edit').getByRole('button', { name: 'Save' }).click();
+    const refusal = page.locator('.notice-error');
+    await refusal.waitFor();
+    expect(await refusal.textContent()).toContain('alt_text');
+    expect([...(await gallery(productId)).items[0].alt_text]).toHaveLength(600);
+  });
+
+  it('lets the person shorten an emoji alt text the service holds', async () => {
+    const productId = await productWith('Emoji alt held', ['front']);
+    await theyChangeImage(productId, 'front', { alt_text: '🙂'.repeat(600) });
+    await openGallery(productId);
+    await page.getByRole('button', { name: 'Edit front' }).click();
+    const alt = page.getByLabel('Alt text');
+    await alt.focus();
+    await page.keyboard.press('Control+End');
+    await page.keyboard.press('Backspace');
+    await page.locator('form.tile-edit').getByRole('button', { name: 'Save' }).click();
+    expect(
+      await alt.evaluate(
+        (el) => (el as unknown as { validationMessage: string }).validationMessage,
+      ),
+    ).toBe('');
+    await page.locator('.notice-success').filter({ hasText: 'Saved “front”' }).waitFor();
+    expect([...(await gallery(productId)).items[0].alt_text]).toHaveLength(599);
+  });
+
+  it('lets the person name a product with 150 emoji, which the service takes', async () => {
+    const productId = await productWith('Emoji name', []);
+    await openGallery(productId);
+    await page.getByRole('button', { name: 'Edit product' }).click();
+    const name = page.getByLabel('Name');
+    await name.fill('');
+    await name.focus();
+    await page.keyboard.insertText('🙂'.repeat(150));
+    await page.getByRole('button', { name: 'Save product' }).click();
+    await page.getByRole('button', { name: 'Edit product' }).waitFor();
+    const product = await call(t.app, 'GET', `/api/v1/products/${productId}`, admin);
+    expect([...product.json<{ name: string }>().name]).toHaveLength(150);
+  });
 });

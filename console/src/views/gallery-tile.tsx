@@ -269,6 +269,8 @@ function EditForm({ image, name, busy, onSave, onDone }: EditProps) {
     // What the person typed while the save was on its way keeps the form open, to be saved too.
     if (saved && !unsaved()) onDone();
   };
+  // No maxlength on the text fields: the browser counts UTF-16 units (two for an emoji), the
+  // service characters; its refusal of a text too long names the limit, and is shown.
   return (
     <form class="tile-edit stack" onSubmit={(e) => void submit(e)} aria-label={`Edit ${name}`}>
       <div class="field">
@@ -276,7 +278,6 @@ function EditForm({ image, name, busy, onSave, onDone }: EditProps) {
         <input
           ref={titleField}
           id={`title-${id}`}
-          maxLength={255}
           value={values.title}
           onInput={(e) => set('title', e.currentTarget.value)}
         />
@@ -287,7 +288,6 @@ function EditForm({ image, name, busy, onSave, onDone }: EditProps) {
         <textarea
           id={`alt-${id}`}
           rows={2}
-          maxLength={1000}
           aria-describedby={`alt-hint-${id}`}
           value={values.alt_text}
           onInput={(e) => set('alt_text', e.currentTarget.value)}
@@ -302,7 +302,6 @@ function EditForm({ image, name, busy, onSave, onDone }: EditProps) {
         <textarea
           id={`description-${id}`}
           rows={2}
-          maxLength={5000}
           value={values.description}
           onInput={(e) => set('description', e.currentTarget.value)}
         />

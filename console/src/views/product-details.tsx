@@ -174,16 +174,17 @@ export function ProductDetails({ product, readOnly, onSaved, reload, notify }: P
       )}
       {editing && (
         <form ref={form} class="panel" aria-label="Edit product" onSubmit={(e) => void save(e)}>
-          {field('name', 'Name', { required: true, maxLength: 200 })}
+          {field('name', 'Name', { required: true })}
+          {/* A maxlength on the slug only: ASCII, so the browser's count (UTF-16 units) is the
+              service's. The other fields' limits are the service's to say, in characters. */}
           {field('slug', 'Slug', { required: true, maxLength: 100 })}
           {field('gtin', 'GTIN (empty: none)', { inputMode: 'numeric' })}
-          {field('external_id', 'External id (empty: none)', { maxLength: 255 })}
+          {field('external_id', 'External id (empty: none)')}
           <div class="field">
             <label for="product-description">Description</label>
             <textarea
               id="product-description"
               rows={3}
-              maxLength={10_000}
               value={editing.description}
               onInput={(e) => set('description', e.currentTarget.value)}
             />

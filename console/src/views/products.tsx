@@ -241,11 +241,11 @@ function NewProduct() {
     >
       <h2 id="new-product-title">New product</h2>
       <div class="field">
+        {/* No maxlength: the browser counts UTF-16 units, the service characters (and says its limit). */}
         <label for="new-product-name">Name</label>
         <input
           id="new-product-name"
           required
-          maxLength={200}
           value={name}
           onInput={(e) => setName(e.currentTarget.value)}
         />
@@ -263,7 +263,6 @@ function NewProduct() {
         <label for="new-product-external-id">External id (optional)</label>
         <input
           id="new-product-external-id"
-          maxLength={255}
           value={externalId}
           onInput={(e) => setExternalId(e.currentTarget.value)}
         />
