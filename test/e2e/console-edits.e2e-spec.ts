@@ -363,4 +363,29 @@ describe('The gallery console under concurrent edits', () => {
     const product = await call(t.app, 'GET', `/api/v1/products/${productId}`, admin);
     expect([...product.json<{ name: string }>().name]).toHaveLength(150);
   });
+
+  // The service refuses line breaks in alt text (one line, read out by screen readers).
+  it('saves an alt text pasted over two lines as one line', async () => {
+    const productId = await productWith('Alt over lines', ['front']);
+    await openGallery(productId);
+    await page.getByRole('button', { name: 'Edit front' }).click();
+    await page.getByLabel('Alt text').fill('Blue running shoe\nseen from the front');
+    await page.locator('form.tile-edit').getByRole('button', { name: 'Save' }).click();
+    await page.locator('.notice-success').filter({ hasText: 'Saved “front”' }).waitFor();
+    expect((await gallery(productId)).items[0].alt_text).toBe(
+      'Blue running shoe seen from the front',
+    );
+  });
+
+  it('saves the image form when Enter is pressed in the alt text, as in the title', async () => {
+    const productId = await productWith('Alt on Enter', ['front']);
+    await openGallery(productId);
+    await page.getByRole('button', { name: 'Edit front' }).click();
+    const alt = page.getByLabel('Alt text');
+    await alt.fill('');
+    await alt.pressSequentially('Blue running shoe');
+    await alt.press('Enter');
+    await page.locator('.notice-success').filter({ hasText: 'Saved “front”' }).waitFor();
+    expect((await gallery(productId)).items[0].alt_text).toBe('Blue running shoe');
+  });
 });

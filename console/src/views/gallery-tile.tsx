@@ -66,6 +66,9 @@ function useFocusAfterOwnChange(image: ImageDto, editing: boolean, busy: boolean
   return editButton;
 }
 
+/** Alt text on one line: the service refuses tabs and line breaks in it. */
+const oneLine = (text: string): string => text.replace(/[\t\r\n\v\f\u0085\u2028\u2029]+/g, ' ');
+
 /** One image of the gallery: its picture, where it stands, and what can be done with it. */
 export function GalleryTile({
   productId,
@@ -290,7 +293,14 @@ function EditForm({ image, name, busy, onSave, onDone }: EditProps) {
           rows={2}
           aria-describedby={`alt-hint-${id}`}
           value={values.alt_text}
-          onInput={(e) => set('alt_text', e.currentTarget.value)}
+          // One line, as the service takes it: a pasted line break or tab becomes a space, and
+          // Enter saves the form, as in the title (the field wraps a long text only to show it).
+          onInput={(e) => set('alt_text', oneLine(e.currentTarget.value))}
+          onKeyDown={(e) => {
+            if (e.key !== 'Enter' || e.isComposing) return;
+            e.preventDefault();
+            e.currentTarget.form?.requestSubmit();
+          }}
         />
         <TheirValue id={`alt-theirs-${id}`} value={theirs.alt_text} />
         <p class="hint" id={`alt-hint-${id}`}>
