@@ -321,4 +321,18 @@ describe('The console while its reads and changes overlap', () => {
     expect(images.json<{ items: unknown[] }>().items).toHaveLength(1);
     expect(await page.getByText(/Not imported/).count()).toBe(0);
   });
+
+  it('fits a product with a long one-word name and description on a 375 px screen', async () => {
+    const productId = await productWith(
+      'Donaudampfschifffahrtsgesellschaftskapitänsmützenhalterung',
+      [],
+      {
+        description: 'Passend-für-alle-Donaudampfschifffahrtsgesellschaftskapitänsmützen-Modelle',
+      },
+    );
+    await page.setViewportSize({ width: 375, height: 800 });
+    await openGallery(productId);
+    // Nothing wider than the screen: no sideways scrolling of the page.
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(375);
+  });
 });
