@@ -335,4 +335,38 @@ describe('The console while its reads and changes overlap', () => {
     // Nothing wider than the screen: no sideways scrolling of the page.
     expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(375);
   });
+
+  /** Where the keyboard focus is: an element's tag and text, or BODY when it is on nothing. */
+  const focusedElement = () =>
+    page.evaluate<string>(
+      '(() => { const a = document.activeElement; return a && a !== document.body ? `${a.tagName} ${a.textContent}` : "BODY"; })()',
+    );
+
+  it('keeps the keyboard focus in the page after "Next page" of the products and of the assets', async () => {
+    for (let i = 0; i < 25; i++) await productWith(`Paged ${i}`, []);
+    for (let i = 0; i < 25; i++) {
+      const body = multipart({ purpose: 'category', title: `paged-${i}` }, [
+        { filename: `paged-${i}.png`, contentType: 'image/png', data: await png(i, 5, 5) },
+      ]);
+      const res = await call(t.app, 'POST', '/api/v1/images', admin, body.payload, {
+        headers: body.headers,
+      });
+      expect(res.statusCode).toBe(201);
+    }
+    for (const [view, list] of [
+      ['products', '.product-list'],
+      ['assets', '.asset-list'],
+    ]) {
+      await page.goto(`${base}/console/${view}`);
+      const next = page
+        .getByRole('navigation', { name: `Pages of ${view}` })
+        .getByRole('link', { name: 'Next page' });
+      await next.focus();
+      await page.keyboard.press('Enter');
+      await page.waitForURL(/cursor=/);
+      await page.locator(list).waitFor();
+      await sleep(300);
+      expect(await focusedElement()).not.toBe('BODY');
+    }
+  });
 });

@@ -32,3 +32,14 @@ export function Page({ title, lead, children }: Props) {
     </>
   );
 }
+
+/**
+ * After a view's content was replaced under the focus (a next page's link, gone while the page
+ * loads: the focus fell to the document), the view's heading takes it, as when the view opened.
+ */
+export function keepFocusInPage(): void {
+  const focused = document.activeElement;
+  if (focused === null || focused === document.body) {
+    document.querySelector<HTMLElement>('h1')?.focus({ preventScroll: true });
+  }
+}

@@ -5,7 +5,7 @@ import { CopyField } from '../components/copy-field';
 import { Link } from '../components/link';
 import { Pager } from '../components/pager';
 import { ErrorText } from '../components/notice';
-import { Page } from '../components/page';
+import { keepFocusInPage, Page } from '../components/page';
 import { Picture } from '../components/picture';
 import { formatBytes, formatDate } from '../format';
 import { navigate, type Location } from '../router';
@@ -45,6 +45,10 @@ export function Assets({ location }: { location: Location }) {
       current = false;
     };
   }, [listed]);
+
+  useEffect(() => {
+    if (items) keepFocusInPage();
+  }, [items]);
 
   return (
     <Page

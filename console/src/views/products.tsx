@@ -4,7 +4,7 @@ import { CallFailed, messageOf, readInSession, unwrap } from '../api';
 import { Link } from '../components/link';
 import { Pager } from '../components/pager';
 import { ErrorText } from '../components/notice';
-import { Page } from '../components/page';
+import { keepFocusInPage, Page } from '../components/page';
 import { navigate, type Location } from '../router';
 import { canChange, useSession } from '../session';
 
@@ -96,6 +96,10 @@ export function Products({ location }: { location: Location }) {
       current = false;
     };
   }, [q, cursor]);
+
+  useEffect(() => {
+    if (listing) keepFocusInPage();
+  }, [listing]);
 
   const submit = (event: Event) => {
     event.preventDefault();
