@@ -482,6 +482,10 @@ describe(validateEnv.name, () => {
           cron,
         );
       }
+      expect(validateEnv({ UV_THREADPOOL_SIZE: '12' }).UV_THREADPOOL_SIZE).toBe(12);
+      expect(() => validateEnv({ UV_THREADPOOL_SIZE: '0' })).toThrow(
+        /UV_THREADPOOL_SIZE: must be an integer between 1 and 1024/,
+      );
       expect(() => validateEnv({ ORPHAN_SWEEP_GRACE_HOURS: '0' })).toThrow(
         /ORPHAN_SWEEP_GRACE_HOURS: must be an integer number of hours between 1 and 8760/,
       );

@@ -796,6 +796,18 @@ export class EnvironmentVariables {
   @Max(64, { message: 'must be an integer between 1 and 64' })
   IMAGE_PROCESSING_CONCURRENCY = Math.min(64, availableParallelism());
 
+  /**
+   * Threads of libuv's pool, which image work shares with every file read and write. Read by
+   * main.ts before anything else (common/runtime/size-thread-pool.ts), which sets it, when blank,
+   * to IMAGE_PROCESSING_CONCURRENCY + 4; checked here like every setting.
+   */
+  @Transform(toInteger)
+  @IsOptional()
+  @IsInt({ message: 'must be an integer between 1 and 1024' })
+  @Min(1, { message: 'must be an integer between 1 and 1024' })
+  @Max(1024, { message: 'must be an integer between 1 and 1024' })
+  UV_THREADPOOL_SIZE?: number = undefined;
+
   /** Images allowed to wait, a ceiling on their count; beyond, uploads get 503 with Retry-After. */
   @Transform(toInteger)
   @IsInt({ message: 'must be an integer between 0 and 10000' })
