@@ -201,7 +201,12 @@ describe('Image upload (POST /products/:id/images)', () => {
         'image/png',
         { format: 'png', color_mode: 'RGBA', has_alpha: true },
       ],
-      ['a GIF', gif, 'image/gif', { format: 'gif', mime_type: 'image/gif' }],
+      [
+        'an opaque GIF, its unused transparent index aside',
+        gif,
+        'image/gif',
+        { format: 'gif', mime_type: 'image/gif', color_mode: 'RGB', has_alpha: false },
+      ],
       ['a WebP', webp, 'image/webp', { format: 'webp', mime_type: 'image/webp' }],
       ['an AVIF', avif, 'image/avif', { format: 'avif', mime_type: 'image/avif' }],
       [

@@ -16,6 +16,20 @@ export interface Pixels {
   channels: 1 | 2 | 3 | 4;
 }
 
+/**
+ * Whether every pixel is fully opaque (true where there is no alpha channel). A GIF's header claims
+ * transparency whenever a frame names a transparent palette index, used or not (libvips' own GIF
+ * encoder names one in every file), so its header alone would call most opaque GIFs RGBA.
+ */
+export function allOpaque(pixels: Pixels): boolean {
+  const { data, channels } = pixels;
+  if (channels === 1 || channels === 3) return true;
+  for (let i = channels - 1; i < data.length; i += channels) {
+    if (data[i] !== 255) return false;
+  }
+  return true;
+}
+
 /** What is decoded: a file, bytes in memory (a sanitised SVG), or raw pixels (a decoded BMP). */
 export type CodecInput = { path: string } | { buffer: Buffer } | { raw: Pixels };
 

@@ -284,6 +284,27 @@ describe(ImageProcessor.name, () => {
     expect((await sharp(result.original.buffer).metadata()).space).toBe('srgb');
   });
 
+  it('reports an opaque GIF as RGB though its header names a transparent index, and a transparent one as RGBA', async () => {
+    const processor = new ImageProcessor(validateEnv({}));
+    // libvips' GIF encoder names a transparent palette index in every file, used or not.
+    const opaque = await redBlue().gif().toBuffer();
+    expect((await sharp(opaque).metadata()).hasAlpha).toBe(true);
+    const holed = Buffer.alloc(60 * 40 * 4, 255);
+    holed[3] = 0;
+    const transparent = await sharp(holed, { raw: { width: 60, height: 40, channels: 4 } })
+      .gif()
+      .toBuffer();
+
+    expect(await processor.process(write('opaque.gif', opaque))).toMatchObject({
+      colorMode: 'RGB',
+      hasAlpha: false,
+    });
+    expect(await processor.process(write('holed.gif', transparent))).toMatchObject({
+      colorMode: 'RGBA',
+      hasAlpha: true,
+    });
+  });
+
   it("converts a 16-bit PNG's own colour profile to sRGB, in renditions and results", async () => {
     const processor = new ImageProcessor(validateEnv({}));
     const centre = async (image: Buffer) => {

@@ -17,6 +17,7 @@ import {
   encodeOriginal,
   encodeRendition,
   fill,
+  allOpaque,
   readHeader,
   transformFrames,
   type CodecInput,
@@ -95,6 +96,24 @@ interface Source {
   input: CodecInput;
   svg?: Buffer;
   header?: ImageHeader;
+}
+
+/**
+ * The colours reported of a decoded still: a GIF whose header claims transparency (a palette index
+ * named transparent, as most encoders name one) but whose pixels are all opaque is RGB (or
+ * GRAYSCALE), so that it is served as a JPEG where a browser takes neither WebP nor AVIF.
+ */
+function coloursOf(
+  header: ImageHeader,
+  pixels: Pixels,
+): Pick<ProcessedImage, 'colorMode' | 'hasAlpha'> {
+  if (header.format !== 'gif' || !header.hasAlpha || !allOpaque(pixels)) {
+    return { colorMode: header.colorMode, hasAlpha: header.hasAlpha };
+  }
+  return {
+    colorMode: header.colorMode === 'GRAYSCALE_ALPHA' ? 'GRAYSCALE' : 'RGB',
+    hasAlpha: false,
+  };
 }
 
 /** Formats stored as uploaded, metadata removed, where no pixel needs to change. */
@@ -285,7 +304,6 @@ export class ImageProcessor {
     if (CHECKED_STRUCTURES.has(detected)) await this.checkStructure(upload, detected);
     const source = await this.read(path, detected);
     const header = source.header ?? (await readHeader(source.input));
-    const { colorMode, hasAlpha } = header;
     this.checkPixels(header, header.pages);
     await checkScans(header, () => upload.get());
     // Its original is stored re-encoded, at its size, which libheif writes up to 16384 on a side
@@ -306,6 +324,7 @@ export class ImageProcessor {
     upload.release();
     if (kept) return this.processKept(kept, detected, header, wanted, steps);
     const decoded = await decode(source.input, header, this.maxPixels);
+    const colours = coloursOf(header, decoded);
     steps.lap('decode');
     const pixels = wanted.fill ? await fill(decoded, wanted.fill) : decoded;
     if (wanted.fill) steps.lap('fill');
@@ -315,7 +334,7 @@ export class ImageProcessor {
     steps.lap('original');
     const renditions = wanted.renditions ? await this.encodeRenditions(pixels) : {};
     if (wanted.renditions) steps.lap('renditions');
-    return { original, renditions, colorMode, hasAlpha };
+    return { original, renditions, ...colours };
   }
 
   /** The upload's bytes without metadata, or undefined where its pixels must change. */
