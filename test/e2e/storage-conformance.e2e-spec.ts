@@ -262,6 +262,40 @@ describe.each(DRIVERS)('StorageProvider conformance: %s', (driver: Driver) => {
     }
   });
 
+  it('stops a write at its signal: the body is no longer read, the put fails, nothing is kept', async () => {
+    const key = newKey();
+    const before = backend.stored();
+    let stalled!: () => void;
+    const reading = new Promise<void>((resolve) => (stalled = resolve));
+    let sent = false;
+    // Half the image, then nothing: a client that stopped sending mid-upload.
+    const body = new Readable({
+      read() {
+        if (sent) return stalled();
+        sent = true;
+        this.push(png.subarray(0, png.length >> 1));
+      },
+    });
+    const abort = new AbortController();
+    const put = storage.put(key, body, {
+      contentType: 'image/png',
+      ...deliveryHeaders('image/png'),
+      signal: abort.signal,
+    });
+    const outcome = put.then(
+      () => 'stored',
+      () => 'failed',
+    );
+    await reading;
+    abort.abort(new Error('past the deadline'));
+
+    // Cloudinary's upload went on reading the body until the SDK's own timeout, and would have
+    // sent the rest had it come.
+    expect(await outcome).toBe('failed');
+    expect(body.destroyed).toBe(true);
+    expect(backend.stored()).toEqual(before);
+  });
+
   describe('failures', () => {
     it('rejects with a StorageError when the storage is unreachable, leaving nothing', async () => {
       const port = await closedPort();

@@ -96,7 +96,13 @@ export class CloudinaryStorageProvider implements StorageProvider {
         (error, response) => (error ? reject(this.failure(action, error)) : resolve(response)),
       );
       const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
-      pipeline(source, upload).catch((error: unknown) => reject(this.failure(action, error)));
+      // Aborted (STORAGE_TIMEOUT_MS passed): the body and the upload are destroyed, so the rest
+      // is never sent and Cloudinary, holding an unfinished form, keeps nothing; the SDK's request
+      // itself, which it does not expose, ends at its own timeout.
+      const signal = options.signal && { signal: options.signal };
+      pipeline(source, upload, { ...signal }).catch((error: unknown) =>
+        reject(this.failure(action, error)),
+      );
     });
     if (!result) throw this.failure(`uploading ${key}`, new Error('empty response'));
     return {
