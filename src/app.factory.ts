@@ -19,7 +19,7 @@ import { closeConnectionsWhenClosing } from './common/http/graceful-close';
 import { answerFrameworkError, MAX_PARAM_LENGTH } from './common/http/framework-errors';
 import { answerClientError } from './common/http/client-error.handler';
 import { registerSecurityHeaders } from './common/http/security-headers';
-import { MultipartRoutesInterceptor } from './common/http/multipart-routes';
+import { MULTIPART_FIELD_BYTES, MultipartRoutesInterceptor } from './common/http/multipart-routes';
 import { refuseEncodedBodies } from './common/http/content-encoding';
 import {
   continueOnceAdmitted,
@@ -239,7 +239,7 @@ async function registerMultipart(
       files: 2,
       fields: 10,
       parts: 12,
-      fieldSize: 8 * 1024,
+      fieldSize: MULTIPART_FIELD_BYTES,
       headerPairs: 100,
     },
   });

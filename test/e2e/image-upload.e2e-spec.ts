@@ -553,6 +553,38 @@ describe('Image upload (POST /products/:id/images)', () => {
       await expectNothingLeft(rejectProduct.id);
     });
 
+    it('keeps a text field whole up to its limit in characters of any script, and refuses one past the multipart limit, never cutting it', async () => {
+      // 5,000 characters (the description's limit), four UTF-8 bytes each: 20,000 bytes. The
+      // multipart reader cut values at 8 KiB and the cut value was stored, ending mid-character.
+      const description = '😀'.repeat(5000);
+      const kept = await upload(
+        rejectProduct.id,
+        { data: await solidJpeg(), contentType: 'image/jpeg' },
+        { description },
+      );
+      expect(kept.statusCode).toBe(201);
+      expect(kept.json().description).toBe(description);
+      const deleted = await call(
+        app,
+        'DELETE',
+        `/api/v1/products/${rejectProduct.id}/images/${kept.json().id}`,
+        c.staff,
+      );
+      expect(deleted.statusCode).toBe(204);
+
+      const res = await upload(
+        rejectProduct.id,
+        { data: await solidJpeg(), contentType: 'image/jpeg' },
+        { title: 'x'.repeat(25 * 1024) },
+      );
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toMatchObject({
+        code: 'validation_failed',
+        errors: [{ field: 'title', message: 'must be at most 24576 bytes' }],
+      });
+      await expectNothingLeft(rejectProduct.id);
+    });
+
     it.each([
       [{ title: 'x'.repeat(256) }, 'title'],
       [{ alt_text: 'x'.repeat(1001) }, 'alt_text'],

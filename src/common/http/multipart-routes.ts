@@ -43,8 +43,16 @@ export function MultipartRequest(...pipes: PipeArgument[]): ParameterDecorator {
 }
 
 /**
+ * A multipart text field's value at most: the longest field any route takes (5,000 characters)
+ * in UTF-8 of any script (4 bytes a character at most), so that the field's own limit, counted in
+ * characters, is the one a client meets. A longer value is refused, never cut.
+ */
+export const MULTIPART_FIELD_BYTES = 24 * 1024;
+
+/**
  * What a multipart upload may hold besides its file, at most: 12 parts (the form's limit), each
- * with up to 16 KiB of part headers (busboy's own limit) and an 8 KiB text value, and boundaries.
+ * with up to 16 KiB of part headers (busboy's own limit), 10 of them text values of
+ * {@link MULTIPART_FIELD_BYTES}, and boundaries.
  */
 export const MULTIPART_OVERHEAD_BYTES = 512 * 1024;
 

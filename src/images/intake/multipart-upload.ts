@@ -9,6 +9,7 @@ import { AppError } from '../../common/errors/app.error';
 import { refuseIfClientGone } from '../../common/http/client-gone';
 import { codePointLength } from '../../common/http/max-length';
 import { isMediaType } from '../../common/http/media-type';
+import { MULTIPART_FIELD_BYTES } from '../../common/http/multipart-routes';
 import { formParts, multipartReadError } from '../../common/http/multipart-errors';
 import { validateInput } from '../../common/http/validation';
 import { type UploadImageFieldsDto } from '../dto/upload-image.dto';
@@ -168,6 +169,13 @@ function addField(fields: Record<string, string>, part: MultipartValue): void {
   if (typeof part.value !== 'string' || isMediaType(part.mimetype, 'application/json')) {
     throw new AppError('validation_failed', `Field "${part.fieldname}" was sent as JSON.`, [
       { field: part.fieldname, message: 'send it as text, not as application/json' },
+    ]);
+  }
+  // Past MULTIPART_FIELD_BYTES the reader cuts the value and says so: stored cut, it would end
+  // mid-character, for a field within its own limit in characters.
+  if (part.valueTruncated) {
+    throw new AppError('validation_failed', `Field "${part.fieldname}" is too long.`, [
+      { field: part.fieldname, message: `must be at most ${MULTIPART_FIELD_BYTES} bytes` },
     ]);
   }
   fields[part.fieldname] = part.value;
