@@ -234,8 +234,10 @@ export class ImportsRepository {
    * from an earlier one at once, and the earlier one can then neither take it back nor record it.
    * The row gets a new image id, unless an image with its id exists (made before row and image
    * were recorded together): that id is kept, so the image is found rather than made again.
-   * `round` is the retry that queued the job (see {@link failLeftPending}): a row a later retry
-   * put back (after a cancel, say, while the job still ran) is its own job's, not this one's.
+   * `round` is the retry that queued the job (see {@link failLeftPending}): only rows of that
+   * round are its. A row a later retry put back (after a cancel, say, while the job still ran) is
+   * that retry's job's; a row of an earlier round inside a retry's run (between two retried rows)
+   * is still queued to its own job.
    * Undefined for a job queued before rows had rounds.
    */
   async claim(
@@ -257,7 +259,7 @@ export class ImportsRepository {
                WHERE import_id = $1 AND row_number = $2 AND status = 'pending'
                  AND (claimed_by IS NULL OR claimed_by = $3 OR claimed_until < now()
                       OR ${EARLIER_ATTEMPT_OF(5)})
-                 AND ($7::int IS NULL OR r.retry_round <= $7)
+                 AND ($7::int IS NULL OR r.retry_round = $7)
               RETURNING image_id)
        SELECT claimed.image_id, claimed.image_id IS NOT DISTINCT FROM before.image_id AS made
          FROM claimed, before`,
@@ -334,8 +336,8 @@ export class ImportsRepository {
   /**
    * The rows of `chunk` still pending once its job `jobId` failed for good (its process died
    * during its last attempt, so no attempt of its own recorded them): failed with `code`. Rows
-   * another job holds now, or that a retry put back since the job was queued (a later `round`:
-   * queued to a job of their own), are left to that job; those any attempt of this one held are
+   * another job holds now, or of another `round` than the job's (a later retry's, or an earlier
+   * one's inside a retry's run: queued to jobs of their own), are left to them; those any attempt of this one held are
    * failed. `round` is undefined for a job queued before rows had rounds.
    */
   async failLeftPending(
@@ -350,7 +352,7 @@ export class ImportsRepository {
         WHERE import_id = $1 AND row_number BETWEEN $2 AND $3 AND status = 'pending'
           AND (claimed_by IS NULL OR claimed_by = $4 OR claimed_until < now()
                OR split_part(claimed_by, '/', 1) = $4)
-          AND ($7::int IS NULL OR retry_round <= $7 OR split_part(claimed_by, '/', 1) = $4)`,
+          AND ($7::int IS NULL OR retry_round = $7 OR split_part(claimed_by, '/', 1) = $4)`,
       [id, chunk.first, chunk.last, jobId, problem.code, problem.message, chunk.round ?? null],
     );
   }
