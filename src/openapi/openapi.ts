@@ -218,7 +218,10 @@ const PROBE_OPERATIONS = new Set(['getLiveness', 'getReadiness']);
 /**
  * Every operation needs one of the three credentials, except those marked @Public(), and so can
  * answer 401; every operation can answer 400 bad_request (an HTTP/1.1 request without Host, or
- * with two: requireHost, once the route is chosen) and 500, and every one but the probes 503
+ * with two: requireHost, once the route is chosen), 408 request_timeout and 431
+ * headers_too_large (a client too slow to send its request, or sending too much header, answered
+ * on the socket before any route is chosen, so that no route's own list can show them) and 500,
+ * and every one but the probes 503
  * database_unavailable (a connection lost to a failover or a restart, or a statement past
  * DATABASE_STATEMENT_TIMEOUT_MS: retry).
  */
@@ -231,11 +234,13 @@ function applySecurityRequirements(document: OpenAPIObject): void {
       const isPublic = op[OPENAPI_PUBLIC_EXTENSION] === true;
       delete op[OPENAPI_PUBLIC_EXTENSION];
       op.security = isPublic ? [] : anyCredential;
-      // Any route can refuse its Host (400) or fail (500); a protected one can refuse the
-      // credential (401).
+      // Any route can refuse its Host (400), be cut (408, 431) or fail (500); a protected one can
+      // refuse the credential (401).
       const codes = (op[PROBLEMS_EXTENSION] as string[] | undefined) ?? [];
       const implied: string[] = [
         'bad_request',
+        'request_timeout',
+        'headers_too_large',
         ...(isPublic ? [] : PROBLEMS.authentication),
         'internal_error',
         ...(PROBE_OPERATIONS.has(String(op.operationId)) ? [] : ['database_unavailable']),
