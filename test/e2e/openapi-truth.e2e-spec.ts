@@ -1,6 +1,8 @@
 import { connect, type AddressInfo } from 'node:net';
 import { DataSource } from 'typeorm';
+import { solidJpeg } from '../support/fixtures';
 import { call, login } from '../support/http';
+import { multipart } from '../support/multipart';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 import { OpenApiResponseValidator, type ObservedResponse } from '../support/openapi-validator';
 
@@ -92,6 +94,82 @@ describe('openapi.json tells the truth', () => {
           `POST ${path} ${JSON.stringify(body)}: document ${docAccepts ? 'accepts' : 'refuses'}, service ${res.statusCode}`,
         );
       }
+    }
+    expect(disagreements).toEqual([]);
+  });
+
+  it('request bodies: text with control characters and an upload priority past its limit', async () => {
+    const admin = { bearer };
+    const product = await call(t.app, 'POST', '/api/v1/products', admin, { name: 'Bodies' });
+    const productId = product.json<{ id: string }>().id;
+    const jpeg = await solidJpeg(16, 16);
+    const upload = (fields: Record<string, string>) => {
+      const body = multipart(fields, [{ data: jpeg, contentType: 'image/jpeg' }]);
+      return call(t.app, 'POST', `/api/v1/products/${productId}/images`, admin, body.payload, {
+        headers: body.headers,
+      });
+    };
+    const image = (await upload({})).json<{ id: string }>();
+    const disagreements: string[] = [];
+    const compare = (what: string, status: number, docAccepts: boolean) => {
+      if (status < 400 !== docAccepts) {
+        disagreements.push(
+          `${what}: document ${docAccepts ? 'accepts' : 'refuses'}, service ${status}`,
+        );
+      }
+    };
+    const json: [string, string, string, unknown][] = [
+      ['POST', '/api/v1/products', '/api/v1/products', { name: 'Blue\tShoe' }],
+      ['POST', '/api/v1/api-keys', '/api/v1/api-keys', { name: 'PIM\timport' }],
+      [
+        'POST',
+        '/api/v1/users',
+        '/api/v1/users',
+        {
+          email: 'ann@x.example',
+          username: 'ann',
+          password: 'a long enough password',
+          role: 'user',
+          full_name: 'Ann\nExample',
+        },
+      ],
+      [
+        'PATCH',
+        `/api/v1/products/${productId}/images/${image.id}`,
+        '/api/v1/products/{productId}/images/{imageId}',
+        { alt_text: 'Blue shoe,\tside view' },
+      ],
+      [
+        'PATCH',
+        `/api/v1/products/${productId}/images/${image.id}`,
+        '/api/v1/products/{productId}/images/{imageId}',
+        { description: 'Two lines,\nas a description may have' },
+      ],
+    ];
+    for (const [method, url, path, body] of json) {
+      const res = await call(t.app, method, url, admin, body);
+      const schema = doc.paths[path][method.toLowerCase()].requestBody.content['application/json'];
+      compare(
+        `${method} ${path} ${JSON.stringify(body)}`,
+        res.statusCode,
+        validator.validate(schema.schema, body).length === 0,
+      );
+    }
+    const form =
+      doc.paths['/api/v1/products/{productId}/images'].post.requestBody.content[
+        'multipart/form-data'
+      ].schema;
+    for (const [fields, typed] of [
+      [{ priority: '2000000' }, { priority: 2_000_000 }],
+      [{ title: 'Front\tside' }, { title: 'Front\tside' }],
+      [{ description: 'Line one\nline two' }, { description: 'Line one\nline two' }],
+    ] as [Record<string, string>, Record<string, unknown>][]) {
+      const res = await upload(fields);
+      compare(
+        `POST /api/v1/products/{productId}/images ${JSON.stringify(fields)}`,
+        res.statusCode,
+        validator.validate(form, { image: 'x', ...typed }).length === 0,
+      );
     }
     expect(disagreements).toEqual([]);
   });

@@ -8,12 +8,13 @@ import { encodeShortId } from '../../common/ids/short-id';
 import { PageMetaDto } from '../../common/pagination/page.dto';
 import type { ApiKey } from '../entities/api-key.entity';
 import { Role, Scope } from '../roles';
+import { NAME_TEXT_PATTERN } from '../../common/http/display-text';
 
 export class CreateApiKeyDto {
   @ApiProperty({
     minLength: 1,
-    // Checked once trimmed: not blank.
-    pattern: '\\S',
+    // Checked once trimmed: not blank, and no control character.
+    pattern: NAME_TEXT_PATTERN,
     description: 'What the key is for, e.g. "PIM import job". Surrounding white space is trimmed.',
   })
   @Trimmed()

@@ -1,4 +1,9 @@
-import { isDisplayText } from './display-text';
+import {
+  DISPLAY_TEXT_PATTERN,
+  isDisplayText,
+  MULTILINE_TEXT_PATTERN,
+  NAME_TEXT_PATTERN,
+} from './display-text';
 
 describe(isDisplayText.name, () => {
   it.each(['', 'Front of the box', 'Schuh “Läufer” – 42 €', '鞋子 👟', '\u00a0non-breaking'])(
@@ -39,5 +44,25 @@ describe(isDisplayText.name, () => {
   it('leaves values that are not strings to the type check', () => {
     expect(isDisplayText(undefined)).toBe(true);
     expect(isDisplayText(42)).toBe(true);
+  });
+});
+
+describe('the OpenAPI patterns of display text', () => {
+  // As JSON Schema validators (ajv) compile a `pattern`: ECMA-262 with the u flag.
+  const matches = (pattern: string, text: string) => new RegExp(pattern, 'u').test(text);
+  const samples = [
+    '',
+    ' ',
+    'Front of the box',
+    '鞋子 👟',
+    ...['\t', '\n', '\r', '\u2028', '\u2029', '\u0000', '\u001b', '\u0085', '\uffff'].map(
+      (c) => `a${c}b`,
+    ),
+  ];
+
+  it.each(samples)('agree with isDisplayText on %j', (text) => {
+    expect(matches(DISPLAY_TEXT_PATTERN, text)).toBe(isDisplayText(text));
+    expect(matches(MULTILINE_TEXT_PATTERN, text)).toBe(isDisplayText(text, true));
+    expect(matches(NAME_TEXT_PATTERN, text)).toBe(isDisplayText(text) && text.trim() !== '');
   });
 });

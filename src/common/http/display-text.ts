@@ -1,3 +1,5 @@
+import { applyDecorators } from '@nestjs/common';
+import { ApiProperty } from '@nestjs/swagger';
 import { ValidateBy, type ValidationOptions } from 'class-validator';
 
 /* eslint-disable no-control-regex -- refusing control characters is the point */
@@ -10,6 +12,15 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufffe\uffff]/;
 /** The same but the line breaks (tab, LF, CR, U+2028, U+2029), which text of several lines holds. */
 const CONTROL_BUT_LINE_BREAKS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\ufffe\uffff]/;
 /* eslint-enable no-control-regex */
+
+/**
+ * The same rules as OpenAPI `pattern`s (ECMA-262, as JSON Schema reads them), so that a client
+ * validating its requests against the document refuses what the service refuses.
+ */
+export const DISPLAY_TEXT_PATTERN = `^[^${CONTROL.source.slice(1, -1)}]*$`;
+export const MULTILINE_TEXT_PATTERN = `^[^${CONTROL_BUT_LINE_BREAKS.source.slice(1, -1)}]*$`;
+/** Display text that is not blank once trimmed (a name): some character other than white space. */
+export const NAME_TEXT_PATTERN = `^(?=.*\\S)${DISPLAY_TEXT_PATTERN.slice(1)}`;
 
 /**
  * Whether `value` is text to show: no control character (C0, DEL, C1), and with `multiline`
@@ -31,8 +42,12 @@ export function DisplayText(
   const message = multiline
     ? '$property must not contain control characters other than tab, line feed and carriage return'
     : '$property must not contain control characters (tab and line breaks included)';
-  return ValidateBy(
-    { name: 'isDisplayText', validator: { validate: (v) => isDisplayText(v, multiline) } },
-    { message, ...options },
+  return applyDecorators(
+    ValidateBy(
+      { name: 'isDisplayText', validator: { validate: (v) => isDisplayText(v, multiline) } },
+      { message, ...options },
+    ),
+    // In the document too; an ApiProperty above this decorator (applied after it) wins.
+    ApiProperty({ pattern: multiline ? MULTILINE_TEXT_PATTERN : DISPLAY_TEXT_PATTERN }),
   );
 }

@@ -26,18 +26,30 @@ import { StandaloneImagesService } from './standalone-images.service';
 import { ApiProblems, PROBLEMS } from '../../openapi/problems';
 import { Idempotent } from '../../idempotency/idempotent.decorator';
 import { IdempotentUpload } from '../../idempotency/idempotent-body.pipe';
+import { DISPLAY_TEXT_PATTERN, MULTILINE_TEXT_PATTERN } from '../../common/http/display-text';
 
 const STANDALONE_UPLOAD_BODY = imageUploadBody(
   {
     purpose: { type: 'string', enum: Object.values(ImagePurpose) },
     // Examples: Swagger UI's "Try it out" fills the form with them (else with "string").
-    title: { type: 'string', maxLength: 255, example: 'Spring campaign banner' },
+    title: {
+      type: 'string',
+      maxLength: 255,
+      pattern: DISPLAY_TEXT_PATTERN,
+      example: 'Spring campaign banner',
+    },
     alt_text: {
       type: 'string',
       maxLength: 1000,
+      pattern: DISPLAY_TEXT_PATTERN,
       example: 'Three pairs of running shoes on a track',
     },
-    description: { type: 'string', maxLength: 5000, example: 'For the category page.' },
+    description: {
+      type: 'string',
+      maxLength: 5000,
+      pattern: MULTILINE_TEXT_PATTERN,
+      example: 'For the category page.',
+    },
     expires_in: {
       type: 'integer',
       minimum: MIN_EXPIRES_IN_SECONDS,

@@ -43,14 +43,36 @@ import { ApiProblems, PROBLEMS } from '../../openapi/problems';
 import { Idempotent } from '../../idempotency/idempotent.decorator';
 import { IdempotentUpload } from '../../idempotency/idempotent-body.pipe';
 import { GALLERY_IF_MATCH } from './gallery-if-match.header';
+import { DISPLAY_TEXT_PATTERN, MULTILINE_TEXT_PATTERN } from '../../common/http/display-text';
+import { MAX_PRIORITY } from '../dto/gallery.dto';
 
 const UPLOAD_BODY = imageUploadBody({
   // Examples: Swagger UI's "Try it out" fills the form with them (else with "string").
-  title: { type: 'string', maxLength: 255, example: 'Front of package' },
-  alt_text: { type: 'string', maxLength: 1000, example: 'A blue running shoe, seen from the side' },
-  description: { type: 'string', maxLength: 5000, example: 'Studio shot on a white background.' },
+  title: {
+    type: 'string',
+    maxLength: 255,
+    pattern: DISPLAY_TEXT_PATTERN,
+    example: 'Front of package',
+  },
+  alt_text: {
+    type: 'string',
+    maxLength: 1000,
+    pattern: DISPLAY_TEXT_PATTERN,
+    example: 'A blue running shoe, seen from the side',
+  },
+  description: {
+    type: 'string',
+    maxLength: 5000,
+    pattern: MULTILINE_TEXT_PATTERN,
+    example: 'Studio shot on a white background.',
+  },
   is_primary: { type: 'boolean', default: false },
-  priority: { type: 'integer', minimum: 0, description: 'Default: after the last image.' },
+  priority: {
+    type: 'integer',
+    minimum: 0,
+    maximum: MAX_PRIORITY,
+    description: 'Default: after the last image.',
+  },
 });
 
 /**

@@ -14,6 +14,7 @@ import {
 import type { ProductImageSummary } from '../product-images.port';
 import { SLUG_MAX_LENGTH, SLUG_PATTERN } from '../slug';
 import { DisplayText } from '../../common/http/display-text';
+import { NAME_TEXT_PATTERN } from '../../common/http/display-text';
 
 /** The OpenAPI schema of an external id, wherever one is sent. */
 const EXTERNAL_ID_SCHEMA = {
@@ -27,8 +28,8 @@ export class CreateProductDto {
   @ApiProperty({
     minLength: 1,
     maxLength: 200,
-    // Checked once trimmed: not blank.
-    pattern: '\\S',
+    // Checked once trimmed: not blank, and no control character.
+    pattern: NAME_TEXT_PATTERN,
     description: 'Surrounding white space is trimmed; not blank.',
   })
   @Trimmed()
