@@ -110,6 +110,24 @@ describe('Gallery read paths', () => {
   });
   afterAll(() => t.close());
 
+  it('numbers a page reached by cursor at the per_page it is read with, when a walk changes it', async () => {
+    const p = await bulkGallery(5);
+    const ids = (page: GalleryBody) => page.items.map((i) => i.id);
+    const byNumber = await read(p, 'per_page=3&page=2');
+    // Three pages of one, then three at a time: the fourth image on is page 2 at 3 a page.
+    let walk = await read(p, 'per_page=1');
+    for (let i = 0; i < 2; i++) walk = await read(p, `per_page=1&cursor=${walk.next_cursor}`);
+    const widened = await read(p, `per_page=3&cursor=${walk.next_cursor}`);
+    expect(widened).toMatchObject({ page: 2, per_page: 3, next_cursor: null });
+    expect(ids(widened)).toEqual(ids(byNumber));
+    // Widened after the first page: images 2 to 4 are on page 1 at 3 a page (the cursor held
+    // the next page's number, 2, and its next cursor then led to "page 3" of a 2-page gallery).
+    const first = await read(p, 'per_page=1');
+    const shifted = await read(p, `per_page=3&cursor=${first.next_cursor}`);
+    expect(shifted.page).toBe(1);
+    expect((await read(p, `per_page=3&cursor=${shifted.next_cursor}`)).page).toBe(2);
+  });
+
   it('walks a gallery by cursor in exactly the order of its pages, ties included', async () => {
     const p = await bulkGallery(95);
     const byPage: string[] = [];
@@ -329,7 +347,7 @@ describe('Gallery read paths', () => {
       // The cursor a walk would reach at the last page: that of the image just before it (pages
       // by number stop 1,000 images deep, and 10,000 reads by cursor would take too long here).
       const [before] = await repository.readPage(productId, { offset: count - 11, limit: 1 });
-      const cursor = encodeGalleryCursor({ position: before, page: 10_000, productId });
+      const cursor = encodeGalleryCursor({ position: before, before: count - 10, productId });
       const after = decodeGalleryCursor(cursor).position;
       const last = await read(p, `per_page=10&cursor=${cursor}`);
       expect(last.items).toHaveLength(10);

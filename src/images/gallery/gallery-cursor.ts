@@ -16,20 +16,35 @@ const EARLIEST = Date.parse('0001-01-01T00:00:00.000Z');
 const LATEST = Date.parse('9999-12-31T23:59:59.999Z');
 
 /**
- * Where a walk through a gallery's pages stands: after `position`, on page `page` (the number the
- * page it leads to answers), of the product `productId` (another product's gallery refuses it).
+ * Where a walk through a gallery's pages stands: after `position`, with `before` images before
+ * the page it leads to (so that the page answers its number at whatever `per_page` it is read
+ * with), of the product `productId` (another product's gallery refuses it).
  */
 export interface GalleryCursor {
   position: GalleryPosition;
-  page: number;
+  before: number;
   productId: string;
 }
 
+/**
+ * The layout's number, first: a cursor of an earlier layout (one that held the next page's
+ * number, wrong once `per_page` changed) is refused as any foreign cursor.
+ */
+const LAYOUT = 2;
+
 /** Base64url JSON, as the products' and stand-alone images' cursors: opaque to clients. */
-export function encodeGalleryCursor({ position, page, productId }: GalleryCursor): string {
+export function encodeGalleryCursor({ position, before, productId }: GalleryCursor): string {
   const { isPrimary, priority, createdAt, id } = position;
   return Buffer.from(
-    JSON.stringify([isPrimary ? 1 : 0, priority, createdAt.toISOString(), id, page, productId]),
+    JSON.stringify([
+      LAYOUT,
+      isPrimary ? 1 : 0,
+      priority,
+      createdAt.toISOString(),
+      id,
+      before,
+      productId,
+    ]),
   ).toString('base64url');
 }
 
@@ -37,7 +52,10 @@ export function encodeGalleryCursor({ position, page, productId }: GalleryCursor
 export function decodeGalleryCursor(cursor: string): GalleryCursor {
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    const walk = Array.isArray(value) && value.length === 6 ? walkOf(value) : undefined;
+    const walk =
+      Array.isArray(value) && value.length === 7 && value[0] === LAYOUT
+        ? walkOf(value.slice(1))
+        : undefined;
     if (walk) return walk;
   } catch {
     // Fall through.
@@ -52,16 +70,16 @@ export function invalidGalleryCursor(): AppError {
 }
 
 function walkOf(value: unknown[]): GalleryCursor | undefined {
-  const [page, productId] = value.slice(4);
+  const [before, productId] = value.slice(4);
   const position = positionOf(value.slice(0, 4));
   const valid =
     position !== undefined &&
-    Number.isInteger(page) &&
-    (page as number) >= 2 &&
-    (page as number) <= MAX_PRIORITY &&
+    Number.isInteger(before) &&
+    (before as number) >= 1 &&
+    (before as number) <= MAX_PRIORITY &&
     typeof productId === 'string' &&
     UUID.test(productId);
-  return valid ? { position, page: page as number, productId: productId } : undefined;
+  return valid ? { position, before: before as number, productId: productId } : undefined;
 }
 
 function positionOf(value: unknown[]): GalleryPosition | undefined {

@@ -141,16 +141,19 @@ export class GalleryService {
     }
     const images = rows.slice(0, query.per_page);
     const last = images[images.length - 1];
-    const page = walk ? walk.page : query.page;
+    // By cursor: the page its first image is on at this per_page (the same page by number, when
+    // the walk kept its per_page).
+    const before = walk ? walk.before : query.offset;
+    const next = before + images.length;
     return {
-      page,
+      page: walk ? Math.floor(before / query.per_page) + 1 : query.page,
       per_page: query.per_page,
       total: product.imageCount,
       items: await this.presenter.many(images),
       version: product.galleryVersion,
       next_cursor:
         rows.length > query.per_page && last
-          ? encodeGalleryCursor({ position: last, page: page + 1, productId: product.id })
+          ? encodeGalleryCursor({ position: last, before: next, productId: product.id })
           : null,
     };
   }
