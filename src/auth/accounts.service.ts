@@ -4,7 +4,9 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { Repository, type EntityManager } from 'typeorm';
 import { AppError } from '../common/errors/app.error';
 import { isUniqueViolation } from '../database/pg-errors';
+import { ApiKeyRevocationsRepository } from './api-key-revocations.repository';
 import { newApiKeyToken } from './api-key-token';
+import { credentialGoneMeanwhile } from './challenge';
 import { codePointLength } from '../common/http/max-length';
 import { canonicalEmail, MAX_EMAIL_LENGTH } from './email-address';
 import { ApiKey } from './entities/api-key.entity';
@@ -54,6 +56,7 @@ export class AccountsService {
     @InjectRepository(ApiKey) private readonly apiKeys: Repository<ApiKey>,
     private readonly hasher: PasswordHasher,
     private readonly addresses: LoginAddressesRepository,
+    private readonly revocations: ApiKeyRevocationsRepository,
   ) {}
 
   /** The organisation with this slug, created if missing (race-free: insert or ignore). */
@@ -156,53 +159,89 @@ export class AccountsService {
   /**
    * Returns the stored key and the full secret key, which is never retrievable again. In the
    * `manager`'s transaction if given (the CLI's, which may have just created the organisation).
+   * A key made by a key is stored only if its maker is, as the transaction finds it, neither
+   * revoked nor expired (401 `invalid_api_key` otherwise, as the maker gets from then on), and
+   * holds its maker's row until it commits: a revocation under way, here or on another instance
+   * (whose cache may still admit the maker), revokes it too or makes it fail.
    */
   async createApiKey(
     organizationId: string,
     input: NewApiKey,
     manager?: EntityManager,
   ): Promise<{ apiKey: ApiKey; key: string }> {
-    const apiKeys = manager ? manager.getRepository(ApiKey) : this.apiKeys;
-    const users = manager ? manager.getRepository(User) : this.users;
-    const role = input.role ?? Role.Staff;
-    const scopes = input.scopes ?? [...ROLE_SCOPES[role]];
-    const beyond = scopesBeyondRole(role, scopes);
-    if (beyond.length > 0) {
-      throw new AppError(
-        'scope_not_allowed',
-        `The ${role} role does not include: ${beyond.join(', ')}.`,
-        [{ field: 'scopes', message: `not allowed for role ${role}: ${beyond.join(', ')}` }],
-      );
-    }
-    if (input.grantor) authoriseGrant(input.grantor, scopes, 'This key');
-    const expiresAt = expiryWithin(input.expiresAt, input.grantor?.expiresAt);
-    if (expiresAt && expiresAt.getTime() <= Date.now()) {
-      throw new AppError('validation_failed', 'expires_at must be in the future.', [
-        { field: 'expires_at', message: 'must be in the future' },
-      ]);
-    }
+    const grant = grantedKey(input);
+    const makerId = input.createdByKeyId;
+    if (!makerId) return this.insertApiKey(manager ?? this.apiKeys.manager, organizationId, grant);
+    const make = async (transaction: EntityManager) => {
+      if (!(await this.revocations.lockMaker(transaction, makerId))) {
+        throw credentialGoneMeanwhile('api_key');
+      }
+      return this.insertApiKey(transaction, organizationId, grant);
+    };
+    return manager ? make(manager) : this.apiKeys.manager.transaction(make);
+  }
+
+  private async insertApiKey(
+    manager: EntityManager,
+    organizationId: string,
+    grant: GrantedKey,
+  ): Promise<{ apiKey: ApiKey; key: string }> {
+    const apiKeys = manager.getRepository(ApiKey);
+    const { input } = grant;
     // The key belongs to the organisation; who made it is recorded, by id and by username, which
     // stays when that user is deleted.
-    const creator = input.createdById ? await users.findOneBy({ id: input.createdById }) : null;
+    const creator = input.createdById
+      ? await manager.getRepository(User).findOneBy({ id: input.createdById })
+      : null;
     const token = newApiKeyToken();
     const apiKey = await apiKeys.save(
       apiKeys.create({
         organizationId,
         name: input.name.trim(),
-        role,
-        scopes,
+        role: grant.role,
+        scopes: grant.scopes,
         prefix: token.prefix,
         secretHash: token.secretHash,
         createdById: creator?.id ?? null,
         createdByUsername: creator?.username ?? null,
         createdByKeyId: input.createdByKeyId ?? null,
-        expiresAt: expiresAt ?? null,
+        expiresAt: grant.expiresAt ?? null,
         lastUsedAt: null,
         revokedAt: null,
       }),
     );
     return { apiKey, key: token.key };
   }
+}
+
+/** What a key asked for is granted: its role, scopes and expiry, checked against the rules. */
+interface GrantedKey {
+  input: NewApiKey;
+  role: Role;
+  scopes: Scope[];
+  expiresAt: Date | undefined;
+}
+
+/** The key asked for, if the rules allow it: scopes within its role and its grantor's, expiry. */
+function grantedKey(input: NewApiKey): GrantedKey {
+  const role = input.role ?? Role.Staff;
+  const scopes = input.scopes ?? [...ROLE_SCOPES[role]];
+  const beyond = scopesBeyondRole(role, scopes);
+  if (beyond.length > 0) {
+    throw new AppError(
+      'scope_not_allowed',
+      `The ${role} role does not include: ${beyond.join(', ')}.`,
+      [{ field: 'scopes', message: `not allowed for role ${role}: ${beyond.join(', ')}` }],
+    );
+  }
+  if (input.grantor) authoriseGrant(input.grantor, scopes, 'This key');
+  const expiresAt = expiryWithin(input.expiresAt, input.grantor?.expiresAt);
+  if (expiresAt && expiresAt.getTime() <= Date.now()) {
+    throw new AppError('validation_failed', 'expires_at must be in the future.', [
+      { field: 'expires_at', message: 'must be in the future' },
+    ]);
+  }
+  return { input, role, scopes, expiresAt };
 }
 
 /**

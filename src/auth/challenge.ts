@@ -1,3 +1,6 @@
+import { AppError } from '../common/errors/app.error';
+import type { Principal } from './principal';
+
 const REALM = 'product-image-service';
 
 /**
@@ -7,4 +10,27 @@ const REALM = 'product-image-service';
 export function authenticationChallenge(bearerError?: string): Record<string, string> {
   const bearer = `Bearer realm="${REALM}"${bearerError ? `, error="${bearerError}"` : ''}`;
   return { 'WWW-Authenticate': `${bearer}, Token realm="${REALM}"` };
+}
+
+/**
+ * The 401 of a request admitted with a credential that is no longer good, found out while it is
+ * under way: the key revoked or expired, the user disabled or deleted or their session ended. The
+ * code and challenge are those the next request with the credential gets.
+ */
+export function credentialGoneMeanwhile(type: Principal['type']): AppError {
+  if (type === 'api_key') {
+    return new AppError(
+      'invalid_api_key',
+      'The API key was revoked or expired meanwhile.',
+      [],
+      authenticationChallenge(),
+    );
+  }
+  return new AppError(
+    'invalid_token',
+    'Meanwhile the user was disabled or deleted, or the session ended (a logout, a ' +
+      'password change).',
+    [],
+    authenticationChallenge('invalid_token'),
+  );
 }

@@ -7,7 +7,7 @@ import { AUTH_CONFIG, type AuthConfig } from './auth.config';
 import { API_KEY_QUERY_NAME, presentedCredential } from './credentials';
 import type { Principal } from './principal';
 import { PrincipalService } from './principal.service';
-import { authenticationChallenge } from './challenge';
+import { authenticationChallenge, credentialGoneMeanwhile } from './challenge';
 import { authorise, type RouteAccess } from './route-access';
 import { JWT_STRATEGY } from './strategies/jwt.strategy';
 
@@ -80,17 +80,7 @@ export class RequestAuthenticator {
   /** See FastifyRequest.readmit: the credential read again from the database, not a cache. */
   private async readmit(admitted: Principal, access: RouteAccess): Promise<void> {
     const current = await this.principals.current(admitted);
-    if (!current && admitted.type === 'api_key') {
-      throw unauthenticated('invalid_api_key', 'The API key was revoked or expired meanwhile.');
-    }
-    if (!current) {
-      throw unauthenticated(
-        'invalid_token',
-        'Meanwhile the user was disabled or deleted, or the session ended (a logout, a ' +
-          'password change).',
-        'invalid_token',
-      );
-    }
+    if (!current) throw credentialGoneMeanwhile(admitted.type);
     authorise(current, access);
   }
 

@@ -1,7 +1,9 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { getRepositoryToken } from '@nestjs/typeorm';
-import type { Repository } from 'typeorm';
+import { DataSource, type Repository } from 'typeorm';
+import { AccountsService } from '../../src/auth/accounts.service';
 import { ApiKey } from '../../src/auth/entities/api-key.entity';
+import { Role } from '../../src/auth/roles';
 import { User } from '../../src/auth/entities/user.entity';
 import { decodeId } from '../../src/common/ids/short-id';
 import { TEST_PASSWORD } from '../support/accounts';
@@ -71,6 +73,89 @@ describe('Authorisation decisions taken on rows read before a concurrent change'
     // README: a revoked key stops working at once on the instance that revoked it.
     const after = await call(app, 'GET', '/api/v1/auth/me', { apiKey: key });
     expect(after.statusCode).toBe(401);
+  });
+
+  it('leaves no key working that a key made while it was being revoked', async () => {
+    const created = await call(app, 'POST', '/api/v1/api-keys', admin, {
+      name: 'leaked',
+      role: 'admin',
+    });
+    expect(created.statusCode).toBe(201);
+    const { id, key, prefix } = created.json<{ id: string; key: string; prefix: string }>();
+    const keys = app.get<Repository<ApiKey>>(getRepositoryToken(ApiKey));
+    // Whoever holds the leaked key asks for a new key; its request has read the key's row...
+    const gate = gateOn(keys, (where) => where.prefix === prefix);
+    const making = call(
+      app,
+      'POST',
+      '/api/v1/api-keys',
+      { apiKey: key },
+      {
+        name: 'spare',
+        role: 'admin',
+      },
+    );
+    await gate.hasRead;
+    // ...when an admin revokes the leaked key.
+    expect((await call(app, 'DELETE', `/api/v1/api-keys/${id}`, admin)).statusCode).toBe(204);
+    gate.release();
+    const made = await making;
+    gate.restore();
+    // The request was admitted before the revocation, but a key it made would outlive it
+    // (README: DELETE revokes the key "and with it every key it made"): refused, as the key is.
+    const spare = made.json<{ key?: string; code?: string }>();
+    const after = spare.key && (await call(app, 'GET', '/api/v1/auth/me', { apiKey: spare.key }));
+    expect({
+      status: made.statusCode,
+      code: spare.code,
+      spareWorks: after && after.statusCode,
+    }).toEqual({ status: 401, code: 'invalid_api_key', spareWorks: undefined });
+  });
+
+  it.each([
+    ['the revoked key', false],
+    ['a key the revoked key made', true],
+  ])('revokes a key that %s was making when the revocation began', async (_, byChild) => {
+    const created = await call(app, 'POST', '/api/v1/api-keys', admin, {
+      name: 'leaked',
+      role: 'admin',
+    });
+    const { id, key } = created.json<{ id: string; key: string }>();
+    const child = byChild
+      ? await call(app, 'POST', '/api/v1/api-keys', { apiKey: key }, { name: 'child' })
+      : created;
+    const me = await call(app, 'GET', '/api/v1/auth/me', admin);
+    const organizationId = decodeId(me.json<{ organization: { id: string } }>().organization.id);
+    const makerId = decodeId(child.json<{ id: string }>().id);
+    if (!organizationId || !makerId) throw new Error('The ids given do not decode.');
+    const database = app.get(DataSource);
+    // The maker is making a key, in a transaction not committed yet (as a POST would)...
+    const making = database.createQueryRunner();
+    await making.connect();
+    await making.startTransaction();
+    const { key: spare } = await app
+      .get(AccountsService)
+      .createApiKey(
+        organizationId,
+        { name: 'spare', role: Role.Admin, createdByKeyId: makerId },
+        making.manager,
+      );
+    // ...when an admin revokes the leaked key: the revocation waits for the key being made, if it
+    // waits.
+    const revoking = call(app, 'DELETE', `/api/v1/api-keys/${id}`, admin);
+    const waiting = async (): Promise<void> => {
+      const [row] = await database.query<{ n: number }[]>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+      );
+      if (row.n === 0) await new Promise((resolve) => setTimeout(resolve, 20)).then(waiting);
+    };
+    await Promise.race([revoking, waiting()]);
+    await making.commitTransaction();
+    await making.release();
+    expect((await revoking).statusCode).toBe(204);
+    const after = await call(app, 'GET', '/api/v1/auth/me', { apiKey: spare });
+    expect(after.json()).toMatchObject({ status: 401, code: 'invalid_api_key' });
   });
 
   it('never leaves the organisation without an enabled admin', async () => {
