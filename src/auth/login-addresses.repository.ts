@@ -47,16 +47,28 @@ export class LoginAddressesRepository {
     await manager.query('DELETE FROM user_login_addresses WHERE user_id = $1', [userId]);
   }
 
-  /** The user logged in from `address` now; addresses past the window are forgotten. */
-  async remember(userId: string, address: string): Promise<void> {
-    await this.dataSource.query(
-      `WITH stale AS (
+  /**
+   * The user logged in from `address` now, if their account is still as the login judged it:
+   * there, enabled, and in session generation `generation` (no password change since). Whether it
+   * was; if not, nothing is remembered (a login that a password change overtook leaves no address
+   * with a budget of its own to guess the new password). The row is locked (FOR SHARE) so that a
+   * change or deletion under way is waited for and judged as it commits. Addresses past the
+   * window are forgotten.
+   */
+  async remember(userId: string, address: string, generation: number): Promise<boolean> {
+    const rows = await this.dataSource.query<unknown[]>(
+      `WITH account AS (
+         SELECT id FROM users
+          WHERE id = $1 AND NOT disabled AND session_generation = $4 FOR SHARE),
+       stale AS (
          DELETE FROM user_login_addresses
           WHERE user_id = $1 AND address <> $2
             AND last_login_at <= now() - make_interval(days => $3))
-       INSERT INTO user_login_addresses (user_id, address) VALUES ($1, $2)
-       ON CONFLICT (user_id, address) DO UPDATE SET last_login_at = now()`,
-      [userId, stored(address), KNOWN_ADDRESS_DAYS],
+       INSERT INTO user_login_addresses (user_id, address) SELECT id, $2 FROM account
+       ON CONFLICT (user_id, address) DO UPDATE SET last_login_at = now()
+       RETURNING user_id`,
+      [userId, stored(address), KNOWN_ADDRESS_DAYS, generation],
     );
+    return rows.length > 0;
   }
 }

@@ -35,17 +35,15 @@ export class LoginService {
         : { username: (credentials.username ?? '').trim().toLowerCase() },
     );
     const passwordOk = await this.hasher.verify(user?.passwordHash, credentials.password);
-    if (!user || !passwordOk || user.disabled) {
-      throw new AppError(
-        'invalid_login',
-        'The email, username or password is wrong.',
-        [],
-        authenticationChallenge(),
-      );
-    }
+    if (!user || !passwordOk || user.disabled) throw invalidLogin();
     // Attempts from here now count apart from others' for this account (the login limit).
-    // By network, as the login limits count it (an IPv6 client's /64).
-    await this.addresses.remember(user.id, clientNetwork(address));
+    // By network, as the login limits count it (an IPv6 client's /64). Only if the account is
+    // still as read: deleted, disabled or given a new password meanwhile, the login fails as it
+    // would have a moment later (and its token would be refused at once).
+    const network = clientNetwork(address);
+    if (!(await this.addresses.remember(user.id, network, user.sessionGeneration))) {
+      throw invalidLogin();
+    }
     const claims: AccessTokenClaims = {
       sub: user.id,
       org: user.organizationId,
@@ -61,4 +59,14 @@ export class LoginService {
       expires_in: this.config.JWT_TTL_SECONDS,
     };
   }
+}
+
+/** Whatever the reason (no such account, a wrong password, a disabled account): the same 401. */
+function invalidLogin(): AppError {
+  return new AppError(
+    'invalid_login',
+    'The email, username or password is wrong.',
+    [],
+    authenticationChallenge(),
+  );
 }

@@ -158,6 +158,72 @@ describe('Authorisation decisions taken on rows read before a concurrent change'
     expect(after.json()).toMatchObject({ status: 401, code: 'invalid_api_key' });
   });
 
+  it('answers 401 invalid_login, not 500, to a login whose user is deleted while it is checked', async () => {
+    const made = await call(app, 'POST', '/api/v1/users', admin, {
+      email: 'leaver@test.example',
+      username: 'leaver',
+      password: TEST_PASSWORD,
+      role: 'staff',
+    });
+    expect(made.statusCode).toBe(201);
+    const id = made.json<{ id: string }>().id;
+    const users = app.get<Repository<User>>(getRepositoryToken(User));
+    // The login reads the account (then verifies the password: Argon2, tens of milliseconds)...
+    const gate = gateOn(users, (where) => where.email === 'leaver@test.example');
+    const loggingIn = call(app, 'POST', '/api/v1/auth/login', undefined, {
+      email: 'leaver@test.example',
+      password: TEST_PASSWORD,
+    });
+    await gate.hasRead;
+    // ...while an admin deletes the account.
+    expect((await call(app, 'DELETE', `/api/v1/users/${id}`, admin)).statusCode).toBe(204);
+    gate.release();
+    const res = await loggingIn;
+    gate.restore();
+    expect({ status: res.statusCode, code: res.json<{ code: string }>().code }).toEqual({
+      status: 401,
+      code: 'invalid_login',
+    });
+  });
+
+  it('remembers no address for a login with the old password that a password change overtook', async () => {
+    const made = await call(app, 'POST', '/api/v1/users', admin, {
+      email: 'erin@test.example',
+      username: 'erin',
+      password: TEST_PASSWORD,
+      role: 'staff',
+    });
+    const id = made.json<{ id: string }>().id;
+    const users = app.get<Repository<User>>(getRepositoryToken(User));
+    // A thief logs in with Erin's old password; the login has read her row...
+    const gate = gateOn(users, (where) => where.username === 'erin');
+    const thief = call(
+      app,
+      'POST',
+      '/api/v1/auth/login',
+      undefined,
+      { username: 'erin', password: TEST_PASSWORD },
+      { remoteAddress: '192.0.2.66' },
+    );
+    await gate.hasRead;
+    // ...when her administrator changes the password.
+    const changed = await call(app, 'PATCH', `/api/v1/users/${id}`, admin, {
+      password: `${TEST_PASSWORD}-changed`,
+    });
+    expect(changed.statusCode).toBe(200);
+    gate.release();
+    const res = await thief;
+    gate.restore();
+    // README: the addresses are "forgotten when the password changes": an address that logged in
+    // with the old password gets no budget of its own to guess the new one.
+    const rows = await app
+      .get(DataSource)
+      .query<{ address: string }[]>('SELECT address FROM user_login_addresses WHERE user_id = $1', [
+        decodeId(id),
+      ]);
+    expect({ status: res.statusCode, rows }).toEqual({ status: 401, rows: [] });
+  });
+
   it('never leaves the organisation without an enabled admin', async () => {
     const meA = (await call(app, 'GET', '/api/v1/auth/me', admin)).json<{ user: { id: string } }>();
     const fullKey = (
