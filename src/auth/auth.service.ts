@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
 import { encodeShortId } from '../common/ids/short-id';
+import { credentialGoneMeanwhile } from './challenge';
 import type { MeDto } from './dto/me.dto';
 import { ApiKey } from './entities/api-key.entity';
 import { Organization } from './entities/organization.entity';
@@ -18,9 +19,15 @@ export class AuthService {
     @InjectRepository(Organization) private readonly organizations: Repository<Organization>,
   ) {}
 
+  /**
+   * The caller as stored. Its row deleted since the request was admitted (a user deleted, say, as
+   * their console asks): 401, as the next request with the credential gets.
+   */
   async me(ctx: RequestContext): Promise<MeDto> {
     const { principal } = ctx;
-    const organization = await this.organizations.findOneByOrFail({ id: ctx.organizationId });
+    const gone = () => credentialGoneMeanwhile(principal.type);
+    const organization = await this.organizations.findOneBy({ id: ctx.organizationId });
+    if (!organization) throw gone();
     const me: MeDto = {
       type: principal.type,
       role: principal.role,
@@ -32,7 +39,8 @@ export class AuthService {
       },
     };
     if (principal.type === 'user') {
-      const user = await this.users.findOneByOrFail(ctx.scoped({ id: principal.id }));
+      const user = await this.users.findOneBy(ctx.scoped({ id: principal.id }));
+      if (!user) throw gone();
       me.user = {
         id: encodeShortId(user.id),
         email: user.email,
@@ -40,7 +48,8 @@ export class AuthService {
         full_name: user.fullName,
       };
     } else {
-      const key = await this.apiKeys.findOneByOrFail(ctx.scoped({ id: principal.id }));
+      const key = await this.apiKeys.findOneBy(ctx.scoped({ id: principal.id }));
+      if (!key) throw gone();
       me.api_key = { id: encodeShortId(key.id), name: key.name, prefix: key.prefix };
     }
     return me;

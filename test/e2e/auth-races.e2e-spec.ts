@@ -224,6 +224,36 @@ describe('Authorisation decisions taken on rows read before a concurrent change'
     expect({ status: res.statusCode, rows }).toEqual({ status: 401, rows: [] });
   });
 
+  it('answers 401, not 500, to GET /auth/me of a user deleted while the request is under way', async () => {
+    const made = await call(app, 'POST', '/api/v1/users', admin, {
+      email: 'gone@test.example',
+      username: 'gone',
+      password: TEST_PASSWORD,
+      role: 'staff',
+    });
+    const id = made.json<{ id: string }>().id;
+    const token = await login(app, { email: 'gone@test.example' }, TEST_PASSWORD);
+    const users = app.get<Repository<User>>(getRepositoryToken(User));
+    // The request authenticates the user (reads the row)...
+    const gate = gateOn(users, (where) => where.id === decodeId(id));
+    const asking = call(app, 'GET', '/api/v1/auth/me', { bearer: token });
+    await gate.hasRead;
+    // ...and the user is deleted before the handler reads them again.
+    expect((await call(app, 'DELETE', `/api/v1/users/${id}`, admin)).statusCode).toBe(204);
+    gate.release();
+    const res = await asking;
+    gate.restore();
+    // README: "a deleted user's tokens stop working at once": as the next request with it is.
+    const next = await call(app, 'GET', '/api/v1/auth/me', { bearer: token });
+    const answer = (r: typeof res) => ({
+      status: r.statusCode,
+      code: r.json<{ code: string }>().code,
+      challenge: r.headers['www-authenticate'],
+    });
+    expect(answer(res)).toEqual(answer(next));
+    expect(answer(res)).toMatchObject({ status: 401, code: 'invalid_token' });
+  });
+
   it('never leaves the organisation without an enabled admin', async () => {
     const meA = (await call(app, 'GET', '/api/v1/auth/me', admin)).json<{ user: { id: string } }>();
     const fullKey = (
