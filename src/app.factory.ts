@@ -137,8 +137,9 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   // Spooled uploads and decoded data URIs are removed when their request is over, however it ends.
   registerUploadSpool(app);
   registerRequestTimeouts(app, httpTimeoutsConfigOf(env));
-  closeConnectionsWhenClosing(app);
   await registerSecurityHeaders(app, DOCS_PATH);
+  // After the security headers' hook, so that the 503 of a request arriving while closing has them.
+  closeConnectionsWhenClosing(app);
   // What Node refused bare (no Host; an Expect it does not know), answered by the service (after
   // the security headers' hook, so that its 400 carries them).
   requireHost(app.getHttpAdapter().getInstance());
@@ -192,6 +193,8 @@ function createAdapter(env: EnvironmentVariables): FastifyAdapter {
     trustProxy: env.TRUST_PROXY,
     bodyLimit: env.JSON_BODY_LIMIT_BYTES,
     requestIdHeader: false,
+    // A request arriving while the server closes is ours to refuse (graceful-close.ts).
+    return503OnClosing: false,
     genReqId: requestIdFor,
     ...timeouts,
     // With the timeouts' options of Node's server: a request without Host is refused by a hook

@@ -220,8 +220,9 @@ const PROBE_OPERATIONS = new Set(['getLiveness', 'getReadiness']);
  * answer 401; every operation can answer 400 bad_request (an HTTP/1.1 request without Host, or
  * with two: requireHost, once the route is chosen), 408 request_timeout and 431
  * headers_too_large (a client too slow to send its request, or sending too much header, answered
- * on the socket before any route is chosen, so that no route's own list can show them) and 500,
- * and every one but the probes 503
+ * on the socket before any route is chosen, so that no route's own list can show them), 500 and
+ * 503 service_unavailable (a request arriving while the server shuts down), and every one but
+ * the probes 503
  * database_unavailable (a connection lost to a failover or a restart, or a statement past
  * DATABASE_STATEMENT_TIMEOUT_MS: retry).
  */
@@ -234,8 +235,8 @@ function applySecurityRequirements(document: OpenAPIObject): void {
       const isPublic = op[OPENAPI_PUBLIC_EXTENSION] === true;
       delete op[OPENAPI_PUBLIC_EXTENSION];
       op.security = isPublic ? [] : anyCredential;
-      // Any route can refuse its Host (400), be cut (408, 431) or fail (500); a protected one can
-      // refuse the credential (401).
+      // Any route can refuse its Host (400), be cut (408, 431), fail (500) or meet the shutdown
+      // (503); a protected one can refuse the credential (401).
       const codes = (op[PROBLEMS_EXTENSION] as string[] | undefined) ?? [];
       const implied: string[] = [
         'bad_request',
@@ -243,6 +244,7 @@ function applySecurityRequirements(document: OpenAPIObject): void {
         'headers_too_large',
         ...(isPublic ? [] : PROBLEMS.authentication),
         'internal_error',
+        'service_unavailable',
         ...(PROBE_OPERATIONS.has(String(op.operationId)) ? [] : ['database_unavailable']),
       ];
       op[PROBLEMS_EXTENSION] = [...implied.filter((c) => !codes.includes(c)), ...codes];
