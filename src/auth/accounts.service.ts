@@ -157,6 +157,24 @@ export class AccountsService {
   }
 
   /**
+   * In the caller's transaction, before it stores what a credential grants that outlives it (a
+   * login: a user with a password, a password set, a user enabled): an API key `principal` must
+   * still be good as the database has it now, not as a cache admitted it (another instance may
+   * for 5 seconds after a revocation), and its row is held until the transaction ends, so that a
+   * revocation waits for the change. Else 401 invalid_api_key. A user needs no such check: their
+   * own deletion or disabling does not undo what they did.
+   */
+  async holdCaller(manager: EntityManager, principal: Principal): Promise<void> {
+    if (principal.type === 'api_key') await this.holdKey(manager, principal.id);
+  }
+
+  private async holdKey(manager: EntityManager, keyId: string): Promise<void> {
+    if (!(await this.revocations.lockMaker(manager, keyId))) {
+      throw credentialGoneMeanwhile('api_key');
+    }
+  }
+
+  /**
    * Returns the stored key and the full secret key, which is never retrievable again. In the
    * `manager`'s transaction if given (the CLI's, which may have just created the organisation).
    * A key made by a key is stored only if its maker is, as the transaction finds it, neither
@@ -173,9 +191,7 @@ export class AccountsService {
     const makerId = input.createdByKeyId;
     if (!makerId) return this.insertApiKey(manager ?? this.apiKeys.manager, organizationId, grant);
     const make = async (transaction: EntityManager) => {
-      if (!(await this.revocations.lockMaker(transaction, makerId))) {
-        throw credentialGoneMeanwhile('api_key');
-      }
+      await this.holdKey(transaction, makerId);
       return this.insertApiKey(transaction, organizationId, grant);
     };
     return manager ? make(manager) : this.apiKeys.manager.transaction(make);

@@ -29,12 +29,19 @@ export class UsersService {
   async create(ctx: RequestContext, dto: CreateUserDto): Promise<UserDto> {
     authoriseGrant(ctx.principal, ROLE_SCOPES[dto.role], `A user with the ${dto.role} role`);
     refuseIfCallerExpires(ctx, 'A user with a password');
-    const user = await this.accounts.createUser(ctx.organizationId, {
-      email: dto.email,
-      username: dto.username,
-      fullName: dto.full_name,
-      password: dto.password,
-      role: dto.role,
+    const user = await this.users.manager.transaction(async (manager) => {
+      await this.accounts.holdCaller(manager, ctx.principal);
+      return this.accounts.createUser(
+        ctx.organizationId,
+        {
+          email: dto.email,
+          username: dto.username,
+          fullName: dto.full_name,
+          password: dto.password,
+          role: dto.role,
+        },
+        manager,
+      );
     });
     return UserDto.from(user);
   }
@@ -68,6 +75,10 @@ export class UsersService {
     }
     if (Object.keys(columns).length > 0) {
       await this.changeLocked(ctx, id, dto, async (manager, user) => {
+        // A login given (see refuseIfCallerExpires): not by a key revoked meanwhile.
+        if (dto.password !== undefined || dto.disabled === false) {
+          await this.accounts.holdCaller(manager, ctx.principal);
+        }
         await manager.update(User, ctx.scoped({ id: user.id }), columns);
         if (dto.password !== undefined) await this.addresses.forget(manager, user.id);
       });
