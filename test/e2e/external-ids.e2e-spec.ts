@@ -3,6 +3,8 @@ import type { InjectOptions } from 'light-my-request';
 import { DataSource } from 'typeorm';
 import { Role } from '../../src/auth/roles';
 import { decodeId } from '../../src/common/ids/short-id';
+import { ImageProcessor } from '../../src/images/processing/image-processor';
+import { STORAGE_PROVIDER, type StorageProvider } from '../../src/storage/storage-provider';
 import { addUser, otherOrganisationAdmin } from '../support/accounts';
 import { eventually } from '../support/eventually';
 import { solidJpeg } from '../support/fixtures';
@@ -459,6 +461,55 @@ describe('External ids', () => {
         }
       },
     );
+
+    it('stores an upload under the product its external id names when it joins, made again meanwhile', async () => {
+      const old = await created({ external_id: 'remade-1' });
+      // The upload is held once its image is processed, before its files are stored.
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let processed!: () => void;
+      const processing = new Promise<void>((resolve) => (processed = resolve));
+      const original = ImageProcessor.prototype.process;
+      const spy = jest
+        .spyOn(ImageProcessor.prototype, 'process')
+        .mockImplementation(async function (this: ImageProcessor, ...args) {
+          const result = await original.apply(this, args);
+          processed();
+          await held;
+          return result;
+        });
+      try {
+        const uploading = upload(`${byExternalId('remade-1')}/images`);
+        await processing;
+        expect((await call(app, 'DELETE', `/api/v1/products/${old.id}`, c.staff)).statusCode).toBe(
+          204,
+        );
+        const remade = await created({ external_id: 'remade-1' });
+        release();
+        const res = await uploading;
+        expect(res.statusCode).toBe(201);
+        expect(res.json()).toMatchObject({ product_id: remade.id });
+        // Its files and URL name the product it joined, not the one deleted meanwhile.
+        const newFolder = `products/${decodeId(remade.id)}/`;
+        const [row] = await app
+          .get(DataSource)
+          .query<{ storage_key: string }[]>('SELECT storage_key FROM images WHERE id = $1', [
+            decodeId(res.json<{ id: string }>().id),
+          ]);
+        expect(row.storage_key.startsWith(newFolder)).toBe(true);
+        expect(res.json<{ url: string }>().url).toContain(`/${newFolder}`);
+        const storage = app.get<StorageProvider>(STORAGE_PROVIDER);
+        const under = async (folder: string) => {
+          const keys: string[] = [];
+          for await (const object of storage.list(folder)) keys.push(object.key);
+          return keys;
+        };
+        expect(await under(`products/${decodeId(old.id)}/`)).toEqual([]);
+        expect((await under(newFolder)).length).toBeGreaterThan(0);
+      } finally {
+        spy.mockRestore();
+      }
+    });
 
     it('answers 404 for an unknown external id', async () => {
       const res = await call(app, 'GET', byExternalId('never-made'), c.user);

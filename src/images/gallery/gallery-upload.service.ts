@@ -5,17 +5,25 @@ import type { RequestContext } from '../../auth/principal';
 import { ProductsService, type ProductRef } from '../../products/products.service';
 import type { ImageDto } from '../dto/image.dto';
 import type { UploadImageFieldsDto } from '../dto/upload-image.dto';
-import { ImageFilesService } from '../image-files.service';
+import { ImageFilesService, type StoredFiles } from '../image-files.service';
 import { ImageImportService } from '../intake/import/image-import.service';
 import type { ImageUpload } from '../intake/multipart-upload';
 import { newImageRecord } from '../new-image';
 import { ImageProcessor } from '../processing/image-processor';
 import {
   GalleryService,
+  ProductMoved,
   type AddOptions,
   type AlsoRecord,
   type AddedImage,
 } from './gallery.service';
+
+/** Stores of an upload's files under the product its reference names (see upload). */
+const MAX_STORE_ATTEMPTS = 3;
+
+function placementOf(upload: ImageUpload) {
+  return { isPrimary: upload.fields.is_primary, priority: upload.fields.priority };
+}
 
 /** An upload into a product's gallery. */
 @Injectable()
@@ -40,28 +48,39 @@ export class GalleryUploadService {
     upload: ImageUpload,
     { id = randomUUID(), ...options }: AddOptions & { id?: string } = {},
   ): Promise<AddedImage> {
-    const product = await this.products.find(ctx, ref);
+    let productId = (await this.products.find(ctx, ref)).id;
     const processed = await this.processor.process(
       upload.file.path,
       this.files.processingOptions(),
     );
-    const of = { imageId: id, productId: product.id, organizationId: ctx.organizationId };
-    return this.files.withStoredFiles(processed, of, (files) =>
-      // By the reference: a GTIN or external id that moved to another product while the image
-      // was processed names that product when the image joins it, never the one it left.
-      this.gallery.add(
-        ctx,
-        ref,
-        {
-          ...newImageRecord(ctx, id, files, upload.file.filename),
-          title: upload.fields.title ?? '',
-          altText: upload.fields.alt_text ?? '',
-          description: upload.fields.description ?? '',
-        },
-        { isPrimary: upload.fields.is_primary, priority: upload.fields.priority },
-        options,
-      ),
-    );
+    // By the reference: a GTIN or external id that moved to another product while the image was
+    // processed names that product when the image joins it, never the one it left, and the files
+    // are stored again under its id (their keys name the product). Twice at most; a third move
+    // joins as the files are.
+    for (let attempt = 1; ; attempt++) {
+      const of = { imageId: id, productId, organizationId: ctx.organizationId };
+      const storedFor = attempt < MAX_STORE_ATTEMPTS ? productId : undefined;
+      try {
+        return await this.files.withStoredFiles(processed, of, (files) =>
+          this.gallery.add(ctx, ref, this.record(ctx, id, files, upload), placementOf(upload), {
+            ...options,
+            storedFor,
+          }),
+        );
+      } catch (error) {
+        if (!(error instanceof ProductMoved)) throw error;
+        productId = error.productId;
+      }
+    }
+  }
+
+  private record(ctx: RequestContext, id: string, files: StoredFiles, upload: ImageUpload) {
+    return {
+      ...newImageRecord(ctx, id, files, upload.file.filename),
+      title: upload.fields.title ?? '',
+      altText: upload.fields.alt_text ?? '',
+      description: upload.fields.description ?? '',
+    };
   }
 
   /**

@@ -65,6 +65,19 @@ export interface AddedImage {
 export interface AddOptions {
   expected?: ExpectedVersions;
   alsoRecord?: AlsoRecord;
+  /**
+   * The product the image's files were stored for (their keys name it): another one found by the
+   * reference when the image joins (its GTIN or external id moved meanwhile) is refused with
+   * {@link ProductMoved}, nothing written, so that the files are stored again under its id.
+   */
+  storedFor?: string;
+}
+
+/** See AddOptions.storedFor: the product the reference names now. Not an answer: never leaves. */
+export class ProductMoved extends Error {
+  constructor(readonly productId: string) {
+    super('The reference names another product than the one the files were stored for.');
+  }
 }
 
 /** What a gallery change did to the number of images in the gallery (added minus removed). */
@@ -311,9 +324,10 @@ export class GalleryService {
     ref: ProductRef,
     image: NewImage,
     placement: Placement,
-    { expected, alsoRecord }: AddOptions = {},
+    { expected, alsoRecord, storedFor }: AddOptions = {},
   ): Promise<AddedImage> {
     return this.join(ctx, ref, expected, async (manager, product) => {
+      if (storedFor !== undefined && product.id !== storedFor) throw new ProductMoved(product.id);
       // Before any image row is locked (by place): a deletion of the uploader locks the user,
       // then their images; taken the other way round, the two could deadlock.
       const uploadedById = await uploaderStillThere(manager, image.uploadedById);
