@@ -1,5 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  renameSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Client } from 'pg';
@@ -13,6 +21,7 @@ import {
 } from '../../src/images/assets/unattached-image-sweeper';
 import { StandaloneImagesRepository } from '../../src/images/assets/standalone-images.repository';
 import { JobQueue } from '../../src/jobs/job-queue.service';
+import { STORAGE_PROVIDER, type StorageProvider } from '../../src/storage/storage-provider';
 import { addUser, filesBelow, otherOrganisationAdmin } from '../support/accounts';
 import {
   bmp,
@@ -878,6 +887,36 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
         expect(again.json().code).toBe('image_not_found');
       }
       expect(await listAll(`key=${encodeURIComponent(image.key)}`)).toEqual([]);
+    });
+
+    it('answers 404, not 500, to a transform URL of an image deleted while its original is read', async () => {
+      const image = await standalone({ purpose: 'product' }, a.staff);
+      const responsive = (image as unknown as { responsive: Record<string, { src: string }> })
+        .responsive;
+      const src = Object.values(responsive)[0].src;
+      const storage = app.get<StorageProvider>(STORAGE_PROVIDER);
+      const read = storage.read.bind(storage);
+      let deleting: Promise<{ statusCode: number }> | undefined;
+      // The deletion lands once the original is found, before its bytes are read: the file
+      // removed (as the deletion job removes it) and the row deleted.
+      storage.read = async (key: string) => {
+        const object = await read(key);
+        if (key === image.key && !deleting) {
+          unlinkSync(storedPath(image.url));
+          deleting = call(app, 'DELETE', assetUrl(image.id), a.staff);
+          await deleting;
+        }
+        return object;
+      };
+      try {
+        const res = await fetchDelivered(app, src);
+        expect((await deleting)?.statusCode).toBe(204);
+        // The read, begun, finishes; the result made of it is not kept for a deleted image.
+        expect(res.status).toBe(404);
+        expect(res.body.toString()).toContain('image_not_found');
+      } finally {
+        storage.read = read;
+      }
     });
 
     it('deletes with an API key, and an upload that asked for an expiry', async () => {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { constants, createReadStream, createWriteStream } from 'node:fs';
-import { access, mkdir, opendir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
+import { constants, createWriteStream } from 'node:fs';
+import { access, mkdir, open, opendir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -123,18 +123,23 @@ export class LocalStorageProvider implements StorageProvider {
     if (start) yield* this.walk(start, folder, prefix);
   }
 
+  /**
+   * Opened first, then read through the open file: a deletion after the open (an image deleted,
+   * the expiry sweep) leaves the read whole. Stat, then a stream opening the path a moment later,
+   * met a deletion in between as a stream error (a 500 to a transform URL) rather than "missing".
+   */
   async read(key: string): Promise<ObjectStream | undefined> {
     const path = resolveKeyPath(this.root, key);
     if (!path) return undefined;
-    let info;
-    try {
-      info = await stat(path);
-    } catch {
+    const handle = await open(path, 'r').catch(() => undefined);
+    if (!handle) return undefined;
+    const info = await handle.stat().catch(() => undefined);
+    if (!info?.isFile()) {
+      await handle.close().catch(() => undefined);
       return undefined;
     }
-    if (!info.isFile()) return undefined;
     return {
-      stream: createReadStream(path),
+      stream: handle.createReadStream(),
       size: info.size,
       contentType: CONTENT_TYPES[extname(path).slice(1)] ?? 'application/octet-stream',
       // Keys are never rewritten with other bytes; size and mtime identify the content.
