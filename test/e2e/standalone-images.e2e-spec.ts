@@ -1324,6 +1324,35 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
         expect(await gallery(lost)).toEqual({ items: [], version: initial[lost] });
       }
     });
+
+    it('decides the image before If-Match: 404 for an unknown one, 409 for a retried attach, on both routes', async () => {
+      const p = await newProduct();
+      const read = await call(app, 'GET', galleryUrl(p), c.staff);
+      const ifMatch = { headers: { 'if-match': read.headers.etag as string } };
+      const [first, second, account] = [
+        await standalone(),
+        await standalone(),
+        await standalone({ purpose: 'account' }),
+      ];
+      for (const url of [galleryUrl(p), `${galleryUrl(p)}/attach`]) {
+        const send = (imageId: string) =>
+          call(app, 'POST', url, c.staff, { image_id: imageId }, ifMatch);
+        // The first attempt went through (only on the first route: the ETag is stale after it).
+        if (url === galleryUrl(p)) expect((await send(first.id)).statusCode).toBe(201);
+        const answers = await Promise.all(
+          [first.id, encodeShortId(randomUUID()), account.id, second.id].map(send),
+        );
+        expect(answers.map((res) => [res.statusCode, res.json().code])).toEqual([
+          [409, 'image_already_attached'],
+          [404, 'image_not_found'],
+          [409, 'image_purpose_mismatch'],
+          // Attachable: only then does the stale If-Match count.
+          [412, 'gallery_changed'],
+        ]);
+      }
+      expect((await gallery(p)).items.map((i) => i.id)).toEqual([first.id]);
+      expect(await row(second.id)).toMatchObject({ product_id: null });
+    });
   });
 
   /* ------------------------------------------------------------------ the sweep */

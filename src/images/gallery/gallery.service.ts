@@ -232,7 +232,7 @@ export class GalleryService {
         if (dto.priority !== undefined) image.priority = dto.priority;
         return this.repository.save(manager, image);
       },
-      imageId,
+      (manager, product) => this.findImage(manager, ctx, product, imageId),
     );
     return { image: await this.presenter.one(image), version };
   }
@@ -307,7 +307,7 @@ export class GalleryService {
         if (image.isPrimary) await this.repository.promoteFirst(manager, product.id);
         await this.deletions.enqueue(manager, this.files.keysOf(image), ctx.organizationId);
       },
-      imageId,
+      (manager, product) => this.findImage(manager, ctx, product, imageId),
     );
     this.deletions.afterCommit();
     return version;
@@ -347,7 +347,9 @@ export class GalleryService {
    * Attaches a stand-alone upload to the gallery, placed by {@link place}, and clears its expiry
    * in the same statement, if the gallery is at a version `expected` names. One past its expiry
    * counts as gone. The image row is locked first, so an attach and the sweep of expired uploads
-   * (which skips locked rows) never both win.
+   * (which skips locked rows) never both win. The image is decided before the If-Match, as for a
+   * change of one image: an unknown one is 404 and one attached already (a retried attach whose
+   * first attempt went through) 409 whatever the If-Match.
    */
   async attach(
     ctx: RequestContext,
@@ -357,7 +359,7 @@ export class GalleryService {
     placement: Placement,
     expected?: ExpectedVersions,
   ): Promise<AddedImage> {
-    return this.join(ctx, ref, expected, async (manager, product) => {
+    const attachable = async (manager: EntityManager, product: Product): Promise<Image> => {
       const image = await this.repository.lockAttachable(manager, ctx, imageId);
       if (!image) {
         throw new AppError(
@@ -367,6 +369,10 @@ export class GalleryService {
         );
       }
       checkAttachable(image, product);
+      return image;
+    };
+    const work = async (manager: EntityManager, product: Product): Promise<Image> => {
+      const image = await attachable(manager, product);
       Object.assign(image, await this.place(manager, product.id, placement), {
         productId: product.id,
         expiresAt: null,
@@ -375,20 +381,31 @@ export class GalleryService {
         description: details.description ?? image.description,
       });
       return this.repository.save(manager, image);
-    });
+    };
+    return this.join(ctx, ref, expected, work, attachable);
   }
 
-  /** A gallery change that adds the image `work` returns: counted, and answered with the version. */
+  /**
+   * A gallery change that adds the image `work` returns: counted, and answered with the version.
+   * `decideFirst`: as for {@link change}.
+   */
   private async join(
     ctx: RequestContext,
     ref: ProductRef,
     expected: ExpectedVersions,
     work: (manager: EntityManager, product: Product) => Promise<Image>,
+    decideFirst?: (manager: EntityManager, product: Product) => Promise<unknown>,
   ): Promise<AddedImage> {
-    const { result, version } = await this.change(ctx, ref, expected, (manager, product, tally) => {
-      tally.imageCountDelta += 1;
-      return work(manager, product);
-    });
+    const { result, version } = await this.change(
+      ctx,
+      ref,
+      expected,
+      (manager, product, tally) => {
+        tally.imageCountDelta += 1;
+        return work(manager, product);
+      },
+      decideFirst,
+    );
     return { image: await this.presenter.one(result), version };
   }
 
@@ -461,21 +478,23 @@ export class GalleryService {
   /**
    * Runs a gallery change: lock the product, check If-Match, change, then bump the version and
    * add what the change tallied to the product's image count, in one UPDATE. A change of one
-   * image (`imageId`) that is not there is 404 even with a stale If-Match: a precondition is only
-   * evaluated where the request would otherwise succeed (RFC 9110 §13.2.1), and a retried DELETE
-   * learns that its image is gone rather than that the gallery changed (by its first attempt).
+   * image that is not there is 404 even with a stale If-Match: with a stale one, `decideFirst`
+   * (which throws the refusal the image earns: 404, or an attach's 409) runs before the 412. A
+   * precondition is only evaluated where the request would otherwise succeed (RFC 9110
+   * §13.2.1), and a retried DELETE learns that its image is gone rather than that the gallery
+   * changed (by its first attempt).
    */
   private async change<T>(
     ctx: RequestContext,
     ref: ProductRef,
     expected: ExpectedVersions,
     work: (manager: EntityManager, product: Product, tally: ImageTally) => Promise<T>,
-    imageId?: string,
+    decideFirst?: (manager: EntityManager, product: Product) => Promise<unknown>,
   ): Promise<{ result: T; version: number; product: Product }> {
     return this.dataSource.transaction(async (manager) => {
       const product = await this.products.lock(ctx, ref, manager);
       if (expected && !expected.includes(product.galleryVersion)) {
-        if (imageId !== undefined) await this.findImage(manager, ctx, product, imageId);
+        await decideFirst?.(manager, product);
         throw galleryChanged(product.galleryVersion);
       }
       const tally: ImageTally = { imageCountDelta: 0 };
