@@ -1353,6 +1353,47 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
       expect((await gallery(p)).items.map((i) => i.id)).toEqual([first.id]);
       expect(await row(second.id)).toMatchObject({ product_id: null });
     });
+
+    (ON_POSTGRES ? it : it.skip)(
+      'attaches as primary while the uploader of the image and of the primary is deleted: both succeed',
+      async () => {
+        const leaving = await addUser(app, c.admin, 'leaving', Role.Staff);
+        const [{ id: leavingId }] = await ds.query(
+          `SELECT id FROM users WHERE username = 'leaving'`,
+        );
+        const p = await newProduct();
+        const upload = multipart({}, [{ data: jpeg, contentType: 'image/jpeg' }]);
+        const primary = await call(app, 'POST', galleryUrl(p), leaving, upload.payload, {
+          headers: upload.headers,
+        });
+        expect(primary.statusCode).toBe(201);
+        const image = await standalone({ purpose: 'product' }, leaving);
+        const other = new Client({ connectionString: t.db.url });
+        await other.connect();
+        try {
+          // Only to order the two requests as they may meet by chance: the attach reaches the
+          // image's row first, the user's deletion then clears the primary's uploader first.
+          await other.query('BEGIN');
+          await other.query('SELECT id FROM images WHERE id = $1 FOR UPDATE', [uuidOf(image.id)]);
+          const attaching = attach(p, { image_id: image.id, is_primary: true });
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          const deleting = call(app, 'DELETE', `/api/v1/users/${leavingId}`, c.admin);
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          await other.query('COMMIT');
+          const [attached, deleted] = await Promise.all([attaching, deleting]);
+          expect([attached.statusCode, deleted.statusCode, deleted.body]).toEqual([201, 204, '']);
+        } finally {
+          await other.query('ROLLBACK').catch(() => undefined);
+          await other.end();
+        }
+        const now = await gallery(p);
+        expect(now.items.map((i) => [i.id, i.is_primary])).toEqual([
+          [image.id, true],
+          [primary.json().id, false],
+        ]);
+        expect(await row(image.id)).toMatchObject({ uploaded_by: null, expires_at: null });
+      },
+    );
   });
 
   /* ------------------------------------------------------------------ the sweep */

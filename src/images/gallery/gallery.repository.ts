@@ -242,6 +242,23 @@ export class GalleryRepository {
       .getOne();
   }
 
+  /**
+   * Locks (FOR KEY SHARE, until the transaction ends) the user who uploaded the organisation's
+   * image `imageId`, if any, without locking the image: see GalleryService.attach.
+   */
+  async lockUploaderOf(
+    manager: EntityManager,
+    ctx: RequestContext,
+    imageId: string,
+  ): Promise<void> {
+    await manager.query(
+      `SELECT u.id FROM users u
+        WHERE u.id = (SELECT i.uploaded_by FROM images i WHERE i.id = $1 AND i.organization_id = $2)
+          FOR KEY SHARE OF u`,
+      [imageId, ctx.organizationId],
+    );
+  }
+
   /** The image the Ocha API imported into this gallery, if any. */
   findImported(manager: EntityManager, productId: string): Promise<Image | null> {
     return manager.findOneBy(Image, { productId, source: ImageSource.Import });

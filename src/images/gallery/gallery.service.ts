@@ -360,6 +360,12 @@ export class GalleryService {
     expected?: ExpectedVersions,
   ): Promise<AddedImage> {
     const attachable = async (manager: EntityManager, product: Product): Promise<Image> => {
+      // The uploader before the image row, in the order a deletion of the user takes them (it
+      // locks the user, then clears uploaded_by on their images one row at a time), as add()
+      // does. Otherwise this attach could hold the image and wait for the primary's row (which
+      // place() demotes) while the deletion, having cleared that row, waited for the image: a
+      // deadlock, and a 500 to one of them. Now the deletion waits for the attach from the start.
+      await this.repository.lockUploaderOf(manager, ctx, imageId);
       const image = await this.repository.lockAttachable(manager, ctx, imageId);
       if (!image) {
         throw new AppError(
