@@ -1511,6 +1511,38 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
     });
 
     (ON_POSTGRES ? it : it.skip)(
+      'refuses to attach an upload whose expiry passed while the attach waited for the product',
+      async () => {
+        await forgetEarlierExpired();
+        const image = await standalone(EXPIRING);
+        const p = await newProduct();
+        await expire(image.id, '-1 second');
+        const other = new Client({ connectionString: t.db.url });
+        await other.connect();
+        try {
+          // Another change of the gallery holds the product's row past the image's expiry.
+          await other.query('BEGIN');
+          await other.query('SELECT id FROM products WHERE id = $1 FOR UPDATE', [uuidOf(p)]);
+          const attaching = attach(p, { image_id: image.id });
+          await new Promise((resolve) => setTimeout(resolve, 2_000));
+          const [{ expired }] = await ds.query(
+            'SELECT expires_at <= now() AS expired FROM images WHERE id = $1',
+            [uuidOf(image.id)],
+          );
+          expect(expired).toBe(true);
+          await other.query('COMMIT');
+          const res = await attaching;
+          expect([res.statusCode, res.json().code]).toEqual([404, 'image_not_found']);
+        } finally {
+          await other.query('ROLLBACK').catch(() => undefined);
+          await other.end();
+        }
+        expect(await row(image.id)).toMatchObject({ product_id: null });
+        expect(await sweep()).toBe(1);
+      },
+    );
+
+    (ON_POSTGRES ? it : it.skip)(
       'skips a row locked by another transaction, and deletes it once released',
       async () => {
         const locked = await standalone(EXPIRING);

@@ -9,8 +9,11 @@ import { uploaderStillThere } from '../image-uploaders.repository';
 /** The key a stand-alone upload's original is stored under names its id (see imageObjectKey). */
 const STANDALONE_KEY = /^uploads\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\//;
 
-/** Not past its expiry (by the database's clock, as for the sweep and an attach). */
-const ALIVE = '(expires_at IS NULL OR expires_at > now())';
+/**
+ * Not past its expiry (by the database's clock, as for the sweep and an attach) when the statement
+ * that checks starts, not when a transaction that may have waited for a lock since started.
+ */
+const ALIVE = '(expires_at IS NULL OR expires_at > statement_timestamp())';
 
 /** A listed image's position in the keyset order (newest first). */
 export interface ListedImage {
@@ -147,9 +150,12 @@ export class StandaloneImagesRepository {
       .from(Image)
       .where(
         // IDX_images_expires_at holds exactly the rows with an expiry. The database's clock
-        // decides, as it does for an attach.
+        // decides at the moment of the check, as it does for an attach: this statement's start
+        // (it waits for no lock), not the transaction's; stable, so the index bounds the scan
+        // (clock_timestamp() could not).
         `id IN (SELECT id FROM images
-                 WHERE expires_at IS NOT NULL AND expires_at <= now() AND product_id IS NULL
+                 WHERE expires_at IS NOT NULL AND expires_at <= statement_timestamp()
+                   AND product_id IS NULL
                  ORDER BY expires_at LIMIT :limit
                  FOR UPDATE SKIP LOCKED)`,
         { limit },

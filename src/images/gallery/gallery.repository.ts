@@ -224,7 +224,10 @@ export class GalleryRepository {
 
   /**
    * The organisation's image, locked for an attach; null when there is none, or when it is a
-   * stand-alone upload past its expiry (by the database's clock, as for the sweep).
+   * stand-alone upload past its expiry (by the database's clock, as for the sweep). Past it at
+   * the moment of this check (clock_timestamp(), also when rechecked after waiting for the row),
+   * not at the transaction's start (now()): an attach that waited for the product's lock would
+   * attach an upload that expired meanwhile, one the sweep already counts as expired.
    */
   lockAttachable(
     manager: EntityManager,
@@ -238,7 +241,7 @@ export class GalleryRepository {
         imageId,
         organizationId: ctx.organizationId,
       })
-      .andWhere('(i.expires_at IS NULL OR i.expires_at > now())')
+      .andWhere('(i.expires_at IS NULL OR i.expires_at > clock_timestamp())')
       .getOne();
   }
 
