@@ -895,7 +895,7 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
         .responsive;
       const src = Object.values(responsive)[0].src;
       const storage = app.get<StorageProvider>(STORAGE_PROVIDER);
-      const read = storage.read.bind(storage);
+      const read = storage.read!.bind(storage);
       let deleting: Promise<{ statusCode: number }> | undefined;
       // The deletion lands once the original is found, before its bytes are read: the file
       // removed (as the deletion job removes it) and the row deleted.
