@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
+import { DatabaseProbe } from '../database/database-probe';
 import { ConfiguredStorageModule } from '../storage/storage.module';
 import { HealthController } from './health.controller';
 
@@ -11,5 +12,6 @@ import { HealthController } from './health.controller';
     ConfiguredStorageModule,
   ],
   controllers: [HealthController],
+  providers: [DatabaseProbe],
 })
 export class HealthModule {}
