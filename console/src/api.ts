@@ -153,3 +153,40 @@ function fieldReasons(problem: ProblemDetailsDto, detail: string): string[] {
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : 'Something went wrong.';
 }
+
+/**
+ * A new Idempotency-Key (a UUID v4) for one intended action: sent with its first request and
+ * with every retry of it, so that a retry after a lost answer gets the first answer again
+ * rather than making the thing twice. crypto.randomUUID is offered only to secure pages; a
+ * console served over plain HTTP from another host draws the same from getRandomValues.
+ */
+export function newIdempotencyKey(): string {
+  if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/**
+ * A failure that says nothing of the request itself, after which the same request may be sent
+ * again with the same Idempotency-Key: no answer (status 0: the request may have been done, its
+ * answer lost), the service busy or limiting the rate (503, 429), or a key still in flight (409
+ * idempotency_key_in_use). The service keeps none of these answers for the key, so the retry
+ * does the work, or gets its first answer if it was done.
+ */
+export function retryable(error: unknown): error is CallFailed {
+  if (!(error instanceof CallFailed)) return false;
+  const { status } = error;
+  return (
+    status === 0 ||
+    status === 429 ||
+    status === 503 ||
+    (status === 409 && error.code === 'idempotency_key_in_use')
+  );
+}
+
+/** A retry whose first request was done, its answer lost (409 idempotent_answer_lost). */
+export const doneAnswerLost = (error: unknown): boolean =>
+  error instanceof CallFailed && error.status === 409 && error.code === 'idempotent_answer_lost';

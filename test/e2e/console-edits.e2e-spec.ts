@@ -305,6 +305,58 @@ describe('The gallery console under concurrent edits', () => {
     expect((await gallery(productId)).items.map((i) => i.title)).toEqual(['ok']);
   });
 
+  it('stores a file once when its answer is lost and the person presses Retry', async () => {
+    const productId = await productWith('Answer lost', []);
+    await openGallery(productId);
+    // The service stores the upload; its answer is lost on the way back (a dropped connection).
+    let lose = true;
+    const keys: (string | undefined)[] = [];
+    await page.route(`**/api/v1/products/${productId}/images`, async (route) => {
+      if (route.request().method() !== 'POST') return route.fallback();
+      keys.push(route.request().headers()['idempotency-key']);
+      if (!lose) return route.fallback();
+      lose = false;
+      await route.fetch();
+      await route.abort('connectionreset');
+    });
+    await page
+      .locator('#upload-files')
+      .setInputFiles({ name: 'once.png', mimeType: 'image/png', buffer: await png(7, 70, 170) });
+    const row = page.locator('li[data-upload="once.png"]');
+    // Not "Not stored": it may well have been.
+    await row.locator('.upload-state', { hasText: 'No answer' }).waitFor();
+    await page.getByRole('button', { name: 'Retry upload of once.png' }).click();
+    await page.locator('li[data-upload="once.png"].upload-done').waitFor();
+    expect((await gallery(productId)).items.map((i) => i.title)).toEqual(['once']);
+    expect(keys).toHaveLength(2);
+    expect(keys[0]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(keys[1]).toBe(keys[0]);
+    // The gallery shows it once too.
+    await page.locator('.tile-title', { hasText: 'once' }).waitFor();
+    await expect(page.locator('.tile-title').count()).resolves.toBe(1);
+  });
+
+  it('makes a product once when its answer is lost and the person presses Create again', async () => {
+    await page.getByRole('button', { name: 'New product' }).click();
+    await page.locator('#new-product-name').fill('Made once');
+    let lose = true;
+    await page.route('**/api/v1/products', async (route) => {
+      if (route.request().method() !== 'POST' || !lose) return route.fallback();
+      lose = false;
+      await route.fetch();
+      await route.abort('connectionreset');
+    });
+    await page.getByRole('button', { name: 'Create product' }).click();
+    await page.locator('form.new-product [role=alert]').waitFor();
+    await page.getByRole('button', { name: 'Create product' }).click();
+    await page.getByRole('heading', { name: 'Made once', level: 1 }).waitFor();
+    const listed = await call(t.app, 'GET', '/api/v1/products?limit=100', admin);
+    const made = listed
+      .json<{ items: { name: string; slug: string }[] }>()
+      .items.filter((p) => p.name === 'Made once');
+    expect(made.map((p) => p.slug)).toEqual(['made-once']);
+  });
+
   // The service counts characters (code points); the browser's maxlength counts UTF-16 units,
   // two for each emoji.
   it('lets the person type an alt text of 600 emoji, which the service takes, and shows its refusal of a longer one', async () => {

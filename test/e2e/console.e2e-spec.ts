@@ -775,6 +775,38 @@ describe('The gallery console in a real browser', () => {
     expect(await galleryFromApi()).toHaveLength(3);
   });
 
+  it('imports an image from a URL once when the answer to its start is lost and the person imports again', async () => {
+    const before = (await galleryFromApi()).map((image) => image.id);
+    // The service starts the import; its answer is lost on the way back (a dropped connection).
+    let lose = true;
+    const keys: (string | undefined)[] = [];
+    await page.route('**/api/v1/imports', async (route) => {
+      if (route.request().method() !== 'POST') return route.fallback();
+      keys.push(route.request().headers()['idempotency-key']);
+      if (!lose) return route.fallback();
+      lose = false;
+      await route.fetch();
+      await route.abort('connectionreset');
+    });
+    try {
+      await page.getByLabel('Image URL').fill(`${images.origin}/imported.png`);
+      await page.getByRole('button', { name: 'Import', exact: true }).click();
+      await page.getByText('No answer came from the service').waitFor();
+      await page.getByRole('button', { name: 'Import', exact: true }).click();
+      await page.getByText('Imported: the image is now in the gallery.').waitFor();
+    } finally {
+      await page.unroute('**/api/v1/imports');
+    }
+    expect(keys).toHaveLength(2);
+    expect(keys[1]).toBe(keys[0]);
+    const added = (await galleryFromApi()).filter((image) => !before.includes(image.id));
+    expect(added).toHaveLength(1);
+    await removeAdded(
+      before,
+      added.map((image) => image.title),
+    );
+  });
+
   it('stops following an import once the person leaves the gallery', async () => {
     const gallery = page.url();
     await page.getByLabel('Image URL').fill(`${images.origin}/held.png`);

@@ -1,6 +1,14 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { createProduct, listProducts, type ProductDto } from '@sdk';
-import { CallFailed, messageOf, readInSession, unwrap } from '../api';
+import {
+  CallFailed,
+  doneAnswerLost,
+  messageOf,
+  newIdempotencyKey,
+  readInSession,
+  retryable,
+  unwrap,
+} from '../api';
 import { Link } from '../components/link';
 import { Pager } from '../components/pager';
 import { ErrorText } from '../components/notice';
@@ -208,24 +216,37 @@ function NewProduct() {
   const [externalId, setExternalId] = useState('');
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState(false);
+  /**
+   * The last attempt's Idempotency-Key and body, while that attempt may be sent again: pressed
+   * again with the same fields after no answer (or a failure on the service's side), the same
+   * key gets the first answer (the product made then), not a second product.
+   */
+  const attempt = useRef<{ key: string; body: string } | undefined>(undefined);
 
   const submit = async (event: Event) => {
     event.preventDefault();
     setBusy(true);
     setError(undefined);
+    const body = {
+      name: name.trim(),
+      ...(gtin.trim() ? { gtin: gtin.trim() } : {}),
+      ...(externalId.trim() ? { external_id: externalId.trim() } : {}),
+    };
+    const same = attempt.current?.body === JSON.stringify(body);
+    const key = same && attempt.current ? attempt.current.key : newIdempotencyKey();
+    attempt.current = { key, body: JSON.stringify(body) };
     try {
-      const product = await unwrap(
-        createProduct({
-          body: {
-            name: name.trim(),
-            ...(gtin.trim() ? { gtin: gtin.trim() } : {}),
-            ...(externalId.trim() ? { external_id: externalId.trim() } : {}),
-          },
-        }),
-      );
+      const product = await unwrap(createProduct({ body, headers: { 'Idempotency-Key': key } }));
       navigate(`/products/${product.id}`);
     } catch (caught) {
-      setError(messageOf(caught));
+      // A refusal of the fields is the service's answer to them: pressed again (say once the
+      // GTIN is freed), the request is a new one, under a new key.
+      if (!retryable(caught)) attempt.current = undefined;
+      setError(
+        doneAnswerLost(caught)
+          ? 'The product was made, but the service’s answer was lost: find it in the list.'
+          : messageOf(caught),
+      );
       setBusy(false);
     }
   };

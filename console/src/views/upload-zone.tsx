@@ -1,17 +1,28 @@
 import { useRef, useState } from 'preact/hooks';
 import { uploadProductImage } from '@sdk';
-import { CallFailed, messageOf, unwrap } from '../api';
+import {
+  type CallFailed,
+  doneAnswerLost,
+  messageOf,
+  newIdempotencyKey,
+  retryable,
+  unwrap,
+} from '../api';
 import { sessionWho, whenSessionOf } from '../session';
 import { fetchWithUploadProgress } from '../xhr-fetch';
 
 interface Upload {
   key: number;
+  /** The upload's Idempotency-Key: the same on each Retry, so the file is never stored twice. */
+  idempotencyKey: string;
   file: File;
   name: string;
   sent: number;
   total: number;
   state: 'waiting' | 'sending' | 'processing' | 'done' | 'failed' | 'interrupted' | 'cancelled';
   message?: string;
+  /** An interrupted upload: what became of it, in a word. */
+  outcome?: string;
 }
 
 const STATE_TEXT: Record<Upload['state'], string> = {
@@ -27,11 +38,19 @@ const STATE_TEXT: Record<Upload['state'], string> = {
 let nextKey = 1;
 
 /**
- * A refusal that says nothing of the file: the service busy or limiting the rate (503, 429), or
- * not reached. The same file may be sent again.
+ * What an upload that may be sent again (its failure says nothing of the file) came to: no
+ * answer (it may have been stored), or not stored (the service busy or limiting the rate).
  */
-const worthRetrying = (error: unknown) =>
-  error instanceof CallFailed && [0, 429, 503].includes(error.status);
+function outcomeOf(error: CallFailed): { outcome: string; message: string } {
+  if (error.status === 0) {
+    return {
+      outcome: 'No answer',
+      message:
+        'No answer came from the service: it may have stored the file, or not. Retry sends it again, and it is never stored twice.',
+    };
+  }
+  return { outcome: 'Not stored', message: error.message };
+}
 
 const cancelId = (key: number) => `cancel-upload-${key}`;
 
@@ -106,7 +125,7 @@ export function UploadZone({
   const update = (key: number, change: Partial<Upload>) =>
     setUploads((all) => all.map((u) => (u.key === key ? { ...u, ...change } : u)));
 
-  const send = async (file: File, key: number) => {
+  const send = async (file: File, key: number, idempotencyKey: string) => {
     // While the person logs in again, the queue waits for them; once the console is no longer
     // theirs (they logged out), what waited is not sent.
     const who = sessionWho();
@@ -129,6 +148,7 @@ export function UploadZone({
         uploadProductImage({
           path: { productId },
           body: { image: file, title: titleFrom(file.name) },
+          headers: { 'Idempotency-Key': idempotencyKey },
           // The generated client builds the request; this sends it and reports its progress.
           fetch: fetchWithUploadProgress((sent, total) =>
             update(key, { sent, total, state: sent < total ? 'sending' : 'processing' }),
@@ -138,10 +158,17 @@ export function UploadZone({
       update(key, { state: 'done' });
       onUploaded();
     } catch (error) {
-      update(key, {
-        state: worthRetrying(error) ? 'interrupted' : 'failed',
-        message: messageOf(error),
-      });
+      if (doneAnswerLost(error)) {
+        // A retry of an upload that was stored, whose first answer was lost.
+        update(key, { state: 'done', message: 'Stored; the service’s first answer was lost.' });
+        onUploaded();
+      } else if (retryable(error)) {
+        update(key, { state: 'interrupted', ...outcomeOf(error) });
+        // With no answer, the file may have been stored: the gallery is read again.
+        if (error.status === 0) onUploaded();
+      } else {
+        update(key, { state: 'failed', message: messageOf(error) });
+      }
     } finally {
       answered(key);
     }
@@ -160,18 +187,25 @@ export function UploadZone({
   };
 
   /** Queues files, each under its key (a retried one keeps its row). */
-  const enqueue = (added: { file: File; key: number }[]) => {
+  const enqueue = (added: { file: File; key: number; idempotencyKey: string }[]) => {
     for (const { key } of added) pending.current.add(key);
     unanswered += added.length;
-    for (const { file, key } of added) queue.current = queue.current.then(() => send(file, key));
+    for (const { file, key, idempotencyKey } of added) {
+      queue.current = queue.current.then(() => send(file, key, idempotencyKey));
+    }
   };
 
   const add = (files: File[]) => {
-    const added = files.map((file) => ({ file, key: nextKey++ }));
+    const added = files.map((file) => ({
+      file,
+      key: nextKey++,
+      idempotencyKey: newIdempotencyKey(),
+    }));
     setUploads((all) => [
       ...all,
-      ...added.map(({ file, key }) => ({
+      ...added.map(({ file, key, idempotencyKey }) => ({
         key,
+        idempotencyKey,
         file,
         name: file.name,
         sent: 0,
@@ -182,10 +216,13 @@ export function UploadZone({
     enqueue(added);
   };
 
-  /** Sends again a file the service was too busy for (or did not answer): the same row. */
+  /**
+   * Sends again a file the service was too busy for, failed on, or did not answer: the same row,
+   * with the same Idempotency-Key (a file stored before gets its first answer, not a copy).
+   */
   const retry = (upload: Upload) => {
-    update(upload.key, { state: 'waiting', sent: 0, message: undefined });
-    enqueue([{ file: upload.file, key: upload.key }]);
+    update(upload.key, { state: 'waiting', sent: 0, message: undefined, outcome: undefined });
+    enqueue([{ file: upload.file, key: upload.key, idempotencyKey: upload.idempotencyKey }]);
     // Its button goes: the focus goes to the panel's heading, not lost.
     document.getElementById('upload-title')?.focus();
   };
@@ -252,7 +289,7 @@ export function UploadZone({
                 value={u.state === 'done' ? u.total : u.sent}
                 aria-label={`Upload of ${u.name}`}
               />
-              <span class="upload-state">{STATE_TEXT[u.state]}</span>
+              <span class="upload-state">{u.outcome ?? STATE_TEXT[u.state]}</span>
               {u.state === 'waiting' && (
                 <button
                   id={cancelId(u.key)}

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { createImport, getImport, listImportRows, type ImportDto } from '@sdk';
-import { messageOf, readInSession, unwrap } from '../api';
+import { CallFailed, messageOf, newIdempotencyKey, readInSession, retryable, unwrap } from '../api';
 import { Link } from '../components/link';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -44,6 +44,12 @@ export function UrlImport({
   const [url, setUrl] = useState('');
   const [status, setStatus] = useState<{ kind: 'info' | 'success' | 'error'; text: string }>();
   const [busy, setBusy] = useState(false);
+  /**
+   * The last import's Idempotency-Key and URL, while it may be sent again: imported again after
+   * no answer (or a failure on the service's side), the same key gets the first import, not a
+   * second image.
+   */
+  const attempt = useRef<{ key: string; url: string } | undefined>(undefined);
   // Cleared when the panel leaves the page: an import it follows is no longer asked after.
   const mounted = useRef(true);
   useEffect(
@@ -59,18 +65,32 @@ export function UrlImport({
     setBusy(true);
     setStatus({ kind: 'info', text: 'The service is fetching the image…' });
     let started: ImportDto;
+    const wantedUrl = url.trim();
+    const key = attempt.current?.url === wantedUrl ? attempt.current.key : newIdempotencyKey();
+    attempt.current = { key, url: wantedUrl };
     try {
       started = await unwrap(
-        createImport({ body: { rows: [{ product_id: productId, url: url.trim() }] } }),
+        createImport({
+          body: { rows: [{ product_id: productId, url: wantedUrl }] },
+          headers: { 'Idempotency-Key': key },
+        }),
       );
     } catch (error) {
-      // Only a refused start means nothing was imported.
+      if (!retryable(error)) attempt.current = undefined;
       if (wanted()) {
-        setStatus({ kind: 'error', text: `Not imported: ${messageOf(error)}` });
+        setStatus({
+          kind: 'error',
+          text:
+            error instanceof CallFailed && error.status === 0
+              ? 'No answer came from the service: the import may have started (the Jobs page shows it). Import again to see; it is never made twice.'
+              : `Not imported: ${messageOf(error)}`,
+        });
         setBusy(false);
       }
       return;
     }
+    // Started: importing the same URL again is another import.
+    attempt.current = undefined;
     try {
       const done = await finished(started.id, wanted);
       if (done === undefined) return;
