@@ -172,7 +172,8 @@ export function newIdempotencyKey(): string {
 /**
  * A failure that says nothing of the request itself, after which the same request may be sent
  * again with the same Idempotency-Key: no answer (status 0: the request may have been done, its
- * answer lost), the service busy or limiting the rate (503, 429), or a key still in flight (409
+ * answer lost), the service failing on its side, busy or behind a proxy that gave up (5xx), a
+ * timeout (408), the rate limited (429), the session ended (401), or a key still in flight (409
  * idempotency_key_in_use). The service keeps none of these answers for the key, so the retry
  * does the work, or gets its first answer if it was done.
  */
@@ -181,8 +182,10 @@ export function retryable(error: unknown): error is CallFailed {
   const { status } = error;
   return (
     status === 0 ||
+    status === 401 ||
+    status === 408 ||
     status === 429 ||
-    status === 503 ||
+    status >= 500 ||
     (status === 409 && error.code === 'idempotency_key_in_use')
   );
 }

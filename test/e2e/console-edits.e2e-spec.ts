@@ -305,6 +305,54 @@ describe('The gallery console under concurrent edits', () => {
     expect((await gallery(productId)).items.map((i) => i.title)).toEqual(['ok']);
   });
 
+  it('offers to send again a file the service failed on (500) or that timed out (408), under the same key', async () => {
+    const productId = await productWith('Failed on its side', []);
+    await openGallery(productId);
+    const answers = [
+      { status: 500, code: 'internal_error', title: 'Internal server error' },
+      { status: 408, code: 'request_timeout', title: 'The request did not arrive in time' },
+    ];
+    const keys: Record<string, (string | undefined)[]> = {};
+    await page.route(`**/api/v1/products/${productId}/images`, async (route) => {
+      if (route.request().method() !== 'POST') return route.fallback();
+      const key = route.request().headers()['idempotency-key'];
+      const name =
+        /filename="([^"]+)"/.exec(
+          route.request().postDataBuffer()?.toString('latin1') ?? '',
+        )?.[1] ?? '?';
+      (keys[name] ??= []).push(key);
+      const answer = answers.shift();
+      if (!answer) return route.fallback();
+      await route.fulfill({
+        status: answer.status,
+        headers: { 'content-type': 'application/problem+json' },
+        body: JSON.stringify({
+          type: `https://errors.example/${answer.code}`,
+          detail: answer.status === 500 ? 'An unexpected error occurred.' : answer.title,
+          ...answer,
+        }),
+      });
+    });
+    await page.locator('#upload-files').setInputFiles([
+      { name: 'five.png', mimeType: 'image/png', buffer: await png(5, 5, 5) },
+      { name: 'eight.png', mimeType: 'image/png', buffer: await png(8, 8, 8) },
+    ]);
+    for (const name of ['five.png', 'eight.png']) {
+      const row = page.locator(`li[data-upload="${name}"]`);
+      // Not "Refused": nothing was wrong with the file.
+      await row.locator('.upload-state', { hasText: 'Service failed' }).waitFor();
+      await row.getByText('The service failed on its side').waitFor();
+      await page.getByRole('button', { name: `Retry upload of ${name}` }).click();
+      await page.locator(`li[data-upload="${name}"].upload-done`).waitFor();
+    }
+    expect((await gallery(productId)).items.map((i) => i.title)).toEqual(['five', 'eight']);
+    expect(Object.keys(keys).sort()).toEqual(['eight.png', 'five.png']);
+    for (const sent of Object.values(keys)) {
+      expect(sent).toHaveLength(2);
+      expect(sent[1]).toBe(sent[0]);
+    }
+  });
+
   it('stores a file once when its answer is lost and the person presses Retry', async () => {
     const productId = await productWith('Answer lost', []);
     await openGallery(productId);

@@ -538,7 +538,8 @@ describe('The gallery console in a real browser', () => {
       // Its answer, a 401, ends the session: the next uploads wait for the login, unsent.
       held.letOneGo();
       await again.getByText('Your session has ended.').waitFor();
-      await stateOf('q1.png').filter({ hasText: 'Refused' }).waitFor();
+      // Not refused: nothing was wrong with the file, which can be sent again once logged in.
+      await stateOf('q1.png').filter({ hasText: 'Not stored' }).waitFor();
       await expect(stateOf('q2.png').textContent()).resolves.toBe('Waiting');
       // Escape, however often, leaves the question open: the view behind it is inert.
       for (let i = 0; i < 3; i++) await page.keyboard.press('Escape');
@@ -569,7 +570,8 @@ describe('The gallery console in a real browser', () => {
       await logInAgain();
       await form.getByRole('button', { name: 'Cancel' }).click();
       held.letOneGo();
-      await stateOf('q4.png').filter({ hasText: 'Refused' }).waitFor();
+      await stateOf('q4.png').filter({ hasText: 'Not stored' }).waitFor();
+      expect(await page.getByRole('button', { name: 'Retry upload of q4.png' }).count()).toBe(1);
       await page.getByRole('heading', { name: 'Add images' }).click();
       expect(await again.count()).toBe(0);
     } finally {

@@ -39,7 +39,8 @@ let nextKey = 1;
 
 /**
  * What an upload that may be sent again (its failure says nothing of the file) came to: no
- * answer (it may have been stored), or not stored (the service busy or limiting the rate).
+ * answer (it may have been stored), the service failing on its side (or timing out), or not
+ * stored (the service busy or limiting the rate, the session ended).
  */
 function outcomeOf(error: CallFailed): { outcome: string; message: string } {
   if (error.status === 0) {
@@ -47,6 +48,18 @@ function outcomeOf(error: CallFailed): { outcome: string; message: string } {
       outcome: 'No answer',
       message:
         'No answer came from the service: it may have stored the file, or not. Retry sends it again, and it is never stored twice.',
+    };
+  }
+  if ((error.status >= 500 && error.status !== 503) || error.status === 408) {
+    return {
+      outcome: 'Service failed',
+      message: `The service failed on its side: ${error.message}`,
+    };
+  }
+  if (error.status === 401) {
+    return {
+      outcome: 'Not stored',
+      message: 'The session ended before the service took the file. Retry once logged in again.',
     };
   }
   return { outcome: 'Not stored', message: error.message };
