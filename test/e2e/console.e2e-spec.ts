@@ -972,7 +972,9 @@ describe('The gallery console in a real browser', () => {
     for (const search of ['4006381333931', 'shoe-4711', 'Blue running shoe']) {
       await page.getByLabel('Find by GTIN, external id or name').fill(search);
       await page.getByRole('button', { name: 'Search' }).click();
-      await page.waitForURL(/\?q=/);
+      // This search's own address, not the one before's (which also has a `q`): otherwise the next
+      // search was typed while this one's view was still coming, and reset to this one's text.
+      await page.waitForURL((url) => url.searchParams.get('q') === search);
       await page.locator('.product-card', { hasText: 'Blue running shoe' }).waitFor();
     }
     await page.getByLabel('Find by GTIN, external id or name').fill('no such product');
