@@ -1,7 +1,6 @@
 import type { Browser, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { loggedInPage, startConsoleHarness, type ConsoleHarness } from '../support/console-harness';
-import { eventually } from '../support/eventually';
 import { call, type Credential } from '../support/http';
 import { multipart } from '../support/multipart';
 import type { TestApp } from '../support/test-app';
@@ -383,53 +382,6 @@ describe('The gallery console under concurrent edits', () => {
     // The gallery shows it once too.
     await page.locator('.tile-title', { hasText: 'once' }).waitFor();
     await expect(page.locator('.tile-title').count()).resolves.toBe(1);
-  });
-
-  it('shows the uploads that went on while the person looked at another view, and their images, once back in the gallery', async () => {
-    const productId = await productWith('Away and back', ['front']);
-    await openGallery(productId);
-    // Each upload's answer is held in the browser until the test lets it go (the service has it).
-    const held: (() => void)[] = [];
-    await page.route(`**/api/v1/products/${productId}/images`, async (route) => {
-      if (route.request().method() !== 'POST') return route.fallback();
-      const response = await route.fetch();
-      await new Promise<void>((resolve) => held.push(resolve));
-      await route.fulfill({ response });
-    });
-    const files = [];
-    for (const [i, name] of ['one.png', 'two.png', 'three.png'].entries()) {
-      files.push({ name, mimeType: 'image/png', buffer: await png(i * 40, 10, 10) });
-    }
-    await page.locator('#upload-files').setInputFiles(files);
-    // The first is stored on the service, its answer on its way.
-    await eventually(() => held.length === 1, 'the first upload to be stored');
-    // The person looks at the products meanwhile, then comes back to the gallery.
-    await page
-      .getByRole('navigation', { name: 'Main' })
-      .getByRole('link', { name: 'Products' })
-      .click();
-    await page.getByRole('heading', { name: 'Products', level: 1 }).waitFor();
-    await page.getByRole('link', { name: 'Away and back' }).click();
-    await page.getByRole('heading', { name: 'Gallery', level: 2 }).waitFor();
-    // The uploads are answered while the gallery is shown again.
-    for (let n = 0; n < 3; n++) {
-      await eventually(() => held.length > 0, `upload ${n + 1} to be stored`);
-      held.shift()?.();
-    }
-    const rows = page.locator('.uploads > li');
-    for (const name of ['one.png', 'two.png', 'three.png']) {
-      await page.locator(`li[data-upload="${name}"].upload-done`).waitFor();
-    }
-    await expect(rows.count()).resolves.toBe(3);
-    expect((await gallery(productId)).items.map((i) => i.title)).toEqual([
-      'front',
-      'one',
-      'two',
-      'three',
-    ]);
-    await page.locator('.tile-title', { hasText: 'three' }).waitFor();
-    const shown = await page.locator('ol.gallery .tile-title').allTextContents();
-    expect(shown.map((title) => title.split(',')[0])).toEqual(['front', 'one', 'two', 'three']);
   });
 
   it('makes a product once when its answer is lost and the person presses Create again', async () => {

@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 import { uploadProductImage } from '@sdk';
 import {
   type CallFailed,
@@ -104,141 +104,11 @@ function titleFrom(fileName: string): string {
   return [...title].slice(0, 255).join('').trim();
 }
 
-/** Who watches a gallery's uploads: its upload panel and its gallery, while they are shown. */
-interface Watcher {
-  rows: (rows: Upload[]) => void;
-  /** An upload was stored (or may have been). */
-  uploaded: () => void;
-  /** How many uploads are on their way now (their bytes out, no answer yet). */
-  sending: (count: number) => void;
-}
-
-/**
- * One gallery's uploads in this tab, for one person: its rows and queue live here, not in the
- * panel, so uploads that go on while the person opens another view are shown again (with their
- * answers, and a Retry) once they are back, and the gallery is read again when one is stored.
- */
-interface Uploads {
-  rows: Upload[];
-  queue: Promise<void>;
-  /** The uploads not yet answered, and those of them already sent (or being sent). */
-  pending: Set<number>;
-  started: Set<number>;
-  watchers: Set<Watcher>;
-}
-
-const galleries = new Map<string, Uploads>();
-
-function uploadsOf(who: string | undefined, productId: string): Uploads {
-  const id = `${who ?? ''}\n${productId}`;
-  let found = galleries.get(id);
-  if (!found) {
-    found = {
-      rows: [],
-      queue: Promise.resolve(),
-      pending: new Set(),
-      started: new Set(),
-      watchers: new Set(),
-    };
-    galleries.set(id, found);
-  }
-  return found;
-}
-
-function update(uploads: Uploads, key: number, change: Partial<Upload>): void {
-  uploads.rows = uploads.rows.map((u) => (u.key === key ? { ...u, ...change } : u));
-  for (const watcher of uploads.watchers) watcher.rows(uploads.rows);
-}
-
-const tellUploaded = (uploads: Uploads) => {
-  for (const watcher of uploads.watchers) watcher.uploaded();
-};
-const tellSending = (uploads: Uploads) => {
-  for (const watcher of uploads.watchers) watcher.sending(uploads.started.size);
-};
-
-/** The upload counts as answered, once (it ends, or is cancelled before its turn). */
-function answered(uploads: Uploads, key: number): void {
-  if (uploads.pending.delete(key)) unanswered--;
-  if (uploads.started.delete(key)) tellSending(uploads);
-}
-
-async function send(
-  uploads: Uploads,
-  productId: string,
-  file: File,
-  key: number,
-  idempotencyKey: string,
-): Promise<void> {
-  // While the person logs in again, the queue waits for them; once the console is no longer
-  // theirs (they logged out), what waited is not sent.
-  const who = sessionWho();
-  if (who === undefined || !(await whenSessionOf(who))) {
-    if (uploads.pending.has(key)) update(uploads, key, { state: 'cancelled' });
-    answered(uploads, key);
-    return;
-  }
-  // Cancelled while it waited its turn.
-  if (!uploads.pending.has(key)) return;
-  uploads.started.add(key);
-  tellSending(uploads);
-  // Its Cancel button goes: a focus on it goes to the panel's heading, not lost.
-  if (document.activeElement?.id === cancelId(key)) {
-    document.getElementById('upload-title')?.focus();
-  }
-  update(uploads, key, { state: 'sending' });
-  try {
-    await unwrap(
-      uploadProductImage({
-        path: { productId },
-        body: { image: file, title: titleFrom(file.name) },
-        headers: { 'Idempotency-Key': idempotencyKey },
-        // The generated client builds the request; this sends it and reports its progress.
-        fetch: fetchWithUploadProgress((sent, total) =>
-          update(uploads, key, { sent, total, state: sent < total ? 'sending' : 'processing' }),
-        ),
-      }),
-    );
-    update(uploads, key, { state: 'done' });
-    tellUploaded(uploads);
-  } catch (error) {
-    if (doneAnswerLost(error)) {
-      // A retry of an upload that was stored, whose first answer was lost.
-      update(uploads, key, {
-        state: 'done',
-        message: 'Stored; the service’s first answer was lost.',
-      });
-      tellUploaded(uploads);
-    } else if (retryable(error)) {
-      update(uploads, key, { state: 'interrupted', ...outcomeOf(error) });
-      // With no answer, the file may have been stored: the gallery is read again.
-      if (error.status === 0) tellUploaded(uploads);
-    } else {
-      update(uploads, key, { state: 'failed', message: messageOf(error) });
-    }
-  } finally {
-    answered(uploads, key);
-  }
-}
-
-/** Queues files, each under its key (a retried one keeps its row). */
-function enqueue(
-  uploads: Uploads,
-  productId: string,
-  added: { file: File; key: number; idempotencyKey: string }[],
-): void {
-  for (const { key } of added) uploads.pending.add(key);
-  unanswered += added.length;
-  for (const { file, key, idempotencyKey } of added) {
-    uploads.queue = uploads.queue.then(() => send(uploads, productId, file, key, idempotencyKey));
-  }
-}
-
 /**
  * Several images at once: dropped on the zone or chosen with its file input. Each is sent on its
  * own (one after the other, so the gallery takes them in the order given) with a progress bar
  * for its bytes, then the service's answer: uploaded, or the problem in words. One waiting its
- * turn can be cancelled. They go on while the person opens other views, and show here again.
+ * turn can be cancelled.
  */
 export function UploadZone({
   productId,
@@ -246,43 +116,96 @@ export function UploadZone({
   onSending,
 }: {
   productId: string;
-  /** An upload was stored (also one sent before this panel was shown). */
+  /** An upload was stored. */
   onUploaded: () => void;
   /** How many uploads are on their way now (their bytes out, no answer yet). */
   onSending?: (count: number) => void;
 }) {
-  const who = sessionWho();
-  const uploads = uploadsOf(who, productId);
-  const [rows, setRows] = useState<Upload[]>(uploads.rows);
+  const [uploads, setUploads] = useState<Upload[]>([]);
   const [over, setOver] = useState(false);
+  const queue = useRef<Promise<void>>(Promise.resolve());
   const input = useRef<HTMLInputElement>(null);
-  const told = useRef({ onUploaded, onSending });
-  told.current = { onUploaded, onSending };
+  /** The uploads not yet answered, and those of them already sent (or being sent). */
+  const pending = useRef(new Set<number>());
+  const started = useRef(new Set<number>());
 
-  useEffect(() => {
-    const watcher: Watcher = {
-      rows: setRows,
-      uploaded: () => told.current.onUploaded(),
-      sending: (count) => told.current.onSending?.(count),
-    };
-    uploads.watchers.add(watcher);
-    setRows(uploads.rows);
-    watcher.sending(uploads.started.size);
-    return () => {
-      uploads.watchers.delete(watcher);
-    };
-  }, [uploads]);
+  /** The upload counts as answered, once (it ends, or is cancelled before its turn). */
+  const answered = (key: number) => {
+    if (pending.current.delete(key)) unanswered--;
+    if (started.current.delete(key)) onSending?.(started.current.size);
+  };
+
+  const update = (key: number, change: Partial<Upload>) =>
+    setUploads((all) => all.map((u) => (u.key === key ? { ...u, ...change } : u)));
+
+  const send = async (file: File, key: number, idempotencyKey: string) => {
+    // While the person logs in again, the queue waits for them; once the console is no longer
+    // theirs (they logged out), what waited is not sent.
+    const who = sessionWho();
+    if (who === undefined || !(await whenSessionOf(who))) {
+      if (pending.current.has(key)) update(key, { state: 'cancelled' });
+      answered(key);
+      return;
+    }
+    // Cancelled while it waited its turn.
+    if (!pending.current.has(key)) return;
+    started.current.add(key);
+    onSending?.(started.current.size);
+    // Its Cancel button goes: a focus on it goes to the panel's heading, not lost.
+    if (document.activeElement?.id === cancelId(key)) {
+      document.getElementById('upload-title')?.focus();
+    }
+    update(key, { state: 'sending' });
+    try {
+      await unwrap(
+        uploadProductImage({
+          path: { productId },
+          body: { image: file, title: titleFrom(file.name) },
+          headers: { 'Idempotency-Key': idempotencyKey },
+          // The generated client builds the request; this sends it and reports its progress.
+          fetch: fetchWithUploadProgress((sent, total) =>
+            update(key, { sent, total, state: sent < total ? 'sending' : 'processing' }),
+          ),
+        }),
+      );
+      update(key, { state: 'done' });
+      onUploaded();
+    } catch (error) {
+      if (doneAnswerLost(error)) {
+        // A retry of an upload that was stored, whose first answer was lost.
+        update(key, { state: 'done', message: 'Stored; the service’s first answer was lost.' });
+        onUploaded();
+      } else if (retryable(error)) {
+        update(key, { state: 'interrupted', ...outcomeOf(error) });
+        // With no answer, the file may have been stored: the gallery is read again.
+        if (error.status === 0) onUploaded();
+      } else {
+        update(key, { state: 'failed', message: messageOf(error) });
+      }
+    } finally {
+      answered(key);
+    }
+  };
 
   /**
    * Only before its turn: once its bytes go out, the service may have them all (the last ones in
    * flight when the person asks), and store the image whatever the console then does.
    */
   const cancel = (key: number) => {
-    if (uploads.started.has(key) || !uploads.pending.has(key)) return;
-    answered(uploads, key);
-    update(uploads, key, { state: 'cancelled' });
+    if (started.current.has(key) || !pending.current.has(key)) return;
+    answered(key);
+    update(key, { state: 'cancelled' });
     // Its button goes with it: the focus goes to the panel's heading, not lost.
     document.getElementById('upload-title')?.focus();
+  };
+
+  /** Queues files, each under its key (a retried one keeps its row). */
+  const enqueue = (added: { file: File; key: number; idempotencyKey: string }[]) => {
+    for (const { key } of added) pending.current.add(key);
+    unanswered += added.length;
+    for (const { file, key, idempotencyKey } of added) {
+      queue.current = queue.current.then(() => send(file, key, idempotencyKey));
+    }
   };
 
   const add = (files: File[]) => {
@@ -291,8 +214,8 @@ export function UploadZone({
       key: nextKey++,
       idempotencyKey: newIdempotencyKey(),
     }));
-    uploads.rows = [
-      ...uploads.rows,
+    setUploads((all) => [
+      ...all,
       ...added.map(({ file, key, idempotencyKey }) => ({
         key,
         idempotencyKey,
@@ -302,9 +225,8 @@ export function UploadZone({
         total: file.size || 1,
         state: 'waiting' as const,
       })),
-    ];
-    setRows(uploads.rows);
-    enqueue(uploads, productId, added);
+    ]);
+    enqueue(added);
   };
 
   /**
@@ -312,15 +234,8 @@ export function UploadZone({
    * with the same Idempotency-Key (a file stored before gets its first answer, not a copy).
    */
   const retry = (upload: Upload) => {
-    update(uploads, upload.key, {
-      state: 'waiting',
-      sent: 0,
-      message: undefined,
-      outcome: undefined,
-    });
-    enqueue(uploads, productId, [
-      { file: upload.file, key: upload.key, idempotencyKey: upload.idempotencyKey },
-    ]);
+    update(upload.key, { state: 'waiting', sent: 0, message: undefined, outcome: undefined });
+    enqueue([{ file: upload.file, key: upload.key, idempotencyKey: upload.idempotencyKey }]);
     // Its button goes: the focus goes to the panel's heading, not lost.
     document.getElementById('upload-title')?.focus();
   };
@@ -377,9 +292,9 @@ export function UploadZone({
         </label>
         <p class="hint">JPEG, PNG, WebP, GIF, AVIF, BMP or SVG.</p>
       </div>
-      {rows.length > 0 && (
+      {uploads.length > 0 && (
         <ul class="uploads" aria-label="Uploads">
-          {rows.map((u) => (
+          {uploads.map((u) => (
             <li key={u.key} class={`upload-row upload-${u.state}`} data-upload={u.name}>
               <span class="upload-name">{u.name}</span>
               <progress
