@@ -31,25 +31,26 @@ const AFTER = ` AND ("i"."is_primary", -i.priority, "i"."created_at", "i"."id") 
 const pageSql = (limit, offset, after) =>
   `SELECT ${COLUMNS} FROM "images" "i" WHERE "i"."product_id" = $1${after ? AFTER : ''} ORDER BY "i"."is_primary" DESC, -i.priority DESC, "i"."created_at" DESC, "i"."id" DESC LIMIT ${limit}${offset ? ` OFFSET ${offset}` : ''}`;
 /**
- * The service's cursor (src/images/gallery/gallery-cursor.ts): [primary 0/1, priority, created_at,
- * id, the number of the page it leads to, the product's id].
+ * The service's cursor (src/images/gallery/gallery-cursor.ts): [its layout, 2; primary 0/1,
+ * priority, created_at, id, how many images come before the page it leads to, the product's id].
  */
-const encodeCursor = (row, page, productId) =>
+const encodeCursor = (row, before, productId) =>
   Buffer.from(
     JSON.stringify([
+      2,
       row.i_is_primary ? 1 : 0,
       row.i_priority,
       new Date(row.i_created_at).toISOString(),
       row.i_id,
-      page,
+      before,
       productId,
     ]),
   ).toString('base64url');
 const decodeCursor = (cursor) => {
-  const [primary, priority, iso, id, page] = JSON.parse(
+  const [, primary, priority, iso, id, before] = JSON.parse(
     Buffer.from(cursor, 'base64url').toString(),
   );
-  return { after: [primary === 1, -priority, new Date(iso), id], page };
+  return { after: [primary === 1, -priority, new Date(iso), id], before };
 };
 const TOTAL_SQL = `SELECT "image_count" FROM "products" WHERE "id" = $1`;
 
@@ -224,8 +225,9 @@ app.get('/products/:id/images', async (request) => {
   const { id } = request.params;
   const walk = request.query.cursor ? decodeCursor(request.query.cursor) : undefined;
   const after = walk?.after;
-  const page = walk ? walk.page : Number(request.query.page ?? 1);
-  const offset = after ? 0 : (page - 1) * perPage;
+  const before = walk ? walk.before : (Number(request.query.page ?? 1) - 1) * perPage;
+  const page = Math.floor(before / perPage) + 1;
+  const offset = after ? 0 : before;
   const rows = await db.query(pageSql(perPage + 1, offset, after), [id, ...(after ?? [])]);
   const total = await db.query(TOTAL_SQL, [id]);
   const items = rows.rows.slice(0, perPage);
@@ -234,7 +236,8 @@ app.get('/products/:id/images', async (request) => {
     page,
     per_page: perPage,
     total: Number(total.rows[0]?.image_count ?? 0),
-    next_cursor: rows.rows.length > perPage ? encodeCursor(items.at(-1), page + 1, id) : null,
+    next_cursor:
+      rows.rows.length > perPage ? encodeCursor(items.at(-1), before + items.length, id) : null,
   };
 });
 app.get('/ready', async () => ({ ok: true }));
