@@ -220,6 +220,11 @@ export class S3StorageProvider implements StorageProvider {
         };
       }
       marker = page.IsTruncated ? (page.NextMarker ?? objects.at(-1)?.Key) : undefined;
+      // A page said to be cut that names no key to go on after: the listing cannot go on, and
+      // ending it here would pass for a whole one (the orphan sweep judging a part as all).
+      if (page.IsTruncated && !marker) {
+        throw this.failure(`listing ${prefix}`, new Error('a truncated page named no next key'));
+      }
     } while (marker);
   }
 
