@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
 import { AppError } from '../common/errors/app.error';
 import type { ErrorCode } from '../common/errors/error-codes';
@@ -16,7 +17,11 @@ export async function sendMediaAnswer(
   switch (answer.kind) {
     case 'file':
       reply.status(answer.status).headers(answer.headers);
-      await reply.send(answer.body);
+      // A 304 has no body. To HEAD, sent as none, Fastify's HEAD route writes `Content-Length:
+      // 0`, which a HEAD may only say of an empty file (RFC 9110 8.6): an empty stream keeps it out.
+      await reply.send(
+        answer.body ?? (reply.request.method === 'HEAD' ? Readable.from([]) : undefined),
+      );
       return;
     case 'range_not_satisfiable':
       throw new AppError(
