@@ -1,4 +1,5 @@
 import { invalidImage } from '../image-problems';
+import { isIccProfile } from './icc-profile';
 import { minimalExif, needsOrientation } from './minimal-exif';
 
 const SOI = 0xd8;
@@ -18,15 +19,16 @@ const OTHER_FRAMES = new Set([0xc3, 0xc5, 0xc6, 0xc7, 0xc9, 0xca, 0xcb, 0xcd, 0x
 
 /**
  * The JPEG `jpeg` without its metadata, its pixels untouched: every APPn segment goes (EXIF, XMP,
- * IPTC/Photoshop, MPF, thumbnails) but the JFIF header, the ICC profile (APP2) and Adobe's colour
- * transform flag (APP14), which the decoder reads; comments go, and anything after the end
- * marker. An orientation 2-8 is written back as a minimal EXIF block. Undefined for a frame type
+ * IPTC/Photoshop, MPF, thumbnails) but the JFIF header, the ICC profile (APP2, if it is one: see
+ * isIccProfile) and Adobe's colour transform flag (APP14), which the decoder reads; comments go,
+ * and anything after the end marker. An orientation 2-8 is written back as a minimal EXIF block. Undefined for a frame type
  * browsers may not display (arithmetic, lossless, hierarchical, 12-bit): that one is re-encoded.
  * Malformed or truncated input is 400 invalid_image.
  */
 export function stripJpegMetadata(jpeg: Buffer, orientation: number): Buffer | undefined {
   if (jpeg.length < 4 || jpeg[0] !== 0xff || jpeg[1] !== SOI) throw invalidImage();
   const kept: Buffer[] = [jpeg.subarray(0, 2)];
+  const profile: Buffer[] = [];
   let exifAt = 1;
   let pos = 2;
   for (;;) {
@@ -44,11 +46,29 @@ export function stripJpegMetadata(jpeg: Buffer, orientation: number): Buffer | u
     }
     pos = marker === SOS ? scanEnd(jpeg, end) : end;
     if (!keepSegment(marker, segment)) continue;
-    kept.push(marker === APP0 ? jfifHeader(segment) : jpeg.subarray(start, pos));
+    const part = marker === APP0 ? jfifHeader(segment) : jpeg.subarray(start, pos);
+    if (marker === APP2) profile.push(part);
+    kept.push(part);
     if (marker === APP0 && kept.length === 2) exifAt = 2; // EXIF follows JFIF
   }
   if (needsOrientation(orientation)) kept.splice(exifAt, 0, app1Exif(orientation));
+  if (profile.length > 0 && !isIccProfile(assembledProfile(profile))) {
+    return Buffer.concat(kept.filter((part) => !profile.includes(part)));
+  }
   return Buffer.concat(kept);
+}
+
+/** Where an APP2 ICC_PROFILE segment's piece of the profile starts: after its sequence numbers. */
+const ICC_PIECE_AT = 4 + 'ICC_PROFILE\0'.length + 2;
+
+/**
+ * The ICC profile that APP2 `segments` hold, in pieces numbered from 1 (each segment's byte
+ * after the signature), put together in their order.
+ */
+function assembledProfile(segments: Buffer[]): Buffer {
+  const sequence = (segment: Buffer) => segment[ICC_PIECE_AT - 2];
+  const ordered = [...segments].sort((a, b) => sequence(a) - sequence(b));
+  return Buffer.concat(ordered.map((segment) => segment.subarray(ICC_PIECE_AT)));
 }
 
 /**

@@ -1,5 +1,6 @@
 import { crc32, inflateSync } from 'node:zlib';
 import { invalidImage } from '../image-problems';
+import { isIccProfile } from './icc-profile';
 import { minimalExif, needsOrientation } from './minimal-exif';
 
 const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -76,11 +77,7 @@ function keptProfile(data: Buffer): boolean {
   } catch {
     return false; // corrupt, or larger than MAX_ICC_PROFILE_BYTES
   }
-  return (
-    profile.length >= 128 &&
-    profile.readUInt32BE(0) === profile.length &&
-    profile.toString('latin1', 36, 40) === 'acsp'
-  );
+  return isIccProfile(profile);
 }
 
 function chunkAt(png: Buffer, pos: number): { type: string; end: number } {

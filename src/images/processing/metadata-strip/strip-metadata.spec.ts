@@ -252,6 +252,71 @@ describe(stripMetadata.name, () => {
     });
   });
 
+  describe('a JPEG or WebP whose ICC profile is no profile', () => {
+    const PAYLOAD = '<html><script>alert(document.domain)</script></html>'.repeat(4);
+    const image = () =>
+      sharp(noiseBytes(16 * 8 * 3, 40), { raw: { width: 16, height: 8, channels: 3 } });
+    /** A real profile: sharp's Display P3, as an upload carries it. */
+    const p3 = async (): Promise<Buffer> =>
+      (await sharp(await image().withIccProfile('p3').png().toBuffer()).metadata()).icc!;
+    /** APP2 ICC_PROFILE segments holding `profile` in `parts` pieces, after the SOI. */
+    async function jpegWith(profile: Buffer, parts = 1): Promise<Buffer> {
+      const jpeg = await image().jpeg().toBuffer();
+      const size = Math.ceil(profile.length / parts);
+      const segments = Array.from({ length: parts }, (_, i) =>
+        segment(
+          0xe2,
+          Buffer.concat([
+            Buffer.from(`ICC_PROFILE\0${String.fromCharCode(i + 1, parts)}`, 'latin1'),
+            profile.subarray(i * size, (i + 1) * size),
+          ]),
+        ),
+      );
+      return Buffer.concat([jpeg.subarray(0, 2), ...segments, jpeg.subarray(2)]);
+    }
+    /** An extended WebP (VP8X with the ICC flag) whose ICCP chunk holds `profile`. */
+    async function webpWith(profile: Buffer): Promise<Buffer> {
+      const simple = await image().webp().toBuffer();
+      const vp8 = simple.subarray(12);
+      const vp8x = Buffer.alloc(10);
+      vp8x[0] = 0x20;
+      vp8x.writeUIntLE(16 - 1, 4, 3);
+      vp8x.writeUIntLE(8 - 1, 7, 3);
+      const chunk = (fourcc: string, data: Buffer) => {
+        const head = Buffer.alloc(8);
+        head.write(fourcc, 0, 'latin1');
+        head.writeUInt32LE(data.length, 4);
+        return Buffer.concat([head, data, Buffer.alloc(data.length & 1)]);
+      };
+      const body = Buffer.concat([chunk('VP8X', vp8x), chunk('ICCP', profile), vp8]);
+      const head = Buffer.from('RIFF\0\0\0\0WEBP', 'latin1');
+      head.writeUInt32LE(body.length + 4, 4);
+      return Buffer.concat([head, body]);
+    }
+
+    it('drops it from a JPEG, and keeps a real one, whole or in pieces', async () => {
+      const stored = strip('jpeg', await jpegWith(Buffer.from(PAYLOAD)), 1);
+      expect(stored.includes(PAYLOAD)).toBe(false);
+      expect(stored.includes('ICC_PROFILE')).toBe(false);
+      for (const parts of [1, 3]) {
+        const kept = strip('jpeg', await jpegWith(await p3(), parts), 1);
+        expect((await sharp(kept).metadata()).icc).toEqual(await p3());
+      }
+    });
+
+    it('drops it from a WebP, and keeps a real one', async () => {
+      const stored = strip('webp', await webpWith(Buffer.from(PAYLOAD)), 1);
+      expect(stored.includes(PAYLOAD)).toBe(false);
+      expect(stored.includes('ICCP')).toBe(false);
+      expect(stored[20] & 0x20).toBe(0); // the VP8X flag no longer claims one
+      expect(await pixels(stored, false)).toEqual(
+        await pixels(await webpWith(Buffer.from(PAYLOAD)), false),
+      );
+      const kept = strip('webp', await webpWith(await p3()), 1);
+      expect((await sharp(kept).metadata()).icc).toEqual(await p3());
+    });
+  });
+
   it("keeps a JPEG's JFIF header without the thumbnail (or any bytes) it carries", async () => {
     const jpeg = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#3c6' } })
       .jpeg()

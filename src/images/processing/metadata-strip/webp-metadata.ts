@@ -1,4 +1,5 @@
 import { invalidImage } from '../image-problems';
+import { isIccProfile } from './icc-profile';
 import { minimalExif, needsOrientation } from './minimal-exif';
 
 /**
@@ -23,7 +24,7 @@ interface Chunk {
 
 /**
  * The WebP `webp` without its metadata, its pixels untouched: EXIF, XMP and unknown chunks go,
- * the ICC profile stays, bytes after the RIFF container go, and the VP8X flags say what is left.
+ * the ICC profile stays (if it is one: see isIccProfile), bytes after the RIFF container go, and the VP8X flags say what is left.
  * An orientation 2-8 is written back as an EXIF chunk holding a minimal EXIF block. Undefined for
  * an animation that would need one (libvips cannot turn its frames: it is stored as its first
  * frame, upright) and for a simple-format file that would need one (it has no VP8X to declare
@@ -35,7 +36,7 @@ export function stripWebpMetadata(webp: Buffer, orientation: number): Buffer | u
   const riffEnd = 8 + webp.readUInt32LE(4);
   if (riffEnd > webp.length || riffEnd < 20) throw invalidImage();
   const chunks = readChunks(webp.subarray(0, riffEnd), 12);
-  const kept = chunks.filter((chunk) => KEPT.has(chunk.fourcc)).map(withoutUnknownChunks);
+  const kept = chunks.filter(keptChunk).map(withoutUnknownChunks);
   const rotated = needsOrientation(orientation);
   if (rotated && kept.some((chunk) => ANIMATION.has(chunk.fourcc))) return undefined;
   if (kept[0]?.fourcc !== 'VP8X') {
@@ -49,6 +50,11 @@ export function stripWebpMetadata(webp: Buffer, orientation: number): Buffer | u
     (rotated ? EXIF_FLAG : 0);
   const exif = rotated ? [{ fourcc: 'EXIF', data: minimalExif(orientation) }] : [];
   return riff([{ fourcc: 'VP8X', data: vp8x }, ...kept.slice(1), ...exif]);
+}
+
+/** A chunk of KEPT; an ICCP only if it holds an ICC profile. */
+function keptChunk(chunk: Chunk): boolean {
+  return KEPT.has(chunk.fourcc) && (chunk.fourcc !== 'ICCP' || isIccProfile(chunk.data));
 }
 
 /** A WebP animation as its chunks declare it: the canvas and how many frames. */
