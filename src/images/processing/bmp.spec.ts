@@ -33,6 +33,15 @@ describe(decodeBmp.name, () => {
     expect(() => decodeBmp(odd, 1_000_000)).toThrow(BmpError);
   });
 
+  it('reads a 32-bit BMP whose declared alpha is 0 everywhere as opaque RGB, as browsers show it', () => {
+    // Encoders that write a V5 header often leave every alpha byte 0; browsers (Chromium's and
+    // Firefox's BMP readers) then ignore the alpha rather than show nothing.
+    const input = bmp32(124, [200, 30, 60], { width: 2, height: 1, alphaMask: 0xff000000 });
+    const image = decodeBmp(input, 100);
+    expect(image).toMatchObject({ width: 2, height: 1, channels: 3 });
+    expect([...image.data]).toEqual([200, 30, 60, 200, 30, 60]);
+  });
+
   it.each([
     ['not a BMP', Buffer.from('GIF89a')],
     ['truncated', bmp(64, 48).subarray(0, 200)],

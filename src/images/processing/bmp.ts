@@ -2,7 +2,7 @@
  * A decoder for the BMP files people actually upload (uncompressed 24- and 32-bit, 8-bit
  * paletted, BI_BITFIELDS with the usual masks), because the bundled libvips cannot read BMP.
  * Returns raw pixels for sharp (RGB, or RGBA for 32-bit BMPs whose header declares an alpha
- * mask); anything else is refused.
+ * mask and whose alpha is used); anything else is refused.
  */
 export interface RawImage {
   data: Buffer;
@@ -73,7 +73,23 @@ export function decodeBmp(buf: Buffer, maxPixels: number): RawImage {
       }
     }
   }
-  return { data: out, width, height, channels };
+  return channels === 4
+    ? opaqueIfAlphaUnused(out, width, height)
+    : { data: out, width, height, channels };
+}
+
+/**
+ * RGBA pixels whose alpha is 0 everywhere as opaque RGB: encoders that write a V3-V5 header with
+ * an alpha mask often leave every alpha byte 0, and browsers (Chromium's and Firefox's BMP
+ * readers) ignore such an alpha rather than show nothing; stored with it, the PNG was blank.
+ */
+function opaqueIfAlphaUnused(rgba: Buffer, width: number, height: number): RawImage {
+  for (let i = 3; i < rgba.length; i += 4) {
+    if (rgba[i] !== 0) return { data: rgba, width, height, channels: 4 };
+  }
+  const rgb = Buffer.alloc(width * height * 3);
+  for (let p = 0; p < width * height; p++) rgba.copy(rgb, p * 3, p * 4, p * 4 + 3);
+  return { data: rgb, width, height, channels: 3 };
 }
 
 /**
