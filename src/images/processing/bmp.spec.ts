@@ -42,6 +42,47 @@ describe(decodeBmp.name, () => {
     expect([...image.data]).toEqual([200, 30, 60, 200, 30, 60]);
   });
 
+  /**
+   * A bottom-up paletted BMP of `bpp` bits a pixel (as Paint saves a monochrome or 16-colour
+   * bitmap): `rows` of palette indices, top row first, and the palette's colours as RGB.
+   */
+  function palettedBmp(bpp: 1 | 4 | 8, palette: number[][], rows: number[][]): Buffer {
+    const [width, height] = [rows[0].length, rows.length];
+    const rowSize = Math.ceil((bpp * width) / 32) * 4;
+    const offset = 14 + 40 + palette.length * 4;
+    const buf = Buffer.alloc(offset + rowSize * height);
+    buf.write('BM', 0, 'latin1');
+    buf.writeUInt32LE(buf.length, 2);
+    buf.writeUInt32LE(offset, 10);
+    buf.writeUInt32LE(40, 14);
+    buf.writeInt32LE(width, 18);
+    buf.writeInt32LE(height, 22);
+    buf.writeUInt16LE(1, 26);
+    buf.writeUInt16LE(bpp, 28);
+    buf.writeUInt32LE(palette.length, 46);
+    palette.forEach(([r, g, b], i) => buf.set([b, g, r, 0], 54 + i * 4));
+    rows.forEach((row, y) => {
+      const start = offset + (height - 1 - y) * rowSize;
+      row.forEach((index, x) => {
+        const bit = x * bpp;
+        buf[start + (bit >> 3)] |= index << (8 - bpp - (bit & 7));
+      });
+    });
+    return buf;
+  }
+
+  it.each([1, 4, 8] as const)('decodes a %i-bit paletted BMP', (bpp) => {
+    const palette = [[0, 0, 0], [255, 255, 255], ...(bpp === 1 ? [] : [[200, 30, 60]])];
+    const last = palette.length - 1;
+    const rows = [
+      [0, 1, last, 0, 1, last, 0, 1, last, 1],
+      [last, 0, 1, last, 0, 1, last, 0, 1, 0],
+    ];
+    const image = decodeBmp(palettedBmp(bpp, palette, rows), 100);
+    expect(image).toMatchObject({ width: 10, height: 2, channels: 3 });
+    expect([...image.data]).toEqual(rows.flat().flatMap((index) => palette[index]));
+  });
+
   it.each([
     ['not a BMP', Buffer.from('GIF89a')],
     ['truncated', bmp(64, 48).subarray(0, 200)],

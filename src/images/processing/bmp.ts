@@ -1,6 +1,6 @@
 /**
- * A decoder for the BMP files people actually upload (uncompressed 24- and 32-bit, 8-bit
- * paletted, BI_BITFIELDS with the usual masks), because the bundled libvips cannot read BMP.
+ * A decoder for the BMP files people actually upload (uncompressed 24- and 32-bit, 1-, 4- and
+ * 8-bit paletted, BI_BITFIELDS with the usual masks), because the bundled libvips cannot read BMP.
  * Returns raw pixels for sharp (RGB, or RGBA for 32-bit BMPs whose header declares an alpha
  * mask and whose alpha is used); anything else is refused.
  */
@@ -14,6 +14,8 @@ export interface RawImage {
 export class BmpError extends Error {}
 
 const BI_RGB = 0;
+/** Bits a pixel of the paletted depths: monochrome, 16 and 256 colours, as Paint saves them. */
+const PALETTED = [1, 4, 8];
 const BI_BITFIELDS = 3;
 
 export function bmpDimensions(buf: Buffer): { width: number; height: number } {
@@ -35,14 +37,14 @@ export function decodeBmp(buf: Buffer, maxPixels: number): RawImage {
   const compression = buf.readUInt32LE(30);
   if (width <= 0 || height <= 0) throw new BmpError('BMP has no pixels');
   if (width * height > maxPixels) throw new BmpError('BMP exceeds the pixel limit');
-  if (![8, 24, 32].includes(bpp)) throw new BmpError(`unsupported BMP depth ${bpp}`);
+  if (![...PALETTED, 24, 32].includes(bpp)) throw new BmpError(`unsupported BMP depth ${bpp}`);
   if (!(compression === BI_RGB || (compression === BI_BITFIELDS && bpp === 32))) {
     throw new BmpError('compressed BMP is not supported');
   }
 
   let palette: Buffer | undefined;
-  if (bpp === 8) {
-    const colours = buf.readUInt32LE(46) || 256;
+  if (PALETTED.includes(bpp)) {
+    const colours = buf.readUInt32LE(46) || 2 ** bpp;
     const start = 14 + headerSize;
     palette = buf.subarray(start, start + colours * 4);
     if (palette.length < colours * 4) throw new BmpError('truncated BMP palette');
@@ -58,12 +60,12 @@ export function decodeBmp(buf: Buffer, maxPixels: number): RawImage {
     const row = pixelOffset + (topDown ? y : height - 1 - y) * rowSize;
     for (let x = 0; x < width; x++) {
       const o = (y * width + x) * channels;
-      if (bpp === 8) {
-        const p = buf[row + x] * 4;
-        if (p + 3 > palette!.length) throw new BmpError('BMP palette index out of range');
-        out[o] = palette![p + 2];
-        out[o + 1] = palette![p + 1];
-        out[o + 2] = palette![p];
+      if (palette) {
+        const p = paletteIndex(buf, row, x, bpp) * 4;
+        if (p + 3 > palette.length) throw new BmpError('BMP palette index out of range');
+        out[o] = palette[p + 2];
+        out[o + 1] = palette[p + 1];
+        out[o + 2] = palette[p];
       } else {
         const i = row + x * (bpp / 8);
         out[o] = buf[i + 2];
@@ -76,6 +78,13 @@ export function decodeBmp(buf: Buffer, maxPixels: number): RawImage {
   return channels === 4
     ? opaqueIfAlphaUnused(out, width, height)
     : { data: out, width, height, channels };
+}
+
+/** The palette index of pixel `x` of the row at `row`: `bpp` bits, the leftmost pixel highest. */
+function paletteIndex(buf: Buffer, row: number, x: number, bpp: number): number {
+  if (bpp === 8) return buf[row + x];
+  const bit = x * bpp;
+  return (buf[row + (bit >> 3)] >> (8 - bpp - (bit & 7))) & ((1 << bpp) - 1);
 }
 
 /**
