@@ -24,6 +24,8 @@ const RASTER: Record<string, StoredType> = {
 export const SVG_TYPE = 'image/svg+xml';
 export const BMP_TYPE = 'image/bmp';
 const APNG_TYPE = 'image/apng';
+/** What file-type names a file whose major brand is HEIF's own (mif1): an AVIF, perhaps. */
+const HEIF_TYPE = 'image/heif';
 const SVG: StoredType = { format: 'svg', mimeType: SVG_TYPE, extension: 'svg' };
 /** Every rendition is WebP. */
 export const RENDITION_TYPE: StoredType = {
@@ -42,7 +44,8 @@ export function storedTypeOf(detected: string, keptAsSvg: boolean): StoredType {
 }
 
 /**
- * The type from the bytes: file-type's signatures, and SVG recognised as XML with an svg root.
+ * The type from the bytes: file-type's signatures (and the AVIF brand among a HEIF file's
+ * compatible ones), and SVG recognised as XML with an svg root.
  * One of the accepted types (image/jpeg, image/png, image/gif, image/webp, image/avif, image/bmp,
  * image/svg+xml), else 400 unsupported_image_type.
  */
@@ -52,6 +55,11 @@ export async function detectImageType(path: string): Promise<string> {
   // image (png-metadata.ts drops the animation chunks), which every decoder shows.
   if (type?.mime === APNG_TYPE) return 'image/png';
   if (type && RASTER[type.mime]) return type.mime;
+  // file-type reads the major brand alone: an AVIF whose major brand is HEIF's (mif1), as the
+  // AVIF specification allows, 'avif' among its compatible brands, is an AVIF all the same.
+  if (type?.mime === HEIF_TYPE && (await compatibleBrands(path)).includes('avif')) {
+    return 'image/avif';
+  }
   if (!type || type.mime === 'application/xml') {
     if (await looksLikeSvg(path)) return SVG_TYPE;
   }
@@ -59,14 +67,32 @@ export async function detectImageType(path: string): Promise<string> {
 }
 
 async function looksLikeSvg(path: string): Promise<boolean> {
+  return svgHead(await headOf(path));
+}
+
+/** The file's first SNIFFED_BYTES (fewer if it is shorter). */
+async function headOf(path: string): Promise<Buffer> {
   const handle = await open(path, 'r');
   try {
     const head = Buffer.alloc(SNIFFED_BYTES);
     const { bytesRead } = await handle.read(head, 0, head.length, 0);
-    return svgHead(head.subarray(0, bytesRead));
+    return head.subarray(0, bytesRead);
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * The compatible brands of an ISO media file's leading ftyp box: its size, 'ftyp', the major
+ * brand and the minor version, then four-character brands to the end of the box.
+ */
+async function compatibleBrands(path: string): Promise<string[]> {
+  const head = await headOf(path);
+  if (head.length < 16 || head.toString('latin1', 4, 8) !== 'ftyp') return [];
+  const end = Math.min(head.readUInt32BE(0), head.length);
+  const brands: string[] = [];
+  for (let at = 16; at + 4 <= end; at += 4) brands.push(head.toString('latin1', at, at + 4));
+  return brands;
 }
 
 const SNIFFED_BYTES = 4096;
