@@ -43,6 +43,38 @@ describe(detectImageType.name, () => {
     expect(stored.original).toMatchObject({ format: 'avif', width: 6, height: 4 });
   });
 
+  it.each([
+    [
+      'a web page with an inline SVG icon',
+      '<!DOCTYPE html><html><head><title>Shop</title></head><body><a href="/">' +
+        '<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16"><path d="M0 0h16v16z"/></svg>' +
+        '</a><script>alert(1)</script></body></html>',
+    ],
+    [
+      'an XHTML page',
+      '<?xml version="1.0"?>\n<html xmlns="http://www.w3.org/1999/xhtml"><body><svg/></body></html>',
+    ],
+  ])('refuses %s as unsupported_image_type, not as an unsafe SVG', async (_name, page) => {
+    const error = await detectImageType(write('page.jpg', Buffer.from(page))).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(AppError);
+    expect((error as AppError).code).toBe('unsupported_image_type');
+  });
+
+  it.each([
+    [
+      'with an XML declaration and a comment',
+      '<?xml version="1.0"?>\n<!-- made by hand -->\n<svg xmlns="http://www.w3.org/2000/svg"/>',
+    ],
+    [
+      'with a DOCTYPE (then refused by the sanitiser)',
+      '<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd">\n<svg xmlns="http://www.w3.org/2000/svg"/>',
+    ],
+  ])('still takes an SVG %s as SVG', async (_name, svg) => {
+    await expect(detectImageType(write('x.svg', Buffer.from(svg)))).resolves.toBe('image/svg+xml');
+  });
+
   it('still refuses a HEIC (HEVC-coded HEIF), which no browser but Safari shows', async () => {
     const heic = Buffer.from(withMajorBrand(avif, 'heic'));
     heic.write('heic', 16, 'latin1'); // no 'avif' left among the compatible brands

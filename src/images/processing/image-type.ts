@@ -97,12 +97,25 @@ async function compatibleBrands(path: string): Promise<string[]> {
 
 const SNIFFED_BYTES = 4096;
 
-/** Markup with an <svg> element near the top; the sanitiser then decides whether it is safe. */
+/**
+ * What may come before the root element: an XML declaration or processing instruction, a comment,
+ * a DOCTYPE (its internal subset included), each after optional whitespace.
+ */
+const PROLOG_ITEM = /^\s*(?:<\?[\s\S]*?\?>|<!--[\s\S]*?-->|<!DOCTYPE[^>[]*(?:\[[\s\S]*?\]\s*)?>)/i;
+
+/**
+ * Markup whose root element, near the top, is <svg>; the sanitiser then decides whether it is
+ * safe. A page whose root is another element (a web page saved as .jpg, with an inline SVG
+ * icon) is no SVG: it is refused as an unsupported type, not as an unsafe SVG.
+ */
 function svgHead(head: Buffer): boolean {
   // Read as the sanitiser will read it (UTF-16 with its byte order mark, say); not fatally: the
   // head may end inside a character.
-  const text = new TextDecoder(svgEncoding(head)).decode(head.subarray(0, SNIFFED_BYTES));
-  return text.trimStart().startsWith('<') && /<svg[\s>/]/i.test(text);
+  let text = new TextDecoder(svgEncoding(head)).decode(head.subarray(0, SNIFFED_BYTES));
+  for (let item = PROLOG_ITEM.exec(text); item; item = PROLOG_ITEM.exec(text)) {
+    text = text.slice(item[0].length);
+  }
+  return /^\s*<svg[\s>/]/i.test(text);
 }
 
 /**
