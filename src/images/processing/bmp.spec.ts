@@ -83,6 +83,35 @@ describe(decodeBmp.name, () => {
     expect([...image.data]).toEqual(rows.flat().flatMap((index) => palette[index]));
   });
 
+  /** A 16-bit BMP of one row: BI_RGB (X1R5G5B5), or BI_BITFIELDS with the 5-6-5 masks. */
+  function bmp16(layout: '555' | '565', pixels: number[]): Buffer {
+    const masks = layout === '565' ? [0xf800, 0x07e0, 0x001f] : undefined;
+    const offset = 14 + 40 + (masks ? 12 : 0);
+    const rowSize = Math.ceil((16 * pixels.length) / 32) * 4;
+    const buf = Buffer.alloc(offset + rowSize);
+    buf.write('BM', 0, 'latin1');
+    buf.writeUInt32LE(buf.length, 2);
+    buf.writeUInt32LE(offset, 10);
+    buf.writeUInt32LE(40, 14);
+    buf.writeInt32LE(pixels.length, 18);
+    buf.writeInt32LE(1, 22);
+    buf.writeUInt16LE(1, 26);
+    buf.writeUInt16LE(16, 28);
+    buf.writeUInt32LE(masks ? 3 : 0, 30);
+    masks?.forEach((mask, i) => buf.writeUInt32LE(mask, 54 + 4 * i));
+    pixels.forEach((pixel, x) => buf.writeUInt16LE(pixel, offset + 2 * x));
+    return buf;
+  }
+
+  it.each([
+    ['X1R5G5B5 (BI_RGB)', '555', [0x7c00, 0x03e0, 0x001f, 0x7fff, 0x0000]],
+    ['R5G6B5 (BI_BITFIELDS)', '565', [0xf800, 0x07e0, 0x001f, 0xffff, 0x0000]],
+  ] as const)('decodes a 16-bit BMP, %s', (_name, layout, pixels) => {
+    const image = decodeBmp(bmp16(layout, [...pixels]), 100);
+    expect(image).toMatchObject({ width: 5, height: 1, channels: 3 });
+    expect([...image.data]).toEqual([255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255, 0, 0, 0]);
+  });
+
   it.each([
     ['not a BMP', Buffer.from('GIF89a')],
     ['truncated', bmp(64, 48).subarray(0, 200)],

@@ -1,6 +1,6 @@
 /**
- * A decoder for the BMP files people actually upload (uncompressed 24- and 32-bit, 1-, 4- and
- * 8-bit paletted, BI_BITFIELDS with the usual masks), because the bundled libvips cannot read BMP.
+ * A decoder for the BMP files people actually upload (uncompressed 16-, 24- and 32-bit, 1-, 4-
+ * and 8-bit paletted, BI_BITFIELDS with the usual masks), because the bundled libvips cannot read BMP.
  * Returns raw pixels for sharp (RGB, or RGBA for 32-bit BMPs whose header declares an alpha
  * mask and whose alpha is used); anything else is refused.
  */
@@ -37,8 +37,8 @@ export function decodeBmp(buf: Buffer, maxPixels: number): RawImage {
   const compression = buf.readUInt32LE(30);
   if (width <= 0 || height <= 0) throw new BmpError('BMP has no pixels');
   if (width * height > maxPixels) throw new BmpError('BMP exceeds the pixel limit');
-  if (![...PALETTED, 24, 32].includes(bpp)) throw new BmpError(`unsupported BMP depth ${bpp}`);
-  if (!(compression === BI_RGB || (compression === BI_BITFIELDS && bpp === 32))) {
+  if (![...PALETTED, 16, 24, 32].includes(bpp)) throw new BmpError(`unsupported BMP depth ${bpp}`);
+  if (!(compression === BI_RGB || (compression === BI_BITFIELDS && bpp >= 16))) {
     throw new BmpError('compressed BMP is not supported');
   }
 
@@ -49,7 +49,9 @@ export function decodeBmp(buf: Buffer, maxPixels: number): RawImage {
     palette = buf.subarray(start, start + colours * 4);
     if (palette.length < colours * 4) throw new BmpError('truncated BMP palette');
   }
-  const alphaMask = compression === BI_BITFIELDS ? bitfieldsAlphaMask(buf, headerSize) : 0;
+  const masks = bpp === 16 ? masks16(buf, headerSize, compression) : undefined;
+  const alphaMask =
+    compression === BI_BITFIELDS && bpp === 32 ? bitfieldsAlphaMask(buf, headerSize) : 0;
 
   const rowSize = Math.ceil((bpp * width) / 32) * 4;
   if (pixelOffset + rowSize * height > buf.length) throw new BmpError('truncated BMP');
@@ -66,6 +68,9 @@ export function decodeBmp(buf: Buffer, maxPixels: number): RawImage {
         out[o] = palette[p + 2];
         out[o + 1] = palette[p + 1];
         out[o + 2] = palette[p];
+      } else if (masks) {
+        const pixel = buf.readUInt16LE(row + x * 2);
+        for (let c = 0; c < 3; c++) out[o + c] = scaled(pixel, masks[c]);
       } else {
         const i = row + x * (bpp / 8);
         out[o] = buf[i + 2];
@@ -78,6 +83,24 @@ export function decodeBmp(buf: Buffer, maxPixels: number): RawImage {
   return channels === 4
     ? opaqueIfAlphaUnused(out, width, height)
     : { data: out, width, height, channels };
+}
+
+/** A 16-bit BMP's red, green and blue masks: X1R5G5B5 for BI_RGB, 5-5-5 or 5-6-5 as declared. */
+function masks16(buf: Buffer, headerSize: number, compression: number): number[] {
+  if (compression === BI_RGB) return MASKS_555;
+  const masks = colourMasks(buf, headerSize);
+  const known = [MASKS_555, MASKS_565].some((m) => m.every((mask, i) => mask === masks[i]));
+  if (!known) throw new BmpError('unsupported BMP bit masks');
+  return masks;
+}
+
+const MASKS_555 = [0x7c00, 0x03e0, 0x001f];
+const MASKS_565 = [0xf800, 0x07e0, 0x001f];
+
+/** The bits of `pixel` under `mask`, as 0-255. */
+function scaled(pixel: number, mask: number): number {
+  const shift = 31 - Math.clz32(mask & -mask);
+  return Math.round((((pixel & mask) >>> shift) * 255) / (mask >>> shift));
 }
 
 /** The palette index of pixel `x` of the row at `row`: `bpp` bits, the leftmost pixel highest. */
@@ -108,18 +131,18 @@ function opaqueIfAlphaUnused(rgba: Buffer, width: number, height: number): RawIm
  * read it; taken for alpha, its usual 0 made the whole picture transparent.
  */
 function bitfieldsAlphaMask(buf: Buffer, headerSize: number): number {
-  const masks =
-    headerSize >= 52
-      ? [buf.readUInt32LE(54), buf.readUInt32LE(58), buf.readUInt32LE(62)]
-      : [
-          buf.readUInt32LE(14 + headerSize),
-          buf.readUInt32LE(18 + headerSize),
-          buf.readUInt32LE(22 + headerSize),
-        ];
+  const masks = colourMasks(buf, headerSize);
   if (masks[0] !== 0x00ff0000 || masks[1] !== 0x0000ff00 || masks[2] !== 0x000000ff) {
     throw new BmpError('unsupported BMP bit masks');
   }
   const alphaMask = headerSize >= 56 ? buf.readUInt32LE(66) : 0;
   if (alphaMask !== 0 && alphaMask !== 0xff000000) throw new BmpError('unsupported BMP alpha mask');
   return alphaMask;
+}
+
+/** A BI_BITFIELDS BMP's red, green and blue masks: in a V2+ header, or after a 40-byte one. */
+function colourMasks(buf: Buffer, headerSize: number): number[] {
+  const at = headerSize >= 52 ? 54 : 14 + headerSize;
+  if (at + 12 > buf.length) throw new BmpError('truncated BMP');
+  return [buf.readUInt32LE(at), buf.readUInt32LE(at + 4), buf.readUInt32LE(at + 8)];
 }
