@@ -7,7 +7,7 @@ const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 /**
  * Ancillary chunks that change how the pixels look (colour, transparency, gamma, the pixel aspect
  * ratio): kept, each at most the length the PNG specification gives it (its data is that long, or
- * shorter where the colour type decides). One longer carries more than the decoder reads, a
+ * shorter where the colour type decides: see BY_COLOUR_TYPE). One longer carries more than the decoder reads, a
  * payload the stored original would hand out: it goes, as a decoder would ignore it. Every other
  * ancillary chunk goes: text (tEXt, zTXt, iTXt, XMP among them), eXIf, tIME, and APNG's
  * animation chunks (the decoder shows the still image, so the original is that). iCCP: see
@@ -28,6 +28,20 @@ const KEPT_ANCILLARY = new Map<string, number>([
 ]);
 
 /**
+ * The longest tRNS, bKGD and sBIT each colour type gives (PNG specification, 11.3): by colour type
+ * 0 (grey), 2 (RGB), 3 (palette), 4 (grey and alpha) and 6 (RGBA); a tRNS has none where there
+ * is an alpha channel. KEPT_ANCILLARY's length is the longest over them all: an RGB image's tRNS
+ * of 256 bytes carried 250 that no decoder reads.
+ */
+const BY_COLOUR_TYPE = new Map<string, Record<number, number | undefined>>([
+  ['tRNS', { 0: 2, 2: 6, 3: 256, 4: 0, 6: 0 }],
+  ['bKGD', { 0: 2, 2: 6, 3: 1, 4: 2, 6: 6 }],
+  ['sBIT', { 0: 1, 2: 3, 3: 3, 4: 2, 6: 4 }],
+]);
+/** Where IHDR's colour type is: after the signature, IHDR's length and type, and 9 bytes of it. */
+const COLOUR_TYPE_AT = 8 + 8 + 9;
+
+/**
  * The most an embedded ICC profile may inflate to and be kept (real ones are a few KB, a printer's
  * a few MB). A larger one, a deflate bomb (a 512 MB profile in a few hundred KB), or one that is
  * no ICC profile at all ('acsp' at byte 36, its declared size its length) goes: every colour
@@ -46,10 +60,11 @@ export function stripPngMetadata(png: Buffer, orientation: number): Buffer {
     throw invalidImage();
   }
   const kept: Buffer[] = [png.subarray(0, 8)];
+  const colourType = png[COLOUR_TYPE_AT];
   for (let pos = 8; ;) {
     const { type, end } = chunkAt(png, pos);
     const critical = (type.charCodeAt(0) & 0x20) === 0;
-    if (critical || keptAncillary(type, png.subarray(pos + 8, end - 4))) {
+    if (critical || keptAncillary(type, png.subarray(pos + 8, end - 4), colourType)) {
       kept.push(png.subarray(pos, end));
     }
     if (pos === 8 && type === 'IHDR' && needsOrientation(orientation)) {
@@ -60,9 +75,14 @@ export function stripPngMetadata(png: Buffer, orientation: number): Buffer {
   }
 }
 
-/** Whether an ancillary chunk of `type` with this `data` is kept (see KEPT_ANCILLARY). */
-function keptAncillary(type: string, data: Buffer): boolean {
-  const longest = KEPT_ANCILLARY.get(type);
+/**
+ * Whether an ancillary chunk of `type` with this `data` is kept, in an image of `colourType` (see
+ * KEPT_ANCILLARY and BY_COLOUR_TYPE).
+ */
+function keptAncillary(type: string, data: Buffer, colourType: number | undefined): boolean {
+  const byColourType =
+    colourType === undefined ? undefined : BY_COLOUR_TYPE.get(type)?.[colourType];
+  const longest = byColourType ?? KEPT_ANCILLARY.get(type);
   if (longest === undefined || data.length > longest) return false;
   return type !== 'iCCP' || keptProfile(data);
 }

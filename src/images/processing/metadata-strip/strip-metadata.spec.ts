@@ -169,6 +169,32 @@ describe(stripMetadata.name, () => {
       expect(await pixels(stored, false)).toEqual(await pixels(input, false));
     });
 
+    it('drops a tRNS, bKGD or sBIT longer than the colour type gives it, keeps one of its length', async () => {
+      // An RGB image's tRNS is one colour (6 bytes), not a palette's 256 alphas: the rest of a
+      // 256-byte one is a payload no decoder reads.
+      const payload = Buffer.from(PAYLOAD.repeat(5).slice(0, 250));
+      const tRNS = Buffer.from([0, 1, 0, 2, 0, 3]);
+      const rgbTooLong = await withChunks(
+        pngChunk('tRNS', Buffer.concat([tRNS, payload])),
+        pngChunk('bKGD', Buffer.from([0, 9, 0, 9, 0, 9])),
+        pngChunk('sBIT', Buffer.from([8, 8, 8, 8])),
+      );
+      const stored = strip('png', rgbTooLong, 1);
+      expect(stored.includes(payload.subarray(0, 40))).toBe(false);
+      expect(stored.includes('tRNS')).toBe(false);
+      expect(stored.includes('sBIT')).toBe(false);
+      expect(stored.includes('bKGD')).toBe(true);
+      const kept = strip('png', await withChunks(pngChunk('tRNS', tRNS)), 1);
+      expect(kept.includes(Buffer.concat([Buffer.from('tRNS'), tRNS]))).toBe(true);
+      // A palette's tRNS keeps an alpha for each of up to 256 entries.
+      const palette = await sharp(noiseBytes(16 * 8 * 4, 41), {
+        raw: { width: 16, height: 8, channels: 4 },
+      })
+        .png({ palette: true })
+        .toBuffer();
+      expect(strip('png', palette, 1).includes('tRNS')).toBe(true);
+    });
+
     it('drops an ICC profile that inflates past MAX_ICC_PROFILE_BYTES, or is no profile', async () => {
       const bomb = iccp(profileOf(MAX_ICC_PROFILE_BYTES + 1));
       expect(bomb.length).toBeLessThan(64 * 1024);
