@@ -12,6 +12,8 @@ const APP14 = 0xee;
 const COM = 0xfe;
 /** A JFIF APP0 segment without a thumbnail: its marker, length and 14 bytes of header. */
 const JFIF_HEADER_BYTES = 18;
+/** Adobe's APP14 segment: its marker, length and the 12 bytes libjpeg reads of it. */
+const ADOBE_HEADER_BYTES = 16;
 /** Frames every browser decodes: Huffman-coded baseline, extended and progressive. */
 const BROWSER_FRAMES = new Set([0xc0, 0xc1, 0xc2]);
 /** Lossless, hierarchical and arithmetic-coded frames: decoded here, shown by few browsers. */
@@ -20,10 +22,11 @@ const OTHER_FRAMES = new Set([0xc3, 0xc5, 0xc6, 0xc7, 0xc9, 0xca, 0xcb, 0xcd, 0x
 /**
  * The JPEG `jpeg` without its metadata, its pixels untouched: every APPn segment goes (EXIF, XMP,
  * IPTC/Photoshop, MPF, thumbnails) but the JFIF header, the ICC profile (APP2, if it is one: see
- * isIccProfile) and Adobe's colour transform flag (APP14), which the decoder reads; comments go,
- * and anything after the end marker. An orientation 2-8 is written back as a minimal EXIF block. Undefined for a frame type
- * browsers may not display (arithmetic, lossless, hierarchical, 12-bit): that one is re-encoded.
- * Malformed or truncated input is 400 invalid_image.
+ * isIccProfile) and Adobe's colour transform flag (APP14, its 12 bytes), which the decoder
+ * reads; comments go, and anything after the end marker. An orientation 2-8 is written back as a
+ * minimal EXIF block. Undefined for a frame type browsers may not display (arithmetic, lossless,
+ * hierarchical, 12-bit): that one is re-encoded. Malformed or truncated input is 400
+ * invalid_image.
  */
 export function stripJpegMetadata(jpeg: Buffer, orientation: number): Buffer | undefined {
   if (jpeg.length < 4 || jpeg[0] !== 0xff || jpeg[1] !== SOI) throw invalidImage();
@@ -46,7 +49,12 @@ export function stripJpegMetadata(jpeg: Buffer, orientation: number): Buffer | u
     }
     pos = marker === SOS ? scanEnd(jpeg, end) : end;
     if (!keepSegment(marker, segment)) continue;
-    const part = marker === APP0 ? jfifHeader(segment) : jpeg.subarray(start, pos);
+    const part =
+      marker === APP0
+        ? jfifHeader(segment)
+        : marker === APP14
+          ? adobeHeader(segment)
+          : jpeg.subarray(start, pos);
     if (marker === APP2) profile.push(part);
     kept.push(part);
     if (marker === APP0 && kept.length === 2) exifAt = 2; // EXIF follows JFIF
@@ -144,6 +152,17 @@ function jfifHeader(segment: Buffer): Buffer {
   header.writeUInt16BE(JFIF_HEADER_BYTES - 2, 2);
   header[16] = 0; // Xthumbnail
   header[17] = 0; // Ythumbnail
+  return header;
+}
+
+/**
+ * Adobe's segment as the decoder reads it: its marker, length and 12 bytes ('Adobe', version,
+ * flags, colour transform), without whatever bytes follow them, which nothing reads.
+ */
+function adobeHeader(segment: Buffer): Buffer {
+  if (segment.length <= ADOBE_HEADER_BYTES) return segment;
+  const header = Buffer.from(segment.subarray(0, ADOBE_HEADER_BYTES));
+  header.writeUInt16BE(ADOBE_HEADER_BYTES - 2, 2);
   return header;
 }
 

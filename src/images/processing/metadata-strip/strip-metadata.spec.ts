@@ -360,6 +360,26 @@ describe(stripMetadata.name, () => {
     expect(await pixels(stored, false)).toEqual(await pixels(uploaded, false));
   });
 
+  it("keeps a JPEG's Adobe segment without the bytes it carries past what the decoder reads", async () => {
+    const jpeg = await sharp(noiseBytes(16 * 16 * 3, 31), {
+      raw: { width: 16, height: 16, channels: 3 },
+    })
+      .jpeg()
+      .toBuffer();
+    // 'Adobe', version 100, flags0, flags1, transform 1 (YCbCr): the 12 bytes libjpeg reads.
+    const adobe = Buffer.from('Adobe\0\x64\0\0\0\0\x01', 'latin1');
+    const payload = Buffer.from('<html><script>alert(document.domain)</script></html>');
+    const uploaded = Buffer.concat([
+      jpeg.subarray(0, 2),
+      segment(0xee, Buffer.concat([adobe, payload])),
+      jpeg.subarray(2),
+    ]);
+    const stored = strip('jpeg', uploaded, 1);
+    expect(stored.includes(payload)).toBe(false);
+    expect(stored.includes(segment(0xee, adobe))).toBe(true);
+    expect(await pixels(stored, false)).toEqual(await pixels(uploaded, false));
+  });
+
   it('leaves an arithmetic-coded JPEG to be re-encoded', async () => {
     const jpeg = await sharp(noiseBytes(16 * 16 * 3, 30), {
       raw: { width: 16, height: 16, channels: 3 },
