@@ -28,7 +28,9 @@ type Counted = FastifyReply & { [COUNTED]?: boolean };
  * the service cut a body too slow) reaches no such hook: its response's 'close' counts it, as
  * 499 or 408; they were in no metric at all. Only requests with a body are watched so: a
  * response has several 'close' listeners already (a static file's ten), and an eleventh made
- * Node warn of a leak on each of them.
+ * Node warn of a leak on each of them. A request without one whose client left before any answer
+ * began (a slow read or transform a proxy gave up on) is watched on its request instead, and is
+ * 499 too: it was in no metric, so the slowest requests were missing from the latencies.
  */
 @Injectable()
 export class HttpMetricsHook {
@@ -42,11 +44,19 @@ export class HttpMetricsHook {
           const timedOut = !reply.raw.headersSent && reply.raw.statusCode === 408;
           this.observe(request, reply, timedOut ? 408 : CLIENT_CLOSED);
         });
+      } else {
+        // Closed with no answer begun (`aborted`: before its response ended). Unlike a body's,
+        // an unread request does not end, so its 'close' comes only then or after its answer.
+        request.raw.once('close', () => {
+          if (!request.raw.aborted || reply.raw.headersSent || (reply as Counted)[COUNTED]) return;
+          this.observe(request, reply, CLIENT_CLOSED);
+        });
       }
       done();
     });
     fastify.addHook('onResponse', (request, reply, done) => {
-      this.observe(request, reply, reply.statusCode);
+      // Not again as the status its client never got.
+      if (!(reply as Counted)[COUNTED]) this.observe(request, reply, reply.statusCode);
       done();
     });
     // What Node's parser refused reaches no hook: counted apart, by why.

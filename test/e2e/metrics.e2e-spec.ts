@@ -6,7 +6,7 @@ import { Role } from '../../src/auth/roles';
 import { JobQueue } from '../../src/jobs/job-queue.service';
 import { JobsModule } from '../../src/jobs/jobs.module';
 import { addUser } from '../support/accounts';
-import { holdLock } from '../support/db-faults';
+import { blockedBackend, holdLock } from '../support/db-faults';
 import { eventually } from '../support/eventually';
 import { noisyPng, solidJpeg } from '../support/fixtures';
 import { authHeaders, call, login, type Credential } from '../support/http';
@@ -357,6 +357,50 @@ describe('Metrics (GET /metrics)', () => {
     expect(valueOf(refused, 'http_requests_refused_total', { reason: 'timeout' })).toBe(
       valueOf(before, 'http_requests_refused_total', { reason: 'timeout' }),
     );
+  });
+
+  it('counts a request without a body whose client left before its answer as its route’s 499', async () => {
+    if (!app.getHttpServer().listening) await app.listen({ port: 0, host: '127.0.0.1' });
+    const port = (app.getHttpServer().address() as { port: number }).port;
+    const { id } = (await call(app, 'POST', '/api/v1/products', staff, { name: 'Left' })).json<{
+      id: string;
+    }>();
+    const count = 'http_request_duration_seconds_count';
+    const read = { method: 'GET', route: '/api/v1/products/:productId' };
+    const left = { ...read, status_code: '499' };
+    const before = parse((await scrape(app)).body).samples;
+    // One read answered over a connection, which its client then closes: a 200, nothing else.
+    const answered = await fetch(`http://127.0.0.1:${port}/api/v1/products/${id}`, {
+      headers: authHeaders(staff),
+    });
+    expect(answered.status).toBe(200);
+    await answered.arrayBuffer();
+    // The read waits on the lock until its client has gone: a slow page a proxy gave up on.
+    const lock = await holdLock(
+      t.db.env.DATABASE_URL,
+      'LOCK TABLE products IN ACCESS EXCLUSIVE MODE',
+    );
+    try {
+      const client = await RawClient.connect(port);
+      const headers = Object.entries(authHeaders(staff))
+        .map(([name, value]) => `${name}: ${value}\r\n`)
+        .join('');
+      await client.write(`GET /api/v1/products/${id} HTTP/1.1\r\nHost: x\r\n${headers}\r\n`);
+      await blockedBackend(t.db.env.DATABASE_URL, /products/);
+      client.socket.destroy();
+      await client.closed;
+    } finally {
+      await lock.release();
+    }
+    await eventually(async () => {
+      const after = parse((await scrape(app)).body).samples;
+      return valueOf(after, count, left) - valueOf(before, count, left) === 1;
+    }, 'the request left to be counted');
+    // Once, and never as the 200 its client did not get.
+    const after = parse((await scrape(app)).body).samples;
+    const ok = { ...read, status_code: '200' };
+    expect(valueOf(after, count, ok) - valueOf(before, count, ok)).toBe(1);
+    expect(valueOf(after, count, left) - valueOf(before, count, left)).toBe(1);
   });
 
   it('answers within its deadline while the job count cannot be read, leaving that family empty', async () => {
