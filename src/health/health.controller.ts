@@ -46,6 +46,8 @@ const READY_SCHEMA = {
 @Controller('health')
 export class HealthController {
   private readonly logger = new Logger(HealthController.name);
+  /** The storage check under way, which the probes arriving meanwhile wait for too. */
+  private storageInFlight: Promise<void> | undefined;
 
   constructor(
     private readonly health: HealthCheckService,
@@ -106,11 +108,22 @@ export class HealthController {
     }
   }
 
-  /** The storage answers (bucket reachable with our credentials, Cloudinary ping, disk root). */
+  /**
+   * The storage answers (bucket reachable with our credentials, Cloudinary ping, disk root). One
+   * check at a time whoever asks, as the database's ping: the probe is public, and a flood of
+   * probes was as many calls to the storage's API (S3 requests, Cloudinary's hourly quota).
+   */
   private async storageCheck(): Promise<HealthIndicatorResult> {
     const indicator = this.indicators.check('storage');
     try {
-      await withTimeout(this.storage.check(), CHECK_TIMEOUT_MS, 'storage check');
+      this.storageInFlight ??= withTimeout(
+        this.storage.check(),
+        CHECK_TIMEOUT_MS,
+        'storage check',
+      ).finally(() => {
+        this.storageInFlight = undefined;
+      });
+      await this.storageInFlight;
       return indicator.up({ driver: this.storage.driver });
     } catch (error) {
       // The reason goes to the log only: the probe is public and must not describe our setup.
