@@ -1,4 +1,4 @@
-import { IncomingMessage } from 'node:http';
+import { IncomingMessage, ServerResponse } from 'node:http';
 import { FastifyOtelInstrumentation } from '@fastify/otel';
 import { trace, type Span } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -35,6 +35,7 @@ export function startOtelSdk(options: { endpoint: string; serviceName: string })
     instrumentHooks: false,
     instrumentHandler: false,
     requestHook: (span, request) => {
+      endsAsClientClosed(span, () => request.raw.aborted);
       span.setAttribute(REQUEST_ID_ATTRIBUTE, request.id);
       // Its url.path is the URL as sent, query included: with a credential's value, as logged.
       span.setAttribute('url.path', redactUrl(request.url));
@@ -54,6 +55,12 @@ export function startOtelSdk(options: { endpoint: string; serviceName: string })
           if (request instanceof IncomingMessage) redactUrlAttributes(span, request.url ?? '');
           else redactClientUrl(span);
         },
+        responseHook: (span, response) => {
+          // A 408 the service wrote on the socket itself (request-timeouts.ts) is one.
+          if (response instanceof ServerResponse) {
+            endsAsClientClosed(span, () => !response.headersSent && response.statusCode !== 408);
+          }
+        },
         // Background work (a job's storage calls) makes no traces of its own.
         requireParentforOutgoingSpans: true,
       }),
@@ -66,6 +73,24 @@ export function startOtelSdk(options: { endpoint: string; serviceName: string })
   return {
     fastifyPlugin: fastify.plugin(),
     stop: () => sdk.shutdown(),
+  };
+}
+
+/** A request whose client left before its answer began: 499, as its metrics count it. */
+const CLIENT_CLOSED = 499;
+
+/**
+ * Has `span` end with `http.response.status_code` 499 when `unanswered` says, then, that its
+ * request's client left before any answer began. The instrumentations end such a request's spans
+ * with the status of a response never sent (Node's default 200, unset status): in the traces, a
+ * slow request its client gave up on looked answered and fine. Their own attributes are set just
+ * before they end the span, so it is done as it ends.
+ */
+function endsAsClientClosed(span: Span, unanswered: () => boolean): void {
+  const end = span.end.bind(span);
+  span.end = (endTime) => {
+    if (unanswered()) span.setAttribute('http.response.status_code', CLIENT_CLOSED);
+    end(endTime);
   };
 }
 
