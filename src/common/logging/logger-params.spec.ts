@@ -29,6 +29,12 @@ describe(requestLogLevel.name, () => {
     expect(requestLogLevel(req('/health/ready?verbose=1'), res(200))).toBe('silent');
   });
 
+  it('silences metrics scrapes that succeed, and logs one refused', () => {
+    // Prometheus scrapes every 15 s, from every scraper, on every instance: not news either.
+    expect(requestLogLevel(req('/metrics'), res(200))).toBe('silent');
+    expect(requestLogLevel(req('/metrics'), res(401))).toBe('warn');
+  });
+
   it('logs a probe that fails', () => {
     expect(requestLogLevel(req('/health/ready'), res(503))).toBe('error');
   });

@@ -9,8 +9,11 @@ import { prettyDestination } from './pretty-lines';
 import { redactHeaders, redactUrl } from './redact';
 import { outcomeOf } from './request-outcome';
 
-/** Probes polled every few seconds: logged only when they fail, or they would drown the log. */
-const PROBE_PATHS = new Set(['/health', '/health/ready']);
+/**
+ * Probes polled every few seconds, and Prometheus's scrapes (every 15 s, from each scraper):
+ * logged only when they fail, or they would drown the log. (Neither is traced: tracing/.)
+ */
+const PROBE_PATHS = new Set(['/health', '/health/ready', '/metrics']);
 
 /** Where the terminal is; a parameter so that tests can pretend to be one. */
 export interface LogOutput {
