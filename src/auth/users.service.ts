@@ -6,6 +6,7 @@ import { AppError } from '../common/errors/app.error';
 import { findPage, type PageQueryDto } from '../common/pagination/page.dto';
 import { AccountsService } from './accounts.service';
 import { ApiKeyCache } from './api-key-cache';
+import { ApiKeyRevocationsRepository } from './api-key-revocations.repository';
 import { LoginAddressesRepository } from './login-addresses.repository';
 import { UserDto, type CreateUserDto, type UpdateUserDto, type UserPageDto } from './dto/user.dto';
 import { User } from './entities/user.entity';
@@ -24,6 +25,7 @@ export class UsersService {
     private readonly hasher: PasswordHasher,
     private readonly apiKeys: ApiKeyCache,
     private readonly addresses: LoginAddressesRepository,
+    private readonly revocations: ApiKeyRevocationsRepository,
   ) {}
 
   async create(ctx: RequestContext, dto: CreateUserDto): Promise<UserDto> {
@@ -91,9 +93,11 @@ export class UsersService {
     if (isCaller(ctx, user)) {
       throw new AppError('cannot_modify_self', 'You cannot delete your own account.');
     }
-    await this.changeLocked(ctx, id, undefined, (manager) =>
-      manager.delete(User, ctx.scoped({ id: user.id })),
-    );
+    await this.changeLocked(ctx, id, undefined, async (manager) => {
+      // Their keys first, as a revocation locks them: the deletion writes them (created_by).
+      await this.revocations.lockCreatedBy(manager, user.id);
+      return manager.delete(User, ctx.scoped({ id: user.id }));
+    });
     // Their keys keep working, now naming no creator (created_by is set to null).
     this.apiKeys.forgetCreatedBy(user.id);
   }
