@@ -262,6 +262,23 @@ export class GalleryRepository {
     );
   }
 
+  /**
+   * Locks (FOR KEY SHARE, until the transaction ends, in the order of their ids) the users who
+   * uploaded the product's images, before a change that writes more than one of its image rows:
+   * a deletion of an uploader locks the user, then clears uploaded_by on their images one row at
+   * a time, in the table's order; a change holding one of those rows and waiting for another
+   * the deletion holds would deadlock with it. Now one of the two waits for the other from the
+   * start.
+   */
+  async lockUploadersOf(manager: EntityManager, productId: string): Promise<void> {
+    await manager.query(
+      `SELECT u.id FROM users u
+        WHERE u.id IN (SELECT i.uploaded_by FROM images i WHERE i.product_id = $1)
+        ORDER BY u.id FOR KEY SHARE OF u`,
+      [productId],
+    );
+  }
+
   /** The image the Ocha API imported into this gallery, if any. */
   findImported(manager: EntityManager, productId: string): Promise<Image | null> {
     return manager.findOneBy(Image, { productId, source: ImageSource.Import });

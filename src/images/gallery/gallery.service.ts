@@ -209,6 +209,10 @@ export class GalleryService {
       ref,
       expected,
       async (manager, product, tally) => {
+        // Before the image is read (see lockUploadersOf): a new primary writes two rows, and the
+        // save writes back the uploader as read, which a deletion of the uploader meanwhile
+        // would have cleared (a foreign key violation, a 500).
+        await this.repository.lockUploadersOf(manager, product.id);
         const image = await this.findImage(manager, ctx, product, imageId);
         if (dto.is_primary === false && image.isPrimary) {
           throw new AppError(
@@ -269,6 +273,7 @@ export class GalleryService {
           tally.unchanged = true;
           return current;
         }
+        await this.repository.lockUploadersOf(manager, product.id);
         tally.unchanged = (await this.repository.setPriorities(manager, product.id, uuids)) === 0;
         return this.repository.readPage(product.id, whole, manager);
       },
@@ -302,6 +307,8 @@ export class GalleryService {
       expected,
       async (manager, product, tally) => {
         const image = await this.findImage(manager, ctx, product, imageId);
+        // The primary's deletion writes a second row (the next primary's): see lockUploadersOf.
+        if (image.isPrimary) await this.repository.lockUploadersOf(manager, product.id);
         await this.repository.delete(manager, image.id);
         tally.imageCountDelta -= 1;
         if (image.isPrimary) await this.repository.promoteFirst(manager, product.id);
