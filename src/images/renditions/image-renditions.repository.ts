@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { Image, type StoredRendition } from '../entities/image.entity';
+import { NEXT_VERSION, Product } from '../../products/entities/product.entity';
 
 /** What a rebuild reads of an image: its files, its size, the presets it was made with. */
 export type RebuiltImage = Pick<
@@ -76,10 +77,26 @@ export class ImageRenditionsRepository {
   /**
    * Until the transaction ends, the gallery of `productId` cannot change: every gallery change
    * (and a product's deletion) locks the product row first, then reads the images whose files it
-   * queues for deletion, so none of them reads renditions a swap is replacing.
+   * queues for deletion, so none of them reads renditions a swap is replacing. Locked for the
+   * write of {@link bumpGallery} (not FOR SHARE: two swaps in one gallery would each hold the row
+   * shared and wait for the other to write it).
    */
   async holdGallery(manager: EntityManager, productId: string): Promise<void> {
-    await manager.query(`SELECT 1 FROM products WHERE id = $1 FOR SHARE`, [productId]);
+    await manager.query(`SELECT 1 FROM products WHERE id = $1 FOR NO KEY UPDATE`, [productId]);
+  }
+
+  /**
+   * A new version for the gallery of `productId`, held by {@link holdGallery}: an image of it
+   * has new rendition URLs, so the ETag a client holds for it names a gallery that is gone (its
+   * old URLs, whose files are deleted after the swap).
+   */
+  async bumpGallery(manager: EntityManager, productId: string): Promise<void> {
+    await manager
+      .createQueryBuilder()
+      .update(Product)
+      .set({ galleryVersion: () => NEXT_VERSION })
+      .where('id = :productId', { productId })
+      .execute();
   }
 
   /**

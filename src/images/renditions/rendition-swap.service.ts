@@ -45,6 +45,8 @@ export class RenditionSwap {
         await this.deletions.enqueue(manager, written, image.organizationId);
         return false;
       }
+      // New URLs in the gallery: its ETag moves on, as for any change of it.
+      if (image.productId) await this.images.bumpGallery(manager, image.productId);
       const next = { id: image.id, storageKey: image.storageKey, renditions };
       await this.deletions.enqueue(
         manager,
