@@ -256,7 +256,15 @@ function enableCors(app: NestFastifyApplication, env: EnvironmentVariables): voi
     // @fastify/cors allows GET, HEAD and POST only unless told: a browser's PUT, PATCH or DELETE
     // (the gallery's order, a product's fields, an image) would fail its preflight.
     methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
-    exposedHeaders: ['X-Request-Id', 'ETag', 'Location', 'Retry-After', 'WWW-Authenticate'],
+    // Content-Range: a page reading an image by ranges learns where a part lies and the whole size.
+    exposedHeaders: [
+      'X-Request-Id',
+      'ETag',
+      'Location',
+      'Retry-After',
+      'WWW-Authenticate',
+      'Content-Range',
+    ],
     maxAge: 600,
   };
   // An OPTIONS that is no preflight is not CORS's to answer (it would say a bare 400, "Invalid
