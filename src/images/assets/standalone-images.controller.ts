@@ -85,7 +85,8 @@ export class StandaloneImagesController {
     summary: 'Upload a stand-alone image (an asset)',
     description:
       'Checked and processed like a gallery upload, and kept until deleted. With `expires_in` it ' +
-      'is deleted with its files at `expires_at` unless attached to a gallery first: one of ' +
+      'is gone from the API at `expires_at` unless attached to a gallery first, and deleted with ' +
+      'its files by the next sweep (its file URLs answer until then): one of ' +
       'purpose `product` can be, with `POST /api/v1/products/{id}/images/attach` and ' +
       '`{ "image_id": … }`, which clears the expiry.',
   })
