@@ -115,7 +115,7 @@ describeServer('API key revocations at the same time, on postgres', () => {
       const ctx = contextFor({ organizationId, role: Role.Admin }, 'api_key');
       const { user, ids } = await chain(organizationId, 12);
       await newUser(db, { organizationId, role: Role.Admin });
-      const outcomes = await whileHeld(ids[6], () => [
+      const outcomes = await whileHeld<unknown>(ids[6], () => [
         revocations.revokeWithDescendants(organizationId, ids[0]),
         users.remove(ctx, user.id),
       ]);
