@@ -1,6 +1,7 @@
 import type { Browser, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { loggedInPage, startConsoleHarness, type ConsoleHarness } from '../support/console-harness';
+import { eventually } from '../support/eventually';
 import { call, type Credential } from '../support/http';
 import { multipart } from '../support/multipart';
 import type { TestApp } from '../support/test-app';
@@ -113,6 +114,48 @@ describe('The gallery console under concurrent edits', () => {
       .setInputFiles({ name, mimeType: 'image/png', buffer: await png(200, 20, 20) });
     await page.locator(`li[data-upload="${name}"].upload-done`).waitFor();
   }
+
+  /**
+   * Holds the answers to the page's uploads to the product: each file is stored on the service at
+   * once, its answer held in the browser until the test lets it go (the upload slowed where it
+   * shows: stored, and the page not yet told).
+   */
+  async function holdUploadAnswers(productId: string) {
+    const gates: (() => void)[] = [];
+    let stored = 0;
+    await page.route(`**/api/v1/products/${productId}/images`, async (route) => {
+      if (route.request().method() !== 'POST') return route.fallback();
+      const response = await route.fetch();
+      stored++;
+      await new Promise<void>((resolve) => gates.push(resolve));
+      // The page may have gone meanwhile (when the test fails), and the request with it.
+      await route.fulfill({ response }).catch(() => undefined);
+    });
+    return {
+      /** How many the service has stored. */
+      stored: () => stored,
+      /** How many answers are held. */
+      waiting: () => gates.length,
+      letOneGo: () => gates.shift()?.(),
+    };
+  }
+
+  /** The person chooses PNG files named `names` in the upload panel. */
+  async function chooseFiles(names: string[]): Promise<void> {
+    const files = [];
+    for (const [i, name] of names.entries()) {
+      files.push({ name, mimeType: 'image/png', buffer: await png(30 + i * 40, 10, 10) });
+    }
+    await page.locator('#upload-files').setInputFiles(files);
+  }
+
+  /** The gallery's titles as the page shows them, in order. */
+  async function shownTitles(): Promise<string[]> {
+    const shown = await page.locator('ol.gallery .tile-title').allTextContents();
+    return shown.map((title) => title.split(',')[0].trim());
+  }
+
+  const uploadRow = (name: string) => page.locator(`.uploads > li[data-upload="${name}"]`);
 
   it('sends only the image fields the person changed: an alt text corrected meanwhile stays', async () => {
     const productId = await productWith('Lost update: image', ['front', 'side']);
@@ -382,6 +425,127 @@ describe('The gallery console under concurrent edits', () => {
     // The gallery shows it once too.
     await page.locator('.tile-title', { hasText: 'once' }).waitFor();
     await expect(page.locator('.tile-title').count()).resolves.toBe(1);
+  });
+
+  it('shows the uploads that went on while the person looked at another view, and the images stored meanwhile, once back', async () => {
+    const productId = await productWith('Away and back', ['front']);
+    await openGallery(productId);
+    const held = await holdUploadAnswers(productId);
+    await chooseFiles(['one.png', 'two.png', 'three.png', 'four.png']);
+    await eventually(() => held.waiting() === 1, 'the first upload to be stored');
+
+    // The person looks at the products meanwhile: two uploads are answered while they do, and
+    // the third is stored, its answer on its way.
+    await page
+      .getByRole('navigation', { name: 'Main' })
+      .getByRole('link', { name: 'Products' })
+      .click();
+    await page.getByRole('heading', { name: 'Products', level: 1 }).waitFor();
+    for (const n of [2, 3]) {
+      held.letOneGo();
+      await eventually(() => held.stored() === n && held.waiting() === 1, `upload ${n} stored`);
+    }
+
+    // Back in the gallery: the uploads' rows as they are, and the images stored meanwhile.
+    await page.goBack();
+    await page.getByRole('heading', { name: 'Gallery', level: 2 }).waitFor();
+    await uploadRow('one.png').and(page.locator('.upload-done')).waitFor();
+    await uploadRow('two.png').and(page.locator('.upload-done')).waitFor();
+    await uploadRow('three.png')
+      .locator('.upload-state', { hasText: /Sending|Processing/ })
+      .waitFor();
+    await expect(uploadRow('four.png').locator('.upload-state').textContent()).resolves.toBe(
+      'Waiting',
+    );
+    await page.locator('.tile-title', { hasText: 'three' }).waitFor();
+
+    // The last two are answered while the gallery is shown: the fourth is stored after it was read.
+    held.letOneGo();
+    await eventually(() => held.stored() === 4 && held.waiting() === 1, 'upload 4 stored');
+    held.letOneGo();
+    await uploadRow('four.png').and(page.locator('.upload-done')).waitFor();
+    await page.locator('.tile-title', { hasText: 'four' }).waitFor();
+    await expect(page.locator('.uploads > li').count()).resolves.toBe(4);
+    expect(await shownTitles()).toEqual(['front', 'one', 'two', 'three', 'four']);
+    expect((await gallery(productId)).items.map((i) => i.title)).toEqual(await shownTitles());
+    await page.getByText('5 images').waitFor();
+
+    // The person's next change goes with the gallery's version as it is: not refused as someone
+    // else's change.
+    await page.waitForLoadState('networkidle');
+    await page.getByRole('button', { name: 'Move one later' }).click();
+    await page
+      .locator('.notice-success')
+      .filter({ hasText: 'Moved “one” to position 3' })
+      .waitFor();
+    expect((await gallery(productId)).items.map((i) => i.title)).toEqual([
+      'front',
+      'two',
+      'one',
+      'three',
+      'four',
+    ]);
+  });
+
+  it('keeps what the person types in open forms while uploads sent before they came back land', async () => {
+    const productId = await productWith('Typing through uploads', ['front']);
+    await openGallery(productId);
+    const held = await holdUploadAnswers(productId);
+    await chooseFiles(['one.png', 'two.png']);
+    await eventually(() => held.waiting() === 1, 'the first upload to be stored');
+    // The person looks at an image's details, and comes back.
+    await page.getByRole('link', { name: 'Details of front' }).click();
+    await page.getByRole('heading', { name: 'front', level: 1 }).waitFor();
+    await page.goBack();
+    await page.getByRole('heading', { name: 'Gallery', level: 2 }).waitFor();
+    await uploadRow('one.png')
+      .locator('.upload-state', { hasText: /Sending|Processing/ })
+      .waitFor();
+
+    // They open the image's form and the product's, and type in both.
+    await page.getByRole('button', { name: 'Edit front' }).click();
+    const imageForm = page.getByRole('form', { name: 'Edit front' });
+    await imageForm.getByLabel('Alt text').fill('Typed while uploading');
+    await page.getByRole('button', { name: 'Edit product' }).click();
+    await page.waitForFunction(
+      `document.querySelector('#product-name')?.value === 'Typing through uploads'`,
+    );
+    await page.locator('#product-description').fill('Typed in the product');
+
+    // The uploads land (the gallery read again after each) while the person goes on typing.
+    held.letOneGo();
+    await eventually(() => held.stored() === 2 && held.waiting() === 1, 'upload 2 stored');
+    await Promise.all([
+      imageForm.getByLabel('Alt text').pressSequentially(', and after', { delay: 40 }),
+      (async () => {
+        await page.waitForTimeout(100);
+        held.letOneGo();
+      })(),
+    ]);
+    await uploadRow('two.png').and(page.locator('.upload-done')).waitFor();
+    await page.locator('.tile-title', { hasText: 'two' }).waitFor();
+    await page.waitForLoadState('networkidle');
+    await expect(imageForm.getByLabel('Alt text').inputValue()).resolves.toBe(
+      'Typed while uploading, and after',
+    );
+    await expect(page.locator('#product-description').inputValue()).resolves.toBe(
+      'Typed in the product',
+    );
+
+    // Both saved as typed.
+    await imageForm.getByRole('button', { name: 'Save' }).click();
+    await page.locator('.notice-success').filter({ hasText: 'Saved “front”' }).waitFor();
+    await page.waitForLoadState('networkidle');
+    await page.getByRole('button', { name: 'Save product' }).click();
+    await page.locator('.notice-success').filter({ hasText: 'Saved “Typing through' }).waitFor();
+    const images = (await gallery(productId)).items;
+    expect(images.map((i) => [i.title, i.alt_text])).toEqual([
+      ['front', 'Typed while uploading, and after'],
+      ['one', ''],
+      ['two', ''],
+    ]);
+    const product = await call(t.app, 'GET', `/api/v1/products/${productId}`, admin);
+    expect(product.json()).toMatchObject({ description: 'Typed in the product' });
   });
 
   it('makes a product once when its answer is lost and the person presses Create again', async () => {

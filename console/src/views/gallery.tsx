@@ -26,7 +26,8 @@ import { focusLost, GalleryTile, type TileActions } from './gallery-tile';
 import { ProductDetails } from './product-details';
 import { UploadZone } from './upload-zone';
 import { UrlImport } from './url-import';
-import { canChange, canImport, useSession } from '../session';
+import { canChange, canImport, sessionWho, useSession } from '../session';
+import { uploadsOf, watchUploads } from '../uploads';
 
 interface GalleryState {
   /** The gallery's version as read: sent back as If-Match with every change. */
@@ -77,6 +78,28 @@ const newest =
   (now: T | undefined): T =>
     now && now.version > next.version ? now : next;
 
+/**
+ * The person's uploads to the gallery, watched while it is shown (from before its first read, so
+ * that one sent before the person came back to it and stored once it is read shows too):
+ * `stored` for each one stored (resolving once the gallery shows it), and how many are on their
+ * way now. The gallery read again after one only brings in what the service holds: open forms
+ * keep what the person typed (useDraft).
+ */
+function useUploadsShown(productId: string, stored: () => Promise<void>) {
+  const uploads = uploadsOf(sessionWho(), productId);
+  const uploading = useRef(uploads.started.size);
+  const onStored = useRef(stored);
+  onStored.current = stored;
+  useEffect(() => {
+    uploading.current = uploads.started.size;
+    return watchUploads(uploads, {
+      stored: () => onStored.current(),
+      sending: (count) => (uploading.current = count),
+    });
+  }, [uploads]);
+  return uploading;
+}
+
 export function Gallery({ productId }: { productId: string }) {
   const session = useSession();
   const readOnly = !canChange(session);
@@ -97,14 +120,13 @@ export function Gallery({ productId }: { productId: string }) {
     direction: 'earlier' | 'later';
   }>();
 
-  // Uploads of this tab on their way, and reloads after one stored, not yet shown: a 412 meanwhile
-  // may come of the person's own upload, not of someone else.
-  const uploading = useRef(0);
+  // Reloads after an upload stored, not yet shown, and (useUploadsShown) the uploads of this tab
+  // on their way: a 412 meanwhile may come of the person's own upload, not of someone else.
   const uploadReloads = useRef(0);
-  const afterUpload = () => {
+  const uploading = useUploadsShown(productId, () => {
     uploadReloads.current += 1;
-    void refresh().finally(() => (uploadReloads.current -= 1));
-  };
+    return refresh().finally(() => (uploadReloads.current -= 1));
+  });
 
   // Reloads overlap (each finished upload of a drop starts one): only the latest one is shown, or
   // an earlier one answering last would put back a gallery without the last upload.
@@ -352,11 +374,7 @@ export function Gallery({ productId }: { productId: string }) {
         </section>
         {!readOnly && (
           <aside class="gallery-side">
-            <UploadZone
-              productId={productId}
-              onUploaded={afterUpload}
-              onSending={(count) => (uploading.current = count)}
-            />
+            <UploadZone productId={productId} />
             {mayImport && <UrlImport productId={productId} onImported={() => refresh()} />}
           </aside>
         )}
