@@ -11,7 +11,18 @@ export interface RawImage {
   channels: 3 | 4;
 }
 
-export class BmpError extends Error {}
+/**
+ * A BMP this decoder cannot read. `unsupported`: a valid file of a kind it does not take (an OS/2
+ * header, RLE compression, a depth or bit layout of its own), not a truncated or corrupt one.
+ */
+export class BmpError extends Error {
+  constructor(
+    message: string,
+    readonly unsupported = false,
+  ) {
+    super(message);
+  }
+}
 
 const BI_RGB = 0;
 /** Bits a pixel of the paletted depths: monochrome, 16 and 256 colours, as Paint saves them. */
@@ -22,7 +33,8 @@ export function bmpDimensions(buf: Buffer): { width: number; height: number } {
   if (buf.length < 26 || buf.toString('latin1', 0, 2) !== 'BM')
     throw new BmpError('not a BMP file');
   const headerSize = buf.readUInt32LE(14);
-  if (headerSize < 40 || buf.length < 14 + headerSize) throw new BmpError('unsupported BMP header');
+  if (headerSize < 40) throw new BmpError('an OS/2 BMP header', true);
+  if (buf.length < 14 + headerSize) throw new BmpError('truncated BMP header');
   return { width: buf.readInt32LE(18), height: Math.abs(buf.readInt32LE(22)) };
 }
 
@@ -37,9 +49,9 @@ export function decodeBmp(buf: Buffer, maxPixels: number): RawImage {
   const compression = buf.readUInt32LE(30);
   if (width <= 0 || height <= 0) throw new BmpError('BMP has no pixels');
   if (width * height > maxPixels) throw new BmpError('BMP exceeds the pixel limit');
-  if (![...PALETTED, 16, 24, 32].includes(bpp)) throw new BmpError(`unsupported BMP depth ${bpp}`);
+  if (![...PALETTED, 16, 24, 32].includes(bpp)) throw new BmpError(`a depth of ${bpp} bits`, true);
   if (!(compression === BI_RGB || (compression === BI_BITFIELDS && bpp >= 16))) {
-    throw new BmpError('compressed BMP is not supported');
+    throw new BmpError('compression (RLE, JPEG or PNG inside)', true);
   }
 
   let palette: Buffer | undefined;
@@ -90,7 +102,7 @@ function masks16(buf: Buffer, headerSize: number, compression: number): number[]
   if (compression === BI_RGB) return MASKS_555;
   const masks = colourMasks(buf, headerSize);
   const known = [MASKS_555, MASKS_565].some((m) => m.every((mask, i) => mask === masks[i]));
-  if (!known) throw new BmpError('unsupported BMP bit masks');
+  if (!known) throw new BmpError('bit masks of its own', true);
   return masks;
 }
 
@@ -133,10 +145,11 @@ function opaqueIfAlphaUnused(rgba: Buffer, width: number, height: number): RawIm
 function bitfieldsAlphaMask(buf: Buffer, headerSize: number): number {
   const masks = colourMasks(buf, headerSize);
   if (masks[0] !== 0x00ff0000 || masks[1] !== 0x0000ff00 || masks[2] !== 0x000000ff) {
-    throw new BmpError('unsupported BMP bit masks');
+    throw new BmpError('bit masks of its own', true);
   }
   const alphaMask = headerSize >= 56 ? buf.readUInt32LE(66) : 0;
-  if (alphaMask !== 0 && alphaMask !== 0xff000000) throw new BmpError('unsupported BMP alpha mask');
+  if (alphaMask !== 0 && alphaMask !== 0xff000000)
+    throw new BmpError('an alpha mask of its own', true);
   return alphaMask;
 }
 

@@ -54,6 +54,16 @@ export function unsupportedType(mime: string | undefined): AppError {
   );
 }
 
+/** A BMP of a kind the decoder does not take (see BmpError's `unsupported`). */
+export function unsupportedBmp(reason: string): AppError {
+  return new AppError(
+    'unsupported_image_type',
+    `This BMP has ${reason}, which the service does not read: save it as an uncompressed ` +
+      'Windows BMP (1, 4, 8, 16, 24 or 32 bits), or as PNG.',
+    [{ field: 'image', message: `unsupported BMP (${reason})` }],
+  );
+}
+
 export function unsafeSvg(message: string, reason: string): AppError {
   return new AppError('unsafe_svg', `The SVG was refused: ${message}`, [
     { field: 'image', message: `SVG refused (${reason})` },

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import sharp from 'sharp';
 import {
   animatedPng,
+  bmp,
   deepProfiledPngs,
   exifHasGps,
   gridAvif,
@@ -255,6 +256,26 @@ describe(ImageProcessor.name, () => {
         xmp: undefined,
       });
     }
+  });
+
+  it('refuses a BMP of a kind it does not read as unsupported, saying which; a cut one as corrupt', async () => {
+    const processor = new ImageProcessor(validateEnv({}));
+    const rle8 = bmp(8, 4);
+    rle8.writeUInt16LE(8, 28); // 8 bits a pixel
+    rle8.writeUInt32LE(1, 30); // BI_RLE8
+    const os2 = bmp(8, 4);
+    os2.writeUInt32LE(12, 14); // a BITMAPCOREHEADER
+    for (const [name, input, reason] of [
+      ['rle8.bmp', rle8, 'compression'],
+      ['os2.bmp', os2, 'OS/2'],
+    ] as const) {
+      const error = await rejection(processor.process(write(name, input)));
+      expect({ name, code: error.code }).toEqual({ name, code: 'unsupported_image_type' });
+      expect(error.message).toContain(reason);
+      expect(error.errors?.[0]).toMatchObject({ field: 'image' });
+    }
+    const cut = bmp(64, 48).subarray(0, 400);
+    expect((await rejection(processor.process(write('cut.bmp', cut)))).code).toBe('invalid_image');
   });
 
   it('takes an animated PNG as the PNG it is, kept as its still image', async () => {

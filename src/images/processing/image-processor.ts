@@ -7,7 +7,7 @@ import { BoundedSemaphore, QueueFullError } from '../../common/concurrency/bound
 import type { ImageStepsTimer } from '../../metrics/image-steps.timer';
 import { Metrics } from '../../metrics/metrics.service';
 import { IMAGES_CONFIG, type ImagesConfig } from '../images.config';
-import { bmpDimensions, decodeBmp } from './bmp';
+import { BmpError, bmpDimensions, decodeBmp } from './bmp';
 import {
   checkFrames,
   decode,
@@ -43,6 +43,7 @@ import {
   tooWideForAvif,
   typeMismatch,
   unsafeSvg,
+  unsupportedBmp,
 } from './image-problems';
 import {
   BMP_TYPE,
@@ -503,6 +504,7 @@ export class ImageProcessor {
       return decodeBmp(bmp, this.maxPixels);
     } catch (error) {
       if (error instanceof AppError) throw error;
+      if (error instanceof BmpError && error.unsupported) throw unsupportedBmp(error.message);
       throw invalidImage();
     }
   }
