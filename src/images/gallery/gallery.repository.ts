@@ -268,14 +268,20 @@ export class GalleryRepository {
    * a deletion of an uploader locks the user, then clears uploaded_by on their images one row at
    * a time, in the table's order; a change holding one of those rows and waiting for another
    * the deletion holds would deadlock with it. Now one of the two waits for the other from the
-   * start.
+   * start. With `imageId`, only the uploaders of that image and of the primary (all an image's
+   * PATCH writes), so that editing one image of a large gallery does not read all of it.
    */
-  async lockUploadersOf(manager: EntityManager, productId: string): Promise<void> {
+  async lockUploadersOf(
+    manager: EntityManager,
+    productId: string,
+    imageId?: string,
+  ): Promise<void> {
+    const which = imageId === undefined ? '' : ' AND (i.id = $2 OR i.is_primary)';
     await manager.query(
       `SELECT u.id FROM users u
-        WHERE u.id IN (SELECT i.uploaded_by FROM images i WHERE i.product_id = $1)
+        WHERE u.id IN (SELECT i.uploaded_by FROM images i WHERE i.product_id = $1${which})
         ORDER BY u.id FOR KEY SHARE OF u`,
-      [productId],
+      imageId === undefined ? [productId] : [productId, imageId],
     );
   }
 

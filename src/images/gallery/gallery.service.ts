@@ -211,8 +211,8 @@ export class GalleryService {
       async (manager, product, tally) => {
         // Before the image is read (see lockUploadersOf): a new primary writes two rows, and the
         // save writes back the uploader as read, which a deletion of the uploader meanwhile
-        // would have cleared (a foreign key violation, a 500).
-        await this.repository.lockUploadersOf(manager, product.id);
+        // would have cleared (a foreign key violation, a 500). Those of this image and the primary.
+        await this.repository.lockUploadersOf(manager, product.id, imageId);
         const image = await this.findImage(manager, ctx, product, imageId);
         if (dto.is_primary === false && image.isPrimary) {
           throw new AppError(
