@@ -1,8 +1,8 @@
-import { createHmac } from 'node:crypto';
 import { solidJpeg } from '../support/fixtures';
 import { call, login } from '../support/http';
 import { multipart } from '../support/multipart';
 import { PUBLIC_BASE, startStorageBackend, type StorageBackend } from '../support/storage-backends';
+import { transformSignature } from '../support/transform-signature';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 
 /**
@@ -13,12 +13,7 @@ import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
  */
 const KEY = 'transform-url-key-cors-0123456789abcdef';
 const SHOP = 'https://shop.example';
-const sign = (options: string, id: string) =>
-  createHmac('sha256', KEY)
-    .update(`${options}/${id}`)
-    .digest()
-    .subarray(0, 16)
-    .toString('base64url');
+const sign = (options: string, id: string) => transformSignature(KEY, options, id);
 
 describe('A transform result read by ranges from another origin', () => {
   let backend: StorageBackend;

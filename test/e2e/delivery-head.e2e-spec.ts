@@ -1,4 +1,3 @@
-import { createHmac } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { solidJpeg } from '../support/fixtures';
 import { call, login, type Credential } from '../support/http';
@@ -9,6 +8,7 @@ import {
   type Driver,
   type StorageBackend,
 } from '../support/storage-backends';
+import { transformSignature } from '../support/transform-signature';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 
 /**
@@ -18,12 +18,7 @@ import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
  * 0` for a reply without a body, which a cache freshening its copy with HEAD reads as a change.
  */
 const KEY = 'transform-url-key-head-0123456789abcdef';
-const sign = (options: string, id: string) =>
-  createHmac('sha256', KEY)
-    .update(`${options}/${id}`)
-    .digest()
-    .subarray(0, 16)
-    .toString('base64url');
+const sign = (options: string, id: string) => transformSignature(KEY, options, id);
 
 describe.each<Driver>(['local', 's3'])('HEAD of a current copy on %s storage', (driver) => {
   let backend: StorageBackend;

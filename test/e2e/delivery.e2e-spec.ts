@@ -1,4 +1,4 @@
-import { createHmac, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import sharp from 'sharp';
@@ -24,6 +24,7 @@ import {
   type Driver,
   type StorageBackend,
 } from '../support/storage-backends';
+import { transformSignature } from '../support/transform-signature';
 import { startTestApp, testAppEnv, TEST_ADMIN, type TestApp } from '../support/test-app';
 
 /**
@@ -37,16 +38,8 @@ const OLD_KEY = 'transform-url-key-old-0123456789abcdef';
 const AVIF_WEBP = 'image/avif,image/webp,*/*;q=0.8';
 const SHOP = 'https://shop.example';
 
-/**
- * The signature a client with the key computes: the first 16 bytes of the HMAC-SHA256 of
- * `<options>/<id>`, base64url.
- */
-const sign = (key: string, options: string, id: string) =>
-  createHmac('sha256', key)
-    .update(`${options}/${id}`)
-    .digest()
-    .subarray(0, 16)
-    .toString('base64url');
+/** The signature a client with the key computes. */
+const sign = transformSignature;
 
 /** The path of a transform URL signed with `key`. */
 const transformPath = (options: string, id: string, key = NEW_KEY) =>
