@@ -1,8 +1,7 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { decodeId } from '../../src/common/ids/short-id';
 import { solidJpeg } from '../support/fixtures';
-import { call, login, type Credential } from '../support/http';
-import { multipart } from '../support/multipart';
+import { login, uploadToNewProduct, type Credential } from '../support/http';
 import type { FakeCloudinary } from '../support/fake-cloudinary';
 import {
   CLOUDINARY_ACCOUNT,
@@ -132,23 +131,10 @@ describe('Transform URLs on Cloudinary storage', () => {
     const admin: Credential = {
       bearer: await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password),
     };
-    const product = await call(app, 'POST', '/api/v1/products', admin, { name: 'On Cloudinary' });
-    const productId: string = product.json().id;
-    const body = multipart({}, [{ data: await solidJpeg(800, 600), contentType: 'image/jpeg' }]);
-    const res = await call(
-      app,
-      'POST',
-      `/api/v1/products/${productId}/images`,
-      admin,
-      body.payload,
-      {
-        headers: body.headers,
-      },
-    );
-    expect(res.statusCode).toBe(201);
-    imageId = res.json().id;
-    renditions = res.json().renditions;
-    publicId = `products/${decodeId(productId)}/${decodeId(imageId)}/original`;
+    const image = await uploadToNewProduct(app, admin, await solidJpeg(800, 600), 'On Cloudinary');
+    imageId = image.id;
+    renditions = image.body.renditions as typeof renditions;
+    publicId = `products/${decodeId(image.productId)}/${decodeId(imageId)}/original`;
     storedAfterUpload = backend.stored();
     uploadsAfterUpload = fake.uploads.length;
     expect(storedAfterUpload).toContain(publicId);

@@ -1,6 +1,5 @@
 import { solidJpeg } from '../support/fixtures';
-import { call, login } from '../support/http';
-import { multipart } from '../support/multipart';
+import { login, uploadToNewProduct } from '../support/http';
 import { PUBLIC_BASE, startStorageBackend, type StorageBackend } from '../support/storage-backends';
 import { transformSignature } from '../support/transform-signature';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
@@ -36,17 +35,7 @@ describe('A transform result read by ranges from another origin', () => {
 
   it('exposes Content-Range to the page', async () => {
     const admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
-    const product = await call(t.app, 'POST', '/api/v1/products', admin, { name: 'Ranges' });
-    const body = multipart({}, [{ data: await solidJpeg(400, 300), contentType: 'image/jpeg' }]);
-    const upload = await call(
-      t.app,
-      'POST',
-      `/api/v1/products/${product.json().id}/images`,
-      admin,
-      body.payload,
-      { headers: body.headers },
-    );
-    const id = upload.json().id as string;
+    const { id } = await uploadToNewProduct(t.app, admin, await solidJpeg(400, 300), 'Ranges');
     const res = await t.app.inject({
       method: 'GET',
       url: `/transform/${sign('w_200,f_webp', id)}/w_200,f_webp/${id}`,

@@ -1,7 +1,6 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { solidJpeg } from '../support/fixtures';
-import { call, login, type Credential } from '../support/http';
-import { multipart } from '../support/multipart';
+import { login, uploadToNewProduct, type Credential } from '../support/http';
 import {
   PUBLIC_BASE,
   startStorageBackend,
@@ -37,19 +36,9 @@ describe.each<Driver>(['local', 's3'])('HEAD of a current copy on %s storage', (
     });
     app = t.app;
     admin = { bearer: await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
-    const product = await call(app, 'POST', '/api/v1/products', admin, { name: 'Head' });
-    const body = multipart({}, [{ data: await solidJpeg(400, 300), contentType: 'image/jpeg' }]);
-    const res = await call(
-      app,
-      'POST',
-      `/api/v1/products/${product.json().id}/images`,
-      admin,
-      body.payload,
-      { headers: body.headers },
-    );
-    expect(res.statusCode).toBe(201);
-    id = res.json().id;
-    mediaPath = new URL(res.json().url as string).pathname;
+    const image = await uploadToNewProduct(app, admin, await solidJpeg(400, 300), 'Head');
+    id = image.id;
+    mediaPath = new URL(image.url).pathname;
   });
 
   afterAll(async () => {

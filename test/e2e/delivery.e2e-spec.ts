@@ -16,7 +16,7 @@ import {
 import { filesBelow } from '../support/accounts';
 import { eventually } from '../support/eventually';
 import { animation, solidJpeg } from '../support/fixtures';
-import { call, login, type Credential } from '../support/http';
+import { call, login, uploadToNewProduct, type Credential } from '../support/http';
 import { multipart } from '../support/multipart';
 import {
   PUBLIC_BASE,
@@ -48,28 +48,6 @@ const transformPath = (options: string, id: string, key = NEW_KEY) =>
 /** The URLs of a srcset (`url 320w, url 480w`). */
 const srcsetUrls = (srcset: string) =>
   srcset.split(', ').map((candidate) => candidate.split(' ')[0]);
-
-/** A new product of `name` with `file` uploaded to its gallery: the image's and product's ids. */
-async function uploadToNewProduct(
-  app: NestFastifyApplication,
-  admin: Credential,
-  file: Buffer,
-  name = 'Delivered',
-  contentType = 'image/jpeg',
-): Promise<{ id: string; productId: string; url: string }> {
-  const product = await call(app, 'POST', '/api/v1/products', admin, { name });
-  const body = multipart({}, [{ data: file, contentType }]);
-  const res = await call(
-    app,
-    'POST',
-    `/api/v1/products/${product.json().id}/images`,
-    admin,
-    body.payload,
-    { headers: body.headers },
-  );
-  expect(res.statusCode).toBe(201);
-  return { id: res.json().id, productId: product.json().id, url: res.json().url };
-}
 
 describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) => {
   let backend: StorageBackend;

@@ -1,5 +1,6 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { InjectOptions, Response as InjectResponse } from 'light-my-request';
+import { multipart } from './multipart';
 
 export type Credential =
   { bearer: string } | { apiKey: string } | { token: string } | { header: string } | undefined;
@@ -39,4 +40,38 @@ export async function login(
   const res = await call(app, 'POST', '/api/v1/auth/login', undefined, { ...identity, password });
   if (res.statusCode !== 200) throw new Error(`login failed: ${res.statusCode} ${res.body}`);
   return res.json<{ access_token: string }>().access_token;
+}
+
+/** What {@link uploadToNewProduct} answers: the image's and its product's ids, and the 201's body. */
+export interface UploadedImage {
+  id: string;
+  productId: string;
+  url: string;
+  body: Record<string, unknown>;
+}
+
+/** A new product (`name`) with `file` uploaded to its gallery; expects the upload's 201. */
+export async function uploadToNewProduct(
+  app: NestFastifyApplication,
+  credential: Credential,
+  file: Buffer,
+  name = 'Delivered',
+  contentType = 'image/jpeg',
+): Promise<UploadedImage> {
+  const product = await call(app, 'POST', '/api/v1/products', credential, { name });
+  const productId = product.json<{ id: string }>().id;
+  const form = multipart({}, [{ data: file, contentType }]);
+  const res = await call(
+    app,
+    'POST',
+    `/api/v1/products/${productId}/images`,
+    credential,
+    form.payload,
+    {
+      headers: form.headers,
+    },
+  );
+  if (res.statusCode !== 201) throw new Error(`upload failed: ${res.statusCode} ${res.body}`);
+  const body = res.json<Record<string, unknown> & { id: string; url: string }>();
+  return { id: body.id, productId, url: body.url, body };
 }
