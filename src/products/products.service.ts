@@ -157,11 +157,13 @@ export class ProductsService {
   async remove(ctx: RequestContext, ref: ProductRef, expected?: number[]): Promise<void> {
     const afterCommit = await this.dataSource.transaction(async (manager) => {
       const product = await this.lock(ctx, ref, manager);
-      if (expected && !expected.includes(product.version)) throw this.changed(product.version);
       // Its images go with it: a key that may not delete images may not delete them this way.
+      // Before If-Match: a precondition counts only where the request would otherwise succeed
+      // (RFC 9110 §13.2.1), so a key refused is 403 whatever version it names.
       if (product.imageCount > 0) {
         authorise(ctx.principal, { public: false, scopes: [Scope.ImagesWrite] });
       }
+      if (expected && !expected.includes(product.version)) throw this.changed(product.version);
       const release = await this.images.releaseOnDelete(manager, product);
       await this.products.delete(manager, product.id);
       return release;

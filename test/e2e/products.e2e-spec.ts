@@ -428,6 +428,20 @@ describe('Products', () => {
       code: 'insufficient_scope',
       required_scopes: ['images:write'],
     });
+    // A precondition counts only where the request would otherwise succeed (RFC 9110 §13.2.1):
+    // a stale If-Match is no way round the 403, and the 412 would name the current version.
+    const stale = await call(
+      app,
+      'DELETE',
+      `/api/v1/products/${withImage.id}`,
+      productsOnly,
+      undefined,
+      {
+        headers: { 'if-match': '"p1"' },
+      },
+    );
+    expect(stale.statusCode).toBe(403);
+    expect(stale.json()).toMatchObject({ code: 'insufficient_scope' });
     const kept = await call(app, 'GET', `/api/v1/products/${withImage.id}/images`, c.staff);
     expect(kept.json().items).toHaveLength(1);
     expect(
