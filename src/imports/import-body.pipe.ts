@@ -48,8 +48,9 @@ export class ImportBodyPipe implements PipeTransform<FastifyRequest, Promise<Imp
       const rows = csvRows(request.body as Readable, this.maxBytes);
       return { format: ImportFormat.Csv, rows: thenReadmit(rows, request) };
     }
-    if (isMediaType(type, 'application/json'))
-      return { format: ImportFormat.Json, rows: jsonRows(request.body) };
+    if (isMediaType(type, 'application/json')) {
+      return { format: ImportFormat.Json, rows: jsonRows(request.body, this.maxRows) };
+    }
     throw new AppError(
       'unsupported_media_type',
       'Send the rows as JSON {"rows": [...]}, as text/csv, or as a multipart/form-data CSV file ' +
@@ -59,6 +60,10 @@ export class ImportBodyPipe implements PipeTransform<FastifyRequest, Promise<Imp
 
   private get maxBytes(): number {
     return this.config.BULK_IMPORT_MAX_BYTES;
+  }
+
+  private get maxRows(): number {
+    return this.config.BULK_IMPORT_MAX_ROWS;
   }
 
   /** The form's CSV file part (its text fields are ignored), and the parts after it. */
@@ -138,7 +143,11 @@ function tooManyFiles(): AppError {
   ]);
 }
 
-function jsonRows(body: unknown): unknown[] {
+/**
+ * The rows of a JSON import, parsed whole already: more than `maxRows` is refused here, before
+ * an import is made for them (a CSV's rows are counted as they arrive, see ImportsService).
+ */
+function jsonRows(body: unknown, maxRows: number): unknown[] {
   const keys = typeof body === 'object' && body !== null ? Object.keys(body) : [];
   const rows = (body as { rows?: unknown } | null)?.rows;
   if (Array.isArray(body) || !Array.isArray(rows) || keys.some((key) => key !== 'rows')) {
@@ -151,7 +160,15 @@ function jsonRows(body: unknown): unknown[] {
       { field: 'rows', message: 'must not be empty' },
     ]);
   }
+  if (rows.length > maxRows) throw importTooLarge(maxRows);
   return rows;
+}
+
+/** 413 import_too_large: more rows than BULK_IMPORT_MAX_ROWS. */
+export function importTooLarge(maxRows: number): AppError {
+  return new AppError('import_too_large', `An import has at most ${maxRows} rows: split it.`, [], {
+    Connection: 'close',
+  });
 }
 
 function tooLarge(maxBytes: number): AppError {

@@ -20,7 +20,7 @@ import {
 } from './dto/import.dto';
 import { ImportRowStatus, type BulkImportRow } from './entities/bulk-import-row.entity';
 import { ImportState, type BulkImport } from './entities/bulk-import.entity';
-import type { ImportSource } from './import-body.pipe';
+import { importTooLarge, type ImportSource } from './import-body.pipe';
 import { importRow, type NewImportRow } from './import-row';
 import { IMPORT_ROWS_QUEUE, ROWS_PER_JOB, type ImportRowsJob } from './import-worker.service';
 import { IMPORTS_CONFIG, type ImportsConfig } from './imports.config';
@@ -190,12 +190,7 @@ export class ImportsService {
     for await (const raw of rows) {
       total++;
       if (total > this.config.BULK_IMPORT_MAX_ROWS) {
-        throw new AppError(
-          'import_too_large',
-          `An import has at most ${this.config.BULK_IMPORT_MAX_ROWS} rows: split it.`,
-          [],
-          { Connection: 'close' },
-        );
+        throw importTooLarge(this.config.BULK_IMPORT_MAX_ROWS);
       }
       batch.push(importRow(total, raw));
       if (batch.length === INSERT_BATCH) {
