@@ -54,9 +54,15 @@ const EARLIER_ATTEMPT_OF = (n: number) =>
 /** Rows refused on arrival: running them again would refuse them again. */
 export const INVALID_ROW_CODE = 'invalid_import_row';
 
-/** Completed imports one statement of the retention sweep deletes, their rows gone already. */
+/** Imports past their retention: the last row done more than `$1` days ago. */
+const FINISHED_MORE_THAN_DAYS_AGO = 'finished_at < now() - make_interval(days => $1)';
+/** Imports whose body never finished arriving: still receiving `$1` hours after they were made. */
+const RECEIVING_MORE_THAN_HOURS =
+  "state = 'receiving' AND created_at < now() - make_interval(hours => $1)";
+
+/** Imports one statement of the sweeps deletes, their rows gone already. */
 const FINISHED_DELETED_AT_ONCE = 100;
-/** Rows of completed imports one statement of the retention sweep deletes. */
+/** Rows of the imports the sweeps delete, at most this many a statement. */
 const ROWS_DELETED_AT_ONCE = 10_000;
 
 /** The columns of a new row, as jsonb_to_recordset reads a batch of them. */
@@ -387,29 +393,50 @@ export class ImportsRepository {
   }
 
   /**
-   * Imports whose last row was done more than `days` ago: deleted with their rows. Their rows go
-   * first, at most `rowsAtOnce` a statement, then the imports, a hundred a statement: no one
-   * statement deletes millions of rows (a hundred imports of 100,000 rows each, by the foreign
-   * key's cascade, was ten million), which would hold its locks that long and could outlast
-   * DATABASE_STATEMENT_TIMEOUT_MS, failing the sweep every hour. Each statement share-locks the
-   * imports it deletes from: a retry (lockForRetry) waits for it, then refuses. Returns how many
-   * imports went.
+   * Imports whose last row was done more than `days` ago: deleted with their rows, `rowsAtOnce`
+   * rows a statement (see {@link deleteImportsWhere}). Each statement share-locks the imports it
+   * deletes from: a retry (lockForRetry) waits for it, then refuses. Returns how many imports went.
    */
-  async deleteFinished(days: number, rowsAtOnce = ROWS_DELETED_AT_ONCE): Promise<number> {
+  deleteFinished(days: number, rowsAtOnce = ROWS_DELETED_AT_ONCE): Promise<number> {
+    return this.deleteImportsWhere(FINISHED_MORE_THAN_DAYS_AGO, days, rowsAtOnce);
+  }
+
+  /**
+   * Imports whose body never finished arriving (their process died meanwhile), made more than
+   * `hours` ago: deleted with their rows as {@link deleteFinished} deletes, a bounded number a
+   * statement. Such an import may hold nearly BULK_IMPORT_MAX_ROWS rows (a crash near the end of
+   * a large CSV): a few of them by the foreign key's cascade, in one statement, could outlast
+   * DATABASE_STATEMENT_TIMEOUT_MS every hour, and the rows would stay for good.
+   */
+  deleteAbandoned(hours: number, rowsAtOnce = ROWS_DELETED_AT_ONCE): Promise<number> {
+    return this.deleteImportsWhere(RECEIVING_MORE_THAN_HOURS, hours, rowsAtOnce);
+  }
+
+  /**
+   * The imports `doomed` (SQL over `imports`, its one parameter `$1` = `value`) selects, deleted
+   * with their rows. Their rows go first, at most `rowsAtOnce` a statement, then the imports, a
+   * hundred a statement: no one statement deletes millions of rows (a hundred imports of 100,000
+   * rows each, by the foreign key's cascade, was ten million), which would hold its locks that
+   * long and could outlast DATABASE_STATEMENT_TIMEOUT_MS, failing the sweep every hour. Each
+   * statement share-locks the imports it deletes from. Returns how many imports went.
+   */
+  private async deleteImportsWhere(
+    doomed: string,
+    value: number,
+    rowsAtOnce: number,
+  ): Promise<number> {
     for (;;) {
       const [{ deleted }]: { deleted: number }[] = await this.dataSource.query(
         `WITH doomed AS (
            SELECT r.import_id, r.row_number FROM import_rows r
-            WHERE r.import_id IN (
-                    SELECT id FROM imports
-                     WHERE finished_at < now() - make_interval(days => $1) FOR SHARE)
+            WHERE r.import_id IN (SELECT id FROM imports WHERE ${doomed} FOR SHARE)
             LIMIT $2),
          gone AS (
            DELETE FROM import_rows r USING doomed d
             WHERE r.import_id = d.import_id AND r.row_number = d.row_number
            RETURNING 1)
          SELECT count(*)::int AS deleted FROM gone`,
-        [days, rowsAtOnce],
+        [value, rowsAtOnce],
       );
       if (deleted < rowsAtOnce) break;
     }
@@ -418,28 +445,13 @@ export class ImportsRepository {
       const [{ deleted }]: { deleted: number }[] = await this.dataSource.query(
         `WITH gone AS (
            DELETE FROM imports WHERE id IN (
-             SELECT id FROM imports
-              WHERE finished_at < now() - make_interval(days => $1)
-              LIMIT ${FINISHED_DELETED_AT_ONCE})
+             SELECT id FROM imports WHERE ${doomed} LIMIT ${FINISHED_DELETED_AT_ONCE})
            RETURNING 1)
          SELECT count(*)::int AS deleted FROM gone`,
-        [days],
+        [value],
       );
       total += deleted;
       if (deleted < FINISHED_DELETED_AT_ONCE) return total;
     }
-  }
-
-  /** Imports whose body never finished arriving (their process died meanwhile): deleted. */
-  async deleteAbandoned(olderThanHours: number): Promise<number> {
-    const [{ deleted }]: { deleted: number }[] = await this.dataSource.query(
-      `WITH gone AS (
-         DELETE FROM imports
-          WHERE state = 'receiving' AND created_at < now() - make_interval(hours => $1)
-         RETURNING 1)
-       SELECT count(*)::int AS deleted FROM gone`,
-      [olderThanHours],
-    );
-    return deleted;
   }
 }

@@ -405,4 +405,37 @@ describe.each(AVAILABLE_BACKENDS)(`${ImportsRepository.name} sweeps on %s`, (bac
     expect(await left(abandoned)).toEqual({ imports: 0, rows: 0 });
     expect(await left([...arriving, ...running])).toEqual({ imports: 2, rows: 2 });
   });
+
+  it('deletes the rows of imports never received whole a bounded number a statement, then the imports', async () => {
+    // A process that died near the end of a large CSV leaves up to BULK_IMPORT_MAX_ROWS rows: a
+    // few such imports deleted by the cascade in one statement could outlast the statement
+    // timeout every hour, and stay for good.
+    const abandoned = await newImports(2, 'receiving', { createdHoursAgo: 25 });
+    const [arriving] = await newImports(1, 'receiving', { createdHoursAgo: 1 });
+    await db.query(
+      `INSERT INTO import_rows (import_id, row_number, status)
+       SELECT id, n, 'pending' FROM unnest($1::uuid[]) AS id, generate_series(2, 13) AS n`,
+      [[...abandoned, arriving]],
+    );
+    expect(await left(abandoned)).toEqual({ imports: 2, rows: 26 });
+    const query = db.query.bind(db);
+    const rowsLeft: number[] = [];
+    const spy = jest
+      .spyOn(db, 'query')
+      .mockImplementation(async (sql: string, params?: unknown[] | object) => {
+        const result: unknown = await query(sql, params);
+        if (sql.includes('DELETE')) rowsLeft.push((await left(abandoned)).rows);
+        return result;
+      });
+    try {
+      // Ten rows a statement: three statements of rows, then the imports.
+      expect(await imports.deleteAbandoned(24, 10)).toBe(2);
+    } finally {
+      spy.mockRestore();
+    }
+    const deletedEach = rowsLeft.map((rows, i) => (i === 0 ? 26 : rowsLeft[i - 1]) - rows);
+    expect(Math.max(...deletedEach)).toBeLessThanOrEqual(10);
+    expect(await left(abandoned)).toEqual({ imports: 0, rows: 0 });
+    expect(await left([arriving])).toEqual({ imports: 1, rows: 13 });
+  });
 });
