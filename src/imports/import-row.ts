@@ -3,7 +3,7 @@ import { validateInput } from '../common/http/validation';
 import { decodeId } from '../common/ids/short-id';
 import { normalizeGtin } from '../products/gtin';
 import type { ProductRef } from '../products/products.service';
-import { ImportRowInputDto } from './dto/import.dto';
+import { IMPORT_COLUMNS, ImportRowInputDto } from './dto/import.dto';
 import { ImportRowStatus } from './entities/bulk-import-row.entity';
 
 /** A row as it is stored on arrival: its values when valid, its problem otherwise. */
@@ -24,6 +24,13 @@ export interface NewImportRow {
 
 const PRODUCT_KEYS = ['product_id', 'gtin', 'external_id'] as const;
 const MAX_MESSAGE = 1000;
+/**
+ * A row with more fields than this is refused by their number, unread: class-transformer copies
+ * an object to its DTO in time that grows with the square of its fields, and a JSON row of 100,000
+ * made-up fields (1 MiB) held the event loop, every request of the process with it, for seconds.
+ * Far more than the columns, so that a row with a few unknown fields still has each named.
+ */
+export const MAX_ROW_FIELDS = 100;
 
 /**
  * Checks one row as a client sent it (a JSON object, or a CSV record keyed by the header) and
@@ -45,6 +52,13 @@ export function importRow(rowNumber: number, raw: unknown): NewImportRow {
   };
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     return { ...empty, ...problem('the row must be an object') };
+  }
+  const fields = Object.keys(raw).length;
+  if (fields > MAX_ROW_FIELDS) {
+    return {
+      ...empty,
+      ...problem(`the row has ${fields} fields; its fields are: ${IMPORT_COLUMNS.join(', ')}`),
+    };
   }
   const problems: string[] = [];
   const given = PRODUCT_KEYS.filter((key) => present((raw as Record<string, unknown>)[key]));
