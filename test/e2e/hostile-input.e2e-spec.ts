@@ -6,6 +6,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { InjectOptions, Response } from 'light-my-request';
 import { DataSource } from 'typeorm';
 import { MAX_JSON_DEPTH } from '../../src/common/http/json-depth';
+import { MAX_OBJECT_FIELDS } from '../../src/common/http/validation';
 import { filesBelow, TEST_PASSWORD } from '../support/accounts';
 import { solidJpeg } from '../support/fixtures';
 import { authHeaders, call, login, type Credential } from '../support/http';
@@ -782,6 +783,33 @@ describe('Hostile input: 400 problem+json, never 500, nothing created', () => {
         field: 'description',
         message: 'description must be a string',
       });
+    });
+  });
+
+  describe('a JSON object of 90,000 properties (under 1 MiB)', () => {
+    // Each would hold the event loop for seconds as class-transformer copies it (see
+    // MAX_OBJECT_FIELDS), login's without a session: refused by their number, before the copy.
+    const crowded = (count: number) =>
+      `{${Array.from({ length: count }, (_, i) => `"${i.toString(36)}":0`).join(',')}}`;
+
+    it('is refused on every JSON route by their number, naming where, and changes nothing', async () => {
+      const before = await counts();
+      const many = crowded(90_000);
+      const message = `has 90000 properties, more than the ${MAX_OBJECT_FIELDS} read`;
+      for (const [route, method, url, as, field] of jsonRoutes()) {
+        const whole = await raw(method, url, many, as);
+        expect({ route, errors: expectRefused(whole, 400, 'validation_failed') }).toEqual({
+          route,
+          errors: [{ field: 'body', message }],
+        });
+        const body = JSON.stringify(bodyWith(route, field, 'x')).replace('"x"', many);
+        const nested = await raw(method, url, body, as);
+        expect({ route, errors: expectRefused(nested, 400, 'validation_failed') }).toEqual({
+          route,
+          errors: [{ field, message }],
+        });
+      }
+      expect(await counts()).toEqual(before);
     });
   });
 

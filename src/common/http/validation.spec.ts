@@ -2,7 +2,12 @@ import { plainToInstance } from 'class-transformer';
 import { IsBoolean, IsEnum, IsInt, IsOptional, IsString, Min, validateSync } from 'class-validator';
 import { MaxLength } from './max-length';
 import { AppError } from '../errors/app.error';
-import { flattenValidationErrors, REQUIRED_MESSAGE, validateInput } from './validation';
+import {
+  flattenValidationErrors,
+  MAX_OBJECT_FIELDS,
+  REQUIRED_MESSAGE,
+  validateInput,
+} from './validation';
 
 enum Colour {
   Red = 'red',
@@ -107,5 +112,22 @@ describe(validateInput.name, () => {
       expect(errors).toContainEqual({ field: 'name', message: 'name must be a string' });
       expect(errors.every((error) => error.field === 'name')).toBe(true);
     }
+  });
+
+  it('refuses an object of more than MAX_OBJECT_FIELDS properties by their number, naming where', () => {
+    const crowded = (n: number) =>
+      Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 1]));
+    const many = MAX_OBJECT_FIELDS + 1;
+    const message = `has ${many} properties, more than the ${MAX_OBJECT_FIELDS} read`;
+    expect(errorsOf({ ...valid, ...crowded(MAX_OBJECT_FIELDS - 2) })).toEqual([
+      { field: 'body', message },
+    ]);
+    expect(errorsOf({ ...valid, name: [1, crowded(many)] })).toEqual([
+      { field: 'name.1', message },
+    ]);
+    // Up to the limit, each unknown property is named, as before.
+    expect(errorsOf({ ...valid, ...crowded(MAX_OBJECT_FIELDS - 3) })).toHaveLength(
+      MAX_OBJECT_FIELDS - 3,
+    );
   });
 });
