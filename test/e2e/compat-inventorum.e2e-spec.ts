@@ -404,6 +404,21 @@ describe('Inventorum: POST /api/images/ (its own curl command)', () => {
       await expectNothingLeft(before);
     });
 
+    it('echoes a long unknown type cut between characters, never inside one', async () => {
+      // The 64th character is an emoji, two UTF-16 units: cut between them, the answer carried a
+      // lone surrogate (`\ud83d`), which a strict JSON reader refuses and no UTF-8 text can hold.
+      const type = `${'a'.repeat(63)}😀${'b'.repeat(10)}`;
+      const form = multipart({ type }, [{ data: jpeg, filename: 'a.jpg' }]);
+      const res = await call(app, 'POST', '/api/images/', { bearer: tokens.staff }, form.payload, {
+        headers: form.headers,
+      });
+      expect(res.statusCode).toBe(400);
+      expect(res.body).not.toMatch(/\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f])/i);
+      expect(res.json().error.fields).toEqual({
+        type: [`"${'a'.repeat(63)}😀…" is not a valid choice.`],
+      });
+    });
+
     it('answers a file that is not an image in the envelope, storing nothing', async () => {
       const before = await snapshot();
       const result = await send({ form: ['image=@page.html;type=image/jpeg', 'type=product'] });

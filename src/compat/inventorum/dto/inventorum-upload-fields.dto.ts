@@ -2,7 +2,7 @@ import { IsIn, IsOptional } from 'class-validator';
 import type { ImagePurpose } from '../../../images/entities/image.entity';
 import { INVENTORUM_TYPES } from '../inventorum-form';
 
-/** Long values are cut in the message that echoes them. */
+/** Long values are cut in the message that echoes them (at this many characters). */
 const ECHOED_LENGTH = 64;
 
 /** Django REST framework's words for a value not among the choices. */
@@ -10,7 +10,11 @@ export function notAValidChoice(value: unknown): string {
   if (value === undefined) return 'is required';
   // Form fields are text: anything else is shown as JSON.
   const text = typeof value === 'string' ? value : JSON.stringify(value);
-  const shown = text.length > ECHOED_LENGTH ? `${text.slice(0, ECHOED_LENGTH)}…` : text;
+  // Cut by characters (code points), never between the two halves of one: a lone surrogate
+  // cannot be written as UTF-8, and strict JSON readers refuse its escape.
+  const characters = [...text];
+  const shown =
+    characters.length > ECHOED_LENGTH ? `${characters.slice(0, ECHOED_LENGTH).join('')}…` : text;
   return `"${shown}" is not a valid choice.`;
 }
 
