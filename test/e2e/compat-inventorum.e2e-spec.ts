@@ -419,6 +419,32 @@ describe('Inventorum: POST /api/images/ (its own curl command)', () => {
       });
     });
 
+    it('answers two image files by the field the version names (product_image up to 7)', async () => {
+      const before = await snapshot();
+      for (const [version, field] of [
+        ['7', 'product_image'],
+        ['12', 'image'],
+      ]) {
+        const file = { name: field, data: jpeg, filename: 'a.jpg' };
+        const form = multipart({ type: 'product' }, [file, file]);
+        const res = await call(
+          app,
+          'POST',
+          '/api/images/',
+          { bearer: tokens.staff },
+          form.payload,
+          {
+            headers: { ...form.headers, 'x-api-version': version },
+          },
+        );
+        expect(res.statusCode).toBe(400);
+        expect(res.json().error.fields).toEqual({
+          [field]: [`Send exactly one file, as "${field}".`],
+        });
+      }
+      await expectNothingLeft(before);
+    });
+
     it('answers a file that is not an image in the envelope, storing nothing', async () => {
       const before = await snapshot();
       const result = await send({ form: ['image=@page.html;type=image/jpeg', 'type=product'] });

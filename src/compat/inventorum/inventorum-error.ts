@@ -65,6 +65,8 @@ function imageMessage(
   if (code === 'unsupported_image_type' || code === 'invalid_image') {
     return DRF_MESSAGES.invalidImage;
   }
+  // The service's sentence names its own field ("as \"image\""): the version's, here.
+  if (code === 'too_many_files') return `Send exactly one file, as "${context.imageField}".`;
   // The problem's own sentence (an unsafe SVG, too many pixels, too large), unless it lists fields.
   return code === 'validation_failed' ? sentence(message) : detail;
 }
