@@ -357,6 +357,19 @@ describe('Inventorum: POST /api/images/ (its own curl command)', () => {
     await expectCreated(await send({ token: tokens.writeKey }), 0, 'product');
   });
 
+  it('describes urls.image in OpenAPI as it is answered: the largest rendition, not the original', async () => {
+    const res = await call(app, 'GET', '/docs-json');
+    expect(res.statusCode).toBe(200);
+    const document = res.json();
+    const urls = document.components.schemas.InventorumImageDto.properties.urls.allOf[0];
+    expect(urls.properties.image.description).not.toMatch(/original, again/i);
+    expect(urls.properties.image.description).toMatch(/largest rendition/);
+    for (const path of ['/api/images/', '/api/images']) {
+      const { example } = document.paths[path].post.responses['200'].content['application/json'];
+      expect(example.urls.image).toBe(example.urls.large);
+    }
+  });
+
   describe('errors', () => {
     it("answers a missing image with the document's envelope, exactly", async () => {
       const before = await snapshot();

@@ -54,7 +54,7 @@ const OK_EXAMPLE = {
     original:
       'https://images.example.com/media/uploads/0b6f8e1c-8a5e-4a53-9d8e-1f2a3b4c5d6e/original.png',
     image:
-      'https://images.example.com/media/uploads/0b6f8e1c-8a5e-4a53-9d8e-1f2a3b4c5d6e/original.png',
+      'https://images.example.com/media/uploads/0b6f8e1c-8a5e-4a53-9d8e-1f2a3b4c5d6e/large.webp',
   },
   type: 0,
   new: true,

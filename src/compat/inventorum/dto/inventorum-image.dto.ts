@@ -23,7 +23,13 @@ export class InventorumImageDto {
         required: ['original', 'image'],
         properties: {
           original: { type: 'string', format: 'uri', description: 'The original.' },
-          image: { type: 'string', format: 'uri', description: 'The original, again.' },
+          image: {
+            type: 'string',
+            format: 'uri',
+            description:
+              "A display size: the largest rendition of IMAGE_RENDITIONS (as Inventorum's is " +
+              'its `ipad` rendition), or the original where there is none.',
+          },
         },
         additionalProperties: { type: 'string', format: 'uri' },
       },
