@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -487,6 +487,51 @@ describe('Inventorum: POST /api/images/ (its own curl command)', () => {
           key: 'common.file_too_large',
         },
       });
+      await expectNothingLeft(before);
+    });
+
+    it('refuses a file it ignores the moment it crosses the upload limit, not after the rest of the body', async () => {
+      // A file the form does not read (Inventorum ignores unknown fields) was drained to its end:
+      // a chunked body, which announces no length, was read for as long as its client sent it.
+      const before = await snapshot();
+      const boundary = 'ignored-file-boundary';
+      const head = Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="type"\r\n\r\nproduct\r\n` +
+          `--${boundary}\r\nContent-Disposition: form-data; name="attachment"; ` +
+          'filename="side.bin"\r\nContent-Type: application/octet-stream\r\n\r\n',
+      );
+      const answer = await new Promise<string>((resolve) => {
+        const socket = connect(Number(new URL(base).port), '127.0.0.1');
+        let received = '';
+        // The body never ends: only an answer before its end ends this wait early.
+        const timer = setTimeout(() => socket.destroy(), 5000);
+        socket.on('data', (data: Buffer) => (received += data.toString('latin1')));
+        socket.on('error', () => undefined);
+        socket.on('close', () => {
+          clearTimeout(timer);
+          resolve(received);
+        });
+        const chunk = (bytes: Buffer) =>
+          socket.write(
+            Buffer.concat([
+              Buffer.from(`${bytes.length.toString(16)}\r\n`),
+              bytes,
+              Buffer.from('\r\n'),
+            ]),
+          );
+        socket.write(
+          'POST /api/images/ HTTP/1.1\r\nHost: 127.0.0.1\r\n' +
+            `Authorization: Bearer ${tokens.staff}\r\nX-Api-Version: 12\r\n` +
+            `Content-Type: multipart/form-data; boundary=${boundary}\r\n` +
+            'Transfer-Encoding: chunked\r\n\r\n',
+        );
+        chunk(head);
+        chunk(Buffer.alloc(MAX_UPLOAD_BYTES + 65536, 7));
+      });
+      expect(answer).toMatch(/^HTTP\/1\.1 413 /);
+      const body = answer.slice(answer.indexOf('\r\n\r\n') + 4);
+      expect(body).toContain('"key":"common.file_too_large"');
+      expect(body).toContain(`upload limit (${MAX_UPLOAD_BYTES} bytes)`);
       await expectNothingLeft(before);
     });
 

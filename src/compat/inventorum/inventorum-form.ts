@@ -1,4 +1,6 @@
+import type { Readable } from 'node:stream';
 import type { Multipart } from '@fastify/multipart';
+import { AppError } from '../../common/errors/app.error';
 import { ImagePurpose } from '../../images/entities/image.entity';
 
 /**
@@ -61,13 +63,15 @@ export interface FormNotes {
  * Inventorum's form as the service's stand-alone upload reads it: the version's file field
  * (`image` or `product_image`) becomes the `image` file and `type` is kept where the version has
  * it; anything else is ignored, as Inventorum ignores fields it does not know (an ignored file is
- * drained). A text value in the image field is ignored too, and noted.
+ * drained, and refused the moment it crosses the upload limit, `maxFileBytes`, as the image would
+ * be). A text value in the image field is ignored too, and noted.
  */
 export async function* inventorumParts(
   parts: AsyncIterable<Multipart>,
   imageField: InventorumImageField,
   notes: FormNotes,
   takesType = true,
+  maxFileBytes = Number.POSITIVE_INFINITY,
 ): AsyncGenerator<Multipart> {
   for await (const part of parts) {
     if (part.fieldname === imageField) {
@@ -80,7 +84,40 @@ export async function* inventorumParts(
     } else if (part.type === 'field' && part.fieldname === 'type' && takesType) {
       yield part;
     } else if (part.type === 'file') {
-      part.file.resume();
+      await drainWithinLimit(part.file, maxFileBytes);
     }
   }
+}
+
+/**
+ * Reads an ignored file to its end; the reader stops counting it at the limit but would read the
+ * rest of its part (of a chunked body, whatever its client goes on sending), so the moment it
+ * crosses the limit is the moment to refuse it: 413, `Connection: close`, the rest never read.
+ */
+function drainWithinLimit(
+  file: Readable & { truncated?: boolean },
+  maxBytes: number,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const settle = (error?: Error) => {
+      file.off('limit', overLimit).off('end', ended).off('error', settle);
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    const overLimit = () => settle(ignoredFileTooLarge(maxBytes));
+    const ended = () => settle();
+    file.once('limit', overLimit).once('end', ended).once('error', settle);
+    if (file.truncated) overLimit();
+    else file.resume();
+  });
+}
+
+/** An ignored file over the limit: no field of the form is at fault, so none is named. */
+function ignoredFileTooLarge(maxBytes: number): AppError {
+  return new AppError(
+    'file_too_large',
+    `A file of the form is larger than the upload limit (${maxBytes} bytes).`,
+    [],
+    { Connection: 'close' },
+  );
 }

@@ -54,7 +54,7 @@ export class InventorumUploadPipe implements PipeTransform<
       {
         maxFileBytes: this.maxFileBytes,
         translateParts: (parts) =>
-          inventorumParts(parts, imageField, formNotesOf(request), takesType),
+          inventorumParts(parts, imageField, formNotesOf(request), takesType, this.maxFileBytes),
       },
     );
     return {
