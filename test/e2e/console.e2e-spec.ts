@@ -380,9 +380,11 @@ describe('The gallery console in a real browser', () => {
       expect(value).toBeGreaterThan(0);
       expect(value).toBe(max);
     }
+    // The gallery is drawn again once its GET after the last upload answers, which may come
+    // after the rows say "Uploaded": counted once it is.
+    await until('document.querySelectorAll("ol.gallery > li").length >= 3');
     await expect(tiles().count()).resolves.toBe(3);
     // In the order dropped; the first upload became the primary image.
-    await until('document.querySelectorAll("ol.gallery > li").length === 3');
     expect(await shownOrder()).toEqual([
       { title: 'front', primary: true },
       { title: 'side', primary: false },
