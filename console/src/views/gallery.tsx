@@ -18,8 +18,9 @@ import {
 } from '../api';
 import { Confirm } from '../components/confirm';
 import { Link } from '../components/link';
-import { ErrorText, Notice, type NoticeValue } from '../components/notice';
+import { Notice, type NoticeValue } from '../components/notice';
 import { Page } from '../components/page';
+import { ReadFailed } from '../components/read-failed';
 import { formatCount } from '../format';
 import { dropOn, inOrder, movable, moveTo } from '../gallery-order';
 import { focusLost, GalleryTile, type TileActions } from './gallery-tile';
@@ -107,7 +108,7 @@ export function Gallery({ productId }: { productId: string }) {
   const mayImport = canImport(session);
   const [product, setProduct] = useState<ProductDto>();
   const [gallery, setGallery] = useState<GalleryState>();
-  const [error, setError] = useState<string>();
+  const [error, setError] = useState<unknown>();
   const [notice, setNotice] = useState<NoticeValue>();
   // Changes on their way (one at a time; a count, so that one ending does not end another's).
   const [changing, setChanging] = useState(0);
@@ -144,7 +145,7 @@ export function Gallery({ productId }: { productId: string }) {
   const saved = useCallback((p: ProductDto) => setProduct(newest(p)), []);
 
   useEffect(() => {
-    readInSession(reload).catch((caught: unknown) => setError(messageOf(caught)));
+    readInSession(reload).catch((caught: unknown) => setError(caught ?? new Error()));
   }, [reload]);
 
   // After a move with the keyboard, the focus stays on the moved image's button.
@@ -220,9 +221,11 @@ export function Gallery({ productId }: { productId: string }) {
 
   if (error)
     return (
-      <Page title="Gallery">
-        <ErrorText>{error}</ErrorText>
-      </Page>
+      <ReadFailed
+        thing="Product"
+        back={{ to: '/products', label: 'Go to the products' }}
+        error={error}
+      />
     );
   if (!product || !gallery) return <p class="loading">Loading the gallery…</p>;
 

@@ -1,10 +1,10 @@
 import { useEffect, useState } from 'preact/hooks';
 import { getProductImage, getStandaloneImage, type ImageDto, type StandaloneImageDto } from '@sdk';
-import { messageOf, readInSession, unwrap } from '../api';
+import { readInSession, unwrap } from '../api';
 import { CopyField } from '../components/copy-field';
 import { Link } from '../components/link';
-import { ErrorText } from '../components/notice';
 import { Page } from '../components/page';
+import { ReadFailed } from '../components/read-failed';
 import { formatBytes, formatDate } from '../format';
 
 const COLOUR_MODES: Record<string, string> = {
@@ -27,18 +27,20 @@ interface Rendition {
 /** A gallery image's detail: /products/:productId/images/:imageId. */
 export function ProductImageDetail({ productId, imageId }: { productId: string; imageId: string }) {
   const [image, setImage] = useState<ImageDto>();
-  const [error, setError] = useState<string>();
+  const [error, setError] = useState<unknown>();
   useEffect(() => {
     readInSession(() => unwrap(getProductImage({ path: { productId, imageId } }))).then(
       setImage,
-      (e: unknown) => setError(messageOf(e)),
+      (e: unknown) => setError(e ?? new Error()),
     );
   }, [productId, imageId]);
   if (error)
     return (
-      <Page title="Image">
-        <ErrorText>{error}</ErrorText>
-      </Page>
+      <ReadFailed
+        thing="Image"
+        back={{ to: `/products/${productId}`, label: 'Go to the gallery' }}
+        error={error}
+      />
     );
   if (!image) return <p class="loading">Loading the image…</p>;
   // Smallest first: side by side, each at its real size.
@@ -83,18 +85,16 @@ export function ProductImageDetail({ productId, imageId }: { productId: string; 
 /** A stand-alone image's detail: /assets/:imageId. */
 export function AssetDetail({ imageId }: { imageId: string }) {
   const [image, setImage] = useState<StandaloneImageDto>();
-  const [error, setError] = useState<string>();
+  const [error, setError] = useState<unknown>();
   useEffect(() => {
     readInSession(() => unwrap(getStandaloneImage({ path: { imageId } }))).then(
       setImage,
-      (e: unknown) => setError(messageOf(e)),
+      (e: unknown) => setError(e ?? new Error()),
     );
   }, [imageId]);
   if (error)
     return (
-      <Page title="Asset">
-        <ErrorText>{error}</ErrorText>
-      </Page>
+      <ReadFailed thing="Asset" back={{ to: '/assets', label: 'Go to the assets' }} error={error} />
     );
   if (!image) return <p class="loading">Loading the image…</p>;
   const renditions = Object.entries(image.renditions).map(([name, url]) => ({ name, url }));

@@ -1,0 +1,107 @@
+import type { Browser, Page } from 'playwright-core';
+import sharp from 'sharp';
+import { loggedInPage, startConsoleHarness, type ConsoleHarness } from '../support/console-harness';
+import { call, type Credential } from '../support/http';
+import { multipart } from '../support/multipart';
+import type { TestApp } from '../support/test-app';
+
+/**
+ * The gallery console's views as a person reaches them, in Debian's Chromium: by an address that
+ * names nothing (mistyped, cut short, or of something deleted), and what each view shows of an
+ * image.
+ */
+describe('The gallery console’s views', () => {
+  let h: ConsoleHarness;
+  let t: TestApp;
+  let browser: Browser;
+  let page: Page;
+  let base: string;
+  let admin: Credential;
+
+  beforeAll(async () => {
+    h = await startConsoleHarness();
+    ({ t, browser, base, admin } = h);
+  });
+
+  afterAll(() => h?.close());
+
+  beforeEach(async () => {
+    page = await loggedInPage(browser, base);
+  });
+
+  afterEach(async () => {
+    await page?.close();
+  });
+
+  /** A product with one image, with `fields` (title, alt text, description), via the API. */
+  async function productWithImage(fields: Record<string, string>) {
+    const created = await call(t.app, 'POST', '/api/v1/products', admin, { name: 'Wool socks' });
+    expect(created.statusCode).toBe(201);
+    const productId = created.json<{ id: string }>().id;
+    const png = await sharp({
+      create: { width: 64, height: 48, channels: 3, background: { r: 20, g: 90, b: 200 } },
+    })
+      .png()
+      .toBuffer();
+    const body = multipart(fields, [
+      { filename: 'socks.png', contentType: 'image/png', data: png },
+    ]);
+    const res = await call(
+      t.app,
+      'POST',
+      `/api/v1/products/${productId}/images`,
+      admin,
+      body.payload,
+      {
+        headers: body.headers,
+      },
+    );
+    expect(res.statusCode).toBe(201);
+    return { productId, imageId: res.json<{ id: string }>().id };
+  }
+
+  /** The page's heading, and the link it offers to go on. */
+  async function shown(): Promise<{ heading: string; text: string }> {
+    const heading = page.getByRole('heading', { level: 1 });
+    await page.locator('main :is(p, [role="alert"])').first().waitFor();
+    return { heading: await heading.innerText(), text: await page.locator('main').innerText() };
+  }
+
+  it.each([
+    [
+      'a mistyped product id',
+      '/products/not-an-id',
+      'Product not found',
+      'Go to the products',
+      '/products',
+    ],
+    [
+      'the id of no product',
+      '/products/00000000-0000-4000-8000-000000000000',
+      'Product not found',
+      'Go to the products',
+      '/products',
+    ],
+    ['a mistyped asset id', '/assets/not-an-id', 'Asset not found', 'Go to the assets', '/assets'],
+  ])(
+    'says in words that %s names nothing, and offers the way back',
+    async (_case, path, heading, link, to) => {
+      await page.goto(`${base}/console${path}`);
+      await page.getByRole('heading', { name: heading, level: 1 }).waitFor();
+      const { text } = await shown();
+      // The person is not told about path parameters, ids' lengths or UUIDs.
+      expect(text).not.toMatch(/productId|imageId|UUID|22-character/);
+      await page.getByRole('link', { name: link }).click();
+      await page.waitForURL(`${base}/console${to}`);
+    },
+  );
+
+  it('says in words that an image address cut short names nothing, and offers its gallery', async () => {
+    const { productId, imageId } = await productWithImage({ title: 'Socks' });
+    await page.goto(`${base}/console/products/${productId}/images/${imageId.slice(0, -3)}`);
+    await page.getByRole('heading', { name: 'Image not found', level: 1 }).waitFor();
+    expect((await shown()).text).not.toMatch(/imageId|UUID|22-character/);
+    await page.getByRole('link', { name: 'Go to the gallery' }).click();
+    await page.getByRole('heading', { name: 'Wool socks', level: 1 }).waitFor();
+  });
+});
