@@ -104,4 +104,24 @@ describe('The gallery console’s views', () => {
     await page.getByRole('link', { name: 'Go to the gallery' }).click();
     await page.getByRole('heading', { name: 'Wool socks', level: 1 }).waitFor();
   });
+
+  it('shows an image’s description in the gallery and on its details page', async () => {
+    const description = 'Merino wool.\nHand wash only.';
+    const { productId, imageId } = await productWithImage({
+      title: 'Socks',
+      alt_text: 'A pair of blue socks',
+      description,
+    });
+    await page.goto(`${base}/console/products/${productId}`);
+    const tile = page.locator(`[data-image-id="${imageId}"]`);
+    await tile.waitFor();
+    // Its line breaks kept; named for a screen reader.
+    await expect(tile.locator('.tile-description').innerText()).resolves.toContain(description);
+    await expect(tile.locator('.tile-description').textContent()).resolves.toMatch(
+      /^Description: /,
+    );
+    await page.goto(`${base}/console/products/${productId}/images/${imageId}`);
+    const fact = page.locator('.fact', { has: page.locator('dt', { hasText: 'Description' }) });
+    await expect(fact.locator('dd').innerText()).resolves.toBe(description);
+  });
 });

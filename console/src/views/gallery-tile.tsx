@@ -147,6 +147,12 @@ export function GalleryTile({
           ) : (
             <p class="tile-alt tile-alt-missing">No alt text yet</p>
           )}
+          {image.description && (
+            <p class="tile-description">
+              <span class="visually-hidden">Description: </span>
+              {image.description}
+            </p>
+          )}
           <div class="tile-actions">
             {!readOnly && (
               <>

@@ -70,6 +70,7 @@ export function ProductImageDetail({ productId, imageId }: { productId: string; 
             <Fact name="Last changed">{formatDate(image.updated_at)}</Fact>
             <Fact name="Primary">{image.is_primary ? 'Yes' : 'No'}</Fact>
             <Fact name="Alt text">{image.alt_text || '—'}</Fact>
+            <Fact name="Description">{image.description || '—'}</Fact>
             <Fact name="SHA-256">
               <code class="hash">{image.sha256}</code>
             </Fact>
@@ -116,6 +117,7 @@ export function AssetDetail({ imageId }: { imageId: string }) {
             <Fact name="Last changed">{formatDate(image.updated_at)}</Fact>
             <Fact name="Expires">{image.expires_at ? formatDate(image.expires_at) : 'Never'}</Fact>
             <Fact name="Alt text">{image.alt_text || '—'}</Fact>
+            <Fact name="Description">{image.description || '—'}</Fact>
           </dl>
           <CopyField label="Storage key" value={image.key} />
           <CopyField label="Original URL" value={image.url} />
