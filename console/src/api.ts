@@ -118,12 +118,26 @@ const LEADS: Record<string, string> = {
 };
 
 /**
+ * An answer without a problem+json body: most often a proxy's page in front of the service (its
+ * own body size limit, a gateway that gave up), said by its status, as the service would.
+ */
+const STATUS_WORDS: Record<number, string> = {
+  403: 'Not allowed. Your account may not do this.',
+  413: 'Too large. The file is larger than the service, or a proxy in front of it, accepts.',
+  415: 'Type refused. The service, or a proxy in front of it, does not take this kind of file.',
+  429: 'The service is busy. Too many requests: wait a moment and try again.',
+  502: 'The service could not be reached behind its proxy (502). Try again in a moment.',
+  503: 'The service is unavailable for now (503). Try again in a moment.',
+  504: 'The service took too long to answer (504). Try again in a moment.',
+};
+
+/**
  * A problem+json answer as a sentence a person reads: a lead naming the kind of refusal, then
  * the service's own detail (which names the limit or the types it accepts).
  */
 export function describeProblem(status: number, problem: ProblemDetailsDto | undefined): string {
   if (status === 0) return 'The service could not be reached. Check your connection and retry.';
-  if (!problem) return `The service answered ${status} without saying why.`;
+  if (!problem) return STATUS_WORDS[status] ?? `The service answered ${status} without saying why.`;
   const lead = LEADS[problem.code];
   const detail = problem.detail || problem.title;
   const text = [detail, ...fieldReasons(problem, detail)]

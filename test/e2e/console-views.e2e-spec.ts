@@ -124,4 +124,37 @@ describe('The gallery console’s views', () => {
     const fact = page.locator('.fact', { has: page.locator('dt', { hasText: 'Description' }) });
     await expect(fact.locator('dd').innerText()).resolves.toBe(description);
   });
+
+  it('says in words an upload refused by a proxy in front of the service (413, 415 as a web page)', async () => {
+    const { productId } = await productWithImage({ title: 'Socks' });
+    // A proxy's own limits: it answers with its HTML page, not the service's problem+json.
+    const statuses = [413, 415];
+    await page.route(`**/api/v1/products/${productId}/images`, async (route) => {
+      if (route.request().method() !== 'POST') return route.fallback();
+      const status = statuses.shift() ?? 500;
+      await route.fulfill({
+        status,
+        contentType: 'text/html',
+        body: `<html><body><h1>${status}</h1><hr>nginx</body></html>`,
+      });
+    });
+    await page.goto(`${base}/console/products/${productId}`);
+    await page.getByRole('heading', { name: 'Gallery', level: 2 }).waitFor();
+    const png = await sharp({
+      create: { width: 8, height: 8, channels: 3, background: { r: 200, g: 20, b: 20 } },
+    })
+      .png()
+      .toBuffer();
+    await page.locator('#upload-files').setInputFiles([
+      { name: 'huge.png', mimeType: 'image/png', buffer: png },
+      { name: 'odd.png', mimeType: 'image/png', buffer: png },
+    ]);
+    const message = (name: string) => page.locator(`li[data-upload="${name}"] .upload-error`);
+    await expect(message('huge.png').innerText()).resolves.toBe(
+      'huge.png: Too large. The file is larger than the service, or a proxy in front of it, accepts.',
+    );
+    await expect(message('odd.png').innerText()).resolves.toBe(
+      'odd.png: Type refused. The service, or a proxy in front of it, does not take this kind of file.',
+    );
+  });
 });
