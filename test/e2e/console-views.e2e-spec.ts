@@ -157,4 +157,21 @@ describe('The gallery console’s views', () => {
       'odd.png: Type refused. The service, or a proxy in front of it, does not take this kind of file.',
     );
   });
+
+  it('says on the products page that a product was deleted, and Back does not lead to its page', async () => {
+    const { productId } = await productWithImage({ title: 'Socks' });
+    await page.getByRole('heading', { name: 'Products', level: 1 }).waitFor();
+    await page.goto(`${base}/console/products/${productId}`);
+    await page.getByRole('button', { name: 'Delete product' }).click();
+    await page
+      .getByRole('dialog', { name: 'Delete this product?' })
+      .getByRole('button', { name: 'Delete product' })
+      .click();
+    await page.waitForURL(`${base}/console/products`);
+    await page.getByRole('status').filter({ hasText: 'Deleted “Wool socks”.' }).waitFor();
+    // Back goes to where the person was before the product, not to its deleted page.
+    await page.goBack();
+    await page.waitForURL(`${base}/console`);
+    await page.getByRole('heading', { name: 'Products', level: 1 }).waitFor();
+  });
 });

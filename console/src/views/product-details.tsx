@@ -7,6 +7,7 @@ import { formatCount } from '../format';
 import { navigate } from '../router';
 import { useDraft } from '../draft';
 import { TheirValue } from './gallery-tile';
+import { announceOnProducts } from './products';
 
 const CHANGED_UNDERNEATH =
   'Someone else changed this product while you were working on it. It has been reloaded to show ' +
@@ -124,7 +125,9 @@ export function ProductDetails({ product, readOnly, onSaved, reload, notify }: P
     setBusy(true);
     try {
       await unwrap(deleteProduct({ path: { productId: product.id }, headers: ifMatch }));
-      navigate('/products');
+      // The product's page is gone: Back does not lead to it, and the list says what was done.
+      announceOnProducts(`Deleted “${product.name}”.`);
+      navigate('/products', { replace: true });
       return;
     } catch (caught) {
       await refused(caught);

@@ -11,7 +11,7 @@ import {
 } from '../api';
 import { Link } from '../components/link';
 import { Pager } from '../components/pager';
-import { ErrorText } from '../components/notice';
+import { ErrorText, Notice, type NoticeValue } from '../components/notice';
 import { keepFocusInPage, Page } from '../components/page';
 import { navigate, type Location } from '../router';
 import { canChange, useSession } from '../session';
@@ -76,6 +76,14 @@ interface Listing {
   next?: string | null;
 }
 
+/** What the next Products page says once shown: a product just deleted (its page is gone). */
+let announced: string | undefined;
+
+/** Says `text` on the Products page the person is sent to next. */
+export function announceOnProducts(text: string): void {
+  announced = text;
+}
+
 export function Products({ location }: { location: Location }) {
   const q = location.query.get('q') ?? '';
   const cursor = location.query.get('cursor') ?? undefined;
@@ -83,6 +91,14 @@ export function Products({ location }: { location: Location }) {
   const [error, setError] = useState<string>();
   const [text, setText] = useState(q);
   const changeable = canChange(useSession());
+  const [notice, setNotice] = useState<NoticeValue>();
+
+  // Put in the live region once it is in the page, so that a screen reader says it.
+  useEffect(() => {
+    if (announced === undefined) return;
+    setNotice({ kind: 'success', text: announced });
+    announced = undefined;
+  }, []);
 
   useEffect(() => {
     let current = true;
@@ -140,6 +156,7 @@ export function Products({ location }: { location: Location }) {
         </form>
         {changeable && <NewProduct />}
       </div>
+      <Notice notice={notice} />
       {error && <ErrorText>{error}</ErrorText>}
       {!listing && !error && <p class="loading">Loading products…</p>}
       {listing && <ProductList items={listing.items} searched={q} />}
