@@ -1,6 +1,7 @@
 import type { Browser, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { loggedInPage, startConsoleHarness, type ConsoleHarness } from '../support/console-harness';
+import { eventually } from '../support/eventually';
 import { call, type Credential } from '../support/http';
 import { multipart } from '../support/multipart';
 import type { TestApp } from '../support/test-app';
@@ -174,4 +175,23 @@ describe('The gallery console’s views', () => {
     await page.waitForURL(`${base}/console`);
     await page.getByRole('heading', { name: 'Products', level: 1 }).waitFor();
   });
+
+  it.each([
+    ['products', '/products?cursor=not-a-cursor', 'Products', '/products'],
+    ['assets', '/assets?purpose=product&cursor=not-a-cursor', 'Assets', '/assets?purpose=product'],
+  ])(
+    'offers the first page of the %s when a page’s address names no page of the listing',
+    async (_list, path, heading, first) => {
+      await page.goto(`${base}/console${path}`);
+      await page.getByRole('heading', { name: heading, level: 1 }).waitFor();
+      await page.getByRole('alert').filter({ hasText: 'cursor' }).waitFor();
+      await page.getByRole('link', { name: 'First page' }).click();
+      await page.waitForURL(`${base}/console${first}`);
+      // The first page read: listed (or said empty), the refusal gone.
+      const read = async () =>
+        (await page.locator('main :is(.empty, li)').count()) > 0 &&
+        (await page.getByRole('alert').count()) === 0;
+      await eventually(read, 'the first page shown', 15_000);
+    },
+  );
 });

@@ -106,7 +106,8 @@ export function Assets({ location }: { location: Location }) {
           ))}
         </ul>
       )}
-      {items && (
+      {/* A page that could not be read (a cursor from an old listing, mistyped) offers the first. */}
+      {(items || error) && (
         <Pager
           label="Pages of assets"
           first={purpose ? `/assets?purpose=${purpose}` : '/assets'}

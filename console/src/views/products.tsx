@@ -160,12 +160,13 @@ export function Products({ location }: { location: Location }) {
       {error && <ErrorText>{error}</ErrorText>}
       {!listing && !error && <p class="loading">Loading products…</p>}
       {listing && <ProductList items={listing.items} searched={q} />}
-      {listing && !q && (
+      {/* A page that could not be read (a cursor from an old listing, mistyped) offers the first. */}
+      {(listing || error) && !q && (
         <Pager
           label="Pages of products"
           first="/products"
           cursor={cursor}
-          next={listing.next && `/products?cursor=${encodeURIComponent(listing.next)}`}
+          next={listing?.next && `/products?cursor=${encodeURIComponent(listing.next)}`}
         />
       )}
     </Page>
