@@ -91,29 +91,37 @@ const COMPLETE_SQL = `
     RETURNING 1)
   SELECT 1 FROM completed`;
 
-/** Forgets a key whose request did nothing; never one whose work committed (see LET_GO_SQL). */
+/** Forgets a key whose request did nothing; never one whose work committed (see LET_GO_RELEASE_SQL). */
 const RELEASE_SQL = `
   DELETE FROM idempotency_keys
    WHERE ${REF} AND claim_id = $5 AND completed_at IS NULL AND work_committed_at IS NULL`;
 
 /**
  * Lets go of a key whose request did nothing: deleted, so that a retry with it does the work. A key
- * whose work committed is never let go (a retry would do the work twice): it gets `$6…$9` recorded
- * instead, the answer that tells a retry its work was done (see IdempotencyService.letGo). Both
- * in one statement: the work's commit holds the row's lock, so they see it committed or not at all.
+ * whose work committed is never let go (a retry would do the work twice): it gets the answer that
+ * tells a retry its work was done recorded instead (LET_GO_ANSWER_SQL, see
+ * IdempotencyService.letGo). Two statements, this one first: a request whose work is committing
+ * holds the row's lock (its mark), which this DELETE waits for; once that commit is in, the row no
+ * longer qualifies and nothing is deleted. The answer must then be recorded by a statement of its
+ * own, whose snapshot sees the commit: a second part of the same statement would still see the
+ * row as it was when the statement began (the work not committed), and touch nothing.
  */
-const LET_GO_SQL = `
+const LET_GO_RELEASE_SQL = `
   WITH released AS (
     DELETE FROM idempotency_keys
      WHERE ${REF} AND claim_id = $5 AND completed_at IS NULL AND work_committed_at IS NULL
-    RETURNING 1),
-  kept AS (
+    RETURNING 1)
+  SELECT count(*)::int AS released FROM released`;
+
+/** The answer `$6…$9` of a key whose work committed (after LET_GO_RELEASE_SQL deleted nothing). */
+const LET_GO_ANSWER_SQL = `
+  WITH kept AS (
     UPDATE idempotency_keys
        SET payload_sha256 = coalesce($6, payload_sha256), response_status = $7,
            response_headers = $8, response_body = $9, completed_at = now()
      WHERE ${REF} AND claim_id = $5 AND completed_at IS NULL AND work_committed_at IS NOT NULL
     RETURNING 1)
-  SELECT (SELECT count(*) FROM released)::int AS released, (SELECT count(*) FROM kept)::int AS kept`;
+  SELECT count(*)::int AS kept FROM kept`;
 
 /** Rows past their expiry, a bounded batch, skipping rows a claim is taking over right now. */
 const SWEEP_SQL = `
@@ -228,7 +236,7 @@ export class IdempotencyKeysRepository {
 
   /**
    * Forgets the key the request claimed, so that a retry with it does the work, unless its work
-   * committed: then records `answer` (see LET_GO_SQL). Which of the two it did; 'none' when the
+   * committed: then records `answer` (see LET_GO_RELEASE_SQL). Which of the two it did; 'none' when the
    * request no longer holds the key (answered, taken over, expired).
    */
   async letGo(
@@ -237,18 +245,20 @@ export class IdempotencyKeysRepository {
     answer: { payloadSha256: string | null; response: RecordedResponse },
   ): Promise<'released' | 'answered' | 'none'> {
     const { payloadSha256, response } = answer;
-    const [{ released, kept }] = await this.dataSource.query<{ released: number; kept: number }[]>(
-      LET_GO_SQL,
-      [
-        ...refValues(ref),
-        claimId,
-        payloadSha256,
-        response.status,
-        JSON.stringify(response.headers),
-        response.body,
-      ],
-    );
-    return released > 0 ? 'released' : kept > 0 ? 'answered' : 'none';
+    const [{ released }] = await this.dataSource.query<{ released: number }[]>(LET_GO_RELEASE_SQL, [
+      ...refValues(ref),
+      claimId,
+    ]);
+    if (released > 0) return 'released';
+    const [{ kept }] = await this.dataSource.query<{ kept: number }[]>(LET_GO_ANSWER_SQL, [
+      ...refValues(ref),
+      claimId,
+      payloadSha256,
+      response.status,
+      JSON.stringify(response.headers),
+      response.body,
+    ]);
+    return kept > 0 ? 'answered' : 'none';
   }
 
   /** Deletes up to `batch` expired keys; how many it deleted. */
