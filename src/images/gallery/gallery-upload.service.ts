@@ -56,9 +56,14 @@ export class GalleryUploadService {
     // By the reference: a GTIN or external id that moved to another product while the image was
     // processed names that product when the image joins it, never the one it left, and the files
     // are stored again under its id (their keys name the product). Twice at most; a third move
-    // joins as the files are.
+    // joins as the files are. The files of a product left are given up, their deletion queued:
+    // back at a product it stored for already, the keys are the stand-alone ones (`uploads/<id>/`,
+    // which no earlier attempt wrote), never those whose deletion may still be to run.
+    const storedUnder = new Set<string>();
     for (let attempt = 1; ; attempt++) {
-      const of = { imageId: id, productId, organizationId: ctx.organizationId };
+      const keyOwner = storedUnder.has(productId) ? null : productId;
+      storedUnder.add(productId);
+      const of = { imageId: id, productId: keyOwner, organizationId: ctx.organizationId };
       const storedFor = attempt < MAX_STORE_ATTEMPTS ? productId : undefined;
       try {
         return await this.files.withStoredFiles(processed, of, (files) =>
