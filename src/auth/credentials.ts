@@ -57,8 +57,11 @@ export function presentedCredential(
   }
   if (allowQueryKey) {
     const queryKey = (request.query as Record<string, unknown> | undefined)?.[API_KEY_QUERY_NAME];
-    if (typeof queryKey === 'string') {
-      found.push({ raw: queryKey, credential: { kind: 'api_key', key: queryKey } });
+    // Named twice, the query's parser gives a list: each is a credential sent (the same key twice
+    // is that key, as with Authorization; two keys are refused), not none ("needs a credential").
+    const queryKeys = Array.isArray(queryKey) ? queryKey : [queryKey];
+    for (const key of queryKeys) {
+      if (typeof key === 'string') found.push({ raw: key, credential: { kind: 'api_key', key } });
     }
   }
   if (found.length === 0) return { kind: 'none' };

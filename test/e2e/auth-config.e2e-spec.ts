@@ -186,6 +186,14 @@ describe('API key in the query string', () => {
         const answer = await call(t.app, 'GET', `${path}${q}`);
         expect({ path, status: answer.statusCode }).toEqual({ path, status: 200 });
       }
+      // Named twice: the same key is that key; two keys are two credentials, said as such (it
+      // was "needs a credential", as if none had come).
+      expect((await call(t.app, 'GET', `/api/v1/auth/me?${q}&${q}`)).statusCode).toBe(200);
+      const two = await call(t.app, 'GET', `/api/v1/auth/me?${q}&x-api-key=other`);
+      expect({ status: two.statusCode, detail: two.json().detail }).toEqual({
+        status: 401,
+        detail: expect.stringContaining('Send exactly one credential') as string,
+      });
     } finally {
       await t.close();
     }
