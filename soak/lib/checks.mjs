@@ -2,7 +2,9 @@
 // settled: every row's files exist; every stored file has its row (a file left by a SIGKILL
 // between the storage write and the commit is what the orphan sweep deletes once
 // ORPHAN_SWEEP_GRACE_HOURS, at least an hour, has passed: such files are counted as orphans and
-// accepted only when written within seconds of a kill); no temporary files; one primary per
+// accepted only when written within seconds of a kill, or of the database connections' kill, after
+// which an upload cut mid-COMMIT keeps its files for the sweep too); no temporary files (but near a
+// SIGKILL); one primary per
 // non-empty gallery; every acknowledged image present unless the soak deleted it; one image per
 // Idempotency-Key retry.
 import { readdir, stat } from 'node:fs/promises';
@@ -12,6 +14,12 @@ const KILL_WINDOW_MS = 30_000;
 
 function nearKill(workload, mtimeMs) {
   return workload.kills.some((t) => Math.abs(t - mtimeMs) < KILL_WINDOW_MS);
+}
+
+/** Near a SIGKILL, or near the kill of every database connection (see the head of the file). */
+function nearAnyKill(workload, mtimeMs) {
+  const near = (t) => Math.abs(t - mtimeMs) < KILL_WINDOW_MS;
+  return workload.kills.some(near) || workload.dbKills.some(near);
 }
 
 async function files(dir) {
@@ -66,7 +74,9 @@ export async function check({ sql, dataDir, workload }) {
     if (derived ? ids.has(derived[1]) : held.has(file.key)) continue;
     orphans += 1;
     const written = (await stat(file.path)).mtimeMs;
-    if (!nearKill(workload, written)) problems.push(`${file.key} is stored but no row names it`);
+    if (!nearAnyKill(workload, written)) {
+      problems.push(`${file.key} is stored but no row names it`);
+    }
   }
   workload.orphans = orphans;
   // A killed process cannot remove its own temporary files: the spool sweep (files over an hour

@@ -67,6 +67,12 @@ export class Workload {
   pendingAfterKill = 0;
   /** When the database connections were last killed (performance.now()), and 503s that explains. */
   lastDbKill = -Infinity;
+  /**
+   * When each kill of the database connections happened (ms since the epoch): an upload whose
+   * connection it cut may have been committing, which no new connection can tell at once, so its
+   * files are kept for the orphan sweep (README, "Database failover"), as a SIGKILL's are.
+   */
+  dbKills = [];
   dbKillAnswers = 0;
   serial = 0;
 
@@ -397,7 +403,8 @@ export class Workload {
   /**
    * Every database connection of both instances terminated at once, at most every 30 seconds:
    * their pools must recover, what was in flight answer 503 database_unavailable (or succeed), and
-   * an upload cut this way leave no file (the checks at the end).
+   * an upload cut this way leave no row and at most the files the orphan sweep deletes later (the
+   * checks at the end: excused only when written near such a kill).
    */
   async dbkill() {
     if (performance.now() - this.lastDbKill < 30_000) return;
@@ -411,6 +418,7 @@ export class Workload {
           WHERE datname = current_database() AND pid <> pg_backend_pid()`,
       );
       this.lastDbKill = performance.now();
+      this.dbKills.push(Date.now());
     } finally {
       await sql.close();
     }
