@@ -91,29 +91,24 @@ const COMPLETE_SQL = `
     RETURNING 1)
   SELECT 1 FROM completed`;
 
-/** Forgets a key whose request did nothing; never one whose work committed (see LET_GO_RELEASE_SQL). */
-const RELEASE_SQL = `
-  DELETE FROM idempotency_keys
-   WHERE ${REF} AND claim_id = $5 AND completed_at IS NULL AND work_committed_at IS NULL`;
-
 /**
- * Lets go of a key whose request did nothing: deleted, so that a retry with it does the work. A key
- * whose work committed is never let go (a retry would do the work twice): it gets the answer that
- * tells a retry its work was done recorded instead (LET_GO_ANSWER_SQL, see
- * IdempotencyService.letGo). Two statements, this one first: a request whose work is committing
- * holds the row's lock (its mark), which this DELETE waits for; once that commit is in, the row no
- * longer qualifies and nothing is deleted. The answer must then be recorded by a statement of its
- * own, whose snapshot sees the commit: a second part of the same statement would still see the
- * row as it was when the statement began (the work not committed), and touch nothing.
+ * Forgets a key whose request did nothing, so that a retry with it does the work; never one whose
+ * work committed (a retry would do it twice). A request whose work is committing holds the row's
+ * lock (its mark), which this DELETE waits for; once that commit is in, the row no longer
+ * qualifies and nothing is deleted. Letting go then records the answer that tells a retry its work
+ * was done (LET_GO_ANSWER_SQL, see IdempotencyService.letGo) in a statement of its own, whose
+ * snapshot sees the commit: a second part of this statement would still see the row as it was
+ * when the statement began (the work not committed), and touch nothing. A SELECT over the DELETE,
+ * so that TypeORM answers its rows (a bare DELETE answers `[rows, rowCount]`).
  */
-const LET_GO_RELEASE_SQL = `
+const RELEASE_SQL = `
   WITH released AS (
     DELETE FROM idempotency_keys
      WHERE ${REF} AND claim_id = $5 AND completed_at IS NULL AND work_committed_at IS NULL
     RETURNING 1)
-  SELECT count(*)::int AS released FROM released`;
+  SELECT 1 FROM released`;
 
-/** The answer `$6…$9` of a key whose work committed (after LET_GO_RELEASE_SQL deleted nothing). */
+/** The answer `$6…$9` of a key whose work committed (after RELEASE_SQL deleted nothing). */
 const LET_GO_ANSWER_SQL = `
   WITH kept AS (
     UPDATE idempotency_keys
@@ -218,25 +213,23 @@ export class IdempotencyKeysRepository {
     const rows = await this.dataSource.query<unknown[]>(COMPLETE_SQL, [
       ...refValues(ref),
       claimId,
-      payloadSha256,
-      response.status,
-      JSON.stringify(response.headers),
-      response.body,
+      ...answerValues(payloadSha256, response),
     ]);
     return rows.length === 1;
   }
 
   /**
    * Forgets the key the request claimed, so that a retry with it does the work; not if its work
-   * committed (that key stays in flight until it expires).
+   * committed (that key stays in flight until it expires). Whether it was forgotten.
    */
-  async release(ref: IdempotencyKeyRef, claimId: string): Promise<void> {
-    await this.dataSource.query(RELEASE_SQL, [...refValues(ref), claimId]);
+  async release(ref: IdempotencyKeyRef, claimId: string): Promise<boolean> {
+    const rows = await this.dataSource.query<unknown[]>(RELEASE_SQL, [...refValues(ref), claimId]);
+    return rows.length > 0;
   }
 
   /**
    * Forgets the key the request claimed, so that a retry with it does the work, unless its work
-   * committed: then records `answer` (see LET_GO_RELEASE_SQL). Which of the two it did; 'none' when the
+   * committed: then records `answer` (see RELEASE_SQL). Which of the two it did; 'none' when the
    * request no longer holds the key (answered, taken over, expired).
    */
   async letGo(
@@ -244,19 +237,11 @@ export class IdempotencyKeysRepository {
     claimId: string,
     answer: { payloadSha256: string | null; response: RecordedResponse },
   ): Promise<'released' | 'answered' | 'none'> {
-    const { payloadSha256, response } = answer;
-    const [{ released }] = await this.dataSource.query<{ released: number }[]>(LET_GO_RELEASE_SQL, [
-      ...refValues(ref),
-      claimId,
-    ]);
-    if (released > 0) return 'released';
+    if (await this.release(ref, claimId)) return 'released';
     const [{ kept }] = await this.dataSource.query<{ kept: number }[]>(LET_GO_ANSWER_SQL, [
       ...refValues(ref),
       claimId,
-      payloadSha256,
-      response.status,
-      JSON.stringify(response.headers),
-      response.body,
+      ...answerValues(answer.payloadSha256, answer.response),
     ]);
     return kept > 0 ? 'answered' : 'none';
   }
@@ -270,4 +255,9 @@ export class IdempotencyKeysRepository {
 
 function refValues(ref: IdempotencyKeyRef): string[] {
   return [ref.organizationId, ref.principalType, ref.principalId, ref.key];
+}
+
+/** The parameters `$6…$9` of a recorded answer: digest, status, headers, body. */
+function answerValues(payloadSha256: string | null, response: RecordedResponse): unknown[] {
+  return [payloadSha256, response.status, JSON.stringify(response.headers), response.body];
 }
