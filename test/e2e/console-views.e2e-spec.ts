@@ -2,8 +2,7 @@ import type { Browser, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { loggedInPage, startConsoleHarness, type ConsoleHarness } from '../support/console-harness';
 import { eventually } from '../support/eventually';
-import { call, type Credential } from '../support/http';
-import { multipart } from '../support/multipart';
+import { uploadToNewProduct, type Credential } from '../support/http';
 import type { TestApp } from '../support/test-app';
 
 /**
@@ -36,29 +35,13 @@ describe('The gallery console’s views', () => {
 
   /** A product with one image, with `fields` (title, alt text, description), via the API. */
   async function productWithImage(fields: Record<string, string>) {
-    const created = await call(t.app, 'POST', '/api/v1/products', admin, { name: 'Wool socks' });
-    expect(created.statusCode).toBe(201);
-    const productId = created.json<{ id: string }>().id;
     const png = await sharp({
       create: { width: 64, height: 48, channels: 3, background: { r: 20, g: 90, b: 200 } },
     })
       .png()
       .toBuffer();
-    const body = multipart(fields, [
-      { filename: 'socks.png', contentType: 'image/png', data: png },
-    ]);
-    const res = await call(
-      t.app,
-      'POST',
-      `/api/v1/products/${productId}/images`,
-      admin,
-      body.payload,
-      {
-        headers: body.headers,
-      },
-    );
-    expect(res.statusCode).toBe(201);
-    return { productId, imageId: res.json<{ id: string }>().id };
+    const image = await uploadToNewProduct(t.app, admin, png, 'Wool socks', 'image/png', fields);
+    return { productId: image.productId, imageId: image.id };
   }
 
   /** The page's heading, and the link it offers to go on. */

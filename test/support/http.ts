@@ -50,17 +50,21 @@ export interface UploadedImage {
   body: Record<string, unknown>;
 }
 
-/** A new product (`name`) with `file` uploaded to its gallery; expects the upload's 201. */
+/**
+ * A new product (`name`) with `file` uploaded to its gallery, with the form's `fields` (title, alt
+ * text, description…); expects the upload's 201.
+ */
 export async function uploadToNewProduct(
   app: NestFastifyApplication,
   credential: Credential,
   file: Buffer,
   name = 'Delivered',
   contentType = 'image/jpeg',
+  fields: Record<string, string> = {},
 ): Promise<UploadedImage> {
   const product = await call(app, 'POST', '/api/v1/products', credential, { name });
   const productId = product.json<{ id: string }>().id;
-  const form = multipart({}, [{ data: file, contentType }]);
+  const form = multipart(fields, [{ data: file, contentType }]);
   const res = await call(
     app,
     'POST',
