@@ -609,6 +609,7 @@ describe('The token API: POST /api/products/{product_id}/images', () => {
       expect(text.json().code).toBe('unsupported_image_type');
       for (const fields of [
         { order: '-1' },
+        { order: '1000001' },
         { order: '1.5' },
         { order: 'first' },
         { is_primary: 'maybe' },
