@@ -30,7 +30,10 @@ describe('Clients that stop reading a transform result, on S3 storage', () => {
       ...storage.env,
       // A preset large enough that its PNG result is more than the kernel's socket buffers hold.
       IMAGE_RENDITIONS: 'thumb:150x150:cover,card:500x500:attention,huge:2400x2400:inside',
-      STORAGE_TIMEOUT_MS: '5000',
+      // Long enough to store the 8 MB result in s3rver (in this worker) on a busy machine (5 s
+      // was not, under load 19), short enough that a put starved of connections fails with 502
+      // well before the test's own 30-second wait.
+      STORAGE_TIMEOUT_MS: '15000',
     });
     await t.app.listen({ port: 0, host: '127.0.0.1' });
     port = (t.app.getHttpServer().address() as { port: number }).port;
