@@ -22,6 +22,22 @@ describe(parseTransformOptions.name, () => {
     });
   });
 
+  it('reads a preset whose name has the `_` or `-` that IMAGE_RENDITIONS allows in names', () => {
+    expect(parseTransformOptions('p_hero_wide')).toEqual({
+      preset: 'hero_wide',
+      format: 'auto',
+      dpr: 1,
+    });
+    expect(parseTransformOptions('p_product-card,f_webp')).toEqual({
+      preset: 'product-card',
+      format: 'webp',
+      dpr: 1,
+    });
+    expect(
+      isUnsignedAllowed('p_hero_wide,f_webp', parseTransformOptions('p_hero_wide,f_webp')),
+    ).toBe(true);
+  });
+
   it.each([
     ['', 'characters'],
     ['w_0', 'whole number'],
@@ -36,6 +52,10 @@ describe(parseTransformOptions.name, () => {
     ['c_fill', 'c must be one of'],
     ['f_tiff', 'f must be one of'],
     ['w_1,w_2', 'given twice'],
+    ['w_1-2', 'whole number'],
+    ['f_web_p', 'f must be one of'],
+    ['dpr_1_5', 'ratio from 1 to 4'],
+    ['p__card', 'p must name a preset'],
     ['x_1', 'Unknown option x'],
     ['w_1,', 'not a key_value'],
     ['w_1\u0000', 'not a key_value'],

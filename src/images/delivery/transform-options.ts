@@ -41,7 +41,12 @@ export class TransformOptionsError extends Error {
 /** Far beyond any ladder; refuses absurd numbers before any arithmetic. */
 const MAX_DIMENSION = 16_384;
 const OPTIONS_MAX_LENGTH = 200;
-const TOKEN = /^([a-z]+)_([a-z0-9.]+)$/;
+/**
+ * `key_value`: the key is the letters before the first `_`; the value may hold `_` and `-`, which
+ * a preset's name may (IMAGE_RENDITIONS: `hero_wide`, `product-card`). Every value is then
+ * checked by its own key's rule.
+ */
+const TOKEN = /^([a-z]+)_([a-z0-9._-]+)$/;
 const INTEGER = /^[1-9][0-9]{0,5}$/;
 const RATIO = /^[1-4](\.[0-9]{1,2})?$/;
 const PRESET = /^[a-z][a-z0-9_-]{0,31}$/;
