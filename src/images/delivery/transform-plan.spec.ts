@@ -33,6 +33,21 @@ describe(planTransform.name, () => {
     expect(plan('w_500,h_250,f_webp')).toMatchObject({ width: 512, height: 256 });
   });
 
+  it('names one result for every quality of a format encoded without one (PNG, GIF)', () => {
+    for (const format of ['png', 'gif']) {
+      const named = plan(`w_300,f_${format}`).variant;
+      expect(plan(`w_300,f_${format},q_1`).variant).toBe(named);
+      expect(plan(`w_300,f_${format},q_55`).variant).toBe(named);
+    }
+    // f_auto negotiated to PNG (a PNG original, a browser without AVIF and WebP) too.
+    const png: OriginalFacts = { ...PHOTO, format: 'png', hasAlpha: true };
+    expect(plan('w_300,q_40', png, '*/*').variant).toBe(plan('w_300,f_png', png).variant);
+    // The lossy formats' quality is what they are made with: one result per quality.
+    for (const format of ['jpeg', 'webp', 'avif']) {
+      expect(plan(`w_300,f_${format},q_40`).variant).not.toBe(plan(`w_300,f_${format}`).variant);
+    }
+  });
+
   it('multiplies by the pixel ratio before snapping', () => {
     expect(plan('w_300,dpr_2,f_webp')).toMatchObject({ width: 640, height: 480 });
   });

@@ -83,8 +83,17 @@ export function planTransform(
   const { format, negotiated } = chooseFormat(options.format, original, context.accept);
   const quality = options.quality ?? DEFAULT_QUALITY[format];
   const mark = limitMark(box, original, format, context.maxPixels);
-  const variant = `${box.width}x${box.height}-${fit}-q${quality}${mark}`;
+  const variant = `${box.width}x${box.height}-${fit}-q${qualityNamed(format, quality)}${mark}`;
   return { ...box, fit, format, quality, negotiated, variant };
+}
+
+/**
+ * The quality a result's name carries. PNG and GIF are encoded without one (lossless, or a
+ * palette: image-codec.ts), so every `q_` makes the same bytes: named by the default, they are one
+ * result, not a hundred copies of it in storage (and a hundred makings) for `q_1` … `q_100`.
+ */
+function qualityNamed(format: TransformPlan['format'], quality: number): number {
+  return format === 'png' || format === 'gif' ? DEFAULT_QUALITY[format] : quality;
 }
 
 /**
