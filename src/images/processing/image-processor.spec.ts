@@ -949,6 +949,21 @@ describe(ImageProcessor.name, () => {
       expect(still).toMatchObject({ format: 'png', width: 60, height: 40, pages: 1 });
     });
 
+    it('makes every frame of a box no larger than the original, whatever the limit is now', async () => {
+      // A result's name says nothing of the limit for such a box (transform-plan.ts): an instance
+      // under a limit lowered since must make what one under the old limit makes for that URL,
+      // not a still stored where the animation is expected (and cached a year).
+      const input = await animation('webp', 120, 90);
+      const spec = { width: 120, height: 90, fit: 'cover' as const, format: 'webp' as const };
+      const before = new ImageProcessor(validateEnv({ MAX_IMAGE_PIXELS: '50000' }));
+      const lowered = new ImageProcessor(validateEnv({ MAX_IMAGE_PIXELS: '30000' }));
+      // 4 frames of 10,800 pixels: 43,200 in all, within the first limit and past the second.
+      for (const processor of [before, lowered]) {
+        const made = await processor.transform({ buffer: input }, { ...spec, quality: 80 });
+        expect(made).toMatchObject({ format: 'webp', width: 120, height: 90, pages: 4 });
+      }
+    });
+
     it('refuses what does not decode as invalid_image', async () => {
       const processor = new ImageProcessor(validateEnv({}));
       const jpeg = await noisyRgb(140, 140, 2).jpeg({ quality: 90 }).toBuffer();

@@ -248,8 +248,10 @@ export class ImageProcessor {
     if (!('raw' in source)) await checkScans(header, bytesOf(source));
     // A box is at most MAX_IMAGE_PIXELS (transform-plan.ts), but a contain box padding the image
     // may hold more pixels than its frames: an animation made in it past the limit is a still of
-    // its first frame, as a rendition is (processAnimation).
-    const made: Frames = this.fitsFrames(frames, spec) ? 'all' : 'first';
+    // its first frame, as a rendition is (processAnimation). Against the limit as relaxed above:
+    // a box no larger than the original is always made whole, since its result's name does not
+    // carry the limit (only an enlarging box's does) and every instance must make the same bytes.
+    const made: Frames = framePixels(frames, spec) <= maxPixels ? 'all' : 'first';
     const result = await transformFrames(source, spec, maxPixels, made);
     steps.lap('transform');
     return result;
