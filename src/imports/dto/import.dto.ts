@@ -122,7 +122,7 @@ export class ImportRowInputDto {
   @DisplayText()
   alt_text?: string;
 
-  /** Make it the primary image (in a CSV: true/false, 1/0, yes/no). */
+  /** Make it the primary image. As text (a CSV cell, a JSON string) also 1/0, yes/no, on/off. */
   @ApiPropertyOptional({ default: false })
   @IsOptional()
   @FormBoolean()
