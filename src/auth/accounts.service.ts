@@ -181,6 +181,14 @@ export class AccountsService {
    * revoked nor expired (401 `invalid_api_key` otherwise, as the maker gets from then on), and
    * holds its maker's row until it commits: a revocation under way, here or on another instance
    * (whose cache may still admit the maker), revokes it too or makes it fail.
+   *
+   * The creator's row is read locked (FOR KEY SHARE) before anything else, so that a deletion of
+   * the creator under way is waited for (the key is then stored with no creator) or waits for the
+   * key (and then clears its creator, as of every key the user made). Read unlocked, a deletion
+   * committed between the read and the insert failed the insert's foreign key (a 500); and a key
+   * made by a key of that creator held the maker's row while the deletion held the creator's and
+   * asked for the maker's: a deadlock, and a 500 to one of them. Creator first, then maker: the
+   * order in which a deletion locks them.
    */
   async createApiKey(
     organizationId: string,
@@ -189,10 +197,15 @@ export class AccountsService {
   ): Promise<{ apiKey: ApiKey; key: string }> {
     const grant = grantedKey(input);
     const makerId = input.createdByKeyId;
-    if (!makerId) return this.insertApiKey(manager ?? this.apiKeys.manager, organizationId, grant);
     const make = async (transaction: EntityManager) => {
-      await this.holdKey(transaction, makerId);
-      return this.insertApiKey(transaction, organizationId, grant);
+      const creator = input.createdById
+        ? await transaction.getRepository(User).findOne({
+            where: { id: input.createdById },
+            lock: { mode: 'for_key_share' },
+          })
+        : null;
+      if (makerId) await this.holdKey(transaction, makerId);
+      return this.insertApiKey(transaction, organizationId, grant, creator);
     };
     return manager ? make(manager) : this.apiKeys.manager.transaction(make);
   }
@@ -201,14 +214,12 @@ export class AccountsService {
     manager: EntityManager,
     organizationId: string,
     grant: GrantedKey,
+    creator: User | null,
   ): Promise<{ apiKey: ApiKey; key: string }> {
     const apiKeys = manager.getRepository(ApiKey);
     const { input } = grant;
     // The key belongs to the organisation; who made it is recorded, by id and by username, which
     // stays when that user is deleted.
-    const creator = input.createdById
-      ? await manager.getRepository(User).findOneBy({ id: input.createdById })
-      : null;
     const token = newApiKeyToken();
     const apiKey = await apiKeys.save(
       apiKeys.create({
