@@ -1,6 +1,8 @@
 import { ApiProperty } from '@nestjs/swagger';
+import { Transform } from 'class-transformer';
 import { IsEmail, IsNotEmpty, IsString, ValidateIf } from 'class-validator';
 import { MaxLength } from '../../common/http/max-length';
+import { canonicalEmail } from '../email-address';
 
 /** What LoginDto's schema cannot say by field: it needs `email` or `username` (or both). */
 export const LOGIN_IDENTIFIER_SCHEMA = {
@@ -15,6 +17,12 @@ export class LoginDto {
       'Either `email` or `username` identifies the account. Internationalised addresses ' +
       '(`jörg@bücher.example`) are accepted, and found whatever their case or IDNA spelling.',
   })
+  // Checked in the spelling accounts are stored and found in, as CreateUserDto checks it: every
+  // spelling the user's address was accepted in logs in (surrounding spaces, a full-width
+  // domain), and its length is that spelling's.
+  @Transform(({ value }: { value: unknown }) =>
+    typeof value === 'string' ? canonicalEmail(value) : value,
+  )
   @ValidateIf((dto: LoginDto) => dto.username === undefined || dto.email !== undefined)
   @IsEmail({}, { message: 'email must be an email address (or send username instead)' })
   @MaxLength(320)
