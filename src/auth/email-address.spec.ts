@@ -26,4 +26,19 @@ describe(canonicalEmail.name, () => {
     expect(canonicalEmail('no-at-sign')).toBe('no-at-sign');
     expect(canonicalEmail('a@b@Example.com')).toBe('a@b@example.com');
   });
+
+  it('is its own spelling, composed even where lower-casing decomposes', () => {
+    for (const spelling of [
+      'MA\u03aa\u0301@greek.example',
+      'a\u03ab\u0301@x.example',
+      '\u1fbc@x',
+    ]) {
+      const once = canonicalEmail(spelling);
+      expect({
+        spelling,
+        composed: once === once.normalize('NFC'),
+        again: canonicalEmail(once),
+      }).toEqual({ spelling, composed: true, again: once });
+    }
+  });
 });

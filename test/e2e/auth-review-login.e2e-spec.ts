@@ -63,3 +63,51 @@ describe('Login by any spelling of the address the user was created with', () =>
     }
   });
 });
+
+/**
+ * The login limit counts an account's attempts whatever spelling of its address they name: the
+ * spelling it is found by at login must be the one the limit counts. An address whose letters
+ * lower-case into a sequence Unicode composes further (Greek Ϊ + an acute accent: ΐ, once
+ * composed, once not) was found at login in one spelling and counted by the limit in another, a
+ * budget of its own.
+ */
+describe('The login limit of an address that lower-cases into an uncomposed sequence', () => {
+  let t: TestApp;
+  let app: NestFastifyApplication;
+
+  beforeAll(async () => {
+    t = await startTestApp({ LOGIN_RATE_LIMIT: '2' });
+    app = t.app;
+  });
+  afterAll(() => t.close());
+
+  it('counts both spellings against the one account', async () => {
+    const admin = { bearer: await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+    const typed = 'ma\u03aa\u0301@greek.example';
+    const created = await call(app, 'POST', '/api/v1/users', admin, {
+      email: typed,
+      username: 'maia',
+      password: TEST_PASSWORD,
+      role: 'user',
+    });
+    expect(created.statusCode).toBe(201);
+    const stored = created.json<{ email: string }>().email;
+    expect(stored).toBe(stored.normalize('NFC'));
+    // Each attempt from an address of its own: only the per-account limit can refuse them.
+    const attempt = (email: string, n: number) =>
+      call(
+        app,
+        'POST',
+        '/api/v1/auth/login',
+        undefined,
+        { email, password: 'not the password at all' },
+        { remoteAddress: `198.51.100.${n}` },
+      );
+    const statuses = [
+      (await attempt(typed, 1)).statusCode,
+      (await attempt(stored, 2)).statusCode,
+      (await attempt(typed, 3)).statusCode,
+    ];
+    expect(statuses).toEqual([401, 401, 429]);
+  });
+});
