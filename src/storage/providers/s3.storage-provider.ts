@@ -286,7 +286,7 @@ export class S3StorageProvider implements StorageProvider {
       throw this.failure(`reading ${key}`, error);
     }
     return {
-      stream: answer.Body as Readable,
+      stream: failingAs(answer.Body as Readable, (error) => this.failure(`reading ${key}`, error)),
       size: answer.ContentLength ?? 0,
       contentType: answer.ContentType ?? 'application/octet-stream',
       etag: answer.ETag ?? '',
@@ -567,6 +567,22 @@ async function firstPart(
     }
   }
   return { whole: false, rest: Readable.from(everything()) };
+}
+
+/**
+ * `source`'s bytes, its failure a StorageError: a connection reset or cut short while the body
+ * flows (`aborted`, ECONNRESET) is the storage failing, as a refused request is, where the raw
+ * socket error passed for a fault of the service (a transform URL's `500 internal_error`). Given
+ * up by its reader, `source` is destroyed, which frees its pooled connection.
+ */
+function failingAs(source: Readable, failure: (error: unknown) => StorageError): Readable {
+  const out = new PassThrough();
+  source.on('error', (error) => out.destroy(failure(error)));
+  out.on('close', () => {
+    if (!source.readableEnded) source.destroy();
+  });
+  source.pipe(out);
+  return out;
 }
 
 function abortReason(signal: AbortSignal | undefined): Error {
