@@ -1,3 +1,4 @@
+import { ReadStream } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import type { IncomingHttpHeaders } from 'node:http';
 import { extname, isAbsolute, join, relative, sep } from 'node:path';
@@ -22,8 +23,11 @@ const SEND_OPTIONS: SendOptions = {
   index: false,
 };
 
-/** A file that lies, through a symlink, outside the folder /media serves. */
-class OutsideRoot extends Error {}
+/** A file that lies, through a symlink, outside the folder /media serves, or is gone. */
+class NotServable extends Error {}
+
+const isMissing = (error: unknown): boolean =>
+  ['ENOENT', 'ENOTDIR'].includes((error as NodeJS.ErrnoException).code ?? '');
 
 /**
  * Answers a request for the file of `key` below `root`: 200 with the file, 206 for one byte range,
@@ -57,13 +61,16 @@ export async function answerMediaRequest(
       onFile: (path) => assertBelowRoot(root, path),
     });
   } catch (error) {
-    if (error instanceof OutsideRoot) return { kind: 'not_found' };
+    if (error instanceof NotServable) return { kind: 'not_found' };
     throw error;
   }
   if (result.type === 'file') {
-    remember(known, result.headers);
     const notModified = result.statusCode === 304;
     if (notModified) result.stream.destroy();
+    // Deleted between send's stat and the open (an image's files removed as it is fetched): the
+    // same 404 as a file missing at the stat, where the stream failing unread was a 500.
+    else if (!(await opened(result.stream))) return { kind: 'not_found' };
+    remember(known, result.headers);
     return {
       kind: 'file',
       status: result.statusCode,
@@ -82,6 +89,27 @@ export async function answerMediaRequest(
   }
   // Missing, a folder (send would redirect), unreadable: the same 404 as an unknown key.
   return { kind: 'not_found' };
+}
+
+/**
+ * Whether the file stream send made could be opened: once it is, the open file is read whole
+ * whatever happens to its path. Destroyed when not. (HEAD's stream is no file's: nothing to open.)
+ */
+function opened(stream: Readable): Promise<boolean> {
+  if (!(stream instanceof ReadStream) || !stream.pending) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const ready = () => {
+      stream.off('error', failed);
+      resolve(true);
+    };
+    const failed = () => {
+      stream.off('ready', ready);
+      stream.destroy();
+      resolve(false);
+    };
+    stream.once('ready', ready);
+    stream.once('error', failed);
+  });
 }
 
 /** Whether the request's usable Range is a suffix (`-500`) of more than nothing. */
@@ -269,10 +297,16 @@ async function assertBelowRoot(root: string, path: string): Promise<void> {
     realRoots.set(root, realRoot);
     realRoot.catch(() => realRoots.delete(root));
   }
-  const [base, real] = await Promise.all([realRoot, realpath(path)]);
+  // Gone since send's stat (deleted meanwhile): not found, as it would have been a moment before.
+  const [base, real] = await Promise.all([
+    realRoot,
+    realpath(path).catch((error: unknown) => {
+      throw isMissing(error) ? new NotServable() : error;
+    }),
+  ]);
   const rel = relative(base, real);
   if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel))
-    throw new OutsideRoot();
+    throw new NotServable();
   if (belowRoot.size >= BELOW_ROOT_KEPT_MAX) belowRoot.clear();
   belowRoot.set(checked, now + BELOW_ROOT_KEPT_MS);
 }
