@@ -1,5 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { filesBelow } from '../support/accounts';
@@ -26,6 +27,10 @@ describe('S3 reads cut off mid-body', () => {
   let proxy: TcpProxy;
   /** Bytes from S3 still let through while armed; then the connection is reset. */
   let allowance = Infinity;
+  /** What becomes of the next `200` S3 sends once its headers are through: reset, or stalled. */
+  let afterHeaders: 'reset' | 'stall' | undefined;
+  /** Connections whose bytes are held back for ever (until the reader gives up on them). */
+  const stalled = new WeakSet<Socket>();
   let t: TestApp;
   let app: NestFastifyApplication;
   let admin: Credential;
@@ -35,6 +40,16 @@ describe('S3 reads cut off mid-body', () => {
     s3 = await startS3rver(dir, [BUCKET]);
     proxy = await tcpProxy(`http://127.0.0.1:${s3.port}`, {
       fromServer: (chunk, client) => {
+        if (stalled.has(client)) return;
+        const headersEnd = chunk.indexOf('\r\n\r\n');
+        if (afterHeaders && chunk.subarray(0, 12).toString() === 'HTTP/1.1 200' && headersEnd > 0) {
+          const mode = afterHeaders;
+          afterHeaders = undefined;
+          client.write(chunk.subarray(0, headersEnd + 4));
+          if (mode === 'stall') stalled.add(client);
+          else setTimeout(() => client.resetAndDestroy(), 100);
+          return;
+        }
         allowance -= chunk.length;
         if (allowance < 0) return void client.resetAndDestroy();
         client.write(chunk);
@@ -50,6 +65,7 @@ describe('S3 reads cut off mid-body', () => {
       S3_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
       S3_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
       PUBLIC_BASE_URL: PUBLIC_BASE,
+      STORAGE_TIMEOUT_MS: '3000',
     });
     app = t.app;
     admin = { bearer: await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
@@ -62,7 +78,10 @@ describe('S3 reads cut off mid-body', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  afterEach(() => (allowance = Infinity));
+  afterEach(() => {
+    allowance = Infinity;
+    afterHeaders = undefined;
+  });
 
   it('answers a transform URL whose original breaks off 502 storage_unavailable, then serves it', async () => {
     // Noise: an original of about a megabyte, read back in many chunks.
@@ -95,4 +114,31 @@ describe('S3 reads cut off mid-body', () => {
     expect(healed.headers['content-type']).toBe('image/webp');
     expect((await call(app, 'GET', '/health/ready')).statusCode).toBe(200);
   });
+
+  it.each(['reset', 'stall'] as const)(
+    'answers a stored result whose bytes never start (%s after the headers) 502, then serves it',
+    async (mode) => {
+      const image = await uploadToNewProduct(
+        app,
+        admin,
+        await noisyPng(300, 300),
+        mode,
+        'image/png',
+      );
+      const path = `/transform/unsigned/p_card,f_auto/${image.id}`;
+      const get = () => app.inject({ method: 'GET', url: path, headers: { accept: 'image/webp' } });
+      // Made and stored: the next request reads the stored result back from S3.
+      expect((await get()).statusCode).toBe(200);
+
+      afterHeaders = mode;
+      const res = await get();
+      expect(afterHeaders).toBeUndefined();
+      expect(res.headers['content-type']).toContain('application/problem+json');
+      expect(res.json()).toMatchObject({ status: 502, code: 'storage_unavailable' });
+
+      const healed = await get();
+      expect(healed.statusCode).toBe(200);
+      expect(healed.headers['content-type']).toBe('image/webp');
+    },
+  );
 });

@@ -1,4 +1,10 @@
-import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
+import {
+  PassThrough,
+  pipeline,
+  Transform,
+  type Readable,
+  type TransformCallback,
+} from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MediaAnswer } from '../media-answer';
 import {
@@ -95,8 +101,29 @@ function streamedWithin(
       return object && { ...object, stream: guard(object.stream) };
     }
     const served = answer as MediaAnswer;
-    return served.kind === 'file' && served.body ? { ...served, body: guard(served.body) } : served;
+    if (served.kind !== 'file' || !served.body) return served;
+    return { ...served, body: await started(guard(served.body)) };
   };
+}
+
+/**
+ * `body`, once its first bytes have come (or it has ended, empty): a body that fails or stalls
+ * before then fails the `serve`, so that the answer is the storage's failure (502), where an
+ * answer already handed to the client with no byte to send became a 500. After the first bytes,
+ * a failure can only cut the answer off (its status is sent).
+ */
+function started(body: Readable): Promise<Readable> {
+  const out = new PassThrough();
+  pipeline(body, out, () => undefined);
+  return new Promise((resolve, reject) => {
+    const settle = (error?: Error) => {
+      body.off('data', begun).off('end', begun).off('error', settle);
+      if (error) reject(error);
+      else resolve(out);
+    };
+    const begun = () => settle();
+    body.once('data', begun).once('end', begun).once('error', settle);
+  });
 }
 
 /** The bytes of a `read`'s or a `serve`'s answer, if it has any. */

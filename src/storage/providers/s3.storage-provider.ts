@@ -343,7 +343,10 @@ export class S3StorageProvider implements StorageProvider {
       status: answer.ContentRange ? 206 : 200,
       headers: mediaHeaders(headers, contentType, true),
       // HEAD: no bytes, but a body all the same, or Fastify writes Content-Length: 0 over S3's.
-      body: 'Body' in answer ? (answer.Body as Readable) : Readable.from([]),
+      body:
+        'Body' in answer
+          ? failingAs(answer.Body as Readable, (error) => this.failure(`reading ${key}`, error))
+          : Readable.from([]),
     };
   }
 
