@@ -1,12 +1,12 @@
 import { useEffect, useState } from 'preact/hooks';
 import { listStandaloneImages, type ListStandaloneImagesData, type StandaloneImageDto } from '@sdk';
-import { messageOf, readInSession, unwrap } from '../api';
+import { messageOf, readInSession, retryable, unwrap } from '../api';
 import { CopyField } from '../components/copy-field';
 import { Link } from '../components/link';
 import { Pager } from '../components/pager';
-import { ErrorText } from '../components/notice';
 import { keepFocusInPage, Page } from '../components/page';
 import { Picture } from '../components/picture';
+import { ReadError } from '../components/read-failed';
 import { formatBytes, formatDate } from '../format';
 import { navigate, type Location } from '../router';
 
@@ -28,10 +28,12 @@ export function Assets({ location }: { location: Location }) {
     items: StandaloneImageDto[];
     next?: string | null;
   }>();
-  const [failed, setFailed] = useState<{ of: string; message: string }>();
+  const [failed, setFailed] = useState<{ of: string; message: string; retry: boolean }>();
+  // Counts the person's "Try again": each reads the page again.
+  const [attempt, setAttempt] = useState(0);
   const items = listing?.of === listed ? listing.items : undefined;
   const next = listing?.of === listed ? listing.next : undefined;
-  const error = failed?.of === listed ? failed.message : undefined;
+  const error = failed?.of === listed ? failed : undefined;
 
   useEffect(() => {
     let current = true;
@@ -39,12 +41,13 @@ export function Assets({ location }: { location: Location }) {
       unwrap(listStandaloneImages({ query: { limit: 24, purpose, cursor } })),
     ).then(
       (page) => current && setListing({ of: listed, items: page.items, next: page.next_cursor }),
-      (e: unknown) => current && setFailed({ of: listed, message: messageOf(e) }),
+      (e: unknown) =>
+        current && setFailed({ of: listed, message: messageOf(e), retry: retryable(e) }),
     );
     return () => {
       current = false;
     };
-  }, [listed]);
+  }, [listed, attempt]);
 
   useEffect(() => {
     if (items) keepFocusInPage();
@@ -75,7 +78,19 @@ export function Assets({ location }: { location: Location }) {
           </select>
         </div>
       </div>
-      {error && <ErrorText>{error}</ErrorText>}
+      {error && (
+        <ReadError
+          message={error.message}
+          retry={
+            error.retry
+              ? () => {
+                  setFailed(undefined);
+                  setAttempt((n) => n + 1);
+                }
+              : undefined
+          }
+        />
+      )}
       {!items && !error && <p class="loading">Loading assets…</p>}
       {items?.length === 0 && <p class="empty">No {purpose ? `${purpose} ` : ''}assets.</p>}
       {items && items.length > 0 && (

@@ -109,6 +109,8 @@ export function Gallery({ productId }: { productId: string }) {
   const [product, setProduct] = useState<ProductDto>();
   const [gallery, setGallery] = useState<GalleryState>();
   const [error, setError] = useState<unknown>();
+  // Counts the person's "Try again" after a read that failed: each reads the gallery again.
+  const [attempt, setAttempt] = useState(0);
   const [notice, setNotice] = useState<NoticeValue>();
   // Changes on their way (one at a time; a count, so that one ending does not end another's).
   const [changing, setChanging] = useState(0);
@@ -146,7 +148,7 @@ export function Gallery({ productId }: { productId: string }) {
 
   useEffect(() => {
     readInSession(reload).catch((caught: unknown) => setError(caught ?? new Error()));
-  }, [reload]);
+  }, [reload, attempt]);
 
   // After a move with the keyboard, the focus stays on the moved image's button.
   useEffect(() => {
@@ -225,6 +227,10 @@ export function Gallery({ productId }: { productId: string }) {
         thing="Product"
         back={{ to: '/products', label: 'Go to the products' }}
         error={error}
+        retry={() => {
+          setError(undefined);
+          setAttempt((n) => n + 1);
+        }}
       />
     );
   if (!product || !gallery) return <p class="loading">Loading the gallery…</p>;

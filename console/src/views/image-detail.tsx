@@ -28,18 +28,20 @@ interface Rendition {
 export function ProductImageDetail({ productId, imageId }: { productId: string; imageId: string }) {
   const [image, setImage] = useState<ImageDto>();
   const [error, setError] = useState<unknown>();
+  const [attempt, retry] = useRetry(setError);
   useEffect(() => {
     readInSession(() => unwrap(getProductImage({ path: { productId, imageId } }))).then(
       setImage,
       (e: unknown) => setError(e ?? new Error()),
     );
-  }, [productId, imageId]);
+  }, [productId, imageId, attempt]);
   if (error)
     return (
       <ReadFailed
         thing="Image"
         back={{ to: `/products/${productId}`, label: 'Go to the gallery' }}
         error={error}
+        retry={retry}
       />
     );
   if (!image) return <p class="loading">Loading the image…</p>;
@@ -87,15 +89,21 @@ export function ProductImageDetail({ productId, imageId }: { productId: string; 
 export function AssetDetail({ imageId }: { imageId: string }) {
   const [image, setImage] = useState<StandaloneImageDto>();
   const [error, setError] = useState<unknown>();
+  const [attempt, retry] = useRetry(setError);
   useEffect(() => {
     readInSession(() => unwrap(getStandaloneImage({ path: { imageId } }))).then(
       setImage,
       (e: unknown) => setError(e ?? new Error()),
     );
-  }, [imageId]);
+  }, [imageId, attempt]);
   if (error)
     return (
-      <ReadFailed thing="Asset" back={{ to: '/assets', label: 'Go to the assets' }} error={error} />
+      <ReadFailed
+        thing="Asset"
+        back={{ to: '/assets', label: 'Go to the assets' }}
+        error={error}
+        retry={retry}
+      />
     );
   if (!image) return <p class="loading">Loading the image…</p>;
   const renditions = Object.entries(image.renditions).map(([name, url]) => ({ name, url }));
@@ -126,6 +134,19 @@ export function AssetDetail({ imageId }: { imageId: string }) {
       </div>
     </Page>
   );
+}
+
+/**
+ * A read made again at the person's asking: the number of retries (a dependency of the read's
+ * effect), and the retry, which clears the failure (the view shows it loading meanwhile).
+ */
+function useRetry(setError: (error: unknown) => void): [number, () => void] {
+  const [attempt, setAttempt] = useState(0);
+  const retry = () => {
+    setError(undefined);
+    setAttempt((n) => n + 1);
+  };
+  return [attempt, retry];
 }
 
 function Fact({ name, children }: { name: string; children: preact.ComponentChildren }) {

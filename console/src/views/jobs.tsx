@@ -9,7 +9,8 @@ import {
   type RenditionRebuildDto,
 } from '@sdk';
 import { CallFailed, messageOf, unwrap } from '../api';
-import { ErrorText, Notice, type NoticeValue } from '../components/notice';
+import { Notice, type NoticeValue } from '../components/notice';
+import { ReadError } from '../components/read-failed';
 import { Page } from '../components/page';
 import { formatDate } from '../format';
 
@@ -36,16 +37,22 @@ async function snapshot(): Promise<Snapshot> {
 /** Bulk imports and rendition rebuilds, with their progress as it happens. */
 export function Jobs() {
   const [data, setData] = useState<Snapshot>();
-  const [error, setError] = useState<string>();
+  // The last round's failure, and whether asking again may help (not for a refusal).
+  const [error, setError] = useState<{ message: string; retry: boolean }>();
   const [notice, setNotice] = useState<NoticeValue>();
   const timer = useRef<number>(undefined);
+  /** Asks at once (the person's "Try again"), unless a round is being asked now. */
+  const askNow = useRef<() => void>(() => undefined);
 
   useEffect(() => {
     let open = true;
     // A round is being asked or is due: a tab shown again starts one only when none is.
     let due = false;
+    // A round is being asked now.
+    let asking = false;
     const poll = async () => {
       due = true;
+      asking = true;
       try {
         const next = await snapshot();
         if (open) {
@@ -54,9 +61,15 @@ export function Jobs() {
         }
       } catch (caught) {
         const refused = caught instanceof CallFailed && caught.status === 403;
-        if (open) setError(refused ? 'Jobs are shown to administrators only.' : messageOf(caught));
+        if (open)
+          setError({
+            message: refused ? 'Jobs are shown to administrators only.' : messageOf(caught),
+            retry: !refused,
+          });
         // A refusal stays one: asking again every two seconds would only be refused again.
         if (refused) return;
+      } finally {
+        asking = false;
       }
       if (!open) return;
       // A hidden tab asks nothing (every open one polled the service, all day): it asks again
@@ -66,6 +79,11 @@ export function Jobs() {
     };
     const shown = () => {
       if (open && !due && !document.hidden) void poll();
+    };
+    askNow.current = () => {
+      if (!open || asking) return;
+      window.clearTimeout(timer.current);
+      void poll();
     };
     document.addEventListener('visibilitychange', shown);
     void poll();
@@ -91,7 +109,13 @@ export function Jobs() {
       lead="Background work: bulk imports and rendition rebuilds, updated every two seconds while the page is shown."
     >
       <Notice notice={notice} />
-      {error && <ErrorText>{error}</ErrorText>}
+      {/* Asked again every two seconds anyway; "Try again" asks at once. */}
+      {error && (
+        <ReadError
+          message={error.message}
+          retry={error.retry ? () => askNow.current() : undefined}
+        />
+      )}
       {!data && !error && <p class="loading">Loading jobs…</p>}
       {data && (
         <div class="jobs-layout">

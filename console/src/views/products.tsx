@@ -11,6 +11,7 @@ import {
 } from '../api';
 import { Link } from '../components/link';
 import { Pager } from '../components/pager';
+import { ReadError } from '../components/read-failed';
 import { ErrorText, Notice, type NoticeValue } from '../components/notice';
 import { keepFocusInPage, Page } from '../components/page';
 import { navigate, type Location } from '../router';
@@ -88,7 +89,10 @@ export function Products({ location }: { location: Location }) {
   const q = location.query.get('q') ?? '';
   const cursor = location.query.get('cursor') ?? undefined;
   const [listing, setListing] = useState<Listing>();
-  const [error, setError] = useState<string>();
+  // The read's failure, and whether reading again may help (not for a page's address refused).
+  const [error, setError] = useState<{ message: string; retry: boolean }>();
+  // Counts the person's "Try again": each reads the page again.
+  const [attempt, setAttempt] = useState(0);
   const [text, setText] = useState(q);
   const changeable = canChange(useSession());
   const [notice, setNotice] = useState<NoticeValue>();
@@ -100,11 +104,14 @@ export function Products({ location }: { location: Location }) {
     announced = undefined;
   }, []);
 
+  // The search box shows the search the page is of (not again after a "Try again": what the
+  // person typed meanwhile stays).
+  useEffect(() => setText(q), [q, cursor]);
+
   useEffect(() => {
     let current = true;
     setListing(undefined);
     setError(undefined);
-    setText(q);
     const load = (): Promise<Listing> =>
       q
         ? search(q).then((items) => ({ items }))
@@ -114,12 +121,13 @@ export function Products({ location }: { location: Location }) {
           }));
     readInSession(load).then(
       (value) => current && setListing(value),
-      (caught: unknown) => current && setError(messageOf(caught)),
+      (caught: unknown) =>
+        current && setError({ message: messageOf(caught), retry: retryable(caught) }),
     );
     return () => {
       current = false;
     };
-  }, [q, cursor]);
+  }, [q, cursor, attempt]);
 
   useEffect(() => {
     if (listing) keepFocusInPage();
@@ -157,7 +165,12 @@ export function Products({ location }: { location: Location }) {
         {changeable && <NewProduct />}
       </div>
       <Notice notice={notice} />
-      {error && <ErrorText>{error}</ErrorText>}
+      {error && (
+        <ReadError
+          message={error.message}
+          retry={error.retry ? () => setAttempt((n) => n + 1) : undefined}
+        />
+      )}
       {!listing && !error && <p class="loading">Loading products…</p>}
       {listing && <ProductList items={listing.items} searched={q} />}
       {/* A page that could not be read (a cursor from an old listing, mistyped) offers the first. */}

@@ -1,0 +1,164 @@
+import type { Browser, Page } from 'playwright-core';
+import sharp from 'sharp';
+import { loggedInPage, startConsoleHarness, type ConsoleHarness } from '../support/console-harness';
+import { call, uploadToNewProduct, type Credential } from '../support/http';
+import { multipart } from '../support/multipart';
+import type { TestApp } from '../support/test-app';
+
+/**
+ * A view whose read failed for a reason that passes (the service briefly unavailable, busy, no
+ * answer) offers to read it again, in Debian's Chromium: the failure said as an alert, a
+ * "Try again" button pressed from the keyboard, and the view then showing what was read.
+ */
+describe('The gallery console after a read that failed', () => {
+  let h: ConsoleHarness;
+  let t: TestApp;
+  let browser: Browser;
+  let page: Page;
+  let base: string;
+  let admin: Credential;
+
+  beforeAll(async () => {
+    h = await startConsoleHarness();
+    ({ t, browser, base, admin } = h);
+  });
+
+  afterAll(() => h?.close());
+
+  beforeEach(async () => {
+    page = await loggedInPage(browser, base);
+  });
+
+  afterEach(async () => {
+    await page?.close();
+  });
+
+  const png = () =>
+    sharp({ create: { width: 64, height: 48, channels: 3, background: '#145ac8' } })
+      .png()
+      .toBuffer();
+
+  /**
+   * The first GET of the API path `path` (and only it) answered 503 with the problem+json the
+   * service gives when its database connection was lost. This stands in for a service that is
+   * briefly unavailable, which cannot be produced on demand otherwise (a database stopped or its
+   * connections killed fails whichever request meets a dead connection first, not this one). The
+   * read the person asks for again is the real service's answer. Resolves how many were answered.
+   */
+  async function failOnce(path: string): Promise<{ failed: () => number }> {
+    let failed = 0;
+    await page.route(
+      (url) => url.pathname === path,
+      async (route) => {
+        if (route.request().method() !== 'GET' || failed > 0) return route.fallback();
+        failed += 1;
+        await route.fulfill({
+          status: 503,
+          contentType: 'application/problem+json',
+          headers: { 'retry-after': '5' },
+          body: JSON.stringify({
+            type: 'https://problems.example/database_unavailable',
+            title: 'Service Unavailable',
+            status: 503,
+            code: 'database_unavailable',
+            detail: 'The database connection was lost or could not be made; retry shortly.',
+          }),
+        });
+      },
+    );
+    return { failed: () => failed };
+  }
+
+  /**
+   * The failure said as an alert, and "Try again" (a button, so in the Tab order) pressed with
+   * the keyboard; then `shown` must appear, the alert and the button gone.
+   */
+  async function tryAgain(shown: () => Promise<unknown>, fails: { failed: () => number }) {
+    await page
+      .getByRole('alert')
+      .filter({ hasText: 'The database connection was lost or could not be made' })
+      .waitFor();
+    const button = page.getByRole('button', { name: 'Try again' });
+    await button.waitFor();
+    expect(fails.failed()).toBe(1);
+    await button.focus();
+    await page.keyboard.press('Enter');
+    await shown();
+    expect(await page.getByRole('button', { name: 'Try again' }).count()).toBe(0);
+    expect(await page.getByRole('alert').filter({ hasText: 'database' }).count()).toBe(0);
+  }
+
+  it('reads a gallery again', async () => {
+    const image = await uploadToNewProduct(t.app, admin, await png(), 'Wool socks', 'image/png', {
+      title: 'Socks',
+    });
+    const fails = await failOnce(`/api/v1/products/${image.productId}`);
+    await page.goto(`${base}/console/products/${image.productId}`);
+    await page.getByRole('heading', { name: 'Product', level: 1 }).waitFor();
+    await tryAgain(async () => {
+      await page.getByRole('heading', { name: 'Wool socks', level: 1 }).waitFor();
+      await page.locator(`[data-image-id="${image.id}"]`).waitFor();
+    }, fails);
+    // The view's heading has the focus again, as when a view opens.
+    await expect(page.evaluate('document.activeElement?.textContent')).resolves.toBe('Wool socks');
+  });
+
+  it('reads an image’s details again', async () => {
+    const image = await uploadToNewProduct(t.app, admin, await png(), 'Wool socks', 'image/png', {
+      title: 'Socks',
+    });
+    const fails = await failOnce(`/api/v1/products/${image.productId}/images/${image.id}`);
+    await page.goto(`${base}/console/products/${image.productId}/images/${image.id}`);
+    await page.getByRole('heading', { name: 'Image', level: 1 }).waitFor();
+    await page.getByRole('link', { name: 'Go to the gallery' }).waitFor();
+    await tryAgain(() => page.getByRole('heading', { name: 'Socks', level: 1 }).waitFor(), fails);
+  });
+
+  it('reads an asset’s details again, and the assets listed', async () => {
+    const logo = multipart({ purpose: 'account', title: 'Shop logo' }, [
+      { data: await png(), contentType: 'image/png', filename: 'logo.png' },
+    ]);
+    const uploaded = await call(t.app, 'POST', '/api/v1/images', admin, logo.payload, {
+      headers: logo.headers,
+    });
+    expect(uploaded.statusCode).toBe(201);
+    const { id } = uploaded.json<{ id: string }>();
+
+    const detail = await failOnce(`/api/v1/images/${id}`);
+    await page.goto(`${base}/console/assets/${id}`);
+    await page.getByRole('heading', { name: 'Asset', level: 1 }).waitFor();
+    await tryAgain(
+      () => page.getByRole('heading', { name: 'Shop logo', level: 1 }).waitFor(),
+      detail,
+    );
+
+    const list = await failOnce('/api/v1/images');
+    await page.goto(`${base}/console/assets?purpose=account`);
+    await page.getByRole('heading', { name: 'Assets', level: 1 }).waitFor();
+    await tryAgain(() => page.locator('.asset-card', { hasText: 'Shop logo' }).waitFor(), list);
+  });
+
+  it('reads the products again', async () => {
+    await uploadToNewProduct(t.app, admin, await png(), 'Linen scarf', 'image/png', {});
+    const fails = await failOnce('/api/v1/products');
+    await page.goto(`${base}/console/products`);
+    await page.getByRole('heading', { name: 'Products', level: 1 }).waitFor();
+    await tryAgain(() => page.getByRole('link', { name: 'Linen scarf' }).first().waitFor(), fails);
+  });
+
+  it('reads the jobs again', async () => {
+    const fails = await failOnce('/api/v1/jobs');
+    await page.goto(`${base}/console/jobs`);
+    await page.getByRole('heading', { name: 'Jobs', level: 1 }).waitFor();
+    await tryAgain(
+      () => page.getByRole('heading', { name: 'Recent jobs', level: 2 }).waitFor(),
+      fails,
+    );
+  });
+
+  it('offers no "Try again" where reading again cannot help: a page address no listing has', async () => {
+    await page.goto(`${base}/console/products?cursor=not-a-cursor`);
+    await page.getByRole('alert').filter({ hasText: 'cursor' }).waitFor();
+    expect(await page.getByRole('button', { name: 'Try again' }).count()).toBe(0);
+  });
+});
