@@ -156,6 +156,20 @@ describe('The gallery console after a read that failed', () => {
     );
   });
 
+  it('says an import from a URL that failed as an error (an alert), not as a status', async () => {
+    const image = await uploadToNewProduct(t.app, admin, await png(), 'Wool socks', 'image/png', {
+      title: 'Socks',
+    });
+    await page.goto(`${base}/console/products/${image.productId}`);
+    // A URL the service does not fetch: refused, or its row failed.
+    await page.getByLabel('Image URL').fill('ftp://images.example/front.jpg');
+    await page.getByRole('button', { name: 'Import', exact: true }).click();
+    const alert = page.getByRole('alert').filter({ hasText: 'Not imported' });
+    await alert.waitFor();
+    // Said once, as an error: not in the status region beside it.
+    expect(await page.getByRole('status').filter({ hasText: 'Not imported' }).count()).toBe(0);
+  });
+
   it('offers no "Try again" where reading again cannot help: a page address no listing has', async () => {
     await page.goto(`${base}/console/products?cursor=not-a-cursor`);
     await page.getByRole('alert').filter({ hasText: 'cursor' }).waitFor();

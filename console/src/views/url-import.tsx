@@ -150,8 +150,11 @@ export function UrlImport({
             Imports on the Jobs page
           </Link>
         </div>
-        <p class={`status-line status-${status?.kind ?? 'info'}`} role="status">
-          {status?.text}
+        {/* Both live regions are always in the page, so that what is put in them is said: the
+            import's progress politely, its failure at once, as an error. */}
+        <p class={`status-line status-${status?.kind ?? 'info'}`}>
+          <span role="status">{status?.kind === 'error' ? '' : status?.text}</span>
+          <span role="alert">{status?.kind === 'error' ? status.text : ''}</span>
         </p>
       </form>
     </section>
