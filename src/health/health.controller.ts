@@ -10,12 +10,50 @@ import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs
 import type { HealthCheckResult, HealthIndicatorResult } from '@nestjs/terminus';
 import { Public } from '../auth/decorators';
 import { withTimeout } from '../common/concurrency/with-timeout';
+import { RepeatLimiter } from '../common/logging/repeat-limiter';
 import { safeError } from '../common/logging/safe-error';
 import { DatabaseProbe } from '../database/database-probe';
 import { STORAGE_PROVIDER, type StorageProvider } from '../storage/storage-provider';
 import { ApiProblems } from '../openapi/problems';
 
 const CHECK_TIMEOUT_MS = 3000;
+
+/** While a check keeps failing, its reason is logged again at most this often. */
+const FAILURE_LOG_INTERVAL_MS = 60_000;
+
+/**
+ * The log of one readiness check: its first failure, with the reason; then, while it keeps
+ * failing, one line a minute saying how many were not written (`held_back`); and one line when it
+ * passes again. The probe is public and polled by every load balancer: a line (with a stack) per
+ * failed probe was as many lines as anyone cared to ask for, for one fact.
+ */
+class CheckLog {
+  private limiter: RepeatLimiter | undefined;
+  private held = 0;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly name: string,
+  ) {}
+
+  failed(error: unknown): void {
+    this.limiter ??= new RepeatLimiter(FAILURE_LOG_INTERVAL_MS);
+    const held = this.limiter.take();
+    if (held === undefined) {
+      this.held++;
+      return;
+    }
+    const fields = { err: safeError(error), ...(held > 0 ? { held_back: held } : {}) };
+    this.logger.warn(fields, `${this.name} readiness check failed`);
+  }
+
+  passed(): void {
+    if (!this.limiter) return;
+    this.logger.log({ held_back: this.held }, `${this.name} readiness check passes again`);
+    this.limiter = undefined;
+    this.held = 0;
+  }
+}
 
 /** Each dependency checked, by name, with its `status` (the storage's with its `driver`). */
 const CHECKS_SCHEMA = {
@@ -46,6 +84,8 @@ const READY_SCHEMA = {
 @Controller('health')
 export class HealthController {
   private readonly logger = new Logger(HealthController.name);
+  private readonly databaseLog = new CheckLog(this.logger, 'Database');
+  private readonly storageLog = new CheckLog(this.logger, 'Storage');
   /** The storage check under way, which the probes arriving meanwhile wait for too. */
   private storageInFlight: Promise<void> | undefined;
 
@@ -101,9 +141,10 @@ export class HealthController {
     try {
       // On a connection of its own: a busy pool is not the database failing (DatabaseProbe).
       await this.database.ping(CHECK_TIMEOUT_MS);
+      this.databaseLog.passed();
       return indicator.up();
     } catch (error) {
-      this.logger.warn({ err: safeError(error) }, 'Database readiness check failed');
+      this.databaseLog.failed(error);
       return indicator.down();
     }
   }
@@ -124,10 +165,11 @@ export class HealthController {
         this.storageInFlight = undefined;
       });
       await this.storageInFlight;
+      this.storageLog.passed();
       return indicator.up({ driver: this.storage.driver });
     } catch (error) {
       // The reason goes to the log only: the probe is public and must not describe our setup.
-      this.logger.warn({ err: safeError(error) }, 'Storage readiness check failed');
+      this.storageLog.failed(error);
       return indicator.down({ driver: this.storage.driver });
     }
   }

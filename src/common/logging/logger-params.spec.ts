@@ -39,6 +39,16 @@ describe(requestLogLevel.name, () => {
     expect(requestLogLevel(req('/health/ready'), res(503))).toBe('error');
   });
 
+  it('leaves a readiness probe that found a dependency down to its check, which says why', () => {
+    // Public, and asked by every load balancer: one line per probe was as many as anyone liked.
+    const notReady = res(503);
+    recordOutcome(notReady, { code: 'not_ready', expected: true });
+    expect(requestLogLevel(req('/health/ready'), notReady)).toBe('silent');
+    const elsewhere = res(503);
+    recordOutcome(elsewhere, { code: 'not_ready', expected: true });
+    expect(requestLogLevel(req('/api/v1/products'), elsewhere)).toBe('warn');
+  });
+
   it('logs every other request by its outcome', () => {
     expect(requestLogLevel(req('/api/v1/products'), res(200))).toBe('info');
     expect(requestLogLevel(req('/media/products/p1/a.webp'), res(304))).toBe('info');

@@ -11,9 +11,13 @@ import { outcomeOf } from './request-outcome';
 
 /**
  * Probes polled every few seconds, and Prometheus's scrapes (every 15 s, from each scraper):
- * logged only when they fail, or they would drown the log. (Neither is traced: tracing/.)
+ * logged only when they fail, or they would drown the log; a readiness probe that found a
+ * dependency down not even then (see requestLogLevel). (Neither is traced: tracing/.)
  */
 const PROBE_PATHS = new Set(['/health', '/health/ready', '/metrics']);
+
+/** The problem of a readiness probe that found a dependency down. */
+const NOT_READY = 'not_ready';
 
 /** Where the terminal is; a parameter so that tests can pretend to be one. */
 export interface LogOutput {
@@ -42,6 +46,9 @@ export function requestLogLevel(
   err?: Error,
 ): Level | 'silent' {
   if (err) return 'error';
+  // A readiness probe refused because a dependency is down: the check's own line says why, once
+  // a minute while it lasts (health.controller.ts), not once more per probe whoever sends them.
+  if (outcomeOf(res)?.code === NOT_READY && PROBE_PATHS.has(requestPath(req))) return 'silent';
   if (res.statusCode >= 500 && outcomeOf(res)?.expected !== true) return 'error';
   if (res.statusCode >= 400) return 'warn';
   return PROBE_PATHS.has(requestPath(req)) ? 'silent' : 'info';
