@@ -26,6 +26,20 @@ describe(redactUrl.name, () => {
     },
   );
 
+  it('replaces the signature and credentials of a presigned cloud URL (S3, Google, AWS v2)', () => {
+    // The names OpenTelemetry's HTTP instrumentation redacts of its own: a span's url.query, which
+    // this function's result replaces (tracing/otel-sdk.ts), must not show what it had hidden.
+    const url =
+      '/media/a.jpg?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAEXAMPLE%2F20260101' +
+      '&X-Amz-Security-Token=FwoGZXIvYXdzEXAMPLE&X-Amz-Signature=0123abcd' +
+      '&X-Goog-Signature=beef&AWSAccessKeyId=AKIAOLD&Signature=c2ln&Expires=1';
+    expect(redactUrl(url)).toBe(
+      `/media/a.jpg?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=${REDACTED}` +
+        `&X-Amz-Security-Token=${REDACTED}&X-Amz-Signature=${REDACTED}` +
+        `&X-Goog-Signature=${REDACTED}&AWSAccessKeyId=${REDACTED}&Signature=${REDACTED}&Expires=1`,
+    );
+  });
+
   it('reads a query from a # or a ; as well, as the router or a client may, and splits at ;', () => {
     // find-my-way takes `#` for the start of the query: this key authenticates.
     expect(redactUrl('/api/v1/products/p#x-api-key=pis_s3cr3t')).toBe(

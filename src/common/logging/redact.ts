@@ -17,6 +17,14 @@ const SECRET_QUERY_PARAMS = new Set([
   'client_secret',
   'signature',
   'sig',
+  // A presigned cloud storage URL's (S3, Google Cloud Storage, AWS's older form): the names
+  // OpenTelemetry's HTTP instrumentation redacts of its own, since a span's URL attributes are
+  // replaced by this redaction where it changed anything (tracing/otel-sdk.ts).
+  'x-amz-signature',
+  'x-amz-credential',
+  'x-amz-security-token',
+  'x-goog-signature',
+  'awsaccesskeyid',
 ]);
 
 export const REDACTED = '[REDACTED]';
