@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { MediaAnswer, MediaRequest } from './media-answer';
+import { DependencyFailure } from '../common/errors/dependency-failure';
 
 /** The injection token of the configured {@link StorageProvider}. */
 export const STORAGE_PROVIDER = Symbol('STORAGE_PROVIDER');
@@ -104,9 +105,9 @@ export interface StorageProvider {
  * A storage operation failed: the storage is unreachable, refused our credentials, timed out or
  * answered with an error. The message says which, without secrets; `cause` keeps the SDK's error.
  */
-export class StorageError extends Error {
+export class StorageError extends DependencyFailure {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super('storage_unavailable', message, options);
     this.name = 'StorageError';
   }
 }

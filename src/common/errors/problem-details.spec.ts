@@ -6,6 +6,7 @@ import {
   QueryRunnerProviderAlreadyReleasedError,
 } from 'typeorm';
 import { markDatabaseConnectionError } from '../../database/pg-errors';
+import { StorageError } from '../../storage/storage-provider';
 import { AppError } from './app.error';
 import { toProblem } from './problem-details';
 
@@ -79,6 +80,16 @@ describe(toProblem.name, () => {
     expect(p.unexpected).toBe(true);
     expect(JSON.stringify(p.body)).not.toMatch(/10\.0\.0\.5|password|stack|at /);
     expect(p.body.code).toBe('internal_error');
+  });
+
+  it('answers a storage failure no service mapped 502 storage_unavailable, its cause unshown', () => {
+    const err = new StorageError('reading products/a.png from https://10.0.0.5:9000 failed', {
+      cause: new Error('read ECONNRESET'),
+    });
+    const p = toProblem(err);
+    expect(p).toMatchObject({ status: 502, headers: { 'Retry-After': '5' }, unexpected: true });
+    expect(p.body).toMatchObject({ status: 502, code: 'storage_unavailable' });
+    expect(JSON.stringify(p.body)).not.toMatch(/10\.0\.0\.5|ECONNRESET|products\/a/);
   });
 
   it('turns a failed readiness report into not_ready with the checks', () => {

@@ -1,6 +1,7 @@
 import { HttpException } from '@nestjs/common';
 import { isDatabaseConnectionLost, isStatementCancelled } from '../../database/pg-errors';
 import { AppError, type FieldError } from './app.error';
+import { DependencyFailure } from './dependency-failure';
 import { ERROR_CODES, errorStatus, genericCodeForStatus, type ErrorCode } from './error-codes';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -175,6 +176,14 @@ export function toProblem(exception: unknown): Problem {
       const body = { ...problem(code, ERROR_CODES[code].title + '.'), status };
       return { status, body, headers: {}, unexpected: false };
     }
+  }
+
+  // A storage failure no service mapped (a stream that failed on the way, say): still the
+  // storage's, to retry later, not the service's own fault; logged with its cause (unexpected),
+  // which no one else logged. Its message is not shown: it may describe the setup.
+  if (exception instanceof DependencyFailure) {
+    const body = problem(exception.code, `${ERROR_CODES[exception.code].title}; try again later.`);
+    return { status: body.status, body, headers: { 'Retry-After': '5' }, unexpected: true };
   }
 
   const body = problem('internal_error', 'An unexpected error occurred.');
