@@ -82,8 +82,6 @@ export class UsersController {
   @ApiProblems(
     ...PROBLEMS.jsonBody,
     'user_not_found',
-    'email_taken',
-    'username_taken',
     'cannot_modify_self',
     'last_admin',
     'credential_outlives_caller',
