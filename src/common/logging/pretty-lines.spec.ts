@@ -52,6 +52,21 @@ describe(prettyDestination.name, () => {
     expect(text).toContain('careful');
   });
 
+  it('writes out the control characters of what clients sent, which a terminal would obey', () => {
+    // ESC sequences that clear the screen and retitle the window, a CR that overwrites the line,
+    // a C1 CSI: in the message, in a field, in an error's message (and stack).
+    const hostile = 'a\u001b[2J\u001b]0;owned\u0007b\rc\u009b31md';
+    const text = written(false, (logger) =>
+      logger.warn({ file: { name: hostile }, err: new Error(hostile) }, `upload ${hostile}`),
+    );
+    // eslint-disable-next-line no-control-regex -- finding control characters is the point
+    expect(text.replace(/[\n\t]/g, '')).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+    expect(text).toContain('upload a\\u001b[2J\\u001b]0;owned\\u0007b\\u000dc\\u009b31md');
+    expect(text).toContain('Error: a\\u001b[2J');
+    // Line feeds and tabs stay: a stack is many lines.
+    expect(text.split('\n').length).toBeGreaterThan(4);
+  });
+
   it('keeps other fields, such as an error, below the line', () => {
     const text = written(false, (logger) => logger.error({ err: new Error('boom') }, 'failed'));
     expect(text).toMatch(/ERROR: failed\n/);
