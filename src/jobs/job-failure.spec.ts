@@ -67,4 +67,30 @@ describe(jobFailure.name, () => {
     expect(stored(jobFailure('a string'))).toEqual({ name: 'Error', message: 'a string' });
     expect(isExpectedJobFailure(error)).toBe(false);
   });
+
+  it("keeps no file path, URL path, query or credentials of another's error", () => {
+    const system = Object.assign(
+      new Error("EACCES: permission denied, open '/srv/pis/data/tmp/original-1234'"),
+      { code: 'EACCES', errno: -13, syscall: 'open', path: '/srv/pis/data/tmp/original-1234' },
+    );
+    expect(stored(jobFailure(system))).toEqual({
+      name: 'Error',
+      message: 'A system call failed (EACCES, open).',
+      code: 'EACCES',
+    });
+    const signed = new Error(
+      'GET https://user:pw@bucket.s3.amazonaws.com/a/b.jpg?X-Amz-Signature=deadbeef failed ' +
+        'reading /var/lib/pis/spool/x.import; see http://minio:9000',
+    );
+    expect(stored(jobFailure(signed))).toEqual({
+      name: 'Error',
+      message: 'GET https://bucket.s3.amazonaws.com/… failed reading [path]; see http://minio:9000',
+    });
+    // The service's own messages, storage keys in them included, are kept as they are.
+    const own = new Error('Local storage failed writing products/a/b.jpg: EACCES');
+    expect(stored(jobFailure(own)).message).toBe(own.message);
+    expect(stored(jobFailure(new Error('3 of 5 file deletions failed'))).message).toBe(
+      '3 of 5 file deletions failed',
+    );
+  });
 });

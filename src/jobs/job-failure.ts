@@ -42,8 +42,52 @@ export function jobFailure(error: unknown): JobFailure {
       sqlState ?? (lost ? 'database_unavailable' : undefined),
     );
   }
-  if (error instanceof Error) return new JobFailure(error.name, error.message);
-  return new JobFailure('Error', String(error));
+  const system = systemCallOf(error);
+  if (system) {
+    // Node's message names the file or address (`open '/srv/…/spool/…'`): the call and code say why.
+    return new JobFailure(
+      error instanceof Error ? error.name : 'Error',
+      `A system call failed (${system.code}, ${system.syscall}).`,
+      system.code,
+    );
+  }
+  if (error instanceof Error) return new JobFailure(error.name, withoutDetails(error.message));
+  return new JobFailure('Error', withoutDetails(String(error)));
+}
+
+/** A URL in a message: `scheme://` and what follows up to a space, quote or bracket. */
+const URL_IN_TEXT = /\b[a-z][a-z0-9+.-]*:\/\/[^\s'"<>()[\]{}`]+/gi;
+/** An absolute file path of two segments or more (`/srv/data/x`), not part of a URL or a key. */
+const PATH_IN_TEXT = /(?<![\w/.:-])\/(?:[\w.@+~-]+\/)+[\w.@+~-]*/g;
+
+/**
+ * A message of an error that is not ours, as it may be shown: a URL reduced to its origin (its
+ * path, query and credentials may carry a signature, a token, a password) and a file path
+ * replaced, as the service's own messages never name either.
+ */
+function withoutDetails(message: string): string {
+  return message
+    .replace(URL_IN_TEXT, (url) => {
+      try {
+        const { protocol, host, username, password, pathname, search, hash } = new URL(url);
+        if (!host) return '[URL]';
+        const bare = !username && !password && pathname === '/' && !search && !hash;
+        return bare ? url : `${protocol}//${host}/…`;
+      } catch {
+        return '[URL]';
+      }
+    })
+    .replace(PATH_IN_TEXT, '[path]');
+}
+
+/** A Node system error's call and code (`ENOENT`, `open`), whose message names its path. */
+function systemCallOf(error: unknown): { code: string; syscall: string } | undefined {
+  const e = error as { code?: unknown; syscall?: unknown } | null;
+  return typeof e?.code === 'string' &&
+    /^E[A-Z0-9_]+$/.test(e.code) &&
+    typeof e.syscall === 'string'
+    ? { code: e.code, syscall: e.syscall }
+    : undefined;
 }
 
 /** Whether the failure is one the service expects and retries (a dependency down), not a fault. */
