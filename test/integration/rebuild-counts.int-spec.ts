@@ -119,6 +119,52 @@ describe.each(AVAILABLE_BACKENDS)(`${RenditionRebuildsRepository.name} counts on
     expect(await progress(runId)).toEqual(at(RebuildState.Completed, 3, 0, 1));
   });
 
+  it('counts an image once when its dead letter job comes after a retried job did it', async () => {
+    const runId = await runningRun(2);
+    const [a, b] = [randomUUID(), randomUUID()];
+    // The job of `a` failed for good; an admin retried it before its dead letter job ran.
+    expect(await count(runId, a, 'done')).toBe(true);
+    expect(await count(runId, a, 'failed')).toBe(false);
+    expect(await progress(runId)).toEqual(at(RebuildState.Running, 1, 0, 1));
+    expect(await count(runId, b, 'failed')).toBe(true);
+    expect(await progress(runId)).toEqual(at(RebuildState.Completed, 1, 1, 1));
+    // A dead letter job of `a` later still (a second one, the retry having failed too).
+    expect(await count(runId, a, 'failed')).toBe(false);
+    expect(await progress(runId)).toEqual(at(RebuildState.Completed, 1, 1, 1));
+  });
+
+  it('counts an image failed for good twice, then done by a retry, once', async () => {
+    const runId = await runningRun(2);
+    const [a, b] = [randomUUID(), randomUUID()];
+    expect(await count(runId, a, 'failed')).toBe(true);
+    // Retried by an admin, it failed for good again: a second dead letter job.
+    expect(await count(runId, a, 'failed')).toBe(false);
+    expect(await count(runId, a, 'done')).toBe(true);
+    expect(await count(runId, a, 'failed')).toBe(false);
+    expect(await count(runId, a, 'done')).toBe(false);
+    expect(await progress(runId)).toEqual(at(RebuildState.Running, 1, 0, 1));
+    expect(await count(runId, b, 'done')).toBe(true);
+    // Completed once: its finish is not moved by a count after it.
+    const finished = (await runs.find(runId))?.finishedAt;
+    expect(await progress(runId)).toEqual(at(RebuildState.Completed, 2, 0, 0));
+    expect(await count(runId, a, 'done')).toBe(false);
+    expect((await runs.find(runId))?.finishedAt).toEqual(finished);
+  });
+
+  it("moves an image only in the run whose job a retry did, not in a later run's", async () => {
+    const older = await runningRun(1);
+    const image = randomUUID();
+    expect(await count(older, image, 'failed')).toBe(true);
+    expect(await progress(older)).toEqual(at(RebuildState.Completed, 0, 1, 1));
+    // A later run (no run under way now) queues the image again and fails it too.
+    const later = await runningRun(1);
+    expect(await count(later, image, 'failed')).toBe(true);
+    // The older run's job, retried by an admin, does it.
+    expect(await count(older, image, 'done')).toBe(true);
+    expect(await progress(older)).toEqual(at(RebuildState.Completed, 1, 0, 1));
+    expect(await progress(later)).toEqual(at(RebuildState.Completed, 0, 1, 1));
+  });
+
   it('forgets what a superseded run counted, and counts nothing more for it', async () => {
     const runId = await runningRun(2);
     const failed = randomUUID();
