@@ -32,7 +32,7 @@ describe(validateEnv.name, () => {
   });
 
   it('converts numbers and booleans from their string forms', () => {
-    const env = validateEnv({ PORT: '8080', MIGRATIONS_RUN: 'false', TRUST_PROXY: '1' });
+    const env = validateEnv({ PORT: '8080', MIGRATIONS_RUN: 'false', TRUST_PROXY: 'TRUE' });
     expect(env.PORT).toBe(8080);
     expect(env.MIGRATIONS_RUN).toBe(false);
     expect(env.TRUST_PROXY).toBe(true);
@@ -126,7 +126,11 @@ describe(validateEnv.name, () => {
       expect(validateEnv({ TRUST_PROXY: proxies }).TRUST_PROXY).toBe(proxies);
     }
     expect(validateEnv({ TRUST_PROXY: 'false' }).TRUST_PROXY).toBe(false);
+    // Not a hop count: `1` (Express's and Fastify's one hop) was read as true, every hop trusted.
     for (const proxies of [
+      '1',
+      ' 1 ',
+      '0',
       'yes',
       '2',
       'proxy.internal',

@@ -421,8 +421,13 @@ export class EnvironmentVariables {
    * `true`, every hop (the leftmost address: the proxy must set the header, never append to it);
    * or the proxies' addresses and ranges, the client's address then being the last one before
    * them (right for a proxy that appends: nginx's `$proxy_add_x_forwarded_for`, AWS ALB).
+   * Never a number: `1` is Express's and Fastify's count of hops to trust (the last address of
+   * `X-Forwarded-For`), and read as `true` it trusted every hop, so behind a proxy that appends,
+   * the client chose its own address (and its own login limit).
    */
-  @Transform(toBoolean)
+  @Transform(({ value }: { value: unknown }) =>
+    typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? value : toBoolean({ value }),
+  )
   @ValidateBy({
     name: 'isTrustProxy',
     validator: {
@@ -430,7 +435,8 @@ export class EnvironmentVariables {
         typeof value === 'boolean' || (typeof value === 'string' && isTrustedProxyList(value)),
       defaultMessage: () =>
         'must be true, false, or the addresses or CIDR ranges of the proxies, comma-separated ' +
-        '(10.0.0.0/8,fd00::/8; loopback, linklocal and uniquelocal name their ranges)',
+        '(10.0.0.0/8,fd00::/8; loopback, linklocal and uniquelocal name their ranges), not a ' +
+        'number of hops',
     },
   })
   TRUST_PROXY: boolean | string = false;
