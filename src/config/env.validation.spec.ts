@@ -398,6 +398,29 @@ describe(validateEnv.name, () => {
       }
     });
 
+    it('refuse public base URLs with a user name or password, never echoing them', () => {
+      // Every image URL, transform URL and console page would hand the credentials to clients.
+      for (const name of ['PUBLIC_BASE_URL', 'S3_PUBLIC_BASE_URL'] as const) {
+        for (const url of ['https://ops:hunter2-secret@cdn.example', 'https://ops@cdn.example']) {
+          let message = '';
+          try {
+            validateEnv({ STORAGE_DRIVER: 's3', S3_BUCKET: 'shop-images', [name]: url });
+          } catch (error) {
+            message = (error as Error).message;
+          }
+          expect(message).toMatch(
+            new RegExp(
+              `${name}: must be an absolute http\\(s\\) URL without a user name or password`,
+            ),
+          );
+          expect(message).not.toContain('hunter2-secret');
+        }
+        expect(validateEnv({ [name]: 'https://cdn.example/shop' })[name]).toBe(
+          'https://cdn.example/shop',
+        );
+      }
+    });
+
     it('never echo a value, secrets included', () => {
       const secret = 'cloudinary://1234:very-secret-value@shop?x';
       let message = '';

@@ -77,6 +77,14 @@ const needsCloudinaryParts = (env: EnvironmentVariables): boolean =>
   isCloudinary(env) && env.CLOUDINARY_URL === undefined;
 const HTTP_URL = /^https?:\/\/[^\s/?#]+(\/[^\s?#]*[^\s?#/])?$/;
 const HTTP_URL_RULE = 'must be an absolute http(s) URL without a trailing slash, query or fragment';
+/**
+ * The base of URLs the service hands to every client (in responses, the console's pages): as
+ * HTTP_URL, and without a user name or password, which every client would then be given.
+ */
+const PUBLIC_URL = /^https?:\/\/[^\s/?#@]+(\/[^\s?#]*[^\s?#/])?$/;
+const PUBLIC_URL_RULE =
+  'must be an absolute http(s) URL without a user name or password, trailing slash, query or ' +
+  'fragment (it is put in URLs given to clients)';
 /** Key prefixes and folders: the characters of storage keys, ending with `/`. */
 const FOLDER = /^([a-z0-9][a-z0-9._-]*\/)*$/;
 const FOLDER_RULE =
@@ -654,7 +662,7 @@ export class EnvironmentVariables {
   /** Absolute base of the URLs the service puts in responses; default http://localhost:<PORT>. */
   @Transform(blankToUndefined)
   @IsOptional()
-  @Matches(HTTP_URL, { message: HTTP_URL_RULE })
+  @Matches(PUBLIC_URL, { message: PUBLIC_URL_RULE })
   PUBLIC_BASE_URL?: string = undefined;
 
   /** Each storage operation, on every driver (an S3 request, a Cloudinary upload, a local write), fails after this long. */
@@ -714,7 +722,7 @@ export class EnvironmentVariables {
   /** Public base of object URLs (a CDN or the bucket's URL); unset: presigned GET URLs. */
   @Transform(blankToUndefined)
   @IsOptional()
-  @Matches(HTTP_URL, { message: HTTP_URL_RULE })
+  @Matches(PUBLIC_URL, { message: PUBLIC_URL_RULE })
   S3_PUBLIC_BASE_URL?: string = undefined;
 
   @Transform(toInteger)
