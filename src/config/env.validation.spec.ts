@@ -113,6 +113,23 @@ describe(validateEnv.name, () => {
     }
   });
 
+  it('takes the api and worker roles only with a PostgreSQL server (or in tests)', () => {
+    const server = { DATABASE_URL: 'postgres://images:pw@db.internal:5432/images' };
+    for (const role of ['api', 'worker']) {
+      for (const NODE_ENV of ['production', 'development']) {
+        const env = { NODE_ENV, JWT_SECRET: 'x'.repeat(32), SERVICE_ROLE: role };
+        expect(() => validateEnv(env)).toThrow(
+          /SERVICE_ROLE: must be all when DATABASE_URL is unset/,
+        );
+        expect(validateEnv({ ...env, ...server }).SERVICE_ROLE).toBe(role);
+      }
+      expect(validateEnv({ NODE_ENV: 'test', SERVICE_ROLE: role }).SERVICE_ROLE).toBe(role);
+    }
+    expect(validateEnv({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) }).SERVICE_ROLE).toBe(
+      'all',
+    );
+  });
+
   it('takes a log format of auto, json or pretty', () => {
     expect(validateEnv({ LOG_FORMAT: 'pretty' }).LOG_FORMAT).toBe('pretty');
     expect(validateEnv({ LOG_FORMAT: ' ' }).LOG_FORMAT).toBe('auto');

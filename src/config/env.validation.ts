@@ -460,6 +460,25 @@ export class EnvironmentVariables {
   /** `all` serves HTTP and runs jobs; `api` serves HTTP and only enqueues; `worker` runs jobs. */
   @Transform(blankToUndefined)
   @IsEnum(ServiceRole, { message: `must be one of: ${Object.values(ServiceRole).join(', ')}` })
+  @ValidateBy({
+    name: 'roleHasServer',
+    validator: {
+      // The embedded database is one process's: an `api` on it queued jobs no process could ever
+      // run (files never deleted, imports never done), and a worker had no API to queue any. Tests
+      // use the roles on it, one process at a time (NODE_ENV=test).
+      validate: (value: unknown, args) => {
+        const env = args?.object as EnvironmentVariables;
+        return (
+          value === ServiceRole.All ||
+          env.DATABASE_URL !== undefined ||
+          env.NODE_ENV === NodeEnv.Test
+        );
+      },
+      defaultMessage: () =>
+        'must be all when DATABASE_URL is unset: the embedded database belongs to one process, ' +
+        'so an api process would queue jobs no worker can run; roles need a PostgreSQL server',
+    },
+  })
   SERVICE_ROLE: ServiceRole = ServiceRole.All;
 
   /** Jobs of one queue this process runs at once (image work is bounded separately). */
