@@ -135,6 +135,10 @@ async function main(argv: string[]): Promise<void> {
   const run = COMMANDS[command](rest);
 
   const config = await loadAppConfig();
+  // The commands count no logins: the login limits' Redis (REDIS_URL, which AuthModule's
+  // throttler would connect to and stop at when down) is not theirs to need. A password reset in
+  // an outage of it worked in none, and each run opened a connection it never used.
+  config.env.REDIS_URL = undefined;
   @Module({ imports: [config.module, DatabaseModule, AuthModule] })
   class CliModule {}
   const app = await NestFactory.createApplicationContext(CliModule, {
