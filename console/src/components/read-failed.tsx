@@ -1,4 +1,4 @@
-import { useEffect } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { CallFailed, messageOf } from '../api';
 import { Link } from './link';
 import { ErrorText } from './notice';
@@ -60,4 +60,17 @@ export function ReadError({ message, retry }: { message: string; retry?: () => v
       )}
     </div>
   );
+}
+
+/**
+ * A read made again at the person's asking: the number of retries (a dependency of the read's
+ * effect), and the retry, which clears the failure (the view shows it loading meanwhile).
+ */
+export function useRetry(clearFailure: (none: undefined) => void): [number, () => void] {
+  const [attempt, setAttempt] = useState(0);
+  const retry = () => {
+    clearFailure(undefined);
+    setAttempt((n) => n + 1);
+  };
+  return [attempt, retry];
 }

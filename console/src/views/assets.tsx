@@ -6,7 +6,7 @@ import { Link } from '../components/link';
 import { Pager } from '../components/pager';
 import { keepFocusInPage, Page } from '../components/page';
 import { Picture } from '../components/picture';
-import { ReadError } from '../components/read-failed';
+import { ReadError, useRetry } from '../components/read-failed';
 import { formatBytes, formatDate } from '../format';
 import { navigate, type Location } from '../router';
 
@@ -29,8 +29,8 @@ export function Assets({ location }: { location: Location }) {
     next?: string | null;
   }>();
   const [failed, setFailed] = useState<{ of: string; message: string; retry: boolean }>();
-  // Counts the person's "Try again": each reads the page again.
-  const [attempt, setAttempt] = useState(0);
+  // The person's "Try again": each reads the page again.
+  const [attempt, retry] = useRetry(setFailed);
   const items = listing?.of === listed ? listing.items : undefined;
   const next = listing?.of === listed ? listing.next : undefined;
   const error = failed?.of === listed ? failed : undefined;
@@ -78,19 +78,7 @@ export function Assets({ location }: { location: Location }) {
           </select>
         </div>
       </div>
-      {error && (
-        <ReadError
-          message={error.message}
-          retry={
-            error.retry
-              ? () => {
-                  setFailed(undefined);
-                  setAttempt((n) => n + 1);
-                }
-              : undefined
-          }
-        />
-      )}
+      {error && <ReadError message={error.message} retry={error.retry ? retry : undefined} />}
       {!items && !error && <p class="loading">Loading assets…</p>}
       {items?.length === 0 && <p class="empty">No {purpose ? `${purpose} ` : ''}assets.</p>}
       {items && items.length > 0 && (

@@ -20,7 +20,7 @@ import { Confirm } from '../components/confirm';
 import { Link } from '../components/link';
 import { Notice, type NoticeValue } from '../components/notice';
 import { Page } from '../components/page';
-import { ReadFailed } from '../components/read-failed';
+import { ReadFailed, useRetry } from '../components/read-failed';
 import { formatCount } from '../format';
 import { dropOn, inOrder, movable, moveTo } from '../gallery-order';
 import { focusLost, GalleryTile, type TileActions } from './gallery-tile';
@@ -109,8 +109,8 @@ export function Gallery({ productId }: { productId: string }) {
   const [product, setProduct] = useState<ProductDto>();
   const [gallery, setGallery] = useState<GalleryState>();
   const [error, setError] = useState<unknown>();
-  // Counts the person's "Try again" after a read that failed: each reads the gallery again.
-  const [attempt, setAttempt] = useState(0);
+  // The person's "Try again" after a read that failed: each reads the gallery again.
+  const [attempt, retry] = useRetry(setError);
   const [notice, setNotice] = useState<NoticeValue>();
   // Changes on their way (one at a time; a count, so that one ending does not end another's).
   const [changing, setChanging] = useState(0);
@@ -227,10 +227,7 @@ export function Gallery({ productId }: { productId: string }) {
         thing="Product"
         back={{ to: '/products', label: 'Go to the products' }}
         error={error}
-        retry={() => {
-          setError(undefined);
-          setAttempt((n) => n + 1);
-        }}
+        retry={retry}
       />
     );
   if (!product || !gallery) return <p class="loading">Loading the gallery…</p>;

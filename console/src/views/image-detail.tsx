@@ -4,7 +4,7 @@ import { readInSession, unwrap } from '../api';
 import { CopyField } from '../components/copy-field';
 import { Link } from '../components/link';
 import { Page } from '../components/page';
-import { ReadFailed } from '../components/read-failed';
+import { ReadFailed, useRetry } from '../components/read-failed';
 import { formatBytes, formatDate } from '../format';
 
 const COLOUR_MODES: Record<string, string> = {
@@ -134,19 +134,6 @@ export function AssetDetail({ imageId }: { imageId: string }) {
       </div>
     </Page>
   );
-}
-
-/**
- * A read made again at the person's asking: the number of retries (a dependency of the read's
- * effect), and the retry, which clears the failure (the view shows it loading meanwhile).
- */
-function useRetry(setError: (error: unknown) => void): [number, () => void] {
-  const [attempt, setAttempt] = useState(0);
-  const retry = () => {
-    setError(undefined);
-    setAttempt((n) => n + 1);
-  };
-  return [attempt, retry];
 }
 
 function Fact({ name, children }: { name: string; children: preact.ComponentChildren }) {

@@ -11,7 +11,7 @@ import {
 } from '../api';
 import { Link } from '../components/link';
 import { Pager } from '../components/pager';
-import { ReadError } from '../components/read-failed';
+import { ReadError, useRetry } from '../components/read-failed';
 import { ErrorText, Notice, type NoticeValue } from '../components/notice';
 import { keepFocusInPage, Page } from '../components/page';
 import { navigate, type Location } from '../router';
@@ -91,8 +91,8 @@ export function Products({ location }: { location: Location }) {
   const [listing, setListing] = useState<Listing>();
   // The read's failure, and whether reading again may help (not for a page's address refused).
   const [error, setError] = useState<{ message: string; retry: boolean }>();
-  // Counts the person's "Try again": each reads the page again.
-  const [attempt, setAttempt] = useState(0);
+  // The person's "Try again": each reads the page again.
+  const [attempt, retry] = useRetry(setError);
   const [text, setText] = useState(q);
   const changeable = canChange(useSession());
   const [notice, setNotice] = useState<NoticeValue>();
@@ -165,12 +165,7 @@ export function Products({ location }: { location: Location }) {
         {changeable && <NewProduct />}
       </div>
       <Notice notice={notice} />
-      {error && (
-        <ReadError
-          message={error.message}
-          retry={error.retry ? () => setAttempt((n) => n + 1) : undefined}
-        />
-      )}
+      {error && <ReadError message={error.message} retry={error.retry ? retry : undefined} />}
       {!listing && !error && <p class="loading">Loading products…</p>}
       {listing && <ProductList items={listing.items} searched={q} />}
       {/* A page that could not be read (a cursor from an old listing, mistyped) offers the first. */}
