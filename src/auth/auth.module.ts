@@ -71,6 +71,7 @@ class AuthConfigModule {}
         secret: keys.algorithm === JwtAlgorithm.HS256 ? keys.signingKey : undefined,
         signOptions: {
           algorithm: keys.algorithm,
+          keyid: keys.keyId,
           issuer: config.JWT_ISSUER,
           audience: config.JWT_AUDIENCE,
         },

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jwt from 'jsonwebtoken';
 import { validateEnv } from '../config/env.validation';
-import { loadJwtKeys } from './jwt-keys';
+import { keyId, loadJwtKeys } from './jwt-keys';
 
 const pem = (key: KeyObject) =>
   key.export(
@@ -19,13 +19,14 @@ describe(loadJwtKeys.name, () => {
     writeFileSync(join(dir, name), content);
     return join(dir, name);
   };
-  const rs256 = (privateFile: string, publicFile: string) =>
+  const rs256 = (privateFile: string, publicFile: string, previousFile?: string) =>
     loadJwtKeys(
       validateEnv({
         DATA_DIR: dir,
         JWT_ALGORITHM: 'RS256',
         JWT_PRIVATE_KEY_FILE: privateFile,
         JWT_PUBLIC_KEY_FILE: publicFile,
+        JWT_PREVIOUS_PUBLIC_KEY_FILE: previousFile,
       }),
     );
   const rsa = () => generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -75,5 +76,72 @@ describe(loadJwtKeys.name, () => {
     expect(() => rs256(privateFile, file('other.pem', pem(rsa().publicKey)))).toThrow(
       'JWT_PUBLIC_KEY_FILE is not the public key of JWT_PRIVATE_KEY_FILE',
     );
+  });
+
+  describe('rotation', () => {
+    const current = 'the-current-secret-of-at-least-32-characters';
+    const previous = 'the-previous-secret-of-at-least-32-characters';
+    const hs256 = (env: Record<string, string>) =>
+      loadJwtKeys(validateEnv({ DATA_DIR: dir, JWT_SECRET: current, ...env }));
+
+    it('names each key by a stable id that reveals neither secret', () => {
+      const keys = hs256({});
+      expect(keys.keyId).toMatch(/^[\w-]{16}$/);
+      expect(hs256({}).keyId).toBe(keys.keyId);
+      expect(hs256({ JWT_SECRET: previous }).keyId).not.toBe(keys.keyId);
+      expect(current).not.toContain(keys.keyId);
+    });
+
+    it('verifies with the previous secret only the tokens whose kid names it', () => {
+      const keys = hs256({ JWT_PREVIOUS_SECRET: previous });
+      const old = hs256({ JWT_SECRET: previous });
+      expect(keys.verificationKeyFor(old.keyId)?.export().toString()).toBe(previous);
+      expect(keys.verificationKeyFor(keys.keyId)).toBe(keys.verificationKey);
+      // No kid: a token signed before key ids, checked against the current key.
+      expect(keys.verificationKeyFor(undefined)).toBe(keys.verificationKey);
+      expect(keys.verificationKeyFor('unknown')).toBeUndefined();
+      expect(keys.verificationKeyFor(['x'])).toBeUndefined();
+      // Without JWT_PREVIOUS_SECRET the old key is nobody's.
+      expect(hs256({}).verificationKeyFor(old.keyId)).toBeUndefined();
+    });
+
+    it('verifies with a previous RS256 public key, and refuses a previous key of the other algorithm', () => {
+      const now = rsa();
+      const before = rsa();
+      const keys = rs256(
+        file('now.pem', pem(now.privateKey)),
+        file('now.pub.pem', pem(now.publicKey)),
+        file('before.pub.pem', pem(before.publicKey)),
+      );
+      const token = jwt.sign({ sub: 'u' }, before.privateKey, { algorithm: 'RS256' });
+      const previousKey = keys.verificationKeyFor(keyId(before.publicKey));
+      expect(previousKey?.type).toBe('public');
+      expect(jwt.verify(token, previousKey!, { algorithms: ['RS256'] })).toMatchObject({
+        sub: 'u',
+      });
+      expect(keys.verificationKeyFor(keyId(now.publicKey))).toBe(keys.verificationKey);
+      expect(() => hs256({ JWT_PREVIOUS_PUBLIC_KEY_FILE: join(dir, 'before.pub.pem') })).toThrow(
+        /JWT_PREVIOUS_PUBLIC_KEY_FILE: applies to JWT_ALGORITHM=RS256 only/,
+      );
+      expect(() =>
+        loadJwtKeys(
+          validateEnv({
+            DATA_DIR: dir,
+            JWT_ALGORITHM: 'RS256',
+            JWT_PRIVATE_KEY_FILE: join(dir, 'now.pem'),
+            JWT_PUBLIC_KEY_FILE: join(dir, 'now.pub.pem'),
+            JWT_PREVIOUS_SECRET: previous,
+          }),
+        ),
+      ).toThrow(/JWT_PREVIOUS_SECRET: applies to JWT_ALGORITHM=HS256 only/);
+      expect(() => hs256({ JWT_PREVIOUS_SECRET: 'short' })).toThrow(
+        /JWT_PREVIOUS_SECRET: must be at least 32 characters/,
+      );
+      expect(() =>
+        rs256(file('c.pem', pem(now.privateKey)), join(dir, 'now.pub.pem'), join(dir, 'gone.pem')),
+      ).toThrow(
+        /^JWT_PREVIOUS_PUBLIC_KEY_FILE \(.*gone\.pem\) is not a readable PEM public key: ENOENT$/,
+      );
+    });
   });
 });

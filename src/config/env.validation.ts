@@ -596,6 +596,39 @@ export class EnvironmentVariables {
   @IsString({ message: 'is required when JWT_ALGORITHM=RS256 (path of a PEM public key)' })
   JWT_PUBLIC_KEY_FILE?: string = undefined;
 
+  /**
+   * Rotation: the HS256 secret (or RS256 public key file) tokens were signed with before the
+   * current one. Still accepted, never used to sign, so that changing JWT_SECRET (or the key pair)
+   * logs nobody out: remove it once JWT_TTL_SECONDS have passed.
+   */
+  @Transform(blankToUndefined)
+  @ValidateIf((env: EnvironmentVariables) => env.JWT_PREVIOUS_SECRET !== undefined)
+  @ValidateBy({
+    name: 'forHs256',
+    validator: {
+      validate: (_: unknown, args) =>
+        (args?.object as EnvironmentVariables).JWT_ALGORITHM === JwtAlgorithm.HS256,
+      defaultMessage: () =>
+        'applies to JWT_ALGORITHM=HS256 only (RS256: JWT_PREVIOUS_PUBLIC_KEY_FILE)',
+    },
+  })
+  @IsString({ message: JWT_SECRET_RULE })
+  @MinLength(32, { message: JWT_SECRET_RULE })
+  JWT_PREVIOUS_SECRET?: string = undefined;
+
+  @Transform(blankToUndefined)
+  @ValidateIf((env: EnvironmentVariables) => env.JWT_PREVIOUS_PUBLIC_KEY_FILE !== undefined)
+  @ValidateBy({
+    name: 'forRs256',
+    validator: {
+      validate: (_: unknown, args) =>
+        (args?.object as EnvironmentVariables).JWT_ALGORITHM === JwtAlgorithm.RS256,
+      defaultMessage: () => 'applies to JWT_ALGORITHM=RS256 only (HS256: JWT_PREVIOUS_SECRET)',
+    },
+  })
+  @IsString({ message: 'must be the path of a PEM public key' })
+  JWT_PREVIOUS_PUBLIC_KEY_FILE?: string = undefined;
+
   @Transform(blankToUndefined)
   @IsString()
   @MinLength(1)

@@ -1,6 +1,8 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { createSecretKey } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { DataSource } from 'typeorm';
+import { keyId } from '../../src/auth/jwt-keys';
 import { Role, Scope } from '../../src/auth/roles';
 import { decodeId } from '../../src/common/ids/short-id';
 import { otherOrganisationAdmin, TEST_PASSWORD } from '../support/accounts';
@@ -9,6 +11,8 @@ import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 import { unsignedToken } from '../support/tokens';
 
 const JWT_SECRET = 'a-test-secret-that-is-at-least-32-characters-long';
+/** The secret JWT_SECRET replaced (a rotation): its tokens still verify until they expire. */
+const JWT_PREVIOUS_SECRET = 'the-secret-in-use-before-the-current-one-was-set';
 const ISSUER = 'product-image-service';
 const PASSWORD = TEST_PASSWORD;
 
@@ -47,7 +51,7 @@ describe('Authentication and authorisation', () => {
   }
 
   beforeAll(async () => {
-    t = await startTestApp({ JWT_SECRET, LOGIN_RATE_LIMIT: '1000' });
+    t = await startTestApp({ JWT_SECRET, JWT_PREVIOUS_SECRET, LOGIN_RATE_LIMIT: '1000' });
     app = t.app;
     c.admin = { bearer: await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
     const decoded = jwt.decode(c.admin.bearer) as typeof adminClaims;
@@ -337,6 +341,38 @@ describe('Authentication and authorisation', () => {
         scopes: ['products:read', 'images:read', 'images:write'],
         api_key: { name: 'admin, no manage' },
       });
+    });
+  });
+
+  describe('Signing-key rotation (JWT_PREVIOUS_SECRET)', () => {
+    const kidOf = (secret: string) => keyId(createSecretKey(Buffer.from(secret)));
+    const signed = (secret: string, kid?: string) => ({
+      bearer: jwt.sign(adminClaims, secret, {
+        issuer: ISSUER,
+        audience: ISSUER,
+        expiresIn: 600,
+        ...(kid !== undefined && { keyid: kid }),
+      }),
+    });
+    const me = async (credential: Credential) =>
+      (await call(app, 'GET', '/api/v1/auth/me', credential)).statusCode;
+
+    it('names the current key in every token it issues', () => {
+      const header = jwt.decode((c.admin as { bearer: string }).bearer, { complete: true })?.header;
+      expect(header).toMatchObject({ alg: 'HS256', kid: kidOf(JWT_SECRET) });
+    });
+
+    it('still accepts the tokens the previous secret signed, and only under its key id', async () => {
+      expect(await me(signed(JWT_PREVIOUS_SECRET, kidOf(JWT_PREVIOUS_SECRET)))).toBe(200);
+      expect(await me(signed(JWT_SECRET, kidOf(JWT_SECRET)))).toBe(200);
+      // A token without a key id is one signed before key ids: the current secret's.
+      expect(await me(signed(JWT_SECRET))).toBe(200);
+      expect(await me(signed(JWT_PREVIOUS_SECRET))).toBe(401);
+      expect(await me(signed(JWT_PREVIOUS_SECRET, kidOf(JWT_SECRET)))).toBe(401);
+      expect(await me(signed(JWT_SECRET, kidOf(JWT_PREVIOUS_SECRET)))).toBe(401);
+      expect(await me(signed(JWT_SECRET, 'unknown'))).toBe(401);
+      const another = 'another-secret-another-secret-another-secret';
+      expect(await me(signed(another, kidOf(another)))).toBe(401);
     });
   });
 

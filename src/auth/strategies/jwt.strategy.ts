@@ -10,6 +10,18 @@ import type { TokenSession } from '../sessions';
 
 export const JWT_STRATEGY = 'jwt';
 
+type KeyCallback = (error: Error | null, key?: Buffer) => void;
+
+/** A compact JWT's header, or undefined when it is not one; its signature is checked later. */
+function tokenHeader(token: string): { kid?: unknown } | undefined {
+  try {
+    const header: unknown = JSON.parse(Buffer.from(token.split('.', 1)[0], 'base64url').toString());
+    return typeof header === 'object' && header !== null ? header : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface AccessTokenClaims {
   sub: string;
   org: string;
@@ -31,9 +43,14 @@ export class JwtStrategy extends PassportStrategy(Strategy, JWT_STRATEGY) {
   ) {
     super({
       jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
-      // A parsed KeyObject (see JwtKeys). passport-jwt hands it to jsonwebtoken's verify() as it
-      // is, which takes one; only its type declaration is narrower.
-      secretOrKey: keys.verificationKey as unknown as Buffer,
+      // The key the token's `kid` names (see JwtKeys), a parsed KeyObject: passport-jwt hands it
+      // to jsonwebtoken's verify() as it is, which takes one; only its type declaration is
+      // narrower. An unknown `kid` fails as a bad signature would (401).
+      secretOrKeyProvider: (_request: unknown, token: string, done: KeyCallback) => {
+        const key = keys.verificationKeyFor(tokenHeader(token)?.kid);
+        if (key) done(null, key as unknown as Buffer);
+        else done(new Error('unknown key id'));
+      },
       algorithms: [keys.algorithm],
       issuer: config.JWT_ISSUER,
       audience: config.JWT_AUDIENCE,

@@ -11,6 +11,7 @@ const DELIVERY_SETTINGS = [
   'DELIVERY_WIDTHS',
   // The URL signing key is derived from it when DELIVERY_SIGNING_KEYS is unset.
   'JWT_SECRET',
+  'JWT_PREVIOUS_SECRET',
   'NODE_ENV',
   // The development signing key is kept here when neither key is set.
   'DATA_DIR',

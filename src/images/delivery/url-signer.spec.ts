@@ -48,6 +48,20 @@ describe(loadUrlSigner.name, () => {
     expect(a).not.toBe(new UrlSigner(['j'.repeat(40)]).sign('w_1', 'a'));
   });
 
+  it('accepts, without signing with it, the key derived from JWT_PREVIOUS_SECRET', () => {
+    const before = loadUrlSigner(validateEnv({ DATA_DIR: dataDir, JWT_SECRET: 'p'.repeat(40) }));
+    const rotated = validateEnv({
+      DATA_DIR: dataDir,
+      JWT_SECRET: 'j'.repeat(40),
+      JWT_PREVIOUS_SECRET: 'p'.repeat(40),
+    });
+    const signer = loadUrlSigner(rotated);
+    expect(signer.verify(before.sign('w_1', 'a'), 'w_1', 'a')).toBe(true);
+    const now = loadUrlSigner(validateEnv({ DATA_DIR: dataDir, JWT_SECRET: 'j'.repeat(40) }));
+    expect(signer.sign('w_1', 'a')).toBe(now.sign('w_1', 'a'));
+    expect(now.verify(before.sign('w_1', 'a'), 'w_1', 'a')).toBe(false);
+  });
+
   it('generates a development key once into DATA_DIR, readable by its owner only', () => {
     const env = validateEnv({ DATA_DIR: dataDir, NODE_ENV: 'development' });
     const a = loadUrlSigner(env).sign('w_1', 'a');

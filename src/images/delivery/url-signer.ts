@@ -44,9 +44,12 @@ function digest(key: Buffer, options: string, imageId: string): Buffer {
 
 const DEV_KEY_FILE = 'url-signing-key';
 
+const derivedKey = (secret: string): Buffer =>
+  Buffer.from(hkdfSync('sha256', secret, '', 'transform-url-signing', 32));
+
 /**
  * DELIVERY_SIGNING_KEYS when set (comma-separated, the first signs). Else a key derived (HKDF) from
- * JWT_SECRET, so instances that share their JWT secret sign alike with nothing more to configure,
+ * JWT_SECRET (and one from JWT_PREVIOUS_SECRET, accepted, not signing), so instances that share their JWT secret sign alike with nothing more to configure,
  * and a leaked URL key reveals nothing of the token secret. Else, outside production, a key
  * generated once into DATA_DIR; in production (RS256 tokens, no shared secret) start-up fails.
  */
@@ -54,8 +57,9 @@ export function loadUrlSigner(config: DeliveryConfig): UrlSigner {
   const configured = config.DELIVERY_SIGNING_KEYS?.split(',').map((key) => key.trim());
   if (configured?.length) return new UrlSigner(configured);
   if (config.JWT_SECRET) {
-    const derived = hkdfSync('sha256', config.JWT_SECRET, '', 'transform-url-signing', 32);
-    return new UrlSigner([Buffer.from(derived)]);
+    // After a rotation of JWT_SECRET, the URLs signed under the previous one keep working.
+    const secrets = [config.JWT_SECRET, config.JWT_PREVIOUS_SECRET].filter((s) => s !== undefined);
+    return new UrlSigner(secrets.map(derivedKey));
   }
   if (config.NODE_ENV === NodeEnv.Production) {
     throw new Error('DELIVERY_SIGNING_KEYS is required in production when JWT_SECRET is not set');
