@@ -27,6 +27,15 @@ export type ProductColumns = Partial<
   Pick<Product, 'name' | 'slug' | 'gtin' | 'externalId' | 'description'>
 >;
 
+/** Names the parameters of an UPDATE's new values, apart from its own (`newValue_name`, …). */
+const NEW_VALUE_PREFIX = 'newValue_';
+
+function valuesOf(columns: ProductColumns): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(columns).map(([property, value]) => [`${NEW_VALUE_PREFIX}${property}`, value]),
+  );
+}
+
 /** A page of an organisation's products: exact-match filters, newest first, after a cursor. */
 export interface ProductPageQuery {
   organizationId: string;
@@ -108,8 +117,10 @@ export class ProductsRepository {
     const qb = this.dataSource
       .createQueryBuilder()
       .update(Product)
-      // The version is counted by the table's trigger (migration 1797500000000).
-      .set(columns)
+      // The version is counted by the table's trigger (migration 1797500000000); updated_at moves
+      // with it, not with an UPDATE that sets the fields as they were (TypeORM's own would).
+      .set({ ...columns, updatedAt: () => this.updatedAtIfChanged(columns) })
+      .setParameters(valuesOf(columns))
       .where(`${column} = :value AND organization_id = :organizationId`, {
         value,
         organizationId: key.organizationId,
@@ -119,6 +130,20 @@ export class ProductsRepository {
     // Raw rows: node-postgres gives a bigint as a string.
     const [row] = (await qb.execute()).raw as { id: string; version: string }[];
     return row && { id: row.id, version: Number(row.version) };
+  }
+
+  /**
+   * The SET expression of `updated_at` for an UPDATE of these columns: now if one of them is
+   * given a value it does not have (the right side of SET reads the row as it was), else as it
+   * was. Its values are the parameters of {@link valuesOf}.
+   */
+  private updatedAtIfChanged(columns: ProductColumns): string {
+    const metadata = this.dataSource.getMetadata(Product);
+    const changes = Object.keys(columns).map((property) => {
+      const column = metadata.findColumnWithPropertyName(property)!;
+      return `"${column.databaseName}" IS DISTINCT FROM :${NEW_VALUE_PREFIX}${property}`;
+    });
+    return `CASE WHEN ${changes.join(' OR ')} THEN CURRENT_TIMESTAMP ELSE "updated_at" END`;
   }
 
   page(query: ProductPageQuery): Promise<Product[]> {

@@ -261,6 +261,21 @@ describe.each(AVAILABLE_BACKENDS)(`${ProductsService.name} on %s`, (backend) => 
       expect(v3).toBeGreaterThan(v2);
     });
 
+    it('leaves updated_at alone for a change that changes nothing, as it does the version', async () => {
+      const made = await create({ name: 'Still', description: 'same', external_id: 'still' });
+      const ref = { id: uuidOf(made) };
+      const then = new Date('2020-01-01T00:00:00.000Z');
+      await m.dataSource.query(`UPDATE products SET updated_at = $2 WHERE id = $1`, [ref.id, then]);
+      const same = { name: 'Still', description: 'same', gtin: null, external_id: 'still' };
+      await expect(products.update(ctx, ref, same, [made.version])).resolves.toMatchObject({
+        version: made.version,
+        updated_at: then,
+      });
+      const changed = await products.update(ctx, ref, { ...same, description: 'new' });
+      expect(changed.version).toBeGreaterThan(made.version);
+      expect(changed.updated_at.getTime()).toBeGreaterThan(then.getTime());
+    });
+
     it('lets one of several concurrent changes from the same version through', async () => {
       const made = await create({ name: 'Raced' });
       const ref = { id: uuidOf(made) };
