@@ -46,4 +46,13 @@ describe(isServiceUrl.name, () => {
       expect({ url, ok: isServiceUrl(url, PG) }).toEqual({ url, ok: false });
     }
   });
+
+  it('refuses a URL naming no host: the clients would go to localhost instead', () => {
+    for (const url of ['postgres://', 'postgres:///images', 'postgres:///images?host=']) {
+      expect({ url, ok: isServiceUrl(url, PG) }).toEqual({ url, ok: false });
+    }
+    for (const url of ['redis://', 'redis:///0', 'rediss://?host=/run/redis.sock']) {
+      expect({ url, ok: isServiceUrl(url, ['redis', 'rediss']) }).toEqual({ url, ok: false });
+    }
+  });
 });

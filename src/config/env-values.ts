@@ -30,11 +30,13 @@ export function parseList(value: string): string[] {
 }
 
 /**
- * Whether `value` is a URL a client library can connect to: one of `protocols`, a port (if any)
- * from 1 to 65535, and a user name and password whose %-escapes decode. The host may be left out
- * (PostgreSQL's `postgres:///db?host=/run/postgresql`, a Unix socket). What the schema's
- * pattern cannot tell, and what the PostgreSQL and Redis clients would otherwise fail on at the
- * first connection, with a message naming no setting.
+ * Whether `value` is a URL a client library can connect to: one of `protocols`, a host, a port
+ * (if any) from 1 to 65535, and a user name and password whose %-escapes decode. The host may be
+ * given as a `host` parameter instead (PostgreSQL's `postgres:///db?host=/run/postgresql`, a Unix
+ * socket); left out altogether (`redis://`, `postgres:///db`), the clients went to localhost: a
+ * server not the one meant, or none. What the schema's pattern cannot tell, and what the
+ * PostgreSQL and Redis clients would otherwise fail on at the first connection, with a message
+ * naming no setting.
  */
 export function isServiceUrl(value: string, protocols: readonly string[]): boolean {
   let url: URL;
@@ -45,6 +47,9 @@ export function isServiceUrl(value: string, protocols: readonly string[]): boole
   }
   if (!protocols.includes(url.protocol.slice(0, -1))) return false;
   if (url.port !== '' && Number(url.port) === 0) return false;
+  if (url.hostname === '' && !(hostParameterTaken(url) && url.searchParams.get('host'))) {
+    return false;
+  }
   try {
     decodeURIComponent(url.username);
     decodeURIComponent(url.password);
@@ -53,6 +58,11 @@ export function isServiceUrl(value: string, protocols: readonly string[]): boole
     return false;
   }
   return true;
+}
+
+/** Whether the client of `url` takes its host as a `host` parameter (only PostgreSQL's does). */
+function hostParameterTaken(url: URL): boolean {
+  return url.protocol === 'postgres:' || url.protocol === 'postgresql:';
 }
 
 /**

@@ -81,6 +81,11 @@ describe(validateEnv.name, () => {
       ['REDIS_URL', 'redis://:secret@cache:70000'],
       ['REDIS_URL', 'redis://:secret@cache:6379/12x'],
       ['REDIS_URL', 'redis://:secret@cache:6379/0/1'],
+      // No host: ioredis and pg went to localhost, a Redis or database not the one meant.
+      ['REDIS_URL', 'redis://'],
+      ['REDIS_URL', 'rediss:///2'],
+      ['DATABASE_URL', 'postgres://'],
+      ['DATABASE_URL', 'postgres:///images'],
       ['HOST', ' 0.0.0.0'],
       // Accepted before, then failed in listen() once the app had started, naming no setting.
       ['HOST', '0.0.0.0:3000'],
