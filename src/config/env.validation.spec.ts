@@ -584,6 +584,35 @@ describe(validateEnv.name, () => {
     });
   });
 
+  it('refuses an in-flight Idempotency-Key time no longer than a request may take to arrive', () => {
+    const problems = (raw: Record<string, string>): string[] => {
+      try {
+        validateEnv(raw);
+        return [];
+      } catch (error) {
+        return (error as ConfigValidationError).problems.map((p) => p.variable);
+      }
+    };
+    // Else a retry takes over the key of an upload still arriving, and the upload is rolled back.
+    expect(problems({ IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS: '60' })).toEqual([
+      'IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS',
+    ]);
+    expect(
+      problems({ IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS: '900', HTTP_REQUEST_TIMEOUT_MS: '900000' }),
+    ).toEqual(['IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS']);
+    expect(() =>
+      validateEnv({ IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS: '3', HTTP_REQUEST_TIMEOUT_MS: '5000' }),
+    ).toThrow(/IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS: .*longer than HTTP_REQUEST_TIMEOUT_MS/);
+    expect(
+      problems({
+        IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS: '3',
+        HTTP_REQUEST_TIMEOUT_MS: '2000',
+        HTTP_HEADERS_TIMEOUT_MS: '1000',
+      }),
+    ).toEqual([]);
+    expect(problems({ IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS: '901' })).toEqual([]);
+  });
+
   it('documents every setting, once, in the README table and in .env.example', () => {
     const settings = Object.keys(new EnvironmentVariables()).sort();
     const root = join(__dirname, '..', '..');

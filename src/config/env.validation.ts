@@ -287,6 +287,11 @@ const REQUEST_TIMEOUT_RULE =
   'must be an integer number of milliseconds between 1000 and 3600000, and at least ' +
   'HTTP_HEADERS_TIMEOUT_MS';
 
+const IN_FLIGHT_RULE =
+  'must be an integer number of seconds between 1 and 86400, and longer than ' +
+  'HTTP_REQUEST_TIMEOUT_MS (a request still arriving would have its Idempotency-Key taken over ' +
+  'by a retry)';
+
 /** OTEL_TRACING: whether spans are made and exported (see src/tracing/). */
 export enum OtelTracing {
   On = 'on',
@@ -1024,12 +1029,23 @@ export class EnvironmentVariables {
   /**
    * Seconds after which a key still in flight, whose request's work never committed, may be taken
    * over by a retry: its process died (or is this late, and then gives way). Longer than any request
-   * takes, from its key's claim to its work's commit (a slow body included: HTTP_REQUEST_TIMEOUT_MS).
+   * takes, from its key's claim to its work's commit (a slow body included: HTTP_REQUEST_TIMEOUT_MS,
+   * which it must exceed: else a retry takes over the key of an upload still arriving, legitimately,
+   * and that upload is rolled back when it commits).
    */
   @Transform(toInteger)
-  @IsInt({ message: 'must be an integer number of seconds between 1 and 86400' })
-  @Min(1, { message: 'must be an integer number of seconds between 1 and 86400' })
-  @Max(86400, { message: 'must be an integer number of seconds between 1 and 86400' })
+  @IsInt({ message: IN_FLIGHT_RULE })
+  @Min(1, { message: IN_FLIGHT_RULE })
+  @Max(86400, { message: IN_FLIGHT_RULE })
+  @ValidateBy({
+    name: 'longerThanRequestTimeout',
+    validator: {
+      validate: (value: unknown, args) =>
+        typeof value === 'number' &&
+        value * 1000 > (args?.object as EnvironmentVariables).HTTP_REQUEST_TIMEOUT_MS,
+      defaultMessage: () => IN_FLIGHT_RULE,
+    },
+  })
   IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS = 1800;
 
   /** When expired stand-alone uploads (`expires_in`) are swept: a UTC cron expression, or off. */

@@ -120,6 +120,9 @@ onServer('The process killed between the storage write and the commit', () => {
       ORPHAN_SWEEP_CRON: 'off',
       // A key whose request died before its work committed is taken over this soon (30 min).
       IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS: String(IN_FLIGHT_SECONDS),
+      // Which must be longer than a request may take to arrive (its uploads are small, local).
+      HTTP_HEADERS_TIMEOUT_MS: '1000',
+      HTTP_REQUEST_TIMEOUT_MS: String(IN_FLIGHT_SECONDS * 1000 - 1000),
     };
   });
 
