@@ -258,4 +258,20 @@ describe(acceptedImageTypes.name, () => {
     }
     expect(acceptedImageTypes(`${'xy/z,'.repeat(150)}image/webp`).has('image/webp')).toBe(true);
   });
+
+  it('reads a quoted parameter whole, its commas and semicolons included', () => {
+    // RFC 9110 5.6.4, 5.6.6: a parameter's value may be a quoted-string, where `,` and `;` are
+    // text, not the end of an element or a parameter.
+    expect([...acceptedImageTypes('image/webp;foo="a,b", image/avif')]).toEqual([
+      'image/webp',
+      'image/avif',
+    ]);
+    expect([...acceptedImageTypes('image/avif;foo="a,b";q=0, image/webp')]).toEqual(['image/webp']);
+    expect([
+      ...acceptedImageTypes('image/avif;foo="x;q=0", image/webp;foo="\\",image/png"'),
+    ]).toEqual(['image/avif', 'image/webp']);
+    // Of a long header, a comma inside quotes is no element's end.
+    const accept = `image/webp, image/avif;foo="${'a,'.repeat(600)}";q=0`;
+    expect([...acceptedImageTypes(accept)]).toEqual(['image/webp']);
+  });
 });

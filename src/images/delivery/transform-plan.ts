@@ -290,14 +290,13 @@ export function acceptedImageTypes(accept: string | undefined): Set<string> {
   return imageTypePreferences(accept).accepted;
 }
 
-/** Of an Accept header longer than this, what follows its last comma before it is not read. */
+/** Of an Accept header longer than this, only the elements ending within it are read. */
 const ACCEPT_READ = 1000;
 
 /**
  * The image types an Accept header names, accepted or refused (`q=0`, which wins over a naming
- * of the same type without it). Only its first 1,000
- * characters are read, and of a longer header only whole elements: a `;q=0` cut off would turn
- * a refusal into an acceptance.
+ * of the same type without it). Only its first 1,000 characters are read, and of a longer header
+ * only whole elements: a `;q=0` cut off would turn a refusal into an acceptance.
  */
 function imageTypePreferences(accept: string | undefined): {
   accepted: Set<string>;
@@ -306,15 +305,16 @@ function imageTypePreferences(accept: string | undefined): {
   const accepted = new Set<string>();
   const refused = new Set<string>();
   if (!accept) return { accepted, refused };
-  const read =
-    accept.length > ACCEPT_READ
-      ? accept.slice(0, Math.max(0, accept.lastIndexOf(',', ACCEPT_READ)))
-      : accept;
-  for (const part of read.split(',')) {
+  // Of a longer header, the elements that end within its first 1,000 characters: one cut there
+  // would lose its `;q=0`. (The last element ends at the header's end, not at a comma.)
+  const elements = splitOutsideQuotes(accept, ',').filter(
+    ({ end }) => accept.length <= ACCEPT_READ || end <= ACCEPT_READ,
+  );
+  for (const { text } of elements) {
     // RFC 9110 5.6.6: `type/subtype *( OWS ";" OWS parameter )`, OWS being spaces and tabs, so
     // each piece is trimmed on its own (`image/jpeg ;q=0` is `image/jpeg` refused). A space around
     // `=`, which the grammar does not allow, is read alike: a refusal is never taken for more.
-    const [rawType, ...params] = part.toLowerCase().split(';');
+    const [rawType, ...params] = splitOutsideQuotes(text.toLowerCase(), ';').map((p) => p.text);
     const type = rawType.trim();
     if (!type.startsWith('image/') || type.endsWith('/*')) continue;
     const weight = params
@@ -324,4 +324,25 @@ function imageTypePreferences(accept: string | undefined): {
   }
   for (const type of refused) accepted.delete(type);
   return { accepted, refused };
+}
+
+/**
+ * `text` cut at each `separator` outside a quoted-string (RFC 9110 5.6.4: `"…"`, with `\` quoting
+ * the next character), each piece with the index its separator (or the text's end) is at: a
+ * parameter's quoted value (`foo="a,b"`) holds commas and semicolons that end nothing.
+ */
+function splitOutsideQuotes(text: string, separator: string): { text: string; end: number }[] {
+  const pieces: { text: string; end: number }[] = [];
+  let [start, quoted] = [0, false];
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i];
+    if (quoted && char === '\\') i++;
+    else if (char === '"') quoted = !quoted;
+    else if (!quoted && char === separator) {
+      pieces.push({ text: text.slice(start, i), end: i });
+      start = i + 1;
+    }
+  }
+  pieces.push({ text: text.slice(start), end: text.length });
+  return pieces;
 }
