@@ -531,6 +531,32 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
     expect(await sharp(served.rawPayload).metadata()).toMatchObject({ width: 160, height: 160 });
   });
 
+  it('caches the results of an expiring upload no longer than its expiry, not a year', async () => {
+    // Past expires_at the image is 404 here: a cache keeping it immutable for a year would not ask.
+    const body = multipart({ purpose: 'product', expires_in: '3600' }, [
+      { data: await solidJpeg(300, 200), contentType: 'image/jpeg' },
+    ]);
+    const asset = await call(app, 'POST', '/api/v1/images', admin, body.payload, {
+      headers: body.headers,
+    });
+    expect(asset.statusCode).toBe(201);
+    const { id } = asset.json();
+    const maxAge = (res: { headers: Record<string, unknown> }) =>
+      Number(/^public, max-age=(\d+)$/.exec(String(res.headers['cache-control']))?.[1]);
+    const res = await get(signed('w_64,f_jpeg', id));
+    expect(res.statusCode).toBe(200);
+    expect(maxAge(res)).toBeGreaterThan(3500);
+    expect(maxAge(res)).toBeLessThanOrEqual(3600);
+    const revalidated = await get(signed('w_64,f_jpeg', id), {
+      'if-none-match': String(res.headers.etag),
+    });
+    expect(revalidated.statusCode).toBe(304);
+    expect(maxAge(revalidated)).toBeLessThanOrEqual(3600);
+    const preset = await get(`/transform/unsigned/p_thumb,f_jpeg/${id}`);
+    expect(preset.statusCode).toBe(200);
+    expect(maxAge(preset)).toBeLessThanOrEqual(3600);
+  });
+
   it('keeps an animated GIF animated in WebP (chosen by f_auto over AVIF), a still in JPEG', async () => {
     const frames = 4;
     const gif = await animation('gif', 120, 90, frames);

@@ -50,19 +50,33 @@ export class DeliveryController {
     if (result.varies)
       reply.header('Vary', appendVary(String(reply.getHeader('Vary') ?? ''), 'Accept'));
     if (result.kind === 'redirect') {
-      await reply.header('Cache-Control', REDIRECT_CACHE_CONTROL).redirect(result.url, 302);
+      const cacheControl = untilExpiry(REDIRECT_CACHE_CONTROL, result.expiresAt);
+      await reply.header('Cache-Control', cacheControl).redirect(result.url, 302);
       return;
     }
-    const answer =
-      result.byPreset && result.answer.kind === 'file'
-        ? {
-            ...result.answer,
-            headers: { ...result.answer.headers, 'Cache-Control': PRESET_CACHE_CONTROL },
-          }
-        : result.answer;
+    let answer = result.answer;
+    if (answer.kind === 'file' && (result.byPreset || result.expiresAt)) {
+      const policy = result.byPreset
+        ? PRESET_CACHE_CONTROL
+        : String(answer.headers['Cache-Control'] ?? '');
+      const cacheControl = untilExpiry(policy, result.expiresAt);
+      answer = { ...answer, headers: { ...answer.headers, 'Cache-Control': cacheControl } };
+    }
     await sendMediaAnswer(reply, answer, {
       code: 'image_not_found',
       detail: 'No such image.',
     });
   }
+}
+
+/**
+ * `policy`, or, for a stand-alone upload that expires (`expires_in`), no longer than until then:
+ * past it the image is `404` here, and a cache keeping the answer a year (immutable) would serve
+ * it on after it was let go. Attached in time, its expiry is cleared and caches ask again sooner.
+ */
+function untilExpiry(policy: string, expiresAt: Date | null, now = Date.now()): string {
+  if (!expiresAt) return policy;
+  const left = Math.max(0, Math.floor((expiresAt.getTime() - now) / 1000));
+  const maxAge = Number(/max-age=(\d+)/.exec(policy)?.[1] ?? left);
+  return `public, max-age=${Math.min(maxAge, left)}`;
 }

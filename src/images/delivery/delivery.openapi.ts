@@ -29,7 +29,8 @@ const FILE_HEADERS = {
     description:
       'A result never changes under its URL: `public, max-age=31536000, immutable`; one asked ' +
       'for by preset name (`p_card`), whose size the configuration may change, ' +
-      '`public, max-age=86400`.',
+      '`public, max-age=86400`. Of a stand-alone upload that expires (`expires_in`), never ' +
+      'beyond its `expires_at`: `public, max-age=<seconds left>`, not immutable.',
     schema: { type: 'string' },
   },
   Vary: {
@@ -54,7 +55,9 @@ const REDIRECT_HEADERS = {
     schema: { type: 'string', format: 'uri' },
   },
   'Cache-Control': {
-    description: 'The redirect may be cached for an hour: `public, max-age=3600`.',
+    description:
+      'The redirect may be cached for an hour: `public, max-age=3600` (less for an expiring ' +
+      'stand-alone upload: until its `expires_at`).',
     schema: { type: 'string' },
   },
   Vary: FILE_HEADERS.Vary,

@@ -13,6 +13,8 @@ export interface DeliverableImage {
   /** jpeg, png, gif, webp, avif or svg. */
   format: string;
   hasAlpha: boolean;
+  /** A stand-alone upload's expiry (past it, it is not delivered), or null: kept until deleted. */
+  expiresAt: Date | null;
 }
 
 /** A held claim on making one result; release it once the result is stored (or not). */
@@ -86,9 +88,11 @@ export class DeliveryRepository {
         height: number;
         format: string;
         has_alpha: boolean;
+        expires_at: Date | null;
       }[]
     >(
-      `SELECT id, storage_key, storage_version, width, height, format, has_alpha FROM images
+      `SELECT id, storage_key, storage_version, width, height, format, has_alpha, expires_at
+         FROM images
         WHERE id = $1 AND (expires_at IS NULL OR expires_at > now())`,
       [id],
     );
@@ -101,6 +105,7 @@ export class DeliveryRepository {
       height: row.height,
       format: row.format,
       hasAlpha: row.has_alpha,
+      expiresAt: row.expires_at === null ? null : new Date(row.expires_at),
     };
   }
 

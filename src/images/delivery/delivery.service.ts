@@ -47,11 +47,18 @@ export interface TransformRequest {
  * storage makes results itself, a redirect to its URL. `varies`: the format was chosen from
  * Accept, so caches must key on it. `byPreset`: its size comes from a preset named in the URL,
  * which the configuration may change under it (IMAGE_RENDITIONS), so its answer has an ETag but no
- * Last-Modified; every other URL names all it makes.
+ * Last-Modified; every other URL names all it makes. `expiresAt`: the image is a stand-alone
+ * upload that stops being delivered then (404), so no cache may keep it longer.
  */
 export type TransformAnswer =
-  | { kind: 'stored'; answer: MediaAnswer; varies: boolean; byPreset: boolean }
-  | { kind: 'redirect'; url: string; varies: boolean };
+  | {
+      kind: 'stored';
+      answer: MediaAnswer;
+      varies: boolean;
+      byPreset: boolean;
+      expiresAt: Date | null;
+    }
+  | { kind: 'redirect'; url: string; varies: boolean; expiresAt: Date | null };
 
 /**
  * Images at any size and format on request: checks a transform URL (its options, then its
@@ -91,7 +98,8 @@ export class DeliveryService {
       format: auto ? 'auto' : plan.format,
       quality: auto ? (options.quality ?? 'auto') : plan.quality,
     });
-    if (redirect) return { kind: 'redirect', url: redirect, varies: false };
+    if (redirect)
+      return { kind: 'redirect', url: redirect, varies: false, expiresAt: image.expiresAt };
     const key = derivedObjectKey(image.id, plan.variant, RESULT_EXTENSIONS[plan.format]);
     const byPreset = options.preset !== undefined;
     // A preset's answer has no date validator (see withoutDateConditions).
@@ -103,6 +111,7 @@ export class DeliveryService {
         answer: byPreset ? withoutLastModified(answer) : answer,
         varies: plan.negotiated,
         byPreset,
+        expiresAt: image.expiresAt,
       };
     } catch (error) {
       if (error instanceof OriginalMissingError) {
