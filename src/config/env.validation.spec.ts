@@ -611,6 +611,16 @@ describe(validateEnv.name, () => {
       }),
     ).toEqual([]);
     expect(problems({ IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS: '901' })).toEqual([]);
+    // A key working past its TTL would be forgotten, and a retry would take it over.
+    expect(
+      problems({
+        IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS: '7200',
+        IDEMPOTENCY_KEY_TTL_HOURS: '1',
+      }),
+    ).toEqual(['IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS']);
+    expect(
+      problems({ IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS: '3600', IDEMPOTENCY_KEY_TTL_HOURS: '1' }),
+    ).toEqual([]);
   });
 
   it('documents every setting, once, in the README table and in .env.example', () => {

@@ -288,9 +288,9 @@ const REQUEST_TIMEOUT_RULE =
   'HTTP_HEADERS_TIMEOUT_MS';
 
 const IN_FLIGHT_RULE =
-  'must be an integer number of seconds between 1 and 86400, and longer than ' +
-  'HTTP_REQUEST_TIMEOUT_MS (a request still arriving would have its Idempotency-Key taken over ' +
-  'by a retry)';
+  'must be an integer number of seconds between 1 and 86400, longer than ' +
+  'HTTP_REQUEST_TIMEOUT_MS and at most IDEMPOTENCY_KEY_TTL_HOURS (a request still arriving or ' +
+  'working would have its Idempotency-Key taken over by a retry)';
 
 /** OTEL_TRACING: whether spans are made and exported (see src/tracing/). */
 export enum OtelTracing {
@@ -1040,9 +1040,15 @@ export class EnvironmentVariables {
   @ValidateBy({
     name: 'longerThanRequestTimeout',
     validator: {
-      validate: (value: unknown, args) =>
-        typeof value === 'number' &&
-        value * 1000 > (args?.object as EnvironmentVariables).HTTP_REQUEST_TIMEOUT_MS,
+      // The key of a request working past its TTL is forgotten, and a retry would take it over.
+      validate: (value: unknown, args) => {
+        const env = args?.object as EnvironmentVariables;
+        return (
+          typeof value === 'number' &&
+          value * 1000 > env.HTTP_REQUEST_TIMEOUT_MS &&
+          value <= env.IDEMPOTENCY_KEY_TTL_HOURS * 3600
+        );
+      },
       defaultMessage: () => IN_FLIGHT_RULE,
     },
   })
