@@ -170,8 +170,8 @@ export class ImageFilesService {
    * while the product is locked. Where the storage's keys are overwritable (it purges caches on
    * overwrite), the original is stored as the Ocha API does: in `products/` under the product's
    * slug, overwriting, claimed and written under the lock; where keys are immutable, under new
-   * keys, written before the lock, as uploads are. When anything fails, the new keys are deleted
-   * and the stable key released.
+   * keys, written before the lock, as uploads are. When anything fails, the new keys no image's row
+   * names are deleted (see {@link unheldKeys}) and the stable key released.
    */
   async withImportedFiles<T>(
     processed: ProcessedImage,
@@ -199,11 +199,12 @@ export class ImageFilesService {
     } catch (error) {
       // The connection lost, maybe during the COMMIT: the files may be the image's (see unheldKeys).
       if (isDatabaseConnectionLost(error)) throw error;
-      await this.deleteQuietly(
+      // Not those a committed row names, as for uploads; the slug key is released under its lock.
+      const unheld = await this.unheldKeys(
         writes.keys.filter((key) => key !== slugKey),
-        of.organizationId,
-        writes.timedOut,
+        error,
       );
+      await this.deleteQuietly(unheld, of.organizationId, writes.timedOut);
       if (slugKey) await this.releaseSlugKey(slugKey, of.organizationId);
       throw error;
     }

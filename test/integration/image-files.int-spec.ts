@@ -13,8 +13,8 @@ import { solidJpeg } from '../support/fixtures';
 import { startIntegrationModule, type IntegrationModule } from '../support/integration';
 
 /**
- * A new image's files against a real database and local storage: what `withStoredFiles` removes
- * when the work given it fails. Before its transaction commits, every file written goes; after
+ * A new image's files against a real database and local storage: what `withStoredFiles` (and an
+ * import's `withImportedFiles`) removes when the work given it fails. Before its transaction commits, every file written goes; after
  * (the answer could not be read: a connection lost, say), the files stay with their image.
  */
 describe(ImageFilesService.name, () => {
@@ -53,7 +53,7 @@ describe(ImageFilesService.name, () => {
         [of.imageId, stored.storageKey, JSON.stringify(stored.renditions)],
       );
     };
-    return { of, commit };
+    return { of, commit, product };
   }
 
   const keysOf = (stored: StoredFiles) => [
@@ -90,6 +90,23 @@ describe(ImageFilesService.name, () => {
     const keys = keysOf(stored!);
     expect(await existing(keys)).toBe(keys.length);
     // Nor queued for deletion later: the image is there to stay.
+    const pending = await pendingFileDeletions(m.dataSource);
+    expect(pending.filter((key) => keys.includes(key))).toEqual([]);
+    expect(await existing(keys)).toBe(keys.length);
+  });
+
+  it('keeps the files of an import whose row committed before the work failed', async () => {
+    const { of, commit, product } = await newUpload();
+    const fill = { width: 32, height: 32 };
+    let stored: StoredFiles | undefined;
+    await expect(
+      files.withImportedFiles(processed, of, fill, async (storeUnderLock) => {
+        stored = await m.dataSource.transaction((manager) => storeUnderLock(product, manager));
+        await commit(stored);
+        throw new Error('the answer could not be read');
+      }),
+    ).rejects.toThrow('the answer could not be read');
+    const keys = keysOf(stored!);
     const pending = await pendingFileDeletions(m.dataSource);
     expect(pending.filter((key) => keys.includes(key))).toEqual([]);
     expect(await existing(keys)).toBe(keys.length);
