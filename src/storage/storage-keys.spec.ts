@@ -4,6 +4,7 @@ import {
   imageObjectKey,
   importedImageKey,
   isImageFileKey,
+  isPathBelow,
   isServableKey,
   isValidKey,
   keyStem,
@@ -55,6 +56,16 @@ describe(resolveKeyPath.name, () => {
   ])('refuses %j', (key) => {
     expect(isValidKey(key)).toBe(false);
     expect(resolveKeyPath(root, key)).toBeUndefined();
+  });
+});
+
+describe(isPathBelow.name, () => {
+  it('is a path strictly below the folder, never the folder, a sibling or a way out', () => {
+    expect(isPathBelow('/srv/media', '/srv/media/products/x.jpg')).toBe(true);
+    expect(isPathBelow('/srv/media', '/srv/media/..x/y.jpg')).toBe(true);
+    for (const path of ['/srv/media', '/srv/media-2/x.jpg', '/srv/x.jpg', '/etc/passwd']) {
+      expect(isPathBelow('/srv/media', path)).toBe(false);
+    }
   });
 });
 

@@ -120,9 +120,15 @@ export function resolveKeyPath(root: string, key: string): string | undefined {
   if (!isValidKey(key)) return undefined;
   const base = resolve(root);
   const target = resolve(base, key);
-  const rel = relative(base, target);
-  if (rel === '' || rel.startsWith('..') || isAbsolute(rel) || rel.split(sep).includes('..')) {
-    return undefined;
-  }
-  return target;
+  return isPathBelow(base, target) ? target : undefined;
+}
+
+/**
+ * Whether `path` lies strictly below the folder `base` (both absolute; not `base` itself), as
+ * written: a symlink on the way is not followed, so a caller that opens the file compares real
+ * paths (see LocalStorageProvider.read).
+ */
+export function isPathBelow(base: string, path: string): boolean {
+  const rel = relative(base, path);
+  return rel !== '' && !isAbsolute(rel) && !rel.split(sep).includes('..');
 }

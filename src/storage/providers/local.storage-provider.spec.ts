@@ -5,6 +5,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  symlinkSync,
   utimesSync,
   writeFileSync,
 } from 'node:fs';
@@ -213,6 +214,28 @@ describe(LocalStorageProvider.name, () => {
     }
     // Refused before anything touched the disk.
     expect(readdirSync(root)).toEqual([]);
+  });
+
+  it('reads no file that a symlink leads to outside the root, but follows one that stays inside', async () => {
+    const outside = mkdtempSync(join(tmpdir(), 'pis-outside-'));
+    try {
+      writeFileSync(join(outside, 'secret.webp'), 'not for /media');
+      const folder = join(root, PRODUCT, IMAGE_A);
+      mkdirSync(folder, { recursive: true });
+      // The file itself a link out, and a folder of the key a link out.
+      symlinkSync(join(outside, 'secret.webp'), join(root, KEY));
+      symlinkSync(outside, join(root, PRODUCT, IMAGE_B));
+      await expect(storage.read(KEY)).resolves.toBeUndefined();
+      await expect(storage.read(imageKey(IMAGE_B, 'secret'))).resolves.toBeUndefined();
+      // A link to a file of the root is that file (as /media serves it).
+      await storage.put(imageKey(IMAGE_A, 'large'), Buffer.from('inside'), OPTIONS);
+      symlinkSync(join(folder, 'large.webp'), join(folder, 'thumb.webp'));
+      const object = await storage.read(imageKey(IMAGE_A, 'thumb'));
+      expect(object?.size).toBe(6);
+      object?.stream.destroy();
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
   });
 
   describe('listing', () => {

@@ -1,7 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { constants, createWriteStream } from 'node:fs';
-import { access, mkdir, open, opendir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
-import { dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
+import {
+  access,
+  mkdir,
+  open,
+  opendir,
+  realpath,
+  rename,
+  rm,
+  rmdir,
+  stat,
+  unlink,
+} from 'node:fs/promises';
+import { dirname, extname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
@@ -13,7 +24,7 @@ import {
   type StorageProvider,
   type StoredObject,
 } from '../storage-provider';
-import { resolveKeyPath } from '../storage-keys';
+import { isPathBelow, resolveKeyPath } from '../storage-keys';
 import type { MediaAnswer, MediaRequest } from '../media-answer';
 import { answerMediaRequest } from '../media-delivery';
 
@@ -54,6 +65,8 @@ export class LocalStorageProvider implements StorageProvider {
   readonly driver = 'local';
   /** When check() last removed abandoned writes (never yet: at its first call). */
   private staleWritesRemovedAt = 0;
+  /** The root's real path (it may itself be a symlink), found at the first read. */
+  private realRoot?: Promise<string>;
 
   constructor(
     /** The folder the files are kept in, which /media serves (media-delivery.ts). */
@@ -127,11 +140,15 @@ export class LocalStorageProvider implements StorageProvider {
    * Opened first, then read through the open file: a deletion after the open (an image deleted,
    * the expiry sweep) leaves the read whole. Stat, then a stream opening the path a moment later,
    * met a deletion in between as a stream error (a 500 to a transform URL) rather than "missing".
+   * A symlink leading out of the root reads as missing, as /media serves it (media-delivery.ts).
    */
   async read(key: string): Promise<ObjectStream | undefined> {
-    const path = resolveKeyPath(this.root, key);
+    const path = await this.realPathBelowRoot(key);
     if (!path) return undefined;
-    const handle = await open(path, 'r').catch(() => undefined);
+    // The real path, not followed again should its last part have become a link since.
+    const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW).catch(
+      () => undefined,
+    );
     if (!handle) return undefined;
     const info = await handle.stat().catch(() => undefined);
     if (!info?.isFile()) {
@@ -141,7 +158,7 @@ export class LocalStorageProvider implements StorageProvider {
     return {
       stream: handle.createReadStream(),
       size: info.size,
-      contentType: CONTENT_TYPES[extname(path).slice(1)] ?? 'application/octet-stream',
+      contentType: CONTENT_TYPES[extname(key).slice(1)] ?? 'application/octet-stream',
       // Keys are never rewritten with other bytes; size and mtime identify the content.
       etag: `"${info.size.toString(16)}-${Math.floor(info.mtimeMs).toString(16)}"`,
       lastModified: info.mtime,
@@ -223,7 +240,7 @@ export class LocalStorageProvider implements StorageProvider {
    */
   private async removeEmptyFolders(dir: string): Promise<void> {
     const root = resolve(this.root);
-    for (let current = dir; isStrictlyBelow(root, current); current = dirname(current)) {
+    for (let current = dir; isPathBelow(root, current); current = dirname(current)) {
       try {
         await rmdir(current);
       } catch (error) {
@@ -254,16 +271,27 @@ export class LocalStorageProvider implements StorageProvider {
     }
   }
 
+  /**
+   * The real path (every symlink resolved) of the file of `key`, when it lies below the root's
+   * own real path; else undefined, as for a missing file. A link placed in the folder (by hand, a
+   * restore, a bug) could otherwise hand any file of the machine to whoever reads the key.
+   */
+  private async realPathBelowRoot(key: string): Promise<string | undefined> {
+    const path = resolveKeyPath(this.root, key);
+    if (!path) return undefined;
+    this.realRoot ??= realpath(this.root).catch((error: unknown) => {
+      this.realRoot = undefined;
+      throw error;
+    });
+    const [base, real] = await Promise.all([this.realRoot, realpath(path)]).catch(() => []);
+    return base && real && isPathBelow(base, real) ? real : undefined;
+  }
+
   private path(key: string): string {
     const path = resolveKeyPath(this.root, key);
     if (!path) throw new Error(`invalid storage key: ${key}`);
     return path;
   }
-}
-
-function isStrictlyBelow(root: string, path: string): boolean {
-  const rel = relative(root, path);
-  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
 }
 
 function failure(action: string, error: unknown): StorageError {
