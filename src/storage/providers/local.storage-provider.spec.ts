@@ -314,6 +314,28 @@ describe(LocalStorageProvider.name, () => {
     expect(tmpFiles().sort()).toEqual(['in-flight.part', 'not-a-write.txt']);
   });
 
+  it('does not start when no file can be made in its write area, naming the folder', async () => {
+    const dir = join(root, LOCAL_TMP_DIR);
+    const realOpen = fsPromises.open;
+    // The write area mounted read-only (or another owner's, or immutable), the root writable.
+    const open = jest.spyOn(fsPromises, 'open').mockImplementation((path, ...rest) => {
+      if (String(path).startsWith(`${dir}/`)) {
+        return Promise.reject(Object.assign(new Error('read-only'), { code: 'EROFS' }));
+      }
+      return realOpen(path, ...rest);
+    });
+    try {
+      await expect(storage.check()).rejects.toThrow(
+        `Local storage failed writing in ${dir}: EROFS`,
+      );
+    } finally {
+      open.mockRestore();
+    }
+    // Writable again: ready, and the probe leaves nothing behind.
+    await expect(storage.check()).resolves.toBeUndefined();
+    expect(tmpFiles()).toEqual([]);
+  });
+
   it('gives public URLs below /media', async () => {
     await expect(storage.url(KEY)).resolves.toBe(`https://cdn.example/media/${KEY}`);
   });

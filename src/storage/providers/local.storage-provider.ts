@@ -170,17 +170,29 @@ export class LocalStorageProvider implements StorageProvider {
     return answerMediaRequest(this.root, key, request);
   }
 
+  /**
+   * Readiness, and at start-up (the first call) a file written and removed in the write area: a
+   * folder where no file can be made (mounted read-only, another owner's, immutable) stops the
+   * start, naming it, rather than failing every upload later.
+   */
   async check(): Promise<void> {
+    const tmpDir = join(this.root, LOCAL_TMP_DIR);
+    const first = this.staleWritesRemovedAt === 0;
     try {
-      await mkdir(join(this.root, LOCAL_TMP_DIR), { recursive: true });
+      await mkdir(tmpDir, { recursive: true });
       await access(this.root, constants.W_OK);
     } catch (error) {
       throw failure(`using ${this.root}`, error);
     }
+    try {
+      await access(tmpDir, constants.W_OK);
+      if (first) await probeWrite(tmpDir);
+    } catch (error) {
+      throw failure(`writing in ${tmpDir}`, error);
+    }
     if (Date.now() - this.staleWritesRemovedAt >= STALE_WRITE_MS) {
       // Awaited at start-up (the first check); later, from readiness, not waited for, so that a
       // slow disk cannot make the instance look unready. A failure waits for the next pass.
-      const first = this.staleWritesRemovedAt === 0;
       this.staleWritesRemovedAt = Date.now();
       const removing = this.removeStaleWrites().catch(() => undefined);
       if (first) await removing;
@@ -292,6 +304,16 @@ export class LocalStorageProvider implements StorageProvider {
     if (!path) throw new Error(`invalid storage key: ${key}`);
     return path;
   }
+}
+
+/**
+ * Makes an empty file in `dir`, as a write starts, and removes it (a `.part`, which the stale
+ * writes' clean-up removes should this process end in between).
+ */
+async function probeWrite(dir: string): Promise<void> {
+  const probe = join(dir, `${randomUUID()}.part`);
+  await (await open(probe, 'wx', 0o644)).close();
+  await rm(probe, { force: true }).catch(() => undefined);
 }
 
 function failure(action: string, error: unknown): StorageError {
