@@ -1,10 +1,4 @@
-import {
-  PassThrough,
-  pipeline,
-  Transform,
-  type Readable,
-  type TransformCallback,
-} from 'node:stream';
+import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MediaAnswer } from '../media-answer';
 import {
@@ -110,19 +104,18 @@ function streamedWithin(
  * `body`, once its first bytes have come (or it has ended, empty): a body that fails or stalls
  * before then fails the `serve`, so that the answer is the storage's failure (502), where an
  * answer already handed to the client with no byte to send became a 500. After the first bytes,
- * a failure can only cut the answer off (its status is sent).
+ * a failure can only cut the answer off (its status is sent). The same stream, not a copy piped
+ * on: 'readable' says a first chunk (or the end) waits in its buffer, where its reader finds it.
  */
 function started(body: Readable): Promise<Readable> {
-  const out = new PassThrough();
-  pipeline(body, out, () => undefined);
   return new Promise((resolve, reject) => {
     const settle = (error?: Error) => {
-      body.off('data', begun).off('end', begun).off('error', settle);
+      body.off('readable', begun).off('error', settle);
       if (error) reject(error);
-      else resolve(out);
+      else resolve(body);
     };
     const begun = () => settle();
-    body.once('data', begun).once('end', begun).once('error', settle);
+    body.once('readable', begun).once('error', settle);
   });
 }
 
