@@ -48,7 +48,10 @@ export class JobsService {
     return JobDto.from(await this.find(ctx, id));
   }
 
-  /** Puts a failed job back in its queue, with one more attempt; 409 job_not_failed otherwise. */
+  /**
+   * Puts a failed job back in its queue, with one more attempt; 409 job_not_failed otherwise, and
+   * 404 job_not_found when it is gone, before or right after it was put back.
+   */
   async retry(ctx: RequestContext, id: string): Promise<JobDto> {
     const job = await this.find(ctx, id);
     // pg-boss retries only a failed job: a job that stopped being failed meanwhile is refused too.
@@ -61,7 +64,10 @@ export class JobsService {
     }
     // This process's worker (roles `all` and `worker`) takes it now rather than at its next poll.
     this.queue.wake(job.name);
-    return JobDto.from((await this.repository.find([job.name], job.id, this.viewer(ctx)))!);
+    // Deleted since (by pg-boss's maintenance): gone, as any job not found is.
+    const retried = await this.repository.find([job.name], job.id, this.viewer(ctx));
+    if (!retried) throw new AppError('job_not_found', 'There is no job with this id.');
+    return JobDto.from(retried);
   }
 
   private viewer(ctx: RequestContext): JobViewer {
