@@ -274,9 +274,14 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
     return job;
   }
 
-  /** Puts a failed job back in its queue. Returns whether it was retried. */
+  /**
+   * Puts a failed job back in its queue, kept for its queue's retention from now (see
+   * QueuedJobsRepository.keepForRetry). Returns whether it was retried.
+   */
   async retry(name: string, id: string): Promise<boolean> {
     this.assertDefined(name);
+    // First, while it is failed: once put back it would already be one maintenance may delete.
+    if (!(await this.queued.keepForRetry(name, id))) return false;
     // pg-boss's typings leave CommandResponse empty; its value carries `affected`.
     const result = (await this.engine.retry(name, id)) as { affected?: number };
     return (result.affected ?? 0) > 0;

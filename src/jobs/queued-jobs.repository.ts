@@ -46,6 +46,29 @@ export class QueuedJobsRepository {
     return row.turn;
   }
 
+  /**
+   * Gives the failed job `id` of queue `name` another retention period of its queue, from now, to
+   * be retried: pg-boss deletes a waiting job once its `keep_until` (when it was queued, plus the
+   * queue's retention) has passed, and its retry keeps that, so a job queued long before it
+   * failed would be deleted while it waits for its worker again. Only while it is failed, where
+   * `keep_until` counts for nothing. Returns whether it was.
+   */
+  async keepForRetry(name: string, id: string): Promise<boolean> {
+    const rows: unknown[] = await this.dataSource.query(
+      `WITH kept AS (
+         UPDATE ${JOB_SCHEMA}.job AS j
+            SET keep_until = greatest(j.keep_until,
+                  greatest(j.start_after, ${JOB_SCHEMA}.job_now())
+                    + q.retention_seconds * interval '1 second')
+           FROM ${JOB_SCHEMA}.queue AS q
+          WHERE j.name = $1 AND j.id = $2::uuid AND j.state = 'failed' AND q.name = j.name
+         RETURNING 1)
+       SELECT 1 FROM kept`,
+      [name, id],
+    );
+    return rows.length > 0;
+  }
+
   /** How many jobs of queue `name` took a setting they lacked. */
   async adopt(name: string, settings: JobSettings): Promise<number> {
     if (!settings.deadLetter && !settings.heartbeatSeconds) return 0;

@@ -73,4 +73,16 @@ describe(`${JobsService.name} retry`, () => {
     });
     expect(await errorCode(service.retry(admin, id))).toBe('job_not_found');
   });
+
+  it("keeps a retried job past pg-boss's retention of queued jobs, however old it is", async () => {
+    // Queued 15 days ago (a backlog), failed for good today: pg-boss keeps a waiting job 14 days.
+    const id = await failedJob(15);
+    expect(await service.retry(admin, id)).toMatchObject({ state: 'retry' });
+    // pg-boss's maintenance pass deletes the waiting jobs it no longer keeps.
+    await (
+      jobs as unknown as { engine: { supervise(name: string): Promise<void> } }
+    ).engine.supervise('chore');
+    expect(await exists(id)).toBe(true);
+    expect((await service.get(admin, id)).state).toBe('retry');
+  });
 });
