@@ -262,6 +262,20 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
     return this.queued.nextTurn(manager, name, JOB_ORGANIZATION_KEY, group);
   }
 
+  /**
+   * Whether any job of `names` whose data has `key` = `value` may still run: waiting (queued, or
+   * for its retry) or running. In `manager`'s transaction.
+   */
+  anyPending(
+    manager: EntityManager,
+    names: string[],
+    key: string,
+    value: string,
+  ): Promise<boolean> {
+    for (const name of names) this.assertDefined(name);
+    return this.queued.anyPending(manager, names, key, value);
+  }
+
   /** Asks this process's worker of `name` to look for jobs now (after a commit that queued some). */
   wake(name: string): void {
     const worker = this.workers.get(name);

@@ -47,6 +47,26 @@ export class QueuedJobsRepository {
   }
 
   /**
+   * Whether a job of one of `names` whose data has `key` = `value` is waiting (queued, or for its
+   * retry) or running: one that may yet do its work. Read in `manager`'s transaction.
+   */
+  async anyPending(
+    manager: EntityManager,
+    names: string[],
+    key: string,
+    value: string,
+  ): Promise<boolean> {
+    const rows: unknown[] = await manager.query(
+      `SELECT 1 FROM ${JOB_SCHEMA}.job
+        WHERE name = ANY($1::text[]) AND state IN ('created', 'retry', 'active')
+          AND data->>$2 = $3
+        LIMIT 1`,
+      [names, key, value],
+    );
+    return rows.length > 0;
+  }
+
+  /**
    * Gives the failed job `id` of queue `name` another retention period of its queue, from now, to
    * be retried: pg-boss deletes a waiting job once its `keep_until` (when it was queued, plus the
    * queue's retention) has passed, and its retry keeps that, so a job queued long before it

@@ -73,6 +73,21 @@ export class RenditionRebuildsRepository {
     await this.forgetCounted(manager, id, { keepFailed: false });
   }
 
+  /**
+   * A running run none of whose jobs may still run, with images it never counted (their jobs
+   * deleted unrun, or failed for good with the job that counts them): over, those images counted
+   * failed, as their renditions stay.
+   */
+  async closeStalled(manager: EntityManager, id: string): Promise<void> {
+    await manager.query(
+      `UPDATE rendition_rebuilds
+          SET failed = total - done, state = $2, finished_at = now(), updated_at = now()
+        WHERE id = $1 AND state = $3`,
+      [id, RebuildState.Completed, RebuildState.Running],
+    );
+    await this.forgetCounted(manager, id);
+  }
+
   /** A page of images queued: the total grows, and planning resumes after `cursor`. */
   async addQueued(
     manager: EntityManager,

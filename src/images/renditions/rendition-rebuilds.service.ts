@@ -2,13 +2,14 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs
 import { DataSource, type EntityManager } from 'typeorm';
 import { AppError } from '../../common/errors/app.error';
 import { safeError } from '../../common/logging/safe-error';
-import { JobQueue } from '../../jobs/job-queue.service';
+import { failedQueueOf, JobQueue } from '../../jobs/job-queue.service';
+import { IMAGE_REBUILD_QUEUE, type ImageRebuildJobData } from './image-rebuild.job';
 import { ImageRenditionsRepository } from './image-renditions.repository';
 import { REBUILD_PLAN_QUEUE, type RebuildPlanJobData } from './rebuild-plan.job';
 import { RenditionMaker } from './rendition-maker.service';
 import type { PageQueryDto } from '../../common/pagination/page.dto';
 import { RenditionRebuildDto, type RenditionRebuildPageDto } from './rendition-rebuild.dto';
-import { RebuildState, RebuildTrigger } from './rendition-rebuild.entity';
+import { RebuildState, RebuildTrigger, type RenditionRebuild } from './rendition-rebuild.entity';
 import { RenditionRebuildsRepository } from './rendition-rebuilds.repository';
 
 /** Whether this application starts a run at start-up when presets differ (not the CLI's). */
@@ -52,26 +53,43 @@ export class RenditionRebuildsService implements OnApplicationBootstrap {
 
   /**
    * The run re-making renditions with this instance's presets: the one under way, or a new one
-   * (superseding a run for other presets). Serialised across instances by an advisory lock.
+   * (superseding a run for other presets, or after closing one that would never finish: see
+   * stalled). Serialised across instances by an advisory lock.
    */
   async start(trigger: RebuildTrigger): Promise<RenditionRebuildDto> {
     const renditionSet = this.maker.renditionSet;
     const run = await this.dataSource.transaction(async (manager) => {
       await this.runs.lockStarts(manager);
       const active = await this.runs.findActive(manager);
-      if (active?.renditionSet === renditionSet) {
+      const same = active?.renditionSet === renditionSet;
+      const stalled = active !== null && same && (await this.stalled(manager, active));
+      if (active && same && !stalled) {
         // Planning resumes where it stopped, should its job have failed for good; two planning
         // jobs at once are harmless (each page is queued under the run's lock, after its cursor).
         if (active.state === RebuildState.Planning) await this.plan(manager, active.id);
         return active;
       }
-      if (active) await this.runs.supersede(manager, active.id);
+      // A run that would never finish is over, and a new run re-makes what it left.
+      if (active && stalled) await this.runs.closeStalled(manager, active.id);
+      else if (active) await this.runs.supersede(manager, active.id);
       const run = await this.runs.create(manager, renditionSet, trigger);
       await this.plan(manager, run.id);
       return run;
     });
     this.jobs.wake(REBUILD_PLAN_QUEUE);
     return RenditionRebuildDto.from(run);
+  }
+
+  /**
+   * Whether `run` is running with none of its images' jobs left to run, nor the jobs that count
+   * those failed for good (`renditions-rebuild-failed`): its counts would never reach its total.
+   * Its row is locked (findActive), so no job counts an image meanwhile.
+   */
+  private async stalled(manager: EntityManager, run: RenditionRebuild): Promise<boolean> {
+    if (run.state !== RebuildState.Running) return false;
+    const queues = [IMAGE_REBUILD_QUEUE, failedQueueOf(IMAGE_REBUILD_QUEUE)];
+    const key = 'runId' satisfies keyof ImageRebuildJobData;
+    return !(await this.jobs.anyPending(manager, queues, key, run.id));
   }
 
   /** Queues the planning of a run, unless it is queued already. */
