@@ -25,7 +25,9 @@ export class JobsController {
     summary: 'List background jobs, newest first',
     description:
       'Admins only. Filter by `state` (`?state=failed` lists the jobs that failed for good, ' +
-      'each with its `error`) and `queue`; pages by `cursor`. Jobs of another organisation are ' +
+      'each with its `error`) and `queue`; pages by `cursor` (`next_cursor`), passed with the ' +
+      'same `state` and `queue`: it is a position in the newest-first order, which under other ' +
+      'filters starts their list there, without their newer jobs. Jobs of another organisation are ' +
       'not listed.',
   })
   @ApiProblems(...PROBLEMS.validation, 'invalid_cursor')
