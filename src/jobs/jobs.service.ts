@@ -56,7 +56,8 @@ export class JobsService {
     const job = await this.find(ctx, id);
     // pg-boss retries only a failed job: a job that stopped being failed meanwhile is refused too.
     if (job.state !== 'failed' || !(await this.queue.retry(job.name, job.id))) {
-      const now = (await this.repository.find([job.name], job.id, this.viewer(ctx))) ?? job;
+      const now = await this.repository.find([job.name], job.id, this.viewer(ctx));
+      if (!now) throw jobNotFound();
       throw new AppError(
         'job_not_failed',
         `The job is ${now.state}: only a failed job can be retried.`,
@@ -66,7 +67,7 @@ export class JobsService {
     this.queue.wake(job.name);
     // Deleted since (by pg-boss's maintenance): gone, as any job not found is.
     const retried = await this.repository.find([job.name], job.id, this.viewer(ctx));
-    if (!retried) throw new AppError('job_not_found', 'There is no job with this id.');
+    if (!retried) throw jobNotFound();
     return JobDto.from(retried);
   }
 
@@ -79,9 +80,13 @@ export class JobsService {
 
   private async find(ctx: RequestContext, id: string): Promise<JobRow> {
     const job = await this.repository.find(this.queue.queueNames(), id, this.viewer(ctx));
-    if (!job) throw new AppError('job_not_found', 'There is no job with this id.');
+    if (!job) throw jobNotFound();
     return job;
   }
+}
+
+function jobNotFound(): AppError {
+  return new AppError('job_not_found', 'There is no job with this id.');
 }
 
 /**

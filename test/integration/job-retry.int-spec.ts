@@ -74,6 +74,16 @@ describe(`${JobsService.name} retry`, () => {
     expect(await errorCode(service.retry(admin, id))).toBe('job_not_found');
   });
 
+  it('answers 404 job_not_found, not "the job is failed", when it is deleted before it is put back', async () => {
+    const id = await failedJob();
+    const retry = jobs.retry.bind(jobs);
+    jest.spyOn(jobs, 'retry').mockImplementation(async (name, jobId) => {
+      await app.dataSource.query(`DELETE FROM pgboss.job WHERE id = $1`, [jobId]);
+      return retry(name, jobId);
+    });
+    expect(await errorCode(service.retry(admin, id))).toBe('job_not_found');
+  });
+
   it("keeps a retried job past pg-boss's retention of queued jobs, however old it is", async () => {
     // Queued 15 days ago (a backlog), failed for good today: pg-boss keeps a waiting job 14 days.
     const id = await failedJob(15);
