@@ -14,6 +14,16 @@ import {
   validateEnv,
 } from './env.validation';
 
+/** The variables validateEnv refuses in `raw`, none when it takes it. */
+function problemsOf(raw: Record<string, string>): string[] {
+  try {
+    validateEnv(raw);
+    return [];
+  } catch (error) {
+    return (error as ConfigValidationError).problems.map((p) => p.variable);
+  }
+}
+
 describe(validateEnv.name, () => {
   it('applies every default when nothing is set', () => {
     const env = validateEnv({});
@@ -457,15 +467,6 @@ describe(validateEnv.name, () => {
   });
 
   describe('image import settings', () => {
-    const problemsOf = (raw: Record<string, string>): string[] => {
-      try {
-        validateEnv(raw);
-        return [];
-      } catch (error) {
-        return (error as ConfigValidationError).problems.map((p) => p.variable);
-      }
-    };
-
     it('refuse the test-only allowances in production, and only there', () => {
       const production = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) };
       expect(problemsOf({ ...production, IMPORT_ALLOW_PRIVATE_NETWORKS: 'true' })).toEqual([
@@ -542,15 +543,6 @@ describe(validateEnv.name, () => {
   });
 
   describe('slow-client timeouts', () => {
-    const problems = (raw: Record<string, string>): string[] => {
-      try {
-        validateEnv(raw);
-        return [];
-      } catch (error) {
-        return (error as ConfigValidationError).problems.map((p) => p.variable);
-      }
-    };
-
     it('default to a 20 s header timeout, 4 KiB/s bodies, 15 minutes a request, 72 s keep-alive, 60 s of unread answer', () => {
       expect(validateEnv({})).toMatchObject({
         HTTP_HEADERS_TIMEOUT_MS: 20_000,
@@ -565,18 +557,20 @@ describe(validateEnv.name, () => {
     });
 
     it('refuse values out of range, and a request timeout shorter than the header timeout', () => {
-      expect(problems({ HTTP_HEADERS_TIMEOUT_MS: '999' })).toEqual(['HTTP_HEADERS_TIMEOUT_MS']);
-      expect(problems({ HTTP_KEEP_ALIVE_TIMEOUT_MS: '0' })).toEqual(['HTTP_KEEP_ALIVE_TIMEOUT_MS']);
-      expect(problems({ HTTP_SEND_TIMEOUT_MS: '0' })).toEqual(['HTTP_SEND_TIMEOUT_MS']);
-      expect(problems({ HTTP_BODY_MIN_BYTES_PER_SECOND: '-1' })).toEqual([
+      expect(problemsOf({ HTTP_HEADERS_TIMEOUT_MS: '999' })).toEqual(['HTTP_HEADERS_TIMEOUT_MS']);
+      expect(problemsOf({ HTTP_KEEP_ALIVE_TIMEOUT_MS: '0' })).toEqual([
+        'HTTP_KEEP_ALIVE_TIMEOUT_MS',
+      ]);
+      expect(problemsOf({ HTTP_SEND_TIMEOUT_MS: '0' })).toEqual(['HTTP_SEND_TIMEOUT_MS']);
+      expect(problemsOf({ HTTP_BODY_MIN_BYTES_PER_SECOND: '-1' })).toEqual([
         'HTTP_BODY_MIN_BYTES_PER_SECOND',
       ]);
-      expect(problems({ HTTP_BODY_MIN_BYTES_PER_SECOND: '0' })).toEqual([]);
-      expect(problems({ UPLOAD_SPOOL_SWEEP_SECONDS: '1.5' })).toEqual([
+      expect(problemsOf({ HTTP_BODY_MIN_BYTES_PER_SECOND: '0' })).toEqual([]);
+      expect(problemsOf({ UPLOAD_SPOOL_SWEEP_SECONDS: '1.5' })).toEqual([
         'UPLOAD_SPOOL_SWEEP_SECONDS',
       ]);
       expect(
-        problems({ HTTP_HEADERS_TIMEOUT_MS: '30000', HTTP_REQUEST_TIMEOUT_MS: '20000' }),
+        problemsOf({ HTTP_HEADERS_TIMEOUT_MS: '30000', HTTP_REQUEST_TIMEOUT_MS: '20000' }),
       ).toEqual(['HTTP_REQUEST_TIMEOUT_MS']);
       expect(() => validateEnv({ HTTP_REQUEST_TIMEOUT_MS: '3600001' })).toThrow(
         /HTTP_REQUEST_TIMEOUT_MS: must be an integer number of milliseconds between 1000 and 3600000, and at least HTTP_HEADERS_TIMEOUT_MS/,
@@ -585,41 +579,33 @@ describe(validateEnv.name, () => {
   });
 
   it('refuses an in-flight Idempotency-Key time no longer than a request may take to arrive', () => {
-    const problems = (raw: Record<string, string>): string[] => {
-      try {
-        validateEnv(raw);
-        return [];
-      } catch (error) {
-        return (error as ConfigValidationError).problems.map((p) => p.variable);
-      }
-    };
     // Else a retry takes over the key of an upload still arriving, and the upload is rolled back.
-    expect(problems({ IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS: '60' })).toEqual([
+    expect(problemsOf({ IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS: '60' })).toEqual([
       'IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS',
     ]);
     expect(
-      problems({ IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS: '900', HTTP_REQUEST_TIMEOUT_MS: '900000' }),
+      problemsOf({ IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS: '900', HTTP_REQUEST_TIMEOUT_MS: '900000' }),
     ).toEqual(['IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS']);
     expect(() =>
       validateEnv({ IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS: '3', HTTP_REQUEST_TIMEOUT_MS: '5000' }),
     ).toThrow(/IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS: .*longer than HTTP_REQUEST_TIMEOUT_MS/);
     expect(
-      problems({
+      problemsOf({
         IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS: '3',
         HTTP_REQUEST_TIMEOUT_MS: '2000',
         HTTP_HEADERS_TIMEOUT_MS: '1000',
       }),
     ).toEqual([]);
-    expect(problems({ IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS: '901' })).toEqual([]);
+    expect(problemsOf({ IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS: '901' })).toEqual([]);
     // A key working past its TTL would be forgotten, and a retry would take it over.
     expect(
-      problems({
+      problemsOf({
         IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS: '7200',
         IDEMPOTENCY_KEY_TTL_HOURS: '1',
       }),
     ).toEqual(['IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS']);
     expect(
-      problems({ IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS: '3600', IDEMPOTENCY_KEY_TTL_HOURS: '1' }),
+      problemsOf({ IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS: '3600', IDEMPOTENCY_KEY_TTL_HOURS: '1' }),
     ).toEqual([]);
   });
 
