@@ -304,6 +304,17 @@ const METRICS_TOKEN_RULE =
 const JWT_SECRET_RULE =
   'must be at least 32 characters (openssl rand -hex 32); required when NODE_ENV=production';
 
+/** A setting of one JWT_ALGORITHM only; `other` is the one the other algorithm takes instead. */
+const OnlyWith = (algorithm: JwtAlgorithm, other: string) =>
+  ValidateBy({
+    name: `onlyWith${algorithm}`,
+    validator: {
+      validate: (_: unknown, args) =>
+        (args?.object as EnvironmentVariables).JWT_ALGORITHM === algorithm,
+      defaultMessage: () => `applies to JWT_ALGORITHM=${algorithm} only (otherwise: ${other})`,
+    },
+  });
+
 const DELIVERY_SIGNING_KEYS_RULE =
   'must be 1 to 8 comma-separated keys of at least 32 characters each (no spaces); required in ' +
   'production when JWT_SECRET is not set';
@@ -608,29 +619,14 @@ export class EnvironmentVariables {
    */
   @Transform(blankToUndefined)
   @ValidateIf((env: EnvironmentVariables) => env.JWT_PREVIOUS_SECRET !== undefined)
-  @ValidateBy({
-    name: 'forHs256',
-    validator: {
-      validate: (_: unknown, args) =>
-        (args?.object as EnvironmentVariables).JWT_ALGORITHM === JwtAlgorithm.HS256,
-      defaultMessage: () =>
-        'applies to JWT_ALGORITHM=HS256 only (RS256: JWT_PREVIOUS_PUBLIC_KEY_FILE)',
-    },
-  })
+  @OnlyWith(JwtAlgorithm.HS256, 'JWT_PREVIOUS_PUBLIC_KEY_FILE')
   @IsString({ message: JWT_SECRET_RULE })
   @MinLength(32, { message: JWT_SECRET_RULE })
   JWT_PREVIOUS_SECRET?: string = undefined;
 
   @Transform(blankToUndefined)
   @ValidateIf((env: EnvironmentVariables) => env.JWT_PREVIOUS_PUBLIC_KEY_FILE !== undefined)
-  @ValidateBy({
-    name: 'forRs256',
-    validator: {
-      validate: (_: unknown, args) =>
-        (args?.object as EnvironmentVariables).JWT_ALGORITHM === JwtAlgorithm.RS256,
-      defaultMessage: () => 'applies to JWT_ALGORITHM=RS256 only (HS256: JWT_PREVIOUS_SECRET)',
-    },
-  })
+  @OnlyWith(JwtAlgorithm.RS256, 'JWT_PREVIOUS_SECRET')
   @IsString({ message: 'must be the path of a PEM public key' })
   JWT_PREVIOUS_PUBLIC_KEY_FILE?: string = undefined;
 
