@@ -6,6 +6,7 @@ import jwt from 'jsonwebtoken';
 import { DataSource } from 'typeorm';
 import { createApp } from '../../src/app.factory';
 import { AdminBootstrapService } from '../../src/auth/admin-bootstrap.service';
+import { keyId } from '../../src/auth/jwt-keys';
 import { call, login } from '../support/http';
 import { createTestDatabase } from '../support/test-database';
 import { startTestApp, TEST_ADMIN } from '../support/test-app';
@@ -20,6 +21,10 @@ describe('JWT with RS256', () => {
   const publicPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
   writeFileSync(join(dir, 'private.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
   writeFileSync(join(dir, 'public.pem'), publicPem);
+  // The pair in use before this one (a rotation): its public key still verifies its tokens.
+  const previous = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const previousPem = previous.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  writeFileSync(join(dir, 'previous.pem'), previousPem);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('signs with the private key, and refuses HS256 keyed with the public key and alg:none', async () => {
@@ -27,6 +32,7 @@ describe('JWT with RS256', () => {
       JWT_ALGORITHM: 'RS256',
       JWT_PRIVATE_KEY_FILE: join(dir, 'private.pem'),
       JWT_PUBLIC_KEY_FILE: join(dir, 'public.pem'),
+      JWT_PREVIOUS_PUBLIC_KEY_FILE: join(dir, 'previous.pem'),
     });
     try {
       const token = await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password);
@@ -44,6 +50,26 @@ describe('JWT with RS256', () => {
       expect(res.json().code).toBe('invalid_token');
       const none = unsignedToken(decoded.payload);
       expect((await call(t.app, 'GET', '/api/v1/auth/me', { bearer: none })).statusCode).toBe(401);
+
+      // Rotation: a token of the previous pair, under its key id, still verifies; HMAC keyed
+      // with the previous public key under that id does not.
+      const kid = keyId(previous.publicKey);
+      const {
+        iat: _iat,
+        exp: _exp,
+        ...claims
+      } = decoded.payload as typeof decoded.payload & {
+        iat: number;
+      };
+      const old = jwt.sign(claims, previous.privateKey, {
+        algorithm: 'RS256',
+        keyid: kid,
+        expiresIn: 600,
+      });
+      const me = async (bearer: string) =>
+        (await call(t.app, 'GET', '/api/v1/auth/me', { bearer })).statusCode;
+      expect(await me(old)).toBe(200);
+      expect(await me(forgeHs256(decoded.payload, previousPem, { kid }))).toBe(401);
     } finally {
       await t.close();
     }
