@@ -188,13 +188,21 @@ describe('Inventorum: POST /api/images/ (its own curl command)', () => {
     expect(Number.isSafeInteger(body.id) && body.id > 0).toBe(true);
     expect(body.type).toBe(type);
     expect(body.new).toBe(true);
-    expect(Object.keys(body.urls).sort()).toEqual(['image', 'original', ...RENDITIONS].sort());
+    // Inventorum's own keys too, which its clients read whatever the renditions are named.
+    const keys = ['image', 'original', 'thumb_retina', 'ipad', 'ipad_retina', 'ebay'];
+    expect(Object.keys(body.urls).sort()).toEqual([...new Set([...keys, ...RENDITIONS])].sort());
     for (const url of Object.values(body.urls)) {
       expect(typeof url).toBe('string');
       expect(url.startsWith(`${PUBLIC_BASE}/media/uploads/`)).toBe(true);
     }
     // Inventorum's `image` is its `ipad` rendition, a display size: here the largest rendition.
     expect(body.urls.image).toBe(body.urls.large);
+    expect(body.urls).toMatchObject({
+      ipad: body.urls.large,
+      ebay: body.urls.large,
+      thumb_retina: body.urls.card,
+      ipad_retina: body.urls.original,
+    });
     const [row] = await ds.query<
       {
         id: string;

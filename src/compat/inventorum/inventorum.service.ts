@@ -12,19 +12,20 @@ import { ImagesService } from '../../images/images.service';
 import type { ImageUpload } from '../../images/intake/multipart-upload';
 import { parseRenditionPresets } from '../../images/processing/rendition-presets';
 import { InventorumImageDto } from './dto/inventorum-image.dto';
+import { inventorumUrlNames, type InventorumUrlNames } from './inventorum-urls';
 
 /** Inventorum's `POST /api/images/`: a stand-alone upload, answered with its integer number. */
 @Injectable()
 export class InventorumService {
-  /** The rendition answered as `urls.image`: Inventorum's is a display size (its `ipad`). */
-  private readonly displayRendition: string;
+  /** The renditions answered under Inventorum's keys of `urls` (see inventorumUrlNames). */
+  private readonly urlNames: InventorumUrlNames;
 
   constructor(
     private readonly images: ImagesService,
     @InjectRepository(Image) private readonly rows: Repository<Image>,
     @Inject(IMAGES_CONFIG) config: ImagesConfig,
   ) {
-    this.displayRendition = largestPreset(config.IMAGE_RENDITIONS);
+    this.urlNames = inventorumUrlNames(parseRenditionPresets(config.IMAGE_RENDITIONS));
   }
 
   async upload(
@@ -42,14 +43,6 @@ export class InventorumService {
     // Deleted by another client in the instant since its upload committed: not a fault of the
     // service (no 500), answered as the token API answers the same race.
     if (!row) throw new AppError('image_not_found', 'The image was deleted meanwhile.');
-    return InventorumImageDto.from(row.number, image, this.displayRendition);
+    return InventorumImageDto.from(row.number, image, this.urlNames);
   }
-}
-
-/** The name of the configured rendition with the largest box (the first, of equals). */
-function largestPreset(spec: string): string {
-  const area = (p: { width: number; height: number }) => p.width * p.height;
-  return parseRenditionPresets(spec).reduce((largest, preset) =>
-    area(preset) > area(largest) ? preset : largest,
-  ).name;
 }
