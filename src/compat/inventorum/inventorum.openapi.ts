@@ -43,18 +43,21 @@ const API_VERSION = {
   schema: { type: 'string', example: '12' },
 };
 
+const MEDIA_EXAMPLE =
+  'https://images.example.com/media/uploads/0b6f8e1c-8a5e-4a53-9d8e-1f2a3b4c5d6e';
+
 const OK_EXAMPLE = {
   id: 752729,
   urls: {
-    thumb:
-      'https://images.example.com/media/uploads/0b6f8e1c-8a5e-4a53-9d8e-1f2a3b4c5d6e/thumb.webp',
-    card: 'https://images.example.com/media/uploads/0b6f8e1c-8a5e-4a53-9d8e-1f2a3b4c5d6e/card.webp',
-    large:
-      'https://images.example.com/media/uploads/0b6f8e1c-8a5e-4a53-9d8e-1f2a3b4c5d6e/large.webp',
-    original:
-      'https://images.example.com/media/uploads/0b6f8e1c-8a5e-4a53-9d8e-1f2a3b4c5d6e/original.png',
-    image:
-      'https://images.example.com/media/uploads/0b6f8e1c-8a5e-4a53-9d8e-1f2a3b4c5d6e/large.webp',
+    thumb: `${MEDIA_EXAMPLE}/thumb.webp`,
+    thumb_retina: `${MEDIA_EXAMPLE}/card.webp`,
+    ipad: `${MEDIA_EXAMPLE}/large.webp`,
+    ipad_retina: `${MEDIA_EXAMPLE}/original.png`,
+    ebay: `${MEDIA_EXAMPLE}/large.webp`,
+    card: `${MEDIA_EXAMPLE}/card.webp`,
+    large: `${MEDIA_EXAMPLE}/large.webp`,
+    original: `${MEDIA_EXAMPLE}/original.png`,
+    image: `${MEDIA_EXAMPLE}/large.webp`,
   },
   type: 0,
   new: true,
