@@ -495,6 +495,17 @@ describe('The token API: POST /api/products/{product_id}/images', () => {
         { number: c2.id, is_primary: false, priority: 0 },
         { number: d.id, is_primary: true, priority: 3 },
       ]);
+      // An input left blank, as a form posts it: not sent (Django REST framework's reading).
+      const e = await uploaded(
+        product,
+        { order: '', is_primary: '' },
+        { data: front, filename: 'e.jpg' },
+      );
+      expect((await gallery(product)).find((row) => row.number === e.id)).toEqual({
+        number: e.id,
+        is_primary: false,
+        priority: 0,
+      });
     });
 
     it.each([
@@ -612,7 +623,9 @@ describe('The token API: POST /api/products/{product_id}/images', () => {
         { order: '1000001' },
         { order: '1.5' },
         { order: 'first' },
+        { order: ' ' },
         { is_primary: 'maybe' },
+        { is_primary: ' ' },
       ] as Record<string, string>[]) {
         const res = await upload(product, fields, [{ data: front }]);
         expect(res.statusCode).toBe(400);

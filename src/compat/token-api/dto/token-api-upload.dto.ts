@@ -1,6 +1,7 @@
 import { PickType } from '@nestjs/swagger';
-import { IsInt, IsOptional, Max, Min } from 'class-validator';
-import { FormInteger } from '../../../common/http/form-values';
+import { Transform } from 'class-transformer';
+import { IsBoolean, IsInt, IsOptional, Max, Min } from 'class-validator';
+import { parseFormBoolean, parseFormInteger } from '../../../common/http/form-values';
 import { UploadImageFieldsDto } from '../../../images/dto/upload-image.dto';
 
 /** The gallery's largest priority. */
@@ -8,17 +9,29 @@ const MAX_ORDER = 1_000_000;
 const ORDER_RULE = `order must be an integer from 0 to ${MAX_ORDER}`;
 
 /**
- * The text fields of the token API's upload (the file is the `image` part): `alt_text` and
- * `is_primary` as the main API reads them (`True`, `true`, `1`… for a boolean), and `order`, the
- * gallery priority.
+ * An optional field sent empty (`order=`, as a form posts an input left blank) is not sent, as
+ * Django REST framework, the token API's own, reads it: its default applies.
  */
-export class TokenApiUploadFieldsDto extends PickType(UploadImageFieldsDto, [
-  'alt_text',
-  'is_primary',
-] as const) {
+const emptyAsUnsent =
+  (parse: (value: unknown) => unknown) =>
+  ({ value }: { value: unknown }): unknown =>
+    value === '' ? undefined : parse(value);
+
+/**
+ * The text fields of the token API's upload (the file is the `image` part): `alt_text` as the
+ * main API reads it, `is_primary` (`True`, `true`, `1`… for a boolean) and `order`, the gallery
+ * priority; either of the two sent empty is not sent.
+ */
+export class TokenApiUploadFieldsDto extends PickType(UploadImageFieldsDto, ['alt_text'] as const) {
+  /** Whether the image becomes the product's primary image (default false). */
+  @IsOptional()
+  @Transform(emptyAsUnsent(parseFormBoolean))
+  @IsBoolean({ message: 'is_primary must be true or false' })
+  is_primary?: boolean;
+
   /** The gallery priority (lower first); the token API's default is 0. */
   @IsOptional()
-  @FormInteger()
+  @Transform(emptyAsUnsent(parseFormInteger))
   @IsInt({ message: ORDER_RULE })
   @Min(0, { message: ORDER_RULE })
   @Max(MAX_ORDER, { message: ORDER_RULE })
