@@ -28,8 +28,8 @@ export class RenditionsController {
       'image (of every organisation) made with other presets than the configured ones, and ' +
       'answers it: read its progress from `GET /renditions/rebuilds/{id}`, the `Location`. While a run for the ' +
       'same presets is under way, that run is answered instead of a new one (unless none of its ' +
-      'jobs is left to run, its counts short of its total: it is then ended, its images not ' +
-      'counted as `failed`, and a new run started). Each image is ' +
+      'jobs is left to run, its counts short of its total: it is then ended, the images it ' +
+      'never counted counted `failed`, and a new run started). Each image is ' +
       'swapped to its new renditions atomically; the old files are deleted after. Instances ' +
       'start such a run themselves when they start with changed presets.',
   })
