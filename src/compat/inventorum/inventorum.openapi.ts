@@ -13,7 +13,7 @@ import { MinRole, RequireScopes } from '../../auth/decorators';
 import { Role, Scope } from '../../auth/roles';
 import { ApiProblems } from '../../openapi/problems';
 import { InventorumErrorDto } from './dto/inventorum-error.dto';
-import { InventorumImageDto } from './dto/inventorum-image.dto';
+import { InventorumImageDto, URLS_EXAMPLE } from './dto/inventorum-image.dto';
 import { DRF_MESSAGES, SERIALIZER_ERROR, type InventorumErrorBody } from './inventorum-error';
 import { INVENTORUM_TYPES } from './inventorum-form';
 import { ACCEPTED_IMAGES, imageFilePart, imageUploadBody } from '../../openapi/upload-body';
@@ -43,22 +43,9 @@ const API_VERSION = {
   schema: { type: 'string', example: '12' },
 };
 
-const MEDIA_EXAMPLE =
-  'https://images.example.com/media/uploads/0b6f8e1c-8a5e-4a53-9d8e-1f2a3b4c5d6e';
-
 const OK_EXAMPLE = {
   id: 752729,
-  urls: {
-    thumb: `${MEDIA_EXAMPLE}/thumb.webp`,
-    thumb_retina: `${MEDIA_EXAMPLE}/card.webp`,
-    ipad: `${MEDIA_EXAMPLE}/large.webp`,
-    ipad_retina: `${MEDIA_EXAMPLE}/original.png`,
-    ebay: `${MEDIA_EXAMPLE}/large.webp`,
-    card: `${MEDIA_EXAMPLE}/card.webp`,
-    large: `${MEDIA_EXAMPLE}/large.webp`,
-    original: `${MEDIA_EXAMPLE}/original.png`,
-    image: `${MEDIA_EXAMPLE}/large.webp`,
-  },
+  urls: URLS_EXAMPLE,
   type: 0,
   new: true,
 } satisfies InventorumImageDto;

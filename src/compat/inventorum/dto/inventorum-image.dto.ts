@@ -5,6 +5,19 @@ import { INVENTORUM_URL_KEYS, type InventorumUrlNames } from '../inventorum-urls
 
 const URL_EXAMPLE = 'https://images.example.com/media/uploads/0b6f8e1c-8a5e-4a53-9d8e-1f2a3b4c5d6e';
 
+/** `urls` of an answer with the default renditions (thumb, card, large). */
+export const URLS_EXAMPLE = {
+  thumb: `${URL_EXAMPLE}/thumb.webp`,
+  thumb_retina: `${URL_EXAMPLE}/card.webp`,
+  ipad: `${URL_EXAMPLE}/large.webp`,
+  ipad_retina: `${URL_EXAMPLE}/original.jpg`,
+  ebay: `${URL_EXAMPLE}/large.webp`,
+  card: `${URL_EXAMPLE}/card.webp`,
+  large: `${URL_EXAMPLE}/large.webp`,
+  original: `${URL_EXAMPLE}/original.jpg`,
+  image: `${URL_EXAMPLE}/large.webp`,
+};
+
 /** Inventorum's answer to `POST /api/images/`: the new image's number, URLs and type. */
 export class InventorumImageDto {
   @ApiProperty({
@@ -50,17 +63,7 @@ export class InventorumImageDto {
       "Inventorum's own keys (`thumb`, `thumb_retina`, `ipad`, `ipad_retina`, `ebay`), each the " +
       'configured rendition nearest its purpose, and each rendition of IMAGE_RENDITIONS by its ' +
       'name (a rendition named as one of those keys answers it).',
-    example: {
-      thumb: `${URL_EXAMPLE}/thumb.webp`,
-      thumb_retina: `${URL_EXAMPLE}/card.webp`,
-      ipad: `${URL_EXAMPLE}/large.webp`,
-      ipad_retina: `${URL_EXAMPLE}/original.jpg`,
-      ebay: `${URL_EXAMPLE}/large.webp`,
-      card: `${URL_EXAMPLE}/card.webp`,
-      large: `${URL_EXAMPLE}/large.webp`,
-      original: `${URL_EXAMPLE}/original.jpg`,
-      image: `${URL_EXAMPLE}/large.webp`,
-    },
+    example: URLS_EXAMPLE,
   })
   urls!: Record<string, string>;
 
