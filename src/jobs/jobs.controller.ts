@@ -55,7 +55,8 @@ export class JobsController {
     summary: 'Retry a failed job',
     description:
       'Admins only. Puts a `failed` job back in its queue with one more attempt; it answers the ' +
-      'job, now `retry`, which a worker runs next. A job in any other state is `409 ' +
+      'job as it is read back: `retry`, which a worker runs next (or already `active`, even ' +
+      'done, on an instance that runs jobs and took it at once). A job in any other state is `409 ' +
       'job_not_failed`.',
   })
   @ApiProblems('job_not_found', 'job_not_failed')
