@@ -363,6 +363,34 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
       expect(account.expires_at).not.toBeNull();
     });
 
+    it('caches the /media files of an expiring upload no longer than its expiry, not a year', async () => {
+      // Past expires_at the sweep deletes them: a cache holding them immutable would not ask again.
+      const maxAge = (res: { headers: Record<string, unknown> }) =>
+        Number(/^public, max-age=(\d+)$/.exec(String(res.headers['cache-control']))?.[1]);
+      const expiring = await standalone(EXPIRING);
+      for (const url of urlsOf(expiring)) {
+        const path = new URL(url).pathname;
+        const full = await app.inject({ method: 'GET', url: path });
+        const etag = String(full.headers.etag);
+        const answers = [
+          full,
+          await app.inject({ method: 'HEAD', url: path }),
+          await app.inject({ method: 'GET', url: path, headers: { range: 'bytes=0-9' } }),
+          await app.inject({ method: 'GET', url: path, headers: { 'if-none-match': etag } }),
+        ];
+        expect(answers.map((res) => res.statusCode)).toEqual([200, 200, 206, 304]);
+        for (const res of answers) {
+          expect({ url, maxAge: maxAge(res) }).toEqual({ url, maxAge: expect.any(Number) });
+          expect(maxAge(res)).toBeGreaterThan(3500);
+          expect(maxAge(res)).toBeLessThanOrEqual(3600);
+        }
+      }
+      // Kept until deleted: a year, immutable, as every stored file.
+      const durable = await standalone({ purpose: 'product' });
+      const res = await app.inject({ method: 'GET', url: new URL(durable.url).pathname });
+      expect(res.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+    });
+
     it('stores title, alt text and description given with the upload', async () => {
       const body = await standalone({
         purpose: 'category',

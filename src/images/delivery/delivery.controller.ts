@@ -4,6 +4,7 @@ import { ApiTransformedImage } from './delivery.openapi';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { append as appendVary } from 'vary';
 import { Public } from '../../auth/decorators';
+import { untilExpiry } from '../../common/http/until-expiry';
 import { sendMediaAnswer } from '../../storage/media-reply';
 import { DeliveryService } from './delivery.service';
 import { TRANSFORM_ROUTE } from './transform-urls';
@@ -67,16 +68,4 @@ export class DeliveryController {
       detail: 'No such image.',
     });
   }
-}
-
-/**
- * `policy`, or, for a stand-alone upload that expires (`expires_in`), no longer than until then:
- * past it the image is `404` here, and a cache keeping the answer a year (immutable) would serve
- * it on after it was let go. Attached in time, its expiry is cleared and caches ask again sooner.
- */
-function untilExpiry(policy: string, expiresAt: Date | null, now = Date.now()): string {
-  if (!expiresAt) return policy;
-  const left = Math.max(0, Math.floor((expiresAt.getTime() - now) / 1000));
-  const maxAge = Number(/max-age=(\d+)/.exec(policy)?.[1] ?? left);
-  return `public, max-age=${Math.min(maxAge, left)}`;
 }

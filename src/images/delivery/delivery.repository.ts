@@ -110,6 +110,19 @@ export class DeliveryRepository {
   }
 
   /**
+   * The expiry of an image's row (a stand-alone upload's `expires_at`, null for none), or
+   * undefined where no row has that id: deleted, swept, or never one.
+   */
+  async findExpiry(id: string): Promise<Date | null | undefined> {
+    const [row] = await this.dataSource.query<{ expires_at: Date | null }[]>(
+      'SELECT expires_at FROM images WHERE id = $1',
+      [id],
+    );
+    if (!row) return undefined;
+    return row.expires_at === null ? null : new Date(row.expires_at);
+  }
+
+  /**
    * A lease on making the result `resultKey`, for `ttlSeconds` and renewed every third of that
    * while held: undefined when another maker holds it (the caller waits for the result instead).
    */

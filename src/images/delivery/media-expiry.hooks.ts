@@ -1,0 +1,79 @@
+import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { untilExpiry } from '../../common/http/until-expiry';
+import { DeliveryRepository } from './delivery.repository';
+
+/** A stand-alone upload's file under /media: `uploads/<image id>/<variant>.<ext>`. */
+const UPLOAD_KEY =
+  /^uploads\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/[^/]+$/;
+
+/** The answers of /media that caches keep (a file, a range of it, or the copy confirmed). */
+const CACHED_STATUSES = new Set([200, 206, 304]);
+
+/**
+ * How long an expiry read is trusted: attaching clears it (the files keep their keys), after which
+ * this instance bounds their caching for at most this long more. No expiry is never given one
+ * later (it is set at upload only): that is kept until the memory is full.
+ */
+const EXPIRY_KEPT_MS = 60_000;
+const EXPIRIES_KEPT_MAX = 10_000;
+
+/** How long a file is cached when its expiry cannot be read (the database away). */
+const UNKNOWN_EXPIRY_MS = 60_000;
+
+/**
+ * /media's caching of a stand-alone upload that expires (`expires_in`): the files are served from
+ * storage like any other (storage/, which knows no images), with a year, immutable; but past
+ * `expires_at` the image is let go and the sweep deletes them, and a cache keeping them a year
+ * would serve them on. This onSend hook bounds `Cache-Control` on 200, 206 and 304 (GET and
+ * HEAD) of `uploads/<image id>/…` keys to the seconds left, as the transform route does.
+ */
+@Injectable()
+export class MediaExpiryHooks implements OnModuleInit {
+  /** Expiries read lately, by image id, each with the time until which it is trusted. */
+  private readonly expiries = new Map<string, { expiresAt: Date | null; until: number }>();
+
+  constructor(
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly repository: DeliveryRepository,
+  ) {}
+
+  onModuleInit(): void {
+    const fastify = this.adapterHost.httpAdapter?.getInstance<FastifyInstance>();
+    if (!fastify) return; // A module without HTTP (a test's).
+    fastify.addHook('onSend', async (request, reply, payload) => {
+      const imageId = expiringCandidate(request, reply);
+      if (imageId === undefined) return payload;
+      const policy = String(reply.getHeader('Cache-Control') ?? '');
+      const expiresAt = await this.expiryOf(imageId).catch(() => 'unknown' as const);
+      // Unread (the database away): as though it expired within a minute, so asked again soon.
+      const until = expiresAt === 'unknown' ? new Date(Date.now() + UNKNOWN_EXPIRY_MS) : expiresAt;
+      const bounded = untilExpiry(policy, until ?? null);
+      if (bounded !== policy) void reply.header('Cache-Control', bounded);
+      return payload;
+    });
+  }
+
+  /** The image's expiry (null for none, or no row: its files are not delivered long). */
+  private async expiryOf(imageId: string): Promise<Date | null | undefined> {
+    const now = performance.now();
+    const known = this.expiries.get(imageId);
+    if (known && known.until > now) return known.expiresAt;
+    const expiresAt = await this.repository.findExpiry(imageId);
+    if (expiresAt === undefined) return undefined;
+    if (this.expiries.size >= EXPIRIES_KEPT_MAX) this.expiries.clear();
+    const kept = expiresAt === null ? Number.POSITIVE_INFINITY : now + EXPIRY_KEPT_MS;
+    this.expiries.set(imageId, { expiresAt, until: kept });
+    return expiresAt;
+  }
+}
+
+/** The image id of a /media answer that caches keep, of a stand-alone upload's file. */
+function expiringCandidate(request: FastifyRequest, reply: FastifyReply): string | undefined {
+  if (request.routeOptions.url !== '/media/*' || !CACHED_STATUSES.has(reply.statusCode)) {
+    return undefined;
+  }
+  const key = (request.params as Record<string, string | undefined>)['*'] ?? '';
+  return UPLOAD_KEY.exec(key)?.[1];
+}
