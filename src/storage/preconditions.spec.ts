@@ -14,6 +14,12 @@ describe(preconditionFails.name, () => {
     expect(fails({ 'if-match': '*' })).toBe(false);
   });
 
+  it('reads tags with commas inside their quotes whole (RFC 9110 8.8.3)', () => {
+    expect(fails({ 'if-match': 'W/"x,y", "a,b", "abc"' })).toBe(false);
+    expect(fails({ 'if-match': 'W/"x,y"' })).toBe(true);
+    expect(fails({ 'if-match': '"abc,x", "x,abc"' })).toBe(true);
+  });
+
   it('fails If-Match naming another tag, or the current one weakly', () => {
     expect(fails({ 'if-match': '"x"' })).toBe(true);
     expect(fails({ 'if-match': 'W/"abc"' })).toBe(true);
@@ -42,6 +48,12 @@ describe(noneMatchHolds.name, () => {
       expect({ header, holds: noneMatchHolds(header, etag) }).toEqual({ header, holds: true });
     }
     for (const header of ['"abcd"', '"x", "y"', 'abc', '']) {
+      expect({ header, holds: noneMatchHolds(header, etag) }).toEqual({ header, holds: false });
+    }
+    // A tag may hold commas (RFC 9110 8.8.3): read whole, never cut into the current one.
+    expect(noneMatchHolds('"a,b", "abc"', etag)).toBe(true);
+    expect(noneMatchHolds('W/"x,y", W/"abc"', etag)).toBe(true);
+    for (const header of ['W/"x,y"', '"abc,x"', '"x,abc", "a,"']) {
       expect({ header, holds: noneMatchHolds(header, etag) }).toEqual({ header, holds: false });
     }
     expect(noneMatchHolds('W/"abc"', 'W/"abc"')).toBe(true);
