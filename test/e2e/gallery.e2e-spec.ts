@@ -257,6 +257,141 @@ describe('Gallery rules', () => {
     });
   });
 
+  describe('conditional GET of one image', () => {
+    const read = (p: string, imageId: string, headers: Record<string, string> = {}) =>
+      call(app, 'GET', `${base(p)}/${imageId}`, c.user, undefined, { headers });
+
+    async function etagOf(p: string, imageId: string): Promise<string> {
+      const res = await read(p, imageId);
+      expect(res.statusCode).toBe(200);
+      return res.headers.etag as string;
+    }
+
+    it('answers 304 with its ETag and no body to an If-None-Match naming it, weakly and in lists; 200 otherwise', async () => {
+      const p = await newProduct();
+      const a = await uploaded(p);
+      const first = await read(p, a.id);
+      expect(first.statusCode).toBe(200);
+      const etag = first.headers.etag as string;
+      expect(etag).toMatch(/^W\/"[A-Za-z0-9_-]{22}"$/);
+      expect(first.headers['cache-control']).toBe('no-store');
+      const strong = etag.slice(2);
+      for (const ifNoneMatch of [etag, strong, `"other", ${etag}`, `W/"x",${strong}`, '*']) {
+        const res = await read(p, a.id, { 'if-none-match': ifNoneMatch });
+        expect({ ifNoneMatch, status: res.statusCode }).toEqual({ ifNoneMatch, status: 304 });
+        expect(res.headers.etag).toBe(etag);
+        expect(res.body).toBe('');
+        expect(res.headers['content-type']).toBeUndefined();
+        // As the 200's: authenticated answers are kept by no cache.
+        expect(res.headers['cache-control']).toBe(first.headers['cache-control']);
+        expect(res.headers.vary).toBe(first.headers.vary);
+      }
+      for (const ifNoneMatch of ['"other"', 'W/"other"', `"${strong.slice(1, -1)}x"`, '']) {
+        const res = await read(p, a.id, { 'if-none-match': ifNoneMatch });
+        expect({ ifNoneMatch, status: res.statusCode }).toEqual({ ifNoneMatch, status: 200 });
+        expect(res.headers.etag).toBe(etag);
+        expect(res.json()).toEqual(first.json());
+      }
+      // HEAD alike: 304 to the ETag, else 200 with the ETag and no body.
+      const head = await call(app, 'HEAD', `${base(p)}/${a.id}`, c.user, undefined, {
+        headers: { 'if-none-match': etag },
+      });
+      expect(head.statusCode).toBe(304);
+      expect(head.headers.etag).toBe(etag);
+      const plainHead = await call(app, 'HEAD', `${base(p)}/${a.id}`, c.user);
+      expect(plainHead.statusCode).toBe(200);
+      expect(plainHead.headers.etag).toBe(etag);
+      expect(plainHead.body).toBe('');
+    });
+
+    it('is 404 for an image of another product whatever If-None-Match says', async () => {
+      const p = await newProduct();
+      const foreign = await uploaded(await newProduct());
+      const res = await read(p, foreign.id, { 'if-none-match': '*' });
+      expect(res.statusCode).toBe(404);
+      expect(res.json().code).toBe('image_not_found');
+    });
+
+    it('changes the ETag with every change the body shows: fields, primary flag, priority, renditions, uploader', async () => {
+      const p = await newProduct();
+      const a = await uploaded(p);
+      const b = await uploaded(p);
+      const seen = new Set<string>([await etagOf(p, b.id)]);
+      /** After `change`, b reads otherwise and under an ETag never seen before. */
+      async function expectNewEtag(change: () => Promise<unknown>, what: string): Promise<void> {
+        const before = (await read(p, b.id)).json();
+        await change();
+        const res = await read(p, b.id);
+        expect(res.json()).not.toEqual(before);
+        const etag = res.headers.etag as string;
+        expect({ what, fresh: !seen.has(etag) }).toEqual({ what, fresh: true });
+        // Every ETag held before is no longer current: the whole body again.
+        expect((await read(p, b.id, { 'if-none-match': [...seen].join(', ') })).statusCode).toBe(
+          200,
+        );
+        seen.add(etag);
+      }
+      const patch = (body: object) => async () =>
+        expect((await call(app, 'PATCH', `${base(p)}/${b.id}`, c.staff, body)).statusCode).toBe(
+          200,
+        );
+      await expectNewEtag(patch({ title: 'Side' }), 'title');
+      await expectNewEtag(patch({ alt_text: 'Side view' }), 'alt_text');
+      await expectNewEtag(patch({ description: 'Shot from the side' }), 'description');
+      await expectNewEtag(patch({ is_primary: true }), 'is_primary');
+      await expectNewEtag(async () => {
+        const res = await call(app, 'PUT', `${base(p)}/order`, c.staff, {
+          image_ids: [b.id, a.id],
+        });
+        expect(res.statusCode).toBe(200);
+        await call(app, 'PATCH', `${base(p)}/${b.id}`, c.staff, { priority: 7 });
+      }, 'priority');
+      await expectNewEtag(async () => {
+        await app.get(DataSource).query(
+          `UPDATE images SET renditions = renditions - (SELECT min(k) FROM jsonb_object_keys(renditions) k)
+            WHERE id = $1`,
+          [decodeId(b.id)],
+        );
+      }, 'renditions');
+      await expectNewEtag(async () => {
+        const uploader = (await read(p, b.id)).json().uploaded_by.id as string;
+        const res = await call(app, 'PATCH', `/api/v1/users/${uploader}`, c.admin, {
+          full_name: `Gina ${seen.size}`,
+        });
+        expect(res.statusCode).toBe(200);
+      }, 'uploader');
+    });
+
+    it('answers no 304 on a product or a gallery list: their ETags are versions, which changes they show leave alone', async () => {
+      const p = await newProduct();
+      // A product's ETag is its own fields' version: an image uploaded changes its
+      // primary_image, image and image_count, and not its ETag.
+      const product = await call(app, 'GET', `/api/v1/products/${p}`, c.user);
+      const a = await uploaded(p);
+      const after = await call(app, 'GET', `/api/v1/products/${p}`, c.user, undefined, {
+        headers: { 'if-none-match': product.headers.etag as string },
+      });
+      expect(after.headers.etag).toBe(product.headers.etag);
+      expect(after.json().primary_image.id).toBe(a.id);
+      // So it is no validator for a copy: the whole body, every time.
+      expect(after.statusCode).toBe(200);
+      // A gallery's ETag is its version: a new name of an uploader changes what the list shows
+      // (uploaded_by) and not its ETag.
+      const list = await call(app, 'GET', base(p), c.user);
+      const uploader = list.json().items[0].uploaded_by.id as string;
+      const renamed = await call(app, 'PATCH', `/api/v1/users/${uploader}`, c.admin, {
+        full_name: 'Gina Renamed',
+      });
+      expect(renamed.statusCode).toBe(200);
+      const again = await call(app, 'GET', base(p), c.user, undefined, {
+        headers: { 'if-none-match': list.headers.etag as string },
+      });
+      expect(again.headers.etag).toBe(list.headers.etag);
+      expect(again.json().items[0].uploaded_by.full_name).toBe('Gina Renamed');
+      expect(again.statusCode).toBe(200);
+    });
+  });
+
   describe('PUT /order', () => {
     it('sets priorities 0..n-1 in the given order and returns the new gallery', async () => {
       const p = await newProduct();

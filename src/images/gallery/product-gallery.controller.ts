@@ -14,7 +14,14 @@ import {
   Query,
   Res,
 } from '@nestjs/common';
-import { ApiBody, ApiConsumes, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBody,
+  ApiConsumes,
+  ApiHeader,
+  ApiOperation,
+  ApiResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { ApiResponseHeaders } from '../../openapi/response-headers';
 import { CreatedLocation, siblingOfAction } from '../../common/http/created-location';
@@ -43,6 +50,8 @@ import { ApiProblems, PROBLEMS } from '../../openapi/problems';
 import { Idempotent } from '../../idempotency/idempotent.decorator';
 import { IdempotentUpload } from '../../idempotency/idempotent-body.pipe';
 import { GALLERY_IF_MATCH } from './gallery-if-match.header';
+import { IMAGE_ETAG, IMAGE_IF_NONE_MATCH, NOT_MODIFIED } from './image-etag.header';
+import { unlessNotModified } from './image-not-modified';
 import { DISPLAY_TEXT_PATTERN, MULTILINE_TEXT_PATTERN } from '../../common/http/display-text';
 import { MAX_PRIORITY } from '../dto/gallery.dto';
 
@@ -175,16 +184,25 @@ abstract class GalleryRoutes {
 
   @Get(':imageId')
   @RequireScopes(Scope.ImagesRead)
+  @ApiHeader(IMAGE_IF_NONE_MATCH)
   @ApiOperation({
     summary: 'One image of the gallery',
-    description: 'The image with its renditions; 404 when it belongs to another product.',
+    description:
+      'The image with its renditions; 404 when it belongs to another product. Its `ETag` is weak ' +
+      'and changes with anything the body shows: send it back as `If-None-Match` for `304 Not ' +
+      'Modified` while the image reads the same (it is no gallery version: changes take the ' +
+      'gallery’s `ETag` as `If-Match`).',
   })
-  getProductImage(
+  @ApiResponse({ status: 200, type: ImageDto, headers: { ETag: IMAGE_ETAG } })
+  @ApiResponse({ status: 304, description: NOT_MODIFIED, headers: { ETag: IMAGE_ETAG } })
+  async getProductImage(
     @Ctx() ctx: RequestContext,
     @ProductParam() product: ProductRef,
     @Param('imageId', ParseIdPipe) imageId: string,
-  ): Promise<ImageDto> {
-    return this.images.get(ctx, product, imageId);
+    @Headers('if-none-match') ifNoneMatch: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<ImageDto | undefined> {
+    return unlessNotModified(reply, await this.images.get(ctx, product, imageId), ifNoneMatch);
   }
 
   @Patch(':imageId')
