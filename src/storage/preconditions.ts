@@ -27,18 +27,6 @@ export function preconditionFails(
   return Math.floor(current.lastModified.getTime() / 1000) > since / 1000;
 }
 
-/**
- * Whether If-None-Match names the object as it is (RFC 9110 13.1.2: the answer to a GET or HEAD
- * is then 304): `*` names any object that exists; otherwise any tag of the list, compared weakly
- * (`W/"x"` and `"x"` are the same tag here).
- */
-export function noneMatchHolds(ifNoneMatch: string, etag: string | undefined): boolean {
-  if (ifNoneMatch.trim() === '*') return true;
-  if (etag === undefined) return false;
-  const opaque = (tag: string) => tag.trim().replace(/^W\//, '');
-  return ifNoneMatch.split(',').some((tag) => opaque(tag) === opaque(etag));
-}
-
 function first(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }

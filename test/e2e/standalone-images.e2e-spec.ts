@@ -836,6 +836,39 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
       expect(malformed.json().code).toBe('invalid_id');
     });
 
+    it('answers 304 to If-None-Match naming its ETag, which every change it shows moves', async () => {
+      const image = await standalone({ purpose: 'user', title: 'Tagged' }, a.staff);
+      const read = (ifNoneMatch?: string) =>
+        call(app, 'GET', assetUrl(image.id), a.user, undefined, {
+          headers: ifNoneMatch === undefined ? {} : { 'if-none-match': ifNoneMatch },
+        });
+      const first = await read();
+      expect(first.statusCode).toBe(200);
+      const etag = first.headers.etag as string;
+      expect(etag).toMatch(/^W\/"[A-Za-z0-9_-]{22}"$/);
+      for (const ifNoneMatch of [etag, etag.slice(2), `"other", ${etag}`, '*']) {
+        const res = await read(ifNoneMatch);
+        expect({ ifNoneMatch, status: res.statusCode, body: res.body }).toEqual({
+          ifNoneMatch,
+          status: 304,
+          body: '',
+        });
+        expect(res.headers.etag).toBe(etag);
+        expect(res.headers['cache-control']).toBe('no-store');
+      }
+      expect((await read('"other"')).json()).toEqual(first.json());
+      const patched = await call(app, 'PATCH', assetUrl(image.id), a.staff, { alt_text: 'Now' });
+      expect(patched.statusCode).toBe(200);
+      const after = await read(etag);
+      expect(after.statusCode).toBe(200);
+      expect(after.json()).toMatchObject({ alt_text: 'Now' });
+      expect(after.headers.etag).not.toBe(etag);
+      const unknown = await call(app, 'GET', assetUrl(randomUUID()), a.user, undefined, {
+        headers: { 'if-none-match': '*' },
+      });
+      expect(unknown.statusCode).toBe(404);
+    });
+
     it('patches title, alt text and description, leaving what is left out', async () => {
       const image = await standalone(
         { purpose: 'user', title: 'Old', alt_text: 'Old alt', description: 'Old text' },

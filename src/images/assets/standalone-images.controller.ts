@@ -1,10 +1,32 @@
 import { imageUploadBody } from '../../openapi/upload-body';
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
-import { ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  Headers,
+  HttpCode,
+  Param,
+  Patch,
+  Post,
+  Query,
+  Res,
+} from '@nestjs/common';
+import {
+  ApiBody,
+  ApiConsumes,
+  ApiHeader,
+  ApiOperation,
+  ApiResponse,
+  ApiTags,
+} from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
 import { Ctx, MinRole, RequireScopes } from '../../auth/decorators';
 import type { RequestContext } from '../../auth/principal';
 import { Role, Scope } from '../../auth/roles';
 import { CreatedLocation } from '../../common/http/created-location';
+import { unlessNotModified } from '../../common/http/not-modified';
+import { IMAGE_ETAG, IMAGE_IF_NONE_MATCH, NOT_MODIFIED } from '../image-etag.header';
 import { ParseIdPipe } from '../../common/ids/parse-id.pipe';
 import {
   ListStandaloneImagesQueryDto,
@@ -117,15 +139,23 @@ export class StandaloneImagesController {
 
   @Get(':imageId')
   @RequireScopes(Scope.ImagesRead)
+  @ApiHeader(IMAGE_IF_NONE_MATCH)
   @ApiOperation({
     summary: 'One stand-alone image',
-    description: "An image in a gallery is served by its gallery's routes (here: 404).",
+    description:
+      "An image in a gallery is served by its gallery's routes (here: 404). Its `ETag` is weak " +
+      'and changes with anything the body shows: send it back as `If-None-Match` for `304 Not ' +
+      'Modified` while the image reads the same.',
   })
-  getStandaloneImage(
+  @ApiResponse({ status: 200, type: StandaloneImageDto, headers: { ETag: IMAGE_ETAG } })
+  @ApiResponse({ status: 304, description: NOT_MODIFIED, headers: { ETag: IMAGE_ETAG } })
+  async getStandaloneImage(
     @Ctx() ctx: RequestContext,
     @Param('imageId', ParseIdPipe) imageId: string,
-  ): Promise<StandaloneImageDto> {
-    return this.assets.get(ctx, imageId);
+    @Headers('if-none-match') ifNoneMatch: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<StandaloneImageDto | undefined> {
+    return unlessNotModified(reply, await this.assets.get(ctx, imageId), ifNoneMatch);
   }
 
   @Patch(':imageId')

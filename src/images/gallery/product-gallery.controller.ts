@@ -50,8 +50,8 @@ import { ApiProblems, PROBLEMS } from '../../openapi/problems';
 import { Idempotent } from '../../idempotency/idempotent.decorator';
 import { IdempotentUpload } from '../../idempotency/idempotent-body.pipe';
 import { GALLERY_IF_MATCH } from './gallery-if-match.header';
-import { IMAGE_ETAG, IMAGE_IF_NONE_MATCH, NOT_MODIFIED } from './image-etag.header';
-import { unlessNotModified } from './image-not-modified';
+import { IMAGE_ETAG, IMAGE_IF_NONE_MATCH, NOT_MODIFIED } from '../image-etag.header';
+import { unlessNotModified } from '../../common/http/not-modified';
 import { DISPLAY_TEXT_PATTERN, MULTILINE_TEXT_PATTERN } from '../../common/http/display-text';
 import { MAX_PRIORITY } from '../dto/gallery.dto';
 

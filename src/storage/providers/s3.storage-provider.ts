@@ -14,7 +14,8 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ifRangeHolds, usableByteRange } from '../byte-ranges';
 import { parseHttpDate } from '../http-date';
-import { noneMatchHolds, preconditionFails, type CurrentValidators } from '../preconditions';
+import { noneMatchHolds } from '../../common/http/entity-tags';
+import { preconditionFails, type CurrentValidators } from '../preconditions';
 import type { MediaAnswer, MediaRequest } from '../media-answer';
 import { mediaHeaders } from '../media-delivery';
 import {

@@ -1,8 +1,8 @@
-/** The `ETag` of one image's read, as the OpenAPI document shows it (see image-not-modified.ts). */
+/** The `ETag` of one image's read, as the OpenAPI document shows it (see common/http/not-modified.ts). */
 export const IMAGE_ETAG = {
   description:
     'A weak entity tag of everything the body shows: send it back as If-None-Match. Not a ' +
-    'gallery version: If-Match never takes it.',
+    'version: If-Match never takes it.',
   schema: { type: 'string', pattern: '^W/"[A-Za-z0-9_-]{22}"$' },
 };
 

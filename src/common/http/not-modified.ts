@@ -1,8 +1,6 @@
 import type { FastifyReply } from 'fastify';
-import { representationEtag } from '../../common/http/representation-etag';
-// The If-None-Match comparison /media and the transform URLs use (weak, lists, `*`). Should it move
-// to a pure helper under common/http, this import is the only line to change.
-import { noneMatchHolds } from '../../storage/preconditions';
+import { noneMatchHolds } from './entity-tags';
+import { representationEtag } from './representation-etag';
 
 /**
  * The answer to a GET (or HEAD) of `body`, conditional on If-None-Match (RFC 9110 §13.1.2): the
