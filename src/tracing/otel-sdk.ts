@@ -4,7 +4,7 @@ import { trace, type Span } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
-import { NodeSDK } from '@opentelemetry/sdk-node';
+import { core, NodeSDK } from '@opentelemetry/sdk-node';
 import { redactUrl } from '../common/logging/redact';
 import type { Tracing } from './tracing';
 
@@ -45,6 +45,7 @@ export function startOtelSdk(options: { endpoint: string; serviceName: string })
   });
   const sdk = new NodeSDK({
     serviceName: options.serviceName,
+    textMapPropagator: propagator(),
     traceExporter: new OTLPTraceExporter({ url: `${options.endpoint}/v1/traces` }),
     metricReaders: [],
     logRecordProcessors: [],
@@ -74,6 +75,19 @@ export function startOtelSdk(options: { endpoint: string; serviceName: string })
     fastifyPlugin: fastify.plugin(),
     stop: () => sdk.shutdown(),
   };
+}
+
+/**
+ * W3C Trace Context alone (`traceparent`, `tracestate`) unless OTEL_PROPAGATORS names others. The
+ * SDK's default adds W3C Baggage: a client's `baggage` header, whatever it held, was taken into
+ * each request's context and sent on with every outgoing request it made (an image fetched by URL,
+ * S3 and Cloudinary calls), to hosts that may trust it as coming from us. Nothing here reads or
+ * sets baggage. An operator who names `baggage` in OTEL_PROPAGATORS (behind an edge that strips
+ * the clients' own) has it, as the SDK documents; empty is unset, as the SDK reads it.
+ */
+function propagator(): core.W3CTraceContextPropagator | undefined {
+  if (process.env.OTEL_PROPAGATORS?.trim()) return undefined;
+  return new core.W3CTraceContextPropagator();
 }
 
 /** A request whose client left before its answer began: 499, as its metrics count it. */
