@@ -8,6 +8,7 @@ interface LogLine {
   level: number;
   msg: string;
   held_back?: number;
+  err?: { type?: string; name?: string };
   req?: { url?: string };
   res?: { statusCode?: number };
 }
@@ -75,6 +76,9 @@ describe('Readiness failures in the log', () => {
       .map((l) => JSON.parse(l) as LogLine);
     const failed = lines.filter((l) => l.msg === 'Storage readiness check failed');
     expect(failed).toEqual([expect.objectContaining({ level: 40 })]);
+    // Typed by what failed, not by the plain object safeError answers with.
+    expect(failed[0].err?.type).toBe(failed[0].err?.name);
+    expect(failed[0].err?.type).not.toBe('Object');
     // Nor a request line per failed probe: the reason's line says it.
     expect(lines.filter((l) => l.req?.url === '/health/ready' && l.res)).toEqual([]);
     // Its recovery, saying how many failures it did not write.

@@ -4,6 +4,7 @@ import { LogFormat, validateEnv } from '../../config/env.validation';
 import type { Options } from 'pino-http';
 import { buildLoggerParams, isPretty, loggerParams, requestLogLevel } from './logger-params';
 import { recordOutcome } from './request-outcome';
+import { safeError } from './safe-error';
 
 describe(isPretty.name, () => {
   it.each([
@@ -97,6 +98,25 @@ describe(buildLoggerParams.name, () => {
     expect(options.customErrorObject!({} as IncomingMessage, res, real, { err: real })).toEqual({
       err: real,
     });
+  });
+
+  it("types safeError's answer by what was thrown, not by its own plain object", () => {
+    const options = buildLoggerParams(validateEnv({}), output(false)).pinoHttp as Options;
+    const err = (value: unknown) =>
+      (options.serializers!.err as (e: unknown) => Record<string, unknown>)(value);
+    expect(err(safeError({ code: 'E_LIMIT', secret: 's3cret' }))).toMatchObject({
+      type: 'Object',
+      name: 'Object',
+      code: 'E_LIMIT',
+      message: 'A non-Error Object was thrown (code E_LIMIT)',
+    });
+    class RateLimited {
+      readonly status = 429;
+    }
+    expect(err(safeError(new RateLimited()))).toMatchObject({ type: 'RateLimited' });
+    expect(err(safeError(new TypeError('bad')))).toMatchObject({ type: 'TypeError' });
+    // An error logged as it is keeps its class.
+    expect(err(new RangeError('far'))).toMatchObject({ type: 'RangeError', message: 'far' });
   });
 
   it('is built once per configuration', () => {

@@ -99,9 +99,22 @@ function pinoHttpOptions(config: LoggingConfig): Options {
       }),
       // null until the head is sent: a request aborted before its answer.
       res: (res: ServerResponse) => ({ statusCode: res.headersSent ? res.statusCode : null }),
-      err: stdSerializers.err,
+      err: serializeError,
     },
   };
+}
+
+/**
+ * pino's error serializer, whose `type` is the class of the object logged: on the plain object
+ * safeError answers with (and pg-boss's copy of a failed job's error), "Object" on every line,
+ * whatever was thrown. Such an object's `name` is what was thrown: its `type` then.
+ */
+function serializeError(err: Error): ReturnType<typeof stdSerializers.err> {
+  const serialized = stdSerializers.err(err);
+  if ((serialized as unknown) !== err && Object.getPrototypeOf(err) === Object.prototype) {
+    if (typeof err.name === 'string' && err.name) serialized.type = err.name;
+  }
+  return serialized;
 }
 
 /** The logger's parameters for a configuration, writing to `output`. */
