@@ -91,7 +91,11 @@ export class ImportsController {
       'Rows `{product_id | gtin | external_id, url, title, alt_text, is_primary, priority}` as ' +
       'JSON `{"rows": [...]}` (within JSON_BODY_LIMIT_BYTES), or as CSV: a `text/csv` body or ' +
       `the \`${CSV_FILE_FIELD}\` part of a multipart form (within BULK_IMPORT_MAX_BYTES, read as ` +
-      'it arrives; send large imports this way), at most BULK_IMPORT_MAX_ROWS rows. Answers 202 ' +
+      'it arrives; send large imports this way), at most BULK_IMPORT_MAX_ROWS rows. A JSON or ' +
+      '`text/csv` body may be gzip-compressed (`Content-Encoding: gzip`): it is decompressed as ' +
+      'it arrives, and those limits count its decompressed bytes (413 beyond them); a corrupt ' +
+      'gzip stream is 400 (`invalid_csv`, `malformed_json`), any other coding, or a compressed ' +
+      'multipart form, 415. Answers 202 ' +
       'with the import, once every row is stored: workers then fetch each URL as `PUT ' +
       '/api/v1/products/{id}/image` does and add the image to the gallery as an upload with ' +
       'those fields would be, in parallel and in no set order. Each row is checked on its own: ' +

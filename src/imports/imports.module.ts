@@ -1,4 +1,4 @@
-import { Module, type OnModuleInit } from '@nestjs/common';
+import { Inject, Module, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
 import { AuthModule } from '../auth/auth.module';
@@ -6,10 +6,11 @@ import { ImagesModule } from '../images/images.module';
 import { IdempotencyModule } from '../idempotency/idempotency.module';
 import { JobsModule } from '../jobs/jobs.module';
 import { registerCsvBody } from './csv-body.parser';
+import { registerImportBodyEncoding } from './import-body-encoding';
 import { ImportBodyPipe } from './import-body.pipe';
 import { ImportWorker } from './import-worker.service';
 import { ImportsController } from './imports.controller';
-import { importsConfigProvider } from './imports.config';
+import { IMPORTS_CONFIG, importsConfigProvider, type ImportsConfig } from './imports.config';
 import { ImportsRepository } from './imports.repository';
 import { ImportsService } from './imports.service';
 
@@ -31,10 +32,16 @@ import { ImportsService } from './imports.service';
   ],
 })
 export class ImportsModule implements OnModuleInit {
-  constructor(private readonly adapterHost: HttpAdapterHost) {}
+  constructor(
+    private readonly adapterHost: HttpAdapterHost,
+    @Inject(IMPORTS_CONFIG) private readonly config: ImportsConfig,
+  ) {}
 
   onModuleInit(): void {
     const fastify = this.adapterHost.httpAdapter?.getInstance<FastifyInstance>();
-    if (fastify) registerCsvBody(fastify);
+    if (!fastify) return;
+    registerCsvBody(fastify);
+    // After the pre-body authentication's preParsing hook (installed before the modules start).
+    registerImportBodyEncoding(fastify, this.config.BULK_IMPORT_MAX_BYTES);
   }
 }

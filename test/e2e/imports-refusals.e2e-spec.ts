@@ -1,11 +1,14 @@
+import { gzipSync } from 'node:zlib';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 import { ImportsRepository } from '../../src/imports/imports.repository';
 import { authHeaders, call, login, type Credential } from '../support/http';
+import { multipart } from '../support/multipart';
 import { startStorageBackend, type StorageBackend } from '../support/storage-backends';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 
 const MAX_ROWS = 50;
+const MAX_CSV_BYTES = 256 * 1024;
 
 /**
  * Bulk import bodies refused as a whole: nothing is stored for them, not even for the time the
@@ -23,6 +26,7 @@ describe('Bulk imports refused as a whole (POST /api/v1/imports)', () => {
       ...storage.env,
       SERVICE_ROLE: 'api',
       BULK_IMPORT_MAX_ROWS: String(MAX_ROWS),
+      BULK_IMPORT_MAX_BYTES: String(MAX_CSV_BYTES),
     });
     app = t.app;
     admin = { bearer: await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
@@ -106,5 +110,119 @@ describe('Bulk imports refused as a whole (POST /api/v1/imports)', () => {
     });
     expect(res.statusCode).toBe(202);
     expect(res.json()).toMatchObject({ counts: { total: MAX_ROWS } });
+  });
+
+  describe('compressed (Content-Encoding: gzip)', () => {
+    const CSV =
+      'gtin,url\n4006381333931,https://images.example.com/a.jpg\n' +
+      '4006381333931,https://images.example.com/b.jpg\n';
+    const post = (type: string, payload: Buffer, encoding = 'gzip', credential = admin) =>
+      app.inject({
+        method: 'POST',
+        url: '/api/v1/imports',
+        headers: { ...authHeaders(credential), 'content-type': type, 'content-encoding': encoding },
+        payload,
+      });
+    const countRows = async () =>
+      (
+        await app
+          .get(DataSource)
+          .query<{ n: number }[]>(`SELECT count(*)::int AS n FROM import_rows`)
+      )[0].n;
+
+    it('takes a gzip CSV or JSON body, decompressed as it arrives', async () => {
+      const csv = await post('text/csv', gzipSync(CSV));
+      expect(csv.statusCode).toBe(202);
+      expect(csv.json()).toMatchObject({ format: 'csv', counts: { total: 2 } });
+      const json = await post(
+        'application/json',
+        gzipSync(
+          JSON.stringify({
+            rows: [{ gtin: '4006381333931', url: 'https://images.example.com/a.jpg' }],
+          }),
+        ),
+      );
+      expect(json.statusCode).toBe(202);
+      expect(json.json()).toMatchObject({ format: 'json', counts: { total: 1 } });
+      // `identity` (no coding) is still taken as it is.
+      const identity = await post('text/csv', Buffer.from(CSV), 'identity');
+      expect(identity.statusCode).toBe(202);
+    });
+
+    it('stops a gzip bomb at the limit on its decompressed bytes (413), leaving nothing', async () => {
+      const before = { imports: await countImports(), rows: await countRows() };
+      // 64 MiB of blank lines (skipped rows) after two good ones: some 64 KiB compressed.
+      const bomb = gzipSync(Buffer.concat([Buffer.from(CSV), Buffer.alloc(64 * 1024 * 1024, 10)]));
+      expect(bomb.length).toBeLessThan(MAX_CSV_BYTES);
+      const csv = await post('text/csv', bomb);
+      expect(csv.statusCode).toBe(413);
+      expect(csv.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(csv.json()).toMatchObject({ code: 'payload_too_large' });
+      const jsonBomb = gzipSync(
+        Buffer.concat([
+          Buffer.from('{"rows":['),
+          Buffer.alloc(16 * 1024 * 1024, 32),
+          Buffer.from(']}'),
+        ]),
+      );
+      const json = await post('application/json', jsonBomb);
+      expect(json.statusCode).toBe(413);
+      expect(json.json()).toMatchObject({ code: 'payload_too_large' });
+      expect({ imports: await countImports(), rows: await countRows() }).toEqual(before);
+    });
+
+    it('refuses a corrupt or truncated gzip body with 400, leaving nothing', async () => {
+      const before = await countImports();
+      const corrupt = gzipSync(CSV);
+      corrupt.fill(0x55, 12, 30);
+      const truncated = gzipSync(CSV).subarray(0, 30);
+      for (const [type, body] of [
+        ['text/csv', corrupt],
+        ['text/csv', truncated],
+        ['text/csv', Buffer.from(CSV)], // Not gzip at all.
+        ['application/json', truncated],
+      ] as const) {
+        const res = await post(type, body);
+        expect(res.statusCode).toBe(400);
+        expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+        expect(res.json<{ detail: string }>().detail).toMatch(/gzip/);
+      }
+      expect(await countImports()).toBe(before);
+    });
+
+    it('refuses other codings, and a gzip form, with 415 naming what it takes; after authentication', async () => {
+      for (const encoding of ['br', 'deflate', 'gzip, gzip']) {
+        const res = await post('text/csv', gzipSync(CSV), encoding);
+        expect(res.statusCode).toBe(415);
+        expect(res.json()).toMatchObject({ code: 'unsupported_media_type' });
+        expect(res.json<{ detail: string }>().detail).toMatch(/gzip/);
+      }
+      const form = multipart({}, [{ name: 'file', filename: 'a.csv', data: Buffer.from(CSV) }]);
+      const res = await post(form.headers['content-type'], gzipSync(form.payload));
+      expect(res.statusCode).toBe(415);
+      expect(res.json<{ detail: string }>().detail).toMatch(/gzip/);
+      // A caller without a credential is refused first, its body unread.
+      for (const encoding of ['gzip', 'br']) {
+        const anonymous = await post(
+          'text/csv',
+          gzipSync(CSV),
+          encoding,
+          null as unknown as Credential,
+        );
+        expect(anonymous.statusCode).toBe(401);
+      }
+      // Other routes still take no coding at all.
+      const other = await app.inject({
+        method: 'POST',
+        url: '/api/v1/products',
+        headers: {
+          ...authHeaders(admin),
+          'content-type': 'application/json',
+          'content-encoding': 'gzip',
+        },
+        payload: gzipSync('{"name":"x"}'),
+      });
+      expect(other.statusCode).toBe(415);
+    });
   });
 });
