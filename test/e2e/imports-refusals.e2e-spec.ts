@@ -112,6 +112,33 @@ describe('Bulk imports refused as a whole (POST /api/v1/imports)', () => {
     expect(res.json()).toMatchObject({ counts: { total: MAX_ROWS } });
   });
 
+  it('numbers rows by CSV record, not by line: a quoted line break and a blank line count none', async () => {
+    const csv =
+      'gtin,url,title\n' +
+      '4006381333931,https://images.example.com/a.jpg,"Front\nand back"\n' +
+      '\n' +
+      '4006381333931,ftp://images.example.com/b.jpg,Side\n';
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/v1/imports',
+      headers: { ...authHeaders(admin), 'content-type': 'text/csv' },
+      payload: csv,
+    });
+    expect(res.statusCode).toBe(202);
+    const rows = await call(
+      app,
+      'GET',
+      `/api/v1/imports/${res.json<{ id: string }>().id}/rows`,
+      admin,
+    );
+    // The second row starts on the file's fifth line.
+    expect(rows.json<{ items: unknown[] }>().items).toMatchObject([
+      // (A line break is no title's: the first row fails too, named by its record's number.)
+      { row: 1, problem: { message: expect.stringMatching(/title/) } },
+      { row: 2, problem: { message: expect.stringMatching(/url/) } },
+    ]);
+  });
+
   describe('compressed (Content-Encoding: gzip)', () => {
     const CSV =
       'gtin,url\n4006381333931,https://images.example.com/a.jpg\n' +

@@ -257,7 +257,11 @@ export class ImportRowProblemDto {
 
 /** One row of an import, and what became of it. */
 export class ImportRowDto {
-  /** Its position: 1 for the first of the JSON list, or the first line after the CSV's header. */
+  /**
+   * Its position, counted in rows: 1 for the first of the JSON list, or for the CSV's first record
+   * after the header. A CSV record is not always a line: a quoted cell's line breaks are part of
+   * it, and blank lines are skipped uncounted, so row 12 may start further down the file.
+   */
   @ApiProperty({ type: 'integer', minimum: 1, example: 12 })
   row!: number;
 
