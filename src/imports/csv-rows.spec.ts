@@ -80,3 +80,28 @@ describe(FieldCount.name, () => {
     expect(count.scan(Buffer.alloc(10_000_000, ','))).toBe(false);
   });
 });
+
+describe('an unknown header column', () => {
+  it('is named, with the columns an import takes', async () => {
+    await expect(records('gtin,url,colour\n')).rejects.toMatchObject({
+      code: 'invalid_csv',
+      detail:
+        'Unknown column(s) in the header: "colour". The columns are: product_id, gtin, ' +
+        'external_id, url, title, alt_text, is_primary, priority.',
+    });
+  });
+
+  it('says so when the header is split by semicolons or tabs, not commas (a spreadsheet’s CSV)', async () => {
+    for (const [separator, shown] of [
+      [';', '";"'],
+      ['\t', '"\\t"'],
+    ]) {
+      await expect(records(`gtin${separator}url\n`)).rejects.toMatchObject({
+        code: 'invalid_csv',
+        detail: expect.stringContaining(
+          `The columns must be separated by commas; this header seems to use ${shown}.`,
+        ) as unknown,
+      });
+    }
+  });
+});

@@ -108,7 +108,7 @@ function checkedHeader(record: string[]): string[] {
     const shown = unknown.map((name) => JSON.stringify(cutToLength(name, 100)));
     throw invalidCsv(
       `Unknown column(s) in the header: ${shown.join(', ')}. ` +
-        `The columns are: ${IMPORT_COLUMNS.join(', ')}.`,
+        `The columns are: ${IMPORT_COLUMNS.join(', ')}.${separatorHint(unknown)}`,
     );
   }
   const repeated = names.filter((name, i) => names.indexOf(name) !== i);
@@ -118,6 +118,23 @@ function checkedHeader(record: string[]): string[] {
     throw invalidCsv('The header names no product column (product_id, gtin or external_id).');
   }
   return names;
+}
+
+/** Separators spreadsheets use for "CSV" in some locales (Excel: `;` where `,` is the decimal). */
+const OTHER_SEPARATORS = [';', '\t'];
+
+/**
+ * A header read as one column `gtin;url;title`: the file is separated by something else than
+ * commas (a spreadsheet's CSV in a locale with decimal commas), which the list of columns alone
+ * does not tell.
+ */
+function separatorHint(unknown: string[]): string {
+  const used = OTHER_SEPARATORS.find((separator) =>
+    unknown.some((name) => name.includes(separator)),
+  );
+  return used === undefined
+    ? ''
+    : ` The columns must be separated by commas; this header seems to use ${JSON.stringify(used)}.`;
 }
 
 function invalidCsv(detail: string): AppError {
