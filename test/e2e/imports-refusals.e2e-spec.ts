@@ -1,3 +1,4 @@
+import * as http from 'node:http';
 import { gzipSync } from 'node:zlib';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
@@ -238,6 +239,46 @@ describe('Bulk imports refused as a whole (POST /api/v1/imports)', () => {
         );
         expect(anonymous.statusCode).toBe(401);
       }
+      // Over a socket: the anonymous caller is refused before its body is asked for (no 100
+      // Continue), compressed or not; an admin's gzip body is then read and taken.
+      await app.listen({ port: 41401, host: '127.0.0.1' });
+      const send = (headers: Record<string, string>, body: Buffer, encoding = 'gzip') =>
+        new Promise<{ status: number; continued: boolean }>((resolve, reject) => {
+          let continued = false;
+          const req = http.request({
+            host: '127.0.0.1',
+            port: 41401,
+            method: 'POST',
+            path: '/api/v1/imports',
+            headers: {
+              ...headers,
+              'content-type': 'text/csv',
+              'content-encoding': encoding,
+              'content-length': String(body.length),
+              expect: '100-continue',
+              connection: 'close',
+            },
+          });
+          req.on('continue', () => {
+            continued = true;
+            req.end(body);
+          });
+          req.on('response', (res) => {
+            res.resume();
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, continued }));
+          });
+          req.on('error', reject);
+          req.flushHeaders();
+        });
+      expect(await send({}, gzipSync(CSV))).toEqual({ status: 401, continued: false });
+      expect(await send(authHeaders(admin), gzipSync(CSV), 'br')).toEqual({
+        status: 415,
+        continued: false,
+      });
+      expect(await send(authHeaders(admin), gzipSync(CSV))).toEqual({
+        status: 202,
+        continued: true,
+      });
       // Other routes still take no coding at all.
       const other = await app.inject({
         method: 'POST',
