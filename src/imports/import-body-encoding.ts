@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http';
 import { finished, Transform, type Readable, type TransformCallback } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -10,9 +9,6 @@ import { BULK_IMPORT_BODY } from './import-body.pipe';
 const GZIP = new Set(['gzip', 'x-gzip']);
 const CLOSE = { Connection: 'close' };
 
-/** The Content-Encoding an import was sent with, taken off its headers (see below). */
-const CODINGS = new WeakMap<IncomingMessage, string>();
-
 /**
  * `POST /api/v1/imports` takes its JSON or CSV body gzip-compressed (`Content-Encoding: gzip`, as
  * catalogue exports and `curl --compressed` send it), where every other route refuses any coding
@@ -23,22 +19,15 @@ const CODINGS = new WeakMap<IncomingMessage, string>();
  * Any other coding (or gzip twice, or a gzip multipart form: busboy reads the request as sent) is
  * refused 415 naming what is taken.
  *
- * Two hooks: onRequest takes the header off the import's request, so that the refusal of every
- * other route (a preParsing hook added before this module's) lets it through; this module's
- * preParsing hook, after the pre-body authentication's, then refuses or decodes it. So a caller
- * without access is refused (401/403) before anything of the body is read, as before.
+ * The route says so with DECODES_ITS_BODY, which the refusal of every other route
+ * (common/http/content-encoding.ts) lets through; this module's preParsing hook, after the
+ * pre-body authentication's, then refuses or decodes it. So a caller without access is refused
+ * (401/403) before anything of the body is read, as before.
  */
 export function registerImportBodyEncoding(fastify: FastifyInstance, maxCsvBytes: number): void {
-  fastify.addHook('onRequest', (request, _reply, done) => {
-    const header = request.headers['content-encoding'];
-    if (isImportRoute(request) && header !== undefined) {
-      CODINGS.set(request.raw, header);
-      delete request.raw.headers['content-encoding'];
-    }
-    done();
-  });
   fastify.addHook('preParsing', (request, _reply, payload, done) => {
-    const codings = codingsOf(CODINGS.get(request.raw));
+    if (!isImportRoute(request)) return done(null, payload);
+    const codings = codingsOf(request.headers['content-encoding']);
     if (codings.length === 0 || !readsBody(request)) return done(null, payload);
     const type = request.headers['content-type'];
     // A form is read from the request as sent (busboy), whatever this stage would return.

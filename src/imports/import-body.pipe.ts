@@ -10,6 +10,7 @@ import { ImportFormat } from './entities/bulk-import.entity';
 import { csvRecordRow } from './import-row';
 import { IMPORTS_CONFIG, type ImportsConfig } from './imports.config';
 import { isMediaType } from '../common/http/media-type';
+import { DECODES_ITS_BODY } from '../common/http/content-encoding';
 
 /** The rows of a bulk import as they arrive, one at a time, and the form they came in. */
 export interface ImportSource {
@@ -17,8 +18,11 @@ export interface ImportSource {
   rows: AsyncIterable<unknown> | Iterable<unknown>;
 }
 
-/** Route config of POST /api/v1/imports: the route that takes a `text/csv` body (streamed). */
-export const BULK_IMPORT_BODY = { bulkImportBody: true } as const;
+/**
+ * Route config of POST /api/v1/imports: the route that takes a `text/csv` body (streamed), and
+ * decodes a gzip-compressed one itself (import-body-encoding.ts).
+ */
+export const BULK_IMPORT_BODY = { bulkImportBody: true, ...DECODES_ITS_BODY } as const;
 
 /** The part of a multipart body that holds the CSV. */
 export const CSV_FILE_FIELD = 'file';

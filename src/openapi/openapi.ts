@@ -255,8 +255,8 @@ function applySecurityRequirements(document: OpenAPIObject): void {
 /**
  * The methods whose body Fastify reads, whatever the route takes (a DELETE's too). On each of them
  * a Content-Type no parser takes, a multipart body on a route that takes none, or any
- * Content-Encoding is refused with 415 before the handler (a Transfer-Encoding other than chunked
- * with 501), and a JSON body is parsed (400 malformed_json; validation_failed for `null`, or one
+ * Content-Encoding (but gzip on a bulk import) is refused with 415 before the handler (a
+ * Transfer-Encoding other than chunked with 501), and a JSON body is parsed (400 malformed_json; validation_failed for `null`, or one
  * nested too deep or holding a NUL; 413 payload_too_large over JSON_BODY_LIMIT_BYTES):
  * documented on every such operation, those that take no body or only multipart included. The
  * compatible APIs' too: the parser answers before their adapters do, so these are problem+json

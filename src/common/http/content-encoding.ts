@@ -13,7 +13,9 @@ import { AppError } from '../errors/app.error';
  * one (`gzip`, `br`, anything but `identity`) was read as if it were not encoded: gzip bytes
  * parsed as JSON, or spooled as an image. It is refused instead, unread, with 415
  * unsupported_media_type, as RFC 9110 (8.4.1) allows. Decoding was not chosen: a compressed body
- * is a compression bomb waiting behind every limit counted in received bytes.
+ * is a compression bomb waiting behind every limit counted in received bytes. A route whose config
+ * has {@link DECODES_ITS_BODY} decodes its body itself, within limits counted on the decoded
+ * bytes (the bulk import's gzip), and is left to refuse what it does not decode.
  */
 export function refuseEncodedBodies(fastify: FastifyInstance): void {
   fastify.addHook('preParsing', (request, _reply, payload, done) => {
@@ -27,7 +29,11 @@ export function refuseEncodedBodies(fastify: FastifyInstance): void {
       );
       return done(refusal, payload);
     }
-    if (readsBody(request) && isEncoded(request.headers['content-encoding'])) {
+    if (
+      readsBody(request) &&
+      isEncoded(request.headers['content-encoding']) &&
+      !decodesItsBody(request)
+    ) {
       const refusal = new AppError(
         'unsupported_media_type',
         'The body has a Content-Encoding: send it as it is, not compressed or otherwise encoded.',
@@ -36,6 +42,14 @@ export function refuseEncodedBodies(fastify: FastifyInstance): void {
     }
     done(null, payload);
   });
+}
+
+/** The route config of a route that decodes its body's Content-Encoding itself. */
+export const DECODES_ITS_BODY = { decodesItsBody: true } as const;
+
+function decodesItsBody(request: FastifyRequest): boolean {
+  const config = request.routeOptions.config as { decodesItsBody?: boolean } | undefined;
+  return config?.decodesItsBody === true;
 }
 
 /**
