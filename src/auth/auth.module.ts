@@ -23,6 +23,7 @@ import { CredentialsGuard } from './credentials.guard';
 import { ApiKey } from './entities/api-key.entity';
 import { Organization } from './entities/organization.entity';
 import { User } from './entities/user.entity';
+import { JwksController } from './jwks.controller';
 import { JwtKeys, loadJwtKeys } from './jwt-keys';
 import {
   LOGIN_BY_ACCOUNT,
@@ -52,6 +53,14 @@ import { UsersService } from './users.service';
 class AuthConfigModule {}
 
 /**
+ * `GET /.well-known/jwks.json`, at the root as RFC 8615 places it: a module of its own, imported by
+ * AuthModule, so that the API prefix AuthModule's routes are given (app.factory's withApiPrefix,
+ * by module) does not apply to it.
+ */
+@Module({ imports: [AuthConfigModule], controllers: [JwksController] })
+class JwksModule {}
+
+/**
  * Organisations, users, API keys, login, and the default-deny access checks (PreBodyAuthHook
  * before the body, the global guard after). Other modules import it for nothing: they use @Ctx(),
  * @MinRole() and @RequireScopes() on their handlers.
@@ -62,6 +71,7 @@ class AuthConfigModule {}
     PassportModule,
     DiscoveryModule,
     AuthConfigModule,
+    JwksModule,
     // Signing only: tokens are verified by JwtStrategy, with the same keys and claims.
     JwtModule.registerAsync({
       imports: [AuthConfigModule],

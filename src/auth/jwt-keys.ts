@@ -35,10 +35,26 @@ export class JwtKeys {
     previous?: KeyObject,
   ) {
     this.keyId = keyId(verificationKey);
+    // The current key first: the order in which the key set publishes them.
     this.byId = new Map([
-      ...(previous ? [[keyId(previous), previous] as const] : []),
       [this.keyId, verificationKey],
+      ...(previous ? [[keyId(previous), previous] as const] : []),
     ]);
+  }
+
+  /**
+   * The keys that verify this service's tokens as a JWK Set (RFC 7517), for other services that
+   * verify them: with RS256 the current public key and the previous one, each under the `kid` its
+   * tokens name. None with HS256: its key is the shared secret, never published.
+   */
+  publicKeySet(): JsonWebKeySet | undefined {
+    if (this.algorithm !== JwtAlgorithm.RS256) return undefined;
+    return {
+      keys: [...this.byId].map(([kid, key]) => {
+        const { kty, n, e } = key.export({ format: 'jwk' });
+        return { kty: kty!, use: 'sig', alg: this.algorithm, kid, n: n!, e: e! };
+      }),
+    };
   }
 
   /** The key that verifies a token with this `kid` header; the current one when it has none. */
@@ -46,6 +62,22 @@ export class JwtKeys {
     if (kid === undefined) return this.verificationKey;
     return typeof kid === 'string' ? this.byId.get(kid) : undefined;
   }
+}
+
+/** A public key as RFC 7517 and RFC 7518 §6.3.1 write it, for RS256 signatures. */
+export interface PublicJsonWebKey {
+  kty: string;
+  use: 'sig';
+  alg: JwtAlgorithm;
+  kid: string;
+  /** Modulus, base64url. */
+  n: string;
+  /** Public exponent, base64url. */
+  e: string;
+}
+
+export interface JsonWebKeySet {
+  keys: PublicJsonWebKey[];
 }
 
 /**

@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, type JsonWebKeyInput } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,6 +70,30 @@ describe('JWT with RS256', () => {
         (await call(t.app, 'GET', '/api/v1/auth/me', { bearer })).statusCode;
       expect(await me(old)).toBe(200);
       expect(await me(forgeHs256(decoded.payload, previousPem, { kid }))).toBe(401);
+
+      // Another service verifies our tokens with the published keys alone (RFC 7517), without
+      // a credential: the current key and the previous one, each under its token's `kid`.
+      const res2 = await call(t.app, 'GET', '/.well-known/jwks.json');
+      expect(res2.statusCode).toBe(200);
+      expect(res2.headers['content-type']).toMatch(/^application\/json/);
+      expect(res2.headers['cache-control']).toBe('public, max-age=300');
+      const { keys } = res2.json<{ keys: (JsonWebKeyInput['key'] & { kid: string })[] }>();
+      expect(keys.map((k) => k.kid)).toEqual([keyId(publicKey), kid]);
+      for (const k of keys) {
+        expect(Object.keys(k).sort()).toEqual(['alg', 'e', 'kid', 'kty', 'n', 'use']);
+        expect(k).toMatchObject({ kty: 'RSA', use: 'sig', alg: 'RS256' });
+      }
+      const verifyWithJwks = (token: string) => {
+        const { header } = jwt.decode(token, { complete: true })!;
+        const jwk = keys.find((k) => k.kid === header.kid)!;
+        return jwt.verify(token, createPublicKey({ key: jwk, format: 'jwk' }), {
+          algorithms: ['RS256'],
+          issuer: decoded.payload.iss,
+          audience: decoded.payload.aud,
+        });
+      };
+      expect(verifyWithJwks(token)).toMatchObject({ sub: decoded.payload.sub });
+      expect(verifyWithJwks(old)).toMatchObject({ sub: decoded.payload.sub });
     } finally {
       await t.close();
     }

@@ -357,6 +357,14 @@ describe('Authentication and authorisation', () => {
     const me = async (credential: Credential) =>
       (await call(app, 'GET', '/api/v1/auth/me', credential)).statusCode;
 
+    it('publishes no key set: a shared secret is never published (404, as an unknown route)', async () => {
+      const res = await call(app, 'GET', '/.well-known/jwks.json');
+      expect(res.statusCode).toBe(404);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(res.json()).toMatchObject({ code: 'route_not_found' });
+      expect(res.body).not.toContain(JWT_SECRET);
+    });
+
     it('names the current key in every token it issues', () => {
       const header = jwt.decode((c.admin as { bearer: string }).bearer, { complete: true })?.header;
       expect(header).toMatchObject({ alg: 'HS256', kid: kidOf(JWT_SECRET) });
