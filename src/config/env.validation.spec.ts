@@ -298,6 +298,21 @@ describe(validateEnv.name, () => {
       expect(env.JWT_ALGORITHM).toBe('RS256');
     });
 
+    it('take a clock tolerance of 0 to 300 s, 30 s unless set', () => {
+      expect(validateEnv({}).JWT_CLOCK_TOLERANCE_SECONDS).toBe(30);
+      expect(validateEnv({ JWT_CLOCK_TOLERANCE_SECONDS: '0' }).JWT_CLOCK_TOLERANCE_SECONDS).toBe(0);
+      expect(validateEnv({ JWT_CLOCK_TOLERANCE_SECONDS: '300' }).JWT_CLOCK_TOLERANCE_SECONDS).toBe(
+        300,
+      );
+      for (const bad of ['-1', '301', '1.5', 'soon'])
+        expect(problemsOf({ JWT_CLOCK_TOLERANCE_SECONDS: bad })).toEqual([
+          'JWT_CLOCK_TOLERANCE_SECONDS',
+        ]);
+      expect(() => validateEnv({ JWT_CLOCK_TOLERANCE_SECONDS: '301' })).toThrow(
+        /JWT_CLOCK_TOLERANCE_SECONDS: must be an integer number of seconds between 0 and 300/,
+      );
+    });
+
     it('refuse any other algorithm', () => {
       expect(() => validateEnv({ JWT_ALGORITHM: 'none' })).toThrow(
         /JWT_ALGORITHM: must be HS256 or RS256/,

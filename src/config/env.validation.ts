@@ -647,6 +647,16 @@ export class EnvironmentVariables {
   JWT_TTL_SECONDS = 3600;
 
   /**
+   * How far the clocks of the instances (the one that signed a token, the one that checks it) may
+   * differ: a token is still accepted this many seconds past its `exp`, or before its `nbf`.
+   */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer number of seconds between 0 and 300' })
+  @Min(0, { message: 'must be an integer number of seconds between 0 and 300' })
+  @Max(300, { message: 'must be an integer number of seconds between 0 and 300' })
+  JWT_CLOCK_TOLERANCE_SECONDS = 30;
+
+  /**
    * Accept `?x-api-key=` (as the back-office uploader does). Off: keys in URLs leak into logs,
    * proxies and history.
    */

@@ -101,7 +101,8 @@ describe('Authentication and authorisation', () => {
     new Promise((resolve) => setTimeout(resolve, 1005 - (Date.now() % 1000)));
   const badCredentials: Record<string, () => Credential> = {
     'an expired token': () => ({
-      bearer: jwt.sign({ ...adminClaims, exp: now() - 10 }, JWT_SECRET, {
+      // Expired for longer than JWT_CLOCK_TOLERANCE_SECONDS allows for clock skew.
+      bearer: jwt.sign({ ...adminClaims, exp: now() - 3600 }, JWT_SECRET, {
         issuer: ISSUER,
         audience: ISSUER,
         algorithm: 'HS256',
@@ -381,6 +382,28 @@ describe('Authentication and authorisation', () => {
       expect(await me(signed(JWT_SECRET, 'unknown'))).toBe(401);
       const another = 'another-secret-another-secret-another-secret';
       expect(await me(signed(another, kidOf(another)))).toBe(401);
+    });
+  });
+
+  describe('Clock skew between instances (JWT_CLOCK_TOLERANCE_SECONDS, 30 s by default)', () => {
+    const at = (claims: { exp: number; nbf?: number }) => ({
+      bearer: jwt.sign({ ...adminClaims, iat: now() - 10, ...claims }, JWT_SECRET, {
+        issuer: ISSUER,
+        audience: ISSUER,
+        keyid: keyId(createSecretKey(Buffer.from(JWT_SECRET))),
+      }),
+    });
+    const me = async (credential: Credential) =>
+      (await call(app, 'GET', '/api/v1/auth/me', credential)).statusCode;
+
+    it('accepts a token a few seconds past its expiry or before its nbf, as a clock ahead sees it', async () => {
+      expect(await me(at({ exp: now() - 5 }))).toBe(200);
+      expect(await me(at({ exp: now() + 600, nbf: now() + 5 }))).toBe(200);
+    });
+
+    it('refuses one expired, or not yet valid, by more than the tolerance', async () => {
+      expect(await me(at({ exp: now() - 60 }))).toBe(401);
+      expect(await me(at({ exp: now() + 600, nbf: now() + 60 }))).toBe(401);
     });
   });
 

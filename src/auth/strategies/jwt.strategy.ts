@@ -32,7 +32,7 @@ export interface AccessTokenClaims {
 /**
  * `Authorization: Bearer <JWT>`. Exactly one algorithm is accepted (so neither `alg: none` nor an
  * HS256 token keyed with an RS256 public key gets through), with issuer, audience and expiry
- * checked; then the user is re-read, so a disabled or deleted user's tokens stop working.
+ * checked (expiry and `nbf` with JWT_CLOCK_TOLERANCE_SECONDS of allowance for clock skew); then the user is re-read, so a disabled or deleted user's tokens stop working.
  */
 @Injectable()
 export class JwtStrategy extends PassportStrategy(Strategy, JWT_STRATEGY) {
@@ -55,6 +55,9 @@ export class JwtStrategy extends PassportStrategy(Strategy, JWT_STRATEGY) {
       issuer: config.JWT_ISSUER,
       audience: config.JWT_AUDIENCE,
       ignoreExpiration: false,
+      // `exp` and `nbf` are judged by this instance's clock, which may be a few seconds off the
+      // signer's: a bounded allowance (JWT_CLOCK_TOLERANCE_SECONDS, at most 5 minutes).
+      jsonWebTokenOptions: { clockTolerance: config.JWT_CLOCK_TOLERANCE_SECONDS },
     });
   }
 
