@@ -87,6 +87,23 @@ describe(presentedCredential.name, () => {
     expect(presentedCredential(twice(`Token ${key}`), false)).toEqual({ kind: 'api_key', key });
   });
 
+  it('sees every X-API-Key header line, which Node joins into one value', () => {
+    const { key } = newApiKeyToken();
+    const other = newApiKeyToken().key;
+    const lines = (...values: string[]) =>
+      request(
+        { 'x-api-key': values.join(', ') },
+        {},
+        values.flatMap((value) => ['X-API-Key', value]),
+      );
+    expect(presentedCredential(lines(key, other), false)).toEqual({
+      kind: 'malformed',
+      reason:
+        'Send exactly one credential: two different ones came (in Authorization, X-API-Key or the query).',
+    });
+    expect(presentedCredential(lines(key, ` ${key}`), false)).toEqual({ kind: 'api_key', key });
+  });
+
   it('takes the same credential sent in several places as one, read as Authorization says', () => {
     const { key } = newApiKeyToken();
     expect(

@@ -10,11 +10,6 @@ export type PresentedCredential =
   | { kind: 'api_key'; key: string }
   | { kind: 'malformed'; reason: string };
 
-function header(request: FastifyRequest, name: string): string | undefined {
-  const value = request.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
 /**
  * A bearer token: a JWT, or an API key (`pis_…`, which no JWT looks like), for clients that hold
  * one long-lived token and send it as `Bearer` (Inventorum's machine clients).
@@ -36,7 +31,7 @@ export function presentedCredential(
   allowQueryKey: boolean,
 ): PresentedCredential {
   const found: { raw: string; credential: PresentedCredential }[] = [];
-  const authorizations = authorizationHeaders(request);
+  const authorizations = headerLines(request, 'authorization');
   if (authorizations.some((value) => value !== authorizations[0])) return TWO_CREDENTIALS;
   const authorization = authorizations[0];
   if (authorization !== undefined) {
@@ -51,9 +46,11 @@ export function presentedCredential(
         reason: 'Authorization must be "Bearer <token>" or "Token <key>".',
       };
   }
-  const headerKey = header(request, 'x-api-key')?.trim();
-  if (headerKey !== undefined) {
-    found.push({ raw: headerKey, credential: { kind: 'api_key', key: headerKey } });
+  // Each line on its own: Node joins repeated ones into one value ("k1, k2"), which would be
+  // refused as an unknown key rather than as two credentials.
+  for (const line of headerLines(request, 'x-api-key')) {
+    const key = line.trim();
+    found.push({ raw: key, credential: { kind: 'api_key', key } });
   }
   if (allowQueryKey) {
     const queryKey = (request.query as Record<string, unknown> | undefined)?.[API_KEY_QUERY_NAME];
@@ -76,15 +73,16 @@ const TWO_CREDENTIALS: PresentedCredential = {
 };
 
 /**
- * Every `Authorization` header the request carried, as sent: Node keeps only the first in
- * `request.headers` and drops the others, so a second one (which a proxy in front may be the one
- * to read) would otherwise go unseen.
+ * Every line of this header (lower-case `name`) the request carried, as sent. Node keeps only the
+ * first `Authorization` in `request.headers` and drops the others, so a second one (which a proxy
+ * in front may be the one to read) would otherwise go unseen; and it joins repeated `X-API-Key`
+ * lines with ", ".
  */
-function authorizationHeaders(request: FastifyRequest): string[] {
+function headerLines(request: FastifyRequest, name: string): string[] {
   const raw = request.raw.rawHeaders;
   const values: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i].length === 13 && raw[i].toLowerCase() === 'authorization') values.push(raw[i + 1]);
+    if (raw[i].length === name.length && raw[i].toLowerCase() === name) values.push(raw[i + 1]);
   }
   return values;
 }

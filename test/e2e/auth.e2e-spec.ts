@@ -832,6 +832,34 @@ describe('Authentication and authorisation', () => {
         headers: { authorization: [`Token ${key}`, 'Bearer garbage'] as unknown as string },
       });
       expect(twice.statusCode).toBe(401);
+      // Two X-API-Key lines (Node joins them into "k1, k2"): refused as two credentials, not as
+      // an unknown key; the same key on both is that key.
+      const keyLines = (...keys: string[]) =>
+        app.inject({
+          method: 'GET',
+          url: '/api/v1/auth/me',
+          headers: { 'x-api-key': keys as unknown as string },
+        });
+      for (const refused of [
+        await keyLines(key, other.key),
+        await app.inject({
+          method: 'GET',
+          url: '/api/v1/auth/me',
+          headers: {
+            'x-api-key': [key, other.key] as unknown as string,
+            authorization: `Bearer ${(c.admin as { bearer: string }).bearer}`,
+          },
+        }),
+      ]) {
+        expect(refused.statusCode).toBe(401);
+        expect(refused.headers['content-type']).toMatch(/^application\/problem\+json/);
+        expect(refused.headers['www-authenticate']).toContain('invalid_request');
+        expect(refused.json()).toMatchObject({
+          code: 'authentication_required',
+          detail: expect.stringContaining('Send exactly one credential') as string,
+        });
+      }
+      expect((await keyLines(key, key)).statusCode).toBe(200);
     });
 
     it('is not accepted in the query string unless enabled', async () => {
