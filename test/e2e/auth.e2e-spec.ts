@@ -497,6 +497,29 @@ describe('Authentication and authorisation', () => {
       expect(dupName.json().code).toBe('username_taken');
     });
 
+    it("answers another organisation's address exactly as one of its own: naming neither", async () => {
+      // Login is by email or username alone, across organisations, so both are unique across the
+      // service and a taken one must be refused; the refusal says no more than that.
+      const taken = async (email: string, username: string) => {
+        const res = await call(app, 'POST', '/api/v1/users', c.admin, {
+          email,
+          username,
+          password: PASSWORD,
+          role: 'user',
+        });
+        expect(res.statusCode).toBe(409);
+        const { request_id: _id, ...problem } = res.json<Record<string, unknown>>();
+        return problem;
+      };
+      // stella is of this organisation; olga of another.
+      expect(await taken('olga@other.example', 'probe-1')).toEqual(
+        await taken('stella@test.example', 'probe-2'),
+      );
+      expect(await taken('probe-3@test.example', 'olga')).toEqual(
+        await taken('probe-4@test.example', 'stella'),
+      );
+    });
+
     it('takes an address in one spelling: composed, lower-cased, its domain as IDNA maps it', async () => {
       const newUser = (email: string, username: string) =>
         call(app, 'POST', '/api/v1/users', c.admin, {
