@@ -64,7 +64,8 @@ type ModuleImport = Type | DynamicModule;
 /**
  * The modules served outside the API prefix: the probes (/health), the metrics (/metrics), local
  * files (/media), images made on request (/transform), the compatible APIs (each at its own
- * documented paths) and the gallery console (/console).
+ * documented paths) and the gallery console (/console). (/.well-known/jwks.json is outside too: its
+ * module is imported by AuthModule, and RouterModule prefixes only the modules it is given.)
  */
 const OUTSIDE_API: ReadonlySet<Type> = new Set([
   HealthModule,
