@@ -4,18 +4,30 @@ import { unwrap } from './api';
 import { Link } from './components/link';
 import { Page } from './components/page';
 import { match, navigate, useLocation, type Location } from './router';
-import { endSession, interruptedSession, setSessionRole, useSession } from './session';
+import {
+  endSession,
+  hasScope,
+  interruptedSession,
+  setSessionRole,
+  useSession,
+  type Scope,
+} from './session';
+import { ApiKeys } from './views/api-keys';
 import { Assets } from './views/assets';
 import { Gallery } from './views/gallery';
 import { AssetDetail, ProductImageDetail } from './views/image-detail';
 import { Jobs } from './views/jobs';
 import { Login, LoginAgain } from './views/login';
 import { Products } from './views/products';
+import { Users } from './views/users';
 
-const NAV = [
+/** The sections; one with a scope is offered to who holds it (the service decides each call). */
+const NAV: { to: string; label: string; scope?: Scope }[] = [
   { to: '/products', label: 'Products' },
   { to: '/assets', label: 'Assets' },
   { to: '/jobs', label: 'Jobs' },
+  { to: '/api-keys', label: 'API keys', scope: 'api_keys:manage' },
+  { to: '/users', label: 'Users', scope: 'users:manage' },
 ];
 
 /** The view of a location; `key` makes a new view (and a fresh state) per address. */
@@ -32,6 +44,8 @@ function view(location: Location) {
   if ((params = match('/assets/:imageId', path)))
     return <AssetDetail key={path} imageId={params.imageId} />;
   if (path === '/jobs') return <Jobs />;
+  if (path === '/api-keys') return <ApiKeys location={location} />;
+  if (path === '/users') return <Users location={location} />;
   return (
     <Page title="Not found">
       <p>
@@ -44,12 +58,13 @@ function view(location: Location) {
 export function App() {
   const session = useSession();
   const location = useLocation();
-  const needsRole = session !== undefined && session.role === undefined;
+  const needsRole =
+    session !== undefined && (session.role === undefined || session.scopes === undefined);
   // Who is logged in decides what the console offers: read once per session.
   useEffect(() => {
     if (!needsRole) return;
     unwrap(getMe()).then(
-      (me) => setSessionRole(me.role),
+      (me) => setSessionRole(me.role, me.scopes),
       () => undefined,
     );
   }, [needsRole, session?.token]);
@@ -70,7 +85,7 @@ export function App() {
             <span class="brand-mark" aria-hidden="true" /> Product images
           </Link>
           <nav aria-label="Main" class="nav">
-            {NAV.map((item) => (
+            {NAV.filter((item) => !item.scope || hasScope(shown, item.scope)).map((item) => (
               <Link
                 key={item.to}
                 to={item.to}

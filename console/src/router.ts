@@ -70,3 +70,9 @@ export function match(pattern: string, path: string): Record<string, string> | u
   if (!found) return undefined;
   return Object.fromEntries(names.map((name, i) => [name, decodeURIComponent(found[i + 1])]));
 }
+
+/** The page a numbered list's address asks for (`?page=2`): 1 without one, NaN for no number. */
+export function pageAsked(location: Location): number {
+  const asked = location.query.get('page');
+  return asked === null ? 1 : Number(asked);
+}

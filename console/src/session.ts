@@ -1,8 +1,12 @@
 // The logged-in session: the JWT from POST /api/v1/auth/login, kept in memory and in this tab's
 // sessionStorage (so a reload keeps it, and closing the tab forgets it); never in a URL.
 import { useEffect, useState } from 'preact/hooks';
+import type { MeDto } from '@sdk';
 
 export type Role = 'admin' | 'staff' | 'user';
+
+/** What a caller may do (src/auth/roles.ts): GET /api/v1/auth/me says the session's. */
+export type Scope = MeDto['scopes'][number];
 
 export interface Session {
   token: string;
@@ -12,6 +16,8 @@ export interface Session {
   who: string;
   /** Their role, once read (GET /api/v1/auth/me): a `user` may look, not change. */
   role?: Role;
+  /** Their scopes, read with the role: the API keys and Users pages are for who has theirs. */
+  scopes?: Scope[];
 }
 
 const KEY = 'pis-console-session';
@@ -46,10 +52,10 @@ export function startSession(next: Session): void {
   changed();
 }
 
-/** The session's role, as the service answered it after the login. */
-export function setSessionRole(role: Role): void {
+/** The session's role and scopes, as the service answered them after the login. */
+export function setSessionRole(role: Role, scopes: Scope[]): void {
   if (!session) return;
-  startSession({ ...session, role });
+  startSession({ ...session, role, scopes });
 }
 
 /**
@@ -63,6 +69,15 @@ export function canChange(current: Session | undefined): boolean {
 /** Whether the person may import images from URLs (bulk imports): admins, as the service says. */
 export function canImport(current: Session | undefined): boolean {
   return current?.role === undefined || current.role === 'admin';
+}
+
+/**
+ * Whether the person holds `scope` (api_keys:manage, users:manage), as the service said: until it
+ * has said, no (a page for administrators is not offered to whoever logged in meanwhile). The
+ * service decides each call all the same, and its refusal is said in words.
+ */
+export function hasScope(current: Session | undefined, scope: Scope): boolean {
+  return current?.scopes?.includes(scope) ?? false;
 }
 
 /**

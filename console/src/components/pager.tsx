@@ -41,3 +41,46 @@ export function Pager({
     </nav>
   );
 }
+
+/**
+ * A numbered list's pager (`?page=2`: the API keys, the users), as the API pages them: a page's
+ * neighbours are known by their numbers, so "Previous page" is a link too. A page that could not
+ * be read (`listed` undefined: a number no page has) offers the first.
+ */
+export function NumberedPager({
+  label,
+  first,
+  page,
+  listed,
+}: {
+  label: string;
+  /** The list's first page: "/users". */
+  first: string;
+  /** The page number asked for (NaN for an address with no number). */
+  page: number;
+  /** What the API answered of the page, once read. */
+  listed: { page: number; per_page: number; total: number } | undefined;
+}) {
+  const at = (n: number) => (n === 1 ? first : `${first}?page=${n}`);
+  const readable = listed !== undefined && Number.isInteger(page) && page >= 1;
+  const next = listed && listed.page * listed.per_page < listed.total ? listed.page + 1 : undefined;
+  return (
+    <nav class="pager" aria-label={label}>
+      {readable && page > 1 && (
+        <Link class="button" to={at(page - 1)}>
+          Previous page
+        </Link>
+      )}
+      {!readable && page !== 1 && (
+        <Link class="button" to={first}>
+          First page
+        </Link>
+      )}
+      {next && (
+        <Link class="button" to={at(next)}>
+          Next page
+        </Link>
+      )}
+    </nav>
+  );
+}

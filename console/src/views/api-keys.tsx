@@ -1,0 +1,351 @@
+import { useEffect, useRef, useState } from 'preact/hooks';
+import {
+  createApiKey,
+  listApiKeys,
+  revokeApiKey,
+  type ApiKeyDto,
+  type ApiKeyPageDto,
+  type CreateApiKeyDto,
+  type CreatedApiKeyDto,
+} from '@sdk';
+import { messageOf, readInSession, retryable, unwrap } from '../api';
+import { Confirm } from '../components/confirm';
+import { CopyField } from '../components/copy-field';
+import { ErrorText, Notice, type NoticeValue } from '../components/notice';
+import { keepFocusInPage, Page } from '../components/page';
+import { NumberedPager } from '../components/pager';
+import { ReadError, useRetry } from '../components/read-failed';
+import { formatDate } from '../format';
+import { pageAsked, type Location } from '../router';
+import type { Role, Scope } from '../session';
+
+const PER_PAGE = 20;
+
+/** The roles a key may act as, the default (staff) first. */
+const ROLES: Role[] = ['staff', 'user', 'admin'];
+
+/** The scopes each role implies, as src/auth/roles.ts says: a key holds at most its role's. */
+const ROLE_SCOPES: Record<Role, Scope[]> = {
+  user: ['products:read', 'images:read'],
+  staff: ['products:read', 'images:read', 'products:write', 'images:write'],
+  admin: [
+    'products:read',
+    'images:read',
+    'products:write',
+    'images:write',
+    'api_keys:manage',
+    'users:manage',
+  ],
+};
+
+/**
+ * The organisation's API keys: their names, roles and scopes, never their secrets; a new key's
+ * secret is shown once, in this view's state only (not in storage, nor in the address).
+ */
+export function ApiKeys({ location }: { location: Location }) {
+  const page = pageAsked(location);
+  const [listing, setListing] = useState<{ of: number; value: ApiKeyPageDto }>();
+  const [failed, setFailed] = useState<{ of: number; message: string; retry: boolean }>();
+  // The person's "Try again": each reads the page again.
+  const [attempt, retry] = useRetry(setFailed);
+  // Read again after a change (a key made or revoked), the listing shown meanwhile.
+  const [changes, setChanges] = useState(0);
+  const [notice, setNotice] = useState<NoticeValue>();
+  const [created, setCreated] = useState<CreatedApiKeyDto>();
+  const [revoking, setRevoking] = useState<ApiKeyDto>();
+  const listed = listing && Object.is(listing.of, page) ? listing.value : undefined;
+  const error = failed && Object.is(failed.of, page) ? failed : undefined;
+
+  useEffect(() => {
+    let current = true;
+    readInSession(() => unwrap(listApiKeys({ query: { page, per_page: PER_PAGE } }))).then(
+      (value) => {
+        if (!current) return;
+        setListing({ of: page, value });
+        setFailed(undefined);
+      },
+      (caught: unknown) =>
+        current && setFailed({ of: page, message: messageOf(caught), retry: retryable(caught) }),
+    );
+    return () => {
+      current = false;
+    };
+  }, [page, attempt, changes]);
+
+  useEffect(() => {
+    if (listed) keepFocusInPage();
+  }, [listed]);
+
+  const revoke = async (key: ApiKeyDto) => {
+    setRevoking(undefined);
+    try {
+      await unwrap(revokeApiKey({ path: { id: key.id } }));
+      setNotice({ kind: 'success', text: `Revoked “${key.name}”: it works no more.` });
+      setChanges((n) => n + 1);
+    } catch (caught) {
+      setNotice({ kind: 'error', text: messageOf(caught) });
+    }
+  };
+
+  return (
+    <Page
+      title="API keys"
+      lead="Keys for integrations: each acts with its role and scopes, until it expires or is revoked."
+    >
+      <div class="toolbar">
+        <NewApiKey
+          onCreated={(key) => {
+            setCreated(key);
+            setNotice({
+              kind: 'success',
+              text: `Created “${key.name}”. Copy its key now: you will not see it again.`,
+            });
+            setChanges((n) => n + 1);
+          }}
+        />
+      </div>
+      <Notice notice={notice} />
+      {created && <NewSecret created={created} onDone={() => setCreated(undefined)} />}
+      {error && <ReadError message={error.message} retry={error.retry ? retry : undefined} />}
+      {!listed && !error && <p class="loading">Loading API keys…</p>}
+      {listed && <ApiKeyTable keys={listed.items} onRevoke={setRevoking} />}
+      {(listed || error) && (
+        <NumberedPager label="Pages of API keys" first="/api-keys" page={page} listed={listed} />
+      )}
+      {revoking && (
+        <Confirm
+          title="Revoke this API key?"
+          confirmLabel="Revoke key"
+          onCancel={() => setRevoking(undefined)}
+          onConfirm={() => void revoke(revoking)}
+        >
+          <p>
+            “{revoking.name}” (pis_{revoking.prefix}_…) stops working at once, and so do the keys it
+            created. This cannot be undone.
+          </p>
+        </Confirm>
+      )}
+    </Page>
+  );
+}
+
+/**
+ * A new key's secret, which the service shows in its answer to the creation only: the focus goes
+ * to it (selected, to copy), and it is gone once the person says they are done or leaves.
+ */
+function NewSecret({ created, onDone }: { created: CreatedApiKeyDto; onDone: () => void }) {
+  const box = useRef<HTMLElement>(null);
+  useEffect(() => {
+    box.current?.querySelector('input')?.focus();
+  }, [created]);
+  return (
+    <section class="panel new-secret" aria-labelledby="new-secret-title" ref={box}>
+      <h2 id="new-secret-title">The key of “{created.name}”</h2>
+      <p class="hint conflict">
+        Copy it now and keep it safe: you will not see it again. The service keeps only a hash of
+        it; if it is lost, revoke the key and create another.
+      </p>
+      <CopyField label="New API key" value={created.key} />
+      <div class="actions">
+        <button type="button" class="button" onClick={onDone}>
+          Done, I have copied it
+        </button>
+      </div>
+    </section>
+  );
+}
+
+function ApiKeyTable({
+  keys,
+  onRevoke,
+}: {
+  keys: ApiKeyDto[];
+  onRevoke: (key: ApiKeyDto) => void;
+}) {
+  if (keys.length === 0) return <p class="empty">No API keys yet: create one.</p>;
+  return (
+    <div class="table-scroll" tabIndex={0} role="region" aria-label="API keys">
+      <table>
+        <thead>
+          <tr>
+            <th scope="col">Name</th>
+            <th scope="col">Prefix</th>
+            <th scope="col">Role</th>
+            <th scope="col">Scopes</th>
+            <th scope="col">Created</th>
+            <th scope="col">Last used</th>
+            <th scope="col">Expires</th>
+            <th scope="col">State</th>
+          </tr>
+        </thead>
+        <tbody>
+          {keys.map((key) => (
+            <tr key={key.id} data-api-key={key.id}>
+              <td>{key.name}</td>
+              <td>
+                <code>pis_{key.prefix}_…</code>
+              </td>
+              <td>{key.role}</td>
+              <td>{key.scopes.join(', ')}</td>
+              <td>
+                {formatDate(key.created_at)}
+                {key.created_by_username && ` by ${key.created_by_username}`}
+              </td>
+              <td>{key.last_used_at ? formatDate(key.last_used_at) : 'Never'}</td>
+              <td>{key.expires_at ? formatDate(key.expires_at) : 'Never'}</td>
+              <td>
+                <KeyState apiKey={key} onRevoke={onRevoke} />
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function KeyState({ apiKey, onRevoke }: { apiKey: ApiKeyDto; onRevoke: (k: ApiKeyDto) => void }) {
+  if (apiKey.revoked_at) {
+    return <span class="tag tag-failed">Revoked {formatDate(apiKey.revoked_at)}</span>;
+  }
+  const expired = apiKey.expires_at !== null && Date.parse(apiKey.expires_at) <= Date.now();
+  return (
+    <span class="actions">
+      {expired && <span class="tag">Expired</span>}
+      <button
+        type="button"
+        class="button small danger-text"
+        aria-label={`Revoke ${apiKey.name}`}
+        onClick={() => onRevoke(apiKey)}
+      >
+        Revoke
+      </button>
+    </span>
+  );
+}
+
+/** Creating a key: its name, role, scopes (the role's, or fewer) and optional expiry. */
+function NewApiKey({ onCreated }: { onCreated: (key: CreatedApiKeyDto) => void }) {
+  const [open, setOpen] = useState(false);
+  const [name, setName] = useState('');
+  const [role, setRole] = useState<Role>('staff');
+  const [scopes, setScopes] = useState<Scope[]>([]);
+  const [expires, setExpires] = useState('');
+  const [error, setError] = useState<string>();
+  const [busy, setBusy] = useState(false);
+
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(undefined);
+    const body: CreateApiKeyDto = {
+      name: name.trim(),
+      role,
+      // None ticked: the role's own, the service's default.
+      ...(scopes.length > 0 ? { scopes } : {}),
+      // A date alone: the key stops working at its first moment, UTC.
+      ...(expires ? { expires_at: expires } : {}),
+    };
+    try {
+      const key = await unwrap(createApiKey({ body }));
+      setOpen(false);
+      setName('');
+      setScopes([]);
+      setExpires('');
+      onCreated(key);
+    } catch (caught) {
+      setError(messageOf(caught));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  if (!open) {
+    return (
+      <button type="button" class="button primary" onClick={() => setOpen(true)}>
+        New API key
+      </button>
+    );
+  }
+  return (
+    <form
+      class="panel new-product"
+      onSubmit={(e) => void submit(e)}
+      aria-labelledby="new-api-key-title"
+    >
+      <h2 id="new-api-key-title">New API key</h2>
+      <div class="field">
+        <label for="new-api-key-name">Name</label>
+        <input
+          id="new-api-key-name"
+          required
+          value={name}
+          placeholder="PIM import job"
+          onInput={(e) => setName(e.currentTarget.value)}
+        />
+      </div>
+      <div class="field">
+        <label for="new-api-key-role">Role</label>
+        <select
+          id="new-api-key-role"
+          value={role}
+          onChange={(e) => {
+            const next = e.currentTarget.value as Role;
+            setRole(next);
+            setScopes((ticked) => ticked.filter((s) => ROLE_SCOPES[next].includes(s)));
+          }}
+        >
+          {ROLES.map((r) => (
+            <option key={r} value={r}>
+              {r}
+            </option>
+          ))}
+        </select>
+      </div>
+      <fieldset class="field">
+        <legend>Scopes (optional)</legend>
+        <p class="hint" id="new-api-key-scopes-hint">
+          None ticked: every scope of the role.
+        </p>
+        {ROLE_SCOPES[role].map((scope) => (
+          <label key={scope} class="check">
+            <input
+              type="checkbox"
+              checked={scopes.includes(scope)}
+              aria-describedby="new-api-key-scopes-hint"
+              onChange={(e) => {
+                const on = e.currentTarget.checked;
+                setScopes((ticked) =>
+                  on ? [...ticked, scope] : ticked.filter((s) => s !== scope),
+                );
+              }}
+            />{' '}
+            {scope}
+          </label>
+        ))}
+      </fieldset>
+      <div class="field">
+        <label for="new-api-key-expires">Expires on (optional)</label>
+        <input
+          id="new-api-key-expires"
+          type="date"
+          value={expires}
+          aria-describedby="new-api-key-expires-hint"
+          onInput={(e) => setExpires(e.currentTarget.value)}
+        />
+        <p class="hint" id="new-api-key-expires-hint">
+          The key stops working at the start of that day (UTC). Empty: it never expires.
+        </p>
+      </div>
+      {error && <ErrorText>{error}</ErrorText>}
+      <div class="actions">
+        <button type="button" class="button" onClick={() => setOpen(false)}>
+          Cancel
+        </button>
+        <button type="submit" class="button primary" disabled={busy}>
+          Create key
+        </button>
+      </div>
+    </form>
+  );
+}

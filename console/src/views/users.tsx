@@ -1,0 +1,353 @@
+import { useEffect, useState } from 'preact/hooks';
+import {
+  createUser,
+  deleteUser,
+  listUsers,
+  updateUser,
+  type CreateUserDto,
+  type UserDto,
+  type UserPageDto,
+} from '@sdk';
+import { messageOf, readInSession, retryable, unwrap } from '../api';
+import { Confirm } from '../components/confirm';
+import { ErrorText, Notice, type NoticeValue } from '../components/notice';
+import { keepFocusInPage, Page } from '../components/page';
+import { NumberedPager } from '../components/pager';
+import { ReadError, useRetry } from '../components/read-failed';
+import { formatDate } from '../format';
+import { pageAsked, type Location } from '../router';
+import type { Role } from '../session';
+
+const PER_PAGE = 20;
+/** The roles a user may have, the least first (the form's default). */
+const ROLES: Role[] = ['user', 'staff', 'admin'];
+
+/** A change asked of a user, awaiting the person's confirmation. */
+type Asked = { user: UserDto; change: 'disable' | 'delete' };
+
+/** The organisation's users: who may log in, with which role; disabled, changed or deleted here. */
+export function Users({ location }: { location: Location }) {
+  const page = pageAsked(location);
+  const [listing, setListing] = useState<{ of: number; value: UserPageDto }>();
+  const [failed, setFailed] = useState<{ of: number; message: string; retry: boolean }>();
+  // The person's "Try again": each reads the page again.
+  const [attempt, retry] = useRetry(setFailed);
+  // Read again after a change, the listing shown meanwhile.
+  const [changes, setChanges] = useState(0);
+  const [notice, setNotice] = useState<NoticeValue>();
+  const [asked, setAsked] = useState<Asked>();
+  const listed = listing && Object.is(listing.of, page) ? listing.value : undefined;
+  const error = failed && Object.is(failed.of, page) ? failed : undefined;
+
+  useEffect(() => {
+    let current = true;
+    readInSession(() => unwrap(listUsers({ query: { page, per_page: PER_PAGE } }))).then(
+      (value) => {
+        if (!current) return;
+        setListing({ of: page, value });
+        setFailed(undefined);
+      },
+      (caught: unknown) =>
+        current && setFailed({ of: page, message: messageOf(caught), retry: retryable(caught) }),
+    );
+    return () => {
+      current = false;
+    };
+  }, [page, attempt, changes]);
+
+  useEffect(() => {
+    if (listed) keepFocusInPage();
+  }, [listed]);
+
+  /** A change of a user; its outcome said in the live region (a refusal in the service's words). */
+  const change = async (done: string, call: () => Promise<unknown>) => {
+    setAsked(undefined);
+    try {
+      await call();
+      setNotice({ kind: 'success', text: done });
+      setChanges((n) => n + 1);
+    } catch (caught) {
+      setNotice({ kind: 'error', text: messageOf(caught) });
+    }
+  };
+  const update = (user: UserDto, body: { role?: Role; disabled?: boolean }, done: string) =>
+    change(done, () => unwrap(updateUser({ path: { id: user.id }, body })));
+
+  return (
+    <Page title="Users" lead="Who may log in to your organisation, and with which role.">
+      <div class="toolbar">
+        <NewUser
+          onCreated={(user) => {
+            setNotice({ kind: 'success', text: `Created the user “${user.username}”.` });
+            setChanges((n) => n + 1);
+          }}
+        />
+      </div>
+      <Notice notice={notice} />
+      {error && <ReadError message={error.message} retry={error.retry ? retry : undefined} />}
+      {!listed && !error && <p class="loading">Loading users…</p>}
+      {listed && (
+        <UserTable
+          users={listed.items}
+          onRole={(user, role) =>
+            void update(
+              user,
+              { role },
+              `“${user.username}” is now ${role === 'admin' ? 'an' : 'a'} ${role}.`,
+            )
+          }
+          onEnable={(user) => void update(user, { disabled: false }, `Enabled “${user.username}”.`)}
+          onAsk={setAsked}
+        />
+      )}
+      {(listed || error) && (
+        <NumberedPager label="Pages of users" first="/users" page={page} listed={listed} />
+      )}
+      {asked?.change === 'disable' && (
+        <Confirm
+          title="Disable this user?"
+          confirmLabel="Disable user"
+          onCancel={() => setAsked(undefined)}
+          onConfirm={() =>
+            void update(asked.user, { disabled: true }, `Disabled “${asked.user.username}”.`)
+          }
+        >
+          <p>
+            “{asked.user.username}” can no longer log in, and their sessions stop working at once.
+            They can be enabled again.
+          </p>
+        </Confirm>
+      )}
+      {asked?.change === 'delete' && (
+        <Confirm
+          title="Delete this user?"
+          confirmLabel="Delete user"
+          onCancel={() => setAsked(undefined)}
+          onConfirm={() =>
+            void change(`Deleted “${asked.user.username}”.`, () =>
+              unwrap(deleteUser({ path: { id: asked.user.id } })),
+            )
+          }
+        >
+          <p>
+            “{asked.user.username}” will be deleted. The images they uploaded and the API keys they
+            made stay. This cannot be undone.
+          </p>
+        </Confirm>
+      )}
+    </Page>
+  );
+}
+
+interface TableProps {
+  users: UserDto[];
+  onRole: (user: UserDto, role: Role) => void;
+  onEnable: (user: UserDto) => void;
+  onAsk: (asked: Asked) => void;
+}
+
+function UserTable({ users, onRole, onEnable, onAsk }: TableProps) {
+  if (users.length === 0) return <p class="empty">No users yet: create one.</p>;
+  return (
+    <div class="table-scroll" tabIndex={0} role="region" aria-label="Users">
+      <table>
+        <thead>
+          <tr>
+            <th scope="col">Username</th>
+            <th scope="col">Email</th>
+            <th scope="col">Full name</th>
+            <th scope="col">Role</th>
+            <th scope="col">Created</th>
+            <th scope="col">State</th>
+          </tr>
+        </thead>
+        <tbody>
+          {users.map((user) => (
+            <tr key={user.id} data-user={user.username}>
+              <td>{user.username}</td>
+              <td>{user.email}</td>
+              <td>{user.full_name || '—'}</td>
+              <td>
+                <RoleCell key={`${user.id}/${user.role}`} user={user} onRole={onRole} />
+              </td>
+              <td>{formatDate(user.created_at)}</td>
+              <td>
+                <span class="actions">
+                  {user.disabled ? (
+                    <>
+                      <span class="tag tag-failed">Disabled</span>
+                      <button
+                        type="button"
+                        class="button small"
+                        aria-label={`Enable ${user.username}`}
+                        onClick={() => onEnable(user)}
+                      >
+                        Enable
+                      </button>
+                    </>
+                  ) : (
+                    <button
+                      type="button"
+                      class="button small"
+                      aria-label={`Disable ${user.username}`}
+                      onClick={() => onAsk({ user, change: 'disable' })}
+                    >
+                      Disable
+                    </button>
+                  )}
+                  <button
+                    type="button"
+                    class="button small danger-text"
+                    aria-label={`Delete ${user.username}`}
+                    onClick={() => onAsk({ user, change: 'delete' })}
+                  >
+                    Delete
+                  </button>
+                </span>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+/** A user's role, changed by choosing another and saving it (a choice alone changes nothing). */
+function RoleCell({ user, onRole }: { user: UserDto; onRole: TableProps['onRole'] }) {
+  const [role, setRole] = useState<Role>(user.role);
+  const id = `role-of-${user.id}`;
+  return (
+    <span class="actions">
+      <label for={id} class="visually-hidden">
+        Role of {user.username}
+      </label>
+      <select id={id} value={role} onChange={(e) => setRole(e.currentTarget.value as Role)}>
+        {ROLES.map((r) => (
+          <option key={r} value={r}>
+            {r}
+          </option>
+        ))}
+      </select>
+      {role !== user.role && (
+        <button
+          type="button"
+          class="button small"
+          aria-label={`Save the role of ${user.username}`}
+          onClick={() => onRole(user, role)}
+        >
+          Save
+        </button>
+      )}
+    </span>
+  );
+}
+
+/** Creating a user: their email, username, role, optional full name, and first password. */
+function NewUser({ onCreated }: { onCreated: (user: UserDto) => void }) {
+  const [open, setOpen] = useState(false);
+  const empty = { email: '', username: '', full_name: '', password: '', role: 'user' as Role };
+  const [fields, setFields] = useState<CreateUserDto & { full_name: string }>(empty);
+  const [error, setError] = useState<string>();
+  const [busy, setBusy] = useState(false);
+  const set = (name: keyof typeof fields) => (e: { currentTarget: { value: string } }) =>
+    setFields((f) => ({ ...f, [name]: e.currentTarget.value }));
+
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(undefined);
+    const { full_name, ...rest } = fields;
+    const body: CreateUserDto = { ...rest, ...(full_name.trim() ? { full_name } : {}) };
+    try {
+      const user = await unwrap(createUser({ body }));
+      setOpen(false);
+      setFields(empty);
+      onCreated(user);
+    } catch (caught) {
+      setError(messageOf(caught));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  if (!open) {
+    return (
+      <button type="button" class="button primary" onClick={() => setOpen(true)}>
+        New user
+      </button>
+    );
+  }
+  return (
+    <form
+      class="panel new-product"
+      onSubmit={(e) => void submit(e)}
+      aria-labelledby="new-user-title"
+    >
+      <h2 id="new-user-title">New user</h2>
+      <div class="field">
+        <label for="new-user-email">Email</label>
+        <input
+          id="new-user-email"
+          type="email"
+          required
+          autocomplete="off"
+          value={fields.email}
+          onInput={set('email')}
+        />
+      </div>
+      <div class="field">
+        <label for="new-user-username">Username</label>
+        <input
+          id="new-user-username"
+          required
+          autocomplete="off"
+          value={fields.username}
+          aria-describedby="new-user-username-hint"
+          onInput={set('username')}
+        />
+        <p class="hint" id="new-user-username-hint">
+          3 to 150 letters, digits, “.”, “_” or “-”.
+        </p>
+      </div>
+      <div class="field">
+        <label for="new-user-full-name">Full name (optional)</label>
+        <input id="new-user-full-name" value={fields.full_name} onInput={set('full_name')} />
+      </div>
+      <div class="field">
+        <label for="new-user-role">Role</label>
+        <select id="new-user-role" value={fields.role} onChange={set('role')}>
+          {ROLES.map((r) => (
+            <option key={r} value={r}>
+              {r}
+            </option>
+          ))}
+        </select>
+      </div>
+      <div class="field">
+        <label for="new-user-password">Password</label>
+        <input
+          id="new-user-password"
+          type="password"
+          required
+          autocomplete="new-password"
+          value={fields.password}
+          aria-describedby="new-user-password-hint"
+          onInput={set('password')}
+        />
+        <p class="hint" id="new-user-password-hint">
+          At least 12 characters: tell it to them yourself; they log in with it.
+        </p>
+      </div>
+      {error && <ErrorText>{error}</ErrorText>}
+      <div class="actions">
+        <button type="button" class="button" onClick={() => setOpen(false)}>
+          Cancel
+        </button>
+        <button type="submit" class="button primary" disabled={busy}>
+          Create user
+        </button>
+      </div>
+    </form>
+  );
+}
