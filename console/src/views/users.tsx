@@ -90,11 +90,7 @@ export function Users({ location }: { location: Location }) {
         <UserTable
           users={listed.items}
           onRole={(user, role) =>
-            void update(
-              user,
-              { role },
-              `“${user.username}” is now ${role === 'admin' ? 'an' : 'a'} ${role}.`,
-            )
+            void update(user, { role }, `The role of “${user.username}” is now ${role}.`)
           }
           onEnable={(user) => void update(user, { disabled: false }, `Enabled “${user.username}”.`)}
           onAsk={setAsked}

@@ -1,0 +1,173 @@
+import type { Browser, Page } from 'playwright-core';
+import { Role } from '../../src/auth/roles';
+import { addUser, TEST_PASSWORD } from '../support/accounts';
+import { loggedInPage, startConsoleHarness, type ConsoleHarness } from '../support/console-harness';
+import { eventually } from '../support/eventually';
+import { call, type Credential } from '../support/http';
+import type { TestApp } from '../support/test-app';
+
+/**
+ * The console's API keys and Users pages, in Debian's Chromium: a key's secret shown once, the
+ * key working and then revoked; the pages offered only to who holds their scopes; the API's
+ * refusals said in its words.
+ */
+describe('The console’s API keys and users', () => {
+  let h: ConsoleHarness;
+  let t: TestApp;
+  let browser: Browser;
+  let page: Page;
+  let base: string;
+  let admin: Credential;
+
+  beforeAll(async () => {
+    h = await startConsoleHarness();
+    ({ t, browser, base, admin } = h);
+  });
+
+  afterAll(() => h?.close());
+
+  afterEach(async () => {
+    await page?.close();
+  });
+
+  /** What the main navigation offers. */
+  const sections = () => page.getByRole('navigation', { name: 'Main' }).getByRole('link');
+
+  /** An API call as curl would make it, with the key. */
+  const withKey = (key: string) =>
+    fetch(`${base}/api/v1/auth/me`, { headers: { 'x-api-key': key } });
+
+  it('creates a key whose secret is shown once, which works until it is revoked', async () => {
+    page = await loggedInPage(browser, base);
+    await page.getByRole('link', { name: 'API keys' }).click();
+    await page.getByRole('heading', { name: 'API keys', level: 1 }).waitFor();
+    await page.getByRole('button', { name: 'New API key' }).click();
+    await page.getByLabel('Name').fill('Storefront preview');
+    await page.getByLabel('Role').selectOption('user');
+    await page.getByRole('button', { name: 'Create key' }).click();
+
+    // The secret, in the copy field, which has the focus; the person told it is shown once.
+    const field = page.getByLabel('New API key', { exact: true });
+    await field.waitFor();
+    const id = await field.getAttribute('id');
+    await eventually(
+      async () => (await page.evaluate<string | undefined>('document.activeElement?.id')) === id,
+      'the focus on the new key',
+      5_000,
+    );
+    const secret = await field.inputValue();
+    expect(secret).toMatch(/^pis_/);
+    await page.getByRole('status').filter({ hasText: 'you will not see it again' }).waitFor();
+    // Kept nowhere but in the view: not in storage, nor in the address.
+    const kept = await page.evaluate<string>(
+      'JSON.stringify([{ ...localStorage }, { ...sessionStorage }, location.href, history.state])',
+    );
+    expect(kept).not.toContain(secret);
+
+    const me = await withKey(secret);
+    expect(me.status).toBe(200);
+    await expect(me.json()).resolves.toMatchObject({
+      type: 'api_key',
+      role: 'user',
+      api_key: { name: 'Storefront preview' },
+    });
+
+    await page.getByRole('button', { name: 'Done, I have copied it' }).click();
+    await expect(field.count()).resolves.toBe(0);
+    const row = page.locator('tr', { hasText: 'Storefront preview' });
+    await expect(row.innerText()).resolves.toContain(secret.split('_')[1]);
+
+    await page.getByRole('button', { name: 'Revoke Storefront preview' }).click();
+    await page
+      .getByRole('dialog', { name: 'Revoke this API key?' })
+      .getByRole('button', { name: 'Revoke key' })
+      .click();
+    await page.getByRole('status').filter({ hasText: 'Revoked “Storefront preview”' }).waitFor();
+    await row.getByText('Revoked').waitFor();
+    await expect(withKey(secret).then((r) => r.status)).resolves.toBe(401);
+  });
+
+  it('offers neither page to a user, and says the API’s refusal at their address', async () => {
+    await addUser(t.app, admin, 'viewer', Role.User);
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page.setDefaultTimeout(15_000);
+    await page.goto(`${base}/console`);
+    await page.getByLabel('Email or username').fill('viewer');
+    await page.getByLabel('Password').fill(TEST_PASSWORD);
+    const me = page.waitForResponse((r) => r.url().endsWith('/api/v1/auth/me'));
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('heading', { name: 'Products', level: 1 }).waitFor();
+    expect((await me).status()).toBe(200);
+    // Once the service said who they are, the sections are theirs.
+    await eventually(
+      () =>
+        page.evaluate<boolean>(
+          'sessionStorage.getItem("pis-console-session")?.includes(\'"scopes"\') === true',
+        ),
+      'the session’s scopes read',
+    );
+    await expect(sections().allInnerTexts()).resolves.toEqual(['Products', 'Assets', 'Jobs']);
+
+    await page.goto(`${base}/console/api-keys`);
+    await page.getByRole('heading', { name: 'API keys', level: 1 }).waitFor();
+    await page.getByRole('alert').filter({ hasText: 'Not allowed.' }).waitFor();
+    await expect(page.getByRole('button', { name: 'Try again' }).count()).resolves.toBe(0);
+  });
+
+  it('creates a user, changes their role, and says the API’s refusal in its words', async () => {
+    page = await loggedInPage(browser, base);
+    await expect(sections().allInnerTexts()).resolves.toEqual([
+      'Products',
+      'Assets',
+      'Jobs',
+      'API keys',
+      'Users',
+    ]);
+    await page.getByRole('link', { name: 'Users' }).click();
+    await page.getByRole('heading', { name: 'Users', level: 1 }).waitFor();
+
+    const create = async (email: string, username: string) => {
+      await page.getByRole('button', { name: 'New user' }).click();
+      await page.getByLabel('Email').fill(email);
+      await page.getByLabel('Username').fill(username);
+      await page.getByLabel('Full name (optional)').fill('Dana Scully');
+      await page.getByLabel('Role', { exact: true }).selectOption('user');
+      await page.getByLabel('Password').fill(TEST_PASSWORD);
+      await page.getByRole('button', { name: 'Create user' }).click();
+    };
+    await create('dana@test.example', 'dana');
+    await page.getByRole('status').filter({ hasText: 'Created the user “dana”.' }).waitFor();
+    const row = page.locator('tr[data-user="dana"]');
+    await expect(row.innerText()).resolves.toContain('dana@test.example');
+
+    // The same username again: the service's conflict, in its words, the form kept.
+    await create('dana.other@test.example', 'dana');
+    await page
+      .getByRole('alert')
+      .filter({ hasText: 'A user with this username already exists.' })
+      .waitFor();
+    await expect(page.getByLabel('Email').inputValue()).resolves.toBe('dana.other@test.example');
+    await page.getByRole('button', { name: 'Cancel' }).click();
+
+    await page.getByLabel('Role of dana').selectOption('staff');
+    await page.getByRole('button', { name: 'Save the role of dana' }).click();
+    await page
+      .getByRole('status')
+      .filter({ hasText: 'The role of “dana” is now staff.' })
+      .waitFor();
+    const users = await call(t.app, 'GET', '/api/v1/users?per_page=100', admin);
+    const dana = users.json<{ items: { username: string; role: string }[] }>().items;
+    expect(dana.find((u) => u.username === 'dana')?.role).toBe('staff');
+
+    // The signed-in admin demoting themselves: refused, in the service's words.
+    const self = await page
+      .locator('tr', { hasText: 'admin@test.example' })
+      .getAttribute('data-user');
+    await page.getByLabel(`Role of ${self}`).selectOption('user');
+    await page.getByRole('button', { name: `Save the role of ${self}` }).click();
+    await page
+      .getByRole('alert')
+      .filter({ hasText: 'You cannot disable or demote your own account.' })
+      .waitFor();
+  });
+});
