@@ -1,3 +1,4 @@
+import axe from 'axe-core';
 import type { Browser, Page } from 'playwright-core';
 import { Role } from '../../src/auth/roles';
 import { addUser, TEST_PASSWORD } from '../support/accounts';
@@ -6,10 +7,18 @@ import { eventually } from '../support/eventually';
 import { call, type Credential } from '../support/http';
 import type { TestApp } from '../support/test-app';
 
+interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  nodes: { target: string[] }[];
+}
+
 /**
  * The console's API keys and Users pages, in Debian's Chromium: a key's secret shown once, the
  * key working and then revoked; the pages offered only to who holds their scopes; the API's
- * refusals said in its words.
+ * refusals said in its words. As in console.e2e-spec.ts, axe-core must find no serious or
+ * critical violation, and a CSP refusal or a page error fails the test.
  */
 describe('The console’s API keys and users', () => {
   let h: ConsoleHarness;
@@ -26,9 +35,39 @@ describe('The console’s API keys and users', () => {
 
   afterAll(() => h?.close());
 
+  const refused: string[] = [];
+
+  /** `opened`, watched: what the Content-Security-Policy refused, and the page's errors. */
+  function watched(opened: Page): Page {
+    opened.on('console', (message) => {
+      if (/Content.Security.Policy|Refused to/i.test(message.text())) refused.push(message.text());
+    });
+    opened.on('pageerror', (error) => refused.push(error.message));
+    return opened;
+  }
+
   afterEach(async () => {
     await page?.close();
+    const seen = refused.splice(0);
+    expect(seen).toEqual([]);
   });
+
+  /** axe-core on the page as it is: no serious or critical violation. */
+  async function expectAccessible(view: string): Promise<void> {
+    // Evaluated through the DevTools protocol, which the page's CSP does not govern.
+    if (!(await page.evaluate('typeof window.axe !== "undefined"')))
+      await page.evaluate(axe.source);
+    const violations = await page.evaluate<AxeViolation[]>(
+      'axe.run(document, { resultTypes: ["violations"] }).then((r) => r.violations)',
+    );
+    const serious = violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map(
+        (v) =>
+          `${view}: ${v.id} (${v.help}) at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`,
+      );
+    expect(serious).toEqual([]);
+  }
 
   /** What the main navigation offers. */
   const sections = () => page.getByRole('navigation', { name: 'Main' }).getByRole('link');
@@ -38,10 +77,11 @@ describe('The console’s API keys and users', () => {
     fetch(`${base}/api/v1/auth/me`, { headers: { 'x-api-key': key } });
 
   it('creates a key whose secret is shown once, which works until it is revoked', async () => {
-    page = await loggedInPage(browser, base);
+    page = watched(await loggedInPage(browser, base));
     await page.getByRole('link', { name: 'API keys' }).click();
     await page.getByRole('heading', { name: 'API keys', level: 1 }).waitFor();
     await page.getByRole('button', { name: 'New API key' }).click();
+    await expectAccessible('the new API key form');
     await page.getByLabel('Name').fill('Storefront preview');
     await page.getByLabel('Role').selectOption('user');
     await page.getByRole('button', { name: 'Create key' }).click();
@@ -63,6 +103,7 @@ describe('The console’s API keys and users', () => {
       'JSON.stringify([{ ...localStorage }, { ...sessionStorage }, location.href, history.state])',
     );
     expect(kept).not.toContain(secret);
+    await expectAccessible('a new API key');
 
     const me = await withKey(secret);
     expect(me.status).toBe(200);
@@ -89,7 +130,7 @@ describe('The console’s API keys and users', () => {
 
   it('offers neither page to a user, and says the API’s refusal at their address', async () => {
     await addUser(t.app, admin, 'viewer', Role.User);
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page = watched(await browser.newPage({ viewport: { width: 1280, height: 900 } }));
     page.setDefaultTimeout(15_000);
     await page.goto(`${base}/console`);
     await page.getByLabel('Email or username').fill('viewer');
@@ -115,7 +156,7 @@ describe('The console’s API keys and users', () => {
   });
 
   it('creates a user, changes their role, and says the API’s refusal in its words', async () => {
-    page = await loggedInPage(browser, base);
+    page = watched(await loggedInPage(browser, base));
     await expect(sections().allInnerTexts()).resolves.toEqual([
       'Products',
       'Assets',
@@ -147,6 +188,7 @@ describe('The console’s API keys and users', () => {
       .filter({ hasText: 'A user with this username already exists.' })
       .waitFor();
     await expect(page.getByLabel('Email').inputValue()).resolves.toBe('dana.other@test.example');
+    await expectAccessible('the users, the new user form');
     await page.getByRole('button', { name: 'Cancel' }).click();
 
     await page.getByLabel('Role of dana').selectOption('staff');
