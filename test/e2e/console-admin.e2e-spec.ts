@@ -89,9 +89,8 @@ describe('The console’s API keys and users', () => {
     // The secret, in the copy field, which has the focus; the person told it is shown once.
     const field = page.getByLabel('New API key', { exact: true });
     await field.waitFor();
-    const id = await field.getAttribute('id');
     await eventually(
-      async () => (await page.evaluate<string | undefined>('document.activeElement?.id')) === id,
+      () => field.evaluate((input) => input === input.ownerDocument.activeElement),
       'the focus on the new key',
       5_000,
     );
@@ -126,6 +125,20 @@ describe('The console’s API keys and users', () => {
     await page.getByRole('status').filter({ hasText: 'Revoked “Storefront preview”' }).waitFor();
     await row.getByText('Revoked').waitFor();
     await expect(withKey(secret).then((r) => r.status)).resolves.toBe(401);
+
+    // Twenty more: the list goes on, a page of twenty at a time as the API pages it.
+    for (let n = 1; n <= 20; n++) {
+      const res = await call(t.app, 'POST', '/api/v1/api-keys', admin, { name: `Key ${n}` });
+      expect(res.statusCode).toBe(201);
+    }
+    await page.goto(`${base}/console/api-keys`);
+    await page.getByRole('link', { name: 'Next page' }).click();
+    await page.waitForURL(`${base}/console/api-keys?page=2`);
+    await page.locator('tr', { hasText: 'Key 20' }).waitFor();
+    await expect(page.locator('tbody tr').count()).resolves.toBe(1);
+    await page.getByRole('link', { name: 'Previous page' }).click();
+    await page.waitForURL(`${base}/console/api-keys`);
+    await page.locator('tr', { hasText: 'Storefront preview' }).waitFor();
   });
 
   it('offers neither page to a user, and says the API’s refusal at their address', async () => {
@@ -157,6 +170,8 @@ describe('The console’s API keys and users', () => {
 
   it('creates a user, changes their role, and says the API’s refusal in its words', async () => {
     page = watched(await loggedInPage(browser, base));
+    // Offered once the service said the session's scopes (read after the login).
+    await sections().filter({ hasText: 'Users' }).waitFor();
     await expect(sections().allInnerTexts()).resolves.toEqual([
       'Products',
       'Assets',
