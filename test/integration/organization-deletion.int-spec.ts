@@ -1,0 +1,182 @@
+import { randomUUID } from 'node:crypto';
+import { API_KEY_CACHE_TTL_MS } from '../../src/auth/api-key-cache';
+import { AuthModule } from '../../src/auth/auth.module';
+import { PrincipalService } from '../../src/auth/principal.service';
+import { Role } from '../../src/auth/roles';
+import { AppError } from '../../src/common/errors/app.error';
+import type { Image } from '../../src/images/entities/image.entity';
+import { OrganizationDeletionService } from '../../src/organizations/organization-deletion.service';
+import { OrganizationsModule } from '../../src/organizations/organizations.module';
+import { derivedPrefix } from '../../src/storage/storage-keys';
+import { STORAGE_PROVIDER, type StorageProvider } from '../../src/storage/storage-provider';
+import { eventually } from '../support/eventually';
+import {
+  newApiKey,
+  newImage,
+  newOrganization,
+  newProduct,
+  newUser,
+  type PutFile,
+} from '../support/factories';
+import { pendingFileDeletions } from '../support/file-deletions';
+import { startIntegrationModule, type IntegrationModule } from '../support/integration';
+import { AVAILABLE_BACKENDS } from '../support/test-database';
+
+/** Every table that holds an organisation's rows, by the column naming it. */
+const TABLES = ['products', 'images', 'users', 'api_keys', 'imports', 'idempotency_keys'];
+
+/**
+ * `delete-organization`'s service against a real database and local storage, its file-deletion
+ * jobs worked by this module: in batches smaller than the catalogue, every row of the
+ * organisation goes, its files (transform results included) once the jobs ran; another
+ * organisation keeps its rows and files; the deleted one's API key stops authenticating.
+ */
+describe(OrganizationDeletionService.name, () => {
+  let m: IntegrationModule;
+  let storage: StorageProvider;
+  let put: PutFile;
+
+  beforeAll(async () => {
+    m = await startIntegrationModule('default', {
+      imports: [OrganizationsModule, AuthModule],
+      env: { JOB_POLL_INTERVAL_MS: '500' },
+    });
+    storage = m.get<StorageProvider>(STORAGE_PROVIDER);
+    put = (key, data, contentType) => storage.put(key, data, { contentType, cacheControl: '' });
+  });
+  afterAll(() => m?.close());
+
+  /** An organisation with products (3 images each), stand-alone images, accounts and rows. */
+  async function catalogue() {
+    const org = await newOrganization(m.dataSource);
+    const organizationId = org.id;
+    const user = await newUser(m.dataSource, { organizationId, role: Role.Admin });
+    const { key } = await newApiKey(m.dataSource, { organizationId, createdBy: user });
+    const keys: string[] = [];
+    for (let p = 0; p < 3; p++) {
+      const { id: productId } = await newProduct(m.dataSource, { organizationId });
+      for (let i = 0; i < 3; i++) {
+        const image = await newImage(m.dataSource, { organizationId, productId, put });
+        keys.push(image.storageKey);
+      }
+    }
+    for (let i = 0; i < 3; i++) {
+      const image = await newImage(m.dataSource, { organizationId, put, uploadedById: user.id });
+      // A transform URL's result, kept under the image's derived/ prefix.
+      const result = `${derivedPrefix(image.id)}w100.webp`;
+      await put(result, Buffer.from('result'), 'image/webp');
+      keys.push(image.storageKey, result);
+    }
+    await m.dataSource.query(
+      `INSERT INTO imports (organization_id, principal, format) VALUES ($1, '{}', 'csv')`,
+      [organizationId],
+    );
+    await m.dataSource.query(
+      `INSERT INTO idempotency_keys (organization_id, principal_type, principal_id, key, claim_id,
+                                     request_method, request_path, expires_at)
+       VALUES ($1, 'user', $2, 'k1', $3, 'POST', '/api/v1/products', now() + interval '1 day')`,
+      [organizationId, user.id, randomUUID()],
+    );
+    return { org, key, keys };
+  }
+
+  const rowsOf = async (organizationId: string) =>
+    Object.fromEntries(
+      await Promise.all(
+        TABLES.map(async (table) => {
+          const [{ n }] = await m.dataSource.query<{ n: number }[]>(
+            `SELECT count(*)::int AS n FROM ${table} WHERE organization_id = $1`,
+            [organizationId],
+          );
+          return [table, n] as const;
+        }),
+      ),
+    );
+  const existing = async (keys: string[]) =>
+    (await Promise.all(keys.map((key) => storage.exists(key)))).filter(Boolean).length;
+
+  it('deletes every row and, through the jobs, every file of the organisation, and nothing else', async () => {
+    const doomed = await catalogue();
+    const kept = await catalogue();
+    const principals = m.get(PrincipalService);
+    // Read once before: as an instance that had just admitted it caches the key's row.
+    expect(await principals.forApiKey(doomed.key)).toBeDefined();
+
+    // Two images a transaction: many batches for the 12 images.
+    const summary = await m.get(OrganizationDeletionService).delete(doomed.org.slug, 2);
+
+    expect(summary).toEqual({
+      organization: doomed.org.slug,
+      products: 3,
+      images: 12,
+      users: 1,
+      api_keys: 1,
+      imports: 1,
+      idempotency_keys: 1,
+      // Each image's original, and each one's derived/ prefix (local storage keeps results).
+      files_queued: 24,
+    });
+    expect(Object.values(await rowsOf(doomed.org.id))).toEqual(TABLES.map(() => 0));
+    const [org] = await m.dataSource.query('SELECT 1 FROM organizations WHERE id = $1', [
+      doomed.org.id,
+    ]);
+    expect(org).toBeUndefined();
+    await eventually(async () => (await existing(doomed.keys)) === 0, 'the files to be deleted');
+    await eventually(async () => (await pendingFileDeletions(m.dataSource)).length === 0);
+
+    expect(await rowsOf(kept.org.id)).toEqual({
+      products: 3,
+      images: 12,
+      users: 1,
+      api_keys: 1,
+      imports: 1,
+      idempotency_keys: 1,
+    });
+    expect(await existing(kept.keys)).toBe(kept.keys.length);
+    expect(await principals.forApiKey(kept.key)).toBeDefined();
+    // Once a running instance's copy of its row has lapsed, the deleted key authenticates nothing.
+    await eventually(
+      async () => (await principals.forApiKey(doomed.key)) === undefined,
+      'the deleted key to be refused',
+      API_KEY_CACHE_TTL_MS + 5_000,
+    );
+  });
+
+  // Two sessions at once: the embedded database has one.
+  const onServer = AVAILABLE_BACKENDS.includes('postgres') ? it : it.skip;
+
+  onServer(
+    'waits for an upload committing into the organisation, and queues its files too',
+    async () => {
+      const org = await newOrganization(m.dataSource);
+      const upload = m.dataSource.createQueryRunner();
+      await upload.connect();
+      await upload.startTransaction();
+      let image: Image | undefined;
+      let deleting: Promise<unknown> | undefined;
+      try {
+        // An upload's row inserted, not committed yet (its files are written first, as uploads do).
+        image = await newImage(upload.manager, { organizationId: org.id, put });
+        deleting = m.get(OrganizationDeletionService).delete(org.slug);
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        await upload.commitTransaction();
+      } finally {
+        if (upload.isTransactionActive) await upload.rollbackTransaction();
+        await upload.release();
+      }
+      await expect(deleting).resolves.toMatchObject({ images: 1, files_queued: 2 });
+      await eventually(
+        async () => (await existing([image.storageKey])) === 0,
+        "the late upload's file to be deleted",
+      );
+    },
+  );
+
+  it('refuses an unknown organisation, deleting nothing', async () => {
+    const kept = await catalogue();
+    const refused = m.get(OrganizationDeletionService).delete(`no-${kept.org.slug}`);
+    await expect(refused).rejects.toBeInstanceOf(AppError);
+    await expect(refused).rejects.toMatchObject({ code: 'not_found' });
+    expect((await rowsOf(kept.org.id)).images).toBe(12);
+  });
+});
