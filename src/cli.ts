@@ -42,6 +42,11 @@ Commands:
                   until it is over, then the run as JSON. This process works the jobs too,
                   beside any running service. Exits 1 if an image failed or the run was
                   superseded.
+  delete-organization --org SLUG --confirm SLUG
+                  Deletes the organisation and everything of it: products, images, imports,
+                  users, API keys; queues the deletion of its files, which the service's workers
+                  do. Prints what was deleted. The slug twice, so that a slip cannot erase
+                  another catalogue; no default organisation here.
 
 --org defaults to "${DEFAULT_ORGANIZATION_SLUG}". The database is the one the service uses
 (DATABASE_URL, or the embedded one under DATA_DIR); stop the service first when it is embedded.`;
@@ -131,6 +136,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command === 'renditions:rebuild') return rebuildRenditionsCommand(rest);
+  if (command === 'delete-organization') return deleteOrganizationCommand(rest);
   if (!Object.hasOwn(COMMANDS, command)) fail(`Unknown command: ${command}`);
   const run = COMMANDS[command](rest);
 
@@ -158,6 +164,20 @@ async function rebuildRenditionsCommand(args: string[]): Promise<void> {
   const config = await loadAppConfig();
   const { rebuildRenditions } = await import('./images/renditions/renditions.cli.js');
   process.exitCode = await rebuildRenditions(config, new StderrLogger());
+}
+
+/**
+ * Needs the catalogue's stack (images' files, their deletions' queue), loaded only for this
+ * command. Its --org has no default: the organisation to erase is always named, twice.
+ */
+async function deleteOrganizationCommand(args: string[]): Promise<void> {
+  const values = parseOptions(args, { org: TEXT, confirm: TEXT });
+  const { org, confirm } = values;
+  if (!org || !confirm) fail('--org and --confirm are required, both naming the organisation');
+  if (confirm !== org) fail('--confirm must repeat --org exactly: nothing was deleted');
+  const config = await loadAppConfig();
+  const { deleteOrganization } = await import('./organizations/organizations.cli.js');
+  await deleteOrganization(config, new StderrLogger(), org);
 }
 
 /**

@@ -15,6 +15,9 @@ import { promisify } from 'node:util';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 import { createApp } from '../../src/app.factory';
+import { STORAGE_PROVIDER, type StorageProvider } from '../../src/storage/storage-provider';
+import { eventually } from '../support/eventually';
+import { newImage, newProduct, organizationBySlug } from '../support/factories';
 import { call, login } from '../support/http';
 import { freePort, inheritedEnv, MAIN, ROOT } from '../support/process';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
@@ -260,6 +263,63 @@ describe('npm run -s cli -- reset-password', () => {
       expect(await canLogIn(app, 'ops', 'ops chosen password')).toBe(true);
     });
   });
+
+  it('delete-organization erases one organisation, its files through the jobs, and no other', async () => {
+    const { key } = JSON.parse(
+      (await cli('create-api-key', '--name=leaving', '--org=leaving')).stdout,
+    ) as { key: string };
+    const file = await withApp(async (app) => {
+      const storage = app.get<StorageProvider>(STORAGE_PROVIDER);
+      const { id: organizationId } = await organizationBySlug(app.get(DataSource), 'leaving');
+      const product = await newProduct(app.get(DataSource), { organizationId });
+      const image = await newImage(app.get(DataSource), {
+        organizationId,
+        productId: product.id,
+        put: (k, data, contentType) => storage.put(k, data, { contentType, cacheControl: '' }),
+      });
+      return join(db.env.DATA_DIR, 'media', image.storageKey);
+    });
+    expect(existsSync(file)).toBe(true);
+    // The slug twice, the same: a slip is a usage error, before the database is opened.
+    for (const args of [['--org=leaving'], ['--org=leaving', '--confirm=acme'], []]) {
+      await expect(cli('delete-organization', ...args)).rejects.toMatchObject({
+        code: 2,
+        stdout: '',
+        stderr: expect.stringContaining('delete-organization --org SLUG --confirm SLUG'),
+      });
+    }
+    await expect(cli('delete-organization', '--org=gone', '--confirm=gone')).rejects.toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: 'not_found: No organisation "gone".\n',
+    });
+
+    const { stdout } = await cli('delete-organization', '--org=leaving', '--confirm=leaving');
+    expect(JSON.parse(stdout)).toEqual({
+      organization: 'leaving',
+      products: 1,
+      images: 1,
+      users: 0,
+      api_keys: 1,
+      imports: 0,
+      idempotency_keys: 0,
+      files_queued: 2, // the original, and its transform results' derived/ prefix
+    });
+    await withApp(async (app) => {
+      expect((await call(app, 'GET', '/api/v1/auth/me', { apiKey: key })).statusCode).toBe(401);
+      // The service's workers delete the files the CLI queued.
+      await eventually(() => !existsSync(file), 'the file to be deleted');
+      const orgs = await app.get(DataSource).query<{ slug: string; users: number }[]>(
+        `SELECT o.slug, count(u.id)::int AS users FROM organizations o
+             LEFT JOIN users u ON u.organization_id = o.id GROUP BY o.slug ORDER BY o.slug`,
+      );
+      // The others keep their users (acme's ops, default's admin).
+      expect(orgs).toEqual([
+        { slug: 'acme', users: 1 },
+        { slug: 'default', users: 1 },
+      ]);
+    });
+  }, 120_000);
 });
 
 /**

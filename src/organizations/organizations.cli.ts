@@ -1,0 +1,36 @@
+import { Module, type LoggerService } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { LoadedConfig } from '../config/app-config.module';
+import { ServiceRole } from '../config/env.validation';
+import { DatabaseModule } from '../database/database.module';
+import { OrganizationDeletionService } from './organization-deletion.service';
+import { OrganizationsModule } from './organizations.module';
+
+/**
+ * `npm run -s cli -- delete-organization --org SLUG --confirm SLUG`: deletes the organisation and
+ * everything of it, prints what was deleted as JSON on stdout. Its files' deletions are queued, for
+ * the service's workers to do: this process works no job (it only queues them), so it need not
+ * wait for a storage to answer. An unknown organisation is an AppError (exit 1).
+ */
+export async function deleteOrganization(
+  config: LoadedConfig,
+  logger: LoggerService,
+  slug: string,
+): Promise<void> {
+  // Queues, works nothing: the service's workers delete the files (once started again, on the
+  // embedded database).
+  config.env.SERVICE_ROLE = ServiceRole.Api;
+  config.env.REDIS_URL = undefined;
+  @Module({ imports: [config.module, DatabaseModule, OrganizationsModule] })
+  class OrganizationsCliModule {}
+  const app = await NestFactory.createApplicationContext(OrganizationsCliModule, {
+    logger,
+    abortOnError: false,
+  });
+  try {
+    const summary = await app.get(OrganizationDeletionService).delete(slug);
+    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+  } finally {
+    await app.close();
+  }
+}
