@@ -23,7 +23,10 @@ describe(startOtelSdk.name, () => {
     context.disable();
   });
 
-  /** What a request with `headers` would send on, after the SDK started with `env`. */
+  /**
+   * What a request with `headers` would send on, after the SDK started with `propagators` as
+   * OTEL_PROPAGATORS, to our own hosts and to a third party's.
+   */
   async function forwarded(headers: Record<string, string>, propagators?: string) {
     if (propagators === undefined) delete process.env.OTEL_PROPAGATORS;
     else process.env.OTEL_PROPAGATORS = propagators;
@@ -31,8 +34,12 @@ describe(startOtelSdk.name, () => {
     try {
       const incoming = propagation.extract(ROOT_CONTEXT, headers);
       const outgoing: Record<string, string> = {};
-      propagation.inject(incoming, outgoing);
-      return { baggage: propagation.getBaggage(incoming), outgoing };
+      const toThirdParty: Record<string, string> = {};
+      context.with(incoming, () => {
+        propagation.inject(context.active(), outgoing);
+        tracing.toThirdParty(() => propagation.inject(context.active(), toThirdParty));
+      });
+      return { baggage: propagation.getBaggage(incoming), outgoing, toThirdParty };
     } finally {
       await tracing.stop();
     }
@@ -54,5 +61,12 @@ describe(startOtelSdk.name, () => {
       'tracecontext,baggage',
     );
     expect(outgoing).toEqual({ traceparent: TRACEPARENT, baggage: 'region=eu' });
+  });
+
+  it('sends nothing on to a third party (an image imported by URL), whatever the propagators', async () => {
+    const headers = { traceparent: TRACEPARENT, tracestate: 'vendor=opaque', baggage: 'region=eu' };
+    expect((await forwarded(headers)).toThirdParty).toEqual({});
+    expect((await forwarded(headers, 'tracecontext,baggage')).toThirdParty).toEqual({});
+    expect((await forwarded(headers, 'b3')).toThirdParty).toEqual({});
   });
 });

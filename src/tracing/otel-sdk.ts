@@ -1,10 +1,20 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { FastifyOtelInstrumentation } from '@fastify/otel';
-import { trace, type Span } from '@opentelemetry/api';
+import {
+  context,
+  createContextKey,
+  trace,
+  type Context,
+  type Span,
+  type TextMapPropagator,
+  type TextMapSetter,
+} from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
 import { core, NodeSDK } from '@opentelemetry/sdk-node';
+// The SDK's own reading of OTEL_PROPAGATORS, which its index does not export.
+import { getPropagatorFromEnv } from '@opentelemetry/sdk-node/build/src/utils';
 import { redactUrl } from '../common/logging/redact';
 import type { Tracing } from './tracing';
 
@@ -73,7 +83,29 @@ export function startOtelSdk(options: { endpoint: string; serviceName: string })
   sdk.start();
   return {
     fastifyPlugin: fastify.plugin(),
+    toThirdParty: (call) => context.with(context.active().setValue(THIRD_PARTY, true), call),
     stop: () => sdk.shutdown(),
+  };
+}
+
+/** In a context, that the requests made in it go to a host that is not ours. */
+const THIRD_PARTY = createContextKey('requests to a host that is not ours');
+
+/**
+ * `propagator`, injecting nothing in a context of requests to a third party (`toThirdParty`: an
+ * image imported by URL, its redirects): the HTTP instrumentation writes every outgoing request's
+ * headers with the propagator, in the context of the request's span, so those requests still have
+ * their span, a child of the request's, but carry neither our `traceparent` (our trace and span
+ * ids) nor the `tracestate` a client sent, to a host we do not control. Those to our storage (S3,
+ * Cloudinary) carry them as before.
+ */
+function notToThirdParties(propagator: TextMapPropagator): TextMapPropagator {
+  return {
+    inject(active: Context, carrier: unknown, setter: TextMapSetter) {
+      if (active.getValue(THIRD_PARTY) !== true) propagator.inject(active, carrier, setter);
+    },
+    extract: (active, carrier, getter) => propagator.extract(active, carrier, getter),
+    fields: () => propagator.fields(),
   };
 }
 
@@ -83,11 +115,16 @@ export function startOtelSdk(options: { endpoint: string; serviceName: string })
  * each request's context and sent on with every outgoing request it made (an image fetched by URL,
  * S3 and Cloudinary calls), to hosts that may trust it as coming from us. Nothing here reads or
  * sets baggage. An operator who names `baggage` in OTEL_PROPAGATORS (behind an edge that strips
- * the clients' own) has it, as the SDK documents; empty is unset, as the SDK reads it.
+ * the clients' own) has it, as the SDK documents; empty is unset, as the SDK reads it. Whichever
+ * it is, requests to third parties carry none of it (notToThirdParties).
  */
-function propagator(): core.W3CTraceContextPropagator | undefined {
-  if (process.env.OTEL_PROPAGATORS?.trim()) return undefined;
-  return new core.W3CTraceContextPropagator();
+function propagator(): TextMapPropagator | null {
+  if (!process.env.OTEL_PROPAGATORS?.trim()) {
+    return notToThirdParties(new core.W3CTraceContextPropagator());
+  }
+  // null, for OTEL_PROPAGATORS=none (or only unknown ones): none at all, as the SDK has it.
+  const named = getPropagatorFromEnv();
+  return named ? notToThirdParties(named) : null;
 }
 
 /** A request whose client left before its answer began: 499, as its metrics count it. */

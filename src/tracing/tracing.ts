@@ -20,6 +20,8 @@ export function tracingEnabled(config: TracingConfig): boolean {
 export interface Tracing {
   /** Registered on the application's Fastify before its routes (app.factory.ts). */
   fastifyPlugin: FastifyPluginCallback;
+  /** `call`, whose outgoing requests carry no trace context (see `toThirdParty` below). */
+  toThirdParty<T>(call: () => T): T;
   stop(): Promise<void>;
 }
 
@@ -28,6 +30,16 @@ let running: Tracing | undefined;
 /** The Fastify plugin of the tracing this process runs, if it does. */
 export function tracingFastifyPlugin(): FastifyPluginCallback | undefined {
   return running?.fastifyPlugin;
+}
+
+/**
+ * Runs `call`, which makes HTTP requests to a host that is not ours (an image imported from a URL a
+ * client gave), so that they carry no trace context (`traceparent`, `tracestate`, `baggage`): our
+ * trace ids, or what a client sent, are not for third parties to see. They are still spans of the
+ * request's trace. Without tracing, `call` as it is.
+ */
+export function toThirdParty<T>(call: () => T): T {
+  return running ? running.toThirdParty(call) : call();
 }
 
 /**

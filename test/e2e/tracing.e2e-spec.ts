@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -92,21 +92,38 @@ async function fakeCollector(): Promise<{
   return { server, url: `http://127.0.0.1:${port}`, spans, resources };
 }
 
-/** A loopback server answering every GET with one small PNG. */
-async function imageServer(): Promise<{ server: Server; origin: string }> {
+/**
+ * A loopback server answering every GET with one small PNG: a shop's host, not ours. It keeps the
+ * headers of each request it is sent.
+ */
+async function imageServer(): Promise<{
+  server: Server;
+  origin: string;
+  received: IncomingHttpHeaders[];
+}> {
   const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#396' } })
     .png()
     .toBuffer();
-  const server = createServer((_req, res) =>
-    res.writeHead(200, { 'content-type': 'image/png' }).end(png),
-  );
+  const received: IncomingHttpHeaders[] = [];
+  const server = createServer((req, res) => {
+    received.push(req.headers);
+    res.writeHead(200, { 'content-type': 'image/png' }).end(png);
+  });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  return { server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { server, origin, received };
 }
 
-/** Logs in as the service's first admin, makes a product and imports its image from `url`. */
-async function importByUrl(base: string, url: string): Promise<Response> {
+/**
+ * Logs in as the service's first admin, makes a product and imports its image from `url`, the
+ * import's request with `traced` headers of its own.
+ */
+async function importByUrl(
+  base: string,
+  url: string,
+  traced: Record<string, string> = {},
+): Promise<Response> {
   const json = { 'content-type': 'application/json' };
   const login = await fetch(`${base}/api/v1/auth/login`, {
     method: 'POST',
@@ -123,7 +140,7 @@ async function importByUrl(base: string, url: string): Promise<Response> {
   const { id } = (await product.json()) as { id: string };
   return fetch(`${base}/api/v1/products/${id}/image`, {
     method: 'PUT',
-    headers,
+    headers: { ...headers, ...traced },
     body: JSON.stringify({ image: url }),
   });
 }
@@ -199,8 +216,22 @@ describe('Tracing (OpenTelemetry)', () => {
 
       // An image imported from a shop's signed link: the link's token is in no span either.
       const token = 'signed-link-token-0123456789abcdef';
-      const imported = await importByUrl(base, `${images.origin}/front.png?w=1&token=${token}`);
+      // Its client's trace context, taken as the parent of the request's spans.
+      const callerTrace = '4bf92f3577b34da6a3ce929d0e0e4736';
+      const imported = await importByUrl(base, `${images.origin}/front.png?w=1&token=${token}`, {
+        traceparent: `00-${callerTrace}-00f067aa0ba902b7-01`,
+        tracestate: 'vendor=client-chosen',
+        baggage: 'user.role=admin',
+      });
       expect(imported.status).toBe(200);
+      // The shop's host is not ours: neither our trace ids nor the client's tracestate go to it.
+      expect(images.received).toHaveLength(1);
+      const { traceparent, tracestate, baggage } = images.received[0];
+      expect({ traceparent, tracestate, baggage }).toEqual({
+        traceparent: undefined,
+        tracestate: undefined,
+        baggage: undefined,
+      });
 
       const withId = (id: string) =>
         collector.spans.filter((span) => span.attributes['request.id'] === id);
@@ -218,6 +249,8 @@ describe('Tracing (OpenTelemetry)', () => {
           fetched() !== undefined,
         'the spans of the four requests, and of the image fetched',
       );
+      // Its fetch is a span all the same, of the trace its client's traceparent began.
+      expect(fetched()!.traceId).toBe(callerTrace);
       expect(JSON.stringify(importTrace())).not.toContain(token);
       expect(fetched()!.attributes['url.full']).toBe(
         `${images.origin}/front.png?w=1&token=[REDACTED]`,

@@ -6,6 +6,7 @@ import * as https from 'node:https';
 import { isIP } from 'node:net';
 import { type Duplex, Transform, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { toThirdParty } from '../../../tracing/tracing';
 import { addressBlockReason } from './address-policy';
 
 /**
@@ -348,8 +349,10 @@ class Fetcher {
       signal: this.signal,
       ...(url.protocol === 'https:' && !literal ? { servername: host } : {}),
     };
-    const request =
-      url.protocol === 'https:' ? https.request(requestOptions) : http.request(requestOptions);
+    // A host we do not control: no trace context goes to it (the request is still a span).
+    const request = toThirdParty(() =>
+      url.protocol === 'https:' ? https.request(requestOptions) : http.request(requestOptions),
+    );
     this.requests.push(request);
     return exchangeOf(request);
   }
