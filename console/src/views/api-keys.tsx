@@ -4,18 +4,18 @@ import {
   listApiKeys,
   revokeApiKey,
   type ApiKeyDto,
-  type ApiKeyPageDto,
   type CreateApiKeyDto,
   type CreatedApiKeyDto,
 } from '@sdk';
-import { messageOf, readInSession, retryable, unwrap } from '../api';
+import { messageOf, unwrap } from '../api';
 import { Confirm } from '../components/confirm';
 import { CopyField } from '../components/copy-field';
 import { ErrorText, Notice, type NoticeValue } from '../components/notice';
-import { keepFocusInPage, Page } from '../components/page';
+import { Page } from '../components/page';
 import { NumberedPager } from '../components/pager';
-import { ReadError, useRetry } from '../components/read-failed';
+import { ReadError } from '../components/read-failed';
 import { formatDate } from '../format';
+import { usePagedListing } from '../paged-listing';
 import { pageAsked, type Location } from '../router';
 import type { Role, Scope } from '../session';
 
@@ -44,44 +44,19 @@ const ROLE_SCOPES: Record<Role, Scope[]> = {
  */
 export function ApiKeys({ location }: { location: Location }) {
   const page = pageAsked(location);
-  const [listing, setListing] = useState<{ of: number; value: ApiKeyPageDto }>();
-  const [failed, setFailed] = useState<{ of: number; message: string; retry: boolean }>();
-  // The person's "Try again": each reads the page again.
-  const [attempt, retry] = useRetry(setFailed);
-  // Read again after a change (a key made or revoked), the listing shown meanwhile.
-  const [changes, setChanges] = useState(0);
+  const { listed, error, retry, reload } = usePagedListing(page, (number) =>
+    listApiKeys({ query: { page: number, per_page: PER_PAGE } }),
+  );
   const [notice, setNotice] = useState<NoticeValue>();
   const [created, setCreated] = useState<CreatedApiKeyDto>();
   const [revoking, setRevoking] = useState<ApiKeyDto>();
-  const listed = listing && Object.is(listing.of, page) ? listing.value : undefined;
-  const error = failed && Object.is(failed.of, page) ? failed : undefined;
-
-  useEffect(() => {
-    let current = true;
-    readInSession(() => unwrap(listApiKeys({ query: { page, per_page: PER_PAGE } }))).then(
-      (value) => {
-        if (!current) return;
-        setListing({ of: page, value });
-        setFailed(undefined);
-      },
-      (caught: unknown) =>
-        current && setFailed({ of: page, message: messageOf(caught), retry: retryable(caught) }),
-    );
-    return () => {
-      current = false;
-    };
-  }, [page, attempt, changes]);
-
-  useEffect(() => {
-    if (listed) keepFocusInPage();
-  }, [listed]);
 
   const revoke = async (key: ApiKeyDto) => {
     setRevoking(undefined);
     try {
       await unwrap(revokeApiKey({ path: { id: key.id } }));
       setNotice({ kind: 'success', text: `Revoked “${key.name}”: it works no more.` });
-      setChanges((n) => n + 1);
+      reload();
     } catch (caught) {
       setNotice({ kind: 'error', text: messageOf(caught) });
     }
@@ -100,7 +75,7 @@ export function ApiKeys({ location }: { location: Location }) {
               kind: 'success',
               text: `Created “${key.name}”. Copy its key now: you will not see it again.`,
             });
-            setChanges((n) => n + 1);
+            reload();
           }}
         />
       </div>

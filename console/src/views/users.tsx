@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import {
   createUser,
   deleteUser,
@@ -6,15 +6,15 @@ import {
   updateUser,
   type CreateUserDto,
   type UserDto,
-  type UserPageDto,
 } from '@sdk';
-import { messageOf, readInSession, retryable, unwrap } from '../api';
+import { messageOf, unwrap } from '../api';
 import { Confirm } from '../components/confirm';
 import { ErrorText, Notice, type NoticeValue } from '../components/notice';
-import { keepFocusInPage, Page } from '../components/page';
+import { Page } from '../components/page';
 import { NumberedPager } from '../components/pager';
-import { ReadError, useRetry } from '../components/read-failed';
+import { ReadError } from '../components/read-failed';
 import { formatDate } from '../format';
+import { usePagedListing } from '../paged-listing';
 import { pageAsked, type Location } from '../router';
 import type { Role } from '../session';
 
@@ -28,36 +28,11 @@ type Asked = { user: UserDto; change: 'disable' | 'delete' };
 /** The organisation's users: who may log in, with which role; disabled, changed or deleted here. */
 export function Users({ location }: { location: Location }) {
   const page = pageAsked(location);
-  const [listing, setListing] = useState<{ of: number; value: UserPageDto }>();
-  const [failed, setFailed] = useState<{ of: number; message: string; retry: boolean }>();
-  // The person's "Try again": each reads the page again.
-  const [attempt, retry] = useRetry(setFailed);
-  // Read again after a change, the listing shown meanwhile.
-  const [changes, setChanges] = useState(0);
+  const { listed, error, retry, reload } = usePagedListing(page, (number) =>
+    listUsers({ query: { page: number, per_page: PER_PAGE } }),
+  );
   const [notice, setNotice] = useState<NoticeValue>();
   const [asked, setAsked] = useState<Asked>();
-  const listed = listing && Object.is(listing.of, page) ? listing.value : undefined;
-  const error = failed && Object.is(failed.of, page) ? failed : undefined;
-
-  useEffect(() => {
-    let current = true;
-    readInSession(() => unwrap(listUsers({ query: { page, per_page: PER_PAGE } }))).then(
-      (value) => {
-        if (!current) return;
-        setListing({ of: page, value });
-        setFailed(undefined);
-      },
-      (caught: unknown) =>
-        current && setFailed({ of: page, message: messageOf(caught), retry: retryable(caught) }),
-    );
-    return () => {
-      current = false;
-    };
-  }, [page, attempt, changes]);
-
-  useEffect(() => {
-    if (listed) keepFocusInPage();
-  }, [listed]);
 
   /** A change of a user; its outcome said in the live region (a refusal in the service's words). */
   const change = async (done: string, call: () => Promise<unknown>) => {
@@ -65,7 +40,7 @@ export function Users({ location }: { location: Location }) {
     try {
       await call();
       setNotice({ kind: 'success', text: done });
-      setChanges((n) => n + 1);
+      reload();
     } catch (caught) {
       setNotice({ kind: 'error', text: messageOf(caught) });
     }
@@ -79,7 +54,7 @@ export function Users({ location }: { location: Location }) {
         <NewUser
           onCreated={(user) => {
             setNotice({ kind: 'success', text: `Created the user “${user.username}”.` });
-            setChanges((n) => n + 1);
+            reload();
           }}
         />
       </div>
