@@ -1,4 +1,3 @@
-import axe from 'axe-core';
 import type { Browser, Page } from 'playwright-core';
 import { Role } from '../../src/auth/roles';
 import { addUser, TEST_PASSWORD } from '../support/accounts';
@@ -6,13 +5,7 @@ import { loggedInPage, startConsoleHarness, type ConsoleHarness } from '../suppo
 import { eventually } from '../support/eventually';
 import { call, type Credential } from '../support/http';
 import type { TestApp } from '../support/test-app';
-
-interface AxeViolation {
-  id: string;
-  impact: string | null;
-  help: string;
-  nodes: { target: string[] }[];
-}
+import { expectAccessible as expectAccessibleAt } from '../support/accessibility';
 
 /**
  * The console's API keys and Users pages, in Debian's Chromium: a key's secret shown once, the
@@ -52,22 +45,7 @@ describe('The console’s API keys and users', () => {
     expect(seen).toEqual([]);
   });
 
-  /** axe-core on the page as it is: no serious or critical violation. */
-  async function expectAccessible(view: string): Promise<void> {
-    // Evaluated through the DevTools protocol, which the page's CSP does not govern.
-    if (!(await page.evaluate('typeof window.axe !== "undefined"')))
-      await page.evaluate(axe.source);
-    const violations = await page.evaluate<AxeViolation[]>(
-      'axe.run(document, { resultTypes: ["violations"] }).then((r) => r.violations)',
-    );
-    const serious = violations
-      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-      .map(
-        (v) =>
-          `${view}: ${v.id} (${v.help}) at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`,
-      );
-    expect(serious).toEqual([]);
-  }
+  const expectAccessible = (view: string) => expectAccessibleAt(page, view);
 
   /** What the main navigation offers. */
   const sections = () => page.getByRole('navigation', { name: 'Main' }).getByRole('link');

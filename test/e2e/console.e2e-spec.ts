@@ -1,7 +1,6 @@
 import { once } from 'node:events';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import axe from 'axe-core';
 import type { Browser, ConsoleMessage, Dialog, Locator, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { launchChromium, screenshotPath } from '../support/browser';
@@ -14,6 +13,7 @@ import { multipart } from '../support/multipart';
 import { freePort } from '../support/process';
 import { startStorageBackend, type StorageBackend } from '../support/storage-backends';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+import { expectAccessible as expectAccessibleAt } from '../support/accessibility';
 
 /**
  * The gallery console (/console) as a person uses it, in Debian's Chromium: log in, create a
@@ -34,13 +34,6 @@ interface GalleryItem {
   title: string;
   alt_text: string;
   is_primary: boolean;
-}
-
-interface AxeViolation {
-  id: string;
-  impact: string | null;
-  help: string;
-  nodes: { target: string[] }[];
 }
 
 /** A loopback server of one PNG, for the import from a URL. */
@@ -155,22 +148,7 @@ describe('The gallery console in a real browser', () => {
     expect(pageErrors).toEqual([]);
   });
 
-  /** axe-core on the page as it is: no serious or critical violation. */
-  async function expectAccessible(view: string): Promise<void> {
-    // Evaluated through the DevTools protocol, which the page's CSP does not govern.
-    if (!(await page.evaluate('typeof window.axe !== "undefined"')))
-      await page.evaluate(axe.source);
-    const violations = await page.evaluate<AxeViolation[]>(
-      'axe.run(document, { resultTypes: ["violations"] }).then((r) => r.violations)',
-    );
-    const serious = violations
-      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-      .map(
-        (v) =>
-          `${view}: ${v.id} (${v.help}) at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`,
-      );
-    expect(serious).toEqual([]);
-  }
+  const expectAccessible = (view: string) => expectAccessibleAt(page, view);
 
   /**
    * Waits until `expression` is true in the page. Evaluated through the DevTools protocol:
