@@ -4,10 +4,24 @@ import { csvRecords, FieldCount } from './csv-rows';
 /** The records csvRecords reads from `text`. */
 async function records(text: string): Promise<Record<string, string>[]> {
   const read: Record<string, string>[] = [];
-  for await (const record of csvRecords(Readable.from([Buffer.from(text)]), 1 << 20)) {
-    read.push(record);
+  for await (const { fields } of csvRecords(Readable.from([Buffer.from(text)]), 1 << 20)) {
+    read.push(fields);
   }
   return read;
+}
+
+/** The records csvRecords reads from `chunks`, with the line each starts on. */
+async function recordsAndLines(chunks: Buffer[]): Promise<[string, number | null][]> {
+  const read: [string, number | null][] = [];
+  for await (const { fields, line } of csvRecords(Readable.from(chunks), 1 << 20)) {
+    read.push([fields.url, line]);
+  }
+  return read;
+}
+
+/** `whole` cut into pieces at `cuts` (byte offsets, ascending). */
+function cut(whole: Buffer, ...cuts: number[]): Buffer[] {
+  return [0, ...cuts].map((from, i) => whole.subarray(from, [...cuts, whole.length][i]));
 }
 
 describe(csvRecords.name, () => {
@@ -38,6 +52,54 @@ describe(csvRecords.name, () => {
     const text = `${lines[0]}\r\n${lines[1]}\n${lines[2]}\r${lines[3]}\n`;
     expect(await records(text)).toEqual(rows);
     expect(await records(`${lines.join('\n')}\n`)).toEqual(rows);
+  });
+
+  describe('the line each record starts on', () => {
+    // A BOM; a header whose quoted first cell follows it and whose last cell spans two lines; a
+    // blank line in LF, one in CRLF, one of blanks and commas; a quoted LF, CR and CRLF; records
+    // ended by CR, CRLF and by the end of the file.
+    const text =
+      '\uFEFF"gtin",url,"title\r\n"\r\n' +
+      '\n' +
+      '96385074,https://x.test/1.png,"a\nb"\r' +
+      '\r\n' +
+      ' , ,\n' +
+      '96385074,https://x.test/2.png,"x ""y"" \r z\r\n"\r\n' +
+      '96385074,https://x.test/3.png,plain';
+    const whole = Buffer.from(text);
+    /** Counted apart from the reader: the line breaks before where the record's URL is. */
+    const expected = [1, 2, 3].map((n): [string, number] => {
+      const url = `https://x.test/${n}.png`;
+      const before = text.slice(0, text.indexOf(`96385074,${url}`));
+      return [url, before.split(/\r\n|\r|\n/).length];
+    });
+
+    it('is where the record starts, not its number among the rows', async () => {
+      expect(expected.map(([, line]) => line)).toEqual([4, 8, 11]);
+      expect(await recordsAndLines([whole])).toEqual(expected);
+    });
+
+    it('is the same however the bytes are cut into chunks (a CRLF or the BOM across two)', async () => {
+      for (let i = 0; i <= whole.length; i++) {
+        for (let j = i; j <= whole.length; j++) {
+          expect([i, j, await recordsAndLines(cut(whole, i, j))]).toEqual([i, j, expected]);
+        }
+      }
+      const bytes = [...whole].map((byte) => Buffer.from([byte]));
+      expect(await recordsAndLines(bytes)).toEqual(expected);
+    });
+
+    it('counts the lines csv-parse skips, however many arrive before the next row', async () => {
+      const skipped = ' ,\n'.repeat(200_000);
+      const whole = Buffer.from(`gtin,url\n${skipped}96385074,https://x.test/1.png\n`);
+      const chunks = cut(whole, ...Array.from({ length: 40 }, (_, i) => (i + 1) * 16_384));
+      expect(await recordsAndLines(chunks)).toEqual([['https://x.test/1.png', 200_002]]);
+    });
+
+    it('counts the header in: the first row is on line 2 of a plain file', async () => {
+      const lf = Buffer.from('gtin,url\n96385074,https://x.test/1.png\n');
+      expect(await recordsAndLines([lf])).toEqual([['https://x.test/1.png', 2]]);
+    });
   });
 
   it('names an unknown column cut to 100 characters, never inside one', async () => {
@@ -73,6 +135,12 @@ describe(FieldCount.name, () => {
     expect(scan(2, 'a,Monitor 27" wide\nb,c\n')).toEqual({ ok: true, record: 3 });
     expect(scan(2, 'a,27" wide,', ',,\n')).toEqual({ ok: false, record: 1 });
     expect(scan(2, 'a,"x""', '",y\n')).toEqual({ ok: false, record: 1 });
+  });
+
+  it('reads a quote after the BOM as opening the first field, as csv-parse does', () => {
+    const bom = '\uFEFF';
+    expect(scan(2, `${bom}"a,b",c\n`)).toEqual({ ok: true, record: 2 });
+    expect(scan(2, `${bom}"a\n,b",c\n`)).toEqual({ ok: true, record: 2 });
   });
 
   it('stops at the first field too many of a line of millions of commas', () => {

@@ -1,5 +1,5 @@
 import { finished, pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
-import { CsvError, parse } from 'csv-parse';
+import { CsvError, parse, type InfoRecord, type Options } from 'csv-parse';
 import { AppError } from '../common/errors/app.error';
 import { IMPORT_COLUMNS } from './dto/import.dto';
 import { cutToLength } from './import-row';
@@ -17,6 +17,23 @@ const PRODUCT_COLUMNS = ['product_id', 'gtin', 'external_id'];
 /** Once a body is refused part-way, the rest is not read: the connection is closed instead. */
 const CLOSE = { Connection: 'close' };
 
+/** A record as csv-parse gives it with `info`: its fields, where it ends, and where it starts. */
+interface ParsedRecord {
+  record: string[];
+  info: { lines: number };
+  line: number | null;
+}
+
+/** A record of the CSV after its header: its fields by column, and the line it starts on. */
+export interface CsvRecord {
+  fields: Record<string, string>;
+  /**
+   * From 1, the header's lines included: a quoted cell's line breaks and blank lines count. Null
+   * only should csv-parse end a record where FieldCount saw none end (not known to happen).
+   */
+  line: number | null;
+}
+
 /**
  * The records of a CSV arriving as a stream (a `text/csv` body, or a multipart file), keyed by
  * the header's column names, read with csv-parse one record at a time: the consumer's pace is the
@@ -27,18 +44,11 @@ const CLOSE = { Connection: 'close' };
  * `gtin` and `external_id`, and any of `title`, `alt_text`, `is_primary`, `priority`. An unknown
  * or repeated column, a missing one, a quote never closed or a record with another number of
  * fields than the header is `400 invalid_csv`; more than `maxBytes`, `413 payload_too_large`.
+ * Each record comes with the line of the file it starts on (FieldCount notes them).
  */
-/** A record as csv-parse gives it with `info`: its fields, and where it ends. */
-interface ParsedRecord {
-  record: string[];
-  info: { lines: number };
-}
-
-export async function* csvRecords(
-  source: Readable,
-  maxBytes: number,
-): AsyncGenerator<Record<string, string>> {
-  const limit = new ByteLimit(maxBytes);
+export async function* csvRecords(source: Readable, maxBytes: number): AsyncGenerator<CsvRecord> {
+  const fields: FieldCount = new FieldCount(MAX_FIELDS, () => parser.info.bytes);
+  const limit = new ByteLimit(maxBytes, fields);
   const parser = parse({
     bom: true,
     skip_empty_lines: true,
@@ -57,6 +67,13 @@ export async function* csvRecords(
     skip_records_with_empty_values: true,
     relax_column_count_less: true,
     info: true,
+    // Called as the record is made (the bytes after it may be scanned already, not yet parsed):
+    // `bytes` is where it ends, after its line break, which FieldCount saw start on its line.
+    // (Typed as giving what it is given, a string[]: csv-parse's types know no `info`.)
+    on_record: ((parsed: Omit<ParsedRecord, 'line'>, context: InfoRecord): ParsedRecord => ({
+      ...parsed,
+      line: fields.startLine(context.bytes),
+    })) as unknown as Options['on_record'],
   });
   source.pipe(limit);
   // Also when `source` failed or closed before this was called (busboy fails a multipart file as
@@ -70,7 +87,7 @@ export async function* csvRecords(
   pipeline(limit, parser, () => undefined);
   let columns: string[] | undefined;
   try {
-    for await (const { record, info } of parser as AsyncIterable<ParsedRecord>) {
+    for await (const { record, info, line } of parser as AsyncIterable<ParsedRecord>) {
       if (!columns) {
         columns = checkedHeader(record);
         continue;
@@ -82,7 +99,7 @@ export async function* csvRecords(
       }
       const row: Record<string, string> = {};
       columns.forEach((name, i) => (row[name] = record[i]));
-      yield row;
+      yield { fields: row, line };
     }
   } catch (error) {
     if (error instanceof CsvError) throw invalidCsv(error.message);
@@ -149,9 +166,10 @@ function invalidCsv(detail: string): AppError {
 class ByteLimit extends Transform {
   private bytes = 0;
   private readonly utf8 = new TextDecoder('utf-8', { fatal: true });
-  private readonly fields = new FieldCount(MAX_FIELDS);
-
-  constructor(private readonly limit: number) {
+  constructor(
+    private readonly limit: number,
+    private readonly fields: FieldCount,
+  ) {
     super();
   }
 
@@ -181,6 +199,7 @@ class ByteLimit extends Transform {
   }
 
   override _flush(done: TransformCallback): void {
+    this.fields.end();
     done(this.decodes() ? null : notUtf8('at its end (a character cut short)'));
   }
 
@@ -202,6 +221,8 @@ const QUOTE = 0x22;
 const COMMA = 0x2c;
 const LF = 0x0a;
 const CR = 0x0d;
+/** UTF-8's byte order mark, which csv-parse skips at the start (`bom: true`). */
+const BOM = [0xef, 0xbb, 0xbf];
 
 /**
  * Counts the fields of each record as the bytes pass, as csv-parse splits them (with relax_quotes):
@@ -210,6 +231,14 @@ const CR = 0x0d;
  * record ends at a line break outside quotes (LF, CR or CRLF). Says when one has more than `max`
  * fields. Written here because csv-parse has no such bound (see MAX_FIELDS); one pass over bytes
  * already in memory.
+ *
+ * Also notes the line of the file each record starts on (every LF, CR or CRLF ends a line, in
+ * quotes too), by the offset where it ends, for csv-parse's records to be matched with
+ * (startLine): the bytes are scanned before csv-parse reads them, and a CRLF is one delimiter for
+ * both, in one chunk or across two. A BOM at the start is skipped, as csv-parse does. An empty
+ * line is no record (csv-parse skips it unseen); a record csv-parse skips (blanks and commas) is
+ * forgotten once `parsed()`, how far csv-parse has read, is past it, so that a file of such lines
+ * holds no more of them than the bytes between the two.
  */
 export class FieldCount {
   /** The record being read, from 1 (a record's lines are counted as its first). */
@@ -220,12 +249,51 @@ export class FieldCount {
   private quoteSeen = false;
   private fieldStart = true;
   private lastWasCr = false;
+  /** Bytes scanned before this chunk, the BOM's included (csv-parse counts them too). */
+  private offset = 0;
+  /** BOM bytes matched at the start; -1 once past it. */
+  private bom = 0;
+  /** The line of the byte being read, from 1: each LF, CR or CRLF ends one, in quotes too. */
+  private line = 1;
+  /** The last byte, in quotes or not, was a CR. */
+  private afterCr = false;
+  /** The line the record being read starts on, and whether it has a byte yet. */
+  private recordLine = 1;
+  private recordEmpty = true;
+  private readonly starts = new RecordStarts();
 
-  constructor(private readonly max: number) {}
+  constructor(
+    private readonly max: number,
+    private readonly parsed: () => number = () => 0,
+  ) {}
 
   /** False once a record has more than `max` fields. */
   scan(chunk: Uint8Array): boolean {
-    for (const byte of chunk) {
+    this.starts.forget(this.parsed());
+    const ok = this.scanFrom(chunk, this.bom < 0 ? 0 : this.skipBom(chunk));
+    this.offset += chunk.length;
+    return ok;
+  }
+
+  /** The end of the input: its last record, if no line break follows it, ends there. */
+  end(): void {
+    this.endRecord(false, this.offset);
+  }
+
+  /** The line the record ending at byte `end` (just after its line break) starts on. */
+  startLine(end: number): number | null {
+    return this.starts.of(end);
+  }
+
+  private scanFrom(chunk: Uint8Array, from: number): boolean {
+    for (let i = from; i < chunk.length; i++) {
+      const byte = chunk[i];
+      if (byte === LF || byte === CR) {
+        if (byte === CR || !this.afterCr) this.line++;
+        this.afterCr = byte === CR;
+      } else {
+        this.afterCr = false;
+      }
       if (this.quoted) {
         if (!this.quoteSeen) {
           this.quoteSeen = byte === QUOTE;
@@ -235,27 +303,101 @@ export class FieldCount {
         if (byte === QUOTE) continue;
         this.quoted = false;
       }
-      if (!this.unquoted(byte)) return false;
+      if (!this.unquoted(byte, this.offset + i + 1)) return false;
     }
     return true;
   }
 
-  private unquoted(byte: number): boolean {
+  /** Where the CSV starts in `chunk`: after the BOM's bytes, which csv-parse skips. */
+  private skipBom(chunk: Uint8Array): number {
+    let i = 0;
+    while (i < chunk.length && this.bom < BOM.length && chunk[i] === BOM[this.bom]) {
+      this.bom++;
+      i++;
+    }
+    if (this.bom === BOM.length) {
+      this.bom = -1;
+    } else if (i < chunk.length) {
+      // The first bytes were those of a BOM, then not: they were the first field's text.
+      if (this.bom > 0) {
+        this.fieldStart = false;
+        this.recordEmpty = false;
+      }
+      this.bom = -1;
+    }
+    return i;
+  }
+
+  /** A byte outside quotes; `end`, the offset just after it. */
+  private unquoted(byte: number, end: number): boolean {
     const crlf = byte === LF && this.lastWasCr;
     this.lastWasCr = byte === CR;
     if (byte === COMMA) {
       this.fieldStart = true;
+      this.recordEmpty = false;
       return ++this.fields <= this.max;
     }
     if (byte === LF || byte === CR) {
       // CRLF ends one record: its LF would end an empty one, which csv-parse skips.
       if (!crlf) this.record++;
+      this.endRecord(crlf, end);
       this.fields = 1;
       this.fieldStart = true;
       return true;
     }
+    this.recordEmpty = false;
     this.quoted = byte === QUOTE && this.fieldStart;
     this.fieldStart = false;
     return true;
+  }
+
+  /** A record ends just before `end` (`crlf`: at the LF of a CRLF whose CR ended it already). */
+  private endRecord(crlf: boolean, end: number): void {
+    if (crlf) {
+      // It ends after the LF: csv-parse's CRLF is one delimiter.
+      this.starts.extend(end - 1, end);
+      return;
+    }
+    if (!this.recordEmpty) this.starts.add(end, this.recordLine);
+    this.recordLine = this.line;
+    this.recordEmpty = true;
+  }
+}
+
+/**
+ * The lines the records FieldCount has read and csv-parse has not start on, by the offset where
+ * each ends (just after its line break).
+ */
+class RecordStarts {
+  private ends: number[] = [];
+  private lines: number[] = [];
+  private first = 0;
+
+  add(end: number, line: number): void {
+    this.ends.push(end);
+    this.lines.push(line);
+  }
+
+  /** The last record ended at `from`: it ends at `to` instead. */
+  extend(from: number, to: number): void {
+    const last = this.ends.length - 1;
+    if (last >= this.first && this.ends[last] === from) this.ends[last] = to;
+  }
+
+  /** The line of the record ending at `end`; those before it were skipped by csv-parse. */
+  of(end: number): number | null {
+    this.forget(end - 1);
+    if (this.first >= this.ends.length || this.ends[this.first] !== end) return null;
+    return this.lines[this.first++];
+  }
+
+  /** Forgets the records that end at or before `parsed`: csv-parse made or skipped them. */
+  forget(parsed: number): void {
+    while (this.first < this.ends.length && this.ends[this.first] <= parsed) this.first++;
+    if (this.first > 1024 && this.first * 2 > this.ends.length) {
+      this.ends = this.ends.slice(this.first);
+      this.lines = this.lines.slice(this.first);
+      this.first = 0;
+    }
   }
 }

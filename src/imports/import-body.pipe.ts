@@ -117,7 +117,7 @@ async function* thenReadmit(
 }
 
 async function* csvRows(source: Readable, maxBytes: number): AsyncGenerator<unknown> {
-  for await (const record of csvRecords(source, maxBytes)) yield csvRecordRow(record);
+  for await (const { fields } of csvRecords(source, maxBytes)) yield csvRecordRow(fields);
 }
 
 /**
