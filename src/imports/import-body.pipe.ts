@@ -16,6 +16,11 @@ import { DECODES_ITS_BODY } from '../common/http/content-encoding';
 export interface ImportSource {
   format: ImportFormat;
   rows: AsyncIterable<unknown> | Iterable<unknown>;
+  /**
+   * A CSV's: the line of the file each row (the object `rows` gave) starts on, noted as it is
+   * read. Kept beside the rows, not in them: the rows are what an Idempotency-Key's digest hashes.
+   */
+  lines?: WeakMap<object, number>;
 }
 
 /**
@@ -43,14 +48,16 @@ export class ImportBodyPipe implements PipeTransform<FastifyRequest, Promise<Imp
       const form = await this.multipartCsv(request).catch((error: unknown) => {
         throw multipartReadError(error);
       });
-      const rows = multipartCsvRows(form, this.maxBytes);
-      return { format: ImportFormat.Csv, rows: thenReadmit(rows, request) };
+      const lines = new WeakMap<object, number>();
+      const rows = multipartCsvRows(form, this.maxBytes, lines);
+      return { format: ImportFormat.Csv, rows: thenReadmit(rows, request), lines };
     }
     if (isMediaType(type, 'text/csv')) {
       const declared = Number(request.headers['content-length']);
       if (declared > this.maxBytes) throw tooLarge(this.maxBytes);
-      const rows = csvRows(request.body as Readable, this.maxBytes);
-      return { format: ImportFormat.Csv, rows: thenReadmit(rows, request) };
+      const lines = new WeakMap<object, number>();
+      const rows = csvRows(request.body as Readable, this.maxBytes, lines);
+      return { format: ImportFormat.Csv, rows: thenReadmit(rows, request), lines };
     }
     if (isMediaType(type, 'application/json')) {
       return { format: ImportFormat.Json, rows: jsonRows(request.body, this.maxRows) };
@@ -116,8 +123,16 @@ async function* thenReadmit(
   await request.readmit?.();
 }
 
-async function* csvRows(source: Readable, maxBytes: number): AsyncGenerator<unknown> {
-  for await (const { fields } of csvRecords(source, maxBytes)) yield csvRecordRow(fields);
+async function* csvRows(
+  source: Readable,
+  maxBytes: number,
+  lines: WeakMap<object, number>,
+): AsyncGenerator<unknown> {
+  for await (const { fields, line } of csvRecords(source, maxBytes)) {
+    const row = csvRecordRow(fields);
+    if (line !== null) lines.set(row, line);
+    yield row;
+  }
 }
 
 /**
@@ -126,9 +141,13 @@ async function* csvRows(source: Readable, maxBytes: number): AsyncGenerator<unkn
  * the file when the form is malformed after it (a body that ends before the form's closing
  * boundary): 400 invalid_multipart.
  */
-async function* multipartCsvRows(form: CsvForm, maxBytes: number): AsyncGenerator<unknown> {
+async function* multipartCsvRows(
+  form: CsvForm,
+  maxBytes: number,
+  lines: WeakMap<object, number>,
+): AsyncGenerator<unknown> {
   try {
-    yield* csvRows(form.file, maxBytes);
+    yield* csvRows(form.file, maxBytes, lines);
     for (let next = await form.after.next(); !next.done; next = await form.after.next()) {
       if (next.value.type === 'file') {
         next.value.file.resume();

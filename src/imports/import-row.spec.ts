@@ -24,6 +24,19 @@ describe(importRow.name, () => {
     });
   });
 
+  it("keeps a CSV row's line, valid or not, and none for a JSON row", () => {
+    expect(importRow(3, { gtin: '96385074', url: URL }, 14)).toMatchObject({
+      row_number: 3,
+      line_number: 14,
+      status: ImportRowStatus.Pending,
+    });
+    expect(importRow(4, { url: URL }, 16)).toMatchObject({
+      line_number: 16,
+      status: ImportRowStatus.Failed,
+    });
+    expect(importRow(5, { gtin: '96385074', url: URL })).toMatchObject({ line_number: null });
+  });
+
   it('takes a product key given as null as one not given, beside the one given', () => {
     expect(
       importRow(2, { product_id: encodeShortId(UUID), gtin: null, external_id: null, url: URL }),

@@ -9,6 +9,8 @@ import { ImportRowStatus } from './entities/bulk-import-row.entity';
 /** A row as it is stored on arrival: its values when valid, its problem otherwise. */
 export interface NewImportRow {
   row_number: number;
+  /** A CSV row's line (where its record starts); null for a JSON row. */
+  line_number: number | null;
   status: ImportRowStatus;
   product_id: string | null;
   gtin: string | null;
@@ -36,11 +38,17 @@ export const MAX_ROW_FIELDS = 100;
  * Checks one row as a client sent it (a JSON object, or a CSV record keyed by the header) and
  * returns it as stored: a valid row pending, with its product key normalised (the UUID, the
  * GTIN-14); an invalid one failed with `invalid_import_row` and every field's problem, keeping
- * none of its values. An invalid row fails alone: the import goes on.
+ * none of its values. An invalid row fails alone: the import goes on. `lineNumber` is kept as it
+ * is, valid row or not.
  */
-export function importRow(rowNumber: number, raw: unknown): NewImportRow {
+export function importRow(
+  rowNumber: number,
+  raw: unknown,
+  lineNumber: number | null = null,
+): NewImportRow {
   const empty = {
     row_number: rowNumber,
+    line_number: lineNumber,
     product_id: null,
     gtin: null,
     external_id: null,

@@ -67,7 +67,7 @@ const ROWS_DELETED_AT_ONCE = 10_000;
 
 /** The columns of a new row, as jsonb_to_recordset reads a batch of them. */
 const NEW_ROW_COLUMNS =
-  'row_number integer, status varchar, product_id uuid, gtin varchar, external_id varchar, ' +
+  'row_number integer, line_number integer, status varchar, product_id uuid, gtin varchar, external_id varchar, ' +
   'url varchar, title varchar, alt_text varchar, is_primary boolean, priority integer, ' +
   'problem_code varchar, problem_message varchar';
 const NEW_ROW_NAMES = NEW_ROW_COLUMNS.split(', ').map((column) => column.split(' ')[0]);

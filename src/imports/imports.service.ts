@@ -70,7 +70,7 @@ export class ImportsService {
       this.repository.create(ctx.principal, source.format),
     );
     try {
-      const total = await this.receive(created.id, source.rows);
+      const total = await this.receive(created.id, source);
       await this.dataSource.transaction(async (manager) => {
         await this.repository.markProcessing(manager, created.id, total);
         await this.queuePending(manager, ctx, created.id);
@@ -181,10 +181,7 @@ export class ImportsService {
   }
 
   /** Stores the rows in batches as they arrive; returns how many there were. */
-  private async receive(
-    importId: string,
-    rows: AsyncIterable<unknown> | Iterable<unknown>,
-  ): Promise<number> {
+  private async receive(importId: string, { rows, lines }: ImportSource): Promise<number> {
     let batch: NewImportRow[] = [];
     let total = 0;
     for await (const raw of rows) {
@@ -192,7 +189,7 @@ export class ImportsService {
       if (total > this.config.BULK_IMPORT_MAX_ROWS) {
         throw importTooLarge(this.config.BULK_IMPORT_MAX_ROWS);
       }
-      batch.push(importRow(total, raw));
+      batch.push(importRow(total, raw, lineOf(raw, lines)));
       if (batch.length === INSERT_BATCH) {
         await this.repository.insertRows(importId, batch);
         batch = [];
@@ -285,6 +282,7 @@ function stateOf(found: BulkImport, pending: number): ImportProgressState {
 function rowDto(row: BulkImportRow): ImportRowDto {
   return {
     row: row.rowNumber,
+    line: row.lineNumber,
     status: row.status,
     product_id: row.productId ? encodeShortId(row.productId) : null,
     gtin: row.gtin,
@@ -296,6 +294,11 @@ function rowDto(row: BulkImportRow): ImportRowDto {
         ? { code: row.problemCode, message: row.problemMessage ?? '' }
         : null,
   };
+}
+
+/** The line a CSV row starts on; null for a JSON row. */
+function lineOf(raw: unknown, lines: ImportSource['lines']): number | null {
+  return lines && typeof raw === 'object' && raw !== null ? (lines.get(raw) ?? null) : null;
 }
 
 /** A page of rows ends at a row number; the cursor is that number, opaque to clients. */

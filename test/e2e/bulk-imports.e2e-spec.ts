@@ -42,6 +42,7 @@ interface ImportBody {
 
 interface RowBody {
   row: number;
+  line: number | null;
   status: 'pending' | 'ok' | 'failed';
   image_id: string | null;
   problem: { code: string; message: string } | null;
@@ -446,6 +447,32 @@ describe('Bulk imports (POST /api/v1/imports)', () => {
       expect(done).toMatchObject({ counts: { total: 1, ok: 1, failed: 0 } });
       const titles = (await gallery(products.c.id)).map((image) => image.title);
       expect(titles).toContain('Monitor 27" wide');
+    });
+
+    it("gives each row the line of the file it starts on (a JSON row's is null)", async () => {
+      // The header, a row whose quoted title spans two lines, a blank line, two rows (one line
+      // each): rows 1 to 3 start on lines 2, 5 and 6. The products do not exist: no image made.
+      const csv =
+        'external_id,url,title\r\n' +
+        `no-such-1,${url('/img/211.png')},"Two\nlines"\r\n` +
+        '\r\n' +
+        `no-such-2,${url('/img/212.png')},plain\n` +
+        `no-such-3,${url('/img/213.png')},"quoted"\n`;
+      const res = await postCsv(csv);
+      expect(res.statusCode).toBe(202);
+      const done = await completed(res.json<ImportBody>().id);
+      const rows = await allRows(done.id);
+      expect(rows.map(({ row, line }) => ({ row, line }))).toEqual([
+        { row: 1, line: 2 },
+        { row: 2, line: 5 },
+        { row: 3, line: 6 },
+      ]);
+      const json = await postJson({
+        rows: [{ external_id: 'no-such-4', url: url('/img/214.png') }],
+      });
+      expect(json.statusCode).toBe(202);
+      const jsonRows = await allRows((await completed(json.json<ImportBody>().id)).id);
+      expect(jsonRows).toEqual([expect.objectContaining({ row: 1, line: null })]);
     });
 
     it('takes the CSV as the file of a multipart form', async () => {

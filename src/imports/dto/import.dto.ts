@@ -260,10 +260,20 @@ export class ImportRowDto {
   /**
    * Its position, counted in rows: 1 for the first of the JSON list, or for the CSV's first record
    * after the header. A CSV record is not always a line: a quoted cell's line breaks are part of
-   * it, and blank lines are skipped uncounted, so row 12 may start further down the file.
+   * it, and blank lines are skipped uncounted, so row 12 may start further down the file: `line`
+   * says where.
    */
   @ApiProperty({ type: 'integer', minimum: 1, example: 12 })
   row!: number;
+
+  /**
+   * For a CSV import, the line of the file where the row's record starts, from 1: the header's
+   * lines are counted (its first row is on line 2 unless the header spans more), as are a quoted
+   * cell's line breaks and blank lines (each of LF, CRLF and CR ends a line). Null for a JSON
+   * import, and for a CSV import made before this was recorded.
+   */
+  @ApiProperty({ type: 'integer', minimum: 1, nullable: true, example: 14 })
+  line!: number | null;
 
   @ApiProperty({ enum: ImportRowStatus })
   status!: ImportRowStatus;

@@ -41,6 +41,13 @@ export class BulkImportRow {
   })
   rowNumber!: number;
 
+  /**
+   * For a CSV import, the line of the file the row's record starts on (from 1, the header's
+   * included); null for a JSON import.
+   */
+  @Column({ name: 'line_number', type: 'integer', nullable: true })
+  lineNumber!: number | null;
+
   @Column({ type: 'varchar', length: 8, default: ImportRowStatus.Pending })
   status!: ImportRowStatus;
 
