@@ -41,6 +41,20 @@ describe(csvRecords.name, () => {
     });
   });
 
+  it("names the line a refused record starts on, a quoted cell's line breaks counted", async () => {
+    const before = 'gtin,url,title\n96385074,https://x.test/a.png,"Two\nlines"\n\n';
+    await expect(
+      records(`${before}96385074,https://x.test/b.png${','.repeat(100)}\n`),
+    ).rejects.toMatchObject({
+      code: 'invalid_csv',
+      detail: expect.stringMatching(/^Line 5 has more than \d+ fields/),
+    });
+    await expect(records(`${before}96385074,"a\nb"\n`)).rejects.toMatchObject({
+      code: 'invalid_csv',
+      detail: 'Invalid Record Length: expect 3, got 2 on line 5',
+    });
+  });
+
   it('ends a record at any line break, whichever the header ends with', async () => {
     const rows = [
       { gtin: '96385074', url: 'https://x.test/1.png' },

@@ -94,7 +94,7 @@ export async function* csvRecords(source: Readable, maxBytes: number): AsyncGene
       }
       if (record.length < columns.length) {
         throw invalidCsv(
-          `Invalid Record Length: expect ${columns.length}, got ${record.length} on line ${info.lines}`,
+          `Invalid Record Length: expect ${columns.length}, got ${record.length} on line ${line ?? info.lines}`,
         );
       }
       const row: Record<string, string> = {};
@@ -190,7 +190,7 @@ class ByteLimit extends Transform {
     if (!this.fields.scan(chunk)) {
       return done(
         invalidCsv(
-          `Line ${this.fields.record} has more than ${MAX_FIELDS} fields: an import has at most ` +
+          `Line ${this.fields.recordStartLine} has more than ${MAX_FIELDS} fields: an import has at most ` +
             `one per column (${IMPORT_COLUMNS.join(', ')}).`,
         ),
       );
@@ -278,6 +278,11 @@ export class FieldCount {
   /** The end of the input: its last record, if no line break follows it, ends there. */
   end(): void {
     this.endRecord(false, this.offset);
+  }
+
+  /** The line the record being read starts on (a quoted cell's line breaks counted). */
+  get recordStartLine(): number {
+    return this.recordLine;
   }
 
   /** The line the record ending at byte `end` (just after its line break) starts on. */
