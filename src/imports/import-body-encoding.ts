@@ -3,6 +3,8 @@ import { createGunzip } from 'node:zlib';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError } from '../common/errors/app.error';
 import { isMediaType } from '../common/http/media-type';
+import { attachBodyTap, bodyTapOf } from '../idempotency/idempotent-attempt';
+import { BodyTap } from '../idempotency/payload-digest';
 import { BULK_IMPORT_BODY } from './import-body.pipe';
 
 /** The codings an import's body may have: gzip (and its old name), or none. */
@@ -23,6 +25,10 @@ const CLOSE = { Connection: 'close' };
  * (common/http/content-encoding.ts) lets through; this module's preParsing hook, after the
  * pre-body authentication's, then refuses or decodes it. So a caller without access is refused
  * (401/403) before anything of the body is read, as before.
+ *
+ * A JSON body sent with an Idempotency-Key is hashed (idempotency.hooks.ts) as it is decoded, not
+ * as received: gzip writes the time of compression into its header, so a retry of the same body,
+ * compressed again, is other bytes on the wire, and the same request (as is the body sent as it is).
  */
 export function registerImportBodyEncoding(fastify: FastifyInstance, maxCsvBytes: number): void {
   fastify.addHook('preParsing', (request, _reply, payload, done) => {
@@ -36,7 +42,10 @@ export function registerImportBodyEncoding(fastify: FastifyInstance, maxCsvBytes
     }
     const csv = isMediaType(type, 'text/csv');
     const limit = csv ? maxCsvBytes : request.routeOptions.bodyLimit;
-    done(null, gunzipped(payload, limit, csv ? CSV_ERRORS : JSON_ERRORS));
+    const decoded = gunzipped(payload, limit, csv ? CSV_ERRORS : JSON_ERRORS);
+    // The Idempotency-Key's hook ran first, and hashes the compressed bytes: hash these instead.
+    if (bodyTapOf(request.raw) !== undefined) attachBodyTap(request.raw, decoded.tap());
+    done(null, decoded);
   });
 }
 
@@ -98,15 +107,12 @@ function notGzip(reason: string): string {
   return `The body is not a valid gzip stream (Content-Encoding: gzip): ${reason}.`;
 }
 
-/** A decoded body, with what Fastify compares with the Content-Length: the bytes received. */
-type DecodedBody = Readable & { receivedEncodedLength: number };
-
 /**
  * The payload gunzipped as it arrives, a stream that fails once more than `limit` bytes came out
  * of it. `payload` (the request) is only piped from, never destroyed: the answer goes on it. Once
  * the decoded stream ends or fails, nothing more is read or decompressed.
  */
-function gunzipped(payload: Readable, limit: number, errors: DecodingErrors): DecodedBody {
+function gunzipped(payload: Readable, limit: number, errors: DecodingErrors): DecodedLimit {
   const decoded = new DecodedLimit(limit, errors.tooLarge);
   // A CSV's reader comes later (the route's pipe) and finds the failure on the stream then
   // (stream.finished reports an earlier error); until it does, it is not an unhandled one.
@@ -133,9 +139,11 @@ function gunzipped(payload: Readable, limit: number, errors: DecodingErrors): De
   return decoded;
 }
 
+/** The decoded body, with what Fastify compares with the Content-Length: the bytes received. */
 class DecodedLimit extends Transform {
   receivedEncodedLength = 0;
   private bytes = 0;
+  private digest: BodyTap | undefined;
 
   constructor(
     private readonly limit: number,
@@ -147,6 +155,19 @@ class DecodedLimit extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     this.bytes += chunk.length;
     if (this.bytes > this.limit) return done(this.tooLarge(this.limit));
+    this.digest?.write(chunk);
     done(null, chunk);
+  }
+
+  override _flush(done: TransformCallback): void {
+    this.digest?.end();
+    done();
+  }
+
+  /** A digest of the decoded bytes, as an Idempotency-Key's of a body sent as it is. */
+  tap(): BodyTap {
+    this.digest = new BodyTap();
+    this.digest.resume(); // Only its hash is wanted: what it passes on is let go.
+    return this.digest;
   }
 }

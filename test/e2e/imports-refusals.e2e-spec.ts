@@ -177,6 +177,42 @@ describe('Bulk imports refused as a whole (POST /api/v1/imports)', () => {
       expect(identity.statusCode).toBe(202);
     });
 
+    it('answers an Idempotency-Key retry of the same rows compressed anew as the first', async () => {
+      // gzip writes the time of compression into its header (Python's gzip.compress, the gzip
+      // tool): a retry of the same JSON is other bytes on the wire, and is the same request.
+      const json = JSON.stringify({
+        rows: [{ gtin: '4006381333931', url: 'https://images.example.com/retried.jpg' }],
+      });
+      const compressedAt = (seconds: number) => {
+        const body = gzipSync(json);
+        body.writeUInt32LE(seconds, 4);
+        return body;
+      };
+      const send = (payload: Buffer, encoding: string) =>
+        app.inject({
+          method: 'POST',
+          url: '/api/v1/imports',
+          headers: {
+            ...authHeaders(admin),
+            'content-type': 'application/json',
+            'content-encoding': encoding,
+            'idempotency-key': 'gzip-retry-1',
+          },
+          payload,
+        });
+      const first = await send(compressedAt(1_700_000_000), 'gzip');
+      expect(first.statusCode).toBe(202);
+      const id = first.json<{ id: string }>().id;
+      for (const [payload, encoding] of [
+        [compressedAt(1_700_000_009), 'gzip'],
+        [Buffer.from(json), 'identity'],
+      ] as const) {
+        const retry = await send(payload, encoding);
+        expect(retry.statusCode).toBe(202);
+        expect(retry.json<{ id: string }>().id).toBe(id);
+      }
+    });
+
     it('stops a gzip bomb at the limit on its decompressed bytes (413), leaving nothing', async () => {
       const before = { imports: await countImports(), rows: await countRows() };
       // 64 MiB of blank lines (skipped rows) after two good ones: some 64 KiB compressed.
