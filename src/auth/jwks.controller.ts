@@ -23,13 +23,17 @@ export class JwksController {
   // Public keys, the same for every caller; a rotation is seen within 5 minutes, far less than
   // the JWT_TTL_SECONDS a previous key stays published for.
   @Header('Cache-Control', 'public, max-age=300')
+  // Readable by a page of any origin (a verifier in a browser), whatever CORS_ORIGINS opens the
+  // API to: public keys, asked for without a credential, and answered alike to every caller.
+  @Header('Access-Control-Allow-Origin', '*')
   @ApiOperation({
     operationId: 'getJsonWebKeySet',
     summary: 'The public keys that verify the access tokens (JWK Set)',
     description:
       'With `JWT_ALGORITHM=RS256`: the public key of the pair that signs tokens, and the previous ' +
       "one (`JWT_PREVIOUS_PUBLIC_KEY_FILE`) while it is set, each under the `kid` its tokens' " +
-      'header names (RFC 7517). No credential; cacheable for 5 minutes. With HS256 (a shared ' +
+      'header names (RFC 7517). No credential, readable from any origin ' +
+      '(`Access-Control-Allow-Origin: *`); cacheable for 5 minutes. With HS256 (a shared ' +
       'secret, never published) `404 route_not_found`.',
   })
   @ApiOkResponse({ description: 'The JWK Set (RS256)', type: JsonWebKeySetDto })

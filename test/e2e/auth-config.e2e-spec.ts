@@ -94,6 +94,16 @@ describe('JWT with RS256', () => {
       };
       expect(verifyWithJwks(token)).toMatchObject({ sub: decoded.payload.sub });
       expect(verifyWithJwks(old)).toMatchObject({ sub: decoded.payload.sub });
+      // Public, without a credential: a page of any origin may read it (a browser's verifier),
+      // with CORS_ORIGINS unset as here, which closes the API itself to other origins.
+      const fromPage = await t.app.inject({
+        method: 'GET',
+        url: '/.well-known/jwks.json',
+        headers: { origin: 'https://verifier.example' },
+      });
+      expect(fromPage.statusCode).toBe(200);
+      expect(fromPage.headers['access-control-allow-origin']).toBe('*');
+      expect(fromPage.headers['access-control-allow-credentials']).toBeUndefined();
     } finally {
       await t.close();
     }
