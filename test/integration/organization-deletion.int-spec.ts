@@ -172,6 +172,24 @@ describe(OrganizationDeletionService.name, () => {
     },
   );
 
+  onServer(
+    'run twice at once, deletes everything once, both runs ending without error',
+    async () => {
+      const doomed = await catalogue();
+      const service = m.get(OrganizationDeletionService);
+      const [a, b] = await Promise.all([
+        service.delete(doomed.org.slug, 2),
+        service.delete(doomed.org.slug, 2),
+      ]);
+      // Each row counted by the one run that deleted it.
+      expect(a.images + b.images).toBe(12);
+      expect(a.products + b.products).toBe(3);
+      expect(a.files_queued + b.files_queued).toBe(24);
+      expect(Object.values(await rowsOf(doomed.org.id))).toEqual(TABLES.map(() => 0));
+      await eventually(async () => (await existing(doomed.keys)) === 0, 'the files to be deleted');
+    },
+  );
+
   it('refuses an unknown organisation, deleting nothing', async () => {
     const kept = await catalogue();
     const refused = m.get(OrganizationDeletionService).delete(`no-${kept.org.slug}`);
