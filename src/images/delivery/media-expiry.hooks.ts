@@ -48,14 +48,21 @@ export class MediaExpiryHooks implements OnModuleInit {
       const policy = String(reply.getHeader('Cache-Control') ?? '');
       const expiresAt = await this.expiryOf(imageId).catch(() => 'unknown' as const);
       // Unread (the database away): as though it expired within a minute, so asked again soon.
-      const until = expiresAt === 'unknown' ? new Date(Date.now() + UNKNOWN_EXPIRY_MS) : expiresAt;
-      const bounded = untilExpiry(policy, until ?? null);
+      // No row (swept past its expiry, or deleted, its files' deletion queued, which a storage
+      // failure puts off): as though expired now, not kept a year by a cache meanwhile.
+      const until =
+        expiresAt === 'unknown'
+          ? new Date(Date.now() + UNKNOWN_EXPIRY_MS)
+          : expiresAt === undefined
+            ? new Date(0)
+            : expiresAt;
+      const bounded = untilExpiry(policy, until);
       if (bounded !== policy) void reply.header('Cache-Control', bounded);
       return payload;
     });
   }
 
-  /** The image's expiry (null for none, or no row: its files are not delivered long). */
+  /** The image's expiry (null for none, undefined for no row: not kept, asked again). */
   private async expiryOf(imageId: string): Promise<Date | null | undefined> {
     const now = performance.now();
     const known = this.expiries.get(imageId);
