@@ -1,4 +1,5 @@
 import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
@@ -277,13 +278,15 @@ describe('Bulk imports refused as a whole (POST /api/v1/imports)', () => {
       }
       // Over a socket: the anonymous caller is refused before its body is asked for (no 100
       // Continue), compressed or not; an admin's gzip body is then read and taken.
-      await app.listen({ port: 41401, host: '127.0.0.1' });
+      // Any free port: a fixed one collides with another run of the suite on the machine.
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      const { port } = app.getHttpServer().address() as AddressInfo;
       const send = (headers: Record<string, string>, body: Buffer, encoding = 'gzip') =>
         new Promise<{ status: number; continued: boolean }>((resolve, reject) => {
           let continued = false;
           const req = http.request({
             host: '127.0.0.1',
-            port: 41401,
+            port,
             method: 'POST',
             path: '/api/v1/imports',
             headers: {
