@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
+import { credentialGoneMeanwhile } from '../auth/challenge';
 import type { RequestContext } from '../auth/principal';
 import { AppError } from '../common/errors/app.error';
 import { encodeShortId } from '../common/ids/short-id';
@@ -76,6 +77,7 @@ export class ImportsService {
         await this.queuePending(manager, ctx, created.id);
       });
     } catch (error) {
+      const gone = await this.deletedMeanwhile(created.id, error);
       // Often the database's own failure (a lost connection), which the deletion then meets too:
       // tried again on a new connection. Should it still fail, the sweep removes imports left
       // receiving for a day; the client hears the first failure, not the clean-up's.
@@ -83,13 +85,26 @@ export class ImportsService {
       await retryOnLostConnection(remove).catch((cleanup: unknown) =>
         this.logger.warn({ err: safeError(cleanup) }, 'A refused import could not be deleted'),
       );
-      throw error;
+      throw gone ? credentialGoneMeanwhile(ctx.principal.type) : error;
     }
     this.jobs.wake(IMPORT_ROWS_QUEUE);
     // Committed: a failure from here on must not be answered as the import's (a client that
     // retried would import it twice). Every row refused on arrival: nothing was queued, and the
     // import is done already.
     return this.settled(ctx, created.id);
+  }
+
+  /**
+   * Whether the import failed because it was deleted while its body arrived: its organisation was
+   * (delete-organization), the rows then refused by the database. Its caller is gone with it: the
+   * 401 the next request with that credential gets, not a 500.
+   */
+  private async deletedMeanwhile(id: string, error: unknown): Promise<boolean> {
+    if (error instanceof AppError) return false;
+    return this.repository.findById(id).then(
+      (found) => found === null,
+      () => false,
+    );
   }
 
   async get(ctx: RequestContext, id: string): Promise<ImportDto> {

@@ -5,12 +5,16 @@ import { PrincipalService } from '../../src/auth/principal.service';
 import { Role } from '../../src/auth/roles';
 import { AppError } from '../../src/common/errors/app.error';
 import type { Image } from '../../src/images/entities/image.entity';
+import { ImportFormat } from '../../src/imports/entities/bulk-import.entity';
+import { ImportsModule } from '../../src/imports/imports.module';
+import { ImportsService } from '../../src/imports/imports.service';
 import { OrganizationDeletionService } from '../../src/organizations/organization-deletion.service';
 import { OrganizationsModule } from '../../src/organizations/organizations.module';
 import { derivedPrefix } from '../../src/storage/storage-keys';
 import { STORAGE_PROVIDER, type StorageProvider } from '../../src/storage/storage-provider';
 import { eventually } from '../support/eventually';
 import {
+  contextFor,
   newApiKey,
   newImage,
   newOrganization,
@@ -38,7 +42,7 @@ describe(OrganizationDeletionService.name, () => {
 
   beforeAll(async () => {
     m = await startIntegrationModule('default', {
-      imports: [OrganizationsModule, AuthModule],
+      imports: [OrganizationsModule, AuthModule, ImportsModule],
       env: { JOB_POLL_INTERVAL_MS: '500' },
     });
     storage = m.get<StorageProvider>(STORAGE_PROVIDER);
@@ -140,6 +144,27 @@ describe(OrganizationDeletionService.name, () => {
       'the deleted key to be refused',
       API_KEY_CACHE_TTL_MS + 5_000,
     );
+  });
+
+  it('answers an import still arriving into it as its credential gone (401), not a 500', async () => {
+    const { org } = await catalogue();
+    const deletions = m.get(OrganizationDeletionService);
+    const row = (n: number) => ({ gtin: '96385074', url: `https://images.example/${n}.jpg` });
+    async function* rows() {
+      yield row(1);
+      // The operator deletes the organisation while the body is still arriving.
+      await deletions.delete(org.slug);
+      yield row(2);
+    }
+    const arriving = m
+      .get(ImportsService)
+      .create(contextFor(org, 'api_key'), { format: ImportFormat.Csv, rows: rows() });
+    await expect(arriving).rejects.toMatchObject({ code: 'invalid_api_key' });
+    const [{ n }] = await m.dataSource.query<{ n: number }[]>(
+      'SELECT count(*)::int AS n FROM imports WHERE organization_id = $1',
+      [org.id],
+    );
+    expect(n).toBe(0);
   });
 
   // Two sessions at once: the embedded database has one.
