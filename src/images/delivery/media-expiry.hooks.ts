@@ -42,24 +42,32 @@ export class MediaExpiryHooks implements OnModuleInit {
   onModuleInit(): void {
     const fastify = this.adapterHost.httpAdapter?.getInstance<FastifyInstance>();
     if (!fastify) return; // A module without HTTP (a test's).
-    fastify.addHook('onSend', async (request, reply, payload) => {
+    // Callback style, not async: every answer of every route passes here, and all but a few
+    // /media ones go on at once, without a promise each.
+    fastify.addHook('onSend', (request, reply, payload, done) => {
       const imageId = expiringCandidate(request, reply);
-      if (imageId === undefined) return payload;
-      const policy = String(reply.getHeader('Cache-Control') ?? '');
-      const expiresAt = await this.expiryOf(imageId).catch(() => 'unknown' as const);
-      // Unread (the database away): as though it expired within a minute, so asked again soon.
-      // No row (swept past its expiry, or deleted, its files' deletion queued, which a storage
-      // failure puts off): as though expired now, not kept a year by a cache meanwhile.
-      const until =
-        expiresAt === 'unknown'
-          ? new Date(Date.now() + UNKNOWN_EXPIRY_MS)
-          : expiresAt === undefined
-            ? new Date(0)
-            : expiresAt;
-      const bounded = untilExpiry(policy, until);
-      if (bounded !== policy) void reply.header('Cache-Control', bounded);
-      return payload;
+      if (imageId === undefined) return done(null, payload);
+      void this.bound(reply, imageId)
+        .catch(() => undefined)
+        .then(() => done(null, payload));
     });
+  }
+
+  /** The answer's Cache-Control bounded by the image's expiry. */
+  private async bound(reply: FastifyReply, imageId: string): Promise<void> {
+    const policy = String(reply.getHeader('Cache-Control') ?? '');
+    const expiresAt = await this.expiryOf(imageId).catch(() => 'unknown' as const);
+    // Unread (the database away): as though it expired within a minute, so asked again soon.
+    // No row (swept past its expiry, or deleted, its files' deletion queued, which a storage
+    // failure puts off): as though expired now, not kept a year by a cache meanwhile.
+    const until =
+      expiresAt === 'unknown'
+        ? new Date(Date.now() + UNKNOWN_EXPIRY_MS)
+        : expiresAt === undefined
+          ? new Date(0)
+          : expiresAt;
+    const bounded = untilExpiry(policy, until);
+    if (bounded !== policy) void reply.header('Cache-Control', bounded);
   }
 
   /** The image's expiry (null for none, undefined for no row: not kept, asked again). */
