@@ -6,7 +6,12 @@ import { MediaExpiryHooks } from './media-expiry.hooks';
 const IMAGE_ID = '0f8fad5b-d9cb-469f-a165-70867728950e';
 const A_YEAR = 'public, max-age=31536000, immutable';
 
-type OnSend = (request: FastifyRequest, reply: FastifyReply, payload: unknown) => Promise<unknown>;
+type OnSend = (
+  request: FastifyRequest,
+  reply: FastifyReply,
+  payload: unknown,
+  done: (error: Error | null, payload: unknown) => void,
+) => void;
 
 /** The Cache-Control /media's answer of `key` leaves with, the image's expiry read as `expiry`. */
 async function cacheControlOf(expiry: Date | null | undefined, key = `uploads/${IMAGE_ID}/o.png`) {
@@ -22,7 +27,10 @@ async function cacheControlOf(expiry: Date | null | undefined, key = `uploads/${
     header: (name: string, value: string) => (headers[name] = value),
   } as unknown as FastifyReply;
   const request = { routeOptions: { url: '/media/*' }, params: { '*': key } } as FastifyRequest;
-  await onSend!(request, reply, 'file');
+  const sent = await new Promise((resolve, reject) =>
+    onSend!(request, reply, 'file', (error, payload) => (error ? reject(error) : resolve(payload))),
+  );
+  expect(sent).toBe('file');
   return headers['Cache-Control'];
 }
 
@@ -30,6 +38,8 @@ describe(MediaExpiryHooks.name, () => {
   it('bounds the caching of an expiring upload to the seconds left', async () => {
     expect(await cacheControlOf(new Date(Date.now() + 90_500))).toBe('public, max-age=90');
     expect(await cacheControlOf(null)).toBe(A_YEAR);
+    // Any other file goes on as it was, at once.
+    expect(await cacheControlOf(new Date(Date.now() + 90_500), 'products/p/o.png')).toBe(A_YEAR);
   });
 
   it('has caches keep no file of an image whose row is gone (swept, its files not yet deleted)', async () => {
