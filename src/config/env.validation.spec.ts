@@ -624,6 +624,21 @@ describe(validateEnv.name, () => {
     ).toEqual([]);
   });
 
+  it("takes the OpenTelemetry propagators by the SDK's names, and refuses a misspelt one", () => {
+    for (const value of ['tracecontext', 'tracecontext, baggage', 'b3multi,jaeger', 'none', '']) {
+      expect({ value, problems: problemsOf({ OTEL_PROPAGATORS: value }) }).toEqual({
+        value,
+        problems: [],
+      });
+    }
+    for (const value of ['tracecontxt', 'tracecontext;baggage', 'b3,', 'xray']) {
+      expect({ value, problems: problemsOf({ OTEL_PROPAGATORS: value }) }).toEqual({
+        value,
+        problems: ['OTEL_PROPAGATORS'],
+      });
+    }
+  });
+
   it('documents every setting, once, in the README table and in .env.example', () => {
     const settings = Object.keys(new EnvironmentVariables()).sort();
     const root = join(__dirname, '..', '..');

@@ -292,6 +292,10 @@ const IN_FLIGHT_RULE =
   'HTTP_REQUEST_TIMEOUT_MS and at most IDEMPOTENCY_KEY_TTL_HOURS (a request still arriving or ' +
   'working would have its Idempotency-Key taken over by a retry)';
 
+/** The propagator names the OpenTelemetry SDK takes in OTEL_PROPAGATORS, comma-separated. */
+const PROPAGATOR = '\\s*(?:tracecontext|baggage|b3|b3multi|jaeger|none)\\s*';
+const PROPAGATOR_LIST = new RegExp(`^${PROPAGATOR}(?:,${PROPAGATOR})*$`);
+
 /** OTEL_TRACING: whether spans are made and exported (see src/tracing/). */
 export enum OtelTracing {
   On = 'on',
@@ -1121,6 +1125,20 @@ export class EnvironmentVariables {
     message: 'must be 1 to 128 characters of A-Z, a-z, 0-9, ".", "_" and "-"',
   })
   OTEL_SERVICE_NAME = 'product-image-service';
+
+  /**
+   * The trace-context propagators, read by the OpenTelemetry SDK itself (src/tracing/otel-sdk.ts);
+   * checked here so that a misspelt one fails the start rather than silently propagating nothing.
+   * Unset: W3C trace context alone (a client's `baggage` is neither taken nor sent on).
+   */
+  @Transform(blankToUndefined)
+  @IsOptional()
+  @Matches(PROPAGATOR_LIST, {
+    message:
+      'must be a comma-separated list of tracecontext, baggage, b3, b3multi, jaeger or none ' +
+      '(unset: tracecontext alone)',
+  })
+  OTEL_PROPAGATORS?: string = undefined;
 
   /** The first administrator, created on first start with an empty database. */
   @Transform(blankToUndefined)
