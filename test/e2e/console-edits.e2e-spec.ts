@@ -559,7 +559,7 @@ describe('The gallery console under concurrent edits', () => {
       await route.abort('connectionreset');
     });
     await page.getByRole('button', { name: 'Create product' }).click();
-    await page.locator('form.new-product [role=alert]').waitFor();
+    await page.locator('form.new-item [role=alert]').waitFor();
     await page.getByRole('button', { name: 'Create product' }).click();
     await page.getByRole('heading', { name: 'Made once', level: 1 }).waitFor();
     const listed = await call(t.app, 'GET', '/api/v1/products?limit=100', admin);

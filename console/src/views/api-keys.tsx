@@ -10,7 +10,8 @@ import {
 import { messageOf, unwrap } from '../api';
 import { Confirm } from '../components/confirm';
 import { CopyField } from '../components/copy-field';
-import { ErrorText, Notice, type NoticeValue } from '../components/notice';
+import { NewItemPanel } from '../components/new-item-panel';
+import { Notice, type NoticeValue } from '../components/notice';
 import { Page } from '../components/page';
 import { NumberedPager } from '../components/pager';
 import { ReadError } from '../components/read-failed';
@@ -209,8 +210,7 @@ function NewApiKey({ onCreated }: { onCreated: (key: CreatedApiKeyDto) => void }
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState(false);
 
-  const submit = async (event: Event) => {
-    event.preventDefault();
+  const submit = async () => {
     setBusy(true);
     setError(undefined);
     const body: CreateApiKeyDto = {
@@ -235,20 +235,18 @@ function NewApiKey({ onCreated }: { onCreated: (key: CreatedApiKeyDto) => void }
     }
   };
 
-  if (!open) {
-    return (
-      <button type="button" class="button primary" onClick={() => setOpen(true)}>
-        New API key
-      </button>
-    );
-  }
   return (
-    <form
-      class="panel new-product"
-      onSubmit={(e) => void submit(e)}
-      aria-labelledby="new-api-key-title"
+    <NewItemPanel
+      open={open}
+      onOpen={() => setOpen(true)}
+      onCancel={() => setOpen(false)}
+      onSubmit={() => void submit()}
+      id="new-api-key"
+      title="New API key"
+      submitLabel="Create key"
+      busy={busy}
+      error={error}
     >
-      <h2 id="new-api-key-title">New API key</h2>
       <div class="field">
         <label for="new-api-key-name">Name</label>
         <input
@@ -312,15 +310,6 @@ function NewApiKey({ onCreated }: { onCreated: (key: CreatedApiKeyDto) => void }
           The key stops working at the start of that day (UTC). Empty: it never expires.
         </p>
       </div>
-      {error && <ErrorText>{error}</ErrorText>}
-      <div class="actions">
-        <button type="button" class="button" onClick={() => setOpen(false)}>
-          Cancel
-        </button>
-        <button type="submit" class="button primary" disabled={busy}>
-          Create key
-        </button>
-      </div>
-    </form>
+    </NewItemPanel>
   );
 }

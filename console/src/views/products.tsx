@@ -12,7 +12,8 @@ import {
 import { Link } from '../components/link';
 import { Pager } from '../components/pager';
 import { ReadError, useRetry } from '../components/read-failed';
-import { ErrorText, Notice, type NoticeValue } from '../components/notice';
+import { NewItemPanel } from '../components/new-item-panel';
+import { Notice, type NoticeValue } from '../components/notice';
 import { keepFocusInPage, Page } from '../components/page';
 import { navigate, type Location } from '../router';
 import { canChange, useSession } from '../session';
@@ -249,8 +250,7 @@ function NewProduct() {
    */
   const attempt = useRef<{ key: string; body: string } | undefined>(undefined);
 
-  const submit = async (event: Event) => {
-    event.preventDefault();
+  const submit = async () => {
     setBusy(true);
     setError(undefined);
     const body = {
@@ -277,20 +277,18 @@ function NewProduct() {
     }
   };
 
-  if (!open) {
-    return (
-      <button type="button" class="button primary" onClick={() => setOpen(true)}>
-        New product
-      </button>
-    );
-  }
   return (
-    <form
-      class="panel new-product"
-      onSubmit={(e) => void submit(e)}
-      aria-labelledby="new-product-title"
+    <NewItemPanel
+      open={open}
+      onOpen={() => setOpen(true)}
+      onCancel={() => setOpen(false)}
+      onSubmit={() => void submit()}
+      id="new-product"
+      title="New product"
+      submitLabel="Create product"
+      busy={busy}
+      error={error}
     >
-      <h2 id="new-product-title">New product</h2>
       <div class="field">
         {/* No maxlength: the browser counts UTF-16 units, the service characters (and says its limit). */}
         <label for="new-product-name">Name</label>
@@ -318,15 +316,6 @@ function NewProduct() {
           onInput={(e) => setExternalId(e.currentTarget.value)}
         />
       </div>
-      {error && <ErrorText>{error}</ErrorText>}
-      <div class="actions">
-        <button type="button" class="button" onClick={() => setOpen(false)}>
-          Cancel
-        </button>
-        <button type="submit" class="button primary" disabled={busy}>
-          Create product
-        </button>
-      </div>
-    </form>
+    </NewItemPanel>
   );
 }

@@ -9,7 +9,8 @@ import {
 } from '@sdk';
 import { messageOf, unwrap } from '../api';
 import { Confirm } from '../components/confirm';
-import { ErrorText, Notice, type NoticeValue } from '../components/notice';
+import { NewItemPanel } from '../components/new-item-panel';
+import { Notice, type NoticeValue } from '../components/notice';
 import { Page } from '../components/page';
 import { NumberedPager } from '../components/pager';
 import { ReadError } from '../components/read-failed';
@@ -224,8 +225,7 @@ function NewUser({ onCreated }: { onCreated: (user: UserDto) => void }) {
   const set = (name: keyof typeof fields) => (e: { currentTarget: { value: string } }) =>
     setFields((f) => ({ ...f, [name]: e.currentTarget.value }));
 
-  const submit = async (event: Event) => {
-    event.preventDefault();
+  const submit = async () => {
     setBusy(true);
     setError(undefined);
     const { full_name, ...rest } = fields;
@@ -242,20 +242,18 @@ function NewUser({ onCreated }: { onCreated: (user: UserDto) => void }) {
     }
   };
 
-  if (!open) {
-    return (
-      <button type="button" class="button primary" onClick={() => setOpen(true)}>
-        New user
-      </button>
-    );
-  }
   return (
-    <form
-      class="panel new-product"
-      onSubmit={(e) => void submit(e)}
-      aria-labelledby="new-user-title"
+    <NewItemPanel
+      open={open}
+      onOpen={() => setOpen(true)}
+      onCancel={() => setOpen(false)}
+      onSubmit={() => void submit()}
+      id="new-user"
+      title="New user"
+      submitLabel="Create user"
+      busy={busy}
+      error={error}
     >
-      <h2 id="new-user-title">New user</h2>
       <div class="field">
         <label for="new-user-email">Email</label>
         <input
@@ -310,15 +308,6 @@ function NewUser({ onCreated }: { onCreated: (user: UserDto) => void }) {
           At least 12 characters: tell it to them yourself; they log in with it.
         </p>
       </div>
-      {error && <ErrorText>{error}</ErrorText>}
-      <div class="actions">
-        <button type="button" class="button" onClick={() => setOpen(false)}>
-          Cancel
-        </button>
-        <button type="submit" class="button primary" disabled={busy}>
-          Create user
-        </button>
-      </div>
-    </form>
+    </NewItemPanel>
   );
 }
