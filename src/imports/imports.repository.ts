@@ -72,6 +72,9 @@ const NEW_ROW_COLUMNS =
   'problem_code varchar, problem_message varchar';
 const NEW_ROW_NAMES = NEW_ROW_COLUMNS.split(', ').map((column) => column.split(' ')[0]);
 
+/** The counts of an import without rows. */
+const noRows = (): StatusCounts => ({ pending: 0, ok: 0, failed: 0 });
+
 /** `imports` and `import_rows`: every query imports/ makes. */
 @Injectable()
 export class ImportsRepository {
@@ -197,12 +200,25 @@ export class ImportsRepository {
   }
 
   async counts(id: string): Promise<StatusCounts> {
-    const rows: { status: ImportRowStatus; n: number }[] = await this.dataSource.query(
-      `SELECT status, count(*)::int AS n FROM import_rows WHERE import_id = $1 GROUP BY status`,
-      [id],
-    );
-    const counts: StatusCounts = { pending: 0, ok: 0, failed: 0 };
-    for (const { status, n } of rows) counts[status] = n;
+    return (await this.countsOf([id])).get(id) ?? noRows();
+  }
+
+  /**
+   * The rows of each status of every import of `ids`, in one statement (a page of imports is
+   * not a query an import): every one of `ids`, all 0 for an import without rows.
+   */
+  async countsOf(ids: string[]): Promise<Map<string, StatusCounts>> {
+    const rows: { import_id: string; status: ImportRowStatus; n: number }[] =
+      await this.dataSource.query(
+        `SELECT import_id, status, count(*)::int AS n FROM import_rows
+          WHERE import_id = ANY($1::uuid[]) GROUP BY import_id, status`,
+        [ids],
+      );
+    const counts = new Map(ids.map((id) => [id, noRows()]));
+    for (const { import_id: id, status, n } of rows) {
+      const of = counts.get(id);
+      if (of) of[status] = n;
+    }
     return counts;
   }
 

@@ -25,7 +25,7 @@ import { importTooLarge, type ImportSource } from './import-body.pipe';
 import { importRow, type NewImportRow } from './import-row';
 import { IMPORT_ROWS_QUEUE, ROWS_PER_JOB, type ImportRowsJob } from './import-worker.service';
 import { IMPORTS_CONFIG, type ImportsConfig } from './imports.config';
-import { ImportsRepository } from './imports.repository';
+import { ImportsRepository, type StatusCounts } from './imports.repository';
 
 /** Rows written to the database in one statement while a body arrives. */
 const INSERT_BATCH = 1000;
@@ -120,8 +120,9 @@ export class ImportsService {
     });
     const page = found.slice(0, query.limit);
     const last = page[page.length - 1];
+    const counts = await this.repository.countsOf(page.map((item) => item.id));
     return {
-      items: await Promise.all(page.map((item) => this.present(item))),
+      items: await Promise.all(page.map((item) => this.present(item, counts.get(item.id)))),
       next_cursor: found.length > query.limit && last ? encodeCursor(last, 'imports') : null,
     };
   }
@@ -267,8 +268,9 @@ export class ImportsService {
     return this.repository.finishIfDone(found.id);
   }
 
-  private async present(found: BulkImport): Promise<ImportDto> {
-    const { pending, ok, failed } = await this.repository.counts(found.id);
+  /** The import with its counts: `counts` when read already (with its page's), else read now. */
+  private async present(found: BulkImport, counts?: StatusCounts): Promise<ImportDto> {
+    const { pending, ok, failed } = counts ?? (await this.repository.counts(found.id));
     const id = encodeShortId(found.id);
     const self = `${IMPORTS_PATH}/${id}`;
     return {
