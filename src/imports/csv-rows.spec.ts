@@ -37,7 +37,7 @@ describe(csvRecords.name, () => {
     expect(await records(text)).toEqual([row]);
     await expect(records('gtin,url\n\n96385074\n')).rejects.toMatchObject({
       code: 'invalid_csv',
-      detail: 'Invalid Record Length: expect 2, got 1 on line 3',
+      detail: expect.stringMatching(/^Line 3 has 1 field where the header names 2 columns/),
     });
   });
 
@@ -51,7 +51,55 @@ describe(csvRecords.name, () => {
     });
     await expect(records(`${before}96385074,"a\nb"\n`)).rejects.toMatchObject({
       code: 'invalid_csv',
-      detail: 'Invalid Record Length: expect 3, got 2 on line 5',
+      detail: expect.stringMatching(/^Line 5 has 2 fields where the header names 3 columns/),
+    });
+  });
+
+  describe('names the line a refused record starts on, in its own words, whatever refuses it', () => {
+    // Line 2 a row with a cell over two lines, line 4 a line of commas (skipped), line 5 the
+    // refused record, which spans lines 5 to 7.
+    const before = 'gtin,url,title\n96385074,https://x.test/a.png,"Two\nlines"\n,,\n';
+    it.each([
+      [
+        'more fields than the header, fewer than an import has columns',
+        `${before}96385074,https://x.test/b.png,"a\n\nb",extra\n`,
+        /^Line 5 has 4 fields where the header names 3 columns/,
+      ],
+      [
+        'fewer fields than the header',
+        `${before}96385074,"https://x.test/\n\nb.png"\n`,
+        /^Line 5 has 2 fields where the header names 3 columns/,
+      ],
+      [
+        'a quote never closed',
+        `${before}96385074,https://x.test/b.png,"Two\nlines\nand no end\n`,
+        /^Line 5 opens a quoted cell that is never closed/,
+      ],
+      [
+        'a quote never closed, on the first line of the file after the header',
+        `gtin,url\n96385074,"https://x.test/b.png\n\n`,
+        /^Line 2 opens a quoted cell that is never closed/,
+      ],
+      [
+        'a record longer than a record may be',
+        `${before}96385074,https://x.test/b.png,"${'long\n'.repeat(20_000)}"\n`,
+        /^Line 5 starts a row longer than 65536 bytes/,
+      ],
+      [
+        'a quote never closed that swallows the rest of a long file',
+        `${before}96385074,"https://x.test/b.png\n${'96385074,https://x.test/c.png,t\n'.repeat(5000)}`,
+        /^Line 5 starts a row longer than 65536 bytes/,
+      ],
+    ])('%s', async (_, text, detail) => {
+      const said = await records(text).then(
+        () => ({}),
+        (error: unknown) => error,
+      );
+      expect(said).toMatchObject({ code: 'invalid_csv', detail });
+      // Not csv-parse's words, which name the line it had read to.
+      expect((said as { detail: string }).detail).not.toMatch(
+        /Invalid Record Length|Quote Not Closed|Max Record Size|at line/,
+      );
     });
   });
 

@@ -93,16 +93,14 @@ export async function* csvRecords(source: Readable, maxBytes: number): AsyncGene
         continue;
       }
       if (record.length < columns.length) {
-        throw invalidCsv(
-          `Invalid Record Length: expect ${columns.length}, got ${record.length} on line ${line ?? info.lines}`,
-        );
+        throw invalidCsv(wrongFieldCount(line ?? info.lines, record.length, columns.length));
       }
       const row: Record<string, string> = {};
       columns.forEach((name, i) => (row[name] = record[i]));
       yield { fields: row, line };
     }
   } catch (error) {
-    if (error instanceof CsvError) throw invalidCsv(error.message);
+    if (error instanceof CsvError) throw invalidCsv(refusal(error, fields, columns));
     // The client hung up mid-body: its answer goes nowhere, but it is a client's outcome (400),
     // not the 500 of a fault the service would log and count.
     if ((error as { code?: unknown }).code === 'ECONNRESET') {
@@ -114,6 +112,43 @@ export async function* csvRecords(source: Readable, maxBytes: number): AsyncGene
     source.unpipe(limit);
   }
   if (!columns) throw invalidCsv('The CSV is empty: its first line must name the columns.');
+}
+
+/**
+ * What csv-parse refused, in the API's words, naming the line the record starts on: csv-parse's
+ * own name the line it had read to (the last of a quoted cell's lines, the end of the file for a
+ * quote never closed). Its error tells the byte it was at (`bytes`): after the record, for one of
+ * another number of fields, otherwise inside it.
+ */
+function refusal(error: CsvError, fields: FieldCount, columns: string[] | undefined): string {
+  const { bytes, record } = error as CsvError & { bytes?: unknown; record?: unknown };
+  const at = typeof bytes === 'number' ? bytes : Number.MAX_SAFE_INTEGER;
+  switch (error.code) {
+    case 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH': {
+      const got = Array.isArray(record) ? record.length : 0;
+      return wrongFieldCount(fields.refusedLine(at, true), got, columns?.length ?? 0);
+    }
+    case 'CSV_QUOTE_NOT_CLOSED':
+      return (
+        `Line ${fields.refusedLine(at, false)} opens a quoted cell that is never closed: ` +
+        'the file ends inside it. A cell that starts with " ends with " (a " inside it is written "").'
+      );
+    case 'CSV_MAX_RECORD_SIZE':
+      return (
+        `Line ${fields.refusedLine(at, false)} starts a row longer than ${MAX_RECORD_BYTES} bytes: ` +
+        'a quoted cell never closed, or a cell far too long.'
+      );
+    default:
+      return `Line ${fields.refusedLine(at, false)} is not a valid CSV row.`;
+  }
+}
+
+function wrongFieldCount(line: number, got: number, expected: number): string {
+  return (
+    `Line ${line} has ${got} field${got === 1 ? '' : 's'} where the header names ${expected} ` +
+    'columns: a row has a cell for each (an empty one is written ,,; a comma in a cell is ' +
+    'quoted).'
+  );
 }
 
 function checkedHeader(record: string[]): string[] {
@@ -285,6 +320,15 @@ export class FieldCount {
     return this.recordLine;
   }
 
+  /**
+   * The line the record csv-parse refused at byte `at` starts on: the first of those it has not
+   * made that ends after `at` (at `at`: `ended`, refused once read whole), else the one being
+   * scanned (its end not yet seen: a quote never closed, say).
+   */
+  refusedLine(at: number, ended: boolean): number {
+    return this.starts.firstEndingAfter(ended ? at - 1 : at) ?? this.recordLine;
+  }
+
   /** The line the record ending at byte `end` (just after its line break) starts on. */
   startLine(end: number): number | null {
     return this.starts.of(end);
@@ -394,6 +438,14 @@ class RecordStarts {
     this.forget(end - 1);
     if (this.first >= this.ends.length || this.ends[this.first] !== end) return null;
     return this.lines[this.first++];
+  }
+
+  /** The line of the first record not yet made that ends after `at`; null if none does yet. */
+  firstEndingAfter(at: number): number | null {
+    for (let i = this.first; i < this.ends.length; i++) {
+      if (this.ends[i] > at) return this.lines[i];
+    }
+    return null;
   }
 
   /** Forgets the records that end at or before `parsed`: csv-parse made or skipped them. */
