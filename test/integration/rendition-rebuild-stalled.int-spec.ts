@@ -1,47 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable, Module, type OnModuleInit } from '@nestjs/common';
 import { decodeId } from '../../src/common/ids/short-id';
 import {
   IMAGE_REBUILD_QUEUE,
   type ImageRebuildJobData,
 } from '../../src/images/renditions/image-rebuild.job';
-import { ImageRenditionsRepository } from '../../src/images/renditions/image-renditions.repository';
 import { REBUILD_PLAN_QUEUE } from '../../src/images/renditions/rebuild-plan.job';
 import { RebuildState, RebuildTrigger } from '../../src/images/renditions/rendition-rebuild.entity';
-import { RenditionMaker } from '../../src/images/renditions/rendition-maker.service';
 import { RenditionRebuildsRepository } from '../../src/images/renditions/rendition-rebuilds.repository';
-import {
-  REBUILD_AT_START_UP,
-  RenditionRebuildsService,
-} from '../../src/images/renditions/rendition-rebuilds.service';
+import { RenditionRebuildsService } from '../../src/images/renditions/rendition-rebuilds.service';
+import { RenditionsModule } from '../../src/images/renditions/renditions.module';
 import { failedQueueOf, JobQueue } from '../../src/jobs/job-queue.service';
-import { JobsModule } from '../../src/jobs/jobs.module';
 import { startIntegrationModule, type IntegrationModule } from '../support/integration';
-
-/** The rebuild's queues, worked by no one here (the `api` role): the tests move their jobs. */
-@Injectable()
-class RebuildQueues implements OnModuleInit {
-  constructor(readonly jobs: JobQueue) {}
-
-  onModuleInit(): void {
-    const idle = () => Promise.resolve();
-    this.jobs.define({ name: REBUILD_PLAN_QUEUE, serviceWide: true, handler: idle });
-    this.jobs.define({ name: IMAGE_REBUILD_QUEUE, handler: idle, whenFailed: idle });
-  }
-}
-
-@Module({
-  imports: [JobsModule],
-  providers: [
-    RebuildQueues,
-    RenditionRebuildsService,
-    RenditionRebuildsRepository,
-    ImageRenditionsRepository,
-    { provide: RenditionMaker, useValue: { renditionSet: 'thumb:cover:100x100' } },
-    { provide: REBUILD_AT_START_UP, useValue: false },
-  ],
-})
-class RebuildsModule {}
 
 /**
  * A running rendition rebuild whose images' jobs are all gone without counting every image: an
@@ -54,8 +23,10 @@ describe(`${RenditionRebuildsService.name} with a run that cannot finish`, () =>
   let jobs: JobQueue;
 
   beforeAll(async () => {
+    // The service's own rebuild (its presets, storage and jobs), with no run at start-up; the
+    // `api` role works no job: the tests move the jobs themselves.
     app = await startIntegrationModule('default', {
-      imports: [RebuildsModule],
+      imports: [RenditionsModule.forCli()],
       env: { SERVICE_ROLE: 'api' },
     });
     rebuilds = app.get(RenditionRebuildsService);
