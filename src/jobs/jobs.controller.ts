@@ -26,9 +26,8 @@ export class JobsController {
     description:
       'Admins only. Filter by `state` (`?state=failed` lists the jobs that failed for good, ' +
       'each with its `error`) and `queue`; pages by `cursor` (`next_cursor`), passed with the ' +
-      'same `state` and `queue`: it is a position in the newest-first order, which under other ' +
-      'filters starts their list there, without their newer jobs. Jobs of another organisation are ' +
-      'not listed.',
+      'same `state` and `queue` (under other filters it is `400 invalid_cursor`). Jobs of another ' +
+      'organisation are not listed.',
   })
   @ApiProblems(...PROBLEMS.validation, 'invalid_cursor')
   list(@Ctx() ctx: RequestContext, @Query() query: ListJobsQueryDto): Promise<JobPageDto> {

@@ -33,14 +33,15 @@ export class JobsService {
       queues: query.queue ? [query.queue] : queues,
       state: query.state,
       viewer: this.viewer(ctx),
-      after: query.cursor ? decodeJobCursor(query.cursor) : undefined,
+      after: query.cursor ? decodeJobCursor(query.cursor, filterOf(query)) : undefined,
       take: query.limit + 1,
     });
     const page = rows.slice(0, query.limit);
     const last = page[page.length - 1];
     return {
       items: page.map((row) => JobDto.from(row)),
-      next_cursor: rows.length > query.limit && last ? encodeJobCursor(last) : null,
+      next_cursor:
+        rows.length > query.limit && last ? encodeJobCursor(last, filterOf(query)) : null,
     };
   }
 
@@ -89,12 +90,26 @@ function jobNotFound(): AppError {
   return new AppError('job_not_found', 'There is no job with this id.');
 }
 
+/** The filters a list was read with: its cursor is for a list read with the same only. */
+interface JobFilter {
+  state: string | null;
+  queue: string | null;
+}
+
+function filterOf(query: ListJobsQueryDto): JobFilter {
+  return { state: query.state ?? null, queue: query.queue ?? null };
+}
+
 /**
- * Opaque to clients: the last job's `created_on` (to the microsecond) and id, and the list's name
- * (as the other lists' cursors carry theirs: one list's cursor is refused by another).
+ * Opaque to clients: the last job's `created_on` (to the microsecond) and id, the list's name
+ * (as the other lists' cursors carry theirs: one list's cursor is refused by another) and its
+ * filters: under other filters the position would start another list part-way, without its
+ * newer jobs, so such a cursor is refused as a foreign one.
  */
-function encodeJobCursor(row: JobRow): string {
-  return Buffer.from(JSON.stringify([row.position, row.id, 'jobs'])).toString('base64url');
+function encodeJobCursor(row: JobRow, filter: JobFilter): string {
+  return Buffer.from(
+    JSON.stringify([row.position, row.id, 'jobs', filter.state, filter.queue]),
+  ).toString('base64url');
 }
 
 /** A real instant written as POSITION_TIME (not 30 February, not year 0, which PostgreSQL refuses). */
@@ -105,10 +120,16 @@ function isPositionTime(text: string): boolean {
 }
 
 /** Anything that is not one of ours is 400 invalid_cursor (never a malformed query). */
-function decodeJobCursor(cursor: string): JobPosition {
+function decodeJobCursor(cursor: string, filter: JobFilter): JobPosition {
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(value) && value.length === 3 && value[2] === 'jobs') {
+    if (
+      Array.isArray(value) &&
+      value.length === 5 &&
+      value[2] === 'jobs' &&
+      value[3] === filter.state &&
+      value[4] === filter.queue
+    ) {
       const [createdOn, id] = value as unknown[];
       if (
         typeof createdOn === 'string' &&

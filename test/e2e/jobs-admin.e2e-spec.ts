@@ -290,6 +290,29 @@ describe('Jobs for admins (/api/v1/jobs)', () => {
     expect([...times].sort((a, b) => b - a)).toEqual(times);
   });
 
+  it("refuses one list's cursor under other filters with 400 invalid_cursor", async () => {
+    await jobs.sendMany(STEADY, [{ n: 'a' }, { n: 'b' }]);
+    const first = await get(`/api/v1/jobs?queue=${STEADY}&limit=1`);
+    const cursor = first.json<{ next_cursor: string | null }>().next_cursor;
+    expect(cursor).toEqual(expect.any(String));
+    for (const filters of [
+      '',
+      `queue=${FLAKY}&`,
+      'state=completed&',
+      `state=failed&queue=${STEADY}&`,
+    ]) {
+      const res = await get(`/api/v1/jobs?${filters}cursor=${cursor}`);
+      expect({ filters, status: res.statusCode, code: res.json().code }).toEqual({
+        filters,
+        status: 400,
+        code: 'invalid_cursor',
+      });
+    }
+    const same = await get(`/api/v1/jobs?limit=1&queue=${STEADY}&cursor=${cursor}`);
+    expect(same.statusCode).toBe(200);
+    expect(same.json().items).toHaveLength(1);
+  });
+
   it('refuses a cursor it did not make, an unknown queue and an unknown state with 400', async () => {
     const forged = Buffer.from(
       JSON.stringify(['2024-02-30T00:00:00.000000Z', crypto.randomUUID(), 'jobs']),
