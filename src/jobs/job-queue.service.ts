@@ -276,6 +276,22 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
     return this.queued.anyPending(manager, names, key, value);
   }
 
+  /**
+   * The distinct values of `field` in the data of the jobs of `name` failed for good (which an
+   * admin may still retry: POST /jobs/{id}/retry) whose data has `key` = `value`. In `manager`'s
+   * transaction.
+   */
+  failedValues(
+    manager: EntityManager,
+    name: string,
+    key: string,
+    value: string,
+    field: string,
+  ): Promise<string[]> {
+    this.assertDefined(name);
+    return this.queued.failedValues(manager, name, key, value, field);
+  }
+
   /** Asks this process's worker of `name` to look for jobs now (after a commit that queued some). */
   wake(name: string): void {
     const worker = this.workers.get(name);

@@ -67,6 +67,25 @@ export class QueuedJobsRepository {
   }
 
   /**
+   * The distinct values of `field` in the data of the jobs of queue `name` failed for good (that
+   * an admin may retry) whose data has `key` = `value`. Read in `manager`'s transaction.
+   */
+  async failedValues(
+    manager: EntityManager,
+    name: string,
+    key: string,
+    value: string,
+    field: string,
+  ): Promise<string[]> {
+    const rows: { value: string }[] = await manager.query(
+      `SELECT DISTINCT data->>$4 AS value FROM ${JOB_SCHEMA}.job
+        WHERE name = $1 AND state = 'failed' AND data->>$2 = $3 AND data->>$4 IS NOT NULL`,
+      [name, key, value, field],
+    );
+    return rows.map((row) => row.value);
+  }
+
+  /**
    * Gives the failed job `id` of queue `name` another retention period of its queue, from now, to
    * be retried: pg-boss deletes a waiting job once its `keep_until` (when it was queued, plus the
    * queue's retention) has passed, and its retry keeps that, so a job queued long before it

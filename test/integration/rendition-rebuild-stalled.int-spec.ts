@@ -2,14 +2,20 @@ import { randomUUID } from 'node:crypto';
 import { decodeId } from '../../src/common/ids/short-id';
 import {
   IMAGE_REBUILD_QUEUE,
+  ImageRebuildJob,
   type ImageRebuildJobData,
 } from '../../src/images/renditions/image-rebuild.job';
+import { ImageRenditionsRepository } from '../../src/images/renditions/image-renditions.repository';
+import { RenditionMaker } from '../../src/images/renditions/rendition-maker.service';
 import { REBUILD_PLAN_QUEUE } from '../../src/images/renditions/rebuild-plan.job';
 import { RebuildState, RebuildTrigger } from '../../src/images/renditions/rendition-rebuild.entity';
 import { RenditionRebuildsRepository } from '../../src/images/renditions/rendition-rebuilds.repository';
 import { RenditionRebuildsService } from '../../src/images/renditions/rendition-rebuilds.service';
 import { RenditionsModule } from '../../src/images/renditions/renditions.module';
 import { failedQueueOf, JobQueue } from '../../src/jobs/job-queue.service';
+import { STORAGE_PROVIDER, type StorageProvider } from '../../src/storage/storage-provider';
+import { newImage, newOrganization } from '../support/factories';
+import { solidJpeg } from '../support/fixtures';
 import { startIntegrationModule, type IntegrationModule } from '../support/integration';
 
 /**
@@ -35,13 +41,13 @@ describe(`${RenditionRebuildsService.name} with a run that cannot finish`, () =>
   afterAll(() => app?.close());
 
   /** A run planned with two images, one counted done; the other's job in `state`, and its DLQ job's. */
-  async function runOfTwo(last: 'failed' | 'created'): Promise<string> {
+  async function runOfTwo(last: 'failed' | 'created', b: string = randomUUID()): Promise<string> {
     await app.dataSource.query(
       `UPDATE rendition_rebuilds SET state = 'completed' WHERE state IN ('planning', 'running')`,
     );
     const runs = app.get(RenditionRebuildsRepository);
     const run = { id: decodeId((await rebuilds.start(RebuildTrigger.Admin)).id)! };
-    const [a, b] = [randomUUID(), randomUUID()];
+    const a = randomUUID();
     await app.dataSource.transaction(async (manager) => {
       await runs.addQueued(manager, run.id, 2, b);
       await runs.planned(manager, run.id);
@@ -76,5 +82,39 @@ describe(`${RenditionRebuildsService.name} with a run that cannot finish`, () =>
     const running = await runOfTwo('created');
     expect(decodeId((await rebuilds.start(RebuildTrigger.Admin)).id)).toBe(running);
     expect(await rebuilds.get(running)).toMatchObject({ state: RebuildState.Running, failed: 0 });
+  });
+
+  /** A stored image made with no presets recorded: a rebuild makes its renditions from its JPEG. */
+  async function imageToRebuild(): Promise<string> {
+    const storage = app.get<StorageProvider>(STORAGE_PROVIDER);
+    const { id: organizationId } = await newOrganization(app.dataSource);
+    const data = await solidJpeg(320, 240);
+    const image = await newImage(app.dataSource, {
+      organizationId,
+      file: { data, format: 'jpeg', mimeType: 'image/jpeg', width: 320, height: 240 },
+      put: (key, body, contentType) => storage.put(key, body, { contentType, cacheControl: '' }),
+    });
+    return image.id;
+  }
+
+  it('counts done an image of a closed run once its failed job, retried by an admin, re-makes it', async () => {
+    const image = await imageToRebuild();
+    const stuck = await runOfTwo('failed', image);
+    await rebuilds.start(RebuildTrigger.Admin);
+    expect(await rebuilds.get(stuck)).toMatchObject({ state: RebuildState.Completed, failed: 1 });
+
+    // POST /jobs/{id}/retry puts the job back; a worker runs it (this module's role runs none).
+    await app.get(ImageRebuildJob).run({ runId: stuck, imageId: image });
+    const rebuilt = await app.get(ImageRenditionsRepository).find(image);
+    expect(rebuilt?.renditionSet).toBe(app.get(RenditionMaker).renditionSet);
+    expect(await rebuilds.get(stuck)).toMatchObject({
+      state: RebuildState.Completed,
+      total: 2,
+      done: 2,
+      failed: 0,
+    });
+    // Run again (its process died before the job was marked complete): counted once.
+    await app.get(ImageRebuildJob).run({ runId: stuck, imageId: image });
+    expect(await rebuilds.get(stuck)).toMatchObject({ done: 2, failed: 0 });
   });
 });

@@ -76,15 +76,28 @@ export class RenditionRebuildsRepository {
   /**
    * A running run none of whose jobs may still run, with images it never counted (their jobs
    * deleted unrun, or failed for good with the job that counts them): over, those images counted
-   * failed, as their renditions stay.
+   * failed, as their renditions stay. `retryable` are the images whose jobs failed for good and
+   * may still be retried by an admin: they are kept as counted failed, as any image counted
+   * failed is, so that such a retry that re-makes one moves it to done (see count).
    */
-  async closeStalled(manager: EntityManager, id: string): Promise<void> {
-    await manager.query(
-      `UPDATE rendition_rebuilds
-          SET failed = total - done, state = $2, finished_at = now(), updated_at = now()
-        WHERE id = $1 AND state = $3`,
+  async closeStalled(manager: EntityManager, id: string, retryable: string[]): Promise<void> {
+    const rows = await manager.query<unknown[]>(
+      `WITH closed AS (
+         UPDATE rendition_rebuilds
+            SET failed = total - done, state = $2, finished_at = now(), updated_at = now()
+          WHERE id = $1 AND state = $3
+         RETURNING 1)
+       SELECT 1 FROM closed`,
       [id, RebuildState.Completed, RebuildState.Running],
     );
+    if (rows.length > 0 && retryable.length > 0) {
+      await manager.query(
+        `INSERT INTO rendition_rebuild_images (run_id, image_id, outcome)
+         SELECT $1, image_id, 'failed' FROM unnest($2::uuid[]) AS image_id
+         ON CONFLICT DO NOTHING`,
+        [id, retryable],
+      );
+    }
     await this.forgetCounted(manager, id);
   }
 

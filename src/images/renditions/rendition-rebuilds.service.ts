@@ -12,6 +12,8 @@ import { RenditionRebuildDto, type RenditionRebuildPageDto } from './rendition-r
 import { RebuildState, RebuildTrigger, type RenditionRebuild } from './rendition-rebuild.entity';
 import { RenditionRebuildsRepository } from './rendition-rebuilds.repository';
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 /** Whether this application starts a run at start-up when presets differ (not the CLI's). */
 export const REBUILD_AT_START_UP = Symbol('REBUILD_AT_START_UP');
 
@@ -70,7 +72,7 @@ export class RenditionRebuildsService implements OnApplicationBootstrap {
         return active;
       }
       // A run that would never finish is over, and a new run re-makes what it left.
-      if (active && stalled) await this.runs.closeStalled(manager, active.id);
+      if (active && stalled) await this.closeStalled(manager, active.id);
       else if (active) await this.runs.supersede(manager, active.id);
       const run = await this.runs.create(manager, renditionSet, trigger);
       await this.plan(manager, run.id);
@@ -90,6 +92,21 @@ export class RenditionRebuildsService implements OnApplicationBootstrap {
     const queues = [IMAGE_REBUILD_QUEUE, failedQueueOf(IMAGE_REBUILD_QUEUE)];
     const key = 'runId' satisfies keyof ImageRebuildJobData;
     return !(await this.jobs.anyPending(manager, queues, key, run.id));
+  }
+
+  /**
+   * Closes a stalled run (RenditionRebuildsRepository.closeStalled), its images whose jobs failed
+   * for good kept as counted failed: an admin's retry of one that re-makes the image counts it done.
+   */
+  private async closeStalled(manager: EntityManager, runId: string): Promise<void> {
+    const key = 'runId' satisfies keyof ImageRebuildJobData;
+    const field = 'imageId' satisfies keyof ImageRebuildJobData;
+    const failed = await this.jobs.failedValues(manager, IMAGE_REBUILD_QUEUE, key, runId, field);
+    await this.runs.closeStalled(
+      manager,
+      runId,
+      failed.filter((id) => UUID.test(id)),
+    );
   }
 
   /** Queues the planning of a run, unless it is queued already. */
