@@ -93,6 +93,9 @@ function positionOf(value: unknown[]): GalleryPosition | undefined {
     (priority as number) <= MAX_PRIORITY &&
     time >= EARLIEST &&
     time <= LATEST &&
+    // Exactly as encodeGalleryCursor writes it: Date also reads other formats, and rolls a day
+    // that does not exist (31 February) over into the next month.
+    createdAt.toISOString() === iso &&
     typeof id === 'string' &&
     UUID.test(id);
   return valid
