@@ -2,7 +2,8 @@
 // runs the service's own gallery query, copied from what TypeORM sends for
 // GalleryRepository.readPage (src/images/gallery/gallery.repository.ts: a page in display order,
 // `(is_primary, -priority, created_at, id)` descending, from IDX_images_gallery_order; one row more
-// than the page, to know whether another follows), and the gallery's total as the service has it:
+// than the page, to know whether another follows; a page by number past the first as a deferred
+// join), and the gallery's total as the service has it:
 // the product's kept `image_count` (read here by the product's id alone, where the service reads
 // the product's row, which it needs anyway, by organisation and id). It answers the same JSON
 // fields with the local storage's URLs, `responsive` included: per rendition preset, srcsets of
@@ -24,12 +25,18 @@ import pg from 'pg';
 const env = process.env;
 const BASE = `${env.PUBLIC_BASE_URL}/media/`;
 
-const COLUMNS = `"i"."id" AS "i_id", "i"."number" AS "i_number", "i"."organization_id" AS "i_organization_id", "i"."product_id" AS "i_product_id", "i"."purpose" AS "i_purpose", "i"."source" AS "i_source", "i"."title" AS "i_title", "i"."alt_text" AS "i_alt_text", "i"."description" AS "i_description", "i"."is_primary" AS "i_is_primary", "i"."priority" AS "i_priority", "i"."original_filename" AS "i_original_filename", "i"."format" AS "i_format", "i"."mime_type" AS "i_mime_type", "i"."width" AS "i_width", "i"."height" AS "i_height", "i"."size" AS "i_size", "i"."color_mode" AS "i_color_mode", "i"."has_alpha" AS "i_has_alpha", "i"."sha256" AS "i_sha256", "i"."storage_key" AS "i_storage_key", "i"."renditions" AS "i_renditions", "i"."uploaded_by" AS "i_uploaded_by", "i"."expires_at" AS "i_expires_at", "i"."created_at" AS "i_created_at", "i"."updated_at" AS "i_updated_at"`;
-// TypeORM writes LIMIT and OFFSET as numbers in the text (integers, validated before), OFFSET only
-// when not 0; after a cursor, the keyset position is one row comparison.
+const COLUMNS = `"i"."id" AS "i_id", "i"."number" AS "i_number", "i"."organization_id" AS "i_organization_id", "i"."product_id" AS "i_product_id", "i"."purpose" AS "i_purpose", "i"."source" AS "i_source", "i"."title" AS "i_title", "i"."alt_text" AS "i_alt_text", "i"."description" AS "i_description", "i"."is_primary" AS "i_is_primary", "i"."priority" AS "i_priority", "i"."original_filename" AS "i_original_filename", "i"."format" AS "i_format", "i"."mime_type" AS "i_mime_type", "i"."width" AS "i_width", "i"."height" AS "i_height", "i"."size" AS "i_size", "i"."color_mode" AS "i_color_mode", "i"."has_alpha" AS "i_has_alpha", "i"."sha256" AS "i_sha256", "i"."storage_key" AS "i_storage_key", "i"."storage_version" AS "i_storage_version", "i"."renditions" AS "i_renditions", "i"."rendition_set" AS "i_rendition_set", "i"."uploaded_by" AS "i_uploaded_by", "i"."expires_at" AS "i_expires_at", "i"."created_at" AS "i_created_at", "i"."updated_at" AS "i_updated_at"`;
+// The LIMIT is a number in the text (an integer, validated before), as TypeORM writes it; after a
+// cursor, the keyset position is one row comparison. A page from an OFFSET (by number, past the
+// first) is a deferred join: the OFFSET, a parameter, steps over ids read from the index alone,
+// and only the page's rows are read from the table.
+const ORDER = `ORDER BY "i"."is_primary" DESC, -i.priority DESC, "i"."created_at" DESC, "i"."id" DESC`;
 const AFTER = ` AND ("i"."is_primary", -i.priority, "i"."created_at", "i"."id") < ($2, $3, $4, $5)`;
+const IDS = `SELECT "i"."id" AS "i_id" FROM "images" "i" WHERE "i"."product_id" = $1 ${ORDER}`;
 const pageSql = (limit, offset, after) =>
-  `SELECT ${COLUMNS} FROM "images" "i" WHERE "i"."product_id" = $1${after ? AFTER : ''} ORDER BY "i"."is_primary" DESC, -i.priority DESC, "i"."created_at" DESC, "i"."id" DESC LIMIT ${limit}${offset ? ` OFFSET ${offset}` : ''}`;
+  !after && offset
+    ? `SELECT ${COLUMNS} FROM "images" "i" INNER JOIN (${IDS} LIMIT ${limit} OFFSET $2) "ids" ON "ids"."i_id" = "i"."id" ${ORDER}`
+    : `SELECT ${COLUMNS} FROM "images" "i" WHERE "i"."product_id" = $1${after ? AFTER : ''} ${ORDER} LIMIT ${limit}`;
 /**
  * The service's cursor (src/images/gallery/gallery-cursor.ts): [its layout, 2; primary 0/1,
  * priority, created_at, id, how many images come before the page it leads to, the product's id].
@@ -228,7 +235,8 @@ app.get('/products/:id/images', async (request) => {
   const before = walk ? walk.before : (Number(request.query.page ?? 1) - 1) * perPage;
   const page = Math.floor(before / perPage) + 1;
   const offset = after ? 0 : before;
-  const rows = await db.query(pageSql(perPage + 1, offset, after), [id, ...(after ?? [])]);
+  const parameters = after ? [id, ...after] : offset ? [id, offset] : [id];
+  const rows = await db.query(pageSql(perPage + 1, offset, after), parameters);
   const total = await db.query(TOTAL_SQL, [id]);
   const items = rows.rows.slice(0, perPage);
   return {

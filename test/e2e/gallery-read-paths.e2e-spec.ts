@@ -31,8 +31,13 @@ interface GalleryBody {
 interface PlanNode {
   'Node Type': string;
   'Index Name'?: string;
+  'Relation Name'?: string;
   'Scan Direction'?: string;
   'Actual Rows'?: number;
+  'Actual Loops'?: number;
+  'Heap Fetches'?: number;
+  'Shared Hit Blocks'?: number;
+  'Shared Read Blocks'?: number;
   Plans?: PlanNode[];
 }
 
@@ -47,6 +52,32 @@ function expectIndexOrder(explained: unknown): void {
   expect(scan).toMatchObject({ 'Node Type': 'Index Scan', 'Scan Direction': 'Backward' });
   // Bounded: the scan reads a page (and one more), not the rows before it.
   expect(scan?.['Actual Rows']).toBeLessThanOrEqual(11);
+}
+
+/**
+ * A page by number's plan: the ids of the rows before it and of the page read backwards from
+ * IDX_images_gallery_order alone (none from the table, once VACUUM marked its pages all-visible),
+ * then only the page's rows from the table, each by its id; no sort of the gallery.
+ */
+function expectDeferredJoin(explained: unknown, depth: number, limit: number): void {
+  const all = nodes((explained as { Plan: PlanNode }[])[0].Plan);
+  const scan = all.find((n) => n['Index Name'] === 'IDX_images_gallery_order');
+  expect(scan).toMatchObject({
+    'Node Type': 'Index Only Scan',
+    'Scan Direction': 'Backward',
+    'Heap Fetches': 0,
+  });
+  expect(scan?.['Actual Rows']).toBe(depth + limit);
+  // About 1,000 ids to the page: a few dozen of the index's pages, not one table page per row.
+  expect((scan?.['Shared Hit Blocks'] ?? 0) + (scan?.['Shared Read Blocks'] ?? 0)).toBeLessThan(40);
+  const byId = all.filter(
+    (n) => n['Node Type'] === 'Index Scan' && n['Relation Name'] === 'images',
+  );
+  expect(byId.map((n) => n['Actual Rows']! * n['Actual Loops']!)).toEqual([limit]);
+  // The page's rows are sorted again (a few), the gallery never.
+  for (const sort of all.filter((n) => n['Node Type'] === 'Sort')) {
+    expect(sort['Actual Rows']).toBeLessThanOrEqual(limit);
+  }
 }
 
 /** A value as an SQL literal, for EXECUTE's arguments (uuids, numbers, booleans, times). */
@@ -199,6 +230,15 @@ describe('Gallery read paths', () => {
     } while (cursor);
     expect(all).toHaveLength(count);
     expect(new Set(all).size).toBe(count);
+    // The display order as the gallery promises it: the primary, then priority ascending, then
+    // newest first; images tied on both (this gallery has many) by id, descending.
+    const productId = decodeId(p) as string;
+    const inOrder = await db.query<{ id: string }[]>(
+      `SELECT id FROM images WHERE product_id = $1
+        ORDER BY is_primary DESC, priority ASC, created_at DESC, id DESC`,
+      [productId],
+    );
+    expect(all).toEqual(inOrder.map((row) => encodeShortId(row.id)));
 
     // The deepest page by number each page size allows starts 1,000 images deep.
     const ids = (body: GalleryBody) => body.items.map((i) => i.id);
@@ -208,6 +248,18 @@ describe('Gallery read paths', () => {
     expect(ids(await read(p, 'page=11&per_page=100'))).toEqual(all.slice(1000, 1030));
     expect(ids(await read(p, 'page=3&per_page=500'))).toEqual(all.slice(1000, 1030));
     expect(ids(await read(p, 'page=1001&per_page=1'))).toEqual(all.slice(1000, 1001));
+    // Every page by number between, and each page answers the whole rows of those images.
+    for (let page = 2; page <= 101; page += 11) {
+      const body = await read(p, `page=${page}&per_page=10`);
+      expect(ids(body)).toEqual(all.slice((page - 1) * 10, page * 10));
+      const byId = await Promise.all(
+        body.items.map(async (image) => {
+          const res = await call(app, 'GET', `${base(p)}/${image.id}`, c.user);
+          return res.json<ImageBody>();
+        }),
+      );
+      expect(body.items).toEqual(byId);
+    }
 
     // One page further is refused, whatever the page size, with what to do instead.
     for (const [page, perPage] of [
@@ -324,7 +376,7 @@ describe('Gallery read paths', () => {
       await session.query('SET plan_cache_mode = force_generic_plan');
       await session.query(`PREPARE gallery_page AS ${sql}`);
       const [{ 'QUERY PLAN': plan }] = await session.query(
-        `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE gallery_page(${params.map(literal).join(', ')})`,
+        `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE gallery_page(${params.map(literal).join(', ')})`,
       );
       return plan;
     } finally {
@@ -381,12 +433,22 @@ describe('Gallery read paths', () => {
           await genericPlan(...repository.productPageSql(organizationId, productId, range)),
         );
       }
-      // A page by number (an OFFSET, never prepared) is read with its product in one query too.
+      // A page by number (an OFFSET) is read with its product in one query too, prepared: the
+      // same rows as TypeORM's query builder reads, from the ids of the index alone.
       const byNumber = { offset: 990, limit: 11 };
       const numbered = await repository.readProductPage(organizationId, productId, byNumber);
       expect(numbered?.product).toEqual({ id: productId, imageCount: count, galleryVersion });
       expect(numbered?.rows).toEqual(await repository.readPage(productId, byNumber));
+      expect(numbered?.rows).toEqual(await repository.pageQuery(productId, byNumber).getMany());
       expect(numbered?.rows).toHaveLength(11);
+      await db.query('VACUUM images');
+      const [deepSql, deepParams] = repository.pageSql(productId, byNumber);
+      expectDeferredJoin(await genericPlan(deepSql, deepParams), 990, 11);
+      expectDeferredJoin(
+        await genericPlan(...repository.productPageSql(organizationId, productId, byNumber)),
+        990,
+        11,
+      );
       // Another organisation's product is not read.
       expect(
         await repository.readProductPage(randomUUID(), productId, ranges.first),
