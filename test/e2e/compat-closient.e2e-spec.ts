@@ -291,6 +291,22 @@ describe('Closient: POST /dashboard/api/v1/trade-items/{organization_id}/{gtin}/
     expect(await row(hero.id)).toMatchObject({ is_primary: false, priority: 0 });
   });
 
+  it("reads is_primary as Closient's Django does: t/f and y/n too", async () => {
+    const tradeItem = await newProduct(13);
+    await uploaded(tradeItem);
+    for (const [value, primary] of [
+      ['t', true],
+      ['f', false],
+      ['Y', true],
+      ['n', false],
+    ] as const) {
+      const body = await uploaded(tradeItem, { is_primary: value });
+      expect(body.is_primary).toBe(primary);
+      expect((await row(body.id)).is_primary).toBe(primary);
+      if (primary) expect(await primaries(tradeItem)).toEqual([decodeId(body.id)]);
+    }
+  });
+
   it.each([8, 12, 13, 14] as const)(
     'a GTIN-%i product is found by its GTIN zero-padded to any length up to 14',
     async (digits) => {

@@ -508,6 +508,23 @@ describe('The token API: POST /api/products/{product_id}/images', () => {
       });
     });
 
+    it('is_primary: t/f and y/n too, as Django REST framework (the token API) reads them', async () => {
+      const product = await newProduct();
+      const first = await uploaded(product, {}, { data: front, filename: 'a.jpg' });
+      for (const [value, primary] of [
+        ['t', true],
+        ['f', false],
+        ['Y', true],
+        ['n', false],
+      ] as const) {
+        const body = await uploaded(product, { is_primary: value }, { data: front });
+        const rows = await gallery(product);
+        expect(rows.find((r) => r.number === body.id)?.is_primary).toBe(primary);
+        if (primary) expect(rows.filter((r) => r.is_primary)).toHaveLength(1);
+      }
+      expect((await gallery(product)).find((r) => r.number === first.id)?.is_primary).toBe(false);
+    });
+
     it.each([
       ['a GIF', 'GIF', 'P', () => gif()],
       ['a PNG with alpha', 'PNG', 'RGBA', () => pngWithAlpha()],

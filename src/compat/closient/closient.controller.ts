@@ -34,7 +34,8 @@ const UPLOAD_BODY = imageUploadBody({
     default: false,
     description:
       "When true, the image becomes the product's hero image and the previous primary image " +
-      'is unmarked.',
+      'is unmarked. Read in any case: `true`/`false`, `t`/`f`, `yes`/`no`, `y`/`n`, `on`/`off`, ' +
+      '`1`/`0`.',
   },
 });
 

@@ -26,8 +26,9 @@ const UPLOAD_BODY = imageUploadBody({
     type: 'boolean',
     default: false,
     description:
-      'Makes the image the primary one (the previous primary is unmarked). Read as clients ' +
-      'send it: `true`/`false`, `True`/`False`, `1`/`0`, `yes`/`no`, `on`/`off`.',
+      'Makes the image the primary one (the previous primary is unmarked). Read as Django REST ' +
+      'framework reads it, in any case: `true`/`false`, `t`/`f`, `yes`/`no`, `y`/`n`, ' +
+      '`on`/`off`, `1`/`0`.',
   },
   order: {
     type: 'integer',

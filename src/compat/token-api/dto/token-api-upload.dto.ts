@@ -1,8 +1,9 @@
 import { PickType } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsBoolean, IsInt, IsOptional, Max, Min } from 'class-validator';
-import { parseFormBoolean, parseFormInteger } from '../../../common/http/form-values';
+import { parseFormInteger } from '../../../common/http/form-values';
 import { UploadImageFieldsDto } from '../../../images/dto/upload-image.dto';
+import { parseDjangoFormBoolean } from '../../django-form-boolean';
 
 /** The gallery's largest priority. */
 const MAX_ORDER = 1_000_000;
@@ -19,13 +20,13 @@ const emptyAsUnsent =
 
 /**
  * The text fields of the token API's upload (the file is the `image` part): `alt_text` as the
- * main API reads it, `is_primary` (`True`, `true`, `1`… for a boolean) and `order`, the gallery
+ * main API reads it, `is_primary` (`True`, `t`, `yes`, `1`… as Django REST framework reads a boolean) and `order`, the gallery
  * priority; either of the two sent empty is not sent.
  */
 export class TokenApiUploadFieldsDto extends PickType(UploadImageFieldsDto, ['alt_text'] as const) {
   /** Whether the image becomes the product's primary image (default false). */
   @IsOptional()
-  @Transform(emptyAsUnsent(parseFormBoolean))
+  @Transform(emptyAsUnsent(parseDjangoFormBoolean))
   @IsBoolean({ message: 'is_primary must be true or false' })
   is_primary?: boolean;
 

@@ -1,0 +1,15 @@
+/**
+ * A boolean form field as the Django frameworks behind the token API and Closient read it
+ * (Django REST framework's BooleanField, pydantic's bool): `true/false`, `t/f`, `yes/no`, `y/n`,
+ * `on/off`, `1/0`. Read here in any case and around whitespace (more lenient than they are, which
+ * no client minds); anything else is left as it is, for the DTO's type check to refuse. A client
+ * of those systems that sends `t` or `y` got its boolean there, so it must here too.
+ */
+const TRUE = new Set(['true', 't', 'yes', 'y', 'on', '1']);
+const FALSE = new Set(['false', 'f', 'no', 'n', 'off', '0']);
+
+export function parseDjangoFormBoolean(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  const word = value.trim().toLowerCase();
+  return TRUE.has(word) ? true : FALSE.has(word) ? false : value;
+}
