@@ -707,10 +707,14 @@ describe('The token API: POST /api/products/{product_id}/images', () => {
       const res = await curl(first);
       expect(res.status).toBe(404);
       expect(res.body).toMatchObject({ code: 'product_not_found', status: 404 });
-      for (const unknown of [randomUUID(), 'no-such-sku', '%01']) {
+      for (const unknown of [randomUUID(), encodeShortId(randomUUID()), 'no-such-sku', '%01']) {
         const res2 = await upload(unknown, {}, [{ data: front }]);
         expect(res2.statusCode).toBe(404);
-        expect(res2.json().code).toBe('product_not_found');
+        // In the token API's terms, which address a product by product_id, never by GTIN.
+        expect(res2.json()).toMatchObject({
+          code: 'product_not_found',
+          detail: 'No product with this external id or id in your organisation.',
+        });
       }
     });
 

@@ -43,10 +43,12 @@ export class TokenApiService {
   ): Promise<TokenApiImageDto> {
     const product = await this.product(ctx, productId);
     const { alt_text, is_primary, order } = upload.fields;
-    const image = await this.images.upload(ctx, product, {
-      file: upload.file,
-      fields: { alt_text, is_primary, priority: order ?? DEFAULT_ORDER },
-    });
+    const image = await this.images
+      .upload(ctx, product, {
+        file: upload.file,
+        fields: { alt_text, is_primary, priority: order ?? DEFAULT_ORDER },
+      })
+      .catch(inTokenApiTerms);
     // After the upload's commit: read again after a lost connection rather than answer 503 for
     // an image that is there (its client would upload it again).
     const numbers = await retryOnLostConnection(() => this.numbers(ctx, image));
@@ -112,6 +114,16 @@ export class TokenApiService {
     const key = await this.apiKeys.findOneBy(ctx.scoped({ id: ctx.principal.id }));
     return key?.name ?? null;
   }
+}
+
+/**
+ * A product the upload did not find (an id no product has, or an external id gone when it
+ * commits) said in the token API's terms: the main API's sentence names GTINs, which this API
+ * never takes.
+ */
+function inTokenApiTerms(error: unknown): never {
+  if (error instanceof AppError && error.code === 'product_not_found') throw notFound();
+  throw error;
 }
 
 function notFound(): AppError {
