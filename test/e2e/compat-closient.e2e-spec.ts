@@ -412,7 +412,9 @@ describe('Closient: POST /dashboard/api/v1/trade-items/{organization_id}/{gtin}/
     it("404 for an unknown GTIN, and for another organisation's id (whose product exists)", async () => {
       const unknown = await curl(curlExample(base, organizationId, gtin('400000000000'), key));
       expect(unknown.status).toBe(404);
-      expect(unknown.body).toMatchObject({ code: 'product_not_found' });
+      // In Closient's terms, which address a trade item by its GTIN only.
+      const detail = 'No product with this GTIN in this organisation.';
+      expect(unknown.body).toMatchObject({ code: 'product_not_found', detail });
       const theirs = await newProduct(13, 'elsewhere');
       const other = await upload(
         theirs,
@@ -422,7 +424,7 @@ describe('Closient: POST /dashboard/api/v1/trade-items/{organization_id}/{gtin}/
         otherOrganizationId,
       );
       expect(other.statusCode).toBe(404);
-      expect(other.json().code).toBe('product_not_found');
+      expect(other.json()).toMatchObject({ code: 'product_not_found', detail });
       // Their own admin is refused ours the same way.
       const reverse = await upload(tradeItem, {}, [{ data: jpeg }], c.other, organizationId);
       expect(reverse.statusCode).toBe(404);

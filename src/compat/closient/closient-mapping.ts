@@ -34,8 +34,13 @@ export function assertOwnOrganization(organizationId: string, callerOrganization
     ]);
   }
   if (uuid !== callerOrganizationId) {
-    throw new AppError('product_not_found', 'No product with this GTIN in this organisation.');
+    throw productNotFound();
   }
+}
+
+/** Closient's 404: no product with the GTIN in the organisation the path names. */
+export function productNotFound(): AppError {
+  return new AppError('product_not_found', 'No product with this GTIN in this organisation.');
 }
 
 /** An image of the main API as Closient shows it. */
