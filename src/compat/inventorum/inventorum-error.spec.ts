@@ -56,6 +56,21 @@ describe(inventorumError.name, () => {
     });
   });
 
+  it('lists fields named as built-in properties as any other (never a TypeError)', () => {
+    const odd = new AppError('validation_failed', 'Invalid value for: constructor, __proto__.', [
+      { field: 'constructor', message: 'is required' },
+      { field: '__proto__', message: 'is required' },
+      { field: 'toString', message: 'sent more than once' },
+    ]);
+    const fields = inventorumError(problem(odd), LATEST)?.error.fields;
+    expect(JSON.parse(JSON.stringify(fields))).toEqual(
+      JSON.parse(
+        '{"constructor":["This field is required."],"__proto__":["This field is required."],' +
+          '"toString":["Sent more than once."]}',
+      ),
+    );
+  });
+
   it.each(['unsupported_image_type', 'invalid_image'] as const)(
     "answers %s with Django REST framework's invalid image",
     (code) => {

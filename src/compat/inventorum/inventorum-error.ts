@@ -76,7 +76,9 @@ export function inventorumFields(
   problem: Problem,
   context: InventorumErrorContext,
 ): Record<string, string[]> {
-  const fields: Record<string, string[]> = {};
+  // By name in a Map, then an object of own properties: a field named `constructor` or
+  // `__proto__` found Object's own in a plain object (and threw on it: a 500 for a 400).
+  const fields = new Map<string, string[]>();
   const { code, detail, errors } = problem.body;
   for (const { field, message } of errors) {
     const isImage = field === 'image';
@@ -86,10 +88,11 @@ export function inventorumFields(
         ? DRF_MESSAGES.required
         : sentence(message);
     const name = isImage ? context.imageField : field;
-    const list = (fields[name] ??= []);
+    const list = fields.get(name) ?? [];
+    fields.set(name, list);
     if (!list.includes(text)) list.push(text);
   }
-  return fields;
+  return Object.fromEntries(fields);
 }
 
 /**
