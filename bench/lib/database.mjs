@@ -107,7 +107,12 @@ export async function fillCatalogue(sql, { orgSlug, count, sourceId, imagesEach 
   );
 }
 
-/** Fresh planner statistics after the bulk inserts, as autovacuum would have soon. */
+/**
+ * Fresh planner statistics and visibility map after the bulk inserts, as autovacuum would have
+ * soon (its insert threshold, PostgreSQL 13 on): a deep gallery page by number reads ids from the
+ * index alone only where the table's pages are marked all-visible (GalleryRepository.pageSql).
+ * Said here because a server may run with autovacuum off (this machine's does).
+ */
 export async function analyze(sql) {
-  await sql.query('ANALYZE');
+  await sql.query('VACUUM ANALYZE');
 }
