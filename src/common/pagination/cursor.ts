@@ -39,7 +39,10 @@ export function decodeCursor(cursor: string, list: CursorList): CursorPosition {
     if (Array.isArray(value) && value.length === 3 && value[2] === list) {
       const [iso, id] = value as unknown[];
       const createdAt = new Date(typeof iso === 'string' ? iso : NaN);
-      if (inRange(createdAt) && typeof id === 'string' && UUID.test(id)) {
+      // Exactly as encodeCursor writes it: Date also reads other formats ("1" is 2001), and rolls
+      // a day that does not exist (31 February) over into the next month.
+      const asWritten = inRange(createdAt) && createdAt.toISOString() === iso;
+      if (asWritten && typeof id === 'string' && UUID.test(id)) {
         return { createdAt, id };
       }
     }
