@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import type { Image } from '../images/entities/image.entity';
+import { NEXT_VERSION } from '../products/entities/product.entity';
 
 /** What a deleted image's files are named by: the columns ImageFilesService.keysOf reads. */
 export type DeletedImage = Pick<Image, 'id' | 'storageKey' | 'renditions'>;
@@ -58,8 +59,11 @@ export class OrganizationDeletionRepository {
 
   /**
    * The next products (in the order of their organisation's index), as many as hold about
-   * `images` images together (at least one product, at most `images` products), locked, and with
-   * them their images, deleted. Returns the products' count and the images deleted.
+   * `images` images together (at most `images` products), locked, and with them their images,
+   * deleted. A first product holding more than `images` images loses `images` of them only (its
+   * primary last), its image count and gallery version kept: it goes whole in a later batch, so
+   * that no transaction deletes much more than `images` images, however large one gallery is.
+   * Returns the products deleted and the images deleted.
    */
   async deleteProductBatch(
     manager: EntityManager,
@@ -75,22 +79,61 @@ export class OrganizationDeletionRepository {
       [id, images],
     );
     if (picked.length === 0) return { products: 0, images: [] };
-    const ids = picked.map((p) => p.id);
     // Products before their images, as every gallery change locks them.
-    const locked = await manager.query<{ id: string }[]>(
-      'SELECT id FROM products WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE',
-      [ids],
+    const locked = await manager.query<{ id: string; image_count: number }[]>(
+      'SELECT id, image_count FROM products WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE',
+      [picked.map((p) => p.id)],
     );
-    const lockedIds = locked.map((p) => p.id);
+    if (locked.length === 1 && locked[0].image_count > images) {
+      const gone = await this.deleteSomeImagesOf(manager, locked[0].id, images);
+      // All of them gone (a count that had drifted): the product goes in this batch too.
+      if (gone.length === images) return { products: 0, images: gone };
+      const rest = await this.deleteProducts(manager, [locked[0].id]);
+      return { products: rest.products, images: [...gone, ...rest.images] };
+    }
+    return this.deleteProducts(
+      manager,
+      locked.map((p) => p.id),
+    );
+  }
+
+  /** Up to `limit` images of a locked product, its primary last, the gallery kept consistent. */
+  private async deleteSomeImagesOf(
+    manager: EntityManager,
+    productId: string,
+    limit: number,
+  ): Promise<DeletedImage[]> {
+    const gone = await manager.query<DeletedImage[]>(
+      `WITH gone AS (
+         DELETE FROM images WHERE id IN (
+           SELECT id FROM images WHERE product_id = $1 ORDER BY is_primary, id LIMIT $2)
+         RETURNING ${IMAGE_FILES})
+       SELECT * FROM gone`,
+      [productId, limit],
+    );
+    await manager.query(
+      `UPDATE products SET image_count = GREATEST(image_count - $2, 0),
+                           gallery_version = ${NEXT_VERSION}
+        WHERE id = $1`,
+      [productId, gone.length],
+    );
+    return gone;
+  }
+
+  /** Locked products, their images first. */
+  private async deleteProducts(
+    manager: EntityManager,
+    ids: string[],
+  ): Promise<{ products: number; images: DeletedImage[] }> {
     const gone = await manager.query<DeletedImage[]>(
       `WITH gone AS (DELETE FROM images WHERE product_id = ANY($1::uuid[]) RETURNING ${IMAGE_FILES})
        SELECT * FROM gone`,
-      [lockedIds],
+      [ids],
     );
     const products = await this.countDeleted(
       manager,
       'DELETE FROM products WHERE id = ANY($1::uuid[])',
-      [lockedIds],
+      [ids],
     );
     return { products, images: gone };
   }

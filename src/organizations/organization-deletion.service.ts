@@ -105,7 +105,7 @@ export class OrganizationDeletionService {
   ): Promise<boolean> {
     const batch = await this.repository.deleteProductBatch(manager, id, limit);
     const images =
-      batch.products > 0
+      batch.products > 0 || batch.images.length > 0
         ? batch.images
         : await this.repository.deleteStandaloneBatch(manager, id, limit);
     if (batch.products === 0 && images.length === 0) return false;

@@ -10,6 +10,7 @@ import { ImportsModule } from '../../src/imports/imports.module';
 import { ImportsService } from '../../src/imports/imports.service';
 import { OrganizationDeletionService } from '../../src/organizations/organization-deletion.service';
 import { OrganizationsModule } from '../../src/organizations/organizations.module';
+import { StorageDeletionsService } from '../../src/storage/storage-deletions.service';
 import { derivedPrefix } from '../../src/storage/storage-keys';
 import { STORAGE_PROVIDER, type StorageProvider } from '../../src/storage/storage-provider';
 import { eventually } from '../support/eventually';
@@ -144,6 +145,28 @@ describe(OrganizationDeletionService.name, () => {
       'the deleted key to be refused',
       API_KEY_CACHE_TTL_MS + 5_000,
     );
+  });
+
+  it('deletes a product with more images than a transaction takes in several transactions', async () => {
+    const org = await newOrganization(m.dataSource);
+    const organizationId = org.id;
+    const { id: productId } = await newProduct(m.dataSource, { organizationId });
+    const keys: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      keys.push((await newImage(m.dataSource, { organizationId, productId, put })).storageKey);
+    }
+    // Each enqueue is one transaction's files: at most 2 images (original and derived/ prefix).
+    const enqueue = jest.spyOn(m.get(StorageDeletionsService), 'enqueue');
+    try {
+      const summary = await m.get(OrganizationDeletionService).delete(org.slug, 2);
+      expect(summary).toMatchObject({ products: 1, images: 5, files_queued: 10 });
+      const perTransaction = enqueue.mock.calls.map(([, queued]) => queued.length);
+      expect(perTransaction).toEqual([4, 4, 2]);
+    } finally {
+      enqueue.mockRestore();
+    }
+    expect(Object.values(await rowsOf(organizationId))).toEqual(TABLES.map(() => 0));
+    await eventually(async () => (await existing(keys)) === 0, 'the files to be deleted');
   });
 
   it('answers an import still arriving into it as its credential gone (401), not a 500', async () => {
