@@ -25,6 +25,23 @@ export class OrganizationDeletionRepository {
   }
 
   /**
+   * Marks the organisation as being deleted by this session (a session-level advisory lock, let
+   * go by {@link unmarkDeleting} or when the session ends, a crash included). False when another
+   * session holds it: another run is deleting the organisation.
+   */
+  async markDeleting(manager: EntityManager, id: string): Promise<boolean> {
+    const [{ locked }] = await manager.query<{ locked: boolean }[]>(
+      'SELECT pg_try_advisory_lock(hashtext($1)) AS locked',
+      [`organization-deletion:${id}`],
+    );
+    return locked;
+  }
+
+  async unmarkDeleting(manager: EntityManager, id: string): Promise<void> {
+    await manager.query('SELECT pg_advisory_unlock(hashtext($1))', [`organization-deletion:${id}`]);
+  }
+
+  /**
    * Locks the organisation's row until the transaction ends, after every transaction still
    * inserting a row that references it (each holds a key-share lock on it) has ended; none can
    * start another then. False when it is gone (deleted meanwhile).

@@ -47,13 +47,41 @@ export class OrganizationDeletionService {
     private readonly deletions: StorageDeletionsService,
   ) {}
 
+  /**
+   * One run at a time per organisation: a second one, while the first holds it, is refused
+   * (`conflict`), doing nothing, rather than sharing the rows and printing counts of its own.
+   */
   async delete(
     slug: string,
     imagesPerTransaction = IMAGES_PER_TRANSACTION,
   ): Promise<OrganizationDeletionSummary> {
     const found = await this.repository.findBySlug(this.dataSource.manager, slug);
-    if (!found) throw new AppError('not_found', `No organisation "${slug}".`);
-    const { id } = found;
+    if (!found) throw notFound(slug);
+    const session = this.dataSource.createQueryRunner();
+    await session.connect();
+    try {
+      if (!(await this.repository.markDeleting(session.manager, found.id))) {
+        throw new AppError(
+          'conflict',
+          `Organisation "${slug}" is already being deleted by another run: nothing was done ` +
+            'here (that run prints what it deleted; run again once it has ended, to check).',
+        );
+      }
+      try {
+        // Deleted meanwhile, by a run that ended between the look-up and the mark.
+        if (!(await this.repository.findBySlug(this.dataSource.manager, slug))) {
+          throw notFound(slug);
+        }
+        return { organization: slug, ...(await this.deleteAll(found.id, imagesPerTransaction)) };
+      } finally {
+        await this.repository.unmarkDeleting(session.manager, found.id);
+      }
+    } finally {
+      await session.release();
+    }
+  }
+
+  private async deleteAll(id: string, imagesPerTransaction: number): Promise<Counts> {
     const counts: Counts = {
       products: 0,
       images: 0,
@@ -81,7 +109,7 @@ export class OrganizationDeletionService {
       await this.repository.deleteOrganization(manager, id);
       return true;
     });
-    return { organization: slug, ...counts };
+    return counts;
   }
 
   /** A transaction; once committed, this process's file-deletion worker is woken. */
@@ -126,4 +154,8 @@ export class OrganizationDeletionService {
     counts.idempotency_keys += keys;
     return keys > 0;
   }
+}
+
+function notFound(slug: string): AppError {
+  return new AppError('not_found', `No organisation "${slug}".`);
 }

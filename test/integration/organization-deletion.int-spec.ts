@@ -221,22 +221,50 @@ describe(OrganizationDeletionService.name, () => {
   );
 
   onServer(
-    'run twice at once, deletes everything once, both runs ending without error',
+    'run twice at once, deletes everything in one run and refuses the other, which did nothing',
     async () => {
       const doomed = await catalogue();
       const service = m.get(OrganizationDeletionService);
-      const [a, b] = await Promise.all([
+      const runs = await Promise.allSettled([
         service.delete(doomed.org.slug, 2),
         service.delete(doomed.org.slug, 2),
       ]);
-      // Each row counted by the one run that deleted it.
-      expect(a.images + b.images).toBe(12);
-      expect(a.products + b.products).toBe(3);
-      expect(a.files_queued + b.files_queued).toBe(24);
+      const done = runs.filter((run) => run.status === 'fulfilled');
+      const refused = runs.filter((run) => run.status === 'rejected');
+      // One run's counts are the whole deletion's; the other says so instead of printing zeros.
+      expect(done.map((run) => run.value)).toEqual([
+        expect.objectContaining({ products: 3, images: 12, users: 1, files_queued: 24 }),
+      ]);
+      expect(refused.map((run) => (run.reason as AppError).code)).toEqual([
+        expect.stringMatching(/^(conflict|not_found)$/),
+      ]);
       expect(Object.values(await rowsOf(doomed.org.id))).toEqual(TABLES.map(() => 0));
       await eventually(async () => (await existing(doomed.keys)) === 0, 'the files to be deleted');
     },
   );
+
+  onServer('refuses a run while another holds the organisation, naming it', async () => {
+    const { org } = await catalogue();
+    const other = m.dataSource.createQueryRunner();
+    await other.connect();
+    try {
+      // Another run's mark, as a run in another process holds it.
+      await other.query('SELECT pg_advisory_lock(hashtext($1))', [
+        `organization-deletion:${org.id}`,
+      ]);
+      const refused = m.get(OrganizationDeletionService).delete(org.slug);
+      await expect(refused).rejects.toMatchObject({
+        code: 'conflict',
+        detail: expect.stringContaining(`"${org.slug}" is already being deleted`),
+      });
+      expect((await rowsOf(org.id)).images).toBe(12);
+    } finally {
+      await other.release();
+    }
+    await expect(m.get(OrganizationDeletionService).delete(org.slug)).resolves.toMatchObject({
+      images: 12,
+    });
+  });
 
   it('refuses an unknown organisation, deleting nothing', async () => {
     const kept = await catalogue();
