@@ -19,7 +19,7 @@ import { validateInput } from './common/http/validation';
 import { loadAppConfig } from './config/app-config.module';
 import { ConfigValidationError } from './config/env.validation';
 import { DatabaseModule } from './database/database.module';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 
 const USAGE = `Usage: npm run -s cli -- <command> [options]
 
@@ -117,6 +117,28 @@ function checkOrganization(values: { org: string; 'org-name'?: string }): void {
   ) {
     fail('--org-name must be 1 to 200 characters, without control characters');
   }
+}
+
+/**
+ * The organisation of --org, created with --org-name if new. An --org-name other than an existing
+ * organisation's name is refused (exit 1, nothing created): it names a new organisation only, and
+ * an operator who typed one meant an organisation that is not there.
+ */
+async function organizationFor(
+  accounts: AccountsService,
+  values: { org: string; 'org-name'?: string },
+  manager: EntityManager,
+): Promise<{ id: string }> {
+  const name = values['org-name'];
+  const org = await accounts.findOrCreateOrganization(values.org, name, manager);
+  if (name !== undefined && org.name !== name) {
+    throw new AppError(
+      'conflict',
+      `Organisation "${org.slug}" exists, named "${org.name}", not "${name}": --org-name names a ` +
+        'new organisation only (leave it out, or give its name). Nothing was created.',
+    );
+  }
+  return org;
 }
 
 function oneOf<T extends string>(
@@ -224,7 +246,7 @@ const createUser: Command = (args) => {
   checkOrganization(values);
   return async (accounts, database) => {
     const user = await database.transaction(async (manager) => {
-      const org = await accounts.findOrCreateOrganization(values.org, values['org-name'], manager);
+      const org = await organizationFor(accounts, values, manager);
       const input = { email, username, fullName: values['full-name'], password, role };
       return accounts.createUser(org.id, input, manager);
     });
@@ -265,7 +287,7 @@ const createApiKey: Command = (args) => {
   checkOrganization(values);
   return async (accounts, database) => {
     const { apiKey, key } = await database.transaction(async (manager) => {
-      const org = await accounts.findOrCreateOrganization(values.org, values['org-name'], manager);
+      const org = await organizationFor(accounts, values, manager);
       return accounts.createApiKey(org.id, { name, role, scopes, expiresAt }, manager);
     });
     process.stdout.write(`${JSON.stringify({ ...ApiKeyDto.from(apiKey), key }, null, 2)}\n`);

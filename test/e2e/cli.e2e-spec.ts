@@ -242,6 +242,27 @@ describe('npm run -s cli -- reset-password', () => {
       stdout: '',
       stderr: 'email_taken: A user with this email address already exists.\n',
     });
+    // --org-name names a new organisation: another name for an existing one is refused, nothing
+    // created (acme is "acme", made without --org-name); its own name is accepted.
+    await expect(
+      cli('create-api-key', '--name=k', '--org=acme', '--org-name=Acme Inc.'),
+    ).rejects.toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr:
+        'conflict: Organisation "acme" exists, named "acme", not "Acme Inc.": --org-name names a ' +
+        'new organisation only (leave it out, or give its name). Nothing was created.\n',
+    });
+    await expect(
+      cli(
+        'create-user',
+        '--email=xuser@acme.example',
+        '--username=xuser',
+        '--role=user',
+        '--org=acme',
+        '--org-name=Other',
+      ),
+    ).rejects.toMatchObject({ code: 1, stdout: '', stderr: expect.stringContaining('"Other"') });
     // An unreachable database: its error's message, once; not the URL's password, nor a stack.
     const down = await cliWith(
       { DATABASE_URL: `postgres://ops:not-this-secret@127.0.0.1:${await freePort()}/nowhere` },
@@ -260,6 +281,12 @@ describe('npm run -s cli -- reset-password', () => {
           "SELECT count(*)::int AS n FROM organizations WHERE slug IN ('nowhere', 'fresh', 'new')",
         );
       expect(n).toBe(0);
+      const refused = await app
+        .get(DataSource)
+        .query(
+          "SELECT (SELECT count(*)::int FROM api_keys WHERE name = 'k') AS keys, (SELECT count(*)::int FROM users WHERE username = 'xuser') AS users",
+        );
+      expect(refused).toEqual([{ keys: 0, users: 0 }]);
       expect(await canLogIn(app, 'ops', 'ops chosen password')).toBe(true);
     });
   });
