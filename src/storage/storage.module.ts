@@ -8,7 +8,7 @@ import {
 import { JobsModule } from '../jobs/jobs.module';
 import { Metrics } from '../metrics/metrics.service';
 import { FileDeletionsRepository } from './file-deletions.repository';
-import { MediaController } from './media.controller';
+import { MediaRoute } from './media.route';
 import { IMAGE_STORAGE, type ImageStorage } from './image-storage';
 import { deadlineStorage } from './providers/deadline.storage-provider';
 import { measuredStorage } from './providers/measured.storage-provider';
@@ -52,8 +52,8 @@ const OPENED_STORAGE = Symbol('OPENED_STORAGE');
  */
 @Module({
   imports: [JobsModule],
-  controllers: [MediaController],
   providers: [
+    MediaRoute,
     StorageDeletionsService,
     FileDeletionsRepository,
     {

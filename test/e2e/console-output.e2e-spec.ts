@@ -155,14 +155,14 @@ describe('Console output of the service', () => {
       expect(controllers).toEqual(
         expect.arrayContaining([
           'HealthController {/health}:',
-          'MediaController {/media}:',
+          'DeliveryController {/transform}:',
           'ProductsController {/api/v1/products}:',
         ]),
       );
       expect(output).not.toContain('/api/v1/health');
-      expect(output).not.toContain('/api/v1/media');
+      expect(output).not.toContain('/api/v1/transform');
       line('RouterExplorer', 'Mapped {/health/ready, GET} route');
-      line('RouterExplorer', 'Mapped {/media/*, GET} route');
+      line('RouterExplorer', 'Mapped {/transform/:signature/:transformation/:id, GET} route');
     });
 
     it('logs an API request once, and the probes not at all', () => {
