@@ -128,8 +128,10 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   app
     .getHttpAdapter()
     .getInstance()
-    .addHook('onRequest', async (request, reply) => {
+    // Not async: every request passes here, and a promise per hook is a microtask per hook.
+    .addHook('onRequest', (request, reply, done) => {
       reply.header(REQUEST_ID_HEADER, request.id);
+      done();
     });
   await registerMultipart(app, env);
   // A multipart request to a route that takes none: 415, its body unread; one announcing more
