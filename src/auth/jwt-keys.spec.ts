@@ -95,14 +95,34 @@ describe(loadJwtKeys.name, () => {
     it('verifies with the previous secret only the tokens whose kid names it', () => {
       const keys = hs256({ JWT_PREVIOUS_SECRET: previous });
       const old = hs256({ JWT_SECRET: previous });
-      expect(keys.verificationKeyFor(old.keyId)?.export().toString()).toBe(previous);
-      expect(keys.verificationKeyFor(keys.keyId)).toBe(keys.verificationKey);
-      // No kid: a token signed before key ids, checked against the current key.
-      expect(keys.verificationKeyFor(undefined)).toBe(keys.verificationKey);
-      expect(keys.verificationKeyFor('unknown')).toBeUndefined();
-      expect(keys.verificationKeyFor(['x'])).toBeUndefined();
+      const token = jwt.sign({ sub: 'u' }, previous, { algorithm: 'HS256', keyid: old.keyId });
+      expect(keys.verificationKeyFor(old.keyId, token)?.export().toString()).toBe(previous);
+      expect(keys.verificationKeyFor(keys.keyId, token)).toBe(keys.verificationKey);
+      expect(keys.verificationKeyFor('unknown', token)).toBeUndefined();
+      expect(keys.verificationKeyFor(['x'], token)).toBeUndefined();
       // Without JWT_PREVIOUS_SECRET the old key is nobody's.
-      expect(hs256({}).verificationKeyFor(old.keyId)).toBeUndefined();
+      expect(hs256({}).verificationKeyFor(old.keyId, token)).toBeUndefined();
+    });
+
+    it('verifies a token without kid with whichever key signed it, current or previous', () => {
+      const keys = hs256({ JWT_PREVIOUS_SECRET: previous });
+      const unnamed = (secret: string) => jwt.sign({ sub: 'u' }, secret, { algorithm: 'HS256' });
+      const verified = (token: string, k = keys) => {
+        const key = k.verificationKeyFor(undefined, token);
+        return jwt.verify(token, key!, { algorithms: ['HS256'] });
+      };
+      // Issued before key ids, or by an instance not yet upgraded, on either side of a rotation.
+      expect(verified(unnamed(current))).toMatchObject({ sub: 'u' });
+      expect(verified(unnamed(previous))).toMatchObject({ sub: 'u' });
+      // Any other secret, a bad signature, or no token shape at all: the current key, which refuses.
+      const other = unnamed('another-secret-of-at-least-32-characters!');
+      expect(() => verified(other)).toThrow('invalid signature');
+      expect(keys.verificationKeyFor(undefined, 'not.a')).toBe(keys.verificationKey);
+      expect(keys.verificationKeyFor(undefined, `${unnamed(previous)}x`)).toBe(
+        keys.verificationKey,
+      );
+      // Without JWT_PREVIOUS_SECRET the previous secret verifies nothing.
+      expect(() => verified(unnamed(previous), hs256({}))).toThrow('invalid signature');
     });
 
     it('verifies with a previous RS256 public key, and refuses a previous key of the other algorithm', () => {
@@ -114,12 +134,18 @@ describe(loadJwtKeys.name, () => {
         file('before.pub.pem', pem(before.publicKey)),
       );
       const token = jwt.sign({ sub: 'u' }, before.privateKey, { algorithm: 'RS256' });
-      const previousKey = keys.verificationKeyFor(keyId(before.publicKey));
+      const previousKey = keys.verificationKeyFor(keyId(before.publicKey), token);
       expect(previousKey?.type).toBe('public');
       expect(jwt.verify(token, previousKey!, { algorithms: ['RS256'] })).toMatchObject({
         sub: 'u',
       });
-      expect(keys.verificationKeyFor(keyId(now.publicKey))).toBe(keys.verificationKey);
+      expect(keys.verificationKeyFor(keyId(now.publicKey), token)).toBe(keys.verificationKey);
+      // Without kid (an issuer that writes none): the previous public key, which signed it.
+      expect(keys.verificationKeyFor(undefined, token)).toBe(previousKey);
+      const current = jwt.sign({ sub: 'u' }, now.privateKey, { algorithm: 'RS256' });
+      expect(keys.verificationKeyFor(undefined, current)).toBe(keys.verificationKey);
+      const stranger = jwt.sign({ sub: 'u' }, rsa().privateKey, { algorithm: 'RS256' });
+      expect(keys.verificationKeyFor(undefined, stranger)).toBe(keys.verificationKey);
       expect(() => hs256({ JWT_PREVIOUS_PUBLIC_KEY_FILE: join(dir, 'before.pub.pem') })).toThrow(
         /JWT_PREVIOUS_PUBLIC_KEY_FILE: applies to JWT_ALGORITHM=RS256 only/,
       );

@@ -1,8 +1,11 @@
 import {
   createHash,
+  createHmac,
   createPrivateKey,
   createPublicKey,
   createSecretKey,
+  timingSafeEqual,
+  verify,
   type KeyObject,
 } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -20,8 +23,8 @@ import type { AuthConfig } from './auth.config';
  *
  * Tokens name their key in the `kid` header (a fingerprint, see keyId), so that after a rotation
  * the previous key (JWT_PREVIOUS_SECRET, JWT_PREVIOUS_PUBLIC_KEY_FILE) still verifies the tokens
- * it signed, and only those. A token without `kid` (signed before key ids) is checked against the
- * current key.
+ * it signed, and only those. A token without `kid` (signed before key ids, or by an issuer that
+ * writes none) is checked against each key, current first (see keyForUnnamed).
  */
 export class JwtKeys {
   /** The key id of the signing key, written into every token's header. */
@@ -57,10 +60,42 @@ export class JwtKeys {
     };
   }
 
-  /** The key that verifies a token with this `kid` header; the current one when it has none. */
-  verificationKeyFor(kid: unknown): KeyObject | undefined {
-    if (kid === undefined) return this.verificationKey;
+  /**
+   * The key that verifies `token`, whose header names `kid`: the key of that id; for a token that
+   * names none, the key whose signature it carries (keyForUnnamed).
+   */
+  verificationKeyFor(kid: unknown, token: string): KeyObject | undefined {
+    if (kid === undefined) return this.keyForUnnamed(token);
     return typeof kid === 'string' ? this.byId.get(kid) : undefined;
+  }
+
+  /**
+   * A token without `kid`, issued by a version before key ids or by an issuer that writes none:
+   * during a rotation it may carry the previous key's signature, and is accepted as one under
+   * that key's id is. Every key's signature is computed, whichever matches (so the time taken
+   * says nothing of which did), and the first that matches, current first, is the key; with none,
+   * the current key, which then refuses the token as a bad signature.
+   */
+  private keyForUnnamed(token: string): KeyObject {
+    const keys = [...this.byId.values()];
+    if (keys.length === 1) return this.verificationKey;
+    const matches = keys.map((key) => signatureMatches(this.algorithm, token, key));
+    return keys[matches.indexOf(true)] ?? this.verificationKey;
+  }
+}
+
+/** Whether a compact JWT's signature is `key`'s over its header and payload; false if malformed. */
+function signatureMatches(algorithm: JwtAlgorithm, token: string, key: KeyObject): boolean {
+  const parts = token.split('.');
+  if (parts.length !== 3) return false;
+  const signed = Buffer.from(`${parts[0]}.${parts[1]}`);
+  const signature = Buffer.from(parts[2], 'base64url');
+  try {
+    if (algorithm === JwtAlgorithm.RS256) return verify('sha256', signed, key, signature);
+    const expected = createHmac('sha256', key).update(signed).digest();
+    return expected.length === signature.length && timingSafeEqual(expected, signature);
+  } catch {
+    return false;
   }
 }
 

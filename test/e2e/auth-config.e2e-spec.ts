@@ -69,6 +69,11 @@ describe('JWT with RS256', () => {
       const me = async (bearer: string) =>
         (await call(t.app, 'GET', '/api/v1/auth/me', { bearer })).statusCode;
       expect(await me(old)).toBe(200);
+      // Without kid (an instance before key ids, an issuer that writes none): still the previous
+      // pair's token, as during the rotation it is; HMAC keyed with its public key is not.
+      const unnamed = jwt.sign(claims, previous.privateKey, { algorithm: 'RS256', expiresIn: 600 });
+      expect(await me(unnamed)).toBe(200);
+      expect(await me(forgeHs256(decoded.payload, previousPem))).toBe(401);
       expect(await me(forgeHs256(decoded.payload, previousPem, { kid }))).toBe(401);
 
       // Another service verifies our tokens with the published keys alone (RFC 7517), without

@@ -45,9 +45,10 @@ export class JwtStrategy extends PassportStrategy(Strategy, JWT_STRATEGY) {
       jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
       // The key the token's `kid` names (see JwtKeys), a parsed KeyObject: passport-jwt hands it
       // to jsonwebtoken's verify() as it is, which takes one; only its type declaration is
-      // narrower. An unknown `kid` fails as a bad signature would (401).
+      // narrower. An unknown `kid` fails as a bad signature would (401); a token without one is
+      // verified with the key whose signature it carries, current or previous.
       secretOrKeyProvider: (_request: unknown, token: string, done: KeyCallback) => {
-        const key = keys.verificationKeyFor(tokenHeader(token)?.kid);
+        const key = keys.verificationKeyFor(tokenHeader(token)?.kid, token);
         if (key) done(null, key as unknown as Buffer);
         else done(new Error('unknown key id'));
       },
