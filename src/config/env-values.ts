@@ -33,12 +33,17 @@ export function parseList(value: string): string[] {
  * Whether `value` is a URL a client library can connect to: one of `protocols`, a host, a port
  * (if any) from 1 to 65535, and a user name and password whose %-escapes decode. The host may be
  * given as a `host` parameter instead (PostgreSQL's `postgres:///db?host=/run/postgresql`, a Unix
- * socket); left out altogether (`redis://`, `postgres:///db`), the clients went to localhost: a
- * server not the one meant, or none. What the schema's pattern cannot tell, and what the
+ * socket), or, with `defaultHost` (PGHOST set: node-postgres takes it for a URL naming none), by
+ * the environment; otherwise left out altogether (`redis://`, `postgres:///db`), the clients went
+ * to localhost: a server not the one meant, or none. What the schema's pattern cannot tell, and what the
  * PostgreSQL and Redis clients would otherwise fail on at the first connection, with a message
  * naming no setting.
  */
-export function isServiceUrl(value: string, protocols: readonly string[]): boolean {
+export function isServiceUrl(
+  value: string,
+  protocols: readonly string[],
+  defaultHost = false,
+): boolean {
   let url: URL;
   try {
     url = new URL(value);
@@ -47,7 +52,8 @@ export function isServiceUrl(value: string, protocols: readonly string[]): boole
   }
   if (!protocols.includes(url.protocol.slice(0, -1))) return false;
   if (url.port !== '' && Number(url.port) === 0) return false;
-  if (url.hostname === '' && !(hostParameterTaken(url) && url.searchParams.get('host'))) {
+  const hostParameter = hostParameterTaken(url) && url.searchParams.get('host');
+  if (url.hostname === '' && !hostParameter && !defaultHost) {
     return false;
   }
   try {

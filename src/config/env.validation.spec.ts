@@ -116,6 +116,20 @@ describe(validateEnv.name, () => {
     }
   });
 
+  it('takes a PostgreSQL URL naming no host when PGHOST names it, as node-postgres does', () => {
+    for (const host of ['db.internal', '/var/run/postgresql']) {
+      const env = validateEnv({ DATABASE_URL: 'postgres:///images', PGHOST: host });
+      expect(env).toMatchObject({ DATABASE_URL: 'postgres:///images', PGHOST: host });
+    }
+    expect(
+      validateEnv({ DATABASE_URL: 'postgresql:///images?host=/run/postgresql' }),
+    ).toMatchObject({ DATABASE_URL: 'postgresql:///images?host=/run/postgresql' });
+    // Without either, node-postgres went to localhost over TCP (libpq: the default socket).
+    expect(() => validateEnv({ DATABASE_URL: 'postgres:///images', PGHOST: ' ' })).toThrow(
+      /DATABASE_URL: .*needs \?host= or PGHOST/,
+    );
+  });
+
   it('takes an address or a host name to listen on', () => {
     for (const host of ['0.0.0.0', '::', '127.0.0.1', '::1', 'localhost', 'api.internal']) {
       expect(validateEnv({ HOST: host }).HOST).toBe(host);

@@ -113,14 +113,15 @@ function ServiceUrl(
   protocols: readonly string[],
   message: string,
   path: (pathname: string) => boolean = () => true,
+  defaultHost: (env: EnvironmentVariables) => boolean = () => false,
 ): PropertyDecorator {
   return ValidateBy({
     name: 'serviceUrl',
     validator: {
-      validate: (value: unknown) =>
+      validate: (value: unknown, args) =>
         typeof value === 'string' &&
         !/\s/.test(value) &&
-        isServiceUrl(value, protocols) &&
+        isServiceUrl(value, protocols, defaultHost(args?.object as EnvironmentVariables)) &&
         path(new URL(value).pathname),
       defaultMessage: () => message,
     },
@@ -390,9 +391,22 @@ export class EnvironmentVariables {
   @ServiceUrl(
     ['postgres', 'postgresql'],
     'must be a PostgreSQL connection URL (postgres://user:password@host:5432/database; a port ' +
-      'from 1 to 65535, and %-escapes in the user name and password that decode)',
+      'from 1 to 65535, and %-escapes in the user name and password that decode; a URL naming ' +
+      'no host, postgres:///database, needs ?host= or PGHOST)',
+    undefined,
+    (env) => env.PGHOST !== undefined,
   )
   DATABASE_URL?: string = undefined;
+
+  /**
+   * Read by node-postgres itself: the server (a host, or a Unix socket's directory) of a
+   * DATABASE_URL naming none, `postgres:///database`, as libpq-based tools take it. Checked here
+   * only so that such a URL is not refused at start-up.
+   */
+  @Transform(blankToUndefined)
+  @IsOptional()
+  @IsString()
+  PGHOST?: string = undefined;
 
   @Transform(toInteger)
   @IsInt({ message: 'must be an integer between 1 and 100' })
