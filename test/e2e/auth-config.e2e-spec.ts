@@ -109,6 +109,18 @@ describe('JWT with RS256', () => {
       expect(fromPage.statusCode).toBe(200);
       expect(fromPage.headers['access-control-allow-origin']).toBe('*');
       expect(fromPage.headers['access-control-allow-credentials']).toBeUndefined();
+      // A credential sent along, good or bad, changes nothing: the keys stay public and cacheable
+      // (not the no-store of answers to requests with a credential), and are never refused.
+      for (const headers of [
+        { authorization: `Bearer ${token}` },
+        { authorization: 'Bearer not-a-token' },
+        { 'x-api-key': 'pis_unknown' },
+      ]) {
+        const res3 = await t.app.inject({ method: 'GET', url: '/.well-known/jwks.json', headers });
+        expect(res3.statusCode).toBe(200);
+        expect(res3.headers['cache-control']).toBe('public, max-age=300');
+        expect(res3.json()).toEqual(res2.json());
+      }
     } finally {
       await t.close();
     }
