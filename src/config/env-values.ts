@@ -35,9 +35,9 @@ export function parseList(value: string): string[] {
  * given as a `host` parameter instead (PostgreSQL's `postgres:///db?host=/run/postgresql`, a Unix
  * socket), or, with `defaultHost` (PGHOST set: node-postgres takes it for a URL naming none), by
  * the environment; otherwise left out altogether (`redis://`, `postgres:///db`), the clients went
- * to localhost: a server not the one meant, or none. What the schema's pattern cannot tell, and what the
- * PostgreSQL and Redis clients would otherwise fail on at the first connection, with a message
- * naming no setting.
+ * to localhost: a server not the one meant, or none. What the schema's pattern cannot tell, and
+ * what the PostgreSQL and Redis clients would otherwise fail on at the first connection, with a
+ * message naming no setting.
  */
 export function isServiceUrl(
   value: string,
