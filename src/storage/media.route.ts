@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError } from '../common/errors/app.error';
+import { multipartNotTaken } from '../common/http/multipart-routes';
 import { answerMediaRequest } from './media-delivery';
 import type { MediaAnswer } from './media-answer';
 import { sendMediaAnswer } from './media-reply';
@@ -51,9 +51,7 @@ async function serveMedia(
   reply: FastifyReply,
 ): Promise<void> {
   // As the global interceptor answers a multipart request to any route that takes none.
-  if (request.isMultipart()) {
-    throw new AppError('unsupported_media_type', 'This route does not take multipart/form-data.');
-  }
+  if (request.isMultipart()) throw multipartNotTaken();
   const key = (request.params as Record<string, string>)['*'];
   const answer =
     root !== undefined && isServableKey(key)

@@ -56,6 +56,11 @@ export const MULTIPART_FIELD_BYTES = 24 * 1024;
  */
 export const MULTIPART_OVERHEAD_BYTES = 512 * 1024;
 
+/** The 415 of a multipart request to a route that takes none (also /media's, a Fastify route). */
+export function multipartNotTaken(): AppError {
+  return new AppError('unsupported_media_type', 'This route does not take multipart/form-data.');
+}
+
 /**
  * Global: a multipart request to a route that does not take one is 415, its body unread; one to a
  * route that does, announcing more bytes than any upload within `maxFileBytes` can be (its file
@@ -70,12 +75,7 @@ export class MultipartRoutesInterceptor implements NestInterceptor {
     if (context.getType() === 'http') {
       const request = context.switchToHttp().getRequest<FastifyRequest>();
       const takes = Reflect.getMetadata(TAKES_MULTIPART, context.getHandler()) === true;
-      if (!takes && request.isMultipart()) {
-        throw new AppError(
-          'unsupported_media_type',
-          'This route does not take multipart/form-data.',
-        );
-      }
+      if (!takes && request.isMultipart()) throw multipartNotTaken();
       if (takes && request.isMultipart()) this.refuseIfTooLarge(request);
     }
     return next.handle();
