@@ -579,6 +579,26 @@ describe('Inventorum: POST /api/images/ (its own curl command)', () => {
       expect(res.json().error.key).toMatch(/^common\./);
     });
 
+    it('answers a body refused as it is read, before the route, in the envelope too (400, 413)', async () => {
+      for (const [payload, status, key] of [
+        ['['.repeat(10_000) + ']'.repeat(10_000), 400, 'common.serializer_error'],
+        ['{"type": "product", "image": ', 400, 'common.malformed_json'],
+        [Buffer.from('{"type": "\u0000\xff"}', 'latin1'), 400, 'common.malformed_json'],
+        [`{"type": "${'x'.repeat(1024 * 1024)}"}`, 413, 'common.payload_too_large'],
+      ] as const) {
+        const res = await app.inject({
+          method: 'POST',
+          url: '/api/images/',
+          headers: { authorization: `Bearer ${tokens.staff}`, 'content-type': 'application/json' },
+          payload,
+        });
+        expect(res.statusCode).toBe(status);
+        expect(res.headers['content-type']).toMatch(/^application\/json/);
+        expect(res.json().error.key).toBe(key);
+        expect(typeof res.json().error.description).toBe('string');
+      }
+    });
+
     it('ignores an unknown field typed application/json; one that is not JSON is refused', async () => {
       const post = (fields: Record<string, FieldPart>) => {
         const form = multipart(fields, [{ data: jpeg, filename: 'a.jpg' }]);

@@ -1,4 +1,5 @@
-import { Controller, HttpCode, Post, UseFilters } from '@nestjs/common';
+import { Controller, HttpCode, Post } from '@nestjs/common';
+import { RouteConfig } from '@nestjs/platform-fastify';
 import { ApiTags } from '@nestjs/swagger';
 import { Ctx } from '../../auth/decorators';
 import type { RequestContext } from '../../auth/principal';
@@ -6,7 +7,7 @@ import type { StandaloneUploadFieldsDto } from '../../images/dto/upload-image.dt
 import { MultipartRequest } from '../../common/http/multipart-routes';
 import type { ImageUpload } from '../../images/intake/multipart-upload';
 import type { InventorumImageDto } from './dto/inventorum-image.dto';
-import { InventorumErrorFilter } from './inventorum-error.filter';
+import { INVENTORUM_ERRORS } from './inventorum-error-shape';
 import { INVENTORUM_TAG, InventorumUpload } from './inventorum.openapi';
 import { InventorumService } from './inventorum.service';
 import { InventorumUploadPipe } from './inventorum-upload.pipe';
@@ -17,12 +18,12 @@ import { InventorumUploadPipe } from './inventorum-upload.pipe';
  */
 @ApiTags(INVENTORUM_TAG)
 @Controller('api/images')
-@UseFilters(InventorumErrorFilter)
 export class InventorumController {
   constructor(private readonly inventorum: InventorumService) {}
 
   @Post('//')
   @HttpCode(200)
+  @RouteConfig(INVENTORUM_ERRORS)
   @InventorumUpload('/api/images/')
   uploadInventorumImage(
     @Ctx() ctx: RequestContext,
@@ -33,6 +34,7 @@ export class InventorumController {
 
   @Post()
   @HttpCode(200)
+  @RouteConfig(INVENTORUM_ERRORS)
   @InventorumUpload('/api/images')
   uploadInventorumImageWithoutSlash(
     @Ctx() ctx: RequestContext,
