@@ -1,4 +1,4 @@
-import { parseDjangoFormBoolean } from './django-form-boolean';
+import { emptyAsUnsent, parseDjangoFormBoolean } from './django-form-boolean';
 
 describe(parseDjangoFormBoolean.name, () => {
   it.each(['true', 'True', 'TRUE', 't', 'T', 'yes', 'Yes', 'y', 'Y', 'on', 'ON', '1', ' t '])(
@@ -18,5 +18,14 @@ describe(parseDjangoFormBoolean.name, () => {
   it('leaves values that are not text alone', () => {
     expect(parseDjangoFormBoolean(true)).toBe(true);
     expect(parseDjangoFormBoolean(undefined)).toBeUndefined();
+  });
+});
+
+describe('emptyAsUnsent', () => {
+  it('reads an empty value as not sent, and parses any other', () => {
+    const read = emptyAsUnsent(parseDjangoFormBoolean);
+    expect(read({ value: '' })).toBeUndefined();
+    expect(read({ value: 'f' })).toBe(false);
+    expect(read({ value: ' ' })).toBe(' ');
   });
 });

@@ -13,3 +13,14 @@ export function parseDjangoFormBoolean(value: unknown): unknown {
   const word = value.trim().toLowerCase();
   return TRUE.has(word) ? true : FALSE.has(word) ? false : value;
 }
+
+/**
+ * A class-transformer transform of an optional form field that reads an empty value (`order=`,
+ * `is_primary=`: a form's input left blank) as not sent, as Django REST framework reads any
+ * field that is not required (Field.get_value: blank and not required is `empty`), so that its
+ * default applies; any other value is parsed.
+ */
+export const emptyAsUnsent =
+  (parse: (value: unknown) => unknown) =>
+  ({ value }: { value: unknown }): unknown =>
+    value === '' ? undefined : parse(value);

@@ -291,7 +291,7 @@ describe('Closient: POST /dashboard/api/v1/trade-items/{organization_id}/{gtin}/
     expect(await row(hero.id)).toMatchObject({ is_primary: false, priority: 0 });
   });
 
-  it("reads is_primary as Closient's Django does: t/f and y/n too", async () => {
+  it("reads is_primary as Closient's Django does: t/f and y/n too, and sent empty as not sent", async () => {
     const tradeItem = await newProduct(13);
     await uploaded(tradeItem);
     for (const [value, primary] of [
@@ -299,6 +299,8 @@ describe('Closient: POST /dashboard/api/v1/trade-items/{organization_id}/{gtin}/
       ['f', false],
       ['Y', true],
       ['n', false],
+      // `-F is_primary=` (a form's field left blank): not sent, so its default, false.
+      ['', false],
     ] as const) {
       const body = await uploaded(tradeItem, { is_primary: value });
       expect(body.is_primary).toBe(primary);

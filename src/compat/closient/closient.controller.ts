@@ -35,7 +35,7 @@ const UPLOAD_BODY = imageUploadBody({
     description:
       "When true, the image becomes the product's hero image and the previous primary image " +
       'is unmarked. Read in any case: `true`/`false`, `t`/`f`, `yes`/`no`, `y`/`n`, `on`/`off`, ' +
-      '`1`/`0`.',
+      '`1`/`0`; sent empty, it is not sent (false).',
   },
 });
 

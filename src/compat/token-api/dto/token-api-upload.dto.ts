@@ -3,20 +3,11 @@ import { Transform } from 'class-transformer';
 import { IsBoolean, IsInt, IsOptional, Max, Min } from 'class-validator';
 import { parseFormInteger } from '../../../common/http/form-values';
 import { UploadImageFieldsDto } from '../../../images/dto/upload-image.dto';
-import { parseDjangoFormBoolean } from '../../django-form-boolean';
+import { emptyAsUnsent, parseDjangoFormBoolean } from '../../django-form-boolean';
 
 /** The gallery's largest priority. */
 const MAX_ORDER = 1_000_000;
 const ORDER_RULE = `order must be an integer from 0 to ${MAX_ORDER}`;
-
-/**
- * An optional field sent empty (`order=`, as a form posts an input left blank) is not sent, as
- * Django REST framework, the token API's own, reads it: its default applies.
- */
-const emptyAsUnsent =
-  (parse: (value: unknown) => unknown) =>
-  ({ value }: { value: unknown }): unknown =>
-    value === '' ? undefined : parse(value);
 
 /**
  * The text fields of the token API's upload (the file is the `image` part): `alt_text` as the
