@@ -437,6 +437,18 @@ describe(validateEnv.name, () => {
       expect(() => validateEnv({ ...s3, DATA_DIR: data, STORAGE_LOCAL_DIR: data })).not.toThrow();
     });
 
+    it('refuse DATA_DIR and the local storage folder in /proc or /sys, where none can be made', () => {
+      expect(problemsOf({ DATA_DIR: '/proc/pis/data', STORAGE_LOCAL_DIR: '/sys/pis' })).toEqual([
+        'DATA_DIR',
+        'STORAGE_LOCAL_DIR',
+      ]);
+      expect(problemsOf({ DATA_DIR: '/proc' })).toEqual(['DATA_DIR']);
+      // A folder still to be made on a disk is fine; STORAGE_LOCAL_DIR only counts for local.
+      expect(problemsOf({ DATA_DIR: join(tmpdir(), 'pis-not-yet', 'data') })).toEqual([]);
+      const s3 = { STORAGE_DRIVER: 's3', S3_BUCKET: 'shop-images' };
+      expect(problemsOf({ ...s3, STORAGE_LOCAL_DIR: '/proc/pis' })).toEqual([]);
+    });
+
     it('know every private part of DATA_DIR the service writes', () => {
       const dataDir = mkdtempSync(join(tmpdir(), 'pis-env-'));
       try {

@@ -1,5 +1,6 @@
+import { statfsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { plainToInstance, Transform } from 'class-transformer';
 import { CronExpressionParser } from 'cron-parser';
 import {
@@ -167,6 +168,40 @@ export function storageDirConflict(storageDir: string, dataDir: string): string 
     return isSameOrInside(storage, privatePath) || isSameOrInside(privatePath, storage);
   });
   return entry && `DATA_DIR/${entry}`;
+}
+
+/**
+ * The kernel's own file systems (statfs types): procfs and sysfs, where no folder or file can be
+ * made. procfs answers mkdir with ENOENT, on which Node's recursive mkdir retries for ever: a
+ * DATA_DIR there span at full CPU instead of failing.
+ */
+const KERNEL_FILE_SYSTEMS: ReadonlySet<number> = new Set([0x9fa0, 0x62656572]);
+
+/** Whether `path`, or the nearest of its parents that exists, is on a kernel file system. */
+export function onKernelFileSystem(path: string): boolean {
+  for (let dir = resolve(path); ; dir = dirname(dir)) {
+    try {
+      return KERNEL_FILE_SYSTEMS.has(statfsSync(dir).type);
+    } catch {
+      if (dir === dirname(dir)) return false;
+    }
+  }
+}
+
+/** A folder the service makes and writes (DATA_DIR, STORAGE_LOCAL_DIR): not in /proc or /sys. */
+function OnADisk(used: (env: EnvironmentVariables) => boolean = () => true): PropertyDecorator {
+  return ValidateBy({
+    name: 'onADisk',
+    validator: {
+      validate: (value: unknown, args) =>
+        typeof value !== 'string' ||
+        !used(args?.object as EnvironmentVariables) ||
+        !onKernelFileSystem(value),
+      defaultMessage: () =>
+        "must be a folder on a disk, not in the kernel's /proc or /sys, where no folder or file " +
+        'can be made',
+    },
+  });
 }
 
 const RENDITIONS_RULE =
@@ -384,6 +419,7 @@ export class EnvironmentVariables {
 
   @Transform(blankToUndefined)
   @IsString()
+  @OnADisk()
   DATA_DIR = './data';
 
   @Transform(blankToUndefined)
@@ -738,6 +774,7 @@ export class EnvironmentVariables {
   @IsOptional()
   @IsString()
   @ClearOfDataDir()
+  @OnADisk((env) => env.STORAGE_DRIVER === StorageDriver.Local)
   STORAGE_LOCAL_DIR?: string = undefined;
 
   /** Absolute base of the URLs the service puts in responses; default http://localhost:<PORT>. */
