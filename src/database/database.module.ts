@@ -16,6 +16,9 @@ import { refuseIfMigrationsPending, runPendingMigrations } from './run-migration
         migrationsRun: config.MIGRATIONS_RUN,
         // Fail fast at start-up: an unreachable database is a configuration error, not a retry loop.
         retryAttempts: 0,
+        // And say so once, in the error below: retried, @nestjs/typeorm first logs "Unable to
+        // connect to the database. Retrying (1)...", a retry that never comes.
+        toRetry: () => false,
       }),
       // TypeORM's own migrationsRun takes no lock; run them here under an advisory lock instead.
       dataSourceFactory: async (options?: DataSourceOptions) => {

@@ -119,4 +119,24 @@ describe('Start-ups that cannot succeed', () => {
     expect(service.code).toBe(1);
     expect(service.output).toContain(`  - STORAGE_LOCAL_DIR: ${rule}\n`);
   }, 60_000);
+
+  it("says once, in the service's own words, that the database cannot be reached", async () => {
+    const url = `postgres://ops:not-this-secret@127.0.0.1:${await freePort()}/nowhere`;
+    const [cli, service] = await Promise.all([
+      cliRun({ DATABASE_URL: url }),
+      serviceRun({ DATABASE_URL: url, DATA_DIR: join(cwd, 'data') }),
+    ]);
+    const port = new URL(url).port;
+    expect(cli).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `Database (DATABASE_URL) is not usable: connect ECONNREFUSED 127.0.0.1:${port}\n`,
+    });
+    expect(service.code).toBe(1);
+    expect(service.output).toContain(
+      `Start-up failed: Database (DATABASE_URL) is not usable: connect ECONNREFUSED 127.0.0.1:${port}\n`,
+    );
+    // Not TypeORM's line before it, which announced a retry that never came.
+    expect(service.output).not.toMatch(/Retrying|Unable to connect/);
+  }, 60_000);
 });
