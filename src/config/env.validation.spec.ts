@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { loadJwtKeys } from '../auth/jwt-keys';
@@ -447,6 +447,25 @@ describe(validateEnv.name, () => {
       expect(problemsOf({ DATA_DIR: join(tmpdir(), 'pis-not-yet', 'data') })).toEqual([]);
       const s3 = { STORAGE_DRIVER: 's3', S3_BUCKET: 'shop-images' };
       expect(problemsOf({ ...s3, STORAGE_LOCAL_DIR: '/proc/pis' })).toEqual([]);
+    });
+
+    it('refuse a DATA_DIR or local storage folder that is a file, or lies below one', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'pis-env-'));
+      try {
+        const file = join(dir, 'a-file');
+        writeFileSync(file, '');
+        let message = '';
+        try {
+          validateEnv({ DATA_DIR: file, STORAGE_LOCAL_DIR: join(file, 'media', 'x') });
+        } catch (error) {
+          message = (error as Error).message;
+        }
+        const rule = 'must be a folder, or where one can be made: it is a file, or lies below one';
+        expect(message).toContain(`  - DATA_DIR: ${rule}\n  - STORAGE_LOCAL_DIR: ${rule}\n`);
+        expect(problemsOf({ DATA_DIR: dir, STORAGE_LOCAL_DIR: join(dir, 'media') })).toEqual([]);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it('know every private part of DATA_DIR the service writes', () => {

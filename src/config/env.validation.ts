@@ -1,4 +1,4 @@
-import { statfsSync } from 'node:fs';
+import { statfsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { plainToInstance, Transform } from 'class-transformer';
@@ -177,29 +177,45 @@ export function storageDirConflict(storageDir: string, dataDir: string): string 
  */
 const KERNEL_FILE_SYSTEMS: ReadonlySet<number> = new Set([0x9fa0, 0x62656572]);
 
-/** Whether `path`, or the nearest of its parents that exists, is on a kernel file system. */
-export function onKernelFileSystem(path: string): boolean {
+/**
+ * What keeps `path` from being a folder the service can make and write, judged by the nearest of
+ * it and its parents that exists: a file (the folders below it cannot be made), or a kernel file
+ * system. Undefined when nothing does (a permission is found out by the first write).
+ */
+export function folderObstacle(path: string): 'file' | 'kernel' | undefined {
   for (let dir = resolve(path); ; dir = dirname(dir)) {
+    let isFolder: boolean;
     try {
-      return KERNEL_FILE_SYSTEMS.has(statfsSync(dir).type);
+      isFolder = statSync(dir).isDirectory();
     } catch {
-      if (dir === dirname(dir)) return false;
+      if (dir === dirname(dir)) return undefined;
+      continue;
     }
+    if (!isFolder) return 'file';
+    return KERNEL_FILE_SYSTEMS.has(statfsSync(dir).type) ? 'kernel' : undefined;
   }
 }
 
-/** A folder the service makes and writes (DATA_DIR, STORAGE_LOCAL_DIR): not in /proc or /sys. */
-function OnADisk(used: (env: EnvironmentVariables) => boolean = () => true): PropertyDecorator {
+const FOLDER_OBSTACLES = {
+  file: 'must be a folder, or where one can be made: it is a file, or lies below one',
+  kernel:
+    "must be a folder on a disk, not in the kernel's /proc or /sys, where no folder or file " +
+    'can be made',
+} as const;
+
+/** A folder the service makes and writes (DATA_DIR, STORAGE_LOCAL_DIR): see folderObstacle. */
+function MakeableFolder(
+  used: (env: EnvironmentVariables) => boolean = () => true,
+): PropertyDecorator {
+  const obstacle = (value: unknown, env: EnvironmentVariables) =>
+    typeof value === 'string' && used(env) ? folderObstacle(value) : undefined;
   return ValidateBy({
-    name: 'onADisk',
+    name: 'makeableFolder',
     validator: {
       validate: (value: unknown, args) =>
-        typeof value !== 'string' ||
-        !used(args?.object as EnvironmentVariables) ||
-        !onKernelFileSystem(value),
-      defaultMessage: () =>
-        "must be a folder on a disk, not in the kernel's /proc or /sys, where no folder or file " +
-        'can be made',
+        obstacle(value, args?.object as EnvironmentVariables) === undefined,
+      defaultMessage: (args) =>
+        FOLDER_OBSTACLES[obstacle(args?.value, args?.object as EnvironmentVariables) ?? 'file'],
     },
   });
 }
@@ -419,7 +435,7 @@ export class EnvironmentVariables {
 
   @Transform(blankToUndefined)
   @IsString()
-  @OnADisk()
+  @MakeableFolder()
   DATA_DIR = './data';
 
   @Transform(blankToUndefined)
@@ -774,7 +790,7 @@ export class EnvironmentVariables {
   @IsOptional()
   @IsString()
   @ClearOfDataDir()
-  @OnADisk((env) => env.STORAGE_DRIVER === StorageDriver.Local)
+  @MakeableFolder((env) => env.STORAGE_DRIVER === StorageDriver.Local)
   STORAGE_LOCAL_DIR?: string = undefined;
 
   /** Absolute base of the URLs the service puts in responses; default http://localhost:<PORT>. */

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
@@ -97,16 +97,19 @@ describe('Test databases', () => {
     const before = ours();
     // Files other test files of this worker left open (servers of theirs, say) are not this one's.
     const openBefore = new Set(openFilesBelow(tmpdir()));
-    const notADirectory = join(tmpdir(), 'not-a-directory');
-    writeFileSync(notADirectory, '');
+    // A storage folder whose write area is a file: refused by the storage's start-up check, once
+    // the database is open (a folder that is a file is refused sooner, with the configuration).
+    const storageDir = join(tmpdir(), 'write-area-is-a-file');
+    mkdirSync(storageDir, { recursive: true });
+    writeFileSync(join(storageDir, '.tmp'), '');
     try {
-      await expect(startTestApp({ STORAGE_LOCAL_DIR: notADirectory })).rejects.toThrow(
+      await expect(startTestApp({ STORAGE_LOCAL_DIR: storageDir })).rejects.toThrow(
         /STORAGE_DRIVER=local\) is not usable/,
       );
       expect(ours()).toEqual(before);
       expect(openFilesBelow(tmpdir()).filter((file) => !openBefore.has(file))).toEqual([]);
     } finally {
-      rmSync(notADirectory, { force: true });
+      rmSync(storageDir, { recursive: true, force: true });
     }
   });
 
