@@ -173,7 +173,7 @@ export function storageDirConflict(storageDir: string, dataDir: string): string 
 /**
  * The kernel's own file systems (statfs types): procfs and sysfs, where no folder or file can be
  * made. procfs answers mkdir with ENOENT, on which Node's recursive mkdir retries for ever: a
- * DATA_DIR there span at full CPU instead of failing.
+ * DATA_DIR there spun at full CPU instead of failing.
  */
 const KERNEL_FILE_SYSTEMS: ReadonlySet<number> = new Set([0x9fa0, 0x62656572]);
 
