@@ -119,6 +119,39 @@ describe('The console’s API keys and users', () => {
     await page.locator('tr', { hasText: 'Storefront preview' }).waitFor();
   });
 
+  it('creates one key for a double click, and says a key may have been made when no answer came', async () => {
+    const named = async (name: string) => {
+      const res = await call(t.app, 'GET', '/api/v1/api-keys?per_page=100', admin);
+      return res.json<{ items: { name: string }[] }>().items.filter((k) => k.name === name);
+    };
+    page = watched(await loggedInPage(browser, base));
+    await page.goto(`${base}/console/api-keys`);
+    await page.getByRole('button', { name: 'New API key' }).click();
+    await page.getByLabel('Name').fill('Clicked twice');
+    await page.getByRole('button', { name: 'Create key' }).dblclick();
+    await page.getByLabel('New API key', { exact: true }).waitFor();
+    await expect(named('Clicked twice')).resolves.toHaveLength(1);
+    await page.getByRole('button', { name: 'Done, I have copied it' }).click();
+
+    // The service makes the key; its answer is lost on the way back (a dropped connection).
+    let lose = true;
+    await page.route(`${base}/api/v1/api-keys`, async (route) => {
+      if (route.request().method() !== 'POST' || !lose) return route.fallback();
+      lose = false;
+      await route.fetch();
+      await route.abort('connectionreset');
+    });
+    await page.getByRole('button', { name: 'New API key' }).click();
+    await page.getByLabel('Name').fill('Answer lost');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    // Not "retry": the key may be there, and a second one would be made.
+    await page
+      .getByRole('alert')
+      .filter({ hasText: 'the key “Answer lost” may have been created' })
+      .waitFor();
+    await expect(named('Answer lost')).resolves.toHaveLength(1);
+  });
+
   it('offers neither page to a user, and says the API’s refusal at their address', async () => {
     await addUser(t.app, admin, 'viewer', Role.User);
     page = watched(await browser.newPage({ viewport: { width: 1280, height: 900 } }));

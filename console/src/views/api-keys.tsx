@@ -7,7 +7,7 @@ import {
   type CreateApiKeyDto,
   type CreatedApiKeyDto,
 } from '@sdk';
-import { messageOf, unwrap } from '../api';
+import { CallFailed, messageOf, unwrap } from '../api';
 import { Confirm } from '../components/confirm';
 import { CopyField } from '../components/copy-field';
 import { NewItemPanel } from '../components/new-item-panel';
@@ -78,6 +78,7 @@ export function ApiKeys({ location }: { location: Location }) {
             });
             reload();
           }}
+          onUnsure={reload}
         />
       </div>
       <Notice notice={notice} />
@@ -200,8 +201,29 @@ function KeyState({ apiKey, onRevoke }: { apiKey: ApiKeyDto; onRevoke: (k: ApiKe
   );
 }
 
+/**
+ * A creation with no answer (the connection dropped) or a failure on the service's side: the key
+ * may have been made all the same, its secret lost with the answer. The API takes no
+ * Idempotency-Key for keys (its answer, the secret, is not kept to be given again), so pressing
+ * Create again would make a second key: the person is told to look first.
+ */
+const mayBeMade = (error: unknown): error is CallFailed =>
+  error instanceof CallFailed && (error.status === 0 || error.status >= 500);
+
+const madeMaybe = (name: string, error: CallFailed) =>
+  `${error.status === 0 ? 'No answer came from the service' : `The service failed (${error.status})`}: ` +
+  `the key “${name}” may have been created, and its key ` +
+  'cannot be shown again. Look for it in the list (new keys are at its end) before creating ' +
+  'it again: if it is there, revoke it, then create another.';
+
 /** Creating a key: its name, role, scopes (the role's, or fewer) and optional expiry. */
-function NewApiKey({ onCreated }: { onCreated: (key: CreatedApiKeyDto) => void }) {
+function NewApiKey({
+  onCreated,
+  onUnsure,
+}: {
+  onCreated: (key: CreatedApiKeyDto) => void;
+  onUnsure: () => void;
+}) {
   const [open, setOpen] = useState(false);
   const [name, setName] = useState('');
   const [role, setRole] = useState<Role>('staff');
@@ -229,7 +251,13 @@ function NewApiKey({ onCreated }: { onCreated: (key: CreatedApiKeyDto) => void }
       setExpires('');
       onCreated(key);
     } catch (caught) {
-      setError(messageOf(caught));
+      if (mayBeMade(caught)) {
+        setError(madeMaybe(body.name, caught));
+        // Read again: the key may be there already.
+        onUnsure();
+      } else {
+        setError(messageOf(caught));
+      }
     } finally {
       setBusy(false);
     }
