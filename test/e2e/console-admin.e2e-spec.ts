@@ -3,7 +3,7 @@ import { Role } from '../../src/auth/roles';
 import { addUser, TEST_PASSWORD } from '../support/accounts';
 import { loggedInPage, startConsoleHarness, type ConsoleHarness } from '../support/console-harness';
 import { eventually } from '../support/eventually';
-import { call, type Credential } from '../support/http';
+import { call, login, type Credential } from '../support/http';
 import type { TestApp } from '../support/test-app';
 import { expectAccessible as expectAccessibleAt } from '../support/accessibility';
 
@@ -206,6 +206,22 @@ describe('The console’s API keys and users', () => {
     await page.getByRole('status').filter({ hasText: 'Created the user “dana”.' }).waitFor();
     const row = page.locator('tr[data-user="dana"]');
     await expect(row.innerText()).resolves.toContain('dana@test.example');
+
+    // A password generated for the admin to copy: strong, shown, and the one the user gets.
+    await page.getByRole('button', { name: 'New user' }).click();
+    await page.getByRole('button', { name: 'Generate a password' }).click();
+    const password = page.getByLabel('Password');
+    const generated = await password.inputValue();
+    expect(generated).toMatch(/^[A-Za-z0-9]{20}$/);
+    await expect(password.getAttribute('type')).resolves.toBe('text');
+    await page.getByRole('button', { name: 'Generate a password' }).click();
+    await expect(password.inputValue()).resolves.not.toBe(generated);
+    const chosen = await password.inputValue();
+    await page.getByLabel('Email').fill('fox@test.example');
+    await page.getByLabel('Username').fill('fox');
+    await page.getByRole('button', { name: 'Create user' }).click();
+    await page.getByRole('status').filter({ hasText: 'Created the user “fox”.' }).waitFor();
+    await expect(login(t.app, { username: 'fox' }, chosen)).resolves.toBeTruthy();
 
     // The same username again: the service's conflict, in its words, the form kept.
     await create('dana.other@test.example', 'dana');

@@ -215,6 +215,22 @@ function RoleCell({ user, onRole }: { user: UserDto; onRole: TableProps['onRole'
   );
 }
 
+const PASSWORD_SYMBOLS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/**
+ * 20 letters and digits drawn with crypto.getRandomValues (about 119 bits): a byte of 248 or
+ * more is drawn again, so that each of the 62 symbols is as likely.
+ */
+function generatedPassword(length = 20): string {
+  let password = '';
+  while (password.length < length) {
+    for (const byte of crypto.getRandomValues(new Uint8Array(length * 2))) {
+      if (byte < 248 && password.length < length) password += PASSWORD_SYMBOLS[byte % 62];
+    }
+  }
+  return password;
+}
+
 /** Creating a user: their email, username, role, optional full name, and first password. */
 function NewUser({ onCreated }: { onCreated: (user: UserDto) => void }) {
   const [open, setOpen] = useState(false);
@@ -222,6 +238,8 @@ function NewUser({ onCreated }: { onCreated: (user: UserDto) => void }) {
   const [fields, setFields] = useState<CreateUserDto & { full_name: string }>(empty);
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState(false);
+  /** The password shown rather than masked: one generated, for the admin to copy. */
+  const [shown, setShown] = useState(false);
   const set = (name: keyof typeof fields) => (e: { currentTarget: { value: string } }) =>
     setFields((f) => ({ ...f, [name]: e.currentTarget.value }));
 
@@ -234,6 +252,7 @@ function NewUser({ onCreated }: { onCreated: (user: UserDto) => void }) {
       const user = await unwrap(createUser({ body }));
       setOpen(false);
       setFields(empty);
+      setShown(false);
       onCreated(user);
     } catch (caught) {
       setError(messageOf(caught));
@@ -295,17 +314,30 @@ function NewUser({ onCreated }: { onCreated: (user: UserDto) => void }) {
       </div>
       <div class="field">
         <label for="new-user-password">Password</label>
-        <input
-          id="new-user-password"
-          type="password"
-          required
-          autocomplete="new-password"
-          value={fields.password}
-          aria-describedby="new-user-password-hint"
-          onInput={set('password')}
-        />
+        <div class="copy-row">
+          <input
+            id="new-user-password"
+            {...(shown ? { type: 'text' as const } : { type: 'password' as const })}
+            required
+            autocomplete="new-password"
+            value={fields.password}
+            aria-describedby="new-user-password-hint"
+            onInput={set('password')}
+          />
+          <button
+            type="button"
+            class="button small"
+            onClick={() => {
+              setFields((f) => ({ ...f, password: generatedPassword() }));
+              setShown(true);
+            }}
+          >
+            Generate a password
+          </button>
+        </div>
         <p class="hint" id="new-user-password-hint">
           At least 12 characters: tell it to them yourself; they log in with it.
+          {shown && ' Shown so that you can copy it.'}
         </p>
       </div>
     </NewItemPanel>
