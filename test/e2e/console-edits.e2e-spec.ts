@@ -323,8 +323,12 @@ describe('The gallery console under concurrent edits', () => {
     // processing slots and queue are full, which a test cannot time from a browser); the file is
     // then sent again to the real service.
     let busy = true;
+    let release = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
     await page.route(`**/api/v1/products/${productId}/images`, async (route) => {
-      if (route.request().method() !== 'POST' || !busy) return route.fallback();
+      if (route.request().method() !== 'POST') return route.fallback();
+      // The retry held until its announcement was read.
+      if (!busy) return held.then(() => route.fallback());
       busy = false;
       await route.fulfill({
         status: 503,
@@ -344,7 +348,12 @@ describe('The gallery console under concurrent edits', () => {
     const row = page.locator('li[data-upload="ok.png"]');
     await row.locator('.upload-state', { hasText: 'Not stored' }).waitFor();
     await page.getByRole('button', { name: 'Retry upload of ok.png' }).click();
+    // Said to a screen reader, whose focus went to the panel's heading with the button gone.
+    const said = page.locator('.upload [role=status]');
+    await said.filter({ hasText: 'Sending “ok.png” again.' }).waitFor();
+    release();
     await page.locator('li[data-upload="ok.png"].upload-done').waitFor();
+    await said.filter({ hasText: 'Uploaded “ok.png”.' }).waitFor();
     expect((await gallery(productId)).items.map((i) => i.title)).toEqual(['ok']);
   });
 

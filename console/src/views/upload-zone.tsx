@@ -33,9 +33,22 @@ export function UploadZone({ productId }: { productId: string }) {
   const [over, setOver] = useState(false);
   const input = useRef<HTMLInputElement>(null);
 
+  /** What a screen reader is told of the uploads (a retry, those stored), beside what it sees. */
+  const [said, setSaid] = useState('');
+
   useEffect(() => {
     setRows(uploads.rows);
-    return watchUploads(uploads, { rows: setRows });
+    let before = uploads.rows;
+    return watchUploads(uploads, {
+      rows: (next) => {
+        const stored = next.filter(
+          (u) => u.state === 'done' && before.find((b) => b.key === u.key)?.state !== 'done',
+        );
+        before = next;
+        if (stored.length > 0) setSaid(`Uploaded ${stored.map((u) => `“${u.name}”`).join(', ')}.`);
+        setRows(next);
+      },
+    });
   }, [uploads]);
 
   const add = (files: File[]) => addUploads(uploads, files);
@@ -47,8 +60,9 @@ export function UploadZone({ productId }: { productId: string }) {
 
   const retry = (upload: Upload) => {
     retryUpload(uploads, upload.key);
-    // Its button goes: the focus goes to the panel's heading, not lost.
+    // Its button goes: the focus goes to the panel's heading, not lost, and the retry is said.
     document.getElementById('upload-title')?.focus();
+    setSaid(`Sending “${upload.name}” again.`);
   };
 
   const drop = (event: DragEvent) => {
@@ -103,6 +117,9 @@ export function UploadZone({ productId }: { productId: string }) {
         </label>
         <p class="hint">JPEG, PNG, WebP, GIF, AVIF, BMP or SVG.</p>
       </div>
+      <p class="visually-hidden" role="status">
+        {said}
+      </p>
       {rows.length > 0 && (
         <ul class="uploads" aria-label="Uploads">
           {rows.map((u) => (
