@@ -294,3 +294,15 @@ export function retryUpload(uploads: GalleryUploads, key: number): void {
   update(uploads, key, { state: 'waiting', sent: 0, message: undefined, outcome: undefined });
   enqueue(uploads, [again]);
 }
+
+/** An upload that is over: stored, refused or cancelled (not one that may be sent again). */
+export const finished = (upload: Upload): boolean =>
+  upload.state === 'done' || upload.state === 'failed' || upload.state === 'cancelled';
+
+/** Takes the finished uploads' rows away, so that they do not pile up over a day's work. */
+export function clearFinished(uploads: GalleryUploads): void {
+  setRows(
+    uploads,
+    uploads.rows.filter((u) => !finished(u)),
+  );
+}

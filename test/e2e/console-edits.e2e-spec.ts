@@ -355,6 +355,10 @@ describe('The gallery console under concurrent edits', () => {
     await page.locator('li[data-upload="ok.png"].upload-done').waitFor();
     await said.filter({ hasText: 'Uploaded “ok.png”.' }).waitFor();
     expect((await gallery(productId)).items.map((i) => i.title)).toEqual(['ok']);
+    // Finished rows do not pile up: cleared on demand, the focus kept in the panel.
+    await page.getByRole('button', { name: 'Clear finished uploads' }).click();
+    await expect(page.locator('li[data-upload]').count()).resolves.toBe(0);
+    await expect(page.evaluate('document.activeElement?.id')).resolves.toBe('upload-title');
   });
 
   it('offers to send again a file the service failed on (500) or that timed out (408), under the same key', async () => {

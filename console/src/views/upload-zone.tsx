@@ -2,6 +2,8 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import {
   addUploads,
   cancelId,
+  clearFinished,
+  finished,
   cancelUpload,
   retryUpload,
   uploadsOf,
@@ -65,6 +67,12 @@ export function UploadZone({ productId }: { productId: string }) {
     setSaid(`Sending “${upload.name}” again.`);
   };
 
+  const clear = () => {
+    clearFinished(uploads);
+    // The button goes with the rows: the focus goes to the panel's heading.
+    document.getElementById('upload-title')?.focus();
+  };
+
   const drop = (event: DragEvent) => {
     if (!event.dataTransfer?.types.includes('Files')) return;
     event.preventDefault();
@@ -120,6 +128,11 @@ export function UploadZone({ productId }: { productId: string }) {
       <p class="visually-hidden" role="status">
         {said}
       </p>
+      {rows.some(finished) && (
+        <button type="button" class="button small subtle" onClick={clear}>
+          Clear finished uploads
+        </button>
+      )}
       {rows.length > 0 && (
         <ul class="uploads" aria-label="Uploads">
           {rows.map((u) => (
