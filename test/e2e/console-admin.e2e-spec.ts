@@ -92,6 +92,12 @@ describe('The console’s API keys and users', () => {
 
     await page.getByRole('button', { name: 'Done, I have copied it' }).click();
     await expect(field.count()).resolves.toBe(0);
+    // Its button gone with it, the focus goes to the view's heading, not to the document.
+    await eventually(
+      () => page.evaluate<boolean>('document.activeElement?.tagName === "H1"'),
+      'the focus on the heading',
+      5_000,
+    );
     const row = page.locator('tr', { hasText: 'Storefront preview' });
     await expect(row.innerText()).resolves.toContain(secret.split('_')[1]);
 

@@ -12,7 +12,7 @@ import { Confirm } from '../components/confirm';
 import { CopyField } from '../components/copy-field';
 import { NewItemPanel } from '../components/new-item-panel';
 import { Notice, type NoticeValue } from '../components/notice';
-import { Page } from '../components/page';
+import { keepFocusInPage, Page } from '../components/page';
 import { NumberedPager } from '../components/pager';
 import { ReadError } from '../components/read-failed';
 import { formatDate } from '../format';
@@ -51,6 +51,10 @@ export function ApiKeys({ location }: { location: Location }) {
   const [notice, setNotice] = useState<NoticeValue>();
   const [created, setCreated] = useState<CreatedApiKeyDto>();
   const [revoking, setRevoking] = useState<ApiKeyDto>();
+  // The new key's panel gone ("Done"), its button with it: the focus goes to the view's heading.
+  useEffect(() => {
+    if (!created) keepFocusInPage();
+  }, [created]);
 
   const revoke = async (key: ApiKeyDto) => {
     setRevoking(undefined);
