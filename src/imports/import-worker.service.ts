@@ -8,7 +8,7 @@ import { AppError } from '../common/errors/app.error';
 import { errorStatus } from '../common/errors/error-codes';
 import { safeError } from '../common/logging/safe-error';
 import { ImagesService } from '../images/images.service';
-import { JobQueue, type JobRecord } from '../jobs/job-queue.service';
+import { failedQueueOf, JobQueue, type JobRecord } from '../jobs/job-queue.service';
 import { JOB_ORGANIZATION_KEY } from '../jobs/jobs.repository';
 import type { BulkImportRow } from './entities/bulk-import-row.entity';
 import { cleanMessage, productRefOf } from './import-row';
@@ -109,12 +109,34 @@ export class ImportWorker implements OnModuleInit {
     });
   }
 
-  /** The hourly sweep: imports never received whole, and completed ones past their retention. */
-  async sweep(): Promise<{ deleted: number; expired: number }> {
+  /**
+   * The hourly sweep: imports no job will ever finish (ended: see {@link closeIfStalled}), those
+   * never received whole, and completed ones past their retention.
+   */
+  async sweep(): Promise<{ deleted: number; expired: number; stalled: number }> {
+    let stalled = 0;
+    for (const id of await this.repository.unfinished()) {
+      if (await this.closeIfStalled(id)) stalled++;
+    }
     const deleted = await this.repository.deleteAbandoned(ABANDONED_AFTER_HOURS);
     const expired =
       this.retentionDays > 0 ? await this.repository.deleteFinished(this.retentionDays) : 0;
-    return { deleted, expired };
+    return { deleted, expired, stalled };
+  }
+
+  /**
+   * Ends an import with rows pending that no job of its own, nor of `bulk-import-rows-failed`,
+   * may still work: those jobs failed for good (the one recording a dead job's rows too, say on a
+   * database fault that outlasted its retries) or were deleted unrun. Its pending rows fail as the
+   * service's failures do (retry the import to run them again), and it completes. Returns whether
+   * it was ended.
+   */
+  closeIfStalled(importId: string): Promise<boolean> {
+    const queues = [IMPORT_ROWS_QUEUE, failedQueueOf(IMPORT_ROWS_QUEUE)];
+    const key = 'import_id' satisfies keyof ImportRowsJob;
+    return this.repository.closeStalled(importId, SERVICE_FAILURE, (manager) =>
+      this.jobs.anyPending(manager, queues, key, importId),
+    );
   }
 
   /** Works the pending rows of one run; throws (to be retried) if any met a service failure. */

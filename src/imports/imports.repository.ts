@@ -380,6 +380,51 @@ export class ImportsRepository {
   }
 
   /**
+   * Ends a processing import that nothing will ever finish: its rows still pending fail with
+   * `problem` and it is finished now, unless `jobsLeft` (read in this transaction, the import
+   * locked) says a job may still work them. The lock waits for a retry that reopens rows (it
+   * queues their jobs in the transaction that holds it), and the import's own jobs are queued in
+   * the transaction that made it processing: once locked, every pending row's job is visible.
+   * Returns whether it was ended.
+   */
+  closeStalled(
+    id: string,
+    problem: { code: string; message: string },
+    jobsLeft: (manager: EntityManager) => Promise<boolean>,
+  ): Promise<boolean> {
+    return this.dataSource.transaction(async (manager) => {
+      const locked: unknown[] = await manager.query(
+        `SELECT 1 FROM imports WHERE id = $1 AND state = 'processing' AND finished_at IS NULL
+            FOR UPDATE`,
+        [id],
+      );
+      if (locked.length === 0 || (await jobsLeft(manager))) return false;
+      const [{ failed }]: { failed: number }[] = await manager.query(
+        `WITH failed AS (
+           UPDATE import_rows SET status = 'failed', claimed_by = NULL, claimed_until = NULL,
+                  problem_code = $2, problem_message = $3, updated_at = now()
+            WHERE import_id = $1 AND status = 'pending'
+           RETURNING 1)
+         SELECT count(*)::int AS failed FROM failed`,
+        [id, problem.code, problem.message],
+      );
+      await manager.query(
+        `UPDATE imports SET finished_at = now(), updated_at = now() WHERE id = $1`,
+        [id],
+      );
+      return failed > 0;
+    });
+  }
+
+  /** Processing imports with rows pending: those {@link closeStalled} may have to end. */
+  async unfinished(): Promise<string[]> {
+    const rows: { id: string }[] = await this.dataSource.query(
+      `SELECT id FROM imports WHERE state = 'processing' AND finished_at IS NULL`,
+    );
+    return rows.map((row) => row.id);
+  }
+
+  /**
    * Records when the last pending row was done, once; returns when that was (null while rows
    * are pending). The import's row is locked first, in a statement of its own, and its rows
    * looked at after: a retry reopening failed rows holds that lock until it commits, and a check

@@ -23,7 +23,12 @@ import { ImportRowStatus, type BulkImportRow } from './entities/bulk-import-row.
 import { ImportState, type BulkImport } from './entities/bulk-import.entity';
 import { importTooLarge, type ImportSource } from './import-body.pipe';
 import { importRow, type NewImportRow } from './import-row';
-import { IMPORT_ROWS_QUEUE, ROWS_PER_JOB, type ImportRowsJob } from './import-worker.service';
+import {
+  IMPORT_ROWS_QUEUE,
+  ImportWorker,
+  ROWS_PER_JOB,
+  type ImportRowsJob,
+} from './import-worker.service';
 import { IMPORTS_CONFIG, type ImportsConfig } from './imports.config';
 import { ImportsRepository, type StatusCounts } from './imports.repository';
 
@@ -52,6 +57,7 @@ export class ImportsService {
     private readonly repository: ImportsRepository,
     private readonly jobs: JobQueue,
     private readonly dataSource: DataSource,
+    private readonly worker: ImportWorker,
     @Inject(IMPORTS_CONFIG) private readonly config: ImportsConfig,
   ) {}
 
@@ -109,7 +115,7 @@ export class ImportsService {
 
   async get(ctx: RequestContext, id: string): Promise<ImportDto> {
     const found = await this.find(ctx, id);
-    return this.present(found);
+    return this.present(found, undefined, { endIfStalled: true });
   }
 
   /** The organisation's imports, newest first, a page at a time. */
@@ -133,6 +139,9 @@ export class ImportsService {
     query: ImportRowsQueryDto,
   ): Promise<ImportRowPageDto> {
     const found = await this.find(ctx, id);
+    if (found.state === ImportState.Processing && !found.finishedAt) {
+      await this.worker.closeIfStalled(found.id);
+    }
     const rows = await this.repository.page(found.id, {
       status: query.status,
       after: query.cursor ? decodeRowCursor(query.cursor) : 0,
@@ -268,9 +277,24 @@ export class ImportsService {
     return this.repository.finishIfDone(found.id);
   }
 
-  /** The import with its counts: `counts` when read already (with its page's), else read now. */
-  private async present(found: BulkImport, counts?: StatusCounts): Promise<ImportDto> {
-    const { pending, ok, failed } = counts ?? (await this.repository.counts(found.id));
+  /**
+   * The import with its counts: `counts` when read already (with its page's), else read now. With
+   * `endIfStalled`, one with rows pending that no job will ever work (ImportWorker.closeIfStalled)
+   * is ended first, so that it shows completed, those rows failed, rather than processing for
+   * good. A list does not (a statement an import): the import's own read, or the hourly sweep,
+   * ends it.
+   */
+  private async present(
+    found: BulkImport,
+    counts?: StatusCounts,
+    { endIfStalled = false } = {},
+  ): Promise<ImportDto> {
+    let read = counts ?? (await this.repository.counts(found.id));
+    const unfinished = found.state === ImportState.Processing && read.pending > 0;
+    if (endIfStalled && unfinished && (await this.worker.closeIfStalled(found.id))) {
+      read = await this.repository.counts(found.id);
+    }
+    const { pending, ok, failed } = read;
     const id = encodeShortId(found.id);
     const self = `${IMPORTS_PATH}/${id}`;
     return {

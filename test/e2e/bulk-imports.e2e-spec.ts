@@ -6,7 +6,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import sharp from 'sharp';
 import { DataSource } from 'typeorm';
 import { Role, Scope } from '../../src/auth/roles';
-import { decodeId } from '../../src/common/ids/short-id';
+import { decodeId, encodeShortId } from '../../src/common/ids/short-id';
 import { ImportWorker, type ImportRowsJob } from '../../src/imports/import-worker.service';
 import { JobQueue, type JobRecord } from '../../src/jobs/job-queue.service';
 import { addUser, otherOrganisationAdmin } from '../support/accounts';
@@ -648,6 +648,70 @@ describe('Bulk imports (POST /api/v1/imports)', () => {
     });
   });
 
+  it('ends an import whose job and the job that records its rows both failed for good: its rows failed', async () => {
+    // A real fault the jobs cannot get past: a column of import_rows gone (a botched manual change)
+    // while the rows are queued. Both the rows' job and `bulk-import-rows-failed` then fail on every
+    // attempt. Their queues' retry limits are set to 0 for this test only: pg-boss's back-off
+    // (30 s, doubled, five times over two queues) would take many minutes.
+    const db = app.get(DataSource);
+    const queues = ['bulk-import-rows', 'bulk-import-rows-failed'];
+    const limits = await db.query<{ name: string; retry_limit: number }[]>(
+      `SELECT name, retry_limit FROM pgboss.queue WHERE name = ANY($1)`,
+      [queues],
+    );
+    await db.query(`UPDATE pgboss.queue SET retry_limit = 0 WHERE name = ANY($1)`, [queues]);
+    await db.query(`ALTER TABLE import_rows RENAME COLUMN claimed_by TO claimed_by_gone`);
+    const ids: string[] = [];
+    try {
+      for (const n of [401, 402]) {
+        const res = await postJson({
+          rows: [{ gtin: products.b.gtin, url: url(`/img/${n}.png`) }],
+        });
+        expect(res.statusCode).toBe(202);
+        ids.push(decodeId(res.json<ImportBody>().id)!);
+      }
+      await eventually(
+        async () =>
+          (
+            await db.query<unknown[]>(
+              `SELECT 1 FROM pgboss.job
+                WHERE name = ANY($1) AND data->>'import_id' = ANY($2) AND state = 'failed'`,
+              [queues, ids],
+            )
+          ).length === 4,
+        'both jobs of each import to fail for good',
+        20_000,
+      );
+    } finally {
+      await db.query(`ALTER TABLE import_rows RENAME COLUMN claimed_by_gone TO claimed_by`);
+      for (const { name, retry_limit } of limits) {
+        await db.query(`UPDATE pgboss.queue SET retry_limit = $2 WHERE name = $1`, [
+          name,
+          retry_limit,
+        ]);
+      }
+    }
+    // The second is ended as it is read; the first, unread, by the hourly sweep.
+    expect(await getImport(encodeShortId(ids[1]))).toMatchObject({ state: 'completed' });
+    expect(await app.get(ImportWorker).sweep()).toMatchObject({ stalled: 1 });
+    const rowsOf = (id: string) =>
+      db.query<{ status: string; problem_code: string }[]>(
+        `SELECT status, problem_code FROM import_rows WHERE import_id = $1`,
+        [id],
+      );
+    expect(await rowsOf(ids[0])).toEqual([{ status: 'failed', problem_code: 'internal_error' }]);
+    for (const id of ids.map((id) => encodeShortId(id))) {
+      expect(await getImport(id)).toMatchObject({
+        state: 'completed',
+        counts: { total: 1, done: 1, ok: 0, failed: 1, pending: 0 },
+        finished_at: expect.any(String),
+      });
+      expect(await allRows(id)).toMatchObject([
+        { row: 1, status: 'failed', problem: { code: 'internal_error' } },
+      ]);
+    }
+  });
+
   it('keeps a completed import BULK_IMPORT_RETENTION_DAYS (30) days, then the hourly sweep deletes it and its rows, not its images', async () => {
     const csv = `external_id,url\next-c,${url('/img/301.png')}\next-c,${url('/img/302.png')}\n`;
     const res = await postCsv(csv);
@@ -664,11 +728,11 @@ describe('Bulk imports (POST /api/v1/imports)', () => {
     const sweep = () => app.get(ImportWorker).sweep();
 
     await finishedDaysAgo(29);
-    expect(await sweep()).toEqual({ deleted: 0, expired: 0 });
+    expect(await sweep()).toEqual({ deleted: 0, expired: 0, stalled: 0 });
     expect((await getImport(done.id)).counts).toMatchObject({ total: 2, ok: 2 });
 
     await finishedDaysAgo(31);
-    expect(await sweep()).toEqual({ deleted: 0, expired: 1 });
+    expect(await sweep()).toEqual({ deleted: 0, expired: 1, stalled: 0 });
     const gone = await call(app, 'GET', `/api/v1/imports/${done.id}`, c.admin);
     expect(gone.statusCode).toBe(404);
     expect(gone.json()).toMatchObject({ code: 'import_not_found' });

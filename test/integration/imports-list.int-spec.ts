@@ -1,4 +1,5 @@
 import type { DataSource } from 'typeorm';
+import type { ImportWorker } from '../../src/imports/import-worker.service';
 import { ImportsRepository } from '../../src/imports/imports.repository';
 import type { ImportsConfig } from '../../src/imports/imports.config';
 import { ImportsService } from '../../src/imports/imports.service';
@@ -23,8 +24,14 @@ describe.each(AVAILABLE_BACKENDS)(`${ImportsService.name} list on %s`, (backend)
     db = m.dataSource;
     organizationId = (await newOrganization(db)).id;
     productId = (await newProduct(db, { organizationId })).id;
-    // Listing queues nothing and reads no setting.
-    service = new ImportsService(m.get(ImportsRepository), {} as JobQueue, db, {} as ImportsConfig);
+    // Listing queues nothing, works no job and reads no setting.
+    service = new ImportsService(
+      m.get(ImportsRepository),
+      {} as JobQueue,
+      db,
+      {} as ImportWorker,
+      {} as ImportsConfig,
+    );
   });
   afterAll(() => m?.close());
 
