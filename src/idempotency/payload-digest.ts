@@ -81,11 +81,22 @@ export async function uploadDigest(upload: SpooledUpload): Promise<KnownDigest> 
 export class BodyTap extends Transform implements PayloadDigest {
   private readonly hash = createHash('sha256').update('bytes\n');
   private digest: string | undefined;
-  /** Bytes passed, for Fastify's Content-Length check. */
-  receivedEncodedLength = 0;
+  private passed = 0;
 
-  static over(payload: Readable): BodyTap {
-    const tap = new BodyTap();
+  private constructor(private readonly source: Readable & { receivedEncodedLength?: number }) {
+    super();
+  }
+
+  /**
+   * The bytes received, for Fastify's Content-Length check and body limit: those passed, or, over
+   * a stage that decodes the body (a gzip import's), what that stage counted of the request.
+   */
+  get receivedEncodedLength(): number {
+    return this.source.receivedEncodedLength ?? this.passed;
+  }
+
+  static over(payload: Readable & { receivedEncodedLength?: number }): BodyTap {
+    const tap = new BodyTap(payload);
     payload.pipe(tap);
     payload.once('error', (error) => tap.destroy(error));
     payload.once('close', () => {
@@ -108,7 +119,7 @@ export class BodyTap extends Transform implements PayloadDigest {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     this.hash.update(chunk);
-    this.receivedEncodedLength += chunk.length;
+    this.passed += chunk.length;
     done(null, chunk);
   }
 

@@ -43,9 +43,12 @@ export function registerImportBodyEncoding(fastify: FastifyInstance, maxCsvBytes
     const csv = isMediaType(type, 'text/csv');
     const limit = csv ? maxCsvBytes : request.routeOptions.bodyLimit;
     const decoded = gunzipped(payload, limit, csv ? CSV_ERRORS : JSON_ERRORS);
-    // The Idempotency-Key's hook ran first, and hashes the compressed bytes: hash these instead.
-    if (bodyTapOf(request.raw) !== undefined) attachBodyTap(request.raw, decoded.tap());
-    done(null, decoded);
+    if (bodyTapOf(request.raw) === undefined) return done(null, decoded);
+    // The Idempotency-Key's hook ran first, over the compressed bytes: its digest is of the
+    // decompressed ones instead, taken the same way.
+    const tap = BodyTap.over(decoded);
+    attachBodyTap(request.raw, tap);
+    done(null, tap);
   });
 }
 
@@ -143,7 +146,6 @@ function gunzipped(payload: Readable, limit: number, errors: DecodingErrors): De
 class DecodedLimit extends Transform {
   receivedEncodedLength = 0;
   private bytes = 0;
-  private digest: BodyTap | undefined;
 
   constructor(
     private readonly limit: number,
@@ -155,19 +157,6 @@ class DecodedLimit extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     this.bytes += chunk.length;
     if (this.bytes > this.limit) return done(this.tooLarge(this.limit));
-    this.digest?.write(chunk);
     done(null, chunk);
-  }
-
-  override _flush(done: TransformCallback): void {
-    this.digest?.end();
-    done();
-  }
-
-  /** A digest of the decoded bytes, as an Idempotency-Key's of a body sent as it is. */
-  tap(): BodyTap {
-    this.digest = new BodyTap();
-    this.digest.resume(); // Only its hash is wanted: what it passes on is let go.
-    return this.digest;
   }
 }

@@ -214,6 +214,61 @@ describe('Bulk imports refused as a whole (POST /api/v1/imports)', () => {
       }
     });
 
+    it('replays a retried gzip import as a plain one: same status, body and headers, one import', async () => {
+      const JSON_BODY = JSON.stringify({
+        rows: [{ gtin: '4006381333931', url: 'https://images.example.com/replayed.jpg' }],
+      });
+      for (const [type, text] of [
+        ['text/csv', CSV],
+        ['application/json', JSON_BODY],
+      ]) {
+        const send = (key: string, payload: Buffer, encoding: string) =>
+          app.inject({
+            method: 'POST',
+            url: '/api/v1/imports',
+            headers: {
+              ...authHeaders(admin),
+              'content-type': type,
+              'content-encoding': encoding,
+              'idempotency-key': `${key}-${type}`,
+            },
+            payload,
+          });
+        const gzippedAt = (seconds: number) => {
+          const body = gzipSync(text);
+          body.writeUInt32LE(seconds, 4);
+          return body;
+        };
+        /** What a client sees of an answer, but for what differs every time. */
+        const seen = (res: Awaited<ReturnType<typeof send>>) => {
+          const { date: _date, 'x-request-id': _id, ...headers } = res.headers;
+          return { status: res.statusCode, headers, body: res.body };
+        };
+        const before = await countImports();
+        const plain = [
+          await send('plain', Buffer.from(text), 'identity'),
+          await send('plain', Buffer.from(text), 'identity'),
+        ].map(seen);
+        const gzipped = [
+          await send('gzip', gzippedAt(1_700_000_000), 'gzip'),
+          await send('gzip', gzippedAt(1_700_000_009), 'gzip'),
+          await send('gzip', Buffer.from(text), 'identity'),
+        ].map(seen);
+        expect(await countImports()).toBe(before + 2);
+        expect(plain[0].status).toBe(202);
+        expect(plain[1]).toEqual(plain[0]);
+        for (const replay of gzipped.slice(1)) expect(replay).toEqual(gzipped[0]);
+        // The same answer as the plain import's, but for the import's own id and time.
+        const generic = (answer: (typeof plain)[number]) => {
+          const { id, created_at } = JSON.parse(answer.body) as { id: string; created_at: string };
+          return JSON.parse(
+            JSON.stringify(answer).replaceAll(id, 'ID').replaceAll(created_at, 'AT'),
+          ) as unknown;
+        };
+        expect(generic(gzipped[0])).toEqual(generic(plain[0]));
+      }
+    });
+
     it('stops a gzip bomb at the limit on its decompressed bytes (413), leaving nothing', async () => {
       const before = { imports: await countImports(), rows: await countRows() };
       // 64 MiB of blank lines (skipped rows) after two good ones: some 64 KiB compressed.
