@@ -35,6 +35,7 @@ import { HealthModule } from './health/health.module';
 import { HttpMetricsHook } from './metrics/http-metrics.hook';
 import { MetricsModule } from './metrics/metrics.module';
 import { DeliveryModule } from './images/delivery/delivery.module';
+import { TransformRoute } from './images/delivery/transform.route';
 import type { ProviderWrapper } from './storage/providers/storage-provider.factory';
 import { StorageModule, storageWrapping } from './storage/storage.module';
 import { DOCS_PATH, setupOpenApi } from './openapi/openapi';
@@ -119,6 +120,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   app.get(PreBodyAuthHook).install(app.getHttpAdapter().getInstance());
   // Every request's duration by route pattern and status, once answered (GET /metrics).
   app.get(HttpMetricsHook).install(app.getHttpAdapter().getInstance());
+  // /transform answered by a Fastify handler in place of Nest's (transform.route.ts).
+  app.get(TransformRoute).install(app.getHttpAdapter().getInstance());
   // A body with a Content-Encoding is refused unread (415): bodies are read as sent.
   refuseEncodedBodies(app.getHttpAdapter().getInstance());
   // After those two refusals: `100 Continue` only to a request about to have its body read.

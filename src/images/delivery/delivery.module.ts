@@ -6,6 +6,7 @@ import { DeliveryRepository } from './delivery.repository';
 import { DeliveryService } from './delivery.service';
 import { MediaExpiryHooks } from './media-expiry.hooks';
 import { TransformResults } from './transform-results.service';
+import { TransformRoute } from './transform.route';
 
 /**
  * Images made on request: the `/transform/…` route (outside the API prefix, like /media), the
@@ -16,6 +17,12 @@ import { TransformResults } from './transform-results.service';
 @Module({
   imports: [ImagesModule, ConfiguredStorageModule],
   controllers: [DeliveryController],
-  providers: [DeliveryRepository, TransformResults, DeliveryService, MediaExpiryHooks],
+  providers: [
+    DeliveryRepository,
+    TransformResults,
+    DeliveryService,
+    MediaExpiryHooks,
+    TransformRoute,
+  ],
 })
 export class DeliveryModule {}
