@@ -1,4 +1,3 @@
-import { LRUCache } from 'lru-cache';
 import { Inject, Injectable } from '@nestjs/common';
 import { AppError } from '../../common/errors/app.error';
 import { parseId } from '../../common/ids/parse-id.pipe';
@@ -32,6 +31,8 @@ import { UrlSigner } from './url-signer';
 /** How long an image's row is trusted without reading it again, and how many are kept. */
 const IMAGE_KEPT_MS = 5_000;
 const IMAGES_KEPT_MAX = 2_000;
+/** How many checked transform URLs (options parsed, signature verified) are kept. */
+const CHECKED_KEPT_MAX = 10_000;
 
 /** A transform URL, as its path names it, and the request's headers that decide the answer. */
 export interface TransformRequest {
@@ -69,10 +70,15 @@ export type TransformAnswer =
 @Injectable()
 export class DeliveryService {
   private readonly settings: PlanSettings;
-  private readonly kept = new LRUCache<string, DeliverableImage>({
-    max: IMAGES_KEPT_MAX,
-    ttl: IMAGE_KEPT_MS,
-  });
+  /**
+   * The options of URLs whose check passed, by URL (see checkedKey): a URL asked for again is not
+   * parsed nor its HMAC computed again, which was most of what the service itself spent on a
+   * result already made. What a check decides never changes while the process runs (the keys are
+   * read at start-up); a URL that failed is not kept, so it is checked, and refused, every time.
+   */
+  private readonly checked = new Map<string, Readonly<TransformOptions>>();
+  /** Images read lately, by the id as the URL spells it, each with the time it is trusted until. */
+  private readonly kept = new Map<string, { image: DeliverableImage; until: number }>();
 
   constructor(
     @Inject(DELIVERY_CONFIG) config: DeliveryConfig,
@@ -135,6 +141,16 @@ export class DeliveryService {
   }
 
   private checkedOptions(request: TransformRequest): TransformOptions {
+    const key = checkedKey(request);
+    const known = this.checked.get(key);
+    if (known) return known;
+    const options = this.checkOptions(request);
+    if (this.checked.size >= CHECKED_KEPT_MAX) this.checked.clear();
+    this.checked.set(key, Object.freeze(options));
+    return options;
+  }
+
+  private checkOptions(request: TransformRequest): TransformOptions {
     let options: TransformOptions;
     try {
       options = parseTransformOptions(request.options);
@@ -165,14 +181,16 @@ export class DeliveryService {
    * deleted by then or just after (and a CDN keeps them for a year anyway).
    */
   private async findImage(shortId: string): Promise<DeliverableImage> {
+    const now = performance.now();
+    const kept = this.kept.get(shortId);
+    if (kept && kept.until > now) return kept.image;
     // A malformed id is 400 invalid_id, as on every route (checked after the signature, which
     // signs the id as the URL spells it).
     const id = parseId(shortId, 'id');
-    const kept = this.kept.get(id);
-    if (kept) return kept;
     const image = await this.repository.findDeliverable(id);
     if (!image) throw new AppError('image_not_found', 'No such image.');
-    this.kept.set(id, image);
+    if (this.kept.size >= IMAGES_KEPT_MAX) this.kept.clear();
+    this.kept.set(shortId, { image, until: now + IMAGE_KEPT_MS });
     return image;
   }
 
@@ -203,6 +221,13 @@ export class DeliveryService {
     return serve(key, request.media);
   }
 }
+
+/**
+ * A URL's signature, options and image id as one key, unambiguous whatever they hold (a parameter
+ * may hold a `/`, percent-encoded): prefixed with the lengths of the first two.
+ */
+const checkedKey = ({ signature, options, imageId }: TransformRequest): string =>
+  `${signature.length}:${options.length}:${signature}/${options}/${imageId}`;
 
 /**
  * A preset asked for by name is validated by its ETag alone. What the URL makes follows
