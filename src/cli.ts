@@ -1,25 +1,20 @@
 import './common/runtime/require-supported-node';
 import 'reflect-metadata';
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
-import { Module, type LoggerService } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { PickType } from '@nestjs/swagger';
-import { AccountsService, generatePassword } from './auth/accounts.service';
-import { DEFAULT_ORGANIZATION_SLUG } from './auth/admin-bootstrap.service';
-import { AuthModule } from './auth/auth.module';
-import { ApiKeyDto, CreateApiKeyDto } from './auth/dto/api-key.dto';
-import { CreateUserDto, UserDto } from './auth/dto/user.dto';
-import type { User } from './auth/entities/user.entity';
-import { Role, Scope, scopesBeyondRole } from './auth/roles';
+import type { LoggerService } from '@nestjs/common';
 import type { ClassConstructor } from 'class-transformer';
+import type { DataSource, EntityManager } from 'typeorm';
+import type { AccountsService } from './auth/accounts.service';
+import { DEFAULT_ORGANIZATION_SLUG } from './auth/default-organization';
+import type { User } from './auth/entities/user.entity';
+import { generatePassword } from './auth/generated-password';
+import { Role, Scope, scopesBeyondRole } from './auth/roles';
 import { AppError } from './common/errors/app.error';
-import { isDisplayText } from './common/http/display-text';
-import { codePointLength } from './common/http/max-length';
-import { validateInput } from './common/http/validation';
-import { loadAppConfig } from './config/app-config.module';
-import { ConfigValidationError } from './config/env.validation';
-import { DatabaseModule } from './database/database.module';
-import { DataSource, type EntityManager } from 'typeorm';
+
+// What a command needs is loaded when it runs, not here: --help and a usage error are printed at
+// once, the API's rules (its DTOs: class-validator, Swagger's decorators) are loaded once the
+// options parse, and the database's code once they pass those rules. Loading all of the service's
+// code first cost each run about a second of CPU, --help included.
 
 const USAGE = `Usage: npm run -s cli -- <command> [options]
 
@@ -83,10 +78,14 @@ function fail(message: string): never {
 }
 
 /** The API's rule for passwords (CreateUserDto's), so the CLI cannot set one the API would refuse. */
-class PasswordInput extends PickType(CreateUserDto, ['password'] as const) {}
-
-function checkPassword(password: string | undefined): void {
-  if (password !== undefined) checkAsApi(PasswordInput, { password });
+async function checkPassword(password: string | undefined): Promise<void> {
+  if (password === undefined) return;
+  // One import after the other: Nest's packages are ES modules, which two imports at once would
+  // race to load (see main.ts).
+  const { CreateUserDto } = await import('./auth/dto/user.dto.js');
+  const { PickType } = await import('@nestjs/swagger');
+  class PasswordInput extends PickType(CreateUserDto, ['password'] as const) {}
+  await checkAsApi(PasswordInput, { password });
 }
 
 /**
@@ -94,7 +93,8 @@ function checkPassword(password: string | undefined): void {
  * CLI makes nothing the API would refuse: a usage error (exit 2) naming each option, before the
  * database is opened. Returns the input as the API reads it (a date parsed as there).
  */
-function checkAsApi<T extends object>(type: ClassConstructor<T>, input: object): T {
+async function checkAsApi<T extends object>(type: ClassConstructor<T>, input: object): Promise<T> {
+  const { validateInput } = await import('./common/http/validation.js');
   try {
     return validateInput(type, input);
   } catch (error) {
@@ -105,7 +105,9 @@ function checkAsApi<T extends object>(type: ClassConstructor<T>, input: object):
 }
 
 /** An organisation the CLI may create: a slug of lower-case letters, digits and dashes. */
-function checkOrganization(values: { org: string; 'org-name'?: string }): void {
+async function checkOrganization(values: { org: string; 'org-name'?: string }): Promise<void> {
+  const { isDisplayText } = await import('./common/http/display-text.js');
+  const { codePointLength } = await import('./common/http/max-length.js');
   if (!/^[a-z0-9][a-z0-9-]{0,99}$/.test(values.org)) {
     fail('--org must be 1 to 100 lower-case letters, digits or "-" (not first)');
   }
@@ -160,29 +162,15 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'renditions:rebuild') return rebuildRenditionsCommand(rest);
   if (command === 'delete-organization') return deleteOrganizationCommand(rest);
   if (!Object.hasOwn(COMMANDS, command)) fail(`Unknown command: ${command}`);
-  const run = COMMANDS[command](rest);
-
-  const config = await loadAppConfig();
-  // The commands count no logins: the login limits' Redis (REDIS_URL, which AuthModule's
-  // throttler would connect to and stop at when down) is not theirs to need. A password reset in
-  // an outage of it worked in none, and each run opened a connection it never used.
-  config.env.REDIS_URL = undefined;
-  @Module({ imports: [config.module, DatabaseModule, AuthModule] })
-  class CliModule {}
-  const app = await NestFactory.createApplicationContext(CliModule, {
-    logger: new StderrLogger(),
-    abortOnError: false,
-  });
-  try {
-    await run(app.get(AccountsService), app.get(DataSource));
-  } finally {
-    await app.close();
-  }
+  const run = await COMMANDS[command](rest);
+  const { withAccounts } = await import('./auth/accounts.cli.js');
+  await withAccounts(new StderrLogger(), run);
 }
 
 /** Needs the whole image stack (storage, processing, jobs), loaded only for this command. */
 async function rebuildRenditionsCommand(args: string[]): Promise<void> {
   if (args.length > 0) fail(`renditions:rebuild takes no options: ${args.join(' ')}`);
+  const { loadAppConfig } = await import('./config/app-config.module.js');
   const config = await loadAppConfig();
   const { rebuildRenditions } = await import('./images/renditions/renditions.cli.js');
   process.exitCode = await rebuildRenditions(config, new StderrLogger());
@@ -197,6 +185,7 @@ async function deleteOrganizationCommand(args: string[]): Promise<void> {
   const { org, confirm } = values;
   if (!org || !confirm) fail('--org and --confirm are required, both naming the organisation');
   if (confirm !== org) fail('--confirm must repeat --org exactly: nothing was deleted');
+  const { loadAppConfig } = await import('./config/app-config.module.js');
   const config = await loadAppConfig();
   const { deleteOrganization } = await import('./organizations/organizations.cli.js');
   await deleteOrganization(config, new StderrLogger(), org);
@@ -226,9 +215,9 @@ const ORG = { org: { type: 'string', default: DEFAULT_ORGANIZATION_SLUG } } as c
  */
 type Command = (
   args: string[],
-) => (accounts: AccountsService, database: DataSource) => Promise<void>;
+) => Promise<(accounts: AccountsService, database: DataSource) => Promise<void>>;
 
-const createUser: Command = (args) => {
+const createUser: Command = async (args) => {
   const values = parseOptions(args, {
     email: TEXT,
     username: TEXT,
@@ -242,19 +231,26 @@ const createUser: Command = (args) => {
   const { email, username } = values;
   if (!email || !username) fail('--email and --username are required');
   const password = values.password ?? generatePassword();
-  checkAsApi(CreateUserDto, { email, username, full_name: values['full-name'], password, role });
-  checkOrganization(values);
+  const { CreateUserDto, UserDto } = await import('./auth/dto/user.dto.js');
+  await checkAsApi(CreateUserDto, {
+    email,
+    username,
+    full_name: values['full-name'],
+    password,
+    role,
+  });
+  await checkOrganization(values);
   return async (accounts, database) => {
     const user = await database.transaction(async (manager) => {
       const org = await organizationFor(accounts, values, manager);
       const input = { email, username, fullName: values['full-name'], password, role };
       return accounts.createUser(org.id, input, manager);
     });
-    printUser(user, values.password ? undefined : password);
+    printUser(UserDto, user, values.password ? undefined : password);
   };
 };
 
-const createApiKey: Command = (args) => {
+const createApiKey: Command = async (args) => {
   const values = parseOptions(args, {
     name: TEXT,
     role: TEXT,
@@ -273,18 +269,21 @@ const createApiKey: Command = (args) => {
   const role = oneOf(values.role, Object.values(Role), 'role');
   // The option's text as a JSON body's string: an empty one is refused, as the API refuses "" (it
   // is not "never", which is leaving the option out).
-  const expiresAt = checkAsApi(CreateApiKeyDto, {
-    name,
-    role,
-    scopes,
-    expires_at: values['expires-at'],
-  }).expires_at;
+  const { ApiKeyDto, CreateApiKeyDto } = await import('./auth/dto/api-key.dto.js');
+  const expiresAt = (
+    await checkAsApi(CreateApiKeyDto, {
+      name,
+      role,
+      scopes,
+      expires_at: values['expires-at'],
+    })
+  ).expires_at;
   // What AccountsService would refuse once the organisation exists, refused before it is made.
   if (expiresAt && expiresAt.getTime() <= Date.now()) fail('--expires-at: must be in the future');
   const keyRole = role ?? Role.Staff;
   const beyond = scopesBeyondRole(keyRole, scopes ?? []);
   if (beyond.length > 0) fail(`--scopes: not allowed for role ${keyRole}: ${beyond.join(', ')}`);
-  checkOrganization(values);
+  await checkOrganization(values);
   return async (accounts, database) => {
     const { apiKey, key } = await database.transaction(async (manager) => {
       const org = await organizationFor(accounts, values, manager);
@@ -295,21 +294,26 @@ const createApiKey: Command = (args) => {
 };
 
 /** Never creates the organisation: in an unknown one, the user is unknown (exit 1). */
-const resetPassword: Command = (args) => {
+const resetPassword: Command = async (args) => {
   const values = parseOptions(args, { user: TEXT, password: TEXT, ...ORG });
   const { user } = values;
   if (!user) fail('--user is required (a username or an email address)');
-  checkPassword(values.password);
+  await checkPassword(values.password);
   const password = values.password ?? generatePassword();
   return async (accounts) => {
     const updated = await accounts.resetPassword(values.org, user, password);
-    printUser(updated, values.password ? undefined : password);
+    const { UserDto } = await import('./auth/dto/user.dto.js');
+    printUser(UserDto, updated, values.password ? undefined : password);
   };
 };
 
 /** The user as JSON, with the password when the CLI generated it (shown this once). */
-function printUser(user: User, generatedPassword: string | undefined): void {
-  const out: Record<string, unknown> = { ...UserDto.from(user) };
+function printUser(
+  dto: { from(user: User): object },
+  user: User,
+  generatedPassword: string | undefined,
+): void {
+  const out: Record<string, unknown> = { ...dto.from(user) };
   if (generatedPassword) out.password = generatedPassword;
   process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
 }
@@ -321,8 +325,8 @@ const COMMANDS: Record<string, Command> = {
 };
 
 main(process.argv.slice(2)).catch((err: unknown) => {
-  if (err instanceof ConfigValidationError) process.stderr.write(`${err.message}\n`);
-  else if (err instanceof AppError) process.stderr.write(`${err.code}: ${err.detail}\n`);
+  // A ConfigValidationError (as any error but the API's) is its message: the variables it names.
+  if (err instanceof AppError) process.stderr.write(`${err.code}: ${err.detail}\n`);
   else process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });

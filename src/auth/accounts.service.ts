@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository, type EntityManager } from 'typeorm';
@@ -43,11 +42,6 @@ export interface NewApiKey {
  * Creating accounts inside a given organisation. The HTTP services pass the caller's organisation;
  * the CLI and the first-run bootstrap pass one they looked up. The rules live here once.
  */
-/** A password for an account whose owner did not choose one (shown once, never stored). */
-export function generatePassword(): string {
-  return randomBytes(18).toString('base64url');
-}
-
 @Injectable()
 export class AccountsService {
   constructor(

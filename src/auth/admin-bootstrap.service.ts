@@ -1,12 +1,13 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { AccountsService, generatePassword } from './accounts.service';
+import { AccountsService } from './accounts.service';
 import { ADMIN_BOOTSTRAP_CONFIG, type AdminBootstrapConfig } from './admin-bootstrap.config';
+import { DEFAULT_ORGANIZATION_SLUG } from './default-organization';
+import { generatePassword } from './generated-password';
 import { User } from './entities/user.entity';
 import { Role } from './roles';
 
 const BOOTSTRAP_LOCK_KEY = 727_364_211;
-export const DEFAULT_ORGANIZATION_SLUG = 'default';
 export const DEFAULT_ADMIN_EMAIL = 'admin@example.com';
 export const FIRST_ADMIN_USERNAME = 'admin';
 
