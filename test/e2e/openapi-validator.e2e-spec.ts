@@ -422,7 +422,9 @@ describe('The service against openapi.json', () => {
           [TOO_MUCH_JSON, 'payload_too_large'],
         ]) {
           expect(await violations('POST', template, url, body)).toMatchObject({
-            code,
+            // Inventorum answers a body refused as it is read in its own envelope (no `code`),
+            // as its document describes.
+            code: template === '/api/images' ? undefined : code,
             violations: [],
           });
         }

@@ -306,7 +306,6 @@ describe.each(DRIVERS)('StorageProvider conformance: %s', (driver: Driver) => {
       const env = validateEnv({
         ...backend.env,
         STORAGE_TIMEOUT_MS: '2000',
-        STORAGE_LOCAL_DIR: join(file, 'media'),
         // A user and password in the endpoint (a proxy's): never in a message.
         S3_ENDPOINT: `http://minio:endpoint-secret-123@127.0.0.1:${port}`,
         CLOUDINARY_URL: backend.env.CLOUDINARY_URL?.replace(
@@ -314,6 +313,9 @@ describe.each(DRIVERS)('StorageProvider conformance: %s', (driver: Driver) => {
           `127.0.0.1:${port}`,
         ),
       });
+      // Set past validation, which refuses such a root at start-up: here the provider's own
+      // failure is what is tested, as of a folder that became unusable while running.
+      env.STORAGE_LOCAL_DIR = join(file, 'media');
       const broken = await createStorageProvider(env);
       const before = backend.stored();
       try {
