@@ -1,7 +1,12 @@
 import type { Browser, Page } from 'playwright-core';
 import { Role } from '../../src/auth/roles';
 import { addUser, TEST_PASSWORD } from '../support/accounts';
-import { loggedInPage, startConsoleHarness, type ConsoleHarness } from '../support/console-harness';
+import {
+  CONSOLE_WAIT_MS,
+  loggedInPage,
+  startConsoleHarness,
+  type ConsoleHarness,
+} from '../support/console-harness';
 import { eventually } from '../support/eventually';
 import { call, login, type Credential } from '../support/http';
 import type { TestApp } from '../support/test-app';
@@ -161,7 +166,7 @@ describe('The console’s API keys and users', () => {
   it('offers neither page to a user, and says the API’s refusal at their address', async () => {
     await addUser(t.app, admin, 'viewer', Role.User);
     page = watched(await browser.newPage({ viewport: { width: 1280, height: 900 } }));
-    page.setDefaultTimeout(15_000);
+    page.setDefaultTimeout(CONSOLE_WAIT_MS);
     await page.goto(`${base}/console`);
     await page.getByLabel('Email or username').fill('viewer');
     await page.getByLabel('Password').fill(TEST_PASSWORD);

@@ -309,7 +309,13 @@ describe('The gallery console under concurrent edits', () => {
     await openGallery(productId);
     await page.getByRole('button', { name: 'Edit product' }).click();
     await page.getByLabel('Slug').fill('Not A Slug!');
+    // The service's answer awaited first: a failure then says whether the refusal came back (a
+    // slow machine was once mistaken for a missing message).
+    const answered = page.waitForResponse(
+      (r) => r.request().method() === 'PATCH' && r.url().endsWith(`/products/${productId}`),
+    );
     await page.getByRole('button', { name: 'Save product' }).click();
+    expect((await answered).status()).toBe(400);
     const error = page.locator('form[aria-label="Edit product"] [role=alert]');
     await error.waitFor();
     expect(await error.textContent()).toContain('slug');

@@ -14,6 +14,7 @@ import { freePort } from '../support/process';
 import { startStorageBackend, type StorageBackend } from '../support/storage-backends';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 import { expectAccessible as expectAccessibleAt } from '../support/accessibility';
+import { CONSOLE_WAIT_MS } from '../support/console-harness';
 
 /**
  * The gallery console (/console) as a person uses it, in Debian's Chromium: log in, create a
@@ -125,7 +126,7 @@ describe('The gallery console in a real browser', () => {
     admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
 
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    page.setDefaultTimeout(15_000);
+    page.setDefaultTimeout(CONSOLE_WAIT_MS);
     // Chromium reports what the Content-Security-Policy refused on the console.
     page.on('console', (message: ConsoleMessage) => {
       if (/Content.Security.Policy|Refused to/i.test(message.text())) refused.push(message.text());
@@ -903,7 +904,7 @@ describe('The gallery console in a real browser', () => {
   it('offers a read-only user the galleries to look at, and nothing to change', async () => {
     await addUser(t.app, admin, 'vera', Role.User);
     const viewer = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    viewer.setDefaultTimeout(15_000);
+    viewer.setDefaultTimeout(CONSOLE_WAIT_MS);
     const errors: string[] = [];
     viewer.on('pageerror', (error) => errors.push(error.message));
     try {

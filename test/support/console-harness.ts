@@ -49,10 +49,16 @@ export async function startConsoleHarness(
   return { backend, t, browser, base, admin, close };
 }
 
+/**
+ * How long a console test waits for what the page should show. Generous: CI's machine has been
+ * seen so loaded that a CREATE TABLE took 5 s, and a wait of 15 s then timed out once.
+ */
+export const CONSOLE_WAIT_MS = 30_000;
+
 /** A new page of the console, TEST_ADMIN logged in, on the Products page. */
 export async function loggedInPage(browser: Browser, base: string): Promise<Page> {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  page.setDefaultTimeout(15_000);
+  page.setDefaultTimeout(CONSOLE_WAIT_MS);
   await page.goto(`${base}/console`);
   await page.getByLabel('Email or username').fill(TEST_ADMIN.email);
   await page.getByLabel('Password').fill(TEST_ADMIN.password);
