@@ -1,9 +1,8 @@
 import { Module, type LoggerService } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { loadAppConfig } from '../config/app-config.module';
-import { DatabaseModule } from '../database/database.module';
+import { withCliContext } from '../database/cli-context';
 import { AccountsService } from './accounts.service';
 import { ApiKeyRevocationsRepository } from './api-key-revocations.repository';
 import { ApiKey } from './entities/api-key.entity';
@@ -38,16 +37,7 @@ export async function withAccounts(
   logger: LoggerService,
   work: (accounts: AccountsService, database: DataSource) => Promise<void>,
 ): Promise<void> {
-  const config = await loadAppConfig();
-  @Module({ imports: [config.module, DatabaseModule, AccountsCliModule] })
-  class CliModule {}
-  const app = await NestFactory.createApplicationContext(CliModule, {
-    logger,
-    abortOnError: false,
-  });
-  try {
-    await work(app.get(AccountsService), app.get(DataSource));
-  } finally {
-    await app.close();
-  }
+  await withCliContext(await loadAppConfig(), AccountsCliModule, logger, (app) =>
+    work(app.get(AccountsService), app.get(DataSource)),
+  );
 }

@@ -1,8 +1,7 @@
-import { Module, type LoggerService } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import type { LoggerService } from '@nestjs/common';
 import type { LoadedConfig } from '../config/app-config.module';
 import { ServiceRole } from '../config/env.validation';
-import { DatabaseModule } from '../database/database.module';
+import { withCliContext } from '../database/cli-context';
 import { OrganizationDeletionService } from './organization-deletion.service';
 import { OrganizationsModule } from './organizations.module';
 
@@ -21,16 +20,8 @@ export async function deleteOrganization(
   // embedded database).
   config.env.SERVICE_ROLE = ServiceRole.Api;
   config.env.REDIS_URL = undefined;
-  @Module({ imports: [config.module, DatabaseModule, OrganizationsModule] })
-  class OrganizationsCliModule {}
-  const app = await NestFactory.createApplicationContext(OrganizationsCliModule, {
-    logger,
-    abortOnError: false,
-  });
-  try {
+  await withCliContext(config, OrganizationsModule, logger, async (app) => {
     const summary = await app.get(OrganizationDeletionService).delete(slug);
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
-  } finally {
-    await app.close();
-  }
+  });
 }

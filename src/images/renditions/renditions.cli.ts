@@ -1,8 +1,7 @@
-import { Module, type LoggerService } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import type { LoggerService } from '@nestjs/common';
 import { decodeId } from '../../common/ids/short-id';
 import type { LoadedConfig } from '../../config/app-config.module';
-import { DatabaseModule } from '../../database/database.module';
+import { withCliContext } from '../../database/cli-context';
 import { isOver, progressLine } from './rebuild-progress';
 import type { RenditionRebuildDto } from './rendition-rebuild.dto';
 import { RebuildState, RebuildTrigger } from './rendition-rebuild.entity';
@@ -25,13 +24,7 @@ export async function rebuildRenditions(
   config: LoadedConfig,
   logger: LoggerService,
 ): Promise<number> {
-  @Module({ imports: [config.module, DatabaseModule, RenditionsModule.forCli()] })
-  class RenditionsCliModule {}
-  const app = await NestFactory.createApplicationContext(RenditionsCliModule, {
-    logger,
-    abortOnError: false,
-  });
-  try {
+  return withCliContext(config, RenditionsModule.forCli(), logger, async (app) => {
     const rebuilds = app.get(RenditionRebuildsService);
     const report = progressReporter(process.stderr);
     let run = await rebuilds.start(RebuildTrigger.Cli);
@@ -49,9 +42,7 @@ export async function rebuildRenditions(
       );
     }
     return run.state === RebuildState.Completed && run.failed === 0 ? 0 : 1;
-  } finally {
-    await app.close();
-  }
+  });
 }
 
 function progressReporter(
