@@ -119,6 +119,21 @@ describe(buildLoggerParams.name, () => {
     expect(err(new RangeError('far'))).toMatchObject({ type: 'RangeError', message: 'far' });
   });
 
+  it("says a cause's message once when the error's own message already ends with it", () => {
+    const options = buildLoggerParams(validateEnv({}), output(false)).pinoHttp as Options;
+    const err = (value: unknown) =>
+      (options.serializers!.err as (e: unknown) => Record<string, unknown>)(value);
+    const refused = new Error('connect ECONNREFUSED 127.0.0.1:5999');
+    const wrapped = new Error(`Database (DATABASE_URL) is not usable: ${refused.message}`, {
+      cause: refused,
+    });
+    expect(err(wrapped).message).toBe(wrapped.message);
+    // A cause the message does not say is still added to it, as pino does.
+    expect(err(new Error('Upload failed', { cause: refused })).message).toBe(
+      'Upload failed: connect ECONNREFUSED 127.0.0.1:5999',
+    );
+  });
+
   it('is built once per configuration', () => {
     const env = validateEnv({});
     expect(loggerParams(env)).toBe(loggerParams(env));

@@ -111,6 +111,12 @@ function pinoHttpOptions(config: LoggingConfig): Options {
  */
 function serializeError(err: Error): ReturnType<typeof stdSerializers.err> {
   const serialized = stdSerializers.err(err);
+  // pino adds each cause's message to the error's: a wrapper that already says it (the database's
+  // "… is not usable: connect ECONNREFUSED …") said it twice on one line.
+  const cause: unknown = err.cause;
+  if (cause instanceof Error && cause.message && err.message?.endsWith(cause.message)) {
+    serialized.message = err.message;
+  }
   if ((serialized as unknown) !== err && Object.getPrototypeOf(err) === Object.prototype) {
     if (typeof err.name === 'string' && err.name) serialized.type = err.name;
   }
