@@ -41,6 +41,7 @@ import {
 } from '../dto/gallery.dto';
 import { ImageDto } from '../dto/image.dto';
 import { GalleryService } from './gallery.service';
+import { galleryPageJson, JSON_CONTENT_TYPE } from './gallery-page-json';
 import { MultipartRequest } from '../../common/http/multipart-routes';
 import { GalleryAdditionPipe, type GalleryAddition } from './gallery-addition.pipe';
 import { ImagesService } from '../images.service';
@@ -179,6 +180,8 @@ abstract class GalleryRoutes {
   ): Promise<GalleryPageDto> {
     const gallery = await this.gallery.list(ctx, product, query, parseIfMatch(ifMatch));
     reply.header('etag', versionEtag(gallery.version));
+    // The JSON JSON.stringify writes, each image's srcsets written once (gallery-page-json.ts).
+    void reply.type(JSON_CONTENT_TYPE).serializer(galleryPageJson);
     return gallery;
   }
 
