@@ -25,8 +25,31 @@ function inGalleryOrder<T extends ObjectLiteral>(qb: SelectQueryBuilder<T>): Sel
   return rest.reduce((q, column) => q.addOrderBy(column, 'DESC'), qb.orderBy(first, 'DESC'));
 }
 
-/** Image's columns as {@link hydrate} reads them: the result's key, the column. */
-let imageColumns: { key: string; column: ColumnMetadata }[] | undefined;
+/**
+ * Column types whose values node-postgres gives as the entity holds them: TypeORM's
+ * PostgresDriver.prepareHydratedValue converts dates read as text, times, enums, arrays, cubes,
+ * hstores and vectors, and applies a transformer; a value of these types without a transformer
+ * it answers as it is. Such a value is taken as it is here, without the call: every gallery GET
+ * hydrates a page of rows of about 30 columns, and that call on each was a good part of it.
+ */
+const AS_READ: ReadonlySet<unknown> = new Set([
+  'uuid',
+  'varchar',
+  'character varying',
+  'text',
+  'char',
+  'character',
+  'integer',
+  'int',
+  'int4',
+  'boolean',
+  'bool',
+  'jsonb',
+  'json',
+]);
+
+/** Image's columns as {@link hydrate} reads them: the result's key, the column, read as it is. */
+let imageColumns: { key: string; column: ColumnMetadata; asRead: boolean }[] | undefined;
 
 /** Rows selected as `i` (`i_<column>`) as Image entities, each value as TypeORM hydrates it. */
 function hydrate(manager: EntityManager, rows: Record<string, unknown>[]): Image[] {
@@ -35,13 +58,23 @@ function hydrate(manager: EntityManager, rows: Record<string, unknown>[]): Image
   imageColumns ??= metadata.columns.map((column) => ({
     key: `i_${column.databaseName}`,
     column,
+    asRead:
+      !column.transformer &&
+      !column.isArray &&
+      !column.relationMetadata &&
+      !column.embeddedMetadata &&
+      AS_READ.has(column.type),
   }));
   const columns = imageColumns;
   return rows.map((row) => {
     const image = metadata.create() as Image & Record<string, unknown>;
-    for (const { key, column } of columns) {
+    for (const { key, column, asRead } of columns) {
       const value = row[key];
       if (value === undefined) continue;
+      if (asRead) {
+        image[column.propertyName] = value;
+        continue;
+      }
       const hydrated: unknown = driver.prepareHydratedValue(value, column);
       // A plain column is a property; TypeORM places a relation's or an embedded one.
       if (column.relationMetadata || column.embeddedMetadata)
