@@ -3,7 +3,9 @@ import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { CreatedLocation } from '../common/http/created-location';
 import { ParseIdPipe } from '../common/ids/parse-id.pipe';
 import { PageQueryDto } from '../common/pagination/page.dto';
+import { Idempotent } from '../idempotency/idempotent.decorator';
 import { ApiKeysService } from './api-keys.service';
+import { CREATED_API_KEY_REPLAY, recordCreatedApiKey } from './created-api-key-replay';
 import { Ctx, MinRole, RequireScopes } from './decorators';
 import { ApiKeyDto, ApiKeyPageDto, CreateApiKeyDto, CreatedApiKeyDto } from './dto/api-key.dto';
 import type { RequestContext } from './principal';
@@ -19,6 +21,7 @@ export class ApiKeysController {
 
   @Post()
   @CreatedLocation()
+  @Idempotent({ recordAs: recordCreatedApiKey, replay: CREATED_API_KEY_REPLAY })
   @ApiOperation({
     operationId: 'createApiKey',
     summary: 'Create an API key; the full key is in this response only',
@@ -46,7 +49,7 @@ export class ApiKeysController {
       },
     },
   })
-  @ApiProblems(...PROBLEMS.jsonBody, 'scope_not_allowed')
+  @ApiProblems(...PROBLEMS.jsonBody, 'scope_not_allowed', 'api_key_already_created')
   create(@Ctx() ctx: RequestContext, @Body() body: CreateApiKeyDto): Promise<CreatedApiKeyDto> {
     return this.apiKeys.create(ctx, body);
   }

@@ -6,6 +6,7 @@ import { ThrottlerModule, type ThrottlerStorage } from '@nestjs/throttler';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import type { FastifyRequest } from 'fastify';
 import { JwtAlgorithm } from '../config/env.validation';
+import { IdempotencyModule } from '../idempotency/idempotency.module';
 import { SHARED_THROTTLER_STORAGE, SharedStateModule } from '../shared-state/shared-state.module';
 import { AccountsService } from './accounts.service';
 import { ApiKeyCache } from './api-key-cache';
@@ -72,6 +73,8 @@ class JwksModule {}
     DiscoveryModule,
     AuthConfigModule,
     JwksModule,
+    // For @Idempotent() on an API key's creation.
+    IdempotencyModule,
     // Signing only: tokens are verified by JwtStrategy, with the same keys and claims.
     JwtModule.registerAsync({
       imports: [AuthConfigModule],

@@ -1,4 +1,5 @@
 import type { CallHandler, ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
 import { lastValueFrom, of } from 'rxjs';
 import { AppError } from '../common/errors/app.error';
 import type { IdempotencyService } from './idempotency.service';
@@ -22,6 +23,7 @@ describe(IdempotencyInterceptor.name, () => {
     let handled = false;
     const context = {
       switchToHttp: () => ({ getRequest: () => ({ user: {}, raw: {}, headers: {}, ...request }) }),
+      getHandler: () => run,
     } as unknown as ExecutionContext;
     const next: CallHandler = {
       handle: () => {
@@ -29,7 +31,10 @@ describe(IdempotencyInterceptor.name, () => {
         return of('done');
       },
     };
-    const observable = new IdempotencyInterceptor(service).intercept(context, next);
+    const observable = new IdempotencyInterceptor(service, new Reflector()).intercept(
+      context,
+      next,
+    );
     return { result: lastValueFrom(observable), handled: () => handled };
   }
 

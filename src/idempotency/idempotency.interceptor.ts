@@ -4,12 +4,13 @@ import {
   type ExecutionContext,
   type NestInterceptor,
 } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
 import { defer, lastValueFrom, type Observable } from 'rxjs';
 import type { Principal } from '../auth/principal';
 import { AppError } from '../common/errors/app.error';
 import { IdempotencyService } from './idempotency.service';
-import { bodyTapOf, runInAttempt } from './idempotent-attempt';
+import { bodyTapOf, RECORD_AS, runInAttempt, type RecordAs } from './idempotent-attempt';
 
 /**
  * Around an idempotent route (after authentication, before its pipes read the body): a request
@@ -20,13 +21,17 @@ import { bodyTapOf, runInAttempt } from './idempotent-attempt';
  */
 @Injectable()
 export class IdempotencyInterceptor implements NestInterceptor {
-  constructor(private readonly idempotency: IdempotencyService) {}
+  constructor(
+    private readonly idempotency: IdempotencyService,
+    private readonly reflector: Reflector,
+  ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const request = context.switchToHttp().getRequest<FastifyRequest & { user?: Principal }>();
     if (!request.user) throw new Error('@Idempotent() used on a route without authentication');
     const attempt = this.idempotency.begin(request, request.user);
     if (!attempt) return next.handle();
+    attempt.recordAs = this.reflector.get<RecordAs | undefined>(RECORD_AS, context.getHandler());
     return defer(() =>
       runInAttempt(attempt, async () => {
         const tap = bodyTapOf(request.raw);

@@ -164,8 +164,29 @@ export class IdempotencyService {
       const value = answer.header(name);
       if (value !== undefined) headers[name] = String(value);
     }
-    const response = { status: answer.status, headers, body };
+    const response = this.recordable(attempt, { status: answer.status, headers, body });
+    if (!response) {
+      const requestId = answer.header(REQUEST_ID_HEADER);
+      return this.persist(() => this.letGo(attempt, claimId, requestId), answer.status);
+    }
     return this.persist(() => this.keys.complete(ref, claimId, digest, response), answer.status);
+  }
+
+  /**
+   * The answer as its route has it recorded (IdempotentAttempt.recordAs), or undefined should
+   * that fail: the answer is then let go as one that cannot be recorded, never kept as it was.
+   */
+  private recordable(
+    attempt: IdempotentAttempt,
+    response: RecordedResponse,
+  ): RecordedResponse | undefined {
+    if (!attempt.recordAs) return response;
+    try {
+      return attempt.recordAs(response);
+    } catch (error) {
+      this.logger.warn({ err: safeError(error) }, 'An answer could not be made fit to record');
+      return undefined;
+    }
   }
 
   /**

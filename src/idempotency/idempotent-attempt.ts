@@ -4,6 +4,16 @@ import type { IdempotencyKeyRef, RecordedResponse } from './idempotency-keys.rep
 import type { BodyTap, PayloadDigest } from './payload-digest';
 
 /**
+ * What a route's answer is recorded as, for retries to get: for a route whose answer holds what
+ * must not be kept (an API key's secret), an answer that says what was made without it. Given
+ * the answer as it would be recorded; what it returns is recorded instead.
+ */
+export type RecordAs = (answer: RecordedResponse) => RecordedResponse;
+
+/** The metadata under which @Idempotent() keeps a route's RecordAs, for the interceptor. */
+export const RECORD_AS = 'idempotency:record-as';
+
+/**
  * Where one request with an Idempotency-Key stands:
  * - `open`: not yet admitted (its payload is being read);
  * - `claimed`: it holds the key and does the work; its answer is recorded or the key released;
@@ -23,6 +33,8 @@ export class IdempotentAttempt {
   digest?: PayloadDigest;
   /** Set when its answer goes out: a claim made after that is released at once. */
   answered = false;
+  /** The route's rewrite of its answer before it is recorded (see RecordAs), if it has one. */
+  recordAs?: RecordAs;
 
   constructor(
     readonly ref: IdempotencyKeyRef,

@@ -1,8 +1,9 @@
-import { applyDecorators, UseFilters, UseInterceptors } from '@nestjs/common';
+import { applyDecorators, SetMetadata, UseFilters, UseInterceptors } from '@nestjs/common';
 import { ApiHeader } from '@nestjs/swagger';
 import { ApiProblems } from '../openapi/problems';
 import { IdempotencyInterceptor } from './idempotency.interceptor';
 import { MAX_IDEMPOTENCY_KEY_LENGTH } from './idempotency.service';
+import { RECORD_AS, type RecordAs } from './idempotent-attempt';
 import { IdempotentReplayFilter } from './idempotent-replay.filter';
 
 const HEADER_DOC = {
@@ -29,15 +30,28 @@ const HEADER_DOC = {
 };
 
 /**
+ * How a route's answers are kept for retries, when not as they are: `recordAs` rewrites each one
+ * before it is recorded (see RecordAs), and `replay` says in OpenAPI what a retry then gets.
+ */
+export interface IdempotentOptions {
+  recordAs: RecordAs;
+  replay: string;
+}
+
+/**
  * The route takes an `Idempotency-Key` (see IdempotencyService), documented in OpenAPI with the
  * problems it adds. A route whose body is multipart or CSV also puts IdempotentUpload or
  * IdempotentRows after its body pipe, which admit the key once the payload is known.
  */
-export function Idempotent(): MethodDecorator {
+export function Idempotent(options?: IdempotentOptions): MethodDecorator {
+  const header = options
+    ? { ...HEADER_DOC, description: `${HEADER_DOC.description} ${options.replay}` }
+    : HEADER_DOC;
   return applyDecorators(
     UseInterceptors(IdempotencyInterceptor),
     UseFilters(IdempotentReplayFilter),
-    ApiHeader(HEADER_DOC),
+    ...(options ? [SetMetadata(RECORD_AS, options.recordAs)] : []),
+    ApiHeader(header),
     ApiProblems(
       'invalid_idempotency_key',
       'idempotency_key_in_use',

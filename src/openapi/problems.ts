@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import { METHOD_METADATA } from '@nestjs/common/constants';
 import { DECORATORS, getSchemaPath, type OpenAPIObject, type SchemaObject } from '@nestjs/swagger';
 import { ERROR_CODES, errorStatus, type ErrorCode } from '../common/errors/error-codes';
+import { SHORT_ID_PATTERN } from '../common/ids/short-id';
 import { PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_PREFIX } from '../common/errors/problem-details';
 import { ProblemDetailsDto } from '../common/errors/problem-details.dto';
 
@@ -53,6 +54,14 @@ export const PROBLEMS = {
  * any member not documented here.
  */
 export const PROBLEM_EXTENSIONS: Partial<Record<ErrorCode, Record<string, SchemaObject>>> = {
+  api_key_already_created: {
+    api_key_id: {
+      type: 'string',
+      pattern: SHORT_ID_PATTERN,
+      description: 'The key the first request created (its secret is not shown again).',
+      example: 'Vx3kP9mQ2bT7rW4yZ8nA5c',
+    },
+  },
   insufficient_scope: {
     required_scopes: {
       type: 'array',

@@ -54,6 +54,9 @@ const RETRY_AFTER_CODES: readonly ErrorCode[] = [
   'upload_spool_full',
 ];
 
+/** The codes whose problem carries Location: the thing that a retry is told was made already. */
+const LOCATION_CODES: readonly ErrorCode[] = ['api_key_already_created'];
+
 type Response = { headers?: Record<string, unknown>; content?: Record<string, unknown> };
 
 /** The `code`s a response's problem+json body is documented with (none if it has none). */
@@ -69,13 +72,16 @@ function impliedHeaders(status: string, response: Response): (keyof typeof HEADE
   if (status === '401') names.push('WWW-Authenticate');
   const retry = problemCodes(response).some((c) => RETRY_AFTER_CODES.includes(c as ErrorCode));
   if (status === '429' || status === '503' || retry) names.push('Retry-After');
+  if (problemCodes(response).some((c) => LOCATION_CODES.includes(c as ErrorCode)))
+    names.push('Location');
   return names;
 }
 
 /**
  * Declares the response headers, so that generated clients can read them typed: X-Request-Id on
  * every response, WWW-Authenticate on 401, Retry-After on 429, 503 and where a code carries it
- * (409 idempotency_key_in_use), and on success the headers a route declares with
+ * (409 idempotency_key_in_use), Location where a code names what was made (409
+ * api_key_already_created), and on success the headers a route declares with
  * {@link ApiResponseHeaders}.
  */
 export function declareResponseHeaders(document: OpenAPIObject): void {

@@ -234,6 +234,39 @@ describe('Idempotent retries (Idempotency-Key)', () => {
     expect(await named()).toBe(2);
   });
 
+  it("an API key's creation: a retry makes no second key, and is told the key's id, never its secret", async () => {
+    const name = `Retried key ${randomUUID()}`;
+    const send = jsonRequest('POST', '/api/v1/api-keys', { name, role: Role.User });
+    const key = randomUUID();
+    const first = await send(key);
+    expect(first.statusCode).toBe(201);
+    const created = first.json<{ id: string; key: string }>();
+    const secret = created.key.slice(-43);
+    for (const retry of [await send(key), await send(`"${key}"`)]) {
+      expect(retry.statusCode).toBe(409);
+      expect(retry.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(retry.json()).toMatchObject({
+        code: 'api_key_already_created',
+        api_key_id: created.id,
+      });
+      expect(retry.headers.location).toBe(first.headers.location);
+      expect(retry.body).not.toContain(secret);
+    }
+    const [{ n }] = await ds.query<{ n: number }[]>(
+      'SELECT count(*)::int AS n FROM api_keys WHERE name = $1',
+      [name],
+    );
+    expect(n).toBe(1);
+    // Nothing of the secret is kept with the key's record, in any form.
+    const [stored] = await ds.query<object[]>(
+      'SELECT response_headers, response_body FROM idempotency_keys WHERE key = $1',
+      [key],
+    );
+    expect(JSON.stringify(stored)).not.toContain(secret);
+    const other = await jsonRequest('POST', '/api/v1/api-keys', { name: `${name}!` })(key);
+    expect(other.json()).toMatchObject({ status: 422, code: 'idempotency_key_reused' });
+  });
+
   it('does the work once whatever white space the JSON Content-Type starts with', async () => {
     // Fastify trims it (U+00A0 too, which Node passes through) and parses the body as JSON.
     for (const contentType of ['\u00a0application/json', ' application/json; charset=utf-8']) {

@@ -207,9 +207,9 @@ function KeyState({ apiKey, onRevoke }: { apiKey: ApiKeyDto; onRevoke: (k: ApiKe
 
 /**
  * A creation with no answer (the connection dropped) or a failure on the service's side: the key
- * may have been made all the same, its secret lost with the answer. The API takes no
- * Idempotency-Key for keys (its answer, the secret, is not kept to be given again), so pressing
- * Create again would make a second key: the person is told to look first.
+ * may have been made all the same, its secret lost with the answer, which the API keeps nowhere
+ * (a retry with the same Idempotency-Key is told the key's id, never its secret). Pressing Create
+ * again, a new request, would make a second key: the person is told to look first.
  */
 const mayBeMade = (error: unknown): error is CallFailed =>
   error instanceof CallFailed && (error.status === 0 || error.status >= 500);

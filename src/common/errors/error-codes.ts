@@ -98,6 +98,10 @@ export const ERROR_CODES = {
   // Users and API keys.
   user_not_found: { kind: 'not_found', title: 'No such user' },
   api_key_not_found: { kind: 'not_found', title: 'No such API key' },
+  api_key_already_created: {
+    kind: 'conflict',
+    title: 'The API key of this Idempotency-Key was created already',
+  },
   email_taken: { kind: 'conflict', title: 'The email address is already in use' },
   username_taken: { kind: 'conflict', title: 'The username is already in use' },
   scope_not_allowed: { kind: 'invalid', title: 'A requested scope exceeds the role' },
