@@ -140,6 +140,10 @@ describe(loadJwtKeys.name, () => {
         sub: 'u',
       });
       expect(keys.verificationKeyFor(keyId(now.publicKey), token)).toBe(keys.verificationKey);
+      // The key set names both, under their kid; built once, not on every request for it.
+      const set = keys.publicKeySet();
+      expect(set?.keys.map((k) => k.kid)).toEqual([keyId(now.publicKey), keyId(before.publicKey)]);
+      expect(keys.publicKeySet()).toBe(set);
       // Without kid (an issuer that writes none): the previous public key, which signed it.
       expect(keys.verificationKeyFor(undefined, token)).toBe(previousKey);
       const current = jwt.sign({ sub: 'u' }, now.privateKey, { algorithm: 'RS256' });
