@@ -1,5 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
+import { JwtService } from '@nestjs/jwt';
+import jwt from 'jsonwebtoken';
 import { DataSource } from 'typeorm';
 import { Role } from '../../src/auth/roles';
 import { decodeId } from '../../src/common/ids/short-id';
@@ -15,7 +17,8 @@ import { SLOW_BODY_MS } from '../../src/auth/pre-body-auth.hook';
  * logged out or demoted while its body arrives stops it once the body is in, before anything is
  * made of it: the caller is asked again, as it is now, as the next request would be. Nothing is
  * left: no row, no stored file, no spooled file. So for a data-URI import whose JSON body was slow
- * to come, and for a CSV bulk import.
+ * to come, and for a CSV bulk import. A token that only expired meanwhile stops nothing: the
+ * caller, asked again, is as they were when the upload was admitted.
  */
 describe('A credential that changes while its upload streams', () => {
   let t: TestApp;
@@ -172,6 +175,51 @@ describe('A credential that changes while its upload streams', () => {
     });
     expect([answer.status, answer.body.code]).toEqual([status, code]);
     await expectNothingLeft(rowsBefore, filesBefore);
+  });
+
+  it('stores uploads whose token expired while their body came: they were admitted before', async () => {
+    // The admin's token signed anew to have expired 28 s ago: accepted within
+    // JWT_CLOCK_TOLERANCE_SECONDS (30 s by default), refused from 2 s later. Made at the start of
+    // a second, so that the 28 s are not 29 when it is sent.
+    const claims = jwt.decode((admin as { bearer: string }).bearer) as Record<string, unknown>;
+    await sleep(1005 - (Date.now() % 1000));
+    const now = Math.floor(Date.now() / 1000);
+    const { sub, org, gen } = claims;
+    const token = t.app.get(JwtService).sign({ sub, org, gen, iat: now - 60, exp: now - 28 });
+    const headers = { authorization: `Bearer ${token}` };
+    const me = () => t.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers });
+    expect((await me()).statusCode).toBe(200);
+    const expiredMeanwhile = async () => {
+      const answer = await me();
+      expect([answer.statusCode, answer.json<{ code: string }>().code]).toEqual([
+        401,
+        'invalid_token',
+      ]);
+    };
+
+    const made = await call(t.app, 'POST', '/api/v1/products', admin, { name: 'Expiring' });
+    const id = made.json<{ id: string }>().id;
+    const before = await imageRows();
+    const [upload, imported] = await Promise.all([
+      // A multipart upload, asked again by its pipe once read.
+      uploadAround(headers, expiredMeanwhile, { pauseMs: 3200 }),
+      // A JSON body over SLOW_BODY_MS, asked again before its handler.
+      uploadAround(headers, expiredMeanwhile, {
+        method: 'PUT',
+        path: `/api/v1/products/${id}/image`,
+        contentType: 'application/json',
+        body: Buffer.from(
+          JSON.stringify({ image: `data:image/jpeg;base64,${jpeg.toString('base64')}` }),
+        ),
+        pauseMs: 3200,
+      }),
+    ]);
+    // Asked again, the caller is as it was (not disabled, not logged out): the token's expiry
+    // refuses new requests, not one admitted before it.
+    expect([upload.status, imported.status]).toEqual([201, 200]);
+    expect(await imageRows()).toBe(before + 1);
+    const product = await call(t.app, 'GET', `/api/v1/products/${id}`, admin);
+    expect(product.json()).toMatchObject({ image_count: 1 });
   });
 
   it('refuses it when its user logs out meanwhile', async () => {
