@@ -61,24 +61,116 @@ describe('The service process', () => {
     beforeAll(async () => (db = await createTestDatabase()));
     afterAll(() => db.drop());
 
-    it('starts, reports ready, prints the docs URL, and exits 0 on SIGTERM', async () => {
-      const port = await freePort();
-      const service = startService(
-        { ...db.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info' },
-        cwd,
-      );
-      try {
+    /**
+     * One start serves the checks of a running service's output (the docs URL, the JSON request
+     * lines) and of its SIGTERM: each boot of the built service is seconds of CPU on CI's 2 cores.
+     * API keys in the query are allowed so that the redaction of that query is checked too.
+     */
+    describe('one service, started with LOG_LEVEL info', () => {
+      let port: number;
+      let service: RunningService;
+      beforeAll(async () => {
+        port = await freePort();
+        service = startService(
+          {
+            ...db.env,
+            PORT: String(port),
+            HOST: '127.0.0.1',
+            LOG_LEVEL: 'info',
+            API_KEY_QUERY_PARAM: 'true',
+          },
+          cwd,
+        );
         await waitForStatus(`http://127.0.0.1:${port}/health/ready`, 200);
+      });
+      afterAll(async () => {
+        if (isRunning(service.child.pid!)) service.child.kill('SIGKILL');
+        await service.exit;
+      });
+
+      it('starts, reports ready, and prints the docs URL', async () => {
         const docs = await fetch(`http://127.0.0.1:${port}/docs-json`);
         expect(docs.status).toBe(200);
         expect(((await docs.json()) as { openapi: string }).openapi).toMatch(/^3\./);
         expect(service.output()).toContain(`http://127.0.0.1:${port}/docs`);
-      } finally {
-        service.child.kill('SIGTERM');
-      }
-      const exit = await service.exit;
-      expect(exit).toEqual({ code: 0, signal: null });
-      expect(service.output()).toContain('shutting down gracefully');
+      });
+
+      it('logs JSON lines with the request id, never a credential, and exits 0 on SIGTERM', async () => {
+        try {
+          const res = await fetch(
+            `http://127.0.0.1:${port}/api/v1/auth/me?x-api-key=query-secret-1&api_key=query-secret-2&limit=5`,
+            {
+              headers: {
+                authorization: 'Bearer header-secret-3',
+                'x-api-key': 'header-secret-4',
+                cookie: 'session=cookie-secret-5',
+                'x-request-id': 'trace-redaction-check',
+              },
+            },
+          );
+          expect(res.status).toBe(401);
+          // Sent as written (fetch drops what follows a `#`): the router reads a query after `#`.
+          for (const [path, expected] of [
+            ['/api/v1/auth/me#x-api-key=query-secret-6', 401],
+            ['/api/v1/auth/me;x-api-key=query-secret-7', 404],
+          ] as const) {
+            const status = await new Promise<number | undefined>((resolve, reject) => {
+              const req = request({ host: '127.0.0.1', port, path }, (answer) => {
+                answer.resume();
+                resolve(answer.statusCode);
+              });
+              req.on('error', reject).end();
+            });
+            expect({ path, status }).toEqual({ path, status: expected });
+          }
+          // Refused by Node's parser (a header line without a colon): no route or hook sees it.
+          const raw = await RawClient.connect(port);
+          await raw.write(
+            'GET /api/v1/auth/me?x-api-key=parser-secret-8 HTTP/1.1\r\nHost: x\r\nNo Colon\r\n\r\n',
+          );
+          await raw.closed;
+          expect(raw.answer()?.status).toBe(400);
+        } finally {
+          service.child.kill('SIGTERM');
+        }
+        const exit = await service.exit;
+        const out = service.output();
+        for (const secret of [
+          'query-secret-1',
+          'query-secret-2',
+          'header-secret-3',
+          'header-secret-4',
+          'cookie-secret-5',
+          'query-secret-6',
+          'query-secret-7',
+          'parser-secret-8',
+        ]) {
+          expect(out).not.toContain(secret);
+        }
+        const refused = out
+          .split('\n')
+          .filter((l) => l.includes('Request refused by the HTTP parser'))
+          .map((l) => JSON.parse(l) as Record<string, unknown>);
+        expect(refused).toEqual([
+          expect.objectContaining({
+            level: 40,
+            parser_error: 'HPE_INVALID_HEADER_TOKEN',
+            status: 400,
+            request_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+          }),
+        ]);
+        const line = out.split('\n').find((l) => l.includes('trace-redaction-check'));
+        expect(line).toBeDefined();
+        const entry = JSON.parse(line!);
+        expect(entry.req).toMatchObject({
+          id: 'trace-redaction-check',
+          url: '/api/v1/auth/me?x-api-key=[REDACTED]&api_key=[REDACTED]&limit=5',
+          headers: { authorization: '[REDACTED]', 'x-api-key': '[REDACTED]', cookie: '[REDACTED]' },
+        });
+        // The same start's end: SIGTERM, exit 0.
+        expect(exit).toEqual({ code: 0, signal: null });
+        expect(out).toContain('shutting down gracefully');
+      });
     });
 
     /**
@@ -260,49 +352,57 @@ describe('The service process', () => {
       },
     );
 
-    it("sizes libuv's thread pool for the images processed at once, with threads to spare for files", async () => {
-      // sharp's work runs on libuv's pool, beside every file read: with as many images processed
-      // at once as the pool has threads (4 by default), /media reads wait for a decode to end.
-      const { port, own, service } = await serviceWithAdmin('pool', {
-        IMAGE_PROCESSING_CONCURRENCY: '6',
-      });
-      try {
-        await waitForStatus(`http://127.0.0.1:${port}/health/ready`, 200);
-        // The administrator's password hashed (argon2, on the pool): the pool has started.
+    /**
+     * One start (a database and first administrator of its own) serves the thread pool's check
+     * and the SVG renders', which end by killing it: each boot of the built service is seconds of
+     * CPU on CI's 2 cores.
+     */
+    describe('one service processing six images at once, with SVG renders of up to 5 minutes', () => {
+      let started: Awaited<ReturnType<typeof serviceWithAdmin>>;
+      beforeAll(async () => {
+        started = await serviceWithAdmin('pool-svg', {
+          IMAGE_PROCESSING_CONCURRENCY: '6',
+          // Long enough that only the service's death can end the slow render below.
+          SVG_RENDER_TIMEOUT_MS: '300000',
+        });
+        await waitForStatus(`http://127.0.0.1:${started.port}/health/ready`, 200);
+        // The first administrator is made once the service listens, which is after it is ready;
+        // the password hashed (argon2, on the pool): the pool has started.
         await eventually(
-          () => service.output().includes('Created the first administrator'),
+          () => started.service.output().includes('Created the first administrator'),
           'the first administrator',
         );
+      });
+      afterAll(async () => {
+        started?.service.child.kill('SIGKILL');
+        await started?.service.exit;
+        await started?.own.drop();
+      });
+
+      it("sizes libuv's thread pool for the images processed at once, with threads to spare for files", () => {
+        // sharp's work runs on libuv's pool, beside every file read: with as many images processed
+        // at once as the pool has threads (4 by default), /media reads wait for a decode to end.
+        const { service } = started;
         const threads = readdirSync(`/proc/${service.child.pid}/task`).filter(
           (task) =>
             readFileSync(`/proc/${service.child.pid}/task/${task}/comm`, 'utf8').trim() ===
             'libuv-worker',
         );
         expect(threads).toHaveLength(6 + THREADS_BESIDE_IMAGES);
-      } finally {
-        service.child.kill('SIGKILL');
-        await service.exit;
-        await own.drop();
-      }
-    });
-
-    it('renders SVGs in the process the build ships for it, which ends when the service dies', async () => {
-      /** What this test reads of the answers: a token, a product, an image. */
-      interface Answer {
-        access_token: string;
-        id: string;
-        format: string;
-        renditions: Record<string, { url: string }>;
-        responsive: Record<string, { src: string }>;
-      }
-      const { port, admin, own, service } = await serviceWithAdmin('svg', {
-        // Long enough that only the service's death can end the slow render below.
-        SVG_RENDER_TIMEOUT_MS: '300000',
       });
-      const renders = () => childProcesses(service.child.pid!, 'svg-render.child.cjs');
-      try {
+
+      it('renders SVGs in the process the build ships for it, which ends when the service dies', async () => {
+        /** What this test reads of the answers: a token, a product, an image. */
+        interface Answer {
+          access_token: string;
+          id: string;
+          format: string;
+          renditions: Record<string, { url: string }>;
+          responsive: Record<string, { src: string }>;
+        }
+        const { port, admin, service } = started;
+        const renders = () => childProcesses(service.child.pid!, 'svg-render.child.cjs');
         const base = `http://127.0.0.1:${port}`;
-        await waitForStatus(`${base}/health/ready`, 200);
         const post = async (path: string, body: unknown, token?: string) => {
           const form = body instanceof FormData;
           const res = await fetch(`${base}${path}`, {
@@ -315,11 +415,6 @@ describe('The service process', () => {
           });
           return { status: res.status, body: (await res.json()) as Answer };
         };
-        // The first administrator is made once the service listens, which is after it is ready.
-        await eventually(
-          () => service.output().includes('Created the first administrator'),
-          'the first administrator',
-        );
         const token = (await post('/api/v1/auth/login', admin)).body.access_token;
         const product = (await post('/api/v1/products', { name: 'Logo' }, token)).body;
         const svg =
@@ -348,96 +443,6 @@ describe('The service process', () => {
         await service.exit;
         // Orphaned, the render notices within half a second that its parent is gone, and ends.
         await eventually(() => !isRunning(render), 'the orphaned render to end', 10_000);
-      } finally {
-        service.child.kill('SIGKILL');
-        await service.exit;
-        await own.drop();
-      }
-    });
-
-    it('logs JSON lines with the request id, and never a credential', async () => {
-      const port = await freePort();
-      const service = startService(
-        {
-          ...db.env,
-          PORT: String(port),
-          HOST: '127.0.0.1',
-          LOG_LEVEL: 'info',
-          API_KEY_QUERY_PARAM: 'true',
-        },
-        cwd,
-      );
-      try {
-        await waitForStatus(`http://127.0.0.1:${port}/health/ready`, 200);
-        const res = await fetch(
-          `http://127.0.0.1:${port}/api/v1/auth/me?x-api-key=query-secret-1&api_key=query-secret-2&limit=5`,
-          {
-            headers: {
-              authorization: 'Bearer header-secret-3',
-              'x-api-key': 'header-secret-4',
-              cookie: 'session=cookie-secret-5',
-              'x-request-id': 'trace-redaction-check',
-            },
-          },
-        );
-        expect(res.status).toBe(401);
-        // Sent as written (fetch drops what follows a `#`): the router reads a query after `#`.
-        for (const [path, expected] of [
-          ['/api/v1/auth/me#x-api-key=query-secret-6', 401],
-          ['/api/v1/auth/me;x-api-key=query-secret-7', 404],
-        ] as const) {
-          const status = await new Promise<number | undefined>((resolve, reject) => {
-            const req = request({ host: '127.0.0.1', port, path }, (answer) => {
-              answer.resume();
-              resolve(answer.statusCode);
-            });
-            req.on('error', reject).end();
-          });
-          expect({ path, status }).toEqual({ path, status: expected });
-        }
-        // Refused by Node's parser (a header line without a colon): no route or hook sees it.
-        const raw = await RawClient.connect(port);
-        await raw.write(
-          'GET /api/v1/auth/me?x-api-key=parser-secret-8 HTTP/1.1\r\nHost: x\r\nNo Colon\r\n\r\n',
-        );
-        await raw.closed;
-        expect(raw.answer()?.status).toBe(400);
-      } finally {
-        service.child.kill('SIGTERM');
-      }
-      await service.exit;
-      const out = service.output();
-      for (const secret of [
-        'query-secret-1',
-        'query-secret-2',
-        'header-secret-3',
-        'header-secret-4',
-        'cookie-secret-5',
-        'query-secret-6',
-        'query-secret-7',
-        'parser-secret-8',
-      ]) {
-        expect(out).not.toContain(secret);
-      }
-      const refused = out
-        .split('\n')
-        .filter((l) => l.includes('Request refused by the HTTP parser'))
-        .map((l) => JSON.parse(l) as Record<string, unknown>);
-      expect(refused).toEqual([
-        expect.objectContaining({
-          level: 40,
-          parser_error: 'HPE_INVALID_HEADER_TOKEN',
-          status: 400,
-          request_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
-        }),
-      ]);
-      const line = out.split('\n').find((l) => l.includes('trace-redaction-check'));
-      expect(line).toBeDefined();
-      const entry = JSON.parse(line!);
-      expect(entry.req).toMatchObject({
-        id: 'trace-redaction-check',
-        url: '/api/v1/auth/me?x-api-key=[REDACTED]&api_key=[REDACTED]&limit=5',
-        headers: { authorization: '[REDACTED]', 'x-api-key': '[REDACTED]', cookie: '[REDACTED]' },
       });
     });
   });
