@@ -139,9 +139,7 @@ export class ImportsService {
     query: ImportRowsQueryDto,
   ): Promise<ImportRowPageDto> {
     const found = await this.find(ctx, id);
-    if (found.state === ImportState.Processing && !found.finishedAt) {
-      await this.worker.closeIfStalled(found.id);
-    }
+    await this.endIfStalled(found);
     const rows = await this.repository.page(found.id, {
       status: query.status,
       after: query.cursor ? decodeRowCursor(query.cursor) : 0,
@@ -278,6 +276,17 @@ export class ImportsService {
   }
 
   /**
+   * Ends the import if no job will ever finish it (ImportWorker.closeIfStalled), so that it reads
+   * completed, its pending rows failed, rather than processing for good; whether it was ended.
+   * Only an import processing and not finished may be, and not one known (`pending`, when its
+   * rows are counted already) to have no row pending: the read and its rows' agree.
+   */
+  private async endIfStalled(found: BulkImport, pending?: number): Promise<boolean> {
+    if (found.state !== ImportState.Processing || found.finishedAt || pending === 0) return false;
+    return this.worker.closeIfStalled(found.id);
+  }
+
+  /**
    * The import with its counts: `counts` when read already (with its page's), else read now. With
    * `endIfStalled`, one with rows pending that no job will ever work (ImportWorker.closeIfStalled)
    * is ended first, so that it shows completed, those rows failed, rather than processing for
@@ -290,8 +299,7 @@ export class ImportsService {
     { endIfStalled = false } = {},
   ): Promise<ImportDto> {
     let read = counts ?? (await this.repository.counts(found.id));
-    const unfinished = found.state === ImportState.Processing && read.pending > 0;
-    if (endIfStalled && unfinished && (await this.worker.closeIfStalled(found.id))) {
+    if (endIfStalled && (await this.endIfStalled(found, read.pending))) {
       read = await this.repository.counts(found.id);
     }
     const { pending, ok, failed } = read;
