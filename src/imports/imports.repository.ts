@@ -386,12 +386,18 @@ export class ImportsRepository {
    * queues their jobs in the transaction that holds it), and the import's own jobs are queued in
    * the transaction that made it processing: once locked, every pending row's job is visible.
    * Returns whether it was ended.
+   *
+   * `jobsLeft` is read once first without the lock, nothing else: a job seen then may still work
+   * the rows, so the import is left as it is. A processing import nearly always has one, and a
+   * client polling it fast then neither waits for the worker's lock of the import (finishIfDone
+   * after each job, a retry queueing its rows) nor holds it up with a lock of its own.
    */
-  closeStalled(
+  async closeStalled(
     id: string,
     problem: { code: string; message: string },
     jobsLeft: (manager: EntityManager) => Promise<boolean>,
   ): Promise<boolean> {
+    if (await jobsLeft(this.dataSource.manager)) return false;
     return this.dataSource.transaction(async (manager) => {
       const locked: unknown[] = await manager.query(
         `SELECT 1 FROM imports WHERE id = $1 AND state = 'processing' AND finished_at IS NULL

@@ -10,6 +10,7 @@ import { decodeId, encodeShortId } from '../../src/common/ids/short-id';
 import { ImportWorker, type ImportRowsJob } from '../../src/imports/import-worker.service';
 import { JobQueue, type JobRecord } from '../../src/jobs/job-queue.service';
 import { addUser, otherOrganisationAdmin } from '../support/accounts';
+import { holdLock } from '../support/db-faults';
 import { eventually } from '../support/eventually';
 import { pendingFileDeletions } from '../support/file-deletions';
 import { htmlBytes } from '../support/fixtures';
@@ -711,6 +712,72 @@ describe('Bulk imports (POST /api/v1/imports)', () => {
       ]);
     }
   });
+
+  /**
+   * An import processing with one row pending, in the organisation of `c.admin`, and its job
+   * queued to start in an hour: until then, or until that job is deleted, no job works it.
+   */
+  async function importWithWaitingJob(): Promise<{ id: string; job: string }> {
+    const db = app.get(DataSource);
+    const productId = decodeId(products.a.id);
+    const [{ id }] = await db.query<{ id: string }[]>(
+      `INSERT INTO imports (organization_id, principal, format, state)
+       SELECT organization_id, '{}', 'json', 'processing' FROM products WHERE id = $1
+       RETURNING id`,
+      [productId],
+    );
+    await db.query(
+      `INSERT INTO import_rows (import_id, row_number, product_id, url)
+       VALUES ($1, 1, $2, 'https://images.example/a.png')`,
+      [id, productId],
+    );
+    const data: ImportRowsJob = { import_id: id, first: 1, last: 1, retry_round: 0 };
+    const job = await app.get(JobQueue).send('bulk-import-rows', data, {
+      startAfterSeconds: 3600,
+    });
+    return { id, job: job! };
+  }
+
+  /** Deletes an import made by {@link importWithWaitingJob}, its rows, and its job. */
+  async function deleteImport(id: string): Promise<void> {
+    const db = app.get(DataSource);
+    await db.query(`DELETE FROM pgboss.job WHERE data->>'import_id' = $1`, [id]);
+    await db.query(`DELETE FROM imports WHERE id = $1`, [id]);
+  }
+
+  // A lock held by a connection of the test's own: a server only.
+  (process.env.TEST_DATABASE_URL ? it : it.skip)(
+    'answers a poll of a processing import at once while the worker holds its lock',
+    async () => {
+      const { id } = await importWithWaitingJob();
+      const db = app.get(DataSource);
+      // The worker's lock of the import (finishIfDone after a job, a retry queueing its rows).
+      const lock = await holdLock(t.db.url!, `SELECT 1 FROM imports WHERE id = '${id}' FOR UPDATE`);
+      let answered: ImportBody | undefined;
+      let polled: Promise<unknown> = Promise.resolve();
+      try {
+        polled = getImport(encodeShortId(id)).then((body) => (answered = body));
+        // The poll answers, or waits for the lock: whichever comes first.
+        const waiting = () =>
+          db.query<unknown[]>(
+            `SELECT 1 FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock'
+              AND query LIKE '%FROM imports%FOR UPDATE%' AND pid <> pg_backend_pid()`,
+          );
+        let waited = false;
+        await eventually(
+          async () => answered !== undefined || (waited = (await waiting()).length > 0),
+          'the poll to answer or to wait for the lock',
+        );
+        expect(waited).toBe(false);
+        expect(answered).toMatchObject({ state: 'processing', counts: { pending: 1 } });
+      } finally {
+        await lock.release();
+        await polled;
+        await deleteImport(id);
+      }
+    },
+  );
 
   it('keeps a completed import BULK_IMPORT_RETENTION_DAYS (30) days, then the hourly sweep deletes it and its rows, not its images', async () => {
     const csv = `external_id,url\next-c,${url('/img/301.png')}\next-c,${url('/img/302.png')}\n`;
