@@ -139,6 +139,22 @@ export class ImportWorker implements OnModuleInit {
     );
   }
 
+  /**
+   * Ends those of `importIds` that are stalled (see {@link closeIfStalled}): the jobs of all of
+   * them are read in one statement, and only those with none left are locked and ended, each in
+   * its own transaction (once: an import ended is not one of `importIds` again). Returns those
+   * ended.
+   */
+  async closeAllStalled(importIds: string[]): Promise<string[]> {
+    const queues = [IMPORT_ROWS_QUEUE, failedQueueOf(IMPORT_ROWS_QUEUE)];
+    const key = 'import_id' satisfies keyof ImportRowsJob;
+    const ended: string[] = [];
+    for (const id of await this.jobs.noneLeft(queues, key, importIds)) {
+      if (await this.closeIfStalled(id)) ended.push(id);
+    }
+    return ended;
+  }
+
   /** Works the pending rows of one run; throws (to be retried) if any met a service failure. */
   async work(data: ImportRowsJob, job: JobRecord<ImportRowsJob>): Promise<object> {
     const found = await this.repository.findById(data.import_id);

@@ -126,11 +126,26 @@ export class ImportsService {
     });
     const page = found.slice(0, query.limit);
     const last = page[page.length - 1];
-    const counts = await this.repository.countsOf(page.map((item) => item.id));
+    const counts = await this.countsEndingStalled(page);
     return {
       items: await Promise.all(page.map((item) => this.present(item, counts.get(item.id)))),
       next_cursor: found.length > query.limit && last ? encodeCursor(last, 'imports') : null,
     };
+  }
+
+  /**
+   * The counts of a page of imports, those stalled ended first (see {@link endIfStalled}): the
+   * list shows an import as its own read does, not processing until it is opened or the hourly
+   * sweep runs. A page with imports processing reads their jobs in one statement more; only one
+   * with none left is ended, and counted again.
+   */
+  private async countsEndingStalled(page: BulkImport[]): Promise<Map<string, StatusCounts>> {
+    const ids = page.map((item) => item.id);
+    const counts = await this.repository.countsOf(ids);
+    const unfinished = page.filter((item) => mayBeStalled(item, counts.get(item.id)?.pending));
+    if (unfinished.length === 0) return counts;
+    const ended = await this.worker.closeAllStalled(unfinished.map((item) => item.id));
+    return ended.length === 0 ? counts : this.repository.countsOf(ids);
   }
 
   async rows(
@@ -278,20 +293,18 @@ export class ImportsService {
   /**
    * Ends the import if no job will ever finish it (ImportWorker.closeIfStalled), so that it reads
    * completed, its pending rows failed, rather than processing for good; whether it was ended.
-   * Only an import processing and not finished may be, and not one known (`pending`, when its
-   * rows are counted already) to have no row pending: the read and its rows' agree.
+   * Only one that {@link mayBeStalled}: the import's read, its rows' and the list agree.
    */
   private async endIfStalled(found: BulkImport, pending?: number): Promise<boolean> {
-    if (found.state !== ImportState.Processing || found.finishedAt || pending === 0) return false;
-    return this.worker.closeIfStalled(found.id);
+    return mayBeStalled(found, pending) && this.worker.closeIfStalled(found.id);
   }
 
   /**
    * The import with its counts: `counts` when read already (with its page's), else read now. With
    * `endIfStalled`, one with rows pending that no job will ever work (ImportWorker.closeIfStalled)
    * is ended first, so that it shows completed, those rows failed, rather than processing for
-   * good. A list does not (a statement an import): the import's own read, or the hourly sweep,
-   * ends it.
+   * good. A list does not (a statement an import): it ends those of its page before, their jobs
+   * read together ({@link countsEndingStalled}).
    */
   private async present(
     found: BulkImport,
@@ -321,6 +334,14 @@ export class ImportsService {
       finished_at: pending === 0 ? await this.finishedAt(found) : null,
     };
   }
+}
+
+/**
+ * Whether the import may be one no job will ever finish: processing, not finished, and not known
+ * (`pending`, when its rows are counted already) to have no row pending.
+ */
+function mayBeStalled(found: BulkImport, pending?: number): boolean {
+  return found.state === ImportState.Processing && !found.finishedAt && pending !== 0;
 }
 
 function stateOf(found: BulkImport, pending: number): ImportProgressState {

@@ -277,6 +277,15 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
   }
 
   /**
+   * Those of `values` that no job of `names` whose data has `key` = that value may still run
+   * (see {@link anyPending}), in one statement however many they are.
+   */
+  noneLeft(names: string[], key: string, values: string[]): Promise<string[]> {
+    for (const name of names) this.assertDefined(name);
+    return this.queued.noneLeft(names, key, values);
+  }
+
+  /**
    * The distinct values of `field` in the data of the jobs of `name` failed for good (which an
    * admin may still retry: POST /jobs/{id}/retry) whose data has `key` = `value`. In `manager`'s
    * transaction.

@@ -67,6 +67,23 @@ export class QueuedJobsRepository {
   }
 
   /**
+   * Those of `values` for which no job of one of `names` whose data has `key` = that value is
+   * waiting or running (see {@link anyPending}), in one statement.
+   */
+  async noneLeft(names: string[], key: string, values: string[]): Promise<string[]> {
+    if (values.length === 0) return [];
+    const rows: { value: string }[] = await this.dataSource.query(
+      `SELECT v.value FROM unnest($3::text[]) AS v(value)
+        WHERE NOT EXISTS (
+          SELECT 1 FROM ${JOB_SCHEMA}.job
+           WHERE name = ANY($1::text[]) AND state IN ('created', 'retry', 'active')
+             AND data->>$2 = v.value)`,
+      [names, key, values],
+    );
+    return rows.map((row) => row.value);
+  }
+
+  /**
    * The distinct values of `field` in the data of the jobs of queue `name` failed for good (that
    * an admin may retry) whose data has `key` = `value`. Read in `manager`'s transaction.
    */

@@ -779,6 +779,32 @@ describe('Bulk imports (POST /api/v1/imports)', () => {
     },
   );
 
+  it('lists an import no job will finish as completed, its row failed, as reading it would', async () => {
+    const { id, job } = await importWithWaitingJob();
+    const db = app.get(DataSource);
+    try {
+      const listed = async () => {
+        const res = await call(app, 'GET', '/api/v1/imports?limit=100', c.admin);
+        expect(res.statusCode).toBe(200);
+        const items = res.json<{ items: ImportBody[] }>().items;
+        return items.find((item) => item.id === encodeShortId(id));
+      };
+      expect(await listed()).toMatchObject({ state: 'processing', counts: { pending: 1 } });
+      // Its job is deleted unrun (by pg-boss, after 14 days waiting): nothing will work its row.
+      await db.query(`DELETE FROM pgboss.job WHERE id = $1`, [job]);
+      expect(await listed()).toMatchObject({
+        state: 'completed',
+        counts: { total: 1, done: 1, ok: 0, failed: 1, pending: 0 },
+        finished_at: expect.any(String),
+      });
+      expect(await allRows(encodeShortId(id))).toMatchObject([
+        { row: 1, status: 'failed', problem: { code: 'internal_error' } },
+      ]);
+    } finally {
+      await deleteImport(id);
+    }
+  });
+
   it('keeps a completed import BULK_IMPORT_RETENTION_DAYS (30) days, then the hourly sweep deletes it and its rows, not its images', async () => {
     const csv = `external_id,url\next-c,${url('/img/301.png')}\next-c,${url('/img/302.png')}\n`;
     const res = await postCsv(csv);
