@@ -6,6 +6,7 @@ import { Role, Scope } from '../auth/roles';
 import { authorise, type RouteAccess } from '../auth/route-access';
 import { AppError } from '../common/errors/app.error';
 import { errorStatus } from '../common/errors/error-codes';
+import { encodeShortId } from '../common/ids/short-id';
 import { safeError } from '../common/logging/safe-error';
 import { ImagesService } from '../images/images.service';
 import { failedQueueOf, JobQueue, type JobRecord } from '../jobs/job-queue.service';
@@ -100,6 +101,7 @@ export class ImportWorker implements OnModuleInit {
       // A job whose worker is not heard from (its process died) is retried by another.
       heartbeat: true,
       whenFailed: (data, jobId) => this.failLeftPending(data, jobId),
+      nothingToRetry: (data) => this.nothingToRetry(data),
     });
     this.jobs.define({
       name: IMPORT_SWEEP_QUEUE,
@@ -188,6 +190,19 @@ export class ImportWorker implements OnModuleInit {
     const chunk = { first: data.first, last: data.last, round: data.retry_round };
     await this.repository.failLeftPending(data.import_id, chunk, jobId, SERVICE_FAILURE);
     await this.repository.finishIfDone(data.import_id);
+  }
+
+  /**
+   * Why an admin's retry of a job failed for good would do nothing: every row of its run is done
+   * (its last attempt, the job recording a dead one's rows, or the import ended as stalled failed
+   * those left), so it would complete at once having run none. The import's retry runs them.
+   */
+  private async nothingToRetry(data: ImportRowsJob): Promise<string | null> {
+    const chunk = { first: data.first, last: data.last, round: data.retry_round };
+    if (await this.repository.anyPendingIn(data.import_id, chunk)) return null;
+    if (!(await this.repository.findById(data.import_id))) return 'Its import was deleted.';
+    const retry = `/api/v1/imports/${encodeShortId(data.import_id)}/retry`;
+    return `Its rows were recorded failed (or done) already: run them again with POST ${retry}.`;
   }
 
   private async runRow(

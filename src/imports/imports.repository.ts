@@ -341,6 +341,18 @@ export class ImportsRepository {
     return updated.length > 0;
   }
 
+  /** Whether a row of `chunk` (of its `round`, when it names one) is still pending. */
+  async anyPendingIn(id: string, chunk: RowChunk & { round?: number }): Promise<boolean> {
+    const rows: unknown[] = await this.dataSource.query(
+      `SELECT 1 FROM import_rows
+        WHERE import_id = $1 AND row_number BETWEEN $2 AND $3 AND status = 'pending'
+          AND ($4::int IS NULL OR retry_round = $4)
+        LIMIT 1`,
+      [id, chunk.first, chunk.last, chunk.round ?? null],
+    );
+    return rows.length > 0;
+  }
+
   /**
    * Every row still pending fails with `problem`, those an attempt holds right now included: that
    * attempt can then record nothing (its image is undone, as when a retry takes a row over).

@@ -65,6 +65,11 @@ export interface QueueDefinition<T extends object> {
    * `<name>-failed` (pg-boss's dead letter queue), retried as any job is.
    */
   whenFailed?: (data: T, failedJobId: string) => Promise<void>;
+  /**
+   * Why an admin's retry of a failed job of this queue would do nothing (its work was recorded
+   * otherwise since: a sentence saying what to do instead), or null to retry it.
+   */
+  nothingToRetry?: (data: T) => Promise<string | null>;
 }
 
 /** The queue a queue's jobs failed for good go to (see QueueDefinition.whenFailed). */
@@ -324,6 +329,13 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
     // pg-boss's typings leave CommandResponse empty; its value carries `affected`.
     const result = (await this.engine.retry(name, id)) as { affected?: number };
     return (result.affected ?? 0) > 0;
+  }
+
+  /** Why a retry of the failed job of `name` with `data` would do nothing, or null. */
+  nothingToRetry(name: string, data: unknown): Promise<string | null> {
+    this.assertDefined(name);
+    const check = this.definitions.get(name)?.nothingToRetry;
+    return check ? check(data as object) : Promise.resolve(null);
   }
 
   queueNames(): string[] {

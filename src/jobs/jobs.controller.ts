@@ -56,9 +56,11 @@ export class JobsController {
       'Admins only. Puts a `failed` job back in its queue with one more attempt; it answers the ' +
       'job as it is read back: `retry`, which a worker runs next (or already `active`, even ' +
       'done, on an instance that runs jobs and took it at once). A job in any other state is `409 ' +
-      'job_not_failed`.',
+      'job_not_failed`; one that would do nothing if run again is `409 job_nothing_to_retry`, its ' +
+      '`detail` saying what to do instead (a `bulk-import-rows` job whose rows were recorded ' +
+      'failed already: retry the import).',
   })
-  @ApiProblems('job_not_found', 'job_not_failed')
+  @ApiProblems('job_not_found', 'job_not_failed', 'job_nothing_to_retry')
   retry(@Ctx() ctx: RequestContext, @Param('id', ParseIdPipe) id: string): Promise<JobDto> {
     return this.jobs.retry(ctx, id);
   }

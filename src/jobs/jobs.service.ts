@@ -50,12 +50,15 @@ export class JobsService {
   }
 
   /**
-   * Puts a failed job back in its queue, with one more attempt; 409 job_not_failed otherwise, and
-   * 404 job_not_found when it is gone, before or right after it was put back.
+   * Puts a failed job back in its queue, with one more attempt; 409 job_not_failed otherwise, 409
+   * job_nothing_to_retry when running it again would do nothing (its queue says why), and 404
+   * job_not_found when it is gone, before or right after it was put back.
    */
   async retry(ctx: RequestContext, id: string): Promise<JobDto> {
     const job = await this.find(ctx, id);
     // pg-boss retries only a failed job: a job that stopped being failed meanwhile is refused too.
+    const idle = job.state === 'failed' && (await this.queue.nothingToRetry(job.name, job.data));
+    if (idle) throw new AppError('job_nothing_to_retry', idle);
     if (job.state !== 'failed' || !(await this.queue.retry(job.name, job.id))) {
       const now = await this.repository.find([job.name], job.id, this.viewer(ctx));
       if (!now) throw jobNotFound();

@@ -805,6 +805,38 @@ describe('Bulk imports (POST /api/v1/imports)', () => {
     }
   });
 
+  it("refuses an admin's retry of an import's failed job whose rows were failed since: 409 job_nothing_to_retry", async () => {
+    const { id, job } = await importWithWaitingJob();
+    const db = app.get(DataSource);
+    try {
+      // Its job failed for good; reading the import ends it, its row failed.
+      await db.query(
+        `UPDATE pgboss.job SET state = 'failed',
+                data = data || jsonb_build_object('organization_id', $2::text)
+          WHERE id = $1`,
+        [
+          job,
+          (await db.query(`SELECT organization_id FROM imports WHERE id = $1`, [id]))[0]
+            .organization_id,
+        ],
+      );
+      expect(await getImport(encodeShortId(id))).toMatchObject({ state: 'completed' });
+      const res = await call(app, 'POST', `/api/v1/jobs/${encodeShortId(job)}/retry`, c.admin);
+      expect(res.statusCode).toBe(409);
+      expect(res.json()).toMatchObject({
+        code: 'job_nothing_to_retry',
+        detail: expect.stringContaining(`/api/v1/imports/${encodeShortId(id)}/retry`),
+      });
+      const [left] = await db.query<{ state: string }[]>(
+        `SELECT state FROM pgboss.job WHERE id = $1`,
+        [job],
+      );
+      expect(left.state).toBe('failed');
+    } finally {
+      await deleteImport(id);
+    }
+  });
+
   it('keeps a completed import BULK_IMPORT_RETENTION_DAYS (30) days, then the hourly sweep deletes it and its rows, not its images', async () => {
     const csv = `external_id,url\next-c,${url('/img/301.png')}\next-c,${url('/img/302.png')}\n`;
     const res = await postCsv(csv);

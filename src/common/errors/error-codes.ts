@@ -180,6 +180,7 @@ export const ERROR_CODES = {
   // Background jobs.
   job_not_found: { kind: 'not_found', title: 'No such job' },
   job_not_failed: { kind: 'conflict', title: 'Only a failed job can be retried' },
+  job_nothing_to_retry: { kind: 'conflict', title: 'The job has nothing left to do' },
   // Idempotent retries (the Idempotency-Key header).
   invalid_idempotency_key: { kind: 'invalid', title: 'The Idempotency-Key header is malformed' },
   idempotency_key_in_use: {
