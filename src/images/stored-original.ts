@@ -3,12 +3,10 @@ import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { AppError } from '../common/errors/app.error';
 import type { StorageProvider } from '../storage/storage-provider';
 import {
-  isNoRoom,
   releaseSpoolFile,
-  SPOOL_FULL_RETRY_AFTER_SECONDS,
+  spoolProblem,
   trackSpoolFile,
   uploadTempDir,
 } from './intake/upload-spool';
@@ -42,28 +40,26 @@ export async function spoolStoredOriginal(
   const dir = uploadTempDir(config);
   // Removed by a forced exit too, as a request's spool files are: the caller releases it.
   const path = trackSpoolFile(join(dir, `${purpose}-${randomUUID()}`));
+  // Which side failed first: the spool's (its disk full, its folder unusable) is answered as
+  // uploads' are; the storage's stream failing is not the spool's, whatever its code.
+  let failed: 'source' | 'sink' | undefined;
   try {
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true }).catch((error: unknown) => {
+      failed = 'sink';
+      throw error;
+    });
     // Readable by the service only, as every spooled upload is.
-    await pipeline(object.stream, createWriteStream(path, { flags: 'wx', mode: 0o600 }));
+    const sink = createWriteStream(path, { flags: 'wx', mode: 0o600 });
+    object.stream.once('error', () => (failed ??= 'source'));
+    sink.once('error', () => (failed ??= 'sink'));
+    await pipeline(object.stream, sink);
   } catch (error) {
     // Unread if the folder could not be made: its file handle or socket is let go.
     object.stream.destroy();
     await releaseSpoolFile(path);
-    throw isNoRoom(error) ? spoolFull() : error;
+    // No room, or the folder unusable: the service's temporary condition, 503 with Retry-After
+    // as for uploads rather than a 500; a rebuild job retries it later.
+    throw failed === 'sink' ? spoolProblem(error) : error;
   }
   return path;
-}
-
-/**
- * No room in the spool is the service's temporary condition, as for uploads (upload-spool.ts):
- * 503 `upload_spool_full` with Retry-After, not a 500; a rebuild job retries it later.
- */
-function spoolFull(): AppError {
-  return new AppError(
-    'upload_spool_full',
-    'The server has no room now to work on the stored original; try again later.',
-    [],
-    { 'Retry-After': String(SPOOL_FULL_RETRY_AFTER_SECONDS) },
-  );
 }

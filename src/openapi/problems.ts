@@ -45,6 +45,7 @@ export const PROBLEMS = {
     'server_busy',
     'storage_unavailable',
     'upload_spool_full',
+    'upload_spool_unavailable',
   ],
 } as const satisfies Record<string, readonly ErrorCode[]>;
 

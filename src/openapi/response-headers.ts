@@ -52,6 +52,7 @@ const RETRY_AFTER_CODES: readonly ErrorCode[] = [
   'not_ready',
   'server_busy',
   'upload_spool_full',
+  'upload_spool_unavailable',
 ];
 
 /** The codes whose problem carries Location: the thing that a retry is told was made already. */

@@ -3,7 +3,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import sharp from 'sharp';
 import { filesBelow } from '../support/accounts';
-import { call, login } from '../support/http';
+import { DataSource } from 'typeorm';
+import { solidJpeg } from '../support/fixtures';
+import { call, login, uploadToNewProduct } from '../support/http';
+import { startImageServer } from '../support/image-server';
+import { multipart } from '../support/multipart';
 import { eventually, multipartBody, RawClient, requestHead } from '../support/slow-client';
 import { createApp } from '../../src/app.factory';
 import { createTestDatabase } from '../support/test-database';
@@ -27,12 +31,22 @@ describe('Spool files never outlive their request', () => {
    * as uploaded, and its renditions come from a reduced decode: done too fast to hang up during).
    */
   let big: Buffer;
+  /** A small image, quick to process, and one stored from it, for a transform URL to read. */
+  let small: Buffer;
+  let storedId: string;
+  let images: Awaited<ReturnType<typeof startImageServer>>;
 
   beforeAll(async () => {
-    t = await startTestApp({ UPLOAD_SPOOL_SWEEP_SECONDS: '1' });
+    small = await solidJpeg(64, 48);
+    images = await startImageServer(small);
+    t = await startTestApp({
+      UPLOAD_SPOOL_SWEEP_SECONDS: '1',
+      IMPORT_ALLOWED_PRIVATE_ORIGINS: new URL(images.url).origin,
+    });
     bearer = await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password);
     const product = await call(t.app, 'POST', '/api/v1/products', { bearer }, { name: 'Spool' });
     productId = product.json<{ id: string }>().id;
+    storedId = (await uploadToNewProduct(t.app, { bearer }, small, 'Stored')).id;
     big = await sharp({
       create: { width: 6000, height: 4000, channels: 3, background: '#7a5c3e' },
     })
@@ -45,10 +59,14 @@ describe('Spool files never outlive their request', () => {
 
   afterAll(async () => {
     await t?.close();
+    await images?.close();
   });
 
   const spoolDir = () => join(t.db.env.DATA_DIR, 'tmp', 'uploads');
   const spooled = () => filesBelow(join(t.db.env.DATA_DIR, 'tmp'));
+  const stored = () => filesBelow(join(t.db.env.DATA_DIR, 'media'));
+  const imageRows = async () =>
+    Number((await t.app.get(DataSource).query('SELECT count(*) AS n FROM images'))[0].n);
 
   /** The whole request, as bytes: the head, then the body. */
   function upload(): { head: string; body: Buffer } {
@@ -149,25 +167,66 @@ describe('Spool files never outlive their request', () => {
     client.destroy();
   });
 
-  it("answers an upload the spool's folder cannot take as the service's fault: 500, not the body's", async () => {
-    // DATA_DIR/tmp/uploads replaced by a file, as a broken or read-only disk would refuse it.
-    rmSync(spoolDir(), { recursive: true, force: true });
-    writeFileSync(spoolDir(), 'not a folder');
-    try {
-      const { contentType, body } = multipartBody(Buffer.from('any bytes'), { title: 'Lost' });
-      const res = await t.app.inject({
-        method: 'POST',
-        url: `/api/v1/products/${productId}/images`,
-        headers: { 'content-type': contentType, authorization: `Bearer ${bearer}` },
-        payload: body,
+  /** Every way an image reaches the spool, each sent once (its product made beforehand). */
+  const WAYS = {
+    'gallery upload': (productId: string) => {
+      const form = multipart({ title: 'Lost' }, [
+        { filename: 'a.jpg', contentType: 'image/jpeg', data: small },
+      ]);
+      const url = `/api/v1/products/${productId}/images`;
+      return call(t.app, 'POST', url, { bearer }, form.payload, { headers: form.headers });
+    },
+    'stand-alone upload': () => {
+      const form = multipart({ purpose: 'product' }, [
+        { filename: 'a.jpg', contentType: 'image/jpeg', data: small },
+      ]);
+      return call(t.app, 'POST', '/api/v1/images', { bearer }, form.payload, {
+        headers: form.headers,
       });
-      expect(res.statusCode).toBe(500);
-      expect(res.json()).toMatchObject({ code: 'internal_error' });
-    } finally {
-      rmSync(spoolDir(), { force: true });
-      mkdirSync(spoolDir(), { recursive: true });
-    }
-  });
+    },
+    'data URI import': (productId: string) =>
+      call(
+        t.app,
+        'PUT',
+        `/api/v1/products/${productId}/image`,
+        { bearer },
+        {
+          image: `data:image/jpeg;base64,${small.toString('base64')}`,
+        },
+      ),
+    'URL import': (productId: string) =>
+      call(t.app, 'PUT', `/api/v1/products/${productId}/image`, { bearer }, { image: images.url }),
+    // A transform copies the stored original into the spool to decode it (stored-original.ts).
+    'transform URL': () => call(t.app, 'GET', `/transform/unsigned/p_thumb,f_png/${storedId}`),
+  };
+
+  it.each(Object.keys(WAYS) as (keyof typeof WAYS)[])(
+    "the spool's folder unusable while running, %s: 503 upload_spool_unavailable with Retry-After, nothing kept",
+    async (way) => {
+      const product = await call(t.app, 'POST', '/api/v1/products', { bearer }, { name: way });
+      const productId = product.json<{ id: string }>().id;
+      const rows = await imageRows();
+      const media = stored();
+      // DATA_DIR/tmp/uploads replaced by a file after start-up, as a broken disk refuses it.
+      rmSync(spoolDir(), { recursive: true, force: true });
+      writeFileSync(spoolDir(), 'not a folder');
+      try {
+        const res = await WAYS[way](productId);
+        expect(res.statusCode).toBe(503);
+        expect(res.headers['content-type']).toContain('application/problem+json');
+        expect(res.json()).toMatchObject({ code: 'upload_spool_unavailable', status: 503 });
+        expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+        expect(await imageRows()).toBe(rows);
+        expect(stored()).toEqual(media);
+      } finally {
+        rmSync(spoolDir(), { force: true });
+        mkdirSync(spoolDir(), { recursive: true });
+      }
+      // Repaired, the same request goes through, without a restart.
+      expect((await WAYS[way](productId)).statusCode).toBeLessThan(300);
+      expect(spooled()).toEqual([]);
+    },
+  );
 
   it('sweeps files a crash left, every UPLOAD_SPOOL_SWEEP_SECONDS, and only old ones', async () => {
     mkdirSync(spoolDir(), { recursive: true });

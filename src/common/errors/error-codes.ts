@@ -152,6 +152,10 @@ export const ERROR_CODES = {
     kind: 'unavailable',
     title: 'The server has no room to receive the upload',
   },
+  upload_spool_unavailable: {
+    kind: 'unavailable',
+    title: 'The server cannot write uploads to its spool folder',
+  },
   // Bulk imports.
   import_not_found: { kind: 'not_found', title: 'No such import' },
   invalid_csv: { kind: 'invalid', title: 'The CSV is malformed' },

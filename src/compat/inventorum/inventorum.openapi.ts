@@ -168,6 +168,7 @@ export function InventorumUpload(path: string): MethodDecorator {
       'server_busy',
       'storage_unavailable',
       'upload_spool_full',
+      'upload_spool_unavailable',
     ),
   );
 }

@@ -119,6 +119,7 @@ export function ApiTransformedImage(): MethodDecorator {
       'server_busy',
       'storage_unavailable',
       'upload_spool_full',
+      'upload_spool_unavailable',
     ),
   );
 }

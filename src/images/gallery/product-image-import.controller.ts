@@ -57,6 +57,7 @@ abstract class ProductImageImportRoutes {
     'server_busy',
     'storage_unavailable',
     'upload_spool_full',
+    'upload_spool_unavailable',
     'gallery_changed',
   )
   async importProductImage(

@@ -13,7 +13,7 @@ import { MULTIPART_FIELD_BYTES } from '../../common/http/multipart-routes';
 import { formParts, multipartReadError } from '../../common/http/multipart-errors';
 import { validateInput } from '../../common/http/validation';
 import { type UploadImageFieldsDto } from '../dto/upload-image.dto';
-import { isNoRoom, isSpoolUnusable, RequestSpool, spoolWriteProblem } from './upload-spool';
+import { RequestSpool, spoolWriteProblem } from './upload-spool';
 
 /** A file received in a multipart upload, spooled to a temporary file. */
 export interface ReceivedFile {
@@ -112,10 +112,10 @@ async function readParts(
       } else addField(fields, part);
     }
   } catch (error) {
-    // The spool's disk full: the service's condition (503), not a malformed body.
-    if (!(error instanceof AppError) && isNoRoom(error)) throw spoolWriteProblem(error);
-    // Its folder unusable (permissions, a read-only disk): the service's fault, a logged 500.
-    if (!(error instanceof AppError) && isSpoolUnusable(error)) throw error;
+    // The spool's disk full or its folder unusable: the service's condition (503), not a
+    // malformed body.
+    const spoolFailure = spoolWriteProblem(error);
+    if (spoolFailure !== error) throw spoolFailure;
     throw multipartReadError(error);
   }
   return { file, fields };

@@ -3,8 +3,11 @@ import { rmSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join, resolve } from 'node:path';
+import { Logger } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { AppError } from '../../common/errors/app.error';
+import { RepeatLimiter } from '../../common/logging/repeat-limiter';
+import { safeError } from '../../common/logging/safe-error';
 
 const SPOOL = Symbol('uploadSpool');
 const HANDLING = Symbol('uploadSpoolHandling');
@@ -38,8 +41,8 @@ const UNUSABLE: ReadonlySet<string> = new Set([
 
 /**
  * Whether writing a spool file failed because the spool's folder cannot be used (an error of a
- * file system call, not of the request): the service's fault, to be answered as one (a 500, which
- * is logged), never as a 400 that blames the body.
+ * file system call, not of the request): the service's condition, never a 400 that blames the
+ * body (see {@link spoolUnavailable}).
  */
 export function isSpoolUnusable(error: unknown): boolean {
   for (let e = error, depth = 0; e && depth < 5; e = (e as Error).cause, depth++) {
@@ -66,18 +69,52 @@ export function isNoRoom(error: unknown): boolean {
 }
 
 /**
- * A spool write's failure as the client should hear it: no room on the spool's disk is the
- * service's temporary condition, 503 `upload_spool_full` with Retry-After (never a 400 blaming the
- * body, nor a 500); the connection is closed, as the rest of the body is not read. Any other
- * error is returned as it is.
+ * A spool write's failure as the client should hear it: no room on the spool's disk is 503
+ * `upload_spool_full`, its folder unusable 503 `upload_spool_unavailable`, both with Retry-After
+ * (never a 400 blaming the body, nor a 500); the connection is closed, as the rest of the body is
+ * not read. Any other error is returned as it is.
  */
 export function spoolWriteProblem(error: unknown): unknown {
-  if (!isNoRoom(error)) return error;
+  return spoolProblem(error, { Connection: 'close' });
+}
+
+/** As {@link spoolWriteProblem}, with `headers` added to the answer's Retry-After. */
+export function spoolProblem(error: unknown, headers: Record<string, string> = {}): unknown {
+  if (error instanceof AppError) return error;
+  const retry = { 'Retry-After': String(SPOOL_FULL_RETRY_AFTER_SECONDS), ...headers };
+  if (isNoRoom(error)) {
+    return new AppError(
+      'upload_spool_full',
+      'The server has no room to receive the upload now; send it again later.',
+      [],
+      retry,
+    );
+  }
+  if (isSpoolUnusable(error)) return spoolUnavailable(error, retry);
+  return error;
+}
+
+const logger = new Logger('UploadSpool');
+/** One line a minute while the folder stays unusable: every upload meets it, for one fact. */
+const unusableLog = new RepeatLimiter(60_000);
+
+/**
+ * The spool's folder unusable while running (removed with its disk, made read-only, replaced by
+ * a file, out of file handles): the start checks it, but a disk can change under a running
+ * process. Not the client's fault, nor a bug to look up by request id: the service cannot take
+ * uploads until an operator repairs the folder, which `/health/ready` reports meanwhile (so a load
+ * balancer sends them to another instance). The cause (EROFS, ENOTDIR…) goes to the log.
+ */
+function spoolUnavailable(cause: unknown, headers: Record<string, string>): AppError {
+  const held = unusableLog.take();
+  if (held !== undefined) {
+    logger.warn({ err: safeError(cause), held_back: held }, 'The upload spool cannot be written');
+  }
   return new AppError(
-    'upload_spool_full',
-    'The server has no room to receive the upload now; send it again later.',
+    'upload_spool_unavailable',
+    'The server cannot receive uploads now; send it again later.',
     [],
-    { 'Retry-After': String(SPOOL_FULL_RETRY_AFTER_SECONDS), Connection: 'close' },
+    headers,
   );
 }
 

@@ -196,7 +196,7 @@ describe(dataUriBodyParsing.name, () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
-  it("reports a failure to write the image as the service's (500), not the client's", async () => {
+  it("reports a spool folder it cannot write as the service's condition (503), not the client's", async () => {
     const notADirectory = join(dir, 'file');
     writeFileSync(notADirectory, '');
     const request = {
@@ -219,8 +219,8 @@ describe(dataUriBodyParsing.name, () => {
       () => undefined,
       (e: unknown) => e,
     );
-    expect(error).not.toBeInstanceOf(AppError);
-    expect(error).toMatchObject({ code: 'ENOTDIR', statusCode: 500 });
+    expect(error).toBeInstanceOf(AppError);
+    expect(error).toMatchObject({ code: 'upload_spool_unavailable' });
   });
 
   it('leaves a body that is not JSON, or announced over the limit, to Fastify', async () => {

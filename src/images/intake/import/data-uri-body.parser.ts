@@ -9,7 +9,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import parser from 'stream-json/parser.js';
 import stringer from 'stream-json/stringer.js';
 import { AppError } from '../../../common/errors/app.error';
-import { isNoRoom, RequestSpool, spoolWriteProblem } from '../upload-spool';
+import { RequestSpool, spoolWriteProblem } from '../upload-spool';
 import { DataUriExtractor } from './data-uri-extractor';
 import { notUtf8Json } from '../../../common/http/json-body.parser';
 import { isMediaType } from '../../../common/http/media-type';
@@ -88,9 +88,9 @@ function streamedBody(
 }
 
 /**
- * The client's errors (a refusal, the request aborted) as they are; the spool's disk full is 503
- * upload_spool_full; any other failure (the disk) is the service's: a 500, where Fastify would
- * make any error of a body a 400.
+ * The client's errors (a refusal, the request aborted) as they are; the spool's disk full or its
+ * folder unusable is 503 upload_spool_full or upload_spool_unavailable; any other failure is the
+ * service's: a 500, where Fastify would make any error of a body a 400.
  */
 function answerFor(error: Error): Error {
   if (error instanceof AppError) return error;
@@ -99,7 +99,8 @@ function answerFor(error: Error): Error {
     // the 500 an unknown error becomes (logged and counted as a fault of the service).
     return new AppError('malformed_json', 'The request body ended before the JSON did.');
   }
-  if (isNoRoom(error)) return spoolWriteProblem(error) as AppError;
+  const spoolFailure = spoolWriteProblem(error);
+  if (spoolFailure !== error) return spoolFailure as AppError;
   return Object.assign(error, { statusCode: 500 });
 }
 
