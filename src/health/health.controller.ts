@@ -13,8 +13,10 @@ import { withTimeout } from '../common/concurrency/with-timeout';
 import { RepeatLimiter } from '../common/logging/repeat-limiter';
 import { safeError } from '../common/logging/safe-error';
 import { DatabaseProbe } from '../database/database-probe';
+import { checkSpoolWritable, uploadTempDir } from '../images/intake/upload-spool';
 import { STORAGE_PROVIDER, type StorageProvider } from '../storage/storage-provider';
 import { ApiProblems } from '../openapi/problems';
+import { HEALTH_CONFIG, type HealthConfig } from './health.config';
 
 const CHECK_TIMEOUT_MS = 3000;
 
@@ -64,7 +66,11 @@ const CHECKS_SCHEMA = {
     properties: { status: { type: 'string', enum: ['up', 'down'] } },
     additionalProperties: true,
   },
-  example: { database: { status: 'up' }, storage: { status: 'up', driver: 's3' } },
+  example: {
+    database: { status: 'up' },
+    storage: { status: 'up', driver: 's3' },
+    spool: { status: 'up' },
+  },
 } satisfies SchemaObject;
 
 /** Terminus' report when every check passed (a failed one is a 503 problem, `not_ready`). */
@@ -86,15 +92,22 @@ export class HealthController {
   private readonly logger = new Logger(HealthController.name);
   private readonly databaseLog = new CheckLog(this.logger, 'Database');
   private readonly storageLog = new CheckLog(this.logger, 'Storage');
+  private readonly spoolLog = new CheckLog(this.logger, 'Upload spool');
   /** The storage check under way, which the probes arriving meanwhile wait for too. */
   private storageInFlight: Promise<void> | undefined;
+  /** The same for the upload spool's. */
+  private spoolInFlight: Promise<void> | undefined;
+  private readonly spoolDir: string;
 
   constructor(
     private readonly health: HealthCheckService,
     private readonly database: DatabaseProbe,
     private readonly indicators: HealthIndicatorService,
     @Inject(STORAGE_PROVIDER) private readonly storage: StorageProvider,
-  ) {}
+    @Inject(HEALTH_CONFIG) config: HealthConfig,
+  ) {
+    this.spoolDir = uploadTempDir(config);
+  }
 
   /** Liveness: the process is up and serving HTTP. Checks nothing else, so it never flaps. */
   @Get()
@@ -122,9 +135,10 @@ export class HealthController {
   @HealthCheck({ noCache: true, swaggerDocumentation: false })
   @ApiOperation({
     operationId: 'getReadiness',
-    summary: 'Readiness probe (database, storage)',
+    summary: 'Readiness probe (database, storage, upload spool)',
     description:
-      'Answers 200 when the database and the storage answer, else 503 `not_ready`; no credential.',
+      'Answers 200 when the database and the storage answer and the upload spool can be ' +
+      'written, else 503 `not_ready`; no credential.',
   })
   @ApiOkResponse({ description: 'Every dependency answers', schema: READY_SCHEMA })
   @ApiServiceUnavailableResponse({
@@ -132,7 +146,11 @@ export class HealthController {
   })
   @ApiProblems('not_ready')
   ready(): Promise<HealthCheckResult> {
-    return this.health.check([() => this.databaseCheck(), () => this.storageCheck()]);
+    return this.health.check([
+      () => this.databaseCheck(),
+      () => this.storageCheck(),
+      () => this.spoolCheck(),
+    ]);
   }
 
   /** The database answers a ping. Its error (which names hosts and ports) goes to the log only. */
@@ -171,6 +189,33 @@ export class HealthController {
       // The reason goes to the log only: the probe is public and must not describe our setup.
       this.storageLog.failed(error);
       return indicator.down({ driver: this.storage.driver });
+    }
+  }
+
+  /**
+   * The upload spool's folder can be made and written, as the start checks: one made unusable
+   * while running (its disk gone or read-only, a file in its place) fails every upload, import
+   * and new transform result (503 upload_spool_unavailable) until an operator repairs it, so the
+   * instance leaves the rotation meanwhile. A full spool passes (an empty file needs no room): it
+   * is most often the uploads in flight, freed as they end, and taking the instance out for it
+   * would also take away the reads it still serves; uploads get 503 upload_spool_full instead.
+   */
+  private async spoolCheck(): Promise<HealthIndicatorResult> {
+    const indicator = this.indicators.check('spool');
+    try {
+      this.spoolInFlight ??= withTimeout(
+        checkSpoolWritable(this.spoolDir),
+        CHECK_TIMEOUT_MS,
+        'upload spool check',
+      ).finally(() => {
+        this.spoolInFlight = undefined;
+      });
+      await this.spoolInFlight;
+      this.spoolLog.passed();
+      return indicator.up();
+    } catch (error) {
+      this.spoolLog.failed(error);
+      return indicator.down();
     }
   }
 }

@@ -3,6 +3,7 @@ import { TerminusModule } from '@nestjs/terminus';
 import { DatabaseProbe } from '../database/database-probe';
 import { ConfiguredStorageModule } from '../storage/storage.module';
 import { HealthController } from './health.controller';
+import { healthConfigProvider } from './health.config';
 
 @Module({
   imports: [
@@ -12,6 +13,6 @@ import { HealthController } from './health.controller';
     ConfiguredStorageModule,
   ],
   controllers: [HealthController],
-  providers: [DatabaseProbe],
+  providers: [DatabaseProbe, healthConfigProvider],
 })
 export class HealthModule {}

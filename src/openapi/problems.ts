@@ -88,9 +88,15 @@ export const PROBLEM_EXTENSIONS: Partial<Record<ErrorCode, Record<string, Schema
   not_ready: {
     checks: {
       type: 'object',
-      description: 'Each dependency checked, with its `status` (`up` or `down`).',
+      description:
+        'Each dependency checked (`database`, `storage`, the upload `spool`), with its `status` ' +
+        '(`up` or `down`).',
       additionalProperties: { type: 'object', additionalProperties: true },
-      example: { database: { status: 'up' }, storage: { status: 'down', driver: 's3' } },
+      example: {
+        database: { status: 'up' },
+        storage: { status: 'down', driver: 's3' },
+        spool: { status: 'up' },
+      },
     },
   },
 };

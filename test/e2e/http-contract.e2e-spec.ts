@@ -317,7 +317,11 @@ describe('HTTP contract (problem+json, request ids, headers)', () => {
     expect(ready.statusCode).toBe(200);
     expect(ready.json()).toMatchObject({
       status: 'ok',
-      details: { database: { status: 'up' }, storage: { status: 'up', driver: 'local' } },
+      details: {
+        database: { status: 'up' },
+        storage: { status: 'up', driver: 'local' },
+        spool: { status: 'up' },
+      },
     });
   });
 
@@ -348,6 +352,7 @@ describe('Readiness when the database is gone', () => {
       expect(body.checks).toEqual({
         database: { status: 'down' },
         storage: { status: 'up', driver: 'local' },
+        spool: { status: 'up' },
       });
       expect(res.headers['retry-after']).toBeDefined();
     } finally {

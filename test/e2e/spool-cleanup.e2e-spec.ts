@@ -218,12 +218,17 @@ describe('Spool files never outlive their request', () => {
         expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
         expect(await imageRows()).toBe(rows);
         expect(stored()).toEqual(media);
+        // Not ready meanwhile: a load balancer sends the uploads to an instance that takes them.
+        const ready = await call(t.app, 'GET', '/health/ready');
+        expect(ready.statusCode).toBe(503);
+        expect(ready.json()).toMatchObject({ code: 'not_ready' });
       } finally {
         rmSync(spoolDir(), { force: true });
         mkdirSync(spoolDir(), { recursive: true });
       }
       // Repaired, the same request goes through, without a restart.
       expect((await WAYS[way](productId)).statusCode).toBeLessThan(300);
+      expect((await call(t.app, 'GET', '/health/ready')).statusCode).toBe(200);
       expect(spooled()).toEqual([]);
     },
   );

@@ -1,5 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   Inject,
@@ -10,7 +9,7 @@ import {
 } from '@nestjs/common';
 import { safeError } from '../../common/logging/safe-error';
 import { IMAGES_CONFIG, type ImagesConfig } from '../images.config';
-import { uploadTempDir } from './upload-spool';
+import { checkSpoolWritable, uploadTempDir } from './upload-spool';
 
 /**
  * Older than any upload could still be in flight, even on another instance sharing DATA_DIR: a
@@ -53,11 +52,8 @@ export class UploadSpoolSweeper implements OnApplicationBootstrap, BeforeApplica
    */
   private async checkWritable(): Promise<void> {
     const dir = uploadTempDir(this.config);
-    const probe = join(dir, `.write-check-${randomUUID()}`);
     try {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      await writeFile(probe, '', { flag: 'wx', mode: 0o600 });
-      await rm(probe, { force: true });
+      await checkSpoolWritable(dir);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? String(error);
       throw new Error(

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join, resolve } from 'node:path';
 import { Logger } from '@nestjs/common';
@@ -17,6 +17,17 @@ const HANDLED = Symbol('uploadSpoolHandled');
 /** Where uploads are spooled while they are checked: `<DATA_DIR>/tmp/uploads`. */
 export function uploadTempDir(config: { readonly DATA_DIR: string }): string {
   return resolve(join(config.DATA_DIR, 'tmp', 'uploads'));
+}
+
+/**
+ * The spool's folder can be made and a file written in it (then removed): what the start checks
+ * (UploadSpoolSweeper), and `/health/ready` while running. Throws the file system's error.
+ */
+export async function checkSpoolWritable(dir: string): Promise<void> {
+  const probe = join(dir, `.write-check-${randomUUID()}`);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await writeFile(probe, '', { flag: 'wx', mode: 0o600 });
+  await rm(probe, { force: true });
 }
 
 /** Errors of a file system with no room left: the disk is full, or the service's quota spent. */
