@@ -120,6 +120,19 @@ export class StorageDeletionsService implements OnModuleInit {
     this.jobs.wake(FILE_DELETION_QUEUE);
   }
 
+  /**
+   * After a commit that deleted images and queued their files' deletion: deletes those files now,
+   * before the request answers, then wakes the worker as {@link afterCommit}. Left to the job, they
+   * were served for a while after the DELETE had answered (by /media, by the storage's own URLs,
+   * by a transform URL whose image a process still held); now, once it has answered, every
+   * delivery URL of the image is 404. What fails here is retried by the queued job, which
+   * otherwise finds nothing left to delete.
+   */
+  async afterRemoval(keys: string[]): Promise<void> {
+    await this.deleteAll([...new Set(keys)]).catch(() => undefined);
+    this.afterCommit();
+  }
+
   /** Whether a deletion of the key `stem` (under any extension) is queued and not done. */
   isQueued(manager: EntityManager, stem: string): Promise<boolean> {
     return this.repository.isQueued(manager, FILE_DELETION_QUEUE, stem);

@@ -756,8 +756,19 @@ describe('Gallery rules', () => {
         join(t.db.env.DATA_DIR, 'media', new URL(u).pathname.replace('/media/', '')),
       );
       expect(files.every((f) => existsSync(f))).toBe(true);
+      const transform = `/transform/unsigned/p_thumb,f_webp/${img.id}`;
+      const delivered = [img.url, ...Object.values(img.renditions).map((r) => r.url)]
+        .map((u) => new URL(u).pathname)
+        .concat(transform);
+      // Served, and its row and result held by this process's delivery caches.
+      expect((await app.inject({ method: 'GET', url: transform })).statusCode).toBe(200);
       expect((await call(app, 'DELETE', `${base(p)}/${img.id}`, c.staff)).statusCode).toBe(204);
-      // Right after the commit, by a file-deletion job.
+      // Once the DELETE has answered, no delivery URL serves the image any more.
+      for (const url of delivered) {
+        const res = await app.inject({ method: 'GET', url });
+        expect({ url, status: res.statusCode }).toEqual({ url, status: 404 });
+      }
+      // The job, right after the commit, finds nothing left to delete.
       await eventually(() => files.every((f) => !existsSync(f)), "the image's files to go");
       await eventually(
         async () => (await pendingFileDeletions(app.get(DataSource))).length === 0,

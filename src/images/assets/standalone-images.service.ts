@@ -73,16 +73,19 @@ export class StandaloneImagesService {
   }
 
   /**
-   * Deletes the row and queues its files for deletion in the same transaction; the job deletes
-   * them right after the commit, retrying whatever fails (as a gallery deletion does).
+   * Deletes the row and queues its files for deletion in the same transaction; they are deleted
+   * right after the commit, before the answer, and the job retries whatever fails (as a gallery
+   * deletion does).
    */
   async remove(ctx: RequestContext, imageId: string): Promise<void> {
-    await this.dataSource.transaction(async (manager) => {
+    const released = await this.dataSource.transaction(async (manager) => {
       const image = await this.find(ctx, imageId, manager);
       await this.repository.delete(manager, image.id);
-      await this.deletions.enqueue(manager, this.files.keysOf(image), ctx.organizationId);
+      const keys = this.files.keysOf(image);
+      await this.deletions.enqueue(manager, keys, ctx.organizationId);
+      return keys;
     });
-    this.deletions.afterCommit();
+    await this.deletions.afterRemoval(released);
   }
 
   /** The stand-alone image, or 404; locked when read in a transaction (`manager`). */

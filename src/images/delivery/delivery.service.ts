@@ -177,8 +177,9 @@ export class DeliveryService {
 
   /**
    * The image, read from the database at most once per IMAGE_KEPT_MS per process: a cached result
-   * costs no query. An image deleted meanwhile may be served for that long, its results being
-   * deleted by then or just after (and a CDN keeps them for a year anyway).
+   * costs no query. An image deleted meanwhile is 404 at once all the same: its files and results
+   * are deleted before its DELETE answers, and a result not found is made again from an original
+   * that is gone (OriginalMissingError).
    */
   private async findImage(shortId: string): Promise<DeliverableImage> {
     const now = performance.now();

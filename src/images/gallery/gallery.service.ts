@@ -291,8 +291,8 @@ export class GalleryService {
 
   /**
    * Deletes the image row (promoting the next image when it was the primary) and queues its files
-   * for deletion in the same transaction; the job deletes them right after the commit, retrying
-   * whatever fails. No listed image ever points at a missing file. Returns the gallery's new
+   * for deletion in the same transaction; they are deleted right after the commit, before the
+   * answer (see StorageDeletionsService.afterRemoval), and the job retries whatever fails. No listed image ever points at a missing file. Returns the gallery's new
    * version.
    */
   async remove(
@@ -301,6 +301,7 @@ export class GalleryService {
     imageId: string,
     expected: ExpectedVersions,
   ): Promise<number> {
+    let released: string[] = [];
     const { version } = await this.change(
       ctx,
       ref,
@@ -312,11 +313,12 @@ export class GalleryService {
         await this.repository.delete(manager, image.id);
         tally.imageCountDelta -= 1;
         if (image.isPrimary) await this.repository.promoteFirst(manager, product.id);
-        await this.deletions.enqueue(manager, this.files.keysOf(image), ctx.organizationId);
+        released = this.files.keysOf(image);
+        await this.deletions.enqueue(manager, released, ctx.organizationId);
       },
       (manager, product) => this.findImage(manager, ctx, product, imageId),
     );
-    this.deletions.afterCommit();
+    await this.deletions.afterRemoval(released);
     return version;
   }
 

@@ -58,12 +58,10 @@ export class ProductEnrichmentService implements ProductImages, OnModuleInit {
     product: { id: string; organizationId: string },
   ): Promise<() => Promise<void>> {
     const images = await this.images.imagesOf(manager, product.id);
-    await this.deletions.enqueue(
-      manager,
-      images.flatMap((image) => this.files.keysOf(image)),
-      product.organizationId,
-    );
-    return () => Promise.resolve(this.deletions.afterCommit());
+    const keys = images.flatMap((image) => this.files.keysOf(image));
+    await this.deletions.enqueue(manager, keys, product.organizationId);
+    // Before the DELETE answers, as an image's own deletion (StorageDeletionsService.afterRemoval).
+    return () => this.deletions.afterRemoval(keys);
   }
 
   private async summary(image: Image): Promise<ProductImageSummary> {
