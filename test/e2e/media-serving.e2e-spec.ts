@@ -194,7 +194,29 @@ describe('/media serving', () => {
       'cache-control': 'public, max-age=31536000, immutable',
     });
     expect(res.headers.etag).toMatch(/^"[0-9a-f]+-[0-9a-f]+"$/);
+    // Header for header what GET answers, on 200, 206 and 304 (remembered validators or not).
+    for (const url of [JPEG, SVG]) {
+      const etag = (await get(url)).headers.etag as string;
+      const conditions: Record<string, string>[] = [
+        {},
+        { range: 'bytes=0-3' },
+        { 'if-none-match': etag },
+        { 'if-none-match': `"other", ${etag}` },
+      ];
+      for (const sent of conditions) {
+        const [got, head] = [await get(url, sent), await get(url, sent, 'HEAD')];
+        const { body: _body, ...answered } = comparable(head);
+        const { body: _sent, ...expected } = comparable(got);
+        expect({ url, sent, ...answered }).toEqual({ url, sent, ...expected });
+        expect(head.rawPayload.length).toBe(0);
+      }
+    }
   });
+
+  const comparable = (res: Response) => {
+    const { date: _date, 'x-request-id': _id, ...headers } = res.headers;
+    return { status: res.statusCode, headers: Object.entries(headers), body: res.rawPayload };
+  };
 
   it('answers a repeated If-None-Match as the first, header for header', async () => {
     // The exact ETag within a second of a read is answered from the validators /media remembers;
@@ -203,10 +225,6 @@ describe('/media serving', () => {
       const etag = (await get(url)).headers.etag as string;
       const remembered = await get(url, { 'if-none-match': etag });
       const checked = await get(url, { 'if-none-match': `"other", ${etag}` });
-      const comparable = (res: Response) => {
-        const { date: _date, 'x-request-id': _id, ...headers } = res.headers;
-        return { status: res.statusCode, headers: Object.entries(headers), body: res.rawPayload };
-      };
       expect(comparable(remembered)).toEqual(comparable(checked));
       expect(remembered.statusCode).toBe(304);
     }
