@@ -467,6 +467,40 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
     }
   });
 
+  it('redirects (308) every other spelling of a transform URL to the one the service hands out', async () => {
+    const uuid = decodeId(imageId) as string;
+    const encoded = (id: string) => `%${id.charCodeAt(0).toString(16)}${id.slice(1)}`;
+    const preset = `/transform/unsigned/p_thumb,f_webp/${imageId}`;
+    const sig = signed('w_200,f_webp').split('/')[2];
+    const byKey = `/transform/${sig}/w_200,f_webp/${imageId}`;
+    const spellings: [string, string][] = [
+      [`/transform/unsigned/p_thumb,f_webp/${uuid}`, preset],
+      [`/transform/unsigned/p_thumb,f_webp/${uuid.toUpperCase()}`, preset],
+      [`/transform/unsigned/p_thumb,f_webp/${encoded(imageId)}`, preset],
+      [`/transform/unsigned/p_thumb%2Cf_webp/${imageId}`, preset],
+      [`/transform/unsigned/f_webp,p_thumb/${imageId}`, preset],
+      [`/transform/unsigned/p_thumb,f_webp/${uuid}?w=1`, `${preset}?w=1`],
+      [`/transform/${sig}/w_200%2cf_webp/${imageId}`, byKey],
+      [`/transform/${sig}/w_200,f_webp/${encoded(imageId)}`, byKey],
+    ];
+    for (const [spelling, canonical] of spellings) {
+      for (const method of ['GET', 'HEAD'] as const) {
+        const res = await app.inject({ method, url: spelling });
+        expect({
+          spelling,
+          method,
+          status: res.statusCode,
+          location: res.headers.location,
+        }).toEqual({ spelling, method, status: 308, location: `${PUBLIC_BASE}${canonical}` });
+        expect(res.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+      }
+    }
+    for (const canonical of [preset, byKey]) expect((await get(canonical)).statusCode).toBe(200);
+    // A signed URL's id is as its signature spells it; a trailing slash is no transform URL.
+    expect((await get(`/transform/${sig}/w_200,f_webp/${uuid}`)).statusCode).toBe(403);
+    expect((await get(`${preset}/`)).statusCode).toBe(404);
+  });
+
   it("deletes an image's files and results with it, before the DELETE answers", async () => {
     const { id, productId } = await uploadToProduct(await solidJpeg(300, 300));
     expect((await get(signed('w_128,f_webp', id))).statusCode).toBe(200);

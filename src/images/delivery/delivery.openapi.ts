@@ -63,6 +63,24 @@ const REDIRECT_HEADERS = {
   Vary: FILE_HEADERS.Vary,
 } as const;
 
+/** Another spelling of a transform URL, redirected to the one the service hands out. */
+const CANONICAL_REDIRECT = {
+  status: 308,
+  description:
+    'Another spelling of the URL (percent-encoded characters that need none; unsigned: the id ' +
+    'as a UUID, the format before the preset): redirected to the one the service hands out',
+  headers: {
+    Location: {
+      description: "The URL's canonical spelling (the query string kept).",
+      schema: { type: 'string', format: 'uri' },
+    },
+    'Cache-Control': {
+      description: 'Cached a year: `public, max-age=31536000, immutable`.',
+      schema: { type: 'string' },
+    },
+  },
+} as const;
+
 /** The OpenAPI description of the transform route: its parameters, answers and problems. */
 export function ApiTransformedImage(): MethodDecorator {
   return applyDecorators(
@@ -103,6 +121,7 @@ export function ApiTransformedImage(): MethodDecorator {
       description: 'Where the storage makes it itself (Cloudinary)',
       headers: REDIRECT_HEADERS,
     }),
+    ApiResponse(CANONICAL_REDIRECT),
     ApiResponse({
       status: 304,
       description: 'The copy named by If-None-Match is current',

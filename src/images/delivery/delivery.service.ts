@@ -11,6 +11,8 @@ import {
   type StorageProvider,
 } from '../../storage/storage-provider';
 import { OriginalMissingError } from '../stored-original';
+import { publicBaseUrl } from '../../storage/storage.config';
+import { canonicalTransformPath, type TransformSegments } from './canonical-transform-url';
 import { DELIVERY_CONFIG, deliverySettings, type DeliveryConfig } from './delivery.config';
 import { DeliveryRepository, type DeliverableImage } from './delivery.repository';
 import {
@@ -78,6 +80,7 @@ export type TransformAnswer =
 @Injectable()
 export class DeliveryService {
   private readonly settings: PlanSettings;
+  private readonly publicBase: string;
   /**
    * The options of URLs whose check passed, by URL (see checkedKey): a URL asked for again is not
    * parsed nor its HMAC computed again, which was most of what the service itself spent on a
@@ -105,6 +108,16 @@ export class DeliveryService {
     @Inject(STORAGE_PROVIDER) private readonly storage: StorageProvider,
   ) {
     this.settings = deliverySettings(config);
+    this.publicBase = publicBaseUrl(config);
+  }
+
+  /**
+   * The absolute URL of the canonical spelling of a transform URL whose path (as the request
+   * wrote it, without its query) spells it otherwise, or undefined (see canonicalTransformPath).
+   */
+  canonicalUrl(path: string, segments: TransformSegments): string | undefined {
+    const canonical = canonicalTransformPath(path, segments);
+    return canonical === undefined ? undefined : `${this.publicBase}${canonical}`;
   }
 
   async answer(request: TransformRequest): Promise<TransformAnswer> {

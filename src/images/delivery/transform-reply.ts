@@ -15,6 +15,12 @@ const REDIRECT_CACHE_CONTROL = 'public, max-age=3600';
  */
 const PRESET_CACHE_CONTROL = 'public, max-age=86400';
 
+/**
+ * A redirect from another spelling of a transform URL to its canonical one: permanent (308, the
+ * method kept), since the spellings never change, so that a CDN keeps it rather than another copy.
+ */
+const CANONICAL_CACHE_CONTROL = 'public, max-age=31536000, immutable';
+
 /** A transform URL's path parameters, as the controller's route names them. */
 export interface TransformParams {
   signature: string;
@@ -32,6 +38,15 @@ export async function replyTransform(
   request: FastifyRequest,
   reply: FastifyReply,
 ): Promise<void> {
+  const url = request.url;
+  const query = url.indexOf('?');
+  const path = query === -1 ? url : url.slice(0, query);
+  const canonical = delivery.canonicalUrl(path, { signature, options, imageId });
+  if (canonical !== undefined) {
+    const location = query === -1 ? canonical : canonical + url.slice(query);
+    await reply.header('Cache-Control', CANONICAL_CACHE_CONTROL).redirect(location, 308);
+    return;
+  }
   const media = { method: request.method, headers: request.headers };
   const accept = request.headers.accept;
   const result = await delivery.answer({ signature, options, imageId, accept, media });
