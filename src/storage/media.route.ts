@@ -40,19 +40,35 @@ export class MediaRoute implements OnModuleInit {
     const fastify = this.adapterHost.httpAdapter?.getInstance<FastifyInstance>();
     if (!fastify) return; // A module without HTTP (a test's).
     // The folder, read once: the provider is wrapped (deadline, metrics) in proxies.
-    const root = this.storage instanceof LocalStorageProvider ? this.storage.root : undefined;
-    fastify.get(MEDIA_ROUTE, (request, reply) => serveMedia(root, request, reply));
+    const local = this.storage instanceof LocalStorageProvider ? this.storage : undefined;
+    fastify.get(MEDIA_ROUTE, (request, reply) => serveMedia(local, request, reply));
   }
 }
 
+/**
+ * Another spelling of a file's URL (percent-encoded characters that need none): permanent, so a
+ * CDN keeps the redirect rather than another copy of the file.
+ */
+const CANONICAL_CACHE_CONTROL = 'public, max-age=31536000, immutable';
+
 async function serveMedia(
-  root: string | undefined,
+  local: LocalStorageProvider | undefined,
   request: FastifyRequest,
   reply: FastifyReply,
 ): Promise<void> {
   // As the global interceptor answers a multipart request to any route that takes none.
   if (request.isMultipart()) throw multipartNotTaken();
   const key = (request.params as Record<string, string>)['*'];
+  const root = local?.root;
+  const url = request.url;
+  const query = url.indexOf('?');
+  const path = query === -1 ? url : url.slice(0, query);
+  // A servable key's characters need no encoding: the path spells it plainly, or is redirected.
+  if (local && path !== `/media/${key}` && isServableKey(key)) {
+    const location = (await local.url(key)) + (query === -1 ? '' : url.slice(query));
+    await reply.header('Cache-Control', CANONICAL_CACHE_CONTROL).redirect(location, 308);
+    return;
+  }
   const answer =
     root !== undefined && isServableKey(key)
       ? await answerMediaRequest(root, key, request.raw)

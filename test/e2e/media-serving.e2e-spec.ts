@@ -244,6 +244,21 @@ describe('/media serving', () => {
     expect(again.headers['content-security-policy']).toContain('sandbox');
   });
 
+  it('redirects (308) a percent-encoded spelling of a file to its plain URL', async () => {
+    const key = `products/${P}/${I}/original.jpg`;
+    for (const url of [
+      `/media/%70roducts/${P}/${I}/original.jpg`,
+      `/media/products%2F${P}/${I}/original%2Ejpg`,
+    ]) {
+      const res = await get(url);
+      expect({ url, status: res.statusCode, location: res.headers.location }).toEqual({
+        url,
+        status: 308,
+        location: `http://localhost:3000/media/${key}`,
+      });
+    }
+  });
+
   it('404s a missing file, a folder, and symlinks that lead out of the storage folder', async () => {
     for (const url of [
       `/media/products/${P}/${I}/thumb.webp`,
