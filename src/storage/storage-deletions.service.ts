@@ -36,6 +36,14 @@ const KEYS_PER_JOB = 100;
 const DELETES_AT_ONCE = 8;
 
 /**
+ * How long a removal's request waits for its files' deletion before it answers all the same: one
+ * image's files take one round of storage requests, but a product's thousands of files, or a
+ * storage that stalls until STORAGE_TIMEOUT_MS on each round, would hold the DELETE for minutes.
+ * What is not done by then goes on, and the queued job does it again.
+ */
+const REMOVAL_WAIT_MS = 5_000;
+
+/**
  * When the keys of writes given up at STORAGE_TIMEOUT_MS are deleted again: long after any write
  * the storage had received whole, and was still applying, has landed.
  */
@@ -126,10 +134,16 @@ export class StorageDeletionsService implements OnModuleInit {
    * were served for a while after the DELETE had answered (by /media, by the storage's own URLs,
    * by a transform URL whose image a process still held); now, once it has answered, every
    * delivery URL of the image is 404. What fails here is retried by the queued job, which
-   * otherwise finds nothing left to delete.
+   * otherwise finds nothing left to delete. Waits at most {@link REMOVAL_WAIT_MS}.
    */
   async afterRemoval(keys: string[]): Promise<void> {
-    await this.deleteAll([...new Set(keys)]).catch(() => undefined);
+    const deleting = this.deleteAll([...new Set(keys)]).catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, REMOVAL_WAIT_MS);
+    });
+    await Promise.race([deleting, waited]);
+    clearTimeout(timer);
     this.afterCommit();
   }
 

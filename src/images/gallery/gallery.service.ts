@@ -292,8 +292,8 @@ export class GalleryService {
   /**
    * Deletes the image row (promoting the next image when it was the primary) and queues its files
    * for deletion in the same transaction; they are deleted right after the commit, before the
-   * answer (see StorageDeletionsService.afterRemoval), and the job retries whatever fails. No listed image ever points at a missing file. Returns the gallery's new
-   * version.
+   * answer (see StorageDeletionsService.afterRemoval), and the job retries whatever fails. No
+   * listed image ever points at a missing file. Returns the gallery's new version.
    */
   async remove(
     ctx: RequestContext,
