@@ -57,6 +57,41 @@ class CheckLog {
   }
 }
 
+/**
+ * A dependency's check, run once for all the probes arriving while it runs (the probe is public:
+ * a flood of probes was as many calls to the storage's API, S3 requests or Cloudinary's hourly
+ * quota), cut at CHECK_TIMEOUT_MS, its outcome logged by a CheckLog. Answers whether it passed;
+ * the reason goes to the log only (the probe must not describe our setup).
+ */
+class SharedCheck {
+  private inFlight: Promise<unknown> | undefined;
+  private readonly log: CheckLog;
+  private readonly label: string;
+
+  constructor(
+    logger: Logger,
+    name: string,
+    private readonly check: () => Promise<unknown>,
+  ) {
+    this.log = new CheckLog(logger, name);
+    this.label = `${name.toLowerCase()} check`;
+  }
+
+  async passes(): Promise<boolean> {
+    try {
+      this.inFlight ??= withTimeout(this.check(), CHECK_TIMEOUT_MS, this.label).finally(() => {
+        this.inFlight = undefined;
+      });
+      await this.inFlight;
+      this.log.passed();
+      return true;
+    } catch (error) {
+      this.log.failed(error);
+      return false;
+    }
+  }
+}
+
 /** Each dependency checked, by name, with its `status` (the storage's with its `driver`). */
 const CHECKS_SCHEMA = {
   type: 'object',
@@ -91,12 +126,12 @@ const READY_SCHEMA = {
 export class HealthController {
   private readonly logger = new Logger(HealthController.name);
   private readonly databaseLog = new CheckLog(this.logger, 'Database');
-  private readonly storageLog = new CheckLog(this.logger, 'Storage');
-  private readonly spoolLog = new CheckLog(this.logger, 'Upload spool');
-  /** The storage check under way, which the probes arriving meanwhile wait for too. */
-  private storageInFlight: Promise<void> | undefined;
-  /** The same for the upload spool's. */
-  private spoolInFlight: Promise<void> | undefined;
+  private readonly storageShared = new SharedCheck(this.logger, 'Storage', () =>
+    this.storage.check(),
+  );
+  private readonly spoolShared = new SharedCheck(this.logger, 'Upload spool', () =>
+    checkSpoolWritable(this.spoolDir),
+  );
   private readonly spoolDir: string;
 
   constructor(
@@ -174,22 +209,8 @@ export class HealthController {
    */
   private async storageCheck(): Promise<HealthIndicatorResult> {
     const indicator = this.indicators.check('storage');
-    try {
-      this.storageInFlight ??= withTimeout(
-        this.storage.check(),
-        CHECK_TIMEOUT_MS,
-        'storage check',
-      ).finally(() => {
-        this.storageInFlight = undefined;
-      });
-      await this.storageInFlight;
-      this.storageLog.passed();
-      return indicator.up({ driver: this.storage.driver });
-    } catch (error) {
-      // The reason goes to the log only: the probe is public and must not describe our setup.
-      this.storageLog.failed(error);
-      return indicator.down({ driver: this.storage.driver });
-    }
+    const details = { driver: this.storage.driver };
+    return (await this.storageShared.passes()) ? indicator.up(details) : indicator.down(details);
   }
 
   /**
@@ -202,20 +223,6 @@ export class HealthController {
    */
   private async spoolCheck(): Promise<HealthIndicatorResult> {
     const indicator = this.indicators.check('spool');
-    try {
-      this.spoolInFlight ??= withTimeout(
-        checkSpoolWritable(this.spoolDir),
-        CHECK_TIMEOUT_MS,
-        'upload spool check',
-      ).finally(() => {
-        this.spoolInFlight = undefined;
-      });
-      await this.spoolInFlight;
-      this.spoolLog.passed();
-      return indicator.up();
-    } catch (error) {
-      this.spoolLog.failed(error);
-      return indicator.down();
-    }
+    return (await this.spoolShared.passes()) ? indicator.up() : indicator.down();
   }
 }
