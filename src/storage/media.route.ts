@@ -6,7 +6,11 @@ import { answerMediaRequest } from './media-delivery';
 import type { MediaAnswer } from './media-answer';
 import { sendMediaAnswer } from './media-reply';
 import { LocalStorageProvider } from './providers/local.storage-provider';
-import { STORAGE_PROVIDER, type StorageProvider } from './storage-provider';
+import {
+  IMMUTABLE_CACHE_CONTROL,
+  STORAGE_PROVIDER,
+  type StorageProvider,
+} from './storage-provider';
 import { isServableKey } from './storage-keys';
 
 /** The route's pattern (Fastify's wildcard): also its label in the metrics and the logs. */
@@ -45,12 +49,6 @@ export class MediaRoute implements OnModuleInit {
   }
 }
 
-/**
- * Another spelling of a file's URL (percent-encoded characters that need none): permanent, so a
- * CDN keeps the redirect rather than another copy of the file.
- */
-const CANONICAL_CACHE_CONTROL = 'public, max-age=31536000, immutable';
-
 async function serveMedia(
   local: LocalStorageProvider | undefined,
   request: FastifyRequest,
@@ -66,7 +64,8 @@ async function serveMedia(
   // A servable key's characters need no encoding: the path spells it plainly, or is redirected.
   if (local && path !== `/media/${key}` && isServableKey(key)) {
     const location = (await local.url(key)) + (query === -1 ? '' : url.slice(query));
-    await reply.header('Cache-Control', CANONICAL_CACHE_CONTROL).redirect(location, 308);
+    // Permanent, as the file: a CDN keeps the redirect rather than another copy of the file.
+    await reply.header('Cache-Control', IMMUTABLE_CACHE_CONTROL).redirect(location, 308);
     return;
   }
   const answer =

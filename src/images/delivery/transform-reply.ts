@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { append as appendVary } from 'vary';
 import { untilExpiry } from '../../common/http/until-expiry';
 import { sendMediaAnswer } from '../../storage/media-reply';
+import { IMMUTABLE_CACHE_CONTROL } from '../../storage/storage-provider';
 import type { DeliveryService } from './delivery.service';
 
 /** How long a redirect to storage that makes results itself may be cached. */
@@ -14,12 +15,6 @@ const REDIRECT_CACHE_CONTROL = 'public, max-age=3600';
  * URL names its whole transformation.
  */
 const PRESET_CACHE_CONTROL = 'public, max-age=86400';
-
-/**
- * A redirect from another spelling of a transform URL to its canonical one: permanent (308, the
- * method kept), since the spellings never change, so that a CDN keeps it rather than another copy.
- */
-const CANONICAL_CACHE_CONTROL = 'public, max-age=31536000, immutable';
 
 /** A transform URL's path parameters, as the controller's route names them. */
 export interface TransformParams {
@@ -44,7 +39,9 @@ export async function replyTransform(
   const canonical = delivery.canonicalUrl(path, { signature, options, imageId });
   if (canonical !== undefined) {
     const location = query === -1 ? canonical : canonical + url.slice(query);
-    await reply.header('Cache-Control', CANONICAL_CACHE_CONTROL).redirect(location, 308);
+    // Permanent (308, the method kept), since spellings never change: a CDN keeps the redirect
+    // rather than another copy.
+    await reply.header('Cache-Control', IMMUTABLE_CACHE_CONTROL).redirect(location, 308);
     return;
   }
   const media = { method: request.method, headers: request.headers };
