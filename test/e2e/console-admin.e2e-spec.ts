@@ -70,7 +70,8 @@ describe('The console’s API keys and users', () => {
     await page.getByRole('button', { name: 'Create key' }).click();
 
     // The secret, in the copy field, which has the focus; the person told it is shown once.
-    const field = page.getByLabel('New API key', { exact: true });
+    // (A textbox: the form is labelled "New API key" too, and is there before the answer.)
+    const field = page.getByRole('textbox', { name: 'New API key', exact: true });
     await field.waitFor();
     await eventually(
       () => field.evaluate((input) => input === input.ownerDocument.activeElement),
@@ -140,7 +141,8 @@ describe('The console’s API keys and users', () => {
     await page.getByRole('button', { name: 'New API key' }).click();
     await page.getByLabel('Name').fill('Clicked twice');
     await page.getByRole('button', { name: 'Create key' }).dblclick();
-    await page.getByLabel('New API key', { exact: true }).waitFor();
+    // The secret, once the service answered (not the form, which is labelled "New API key" too).
+    await page.getByRole('textbox', { name: 'New API key', exact: true }).waitFor();
     await expect(named('Clicked twice')).resolves.toHaveLength(1);
     await page.getByRole('button', { name: 'Done, I have copied it' }).click();
 
