@@ -1,4 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { constants, mkdtempSync, rmSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import sharp from 'sharp';
@@ -7,6 +11,8 @@ import { createApp } from '../../src/app.factory';
 import { decodeId, encodeShortId } from '../../src/common/ids/short-id';
 import { TransformResults } from '../../src/images/delivery/transform-results.service';
 import { OrphanFileSweeper } from '../../src/images/orphan-file-sweeper';
+import { ImageProcessor } from '../../src/images/processing/image-processor';
+import { Metrics } from '../../src/metrics/metrics.service';
 import {
   deliveryHeaders,
   STORAGE_PROVIDER,
@@ -797,7 +803,60 @@ describe('Transform URLs under load', () => {
     const again = await t.app.inject({ method: 'GET', url: paths[answers.indexOf(busy[0])] });
     expect(again.statusCode).toBe(200);
   });
+
+  it('refuses a result while the only slot is busy before reading its original from storage', async () => {
+    const admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+    const { id } = await uploadToNewProduct(t.app, admin, await solidJpeg(400, 300), 'Held');
+    const url = transformPath('w_200,f_webp', id);
+    const metrics = t.app.get(Metrics);
+    const sample = async (name: string, labels: Record<string, string> = {}) =>
+      metricValue(await metrics.scrape(), name, labels);
+    // The only slot, held by an image whose bytes have not arrived: its processing waits in the
+    // open of a FIFO until a writer opens it.
+    const dir = mkdtempSync(join(tmpdir(), 'pis-held-'));
+    const fifo = join(dir, 'original');
+    execFileSync('mkfifo', [fifo]);
+    const spec = { width: 100, height: 100, fit: 'cover', format: 'webp', quality: 80 } as const;
+    const held = t.app.get(ImageProcessor).transform({ path: fifo }, spec);
+    try {
+      await eventually(async () => (await sample('image_processing_active')) === 1, 'a held slot');
+      const reads = { operation: 'read' };
+      const readsBefore = await sample('storage_operation_duration_seconds_count', reads);
+      const busyBefore = await sample('image_processing_server_busy_total', {
+        operation: 'transform',
+      });
+      const res = await t.app.inject({ method: 'GET', url });
+      expect(res.statusCode).toBe(503);
+      expect(res.headers['retry-after']).toBe('5');
+      expect(res.json().code).toBe('server_busy');
+      // Its original was not read from storage (nor copied into the spool) only to be refused.
+      expect(await sample('storage_operation_duration_seconds_count', reads)).toBe(readsBefore);
+      expect(await sample('image_processing_server_busy_total', { operation: 'transform' })).toBe(
+        busyBefore + 1,
+      );
+      expect(filesBelow(join(t.db.env.DATA_DIR, 'tmp', 'uploads'))).toEqual([]);
+    } finally {
+      // A writer lets the held one go on; it fails (a FIFO cannot be read at an offset).
+      await (await open(fifo, constants.O_WRONLY | constants.O_NONBLOCK)).close();
+      await held.catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // The slot free again, the same URL is made.
+    expect((await t.app.inject({ method: 'GET', url })).statusCode).toBe(200);
+  });
 });
+
+/** The sum of the samples of `name` whose labels include `labels`, in the Prometheus text. */
+function metricValue(text: string, name: string, labels: Record<string, string>): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    const sample = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (sample?.[1] !== name) continue;
+    const has = Object.entries(labels).every(([k, v]) => sample[2]?.includes(`${k}="${v}"`));
+    if (has) sum += Number(sample[3]);
+  }
+  return sum;
+}
 
 /** `provider`, with `before(key)` awaited before each write of a transform result (`derived/…`). */
 const beforeResultPuts = <P extends StorageProvider>(

@@ -53,4 +53,18 @@ describe(BoundedSemaphore.name, () => {
     expect(sem.queuedWeight).toBe(0);
     await expect(sem.run(() => Promise.resolve('ok'), 10)).resolves.toBe('ok');
   });
+
+  it('tells, without running anything, whether a task would be refused now', async () => {
+    const sem = new BoundedSemaphore(1, 1, 10);
+    let release = (): void => undefined;
+    expect(sem.wouldRefuse(100)).toBe(false); // A free slot takes any weight.
+    const running = sem.run(() => new Promise<void>((resolve) => (release = resolve)));
+    expect(sem.wouldRefuse(10)).toBe(false);
+    expect(sem.wouldRefuse(11)).toBe(true); // Over the queue's weight.
+    const waiting = sem.run(() => Promise.resolve(), 5);
+    expect(sem.wouldRefuse(0)).toBe(true); // The queue's count full.
+    release();
+    await Promise.all([running, waiting]);
+    expect(sem.wouldRefuse(1)).toBe(false);
+  });
 });

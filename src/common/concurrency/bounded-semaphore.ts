@@ -35,10 +35,22 @@ export class BoundedSemaphore {
     return this.waitingWeight;
   }
 
+  /**
+   * Whether `run` would fail now for a task of `weight`: every slot taken and the queue full. No
+   * promise, no allocation: a caller asks before costly preparation (reading the file) it would
+   * otherwise do only to be refused.
+   */
+  wouldRefuse(weight = 0): boolean {
+    return (
+      this.running >= this.concurrency &&
+      (this.waiting.length >= this.queueLimit ||
+        this.waitingWeight + weight > this.queueWeightLimit)
+    );
+  }
+
   async run<T>(task: () => Promise<T>, weight = 0): Promise<T> {
+    if (this.wouldRefuse(weight)) throw new QueueFullError();
     if (this.running >= this.concurrency) {
-      if (this.waiting.length >= this.queueLimit) throw new QueueFullError();
-      if (this.waitingWeight + weight > this.queueWeightLimit) throw new QueueFullError();
       this.waitingWeight += weight;
       await new Promise<void>((resolve) => this.waiting.push(resolve));
       this.waitingWeight -= weight;

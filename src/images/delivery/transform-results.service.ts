@@ -96,6 +96,10 @@ export class TransformResults {
 
   /** Makes the result and stores it under `key`. */
   private async make(image: DeliverableImage, key: string, plan: TransformPlan): Promise<void> {
+    // A saturated processor refuses now, before the whole original is read from storage and
+    // written to the spool for nothing, which overload multiplied. Racy for requests arriving
+    // together (all find a slot free): processor.transform checks again, and decides.
+    this.processor.refuseIfBusy('transform');
     const path = await spoolStoredOriginal(
       this.storage,
       image.storageKey,

@@ -206,6 +206,20 @@ export class ImageProcessor {
     return this.inSlot('transform', weight, () => this.transformNow(source, spec));
   }
 
+  /**
+   * 503 server_busy, counted as the queue's refusals are, if `operation` would be refused now:
+   * every slot taken and the queue full, whatever the bytes (an original weighs at least one).
+   * Asked before the costly part of preparing the work (reading a stored original from storage
+   * into the spool), which a saturated processor would otherwise have done only to refuse it.
+   * Cheap (no promise, no allocation), and only a first look: work arriving at the same moment
+   * all finds the slot free, so the queue's own check (in {@link inSlot}) still decides.
+   */
+  refuseIfBusy(operation: 'process' | 'transform'): void {
+    if (!this.slots.wouldRefuse(1)) return;
+    this.metrics.countServerBusy(operation);
+    throw serverBusy();
+  }
+
   /** `task` in a processing slot, its wait measured; a full queue is 503 server_busy. */
   private async inSlot<T>(
     operation: 'process' | 'transform',
