@@ -1,6 +1,7 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { LRUCache } from 'lru-cache';
 import { untilExpiry } from '../../common/http/until-expiry';
 import { DeliveryRepository } from './delivery.repository';
 
@@ -31,8 +32,13 @@ const UNKNOWN_EXPIRY_MS = 60_000;
  */
 @Injectable()
 export class MediaExpiryHooks implements OnModuleInit {
-  /** Expiries read lately, by image id, each with the time until which it is trusted. */
-  private readonly expiries = new Map<string, { expiresAt: Date | null; until: number }>();
+  /**
+   * Expiries read lately, by image id, each with the time until which it is trusted. Once full,
+   * the least recently used goes, not all at once (each then read again from the database).
+   */
+  private readonly expiries = new LRUCache<string, { expiresAt: Date | null; until: number }>({
+    max: EXPIRIES_KEPT_MAX,
+  });
 
   constructor(
     private readonly adapterHost: HttpAdapterHost,
@@ -77,7 +83,6 @@ export class MediaExpiryHooks implements OnModuleInit {
     if (known && known.until > now) return known.expiresAt;
     const expiresAt = await this.repository.findExpiry(imageId);
     if (expiresAt === undefined) return undefined;
-    if (this.expiries.size >= EXPIRIES_KEPT_MAX) this.expiries.clear();
     const kept = expiresAt === null ? Number.POSITIVE_INFINITY : now + EXPIRY_KEPT_MS;
     this.expiries.set(imageId, { expiresAt, until: kept });
     return expiresAt;
