@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
 import {
   CONTENT_TYPES,
   deliveryHeaders,
@@ -42,7 +43,8 @@ export const RESULT_EXTENSIONS: Record<TransformPlan['format'], string> = {
 export class TransformResults {
   private readonly logger = new Logger('Delivery');
   private readonly making = new Map<string, Promise<void>>();
-  private readonly known = new Set<string>();
+  /** Once full, the key used least recently goes (not all of them, each then looked up again). */
+  private readonly known = new LRUCache<string, true>({ max: KNOWN_MAX });
   /** Results this process made (each one an image decoded and encoded): for metrics and tests. */
   made = 0;
 
@@ -55,7 +57,8 @@ export class TransformResults {
 
   /** Resolves once the result `plan` of `image` is stored under `key`. */
   async ensure(image: DeliverableImage, key: string, plan: TransformPlan): Promise<void> {
-    if (this.known.has(key) || (await this.storage.exists(key))) return this.remember(key);
+    if (this.known.get(key)) return;
+    if (await this.storage.exists(key)) return this.remember(key);
     let making = this.making.get(key);
     if (!making) {
       making = this.makeOnce(image, key, plan).finally(() => this.making.delete(key));
@@ -144,7 +147,6 @@ export class TransformResults {
   }
 
   private remember(key: string): void {
-    if (this.known.size >= KNOWN_MAX) this.known.clear();
-    this.known.add(key);
+    this.known.set(key, true);
   }
 }
