@@ -131,12 +131,28 @@ describe('The console’s API keys and users', () => {
     await page.locator('tr', { hasText: 'Storefront preview' }).waitFor();
   });
 
-  it('creates one key for a double click, and says a key may have been made when no answer came', async () => {
+  it('creates one key for a double click, and no second when its answer is lost: the key said made, its key not shown', async () => {
     const named = async (name: string) => {
       const res = await call(t.app, 'GET', '/api/v1/api-keys?per_page=100', admin);
-      return res.json<{ items: { name: string }[] }>().items.filter((k) => k.name === name);
+      return res
+        .json<{ items: { id: string; name: string }[] }>()
+        .items.filter((k) => k.name === name);
     };
+    // A page of keys at least (the first test made 21): the new ones are on the list's second.
+    const { total } = (await call(t.app, 'GET', '/api/v1/api-keys', admin)).json<{
+      total: number;
+    }>();
+    for (let n = total; n < 20; n++) {
+      await call(t.app, 'POST', '/api/v1/api-keys', admin, { name: `Older ${n}` });
+    }
     page = watched(await loggedInPage(browser, base));
+    // The Idempotency-Key of every creation the page sends.
+    const sent: (string | undefined)[] = [];
+    page.on('request', (request) => {
+      if (request.method() === 'POST' && request.url() === `${base}/api/v1/api-keys`) {
+        sent.push(request.headers()['idempotency-key']);
+      }
+    });
     await page.goto(`${base}/console/api-keys`);
     await page.getByRole('button', { name: 'New API key' }).click();
     await page.getByLabel('Name').fill('Clicked twice');
@@ -144,25 +160,74 @@ describe('The console’s API keys and users', () => {
     // The secret, once the service answered (not the form, which is labelled "New API key" too).
     await page.getByRole('textbox', { name: 'New API key', exact: true }).waitFor();
     await expect(named('Clicked twice')).resolves.toHaveLength(1);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatch(/^[0-9a-f-]{36}$/);
     await page.getByRole('button', { name: 'Done, I have copied it' }).click();
 
-    // The service makes the key; its answer is lost on the way back (a dropped connection).
-    let lose = true;
+    // The service makes the key; the answers are lost on the way back (a dropped connection).
+    let lose = 1;
     await page.route(`${base}/api/v1/api-keys`, async (route) => {
-      if (route.request().method() !== 'POST' || !lose) return route.fallback();
-      lose = false;
+      if (route.request().method() !== 'POST' || lose === 0) return route.fallback();
+      lose--;
       await route.fetch();
       await route.abort('connectionreset');
     });
+    sent.length = 0;
     await page.getByRole('button', { name: 'New API key' }).click();
     await page.getByLabel('Name').fill('Answer lost');
     await page.getByRole('button', { name: 'Create key' }).click();
-    // Not "retry": the key may be there, and a second one would be made.
+    // Sent again by itself with the same key: the service names the key made, not its secret.
     await page
       .getByRole('alert')
-      .filter({ hasText: 'the key “Answer lost” may have been created' })
+      .filter({ hasText: 'The key “Answer lost” was created' })
       .waitFor();
-    await expect(named('Answer lost')).resolves.toHaveLength(1);
+    const made = await named('Answer lost');
+    expect(made).toHaveLength(1);
+    expect(sent).toHaveLength(2);
+    expect(sent[1]).toBe(sent[0]);
+    await expect(
+      page.getByRole('textbox', { name: 'New API key', exact: true }).count(),
+    ).resolves.toBe(0);
+    // Named in the list (its page shown on asking), and offered to be revoked.
+    await page.getByRole('link', { name: 'Show it in the list' }).click();
+    await page.waitForURL(`${base}/console/api-keys?page=2`);
+    await page.locator(`tr[data-api-key="${made[0].id}"]`).getByText('Key not shown').waitFor();
+    await expectAccessible('an API key whose key was lost');
+    await page.getByRole('button', { name: 'Revoke it' }).click();
+    await page
+      .getByRole('dialog', { name: 'Revoke this API key?' })
+      .getByRole('button', { name: 'Revoke key' })
+      .click();
+    await page.getByRole('status').filter({ hasText: 'Revoked “Answer lost”' }).waitFor();
+    const revoked = await call(t.app, 'GET', `/api/v1/api-keys/${made[0].id}`, admin);
+    expect(revoked.json<{ revoked_at: string | null }>().revoked_at).not.toBeNull();
+
+    // Both answers lost: the person is told it may have been made, and pressing Create key again
+    // (the same fields, the same key) is told it was, once.
+    lose = 2;
+    sent.length = 0;
+    await page.getByRole('button', { name: 'New API key' }).click();
+    await page.getByLabel('Name').fill('Answers lost');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    await page
+      .getByRole('alert')
+      .filter({ hasText: 'the key “Answers lost” may have been created' })
+      .waitFor();
+    await page.getByRole('button', { name: 'Create key' }).click();
+    await page
+      .getByRole('alert')
+      .filter({ hasText: 'The key “Answers lost” was created' })
+      .waitFor();
+    await expect(named('Answers lost')).resolves.toHaveLength(1);
+    expect(sent).toHaveLength(3);
+    expect(new Set(sent).size).toBe(1);
+    // The next creation is a new one, under a new key.
+    await page.getByRole('button', { name: 'New API key' }).click();
+    await page.getByLabel('Name').fill('Answers lost');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    await page.getByRole('textbox', { name: 'New API key', exact: true }).waitFor();
+    expect(sent).toHaveLength(4);
+    expect(sent[3]).not.toBe(sent[0]);
   });
 
   it('offers neither page to a user, and says the API’s refusal at their address', async () => {

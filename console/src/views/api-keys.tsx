@@ -5,11 +5,20 @@ import {
   revokeApiKey,
   type ApiKeyDto,
   type CreateApiKeyDto,
+  type CreateApiKeyErrors,
   type CreatedApiKeyDto,
 } from '@sdk';
-import { CallFailed, messageOf, unwrap } from '../api';
+import {
+  CallFailed,
+  doneAnswerLost,
+  messageOf,
+  newIdempotencyKey,
+  retryable,
+  unwrap,
+} from '../api';
 import { Confirm } from '../components/confirm';
 import { CopyField } from '../components/copy-field';
+import { Link } from '../components/link';
 import { NewItemPanel } from '../components/new-item-panel';
 import { Notice, type NoticeValue } from '../components/notice';
 import { keepFocusInPage, Page } from '../components/page';
@@ -40,6 +49,25 @@ const ROLE_SCOPES: Record<Role, Scope[]> = {
 };
 
 /**
+ * A key made whose secret never reached the person: the creation's answer was lost, and its
+ * retry under the same Idempotency-Key was told the key's id (`api_key_id`), never its secret;
+ * no id when the service lost its own answer (409 idempotent_answer_lost).
+ */
+interface LostKey {
+  id?: string;
+  name: string;
+}
+
+/** The key a revocation is confirmed for: from the list, or a lost key (no prefix known). */
+type Revoking = Pick<ApiKeyDto, 'id' | 'name'> & { prefix?: string };
+
+const pageAt = (n: number) => (n === 1 ? '/api-keys' : `/api-keys?page=${n}`);
+
+const lostNotice = (name: string) =>
+  `The key “${name}” was created, but the answer that held its key was lost on the way: ` +
+  'its key cannot be shown again.';
+
+/**
  * The organisation's API keys: their names, roles and scopes, never their secrets; a new key's
  * secret is shown once, in this view's state only (not in storage, nor in the address).
  */
@@ -50,17 +78,21 @@ export function ApiKeys({ location }: { location: Location }) {
   );
   const [notice, setNotice] = useState<NoticeValue>();
   const [created, setCreated] = useState<CreatedApiKeyDto>();
-  const [revoking, setRevoking] = useState<ApiKeyDto>();
+  const [lost, setLost] = useState<LostKey>();
+  const [revoking, setRevoking] = useState<Revoking>();
+  // The list's last page, where new keys are (it is read oldest first).
+  const newestPage = listed ? Math.max(1, Math.ceil(listed.total / PER_PAGE)) : page;
   // The new key's panel gone ("Done"), its button with it: the focus goes to the view's heading.
   useEffect(() => {
-    if (!created) keepFocusInPage();
-  }, [created]);
+    if (!created && !lost) keepFocusInPage();
+  }, [created, lost]);
 
-  const revoke = async (key: ApiKeyDto) => {
+  const revoke = async (key: Revoking) => {
     setRevoking(undefined);
     try {
       await unwrap(revokeApiKey({ path: { id: key.id } }));
       setNotice({ kind: 'success', text: `Revoked “${key.name}”: it works no more.` });
+      if (key.id === lost?.id) setLost(undefined);
       reload();
     } catch (caught) {
       setNotice({ kind: 'error', text: messageOf(caught) });
@@ -75,6 +107,7 @@ export function ApiKeys({ location }: { location: Location }) {
       <div class="toolbar">
         <NewApiKey
           onCreated={(key) => {
+            setLost(undefined);
             setCreated(key);
             setNotice({
               kind: 'success',
@@ -82,14 +115,31 @@ export function ApiKeys({ location }: { location: Location }) {
             });
             reload();
           }}
+          onLost={(key) => {
+            setCreated(undefined);
+            setLost(key);
+            setNotice({ kind: 'error', text: lostNotice(key.name) });
+            reload();
+          }}
           onUnsure={reload}
         />
       </div>
       <Notice notice={notice} />
       {created && <NewSecret created={created} onDone={() => setCreated(undefined)} />}
+      {lost && (
+        <LostSecret
+          lost={lost}
+          inList={listed?.items.some((key) => key.id === lost.id) ?? false}
+          newest={newestPage !== page ? pageAt(newestPage) : undefined}
+          onRevoke={(id) =>
+            setRevoking(listed?.items.find((key) => key.id === id) ?? { id, name: lost.name })
+          }
+          onDone={() => setLost(undefined)}
+        />
+      )}
       {error && <ReadError message={error.message} retry={error.retry ? retry : undefined} />}
       {!listed && !error && <p class="loading">Loading API keys…</p>}
-      {listed && <ApiKeyTable keys={listed.items} onRevoke={setRevoking} />}
+      {listed && <ApiKeyTable keys={listed.items} lostId={lost?.id} onRevoke={setRevoking} />}
       {(listed || error) && (
         <NumberedPager label="Pages of API keys" first="/api-keys" page={page} listed={listed} />
       )}
@@ -101,8 +151,8 @@ export function ApiKeys({ location }: { location: Location }) {
           onConfirm={() => void revoke(revoking)}
         >
           <p>
-            “{revoking.name}” (pis_{revoking.prefix}_…) stops working at once, and so do the keys it
-            created. This cannot be undone.
+            “{revoking.name}”{revoking.prefix && ` (pis_${revoking.prefix}_…)`} stops working at
+            once, and so do the keys it created. This cannot be undone.
           </p>
         </Confirm>
       )}
@@ -136,11 +186,71 @@ function NewSecret({ created, onDone }: { created: CreatedApiKeyDto; onDone: () 
   );
 }
 
+/**
+ * A key made whose secret was lost with the creation's answer: no one can be shown it, so the
+ * person is offered to revoke it (it is marked in the list) and create another. The focus goes
+ * to the panel's heading, which says so.
+ */
+function LostSecret({
+  lost,
+  inList,
+  newest,
+  onRevoke,
+  onDone,
+}: {
+  lost: LostKey;
+  /** Whether the key's row is on the page shown (and marked). */
+  inList: boolean;
+  /** The page of the newest keys, where it is, when another page is shown. */
+  newest: string | undefined;
+  onRevoke: (id: string) => void;
+  onDone: () => void;
+}) {
+  const heading = useRef<HTMLHeadingElement>(null);
+  useEffect(() => {
+    heading.current?.focus();
+  }, [lost]);
+  const { id } = lost;
+  return (
+    <section class="panel new-secret" aria-labelledby="lost-secret-title">
+      <h2 id="lost-secret-title" tabIndex={-1} ref={heading}>
+        The key of “{lost.name}” cannot be shown
+      </h2>
+      <p class="hint conflict">
+        “{lost.name}” was created once, but its key was only in the answer that was lost, and the
+        service keeps only a hash of it.{' '}
+        {id && inList && 'It is marked “Key not shown” in the list below. '}
+        {!id && 'Find it in the list (new keys are at its end). '}
+        Revoke it, then create another.
+        {!inList && newest && (
+          <>
+            {' '}
+            <Link to={newest}>{id ? 'Show it in the list' : 'Show the newest keys'}</Link>
+          </>
+        )}
+      </p>
+      <div class="actions">
+        {id && (
+          <button type="button" class="button danger" onClick={() => onRevoke(id)}>
+            Revoke it
+          </button>
+        )}
+        <button type="button" class="button" onClick={onDone}>
+          {id ? 'Not now' : 'Done'}
+        </button>
+      </div>
+    </section>
+  );
+}
+
 function ApiKeyTable({
   keys,
+  lostId,
   onRevoke,
 }: {
   keys: ApiKeyDto[];
+  /** The key whose secret was lost with its creation's answer, marked in its row. */
+  lostId: string | undefined;
   onRevoke: (key: ApiKeyDto) => void;
 }) {
   if (keys.length === 0) return <p class="empty">No API keys yet: create one.</p>;
@@ -162,7 +272,15 @@ function ApiKeyTable({
         <tbody>
           {keys.map((key) => (
             <tr key={key.id} data-api-key={key.id}>
-              <td>{key.name}</td>
+              <td>
+                {key.name}
+                {key.id === lostId && (
+                  <>
+                    {' '}
+                    <span class="tag">Key not shown</span>
+                  </>
+                )}
+              </td>
               <td>
                 <code>pis_{key.prefix}_…</code>
               </td>
@@ -207,25 +325,88 @@ function KeyState({ apiKey, onRevoke }: { apiKey: ApiKeyDto; onRevoke: (k: ApiKe
 
 /**
  * A creation with no answer (the connection dropped) or a failure on the service's side: the key
- * may have been made all the same, its secret lost with the answer, which the API keeps nowhere
- * (a retry with the same Idempotency-Key is told the key's id, never its secret). Pressing Create
- * again, a new request, would make a second key: the person is told to look first.
+ * may have been made all the same, its secret lost with the answer, which the API keeps nowhere.
+ * Sent again under the same Idempotency-Key, the request makes no second key: it makes the key if
+ * the first did not, or is told the key made (409 api_key_already_created), never its secret.
  */
 const mayBeMade = (error: unknown): error is CallFailed =>
   error instanceof CallFailed && (error.status === 0 || error.status >= 500);
 
-const madeMaybe = (name: string, error: CallFailed) =>
-  `${error.status === 0 ? 'No answer came from the service' : `The service failed (${error.status})`}: ` +
-  `the key “${name}” may have been created, and its key ` +
-  'cannot be shown again. Look for it in the list (new keys are at its end) before creating ' +
-  'it again: if it is there, revoke it, then create another.';
+/** The first request with the key still being worked on: its answer comes after Retry-After. */
+const stillInUse = (error: unknown): boolean =>
+  error instanceof CallFailed && error.status === 409 && error.code === 'idempotency_key_in_use';
+
+/** Sends to a key in use: how many times at most, and the pause before each resending. */
+const MAX_SENDS = 5;
+const RESEND_PAUSE_MS = 1_000;
+
+/**
+ * Creates the key under `key`, sent once more after no answer or a 5xx, and again (a few times)
+ * while the first request with the key is still being worked on.
+ */
+async function sendCreation(body: CreateApiKeyDto, key: string): Promise<CreatedApiKeyDto> {
+  let resent = false;
+  for (let sent = 1; ; sent++) {
+    try {
+      return await unwrap(createApiKey({ body, headers: { 'Idempotency-Key': key } }));
+    } catch (caught) {
+      const again = stillInUse(caught) ? sent < MAX_SENDS : mayBeMade(caught) && !resent;
+      if (!again) throw caught;
+      resent ||= mayBeMade(caught);
+    }
+    await new Promise((resolve) => setTimeout(resolve, RESEND_PAUSE_MS));
+  }
+}
+
+/** What a failed creation means for the person: a key made and its secret lost, or a message. */
+type Failure = { lost: LostKey } | { message: string; unsure: boolean };
+
+function failureOf(caught: unknown, name: string): Failure {
+  if (caught instanceof CallFailed && caught.code === 'api_key_already_created') {
+    const made = caught.problem as CreateApiKeyErrors[409] | undefined;
+    return { lost: { id: made?.api_key_id, name } };
+  }
+  if (doneAnswerLost(caught)) return { lost: { name } };
+  if (mayBeMade(caught)) {
+    const what =
+      caught.status === 0
+        ? 'No answer came from the service'
+        : `The service failed (${caught.status})`;
+    return {
+      message:
+        `${what}, even on a retry: the key “${name}” may have been created. Press Create key ` +
+        'again to find out: with the same fields, it is never made twice.',
+      unsure: true,
+    };
+  }
+  if (stillInUse(caught)) {
+    return {
+      message:
+        `The service is still creating “${name}”. Press Create key again in a moment to see ` +
+        'how it ended: with the same fields, it is never made twice.',
+      unsure: true,
+    };
+  }
+  if (caught instanceof CallFailed && caught.code === 'idempotency_key_reused') {
+    // The key went with other fields before: this request was refused, nothing was made of it.
+    return {
+      message:
+        'Not created: the service took this for a retry of another creation. Press ' +
+        'Create key again to send it as a new one.',
+      unsure: false,
+    };
+  }
+  return { message: messageOf(caught), unsure: false };
+}
 
 /** Creating a key: its name, role, scopes (the role's, or fewer) and optional expiry. */
 function NewApiKey({
   onCreated,
+  onLost,
   onUnsure,
 }: {
   onCreated: (key: CreatedApiKeyDto) => void;
+  onLost: (key: LostKey) => void;
   onUnsure: () => void;
 }) {
   const [open, setOpen] = useState(false);
@@ -235,8 +416,26 @@ function NewApiKey({
   const [expires, setExpires] = useState('');
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState(false);
+  /**
+   * The creation the person started, while it may be sent again: its Idempotency-Key and body.
+   * Pressed again with the same fields after no answer (or a failure on the service's side), the
+   * same key makes no second key; other fields, or a key made, and the next creation is new.
+   */
+  const attempt = useRef<{ key: string; body: string } | undefined>(undefined);
+  /** A creation on its way: a second press (a double click) before the button is disabled. */
+  const sending = useRef(false);
+
+  const done = () => {
+    attempt.current = undefined;
+    setOpen(false);
+    setName('');
+    setScopes([]);
+    setExpires('');
+  };
 
   const submit = async () => {
+    if (sending.current) return;
+    sending.current = true;
     setBusy(true);
     setError(undefined);
     const body: CreateApiKeyDto = {
@@ -247,22 +446,27 @@ function NewApiKey({
       // A date alone: the key stops working at its first moment, UTC.
       ...(expires ? { expires_at: expires } : {}),
     };
+    const same = attempt.current?.body === JSON.stringify(body);
+    const key = same && attempt.current ? attempt.current.key : newIdempotencyKey();
+    attempt.current = { key, body: JSON.stringify(body) };
     try {
-      const key = await unwrap(createApiKey({ body }));
-      setOpen(false);
-      setName('');
-      setScopes([]);
-      setExpires('');
-      onCreated(key);
+      const created = await sendCreation(body, key);
+      done();
+      onCreated(created);
     } catch (caught) {
-      if (mayBeMade(caught)) {
-        setError(madeMaybe(body.name, caught));
-        // Read again: the key may be there already.
-        onUnsure();
+      // A refusal of the fields is the service's answer to them: the next press is a new request.
+      if (!retryable(caught)) attempt.current = undefined;
+      const failure = failureOf(caught, body.name);
+      if ('lost' in failure) {
+        done();
+        onLost(failure.lost);
       } else {
-        setError(messageOf(caught));
+        setError(failure.message);
+        // Read again: the key may be there already.
+        if (failure.unsure) onUnsure();
       }
     } finally {
+      sending.current = false;
       setBusy(false);
     }
   };
