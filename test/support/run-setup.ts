@@ -64,10 +64,14 @@ function startRun(): Started {
   // Inherited by the workers (and what they start): os.tmpdir() is the run's own folder.
   process.env.TMPDIR = run.tmp;
   const serverUrl = process.env.TEST_DATABASE_URL;
+  const server = serverUrl ? makeServerTemplate(run, serverUrl) : Promise.resolve();
   return {
     run,
-    server: serverUrl ? makeServerTemplate(run, serverUrl) : Promise.resolve(),
-    pglite: makePgliteTemplate(run),
+    server,
+    // After the server's: the embedded database computes in this process, and its migrations
+    // held the event loop long enough on a loaded machine for the server's connection to time
+    // out (10 s) in the middle of its handshake.
+    pglite: server.catch(() => undefined).then(() => makePgliteTemplate(run)),
   };
 }
 
@@ -80,7 +84,7 @@ function startRun(): Started {
  * `alongside` is the caller's own set-up (child processes: the build, the SDK). It starts once the
  * server's template is made (a few seconds of waiting on the server, whose connection times out
  * after 10 s: it gets the machine first), and runs while the embedded template migrates (the
- * embedded database computes in this process). Everything settles before a failure is thrown, and
+ * embedded database computes in this process, so it waits for the server's template too). Everything settles before a failure is thrown, and
  * a failure leaves nothing behind (Jest runs no teardown after a failed set-up).
  */
 export async function prepareRun(
