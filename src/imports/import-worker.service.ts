@@ -55,6 +55,11 @@ export const POSTER_ACCESS: RouteAccess = {
   scopes: [Scope.ImagesWrite],
 };
 
+/** The queues whose jobs may still work an import's rows: its own, and its dead letter queue. */
+const IMPORT_JOB_QUEUES = [IMPORT_ROWS_QUEUE, failedQueueOf(IMPORT_ROWS_QUEUE)];
+/** The key of a job's data naming its import. */
+const IMPORT_KEY = 'import_id' satisfies keyof ImportRowsJob;
+
 /** A row the service failed to work, for good: its own fault, not the row's. */
 const SERVICE_FAILURE = {
   code: 'internal_error',
@@ -131,28 +136,27 @@ export class ImportWorker implements OnModuleInit {
    * may still work: those jobs failed for good (the one recording a dead job's rows too, say on a
    * database fault that outlasted its retries) or were deleted unrun. Its pending rows fail as the
    * service's failures do (retry the import to run them again), and it completes. Returns whether
-   * it was ended.
+   * it was ended. `noneSeen`: its jobs were read already, none left (see {@link closeAllStalled}).
    */
-  closeIfStalled(importId: string): Promise<boolean> {
-    const queues = [IMPORT_ROWS_QUEUE, failedQueueOf(IMPORT_ROWS_QUEUE)];
-    const key = 'import_id' satisfies keyof ImportRowsJob;
-    return this.repository.closeStalled(importId, SERVICE_FAILURE, (manager) =>
-      this.jobs.anyPending(manager, queues, key, importId),
+  closeIfStalled(importId: string, { noneSeen = false } = {}): Promise<boolean> {
+    return this.repository.closeStalled(
+      importId,
+      SERVICE_FAILURE,
+      (manager) => this.jobs.anyPending(manager, IMPORT_JOB_QUEUES, IMPORT_KEY, importId),
+      { noneSeen },
     );
   }
 
   /**
    * Ends those of `importIds` that are stalled (see {@link closeIfStalled}): the jobs of all of
-   * them are read in one statement, and only those with none left are locked and ended, each in
-   * its own transaction (once: an import ended is not one of `importIds` again). Returns those
-   * ended.
+   * them are read in one statement, and only those with none left are locked, their jobs read
+   * again under the lock, and ended, each in its own transaction (once: an import ended is not
+   * one of `importIds` again). Returns those ended.
    */
   async closeAllStalled(importIds: string[]): Promise<string[]> {
-    const queues = [IMPORT_ROWS_QUEUE, failedQueueOf(IMPORT_ROWS_QUEUE)];
-    const key = 'import_id' satisfies keyof ImportRowsJob;
     const ended: string[] = [];
-    for (const id of await this.jobs.noneLeft(queues, key, importIds)) {
-      if (await this.closeIfStalled(id)) ended.push(id);
+    for (const id of await this.jobs.noneLeft(IMPORT_JOB_QUEUES, IMPORT_KEY, importIds)) {
+      if (await this.closeIfStalled(id, { noneSeen: true })) ended.push(id);
     }
     return ended;
   }

@@ -403,13 +403,16 @@ export class ImportsRepository {
    * the rows, so the import is left as it is. A processing import nearly always has one, and a
    * client polling it fast then neither waits for the worker's lock of the import (finishIfDone
    * after each job, a retry queueing its rows) nor holds it up with a lock of its own.
+   * `noneSeen`: the caller made that read already (for many imports at once) and saw no job
+   * left; it is not made again, only the one under the lock.
    */
   async closeStalled(
     id: string,
     problem: { code: string; message: string },
     jobsLeft: (manager: EntityManager) => Promise<boolean>,
+    { noneSeen = false } = {},
   ): Promise<boolean> {
-    if (await jobsLeft(this.dataSource.manager)) return false;
+    if (!noneSeen && (await jobsLeft(this.dataSource.manager))) return false;
     return this.dataSource.transaction(async (manager) => {
       const locked: unknown[] = await manager.query(
         `SELECT 1 FROM imports WHERE id = $1 AND state = 'processing' AND finished_at IS NULL

@@ -805,6 +805,35 @@ describe('Bulk imports (POST /api/v1/imports)', () => {
     }
   });
 
+  it('reads the jobs of a page of stalled imports once, then each again only under its lock', async () => {
+    const made = [await importWithWaitingJob(), await importWithWaitingJob()];
+    const db = app.get(DataSource);
+    // The jobs look-ups (QueuedJobsRepository.noneLeft and anyPending), not pg-boss's own.
+    const readsJobs = (query: string) =>
+      /FROM pgboss\.job\b/.test(query) && query.includes('data->>');
+    const statements = jest.spyOn(db.logger, 'logQuery');
+    try {
+      // Their jobs are deleted unrun: nothing will work their rows.
+      for (const { job } of made) await db.query(`DELETE FROM pgboss.job WHERE id = $1`, [job]);
+      statements.mockClear();
+      const res = await call(app, 'GET', '/api/v1/imports?limit=100', c.admin);
+      expect(res.statusCode).toBe(200);
+      const listed = res.json<{ items: ImportBody[] }>().items;
+      for (const { id } of made) {
+        expect(listed.find((item) => item.id === encodeShortId(id))).toMatchObject({
+          state: 'completed',
+          counts: { failed: 1, pending: 0 },
+        });
+      }
+      // One read for the page, and one for each import found stalled, once it is locked.
+      const reads = statements.mock.calls.filter(([query]) => readsJobs(query));
+      expect(reads).toHaveLength(1 + made.length);
+    } finally {
+      statements.mockRestore();
+      for (const { id } of made) await deleteImport(id);
+    }
+  });
+
   it("refuses an admin's retry of an import's failed job whose rows were failed since: 409 job_nothing_to_retry", async () => {
     const { id, job } = await importWithWaitingJob();
     const db = app.get(DataSource);
