@@ -303,8 +303,9 @@ export class ImportsService {
    * The import with its counts: `counts` when read already (with its page's), else read now. With
    * `endIfStalled`, one with rows pending that no job will ever work (ImportWorker.closeIfStalled)
    * is ended first, so that it shows completed, those rows failed, rather than processing for
-   * good. A list does not (a statement an import): it ends those of its page before, their jobs
-   * read together ({@link countsEndingStalled}).
+   * good. The list passes neither: it has ended the stalled imports of its page already, their
+   * jobs read together rather than in a statement an import ({@link countsEndingStalled}), and
+   * passes the counts it read after.
    */
   private async present(
     found: BulkImport,
