@@ -67,7 +67,9 @@ export interface QueueDefinition<T extends object> {
   whenFailed?: (data: T, failedJobId: string) => Promise<void>;
   /**
    * Why an admin's retry of a failed job of this queue would do nothing (its work was recorded
-   * otherwise since: a sentence saying what to do instead), or null to retry it.
+   * otherwise since: a sentence saying what to do instead), or null to retry it. Asked of its
+   * dead letter queue's failed jobs too: they carry the same data, and `whenFailed` records what
+   * such a job left undone, which is then recorded already.
    */
   nothingToRetry?: (data: T) => Promise<string | null>;
 }
@@ -171,7 +173,7 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
     if (this.definitions.has(definition.name)) {
       throw new Error(`Queue ${definition.name} is defined twice`);
     }
-    const { whenFailed } = definition;
+    const { whenFailed, nothingToRetry } = definition;
     // Before its queue: pg-boss makes a dead letter queue first.
     if (whenFailed) {
       const name = failedQueueOf(definition.name);
@@ -179,6 +181,7 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
       this.define<T>({
         name,
         handler: async (data, job) => whenFailed(data, job.sourceId ?? ''),
+        nothingToRetry,
       });
     }
     this.definitions.set(definition.name, definition as unknown as QueueDefinition<object>);

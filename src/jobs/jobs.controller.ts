@@ -57,8 +57,8 @@ export class JobsController {
       'job as it is read back: `retry`, which a worker runs next (or already `active`, even ' +
       'done, on an instance that runs jobs and took it at once). A job in any other state is `409 ' +
       'job_not_failed`; one that would do nothing if run again is `409 job_nothing_to_retry`, its ' +
-      '`detail` saying what to do instead (a `bulk-import-rows` job whose rows were recorded ' +
-      'failed already: retry the import).',
+      '`detail` saying what to do instead (a `bulk-import-rows` job, or its dead letter job in ' +
+      '`bulk-import-rows-failed`, whose rows were recorded failed already: retry the import).',
   })
   @ApiProblems('job_not_found', 'job_not_failed', 'job_nothing_to_retry')
   retry(@Ctx() ctx: RequestContext, @Param('id', ParseIdPipe) id: string): Promise<JobDto> {

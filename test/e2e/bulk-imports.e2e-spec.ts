@@ -834,6 +834,49 @@ describe('Bulk imports (POST /api/v1/imports)', () => {
     }
   });
 
+  it("refuses an admin's retry of an import's dead letter job whose rows were failed since: 409 job_nothing_to_retry", async () => {
+    const { id, job } = await importWithWaitingJob();
+    const db = app.get(DataSource);
+    try {
+      const [{ organization_id: organizationId }] = await db.query<{ organization_id: string }[]>(
+        `SELECT organization_id FROM imports WHERE id = $1`,
+        [id],
+      );
+      // Its job died during its last attempt; the job recording that failed for good too (a
+      // database fault outlasting its retries). Reading the import ends it, its row failed.
+      const data: ImportRowsJob = {
+        import_id: id,
+        first: 1,
+        last: 1,
+        retry_round: 0,
+        organization_id: organizationId,
+      };
+      const dead = await app.get(JobQueue).send('bulk-import-rows-failed', data, {
+        startAfterSeconds: 3600,
+      });
+      await db.query(`UPDATE pgboss.job SET state = 'failed' WHERE id = ANY($1::uuid[])`, [
+        [job, dead],
+      ]);
+      expect(await getImport(encodeShortId(id))).toMatchObject({
+        state: 'completed',
+        counts: { failed: 1, pending: 0 },
+      });
+      const res = await call(app, 'POST', `/api/v1/jobs/${encodeShortId(dead!)}/retry`, c.admin);
+      expect(res.statusCode).toBe(409);
+      expect(res.json()).toMatchObject({
+        code: 'job_nothing_to_retry',
+        detail: expect.stringContaining(`/api/v1/imports/${encodeShortId(id)}/retry`),
+      });
+      const [left] = await db.query<{ state: string }[]>(
+        `SELECT state FROM pgboss.job WHERE id = $1`,
+        [dead],
+      );
+      expect(left.state).toBe('failed');
+    } finally {
+      await deleteImport(id);
+    }
+  });
+
   it("refuses an admin's retry of an import's failed job whose rows were failed since: 409 job_nothing_to_retry", async () => {
     const { id, job } = await importWithWaitingJob();
     const db = app.get(DataSource);
