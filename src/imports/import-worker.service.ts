@@ -117,14 +117,12 @@ export class ImportWorker implements OnModuleInit {
   }
 
   /**
-   * The hourly sweep: imports no job will ever finish (ended: see {@link closeIfStalled}), those
-   * never received whole, and completed ones past their retention.
+   * The hourly sweep: imports no job will ever finish (ended: see {@link closeAllStalled}, their
+   * jobs read in one statement however many are unfinished), those never received whole, and
+   * completed ones past their retention.
    */
   async sweep(): Promise<{ deleted: number; expired: number; stalled: number }> {
-    let stalled = 0;
-    for (const id of await this.repository.unfinished()) {
-      if (await this.closeIfStalled(id)) stalled++;
-    }
+    const stalled = (await this.closeAllStalled(await this.repository.unfinished())).length;
     const deleted = await this.repository.deleteAbandoned(ABANDONED_AFTER_HOURS);
     const expired =
       this.retentionDays > 0 ? await this.repository.deleteFinished(this.retentionDays) : 0;

@@ -834,6 +834,33 @@ describe('Bulk imports (POST /api/v1/imports)', () => {
     }
   });
 
+  it("the hourly sweep reads every unfinished import's jobs in one statement, then again only those found stalled, under their lock", async () => {
+    const waiting = [await importWithWaitingJob(), await importWithWaitingJob()];
+    const stalled = await importWithWaitingJob();
+    const db = app.get(DataSource);
+    const readsJobs = (query: string) =>
+      /FROM pgboss\.job\b/.test(query) && query.includes('data->>');
+    const statements = jest.spyOn(db.logger, 'logQuery');
+    try {
+      await db.query(`DELETE FROM pgboss.job WHERE id = $1`, [stalled.job]);
+      statements.mockClear();
+      const swept = await app.get(ImportWorker).sweep();
+      const reads = statements.mock.calls.filter(([query]) => readsJobs(query));
+      expect(swept.stalled).toBeGreaterThanOrEqual(1);
+      expect(reads).toHaveLength(1 + swept.stalled);
+      expect(await getImport(encodeShortId(stalled.id))).toMatchObject({
+        state: 'completed',
+        counts: { failed: 1, pending: 0 },
+      });
+      for (const { id } of waiting) {
+        expect(await getImport(encodeShortId(id))).toMatchObject({ state: 'processing' });
+      }
+    } finally {
+      statements.mockRestore();
+      for (const { id } of [...waiting, stalled]) await deleteImport(id);
+    }
+  });
+
   it("refuses an admin's retry of an import's dead letter job whose rows were failed since: 409 job_nothing_to_retry", async () => {
     const { id, job } = await importWithWaitingJob();
     const db = app.get(DataSource);
