@@ -134,27 +134,36 @@ export class ImportWorker implements OnModuleInit {
    * may still work: those jobs failed for good (the one recording a dead job's rows too, say on a
    * database fault that outlasted its retries) or were deleted unrun. Its pending rows fail as the
    * service's failures do (retry the import to run them again), and it completes. Returns whether
-   * it was ended. `noneSeen`: its jobs were read already, none left (see {@link closeAllStalled}).
+   * it was ended.
+   *
+   * Its jobs are read first by their key (the import's id: ImportsService queues them so), which
+   * pg-boss indexes, however many jobs other imports have queued; only when none is seen is the
+   * import locked and its jobs read again by their data, which also finds a job an earlier
+   * version queued without that key.
    */
-  closeIfStalled(importId: string, { noneSeen = false } = {}): Promise<boolean> {
+  closeIfStalled(importId: string): Promise<boolean> {
     return this.repository.closeStalled(
       importId,
       SERVICE_FAILURE,
       (manager) => this.jobs.anyPending(manager, IMPORT_JOB_QUEUES, IMPORT_KEY, importId),
-      { noneSeen },
+      (manager) =>
+        this.jobs.anyPending(manager, IMPORT_JOB_QUEUES, IMPORT_KEY, importId, { keyed: true }),
     );
   }
 
   /**
    * Ends those of `importIds` that are stalled (see {@link closeIfStalled}): the jobs of all of
-   * them are read in one statement, and only those with none left are locked, their jobs read
-   * again under the lock, and ended, each in its own transaction (once: an import ended is not
-   * one of `importIds` again). Returns those ended.
+   * them are read in one statement, by their key, and only those with none left are locked, their
+   * jobs read again under the lock, and ended, each in its own transaction (once: an import ended
+   * is not one of `importIds` again). Returns those ended.
    */
   async closeAllStalled(importIds: string[]): Promise<string[]> {
+    const seen = { keyed: true };
     const ended: string[] = [];
-    for (const id of await this.jobs.noneLeft(IMPORT_JOB_QUEUES, IMPORT_KEY, importIds)) {
-      if (await this.closeIfStalled(id, { noneSeen: true })) ended.push(id);
+    for (const id of await this.jobs.noneLeft(IMPORT_JOB_QUEUES, IMPORT_KEY, importIds, seen)) {
+      const left = (manager: EntityManager) =>
+        this.jobs.anyPending(manager, IMPORT_JOB_QUEUES, IMPORT_KEY, id);
+      if (await this.repository.closeStalled(id, SERVICE_FAILURE, left)) ended.push(id);
     }
     return ended;
   }

@@ -399,20 +399,20 @@ export class ImportsRepository {
    * the transaction that made it processing: once locked, every pending row's job is visible.
    * Returns whether it was ended.
    *
-   * `jobsLeft` is read once first without the lock, nothing else: a job seen then may still work
-   * the rows, so the import is left as it is. A processing import nearly always has one, and a
-   * client polling it fast then neither waits for the worker's lock of the import (finishIfDone
-   * after each job, a retry queueing its rows) nor holds it up with a lock of its own.
-   * `noneSeen`: the caller made that read already (for many imports at once) and saw no job
-   * left; it is not made again, only the one under the lock.
+   * `jobsSeen`, when given, is read once first without the lock, nothing else: a job seen then may
+   * still work the rows, so the import is left as it is. A processing import nearly always has
+   * one, and a client polling it fast then neither waits for the worker's lock of the import
+   * (finishIfDone after each job, a retry queueing its rows) nor holds it up with a lock of its
+   * own. It may miss jobs that `jobsLeft` finds (it is the cheaper read), not the other way round.
+   * Without it, the caller made that read already (for many imports at once) and saw none.
    */
   async closeStalled(
     id: string,
     problem: { code: string; message: string },
     jobsLeft: (manager: EntityManager) => Promise<boolean>,
-    { noneSeen = false } = {},
+    jobsSeen?: (manager: EntityManager) => Promise<boolean>,
   ): Promise<boolean> {
-    if (!noneSeen && (await jobsLeft(this.dataSource.manager))) return false;
+    if (jobsSeen && (await jobsSeen(this.dataSource.manager))) return false;
     return this.dataSource.transaction(async (manager) => {
       const locked: unknown[] = await manager.query(
         `SELECT 1 FROM imports WHERE id = $1 AND state = 'processing' AND finished_at IS NULL

@@ -269,6 +269,8 @@ export class ImportsService {
       await this.jobs.sendMany(IMPORT_ROWS_QUEUE, jobs, {
         manager,
         priorityOf: (index) => -(turn + i + index),
+        // Found by it when the import is checked for being stalled (ImportWorker.closeIfStalled).
+        keyOf: () => importId,
       });
     }
   }

@@ -94,6 +94,12 @@ export interface SendManyOptions extends Omit<SendOptions, 'singletonKey'> {
    * equal priorities the oldest.
    */
   priorityOf?: (index: number) => number;
+  /**
+   * The key of the job at `index` (pg-boss's singleton key). On our queues (pg-boss's standard
+   * policy) a label only, which many jobs may share; pg-boss indexes it for waiting jobs, so a
+   * look-up of a key's jobs (JobQueue.anyPending's `keyed`) does not scan the queue.
+   */
+  keyOf?: (index: number) => string;
 }
 
 /**
@@ -248,12 +254,13 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
   ): Promise<void> {
     this.assertDefined(name);
     if (data.length === 0) return;
-    const { priorityOf } = options;
+    const { priorityOf, keyOf } = options;
     await this.engine.insert(
       name,
       data.map((item, index) => ({
         data: item,
         ...(priorityOf ? { priority: priorityOf(index) } : {}),
+        ...(keyOf ? { singletonKey: keyOf(index) } : {}),
       })),
       { db: options.manager ? transactionExecutor(options.manager) : undefined },
     );
@@ -272,25 +279,34 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
 
   /**
    * Whether any job of `names` whose data has `key` = `value` may still run: waiting (queued, or
-   * for its retry) or running. In `manager`'s transaction.
+   * for its retry) or running. In `manager`'s transaction. `keyed`: the waiting ones are those
+   * queued with `value` as their key (SendManyOptions.keyOf), found by pg-boss's index of it
+   * rather than by a scan of the queues' waiting jobs; a job queued without it (by an earlier
+   * version) is missed, so a "none" is to be confirmed by a read that is not keyed.
    */
   anyPending(
     manager: EntityManager,
     names: string[],
     key: string,
     value: string,
+    { keyed = false } = {},
   ): Promise<boolean> {
     for (const name of names) this.assertDefined(name);
-    return this.queued.anyPending(manager, names, key, value);
+    return this.queued.anyPending(manager, names, key, value, keyed);
   }
 
   /**
    * Those of `values` that no job of `names` whose data has `key` = that value may still run
-   * (see {@link anyPending}), in one statement however many they are.
+   * (see {@link anyPending}, and its `keyed`), in one statement however many they are.
    */
-  noneLeft(names: string[], key: string, values: string[]): Promise<string[]> {
+  noneLeft(
+    names: string[],
+    key: string,
+    values: string[],
+    { keyed = false } = {},
+  ): Promise<string[]> {
     for (const name of names) this.assertDefined(name);
-    return this.queued.noneLeft(names, key, values);
+    return this.queued.noneLeft(names, key, values, keyed);
   }
 
   /**

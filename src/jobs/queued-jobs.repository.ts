@@ -9,6 +9,21 @@ export interface JobSettings {
 }
 
 /**
+ * Jobs of the queues `$1` waiting or running whose data has key `$2` = `value` (SQL). `data->>$2`
+ * is no index's: pg-boss's indexes narrow such a read to the queues' waiting and running jobs,
+ * all of which it then reads. `keyed`: the waiting ones are those whose singleton key is `value`
+ * (pg-boss's job_i17 holds the waiting jobs by key), the running ones (a few a worker) by their
+ * data still; a waiting job queued without that key is not found.
+ */
+function pendingWhere(value: string, keyed: boolean): string {
+  const queues = `name = ANY($1::text[])`;
+  if (!keyed)
+    return `${queues} AND state IN ('created', 'retry', 'active') AND data->>$2 = ${value}`;
+  return `${queues} AND ((state IN ('created', 'retry') AND singleton_key = ${value})
+                         OR (state = 'active' AND data->>$2 = ${value}))`;
+}
+
+/**
  * Brings the jobs an earlier version queued to their queue's settings. pg-boss copies a queue's
  * dead letter queue and heartbeat onto each job as it is queued, so updating the queue (as
  * JobQueue does at start-up) reaches new jobs only: a job queued before the upgrade would fail
@@ -48,19 +63,18 @@ export class QueuedJobsRepository {
 
   /**
    * Whether a job of one of `names` whose data has `key` = `value` is waiting (queued, or for its
-   * retry) or running: one that may yet do its work. Read in `manager`'s transaction.
+   * retry) or running: one that may yet do its work. Read in `manager`'s transaction. `keyed`:
+   * the waiting ones by their singleton key (see {@link pendingWhere}).
    */
   async anyPending(
     manager: EntityManager,
     names: string[],
     key: string,
     value: string,
+    keyed = false,
   ): Promise<boolean> {
     const rows: unknown[] = await manager.query(
-      `SELECT 1 FROM ${JOB_SCHEMA}.job
-        WHERE name = ANY($1::text[]) AND state IN ('created', 'retry', 'active')
-          AND data->>$2 = $3
-        LIMIT 1`,
+      `SELECT 1 FROM ${JOB_SCHEMA}.job WHERE ${pendingWhere('$3', keyed)} LIMIT 1`,
       [names, key, value],
     );
     return rows.length > 0;
@@ -70,14 +84,12 @@ export class QueuedJobsRepository {
    * Those of `values` for which no job of one of `names` whose data has `key` = that value is
    * waiting or running (see {@link anyPending}), in one statement.
    */
-  async noneLeft(names: string[], key: string, values: string[]): Promise<string[]> {
+  async noneLeft(names: string[], key: string, values: string[], keyed = false): Promise<string[]> {
     if (values.length === 0) return [];
     const rows: { value: string }[] = await this.dataSource.query(
       `SELECT v.value FROM unnest($3::text[]) AS v(value)
         WHERE NOT EXISTS (
-          SELECT 1 FROM ${JOB_SCHEMA}.job
-           WHERE name = ANY($1::text[]) AND state IN ('created', 'retry', 'active')
-             AND data->>$2 = v.value)`,
+          SELECT 1 FROM ${JOB_SCHEMA}.job WHERE ${pendingWhere('v.value', keyed)})`,
       [names, key, values],
     );
     return rows.map((row) => row.value);

@@ -716,8 +716,9 @@ describe('Bulk imports (POST /api/v1/imports)', () => {
   /**
    * An import processing with one row pending, in the organisation of `c.admin`, and its job
    * queued to start in an hour: until then, or until that job is deleted, no job works it.
+   * `keyed: false`: its job without its import as its key, as versions before keys queued it.
    */
-  async function importWithWaitingJob(): Promise<{ id: string; job: string }> {
+  async function importWithWaitingJob({ keyed = true } = {}): Promise<{ id: string; job: string }> {
     const db = app.get(DataSource);
     const productId = decodeId(products.a.id);
     const [{ id }] = await db.query<{ id: string }[]>(
@@ -735,6 +736,10 @@ describe('Bulk imports (POST /api/v1/imports)', () => {
     const job = await app.get(JobQueue).send('bulk-import-rows', data, {
       startAfterSeconds: 3600,
     });
+    if (keyed) {
+      // Keyed by its import, as ImportsService queues them.
+      await db.query(`UPDATE pgboss.job SET singleton_key = $2 WHERE id = $1`, [job, id]);
+    }
     return { id, job: job! };
   }
 
@@ -778,6 +783,41 @@ describe('Bulk imports (POST /api/v1/imports)', () => {
       }
     },
   );
+
+  it("queues an import's jobs keyed by the import, which pg-boss indexes, for the stalled check", async () => {
+    const csv = `external_id,url\next-a,${url('/img/311.png')}\next-b,${url('/img/312.png')}\n`;
+    const res = await postCsv(csv);
+    expect(res.statusCode).toBe(202);
+    const done = await completed(res.json<ImportBody>().id);
+    const jobs = await app
+      .get(DataSource)
+      .query<{ singleton_key: string | null }[]>(
+        `SELECT singleton_key FROM pgboss.job WHERE data->>'import_id' = $1`,
+        [decodeId(done.id)],
+      );
+    expect(jobs.length).toBeGreaterThan(0);
+    expect(jobs).toEqual(jobs.map(() => ({ singleton_key: decodeId(done.id) })));
+  });
+
+  it('leaves an import processing whose waiting job an earlier version queued without its key', async () => {
+    const { id } = await importWithWaitingJob({ keyed: false });
+    try {
+      expect(await getImport(encodeShortId(id))).toMatchObject({
+        state: 'processing',
+        counts: { pending: 1 },
+      });
+      const res = await call(app, 'GET', '/api/v1/imports?limit=100', c.admin);
+      const listed = res.json<{ items: ImportBody[] }>().items;
+      expect(listed.find((item) => item.id === encodeShortId(id))).toMatchObject({
+        state: 'processing',
+        counts: { pending: 1 },
+      });
+      await app.get(ImportWorker).sweep();
+      expect(await allRows(encodeShortId(id))).toMatchObject([{ row: 1, status: 'pending' }]);
+    } finally {
+      await deleteImport(id);
+    }
+  });
 
   it('lists an import no job will finish as completed, its row failed, as reading it would', async () => {
     const { id, job } = await importWithWaitingJob();
