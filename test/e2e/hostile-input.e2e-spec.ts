@@ -355,6 +355,62 @@ describe('Hostile input: 400 problem+json, never 500, nothing created', () => {
     });
   });
 
+  describe('a name that shows as nothing', () => {
+    const INVISIBLE =
+      'must contain a visible character, not only white space, invisible characters';
+    // Each shows as nothing, as a blank name does: zero-width space, BOM, word joiner, soft
+    // hyphen, a bidi override, combining marks with nothing to sit on, a Hangul filler, a
+    // variation selector, the blank Braille pattern, mixed with ideographic and ordinary spaces.
+    const names = [
+      '\u200b',
+      '\ufeff\u200b\ufeff',
+      '\u2060',
+      '\u00ad\u00ad',
+      '\u202e',
+      '\u0301\u0308',
+      '\u3164',
+      '\ufe0f',
+      '\u2800',
+      ' \u200b\u3000\u200d ',
+    ];
+
+    it("is refused 400 naming the field, as a blank name is, on a product's and a key's name", async () => {
+      const before = await counts();
+      const product = `/api/v1/products/${productId}`;
+      for (const name of names) {
+        const requests: [InjectOptions['method'], string, Record<string, unknown>][] = [
+          ['POST', '/api/v1/products', { name, slug: 'invisible' }],
+          ['PATCH', product, { name }],
+          ['POST', '/api/v1/api-keys', { name, scopes: ['products:read'] }],
+        ];
+        for (const [method, url, body] of requests) {
+          const res = await call(app, method, url, admin, body);
+          expect({ url, name, errors: expectRefused(res, 400, 'validation_failed') }).toEqual({
+            url,
+            name,
+            errors: [{ field: 'name', message: expect.stringContaining(`name ${INVISIBLE}`) }],
+          });
+        }
+      }
+      expect(await counts()).toEqual(before);
+      expect((await call(app, 'GET', product, admin)).json()).toMatchObject({ name: 'Shoe' });
+    });
+
+    it('takes a name whose invisible characters sit beside visible ones', async () => {
+      // An emoji sequence's joiners, a combining accent on its letter, a Persian non-joiner.
+      const kept = ['👩\u200d👩\u200d👧 Family pack', 'Cafe\u0301', 'می\u200cخواهم'];
+      for (const name of kept) {
+        const res = await call(app, 'PATCH', `/api/v1/products/${productId}`, admin, { name });
+        expect({ name, status: res.statusCode }).toEqual({ name, status: 200 });
+        expect(res.json()).toMatchObject({ name });
+      }
+      const res = await call(app, 'PATCH', `/api/v1/products/${productId}`, admin, {
+        name: 'Shoe',
+      });
+      expect(res.statusCode).toBe(200);
+    });
+  });
+
   describe('text counted as its column counts it (code points)', () => {
     // "❤️" is U+2764 U+FE0F: two characters for PostgreSQL's varchar, one for validator.js, which
     // leaves variation selectors out of its count. Just over each limit as the column counts.

@@ -1,6 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { DateTime } from '../../common/http/date-time';
-import { DisplayText } from '../../common/http/display-text';
 import { ArrayUnique, IsArray, IsEnum, IsNotEmpty, IsString } from 'class-validator';
 import { MaxLength } from '../../common/http/max-length';
 import { Optional, Trimmed } from '../../common/http/validation';
@@ -8,12 +7,12 @@ import { encodeShortId } from '../../common/ids/short-id';
 import { PageMetaDto } from '../../common/pagination/page.dto';
 import type { ApiKey } from '../entities/api-key.entity';
 import { Role, Scope } from '../roles';
-import { NAME_TEXT_PATTERN } from '../../common/http/display-text';
+import { NAME_TEXT_PATTERN, NameText } from '../../common/http/display-text';
 
 export class CreateApiKeyDto {
   @ApiProperty({
     minLength: 1,
-    // Checked once trimmed: not blank, and no control character.
+    // Checked once trimmed: showing something (not blank, not only invisible), no control character.
     pattern: NAME_TEXT_PATTERN,
     description: 'What the key is for, e.g. "PIM import job". Surrounding white space is trimmed.',
   })
@@ -21,7 +20,7 @@ export class CreateApiKeyDto {
   @IsString()
   @IsNotEmpty()
   @MaxLength(100)
-  @DisplayText()
+  @NameText()
   name!: string;
 
   /** The role the key acts as (default `staff`). */

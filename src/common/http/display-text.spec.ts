@@ -1,6 +1,7 @@
 import {
   DISPLAY_TEXT_PATTERN,
   isDisplayText,
+  isVisibleText,
   MULTILINE_TEXT_PATTERN,
   NAME_TEXT_PATTERN,
 } from './display-text';
@@ -63,6 +64,30 @@ describe('the OpenAPI patterns of display text', () => {
   it.each(samples)('agree with isDisplayText on %j', (text) => {
     expect(matches(DISPLAY_TEXT_PATTERN, text)).toBe(isDisplayText(text));
     expect(matches(MULTILINE_TEXT_PATTERN, text)).toBe(isDisplayText(text, true));
-    expect(matches(NAME_TEXT_PATTERN, text)).toBe(isDisplayText(text) && text.trim() !== '');
+    expect(matches(NAME_TEXT_PATTERN, text)).toBe(
+      isDisplayText(text) && text.trim() !== '' && isVisibleText(text),
+    );
+  });
+});
+
+describe(isVisibleText.name, () => {
+  it.each([
+    '\u200b',
+    '\ufeff',
+    '\u2060',
+    '\u00ad',
+    '\u202e',
+    '\u0301',
+    '\u3164',
+    '\u2800',
+    ' \u200d',
+  ])('refuses %j, which shows as nothing', (text) => {
+    expect(isVisibleText(text)).toBe(false);
+    expect(new RegExp(NAME_TEXT_PATTERN, 'u').test(text)).toBe(false);
+  });
+
+  it.each(['a', 'e\u0301', '👩\u200d👧', '\u200bShoe', '鞋'])('takes %j', (text) => {
+    expect(isVisibleText(text)).toBe(true);
+    expect(new RegExp(NAME_TEXT_PATTERN, 'u').test(text)).toBe(true);
   });
 });

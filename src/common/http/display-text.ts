@@ -19,8 +19,19 @@ const CONTROL_BUT_LINE_BREAKS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\
  */
 export const DISPLAY_TEXT_PATTERN = `^[^${CONTROL.source.slice(1, -1)}]*$`;
 export const MULTILINE_TEXT_PATTERN = `^[^${CONTROL_BUT_LINE_BREAKS.source.slice(1, -1)}]*$`;
-/** Display text that is not blank once trimmed (a name): some character other than white space. */
-export const NAME_TEXT_PATTERN = `^(?=.*\\S)${DISPLAY_TEXT_PATTERN.slice(1)}`;
+/**
+ * What shows as nothing on its own: white space, the default-ignorable code points (zero-width
+ * space and joiners, BOM, word joiner, soft hyphen, bidi controls, variation selectors, Hangul
+ * fillers), combining marks (which need a letter to sit on) and the blank Braille pattern. Each
+ * has its place beside visible characters (the joiners of an emoji sequence, an accent on its e).
+ */
+const SHOWS_AS_NOTHING = '\\s\\p{M}\\p{Default_Ignorable_Code_Point}\\u2800';
+const VISIBLE = new RegExp(`[^${SHOWS_AS_NOTHING}]`, 'u');
+/**
+ * Display text that shows something once trimmed (a name): a character that does not show as
+ * nothing. A Unicode pattern (the u flag, as JSON Schema reads a `pattern`).
+ */
+export const NAME_TEXT_PATTERN = `^(?=.*[^${SHOWS_AS_NOTHING}])${DISPLAY_TEXT_PATTERN.slice(1)}`;
 
 /**
  * Whether `value` is text to show: no control character (C0, DEL, C1), and with `multiline`
@@ -29,6 +40,36 @@ export const NAME_TEXT_PATTERN = `^(?=.*\\S)${DISPLAY_TEXT_PATTERN.slice(1)}`;
  */
 export function isDisplayText(value: unknown, multiline = false): boolean {
   return typeof value !== 'string' || !(multiline ? CONTROL_BUT_LINE_BREAKS : CONTROL).test(value);
+}
+
+/**
+ * Whether `value` (a name) shows as something: a name of zero-width spaces, bidi controls or
+ * lone combining marks lists as blank, looks like no name in the console and a shop's back office,
+ * and cannot be told from another such name. The empty string is left to the field's own
+ * not-empty rule, non-strings to @IsString. Pure.
+ */
+export function isVisibleText(value: unknown): boolean {
+  return typeof value !== 'string' || value === '' || VISIBLE.test(value);
+}
+
+/**
+ * A name: display text on one line ({@link DisplayText}) that shows as something
+ * ({@link isVisibleText}); documented with {@link NAME_TEXT_PATTERN}.
+ */
+export function NameText(options?: ValidationOptions): PropertyDecorator {
+  return applyDecorators(
+    DisplayText({}, options),
+    ValidateBy(
+      { name: 'isVisibleText', validator: { validate: isVisibleText } },
+      {
+        message:
+          '$property must contain a visible character, not only white space, invisible ' +
+          'characters (zero-width spaces, bidi controls…) or combining marks',
+        ...options,
+      },
+    ),
+    ApiProperty({ pattern: NAME_TEXT_PATTERN }),
+  );
 }
 
 /**

@@ -14,7 +14,7 @@ import {
 import type { ProductImageSummary } from '../product-images.port';
 import { SLUG_MAX_LENGTH, SLUG_PATTERN } from '../slug';
 import { DisplayText } from '../../common/http/display-text';
-import { NAME_TEXT_PATTERN } from '../../common/http/display-text';
+import { NAME_TEXT_PATTERN, NameText } from '../../common/http/display-text';
 
 /** The OpenAPI schema of an external id, wherever one is sent. */
 const EXTERNAL_ID_SCHEMA = {
@@ -28,15 +28,17 @@ export class CreateProductDto {
   @ApiProperty({
     minLength: 1,
     maxLength: 200,
-    // Checked once trimmed: not blank, and no control character.
+    // Checked once trimmed: showing something (not blank, not only invisible), no control character.
     pattern: NAME_TEXT_PATTERN,
-    description: 'Surrounding white space is trimmed; not blank.',
+    description:
+      'Surrounding white space is trimmed; not blank, nor only invisible characters (zero-width ' +
+      'spaces, bidi controls…) or combining marks.',
   })
   @Trimmed()
   @IsString()
   @MinLength(1)
   @MaxLength(200)
-  @DisplayText()
+  @NameText()
   name!: string;
 
   @ApiPropertyOptional({
