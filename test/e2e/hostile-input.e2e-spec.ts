@@ -1,6 +1,8 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { request, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { InjectOptions, Response } from 'light-my-request';
@@ -927,6 +929,58 @@ describe('Hostile input: 400 problem+json, never 500, nothing created', () => {
         payload: '{}',
       });
       expectRefused(res, 415, 'unsupported_media_type');
+    });
+  });
+
+  describe('a redirect to the canonical spelling of a URL (over HTTP, the path as sent)', () => {
+    let port: number;
+    // app.inject resolves dot segments (%2e%2e included) before the service sees the URL.
+    const rawGet = (path: string) =>
+      new Promise<IncomingMessage & { body: string }>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, path }, (res) => {
+          let body = '';
+          res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+          res.on('end', () => resolve(Object.assign(res, { body })));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+
+    beforeAll(async () => {
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      port = (app.getHttpServer().address() as AddressInfo).port;
+    });
+
+    it('never leads out of the transform URLs: dot segments are refused, not redirected', async () => {
+      const refused: [string, number, string][] = [
+        [`/transform/unsigned/p_thumb,f_webp/%2e%2e`, 400, 'invalid_id'],
+        [`/transform/unsigned/%2e/${imageId}`, 400, 'transform_invalid'],
+        [`/transform/unsigned/%2E%2e/${imageId}`, 400, 'transform_invalid'],
+        // A client would follow /transform/../../health to /health.
+        [`/transform/%2e%2e/%2e%2e/health`, 400, 'transform_invalid'],
+        [`/transform/%2e/p_thumb/${imageId}`, 403, 'transform_signature_invalid'],
+      ];
+      for (const [path, status, code] of refused) {
+        const res = await rawGet(path);
+        expect({ path, status: res.statusCode, location: res.headers.location }).toEqual({
+          path,
+          status,
+          location: undefined,
+        });
+        expect(res.headers['content-type']).toMatch(PROBLEM);
+        expect({ path, code: (JSON.parse(res.body) as { code: string }).code }).toEqual({
+          path,
+          code,
+        });
+      }
+      // Percent-encoding that needs none is still a 308 to a URL that resolves to itself.
+      const res = await rawGet(`/transform/unsigned/%70_thumb/${imageId}?w=1`);
+      expect(res.statusCode).toBe(308);
+      const location = new URL(res.headers.location as string);
+      expect(location.href).toBe(res.headers.location);
+      expect(`${location.pathname}${location.search}`).toBe(
+        `/transform/unsigned/p_thumb/${imageId}?w=1`,
+      );
     });
   });
 });

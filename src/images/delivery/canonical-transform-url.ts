@@ -3,6 +3,11 @@ import { UNSIGNED } from './transform-urls';
 
 /** A path segment that needs no percent-encoding (RFC 3986 pchar, without `%`). */
 const PLAIN_SEGMENT = /^[A-Za-z0-9._~!$&'()*+,;=:@-]+$/;
+/**
+ * A dot segment, which a client resolves rather than requests (RFC 3986 §5.2.4): `%2e%2e` spelled
+ * plainly would send the redirect's follower elsewhere (`/transform/../../health` is `/health`).
+ */
+const DOT_SEGMENT = /^\.\.?$/;
 /** An unsigned URL's options with the format first: `f_<format>,p_<preset>`. */
 const FORMAT_FIRST = /^(f_[^,]+),(p_[^,]+)$/;
 
@@ -23,7 +28,8 @@ export interface TransformSegments {
  * - an unsigned URL's image id as a UUID, in any case: its short id, as image responses give it;
  * - an unsigned URL's format before its preset (`f_webp,p_card`): the preset first.
  * A signed URL's id is left as it is spelled, which its signature covers. Spellings refused anyway
- * (a trailing slash, an empty segment: 404 route_not_found) are not redirected.
+ * (a trailing slash, an empty segment: 404 route_not_found; a segment `%2e` or `%2e%2e`, a dot
+ * segment once decoded, which is no option, id or signature) are not redirected.
  */
 export function canonicalTransformPath(
   path: string,
@@ -38,7 +44,7 @@ export function canonicalTransformPath(
   }
   const canonical = `/transform/${signature}/${opts}/${id}`;
   if (canonical === path) return undefined;
-  const plain = PLAIN_SEGMENT.test(signature) && PLAIN_SEGMENT.test(opts) && PLAIN_SEGMENT.test(id);
+  const plain = [signature, opts, id].every((s) => PLAIN_SEGMENT.test(s) && !DOT_SEGMENT.test(s));
   return plain ? canonical : undefined;
 }
 
