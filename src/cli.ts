@@ -106,7 +106,7 @@ async function checkAsApi<T extends object>(type: ClassConstructor<T>, input: ob
 
 /** An organisation the CLI may create: a slug of lower-case letters, digits and dashes. */
 async function checkOrganization(values: { org: string; 'org-name'?: string }): Promise<void> {
-  const { isDisplayText } = await import('./common/http/display-text.js');
+  const { isDisplayText, isVisibleText } = await import('./common/http/display-text.js');
   const { codePointLength } = await import('./common/http/max-length.js');
   if (!/^[a-z0-9][a-z0-9-]{0,99}$/.test(values.org)) {
     fail('--org must be 1 to 100 lower-case letters, digits or "-" (not first)');
@@ -115,9 +115,15 @@ async function checkOrganization(values: { org: string; 'org-name'?: string }): 
   if (
     name !== undefined &&
     // As the API counts and refuses the characters of a name (its varchar(200), its display rule).
-    (name.trim() === '' || codePointLength(name) > 200 || !isDisplayText(name))
+    (name.trim() === '' ||
+      codePointLength(name) > 200 ||
+      !isDisplayText(name) ||
+      !isVisibleText(name.trim()))
   ) {
-    fail('--org-name must be 1 to 200 characters, without control characters');
+    fail(
+      '--org-name must be 1 to 200 characters, without control characters, showing something ' +
+        '(not only invisible characters such as zero-width spaces)',
+    );
   }
 }
 

@@ -209,6 +209,9 @@ describe('npm run -s cli -- reset-password', () => {
       // Counted and refused as the API does: "❤️" is two characters; a C1 control is one.
       [['create-api-key', `--name=${'\u2764\ufe0f'.repeat(51)}`], '--name: name must be shorter'],
       [['create-api-key', '--name=k', '--org-name=a\u0085b'], '--org-name must be 1 to 200'],
+      // A name that shows as nothing, as the API refuses a product's or a key's.
+      [['create-api-key', '--name=k', '--org-name=\u200b\u202e'], '--org-name must be 1 to 200'],
+      [['create-api-key', '--name=\u200b'], '--name: name must contain a visible character'],
     ] as const) {
       refusals.push(
         expect(cliOn(neverOpened, ...args)).rejects.toMatchObject({
@@ -226,7 +229,7 @@ describe('npm run -s cli -- reset-password', () => {
     expect(help.stdout).toContain('tokens issued before');
     expect(help.stdout).toContain('Usage: npm run -s cli -- <command>');
     expect(existsSync(neverOpened)).toBe(false);
-    // Nineteen CLI processes, each loading the API's rules (about 1 s of CPU apiece; past 60 s
+    // Twenty-one CLI processes, each loading the API's rules (about 1 s of CPU apiece; past 60 s
     // in all, one after another, on a busy machine).
   }, 300_000);
 
