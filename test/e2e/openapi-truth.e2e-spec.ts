@@ -74,6 +74,10 @@ describe('openapi.json tells the truth', () => {
     const cases: [string, unknown][] = [
       ['/api/v1/products', { name: '   ' }],
       ['/api/v1/products', { name: ' Shoe ' }],
+      // A name that shows as nothing (the pattern's Unicode properties, as the validator's).
+      ['/api/v1/products', { name: '\u200b\u0301\u3164' }],
+      ['/api/v1/products', { name: 'Cafe\u0301' }],
+      ['/api/v1/api-keys', { name: '\u202e\ufeff' }],
       ['/api/v1/api-keys', { name: '' }],
       ['/api/v1/api-keys', { name: ' ' }],
       ['/api/v1/api-keys', { name: 'k', expires_at: '2030-01-01' }],
