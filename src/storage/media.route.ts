@@ -2,6 +2,7 @@ import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { multipartNotTaken } from '../common/http/multipart-routes';
+import { requestTarget } from '../common/http/request-target';
 import { answerMediaRequest } from './media-delivery';
 import type { MediaAnswer } from './media-answer';
 import { sendMediaAnswer } from './media-reply';
@@ -58,12 +59,10 @@ async function serveMedia(
   if (request.isMultipart()) throw multipartNotTaken();
   const key = (request.params as Record<string, string>)['*'];
   const root = local?.root;
-  const url = request.url;
-  const query = url.indexOf('?');
-  const path = query === -1 ? url : url.slice(0, query);
+  const { path, query } = requestTarget(request.url);
   // A servable key's characters need no encoding: the path spells it plainly, or is redirected.
   if (local && path !== `/media/${key}` && isServableKey(key)) {
-    const location = (await local.url(key)) + (query === -1 ? '' : url.slice(query));
+    const location = (await local.url(key)) + query;
     // Permanent, as the file: a CDN keeps the redirect rather than another copy of the file.
     await reply.header('Cache-Control', IMMUTABLE_CACHE_CONTROL).redirect(location, 308);
     return;

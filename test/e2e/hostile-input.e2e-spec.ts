@@ -982,6 +982,39 @@ describe('Hostile input: 400 problem+json, never 500, nothing created', () => {
         `/transform/unsigned/p_thumb/${imageId}?w=1`,
       );
     });
+
+    it('reads a fragment sent in the request line as the router does: neither path nor query', async () => {
+      // A fragment is no part of an HTTP request target; the router ends the path at "#".
+      const image = await call(
+        app,
+        'GET',
+        `/api/v1/products/${productId}/images/${imageId}`,
+        admin,
+      );
+      const media = new URL(image.json<{ url: string }>().url).pathname;
+      const transform = `/transform/unsigned/p_thumb/${imageId}`;
+      for (const path of [`${media}#frag`, `${transform}#frag?w=1`]) {
+        const res = await rawGet(path);
+        expect({ path, status: res.statusCode, location: res.headers.location }).toEqual({
+          path,
+          status: 200,
+          location: undefined,
+        });
+      }
+      const encoded = [
+        [`/media/%${media.charCodeAt(7).toString(16)}${media.slice(8)}#f?x=1`, media],
+        [`/transform/unsigned/%70_thumb/${imageId}#f?w=1`, transform],
+      ];
+      for (const [path, canonical] of encoded) {
+        const res = await rawGet(path);
+        expect({ path, status: res.statusCode }).toEqual({ path, status: 308 });
+        const location = new URL(res.headers.location as string);
+        expect({ path, location: `${location.pathname}${location.search}` }).toEqual({
+          path,
+          location: canonical,
+        });
+      }
+    });
   });
 });
 

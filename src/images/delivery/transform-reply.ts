@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { append as appendVary } from 'vary';
+import { requestTarget } from '../../common/http/request-target';
 import { untilExpiry } from '../../common/http/until-expiry';
 import { sendMediaAnswer } from '../../storage/media-reply';
 import { IMMUTABLE_CACHE_CONTROL } from '../../storage/storage-provider';
@@ -33,12 +34,10 @@ export async function replyTransform(
   request: FastifyRequest,
   reply: FastifyReply,
 ): Promise<void> {
-  const url = request.url;
-  const query = url.indexOf('?');
-  const path = query === -1 ? url : url.slice(0, query);
+  const { path, query } = requestTarget(request.url);
   const canonical = delivery.canonicalUrl(path, { signature, options, imageId });
   if (canonical !== undefined) {
-    const location = query === -1 ? canonical : canonical + url.slice(query);
+    const location = canonical + query;
     // Permanent (308, the method kept), since spellings never change: a CDN keeps the redirect
     // rather than another copy.
     await reply.header('Cache-Control', IMMUTABLE_CACHE_CONTROL).redirect(location, 308);
