@@ -194,6 +194,48 @@ describe('Products', () => {
     expect(badCursor.json().code).toBe('invalid_cursor');
   });
 
+  it('lists each product with its primary image and image count, as reading it alone does', async () => {
+    const withImages = (await create({ name: 'Listed with images' })).json();
+    const without = (await create({ name: 'Listed without' })).json();
+    const body = multipart({ alt_text: 'Side view' }, [
+      { data: await solidJpeg(), contentType: 'image/jpeg' },
+    ]);
+    const res = await call(
+      app,
+      'POST',
+      `/api/v1/products/${withImages.id}/images`,
+      c.staff,
+      body.payload,
+      { headers: body.headers },
+    );
+    expect(res.statusCode).toBe(201);
+    const primary = res.json();
+    await uploadTo(withImages.id);
+    const items: { id: string; primary_image: unknown }[] = (
+      await call(app, 'GET', '/api/v1/products?limit=100', c.user)
+    ).json().items;
+    const listed = (id: string) => items.find((p) => p.id === id);
+    expect(listed(withImages.id)).toMatchObject({ image_count: 2, image: primary.url });
+    expect(listed(withImages.id)?.primary_image).toEqual({
+      id: primary.id,
+      url: primary.url,
+      alt_text: 'Side view',
+      width: primary.width,
+      height: primary.height,
+      renditions: Object.fromEntries(
+        Object.entries(primary.renditions as Record<string, { url: string }>).map(([name, r]) => [
+          name,
+          r.url,
+        ]),
+      ),
+    });
+    expect(listed(without.id)).toMatchObject({ image_count: 0, image: null, primary_image: null });
+    for (const p of [withImages, without]) {
+      const alone = await call(app, 'GET', `/api/v1/products/${p.id}`, c.user);
+      expect(listed(p.id)).toEqual(alone.json());
+    }
+  });
+
   it('never lists another organisation’s products', async () => {
     const theirs = (await call(app, 'GET', '/api/v1/products?limit=100', c.other)).json();
     expect(theirs.items.map((p: { slug: string }) => p.slug)).toEqual(['shared']);

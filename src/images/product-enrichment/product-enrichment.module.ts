@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { PreparedQueriesModule } from '../../database/prepared-queries.module';
 import { ImagesModule } from '../images.module';
 import { ProductsModule } from '../../products/products.module';
 import { ConfiguredStorageModule } from '../../storage/storage.module';
@@ -11,8 +12,9 @@ import { ProductImageSummariesRepository } from './product-image-summaries.repos
  * dependency points from images to products only.
  */
 @Module({
-  // ImagesModule for ImageFilesService (URLs and keys), storage for the queue of file deletions.
-  imports: [ProductsModule, ImagesModule, ConfiguredStorageModule],
+  // ImagesModule for ImageFilesService (URLs and keys), storage for the queue of file deletions,
+  // PreparedQueries for the primary images of every product list.
+  imports: [ProductsModule, ImagesModule, ConfiguredStorageModule, PreparedQueriesModule],
   providers: [ProductEnrichmentService, ProductImageSummariesRepository],
 })
 export class ProductEnrichmentModule {}

@@ -9,9 +9,11 @@ import {
   type ProductWithImageCount,
 } from '../../products/product-images.port';
 import { StorageDeletionsService } from '../../storage/storage-deletions.service';
-import type { Image } from '../entities/image.entity';
 import { ImageFilesService } from '../image-files.service';
-import { ProductImageSummariesRepository } from './product-image-summaries.repository';
+import {
+  ProductImageSummariesRepository,
+  type PrimaryImage,
+} from './product-image-summaries.repository';
 
 /**
  * Images' side of products' ProductImagesPort: a product's primary image for its responses (its
@@ -64,7 +66,7 @@ export class ProductEnrichmentService implements ProductImages, OnModuleInit {
     return () => this.deletions.afterRemoval(keys);
   }
 
-  private async summary(image: Image): Promise<ProductImageSummary> {
+  private async summary(image: PrimaryImage): Promise<ProductImageSummary> {
     const urls = await this.files.urls(image);
     return {
       id: encodeShortId(image.id),
