@@ -307,8 +307,9 @@ export class ImageFilesService {
   }
 
   /**
-   * Files of a failed upload: queued for deletion (at once), or else deleted here and now. After a
-   * write given up at its deadline (`timedOut`), an image's own files are deleted again later, in
+   * Files of a failed upload: deleted before the failure is answered, their deletion queued too
+   * (StorageDeletionsService.discard). After a write given up at its deadline (`timedOut`), they
+   * are left to that job, and an image's own files are deleted again later, in
    * case the storage completes that write after this (never the Ocha API's slug key, which the
    * next import of the product writes again); the orphan sweep is there if that cannot be queued.
    */
@@ -318,11 +319,7 @@ export class ImageFilesService {
     timedOut = false,
   ): Promise<void> {
     if (keys.length === 0) return;
-    const queued = await this.deletions.send(keys, organizationId).then(
-      () => true,
-      () => false,
-    );
-    if (!queued) await Promise.allSettled(keys.map((key) => this.storage.delete(key)));
+    await this.deletions.discard(keys, organizationId, { wait: !timedOut });
     if (timedOut) {
       await this.deletions
         .sendAfterLateWrites(keys.filter(isImageFileKey), organizationId)

@@ -98,12 +98,27 @@ export class StorageDeletionsService implements OnModuleInit {
     if (jobs.length > 0) await this.jobs.sendMany(FILE_DELETION_QUEUE, jobs, { manager });
   }
 
-  /** Queues the deletion of `keys` on its own (files no transaction recorded), and starts it. */
-  async send(keys: string[], organizationId: string | null): Promise<void> {
+  /**
+   * Files no transaction recorded (a change that failed, or gave them up): their deletion is
+   * queued on its own, then done now as {@link afterRemoval} does, so that the failure is answered
+   * with nothing of it left in storage; the job retries what fails. Left to the job, they stayed
+   * until it ran (servable at their keys meanwhile). Not queued (the database failing too), they
+   * are deleted now all the same; what then fails is left to the orphan sweep. `wait` false (a
+   * storage that stalled on their writes would stall the answer too): only the job deletes them.
+   */
+  async discard(
+    keys: string[],
+    organizationId: string | null,
+    { wait = true } = {},
+  ): Promise<void> {
     const jobs = jobsOf(keys, organizationId);
     if (jobs.length === 0) return;
-    await this.jobs.sendMany(FILE_DELETION_QUEUE, jobs);
-    this.afterCommit();
+    const queued = await this.jobs.sendMany(FILE_DELETION_QUEUE, jobs).then(
+      () => true,
+      () => false,
+    );
+    if (wait || !queued) await this.afterRemoval(keys);
+    else this.afterCommit();
   }
 
   /**

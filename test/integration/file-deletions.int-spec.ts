@@ -24,7 +24,7 @@ describe(StorageDeletionsService.name, () => {
 
   it('puts back a deletion whose worker was last heard from past its heartbeat, keys still queued', async () => {
     const key = 'uploads/abandoned/original.jpg';
-    await deletions.send([key], null);
+    await deletions.discard([key], null, { wait: false });
     const [job] = await m.dataSource.query<{ id: string; heartbeat_seconds: number | null }[]>(
       `SELECT id, heartbeat_seconds FROM pgboss.job WHERE name = 'file-deletion'`,
     );
