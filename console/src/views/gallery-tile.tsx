@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { ImageDto } from '@sdk';
 import { Link } from '../components/link';
 import { Picture } from '../components/picture';
@@ -261,8 +261,9 @@ function EditForm({ image, name, busy, onSave, onDone }: EditProps) {
   const { draft, set, settle, unsaved } = useDraft(fieldsOf(image), true);
   const [saving, setSaving] = useState(false);
   const titleField = useRef<HTMLInputElement>(null);
-  // Opened: the focus goes to its first field.
-  useEffect(() => titleField.current?.focus(), []);
+  // Opened: the focus goes to its first field at once, in the task that opened it (an effect runs
+  // a frame later: what is typed meanwhile, or a field clicked meanwhile, would lose to it).
+  useLayoutEffect(() => titleField.current?.focus(), []);
   if (!draft) return null;
   const { values, theirs } = draft;
   const id = image.id;

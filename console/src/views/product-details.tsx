@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { deleteProduct, updateProduct, type ProductDto, type UpdateProductDto } from '@sdk';
 import { CallFailed, messageOf, unwrap } from '../api';
 import { Confirm } from '../components/confirm';
@@ -78,8 +78,9 @@ export function ProductDetails({ product, readOnly, onSaved, reload, notify }: P
   const wasEditing = useRef(false);
   const ifMatch = { 'If-Match': `"p${product.version}"` };
 
-  // The form takes the focus when it opens, and gives it back to its button when it closes.
-  useEffect(() => {
+  // The form takes the focus when it opens, and gives it back to its button when it closes, at
+  // once (an effect runs a frame later: what is typed meanwhile would be lost, or land elsewhere).
+  useLayoutEffect(() => {
     if (editing && !wasEditing.current) form.current?.querySelector('input')?.focus();
     if (!editing && wasEditing.current) editButton.current?.focus();
     wasEditing.current = editing !== undefined;
