@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Browser, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { loggedInPage, startConsoleHarness, type ConsoleHarness } from '../support/console-harness';
-import { eventually } from '../support/eventually';
+import { eventually, eventuallyRead } from '../support/eventually';
 import { call, login, type Credential } from '../support/http';
 import { multipart } from '../support/multipart';
 import { TEST_ADMIN, type TestApp } from '../support/test-app';
@@ -98,6 +98,14 @@ describe('The console while its reads and changes overlap', () => {
 
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+  /** Waits for the view's notice to say `text`; a failure says what it said instead. */
+  const noticeSays = (text: string) =>
+    eventuallyRead(
+      () => page.locator('.notice').textContent(),
+      (shown) => shown?.includes(text) ?? false,
+      `the notice “${text}”`,
+    );
+
   /**
    * The person's own upload, stored, makes the gallery view read the product again; that read is
    * answered slowly (read on the service at once, its answer held 2 s), and the person renames
@@ -106,12 +114,14 @@ describe('The console while its reads and changes overlap', () => {
   async function renameWhileAnOlderReadIsOnItsWay(productId: string): Promise<void> {
     await openGallery(productId);
     let slow = false;
+    let olderReadAnswered = false;
     await page.route(`**/api/v1/products/${productId}`, async (route) => {
       if (route.request().method() !== 'GET' || !slow) return route.fallback();
       slow = false;
       const response = await route.fetch();
       await sleep(2000);
       await route.fulfill({ response });
+      olderReadAnswered = true;
     });
     slow = true;
     await page
@@ -121,11 +131,12 @@ describe('The console while its reads and changes overlap', () => {
     await page.getByRole('button', { name: 'Edit product' }).click();
     await page.getByLabel('Name').fill('After the rename');
     await page.getByRole('button', { name: 'Save product' }).click();
-    await page.getByText('Saved “After the rename”.').waitFor();
+    await noticeSays('Saved “After the rename”.');
     const saved = await call(t.app, 'GET', `/api/v1/products/${productId}`, admin);
     expect(saved.json()).toMatchObject({ name: 'After the rename' });
-    // The older read answers now.
-    await sleep(2500);
+    // The older read answers now (and the page takes it in).
+    await eventually(() => olderReadAnswered, 'the older read answered');
+    await sleep(500);
   }
 
   it('shows a saved product rename, not an older read of the product that answered after the save', async () => {
@@ -182,9 +193,10 @@ describe('The console while its reads and changes overlap', () => {
     await onService;
     // The person saves the open form meanwhile (the click waits for its Save to be enabled).
     await page.locator('form.tile-edit').getByRole('button', { name: 'Save' }).click();
-    await page.getByText('“b” is now the primary image.').waitFor();
-    await sleep(500);
+    // Its own answer, once the change of b is over (a refusal would say "Someone else" instead).
+    await noticeSays('Saved “c renamed”.');
     const notices = await page.evaluate<string[]>('window.__notices');
+    expect(notices).toContain('“b” is now the primary image.');
     // Nobody else touched this gallery.
     expect(notices.filter((text) => text.includes('Someone else'))).toEqual([]);
   });
@@ -240,7 +252,7 @@ describe('The console while its reads and changes overlap', () => {
     // The fields stay enabled: the person goes on typing.
     await page.getByLabel('Description').press('End');
     await page.keyboard.type(' Second sentence.');
-    await page.getByText('Saved “Typing during the save”.').waitFor();
+    await noticeSays('Saved “Typing during the save”.');
     const saved = await call(t.app, 'GET', `/api/v1/products/${productId}`, admin);
     const shown = await page.locator('#product-description').count();
     // What was typed is either saved, or still in an open form to be saved: not gone.
@@ -266,7 +278,7 @@ describe('The console while its reads and changes overlap', () => {
     await form.getByRole('button', { name: 'Save' }).click();
     await form.getByLabel('Alt text').press('End');
     await page.keyboard.type(', seen from the front');
-    await page.getByText('Saved “front”.').waitFor();
+    await noticeSays('Saved “front”.');
     const images = await call(t.app, 'GET', `/api/v1/products/${productId}/images`, admin);
     const alt = images.json<{ items: { alt_text: string }[] }>().items[0].alt_text;
     const open = await form.count();
@@ -325,7 +337,12 @@ describe('The console while its reads and changes overlap', () => {
     await again.waitFor({ state: 'detached' });
     expect(page.url()).toBe(`${base}/console/products/${productId}`);
     // Logged in again: the gallery, not the refusal of the ended session's token.
-    await sleep(1500);
+    await eventually(
+      async () =>
+        (await page.getByRole('heading', { name: 'Gallery', level: 2 }).count()) === 1 ||
+        (await page.locator('.error-text').count()) > 0,
+      'the gallery or a refusal',
+    );
     expect(await page.locator('.error-text').allTextContents()).toEqual([]);
     expect(await page.getByRole('heading', { name: 'Gallery', level: 2 }).count()).toBe(1);
   });
@@ -402,8 +419,12 @@ describe('The console while its reads and changes overlap', () => {
       await page.keyboard.press('Enter');
       await page.waitForURL(/cursor=/);
       await page.locator(list).waitFor();
-      await sleep(300);
-      expect(await focusedElement()).not.toBe('BODY');
+      // Where the view put it once shown (not a fixed pause: a busy machine outlasted 300 ms).
+      await eventuallyRead(
+        focusedElement,
+        (focused) => focused !== 'BODY',
+        'the focus in the page',
+      );
     }
   });
 });
