@@ -157,7 +157,7 @@ describe('The console while its reads and changes overlap', () => {
       (await call(t.app, 'GET', `/api/v1/products/${productId}`, admin)).json<{
         description: string;
       }>().description === 'Mine';
-    await eventually(saved, 'the description saved', 15_000);
+    await eventually(saved, 'the description saved');
     const after = await call(t.app, 'GET', `/api/v1/products/${productId}`, admin);
     expect(after.json()).toMatchObject({ name: 'After the rename', description: 'Mine' });
     await sleep(300);

@@ -174,7 +174,7 @@ describe('The gallery console’s views', () => {
       const read = async () =>
         (await page.locator('main :is(.empty, li)').count()) > 0 &&
         (await page.getByRole('alert').count()) === 0;
-      await eventually(read, 'the first page shown', 15_000);
+      await eventually(read, 'the first page shown');
     },
   );
 });
