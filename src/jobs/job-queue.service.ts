@@ -88,7 +88,8 @@ export interface SendOptions {
   startAfterSeconds?: number;
 }
 
-export interface SendManyOptions extends Omit<SendOptions, 'singletonKey'> {
+/** (No `startAfterSeconds`: every job of a sendMany may run at once.) */
+export interface SendManyOptions extends Omit<SendOptions, 'singletonKey' | 'startAfterSeconds'> {
   /**
    * The priority of the job at `index` (0 unless given): workers take the highest first, and of
    * equal priorities the oldest.
