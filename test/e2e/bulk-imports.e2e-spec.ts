@@ -713,6 +713,20 @@ describe('Bulk imports (POST /api/v1/imports)', () => {
     }
   });
 
+  /** An admin's retry of the failed job `jobId` of import `importId`: refused, the job left failed. */
+  async function expectNothingToRetry(jobId: string, importId: string): Promise<void> {
+    const res = await call(app, 'POST', `/api/v1/jobs/${encodeShortId(jobId)}/retry`, c.admin);
+    expect(res.statusCode).toBe(409);
+    expect(res.json()).toMatchObject({
+      code: 'job_nothing_to_retry',
+      detail: expect.stringContaining(`/api/v1/imports/${encodeShortId(importId)}/retry`),
+    });
+    const [left] = await app
+      .get(DataSource)
+      .query<{ state: string }[]>(`SELECT state FROM pgboss.job WHERE id = $1`, [jobId]);
+    expect(left.state).toBe('failed');
+  }
+
   /**
    * An import processing with one row pending, in the organisation of `c.admin`, and its job
    * queued to start in an hour: until then, or until that job is deleted, no job works it.
@@ -928,17 +942,7 @@ describe('Bulk imports (POST /api/v1/imports)', () => {
         state: 'completed',
         counts: { failed: 1, pending: 0 },
       });
-      const res = await call(app, 'POST', `/api/v1/jobs/${encodeShortId(dead!)}/retry`, c.admin);
-      expect(res.statusCode).toBe(409);
-      expect(res.json()).toMatchObject({
-        code: 'job_nothing_to_retry',
-        detail: expect.stringContaining(`/api/v1/imports/${encodeShortId(id)}/retry`),
-      });
-      const [left] = await db.query<{ state: string }[]>(
-        `SELECT state FROM pgboss.job WHERE id = $1`,
-        [dead],
-      );
-      expect(left.state).toBe('failed');
+      await expectNothingToRetry(dead!, id);
     } finally {
       await deleteImport(id);
     }
@@ -960,17 +964,7 @@ describe('Bulk imports (POST /api/v1/imports)', () => {
         ],
       );
       expect(await getImport(encodeShortId(id))).toMatchObject({ state: 'completed' });
-      const res = await call(app, 'POST', `/api/v1/jobs/${encodeShortId(job)}/retry`, c.admin);
-      expect(res.statusCode).toBe(409);
-      expect(res.json()).toMatchObject({
-        code: 'job_nothing_to_retry',
-        detail: expect.stringContaining(`/api/v1/imports/${encodeShortId(id)}/retry`),
-      });
-      const [left] = await db.query<{ state: string }[]>(
-        `SELECT state FROM pgboss.job WHERE id = $1`,
-        [job],
-      );
-      expect(left.state).toBe('failed');
+      await expectNothingToRetry(job, id);
     } finally {
       await deleteImport(id);
     }
