@@ -22,19 +22,28 @@ describe('Products', () => {
   const create = (body: object, as = c.staff) => call(app, 'POST', '/api/v1/products', as, body);
 
   /** An image uploaded to the product by the staff member: 201. */
-  async function uploadTo(productId: string): Promise<void> {
-    const body = multipart({}, [{ data: await solidJpeg(), contentType: 'image/jpeg' }]);
+  /** Uploads a JPEG to the gallery of `productId`, with `fields`; returns the image's body. */
+  async function uploadTo(
+    productId: string,
+    fields: Record<string, string> = {},
+  ): Promise<{
+    id: string;
+    url: string;
+    width: number;
+    height: number;
+    renditions: Record<string, { url: string }>;
+  }> {
+    const body = multipart(fields, [{ data: await solidJpeg(), contentType: 'image/jpeg' }]);
     const res = await call(
       app,
       'POST',
       `/api/v1/products/${productId}/images`,
       c.staff,
       body.payload,
-      {
-        headers: body.headers,
-      },
+      { headers: body.headers },
     );
     expect(res.statusCode).toBe(201);
+    return res.json();
   }
 
   beforeAll(async () => {
@@ -197,19 +206,7 @@ describe('Products', () => {
   it('lists each product with its primary image and image count, as reading it alone does', async () => {
     const withImages = (await create({ name: 'Listed with images' })).json();
     const without = (await create({ name: 'Listed without' })).json();
-    const body = multipart({ alt_text: 'Side view' }, [
-      { data: await solidJpeg(), contentType: 'image/jpeg' },
-    ]);
-    const res = await call(
-      app,
-      'POST',
-      `/api/v1/products/${withImages.id}/images`,
-      c.staff,
-      body.payload,
-      { headers: body.headers },
-    );
-    expect(res.statusCode).toBe(201);
-    const primary = res.json();
+    const primary = await uploadTo(withImages.id, { alt_text: 'Side view' });
     await uploadTo(withImages.id);
     const items: { id: string; primary_image: unknown }[] = (
       await call(app, 'GET', '/api/v1/products?limit=100', c.user)
@@ -223,10 +220,7 @@ describe('Products', () => {
       width: primary.width,
       height: primary.height,
       renditions: Object.fromEntries(
-        Object.entries(primary.renditions as Record<string, { url: string }>).map(([name, r]) => [
-          name,
-          r.url,
-        ]),
+        Object.entries(primary.renditions).map(([name, r]) => [name, r.url]),
       ),
     });
     expect(listed(without.id)).toMatchObject({ image_count: 0, image: null, primary_image: null });
@@ -498,22 +492,8 @@ describe('Products', () => {
     const p = (await create({ name: 'Doomed' })).json();
     const urls: string[] = [];
     for (let i = 0; i < 2; i++) {
-      const body = multipart({}, [{ data: await solidJpeg(), contentType: 'image/jpeg' }]);
-      const res = await call(
-        app,
-        'POST',
-        `/api/v1/products/${p.id}/images`,
-        c.staff,
-        body.payload,
-        {
-          headers: body.headers,
-        },
-      );
-      expect(res.statusCode).toBe(201);
-      urls.push(
-        res.json().url,
-        ...Object.values(res.json().renditions).map((r) => (r as { url: string }).url),
-      );
+      const image = await uploadTo(p.id);
+      urls.push(image.url, ...Object.values(image.renditions).map((r) => r.url));
     }
     const mediaDir = join(t.db.env.DATA_DIR, 'media');
     const files = urls.map((u) => join(mediaDir, new URL(u).pathname.replace('/media/', '')));
