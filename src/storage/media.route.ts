@@ -3,6 +3,7 @@ import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { multipartNotTaken } from '../common/http/multipart-routes';
 import { requestTarget } from '../common/http/request-target';
+import { DeletedKeys } from './deleted-keys.service';
 import { answerMediaRequest } from './media-delivery';
 import type { MediaAnswer } from './media-answer';
 import { sendMediaAnswer } from './media-reply';
@@ -25,7 +26,8 @@ const MEDIA_NOT_FOUND = { code: 'media_not_found', detail: 'No such file.' } as 
  * Content-Type, strong ETag and Last-Modified, conditional GET, byte ranges, and the same delivery
  * headers other providers store with the object. Only keys of the shapes the service writes, with
  * an image's extension, are looked up: anything else is 404, even when such a file lies in the
- * storage folder. Other providers serve their objects themselves: here everything is 404.
+ * storage folder; so is a key whose deletion is queued (DeletedKeys: its image deleted, whatever
+ * the storage still holds). Other providers serve their objects themselves: here everything is 404.
  *
  * A Fastify route rather than a Nest controller: it is public, takes no body, and is the service's
  * most frequent request, which Nest's layer (the global guard, interceptors and pipes, and their
@@ -39,6 +41,7 @@ export class MediaRoute implements OnModuleInit {
   constructor(
     private readonly adapterHost: HttpAdapterHost,
     @Inject(STORAGE_PROVIDER) private readonly storage: StorageProvider,
+    private readonly deleted: DeletedKeys,
   ) {}
 
   onModuleInit(): void {
@@ -46,12 +49,14 @@ export class MediaRoute implements OnModuleInit {
     if (!fastify) return; // A module without HTTP (a test's).
     // The folder, read once: the provider is wrapped (deadline, metrics) in proxies.
     const local = this.storage instanceof LocalStorageProvider ? this.storage : undefined;
-    fastify.get(MEDIA_ROUTE, (request, reply) => serveMedia(local, request, reply));
+    const deleted = this.deleted;
+    fastify.get(MEDIA_ROUTE, (request, reply) => serveMedia(local, deleted, request, reply));
   }
 }
 
 async function serveMedia(
   local: LocalStorageProvider | undefined,
+  deleted: DeletedKeys,
   request: FastifyRequest,
   reply: FastifyReply,
 ): Promise<void> {
@@ -68,7 +73,7 @@ async function serveMedia(
     return;
   }
   const answer =
-    root !== undefined && isServableKey(key)
+    root !== undefined && isServableKey(key) && !(await deleted.isDeleted(key))
       ? await answerMediaRequest(root, key, request.raw)
       : NOT_FOUND;
   await sendMediaAnswer(reply, answer, MEDIA_NOT_FOUND);

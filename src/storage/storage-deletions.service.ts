@@ -3,15 +3,12 @@ import type { EntityManager } from 'typeorm';
 import { safeError } from '../common/logging/safe-error';
 import { JobQueue } from '../jobs/job-queue.service';
 import { JOB_ORGANIZATION_KEY } from '../jobs/jobs.repository';
-import { FileDeletionsRepository } from './file-deletions.repository';
+import { DeletedKeys } from './deleted-keys.service';
+import { FILE_DELETION_QUEUE, FileDeletionsRepository } from './file-deletions.repository';
 import { STORAGE_PROVIDER, type StorageProvider } from './storage-provider';
 
-/**
- * The queue of file deletions (its jobs: `{ keys: string[], organization_id?: string }`). A job
- * names the organisation whose files it deletes, so that only its admins see it (see
- * JOB_ORGANIZATION_KEY), whether its request, a rebuild or a sweep released them.
- */
-export const FILE_DELETION_QUEUE = 'file-deletion';
+/** The queue's name, defined beside the repository that reads its jobs. */
+export { FILE_DELETION_QUEUE };
 
 /**
  * How a failed deletion is retried: after 30 s, doubling up to 6 hours, 20 times (about three
@@ -71,6 +68,7 @@ export class StorageDeletionsService implements OnModuleInit {
     private readonly jobs: JobQueue,
     private readonly repository: FileDeletionsRepository,
     @Inject(STORAGE_PROVIDER) private readonly storage: StorageProvider,
+    private readonly deleted: DeletedKeys,
   ) {}
 
   onModuleInit(): void {
@@ -149,9 +147,12 @@ export class StorageDeletionsService implements OnModuleInit {
    * were served for a while after the DELETE had answered (by /media, by the storage's own URLs,
    * by a transform URL whose image a process still held); now, once it has answered, every
    * delivery URL of the image is 404. What fails here is retried by the queued job, which
-   * otherwise finds nothing left to delete. Waits at most {@link REMOVAL_WAIT_MS}.
+   * otherwise finds nothing left to delete. Waits at most {@link REMOVAL_WAIT_MS}. The keys are
+   * marked deleted first (DeletedKeys): a file the storage refuses to delete, or is slow to, is
+   * not served by this process all the same, nor by the others once they read the queued job.
    */
   async afterRemoval(keys: string[]): Promise<void> {
+    this.deleted.add(keys);
     const deleting = this.deleteAll([...new Set(keys)]).catch(() => undefined);
     let timer: NodeJS.Timeout | undefined;
     const waited = new Promise<void>((resolve) => {

@@ -7,6 +7,7 @@ import {
 } from '@nestjs/common';
 import { JobsModule } from '../jobs/jobs.module';
 import { Metrics } from '../metrics/metrics.service';
+import { DeletedKeys } from './deleted-keys.service';
 import { FileDeletionsRepository } from './file-deletions.repository';
 import { MediaRoute } from './media.route';
 import { IMAGE_STORAGE, type ImageStorage } from './image-storage';
@@ -56,6 +57,7 @@ const OPENED_STORAGE = Symbol('OPENED_STORAGE');
     MediaRoute,
     StorageDeletionsService,
     FileDeletionsRepository,
+    DeletedKeys,
     {
       provide: OPENED_STORAGE,
       inject: [
@@ -90,7 +92,7 @@ const OPENED_STORAGE = Symbol('OPENED_STORAGE');
       useFactory: (opened: OpenedStorage): ImageStorage => opened.images,
     },
   ],
-  exports: [STORAGE_PROVIDER, IMAGE_STORAGE, StorageDeletionsService],
+  exports: [STORAGE_PROVIDER, IMAGE_STORAGE, StorageDeletionsService, DeletedKeys],
 })
 export class StorageModule
   extends ConfigurableStorageModule

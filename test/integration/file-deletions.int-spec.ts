@@ -1,3 +1,7 @@
+import {
+  FILE_DELETION_QUEUE,
+  FileDeletionsRepository,
+} from '../../src/storage/file-deletions.repository';
 import { ConfiguredStorageModule } from '../../src/storage/storage.module';
 import { StorageDeletionsService } from '../../src/storage/storage-deletions.service';
 import { eventuallyRead } from '../support/eventually';
@@ -57,5 +61,32 @@ describe(StorageDeletionsService.name, () => {
         deletions.isQueued(manager, 'uploads/abandoned/original'),
       ),
     ).toBe(true);
+  });
+
+  it('reads the keys of the deletions not done, those that failed an attempt first', async () => {
+    await m.dataSource.query(`DELETE FROM pgboss.job WHERE name = 'file-deletion'`);
+    for (const key of [
+      'uploads/a/original.jpg',
+      'uploads/b/original.jpg',
+      'uploads/c/original.jpg',
+    ])
+      await deletions.discard([key], null, { wait: false });
+    const job = (key: string) => `(SELECT id FROM pgboss.job WHERE data->'keys' ? '${key}')`;
+    // b's first attempt failed (the storage refused it); c's deletion is done.
+    await m.dataSource.query(
+      `UPDATE pgboss.job SET state = 'retry', retry_count = 1 WHERE id = ${job('uploads/b/original.jpg')}`,
+    );
+    await m.dataSource.query(
+      `UPDATE pgboss.job SET state = 'completed', completed_on = now()
+        WHERE id = ${job('uploads/c/original.jpg')}`,
+    );
+    const repository = m.get(FileDeletionsRepository);
+    expect((await repository.pendingKeys(FILE_DELETION_QUEUE, 10)).sort()).toEqual([
+      'uploads/a/original.jpg',
+      'uploads/b/original.jpg',
+    ]);
+    expect(await repository.pendingKeys(FILE_DELETION_QUEUE, 1)).toEqual([
+      'uploads/b/original.jpg',
+    ]);
   });
 });

@@ -33,7 +33,8 @@ interface ArmedFault extends Required<Omit<Fault, 'match' | 'lateMs'>> {
 /**
  * Fault injection around the real storage provider (passed to createApp as `wrapStorage`): every
  * call goes to the provider as it is, except those that meet a fault armed with
- * {@link FaultyStorage.failNext}. Faults of `put` only, the operation uploads depend on.
+ * {@link FaultyStorage.failNext}: on `put`, the operation uploads depend on, on reads, and on
+ * `delete`.
  */
 export class FaultyStorage {
   private faults: ArmedFault[] = [];
@@ -50,9 +51,10 @@ export class FaultyStorage {
 
   /**
    * `put`: the write meets the fault. `read` and `serve` (`hang` only): the object's bytes stop
-   * after their first chunk, as a connection that stalls after the storage's headers.
+   * after their first chunk, as a connection that stalls after the storage's headers. `delete`
+   * (`error` only): the storage refuses to delete the object, which stays.
    */
-  failNext(operation: 'put' | 'read' | 'serve', fault: Fault): void {
+  failNext(operation: 'put' | 'read' | 'serve' | 'delete', fault: Fault): void {
     this.faults.push({ ...fault, operation, times: fault.times ?? 1 });
   }
 
@@ -90,8 +92,13 @@ export class FaultyStorage {
         ? { ...answer, body: stalledAfterFirstChunk(answer.body) }
         : answer;
     };
+    const remove = (key: string) =>
+      this.take('delete', key)
+        ? Promise.reject(injected(`deleting ${key} refused`))
+        : provider.delete(key);
     const replaced: Record<string, unknown> = {
       put,
+      delete: remove,
       ...(provider.read ? { read } : {}),
       ...(provider.serve ? { serve } : {}),
     };

@@ -207,11 +207,17 @@ export class DeliveryService {
    * The image, read from the database at most once per IMAGE_KEPT_MS per process: a cached result
    * costs no query. An image deleted meanwhile is 404 at once all the same: its files and results
    * are deleted before its DELETE answers, and a result not found is made again from an original
-   * that is gone (OriginalMissingError).
+   * that is gone (OriginalMissingError); should the storage have refused to delete them, their
+   * queued deletion says it is gone (TransformResults.areDeleted).
    */
   private async findImage(shortId: string): Promise<DeliverableImage> {
     const kept = this.kept.get(shortId);
-    if (kept) return kept;
+    if (kept) {
+      if (!(await this.results.areDeleted(kept.id))) return kept;
+      // Deleted since it was read, its results perhaps still stored (a deletion the storage
+      // refused): as the database now says.
+      this.kept.delete(shortId);
+    }
     // A malformed id is 400 invalid_id, as on every route (checked after the signature, which
     // signs the id as the URL spells it).
     const id = parseId(shortId, 'id');

@@ -1,6 +1,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import type { DeletedKeys } from '../../storage/deleted-keys.service';
 import { LocalStorageProvider } from '../../storage/providers/local.storage-provider';
 import type { DeliveryConfig } from './delivery.config';
 import type { DeliverableImage, DeliveryRepository } from './delivery.repository';
@@ -27,12 +28,14 @@ describe(TransformResults.name, () => {
 
   it('keeps the results in use known as others pass through: the least recently used goes, not all', async () => {
     const storage = new CountingStorage(root, 'https://images.example');
-    // Every result is stored already: nothing is made, so neither processor nor database is asked.
+    // Every result is stored already: nothing is made, so neither processor nor database is asked
+    // (nor the deletions queued, which the delivery service asks before).
     const results = new TransformResults(
       storage,
       undefined as unknown as ImageProcessor,
       undefined as unknown as DeliveryRepository,
       undefined as unknown as DeliveryConfig,
+      undefined as unknown as DeletedKeys,
     );
     const keyOf = (n: number) => `transforms/r${n}.webp`;
     for (let n = 0; n <= 10_001; n++) {

@@ -8,6 +8,8 @@ import {
   type StorageProvider,
 } from '../../storage/storage-provider';
 import { AppError } from '../../common/errors/app.error';
+import { DeletedKeys } from '../../storage/deleted-keys.service';
+import { derivedPrefix } from '../../storage/storage-keys';
 import { serverBusy } from '../processing/image-problems';
 import { ImageProcessor } from '../processing/image-processor';
 import { releaseStoredOriginal, spoolStoredOriginal } from '../stored-original';
@@ -53,7 +55,18 @@ export class TransformResults {
     private readonly processor: ImageProcessor,
     private readonly repository: DeliveryRepository,
     @Inject(DELIVERY_CONFIG) private readonly config: DeliveryConfig,
+    private readonly deleted: DeletedKeys,
   ) {}
+
+  /**
+   * Whether the results of image `id` are being deleted, its deletion queued (DeletedKeys): at
+   * once on the instance that deleted it, within seconds on the others. None is served then,
+   * whatever the storage still holds (a deletion it refused, left to the job's retry). Settles
+   * at once but when what this process knows of the other instances' deletions is out of date.
+   */
+  areDeleted(id: string): boolean | Promise<boolean> {
+    return this.deleted.isDeleted(derivedPrefix(id));
+  }
 
   /** Resolves once the result `plan` of `image` is stored under `key`. */
   async ensure(image: DeliverableImage, key: string, plan: TransformPlan): Promise<void> {

@@ -1,0 +1,112 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
+import { safeError } from '../common/logging/safe-error';
+import { FILE_DELETION_QUEUE, FileDeletionsRepository } from './file-deletions.repository';
+
+/**
+ * How long the keys read from the database are trusted: another instance's deletion stops being
+ * delivered here within about this long (see README, Shared state between instances).
+ */
+const DELETED_KEYS_KEPT_MS = 5_000;
+/** Read again in the background once this old, so that steady traffic never waits for them. */
+const REFRESH_AHEAD_MS = 4_000;
+/** How long a request waits for them when they are out of date, before going on without. */
+const REFRESH_WAIT_MS = 1_000;
+/**
+ * Jobs read at most (of up to 100 keys each), those that failed an attempt first: a backlog of
+ * deletions still to run (an organisation's) is not read whole every few seconds.
+ */
+const PENDING_JOBS_READ_MAX = 500;
+/** Keys this process deleted (or tried to), remembered: the least recently added go first. */
+const OWN_KEPT_MAX = 20_000;
+
+/**
+ * Keys whose deletion is queued and not done (a deleted image's files, released renditions),
+ * which delivery must not serve whatever the storage still holds: a deletion the storage refused
+ * leaves the files in place until its job's retry succeeds, which back-off may put off for hours.
+ * /media looks here (a set lookup, no query per request), and so does a transform URL for its
+ * image's results (`derived/<id>/`).
+ *
+ * Two sources: the keys this process deletes after a commit ({@link add}, before their deletion
+ * is tried: at once here), and the keys of every file-deletion job not done, read from the
+ * database at most every {@link DELETED_KEYS_KEPT_MS} and only while delivery asks (another
+ * instance's deletions). An image's keys are never used again for other bytes (they are built
+ * from its id), so a key known deleted stays so.
+ */
+@Injectable()
+export class DeletedKeys {
+  private readonly logger = new Logger('DeletedKeys');
+  private readonly own = new LRUCache<string, true>({ max: OWN_KEPT_MAX });
+  private queued: ReadonlySet<string> = new Set();
+  /** performance.now() of the last read of the queued keys (-Infinity: never read). */
+  private readAt = Number.NEGATIVE_INFINITY;
+  private reading: Promise<void> | undefined;
+  private warned = false;
+
+  constructor(private readonly repository: FileDeletionsRepository) {}
+
+  /** Keys this process is about to delete: not delivered from now on. */
+  add(keys: Iterable<string>): void {
+    for (const key of keys) this.own.set(key, true);
+  }
+
+  /**
+   * Whether `key` (or, for `derived/<id>/`, that prefix) is deleted or being deleted. No query
+   * on the usual path: the keys known answer at once, but when those read from the database are
+   * out of date (see {@link current}).
+   */
+  isDeleted(key: string): boolean | Promise<boolean> {
+    const reading = this.current();
+    return reading ? reading.then(() => this.has(key)) : this.has(key);
+  }
+
+  private has(key: string): boolean {
+    return this.own.has(key) || this.queued.has(key);
+  }
+
+  /**
+   * Undefined while the queued keys are recent enough to answer with; otherwise a promise that
+   * settles once they are read again (at most {@link REFRESH_WAIT_MS}: past it, or should the
+   * database fail, what was read last answers). Reads ahead in the background under steady use.
+   */
+  private current(): Promise<void> | undefined {
+    const age = performance.now() - this.readAt;
+    if (age < REFRESH_AHEAD_MS) return undefined;
+    const reading = this.read();
+    if (age < DELETED_KEYS_KEPT_MS) return undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, REFRESH_WAIT_MS);
+    });
+    return Promise.race([reading, waited]).finally(() => clearTimeout(timer));
+  }
+
+  /** One read at a time; it never rejects. */
+  private read(): Promise<void> {
+    this.reading ??= this.repository
+      .pendingKeys(FILE_DELETION_QUEUE, PENDING_JOBS_READ_MAX)
+      .then(
+        (keys) => {
+          this.queued = new Set(keys);
+          this.readAt = performance.now();
+          this.warned = false;
+        },
+        (error: unknown) => {
+          // Tried again as though it had been read: what was read last answers meanwhile, and
+          // requests do not each wait for a database that is away.
+          this.readAt = performance.now();
+          if (!this.warned) {
+            this.warned = true;
+            this.logger.warn(
+              { err: safeError(error) },
+              'Could not read the queued file deletions; delivery goes on with those read last',
+            );
+          }
+        },
+      )
+      .finally(() => {
+        this.reading = undefined;
+      });
+    return this.reading;
+  }
+}
