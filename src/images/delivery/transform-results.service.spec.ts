@@ -2,12 +2,15 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { DeletedKeys } from '../../storage/deleted-keys.service';
+import sharp from 'sharp';
+import type { DataSource } from 'typeorm';
+import { validateEnv } from '../../config/env.validation';
 import { LocalStorageProvider } from '../../storage/providers/local.storage-provider';
 import type { DeliveryConfig } from './delivery.config';
-import type { DeliverableImage, DeliveryRepository } from './delivery.repository';
+import { DeliveryRepository, type DeliverableImage } from './delivery.repository';
 import type { TransformPlan } from './transform-plan';
 import { TransformResults } from './transform-results.service';
-import type { ImageProcessor } from '../processing/image-processor';
+import { ImageProcessor } from '../processing/image-processor';
 
 /** Local storage counting the existence checks, each a round trip on S3 or Cloudinary. */
 class CountingStorage extends LocalStorageProvider {
@@ -16,6 +19,20 @@ class CountingStorage extends LocalStorageProvider {
   override exists(key: string): Promise<boolean> {
     this.checked.set(key, (this.checked.get(key) ?? 0) + 1);
     return super.exists(key);
+  }
+}
+
+/** The repository of a single process (no database server: every lease is granted), counting them. */
+class CountingRepository extends DeliveryRepository {
+  leases = 0;
+
+  constructor() {
+    super({ options: {} } as DataSource);
+  }
+
+  override tryLease(key: string) {
+    this.leases += 1;
+    return super.tryLease(key);
   }
 }
 
@@ -56,5 +73,52 @@ describe(TransformResults.name, () => {
     await ensure(10_001);
     await ensure(1);
     expect(storage.checked.get(keyOf(1))).toBe(2);
+  });
+
+  it('refuses a result to make while the processor is saturated before its lease or a second look in storage', async () => {
+    const storage = new CountingStorage(root, 'https://images.example');
+    const repository = new CountingRepository();
+    // One slot and no queue: while one image is being made, any other is refused.
+    const processor = new ImageProcessor(
+      validateEnv({ IMAGE_PROCESSING_CONCURRENCY: '1', IMAGE_PROCESSING_QUEUE_LIMIT: '0' }),
+    );
+    const results = new TransformResults(
+      storage,
+      processor,
+      repository,
+      undefined as unknown as DeliveryConfig,
+      undefined as unknown as DeletedKeys,
+    );
+    const pixels = await sharp({
+      create: { width: 2000, height: 2000, channels: 3, background: 'red' },
+    })
+      .png()
+      .toBuffer();
+    // Takes the one slot at once (a buffer needs no stat first).
+    const working = processor.transform(
+      { buffer: pixels },
+      { width: 100, height: 100, fit: 'cover', format: 'webp', quality: 80 },
+    );
+    try {
+      const key = 'derived/i1/640x427-cover-q80.webp';
+      await expect(
+        results.ensure(
+          { id: 'i1', storageKey: 'uploads/i1/original.png' } as DeliverableImage,
+          key,
+          {
+            width: 640,
+            height: 427,
+            fit: 'cover',
+            format: 'webp',
+            quality: 80,
+          } as TransformPlan,
+        ),
+      ).rejects.toMatchObject({ code: 'server_busy' });
+      // The look that found it not stored, and nothing more: no lease, no second look.
+      expect(storage.checked.get(key)).toBe(1);
+      expect(repository.leases).toBe(0);
+    } finally {
+      await working;
+    }
   });
 });

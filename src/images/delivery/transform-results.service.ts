@@ -74,6 +74,11 @@ export class TransformResults {
     if (await this.storage.exists(key)) return this.remember(key);
     let making = this.making.get(key);
     if (!making) {
+      // Not stored, and no request of this process making it: a saturated processor refuses now,
+      // before the lease (a database round trip) and another look in storage, which overload
+      // multiplied (whether another process is making it is known only from the lease). A
+      // request joining a making under way in this process waits for it instead.
+      this.processor.refuseIfBusy('transform');
       making = this.makeOnce(image, key, plan).finally(() => this.making.delete(key));
       this.making.set(key, making);
     }
@@ -112,9 +117,10 @@ export class TransformResults {
 
   /** Makes the result and stores it under `key`. */
   private async make(image: DeliverableImage, key: string, plan: TransformPlan): Promise<void> {
-    // A saturated processor refuses now, before the whole original is read from storage and
-    // written to the spool for nothing, which overload multiplied. Racy for requests arriving
-    // together (all find a slot free): processor.transform checks again, and decides.
+    // Asked again (ensure asked before the lease): the processor may have filled up meanwhile,
+    // and the whole original would be read from storage and written to the spool for nothing.
+    // Racy for requests arriving together (all find a slot free): processor.transform checks
+    // again, and decides.
     this.processor.refuseIfBusy('transform');
     const path = await spoolStoredOriginal(
       this.storage,
