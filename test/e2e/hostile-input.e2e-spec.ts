@@ -9,6 +9,7 @@ import type { InjectOptions, Response } from 'light-my-request';
 import { DataSource } from 'typeorm';
 import { MAX_JSON_DEPTH } from '../../src/common/http/json-depth';
 import { MAX_OBJECT_FIELDS } from '../../src/common/http/validation';
+import { decodeId } from '../../src/common/ids/short-id';
 import { filesBelow, TEST_PASSWORD } from '../support/accounts';
 import { solidJpeg } from '../support/fixtures';
 import { authHeaders, call, login, type Credential } from '../support/http';
@@ -410,6 +411,82 @@ describe('Hostile input: 400 problem+json, never 500, nothing created', () => {
         name: 'Shoe',
       });
       expect(res.statusCode).toBe(200);
+    });
+  });
+
+  describe('a title, alt text or full name that shows as nothing', () => {
+    const INVISIBLE = (field: string) =>
+      `${field} must be empty or contain a visible character, not only white space, invisible ` +
+      'characters (zero-width spaces, bidi controls…) or combining marks';
+    // Each shows as nothing: to a screen reader an alt text of them is no alt text, yet not the
+    // empty one that marks an image decorative; a title or a name of them lists as blank.
+    const invisible = ['\u200b', '\u202e', '\u2060\u00ad', ' \u200d\u3164 ', '\u0301'];
+
+    /** The image's title and alt text as stored. */
+    async function imageRow(id: string): Promise<Record<string, string>> {
+      const [row] = await app
+        .get(DataSource)
+        .query<Record<string, string>[]>('SELECT title, alt_text FROM images WHERE id = $1', [
+          decodeId(id),
+        ]);
+      return row;
+    }
+
+    it('is refused 400 naming the field on every route that takes it, changing nothing', async () => {
+      const before = await counts();
+      const stored = await imageRow(imageId);
+      const image = `/api/v1/products/${productId}/images/${imageId}`;
+      for (const text of invisible) {
+        const requests: [InjectOptions['method'], string, Record<string, unknown>, string][] = [
+          ['PATCH', image, { title: text }, 'title'],
+          ['PATCH', image, { alt_text: text }, 'alt_text'],
+          ['PATCH', `/api/v1/users/${adminId}`, { full_name: text }, 'full_name'],
+          ['POST', '/api/v1/users', { ...bodyWith('create user', 'full_name', text) }, 'full_name'],
+        ];
+        for (const [method, url, body, field] of requests) {
+          const res = await call(app, method, url, admin, body);
+          expect({ url, text, errors: expectRefused(res, 400, 'validation_failed') }).toEqual({
+            url,
+            text,
+            errors: [{ field, message: INVISIBLE(field) }],
+          });
+        }
+      }
+      expect(await counts()).toEqual(before);
+      expect(await imageRow(imageId)).toEqual(stored);
+      expect((await call(app, 'GET', '/api/v1/auth/me', admin)).json().user.full_name).toBe(
+        'Administrator',
+      );
+    });
+
+    it("is refused in an upload's fields and fails an import's row alone, storing nothing", async () => {
+      await expectUploadRefused('\u200b\u200b', [{ field: 'title', message: INVISIBLE('title') }]);
+      expect(await importedRowProblem({ alt_text: '\u200b' })).toMatchObject({
+        code: 'invalid_import_row',
+        message: expect.stringContaining(INVISIBLE('alt_text')),
+      });
+    });
+
+    it('takes empty text, and text of white space only as empty, trimmed as names are', async () => {
+      const image = `/api/v1/products/${productId}/images/${imageId}`;
+      const blank = await call(app, 'PATCH', image, admin, { title: '  ', alt_text: '\u3000' });
+      expect(blank.statusCode).toBe(200);
+      expect(blank.json()).toMatchObject({ title: '', alt_text: '' });
+      expect(await imageRow(imageId)).toEqual({ title: '', alt_text: '' });
+      const text = await call(app, 'PATCH', image, admin, {
+        title: ' Front ',
+        alt_text: ' Cafe\u0301 cup, \u200bside view ',
+      });
+      expect(text.statusCode).toBe(200);
+      expect(await imageRow(imageId)).toEqual({
+        title: 'Front',
+        alt_text: 'Cafe\u0301 cup, \u200bside view',
+      });
+      const renamed = await call(app, 'PATCH', `/api/v1/users/${adminId}`, admin, {
+        full_name: ' Administrator ',
+      });
+      expect(renamed.statusCode).toBe(200);
+      expect(renamed.json()).toMatchObject({ full_name: 'Administrator' });
     });
   });
 

@@ -1,9 +1,9 @@
 import { ApiProperty, PartialType, PickType } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { DisplayText } from '../../common/http/display-text';
+import { EmptyOrNameText } from '../../common/http/display-text';
 import { IsBoolean, IsEmail, IsEnum, IsString, Matches, MinLength } from 'class-validator';
 import { MaxLength } from '../../common/http/max-length';
-import { Optional } from '../../common/http/validation';
+import { Optional, Trimmed } from '../../common/http/validation';
 import { PageMetaDto } from '../../common/pagination/page.dto';
 import { encodeShortId } from '../../common/ids/short-id';
 import type { User } from '../entities/user.entity';
@@ -35,9 +35,10 @@ export class CreateUserDto {
   username!: string;
 
   @Optional()
+  @Trimmed()
   @IsString()
   @MaxLength(200)
-  @DisplayText()
+  @EmptyOrNameText()
   full_name?: string;
 
   /** 12-1024 characters. */

@@ -1,5 +1,6 @@
 import {
   DISPLAY_TEXT_PATTERN,
+  EMPTY_OR_NAME_TEXT_PATTERN,
   isDisplayText,
   isVisibleText,
   MULTILINE_TEXT_PATTERN,
@@ -68,6 +69,16 @@ describe('the OpenAPI patterns of display text', () => {
       isDisplayText(text) && text.trim() !== '' && isVisibleText(text),
     );
   });
+
+  // As the service reads a title or an alt text: trimmed, then empty or showing something.
+  it.each([...samples, '\u3000 \ufeff', '\u200b', ' \u202e ', '\u0301', ' Front ', '\u200bShoe'])(
+    'agree with the rule of a title or an alt text on %j',
+    (text) => {
+      expect(matches(EMPTY_OR_NAME_TEXT_PATTERN, text)).toBe(
+        isDisplayText(text) && isVisibleText(text.trim()),
+      );
+    },
+  );
 });
 
 describe(isVisibleText.name, () => {

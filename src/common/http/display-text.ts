@@ -32,6 +32,11 @@ const VISIBLE = new RegExp(`[^${SHOWS_AS_NOTHING}]`, 'u');
  * nothing. A Unicode pattern (the u flag, as JSON Schema reads a `pattern`).
  */
 export const NAME_TEXT_PATTERN = `^(?=.*[^${SHOWS_AS_NOTHING}])${DISPLAY_TEXT_PATTERN.slice(1)}`;
+/**
+ * Display text that is empty once trimmed (only white space, which trimming takes away) or shows
+ * something, as {@link NAME_TEXT_PATTERN}: a title, an alt text, a person's full name.
+ */
+export const EMPTY_OR_NAME_TEXT_PATTERN = `^(?=\\s*$|.*[^${SHOWS_AS_NOTHING}])${DISPLAY_TEXT_PATTERN.slice(1)}`;
 
 /**
  * Whether `value` is text to show: no control character (C0, DEL, C1), and with `multiline`
@@ -69,6 +74,30 @@ export function NameText(options?: ValidationOptions): PropertyDecorator {
       },
     ),
     ApiProperty({ pattern: NAME_TEXT_PATTERN }),
+  );
+}
+
+/**
+ * Text that may be empty but, when it is not, shows something once trimmed (a title, an alt text,
+ * a person's full name): display text on one line ({@link DisplayText}) that is empty or passes
+ * {@link isVisibleText}; documented with {@link EMPTY_OR_NAME_TEXT_PATTERN}. An alt text of zero-width
+ * spaces is no alt text to a screen reader, yet not the empty one that marks an image decorative;
+ * a title or a full name of them lists as blank. Its field trims it first (@Trimmed), so that text
+ * of white space only is stored empty.
+ */
+export function EmptyOrNameText(options?: ValidationOptions): PropertyDecorator {
+  return applyDecorators(
+    DisplayText({}, options),
+    ValidateBy(
+      { name: 'isVisibleText', validator: { validate: isVisibleText } },
+      {
+        message:
+          '$property must be empty or contain a visible character, not only white space, ' +
+          'invisible characters (zero-width spaces, bidi controls…) or combining marks',
+        ...options,
+      },
+    ),
+    ApiProperty({ pattern: EMPTY_OR_NAME_TEXT_PATTERN }),
   );
 }
 

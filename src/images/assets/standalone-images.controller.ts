@@ -48,7 +48,7 @@ import { StandaloneImagesService } from './standalone-images.service';
 import { ApiProblems, PROBLEMS } from '../../openapi/problems';
 import { Idempotent } from '../../idempotency/idempotent.decorator';
 import { IdempotentUpload } from '../../idempotency/idempotent-body.pipe';
-import { DISPLAY_TEXT_PATTERN, MULTILINE_TEXT_PATTERN } from '../../common/http/display-text';
+import { EMPTY_OR_NAME_TEXT_PATTERN, MULTILINE_TEXT_PATTERN } from '../../common/http/display-text';
 
 const STANDALONE_UPLOAD_BODY = imageUploadBody(
   {
@@ -57,13 +57,13 @@ const STANDALONE_UPLOAD_BODY = imageUploadBody(
     title: {
       type: 'string',
       maxLength: 255,
-      pattern: DISPLAY_TEXT_PATTERN,
+      pattern: EMPTY_OR_NAME_TEXT_PATTERN,
       example: 'Spring campaign banner',
     },
     alt_text: {
       type: 'string',
       maxLength: 1000,
-      pattern: DISPLAY_TEXT_PATTERN,
+      pattern: EMPTY_OR_NAME_TEXT_PATTERN,
       example: 'Three pairs of running shoes on a track',
     },
     description: {

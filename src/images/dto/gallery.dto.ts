@@ -11,10 +11,10 @@ import {
   Min,
 } from 'class-validator';
 import { MaxLength } from '../../common/http/max-length';
-import { Optional } from '../../common/http/validation';
+import { Optional, Trimmed } from '../../common/http/validation';
 import { MAX_PAGE, PageMetaDto, PageQuery } from '../../common/pagination/page.dto';
 import { ImageDto } from './image.dto';
-import { DisplayText } from '../../common/http/display-text';
+import { DisplayText, EmptyOrNameText } from '../../common/http/display-text';
 
 /**
  * The highest priority a request may give an image, and the service ever gives one: an image
@@ -86,15 +86,17 @@ export class GalleryPageDto extends GalleryDto {
 
 export class UpdateImageDto {
   @Optional()
+  @Trimmed()
   @IsString()
   @MaxLength(255)
-  @DisplayText()
+  @EmptyOrNameText()
   title?: string;
 
   @Optional()
+  @Trimmed()
   @IsString()
   @MaxLength(1000)
-  @DisplayText()
+  @EmptyOrNameText()
   alt_text?: string;
 
   /** Longer text about the image. */

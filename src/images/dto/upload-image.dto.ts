@@ -1,9 +1,10 @@
 import { IsBoolean, IsEnum, IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
 import { MaxLength } from '../../common/http/max-length';
+import { Trimmed } from '../../common/http/validation';
 import { FormBoolean, FormInteger } from '../../common/http/form-values';
 import { ImagePurpose } from '../entities/image.entity';
 import { MAX_PRIORITY } from './gallery.dto';
-import { DisplayText } from '../../common/http/display-text';
+import { DisplayText, EmptyOrNameText } from '../../common/http/display-text';
 
 /** The longest `expires_in` of a stand-alone upload: 30 days. */
 export const MAX_EXPIRES_IN_SECONDS = 2_592_000;
@@ -14,15 +15,17 @@ const EXPIRES_IN_RULE = `expires_in must be an integer from ${MIN_EXPIRES_IN_SEC
 /** Text an image carries, as form fields: what a gallery upload and a stand-alone upload share. */
 class ImageTextFieldsDto {
   @IsOptional()
+  @Trimmed()
   @IsString()
   @MaxLength(255)
-  @DisplayText()
+  @EmptyOrNameText()
   title?: string;
 
   @IsOptional()
+  @Trimmed()
   @IsString()
   @MaxLength(1000)
-  @DisplayText()
+  @EmptyOrNameText()
   alt_text?: string;
 
   @IsOptional()

@@ -53,7 +53,7 @@ import { IdempotentUpload } from '../../idempotency/idempotent-body.pipe';
 import { GALLERY_IF_MATCH } from './gallery-if-match.header';
 import { IMAGE_ETAG, IMAGE_IF_NONE_MATCH, NOT_MODIFIED } from '../image-etag.header';
 import { unlessNotModified } from '../../common/http/not-modified';
-import { DISPLAY_TEXT_PATTERN, MULTILINE_TEXT_PATTERN } from '../../common/http/display-text';
+import { EMPTY_OR_NAME_TEXT_PATTERN, MULTILINE_TEXT_PATTERN } from '../../common/http/display-text';
 import { MAX_PRIORITY } from '../dto/gallery.dto';
 
 const UPLOAD_BODY = imageUploadBody({
@@ -61,13 +61,13 @@ const UPLOAD_BODY = imageUploadBody({
   title: {
     type: 'string',
     maxLength: 255,
-    pattern: DISPLAY_TEXT_PATTERN,
+    pattern: EMPTY_OR_NAME_TEXT_PATTERN,
     example: 'Front of package',
   },
   alt_text: {
     type: 'string',
     maxLength: 1000,
-    pattern: DISPLAY_TEXT_PATTERN,
+    pattern: EMPTY_OR_NAME_TEXT_PATTERN,
     example: 'A blue running shoe, seen from the side',
   },
   description: {

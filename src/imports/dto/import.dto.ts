@@ -21,7 +21,8 @@ import {
 import { normalizeGtin } from '../../products/gtin';
 import { ImportFormat } from '../entities/bulk-import.entity';
 import { ImportRowStatus } from '../entities/bulk-import-row.entity';
-import { DisplayText } from '../../common/http/display-text';
+import { EmptyOrNameText } from '../../common/http/display-text';
+import { Trimmed } from '../../common/http/validation';
 
 /** The longest URL a row may give. */
 export const MAX_IMPORT_URL_LENGTH = 2048;
@@ -110,16 +111,18 @@ export class ImportRowInputDto {
 
   /** @example 'Front of package' */
   @IsOptional()
+  @Trimmed()
   @IsString()
   @MaxLength(255)
-  @DisplayText()
+  @EmptyOrNameText()
   title?: string;
 
   /** @example 'A blue running shoe, seen from the side' */
   @IsOptional()
+  @Trimmed()
   @IsString()
   @MaxLength(1000)
-  @DisplayText()
+  @EmptyOrNameText()
   alt_text?: string;
 
   /** Make it the primary image. As text (a CSV cell, a JSON string) also 1/0, yes/no, on/off. */
