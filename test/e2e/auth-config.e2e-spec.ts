@@ -88,6 +88,32 @@ describe('JWT with RS256', () => {
         expect(Object.keys(k).sort()).toEqual(['alg', 'e', 'kid', 'kty', 'n', 'use']);
         expect(k).toMatchObject({ kty: 'RSA', use: 'sig', alg: 'RS256' });
       }
+      // Revalidated once its 5 minutes are up, as any cacheable read is: 304 with no body while
+      // the keys are the ones If-None-Match names (weakly, in a list), the keys again otherwise.
+      const etag = String(res2.headers.etag);
+      expect(etag).toMatch(/^W\/"[A-Za-z0-9_-]{22}"$/);
+      const revalidate = (ifNoneMatch: string) =>
+        t.app.inject({
+          method: 'GET',
+          url: '/.well-known/jwks.json',
+          headers: { 'if-none-match': ifNoneMatch },
+        });
+      for (const ifNoneMatch of [etag, `"other", ${etag.slice(2)}`]) {
+        const current = await revalidate(ifNoneMatch);
+        expect({ status: current.statusCode, body: current.body }).toEqual({
+          status: 304,
+          body: '',
+        });
+        expect(current.headers).toMatchObject({
+          etag,
+          'cache-control': 'public, max-age=300',
+          'access-control-allow-origin': '*',
+        });
+      }
+      const changed = await revalidate('W/"AAAAAAAAAAAAAAAAAAAAAA"');
+      expect(changed.statusCode).toBe(200);
+      expect(changed.headers.etag).toBe(etag);
+      expect(changed.json()).toEqual(res2.json());
       const verifyWithJwks = (token: string) => {
         const { header } = jwt.decode(token, { complete: true })!;
         const jwk = keys.find((k) => k.kid === header.kid)!;
