@@ -14,6 +14,7 @@ import {
   type StoredKey,
 } from './idempotency-keys.repository';
 import { attachAttempt, IdempotentAttempt, IdempotentReplay } from './idempotent-attempt';
+import { fingerprintPath } from './fingerprint-path';
 import type { PayloadDigest } from './payload-digest';
 
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
@@ -114,7 +115,7 @@ export class IdempotencyService {
         key,
       },
       request.method,
-      request.url.split('?')[0],
+      fingerprintPath(request.url.split('?')[0]),
     );
     attachAttempt(request.raw, attempt);
     return attempt;
@@ -275,7 +276,9 @@ export class IdempotencyService {
     { fingerprint, response }: StoredKey,
     digest: PayloadDigest,
   ): Promise<never> {
-    if (fingerprint.method !== attempt.method || fingerprint.path !== attempt.path) {
+    // A key stored before paths were compared so holds its path as it was sent.
+    const path = fingerprintPath(fingerprint.path);
+    if (fingerprint.method !== attempt.method || path !== attempt.path) {
       throw keyReused();
     }
     if (!response) {

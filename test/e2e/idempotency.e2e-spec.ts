@@ -519,6 +519,65 @@ describe('Idempotent retries (Idempotency-Key)', () => {
     expect(gallery.json<{ items: unknown[] }>().items).toHaveLength(1);
   });
 
+  it('takes another spelling of the same path for the same request, as URLs compare (RFC 3986)', async () => {
+    // Percent-encoding's hex digits in either case, and an unreserved character sent
+    // percent-encoded or not, spell one path (RFC 3986 §6.2.2), which the router reads as one
+    // route: a retry through another client library, or a proxy that normalises URLs, spells it
+    // so, and was refused 422 idempotency_key_reused, its first answer lost.
+    const externalId = `café~${randomUUID()}`;
+    const product = await call(app, 'POST', '/api/v1/products', admin, {
+      name: 'Spelt',
+      external_id: externalId,
+    });
+    expect(product.statusCode).toBe(201);
+    const encoded = encodeURIComponent(externalId);
+    expect(encoded).toContain('caf%C3%A9~');
+    const spellings = [
+      `/api/v1/products/by-external-id/${encoded}/images`,
+      `/api/v1/products/by-external-id/${encoded.replace('%C3%A9~', '%c3%a9%7e')}/images`,
+      `/api/v1/products/by-external-id/${encoded.replace('caf', '%63%61f')}/%69mages`,
+    ];
+    const upload = (path: string, key: string) => {
+      const body = multipart({ title: 'Front' }, [{ data: jpeg, contentType: 'image/jpeg' }]);
+      return call(app, 'POST', path, admin, body.payload, {
+        headers: { ...body.headers, 'idempotency-key': key },
+      });
+    };
+    const key = randomUUID();
+    const first = await upload(spellings[0], key);
+    expect(first.statusCode).toBe(201);
+    for (const path of spellings) {
+      const retry = await upload(path, key);
+      expect({ path, status: retry.statusCode, body: retry.body }).toEqual({
+        path,
+        status: 201,
+        body: first.body,
+      });
+    }
+    const gallery = await call(app, 'GET', spellings[0], admin);
+    expect(gallery.json<{ items: unknown[] }>().items).toHaveLength(1);
+
+    const name = `Spelt ${randomUUID()}`;
+    const productKey = randomUUID();
+    const created = await jsonRequest('POST', '/api/v1/products', { name })(productKey);
+    expect(created.statusCode).toBe(201);
+    const respelt = await jsonRequest('POST', '/api/v1/%70roduct%73', { name })(productKey);
+    expect({ status: respelt.statusCode, body: respelt.body }).toEqual({
+      status: 201,
+      body: created.body,
+    });
+    const [{ n }] = await ds.query<{ n: number }[]>(
+      'SELECT count(*)::int AS n FROM products WHERE name = $1',
+      [name],
+    );
+    expect(n).toBe(1);
+    // Another route is still another request, however close its spelling.
+    const elsewhere = await jsonRequest('POST', `/api/v1/products/${product.json().id}/images`, {
+      image_id: 'x',
+    })(productKey);
+    expect(elsewhere.json()).toMatchObject({ status: 422, code: 'idempotency_key_reused' });
+  });
+
   // Two instances share a PostgreSQL server only: the embedded database belongs to one process.
   (process.env.TEST_DATABASE_URL ? describe : describe.skip)('across two instances', () => {
     let second: NestFastifyApplication;

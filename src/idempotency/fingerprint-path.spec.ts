@@ -1,0 +1,32 @@
+import { fingerprintPath } from './fingerprint-path';
+
+describe(fingerprintPath.name, () => {
+  it.each([
+    ['/api/v1/products', '/api/v1/products'],
+    ['/api/v1/%70roduct%73', '/api/v1/products'],
+    [
+      '/api/v1/products/by-external-id/caf%c3%a9%7e1/images',
+      '/api/v1/products/by-external-id/caf%C3%A9~1/images',
+    ],
+    ['/a/%2d%2E%5f%7E%41%7a%30', '/a/-._~Az0'],
+  ])('reads %j as %j', (path, expected) => {
+    expect(fingerprintPath(path)).toBe(expected);
+  });
+
+  it.each([
+    ['/a%2fb', '/a%2Fb'],
+    ['/a%3fb', '/a%3Fb'],
+    ['/a%25b', '/a%25b'],
+    ['/a%20b', '/a%20b'],
+    ['/a%c3%A9', '/a%C3%A9'],
+  ])(
+    'keeps %j encoded (not an unreserved character), its hex in upper case: %j',
+    (path, expected) => {
+      expect(fingerprintPath(path)).toBe(expected);
+    },
+  );
+
+  it('leaves a % without two hex digits after it as it is', () => {
+    expect(fingerprintPath('/a%zz/%4')).toBe('/a%zz/%4');
+  });
+});

@@ -1,0 +1,19 @@
+/** A percent-encoded octet: `%` and two hex digits, in either case. */
+const PERCENT_ENCODED = /%[0-9a-f]{2}/gi;
+/** RFC 3986's unreserved characters, which mean the same percent-encoded or not. */
+const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
+
+/**
+ * A request's path as an Idempotency-Key's request compares it: as RFC 3986 §6.2.2 compares URIs,
+ * the hex digits of a percent-encoding in upper case (`%c3%a9` is `%C3%A9`) and the unreserved
+ * characters (letters, digits, `-`, `.`, `_`, `~`) decoded (`%70roducts` is `products`). The
+ * router reads these spellings as one route, and a client library, or a proxy that normalises
+ * URLs, may retry with another of them than it sent first. Reserved characters stay encoded
+ * (`%2F` is no `/`), and a `%` without two hex digits after it stays as it is. Pure.
+ */
+export function fingerprintPath(path: string): string {
+  return path.replace(PERCENT_ENCODED, (encoded) => {
+    const character = String.fromCharCode(parseInt(encoded.slice(1), 16));
+    return UNRESERVED.test(character) ? character : encoded.toUpperCase();
+  });
+}
