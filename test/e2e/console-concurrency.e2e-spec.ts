@@ -13,8 +13,8 @@ import { TEST_ADMIN, type TestApp } from '../support/test-app';
  * The console while its own reads and changes overlap, in Debian's Chromium: a read that started
  * before a save does not undo it, what is typed while a save is on its way is kept, a view opened
  * after the session ended reads again once the person logs in again, one gallery change waits
- * for the last, a pager offers only the next page of the listing shown, and a form opened has the
- * focus at once.
+ * for the last, a pager offers only the next page of the listing shown, and a form opened (or a
+ * new API key shown) has the focus at once.
  */
 const png = (r: number, g: number, b: number): Promise<Buffer> =>
   sharp({ create: { width: 64, height: 48, channels: 3, background: { r, g, b } } })
@@ -313,6 +313,25 @@ describe('The console while its reads and changes overlap', () => {
     expect(await focusedOnceOpened('Edit product')).toBe('Name');
     await page.keyboard.type(' again');
     expect(await page.getByLabel('Name').inputValue()).toBe('Typed at once again');
+  });
+
+  it('gives a new API key’s field the focus as the key is shown, not a frame later', async () => {
+    await page.goto(`${base}/console/api-keys`);
+    await page.getByRole('button', { name: 'New API key' }).click();
+    await page.getByLabel('Name').fill('Focused at once');
+    // Where the focus is once the page has shown the key, in the same task (as focusedOnceOpened):
+    // it had waited for the page's next frame, and a Ctrl+C or Tab pressed meanwhile went from
+    // the document's start, the focus then pulled away from where the Tab had taken it.
+    await page.evaluate(`void (window.focusedOnceShown = new Promise((resolve) => {
+      new MutationObserver((_, observer) => {
+        const input = document.querySelector('.new-secret input');
+        if (!input) return;
+        observer.disconnect();
+        resolve(document.activeElement === input ? 'the key' : document.activeElement.tagName);
+      }).observe(document.body, { childList: true, subtree: true });
+    }))`);
+    await page.getByRole('button', { name: 'Create key' }).click();
+    expect(await page.evaluate<string>('window.focusedOnceShown')).toBe('the key');
   });
 
   it('shows the view a link led to once the person logs in again, not the refusal of the ended session', async () => {

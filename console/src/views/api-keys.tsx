@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import {
   createApiKey,
   listApiKeys,
@@ -166,7 +166,9 @@ export function ApiKeys({ location }: { location: Location }) {
  */
 function NewSecret({ created, onDone }: { created: CreatedApiKeyDto; onDone: () => void }) {
   const box = useRef<HTMLElement>(null);
-  useEffect(() => {
+  // At once, in the task that shows it (an effect runs a frame later: a Ctrl+C or Tab pressed
+  // meanwhile would go from elsewhere, and the focus then be pulled away from where it went).
+  useLayoutEffect(() => {
     box.current?.querySelector('input')?.focus();
   }, [created]);
   return (
@@ -207,7 +209,8 @@ function LostSecret({
   onDone: () => void;
 }) {
   const heading = useRef<HTMLHeadingElement>(null);
-  useEffect(() => {
+  // At once, as NewSecret's field.
+  useLayoutEffect(() => {
     heading.current?.focus();
   }, [lost]);
   const { id } = lost;
