@@ -334,6 +334,30 @@ describe('The console while its reads and changes overlap', () => {
     expect(await page.evaluate<string>('window.focusedOnceShown')).toBe('the key');
   });
 
+  it('leaves the focus where the person went while a move with the keyboard was on its way', async () => {
+    const productId = await productWith('Moved and typed on', ['front', 'one', 'two']);
+    await openGallery(productId);
+    // The move's answer is held until the person has gone on to another field and typed there.
+    let answer: () => void = () => undefined;
+    const answered = new Promise<void>((resolve) => (answer = resolve));
+    await page.route(`**/api/v1/products/${productId}/images/order`, async (route) => {
+      await answered;
+      await route.fallback();
+    });
+    await page.getByRole('button', { name: 'Move one later' }).focus();
+    await page.keyboard.press('Enter');
+    const field = page.getByLabel('Image URL');
+    await field.click();
+    await page.keyboard.type('https://images.example/');
+    answer();
+    await noticeSays('Moved “one” to position 3 of 3.');
+    await page.locator('ol.gallery[aria-busy="false"]').waitFor();
+    // The frames after it, where the focus was put back on the moved image's button.
+    await page.evaluate('new Promise((r) => requestAnimationFrame(() => setTimeout(r, 100)))');
+    await page.keyboard.type('one.png');
+    await expect(field.inputValue()).resolves.toBe('https://images.example/one.png');
+  });
+
   it('shows the view a link led to once the person logs in again, not the refusal of the ended session', async () => {
     const productId = await productWith('Opened after the session ended', ['front']);
     await page.goto(`${base}/console/products`);

@@ -150,17 +150,20 @@ export function Gallery({ productId }: { productId: string }) {
     readInSession(reload).catch((caught: unknown) => setError(caught ?? new Error()));
   }, [reload, attempt]);
 
-  // After a move with the keyboard, the focus stays on the moved image's button.
+  // After a move with the keyboard, the focus stays on the moved image's button, unless the
+  // person went on elsewhere while the move was on its way (a field typed in, a Tab).
   useEffect(() => {
     // Once the change is over: its buttons are disabled meanwhile.
     if (!focusAfterMove || busy) return;
+    setFocusAfterMove(undefined);
     const tile = document.querySelector(`[data-image-id="${focusAfterMove.id}"]`);
+    const onMoveButton = document.activeElement?.closest('[data-move]');
+    if (!focusLost() && !(onMoveButton && tile?.contains(onMoveButton))) return;
     const same = tile?.querySelector<HTMLButtonElement>(
       `[data-move="${focusAfterMove.direction}"]`,
     );
     const other = tile?.querySelector<HTMLButtonElement>('[data-move]:not(:disabled)');
     (same && !same.disabled ? same : other)?.focus();
-    setFocusAfterMove(undefined);
   }, [gallery, focusAfterMove, busy]);
 
   // A deleted image's buttons go with it, and the focus with them: it goes to the gallery's
