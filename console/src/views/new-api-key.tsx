@@ -3,24 +3,14 @@ import type { CreateApiKeyDto, CreatedApiKeyDto } from '@sdk';
 import { newIdempotencyKey, retryable } from '../api';
 import { failureOf, sendCreation, type LostKey } from '../api-key-creation';
 import { NewItemPanel } from '../components/new-item-panel';
+import { ROLE_SCOPES as SERVICE_ROLE_SCOPES } from '../../../src/auth/roles';
 import type { Role, Scope } from '../session';
 
 /** The roles a key may act as, the default (staff) first. */
 const ROLES: Role[] = ['staff', 'user', 'admin'];
 
-/** The scopes each role implies, as src/auth/roles.ts says: a key holds at most its role's. */
-const ROLE_SCOPES: Record<Role, Scope[]> = {
-  user: ['products:read', 'images:read'],
-  staff: ['products:read', 'images:read', 'products:write', 'images:write'],
-  admin: [
-    'products:read',
-    'images:read',
-    'products:write',
-    'images:write',
-    'api_keys:manage',
-    'users:manage',
-  ],
-};
+/** The scopes each role implies: the service's own table, a key holding at most its role's. */
+const ROLE_SCOPES: Record<Role, readonly Scope[]> = SERVICE_ROLE_SCOPES;
 
 /** Creating a key: its name, role, scopes (the role's, or fewer) and optional expiry. */
 export function NewApiKey({
