@@ -1,4 +1,4 @@
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Page, Request } from 'playwright-core';
 import sharp from 'sharp';
 import { loggedInPage, startConsoleHarness, type ConsoleHarness } from '../support/console-harness';
 import { eventually } from '../support/eventually';
@@ -33,9 +33,25 @@ describe('The gallery console under concurrent edits', () => {
 
   afterAll(() => h?.close());
 
+  /** The page's requests to the API that have not ended (answered, failed) yet. */
+  let onTheirWay: Set<Request>;
+
   beforeEach(async () => {
     page = await loggedInPage(browser, base);
+    onTheirWay = new Set();
+    page.on('request', (request) => {
+      if (request.url().startsWith(`${base}/api/`)) onTheirWay.add(request);
+    });
+    page.on('requestfinished', (request) => onTheirWay.delete(request));
+    page.on('requestfailed', (request) => onTheirWay.delete(request));
   });
+
+  /**
+   * Waits until the page has no request to the API on its way: the gallery's reads after an upload
+   * stored, a save's. (waitForLoadState('networkidle') does not: the page's network was idle once
+   * after it loaded, and Playwright does not wait for it again in the same document.)
+   */
+  const apiAtRest = () => eventually(() => onTheirWay.size === 0, 'the API requests answered');
 
   afterEach(async () => {
     await page?.close();
@@ -491,7 +507,7 @@ describe('The gallery console under concurrent edits', () => {
 
     // The person's next change goes with the gallery's version as it is: not refused as someone
     // else's change.
-    await page.waitForLoadState('networkidle');
+    await apiAtRest();
     await page.getByRole('button', { name: 'Move one later' }).click();
     await page
       .locator('.notice-success')
@@ -543,7 +559,7 @@ describe('The gallery console under concurrent edits', () => {
     ]);
     await uploadRow('two.png').and(page.locator('.upload-done')).waitFor();
     await page.locator('.tile-title', { hasText: 'two' }).waitFor();
-    await page.waitForLoadState('networkidle');
+    await apiAtRest();
     await expect(imageForm.getByLabel('Alt text').inputValue()).resolves.toBe(
       'Typed while uploading, and after',
     );
@@ -554,7 +570,7 @@ describe('The gallery console under concurrent edits', () => {
     // Both saved as typed.
     await imageForm.getByRole('button', { name: 'Save' }).click();
     await page.locator('.notice-success').filter({ hasText: 'Saved “front”' }).waitFor();
-    await page.waitForLoadState('networkidle');
+    await apiAtRest();
     await page.getByRole('button', { name: 'Save product' }).click();
     await page.locator('.notice-success').filter({ hasText: 'Saved “Typing through' }).waitFor();
     const images = (await gallery(productId)).items;
