@@ -5,6 +5,7 @@ import { Link } from './components/link';
 import { Page } from './components/page';
 import { match, navigate, useLocation, type Location } from './router';
 import {
+  accountOf,
   endSession,
   hasScope,
   interruptedSession,
@@ -75,8 +76,9 @@ export function App() {
   const section = '/' + (location.path.split('/')[1] || 'products');
   return (
     <>
-      {/* Keyed by who is in: someone else logging in gets a fresh view, not the last person's. */}
-      <div class="shell" key={shown.who} inert={interrupted !== undefined}>
+      {/* Keyed by who is in: someone else logging in gets a fresh view, not the last person's (the
+          same person, in another spelling of their login, keeps theirs). */}
+      <div class="shell" key={accountOf(shown.who)} inert={interrupted !== undefined}>
         <a class="skip-link" href="#main">
           Skip to content
         </a>

@@ -108,6 +108,28 @@ export function interruptedSession(): Session | undefined {
   return interrupted;
 }
 
+/**
+ * The account a login names, as the service finds it (src/auth/email-address.ts, accounts.service
+ * .ts): an e-mail address whatever its case, Unicode form or IDNA spelling of its domain, a
+ * username whatever its case. "Admin@Example.com" and "admin@example.com" are one person, whose
+ * view, reads and uploads go on through a login asked again in either spelling.
+ */
+export function accountOf(who: string): string {
+  const composed = who.trim().normalize('NFC');
+  const at = composed.lastIndexOf('@');
+  if (at < 0) return composed.toLowerCase().normalize('NFC');
+  const domain = composed.slice(at + 1);
+  let mapped = domain;
+  try {
+    // The browser's IDNA mapping (to its ASCII spelling): one spelling for the ways one domain is
+    // written. A domain it refuses (an address literal) is only lower-cased.
+    mapped = new URL(`http://${domain}`).hostname;
+  } catch {
+    // As typed.
+  }
+  return `${composed.slice(0, at).toLowerCase()}@${mapped.toLowerCase()}`.normalize('NFC');
+}
+
 /** Who the console is for: the session's person, or the interrupted one's while they log in again. */
 export function sessionWho(): string | undefined {
   return (session ?? interrupted)?.who;
@@ -120,8 +142,10 @@ export function sessionWho(): string | undefined {
 export function whenSessionOf(who: string): Promise<boolean> {
   return new Promise((resolve) => {
     const settled = (): boolean => {
-      if (currentToken() !== undefined) resolve(session?.who === who);
-      else if (interrupted?.who !== who) resolve(false);
+      const same = (other: Session | undefined) =>
+        other !== undefined && accountOf(other.who) === accountOf(who);
+      if (currentToken() !== undefined) resolve(same(session));
+      else if (!same(interrupted)) resolve(false);
       else return false;
       return true;
     };

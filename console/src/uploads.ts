@@ -10,7 +10,7 @@ import {
   retryable,
   unwrap,
 } from './api';
-import { sessionWho, whenSessionOf } from './session';
+import { accountOf, sessionWho, whenSessionOf } from './session';
 import { fetchWithUploadProgress } from './xhr-fetch';
 
 export interface Upload {
@@ -57,7 +57,7 @@ const galleries = new Map<string, GalleryUploads>();
 
 /** The uploads of `who` (the person the console is for) to the product's gallery. */
 export function uploadsOf(who: string | undefined, productId: string): GalleryUploads {
-  const id = JSON.stringify([who ?? '', productId]);
+  const id = JSON.stringify([accountOf(who ?? ''), productId]);
   let found = galleries.get(id);
   if (!found) {
     found = {
