@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
 import { safeError } from '../common/logging/safe-error';
 import { FILE_DELETION_QUEUE, FileDeletionsRepository } from './file-deletions.repository';
+import { isKeyOfOneImage } from './storage-keys';
 
 /**
  * How long the keys read from the database are trusted: another instance's deletion stops being
@@ -45,9 +46,15 @@ export class DeletedKeys {
 
   constructor(private readonly repository: FileDeletionsRepository) {}
 
-  /** Keys this process is about to delete: not delivered from now on. */
+  /**
+   * Keys this process is about to delete: not delivered from now on. Only those never written
+   * again (an image's own files and its results' prefix, named by its id) are remembered: the
+   * Ocha API's slug key (`products/<slug>.<ext>`) is taken again by a later import once its
+   * deletion is done, and remembered here it would be 404 at this process for good. Its queued
+   * job (read from the database) answers for it while its deletion is pending.
+   */
   add(keys: Iterable<string>): void {
-    for (const key of keys) this.own.set(key, true);
+    for (const key of keys) if (isKeyOfOneImage(key)) this.own.set(key, true);
   }
 
   /**

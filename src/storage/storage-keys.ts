@@ -46,6 +46,14 @@ export function derivedObjectKey(imageId: string, variant: string, extension: st
   return `${derivedPrefix(imageId)}${variant}.${extension}`;
 }
 
+/**
+ * Whether `key` is named by an image's id (one of its files, or its results' prefix), so that no
+ * other bytes are ever written at it: not the Ocha API's slug key, which a later import takes again.
+ */
+export function isKeyOfOneImage(key: string): boolean {
+  return isImageFileKey(key) || DERIVED_PREFIX.test(key);
+}
+
 /** The image id of a derived key, or undefined for any other key. */
 export function imageIdOfDerivedKey(key: string): string | undefined {
   const match = DERIVED_KEY.exec(key);
@@ -83,6 +91,7 @@ const SERVABLE_KEYS = [
   new RegExp(`^products/${SLUG_PART}\\.${SERVABLE_EXTENSION}$`),
 ];
 
+const DERIVED_PREFIX = new RegExp(`^derived/${UUID_PART}/$`);
 const DERIVED_KEY = new RegExp(`^derived/(${UUID_PART})/${VARIANT_PART}\\.${SERVABLE_EXTENSION}$`);
 
 /**
