@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Global, Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
+import { DataSource } from 'typeorm';
 import { EnvironmentVariables, validateEnv } from '../config/env.validation';
 import { JobQueue } from '../jobs/job-queue.service';
 import { JobsModule } from '../jobs/jobs.module';
@@ -37,8 +38,12 @@ describe(StorageModule.name, () => {
   it('is one provider, checked once and closed once, however many modules import it', async () => {
     @Global()
     @Module({
-      providers: [{ provide: EnvironmentVariables, useValue: env }],
-      exports: [EnvironmentVariables],
+      providers: [
+        { provide: EnvironmentVariables, useValue: env },
+        // No database here either: the queued deletions are read only while delivering.
+        { provide: DataSource, useValue: {} },
+      ],
+      exports: [EnvironmentVariables, DataSource],
     })
     class ConfigLikeModule {}
     @Module({ imports: [ConfiguredStorageModule] })
