@@ -45,6 +45,9 @@ export class PrimaryImageImportService {
     // (the If-Match is decided again under the product's lock).
     const { id: productId, galleryVersion } = await this.products.find(ctx, ref);
     if (expected && !expected.includes(galleryVersion)) throw galleryChanged(galleryVersion);
+    // So is a saturated processor (503 server_busy), before a URL's image is fetched and written
+    // to the spool only to be refused.
+    this.processor.refuseIfBusy('process');
     return this.importer.withFile(source, async (file) => {
       const processed = await this.processor.process(file.path, {
         ...this.files.processingOptions(),

@@ -1,0 +1,126 @@
+import { execFileSync } from 'node:child_process';
+import { constants, mkdtempSync, rmSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import http from 'node:http';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { ImageProcessor } from '../../src/images/processing/image-processor';
+import { Metrics } from '../../src/metrics/metrics.service';
+import { filesBelow } from '../support/accounts';
+import { eventually } from '../support/eventually';
+import { noisyPng } from '../support/fixtures';
+import { call, login, type Credential } from '../support/http';
+import { guardedConnect } from '../support/loopback-guard';
+import { startStorageBackend, type StorageBackend } from '../support/storage-backends';
+import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+
+/**
+ * Work that ends in processing, met with the processor saturated (its one slot taken, no queue):
+ * each is refused `server_busy` before the costly part of preparing it (a URL's image fetched, a
+ * stored original read back from storage), not after, as a transform URL already was.
+ */
+describe('Work refused by a saturated processor before it is prepared', () => {
+  let t: TestApp;
+  let app: NestFastifyApplication;
+  let storage: StorageBackend;
+  let admin: Credential;
+  let png: Buffer;
+  const images = { origin: '', hits: 0, close: async () => {} };
+
+  beforeAll(async () => {
+    jest.spyOn(net.Socket.prototype, 'connect').mockImplementation(guardedConnect);
+    png = await noisyPng(300, 200);
+    const server = http.createServer((_req, res) => {
+      images.hits++;
+      res.writeHead(200, { 'Content-Type': 'image/png' }).end(png);
+    });
+    server.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    images.origin = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    images.close = async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    };
+    storage = await startStorageBackend('local');
+    // One image processed at a time and none waiting: a second at once is refused.
+    t = await startTestApp({
+      ...storage.env,
+      IMAGE_PROCESSING_CONCURRENCY: '1',
+      IMAGE_PROCESSING_QUEUE_LIMIT: '0',
+      JOB_POLL_INTERVAL_MS: '500',
+      IMPORT_ALLOWED_PRIVATE_ORIGINS: images.origin,
+    });
+    app = t.app;
+    admin = { bearer: await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+  });
+
+  afterAll(async () => {
+    jest.restoreAllMocks();
+    await t?.close();
+    await storage?.close();
+    await images.close();
+  });
+
+  const spoolFiles = () => filesBelow(join(t.db.env.DATA_DIR, 'tmp', 'uploads'));
+  const sample = async (name: string, labels: Record<string, string> = {}) =>
+    metricValue(await app.get(Metrics).scrape(), name, labels);
+  const refusals = () => sample('image_processing_server_busy_total', { operation: 'process' });
+
+  /**
+   * Runs `work` while the only slot is held by an image whose bytes have not arrived: its
+   * processing waits in the open of a FIFO until a writer opens it, which `work` is followed by.
+   */
+  async function whileSlotHeld(work: () => Promise<void>): Promise<void> {
+    const dir = mkdtempSync(join(tmpdir(), 'pis-held-'));
+    const fifo = join(dir, 'original');
+    execFileSync('mkfifo', [fifo]);
+    const spec = { width: 100, height: 100, fit: 'cover', format: 'webp', quality: 80 } as const;
+    const held = app.get(ImageProcessor).transform({ path: fifo }, spec);
+    try {
+      await eventually(async () => (await sample('image_processing_active')) === 1, 'a held slot');
+      await work();
+    } finally {
+      // A writer lets the held one go on; it fails (a FIFO cannot be read at an offset).
+      await (await open(fifo, constants.O_WRONLY | constants.O_NONBLOCK)).close();
+      await held.catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it("refuses the Ocha API's image from a URL before fetching it", async () => {
+    const product = (await call(app, 'POST', '/api/v1/products', admin, { name: 'Ocha' })).json<{
+      id: string;
+    }>().id;
+    const image = `${images.origin}/product.png`;
+    await whileSlotHeld(async () => {
+      const [hits, refused] = [images.hits, await refusals()];
+      const res = await call(app, 'PUT', `/api/v1/products/${product}/image`, admin, { image });
+      expect(res.statusCode).toBe(503);
+      expect(res.headers['retry-after']).toBe('5');
+      expect(res.json().code).toBe('server_busy');
+      // Not fetched (nor written to the spool) only to be refused.
+      expect(images.hits).toBe(hits);
+      expect(await refusals()).toBe(refused + 1);
+      expect(spoolFiles()).toEqual([]);
+    });
+    const gallery = await call(app, 'GET', `/api/v1/products/${product}/images`, admin);
+    expect(gallery.json<{ items: unknown[] }>().items).toEqual([]);
+    // The slot free again, the same import is made.
+    const again = await call(app, 'PUT', `/api/v1/products/${product}/image`, admin, { image });
+    expect(again.statusCode).toBe(200);
+  });
+});
+
+/** The sum of the samples of `name` whose labels include `labels`, in the Prometheus text. */
+function metricValue(text: string, name: string, labels: Record<string, string>): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    const sample = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (sample?.[1] !== name) continue;
+    const has = Object.entries(labels).every(([k, v]) => sample[2]?.includes(`${k}="${v}"`));
+    if (has) sum += Number(sample[3]);
+  }
+  return sum;
+}
