@@ -6,15 +6,24 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DataSource } from 'typeorm';
 import { ImageProcessor } from '../../src/images/processing/image-processor';
+import { IMPORT_ROWS_QUEUE } from '../../src/imports/import-worker.service';
+import { JobQueue } from '../../src/jobs/job-queue.service';
 import { Metrics } from '../../src/metrics/metrics.service';
 import { filesBelow } from '../support/accounts';
-import { eventually } from '../support/eventually';
+import { eventually, eventuallyRead } from '../support/eventually';
 import { noisyPng } from '../support/fixtures';
 import { call, login, type Credential } from '../support/http';
 import { guardedConnect } from '../support/loopback-guard';
 import { startStorageBackend, type StorageBackend } from '../support/storage-backends';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+
+interface Job {
+  id: string;
+  state: string;
+  error: string | null;
+}
 
 /**
  * Work that ends in processing, met with the processor saturated (its one slot taken, no queue):
@@ -89,6 +98,20 @@ describe('Work refused by a saturated processor before it is prepared', () => {
     }
   }
 
+  /** The only job of `queue`, each retry made due at once (the back-off skipped). */
+  async function jobOf(queue: string, due = false): Promise<Job | undefined> {
+    if (due) {
+      await app
+        .get(DataSource)
+        .query(`UPDATE pgboss.job SET start_after = now() WHERE name = $1 AND state = 'retry'`, [
+          queue,
+        ]);
+      app.get(JobQueue).wake(queue);
+    }
+    const res = await call(app, 'GET', `/api/v1/jobs?queue=${queue}`, admin);
+    return res.json<{ items: Job[] }>().items[0];
+  }
+
   it("refuses the Ocha API's image from a URL before fetching it", async () => {
     const product = (await call(app, 'POST', '/api/v1/products', admin, { name: 'Ocha' })).json<{
       id: string;
@@ -110,6 +133,45 @@ describe('Work refused by a saturated processor before it is prepared', () => {
     // The slot free again, the same import is made.
     const again = await call(app, 'PUT', `/api/v1/products/${product}/image`, admin, { image });
     expect(again.statusCode).toBe(200);
+  });
+
+  it("retries a bulk import's row without fetching its image while the processor is saturated", async () => {
+    const product = (await call(app, 'POST', '/api/v1/products', admin, { name: 'Bulk' })).json<{
+      id: string;
+    }>().id;
+    const rows = [{ product_id: product, url: `${images.origin}/bulk.png` }];
+    let importId = '';
+    await whileSlotHeld(async () => {
+      const hits = images.hits;
+      const posted = await call(app, 'POST', '/api/v1/imports', admin, { rows });
+      expect(posted.statusCode).toBe(202);
+      importId = posted.json<{ id: string }>().id;
+      const job = await eventuallyRead(
+        () => jobOf(IMPORT_ROWS_QUEUE),
+        (j) => j?.state === 'retry',
+        "the row's job to be refused and wait for its retry",
+      );
+      expect(job?.error).toBe('Too many images are being processed; retry shortly.');
+      // Its image was not fetched (nor written to the spool) only to be refused.
+      expect(images.hits).toBe(hits);
+      expect(spoolFiles()).toEqual([]);
+      const pending = await call(app, 'GET', `/api/v1/imports/${importId}`, admin);
+      expect(pending.json()).toMatchObject({ counts: { total: 1, pending: 1, ok: 0 } });
+    });
+    // The slot free again, the retry imports it.
+    const done = await eventuallyRead(
+      async () => {
+        await jobOf(IMPORT_ROWS_QUEUE, true);
+        return (await call(app, 'GET', `/api/v1/imports/${importId}`, admin)).json<{
+          state: string;
+          counts: object;
+        }>();
+      },
+      (body) => body.state === 'completed',
+      'the retried import to complete',
+      60_000,
+    );
+    expect(done.counts).toMatchObject({ total: 1, ok: 1, failed: 0 });
   });
 });
 

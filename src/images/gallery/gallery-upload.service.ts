@@ -91,8 +91,8 @@ export class GalleryUploadService {
   /**
    * A bulk import's row: the image at `url`, fetched as the Ocha API's import fetches it (safe
    * against request forgery, see ImageImportService), then added exactly as an upload with these
-   * fields, as image `image.id`, recording `image.alsoRecord` with it. An unknown product is
-   * refused before anything is fetched.
+   * fields, as image `image.id`, recording `image.alsoRecord` with it. An unknown product, and a
+   * saturated processor, are refused before anything is fetched.
    */
   async uploadFromUrl(
     ctx: RequestContext,
@@ -102,6 +102,9 @@ export class GalleryUploadService {
     image: { id: string; alsoRecord?: AlsoRecord },
   ): Promise<ImageDto> {
     await this.products.find(ctx, ref);
+    // A saturated processor refuses now (503 server_busy: the row's job is retried), before the
+    // image is fetched and written to the spool only to be refused.
+    this.processor.refuseIfBusy('process');
     return this.importer.withFile(url, async (file) => {
       const { size } = await stat(file.path);
       const upload = { file: { path: file.path, size, filename: file.filename }, fields };
