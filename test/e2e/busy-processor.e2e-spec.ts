@@ -7,14 +7,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
+import { decodeId } from '../../src/common/ids/short-id';
+import { IMAGE_REBUILD_QUEUE } from '../../src/images/renditions/image-rebuild.job';
 import { ImageProcessor } from '../../src/images/processing/image-processor';
+import { RenditionMaker } from '../../src/images/renditions/rendition-maker.service';
 import { IMPORT_ROWS_QUEUE } from '../../src/imports/import-worker.service';
 import { JobQueue } from '../../src/jobs/job-queue.service';
 import { Metrics } from '../../src/metrics/metrics.service';
 import { filesBelow } from '../support/accounts';
 import { eventually, eventuallyRead } from '../support/eventually';
-import { noisyPng } from '../support/fixtures';
-import { call, login, type Credential } from '../support/http';
+import { noisyPng, solidJpeg } from '../support/fixtures';
+import { call, login, uploadToNewProduct, type Credential } from '../support/http';
 import { guardedConnect } from '../support/loopback-guard';
 import { startStorageBackend, type StorageBackend } from '../support/storage-backends';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
@@ -75,6 +78,8 @@ describe('Work refused by a saturated processor before it is prepared', () => {
   const spoolFiles = () => filesBelow(join(t.db.env.DATA_DIR, 'tmp', 'uploads'));
   const sample = async (name: string, labels: Record<string, string> = {}) =>
     metricValue(await app.get(Metrics).scrape(), name, labels);
+  const storageReads = () =>
+    sample('storage_operation_duration_seconds_count', { operation: 'read' });
   const refusals = () => sample('image_processing_server_busy_total', { operation: 'process' });
 
   /**
@@ -172,6 +177,50 @@ describe('Work refused by a saturated processor before it is prepared', () => {
       60_000,
     );
     expect(done.counts).toMatchObject({ total: 1, ok: 1, failed: 0 });
+  });
+
+  it("retries a rendition rebuild's image without reading its original while the processor is saturated", async () => {
+    const { id } = await uploadToNewProduct(app, admin, await solidJpeg(400, 300), 'Rebuilt');
+    // The image was made with other presets than this instance's.
+    await app
+      .get(DataSource)
+      .query(`UPDATE images SET rendition_set = 'thumb:1x1:cover' WHERE id = $1`, [decodeId(id)]);
+    let runId = '';
+    await whileSlotHeld(async () => {
+      const [reads, refused] = [await storageReads(), await refusals()];
+      const started = await call(app, 'POST', '/api/v1/renditions/rebuilds', admin);
+      expect(started.statusCode).toBe(202);
+      runId = started.json<{ id: string }>().id;
+      const job = await eventuallyRead(
+        () => jobOf(IMAGE_REBUILD_QUEUE),
+        (j) => j?.state === 'retry',
+        "the image's job to be refused and wait for its retry",
+      );
+      expect(job?.error).toBe('Too many images are being processed; retry shortly.');
+      // Its original was not read from storage (nor copied into the spool) only to be refused.
+      expect(await storageReads()).toBe(reads);
+      expect(await refusals()).toBe(refused + 1);
+      expect(spoolFiles()).toEqual([]);
+    });
+    // The slot free again, the retry re-makes it.
+    const run = await eventuallyRead(
+      async () => {
+        await jobOf(IMAGE_REBUILD_QUEUE, true);
+        return (await call(app, 'GET', `/api/v1/renditions/rebuilds/${runId}`, admin)).json<{
+          state: string;
+        }>();
+      },
+      (body) => body.state === 'completed',
+      'the retried rebuild to complete',
+      60_000,
+    );
+    expect(run).toMatchObject({ total: 1, done: 1, failed: 0 });
+    const [row] = await app
+      .get(DataSource)
+      .query<{ rendition_set: string }[]>(`SELECT rendition_set FROM images WHERE id = $1`, [
+        decodeId(id),
+      ]);
+    expect(row.rendition_set).toBe(app.get(RenditionMaker).renditionSet);
   });
 });
 

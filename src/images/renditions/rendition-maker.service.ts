@@ -65,6 +65,9 @@ export class RenditionMaker {
   }
 
   private async encode(key: string): Promise<Record<string, EncodedImage>> {
+    // A saturated processor refuses now (503 server_busy: the job is retried later), before the
+    // whole original is read from storage and written to the spool only to be refused.
+    this.processor.refuseIfBusy('process');
     const path = await spoolStoredOriginal(this.storage, key, this.config, 'rendition-rebuild');
     try {
       const processed = await this.processor.process(path, { renditions: true });
