@@ -1,12 +1,19 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import type { QueryRunner } from 'typeorm';
 import type { RequestContext } from '../../src/auth/principal';
-import { encodeShortId } from '../../src/common/ids/short-id';
+import { decodeId, encodeShortId } from '../../src/common/ids/short-id';
 import { GalleryQueryDto } from '../../src/images/dto/gallery.dto';
 import { GalleryService } from '../../src/images/gallery/gallery.service';
 import { ImagesModule } from '../../src/images/images.module';
 import type { Product } from '../../src/products/entities/product.entity';
-import { contextFor, newImage, newOrganization, newProduct } from '../support/factories';
+import {
+  contextFor,
+  newImage,
+  newOrganization,
+  newProduct,
+  storedImage,
+} from '../support/factories';
 import { solidJpeg } from '../support/fixtures';
 import { startIntegrationModule, type IntegrationModule, errorCode } from '../support/integration';
 import { eventually } from '../support/eventually';
@@ -183,6 +190,34 @@ describe.each(AVAILABLE_BACKENDS)(`${GalleryService.name} on %s`, (backend) => {
     await eventually(() => !existsSync(join(dir, a.storageKey)), 'the file to be deleted');
     const items = (await listed()).items;
     expect(items.map((i) => [i.id, i.is_primary])).toEqual([[encodeShortId(b.id), true]]);
+  });
+
+  it('adds an image in one INSERT, without reading its new id first, and answers it as read back', async () => {
+    const runner = m.dataSource.createQueryRunner();
+    const runners = Object.getPrototypeOf(runner) as QueryRunner;
+    await runner.release();
+    const original = runners.query;
+    const statements: string[] = [];
+    const spy = jest.spyOn(runners, 'query').mockImplementation(function (
+      this: QueryRunner,
+      ...args: Parameters<QueryRunner['query']>
+    ) {
+      statements.push(args[0]);
+      return original.apply(this, args);
+    });
+    let added;
+    try {
+      added = await gallery.add(ctx, { id: product.id }, storedImage(), {});
+    } finally {
+      spy.mockRestore();
+    }
+    const images = statements.filter((sql) => /"images"/.test(sql));
+    expect(images.filter((sql) => /^INSERT/.test(sql))).toHaveLength(1);
+    // TypeORM's save() looked the new id up before inserting it: a round trip per upload.
+    expect(images.filter((sql) => /FROM "images" "Image"/.test(sql))).toEqual([]);
+    // The columns the database fills (created_at, updated_at, defaults) are in the answer.
+    const id = decodeId(added.image.id)!;
+    expect(added.image).toEqual(await gallery.get(ctx, { id: product.id }, id));
   });
 
   it("neither shows nor changes another organisation's gallery", async () => {

@@ -407,10 +407,15 @@ export class GalleryRepository {
 
   /**
    * A new image of the gallery. Its uploader must have been found by {@link uploaderStillThere}
-   * in this transaction, before any image row was locked (see GalleryService.add).
+   * in this transaction, before any image row was locked (see GalleryService.add). One INSERT,
+   * its defaults and generated columns (number, created_at) read back by its RETURNING: save()
+   * first looked the new id up (a SELECT round trip and TypeORM's change tracking per upload),
+   * to learn what a new id always is.
    */
-  insert(manager: EntityManager, image: Partial<Image>): Promise<Image> {
-    return manager.save(manager.create(Image, image));
+  async insert(manager: EntityManager, image: Partial<Image>): Promise<Image> {
+    const row = manager.create(Image, image);
+    await manager.insert(Image, row);
+    return row;
   }
 
   async delete(manager: EntityManager, imageId: string): Promise<void> {
