@@ -6,7 +6,9 @@ import {
   cmykJpeg,
   exifHasGps,
   gif,
+  harmlessJpegOddities,
   htmlBytes,
+  jpegCutAndClosed,
   jpegWithOrientation6AndGps,
   noisyPng,
   pngClaiming,
@@ -357,6 +359,38 @@ describe('fixtures', () => {
       await expect(sharp(buf).toBuffer()).rejects.toThrow(/premature end/i);
       // failOn 'none' silently decodes the partial image.
       await expect(sharp(buf, { failOn: 'none' }).toBuffer()).resolves.toBeInstanceOf(Buffer);
+    });
+  });
+
+  describe('jpegCutAndClosed', () => {
+    it('ends with EOI, and libjpeg only warns of its scan cut short, decoding grey rows', async () => {
+      const buf = await jpegCutAndClosed();
+      expect([...buf.subarray(-2)]).toEqual([0xff, 0xd9]);
+      await expect(sharp(buf, { failOn: 'warning' }).toBuffer()).rejects.toThrow(
+        /premature end of data segment/,
+      );
+      const { data, info } = await sharp(buf, { failOn: 'error' })
+        .raw()
+        .toBuffer({ resolveWithObject: true });
+      expect({ width: info.width, height: info.height }).toEqual({ width: 320, height: 240 });
+      // libjpeg fills what it lacked with mid-grey: the whole last row is 128, 128, 128.
+      const lastRow = data.subarray((info.height - 1) * info.width * info.channels);
+      expect(new Set(lastRow)).toEqual(new Set([128]));
+    });
+  });
+
+  describe('harmlessJpegOddities', () => {
+    it('are each the whole 320×240 picture to libjpeg, at failOn error', async () => {
+      for (const { name, jpeg } of await harmlessJpegOddities()) {
+        const meta = await sharp(jpeg, { failOn: 'error' })
+          .raw()
+          .toBuffer({ resolveWithObject: true });
+        expect({ name, width: meta.info.width, height: meta.info.height }).toEqual({
+          name,
+          width: 320,
+          height: 240,
+        });
+      }
     });
   });
 

@@ -213,6 +213,81 @@ export async function truncatedJpeg(): Promise<Buffer> {
   return full.subarray(0, Math.floor(full.length * 0.6));
 }
 
+/**
+ * A 320×240 JPEG (smooth noise, so its scan is tens of KB) cut at `share` of its bytes and closed
+ * with an EOI marker (FF D9): it looks complete, but its scan stops early, and libjpeg, only
+ * warning ("premature end of data segment"), decodes the missing rows as grey.
+ */
+export async function jpegCutAndClosed(
+  options: { share?: number; progressive?: boolean } = {},
+): Promise<Buffer> {
+  const full = await sharp(noiseBytes(80 * 60 * 3, 0xc07), {
+    raw: { width: 80, height: 60, channels: 3 },
+  })
+    .resize(320, 240)
+    .jpeg({ quality: 90, progressive: options.progressive ?? false })
+    .toBuffer();
+  const cut = full.subarray(0, Math.floor(full.length * (options.share ?? 0.6)));
+  return Buffer.concat([cut, Buffer.from([0xff, 0xd9])]);
+}
+
+/**
+ * JPEGs as cameras, phones and editors write them, which libjpeg decodes whole (warning of some)
+ * and browsers show: the same 320×240 picture, each with one oddity.
+ */
+export async function harmlessJpegOddities(): Promise<{ name: string; jpeg: Buffer }[]> {
+  const full = await jpegCutAndClosed({ share: 1 });
+  const jpeg = full.subarray(0, full.length - 2); // the whole file, once
+  const soi = jpeg.subarray(0, 2);
+  const afterSoi = jpeg.subarray(2);
+  const segment = (marker: number, payload: Buffer): Buffer => {
+    const head = Buffer.from([0xff, marker, 0, 0]);
+    head.writeUInt16BE(payload.length + 2, 2);
+    return Buffer.concat([head, payload]);
+  };
+  const jfif = (major: number) =>
+    segment(0xe0, Buffer.from([0x4a, 0x46, 0x49, 0x46, 0, major, 1, 0, 0, 1, 0, 1, 0, 0]));
+  // The second marker after SOI (the first is sharp's DQT), where stray bytes make libjpeg warn.
+  const second = jpeg.indexOf(Buffer.from([0xff]), 4 + jpeg.readUInt16BE(4));
+  return [
+    {
+      name: 'trailing bytes after its EOI',
+      jpeg: Buffer.concat([jpeg, Buffer.from('junk after the end')]),
+    },
+    {
+      name: 'extraneous bytes before a marker',
+      jpeg: Buffer.concat([
+        jpeg.subarray(0, second),
+        Buffer.from([1, 2, 3]),
+        jpeg.subarray(second),
+      ]),
+    },
+    {
+      name: 'extraneous bytes before its EOI',
+      jpeg: Buffer.concat([jpeg.subarray(0, -2), Buffer.from([1, 2, 3]), jpeg.subarray(-2)]),
+    },
+    {
+      name: 'APP segments of odd lengths',
+      jpeg: Buffer.concat([
+        soi,
+        segment(0xe1, Buffer.from('odd')),
+        segment(0xed, Buffer.from('Photoshop 3.0\0x')),
+        segment(0xe5, Buffer.alloc(0)),
+        afterSoi,
+      ]),
+    },
+    { name: 'an unknown JFIF revision (2.01)', jpeg: Buffer.concat([soi, jfif(2), afterSoi]) },
+    {
+      name: 'an unknown Adobe colour transform code',
+      jpeg: Buffer.concat([
+        soi,
+        segment(0xee, Buffer.from([0x41, 0x64, 0x6f, 0x62, 0x65, 0, 100, 0, 0, 0, 0, 7])),
+        afterSoi,
+      ]),
+    },
+  ];
+}
+
 /* ---------------------------------------------------------- handmade bytes */
 
 /**

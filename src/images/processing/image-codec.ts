@@ -1,6 +1,12 @@
-import sharp, { type ResizeOptions, type Sharp, type SharpOptions } from 'sharp';
+import sharp, {
+  type FailOnOptions,
+  type ResizeOptions,
+  type Sharp,
+  type SharpOptions,
+} from 'sharp';
+import { AppError } from '../../common/errors/app.error';
 import { attentionBox, framesRegion } from './frames-region';
-import { invalidImage } from './image-problems';
+import { incompleteJpeg, invalidImage } from './image-problems';
 import type { RenditionTransform } from './rendition-presets';
 
 /**
@@ -201,18 +207,50 @@ export async function readImageFacts(input: CodecInput): Promise<ImageFacts> {
  */
 export async function decode(
   input: CodecInput,
-  header: Pick<ImageHeader, 'deepProfile'>,
+  header: Pick<ImageHeader, 'deepProfile' | 'format'>,
   maxPixels: number,
   scaledTo?: { width: number; height: number },
 ): Promise<Pixels> {
   try {
     const source = await withGreyProfileApplied(input, header, maxPixels);
-    let image = open(source, { failOn: 'error', limitInputPixels: maxPixels }).rotate();
-    if (scaledTo) image = image.resize({ ...scaledTo, fit: 'fill' });
-    const { data, info } = await srgb(image, header).raw().toBuffer({ resolveWithObject: true });
-    return { data, width: info.width, height: info.height, channels: info.channels };
-  } catch {
-    throw invalidImage();
+    return await whole(header.format, async (failOn) => {
+      let image = open(source, { failOn, limitInputPixels: maxPixels }).rotate();
+      if (scaledTo) image = image.resize({ ...scaledTo, fit: 'fill' });
+      const { data, info } = await srgb(image, header).raw().toBuffer({ resolveWithObject: true });
+      return { data, width: info.width, height: info.height, channels: info.channels };
+    });
+  } catch (error) {
+    throw error instanceof AppError ? error : invalidImage();
+  }
+}
+
+/**
+ * libjpeg's warnings that say pixels were lost: the compressed data ended (a marker, the end
+ * marker of a file cut short and closed, reached mid-scan), or could not be read (a bad code, a
+ * restart marker missing). libjpeg decodes on past them and fills what it lacked with grey.
+ */
+const LOST_PIXELS =
+  /premature end of data segment|bad Huffman code|bad arithmetic code|instead of RST\d/i;
+
+/**
+ * `run`, decoding with sharp's `failOn` at the level that refuses what lost pixels. At 'error' a
+ * JPEG cut mid-scan then closed with its end marker decoded as an image whose lower part was
+ * grey: libjpeg only warns of it. A JPEG is decoded at 'warning', and a warning of LOST_PIXELS
+ * refuses it; any other (extraneous bytes before a marker, an unknown JFIF revision, an Adobe
+ * transform code, which lose nothing and are common in cameras' and editors' files) decodes it
+ * again at 'error', as before: a second decode for those rare files alone. libvips stops at the
+ * first warning, so lost pixels after a harmless warning still pass. Other formats are decoded
+ * at 'error', where their decoders already refuse data cut short (libpng, libwebp, libheif, and
+ * GIF, whose blocks are checked first: see gifTruncated) and warn of harmless things (a PNG's
+ * incorrect sRGB profile) that 'warning' would refuse.
+ */
+async function whole<T>(format: string, run: (failOn: FailOnOptions) => Promise<T>): Promise<T> {
+  if (format !== 'jpeg') return run('error');
+  try {
+    return await run('warning');
+  } catch (error) {
+    if (error instanceof Error && LOST_PIXELS.test(error.message)) throw incompleteJpeg();
+    return run('error');
   }
 }
 
@@ -379,19 +417,21 @@ export async function transformFrames(
         ? await attentionRegion(input, header, spec, maxPixels)
         : undefined;
     const source = await withGreyProfileApplied(input, header, maxPixels);
-    let image = open(source, { animated, failOn: 'error', limitInputPixels: maxPixels }).rotate();
-    image = region
-      ? image.extract(region).resize(spec.width, spec.height, { fit: 'fill' })
-      : image.resize(spec.width, spec.height, resizeOptions(spec));
-    if (spec.format === 'jpeg') image = image.flatten({ background: WHITE });
-    const { data, info } = await encoder(srgb(image, header), spec).toBuffer({
-      resolveWithObject: true,
+    return await whole(header.format, async (failOn) => {
+      let image = open(source, { animated, failOn, limitInputPixels: maxPixels }).rotate();
+      image = region
+        ? image.extract(region).resize(spec.width, spec.height, { fit: 'fill' })
+        : image.resize(spec.width, spec.height, resizeOptions(spec));
+      if (spec.format === 'jpeg') image = image.flatten({ background: WHITE });
+      const { data, info } = await encoder(srgb(image, header), spec).toBuffer({
+        resolveWithObject: true,
+      });
+      const pages = info.pages && info.pages > 1 ? info.pages : 1;
+      const height = pages > 1 && info.pageHeight ? info.pageHeight : info.height;
+      return { data, width: info.width, height, format: spec.format, pages };
     });
-    const pages = info.pages && info.pages > 1 ? info.pages : 1;
-    const height = pages > 1 && info.pageHeight ? info.pageHeight : info.height;
-    return { data, width: info.width, height, format: spec.format, pages };
-  } catch {
-    throw invalidImage();
+  } catch (error) {
+    throw error instanceof AppError ? error : invalidImage();
   }
 }
 
@@ -453,11 +493,13 @@ async function attentionRegion(
 ): Promise<{ left: number; top: number; width: number; height: number }> {
   const frame = upright(header);
   const box = attentionBox(frame, spec);
-  const { info } = await open(input, { failOn: 'error', limitInputPixels: maxPixels })
-    .rotate()
-    .resize(box.width, box.height, { fit: 'cover', position: sharp.strategy.attention })
-    .raw()
-    .toBuffer({ resolveWithObject: true });
+  const { info } = await whole(header.format, (failOn) =>
+    open(input, { failOn, limitInputPixels: maxPixels })
+      .rotate()
+      .resize(box.width, box.height, { fit: 'cover', position: sharp.strategy.attention })
+      .raw()
+      .toBuffer({ resolveWithObject: true }),
+  );
   // sharp reports where the crop starts as libvips' image offset: negated.
   const offset = { left: -(info.cropOffsetLeft ?? 0), top: -(info.cropOffsetTop ?? 0) };
   return framesRegion(frame, box, offset);

@@ -10,6 +10,19 @@ export function invalidImage(): AppError {
   );
 }
 
+/**
+ * A JPEG whose compressed data stops, or is damaged, before its last row: the decoder would fill
+ * the rest with grey (a file cut short, then closed with an end marker, decodes "whole").
+ */
+export function incompleteJpeg(): AppError {
+  return new AppError(
+    'invalid_image',
+    'The image could not be decoded whole: its JPEG data is cut short or damaged, so part of ' +
+      'the picture (usually its lower part) is missing.',
+    [{ field: 'image', message: 'is truncated or corrupt: part of the picture is missing' }],
+  );
+}
+
 export function tooManyPixels(maxPixels: number): AppError {
   return new AppError('image_too_many_pixels', `The image has more than ${maxPixels} pixels.`, [
     { field: 'image', message: `more than ${maxPixels} pixels` },
