@@ -380,16 +380,12 @@ describe('fixtures', () => {
   });
 
   describe('harmlessJpegOddities', () => {
-    it('are each the whole 320×240 picture to libjpeg, at failOn error', async () => {
+    it('are each the whole 320×240 picture to libjpeg', async () => {
+      // failOn 'none': a missing EOI is "truncated" to libvips, though every row is there.
+      const decoded = (jpeg: Buffer) => sharp(jpeg, { failOn: 'none' }).raw().toBuffer();
+      const whole = await decoded((await jpegCutAndClosed({ share: 1 })).subarray(0, -2));
       for (const { name, jpeg } of await harmlessJpegOddities()) {
-        const meta = await sharp(jpeg, { failOn: 'error' })
-          .raw()
-          .toBuffer({ resolveWithObject: true });
-        expect({ name, width: meta.info.width, height: meta.info.height }).toEqual({
-          name,
-          width: 320,
-          height: 240,
-        });
+        expect({ name, whole: (await decoded(jpeg)).equals(whole) }).toEqual({ name, whole: true });
       }
     });
   });

@@ -262,6 +262,7 @@ export async function harmlessJpegOddities(): Promise<{ name: string; jpeg: Buff
         jpeg.subarray(second),
       ]),
     },
+    { name: 'no EOI after its whole scan', jpeg: jpeg.subarray(0, -2) },
     {
       name: 'extraneous bytes before its EOI',
       jpeg: Buffer.concat([jpeg.subarray(0, -2), Buffer.from([1, 2, 3]), jpeg.subarray(-2)]),

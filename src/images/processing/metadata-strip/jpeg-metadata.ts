@@ -23,10 +23,11 @@ const OTHER_FRAMES = new Set([0xc3, 0xc5, 0xc6, 0xc7, 0xc9, 0xca, 0xcb, 0xcd, 0x
  * The JPEG `jpeg` without its metadata, its pixels untouched: every APPn segment goes (EXIF, XMP,
  * IPTC/Photoshop, MPF, thumbnails) but the JFIF header, the ICC profile (APP2, if it is one: see
  * isIccProfile) and Adobe's colour transform flag (APP14, its 12 bytes), which the decoder
- * reads; comments go, and anything after the end marker. An orientation 2-8 is written back as a
- * minimal EXIF block. Undefined for a frame type browsers may not display (arithmetic, lossless,
- * hierarchical, 12-bit): that one is re-encoded. Malformed or truncated input is 400
- * invalid_image.
+ * reads; comments go, and anything after the end marker. A file that ends in its last scan,
+ * without the end marker, gets one. An orientation 2-8 is written back as a minimal EXIF block.
+ * Undefined for a frame type browsers may not display (arithmetic, lossless, hierarchical,
+ * 12-bit): that one is re-encoded. Malformed input is 400 invalid_image (a scan cut short is the
+ * decoder's to refuse).
  */
 export function stripJpegMetadata(jpeg: Buffer, orientation: number): Buffer | undefined {
   if (jpeg.length < 4 || jpeg[0] !== 0xff || jpeg[1] !== SOI) throw invalidImage();
@@ -48,6 +49,12 @@ export function stripJpegMetadata(jpeg: Buffer, orientation: number): Buffer | u
       return undefined;
     }
     pos = marker === SOS ? scanEnd(jpeg, end) : end;
+    if (marker === SOS && pos === jpeg.length) {
+      // The file ends in its scan, without EOI: closed here, as libjpeg closes it when it reads
+      // to the end. A scan that is whole decodes whole; one cut short is the decoder's to refuse.
+      kept.push(jpeg.subarray(start, pos), Buffer.from([0xff, EOI]));
+      break;
+    }
     if (!keepSegment(marker, segment)) continue;
     const part =
       marker === APP0
@@ -123,12 +130,15 @@ function segmentEnd(jpeg: Buffer, start: number): number {
   return start + 2 + length;
 }
 
-/** The end of a scan's entropy-coded data: the next marker that is not a stuffed byte or RSTn. */
+/**
+ * The end of a scan's entropy-coded data: the next marker that is not a stuffed byte or RSTn, or
+ * the end of the file (a lone 0xFF last, the start of a marker never written, included).
+ */
 function scanEnd(jpeg: Buffer, from: number): number {
   let at = from;
   for (;;) {
     at = jpeg.indexOf(0xff, at);
-    if (at === -1 || at + 1 >= jpeg.length) throw invalidImage();
+    if (at === -1 || at + 1 >= jpeg.length) return jpeg.length;
     const next = jpeg[at + 1];
     if (next === 0x00 || next === 0xff || (next >= 0xd0 && next <= 0xd7)) at++;
     else return at;

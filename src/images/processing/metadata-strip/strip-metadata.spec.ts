@@ -380,6 +380,23 @@ describe(stripMetadata.name, () => {
     expect(await pixels(stored, false)).toEqual(await pixels(uploaded, false));
   });
 
+  it('closes a JPEG whose last scan runs to its end without EOI, as libjpeg reads it', async () => {
+    for (const progressive of [false, true]) {
+      const whole = await sharp(noiseBytes(48 * 32 * 3, 31), {
+        raw: { width: 48, height: 32, channels: 3 },
+      })
+        .jpeg({ progressive })
+        .toBuffer();
+      const stored = stripMetadata('jpeg', whole.subarray(0, -2), 1)!;
+      expect({ progressive, end: [...stored.subarray(-2)] }).toEqual({
+        progressive,
+        end: [0xff, 0xd9],
+      });
+      const decoded = await sharp(stored, { failOn: 'warning' }).raw().toBuffer();
+      expect(decoded.equals(await sharp(whole).raw().toBuffer())).toBe(true);
+    }
+  });
+
   it('leaves an arithmetic-coded JPEG to be re-encoded', async () => {
     const jpeg = await sharp(noiseBytes(16 * 16 * 3, 30), {
       raw: { width: 16, height: 16, channels: 3 },
