@@ -123,6 +123,9 @@ describe('Incomplete images: a JPEG cut short and closed with its end marker', (
       { share: 0.95 },
       { share: 0.3, progressive: true },
       { share: 0.8, progressive: true },
+      // Between two whole scans: libjpeg warns of nothing, and the picture is blurred.
+      { progressive: true, beforeScan: 5 },
+      { progressive: true, beforeScan: 9, closed: false },
     ]) {
       const form = multipart({}, [
         { data: await jpegCutAndClosed(options), contentType: 'image/jpeg', filename: 'a.jpg' },

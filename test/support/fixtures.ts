@@ -214,12 +214,13 @@ export async function truncatedJpeg(): Promise<Buffer> {
 }
 
 /**
- * A 320×240 JPEG (smooth noise, so its scan is tens of KB) cut at `share` of its bytes and closed
- * with an EOI marker (FF D9): it looks complete, but its scan stops early, and libjpeg, only
- * warning ("premature end of data segment"), decodes the missing rows as grey.
+ * A 320×240 JPEG (smooth noise, so its scan is tens of KB) cut at `share` of its bytes (or before
+ * a scan) and closed with an EOI marker (FF D9) unless `closed` is false: it looks complete, but
+ * its scan stops early, and libjpeg, only warning ("premature end of data segment"), decodes the
+ * missing rows as grey; cut between two scans of a progressive one, it warns of nothing.
  */
 export async function jpegCutAndClosed(
-  options: { share?: number; progressive?: boolean } = {},
+  options: { share?: number; progressive?: boolean; beforeScan?: number; closed?: boolean } = {},
 ): Promise<Buffer> {
   const full = await sharp(noiseBytes(80 * 60 * 3, 0xc07), {
     raw: { width: 80, height: 60, channels: 3 },
@@ -227,8 +228,14 @@ export async function jpegCutAndClosed(
     .resize(320, 240)
     .jpeg({ quality: 90, progressive: options.progressive ?? false })
     .toBuffer();
-  const cut = full.subarray(0, Math.floor(full.length * (options.share ?? 0.6)));
-  return Buffer.concat([cut, Buffer.from([0xff, 0xd9])]);
+  let end = Math.floor(full.length * (options.share ?? 0.6));
+  // `beforeScan` n: cut just before the n-th scan's SOS marker (FF DA), between two whole scans.
+  for (let n = 0, at = 0; options.beforeScan !== undefined && n < options.beforeScan; n++) {
+    at = full.indexOf(Buffer.from([0xff, 0xda]), at + 1);
+    end = at;
+  }
+  const cut = full.subarray(0, end);
+  return options.closed === false ? cut : Buffer.concat([cut, Buffer.from([0xff, 0xd9])]);
 }
 
 /**

@@ -30,10 +30,11 @@ import {
 } from './image-codec';
 import { decodeSize } from './decode-scale';
 import { gifTruncated } from './gif-structure';
-import { jpegScanCount } from './metadata-strip/jpeg-metadata';
+import { jpegScanCount, progressiveComplete } from './metadata-strip/jpeg-metadata';
 import { webpAnimation } from './metadata-strip/webp-metadata';
 import { stripMetadata } from './metadata-strip/strip-metadata';
 import {
+  incompleteJpeg,
   invalidImage,
   serverBusy,
   tooManyFramePixels,
@@ -574,12 +575,18 @@ export const MAX_JPEG_SCANS = 100;
 /** The longest side libheif encodes an AVIF to. */
 const MAX_AVIF_SIDE = 16384;
 
-/** Refuses a progressive JPEG of more than MAX_JPEG_SCANS scans (only those can have many). */
+/**
+ * Refuses a progressive JPEG of more than MAX_JPEG_SCANS scans (only those can have many), and one
+ * whose scans stop before every coefficient is whole (see progressiveComplete): cut between two
+ * scans, it decodes without a warning, blurred.
+ */
 async function checkScans(header: ImageHeader, bytes: () => Promise<Buffer>): Promise<void> {
   if (!header.progressive) return;
-  if (jpegScanCount(await bytes(), MAX_JPEG_SCANS) > MAX_JPEG_SCANS) {
+  const jpeg = await bytes();
+  if (jpegScanCount(jpeg, MAX_JPEG_SCANS) > MAX_JPEG_SCANS) {
     throw tooManyScans(MAX_JPEG_SCANS);
   }
+  if (!progressiveComplete(jpeg)) throw incompleteJpeg();
 }
 
 /** A stored original's bytes, read when asked for. */

@@ -2,6 +2,7 @@ import sharp from 'sharp';
 import { noiseBytes } from '../../../../test/support/fixtures';
 import { AppError } from '../../../common/errors/app.error';
 import { deflateSync } from 'node:zlib';
+import { progressiveComplete } from './jpeg-metadata';
 import { MAX_ICC_PROFILE_BYTES, pngChunk } from './png-metadata';
 import { stripMetadata } from './strip-metadata';
 
@@ -410,5 +411,32 @@ describe(stripMetadata.name, () => {
 
   it('keeps GIF and other formats for the codec', () => {
     expect(stripMetadata('gif', Buffer.from('GIF89a'), 1)).toBeUndefined();
+  });
+});
+
+describe(progressiveComplete.name, () => {
+  it('is true of a whole progressive JPEG, false of one cut between two scans', async () => {
+    const whole = await sharp(noiseBytes(48 * 32 * 3, 32), {
+      raw: { width: 48, height: 32, channels: 3 },
+    })
+      .jpeg({ progressive: true })
+      .toBuffer();
+    expect(progressiveComplete(whole)).toBe(true);
+    expect(progressiveComplete(whole.subarray(0, -2))).toBe(true);
+    const scans: number[] = [];
+    for (let at = whole.indexOf(Buffer.from([0xff, 0xda])); at !== -1;) {
+      scans.push(at);
+      at = whole.indexOf(Buffer.from([0xff, 0xda]), at + 1);
+    }
+    expect(scans).toHaveLength(10);
+    for (const at of scans.slice(1)) {
+      const cut = whole.subarray(0, at);
+      const closed = Buffer.concat([cut, Buffer.from([0xff, 0xd9])]);
+      expect({ at, cut: progressiveComplete(cut), closed: progressiveComplete(closed) }).toEqual({
+        at,
+        cut: false,
+        closed: false,
+      });
+    }
   });
 });
