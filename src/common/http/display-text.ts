@@ -62,19 +62,7 @@ export function isVisibleText(value: unknown): boolean {
  * ({@link isVisibleText}); documented with {@link NAME_TEXT_PATTERN}.
  */
 export function NameText(options?: ValidationOptions): PropertyDecorator {
-  return applyDecorators(
-    DisplayText({}, options),
-    ValidateBy(
-      { name: 'isVisibleText', validator: { validate: isVisibleText } },
-      {
-        message:
-          '$property must contain a visible character, not only white space, invisible ' +
-          'characters (zero-width spaces, bidi controls…) or combining marks',
-        ...options,
-      },
-    ),
-    ApiProperty({ pattern: NAME_TEXT_PATTERN }),
-  );
+  return visibleText(NAME_TEXT_PATTERN, 'must contain a visible character', options);
 }
 
 /**
@@ -86,18 +74,31 @@ export function NameText(options?: ValidationOptions): PropertyDecorator {
  * of white space only is stored empty.
  */
 export function EmptyOrNameText(options?: ValidationOptions): PropertyDecorator {
+  return visibleText(
+    EMPTY_OR_NAME_TEXT_PATTERN,
+    'must be empty or contain a visible character',
+    options,
+  );
+}
+
+/** {@link DisplayText} on one line that passes {@link isVisibleText}, documented by `pattern`. */
+function visibleText(
+  pattern: string,
+  rule: string,
+  options?: ValidationOptions,
+): PropertyDecorator {
   return applyDecorators(
     DisplayText({}, options),
     ValidateBy(
       { name: 'isVisibleText', validator: { validate: isVisibleText } },
       {
         message:
-          '$property must be empty or contain a visible character, not only white space, ' +
-          'invisible characters (zero-width spaces, bidi controls…) or combining marks',
+          `$property ${rule}, not only white space, invisible characters (zero-width spaces, ` +
+          'bidi controls…) or combining marks',
         ...options,
       },
     ),
-    ApiProperty({ pattern: EMPTY_OR_NAME_TEXT_PATTERN }),
+    ApiProperty({ pattern }),
   );
 }
 
