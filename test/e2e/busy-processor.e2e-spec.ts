@@ -21,6 +21,7 @@ import { call, login, uploadToNewProduct, type Credential } from '../support/htt
 import { guardedConnect } from '../support/loopback-guard';
 import { startStorageBackend, type StorageBackend } from '../support/storage-backends';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+import { metricValue } from '../support/metrics';
 
 interface Job {
   id: string;
@@ -223,15 +224,3 @@ describe('Work refused by a saturated processor before it is prepared', () => {
     expect(row.rendition_set).toBe(app.get(RenditionMaker).renditionSet);
   });
 });
-
-/** The sum of the samples of `name` whose labels include `labels`, in the Prometheus text. */
-function metricValue(text: string, name: string, labels: Record<string, string>): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    const sample = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (sample?.[1] !== name) continue;
-    const has = Object.entries(labels).every(([k, v]) => sample[2]?.includes(`${k}="${v}"`));
-    if (has) sum += Number(sample[3]);
-  }
-  return sum;
-}

@@ -32,6 +32,7 @@ import {
 } from '../support/storage-backends';
 import { transformSignature } from '../support/transform-signature';
 import { startTestApp, testAppEnv, TEST_ADMIN, type TestApp } from '../support/test-app';
+import { metricValue } from '../support/metrics';
 
 /**
  * Images made on request through transform URLs, on local disk and on S3 (s3rver): signatures
@@ -845,18 +846,6 @@ describe('Transform URLs under load', () => {
     expect((await t.app.inject({ method: 'GET', url })).statusCode).toBe(200);
   });
 });
-
-/** The sum of the samples of `name` whose labels include `labels`, in the Prometheus text. */
-function metricValue(text: string, name: string, labels: Record<string, string>): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    const sample = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (sample?.[1] !== name) continue;
-    const has = Object.entries(labels).every(([k, v]) => sample[2]?.includes(`${k}="${v}"`));
-    if (has) sum += Number(sample[3]);
-  }
-  return sum;
-}
 
 /** `provider`, with `before(key)` awaited before each write of a transform result (`derived/…`). */
 const beforeResultPuts = <P extends StorageProvider>(
