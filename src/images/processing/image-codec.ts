@@ -203,17 +203,19 @@ export async function readImageFacts(input: CodecInput): Promise<ImageFacts> {
  * Decodes once: upright (EXIF orientation applied), sRGB, no metadata (GPS included). With
  * `scaledTo`, the upright image is decoded at that smaller size: JPEG and WebP shrink on load
  * (libjpeg decodes at 1/2, 1/4 or 1/8 scale, reading every byte still), so the whole file is
- * checked at a fraction of the CPU and memory of a full decode.
+ * checked at a fraction of the CPU and memory of a full decode. `strict` (a new image's): a JPEG
+ * that lost pixels is refused (see {@link whole}); a stored original (a rendition rebuild's) is
+ * decoded as it was when accepted, so that an upgrade does not fail what it had taken.
  */
 export async function decode(
   input: CodecInput,
   header: Pick<ImageHeader, 'deepProfile' | 'format'>,
   maxPixels: number,
-  scaledTo?: { width: number; height: number },
+  { scaledTo, strict }: { scaledTo?: { width: number; height: number }; strict: boolean },
 ): Promise<Pixels> {
   try {
     const source = await withGreyProfileApplied(input, header, maxPixels);
-    return await whole(header.format, async (failOn) => {
+    return await whole(strict && header.format === 'jpeg', async (failOn) => {
       let image = open(source, { failOn, limitInputPixels: maxPixels }).rotate();
       if (scaledTo) image = image.resize({ ...scaledTo, fit: 'fill' });
       const { data, info } = await srgb(image, header).raw().toBuffer({ resolveWithObject: true });
@@ -233,8 +235,8 @@ const LOST_PIXELS =
   /premature end of data segment|bad Huffman code|bad arithmetic code|instead of RST\d/i;
 
 /**
- * `run`, decoding with sharp's `failOn` at the level that refuses what lost pixels. At 'error' a
- * JPEG cut mid-scan then closed with its end marker decoded as an image whose lower part was
+ * `run`, decoding with sharp's `failOn` at the level that refuses what lost pixels in a new `jpeg`
+ * (else at 'error'). At 'error' a JPEG cut mid-scan then closed with its end marker decoded as an image whose lower part was
  * grey: libjpeg only warns of it. A JPEG is decoded at 'warning', and a warning of LOST_PIXELS
  * refuses it; any other (extraneous bytes before a marker, an unknown JFIF revision, an Adobe
  * transform code, which lose nothing and are common in cameras' and editors' files) decodes it
@@ -244,8 +246,8 @@ const LOST_PIXELS =
  * GIF, whose blocks are checked first: see gifTruncated) and warn of harmless things (a PNG's
  * incorrect sRGB profile) that 'warning' would refuse.
  */
-async function whole<T>(format: string, run: (failOn: FailOnOptions) => Promise<T>): Promise<T> {
-  if (format !== 'jpeg') return run('error');
+async function whole<T>(jpeg: boolean, run: (failOn: FailOnOptions) => Promise<T>): Promise<T> {
+  if (!jpeg) return run('error');
   try {
     return await run('warning');
   } catch (error) {
@@ -417,21 +419,21 @@ export async function transformFrames(
         ? await attentionRegion(input, header, spec, maxPixels)
         : undefined;
     const source = await withGreyProfileApplied(input, header, maxPixels);
-    return await whole(header.format, async (failOn) => {
-      let image = open(source, { animated, failOn, limitInputPixels: maxPixels }).rotate();
-      image = region
-        ? image.extract(region).resize(spec.width, spec.height, { fit: 'fill' })
-        : image.resize(spec.width, spec.height, resizeOptions(spec));
-      if (spec.format === 'jpeg') image = image.flatten({ background: WHITE });
-      const { data, info } = await encoder(srgb(image, header), spec).toBuffer({
-        resolveWithObject: true,
-      });
-      const pages = info.pages && info.pages > 1 ? info.pages : 1;
-      const height = pages > 1 && info.pageHeight ? info.pageHeight : info.height;
-      return { data, width: info.width, height, format: spec.format, pages };
+    // At 'error', whatever the format: a JPEG comes here only as a stored original (a transform's),
+    // decoded as it was when accepted (see decode's `strict`).
+    let image = open(source, { animated, failOn: 'error', limitInputPixels: maxPixels }).rotate();
+    image = region
+      ? image.extract(region).resize(spec.width, spec.height, { fit: 'fill' })
+      : image.resize(spec.width, spec.height, resizeOptions(spec));
+    if (spec.format === 'jpeg') image = image.flatten({ background: WHITE });
+    const { data, info } = await encoder(srgb(image, header), spec).toBuffer({
+      resolveWithObject: true,
     });
-  } catch (error) {
-    throw error instanceof AppError ? error : invalidImage();
+    const pages = info.pages && info.pages > 1 ? info.pages : 1;
+    const height = pages > 1 && info.pageHeight ? info.pageHeight : info.height;
+    return { data, width: info.width, height, format: spec.format, pages };
+  } catch {
+    throw invalidImage();
   }
 }
 
@@ -493,13 +495,11 @@ async function attentionRegion(
 ): Promise<{ left: number; top: number; width: number; height: number }> {
   const frame = upright(header);
   const box = attentionBox(frame, spec);
-  const { info } = await whole(header.format, (failOn) =>
-    open(input, { failOn, limitInputPixels: maxPixels })
-      .rotate()
-      .resize(box.width, box.height, { fit: 'cover', position: sharp.strategy.attention })
-      .raw()
-      .toBuffer({ resolveWithObject: true }),
-  );
+  const { info } = await open(input, { failOn: 'error', limitInputPixels: maxPixels })
+    .rotate()
+    .resize(box.width, box.height, { fit: 'cover', position: sharp.strategy.attention })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   // sharp reports where the crop starts as libvips' image offset: negated.
   const offset = { left: -(info.cropOffsetLeft ?? 0), top: -(info.cropOffsetTop ?? 0) };
   return framesRegion(frame, box, offset);

@@ -8,6 +8,7 @@ import {
   deepProfiledPngs,
   exifHasGps,
   gridAvif,
+  jpegCutAndClosed,
   noiseBytes,
   progressiveScanBomb,
 } from '../../../test/support/fixtures';
@@ -276,6 +277,25 @@ describe(ImageProcessor.name, () => {
     }
     const cut = bmp(64, 48).subarray(0, 400);
     expect((await rejection(processor.process(write('cut.bmp', cut)))).code).toBe('invalid_image');
+  });
+
+  it('refuses a new JPEG that lost pixels, yet rebuilds one stored before as it was accepted', async () => {
+    const processor = new ImageProcessor(validateEnv({}));
+    for (const [name, jpeg] of [
+      ['cut mid-scan', await jpegCutAndClosed()],
+      ['cut between scans', await jpegCutAndClosed({ progressive: true, beforeScan: 4 })],
+    ] as const) {
+      const file = write('cut.jpg', jpeg);
+      const error = await rejection(processor.process(file));
+      expect({ name, code: error.code }).toEqual({ name, code: 'invalid_image' });
+      // A stored original (a rendition rebuild's), taken by a version that did not check this.
+      const stored = await processor.process(file, { renditions: true, stored: true });
+      expect({ name, original: stored.original }).toMatchObject({
+        name,
+        original: { width: 320, height: 240 },
+      });
+      expect(Object.keys(stored.renditions).length).toBeGreaterThan(0);
+    }
   });
 
   it('takes an animated PNG as the PNG it is, kept as its still image', async () => {

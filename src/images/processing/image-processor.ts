@@ -91,6 +91,12 @@ export interface ProcessOptions {
   fill?: { width: number; height: number };
   /** The type the client declared (a data URI's): the bytes must be of it, else 400. */
   declaredType?: string;
+  /**
+   * A stored original (a rendition rebuild's), accepted before: checked and decoded as it was
+   * then, not refused for what a new image is (a JPEG that lost pixels: see decode's `strict`),
+   * so that an upgrade does not fail the images it had taken.
+   */
+  stored?: boolean;
 }
 
 /** What the codec reads of an upload; an SVG's sanitised text, and its header read on rendering. */
@@ -260,7 +266,7 @@ export class ImageProcessor {
     // not break the URLs handed out for it (400 for a GET done right), so it is decoded at its
     // own size. New uploads, and their renditions, keep to the new limit.
     const maxPixels = Math.max(this.maxPixels, framePixels(frames, header));
-    if (!('raw' in source)) await checkScans(header, bytesOf(source));
+    if (!('raw' in source)) await checkScans(header, bytesOf(source), false);
     // A box is at most MAX_IMAGE_PIXELS (transform-plan.ts), but a contain box padding the image
     // may hold more pixels than its frames: an animation made in it past the limit is a still of
     // its first frame, as a rendition is (processAnimation). Against the limit as relaxed above:
@@ -323,7 +329,7 @@ export class ImageProcessor {
     const source = await this.read(path, detected);
     const header = source.header ?? (await readHeader(source.input));
     this.checkPixels(header, header.pages);
-    await checkScans(header, () => upload.get());
+    await checkScans(header, () => upload.get(), !wanted.stored);
     // Its original is stored re-encoded, at its size, which libheif writes up to 16384 on a side
     // (sharp threw past it: a 927-byte grid of two 9000×2000 tiles answered 500). Filled, it is
     // stored at the fill's size.
@@ -341,7 +347,7 @@ export class ImageProcessor {
     // Not held while decoding: libvips reads the file itself.
     upload.release();
     if (kept) return this.processKept(kept, detected, header, wanted, steps);
-    const decoded = await decode(source.input, header, this.maxPixels);
+    const decoded = await decode(source.input, header, this.maxPixels, { strict: !wanted.stored });
     const colours = coloursOf(header, decoded);
     steps.lap('decode');
     const pixels = wanted.fill ? await fill(decoded, wanted.fill) : decoded;
@@ -386,7 +392,10 @@ export class ImageProcessor {
     const height = turned ? header.width : header.height;
     const presets = wanted.renditions ? this.presets : [];
     const scaled = SCALED_DECODE.has(detected) ? decodeSize(presets, width, height) : undefined;
-    const pixels = await decode({ buffer: kept }, header, this.maxPixels, scaled);
+    const pixels = await decode({ buffer: kept }, header, this.maxPixels, {
+      scaledTo: scaled,
+      strict: !wanted.stored,
+    });
     steps.lap('decode');
     const renditions = wanted.renditions
       ? await this.encodeRenditions(pixels, scaled && { width, height })
@@ -576,17 +585,22 @@ export const MAX_JPEG_SCANS = 100;
 const MAX_AVIF_SIDE = 16384;
 
 /**
- * Refuses a progressive JPEG of more than MAX_JPEG_SCANS scans (only those can have many), and one
- * whose scans stop before every coefficient is whole (see progressiveComplete): cut between two
- * scans, it decodes without a warning, blurred.
+ * Refuses a progressive JPEG of more than MAX_JPEG_SCANS scans (only those can have many), and,
+ * `complete` (a new image), one whose scans stop before every coefficient is whole (see
+ * progressiveComplete): cut between two scans, it decodes without a warning, blurred. A stored
+ * original is transformed as it was accepted.
  */
-async function checkScans(header: ImageHeader, bytes: () => Promise<Buffer>): Promise<void> {
+async function checkScans(
+  header: ImageHeader,
+  bytes: () => Promise<Buffer>,
+  complete: boolean,
+): Promise<void> {
   if (!header.progressive) return;
   const jpeg = await bytes();
   if (jpegScanCount(jpeg, MAX_JPEG_SCANS) > MAX_JPEG_SCANS) {
     throw tooManyScans(MAX_JPEG_SCANS);
   }
-  if (!progressiveComplete(jpeg)) throw incompleteJpeg();
+  if (complete && !progressiveComplete(jpeg)) throw incompleteJpeg();
 }
 
 /** A stored original's bytes, read when asked for. */

@@ -70,7 +70,7 @@ export class RenditionMaker {
     this.processor.refuseIfBusy('process');
     const path = await spoolStoredOriginal(this.storage, key, this.config, 'rendition-rebuild');
     try {
-      const processed = await this.processor.process(path, { renditions: true });
+      const processed = await this.processor.process(path, { renditions: true, stored: true });
       return processed.renditions;
     } finally {
       await releaseStoredOriginal(path);
