@@ -12,12 +12,18 @@ const I = '7c9e6679-7425-40de-944b-e07fc1f90ae7';
  */
 class QueuedDeletions extends FileDeletionsRepository {
   pending: string[] = [];
+  /** How the next reads answer: listed, failing, or never (a database that does not answer). */
+  answer: 'listed' | 'failing' | 'never' = 'listed';
+  reads = 0;
 
   constructor() {
     super(undefined as unknown as DataSource);
   }
 
   override pendingKeys(): Promise<string[]> {
+    this.reads++;
+    if (this.answer === 'failing') return Promise.reject(new Error('connection refused'));
+    if (this.answer === 'never') return new Promise(() => undefined);
     return Promise.resolve([...this.pending]);
   }
 }
@@ -50,5 +56,42 @@ describe(DeletedKeys.name, () => {
     queued.pending = [];
     jest.advanceTimersByTime(6_000);
     expect(await deleted.isDeleted(slugKey)).toBe(false);
+  });
+
+  it('holds requests once at most while the database does not answer, then answers with what it knows', async () => {
+    const queued = new QueuedDeletions();
+    const deleted = new DeletedKeys(queued);
+    const original = imageObjectKey({ productId: P }, I, 'original', 'jpg');
+    queued.pending = [original];
+    expect(await deleted.isDeleted(original)).toBe(true);
+    queued.answer = 'never';
+    jest.advanceTimersByTime(6_000);
+
+    // Out of date: the requests of the next second share one wait for the read...
+    const first = deleted.isDeleted(original);
+    const second = deleted.isDeleted(original);
+    expect([first, second].every((answer) => answer instanceof Promise)).toBe(true);
+    await jest.advanceTimersByTimeAsync(1_000);
+    await expect(Promise.all([first, second])).resolves.toEqual([true, true]);
+    // ...and, the read still not back, later ones answer at once with the keys read last.
+    expect(deleted.isDeleted(original)).toBe(true);
+    expect(queued.reads).toBe(2);
+  });
+
+  it('answers at once with the keys read last after a failed read, and reads again later', async () => {
+    const queued = new QueuedDeletions();
+    const deleted = new DeletedKeys(queued);
+    const original = imageObjectKey({ productId: P }, I, 'original', 'jpg');
+    queued.pending = [original];
+    expect(await deleted.isDeleted(original)).toBe(true);
+    queued.answer = 'failing';
+    jest.advanceTimersByTime(6_000);
+    expect(await deleted.isDeleted(original)).toBe(true);
+    expect(deleted.isDeleted(original)).toBe(true);
+    queued.answer = 'listed';
+    queued.pending = [];
+    jest.advanceTimersByTime(6_000);
+    expect(await deleted.isDeleted(original)).toBe(false);
+    expect(queued.reads).toBe(3);
   });
 });

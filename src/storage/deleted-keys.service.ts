@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
+import { withTimeout } from '../common/concurrency/with-timeout';
 import { safeError } from '../common/logging/safe-error';
 import { FILE_DELETION_QUEUE, FileDeletionsRepository } from './file-deletions.repository';
 import { isKeyOfOneImage } from './storage-keys';
@@ -42,6 +43,7 @@ export class DeletedKeys {
   /** performance.now() of the last read of the queued keys (-Infinity: never read). */
   private readAt = Number.NEGATIVE_INFINITY;
   private reading: Promise<void> | undefined;
+  private waiting: Promise<void> | undefined;
   private warned = false;
 
   constructor(private readonly repository: FileDeletionsRepository) {}
@@ -58,44 +60,53 @@ export class DeletedKeys {
   }
 
   /**
-   * Whether `key` (or, for `derived/<id>/`, that prefix) is deleted or being deleted. No query
+   * Whether one of `keys` (or, for `derived/<id>/`, that prefix) is deleted or being deleted. No query
    * on the usual path: the keys known answer at once, but when those read from the database are
    * out of date (see {@link current}).
    */
-  isDeleted(key: string): boolean | Promise<boolean> {
+  isDeleted(...keys: string[]): boolean | Promise<boolean> {
     const reading = this.current();
-    return reading ? reading.then(() => this.has(key)) : this.has(key);
+    return reading ? reading.then(() => this.hasAny(keys)) : this.hasAny(keys);
   }
 
-  private has(key: string): boolean {
-    return this.own.has(key) || this.queued.has(key);
+  private hasAny(keys: string[]): boolean {
+    return keys.some((key) => this.own.has(key) || this.queued.has(key));
   }
 
   /**
    * Undefined while the queued keys are recent enough to answer with; otherwise a promise that
-   * settles once they are read again (at most {@link REFRESH_WAIT_MS}: past it, or should the
-   * database fail, what was read last answers). Reads ahead in the background under steady use.
+   * settles once they are read again, or after {@link REFRESH_WAIT_MS}: one wait shared by the
+   * requests meanwhile, after which they answer with what was read last until the read settles (a
+   * database slow to answer holds each request once at most, not each for a second). Reads ahead
+   * in the background under steady use.
    */
   private current(): Promise<void> | undefined {
     const age = performance.now() - this.readAt;
     if (age < REFRESH_AHEAD_MS) return undefined;
     const reading = this.read();
     if (age < DELETED_KEYS_KEPT_MS) return undefined;
-    let timer: NodeJS.Timeout | undefined;
-    const waited = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, REFRESH_WAIT_MS);
-    });
-    return Promise.race([reading, waited]).finally(() => clearTimeout(timer));
+    this.waiting ??= withTimeout(reading, REFRESH_WAIT_MS, 'Reading the queued file deletions')
+      .catch(() => {
+        // Not read in time: the keys read last answer for a while, as after a failed read.
+        this.readAt = performance.now();
+      })
+      .finally(() => {
+        this.waiting = undefined;
+      });
+    return this.waiting;
   }
 
   /** One read at a time; it never rejects. */
   private read(): Promise<void> {
-    this.reading ??= this.repository
+    if (this.reading) return this.reading;
+    // As old as the moment the query set out: a deletion committed while it ran may be missing.
+    const started = performance.now();
+    this.reading = this.repository
       .pendingKeys(FILE_DELETION_QUEUE, PENDING_JOBS_READ_MAX)
       .then(
         (keys) => {
           this.queued = new Set(keys);
-          this.readAt = performance.now();
+          this.readAt = started;
           this.warned = false;
         },
         (error: unknown) => {

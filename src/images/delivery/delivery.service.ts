@@ -213,7 +213,7 @@ export class DeliveryService {
   private async findImage(shortId: string): Promise<DeliverableImage> {
     const kept = this.kept.get(shortId);
     if (kept) {
-      if (!(await this.results.areDeleted(kept.id))) return kept;
+      if (!(await this.results.areDeleted(kept))) return kept;
       // Deleted since it was read, its results perhaps still stored (a deletion the storage
       // refused): as the database now says.
       this.kept.delete(shortId);

@@ -59,13 +59,15 @@ export class TransformResults {
   ) {}
 
   /**
-   * Whether the results of image `id` are being deleted, its deletion queued (DeletedKeys): at
-   * once on the instance that deleted it, within seconds on the others. None is served then,
-   * whatever the storage still holds (a deletion it refused, left to the job's retry). Settles
-   * at once but when what this process knows of the other instances' deletions is out of date.
+   * Whether `image` is being deleted, its deletion queued (DeletedKeys): its results' prefix or
+   * its original, which may go in separate jobs (an image's keys are split across jobs of 100). At
+   * once on the instance that deleted it, within seconds on the others. None of its results is
+   * served then, nor made again from an original the storage refused to delete (a deletion left
+   * to the job's retry). Settles at once but when what this process knows of the other instances'
+   * deletions is out of date.
    */
-  areDeleted(id: string): boolean | Promise<boolean> {
-    return this.deleted.isDeleted(derivedPrefix(id));
+  areDeleted(image: DeliverableImage): boolean | Promise<boolean> {
+    return this.deleted.isDeleted(derivedPrefix(image.id), image.storageKey);
   }
 
   /** Resolves once the result `plan` of `image` is stored under `key`. */
