@@ -42,6 +42,8 @@ import { DOCS_PATH, setupOpenApi } from './openapi/openapi';
 import { uploadTempDir } from './images/intake/upload-spool';
 import { dataUriBodyParsing } from './images/intake/import/data-uri-body.parser';
 import { registerUploadSpool } from './images/intake/upload-spool.interceptor';
+import { refuseBusyUploadsBeforeBody } from './images/intake/busy-upload.hook';
+import { ImageProcessor } from './images/processing/image-processor';
 import { httpTimeoutsConfigOf } from './common/http/http.config';
 import { httpServerTimeouts, registerRequestTimeouts } from './common/http/request-timeouts';
 import { tracingFastifyPlugin } from './tracing/tracing';
@@ -118,6 +120,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   if (tracing) await app.register(tracing);
   // First of the preParsing hooks: a caller without access to the route is refused unread.
   app.get(PreBodyAuthHook).install(app.getHttpAdapter().getInstance());
+  // Next: an upload expecting 100-continue met by a saturated processor is refused unread (503).
+  refuseBusyUploadsBeforeBody(app.getHttpAdapter().getInstance(), app.get(ImageProcessor));
   // Every request's duration by route pattern and status, once answered (GET /metrics).
   app.get(HttpMetricsHook).install(app.getHttpAdapter().getInstance());
   // /transform answered by a Fastify handler in place of Nest's (transform.route.ts).

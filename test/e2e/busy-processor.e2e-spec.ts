@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { constants, mkdtempSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import http from 'node:http';
@@ -14,11 +15,20 @@ import { RenditionMaker } from '../../src/images/renditions/rendition-maker.serv
 import { IMPORT_ROWS_QUEUE } from '../../src/imports/import-worker.service';
 import { JobQueue } from '../../src/jobs/job-queue.service';
 import { Metrics } from '../../src/metrics/metrics.service';
+import { Role } from '../../src/auth/roles';
 import { filesBelow } from '../support/accounts';
 import { eventually, eventuallyRead } from '../support/eventually';
 import { noisyPng, solidJpeg } from '../support/fixtures';
-import { call, login, uploadToNewProduct, type Credential } from '../support/http';
+import { authHeaders, call, login, uploadToNewProduct, type Credential } from '../support/http';
 import { guardedConnect } from '../support/loopback-guard';
+import {
+  eventually as eventuallyTrue,
+  multipartBody,
+  parseRawResponse,
+  RawClient,
+  requestHead,
+  type RawResponse,
+} from '../support/slow-client';
 import { startStorageBackend, type StorageBackend } from '../support/storage-backends';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 import { metricValue } from '../support/metrics';
@@ -222,5 +232,209 @@ describe('Work refused by a saturated processor before it is prepared', () => {
         decodeId(id),
       ]);
     expect(row.rendition_set).toBe(app.get(RenditionMaker).renditionSet);
+  });
+
+  /**
+   * `Expect: 100-continue` (curl's for a body over 1 MB, many SDKs'): the client waits for the
+   * invitation before sending its body. An upload the saturated processor would refuse is refused
+   * from its headers, so its body is never sent; without the expectation the body is already on
+   * its way, and is read before the refusal (closing on it would be a reset, not a 503).
+   */
+  describe('an upload that expects 100-continue', () => {
+    let port: number;
+    let key: string;
+    let productId: string;
+    let organizationId: string;
+    let jpeg: Buffer;
+
+    beforeAll(async () => {
+      jpeg = await solidJpeg(64, 48);
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      port = (app.getHttpServer().address() as net.AddressInfo).port;
+      const created = await call(app, 'POST', '/api/v1/api-keys', admin, {
+        name: 'expect',
+        role: Role.Staff,
+        scopes: ['images:write', 'images:read'],
+      });
+      key = created.json<{ key: string }>().key;
+      const product = await call(app, 'POST', '/api/v1/products', admin, { name: 'Expecting' });
+      productId = product.json<{ id: string }>().id;
+      const me = await call(app, 'GET', '/api/v1/auth/me', { apiKey: key });
+      organizationId = me.json<{ organization: { id: string } }>().organization.id;
+    });
+
+    interface Upload {
+      what: string;
+      method: string;
+      path: () => string;
+      credential: () => Credential;
+      /** The body and its Content-Type. */
+      body: () => { type: string; bytes: Buffer };
+      extra?: Record<string, string>;
+    }
+
+    const form =
+      (fields: Record<string, string> = {}) =>
+      () => {
+        const { contentType, body } = multipartBody(jpeg, fields);
+        return { type: contentType, bytes: body };
+      };
+    const dataUri = () => ({
+      type: 'application/json',
+      bytes: Buffer.from(
+        JSON.stringify({ image: `data:image/jpeg;base64,${jpeg.toString('base64')}` }),
+      ),
+    });
+    const uploads: Upload[] = [
+      {
+        what: 'a gallery upload',
+        method: 'POST',
+        path: () => `/api/v1/products/${productId}/images`,
+        credential: () => admin,
+        body: form({ title: 'Front' }),
+      },
+      {
+        what: 'a stand-alone upload',
+        method: 'POST',
+        path: () => '/api/v1/images',
+        credential: () => admin,
+        body: form({ purpose: 'product' }),
+      },
+      {
+        what: "the Ocha API's data URI, with an Idempotency-Key (whose digest pipes the body)",
+        method: 'PUT',
+        path: () => `/api/v1/products/${productId}/image`,
+        credential: () => admin,
+        body: dataUri,
+        extra: { 'idempotency-key': 'expect-busy-ocha' },
+      },
+      {
+        what: "the token API's upload",
+        method: 'POST',
+        path: () => `/api/products/${productId}/images`,
+        credential: () => ({ token: key }),
+        body: form(),
+      },
+      {
+        what: "Closient's upload",
+        method: 'POST',
+        path: () => `/dashboard/api/v1/trade-items/${organizationId}/4006381333931/images`,
+        credential: () => ({ apiKey: key }),
+        body: form(),
+      },
+      {
+        what: "Inventorum's upload",
+        method: 'POST',
+        path: () => '/api/images/',
+        credential: () => ({ bearer: key }),
+        body: form({ type: 'product' }),
+        extra: { 'x-api-version': '12' },
+      },
+      {
+        what: "the back-office uploader's upload",
+        method: 'POST',
+        path: () => '/upload/image',
+        credential: () => ({ apiKey: key }),
+        body: form(),
+      },
+    ];
+
+    /** Sends the head of `upload`'s request; its first answer, interim or final. */
+    async function ask(
+      upload: Upload,
+      expectContinue: boolean,
+    ): Promise<{ client: RawClient; body: Buffer; first: RawResponse | undefined }> {
+      const { type, bytes } = upload.body();
+      const headers = {
+        ...authHeaders(upload.credential()),
+        'content-type': type,
+        ...upload.extra,
+        ...(expectContinue ? { expect: '100-continue' } : {}),
+      };
+      const client = await RawClient.connect(port);
+      await client.write(requestHead(upload.method, upload.path(), headers, bytes.length));
+      return { client, body: bytes, first: await client.answered(expectContinue ? 10_000 : 1000) };
+    }
+
+    /** The final answer after `100 Continue`, once the body is sent. */
+    async function continued(client: RawClient, body: Buffer): Promise<RawResponse | undefined> {
+      await client.write(body);
+      const after = () => {
+        const received = client.received();
+        return parseRawResponse(received.subarray(received.indexOf('\r\n\r\n') + 4));
+      };
+      await eventuallyTrue(() => after() !== undefined || client.closedAt !== undefined, 30_000);
+      client.destroy();
+      return after();
+    }
+
+    const imageRows = async () =>
+      Number(
+        (await app.get(DataSource).query<{ n: string }[]>('SELECT count(*) AS n FROM images'))[0].n,
+      );
+
+    it.each(uploads)('answers 503 server_busy to $what, without 100 Continue first', async (u) => {
+      await whileSlotHeld(async () => {
+        const [rows, refused] = [await imageRows(), await refusals()];
+        const { client, first } = await ask(u, true);
+        client.destroy();
+        // The first answer is the final one: no invitation, so no body is sent.
+        expect(client.received().toString('latin1')).not.toMatch(/^HTTP\/1\.1 100/);
+        expect(first?.status).toBe(503);
+        expect(first?.headers['retry-after']).toBe('5');
+        expect(first?.headers['content-type']).toMatch(/^application\/problem\+json/);
+        expect(JSON.parse(first!.body)).toMatchObject({ code: 'server_busy', status: 503 });
+        expect(await refusals()).toBe(refused + 1);
+        expect(await imageRows()).toBe(rows);
+        expect(spoolFiles()).toEqual([]);
+      });
+    });
+
+    it('invites the same upload once the slot is free, and stores it', async () => {
+      const gallery = uploads[0];
+      const { client, body, first } = await ask(gallery, true);
+      expect(first?.status).toBe(100);
+      expect((await continued(client, body))?.status).toBe(201);
+    });
+
+    it('invites the JSON body of an attach to the gallery, which processes nothing', async () => {
+      await whileSlotHeld(async () => {
+        const attach: Upload = {
+          ...uploads[0],
+          body: () => ({
+            type: 'application/json',
+            bytes: Buffer.from(JSON.stringify({ image_id: randomUUID() })),
+          }),
+        };
+        const { client, body, first } = await ask(attach, true);
+        expect(first?.status).toBe(100);
+        expect((await continued(client, body))?.status).toBe(404);
+      });
+    });
+
+    it('still refuses 401 an unauthenticated upload first', async () => {
+      await whileSlotHeld(async () => {
+        const { client, first } = await ask({ ...uploads[0], credential: () => undefined }, true);
+        client.destroy();
+        expect(first?.status).toBe(401);
+      });
+    });
+
+    it('without the expectation, reads the body before refusing it, as before', async () => {
+      await whileSlotHeld(async () => {
+        const refused = await refusals();
+        const { client, body, first } = await ask(uploads[0], false);
+        // Nothing is answered while the body is on its way: it is read to the spool first.
+        expect(first).toBeUndefined();
+        await client.write(body);
+        const answer = await client.answered(30_000);
+        client.destroy();
+        expect(answer?.status).toBe(503);
+        expect(answer?.headers['retry-after']).toBe('5');
+        expect(JSON.parse(answer!.body)).toMatchObject({ code: 'server_busy' });
+        expect(await refusals()).toBe(refused + 1);
+      });
+      await eventually(() => spoolFiles().length === 0, 'the spool to be emptied');
+    });
   });
 });

@@ -52,9 +52,10 @@ export function ignoreUnknownExpectations(server: Server): void {
  * refused. The interim answer is the service's now, and goes out only when the body is first
  * read: a request refused before that gets its final answer instead, and the client sends no body
  * (RFC 9110 §10.1.1). So do those refused by the pre-body authentication and the other preParsing
- * hooks added before this one, a Content-Length over the route's limit (413: Fastify's for a JSON
- * body, the multipart interceptor's for an upload, the import's for a CSV), and a malformed id in
- * the path (400 invalid_id), all decided before anything reads the body.
+ * hooks (an image upload met by a saturated processor: 503 server_busy, images/intake/
+ * busy-upload.hook.ts), a Content-Length over the route's limit (413: Fastify's for a JSON body,
+ * the multipart interceptor's for an upload, the import's for a CSV), and a malformed id in the
+ * path (400 invalid_id), all decided before anything reads the body.
  *
  * A JSON body over the route's limit is not invited whatever starts reading it: a preParsing
  * stage (the Idempotency-Key's digest) pipes the request before Fastify's parser compares its
@@ -63,12 +64,16 @@ export function ignoreUnknownExpectations(server: Server): void {
 export function continueOnceAdmitted(server: Server, fastify: FastifyInstance): void {
   server.on('checkContinue', (request, response) => server.emit('request', request, response));
   fastify.addHook('preParsing', (request, reply, payload, done) => {
-    const expect = request.headers.expect;
-    if (expect?.trim().toLowerCase() === '100-continue' && !jsonOverLimit(request)) {
+    if (expectsContinue(request) && !jsonOverLimit(request)) {
       continueOnFirstRead(request.raw, reply.raw);
     }
     done(null, payload);
   });
+}
+
+/** The request waits for `100 Continue` before sending its body. */
+export function expectsContinue(request: FastifyRequest): boolean {
+  return request.headers.expect?.trim().toLowerCase() === '100-continue';
 }
 
 /**

@@ -1,9 +1,11 @@
 import { Controller, HttpCode, Post } from '@nestjs/common';
+import { RouteConfig } from '@nestjs/platform-fastify';
 import { ApiTags } from '@nestjs/swagger';
 import { Ctx } from '../../auth/decorators';
 import type { RequestContext } from '../../auth/principal';
 import { MultipartRequest } from '../../common/http/multipart-routes';
 import type { ReceivedFile } from '../../images/intake/multipart-upload';
+import { IMAGE_IN_MULTIPART } from '../../images/intake/busy-upload.hook';
 import { BackofficeUploadPipe } from './backoffice-upload.pipe';
 import { BACKOFFICE_UPLOADER_TAG, BackofficeUpload } from './backoffice-uploader.openapi';
 import { BackofficeUploaderService } from './backoffice-uploader.service';
@@ -16,6 +18,7 @@ export class BackofficeUploaderController {
   constructor(private readonly uploader: BackofficeUploaderService) {}
 
   @Post('image')
+  @RouteConfig(IMAGE_IN_MULTIPART)
   @HttpCode(200)
   @BackofficeUpload('/image')
   uploadBackofficeImage(
@@ -26,6 +29,7 @@ export class BackofficeUploaderController {
   }
 
   @Post('upload/image')
+  @RouteConfig(IMAGE_IN_MULTIPART)
   @HttpCode(200)
   @BackofficeUpload('/upload/image')
   uploadBackofficeImageUnderUpload(

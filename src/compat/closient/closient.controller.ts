@@ -1,5 +1,6 @@
 import { imageUploadBody } from '../../openapi/upload-body';
 import { Controller, HttpCode, Param, Post } from '@nestjs/common';
+import { RouteConfig } from '@nestjs/platform-fastify';
 import {
   ApiBody,
   ApiConsumes,
@@ -14,6 +15,7 @@ import { Role, Scope } from '../../auth/roles';
 import { ID_OR_UUID_PATTERN } from '../../common/ids/short-id';
 import { MultipartRequest } from '../../common/http/multipart-routes';
 import type { ImageUpload } from '../../images/intake/multipart-upload';
+import { IMAGE_IN_MULTIPART } from '../../images/intake/busy-upload.hook';
 import { ApiProblems, ApiSuccessExample, PROBLEMS } from '../../openapi/problems';
 import { CLOSIENT_GTIN_PATTERN } from './closient-mapping';
 import { ClosientUploadPipe } from './closient-upload.pipe';
@@ -59,6 +61,7 @@ export class ClosientController {
   constructor(private readonly closient: ClosientService) {}
 
   @Post()
+  @RouteConfig(IMAGE_IN_MULTIPART)
   @HttpCode(201)
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ImagesWrite)

@@ -6,6 +6,7 @@ import type { RequestContext } from '../../auth/principal';
 import type { StandaloneUploadFieldsDto } from '../../images/dto/upload-image.dto';
 import { MultipartRequest } from '../../common/http/multipart-routes';
 import type { ImageUpload } from '../../images/intake/multipart-upload';
+import { IMAGE_IN_MULTIPART } from '../../images/intake/busy-upload.hook';
 import type { InventorumImageDto } from './dto/inventorum-image.dto';
 import { INVENTORUM_ERRORS } from './inventorum-error-shape';
 import { INVENTORUM_TAG, InventorumUpload } from './inventorum.openapi';
@@ -23,7 +24,7 @@ export class InventorumController {
 
   @Post('//')
   @HttpCode(200)
-  @RouteConfig(INVENTORUM_ERRORS)
+  @RouteConfig({ ...INVENTORUM_ERRORS, ...IMAGE_IN_MULTIPART })
   @InventorumUpload('/api/images/')
   uploadInventorumImage(
     @Ctx() ctx: RequestContext,
@@ -34,7 +35,7 @@ export class InventorumController {
 
   @Post()
   @HttpCode(200)
-  @RouteConfig(INVENTORUM_ERRORS)
+  @RouteConfig({ ...INVENTORUM_ERRORS, ...IMAGE_IN_MULTIPART })
   @InventorumUpload('/api/images')
   uploadInventorumImageWithoutSlash(
     @Ctx() ctx: RequestContext,

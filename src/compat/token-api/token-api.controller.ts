@@ -1,5 +1,6 @@
 import { imageUploadBody } from '../../openapi/upload-body';
 import { Controller, HttpCode, Param, Post } from '@nestjs/common';
+import { RouteConfig } from '@nestjs/platform-fastify';
 import {
   ApiBody,
   ApiConsumes,
@@ -13,6 +14,7 @@ import type { RequestContext } from '../../auth/principal';
 import { Role, Scope } from '../../auth/roles';
 import { MultipartRequest } from '../../common/http/multipart-routes';
 import type { ImageUpload } from '../../images/intake/multipart-upload';
+import { IMAGE_IN_MULTIPART } from '../../images/intake/busy-upload.hook';
 import { ApiProblems, ApiSuccessExample, PROBLEMS } from '../../openapi/problems';
 import { EXTERNAL_ID_MAX_LENGTH, EXTERNAL_ID_PATTERN_SOURCE } from '../../products/external-id';
 import { TokenApiImageDto } from './dto/token-api-image.dto';
@@ -67,6 +69,7 @@ export class TokenApiController {
   constructor(private readonly tokenApi: TokenApiService) {}
 
   @Post()
+  @RouteConfig(IMAGE_IN_MULTIPART)
   @HttpCode(201)
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ImagesWrite)

@@ -12,6 +12,7 @@ import {
   Query,
   Res,
 } from '@nestjs/common';
+import { RouteConfig } from '@nestjs/platform-fastify';
 import {
   ApiBody,
   ApiConsumes,
@@ -42,6 +43,7 @@ import {
 import { ImagePurpose } from '../entities/image.entity';
 import { MultipartRequest } from '../../common/http/multipart-routes';
 import { StandaloneUploadPipe } from '../intake/image-upload.pipe';
+import { IMAGE_IN_MULTIPART } from '../intake/busy-upload.hook';
 import { ImagesService } from '../images.service';
 import type { ImageUpload } from '../intake/multipart-upload';
 import { StandaloneImagesService } from './standalone-images.service';
@@ -97,6 +99,7 @@ export class StandaloneImagesController {
   ) {}
 
   @Post()
+  @RouteConfig(IMAGE_IN_MULTIPART)
   @CreatedLocation()
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ImagesWrite)

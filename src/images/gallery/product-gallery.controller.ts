@@ -22,6 +22,7 @@ import {
   ApiResponse,
   ApiTags,
 } from '@nestjs/swagger';
+import { RouteConfig } from '@nestjs/platform-fastify';
 import type { FastifyReply } from 'fastify';
 import { ApiResponseHeaders } from '../../openapi/response-headers';
 import { CreatedLocation, siblingOfAction } from '../../common/http/created-location';
@@ -44,6 +45,7 @@ import { GalleryService } from './gallery.service';
 import { galleryPageJson, JSON_CONTENT_TYPE } from './gallery-page-json';
 import { MultipartRequest } from '../../common/http/multipart-routes';
 import { GalleryAdditionPipe, type GalleryAddition } from './gallery-addition.pipe';
+import { IMAGE_IN_MULTIPART } from '../intake/busy-upload.hook';
 import { ImagesService } from '../images.service';
 import { ProductParam } from '../../products/product-param.decorator';
 import { versionEtag, parseIfMatch } from '../../common/http/version-etag';
@@ -98,6 +100,7 @@ abstract class GalleryRoutes {
   ) {}
 
   @Post()
+  @RouteConfig(IMAGE_IN_MULTIPART)
   @CreatedLocation()
   // Location too: the first extension applied (the lowest decorator) wins over CreatedLocation's.
   @ApiResponseHeaders('Location', 'ETag')

@@ -14,6 +14,7 @@ import { ProductParam } from '../../products/product-param.decorator';
 import type { ProductRef } from '../../products/products.service';
 import { ImportedImageDto, ImportImageDto } from '../dto/import-image.dto';
 import { ImagesService } from '../images.service';
+import { IMAGE_IN_JSON } from '../intake/busy-upload.hook';
 import { GALLERY_IF_MATCH } from './gallery-if-match.header';
 
 /**
@@ -27,7 +28,7 @@ abstract class ProductImageImportRoutes {
   @Put()
   @MinRole(Role.Admin)
   @RequireScopes(Scope.ImagesWrite)
-  @RouteConfig(DATA_URI_BODY)
+  @RouteConfig({ ...DATA_URI_BODY, ...IMAGE_IN_JSON })
   @Idempotent()
   @ApiHeader(GALLERY_IF_MATCH)
   @ApiResponseHeaders('ETag')
