@@ -2,6 +2,7 @@ import type { Browser, Page, Request } from 'playwright-core';
 import sharp from 'sharp';
 import { loggedInPage, startConsoleHarness, type ConsoleHarness } from '../support/console-harness';
 import { eventually } from '../support/eventually';
+import { expectAccessible } from '../support/accessibility';
 import { call, type Credential } from '../support/http';
 import { multipart } from '../support/multipart';
 import type { TestApp } from '../support/test-app';
@@ -271,6 +272,37 @@ describe('The gallery console under concurrent edits', () => {
     await page.locator('.notice-success').waitFor();
     const after = await call(t.app, 'GET', `/api/v1/products/${productId}`, admin);
     expect(after.json()).toMatchObject({ gtin: '04006381333931', description: typed });
+  });
+
+  it('says a success after a refusal in a live region that was in the page before it', async () => {
+    const productId = await productWith('Said after a refusal', []);
+    await openGallery(productId);
+    await page.getByRole('button', { name: 'Edit product' }).click();
+    await page.waitForFunction(
+      `document.querySelector('#product-name')?.value === 'Said after a refusal'`,
+    );
+    await page.getByLabel('Description').fill('Mine');
+    await theyChangeProduct(productId, { description: 'Theirs' });
+    await page.getByRole('button', { name: 'Save product' }).click();
+    await page
+      .getByRole('alert')
+      .filter({ hasText: 'Someone else changed this product' })
+      .waitFor();
+    await expectAccessible(page, 'gallery with a refusal said');
+    // The polite region a screen reader watches is there while the error is said: the success is
+    // put in it, not in an element whose role is changed from alert (which Chromium makes anew,
+    // and may not announce what is put in it then).
+    const polite = page.locator(':is(.notice[role="status"], .notice [role="status"])');
+    expect(await polite.count()).toBe(1);
+    const region = await polite.elementHandle();
+
+    await page.getByRole('button', { name: 'Save product' }).click();
+    await page.locator('.notice-success').waitFor();
+    expect(await region.evaluate((element) => element.isConnected)).toBe(true);
+    await expect(region.textContent()).resolves.toBe('Saved “Said after a refusal”.');
+    // Said once: the refusal gone from the assertive region.
+    expect(await page.getByRole('alert').filter({ hasText: /\S/ }).count()).toBe(0);
+    await expectAccessible(page, 'gallery with a success said after a refusal');
   });
 
   it('shows a refusal of an image far down a long gallery where the person is', async () => {

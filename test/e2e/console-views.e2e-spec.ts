@@ -47,7 +47,7 @@ describe('The gallery console’s views', () => {
   /** The page's heading, and the link it offers to go on. */
   async function shown(): Promise<{ heading: string; text: string }> {
     const heading = page.getByRole('heading', { level: 1 });
-    await page.locator('main :is(p, [role="alert"])').first().waitFor();
+    await page.locator('main :is(p, [role="alert"])').filter({ hasText: /\S/ }).first().waitFor();
     return { heading: await heading.innerText(), text: await page.locator('main').innerText() };
   }
 
@@ -180,7 +180,7 @@ describe('The gallery console’s views', () => {
       // list item or "empty" in the view, which another part of it may show.)
       const read = async () =>
         (await page.locator(`main :is(${item}, p.empty)`).count()) > 0 &&
-        (await page.getByRole('alert').count()) === 0;
+        (await page.getByRole('alert').filter({ hasText: /\S/ }).count()) === 0;
       await eventually(read, 'the first page shown');
     },
   );
