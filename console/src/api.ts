@@ -2,7 +2,7 @@
 // (@hey-api/openapi-ts, npm run sdk): its functions are typed by the API's contract.
 import { client } from '@sdk/client.gen';
 import type { ProblemDetailsDto } from '@sdk';
-import { currentToken, endSession, sessionWho, whenSessionOf } from './session';
+import { currentToken, endSession, sessionPerson, whenSessionOf } from './session';
 
 // The generated functions' default client, configured once: the API is on the console's own
 // origin (relative URLs), and the session's token authenticates each call.
@@ -69,12 +69,12 @@ export async function unwrapWithVersion<T>(
  */
 export async function readInSession<T>(read: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
-    const who = sessionWho();
+    const person = sessionPerson();
     try {
       return await read();
     } catch (caught) {
       const refused = caught instanceof CallFailed && caught.status === 401;
-      if (!refused || who === undefined || attempt >= 5 || !(await whenSessionOf(who))) {
+      if (!refused || person === undefined || attempt >= 5 || !(await whenSessionOf(person))) {
         throw caught;
       }
     }

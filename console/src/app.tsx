@@ -5,10 +5,10 @@ import { Link } from './components/link';
 import { Page } from './components/page';
 import { match, navigate, useLocation, type Location } from './router';
 import {
-  accountOf,
   endSession,
   hasScope,
   interruptedSession,
+  personOf,
   setSessionRole,
   useSession,
   type Scope,
@@ -77,8 +77,8 @@ export function App() {
   return (
     <>
       {/* Keyed by who is in: someone else logging in gets a fresh view, not the last person's (the
-          same person, in another spelling of their login, keeps theirs). */}
-      <div class="shell" key={accountOf(shown.who)} inert={interrupted !== undefined}>
+          same person, by another login of theirs, keeps theirs). */}
+      <div class="shell" key={personOf(shown)} inert={interrupted !== undefined}>
         <a class="skip-link" href="#main">
           Skip to content
         </a>

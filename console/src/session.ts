@@ -14,6 +14,13 @@ export interface Session {
   expiresAt: number;
   /** Who is logged in, as the login form named them. */
   who: string;
+  /** Their id at the service (GET /api/v1/auth/me, read at the login), when it answered. */
+  userId?: string;
+  /**
+   * Which person the console is for, whichever login they typed: their view and uploads are
+   * theirs (see {@link personOf}). Set when the session starts.
+   */
+  person?: string;
   /** Their role, once read (GET /api/v1/auth/me): a `user` may look, not change. */
   role?: Role;
   /** Their scopes, read with the role: the API keys and Users pages are for who has theirs. */
@@ -44,11 +51,32 @@ function changed(): void {
   for (const listener of listeners) listener();
 }
 
+/**
+ * Whether a session is the interrupted one's person: the same user id when both are known (an
+ * e-mail address and a username name one account), else the same account as the login names it.
+ */
+function samePerson(a: Session, b: Session): boolean {
+  if (a.userId !== undefined && b.userId !== undefined) return a.userId === b.userId;
+  return accountOf(a.who) === accountOf(b.who);
+}
+
+/** The key of a session's person: its user id, or (unknown) the account its login names. */
+export function personOf(of: Session): string {
+  return (
+    of.person ?? (of.userId !== undefined ? `user ${of.userId}` : `login ${accountOf(of.who)}`)
+  );
+}
+
 export function startSession(next: Session): void {
-  session = next;
+  // The person of a session that ended on its own goes on (their view and uploads kept) when they
+  // log in again, in whatever spelling; anyone else is a new person.
+  const person =
+    next.person ??
+    (interrupted && samePerson(interrupted, next) ? personOf(interrupted) : undefined);
+  session = { ...next, person: person ?? personOf(next) };
   endedBecause = undefined;
   interrupted = undefined;
-  sessionStorage.setItem(KEY, JSON.stringify(next));
+  sessionStorage.setItem(KEY, JSON.stringify(session));
   changed();
 }
 
@@ -112,7 +140,8 @@ export function interruptedSession(): Session | undefined {
  * The account a login names, as the service finds it (src/auth/email-address.ts, accounts.service
  * .ts): an e-mail address whatever its case, Unicode form or IDNA spelling of its domain, a
  * username whatever its case. "Admin@Example.com" and "admin@example.com" are one person, whose
- * view, reads and uploads go on through a login asked again in either spelling.
+ * view, reads and uploads go on through a login asked again in either spelling; an address and a
+ * username are, once the service said both are the same user id.
  */
 export function accountOf(who: string): string {
   const composed = who.trim().normalize('NFC');
@@ -130,20 +159,24 @@ export function accountOf(who: string): string {
   return `${composed.slice(0, at).toLowerCase()}@${mapped.toLowerCase()}`.normalize('NFC');
 }
 
-/** Who the console is for: the session's person, or the interrupted one's while they log in again. */
-export function sessionWho(): string | undefined {
-  return (session ?? interrupted)?.who;
+/**
+ * Who the console is for ({@link personOf}): the session's person, or the interrupted one's while
+ * they log in again.
+ */
+export function sessionPerson(): string | undefined {
+  const shown = session ?? interrupted;
+  return shown && personOf(shown);
 }
 
 /**
- * Resolves true once `who` has a session (at once, if they have one), false once the console is
- * no longer theirs (a logout, or someone else logged in): work queued in their view waits for it.
+ * Resolves true once `person` has a session (at once, if they have one), false once the console
+ * is no longer theirs (a logout, or someone else logged in): work queued in their view waits.
  */
-export function whenSessionOf(who: string): Promise<boolean> {
+export function whenSessionOf(person: string): Promise<boolean> {
   return new Promise((resolve) => {
     const settled = (): boolean => {
       const same = (other: Session | undefined) =>
-        other !== undefined && accountOf(other.who) === accountOf(who);
+        other !== undefined && personOf(other) === person;
       if (currentToken() !== undefined) resolve(same(session));
       else if (!same(interrupted)) resolve(false);
       else return false;

@@ -10,7 +10,7 @@ import {
   retryable,
   unwrap,
 } from './api';
-import { accountOf, sessionWho, whenSessionOf } from './session';
+import { sessionPerson, whenSessionOf } from './session';
 import { fetchWithUploadProgress } from './xhr-fetch';
 
 export interface Upload {
@@ -55,9 +55,9 @@ export interface GalleryUploads {
 let nextKey = 1;
 const galleries = new Map<string, GalleryUploads>();
 
-/** The uploads of `who` (the person the console is for) to the product's gallery. */
-export function uploadsOf(who: string | undefined, productId: string): GalleryUploads {
-  const id = JSON.stringify([accountOf(who ?? ''), productId]);
+/** The uploads of `person` (the one the console is for, see personOf) to the product's gallery. */
+export function uploadsOf(person: string | undefined, productId: string): GalleryUploads {
+  const id = JSON.stringify([person ?? '', productId]);
   let found = galleries.get(id);
   if (!found) {
     found = {
@@ -225,8 +225,8 @@ async function send(uploads: GalleryUploads, upload: Upload): Promise<void> {
   const { key } = upload;
   // While the person logs in again, the queue waits for them; once the console is no longer
   // theirs (they logged out), what waited is not sent.
-  const who = sessionWho();
-  if (who === undefined || !(await whenSessionOf(who))) {
+  const person = sessionPerson();
+  if (person === undefined || !(await whenSessionOf(person))) {
     if (uploads.pending.has(key)) update(uploads, key, { state: 'cancelled' });
     answered(uploads, key);
     return;

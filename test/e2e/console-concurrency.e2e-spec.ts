@@ -420,6 +420,37 @@ describe('The console while its reads and changes overlap', () => {
     await noticeSays('Saved “front”.');
   });
 
+  it('keeps the view of a person who logged in by e-mail and logs in again by username', async () => {
+    const me = await call(t.app, 'GET', '/api/v1/auth/me', admin);
+    const { username } = me.json<{ user: { username: string } }>().user;
+    const productId = await productWith('Logged in again by username', ['front']);
+    await openGallery(productId);
+    await page.getByRole('button', { name: 'Edit front' }).click();
+    const form = page.getByRole('form', { name: 'Edit front' });
+    await form.getByLabel('Alt text').fill('Typed before the session ended');
+    // The service ends the session (a logout in another tab does; every token of the person).
+    const token = await page.evaluate<string>(
+      'JSON.parse(sessionStorage.getItem("pis-console-session")).token',
+    );
+    expect((await call(t.app, 'POST', '/api/v1/auth/logout', { bearer: token })).statusCode).toBe(
+      204,
+    );
+    admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+    await form.getByRole('button', { name: 'Save' }).click();
+    const again = page.getByRole('dialog', { name: 'Log in again' });
+    await again.getByText('Your session has ended.').waitFor();
+    // The same account (the service's user id), by its username rather than its address.
+    await again.getByLabel('Email or username').fill(username);
+    await again.getByLabel('Password').fill(TEST_ADMIN.password);
+    await again.getByRole('button', { name: 'Log in' }).click();
+    await again.waitFor({ state: 'detached' });
+    await expect(form.getByLabel('Alt text').inputValue()).resolves.toBe(
+      'Typed before the session ended',
+    );
+    await form.getByRole('button', { name: 'Save' }).click();
+    await noticeSays('Saved “front”.');
+  });
+
   it('goes on following an import from a URL through a new login, and shows the imported image', async () => {
     const productId = await productWith('Imported while the session ended', []);
     await openGallery(productId);

@@ -27,7 +27,7 @@ import { focusLost, GalleryTile, type TileActions } from './gallery-tile';
 import { ProductDetails } from './product-details';
 import { UploadZone } from './upload-zone';
 import { UrlImport } from './url-import';
-import { canChange, canImport, sessionWho, useSession } from '../session';
+import { canChange, canImport, sessionPerson, useSession } from '../session';
 import { uploadsOf, watchUploads } from '../uploads';
 
 interface GalleryState {
@@ -87,7 +87,7 @@ const newest =
  * keep what the person typed (useDraft).
  */
 function useUploadsShown(productId: string, stored: () => Promise<void>) {
-  const uploads = uploadsOf(sessionWho(), productId);
+  const uploads = uploadsOf(sessionPerson(), productId);
   const uploading = useRef(uploads.started.size);
   const onStored = useRef(stored);
   onStored.current = stored;

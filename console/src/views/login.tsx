@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { login } from '@sdk';
+import { getMe, login } from '@sdk';
 import { unwrap, messageOf } from '../api';
 import { useModal } from '../components/modal';
 import { ErrorText } from '../components/notice';
@@ -25,10 +25,20 @@ function LoginForm({ who: named = '' }: { who?: string }) {
           body: name.includes('@') ? { email: name, password } : { username: name, password },
         }),
       );
+      const expiresAt = Date.now() + token.expires_in * 1000;
+      // Who they are at the service, with the new token: the user id makes an e-mail address and
+      // a username one person (a view kept through a login asked again is theirs by either). If
+      // it is not read now, the role is read once in (app.tsx) and the login's name stands.
+      const me = await unwrap(
+        getMe({ auth: (scheme) => (scheme.scheme === 'bearer' ? token.access_token : undefined) }),
+      ).catch(() => undefined);
       startSession({
         token: token.access_token,
-        expiresAt: Date.now() + token.expires_in * 1000,
+        expiresAt,
         who: name,
+        userId: me?.user?.id,
+        role: me?.role,
+        scopes: me?.scopes,
       });
     } catch (caught) {
       setError(messageOf(caught));

@@ -10,7 +10,7 @@ import {
   watchUploads,
   type Upload,
 } from '../uploads';
-import { sessionWho } from '../session';
+import { sessionPerson } from '../session';
 
 const STATE_TEXT: Record<Upload['state'], string> = {
   waiting: 'Waiting',
@@ -30,7 +30,7 @@ const STATE_TEXT: Record<Upload['state'], string> = {
  * on while the person opens another view, and show here again, answered or not, once back.
  */
 export function UploadZone({ productId }: { productId: string }) {
-  const uploads = uploadsOf(sessionWho(), productId);
+  const uploads = uploadsOf(sessionPerson(), productId);
   const [rows, setRows] = useState(uploads.rows);
   const [over, setOver] = useState(false);
   const input = useRef<HTMLInputElement>(null);
