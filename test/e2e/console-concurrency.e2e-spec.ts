@@ -390,8 +390,20 @@ describe('The console while its reads and changes overlap', () => {
     expect(await page.getByRole('heading', { name: 'Gallery', level: 2 }).count()).toBe(1);
   });
 
-  it('keeps the view of a person who logs in again with their e-mail address in another case', async () => {
-    const productId = await productWith('Logged in again in capitals', ['front']);
+  // The same account as the service finds it, by another login than the first: its address in
+  // capitals, or its username (the service's user id says they are one).
+  it.each([
+    ['their e-mail address in another case', () => Promise.resolve(TEST_ADMIN.email.toUpperCase())],
+    [
+      'their username, having logged in by e-mail',
+      async () => {
+        const me = await call(t.app, 'GET', '/api/v1/auth/me', admin);
+        return me.json<{ user: { username: string } }>().user.username;
+      },
+    ],
+  ])('keeps the view of a person who logs in again with %s', async (how, loginAgain) => {
+    const name = await loginAgain();
+    const productId = await productWith(`Logged in again: ${how}`, ['front']);
     await openGallery(productId);
     await page.getByRole('button', { name: 'Edit front' }).click();
     const form = page.getByRole('form', { name: 'Edit front' });
@@ -407,43 +419,11 @@ describe('The console while its reads and changes overlap', () => {
     await form.getByRole('button', { name: 'Save' }).click();
     const again = page.getByRole('dialog', { name: 'Log in again' });
     await again.getByText('Your session has ended.').waitFor();
-    // The same account, as the service finds it: its address in capitals.
-    await again.getByLabel('Email or username').fill(TEST_ADMIN.email.toUpperCase());
+    await again.getByLabel('Email or username').fill(name);
     await again.getByLabel('Password').fill(TEST_ADMIN.password);
     await again.getByRole('button', { name: 'Log in' }).click();
     await again.waitFor({ state: 'detached' });
     // Their view as they left it (not a fresh one, as for someone else), saved once they ask.
-    await expect(form.getByLabel('Alt text').inputValue()).resolves.toBe(
-      'Typed before the session ended',
-    );
-    await form.getByRole('button', { name: 'Save' }).click();
-    await noticeSays('Saved “front”.');
-  });
-
-  it('keeps the view of a person who logged in by e-mail and logs in again by username', async () => {
-    const me = await call(t.app, 'GET', '/api/v1/auth/me', admin);
-    const { username } = me.json<{ user: { username: string } }>().user;
-    const productId = await productWith('Logged in again by username', ['front']);
-    await openGallery(productId);
-    await page.getByRole('button', { name: 'Edit front' }).click();
-    const form = page.getByRole('form', { name: 'Edit front' });
-    await form.getByLabel('Alt text').fill('Typed before the session ended');
-    // The service ends the session (a logout in another tab does; every token of the person).
-    const token = await page.evaluate<string>(
-      'JSON.parse(sessionStorage.getItem("pis-console-session")).token',
-    );
-    expect((await call(t.app, 'POST', '/api/v1/auth/logout', { bearer: token })).statusCode).toBe(
-      204,
-    );
-    admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
-    await form.getByRole('button', { name: 'Save' }).click();
-    const again = page.getByRole('dialog', { name: 'Log in again' });
-    await again.getByText('Your session has ended.').waitFor();
-    // The same account (the service's user id), by its username rather than its address.
-    await again.getByLabel('Email or username').fill(username);
-    await again.getByLabel('Password').fill(TEST_ADMIN.password);
-    await again.getByRole('button', { name: 'Log in' }).click();
-    await again.waitFor({ state: 'detached' });
     await expect(form.getByLabel('Alt text').inputValue()).resolves.toBe(
       'Typed before the session ended',
     );
