@@ -1,16 +1,11 @@
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { constants, mkdtempSync, rmSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 import { decodeId } from '../../src/common/ids/short-id';
 import { IMAGE_REBUILD_QUEUE } from '../../src/images/renditions/image-rebuild.job';
-import { ImageProcessor } from '../../src/images/processing/image-processor';
 import { RenditionMaker } from '../../src/images/renditions/rendition-maker.service';
 import { IMPORT_ROWS_QUEUE } from '../../src/imports/import-worker.service';
 import { JobQueue } from '../../src/jobs/job-queue.service';
@@ -31,6 +26,7 @@ import {
 } from '../support/slow-client';
 import { startStorageBackend, type StorageBackend } from '../support/storage-backends';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+import { whileSlotHeld } from '../support/held-slot';
 import { metricValue } from '../support/metrics';
 
 interface Job {
@@ -93,27 +89,6 @@ describe('Work refused by a saturated processor before it is prepared', () => {
     sample('storage_operation_duration_seconds_count', { operation: 'read' });
   const refusals = () => sample('image_processing_server_busy_total', { operation: 'process' });
 
-  /**
-   * Runs `work` while the only slot is held by an image whose bytes have not arrived: its
-   * processing waits in the open of a FIFO until a writer opens it, which `work` is followed by.
-   */
-  async function whileSlotHeld(work: () => Promise<void>): Promise<void> {
-    const dir = mkdtempSync(join(tmpdir(), 'pis-held-'));
-    const fifo = join(dir, 'original');
-    execFileSync('mkfifo', [fifo]);
-    const spec = { width: 100, height: 100, fit: 'cover', format: 'webp', quality: 80 } as const;
-    const held = app.get(ImageProcessor).transform({ path: fifo }, spec);
-    try {
-      await eventually(async () => (await sample('image_processing_active')) === 1, 'a held slot');
-      await work();
-    } finally {
-      // A writer lets the held one go on; it fails (a FIFO cannot be read at an offset).
-      await (await open(fifo, constants.O_WRONLY | constants.O_NONBLOCK)).close();
-      await held.catch(() => undefined);
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }
-
   /** The only job of `queue`, each retry made due at once (the back-off skipped). */
   async function jobOf(queue: string, due = false): Promise<Job | undefined> {
     if (due) {
@@ -133,7 +108,7 @@ describe('Work refused by a saturated processor before it is prepared', () => {
       id: string;
     }>().id;
     const image = `${images.origin}/product.png`;
-    await whileSlotHeld(async () => {
+    await whileSlotHeld(app, async () => {
       const [hits, refused] = [images.hits, await refusals()];
       const res = await call(app, 'PUT', `/api/v1/products/${product}/image`, admin, { image });
       expect(res.statusCode).toBe(503);
@@ -157,7 +132,7 @@ describe('Work refused by a saturated processor before it is prepared', () => {
     }>().id;
     const rows = [{ product_id: product, url: `${images.origin}/bulk.png` }];
     let importId = '';
-    await whileSlotHeld(async () => {
+    await whileSlotHeld(app, async () => {
       const hits = images.hits;
       const posted = await call(app, 'POST', '/api/v1/imports', admin, { rows });
       expect(posted.statusCode).toBe(202);
@@ -197,7 +172,7 @@ describe('Work refused by a saturated processor before it is prepared', () => {
       .get(DataSource)
       .query(`UPDATE images SET rendition_set = 'thumb:1x1:cover' WHERE id = $1`, [decodeId(id)]);
     let runId = '';
-    await whileSlotHeld(async () => {
+    await whileSlotHeld(app, async () => {
       const [reads, refused] = [await storageReads(), await refusals()];
       const started = await call(app, 'POST', '/api/v1/renditions/rebuilds', admin);
       expect(started.statusCode).toBe(202);
@@ -374,7 +349,7 @@ describe('Work refused by a saturated processor before it is prepared', () => {
       );
 
     it.each(uploads)('answers 503 server_busy to $what, without 100 Continue first', async (u) => {
-      await whileSlotHeld(async () => {
+      await whileSlotHeld(app, async () => {
         const [rows, refused] = [await imageRows(), await refusals()];
         const { client, first } = await ask(u, true);
         client.destroy();
@@ -398,7 +373,7 @@ describe('Work refused by a saturated processor before it is prepared', () => {
     });
 
     it('invites the JSON body of an attach to the gallery, which processes nothing', async () => {
-      await whileSlotHeld(async () => {
+      await whileSlotHeld(app, async () => {
         const attach: Upload = {
           ...uploads[0],
           body: () => ({
@@ -413,7 +388,7 @@ describe('Work refused by a saturated processor before it is prepared', () => {
     });
 
     it('still refuses 401 an unauthenticated upload first', async () => {
-      await whileSlotHeld(async () => {
+      await whileSlotHeld(app, async () => {
         const { client, first } = await ask({ ...uploads[0], credential: () => undefined }, true);
         client.destroy();
         expect(first?.status).toBe(401);
@@ -421,7 +396,7 @@ describe('Work refused by a saturated processor before it is prepared', () => {
     });
 
     it('without the expectation, reads the body before refusing it, as before', async () => {
-      await whileSlotHeld(async () => {
+      await whileSlotHeld(app, async () => {
         const refused = await refusals();
         const { client, body, first } = await ask(uploads[0], false);
         // Nothing is answered while the body is on its way: it is read to the spool first.

@@ -1,8 +1,4 @@
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { constants, mkdtempSync, rmSync } from 'node:fs';
-import { open } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import sharp from 'sharp';
@@ -11,7 +7,6 @@ import { createApp } from '../../src/app.factory';
 import { decodeId, encodeShortId } from '../../src/common/ids/short-id';
 import { TransformResults } from '../../src/images/delivery/transform-results.service';
 import { OrphanFileSweeper } from '../../src/images/orphan-file-sweeper';
-import { ImageProcessor } from '../../src/images/processing/image-processor';
 import { Metrics } from '../../src/metrics/metrics.service';
 import {
   deliveryHeaders,
@@ -32,6 +27,7 @@ import {
 } from '../support/storage-backends';
 import { transformSignature } from '../support/transform-signature';
 import { startTestApp, testAppEnv, TEST_ADMIN, type TestApp } from '../support/test-app';
+import { whileSlotHeld } from '../support/held-slot';
 import { metricValue } from '../support/metrics';
 
 /**
@@ -812,15 +808,8 @@ describe('Transform URLs under load', () => {
     const metrics = t.app.get(Metrics);
     const sample = async (name: string, labels: Record<string, string> = {}) =>
       metricValue(await metrics.scrape(), name, labels);
-    // The only slot, held by an image whose bytes have not arrived: its processing waits in the
-    // open of a FIFO until a writer opens it.
-    const dir = mkdtempSync(join(tmpdir(), 'pis-held-'));
-    const fifo = join(dir, 'original');
-    execFileSync('mkfifo', [fifo]);
-    const spec = { width: 100, height: 100, fit: 'cover', format: 'webp', quality: 80 } as const;
-    const held = t.app.get(ImageProcessor).transform({ path: fifo }, spec);
-    try {
-      await eventually(async () => (await sample('image_processing_active')) === 1, 'a held slot');
+    // The only slot held by an image whose bytes have not arrived (see whileSlotHeld).
+    await whileSlotHeld(t.app, async () => {
       const reads = { operation: 'read' };
       const readsBefore = await sample('storage_operation_duration_seconds_count', reads);
       const busyBefore = await sample('image_processing_server_busy_total', {
@@ -836,12 +825,7 @@ describe('Transform URLs under load', () => {
         busyBefore + 1,
       );
       expect(filesBelow(join(t.db.env.DATA_DIR, 'tmp', 'uploads'))).toEqual([]);
-    } finally {
-      // A writer lets the held one go on; it fails (a FIFO cannot be read at an offset).
-      await (await open(fifo, constants.O_WRONLY | constants.O_NONBLOCK)).close();
-      await held.catch(() => undefined);
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
     // The slot free again, the same URL is made.
     expect((await t.app.inject({ method: 'GET', url })).statusCode).toBe(200);
   });
