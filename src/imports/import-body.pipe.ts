@@ -11,6 +11,7 @@ import { csvRecordRow } from './import-row';
 import { IMPORTS_CONFIG, type ImportsConfig } from './imports.config';
 import { isMediaType } from '../common/http/media-type';
 import { DECODES_ITS_BODY } from '../common/http/content-encoding';
+import { MULTIPART_OVERHEAD_BYTES } from '../common/http/multipart-routes';
 
 /** The rows of a bulk import as they arrive, one at a time, and the form they came in. */
 export interface ImportSource {
@@ -45,6 +46,10 @@ export class ImportBodyPipe implements PipeTransform<FastifyRequest, Promise<Imp
   async transform(request: FastifyRequest): Promise<ImportSource> {
     const type = request.headers['content-type'] ?? '';
     if (request.isMultipart()) {
+      // The form's CSV within BULK_IMPORT_MAX_BYTES, and its other parts: a form announcing more
+      // is refused unread, as a text/csv body is (it is no upload, bounded by MAX_UPLOAD_BYTES).
+      const declared = Number(request.headers['content-length']);
+      if (declared > this.maxBytes + MULTIPART_OVERHEAD_BYTES) throw tooLarge(this.maxBytes);
       const form = await this.multipartCsv(request).catch((error: unknown) => {
         throw multipartReadError(error);
       });

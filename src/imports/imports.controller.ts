@@ -5,7 +5,7 @@ import { Ctx, MinRole, RequireScopes } from '../auth/decorators';
 import type { RequestContext } from '../auth/principal';
 import { Role, Scope } from '../auth/roles';
 import { CreatedLocation } from '../common/http/created-location';
-import { MultipartRequest } from '../common/http/multipart-routes';
+import { MultipartRequestOf } from '../common/http/multipart-routes';
 import { ParseIdPipe } from '../common/ids/parse-id.pipe';
 import { CursorQueryDto } from '../common/pagination/cursor-query.dto';
 import { ApiProblems, PROBLEMS } from '../openapi/problems';
@@ -111,7 +111,7 @@ export class ImportsController {
   )
   createImport(
     @Ctx() ctx: RequestContext,
-    @MultipartRequest(ImportBodyPipe, IdempotentRows) source: ImportSource,
+    @MultipartRequestOf('pipe', ImportBodyPipe, IdempotentRows) source: ImportSource,
   ): Promise<ImportDto> {
     return this.imports.create(ctx, source);
   }

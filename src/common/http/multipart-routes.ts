@@ -28,15 +28,31 @@ const rawRequest = createParamDecorator((_: unknown, context: ExecutionContext):
 );
 
 /**
+ * What a route's multipart body may announce before it is refused unread: `files` files of
+ * MAX_UPLOAD_BYTES each and {@link MULTIPART_OVERHEAD_BYTES}, or, for a route whose pipe bounds
+ * the body itself by another limit (a bulk import's CSV, within BULK_IMPORT_MAX_BYTES), `'pipe'`.
+ */
+export type MultipartBound = { files: number } | 'pipe';
+
+/**
  * `@MultipartRequest(SomePipe)`: the raw request, for a pipe that reads its body as it streams in
- * (a multipart form, or whatever else the pipe takes); the route takes `multipart/form-data`.
+ * (a multipart form, or whatever else the pipe takes); the route takes `multipart/form-data`, a
+ * form of one file within MAX_UPLOAD_BYTES.
  */
 export function MultipartRequest(...pipes: PipeArgument[]): ParameterDecorator {
+  return MultipartRequestOf({ files: 1 }, ...pipes);
+}
+
+/** `@MultipartRequest`, for a form bounded otherwise than by one upload's file (see MultipartBound). */
+export function MultipartRequestOf(
+  bound: MultipartBound,
+  ...pipes: PipeArgument[]
+): ParameterDecorator {
   const parameter = rawRequest(...pipes);
   return (target, key, index) => {
     if (key !== undefined) {
       const handler: unknown = (target as Record<string | symbol, unknown>)[key];
-      if (typeof handler === 'function') Reflect.defineMetadata(TAKES_MULTIPART, true, handler);
+      if (typeof handler === 'function') Reflect.defineMetadata(TAKES_MULTIPART, bound, handler);
     }
     parameter(target, key, index);
   };
@@ -63,9 +79,11 @@ export function multipartNotTaken(): AppError {
 
 /**
  * Global: a multipart request to a route that does not take one is 415, its body unread; one to a
- * route that does, announcing more bytes than any upload within `maxFileBytes` can be (its file
- * and {@link MULTIPART_OVERHEAD_BYTES}), is 413 `file_too_large` at once, unread, rather than read
- * until its file crosses the limit (or its client gives up sending gigabytes it announced).
+ * route that does, announcing more bytes than its form can be (its files within `maxFileBytes`
+ * each, and {@link MULTIPART_OVERHEAD_BYTES}), is 413 `file_too_large` at once, unread, rather
+ * than read until a file crosses the limit (or its client gives up sending gigabytes it
+ * announced). A route whose pipe bounds its body (`'pipe'`) is left to it: a bulk import's CSV
+ * is not an upload, and may be larger than one.
  */
 @Injectable()
 export class MultipartRoutesInterceptor implements NestInterceptor {
@@ -74,19 +92,23 @@ export class MultipartRoutesInterceptor implements NestInterceptor {
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     if (context.getType() === 'http') {
       const request = context.switchToHttp().getRequest<FastifyRequest>();
-      const takes = Reflect.getMetadata(TAKES_MULTIPART, context.getHandler()) === true;
-      if (!takes && request.isMultipart()) throw multipartNotTaken();
-      if (takes && request.isMultipart()) this.refuseIfTooLarge(request);
+      const bound = Reflect.getMetadata(TAKES_MULTIPART, context.getHandler()) as
+        MultipartBound | undefined;
+      if (bound === undefined && request.isMultipart()) throw multipartNotTaken();
+      if (bound !== undefined && bound !== 'pipe' && request.isMultipart()) {
+        this.refuseIfTooLarge(request, bound.files);
+      }
     }
     return next.handle();
   }
 
-  private refuseIfTooLarge(request: FastifyRequest): void {
+  private refuseIfTooLarge(request: FastifyRequest, files: number): void {
     const announced = Number(request.headers['content-length']);
-    if (!(announced > this.maxFileBytes + MULTIPART_OVERHEAD_BYTES)) return;
+    if (!(announced > files * this.maxFileBytes + MULTIPART_OVERHEAD_BYTES)) return;
+    const each = files === 1 ? 'a file' : `${files} files`;
     throw new AppError(
       'file_too_large',
-      `The request announces ${announced} bytes: more than an upload can be, with a file of at ` +
+      `The request announces ${announced} bytes: more than an upload can be, with ${each} of at ` +
         `most ${this.maxFileBytes} bytes.`,
       [{ field: 'image', message: 'is larger than the upload limit' }],
       { Connection: 'close' },

@@ -4,7 +4,7 @@ import { ApiTags } from '@nestjs/swagger';
 import { Ctx } from '../../auth/decorators';
 import type { RequestContext } from '../../auth/principal';
 import type { StandaloneUploadFieldsDto } from '../../images/dto/upload-image.dto';
-import { MultipartRequest } from '../../common/http/multipart-routes';
+import { MultipartRequestOf } from '../../common/http/multipart-routes';
 import type { ImageUpload } from '../../images/intake/multipart-upload';
 import { IMAGE_IN_MULTIPART } from '../../images/intake/busy-upload.hook';
 import type { InventorumImageDto } from './dto/inventorum-image.dto';
@@ -12,6 +12,12 @@ import { INVENTORUM_ERRORS } from './inventorum-error-shape';
 import { INVENTORUM_TAG, InventorumUpload } from './inventorum.openapi';
 import { InventorumService } from './inventorum.service';
 import { InventorumUploadPipe } from './inventorum-upload.pipe';
+
+/**
+ * Inventorum's form: its image and a file part it ignores (as Inventorum ignores fields it does
+ * not know), each within MAX_UPLOAD_BYTES; the multipart reader takes two files in all.
+ */
+const INVENTORUM_FORM = { files: 2 };
 
 /**
  * Inventorum's `POST /api/images/` (as its document prints it) and `POST /api/images`. Nest
@@ -28,7 +34,8 @@ export class InventorumController {
   @InventorumUpload('/api/images/')
   uploadInventorumImage(
     @Ctx() ctx: RequestContext,
-    @MultipartRequest(InventorumUploadPipe) upload: ImageUpload<StandaloneUploadFieldsDto>,
+    @MultipartRequestOf(INVENTORUM_FORM, InventorumUploadPipe)
+    upload: ImageUpload<StandaloneUploadFieldsDto>,
   ): Promise<InventorumImageDto> {
     return this.inventorum.upload(ctx, upload);
   }
@@ -39,7 +46,8 @@ export class InventorumController {
   @InventorumUpload('/api/images')
   uploadInventorumImageWithoutSlash(
     @Ctx() ctx: RequestContext,
-    @MultipartRequest(InventorumUploadPipe) upload: ImageUpload<StandaloneUploadFieldsDto>,
+    @MultipartRequestOf(INVENTORUM_FORM, InventorumUploadPipe)
+    upload: ImageUpload<StandaloneUploadFieldsDto>,
   ): Promise<InventorumImageDto> {
     return this.inventorum.upload(ctx, upload);
   }
