@@ -132,6 +132,22 @@ describe('Authentication and authorisation', () => {
         expiresIn: 600,
       }),
     }),
+    'a token with a critical header extension': () => ({
+      // RFC 7515 §4.1.11: a `crit` naming an extension the service does not understand is refused.
+      bearer: jwt.sign(adminClaims, JWT_SECRET, {
+        issuer: ISSUER,
+        audience: ISSUER,
+        expiresIn: 600,
+        header: { alg: 'HS256', crit: ['exp'] },
+      }),
+    }),
+    'a token issued longer ago than JWT_TTL_SECONDS, whatever its expiry': () => ({
+      bearer: jwt.sign(
+        { ...adminClaims, iat: now() - 2 * 3600, exp: now() + 100 * 365 * 86400 },
+        JWT_SECRET,
+        { issuer: ISSUER, audience: ISSUER, algorithm: 'HS256' },
+      ),
+    }),
     'a garbage bearer token': () => ({ bearer: 'not.a.jwt' }),
     'a revoked API key': () => c.revokedKey,
     'an expired API key': () => c.expiredKey,

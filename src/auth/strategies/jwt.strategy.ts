@@ -13,7 +13,7 @@ export const JWT_STRATEGY = 'jwt';
 type KeyCallback = (error: Error | null, key?: Buffer) => void;
 
 /** A compact JWT's header, or undefined when it is not one; its signature is checked later. */
-function tokenHeader(token: string): { kid?: unknown } | undefined {
+function tokenHeader(token: string): { kid?: unknown; crit?: unknown } | undefined {
   try {
     const header: unknown = JSON.parse(Buffer.from(token.split('.', 1)[0], 'base64url').toString());
     return typeof header === 'object' && header !== null ? header : undefined;
@@ -48,7 +48,11 @@ export class JwtStrategy extends PassportStrategy(Strategy, JWT_STRATEGY) {
       // narrower. An unknown `kid` fails as a bad signature would (401); a token without one is
       // verified with the key whose signature it carries, current or previous.
       secretOrKeyProvider: (_request: unknown, token: string, done: KeyCallback) => {
-        const key = keys.verificationKeyFor(tokenHeader(token)?.kid, token);
+        const header = tokenHeader(token);
+        // RFC 7515 §4.1.11: a `crit` names extensions a verifier must understand or refuse the
+        // token; this service understands none (and never signs one).
+        if (header?.crit !== undefined) return done(new Error('critical header extension'));
+        const key = keys.verificationKeyFor(header?.kid, token);
         if (key) done(null, key as unknown as Buffer);
         else done(new Error('unknown key id'));
       },
@@ -58,7 +62,12 @@ export class JwtStrategy extends PassportStrategy(Strategy, JWT_STRATEGY) {
       ignoreExpiration: false,
       // `exp` and `nbf` are judged by this instance's clock, which may be a few seconds off the
       // signer's: a bounded allowance (JWT_CLOCK_TOLERANCE_SECONDS, at most 5 minutes).
-      jsonWebTokenOptions: { clockTolerance: config.JWT_CLOCK_TOLERANCE_SECONDS },
+      // `maxAge`: a token lapses JWT_TTL_SECONDS after its `iat`, whatever `exp` it carries (and
+      // one without `iat` is refused), so no token, however it was signed, is good for ever.
+      jsonWebTokenOptions: {
+        clockTolerance: config.JWT_CLOCK_TOLERANCE_SECONDS,
+        maxAge: config.JWT_TTL_SECONDS,
+      },
     });
   }
 
@@ -71,8 +80,7 @@ export class JwtStrategy extends PassportStrategy(Strategy, JWT_STRATEGY) {
     // must still be a 401, never a query that PostgreSQL refuses (a 500).
     if (typeof claims.sub !== 'string' || !isUUID(claims.sub)) return false;
     // Refused once its session ended (a logout, a password change): by its generation, and by
-    // its `iat` (see sessionEnded; a token without one, which this service never signs, counts as
-    // issued at the epoch).
+    // its `iat` (see sessionEnded; present: `maxAge` refuses a token without one).
     const session: TokenSession = {
       issuedAt: typeof claims.iat === 'number' ? claims.iat : 0,
       ...(Number.isSafeInteger(claims.gen) && { generation: claims.gen }),
