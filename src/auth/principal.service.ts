@@ -101,7 +101,7 @@ export class PrincipalService implements BeforeApplicationShutdown {
     if (now - last < LAST_USED_RESOLUTION_MS) return;
     this.lastUsedWrites.set(apiKeyId, now);
     const write: Promise<void> = this.usage
-      .touch(apiKeyId, LAST_USED_RESOLUTION_MS)
+      .touch(apiKeyId, LAST_USED_RESOLUTION_MS, new Date(now))
       .then(
         (ageMs) => void this.lastUsedWrites.set(apiKeyId, now - (ageMs ?? 0)),
         () => void this.lastUsedWrites.delete(apiKeyId),
