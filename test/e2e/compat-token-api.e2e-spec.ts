@@ -508,6 +508,20 @@ describe('The token API: POST /api/products/{product_id}/images', () => {
       });
     });
 
+    it("order: a whole number written with a decimal point (Python's 2.0) is that integer, as Django REST framework reads it", async () => {
+      // requests sends a float as Python prints it: {'order': 2.0} is "2.0". Django REST
+      // framework's IntegerField strips a trailing `.0…` before int(); 1.5 stays refused.
+      const product = await newProduct();
+      const a = await uploaded(product, { order: '2.0' }, { data: front, filename: 'a.jpg' });
+      const b = await uploaded(product, { order: '3.' }, { data: front, filename: 'b.jpg' });
+      const c2 = await uploaded(product, { order: ' 4.00 ' }, { data: front, filename: 'c.jpg' });
+      expect(await gallery(product)).toEqual([
+        { number: a.id, is_primary: true, priority: 2 },
+        { number: b.id, is_primary: false, priority: 3 },
+        { number: c2.id, is_primary: false, priority: 4 },
+      ]);
+    });
+
     it('is_primary: t/f and y/n too, as Django REST framework (the token API) reads them', async () => {
       const product = await newProduct();
       const first = await uploaded(product, {}, { data: front, filename: 'a.jpg' });

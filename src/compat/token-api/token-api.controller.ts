@@ -37,7 +37,9 @@ const UPLOAD_BODY = imageUploadBody({
     minimum: 0,
     maximum: 1000000,
     default: 0,
-    description: 'Display order in the gallery: lower first (the primary image always first).',
+    description:
+      'Display order in the gallery: lower first (the primary image always first). Read as ' +
+      'Django REST framework reads an integer: `2.0` (a float sent by Python) is 2.',
     example: 1,
   },
 });

@@ -1,9 +1,9 @@
 import { PickType } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsBoolean, IsInt, IsOptional, Max, Min } from 'class-validator';
-import { parseFormInteger } from '../../../common/http/form-values';
 import { UploadImageFieldsDto } from '../../../images/dto/upload-image.dto';
 import { emptyAsUnsent, parseDjangoFormBoolean } from '../../django-form-boolean';
+import { parseDjangoFormInteger } from '../../django-form-integer';
 
 /** The gallery's largest priority. */
 const MAX_ORDER = 1_000_000;
@@ -21,9 +21,12 @@ export class TokenApiUploadFieldsDto extends PickType(UploadImageFieldsDto, ['al
   @IsBoolean({ message: 'is_primary must be true or false' })
   is_primary?: boolean;
 
-  /** The gallery priority (lower first); the token API's default is 0. */
+  /**
+   * The gallery priority (lower first); the token API's default is 0. Read as Django REST
+   * framework reads an integer: `2.0` (Python's requests sending a float) is 2.
+   */
   @IsOptional()
-  @Transform(emptyAsUnsent(parseFormInteger))
+  @Transform(emptyAsUnsent(parseDjangoFormInteger))
   @IsInt({ message: ORDER_RULE })
   @Min(0, { message: ORDER_RULE })
   @Max(MAX_ORDER, { message: ORDER_RULE })
