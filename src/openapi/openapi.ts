@@ -260,7 +260,8 @@ function applySecurityRequirements(document: OpenAPIObject): void {
  * nested too deep or holding a NUL; 413 payload_too_large over JSON_BODY_LIMIT_BYTES):
  * documented on every such operation, those that take no body or only multipart included. The
  * compatible APIs' too: the parser answers before their adapters do, so these are problem+json
- * there as well (beside an envelope the operation documents for the same status).
+ * there as well, but on Inventorum's routes, whose route config answers every 400 and 413 in
+ * their envelope (their operations document that envelope and say so).
  */
 const BODY_METHODS = new Set(['post', 'put', 'patch', 'delete']);
 const JSON_BODY_REFUSALS = ['malformed_json', 'validation_failed', 'payload_too_large'];

@@ -599,6 +599,25 @@ describe('Inventorum: POST /api/images/ (its own curl command)', () => {
       }
     });
 
+    it('says in OpenAPI that those refusals are in the envelope, by the keys it answers', async () => {
+      // The operation's description said the JSON parser's refusals were problem+json, as
+      // elsewhere in the service; they are answered in the envelope (the test above).
+      const document = (await call(app, 'GET', '/docs-json')).json();
+      for (const path of ['/api/images/', '/api/images']) {
+        const op = document.paths[path].post;
+        expect(op.description).not.toMatch(/JSON parser's refusals[^.]*problem\+json/);
+        const enveloped = (status: string) => op.responses[status].description.split('\n\n')[0];
+        for (const key of [
+          'common.malformed_json',
+          'common.serializer_error',
+          'common.bad_request',
+        ]) {
+          expect(enveloped('400')).toContain(`\`${key}\``);
+        }
+        expect(enveloped('413')).toContain('`common.payload_too_large`');
+      }
+    });
+
     it('ignores an unknown field typed application/json; one that is not JSON is refused', async () => {
       const post = (fields: Record<string, FieldPart>) => {
         const form = multipart(fields, [{ data: jpeg, filename: 'a.jpg' }]);

@@ -75,8 +75,10 @@ function envelopeResponse(
 
 const ERRORS_400 = envelopeResponse(
   400,
-  "Invalid fields (`key` `common.serializer_error`, in Inventorum's envelope, messages by " +
-    'field), or a malformed multipart body (`common.invalid_multipart`).',
+  "In Inventorum's envelope: invalid fields (`key` `common.serializer_error`, messages by " +
+    'field; a JSON body nested too deep or `null` is one too), a malformed multipart body ' +
+    '(`common.invalid_multipart`), a JSON body that is not JSON (`common.malformed_json`), a ' +
+    'request without exactly one Host header (`common.bad_request`).',
   {
     image_required: {
       summary: 'No image',
@@ -115,8 +117,9 @@ const ERRORS_400 = envelopeResponse(
 
 const ERRORS_413 = envelopeResponse(
   413,
-  'The file is larger than the upload limit, MAX_UPLOAD_BYTES (`common.file_too_large`), or the ' +
-    'form has too many parts (`common.too_many_parts`).',
+  "In Inventorum's envelope: the file is larger than the upload limit, MAX_UPLOAD_BYTES " +
+    '(`common.file_too_large`), the form has too many parts (`common.too_many_parts`), or a ' +
+    'JSON body is larger than JSON_BODY_LIMIT_BYTES (`common.payload_too_large`).',
   {
     file_too_large: {
       summary: 'Too large',
@@ -148,12 +151,14 @@ export function InventorumUpload(path: string): MethodDecorator {
         'deleted (it is in `GET /api/v1/images`). Needs the staff role and `images:write` ' +
         '(Inventorum\'s scope "images"); `Authorization: Bearer` takes a JWT or an API key. ' +
         "A Content-Type with two `boundary` parameters (curl sends one for Inventorum's printed " +
-        'command) is read with the one the body uses. Errors about the form (400, 413) are in ' +
-        "Inventorum's envelope; 401, 403, 415, 5xx, and the JSON parser's refusals of a JSON " +
-        'body (400 `malformed_json` or `validation_failed`, 413 `payload_too_large`), answered ' +
-        'before the route, are `application/problem+json` as everywhere in the service, and so ' +
-        'is 404 `image_not_found` (another client deleted the image the instant its upload ' +
-        'committed).',
+        "command) is read with the one the body uses. Every 400 and 413 is in Inventorum's " +
+        'envelope (`application/json`), wherever it is raised: in the route, or before it as the ' +
+        'body is read (a JSON body that is not JSON, too deep or too large): the ' +
+        '`application/problem+json` alternatives listed for 400 and 413, as on every route, are ' +
+        "not sent here: the envelope's `key` is `common.<code>`, or `common.serializer_error` " +
+        'for invalid fields. 401, 403, 415 and 5xx are `application/problem+json` as everywhere ' +
+        'in the service, and so is 404 ' +
+        '`image_not_found` (another client deleted the image the instant its upload committed).',
     }),
     ApiOkResponse({
       type: InventorumImageDto,
