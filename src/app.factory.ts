@@ -190,7 +190,8 @@ function serveOnlyProbes(app: NestFastifyApplication): void {
       const route = request.routeOptions.url;
       // No route: the not-found handler answers route_not_found itself.
       if (route === undefined || PROBE_ROUTE.test(route)) return done();
-      done(new AppError('route_not_found', `No route matches ${request.method} ${request.url}.`));
+      const path = request.url.split('?', 1)[0];
+      done(new AppError('route_not_found', `No route matches ${request.method} ${path}.`));
     });
 }
 

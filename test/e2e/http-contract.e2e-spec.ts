@@ -40,6 +40,19 @@ describe('HTTP contract (problem+json, request ids, headers)', () => {
     expectProblem(res, 404, 'route_not_found');
   });
 
+  it('names an unknown route without its query string: a key sent in it is not echoed', async () => {
+    for (const method of ['GET', 'OPTIONS'] as const) {
+      const res = await app.inject({
+        method,
+        url: '/api/v1/no-such-thing?x-api-key=pis_SECRETKY_hunter2&token=abc',
+      });
+      expectProblem(res, 404, 'route_not_found');
+      expect(res.json<{ detail: string }>().detail).toBe(
+        `No route matches ${method} /api/v1/no-such-thing.`,
+      );
+    }
+  });
+
   it('answers a path served under other methods with 405 and Allow, before reading anything', async () => {
     const productId = '00000000-0000-4000-8000-000000000001';
     const cases: [string, string, string][] = [

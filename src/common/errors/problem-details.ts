@@ -207,8 +207,17 @@ function httpExceptionProblem(exception: HttpException): Problem {
     status >= 500
       ? 'An unexpected error occurred.'
       : nestRouteMiss
-        ? `No route matches ${httpExceptionDetail(exception).slice('Cannot '.length)}.`
+        ? `No route matches ${withoutQuery(httpExceptionDetail(exception).slice('Cannot '.length))}.`
         : httpExceptionDetail(exception);
   const body = { ...problem(code, detail), status };
   return { status, body, headers: {}, unexpected: status >= 500 };
+}
+
+/**
+ * "METHOD /path?query" without its query: a 404 names the path, not what the query carried (an
+ * API key or a token a client put there would otherwise be echoed, and logged by what logs bodies).
+ */
+function withoutQuery(methodAndUrl: string): string {
+  const query = methodAndUrl.indexOf('?');
+  return query === -1 ? methodAndUrl : methodAndUrl.slice(0, query);
 }
