@@ -2,6 +2,7 @@ import { useEffect } from 'preact/hooks';
 import { getMe, logout } from '@sdk';
 import { unwrap } from './api';
 import { Link } from './components/link';
+import { forgetKeptUploads } from './uploads';
 import { Page } from './components/page';
 import { match, navigate, useLocation, type Location } from './router';
 import {
@@ -107,6 +108,7 @@ export function App() {
                 // The service ends the session's token (and the person's other tabs); this tab
                 // forgets it whatever the answer.
                 void unwrap(logout()).catch(() => undefined);
+                forgetKeptUploads();
                 endSession('You have logged out.');
                 navigate('/products', { replace: true });
               }}

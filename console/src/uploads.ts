@@ -1,6 +1,7 @@
 // A gallery's uploads in this tab live here, not in its upload panel: they go on while the person
 // opens another view, and the panel and gallery shown for that product again (by the same person)
-// show them, with their answers, and the images stored meanwhile.
+// show them, with their answers, and the images stored meanwhile. Those not answered yet are kept
+// in the browser too (upload-store.ts), and offered to the same person by the next page.
 import { uploadProductImage } from '@sdk';
 import {
   type CallFailed,
@@ -11,6 +12,7 @@ import {
   unwrap,
 } from './api';
 import { sessionPerson, whenSessionOf } from './session';
+import { forget, forgetAllOf, keep, keptFor, thisTab } from './upload-store';
 import { fetchWithUploadProgress } from './xhr-fetch';
 
 export interface Upload {
@@ -25,6 +27,10 @@ export interface Upload {
   message?: string;
   /** An interrupted upload: what became of it, in a word. */
   outcome?: string;
+  /** When it was queued (milliseconds since the epoch). */
+  queuedAt: number;
+  /** Queued before the page was left (reloaded, closed), and not sent since. */
+  left?: boolean;
 }
 
 /** What is told to those who watch a gallery's uploads while they are shown. */
@@ -50,6 +56,8 @@ export interface GalleryUploads {
   started: Set<number>;
   watchers: Set<UploadWatcher>;
   productId: string;
+  /** Whose they are (undefined: no one is logged in, and nothing is kept). */
+  person: string | undefined;
 }
 
 let nextKey = 1;
@@ -67,10 +75,51 @@ export function uploadsOf(person: string | undefined, productId: string): Galler
       started: new Set(),
       watchers: new Set(),
       productId,
+      person,
     };
     galleries.set(id, found);
+    void restore(found);
   }
   return found;
+}
+
+/** The upload as kept in the browser until the service answers for it (upload-store.ts). */
+function keepUpload(uploads: GalleryUploads, upload: Upload, started = false): void {
+  if (uploads.person === undefined) return;
+  void keep({
+    id: upload.idempotencyKey,
+    person: uploads.person,
+    productId: uploads.productId,
+    file: upload.file,
+    queuedAt: upload.queuedAt,
+    started,
+    tab: thisTab,
+  });
+}
+
+/**
+ * The person's uploads to the gallery queued by a page that is gone (reloaded, closed, crashed)
+ * and never answered: shown as not stored, each to be sent again (with its Idempotency-Key) or
+ * cancelled. This page keeps them from now on.
+ */
+async function restore(uploads: GalleryUploads): Promise<void> {
+  if (uploads.person === undefined) return;
+  const kept = await keptFor(uploads.person, uploads.productId);
+  if (kept.length === 0) return;
+  const left = kept.map((k): Upload => ({
+    key: nextKey++,
+    idempotencyKey: k.id,
+    file: k.file,
+    name: k.file.name,
+    sent: 0,
+    total: k.file.size || 1,
+    state: 'interrupted',
+    outcome: k.started ? 'No answer' : 'Not sent',
+    queuedAt: k.queuedAt,
+    left: true,
+  }));
+  setRows(uploads, [...left, ...uploads.rows]);
+  for (const [i, upload] of left.entries()) keepUpload(uploads, upload, kept[i].started);
 }
 
 /** Watches the uploads until the returned function is called (the watcher is no longer shown). */
@@ -117,8 +166,9 @@ const sending = (uploads: GalleryUploads) =>
 
 /**
  * Uploads added in this tab and not yet answered, whichever gallery they went to: they go on when
- * the person opens another view, and are lost only when the page itself goes (closed, reloaded,
- * left). Until they are answered, the browser asks before the page goes.
+ * the person opens another view, and stop only when the page itself goes (closed, reloaded, left;
+ * the next page offers them again, see restore). Until they are answered, the browser asks
+ * before the page goes.
  */
 let unanswered = 0;
 window.addEventListener('beforeunload', (event) => {
@@ -203,18 +253,21 @@ async function sendNow(uploads: GalleryUploads, upload: Upload): Promise<void> {
         ),
       }),
     );
+    void forget(upload.idempotencyKey);
     // Said once the gallery shows the image, not before (the queue goes on meanwhile).
     void stored(uploads).then(() => update(uploads, key, { state: 'done' }));
   } catch (error) {
     if (doneAnswerLost(error)) {
       // A retry of an upload that was stored, whose first answer was lost.
       const message = 'Stored; the service’s first answer was lost.';
+      void forget(upload.idempotencyKey);
       void stored(uploads).then(() => update(uploads, key, { state: 'done', message }));
     } else if (retryable(error)) {
       update(uploads, key, { state: 'interrupted', ...outcomeOf(error) });
       // With no answer, the file may have been stored: the gallery is read again.
       if (error.status === 0) void stored(uploads);
     } else {
+      void forget(upload.idempotencyKey);
       update(uploads, key, { state: 'failed', message: messageOf(error) });
     }
   }
@@ -228,6 +281,7 @@ async function send(uploads: GalleryUploads, upload: Upload): Promise<void> {
   const person = sessionPerson();
   if (person === undefined || !(await whenSessionOf(person))) {
     if (uploads.pending.has(key)) update(uploads, key, { state: 'cancelled' });
+    void forget(upload.idempotencyKey);
     answered(uploads, key);
     return;
   }
@@ -235,6 +289,7 @@ async function send(uploads: GalleryUploads, upload: Upload): Promise<void> {
   if (!uploads.pending.has(key)) return;
   uploads.started.add(key);
   sending(uploads);
+  keepUpload(uploads, upload, true);
   // Its Cancel button goes: a focus on it goes to the panel's heading, not lost.
   if (document.activeElement?.id === cancelId(key)) {
     document.getElementById('upload-title')?.focus();
@@ -258,7 +313,8 @@ function enqueue(uploads: GalleryUploads, added: readonly Upload[]): void {
 
 /** Adds files to the gallery's uploads: each a row, sent in its turn. */
 export function addUploads(uploads: GalleryUploads, files: readonly File[]): void {
-  const added = files.map((file): Upload => ({
+  const now = Date.now();
+  const added = files.map((file, i): Upload => ({
     key: nextKey++,
     idempotencyKey: newIdempotencyKey(),
     file,
@@ -266,8 +322,11 @@ export function addUploads(uploads: GalleryUploads, files: readonly File[]): voi
     sent: 0,
     total: file.size || 1,
     state: 'waiting',
+    // Within the millisecond, in the order given (the order they are offered in again).
+    queuedAt: now + i / files.length,
   }));
   setRows(uploads, [...uploads.rows, ...added]);
+  for (const upload of added) keepUpload(uploads, upload);
   enqueue(uploads, added);
 }
 
@@ -277,9 +336,12 @@ export function addUploads(uploads: GalleryUploads, files: readonly File[]): voi
  * it was cancelled.
  */
 export function cancelUpload(uploads: GalleryUploads, key: number): boolean {
-  if (uploads.started.has(key) || !uploads.pending.has(key)) return false;
+  const upload = uploads.rows.find((u) => u.key === key);
+  const waiting = !uploads.started.has(key) && uploads.pending.has(key);
+  if (!upload || !(waiting || upload.state === 'interrupted')) return false;
   answered(uploads, key);
-  update(uploads, key, { state: 'cancelled' });
+  void forget(upload.idempotencyKey);
+  update(uploads, key, { state: 'cancelled', message: undefined, outcome: undefined });
   return true;
 }
 
@@ -295,6 +357,10 @@ export function retryUpload(uploads: GalleryUploads, key: number): void {
   enqueue(uploads, [again]);
 }
 
+/** The uploads not stored (interrupted, or left by a page before this one): their keys. */
+export const notStored = (uploads: GalleryUploads): number[] =>
+  uploads.rows.filter((u) => u.state === 'interrupted').map((u) => u.key);
+
 /** An upload that is over: stored, refused or cancelled (not one that may be sent again). */
 export const finished = (upload: Upload): boolean =>
   upload.state === 'done' || upload.state === 'failed' || upload.state === 'cancelled';
@@ -305,4 +371,13 @@ export function clearFinished(uploads: GalleryUploads): void {
     uploads,
     uploads.rows.filter((u) => !finished(u)),
   );
+}
+
+/**
+ * The person logs out: the files they queued and the service never took are forgotten by the
+ * browser too (the next person on it starts with none of theirs).
+ */
+export function forgetKeptUploads(): void {
+  const person = sessionPerson();
+  if (person !== undefined) void forgetAllOf(person);
 }

@@ -5,6 +5,7 @@ import { useModal } from '../components/modal';
 import { ErrorText } from '../components/notice';
 import { Page } from '../components/page';
 import { navigate } from '../router';
+import { forgetKeptUploads } from '../uploads';
 import { endSession, sessionEndReason, startSession } from '../session';
 
 /** The login form: the API's own login route, by email or username (`who` filled in, if given). */
@@ -133,6 +134,7 @@ export function LoginAgain({ who }: { who: string }) {
           type="button"
           class="button subtle"
           onClick={() => {
+            forgetKeptUploads();
             endSession('You have logged out.');
             // As the header's Log out: the next person starts from the products.
             navigate('/products', { replace: true });

@@ -5,6 +5,7 @@ import {
   clearFinished,
   finished,
   cancelUpload,
+  notStored,
   retryUpload,
   uploadsOf,
   watchUploads,
@@ -67,6 +68,19 @@ export function UploadZone({ productId }: { productId: string }) {
     setSaid(`Sending “${upload.name}” again.`);
   };
 
+  /** Each upload not stored, sent again (or cancelled): in the order they were queued. */
+  const all = (what: 'retry' | 'cancel') => {
+    const keys = notStored(uploads);
+    for (const key of keys) {
+      if (what === 'retry') retryUpload(uploads, key);
+      else cancelUpload(uploads, key);
+    }
+    document.getElementById('upload-title')?.focus();
+    setSaid(`${what === 'retry' ? 'Sending again' : 'Cancelled'} ${keys.length} uploads.`);
+  };
+  const left = rows.filter((u) => u.left && u.state === 'interrupted').length;
+  const retryable = rows.filter((u) => u.state === 'interrupted').length;
+
   const clear = () => {
     clearFinished(uploads);
     // The button goes with the rows: the focus goes to the panel's heading.
@@ -128,6 +142,23 @@ export function UploadZone({ productId }: { productId: string }) {
       <p class="visually-hidden" role="status">
         {said}
       </p>
+      {left > 0 && (
+        <p class="notice notice-info" data-testid="uploads-left">
+          {left === 1 ? '1 file' : `${left} files`} you queued here before the page was left{' '}
+          {left === 1 ? 'was' : 'were'} not stored. Retry sends them again (a file the service took
+          already is never stored twice); Cancel forgets them.
+        </p>
+      )}
+      {retryable > 1 && (
+        <div class="actions">
+          <button type="button" class="button small" onClick={() => all('retry')}>
+            Retry all {retryable}
+          </button>
+          <button type="button" class="button small subtle" onClick={() => all('cancel')}>
+            Cancel all {retryable}
+          </button>
+        </div>
+      )}
       {rows.some(finished) && (
         <button type="button" class="button small subtle" onClick={clear}>
           Clear finished uploads
@@ -144,7 +175,7 @@ export function UploadZone({ productId }: { productId: string }) {
                 aria-label={`Upload of ${u.name}`}
               />
               <span class="upload-state">{u.outcome ?? STATE_TEXT[u.state]}</span>
-              {u.state === 'waiting' && (
+              {(u.state === 'waiting' || u.state === 'interrupted') && (
                 <button
                   id={cancelId(u.key)}
                   type="button"

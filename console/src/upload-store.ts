@@ -1,0 +1,116 @@
+// The files a person queued for upload, kept in this browser's IndexedDB until the service has
+// answered for each: a reload, a crashed tab or a login again finds them, to be sent (or not) by
+// the same person. Another person logged in on the browser is never offered them.
+
+/** One queued file as kept: whose, for which gallery, with its Idempotency-Key. */
+export interface KeptUpload {
+  /** The upload's Idempotency-Key: a file sent again is never stored twice. */
+  id: string;
+  /** The person the console was for (session.ts, personOf). */
+  person: string;
+  productId: string;
+  file: File;
+  /** When it was queued (milliseconds since the epoch): the order they are offered in. */
+  queuedAt: number;
+  /** Whether its bytes went out at least once (the service may have stored it). */
+  started: boolean;
+  /** The page that queued it (see {@link held}). */
+  tab: string;
+}
+
+const DB = 'pis-console-uploads';
+const STORE = 'uploads';
+/**
+ * Files kept longer are forgotten: after the service's Idempotency-Key retention (24 h by
+ * default) one sent again could be stored a second time.
+ */
+const KEPT_MS = 20 * 3600_000;
+
+/** This page: its uploads are not offered to another page of the browser while it is open. */
+export const thisTab = `${Date.now()}-${Math.random().toString(36).slice(2)}`;
+const lockOf = (tab: string) => `pis-console-uploads-${tab}`;
+// Held while the page lives (the browser lets it go when the page goes).
+void navigator.locks
+  ?.request(lockOf(thisTab), () => new Promise<never>(() => undefined))
+  .catch(() => undefined);
+
+let opened: Promise<IDBDatabase | undefined> | undefined;
+
+/** The database, or undefined where the browser has none (a private window may refuse it). */
+function database(): Promise<IDBDatabase | undefined> {
+  opened ??= new Promise((resolve) => {
+    try {
+      const request = indexedDB.open(DB, 1);
+      request.onupgradeneeded = () => request.result.createObjectStore(STORE, { keyPath: 'id' });
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => resolve(undefined);
+      request.onblocked = () => resolve(undefined);
+    } catch {
+      resolve(undefined);
+    }
+  });
+  return opened;
+}
+
+/** Runs `work` in a transaction; resolves once it is written (nothing, where it cannot be). */
+async function inStore<T>(
+  mode: IDBTransactionMode,
+  work: (store: IDBObjectStore) => IDBRequest<T> | void,
+): Promise<T | undefined> {
+  const db = await database();
+  if (!db) return undefined;
+  return new Promise((resolve) => {
+    try {
+      const tx = db.transaction(STORE, mode);
+      const request = work(tx.objectStore(STORE));
+      tx.oncomplete = () => resolve(request ? request.result : undefined);
+      tx.onerror = tx.onabort = () => resolve(undefined);
+    } catch {
+      resolve(undefined);
+    }
+  });
+}
+
+/** Keeps a queued file (or its change: started). */
+export function keep(upload: KeptUpload): Promise<unknown> {
+  return inStore('readwrite', (store) => store.put(upload));
+}
+
+/** Forgets a file the service answered for, or that the person gave up. */
+export function forget(id: string): Promise<unknown> {
+  return inStore('readwrite', (store) => store.delete(id));
+}
+
+/** The pages of the browser open now (each holds its lock), where the browser says. */
+async function openTabs(): Promise<Set<string> | undefined> {
+  try {
+    const held = (await navigator.locks?.query())?.held;
+    if (!held) return undefined;
+    return new Set(held.map((lock) => lock.name ?? ''));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The person's files kept for the gallery by a page that is gone (reloaded, closed, crashed),
+ * oldest first; those kept too long are forgotten.
+ */
+export async function keptFor(person: string, productId: string): Promise<KeptUpload[]> {
+  const all = (await inStore<KeptUpload[]>('readonly', (store) => store.getAll())) ?? [];
+  const tabs = await openTabs();
+  const now = Date.now();
+  for (const old of all.filter((u) => now - u.queuedAt > KEPT_MS)) void forget(old.id);
+  return all
+    .filter((u) => u.person === person && u.productId === productId && now - u.queuedAt <= KEPT_MS)
+    .filter((u) => u.tab !== thisTab && !(tabs?.has(lockOf(u.tab)) ?? false))
+    .sort((a, b) => a.queuedAt - b.queuedAt);
+}
+
+/** Forgets every file kept for the person (they logged out). */
+export async function forgetAllOf(person: string): Promise<void> {
+  const all = (await inStore<KeptUpload[]>('readonly', (store) => store.getAll())) ?? [];
+  await inStore('readwrite', (store) => {
+    for (const u of all) if (u.person === person) store.delete(u.id);
+  });
+}
