@@ -5,7 +5,9 @@ import {
   type CreateApiKeyErrors,
   type CreatedApiKeyDto,
 } from '@sdk';
-import { CallFailed, doneAnswerLost, messageOf, unwrap } from './api';
+import { useRef, useState } from 'preact/hooks';
+import { CallFailed, doneAnswerLost, messageOf, newIdempotencyKey, retryable, unwrap } from './api';
+import type { Role, Scope } from './session';
 
 /**
  * A key made whose secret never reached the person: the creation's answer was lost, and its
@@ -91,4 +93,97 @@ export function failureOf(caught: unknown, name: string): Failure {
     };
   }
   return { message: messageOf(caught), unsure: false };
+}
+
+/** The fields of a new key as the person fills them in. */
+export interface KeyFields {
+  name: string;
+  role: Role;
+  scopes: Scope[];
+  /** A date (YYYY-MM-DD), or empty: never. */
+  expires: string;
+}
+
+/** The creation's body: none ticked is the role's own scopes; a date alone, its first moment UTC. */
+function bodyOf({ name, role, scopes, expires }: KeyFields): CreateApiKeyDto {
+  return {
+    name: name.trim(),
+    role,
+    ...(scopes.length > 0 ? { scopes } : {}),
+    ...(expires ? { expires_at: expires } : {}),
+  };
+}
+
+/** A new key's fields before the person fills them in: a staff key, its role's scopes, no expiry. */
+const EMPTY: KeyFields = { name: '', role: 'staff', scopes: [], expires: '' };
+
+/** What becomes of a creation: the key made, its secret lost, or the service unsure. */
+export interface CreationOutcomes {
+  onCreated: (key: CreatedApiKeyDto) => void;
+  onLost: (key: LostKey) => void;
+  onUnsure: () => void;
+}
+
+/**
+ * A new key's form: its fields, whether it is open, busy or refused, and its submission. Pressed
+ * again with the same fields after no answer (or a failure on the service's side), the creation
+ * goes with the same Idempotency-Key and makes no second key; other fields, or a key made, and the
+ * next creation is new.
+ */
+export function useApiKeyCreation({ onCreated, onLost, onUnsure }: CreationOutcomes) {
+  const [open, setOpen] = useState(false);
+  const [fields, setFields] = useState(EMPTY);
+  const change = (next: Partial<KeyFields>) => setFields((now) => ({ ...now, ...next }));
+  const changeScopes = (of: (ticked: Scope[]) => Scope[]) =>
+    setFields((now) => ({ ...now, scopes: of(now.scopes) }));
+  const [error, setError] = useState<string>();
+  const [busy, setBusy] = useState(false);
+  /** The creation the person started, while it may be sent again: its Idempotency-Key and body. */
+  const attempt = useRef<{ key: string; body: string } | undefined>(undefined);
+  /** A creation on its way: a second press (a double click) before the button is disabled. */
+  const sending = useRef(false);
+
+  const done = () => {
+    attempt.current = undefined;
+    setOpen(false);
+    // The role stays as chosen, for the next key.
+    change({ name: '', scopes: [], expires: '' });
+  };
+
+  const failed = (caught: unknown, body: CreateApiKeyDto) => {
+    // A refusal of the fields is the service's answer to them: the next press is a new request.
+    if (!retryable(caught)) attempt.current = undefined;
+    const failure = failureOf(caught, body.name);
+    if ('lost' in failure) {
+      done();
+      onLost(failure.lost);
+    } else {
+      setError(failure.message);
+      // Read again: the key may be there already.
+      if (failure.unsure) onUnsure();
+    }
+  };
+
+  const submit = async () => {
+    if (sending.current) return;
+    sending.current = true;
+    setBusy(true);
+    setError(undefined);
+    const body = bodyOf(fields);
+    const same = attempt.current?.body === JSON.stringify(body);
+    const key = same && attempt.current ? attempt.current.key : newIdempotencyKey();
+    attempt.current = { key, body: JSON.stringify(body) };
+    try {
+      const created = await sendCreation(body, key);
+      done();
+      onCreated(created);
+    } catch (caught) {
+      failed(caught, body);
+    } finally {
+      sending.current = false;
+      setBusy(false);
+    }
+  };
+
+  return { open, setOpen, fields, change, changeScopes, error, busy, submit };
 }
