@@ -352,8 +352,10 @@ describe('The console while its reads and changes overlap', () => {
     answer();
     await noticeSays('Moved “one” to position 3 of 3.');
     await page.locator('ol.gallery[aria-busy="false"]').waitFor();
-    // The frames after it, where the focus was put back on the moved image's button.
-    await page.evaluate('new Promise((r) => requestAnimationFrame(() => setTimeout(r, 100)))');
+    // Once the effects of the render that ended the move have run (where the focus would be put
+    // back on the moved image's button): Preact runs them in a task queued from the next frame's
+    // callback (requestAnimationFrame, then setTimeout), and this one is queued after it.
+    await page.evaluate('new Promise((r) => requestAnimationFrame(() => setTimeout(r)))');
     await page.keyboard.type('one.png');
     await expect(field.inputValue()).resolves.toBe('https://images.example/one.png');
   });

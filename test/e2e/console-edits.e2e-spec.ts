@@ -36,23 +36,45 @@ describe('The gallery console under concurrent edits', () => {
 
   /** The page's requests to the API that have not ended (answered, failed) yet. */
   let onTheirWay: Set<Request>;
+  /** How many times a request to the API started or ended, in all. */
+  let traffic: number;
 
   beforeEach(async () => {
     page = await loggedInPage(browser, base);
     onTheirWay = new Set();
+    traffic = 0;
     page.on('request', (request) => {
-      if (request.url().startsWith(`${base}/api/`)) onTheirWay.add(request);
+      if (!request.url().startsWith(`${base}/api/`)) return;
+      onTheirWay.add(request);
+      traffic++;
     });
-    page.on('requestfinished', (request) => onTheirWay.delete(request));
-    page.on('requestfailed', (request) => onTheirWay.delete(request));
+    const ended = (request: Request) => {
+      if (onTheirWay.delete(request)) traffic++;
+    };
+    page.on('requestfinished', ended);
+    page.on('requestfailed', ended);
   });
 
   /**
-   * Waits until the page has no request to the API on its way: the gallery's reads after an upload
-   * stored, a save's. (waitForLoadState('networkidle') does not: the page's network was idle once
-   * after it loaded, and Playwright does not wait for it again in the same document.)
+   * Waits until the page's requests to the API are over and none follows them: the gallery's reads
+   * after an upload stored, a save's. (waitForLoadState('networkidle') does not: the page's
+   * network was idle once after it loaded, and Playwright does not wait for it again in the same
+   * document.) None on its way is not enough: a request is told here after the page started it,
+   * and ended when its answer came, before the page's code took it in and started the next (a
+   * stored upload's answer, then the gallery's reads). So: none on its way, and none started or
+   * ended over two looks in a row, each after a round trip to the page that lets the tasks it had
+   * queued run (its promise callbacks, the next frame's, and the task after).
    */
-  const apiAtRest = () => eventually(() => onTheirWay.size === 0, 'the API requests answered');
+  const apiAtRest = async () => {
+    let quietSince = -1;
+    await eventually(async () => {
+      const before = traffic;
+      await page.evaluate('new Promise((r) => requestAnimationFrame(() => setTimeout(r)))');
+      const quiet = onTheirWay.size === 0 && traffic === before && quietSince === before;
+      quietSince = onTheirWay.size === 0 && traffic === before ? traffic : -1;
+      return quiet;
+    }, 'the API requests answered, and none after them');
+  };
 
   afterEach(async () => {
     await page?.close();
