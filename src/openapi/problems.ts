@@ -172,6 +172,17 @@ export function ApiProblems(...codes: ErrorCode[]): MethodDecorator & ClassDecor
   return extensionDecorator(PROBLEMS_EXTENSION, codes);
 }
 
+const OWN_ERROR_BODY_EXTENSION = 'x-own-error-body';
+
+/**
+ * The statuses a route answers in an error body of its own (a compatible API's envelope, which
+ * the route documents), wherever they are raised: the problem+json bodies implied for them (by
+ * {@link ApiProblems} or the body's parser) are not documented there, as they are never sent.
+ */
+export function ApiOwnErrorBody(...statuses: number[]): MethodDecorator {
+  return extensionDecorator(OWN_ERROR_BODY_EXTENSION, statuses);
+}
+
 /** An example of a success response body (the schema stays the one the CLI plugin infers). */
 export function ApiSuccessExample(example: SuccessExample): MethodDecorator {
   return extensionDecorator(SUCCESS_EXAMPLES_EXTENSION, [example]);
@@ -255,18 +266,21 @@ function operationsOf(document: OpenAPIObject): Operation[] {
 export function applyProblemResponses(document: OpenAPIObject): void {
   for (const op of operationsOf(document)) {
     const codes = (op[PROBLEMS_EXTENSION] as ErrorCode[] | undefined) ?? [];
+    const ownBody = (op[OWN_ERROR_BODY_EXTENSION] as number[] | undefined) ?? [];
     delete op[PROBLEMS_EXTENSION];
+    delete op[OWN_ERROR_BODY_EXTENSION];
     const byStatus = new Map<number, ErrorCode[]>();
     for (const code of codes) {
       const status = errorStatus(code);
+      if (ownBody.includes(status)) continue;
       byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
     }
     const responses = (op.responses ??= {});
     for (const [status, statusCodes] of [...byStatus].sort(([a], [b]) => a - b)) {
       const generated = problemResponse(status, statusCodes);
       const existing = responses[String(status)];
-      // A body the route documents in another media type (a compatible API's own envelope)
-      // stays beside the problem+json one.
+      // A body the route documents in another media type (a compatible API's own envelope, but
+      // for the statuses it answers only so: ApiOwnErrorBody) stays beside the problem+json one.
       responses[String(status)] = existing?.description
         ? {
             ...generated,

@@ -615,6 +615,10 @@ describe('Inventorum: POST /api/images/ (its own curl command)', () => {
           expect(enveloped('400')).toContain(`\`${key}\``);
         }
         expect(enveloped('413')).toContain('`common.payload_too_large`');
+        // Only the envelope: no problem+json body is ever sent for these two statuses here.
+        for (const status of ['400', '413']) {
+          expect(Object.keys(op.responses[status].content)).toEqual(['application/json']);
+        }
       }
     });
 

@@ -11,7 +11,7 @@ import {
 } from '@nestjs/swagger';
 import { MinRole, RequireScopes } from '../../auth/decorators';
 import { Role, Scope } from '../../auth/roles';
-import { ApiProblems } from '../../openapi/problems';
+import { ApiOwnErrorBody, ApiProblems } from '../../openapi/problems';
 import { InventorumErrorDto } from './dto/inventorum-error.dto';
 import { InventorumImageDto, URLS_EXAMPLE } from './dto/inventorum-image.dto';
 import { DRF_MESSAGES, SERIALIZER_ERROR, type InventorumErrorBody } from './inventorum-error';
@@ -153,11 +153,9 @@ export function InventorumUpload(path: string): MethodDecorator {
         "A Content-Type with two `boundary` parameters (curl sends one for Inventorum's printed " +
         "command) is read with the one the body uses. Every 400 and 413 is in Inventorum's " +
         'envelope (`application/json`), wherever it is raised: in the route, or before it as the ' +
-        'body is read (a JSON body that is not JSON, too deep or too large): the ' +
-        '`application/problem+json` alternatives listed for 400 and 413, as on every route, are ' +
-        "not sent here: the envelope's `key` is `common.<code>`, or `common.serializer_error` " +
-        'for invalid fields. 401, 403, 415 and 5xx are `application/problem+json` as everywhere ' +
-        'in the service, and so is 404 ' +
+        "body is read (a JSON body that is not JSON, too deep or too large); the envelope's `key` " +
+        'is `common.<code>`, or `common.serializer_error` for invalid fields. 401, 403, 415 and ' +
+        '5xx are `application/problem+json` as everywhere in the service, and so is 404 ' +
         '`image_not_found` (another client deleted the image the instant its upload committed).',
     }),
     ApiOkResponse({
@@ -167,6 +165,7 @@ export function InventorumUpload(path: string): MethodDecorator {
     }),
     ERRORS_400,
     ERRORS_413,
+    ApiOwnErrorBody(400, 413),
     ApiProblems(
       'image_not_found',
       'unsupported_media_type',
