@@ -1,8 +1,16 @@
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 
-/** How long a connection closed on an unread body stays half-open, so the client reads the answer. */
-export const UNREAD_BODY_LINGER_MS = 2000;
+/**
+ * How long a connection closed on an unread body stays half-open, so the client reads the answer:
+ * nginx's lingering_timeout. A client still sending when this runs out gets a reset, and one
+ * that had not read its answer yet (a busy machine: 2 s was too short at a load of 25) loses it.
+ * Nothing is read meanwhile, so a longer linger costs one idle socket and the kernel buffers it
+ * already holds, for a fixed time that no sending extends (no byte cap is needed, unlike nginx,
+ * which reads and discards); a client can hold a connection longer than this anyway, with
+ * slow headers (HTTP_HEADERS_TIMEOUT_MS).
+ */
+export const UNREAD_BODY_LINGER_MS = 5000;
 
 /**
  * Ends a connection without reading the rest of its request's body.

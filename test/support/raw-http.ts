@@ -9,7 +9,7 @@ export interface EarlyAnswer {
   body: string;
   /** Body bytes handed to the socket before the answer was complete (an upper bound on what the server could have read). */
   bodyBytesSent: number;
-  /** Whether the server ended the connection after answering (within a few seconds). */
+  /** Whether the server ended the connection after answering (within CLOSE_GRACE_MS). */
   closedByServer: boolean;
 }
 
@@ -35,7 +35,8 @@ export interface BodyRequest {
 
 /** 1 MiB of base64 alphabet: the filler of every flooded body (shared, never copied). */
 const FILLER = Buffer.alloc(1024 * 1024, 'A');
-const CLOSE_GRACE_MS = 5000;
+/** Past the service's linger (UNREAD_BODY_LINGER_MS, 5 s), after which it drops a connection still sending. */
+const CLOSE_GRACE_MS = 10_000;
 
 function head(request: BodyRequest): string {
   const headers = { host: '127.0.0.1', ...request.headers };
