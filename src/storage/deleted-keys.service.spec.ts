@@ -1,6 +1,6 @@
 import type { DataSource } from 'typeorm';
 import { DeletedKeys } from './deleted-keys.service';
-import { FileDeletionsRepository } from './file-deletions.repository';
+import { FileDeletionsRepository, type PendingJob } from './file-deletions.repository';
 import { derivedPrefix, imageObjectKey, importedImageKey } from './storage-keys';
 
 const P = '0b6f8e1c-8a5e-4a53-9d8e-1f2a3b4c5d6e';
@@ -20,11 +20,14 @@ class QueuedDeletions extends FileDeletionsRepository {
     super(undefined as unknown as DataSource);
   }
 
-  override pendingKeys(): Promise<string[]> {
+  /** A job of one key each, named by its key. */
+  override pendingJobs(_queue: string, known: readonly string[]): Promise<PendingJob[]> {
     this.reads++;
     if (this.answer === 'failing') return Promise.reject(new Error('connection refused'));
     if (this.answer === 'never') return new Promise(() => undefined);
-    return Promise.resolve([...this.pending]);
+    return Promise.resolve(
+      this.pending.map((key) => ({ id: key, keys: known.includes(key) ? null : [key] })),
+    );
   }
 }
 

@@ -2,7 +2,11 @@ import { Injectable, Logger } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
 import { withTimeout } from '../common/concurrency/with-timeout';
 import { safeError } from '../common/logging/safe-error';
-import { FILE_DELETION_QUEUE, FileDeletionsRepository } from './file-deletions.repository';
+import {
+  FILE_DELETION_QUEUE,
+  FileDeletionsRepository,
+  type PendingJob,
+} from './file-deletions.repository';
 import { isKeyOfOneImage } from './storage-keys';
 
 /**
@@ -14,11 +18,6 @@ const DELETED_KEYS_KEPT_MS = 5_000;
 const REFRESH_AHEAD_MS = 4_000;
 /** How long a request waits for them when they are out of date, before going on without. */
 const REFRESH_WAIT_MS = 1_000;
-/**
- * Jobs read at most (of up to 100 keys each), those that failed an attempt first: a backlog of
- * deletions still to run (an organisation's) is not read whole every few seconds.
- */
-const PENDING_JOBS_READ_MAX = 500;
 /** Keys this process deleted (or tried to), remembered: the least recently added go first. */
 const OWN_KEPT_MAX = 20_000;
 
@@ -32,13 +31,17 @@ const OWN_KEPT_MAX = 20_000;
  * Two sources: the keys this process deletes after a commit ({@link add}, before their deletion
  * is tried: at once here), and the keys of every file-deletion job not done, read from the
  * database at most every {@link DELETED_KEYS_KEPT_MS} and only while delivery asks (another
- * instance's deletions). An image's keys are never used again for other bytes (they are built
- * from its id), so a key known deleted stays so.
+ * instance's deletions). Every job, however large the backlog (an organisation's deletion is
+ * hundreds of jobs): each job's keys are read once, then only its id, to learn that it is done.
+ * An image's keys are never used again for other bytes (they are built from its id), so a key
+ * known deleted stays so.
  */
 @Injectable()
 export class DeletedKeys {
   private readonly logger = new Logger('DeletedKeys');
   private readonly own = new LRUCache<string, true>({ max: OWN_KEPT_MAX });
+  /** The keys of each job not done when last read, by job id. */
+  private jobs: ReadonlyMap<string, readonly string[]> = new Map();
   private queued: ReadonlySet<string> = new Set();
   /** performance.now() of the last read of the queued keys (-Infinity: never read). */
   private readAt = Number.NEGATIVE_INFINITY;
@@ -102,10 +105,10 @@ export class DeletedKeys {
     // As old as the moment the query set out: a deletion committed while it ran may be missing.
     const started = performance.now();
     this.reading = this.repository
-      .pendingKeys(FILE_DELETION_QUEUE, PENDING_JOBS_READ_MAX)
+      .pendingJobs(FILE_DELETION_QUEUE, [...this.jobs.keys()])
       .then(
-        (keys) => {
-          this.queued = new Set(keys);
+        (pending) => {
+          this.takeJobs(pending);
           this.readAt = started;
           this.warned = false;
         },
@@ -126,5 +129,18 @@ export class DeletedKeys {
         this.reading = undefined;
       });
     return this.reading;
+  }
+
+  /** The jobs not done, as just read: those known keep the keys read before. */
+  private takeJobs(pending: PendingJob[]): void {
+    const jobs = new Map<string, readonly string[]>();
+    for (const { id, keys } of pending) {
+      const known = keys ?? this.jobs.get(id);
+      if (known) jobs.set(id, known);
+    }
+    const changed =
+      jobs.size !== this.jobs.size || [...jobs.keys()].some((id) => !this.jobs.has(id));
+    this.jobs = jobs;
+    if (changed) this.queued = new Set([...jobs.values()].flat());
   }
 }

@@ -9,6 +9,12 @@ import { JOB_SCHEMA } from '../jobs/pg-boss.engine';
  */
 export const FILE_DELETION_QUEUE = 'file-deletion';
 
+/** A job not done: its keys, or null when the caller said it knew them already. */
+export interface PendingJob {
+  id: string;
+  keys: string[] | null;
+}
+
 /**
  * Queued file deletions, read where the job queue keeps them: the `keys` of the queue's jobs not
  * done yet (failed ones included: their files may still be there).
@@ -31,19 +37,17 @@ export class FileDeletionsRepository {
   }
 
   /**
-   * The keys of the jobs of `queue` not completed (failed ones included), of at most `jobs` jobs:
-   * those that failed an attempt first, then the newest.
+   * Every job of `queue` not completed (failed ones included), by id, with its keys unless its id
+   * is in `known` (null then: the caller read them before; a job's keys never change). So a
+   * backlog's keys are each read once, however long it stays queued, and only its ids again.
    */
-  async pendingKeys(queue: string, jobs: number): Promise<string[]> {
-    const rows = await this.dataSource.query<{ key: string }[]>(
-      `SELECT DISTINCT k.key FROM (
-         SELECT j.data FROM ${JOB_SCHEMA}.job AS j
-          WHERE j.name = $1 AND j.state IN ('created', 'retry', 'active', 'failed')
-          ORDER BY (j.retry_count > 0 OR j.state = 'failed') DESC, j.created_on DESC
-          LIMIT $2) AS j
-        CROSS JOIN LATERAL jsonb_array_elements_text(j.data -> 'keys') AS k(key)`,
-      [queue, jobs],
+  async pendingJobs(queue: string, known: readonly string[]): Promise<PendingJob[]> {
+    return this.dataSource.query<PendingJob[]>(
+      `SELECT j.id::text AS id,
+              CASE WHEN j.id = ANY($2::uuid[]) THEN NULL ELSE j.data -> 'keys' END AS keys
+         FROM ${JOB_SCHEMA}.job AS j
+        WHERE j.name = $1 AND j.state IN ('created', 'retry', 'active', 'failed')`,
+      [queue, known],
     );
-    return rows.map((row) => row.key);
   }
 }

@@ -63,7 +63,7 @@ describe(StorageDeletionsService.name, () => {
     ).toBe(true);
   });
 
-  it('reads the keys of the deletions not done, those that failed an attempt first', async () => {
+  it('reads the deletions not done, each with its keys unless the caller knows it already', async () => {
     await m.dataSource.query(`DELETE FROM pgboss.job WHERE name = 'file-deletion'`);
     for (const key of [
       'uploads/a/original.jpg',
@@ -81,12 +81,19 @@ describe(StorageDeletionsService.name, () => {
         WHERE id = ${job('uploads/c/original.jpg')}`,
     );
     const repository = m.get(FileDeletionsRepository);
-    expect((await repository.pendingKeys(FILE_DELETION_QUEUE, 10)).sort()).toEqual([
+    const pending = await repository.pendingJobs(FILE_DELETION_QUEUE, []);
+    expect(pending.flatMap((p) => p.keys ?? []).sort()).toEqual([
       'uploads/a/original.jpg',
       'uploads/b/original.jpg',
     ]);
-    expect(await repository.pendingKeys(FILE_DELETION_QUEUE, 1)).toEqual([
-      'uploads/b/original.jpg',
+    const a = pending.find((p) => p.keys?.includes('uploads/a/original.jpg'))!;
+    expect(
+      (await repository.pendingJobs(FILE_DELETION_QUEUE, [a.id])).sort((x, y) =>
+        x.keys === null ? -1 : y.keys === null ? 1 : 0,
+      ),
+    ).toEqual([
+      { id: a.id, keys: null },
+      { id: expect.any(String), keys: ['uploads/b/original.jpg'] },
     ]);
   });
 });
