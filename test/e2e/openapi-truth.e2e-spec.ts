@@ -175,6 +175,28 @@ describe('openapi.json tells the truth', () => {
         validator.validate(form, { image: 'x', ...typed }).length === 0,
       );
     }
+    // The token API takes the same alt_text as the main upload: its form must say so too.
+    const tokenForm =
+      doc.paths['/api/products/{product_id}/images'].post.requestBody.content['multipart/form-data']
+        .schema;
+    for (const alt_text of ['\u200b\u200b', 'Front\tside', 'Front side']) {
+      const body = multipart({ alt_text }, [{ data: jpeg, contentType: 'image/jpeg' }]);
+      const res = await call(
+        t.app,
+        'POST',
+        `/api/products/${productId}/images`,
+        admin,
+        body.payload,
+        {
+          headers: body.headers,
+        },
+      );
+      compare(
+        `POST /api/products/{product_id}/images ${JSON.stringify({ alt_text })}`,
+        res.statusCode,
+        validator.validate(tokenForm, { image: 'x', alt_text }).length === 0,
+      );
+    }
     expect(disagreements).toEqual([]);
   });
 

@@ -10,6 +10,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import { Ctx, MinRole, RequireScopes } from '../../auth/decorators';
+import { EMPTY_OR_NAME_TEXT_PATTERN } from '../../common/http/display-text';
 import type { RequestContext } from '../../auth/principal';
 import { Role, Scope } from '../../auth/roles';
 import { MultipartRequest } from '../../common/http/multipart-routes';
@@ -23,7 +24,13 @@ import { TokenApiUploadPipe } from './token-api-upload.pipe';
 import { TokenApiService } from './token-api.service';
 
 const UPLOAD_BODY = imageUploadBody({
-  alt_text: { type: 'string', maxLength: 1000, example: 'Product front view' },
+  // As the main upload's (UploadImageFieldsDto's @EmptyOrNameText), which reads it.
+  alt_text: {
+    type: 'string',
+    maxLength: 1000,
+    pattern: EMPTY_OR_NAME_TEXT_PATTERN,
+    example: 'Product front view',
+  },
   is_primary: {
     type: 'boolean',
     default: false,
