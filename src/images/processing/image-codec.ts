@@ -1,3 +1,4 @@
+import { open as openFile, readFile } from 'node:fs/promises';
 import sharp, {
   type FailOnOptions,
   type ResizeOptions,
@@ -214,7 +215,8 @@ export async function decode(
   { scaledTo, strict }: { scaledTo?: { width: number; height: number }; strict: boolean },
 ): Promise<Pixels> {
   try {
-    const source = await withGreyProfileApplied(input, header, maxPixels);
+    const closed = header.format === 'jpeg' ? await withEndMarker(input) : input;
+    const source = await withGreyProfileApplied(closed, header, maxPixels);
     return await whole(strict && header.format === 'jpeg', async (failOn) => {
       let image = open(source, { failOn, limitInputPixels: maxPixels }).rotate();
       if (scaledTo) image = image.resize({ ...scaledTo, fit: 'fill' });
@@ -224,6 +226,35 @@ export async function decode(
   } catch (error) {
     throw error instanceof AppError ? error : invalidImage();
   }
+}
+
+const JPEG_EOI = Buffer.from([0xff, 0xd9]);
+
+/**
+ * A JPEG that lacks its end marker (EOI), with one: libvips refuses one without it at any failOn
+ * ("premature end of JPEG image"), its scans whole or not. Closed, one whose last scan is whole
+ * decodes as the same file with its marker does, and one cut inside a scan warns of it (see
+ * LOST_PIXELS). Most uploads end with it; the others are read once more, whole.
+ */
+async function withEndMarker(input: CodecInput): Promise<CodecInput> {
+  if ('raw' in input) return input;
+  if ('buffer' in input) {
+    return endsWithEoi(input.buffer) ? input : { buffer: Buffer.concat([input.buffer, JPEG_EOI]) };
+  }
+  const file = await openFile(input.path, 'r');
+  try {
+    const { size } = await file.stat();
+    const tail = Buffer.alloc(2);
+    await file.read(tail, 0, 2, Math.max(0, size - 2));
+    if (endsWithEoi(tail)) return input;
+  } finally {
+    await file.close();
+  }
+  return { buffer: Buffer.concat([await readFile(input.path), JPEG_EOI]) };
+}
+
+function endsWithEoi(bytes: Buffer): boolean {
+  return bytes.length >= 2 && bytes.subarray(-2).equals(JPEG_EOI);
 }
 
 /**

@@ -1064,6 +1064,35 @@ describe(ImageProcessor.name, () => {
       expect(error.code).toBe('invalid_image');
     });
 
+    it('takes a JPEG that lacks only its end marker after a whole scan, CMYK or filled too; one cut mid-scan stays refused', async () => {
+      const rgb = await noisyRgb(64, 48, 5).jpeg().toBuffer();
+      const cmyk = await noisyRgb(64, 48, 5).toColourspace('cmyk').jpeg().toBuffer();
+      const progressiveCmyk = await noisyRgb(64, 48, 5)
+        .toColourspace('cmyk')
+        .jpeg({ progressive: true })
+        .toBuffer();
+      const unclosed = (jpeg: Buffer): Buffer => {
+        expect(jpeg.subarray(-2).toString('hex')).toBe('ffd9');
+        return jpeg.subarray(0, -2);
+      };
+      const taken = async (name: string, jpeg: Buffer, fill?: { width: number; height: number }) =>
+        (await processor().process(write(name, jpeg), { renditions: true, fill })).original;
+      expect(await taken('rgb.jpg', unclosed(rgb))).toMatchObject({ width: 64, height: 48 });
+      expect(await taken('cmyk.jpg', unclosed(cmyk))).toMatchObject({ width: 64, height: 48 });
+      expect(await taken('cmyk-p.jpg', unclosed(progressiveCmyk))).toMatchObject({ width: 64 });
+      // The Ocha API's fill decodes the upload itself, not a stripped copy.
+      const box = { width: 32, height: 32 };
+      expect(await taken('rgb-fill.jpg', unclosed(rgb), box)).toMatchObject(box);
+      // Cut inside its scan, with or without an end marker: pixels are missing.
+      for (const jpeg of [rgb, cmyk]) {
+        const cut = jpeg.subarray(0, Math.floor(jpeg.length * 0.6));
+        for (const bytes of [cut, Buffer.concat([cut, Buffer.from([0xff, 0xd9])])]) {
+          const error = await rejection(processor().process(write('cut.jpg', bytes)));
+          expect(error.code).toBe('invalid_image');
+        }
+      }
+    });
+
     it('refuses more pixels than MAX_IMAGE_PIXELS as image_too_many_pixels', async () => {
       const png = await noisyRgb(100, 100, 3).png().toBuffer();
       const limited = new ImageProcessor(validateEnv({ MAX_IMAGE_PIXELS: '1000' }));
