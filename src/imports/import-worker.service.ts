@@ -205,8 +205,8 @@ export class ImportWorker implements OnModuleInit {
 
   /**
    * Why an admin's retry of a job failed for good would do nothing: every row of its run is done
-   * (its last attempt, the job recording a dead one's rows, or the import ended as stalled failed
-   * those left), so it would complete at once having run none. The import's retry runs them.
+   * (its last attempt, the job recording a dead one's rows, or the import's end as stalled, which
+   * failed those left), so it would complete at once having run none. The import's retry runs them.
    */
   private async nothingToRetry(data: ImportRowsJob): Promise<string | null> {
     const chunk = { first: data.first, last: data.last, round: data.retry_round };

@@ -397,7 +397,8 @@ export class ImportsRepository {
    * locked) says a job may still work them. The lock waits for a retry that reopens rows (it
    * queues their jobs in the transaction that holds it), and the import's own jobs are queued in
    * the transaction that made it processing: once locked, every pending row's job is visible.
-   * Returns whether it was ended.
+   * Returns whether it was ended with rows still pending (those now failed): what its callers count
+   * as ended. One found with none pending is finished all the same, and false.
    *
    * `jobsSeen`, when given, is read once first without the lock, nothing else: a job seen then may
    * still work the rows, so the import is left as it is. A processing import nearly always has
