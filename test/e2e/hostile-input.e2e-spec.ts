@@ -490,6 +490,59 @@ describe('Hostile input: 400 problem+json, never 500, nothing created', () => {
     });
   });
 
+  describe('a description that shows as nothing', () => {
+    const INVISIBLE =
+      'description must be empty or contain a visible character, not only white space, ' +
+      'invisible characters (zero-width spaces, bidi controls…) or combining marks';
+
+    async function descriptions(): Promise<{ image: string; product: string }> {
+      const [row] = await app.get(DataSource).query<{ image: string; product: string }[]>(
+        `SELECT i.description AS image, p.description AS product
+           FROM images i JOIN products p ON p.id = i.product_id WHERE i.id = $1`,
+        [decodeId(imageId)],
+      );
+      return row;
+    }
+
+    it("is refused 400 naming the field, an image's or a product's, changing nothing", async () => {
+      const before = await counts();
+      const stored = await descriptions();
+      for (const text of ['\u200b', '\u202e\u2066', '\u2060\n\u00ad', '\u0301']) {
+        const requests: [InjectOptions['method'], string, Record<string, unknown>][] = [
+          ['PATCH', `/api/v1/products/${productId}/images/${imageId}`, { description: text }],
+          ['PATCH', `/api/v1/products/${productId}`, { description: text }],
+          ['POST', '/api/v1/products', { name: 'Invisible', description: text }],
+        ];
+        for (const [method, url, body] of requests) {
+          const res = await call(app, method, url, admin, body);
+          expect({ url, text, errors: expectRefused(res, 400, 'validation_failed') }).toEqual({
+            url,
+            text,
+            errors: [{ field: 'description', message: INVISIBLE }],
+          });
+        }
+      }
+      expect(await counts()).toEqual(before);
+      expect(await descriptions()).toEqual(stored);
+    });
+
+    it('takes white space only as empty, and any other text as sent', async () => {
+      const image = `/api/v1/products/${productId}/images/${imageId}`;
+      const product = `/api/v1/products/${productId}`;
+      expect((await call(app, 'PATCH', image, admin, { description: ' \n\t ' })).statusCode).toBe(
+        200,
+      );
+      expect((await call(app, 'PATCH', product, admin, { description: '\u3000' })).statusCode).toBe(
+        200,
+      );
+      expect(await descriptions()).toEqual({ image: '', product: '' });
+      const text = '  Two lines,\n  the second\u200b indented. ';
+      await call(app, 'PATCH', image, admin, { description: text });
+      await call(app, 'PATCH', product, admin, { description: text });
+      expect(await descriptions()).toEqual({ image: text, product: text });
+    });
+  });
+
   describe('text counted as its column counts it (code points)', () => {
     // "❤️" is U+2764 U+FE0F: two characters for PostgreSQL's varchar, one for validator.js, which
     // leaves variation selectors out of its count. Just over each limit as the column counts.

@@ -1,6 +1,7 @@
 import {
   DISPLAY_TEXT_PATTERN,
   EMPTY_OR_NAME_TEXT_PATTERN,
+  EMPTY_OR_VISIBLE_MULTILINE_TEXT_PATTERN,
   isDisplayText,
   isVisibleText,
   MULTILINE_TEXT_PATTERN,
@@ -69,6 +70,15 @@ describe('the OpenAPI patterns of display text', () => {
       isDisplayText(text) && text.trim() !== '' && isVisibleText(text),
     );
   });
+
+  it.each([...samples, '\u200b\n\u202e', ' \n\t ', 'Two\n\u200blines', '\u0301\n'])(
+    'agree with the rule of a description on %j',
+    (text) => {
+      expect(matches(EMPTY_OR_VISIBLE_MULTILINE_TEXT_PATTERN, text)).toBe(
+        isDisplayText(text, true) && (text.trim() === '' || isVisibleText(text)),
+      );
+    },
+  );
 
   // As the service reads a title or an alt text: trimmed, then empty or showing something.
   it.each([...samples, '\u3000 \ufeff', '\u200b', ' \u202e ', '\u0301', ' Front ', '\u200bShoe'])(

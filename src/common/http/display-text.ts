@@ -1,5 +1,6 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiProperty } from '@nestjs/swagger';
+import { Transform } from 'class-transformer';
 import { ValidateBy, type ValidationOptions } from 'class-validator';
 
 /* eslint-disable no-control-regex -- refusing control characters is the point */
@@ -37,6 +38,11 @@ export const NAME_TEXT_PATTERN = `^(?=.*[^${SHOWS_AS_NOTHING}])${DISPLAY_TEXT_PA
  * something, as {@link NAME_TEXT_PATTERN}: a title, an alt text, a person's full name.
  */
 export const EMPTY_OR_NAME_TEXT_PATTERN = `^(?=\\s*$|.*[^${SHOWS_AS_NOTHING}])${DISPLAY_TEXT_PATTERN.slice(1)}`;
+/**
+ * Text of several lines (a description) that is empty or blank (stored empty: see
+ * {@link EmptyOrVisibleMultilineText}), or shows something, as {@link EMPTY_OR_NAME_TEXT_PATTERN}.
+ */
+export const EMPTY_OR_VISIBLE_MULTILINE_TEXT_PATTERN = `^(?=\\s*$|[\\s\\S]*[^${SHOWS_AS_NOTHING}])${MULTILINE_TEXT_PATTERN.slice(1)}`;
 
 /**
  * Whether `value` is text to show: no control character (C0, DEL, C1), and with `multiline`
@@ -81,14 +87,36 @@ export function EmptyOrNameText(options?: ValidationOptions): PropertyDecorator 
   );
 }
 
-/** {@link DisplayText} on one line that passes {@link isVisibleText}, documented by `pattern`. */
+/**
+ * Text of several lines (a description) that may be empty but, when it is not, shows something:
+ * {@link DisplayText} with line breaks, blank text (white space only) stored empty, and otherwise
+ * {@link isVisibleText}; documented with {@link EMPTY_OR_VISIBLE_MULTILINE_TEXT_PATTERN}. A
+ * description of zero-width spaces or bidi controls shows as none, yet a shop reading it would
+ * take it for one. Not trimmed otherwise: its leading white space may be its layout.
+ */
+export function EmptyOrVisibleMultilineText(options?: ValidationOptions): PropertyDecorator {
+  return applyDecorators(
+    Transform(({ value }: { value: unknown }) =>
+      typeof value === 'string' && value.trim() === '' ? '' : value,
+    ),
+    visibleText(
+      EMPTY_OR_VISIBLE_MULTILINE_TEXT_PATTERN,
+      'must be empty or contain a visible character',
+      options,
+      true,
+    ),
+  );
+}
+
+/** {@link DisplayText} that passes {@link isVisibleText}, documented by `pattern`. */
 function visibleText(
   pattern: string,
   rule: string,
   options?: ValidationOptions,
+  multiline = false,
 ): PropertyDecorator {
   return applyDecorators(
-    DisplayText({}, options),
+    DisplayText({ multiline }, options),
     ValidateBy(
       { name: 'isVisibleText', validator: { validate: isVisibleText } },
       {

@@ -50,7 +50,10 @@ import { StandaloneImagesService } from './standalone-images.service';
 import { ApiProblems, PROBLEMS } from '../../openapi/problems';
 import { Idempotent } from '../../idempotency/idempotent.decorator';
 import { IdempotentUpload } from '../../idempotency/idempotent-body.pipe';
-import { EMPTY_OR_NAME_TEXT_PATTERN, MULTILINE_TEXT_PATTERN } from '../../common/http/display-text';
+import {
+  EMPTY_OR_NAME_TEXT_PATTERN,
+  EMPTY_OR_VISIBLE_MULTILINE_TEXT_PATTERN,
+} from '../../common/http/display-text';
 
 const STANDALONE_UPLOAD_BODY = imageUploadBody(
   {
@@ -71,7 +74,7 @@ const STANDALONE_UPLOAD_BODY = imageUploadBody(
     description: {
       type: 'string',
       maxLength: 5000,
-      pattern: MULTILINE_TEXT_PATTERN,
+      pattern: EMPTY_OR_VISIBLE_MULTILINE_TEXT_PATTERN,
       example: 'For the category page.',
     },
     expires_in: {

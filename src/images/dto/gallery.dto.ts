@@ -14,7 +14,7 @@ import { MaxLength } from '../../common/http/max-length';
 import { Optional, Trimmed } from '../../common/http/validation';
 import { MAX_PAGE, PageMetaDto, PageQuery } from '../../common/pagination/page.dto';
 import { ImageDto } from './image.dto';
-import { DisplayText, EmptyOrNameText } from '../../common/http/display-text';
+import { EmptyOrNameText, EmptyOrVisibleMultilineText } from '../../common/http/display-text';
 
 /**
  * The highest priority a request may give an image, and the service ever gives one: an image
@@ -103,7 +103,7 @@ export class UpdateImageDto {
   @Optional()
   @IsString()
   @MaxLength(5000)
-  @DisplayText({ multiline: true })
+  @EmptyOrVisibleMultilineText()
   description?: string;
 
   /** true makes this the primary image (the previous one is demoted). */

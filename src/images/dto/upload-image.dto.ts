@@ -4,7 +4,7 @@ import { Trimmed } from '../../common/http/validation';
 import { FormBoolean, FormInteger } from '../../common/http/form-values';
 import { ImagePurpose } from '../entities/image.entity';
 import { MAX_PRIORITY } from './gallery.dto';
-import { DisplayText, EmptyOrNameText } from '../../common/http/display-text';
+import { EmptyOrNameText, EmptyOrVisibleMultilineText } from '../../common/http/display-text';
 
 /** The longest `expires_in` of a stand-alone upload: 30 days. */
 export const MAX_EXPIRES_IN_SECONDS = 2_592_000;
@@ -31,7 +31,7 @@ class ImageTextFieldsDto {
   @IsOptional()
   @IsString()
   @MaxLength(5000)
-  @DisplayText({ multiline: true })
+  @EmptyOrVisibleMultilineText()
   description?: string;
 }
 

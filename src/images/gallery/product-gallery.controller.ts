@@ -55,7 +55,10 @@ import { IdempotentUpload } from '../../idempotency/idempotent-body.pipe';
 import { GALLERY_IF_MATCH } from './gallery-if-match.header';
 import { IMAGE_ETAG, IMAGE_IF_NONE_MATCH, NOT_MODIFIED } from '../image-etag.header';
 import { unlessNotModified } from '../../common/http/not-modified';
-import { EMPTY_OR_NAME_TEXT_PATTERN, MULTILINE_TEXT_PATTERN } from '../../common/http/display-text';
+import {
+  EMPTY_OR_NAME_TEXT_PATTERN,
+  EMPTY_OR_VISIBLE_MULTILINE_TEXT_PATTERN,
+} from '../../common/http/display-text';
 import { MAX_PRIORITY } from '../dto/gallery.dto';
 
 const UPLOAD_BODY = imageUploadBody({
@@ -75,7 +78,7 @@ const UPLOAD_BODY = imageUploadBody({
   description: {
     type: 'string',
     maxLength: 5000,
-    pattern: MULTILINE_TEXT_PATTERN,
+    pattern: EMPTY_OR_VISIBLE_MULTILINE_TEXT_PATTERN,
     example: 'Studio shot on a white background.',
   },
   is_primary: { type: 'boolean', default: false },

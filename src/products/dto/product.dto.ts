@@ -13,7 +13,7 @@ import {
 } from '../external-id';
 import type { ProductImageSummary } from '../product-images.port';
 import { SLUG_MAX_LENGTH, SLUG_PATTERN } from '../slug';
-import { DisplayText } from '../../common/http/display-text';
+import { EmptyOrVisibleMultilineText } from '../../common/http/display-text';
 import { NAME_TEXT_PATTERN, NameText } from '../../common/http/display-text';
 
 /** The OpenAPI schema of an external id, wherever one is sent. */
@@ -65,7 +65,7 @@ export class CreateProductDto {
   @Optional()
   @IsString()
   @MaxLength(10_000)
-  @DisplayText({ multiline: true })
+  @EmptyOrVisibleMultilineText()
   description?: string;
 
   @ApiPropertyOptional({
