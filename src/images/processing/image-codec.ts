@@ -1,4 +1,4 @@
-import { open as openFile, readFile } from 'node:fs/promises';
+import { open as openFile } from 'node:fs/promises';
 import sharp, {
   type FailOnOptions,
   type ResizeOptions,
@@ -212,49 +212,65 @@ export async function decode(
   input: CodecInput,
   header: Pick<ImageHeader, 'deepProfile' | 'format'>,
   maxPixels: number,
-  { scaledTo, strict }: { scaledTo?: { width: number; height: number }; strict: boolean },
+  options: { scaledTo?: { width: number; height: number }; strict: boolean },
 ): Promise<Pixels> {
   try {
-    const closed = header.format === 'jpeg' ? await withEndMarker(input) : input;
-    const source = await withGreyProfileApplied(closed, header, maxPixels);
-    return await whole(strict && header.format === 'jpeg', async (failOn) => {
-      let image = open(source, { failOn, limitInputPixels: maxPixels }).rotate();
-      if (scaledTo) image = image.resize({ ...scaledTo, fit: 'fill' });
-      const { data, info } = await srgb(image, header).raw().toBuffer({ resolveWithObject: true });
-      return { data, width: info.width, height: info.height, channels: info.channels };
-    });
+    return await decodeOnce(input, header, maxPixels, options);
   } catch (error) {
+    if (header.format === 'jpeg' && isMissingEndMarker(error)) {
+      return await decodeOnce(await withEndMarker(input), header, maxPixels, options).catch(
+        (again: unknown) => {
+          throw again instanceof AppError ? again : invalidImage();
+        },
+      );
+    }
     throw error instanceof AppError ? error : invalidImage();
   }
+}
+
+async function decodeOnce(
+  input: CodecInput,
+  header: Pick<ImageHeader, 'deepProfile' | 'format'>,
+  maxPixels: number,
+  { scaledTo, strict }: { scaledTo?: { width: number; height: number }; strict: boolean },
+): Promise<Pixels> {
+  const source = await withGreyProfileApplied(input, header, maxPixels);
+  return whole(strict && header.format === 'jpeg', async (failOn) => {
+    let image = open(source, { failOn, limitInputPixels: maxPixels }).rotate();
+    if (scaledTo) image = image.resize({ ...scaledTo, fit: 'fill' });
+    const { data, info } = await srgb(image, header).raw().toBuffer({ resolveWithObject: true });
+    return { data, width: info.width, height: info.height, channels: info.channels };
+  });
 }
 
 const JPEG_EOI = Buffer.from([0xff, 0xd9]);
 
 /**
- * A JPEG that lacks its end marker (EOI), with one: libvips refuses one without it at any failOn
- * ("premature end of JPEG image"), its scans whole or not. Closed, one whose last scan is whole
- * decodes as the same file with its marker does, and one cut inside a scan warns of it (see
- * LOST_PIXELS). Most uploads end with it; the others are read once more, whole.
+ * libvips refuses a JPEG that lacks its end marker (EOI) at any failOn, its scans whole or not.
+ * Only then is the file read whole (decoding streams it from disk otherwise): a file that ends
+ * in something else (a phone's appended video, a vendor trailer) decodes as it is.
+ */
+function isMissingEndMarker(error: unknown): boolean {
+  return error instanceof Error && /premature end of JPEG image/i.test(error.message);
+}
+
+/**
+ * The JPEG with an end marker: one whose last scan is whole then decodes as the same file with
+ * its marker does, and one cut inside a scan warns of it (see LOST_PIXELS). One allocation.
  */
 async function withEndMarker(input: CodecInput): Promise<CodecInput> {
   if ('raw' in input) return input;
-  if ('buffer' in input) {
-    return endsWithEoi(input.buffer) ? input : { buffer: Buffer.concat([input.buffer, JPEG_EOI]) };
-  }
+  if ('buffer' in input) return { buffer: Buffer.concat([input.buffer, JPEG_EOI]) };
   const file = await openFile(input.path, 'r');
   try {
     const { size } = await file.stat();
-    const tail = Buffer.alloc(2);
-    await file.read(tail, 0, 2, Math.max(0, size - 2));
-    if (endsWithEoi(tail)) return input;
+    const bytes = Buffer.allocUnsafe(size + JPEG_EOI.length);
+    const { bytesRead } = await file.read(bytes, 0, size, 0);
+    JPEG_EOI.copy(bytes, bytesRead);
+    return { buffer: bytes.subarray(0, bytesRead + JPEG_EOI.length) };
   } finally {
     await file.close();
   }
-  return { buffer: Buffer.concat([await readFile(input.path), JPEG_EOI]) };
-}
-
-function endsWithEoi(bytes: Buffer): boolean {
-  return bytes.length >= 2 && bytes.subarray(-2).equals(JPEG_EOI);
 }
 
 /**
