@@ -107,10 +107,28 @@ export async function keptFor(person: string, productId: string): Promise<KeptUp
     .sort((a, b) => a.queuedAt - b.queuedAt);
 }
 
-/** Forgets every file kept for the person (they logged out). */
-export async function forgetAllOf(person: string): Promise<void> {
-  const all = (await inStore<KeptUpload[]>('readonly', (store) => store.getAll())) ?? [];
-  await inStore('readwrite', (store) => {
-    for (const u of all) if (u.person === person) store.delete(u.id);
+/** Forgets, in one transaction, every kept file `gone` says so of. */
+function forgetWhere(gone: (upload: KeptUpload) => boolean): Promise<unknown> {
+  return inStore('readwrite', (store) => {
+    const cursor = store.openCursor();
+    cursor.onsuccess = () => {
+      const at = cursor.result;
+      if (!at) return;
+      if (gone(at.value as KeptUpload)) at.delete();
+      at.continue();
+    };
   });
+}
+
+/** Forgets every file kept for the person (they logged out). */
+export function forgetAllOf(person: string): Promise<unknown> {
+  return forgetWhere((upload) => upload.person === person);
+}
+
+/**
+ * Forgets every file kept for anyone but the person (who just logged in): another person's files
+ * are not left on a browser someone else now uses, where its storage could be read.
+ */
+export function forgetAllBut(person: string): Promise<unknown> {
+  return forgetWhere((upload) => upload.person !== person);
 }

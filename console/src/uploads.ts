@@ -12,7 +12,7 @@ import {
   unwrap,
 } from './api';
 import { sessionPerson, whenSessionOf } from './session';
-import { forget, forgetAllOf, keep, keptFor, thisTab } from './upload-store';
+import { forget, forgetAllBut, forgetAllOf, keep, keptFor, thisTab } from './upload-store';
 import { fetchWithUploadProgress } from './xhr-fetch';
 
 export interface Upload {
@@ -380,4 +380,13 @@ export function clearFinished(uploads: GalleryUploads): void {
 export function forgetKeptUploads(): void {
   const person = sessionPerson();
   if (person !== undefined) void forgetAllOf(person);
+}
+
+/**
+ * Someone logged in, and the service said who they are: the files other people kept on this
+ * browser are forgotten (theirs are not left readable in its storage for the next person).
+ */
+export function forgetOthersKeptUploads(): void {
+  const person = sessionPerson();
+  if (person !== undefined) void forgetAllBut(person);
 }

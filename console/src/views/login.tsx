@@ -5,7 +5,7 @@ import { useModal } from '../components/modal';
 import { ErrorText } from '../components/notice';
 import { Page } from '../components/page';
 import { navigate } from '../router';
-import { forgetKeptUploads } from '../uploads';
+import { forgetKeptUploads, forgetOthersKeptUploads } from '../uploads';
 import { endSession, sessionEndReason, startSession } from '../session';
 
 /** The login form: the API's own login route, by email or username (`who` filled in, if given). */
@@ -41,6 +41,8 @@ function LoginForm({ who: named = '' }: { who?: string }) {
         role: me?.role,
         scopes: me?.scopes,
       });
+      // Known only by the name typed, they may be a kept file's person by another spelling.
+      if (me?.user?.id !== undefined) forgetOthersKeptUploads();
     } catch (caught) {
       setError(messageOf(caught));
       setBusy(false);
