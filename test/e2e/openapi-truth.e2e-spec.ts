@@ -226,9 +226,14 @@ describe('openapi.json tells the truth', () => {
       .operations()
       .filter(({ key }) => {
         const [method, path] = key.split(' ');
-        const codes = doc.paths[path][method.toLowerCase()].responses['400']?.content?.[
-          'application/problem+json'
-        ]?.schema?.allOf?.[1]?.properties?.code?.enum as string[] | undefined;
+        const response = doc.paths[path][method.toLowerCase()].responses['400'];
+        const content = response?.content;
+        // A route answering 400 in an envelope of its own (Inventorum's) names the code's key.
+        if (content?.['application/json'] && !content['application/problem+json']) {
+          return !String(response.description).includes('`common.bad_request`');
+        }
+        const codes = content?.['application/problem+json']?.schema?.allOf?.[1]?.properties?.code
+          ?.enum as string[] | undefined;
         return !codes?.includes('bad_request');
       })
       .map(({ key }) => key);
