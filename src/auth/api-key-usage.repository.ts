@@ -4,7 +4,8 @@ import { DataSource } from 'typeorm';
 /**
  * Writes last_used_at only when the stored one is older than the resolution, whichever instance
  * of the service wrote it: the condition is the database's, so the instances share the throttle.
- * Either way, the age of the time it leaves (0 when written here), by the database's clock. The
+ * Either way, the age of the time it leaves (0 when written here: the caller knows it, its use's
+ * time), by the database's clock. The
  * time written is the use's ($3), not the write's: a write that comes late (a busy pool) must not
  * show a key revoked meanwhile as used after its revocation. Never ahead of the database's clock,
  * never before the use recorded already.

@@ -30,7 +30,10 @@ describe.each(AVAILABLE_BACKENDS)(`${ApiKeyUsageRepository.name} on %s`, (backen
 
   it('records when the key was used, not when the write came: never after its revocation', async () => {
     const { apiKey } = await newApiKey(db, { organizationId });
-    const usedAt = new Date(Date.now() - 2_000);
+    // By the database's clock (the test runner's may differ), two seconds ago.
+    const [{ usedAt }] = await db.query<{ usedAt: Date }[]>(
+      `SELECT date_trunc('milliseconds', now() - interval '2 seconds') AS "usedAt"`,
+    );
     // The request was let through; its write is late (a busy pool), after the key was revoked.
     await db.query('UPDATE api_keys SET revoked_at = now() WHERE id = $1', [apiKey.id]);
     expect(await usage.touch(apiKey.id, 60_000, usedAt)).toBe(0);
