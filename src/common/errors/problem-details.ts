@@ -207,17 +207,9 @@ function httpExceptionProblem(exception: HttpException): Problem {
     status >= 500
       ? 'An unexpected error occurred.'
       : nestRouteMiss
-        ? `No route matches ${withoutQuery(httpExceptionDetail(exception).slice('Cannot '.length))}.`
+        ? // The path, not the query: an API key or token a client put there is not echoed.
+          `No route matches ${httpExceptionDetail(exception).slice('Cannot '.length).split('?', 1)[0]}.`
         : httpExceptionDetail(exception);
   const body = { ...problem(code, detail), status };
   return { status, body, headers: {}, unexpected: status >= 500 };
-}
-
-/**
- * "METHOD /path?query" without its query: a 404 names the path, not what the query carried (an
- * API key or a token a client put there would otherwise be echoed, and logged by what logs bodies).
- */
-function withoutQuery(methodAndUrl: string): string {
-  const query = methodAndUrl.indexOf('?');
-  return query === -1 ? methodAndUrl : methodAndUrl.slice(0, query);
 }
