@@ -1,8 +1,11 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startService, waitForStatus } from '../support/process';
+import { SERVICE_TEST_TIMEOUT_MS, startService, waitForStatus } from '../support/process';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
+
+// These tests start the service and wait for it to be ready.
+jest.setTimeout(SERVICE_TEST_TIMEOUT_MS);
 
 interface LogLine {
   level: number;

@@ -14,9 +14,10 @@ import {
   inheritedEnv,
   isRunning,
   MAIN,
+  type RunningService,
+  SERVICE_TEST_TIMEOUT_MS,
   startService,
   waitForStatus,
-  type RunningService,
 } from '../support/process';
 import { eventually } from '../support/eventually';
 import { login } from '../support/http';
@@ -26,6 +27,9 @@ import { filesBelow } from '../support/accounts';
 import { DataSource } from 'typeorm';
 import { createApp } from '../../src/app.factory';
 import { THREADS_BESIDE_IMAGES } from '../../src/common/runtime/thread-pool';
+
+// These tests start the service and wait for it to be ready.
+jest.setTimeout(SERVICE_TEST_TIMEOUT_MS);
 
 const execFileAsync = promisify(execFile);
 const CLI = MAIN.replace(/main\.js$/, 'cli.js');

@@ -3,8 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { THREADS_BESIDE_IMAGES } from '../../src/common/runtime/thread-pool';
 import { eventually } from '../support/eventually';
-import { freePort, startService, waitForStatus } from '../support/process';
+import { freePort, SERVICE_TEST_TIMEOUT_MS, startService, waitForStatus } from '../support/process';
 import { createTestDatabase } from '../support/test-database';
+
+// These tests start the service and wait for it to be ready.
+jest.setTimeout(SERVICE_TEST_TIMEOUT_MS);
 
 /** The libuv threads of a running process. */
 function libuvThreads(pid: number): string[] {

@@ -12,11 +12,15 @@ import {
   freePort,
   inheritedEnv,
   ROOT,
+  type RunningService,
+  SERVICE_TEST_TIMEOUT_MS,
   startService,
   waitForStatus,
-  type RunningService,
 } from '../support/process';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
+
+// These tests start the service and wait for it to be ready.
+jest.setTimeout(SERVICE_TEST_TIMEOUT_MS);
 
 const execFileAsync = promisify(execFile);
 

@@ -90,6 +90,14 @@ export function startService(env: Record<string, string>, cwd: string): RunningS
 }
 
 /**
+ * The limit of a test that starts the service itself and waits for it to be ready (jest.setTimeout
+ * in its file): above {@link waitForStatus}'s deadline, so a slow start fails with the wait's own
+ * message (the last status seen) rather than Jest's bare timeout. With the default 60 s, a readiness
+ * test failed so in CI while three workers and Chromium shared two cores.
+ */
+export const SERVICE_TEST_TIMEOUT_MS = 180_000;
+
+/**
  * Polls `url` until it answers `status`. The default deadline is generous: the built service on a
  * new embedded (PGlite) database took 28-50 s to be ready on this 2-core machine while other tests
  * and a soak ran beside it (console-output.e2e missed a 30 s deadline so). A deadline, not a
