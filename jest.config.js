@@ -76,6 +76,7 @@ const maxWorkers = Math.max(3, availableParallelism() - 1);
 /** @type {import('jest').Config} */
 module.exports = {
   maxWorkers,
+  reporters: ['default', '<rootDir>/test/support/slowest-files.reporter.cjs'],
   // How long a worker may take to exit once told to stop before Jest kills it and prints "A worker
   // process has failed to exit gracefully" (default 500 ms). With its event loop already empty (no
   // socket, timer or child open: measured), a worker that has run several files (PGlite's
