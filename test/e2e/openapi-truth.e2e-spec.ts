@@ -4,7 +4,11 @@ import { solidJpeg } from '../support/fixtures';
 import { call, login } from '../support/http';
 import { multipart } from '../support/multipart';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
-import { OpenApiResponseValidator, type ObservedResponse } from '../support/openapi-validator';
+import {
+  inOwnEnvelope,
+  OpenApiResponseValidator,
+  type ObservedResponse,
+} from '../support/openapi-validator';
 
 /**
  * openapi.json against what the service does: places where a client generated from, or a gateway
@@ -227,13 +231,12 @@ describe('openapi.json tells the truth', () => {
       .filter(({ key }) => {
         const [method, path] = key.split(' ');
         const response = doc.paths[path][method.toLowerCase()].responses['400'];
-        const content = response?.content;
         // A route answering 400 in an envelope of its own (Inventorum's) names the code's key.
-        if (content?.['application/json'] && !content['application/problem+json']) {
+        if (inOwnEnvelope(response)) {
           return !String(response.description).includes('`common.bad_request`');
         }
-        const codes = content?.['application/problem+json']?.schema?.allOf?.[1]?.properties?.code
-          ?.enum as string[] | undefined;
+        const codes = response?.content?.['application/problem+json']?.schema?.allOf?.[1]
+          ?.properties?.code?.enum as string[] | undefined;
         return !codes?.includes('bad_request');
       })
       .map(({ key }) => key);

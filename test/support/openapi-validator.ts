@@ -77,6 +77,17 @@ export interface OpenApiDocument {
   components?: { schemas?: Record<string, Schema>; headers?: Record<string, HeaderObject> };
 }
 
+/**
+ * Whether a documented response is only in an error envelope of the route's own (a compatible
+ * API's, Inventorum's: ApiOwnErrorBody): application/json, with no problem+json beside it.
+ */
+export function inOwnEnvelope(
+  response: { content?: Record<string, unknown> } | undefined,
+): boolean {
+  const content = response?.content;
+  return Boolean(content?.['application/json'] && !content['application/problem+json']);
+}
+
 /** Headers a success must send where its status documents them (see ApiResponseHeaders). */
 const EXPECTED_SUCCESS_HEADERS = new Set(['etag', 'location']);
 /** Headers a client acts on: when sent, the status must document them, to be read typed. */
