@@ -21,13 +21,23 @@ class QueuedDeletions extends FileDeletionsRepository {
   }
 
   /** A job of one key each, named by its key. */
-  override pendingJobs(_queue: string, known: readonly string[]): Promise<PendingJob[]> {
+  override pendingIds(): Promise<string[]> {
+    return this.answered(() => [...this.pending]);
+  }
+
+  override pendingJobs(_queue: string, ids?: readonly string[]): Promise<PendingJob[]> {
+    return this.answered(() =>
+      this.pending
+        .filter((key) => !ids || ids.includes(key))
+        .map((key) => ({ id: key, keys: [key] })),
+    );
+  }
+
+  private answered<T>(answer: () => T): Promise<T> {
     this.reads++;
     if (this.answer === 'failing') return Promise.reject(new Error('connection refused'));
     if (this.answer === 'never') return new Promise(() => undefined);
-    return Promise.resolve(
-      this.pending.map((key) => ({ id: key, keys: known.includes(key) ? null : [key] })),
-    );
+    return Promise.resolve(answer());
   }
 }
 

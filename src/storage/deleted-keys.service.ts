@@ -32,7 +32,10 @@ const OWN_KEPT_MAX = 20_000;
  * is tried: at once here), and the keys of every file-deletion job not done, read from the
  * database at most every {@link DELETED_KEYS_KEPT_MS} and only while delivery asks (another
  * instance's deletions). Every job, however large the backlog (an organisation's deletion is
- * hundreds of jobs): each job's keys are read once, then only its id, to learn that it is done.
+ * hundreds of jobs): each read lists the ids of the jobs not done, sending nothing but the queue's
+ * name; a job's keys are read once, when its id is first listed, and taken out (counted per key,
+ * so that another job naming the key keeps it) when its id is no longer listed. A read goes over
+ * the jobs queued or done since the last, not over the whole backlog's keys.
  * An image's keys are never used again for other bytes (they are built from its id), so a key
  * known deleted stays so.
  */
@@ -41,8 +44,9 @@ export class DeletedKeys {
   private readonly logger = new Logger('DeletedKeys');
   private readonly own = new LRUCache<string, true>({ max: OWN_KEPT_MAX });
   /** The keys of each job not done when last read, by job id. */
-  private jobs: ReadonlyMap<string, readonly string[]> = new Map();
-  private queued: ReadonlySet<string> = new Set();
+  private readonly jobs = new Map<string, readonly string[]>();
+  /** The keys of those jobs, each with the number of them that name it. */
+  private readonly queued = new Map<string, number>();
   /** performance.now() of the last read of the queued keys (-Infinity: never read). */
   private readAt = Number.NEGATIVE_INFINITY;
   private reading: Promise<void> | undefined;
@@ -104,11 +108,9 @@ export class DeletedKeys {
     if (this.reading) return this.reading;
     // As old as the moment the query set out: a deletion committed while it ran may be missing.
     const started = performance.now();
-    this.reading = this.repository
-      .pendingJobs(FILE_DELETION_QUEUE, [...this.jobs.keys()])
+    this.reading = this.readJobs()
       .then(
-        (pending) => {
-          this.takeJobs(pending);
+        () => {
           this.readAt = started;
           this.warned = false;
         },
@@ -131,16 +133,39 @@ export class DeletedKeys {
     return this.reading;
   }
 
-  /** The jobs not done, as just read: those known keep the keys read before. */
-  private takeJobs(pending: PendingJob[]): void {
-    const jobs = new Map<string, readonly string[]>();
-    for (const { id, keys } of pending) {
-      const known = keys ?? this.jobs.get(id);
-      if (known) jobs.set(id, known);
+  /**
+   * The jobs not done, as listed now: those no longer listed taken out, the keys of those listed
+   * for the first time read and taken in (all of them at the first read: one query, no ids
+   * sent). A job listed, then done before its keys are read, is left out; one queued since the
+   * list is listed next time.
+   */
+  private async readJobs(): Promise<void> {
+    if (this.jobs.size === 0)
+      return this.takeJobs(await this.repository.pendingJobs(FILE_DELETION_QUEUE));
+    const listed = new Set(await this.repository.pendingIds(FILE_DELETION_QUEUE));
+    for (const [id, keys] of this.jobs) {
+      if (listed.has(id)) continue;
+      this.jobs.delete(id);
+      for (const key of keys) this.count(key, -1);
     }
-    const changed =
-      jobs.size !== this.jobs.size || [...jobs.keys()].some((id) => !this.jobs.has(id));
-    this.jobs = jobs;
-    if (changed) this.queued = new Set([...jobs.values()].flat());
+    const unread = [...listed].filter((id) => !this.jobs.has(id));
+    if (unread.length === 0) return;
+    this.takeJobs(await this.repository.pendingJobs(FILE_DELETION_QUEUE, unread));
+  }
+
+  /** Jobs not done whose keys were just read: taken in, unless known already. */
+  private takeJobs(pending: readonly PendingJob[]): void {
+    for (const { id, keys } of pending) {
+      if (this.jobs.has(id)) continue;
+      this.jobs.set(id, keys);
+      for (const key of keys) this.count(key, 1);
+    }
+  }
+
+  /** One job more, or one fewer, names `key`: queued while one does. */
+  private count(key: string, by: 1 | -1): void {
+    const jobs = (this.queued.get(key) ?? 0) + by;
+    if (jobs > 0) this.queued.set(key, jobs);
+    else this.queued.delete(key);
   }
 }

@@ -58,7 +58,7 @@ describe(DeletedKeys.name, () => {
       }
       const [{ reads }] = await m.dataSource.query<{ reads: number }[]>(
         `SELECT count(*)::int AS reads FROM pg_stat_activity
-          WHERE datname = current_database() AND query LIKE '%CASE WHEN j.id = ANY%'
+          WHERE datname = current_database() AND query LIKE '%FROM pgboss.job AS j%'
             AND pid <> pg_backend_pid()`,
       );
       expect(reads).toBe(1);
@@ -70,4 +70,89 @@ describe(DeletedKeys.name, () => {
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(await elsewhere.isDeleted(keyOf(1))).toBe(true);
   }, 30_000);
+
+  describe('read again after jobs were queued or done', () => {
+    const realNow = performance.now.bind(performance);
+    /** How far this test moved the clock DeletedKeys reads: past 5 s, the jobs are read again. */
+    let ahead = 0;
+    const readAgain = (): void => {
+      ahead += 6_000;
+    };
+    beforeEach(() => {
+      ahead = 0;
+      jest.spyOn(performance, 'now').mockImplementation(() => realNow() + ahead);
+    });
+    afterEach(() => jest.restoreAllMocks());
+
+    /** `count` jobs of `perJob` keys each, inserted as pg-boss queues them; the `n`th key is keyOf(n). */
+    const queueJobs = (count: number, perJob: number, from = 0): Promise<unknown> =>
+      m.dataSource.query(
+        `INSERT INTO pgboss.job (name, data)
+         SELECT 'file-deletion', jsonb_build_object('keys', (
+                  SELECT jsonb_agg('uploads/backlog-' || k || '/original.jpg')
+                    FROM generate_series($1::int + j * $2::int, $1::int + j * $2::int + $2::int - 1) AS k))
+           FROM generate_series(0, $3::int - 1) AS j`,
+        [from, perJob, count],
+      );
+    const finish = (key: string, limit = 1): Promise<unknown> =>
+      m.dataSource.query(
+        `UPDATE pgboss.job SET state = 'completed', completed_on = now()
+          WHERE id IN (SELECT id FROM pgboss.job
+                        WHERE name = 'file-deletion' AND state = 'created' AND data->'keys' ? $1
+                        LIMIT $2)`,
+        [key, limit],
+      );
+
+    it('keeps a key hidden while another queued job still names it', async () => {
+      await deletions.discard([keyOf(1)], null, { wait: false });
+      await deletions.discard([keyOf(1), keyOf(2)], null, { wait: false });
+      const elsewhere = new DeletedKeys(m.get(FileDeletionsRepository));
+      expect(await elsewhere.isDeleted(keyOf(1))).toBe(true);
+
+      await finish(keyOf(1));
+      readAgain();
+      expect(await elsewhere.isDeleted(keyOf(1))).toBe(true);
+      await finish(keyOf(1));
+      readAgain();
+      expect(await elsewhere.isDeleted(keyOf(1))).toBe(false);
+      expect(await elsewhere.isDeleted(keyOf(2))).toBe(false);
+    });
+
+    it('sends the database no list of the jobs it knows, however long the backlog', async () => {
+      await queueJobs(2_000, 1);
+      const elsewhere = new DeletedKeys(m.get(FileDeletionsRepository));
+      expect(await elsewhere.isDeleted(keyOf(1_999))).toBe(true);
+
+      // One job done, one queued since: the next read learns both...
+      await finish(keyOf(0));
+      await queueJobs(1, 1, 5_000);
+      const query = jest.spyOn(m.dataSource, 'query');
+      readAgain();
+      expect(await elsewhere.isDeleted(keyOf(0), keyOf(5_000))).toBe(true);
+      expect(await elsewhere.isDeleted(keyOf(0))).toBe(false);
+      // ...sending its few parameters, not the 2,000 ids it read before (74,000 characters).
+      const sent = query.mock.calls.reduce(
+        (n, [, parameters]) => n + JSON.stringify(parameters ?? []).length,
+        0,
+      );
+      expect(sent).toBeLessThan(500);
+    });
+
+    it('takes one job done out of a long backlog without going over the keys of the others', async () => {
+      await queueJobs(2_000, 50);
+      const elsewhere = new DeletedKeys(m.get(FileDeletionsRepository));
+      expect(await elsewhere.isDeleted(keyOf(99_999))).toBe(true);
+
+      await finish(keyOf(0));
+      // Whatever is put in a set or a map while the jobs are read again: the 2,000 ids listed and
+      // the done job's 50 keys, not the 100,000 keys of the jobs not done.
+      const added = [jest.spyOn(Set.prototype, 'add'), jest.spyOn(Map.prototype, 'set')];
+      readAgain();
+      expect(await elsewhere.isDeleted(keyOf(0))).toBe(false);
+      const keys = added.reduce((n, spy) => n + spy.mock.calls.length, 0);
+      added.forEach((spy) => spy.mockRestore());
+      expect(await elsewhere.isDeleted(keyOf(50), keyOf(99_999))).toBe(true);
+      expect(keys).toBeLessThan(10_000);
+    });
+  });
 });

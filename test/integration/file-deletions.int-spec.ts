@@ -63,7 +63,7 @@ describe(StorageDeletionsService.name, () => {
     ).toBe(true);
   });
 
-  it('reads the deletions not done, each with its keys unless the caller knows it already', async () => {
+  it('lists the deletions not done, and reads the keys of all of them or of those asked for', async () => {
     await m.dataSource.query(`DELETE FROM pgboss.job WHERE name = 'file-deletion'`);
     for (const key of [
       'uploads/a/original.jpg',
@@ -72,6 +72,10 @@ describe(StorageDeletionsService.name, () => {
     ])
       await deletions.discard([key], null, { wait: false });
     const job = (key: string) => `(SELECT id FROM pgboss.job WHERE data->'keys' ? '${key}')`;
+    const [a, c] = await m.dataSource.query<{ id: string }[]>(
+      `SELECT ${job('uploads/a/original.jpg')}::text AS id
+       UNION ALL SELECT ${job('uploads/c/original.jpg')}::text`,
+    );
     // b's first attempt failed (the storage refused it); c's deletion is done.
     await m.dataSource.query(
       `UPDATE pgboss.job SET state = 'retry', retry_count = 1 WHERE id = ${job('uploads/b/original.jpg')}`,
@@ -81,19 +85,17 @@ describe(StorageDeletionsService.name, () => {
         WHERE id = ${job('uploads/c/original.jpg')}`,
     );
     const repository = m.get(FileDeletionsRepository);
-    const pending = await repository.pendingJobs(FILE_DELETION_QUEUE, []);
-    expect(pending.flatMap((p) => p.keys ?? []).sort()).toEqual([
+    const pending = await repository.pendingJobs(FILE_DELETION_QUEUE);
+    expect(pending.flatMap((p) => p.keys).sort()).toEqual([
       'uploads/a/original.jpg',
       'uploads/b/original.jpg',
     ]);
-    const a = pending.find((p) => p.keys?.includes('uploads/a/original.jpg'))!;
-    expect(
-      (await repository.pendingJobs(FILE_DELETION_QUEUE, [a.id])).sort((x, y) =>
-        x.keys === null ? -1 : y.keys === null ? 1 : 0,
-      ),
-    ).toEqual([
-      { id: a.id, keys: null },
-      { id: expect.any(String), keys: ['uploads/b/original.jpg'] },
+    expect((await repository.pendingIds(FILE_DELETION_QUEUE)).sort()).toEqual(
+      pending.map((p) => p.id).sort(),
+    );
+    // Asked for a and c: c is done, so only a.
+    expect(await repository.pendingJobs(FILE_DELETION_QUEUE, [a.id, c.id])).toEqual([
+      { id: a.id, keys: ['uploads/a/original.jpg'] },
     ]);
   });
 });
