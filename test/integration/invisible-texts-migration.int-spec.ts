@@ -1,0 +1,212 @@
+import { plainToInstance } from 'class-transformer';
+import { validate } from 'class-validator';
+import { UpdateUserDto } from '../../src/auth/dto/user.dto';
+import type { DataSource } from 'typeorm';
+import { isDisplayText, isVisibleText } from '../../src/common/http/display-text';
+import { runPendingMigrations } from '../../src/database/run-migrations';
+import { UpdateImageDto } from '../../src/images/dto/gallery.dto';
+import { UpdateProductDto } from '../../src/products/dto/product.dto';
+import { TextsShowingNothingEmptied1798400000000 as Migration } from '../../migrations/1798400000000-TextsShowingNothingEmptied';
+import { dataSourceUpTo } from '../support/migrations';
+import {
+  AVAILABLE_BACKENDS,
+  createTestDatabase,
+  type TestDatabase,
+} from '../support/test-database';
+
+/** The migration under test, which empties the texts the service now refuses as showing nothing. */
+const MIGRATION = 1798400000000;
+
+/**
+ * Texts stored before the service refused those that show as nothing: a description (88397ef),
+ * an image's title or alt text and a user's full name (52046be).
+ */
+const CASES: Record<string, string> = {
+  zeroWidth: '\u200b',
+  bidi: '\u202e\u2066',
+  joinerLines: '\u2060\n\u00ad',
+  combining: '\u0301',
+  spacedZeroWidth: ' \u200b\t',
+  bom: '\ufeff\u200b',
+  braille: '\u2800',
+  hangulFiller: '\u3164\u115f',
+  variationSupplement: '\u{e0100}',
+  mongolian: '\u180e',
+  musicalIgnorable: '\u{1d173}',
+  empty: '',
+  blank: ' \n\t ',
+  ideographicSpace: '\u3000',
+  noBreak: '\u00a0',
+  lineSeparator: '\u2028',
+  bomOnly: '\ufeff',
+  word: 'Shoe',
+  layout: '  Two lines,\n  the second\u200b indented. ',
+  accented: 'e\u0301',
+  afterZeroWidth: '\u200bShoe',
+  emoji: '\u{1f600}',
+  family: '\u{1f468}\u200d\u{1f469}',
+  heart: '\u2764\ufe0f',
+  noBreakX: '\u00a0x',
+};
+
+/** What the service refuses on write: white space only is stored empty, else it must show. */
+function showsNothing(text: string): boolean {
+  return text.trim() !== '' && !isVisibleText(text);
+}
+
+interface Row {
+  key: string;
+  product: string;
+  image: string;
+  title: string;
+  alt_text: string;
+  full_name: string;
+  version: string;
+  gallery_version: string;
+}
+
+/** A text column as hex: PGlite's driver would drop a leading BOM (U+FEFF) from the text. */
+const hex = (column: string, as: string) => `encode(convert_to(${column}, 'UTF8'), 'hex') AS ${as}`;
+const TEXT_COLUMNS = ['product', 'image', 'title', 'alt_text', 'full_name'] as const;
+
+const ROWS = `
+  SELECT p.name AS key, ${hex('p.description', 'product')}, ${hex('i.description', 'image')},
+         ${hex('i.title', 'title')}, ${hex('i.alt_text', 'alt_text')}, ${hex('u.full_name', 'full_name')},
+         p.version::text AS version, p.gallery_version::text AS gallery_version
+    FROM products p JOIN images i ON i.product_id = p.id JOIN users u ON u.username = lower(p.name)`;
+
+/** The rows as stored, their texts decoded. */
+async function read(db: DataSource): Promise<Row[]> {
+  const rows = await db.query<Row[]>(ROWS);
+  for (const row of rows) {
+    for (const column of TEXT_COLUMNS) row[column] = Buffer.from(row[column], 'hex').toString();
+  }
+  return rows;
+}
+
+describe.each(AVAILABLE_BACKENDS)(`Migration ${MIGRATION} on %s`, (backend) => {
+  let db: TestDatabase;
+
+  beforeAll(async () => {
+    db = await createTestDatabase(backend, { schema: 'empty' });
+  });
+  afterAll(() => db.drop());
+
+  it('empties the texts that show as nothing, and only those', async () => {
+    const before = dataSourceUpTo(db, MIGRATION - 1);
+    let stored: Row[];
+    await before.initialize();
+    try {
+      await runPendingMigrations(before);
+      const [{ id: org }] = await before.query<{ id: string }[]>(
+        `INSERT INTO organizations (name, slug) VALUES ('Acme', 'acme') RETURNING id`,
+      );
+      for (const [key, text] of Object.entries(CASES)) {
+        const [{ id: product }] = await before.query<{ id: string }[]>(
+          `INSERT INTO products (organization_id, name, slug, description)
+           VALUES ($1, $2, $3, $4) RETURNING id`,
+          [org, key, key.toLowerCase(), text],
+        );
+        await before.query(
+          `INSERT INTO images (id, organization_id, product_id, is_primary, format, mime_type, width,
+                               height, size, color_mode, has_alpha, sha256, storage_key,
+                               title, alt_text, description)
+           VALUES (gen_random_uuid(), $1, $2::uuid, true, 'jpeg', 'image/jpeg', 8, 8, 100, 'RGB', false, repeat('0', 64),
+                   'products/' || $2::text || '/o.jpg', $3, $3, $3)`,
+          [org, product, text],
+        );
+        await before.query(
+          `INSERT INTO users (organization_id, email, username, password_hash, role, full_name)
+           VALUES ($1, $2 || '@example.com', $2, 'x', 'user', $3)`,
+          [org, key.toLowerCase(), text],
+        );
+      }
+      // A stand-alone image (no product) is emptied too, no gallery to count it in.
+      await before.query(
+        `INSERT INTO images (id, organization_id, format, mime_type, width, height, size, color_mode,
+                             has_alpha, sha256, storage_key, description)
+         VALUES (gen_random_uuid(), $1, 'jpeg', 'image/jpeg', 8, 8, 100, 'RGB', false, repeat('0', 64),
+                 'assets/alone/o.jpg', '\u200b')`,
+        [org],
+      );
+      stored = await read(before);
+    } finally {
+      await before.destroy();
+    }
+
+    const after = dataSourceUpTo(db, MIGRATION);
+    await after.initialize();
+    try {
+      await runPendingMigrations(after);
+      const rows = await read(after);
+      const was = new Map(stored.map((row) => [row.key, row]));
+      const actual = Object.fromEntries(
+        rows.map((row) => {
+          const old = was.get(row.key)!;
+          return [
+            row.key,
+            {
+              texts: [row.product, row.image, row.title, row.alt_text, row.full_name],
+              version: row.version !== old.version,
+              gallery: row.gallery_version !== old.gallery_version,
+            },
+          ];
+        }),
+      );
+      const expected = Object.fromEntries(
+        Object.entries(CASES).map(([key, text]) => {
+          const emptied = showsNothing(text);
+          const now = emptied ? '' : text;
+          // The product's ETag and its gallery's move on when a text of theirs changes.
+          return [key, { texts: [now, now, now, now, now], version: emptied, gallery: emptied }];
+        }),
+      );
+      expect(actual).toEqual(expected);
+      expect(Object.values(CASES).filter(showsNothing)).toHaveLength(11);
+      const [alone] = await after.query<{ description: string }[]>(
+        `SELECT description FROM images WHERE product_id IS NULL`,
+      );
+      expect(alone.description).toBe('');
+
+      // What a client reads and sends back whole (read, modify, write) is now accepted. A title,
+      // an alt text or a full name is one line: one of several the service never stored.
+      for (const row of rows) {
+        const line = isDisplayText(CASES[row.key]);
+        const sent = [
+          plainToInstance(UpdateProductDto, { name: row.key, description: row.product }),
+          plainToInstance(UpdateImageDto, {
+            description: row.image,
+            ...(line && { title: row.title, alt_text: row.alt_text }),
+          }),
+          plainToInstance(UpdateUserDto, line ? { full_name: row.full_name } : {}),
+        ];
+        const errors = (await Promise.all(sent.map((dto) => validate(dto)))).flat();
+        expect({ key: row.key, errors }).toEqual({ key: row.key, errors: [] });
+      }
+    } finally {
+      await after.destroy();
+    }
+  });
+
+  it('finds each character the service refuses alone, and only those', async () => {
+    const source = dataSourceUpTo(db, 0);
+    await source.initialize();
+    try {
+      const { notBlank, visible } = Migration.showsNothingPatterns();
+      // Every code point PostgreSQL text holds: not NUL, not a surrogate.
+      const rows = await source.query<{ n: number }[]>(
+        `SELECT n FROM generate_series(1, 1114111) AS n
+          WHERE (n < 55296 OR n > 57343) AND chr(n) ~ $1 AND chr(n) !~ $2 ORDER BY n`,
+        [notBlank, visible],
+      );
+      const expected: number[] = [];
+      for (let n = 1; n <= 0x10ffff; n++) {
+        if ((n < 0xd800 || n > 0xdfff) && showsNothing(String.fromCodePoint(n))) expected.push(n);
+      }
+      expect(rows.map(({ n }) => n)).toEqual(expected);
+      expect(expected.length).toBeGreaterThan(1000);
+    } finally {
+      await source.destroy();
+    }
+  });
+});
