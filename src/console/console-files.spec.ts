@@ -15,6 +15,25 @@ describe(consoleFileFor.name, () => {
   ])('/console/%s is answered by %s', (path, file) => {
     expect(consoleFileFor(path)).toBe(file);
   });
+
+  it.each([
+    '..',
+    '../package.json',
+    'assets/../index.html',
+    'assets/../../package.json',
+    '..\\package.json',
+    'assets\\..\\index.html',
+    'x\0.js',
+  ])('/console/%j (as the router decoded it) is no file nor view of the console', (path) => {
+    expect(consoleFileFor(path)).toBeUndefined();
+  });
+
+  it.each(['..js', 'a..b.js', '...', 'products/..x'])(
+    '/console/%s is a name like any other',
+    (path) => {
+      expect(consoleFileFor(path)).not.toBeUndefined();
+    },
+  );
 });
 
 describe(isHashedAsset.name, () => {

@@ -20,11 +20,22 @@ export function consoleBuildDir(from = __dirname): string {
 }
 
 /**
+ * A `..` segment, between slashes or backslashes (which the file sender takes as separators too),
+ * or a NUL: no file or view of the console is named so. The router has decoded the path already,
+ * so `%2e%2e`, `%2E%2E%2F` and `..%5c` are caught here as `..`.
+ */
+const NOT_A_CONSOLE_PATH = /(?:^|[\\/])\.\.(?:[\\/]|$)|\0/;
+
+/**
  * The file that answers `/console/<path>`: a path whose last segment names a file (has an
  * extension) is that file, and anything else is a client-side route (`products/<id>`), answered
- * with the page, so that a bookmarked or reloaded view opens (the SPA fallback).
+ * with the page, so that a bookmarked or reloaded view opens (the SPA fallback). Undefined for a
+ * path that climbs out of its folder or holds a NUL: answered as a missing file is (404), as
+ * /media answers one, rather than with the sender's 403 or 400 (which told the path apart) or
+ * the page.
  */
-export function consoleFileFor(path: string): string {
+export function consoleFileFor(path: string): string | undefined {
+  if (NOT_A_CONSOLE_PATH.test(path)) return undefined;
   const last = path.slice(path.lastIndexOf('/') + 1);
   return last.includes('.') ? path : CONSOLE_PAGE;
 }

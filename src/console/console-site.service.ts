@@ -41,6 +41,12 @@ export class ConsoleSite implements OnModuleInit {
   /** Sends the file for `/console/<path>` (the page for client-side routes) once it is sent. */
   async send(reply: FastifyReply, path: string): Promise<void> {
     const file = consoleFileFor(path);
+    // The answer to any file the console does not have (the application's not-found handler).
+    if (file === undefined) {
+      reply.callNotFound();
+      await reply;
+      return;
+    }
     if (file === CONSOLE_PAGE && !existsSync(join(this.root, CONSOLE_PAGE))) {
       throw new AppError('route_not_found', 'The console is not built: run npm run build.');
     }
