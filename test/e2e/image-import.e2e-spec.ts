@@ -125,6 +125,16 @@ describe('Image import (PUT /products/:id/image)', () => {
           return void res.writeHead(302, { Location: `${target.origin}/` }).end();
         case '/missing':
           return void res.writeHead(404).end();
+        case '/failing':
+          return void res.writeHead(500).end();
+        case '/no-content':
+          return void res.writeHead(204).end();
+        case '/empty':
+          return void res.writeHead(200, { 'Content-Type': 'image/png' }).end();
+        case '/empty-chunked':
+          // No Content-Length: a body that ends before its first byte.
+          res.writeHead(200, { 'Content-Type': 'image/png', 'Transfer-Encoding': 'chunked' });
+          return void res.end();
         case '/too-big': {
           // Chunked, no Content-Length: only counting can stop it.
           res.writeHead(200, { 'Content-Type': 'image/png' });
@@ -460,6 +470,11 @@ describe('Image import (PUT /products/:id/image)', () => {
       ['a server lying about Content-Length', 'IMAGES/lying-length'],
       ['a server trickling past the timeout', 'IMAGES/trickle'],
       ['a 404', 'IMAGES/missing'],
+      ['a 500', 'IMAGES/failing'],
+      // Answered, but with no image at all: the URL's fault, as a 404 is, not the file's type.
+      ['a 204 No Content', 'IMAGES/no-content'],
+      ['an empty 200', 'IMAGES/empty'],
+      ['an empty chunked 200', 'IMAGES/empty-chunked'],
     ];
     const expand = (template: string) =>
       template

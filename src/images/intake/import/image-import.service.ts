@@ -37,9 +37,9 @@ export const IMPORT_MAX_REDIRECTS = 3;
 /**
  * Brings an image given in JSON (the Ocha API's `image`: a `data:image/…;base64,…` URI or an http(s)
  * URL) into a temporary file for the processor. URLs are fetched by {@link safeFetch}, safe
- * against server-side request forgery; every way a fetch can fail is one answer to the client
- * (400 image_url_unreachable), so the endpoint cannot be used to scan ports or networks, and the
- * real reason goes to the log.
+ * against server-side request forgery; every way a fetch can fail, and an answer with no body
+ * (a 204, an empty 200), is one answer to the client (400 image_url_unreachable), so the endpoint
+ * cannot be used to scan ports or networks, and the real reason goes to the log.
  */
 @Injectable()
 export class ImageImportService {
@@ -115,6 +115,9 @@ export class ImageImportService {
   private async fromUrl(source: string, path: string): Promise<ImportedFile> {
     try {
       const result = await safeFetch(source, path, this.fetchOptions);
+      // A 204, or a 2xx with a body of no bytes: the URL gave no image at all, which is the URL's
+      // fault as a 404 is, not a file of the wrong type.
+      if (result.bytes === 0) throw new UrlFetchError('empty-body', 'The URL answered no body');
       return { path, filename: filenameOf(result.finalUrl) };
     } catch (error) {
       if (error instanceof UrlFetchTooLargeError) throw imageTooLarge(this.maxBytes);
