@@ -313,6 +313,27 @@ describe('Inventorum: POST /api/images/ (its own curl command)', () => {
     await expectCreated(result, number, type);
   });
 
+  it('takes the last of a repeated type, as Django reads a repeated form field', async () => {
+    // QueryDict.__getitem__ and .get (what Django REST framework's fields read) answer the last
+    // value of a field sent more than once; the ones before it are not read, valid or not.
+    await expectCreated(
+      await send({ form: ['type=user', 'image=@image-file.jpg', 'type=account'] }),
+      1,
+      'account',
+    );
+    await expectCreated(
+      await send({ form: ['image=@image-file.jpg', 'type=banner', 'type=category'] }),
+      3,
+      'category',
+    );
+    const before = await snapshot();
+    const last = await send({ form: ['image=@image-file.jpg', 'type=product', 'type=banner'] });
+    expect(expectEnvelope(last, 400).error.fields).toEqual({
+      type: ['"banner" is not a valid choice.'],
+    });
+    await expectNothingLeft(before);
+  });
+
   it('reads the file from product_image for X-Api-Version 7 and earlier', async () => {
     for (const version of ['7', '3']) {
       const result = await send({

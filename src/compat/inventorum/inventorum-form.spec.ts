@@ -62,14 +62,14 @@ async function translate(parts: Multipart[], imageField: 'image' | 'product_imag
 }
 
 describe(inventorumParts.name, () => {
-  it("passes the version's file as image, and type", async () => {
+  it("passes the version's file as image, and type once the form is read", async () => {
     expect(await translate([file('image'), field('type', 'user')], 'image')).toEqual({
       out: ['file:image', 'field:type'],
       notes: { imageSentAsText: false },
     });
     expect(
       await translate([field('type', 'user'), file('product_image')], 'product_image'),
-    ).toEqual({ out: ['field:type', 'file:image'], notes: { imageSentAsText: false } });
+    ).toEqual({ out: ['file:image', 'field:type'], notes: { imageSentAsText: false } });
   });
 
   it('ignores other fields and drains other files, as Inventorum ignores unknown fields', async () => {
@@ -80,6 +80,23 @@ describe(inventorumParts.name, () => {
     );
     expect(result.out).toEqual(['file:image', 'field:type']);
     expect(other.file.readableFlowing).toBe(true);
+  });
+
+  it('passes only the last type of several, after the other parts, as Django reads one', async () => {
+    const parts = [
+      field('type', 'user'),
+      file('image'),
+      field('type', 'x'),
+      field('type', 'account'),
+    ];
+    const notes: FormNotes = { imageSentAsText: false };
+    async function* source() {
+      yield* parts;
+    }
+    const out: Multipart[] = [];
+    for await (const part of inventorumParts(source(), 'image', notes)) out.push(part);
+    expect(out.map((p) => `${p.type}:${p.fieldname}`)).toEqual(['file:image', 'field:type']);
+    expect(out[1]).toBe(parts[3]);
   });
 
   it('notes an image field sent as text, and leaves it out', async () => {

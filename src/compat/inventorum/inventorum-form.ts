@@ -65,6 +65,11 @@ export interface FormNotes {
  * it; anything else is ignored, as Inventorum ignores fields it does not know (an ignored file is
  * drained, and refused the moment it crosses the upload limit, `maxFileBytes`, as the image would
  * be). A text value in the image field is ignored too, and noted.
+ *
+ * A `type` sent more than once is read as Django reads a repeated form field (`QueryDict.get` and
+ * `__getitem__`, behind Django REST framework's fields): its last value, the others unread. So it
+ * is passed on once, after the other parts, when the last has come; the service's reader, which
+ * refuses a field sent twice, sees one.
  */
 export async function* inventorumParts(
   parts: AsyncIterable<Multipart>,
@@ -73,6 +78,7 @@ export async function* inventorumParts(
   takesType = true,
   maxFileBytes = Number.POSITIVE_INFINITY,
 ): AsyncGenerator<Multipart> {
+  let type: Multipart | undefined;
   for await (const part of parts) {
     if (part.fieldname === imageField) {
       if (part.type === 'file') {
@@ -82,11 +88,12 @@ export async function* inventorumParts(
         notes.imageSentAsText = true;
       }
     } else if (part.type === 'field' && part.fieldname === 'type' && takesType) {
-      yield part;
+      type = part;
     } else if (part.type === 'file') {
       await drainWithinLimit(part.file, maxFileBytes);
     }
   }
+  if (type) yield type;
 }
 
 /**
