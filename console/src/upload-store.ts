@@ -34,6 +34,29 @@ void navigator.locks
   ?.request(lockOf(thisTab), () => new Promise<never>(() => undefined))
   .catch(() => undefined);
 
+// Where the browser has no Web Locks (plain http on a host other than localhost, Safari before
+// 15.4), each page says it is open by a time in localStorage, renewed every BEAT_MS and taken out
+// as the page goes (pagehide: reloaded, closed); a page whose time is older than GONE_MS crashed.
+// A hidden tab's timers may run only once a minute (Chrome, Safari), hence GONE_MS's margin.
+const aliveOf = (tab: string) => `pis-console-uploads-alive-${tab}`;
+const BEAT_MS = 15_000;
+const GONE_MS = 150_000;
+/** Runs `work` on localStorage, where the browser lets it (a private window may not). */
+function inLocal<T>(work: (storage: Storage) => T): T | undefined {
+  try {
+    return work(localStorage);
+  } catch {
+    return undefined;
+  }
+}
+if (!navigator.locks) {
+  const beat = () => inLocal((storage) => storage.setItem(aliveOf(thisTab), String(Date.now())));
+  beat();
+  setInterval(beat, BEAT_MS);
+  addEventListener('pageshow', beat);
+  addEventListener('pagehide', () => inLocal((storage) => storage.removeItem(aliveOf(thisTab))));
+}
+
 let opened: Promise<IDBDatabase | undefined> | undefined;
 
 /** The database, or undefined where the browser has none (a private window may refuse it). */
@@ -81,15 +104,28 @@ export function forget(id: string): Promise<unknown> {
   return inStore('readwrite', (store) => store.delete(id));
 }
 
-/** The pages of the browser open now (each holds its lock), where the browser says. */
-async function openTabs(): Promise<Set<string> | undefined> {
-  try {
-    const held = (await navigator.locks?.query())?.held;
-    if (!held) return undefined;
-    return new Set(held.map((lock) => lock.name ?? ''));
-  } catch {
-    return undefined;
+/**
+ * Whether a page of the browser is open now: it holds its lock, or, without Web Locks, said so
+ * lately (the times of pages gone are taken out). Always no where the browser cannot say.
+ */
+async function openTabs(): Promise<(tab: string) => boolean> {
+  if (navigator.locks) {
+    try {
+      const held = new Set((await navigator.locks.query()).held?.map((lock) => lock.name));
+      return (tab) => held.has(lockOf(tab));
+    } catch {
+      return () => false;
+    }
   }
+  const now = Date.now();
+  const alive = new Set<string>();
+  inLocal((storage) => {
+    for (const key of Object.keys(storage).filter((k) => k.startsWith(aliveOf('')))) {
+      if (now - Number(storage.getItem(key)) < GONE_MS) alive.add(key);
+      else storage.removeItem(key);
+    }
+  });
+  return (tab) => alive.has(aliveOf(tab));
 }
 
 /**
@@ -98,12 +134,12 @@ async function openTabs(): Promise<Set<string> | undefined> {
  */
 export async function keptFor(person: string, productId: string): Promise<KeptUpload[]> {
   const all = (await inStore<KeptUpload[]>('readonly', (store) => store.getAll())) ?? [];
-  const tabs = await openTabs();
+  const isOpen = await openTabs();
   const now = Date.now();
   for (const old of all.filter((u) => now - u.queuedAt > KEPT_MS)) void forget(old.id);
   return all
     .filter((u) => u.person === person && u.productId === productId && now - u.queuedAt <= KEPT_MS)
-    .filter((u) => u.tab !== thisTab && !(tabs?.has(lockOf(u.tab)) ?? false))
+    .filter((u) => u.tab !== thisTab && !isOpen(u.tab))
     .sort((a, b) => a.queuedAt - b.queuedAt);
 }
 

@@ -175,6 +175,37 @@ describe('The console’s upload queue when the page goes', () => {
     expect(await rows(page)).toEqual([['after.png', 'Uploaded']]);
   });
 
+  it('without Web Locks, does not offer another tab what it is sending, and offers a reloaded page’s', async () => {
+    // Plain http on another host than localhost, or an older Safari: no navigator.locks.
+    await context.addInitScript('delete Navigator.prototype.locks');
+    const held = await holdUploads();
+    const sending = await galleryAs(TEST_ADMIN.email, TEST_ADMIN.password);
+    await expect(sending.evaluate('navigator.locks')).resolves.toBeUndefined();
+    await choose(sending, ['s1.png', 's2.png']);
+    await eventually(() => held.waiting() === 1, 'the first upload to be on its way');
+
+    // The same person's second tab: the first one's uploads are its own, not left over.
+    const other = await galleryAs(TEST_ADMIN.email, TEST_ADMIN.password);
+    await choose(other, ['o1.png']);
+    await stateOf(other, 'o1.png').waitFor();
+    // The kept files are read as the gallery opens: long done when its own upload is shown.
+    await other.waitForTimeout(500);
+    expect((await rows(other)).map(([name]) => name)).toEqual(['o1.png']);
+    await expect(other.getByTestId('uploads-left').count()).resolves.toBe(0);
+
+    // The first tab reloaded is gone: the next page offers its uploads (and not the open tab's).
+    await sending.getByRole('heading', { name: 'Add images' }).click();
+    await sending.reload();
+    await stateOf(sending, 's2.png').waitFor();
+    await sending.waitForTimeout(500);
+    expect(await rows(sending)).toEqual([
+      ['s1.png', 'No answer'],
+      ['s2.png', 'Not sent'],
+    ]);
+    held.letAllGo();
+    await stateOf(other, 'o1.png').filter({ hasText: 'Uploaded' }).waitFor();
+  });
+
   it('offers a person’s kept uploads to them only, forgets them at their logout, and when another person logs in', async () => {
     const held = await holdUploads();
     const first = await galleryAs(TEST_ADMIN.email, TEST_ADMIN.password);
