@@ -57,22 +57,52 @@ if (!navigator.locks) {
   addEventListener('pagehide', () => inLocal((storage) => storage.removeItem(aliveOf(thisTab))));
 }
 
-let opened: Promise<IDBDatabase | undefined> | undefined;
+const VERSION = 1;
+let connection: IDBDatabase | undefined;
+let opening: Promise<IDBDatabase | undefined> | undefined;
 
-/** The database, or undefined where the browser has none (a private window may refuse it). */
+/**
+ * The database, or undefined where the browser has none now (a private window may refuse it): the
+ * next call tries again. A newer console's page (another schema version) is let have it: this one
+ * closes it, and opens it again when next needed.
+ */
 function database(): Promise<IDBDatabase | undefined> {
-  opened ??= new Promise((resolve) => {
-    try {
-      const request = indexedDB.open(DB, 1);
-      request.onupgradeneeded = () => request.result.createObjectStore(STORE, { keyPath: 'id' });
-      request.onsuccess = () => resolve(request.result);
-      request.onerror = () => resolve(undefined);
-      request.onblocked = () => resolve(undefined);
-    } catch {
+  if (connection) return Promise.resolve(connection);
+  if (opening) return opening;
+  let request: IDBOpenDBRequest;
+  try {
+    request = indexedDB.open(DB, VERSION);
+  } catch {
+    return Promise.resolve(undefined);
+  }
+  opening = new Promise((resolve) => {
+    request.onupgradeneeded = () => {
+      const db = request.result;
+      if (!db.objectStoreNames.contains(STORE)) db.createObjectStore(STORE, { keyPath: 'id' });
+    };
+    request.onsuccess = () => {
+      const db = request.result;
+      const gone = () => {
+        if (connection === db) connection = undefined;
+      };
+      db.onversionchange = () => {
+        db.close();
+        gone();
+      };
+      db.onclose = gone;
+      connection = db;
+      opening = undefined;
+      resolve(db);
+    };
+    request.onerror = () => {
+      opening = undefined;
       resolve(undefined);
-    }
+    };
+    // An older console's page holds it: nothing is kept meanwhile, and the open goes on; once
+    // that page lets it go (or goes), this page has it.
+    request.onblocked = () => resolve(undefined);
   });
-  return opened;
+  return opening;
 }
 
 /** Runs `work` in a transaction; resolves once it is written (nothing, where it cannot be). */

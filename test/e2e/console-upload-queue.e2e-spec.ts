@@ -131,9 +131,10 @@ describe('The console’s upload queue when the page goes', () => {
       open.onerror = () => reject(open.error);
       open.onsuccess = () => {
         const db = open.result;
-        if (!db.objectStoreNames.contains('uploads')) return resolve([]);
+        if (!db.objectStoreNames.contains('uploads')) return resolve([]), db.close();
         const all = db.transaction('uploads').objectStore('uploads').getAll();
         all.onsuccess = () => resolve(all.result.map((u) => u.file.name).sort());
+        db.close();
       };
     })`);
 
@@ -204,6 +205,47 @@ describe('The console’s upload queue when the page goes', () => {
     ]);
     held.letAllGo();
     await stateOf(other, 'o1.png').filter({ hasText: 'Uploaded' }).waitFor();
+  });
+
+  /** Opens the kept uploads' database at `version` in the page: resolves with what happened. */
+  const openAt = (page: Page, version: number) =>
+    page.evaluate<string>(`new Promise((resolve) => {
+      const open = indexedDB.open('pis-console-uploads', ${version});
+      const events = [];
+      open.onblocked = () => events.push('blocked');
+      open.onerror = () => resolve([...events, 'error'].join(' '));
+      open.onsuccess = () => {
+        window.held = open.result;
+        resolve([...events, 'opened'].join(' '));
+      };
+      setTimeout(() => resolve([...events, 'waiting'].join(' ')), 5000);
+    })`);
+
+  it('lets a newer console change the database, and uses it once an older one lets go', async () => {
+    const held = await holdUploads();
+    // An older console's page (holding the database, deaf to a change) ...
+    const older = await context.newPage();
+    await older.goto(`${h.base}/health`);
+    await expect(openAt(older, 1)).resolves.toBe('opened');
+    // ... and a newer one's, which changes it to version 2: its open waits for the older to go.
+    await context.addInitScript(`{
+      const open = IDBFactory.prototype.open;
+      IDBFactory.prototype.open = function (name, version) {
+        return open.call(this, name, name === 'pis-console-uploads' && version === 1 ? 2 : version);
+      };
+    }`);
+    const newer = await galleryAs(TEST_ADMIN.email, TEST_ADMIN.password);
+    await older.evaluate('window.held.close()');
+    await choose(newer, ['n1.png']);
+    await eventually(() => held.waiting() === 1, 'the upload to be on its way');
+    await eventually(async () => (await kept(newer)).includes('n1.png'), 'the upload kept');
+
+    // This console's page is older than a third's: it lets the database go, and goes on.
+    const third = await context.newPage();
+    await third.goto(`${h.base}/health`);
+    await expect(openAt(third, 3)).resolves.toBe('opened');
+    held.letAllGo();
+    await stateOf(newer, 'n1.png').filter({ hasText: 'Uploaded' }).waitFor();
   });
 
   it('offers a person’s kept uploads to them only, forgets them at their logout, and when another person logs in', async () => {
