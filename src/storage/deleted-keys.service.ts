@@ -134,23 +134,28 @@ export class DeletedKeys {
   }
 
   /**
-   * The jobs not done, as listed now: those no longer listed taken out, the keys of those listed
-   * for the first time read and taken in (all of them at the first read: one query, no ids
-   * sent). A job listed, then done before its keys are read, is left out; one queued since the
-   * list is listed next time.
+   * The jobs not done, as listed now: the keys of those listed for the first time read and taken
+   * in (all of them at the first read: one query, no ids sent), then those no longer listed taken
+   * out. Nothing changes until both queries have answered, and new jobs are taken in before done
+   * ones are taken out: a key that a job done and a job queued since both name stays hidden
+   * throughout, and after a read that failed half-way. A job listed, then done before its keys are
+   * read, is left out; one queued since the list is listed next time.
    */
   private async readJobs(): Promise<void> {
-    if (this.jobs.size === 0)
-      return this.takeJobs(await this.repository.pendingJobs(FILE_DELETION_QUEUE));
+    if (this.jobs.size === 0) {
+      this.takeJobs(await this.repository.pendingJobs(FILE_DELETION_QUEUE));
+      return;
+    }
     const listed = new Set(await this.repository.pendingIds(FILE_DELETION_QUEUE));
+    const unread = [...listed].filter((id) => !this.jobs.has(id));
+    if (unread.length > 0) {
+      this.takeJobs(await this.repository.pendingJobs(FILE_DELETION_QUEUE, unread));
+    }
     for (const [id, keys] of this.jobs) {
       if (listed.has(id)) continue;
       this.jobs.delete(id);
       for (const key of keys) this.count(key, -1);
     }
-    const unread = [...listed].filter((id) => !this.jobs.has(id));
-    if (unread.length === 0) return;
-    this.takeJobs(await this.repository.pendingJobs(FILE_DELETION_QUEUE, unread));
   }
 
   /** Jobs not done whose keys were just read: taken in, unless known already. */

@@ -51,7 +51,8 @@ describe(DeletedKeys.name, () => {
     try {
       await locker.startTransaction();
       await locker.query('LOCK TABLE pgboss.job IN ACCESS EXCLUSIVE MODE');
-      // Asked again and again, past the 5 s the keys read are trusted: the read still hangs.
+      // Asked again and again, past the 5 s the keys read are trusted: the read still hangs (a
+      // query waiting for a lock is active; an idle connection's last query is not counted).
       for (let round = 0; round < 7; round++) {
         await Promise.all(Array.from({ length: 20 }, async () => elsewhere.isDeleted(keyOf(1))));
         await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -59,7 +60,7 @@ describe(DeletedKeys.name, () => {
       const [{ reads }] = await m.dataSource.query<{ reads: number }[]>(
         `SELECT count(*)::int AS reads FROM pg_stat_activity
           WHERE datname = current_database() AND query LIKE '%FROM pgboss.job AS j%'
-            AND pid <> pg_backend_pid()`,
+            AND state = 'active' AND pid <> pg_backend_pid()`,
       );
       expect(reads).toBe(1);
     } finally {
@@ -116,6 +117,34 @@ describe(DeletedKeys.name, () => {
       readAgain();
       expect(await elsewhere.isDeleted(keyOf(1))).toBe(false);
       expect(await elsewhere.isDeleted(keyOf(2))).toBe(false);
+    });
+
+    it('keeps a key hidden when one job naming it is done and another queued, whatever the read meets', async () => {
+      await deletions.discard([keyOf(1)], null, { wait: false });
+      await deletions.discard([keyOf(2)], null, { wait: false });
+      const repository = m.get(FileDeletionsRepository);
+      const elsewhere = new DeletedKeys(repository);
+      expect(await elsewhere.isDeleted(keyOf(1))).toBe(true);
+      // The first job done, and the same key queued again by another (a late write's, a redrive).
+      await finish(keyOf(1));
+      await deletions.discard([keyOf(1)], null, { wait: false });
+
+      // The new job's keys cannot be read this time: what was read last answers.
+      const keysOf = jest.spyOn(repository, 'pendingJobs');
+      keysOf.mockRejectedValueOnce(new Error('connection lost'));
+      readAgain();
+      expect(await elsewhere.isDeleted(keyOf(1))).toBe(true);
+      // While they are being read, a request not waiting for the read sees the key hidden too.
+      let answered: (value: never[]) => void = () => undefined;
+      keysOf.mockImplementationOnce(() => new Promise((resolve) => (answered = resolve)));
+      readAgain();
+      const during = elsewhere.isDeleted(keyOf(1));
+      expect(await during).toBe(true);
+      answered([]);
+      await new Promise((resolve) => setImmediate(resolve));
+      readAgain();
+      expect(await elsewhere.isDeleted(keyOf(1))).toBe(true);
+      expect(await elsewhere.isDeleted(keyOf(2))).toBe(true);
     });
 
     it('sends the database no list of the jobs it knows, however long the backlog', async () => {
