@@ -3,9 +3,18 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually } from '../support/eventually';
-import { freePort, startService, waitForStatus, type RunningService } from '../support/process';
+import {
+  freePort,
+  type RunningService,
+  SERVICE_TEST_TIMEOUT_MS,
+  startService,
+  waitForStatus,
+} from '../support/process';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { probeJobs, ROLE_PROBE_PRELOAD, stillRunning } from '../support/role-probe';
+
+// This test starts the service and waits for it to be ready.
+jest.setTimeout(SERVICE_TEST_TIMEOUT_MS);
 
 const SHUTDOWN_TIMEOUT_MS = 6000;
 
