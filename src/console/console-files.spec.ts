@@ -24,6 +24,10 @@ describe(consoleFileFor.name, () => {
     '..\\package.json',
     'assets\\..\\index.html',
     'x\0.js',
+    './index.html',
+    'assets//x.js',
+    'assets/./x.js',
+    'a\\b.js',
   ])('/console/%j (as the router decoded it) is no file nor view of the console', (path) => {
     expect(consoleFileFor(path)).toBeUndefined();
   });

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, posix } from 'node:path';
 
 /** The console's page: every client-side route answers it (the console routes in the browser). */
 export const CONSOLE_PAGE = 'index.html';
@@ -30,14 +30,18 @@ const NOT_A_CONSOLE_PATH = /(?:^|[\\/])\.\.(?:[\\/]|$)|\0/;
  * The file that answers `/console/<path>`: a path whose last segment names a file (has an
  * extension) is that file, and anything else is a client-side route (`products/<id>`), answered
  * with the page, so that a bookmarked or reloaded view opens (the SPA fallback). Undefined for a
- * path that climbs out of its folder or holds a NUL: answered as a missing file is (404), as
+ * path that climbs out of its folder or holds a NUL, and for a file named otherwise than plainly
+ * (`./`, `//`, a backslash): answered as a missing file is (404), as
  * /media answers one, rather than with the sender's 403 or 400 (which told the path apart) or
  * the page.
  */
 export function consoleFileFor(path: string): string | undefined {
   if (NOT_A_CONSOLE_PATH.test(path)) return undefined;
   const last = path.slice(path.lastIndexOf('/') + 1);
-  return last.includes('.') ? path : CONSOLE_PAGE;
+  if (!last.includes('.')) return CONSOLE_PAGE;
+  // A file is named one way only: `./index.html`, `assets//x.js` or a backslash (the sender's
+  // 403 too) name none.
+  return path.includes('\\') || posix.normalize(path) !== path ? undefined : path;
 }
 
 /** Vite names the bundled files after their content: they never change under their names. */

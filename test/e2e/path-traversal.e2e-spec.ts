@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { startTestApp, type TestApp } from '../support/test-app';
 
 /**
@@ -9,8 +10,8 @@ import { startTestApp, type TestApp } from '../support/test-app';
  * URL first, which resolves `%2e%2e` segments before the service sees them.
  */
 
-/** Within this helper's block of ports: the service listens on loopback only. */
-const PORT = 41_201;
+/** The port the service listens on (loopback, any free one). */
+let port = 0;
 
 interface Answer {
   status: number;
@@ -21,7 +22,7 @@ interface Answer {
 /** GET `path` byte for byte as given (Node's client neither decodes nor resolves it). */
 function get(path: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: PORT, path, method: 'GET' }, (res) => {
+    const req = request({ host: '127.0.0.1', port, path, method: 'GET' }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => {
@@ -63,6 +64,11 @@ const SPELLINGS = [
   '%2e%2e',
   '%2e%2e/',
   'x%00.js',
+  // Not climbing, but a file named otherwise than plainly: no file either.
+  './index.html',
+  '%2e/index.html',
+  'assets//nothing.js',
+  'a%5cb.js',
 ];
 
 /** Each prefix's answer to a file it does not have, which a climbing path must not differ from. */
@@ -80,7 +86,8 @@ describe('Paths climbing out of /console and /media', () => {
 
   beforeAll(async () => {
     t = await startTestApp();
-    await t.app.listen({ port: PORT, host: '127.0.0.1' });
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    port = (t.app.getHttpServer().address() as AddressInfo).port;
   });
   afterAll(async () => {
     await t?.close();
