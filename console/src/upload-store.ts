@@ -64,7 +64,9 @@ let opening: Promise<IDBDatabase | undefined> | undefined;
 /**
  * The database, or undefined where the browser has none now (a private window may refuse it): the
  * next call tries again. A newer console's page (another schema version) is let have it: this one
- * closes it, and opens it again when next needed.
+ * closes it, and its opens fail from then on (the database's version is past its own), so it keeps
+ * and forgets nothing more; its uploads still go, and what it kept is the newer page's to offer
+ * (sent again with the same Idempotency-Key: never stored twice). A reload makes it the newer.
  */
 function database(): Promise<IDBDatabase | undefined> {
   if (connection) return Promise.resolve(connection);
