@@ -35,12 +35,21 @@ export class TextsShowingNothingEmptied1798400000000 implements MigrationInterfa
     const showsNothing = (column: string) => `("${column}" ~ $1 AND "${column}" !~ $2)`;
     const emptied = (column: string) =>
       `"${column}" = CASE WHEN ${showsNothing(column)} THEN '' ELSE "${column}" END`;
+    const imageTexts = ['title', 'alt_text', 'description'];
+    // The products of the images changed locked first, as the service locks a gallery's product
+    // before its images: run beside a service still up (a rolling start), neither waits for the
+    // other in a cycle (a deadlock would abort one).
+    await queryRunner.query(
+      `SELECT 1 FROM "products" WHERE "id" IN (
+         SELECT "product_id" FROM "images" WHERE ${imageTexts.map(showsNothing).join(' OR ')})
+        ORDER BY "id" FOR UPDATE`,
+      [notBlank, visible],
+    );
     await queryRunner.query(
       `WITH "changed" AS (
          UPDATE "images"
-            SET ${['title', 'alt_text', 'description'].map(emptied).join(', ')},
-                "updated_at" = now()
-          WHERE ${['title', 'alt_text', 'description'].map(showsNothing).join(' OR ')}
+            SET ${imageTexts.map(emptied).join(', ')}, "updated_at" = now()
+          WHERE ${imageTexts.map(showsNothing).join(' OR ')}
          RETURNING "product_id")
        UPDATE "products" SET "gallery_version" = nextval('entity_versions')
         WHERE "id" IN (SELECT "product_id" FROM "changed")`,
