@@ -54,6 +54,23 @@ function showsNothing(text: string): boolean {
   return text.trim() !== '' && !isVisibleText(text);
 }
 
+/**
+ * The code points either side of each place where the service's rule changes (white space or not,
+ * visible or not) and of each end of the ranges in `brackets` (the migration's `\\U…` escapes),
+ * with a sample of every 1,000th between.
+ */
+function boundaries(brackets: string): Set<number> {
+  const points = new Set<number>();
+  const near = (n: number) => [n - 1, n, n + 1].forEach((p) => points.add(p));
+  const white = (n: number) => String.fromCodePoint(n).trim() === '';
+  const shows = (n: number) => isVisibleText(String.fromCodePoint(n));
+  for (let n = 1; n <= 0x10ffff; n++) {
+    if (n % 1000 === 0 || white(n) !== white(n - 1) || shows(n) !== shows(n - 1)) near(n);
+  }
+  for (const [, hex] of brackets.matchAll(/\\U([0-9a-f]{8})/g)) near(parseInt(hex, 16));
+  return points;
+}
+
 interface Row {
   key: string;
   product: string;
@@ -193,18 +210,23 @@ describe.each(AVAILABLE_BACKENDS)(`Migration ${MIGRATION} on %s`, (backend) => {
     await source.initialize();
     try {
       const { notBlank, visible } = Migration.showsNothingPatterns();
-      // Every code point PostgreSQL text holds: not NUL, not a surrogate.
-      const rows = await source.query<{ n: number }[]>(
-        `SELECT n FROM generate_series(1, 1114111) AS n
-          WHERE (n < 55296 OR n > 57343) AND chr(n) ~ $1 AND chr(n) !~ $2 ORDER BY n`,
-        [notBlank, visible],
+      // Each side is constant between its boundaries (the service's rule between the code points
+      // where white space or visibility changes; the migration's between its ranges' ends), so
+      // the code points on either side of every boundary of both stand for all 1,114,111 that
+      // PostgreSQL text holds (not NUL, not a surrogate): asking PostgreSQL each of them took
+      // 20 s a backend.
+      const points = [...boundaries(`${notBlank}${visible}`)].filter(
+        (n) => n >= 1 && n <= 0x10ffff && (n < 0xd800 || n > 0xdfff),
       );
-      const expected: number[] = [];
-      for (let n = 1; n <= 0x10ffff; n++) {
-        if ((n < 0xd800 || n > 0xdfff) && showsNothing(String.fromCodePoint(n))) expected.push(n);
-      }
+      const rows = await source.query<{ n: number }[]>(
+        `SELECT n FROM unnest($3::int[]) AS n WHERE chr(n) ~ $1 AND chr(n) !~ $2 ORDER BY n`,
+        [notBlank, visible, points],
+      );
+      const expected = points
+        .filter((n) => showsNothing(String.fromCodePoint(n)))
+        .sort((a, b) => a - b);
       expect(rows.map(({ n }) => n)).toEqual(expected);
-      expect(expected.length).toBeGreaterThan(1000);
+      expect(expected.length).toBeGreaterThan(100);
     } finally {
       await source.destroy();
     }
