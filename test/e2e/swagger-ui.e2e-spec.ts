@@ -4,8 +4,12 @@ import { join } from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { launchChromium, screenshotPath } from '../support/browser';
+import { CONSOLE_WAIT_MS } from '../support/console-harness';
 import { call, login } from '../support/http';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+
+/** Starting the app and Chromium, then the page's two waits, each up to CONSOLE_WAIT_MS. */
+const SET_UP_TIMEOUT_MS = 120_000;
 
 /**
  * Swagger UI as a person uses it, in Debian's Chromium: authorise, open the upload operation,
@@ -68,10 +72,13 @@ describe('Swagger UI in a real browser', () => {
     apiKey = key.json<{ key: string }>().key;
 
     page = await browser.newPage({ viewport: { width: 1280, height: 1600 } });
-    page.setDefaultTimeout(10_000);
+    // The console's browser tests' wait: about 1.5 s here idle, but a loaded CI run once took
+    // more than 10 s to load the page (its 1.4 MB script) and render the document.
+    page.setDefaultTimeout(CONSOLE_WAIT_MS);
+    page.setDefaultNavigationTimeout(CONSOLE_WAIT_MS);
     await page.goto(`${base}/docs`);
     await page.locator('#operations-images-uploadProductImage').waitFor();
-  });
+  }, SET_UP_TIMEOUT_MS);
 
   afterAll(async () => {
     await browser?.close();
