@@ -348,7 +348,7 @@ describe('A client that disconnects', () => {
       await client.closed;
       expect(client.answer()).toBeUndefined();
       await expectNoImage(productId);
-      await eventually(() => answers.some((a) => a.url === url), 'the handler to end', 5000);
+      await eventually(() => answers.some((a) => a.url === url), 'the handler to end');
       expect(await answerTo(url)).toEqual({ status: 400, code: 'invalid_multipart' });
     });
 

@@ -243,7 +243,7 @@ describe('Spool files never outlive their request', () => {
     utimesSync(stale, twoHoursAgo, twoHoursAgo);
     try {
       // The app has been running for a while: only its timer can find these.
-      expect(await eventually(() => !spooled().includes(stale), 10_000)).toBe(true);
+      expect(await eventually(() => !spooled().includes(stale), 30_000)).toBe(true);
       expect(spooled()).toContain(recent);
     } finally {
       rmSync(stale, { force: true });

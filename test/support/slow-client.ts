@@ -110,7 +110,7 @@ export class RawClient {
 }
 
 /** Resolves true once `check` holds, false at the deadline (polling). */
-export async function eventually(check: () => boolean, timeoutMs = 10_000): Promise<boolean> {
+export async function eventually(check: () => boolean, timeoutMs = 30_000): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (check()) return true;
