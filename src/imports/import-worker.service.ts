@@ -11,11 +11,12 @@ import { safeError } from '../common/logging/safe-error';
 import { ImagesService } from '../images/images.service';
 import { failedQueueOf, JobQueue, type JobRecord } from '../jobs/job-queue.service';
 import { JOB_ORGANIZATION_KEY } from '../jobs/jobs.repository';
-import type { BulkImportRow } from './entities/bulk-import-row.entity';
-import { cleanMessage, productRefOf } from './import-row';
+import { ImportRowStatus, type BulkImportRow } from './entities/bulk-import-row.entity';
+import { cleanMessage, importRow, productRefOf } from './import-row';
 import { IMPORTS_CONFIG, type ImportsConfig } from './imports.config';
 import {
   ImportsRepository,
+  INVALID_ROW_CODE,
   RowClaimLostError,
   type JobAttempt,
   type RowChunk,
@@ -238,13 +239,14 @@ export class ImportWorker implements OnModuleInit {
         await this.repository.succeed(row, holder, claim.imageId);
         return 'ok';
       }
+      const fields = fieldsOf(row);
       const ctx = await this.actingAs(poster);
       // The row is ok in the image's own transaction, if this attempt still holds it: an attempt
       // that froze while a retry took the row over makes no second image when it wakes.
       const alsoRecord = (manager: EntityManager) =>
         this.repository.succeed(row, holder, claim.imageId, manager);
       const image = { id: claim.imageId, alsoRecord };
-      await this.images.uploadFromUrl(ctx, productRefOf(row), row.url ?? '', fieldsOf(row), image);
+      await this.images.uploadFromUrl(ctx, productRefOf(row), row.url ?? '', fields, image);
       return 'ok';
     } catch (error) {
       return this.rowFailed(row, holder, error, lastAttempt);
@@ -299,12 +301,35 @@ function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
 }
 
+/**
+ * The row's gallery fields, checked again as posting the row today would check it (importRow: the
+ * row DTO, through validateInput): a row stored by a version whose rules were looser (a title or
+ * alt text showing as nothing, refused since 52046be), worked or retried now, fails as it would
+ * on arrival, `invalid_import_row` with the same message (so a retry leaves it, as it leaves those
+ * refused on arrival), before its image is fetched. Its values as the rules read them (trimmed).
+ */
 function fieldsOf(row: BulkImportRow) {
+  const stored = {
+    product_id: row.productId,
+    gtin: row.gtin,
+    external_id: row.externalId,
+    url: row.url,
+    title: row.title,
+    alt_text: row.altText,
+    is_primary: row.isPrimary,
+    priority: row.priority,
+  };
+  // A column left null is a field the row left out.
+  const given = Object.entries(stored).filter(([, value]) => value !== null);
+  const checked = importRow(row.rowNumber, Object.fromEntries(given), row.lineNumber);
+  if (checked.status === ImportRowStatus.Failed) {
+    throw new AppError(INVALID_ROW_CODE, checked.problem_message ?? 'The row is invalid.');
+  }
   return {
-    title: row.title ?? undefined,
-    alt_text: row.altText ?? undefined,
-    is_primary: row.isPrimary ?? undefined,
-    priority: row.priority ?? undefined,
+    title: checked.title ?? undefined,
+    alt_text: checked.alt_text ?? undefined,
+    is_primary: checked.is_primary ?? undefined,
+    priority: checked.priority ?? undefined,
   };
 }
 
