@@ -355,6 +355,54 @@ describe('Image import (PUT /products/:id/image)', () => {
       await expectNothingStored(product.id);
     });
 
+    it('refuses a data URI holding no image on each of its routes: 400 invalid_data_uri, nothing stored', async () => {
+      const res = await call(app, 'POST', '/api/v1/products', c.admin, {
+        name: 'Empty data URIs',
+        gtin: '5901234123457',
+        external_id: 'empty-data-uri',
+      });
+      expect(res.statusCode).toBe(201);
+      const product = res.json<{ id: string }>();
+      const routes = [
+        `/api/v1/products/${product.id}/image`,
+        '/api/v1/products/by-gtin/5901234123457/image',
+        '/api/v1/products/by-external-id/empty-data-uri/image',
+      ];
+      const malformed = 'is not a valid data:image/<type>;base64 URI';
+      // An empty payload (white space is no payload) is an empty image, as an empty multipart
+      // file is: said so, as that file's `is empty`, not as base64 gone wrong.
+      const cases: [string, RegExp, string][] = [
+        ['data:image/png;base64,', /empty/, 'is empty'],
+        ['data:image/png;base64,\r\n ', /empty/, 'is empty'],
+        ['data:,', /data:image\/<type>;base64,<payload>/, malformed],
+        ['data:image/png;base64', /data:image\/<type>;base64,<payload>/, malformed],
+        ['data:image/png;base64,====', /not valid base64/, malformed],
+      ];
+      for (const route of routes) {
+        for (const [image, detail, message] of cases) {
+          const answer = await call(app, 'PUT', route, c.admin, { image });
+          expect({
+            route,
+            image,
+            status: answer.statusCode,
+            type: answer.headers['content-type'],
+          }).toEqual({
+            route,
+            image,
+            status: 400,
+            type: 'application/problem+json; charset=utf-8',
+          });
+          expect(answer.json()).toMatchObject({
+            code: 'invalid_data_uri',
+            detail: expect.stringMatching(detail) as unknown,
+            errors: [{ field: 'image', message }],
+          });
+          expect(tempFiles()).toEqual([]);
+        }
+      }
+      await expectNothingStored(product.id);
+    });
+
     it('refuses a declared type that differs from the bytes, and HTML: 400', async () => {
       const product = await newProduct();
       const mismatch = await put(product.id, { image: dataUri('image/png', jpeg) });

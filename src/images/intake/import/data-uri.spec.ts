@@ -1,4 +1,5 @@
 import {
+  DataUriEmptyError,
   DataUriDecoder,
   DataUriError,
   DataUriTooLargeError,
@@ -67,6 +68,15 @@ describe(parseDataUri.name, () => {
     ['padding in the middle', 'data:image/png;base64,ab==abcd'],
   ])('refuses %s', (_, value) => {
     expect(() => parseDataUri(value, 100)).toThrow(DataUriError);
+  });
+
+  it('tells an empty payload (white space is none) from a malformed one', () => {
+    expect(() => parseDataUri('data:image/png;base64,', 100)).toThrow(DataUriEmptyError);
+    expect(() => parseDataUri('data:image/png;base64,\r\n ', 100)).toThrow(DataUriEmptyError);
+    for (const value of ['data:image/png;base64,====', 'data:image/png;base64,==', 'data:,']) {
+      expect(() => parseDataUri(value, 100)).toThrow(DataUriError);
+      expect(() => parseDataUri(value, 100)).not.toThrow(DataUriEmptyError);
+    }
   });
 
   it('refuses an oversized payload from its length, before decoding', () => {

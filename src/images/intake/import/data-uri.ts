@@ -12,6 +12,17 @@ export class DataUriError extends Error {
   }
 }
 
+/**
+ * A well-formed data URI with no payload (`data:image/png;base64,`, or white space only): no image
+ * at all, as an empty file is, rather than base64 gone wrong.
+ */
+export class DataUriEmptyError extends DataUriError {
+  constructor() {
+    super('The payload is empty: there is no image.');
+    this.name = 'DataUriEmptyError';
+  }
+}
+
 export class DataUriTooLargeError extends Error {
   constructor(readonly maxBytes: number) {
     super(`the decoded image is larger than ${maxBytes} bytes`);
@@ -57,7 +68,8 @@ export function decodedLength(base64: string): number {
  * so that an image of many megabytes is never held as one string: each {@link write} returns the
  * bytes its text completes. Whitespace in the payload (line-wrapped base64) is ignored. The size
  * is checked before each piece is decoded, so more than `maxBytes` is never decoded. Throws
- * {@link DataUriError} or {@link DataUriTooLargeError}.
+ * {@link DataUriError} (its {@link DataUriEmptyError} for no payload) or
+ * {@link DataUriTooLargeError}.
  */
 export class DataUriDecoder {
   private header = '';
@@ -100,11 +112,8 @@ export class DataUriDecoder {
     if (this.type === undefined) {
       throw new DataUriError('Expected data:image/<type>;base64,<payload>.');
     }
-    if (
-      this.characters === 0 ||
-      this.pending.length === 1 ||
-      (this.padding > 0 && this.pending.length > 0)
-    ) {
+    if (this.characters === 0) throw new DataUriEmptyError();
+    if (this.pending.length === 1 || (this.padding > 0 && this.pending.length > 0)) {
       throw new DataUriError('The payload is not valid base64.');
     }
     if (this.pending.length === 0) return Buffer.alloc(0);
