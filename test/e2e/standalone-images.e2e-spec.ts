@@ -214,7 +214,7 @@ describe('Stand-alone uploads (POST /images), attaching and the sweep', () => {
 
   async function expectNoTempFiles(): Promise<void> {
     // Temporary files go when the response has been sent (an onResponse hook).
-    await eventually(() => filesBelow(tmpDir).length === 0, 'the upload spool to empty', 5_000);
+    await eventually(() => filesBelow(tmpDir).length === 0, 'the upload spool to empty');
     expect(filesBelow(join(mediaDir, '.tmp'))).toEqual([]);
   }
 
