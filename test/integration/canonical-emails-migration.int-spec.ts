@@ -1,10 +1,4 @@
-import { runPendingMigrations } from '../../src/database/run-migrations';
-import { dataSourceUpTo } from '../support/migrations';
-import {
-  AVAILABLE_BACKENDS,
-  createTestDatabase,
-  type TestDatabase,
-} from '../support/test-database';
+import { describeMigration } from '../support/migrations';
 
 /** The migration under test, which stores every user's email in its canonical spelling. */
 const MIGRATION = 1797400000000;
@@ -21,19 +15,9 @@ const BEFORE = {
   lengthens: `a@${'\u3316'.repeat(55)}.com`,
 };
 
-describe.each(AVAILABLE_BACKENDS)(`Migration ${MIGRATION} on %s`, (backend) => {
-  let db: TestDatabase;
-
-  beforeAll(async () => {
-    db = await createTestDatabase(backend, { schema: 'empty' });
-  });
-  afterAll(() => db.drop());
-
+describeMigration(MIGRATION, (migration) => {
   it('stores each address in its canonical spelling, leaving one another account has', async () => {
-    const before = dataSourceUpTo(db, MIGRATION - 1);
-    await before.initialize();
-    try {
-      await runPendingMigrations(before);
+    await migration.before(async (before) => {
       const [{ id }] = await before.query<{ id: string }[]>(
         `INSERT INTO organizations (name, slug) VALUES ('Acme', 'acme') RETURNING id`,
       );
@@ -44,14 +28,9 @@ describe.each(AVAILABLE_BACKENDS)(`Migration ${MIGRATION} on %s`, (backend) => {
           [id, email, username],
         );
       }
-    } finally {
-      await before.destroy();
-    }
+    });
 
-    const after = dataSourceUpTo(db, MIGRATION);
-    await after.initialize();
-    try {
-      await runPendingMigrations(after);
+    await migration.after(async (after) => {
       const rows = await after.query<{ username: string; email: string }[]>(
         'SELECT username, email FROM users',
       );
@@ -63,8 +42,6 @@ describe.each(AVAILABLE_BACKENDS)(`Migration ${MIGRATION} on %s`, (backend) => {
         ascii: 'plain@example.com',
         lengthens: BEFORE.lengthens,
       });
-    } finally {
-      await after.destroy();
-    }
+    });
   });
 });

@@ -1,12 +1,6 @@
 import { domainToUnicode } from 'node:url';
 import { canonicalEmail } from '../../src/auth/email-address';
-import { runPendingMigrations } from '../../src/database/run-migrations';
-import { dataSourceUpTo } from '../support/migrations';
-import {
-  AVAILABLE_BACKENDS,
-  createTestDatabase,
-  type TestDatabase,
-} from '../support/test-database';
+import { describeMigration } from '../support/migrations';
 
 /** The migration under test, which stores every email as the service spells it now. */
 const MIGRATION = 1798300000000;
@@ -34,19 +28,9 @@ function earlierSpelling(email: string): string {
   return `${composed.slice(0, at).toLowerCase()}@${mapped.toLowerCase()}`;
 }
 
-describe.each(AVAILABLE_BACKENDS)(`Migration ${MIGRATION} on %s`, (backend) => {
-  let db: TestDatabase;
-
-  beforeAll(async () => {
-    db = await createTestDatabase(backend, { schema: 'empty' });
-  });
-  afterAll(() => db.drop());
-
+describeMigration(MIGRATION, (migration) => {
   it('stores each address in the spelling login finds it by', async () => {
-    const before = dataSourceUpTo(db, MIGRATION - 1);
-    await before.initialize();
-    try {
-      await runPendingMigrations(before);
+    await migration.before(async (before) => {
       const [{ id }] = await before.query<{ id: string }[]>(
         `INSERT INTO organizations (name, slug) VALUES ('Acme', 'acme') RETURNING id`,
       );
@@ -57,14 +41,9 @@ describe.each(AVAILABLE_BACKENDS)(`Migration ${MIGRATION} on %s`, (backend) => {
           [id, earlierSpelling(email), username],
         );
       }
-    } finally {
-      await before.destroy();
-    }
+    });
 
-    const after = dataSourceUpTo(db, MIGRATION);
-    await after.initialize();
-    try {
-      await runPendingMigrations(after);
+    await migration.after(async (after) => {
       const rows = await after.query<{ username: string; email: string }[]>(
         'SELECT username, email FROM users',
       );
@@ -74,8 +53,6 @@ describe.each(AVAILABLE_BACKENDS)(`Migration ${MIGRATION} on %s`, (backend) => {
       );
       expect(stored).toEqual(expected);
       expect(stored.greek).toBe('\u0390@example.com');
-    } finally {
-      await after.destroy();
-    }
+    });
   });
 });

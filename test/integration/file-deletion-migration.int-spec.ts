@@ -4,7 +4,6 @@ import { Test, type TestingModule } from '@nestjs/testing';
 import { DataSource } from 'typeorm';
 import { loadAppConfig } from '../../src/config/app-config.module';
 import { DatabaseModule } from '../../src/database/database.module';
-import { runPendingMigrations } from '../../src/database/run-migrations';
 import {
   FILE_DELETION_QUEUE,
   FILE_DELETION_RETRY,
@@ -12,12 +11,7 @@ import {
 import { ConfiguredStorageModule } from '../../src/storage/storage.module';
 import { eventually } from '../support/eventually';
 import { pendingFileDeletions } from '../support/file-deletions';
-import { dataSourceUpTo } from '../support/migrations';
-import {
-  AVAILABLE_BACKENDS,
-  createTestDatabase,
-  type TestDatabase,
-} from '../support/test-database';
+import { describeMigration, type MigrationTest } from '../support/migrations';
 
 /** The migration under test, which moves the outbox of file deletions onto the job queue. */
 const MIGRATION = 1796300000000;
@@ -33,11 +27,8 @@ const KEYS = Array.from(
  * files stored, their deletions pending in the outbox (tried three times, the next try in an
  * hour; two keys queued twice).
  */
-async function databaseBeforeTheMigration(db: TestDatabase, media: string): Promise<void> {
-  const before = dataSourceUpTo(db, MIGRATION - 1);
-  await before.initialize();
-  try {
-    await runPendingMigrations(before);
+async function databaseBeforeTheMigration(migration: MigrationTest, media: string): Promise<void> {
+  await migration.before(async (before) => {
     for (const key of KEYS) {
       mkdirSync(dirname(join(media, key)), { recursive: true });
       writeFileSync(join(media, key), 'a file a removed image left');
@@ -47,31 +38,31 @@ async function databaseBeforeTheMigration(db: TestDatabase, media: string): Prom
        SELECT key, 3, now() + interval '1 hour', 'EACCES' FROM unnest($1::text[]) AS key`,
       [[...KEYS, KEYS[0], KEYS[129]]],
     );
-  } finally {
-    await before.destroy();
-  }
+  });
 }
 
-describe.each(AVAILABLE_BACKENDS)(`Migration ${MIGRATION} on %s`, (backend) => {
-  let db: TestDatabase;
+describeMigration(MIGRATION, (migration) => {
   let media: string;
   let module: TestingModule | undefined;
 
-  beforeAll(async () => {
-    db = await createTestDatabase(backend, { schema: 'empty' });
-    media = join(db.env.DATA_DIR, 'media');
+  beforeAll(() => {
+    media = join(migration.db.env.DATA_DIR, 'media');
   });
   afterAll(async () => {
     await module?.close();
-    await db.drop();
   });
 
   it('carries pending outbox deletions over as jobs, which delete the files once the service runs', async () => {
-    await databaseBeforeTheMigration(db, media);
+    await databaseBeforeTheMigration(migration, media);
 
     // The service starts: the remaining migrations run, and its worker takes the jobs.
     const config = await loadAppConfig({
-      env: { NODE_ENV: 'test', LOG_LEVEL: 'silent', JOB_POLL_INTERVAL_MS: '500', ...db.env },
+      env: {
+        NODE_ENV: 'test',
+        LOG_LEVEL: 'silent',
+        JOB_POLL_INTERVAL_MS: '500',
+        ...migration.db.env,
+      },
     });
     module = await Test.createTestingModule({
       imports: [config.module, DatabaseModule, ConfiguredStorageModule],

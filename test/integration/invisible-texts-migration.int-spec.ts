@@ -3,16 +3,10 @@ import { validate } from 'class-validator';
 import { UpdateUserDto } from '../../src/auth/dto/user.dto';
 import type { DataSource } from 'typeorm';
 import { isDisplayText, isVisibleText } from '../../src/common/http/display-text';
-import { runPendingMigrations } from '../../src/database/run-migrations';
 import { UpdateImageDto } from '../../src/images/dto/gallery.dto';
 import { UpdateProductDto } from '../../src/products/dto/product.dto';
 import { TextsShowingNothingEmptied1798400000000 as Migration } from '../../migrations/1798400000000-TextsShowingNothingEmptied';
-import { dataSourceUpTo } from '../support/migrations';
-import {
-  AVAILABLE_BACKENDS,
-  createTestDatabase,
-  type TestDatabase,
-} from '../support/test-database';
+import { describeMigration } from '../support/migrations';
 
 /** The migration under test, which empties the texts the service now refuses as showing nothing. */
 const MIGRATION = 1798400000000;
@@ -101,20 +95,9 @@ async function read(db: DataSource): Promise<Row[]> {
   return rows;
 }
 
-describe.each(AVAILABLE_BACKENDS)(`Migration ${MIGRATION} on %s`, (backend) => {
-  let db: TestDatabase;
-
-  beforeAll(async () => {
-    db = await createTestDatabase(backend, { schema: 'empty' });
-  });
-  afterAll(() => db.drop());
-
+describeMigration(MIGRATION, (migration) => {
   it('empties the texts that show as nothing, and only those', async () => {
-    const before = dataSourceUpTo(db, MIGRATION - 1);
-    let stored: Row[];
-    await before.initialize();
-    try {
-      await runPendingMigrations(before);
+    const stored = await migration.before(async (before) => {
       const [{ id: org }] = await before.query<{ id: string }[]>(
         `INSERT INTO organizations (name, slug) VALUES ('Acme', 'acme') RETURNING id`,
       );
@@ -146,15 +129,10 @@ describe.each(AVAILABLE_BACKENDS)(`Migration ${MIGRATION} on %s`, (backend) => {
                  'assets/alone/o.jpg', '\u200b')`,
         [org],
       );
-      stored = await read(before);
-    } finally {
-      await before.destroy();
-    }
+      return read(before);
+    });
 
-    const after = dataSourceUpTo(db, MIGRATION);
-    await after.initialize();
-    try {
-      await runPendingMigrations(after);
+    await migration.after(async (after) => {
       const rows = await read(after);
       const was = new Map(stored.map((row) => [row.key, row]));
       const actual = Object.fromEntries(
@@ -200,15 +178,11 @@ describe.each(AVAILABLE_BACKENDS)(`Migration ${MIGRATION} on %s`, (backend) => {
         const errors = (await Promise.all(sent.map((dto) => validate(dto)))).flat();
         expect({ key: row.key, errors }).toEqual({ key: row.key, errors: [] });
       }
-    } finally {
-      await after.destroy();
-    }
+    });
   });
 
   it('finds each character the service refuses alone, and only those', async () => {
-    const source = dataSourceUpTo(db, 0);
-    await source.initialize();
-    try {
+    await migration.connected(async (source) => {
       const { notBlank, visible } = Migration.showsNothingPatterns();
       // Each side is constant between its boundaries (the service's rule between the code points
       // where white space or visibility changes; the migration's between its ranges' ends), so
@@ -227,8 +201,6 @@ describe.each(AVAILABLE_BACKENDS)(`Migration ${MIGRATION} on %s`, (backend) => {
         .sort((a, b) => a - b);
       expect(rows.map(({ n }) => n)).toEqual(expected);
       expect(expected.length).toBeGreaterThan(100);
-    } finally {
-      await source.destroy();
-    }
+    });
   });
 });
