@@ -2,6 +2,8 @@
 // answered for each: a reload, a crashed tab or a login again finds them, to be sent (or not) by
 // the same person. Another person logged in on the browser is never offered them.
 
+import { CONSOLE_UPLOADS_KEPT_HOURS } from '../../src/idempotency/console-uploads';
+
 /** One queued file as kept: whose, for which gallery, with its Idempotency-Key. */
 export interface KeptUpload {
   /** The upload's Idempotency-Key: a file sent again is never stored twice. */
@@ -22,9 +24,10 @@ const DB = 'pis-console-uploads';
 const STORE = 'uploads';
 /**
  * Files kept longer are forgotten: after the service's Idempotency-Key retention (24 h by
- * default) one sent again could be stored a second time.
+ * default) one sent again could be stored a second time. The hours are the service's constant,
+ * which its start-up compares with IDEMPOTENCY_KEY_TTL_HOURS (a warning when not above them).
  */
-const KEPT_MS = 20 * 3600_000;
+const KEPT_MS = CONSOLE_UPLOADS_KEPT_HOURS * 3600_000;
 
 /** This page: its uploads are not offered to another page of the browser while it is open. */
 export const thisTab = `${Date.now()}-${Math.random().toString(36).slice(2)}`;

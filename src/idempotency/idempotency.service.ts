@@ -7,6 +7,7 @@ import { PROBLEM_CONTENT_TYPE, toProblem } from '../common/errors/problem-detail
 import { REQUEST_ID_HEADER } from '../common/logging/request-id';
 import { safeError } from '../common/logging/safe-error';
 import { retryOnLostConnection } from '../database/lost-connection-retry';
+import { CONSOLE_UPLOADS_KEPT_HOURS } from './console-uploads';
 import { IDEMPOTENCY_CONFIG, type IdempotencyConfig } from './idempotency.config';
 import {
   IdempotencyKeysRepository,
@@ -89,6 +90,16 @@ export class IdempotencyService {
       ttlSeconds: config.IDEMPOTENCY_KEY_TTL_HOURS * 3600,
       inFlightSeconds: config.IDEMPOTENCY_KEY_IN_FLIGHT_SECONDS,
     };
+    const hours = config.IDEMPOTENCY_KEY_TTL_HOURS;
+    // Allowed (1-8760), but the console's retries would outlive their keys.
+    if (hours <= CONSOLE_UPLOADS_KEPT_HOURS) {
+      this.logger.warn(
+        `IDEMPOTENCY_KEY_TTL_HOURS is ${hours}, not above the ${CONSOLE_UPLOADS_KEPT_HOURS} hours ` +
+          'the web console keeps an unanswered upload to retry it with its Idempotency-Key: a ' +
+          'retry after the key expired can store the image a second time. Set it above ' +
+          `${CONSOLE_UPLOADS_KEPT_HOURS} (the default is 24).`,
+      );
+    }
   }
 
   /**
