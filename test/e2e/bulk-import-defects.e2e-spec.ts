@@ -22,15 +22,19 @@ interface RowBody {
   problem: { code: string; message: string } | null;
 }
 
+/** A title and an alt text that show as nothing: refused since 52046be, stored by versions before. */
+const INVISIBLE = { title: '\u200b\u200b', alt_text: '\u202e\u0301' };
+
 /**
- * Bulk imports: a row whose problem message is cut to its length, and rows cancelled then retried
- * by another admin while the job first queued for them still runs. The app queues jobs without
- * running them (SERVICE_ROLE api): the test runs them itself, as pg-boss would, to act while one
- * waits on its image. Images come from a server on loopback (allowed through
- * IMPORT_ALLOWED_PRIVATE_ORIGINS) that holds the first request for each `/held/…` path until the
- * test answers it; a guard fails any other connection.
+ * Bulk imports: a row whose problem message is cut to its length, rows cancelled then retried
+ * by another admin while the job first queued for them still runs, and rows stored by an older
+ * version checked again when worked. The app queues jobs without running them (SERVICE_ROLE api):
+ * the test runs them itself, as pg-boss would, to act while one waits on its image. Images come
+ * from a server on loopback (allowed through IMPORT_ALLOWED_PRIVATE_ORIGINS) that holds the first
+ * request for each `/held/…` path until the test answers it, and answers the first for each
+ * `/gone/…` path 404; a guard fails any other connection.
  */
-describe('Bulk imports: messages cut to length, and a retry after a cancel', () => {
+describe('Bulk imports: messages cut to length, a retry after a cancel, rows of older versions', () => {
   let t: TestApp;
   let app: NestFastifyApplication;
   let storage: StorageBackend;
@@ -40,19 +44,22 @@ describe('Bulk imports: messages cut to length, and a retry after a cancel', () 
   let product: { id: string; gtin: string };
   /** Answers held back (the first request for each `/held/…` path), sent when the test says. */
   const held: (() => void)[] = [];
+  /** The paths the image server was asked for, in order. */
+  const asked: string[] = [];
 
   beforeAll(async () => {
     jest.spyOn(net.Socket.prototype, 'connect').mockImplementation(guardedConnect);
     const png = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#345' } })
       .png()
       .toBuffer();
-    const asked = new Set<string>();
     server = http.createServer((req, res) => {
       const answer = () => res.writeHead(200, { 'Content-Type': 'image/png' }).end(png);
       const path = req.url ?? '/';
-      if (path.startsWith('/held/') && !asked.has(path)) held.push(answer);
+      const first = !asked.includes(path);
+      asked.push(path);
+      if (path.startsWith('/held/') && first) held.push(answer);
+      else if (path.startsWith('/gone/') && first) res.writeHead(404).end();
       else answer();
-      asked.add(path);
     });
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
@@ -164,5 +171,123 @@ describe('Bulk imports: messages cut to length, and a retry after a cancel', () 
     }
     const done = await call(app, 'GET', `/api/v1/imports/${importId}`, admin);
     expect(done.json()).toMatchObject({ state: 'completed', counts: { ok: 3, pending: 0 } });
+  });
+
+  /**
+   * Rows stored by a version that did not refuse what they hold (a title or alt text showing as
+   * nothing), worked now: the worker checks a row's fields again with the rules posting it would
+   * meet today, and fails the row as posting it would have (`invalid_import_row`, the same
+   * message), never fetching or storing its image. The rows are written straight to the
+   * database, as the older version wrote them.
+   */
+  describe('rows stored by an older version, checked again when worked', () => {
+    let productId: string;
+
+    beforeAll(async () => {
+      const res = await call(app, 'POST', '/api/v1/products', admin, { name: 'Old rows' });
+      expect(res.statusCode).toBe(201);
+      productId = res.json<{ id: string }>().id;
+    });
+
+    async function post(rows: object[]): Promise<string> {
+      const res = await call(app, 'POST', '/api/v1/imports', admin, { rows });
+      expect(res.statusCode).toBe(202);
+      return res.json<{ id: string }>().id;
+    }
+
+    /** The import's queued jobs of a round, run as pg-boss would run them (first attempt). */
+    async function runJobs(importId: string, round: number): Promise<object[]> {
+      const jobs = await app.get(DataSource).query<{ id: string; data: ImportRowsJob }[]>(
+        `SELECT id, data FROM pgboss.job
+          WHERE name = 'bulk-import-rows' AND data->>'import_id' = $1
+            AND coalesce((data->>'retry_round')::int, 0) = $2`,
+        [decodeId(importId), round],
+      );
+      expect(jobs.length).toBeGreaterThan(0);
+      const tallies: object[] = [];
+      for (const job of jobs) tallies.push(await run(job.data, job.id));
+      return tallies;
+    }
+
+    /** Writes a row's title and alt text as an older version stored them, unchecked. */
+    async function storeAsOlderVersion(importId: string, row: number): Promise<void> {
+      await app
+        .get(DataSource)
+        .query(
+          `UPDATE import_rows SET title = $3, alt_text = $4 WHERE import_id = $1 AND row_number = $2`,
+          [decodeId(importId), row, INVISIBLE.title, INVISIBLE.alt_text],
+        );
+    }
+
+    /** The problem posting such a row today gets, on arrival. */
+    async function problemOnArrival(): Promise<RowBody['problem']> {
+      const [refused] = await rowsOf(
+        await post([{ product_id: productId, url: `${origin}/x.png`, ...INVISIBLE }]),
+      );
+      expect(refused).toMatchObject({ status: 'failed', problem: { code: 'invalid_import_row' } });
+      expect(refused.problem!.message).toMatch(/title/);
+      expect(refused.problem!.message).toMatch(/alt_text/);
+      return refused.problem;
+    }
+
+    async function imagesOfProduct(): Promise<number> {
+      const [{ n }] = await app
+        .get(DataSource)
+        .query<{ n: number }[]>(`SELECT count(*)::int AS n FROM images WHERE product_id = $1`, [
+          decodeId(productId),
+        ]);
+      return n;
+    }
+
+    it('fails a pending row whose stored title and alt text show as nothing, as posting it would, storing no image', async () => {
+      const expected = await problemOnArrival();
+      const storedBefore = storage.stored();
+      const importId = await post([
+        { product_id: productId, url: `${origin}/a.png`, title: 'Front' },
+      ]);
+      await storeAsOlderVersion(importId, 1);
+
+      await expect(runJobs(importId, 0)).resolves.toEqual([{ ok: 0, failed: 1, skipped: 0 }]);
+
+      const [row] = await rowsOf(importId);
+      expect(row).toEqual(
+        expect.objectContaining({ status: 'failed', image_id: null, problem: expected }),
+      );
+      expect(asked).not.toContain('/a.png');
+      expect(await imagesOfProduct()).toBe(0);
+      expect(storage.stored()).toEqual(storedBefore);
+      const done = await call(app, 'GET', `/api/v1/imports/${importId}`, admin);
+      expect(done.json()).toMatchObject({ state: 'completed', counts: { failed: 1, pending: 0 } });
+    });
+
+    it('fails such a row when its import is retried, and leaves it failed on the next retry', async () => {
+      const expected = await problemOnArrival();
+      const storedBefore = storage.stored();
+      // Stored and failed by the older version (its image missing then); its image is there now.
+      const importId = await post([{ product_id: productId, url: `${origin}/gone/b.png` }]);
+      await expect(runJobs(importId, 0)).resolves.toEqual([{ ok: 0, failed: 1, skipped: 0 }]);
+      const [first] = await rowsOf(importId);
+      expect(first.status).toBe('failed');
+      expect(first.problem!.code).not.toBe('invalid_import_row');
+      await storeAsOlderVersion(importId, 1);
+
+      const retried = await call(app, 'POST', `/api/v1/imports/${importId}/retry`, admin);
+      expect(retried.statusCode).toBe(202);
+      await expect(runJobs(importId, 1)).resolves.toEqual([{ ok: 0, failed: 1, skipped: 0 }]);
+
+      const [row] = await rowsOf(importId);
+      expect(row).toEqual(
+        expect.objectContaining({ status: 'failed', image_id: null, problem: expected }),
+      );
+      expect(asked.filter((path) => path === '/gone/b.png')).toHaveLength(1);
+      expect(await imagesOfProduct()).toBe(0);
+      expect(storage.stored()).toEqual(storedBefore);
+
+      // Refused as a row refused on arrival is: a retry does not run it again.
+      const again = await call(app, 'POST', `/api/v1/imports/${importId}/retry`, admin);
+      expect(again.statusCode).toBe(202);
+      expect(again.json()).toMatchObject({ state: 'completed', counts: { failed: 1, pending: 0 } });
+      expect(await rowsOf(importId)).toEqual([row]);
+    });
   });
 });
