@@ -133,7 +133,7 @@ export const ERROR_CODES = {
   too_many_parts: { kind: 'too_large', title: 'The multipart body has too many parts' },
   invalid_multipart: { kind: 'invalid', title: 'The multipart body is malformed' },
   image_not_found: { kind: 'not_found', title: 'No such image' },
-  invalid_data_uri: { kind: 'invalid', title: 'The data URI is malformed' },
+  invalid_data_uri: { kind: 'invalid', title: 'The data URI is malformed or holds no image' },
   image_type_mismatch: { kind: 'invalid', title: 'The declared type differs from the image' },
   image_url_unreachable: { kind: 'invalid', title: 'The image URL could not be fetched' },
   invalid_image_source: {
