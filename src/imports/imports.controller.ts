@@ -191,9 +191,9 @@ export class ImportsController {
   @ApiOperation({
     summary: "Run an import's failed rows again",
     description:
-      'Failed rows go back to pending and are worked again, as you (rows refused on arrival, ' +
-      '`invalid_import_row`, stay failed: post them again, corrected). Rows already ok are ' +
-      'skipped: no image is made twice.',
+      'Failed rows go back to pending and are worked again, as you (rows the rules for rows ' +
+      'refused, `invalid_import_row`, on arrival or when worked, stay failed: post them again, ' +
+      'corrected). Rows already ok are skipped: no image is made twice.',
   })
   @ApiProblems(...PROBLEMS.id, 'import_not_found', 'import_receiving')
   retryImport(

@@ -244,7 +244,8 @@ export class ImportPageDto {
 /** Why a row failed: an error code of the API, and what it means for this row. */
 export class ImportRowProblemDto {
   /**
-   * `invalid_import_row` (refused on arrival: see `message`), `product_not_found`,
+   * `invalid_import_row` (refused by the rules for rows: on arrival, or, for a row an older
+   * version stored, when it is worked; see `message`), `product_not_found`,
    * `image_url_unreachable`, `unsupported_image_type`, `unsafe_svg`, `invalid_image`,
    * `image_too_many_pixels`, `image_too_complex`, `file_too_large`; `invalid_api_key`,
    * `invalid_token`, `insufficient_role` or `insufficient_scope` when who posted the import (or last
