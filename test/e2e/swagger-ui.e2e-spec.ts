@@ -8,9 +8,6 @@ import { CONSOLE_WAIT_MS } from '../support/console-harness';
 import { call, login } from '../support/http';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 
-/** Starting the app and Chromium, then the page's two waits, each up to CONSOLE_WAIT_MS. */
-const SET_UP_TIMEOUT_MS = 120_000;
-
 /**
  * Swagger UI as a person uses it, in Debian's Chromium: authorise, open the upload operation,
  * "Try it out", choose a file, execute, and read the 201 on the page; once with a JWT from login,
@@ -78,7 +75,7 @@ describe('Swagger UI in a real browser', () => {
     page.setDefaultNavigationTimeout(CONSOLE_WAIT_MS);
     await page.goto(`${base}/docs`);
     await page.locator('#operations-images-uploadProductImage').waitFor();
-  }, SET_UP_TIMEOUT_MS);
+  });
 
   afterAll(async () => {
     await browser?.close();
