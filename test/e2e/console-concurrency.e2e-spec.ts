@@ -96,7 +96,22 @@ describe('The console while its reads and changes overlap', () => {
     await page.getByRole('heading', { name: 'Gallery', level: 2 }).waitFor();
   }
 
-  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  /** A promise, and the function that resolves it: an answer held until the test lets it go. */
+  const gate = () => {
+    let open!: () => void;
+    const opened = new Promise<void>((resolve) => (open = resolve));
+    return { opened, open };
+  };
+
+  /**
+   * Lets the page take in what it has been answered: its promise callbacks, the next frame's, and
+   * the task after (where Preact runs a render's effects), twice over.
+   */
+  const pageTookItIn = async () => {
+    for (let round = 0; round < 2; round++) {
+      await page.evaluate('new Promise((r) => requestAnimationFrame(() => setTimeout(r)))');
+    }
+  };
 
   /** Waits for the view's notice to say `text`; a failure says what it said instead. */
   const noticeSays = (text: string) =>
@@ -108,35 +123,43 @@ describe('The console while its reads and changes overlap', () => {
 
   /**
    * The person's own upload, stored, makes the gallery view read the product again; that read is
-   * answered slowly (read on the service at once, its answer held 2 s), and the person renames
-   * the product meanwhile.
+   * answered slowly (read on the service at once, its answer held until the rename is saved), and
+   * the person renames the product meanwhile. (Not once the upload's row says it is done: the row
+   * waits for the gallery to show the image, that is for this read, so the rename came after it.)
    */
   async function renameWhileAnOlderReadIsOnItsWay(productId: string): Promise<void> {
     await openGallery(productId);
     let slow = false;
-    let olderReadAnswered = false;
+    const readOnService = gate();
+    const renamed = gate();
     await page.route(`**/api/v1/products/${productId}`, async (route) => {
       if (route.request().method() !== 'GET' || !slow) return route.fallback();
       slow = false;
       const response = await route.fetch();
-      await sleep(2000);
-      await route.fulfill({ response });
-      olderReadAnswered = true;
+      readOnService.open();
+      await renamed.opened;
+      // The page may have gone meanwhile (when the test fails), and the request with it.
+      await route.fulfill({ response }).catch(() => undefined);
     });
     slow = true;
     await page
       .locator('#upload-files')
       .setInputFiles({ name: 'back.png', mimeType: 'image/png', buffer: await png(200, 20, 20) });
+    await readOnService.opened;
+    try {
+      await page.getByRole('button', { name: 'Edit product' }).click();
+      await page.getByLabel('Name').fill('After the rename');
+      await page.getByRole('button', { name: 'Save product' }).click();
+      await noticeSays('Saved “After the rename”.');
+      const saved = await call(t.app, 'GET', `/api/v1/products/${productId}`, admin);
+      expect(saved.json()).toMatchObject({ name: 'After the rename' });
+    } finally {
+      // The older read answers now.
+      renamed.open();
+    }
+    // The page has taken it in: the upload's row is done once the gallery read with it is shown.
     await page.locator('li[data-upload="back.png"].upload-done').waitFor();
-    await page.getByRole('button', { name: 'Edit product' }).click();
-    await page.getByLabel('Name').fill('After the rename');
-    await page.getByRole('button', { name: 'Save product' }).click();
-    await noticeSays('Saved “After the rename”.');
-    const saved = await call(t.app, 'GET', `/api/v1/products/${productId}`, admin);
-    expect(saved.json()).toMatchObject({ name: 'After the rename' });
-    // The older read answers now (and the page takes it in).
-    await eventually(() => olderReadAnswered, 'the older read answered');
-    await sleep(500);
+    await pageTookItIn();
   }
 
   it('shows a saved product rename, not an older read of the product that answered after the save', async () => {
@@ -160,7 +183,8 @@ describe('The console while its reads and changes overlap', () => {
     await eventually(saved, 'the description saved');
     const after = await call(t.app, 'GET', `/api/v1/products/${productId}`, admin);
     expect(after.json()).toMatchObject({ name: 'After the rename', description: 'Mine' });
-    await sleep(300);
+    // The page has taken in the save's answer: the form closes when it is saved.
+    await page.locator('#product-description').waitFor({ state: 'detached' });
     expect(await page.locator('.notice').allTextContents()).not.toContainEqual(
       expect.stringContaining('Someone else'),
     );
@@ -177,22 +201,30 @@ describe('The console while its reads and changes overlap', () => {
     })()`);
     await page.getByRole('button', { name: 'Edit c' }).click();
     await page.getByLabel('Title').fill('c renamed');
-    // The person makes b primary; the service does it, its answer is on its way (held 1 s).
-    let reached!: () => void;
-    const onService = new Promise<void>((resolve) => (reached = resolve));
+    // The person makes b primary; the service does it, its answer is on its way (held until the
+    // person has pressed Save, or found it disabled, below).
+    const reached = gate();
+    const pressed = gate();
     await page.route(`**/api/v1/products/${productId}/images/*`, async (route) => {
       if (route.request().method() !== 'PATCH') return route.fallback();
       const body = route.request().postDataJSON() as { is_primary?: boolean };
       if (!body.is_primary) return route.fallback();
       const response = await route.fetch();
-      reached();
-      await sleep(1000);
-      await route.fulfill({ response });
+      reached.open();
+      await pressed.opened;
+      await route.fulfill({ response }).catch(() => undefined);
     });
     await page.getByRole('button', { name: 'Make primary: b' }).click();
-    await onService;
+    await reached.opened;
     // The person saves the open form meanwhile (the click waits for its Save to be enabled).
-    await page.locator('form.tile-edit').getByRole('button', { name: 'Save' }).click();
+    const save = page.locator('form.tile-edit').getByRole('button', { name: 'Save' });
+    const saving = save.click();
+    try {
+      await Promise.race([saving, save.and(page.locator(':disabled')).waitFor()]);
+    } finally {
+      pressed.open();
+    }
+    await saving;
     // Its own answer, once the change of b is over (a refusal would say "Someone else" instead).
     await noticeSays('Saved “c renamed”.');
     const notices = await page.evaluate<string[]>('window.__notices');
@@ -216,17 +248,22 @@ describe('The console while its reads and changes overlap', () => {
 
     await page.goto(`${base}/console/assets`);
     await page.getByRole('link', { name: 'Next page' }).waitFor();
-    // The filtered list answers slowly.
+    // The filtered list answers once the test has looked (its request held until then).
+    const asked = gate();
+    const looked = gate();
     await page.route('**/api/v1/images?*', async (route) => {
       if (!route.request().url().includes('purpose=account')) return route.fallback();
-      await sleep(1500);
+      asked.open();
+      await looked.opened;
       await route.fallback();
     });
     await page.getByLabel('Purpose').selectOption('account');
     await page.waitForURL(/purpose=account/);
+    await asked.opened;
     // While it loads, no "Next page" (one would be the unfiltered list's cursor, under the filter).
     const next = page.getByRole('link', { name: 'Next page' });
     const offered = await next.count();
+    looked.open();
     if (offered > 0) {
       await next.click();
       await page.locator('.asset-card, .empty').first().waitFor();
@@ -239,19 +276,25 @@ describe('The console while its reads and changes overlap', () => {
   it('keeps what the person types into the product form while its save is on its way', async () => {
     const productId = await productWith('Typing during the save', []);
     await openGallery(productId);
-    // The save's answer takes a second (the service has saved what was sent).
+    // The save's answer is held until the person has typed on (the service has saved what was
+    // sent).
+    const typed = gate();
     await page.route(`**/api/v1/products/${productId}`, async (route) => {
       if (route.request().method() !== 'PATCH') return route.fallback();
       const response = await route.fetch();
-      await sleep(1000);
-      await route.fulfill({ response });
+      await typed.opened;
+      await route.fulfill({ response }).catch(() => undefined);
     });
     await page.getByRole('button', { name: 'Edit product' }).click();
     await page.getByLabel('Description').fill('First sentence.');
     await page.getByRole('button', { name: 'Save product' }).click();
     // The fields stay enabled: the person goes on typing.
-    await page.getByLabel('Description').press('End');
-    await page.keyboard.type(' Second sentence.');
+    try {
+      await page.getByLabel('Description').press('End');
+      await page.keyboard.type(' Second sentence.');
+    } finally {
+      typed.open();
+    }
     await noticeSays('Saved “Typing during the save”.');
     const saved = await call(t.app, 'GET', `/api/v1/products/${productId}`, admin);
     const shown = await page.locator('#product-description').count();
@@ -266,18 +309,24 @@ describe('The console while its reads and changes overlap', () => {
   it('keeps what the person types into an image form while its save is on its way', async () => {
     const productId = await productWith('Typing during an image save', ['front']);
     await openGallery(productId);
+    // The save's answer is held until the person has typed on.
+    const typed = gate();
     await page.route(`**/api/v1/products/${productId}/images/*`, async (route) => {
       if (route.request().method() !== 'PATCH') return route.fallback();
       const response = await route.fetch();
-      await sleep(1000);
-      await route.fulfill({ response });
+      await typed.opened;
+      await route.fulfill({ response }).catch(() => undefined);
     });
     await page.getByRole('button', { name: 'Edit front' }).click();
     const form = page.locator('form.tile-edit');
     await form.getByLabel('Alt text').fill('A red shoe');
     await form.getByRole('button', { name: 'Save' }).click();
-    await form.getByLabel('Alt text').press('End');
-    await page.keyboard.type(', seen from the front');
+    try {
+      await form.getByLabel('Alt text').press('End');
+      await page.keyboard.type(', seen from the front');
+    } finally {
+      typed.open();
+    }
     await noticeSays('Saved “front”.');
     const images = await call(t.app, 'GET', `/api/v1/products/${productId}/images`, admin);
     const alt = images.json<{ items: { alt_text: string }[] }>().items[0].alt_text;
