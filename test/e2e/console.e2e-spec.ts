@@ -800,8 +800,8 @@ describe('The gallery console in a real browser', () => {
       if (request.url().includes('/api/v1/imports/')) asked.push(request.url());
     };
     page.on('request', listener);
-    await page.waitForTimeout(1500);
-    expect(asked.length).toBeGreaterThan(0); // it follows the import while shown
+    // It follows the import while shown (asked every 0.7 s).
+    await eventually(() => asked.length > 0, 'the import to be followed');
     await page
       .getByRole('navigation', { name: 'Main' })
       .getByRole('link', { name: 'Products' })
