@@ -156,9 +156,11 @@ describe('The gallery console in a real browser', () => {
    * waitForFunction evaluates in the page, which the console's CSP (no 'unsafe-eval') refuses.
    */
   async function until(expression: string): Promise<void> {
-    for (let tries = 0; tries < 150; tries++) {
+    // Asked every 20 ms (each a round trip to the page): a step waits little past the moment.
+    const deadline = Date.now() + CONSOLE_WAIT_MS;
+    while (Date.now() < deadline) {
       if (await page.evaluate<boolean>(expression)) return;
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await new Promise((resolve) => setTimeout(resolve, 20));
     }
     throw new Error(`Never true in the page: ${expression}`);
   }
