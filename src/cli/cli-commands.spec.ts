@@ -77,6 +77,22 @@ const REFUSALS: [args: readonly string[], message: string][] = [
   [['delete-organization', '--org=leaving', '--confirm=acme'], '--confirm must repeat --org'],
   [['renditions:rebuild', '--org=acme'], 'renditions:rebuild takes no options: --org=acme'],
   [['frobnicate', '--org=junk'], 'Unknown command: frobnicate'],
+  // An option given twice is a slip, not "the last one": here it would reset the admin's password,
+  // or erase another organisation.
+  [['reset-password', '--user=ops', '--user', 'admin'], '--user is given twice'],
+  [[...user, '--role=admin'], '--role is given twice'],
+  [
+    ['delete-organization', '--org=a', '--confirm=a', '--org=b', '--confirm=b'],
+    '--org is given twice',
+  ],
+  // Bytes that are not UTF-8 arrive as U+FFFD: not stored as if they had been typed.
+  [[...user, '--password=pass\ufffdword12345'], '--password: holds U+FFFD'],
+  [['reset-password', '--user=admin\ufffd'], '--user: holds U+FFFD'],
+  [['create-api-key', '--name=k', '--org-name=Ac\ufffdme'], '--org-name: holds U+FFFD'],
+  // An empty scope (an empty shell variable) would make a key refused everything.
+  [['create-api-key', '--name=k', '--scopes='], '--scopes: an empty scope'],
+  [['create-api-key', '--name=k', '--scopes=images:read,,images:write'], '--scopes: an empty'],
+  [['create-api-key', '--name=k', '--scopes= '], '--scopes: an empty scope'],
 ];
 
 describe(parseCommand.name, () => {

@@ -178,14 +178,31 @@ function oneOf<T extends string>(
 
 /**
  * The command's own options: one it does not take (`reset-password --role`), or one without its
- * value, is a usage error (exit 2), like a missing argument.
+ * value, is a usage error (exit 2), like a missing argument. So is one given twice (parseArgs
+ * would keep the last: `reset-password --user ops --user admin` reset the admin's password), and
+ * a value with U+FFFD, what Node.js makes of bytes that are not UTF-8: two passwords differing
+ * only in such bytes would be one, and it could not be typed again through the API.
  */
 function parseOptions<const O extends ParseArgsOptionsConfig>(args: string[], options: O) {
+  let parsed;
   try {
-    return parseArgs({ args, strict: true, options }).values;
+    parsed = parseArgs({ args, strict: true, options, tokens: true });
   } catch (e) {
     return fail(e instanceof Error ? e.message : String(e));
   }
+  const given = new Set<string>();
+  for (const token of parsed.tokens) {
+    if (token.kind !== 'option') continue;
+    if (given.has(token.name)) fail(`--${token.name} is given twice: give each option once`);
+    given.add(token.name);
+    if (token.value?.includes('\uFFFD')) {
+      fail(
+        `--${token.name}: holds U+FFFD, the character bytes that are not UTF-8 are read as: ` +
+          'give the value in UTF-8',
+      );
+    }
+  }
+  return parsed.values;
 }
 
 const TEXT = { type: 'string' } as const;
@@ -244,10 +261,12 @@ const createApiKey: Command = async (args) => {
   });
   const { name } = values;
   if (!name) fail('--name is required');
+  // An empty item (`--scopes=`, `a,,b`) is refused, as the API refuses "" among the scopes: a key
+  // made with no scopes from an empty shell variable would be refused everything.
   const scopes = values.scopes
     ?.split(',')
     .map((s) => s.trim())
-    .filter(Boolean)
+    .map((s) => (s === '' ? fail('--scopes: an empty scope') : s))
     .map((s) => oneOf(s, Object.values(Scope), 'scopes')!);
   const role = oneOf(values.role, Object.values(Role), 'role');
   // The option's text as a JSON body's string: an empty one is refused, as the API refuses "" (it
