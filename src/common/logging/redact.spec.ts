@@ -54,6 +54,24 @@ describe(redactUrl.name, () => {
     expect(redactUrl('/x?limit=5&cursor=abc')).toBe('/x?limit=5&cursor=abc');
   });
 
+  it.each([
+    'x-api-key[]',
+    'x-api-key[0]',
+    'x-api-key%5B%5D',
+    'x-api-key[a][b]',
+    'x-api-key.a',
+    '+x-api-key',
+    'x-api-key%20',
+    'x-api-key%00',
+    'token%09',
+  ])('replaces the value of %s, a spelling a client or query parser may give the name', (name) => {
+    // A client serialising its key as an array (PHP's http_build_query, axios, qs) writes
+    // `x-api-key[]=`: the service does not take it as the key (401), but the log line kept it.
+    const out = redactUrl(`/upload/image?${name}=pis_AbCd1234_s3cr3t&limit=5`);
+    expect(out).toBe(`/upload/image?${name}=${REDACTED}&limit=5`);
+    expect(out).not.toContain('s3cr3t');
+  });
+
   it('survives malformed escapes', () => {
     expect(redactUrl('/x?%E0%A4%A=1&api_key=s')).toBe(`/x?%E0%A4%A=1&api_key=${REDACTED}`);
   });

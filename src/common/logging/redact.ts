@@ -76,8 +76,19 @@ export function redactUrl(url: string): string {
           // Not valid percent-encoding: the name as written.
         }
       }
-      return SECRET_QUERY_PARAMS.has(name) ? `${rawName}=${REDACTED}` : pair;
+      return SECRET_QUERY_PARAMS.has(baseName(name)) ? `${rawName}=${REDACTED}` : pair;
     })
     .join('');
   return `${url.slice(0, q + 1)}${query}`;
+}
+
+/**
+ * A decoded, lower-cased parameter name as a credential's: without the white space and control
+ * characters around it, and cut at its first `[` or `.`, as query parsers read nested names
+ * (`x-api-key[]`, `x-api-key[0]`, `x-api-key.a`: qs, PHP, Rails), which a client serialising its
+ * key as a list or object writes. Such a name is not the key to the service, but it is the key.
+ */
+function baseName(name: string): string {
+  // eslint-disable-next-line no-control-regex
+  return name.split(/[[.]/, 1)[0].replace(/^[\s\x00-\x1f\x7f]+|[\s\x00-\x1f\x7f]+$/g, '');
 }
