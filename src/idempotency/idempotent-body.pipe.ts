@@ -6,8 +6,9 @@ import { RowsDigest, uploadDigest, type SpooledUpload } from './payload-digest';
 /**
  * The last pipe of an idempotent multipart upload's body: once the upload is spooled and its
  * fields valid, the request's Idempotency-Key is admitted with the upload's digest, before the
- * route's work (or refused, or answered with the recorded answer). Takes an upload, or a value
- * holding one as `upload` (a gallery addition); a value a JSON body made was admitted already.
+ * route's work (or refused, or answered with the recorded answer). Takes an upload, a value
+ * holding one as `upload` (a gallery addition), or a spooled file alone (a form of one file and no
+ * field: the back-office uploader's); a value a JSON body made was admitted already.
  *
  * `@MultipartRequest(ImageUploadPipe, IdempotentUpload) upload: ImageUpload`
  */
@@ -55,7 +56,14 @@ export class IdempotentRows implements PipeTransform {
 
 function spooledUploadIn(value: object): SpooledUpload | undefined {
   const candidate: unknown = 'upload' in value ? value.upload : value;
-  return isSpooledUpload(candidate) ? candidate : undefined;
+  if (isSpooledUpload(candidate)) return candidate;
+  // A form of one file and no field (the back-office uploader's): the file alone.
+  return isSpooledFile(candidate) ? { file: candidate, fields: {} } : undefined;
+}
+
+function isSpooledFile(value: unknown): value is SpooledUpload['file'] {
+  const file = value as { path?: unknown; filename?: unknown } | null;
+  return typeof file?.path === 'string' && typeof file.filename === 'string';
 }
 
 function isSpooledUpload(value: unknown): value is SpooledUpload {

@@ -266,6 +266,29 @@ describe('The back-office uploader: POST /upload/image and POST /image (its own 
     await expectNothingLeft(before);
   });
 
+  it('Idempotency-Key: a retry, also one sent at once beside the first, makes no second image', async () => {
+    // As on the main API's stand-alone upload, which this route is (README, "Idempotent retries").
+    const png = await noisyPng(8, 8);
+    const before = await rowIds();
+    const send = (data: Buffer) => {
+      const body = multipart({}, [{ data, filename: 'image-file.png' }]);
+      return call(app, 'POST', '/upload/image', { apiKey: keys.staff }, body.payload, {
+        headers: { ...body.headers, 'idempotency-key': 'backoffice-retry-1' },
+      });
+    };
+    const [first, beside] = await Promise.all([send(png), send(png)]);
+    expect([first.statusCode, beside.statusCode].sort()).toEqual([200, 409]);
+    const answered = first.statusCode === 200 ? first : beside;
+    const retry = await send(png);
+    expect(retry.statusCode).toBe(200);
+    expect(retry.body).toBe(answered.body);
+    expect((await rowIds()).length).toBe(before.length + 1);
+    const reused = await send(await noisyPng(9, 9));
+    expect(reused.statusCode).toBe(422);
+    expect(reused.json()).toMatchObject({ code: 'idempotency_key_reused' });
+    expect((await rowIds()).length).toBe(before.length + 1);
+  });
+
   it('takes the key in the query where API_KEY_QUERY_PARAM=true allows it', async () => {
     const url = `${base}/upload/image?x-api-key=${encodeURIComponent(keys.staff)}`;
     await expectStored(

@@ -291,6 +291,30 @@ describe('Closient: POST /dashboard/api/v1/trade-items/{organization_id}/{gtin}/
     expect(await row(hero.id)).toMatchObject({ is_primary: false, priority: 0 });
   });
 
+  it('Idempotency-Key: a retry, also one sent at once beside the first, makes no second image', async () => {
+    // As on the main API's upload, which this route is (README, "Idempotent retries").
+    const tradeItem = await newProduct(13);
+    const before = await imageCount();
+    const send = (title: string) => {
+      const body = multipart({ title }, [{ data: jpeg, filename: 'front.jpg' }]);
+      const url = `/dashboard/api/v1/trade-items/${organizationId}/${tradeItem}/images`;
+      return call(app, 'POST', url, { apiKey: key }, body.payload, {
+        headers: { ...body.headers, 'idempotency-key': 'closient-retry-1' },
+      });
+    };
+    const [first, beside] = await Promise.all([send('Front'), send('Front')]);
+    expect([first.statusCode, beside.statusCode].sort()).toEqual([201, 409]);
+    const answered = first.statusCode === 201 ? first : beside;
+    const retry = await send('Front');
+    expect(retry.statusCode).toBe(201);
+    expect(retry.body).toBe(answered.body);
+    expect(await imageCount()).toBe(before + 1);
+    const reused = await send('Back');
+    expect(reused.statusCode).toBe(422);
+    expect(reused.json()).toMatchObject({ code: 'idempotency_key_reused' });
+    expect(await imageCount()).toBe(before + 1);
+  });
+
   it("reads is_primary as Closient's Django does: t/f and y/n too, and sent empty as not sent", async () => {
     const tradeItem = await newProduct(13);
     await uploaded(tradeItem);

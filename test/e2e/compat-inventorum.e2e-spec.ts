@@ -382,6 +382,27 @@ describe('Inventorum: POST /api/images/ (its own curl command)', () => {
     await expectNothingLeft(before);
   });
 
+  it('Idempotency-Key: a retry, also one sent at once beside the first, makes no second image', async () => {
+    // As on the main API's stand-alone upload, which this route is (README, "Idempotent retries").
+    const before = (await rows()).length;
+    const send = (type: string) => {
+      const body = multipart({ type }, [{ data: jpeg, filename: 'photo.jpg' }]);
+      return call(app, 'POST', '/api/images/', { bearer: tokens.writeKey }, body.payload, {
+        headers: { ...body.headers, 'x-api-version': '12', 'idempotency-key': 'inventorum-1' },
+      });
+    };
+    const [first, beside] = await Promise.all([send('product'), send('product')]);
+    expect([first.statusCode, beside.statusCode].sort()).toEqual([200, 409]);
+    const answered = first.statusCode === 200 ? first : beside;
+    const retry = await send('product');
+    expect(retry.statusCode).toBe(200);
+    expect(retry.body).toBe(answered.body);
+    expect((await rows()).length).toBe(before + 1);
+    const reused = await send('account');
+    expect(reused.statusCode).toBe(422);
+    expect((await rows()).length).toBe(before + 1);
+  });
+
   it('takes an API key as the bearer token (a machine client)', async () => {
     await expectCreated(await send({ token: tokens.writeKey }), 0, 'product');
   });

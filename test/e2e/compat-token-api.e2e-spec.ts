@@ -609,6 +609,47 @@ describe('The token API: POST /api/products/{product_id}/images', () => {
       expect((await row(bySku.id)).product_id).toBe(productUuid(sku));
     });
 
+    it('Idempotency-Key: a retry, also one sent at once beside the first, makes no second image', async () => {
+      // As on the main API's upload, which this route is (README, "Idempotent retries"): a
+      // client that lost an answer sends the request again with its key.
+      const product = await newProduct();
+      const before = await imageCount();
+      const send = () => {
+        const body = multipart({ alt_text: 'Front', order: '1' }, [{ data: front }]);
+        return call(
+          app,
+          'POST',
+          `/api/products/${product}/images`,
+          { token: writeKey },
+          body.payload,
+          {
+            headers: { ...body.headers, 'idempotency-key': 'token-api-retry-1' },
+          },
+        );
+      };
+      const [first, beside] = await Promise.all([send(), send()]);
+      expect([first.statusCode, beside.statusCode].sort()).toEqual([201, 409]);
+      const answered = first.statusCode === 201 ? first : beside;
+      const retry = await send();
+      expect(retry.statusCode).toBe(201);
+      expect(retry.body).toBe(answered.body);
+      expect(await imageCount()).toBe(before + 1);
+      const other = multipart({ alt_text: 'Back' }, [{ data: side }]);
+      const reused = await call(
+        app,
+        'POST',
+        `/api/products/${product}/images`,
+        { token: writeKey },
+        other.payload,
+        {
+          headers: { ...other.headers, 'idempotency-key': 'token-api-retry-1' },
+        },
+      );
+      expect(reused.statusCode).toBe(422);
+      expect(reused.json()).toMatchObject({ code: 'idempotency_key_reused' });
+      expect(await imageCount()).toBe(before + 1);
+    });
+
     it('takes the other credentials too: X-API-Key and a Bearer JWT', async () => {
       const product = await newProduct();
       const byHeader = await uploaded(product, {}, { data: front }, { apiKey: writeKey });

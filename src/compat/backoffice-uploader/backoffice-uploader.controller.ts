@@ -6,6 +6,8 @@ import type { RequestContext } from '../../auth/principal';
 import { MultipartRequest } from '../../common/http/multipart-routes';
 import type { ReceivedFile } from '../../images/intake/multipart-upload';
 import { IMAGE_IN_MULTIPART } from '../../images/intake/busy-upload.hook';
+import { Idempotent } from '../../idempotency/idempotent.decorator';
+import { IdempotentUpload } from '../../idempotency/idempotent-body.pipe';
 import { BackofficeUploadPipe } from './backoffice-upload.pipe';
 import { BACKOFFICE_UPLOADER_TAG, BackofficeUpload } from './backoffice-uploader.openapi';
 import { BackofficeUploaderService } from './backoffice-uploader.service';
@@ -21,9 +23,10 @@ export class BackofficeUploaderController {
   @RouteConfig(IMAGE_IN_MULTIPART)
   @HttpCode(200)
   @BackofficeUpload('/image')
+  @Idempotent()
   uploadBackofficeImage(
     @Ctx() ctx: RequestContext,
-    @MultipartRequest(BackofficeUploadPipe) file: ReceivedFile,
+    @MultipartRequest(BackofficeUploadPipe, IdempotentUpload) file: ReceivedFile,
   ): Promise<BackofficeUploadDto> {
     return this.uploader.upload(ctx, file);
   }
@@ -32,9 +35,10 @@ export class BackofficeUploaderController {
   @RouteConfig(IMAGE_IN_MULTIPART)
   @HttpCode(200)
   @BackofficeUpload('/upload/image')
+  @Idempotent()
   uploadBackofficeImageUnderUpload(
     @Ctx() ctx: RequestContext,
-    @MultipartRequest(BackofficeUploadPipe) file: ReceivedFile,
+    @MultipartRequest(BackofficeUploadPipe, IdempotentUpload) file: ReceivedFile,
   ): Promise<BackofficeUploadDto> {
     return this.uploader.upload(ctx, file);
   }

@@ -16,6 +16,8 @@ import { ID_OR_UUID_PATTERN } from '../../common/ids/short-id';
 import { MultipartRequest } from '../../common/http/multipart-routes';
 import type { ImageUpload } from '../../images/intake/multipart-upload';
 import { IMAGE_IN_MULTIPART } from '../../images/intake/busy-upload.hook';
+import { Idempotent } from '../../idempotency/idempotent.decorator';
+import { IdempotentUpload } from '../../idempotency/idempotent-body.pipe';
 import { ApiProblems, ApiSuccessExample, PROBLEMS } from '../../openapi/problems';
 import { CLOSIENT_GTIN_PATTERN } from './closient-mapping';
 import { ClosientUploadPipe } from './closient-upload.pipe';
@@ -65,6 +67,7 @@ export class ClosientController {
   @HttpCode(201)
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ImagesWrite)
+  @Idempotent()
   @ApiConsumes('multipart/form-data')
   @ApiBody(UPLOAD_BODY)
   @ApiParam({
@@ -96,7 +99,8 @@ export class ClosientController {
     @Ctx() ctx: RequestContext,
     @Param('organization_id') organizationId: string,
     @Param('gtin') gtin: string,
-    @MultipartRequest(ClosientUploadPipe) upload: ImageUpload<ClosientUploadFieldsDto>,
+    @MultipartRequest(ClosientUploadPipe, IdempotentUpload)
+    upload: ImageUpload<ClosientUploadFieldsDto>,
   ): Promise<ClosientImageDto> {
     return this.closient.upload(ctx, { organizationId, gtin }, upload);
   }

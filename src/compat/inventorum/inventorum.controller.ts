@@ -7,6 +7,8 @@ import type { StandaloneUploadFieldsDto } from '../../images/dto/upload-image.dt
 import { MultipartRequestOf } from '../../common/http/multipart-routes';
 import type { ImageUpload } from '../../images/intake/multipart-upload';
 import { IMAGE_IN_MULTIPART } from '../../images/intake/busy-upload.hook';
+import { Idempotent } from '../../idempotency/idempotent.decorator';
+import { IdempotentUpload } from '../../idempotency/idempotent-body.pipe';
 import type { InventorumImageDto } from './dto/inventorum-image.dto';
 import { INVENTORUM_ERRORS } from './inventorum-error-shape';
 import { INVENTORUM_TAG, InventorumUpload } from './inventorum.openapi';
@@ -32,9 +34,10 @@ export class InventorumController {
   @HttpCode(200)
   @RouteConfig({ ...INVENTORUM_ERRORS, ...IMAGE_IN_MULTIPART })
   @InventorumUpload('/api/images/')
+  @Idempotent()
   uploadInventorumImage(
     @Ctx() ctx: RequestContext,
-    @MultipartRequestOf(INVENTORUM_FORM, InventorumUploadPipe)
+    @MultipartRequestOf(INVENTORUM_FORM, InventorumUploadPipe, IdempotentUpload)
     upload: ImageUpload<StandaloneUploadFieldsDto>,
   ): Promise<InventorumImageDto> {
     return this.inventorum.upload(ctx, upload);
@@ -44,9 +47,10 @@ export class InventorumController {
   @HttpCode(200)
   @RouteConfig({ ...INVENTORUM_ERRORS, ...IMAGE_IN_MULTIPART })
   @InventorumUpload('/api/images')
+  @Idempotent()
   uploadInventorumImageWithoutSlash(
     @Ctx() ctx: RequestContext,
-    @MultipartRequestOf(INVENTORUM_FORM, InventorumUploadPipe)
+    @MultipartRequestOf(INVENTORUM_FORM, InventorumUploadPipe, IdempotentUpload)
     upload: ImageUpload<StandaloneUploadFieldsDto>,
   ): Promise<InventorumImageDto> {
     return this.inventorum.upload(ctx, upload);

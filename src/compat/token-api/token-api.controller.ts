@@ -16,6 +16,8 @@ import { Role, Scope } from '../../auth/roles';
 import { MultipartRequest } from '../../common/http/multipart-routes';
 import type { ImageUpload } from '../../images/intake/multipart-upload';
 import { IMAGE_IN_MULTIPART } from '../../images/intake/busy-upload.hook';
+import { Idempotent } from '../../idempotency/idempotent.decorator';
+import { IdempotentUpload } from '../../idempotency/idempotent-body.pipe';
 import { ApiProblems, ApiSuccessExample, PROBLEMS } from '../../openapi/problems';
 import { EXTERNAL_ID_MAX_LENGTH, EXTERNAL_ID_PATTERN_SOURCE } from '../../products/external-id';
 import { TokenApiImageDto } from './dto/token-api-image.dto';
@@ -82,6 +84,7 @@ export class TokenApiController {
   @HttpCode(201)
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ImagesWrite)
+  @Idempotent()
   @ApiConsumes('multipart/form-data')
   @ApiBody(UPLOAD_BODY)
   @ApiParam({
@@ -113,7 +116,8 @@ export class TokenApiController {
   createProductImage(
     @Ctx() ctx: RequestContext,
     @Param('product_id') productId: string,
-    @MultipartRequest(TokenApiUploadPipe) upload: ImageUpload<TokenApiUploadFieldsDto>,
+    @MultipartRequest(TokenApiUploadPipe, IdempotentUpload)
+    upload: ImageUpload<TokenApiUploadFieldsDto>,
   ): Promise<TokenApiImageDto> {
     return this.tokenApi.upload(ctx, productId, upload);
   }
