@@ -148,6 +148,21 @@ describe('Authentication and authorisation', () => {
         { issuer: ISSUER, audience: ISSUER, algorithm: 'HS256' },
       ),
     }),
+    'a token issued an hour from now, past the clock tolerance': () => ({
+      bearer: jwt.sign({ ...adminClaims, iat: now() + 3600, exp: now() + 7200 }, JWT_SECRET, {
+        issuer: ISSUER,
+        audience: ISSUER,
+        algorithm: 'HS256',
+      }),
+    }),
+    'a token whose iat and exp are in milliseconds (a signer’s slip: good for 50,000 years)':
+      () => ({
+        bearer: jwt.sign(
+          { ...adminClaims, iat: Date.now(), exp: Date.now() + 3600 * 1000 },
+          JWT_SECRET,
+          { issuer: ISSUER, audience: ISSUER, algorithm: 'HS256' },
+        ),
+      }),
     'a garbage bearer token': () => ({ bearer: 'not.a.jwt' }),
     'a revoked API key': () => c.revokedKey,
     'an expired API key': () => c.expiredKey,

@@ -38,7 +38,7 @@ export interface AccessTokenClaims {
 export class JwtStrategy extends PassportStrategy(Strategy, JWT_STRATEGY) {
   constructor(
     keys: JwtKeys,
-    @Inject(AUTH_CONFIG) config: AuthConfig,
+    @Inject(AUTH_CONFIG) private readonly config: AuthConfig,
     private readonly principals: PrincipalService,
   ) {
     super({
@@ -76,16 +76,30 @@ export class JwtStrategy extends PassportStrategy(Strategy, JWT_STRATEGY) {
   ): Promise<Principal | false> {
     // jsonwebtoken checks `exp` only when present: a token without one would never expire.
     if (typeof claims.exp !== 'number') return false;
+    // Nor does it check that `iat` is past: `maxAge` counts from it, and a session's end judges a
+    // token by it, so one issued in the future (an `iat` in milliseconds, a signer's slip) would
+    // be good until then and outlive every logout. Allowed: the clock skew `nbf` is allowed.
+    if (typeof claims.iat !== 'number' || claims.iat > nowSeconds() + this.tolerance()) {
+      return false;
+    }
     // Only this service's tokens are signed with its key, but a subject that is not a user id
     // must still be a 401, never a query that PostgreSQL refuses (a 500).
     if (typeof claims.sub !== 'string' || !isUUID(claims.sub)) return false;
     // Refused once its session ended (a logout, a password change): by its generation, and by
     // its `iat` (see sessionEnded; present: `maxAge` refuses a token without one).
     const session: TokenSession = {
-      issuedAt: typeof claims.iat === 'number' ? claims.iat : 0,
+      issuedAt: claims.iat,
       ...(Number.isSafeInteger(claims.gen) && { generation: claims.gen }),
     };
     const principal = await this.principals.forUser(claims.sub, session);
     return principal && principal.organizationId === claims.org ? principal : false;
   }
+
+  private tolerance(): number {
+    return this.config.JWT_CLOCK_TOLERANCE_SECONDS;
+  }
+}
+
+function nowSeconds(): number {
+  return Math.floor(Date.now() / 1000);
 }
