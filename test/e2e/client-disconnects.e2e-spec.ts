@@ -49,6 +49,36 @@ function problemCode(payload: unknown): string | undefined {
   }
 }
 
+/**
+ * Small in bytes, slow to process: 24 megapixels, in CMYK, so that the original must be converted
+ * to sRGB and re-encoded (seconds on this machine; a JPEG needing no pixel change is stored as
+ * sent, too fast to hang up during). Noise would make it tens of megabytes for the same work.
+ * One colour: converted to CMYK on a tile, which is then enlarged in CMYK. Converting all 24
+ * megapixels from sRGB instead made the same bytes in 10 to 17 s, the longest step of the file.
+ */
+async function slowToProcess(): Promise<Buffer> {
+  const tile = await sharp({
+    create: { width: 16, height: 16, channels: 3, background: '#7a5c3e' },
+  })
+    .toColourspace('cmyk')
+    .jpeg({ quality: 90 })
+    .toBuffer();
+  const image = await sharp(tile)
+    .pipelineColourspace('cmyk')
+    .resize(6000, 4000, { kernel: 'nearest' })
+    .toColourspace('cmyk')
+    .jpeg({ quality: 90 })
+    .toBuffer();
+  const { width, height, space, channels } = await sharp(image).metadata();
+  expect({ width, height, space, channels }).toEqual({
+    width: 6000,
+    height: 4000,
+    space: 'cmyk',
+    channels: 4,
+  });
+  return image;
+}
+
 describe('A client that disconnects', () => {
   let t: TestApp;
   let ds: DataSource;
@@ -66,20 +96,11 @@ describe('A client that disconnects', () => {
   const holdUntilClientGone = new Set<string>();
   let port: number;
   let bearer: string;
-  /**
-   * Small in bytes, slow to process: 24 megapixels, in CMYK, so that the original must be converted
-   * to sRGB and re-encoded (seconds on this machine; a JPEG needing no pixel change is stored as
-   * sent, too fast to hang up during). Noise would make it tens of megabytes for the same work.
-   */
+  /** An image small in bytes, slow to process (slowToProcess()). */
   let big: Buffer;
 
   beforeAll(async () => {
-    big = await sharp({
-      create: { width: 6000, height: 4000, channels: 3, background: '#7a5c3e' },
-    })
-      .toColourspace('cmyk')
-      .jpeg({ quality: 90 })
-      .toBuffer();
+    big = await slowToProcess();
     images = http.createServer((req, res) => {
       const url = req.url ?? '';
       served.push(url);
