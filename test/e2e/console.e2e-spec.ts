@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Browser, ConsoleMessage, Dialog, Locator, Page } from 'playwright-core';
+import type { Browser, ConsoleMessage, Dialog, Locator, Page, Request } from 'playwright-core';
 import sharp from 'sharp';
 import { launchChromium, screenshotPath } from '../support/browser';
 import { htmlBytes } from '../support/fixtures';
@@ -61,6 +61,9 @@ async function startImageServer(): Promise<{
   const release = () => held.splice(0).forEach((res) => res.writeHead(404).end());
   return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, release };
 }
+
+/** Where the console keeps its session: the tab's sessionStorage (console/src/session.ts). */
+const SESSION = 'pis-console-session';
 
 /** The third file's name: "bäck.webp" with the "ä" as a plus a combining diaeresis (NFD). */
 const BACK = 'ba\u0308ck\u200b.webp';
@@ -126,12 +129,7 @@ describe('The gallery console in a real browser', () => {
     admin = { bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
 
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    page.setDefaultTimeout(CONSOLE_WAIT_MS);
-    // Chromium reports what the Content-Security-Policy refused on the console.
-    page.on('console', (message: ConsoleMessage) => {
-      if (/Content.Security.Policy|Refused to/i.test(message.text())) refused.push(message.text());
-    });
-    page.on('pageerror', (error) => pageErrors.push(error.message));
+    watchPage(page);
   });
 
   afterAll(async () => {
@@ -148,6 +146,91 @@ describe('The gallery console in a real browser', () => {
     expect(refused).toEqual([]);
     expect(pageErrors).toEqual([]);
   });
+
+  /** What `p` does wrong is kept, for afterEach: what the CSP refused, and the page's errors. */
+  function watchPage(p: Page): void {
+    p.setDefaultTimeout(CONSOLE_WAIT_MS);
+    // Chromium reports what the Content-Security-Policy refused on the console.
+    p.on('console', (message: ConsoleMessage) => {
+      if (/Content.Security.Policy|Refused to/i.test(message.text())) refused.push(message.text());
+    });
+    p.on('pageerror', (error) => pageErrors.push(error.message));
+  }
+
+  /**
+   * A page in a browser context of its own, opened at `path` with the session `page` holds now,
+   * and with Playwright's fake clock: installed before the console's script runs, so that every
+   * timer of the console is the clock's. Its time flows as real time does until a test moves it
+   * on (passTime): "nothing happens for seconds" is checked without waiting seconds, and the
+   * clock stays out of the page the other tests share. Its requests are watched from the first
+   * (watchRequests, `counts`).
+   */
+  async function clockedPage(
+    path: string,
+    counts: (path: string) => boolean,
+  ): Promise<{ clocked: Page; requests: ReturnType<typeof watchRequests> }> {
+    const session = await page.evaluate<string>(
+      `sessionStorage.getItem(${JSON.stringify(SESSION)})`,
+    );
+    const clocked = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    watchPage(clocked);
+    await clocked.clock.install();
+    const requests = watchRequests(clocked, counts);
+    // In the tab's storage before the console's script reads it, for the first document only.
+    const restore = await clocked.addInitScript({
+      content: `sessionStorage.setItem(${JSON.stringify(SESSION)}, ${JSON.stringify(session)});`,
+    });
+    await clocked.goto(`${base}${path}`);
+    await restore.dispose();
+    return { clocked, requests };
+  }
+
+  /**
+   * The requests `p` makes to the API: `asked` holds the URLs of those whose path `counts`;
+   * `answered` waits until every one made so far has had its answer (or failed).
+   */
+  function watchRequests(p: Page, counts: (path: string) => boolean) {
+    const asked: string[] = [];
+    const unanswered = new Set<Request>();
+    const made = (request: Request) => {
+      const path = new URL(request.url()).pathname;
+      if (!path.startsWith('/api/')) return;
+      unanswered.add(request);
+      if (counts(path)) asked.push(request.url());
+    };
+    const ended = (request: Request) => void unanswered.delete(request);
+    p.on('request', made);
+    p.on('requestfinished', ended);
+    p.on('requestfailed', ended);
+    return {
+      asked,
+      answered: () => eventually(() => unanswered.size === 0, 'the requests made to be answered'),
+      stop: () => {
+        p.off('request', made);
+        p.off('requestfinished', ended);
+        p.off('requestfailed', ended);
+      },
+    };
+  }
+
+  /**
+   * Moves the fake clock of `p` (a clockedPage) on `times` times by `ms`, firing every timer due
+   * meanwhile, with no real wait. Before each move and after the last, the requests made are
+   * answered: a round that a timer sets off has its answers, and a page that would go on asking
+   * has scheduled its next round, before time moves on (if not by one move, then by the next).
+   */
+  async function passTime(
+    p: Page,
+    requests: ReturnType<typeof watchRequests>,
+    ms: number,
+    times: number,
+  ): Promise<void> {
+    for (let i = 0; i < times; i++) {
+      await requests.answered();
+      await p.clock.runFor(ms);
+    }
+    await requests.answered();
+  }
 
   const expectAccessible = (view: string) => expectAccessibleAt(page, view);
 
@@ -793,32 +876,36 @@ describe('The gallery console in a real browser', () => {
   });
 
   it('stops following an import once the person leaves the gallery', async () => {
-    const gallery = page.url();
-    await page.getByLabel('Image URL').fill(`${images.origin}/held.png`);
-    await page.getByRole('button', { name: 'Import', exact: true }).click();
-    await page.getByText('The service is fetching the image…').waitFor();
-    const asked: string[] = [];
-    const listener = (request: { url(): string }) => {
-      if (request.url().includes('/api/v1/imports/')) asked.push(request.url());
-    };
-    page.on('request', listener);
-    // It follows the import while shown (asked every 0.7 s).
-    await eventually(() => asked.length > 0, 'the import to be followed');
-    await page
-      .getByRole('navigation', { name: 'Main' })
-      .getByRole('link', { name: 'Products' })
-      .click();
-    await page.getByRole('heading', { name: 'Products', level: 1 }).waitFor();
-    asked.length = 0;
-    // Four of its polling periods (0.7 s) later, nothing more was asked.
-    await page.waitForTimeout(3000);
-    page.off('request', listener);
-    expect(asked).toEqual([]);
-    images.release(); // the import's row fails (404): the gallery is as it was
-    await page.goto(gallery);
-    // The gallery is drawn once its GET answers, after the page has loaded.
-    await tiles().nth(2).waitFor();
-    await expect(tiles().count()).resolves.toBe(3);
+    const gallery = `/console/products/${productId}`;
+    const { clocked, requests } = await clockedPage(gallery, (path) =>
+      path.startsWith('/api/v1/imports/'),
+    );
+    try {
+      await clocked.getByLabel('Image URL').fill(`${images.origin}/held.png`);
+      await clocked.getByRole('button', { name: 'Import', exact: true }).click();
+      await clocked.getByText('The service is fetching the image…').waitFor();
+      // It follows the import while shown (asked every 0.7 s).
+      await eventually(() => requests.asked.length > 0, 'the import to be followed');
+      await clocked
+        .getByRole('navigation', { name: 'Main' })
+        .getByRole('link', { name: 'Products' })
+        .click();
+      await clocked.getByRole('heading', { name: 'Products', level: 1 }).waitFor();
+      await requests.answered();
+      const left = requests.asked.length;
+      // Four of its polling periods (0.7 s) later, nothing more was asked.
+      await passTime(clocked, requests, 700, 4);
+      expect(requests.asked).toHaveLength(left);
+      images.release(); // the import's row fails (404): the gallery is as it was
+      await clocked.goto(`${base}${gallery}`);
+      // The gallery is drawn once its GET answers, after the page has loaded.
+      await clocked.locator('ol.gallery > li').nth(2).waitFor();
+      await expect(clocked.locator('ol.gallery > li').count()).resolves.toBe(3);
+    } finally {
+      requests.stop();
+      images.release();
+      await clocked.close();
+    }
   });
 
   it('shows an image: the original’s facts and each rendition at its real size', async () => {
@@ -1055,35 +1142,37 @@ describe('The gallery console in a real browser', () => {
   });
 
   it('asks for the jobs only while its tab is shown', async () => {
+    const { clocked, requests } = await clockedPage('/console/jobs', (p) => p === '/api/v1/jobs');
     // Headless Chromium shows every tab, so the test hides this one as the browser would: the
     // document says it is hidden and fires visibilitychange.
     const setVisibility = (state: 'hidden' | 'visible') =>
-      page.evaluate(`
+      clocked.evaluate(`
         Object.defineProperty(document, 'visibilityState', { value: '${state}', configurable: true });
         Object.defineProperty(document, 'hidden', { value: ${state === 'hidden'}, configurable: true });
         document.dispatchEvent(new Event('visibilitychange'));
       `);
-    const asked: string[] = [];
-    const listener = (request: { url(): string }) => {
-      if (new URL(request.url()).pathname === '/api/v1/jobs') asked.push(request.url());
-    };
-    page.on('request', listener);
+    const { asked } = requests;
     try {
-      await page.goto(`${base}/console/jobs`);
-      await page.getByRole('heading', { name: 'Jobs', level: 1 }).waitFor();
+      await clocked.getByRole('heading', { name: 'Jobs', level: 1 }).waitFor();
       await eventually(() => asked.length > 0, 'the jobs to be asked for');
       await setVisibility('hidden');
-      // A round already due may still go; none after it, over two polling periods.
-      await page.waitForTimeout(2500);
+      // A round already due may still go (the timer set while shown fires); none after it, over
+      // three more polling periods (2 s).
+      await passTime(clocked, requests, 2500, 1);
       const whileHidden = asked.length;
-      await page.waitForTimeout(4500);
+      await passTime(clocked, requests, 2500, 3);
       expect(asked).toHaveLength(whileHidden);
       // Shown again: asked at once, then every two seconds again.
       await setVisibility('visible');
-      await eventually(() => asked.length >= whileHidden + 2, 'polling to start again');
+      await eventually(() => asked.length > whileHidden, 'the jobs to be asked for at once');
+      // The clock moved on half a period at a time until the next round goes.
+      await eventually(async () => {
+        await passTime(clocked, requests, 1000, 1);
+        return asked.length >= whileHidden + 2;
+      }, 'polling to start again');
     } finally {
-      page.off('request', listener);
-      await setVisibility('visible');
+      requests.stop();
+      await clocked.close();
     }
   });
 
@@ -1150,22 +1239,30 @@ describe('The gallery console in a real browser', () => {
     await page.getByLabel('Password').fill(TEST_PASSWORD);
     await page.getByRole('button', { name: 'Log in' }).click();
     await page.getByRole('heading', { name: 'Products', level: 1 }).waitFor();
+    // The session in a page with a fake clock; this one stays logged in for the next test.
+    const { clocked, requests } = await clockedPage('/console/products', () => false);
+    await clocked.getByRole('heading', { name: 'Products', level: 1 }).waitFor();
     const refused: string[] = [];
     const listener = (response: { url(): string; status(): number }) => {
       if (response.status() === 403) refused.push(response.url());
     };
-    page.on('response', listener);
-    await page
-      .getByRole('navigation', { name: 'Main' })
-      .getByRole('link', { name: 'Jobs' })
-      .click();
-    await page.getByText('Jobs are shown to administrators only.').waitFor();
-    expect(refused.length).toBeGreaterThan(0);
-    // Three polling periods (2 s each) later, nothing was asked again: each list once. (Counting
-    // when the notice shows raced the first round's last answers: a third could come after it.)
-    await page.waitForTimeout(6500);
-    page.off('response', listener);
-    expect(refused).toHaveLength(new Set(refused).size);
+    clocked.on('response', listener);
+    try {
+      await clocked
+        .getByRole('navigation', { name: 'Main' })
+        .getByRole('link', { name: 'Jobs' })
+        .click();
+      await clocked.getByText('Jobs are shown to administrators only.').waitFor();
+      expect(refused.length).toBeGreaterThan(0);
+      // Three polling periods (2 s each) later, nothing was asked again: each list once. (The
+      // notice shows at the first refusal: the round's other answers come after it.)
+      await passTime(clocked, requests, 2500, 3);
+      expect(refused).toHaveLength(new Set(refused).size);
+    } finally {
+      clocked.off('response', listener);
+      requests.stop();
+      await clocked.close();
+    }
   });
 
   it('offers staff the upload, not the import from a URL, which is for administrators', async () => {
