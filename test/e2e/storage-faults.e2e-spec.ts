@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Response } from 'light-my-request';
 import { DataSource } from 'typeorm';
+import { decodeId } from '../../src/common/ids/short-id';
 import { JobQueue } from '../../src/jobs/job-queue.service';
 import {
   FILE_DELETION_QUEUE,
@@ -46,6 +47,20 @@ const CASES = ROUTES.flatMap((route) =>
     MODES.map((mode) => [route, target, mode] as const),
   ),
 );
+/** Those that end quickly, one after another; the `hang` ones are made all at once (see below). */
+const QUICK_CASES = CASES.filter(([, , mode]) => mode !== 'hang');
+const STALL_CASES = CASES.filter(([, , mode]) => mode === 'hang');
+
+/** A case of STALL_CASES, made beside the others. */
+interface Stall {
+  route: Route;
+  target: Target;
+  productId: string;
+  earlierId: string;
+  /** The keys its fault meets: its target's, of its own product. */
+  match: RegExp;
+  res?: Response;
+}
 
 interface Row {
   id: string;
@@ -155,7 +170,7 @@ describe.each(DRIVERS)('Storage faults on %s storage', (driver) => {
     expect((await fetchDelivered(app, items[0].url)).status).toBe(200);
   }
 
-  it.each(CASES)(
+  it.each(QUICK_CASES)(
     '%s, the %s write failing (%s): 502 storage_unavailable, nothing left, healthy after',
     async (route, target, mode) => {
       const productId = await newProduct(`${route} ${target} ${mode}`);
@@ -184,6 +199,94 @@ describe.each(DRIVERS)('Storage faults on %s storage', (driver) => {
       expect(backend.stored().length).toBeGreaterThan(storedBefore.length);
     },
   );
+
+  /**
+   * The same for the writes that stall: each only ends at STORAGE_TIMEOUT_MS, so the attempts of
+   * every route and target are made at once and their waits overlap (one 3 s instead of six).
+   * Each fault meets only its own case's write (the key of its product), and what the attempts
+   * left is read once all are answered: nothing of any of them, before any case tries again.
+   */
+  describe('stalled writes, made at once', () => {
+    let stalls: Stall[] = [];
+    /** Every write that met a fault during the attempts. */
+    let failed: string[] = [];
+    /** What expectNothingLeft found wrong once every attempt was answered, if anything. */
+    let leftover: unknown;
+
+    beforeAll(async () => {
+      stalls = await Promise.all(STALL_CASES.map(([route, target]) => prepareStall(route, target)));
+      await expectNothingLeft(await rows(), backend.stored());
+      const rowsBefore = await rows();
+      const storedBefore = backend.stored();
+      const failedFrom = faulty.failed.length;
+      for (const stall of stalls) faulty.failNext('put', { match: stall.match, mode: 'hang' });
+      await attemptAll(stalls, failedFrom);
+      failed = faulty.failed.slice(failedFrom);
+      leftover = await expectNothingLeft(rowsBefore, storedBefore).catch((error: unknown) => error);
+      faulty.heal();
+    });
+
+    it.each(STALL_CASES)(
+      '%s, the %s write failing (%s): 502 storage_unavailable, nothing left, healthy after',
+      async (route, target) => {
+        const stall = stalls.find((s) => s.route === route && s.target === target);
+        if (!stall?.res) throw new Error('the attempt was not made (see the set-up)');
+        const { res, productId } = stall;
+        expect(res.statusCode).toBe(502);
+        expect(res.headers['content-type']).toContain('application/problem+json');
+        expect(res.json()).toMatchObject({ code: 'storage_unavailable', status: 502 });
+        // Its fault met the write it was meant for, once; no other write failed.
+        const own = failed.filter((key) => stall.match.test(key));
+        expect(own).toEqual([expect.stringMatching(TARGETS[target])]);
+        expect(failed).toHaveLength(STALL_CASES.length);
+        expect(leftover).toBeUndefined();
+        await expectGalleryIntact(productId, stall.earlierId);
+
+        expect((await call(app, 'GET', '/health/ready')).statusCode).toBe(200);
+        const storedBefore = backend.stored();
+        const retry = await attempt(route, productId);
+        expect(retry.statusCode).toBe(route === 'URL import' ? 200 : 201);
+        expect(backend.stored().length).toBeGreaterThan(storedBefore.length);
+      },
+    );
+  });
+
+  /** A stalled case's product, with its earlier image, and the keys its fault is to meet. */
+  async function prepareStall(route: Route, target: Target): Promise<Stall> {
+    const productId = await newProduct(`${route} ${target} hang`);
+    const earlier = await galleryUpload(productId, 'earlier');
+    expect(earlier.statusCode).toBe(201);
+    // `products/<product's UUID>/<imageId>/…`; a stand-alone upload's name no product:
+    // `uploads/<imageId>/…`.
+    const scope = route === 'stand-alone upload' ? 'uploads/' : `products/${decodeId(productId)}/`;
+    const match = new RegExp(`^${scope}.*${TARGETS[target].source}`);
+    return { route, target, productId, earlierId: earlier.json<{ id: string }>().id, match };
+  }
+
+  /**
+   * Every stall's attempt at once, its answer kept. The stand-alone uploads' faults cannot tell
+   * their keys apart: each starts once the one before has met its fault, so that its own
+   * original is not the write that meets the other's.
+   */
+  async function attemptAll(all: Stall[], failedFrom: number): Promise<void> {
+    let standAlone: Promise<unknown> = Promise.resolve();
+    await Promise.all(
+      all.map(async (stall) => {
+        if (stall.route === 'stand-alone upload') {
+          const turn = standAlone;
+          standAlone = turn.then(() =>
+            eventually(
+              () => faulty.failed.slice(failedFrom).some((key) => stall.match.test(key)),
+              `the fault of the ${stall.target} write of the ${stall.route} to be met`,
+            ),
+          );
+          await turn;
+        }
+        stall.res = await attempt(stall.route, stall.productId);
+      }),
+    );
+  }
+
   // One driver is enough: what follows a timed-out write is the same on every one.
   (driver === 's3' ? it : it.skip)(
     'a write the storage completes after its deadline: 502, and its file deleted again later',
