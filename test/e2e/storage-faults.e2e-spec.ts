@@ -86,10 +86,12 @@ describe.each(DRIVERS)('Storage faults on %s storage', (driver) => {
       {
         ...backend.env,
         PUBLIC_BASE_URL: PUBLIC_BASE,
-        // A stalled write is cut after three seconds. The least allowed, one second, also cut a
+        // A stalled write is cut after five seconds. The least allowed, one second, also cut a
         // healthy storage call to s3rver once while three test files ran beside this one (a 502
-        // with no fault met, in a full run at load 6).
-        STORAGE_TIMEOUT_MS: '3000',
+        // with no fault met, in a full run at load 6); the stalled writes are now made six at
+        // once, each beside the others' healthy writes, hence more room than the three seconds
+        // that were enough one at a time. Their waits overlap: 5 s in all, not 6 x 3 s.
+        STORAGE_TIMEOUT_MS: '5000',
         IMPORT_ALLOWED_PRIVATE_ORIGINS: new URL(images.url).origin,
       },
       { wrapStorage: faulty.wrap },
@@ -202,7 +204,7 @@ describe.each(DRIVERS)('Storage faults on %s storage', (driver) => {
 
   /**
    * The same for the writes that stall: each only ends at STORAGE_TIMEOUT_MS, so the attempts of
-   * every route and target are made at once and their waits overlap (one 3 s instead of six).
+   * every route and target are made at once and their waits overlap (one 5 s instead of six).
    * Each fault meets only its own case's write (the key of its product), and what the attempts
    * left is read once all are answered: nothing of any of them, before any case tries again.
    */
