@@ -64,16 +64,27 @@ describe('The service process', () => {
     beforeAll(async () => (db = await createTestDatabase()));
     afterAll(() => db.drop());
 
+    /** The JSON lines of a service's output that `select` keeps. */
+    const logLines = (service: RunningService, select: (line: string) => boolean) =>
+      service
+        .output()
+        .split('\n')
+        .filter((l) => l.startsWith('{') && select(l))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+
     /**
      * One start serves the checks of a running service's output (the docs URL, the JSON request
      * lines) and of its SIGTERM: each boot of the built service is seconds of CPU on CI's 2 cores.
-     * API keys in the query are allowed so that the redaction of that query is checked too.
+     * API keys in the query are allowed so that the redaction of that query is checked too. The
+     * same start serves the readiness check's failure: its local storage is a folder of the test's.
      */
     describe('one service, started with LOG_LEVEL info', () => {
       let port: number;
       let service: RunningService;
+      let media: string;
       beforeAll(async () => {
         port = await freePort();
+        media = mkdtempSync(join(tmpdir(), 'pis-ready-media-'));
         service = startService(
           {
             ...db.env,
@@ -81,6 +92,7 @@ describe('The service process', () => {
             HOST: '127.0.0.1',
             LOG_LEVEL: 'info',
             API_KEY_QUERY_PARAM: 'true',
+            STORAGE_LOCAL_DIR: media,
           },
           cwd,
         );
@@ -89,6 +101,7 @@ describe('The service process', () => {
       afterAll(async () => {
         if (isRunning(service.child.pid!)) service.child.kill('SIGKILL');
         await service.exit;
+        rmSync(media, { recursive: true, force: true });
       });
 
       it('starts, reports ready, and prints the docs URL', async () => {
@@ -96,6 +109,26 @@ describe('The service process', () => {
         expect(docs.status).toBe(200);
         expect(((await docs.json()) as { openapi: string }).openapi).toMatch(/^3\./);
         expect(service.output()).toContain(`http://127.0.0.1:${port}/docs`);
+      });
+
+      it('warns once of a failing readiness check, naming it, and reports not ready', async () => {
+        // The storage's folder replaced by a file: the local storage's check fails.
+        rmSync(media, { recursive: true, force: true });
+        writeFileSync(media, 'not a folder');
+        const res = await fetch(`http://127.0.0.1:${port}/health/ready`);
+        expect(res.status).toBe(503);
+        expect(await res.json()).toMatchObject({ code: 'not_ready' });
+        // A request after it, logged once answered: every line before it has arrived.
+        await fetch(`http://127.0.0.1:${port}/api/v1/auth/me`, {
+          headers: { 'x-request-id': 'after-readiness' },
+        });
+        await eventually(() => service.output().includes('after-readiness'), 'a later line');
+        // The service's own warning, with the reason; not also Terminus's error line for the same.
+        const lines = logLines(service, () => true);
+        expect(lines.filter((l) => l.msg === 'Storage readiness check failed')).toEqual([
+          expect.objectContaining({ level: 40 }),
+        ]);
+        expect(lines.filter((l) => Number(l.level) >= 50)).toEqual([]);
       });
 
       it('logs JSON lines with the request id, never a credential, and exits 0 on SIGTERM', async () => {
@@ -170,9 +203,11 @@ describe('The service process', () => {
           url: '/api/v1/auth/me?x-api-key=[REDACTED]&api_key=[REDACTED]&limit=5',
           headers: { authorization: '[REDACTED]', 'x-api-key': '[REDACTED]', cookie: '[REDACTED]' },
         });
-        // The same start's end: SIGTERM, exit 0.
+        // The same start's end: SIGTERM, exit 0; no error line all along (a failed readiness check
+        // above is the service's warning only).
         expect(exit).toEqual({ code: 0, signal: null });
         expect(out).toContain('shutting down gracefully');
+        expect(logLines(service, () => true).filter((l) => Number(l.level) >= 50)).toEqual([]);
       });
     });
 
@@ -201,44 +236,6 @@ describe('The service process', () => {
       );
       return { port, admin, own, service };
     }
-
-    it('warns once of a failing readiness check, naming it, and reports not ready', async () => {
-      const port = await freePort();
-      const media = mkdtempSync(join(tmpdir(), 'pis-ready-media-'));
-      const service = startService(
-        {
-          ...db.env,
-          PORT: String(port),
-          HOST: '127.0.0.1',
-          LOG_LEVEL: 'info',
-          STORAGE_LOCAL_DIR: media,
-        },
-        cwd,
-      );
-      try {
-        await waitForStatus(`http://127.0.0.1:${port}/health/ready`, 200);
-        // The storage's folder replaced by a file: the local storage's check fails.
-        rmSync(media, { recursive: true, force: true });
-        writeFileSync(media, 'not a folder');
-        const res = await fetch(`http://127.0.0.1:${port}/health/ready`);
-        expect(res.status).toBe(503);
-        expect(await res.json()).toMatchObject({ code: 'not_ready' });
-      } finally {
-        service.child.kill('SIGTERM');
-        await service.exit;
-        rmSync(media, { force: true });
-      }
-      const lines = service
-        .output()
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as { level: number; msg: string });
-      // The service's own warning, with the reason; not also Terminus's error line for the same.
-      expect(lines.filter((l) => l.msg === 'Storage readiness check failed')).toEqual([
-        expect.objectContaining({ level: 40 }),
-      ]);
-      expect(lines.filter((l) => l.level >= 50)).toEqual([]);
-    });
 
     /**
      * Half of a 1 MB upload to a new product, and then nothing, once the service is ready and
@@ -283,14 +280,6 @@ describe('The service process', () => {
       await eventually(() => filesBelow(spool).length === 1, 'the upload to be spooled');
       return raw;
     }
-
-    /** The JSON lines of a service's output that `select` keeps. */
-    const logLines = (service: RunningService, select: (line: string) => boolean) =>
-      service
-        .output()
-        .split('\n')
-        .filter((l) => l.startsWith('{') && select(l))
-        .map((l) => JSON.parse(l) as Record<string, unknown>);
 
     /**
      * A service with `env` sent `signal` while an upload waits for its second half: it exits 1,
