@@ -495,16 +495,39 @@ describe('The service process', () => {
     });
   });
 
+  /**
+   * One database and one in-process application for the CLI's tests: the first runs before the
+   * first start (the application, made by the first test to need it, creates the administrator),
+   * the others make users and keys of their own names.
+   */
   describe('the CLI', () => {
     let db: TestDatabase;
+    let started: Awaited<ReturnType<typeof createApp>> | undefined;
     beforeAll(async () => (db = await createTestDatabase()));
-    afterAll(() => db.drop());
+    afterAll(async () => {
+      await started?.close();
+      await db.drop();
+    });
 
     const cli = (...args: string[]) =>
       execFileAsync(process.execPath, [CLI, ...args], {
         cwd,
         env: { ...inheritedEnv(), ...db.env, LOG_LEVEL: 'silent' },
       });
+    const env = { NODE_ENV: 'test', LOG_LEVEL: 'silent', ADMIN_PASSWORD: 'first admin password' };
+    const app = async () => (started ??= await createApp({ env: { ...env, ...db.env } }));
+
+    it('leaves the default organisation for the first administrator to join, before the first start', async () => {
+      await cli('create-api-key', '--name=early');
+
+      const inProcess = await app();
+      const token = await login(inProcess, { username: 'admin' }, 'first admin password');
+      const me = await inProcess.inject({
+        url: '/api/v1/auth/me',
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(me.json()).toMatchObject({ role: 'admin', organization: { slug: 'default' } });
+    });
 
     it('creates a user who can log in, and an API key that authenticates', async () => {
       const user = await cli(
@@ -529,22 +552,18 @@ describe('The service process', () => {
       ) as { key: string; scopes: string[] };
       expect(key.scopes).toEqual(['images:read', 'images:write']);
 
-      const app = await createApp({ env: { NODE_ENV: 'test', LOG_LEVEL: 'silent', ...db.env } });
-      try {
-        const token = await login(app, { username: 'ops' }, 'a long cli password');
-        const me = await app.inject({
-          url: '/api/v1/auth/me',
-          headers: { authorization: `Bearer ${token}` },
-        });
-        expect(me.json().organization).toMatchObject({ slug: 'acme', name: 'Acme Inc.' });
-        const byKey = await app.inject({
-          url: '/api/v1/auth/me',
-          headers: { 'x-api-key': key.key },
-        });
-        expect(byKey.json()).toMatchObject({ type: 'api_key', organization: { slug: 'acme' } });
-      } finally {
-        await app.close();
-      }
+      const inProcess = await app();
+      const token = await login(inProcess, { username: 'ops' }, 'a long cli password');
+      const me = await inProcess.inject({
+        url: '/api/v1/auth/me',
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(me.json().organization).toMatchObject({ slug: 'acme', name: 'Acme Inc.' });
+      const byKey = await inProcess.inject({
+        url: '/api/v1/auth/me',
+        headers: { 'x-api-key': key.key },
+      });
+      expect(byKey.json()).toMatchObject({ type: 'api_key', organization: { slug: 'acme' } });
     });
 
     it('generates and prints a password when none is given', async () => {
@@ -562,32 +581,6 @@ describe('The service process', () => {
         stdout: '',
         stderr: expect.stringMatching(/^Unknown command: frobnicate\n\nUsage: npm run -s cli/),
       });
-    });
-  });
-
-  describe('the CLI before the first start', () => {
-    let db: TestDatabase;
-    beforeAll(async () => (db = await createTestDatabase()));
-    afterAll(() => db.drop());
-
-    it('leaves the default organisation for the first administrator to join', async () => {
-      await execFileAsync(process.execPath, [CLI, 'create-api-key', '--name=early'], {
-        cwd,
-        env: { ...inheritedEnv(), ...db.env, LOG_LEVEL: 'silent' },
-      });
-
-      const env = { NODE_ENV: 'test', LOG_LEVEL: 'silent', ADMIN_PASSWORD: 'first admin password' };
-      const app = await createApp({ env: { ...env, ...db.env } });
-      try {
-        const token = await login(app, { username: 'admin' }, 'first admin password');
-        const me = await app.inject({
-          url: '/api/v1/auth/me',
-          headers: { authorization: `Bearer ${token}` },
-        });
-        expect(me.json()).toMatchObject({ role: 'admin', organization: { slug: 'default' } });
-      } finally {
-        await app.close();
-      }
     });
   });
 });
