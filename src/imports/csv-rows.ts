@@ -49,6 +49,9 @@ export interface CsvRecord {
 export async function* csvRecords(source: Readable, maxBytes: number): AsyncGenerator<CsvRecord> {
   const fields: FieldCount = new FieldCount(MAX_FIELDS, () => parser.info.bytes);
   const limit = new ByteLimit(maxBytes, fields);
+  // The header's number of fields, noted as csv-parse makes the header: a record refused right
+  // after it fails the parser before the loop below has been handed the header.
+  let headerFields: number | undefined;
   const parser = parse({
     bom: true,
     skip_empty_lines: true,
@@ -70,10 +73,10 @@ export async function* csvRecords(source: Readable, maxBytes: number): AsyncGene
     // Called as the record is made (the bytes after it may be scanned already, not yet parsed):
     // `bytes` is where it ends, after its line break, which FieldCount saw start on its line.
     // (Typed as giving what it is given, a string[]: csv-parse's types know no `info`.)
-    on_record: ((parsed: Omit<ParsedRecord, 'line'>, context: InfoRecord): ParsedRecord => ({
-      ...parsed,
-      line: fields.startLine(context.bytes),
-    })) as unknown as Options['on_record'],
+    on_record: ((parsed: Omit<ParsedRecord, 'line'>, context: InfoRecord): ParsedRecord => {
+      headerFields ??= parsed.record.length;
+      return { ...parsed, line: fields.startLine(context.bytes) };
+    }) as unknown as Options['on_record'],
   });
   source.pipe(limit);
   // Also when `source` failed or closed before this was called (busboy fails a multipart file as
@@ -100,7 +103,7 @@ export async function* csvRecords(source: Readable, maxBytes: number): AsyncGene
       yield { fields: row, line };
     }
   } catch (error) {
-    if (error instanceof CsvError) throw invalidCsv(refusal(error, fields, columns));
+    if (error instanceof CsvError) throw invalidCsv(refusal(error, fields, headerFields));
     // The client hung up mid-body: its answer goes nowhere, but it is a client's outcome (400),
     // not the 500 of a fault the service would log and count.
     if ((error as { code?: unknown }).code === 'ECONNRESET') {
@@ -120,13 +123,13 @@ export async function* csvRecords(source: Readable, maxBytes: number): AsyncGene
  * quote never closed). Its error tells the byte it was at (`bytes`): after the record, for one of
  * another number of fields, otherwise inside it.
  */
-function refusal(error: CsvError, fields: FieldCount, columns: string[] | undefined): string {
+function refusal(error: CsvError, fields: FieldCount, headerFields: number | undefined): string {
   const { bytes, record } = error as CsvError & { bytes?: unknown; record?: unknown };
   const at = typeof bytes === 'number' ? bytes : Number.MAX_SAFE_INTEGER;
   switch (error.code) {
     case 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH': {
       const got = Array.isArray(record) ? record.length : 0;
-      return wrongFieldCount(fields.refusedLine(at, true), got, columns?.length ?? 0);
+      return wrongFieldCount(fields.refusedLine(at, true), got, headerFields ?? 0);
     }
     case 'CSV_QUOTE_NOT_CLOSED':
       return (

@@ -562,6 +562,33 @@ describe('Bulk imports (POST /api/v1/imports)', () => {
       expect(await countImports()).toBe(before);
     });
 
+    it("names the header's number of columns when a record has more fields, the first one included", async () => {
+      // The first record after the header used to be refused before the header was read back
+      // from the parser: "the header names 0 columns".
+      for (const [csv, detail] of [
+        [
+          'gtin,url\n96385074,http://a,extra\n',
+          /^Line 2 has 3 fields where the header names 2 columns/,
+        ],
+        [
+          'gtin,url,title\n96385074,http://a,t,x,y\n',
+          /^Line 2 has 5 fields where the header names 3 columns/,
+        ],
+        [
+          'gtin,url\n96385074,http://a\n96385074,http://b,c\n',
+          /^Line 3 has 3 fields where the header names 2 columns/,
+        ],
+      ] as const) {
+        const before = await countImports();
+        const res = await postCsv(csv);
+        expect({ status: res.statusCode, body: res.json<object>() }).toMatchObject({
+          status: 400,
+          body: { code: 'invalid_csv', detail: expect.stringMatching(detail) },
+        });
+        expect(await countImports()).toBe(before);
+      }
+    });
+
     it('refuses a record of more fields than there are columns as it arrives, and quotes little', async () => {
       // Within this file's 64 KiB limit; FieldCount's unit test has ten million. Before, csv-parse
       // held such a record's fields whole until its end (300 MB for 8 MB of commas), and each of a
