@@ -5,7 +5,7 @@ import type { RequestContext } from '../auth/principal';
 import { AppError } from '../common/errors/app.error';
 import { encodeShortId } from '../common/ids/short-id';
 import { safeError } from '../common/logging/safe-error';
-import { decodeCursor, encodeCursor } from '../common/pagination/cursor';
+import { cursorJson, decodeCursor, encodeCursor } from '../common/pagination/cursor';
 import type { CursorQueryDto } from '../common/pagination/cursor-query.dto';
 import { retryOnLostConnection } from '../database/lost-connection-retry';
 import { apartFromTheWork } from '../idempotency/idempotent-attempt';
@@ -381,7 +381,7 @@ function encodeRowCursor(rowNumber: number): string {
 
 function decodeRowCursor(cursor: string): number {
   try {
-    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    const value = cursorJson(cursor);
     const row = (value as { r?: unknown } | null)?.r;
     if (typeof row === 'number' && Number.isInteger(row) && row >= 0 && row <= 2 ** 31 - 1) {
       return row;

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { RequestContext } from '../auth/principal';
 import { AppError } from '../common/errors/app.error';
+import { cursorJson } from '../common/pagination/cursor';
 import { JobDto, type JobPageDto, type ListJobsQueryDto } from './dto/job.dto';
 import { JobQueue } from './job-queue.service';
 import { JobsRepository, type JobPosition, type JobRow, type JobViewer } from './jobs.repository';
@@ -125,7 +126,7 @@ function isPositionTime(text: string): boolean {
 /** Anything that is not one of ours is 400 invalid_cursor (never a malformed query). */
 function decodeJobCursor(cursor: string, filter: JobFilter): JobPosition {
   try {
-    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    const value = cursorJson(cursor);
     if (
       Array.isArray(value) &&
       value.length === 5 &&

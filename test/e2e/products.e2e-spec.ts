@@ -203,6 +203,32 @@ describe('Products', () => {
     expect(badCursor.json().code).toBe('invalid_cursor');
   });
 
+  it('refuses a cursor it returned once altered: characters added, padded, or spelled otherwise', async () => {
+    for (let i = 0; i < 2; i++) await create({ name: `Cursor item ${i}` });
+    const cursor: string = (await call(app, 'GET', '/api/v1/products?limit=1', c.user)).json()
+      .next_cursor;
+    expect(cursor).toMatch(/^[A-Za-z0-9_-]+$/);
+    const list = (given: string) =>
+      call(app, 'GET', `/api/v1/products?limit=1&cursor=${encodeURIComponent(given)}`, c.user);
+    expect((await list(cursor)).statusCode).toBe(200);
+    // Node's base64url decoder skips what is not of its alphabet and reads a trailing partial
+    // character as nothing: each of these decoded to the very cursor, and was taken for it.
+    for (const altered of [
+      `${cursor}Q`,
+      `${cursor}==`,
+      `${cursor.slice(0, 8)}!${cursor.slice(8)}`,
+      `${cursor.slice(0, 8)}.${cursor.slice(8)}`,
+      `${cursor.slice(0, 8)} ${cursor.slice(8)}`,
+    ]) {
+      const res = await list(altered);
+      expect({ altered, status: res.statusCode, code: res.json().code }).toEqual({
+        altered,
+        status: 400,
+        code: 'invalid_cursor',
+      });
+    }
+  });
+
   it('lists each product with its primary image and image count, as reading it alone does', async () => {
     const withImages = (await create({ name: 'Listed with images' })).json();
     const without = (await create({ name: 'Listed without' })).json();

@@ -1,5 +1,5 @@
 import { AppError } from '../errors/app.error';
-import { decodeCursor, encodeCursor } from './cursor';
+import { cursorJson, decodeCursor, encodeCursor } from './cursor';
 
 const ID = '6f1c8a52-3b7e-4d2a-9c41-0e5b7a9d3f10';
 
@@ -47,5 +47,23 @@ describe(decodeCursor.name, () => {
     1767225600000,
   ])('refuses the created_at %j as invalid_cursor', (createdAt) => {
     expect(codeOf(cursorAt(createdAt))).toBe('invalid_cursor');
+  });
+});
+
+describe(cursorJson.name, () => {
+  const written = Buffer.from(JSON.stringify(['a', 1])).toString('base64url');
+
+  it('reads the one spelling the API writes', () => {
+    expect(cursorJson(written)).toEqual(['a', 1]);
+  });
+
+  it.each([
+    ['a character appended', `${written}Q`],
+    ['padding', `${written}==`],
+    ['a character outside the alphabet', `${written.slice(0, 4)}!${written.slice(4)}`],
+    ['a space', `${written.slice(0, 4)} ${written.slice(4)}`],
+    ['base64 for base64url', Buffer.from('[">?"]').toString('base64')],
+  ])('refuses %s, which decodes to the same bytes', (_, cursor) => {
+    expect(() => cursorJson(cursor)).toThrow(SyntaxError);
   });
 });

@@ -32,10 +32,23 @@ export function encodeCursor(position: CursorPosition, list: CursorList): string
   ).toString('base64url');
 }
 
+/**
+ * The JSON a cursor spells, read only from the one spelling the API writes: Node's base64url
+ * decoder skips characters outside its alphabet (`!`, `.`, spaces, `=`) and drops a trailing
+ * partial character, so without the round trip a cursor with anything added decoded to the very
+ * cursor and was taken for it. Throws (a SyntaxError) on any other text: the callers refuse it
+ * as `400 invalid_cursor`.
+ */
+export function cursorJson(cursor: string): unknown {
+  const bytes = Buffer.from(cursor, 'base64url');
+  if (bytes.toString('base64url') !== cursor) throw new SyntaxError('Not a cursor this API wrote');
+  return JSON.parse(bytes.toString('utf8'));
+}
+
 /** Opaque to clients; anything that is not one of ours for `list` is 400 invalid_cursor. */
 export function decodeCursor(cursor: string, list: CursorList): CursorPosition {
   try {
-    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    const value = cursorJson(cursor);
     if (Array.isArray(value) && value.length === 3 && value[2] === list) {
       const [iso, id] = value as unknown[];
       const createdAt = new Date(typeof iso === 'string' ? iso : NaN);

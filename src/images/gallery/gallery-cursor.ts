@@ -1,4 +1,5 @@
 import { AppError } from '../../common/errors/app.error';
+import { cursorJson } from '../../common/pagination/cursor';
 
 /** A keyset position in the gallery's display order: the last image of a page. */
 export interface GalleryPosition {
@@ -51,7 +52,7 @@ export function encodeGalleryCursor({ position, before, productId }: GalleryCurs
 /** Anything that is not one of ours is 400 invalid_cursor (bounded before it reaches a query). */
 export function decodeGalleryCursor(cursor: string): GalleryCursor {
   try {
-    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    const value = cursorJson(cursor);
     const walk =
       Array.isArray(value) && value.length === 7 && value[0] === LAYOUT
         ? walkOf(value.slice(1))
