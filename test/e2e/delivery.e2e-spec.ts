@@ -502,6 +502,17 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
     // A signed URL's id is as its signature spells it; a trailing slash is no transform URL.
     expect((await get(`/transform/${sig}/w_200,f_webp/${uuid}`)).statusCode).toBe(403);
     expect((await get(`${preset}/`)).statusCode).toBe(404);
+    // Nor is one with an empty segment, whichever (before: the options' 400, the signature's 403).
+    for (const spelling of [
+      `/transform/unsigned//${imageId}`,
+      `/transform//p_thumb,f_webp/${imageId}`,
+      `/transform/unsigned/p_thumb,f_webp//${imageId}`,
+    ]) {
+      const res = await get(spelling);
+      expect({ spelling, status: res.statusCode, code: res.json<{ code: string }>().code }).toEqual(
+        { spelling, status: 404, code: 'route_not_found' },
+      );
+    }
   });
 
   it("deletes an image's files and results with it, before the DELETE answers", async () => {

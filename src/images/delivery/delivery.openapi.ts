@@ -1,6 +1,7 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiOperation, ApiParam, ApiResponse } from '@nestjs/swagger';
 import { ApiProblems } from '../../openapi/problems';
+import type { ErrorCode } from '../../common/errors/error-codes';
 
 const BINARY = { schema: { type: 'string', format: 'binary' } } as const;
 /** What a result can be. */
@@ -81,6 +82,22 @@ const CANONICAL_REDIRECT = {
   },
 } as const;
 
+/** The problems the transform route answers (route_not_found: a path with an empty segment). */
+const TRANSFORM_PROBLEMS: ErrorCode[] = [
+  'transform_invalid',
+  'transform_signature_invalid',
+  'image_not_found',
+  'route_not_found',
+  'image_original_unreadable',
+  'image_too_complex',
+  'precondition_failed',
+  'range_not_satisfiable',
+  'server_busy',
+  'storage_unavailable',
+  'upload_spool_full',
+  'upload_spool_unavailable',
+];
+
 /** The OpenAPI description of the transform route: its parameters, answers and problems. */
 export function ApiTransformedImage(): MethodDecorator {
   return applyDecorators(
@@ -127,18 +144,6 @@ export function ApiTransformedImage(): MethodDecorator {
       description: 'The copy named by If-None-Match is current',
       headers: FILE_HEADERS,
     }),
-    ApiProblems(
-      'transform_invalid',
-      'transform_signature_invalid',
-      'image_not_found',
-      'image_original_unreadable',
-      'image_too_complex',
-      'precondition_failed',
-      'range_not_satisfiable',
-      'server_busy',
-      'storage_unavailable',
-      'upload_spool_full',
-      'upload_spool_unavailable',
-    ),
+    ApiProblems(...TRANSFORM_PROBLEMS),
   );
 }

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { append as appendVary } from 'vary';
+import { AppError } from '../../common/errors/app.error';
 import { requestTarget } from '../../common/http/request-target';
 import { untilExpiry } from '../../common/http/until-expiry';
 import { sendMediaAnswer } from '../../storage/media-reply';
@@ -35,6 +36,11 @@ export async function replyTransform(
   reply: FastifyReply,
 ): Promise<void> {
   const { path, query } = requestTarget(request.url);
+  // Fastify matches an empty segment as an empty parameter: such a path is no transform URL (as
+  // one with a trailing slash is not), rather than a malformed option or signature.
+  if (signature === '' || options === '' || imageId === '') {
+    throw new AppError('route_not_found', `No route matches ${request.method} ${path}.`);
+  }
   const canonical = delivery.canonicalUrl(path, { signature, options, imageId });
   if (canonical !== undefined) {
     const location = canonical + query;
