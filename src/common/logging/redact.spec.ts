@@ -64,6 +64,11 @@ describe(redactUrl.name, () => {
     'x-api-key%20',
     'x-api-key%00',
     'token%09',
+    'auth[x-api-key]',
+    'params[key]',
+    'headers.x-api-key',
+    'x-api-key%5B%5D%',
+    'x%2Dapi%2Dkey[%ZZ]',
   ])('replaces the value of %s, a spelling a client or query parser may give the name', (name) => {
     // A client serialising its key as an array (PHP's http_build_query, axios, qs) writes
     // `x-api-key[]=`: the service does not take it as the key (401), but the log line kept it.

@@ -67,28 +67,40 @@ export function redactUrl(url: string): string {
     .map((pair) => {
       const eq = pair.indexOf('=');
       const rawName = eq === -1 ? pair : pair.slice(0, eq);
-      let name = rawName.toLowerCase();
       // Only an encoded name needs decoding (every request's query passes here).
-      if (/[%+]/.test(rawName)) {
-        try {
-          name = decodeURIComponent(rawName.replace(/\+/g, ' ')).toLowerCase();
-        } catch {
-          // Not valid percent-encoding: the name as written.
-        }
-      }
-      return SECRET_QUERY_PARAMS.has(baseName(name)) ? `${rawName}=${REDACTED}` : pair;
+      const name = (/[%+]/.test(rawName) ? decodeName(rawName) : rawName).toLowerCase();
+      return nameParts(name).some((part) => SECRET_QUERY_PARAMS.has(part))
+        ? `${rawName}=${REDACTED}`
+        : pair;
     })
     .join('');
   return `${url.slice(0, q + 1)}${query}`;
 }
 
 /**
- * A decoded, lower-cased parameter name as a credential's: without the white space and control
- * characters around it, and cut at its first `[` or `.`, as query parsers read nested names
- * (`x-api-key[]`, `x-api-key[0]`, `x-api-key.a`: qs, PHP, Rails), which a client serialising its
- * key as a list or object writes. Such a name is not the key to the service, but it is the key.
+ * A parameter name decoded: `+` as a space, each valid `%XX` escape (a run of them, for a UTF-8
+ * character) as its character, and a stray `%` or an escape that is not UTF-8 left as written, so
+ * that one of them cannot keep the rest of the name undecoded.
  */
-function baseName(name: string): string {
+function decodeName(raw: string): string {
+  return raw.replace(/\+/g, ' ').replace(/(?:%[0-9a-f]{2})+/gi, (escapes) => {
+    try {
+      return decodeURIComponent(escapes);
+    } catch {
+      return escapes;
+    }
+  });
+}
+
+/**
+ * The parts of a decoded, lower-cased parameter name that may name a credential: the name split at
+ * `[`, `]` and `.`, as query parsers read nested names (`x-api-key[]`, `x-api-key[0]`,
+ * `x-api-key.a`, `auth[x-api-key]`, `headers.x-api-key`: qs, PHP, Rails), which a client
+ * serialising its key as a list or inside an object writes, each without the white space and
+ * control characters around it. Such a name is not the key to the service, but its value is a key.
+ */
+function nameParts(name: string): string[] {
   // eslint-disable-next-line no-control-regex
-  return name.split(/[[.]/, 1)[0].replace(/^[\s\x00-\x1f\x7f]+|[\s\x00-\x1f\x7f]+$/g, '');
+  const around = /^[\s\x00-\x1f\x7f]+|[\s\x00-\x1f\x7f]+$/g;
+  return name.split(/[[\].]/).map((part) => part.replace(around, ''));
 }
