@@ -10,7 +10,14 @@ import { defer, lastValueFrom, type Observable } from 'rxjs';
 import type { Principal } from '../auth/principal';
 import { AppError } from '../common/errors/app.error';
 import { IdempotencyService } from './idempotency.service';
-import { bodyTapOf, RECORD_AS, runInAttempt, type RecordAs } from './idempotent-attempt';
+import {
+  bodyTapOf,
+  IGNORE_MALFORMED_KEY,
+  type IdempotentAttempt,
+  RECORD_AS,
+  runInAttempt,
+  type RecordAs,
+} from './idempotent-attempt';
 
 /**
  * Around an idempotent route (after authentication, before its pipes read the body): a request
@@ -29,7 +36,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const request = context.switchToHttp().getRequest<FastifyRequest & { user?: Principal }>();
     if (!request.user) throw new Error('@Idempotent() used on a route without authentication');
-    const attempt = this.idempotency.begin(request, request.user);
+    const attempt = this.begin(context, request, request.user);
     if (!attempt) return next.handle();
     attempt.recordAs = this.reflector.get<RecordAs | undefined>(RECORD_AS, context.getHandler());
     return defer(() =>
@@ -40,6 +47,29 @@ export class IdempotencyInterceptor implements NestInterceptor {
         return lastValueFrom<unknown, undefined>(next.handle(), { defaultValue: undefined });
       }),
     );
+  }
+
+  /**
+   * The request's attempt, or undefined without a key; a malformed key is 400
+   * invalid_idempotency_key, or no key at all on a route that ignores it (see @Idempotent()).
+   */
+  private begin(
+    context: ExecutionContext,
+    request: FastifyRequest,
+    principal: Principal,
+  ): IdempotentAttempt | undefined {
+    try {
+      return this.idempotency.begin(request, principal);
+    } catch (error) {
+      const ignore = this.reflector.get<boolean | undefined>(
+        IGNORE_MALFORMED_KEY,
+        context.getHandler(),
+      );
+      if (ignore && error instanceof AppError && error.code === 'invalid_idempotency_key') {
+        return undefined;
+      }
+      throw error;
+    }
   }
 }
 

@@ -12,6 +12,8 @@ export type RecordAs = (answer: RecordedResponse) => RecordedResponse;
 
 /** The metadata under which @Idempotent() keeps a route's RecordAs, for the interceptor. */
 export const RECORD_AS = 'idempotency:record-as';
+/** The metadata of a route whose malformed Idempotency-Key is ignored (see @Idempotent()). */
+export const IGNORE_MALFORMED_KEY = 'idempotency:ignore-malformed-key';
 
 /**
  * Where one request with an Idempotency-Key stands:

@@ -3,7 +3,7 @@ import { ApiHeader } from '@nestjs/swagger';
 import { ApiProblems } from '../openapi/problems';
 import { IdempotencyInterceptor } from './idempotency.interceptor';
 import { MAX_IDEMPOTENCY_KEY_LENGTH } from './idempotency.service';
-import { RECORD_AS, type RecordAs } from './idempotent-attempt';
+import { IGNORE_MALFORMED_KEY, RECORD_AS, type RecordAs } from './idempotent-attempt';
 import { IdempotentReplayFilter } from './idempotent-replay.filter';
 
 const HEADER_DOC = {
@@ -34,29 +34,47 @@ const HEADER_DOC = {
  * before it is recorded (see RecordAs), and `replay` says in OpenAPI what a retry then gets.
  */
 export interface IdempotentOptions {
-  recordAs: RecordAs;
-  replay: string;
+  recordAs?: RecordAs;
+  replay?: string;
+  /**
+   * A malformed key (see parseIdempotencyKey) is ignored, the request served as one without a
+   * key, rather than refused: for the compatible APIs' routes, whose documents never named the
+   * header, so that a client sending some other value in it for its own reasons works as before.
+   */
+  ignoreMalformedKey?: boolean;
 }
+
+const IGNORED_KEY_DOC =
+  'A value that is not 1 to 255 printable ASCII characters sent once is ignored: the request is ' +
+  'served as one without a key.';
 
 /**
  * The route takes an `Idempotency-Key` (see IdempotencyService), documented in OpenAPI with the
  * problems it adds. A route whose body is multipart or CSV also puts IdempotentUpload or
  * IdempotentRows after its body pipe, which admit the key once the payload is known.
  */
-export function Idempotent(options?: IdempotentOptions): MethodDecorator {
-  const header = options
-    ? { ...HEADER_DOC, description: `${HEADER_DOC.description} ${options.replay}` }
-    : HEADER_DOC;
+export function Idempotent(options: IdempotentOptions = {}): MethodDecorator {
+  const { recordAs, replay, ignoreMalformedKey = false } = options;
+  const description = [HEADER_DOC.description, replay, ignoreMalformedKey && IGNORED_KEY_DOC]
+    .filter(Boolean)
+    .join(' ');
   return applyDecorators(
     UseInterceptors(IdempotencyInterceptor),
     UseFilters(IdempotentReplayFilter),
-    ...(options ? [SetMetadata(RECORD_AS, options.recordAs)] : []),
-    ApiHeader(header),
+    ...(recordAs ? [SetMetadata(RECORD_AS, recordAs)] : []),
+    ...(ignoreMalformedKey ? [SetMetadata(IGNORE_MALFORMED_KEY, true)] : []),
+    ApiHeader({ ...HEADER_DOC, description }),
     ApiProblems(
-      'invalid_idempotency_key',
+      ...(ignoreMalformedKey ? [] : ['invalid_idempotency_key' as const]),
       'idempotency_key_in_use',
       'idempotency_key_reused',
       'idempotent_answer_lost',
     ),
   );
 }
+
+/**
+ * The compatible APIs' uploads: their retries with a key answered once, as the main API's uploads
+ * they are; a malformed key ignored, as before they took the header (see IdempotentOptions).
+ */
+export const COMPAT_IDEMPOTENCY: IdempotentOptions = { ignoreMalformedKey: true };

@@ -400,7 +400,33 @@ describe('Inventorum: POST /api/images/ (its own curl command)', () => {
     expect((await rows()).length).toBe(before + 1);
     const reused = await send('account');
     expect(reused.statusCode).toBe(422);
+    expect(reused.headers['content-type']).toContain('application/problem+json');
+    expect(reused.json()).toMatchObject({ code: 'idempotency_key_reused' });
     expect((await rows()).length).toBe(before + 1);
+  });
+
+  it.each([
+    ['empty', ''],
+    ['over 255 characters', 'k'.repeat(256)],
+    ['not printable ASCII', 'clé-1'],
+    ['sent twice', ['inventorum-twice', 'inventorum-twice']],
+  ])('Idempotency-Key %s: ignored, as before the routes took the header', async (_, key) => {
+    // Its document never named the header: a client sending some value of its own in it is served
+    // as one sending none (each request its image), not refused 400 invalid_idempotency_key.
+    const before = (await rows()).length;
+    const send = () => {
+      const body = multipart({ type: 'product' }, [{ data: jpeg, filename: 'photo.jpg' }]);
+      return call(app, 'POST', '/api/images/', { bearer: tokens.writeKey }, body.payload, {
+        headers: { ...body.headers, 'x-api-version': '12', 'idempotency-key': key },
+      });
+    };
+    for (const res of [await send(), await send()]) {
+      expect({ status: res.statusCode, body: res.json<unknown>() }).toMatchObject({
+        status: 200,
+        body: { new: true },
+      });
+    }
+    expect((await rows()).length).toBe(before + 2);
   });
 
   it('takes an API key as the bearer token (a machine client)', async () => {

@@ -6,7 +6,7 @@ import type { RequestContext } from '../../auth/principal';
 import { MultipartRequest } from '../../common/http/multipart-routes';
 import type { ReceivedFile } from '../../images/intake/multipart-upload';
 import { IMAGE_IN_MULTIPART } from '../../images/intake/busy-upload.hook';
-import { Idempotent } from '../../idempotency/idempotent.decorator';
+import { COMPAT_IDEMPOTENCY, Idempotent } from '../../idempotency/idempotent.decorator';
 import { IdempotentUpload } from '../../idempotency/idempotent-body.pipe';
 import { BackofficeUploadPipe } from './backoffice-upload.pipe';
 import { BACKOFFICE_UPLOADER_TAG, BackofficeUpload } from './backoffice-uploader.openapi';
@@ -23,7 +23,7 @@ export class BackofficeUploaderController {
   @RouteConfig(IMAGE_IN_MULTIPART)
   @HttpCode(200)
   @BackofficeUpload('/image')
-  @Idempotent()
+  @Idempotent(COMPAT_IDEMPOTENCY)
   uploadBackofficeImage(
     @Ctx() ctx: RequestContext,
     @MultipartRequest(BackofficeUploadPipe, IdempotentUpload) file: ReceivedFile,
@@ -35,7 +35,7 @@ export class BackofficeUploaderController {
   @RouteConfig(IMAGE_IN_MULTIPART)
   @HttpCode(200)
   @BackofficeUpload('/upload/image')
-  @Idempotent()
+  @Idempotent(COMPAT_IDEMPOTENCY)
   uploadBackofficeImageUnderUpload(
     @Ctx() ctx: RequestContext,
     @MultipartRequest(BackofficeUploadPipe, IdempotentUpload) file: ReceivedFile,

@@ -16,7 +16,7 @@ import { ID_OR_UUID_PATTERN } from '../../common/ids/short-id';
 import { MultipartRequest } from '../../common/http/multipart-routes';
 import type { ImageUpload } from '../../images/intake/multipart-upload';
 import { IMAGE_IN_MULTIPART } from '../../images/intake/busy-upload.hook';
-import { Idempotent } from '../../idempotency/idempotent.decorator';
+import { COMPAT_IDEMPOTENCY, Idempotent } from '../../idempotency/idempotent.decorator';
 import { IdempotentUpload } from '../../idempotency/idempotent-body.pipe';
 import { ApiProblems, ApiSuccessExample, PROBLEMS } from '../../openapi/problems';
 import { CLOSIENT_GTIN_PATTERN } from './closient-mapping';
@@ -67,7 +67,7 @@ export class ClosientController {
   @HttpCode(201)
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ImagesWrite)
-  @Idempotent()
+  @Idempotent(COMPAT_IDEMPOTENCY)
   @ApiConsumes('multipart/form-data')
   @ApiBody(UPLOAD_BODY)
   @ApiParam({

@@ -7,7 +7,7 @@ import type { StandaloneUploadFieldsDto } from '../../images/dto/upload-image.dt
 import { MultipartRequestOf } from '../../common/http/multipart-routes';
 import type { ImageUpload } from '../../images/intake/multipart-upload';
 import { IMAGE_IN_MULTIPART } from '../../images/intake/busy-upload.hook';
-import { Idempotent } from '../../idempotency/idempotent.decorator';
+import { COMPAT_IDEMPOTENCY, Idempotent } from '../../idempotency/idempotent.decorator';
 import { IdempotentUpload } from '../../idempotency/idempotent-body.pipe';
 import type { InventorumImageDto } from './dto/inventorum-image.dto';
 import { INVENTORUM_ERRORS } from './inventorum-error-shape';
@@ -34,7 +34,7 @@ export class InventorumController {
   @HttpCode(200)
   @RouteConfig({ ...INVENTORUM_ERRORS, ...IMAGE_IN_MULTIPART })
   @InventorumUpload('/api/images/')
-  @Idempotent()
+  @Idempotent(COMPAT_IDEMPOTENCY)
   uploadInventorumImage(
     @Ctx() ctx: RequestContext,
     @MultipartRequestOf(INVENTORUM_FORM, InventorumUploadPipe, IdempotentUpload)
@@ -47,7 +47,7 @@ export class InventorumController {
   @HttpCode(200)
   @RouteConfig({ ...INVENTORUM_ERRORS, ...IMAGE_IN_MULTIPART })
   @InventorumUpload('/api/images')
-  @Idempotent()
+  @Idempotent(COMPAT_IDEMPOTENCY)
   uploadInventorumImageWithoutSlash(
     @Ctx() ctx: RequestContext,
     @MultipartRequestOf(INVENTORUM_FORM, InventorumUploadPipe, IdempotentUpload)

@@ -16,7 +16,7 @@ import { Role, Scope } from '../../auth/roles';
 import { MultipartRequest } from '../../common/http/multipart-routes';
 import type { ImageUpload } from '../../images/intake/multipart-upload';
 import { IMAGE_IN_MULTIPART } from '../../images/intake/busy-upload.hook';
-import { Idempotent } from '../../idempotency/idempotent.decorator';
+import { COMPAT_IDEMPOTENCY, Idempotent } from '../../idempotency/idempotent.decorator';
 import { IdempotentUpload } from '../../idempotency/idempotent-body.pipe';
 import { ApiProblems, ApiSuccessExample, PROBLEMS } from '../../openapi/problems';
 import { EXTERNAL_ID_MAX_LENGTH, EXTERNAL_ID_PATTERN_SOURCE } from '../../products/external-id';
@@ -84,7 +84,7 @@ export class TokenApiController {
   @HttpCode(201)
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ImagesWrite)
-  @Idempotent()
+  @Idempotent(COMPAT_IDEMPOTENCY)
   @ApiConsumes('multipart/form-data')
   @ApiBody(UPLOAD_BODY)
   @ApiParam({
