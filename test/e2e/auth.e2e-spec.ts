@@ -419,7 +419,7 @@ describe('Authentication and authorisation', () => {
   });
 
   describe('Clock skew between instances (JWT_CLOCK_TOLERANCE_SECONDS, 30 s by default)', () => {
-    const at = (claims: { exp: number; nbf?: number }) => ({
+    const at = (claims: { exp: number; nbf?: number; iat?: number }) => ({
       bearer: jwt.sign({ ...adminClaims, iat: now() - 10, ...claims }, JWT_SECRET, {
         issuer: ISSUER,
         audience: ISSUER,
@@ -432,11 +432,14 @@ describe('Authentication and authorisation', () => {
     it('accepts a token a few seconds past its expiry or before its nbf, as a clock ahead sees it', async () => {
       expect(await me(at({ exp: now() - 5 }))).toBe(200);
       expect(await me(at({ exp: now() + 600, nbf: now() + 5 }))).toBe(200);
+      // Issued a few seconds from now, as the signing instance's clock ahead of this one writes it.
+      expect(await me(at({ exp: now() + 600, iat: now() + 5 }))).toBe(200);
     });
 
     it('refuses one expired, or not yet valid, by more than the tolerance', async () => {
       expect(await me(at({ exp: now() - 60 }))).toBe(401);
       expect(await me(at({ exp: now() + 600, nbf: now() + 60 }))).toBe(401);
+      expect(await me(at({ exp: now() + 600, iat: now() + 60 }))).toBe(401);
     });
   });
 
