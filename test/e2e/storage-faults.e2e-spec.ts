@@ -297,8 +297,9 @@ describe.each(DRIVERS)('Storage faults on %s storage', (driver) => {
       const productId = await newProduct('late write');
       const rowsBefore = await rows();
       const storedBefore = backend.stored();
-      // Given up at 3 s, its files deleted at once by 6 s; the storage applies it at 8 s.
-      faulty.failNext('put', { match: TARGETS.original, mode: 'late', lateMs: 8_000 });
+      // Given up at 5 s (STORAGE_TIMEOUT_MS), its files deleted at once after; the storage
+      // applies it at 10 s, leaving the deletion 5 s, as before the timeout was raised from 3 s.
+      faulty.failNext('put', { match: TARGETS.original, mode: 'late', lateMs: 10_000 });
       const res = await galleryUpload(productId, 'late');
       expect(res.statusCode).toBe(502);
       expect(res.json()).toMatchObject({ code: 'storage_unavailable' });
