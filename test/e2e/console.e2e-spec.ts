@@ -229,6 +229,10 @@ describe('The gallery console in a real browser', () => {
       await requests.answered();
       await p.clock.runFor(ms);
     }
+    // A request a timer of the last move started may reach Playwright's listeners after runFor
+    // has returned: given a moment of real time to be seen, then its answer (from the review: a
+    // count read right after one move could otherwise miss it, and a later count fail the test).
+    await p.waitForTimeout(100);
     await requests.answered();
   }
 
