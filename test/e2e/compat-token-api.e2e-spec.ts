@@ -615,36 +615,18 @@ describe('The token API: POST /api/products/{product_id}/images', () => {
       // client that lost an answer sends the request again with its key.
       const product = await newProduct();
       const before = await imageCount();
-      const send = () => {
-        const body = multipart({ alt_text: 'Front', order: '1' }, [{ data: front }]);
-        return call(
-          app,
-          'POST',
-          `/api/products/${product}/images`,
-          { token: writeKey },
-          body.payload,
-          {
-            headers: { ...body.headers, 'idempotency-key': 'token-api-retry-1' },
-          },
-        );
-      };
+      const send = (body = multipart({ alt_text: 'Front', order: '1' }, [{ data: front }])) =>
+        call(app, 'POST', `/api/products/${product}/images`, { token: writeKey }, body.payload, {
+          headers: { ...body.headers, 'idempotency-key': 'token-api-retry-1' },
+        });
       const [first, beside] = await Promise.all([send(), send()]);
       const answered = theWorkOnce([first, beside], 201);
       const retry = await send();
       expect(retry.statusCode).toBe(201);
       expect(retry.body).toBe(answered.body);
       expect(await imageCount()).toBe(before + 1);
-      const other = multipart({ alt_text: 'Back' }, [{ data: side }]);
-      const reused = await call(
-        app,
-        'POST',
-        `/api/products/${product}/images`,
-        { token: writeKey },
-        other.payload,
-        {
-          headers: { ...other.headers, 'idempotency-key': 'token-api-retry-1' },
-        },
-      );
+      // The same key with another image.
+      const reused = await send(multipart({ alt_text: 'Back' }, [{ data: side }]));
       expect(reused.statusCode).toBe(422);
       expect(reused.json()).toMatchObject({ code: 'idempotency_key_reused' });
       expect(await imageCount()).toBe(before + 1);
