@@ -212,10 +212,22 @@ export class ImportsService {
   /**
    * The import as a change committed just now left it, completed if nothing is pending: tried
    * again on a new connection after a lost one, rather than answering 503 for a change made.
+   * Ending it if stalled (its jobs failed for good already) is this read's extra: should that
+   * fail, the import is answered as it stands, left to the next read or the hourly sweep to end,
+   * for the change was made and a client told 500 would make it again.
    */
   private async settled(ctx: RequestContext, id: string): Promise<ImportDto> {
-    await retryOnLostConnection(() => this.repository.finishIfDone(id));
-    return retryOnLostConnection(() => this.get(ctx, id));
+    try {
+      await retryOnLostConnection(() => this.repository.finishIfDone(id));
+      return await retryOnLostConnection(() => this.get(ctx, id));
+    } catch (error) {
+      if (error instanceof AppError) throw error;
+      this.logger.warn(
+        { err: safeError(error), import: id },
+        'A stalled import could not be ended as it was read back; answered as it stands',
+      );
+      return retryOnLostConnection(async () => this.present(await this.find(ctx, id)));
+    }
   }
 
   /** Stores the rows in batches as they arrive; returns how many there were. */

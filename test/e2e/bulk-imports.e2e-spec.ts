@@ -740,6 +740,44 @@ describe('Bulk imports (POST /api/v1/imports)', () => {
     }
   });
 
+  it('answers a posted import 202, as it stands, when ending it as it is read back fails: it was taken', async () => {
+    // The order CI once met by chance in the test above: the import's job failed for good before
+    // the POST read the import back, so that read ends it, and the ending failed (the column gone).
+    // Made certain here: a trigger fails the rows' job as it is queued. The import is committed by
+    // then: a 500 would have its client post it again.
+    const db = app.get(DataSource);
+    await db.query(`CREATE FUNCTION test_fail_import_job() RETURNS trigger LANGUAGE plpgsql AS
+                    $$ BEGIN NEW.state := 'failed'; RETURN NEW; END $$`);
+    await db.query(`CREATE TRIGGER test_fail_import_job BEFORE INSERT ON pgboss.job FOR EACH ROW
+                    WHEN (NEW.name = 'bulk-import-rows') EXECUTE FUNCTION test_fail_import_job()`);
+    await db.query(`ALTER TABLE import_rows RENAME COLUMN claimed_by TO claimed_by_gone`);
+    const before = await countImports();
+    let res: Awaited<ReturnType<typeof postJson>>;
+    try {
+      res = await postJson({ rows: [{ gtin: products.b.gtin, url: url('/img/403.png') }] });
+    } finally {
+      await db.query(`ALTER TABLE import_rows RENAME COLUMN claimed_by_gone TO claimed_by`);
+      await db.query(`DROP TRIGGER test_fail_import_job ON pgboss.job`);
+      await db.query(`DROP FUNCTION test_fail_import_job()`);
+    }
+    expect(res.statusCode).toBe(202);
+    const { id } = res.json<ImportBody>();
+    expect(res.json()).toMatchObject({
+      state: 'processing',
+      counts: { total: 1, done: 0, pending: 1 },
+      finished_at: null,
+    });
+    expect(await countImports()).toBe(before + 1);
+    // Left to the next read, which ends it.
+    expect(await getImport(id)).toMatchObject({
+      state: 'completed',
+      counts: { total: 1, done: 1, ok: 0, failed: 1, pending: 0 },
+    });
+    expect(await allRows(id)).toMatchObject([
+      { row: 1, status: 'failed', problem: { code: 'internal_error' } },
+    ]);
+  });
+
   /** An admin's retry of the failed job `jobId` of import `importId`: refused, the job left failed. */
   async function expectNothingToRetry(jobId: string, importId: string): Promise<void> {
     const res = await call(app, 'POST', `/api/v1/jobs/${encodeShortId(jobId)}/retry`, c.admin);
