@@ -292,6 +292,39 @@ describe('Closient: POST /dashboard/api/v1/trade-items/{organization_id}/{gtin}/
     expect(await row(hero.id)).toMatchObject({ is_primary: false, priority: 0 });
   });
 
+  it('uploads sent at once to an empty gallery: each answer is the image as its upload committed it, the last is_primary=true stays the hero', async () => {
+    const tradeItem = await newProduct(13);
+    const url = `${base}/dashboard/api/v1/trade-items/${organizationId}/${tradeItem}/images`;
+    // Over sockets, all at once: half of them is_primary=true, the others false or not sent.
+    const sent = ['true', 'false', 'true', '', 'true', 'false', 'true', '', 'true', 'false'];
+    const answers = await Promise.all(
+      sent.map(async (isPrimary) => {
+        const body = multipart(isPrimary ? { is_primary: isPrimary } : {}, [
+          { data: jpeg, filename: 'front.jpg' },
+        ]);
+        const res = await fetch(url, {
+          method: 'POST',
+          headers: { ...body.headers, 'x-api-key': key },
+          body: body.payload,
+        });
+        expect(res.status).toBe(201);
+        return { isPrimary: isPrimary === 'true', body: (await res.json()) as ClosientImage };
+      }),
+    );
+    // A new image goes after the last: the priorities 0..n-1 are the order the uploads committed.
+    const inCommitOrder = [...answers].sort((a, b) => a.body.priority - b.body.priority);
+    expect(inCommitOrder.map((a) => a.body.priority)).toEqual(sent.map((_, i) => i));
+    // The first to commit was the hero (the gallery was empty), as was each is_primary=true
+    // when it committed: that is what each answered, and not more.
+    for (const [i, { isPrimary, body }] of inCommitOrder.entries()) {
+      expect(body.is_primary).toBe(i === 0 || isPrimary);
+      expect(await row(body.id)).toMatchObject({ priority: body.priority });
+    }
+    // One hero in the end: the last is_primary=true to commit, each earlier one unmarked by the next.
+    const last = inCommitOrder.filter((a) => a.isPrimary).pop();
+    expect(await primaries(tradeItem)).toEqual([decodeId(last!.body.id)]);
+  });
+
   it('Idempotency-Key: a retry, also one sent at once beside the first, makes no second image', async () => {
     // As on the main API's upload, which this route is (README, "Idempotent retries").
     const tradeItem = await newProduct(13);

@@ -509,6 +509,27 @@ describe('The token API: POST /api/products/{product_id}/images', () => {
       });
     });
 
+    it('uploads sent at once to an empty gallery: one primary, the last is_primary=true to commit', async () => {
+      const product = await newProduct();
+      const sent = ['True', 'false', 'True', '', 'True', 'false', 'True', '', 'True', 'false'];
+      const answers = await Promise.all(
+        sent.map(async (isPrimary) => {
+          const res = await upload(product, isPrimary ? { is_primary: isPrimary } : {}, [
+            { data: front, filename: 'a.jpg' },
+          ]);
+          expect(res.statusCode).toBe(201);
+          return { isPrimary: isPrimary === 'True', id: res.json<TokenApiImage>().id };
+        }),
+      );
+      // The ids are numbered as the images join, one upload at a time (the product is locked).
+      const lastPrimary = Math.max(...answers.filter((a) => a.isPrimary).map((a) => a.id));
+      expect(await gallery(product)).toEqual(
+        answers
+          .map((a) => ({ number: a.id, is_primary: a.id === lastPrimary, priority: 0 }))
+          .sort((a, b) => a.number - b.number),
+      );
+    });
+
     it("order: a whole number written with a decimal point (Python's 2.0) is that integer, as Django REST framework reads it", async () => {
       // requests sends a float as Python prints it: {'order': 2.0} is "2.0". Django REST
       // framework's IntegerField strips a trailing `.0…` before int(); 1.5 stays refused.

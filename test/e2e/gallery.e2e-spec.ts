@@ -853,6 +853,31 @@ describe('Gallery rules', () => {
       expect(items).toHaveLength(20);
     });
 
+    it('uploads sent at once to an empty gallery: each 201 is the image as its upload committed it, the last is_primary=true stays the primary', async () => {
+      const p = await newProduct();
+      const sent = ['true', 'false', 'true', '', 'true', 'false', 'true', '', 'true', 'false'];
+      const answers = await Promise.all(
+        sent.map(async (isPrimary) => {
+          const res = await upload(p, isPrimary ? { is_primary: isPrimary } : {});
+          expect(res.statusCode).toBe(201);
+          const version = Number(JSON.parse(res.headers.etag as string));
+          return { isPrimary: isPrimary === 'true', version, body: res.json<ImageBody>() };
+        }),
+      );
+      // Each 201's ETag is the gallery's version right after that upload: their commit order.
+      const inCommitOrder = [...answers].sort((a, b) => a.version - b.version);
+      expect(new Set(answers.map((a) => a.version)).size).toBe(sent.length);
+      // Without a priority a new image goes after the last, in the order the uploads committed.
+      expect(inCommitOrder.map((a) => a.body.priority)).toEqual(sent.map((_, i) => i));
+      // The first to commit was the primary (the gallery was empty), as was each is_primary=true
+      // when it committed: that is what each answered, and not more.
+      for (const [i, { isPrimary, body }] of inCommitOrder.entries()) {
+        expect(body.is_primary).toBe(i === 0 || isPrimary);
+      }
+      const items = await expectConsistent(p);
+      expect(items[0].id).toBe(inCommitOrder.filter((a) => a.isPrimary).pop()!.body.id);
+    });
+
     it('concurrent "make A primary" and "make B primary" leave exactly one primary', async () => {
       const p = await newProduct();
       await uploaded(p);
