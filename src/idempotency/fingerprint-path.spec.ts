@@ -1,4 +1,4 @@
-import { fingerprintPath } from './fingerprint-path';
+import { fingerprintPath, operationPath } from './fingerprint-path';
 
 describe(fingerprintPath.name, () => {
   it.each([
@@ -28,5 +28,29 @@ describe(fingerprintPath.name, () => {
 
   it('leaves a % without two hex digits after it as it is', () => {
     expect(fingerprintPath('/a%zz/%4')).toBe('/a%zz/%4');
+  });
+});
+
+describe(operationPath.name, () => {
+  const aliases = ['/api/images/', '/api/images'];
+
+  it.each([
+    ['/api/images/', '/api/images/'],
+    ['/api/images', '/api/images/'],
+    ['/api/image%73', '/api/images/'],
+  ])('reads %j, one of the aliases, as the first of them: %j', (path, expected) => {
+    expect(operationPath(path, aliases)).toBe(expected);
+  });
+
+  it.each([
+    ['/api/images//', '/api/images//'],
+    ['/api/images%2f', '/api/images%2F'],
+    ['/api/v1/images', '/api/v1/images'],
+  ])('reads %j, none of them, as fingerprintPath does: %j', (path, expected) => {
+    expect(operationPath(path, aliases)).toBe(expected);
+  });
+
+  it('reads a path as fingerprintPath does without aliases', () => {
+    expect(operationPath('/api/images')).toBe('/api/images');
   });
 });

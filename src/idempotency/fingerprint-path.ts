@@ -17,3 +17,15 @@ export function fingerprintPath(path: string): string {
     return UNRESERVED.test(character) ? character : encoded.toUpperCase();
   });
 }
+
+/**
+ * The path a request's fingerprint records (see fingerprintPath): one of `aliases`, the paths of
+ * an operation served at several (see IdempotentOptions.aliases), is the first of them, so that
+ * a retry through another is the same request; any other path is as fingerprintPath reads it.
+ * Pure.
+ */
+export function operationPath(path: string, aliases: readonly string[] = []): string {
+  const read = fingerprintPath(path);
+  const aliased = aliases.some((alias) => fingerprintPath(alias) === read);
+  return aliased ? fingerprintPath(aliases[0]) : read;
+}

@@ -11,6 +11,7 @@ import type { Principal } from '../auth/principal';
 import { AppError } from '../common/errors/app.error';
 import { IdempotencyService } from './idempotency.service';
 import {
+  ALIASES,
   bodyTapOf,
   IGNORE_MALFORMED_KEY,
   type IdempotentAttempt,
@@ -58,8 +59,12 @@ export class IdempotencyInterceptor implements NestInterceptor {
     request: FastifyRequest,
     principal: Principal,
   ): IdempotentAttempt | undefined {
+    const aliases = this.reflector.get<readonly string[] | undefined>(
+      ALIASES,
+      context.getHandler(),
+    );
     try {
-      return this.idempotency.begin(request, principal);
+      return this.idempotency.begin(request, principal, aliases);
     } catch (error) {
       const ignore = this.reflector.get<boolean | undefined>(
         IGNORE_MALFORMED_KEY,

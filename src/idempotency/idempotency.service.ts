@@ -15,7 +15,7 @@ import {
   type StoredKey,
 } from './idempotency-keys.repository';
 import { attachAttempt, IdempotentAttempt, IdempotentReplay } from './idempotent-attempt';
-import { fingerprintPath } from './fingerprint-path';
+import { operationPath } from './fingerprint-path';
 import type { PayloadDigest } from './payload-digest';
 
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
@@ -113,9 +113,14 @@ export class IdempotencyService {
 
   /**
    * The attempt of an authenticated request to an idempotent route, or undefined when it sent no
-   * key. A malformed key is 400 invalid_idempotency_key.
+   * key. A malformed key is 400 invalid_idempotency_key. `aliases`: the paths of the route's
+   * operation, when it is served at several (see IdempotentOptions.aliases).
    */
-  begin(request: FastifyRequest, principal: Principal): IdempotentAttempt | undefined {
+  begin(
+    request: FastifyRequest,
+    principal: Principal,
+    aliases: readonly string[] = [],
+  ): IdempotentAttempt | undefined {
     const key = parseIdempotencyKey(headerValues(request.raw.rawHeaders, IDEMPOTENCY_KEY_HEADER));
     if (key === undefined) return undefined;
     const attempt = new IdempotentAttempt(
@@ -126,7 +131,8 @@ export class IdempotencyService {
         key,
       },
       request.method,
-      fingerprintPath(request.url.split('?')[0]),
+      operationPath(request.url.split('?')[0], aliases),
+      aliases,
     );
     attachAttempt(request.raw, attempt);
     return attempt;
@@ -287,8 +293,9 @@ export class IdempotencyService {
     { fingerprint, response }: StoredKey,
     digest: PayloadDigest,
   ): Promise<never> {
-    // A key stored before paths were compared so holds its path as it was sent.
-    const path = fingerprintPath(fingerprint.path);
+    // A key stored before paths were compared so holds its path as it was sent: a route's alias
+    // (a retry through the one it was sent to is the same request still), or another spelling.
+    const path = operationPath(fingerprint.path, attempt.aliases);
     if (fingerprint.method !== attempt.method || path !== attempt.path) {
       throw keyReused();
     }

@@ -14,6 +14,8 @@ export type RecordAs = (answer: RecordedResponse) => RecordedResponse;
 export const RECORD_AS = 'idempotency:record-as';
 /** The metadata of a route whose malformed Idempotency-Key is ignored (see @Idempotent()). */
 export const IGNORE_MALFORMED_KEY = 'idempotency:ignore-malformed-key';
+/** The metadata of a route served at several paths, one operation (see @Idempotent()). */
+export const ALIASES = 'idempotency:aliases';
 
 /**
  * Where one request with an Idempotency-Key stands:
@@ -38,10 +40,16 @@ export class IdempotentAttempt {
   /** The route's rewrite of its answer before it is recorded (see RecordAs), if it has one. */
   recordAs?: RecordAs;
 
+  /**
+   * @param path as the fingerprint records it (operationPath)
+   * @param aliases the paths of the route's operation, if it is served at several: a key recorded
+   * with any of them is for this path
+   */
   constructor(
     readonly ref: IdempotencyKeyRef,
     readonly method: string,
     readonly path: string,
+    readonly aliases: readonly string[] = [],
   ) {}
 }
 

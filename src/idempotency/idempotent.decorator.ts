@@ -3,7 +3,7 @@ import { ApiHeader } from '@nestjs/swagger';
 import { ApiProblems } from '../openapi/problems';
 import { IdempotencyInterceptor } from './idempotency.interceptor';
 import { MAX_IDEMPOTENCY_KEY_LENGTH } from './idempotency.service';
-import { IGNORE_MALFORMED_KEY, RECORD_AS, type RecordAs } from './idempotent-attempt';
+import { ALIASES, IGNORE_MALFORMED_KEY, RECORD_AS, type RecordAs } from './idempotent-attempt';
 import { IdempotentReplayFilter } from './idempotent-replay.filter';
 
 const HEADER_DOC = {
@@ -42,11 +42,25 @@ export interface IdempotentOptions {
    * header, so that a client sending some other value in it for its own reasons works as before.
    */
   ignoreMalformedKey?: boolean;
+  /**
+   * The paths of one operation served at several, given alike on each of its routes (Inventorum's
+   * `/api/images/` and `/api/images`): a request to any of them is fingerprinted with the first,
+   * so that a retry sent to another is the same request, replayed rather than 422. Only paths
+   * that name one operation on one resource: never two routes that answer differently.
+   */
+  aliases?: readonly string[];
 }
 
 const IGNORED_KEY_DOC =
   'A value that is not 1 to 255 printable ASCII characters sent once is ignored: the request is ' +
   'served as one without a key.';
+
+/** What OpenAPI says of a route served at several paths (`aliases`). */
+function aliasesDoc(aliases: readonly string[] | undefined): string | undefined {
+  if (!aliases || aliases.length < 2) return undefined;
+  const paths = aliases.map((path) => `\`${path}\``).join(' and ');
+  return `${paths} are one route for the key: a retry may be sent to either.`;
+}
 
 /**
  * The route takes an `Idempotency-Key` (see IdempotencyService), documented in OpenAPI with the
@@ -54,8 +68,13 @@ const IGNORED_KEY_DOC =
  * IdempotentRows after its body pipe, which admit the key once the payload is known.
  */
 export function Idempotent(options: IdempotentOptions = {}): MethodDecorator {
-  const { recordAs, replay, ignoreMalformedKey = false } = options;
-  const description = [HEADER_DOC.description, replay, ignoreMalformedKey && IGNORED_KEY_DOC]
+  const { recordAs, replay, ignoreMalformedKey = false, aliases } = options;
+  const description = [
+    HEADER_DOC.description,
+    replay,
+    ignoreMalformedKey && IGNORED_KEY_DOC,
+    aliasesDoc(aliases),
+  ]
     .filter(Boolean)
     .join(' ');
   return applyDecorators(
@@ -63,6 +82,7 @@ export function Idempotent(options: IdempotentOptions = {}): MethodDecorator {
     UseFilters(IdempotentReplayFilter),
     ...(recordAs ? [SetMetadata(RECORD_AS, recordAs)] : []),
     ...(ignoreMalformedKey ? [SetMetadata(IGNORE_MALFORMED_KEY, true)] : []),
+    ...(aliases ? [SetMetadata(ALIASES, aliases)] : []),
     ApiHeader({ ...HEADER_DOC, description }),
     ApiProblems(
       ...(ignoreMalformedKey ? [] : ['invalid_idempotency_key' as const]),

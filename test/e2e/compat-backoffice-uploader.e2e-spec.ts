@@ -289,6 +289,47 @@ describe('The back-office uploader: POST /upload/image and POST /image (its own 
     expect((await rowIds()).length).toBe(before.length + 1);
   });
 
+  it('Idempotency-Key: its two paths are one upload, a retry through the other replayed', async () => {
+    // The document's example path and its title's are one operation: a retry sent to the other
+    // (a client configured anew between the two) was 422 idempotency_key_reused.
+    const png = await noisyPng(10, 10);
+    const upload = (path: string, key: string) => {
+      const body = multipart({}, [{ data: png, filename: 'image-file.png' }]);
+      return call(app, 'POST', path, { apiKey: keys.staff }, body.payload, {
+        headers: { ...body.headers, 'idempotency-key': key },
+      });
+    };
+    const before = await rowIds();
+    for (const [path, other] of [
+      ['/upload/image', '/image'],
+      ['/image', '/upload/image'],
+    ]) {
+      const key = `backoffice-paths-${path}`;
+      const first = await upload(path, key);
+      expect(first.statusCode).toBe(200);
+      const retry = await upload(other, key);
+      expect({ status: retry.statusCode, body: retry.body }).toEqual({
+        status: 200,
+        body: first.body,
+      });
+    }
+    expect((await rowIds()).length).toBe(before.length + 2);
+    // Inventorum's upload is another operation (another answer's shape), its key another request.
+    const inventorum = multipart({ type: 'product' }, [{ data: png, filename: 'image-file.png' }]);
+    const elsewhere = await call(
+      app,
+      'POST',
+      '/api/images/',
+      { apiKey: keys.staff },
+      inventorum.payload,
+      {
+        headers: { ...inventorum.headers, 'idempotency-key': 'backoffice-paths-/image' },
+      },
+    );
+    expect(elsewhere.json()).toMatchObject({ status: 422, code: 'idempotency_key_reused' });
+    expect((await rowIds()).length).toBe(before.length + 2);
+  });
+
   it('takes the key in the query where API_KEY_QUERY_PARAM=true allows it', async () => {
     const url = `${base}/upload/image?x-api-key=${encodeURIComponent(keys.staff)}`;
     await expectStored(

@@ -405,6 +405,78 @@ describe('Inventorum: POST /api/images/ (its own curl command)', () => {
     expect((await rows()).length).toBe(before + 1);
   });
 
+  it('Idempotency-Key: its two paths are one upload, a retry through the other replayed', async () => {
+    // A client whose retry goes to the other path (its base URL set anew, a library adding or
+    // dropping the slash) repeats the same request to the same route: it was 422
+    // idempotency_key_reused, its first answer lost.
+    const upload = (path: string, key: string) => {
+      const body = multipart({ type: 'product' }, [{ data: jpeg, filename: 'photo.jpg' }]);
+      return call(app, 'POST', path, { bearer: tokens.writeKey }, body.payload, {
+        headers: { ...body.headers, 'x-api-version': '12', 'idempotency-key': key },
+      });
+    };
+    const before = (await rows()).length;
+    for (const [path, others] of [
+      ['/api/images/', ['/api/images', '/api/image%73']],
+      ['/api/images', ['/api/images/', '/api/image%73/']],
+    ] as const) {
+      const key = `inventorum-paths-${path}`;
+      const first = await upload(path, key);
+      expect(first.statusCode).toBe(200);
+      for (const other of others) {
+        const retry = await upload(other, key);
+        expect({ other, status: retry.statusCode, body: retry.body }).toEqual({
+          other,
+          status: 200,
+          body: first.body,
+        });
+      }
+    }
+    // A key recorded before the two paths were one, with the path it was sent to, is still
+    // replayed to a retry through that path (or the other).
+    const recorded = 'inventorum-paths-recorded';
+    const first = await upload('/api/images', recorded);
+    await ds.query(`UPDATE idempotency_keys SET request_path = '/api/images' WHERE key = $1`, [
+      recorded,
+    ]);
+    for (const path of ['/api/images', '/api/images/']) {
+      expect((await upload(path, recorded)).body).toBe(first.body);
+    }
+    expect((await rows()).length).toBe(before + 3);
+  });
+
+  it("Idempotency-Key: the main API's stand-alone upload with the same key and file is another request (422)", async () => {
+    // The same caller's key names one request: this route and `POST /api/v1/images` store the
+    // same image but answer it in other shapes, so neither replays the other's answer (README,
+    // "Idempotent retries": the same method, path and payload), whichever came first.
+    const inventorum = (key: string) => {
+      const body = multipart({ type: 'product' }, [{ data: jpeg, filename: 'photo.jpg' }]);
+      return call(app, 'POST', '/api/images/', { bearer: tokens.writeKey }, body.payload, {
+        headers: { ...body.headers, 'x-api-version': '12', 'idempotency-key': key },
+      });
+    };
+    const main = (key: string) => {
+      const body = multipart({ purpose: 'product' }, [{ data: jpeg, filename: 'photo.jpg' }]);
+      return call(app, 'POST', '/api/v1/images', { bearer: tokens.writeKey }, body.payload, {
+        headers: { ...body.headers, 'idempotency-key': key },
+      });
+    };
+    for (const [first, then, status] of [
+      [main, inventorum, 201],
+      [inventorum, main, 200],
+    ] as const) {
+      const key = `inventorum-or-main-${status}`;
+      expect((await first(key)).statusCode).toBe(status);
+      const before = (await rows()).length;
+      const reused = await then(key);
+      expect({ status: reused.statusCode, body: reused.json<unknown>() }).toMatchObject({
+        status: 422,
+        body: { code: 'idempotency_key_reused' },
+      });
+      expect((await rows()).length).toBe(before);
+    }
+  });
+
   it.each([
     ['empty', ''],
     ['over 255 characters', 'k'.repeat(256)],

@@ -13,6 +13,9 @@ import { BACKOFFICE_UPLOADER_TAG, BackofficeUpload } from './backoffice-uploader
 import { BackofficeUploaderService } from './backoffice-uploader.service';
 import type { BackofficeUploadDto } from './dto/backoffice-upload.dto';
 
+/** Its two paths are one upload for an Idempotency-Key: a retry may be sent to either. */
+const BACKOFFICE_IDEMPOTENCY = { ...COMPAT_IDEMPOTENCY, aliases: ['/upload/image', '/image'] };
+
 /** The back-office uploader's "Upload Asset Image": `POST /image` and `POST /upload/image`. */
 @ApiTags(BACKOFFICE_UPLOADER_TAG)
 @Controller()
@@ -23,7 +26,7 @@ export class BackofficeUploaderController {
   @RouteConfig(IMAGE_IN_MULTIPART)
   @HttpCode(200)
   @BackofficeUpload('/image')
-  @Idempotent(COMPAT_IDEMPOTENCY)
+  @Idempotent(BACKOFFICE_IDEMPOTENCY)
   uploadBackofficeImage(
     @Ctx() ctx: RequestContext,
     @MultipartRequest(BackofficeUploadPipe, IdempotentUpload) file: ReceivedFile,
@@ -35,7 +38,7 @@ export class BackofficeUploaderController {
   @RouteConfig(IMAGE_IN_MULTIPART)
   @HttpCode(200)
   @BackofficeUpload('/upload/image')
-  @Idempotent(COMPAT_IDEMPOTENCY)
+  @Idempotent(BACKOFFICE_IDEMPOTENCY)
   uploadBackofficeImageUnderUpload(
     @Ctx() ctx: RequestContext,
     @MultipartRequest(BackofficeUploadPipe, IdempotentUpload) file: ReceivedFile,

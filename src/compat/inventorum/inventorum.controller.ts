@@ -21,6 +21,9 @@ import { InventorumUploadPipe } from './inventorum-upload.pipe';
  */
 const INVENTORUM_FORM = { files: 2 };
 
+/** Its two paths are one upload for an Idempotency-Key: a retry may be sent to either. */
+const INVENTORUM_IDEMPOTENCY = { ...COMPAT_IDEMPOTENCY, aliases: ['/api/images/', '/api/images'] };
+
 /**
  * Inventorum's `POST /api/images/` (as its document prints it) and `POST /api/images`. Nest
  * drops one trailing slash from a route's path: `//` keeps one, for the first.
@@ -34,7 +37,7 @@ export class InventorumController {
   @HttpCode(200)
   @RouteConfig({ ...INVENTORUM_ERRORS, ...IMAGE_IN_MULTIPART })
   @InventorumUpload('/api/images/')
-  @Idempotent(COMPAT_IDEMPOTENCY)
+  @Idempotent(INVENTORUM_IDEMPOTENCY)
   uploadInventorumImage(
     @Ctx() ctx: RequestContext,
     @MultipartRequestOf(INVENTORUM_FORM, InventorumUploadPipe, IdempotentUpload)
@@ -47,7 +50,7 @@ export class InventorumController {
   @HttpCode(200)
   @RouteConfig({ ...INVENTORUM_ERRORS, ...IMAGE_IN_MULTIPART })
   @InventorumUpload('/api/images')
-  @Idempotent(COMPAT_IDEMPOTENCY)
+  @Idempotent(INVENTORUM_IDEMPOTENCY)
   uploadInventorumImageWithoutSlash(
     @Ctx() ctx: RequestContext,
     @MultipartRequestOf(INVENTORUM_FORM, InventorumUploadPipe, IdempotentUpload)
