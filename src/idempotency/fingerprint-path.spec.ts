@@ -1,4 +1,4 @@
-import { fingerprintPath, operationPath } from './fingerprint-path';
+import { fingerprintPath, operationPath, targetPath } from './fingerprint-path';
 
 describe(fingerprintPath.name, () => {
   it.each([
@@ -52,5 +52,21 @@ describe(operationPath.name, () => {
 
   it('reads a path as fingerprintPath does without aliases', () => {
     expect(operationPath('/api/images')).toBe('/api/images');
+  });
+});
+
+describe(targetPath.name, () => {
+  it.each([
+    ['/api/v1/products?page=2', '/api/v1/products'],
+    ['http://127.0.0.1:3000/api/v1/products', '/api/v1/products'],
+    ['HTTPS://images.example/api/images/?a=1', '/api/images/'],
+    ['http://images.example', '/'],
+    ['http://images.example?a=1', '/'],
+  ])('reads %j as %j', (url, expected) => {
+    expect(targetPath(url)).toBe(expected);
+  });
+
+  it('leaves a target in no form the router takes as it is', () => {
+    expect(targetPath('ftp://host/a')).toBe('ftp://host/a');
   });
 });

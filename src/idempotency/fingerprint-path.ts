@@ -3,6 +3,22 @@ const PERCENT_ENCODED = /%[0-9a-f]{2}/gi;
 /** RFC 3986's unreserved characters, which mean the same percent-encoded or not. */
 const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
 
+/** The scheme and authority of a request-target in absolute form: `http://host:port`. */
+const ABSOLUTE_FORM = /^https?:\/\/[^/]*/i;
+
+/**
+ * The path of a request-target, without its query: one in absolute form (`http://host/a`, which
+ * HTTP/1.1 servers take, RFC 9112 §3.2.2, from a client sending through a proxy) is its path
+ * alone, `/a`, as the router reads it to find the route (find-my-way: the scheme in any case, the
+ * authority up to the path, none meaning `/`). Pure.
+ */
+export function targetPath(url: string): string {
+  const path = url.split('?', 1)[0];
+  if (path.startsWith('/')) return path;
+  const origin = ABSOLUTE_FORM.exec(path);
+  return origin ? path.slice(origin[0].length) || '/' : path;
+}
+
 /**
  * A request's path as an Idempotency-Key's request compares it: as RFC 3986 §6.2.2 compares URIs,
  * the hex digits of a percent-encoding in upper case (`%c3%a9` is `%C3%A9`) and the unreserved

@@ -15,7 +15,7 @@ import {
   type StoredKey,
 } from './idempotency-keys.repository';
 import { attachAttempt, IdempotentAttempt, IdempotentReplay } from './idempotent-attempt';
-import { operationPath } from './fingerprint-path';
+import { operationPath, targetPath } from './fingerprint-path';
 import type { PayloadDigest } from './payload-digest';
 
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
@@ -131,7 +131,7 @@ export class IdempotencyService {
         key,
       },
       request.method,
-      operationPath(request.url.split('?')[0], aliases),
+      operationPath(targetPath(request.url), aliases),
       aliases,
     );
     attachAttempt(request.raw, attempt);

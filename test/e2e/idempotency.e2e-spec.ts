@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -569,6 +570,46 @@ describe('Idempotent retries (Idempotency-Key)', () => {
       image_id: 'x',
     })(productKey);
     expect(elsewhere.json()).toMatchObject({ status: 422, code: 'idempotency_key_reused' });
+  });
+
+  it('takes a request-target in absolute form (http://host/path) for its path, as the router does', async () => {
+    // HTTP/1.1 servers must take `POST http://host/api/v1/products` (RFC 9112 §3.2.2), what a
+    // client sends through a proxy, and the router serves it as `/api/v1/products`: a retry sent
+    // one way after the first went the other was 422 idempotency_key_reused.
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = app.getHttpServer().address() as { port: number };
+    const name = `Absolute ${randomUUID()}`;
+    const send = (target: string, key: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const headers = {
+          ...authHeaders(admin),
+          'content-type': 'application/json',
+          'idempotency-key': key,
+        };
+        const req = httpRequest(
+          { host: '127.0.0.1', port, method: 'POST', path: target, headers },
+          (res) => {
+            let body = '';
+            res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          },
+        );
+        req.on('error', reject).end(JSON.stringify({ name }));
+      });
+    for (const [first, retry] of [
+      ['/api/v1/products', `http://127.0.0.1:${port}/api/v1/products`],
+      [`HTTPS://images.example/api/v1/products`, '/api/v1/products?from=retry'],
+    ]) {
+      const key = randomUUID();
+      const created = await send(first, key);
+      expect(created.status).toBe(201);
+      expect(await send(retry, key)).toEqual(created);
+    }
+    const [{ n }] = await ds.query<{ n: number }[]>(
+      'SELECT count(*)::int AS n FROM products WHERE name = $1',
+      [name],
+    );
+    expect(n).toBe(2);
   });
 
   // Two instances share a PostgreSQL server only: the embedded database belongs to one process.
