@@ -10,6 +10,18 @@ export function isUniqueViolation(error: unknown, constraint?: string): boolean 
   return code === '23505' && (constraint === undefined || name === constraint);
 }
 
+/** PostgreSQL's foreign_key_violation on the named constraint. */
+export function isForeignKeyViolation(error: unknown, constraint: string): boolean {
+  const e = error as {
+    code?: string;
+    constraint?: string;
+    driverError?: { code?: string; constraint?: string };
+  };
+  const code = e?.driverError?.code ?? e?.code;
+  const name = e?.driverError?.constraint ?? e?.constraint;
+  return code === '23503' && name === constraint;
+}
+
 /**
  * Marks errors raised by the service's own PostgreSQL connections (see database-client.ts), so a
  * socket error such as ECONNREFUSED can be told apart from the same error of the storage or of a

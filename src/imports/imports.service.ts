@@ -8,6 +8,7 @@ import { safeError } from '../common/logging/safe-error';
 import { cursorJson, decodeCursor, encodeCursor } from '../common/pagination/cursor';
 import type { CursorQueryDto } from '../common/pagination/cursor-query.dto';
 import { retryOnLostConnection } from '../database/lost-connection-retry';
+import { isForeignKeyViolation } from '../database/pg-errors';
 import { apartFromTheWork } from '../idempotency/idempotent-attempt';
 import { JobQueue } from '../jobs/job-queue.service';
 import { JOB_ORGANIZATION_KEY } from '../jobs/jobs.repository';
@@ -73,9 +74,7 @@ export class ImportsService {
    * by retry and cancel, and deleted with its rows by the hourly sweep a day later.
    */
   async create(ctx: RequestContext, source: ImportSource): Promise<ImportDto> {
-    const created = await apartFromTheWork(() =>
-      this.repository.create(ctx.principal, source.format),
-    );
+    const created = await this.begin(ctx, source.format);
     try {
       const total = await this.receive(created.id, source);
       await this.dataSource.transaction(async (manager) => {
@@ -98,6 +97,21 @@ export class ImportsService {
     // retried would import it twice). Every row refused on arrival: nothing was queued, and the
     // import is done already.
     return this.settled(ctx, created.id);
+  }
+
+  /**
+   * The empty import the rows are stored against as they arrive. Its organisation deleted
+   * (delete-organization) while a cache (another instance's copy of an API key's row, for 5
+   * seconds) still admitted the caller: the 401 that credential gets from now on, not a 500 from
+   * the foreign key.
+   */
+  private async begin(ctx: RequestContext, format: ImportSource['format']): Promise<BulkImport> {
+    try {
+      return await apartFromTheWork(() => this.repository.create(ctx.principal, format));
+    } catch (error) {
+      if (!isForeignKeyViolation(error, 'FK_imports_organization')) throw error;
+      throw credentialGoneMeanwhile(ctx.principal.type);
+    }
   }
 
   /**

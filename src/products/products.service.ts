@@ -1,11 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
+import { credentialGoneMeanwhile } from '../auth/challenge';
 import type { RequestContext } from '../auth/principal';
 import { Scope } from '../auth/roles';
 import { authorise } from '../auth/route-access';
 import { AppError } from '../common/errors/app.error';
 import { decodeCursor, encodeCursor } from '../common/pagination/cursor';
-import { isUniqueViolation } from '../database/pg-errors';
+import { isForeignKeyViolation, isUniqueViolation } from '../database/pg-errors';
 import {
   ProductDto,
   type CreateProductDto,
@@ -73,6 +74,12 @@ export class ProductsService {
         });
         return ProductDto.from(product, null, 0);
       } catch (e) {
+        // The organisation was deleted (delete-organization) while a cache (another instance's
+        // copy of an API key's row, for 5 seconds) still admitted its credential: the 401 that
+        // credential gets from now on, not a 500 from the foreign key.
+        if (isForeignKeyViolation(e, 'FK_products_organization')) {
+          throw credentialGoneMeanwhile(ctx.principal.type);
+        }
         this.throwIfTaken(e, !dto.slug);
       }
     }

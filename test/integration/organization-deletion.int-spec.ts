@@ -1,19 +1,25 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { API_KEY_CACHE_TTL_MS } from '../../src/auth/api-key-cache';
 import { AuthModule } from '../../src/auth/auth.module';
 import { PrincipalService } from '../../src/auth/principal.service';
 import { Role } from '../../src/auth/roles';
 import { AppError } from '../../src/common/errors/app.error';
-import type { Image } from '../../src/images/entities/image.entity';
+import { StandaloneUploadService } from '../../src/images/assets/standalone-upload.service';
+import { ImagePurpose, type Image } from '../../src/images/entities/image.entity';
 import { ImportFormat } from '../../src/imports/entities/bulk-import.entity';
 import { ImportsModule } from '../../src/imports/imports.module';
 import { ImportsService } from '../../src/imports/imports.service';
 import { OrganizationDeletionService } from '../../src/organizations/organization-deletion.service';
 import { OrganizationsModule } from '../../src/organizations/organizations.module';
+import { ProductsService } from '../../src/products/products.service';
 import { StorageDeletionsService } from '../../src/storage/storage-deletions.service';
 import { derivedPrefix } from '../../src/storage/storage-keys';
 import { STORAGE_PROVIDER, type StorageProvider } from '../../src/storage/storage-provider';
 import { eventually } from '../support/eventually';
+import { solidJpeg } from '../support/fixtures';
 import {
   contextFor,
   newApiKey,
@@ -188,6 +194,47 @@ describe(OrganizationDeletionService.name, () => {
       [org.id],
     );
     expect(n).toBe(0);
+  });
+
+  it('answers a product, an import or a stand-alone upload made into it once gone (a cached key) as its credential gone (401), not a 500', async () => {
+    const { org } = await catalogue();
+    // Deleted, while another instance's 5-second copy of the key's row still admits the key: a
+    // request with a JSON body (no second look at the credential) reaches the INSERT.
+    await m.get(OrganizationDeletionService).delete(org.slug);
+    for (const type of ['api_key', 'user'] as const) {
+      const ctx = contextFor(org, type);
+      const code = type === 'api_key' ? 'invalid_api_key' : 'invalid_token';
+      await expect(m.get(ProductsService).create(ctx, { name: 'Late' })).rejects.toMatchObject({
+        code,
+      });
+      const rows = [{ gtin: '96385074', url: 'https://images.example/1.jpg' }];
+      const importing = m.get(ImportsService).create(ctx, { format: ImportFormat.Json, rows });
+      await expect(importing).rejects.toMatchObject({ code });
+    }
+    // A stand-alone upload, its credential asked again once its body arrived, whose organisation
+    // goes while it is processed: refused as well, its files deleted.
+    const stored = async () => {
+      const keys: string[] = [];
+      for await (const { key } of storage.list('uploads/')) keys.push(key);
+      return keys.sort();
+    };
+    const before = await stored();
+    const dir = await mkdtemp(join(tmpdir(), 'org-gone-'));
+    try {
+      const path = join(dir, 'late.jpg');
+      await writeFile(path, await solidJpeg());
+      const upload = { file: { path, size: (await stat(path)).size, filename: 'late.jpg' } };
+      const fields = { purpose: ImagePurpose.Product };
+      const storing = m
+        .get(StandaloneUploadService)
+        .upload(contextFor(org, 'api_key'), { ...upload, fields });
+      await expect(storing).rejects.toMatchObject({ code: 'invalid_api_key' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    expect(Object.values(await rowsOf(org.id))).toEqual(TABLES.map(() => 0));
+    await eventually(async () => (await pendingFileDeletions(m.dataSource)).length === 0);
+    expect(await stored()).toEqual(before);
   });
 
   // Two sessions at once: the embedded database has one.

@@ -1,7 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
+import { credentialGoneMeanwhile } from '../../auth/challenge';
 import type { RequestContext } from '../../auth/principal';
+import { isForeignKeyViolation } from '../../database/pg-errors';
 import { StandaloneImageDto } from '../dto/standalone-image.dto';
+import type { Image } from '../entities/image.entity';
 import type { StandaloneUploadFieldsDto } from '../dto/upload-image.dto';
 import { ResponsiveImages } from '../delivery/responsive-images';
 import { ImageFilesService } from '../image-files.service';
@@ -40,7 +43,8 @@ export class StandaloneUploadService {
       processed,
       { imageId: id, productId: null, organizationId: ctx.organizationId },
       async (files) => {
-        const image = await this.repository.insert(
+        const image = await this.insert(
+          ctx,
           {
             ...newImageRecord(ctx, id, files, upload.file.filename),
             purpose: fields.purpose,
@@ -61,5 +65,24 @@ export class StandaloneUploadService {
         );
       },
     );
+  }
+
+  /**
+   * The row. Its organisation deleted (delete-organization) while the image was processed, or
+   * while a cache (another instance's copy of an API key's row, for 5 seconds) still admitted the
+   * caller: the 401 that credential gets from now on, not a 500 from the foreign key (the files
+   * are deleted as after any refusal).
+   */
+  private async insert(
+    ctx: RequestContext,
+    image: Partial<Image>,
+    expiresIn: number | undefined,
+  ): Promise<Image> {
+    try {
+      return await this.repository.insert(image, expiresIn);
+    } catch (error) {
+      if (!isForeignKeyViolation(error, 'FK_images_organization')) throw error;
+      throw credentialGoneMeanwhile(ctx.principal.type);
+    }
   }
 }
