@@ -1,25 +1,26 @@
-/** PostgreSQL's unique_violation, optionally on one named constraint or index. */
-export function isUniqueViolation(error: unknown, constraint?: string): boolean {
+/** PostgreSQL's error code and the constraint it names, read through TypeORM's wrapper. */
+function pgViolation(error: unknown): { code?: string; constraint?: string } {
   const e = error as {
     code?: string;
     constraint?: string;
     driverError?: { code?: string; constraint?: string };
   };
-  const code = e?.driverError?.code ?? e?.code;
-  const name = e?.driverError?.constraint ?? e?.constraint;
-  return code === '23505' && (constraint === undefined || name === constraint);
+  return {
+    code: e?.driverError?.code ?? e?.code,
+    constraint: e?.driverError?.constraint ?? e?.constraint,
+  };
+}
+
+/** PostgreSQL's unique_violation, optionally on one named constraint or index. */
+export function isUniqueViolation(error: unknown, constraint?: string): boolean {
+  const found = pgViolation(error);
+  return found.code === '23505' && (constraint === undefined || found.constraint === constraint);
 }
 
 /** PostgreSQL's foreign_key_violation on the named constraint. */
 export function isForeignKeyViolation(error: unknown, constraint: string): boolean {
-  const e = error as {
-    code?: string;
-    constraint?: string;
-    driverError?: { code?: string; constraint?: string };
-  };
-  const code = e?.driverError?.code ?? e?.code;
-  const name = e?.driverError?.constraint ?? e?.constraint;
-  return code === '23503' && name === constraint;
+  const found = pgViolation(error);
+  return found.code === '23503' && found.constraint === constraint;
 }
 
 /**
