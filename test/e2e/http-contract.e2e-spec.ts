@@ -274,6 +274,16 @@ describe('HTTP contract (problem+json, request ids, headers)', () => {
     expect(docs.headers['content-security-policy']).not.toContain("default-src 'none'");
   });
 
+  it('lets nothing frame its pages: X-Frame-Options DENY, as the CSP frame-ancestors none says', async () => {
+    // A browser that reads only X-Frame-Options (no CSP frame-ancestors) was told SAMEORIGIN, so a
+    // page of the service's own origin (an uploaded SVG opened in /media, say) could frame the
+    // console or Swagger UI, which the README says nothing may.
+    for (const url of ['/health', '/docs', '/console', '/api/v1/no-such-thing']) {
+      const res = await app.inject({ method: 'GET', url });
+      expect([url, res.headers['x-frame-options']]).toEqual([url, 'DENY']);
+    }
+  });
+
   it('keeps answers to a request with a credential out of shared caches: no-store', async () => {
     const bearer = await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password);
     const key = await call(app, 'POST', '/api/v1/api-keys', { bearer }, { name: 'cache probe' });

@@ -18,6 +18,9 @@ export const HELMET_OPTIONS = {
   contentSecurityPolicy: false,
   // Product images are embedded by storefronts on other origins.
   crossOriginResourcePolicy: { policy: 'cross-origin' },
+  // Every CSP here says frame-ancestors 'none'; a browser that reads only this header must be
+  // told the same, not helmet's SAMEORIGIN (a page of our origin could frame the console).
+  xFrameOptions: { action: 'deny' },
 } as const;
 
 export function isDocsPath(url: string, docsPath: string): boolean {
