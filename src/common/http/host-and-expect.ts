@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError } from '../errors/app.error';
+import { parseId } from '../ids/parse-id.pipe';
 import { isMediaType } from './media-type';
 
 /**
@@ -64,11 +65,38 @@ export function ignoreUnknownExpectations(server: Server): void {
 export function continueOnceAdmitted(server: Server, fastify: FastifyInstance): void {
   server.on('checkContinue', (request, response) => server.emit('request', request, response));
   fastify.addHook('preParsing', (request, reply, payload, done) => {
-    if (expectsContinue(request) && !jsonOverLimit(request)) {
-      continueOnFirstRead(request.raw, reply.raw);
+    if (!expectsContinue(request)) return done(null, payload);
+    try {
+      checkPathIds(request);
+    } catch (error) {
+      return done(error as AppError);
     }
+    if (!jsonOverLimit(request)) continueOnFirstRead(request.raw, reply.raw);
     done(null, payload);
   });
+}
+
+/**
+ * The path parameters that are ids on every route that has them (read by ParseIdPipe or the
+ * product's parameter decorator, under the same name as the field of their 400).
+ */
+const PATH_ID_PARAMS = ['id', 'productId', 'imageId', 'importId'] as const;
+
+/**
+ * 400 invalid_id for a malformed id in the path, as Nest's pipes would answer once the body is
+ * in. Fastify reads a JSON body (a data URI of 20 MB) before those pipes run: without this, that
+ * body was invited and read to be refused for its URL. Multipart bodies are read after the pipes.
+ * (A GET's body is never read: the delivery route's id, checked after its signature, is not here.)
+ */
+function checkPathIds(request: FastifyRequest): void {
+  if (request.method === 'GET' || request.method === 'HEAD') return;
+  // A body of another type is refused (415) before the pipes, as without Expect.
+  if (!isMediaType(request.headers['content-type'], 'application/json')) return;
+  const params = request.params as Record<string, string | undefined> | undefined;
+  for (const name of PATH_ID_PARAMS) {
+    const value = params?.[name];
+    if (value !== undefined) parseId(value, name);
+  }
 }
 
 /** The request waits for `100 Continue` before sending its body. */
