@@ -1,7 +1,8 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 import { ProbeController, ProbeModule } from '../support/probe/probe.module';
-import { RawClient, type RawResponse } from '../support/slow-client';
+import { parseRawResponse, RawClient, type RawResponse } from '../support/slow-client';
 import { call, login } from '../support/http';
 import { closedPort } from '../support/storage-backends';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
@@ -564,6 +565,25 @@ describe("What Node's HTTP server refused by itself", () => {
       code: 'bad_request',
       detail: 'A request may have one Host header only.',
     });
+  });
+
+  // The parser meets the second request in the bytes that carry the first: the 400 used to be
+  // written at once, in the place of the first one's answer, which its client took for it (a POST
+  // so answered was still committed: a client that sends it again makes it twice).
+  it('answers a request pipelined before a malformed one, then refuses that one and closes', async () => {
+    const client = await RawClient.connect(port);
+    await client.write('GET /health HTTP/1.1\r\nHost: a\r\n\r\nNOT HTTP AT ALL\r\n\r\n');
+    await Promise.race([client.closed, sleep(10_000)]);
+    expect(client.closedAt).toBeDefined();
+    const answers: RawResponse[] = [];
+    let rest = client.received();
+    for (let next = parseRawResponse(rest); next; next = parseRawResponse(rest)) {
+      answers.push(next);
+      rest = rest.subarray(rest.indexOf('\r\n\r\n') + 4 + Buffer.byteLength(next.body));
+    }
+    expect(answers.map((a) => a.status)).toEqual([200, 400]);
+    expect(answers[1].headers['content-type']).toMatch(PROBLEM);
+    expect(JSON.parse(answers[1].body)).toMatchObject({ code: 'bad_request' });
   });
 
   it('answers OPTIONS * with every method the service takes', async () => {

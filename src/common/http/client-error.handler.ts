@@ -71,16 +71,33 @@ export function clientErrorProblem(error: { code?: string }): Problem {
   }
 }
 
+/** Connections whose parser error waits for the answers before it (answerClientError). */
+const waiting = new WeakSet<Socket>();
+
 /**
  * Fastify's `clientErrorHandler`, for the errors of Node's HTTP parser (its 'clientError'), which
  * Fastify otherwise answers as plain JSON, the one answer of the API that would not be
  * problem+json. Written on the socket, when it still takes writes and no answer has begun on it,
  * and the connection closed: what follows on it cannot be read as HTTP. Slow clients' timeouts
  * are answered before (request-timeouts.ts), which closes the socket: then nothing is left to do.
+ * A malformed request pipelined behind one that is complete is refused once that one, and any
+ * after it, are answered.
  */
 export function answerClientError(error: { code?: string }, socket: Socket): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
   const inFlight = (socket as HttpSocket)._httpMessage;
+  if (inFlight?.req?.complete && !inFlight.writableFinished) {
+    // A request pipelined after one whose body is all in: this one's refusal is written after
+    // the answers before it, never in their place (Node attaches the next answer to the socket
+    // before a finished one's 'close'). Once: the parser errs again on every further chunk.
+    if (waiting.has(socket)) return;
+    waiting.add(socket);
+    inFlight.once('close', () => {
+      waiting.delete(socket);
+      answerClientError(error, socket);
+    });
+    return;
+  }
   const id = inFlight?.req?.id ?? randomUUID();
   const problem = clientErrorProblem(error);
   // No route and no hook saw such a request: this is its only log line (as a 4xx request's, a
