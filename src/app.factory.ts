@@ -16,6 +16,7 @@ import { createValidationPipe } from './common/http/validation';
 import { answerWrongMethods, isPreflight } from './common/http/method-not-allowed';
 import { DATA_URI_BODY, dataUriBodyLimit, parseJsonBody } from './common/http/json-body.parser';
 import { closeConnectionsWhenClosing } from './common/http/graceful-close';
+import { servePipelinedInTurn } from './common/http/pipelining';
 import { answerFrameworkError, MAX_PARAM_LENGTH } from './common/http/framework-errors';
 import { answerClientError } from './common/http/client-error.handler';
 import { registerSecurityHeaders } from './common/http/security-headers';
@@ -118,6 +119,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   // Tracing, when main.ts started it: a span for each request, carrying its id (tracing/).
   const tracing = tracingFastifyPlugin();
   if (tracing) await app.register(tracing);
+  // First of the onRequest hooks: a pipelined request waits for the answers before it to go out.
+  servePipelinedInTurn(app.getHttpAdapter().getInstance());
   // First of the preParsing hooks: a caller without access to the route is refused unread.
   app.get(PreBodyAuthHook).install(app.getHttpAdapter().getInstance());
   // Next: an upload expecting 100-continue met by a saturated processor is refused unread (503).

@@ -1,8 +1,10 @@
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 import { ProbeController, ProbeModule } from '../support/probe/probe.module';
-import { parseRawResponse, RawClient, type RawResponse } from '../support/slow-client';
+import { eventually, parseRawResponse, RawClient, type RawResponse } from '../support/slow-client';
 import { call, login } from '../support/http';
 import { closedPort } from '../support/storage-backends';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
@@ -590,5 +592,64 @@ describe("What Node's HTTP server refused by itself", () => {
     const { status, headers } = await send('OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n');
     expect(status).toBe(204);
     expect(headers.allow).toBe('GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS');
+  });
+});
+
+/**
+ * HTTP/1.1 pipelining: requests sent one after another without waiting, answered in order. Node
+ * hands over every request of a packet at once, and each answer, made whole, waited in memory for
+ * those before it: 400 requests for the 1 MB API document, 14 KB sent by a client that read
+ * nothing, held 800 MB of the service's memory until the connection was cut.
+ */
+describe('Pipelined requests', () => {
+  let t: TestApp;
+  let port: number;
+  let bearer: string;
+
+  beforeAll(async () => {
+    t = await startTestApp({}, { imports: [ProbeModule] });
+    bearer = await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password);
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    port = (t.app.getHttpServer().address() as { port: number }).port;
+  });
+  afterAll(() => t?.close());
+
+  const named = async (name: string) => {
+    const res = await call(t.app, 'GET', '/api/v1/products?limit=100', { bearer });
+    return res.json<{ items: { name: string }[] }>().items.some((p) => p.name === name);
+  };
+
+  it('are served in turn: one is not run while the answers before it wait for the client', async () => {
+    const socket = connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.pause(); // reads nothing until told
+    const body = JSON.stringify({ name: 'Pipelined' });
+    const post =
+      'POST /api/v1/products HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n' +
+      `Authorization: Bearer ${bearer}\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    socket.write('GET /docs-json HTTP/1.1\r\nHost: a\r\n\r\n'.repeat(40) + post);
+    await sleep(1500);
+    // 40 MB of answers, more than the connection's buffers hold: the POST has not been run.
+    expect(await named('Pipelined')).toBe(false);
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received = received.slice(-1000) + chunk.toString()));
+    socket.resume();
+    expect(await eventually(() => received.includes('"name":"Pipelined"'), 30_000)).toBe(true);
+    socket.destroy();
+    expect(await named('Pipelined')).toBe(true);
+  });
+
+  it('those still waiting when their client leaves are not run at all', async () => {
+    let started = 0;
+    ProbeController.slowRequestStarted = () => started++;
+    const socket = connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.pause();
+    const slow = 'GET /api/v1/probe/slow HTTP/1.1\r\nHost: a\r\n\r\n';
+    socket.write('GET /docs-json HTTP/1.1\r\nHost: a\r\n\r\n'.repeat(40) + slow.repeat(5));
+    await sleep(1000);
+    socket.destroy();
+    await sleep(1500);
+    expect(started).toBe(0);
   });
 });

@@ -1,0 +1,35 @@
+import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+
+/** A connection with the answer Node is writing on it (Node's own property). */
+type HttpSocket = Socket & { _httpMessage?: ServerResponse | null };
+
+/**
+ * HTTP/1.1 pipelining: a client may send requests one after another without waiting, and has the
+ * answers in the same order. Node hands over every request of a packet at once, and holds each
+ * answer, made whole, until those before it are written: 400 requests for the 1 MB API document
+ * in one 14 KB packet, from a client that read nothing, held 800 MB of memory until the
+ * connection was cut. A pipelined request now waits, before anything of its route runs (the first
+ * hook), until the answers before it have gone out to the connection (Node then gives its answer
+ * the socket): a client that does not read holds one answer, as one that does not pipeline.
+ */
+export function servePipelinedInTurn(fastify: FastifyInstance): void {
+  fastify.addHook('onRequest', (request, reply, done) => {
+    const socket = request.raw.socket as HttpSocket | null;
+    const ahead = socket?._httpMessage;
+    if (!socket || !ahead || ahead === reply.raw) return done();
+    const go = () => {
+      socket.off('close', drop);
+      done();
+    };
+    // Its client gone before its turn: nothing of it runs, nor is answered (the answers of every
+    // request left waiting, made at once for nobody, were the memory this saves).
+    const drop = () => {
+      reply.raw.off('socket', go);
+      reply.hijack();
+    };
+    reply.raw.once('socket', go);
+    socket.once('close', drop);
+  });
+}
