@@ -19,8 +19,9 @@ export function servePipelinedInTurn(fastify: FastifyInstance): void {
     const socket = request.raw.socket as HttpSocket | null;
     const ahead = socket?._httpMessage;
     if (!socket || !ahead || ahead === reply.raw) return done();
+    const waiting = waitingOn(socket);
     const go = () => {
-      socket.off('close', drop);
+      waiting.delete(drop);
       done();
     };
     // Its client gone before its turn: nothing of it runs, nor is answered (the answers of every
@@ -29,7 +30,25 @@ export function servePipelinedInTurn(fastify: FastifyInstance): void {
       reply.raw.off('socket', go);
       reply.hijack();
     };
+    waiting.add(drop);
     reply.raw.once('socket', go);
-    socket.once('close', drop);
   });
+}
+
+/** Per connection, how to drop each request waiting its turn on it. */
+const waitingByConnection = new WeakMap<Socket, Set<() => void>>();
+
+/**
+ * The requests waiting on `socket`, dropped together when it closes: one listener per connection
+ * however many wait (one each would pile up hundreds on a socket, and Node warns of a leak).
+ */
+function waitingOn(socket: Socket): Set<() => void> {
+  let waiting = waitingByConnection.get(socket);
+  if (!waiting) {
+    const drops = new Set<() => void>();
+    socket.once('close', () => drops.forEach((drop) => drop()));
+    waitingByConnection.set(socket, drops);
+    waiting = drops;
+  }
+  return waiting;
 }
