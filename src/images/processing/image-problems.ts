@@ -91,6 +91,15 @@ export function tooComplex(reason: 'timeout' | 'memory', limit: string): AppErro
   ]);
 }
 
+/** An SVG with more elements and attributes than the sanitiser parses (see MAX_SVG_MARKUP). */
+export function tooMuchSvgMarkup(limit: number): AppError {
+  return new AppError(
+    'image_too_complex',
+    `The SVG has more than ${limit} elements and attributes.`,
+    [{ field: 'image', message: `more than ${limit} elements and attributes` }],
+  );
+}
+
 /** A JPEG whose decode would take a pass per scan over more scans than any encoder makes. */
 export function tooManyScans(maxScans: number): AppError {
   return new AppError(

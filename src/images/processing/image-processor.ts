@@ -41,6 +41,7 @@ import {
   tooManyPixels,
   tooManyScans,
   tooComplex,
+  tooMuchSvgMarkup,
   tooWideForAvif,
   typeMismatch,
   unsafeSvg,
@@ -58,7 +59,7 @@ import {
 import { parseRenditionPresets, renditionSize, type RenditionPreset } from './rendition-presets';
 import { humanReadableSize } from './human-size';
 import { renderSvg, SvgRenderError, type SvgRenderLimits } from './svg-render';
-import { sanitizeSvg, SvgRejectedError } from './svg-sanitizer';
+import { MAX_SVG_MARKUP, sanitizeSvg, SvgRejectedError } from './svg-sanitizer';
 
 export {
   readImageFacts,
@@ -646,6 +647,9 @@ function sanitize(input: Buffer): Buffer {
   try {
     return sanitizeSvg(input);
   } catch (error) {
+    if (error instanceof SvgRejectedError && error.reason === 'too_complex') {
+      throw tooMuchSvgMarkup(MAX_SVG_MARKUP);
+    }
     if (error instanceof SvgRejectedError) throw unsafeSvg(error.message, error.reason);
     throw error;
   }
