@@ -334,7 +334,9 @@ describe(sanitizeSvg.name, () => {
     const output = sanitizeSvg(
       svg(`<text>${'<!--c--><?p x?><![CDATA[a]]>&#13;'.repeat(n)}</text>`),
     );
-    expect(Date.now() - started).toBeLessThan(5_000);
+    // Under a second here; quadratic, some 350 s. A bound far from both, not a benchmark: a
+    // loaded CI machine cannot reach it, the removal one by one cannot stay under it.
+    expect(Date.now() - started).toBeLessThan(60_000);
     expect(output.toString('utf8')).toBe(
       `<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="${SVG_NS}" ${XLINK}><text>${'a\n'.repeat(n)}</text></svg>`,
     );
