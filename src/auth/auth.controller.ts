@@ -5,8 +5,11 @@ import { AuthService } from './auth.service';
 import { Ctx, Public } from './decorators';
 import { AccessTokenDto, LoginDto } from './dto/login.dto';
 import { MeDto } from './dto/me.dto';
+import { ChangePasswordDto } from './dto/password.dto';
 import { LoginThrottlerGuard } from './login-throttler.guard';
 import { LoginService } from './login.service';
+import { PasswordChangeThrottlerGuard } from './password-change-throttler.guard';
+import { PasswordChangeService } from './password-change.service';
 import type { RequestContext } from './principal';
 
 @ApiTags('auth')
@@ -15,6 +18,7 @@ export class AuthController {
   constructor(
     private readonly auth: AuthService,
     private readonly logins: LoginService,
+    private readonly passwords: PasswordChangeService,
   ) {}
 
   @Public()
@@ -54,6 +58,39 @@ export class AuthController {
   })
   logout(@Ctx() ctx: RequestContext): Promise<void> {
     return this.auth.logout(ctx);
+  }
+
+  @Post('password')
+  @HttpCode(200)
+  // The answer is a credential, as login's.
+  @Header('Cache-Control', 'no-store')
+  @UseGuards(PasswordChangeThrottlerGuard)
+  @ApiProblems(
+    ...PROBLEMS.jsonBody,
+    'wrong_current_password',
+    'user_session_required',
+    'login_rate_limited',
+    'login_limits_unavailable',
+  )
+  @ApiOperation({
+    operationId: 'changeMyPassword',
+    summary: 'Change your own password (any role), ending your other sessions',
+    description:
+      'A logged-in user (Bearer token) sends their current password and the new one (12 to 1024 ' +
+      'characters, as an administrator sets one). A wrong current password is 403 ' +
+      '`wrong_current_password`, and changes nothing. Every attempt counts against the login ' +
+      "limits of the caller's account and address, in the same counts as logins (429 " +
+      '`login_rate_limited` with Retry-After), so it guesses no faster than login. On success ' +
+      'every token issued until now is refused (401), in every tab and on every device, as after ' +
+      "an administrator's change, and the answer is a new token for the caller, shaped as " +
+      "login's. An API key has no password: 403 `user_session_required`.",
+  })
+  changePassword(
+    @Ctx() ctx: RequestContext,
+    @Body() body: ChangePasswordDto,
+    @Ip() address: string,
+  ): Promise<AccessTokenDto> {
+    return this.passwords.change(ctx, body, address);
   }
 
   @Get('me')

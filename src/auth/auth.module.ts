@@ -32,6 +32,8 @@ import {
   LoginThrottlerGuard,
   loginAccountOf,
 } from './login-throttler.guard';
+import { PasswordChangeThrottlerGuard } from './password-change-throttler.guard';
+import { PasswordChangeService } from './password-change.service';
 import { PasswordHasher } from './password-hasher';
 import { PreBodyAuthHook } from './pre-body-auth.hook';
 import { PrincipalService } from './principal.service';
@@ -135,6 +137,8 @@ class JwksModule {}
     RequestAuthenticator,
     PreBodyAuthHook,
     LoginThrottlerGuard,
+    PasswordChangeService,
+    PasswordChangeThrottlerGuard,
     { provide: APP_GUARD, useClass: CredentialsGuard },
   ],
   exports: [AccountsService, PasswordHasher, PrincipalService],

@@ -53,3 +53,17 @@ export async function loginAccountTracker(
   }
   return `name:${value.slice(0, MAX_LENGTH.email)}`;
 }
+
+/**
+ * As {@link loginAccountTracker} counts a login naming the account, for an attempt by the user
+ * themselves (a password change, which proves the current password as a login does): the same
+ * key, so that both spend one budget and neither guesses faster than login alone would.
+ */
+export async function userAccountTracker(
+  addresses: LoginAddressesRepository,
+  userId: string,
+  address: string,
+): Promise<string> {
+  const account = await addresses.account('id', userId, address);
+  return account?.known ? `user:${userId}@${address}` : `user:${userId}`;
+}

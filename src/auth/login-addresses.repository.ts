@@ -18,15 +18,16 @@ export class LoginAddressesRepository {
   constructor(private readonly dataSource: DataSource) {}
 
   /**
-   * The account that the identifier names (`field` = `value`, normalised) and whether it logged
-   * in from `address` within KNOWN_ADDRESS_DAYS; null when no account has it. One indexed read.
+   * The account that the identifier names (`field` = `value`, normalised, or the account's `id`)
+   * and whether it logged in from `address` within KNOWN_ADDRESS_DAYS; null when no account has
+   * it. One indexed read.
    */
   async account(
-    field: 'email' | 'username',
+    field: 'email' | 'username' | 'id',
     value: string,
     address: string,
   ): Promise<{ id: string; known: boolean } | null> {
-    const column = field === 'email' ? 'email' : 'username';
+    const column = ({ email: 'email', username: 'username', id: 'id' } as const)[field];
     const [row] = await this.dataSource.query<{ id: string; known: boolean }[]>(
       `SELECT u.id, EXISTS (
                 SELECT 1 FROM user_login_addresses a

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Injectable, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import {
@@ -18,6 +19,8 @@ import { LoginAddressesRepository } from './login-addresses.repository';
 export { loginAccountOf } from './login-account-tracker';
 
 export const LOGIN_BY_ADDRESS = 'login-address';
+/** What the throttler library's keys for `AuthController.login` begin with (see generateKey). */
+const LOGIN_KEY_PREFIX = 'AuthController-login';
 export const LOGIN_BY_ACCOUNT = 'login-account';
 
 /**
@@ -37,7 +40,7 @@ export class LoginThrottlerGuard extends ThrottlerGuard {
     @InjectThrottlerOptions() options: ThrottlerModuleOptions,
     @InjectThrottlerStorage() storage: ThrottlerStorage,
     reflector: Reflector,
-    private readonly addresses: LoginAddressesRepository,
+    protected readonly addresses: LoginAddressesRepository,
   ) {
     super(options, storage, reflector);
   }
@@ -46,15 +49,28 @@ export class LoginThrottlerGuard extends ThrottlerGuard {
     if (request.throttler.name !== LOGIN_BY_ACCOUNT) return super.handleRequest(request);
     return super.handleRequest({
       ...request,
-      getTracker: (req: Record<string, unknown>) => {
-        const fastifyRequest = req as unknown as FastifyRequest;
-        return loginAccountTracker(
-          this.addresses,
-          fastifyRequest.body,
-          clientNetwork(fastifyRequest.ip),
-        );
-      },
+      getTracker: (req: Record<string, unknown>) =>
+        this.accountTracker(req as unknown as FastifyRequest),
     });
+  }
+
+  /** What the per-account limit counts this attempt against: the account its body names. */
+  protected accountTracker(request: FastifyRequest): Promise<string> {
+    return loginAccountTracker(this.addresses, request.body, clientNetwork(request.ip));
+  }
+
+  /**
+   * The login route's keys, on whichever route the guard counts: a password change spends the
+   * budget of the logins of its account and address, not one of its own. (The library's keys name
+   * the route's class and handler; these are the ones it made for login, so counts kept across an
+   * upgrade stay.)
+   */
+  protected override generateKey(
+    _context: ExecutionContext,
+    tracker: string,
+    name: string,
+  ): string {
+    return createHash('sha256').update(`${LOGIN_KEY_PREFIX}-${name}-${tracker}`).digest('hex');
   }
 
   protected override throwThrottlingException(

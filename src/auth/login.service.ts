@@ -36,14 +36,21 @@ export class LoginService {
     );
     const passwordOk = await this.hasher.verify(user?.passwordHash, credentials.password);
     if (!user || !passwordOk || user.disabled) throw invalidLogin();
-    // Attempts from here now count apart from others' for this account (the login limit).
-    // By network, as the login limits count it (an IPv6 client's /64). Only if the account is
-    // still as read: deleted, disabled or given a new password meanwhile, the login fails as it
-    // would have a moment later (and its token would be refused at once).
+    const token = await this.issue(user, address);
+    if (!token) throw invalidLogin();
+    return token;
+  }
+
+  /**
+   * A token for `user`, who proved their password from `address`, in the session generation read
+   * (a password change's answer too). Attempts from there now count apart from others' for this
+   * account (the login limit), by network, as the login limits count it (an IPv6 client's /64).
+   * Only if the account is still as read: deleted, disabled or given a new password meanwhile,
+   * null (the token would be refused at once).
+   */
+  async issue(user: User, address: string): Promise<AccessTokenDto | null> {
     const network = clientNetwork(address);
-    if (!(await this.addresses.remember(user.id, network, user.sessionGeneration))) {
-      throw invalidLogin();
-    }
+    if (!(await this.addresses.remember(user.id, network, user.sessionGeneration))) return null;
     const claims: AccessTokenClaims = {
       sub: user.id,
       org: user.organizationId,

@@ -1,5 +1,7 @@
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
+import { AppError } from '../common/errors/app.error';
 import type { User } from './entities/user.entity';
+import type { Principal } from './principal';
 
 /** What a token says of the session it belongs to: when it was issued, and in which generation. */
 export interface TokenSession {
@@ -47,4 +49,17 @@ export function sessionEnded(
   }
   const validAfter = user.tokensValidAfter;
   return validAfter !== null && session.issuedAt < Math.floor(validAfter.getTime() / 1000);
+}
+
+/**
+ * The id of the user whose session this request belongs to. An API key is no session of a user,
+ * even of the one who made it (keys belong to the organisation): 403 user_session_required.
+ */
+export function sessionUserId(principal: Principal, what: string): string {
+  if (principal.type === 'user') return principal.id;
+  throw new AppError(
+    'user_session_required',
+    `${what} needs a logged-in user (Authorization: Bearer, from POST /api/v1/auth/login), ` +
+      'not an API key.',
+  );
 }

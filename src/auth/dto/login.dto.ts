@@ -3,6 +3,7 @@ import { Transform } from 'class-transformer';
 import { IsEmail, IsNotEmpty, IsString, ValidateIf } from 'class-validator';
 import { MaxLength } from '../../common/http/max-length';
 import { canonicalEmail } from '../email-address';
+import { GivenPassword } from './password.dto';
 
 /** What LoginDto's schema cannot say by field: it needs `email` or `username` (or both). */
 export const LOGIN_IDENTIFIER_SCHEMA = {
@@ -36,10 +37,7 @@ export class LoginDto {
   username?: string;
 
   /** At most 1024 characters, so a login cannot be made to hash megabytes. */
-  @ApiProperty({ minLength: 1 })
-  @IsString()
-  @IsNotEmpty()
-  @MaxLength(1024)
+  @GivenPassword()
   password!: string;
 }
 

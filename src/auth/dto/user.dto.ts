@@ -1,7 +1,7 @@
 import { ApiProperty, PartialType, PickType } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { EmptyOrNameText } from '../../common/http/display-text';
-import { IsBoolean, IsEmail, IsEnum, IsString, Matches, MinLength } from 'class-validator';
+import { IsBoolean, IsEmail, IsEnum, IsString, Matches } from 'class-validator';
 import { MaxLength } from '../../common/http/max-length';
 import { Optional, Trimmed } from '../../common/http/validation';
 import { PageMetaDto } from '../../common/pagination/page.dto';
@@ -9,6 +9,7 @@ import { encodeShortId } from '../../common/ids/short-id';
 import type { User } from '../entities/user.entity';
 import { canonicalEmail, VisibleEmail } from '../email-address';
 import { Role } from '../roles';
+import { NewPassword } from './password.dto';
 
 export class CreateUserDto {
   @ApiProperty({
@@ -42,9 +43,7 @@ export class CreateUserDto {
   full_name?: string;
 
   /** 12-1024 characters. */
-  @IsString()
-  @MinLength(12)
-  @MaxLength(1024)
+  @NewPassword()
   password!: string;
 
   @ApiProperty({ enum: Role })

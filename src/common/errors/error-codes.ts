@@ -95,6 +95,12 @@ export const ERROR_CODES = {
     kind: 'unavailable',
     title: 'Login attempts cannot be counted now',
   },
+  // 403, not 401: the caller's session is good (a 401 tells a client to log in again).
+  wrong_current_password: { kind: 'forbidden', title: 'The current password is wrong' },
+  user_session_required: {
+    kind: 'forbidden',
+    title: 'Only a logged-in user can do this, not an API key',
+  },
   // Users and API keys.
   user_not_found: { kind: 'not_found', title: 'No such user' },
   api_key_not_found: { kind: 'not_found', title: 'No such API key' },
