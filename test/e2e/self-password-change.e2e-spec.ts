@@ -212,6 +212,26 @@ describe('Changing your own password', () => {
     ).toBe(200);
   });
 
+  it('makes one of two changes sent at once, the other finding its session ended', async () => {
+    await newUser('twin');
+    const home = nextAddress();
+    const token = { bearer: await loginFrom(home, { username: 'twin' }, TEST_PASSWORD) };
+    const passwords = ['first new passphrase', 'second new passphrase'];
+    const answers = await Promise.all(
+      passwords.map((new_password) =>
+        change(token, { current_password: TEST_PASSWORD, new_password }, home),
+      ),
+    );
+    expect(answers.map((r) => r.statusCode).sort()).toEqual([200, 401]);
+    const won = answers.findIndex((r) => r.statusCode === 200);
+    expectProblem(answers[1 - won], 401, 'invalid_token');
+    const winner = passwords[won];
+    expect((await attemptLogin(nextAddress(), { username: 'twin' }, winner)).statusCode).toBe(200);
+    expect(
+      (await attemptLogin(nextAddress(), { username: 'twin' }, passwords[1 - won])).statusCode,
+    ).toBe(401);
+  });
+
   it('refuses an API key: it is no user session, and has no password', async () => {
     const created = await call(t.app, 'POST', '/api/v1/api-keys', admin, { name: 'ci' });
     expect(created.statusCode).toBe(201);
