@@ -28,6 +28,13 @@ export interface StorageModuleOptions {
 export const STORAGE_PROVIDER_WRAPPER = Symbol('STORAGE_PROVIDER_WRAPPER');
 
 /**
+ * Optional: `false` where the process queues storage work but does none (the CLI's
+ * `delete-organization`, whose files the service's workers delete), so that a storage that does
+ * not answer does not stop it at start-up. Unset everywhere else: the storage is checked.
+ */
+export const STORAGE_CHECKED_AT_START = Symbol('STORAGE_CHECKED_AT_START');
+
+/**
  * `StorageModule.forRootAsync(...)` and the token its options are provided under, made by Nest's
  * builder. Not global: a module that uses storage imports it (see storage.module.ts).
  */

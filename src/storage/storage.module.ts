@@ -1,6 +1,7 @@
 import {
   Inject,
   Module,
+  Optional,
   type DynamicModule,
   type OnApplicationShutdown,
   type OnModuleInit,
@@ -26,6 +27,7 @@ import {
 } from './storage.config';
 import {
   ConfigurableStorageModule,
+  STORAGE_CHECKED_AT_START,
   STORAGE_MODULE_OPTIONS,
   STORAGE_PROVIDER_WRAPPER,
   type StorageModuleOptions,
@@ -101,6 +103,9 @@ export class StorageModule
   constructor(
     @Inject(STORAGE_PROVIDER) private readonly storage: StorageProvider,
     @Inject(STORAGE_MODULE_OPTIONS) private readonly options: StorageModuleOptions,
+    @Optional()
+    @Inject(STORAGE_CHECKED_AT_START)
+    private readonly checkedAtStart?: boolean,
   ) {
     super();
   }
@@ -108,9 +113,11 @@ export class StorageModule
   /**
    * A missing bucket or bad credentials stop start-up, not the first upload. Checked here rather
    * than in the provider's factory so that the failure comes from `app.init()`, after which the
-   * application closes what other modules had opened (a factory's error would leak them).
+   * application closes what other modules had opened (a factory's error would leak them). Not
+   * where the process only queues storage work ({@link storageUncheckedAtStart}).
    */
   async onModuleInit(): Promise<void> {
+    if (this.checkedAtStart === false) return;
     try {
       await this.storage.check();
     } catch (error) {
@@ -146,6 +153,24 @@ export const ConfiguredStorageModule: DynamicModule = StorageModule.forRootAsync
   provideInjectionTokensFrom: [storageConfigProvider],
   useFactory: storageOptionsFromEnv,
 });
+
+/** Holds {@link STORAGE_CHECKED_AT_START}, for StorageModule to find. */
+@Module({})
+class StorageStartCheckModule {}
+
+/**
+ * A module that tells StorageModule not to check the storage at start-up, global so that it sees
+ * it wherever it is imported: for a process that queues storage work and does none (the CLI's
+ * `delete-organization`), which a storage that is down must not stop.
+ */
+export function storageUncheckedAtStart(): DynamicModule {
+  return {
+    module: StorageStartCheckModule,
+    global: true,
+    providers: [{ provide: STORAGE_CHECKED_AT_START, useValue: false }],
+    exports: [STORAGE_CHECKED_AT_START],
+  };
+}
 
 /** Holds a {@link STORAGE_PROVIDER_WRAPPER}, for StorageModule to find (see storageWrapping). */
 @Module({})

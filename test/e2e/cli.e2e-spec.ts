@@ -27,6 +27,7 @@ import { newImage, newProduct, organizationBySlug } from '../support/factories';
 import { call, login } from '../support/http';
 import { freePort, inheritedEnv, MAIN, ROOT } from '../support/process';
 import { printedDuring } from '../support/stdout';
+import { closedPort } from '../support/storage-backends';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { TEST_ADMIN } from '../support/test-app';
 
@@ -352,6 +353,48 @@ describe('npm run -s cli -- reset-password', () => {
         { slug: 'acme', users: 1 },
         { slug: 'default', users: 1 },
       ]);
+    });
+  }, 120_000);
+
+  it('delete-organization runs while the storage is down: it queues the files, the workers delete them once it answers', async () => {
+    await cli('create-api-key', '--name=leaving', '--org=outage');
+    const file = await withApp(async (app) => {
+      const storage = app.get<StorageProvider>(STORAGE_PROVIDER);
+      const { id: organizationId } = await organizationBySlug(app.get(DataSource), 'outage');
+      const product = await newProduct(app.get(DataSource), { organizationId });
+      const image = await newImage(app.get(DataSource), {
+        organizationId,
+        productId: product.id,
+        put: (k, data, contentType) => storage.put(k, data, { contentType, cacheControl: '' }),
+      });
+      return join(db.env.DATA_DIR, 'media', image.storageKey);
+    });
+    // The command queues the deletions and works none: a storage that does not answer (an S3
+    // nobody listens for) must not stop an erasure. Run in this process, as the case above.
+    const s3Down = {
+      STORAGE_DRIVER: 's3',
+      S3_BUCKET: 'product-images',
+      S3_ENDPOINT: `http://127.0.0.1:${await closedPort()}`,
+      S3_FORCE_PATH_STYLE: 'true',
+      S3_ACCESS_KEY_ID: 'S3RVER',
+      S3_SECRET_ACCESS_KEY: 'S3RVER',
+      STORAGE_TIMEOUT_MS: '1000',
+    };
+    const config = await loadAppConfig({ env: { ...SILENT, ...db.env, ...s3Down } });
+    const printed = await printedDuring(() => deleteOrganization(config, QUIET, 'outage'));
+    expect(JSON.parse(printed)).toEqual({
+      organization: 'outage',
+      products: 1,
+      images: 1,
+      users: 0,
+      api_keys: 1,
+      imports: 0,
+      idempotency_keys: 0,
+      files_queued: 2,
+    });
+    // Once a storage answers (this database's own, local), its workers delete the files.
+    await withApp(async () => {
+      await eventually(() => !existsSync(file), 'the file to be deleted');
     });
   }, 120_000);
 });
