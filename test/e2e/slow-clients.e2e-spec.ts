@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { filesBelow } from '../support/accounts';
 import { noisyPng } from '../support/fixtures';
+import { ProbeController, ProbeModule } from '../support/probe/probe.module';
 import { call, login } from '../support/http';
 import {
   eventually,
@@ -33,12 +34,15 @@ describe('Slow clients', () => {
   let jpeg: Buffer;
 
   beforeAll(async () => {
-    t = await startTestApp({
-      HTTP_HEADERS_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS),
-      HTTP_BODY_MIN_BYTES_PER_SECOND: String(MIN_BYTES_PER_SECOND),
-      HTTP_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
-      HTTP_KEEP_ALIVE_TIMEOUT_MS: String(KEEP_ALIVE_TIMEOUT_MS),
-    });
+    t = await startTestApp(
+      {
+        HTTP_HEADERS_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS),
+        HTTP_BODY_MIN_BYTES_PER_SECOND: String(MIN_BYTES_PER_SECOND),
+        HTTP_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
+        HTTP_KEEP_ALIVE_TIMEOUT_MS: String(KEEP_ALIVE_TIMEOUT_MS),
+      },
+      { imports: [ProbeModule] },
+    );
     bearer = await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password);
     const product = await call(t.app, 'POST', '/api/v1/products', { bearer }, { name: 'Slow' });
     productId = product.json<{ id: string }>().id;
@@ -84,6 +88,28 @@ describe('Slow clients', () => {
     expect(client.closedAt! - start).toBeLessThan(HEADERS_TIMEOUT_MS + SLACK_MS);
     expect(client.closedAt! - start).toBeGreaterThanOrEqual(HEADERS_TIMEOUT_MS - 100);
     expectTimeoutProblem(answer);
+  });
+
+  it('answers a request being served before the 408 of one pipelined behind it whose headers never ended', async () => {
+    // The second request's headers time out while the first is still served: its 408 follows
+    // the first's answer, never takes its place (a client told 408 for a request that was done
+    // would send it again).
+    ProbeController.slowForMs = HEADERS_TIMEOUT_MS + 2500;
+    try {
+      const client = await RawClient.connect(port);
+      await client.write(
+        'GET /api/v1/probe/slow HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' +
+          'GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n',
+      );
+      await Promise.race([client.closed, new Promise((r) => setTimeout(r, 4000 + SLACK_MS))]);
+      expect(client.closedAt).toBeDefined();
+      const received = client.received().toString('latin1');
+      const statuses = [...received.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]);
+      expect(statuses).toEqual(['200', '408']);
+      expect(received).toContain('{"finished":true}');
+    } finally {
+      ProbeController.slowForMs = 1500;
+    }
   });
 
   interface BodyCase {

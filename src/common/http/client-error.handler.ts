@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import { Logger } from '@nestjs/common';
 import { AppError } from '../errors/app.error';
 import { toProblem, type Problem } from '../errors/problem-details';
-import { writeProblemOnSocket } from './socket-problem';
+import { refusalWaits, writeProblemOnSocket } from './socket-problem';
 
 const logger = new Logger('HTTP');
 
@@ -71,9 +71,6 @@ export function clientErrorProblem(error: { code?: string }): Problem {
   }
 }
 
-/** Connections whose parser error waits for the answers before it (answerClientError). */
-const waiting = new WeakSet<Socket>();
-
 /**
  * Fastify's `clientErrorHandler`, for the errors of Node's HTTP parser (its 'clientError'), which
  * Fastify otherwise answers as plain JSON, the one answer of the API that would not be
@@ -81,23 +78,12 @@ const waiting = new WeakSet<Socket>();
  * and the connection closed: what follows on it cannot be read as HTTP. Slow clients' timeouts
  * are answered before (request-timeouts.ts), which closes the socket: then nothing is left to do.
  * A malformed request pipelined behind one that is complete is refused once that one, and any
- * after it, are answered.
+ * after it, are answered (refusalWaits).
  */
 export function answerClientError(error: { code?: string }, socket: Socket): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  if (refusalWaits(socket, () => answerClientError(error, socket))) return;
   const inFlight = (socket as HttpSocket)._httpMessage;
-  if (inFlight?.req?.complete && !inFlight.writableFinished) {
-    // A request pipelined after one whose body is all in: this one's refusal is written after
-    // the answers before it, never in their place (Node attaches the next answer to the socket
-    // before a finished one's 'close'). Once: the parser errs again on every further chunk.
-    if (waiting.has(socket)) return;
-    waiting.add(socket);
-    inFlight.once('close', () => {
-      waiting.delete(socket);
-      answerClientError(error, socket);
-    });
-    return;
-  }
   const id = inFlight?.req?.id ?? randomUUID();
   const problem = clientErrorProblem(error);
   // No route and no hook saw such a request: this is its only log line (as a 4xx request's, a

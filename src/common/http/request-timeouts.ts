@@ -8,7 +8,7 @@ import { AppError } from '../errors/app.error';
 import { toProblem } from '../errors/problem-details';
 import type { HttpTimeoutsConfig } from './http.config';
 import { SendStallWatch } from './send-stall';
-import { writeProblemOnSocket } from './socket-problem';
+import { refusalWaits, writeProblemOnSocket } from './socket-problem';
 
 /** The request being received on a connection, for the id of a timeout's answer. */
 const CURRENT_REQUEST = Symbol('currentRequestId');
@@ -64,15 +64,16 @@ export function registerRequestTimeouts(
   server.prependListener('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     if (error.code !== 'ERR_HTTP_REQUEST_TIMEOUT') return;
     const tracked = socket as TrackedSocket;
-    // Headers not in (a request under way is its route's): a refusal by the parser, logged as
-    // client-error.handler logs the others, a warning with the parser's code.
-    const parserError = tracked._httpMessage?.req ? undefined : error.code;
-    answerTimeout(
-      tracked,
-      tracked[CURRENT_REQUEST],
-      'The request did not arrive in time.',
-      parserError,
-    );
+    const answer = () => {
+      // Headers not in (a request under way is its route's): a refusal by the parser, logged as
+      // client-error.handler logs the others, a warning with the parser's code, and a new id.
+      const parserError = tracked._httpMessage?.req ? undefined : error.code;
+      const id = parserError ? undefined : tracked[CURRENT_REQUEST];
+      answerTimeout(tracked, id, 'The request did not arrive in time.', parserError);
+    };
+    // Pipelined behind a request still being answered: after that answer, not in its place.
+    if (!socket.destroyed && refusalWaits(socket, answer)) return;
+    answer();
   });
   app
     .getHttpAdapter()

@@ -39,3 +39,31 @@ export function writeProblemOnSocket(socket: Socket, problem: Problem, requestId
   socket.write(`HTTP/1.1 ${problem.status} ${reason}\r\n${head.join('')}\r\n`);
   socket.write(payload);
 }
+
+/** A connection with the answer Node is writing on it (Node's own property) and its request. */
+type HttpSocket = Socket & {
+  _httpMessage?: (ServerResponse & { req?: IncomingMessage }) | null;
+};
+
+/** Connections whose refusal waits for the answer before it (see refusalWaits). */
+const refusalsWaiting = new WeakSet<Socket>();
+
+/**
+ * Whether a refusal written by hand on `socket` (a parser error, a timeout) must wait: the
+ * request it refuses is pipelined behind one whose body is all in and whose answer is not out
+ * yet. It then goes after that answer, never in its place (a client told 400 or 408 for a request
+ * that was done would send it again): `then` runs once that answer has gone out (Node gives the
+ * socket to the next answer before a finished one's 'close'), and decides afresh. One refusal
+ * per connection waits; another meanwhile is dropped (the parser errs again on every chunk).
+ */
+export function refusalWaits(socket: Socket, then: () => void): boolean {
+  if (refusalsWaiting.has(socket)) return true;
+  const inFlight = (socket as HttpSocket)._httpMessage;
+  if (!inFlight?.req?.complete || inFlight.writableFinished) return false;
+  refusalsWaiting.add(socket);
+  inFlight.once('close', () => {
+    refusalsWaiting.delete(socket);
+    then();
+  });
+  return true;
+}

@@ -23,6 +23,8 @@ export class EchoDto {
 @Controller('probe')
 export class ProbeController {
   static slowRequestStarted: () => void = () => undefined;
+  /** How long `GET /probe/slow` takes. */
+  static slowForMs = 1500;
 
   @Post('echo')
   @HttpCode(200)
@@ -40,7 +42,7 @@ export class ProbeController {
   @Get('slow')
   async slow(): Promise<{ finished: true }> {
     ProbeController.slowRequestStarted();
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await new Promise((resolve) => setTimeout(resolve, ProbeController.slowForMs));
     return { finished: true };
   }
 }
