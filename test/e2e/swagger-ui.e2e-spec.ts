@@ -174,6 +174,27 @@ describe('Swagger UI in a real browser', () => {
     await logout('api_key');
   });
 
+  it('runs no script injected into the page: its policy allows the bundle files only', async () => {
+    // What an HTML injection into Swagger UI (a spec's Markdown, a response it renders) would
+    // add: an inline script and an inline event handler. Swagger UI itself needs neither.
+    const ran = await page.evaluate<{ script: boolean; handler: boolean }>(`(async () => {
+      const script = document.createElement('script');
+      script.textContent = 'window.__injectedScriptRan = true';
+      document.head.append(script);
+      const holder = document.createElement('div');
+      holder.innerHTML = '<img src="data:," onerror="window.__injectedHandlerRan = true">';
+      document.body.append(holder);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      holder.remove();
+      script.remove();
+      return {
+        script: window.__injectedScriptRan ?? false,
+        handler: window.__injectedHandlerRan ?? false,
+      };
+    })()`);
+    expect(ran).toEqual({ script: false, handler: false });
+  });
+
   it('sends no placeholder text from the untouched upload form', async () => {
     await authorise('bearer', token);
     const result = await uploadThroughUi();
