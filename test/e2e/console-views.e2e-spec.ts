@@ -2,7 +2,7 @@ import type { Browser, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { loggedInPage, startConsoleHarness, type ConsoleHarness } from '../support/console-harness';
 import { eventually } from '../support/eventually';
-import { uploadToNewProduct, type Credential } from '../support/http';
+import { call, uploadToNewProduct, type Credential } from '../support/http';
 import type { TestApp } from '../support/test-app';
 
 /**
@@ -184,4 +184,33 @@ describe('The gallery console’s views', () => {
       await eventually(read, 'the first page shown');
     },
   );
+  it('reads a confirmation in order when the name in it holds a right-to-left override', async () => {
+    // U+202E, which a name may hold, turns the text after it around up to the end of the
+    // paragraph: "… will be deleted. This cannot be undone." would read right to left.
+    const created = await call(t.app, 'POST', '/api/v1/products', admin, {
+      name: '\u202Eexe.jpg',
+    });
+    expect(created.statusCode).toBe(201);
+    await page.goto(`${base}/console/products/${created.json<{ id: string }>().id}`);
+    await page.getByRole('button', { name: 'Delete product' }).click();
+    const said = page.getByRole('dialog').locator('p', { hasText: 'will be deleted' });
+    await said.waitFor();
+    // Where the words are drawn: "will" left of "undone" when the sentence reads left to right.
+    const left = await said.evaluate((p) => {
+      const at = (word: string): number => {
+        const walker = p.ownerDocument.createTreeWalker(p, 4);
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+          const index = node.textContent?.indexOf(word) ?? -1;
+          if (index === -1) continue;
+          const range = p.ownerDocument.createRange();
+          range.setStart(node, index);
+          range.setEnd(node, index + word.length);
+          return range.getBoundingClientRect().left;
+        }
+        return Number.NaN;
+      };
+      return { will: at('will'), undone: at('undone') };
+    });
+    expect(left.will).toBeLessThan(left.undone);
+  });
 });

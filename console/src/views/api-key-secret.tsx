@@ -17,7 +17,9 @@ export function NewSecret({ created, onDone }: { created: CreatedApiKeyDto; onDo
   }, [created]);
   return (
     <section class="panel new-secret" aria-labelledby="new-secret-title" ref={box}>
-      <h2 id="new-secret-title">The key of “{created.name}”</h2>
+      <h2 id="new-secret-title">
+        The key of “<bdi>{created.name}</bdi>”
+      </h2>
       <p class="hint conflict">
         Copy it now and keep it safe: you will not see it again. The service keeps only a hash of
         it; if it is lost, revoke the key and create another.
@@ -61,11 +63,11 @@ export function LostSecret({
   return (
     <section class="panel new-secret" aria-labelledby="lost-secret-title">
       <h2 id="lost-secret-title" tabIndex={-1} ref={heading}>
-        The key of “{lost.name}” cannot be shown
+        The key of “<bdi>{lost.name}</bdi>” cannot be shown
       </h2>
       <p class="hint conflict">
-        “{lost.name}” was created once, but its key was only in the answer that was lost, and the
-        service keeps only a hash of it.{' '}
+        “<bdi>{lost.name}</bdi>” was created once, but its key was only in the answer that was lost,
+        and the service keeps only a hash of it.{' '}
         {id && inList && 'It is marked “Key not shown” in the list below. '}
         {!id && 'Find it in the list (new keys are at its end). '}
         Revoke it, then create another.

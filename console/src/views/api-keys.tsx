@@ -108,8 +108,8 @@ export function ApiKeys({ location }: { location: Location }) {
           onConfirm={() => void revoke(revoking)}
         >
           <p>
-            “{revoking.name}”{revoking.prefix && ` (pis_${revoking.prefix}_…)`} stops working at
-            once, and so do the keys it created. This cannot be undone.
+            “<bdi>{revoking.name}</bdi>”{revoking.prefix && ` (pis_${revoking.prefix}_…)`} stops
+            working at once, and so do the keys it created. This cannot be undone.
           </p>
         </Confirm>
       )}

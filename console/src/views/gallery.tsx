@@ -406,7 +406,9 @@ export function Gallery({ productId }: { productId: string }) {
             );
           }}
         >
-          <p>“{nameOf(deleting)}” and its files will be deleted. This cannot be undone.</p>
+          <p>
+            “<bdi>{nameOf(deleting)}</bdi>” and its files will be deleted. This cannot be undone.
+          </p>
         </Confirm>
       )}
     </Page>

@@ -64,9 +64,14 @@ export function ProductImageDetail({ productId, imageId }: { productId: string; 
             <Fact name="Colour mode">{COLOUR_MODES[image.color_mode] ?? image.color_mode}</Fact>
             <Fact name="Original file name">{image.original_filename ?? '—'}</Fact>
             <Fact name="Uploaded by">
-              {image.uploaded_by
-                ? `${image.uploaded_by.full_name || image.uploaded_by.username} (${image.uploaded_by.username})`
-                : '—'}
+              {image.uploaded_by ? (
+                <>
+                  <bdi>{image.uploaded_by.full_name || image.uploaded_by.username}</bdi> (
+                  {image.uploaded_by.username})
+                </>
+              ) : (
+                '—'
+              )}
             </Fact>
             <Fact name="Uploaded">{formatDate(image.created_at)}</Fact>
             <Fact name="Last changed">{formatDate(image.updated_at)}</Fact>

@@ -213,7 +213,7 @@ export function ProductDetails({ product, readOnly, onSaved, reload, notify }: P
           onConfirm={() => void remove()}
         >
           <p>
-            “{product.name}” will be deleted
+            “<bdi>{product.name}</bdi>” will be deleted
             {product.image_count > 0 &&
               `, with its ${formatCount(product.image_count, 'image', 'images')} and their files`}
             . This cannot be undone.

@@ -198,7 +198,7 @@ export function UploadZone({ productId }: { productId: string }) {
               )}
               {u.message && (
                 <p class="upload-error" role="alert">
-                  {u.name}: {u.message}
+                  <bdi>{u.name}</bdi>: {u.message}
                 </p>
               )}
             </li>
