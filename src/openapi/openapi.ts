@@ -308,6 +308,8 @@ export function setupOpenApi(app: INestApplication): void {
   SwaggerModule.setup(DOCS_PATH, app, () => buildOpenApiDocument(app), {
     jsonDocumentUrl: `${DOCS_PATH}-json`,
     customSiteTitle: 'Product image service API',
-    swaggerOptions: { persistAuthorization: true, displayOperationId: true },
+    // Not persistAuthorization: Swagger UI would keep the token or API key it is given in
+    // localStorage, after the browser closes, readable by every page of the origin (the console's).
+    swaggerOptions: { displayOperationId: true },
   });
 }

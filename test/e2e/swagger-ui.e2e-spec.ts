@@ -174,6 +174,15 @@ describe('Swagger UI in a real browser', () => {
     await logout('api_key');
   });
 
+  it('keeps no credential it is given in the browser’s storage, where it would outlive the tab', async () => {
+    await authorise('api_key', apiKey);
+    const stored = await page.evaluate<string>('JSON.stringify(localStorage)');
+    await logout('api_key');
+    // Persisted, the key stayed on a shared computer after the browser closed, readable by any
+    // page of the origin (the console's too), until someone pressed Logout in Swagger UI.
+    expect(stored).not.toContain(apiKey);
+  });
+
   it('runs no script injected into the page: its policy allows the bundle files only', async () => {
     // What an HTML injection into Swagger UI (a spec's Markdown, a response it renders) would
     // add: an inline script and an inline event handler. Swagger UI itself needs neither.
