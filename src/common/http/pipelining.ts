@@ -20,9 +20,11 @@ export function servePipelinedInTurn(fastify: FastifyInstance): void {
     const ahead = socket?._httpMessage;
     if (!socket || !ahead || ahead === reply.raw) return done();
     const waiting = waitingOn(socket);
+    // On the next tick: Node gives the socket while the answer before finishes, before that
+    // answer's own 'finish' listeners (its access log line and metrics) have run.
     const go = () => {
       waiting.delete(drop);
-      done();
+      process.nextTick(done);
     };
     // Its client gone before its turn: nothing of it runs, nor is answered (the answers of every
     // request left waiting, made at once for nobody, were the memory this saves).
