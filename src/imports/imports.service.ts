@@ -238,7 +238,7 @@ export class ImportsService {
       if (error instanceof AppError) throw error;
       this.logger.warn(
         { err: safeError(error), import: id },
-        'A stalled import could not be ended as it was read back; answered as it stands',
+        'An import could not be read back (or, stalled, ended) after its change; answered as it stands',
       );
       return retryOnLostConnection(async () => this.present(await this.find(ctx, id)));
     }
