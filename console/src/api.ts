@@ -12,10 +12,41 @@ client.setConfig({
   auth: (scheme) => (scheme.scheme === 'bearer' ? currentToken() : undefined),
 });
 
+/**
+ * A change of the session's token under way (a password change, which ends every token issued
+ * before its answer): a 401 meanwhile may be the old token's, refused as the service changed it.
+ */
+let tokenChange: Promise<unknown> | undefined;
+/** The route of the change under way, whose own 401 is not waited for. */
+let changingRoute: string | undefined;
+
+/**
+ * Runs `change`, which asks the service at `route` for the session's new token and takes it in:
+ * a 401 of another call meanwhile is judged once it is done (see {@link tokenChange}).
+ */
+export function whileTokenChanges<T>(route: string, change: () => Promise<T>): Promise<T> {
+  const changing = change();
+  const settled = changing.then(
+    () => undefined,
+    () => undefined,
+  );
+  tokenChange = settled;
+  changingRoute = route;
+  void settled.then(() => {
+    if (tokenChange === settled) tokenChange = changingRoute = undefined;
+  });
+  return changing;
+}
+
 // A 401 on a call made with the session's token: it expired, or the service ended it (a logout
 // elsewhere, the account disabled). A late answer to a call sent with an earlier token, or with
-// none, says nothing of the session now.
-client.interceptors.response.use((response, request) => {
+// none, says nothing of the session now; nor does one that came while the token was being changed
+// for a new one, once the new one is in (the change's own answer is judged at once).
+client.interceptors.response.use(async (response, request) => {
+  const change = tokenChange;
+  if (response.status === 401 && change && new URL(request.url).pathname !== changingRoute) {
+    await change;
+  }
   const token = currentToken();
   if (
     response.status === 401 &&

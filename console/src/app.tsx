@@ -1,4 +1,4 @@
-import { useEffect } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { getMe, logout } from '@sdk';
 import { unwrap } from './api';
 import { Link } from './components/link';
@@ -16,6 +16,7 @@ import {
 } from './session';
 import { ApiKeys } from './views/api-keys';
 import { Assets } from './views/assets';
+import { ChangePassword } from './views/change-password';
 import { Gallery } from './views/gallery';
 import { AssetDetail, ProductImageDetail } from './views/image-detail';
 import { Jobs } from './views/jobs';
@@ -60,6 +61,7 @@ function view(location: Location) {
 export function App() {
   const session = useSession();
   const location = useLocation();
+  const [changingPassword, setChangingPassword] = useState(false);
   const needsRole =
     session !== undefined && (session.role === undefined || session.scopes === undefined);
   // Who is logged in decides what the console offers: read once per session.
@@ -104,11 +106,20 @@ export function App() {
             <button
               type="button"
               class="button small subtle"
+              aria-haspopup="dialog"
+              onClick={() => setChangingPassword(true)}
+            >
+              Change password
+            </button>
+            <button
+              type="button"
+              class="button small subtle"
               onClick={() => {
                 // The service ends the session's token (and the person's other tabs); this tab
                 // forgets it whatever the answer.
                 void unwrap(logout()).catch(() => undefined);
                 forgetKeptUploads();
+                setChangingPassword(false);
                 endSession('You have logged out.');
                 navigate('/products', { replace: true });
               }}
@@ -120,6 +131,9 @@ export function App() {
         <main id="main" class="main">
           {view(location)}
         </main>
+        {changingPassword && session && (
+          <ChangePassword onClose={() => setChangingPassword(false)} />
+        )}
       </div>
       {interrupted && <LoginAgain who={interrupted.who} />}
     </>

@@ -80,6 +80,25 @@ export function startSession(next: Session): void {
   changed();
 }
 
+/**
+ * The session's new token, from a password change (which ended the one it had): the same person,
+ * whose view and uploads go on with it. None if they logged out meanwhile.
+ */
+export function renewSession(token: string, expiresAt: number): void {
+  const current = session ?? interrupted;
+  if (!current) return;
+  renewed.add(current.token);
+  startSession({ ...current, token, expiresAt });
+}
+
+/** The tokens this tab's sessions had before a password change renewed them (in memory only). */
+const renewed = new Set<string>();
+
+/** Whether `token` was the session's until a password change gave it a new one. */
+export function wasRenewed(token: string): boolean {
+  return renewed.has(token);
+}
+
 /** The session's role and scopes, as the service answered them after the login. */
 export function setSessionRole(role: Role, scopes: Scope[]): void {
   if (!session) return;

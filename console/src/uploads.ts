@@ -11,7 +11,7 @@ import {
   retryable,
   unwrap,
 } from './api';
-import { sessionPerson, whenSessionOf } from './session';
+import { currentToken, sessionPerson, wasRenewed, whenSessionOf } from './session';
 import { forget, forgetAllBut, forgetAllOf, keep, keptFor, thisTab } from './upload-store';
 import { fetchWithUploadProgress } from './xhr-fetch';
 
@@ -238,15 +238,40 @@ function titleFrom(fileName: string): string {
   return [...title].slice(0, 255).join('').trim();
 }
 
-/** Sends one upload and takes in its answer. */
-async function sendNow(uploads: GalleryUploads, upload: Upload): Promise<void> {
+/**
+ * Whether an upload refused for its token (401) may go again at once, with the session's token
+ * now: the person changed their password while it was sent (which ends every token issued before
+ * it, and answers this tab a new one), and the console is still theirs. A session that ended
+ * otherwise (a logout elsewhere, an expiry) leaves it to be retried by the person.
+ */
+function tokenRenewed(error: unknown, sentWith: string | undefined, person: string | undefined) {
+  const now = currentToken();
+  return (
+    retryable(error) &&
+    error.status === 401 &&
+    sentWith !== undefined &&
+    wasRenewed(sentWith) &&
+    now !== undefined &&
+    now !== sentWith &&
+    sessionPerson() === person
+  );
+}
+
+/**
+ * Sends one upload and takes in its answer; once again, with the same Idempotency-Key, should the
+ * session's token have been changed while it was sent (see {@link tokenRenewed}).
+ */
+async function sendNow(uploads: GalleryUploads, upload: Upload, again = false): Promise<void> {
   const { key, file } = upload;
+  const token = currentToken();
+  const person = sessionPerson();
   try {
     await unwrap(
       uploadProductImage({
         path: { productId: uploads.productId },
         body: { image: file, title: titleFrom(file.name) },
         headers: { 'Idempotency-Key': upload.idempotencyKey },
+        auth: (scheme) => (scheme.scheme === 'bearer' ? token : undefined),
         // The generated client builds the request; this sends it and reports its progress.
         fetch: fetchWithUploadProgress((sent, total) =>
           update(uploads, key, { sent, total, state: sent < total ? 'sending' : 'processing' }),
@@ -257,7 +282,9 @@ async function sendNow(uploads: GalleryUploads, upload: Upload): Promise<void> {
     // Said once the gallery shows the image, not before (the queue goes on meanwhile).
     void stored(uploads).then(() => update(uploads, key, { state: 'done' }));
   } catch (error) {
-    if (doneAnswerLost(error)) {
+    if (!again && tokenRenewed(error, token, person)) {
+      await sendNow(uploads, upload, true);
+    } else if (doneAnswerLost(error)) {
       // A retry of an upload that was stored, whose first answer was lost.
       const message = 'Stored; the service’s first answer was lost.';
       void forget(upload.idempotencyKey);
