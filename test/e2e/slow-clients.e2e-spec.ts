@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import sharp from 'sharp';
 import { filesBelow } from '../support/accounts';
 import { noisyPng } from '../support/fixtures';
@@ -90,23 +91,34 @@ describe('Slow clients', () => {
     expectTimeoutProblem(answer);
   });
 
-  it('answers a request being served before the 408 of one pipelined behind it whose headers never ended', async () => {
-    // The second request's headers time out while the first is still served: its 408 follows
-    // the first's answer, never takes its place (a client told 408 for a request that was done
-    // would send it again).
-    ProbeController.slowForMs = HEADERS_TIMEOUT_MS + 2500;
-    try {
+  it('answers a request being served before the 408 of one pipelined behind it, which carries its own id', async () => {
+    // The second request times out while the first is still served (its headers never ended; its
+    // body never came, past HTTP_REQUEST_TIMEOUT_MS): its 408 follows the first's answer, never
+    // takes its place (a client told 408 for a request that was done would send it again), and
+    // is its own, not the first's id.
+    ProbeController.slowForMs = REQUEST_TIMEOUT_MS + 1000;
+    const slow =
+      'GET /api/v1/probe/slow HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-Id: first\r\n\r\n';
+    const answered = async (second: string) => {
       const client = await RawClient.connect(port);
-      await client.write(
-        'GET /api/v1/probe/slow HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' +
-          'GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n',
-      );
-      await Promise.race([client.closed, new Promise((r) => setTimeout(r, 4000 + SLACK_MS))]);
+      await client.write(slow + second);
+      await Promise.race([client.closed, sleep(REQUEST_TIMEOUT_MS + 1000 + SLACK_MS)]);
       expect(client.closedAt).toBeDefined();
       const received = client.received().toString('latin1');
-      const statuses = [...received.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]);
-      expect(statuses).toEqual(['200', '408']);
-      expect(received).toContain('{"finished":true}');
+      return [...received.matchAll(/HTTP\/1\.1 (\d{3}) [^]*?x-request-id: (\S+)/gi)].map(
+        (m) => `${m[1]} ${m[2]}`,
+      );
+    };
+    try {
+      const [headersCut, bodyCut] = await Promise.all([
+        answered('GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n'),
+        answered(
+          'POST /api/v1/probe/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-Id: second\r\n' +
+            'Content-Type: application/json\r\nContent-Length: 10\r\n\r\n{',
+        ),
+      ]);
+      expect(headersCut).toEqual(['200 first', expect.stringMatching(/^408 (?!first)/)]);
+      expect(bodyCut).toEqual(['200 first', '408 second']);
     } finally {
       ProbeController.slowForMs = 1500;
     }

@@ -1,5 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingHttpHeaders, Server, ServerOptions, ServerResponse } from 'node:http';
+import type {
+  IncomingHttpHeaders,
+  IncomingMessage,
+  Server,
+  ServerOptions,
+  ServerResponse,
+} from 'node:http';
 import { Socket } from 'node:net';
 import { Logger } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -15,7 +21,7 @@ const CURRENT_REQUEST = Symbol('currentRequestId');
 type TrackedSocket = Socket & {
   [CURRENT_REQUEST]?: string;
   /** Node's in-flight response on this connection (what its own timeout answer checks too). */
-  _httpMessage?: ServerResponse | null;
+  _httpMessage?: (ServerResponse & { req?: IncomingMessage & { id?: string } }) | null;
 };
 
 const logger = new Logger('HTTP');
@@ -67,8 +73,10 @@ export function registerRequestTimeouts(
     const answer = () => {
       // Headers not in (a request under way is its route's): a refusal by the parser, logged as
       // client-error.handler logs the others, a warning with the parser's code, and a new id.
-      const parserError = tracked._httpMessage?.req ? undefined : error.code;
-      const id = parserError ? undefined : tracked[CURRENT_REQUEST];
+      const refused = tracked._httpMessage?.req;
+      const parserError = refused ? undefined : error.code;
+      // Its own id (requestIdFor), also while it waited its turn behind another (pipelining.ts).
+      const id = refused?.id ?? (parserError ? undefined : tracked[CURRENT_REQUEST]);
       answerTimeout(tracked, id, 'The request did not arrive in time.', parserError);
     };
     // Pipelined behind a request still being answered: after that answer, not in its place.
