@@ -1199,6 +1199,35 @@ describe(ImageProcessor.name, () => {
     });
   });
 
+  it('checks an SVG off the event loop: other work goes on while 99,990 elements are parsed', async () => {
+    const processor = new ImageProcessor(validateEnv({}));
+    // Refused for its <script>, found once the whole tree is parsed: no rendering after.
+    const svg = Buffer.from(
+      `<svg xmlns="http://www.w3.org/2000/svg">${'<g/>'.repeat(99_989)}<script/></svg>`,
+    );
+    const file = write('crowded.svg', svg);
+    // Other work of the service, queued the moment the upload's bytes are read: on the event loop,
+    // the check would run first, to its end, and the refusal come before it.
+    const order: string[] = [];
+    const readFile = fs.promises.readFile;
+    const reads = jest.spyOn(fs.promises, 'readFile').mockImplementation(async (...args) => {
+      const bytes = await readFile(...args);
+      setImmediate(() => order.push('other work'));
+      return bytes;
+    });
+    try {
+      const error = await rejection(processor.process(file));
+      order.push('refused');
+      expect({ code: error.code, detail: error.message }).toEqual({
+        code: 'unsafe_svg',
+        detail: 'The SVG was refused: SVG rejected (script): <script>',
+      });
+      expect(order).toEqual(['other work', 'refused']);
+    } finally {
+      reads.mockRestore();
+    }
+  });
+
   it('refuses work beyond the queue limit with server_busy, then recovers', async () => {
     const processor = new ImageProcessor(
       validateEnv({ IMAGE_PROCESSING_CONCURRENCY: '1', IMAGE_PROCESSING_QUEUE_LIMIT: '1' }),

@@ -59,7 +59,8 @@ import {
 import { parseRenditionPresets, renditionSize, type RenditionPreset } from './rendition-presets';
 import { humanReadableSize } from './human-size';
 import { renderSvg, SvgRenderError, type SvgRenderLimits } from './svg-render';
-import { MAX_SVG_MARKUP, sanitizeSvg, SvgRejectedError } from './svg-sanitizer';
+import { sanitizeSvgOffLoop } from './svg-sanitize';
+import { MAX_SVG_MARKUP, SvgRejectedError } from './svg-sanitizer';
 
 export {
   readImageFacts,
@@ -491,7 +492,7 @@ export class ImageProcessor {
   /** The codec's input: the file itself, a sanitised SVG's rendering, or a BMP decoded here. */
   private async read(path: string, detected: string): Promise<Source> {
     if (detected === SVG_TYPE) {
-      const svg = sanitize(await readFile(path));
+      const svg = await sanitize(await readFile(path));
       const { pixels, header } = await this.rasterise(svg);
       return { input: { raw: pixels }, svg, header };
     }
@@ -643,9 +644,10 @@ function rendition(out: Encoded): EncodedImage {
   };
 }
 
-function sanitize(input: Buffer): Buffer {
+/** The sanitised SVG, checked off the event loop (see sanitizeSvgOffLoop). */
+async function sanitize(input: Buffer): Promise<Buffer> {
   try {
-    return sanitizeSvg(input);
+    return await sanitizeSvgOffLoop(input);
   } catch (error) {
     if (error instanceof SvgRejectedError && error.reason === 'too_complex') {
       throw tooMuchSvgMarkup(MAX_SVG_MARKUP);

@@ -30,7 +30,7 @@ export class SvgRejectedError extends Error {
 
   constructor(
     readonly reason: SvgRejection,
-    detail: string,
+    readonly detail: string,
   ) {
     super(`SVG rejected (${reason}): ${detail}`);
   }
@@ -39,10 +39,11 @@ export class SvgRejectedError extends Error {
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
 /**
- * More elements and attributes than this is refused before parsing: the tree is held whole and
- * parsed on the event loop, some 3 KB and 10 µs an element, so 3.9 million <g/> (15.6 MB, under
- * MAX_UPLOAD_BYTES) took the process to 4.2 GB, its heap's limit, and every other request waited
- * 41 s. A detailed illustration has a few tens of thousands.
+ * More elements and attributes than this is refused before parsing: the tree is held whole, some
+ * 3 KB and 10 µs an element, so 3.9 million <g/> (15.6 MB, under MAX_UPLOAD_BYTES) took the
+ * process to 4.2 GB, its heap's limit, and (checked on the event loop then, in a worker thread
+ * now: see svg-sanitize.ts) every other request waited 41 s. A detailed illustration has a few
+ * tens of thousands.
  */
 export const MAX_SVG_MARKUP = 100_000;
 
