@@ -82,11 +82,13 @@ export function startSession(next: Session): void {
 
 /**
  * The session's new token, from a password change (which ended the one it had): the same person,
- * whose view and uploads go on with it. None if they logged out meanwhile.
+ * whose view and uploads go on with it. Only the session whose token `sentWith` the change was sent
+ * with: none if they logged out meanwhile, or someone logged in since.
  */
-export function renewSession(token: string, expiresAt: number): void {
+export function renewSession(sentWith: string | undefined, token: string, expiresAt: number): void {
   const current = session ?? interrupted;
-  if (!current) return;
+  // Only the session the change was sent from: not one begun since (another person's login).
+  if (!current || current.token !== sentWith) return;
   renewed.add(current.token);
   startSession({ ...current, token, expiresAt });
 }

@@ -4,7 +4,7 @@ import { changeMyPassword, type ProblemDetailsDto } from '@sdk';
 import { CallFailed, messageOf, unwrap, whileTokenChanges } from '../api';
 import { useModal } from '../components/modal';
 import { ErrorText } from '../components/notice';
-import { renewSession } from '../session';
+import { currentToken, renewSession } from '../session';
 
 type Field = 'current' | 'next' | 'confirm';
 type Errors = Partial<Record<Field | 'form', string>>;
@@ -167,12 +167,13 @@ function ChangePasswordForm({ onChanged, onCancel, onSending }: FormProps) {
     let retryAfter: string | null | undefined;
     try {
       const body = { current_password: current, new_password: next };
+      const sentWith = currentToken();
       await whileTokenChanges('/api/v1/auth/password', async () => {
         const outcome = await changeMyPassword({ body });
         retryAfter = outcome.response?.headers.get('retry-after');
         const token = await unwrap(Promise.resolve(outcome));
         // Taken whether or not the dialog is still open: the old token no longer works.
-        renewSession(token.access_token, Date.now() + token.expires_in * 1000);
+        renewSession(sentWith, token.access_token, Date.now() + token.expires_in * 1000);
       });
       onChanged();
     } catch (failed) {
