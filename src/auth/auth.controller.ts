@@ -2,7 +2,7 @@ import { Body, Controller, Get, Header, HttpCode, Ip, Post, UseGuards } from '@n
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiProblems, PROBLEMS } from '../openapi/problems';
 import { AuthService } from './auth.service';
-import { Ctx, Public } from './decorators';
+import { Ctx, Public, UserSessionOnly } from './decorators';
 import { AccessTokenDto, LoginDto } from './dto/login.dto';
 import { MeDto } from './dto/me.dto';
 import { ChangePasswordDto } from './dto/password.dto';
@@ -65,10 +65,10 @@ export class AuthController {
   // The answer is a credential, as login's.
   @Header('Cache-Control', 'no-store')
   @UseGuards(PasswordChangeThrottlerGuard)
+  @UserSessionOnly()
   @ApiProblems(
     ...PROBLEMS.jsonBody,
     'wrong_current_password',
-    'user_session_required',
     'login_rate_limited',
     'login_limits_unavailable',
   )

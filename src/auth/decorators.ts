@@ -16,9 +16,23 @@ export const REQUIRED_SCOPES = 'auth:scopes';
 /** Marks public operations in the OpenAPI document (read back when the document is built). */
 export const OPENAPI_PUBLIC_EXTENSION = 'x-public';
 
+/** Marks operations only a user's session (a JWT) may call, for the OpenAPI document. */
+export const OPENAPI_USER_SESSION_EXTENSION = 'x-user-session';
+
 /** No credential needed (login, health, docs). Every other route is denied by default. */
 export const Public = (): MethodDecorator & ClassDecorator =>
   applyDecorators(SetMetadata(IS_PUBLIC, true), ApiExtension(OPENAPI_PUBLIC_EXTENSION, true));
+
+/**
+ * For a user's own session only (a JWT, not an API key, which no person holds): the document
+ * offers the bearer scheme alone, and lists 403 user_session_required, which the route's service
+ * answers (sessionUserId).
+ */
+export const UserSessionOnly = (): MethodDecorator =>
+  applyDecorators(
+    ApiExtension(OPENAPI_USER_SESSION_EXTENSION, true),
+    ApiProblems('user_session_required'),
+  );
 
 /** The caller's role must be at least this one (admin > staff > user). */
 export const MinRole = (role: Role): MethodDecorator & ClassDecorator =>

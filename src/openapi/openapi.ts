@@ -1,7 +1,7 @@
 import { declareNullableReferences } from './nullable-references';
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
-import { OPENAPI_PUBLIC_EXTENSION } from '../auth/decorators';
+import { OPENAPI_PUBLIC_EXTENSION, OPENAPI_USER_SESSION_EXTENSION } from '../auth/decorators';
 import { LOGIN_IDENTIFIER_SCHEMA } from '../auth/dto/login.dto';
 import type { ErrorCode } from '../common/errors/error-codes';
 import { FieldErrorDto, ProblemDetailsDto } from '../common/errors/problem-details.dto';
@@ -233,8 +233,14 @@ function applySecurityRequirements(document: OpenAPIObject): void {
       if (!operation || typeof operation !== 'object' || !('responses' in operation)) continue;
       const op = operation as Record<string, unknown>;
       const isPublic = op[OPENAPI_PUBLIC_EXTENSION] === true;
+      const userSession = op[OPENAPI_USER_SESSION_EXTENSION] === true;
       delete op[OPENAPI_PUBLIC_EXTENSION];
-      op.security = isPublic ? [] : anyCredential;
+      delete op[OPENAPI_USER_SESSION_EXTENSION];
+      op.security = isPublic
+        ? []
+        : userSession
+          ? [{ [SECURITY_SCHEMES.bearer]: [] }]
+          : anyCredential;
       // Any route can refuse its Host (400), be cut (408, 431), fail (500) or meet the shutdown
       // (503); a protected one can refuse the credential (401).
       const codes = (op[PROBLEMS_EXTENSION] as string[] | undefined) ?? [];

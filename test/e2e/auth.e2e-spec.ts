@@ -1089,5 +1089,7 @@ describe('Authentication and authorisation', () => {
       { api_key: [] },
       { token: [] },
     ]);
+    // A user's own session only: an API key is refused (403 user_session_required).
+    expect(doc.paths['/api/v1/auth/password'].post.security).toEqual([{ bearer: [] }]);
   });
 });
