@@ -19,9 +19,11 @@ export function NewPassword(): PropertyDecorator {
       minLength: MIN_NEW_PASSWORD_LENGTH,
       maxLength: MAX_PASSWORD_LENGTH,
     }),
-    IsString(),
-    MinLength(MIN_NEW_PASSWORD_LENGTH),
+    // In the order the decorators stood on the property before (applied bottom up), so that the
+    // messages of a refusal come in the same order as they did.
     MaxLength(MAX_PASSWORD_LENGTH),
+    MinLength(MIN_NEW_PASSWORD_LENGTH),
+    IsString(),
   );
 }
 
@@ -29,9 +31,9 @@ export function NewPassword(): PropertyDecorator {
 export function GivenPassword(): PropertyDecorator {
   return applyDecorators(
     ApiProperty({ type: 'string', minLength: 1, maxLength: MAX_PASSWORD_LENGTH }),
-    IsString(),
-    IsNotEmpty(),
     MaxLength(MAX_PASSWORD_LENGTH),
+    IsNotEmpty(),
+    IsString(),
   );
 }
 
