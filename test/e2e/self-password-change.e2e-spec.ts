@@ -151,7 +151,7 @@ describe('Changing your own password', () => {
     ).toBe(200);
   });
 
-  it("counts each attempt against the account's login limit, and login's against it", async () => {
+  it("counts each attempt in login's limits from its address (per address, and the account's there), and login's against it", async () => {
     await newUser('gus');
     const home = nextAddress();
     const token = { bearer: await loginFrom(home, { username: 'gus' }, TEST_PASSWORD) };
