@@ -301,13 +301,11 @@ describe('npm run -s cli -- reset-password', () => {
     expect(other).toMatchObject({ code: 'conflict', detail: expect.stringContaining('"Other"') });
   }
 
-  it('delete-organization erases one organisation, its files through the jobs, and no other', async () => {
-    const { key } = JSON.parse(
-      (await cli('create-api-key', '--name=leaving', '--org=leaving')).stdout,
-    ) as { key: string };
-    const file = await withApp(async (app) => {
+  /** The file, in local storage, of an image of a new product of organisation `slug`. */
+  function storedImageOf(slug: string): Promise<string> {
+    return withApp(async (app) => {
       const storage = app.get<StorageProvider>(STORAGE_PROVIDER);
-      const { id: organizationId } = await organizationBySlug(app.get(DataSource), 'leaving');
+      const { id: organizationId } = await organizationBySlug(app.get(DataSource), slug);
       const product = await newProduct(app.get(DataSource), { organizationId });
       const image = await newImage(app.get(DataSource), {
         organizationId,
@@ -316,6 +314,13 @@ describe('npm run -s cli -- reset-password', () => {
       });
       return join(db.env.DATA_DIR, 'media', image.storageKey);
     });
+  }
+
+  it('delete-organization erases one organisation, its files through the jobs, and no other', async () => {
+    const { key } = JSON.parse(
+      (await cli('create-api-key', '--name=leaving', '--org=leaving')).stdout,
+    ) as { key: string };
+    const file = await storedImageOf('leaving');
     expect(existsSync(file)).toBe(true);
     // An unknown organisation: an AppError (exit 1, as the process case above shows), the command
     // run in this process. The slug twice, the same, is src/cli/cli-commands.spec.ts's, with the
@@ -358,17 +363,7 @@ describe('npm run -s cli -- reset-password', () => {
 
   it('delete-organization runs while the storage is down: it queues the files, the workers delete them once it answers', async () => {
     await cli('create-api-key', '--name=leaving', '--org=outage');
-    const file = await withApp(async (app) => {
-      const storage = app.get<StorageProvider>(STORAGE_PROVIDER);
-      const { id: organizationId } = await organizationBySlug(app.get(DataSource), 'outage');
-      const product = await newProduct(app.get(DataSource), { organizationId });
-      const image = await newImage(app.get(DataSource), {
-        organizationId,
-        productId: product.id,
-        put: (k, data, contentType) => storage.put(k, data, { contentType, cacheControl: '' }),
-      });
-      return join(db.env.DATA_DIR, 'media', image.storageKey);
-    });
+    const file = await storedImageOf('outage');
     // The command queues the deletions and works none: a storage that does not answer (an S3
     // nobody listens for) must not stop an erasure. Run in this process, as the case above.
     const s3Down = {
