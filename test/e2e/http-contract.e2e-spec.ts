@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 import { ProbeController, ProbeModule } from '../support/probe/probe.module';
+import { eventually as eventuallyHolds } from '../support/eventually';
 import { eventually, parseRawResponse, RawClient, type RawResponse } from '../support/slow-client';
 import { call, login } from '../support/http';
 import { closedPort } from '../support/storage-backends';
@@ -641,6 +642,38 @@ describe('Pipelined requests', () => {
     expect(await eventually(() => received.includes('"name":"Pipelined"'), 30_000)).toBe(true);
     socket.destroy();
     expect(await named('Pipelined')).toBe(true);
+  });
+
+  it('starts one request at once behind an answer all written but not yet out, and only one', async () => {
+    // A keep-alive client sends its next request as soon as it has read an answer, often before
+    // the service has seen that answer go out: that one starts at once (no turn lost). A client
+    // reading nothing gets no more than that one run beyond the answer ahead.
+    const socket = connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.pause();
+    const post = (name: string) => {
+      const body = JSON.stringify({ name });
+      return (
+        'POST /api/v1/products HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n' +
+        `Authorization: Bearer ${bearer}\r\nContent-Length: ${body.length}\r\n\r\n${body}`
+      );
+    };
+    socket.write('GET /api/v1/probe/large HTTP/1.1\r\nHost: a\r\n\r\n');
+    await sleep(1000); // answered whole, and stuck in the connection's buffers
+    socket.write(post('Early one'));
+    await eventuallyHolds(
+      () => named('Early one'),
+      'the request after the answer to start',
+      10_000,
+    );
+    socket.write(post('Early two'));
+    await sleep(1000);
+    expect(await named('Early two')).toBe(false);
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received = received.slice(-1000) + chunk.toString()));
+    socket.resume();
+    expect(await eventually(() => received.includes('"name":"Early two"'), 30_000)).toBe(true);
+    socket.destroy();
   });
 
   it('those still waiting when their client leaves are not run at all', async () => {

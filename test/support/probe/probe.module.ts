@@ -39,6 +39,12 @@ export class ProbeController {
     );
   }
 
+  /** 20 MB at once: more than a connection's buffers hold, for a client that reads nothing. */
+  @Get('large')
+  large(): Buffer {
+    return Buffer.alloc(20 * 1024 * 1024, 0x61);
+  }
+
   @Get('slow')
   async slow(): Promise<{ finished: true }> {
     ProbeController.slowRequestStarted();
