@@ -1,17 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Logger } from '@nestjs/common';
 import { AppError } from '../errors/app.error';
 import { toProblem, type Problem } from '../errors/problem-details';
-import { refusalWaits, writeProblemOnSocket } from './socket-problem';
+import { refusalWaits, writeProblemOnSocket, type HttpSocket } from './socket-problem';
 
 const logger = new Logger('HTTP');
-
-/** A connection with Node's in-flight response, whose request carries its id (requestIdFor). */
-type HttpSocket = Socket & {
-  _httpMessage?: (ServerResponse & { req?: IncomingMessage & { id?: string } }) | null;
-};
 
 /** Why Node's HTTP parser refused a request: a metric's label, from a fixed set. */
 export type RefusalReason = 'malformed' | 'headers_too_large' | 'timeout';

@@ -1,9 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-
-/** A connection with the answer Node is writing on it (Node's own property). */
-type HttpSocket = Socket & { _httpMessage?: ServerResponse | null };
+import type { HttpSocket } from './socket-problem';
 
 /**
  * HTTP/1.1 pipelining: a client may send requests one after another without waiting, and has the

@@ -40,9 +40,12 @@ export function writeProblemOnSocket(socket: Socket, problem: Problem, requestId
   socket.write(payload);
 }
 
-/** A connection with the answer Node is writing on it (Node's own property) and its request. */
-type HttpSocket = Socket & {
-  _httpMessage?: (ServerResponse & { req?: IncomingMessage }) | null;
+/**
+ * A connection with the answer Node is writing on it (Node's own property), whose request carries
+ * its id (requestIdFor).
+ */
+export type HttpSocket = Socket & {
+  _httpMessage?: (ServerResponse & { req?: IncomingMessage & { id?: string } }) | null;
 };
 
 /** Connections whose refusal waits for the answer before it (see refusalWaits). */
