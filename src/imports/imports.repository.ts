@@ -133,6 +133,11 @@ export class ImportsRepository {
     await manager.update(BulkImport, { id }, { state: ImportState.Processing, totalRows });
   }
 
+  /** Locks the import's row in `manager`'s transaction: a retry or a cancel of it waits. */
+  async lock(manager: EntityManager, id: string): Promise<void> {
+    await manager.query('SELECT 1 FROM imports WHERE id = $1 FOR UPDATE', [id]);
+  }
+
   /**
    * Locks the import for a retry: false when it is past its retention (`days`, 0 for none). The
    * hourly sweep deletes such an import's rows a statement at a time, then the import: reopened
@@ -358,8 +363,12 @@ export class ImportsRepository {
    * attempt can then record nothing (its image is undone, as when a retry takes a row over).
    * Rows already done are left as they are.
    */
-  async failAllPending(id: string, problem: { code: string; message: string }): Promise<void> {
-    await this.dataSource.query(
+  async failAllPending(
+    manager: EntityManager,
+    id: string,
+    problem: { code: string; message: string },
+  ): Promise<void> {
+    await manager.query(
       `UPDATE import_rows SET status = 'failed', claimed_by = NULL, claimed_until = NULL,
               problem_code = $2, problem_message = $3, updated_at = now()
         WHERE import_id = $1 AND status = 'pending'`,

@@ -219,7 +219,14 @@ export class ImportsService {
         'The import is still being received; cancel it once it is.',
       );
     }
-    await this.repository.failAllPending(found.id, CANCELLED);
+    // The rows and the jobs queued for them, together, the import locked (a retry queueing
+    // jobs waits): a job left queued would do nothing when its turn came, but the
+    // organisation's next import would wait behind it (its imports run one after the other).
+    await this.dataSource.transaction(async (manager) => {
+      await this.repository.lock(manager, found.id);
+      await this.repository.failAllPending(manager, found.id, CANCELLED);
+      await this.jobs.cancelWaiting(manager, IMPORT_ROWS_QUEUE, found.id);
+    });
     return this.settled(ctx, found.id);
   }
 

@@ -326,6 +326,19 @@ export class JobQueue implements OnApplicationBootstrap, BeforeApplicationShutdo
     return this.queued.failedValues(manager, name, key, value, field);
   }
 
+  /**
+   * Cancels the jobs of `name` still waiting that were queued with key `key`
+   * (SendManyOptions.keyOf), atomically with `manager`'s transaction; those running are left to
+   * end. Returns how many were cancelled.
+   */
+  async cancelWaiting(manager: EntityManager, name: string, key: string): Promise<number> {
+    this.assertDefined(name);
+    const ids = await this.queued.lockWaiting(manager, name, key);
+    if (ids.length === 0) return 0;
+    await this.engine.cancel(name, ids, { db: transactionExecutor(manager) });
+    return ids.length;
+  }
+
   /** Asks this process's worker of `name` to look for jobs now (after a commit that queued some). */
   wake(name: string): void {
     const worker = this.workers.get(name);

@@ -137,6 +137,21 @@ export class QueuedJobsRepository {
     return rows.length > 0;
   }
 
+  /**
+   * The ids of the jobs of queue `name` waiting (queued, or for their retry) with singleton key
+   * `key`, locked in `manager`'s transaction: one a worker is taking right now is skipped (it
+   * runs), and none of these can be taken until the transaction ends.
+   */
+  async lockWaiting(manager: EntityManager, name: string, key: string): Promise<string[]> {
+    const rows: { id: string }[] = await manager.query(
+      `SELECT id FROM ${JOB_SCHEMA}.job
+        WHERE name = $1 AND state IN ('created', 'retry') AND singleton_key = $2
+          FOR UPDATE SKIP LOCKED`,
+      [name, key],
+    );
+    return rows.map((row) => row.id);
+  }
+
   /** How many jobs of queue `name` took a setting they lacked. */
   async adopt(name: string, settings: JobSettings): Promise<number> {
     if (!settings.deadLetter && !settings.heartbeatSeconds) return 0;
