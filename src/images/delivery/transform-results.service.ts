@@ -38,8 +38,9 @@ export const RESULT_EXTENSIONS: Record<TransformPlan['format'], string> = {
  * for one result share one making (a promise per key); across processes, the one that takes the
  * result's lease (a row, DeliveryRepository.tryLease) makes it while the others poll the storage
  * for it. Neither holds a database connection while it works or waits. A result is made from the
- * stored original (spooled to disk, as uploads are) through the ImageProcessor, so it is bounded
- * by the same pixel limit, slots and queue (503 when full).
+ * stored original (spooled to disk, as uploads are, once its making has a processing slot)
+ * through the ImageProcessor, so it is bounded by the same pixel limit, slots and queue (503 when
+ * full).
  */
 @Injectable()
 export class TransformResults {
@@ -119,30 +120,21 @@ export class TransformResults {
 
   /** Makes the result and stores it under `key`. */
   private async make(image: DeliverableImage, key: string, plan: TransformPlan): Promise<void> {
-    // Asked again (ensure asked before the lease): the processor may have filled up meanwhile,
-    // and the whole original would be read from storage and written to the spool for nothing.
-    // Racy for requests arriving together (all find a slot free): processor.transform checks
-    // again, and decides.
+    // Asked again (ensure asked before the lease): the processor may have filled up meanwhile.
+    // Racy for requests arriving together (all find a slot free): the processor's queue decides.
     this.processor.refuseIfBusy('transform');
-    const path = await spoolStoredOriginal(
-      this.storage,
-      image.storageKey,
-      this.config,
-      'transform',
+    const { width, height, fit, format, quality } = plan;
+    // The original is read from storage into the spool once the making has its slot, not while
+    // it waits for one (see ImageProcessor.transformRead).
+    const result = await this.processor.transformRead(
+      () => spoolStoredOriginal(this.storage, image.storageKey, this.config, 'transform'),
+      releaseStoredOriginal,
+      { width, height, fit, format, quality },
     );
-    try {
-      const { width, height, fit, format, quality } = plan;
-      const result = await this.processor.transform(
-        { path },
-        { width, height, fit, format, quality },
-      );
-      const contentType = CONTENT_TYPES[RESULT_EXTENSIONS[format]];
-      await this.storage.put(key, result.data, { contentType, ...deliveryHeaders(contentType) });
-      this.made += 1;
-      this.logger.debug({ key, bytes: result.data.length }, 'Made a transform result');
-    } finally {
-      await releaseStoredOriginal(path);
-    }
+    const contentType = CONTENT_TYPES[RESULT_EXTENSIONS[format]];
+    await this.storage.put(key, result.data, { contentType, ...deliveryHeaders(contentType) });
+    this.made += 1;
+    this.logger.debug({ key, bytes: result.data.length }, 'Made a transform result');
   }
 
   /**

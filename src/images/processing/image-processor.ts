@@ -216,6 +216,30 @@ export class ImageProcessor {
   }
 
   /**
+   * {@link transform} of a file that `read` makes (a stored original copied into the spool) once
+   * the work has its slot, and `release` removes after. A transform waiting for a slot holds
+   * nothing meanwhile, neither a connection to the storage nor a copy on disk (it weighs nothing
+   * in the queue, which its count bounds): read before the wait, a burst of first requests for
+   * new results had each read its original at once, every waiting one holding a storage
+   * connection (on S3 the pool's, which the rest then waited for past their timeout: 502) and a
+   * spooled copy of it.
+   */
+  async transformRead(
+    read: () => Promise<string>,
+    release: (path: string) => Promise<void>,
+    spec: TransformSpec,
+  ): Promise<Transformed> {
+    return this.inSlot('transform', 0, async () => {
+      const path = await read();
+      try {
+        return await this.transformNow({ path }, spec);
+      } finally {
+        await release(path);
+      }
+    });
+  }
+
+  /**
    * 503 server_busy, counted as the queue's refusals are, if `operation` would be refused now:
    * every slot taken and the queue full, whatever the bytes (an original weighs at least one).
    * Asked before the costly part of preparing the work (reading a stored original from storage
