@@ -167,11 +167,14 @@ export class ImageFilesService {
 
   /**
    * The Ocha API's import, filled to `fill`: `use` gets the function that stores the files, to call
-   * while the product is locked. Where the storage's keys are overwritable (it purges caches on
-   * overwrite), the original is stored as the Ocha API does: in `products/` under the product's
-   * slug, overwriting, claimed and written under the lock; where keys are immutable, under new
-   * keys, written before the lock, as uploads are. When anything fails, the new keys no image's row
-   * names are deleted (see {@link unheldKeys}) and the stable key released.
+   * while the product is locked. The files are written first, before the lock, under the image's
+   * own keys, as uploads are. Where the storage's keys are overwritable (it purges caches on
+   * overwrite), the original is then published as the Ocha API does, in `products/` under the
+   * product's slug: the slug key is claimed under the lock and the stored original moved onto it
+   * (ImageStorage.moveTo), never uploaded over it, so that an upload given up at its deadline and
+   * completed by the storage afterwards lands on a key no row names (deleted later), not on the
+   * product's current image. When anything fails, the new keys no image's row names are deleted
+   * (see {@link unheldKeys}) and the stable key released.
    */
   async withImportedFiles<T>(
     processed: ProcessedImage,
@@ -184,17 +187,13 @@ export class ImageFilesService {
     const writes: Writes = { keys: [], timedOut: false };
     let slugKey: string | undefined;
     try {
-      const prestored =
-        this.images.keyPolicy === 'overwritable'
-          ? undefined
-          : await this.storeFiles(processed, writes, perImage, fill);
+      const stored = await this.storeFiles(processed, writes, perImage, fill);
       return await use(async (product, manager) => {
-        if (prestored) return prestored;
+        if (this.images.keyPolicy !== 'overwritable') return stored;
         const claimed = await this.claimSlugKey(manager, product, processed.original.extension);
+        if (!claimed) return stored;
         slugKey = claimed;
-        const keyOf = (variant: string, extension: string) =>
-          variant === 'original' && claimed ? claimed : perImage(variant, extension);
-        return this.storeFiles(processed, writes, keyOf, fill);
+        return this.moveOnto(stored, claimed, writes);
       });
     } catch (error) {
       // The connection lost, maybe during the COMMIT: the files may be the image's (see unheldKeys).
@@ -208,6 +207,30 @@ export class ImageFilesService {
       if (slugKey) await this.releaseSlugKey(slugKey, of.organizationId);
       throw error;
     }
+  }
+
+  /** The stored files moved onto `key` (the original's; its renditions are derived from it). */
+  private async moveOnto(stored: StoredFiles, key: string, writes: Writes): Promise<StoredFiles> {
+    const image: StoredImage = {
+      key: stored.storageKey,
+      format: stored.format,
+      width: stored.width,
+      height: stored.height,
+      size: stored.size,
+      version: stored.storageVersion,
+      renditions: stored.renditions,
+    };
+    const moved = await this.writing(writes, () => this.images.moveTo(image, key));
+    return {
+      ...stored,
+      format: moved.format,
+      width: moved.width,
+      height: moved.height,
+      size: moved.size,
+      storageKey: moved.key,
+      storageVersion: moved.version,
+      renditions: moved.renditions,
+    };
   }
 
   /** The URLs of an image's original and renditions, as storage delivers what each record names. */
@@ -255,15 +278,9 @@ export class ImageFilesService {
     keyOf: (variant: string, extension: string) => string,
     fill?: Fill,
   ): Promise<StoredFiles> {
-    let stored: StoredImage;
-    try {
-      stored = await this.images.store(this.toStore(processed, keyOf, fill), writes.keys);
-    } catch (error) {
-      if (!(error instanceof StorageWriteError)) throw error;
-      writes.timedOut = error.timedOut;
-      this.logger.error({ err: safeError(error.cause), key: error.key }, 'Storage write failed');
-      throw new AppError('storage_unavailable', 'The image could not be stored; try again later.');
-    }
+    const stored = await this.writing(writes, () =>
+      this.images.store(this.toStore(processed, keyOf, fill), writes.keys),
+    );
     return {
       format: stored.format,
       mimeType: processed.original.mimeType,
@@ -278,6 +295,18 @@ export class ImageFilesService {
       renditions: stored.renditions,
       renditionSet: renditionSetOf(this.processor.presets),
     };
+  }
+
+  /** A write to storage: its failure is 503 storage_unavailable, and recorded in `writes`. */
+  private async writing<R>(writes: Writes, write: () => Promise<R>): Promise<R> {
+    try {
+      return await write();
+    } catch (error) {
+      if (!(error instanceof StorageWriteError)) throw error;
+      writes.timedOut ||= error.timedOut;
+      this.logger.error({ err: safeError(error.cause), key: error.key }, 'Storage write failed');
+      throw new AppError('storage_unavailable', 'The image could not be stored; try again later.');
+    }
   }
 
   /**
@@ -356,9 +385,9 @@ export class ImageFilesService {
 
   /**
    * After a failed import, the Ocha API's stable key is deleted only if no image holds it: the
-   * previous import of the product, whose object was overwritten in place, keeps it (better the
-   * new bytes than none), and so does a product that claimed it since our transaction ended.
-   * Decided under the key's lock, so no claim can slip in between.
+   * previous import of the product keeps it (a failed move left it as it was), and so does a
+   * product that claimed it since our transaction ended. Decided under the key's lock, so no
+   * claim can slip in between.
    */
   private async releaseSlugKey(key: string, organizationId: string): Promise<void> {
     const stem = keyStem(key);

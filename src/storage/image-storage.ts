@@ -96,7 +96,7 @@ export type StoredFileRef = Pick<StoredRenditionRecord, 'key' | 'transform'> & {
  * Which keys may take new bytes. `immutable`: a key names the same bytes for ever (objects are
  * delivered cached for a year), so new bytes always get a new key. `overwritable`: writing over
  * a key also purges every cached copy (Cloudinary's `invalidate`), so a stable key, such as the
- * Ocha API's `products/<slug>.<ext>`, may be written again with new bytes.
+ * Ocha API's `products/<slug>.<ext>`, may take new bytes (moved onto it: ImageStorage.moveTo).
  */
 export type KeyPolicy = 'immutable' | 'overwritable';
 
@@ -145,6 +145,15 @@ export interface ImageStorage {
     image: RenditionsToStore,
     written: string[],
   ): Promise<Record<string, StoredRenditionRecord>>;
+  /**
+   * Where keys are `overwritable`: moves a stored image (its original stored under a key of its
+   * own) onto the stable `key`, over what that key held, and returns it as stored there. The only
+   * way a stable key takes new bytes: never an upload to it, which, given up at its deadline, the
+   * storage may still complete after the failure was answered, over the image a row names. A
+   * failure is a {@link StorageWriteError} naming `key`, after which `key` is as it was, unless
+   * the error says `timedOut` (the outcome could not be settled).
+   */
+  moveTo(image: StoredImage, key: string): Promise<StoredImage>;
   /** The URL clients fetch a stored file from: an original's key, or a rendition's record. */
   url(file: StoredFileRef): Promise<string>;
   /**

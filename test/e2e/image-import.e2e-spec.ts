@@ -797,20 +797,28 @@ describe('Image import on S3 and Cloudinary', () => {
       expect(product.slug).toBe('blue-shoe');
       const res = await env.put(product.id, dataUri('image/jpeg', jpeg));
       expect(res.statusCode).toBe(200);
+      // Uploaded under the image's own public id, then moved onto the slug's (a rename, never an
+      // upload over it: see ocha-late-upload.e2e-spec.ts).
       const upload = fake.uploads[fake.uploads.length - 1];
+      const [row] = await env.rows(product.id);
       expect(upload.fields).toMatchObject({
         folder: 'products/',
-        public_id: 'blue-shoe',
-        // The SDK sends booleans as 1.
-        overwrite: '1',
-        invalidate: '1',
+        public_id: `${decodeId(product.id)}/${row.id}/original`,
         transformation: 'c_fill,g_auto,h_500,w_500/f_auto,q_auto',
       });
+      expect(fake.renames[fake.renames.length - 1]).toMatchObject({
+        from_public_id: `products/${decodeId(product.id)}/${row.id}/original`,
+        to_public_id: 'products/blue-shoe',
+        // The SDK sends a rename's booleans as words (an upload's as 1).
+        overwrite: 'true',
+        invalidate: 'true',
+      });
       expect(fake.assets.has('products/blue-shoe')).toBe(true);
+      expect(fake.assets.has(`products/${decodeId(product.id)}/${row.id}/original`)).toBe(false);
       expect(res.json().primary_image.url).toMatch(/\/image\/upload\/.*products\/blue-shoe\.jpg$/);
       expect(res.json().primary_image.renditions.card).toContain('c_fill,g_auto,h_500,w_500');
 
-      // Again, as a PNG: the same asset is overwritten, not destroyed, and the row replaced.
+      // Again, as a PNG: the same public id is taken over, not destroyed, and the row replaced.
       const destroysBefore = fake.destroys.length;
       const again = await env.put(product.id, dataUri('image/png', png));
       expect(again.statusCode).toBe(200);
@@ -924,9 +932,12 @@ describe('Image import on S3 and Cloudinary', () => {
       fake.failNext(1, 500);
       const res = await env.put(product.id, dataUri('image/jpeg', jpeg));
       expect(res.statusCode).toBe(502);
-      // The row still points at the asset, and the asset is still there, unchanged.
+      // The row still points at the asset, and the asset is still there, unchanged (only the
+      // failed upload's own public id is cleaned up).
       expect(await env.rows(product.id)).toEqual([previous]);
-      expect(fake.destroys.slice(destroys)).toEqual([]);
+      expect(fake.destroys.slice(destroys).map((d) => d.public_id)).not.toContain(
+        'products/white-glove',
+      );
       expect(fake.assets.get('products/white-glove')!.bytes.equals(bytes)).toBe(true);
       const shown = await call(env.t.app, 'GET', `/api/v1/products/${product.id}`, env.admin);
       expect(shown.json().primary_image.url).toMatch(/products\/white-glove\.png$/);

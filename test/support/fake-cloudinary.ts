@@ -2,7 +2,7 @@
  * A local stand-in for Cloudinary (there is no internet in the test environment).
  *
  * It speaks the subset of Cloudinary's HTTP API that the `cloudinary` npm SDK (v2) uses for
- * signed uploads, destroy, the Admin API's `ping`, `resource` and `resources` (a listing by
+ * signed uploads, destroy, rename, the Admin API's `ping`, `resource` and `resources` (a listing by
  * prefix, paged with `next_cursor`), and plain delivery URLs,
  * and it checks every request the way Cloudinary does (API key, SHA-1 request signature,
  * timestamp freshness, HTTP Basic auth for the Admin API). Delivery never transforms: it
@@ -82,6 +82,15 @@ export interface FakeCloudinary {
   failNext(count: number, status: number): void;
   /** Until called again with false: API requests are accepted but never answered (for timeout tests). */
   hang(on: boolean): void;
+  /**
+   * The next `count` API requests (to `route` only, e.g. `image/rename`, when given) are read
+   * whole, then carried out only after `ms`, whether or not their client is still there: as
+   * Cloudinary completes a request whose client gave up waiting (the late landing of a write
+   * given up at its deadline).
+   */
+  delayNext(count: number, ms: number, route?: string): void;
+  /** Accepted rename calls' fields (whether or not they succeeded). */
+  readonly renames: Record<string, string>[];
   /** Clears records and assets and faults. */
   reset(): void;
   close(): Promise<void>;
@@ -317,6 +326,8 @@ export function startFakeCloudinary(options: FakeCloudinaryOptions): Promise<Fak
   const assets = new Map<string, FakeAsset>();
   const hung = new Set<http.IncomingMessage>();
   let failures = { count: 0, status: 500 };
+  let delays: { count: number; ms: number; route?: string } = { count: 0, ms: 0 };
+  const renames: Record<string, string>[] = [];
   let hanging = false;
   let baseUrl = '';
   let host = '';
@@ -525,6 +536,43 @@ export function startFakeCloudinary(options: FakeCloudinaryOptions): Promise<Fak
     }
   };
 
+  /**
+   * Renames an asset (its bytes, format and size go with it). Onto an existing public id only
+   * with `overwrite`, which, as an upload's overwrite does, gives the public id a version above
+   * its previous one.
+   */
+  const handleRename = async (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    body: Buffer,
+  ): Promise<void> => {
+    const { fields } = await parseForm(req.headers['content-type'], body);
+    verifySigned(fields, 'rename');
+    renames.push(fields);
+    const from = fields.from_public_id;
+    const to = fields.to_public_id;
+    if (!from || !to) throw new CloudinaryError(400, 'Missing required parameter - public_id');
+    const source = assets.get(from);
+    if (!source) throw new CloudinaryError(404, `Resource not found - ${from}`);
+    const existing = assets.get(to);
+    if (
+      existing &&
+      from !== to &&
+      !['1', 'true'].includes((fields.overwrite ?? '').toLowerCase())
+    ) {
+      throw new CloudinaryError(400, `to_public_id(${to}) already exists`);
+    }
+    assets.delete(from);
+    const asset: FakeAsset = {
+      ...source,
+      publicId: to,
+      version: existing ? Math.max(source.version, existing.version + 1) : source.version,
+      overwrites: existing ? existing.overwrites + 1 : 0,
+    };
+    assets.set(to, asset);
+    sendJson(res, 200, describeAsset(asset));
+  };
+
   /** `/v1_1/<cloud>/...` */
   const handleApi = async (
     req: http.IncomingMessage,
@@ -544,12 +592,18 @@ export function startFakeCloudinary(options: FakeCloudinaryOptions): Promise<Fak
     }
     const body = await readBody(req);
     const [, cloud, ...rest] = segments;
-    if (cloud !== cloudName) throw new CloudinaryError(404, `Invalid cloud_name ${cloud ?? ''}`);
     const route = rest.join('/');
+    if (delays.count > 0 && (delays.route === undefined || delays.route === route)) {
+      const { ms } = delays;
+      delays = { ...delays, count: delays.count - 1 };
+      await new Promise((done) => setTimeout(done, ms));
+    }
+    if (cloud !== cloudName) throw new CloudinaryError(404, `Invalid cloud_name ${cloud ?? ''}`);
     const method = req.method ?? 'GET';
 
     if (method === 'POST' && route === 'image/upload') return handleUpload(req, res, body);
     if (method === 'POST' && route === 'image/destroy') return handleDestroy(req, res, body);
+    if (method === 'POST' && route === 'image/rename') return handleRename(req, res, body);
     if (method === 'GET' && route === 'ping') {
       verifyBasicAuth(req);
       sendJson(res, 200, { status: 'ok' });
@@ -673,8 +727,12 @@ export function startFakeCloudinary(options: FakeCloudinaryOptions): Promise<Fak
         deliveryRequests,
         rejected,
         assets,
+        renames,
         failNext(count, status) {
           failures = { count, status };
+        },
+        delayNext(count, ms, route) {
+          delays = { count, ms, route };
         },
         hang(on) {
           hanging = on;
@@ -683,11 +741,13 @@ export function startFakeCloudinary(options: FakeCloudinaryOptions): Promise<Fak
         reset() {
           uploads.length = 0;
           destroys.length = 0;
+          renames.length = 0;
           deliveries.length = 0;
           deliveryRequests.length = 0;
           rejected.length = 0;
           assets.clear();
           failures = { count: 0, status: 500 };
+          delays = { count: 0, ms: 0 };
           hanging = false;
           releaseHung();
         },

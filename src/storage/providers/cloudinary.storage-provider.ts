@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { v2 as cloudinary, type UploadApiResponse } from 'cloudinary';
 import { withTimeout } from '../../common/concurrency/with-timeout';
+import { StorageWriteError } from '../image-storage';
 import type { DeliveryTransform, ImageFit, ImageTransform } from '../image-transform';
 import { cloudinaryAsset, cloudinaryPrefix, keyOfCloudinaryAsset } from './cloudinary-asset';
 import type { CloudinaryCredentials } from './cloudinary-url';
@@ -105,32 +106,89 @@ export class CloudinaryStorageProvider implements StorageProvider {
       );
     });
     if (!result) throw this.failure(`uploading ${key}`, new Error('empty response'));
-    return {
-      key,
-      size: result.bytes,
-      width: result.width,
-      height: result.height,
-      // Cloudinary says jpg; the API (and the processor) say jpeg.
-      format: result.format === 'jpg' ? 'jpeg' : result.format,
-      version: result.version,
-    };
+    return storedObject(key, result);
   }
 
   async delete(key: string): Promise<void> {
+    await this.destroy(key);
+  }
+
+  /**
+   * Moves the asset stored under `from` onto `to` (Cloudinary's rename, with `overwrite` and
+   * `invalidate`): how a key that a row names is given new bytes, so that no upload ever writes
+   * over it (an upload given up at its deadline may still be completed by Cloudinary, long after
+   * its failure was answered). A rename that failed may have reached Cloudinary all the same, and
+   * be carried out later: `from` is then destroyed, which settles it. `ok`: the asset was still
+   * there, so no rename can move it any more, and the move failed (a StorageWriteError); `not
+   * found`: the rename took place, and `to` is what it moved. Only when that destroy fails too is
+   * the outcome unknown (a StorageWriteError that says `timedOut`).
+   */
+  async rename(from: string, to: string): Promise<StoredObject> {
+    const source = cloudinaryAsset(from, this.options.folder);
+    const target = cloudinaryAsset(to, this.options.folder);
+    let moved: UploadApiResponse;
+    try {
+      moved = (await withTimeout(
+        cloudinary.uploader.rename(source.fullId, target.fullId, {
+          ...this.api(),
+          resource_type: 'image',
+          type: 'upload',
+          overwrite: true,
+          invalidate: true,
+        }),
+        this.options.timeoutMs,
+        'Cloudinary rename',
+      )) as UploadApiResponse;
+    } catch (error) {
+      const failure = this.failure(`moving ${from} to ${to}`, error);
+      let settled: 'ok' | 'not found';
+      try {
+        settled = await this.destroy(from);
+      } catch (unsettled) {
+        throw new StorageWriteError(to, unsettled, true);
+      }
+      if (settled === 'ok') throw new StorageWriteError(to, failure);
+      return this.describe(to);
+    }
+    return storedObject(to, moved);
+  }
+
+  /** Destroys the asset of `key`: `ok`, or `not found` when there was none. */
+  private async destroy(key: string): Promise<'ok' | 'not found'> {
     const { fullId } = cloudinaryAsset(key, this.options.folder);
     let result: { result?: string };
     try {
-      result = (await cloudinary.uploader.destroy(fullId, {
-        ...this.api(),
-        resource_type: 'image',
-        type: 'upload',
-        invalidate: true,
-      })) as { result?: string };
+      result = (await withTimeout(
+        cloudinary.uploader.destroy(fullId, {
+          ...this.api(),
+          resource_type: 'image',
+          type: 'upload',
+          invalidate: true,
+        }),
+        this.options.timeoutMs,
+        'Cloudinary destroy',
+      )) as { result?: string };
     } catch (error) {
       throw this.failure(`deleting ${key}`, error);
     }
     if (result.result !== 'ok' && result.result !== 'not found') {
       throw this.failure(`deleting ${key}`, new Error(`result ${String(result.result)}`));
+    }
+    return result.result;
+  }
+
+  /** What Cloudinary holds under `key` now (the Admin API's resource). */
+  private async describe(key: string): Promise<StoredObject> {
+    const { fullId } = cloudinaryAsset(key, this.options.folder);
+    try {
+      const resource = (await withTimeout(
+        cloudinary.api.resource(fullId, { ...this.api(), resource_type: 'image' }),
+        this.options.timeoutMs,
+        'Cloudinary resource lookup',
+      )) as UploadApiResponse;
+      return storedObject(key, resource);
+    } catch (error) {
+      throw this.failure(`checking ${key}`, error);
     }
   }
 
@@ -293,6 +351,19 @@ export class CloudinaryStorageProvider implements StorageProvider {
       cause: withoutCredentials(error),
     });
   }
+}
+
+/** An asset as Cloudinary describes it (upload, rename, resource), as a stored object. */
+function storedObject(key: string, asset: UploadApiResponse): StoredObject {
+  return {
+    key,
+    size: asset.bytes,
+    width: asset.width,
+    height: asset.height,
+    // Cloudinary says jpg; the API (and the processor) say jpeg.
+    format: asset.format === 'jpg' ? 'jpeg' : asset.format,
+    version: asset.version,
+  };
 }
 
 /** What the Admin API's resource listing answers (the fields read here). */

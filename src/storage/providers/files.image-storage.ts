@@ -58,6 +58,11 @@ export class FilesImageStorage implements ImageStorage {
     return renditions;
   }
 
+  /** Keys are immutable here: new bytes always get new keys, none is ever moved onto. */
+  moveTo(): Promise<StoredImage> {
+    return Promise.reject(new Error(`${this.provider.driver} storage keys are immutable`));
+  }
+
   url(file: StoredFileRef): Promise<string> {
     if (file.transform) {
       throw new Error(`${this.provider.driver} storage stores renditions; it does not derive them`);
