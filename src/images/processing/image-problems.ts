@@ -100,6 +100,15 @@ export function tooMuchSvgMarkup(limit: number): AppError {
   );
 }
 
+/** An SVG whose check outgrew the sanitiser's heap (see SVG_SANITIZER_HEAP_MB). */
+export function svgTooMuchMemory(heapMb: number): AppError {
+  return new AppError(
+    'image_too_complex',
+    `The SVG takes more than ${heapMb} MiB of memory to check.`,
+    [{ field: 'image', message: `takes more than ${heapMb} MiB of memory to check` }],
+  );
+}
+
 /** A JPEG whose decode would take a pass per scan over more scans than any encoder makes. */
 export function tooManyScans(maxScans: number): AppError {
   return new AppError(

@@ -1190,6 +1190,33 @@ describe(ImageProcessor.name, () => {
       );
     });
 
+    it("refuses an SVG whose check outgrows the sanitiser worker's heap as image_too_complex", async () => {
+      // The worker as started, with a 4 MiB heap instead of SVG_SANITIZER_HEAP_MB.
+      const threads =
+        jest.requireActual<typeof import('node:worker_threads')>('node:worker_threads');
+      const RealWorker = threads.Worker;
+      const spy = jest
+        .spyOn(threads, 'Worker')
+        .mockImplementation(
+          (file, options) =>
+            new RealWorker(file, { ...options, resourceLimits: { maxOldGenerationSizeMb: 4 } }),
+        );
+      try {
+        const greedy = Buffer.from(
+          `<svg xmlns="http://www.w3.org/2000/svg">${`<path d="M${'1'.repeat(20_000)}"/>`.repeat(2_000)}</svg>`,
+        );
+        const error = await rejection(
+          new ImageProcessor(validateEnv({ MAX_UPLOAD_BYTES: String(64 * 1024 * 1024) })).process(
+            write('greedy.svg', greedy),
+          ),
+        );
+        expect(error).toMatchObject({ code: 'image_too_complex' });
+        expect(error.message).toMatch(/MiB of memory to check/);
+      } finally {
+        spy.mockRestore();
+      }
+    });
+
     it('refuses an SVG larger than MAX_IMAGE_PIXELS before rendering it', async () => {
       const limited = new ImageProcessor(validateEnv({ MAX_IMAGE_PIXELS: '1000' }));
       const big = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100"/>');

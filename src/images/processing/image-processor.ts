@@ -41,6 +41,7 @@ import {
   tooManyPixels,
   tooManyScans,
   tooComplex,
+  svgTooMuchMemory,
   tooMuchSvgMarkup,
   tooWideForAvif,
   typeMismatch,
@@ -59,7 +60,7 @@ import {
 import { parseRenditionPresets, renditionSize, type RenditionPreset } from './rendition-presets';
 import { humanReadableSize } from './human-size';
 import { renderSvg, SvgRenderError, type SvgRenderLimits } from './svg-render';
-import { sanitizeSvgOffLoop } from './svg-sanitize';
+import { sanitizeSvgOffLoop, SvgTooMuchMemoryError } from './svg-sanitize';
 import { MAX_SVG_MARKUP, SvgRejectedError } from './svg-sanitizer';
 
 export {
@@ -676,6 +677,7 @@ async function sanitize(input: Buffer): Promise<Buffer> {
     if (error instanceof SvgRejectedError && error.reason === 'too_complex') {
       throw tooMuchSvgMarkup(MAX_SVG_MARKUP);
     }
+    if (error instanceof SvgTooMuchMemoryError) throw svgTooMuchMemory(error.heapMb);
     if (error instanceof SvgRejectedError) throw unsafeSvg(error.message, error.reason);
     throw error;
   }

@@ -12,22 +12,72 @@ const SANITIZER = join(__dirname, `svg-sanitizer${extname(__filename)}`);
 type Reply = { output: Uint8Array } | { reason: SvgRejection; detail: string } | { error: string };
 
 /**
+ * The worker's old-generation heap, in MiB. Measured (Node 24, this machine) on the worst SVGs
+ * within the limits, MAX_SVG_MARKUP elements and attributes in a body of MAX_UPLOAD_BYTES
+ * (15 MiB): 50,000 elements of 300-byte attributes peaked at 226 MiB of heap used in all (young
+ * generation and large strings included), 100,000 small ones at 144 MiB, one 15 MiB text at 67
+ * MiB; each passed under a 128 MiB old generation. Twice that leaves room for a larger
+ * MAX_UPLOAD_BYTES while bounding what one SVG can take of the process.
+ */
+export const SVG_SANITIZER_HEAP_MB = 256;
+
+/** The sanitiser's worker outgrew its heap (SVG_SANITIZER_HEAP_MB): the SVG is too complex. */
+export class SvgTooMuchMemoryError extends Error {
+  constructor(readonly heapMb: number) {
+    super(`Checking the SVG took more than ${heapMb} MiB of memory`);
+    this.name = 'SvgTooMuchMemoryError';
+  }
+}
+
+export interface SanitizeOffLoopOptions {
+  /** Ends the worker at once (its upload was cancelled): the call rejects with the reason. */
+  signal?: AbortSignal;
+  /** The worker's heap limit, for tests; SVG_SANITIZER_HEAP_MB otherwise. */
+  heapMb?: number;
+}
+
+/**
  * sanitizeSvg (same result, same SvgRejectedError) run in a worker thread of its own: an SVG at
  * MAX_SVG_MARKUP took the event loop half a second (over a second on a loaded machine), every
  * other request of the service waiting. A thread per call, not a pool: starting one costs a few
  * tens of milliseconds, small beside rendering the SVG in a child process after, and a thread
- * that ends with its call leaves nothing behind, whatever happens to the upload. A worker that
- * dies without answering (out of memory, a crash) is an Error, as a failure of sanitizeSvg was.
+ * that ends with its call leaves nothing behind, whatever happens to the upload. The thread runs
+ * under its own heap limit (SVG_SANITIZER_HEAP_MB): one that dies of it is an
+ * SvgTooMuchMemoryError (400 image_too_complex), not the process's memory gone. It is
+ * unreferenced, so that it never holds the process open at shutdown, and ended when `signal`
+ * aborts. A worker that dies otherwise without answering (a crash) is an Error, as a failure of
+ * sanitizeSvg was.
  */
-export function sanitizeSvgOffLoop(input: Buffer): Promise<Buffer> {
+export function sanitizeSvgOffLoop(
+  input: Buffer,
+  options: SanitizeOffLoopOptions = {},
+): Promise<Buffer> {
+  const { signal } = options;
+  const heapMb = options.heapMb ?? SVG_SANITIZER_HEAP_MB;
+  if (signal?.aborted) return Promise.reject(abortReason(signal));
   return new Promise((resolve, reject) => {
-    const worker = new Worker(WORKER, { workerData: { module: SANITIZER, input } });
+    const worker = new Worker(WORKER, {
+      workerData: { module: SANITIZER, input },
+      resourceLimits: { maxOldGenerationSizeMb: heapMb },
+    });
+    worker.unref();
     let reply: Reply | undefined;
     let failure: Error | undefined;
+    let aborted: Error | undefined;
+    const onAbort = (): void => {
+      aborted = abortReason(signal!);
+      void worker.terminate();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
     worker.once('message', (message: Reply) => (reply = message));
     worker.once('error', (error) => (failure = error));
     // Settled once the thread has ended, never while it is still running.
     worker.once('exit', (code) => {
+      signal?.removeEventListener('abort', onAbort);
+      if (aborted) return reject(aborted);
+      if (failure && (failure as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY') {
+        return reject(new SvgTooMuchMemoryError(heapMb));
+      }
       if (failure) return reject(failure);
       if (!reply) return reject(new Error(`The SVG sanitiser's worker ended (code ${code})`));
       if ('output' in reply) {
@@ -38,4 +88,9 @@ export function sanitizeSvgOffLoop(input: Buffer): Promise<Buffer> {
       reject(new Error(reply.error));
     });
   });
+}
+
+function abortReason(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason : new Error('The SVG check was cancelled');
 }
