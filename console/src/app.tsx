@@ -19,6 +19,7 @@ import { Assets } from './views/assets';
 import { ChangePassword } from './views/change-password';
 import { Gallery } from './views/gallery';
 import { AssetDetail, ProductImageDetail } from './views/image-detail';
+import { ImportRows } from './views/import-rows';
 import { Jobs } from './views/jobs';
 import { Login, LoginAgain } from './views/login';
 import { Products } from './views/products';
@@ -47,6 +48,8 @@ function view(location: Location) {
   if ((params = match('/assets/:imageId', path)))
     return <AssetDetail key={path} imageId={params.imageId} />;
   if (path === '/jobs') return <Jobs />;
+  if ((params = match('/jobs/imports/:importId', path)))
+    return <ImportRows key={path} importId={params.importId} location={location} />;
   if (path === '/api-keys') return <ApiKeys location={location} />;
   if (path === '/users') return <Users location={location} />;
   return (

@@ -1,3 +1,4 @@
+import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import {
   listImports,
@@ -9,6 +10,7 @@ import {
   type RenditionRebuildDto,
 } from '@sdk';
 import { CallFailed, messageOf, unwrap } from '../api';
+import { Link } from '../components/link';
 import { Notice, type NoticeValue } from '../components/notice';
 import { ReadError } from '../components/read-failed';
 import { Page } from '../components/page';
@@ -133,7 +135,20 @@ export function Jobs() {
                     done={i.counts.done}
                     total={i.counts.total}
                     detail={`${i.counts.ok} ok, ${i.counts.failed} failed, ${i.counts.pending} pending · ${i.format.toUpperCase()}`}
-                  />
+                    to={`/jobs/imports/${i.id}`}
+                  >
+                    {i.counts.failed > 0 && (
+                      <Link class="subtle-link" to={`/jobs/imports/${i.id}?status=failed`}>
+                        {i.counts.failed === 1
+                          ? 'The failed row'
+                          : `The ${i.counts.failed} failed rows`}
+                        <span class="visually-hidden">
+                          {' '}
+                          of the {`import of ${formatDate(i.created_at)}`}
+                        </span>
+                      </Link>
+                    )}
+                  </ProgressItem>
                 ))}
               </ul>
             )}
@@ -178,19 +193,24 @@ interface ProgressProps {
   done: number;
   total: number;
   detail: string;
+  /** Where its label leads: the import's rows. */
+  to?: string;
+  /** Links under the detail. */
+  children?: ComponentChildren;
 }
 
-function ProgressItem({ label, state, done, total, detail }: ProgressProps) {
+function ProgressItem({ label, state, done, total, detail, to, children }: ProgressProps) {
   return (
     <li class="progress-item">
       <div class="progress-head">
-        <span class="progress-label">{label}</span>
+        <span class="progress-label">{to ? <Link to={to}>{label}</Link> : label}</span>
         <span class={`tag tag-${state}`}>{state}</span>
       </div>
       <progress max={Math.max(total, 1)} value={done} aria-label={label} />
       <p class="tile-meta">
         {done} of {total} done · {detail}
       </p>
+      {children}
     </li>
   );
 }

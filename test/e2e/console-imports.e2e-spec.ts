@@ -1,0 +1,153 @@
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Browser, Page } from 'playwright-core';
+import { expectAccessible } from '../support/accessibility';
+import { screenshotPath } from '../support/browser';
+import { loggedInPage, startConsoleHarness, type ConsoleHarness } from '../support/console-harness';
+import { eventually } from '../support/eventually';
+import { call, type Credential } from '../support/http';
+import type { TestApp } from '../support/test-app';
+
+/**
+ * A bulk import's rows in the gallery console, in Debian's Chromium: from the Jobs page to the
+ * import's rows, each failed row with its problem (code and words), its source URL and its
+ * product, a page at a time.
+ */
+describe('The gallery console’s import rows', () => {
+  let h: ConsoleHarness;
+  let t: TestApp;
+  let browser: Browser;
+  let page: Page;
+  let base: string;
+  let admin: Credential;
+  let sources: Server;
+  let origin: string;
+
+  beforeAll(async () => {
+    // A loopback server with no image: a 404, and a web page where an image was expected.
+    sources = createServer((req, res) => {
+      if (req.url === '/page.jpg') {
+        res.writeHead(200, { 'content-type': 'image/jpeg' }).end('<html><body>Hi</body></html>');
+      } else {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not here');
+      }
+    });
+    sources.listen(0, '127.0.0.1');
+    await once(sources, 'listening');
+    origin = `http://127.0.0.1:${(sources.address() as AddressInfo).port}`;
+    h = await startConsoleHarness({
+      IMPORT_ALLOWED_PRIVATE_ORIGINS: origin,
+      JOB_POLL_INTERVAL_MS: '500',
+    });
+    ({ t, browser, base, admin } = h);
+  });
+
+  afterAll(async () => {
+    await h?.close();
+    sources?.closeAllConnections();
+    await new Promise<void>((resolve) => (sources ? sources.close(() => resolve()) : resolve()));
+  });
+
+  beforeEach(async () => {
+    page = await loggedInPage(browser, base);
+  });
+
+  afterEach(async () => {
+    await page?.close();
+  });
+
+  /** Posts an import of `rows` through the API and waits until every row is done. */
+  async function importDone(rows: Record<string, unknown>[]): Promise<string> {
+    const posted = await call(t.app, 'POST', '/api/v1/imports', admin, { rows });
+    expect(posted.statusCode).toBe(202);
+    const id = posted.json<{ id: string }>().id;
+    await eventually(async () => {
+      const read = await call(t.app, 'GET', `/api/v1/imports/${id}`, admin);
+      return read.json<{ state: string }>().state === 'completed';
+    }, `import ${id} to complete`);
+    return id;
+  }
+
+  it('shows each failed row’s problem, source URL and product, reached from the Jobs page', async () => {
+    const product = await call(t.app, 'POST', '/api/v1/products', admin, {
+      name: 'Imported boots',
+      gtin: '4006381333931',
+    });
+    expect(product.statusCode).toBe(201);
+    const productId = product.json<{ id: string }>().id;
+    const missing = `${origin}/missing.png`;
+    const webPage = `${origin}/page.jpg`;
+    const id = await importDone([
+      { product_id: productId, url: missing },
+      { gtin: '4006381333931', url: webPage },
+      { external_id: 'no-such-product', url: missing },
+    ]);
+
+    await page.goto(`${base}/console/jobs`);
+    await page.getByRole('link', { name: /The 3 failed rows/ }).click();
+    await page.waitForURL(`${base}/console/jobs/imports/${id}?status=failed`);
+    await page.getByRole('heading', { level: 1, name: /^Import of / }).waitFor();
+    const row = (n: number) => page.locator(`tr[data-row="${n}"]`);
+    await row(3).waitFor();
+
+    // The 404: its code and the service's words, the URL, the product as a link to its gallery.
+    const first = await row(1).innerText();
+    expect(first).toContain('image_url_unreachable');
+    expect(first).toContain(missing);
+    expect(first).toContain(productId);
+    await expect(row(1).getByRole('link').getAttribute('href')).resolves.toBe(
+      `/console/products/${productId}`,
+    );
+    // Not an image (a web page): refused by its bytes, the product named by its GTIN.
+    const second = await row(2).innerText();
+    expect(second).toMatch(/unsupported_image_type|invalid_image/);
+    expect(second).toContain(webPage);
+    expect(second).toContain('GTIN 04006381333931');
+    // No such product: said so, with the external id the row named.
+    const third = await row(3).innerText();
+    expect(third).toContain('product_not_found');
+    expect(third).toContain('no-such-product');
+    // The words under each code are the service's, as the API gives them.
+    const rows = await call(t.app, 'GET', `/api/v1/imports/${id}/rows`, admin);
+    for (const [i, item] of rows
+      .json<{ items: { problem: { message: string } }[] }>()
+      .items.entries()) {
+      await expect(row(i + 1).innerText()).resolves.toContain(item.problem.message);
+    }
+    await expectAccessible(page, 'an import’s failed rows');
+    await page.screenshot({ path: screenshotPath('console-import-rows'), fullPage: true });
+
+    // Every row, with the filter: the same three here.
+    await page.getByLabel('Show', { exact: true }).selectOption('');
+    await page.waitForURL(`${base}/console/jobs/imports/${id}`);
+    await row(3).waitFor();
+    await expect(page.locator('tr[data-row]').count()).resolves.toBe(3);
+    await page.getByLabel('Show', { exact: true }).selectOption('ok');
+    await page.getByText('No imported rows.').waitFor();
+  });
+
+  it('pages the rows as the API does', async () => {
+    const id = await importDone(
+      Array.from({ length: 55 }, (_, i) => ({ gtin: '96385074', url: `${origin}/r${i + 1}.png` })),
+    );
+    await page.goto(`${base}/console/jobs/imports/${id}?status=failed`);
+    await page.locator('tr[data-row="50"]').waitFor();
+    await expect(page.locator('tr[data-row]').count()).resolves.toBe(50);
+    await page.getByRole('link', { name: 'Next page' }).click();
+    await page.locator('tr[data-row="55"]').waitFor();
+    await expect(page.locator('tr[data-row]').count()).resolves.toBe(5);
+    await expect(page.locator('tr[data-row="51"]').innerText()).resolves.toContain(
+      `${origin}/r51.png`,
+    );
+    await page.getByRole('button', { name: 'Previous page' }).click();
+    await page.locator('tr[data-row="1"]').waitFor();
+  });
+
+  it('says in words that an address names no import, and offers the way back', async () => {
+    await page.goto(`${base}/console/jobs/imports/00000000-0000-4000-8000-000000000000`);
+    await page.getByRole('heading', { name: 'Import not found', level: 1 }).waitFor();
+    await page.getByRole('link', { name: 'Go to the jobs' }).click();
+    await page.getByRole('heading', { name: 'Jobs', level: 1 }).waitFor();
+  });
+});
