@@ -1,7 +1,14 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CONSOLE_PAGE, consoleBuildDir, consoleFileFor, isHashedAsset } from './console-files';
+import {
+  CONSOLE_PAGE,
+  consoleAnswerFor,
+  consoleBuildDir,
+  consoleFileFor,
+  isHashedAsset,
+  isNavigation,
+} from './console-files';
 
 describe(consoleFileFor.name, () => {
   it.each([
@@ -60,5 +67,42 @@ describe(consoleBuildDir.name, () => {
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
+  });
+});
+
+describe(consoleAnswerFor.name, () => {
+  const none = () => false;
+  it.each([
+    ['products/Blue shoe.jpg', true, CONSOLE_PAGE],
+    ['<img src=x onerror=alert(1)>.x', true, CONSOLE_PAGE],
+    ['products/Blue shoe.jpg', false, 'products/Blue shoe.jpg'],
+    ['assets/index-gone.js', true, 'assets/index-gone.js'],
+    ['a<b"c d', false, CONSOLE_PAGE],
+  ])('answers a missing %j (navigation: %s) with %s', (path, navigation, file) => {
+    expect(consoleAnswerFor(path, none, navigation)).toBe(file);
+  });
+
+  it('answers a file the build has with that file, navigation or not', () => {
+    expect(consoleAnswerFor('favicon.svg', () => true, true)).toBe('favicon.svg');
+  });
+
+  it.each(['../package.json', 'x\0.js', './index.html'])(
+    'answers %j with nothing even as a navigation',
+    (path) => {
+      expect(consoleAnswerFor(path, none, true)).toBeUndefined();
+    },
+  );
+});
+
+describe(isNavigation.name, () => {
+  it.each([
+    [{ 'sec-fetch-mode': 'navigate', accept: '*/*' }, true],
+    [{ 'sec-fetch-mode': 'no-cors', accept: 'text/html' }, false],
+    [{ accept: 'text/html,application/xhtml+xml;q=0.9,*/*;q=0.8' }, true],
+    [{ accept: '*/*' }, false],
+    [{ accept: 'application/json, text/html' }, false],
+    [{}, false],
+  ])('says %j is a navigation: %s', (headers, navigation) => {
+    expect(isNavigation(headers)).toBe(navigation);
   });
 });

@@ -44,6 +44,38 @@ export function consoleFileFor(path: string): string | undefined {
   return path.includes('\\') || posix.normalize(path) !== path ? undefined : path;
 }
 
+/**
+ * What answers `/console/<path>` once it is known whether the file {@link consoleFileFor} names
+ * is in the build (`exists`) and whether the browser is opening a page there (`navigation`: the
+ * address typed, a link or bookmark followed, a reload). A page opened at a name the build has
+ * no file for (`/console/products/shoe.jpg`, a link whose last segment holds a dot, as a pasted
+ * or mangled one may) is a client-side route like any other: answered with the console's page,
+ * whose router then says that nothing is there, rather than with the API's problem+json, which
+ * a browser shows as raw JSON. The page never holds the path (nothing of it is reflected). A
+ * script, style or image fetched at a missing name (a stale bundle's) stays a missing file (404),
+ * as does anything under `assets/`, the bundle's own folder: HTML is no script.
+ */
+export function consoleAnswerFor(
+  path: string,
+  exists: (file: string) => boolean,
+  navigation: boolean,
+): string | undefined {
+  const file = consoleFileFor(path);
+  if (file === undefined || file === CONSOLE_PAGE || exists(file)) return file;
+  return navigation && !isHashedAsset(file) ? CONSOLE_PAGE : file;
+}
+
+/**
+ * Whether a request opens a page (a navigation): its `Sec-Fetch-Mode` says so, or, from a browser
+ * that sends none, it asks for HTML first of all.
+ */
+export function isNavigation(headers: Record<string, string | string[] | undefined>): boolean {
+  const mode = headers['sec-fetch-mode'];
+  if (typeof mode === 'string') return mode === 'navigate';
+  const accept = headers.accept;
+  return typeof accept === 'string' && /^\s*text\/html\s*(?:[;,]|$)/i.test(accept);
+}
+
 /** Vite names the bundled files after their content: they never change under their names. */
 export function isHashedAsset(file: string): boolean {
   return file.startsWith('assets/');

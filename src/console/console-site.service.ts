@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
@@ -7,7 +7,13 @@ import { STORAGE_PROVIDER, type StorageProvider } from '../storage/storage-provi
 import { publicBaseUrl } from '../storage/storage.config';
 import { CONSOLE_CONFIG, type ConsoleConfig } from './console.config';
 import { consoleContentSecurityPolicy, httpOrigin } from './console-csp';
-import { CONSOLE_PAGE, consoleBuildDir, consoleFileFor, isHashedAsset } from './console-files';
+import {
+  CONSOLE_PAGE,
+  consoleAnswerFor,
+  consoleBuildDir,
+  isHashedAsset,
+  isNavigation,
+} from './console-files';
 
 /** A key of the shape images are stored under: its URL shows where storage serves images from. */
 const PROBE_KEY = 'products/console/probe/original.jpg';
@@ -38,9 +44,18 @@ export class ConsoleSite implements OnModuleInit {
     this.policy = consoleContentSecurityPolicy(origins);
   }
 
+  /** Whether the build has `file` (a path {@link consoleAnswerFor} checked), a file not a folder. */
+  private hasFile(file: string): boolean {
+    return statSync(join(this.root, file), { throwIfNoEntry: false })?.isFile() ?? false;
+  }
+
   /** Sends the file for `/console/<path>` (the page for client-side routes) once it is sent. */
   async send(reply: FastifyReply, path: string): Promise<void> {
-    const file = consoleFileFor(path);
+    const file = consoleAnswerFor(
+      path,
+      (name) => this.hasFile(name),
+      isNavigation(reply.request.headers),
+    );
     // The answer to any file the console does not have (the application's not-found handler).
     if (file === undefined) {
       reply.callNotFound();
