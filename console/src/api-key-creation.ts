@@ -8,6 +8,7 @@ import {
 import { useRef, useState } from 'preact/hooks';
 import { CallFailed, doneAnswerLost, messageOf, newIdempotencyKey, retryable, unwrap } from './api';
 import type { Role, Scope } from './session';
+import { quoted } from './format';
 
 /**
  * A key made whose secret never reached the person: the creation's answer was lost, and its
@@ -70,7 +71,7 @@ export function failureOf(caught: unknown, name: string): Failure {
         : `The service failed (${caught.status})`;
     return {
       message:
-        `${what}, even on a retry: the key “${name}” may have been created. Press Create key ` +
+        `${what}, even on a retry: the key ${quoted(name)} may have been created. Press Create key ` +
         'again to find out: with the same fields, it is never made twice.',
       unsure: true,
     };
@@ -78,7 +79,7 @@ export function failureOf(caught: unknown, name: string): Failure {
   if (stillInUse(caught)) {
     return {
       message:
-        `The service is still creating “${name}”. Press Create key again in a moment to see ` +
+        `The service is still creating ${quoted(name)}. Press Create key again in a moment to see ` +
         'how it ended: with the same fields, it is never made twice.',
       unsure: true,
     };

@@ -1,5 +1,6 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useRef } from 'preact/hooks';
+import { isolate } from '../format';
 
 interface Props {
   title: string;
@@ -15,7 +16,8 @@ interface Props {
 export function Page({ title, lead, children }: Props) {
   const heading = useRef<HTMLHeadingElement>(null);
   useEffect(() => {
-    document.title = `${title} · Console · Product images`;
+    // The title is plain text: a name in it is isolated, as `<bdi>` isolates it in the page.
+    document.title = `${isolate(title)} · Console · Product images`;
   }, [title]);
   useEffect(() => {
     heading.current?.focus({ preventScroll: true });

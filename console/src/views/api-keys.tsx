@@ -12,6 +12,7 @@ import { pageAsked, type Location } from '../router';
 import { ApiKeyTable } from './api-key-table';
 import { LostSecret, NewSecret } from './api-key-secret';
 import { NewApiKey } from './new-api-key';
+import { quoted } from '../format';
 
 const PER_PAGE = 20;
 
@@ -21,7 +22,7 @@ type Revoking = Pick<ApiKeyDto, 'id' | 'name'> & { prefix?: string };
 const pageAt = (n: number) => (n === 1 ? '/api-keys' : `/api-keys?page=${n}`);
 
 const lostNotice = (name: string) =>
-  `The key “${name}” was created, but the answer that held its key was lost on the way: ` +
+  `The key ${quoted(name)} was created, but the answer that held its key was lost on the way: ` +
   'its key cannot be shown again.';
 
 /**
@@ -48,7 +49,7 @@ export function ApiKeys({ location }: { location: Location }) {
     setRevoking(undefined);
     try {
       await unwrap(revokeApiKey({ path: { id: key.id } }));
-      setNotice({ kind: 'success', text: `Revoked “${key.name}”: it works no more.` });
+      setNotice({ kind: 'success', text: `Revoked ${quoted(key.name)}: it works no more.` });
       if (key.id === lost?.id) setLost(undefined);
       reload();
     } catch (caught) {
@@ -68,7 +69,7 @@ export function ApiKeys({ location }: { location: Location }) {
             setCreated(key);
             setNotice({
               kind: 'success',
-              text: `Created “${key.name}”. Copy its key now: you will not see it again.`,
+              text: `Created ${quoted(key.name)}. Copy its key now: you will not see it again.`,
             });
             reload();
           }}

@@ -3,6 +3,7 @@ import type { ImageDto } from '@sdk';
 import { Link } from '../components/link';
 import { Picture } from '../components/picture';
 import { changedFields, useDraft } from '../draft';
+import { quoted } from '../format';
 
 /** What the edit form changes, as text. */
 type ImageFields = { title: string; alt_text: string; description: string };
@@ -343,7 +344,7 @@ export function TheirValue({ id, value }: { id: string; value: string | undefine
     <p class="hint conflict" id={id} role="status">
       {value === ''
         ? 'Someone else cleared this meanwhile.'
-        : `Someone else changed this meanwhile to “${value}”.`}{' '}
+        : `Someone else changed this meanwhile to ${quoted(value)}.`}{' '}
       Saving keeps what you wrote.
     </p>
   );

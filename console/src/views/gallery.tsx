@@ -21,7 +21,7 @@ import { Link } from '../components/link';
 import { Notice, type NoticeValue } from '../components/notice';
 import { Page } from '../components/page';
 import { ReadFailed, useRetry } from '../components/read-failed';
-import { formatCount } from '../format';
+import { formatCount, quoted } from '../format';
 import { dropOn, inOrder, movable, moveTo } from '../gallery-order';
 import { focusLost, GalleryTile, type TileActions } from './gallery-tile';
 import { ProductDetails } from './product-details';
@@ -249,7 +249,7 @@ export function Gallery({ productId }: { productId: string }) {
         unwrapVersion(
           reorderProductImages({ path: { productId }, body: { image_ids: ids }, headers: ifMatch }),
         ),
-      `Moved “${nameOf(moved)}” to position ${position} of ${ids.length}.`,
+      `Moved ${quoted(nameOf(moved))} to position ${position} of ${ids.length}.`,
     ).then((moved) => {
       // Refused or lost (not a 412, which showed the gallery as it is now): the order as it was.
       if (!moved) setGallery((now) => (now === shown ? before : now));
@@ -272,7 +272,7 @@ export function Gallery({ productId }: { productId: string }) {
               headers: ifMatch,
             }),
           ),
-        `“${nameOf(image)}” is now the primary image.`,
+        `${quoted(nameOf(image))} is now the primary image.`,
       );
     },
     save(image, fields, stored) {
@@ -288,7 +288,7 @@ export function Gallery({ productId }: { productId: string }) {
           stored(data);
           return version;
         },
-        `Saved “${fields.title || nameOf(image)}”.`,
+        `Saved ${quoted(fields.title || nameOf(image))}.`,
       );
     },
     askDelete: setDeleting,
@@ -402,7 +402,7 @@ export function Gallery({ productId }: { productId: string }) {
                 unwrapVersion(
                   deleteProductImage({ path: { productId, imageId: image.id }, headers: ifMatch }),
                 ),
-              `Deleted “${nameOf(image)}”.`,
+              `Deleted ${quoted(nameOf(image))}.`,
             );
           }}
         >

@@ -3,7 +3,7 @@ import { deleteProduct, updateProduct, type ProductDto, type UpdateProductDto } 
 import { CallFailed, messageOf, unwrap } from '../api';
 import { Confirm } from '../components/confirm';
 import { ErrorText, type NoticeValue } from '../components/notice';
-import { formatCount } from '../format';
+import { formatCount, quoted } from '../format';
 import { navigate } from '../router';
 import { useDraft } from '../draft';
 import { TheirValue } from './gallery-tile';
@@ -113,7 +113,7 @@ export function ProductDetails({ product, readOnly, onSaved, reload, notify }: P
       if (!unsaved) close();
       notify({
         kind: 'success',
-        text: `Saved “${saved.name}”.${unsaved ? ' What you typed since is still in the form.' : ''}`,
+        text: `Saved ${quoted(saved.name)}.${unsaved ? ' What you typed since is still in the form.' : ''}`,
       });
     } catch (caught) {
       await refused(caught);
@@ -127,7 +127,7 @@ export function ProductDetails({ product, readOnly, onSaved, reload, notify }: P
     try {
       await unwrap(deleteProduct({ path: { productId: product.id }, headers: ifMatch }));
       // The product's page is gone: Back does not lead to it, and the list says what was done.
-      announceOnProducts(`Deleted “${product.name}”.`);
+      announceOnProducts(`Deleted ${quoted(product.name)}.`);
       navigate('/products', { replace: true });
       return;
     } catch (caught) {

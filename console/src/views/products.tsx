@@ -17,6 +17,7 @@ import { Notice, type NoticeValue } from '../components/notice';
 import { keepFocusInPage, Page } from '../components/page';
 import { navigate, type Location } from '../router';
 import { canChange, useSession } from '../session';
+import { quoted } from '../format';
 
 const PAGE_SIZE = 24;
 
@@ -187,7 +188,7 @@ function ProductList({ items, searched }: { items: ProductDto[]; searched: strin
     return (
       <p class="empty">
         {searched
-          ? `No product has the GTIN, external id or name “${searched}”.`
+          ? `No product has the GTIN, external id or name ${quoted(searched)}.`
           : 'No products yet: create one.'}
       </p>
     );

@@ -12,6 +12,7 @@ import {
   type Upload,
 } from '../uploads';
 import { sessionPerson } from '../session';
+import { quoted } from '../format';
 
 const STATE_TEXT: Record<Upload['state'], string> = {
   waiting: 'Waiting',
@@ -48,7 +49,8 @@ export function UploadZone({ productId }: { productId: string }) {
           (u) => u.state === 'done' && before.find((b) => b.key === u.key)?.state !== 'done',
         );
         before = next;
-        if (stored.length > 0) setSaid(`Uploaded ${stored.map((u) => `“${u.name}”`).join(', ')}.`);
+        if (stored.length > 0)
+          setSaid(`Uploaded ${stored.map((u) => `${quoted(u.name)}`).join(', ')}.`);
         setRows(next);
       },
     });
@@ -65,7 +67,7 @@ export function UploadZone({ productId }: { productId: string }) {
     retryUpload(uploads, upload.key);
     // Its button goes: the focus goes to the panel's heading, not lost, and the retry is said.
     document.getElementById('upload-title')?.focus();
-    setSaid(`Sending “${upload.name}” again.`);
+    setSaid(`Sending ${quoted(upload.name)} again.`);
   };
 
   /** Each upload not stored, sent again (or cancelled): in the order they were queued. */

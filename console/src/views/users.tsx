@@ -14,7 +14,7 @@ import { Notice, type NoticeValue } from '../components/notice';
 import { Page } from '../components/page';
 import { NumberedPager } from '../components/pager';
 import { ReadError } from '../components/read-failed';
-import { formatDate } from '../format';
+import { formatDate, quoted } from '../format';
 import { usePagedListing } from '../paged-listing';
 import { pageAsked, type Location } from '../router';
 import type { Role } from '../session';
@@ -54,7 +54,7 @@ export function Users({ location }: { location: Location }) {
       <div class="toolbar">
         <NewUser
           onCreated={(user) => {
-            setNotice({ kind: 'success', text: `Created the user “${user.username}”.` });
+            setNotice({ kind: 'success', text: `Created the user ${quoted(user.username)}.` });
             reload();
           }}
         />
@@ -66,9 +66,11 @@ export function Users({ location }: { location: Location }) {
         <UserTable
           users={listed.items}
           onRole={(user, role) =>
-            void update(user, { role }, `The role of “${user.username}” is now ${role}.`)
+            void update(user, { role }, `The role of ${quoted(user.username)} is now ${role}.`)
           }
-          onEnable={(user) => void update(user, { disabled: false }, `Enabled “${user.username}”.`)}
+          onEnable={(user) =>
+            void update(user, { disabled: false }, `Enabled ${quoted(user.username)}.`)
+          }
           onAsk={setAsked}
         />
       )}
@@ -81,7 +83,7 @@ export function Users({ location }: { location: Location }) {
           confirmLabel="Disable user"
           onCancel={() => setAsked(undefined)}
           onConfirm={() =>
-            void update(asked.user, { disabled: true }, `Disabled “${asked.user.username}”.`)
+            void update(asked.user, { disabled: true }, `Disabled ${quoted(asked.user.username)}.`)
           }
         >
           <p>
@@ -96,7 +98,7 @@ export function Users({ location }: { location: Location }) {
           confirmLabel="Delete user"
           onCancel={() => setAsked(undefined)}
           onConfirm={() =>
-            void change(`Deleted “${asked.user.username}”.`, () =>
+            void change(`Deleted ${quoted(asked.user.username)}.`, () =>
               unwrap(deleteUser({ path: { id: asked.user.id } })),
             )
           }
