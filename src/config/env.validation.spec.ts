@@ -449,6 +449,45 @@ describe(validateEnv.name, () => {
       expect(problemsOf({ ...s3, STORAGE_LOCAL_DIR: '/proc/pis' })).toEqual([]);
     });
 
+    it('refuse a path with spaces around it or a control character, rather than a folder made relative to the working directory', () => {
+      // DATA_DIR=" /data" (a space after = in a container's environment) was taken as the
+      // relative path " /data": the database, keys and media went into a folder of that name
+      // under the working directory, not onto the volume at /data.
+      const rule = 'must be a path without spaces around it or control characters';
+      const paths = ['DATA_DIR', 'STORAGE_LOCAL_DIR'];
+      const keys = ['JWT_PRIVATE_KEY_FILE', 'JWT_PUBLIC_KEY_FILE', 'JWT_PREVIOUS_PUBLIC_KEY_FILE'];
+      const rs256 = { JWT_ALGORITHM: 'RS256', DELIVERY_SIGNING_KEYS: 'd'.repeat(40) };
+      for (const bad of [
+        ' /srv/pis',
+        '/srv/pis ',
+        '/srv/pis\n',
+        '/srv/\u0007pis',
+        '/srv/\u009bpis',
+      ]) {
+        for (const name of paths) expect(problemsOf({ [name]: bad })).toEqual([name]);
+        for (const name of keys) {
+          const problems = problemsOf({
+            ...rs256,
+            JWT_PRIVATE_KEY_FILE: '/k',
+            JWT_PUBLIC_KEY_FILE: '/p',
+            [name]: bad,
+          });
+          expect(problems).toEqual([name]);
+        }
+      }
+      let message = '';
+      try {
+        validateEnv({ DATA_DIR: ' /srv/pis' });
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      expect(message).toContain(`  - DATA_DIR: ${rule}\n`);
+      expect(message).not.toContain('/srv/pis');
+      // Blank is still the default, and inner spaces and non-ASCII letters are fine.
+      expect(validateEnv({ DATA_DIR: '   ' }).DATA_DIR).toBe('./data');
+      expect(problemsOf({ DATA_DIR: join(tmpdir(), 'pis données', 'data') })).toEqual([]);
+    });
+
     it('refuse a DATA_DIR or local storage folder that is a file, or lies below one', () => {
       const dir = mkdtempSync(join(tmpdir(), 'pis-env-'));
       try {

@@ -203,6 +203,25 @@ const FOLDER_OBSTACLES = {
     'can be made',
 } as const;
 
+/**
+ * A path setting (a folder the service makes, a key file it reads) as it is written: no space
+ * around it, no control character. " /data" (a space after `=` in a container's environment) is
+ * a relative path, which put the database, keys and media in a folder named " " under the working
+ * directory instead of on the volume at /data; such a slip is refused, naming the variable.
+ */
+function PlainPath(): PropertyDecorator {
+  return ValidateBy({
+    name: 'plainPath',
+    validator: {
+      validate: (value: unknown) =>
+        typeof value !== 'string' ||
+        // eslint-disable-next-line no-control-regex
+        (value === value.trim() && !/[\u0000-\u001f\u007f-\u009f]/.test(value)),
+      defaultMessage: () => 'must be a path without spaces around it or control characters',
+    },
+  });
+}
+
 /** A folder the service makes and writes (DATA_DIR, STORAGE_LOCAL_DIR): see folderObstacle. */
 function MakeableFolder(
   used: (env: EnvironmentVariables) => boolean = () => true,
@@ -434,6 +453,7 @@ export class EnvironmentVariables {
   LOG_FORMAT: LogFormat = LogFormat.Auto;
 
   @Transform(blankToUndefined)
+  @PlainPath()
   @IsString()
   @MakeableFolder()
   DATA_DIR = './data';
@@ -673,11 +693,13 @@ export class EnvironmentVariables {
 
   /** RS256: paths of the PEM private key (signs) and public key (verifies). */
   @Transform(blankToUndefined)
+  @PlainPath()
   @ValidateIf((env: EnvironmentVariables) => env.JWT_ALGORITHM === JwtAlgorithm.RS256)
   @IsString({ message: 'is required when JWT_ALGORITHM=RS256 (path of a PEM private key)' })
   JWT_PRIVATE_KEY_FILE?: string = undefined;
 
   @Transform(blankToUndefined)
+  @PlainPath()
   @ValidateIf((env: EnvironmentVariables) => env.JWT_ALGORITHM === JwtAlgorithm.RS256)
   @IsString({ message: 'is required when JWT_ALGORITHM=RS256 (path of a PEM public key)' })
   JWT_PUBLIC_KEY_FILE?: string = undefined;
@@ -695,6 +717,7 @@ export class EnvironmentVariables {
   JWT_PREVIOUS_SECRET?: string = undefined;
 
   @Transform(blankToUndefined)
+  @PlainPath()
   @ValidateIf((env: EnvironmentVariables) => env.JWT_PREVIOUS_PUBLIC_KEY_FILE !== undefined)
   @OnlyWith(JwtAlgorithm.RS256, 'JWT_PREVIOUS_SECRET')
   @IsString({ message: 'must be the path of a PEM public key' })
@@ -787,6 +810,7 @@ export class EnvironmentVariables {
 
   /** Local storage root; default `<DATA_DIR>/media`. Served at /media: never DATA_DIR itself. */
   @Transform(blankToUndefined)
+  @PlainPath()
   @IsOptional()
   @IsString()
   @ClearOfDataDir()
