@@ -72,7 +72,10 @@ async function bootstrap(): Promise<void> {
       // Then the spans still buffered, when tracing is on (an unreachable collector is no failure).
       .then(() => tracing?.stop().catch(() => undefined))
       .then(
-        () => process.exit(0),
+        () => {
+          removeJobSpoolFiles(logger, removeLiveSpoolFiles);
+          process.exit(0);
+        },
         (err: unknown) => {
           logger.error({ err: safeError(err) }, 'Shutdown failed', PROCESS_CONTEXT);
           process.exit(1);
@@ -100,6 +103,19 @@ async function bootstrap(): Promise<void> {
   // Only now that start-up has succeeded: a generated password printed by a start that then
   // failed would be lost with the failure (see AdminBootstrapService).
   await app.get(AdminBootstrapService).ensureFirstAdministrator();
+}
+
+/**
+ * At the end of a graceful shutdown: the jobs handed back to their queue by the job queue's stop
+ * (a bulk import's row whose image was still downloading, a rebuild's original read back) may
+ * still hold their spool files, which go now rather than at the hourly sweep. Every request is
+ * over by then.
+ */
+function removeJobSpoolFiles(logger: Logger, removeSpoolFiles: () => { files: number }): void {
+  const { files } = removeSpoolFiles();
+  if (files === 0) return;
+  const fields = { spool_files_removed: files };
+  logger.log(fields, 'Removed the temporary files of interrupted jobs', PROCESS_CONTEXT);
 }
 
 /**
