@@ -110,6 +110,33 @@ describe(redactHeaders.name, () => {
     const plain = { host: 'h', accept: '*/*' };
     expect(redactHeaders(plain)).toBe(plain);
   });
+
+  it.each([
+    'x-amz-security-token',
+    'x-auth-token',
+    'x-access-token',
+    'x-csrf-token',
+    'x-client-secret',
+    'x-api-secret',
+    'x-password',
+    'x-amz-signature',
+    'x-goog-signature',
+    'x-apikey',
+    'x-api-token',
+    'x-auth',
+    'www-authenticate-me',
+    'set-cookie',
+  ])('replaces the value of %s, a header some client sends a credential in', (name) => {
+    // Credentials meant for another service (an S3 session token, an X-Auth-Token), sent here by
+    // a client that sends them everywhere: the service reads none, but its log must not keep them.
+    const out = redactHeaders({ host: 'h', [name]: 'FwoGZXIvYXdzEJr//secret' });
+    expect(out).toEqual({ host: 'h', [name]: REDACTED });
+  });
+
+  it('keeps headers whose names only look alike', () => {
+    const plain = { 'accept-encoding': 'gzip', 'x-request-id': 'r', 'content-length': '3' };
+    expect(redactHeaders(plain)).toBe(plain);
+  });
 });
 
 describe(requestIdFor.name, () => {

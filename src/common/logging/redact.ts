@@ -29,8 +29,12 @@ const SECRET_QUERY_PARAMS = new Set([
 
 export const REDACTED = '[REDACTED]';
 
-/** Request headers that carry credentials; their values never reach a log line. */
-const SECRET_HEADERS = ['authorization', 'proxy-authorization', 'x-api-key', 'cookie'] as const;
+/**
+ * Request headers that carry credentials, ours (`authorization`, `x-api-key`, `cookie`) or other
+ * services' that a client sends everywhere (an S3 session's `x-amz-security-token`, an
+ * `x-auth-token`): by the words such names hold. Their values never reach a log line.
+ */
+const SECRET_HEADER = /auth|token|secret|passw|signature|api-?key|cookie|credential|session/;
 
 /**
  * Request headers as they may be logged: the values of credential-bearing headers replaced, in a
@@ -39,9 +43,10 @@ const SECRET_HEADERS = ['authorization', 'proxy-authorization', 'x-api-key', 'co
  * returned as they are. (Response headers are never logged.)
  */
 export function redactHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
-  if (!SECRET_HEADERS.some((name) => Object.hasOwn(headers, name))) return headers;
+  const secret = Object.keys(headers).filter((name) => SECRET_HEADER.test(name));
+  if (secret.length === 0) return headers;
   const copy = { ...headers };
-  for (const name of SECRET_HEADERS) if (Object.hasOwn(copy, name)) copy[name] = REDACTED;
+  for (const name of secret) copy[name] = REDACTED;
   return copy;
 }
 
