@@ -17,6 +17,7 @@ import { answerWrongMethods, isPreflight } from './common/http/method-not-allowe
 import { DATA_URI_BODY, dataUriBodyLimit, parseJsonBody } from './common/http/json-body.parser';
 import { closeConnectionsWhenClosing } from './common/http/graceful-close';
 import { servePipelinedInTurn } from './common/http/pipelining';
+import { checkPathsBeforeBody } from './common/http/path-checks';
 import { answerFrameworkError, MAX_PARAM_LENGTH } from './common/http/framework-errors';
 import { answerClientError } from './common/http/client-error.handler';
 import { registerSecurityHeaders } from './common/http/security-headers';
@@ -133,6 +134,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   refuseEncodedBodies(app.getHttpAdapter().getInstance());
   // After those two refusals: `100 Continue` only to a request about to have its body read.
   continueOnceAdmitted(app.getHttpServer(), app.getHttpAdapter().getInstance());
+  // What it checks of the path before inviting a body: what each route's pipes check of it.
+  checkPathsBeforeBody(app);
   configureBodyParsing(app, env);
   app.useGlobalPipes(createValidationPipe());
   app

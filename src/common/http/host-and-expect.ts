@@ -1,7 +1,6 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../errors/app.error';
-import { parseId } from '../ids/parse-id.pipe';
 import { isMediaType } from './media-type';
 
 /**
@@ -67,7 +66,7 @@ export function continueOnceAdmitted(server: Server, fastify: FastifyInstance): 
   fastify.addHook('preParsing', (request, reply, payload, done) => {
     if (!expectsContinue(request)) return done(null, payload);
     try {
-      checkPathIds(request);
+      checkPath(request, reply);
     } catch (error) {
       return done(error as AppError);
     }
@@ -77,26 +76,17 @@ export function continueOnceAdmitted(server: Server, fastify: FastifyInstance): 
 }
 
 /**
- * The path parameters that are ids on every route that has them (read by ParseIdPipe or the
- * product's parameter decorator, under the same name as the field of their 400).
- */
-const PATH_ID_PARAMS = ['id', 'productId', 'imageId', 'importId'] as const;
-
-/**
- * 400 invalid_id for a malformed id in the path, as Nest's pipes would answer once the body is
- * in. Fastify reads a JSON body (a data URI of 20 MB) before those pipes run: without this, that
- * body was invited and read to be refused for its URL. Multipart bodies are read after the pipes.
+ * The route's own checks of its path (a malformed id: 400 invalid_id), as Nest's pipes would
+ * answer once the body is in: the same pipes, found in the route's parameters (path-checks.ts).
+ * Fastify reads a JSON body (a data URI of 20 MB) before those pipes run: without this, that body
+ * was invited and read to be refused for its URL. Multipart bodies are read after the pipes.
  * (A GET's body is never read: the delivery route's id, checked after its signature, is not here.)
  */
-function checkPathIds(request: FastifyRequest): void {
+function checkPath(request: FastifyRequest, reply: FastifyReply): void {
   if (request.method === 'GET' || request.method === 'HEAD') return;
   // A body of another type is refused (415) before the pipes, as without Expect.
   if (!isMediaType(request.headers['content-type'], 'application/json')) return;
-  const params = request.params as Record<string, string | undefined> | undefined;
-  for (const name of PATH_ID_PARAMS) {
-    const value = params?.[name];
-    if (value !== undefined) parseId(value, name);
-  }
+  for (const check of request.routeOptions.config.pathChecks ?? []) check(request, reply);
 }
 
 /** The request waits for `100 Continue` before sending its body. */

@@ -1,5 +1,6 @@
 import { Injectable, type ArgumentMetadata, type PipeTransform } from '@nestjs/common';
 import { AppError } from '../errors/app.error';
+import { readsPathOnly } from '../http/path-checks';
 import { decodeId } from './short-id';
 
 /** An id as a client sent it (shortuuid or UUID) as the UUID; otherwise 400 invalid_id on `field`. */
@@ -20,3 +21,6 @@ export class ParseIdPipe implements PipeTransform<string, string> {
     return parseId(value, metadata.data ?? 'id');
   }
 }
+
+// Checked before a JSON body is invited (Expect: 100-continue), as the handler checks it.
+readsPathOnly(ParseIdPipe);
