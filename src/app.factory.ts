@@ -120,14 +120,18 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   // Tracing, when main.ts started it: a span for each request, carrying its id (tracing/).
   const tracing = tracingFastifyPlugin();
   if (tracing) await app.register(tracing);
-  // First of the onRequest hooks: a pipelined request waits for the answers before it to go out.
-  servePipelinedInTurn(app.getHttpAdapter().getInstance());
+  // First of the onRequest hooks: a pipelined request waits for the answers before it to go out
+  // (one dropped because its client left is counted as the metrics hook counts the others).
+  const httpMetrics = app.get(HttpMetricsHook);
+  servePipelinedInTurn(app.getHttpAdapter().getInstance(), (request, reply) =>
+    httpMetrics.countDropped(request, reply),
+  );
   // First of the preParsing hooks: a caller without access to the route is refused unread.
   app.get(PreBodyAuthHook).install(app.getHttpAdapter().getInstance());
   // Next: an upload expecting 100-continue met by a saturated processor is refused unread (503).
   refuseBusyUploadsBeforeBody(app.getHttpAdapter().getInstance(), app.get(ImageProcessor));
   // Every request's duration by route pattern and status, once answered (GET /metrics).
-  app.get(HttpMetricsHook).install(app.getHttpAdapter().getInstance());
+  httpMetrics.install(app.getHttpAdapter().getInstance());
   // /transform answered by a Fastify handler in place of Nest's (transform.route.ts).
   app.get(TransformRoute).install(app.getHttpAdapter().getInstance());
   // A body with a Content-Encoding is refused unread (415): bodies are read as sent.

@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { refusalReason } from '../common/http/client-error.handler';
 import { announcesBody } from '../common/http/request-timeouts';
+import { connectionState } from '../common/http/socket-problem';
 import { Metrics } from './metrics.service';
 
 /** The route label of a request no route matched: its URL would make a series per URL. */
@@ -60,10 +61,21 @@ export class HttpMetricsHook {
       done();
     });
     // What Node's parser refused reaches no hook: counted apart, by why.
+    // One refusal a connection (it is closed after it): a malformed request pipelined behind
+    // another waits for that one's answer, and the parser errs again on each chunk meanwhile.
     fastify.server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
       const reason = refusalReason(error, socket);
-      if (reason) this.metrics.countRefusedRequest(reason);
+      if (!reason) return;
+      const state = connectionState(socket);
+      if (state.refusalCounted) return;
+      state.refusalCounted = true;
+      this.metrics.countRefusedRequest(reason);
     });
+  }
+
+  /** A pipelined request dropped unrun, its client gone before its turn (pipelining.ts): 499. */
+  countDropped(request: FastifyRequest, reply: FastifyReply): void {
+    this.observe(request, reply, CLIENT_CLOSED);
   }
 
   private observe(request: FastifyRequest, reply: FastifyReply, status: number): void {

@@ -23,13 +23,15 @@ const CLIENT_LEFT: ReadonlySet<string | undefined> = new Set([
 /**
  * The reason for a 'clientError', or undefined when no request was refused before a route saw
  * it: a client that left (CLIENT_LEFT), or a request already under way, whose client left
- * mid-body (its own log line says so).
+ * mid-body (its own log line says so). One pipelined behind a request all in (its answer still
+ * going out) is refused as any other.
  */
 export function refusalReason(
   error: { code?: string },
   socket?: Socket,
 ): RefusalReason | undefined {
-  if (socket && (socket as HttpSocket)._httpMessage?.req) return undefined;
+  const underWay = socket && (socket as HttpSocket)._httpMessage?.req;
+  if (underWay && !underWay.complete) return undefined;
   if (CLIENT_LEFT.has(error.code)) return undefined;
   switch (error.code) {
     case 'ERR_HTTP_REQUEST_TIMEOUT':

@@ -48,8 +48,33 @@ export type HttpSocket = Socket & {
   _httpMessage?: (ServerResponse & { req?: IncomingMessage & { id?: string } }) | null;
 };
 
-/** Connections whose refusal waits for the answer before it (see refusalWaits). */
-const refusalsWaiting = new WeakSet<Socket>();
+/**
+ * What the service keeps of a connection while it serves it, in one record (one WeakMap lookup,
+ * gone with the connection): its pipelined requests waiting their turn (pipelining.ts) and its
+ * refusal waiting for the answer before it (refusalWaits).
+ */
+export interface ConnectionState {
+  /** How to drop each request waiting its turn, all dropped together when it closes. */
+  waiting?: Set<() => void>;
+  /** A request started before the answer ahead of it went out (pipelining.ts). */
+  startedEarly: boolean;
+  /** A refusal written by hand waits for the answer before it. */
+  refusalWaiting: boolean;
+  /** The parser's refusal of a request on it was counted (once: it errs again on every chunk). */
+  refusalCounted: boolean;
+}
+
+const connections = new WeakMap<Socket, ConnectionState>();
+
+/** The state of `socket`, made on first use. */
+export function connectionState(socket: Socket): ConnectionState {
+  let state = connections.get(socket);
+  if (!state) {
+    state = { startedEarly: false, refusalWaiting: false, refusalCounted: false };
+    connections.set(socket, state);
+  }
+  return state;
+}
 
 /**
  * Whether a refusal written by hand on `socket` (a parser error, a timeout) must wait: the
@@ -60,12 +85,13 @@ const refusalsWaiting = new WeakSet<Socket>();
  * per connection waits; another meanwhile is dropped (the parser errs again on every chunk).
  */
 export function refusalWaits(socket: Socket, then: () => void): boolean {
-  if (refusalsWaiting.has(socket)) return true;
+  if (connections.get(socket)?.refusalWaiting) return true;
   const inFlight = (socket as HttpSocket)._httpMessage;
   if (!inFlight?.req?.complete || inFlight.writableFinished) return false;
-  refusalsWaiting.add(socket);
+  const state = connectionState(socket);
+  state.refusalWaiting = true;
   inFlight.once('close', () => {
-    refusalsWaiting.delete(socket);
+    state.refusalWaiting = false;
     then();
   });
   return true;
