@@ -69,6 +69,7 @@ export class AuthController {
   @ApiProblems(
     ...PROBLEMS.jsonBody,
     'wrong_current_password',
+    'password_unchanged',
     'login_rate_limited',
     'login_limits_unavailable',
   )
@@ -78,7 +79,8 @@ export class AuthController {
     description:
       'A logged-in user (Bearer token) sends their current password and the new one (12 to 1024 ' +
       'characters, as an administrator sets one). A wrong current password is 403 ' +
-      '`wrong_current_password`, and changes nothing. Every attempt counts against the login ' +
+      '`wrong_current_password`, and changes nothing; so does a new password equal to the ' +
+      'current one, once that is proved: 400 `password_unchanged`. Every attempt counts against the login ' +
       "limits of the caller's account and address, in the same counts as logins (429 " +
       '`login_rate_limited` with Retry-After), so it guesses no faster than login. On success ' +
       'every token issued until now is refused (401), in every tab and on every device, as after ' +

@@ -46,6 +46,13 @@ export class PasswordChangeService {
         { field: 'current_password', message: 'is not your password' },
       ]);
     }
+    // Only once the current one is proved (so it tells nothing of the stored one): a change to
+    // the same password would end every session for nothing. The attempt counted, as any other.
+    if (dto.new_password === dto.current_password) {
+      throw new AppError('password_unchanged', 'The new password is the current one.', [
+        { field: 'new_password', message: 'is your current password' },
+      ]);
+    }
     const passwordHash = await this.hasher.hash(dto.new_password);
     const changed = await this.users.manager.transaction(async (manager) => {
       // Only the account as verified: not disabled, nor its sessions ended (its password changed

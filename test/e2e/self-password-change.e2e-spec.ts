@@ -151,6 +151,24 @@ describe('Changing your own password', () => {
     ).toBe(200);
   });
 
+  it('refuses a new password equal to the current one with 400 password_unchanged, once the current one is proved', async () => {
+    await newUser('ursula');
+    const home = nextAddress();
+    const token = { bearer: await loginFrom(home, { username: 'ursula' }, TEST_PASSWORD) };
+    const same = { current_password: TEST_PASSWORD, new_password: TEST_PASSWORD };
+    const res = await change(token, same, home);
+    expectProblem(res, 400, 'password_unchanged');
+    expect(res.json()).toMatchObject({ errors: [{ field: 'new_password' }] });
+    // Nothing changed, no session ended: the token and the password go on working.
+    expect((await me(token)).statusCode).toBe(200);
+    expect(
+      (await attemptLogin(nextAddress(), { username: 'ursula' }, TEST_PASSWORD)).statusCode,
+    ).toBe(200);
+    // The current password is checked first: a wrong one is said so, whatever the new one.
+    const wrong = { current_password: 'not the password', new_password: 'not the password' };
+    expectProblem(await change(token, wrong, home), 403, 'wrong_current_password');
+  });
+
   it("counts each attempt in login's limits from its address (per address, and the account's there), and login's against it", async () => {
     await newUser('gus');
     const home = nextAddress();

@@ -97,6 +97,7 @@ export const ERROR_CODES = {
   },
   // 403, not 401: the caller's session is good (a 401 tells a client to log in again).
   wrong_current_password: { kind: 'forbidden', title: 'The current password is wrong' },
+  password_unchanged: { kind: 'invalid', title: 'The new password is the current one' },
   user_session_required: {
     kind: 'forbidden',
     title: 'Only a logged-in user can do this, not an API key',
