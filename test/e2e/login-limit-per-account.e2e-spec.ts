@@ -2,7 +2,7 @@ import type { Response as InjectResponse } from 'light-my-request';
 import { DataSource } from 'typeorm';
 import { Role } from '../../src/auth/roles';
 import { TEST_PASSWORD } from '../support/accounts';
-import { call, login } from '../support/http';
+import { attemptLogin, call, login } from '../support/http';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 
 const LIMIT = 4;
@@ -33,26 +33,12 @@ describe('Login limit per account, whichever identifier names it', () => {
   /** One attempt, each from an address of its own: only the per-account limit can apply. */
   function attempt(identity: { email?: string; username?: string }, password = 'wrong password') {
     address += 1;
-    return call(
-      t.app,
-      'POST',
-      '/api/v1/auth/login',
-      undefined,
-      { ...identity, password },
-      { remoteAddress: `198.51.100.${address}` },
-    );
+    return attemptLogin(t.app, identity, password, `198.51.100.${address}`);
   }
 
   /** One attempt for `username` from a chosen address. */
   function loginFrom(username: string, remoteAddress: string, password: string) {
-    return call(
-      t.app,
-      'POST',
-      '/api/v1/auth/login',
-      undefined,
-      { username, password },
-      { remoteAddress },
-    );
+    return attemptLogin(t.app, { username }, password, remoteAddress);
   }
 
   function expectLimited(res: InjectResponse): void {

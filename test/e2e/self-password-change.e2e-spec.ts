@@ -1,7 +1,7 @@
 import type { Response as InjectResponse } from 'light-my-request';
 import { Role } from '../../src/auth/roles';
 import { TEST_PASSWORD } from '../support/accounts';
-import { call, type Credential } from '../support/http';
+import { attemptLogin, call, type Credential } from '../support/http';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 
 const LIMIT = 5;
@@ -43,24 +43,9 @@ describe('Changing your own password', () => {
     identity: { email?: string; username?: string },
     password: string,
   ): Promise<string> {
-    const res = await attemptLogin(remoteAddress, identity, password);
+    const res = await attemptLogin(t.app, identity, password, remoteAddress);
     if (res.statusCode !== 200) throw new Error(`login failed: ${res.statusCode} ${res.body}`);
     return res.json<Token>().access_token;
-  }
-
-  function attemptLogin(
-    remoteAddress: string,
-    identity: { email?: string; username?: string },
-    password: string,
-  ): Promise<InjectResponse> {
-    return call(
-      t.app,
-      'POST',
-      '/api/v1/auth/login',
-      undefined,
-      { ...identity, password },
-      { remoteAddress },
-    );
   }
 
   /** A new user of this role, made by the admin (not logged in: a login counts). */
@@ -121,11 +106,16 @@ describe('Changing your own password', () => {
 
     // The old password logs in no more; the new one does.
     expectProblem(
-      await attemptLogin(nextAddress(), { username: 'sam' }, TEST_PASSWORD),
+      await attemptLogin(t.app, { username: 'sam' }, TEST_PASSWORD, nextAddress()),
       401,
       'invalid_login',
     );
-    const relogin = await attemptLogin(nextAddress(), { email: 'sam@test.example' }, NEW_PASSWORD);
+    const relogin = await attemptLogin(
+      t.app,
+      { email: 'sam@test.example' },
+      NEW_PASSWORD,
+      nextAddress(),
+    );
     expect(relogin.statusCode).toBe(200);
     expect((await me({ bearer: fresh.access_token })).statusCode).toBe(200);
   });
@@ -144,10 +134,10 @@ describe('Changing your own password', () => {
     expect(res.headers['www-authenticate']).toBeUndefined();
     expect((await me(token)).statusCode).toBe(200);
     expect(
-      (await attemptLogin(nextAddress(), { username: 'wanda' }, NEW_PASSWORD)).statusCode,
+      (await attemptLogin(t.app, { username: 'wanda' }, NEW_PASSWORD, nextAddress())).statusCode,
     ).toBe(401);
     expect(
-      (await attemptLogin(nextAddress(), { username: 'wanda' }, TEST_PASSWORD)).statusCode,
+      (await attemptLogin(t.app, { username: 'wanda' }, TEST_PASSWORD, nextAddress())).statusCode,
     ).toBe(200);
   });
 
@@ -162,7 +152,7 @@ describe('Changing your own password', () => {
     // Nothing changed, no session ended: the token and the password go on working.
     expect((await me(token)).statusCode).toBe(200);
     expect(
-      (await attemptLogin(nextAddress(), { username: 'ursula' }, TEST_PASSWORD)).statusCode,
+      (await attemptLogin(t.app, { username: 'ursula' }, TEST_PASSWORD, nextAddress())).statusCode,
     ).toBe(200);
     // The current password is checked first: a wrong one is said so, whatever the new one.
     const wrong = { current_password: 'not the password', new_password: 'not the password' };
@@ -184,7 +174,7 @@ describe('Changing your own password', () => {
     // The budget is login's: the right password does not log in from there either, and the
     // right current password changes nothing.
     expectProblem(
-      await attemptLogin(home, { username: 'gus' }, TEST_PASSWORD),
+      await attemptLogin(t.app, { username: 'gus' }, TEST_PASSWORD, home),
       429,
       'login_rate_limited',
     );
@@ -201,7 +191,7 @@ describe('Changing your own password', () => {
     const token = { bearer: await loginFrom(nextAddress(), { username: 'hana' }, TEST_PASSWORD) };
     // Her first login from there counted against the account (the address was not hers yet).
     for (let i = 1; i < LIMIT; i++) {
-      const res = await attemptLogin(nextAddress(), { username: 'hana' }, 'wrong password');
+      const res = await attemptLogin(t.app, { username: 'hana' }, 'wrong password', nextAddress());
       expect(res.statusCode).toBe(401);
     }
     // From an address never used: only the account's count (shared with login) can refuse it.
@@ -226,7 +216,7 @@ describe('Changing your own password', () => {
     // Nothing changed: the token works, and the password is the old one.
     expect((await me(token)).statusCode).toBe(200);
     expect(
-      (await attemptLogin(nextAddress(), { username: 'willa' }, TEST_PASSWORD)).statusCode,
+      (await attemptLogin(t.app, { username: 'willa' }, TEST_PASSWORD, nextAddress())).statusCode,
     ).toBe(200);
   });
 
@@ -244,9 +234,12 @@ describe('Changing your own password', () => {
     const won = answers.findIndex((r) => r.statusCode === 200);
     expectProblem(answers[1 - won], 401, 'invalid_token');
     const winner = passwords[won];
-    expect((await attemptLogin(nextAddress(), { username: 'twin' }, winner)).statusCode).toBe(200);
     expect(
-      (await attemptLogin(nextAddress(), { username: 'twin' }, passwords[1 - won])).statusCode,
+      (await attemptLogin(t.app, { username: 'twin' }, winner, nextAddress())).statusCode,
+    ).toBe(200);
+    expect(
+      (await attemptLogin(t.app, { username: 'twin' }, passwords[1 - won], nextAddress()))
+        .statusCode,
     ).toBe(401);
   });
 
@@ -263,7 +256,7 @@ describe('Changing your own password', () => {
     }
     // The admin's password is unchanged.
     expect(
-      (await attemptLogin(nextAddress(), { email: TEST_ADMIN.email }, TEST_ADMIN.password))
+      (await attemptLogin(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password, nextAddress()))
         .statusCode,
     ).toBe(200);
   });
@@ -321,7 +314,8 @@ describe('Changing your own password', () => {
       expect((await me(token)).statusCode).toBe(200);
     }
     expect(
-      (await attemptLogin(nextAddress(), { username: 'hostile0' }, TEST_PASSWORD)).statusCode,
+      (await attemptLogin(t.app, { username: 'hostile0' }, TEST_PASSWORD, nextAddress()))
+        .statusCode,
     ).toBe(200);
   });
 });

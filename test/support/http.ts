@@ -37,9 +37,23 @@ export async function login(
   identity: { email?: string; username?: string },
   password: string,
 ): Promise<string> {
-  const res = await call(app, 'POST', '/api/v1/auth/login', undefined, { ...identity, password });
+  const res = await attemptLogin(app, identity, password);
   if (res.statusCode !== 200) throw new Error(`login failed: ${res.statusCode} ${res.body}`);
   return res.json<{ access_token: string }>().access_token;
+}
+
+/**
+ * One login attempt, its answer whatever it is; from `remoteAddress` when given (the login limits
+ * count per address and per account).
+ */
+export function attemptLogin(
+  app: NestFastifyApplication,
+  identity: { email?: string; username?: string },
+  password: string,
+  remoteAddress?: string,
+): Promise<InjectResponse> {
+  const options = remoteAddress === undefined ? undefined : { remoteAddress };
+  return call(app, 'POST', '/api/v1/auth/login', undefined, { ...identity, password }, options);
 }
 
 /** What {@link uploadToNewProduct} answers: the image's and its product's ids, and the 201's body. */
