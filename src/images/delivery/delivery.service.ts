@@ -51,6 +51,8 @@ export interface TransformRequest {
   imageId: string;
   accept: string | undefined;
   media: MediaRequest;
+  /** Aborted once the client has gone: a result only it asked for is then not made. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -246,11 +248,11 @@ export class DeliveryService {
   ): Promise<MediaAnswer> {
     const serve = this.storage.serve?.bind(this.storage);
     if (!serve) throw new Error(`${this.storage.driver} storage does not serve stored results`);
-    await this.results.ensure(image, key, plan);
+    await this.results.ensure(image, key, plan, request.signal);
     const answer = await serve(key, request.media);
     if (answer.kind !== 'not_found') return answer;
     this.results.forget(key);
-    await this.results.ensure(image, key, plan);
+    await this.results.ensure(image, key, plan, request.signal);
     return serve(key, request.media);
   }
 }

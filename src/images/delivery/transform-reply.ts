@@ -51,7 +51,8 @@ export async function replyTransform(
   }
   const media = { method: request.method, headers: request.headers };
   const accept = request.headers.accept;
-  const result = await delivery.answer({ signature, options, imageId, accept, media });
+  const signal = whileConnected(request, reply);
+  const result = await delivery.answer({ signature, options, imageId, accept, media, signal });
   // Added to what is there: with CORS_ORIGINS, the CORS hook has already said `Vary: Origin`.
   if (result.varies)
     reply.header('Vary', appendVary(String(reply.getHeader('Vary') ?? ''), 'Accept'));
@@ -69,4 +70,22 @@ export async function replyTransform(
     answer = { ...answer, headers: { ...answer.headers, 'Cache-Control': cacheControl } };
   }
   await sendMediaAnswer(reply, answer, { code: 'image_not_found', detail: 'No such image.' });
+}
+
+/**
+ * Aborted once the client has gone: its connection closed before the answer was sent. What the
+ * services are told of the request's end (a result's making, which every request for it may have
+ * left, is then dropped: TransformResults), without their knowing of HTTP. A request without a
+ * body: its 'close' comes when the connection closes, or once its answer is sent (then too late
+ * to matter). Already closed (a client gone while the request was routed), aborted at once.
+ */
+function whileConnected(request: FastifyRequest, reply: FastifyReply): AbortSignal {
+  const gone = new AbortController();
+  const raw = request.raw;
+  if (raw.socket?.destroyed) gone.abort();
+  else
+    raw.once('close', () => {
+      if (!reply.raw.writableFinished) gone.abort();
+    });
+  return gone.signal;
 }

@@ -33,6 +33,35 @@ export const RESULT_EXTENSIONS: Record<TransformPlan['format'], string> = {
 };
 
 /**
+ * A making dropped because every request joined to it had gone (their clients closed the
+ * connection): nobody is left to answer. An AppError, so that what answers it (to no one) is no
+ * 500 with a stack in the log.
+ */
+export class RequestsGoneError extends AppError {
+  constructor() {
+    super('server_busy', 'Every request for this result has gone: it is not made.');
+  }
+}
+
+/**
+ * A result being made in this process, and the requests joined to it (a request without a
+ * signal, which cannot go, keeps it wanted whatever the others do).
+ */
+class Making {
+  done!: Promise<void>;
+  private readonly requests: (AbortSignal | undefined)[] = [];
+
+  join(signal: AbortSignal | undefined): void {
+    this.requests.push(signal);
+  }
+
+  /** Every request joined to it has gone: the making is dropped where it is (see {@link ensure}). */
+  get abandoned(): boolean {
+    return this.requests.every((signal) => signal?.aborted === true);
+  }
+}
+
+/**
  * Makes each result of a transform URL once and keeps it in storage, whatever the number of
  * requests and processes asking for it at the same time: within a process, concurrent requests
  * for one result share one making (a promise per key); across processes, the one that takes the
@@ -40,12 +69,16 @@ export const RESULT_EXTENSIONS: Record<TransformPlan['format'], string> = {
  * for it. Neither holds a database connection while it works or waits. A result is made from the
  * stored original (spooled to disk, as uploads are, once its making has a processing slot)
  * through the ImageProcessor, so it is bounded by the same pixel limit, slots and queue (503 when
- * full).
+ * full). A making whose requests have all gone (their clients closed the connection: a page
+ * left, an attacker's sockets opened and closed) by the time it has its slot is dropped there,
+ * its original never read nor decoded, and its lease let go: made anyway, each such request
+ * cost seconds of CPU at no cost to its sender, up to IMAGE_PROCESSING_QUEUE_LIMIT of them
+ * waiting per process.
  */
 @Injectable()
 export class TransformResults {
   private readonly logger = new Logger('Delivery');
-  private readonly making = new Map<string, Promise<void>>();
+  private readonly making = new Map<string, Making>();
   /** Once full, the key used least recently goes (not all of them, each then looked up again). */
   private readonly known = new LRUCache<string, true>({ max: KNOWN_MAX });
   /** Results this process made (each one an image decoded and encoded): for metrics and tests. */
@@ -71,21 +104,44 @@ export class TransformResults {
     return this.deleted.isDeleted(derivedPrefix(image.id), image.storageKey);
   }
 
-  /** Resolves once the result `plan` of `image` is stored under `key`. */
-  async ensure(image: DeliverableImage, key: string, plan: TransformPlan): Promise<void> {
+  /**
+   * Resolves once the result `plan` of `image` is stored under `key`. `signal`: aborted once the
+   * request has gone (its client closed the connection); a making every request of which has gone
+   * is dropped (RequestsGoneError).
+   */
+  async ensure(
+    image: DeliverableImage,
+    key: string,
+    plan: TransformPlan,
+    signal?: AbortSignal,
+  ): Promise<void> {
     if (this.known.get(key)) return;
     if (await this.storage.exists(key)) return this.remember(key);
-    let making = this.making.get(key);
-    if (!making) {
-      // Not stored, and no request of this process making it: a saturated processor refuses now,
-      // before the lease (a database round trip) and another look in storage, which overload
-      // multiplied (whether another process is making it is known only from the lease). A
-      // request joining a making under way in this process waits for it instead.
-      this.processor.refuseIfBusy('transform');
-      making = this.makeOnce(image, key, plan).finally(() => this.making.delete(key));
-      this.making.set(key, making);
+    for (;;) {
+      let making = this.making.get(key);
+      if (!making) {
+        if (signal?.aborted) throw new RequestsGoneError();
+        // Not stored, and no request of this process making it: a saturated processor refuses
+        // now, before the lease (a database round trip) and another look in storage, which
+        // overload multiplied (whether another process is making it is known only from the
+        // lease). A request joining a making under way in this process waits for it instead.
+        this.processor.refuseIfBusy('transform');
+        const started = new Making();
+        started.done = this.makeOnce(image, key, plan, started).finally(() => {
+          if (this.making.get(key) === started) this.making.delete(key);
+        });
+        this.making.set(key, (making = started));
+      }
+      making.join(signal);
+      try {
+        await making.done;
+        break;
+      } catch (error) {
+        // Dropped as this request joined it, the others gone: made again for this one.
+        if (error instanceof RequestsGoneError && !signal?.aborted) continue;
+        throw error;
+      }
     }
-    await making;
     this.remember(key);
   }
 
@@ -94,7 +150,12 @@ export class TransformResults {
     this.known.delete(key);
   }
 
-  private async makeOnce(image: DeliverableImage, key: string, plan: TransformPlan) {
+  private async makeOnce(
+    image: DeliverableImage,
+    key: string,
+    plan: TransformPlan,
+    making: Making,
+  ): Promise<void> {
     const deadline = Date.now() + WAIT_FOR_OTHER_MS;
     for (;;) {
       const lease = await this.repository.tryLease(key);
@@ -103,31 +164,43 @@ export class TransformResults {
         try {
           // Another process may have stored it between our look and our lease.
           if (!(await this.storage.exists(key))) {
-            await this.make(image, key, plan);
+            await this.make(image, key, plan, making);
             made = true;
           }
         } finally {
+          // Dropped too (RequestsGoneError): another requester, of any process, may take it.
           await lease.release();
         }
         if (made) await this.unlessDeletedMeanwhile(image, key);
         return;
       }
       await sleep(POLL_MS);
+      // Another process makes it: nobody left here to wait for it.
+      if (making.abandoned) throw new RequestsGoneError();
       if (await this.storage.exists(key)) return;
       if (Date.now() > deadline) throw serverBusy();
     }
   }
 
   /** Makes the result and stores it under `key`. */
-  private async make(image: DeliverableImage, key: string, plan: TransformPlan): Promise<void> {
+  private async make(
+    image: DeliverableImage,
+    key: string,
+    plan: TransformPlan,
+    making: Making,
+  ): Promise<void> {
     // Asked again (ensure asked before the lease): the processor may have filled up meanwhile.
     // Racy for requests arriving together (all find a slot free): the processor's queue decides.
     this.processor.refuseIfBusy('transform');
     const { width, height, fit, format, quality } = plan;
     // The original is read from storage into the spool once the making has its slot, not while
-    // it waits for one (see ImageProcessor.transformRead).
+    // it waits for one (see ImageProcessor.transformRead); if by then every request for it has
+    // gone, it is dropped there, before the read and the decoding.
     const result = await this.processor.transformRead(
-      () => spoolStoredOriginal(this.storage, image.storageKey, this.config, 'transform'),
+      () => {
+        if (making.abandoned) throw new RequestsGoneError();
+        return spoolStoredOriginal(this.storage, image.storageKey, this.config, 'transform');
+      },
       releaseStoredOriginal,
       { width, height, fit, format, quality },
     );

@@ -223,7 +223,8 @@ export class ImageProcessor {
    * in the queue, which its count bounds): read before the wait, a burst of first requests for
    * new results had each read its original at once, every waiting one holding a storage
    * connection (on S3 the pool's, which the rest then waited for past their timeout: 502) and a
-   * spooled copy of it.
+   * spooled copy of it. What `read` throws (a making nobody waits for any more, dropped before
+   * its read) ends the work there, its slot let go.
    */
   async transformRead(
     read: () => Promise<string>,
