@@ -1,7 +1,8 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
 import { AppError } from '../../common/errors/app.error';
 import { parseId } from '../../common/ids/parse-id.pipe';
+import { safeError } from '../../common/logging/safe-error';
 import { IMAGE_STORAGE, type ImageStorage } from '../../storage/image-storage';
 import type { MediaAnswer, MediaRequest } from '../../storage/media-answer';
 import { derivedObjectKey } from '../../storage/storage-keys';
@@ -81,6 +82,7 @@ export type TransformAnswer =
  */
 @Injectable()
 export class DeliveryService {
+  private readonly logger = new Logger('Delivery');
   private readonly settings: PlanSettings;
   private readonly publicBase: string;
   /**
@@ -162,6 +164,12 @@ export class DeliveryService {
         );
       }
       if (error instanceof StorageError) {
+        // As an upload's: the answer says only storage_unavailable, the log why and where (the
+        // result's key, and its original's, either of which the failing call may have been on).
+        this.logger.warn(
+          { err: safeError(error.cause ?? error), key, original: image.storageKey },
+          'Transform storage failed',
+        );
         throw new AppError(
           'storage_unavailable',
           'The image storage is unavailable; try again later.',
