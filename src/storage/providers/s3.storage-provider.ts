@@ -28,6 +28,8 @@ import {
   type StorageProvider,
   type StoredObject,
 } from '../storage-provider';
+import { AppError } from '../../common/errors/app.error';
+import { BucketSightings, CallTurns } from './s3-calls';
 
 export interface S3StorageOptions {
   bucket: string;
@@ -44,6 +46,8 @@ export interface S3StorageOptions {
   publicBaseUrl?: string;
   presignTtlSeconds: number;
   timeoutMs: number;
+  /** Calls at once on the client for everything but `serve` (CallTurns; default 50, the SDK's pool). */
+  maxSockets?: number;
 }
 
 /** Multipart part size: memory per upload is bounded by PART_SIZE × QUEUE_SIZE, whatever the file. */
@@ -52,6 +56,10 @@ const QUEUE_SIZE = 2;
 
 /** Connections for objects served to clients, apart from the rest (S3StorageProvider.delivery). */
 const DELIVERY_SOCKETS = 256;
+/** Calls at once for the rest (writes, deletes, reads of originals and results): the SDK's pool. */
+const SOCKETS = 50;
+/** How long a call that succeeded vouches for the bucket (BucketSightings). */
+const BUCKET_TRUST_MS = 10_000;
 
 /** One strong entity tag (`"abc"`), alone: what S3 compares as RFC 9110 does. */
 const ONE_STRONG_TAG = /^"[^",]*"$/;
@@ -71,17 +79,28 @@ export class S3StorageProvider implements StorageProvider {
    * check on `client` (50 clients that stopped reading once made uploads 502 and readiness 503).
    */
   private readonly delivery: S3Client;
+  /** Turns for `client`'s sockets (CallTurns): queued here, not in the SDK's agent. */
+  private readonly turns: CallTurns;
+  private readonly bucket = new BucketSightings(BUCKET_TRUST_MS);
+  /** The HeadBucket under way for a HEAD's 404 (noSuchObject), if any. */
+  private bucketAsked?: Promise<boolean>;
 
   /** The bucket's presigned URLs without their object key (up to its `/`), once known. */
   private presignedBase?: Promise<string>;
 
   constructor(private readonly options: S3StorageOptions) {
-    this.client = this.makeClient();
+    const sockets = options.maxSockets ?? SOCKETS;
+    // Bounded by the turns, not the agent: a body still being read (a result served to a slow
+    // client) holds its socket after its call's turn is given back, and a call given its turn
+    // must not then queue in the agent, where the SDK's connectionTimeout would run again.
+    this.client = this.makeClient({ maxSockets: Infinity });
+    // As long as the SDK's connectionTimeout once allowed for a socket, now queued here.
+    this.turns = new CallTurns(sockets, Math.min(5000, options.timeoutMs));
     this.delivery = this.makeClient({ maxSockets: DELIVERY_SOCKETS });
   }
 
-  /** An S3 client; `agent`: its connection pool's options (the SDK's own: 50 sockets). */
-  private makeClient(agent?: { maxSockets: number }): S3Client {
+  /** An S3 client; `agent`: its connection pool's options. */
+  private makeClient(agent: { maxSockets: number }): S3Client {
     const options = this.options;
     return new S3Client({
       region: options.region,
@@ -96,7 +115,8 @@ export class S3StorageProvider implements StorageProvider {
         requestTimeout: options.timeoutMs,
         // Otherwise a request past its timeout only logs a warning and waits on.
         throwOnRequestTimeout: true,
-        ...(agent && { httpAgent: agent, httpsAgent: agent }),
+        httpAgent: agent,
+        httpsAgent: agent,
       },
     });
   }
@@ -126,9 +146,11 @@ export class S3StorageProvider implements StorageProvider {
       const head = await firstPart(body, PART_SIZE);
       options.signal?.removeEventListener('abort', stop);
       if (head.whole) {
-        await this.client.send(new PutObjectCommand({ ...params, Body: head.bytes }), {
-          abortSignal: options.signal,
-        });
+        await this.call((client) =>
+          client.send(new PutObjectCommand({ ...params, Body: head.bytes }), {
+            abortSignal: options.signal,
+          }),
+        );
         return { key, size: head.bytes.length };
       }
       return { key, size: await this.putInParts(params, head.rest, options.signal) };
@@ -170,8 +192,10 @@ export class S3StorageProvider implements StorageProvider {
 
   async delete(key: string): Promise<void> {
     try {
-      await this.client.send(
-        new DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }),
+      await this.call((client) =>
+        client.send(
+          new DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }),
+        ),
       );
     } catch (error) {
       throw this.failure(`deleting ${key}`, error);
@@ -180,8 +204,10 @@ export class S3StorageProvider implements StorageProvider {
 
   async exists(key: string): Promise<boolean> {
     try {
-      await this.client.send(
-        new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }),
+      await this.call((client) =>
+        client.send(
+          new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }),
+        ),
       );
       return true;
     } catch (error) {
@@ -201,13 +227,15 @@ export class S3StorageProvider implements StorageProvider {
     do {
       let page;
       try {
-        page = await this.client.send(
-          new ListObjectsCommand({
-            Bucket: this.options.bucket,
-            Prefix: this.objectKey(prefix),
-            MaxKeys: options.pageSize,
-            Marker: marker,
-          }),
+        page = await this.call((client) =>
+          client.send(
+            new ListObjectsCommand({
+              Bucket: this.options.bucket,
+              Prefix: this.objectKey(prefix),
+              MaxKeys: options.pageSize,
+              Marker: marker,
+            }),
+          ),
         );
       } catch (error) {
         throw this.failure(`listing ${prefix}`, error);
@@ -279,8 +307,10 @@ export class S3StorageProvider implements StorageProvider {
   async read(key: string): Promise<ObjectStream | undefined> {
     let answer;
     try {
-      answer = await this.client.send(
-        new GetObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }),
+      answer = await this.call((client) =>
+        client.send(
+          new GetObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }),
+        ),
       );
     } catch (error) {
       if (await this.noSuchObject(error)) return undefined;
@@ -420,20 +450,24 @@ export class S3StorageProvider implements StorageProvider {
       let etag = headers?.etag ?? header(request, 'if-none-match')?.trim();
       if (!etag || !ONE_STRONG_TAG.test(etag)) {
         // Matched by If-Modified-Since alone: the ETag is asked for (RFC 9110 15.4.5).
-        etag = await this.client
-          .send(new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }))
-          .then(
-            (head) => head.ETag,
-            () => undefined,
-          );
+        etag = await this.call((client) =>
+          client.send(
+            new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }),
+          ),
+        ).then(
+          (head) => head.ETag,
+          () => undefined,
+        );
       }
       return notModifiedAnswer({ etag, lastModified: undefined });
     }
     if (status === 416) {
       let size: number | undefined;
       try {
-        const head = await this.client.send(
-          new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }),
+        const head = await this.call((client) =>
+          client.send(
+            new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }),
+          ),
         );
         size = head.ContentLength;
       } catch {
@@ -447,7 +481,9 @@ export class S3StorageProvider implements StorageProvider {
   /** The bucket exists and our credentials may use it. Names the problem when not. */
   async check(): Promise<void> {
     try {
+      // Not queued for a turn: readiness says whether S3 answers, busy or not.
       await this.client.send(new HeadBucketCommand({ Bucket: this.options.bucket }));
+      this.bucket.seen();
     } catch (error) {
       const status = statusOf(error);
       const bucket = `S3 bucket "${this.options.bucket}"`;
@@ -473,18 +509,49 @@ export class S3StorageProvider implements StorageProvider {
    * (deleted, or S3_BUCKET naming another after a change), which is the storage failing: taken
    * for a missing object, delivery answered `404 image_not_found` (a 404 CDNs keep) and a
    * rendition rebuild failed each image for good as its original missing. A GET's error names
-   * which (`NoSuchKey`, `NoSuchBucket`); a HEAD's 404 has no body to say, so the bucket is asked.
+   * which (`NoSuchKey`, `NoSuchBucket`); a HEAD's 404 has no body to say, so the bucket is asked,
+   * unless a call of the last BUCKET_TRUST_MS found it (BucketSightings): one HeadBucket a miss
+   * doubled the calls of a burst of new transforms, and under load turned misses into failures.
    */
   private async noSuchObject(error: unknown): Promise<boolean> {
     if (statusOf(error) !== 404) return false;
     const code = (error as { name?: unknown; Code?: unknown }).Code ?? (error as Error).name;
     if (code === 'NoSuchBucket') return false;
-    if (code === 'NoSuchKey') return true;
-    try {
-      await this.client.send(new HeadBucketCommand({ Bucket: this.options.bucket }));
+    if (code === 'NoSuchKey') {
+      this.bucket.seen();
       return true;
-    } catch {
-      return false;
+    }
+    if (this.bucket.recent()) return true;
+    // Misses at once share one HeadBucket.
+    this.bucketAsked ??= this.call((client) =>
+      client.send(new HeadBucketCommand({ Bucket: this.options.bucket })),
+    )
+      .then(
+        () => true,
+        (error: unknown) => {
+          // Our own pool full is no answer about the bucket: the call is busy, not failed.
+          if (isBusy(error)) throw error;
+          return false;
+        },
+      )
+      .finally(() => (this.bucketAsked = undefined));
+    return this.bucketAsked;
+  }
+
+  /**
+   * A call on `client` in its turn (CallTurns: `503 server_busy` when it waits too long for
+   * one), given back once S3 has answered: held while a body is read, a turn another stream never
+   * closed (a reader that drops it) would be lost for good. A call that succeeds vouches for the
+   * bucket.
+   */
+  private async call<T extends object>(send: (client: S3Client) => Promise<T>): Promise<T> {
+    const release = await this.turns.take();
+    try {
+      const answer = await send(this.client);
+      this.bucket.seen();
+      return answer;
+    } finally {
+      release();
     }
   }
 
@@ -492,7 +559,9 @@ export class S3StorageProvider implements StorageProvider {
     return `${this.options.keyPrefix}${key}`;
   }
 
-  private failure(action: string, error: unknown): StorageError {
+  /** A StorageError naming the cause; our own pool being full (server_busy) is passed on as is. */
+  private failure(action: string, error: unknown): StorageError | AppError {
+    if (isBusy(error)) return error;
     const status = statusOf(error);
     const name = error instanceof Error ? error.name : 'Error';
     // A network error's code (ECONNREFUSED, ENOTFOUND…) says why: its own, or the one in its
@@ -512,6 +581,11 @@ export class S3StorageProvider implements StorageProvider {
 }
 
 /** An endpoint as messages name it: without a user name or password it may carry. */
+/** The refusal of CallTurns: our own pool full. */
+function isBusy(error: unknown): error is AppError {
+  return error instanceof AppError && error.code === 'server_busy';
+}
+
 function withoutUserInfo(endpoint: string): string {
   try {
     const url = new URL(endpoint);
@@ -579,7 +653,7 @@ async function firstPart(
  * socket error passed for a fault of the service (a transform URL's `500 internal_error`). Given
  * up by its reader, `source` is destroyed, which frees its pooled connection.
  */
-function failingAs(source: Readable, failure: (error: unknown) => StorageError): Readable {
+function failingAs(source: Readable, failure: (error: unknown) => Error): Readable {
   const out = new PassThrough();
   source.on('error', (error) => out.destroy(failure(error)));
   out.on('close', () => {

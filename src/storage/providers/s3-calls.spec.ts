@@ -1,0 +1,51 @@
+import { AppError } from '../../common/errors/app.error';
+import { BucketSightings, CallTurns } from './s3-calls';
+
+describe('CallTurns', () => {
+  it('hands out its turns, queues the rest, and hands a released turn to the next', async () => {
+    const turns = new CallTurns(2, 1000);
+    const first = await turns.take();
+    await turns.take();
+    let third = false;
+    const waiting = turns.take().then((release) => {
+      third = true;
+      return release;
+    });
+    await Promise.resolve();
+    expect(third).toBe(false);
+    expect(turns.queued).toBe(1);
+    first();
+    first(); // idempotent: the turn is given back once
+    (await waiting)();
+    expect(third).toBe(true);
+    expect(turns.active).toBe(1);
+  });
+
+  it('refuses a call that waits too long as 503 server_busy with Retry-After', async () => {
+    const turns = new CallTurns(1, 20);
+    const release = await turns.take();
+    const refused = await turns.take().catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(AppError);
+    expect(refused).toMatchObject({ code: 'server_busy', headers: { 'Retry-After': '5' } });
+    expect(turns.queued).toBe(0);
+    release();
+    expect(turns.active).toBe(0);
+  });
+});
+
+describe('BucketSightings', () => {
+  it('trusts a sighting for its window only', () => {
+    let now = 1000;
+    const bucket = new BucketSightings(10_000, () => now);
+    expect(bucket.recent()).toBe(false);
+    bucket.seen();
+    now += 10_000;
+    expect(bucket.recent()).toBe(true);
+    now += 1;
+    expect(bucket.recent()).toBe(false);
+    // A clock set back is no sighting.
+    bucket.seen();
+    now -= 5;
+    expect(bucket.recent()).toBe(false);
+  });
+});

@@ -1,0 +1,99 @@
+import { AppError } from '../../common/errors/app.error';
+
+/**
+ * Turns for calls on the S3 client: a call takes one before the SDK sends it and gives it back
+ * once S3 has answered. The SDK's `connectionTimeout` starts before its agent hands out a socket,
+ * so a call queued behind a full pool (50) timed out as though S3 could not be reached (`502
+ * storage_unavailable`: a burst of 300 new transforms answered 158 of them so). Queued here
+ * instead, the SDK's timeout measures connecting only, and a call that waits too long for its
+ * turn is the service being busy, `503 server_busy` with Retry-After, not the storage being down.
+ */
+export class CallTurns {
+  private taken = 0;
+  private readonly waiting: { grant: () => void; timer: NodeJS.Timeout }[] = [];
+
+  constructor(
+    readonly size: number,
+    /** How long a call may wait for its turn before it is refused as busy. */
+    private readonly maxWaitMs: number,
+  ) {}
+
+  get active(): number {
+    return this.taken;
+  }
+
+  get queued(): number {
+    return this.waiting.length;
+  }
+
+  /** A turn; its release (idempotent). Refused with `server_busy` after `maxWaitMs`. */
+  async take(): Promise<() => void> {
+    if (this.taken < this.size) {
+      this.taken++;
+      return this.releaser();
+    }
+    await new Promise<void>((resolve, reject) => {
+      const entry = {
+        grant: () => {
+          clearTimeout(entry.timer);
+          resolve();
+        },
+        timer: setTimeout(() => {
+          const at = this.waiting.indexOf(entry);
+          if (at >= 0) this.waiting.splice(at, 1);
+          reject(storageBusy());
+        }, this.maxWaitMs),
+      };
+      this.waiting.push(entry);
+    });
+    // The turn was handed over by its releaser: `taken` still counts it.
+    return this.releaser();
+  }
+
+  private releaser(): () => void {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiting.shift();
+      if (next) next.grant();
+      else this.taken--;
+    };
+  }
+}
+
+/** Our own pool of storage connections is full: the service is busy, the storage is not down. */
+export function storageBusy(): AppError {
+  return new AppError(
+    'server_busy',
+    'Too many storage requests are in progress; retry shortly.',
+    [],
+    { 'Retry-After': '5' },
+  );
+}
+
+/**
+ * Whether the bucket is known to exist, from the last time S3 said so (any call that succeeded,
+ * or a HeadBucket): a HEAD's 404 does not say whether the object or the bucket is missing, and
+ * asking the bucket after every miss doubled the calls of a burst of new transforms (each first
+ * checks whether its result exists), and under load turned misses into storage failures.
+ */
+export class BucketSightings {
+  private lastSeen = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    /** How long a sighting is trusted. */
+    private readonly trustMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  seen(): void {
+    this.lastSeen = this.now();
+  }
+
+  /** The bucket was seen within `trustMs`. */
+  recent(): boolean {
+    const age = this.now() - this.lastSeen;
+    return age >= 0 && age <= this.trustMs;
+  }
+}
