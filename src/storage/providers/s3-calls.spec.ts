@@ -43,6 +43,10 @@ describe('BucketSightings', () => {
     expect(bucket.recent()).toBe(true);
     now += 1;
     expect(bucket.recent()).toBe(false);
+    // Known gone: what was seen before no longer vouches for it.
+    bucket.seen();
+    bucket.lost();
+    expect(bucket.recent()).toBe(false);
     // A clock set back is no sighting.
     bucket.seen();
     now -= 5;

@@ -91,6 +91,14 @@ export class BucketSightings {
     this.lastSeen = this.now();
   }
 
+  /**
+   * The bucket is known gone (S3 said `NoSuchBucket`, or a HeadBucket failed): no sighting before
+   * this vouches for it any more, so the next HEAD's 404 asks again.
+   */
+  lost(): void {
+    this.lastSeen = Number.NEGATIVE_INFINITY;
+  }
+
   /** The bucket was seen within `trustMs`. */
   recent(): boolean {
     const age = this.now() - this.lastSeen;

@@ -487,7 +487,10 @@ export class S3StorageProvider implements StorageProvider {
     } catch (error) {
       const status = statusOf(error);
       const bucket = `S3 bucket "${this.options.bucket}"`;
-      if (status === 404) throw new StorageError(`${bucket} does not exist`, { cause: error });
+      if (status === 404) {
+        this.bucket.lost();
+        throw new StorageError(`${bucket} does not exist`, { cause: error });
+      }
       if (status === 400 || status === 401 || status === 403) {
         throw new StorageError(
           `${bucket} refused our credentials (HTTP ${status}): check S3_ACCESS_KEY_ID, ` +
@@ -516,7 +519,10 @@ export class S3StorageProvider implements StorageProvider {
   private async noSuchObject(error: unknown): Promise<boolean> {
     if (statusOf(error) !== 404) return false;
     const code = (error as { name?: unknown; Code?: unknown }).Code ?? (error as Error).name;
-    if (code === 'NoSuchBucket') return false;
+    if (code === 'NoSuchBucket') {
+      this.bucket.lost();
+      return false;
+    }
     if (code === 'NoSuchKey') {
       this.bucket.seen();
       return true;
@@ -531,6 +537,7 @@ export class S3StorageProvider implements StorageProvider {
         (error: unknown) => {
           // Our own pool full is no answer about the bucket: the call is busy, not failed.
           if (isBusy(error)) throw error;
+          this.bucket.lost();
           return false;
         },
       )
