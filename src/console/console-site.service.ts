@@ -44,18 +44,28 @@ export class ConsoleSite implements OnModuleInit {
     this.policy = consoleContentSecurityPolicy(origins);
   }
 
-  /** Whether the build has `file` (a path {@link consoleAnswerFor} checked), a file not a folder. */
+  /**
+   * Whether the build has `file` (a path {@link consoleAnswerFor} checked), a file not a folder. A
+   * name the file system cannot hold (ENAMETOOLONG past 255 bytes) is no file of it either.
+   */
   private hasFile(file: string): boolean {
-    return statSync(join(this.root, file), { throwIfNoEntry: false })?.isFile() ?? false;
+    try {
+      return statSync(join(this.root, file), { throwIfNoEntry: false })?.isFile() ?? false;
+    } catch {
+      return false;
+    }
   }
 
   /** Sends the file for `/console/<path>` (the page for client-side routes) once it is sent. */
   async send(reply: FastifyReply, path: string): Promise<void> {
-    const file = consoleAnswerFor(
-      path,
-      (name) => this.hasFile(name),
-      isNavigation(reply.request.headers),
-    );
+    let found: boolean | undefined;
+    const exists = (name: string) => (found ??= this.hasFile(name));
+    const file = consoleAnswerFor(path, exists, isNavigation(reply.request.headers));
+    // A name the build lacks is the page to a browser opening it, a missing file to a script: a
+    // cache keyed on the URL alone would hand the one it kept to both.
+    if (consoleAnswerFor(path, exists, true) !== consoleAnswerFor(path, exists, false)) {
+      reply.header('vary', 'Sec-Fetch-Mode, Accept');
+    }
     // The answer to any file the console does not have (the application's not-found handler).
     if (file === undefined) {
       reply.callNotFound();

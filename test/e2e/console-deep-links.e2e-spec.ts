@@ -6,6 +6,7 @@ interface Answer {
   status: number;
   contentType: string;
   csp: string | undefined;
+  vary: string | undefined;
   body: string;
 }
 
@@ -21,6 +22,7 @@ function get(base: string, path: string, headers: Record<string, string>): Promi
           status: res.statusCode ?? 0,
           contentType: res.headers['content-type'] ?? '',
           csp: res.headers['content-security-policy'] as string | undefined,
+          vary: res.headers.vary,
           body,
         }),
       );
@@ -101,6 +103,29 @@ describe('The gallery console’s deep links', () => {
       expect(answer.contentType).toMatch(/^application\/problem\+json/);
     },
   );
+
+  it('says that an answer at a name the build lacks depends on whether a browser opens it (Vary)', async () => {
+    // Page or 404 by Sec-Fetch-Mode and Accept: a cache keyed on the URL alone would hand the one
+    // kept to both (the 404 to a browser, or the page to a script).
+    const path = '/console/products/Blue%20shoe.jpg';
+    for (const headers of [NAVIGATION, SCRIPT]) {
+      expect((await get(base, path, headers)).vary).toMatch(/sec-fetch-mode.*accept/i);
+    }
+    // A file the build has, and a client-side route, are the same whoever asks.
+    expect((await get(base, '/console/favicon.svg', SCRIPT)).vary ?? '').not.toMatch(/sec-fetch/i);
+    expect((await get(base, '/console/products', NAVIGATION)).vary ?? '').not.toMatch(/sec-fetch/i);
+  });
+
+  it('answers a last segment longer than a file name may be as any other, never 500', async () => {
+    // stat() fails ENAMETOOLONG past 255 bytes, rather than "no such file".
+    const path = `/console/${'a'.repeat(300)}.jpg`;
+    const opened = await get(base, path, NAVIGATION);
+    expect(opened.status).toBe(200);
+    expect(opened.body).toBe(consolePage);
+    const fetched = await get(base, path, SCRIPT);
+    expect(fetched.status).toBe(404);
+    expect(fetched.contentType).toMatch(/^application\/problem\+json/);
+  });
 
   it('opens each such address in Chromium as the console’s not-found view, running nothing of it', async () => {
     page = await loggedInPage(browser, base);
