@@ -51,15 +51,25 @@ export function ImportRows({ importId, location }: { importId: string; location:
     let current = true;
     let timer: number | undefined;
     const path = { importId };
-    void Promise.allSettled([
-      readInSession(() => unwrap(getImport({ path }))),
-      readInSession(() =>
-        unwrap(listImportRows({ path, query: { status, cursor, limit: ROWS_SHOWN } })),
-      ),
-    ]).then(([read, page]) => {
+    // The import first, then its rows: rows read after the import said `completed` are its last
+    // (read together, the last poll could stop on rows still shown pending).
+    const settled = <T,>(read: () => Promise<T>) =>
+      read().then(
+        (value) => ({ status: 'fulfilled' as const, value }),
+        (reason: unknown) => ({ status: 'rejected' as const, reason }),
+      );
+    void (async () => {
+      const read = await settled(() => readInSession(() => unwrap(getImport({ path }))));
+      const page = await settled(() =>
+        readInSession(() =>
+          unwrap(listImportRows({ path, query: { status, cursor, limit: ROWS_SHOWN } })),
+        ),
+      );
       if (!current) return;
-      if (read.status === 'fulfilled') setFound(read.value);
-      else setImportError(read.reason ?? new Error());
+      if (read.status === 'fulfilled') {
+        setFound(read.value);
+        setImportError(undefined);
+      } else setImportError(read.reason ?? new Error());
       if (page.status === 'fulfilled') {
         setRows({ of: listed, items: page.value.items, next: page.value.next_cursor });
         setFailed(undefined);
@@ -67,15 +77,17 @@ export function ImportRows({ importId, location }: { importId: string; location:
         const caught: unknown = page.reason;
         setFailed({ of: listed, message: messageOf(caught), retry: retryable(caught) });
       }
-      // Rows still being worked: read again (a hidden tab waits until it is shown).
-      if (read.status === 'fulfilled' && read.value.state !== 'completed') {
+      // Rows still being worked, or a read that failed for now (a 429, a 503, the network): read
+      // again (a hidden tab waits until it is shown). One failed poll no longer ends the polling.
+      const working = read.status === 'fulfilled' && read.value.state !== 'completed';
+      if (working || (read.status === 'rejected' && retryable(read.reason))) {
         timer = window.setTimeout(function again() {
           if (!current) return;
           if (document.hidden) timer = window.setTimeout(again, POLL_MS);
           else setTick((n) => n + 1);
         }, POLL_MS);
       }
-    });
+    })();
     return () => {
       current = false;
       window.clearTimeout(timer);
