@@ -385,9 +385,12 @@ export class ImageFilesService {
 
   /**
    * After a failed import, the Ocha API's stable key is deleted only if no image holds it: the
-   * previous import of the product keeps it (a failed move left it as it was), and so does a
-   * product that claimed it since our transaction ended. Decided under the key's lock, so no
-   * claim can slip in between.
+   * previous import of the product keeps it, and so does a product that claimed it since our
+   * transaction ended. Decided under the key's lock, so no claim can slip in between. A move that
+   * failed left the key as it was; one that succeeded before the transaction failed (or whose
+   * outcome could not be read back) left the new bytes under it, which the previous import's row
+   * then names with its own version and size until the next import: better those bytes than
+   * none, as when the key was written over in place.
    */
   private async releaseSlugKey(key: string, organizationId: string): Promise<void> {
     const stem = keyStem(key);
