@@ -126,6 +126,9 @@ describe(redactHeaders.name, () => {
     'x-auth',
     'www-authenticate-me',
     'set-cookie',
+    'x_api_key',
+    'x-access-key',
+    'dpop',
   ])('replaces the value of %s, a header some client sends a credential in', (name) => {
     // Credentials meant for another service (an S3 session token, an X-Auth-Token), sent here by
     // a client that sends them everywhere: the service reads none, but its log must not keep them.

@@ -34,7 +34,8 @@ export const REDACTED = '[REDACTED]';
  * services' that a client sends everywhere (an S3 session's `x-amz-security-token`, an
  * `x-auth-token`): by the words such names hold. Their values never reach a log line.
  */
-const SECRET_HEADER = /auth|token|secret|passw|signature|api-?key|cookie|credential|session/;
+const SECRET_HEADER =
+  /auth|token|secret|passw|signature|api[-_]?key|access[-_]?key|cookie|credential|session|dpop/;
 
 /**
  * Request headers as they may be logged: the values of credential-bearing headers replaced, in a
