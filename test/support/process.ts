@@ -63,10 +63,11 @@ export interface RunningService {
 
 /**
  * What every process a test starts inherits besides its own variables: PATH, and TMPDIR and the
- * run's marker, so that the global teardown finds it (and fails the run) if it outlives its test.
+ * run's marker, so that the global teardown finds it (and fails the run) if it outlives its test;
+ * and the run's compile cache (test/support/run-setup.ts), so that its start-up compiles less.
  */
 export function inheritedEnv(): Record<string, string> {
-  const names = ['PATH', 'TMPDIR', RUN_ID_VARIABLE, RUN_ROOT_VARIABLE];
+  const names = ['PATH', 'TMPDIR', RUN_ID_VARIABLE, RUN_ROOT_VARIABLE, 'NODE_COMPILE_CACHE'];
   return Object.fromEntries(
     names.flatMap((name) => (process.env[name] ? [[name, process.env[name]]] : [])),
   );
