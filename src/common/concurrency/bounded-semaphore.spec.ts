@@ -67,4 +67,45 @@ describe(BoundedSemaphore.name, () => {
     await Promise.all([running, waiting]);
     expect(sem.wouldRefuse(1)).toBe(false);
   });
+
+  it('lets a waiting task whose signal aborts leave the queue, its place and weight freed', async () => {
+    const sem = new BoundedSemaphore(1, 2, 10);
+    const gate = deferred();
+    const running = sem.run(() => gate.promise);
+    const gone = new AbortController();
+    let ran = false;
+    const abandoned = sem.run(
+      () => {
+        ran = true;
+        return Promise.resolve();
+      },
+      6,
+      gone.signal,
+    );
+    const next = sem.run(() => Promise.resolve('next'), 4);
+    expect([sem.queued, sem.queuedWeight]).toEqual([2, 10]);
+    gone.abort(new Error('requester gone'));
+    await expect(abandoned).rejects.toThrow('requester gone');
+    expect([sem.queued, sem.queuedWeight]).toEqual([1, 4]);
+    // Its place is free for another task, which its weight would not have let in before.
+    const another = sem.run(() => Promise.resolve('another'), 6);
+    gate.resolve();
+    await expect(Promise.all([running, next, another])).resolves.toEqual([
+      undefined,
+      'next',
+      'another',
+    ]);
+    expect(ran).toBe(false);
+    expect([sem.active, sem.queued, sem.queuedWeight]).toEqual([0, 0, 0]);
+  });
+
+  it('refuses at once a task whose signal has already aborted, running nothing', async () => {
+    const sem = new BoundedSemaphore(1, 1);
+    const gone = new AbortController();
+    gone.abort(new Error('gone before'));
+    await expect(sem.run(() => Promise.resolve('x'), 0, gone.signal)).rejects.toThrow(
+      'gone before',
+    );
+    expect([sem.active, sem.queued]).toEqual([0, 0]);
+  });
 });

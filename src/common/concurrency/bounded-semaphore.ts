@@ -48,12 +48,21 @@ export class BoundedSemaphore {
     );
   }
 
-  async run<T>(task: () => Promise<T>, weight = 0): Promise<T> {
+  /**
+   * Runs `task` once it has a slot. `signal`: the task is no longer wanted once it aborts; while
+   * it waits, it then leaves the queue (its place and weight freed for others, the task never
+   * run) and `run` rejects with the signal's reason. Once running, the task is the one to heed it.
+   */
+  async run<T>(task: () => Promise<T>, weight = 0, signal?: AbortSignal): Promise<T> {
+    signal?.throwIfAborted();
     if (this.wouldRefuse(weight)) throw new QueueFullError();
     if (this.running >= this.concurrency) {
       this.waitingWeight += weight;
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
-      this.waitingWeight -= weight;
+      try {
+        await this.waitForSlot(signal);
+      } finally {
+        this.waitingWeight -= weight;
+      }
     } else {
       this.running++;
     }
@@ -65,5 +74,23 @@ export class BoundedSemaphore {
       if (next) next();
       else this.running--;
     }
+  }
+
+  /** Resolves once a finishing task hands this one its slot; rejects if `signal` aborts first. */
+  private waitForSlot(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const leave = (): void => {
+        const index = this.waiting.indexOf(take);
+        if (index !== -1) this.waiting.splice(index, 1);
+        const reason: unknown = signal?.reason;
+        reject(reason instanceof Error ? reason : new Error(String(reason)));
+      };
+      const take = (): void => {
+        signal?.removeEventListener('abort', leave);
+        resolve();
+      };
+      this.waiting.push(take);
+      signal?.addEventListener('abort', leave, { once: true });
+    });
   }
 }

@@ -50,9 +50,26 @@ export class RequestsGoneError extends AppError {
 class Making {
   done!: Promise<void>;
   private readonly requests: (AbortSignal | undefined)[] = [];
+  private readonly gone = new AbortController();
+
+  /**
+   * Aborted (with RequestsGoneError) once every request joined to it has gone: a making waiting
+   * for a processing slot then leaves the processor's queue at once, its place free for others,
+   * rather than keeping it until it reaches a slot only to be dropped there.
+   */
+  get signal(): AbortSignal {
+    return this.gone.signal;
+  }
 
   join(signal: AbortSignal | undefined): void {
     this.requests.push(signal);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        if (this.abandoned) this.gone.abort(new RequestsGoneError());
+      },
+      { once: true },
+    );
   }
 
   /** Every request joined to it has gone: the making is dropped where it is (see {@link ensure}). */
@@ -70,10 +87,10 @@ class Making {
  * stored original (spooled to disk, as uploads are, once its making has a processing slot)
  * through the ImageProcessor, so it is bounded by the same pixel limit, slots and queue (503 when
  * full). A making whose requests have all gone (their clients closed the connection: a page
- * left, an attacker's sockets opened and closed) by the time it has its slot is dropped there,
- * its original never read nor decoded, and its lease let go: made anyway, each such request
- * cost seconds of CPU at no cost to its sender, up to IMAGE_PROCESSING_QUEUE_LIMIT of them
- * waiting per process.
+ * left, an attacker's sockets opened and closed) is dropped, its lease let go: still waiting for
+ * a slot, it leaves the processor's queue at once; in its slot, before its original is read or
+ * decoded. Made anyway, each such request cost seconds of CPU at no cost to its sender, up to
+ * IMAGE_PROCESSING_QUEUE_LIMIT of them waiting per process.
  */
 @Injectable()
 export class TransformResults {
@@ -203,6 +220,7 @@ export class TransformResults {
       },
       releaseStoredOriginal,
       { width, height, fit, format, quality },
+      making.signal,
     );
     const contentType = CONTENT_TYPES[RESULT_EXTENSIONS[format]];
     await this.storage.put(key, result.data, { contentType, ...deliveryHeaders(contentType) });

@@ -224,21 +224,24 @@ export class ImageProcessor {
    * new results had each read its original at once, every waiting one holding a storage
    * connection (on S3 the pool's, which the rest then waited for past their timeout: 502) and a
    * spooled copy of it. What `read` throws (a making nobody waits for any more, dropped before
-   * its read) ends the work there, its slot let go.
+   * its read) ends the work there, its slot let go. `signal`: once it aborts, the work still
+   * waiting for its slot leaves the queue (BoundedSemaphore.run), rejected with its reason.
    */
   async transformRead(
     read: () => Promise<string>,
     release: (path: string) => Promise<void>,
     spec: TransformSpec,
+    signal?: AbortSignal,
   ): Promise<Transformed> {
-    return this.inSlot('transform', 0, async () => {
+    const work = async (): Promise<Transformed> => {
       const path = await read();
       try {
         return await this.transformNow({ path }, spec);
       } finally {
         await release(path);
       }
-    });
+    };
+    return this.inSlot('transform', 0, work, signal);
   }
 
   /**
@@ -260,6 +263,7 @@ export class ImageProcessor {
     operation: 'process' | 'transform',
     weight: number,
     task: () => Promise<T>,
+    signal?: AbortSignal,
   ): Promise<T> {
     const queuedAt = performance.now();
     const started = (): Promise<T> => {
@@ -267,7 +271,7 @@ export class ImageProcessor {
       return task();
     };
     try {
-      return await this.slots.run(started, weight);
+      return await this.slots.run(started, weight, signal);
     } catch (error) {
       if (!(error instanceof QueueFullError)) throw error;
       this.metrics.countServerBusy(operation);
