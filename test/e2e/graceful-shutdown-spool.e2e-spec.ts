@@ -9,6 +9,7 @@ import { solidJpeg } from '../support/fixtures';
 import {
   freePort,
   isRunning,
+  postJsonOverHttp,
   SERVICE_TEST_TIMEOUT_MS,
   startService,
   waitForStatus,
@@ -78,17 +79,8 @@ describe('A graceful shutdown during a bulk import', () => {
         () => service.output().includes('Created the first administrator'),
         'the first administrator',
       );
-      const json = async (path: string, body: unknown, token?: string) =>
-        (await (
-          await fetch(`${base}${path}`, {
-            method: 'POST',
-            headers: {
-              'content-type': 'application/json',
-              ...(token ? { authorization: `Bearer ${token}` } : {}),
-            },
-            body: JSON.stringify(body),
-          })
-        ).json()) as Record<string, string>;
+      const json = (path: string, body: unknown, token?: string) =>
+        postJsonOverHttp(base, path, body, token);
       const token = (await json('/api/v1/auth/login', admin)).access_token;
       const product = (await json('/api/v1/products', { name: 'Imported' }, token)).id;
       const url = `http://127.0.0.1:${imagePort}/a.jpg`;

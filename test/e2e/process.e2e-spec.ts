@@ -14,9 +14,10 @@ import {
   inheritedEnv,
   isRunning,
   MAIN,
-  type RunningService,
+  postJsonOverHttp,
   SERVICE_TEST_TIMEOUT_MS,
   startService,
+  type RunningService,
   waitForStatus,
 } from '../support/process';
 import { eventually } from '../support/eventually';
@@ -253,17 +254,8 @@ describe('The service process', () => {
         () => service.output().includes('Created the first administrator'),
         'the first administrator',
       );
-      const json = async (path: string, body: unknown, token?: string) =>
-        (await (
-          await fetch(`${base}${path}`, {
-            method: 'POST',
-            headers: {
-              'content-type': 'application/json',
-              ...(token ? { authorization: `Bearer ${token}` } : {}),
-            },
-            body: JSON.stringify(body),
-          })
-        ).json()) as Record<string, string>;
+      const json = (path: string, body: unknown, token?: string) =>
+        postJsonOverHttp(base, path, body, token);
       const token = (await json('/api/v1/auth/login', admin)).access_token;
       const product = (await json('/api/v1/products', { name: 'Cut short' }, token)).id;
       const body = multipart({}, [

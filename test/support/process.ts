@@ -150,6 +150,27 @@ export async function loginOverHttp(
 }
 
 /**
+ * POSTs `body` as JSON to a service process over HTTP (with `token` as its bearer) and returns the
+ * answer's JSON body, whatever its status: for set-up steps whose answer the test reads.
+ */
+export async function postJsonOverHttp(
+  baseUrl: string,
+  path: string,
+  body: unknown,
+  token?: string,
+): Promise<Record<string, string>> {
+  const res = await fetch(`${baseUrl}${path}`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+    body: JSON.stringify(body),
+  });
+  return (await res.json()) as Record<string, string>;
+}
+
+/**
  * The pids of the running processes (Linux's /proc) whose parent is `parent` and whose command
  * line contains `command`: what a test checks is not left running.
  */
