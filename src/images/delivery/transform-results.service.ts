@@ -73,7 +73,7 @@ class Making {
   }
 
   /** Every request joined to it has gone: the making is dropped where it is (see {@link ensure}). */
-  get abandoned(): boolean {
+  private get abandoned(): boolean {
     return this.requests.every((signal) => signal?.aborted === true);
   }
 }
@@ -193,7 +193,7 @@ export class TransformResults {
       }
       await sleep(POLL_MS);
       // Another process makes it: nobody left here to wait for it.
-      if (making.abandoned) throw new RequestsGoneError();
+      if (making.signal.aborted) throw new RequestsGoneError();
       if (await this.storage.exists(key)) return;
       if (Date.now() > deadline) throw serverBusy();
     }
@@ -215,7 +215,7 @@ export class TransformResults {
     // gone, it is dropped there, before the read and the decoding.
     const result = await this.processor.transformRead(
       () => {
-        if (making.abandoned) throw new RequestsGoneError();
+        if (making.signal.aborted) throw new RequestsGoneError();
         return spoolStoredOriginal(this.storage, image.storageKey, this.config, 'transform');
       },
       releaseStoredOriginal,
