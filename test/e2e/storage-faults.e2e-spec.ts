@@ -298,8 +298,15 @@ describe.each(DRIVERS)('Storage faults on %s storage', (driver) => {
       const rowsBefore = await rows();
       const storedBefore = backend.stored();
       // Given up at 5 s (STORAGE_TIMEOUT_MS), its files deleted at once after; the storage
-      // applies it at 10 s, leaving the deletion 5 s, as before the timeout was raised from 3 s.
-      faulty.failNext('put', { match: TARGETS.original, mode: 'late', lateMs: 10_000 });
+      // applies it at 10 s, and not before that first deletion has been answered (on a machine
+      // at load 15-20 its job could otherwise run just after the landing, and the file never be
+      // seen here).
+      faulty.failNext('put', {
+        match: TARGETS.original,
+        mode: 'late',
+        lateMs: 10_000,
+        afterDeletion: true,
+      });
       const res = await galleryUpload(productId, 'late');
       expect(res.statusCode).toBe(502);
       expect(res.json()).toMatchObject({ code: 'storage_unavailable' });

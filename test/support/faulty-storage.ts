@@ -22,11 +22,18 @@ export interface Fault {
   times?: number;
   /** `late`: when the write reaches the real provider (default 10 s). */
   lateMs?: number;
+  /**
+   * `late`: the write also waits for the service's first deletion of its key to settle, so that
+   * it lands after that deletion whatever the machine's load (a deletion job that ran late could
+   * otherwise follow the landing and delete the file at once, leaving nothing for the later one).
+   */
+  afterDeletion?: boolean;
 }
 
-interface ArmedFault extends Required<Omit<Fault, 'match' | 'lateMs'>> {
+interface ArmedFault extends Required<Omit<Fault, 'match' | 'lateMs' | 'afterDeletion'>> {
   match?: RegExp;
   lateMs?: number;
+  afterDeletion?: boolean;
   operation: string;
 }
 
@@ -48,6 +55,8 @@ export class FaultyStorage {
    * between is undone by the write's end.
    */
   readonly lateWrites: Promise<unknown>[] = [];
+  /** Per key, the settling of the deletions of it asked so far, and who waits for the next. */
+  private readonly deletions = new Map<string, { settled: number; waiting: (() => void)[] }>();
 
   /**
    * `put`: the write meets the fault. `read` and `serve` (`hang` only): the object's bytes stop
@@ -72,9 +81,11 @@ export class FaultyStorage {
       this.failed.push(key);
       if (fault.mode === 'error') return Promise.reject(injected(`writing ${key} refused`));
       if (fault.mode === 'late') {
-        const written = lateWrite(body, fault.lateMs ?? 10_000, (bytes) =>
-          provider.put(key, bytes, { ...options, signal: undefined }),
-        );
+        const landing = fault.afterDeletion ? this.deletionOf(key) : Promise.resolve();
+        const written = lateWrite(body, fault.lateMs ?? 10_000, async (bytes) => {
+          await landing;
+          return provider.put(key, bytes, { ...options, signal: undefined });
+        });
         this.lateWrites.push(written.catch(() => undefined));
         return written;
       }
@@ -92,10 +103,12 @@ export class FaultyStorage {
         ? { ...answer, body: stalledAfterFirstChunk(answer.body) }
         : answer;
     };
-    const remove = (key: string) =>
-      this.take('delete', key)
+    const remove = (key: string) => {
+      const done = this.take('delete', key)
         ? Promise.reject(injected(`deleting ${key} refused`))
         : provider.delete(key);
+      return done.finally(() => this.deletionSettled(key));
+    };
     const replaced: Record<string, unknown> = {
       put,
       delete: remove,
@@ -109,6 +122,20 @@ export class FaultyStorage {
           : (Reflect.get(target, property, target) as unknown),
     });
   };
+
+  /** Settles once a deletion of `key` has (at once if one already has). */
+  private deletionOf(key: string): Promise<void> {
+    const entry = this.deletions.get(key) ?? { settled: 0, waiting: [] };
+    this.deletions.set(key, entry);
+    if (entry.settled > 0) return Promise.resolve();
+    return new Promise((resolve) => entry.waiting.push(resolve));
+  }
+
+  private deletionSettled(key: string): void {
+    const entry = this.deletions.get(key) ?? { settled: 0, waiting: [] };
+    this.deletions.set(key, { settled: entry.settled + 1, waiting: [] });
+    for (const resolve of entry.waiting) resolve();
+  }
 
   private take(operation: string, key: string): ArmedFault | undefined {
     const fault = this.faults.find(
