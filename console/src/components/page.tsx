@@ -1,5 +1,5 @@
 import type { ComponentChildren } from 'preact';
-import { useEffect, useRef } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef } from 'preact/hooks';
 import { isolate } from '../format';
 
 interface Props {
@@ -15,7 +15,10 @@ interface Props {
  */
 export function Page({ title, lead, children }: Props) {
   const heading = useRef<HTMLHeadingElement>(null);
-  useEffect(() => {
+  // Set with the heading, in the same task as its commit: with a plain effect (after paint) the
+  // new heading showed for a moment under the previous view's title, which is what a screen
+  // reader or a test reading both at once met.
+  useLayoutEffect(() => {
     // The title is plain text: a name in it is isolated, as `<bdi>` isolates it in the page.
     document.title = `${isolate(title)} · Console · Product images`;
   }, [title]);
