@@ -2,8 +2,17 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 
-/** Debian's Chromium (`apt-get install chromium`); playwright-core never downloads a browser. */
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+/**
+ * Debian's Chromium headless shell (`apt-get install chromium-headless-shell`), else its full
+ * Chromium (`apt-get install chromium`); playwright-core never downloads a browser. The shell is
+ * the same engine without the browser's user interface: the browser files took 93 s and 166
+ * CPU-seconds with it against 123 s and 225 with the full Chromium on 2 cores (about a fifth of
+ * the suite's CPU went to Chromium), the same 131 tests passing.
+ */
+export const CHROMIUM_PATH =
+  process.env.CHROMIUM_PATH ??
+  ['/usr/bin/chromium-headless-shell', '/usr/bin/chromium'].find((path) => existsSync(path)) ??
+  '/usr/bin/chromium';
 
 /** Flags that work on these machines (see STACK-NOTES): no sandbox, GPU, QUIC or background traffic. */
 export const CHROMIUM_ARGS = [
@@ -28,7 +37,9 @@ export function hasChromium(): boolean {
 /** A headless Chromium with a fresh profile (playwright makes a temporary one per launch). */
 export async function launchChromium(): Promise<Browser> {
   if (!hasChromium()) {
-    throw new Error(`No Chromium at ${CHROMIUM_PATH}: apt-get install -y chromium`);
+    throw new Error(
+      `No Chromium at ${CHROMIUM_PATH}: apt-get install -y chromium-headless-shell (or chromium)`,
+    );
   }
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
