@@ -85,7 +85,7 @@ function options() {
     concurrencies: short ? [1, 4] : [1, 4, 16],
     connections: 8,
     seconds: short ? 1 : 3,
-    galleries: gallerySizes(values.galleries ?? (short ? '1000,10000' : '1000,100000')),
+    galleries: gallerySizes(values.galleries ?? (short ? '1000' : '1000,100000')),
     catalogue: short ? 10_000 : 100_000,
   };
 }
