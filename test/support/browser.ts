@@ -6,8 +6,8 @@ import { chromium, type Browser } from 'playwright-core';
  * Debian's Chromium headless shell (`apt-get install chromium-headless-shell`), else its full
  * Chromium (`apt-get install chromium`); playwright-core never downloads a browser. The shell is
  * the same engine without the browser's user interface: the browser files took 93 s and 166
- * CPU-seconds with it against 123 s and 225 with the full Chromium on 2 cores (about a fifth of
- * the suite's CPU went to Chromium), the same 131 tests passing.
+ * CPU-seconds with it against 123 s and 225 with the full Chromium on 2 cores (some 15 % of
+ * the suite's CPU went to Chromium on a CI machine), the same 131 tests passing.
  */
 export const CHROMIUM_PATH =
   process.env.CHROMIUM_PATH ??
