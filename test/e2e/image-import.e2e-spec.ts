@@ -605,6 +605,38 @@ describe('Image import (PUT /products/:id/image)', () => {
       },
     );
 
+    // A URL parser drops tabs and line breaks (https://a.example/s\thoe.png is fetched as
+    // …/shoe.png): the image would come from another URL than the one given, as bulk imports
+    // refuse too. (A NUL is refused before, in any JSON string: validation_failed.)
+    it.each([
+      ['a tab', 'https://images.example.com/s\thoe.png'],
+      ['a line break', 'https://images.example.com/shoe.png\n'],
+      ['a carriage return in the host', 'https://images.exam\rple.com/shoe.png'],
+      ['a C1 control', 'https://images.example.com/shoe\u0085.png'],
+    ])(
+      'refuses an http(s) URL holding %s with 400 invalid_image_source, fetching nothing',
+      async (_label, image) => {
+        const product = await newProduct();
+        connects.length = 0;
+        const res = await put(product.id, { image });
+        expect({ image, status: res.statusCode, body: res.json() }).toMatchObject({
+          image,
+          status: 400,
+          body: {
+            code: 'invalid_image_source',
+            errors: [
+              {
+                field: 'image',
+                message: 'holds a tab, line break or other control character',
+              },
+            ],
+          },
+        });
+        expect(connects.filter((a) => !(a.port === 5432 && a.host === '127.0.0.1'))).toEqual([]);
+        await expectNothingStored(product.id);
+      },
+    );
+
     it('still checks the product first: 404 for an unknown one', async () => {
       const res = await put('00000000-0000-4000-8000-000000000000', { image: 'shoe.png' });
       expect(res.statusCode).toBe(404);

@@ -142,7 +142,18 @@ export class ImageImportService {
  * any fetch, rather than as an unreachable URL.
  */
 function checkedUrl(source: string): string {
-  if (/^https?:\/\//i.test(source) && URL.canParse(source)) return source;
+  const isUrl = /^https?:\/\//i.test(source) && URL.canParse(source);
+  // A URL parser drops tabs and line breaks wherever they are (…/s<TAB>hoe.png is fetched as
+  // …/shoe.png): the image would come from another URL than the one given and recorded. Refused,
+  // as bulk imports refuse them, with the other control characters.
+  if (isUrl && /\p{Cc}/u.test(source)) {
+    throw new AppError(
+      'invalid_image_source',
+      'The image URL must not hold tabs, line breaks or other control characters.',
+      [{ field: 'image', message: 'holds a tab, line break or other control character' }],
+    );
+  }
+  if (isUrl) return source;
   throw new AppError(
     'invalid_image_source',
     'The image must be a data:image/<type>;base64 URI or an http(s) URL.',
