@@ -449,6 +449,27 @@ describe(validateEnv.name, () => {
       expect(problemsOf({ ...s3, STORAGE_LOCAL_DIR: '/proc/pis' })).toEqual([]);
     });
 
+    it('refuse a JWT issuer or audience with spaces around it or a control character', () => {
+      // Compared as they are with each token's iss and aud: "pis " (a space after a value in an
+      // env file) on one instance refused every token another instance signed, as 401s.
+      for (const bad of [' pis', 'pis ', 'pis\n', 'p\u0007is', 'p\u009bis']) {
+        expect(problemsOf({ JWT_ISSUER: bad })).toEqual(['JWT_ISSUER']);
+        expect(problemsOf({ JWT_AUDIENCE: bad })).toEqual(['JWT_AUDIENCE']);
+      }
+      expect(problemsOf({ JWT_ISSUER: 'https://shop.example/pis', JWT_AUDIENCE: 'a b' })).toEqual(
+        [],
+      );
+      let message = '';
+      try {
+        validateEnv({ JWT_AUDIENCE: 'pis ' });
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      expect(message).toContain(
+        '  - JWT_AUDIENCE: must be text without spaces around it or control characters\n',
+      );
+    });
+
     it('refuse a path with spaces around it or a control character, rather than a folder made relative to the working directory', () => {
       // DATA_DIR=" /data" (a space after = in a container's environment) was taken as the
       // relative path " /data": the database, keys and media went into a folder of that name

@@ -210,14 +210,27 @@ const FOLDER_OBSTACLES = {
  * directory instead of on the volume at /data; such a slip is refused, naming the variable.
  */
 function PlainPath(): PropertyDecorator {
+  return Plain('plainPath', 'must be a path without spaces around it or control characters');
+}
+
+/**
+ * A value compared as it is written (JWT_ISSUER, JWT_AUDIENCE: with each token's `iss` and `aud`):
+ * no space around it, no control character. "pis " (a space after a value in an env file) on one
+ * instance refused, as 401s, every token another instance signed.
+ */
+function PlainText(): PropertyDecorator {
+  return Plain('plainText', 'must be text without spaces around it or control characters');
+}
+
+function Plain(name: string, message: string): PropertyDecorator {
   return ValidateBy({
-    name: 'plainPath',
+    name,
     validator: {
       validate: (value: unknown) =>
         typeof value !== 'string' ||
         // eslint-disable-next-line no-control-regex
         (value === value.trim() && !/[\u0000-\u001f\u007f-\u009f]/.test(value)),
-      defaultMessage: () => 'must be a path without spaces around it or control characters',
+      defaultMessage: () => message,
     },
   });
 }
@@ -726,11 +739,13 @@ export class EnvironmentVariables {
   @Transform(blankToUndefined)
   @IsString()
   @MinLength(1)
+  @PlainText()
   JWT_ISSUER = 'product-image-service';
 
   @Transform(blankToUndefined)
   @IsString()
   @MinLength(1)
+  @PlainText()
   JWT_AUDIENCE = 'product-image-service';
 
   @Transform(toInteger)
