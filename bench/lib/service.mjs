@@ -75,6 +75,9 @@ export class Service {
         role,
         '--org',
         org,
+        // A new organisation is named (the CLI refuses a new --org without a name, as a slip).
+        '--org-name',
+        org,
       ],
       { cwd: this.serviceDir, env: { PATH: process.env.PATH, ...this.env() }, timeout: 120_000 },
     );

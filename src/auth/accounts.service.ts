@@ -54,6 +54,12 @@ export class AccountsService {
   ) {}
 
   /** The organisation with this slug, created if missing (race-free: insert or ignore). */
+  /** The organisation of `slug`, or null. */
+  findOrganization(slug: string, manager?: EntityManager): Promise<Organization | null> {
+    const organizations = manager ? manager.getRepository(Organization) : this.organizations;
+    return organizations.findOneBy({ slug });
+  }
+
   async findOrCreateOrganization(
     slug: string,
     name?: string,

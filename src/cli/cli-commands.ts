@@ -18,11 +18,12 @@ export const USAGE = `Usage: npm run -s cli -- <command> [options]
 Commands:
   create-user     --email E --username U --role admin|staff|user
                   [--full-name N] [--password P] [--org SLUG] [--org-name NAME]
-                  Creates a user (and the organisation, if new). Without --password, a strong
-                  password is generated and printed once.
+                  Creates a user (and the organisation, if new: then with --org-name). Without
+                  --password, a strong password is generated and printed once.
   create-api-key  --name N [--role admin|staff|user] [--scopes a,b] [--expires-at ISO-8601]
-                  [--org SLUG]
-                  Creates an API key and prints it once.
+                  [--org SLUG] [--org-name NAME]
+                  Creates an API key (and the organisation, if new: then with --org-name) and
+                  prints it once.
   reset-password  --user USERNAME|EMAIL [--password P] [--org SLUG]
                   Sets a new password for the user (of the organisation). Without --password, a
                   strong password is generated and printed once. The user's tokens issued before
@@ -145,9 +146,11 @@ async function checkOrganization(values: { org: string; 'org-name'?: string }): 
 }
 
 /**
- * The organisation of --org, created with --org-name if new. An --org-name other than an existing
- * organisation's name is refused (exit 1, nothing created): it names a new organisation only, and
- * an operator who typed one meant an organisation that is not there.
+ * The organisation of --org, created with --org-name if new (the default one, also without). A new
+ * --org without --org-name is refused (exit 1, nothing created): `--org acme-shp`, a slip, made an
+ * organisation of its own, and a key or user in it that saw an empty catalogue. An --org-name
+ * other than an existing organisation's name is refused too: it names a new organisation only,
+ * and an operator who typed one meant an organisation that is not there.
  */
 async function organizationFor(
   accounts: AccountsService,
@@ -155,7 +158,14 @@ async function organizationFor(
   manager: EntityManager,
 ): Promise<{ id: string }> {
   const name = values['org-name'];
-  const org = await accounts.findOrCreateOrganization(values.org, name, manager);
+  const known = await accounts.findOrganization(values.org, manager);
+  if (!known && name === undefined && values.org !== DEFAULT_ORGANIZATION_SLUG) {
+    throw new AppError(
+      'not_found',
+      `No organisation "${values.org}": give --org-name to create it. Nothing was created.`,
+    );
+  }
+  const org = known ?? (await accounts.findOrCreateOrganization(values.org, name, manager));
   if (name !== undefined && org.name !== name) {
     throw new AppError(
       'conflict',
@@ -206,7 +216,7 @@ function parseOptions<const O extends ParseArgsOptionsConfig>(args: string[], op
 }
 
 const TEXT = { type: 'string' } as const;
-/** The organisation a command works in, created by create-user and create-api-key if new. */
+/** The organisation a command works in, created by create-user and create-api-key if new (see organizationFor). */
 const ORG = { org: { type: 'string', default: DEFAULT_ORGANIZATION_SLUG } } as const;
 
 /**

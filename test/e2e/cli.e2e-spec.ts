@@ -93,6 +93,7 @@ describe('npm run -s cli -- reset-password', () => {
       '--username=ops',
       '--role=staff',
       '--org=acme',
+      '--org-name=acme',
       '--password=ops original password',
     );
     apiKey = (
@@ -250,15 +251,29 @@ describe('npm run -s cli -- reset-password', () => {
           '--username=ops2',
           '--role=staff',
           '--org=new',
+          '--org-name=New',
         ),
       ).toMatchObject({
         code: 'email_taken',
         detail: 'A user with this email address already exists.',
       });
       await expectOrgNamesRefused(app);
+      // A new organisation is named: an --org without --org-name that is not there is a slip
+      // (acme-shp for acme), not one to make, with a key or a user seeing an empty catalogue.
+      for (const command of [
+        ['create-api-key', '--name=k'],
+        ['create-user', '--email=xuser@acme.example', '--username=xuser', '--role=user'],
+      ]) {
+        expect(await refusedInProcess(app, ...command, '--org=acme-shp')).toMatchObject({
+          code: 'not_found',
+          detail: 'No organisation "acme-shp": give --org-name to create it. Nothing was created.',
+        });
+      }
       const [{ n }] = await app
         .get(DataSource)
-        .query("SELECT count(*)::int AS n FROM organizations WHERE slug IN ('nowhere', 'new')");
+        .query(
+          "SELECT count(*)::int AS n FROM organizations WHERE slug IN ('nowhere', 'new', 'acme-shp')",
+        );
       expect(n).toBe(0);
       const refused = await app
         .get(DataSource)
@@ -272,7 +287,7 @@ describe('npm run -s cli -- reset-password', () => {
 
   /**
    * --org-name names a new organisation: another name for an existing one is refused, nothing
-   * created (acme is "acme", made without --org-name); its own name is accepted.
+   * created (acme is named "acme"); its own name is accepted.
    */
   async function expectOrgNamesRefused(app: NestFastifyApplication): Promise<void> {
     expect(
@@ -318,7 +333,7 @@ describe('npm run -s cli -- reset-password', () => {
 
   it('delete-organization erases one organisation, its files through the jobs, and no other', async () => {
     const { key } = JSON.parse(
-      (await cli('create-api-key', '--name=leaving', '--org=leaving')).stdout,
+      (await cli('create-api-key', '--name=leaving', '--org=leaving', '--org-name=Leaving')).stdout,
     ) as { key: string };
     const file = await storedImageOf('leaving');
     expect(existsSync(file)).toBe(true);
@@ -362,7 +377,7 @@ describe('npm run -s cli -- reset-password', () => {
   }, 120_000);
 
   it('delete-organization runs while the storage is down: it queues the files, the workers delete them once it answers', async () => {
-    await cli('create-api-key', '--name=leaving', '--org=outage');
+    await cli('create-api-key', '--name=leaving', '--org=outage', '--org-name=Outage');
     const file = await storedImageOf('outage');
     // The command queues the deletions and works none: a storage that does not answer (an S3
     // nobody listens for) must not stop an erasure. Run in this process, as the case above.

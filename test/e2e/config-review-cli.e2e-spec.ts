@@ -44,6 +44,7 @@ describe('npm run -s cli -- with REDIS_URL set', () => {
       '--username=ops',
       '--role=staff',
       '--org=acme',
+      '--org-name=Acme',
     );
     expect(JSON.parse(created.stdout)).toMatchObject({ username: 'ops' });
     const { port } = silent.address() as { port: number };
