@@ -15,6 +15,16 @@ export interface PutOptions extends DeliveryHeaders {
   signal?: AbortSignal;
 }
 
+/**
+ * What any operation but `put` and `list` may be given, last: `signal` aborts when its caller
+ * gives up (STORAGE_TIMEOUT_MS passed, see deadline.storage-provider.ts), and the provider then
+ * ends its request, so that a call no one waits for holds no connection. A provider with nothing
+ * to end (local disk) or whose SDK cannot be told (Cloudinary) ignores it.
+ */
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
 export interface StoredObject {
   key: string;
   size: number;
@@ -67,8 +77,8 @@ export interface StorageProvider {
    */
   put(key: string, body: Readable | Buffer, options: PutOptions): Promise<StoredObject>;
   /** Removes the object; a key that does not exist is not an error. */
-  delete(key: string): Promise<void>;
-  exists(key: string): Promise<boolean>;
+  delete(key: string, options?: CallOptions): Promise<void>;
+  exists(key: string, options?: CallOptions): Promise<boolean>;
   /**
    * Every object whose key starts with `prefix`, read from the storage a page at a time as the
    * caller iterates (never the whole listing in memory), in no particular order. Objects written
@@ -87,16 +97,16 @@ export interface StorageProvider {
    * The bytes and their validators, where the service reads objects back: local disk (what /media
    * serves) and S3 (an original read to make its renditions again); undefined for a missing key.
    */
-  read?(key: string): Promise<ObjectStream | undefined>;
+  read?(key: string, options?: CallOptions): Promise<ObjectStream | undefined>;
   /**
    * Answers a client's request for the object, where the service delivers stored objects itself
    * (local disk, S3: the results of transform URLs): the bytes with their validators and the
    * delivery headers, `304` for a current copy, `206` for a byte range, `416` past the end. Absent
    * where clients fetch objects from the storage (Cloudinary).
    */
-  serve?(key: string, request: MediaRequest): Promise<MediaAnswer>;
+  serve?(key: string, request: MediaRequest, options?: CallOptions): Promise<MediaAnswer>;
   /** Readiness: throws a {@link StorageError} saying why when the storage cannot be used. */
-  check(): Promise<void>;
+  check(options?: CallOptions): Promise<void>;
   /** Releases connections (at shutdown). */
   close?(): void;
 }

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import type { MediaRequest } from '../../src/storage/media-answer';
-import type { PutOptions, StorageProvider } from '../../src/storage/storage-provider';
+import type { CallOptions, PutOptions, StorageProvider } from '../../src/storage/storage-provider';
 
 /**
  * How an injected fault meets a write:
@@ -91,22 +91,23 @@ export class FaultyStorage {
       }
       return provider.put(key, brokenBody(body, fault.mode, options.signal), options);
     };
-    const read = async (key: string) => {
-      const object = await provider.read!(key);
+    // The deadline's signal passed on, as the real provider gets it without this wrapper.
+    const read = async (key: string, options?: CallOptions) => {
+      const object = await provider.read!(key, options);
       const fault = object && this.take('read', key);
       return fault ? { ...object, stream: stalledAfterFirstChunk(object.stream) } : object;
     };
-    const serve = async (key: string, request: MediaRequest) => {
-      const answer = await provider.serve!(key, request);
+    const serve = async (key: string, request: MediaRequest, options?: CallOptions) => {
+      const answer = await provider.serve!(key, request, options);
       const fault = answer.kind === 'file' && answer.body && this.take('serve', key);
       return fault && answer.kind === 'file' && answer.body
         ? { ...answer, body: stalledAfterFirstChunk(answer.body) }
         : answer;
     };
-    const remove = (key: string) => {
+    const remove = (key: string, options?: CallOptions) => {
       const done = this.take('delete', key)
         ? Promise.reject(injected(`deleting ${key} refused`))
-        : provider.delete(key);
+        : provider.delete(key, options);
       return done.finally(() => this.deletionSettled(key));
     };
     const replaced: Record<string, unknown> = {

@@ -49,7 +49,8 @@ const CROP: Record<ImageFit, { crop: string; gravity?: string }> = {
  * from the key, with `overwrite`, so a retry replaces itself. Renditions are not stored: they are
  * delivery URLs with a transformation (e.g. `c_fill,g_auto,h_500,w_500/f_auto/q_auto`, see
  * {@link transformedUrl} and cloudinary.image-storage.ts). The only file that imports the
- * Cloudinary SDK.
+ * Cloudinary SDK. A call's CallOptions.signal is ignored: the SDK's admin and destroy calls take
+ * none; the deadline (deadline.storage-provider.ts) still stops waiting for them.
  */
 export class CloudinaryStorageProvider implements StorageProvider {
   readonly driver = 'cloudinary';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ObjectStream } from '../storage-provider';
+import type { CallOptions, ObjectStream } from '../storage-provider';
 import { LOCAL_TMP_DIR, LocalStorageProvider } from './local.storage-provider';
 import { deadlineStorage, StorageTimeoutError } from './deadline.storage-provider';
 
@@ -144,5 +144,40 @@ describe(deadlineStorage.name, () => {
     });
     const storage = deadlineStorage(stuck, 50);
     await expect(storage.exists(KEY)).rejects.toThrow(/STORAGE_TIMEOUT_MS \(50 ms\)/);
+  });
+
+  it('aborts an operation it gives up on through its signal, and only then', async () => {
+    const signals: Record<string, AbortSignal | undefined> = {};
+    const provider = Object.assign(Object.create(local) as LocalStorageProvider, {
+      driver: 's3',
+      exists: (_key: string, options?: CallOptions) => {
+        signals.exists = options?.signal;
+        return new Promise<boolean>(() => undefined);
+      },
+      check: (options?: CallOptions) => {
+        signals.check = options?.signal;
+        return new Promise<void>(() => undefined);
+      },
+      read: (_key: string, options?: CallOptions) => {
+        signals.read = options?.signal;
+        return Promise.resolve({
+          stream: Readable.from([Buffer.from('webp')]),
+          size: 4,
+          contentType: 'image/webp',
+          etag: '"x"',
+          lastModified: new Date(),
+        });
+      },
+    });
+    const storage = deadlineStorage(provider, 50);
+    await expect(storage.exists(KEY)).rejects.toBeInstanceOf(StorageTimeoutError);
+    await expect(storage.check()).rejects.toBeInstanceOf(StorageTimeoutError);
+    expect(signals.exists?.reason).toBeInstanceOf(StorageTimeoutError);
+    expect(signals.check?.reason).toBeInstanceOf(StorageTimeoutError);
+    // An answer in time: its bytes still flow on its request, which must not be aborted.
+    const read = await storage.read(KEY);
+    await sleep(100);
+    expect(signals.read?.aborted).toBe(false);
+    expect(await drain(read!.stream)).toBe('webp');
   });
 });

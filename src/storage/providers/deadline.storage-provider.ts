@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { MediaAnswer } from '../media-answer';
 import {
   StorageError,
+  type CallOptions,
   type ObjectStream,
   type PutOptions,
   type StorageProvider,
@@ -13,6 +14,14 @@ import {
 const BOUNDED: ReadonlySet<string> = new Set(['put', 'delete', 'exists', 'check']);
 /** The operations that answer with a stream of the object's bytes. */
 const STREAMED: ReadonlySet<string> = new Set(['read', 'serve']);
+/** Where the operations but `put` take their CallOptions (storage-provider.ts): their last argument. */
+const OPTIONS_AT: Readonly<Record<string, number>> = {
+  delete: 1,
+  exists: 1,
+  check: 0,
+  read: 1,
+  serve: 2,
+};
 
 type Method = (...args: unknown[]) => Promise<unknown>;
 
@@ -25,13 +34,18 @@ type Method = (...args: unknown[]) => Promise<unknown>;
  * A `put` past its deadline is aborted through PutOptions.signal, so the provider stops writing
  * and removes what it wrote; the answer waits for that (a second deadline at most, should the
  * provider ignore the signal) so that a failed write has left nothing when the caller hears of it.
- * The other operations write nothing: they are only no longer waited for.
+ * The other operations write nothing: past the deadline they are aborted through
+ * CallOptions.signal and not waited for. On S3 the abort ends the request and gives its turn
+ * (s3-calls.ts) back at once: left to the SDK's own timeouts and retries (three times the
+ * request's), calls that hung in an outage held all 50 turns, so that later calls were refused as
+ * our pool full (`503 server_busy`) where the storage was down, and still after it recovered.
  *
  * On the network drivers, `read` and `serve` get the deadline until their answer (an object's
- * headers), then their bytes one too: a stream that gives nothing for `timeoutMs` while it is being read fails (and is
- * destroyed, which frees its connection: S3's pool has 50) with a StorageTimeoutError. A reader
- * that is slow to take the bytes (a client on a slow link) is not the storage stalling: the clock
- * runs only while the stream is asked for more.
+ * headers; aborted as the others when it has not come), then their bytes one too: a stream that
+ * gives nothing for `timeoutMs` while it is being read fails (and is destroyed, which frees its
+ * connection: S3's pool has 50) with a StorageTimeoutError. A reader that is slow to take the
+ * bytes (a client on a slow link) is not the storage stalling: the clock runs only while the
+ * stream is asked for more.
  */
 export function deadlineStorage<P extends StorageProvider>(provider: P, timeoutMs: number): P {
   return new Proxy(provider, {
@@ -54,7 +68,9 @@ export function deadlineStorage<P extends StorageProvider>(provider: P, timeoutM
       }
       return (...args: unknown[]) => {
         const action = typeof args[0] === 'string' ? `${property} of ${args[0]}` : property;
-        return within(timeoutMs, action, target.driver, () => method(...args));
+        return within(timeoutMs, action, target.driver, (signal) =>
+          method(...withSignal(args, OPTIONS_AT[property], signal)),
+        );
       };
     },
   });
@@ -70,15 +86,19 @@ function streamedWithin(
   const method = value.bind(target);
   return async (...args: unknown[]) => {
     const action = `${property} of ${String(args[0])}`;
-    const pending = method(...args);
+    let pending: Promise<unknown> | undefined;
     let answer: unknown;
     try {
-      answer = await within(timeoutMs, action, target.driver, () => pending);
+      answer = await within(timeoutMs, action, target.driver, (signal) => {
+        pending = method(...withSignal(args, OPTIONS_AT[property], signal));
+        return pending;
+      });
     } catch (error) {
-      // Given up: an answer that still comes (S3's retry of a throttled request) holds its
-      // pooled connection until its bytes are read, and no one will read them. 50 such answers
-      // took S3's whole pool: every upload and readiness check timed out after S3 recovered.
-      void pending.then(
+      // Given up: an answer that still comes (from a provider that ignores the abort, or one
+      // that came as it was sent) holds its pooled connection until its bytes are read, and no
+      // one will read them. 50 such answers took S3's whole pool: every upload and readiness
+      // check timed out after S3 recovered.
+      void pending?.then(
         (late) => bodyOf(property, late)?.destroy(),
         () => undefined,
       );
@@ -180,6 +200,14 @@ function combined(given: AbortSignal | undefined, deadline: AbortSignal): AbortS
   return given ? AbortSignal.any([given, deadline]) : deadline;
 }
 
+/** `args` with CallOptions at `at` whose signal also aborts with `deadline`. */
+function withSignal(args: unknown[], at: number, deadline: AbortSignal): unknown[] {
+  const given = args[at] as CallOptions | undefined;
+  const passed = args.slice();
+  passed[at] = { ...given, signal: combined(given?.signal, deadline) };
+  return passed;
+}
+
 /** An operation outlived STORAGE_TIMEOUT_MS. */
 export class StorageTimeoutError extends StorageError {
   constructor(driver: string, action: string, timeoutMs: number) {
@@ -190,24 +218,30 @@ export class StorageTimeoutError extends StorageError {
   }
 }
 
-/** `call`'s answer, or a timeout error once `timeoutMs` has passed (`call` is left to settle). */
+/**
+ * `call`'s answer, or a timeout error once `timeoutMs` has passed: then the signal given to `call`
+ * aborts (with that error), and `call` is left to settle.
+ */
 async function within<T>(
   timeoutMs: number,
   action: string,
   driver: string,
-  call: () => Promise<T>,
+  call: (signal: AbortSignal) => Promise<T>,
 ): Promise<T> {
-  const deadline = new AbortController();
-  const answer = call();
+  const timer = new AbortController();
+  const given = new AbortController();
+  const answer = call(given.signal);
   try {
     return await Promise.race([
       answer,
-      sleep(timeoutMs, undefined, { signal: deadline.signal }).then(() => {
-        throw new StorageTimeoutError(driver, action, timeoutMs);
+      sleep(timeoutMs, undefined, { signal: timer.signal }).then(() => {
+        const error = new StorageTimeoutError(driver, action, timeoutMs);
+        given.abort(error);
+        throw error;
       }),
     ]);
   } finally {
-    deadline.abort();
+    timer.abort();
   }
 }
 

@@ -59,7 +59,8 @@ function errorCode(error: unknown): string | undefined {
 /**
  * Files under STORAGE_LOCAL_DIR, served by the application itself at /media/<key>. Writes go to a
  * temporary file first and are renamed into place, so a reader never sees half a file and an
- * aborted or failed write leaves nothing behind.
+ * aborted or failed write leaves nothing behind. A call's CallOptions.signal is ignored: a file
+ * system call cannot be taken back, and it holds no connection another call would need.
  */
 export class LocalStorageProvider implements StorageProvider {
   readonly driver = 'local';

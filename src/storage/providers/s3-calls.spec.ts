@@ -31,6 +31,29 @@ describe('CallTurns', () => {
     release();
     expect(turns.active).toBe(0);
   });
+  it('drops a waiting call whose signal aborts: it leaves the queue and never takes a turn', async () => {
+    const turns = new CallTurns(1, 1000);
+    const release = await turns.take();
+    const deadline = new AbortController();
+    const waiting = turns.take(deadline.signal).catch((error: unknown) => error);
+    await Promise.resolve();
+    expect(turns.queued).toBe(1);
+    const reason = new Error('past its deadline');
+    deadline.abort(reason);
+    expect(await waiting).toBe(reason);
+    expect(turns.queued).toBe(0);
+    // The turn given back goes to no one: the call that gave up must not hold it.
+    release();
+    expect(turns.active).toBe(0);
+  });
+
+  it('refuses a call whose signal has already aborted, even with a turn free', async () => {
+    const turns = new CallTurns(1, 1000);
+    const reason = new Error('past its deadline');
+    await expect(turns.take(AbortSignal.abort(reason))).rejects.toBe(reason);
+    expect(turns.active).toBe(0);
+    expect(turns.queued).toBe(0);
+  });
 });
 
 describe('BucketSightings', () => {

@@ -26,24 +26,35 @@ export class CallTurns {
     return this.waiting.length;
   }
 
-  /** A turn; its release (idempotent). Refused with `server_busy` after `maxWaitMs`. */
-  async take(): Promise<() => void> {
+  /**
+   * A turn; its release (idempotent). Refused with `server_busy` after `maxWaitMs`, and with
+   * `signal`'s reason once it aborts (a call given up at its deadline): a call no one waits for
+   * any more must not take a turn from the calls behind it.
+   */
+  async take(signal?: AbortSignal): Promise<() => void> {
+    if (signal?.aborted) throw abortReason(signal);
     if (this.taken < this.size) {
       this.taken++;
       return this.releaser();
     }
     await new Promise<void>((resolve, reject) => {
+      const leave = (error: Error) => {
+        clearTimeout(entry.timer);
+        signal?.removeEventListener('abort', aborted);
+        const at = this.waiting.indexOf(entry);
+        if (at >= 0) this.waiting.splice(at, 1);
+        reject(error);
+      };
+      const aborted = () => leave(abortReason(signal));
       const entry = {
         grant: () => {
           clearTimeout(entry.timer);
+          signal?.removeEventListener('abort', aborted);
           resolve();
         },
-        timer: setTimeout(() => {
-          const at = this.waiting.indexOf(entry);
-          if (at >= 0) this.waiting.splice(at, 1);
-          reject(storageBusy());
-        }, this.maxWaitMs),
+        timer: setTimeout(() => leave(storageBusy()), this.maxWaitMs),
       };
+      signal?.addEventListener('abort', aborted, { once: true });
       this.waiting.push(entry);
     });
     // The turn was handed over by its releaser: `taken` still counts it.
@@ -60,6 +71,12 @@ export class CallTurns {
       else this.taken--;
     };
   }
+}
+
+/** Why `signal` aborted, as an Error (the caller's own reason when it gave one). */
+function abortReason(signal: AbortSignal | undefined): Error {
+  const reason: unknown = signal?.reason;
+  return reason instanceof Error ? reason : new Error('The call was aborted', { cause: reason });
 }
 
 /** Our own pool of storage connections is full: the service is busy, the storage is not down. */

@@ -1,7 +1,10 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { AppError } from '../../common/errors/app.error';
 import { StorageError } from '../storage-provider';
+import { deadlineStorage, StorageTimeoutError } from './deadline.storage-provider';
+import type { CallTurns } from './s3-calls';
 import { S3StorageProvider } from './s3.storage-provider';
 
 /**
@@ -59,6 +62,85 @@ describe('S3StorageProvider under a burst larger than its pool', () => {
       const misses = outcomes.filter((o) => o.status === 'fulfilled' && o.value === false);
       expect(misses.length).toBeGreaterThanOrEqual(50);
       expect(calls.headBucket).toBeLessThanOrEqual(2);
+    } finally {
+      provider.close();
+    }
+  });
+});
+
+/**
+ * An S3 that accepts requests and never answers them (an outage where calls hang), behind
+ * STORAGE_TIMEOUT_MS: a call given up at its deadline must give its turn back and its request
+ * must end, or the turns fill with calls no one waits for, later calls are refused as our pool
+ * full (503 server_busy) where the storage is down (502), and the turns stay taken after S3
+ * recovers, until the SDK's own timeouts and retries end (three times its request timeout).
+ */
+describe('S3StorageProvider behind its deadline, on an S3 that hangs', () => {
+  let server: Server;
+  let endpoint: string;
+  let hanging = true;
+  const sockets = new Set<Socket>();
+
+  beforeAll(async () => {
+    server = createServer((request, response) => {
+      if (hanging) return;
+      const path = new URL(request.url ?? '/', 'http://s3').pathname;
+      response.writeHead(path === '/bucket' || path === '/bucket/' ? 200 : 404).end();
+    });
+    server.on('connection', (socket: Socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('gives a call given up at its deadline its turn back at once, and ends its request', async () => {
+    // A turn is waited for 1 s (the SDK's connection timeout, at most STORAGE_TIMEOUT_MS), less
+    // than the deadline, as with the defaults (5 s and 30 s); the SDK alone holds a call 3 s.
+    const provider = new S3StorageProvider({
+      bucket: 'bucket',
+      region: 'us-east-1',
+      endpoint,
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'k', secretAccessKey: 's' },
+      keyPrefix: '',
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      presignTtlSeconds: 3600,
+      timeoutMs: 1000,
+      maxSockets: 2,
+    });
+    const turns = (provider as unknown as { turns: CallTurns }).turns;
+    const storage = deadlineStorage(provider, 1500);
+    try {
+      const given = await Promise.allSettled([
+        storage.exists('derived/a.webp'),
+        storage.delete('derived/b.webp'),
+        storage.check(),
+      ]);
+      for (const outcome of given) {
+        expect(outcome).toMatchObject({ reason: expect.any(StorageTimeoutError) });
+      }
+      expect(turns.active).toBe(0);
+      // Aborted, not left to the SDK: the connections of those requests are closed.
+      for (let waited = 0; sockets.size > 0 && waited < 1000; waited += 20) await sleep(20);
+      expect(sockets.size).toBe(0);
+
+      // Still down: the storage's failure, not our pool full.
+      const next = await storage.exists('derived/c.webp').catch((error: unknown) => error);
+      expect(next).toBeInstanceOf(StorageTimeoutError);
+      expect(turns.active).toBe(0);
+
+      // Recovered: answered at once.
+      hanging = false;
+      await expect(storage.exists('derived/d.webp')).resolves.toBe(false);
+      expect(turns.active).toBe(0);
     } finally {
       provider.close();
     }

@@ -21,6 +21,7 @@ import { mediaHeaders } from '../media-delivery';
 import {
   CONTENT_TYPES,
   StorageError,
+  type CallOptions,
   type ListedObject,
   type ListOptions,
   type ObjectStream,
@@ -190,24 +191,32 @@ export class S3StorageProvider implements StorageProvider {
     }
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string, options: CallOptions = {}): Promise<void> {
+    const { signal } = options;
     try {
-      await this.call((client) =>
-        client.send(
-          new DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }),
-        ),
+      await this.call(
+        (client) =>
+          client.send(
+            new DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }),
+            { abortSignal: signal },
+          ),
+        signal,
       );
     } catch (error) {
       throw this.failure(`deleting ${key}`, error);
     }
   }
 
-  async exists(key: string): Promise<boolean> {
+  async exists(key: string, options: CallOptions = {}): Promise<boolean> {
+    const { signal } = options;
     try {
-      await this.call((client) =>
-        client.send(
-          new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }),
-        ),
+      await this.call(
+        (client) =>
+          client.send(
+            new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }),
+            { abortSignal: signal },
+          ),
+        signal,
       );
       return true;
     } catch (error) {
@@ -304,13 +313,17 @@ export class S3StorageProvider implements StorageProvider {
   }
 
   /** The object's bytes, streamed, and its validators; undefined when there is no such object. */
-  async read(key: string): Promise<ObjectStream | undefined> {
+  async read(key: string, options: CallOptions = {}): Promise<ObjectStream | undefined> {
+    const { signal } = options;
     let answer;
     try {
-      answer = await this.call((client) =>
-        client.send(
-          new GetObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }),
-        ),
+      answer = await this.call(
+        (client) =>
+          client.send(
+            new GetObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }),
+            { abortSignal: signal },
+          ),
+        signal,
       );
     } catch (error) {
       if (await this.noSuchObject(error)) return undefined;
@@ -332,11 +345,12 @@ export class S3StorageProvider implements StorageProvider {
    * the conditions checkValidators checks first. A multi-range request is answered whole (S3
    * serves one range).
    */
-  async serve(key: string, request: MediaRequest): Promise<MediaAnswer> {
+  async serve(key: string, request: MediaRequest, options: CallOptions = {}): Promise<MediaAnswer> {
+    const { signal } = options;
     const head = request.method === 'HEAD';
     let answer;
     try {
-      const checked = await this.checkValidators(key, request);
+      const checked = await this.checkValidators(key, request, signal);
       if (checked.failed) return { kind: 'precondition_failed' };
       if (checked.notModified) return notModifiedAnswer(checked.notModified);
       if (checked.unsatisfiable) {
@@ -357,9 +371,10 @@ export class S3StorageProvider implements StorageProvider {
       };
       answer = await this.delivery.send(
         head ? new HeadObjectCommand(conditions) : new GetObjectCommand(conditions),
+        { abortSignal: signal },
       );
     } catch (error) {
-      return this.serveFailure(key, request, error);
+      return this.serveFailure(key, request, error, signal);
     }
     const headers: Record<string, string | number> = {
       'Accept-Ranges': 'bytes',
@@ -389,7 +404,11 @@ export class S3StorageProvider implements StorageProvider {
    * against the object's validators (one HeadObject), and its Range dropped unless its If-Range
    * names the object as it is.
    */
-  private async checkValidators(key: string, request: MediaRequest): Promise<CheckedValidators> {
+  private async checkValidators(
+    key: string,
+    request: MediaRequest,
+    signal: AbortSignal | undefined,
+  ): Promise<CheckedValidators> {
     const range = usableByteRange(request.headers.range);
     const ifRange = header(request, 'if-range');
     const ifNoneMatch = header(request, 'if-none-match');
@@ -412,6 +431,7 @@ export class S3StorageProvider implements StorageProvider {
     try {
       now = await this.delivery.send(
         new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }),
+        { abortSignal: signal },
       );
     } catch (error) {
       // Gone: the request that follows answers that. Any other failure is the storage's.
@@ -438,6 +458,7 @@ export class S3StorageProvider implements StorageProvider {
     key: string,
     request: MediaRequest,
     error: unknown,
+    signal: AbortSignal | undefined,
   ): Promise<MediaAnswer> {
     if (await this.noSuchObject(error)) return { kind: 'not_found' };
     const status = statusOf(error);
@@ -450,10 +471,13 @@ export class S3StorageProvider implements StorageProvider {
       let etag = headers?.etag ?? header(request, 'if-none-match')?.trim();
       if (!etag || !ONE_STRONG_TAG.test(etag)) {
         // Matched by If-Modified-Since alone: the ETag is asked for (RFC 9110 15.4.5).
-        etag = await this.call((client) =>
-          client.send(
-            new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }),
-          ),
+        etag = await this.call(
+          (client) =>
+            client.send(
+              new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }),
+              { abortSignal: signal },
+            ),
+          signal,
         ).then(
           (head) => head.ETag,
           () => undefined,
@@ -464,10 +488,13 @@ export class S3StorageProvider implements StorageProvider {
     if (status === 416) {
       let size: number | undefined;
       try {
-        const head = await this.call((client) =>
-          client.send(
-            new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }),
-          ),
+        const head = await this.call(
+          (client) =>
+            client.send(
+              new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }),
+              { abortSignal: signal },
+            ),
+          signal,
         );
         size = head.ContentLength;
       } catch {
@@ -479,10 +506,13 @@ export class S3StorageProvider implements StorageProvider {
   }
 
   /** The bucket exists and our credentials may use it. Names the problem when not. */
-  async check(): Promise<void> {
+  async check(options: CallOptions = {}): Promise<void> {
     try {
-      // Not queued for a turn: readiness says whether S3 answers, busy or not.
-      await this.client.send(new HeadBucketCommand({ Bucket: this.options.bucket }));
+      // Not queued for a turn: readiness says whether S3 answers, busy or not. Aborted past its
+      // deadline all the same: a readiness check every few seconds would pile up connections.
+      await this.client.send(new HeadBucketCommand({ Bucket: this.options.bucket }), {
+        abortSignal: options.signal,
+      });
       this.bucket.seen();
     } catch (error) {
       const status = statusOf(error);
@@ -549,15 +579,22 @@ export class S3StorageProvider implements StorageProvider {
    * A call on `client` in its turn (CallTurns: `503 server_busy` when it waits too long for
    * one), given back once S3 has answered: held while a body is read, a turn another stream never
    * closed (a reader that drops it) would be lost for good. A call that succeeds vouches for the
-   * bucket.
+   * bucket. `signal` (its caller gave up: its deadline passed) takes it out of the queue, or gives
+   * its turn back at once, before the SDK has noticed the abort (`send` is given it too): the
+   * turns are for calls someone waits for.
    */
-  private async call<T extends object>(send: (client: S3Client) => Promise<T>): Promise<T> {
-    const release = await this.turns.take();
+  private async call<T extends object>(
+    send: (client: S3Client) => Promise<T>,
+    signal?: AbortSignal,
+  ): Promise<T> {
+    const release = await this.turns.take(signal);
+    signal?.addEventListener('abort', release, { once: true });
     try {
       const answer = await send(this.client);
       this.bucket.seen();
       return answer;
     } finally {
+      signal?.removeEventListener('abort', release);
       release();
     }
   }
