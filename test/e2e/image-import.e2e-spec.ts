@@ -587,22 +587,7 @@ describe('Image import (PUT /products/:id/image)', () => {
       ['a bad escape in the host', 'https://exa%mple.com/'],
     ])(
       'refuses %s with 400 invalid_image_source, reaching nothing, storing nothing',
-      async (_label, image) => {
-        const product = await newProduct();
-        connects.length = 0;
-        const res = await put(product.id, { image });
-        expect({ image, status: res.statusCode, body: res.json() }).toMatchObject({
-          image,
-          status: 400,
-          body: {
-            code: 'invalid_image_source',
-            errors: [{ field: 'image', message: 'is neither a data URI nor an http(s) URL' }],
-          },
-        });
-        expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-        expect(connects.filter((a) => !(a.port === 5432 && a.host === '127.0.0.1'))).toEqual([]);
-        await expectNothingStored(product.id);
-      },
+      (_label, image) => expectSourceRefused(image, 'is neither a data URI nor an http(s) URL'),
     );
 
     // A URL parser drops tabs and line breaks (https://a.example/s\thoe.png is fetched as
@@ -615,27 +600,24 @@ describe('Image import (PUT /products/:id/image)', () => {
       ['a C1 control', 'https://images.example.com/shoe\u0085.png'],
     ])(
       'refuses an http(s) URL holding %s with 400 invalid_image_source, fetching nothing',
-      async (_label, image) => {
-        const product = await newProduct();
-        connects.length = 0;
-        const res = await put(product.id, { image });
-        expect({ image, status: res.statusCode, body: res.json() }).toMatchObject({
-          image,
-          status: 400,
-          body: {
-            code: 'invalid_image_source',
-            errors: [
-              {
-                field: 'image',
-                message: 'holds a tab, line break or other control character',
-              },
-            ],
-          },
-        });
-        expect(connects.filter((a) => !(a.port === 5432 && a.host === '127.0.0.1'))).toEqual([]);
-        await expectNothingStored(product.id);
-      },
+      (_label, image) =>
+        expectSourceRefused(image, 'holds a tab, line break or other control character'),
     );
+
+    /** `image` refused 400 invalid_image_source with `message`, before any connection. */
+    async function expectSourceRefused(image: string, message: string): Promise<void> {
+      const product = await newProduct();
+      connects.length = 0;
+      const res = await put(product.id, { image });
+      expect({ image, status: res.statusCode, body: res.json() }).toMatchObject({
+        image,
+        status: 400,
+        body: { code: 'invalid_image_source', errors: [{ field: 'image', message }] },
+      });
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(connects.filter((a) => !(a.port === 5432 && a.host === '127.0.0.1'))).toEqual([]);
+      await expectNothingStored(product.id);
+    }
 
     it('still checks the product first: 404 for an unknown one', async () => {
       const res = await put('00000000-0000-4000-8000-000000000000', { image: 'shoe.png' });

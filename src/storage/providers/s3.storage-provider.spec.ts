@@ -37,18 +37,7 @@ describe('S3StorageProvider under a burst larger than its pool', () => {
   });
 
   it('answers a miss as a miss or busy (503), never a storage failure, and asks the bucket once', async () => {
-    const provider = new S3StorageProvider({
-      bucket: 'bucket',
-      region: 'us-east-1',
-      endpoint,
-      forcePathStyle: true,
-      credentials: { accessKeyId: 'k', secretAccessKey: 's' },
-      keyPrefix: '',
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-      presignTtlSeconds: 3600,
-      timeoutMs: 1000,
-    });
+    const provider = providerAt(endpoint);
     try {
       const outcomes = await Promise.allSettled(
         Array.from({ length: 200 }, (_, i) => provider.exists(`derived/${i}.webp`)),
@@ -103,19 +92,7 @@ describe('S3StorageProvider behind its deadline, on an S3 that hangs', () => {
   it('gives a call given up at its deadline its turn back at once, and ends its request', async () => {
     // A turn is waited for 1 s (the SDK's connection timeout, at most STORAGE_TIMEOUT_MS), less
     // than the deadline, as with the defaults (5 s and 30 s); the SDK alone holds a call 3 s.
-    const provider = new S3StorageProvider({
-      bucket: 'bucket',
-      region: 'us-east-1',
-      endpoint,
-      forcePathStyle: true,
-      credentials: { accessKeyId: 'k', secretAccessKey: 's' },
-      keyPrefix: '',
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-      presignTtlSeconds: 3600,
-      timeoutMs: 1000,
-      maxSockets: 2,
-    });
+    const provider = providerAt(endpoint, { maxSockets: 2 });
     const turns = (provider as unknown as { turns: CallTurns }).turns;
     const storage = deadlineStorage(provider, 1500);
     try {
@@ -146,3 +123,23 @@ describe('S3StorageProvider behind its deadline, on an S3 that hangs', () => {
     }
   });
 });
+
+/** The provider on a test endpoint of 127.0.0.1, bucket `bucket`, 1 s requests. */
+function providerAt(
+  endpoint: string,
+  extra: Partial<ConstructorParameters<typeof S3StorageProvider>[0]> = {},
+): S3StorageProvider {
+  return new S3StorageProvider({
+    bucket: 'bucket',
+    region: 'us-east-1',
+    endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'k', secretAccessKey: 's' },
+    keyPrefix: '',
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    presignTtlSeconds: 3600,
+    timeoutMs: 1000,
+    ...extra,
+  });
+}
