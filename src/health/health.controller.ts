@@ -126,8 +126,10 @@ const READY_SCHEMA = {
 export class HealthController {
   private readonly logger = new Logger(HealthController.name);
   private readonly databaseLog = new CheckLog(this.logger, 'Database');
+  // Ended when the probe gives up on it, not at STORAGE_TIMEOUT_MS: each probe after one given up
+  // starts a check of its own, and in an outage one stayed open per probe (on S3, a connection).
   private readonly storageShared = new SharedCheck(this.logger, 'Storage', () =>
-    this.storage.check(),
+    this.storage.check({ signal: AbortSignal.timeout(CHECK_TIMEOUT_MS) }),
   );
   private readonly spoolShared = new SharedCheck(this.logger, 'Upload spool', () =>
     checkSpoolWritable(this.spoolDir),

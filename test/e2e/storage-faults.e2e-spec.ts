@@ -289,6 +289,19 @@ describe.each(DRIVERS)('Storage faults on %s storage', (driver) => {
     );
   }
 
+  it('ends a readiness check of a storage that does not answer when the probe gives up on it (3 s), not at STORAGE_TIMEOUT_MS', async () => {
+    // Each probe after the one given up starts a check of its own: ended only at the storage's
+    // deadline, an outage kept one open per probe (a connection each on S3).
+    faulty.failNext('check', { mode: 'hang' });
+    const res = await call(app, 'GET', '/health/ready');
+    expect(res.statusCode).toBe(503);
+    const [signal] = faulty.checkSignals.slice(-1);
+    await eventually(() => signal?.aborted === true, 'the check to be aborted');
+    // The probe's own timeout (a TimeoutError), not the storage deadline's StorageTimeoutError.
+    expect(signal?.reason).toMatchObject({ name: 'TimeoutError' });
+    expect((await call(app, 'GET', '/health/ready')).statusCode).toBe(200);
+  });
+
   // One driver is enough: what follows a timed-out write is the same on every one.
   (driver === 's3' ? it : it.skip)(
     'a write the storage completes after its deadline: 502, and its file deleted again later',

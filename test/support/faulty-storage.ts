@@ -55,15 +55,18 @@ export class FaultyStorage {
    * between is undone by the write's end.
    */
   readonly lateWrites: Promise<unknown>[] = [];
+  /** The signals given to the `check`s that met a `hang` fault, in order. */
+  readonly checkSignals: (AbortSignal | undefined)[] = [];
   /** Per key, the settling of the deletions of it asked so far, and who waits for the next. */
   private readonly deletions = new Map<string, { settled: number; waiting: (() => void)[] }>();
 
   /**
    * `put`: the write meets the fault. `read` and `serve` (`hang` only): the object's bytes stop
    * after their first chunk, as a connection that stalls after the storage's headers. `delete`
-   * (`error` only): the storage refuses to delete the object, which stays.
+   * (`error` only): the storage refuses to delete the object, which stays. `check` (`hang`
+   * only): the readiness check gets no answer until its signal aborts (kept in `checkSignals`).
    */
-  failNext(operation: 'put' | 'read' | 'serve' | 'delete', fault: Fault): void {
+  failNext(operation: 'put' | 'read' | 'serve' | 'delete' | 'check', fault: Fault): void {
     this.faults.push({ ...fault, operation, times: fault.times ?? 1 });
   }
 
@@ -110,9 +113,18 @@ export class FaultyStorage {
         : provider.delete(key, options);
       return done.finally(() => this.deletionSettled(key));
     };
+    const check = (options?: CallOptions) => {
+      if (!this.take('check', '')) return provider.check(options);
+      this.checkSignals.push(options?.signal);
+      return new Promise<void>((_, reject) => {
+        const signal = options?.signal;
+        signal?.addEventListener('abort', () => reject(injected('check given up')), { once: true });
+      });
+    };
     const replaced: Record<string, unknown> = {
       put,
       delete: remove,
+      check,
       ...(provider.read ? { read } : {}),
       ...(provider.serve ? { serve } : {}),
     };
