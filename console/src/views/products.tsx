@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { createProduct, listProducts, type ProductDto } from '@sdk';
 import {
   CallFailed,
@@ -90,7 +90,9 @@ export function announceOnProducts(text: string): void {
 export function Products({ location }: { location: Location }) {
   const q = location.query.get('q') ?? '';
   const cursor = location.query.get('cursor') ?? undefined;
-  const [listing, setListing] = useState<Listing>();
+  // The listing of the page it was read for: after a new search, the one before is not shown
+  // (nor found by a test) under the new address while the new one is read.
+  const [loaded, setLoaded] = useState<{ of: string; listing: Listing }>();
   // The read's failure, and whether reading again may help (not for a page's address refused).
   const [error, setError] = useState<{ message: string; retry: boolean }>();
   // The person's "Try again": each reads the page again.
@@ -106,13 +108,16 @@ export function Products({ location }: { location: Location }) {
     announced = undefined;
   }, []);
 
+  const page = `${q}\0${cursor ?? ''}\0${attempt}`;
+  const listing = loaded?.of === page ? loaded.listing : undefined;
+
   // The search box shows the search the page is of (not again after a "Try again": what the
-  // person typed meanwhile stays).
-  useEffect(() => setText(q), [q, cursor]);
+  // person typed meanwhile stays). Set with the page's render (a layout effect), not after it is
+  // painted: a search typed in between, at once, was put back to the one before.
+  useLayoutEffect(() => setText(q), [q, cursor]);
 
   useEffect(() => {
     let current = true;
-    setListing(undefined);
     setError(undefined);
     const load = (): Promise<Listing> =>
       q
@@ -122,14 +127,14 @@ export function Products({ location }: { location: Location }) {
             next: page.next_cursor,
           }));
     readInSession(load).then(
-      (value) => current && setListing(value),
+      (value) => current && setLoaded({ of: page, listing: value }),
       (caught: unknown) =>
         current && setError({ message: messageOf(caught), retry: retryable(caught) }),
     );
     return () => {
       current = false;
     };
-  }, [q, cursor, attempt]);
+  }, [q, cursor, attempt, page]);
 
   useEffect(() => {
     if (listing) keepFocusInPage();
