@@ -53,13 +53,13 @@ export class AccountsService {
     private readonly revocations: ApiKeyRevocationsRepository,
   ) {}
 
-  /** The organisation with this slug, created if missing (race-free: insert or ignore). */
   /** The organisation of `slug`, or null. */
   findOrganization(slug: string, manager?: EntityManager): Promise<Organization | null> {
     const organizations = manager ? manager.getRepository(Organization) : this.organizations;
     return organizations.findOneBy({ slug });
   }
 
+  /** The organisation with this slug, created if missing (race-free: insert or ignore). */
   async findOrCreateOrganization(
     slug: string,
     name?: string,
