@@ -216,7 +216,10 @@ function parseOptions<const O extends ParseArgsOptionsConfig>(args: string[], op
 }
 
 const TEXT = { type: 'string' } as const;
-/** The organisation a command works in, created by create-user and create-api-key if new (see organizationFor). */
+/**
+ * The organisation a command works in, created by create-user and create-api-key if new and
+ * named (see organizationFor).
+ */
 const ORG = { org: { type: 'string', default: DEFAULT_ORGANIZATION_SLUG } } as const;
 
 /**
