@@ -1,3 +1,5 @@
+import { abortReason } from './abort-reason';
+
 /** Thrown by {@link BoundedSemaphore.run} when the queue is full. */
 export class QueueFullError extends Error {
   constructor() {
@@ -82,8 +84,7 @@ export class BoundedSemaphore {
       const leave = (): void => {
         const index = this.waiting.indexOf(take);
         if (index !== -1) this.waiting.splice(index, 1);
-        const reason: unknown = signal?.reason;
-        reject(reason instanceof Error ? reason : new Error(String(reason)));
+        reject(abortReason(signal, 'The task was no longer wanted'));
       };
       const take = (): void => {
         signal?.removeEventListener('abort', leave);

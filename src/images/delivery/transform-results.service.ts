@@ -193,7 +193,7 @@ export class TransformResults {
       }
       await sleep(POLL_MS);
       // Another process makes it: nobody left here to wait for it.
-      if (making.signal.aborted) throw new RequestsGoneError();
+      making.signal.throwIfAborted();
       if (await this.storage.exists(key)) return;
       if (Date.now() > deadline) throw serverBusy();
     }
@@ -215,7 +215,7 @@ export class TransformResults {
     // gone, it is dropped there, before the read and the decoding.
     const result = await this.processor.transformRead(
       () => {
-        if (making.signal.aborted) throw new RequestsGoneError();
+        making.signal.throwIfAborted();
         return spoolStoredOriginal(this.storage, image.storageKey, this.config, 'transform');
       },
       releaseStoredOriginal,

@@ -1,6 +1,9 @@
 import { extname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { abortReason } from '../../common/concurrency/abort-reason';
 import { type SvgRejection, SvgRejectedError } from './svg-sanitizer';
+
+const CANCELLED = 'The SVG check was cancelled';
 
 /**
  * The worker's entry, plain CommonJS (see it for why), and the sanitiser module it loads: the
@@ -54,7 +57,7 @@ export function sanitizeSvgOffLoop(
 ): Promise<Buffer> {
   const { signal } = options;
   const heapMb = options.heapMb ?? SVG_SANITIZER_HEAP_MB;
-  if (signal?.aborted) return Promise.reject(abortReason(signal));
+  if (signal?.aborted) return Promise.reject(abortReason(signal, CANCELLED));
   return new Promise((resolve, reject) => {
     const worker = new Worker(WORKER, {
       workerData: { module: SANITIZER, input },
@@ -65,7 +68,7 @@ export function sanitizeSvgOffLoop(
     let failure: Error | undefined;
     let aborted: Error | undefined;
     const onAbort = (): void => {
-      aborted = abortReason(signal!);
+      aborted = abortReason(signal, CANCELLED);
       void worker.terminate();
     };
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -88,9 +91,4 @@ export function sanitizeSvgOffLoop(
       reject(new Error(reply.error));
     });
   });
-}
-
-function abortReason(signal: AbortSignal): Error {
-  const reason: unknown = signal.reason;
-  return reason instanceof Error ? reason : new Error('The SVG check was cancelled');
 }

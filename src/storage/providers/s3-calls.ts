@@ -1,4 +1,7 @@
+import { abortReason } from '../../common/concurrency/abort-reason';
 import { AppError } from '../../common/errors/app.error';
+
+const CALL_ABORTED = 'The call was aborted';
 
 /**
  * Turns for calls on the S3 client: a call takes one before the SDK sends it and gives it back
@@ -32,7 +35,7 @@ export class CallTurns {
    * any more must not take a turn from the calls behind it.
    */
   async take(signal?: AbortSignal): Promise<() => void> {
-    if (signal?.aborted) throw abortReason(signal);
+    if (signal?.aborted) throw abortReason(signal, CALL_ABORTED);
     if (this.taken < this.size) {
       this.taken++;
       return this.releaser();
@@ -45,7 +48,7 @@ export class CallTurns {
         if (at >= 0) this.waiting.splice(at, 1);
         reject(error);
       };
-      const aborted = () => leave(abortReason(signal));
+      const aborted = () => leave(abortReason(signal, CALL_ABORTED));
       const entry = {
         grant: () => {
           clearTimeout(entry.timer);
@@ -71,12 +74,6 @@ export class CallTurns {
       else this.taken--;
     };
   }
-}
-
-/** Why `signal` aborted, as an Error (the caller's own reason when it gave one). */
-function abortReason(signal: AbortSignal | undefined): Error {
-  const reason: unknown = signal?.reason;
-  return reason instanceof Error ? reason : new Error('The call was aborted', { cause: reason });
 }
 
 /** Our own pool of storage connections is full: the service is busy, the storage is not down. */

@@ -1,5 +1,6 @@
 import { extname } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
+import { abortReason } from '../../common/concurrency/abort-reason';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -139,7 +140,8 @@ export class S3StorageProvider implements StorageProvider {
     };
     // Aborted while the first part is read (a stalled source): the read stops too.
     const stop = () => {
-      if (!Buffer.isBuffer(body)) body.destroy(abortReason(options.signal));
+      if (!Buffer.isBuffer(body))
+        body.destroy(abortReason(options.signal, 'The write was aborted'));
     };
     options.signal?.addEventListener('abort', stop, { once: true });
     try {
@@ -147,10 +149,12 @@ export class S3StorageProvider implements StorageProvider {
       const head = await firstPart(body, PART_SIZE);
       options.signal?.removeEventListener('abort', stop);
       if (head.whole) {
-        await this.call((client) =>
-          client.send(new PutObjectCommand({ ...params, Body: head.bytes }), {
-            abortSignal: options.signal,
-          }),
+        await this.call(
+          (client) =>
+            client.send(new PutObjectCommand({ ...params, Body: head.bytes }), {
+              abortSignal: options.signal,
+            }),
+          options.signal,
         );
         return { key, size: head.bytes.length };
       }
@@ -705,11 +709,6 @@ function failingAs(source: Readable, failure: (error: unknown) => Error): Readab
   });
   source.pipe(out);
   return out;
-}
-
-function abortReason(signal: AbortSignal | undefined): Error {
-  const reason: unknown = signal?.reason;
-  return reason instanceof Error ? reason : new Error('The write was aborted');
 }
 
 /** What checkValidators found (see there). */
