@@ -47,6 +47,28 @@ describe('CallTurns', () => {
     expect(turns.active).toBe(0);
   });
 
+  it('gives back a turn whose signal aborts as it is handed over, or while it is held', async () => {
+    const turns = new CallTurns(1, 1000);
+    const first = await turns.take();
+    const deadline = new AbortController();
+    const waiting = turns.take(deadline.signal);
+    await Promise.resolve();
+    first(); // handed to the waiting call…
+    const reason = new Error('past its deadline');
+    deadline.abort(reason); // …whose deadline passes before it resumes
+    // Refused as it would have been in the queue, and the turn not held until its request fails.
+    await expect(waiting).rejects.toBe(reason);
+    expect(turns.active).toBe(0);
+    // A turn held by a call that runs: given back at its abort too, once.
+    const held = new AbortController();
+    const own = await turns.take(held.signal);
+    expect(turns.active).toBe(1);
+    held.abort();
+    expect(turns.active).toBe(0);
+    own();
+    expect(turns.active).toBe(0);
+  });
+
   it('refuses a call whose signal has already aborted, even with a turn free', async () => {
     const turns = new CallTurns(1, 1000);
     const reason = new Error('past its deadline');

@@ -32,13 +32,16 @@ export class CallTurns {
   /**
    * A turn; its release (idempotent). Refused with `server_busy` after `maxWaitMs`, and with
    * `signal`'s reason once it aborts (a call given up at its deadline): a call no one waits for
-   * any more must not take a turn from the calls behind it.
+   * any more must not take a turn from the calls behind it. Once handed over, the turn is given
+   * back when `signal` aborts, at once, as well as by its release: not only once the call's
+   * request has noticed the abort and failed (an abort that came as the turn was handed over,
+   * before its caller resumed and could listen for it, held the turn until then).
    */
   async take(signal?: AbortSignal): Promise<() => void> {
     if (signal?.aborted) throw abortReason(signal, CALL_ABORTED);
     if (this.taken < this.size) {
       this.taken++;
-      return this.releaser();
+      return this.releaser(signal);
     }
     await new Promise<void>((resolve, reject) => {
       const leave = (error: Error) => {
@@ -60,19 +63,29 @@ export class CallTurns {
       signal?.addEventListener('abort', aborted, { once: true });
       this.waiting.push(entry);
     });
-    // The turn was handed over by its releaser: `taken` still counts it.
-    return this.releaser();
+    // The turn was handed over by its releaser: `taken` still counts it. Aborted since (the abort
+    // came after the grant, before this resumed): given back, and refused as in the queue.
+    const release = this.releaser(signal);
+    if (signal?.aborted) {
+      release();
+      throw abortReason(signal, CALL_ABORTED);
+    }
+    return release;
   }
 
-  private releaser(): () => void {
+  /** The release of a turn held; run by `signal`'s abort too. */
+  private releaser(signal?: AbortSignal): () => void {
     let released = false;
-    return () => {
+    const release = () => {
       if (released) return;
       released = true;
+      signal?.removeEventListener('abort', release);
       const next = this.waiting.shift();
       if (next) next.grant();
       else this.taken--;
     };
+    signal?.addEventListener('abort', release, { once: true });
+    return release;
   }
 }
 

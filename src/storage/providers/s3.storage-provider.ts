@@ -584,21 +584,19 @@ export class S3StorageProvider implements StorageProvider {
    * one), given back once S3 has answered: held while a body is read, a turn another stream never
    * closed (a reader that drops it) would be lost for good. A call that succeeds vouches for the
    * bucket. `signal` (its caller gave up: its deadline passed) takes it out of the queue, or gives
-   * its turn back at once, before the SDK has noticed the abort (`send` is given it too): the
-   * turns are for calls someone waits for.
+   * its turn back at once (CallTurns.take), before the SDK has noticed the abort (`send` is given
+   * it too): the turns are for calls someone waits for.
    */
   private async call<T extends object>(
     send: (client: S3Client) => Promise<T>,
     signal?: AbortSignal,
   ): Promise<T> {
     const release = await this.turns.take(signal);
-    signal?.addEventListener('abort', release, { once: true });
     try {
       const answer = await send(this.client);
       this.bucket.seen();
       return answer;
     } finally {
-      signal?.removeEventListener('abort', release);
       release();
     }
   }
