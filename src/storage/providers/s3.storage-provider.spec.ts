@@ -124,6 +124,78 @@ describe('S3StorageProvider behind its deadline, on an S3 that hangs', () => {
   });
 });
 
+/**
+ * An S3 that answers every object HEAD 404 at once, and the bucket's HeadBucket after `bucketMs`
+ * (never, when null): the HeadBucket that misses at once share (noSuchObject) is their own call,
+ * no caller's, so it has a deadline of its own.
+ */
+describe('S3StorageProvider asking whether its bucket exists after a miss', () => {
+  let server: Server;
+  let endpoint: string;
+  let bucketMs: number | null = null;
+  let headBuckets = 0;
+  const sockets = new Set<Socket>();
+
+  beforeAll(async () => {
+    server = createServer((request, response) => {
+      const path = new URL(request.url ?? '/', 'http://s3').pathname;
+      if (path !== '/bucket' && path !== '/bucket/') return void response.writeHead(404).end();
+      headBuckets++;
+      if (bucketMs !== null) setTimeout(() => response.writeHead(200).end(), bucketMs);
+    });
+    server.on('connection', (socket: Socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('ends a HeadBucket that hangs at STORAGE_TIMEOUT_MS, its turn and connection with it', async () => {
+    bucketMs = null;
+    const provider = providerAt(endpoint);
+    const turns = (provider as unknown as { turns: CallTurns }).turns;
+    // A caller's deadline well past the provider's: the SDK alone (three attempts of 1 s) would
+    // hold the HeadBucket, and its turn, past it.
+    const storage = deadlineStorage(provider, 4000);
+    try {
+      const started = Date.now();
+      const outcome = await storage.exists('derived/a.webp').catch((error: unknown) => error);
+      expect(Date.now() - started).toBeLessThan(2500);
+      // Whether the object or the bucket is missing is not known: the storage failed.
+      expect(outcome).toBeInstanceOf(StorageError);
+      expect(outcome).not.toBeInstanceOf(StorageTimeoutError);
+      expect(turns.active).toBe(0);
+      for (let waited = 0; sockets.size > 0 && waited < 1000; waited += 20) await sleep(20);
+      expect(sockets.size).toBe(0);
+    } finally {
+      provider.close();
+    }
+  });
+
+  it("lets no caller's abort end the HeadBucket the others share", async () => {
+    bucketMs = 300;
+    headBuckets = 0;
+    const provider = providerAt(endpoint);
+    try {
+      const leaving = new AbortController();
+      const left = provider.exists('derived/a.webp', { signal: leaving.signal });
+      const staying = provider.exists('derived/b.webp');
+      setTimeout(() => leaving.abort(new Error('gone')), 100);
+      await expect(staying).resolves.toBe(false);
+      await left.catch(() => undefined);
+      expect(headBuckets).toBe(1);
+    } finally {
+      provider.close();
+    }
+  });
+});
+
 /** The provider on a test endpoint of 127.0.0.1, bucket `bucket`, 1 s requests. */
 function providerAt(
   endpoint: string,

@@ -562,9 +562,22 @@ export class S3StorageProvider implements StorageProvider {
       return true;
     }
     if (this.bucket.recent()) return true;
-    // Misses at once share one HeadBucket.
-    this.bucketAsked ??= this.call((client) =>
-      client.send(new HeadBucketCommand({ Bucket: this.options.bucket })),
+    this.bucketAsked ??= this.askBucket();
+    return this.bucketAsked;
+  }
+
+  /**
+   * Whether the bucket exists, one HeadBucket that the misses at once share. Ended at
+   * STORAGE_TIMEOUT_MS of its own, counted from its turn (a wait for one is refused as busy, as
+   * any call's): no caller's signal ends it (one caller given up would fail the others' check),
+   * and left to the SDK (three attempts) it held its turn, and a connection, after every caller
+   * had given up on it, in an outage where S3 stops answering.
+   */
+  private askBucket(): Promise<boolean> {
+    return this.call((client) =>
+      client.send(new HeadBucketCommand({ Bucket: this.options.bucket }), {
+        abortSignal: AbortSignal.timeout(this.options.timeoutMs),
+      }),
     )
       .then(
         () => true,
@@ -576,7 +589,6 @@ export class S3StorageProvider implements StorageProvider {
         },
       )
       .finally(() => (this.bucketAsked = undefined));
-    return this.bucketAsked;
   }
 
   /**
