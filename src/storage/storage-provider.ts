@@ -16,10 +16,10 @@ export interface PutOptions extends DeliveryHeaders {
 }
 
 /**
- * What any operation but `put` and `list` may be given, last: `signal` aborts when its caller
- * gives up (STORAGE_TIMEOUT_MS passed, see deadline.storage-provider.ts), and the provider then
- * ends its request, so that a call no one waits for holds no connection. A provider with nothing
- * to end (local disk) or whose SDK cannot be told (Cloudinary) ignores it.
+ * What any operation but `put` and `list` (PutOptions, ListOptions) may be given, last: `signal`
+ * aborts when its caller gives up (STORAGE_TIMEOUT_MS passed, see deadline.storage-provider.ts),
+ * and the provider then ends its request, so that a call no one waits for holds no connection. A
+ * provider with nothing to end (local disk) or whose SDK cannot be told (Cloudinary) ignores it.
  */
 export interface CallOptions {
   signal?: AbortSignal;
@@ -49,6 +49,12 @@ export interface ListedObject {
 export interface ListOptions {
   /** Objects asked of the storage per request (its own maximum applies). */
   pageSize?: number;
+  /**
+   * Aborted when the listing is given up (a page not come within STORAGE_TIMEOUT_MS, see
+   * deadline.storage-provider.ts): the provider ends the request of the page under way, as for
+   * CallOptions.signal.
+   */
+  signal?: AbortSignal;
 }
 
 export interface ObjectStream {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { CallOptions, ObjectStream } from '../storage-provider';
+import type { CallOptions, ListedObject, ListOptions, ObjectStream } from '../storage-provider';
 import { LOCAL_TMP_DIR, LocalStorageProvider } from './local.storage-provider';
 import { deadlineStorage, StorageTimeoutError } from './deadline.storage-provider';
 
@@ -179,5 +179,32 @@ describe(deadlineStorage.name, () => {
     await sleep(100);
     expect(signals.read?.aborted).toBe(false);
     expect(await drain(read!.stream)).toBe('webp');
+  });
+  it('fails a listing whose next page does not come within the deadline, and aborts it', async () => {
+    let signal: AbortSignal | undefined;
+    const provider = Object.assign(Object.create(local) as LocalStorageProvider, {
+      list: async function* (_prefix: string, options?: ListOptions) {
+        signal = options?.signal;
+        // A first page in time, then one the caller works through slower than the deadline…
+        yield { key: 'a', lastModified: new Date() };
+        yield { key: 'b', lastModified: new Date() };
+        // …then a page that never comes.
+        await new Promise(() => undefined);
+      } as (prefix: string, options?: ListOptions) => AsyncIterable<ListedObject>,
+    });
+    const storage = deadlineStorage(provider, 100);
+    const keys: string[] = [];
+    const listing = (async () => {
+      for await (const object of storage.list('derived/')) {
+        keys.push(object.key);
+        // The caller's own work between pages is not the storage's: not counted.
+        await sleep(150);
+      }
+    })();
+    await expect(listing).rejects.toThrow(
+      /did not finish list of derived\/ within STORAGE_TIMEOUT_MS \(100 ms\)/,
+    );
+    expect(keys).toEqual(['a', 'b']);
+    expect(signal?.reason).toBeInstanceOf(StorageTimeoutError);
   });
 });

@@ -4,6 +4,8 @@ import type { MediaAnswer } from '../media-answer';
 import {
   StorageError,
   type CallOptions,
+  type ListedObject,
+  type ListOptions,
   type ObjectStream,
   type PutOptions,
   type StorageProvider,
@@ -24,6 +26,7 @@ const OPTIONS_AT: Readonly<Record<string, number>> = {
 };
 
 type Method = (...args: unknown[]) => Promise<unknown>;
+type ListMethod = (prefix: string, options?: ListOptions) => AsyncIterable<ListedObject>;
 
 /**
  * The provider with STORAGE_TIMEOUT_MS applied to every operation that waits on the storage, for
@@ -39,6 +42,12 @@ type Method = (...args: unknown[]) => Promise<unknown>;
  * (s3-calls.ts) back at once: left to the SDK's own timeouts and retries (three times the
  * request's), calls that hung in an outage held all 50 turns, so that later calls were refused as
  * our pool full (`503 server_busy`) where the storage was down, and still after it recovered.
+ *
+ * A listing gets it for each page: the wait for its next object (a page's request, where the
+ * page before is used up) fails past `timeoutMs`, and aborts the listing through
+ * ListOptions.signal, which ends that request. The time its caller takes between objects (the
+ * orphan sweep deleting a batch) is not counted. A page that hung held the sweep, or a file
+ * deletion job, for ever, and on S3 its turn (s3-calls.ts) with it.
  *
  * On the network drivers, `read` and `serve` get the deadline until their answer (an object's
  * headers; aborted as the others when it has not come), then their bytes one too: a stream that
@@ -58,6 +67,7 @@ export function deadlineStorage<P extends StorageProvider>(provider: P, timeoutM
         if (target.driver === 'local') return value;
         return streamedWithin(value as Method, target, property, timeoutMs);
       }
+      if (property === 'list') return listedWithin(value as ListMethod, target, timeoutMs);
       if (!BOUNDED.has(property)) return value;
       const method = (value as Method).bind(target);
       if (property === 'put') {
@@ -71,6 +81,28 @@ export function deadlineStorage<P extends StorageProvider>(provider: P, timeoutM
         return within(timeoutMs, action, target.driver, (signal) =>
           method(...withSignal(args, OPTIONS_AT[property], signal)),
         );
+      };
+    },
+  });
+}
+
+/** `list`, each wait for its next object within the deadline (see deadlineStorage). */
+function listedWithin(value: ListMethod, target: StorageProvider, timeoutMs: number): ListMethod {
+  const method = value.bind(target);
+  return (prefix, options) => ({
+    [Symbol.asyncIterator](): AsyncIterator<ListedObject> {
+      const listing = new AbortController();
+      const signal = combined(options?.signal, listing.signal);
+      const iterator = method(prefix, { ...options, signal })[Symbol.asyncIterator]();
+      const action = `list of ${prefix}`;
+      return {
+        next: () =>
+          within(timeoutMs, action, target.driver, (page) => {
+            page.addEventListener('abort', () => listing.abort(page.reason), { once: true });
+            return iterator.next();
+          }),
+        return: (value?: unknown) =>
+          iterator.return?.(value) ?? Promise.resolve({ done: true, value: undefined }),
       };
     },
   });

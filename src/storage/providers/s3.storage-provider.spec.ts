@@ -114,6 +114,17 @@ describe('S3StorageProvider behind its deadline, on an S3 that hangs', () => {
       expect(next).toBeInstanceOf(StorageTimeoutError);
       expect(turns.active).toBe(0);
 
+      // A listing's page that hangs fails the listing at the deadline, and is aborted too.
+      const started = Date.now();
+      const listed = await (async () => {
+        for await (const object of storage.list('derived/')) void object;
+      })().catch((error: unknown) => error);
+      expect(listed).toBeInstanceOf(StorageTimeoutError);
+      expect(Date.now() - started).toBeLessThan(2500);
+      expect(turns.active).toBe(0);
+      for (let waited = 0; sockets.size > 0 && waited < 1000; waited += 20) await sleep(20);
+      expect(sockets.size).toBe(0);
+
       // Recovered: answered at once.
       hanging = false;
       await expect(storage.exists('derived/d.webp')).resolves.toBe(false);

@@ -236,19 +236,24 @@ export class S3StorageProvider implements StorageProvider {
    * OpenSSL 3 refuses).
    */
   async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ListedObject> {
+    const { signal } = options;
     let marker: string | undefined;
     do {
       let page;
       try {
-        page = await this.call((client) =>
-          client.send(
-            new ListObjectsCommand({
-              Bucket: this.options.bucket,
-              Prefix: this.objectKey(prefix),
-              MaxKeys: options.pageSize,
-              Marker: marker,
-            }),
-          ),
+        // Each page in its turn, and ended by `signal` (a page past its deadline), as every call.
+        page = await this.call(
+          (client) =>
+            client.send(
+              new ListObjectsCommand({
+                Bucket: this.options.bucket,
+                Prefix: this.objectKey(prefix),
+                MaxKeys: options.pageSize,
+                Marker: marker,
+              }),
+              { abortSignal: signal },
+            ),
+          signal,
         );
       } catch (error) {
         throw this.failure(`listing ${prefix}`, error);
