@@ -207,6 +207,129 @@ describe('S3StorageProvider asking whether its bucket exists after a miss', () =
   });
 });
 
+/**
+ * An S3 that takes multipart uploads (objects over a part, 8 MB), each part answered after
+ * `partMs` (never, when null): an upload's requests are calls on the client like any other, so
+ * they take turns (the pool of 50), and its abort ends them.
+ */
+describe('S3StorageProvider uploading in parts', () => {
+  let server: Server;
+  let endpoint: string;
+  let partMs: number | null = 100;
+  const seen = { inFlight: 0, most: 0, aborted: 0, completed: 0 };
+  const sockets = new Set<Socket>();
+  /** Two parts: 8 MB and 1 MB. */
+  const body = Buffer.alloc(9 * 1024 * 1024, 1);
+
+  beforeAll(async () => {
+    server = createServer((request, response) => {
+      seen.inFlight++;
+      seen.most = Math.max(seen.most, seen.inFlight);
+      let done = false;
+      const finish = () => {
+        if (!done) seen.inFlight--;
+        done = true;
+      };
+      response.on('close', finish);
+      const url = new URL(request.url ?? '/', 'http://s3');
+      const answer = (status: number, xml = '', headers: Record<string, string> = {}) =>
+        response.writeHead(status, { 'content-type': 'application/xml', ...headers }).end(xml);
+      request.resume();
+      request.on('end', () => {
+        if (request.method === 'POST' && url.searchParams.has('uploads')) {
+          return answer(
+            200,
+            '<InitiateMultipartUploadResult><Bucket>bucket</Bucket><Key>k</Key>' +
+              '<UploadId>u1</UploadId></InitiateMultipartUploadResult>',
+          );
+        }
+        if (request.method === 'PUT' && url.searchParams.has('partNumber')) {
+          if (partMs === null) return;
+          const etag = `"p${url.searchParams.get('partNumber')}"`;
+          return void setTimeout(() => answer(200, '', { etag }), partMs);
+        }
+        if (request.method === 'POST' && url.searchParams.has('uploadId')) {
+          seen.completed++;
+          return answer(
+            200,
+            '<CompleteMultipartUploadResult><Bucket>bucket</Bucket><Key>k</Key>' +
+              '<ETag>"x-2"</ETag></CompleteMultipartUploadResult>',
+          );
+        }
+        if (request.method === 'DELETE' && url.searchParams.has('uploadId')) {
+          seen.aborted++;
+          return answer(204);
+        }
+        answer(400);
+      });
+    });
+    server.on('connection', (socket: Socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('sends no more requests at once than it has turns, whatever the uploads at once', async () => {
+    partMs = 100;
+    Object.assign(seen, { most: 0, completed: 0 });
+    const provider = providerAt(endpoint, { maxSockets: 2, timeoutMs: 5000 });
+    const turns = (provider as unknown as { turns: CallTurns }).turns;
+    try {
+      let mostTurns = 0;
+      const watch = setInterval(() => (mostTurns = Math.max(mostTurns, turns.active)), 5);
+      const stored = await Promise.all(
+        [1, 2, 3, 4].map((i) =>
+          provider.put(`originals/${i}.png`, body, { contentType: 'image/png', cacheControl: 'x' }),
+        ),
+      );
+      clearInterval(watch);
+      expect(stored.map((object) => object.size)).toEqual(Array(4).fill(body.length));
+      expect(seen.completed).toBe(4);
+      expect(seen.most).toBeLessThanOrEqual(2);
+      // Counted in the turns, as every call is.
+      expect(mostTurns).toBe(2);
+      expect(turns.active).toBe(0);
+    } finally {
+      provider.close();
+    }
+  });
+
+  it('ends an upload given up at its deadline: its requests, its queued turns, then its parts', async () => {
+    partMs = null;
+    Object.assign(seen, { aborted: 0, completed: 0 });
+    // The SDK alone would hold each part 5 s, three times.
+    const provider = providerAt(endpoint, { maxSockets: 2, timeoutMs: 5000 });
+    const turns = (provider as unknown as { turns: CallTurns }).turns;
+    const storage = deadlineStorage(provider, 1000);
+    try {
+      const options = { contentType: 'image/png', cacheControl: 'x' };
+      const given = await Promise.allSettled([
+        storage.put('originals/a.png', body, options),
+        storage.put('originals/b.png', body, options),
+      ]);
+      for (const outcome of given) {
+        expect(outcome).toMatchObject({ reason: expect.any(StorageTimeoutError) });
+      }
+      // Each upload begun was aborted (its parts removed) before the write answered.
+      expect(seen.aborted).toBe(2);
+      expect(seen.completed).toBe(0);
+      expect(turns.active).toBe(0);
+      expect(turns.queued).toBe(0);
+      for (let waited = 0; seen.inFlight > 0 && waited < 1000; waited += 20) await sleep(20);
+      expect(seen.inFlight).toBe(0);
+    } finally {
+      provider.close();
+    }
+  });
+});
+
 /** The provider on a test endpoint of 127.0.0.1, bucket `bucket`, 1 s requests. */
 function providerAt(
   endpoint: string,

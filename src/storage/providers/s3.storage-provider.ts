@@ -2,6 +2,7 @@ import { extname } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { abortReason } from '../../common/concurrency/abort-reason';
 import {
+  AbortMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
@@ -138,7 +139,7 @@ export class S3StorageProvider implements StorageProvider {
       CacheControl: options.cacheControl,
       ContentDisposition: options.contentDisposition,
     };
-    // Aborted while the first part is read (a stalled source): the read stops too.
+    // Aborted while the body is read (a stalled source): the read stops too.
     const stop = () => {
       if (!Buffer.isBuffer(body))
         body.destroy(abortReason(options.signal, 'The write was aborted'));
@@ -147,7 +148,6 @@ export class S3StorageProvider implements StorageProvider {
     try {
       if (options.signal?.aborted) stop();
       const head = await firstPart(body, PART_SIZE);
-      options.signal?.removeEventListener('abort', stop);
       if (head.whole) {
         await this.call(
           (client) =>
@@ -166,7 +166,13 @@ export class S3StorageProvider implements StorageProvider {
     }
   }
 
-  /** A multipart upload of `body`; its size. */
+  /**
+   * A multipart upload of `body`; its size. At `signal`'s abort (its deadline passed) its
+   * requests end and so does the reading of its body: lib-storage then aborts the multipart
+   * upload (its parts removed) before `done` rejects, so the write answers once that is done.
+   * (`Upload.abort` would make `done` reject at once, its part requests left to run on and the
+   * multipart upload aborted after.)
+   */
   private async putInParts(
     params: { Bucket: string; Key: string },
     body: Readable,
@@ -175,24 +181,55 @@ export class S3StorageProvider implements StorageProvider {
     let size = 0;
     const counter = new PassThrough();
     counter.on('data', (chunk: Buffer) => (size += chunk.length));
+    // Its failure is the upload's, which reads it: not an unhandled 'error'.
+    counter.on('error', () => undefined);
     body.on('error', (error) => counter.destroy(error));
     const upload = new Upload({
-      client: this.client,
+      client: this.inTurns(signal),
       params: { ...params, Body: body.pipe(counter) },
       partSize: PART_SIZE,
       queueSize: QUEUE_SIZE,
       leavePartsOnError: false,
     });
-    // Past the deadline (deadline.storage-provider.ts): the parts sent so far are aborted too.
-    const abort = () => void upload.abort().catch(() => undefined);
-    signal?.addEventListener('abort', abort, { once: true });
+    const stop = () => counter.destroy(abortReason(signal, 'The write was aborted'));
+    signal?.addEventListener('abort', stop, { once: true });
     try {
-      if (signal?.aborted) abort();
+      if (signal?.aborted) stop();
       await upload.done();
       return size;
     } finally {
-      signal?.removeEventListener('abort', abort);
+      signal?.removeEventListener('abort', stop);
     }
+  }
+
+  /**
+   * `client` as an Upload's (lib-storage) to send with: each of its requests in a turn, as every
+   * call (`call`), and ended by `signal`. An upload sends CreateMultipartUpload, then up to
+   * QUEUE_SIZE parts at once, then CompleteMultipartUpload, on `client`, whose agent has no bound
+   * of its own (the turns are the bound): uploads took no turn, so a burst of them opened
+   * connections past the 50 (and uncounted in the turns), and its parts ran on after the abort.
+   * A turn a request, not one for the whole upload: a turn is held only while a request is sent,
+   * not while the next part is read from the source (a client's upload, at its pace), and an
+   * upload waits for one turn at a time, never holding one while it waits for another, so uploads
+   * cannot stall each other on the turns. The AbortMultipartUpload that lib-storage sends once the
+   * upload failed is not ended by `signal` (often why it is sent), but at STORAGE_TIMEOUT_MS of
+   * its own.
+   */
+  private inTurns(signal: AbortSignal | undefined): S3Client {
+    const send = (command: Parameters<S3Client['send']>[0]) => {
+      const cleanUp = command instanceof AbortMultipartUploadCommand;
+      return this.call(
+        (client) =>
+          client.send(command, {
+            abortSignal: cleanUp ? AbortSignal.timeout(this.options.timeoutMs) : signal,
+          }),
+        cleanUp ? undefined : signal,
+      );
+    };
+    return new Proxy(this.client, {
+      get: (target, property) =>
+        property === 'send' ? send : (Reflect.get(target, property, target) as unknown),
+    });
   }
 
   async delete(key: string, options: CallOptions = {}): Promise<void> {
