@@ -20,6 +20,7 @@ import {
 } from '../support/fixtures';
 import { call, login, type Credential } from '../support/http';
 import { multipart } from '../support/multipart';
+import { sendWithLargeBody } from '../support/raw-http';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 import { theWorkOnce } from '../support/idempotent-answers';
 
@@ -244,6 +245,35 @@ describe('The back-office uploader: POST /upload/image and POST /image (its own 
     }
     await expectNothingLeft(before);
   });
+
+  it.each(['/upload/image', '/image'])(
+    'refuses at once, unread, a %s body announcing more than a 15 MiB file and its form can be',
+    async (path) => {
+      const before = await snapshot();
+      // Within what the service's general limit (40 MiB) would let through, past the uploader's.
+      const answer = await sendWithLargeBody({
+        port: Number(new URL(base).port),
+        method: 'POST',
+        path,
+        headers: {
+          'x-api-key': keys.staff,
+          'content-type': 'multipart/form-data; boundary=XX',
+        },
+        contentLength: 20 * MIB,
+        prefix:
+          '--XX\r\nContent-Disposition: form-data; name="image"; filename="big.png"\r\n' +
+          'Content-Type: image/png\r\n\r\n',
+        rest: 'hold',
+        timeoutMs: 5000,
+      });
+      expect(answer.status).toBe(413);
+      expect(JSON.parse(answer.body)).toMatchObject({
+        code: 'file_too_large',
+        detail: expect.stringContaining(`at most ${15 * MIB} bytes`),
+      });
+      await expectNothingLeft(before);
+    },
+  );
 
   it('answers a missing image and an unknown field with 400', async () => {
     const before = await snapshot();

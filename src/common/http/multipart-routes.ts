@@ -29,10 +29,11 @@ const rawRequest = createParamDecorator((_: unknown, context: ExecutionContext):
 
 /**
  * What a route's multipart body may announce before it is refused unread: `files` files of
- * MAX_UPLOAD_BYTES each and {@link MULTIPART_OVERHEAD_BYTES}, or, for a route whose pipe bounds
- * the body itself by another limit (a bulk import's CSV, within BULK_IMPORT_MAX_BYTES), `'pipe'`.
+ * MAX_UPLOAD_BYTES each (or of the route's own `maxFileBytes` where it is lower: the back-office
+ * uploader's 15 MiB) and {@link MULTIPART_OVERHEAD_BYTES}, or, for a route whose pipe bounds the
+ * body itself by another limit (a bulk import's CSV, within BULK_IMPORT_MAX_BYTES), `'pipe'`.
  */
-export type MultipartBound = { files: number } | 'pipe';
+export type MultipartBound = { files: number; maxFileBytes?: number } | 'pipe';
 
 /**
  * `@MultipartRequest(SomePipe)`: the raw request, for a pipe that reads its body as it streams in
@@ -96,20 +97,25 @@ export class MultipartRoutesInterceptor implements NestInterceptor {
         MultipartBound | undefined;
       if (bound === undefined && request.isMultipart()) throw multipartNotTaken();
       if (bound !== undefined && bound !== 'pipe' && request.isMultipart()) {
-        this.refuseIfTooLarge(request, bound.files);
+        this.refuseIfTooLarge(request, bound.files, bound.maxFileBytes);
       }
     }
     return next.handle();
   }
 
-  private refuseIfTooLarge(request: FastifyRequest, files: number): void {
+  private refuseIfTooLarge(
+    request: FastifyRequest,
+    files: number,
+    routeMaxFileBytes?: number,
+  ): void {
+    const maxFileBytes = Math.min(this.maxFileBytes, routeMaxFileBytes ?? this.maxFileBytes);
     const announced = Number(request.headers['content-length']);
-    if (!(announced > files * this.maxFileBytes + MULTIPART_OVERHEAD_BYTES)) return;
+    if (!(announced > files * maxFileBytes + MULTIPART_OVERHEAD_BYTES)) return;
     const each = files === 1 ? 'a file' : `${files} files`;
     throw new AppError(
       'file_too_large',
       `The request announces ${announced} bytes: more than an upload can be, with ${each} of at ` +
-        `most ${this.maxFileBytes} bytes.`,
+        `most ${maxFileBytes} bytes.`,
       [{ field: 'image', message: 'is larger than the upload limit' }],
       { Connection: 'close' },
     );
