@@ -656,6 +656,16 @@ describe(validateEnv.name, () => {
       expect(() => validateEnv({ UV_THREADPOOL_SIZE: '0' })).toThrow(
         /UV_THREADPOOL_SIZE: must be an integer between 1 and 1024/,
       );
+      // Blank: twice IMAGE_PROCESSING_CONCURRENCY, worked out by the processor.
+      expect(validateEnv({ TRANSFORM_READ_CONCURRENCY: '' }).TRANSFORM_READ_CONCURRENCY).toBe(
+        undefined,
+      );
+      expect(validateEnv({ TRANSFORM_READ_CONCURRENCY: '6' }).TRANSFORM_READ_CONCURRENCY).toBe(6);
+      for (const value of ['0', '1001', '2.5', 'many']) {
+        expect(() => validateEnv({ TRANSFORM_READ_CONCURRENCY: value })).toThrow(
+          /TRANSFORM_READ_CONCURRENCY: must be an integer between 1 and 1000/,
+        );
+      }
       expect(() => validateEnv({ ORPHAN_SWEEP_GRACE_HOURS: '0' })).toThrow(
         /ORPHAN_SWEEP_GRACE_HOURS: must be an integer number of hours between 1 and 8760/,
       );

@@ -1003,6 +1003,19 @@ export class EnvironmentVariables {
   IMAGE_PROCESSING_QUEUE_LIMIT = 1000;
 
   /**
+   * Originals of transform URLs being read from storage into the spool, or read and waiting for a
+   * processing slot, at once (default: twice IMAGE_PROCESSING_CONCURRENCY). A read holds no
+   * processing slot; this bounds the storage connections and spooled copies they hold. Up to
+   * IMAGE_PROCESSING_QUEUE_LIMIT more wait for their turn, holding nothing.
+   */
+  @Transform(toInteger)
+  @IsOptional()
+  @IsInt({ message: 'must be an integer between 1 and 1000' })
+  @Min(1, { message: 'must be an integer between 1 and 1000' })
+  @Max(1000, { message: 'must be an integer between 1 and 1000' })
+  TRANSFORM_READ_CONCURRENCY?: number = undefined;
+
+  /**
    * Bytes of uploads (spooled on disk) allowed to wait for processing; beyond, uploads get 503
    * with Retry-After. A waiting upload costs disk, not memory: memory is per image processed.
    */

@@ -61,4 +61,62 @@ describe(spoolStoredOriginal.name, () => {
       spoolStoredOriginal(storage({}), 'gone.jpg', { DATA_DIR: dataDir }, 'rebuild'),
     ).rejects.toBeInstanceOf(OriginalMissingError);
   });
+  it('stops reading once its signal aborts, before or during the read: nothing left in the spool', async () => {
+    const spool = () => join(dataDir, 'tmp', 'uploads');
+    const signals: (AbortSignal | undefined)[] = [];
+    let stream!: Readable;
+    // The object's first bytes, then nothing: a storage that stalls mid-answer.
+    const stalling = {
+      driver: 's3',
+      read: (_key: string, options?: { signal?: AbortSignal }) => {
+        signals.push(options?.signal);
+        stream = new Readable({ read: () => undefined });
+        stream.push(Buffer.from('the first bytes'));
+        return Promise.resolve({ stream });
+      },
+    } as unknown as StorageProvider;
+    const gone = new AbortController();
+    const reading = spoolStoredOriginal(
+      stalling,
+      'a/original.jpg',
+      { DATA_DIR: dataDir },
+      'transform',
+      gone.signal,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(readdirSync(spool())).toHaveLength(1);
+    gone.abort(new Error('requests gone'));
+    await expect(reading).rejects.toThrow('requests gone');
+    // The read was given the signal (on S3 it ends the request), and its stream was let go.
+    expect(signals).toEqual([gone.signal]);
+    expect(stream.destroyed).toBe(true);
+    expect(readdirSync(spool())).toEqual([]);
+    await expect(
+      spoolStoredOriginal(
+        stalling,
+        'a/original.jpg',
+        { DATA_DIR: dataDir },
+        'transform',
+        gone.signal,
+      ),
+    ).rejects.toThrow('requests gone');
+    expect(signals).toHaveLength(1);
+    expect(readdirSync(spool())).toEqual([]);
+  });
+
+  it('leaves nothing in the spool when the storage fails mid-read', async () => {
+    const failing = {
+      driver: 's3',
+      read: () => {
+        const stream = new Readable({ read: () => undefined });
+        stream.push(Buffer.from('the first bytes'));
+        setTimeout(() => stream.destroy(new Error('connection reset')), 20);
+        return Promise.resolve({ stream });
+      },
+    } as unknown as StorageProvider;
+    await expect(
+      spoolStoredOriginal(failing, 'a/original.jpg', { DATA_DIR: dataDir }, 'transform'),
+    ).rejects.toThrow('connection reset');
+    expect(readdirSync(join(dataDir, 'tmp', 'uploads'))).toEqual([]);
+  });
 });

@@ -224,6 +224,27 @@ export class Metrics {
     );
   }
 
+  /**
+   * The reads of transform URLs' originals (ImageProcessor.transformRead): under way or read and
+   * waiting for a processing slot (`active`), and waiting to start (`queued`).
+   */
+  watchTransformReads(read: () => { active: number; queued: number }): void {
+    this.watched(
+      'image_transform_reads_active',
+      'Originals of transform results being read, or read and waiting for a processing slot.',
+      [],
+      read,
+      (gauge, reads) => gauge.set(reads.active),
+    );
+    this.watched(
+      'image_transform_reads_queued',
+      'Transform results waiting to read their original.',
+      [],
+      read,
+      (gauge, reads) => gauge.set(reads.queued),
+    );
+  }
+
   // --- Storage --------------------------------------------------------------------------------
 
   observeStorage(provider: string, operation: string, seconds: number, failed: boolean): void {

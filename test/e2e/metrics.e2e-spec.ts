@@ -242,6 +242,8 @@ describe('Metrics (GET /metrics)', () => {
     expect(valueOf(samples, 'image_processing_queue_depth')).toBe(0);
     expect(valueOf(samples, 'image_processing_queued_bytes')).toBe(0);
     expect(valueOf(samples, 'image_processing_active')).toBe(0);
+    expect(valueOf(samples, 'image_transform_reads_active')).toBe(0);
+    expect(valueOf(samples, 'image_transform_reads_queued')).toBe(0);
 
     // Storage: an original and three renditions written per stored image, on local disk.
     const storage = 'storage_operation_duration_seconds_count';
@@ -476,6 +478,8 @@ const FAMILY_TYPES: Record<string, string> = {
   image_processing_queue_depth: 'gauge',
   image_processing_queued_bytes: 'gauge',
   image_processing_active: 'gauge',
+  image_transform_reads_active: 'gauge',
+  image_transform_reads_queued: 'gauge',
   image_processing_server_busy_total: 'counter',
   image_svg_renders_stopped_total: 'counter',
   storage_operation_duration_seconds: 'histogram',

@@ -15,7 +15,8 @@ const METRICS_TOKEN = 'requesters-gone-metrics-token-0123456789';
 
 /**
  * The storage as it is, with each read of a stored original counted, and the first one held until
- * `release()`: the making that does it keeps the one processing slot meanwhile.
+ * `release()`: the making that does it keeps the one read slot (TRANSFORM_READ_CONCURRENCY 1)
+ * meanwhile.
  */
 class HeldReads {
   reads = 0;
@@ -43,8 +44,9 @@ class HeldReads {
  * First requests for new results whose clients then leave (a crawler, a page closed, an attacker
  * opening sockets and closing them): a result is costly to make (the original read back, decoded,
  * encoded, AVIF at 3840 pixels taking seconds), and a making whose requests have all gone is
- * dropped: waiting for a processing slot, it leaves the queue at once; in its slot, it ends
- * before its original is read. Made anyway, 40 such
+ * dropped: waiting for its turn to read its original (or, read, for a processing slot), it leaves
+ * the queue at once; reading, its read is aborted (transform-slow-reads.e2e-spec.ts). Made
+ * anyway, 40 such
  * requests cost 46 s of CPU and 1 GB of memory, and up to IMAGE_PROCESSING_QUEUE_LIMIT (1000) of
  * them could wait per process, at no cost to whoever sent them.
  */
@@ -64,6 +66,7 @@ describe('Transform results whose requests have all gone', () => {
         PUBLIC_BASE_URL: PUBLIC_BASE,
         DELIVERY_SIGNING_KEYS: KEY,
         IMAGE_PROCESSING_CONCURRENCY: '1',
+        TRANSFORM_READ_CONCURRENCY: '1',
         METRICS_TOKEN,
       },
       { wrapStorage: held.wrap },
@@ -104,9 +107,9 @@ describe('Transform results whose requests have all gone', () => {
     const results = app.get(TransformResults);
     const made = results.made;
 
-    // The one slot taken: its making's read of the original is held.
+    // The one read slot taken: its making's read of the original is held.
     const first = call(app, 'GET', url('w_200,h_100,f_webp'));
-    await eventually(() => held.reads === 1, 'the first making in its slot');
+    await eventually(() => held.reads === 1, 'the first making reading');
 
     // Five first requests for other new results, queued behind it, whose clients then leave.
     const gone = Array.from({ length: 5 }, (_, i) => `w_200,h_${110 + i},f_avif`);
@@ -117,7 +120,7 @@ describe('Transform results whose requests have all gone', () => {
       ),
     );
     await eventually(
-      async () => (await metric('image_processing_queue_depth')) === gone.length,
+      async () => (await metric('image_transform_reads_queued')) === gone.length,
       'the five makings queued',
     );
     for (const client of clients) client.socket.destroy();
@@ -128,17 +131,17 @@ describe('Transform results whose requests have all gone', () => {
       'the five requests seen closed',
     );
 
-    // Their makings leave the processor's queue then, not once they reach the slot: their
-    // places are free for requests still waiting.
+    // Their makings leave the queue then, not once they reach the slot: their places are free
+    // for requests still waiting.
     await eventually(
-      async () => (await metric('image_processing_queue_depth')) === 0,
+      async () => (await metric('image_transform_reads_queued')) === 0,
       'the five makings out of the queue',
     );
 
     // One more, whose client stays.
     const stays = call(app, 'GET', url('w_200,h_150,f_webp'));
     await eventually(
-      async () => (await metric('image_processing_queue_depth')) === 1,
+      async () => (await metric('image_transform_reads_queued')) === 1,
       'the one staying queued',
     );
 
@@ -149,6 +152,8 @@ describe('Transform results whose requests have all gone', () => {
     expect(answer.headers['content-type']).toBe('image/webp');
     await eventually(
       async () =>
+        (await metric('image_transform_reads_queued')) === 0 &&
+        (await metric('image_transform_reads_active')) === 0 &&
         (await metric('image_processing_queue_depth')) === 0 &&
         (await metric('image_processing_active')) === 0,
       'the queue emptied',

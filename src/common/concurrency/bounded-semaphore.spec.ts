@@ -108,4 +108,24 @@ describe(BoundedSemaphore.name, () => {
     );
     expect([sem.active, sem.queued]).toEqual([0, 0]);
   });
+  it('holds a slot taken with acquire until it is released, once however often release is called', async () => {
+    const sem = new BoundedSemaphore(1, 1);
+    const release = await sem.acquire();
+    expect(sem.active).toBe(1);
+    const next = sem.run(() => Promise.resolve('next'));
+    expect(sem.queued).toBe(1);
+    await expect(sem.acquire()).rejects.toBeInstanceOf(QueueFullError);
+    release();
+    // A second call would free the slot the next task now holds.
+    release();
+    await expect(next).resolves.toBe('next');
+    expect([sem.active, sem.queued]).toEqual([0, 0]);
+    const gone = new AbortController();
+    const held = await sem.acquire();
+    const waiting = sem.acquire(0, gone.signal);
+    gone.abort(new Error('gone'));
+    await expect(waiting).rejects.toThrow('gone');
+    held();
+    expect([sem.active, sem.queued]).toEqual([0, 0]);
+  });
 });

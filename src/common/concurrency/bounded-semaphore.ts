@@ -56,26 +56,51 @@ export class BoundedSemaphore {
    * run) and `run` rejects with the signal's reason. Once running, the task is the one to heed it.
    */
   async run<T>(task: () => Promise<T>, weight = 0, signal?: AbortSignal): Promise<T> {
-    signal?.throwIfAborted();
-    if (this.wouldRefuse(weight)) throw new QueueFullError();
-    if (this.running >= this.concurrency) {
-      this.waitingWeight += weight;
-      try {
-        await this.waitForSlot(signal);
-      } finally {
-        this.waitingWeight -= weight;
-      }
-    } else {
-      this.running++;
-    }
+    // A free slot is taken, and the task started, at once (not a tick later).
+    const waiting = this.enter(weight, signal);
+    if (waiting) await waiting;
+    const release = this.releaser();
     try {
       return await task();
     } finally {
+      release();
+    }
+  }
+
+  /**
+   * A slot, as {@link run} takes one (refused, queued and left alike), held until the function it
+   * resolves to is called: for work that holds it over a part of what it does only (a read held
+   * until the work it was read for has a slot of another semaphore). Calling it again does
+   * nothing: the slot is freed once.
+   */
+  async acquire(weight = 0, signal?: AbortSignal): Promise<() => void> {
+    await this.enter(weight, signal);
+    return this.releaser();
+  }
+
+  /** Takes a free slot now (undefined), or the promise of one to wait for; throws if refused. */
+  private enter(weight: number, signal: AbortSignal | undefined): Promise<void> | undefined {
+    signal?.throwIfAborted();
+    if (this.wouldRefuse(weight)) throw new QueueFullError();
+    if (this.running < this.concurrency) {
+      this.running++;
+      return undefined;
+    }
+    this.waitingWeight += weight;
+    return this.waitForSlot(signal).finally(() => (this.waitingWeight -= weight));
+  }
+
+  /** Frees a slot taken, once however often it is called: to the next waiter, or for anyone. */
+  private releaser(): () => void {
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
       const next = this.waiting.shift();
       // Hand the slot straight to the next waiter; otherwise free it.
       if (next) next();
       else this.running--;
-    }
+    };
   }
 
   /** Resolves once a finishing task hands this one its slot; rejects if `signal` aborts first. */

@@ -1,3 +1,4 @@
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -6,10 +7,11 @@ import sharp from 'sharp';
 import type { DataSource } from 'typeorm';
 import { validateEnv } from '../../config/env.validation';
 import { LocalStorageProvider } from '../../storage/providers/local.storage-provider';
+import { deliveryHeaders, type CallOptions } from '../../storage/storage-provider';
 import type { DeliveryConfig } from './delivery.config';
 import { DeliveryRepository, type DeliverableImage } from './delivery.repository';
 import type { TransformPlan } from './transform-plan';
-import { TransformResults } from './transform-results.service';
+import { RequestsGoneError, TransformResults } from './transform-results.service';
 import { ImageProcessor } from '../processing/image-processor';
 
 /** Local storage counting the existence checks, each a round trip on S3 or Cloudinary. */
@@ -19,6 +21,24 @@ class CountingStorage extends LocalStorageProvider {
   override exists(key: string): Promise<boolean> {
     this.checked.set(key, (this.checked.get(key) ?? 0) + 1);
     return super.exists(key);
+  }
+}
+
+/** Local storage whose read of the key `hang` gets no answer until its signal aborts. */
+class HangingReads extends LocalStorageProvider {
+  hang?: string;
+  /** Whether a read is held, and its signal. */
+  held = false;
+  heldSignal?: AbortSignal;
+
+  override read(key: string, options: CallOptions = {}) {
+    if (key !== this.hang) return super.read(key);
+    const signal = options.signal;
+    this.held = true;
+    this.heldSignal = signal;
+    return new Promise<never>((_, reject) =>
+      signal?.addEventListener('abort', () => reject(new Error('read aborted')), { once: true }),
+    );
   }
 }
 
@@ -33,6 +53,11 @@ class CountingRepository extends DeliveryRepository {
   override tryLease(key: string) {
     this.leases += 1;
     return super.tryLease(key);
+  }
+
+  /** Every image is still there once its result is stored. */
+  override findDeliverable(id: string) {
+    return Promise.resolve({ id } as DeliverableImage);
   }
 }
 
@@ -120,5 +145,58 @@ describe(TransformResults.name, () => {
     } finally {
       await working;
     }
+  });
+  it("reads another image's original while one read hangs, and aborts that read once its requests go", async () => {
+    const dataDir = join(root, 'data');
+    const spool = join(dataDir, 'tmp', 'uploads');
+    const storage = new HangingReads(join(root, 'storage'), 'https://images.example');
+    const processor = new ImageProcessor(
+      validateEnv({ IMAGE_PROCESSING_CONCURRENCY: '1', IMAGE_PROCESSING_QUEUE_LIMIT: '0' }),
+    );
+    const results = new TransformResults(
+      storage,
+      processor,
+      new CountingRepository(),
+      { DATA_DIR: dataDir } as DeliveryConfig,
+      undefined as unknown as DeletedKeys,
+    );
+    const png = await sharp({
+      create: { width: 300, height: 200, channels: 3, background: 'teal' },
+    })
+      .png()
+      .toBuffer();
+    const plan = { width: 60, height: 40, fit: 'cover', format: 'webp', quality: 80 };
+    for (const id of ['slow', 'quick']) {
+      await storage.put(`uploads/${id}/original.png`, png, {
+        contentType: 'image/png',
+        ...deliveryHeaders('image/png'),
+      });
+    }
+    const image = (id: string) =>
+      ({ id, storageKey: `uploads/${id}/original.png` }) as DeliverableImage;
+    storage.hang = 'uploads/slow/original.png';
+
+    const gone = new AbortController();
+    const slow = results.ensure(
+      image('slow'),
+      'derived/slow/60x40-cover-q80.webp',
+      plan as TransformPlan,
+      gone.signal,
+    );
+    slow.catch(() => undefined);
+    while (!storage.held) await new Promise((resolve) => setTimeout(resolve, 10));
+    // The one processing slot is free: the other image's result is made meanwhile.
+    await results.ensure(
+      image('quick'),
+      'derived/quick/60x40-cover-q80.webp',
+      plan as TransformPlan,
+    );
+    expect(results.made).toBe(1);
+
+    gone.abort();
+    await expect(slow).rejects.toBeInstanceOf(RequestsGoneError);
+    expect(storage.heldSignal?.aborted).toBe(true);
+    expect(existsSync(spool) ? readdirSync(spool) : []).toEqual([]);
+    expect(results.made).toBe(1);
   });
 });

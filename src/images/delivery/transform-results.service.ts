@@ -54,8 +54,9 @@ class Making {
 
   /**
    * Aborted (with RequestsGoneError) once every request joined to it has gone: a making waiting
-   * for a processing slot then leaves the processor's queue at once, its place free for others,
-   * rather than keeping it until it reaches a slot only to be dropped there.
+   * for its read or a processing slot then leaves its queue at once, its place free for others,
+   * rather than keeping it until it reaches a slot only to be dropped there; one reading its
+   * original has its read aborted (its storage request ended, its spooled copy removed).
    */
   get signal(): AbortSignal {
     return this.gone.signal;
@@ -84,13 +85,14 @@ class Making {
  * for one result share one making (a promise per key); across processes, the one that takes the
  * result's lease (a row, DeliveryRepository.tryLease) makes it while the others poll the storage
  * for it. Neither holds a database connection while it works or waits. A result is made from the
- * stored original (spooled to disk, as uploads are, once its making has a processing slot)
- * through the ImageProcessor, so it is bounded by the same pixel limit, slots and queue (503 when
- * full). A making whose requests have all gone (their clients closed the connection: a page
- * left, an attacker's sockets opened and closed) is dropped, its lease let go: still waiting for
- * a slot, it leaves the processor's queue at once; in its slot, before its original is read or
- * decoded. Made anyway, each such request cost seconds of CPU at no cost to its sender, up to
- * IMAGE_PROCESSING_QUEUE_LIMIT of them waiting per process.
+ * stored original (spooled to disk, as uploads are, once its making's turn to read comes: see
+ * ImageProcessor.transformRead, whose reads hold no processing slot) through the ImageProcessor,
+ * so it is bounded by the same pixel limit, slots and queue (503 when full). A making whose
+ * requests have all gone (their clients closed the connection: a page left, an attacker's
+ * sockets opened and closed) is dropped, its lease let go: still waiting for its read or a slot,
+ * it leaves its queue at once (a spooled copy removed); reading, its read is aborted and what it
+ * spooled removed; never decoded. Made anyway, each such request cost seconds of CPU at no cost
+ * to its sender, up to IMAGE_PROCESSING_QUEUE_LIMIT of them waiting per process.
  */
 @Injectable()
 export class TransformResults {
@@ -210,14 +212,19 @@ export class TransformResults {
     // Racy for requests arriving together (all find a slot free): the processor's queue decides.
     this.processor.refuseIfBusy('transform');
     const { width, height, fit, format, quality } = plan;
-    // The original is read from storage into the spool once the making has its slot, not while
-    // it waits for one (see ImageProcessor.transformRead); if by then every request for it has
-    // gone, it is dropped there, before the read and the decoding.
+    // The original is read from storage into the spool once the making's turn to read comes,
+    // then it waits for a processing slot, holding none while it reads (see
+    // ImageProcessor.transformRead). Once every request for it has gone, it is dropped where it
+    // is: waiting, it leaves its queue; reading, its read is aborted and its spooled copy removed.
     const result = await this.processor.transformRead(
-      () => {
-        making.signal.throwIfAborted();
-        return spoolStoredOriginal(this.storage, image.storageKey, this.config, 'transform');
-      },
+      () =>
+        spoolStoredOriginal(
+          this.storage,
+          image.storageKey,
+          this.config,
+          'transform',
+          making.signal,
+        ),
       releaseStoredOriginal,
       { width, height, fit, format, quality },
       making.signal,

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -1030,6 +1031,136 @@ describe(ImageProcessor.name, () => {
             : String(s.reason),
       );
       expect(codes.sort()).toEqual(['ok', 'ok', 'server_busy', 'server_busy']);
+    });
+
+    describe('transformRead (a stored original read from storage, then transformed)', () => {
+      const spec = {
+        width: 40,
+        height: 40,
+        fit: 'cover' as const,
+        format: 'webp' as const,
+        quality: 80,
+      };
+      /** A read that hangs until `resolve`, as a storage slow to answer, and whether it began. */
+      const hungRead = () => {
+        const read = { began: false, resolve: (_path: string) => {} };
+        const path = new Promise<string>((resolve) => (read.resolve = resolve));
+        return Object.assign(read, {
+          run: () => {
+            read.began = true;
+            return path;
+          },
+        });
+      };
+      /** A file whose opening blocks until a writer opens it: work reading it holds its slot. */
+      const fifo = () => {
+        const file = path.join(dir, `${++counter}-fifo`);
+        execFileSync('mkfifo', [file]);
+        return {
+          file,
+          open: async () => (await fs.promises.open(file, 'w')).close(),
+        };
+      };
+
+      it('holds no processing slot while the original is read: other work goes on meanwhile', async () => {
+        // One slot and no queue: today's work in the slot refuses any other.
+        const processor = new ImageProcessor(
+          validateEnv({ IMAGE_PROCESSING_CONCURRENCY: '1', IMAGE_PROCESSING_QUEUE_LIMIT: '0' }),
+        );
+        const read = hungRead();
+        const released: string[] = [];
+        const release = (file: string) => {
+          released.push(file);
+          return Promise.resolve();
+        };
+        const slow = processor.transformRead(read.run, release, spec);
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(read.began).toBe(true);
+
+        const image = await noisyRgb(200, 100, 3).png().toBuffer();
+        await expect(processor.transform({ buffer: image }, spec)).resolves.toMatchObject({
+          width: 40,
+        });
+        await expect(processor.process(write('upload.png', image))).resolves.toBeDefined();
+
+        const original = write('original.png', image);
+        read.resolve(original);
+        await expect(slow).resolves.toMatchObject({ width: 40, height: 40 });
+        expect(released).toEqual([original]);
+      });
+
+      it('reads ahead at most TRANSFORM_READ_CONCURRENCY originals, refused beyond the queue', async () => {
+        const processor = new ImageProcessor(
+          validateEnv({
+            IMAGE_PROCESSING_CONCURRENCY: '1',
+            IMAGE_PROCESSING_QUEUE_LIMIT: '1',
+            TRANSFORM_READ_CONCURRENCY: '1',
+          }),
+        );
+        const image = await noisyRgb(200, 100, 3).png().toBuffer();
+        const release = () => Promise.resolve();
+        // The first, read, holds the processing slot (its file opens when a writer comes).
+        const held = fifo();
+        const first = processor.transformRead(() => Promise.resolve(held.file), release, spec);
+        first.catch(() => undefined);
+        // Its read slot was let go as its processing began: the second's read is done at once.
+        const second = hungRead();
+        const secondDone = processor.transformRead(second.run, release, spec);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(second.began).toBe(true);
+        // The second, read and waiting for the processing slot, keeps the one read slot: a third
+        // waits unread (the queue holds one), a fourth is refused, and so is any transform now.
+        second.resolve(write('second.png', image));
+        const third = hungRead();
+        const thirdDone = processor.transformRead(third.run, release, spec);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(third.began).toBe(false);
+        const fourth = hungRead();
+        expect((await rejection(processor.transformRead(fourth.run, release, spec))).code).toBe(
+          'server_busy',
+        );
+        expect(fourth.began).toBe(false);
+        expect(() => processor.refuseIfBusy('transform')).toThrow(AppError);
+
+        await held.open();
+        await expect(first).rejects.toBeDefined();
+        await expect(secondDone).resolves.toMatchObject({ width: 40 });
+        for (let tries = 0; !third.began && tries < 100; tries++) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        expect(third.began).toBe(true);
+        third.resolve(write('third.png', image));
+        await expect(thirdDone).resolves.toMatchObject({ width: 40 });
+      });
+
+      it('releases the file of a transform whose signal aborts as it waits for its slot', async () => {
+        const processor = new ImageProcessor(validateEnv({ IMAGE_PROCESSING_CONCURRENCY: '1' }));
+        const held = fifo();
+        const holding = processor.transform({ path: held.file }, spec).catch(() => undefined);
+        const image = write('waiting.png', await noisyRgb(200, 100, 3).png().toBuffer());
+        const read = hungRead();
+        const released: string[] = [];
+        const gone = new AbortController();
+        const waiting = processor.transformRead(
+          read.run,
+          (file) => {
+            released.push(file);
+            return Promise.resolve();
+          },
+          spec,
+          gone.signal,
+        );
+        read.resolve(image);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        // Read while the slot is held by other work, then waiting for it.
+        expect(read.began).toBe(true);
+        expect(released).toEqual([]);
+        gone.abort(new Error('requests gone'));
+        await expect(waiting).rejects.toThrow('requests gone');
+        expect(released).toEqual([image]);
+        await held.open();
+        await holding;
+      });
     });
   });
 

@@ -155,6 +155,8 @@ const FILLED_QUALITY = 90;
 export class ImageProcessor {
   readonly presets: readonly RenditionPreset[];
   private readonly slots: BoundedSemaphore;
+  /** The reads of transforms' originals (see {@link transformRead}), bounded apart from the slots. */
+  private readonly reads: BoundedSemaphore;
   private readonly maxPixels: number;
   private readonly svgLimits: SvgRenderLimits;
 
@@ -169,6 +171,10 @@ export class ImageProcessor {
       config.IMAGE_PROCESSING_QUEUE_LIMIT,
       config.IMAGE_PROCESSING_QUEUE_BYTES,
     );
+    this.reads = new BoundedSemaphore(
+      config.TRANSFORM_READ_CONCURRENCY ?? 2 * config.IMAGE_PROCESSING_CONCURRENCY,
+      config.IMAGE_PROCESSING_QUEUE_LIMIT,
+    );
     this.maxPixels = config.MAX_IMAGE_PIXELS;
     this.svgLimits = {
       maxPixels: config.MAX_IMAGE_PIXELS,
@@ -180,6 +186,7 @@ export class ImageProcessor {
       queued: this.slots.queued,
       queuedBytes: this.slots.queuedWeight,
     }));
+    metrics.watchTransformReads(() => ({ active: this.reads.active, queued: this.reads.queued }));
     disableCodecCache();
   }
 
@@ -217,15 +224,19 @@ export class ImageProcessor {
   }
 
   /**
-   * {@link transform} of a file that `read` makes (a stored original copied into the spool) once
-   * the work has its slot, and `release` removes after. A transform waiting for a slot holds
-   * nothing meanwhile, neither a connection to the storage nor a copy on disk (it weighs nothing
-   * in the queue, which its count bounds): read before the wait, a burst of first requests for
-   * new results had each read its original at once, every waiting one holding a storage
-   * connection (on S3 the pool's, which the rest then waited for past their timeout: 502) and a
-   * spooled copy of it. What `read` throws (a making nobody waits for any more, dropped before
-   * its read) ends the work there, its slot let go. `signal`: once it aborts, the work still
-   * waiting for its slot leaves the queue (BoundedSemaphore.run), rejected with its reason.
+   * {@link transform} of a file that `read` makes (a stored original copied into the spool), which
+   * `release` removes after. The read holds no processing slot: it waits on the storage, not the
+   * CPU, and read in its slot, a few originals slow to come (S3 or Cloudinary answering late, up
+   * to STORAGE_TIMEOUT_MS) kept slots idle, refusing uploads and other transforms meanwhile. The
+   * reads have a bound of their own instead (TRANSFORM_READ_CONCURRENCY), each held from the
+   * read's start until its work has a processing slot: what waits for one, read, is a spooled
+   * copy, and there are no more of them on disk than that bound, nor reads open at once on the
+   * storage (a burst of first requests for new results, which had all read at once when the read
+   * came before any wait). A transform waiting for its read holds nothing (it weighs nothing; the
+   * queue's count bounds it); read, it waits for its slot weighed by its file's size, as an
+   * upload does. What `read` throws (a making nobody waits for any more) ends the work there.
+   * `signal`: once it aborts, the work still waiting, for its read or its slot, leaves the queue
+   * (BoundedSemaphore) rejected with its reason, its file released; `read` heeds it itself.
    */
   async transformRead(
     read: () => Promise<string>,
@@ -233,33 +244,47 @@ export class ImageProcessor {
     spec: TransformSpec,
     signal?: AbortSignal,
   ): Promise<Transformed> {
-    const work = async (): Promise<Transformed> => {
-      const path = await read();
-      try {
-        return await this.transformNow({ path }, spec);
-      } finally {
-        await release(path);
-      }
-    };
-    return this.inSlot('transform', 0, work, signal);
+    const reading = await this.admitted('transform', () => this.reads.acquire(0, signal));
+    let path: string | undefined;
+    try {
+      path = await read();
+      const { size } = await stat(path);
+      const file = path;
+      return await this.inSlot(
+        'transform',
+        size,
+        () => {
+          // In its slot: the read's place is another's.
+          reading();
+          return this.transformNow({ path: file }, spec);
+        },
+        signal,
+      );
+    } finally {
+      reading();
+      if (path !== undefined) await release(path);
+    }
   }
 
   /**
    * 503 server_busy, counted as the queue's refusals are, if `operation` would be refused now:
-   * every slot taken and the queue full, whatever the bytes (an original weighs at least one).
+   * every slot taken and the queue full, whatever the bytes (an original weighs at least one);
+   * for a transform, also every read slot taken and their queue full (see {@link transformRead}).
    * Asked before the costly part of preparing the work (reading a stored original from storage
    * into the spool), which a saturated processor would otherwise have done only to refuse it.
    * Cheap (no promise, no allocation), and only a first look: work arriving at the same moment
-   * all finds the slot free, so the queue's own check (in {@link inSlot}) still decides.
+   * all finds the slot free, so the queues' own checks (in {@link admitted}) still decide.
    */
   refuseIfBusy(operation: 'process' | 'transform'): void {
-    if (!this.slots.wouldRefuse(1)) return;
+    const busy =
+      this.slots.wouldRefuse(1) || (operation === 'transform' && this.reads.wouldRefuse());
+    if (!busy) return;
     this.metrics.countServerBusy(operation);
     throw serverBusy();
   }
 
   /** `task` in a processing slot, its wait measured; a full queue is 503 server_busy. */
-  private async inSlot<T>(
+  private inSlot<T>(
     operation: 'process' | 'transform',
     weight: number,
     task: () => Promise<T>,
@@ -270,8 +295,16 @@ export class ImageProcessor {
       this.metrics.observeProcessingWait((performance.now() - queuedAt) / 1000);
       return task();
     };
+    return this.admitted(operation, () => this.slots.run(started, weight, signal));
+  }
+
+  /** What `queued` resolves to; its queue full (QueueFullError), 503 server_busy, counted. */
+  private async admitted<T>(
+    operation: 'process' | 'transform',
+    queued: () => Promise<T>,
+  ): Promise<T> {
     try {
-      return await this.slots.run(started, weight, signal);
+      return await queued();
     } catch (error) {
       if (!(error instanceof QueueFullError)) throw error;
       this.metrics.countServerBusy(operation);
