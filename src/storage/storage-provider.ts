@@ -55,6 +55,14 @@ export interface ListOptions {
    * CallOptions.signal.
    */
   signal?: AbortSignal;
+  /**
+   * Called by the provider just before each request for a page (S3, Cloudinary), so that the
+   * deadline applies to each request, not to the wait for the next object: one such wait may span
+   * several requests (Cloudinary lists the whole folder and keeps the keys under the prefix, so a
+   * run of pages may yield nothing). A provider whose listing has no pages (local disk: each
+   * object is a wait of its own) does not call it.
+   */
+  onPage?: () => void;
 }
 
 export interface ObjectStream {

@@ -212,13 +212,16 @@ export class CloudinaryStorageProvider implements StorageProvider {
   /**
    * The folder's assets whose keys start with `prefix`, through the Admin API's resource listing
    * (up to 500 a request, each counted against the account's hourly Admin API limit), with the
-   * time of their latest upload.
+   * time of their latest upload. The listing of a prefix is the folder's (`products/` keys live
+   * directly in it), the keys of other prefixes left out: a run of pages may yield nothing, so
+   * each request is told (ListOptions.onPage), its deadline its own.
    */
   async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ListedObject> {
     const { folder } = this.options;
     let cursor: string | undefined;
     do {
       let page: ResourcePage;
+      options.onPage?.();
       try {
         page = (await withTimeout(
           cloudinary.api.resources({

@@ -207,4 +207,33 @@ describe(deadlineStorage.name, () => {
     expect(keys).toEqual(['a', 'b']);
     expect(signal?.reason).toBeInstanceOf(StorageTimeoutError);
   });
+
+  it('gives each page request of a listing the deadline, not the wait for the next object', async () => {
+    let signal: AbortSignal | undefined;
+    const provider = Object.assign(Object.create(local) as LocalStorageProvider, {
+      list: async function* (_prefix: string, options?: ListOptions) {
+        signal = options?.signal;
+        // Three pages, each in time, whose keys are all filtered out (Cloudinary's folder listed
+        // for one prefix): one wait for the next object, longer than the deadline.
+        for (let page = 0; page < 3; page++) {
+          options?.onPage?.();
+          await sleep(150);
+        }
+        yield { key: 'a', lastModified: new Date() };
+        // Then a page that never comes: still failed at its deadline.
+        options?.onPage?.();
+        await new Promise(() => undefined);
+      } as (prefix: string, options?: ListOptions) => AsyncIterable<ListedObject>,
+    });
+    const storage = deadlineStorage(provider, 300);
+    const keys: string[] = [];
+    const started = Date.now();
+    const listing = (async () => {
+      for await (const object of storage.list('derived/')) keys.push(object.key);
+    })();
+    await expect(listing).rejects.toBeInstanceOf(StorageTimeoutError);
+    expect(keys).toEqual(['a']);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(740);
+    expect(signal?.reason).toBeInstanceOf(StorageTimeoutError);
+  });
 });

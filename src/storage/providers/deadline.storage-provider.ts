@@ -43,11 +43,12 @@ type ListMethod = (prefix: string, options?: ListOptions) => AsyncIterable<Liste
  * request's), calls that hung in an outage held all 50 turns, so that later calls were refused as
  * our pool full (`503 server_busy`) where the storage was down, and still after it recovered.
  *
- * A listing gets it for each page: the wait for its next object (a page's request, where the
- * page before is used up) fails past `timeoutMs`, and aborts the listing through
- * ListOptions.signal, which ends that request. The time its caller takes between objects (the
- * orphan sweep deleting a batch) is not counted. A page that hung held the sweep, or a file
- * deletion job, for ever, and on S3 its turn (s3-calls.ts) with it.
+ * A listing gets it for each page: the wait for its next object fails once `timeoutMs` has
+ * passed since it began or since the provider's latest page request in it (ListOptions.onPage,
+ * so that a wait spanning pages of other keys, Cloudinary's, fails only for a page that is late),
+ * and aborts the listing through ListOptions.signal, which ends that request. The time its caller
+ * takes between objects (the orphan sweep deleting a batch) is not counted. A page that hung held
+ * the sweep, or a file deletion job, for ever, and on S3 its turn (s3-calls.ts) with it.
  *
  * On the network drivers, `read` and `serve` get the deadline until their answer (an object's
  * headers; aborted as the others when it has not come), then their bytes one too: a stream that
@@ -86,23 +87,67 @@ export function deadlineStorage<P extends StorageProvider>(provider: P, timeoutM
   });
 }
 
-/** `list`, each wait for its next object within the deadline (see deadlineStorage). */
+/**
+ * `list`, each wait for its next object within the deadline, counted afresh from each page
+ * request the provider makes meanwhile (ListOptions.onPage; see deadlineStorage). One timer for
+ * the whole listing, restarted (`refresh`) rather than made again for every object.
+ */
 function listedWithin(value: ListMethod, target: StorageProvider, timeoutMs: number): ListMethod {
   const method = value.bind(target);
   return (prefix, options) => ({
     [Symbol.asyncIterator](): AsyncIterator<ListedObject> {
       const listing = new AbortController();
-      const signal = combined(options?.signal, listing.signal);
-      const iterator = method(prefix, { ...options, signal })[Symbol.asyncIterator]();
       const action = `list of ${prefix}`;
+      let timer: NodeJS.Timeout | undefined;
+      /** Fails the wait under way (`for await` waits for one object at a time); unset between. */
+      let failWait: ((error: Error) => void) | undefined;
+      const stop = () => {
+        clearTimeout(timer);
+        timer = undefined;
+        failWait = undefined;
+      };
+      const expired = () => {
+        const fail = failWait;
+        if (!fail) return; // fired between waits: nothing was being waited for
+        stop();
+        const error = new StorageTimeoutError(target.driver, action, timeoutMs);
+        listing.abort(error);
+        fail(error);
+      };
+      const iterator = method(prefix, {
+        ...options,
+        signal: combined(options?.signal, listing.signal),
+        onPage: () => {
+          if (failWait) timer?.refresh();
+          options?.onPage?.();
+        },
+      })[Symbol.asyncIterator]();
       return {
-        next: () =>
-          within(timeoutMs, action, target.driver, (page) => {
-            page.addEventListener('abort', () => listing.abort(page.reason), { once: true });
-            return iterator.next();
-          }),
-        return: (value?: unknown) =>
-          iterator.return?.(value) ?? Promise.resolve({ done: true, value: undefined }),
+        next: async () => {
+          const deadline = new Promise<never>((_resolve, reject) => (failWait = reject));
+          const wait = failWait;
+          // Held while waited for; between waits it keeps no process alive.
+          timer = (timer?.refresh() ?? setTimeout(expired, timeoutMs)).ref();
+          // Settled late (past its deadline, already failed): no later wait's business.
+          const ours = () => failWait === wait;
+          try {
+            const step = await Promise.race([iterator.next(), deadline]);
+            if (step.done) stop();
+            return step;
+          } catch (error) {
+            if (ours()) stop();
+            throw error;
+          } finally {
+            if (ours()) {
+              failWait = undefined;
+              timer?.unref();
+            }
+          }
+        },
+        return: (value?: unknown) => {
+          stop();
+          return iterator.return?.(value) ?? Promise.resolve({ done: true, value: undefined });
+        },
       };
     },
   });

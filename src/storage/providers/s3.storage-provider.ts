@@ -277,6 +277,7 @@ export class S3StorageProvider implements StorageProvider {
     let marker: string | undefined;
     do {
       let page;
+      options.onPage?.();
       try {
         // Each page in its turn, and ended by `signal` (a page past its deadline), as every call.
         page = await this.call(
