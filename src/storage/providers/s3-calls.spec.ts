@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { AppError } from '../../common/errors/app.error';
 import { BucketSightings, CallTurns } from './s3-calls';
 
@@ -67,6 +68,46 @@ describe('CallTurns', () => {
     expect(turns.active).toBe(0);
     own();
     expect(turns.active).toBe(0);
+  });
+
+  it('queues a call `first` ahead of those waiting, and never refuses it as busy', async () => {
+    const turns = new CallTurns(1, 20);
+    const release = await turns.take();
+    const order: string[] = [];
+    const queued = turns.take().then(
+      (own) => (order.push('queued'), own()),
+      () => order.push('queued refused'),
+    );
+    const first = turns.take(undefined, { first: true }).then((own) => {
+      order.push('first');
+      return own;
+    });
+    await sleep(60);
+    // Past maxWaitMs: the call queued before is refused, the one first still waits.
+    expect(order).toEqual(['queued refused']);
+    expect(turns.queued).toBe(1);
+    release();
+    (await first)();
+    await queued;
+    expect(order).toEqual(['queued refused', 'first']);
+    expect(turns.active).toBe(0);
+    // Ahead of calls already waiting.
+    const held = await turns.take();
+    const later = turns.take().then((own) => (order.push('later'), own));
+    const ahead = turns.take(undefined, { first: true }).then((own) => (order.push('ahead'), own));
+    held();
+    (await ahead)();
+    (await later)();
+    expect(order.slice(2)).toEqual(['ahead', 'later']);
+    // Still given up at its signal's abort.
+    const holding = await turns.take();
+    const deadline = new AbortController();
+    const dropped = turns.take(deadline.signal, { first: true }).catch((error: unknown) => error);
+    deadline.abort(new Error('gone'));
+    expect(await dropped).toMatchObject({ message: 'gone' });
+    holding();
+    expect(turns.active).toBe(0);
+    expect(turns.queued).toBe(0);
   });
 
   it('refuses a call whose signal has already aborted, even with a turn free', async () => {

@@ -3,6 +3,16 @@ import { AppError } from '../../common/errors/app.error';
 
 const CALL_ABORTED = 'The call was aborted';
 
+/** How a call waits for its turn (CallTurns.take). */
+export interface TakeOptions {
+  /**
+   * Queued ahead of the calls waiting, and never refused as busy (it waits until `signal`
+   * aborts): the clean-up of an upload that failed, which must not wait behind, or be refused
+   * with, the load that failed it.
+   */
+  first?: boolean;
+}
+
 /**
  * Turns for calls on the S3 client: a call takes one before the SDK sends it and gives it back
  * once S3 has answered. The SDK's `connectionTimeout` starts before its agent hands out a socket,
@@ -13,7 +23,7 @@ const CALL_ABORTED = 'The call was aborted';
  */
 export class CallTurns {
   private taken = 0;
-  private readonly waiting: { grant: () => void; timer: NodeJS.Timeout }[] = [];
+  private readonly waiting: { grant: () => void; timer?: NodeJS.Timeout }[] = [];
 
   constructor(
     readonly size: number,
@@ -30,14 +40,14 @@ export class CallTurns {
   }
 
   /**
-   * A turn; its release (idempotent). Refused with `server_busy` after `maxWaitMs`, and with
-   * `signal`'s reason once it aborts (a call given up at its deadline): a call no one waits for
-   * any more must not take a turn from the calls behind it. Once handed over, the turn is given
-   * back when `signal` aborts, at once, as well as by its release: not only once the call's
-   * request has noticed the abort and failed (an abort that came as the turn was handed over,
-   * before its caller resumed and could listen for it, held the turn until then).
+   * A turn; its release (idempotent). Refused with `server_busy` after `maxWaitMs` (but see
+   * TakeOptions), and with `signal`'s reason once it aborts (a call given up at its deadline): a
+   * call no one waits for any more must not take a turn from the calls behind it. Once handed
+   * over, the turn is given back when `signal` aborts, at once, as well as by its release: not
+   * only once the call's request has noticed the abort and failed (an abort that came as the turn
+   * was handed over, before its caller resumed and could listen for it, held the turn until then).
    */
-  async take(signal?: AbortSignal): Promise<() => void> {
+  async take(signal?: AbortSignal, options: TakeOptions = {}): Promise<() => void> {
     if (signal?.aborted) throw abortReason(signal, CALL_ABORTED);
     if (this.taken < this.size) {
       this.taken++;
@@ -58,10 +68,11 @@ export class CallTurns {
           signal?.removeEventListener('abort', aborted);
           resolve();
         },
-        timer: setTimeout(() => leave(storageBusy()), this.maxWaitMs),
+        timer: options.first ? undefined : setTimeout(() => leave(storageBusy()), this.maxWaitMs),
       };
       signal?.addEventListener('abort', aborted, { once: true });
-      this.waiting.push(entry);
+      if (options.first) this.waiting.unshift(entry);
+      else this.waiting.push(entry);
     });
     // The turn was handed over by its releaser: `taken` still counts it. Aborted since (the abort
     // came after the grant, before this resumed): given back, and refused as in the queue.

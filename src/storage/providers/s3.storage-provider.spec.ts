@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Logger } from '@nestjs/common';
 import { AppError } from '../../common/errors/app.error';
 import { StorageError } from '../storage-provider';
 import { deadlineStorage, StorageTimeoutError } from './deadline.storage-provider';
@@ -216,6 +217,14 @@ describe('S3StorageProvider uploading in parts', () => {
   let server: Server;
   let endpoint: string;
   let partMs: number | null = 100;
+  /** How parts and aborts (AbortMultipartUpload) are answered. */
+  let partStatus = 200;
+  let abortStatus = 204;
+  /** Object HEADs (other calls, holding turns) are answered 200 after this. */
+  let headMs = 0;
+  /** Run as a request comes in, before it is answered (`part` counts the part requests). */
+  let onRequest: (kind: 'create' | 'part', part: number) => void = () => undefined;
+  let parts = 0;
   const seen = { inFlight: 0, most: 0, aborted: 0, completed: 0 };
   const sockets = new Set<Socket>();
   /** Two parts: 8 MB and 1 MB. */
@@ -236,7 +245,9 @@ describe('S3StorageProvider uploading in parts', () => {
         response.writeHead(status, { 'content-type': 'application/xml', ...headers }).end(xml);
       request.resume();
       request.on('end', () => {
+        if (request.method === 'HEAD') return void setTimeout(() => answer(200), headMs);
         if (request.method === 'POST' && url.searchParams.has('uploads')) {
+          onRequest('create', parts);
           return answer(
             200,
             '<InitiateMultipartUploadResult><Bucket>bucket</Bucket><Key>k</Key>' +
@@ -244,6 +255,8 @@ describe('S3StorageProvider uploading in parts', () => {
           );
         }
         if (request.method === 'PUT' && url.searchParams.has('partNumber')) {
+          onRequest('part', ++parts);
+          if (partStatus !== 200) return answer(partStatus, s3Error('InvalidPart'));
           if (partMs === null) return;
           const etag = `"p${url.searchParams.get('partNumber')}"`;
           return void setTimeout(() => answer(200, '', { etag }), partMs);
@@ -258,7 +271,7 @@ describe('S3StorageProvider uploading in parts', () => {
         }
         if (request.method === 'DELETE' && url.searchParams.has('uploadId')) {
           seen.aborted++;
-          return answer(204);
+          return answer(abortStatus, abortStatus === 204 ? '' : s3Error('AccessDenied'));
         }
         answer(400);
       });
@@ -274,6 +287,12 @@ describe('S3StorageProvider uploading in parts', () => {
   afterAll(async () => {
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
+  });
+
+  beforeEach(() => {
+    Object.assign(seen, { most: 0, aborted: 0, completed: 0 });
+    [partMs, partStatus, abortStatus, headMs, parts] = [100, 200, 204, 0, 0];
+    onRequest = () => undefined;
   });
 
   it('sends no more requests at once than it has turns, whatever the uploads at once', async () => {
@@ -328,7 +347,65 @@ describe('S3StorageProvider uploading in parts', () => {
       provider.close();
     }
   });
+
+  it("fails with its part's error, not that of the abort of its upload, which is logged", async () => {
+    partStatus = 400;
+    abortStatus = 403;
+    const warn = jest.spyOn(Logger.prototype, 'warn');
+    const provider = providerAt(endpoint, { maxSockets: 2, timeoutMs: 5000 });
+    const turns = (provider as unknown as { turns: CallTurns }).turns;
+    try {
+      const failure = await provider
+        .put('originals/a.png', body, { contentType: 'image/png', cacheControl: 'x' })
+        .catch((error: unknown) => error);
+      // The part refused (a 502), not a bucket policy without s3:AbortMultipartUpload (a 403).
+      expect(failure).toBeInstanceOf(StorageError);
+      expect((failure as Error).message).toMatch(
+        /writing originals\/a\.png: InvalidPart, HTTP 400/,
+      );
+      expect(seen.aborted).toBe(1);
+      expect(warn).toHaveBeenCalledWith(expect.stringMatching(/originals\/a\.png.*AccessDenied/));
+      expect(turns.active).toBe(0);
+    } finally {
+      warn.mockRestore();
+      provider.close();
+    }
+  });
+
+  it('aborts a failed upload at the first turn given back, never refused as busy', async () => {
+    partStatus = 400;
+    // Two calls of 900 ms come as the upload's last part is sent: the abort that follows would
+    // wait for both, past the 1 s a call waits for a turn.
+    headMs = 900;
+    const provider = providerAt(endpoint, { maxSockets: 1, timeoutMs: 1000 });
+    const turns = (provider as unknown as { turns: CallTurns }).turns;
+    let others: Promise<unknown> = Promise.resolve();
+    onRequest = (kind, part) => {
+      if (part === 2 && kind === 'part') {
+        others = Promise.all([
+          provider.exists('derived/a.webp'),
+          provider.exists('derived/b.webp'),
+        ]);
+      }
+    };
+    try {
+      const failure = await provider
+        .put('originals/a.png', body, { contentType: 'image/png', cacheControl: 'x' })
+        .catch((error: unknown) => error);
+      expect((failure as Error).message).toMatch(/InvalidPart, HTTP 400/);
+      expect(seen.aborted).toBe(1);
+      await expect(others).resolves.toEqual([true, true]);
+      expect(turns.active).toBe(0);
+    } finally {
+      provider.close();
+    }
+  });
 });
+
+/** An S3 error answer. */
+function s3Error(code: string): string {
+  return `<Error><Code>${code}</Code><Message>${code}</Message></Error>`;
+}
 
 /** The provider on a test endpoint of 127.0.0.1, bucket `bucket`, 1 s requests. */
 function providerAt(

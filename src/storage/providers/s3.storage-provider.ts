@@ -1,5 +1,6 @@
 import { extname } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
+import { Logger } from '@nestjs/common';
 import { abortReason } from '../../common/concurrency/abort-reason';
 import {
   AbortMultipartUploadCommand,
@@ -32,7 +33,7 @@ import {
   type StoredObject,
 } from '../storage-provider';
 import { AppError } from '../../common/errors/app.error';
-import { BucketSightings, CallTurns } from './s3-calls';
+import { BucketSightings, CallTurns, type TakeOptions } from './s3-calls';
 
 export interface S3StorageOptions {
   bucket: string;
@@ -85,6 +86,7 @@ export class S3StorageProvider implements StorageProvider {
   /** Turns for `client`'s sockets (CallTurns): queued here, not in the SDK's agent. */
   private readonly turns: CallTurns;
   private readonly bucket = new BucketSightings(BUCKET_TRUST_MS);
+  private readonly logger = new Logger('S3Storage');
   /** The HeadBucket under way for a HEAD's 404 (noSuchObject), if any. */
   private bucketAsked?: Promise<boolean>;
 
@@ -212,24 +214,42 @@ export class S3StorageProvider implements StorageProvider {
    * not while the next part is read from the source (a client's upload, at its pace), and an
    * upload waits for one turn at a time, never holding one while it waits for another, so uploads
    * cannot stall each other on the turns. The AbortMultipartUpload that lib-storage sends once the
-   * upload failed is not ended by `signal` (often why it is sent), but at STORAGE_TIMEOUT_MS of
-   * its own.
+   * upload failed is its clean-up (`abortUpload`).
    */
   private inTurns(signal: AbortSignal | undefined): S3Client {
-    const send = (command: Parameters<S3Client['send']>[0]) => {
-      const cleanUp = command instanceof AbortMultipartUploadCommand;
-      return this.call(
-        (client) =>
-          client.send(command, {
-            abortSignal: cleanUp ? AbortSignal.timeout(this.options.timeoutMs) : signal,
-          }),
-        cleanUp ? undefined : signal,
-      );
-    };
+    const send = (command: Parameters<S3Client['send']>[0]) =>
+      command instanceof AbortMultipartUploadCommand
+        ? this.abortUpload(command)
+        : this.call((client) => client.send(command, { abortSignal: signal }), signal);
     return new Proxy(this.client, {
       get: (target, property) =>
         property === 'send' ? send : (Reflect.get(target, property, target) as unknown),
     });
+  }
+
+  /**
+   * lib-storage's AbortMultipartUpload, once an upload failed: its parts removed. Its turn is the
+   * first given back (CallTurns, `first`), never refused as busy: the load that failed the upload
+   * (its parts refused `server_busy`) would also have refused its clean-up, leaving the parts
+   * behind. Not ended by the write's signal (often why it is sent), but at STORAGE_TIMEOUT_MS of
+   * its own, counted from its turn. Its failure is logged, not thrown: lib-storage then rethrows
+   * the upload's own failure, where the abort's replaced it (a bucket policy without
+   * s3:AbortMultipartUpload made every failed upload a 403).
+   */
+  private async abortUpload(command: AbortMultipartUploadCommand): Promise<object> {
+    try {
+      return await this.call(
+        (client) =>
+          client.send(command, { abortSignal: AbortSignal.timeout(this.options.timeoutMs) }),
+        undefined,
+        { first: true },
+      );
+    } catch (error) {
+      const key = (command.input.Key ?? '').slice(this.options.keyPrefix.length);
+      const failure = this.failure(`aborting the multipart upload of ${key}`, error);
+      this.logger.warn(`${failure.message}: its parts stay until the bucket's lifecycle rule`);
+      return {};
+    }
   }
 
   async delete(key: string, options: CallOptions = {}): Promise<void> {
@@ -645,8 +665,9 @@ export class S3StorageProvider implements StorageProvider {
   private async call<T extends object>(
     send: (client: S3Client) => Promise<T>,
     signal?: AbortSignal,
+    wait?: TakeOptions,
   ): Promise<T> {
-    const release = await this.turns.take(signal);
+    const release = await this.turns.take(signal, wait);
     try {
       const answer = await send(this.client);
       this.bucket.seen();
