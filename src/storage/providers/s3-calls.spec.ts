@@ -110,6 +110,27 @@ describe('CallTurns', () => {
     expect(turns.queued).toBe(0);
   });
 
+  it('lets a `patient` call wait past maxWaitMs, in its place, until its signal aborts', async () => {
+    const turns = new CallTurns(1, 20);
+    const release = await turns.take();
+    const deadline = new AbortController();
+    const patient = turns.take(deadline.signal, { patient: true });
+    const behind = turns.take(undefined, { patient: true });
+    await sleep(60);
+    expect(turns.queued).toBe(2);
+    release();
+    (await patient)();
+    (await behind)();
+    expect(turns.active).toBe(0);
+    const held = await turns.take();
+    const dropped = turns.take(deadline.signal, { patient: true }).catch((error: unknown) => error);
+    deadline.abort(new Error('past its deadline'));
+    expect(await dropped).toMatchObject({ message: 'past its deadline' });
+    held();
+    expect(turns.active).toBe(0);
+    expect(turns.queued).toBe(0);
+  });
+
   it('refuses a call whose signal has already aborted, even with a turn free', async () => {
     const turns = new CallTurns(1, 1000);
     const reason = new Error('past its deadline');

@@ -6,9 +6,14 @@ const CALL_ABORTED = 'The call was aborted';
 /** How a call waits for its turn (CallTurns.take). */
 export interface TakeOptions {
   /**
-   * Queued ahead of the calls waiting, and never refused as busy (it waits until `signal`
-   * aborts): the clean-up of an upload that failed, which must not wait behind, or be refused
-   * with, the load that failed it.
+   * Never refused as busy: it waits in its place until `signal` aborts (its deadline). The
+   * requests of a multipart upload under way, whose refusal would throw away the parts already
+   * sent, and the whole body with them, for a client to send again.
+   */
+  patient?: boolean;
+  /**
+   * Queued ahead of the calls waiting, and patient: the clean-up of an upload that failed, which
+   * must not wait behind, or be refused with, the load that failed it.
    */
   first?: boolean;
 }
@@ -68,7 +73,10 @@ export class CallTurns {
           signal?.removeEventListener('abort', aborted);
           resolve();
         },
-        timer: options.first ? undefined : setTimeout(() => leave(storageBusy()), this.maxWaitMs),
+        timer:
+          options.patient || options.first
+            ? undefined
+            : setTimeout(() => leave(storageBusy()), this.maxWaitMs),
       };
       signal?.addEventListener('abort', aborted, { once: true });
       if (options.first) this.waiting.unshift(entry);

@@ -400,6 +400,34 @@ describe('S3StorageProvider uploading in parts', () => {
       provider.close();
     }
   });
+
+  it('lets the requests of an upload under way wait for their turns past the wait of a call', async () => {
+    partMs = 0;
+    // Two calls of 900 ms come as the upload is created: its parts wait for both, past the 1 s
+    // a call waits for a turn, within the write's deadline.
+    headMs = 900;
+    const provider = providerAt(endpoint, { maxSockets: 1, timeoutMs: 1000 });
+    const turns = (provider as unknown as { turns: CallTurns }).turns;
+    const storage = deadlineStorage(provider, 5000);
+    let others: Promise<unknown> = Promise.resolve();
+    onRequest = (kind) => {
+      if (kind === 'create') {
+        others = Promise.all([storage.exists('derived/a.webp'), storage.exists('derived/b.webp')]);
+      }
+    };
+    try {
+      const stored = await storage.put('originals/a.png', body, {
+        contentType: 'image/png',
+        cacheControl: 'x',
+      });
+      expect(stored.size).toBe(body.length);
+      expect(seen.completed).toBe(1);
+      await expect(others).resolves.toEqual([true, true]);
+      expect(turns.active).toBe(0);
+    } finally {
+      provider.close();
+    }
+  });
 });
 
 /** An S3 error answer. */

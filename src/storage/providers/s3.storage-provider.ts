@@ -4,6 +4,7 @@ import { Logger } from '@nestjs/common';
 import { abortReason } from '../../common/concurrency/abort-reason';
 import {
   AbortMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
@@ -213,14 +214,25 @@ export class S3StorageProvider implements StorageProvider {
    * A turn a request, not one for the whole upload: a turn is held only while a request is sent,
    * not while the next part is read from the source (a client's upload, at its pace), and an
    * upload waits for one turn at a time, never holding one while it waits for another, so uploads
-   * cannot stall each other on the turns. The AbortMultipartUpload that lib-storage sends once the
-   * upload failed is its clean-up (`abortUpload`).
+   * cannot stall each other on the turns. Once CreateMultipartUpload has succeeded, the upload's
+   * requests wait for their turns until `signal` (the write's deadline), never refused as busy
+   * after the wait of a call (CallTurns, `patient`): a part refused threw away the parts sent
+   * before it, and the whole body with them, for the client to send again. The
+   * AbortMultipartUpload that lib-storage sends once the upload failed is its clean-up
+   * (`abortUpload`).
    */
   private inTurns(signal: AbortSignal | undefined): S3Client {
-    const send = (command: Parameters<S3Client['send']>[0]) =>
-      command instanceof AbortMultipartUploadCommand
-        ? this.abortUpload(command)
-        : this.call((client) => client.send(command, { abortSignal: signal }), signal);
+    let created = false;
+    const send = async (command: Parameters<S3Client['send']>[0]) => {
+      if (command instanceof AbortMultipartUploadCommand) return this.abortUpload(command);
+      const answer = await this.call(
+        (client) => client.send(command, { abortSignal: signal }),
+        signal,
+        { patient: created },
+      );
+      if (command instanceof CreateMultipartUploadCommand) created = true;
+      return answer;
+    };
     return new Proxy(this.client, {
       get: (target, property) =>
         property === 'send' ? send : (Reflect.get(target, property, target) as unknown),
