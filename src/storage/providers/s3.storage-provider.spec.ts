@@ -5,6 +5,7 @@ import { Logger } from '@nestjs/common';
 import { AppError } from '../../common/errors/app.error';
 import { StorageError } from '../storage-provider';
 import { deadlineStorage, StorageTimeoutError } from './deadline.storage-provider';
+import { AbortMultipartUploadCommand } from '@aws-sdk/client-s3';
 import type { CallTurns } from './s3-calls';
 import { S3StorageProvider } from './s3.storage-provider';
 
@@ -428,7 +429,66 @@ describe('S3StorageProvider uploading in parts', () => {
       provider.close();
     }
   });
+
+  /**
+   * What lib-storage's Upload asks of the client it is given (inTurns): a later lib-storage that
+   * passes `send` options (an abortSignal), reads other members of the client, or sends commands
+   * of another copy of the SDK (`instanceof AbortMultipartUploadCommand` then fails) would slip
+   * past the turns and the abort without a sign: this says so.
+   */
+  it("gives lib-storage's Upload a client it uses only as inTurns expects", async () => {
+    const recorded = { reads: new Set<string>(), sends: [] as unknown[][] };
+    type WithTurns = { inTurns: (signal?: AbortSignal) => object };
+    const prototype = S3StorageProvider.prototype as unknown as WithTurns;
+    const inTurns = prototype.inTurns;
+    const spy = jest.spyOn(prototype, 'inTurns').mockImplementation(function (
+      this: WithTurns,
+      signal,
+    ) {
+      return recording(inTurns.call(this, signal), recorded);
+    });
+    const provider = providerAt(endpoint, { maxSockets: 2, timeoutMs: 5000 });
+    const options = { contentType: 'image/png', cacheControl: 'x' };
+    try {
+      await provider.put('originals/a.png', body, options);
+      partStatus = 400;
+      await provider.put('originals/b.png', body, options).catch(() => undefined);
+      expect(recorded.sends.every((args) => args.length === 1)).toBe(true);
+      const commands = recorded.sends.map(([command]) => command as object);
+      const names = commands.map((command) => command.constructor.name).join(' ');
+      // The failed upload's second part may or may not have been sent before the first failed.
+      expect(names).toMatch(
+        /^CreateMultipartUploadCommand (UploadPartCommand ){2}CompleteMultipartUploadCommand CreateMultipartUploadCommand (UploadPartCommand ){1,2}AbortMultipartUploadCommand$/,
+      );
+      expect(commands.at(-1)).toBeInstanceOf(AbortMultipartUploadCommand);
+      expect([...recorded.reads].sort()).toEqual(['config']);
+      expect(seen.aborted).toBe(1);
+    } finally {
+      spy.mockRestore();
+      provider.close();
+    }
+  });
 });
+
+/** `client`, each member read and each `send`'s arguments recorded. */
+function recording<T extends object>(
+  client: T,
+  recorded: { reads: Set<string>; sends: unknown[][] },
+): T {
+  return new Proxy(client, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property);
+      if (property !== 'send') {
+        recorded.reads.add(String(property));
+        return value;
+      }
+      return (...args: unknown[]) => {
+        recorded.sends.push(args);
+        return (value as (...given: unknown[]) => unknown)(...args);
+      };
+    },
+  });
+}
 
 /** An S3 error answer. */
 function s3Error(code: string): string {
