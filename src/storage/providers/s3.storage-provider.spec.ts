@@ -1,3 +1,4 @@
+import { createHook } from 'node:async_hooks';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -204,6 +205,19 @@ describe('S3StorageProvider asking whether its bucket exists after a miss', () =
       await left.catch(() => undefined);
       expect(headBuckets).toBe(1);
     } finally {
+      provider.close();
+    }
+  });
+
+  it("clears the HeadBucket's own timer once it is answered", async () => {
+    bucketMs = 0;
+    const provider = providerAt(endpoint, { timeoutMs: TIMER_MS });
+    const timers = timersOf(TIMER_MS);
+    try {
+      await expect(provider.exists('derived/a.webp')).resolves.toBe(false);
+      expect(await timers.left()).toBe(0);
+    } finally {
+      timers.stop();
       provider.close();
     }
   });
@@ -430,6 +444,21 @@ describe('S3StorageProvider uploading in parts', () => {
     }
   });
 
+  it('clears the own timer of the abort of a failed upload once it is answered', async () => {
+    partStatus = 400;
+    const provider = providerAt(endpoint, { maxSockets: 2, timeoutMs: TIMER_MS });
+    const timers = timersOf(TIMER_MS);
+    try {
+      const options = { contentType: 'image/png', cacheControl: 'x' };
+      await expect(provider.put('originals/a.png', body, options)).rejects.toThrow(/InvalidPart/);
+      expect(seen.aborted).toBe(1);
+      expect(await timers.left()).toBe(0);
+    } finally {
+      timers.stop();
+      provider.close();
+    }
+  });
+
   /**
    * What lib-storage's Upload asks of the client it is given (inTurns): a later lib-storage that
    * passes `send` options (an abortSignal), reads other members of the client, or sends commands
@@ -513,4 +542,32 @@ function providerAt(
     timeoutMs: 1000,
     ...extra,
   });
+}
+
+/** A STORAGE_TIMEOUT_MS that no other timer of these tests has, so that its timers can be told. */
+const TIMER_MS = 4321;
+
+/**
+ * The timers of `ms` made from now on (async_hooks sees every Timeout, unref'd ones and those
+ * behind AbortSignal.timeout included); `left`: how many are still running.
+ */
+function timersOf(ms: number): { left: () => Promise<number>; stop: () => void } {
+  const running = new Set<number>();
+  const hook = createHook({
+    init(id, type, _trigger, resource) {
+      if (type === 'Timeout' && (resource as { _idleTimeout?: number })._idleTimeout === ms) {
+        running.add(id);
+      }
+    },
+    destroy: (id) => running.delete(id),
+  }).enable();
+  return {
+    // A timer cleared is destroyed on a later turn of the event loop.
+    left: async () => {
+      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setImmediate(resolve));
+      return running.size;
+    },
+    stop: () => hook.disable(),
+  };
 }

@@ -252,7 +252,7 @@ export class S3StorageProvider implements StorageProvider {
     try {
       return await this.call(
         (client) =>
-          client.send(command, { abortSignal: AbortSignal.timeout(this.options.timeoutMs) }),
+          timed(this.options.timeoutMs, (abortSignal) => client.send(command, { abortSignal })),
         undefined,
         { first: true },
       );
@@ -650,9 +650,9 @@ export class S3StorageProvider implements StorageProvider {
    */
   private askBucket(): Promise<boolean> {
     return this.call((client) =>
-      client.send(new HeadBucketCommand({ Bucket: this.options.bucket }), {
-        abortSignal: AbortSignal.timeout(this.options.timeoutMs),
-      }),
+      timed(this.options.timeoutMs, (abortSignal) =>
+        client.send(new HeadBucketCommand({ Bucket: this.options.bucket }), { abortSignal }),
+      ),
     )
       .then(
         () => true,
@@ -741,6 +741,24 @@ function header(request: MediaRequest, name: string): string | undefined {
 function dateHeader(request: MediaRequest, name: string): Date | undefined {
   const time = parseHttpDate(header(request, name));
   return time === undefined ? undefined : new Date(time);
+}
+
+/**
+ * `send`, given a signal that aborts (a TimeoutError, as AbortSignal.timeout's) once `timeoutMs`
+ * has passed, its timer cleared as soon as `send` settles: AbortSignal.timeout's cannot be, and
+ * ran on for up to STORAGE_TIMEOUT_MS after every answer.
+ */
+async function timed<T>(timeoutMs: number, send: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const deadline = new AbortController();
+  const timer = setTimeout(
+    () => deadline.abort(new DOMException('The operation timed out.', 'TimeoutError')),
+    timeoutMs,
+  );
+  try {
+    return await send(deadline.signal);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function statusOf(error: unknown): number | undefined {
