@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { eventually } from '../../test/support/eventually';
 import type { StorageProvider } from '../storage/storage-provider';
 import { removeLiveSpoolFiles } from './intake/upload-spool';
 import {
@@ -83,8 +84,12 @@ describe(spoolStoredOriginal.name, () => {
       'transform',
       gone.signal,
     );
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(readdirSync(spool())).toHaveLength(1);
+    // Aborted once the copy has begun (its folder made, its file open), however long that takes.
+    await eventually(
+      () => existsSync(spool()) && readdirSync(spool()).length === 1,
+      'the copy to begin',
+      5_000,
+    );
     gone.abort(new Error('requests gone'));
     await expect(reading).rejects.toThrow('requests gone');
     // The read was given the signal (on S3 it ends the request), and its stream was let go.
@@ -107,10 +112,17 @@ describe(spoolStoredOriginal.name, () => {
   it('leaves nothing in the spool when the storage fails mid-read', async () => {
     const failing = {
       driver: 's3',
+      // The first bytes, then the connection lost once the copy asks for more: mid-read
+      // whatever the timing (a timer could fire before the copy listens, or after it is done).
       read: () => {
-        const stream = new Readable({ read: () => undefined });
-        stream.push(Buffer.from('the first bytes'));
-        setTimeout(() => stream.destroy(new Error('connection reset')), 20);
+        let sent = false;
+        const stream = new Readable({
+          read() {
+            if (sent) return void setImmediate(() => this.destroy(new Error('connection reset')));
+            sent = true;
+            this.push(Buffer.from('the first bytes'));
+          },
+        });
         return Promise.resolve({ stream });
       },
     } as unknown as StorageProvider;

@@ -13,6 +13,7 @@ import {
   noiseBytes,
   progressiveScanBomb,
 } from '../../../test/support/fixtures';
+import { eventually, eventuallyRead } from '../../../test/support/eventually';
 import { AppError } from '../../common/errors/app.error';
 import { validateEnv } from '../../config/env.validation';
 import { Metrics } from '../../metrics/metrics.service';
@@ -26,6 +27,8 @@ import {
 import { parseRenditionPresets, renditionSize } from './rendition-presets';
 
 type Colour = 'red' | 'blue' | 'green';
+/** How many wait for a processing slot, and how many transforms wait to read their original. */
+type Queues = { processing: number; reads: number };
 type Corners = { tl: Colour; tr: Colour; bl: Colour; br: Colour };
 
 /**
@@ -1052,15 +1055,41 @@ describe(ImageProcessor.name, () => {
           },
         });
       };
-      /** A file whose opening blocks until a writer opens it: work reading it holds its slot. */
+      /**
+       * A file whose opening blocks until a writer opens it: work reading it holds its slot.
+       * `open` lets it through, empty, and whoever opens it later (once; called in a `finally`
+       * too: a reader left blocked holds a thread for good, and Jest hangs instead of reporting
+       * the failure). Opened read-write, which on Linux never blocks, whether a reader waits yet
+       * or not; an empty file put in its place for readers still to come.
+       */
       const fifo = () => {
         const file = path.join(dir, `${++counter}-fifo`);
         execFileSync('mkfifo', [file]);
-        return {
-          file,
-          open: async () => (await fs.promises.open(file, 'w')).close(),
+        const letThrough = async () => {
+          const handle = await fs.promises.open(file, 'r+');
+          fs.writeFileSync(`${file}.empty`, '');
+          fs.renameSync(`${file}.empty`, file);
+          await handle.close();
         };
+        let opened: Promise<void> | undefined;
+        return { file, open: () => (opened ??= letThrough()) };
       };
+      /** The queues' depths as a scrape reads them, once `done` holds for them (5 s at most). */
+      const queuesOnce = (metrics: Metrics, done: (queues: Queues) => boolean) =>
+        eventuallyRead(
+          async () => {
+            const text = await metrics.scrape();
+            const gauge = (name: string) =>
+              Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+            return {
+              processing: gauge('image_processing_queue_depth'),
+              reads: gauge('image_transform_reads_queued'),
+            };
+          },
+          done,
+          'the queues to reach the expected depths',
+          5_000,
+        );
 
       it('holds no processing slot while the original is read: other work goes on meanwhile', async () => {
         // One slot and no queue: today's work in the slot refuses any other.
@@ -1090,76 +1119,91 @@ describe(ImageProcessor.name, () => {
       });
 
       it('reads ahead at most TRANSFORM_READ_CONCURRENCY originals, refused beyond the queue', async () => {
+        const metrics = new Metrics();
         const processor = new ImageProcessor(
           validateEnv({
             IMAGE_PROCESSING_CONCURRENCY: '1',
             IMAGE_PROCESSING_QUEUE_LIMIT: '1',
             TRANSFORM_READ_CONCURRENCY: '1',
           }),
+          metrics,
         );
         const image = await noisyRgb(200, 100, 3).png().toBuffer();
         const release = () => Promise.resolve();
         // The first, read, holds the processing slot (its file opens when a writer comes).
         const held = fifo();
-        const first = processor.transformRead(() => Promise.resolve(held.file), release, spec);
-        first.catch(() => undefined);
-        // Its read slot was let go as its processing began: the second's read is done at once.
-        const second = hungRead();
-        const secondDone = processor.transformRead(second.run, release, spec);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        expect(second.began).toBe(true);
-        // The second, read and waiting for the processing slot, keeps the one read slot: a third
-        // waits unread (the queue holds one), a fourth is refused, and so is any transform now.
-        second.resolve(write('second.png', image));
-        const third = hungRead();
-        const thirdDone = processor.transformRead(third.run, release, spec);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        expect(third.began).toBe(false);
-        const fourth = hungRead();
-        expect((await rejection(processor.transformRead(fourth.run, release, spec))).code).toBe(
-          'server_busy',
-        );
-        expect(fourth.began).toBe(false);
-        expect(() => processor.refuseIfBusy('transform')).toThrow(AppError);
+        try {
+          const first = processor.transformRead(() => Promise.resolve(held.file), release, spec);
+          first.catch(() => undefined);
+          // Its read slot was let go as its processing began: the second's read is done at once.
+          const second = hungRead();
+          const secondDone = processor.transformRead(second.run, release, spec);
+          await eventually(() => second.began, 'the second read to begin', 5_000);
+          // The second, read and waiting for the processing slot, keeps the one read slot: a
+          // third waits unread (the queue holds one), a fourth is refused, and so is any
+          // transform now.
+          second.resolve(write('second.png', image));
+          const third = hungRead();
+          const thirdDone = processor.transformRead(third.run, release, spec);
+          await queuesOnce(metrics, (queues) => queues.processing === 1 && queues.reads === 1);
+          expect(third.began).toBe(false);
+          const fourth = hungRead();
+          expect((await rejection(processor.transformRead(fourth.run, release, spec))).code).toBe(
+            'server_busy',
+          );
+          expect(fourth.began).toBe(false);
+          expect(() => processor.refuseIfBusy('transform')).toThrow(AppError);
 
-        await held.open();
-        await expect(first).rejects.toBeDefined();
-        await expect(secondDone).resolves.toMatchObject({ width: 40 });
-        for (let tries = 0; !third.began && tries < 100; tries++) {
-          await new Promise((resolve) => setTimeout(resolve, 20));
+          await held.open();
+          await expect(first).rejects.toBeDefined();
+          await expect(secondDone).resolves.toMatchObject({ width: 40 });
+          await eventually(() => third.began, 'the third read to begin', 5_000);
+          third.resolve(write('third.png', image));
+          await expect(thirdDone).resolves.toMatchObject({ width: 40 });
+        } finally {
+          await held.open();
         }
-        expect(third.began).toBe(true);
-        third.resolve(write('third.png', image));
-        await expect(thirdDone).resolves.toMatchObject({ width: 40 });
       });
 
       it('releases the file of a transform whose signal aborts as it waits for its slot', async () => {
-        const processor = new ImageProcessor(validateEnv({ IMAGE_PROCESSING_CONCURRENCY: '1' }));
-        const held = fifo();
-        const holding = processor.transform({ path: held.file }, spec).catch(() => undefined);
-        const image = write('waiting.png', await noisyRgb(200, 100, 3).png().toBuffer());
-        const read = hungRead();
-        const released: string[] = [];
-        const gone = new AbortController();
-        const waiting = processor.transformRead(
-          read.run,
-          (file) => {
-            released.push(file);
-            return Promise.resolve();
-          },
-          spec,
-          gone.signal,
+        const metrics = new Metrics();
+        const processor = new ImageProcessor(
+          validateEnv({ IMAGE_PROCESSING_CONCURRENCY: '1' }),
+          metrics,
         );
-        read.resolve(image);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        // Read while the slot is held by other work, then waiting for it.
-        expect(read.began).toBe(true);
-        expect(released).toEqual([]);
-        gone.abort(new Error('requests gone'));
-        await expect(waiting).rejects.toThrow('requests gone');
-        expect(released).toEqual([image]);
-        await held.open();
-        await holding;
+        const held = fifo();
+        try {
+          const holding = processor.transform({ path: held.file }, spec).catch(() => undefined);
+          const image = write('waiting.png', await noisyRgb(200, 100, 3).png().toBuffer());
+          const read = hungRead();
+          const released: string[] = [];
+          const gone = new AbortController();
+          const waiting = processor.transformRead(
+            read.run,
+            (file) => {
+              released.push(file);
+              return Promise.resolve();
+            },
+            spec,
+            gone.signal,
+          );
+          read.resolve(image);
+          // Read while the slot is held by other work, then waiting for it, in its queue.
+          await queuesOnce(metrics, (queues) => queues.processing === 1);
+          expect(read.began).toBe(true);
+          expect(released).toEqual([]);
+          gone.abort(new Error('requests gone'));
+          await expect(waiting).rejects.toThrow('requests gone');
+          expect(released).toEqual([image]);
+          await expect(queuesOnce(metrics, (queues) => queues.processing === 0)).resolves.toEqual({
+            processing: 0,
+            reads: 0,
+          });
+          await held.open();
+          await holding;
+        } finally {
+          await held.open();
+        }
       });
     });
   });
