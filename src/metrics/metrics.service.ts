@@ -26,7 +26,7 @@ export interface PoolUsage {
 }
 
 /** What an operation took: `outcome` says whether it failed. */
-type Outcome = 'ok' | 'error';
+type Outcome = 'ok' | 'error' | 'aborted';
 
 const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const STEP_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -247,10 +247,10 @@ export class Metrics {
 
   // --- Storage --------------------------------------------------------------------------------
 
-  observeStorage(provider: string, operation: string, seconds: number, failed: boolean): void {
-    const outcome: Outcome = failed ? 'error' : 'ok';
+  /** `aborted`: ended by its caller (its clients gone), not counted as an error. */
+  observeStorage(provider: string, operation: string, seconds: number, outcome: Outcome): void {
     this.storageSeconds.observe({ provider, operation, outcome }, seconds);
-    if (failed) this.storageErrors.inc({ provider, operation });
+    if (outcome === 'error') this.storageErrors.inc({ provider, operation });
   }
 
   // --- Jobs -----------------------------------------------------------------------------------

@@ -3,20 +3,26 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { LocalStorageProvider } from './local.storage-provider';
-import { measuredStorage, type StorageObserver } from './measured.storage-provider';
+import { deadlineStorage } from './deadline.storage-provider';
+import {
+  measuredStorage,
+  type StorageObserver,
+  type StorageOutcome,
+} from './measured.storage-provider';
+import type { CallOptions, StorageProvider } from '../storage-provider';
 
 const PRODUCT = 'products/0b6f8e1c-8a5e-4a53-9d8e-1f2a3b4c5d6e';
 const KEY = `${PRODUCT}/7c9e6679-7425-40de-944b-e07fc1f90ae7/card.webp`;
 const OPTIONS = { contentType: 'image/webp', cacheControl: 'public' };
 
 /** What the provider reported, in order. */
-function recorder(): StorageObserver & { seen: [string, string, boolean][] } {
-  const seen: [string, string, boolean][] = [];
+function recorder(): StorageObserver & { seen: [string, string, StorageOutcome][] } {
+  const seen: [string, string, StorageOutcome][] = [];
   return {
     seen,
-    observeStorage(provider, operation, seconds, failed) {
+    observeStorage(provider, operation, seconds, outcome) {
       expect(seconds).toBeGreaterThanOrEqual(0);
-      seen.push([provider, operation, failed]);
+      seen.push([provider, operation, outcome]);
     },
   };
 }
@@ -47,11 +53,37 @@ describe(measuredStorage.name, () => {
     await expect(storage.put(KEY, broken, OPTIONS)).rejects.toThrow('the client went away');
 
     expect(observer.seen).toEqual([
-      ['local', 'put', false],
-      ['local', 'exists', false],
-      ['local', 'list', false],
-      ['local', 'delete', false],
-      ['local', 'put', true],
+      ['local', 'put', 'ok'],
+      ['local', 'exists', 'ok'],
+      ['local', 'list', 'ok'],
+      ['local', 'delete', 'ok'],
+      ['local', 'put', 'error'],
+    ]);
+  });
+
+  it("reports a read ended by its caller's signal as aborted, not an error; a deadline passing is one", async () => {
+    const observer = recorder();
+    // S3 as the application wraps it: a read answering only once its signal aborts.
+    const hanging = {
+      driver: 's3',
+      read: (_key: string, options?: CallOptions) =>
+        new Promise((_resolve, reject) =>
+          options?.signal?.addEventListener('abort', () => reject(options.signal?.reason as Error)),
+        ),
+    } as unknown as StorageProvider;
+    const storage = measuredStorage(deadlineStorage(hanging, 50), observer);
+
+    const gone = new AbortController();
+    const reading = storage.read!(KEY, { signal: gone.signal });
+    gone.abort(new Error('requests gone'));
+    await expect(reading).rejects.toBeDefined();
+    await expect(storage.read!(KEY, { signal: new AbortController().signal })).rejects.toThrow();
+    await expect(storage.read!(KEY)).rejects.toThrow();
+
+    expect(observer.seen).toEqual([
+      ['s3', 'read', 'aborted'],
+      ['s3', 'read', 'error'],
+      ['s3', 'read', 'error'],
     ]);
   });
 
@@ -75,7 +107,7 @@ describe(measuredStorage.name, () => {
     await storage.put(`${PRODUCT}/b/card.webp`, Buffer.from('b'), OPTIONS);
     for await (const _ of storage.list(PRODUCT)) break;
     expect(observer.seen.filter(([, operation]) => operation === 'list')).toEqual([
-      ['local', 'list', false],
+      ['local', 'list', 'ok'],
     ]);
   });
 });

@@ -1,9 +1,22 @@
 import { performance } from 'node:perf_hooks';
 import type { StorageProvider } from '../storage-provider';
 
+/**
+ * How an operation ended: `aborted`, rejected once its caller's own CallOptions.signal aborted
+ * (the clients a transform's read was for all gone): not the storage failing, so not counted as
+ * an error. A deadline passing (StorageTimeoutError) aborts the deadline's own signal, not the
+ * caller's: an error.
+ */
+export type StorageOutcome = 'ok' | 'error' | 'aborted';
+
 /** Where a measured provider reports each operation it ran. */
 export interface StorageObserver {
-  observeStorage(provider: string, operation: string, seconds: number, failed: boolean): void;
+  observeStorage(
+    provider: string,
+    operation: string,
+    seconds: number,
+    outcome: StorageOutcome,
+  ): void;
 }
 
 /**
@@ -19,6 +32,14 @@ const MEASURED: ReadonlySet<string> = new Set([
   'serve',
   'check',
 ]);
+/** Where the operations taking CallOptions take them, as deadline.storage-provider.ts's OPTIONS_AT. */
+const OPTIONS_AT: Readonly<Record<string, number>> = {
+  delete: 1,
+  exists: 1,
+  check: 0,
+  read: 1,
+  serve: 2,
+};
 
 type Method = (...args: unknown[]) => unknown;
 
@@ -44,9 +65,12 @@ export function measuredStorage<P extends StorageProvider>(
       let wrapper = wrappers.get(property);
       if (wrapper?.original !== value) {
         const original = value as Method;
-        const report = (seconds: number, failed: boolean) =>
-          observer.observeStorage(target.driver, property, seconds, failed);
-        wrapper = { original, measured: measure(original.bind(target), report) };
+        const report = (seconds: number, outcome: StorageOutcome) =>
+          observer.observeStorage(target.driver, property, seconds, outcome);
+        wrapper = {
+          original,
+          measured: measure(original.bind(target), report, OPTIONS_AT[property]),
+        };
         wrappers.set(property, wrapper);
       }
       return wrapper.measured;
@@ -54,20 +78,22 @@ export function measuredStorage<P extends StorageProvider>(
   });
 }
 
-type Report = (seconds: number, failed: boolean) => void;
+type Report = (seconds: number, outcome: StorageOutcome) => void;
 
-function measure(call: Method, report: Report): Method {
+function measure(call: Method, report: Report, optionsAt: number | undefined): Method {
   return (...args) => {
     const started = performance.now();
     const result = call(...args);
     if (result instanceof Promise) {
       return result.then(
         (value: unknown) => {
-          report((performance.now() - started) / 1000, false);
+          report((performance.now() - started) / 1000, 'ok');
           return value;
         },
         (error: unknown) => {
-          report((performance.now() - started) / 1000, true);
+          const options = optionsAt === undefined ? undefined : args[optionsAt];
+          const signal = (options as { signal?: AbortSignal } | undefined)?.signal;
+          report((performance.now() - started) / 1000, signal?.aborted ? 'aborted' : 'error');
           throw error;
         },
       );
@@ -89,7 +115,7 @@ function measuredIteration<T>(source: AsyncIterable<T>, report: Report): AsyncIt
       let waited = 0;
       let reported = false;
       const end = (failed: boolean) => {
-        if (!reported) report(waited / 1000, failed);
+        if (!reported) report(waited / 1000, failed ? 'error' : 'ok');
         reported = true;
       };
       return {
