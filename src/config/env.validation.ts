@@ -995,7 +995,10 @@ export class EnvironmentVariables {
   @Max(1024, { message: 'must be an integer between 1 and 1024' })
   UV_THREADPOOL_SIZE?: number = undefined;
 
-  /** Images allowed to wait, a ceiling on their count; beyond, uploads get 503 with Retry-After. */
+  /**
+   * Images allowed to wait, a ceiling on their count: for a processing slot, and (transforms) for
+   * their turn to read their original, together; beyond, 503 with Retry-After.
+   */
   @Transform(toInteger)
   @IsInt({ message: 'must be an integer between 0 and 10000' })
   @Min(0, { message: 'must be an integer between 0 and 10000' })
@@ -1005,8 +1008,9 @@ export class EnvironmentVariables {
   /**
    * Originals of transform URLs being read from storage into the spool, or read and waiting for a
    * processing slot, at once (default: twice IMAGE_PROCESSING_CONCURRENCY). A read holds no
-   * processing slot; this bounds the storage connections and spooled copies they hold. Up to
-   * IMAGE_PROCESSING_QUEUE_LIMIT more wait for their turn, holding nothing.
+   * processing slot; this bounds the storage connections and spooled copies they hold.
+   * IMAGE_PROCESSING_QUEUE_LIMIT bounds those waiting for their turn (holding nothing) together
+   * with the work waiting for a processing slot.
    */
   @Transform(toInteger)
   @IsOptional()

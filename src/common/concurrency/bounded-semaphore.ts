@@ -11,7 +11,9 @@ export class QueueFullError extends Error {
 /**
  * At most `concurrency` tasks run at once; at most `queueLimit` more wait, weighing together at
  * most `queueWeightLimit` (say the bytes of the files they will read). Beyond either, `run` fails
- * at once rather than letting memory, disk and latency grow without bound.
+ * at once rather than letting memory, disk and latency grow without bound. `othersWaiting`: what
+ * waits elsewhere against the same `queueLimit` (two semaphores sharing one ceiling), counted with
+ * this one's own waiters.
  */
 export class BoundedSemaphore {
   private running = 0;
@@ -22,6 +24,7 @@ export class BoundedSemaphore {
     private readonly concurrency: number,
     private readonly queueLimit: number,
     private readonly queueWeightLimit = Number.POSITIVE_INFINITY,
+    private readonly othersWaiting: () => number = () => 0,
   ) {}
 
   get active(): number {
@@ -45,7 +48,7 @@ export class BoundedSemaphore {
   wouldRefuse(weight = 0): boolean {
     return (
       this.running >= this.concurrency &&
-      (this.waiting.length >= this.queueLimit ||
+      (this.waiting.length + this.othersWaiting() >= this.queueLimit ||
         this.waitingWeight + weight > this.queueWeightLimit)
     );
   }

@@ -1139,27 +1139,68 @@ describe(ImageProcessor.name, () => {
           const second = hungRead();
           const secondDone = processor.transformRead(second.run, release, spec);
           await eventually(() => second.began, 'the second read to begin', 5_000);
-          // The second, read and waiting for the processing slot, keeps the one read slot: a
-          // third waits unread (the queue holds one), a fourth is refused, and so is any
-          // transform now.
+          // The second, read and waiting for the processing slot, keeps the one read slot and
+          // fills the one queue IMAGE_PROCESSING_QUEUE_LIMIT allows, for all that waits: a third
+          // is refused unread, and so is any transform or upload now.
           second.resolve(write('second.png', image));
+          await queuesOnce(metrics, (queues) => queues.processing === 1 && queues.reads === 0);
           const third = hungRead();
-          const thirdDone = processor.transformRead(third.run, release, spec);
-          await queuesOnce(metrics, (queues) => queues.processing === 1 && queues.reads === 1);
-          expect(third.began).toBe(false);
-          const fourth = hungRead();
-          expect((await rejection(processor.transformRead(fourth.run, release, spec))).code).toBe(
+          expect((await rejection(processor.transformRead(third.run, release, spec))).code).toBe(
             'server_busy',
           );
-          expect(fourth.began).toBe(false);
+          expect(third.began).toBe(false);
           expect(() => processor.refuseIfBusy('transform')).toThrow(AppError);
+          expect(() => processor.refuseIfBusy('process')).toThrow(AppError);
 
           await held.open();
           await expect(first).rejects.toBeDefined();
           await expect(secondDone).resolves.toMatchObject({ width: 40 });
-          await eventually(() => third.began, 'the third read to begin', 5_000);
-          third.resolve(write('third.png', image));
-          await expect(thirdDone).resolves.toMatchObject({ width: 40 });
+          // The queue empty, a transform waits for its read again (the read slot taken).
+          const fourth = hungRead();
+          const fifth = hungRead();
+          const fourthDone = processor.transformRead(fourth.run, release, spec);
+          const fifthDone = processor.transformRead(fifth.run, release, spec);
+          await queuesOnce(metrics, (queues) => queues.reads === 1);
+          expect([fourth.began, fifth.began]).toEqual([true, false]);
+          fourth.resolve(write('fourth.png', image));
+          await expect(fourthDone).resolves.toMatchObject({ width: 40 });
+          await eventually(() => fifth.began, 'the fifth read to begin', 5_000);
+          fifth.resolve(write('fifth.png', image));
+          await expect(fifthDone).resolves.toMatchObject({ width: 40 });
+        } finally {
+          await held.open();
+        }
+      });
+
+      it('reads no original, given its turn, that the busy processor would refuse: 503 unread', async () => {
+        const metrics = new Metrics();
+        const processor = new ImageProcessor(
+          validateEnv({ IMAGE_PROCESSING_CONCURRENCY: '1', IMAGE_PROCESSING_QUEUE_LIMIT: '0' }),
+          metrics,
+        );
+        const held = fifo();
+        try {
+          const holding = processor.transform({ path: held.file }, spec).catch(() => undefined);
+          await eventually(
+            () => {
+              try {
+                processor.refuseIfBusy('process');
+                return false;
+              } catch {
+                return true;
+              }
+            },
+            'the slot taken',
+            5_000,
+          );
+          const read = hungRead();
+          const error = await rejection(
+            processor.transformRead(read.run, () => Promise.resolve(), spec),
+          );
+          expect(error.code).toBe('server_busy');
+          expect(read.began).toBe(false);
+          await held.open();
+          await holding;
         } finally {
           await held.open();
         }

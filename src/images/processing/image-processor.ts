@@ -166,14 +166,19 @@ export class ImageProcessor {
     @Optional() private readonly metrics: Metrics = new Metrics(),
   ) {
     this.presets = parseRenditionPresets(config.IMAGE_RENDITIONS);
+    // One ceiling, IMAGE_PROCESSING_QUEUE_LIMIT, for all work waiting: for a processing slot, or
+    // (transforms) for their turn to read their original.
     this.slots = new BoundedSemaphore(
       config.IMAGE_PROCESSING_CONCURRENCY,
       config.IMAGE_PROCESSING_QUEUE_LIMIT,
       config.IMAGE_PROCESSING_QUEUE_BYTES,
+      () => this.reads.queued,
     );
     this.reads = new BoundedSemaphore(
       config.TRANSFORM_READ_CONCURRENCY ?? 2 * config.IMAGE_PROCESSING_CONCURRENCY,
       config.IMAGE_PROCESSING_QUEUE_LIMIT,
+      Number.POSITIVE_INFINITY,
+      () => this.slots.queued,
     );
     this.maxPixels = config.MAX_IMAGE_PIXELS;
     this.svgLimits = {
@@ -247,6 +252,12 @@ export class ImageProcessor {
     const reading = await this.admitted('transform', () => this.reads.acquire(0, signal));
     let path: string | undefined;
     try {
+      // Its turn come, refused before reading an original the processor would refuse to take
+      // (every slot taken and the queue full): not read in full only to be answered 503.
+      if (this.slots.wouldRefuse(1)) {
+        this.metrics.countServerBusy('transform');
+        throw serverBusy();
+      }
       path = await read();
       const { size } = await stat(path);
       const file = path;
@@ -269,7 +280,9 @@ export class ImageProcessor {
   /**
    * 503 server_busy, counted as the queue's refusals are, if `operation` would be refused now:
    * every slot taken and the queue full, whatever the bytes (an original weighs at least one);
-   * for a transform, also every read slot taken and their queue full (see {@link transformRead}).
+   * for a transform, also every read slot taken and the queue full (see {@link transformRead}).
+   * One ceiling, IMAGE_PROCESSING_QUEUE_LIMIT, counts both waits: work waiting for a processing
+   * slot and transforms waiting for their turn to read.
    * Asked before the costly part of preparing the work (reading a stored original from storage
    * into the spool), which a saturated processor would otherwise have done only to refuse it.
    * Cheap (no promise, no allocation), and only a first look: work arriving at the same moment
