@@ -24,7 +24,7 @@ const KEY = 'slow-reads-signing-key-0123456789abcdef';
 
 /**
  * How the next read of a stored original goes: `hold`, no answer until `release()` or its signal
- * aborts (S3 or Cloudinary slow to answer, up to STORAGE_TIMEOUT_MS); `stall`, its first bytes,
+ * aborts (S3, or a slow local or NFS disk, slow to answer, up to STORAGE_TIMEOUT_MS); `stall`, its first bytes,
  * then nothing until it is destroyed; `break`, its first bytes, then the connection fails.
  */
 type ReadFault = 'hold' | 'stall' | 'break';
@@ -104,7 +104,7 @@ class SlowReads {
 /**
  * A transform URL's result is made from its stored original, read back from the storage into the
  * spool. The read holds no processing slot (there are about as many as cores): read in its slot,
- * a few originals slow to come from S3 or Cloudinary left the CPU idle and every upload and other
+ * a few originals slow to come from S3 (or a slow disk) left the CPU idle and every upload and other
  * transform refused or waiting. The reads have a bound of their own (TRANSFORM_READ_CONCURRENCY),
  * and a read whose requests have all gone is aborted, its spooled copy removed.
  */
