@@ -1007,8 +1007,9 @@ export class EnvironmentVariables {
 
   /**
    * Originals of transform URLs being read from storage into the spool, or read and waiting for a
-   * processing slot, at once (default: twice IMAGE_PROCESSING_CONCURRENCY). A read holds no
-   * processing slot; this bounds the storage connections and spooled copies they hold.
+   * processing slot, at once (default: twice IMAGE_PROCESSING_CONCURRENCY, at most 16: on S3 a
+   * read waiting for its answer holds one of its 50 connection turns). A read holds no processing
+   * slot; this bounds the storage connections and spooled copies they hold.
    * IMAGE_PROCESSING_QUEUE_LIMIT bounds those waiting for their turn (holding nothing) together
    * with the work waiting for a processing slot.
    */

@@ -1206,6 +1206,24 @@ describe(ImageProcessor.name, () => {
         }
       });
 
+      it('reads at most 16 originals at once by default, however many cores (S3 has 50 turns)', async () => {
+        const processor = new ImageProcessor(
+          validateEnv({ IMAGE_PROCESSING_CONCURRENCY: '10', IMAGE_PROCESSING_QUEUE_LIMIT: '0' }),
+        );
+        const reads = Array.from({ length: 17 }, () => hungRead());
+        const settled = reads.map((read) =>
+          processor
+            .transformRead(read.run, () => Promise.resolve(), spec)
+            .then(
+              () => 'made',
+              (error: AppError) => error.code,
+            ),
+        );
+        await eventually(() => reads.slice(0, 16).every((read) => read.began), 'the reads', 5_000);
+        expect(await settled[16]).toBe('server_busy');
+        expect(reads[16].began).toBe(false);
+      });
+
       it('releases the file of a transform whose signal aborts as it waits for its slot', async () => {
         const metrics = new Metrics();
         const processor = new ImageProcessor(

@@ -175,7 +175,8 @@ export class ImageProcessor {
       () => this.reads.queued,
     );
     this.reads = new BoundedSemaphore(
-      config.TRANSFORM_READ_CONCURRENCY ?? 2 * config.IMAGE_PROCESSING_CONCURRENCY,
+      // At most 16 by default: reads waiting for S3's answer hold its connection turns (50).
+      config.TRANSFORM_READ_CONCURRENCY ?? Math.min(2 * config.IMAGE_PROCESSING_CONCURRENCY, 16),
       config.IMAGE_PROCESSING_QUEUE_LIMIT,
       Number.POSITIVE_INFINITY,
       () => this.slots.queued,
