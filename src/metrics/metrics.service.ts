@@ -126,6 +126,12 @@ export class Metrics {
     [],
     SECONDS,
   );
+  private readonly readWaitSeconds = this.histogram(
+    'image_transform_read_wait_seconds',
+    'Time a transform result waited for its turn to read its original (TRANSFORM_READ_CONCURRENCY), refused or left included.',
+    [],
+    SECONDS,
+  );
   private readonly busy = this.counter(
     'image_processing_server_busy_total',
     'Images refused with 503 server_busy because the processing queue was full, by operation (process: uploads, imports, rebuilds; transform: images made on request).',
@@ -189,6 +195,10 @@ export class Metrics {
 
   observeProcessingWait(seconds: number): void {
     this.waitSeconds.observe(seconds);
+  }
+
+  observeTransformReadWait(seconds: number): void {
+    this.readWaitSeconds.observe(seconds);
   }
 
   countServerBusy(operation: 'process' | 'transform'): void {

@@ -1199,6 +1199,8 @@ describe(ImageProcessor.name, () => {
           );
           expect(error.code).toBe('server_busy');
           expect(read.began).toBe(false);
+          // Its wait for the read slot (none: given at once) measured.
+          expect(await metrics.scrape()).toContain('image_transform_read_wait_seconds_count 1');
           await held.open();
           await holding;
         } finally {

@@ -250,7 +250,14 @@ export class ImageProcessor {
     spec: TransformSpec,
     signal?: AbortSignal,
   ): Promise<Transformed> {
-    const reading = await this.admitted('transform', () => this.reads.acquire(0, signal));
+    const queuedAt = performance.now();
+    const reading = await this.admitted('transform', () =>
+      this.reads
+        .acquire(0, signal)
+        .finally(() =>
+          this.metrics.observeTransformReadWait((performance.now() - queuedAt) / 1000),
+        ),
+    );
     let path: string | undefined;
     try {
       // Its turn come, refused before reading an original the processor would refuse to take
