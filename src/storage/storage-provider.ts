@@ -25,6 +25,18 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Where each operation taking CallOptions has them among its arguments: for the wrappers that add
+ * a signal (deadline.storage-provider.ts) or read the caller's (measured.storage-provider.ts).
+ */
+export const CALL_OPTIONS_AT: Readonly<Record<string, number>> = {
+  delete: 1,
+  exists: 1,
+  check: 0,
+  read: 1,
+  serve: 2,
+};
+
 export interface StoredObject {
   key: string;
   size: number;

@@ -232,8 +232,8 @@ export class ImageProcessor {
   /**
    * {@link transform} of a file that `read` makes (a stored original copied into the spool), which
    * `release` removes after. The read holds no processing slot: it waits on the storage, not the
-   * CPU, and read in its slot, a few originals slow to come (S3, or a slow local or NFS disk, answering late, up
-   * to STORAGE_TIMEOUT_MS) kept slots idle, refusing uploads and other transforms meanwhile. The
+   * CPU, and read in its slot, a few originals slow to come (S3, or a slow local or NFS disk,
+   * answering late, up to STORAGE_TIMEOUT_MS) kept slots idle, refusing uploads and other transforms meanwhile. The
    * reads have a bound of their own instead (TRANSFORM_READ_CONCURRENCY), each held from the
    * read's start until its work has a processing slot: what waits for one, read, is a spooled
    * copy, and there are no more of them on disk than that bound, nor reads open at once on the

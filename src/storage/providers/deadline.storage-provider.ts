@@ -2,6 +2,7 @@ import { pipeline, Transform, type Readable, type TransformCallback } from 'node
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MediaAnswer } from '../media-answer';
 import {
+  CALL_OPTIONS_AT,
   StorageError,
   type CallOptions,
   type ListedObject,
@@ -16,14 +17,6 @@ import {
 const BOUNDED: ReadonlySet<string> = new Set(['put', 'delete', 'exists', 'check']);
 /** The operations that answer with a stream of the object's bytes. */
 const STREAMED: ReadonlySet<string> = new Set(['read', 'serve']);
-/** Where the operations but `put` take their CallOptions (storage-provider.ts): their last argument. */
-const OPTIONS_AT: Readonly<Record<string, number>> = {
-  delete: 1,
-  exists: 1,
-  check: 0,
-  read: 1,
-  serve: 2,
-};
 
 type Method = (...args: unknown[]) => Promise<unknown>;
 type ListMethod = (prefix: string, options?: ListOptions) => AsyncIterable<ListedObject>;
@@ -80,7 +73,7 @@ export function deadlineStorage<P extends StorageProvider>(provider: P, timeoutM
       return (...args: unknown[]) => {
         const action = typeof args[0] === 'string' ? `${property} of ${args[0]}` : property;
         return within(timeoutMs, action, target.driver, (signal) =>
-          method(...withSignal(args, OPTIONS_AT[property], signal)),
+          method(...withSignal(args, CALL_OPTIONS_AT[property], signal)),
         );
       };
     },
@@ -167,7 +160,7 @@ function streamedWithin(
     let answer: unknown;
     try {
       answer = await within(timeoutMs, action, target.driver, (signal) => {
-        pending = method(...withSignal(args, OPTIONS_AT[property], signal));
+        pending = method(...withSignal(args, CALL_OPTIONS_AT[property], signal));
         return pending;
       });
     } catch (error) {

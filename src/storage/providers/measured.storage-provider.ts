@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { StorageProvider } from '../storage-provider';
+import { CALL_OPTIONS_AT, type StorageProvider } from '../storage-provider';
 
 /**
  * How an operation ended: `aborted`, rejected once its caller's own CallOptions.signal aborted
@@ -32,14 +32,6 @@ const MEASURED: ReadonlySet<string> = new Set([
   'serve',
   'check',
 ]);
-/** Where the operations taking CallOptions take them, as deadline.storage-provider.ts's OPTIONS_AT. */
-const OPTIONS_AT: Readonly<Record<string, number>> = {
-  delete: 1,
-  exists: 1,
-  check: 0,
-  read: 1,
-  serve: 2,
-};
 
 type Method = (...args: unknown[]) => unknown;
 
@@ -69,7 +61,7 @@ export function measuredStorage<P extends StorageProvider>(
           observer.observeStorage(target.driver, property, seconds, outcome);
         wrapper = {
           original,
-          measured: measure(original.bind(target), report, OPTIONS_AT[property]),
+          measured: measure(original.bind(target), report, CALL_OPTIONS_AT[property]),
         };
         wrappers.set(property, wrapper);
       }
