@@ -10,6 +10,22 @@ import { AbortMultipartUploadCommand } from '@aws-sdk/client-s3';
 import type { CallTurns } from './s3-calls';
 import { S3StorageProvider } from './s3.storage-provider';
 
+/** Starts `server` on a free loopback port, its connections kept in `sockets`; its URL. */
+async function listenTracked(server: Server, sockets = new Set<Socket>()): Promise<string> {
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** Closes `server`, its open connections first (a hanging S3's included). */
+async function closeNow(server: Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+}
+
 /**
  * A healthy but slow S3 (each object HEAD answered 404 after 200 ms) and a burst larger than the
  * client's pool of 50 sockets: the burst is the service's own load, so no call may fail as the storage down.
@@ -30,14 +46,10 @@ describe('S3StorageProvider under a burst larger than its pool', () => {
       calls.headObject++;
       setTimeout(() => response.writeHead(404).end(), 200);
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    endpoint = await listenTracked(server);
   });
 
-  afterAll(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  });
+  afterAll(() => closeNow(server));
 
   it('answers a miss as a miss or busy (503), never a storage failure, and asks the bucket once', async () => {
     const provider = providerAt(endpoint);
@@ -79,18 +91,10 @@ describe('S3StorageProvider behind its deadline, on an S3 that hangs', () => {
       const path = new URL(request.url ?? '/', 'http://s3').pathname;
       response.writeHead(path === '/bucket' || path === '/bucket/' ? 200 : 404).end();
     });
-    server.on('connection', (socket: Socket) => {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    endpoint = await listenTracked(server, sockets);
   });
 
-  afterAll(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  });
+  afterAll(() => closeNow(server));
 
   it('gives a call given up at its deadline its turn back at once, and ends its request', async () => {
     // A turn is waited for 1 s (the SDK's connection timeout, at most STORAGE_TIMEOUT_MS), less
@@ -157,18 +161,10 @@ describe('S3StorageProvider asking whether its bucket exists after a miss', () =
       headBuckets++;
       if (bucketMs !== null) setTimeout(() => response.writeHead(200).end(), bucketMs);
     });
-    server.on('connection', (socket: Socket) => {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    endpoint = await listenTracked(server, sockets);
   });
 
-  afterAll(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  });
+  afterAll(() => closeNow(server));
 
   it('ends a HeadBucket that hangs at STORAGE_TIMEOUT_MS, its turn and connection with it', async () => {
     bucketMs = null;
@@ -291,18 +287,10 @@ describe('S3StorageProvider uploading in parts', () => {
         answer(400);
       });
     });
-    server.on('connection', (socket: Socket) => {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    endpoint = await listenTracked(server, sockets);
   });
 
-  afterAll(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  });
+  afterAll(() => closeNow(server));
 
   beforeEach(() => {
     Object.assign(seen, { most: 0, aborted: 0, completed: 0 });
