@@ -72,7 +72,19 @@ export async function unwrap<T>(call: Promise<Outcome<T>>): Promise<T> {
 
 function dataOf<T>(outcome: Outcome<T>): T {
   if (outcome.response?.ok && outcome.error === undefined) return outcome.data as T;
-  throw new CallFailed(outcome.response?.status ?? 0, problemOf(outcome.error));
+  throw new CallFailed(
+    outcome.response?.status ?? 0,
+    problemOf(outcome.error),
+    retryAfterMs(outcome.response?.headers.get('retry-after')),
+  );
+}
+
+/** How long until a refused call may be made again, from its Retry-After (seconds or a date). */
+export function retryAfterMs(header: string | null | undefined): number | undefined {
+  if (!header) return undefined;
+  const seconds = Number(header);
+  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(header) - Date.now();
+  return Number.isFinite(ms) ? Math.max(ms, 0) : undefined;
 }
 
 /**
@@ -117,6 +129,8 @@ export class CallFailed extends Error {
   constructor(
     readonly status: number,
     readonly problem: ProblemDetailsDto | undefined,
+    /** The answer's Retry-After (a 429, a 503), in milliseconds from now as it came. */
+    readonly retryAfterMs?: number,
   ) {
     super(describeProblem(status, problem));
   }

@@ -170,6 +170,44 @@ describe('The gallery console after a read that failed', () => {
     );
   });
 
+  it('reads the jobs again later after each failure in a row, and no sooner than Retry-After says', async () => {
+    // Answered as the service does when rate limited (429, Retry-After 5), then briefly
+    // unavailable (503, no Retry-After), then by the real service. Every open tab reading every
+    // two seconds through such answers only made them last.
+    const asked: number[] = [];
+    const problem = (status: number, code: string) =>
+      JSON.stringify({ type: 'about:blank', title: code, status, code, detail: code });
+    await page.route(
+      (url) => url.pathname === '/api/v1/jobs',
+      async (route) => {
+        if (route.request().method() !== 'GET') return route.fallback();
+        asked.push(Date.now());
+        if (asked.length === 1)
+          return route.fulfill({
+            status: 429,
+            contentType: 'application/problem+json',
+            headers: { 'retry-after': '5' },
+            body: problem(429, 'rate_limited'),
+          });
+        if (asked.length === 2)
+          return route.fulfill({
+            status: 503,
+            contentType: 'application/problem+json',
+            body: problem(503, 'database_unavailable'),
+          });
+        return route.fallback();
+      },
+    );
+    await page.goto(`${base}/console/jobs`);
+    await page.getByRole('heading', { name: 'Recent jobs', level: 2 }).waitFor({ timeout: 30_000 });
+    expect(asked.length).toBeGreaterThanOrEqual(3);
+    // Lower bounds only: a busy machine makes the waits longer, never shorter. Before, two
+    // seconds each time.
+    expect(asked[1] - asked[0]).toBeGreaterThanOrEqual(4_900);
+    // The second failure in a row: twice the two seconds.
+    expect(asked[2] - asked[1]).toBeGreaterThanOrEqual(3_900);
+  });
+
   it('says an import from a URL that failed as an error (an alert), not as a status', async () => {
     const image = await uploadToNewProduct(t.app, admin, await png(), 'Wool socks', 'image/png', {
       title: 'Socks',

@@ -79,14 +79,6 @@ function Changed({ onClose }: { onClose: () => void }) {
   );
 }
 
-/** How long until a refused attempt may be made again, from its Retry-After (seconds or a date). */
-function retryAfterMs(header: string | null | undefined): number | undefined {
-  if (!header) return undefined;
-  const seconds = Number(header);
-  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(header) - Date.now();
-  return Number.isFinite(ms) ? Math.max(ms, 0) : undefined;
-}
-
 /** "Try again in 42 seconds (at 10:31:05)." */
 function whenToRetry(ms: number | undefined): string {
   if (ms === undefined) return 'Wait a moment and try again.';
@@ -106,7 +98,7 @@ function newPasswordReason(problem: ProblemDetailsDto | undefined): string | und
 }
 
 /** Where each refusal is said: on its field, or for the whole form. */
-function errorsOf(failed: unknown, retryAfter: string | null | undefined): Errors {
+function errorsOf(failed: unknown): Errors {
   if (!(failed instanceof CallFailed)) return { form: messageOf(failed) };
   if (failed.code === 'wrong_current_password') {
     return { current: 'The current password is wrong. Nothing was changed.' };
@@ -118,7 +110,7 @@ function errorsOf(failed: unknown, retryAfter: string | null | undefined): Error
       failed.code === 'login_rate_limited'
         ? 'Too many password attempts (logins count too).'
         : failed.message;
-    return { form: `${lead} ${whenToRetry(retryAfterMs(retryAfter))}` };
+    return { form: `${lead} ${whenToRetry(failed.retryAfterMs)}` };
   }
   return { form: failed.message };
 }
@@ -164,14 +156,11 @@ function ChangePasswordForm({ onChanged, onCancel, onSending }: FormProps) {
     setBusy(true);
     onSending(true);
     setErrors({});
-    let retryAfter: string | null | undefined;
     try {
       const body = { current_password: current, new_password: next };
       const sentWith = currentToken();
       await whileTokenChanges('/api/v1/auth/password', async () => {
-        const outcome = await changeMyPassword({ body });
-        retryAfter = outcome.response?.headers.get('retry-after');
-        const token = await unwrap(Promise.resolve(outcome));
+        const token = await unwrap(changeMyPassword({ body }));
         // Taken whether or not the dialog is still open: the old token no longer works.
         renewSession(sentWith, token.access_token, Date.now() + token.expires_in * 1000);
       });
@@ -179,9 +168,9 @@ function ChangePasswordForm({ onChanged, onCancel, onSending }: FormProps) {
     } catch (failed) {
       setBusy(false);
       if (failed instanceof CallFailed && failed.status === 429) {
-        setWaitMs(retryAfterMs(retryAfter) ?? 0);
+        setWaitMs(failed.retryAfterMs ?? 0);
       }
-      refuse(errorsOf(failed, retryAfter));
+      refuse(errorsOf(failed));
     } finally {
       onSending(false);
     }

@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { getImport, listImportRows, type ImportDto, type ImportRowDto } from '@sdk';
 import { messageOf, readInSession, retryable, unwrap } from '../api';
 import { Link } from '../components/link';
@@ -6,6 +6,7 @@ import { Pager } from '../components/pager';
 import { keepFocusInPage, Page } from '../components/page';
 import { ReadError, ReadFailed, useRetry } from '../components/read-failed';
 import { formatDate } from '../format';
+import { nextReadInMs } from '../poll-delay';
 import { navigate, type Location } from '../router';
 
 type RowStatus = ImportRowDto['status'];
@@ -43,6 +44,8 @@ export function ImportRows({ importId, location }: { importId: string; location:
     retryRows();
   };
   const [tick, setTick] = useState(0);
+  // Reads failed in a row (of the import, or its rows), for the next one's wait (nextReadInMs).
+  const failures = useRef(0);
   const items = rows?.of === listed ? rows.items : undefined;
   const next = rows?.of === listed ? rows.next : undefined;
   const error = failed?.of === listed ? failed : undefined;
@@ -80,12 +83,15 @@ export function ImportRows({ importId, location }: { importId: string; location:
       // Rows still being worked, or a read that failed for now (a 429, a 503, the network): read
       // again (a hidden tab waits until it is shown). One failed poll no longer ends the polling.
       const working = read.status === 'fulfilled' && read.value.state !== 'completed';
+      const failedRead = [read, page].find((r) => r.status === 'rejected');
+      failures.current = failedRead ? failures.current + 1 : 0;
       if (working || (read.status === 'rejected' && retryable(read.reason))) {
+        const wait = nextReadInMs(POLL_MS, failures.current, failedRead?.reason);
         timer = window.setTimeout(function again() {
           if (!current) return;
           if (document.hidden) timer = window.setTimeout(again, POLL_MS);
           else setTick((n) => n + 1);
-        }, POLL_MS);
+        }, wait);
       }
     })();
     return () => {

@@ -15,6 +15,7 @@ import { Notice, type NoticeValue } from '../components/notice';
 import { ReadError } from '../components/read-failed';
 import { Page } from '../components/page';
 import { formatDate } from '../format';
+import { nextReadInMs } from '../poll-delay';
 
 /** How often the view asks again while it is open. */
 const POLL_MS = 2000;
@@ -52,16 +53,22 @@ export function Jobs() {
     let due = false;
     // A round is being asked now.
     let asking = false;
+    // Rounds failed in a row, and the last one's failure: the next waits longer (nextReadInMs).
+    let failures = 0;
+    let failure: unknown;
     const poll = async () => {
       due = true;
       asking = true;
       try {
         const next = await snapshot();
+        failures = 0;
         if (open) {
           setData(next);
           setError(undefined);
         }
       } catch (caught) {
+        failures += 1;
+        failure = caught;
         const refused = caught instanceof CallFailed && caught.status === 403;
         if (open)
           setError({
@@ -77,7 +84,11 @@ export function Jobs() {
       // A hidden tab asks nothing (every open one polled the service, all day): it asks again
       // when it is shown.
       if (document.hidden) due = false;
-      else timer.current = window.setTimeout(() => void poll(), POLL_MS);
+      else
+        timer.current = window.setTimeout(
+          () => void poll(),
+          nextReadInMs(POLL_MS, failures, failure),
+        );
     };
     const shown = () => {
       if (open && !due && !document.hidden) void poll();
