@@ -28,6 +28,18 @@ export function navigate(
 export interface EntryState {
   /** Reached by a list's "Next page": the entry before it is that list's previous page. */
   nextPage?: boolean;
+  /** Reached by changing a list's filter (navigateFilter). */
+  filtered?: boolean;
+}
+
+/**
+ * A list's filter changed (a select's value): one history entry for a run of changes, so that
+ * Back leaves the list as it was before filtering, not through every value passed on the way
+ * (a select changes, and says so, at each arrow key pressed on it).
+ */
+export function navigateFilter(to: string): void {
+  const filtered = (history.state as EntryState | null)?.filtered === true;
+  navigate(to, { replace: filtered, state: { filtered: true } });
 }
 
 /** The current history entry's state (empty when it was opened by its address). */

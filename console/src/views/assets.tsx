@@ -8,7 +8,7 @@ import { keepFocusInPage, Page } from '../components/page';
 import { Picture } from '../components/picture';
 import { ReadError, useRetry } from '../components/read-failed';
 import { formatBytes, formatDate } from '../format';
-import { navigate, type Location } from '../router';
+import { navigateFilter, type Location } from '../router';
 
 type Purpose = NonNullable<NonNullable<ListStandaloneImagesData['query']>['purpose']>;
 const PURPOSES: Purpose[] = ['product', 'account', 'user', 'category'];
@@ -66,7 +66,7 @@ export function Assets({ location }: { location: Location }) {
             value={purpose ?? ''}
             onChange={(e) => {
               const value = e.currentTarget.value;
-              navigate(value ? `/assets?purpose=${value}` : '/assets');
+              navigateFilter(value ? `/assets?purpose=${value}` : '/assets');
             }}
           >
             <option value="">Every purpose</option>

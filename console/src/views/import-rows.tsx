@@ -7,7 +7,7 @@ import { keepFocusInPage, Page } from '../components/page';
 import { ReadError, ReadFailed, useRetry } from '../components/read-failed';
 import { formatDate } from '../format';
 import { nextReadInMs } from '../poll-delay';
-import { navigate, type Location } from '../router';
+import { navigateFilter, type Location } from '../router';
 
 type RowStatus = ImportRowDto['status'];
 const STATUSES: { value: RowStatus; label: string }[] = [
@@ -139,7 +139,7 @@ export function ImportRows({ importId, location }: { importId: string; location:
             value={status ?? ''}
             onChange={(e) => {
               const value = e.currentTarget.value;
-              navigate(here + query(isStatus(value) ? value : undefined));
+              navigateFilter(here + query(isStatus(value) ? value : undefined));
             }}
           >
             <option value="">Every row</option>
