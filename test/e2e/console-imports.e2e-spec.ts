@@ -23,11 +23,15 @@ describe('The gallery console’s import rows', () => {
   let admin: Credential;
   let sources: Server;
   let origin: string;
+  /** What /held.png waits for before its 404 (an import kept processing meanwhile). */
+  let heldSource: Promise<void> = Promise.resolve();
 
   beforeAll(async () => {
     // A loopback server with no image: a 404, and a web page where an image was expected.
     sources = createServer((req, res) => {
-      if (req.url === '/page.jpg') {
+      if (req.url === '/held.png') {
+        void heldSource.then(() => res.writeHead(404).end());
+      } else if (req.url === '/page.jpg') {
         res.writeHead(200, { 'content-type': 'image/jpeg' }).end('<html><body>Hi</body></html>');
       } else {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not here');
@@ -130,6 +134,49 @@ describe('The gallery console’s import rows', () => {
     await page.goBack();
     await page.waitForURL(`${base}/console/jobs/imports/${id}?status=failed`, { timeout: 10_000 });
     await expect(page.getByLabel('Show', { exact: true }).inputValue()).resolves.toBe('failed');
+  });
+
+  it('keeps reading an import that is processing after a read that failed, until it completes', async () => {
+    let releaseSource!: () => void;
+    heldSource = new Promise((resolve) => (releaseSource = resolve));
+    const product = await call(t.app, 'POST', '/api/v1/products', admin, { name: 'Held boots' });
+    const posted = await call(t.app, 'POST', '/api/v1/imports', admin, {
+      rows: [{ product_id: product.json<{ id: string }>().id, url: `${origin}/held.png` }],
+    });
+    expect(posted.statusCode).toBe(202);
+    const id = posted.json<{ id: string }>().id;
+    // The import's second read answered 503, as when the service briefly lost its database.
+    let reads = 0;
+    await page.route(
+      (url) => url.pathname === `/api/v1/imports/${id}`,
+      async (route) => {
+        reads += 1;
+        if (reads !== 2) return route.fallback();
+        await route.fulfill({
+          status: 503,
+          contentType: 'application/problem+json',
+          body: JSON.stringify({
+            type: 'about:blank',
+            title: 'Service Unavailable',
+            status: 503,
+            code: 'database_unavailable',
+            detail: 'The database connection was lost or could not be made; retry shortly.',
+          }),
+        });
+      },
+    );
+    try {
+      await page.goto(`${base}/console/jobs/imports/${id}`);
+      await page.locator('.import-summary .tag-processing').waitFor();
+      await eventually(async () => reads >= 3, 'the import read again after its failed read');
+    } finally {
+      releaseSource();
+    }
+    // Read again by itself (no "Try again" pressed) until the row is done.
+    await page.locator('.import-summary .tag-completed').waitFor({ timeout: 30_000 });
+    await expect(page.locator('tr[data-row="1"]').innerText()).resolves.toContain(
+      'image_url_unreachable',
+    );
   });
 
   it('pages the rows as the API does', async () => {
