@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -198,5 +199,53 @@ describe(TransformResults.name, () => {
     expect(storage.heldSignal?.aborted).toBe(true);
     expect(existsSync(spool) ? readdirSync(spool) : []).toEqual([]);
     expect(results.made).toBe(1);
+  });
+
+  it("leaves no listener on a request's signal once its result is made, however many results it waits for", async () => {
+    const storage = new LocalStorageProvider(join(root, 'storage'), 'https://images.example');
+    const results = new TransformResults(
+      storage,
+      new ImageProcessor(validateEnv({})),
+      new CountingRepository(),
+      { DATA_DIR: join(root, 'data') } as DeliveryConfig,
+      undefined as unknown as DeletedKeys,
+    );
+    const png = await sharp({
+      create: { width: 30, height: 20, channels: 3, background: 'teal' },
+    })
+      .png()
+      .toBuffer();
+    const image = { id: 'i1', storageKey: 'uploads/i1/original.png' } as DeliverableImage;
+    await storage.put(image.storageKey, png, {
+      contentType: 'image/png',
+      ...deliveryHeaders('image/png'),
+    });
+    // One signal waiting for a dozen results in turn (a request whose result vanished waits for
+    // it twice): each making it joined is done, and none of them still listens to it. (Node 24
+    // warns of no AbortSignal's listeners, MaxListenersExceededWarning or other: counted here.)
+    const request = new AbortController();
+    for (let width = 1; width <= 12; width++) {
+      const plan = { width, height: 4, fit: 'cover', format: 'webp', quality: 80 };
+      await results.ensure(
+        image,
+        `derived/i1/${width}x4-cover-q80.webp`,
+        plan as TransformPlan,
+        request.signal,
+      );
+    }
+    expect(results.made).toBe(12);
+    expect(getEventListeners(request.signal, 'abort')).toHaveLength(0);
+
+    // Fifty requests joined to one making: each answered, none listened to any more.
+    const requests = Array.from({ length: 50 }, () => new AbortController());
+    const plan = { width: 13, height: 4, fit: 'cover', format: 'webp', quality: 80 };
+    await Promise.all(
+      requests.map(({ signal }) =>
+        results.ensure(image, 'derived/i1/13x4-cover-q80.webp', plan as TransformPlan, signal),
+      ),
+    );
+    expect(results.made).toBe(13);
+    const left = requests.map(({ signal }) => getEventListeners(signal, 'abort').length);
+    expect(left).toEqual(requests.map(() => 0));
   });
 });

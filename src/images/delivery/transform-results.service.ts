@@ -62,15 +62,19 @@ class Making {
     return this.gone.signal;
   }
 
-  join(signal: AbortSignal | undefined): void {
+  /**
+   * Joins a request, until the returned `leave` (once the request has stopped waiting for it):
+   * its listener is then removed, so that a signal waiting for several results in turn does not
+   * gather one per making, each holding its making (and every signal joined to it) alive.
+   */
+  join(signal: AbortSignal | undefined): () => void {
     this.requests.push(signal);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        if (this.abandoned) this.gone.abort(new RequestsGoneError());
-      },
-      { once: true },
-    );
+    if (!signal) return () => undefined;
+    const left = () => {
+      if (this.abandoned) this.gone.abort(new RequestsGoneError());
+    };
+    signal.addEventListener('abort', left, { once: true });
+    return () => signal.removeEventListener('abort', left);
   }
 
   /** Every request joined to it has gone: the making is dropped where it is (see {@link ensure}). */
@@ -151,7 +155,7 @@ export class TransformResults {
         });
         this.making.set(key, (making = started));
       }
-      making.join(signal);
+      const leave = making.join(signal);
       try {
         await making.done;
         break;
@@ -159,6 +163,8 @@ export class TransformResults {
         // Dropped as this request joined it, the others gone: made again for this one.
         if (error instanceof RequestsGoneError && !signal?.aborted) continue;
         throw error;
+      } finally {
+        leave();
       }
     }
     this.remember(key);
