@@ -67,6 +67,26 @@ describe(renderSvg.name, () => {
     expect(renderChildren()).toEqual([]);
   });
 
+  it('kills a render at once when its signal aborts (its requests gone), rejecting with the reason', async () => {
+    const gone = new AbortController();
+    const rendering = renderSvg(SLOW, { ...LIMITS, timeoutMs: 5000 }, gone.signal).catch(
+      (error: unknown) => error,
+    );
+    // Under way: its process started (sharp loaded, then the render of a 100 s SVG).
+    while (renderChildren().length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const started = Date.now();
+    const reason = new Error('every request for the result has gone');
+    gone.abort(reason);
+    expect(await rendering).toBe(reason);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(renderChildren()).toEqual([]);
+    // Aborted before it starts: no process at all.
+    const before = AbortSignal.abort(reason);
+    expect(await renderSvg(SLOW, LIMITS, before).catch((error: unknown) => error)).toBe(reason);
+    expect(renderChildren()).toEqual([]);
+  });
+
   it('kills a render whose memory passes the ceiling, long before the deadline', async () => {
     const error = await failure(renderSvg(GREEDY, { ...LIMITS, maxBytes: 256 * 1024 ** 2 }));
     expect(error.reason).toBe('memory');

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { abortReason } from '../../common/concurrency/abort-reason';
 
 /**
  * Renders a sanitised SVG to pixels in a child process, under a deadline and a memory ceiling.
@@ -49,6 +50,7 @@ export class SvgRenderError extends Error {
 }
 
 const CHILD = join(__dirname, 'svg-render.child.cjs');
+const CANCELLED = 'The SVG render was cancelled';
 /** The child's exit code when librsvg cannot read or render the SVG. */
 const RENDER_FAILED = 2;
 /** The byte the child sends first, once Node has started and sharp is loaded. */
@@ -68,18 +70,28 @@ const CHILD_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TMPDIR', 'XDG_CACHE_HOME',
  * deadline counts the render alone, from the child's ready byte: starting Node and loading sharp
  * took over a second on a loaded machine (CI), which is not the SVG's doing. A child that does not
  * get ready within STARTUP_MS is killed too, and that is the service's failure (a plain Error).
+ * `signal`: once it aborts (nobody waits for the result any more), the child is killed at once
+ * and the call rejects with its reason, rather than holding its processing slot and a process up
+ * to the deadline; already aborted, no child is started.
  */
-export function renderSvg(svg: Buffer, limits: SvgRenderLimits): Promise<SvgRendered> {
+export function renderSvg(
+  svg: Buffer,
+  limits: SvgRenderLimits,
+  signal?: AbortSignal,
+): Promise<SvgRendered> {
+  if (signal?.aborted) return Promise.reject(abortReason(signal, CANCELLED));
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CHILD, String(limits.maxPixels), String(process.pid)], {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: childEnv(),
     });
-    let killedFor: SvgRenderFailure | 'startup' | undefined;
-    const kill = (reason: SvgRenderFailure | 'startup'): void => {
+    let killedFor: SvgRenderFailure | 'startup' | 'aborted' | undefined;
+    const kill = (reason: SvgRenderFailure | 'startup' | 'aborted'): void => {
       killedFor ??= reason;
       child.kill('SIGKILL');
     };
+    const aborted = (): void => kill('aborted');
+    signal?.addEventListener('abort', aborted, { once: true });
     let deadline = setTimeout(() => kill('startup'), STARTUP_MS);
     const watch = watchMemory(child.pid, limits.maxBytes, () => kill('memory'));
     const output = readOutput(child.stdout, MAX_HEADER_BYTES + limits.maxPixels * 4, {
@@ -96,24 +108,26 @@ export function renderSvg(svg: Buffer, limits: SvgRenderLimits): Promise<SvgRend
     const stopWatching = (): void => {
       clearTimeout(deadline);
       clearInterval(watch);
+      signal?.removeEventListener('abort', aborted);
     };
     // No process started (the executable gone, out of processes): no 'close' may follow.
     child.on('error', (error) => {
       stopWatching();
       reject(error);
     });
-    child.on('close', (code, signal) => {
+    child.on('close', (code, killSignal) => {
       stopWatching();
       if (killedFor === 'startup') {
         return reject(new Error(`The SVG renderer did not start within ${STARTUP_MS} ms`));
       }
+      if (killedFor === 'aborted') return reject(abortReason(signal, CANCELLED));
       if (killedFor) return reject(new SvgRenderError(killedFor));
       if (code === 0) {
         const rendered = parseOutput(output(), limits.maxPixels);
         return rendered ? resolve(rendered) : reject(new SvgRenderError('unreadable'));
       }
       // librsvg refused the SVG (2), or died on it (a signal: an abort, the kernel's OOM killer).
-      if (code === RENDER_FAILED || signal) return reject(new SvgRenderError('unreadable'));
+      if (code === RENDER_FAILED || killSignal) return reject(new SvgRenderError('unreadable'));
       // The child did not run: its script or sharp missing from the build, a broken install.
       reject(new Error(`The SVG renderer exited with code ${code}: ${stderr().trim()}`));
     });
