@@ -100,6 +100,15 @@ export function tooMuchSvgMarkup(limit: number): AppError {
   );
 }
 
+/** An SVG drawing more elements through its `<use>` references than librsvg draws (MAX_SVG_DRAWN). */
+export function tooManySvgUses(limit: number): AppError {
+  return new AppError(
+    'image_too_complex',
+    `The SVG draws more than ${limit} elements through its <use> references.`,
+    [{ field: 'image', message: `draws more than ${limit} elements through <use>` }],
+  );
+}
+
 /** An SVG whose check outgrew the sanitiser's heap (see SVG_SANITIZER_HEAP_MB). */
 export function svgTooMuchMemory(heapMb: number): AppError {
   return new AppError(

@@ -42,6 +42,7 @@ import {
   tooManyScans,
   tooComplex,
   svgTooMuchMemory,
+  tooManySvgUses,
   tooMuchSvgMarkup,
   tooWideForAvif,
   typeMismatch,
@@ -61,7 +62,7 @@ import { parseRenditionPresets, renditionSize, type RenditionPreset } from './re
 import { humanReadableSize } from './human-size';
 import { renderSvg, SvgRenderError, type SvgRenderLimits } from './svg-render';
 import { sanitizeSvgOffLoop, SvgTooMuchMemoryError } from './svg-sanitize';
-import { MAX_SVG_MARKUP, SvgRejectedError } from './svg-sanitizer';
+import { MAX_SVG_DRAWN, MAX_SVG_MARKUP, SvgRejectedError } from './svg-sanitizer';
 
 export {
   readImageFacts,
@@ -735,6 +736,9 @@ async function sanitize(input: Buffer): Promise<Buffer> {
   } catch (error) {
     if (error instanceof SvgRejectedError && error.reason === 'too_complex') {
       throw tooMuchSvgMarkup(MAX_SVG_MARKUP);
+    }
+    if (error instanceof SvgRejectedError && error.reason === 'too_many_uses') {
+      throw tooManySvgUses(MAX_SVG_DRAWN);
     }
     if (error instanceof SvgTooMuchMemoryError) throw svgTooMuchMemory(error.heapMb);
     if (error instanceof SvgRejectedError) throw unsafeSvg(error.message, error.reason);

@@ -304,6 +304,49 @@ describe(sanitizeSvg.name, () => {
     expect(() => sanitizeSvg(svg('<script/>'))).toThrow(/script/);
   });
 
+  describe('elements drawn through <use>', () => {
+    /** `levels` nested groups, each drawing the one before `fanOut` times. */
+    const fanning = (levels: number, fanOut: number, href = 'href') =>
+      svg(
+        `<defs><g id="a0"><rect width="1" height="1"/></g>${Array.from(
+          { length: levels },
+          (_, i) => `<g id="a${i + 1}">${`<use ${href}="#a${i}"/>`.repeat(fanOut)}</g>`,
+        ).join('')}</defs><use ${href}="#a${levels}"/>`,
+      );
+
+    it('refuses a 1.8 KB file drawing 10^8 elements (10 × 10 × … <use>)', () => {
+      const bomb = fanning(8, 10);
+      expect(bomb.length).toBeLessThan(2_000);
+      expect(outcome(bomb)).toBe('too_many_uses');
+      expect(outcome(fanning(8, 10, 'xlink:href'))).toBe('too_many_uses');
+      expect(() => sanitizeSvg(bomb)).toThrow(/more than 500000 elements drawn through <use>/);
+    });
+
+    it('accepts what stays within 500,000 drawn: an icon used 1,000 times, 10^5 through <use>', () => {
+      const icon = `<symbol id="i"><path d="M0 0h1v1z"/><circle r="1"/></symbol>`;
+      expect(outcome(svg(`<defs>${icon}</defs>${'<use href="#i"/>'.repeat(1_000)}`))).toBe(
+        'accepted',
+      );
+      // Five levels of ten: 322,222 groups, uses and rects drawn (six levels: 3.2 million).
+      expect(outcome(fanning(5, 10))).toBe('accepted');
+    });
+
+    it('counts a <use> of itself or an ancestor as librsvg draws it (not), and a missing target as nothing', () => {
+      expect(outcome(svg('<g id="a"><rect width="1"/><use href="#a"/></g>'))).toBe('accepted');
+      expect(outcome(svg('<use id="u" href="#u"/><use href="#none"/>'))).toBe('accepted');
+    });
+
+    it('counts a chain of 30,000 <use>, each of the one before, without recursion', () => {
+      const chain = Array.from({ length: 30_000 }, (_, i) =>
+        i === 0 ? '<rect id="u0" width="1"/>' : `<use id="u${i}" href="#u${i - 1}"/>`,
+      ).join('');
+      // In <defs>, drawn once through its last: 30,001 elements.
+      expect(outcome(svg(`<defs>${chain}</defs><use href="#u29999"/>`))).toBe('accepted');
+      // Drawn where it stands, each <use> draws the chain before it again: 4.5 × 10^8 elements.
+      expect(outcome(svg(chain))).toBe('too_many_uses');
+    });
+  });
+
   it('rejects input that is not a buffer instead of crashing', () => {
     expect(outcome('<svg/>' as unknown as Buffer)).toBe('malformed');
   });

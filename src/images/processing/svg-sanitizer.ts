@@ -23,7 +23,8 @@ export type SvgRejection =
   | 'foreign_object' // <foreignObject>
   | 'external_reference' // href / xlink:href / src not starting with "#"; url(...) not "#..."; @import; javascript: or data: URLs
   | 'disallowed_element' // anything outside the allow-list
-  | 'too_complex'; // more elements and attributes than MAX_SVG_MARKUP
+  | 'too_complex' // more elements and attributes than MAX_SVG_MARKUP
+  | 'too_many_uses'; // more than MAX_SVG_DRAWN elements drawn once <use> references are followed
 
 export class SvgRejectedError extends Error {
   override name = 'SvgRejectedError';
@@ -37,6 +38,7 @@ export class SvgRejectedError extends Error {
 }
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
+const XLINK_NS = 'http://www.w3.org/1999/xlink';
 
 /**
  * More elements and attributes than this is refused before parsing: the tree is held whole, some
@@ -46,6 +48,15 @@ const SVG_NS = 'http://www.w3.org/2000/svg';
  * tens of thousands.
  */
 export const MAX_SVG_MARKUP = 100_000;
+
+/**
+ * More elements than this drawn once every `<use>` is followed (each draws its target's subtree
+ * again) is refused: ten nested groups of ten `<use>` each of the one before are a 1.8 KB file
+ * drawing 10^8 elements, which librsvg gave up on (at its own limit, 500,000 referenced elements)
+ * after 4 s of a processing slot's CPU, answered as a corrupt file. The same limit as librsvg's,
+ * counted here before any rendering; an SVG within it renders as it did.
+ */
+export const MAX_SVG_DRAWN = 500_000;
 
 /** Deeper nesting than this is rejected as malformed (browsers' XML parsers give up around here). */
 const MAX_DEPTH = 256;
@@ -309,6 +320,78 @@ function checkDocument(doc: Document): Element {
   return root;
 }
 
+/** The `#id` a `<use>` refers to (href, or xlink:href where href is absent), as SVG 2 reads it. */
+function useTarget(el: Element): string | undefined {
+  const href = el.getAttribute('href') ?? el.getAttributeNS(XLINK_NS, 'href');
+  const trimmed = href === null ? '' : trimUrl(href);
+  return trimmed.startsWith('#') ? trimmed.slice(1) : undefined;
+}
+
+/**
+ * Refuses an SVG drawing more than MAX_SVG_DRAWN elements once its `<use>` references are
+ * followed (a `<use>` of itself or an ancestor, a cycle, counted as librsvg draws it: not). Each
+ * element counts once for itself, its children's counts (but a `<defs>`: its content is drawn
+ * where it is referred to), and for a `<use>` its target's count;
+ * counted once per element (memoised) and without recursion (a chain of 100,000 `<use>` each of
+ * the one before is valid XML of depth 2), the count saturating past the limit. Linear in the
+ * elements.
+ */
+function checkUseFanOut(root: Element): void {
+  const byId = new Map<string, Element>();
+  const all: Element[] = [];
+  const walk: Element[] = [root];
+  for (let el = walk.pop(); el; el = walk.pop()) {
+    all.push(el);
+    const id = el.getAttribute('id');
+    // The first element of an id is the one references find.
+    if (id !== null && id !== '' && !byId.has(id)) byId.set(id, el);
+    for (let child = el.lastChild; child; child = child.previousSibling) {
+      if (child.nodeType === ELEMENT_NODE) walk.push(child as Element);
+    }
+  }
+  const drawn = new Map<Element, number>();
+  const open = new Set<Element>();
+  const dependencies = (el: Element): Element[] => {
+    const found: Element[] = [];
+    const name = el.localName ?? el.nodeName;
+    // What <defs> holds is drawn only where something refers to it.
+    for (let child = name === 'defs' ? null : el.firstChild; child; child = child.nextSibling) {
+      if (child.nodeType === ELEMENT_NODE) found.push(child as Element);
+    }
+    const target = name === 'use' ? useTarget(el) : undefined;
+    const referenced = target === undefined ? undefined : byId.get(target);
+    if (referenced) found.push(referenced);
+    return found;
+  };
+  for (const start of all) {
+    if (drawn.has(start)) continue;
+    // Each frame's `next`: its first dependency not yet looked at (each looked at once).
+    const stack = [{ el: start, deps: dependencies(start), next: 0 }];
+    open.add(start);
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1];
+      if (top.next < top.deps.length) {
+        const dep = top.deps[top.next++];
+        if (drawn.has(dep)) continue;
+        // A <use> of itself or an ancestor: a cycle, which librsvg leaves undrawn.
+        if (open.has(dep)) continue;
+        open.add(dep);
+        stack.push({ el: dep, deps: dependencies(dep), next: 0 });
+        continue;
+      }
+      let count = 1;
+      for (const dep of top.deps)
+        count = Math.min(count + (drawn.get(dep) ?? 0), MAX_SVG_DRAWN + 1);
+      if (count > MAX_SVG_DRAWN) {
+        reject('too_many_uses', `more than ${MAX_SVG_DRAWN} elements drawn through <use>`);
+      }
+      drawn.set(top.el, count);
+      open.delete(top.el);
+      stack.pop();
+    }
+  }
+}
+
 function checkProcessingInstruction(node: ProcessingInstruction): void {
   if (node.target.toLowerCase() === 'xml-stylesheet') {
     reject('external_reference', '<?xml-stylesheet?>');
@@ -359,7 +442,9 @@ function sanitizeText(text: string): string {
   if (text.trim() === '') reject('malformed', 'empty');
   const doc = parse(text);
   const clean = cleanNode(doc);
-  let serialised = serialise(checkDocument(doc), clean.filter);
+  const root = checkDocument(doc);
+  checkUseFanOut(root);
+  let serialised = serialise(root, clean.filter);
   // An element whose only children were left out is written <g></g>: written again from a parse
   // of its own, it is <g/>, as the stability check below reads it back.
   if (clean.left()) serialised = serialise(parse(serialised).documentElement as Element);
