@@ -1,4 +1,4 @@
-import { abortReason } from '../../common/concurrency/abort-reason';
+import { SlotQueue } from '../../common/concurrency/slot-queue';
 import { AppError } from '../../common/errors/app.error';
 
 const CALL_ABORTED = 'The call was aborted';
@@ -25,23 +25,26 @@ export interface TakeOptions {
  * storage_unavailable`: a burst of 300 new transforms answered 158 of them so). Queued here
  * instead, the SDK's timeout measures connecting only, and a call that waits too long for its
  * turn is the service being busy, `503 server_busy` with Retry-After, not the storage being down.
+ * The turns are slots of a {@link SlotQueue} (common/concurrency), no bound on the calls waiting
+ * but their wait.
  */
 export class CallTurns {
-  private taken = 0;
-  private readonly waiting: { grant: () => void; timer?: NodeJS.Timeout }[] = [];
+  private readonly queue: SlotQueue;
 
   constructor(
     readonly size: number,
     /** How long a call may wait for its turn before it is refused as busy. */
     private readonly maxWaitMs: number,
-  ) {}
+  ) {
+    this.queue = new SlotQueue({ slots: size, abortedMessage: CALL_ABORTED });
+  }
 
   get active(): number {
-    return this.taken;
+    return this.queue.active;
   }
 
   get queued(): number {
-    return this.waiting.length;
+    return this.queue.queued;
   }
 
   /**
@@ -52,59 +55,14 @@ export class CallTurns {
    * only once the call's request has noticed the abort and failed (an abort that came as the turn
    * was handed over, before its caller resumed and could listen for it, held the turn until then).
    */
-  async take(signal?: AbortSignal, options: TakeOptions = {}): Promise<() => void> {
-    if (signal?.aborted) throw abortReason(signal, CALL_ABORTED);
-    if (this.taken < this.size) {
-      this.taken++;
-      return this.releaser(signal);
-    }
-    await new Promise<void>((resolve, reject) => {
-      const leave = (error: Error) => {
-        clearTimeout(entry.timer);
-        signal?.removeEventListener('abort', aborted);
-        const at = this.waiting.indexOf(entry);
-        if (at >= 0) this.waiting.splice(at, 1);
-        reject(error);
-      };
-      const aborted = () => leave(abortReason(signal, CALL_ABORTED));
-      const entry = {
-        grant: () => {
-          clearTimeout(entry.timer);
-          signal?.removeEventListener('abort', aborted);
-          resolve();
-        },
-        timer:
-          options.patient || options.first
-            ? undefined
-            : setTimeout(() => leave(storageBusy()), this.maxWaitMs),
-      };
-      signal?.addEventListener('abort', aborted, { once: true });
-      if (options.first) this.waiting.unshift(entry);
-      else this.waiting.push(entry);
+  take(signal?: AbortSignal, options: TakeOptions = {}): Promise<() => void> {
+    const refusable = !options.patient && !options.first;
+    return this.queue.take({
+      signal,
+      first: options.first,
+      maxWait: refusable ? { ms: this.maxWaitMs, error: storageBusy } : undefined,
+      releaseOnAbort: true,
     });
-    // The turn was handed over by its releaser: `taken` still counts it. Aborted since (the abort
-    // came after the grant, before this resumed): given back, and refused as in the queue.
-    const release = this.releaser(signal);
-    if (signal?.aborted) {
-      release();
-      throw abortReason(signal, CALL_ABORTED);
-    }
-    return release;
-  }
-
-  /** The release of a turn held; run by `signal`'s abort too. */
-  private releaser(signal?: AbortSignal): () => void {
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      signal?.removeEventListener('abort', release);
-      const next = this.waiting.shift();
-      if (next) next.grant();
-      else this.taken--;
-    };
-    signal?.addEventListener('abort', release, { once: true });
-    return release;
   }
 }
 
