@@ -54,10 +54,16 @@ export class BoundedSemaphore {
    * Runs `task` once it has a slot; a free one is taken, and the task started, at once. `signal`:
    * the task is no longer wanted once it aborts; while it waits, it then leaves the queue (its
    * place and weight freed for others, the task never run) and `run` rejects with the signal's
-   * reason. Once running, the task is the one to heed it.
+   * reason. Once running, the task is the one to heed it. `admitted`: its place was decided
+   * before (see SlotWait): it is refused for the queue's weight only, never for its count.
    */
-  run<T>(task: () => Promise<T>, weight = 0, signal?: AbortSignal): Promise<T> {
-    return this.queue.run(task, { weight, signal });
+  run<T>(
+    task: () => Promise<T>,
+    weight = 0,
+    signal?: AbortSignal,
+    { admitted = false } = {},
+  ): Promise<T> {
+    return this.queue.run(task, { weight, signal, admitted });
   }
 
   /**

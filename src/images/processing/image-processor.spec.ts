@@ -1208,6 +1208,46 @@ describe(ImageProcessor.name, () => {
         }
       });
 
+      it('refuses no transform once it has read: admitted to read, it waits for its slot, past the queue limit', async () => {
+        // One slot and no queue: two transforms at once both find the slot free when their turn
+        // to read comes, and both read.
+        const processor = new ImageProcessor(
+          validateEnv({ IMAGE_PROCESSING_CONCURRENCY: '1', IMAGE_PROCESSING_QUEUE_LIMIT: '0' }),
+        );
+        const image = await noisyRgb(200, 100, 3).png().toBuffer();
+        const release = () => Promise.resolve();
+        const held = fifo();
+        try {
+          const first = processor.transformRead(() => Promise.resolve(held.file), release, spec);
+          first.catch(() => undefined);
+          const second = hungRead();
+          const secondDone = processor.transformRead(second.run, release, spec);
+          await eventually(() => second.began, 'the second read to begin', 5_000);
+          const full = () => {
+            try {
+              processor.refuseIfBusy('process');
+              return false;
+            } catch {
+              return true;
+            }
+          };
+          await eventually(full, 'the first in the slot', 5_000);
+          // Read while the first holds the slot: it waits for it, its read not thrown away.
+          second.resolve(write('read-twice.png', image));
+          // Work arriving now is refused, unread: the processor is full.
+          const third = hungRead();
+          expect((await rejection(processor.transformRead(third.run, release, spec))).code).toBe(
+            'server_busy',
+          );
+          expect(third.began).toBe(false);
+          await held.open();
+          await expect(first).rejects.toBeDefined();
+          await expect(secondDone).resolves.toMatchObject({ width: 40, height: 40 });
+        } finally {
+          await held.open();
+        }
+      });
+
       it('reads at most 16 originals at once by default, however many cores (S3 has 50 turns)', async () => {
         const processor = new ImageProcessor(
           validateEnv({ IMAGE_PROCESSING_CONCURRENCY: '10', IMAGE_PROCESSING_QUEUE_LIMIT: '0' }),

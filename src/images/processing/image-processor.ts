@@ -240,8 +240,12 @@ export class ImageProcessor {
    * copy, and there are no more of them on disk than that bound, nor reads open at once on the
    * storage (a burst of first requests for new results, which had all read at once when the read
    * came before any wait). A transform waiting for its read holds nothing (it weighs nothing; the
-   * queue's count bounds it); read, it waits for its slot weighed by its file's size, as an
-   * upload does. What `read` throws (a making nobody waits for any more) ends the work there.
+   * queue's count bounds it). Whether it is taken is decided when its turn to read comes (a full
+   * processor refuses it then, unread); read, it waits for its slot weighed by its file's size, as
+   * an upload does, refused for those bytes only, never for the count waiting then: two transforms
+   * given their turns at once, the processor free, both read, and the second one refused for the
+   * slot the first had just taken (no queue) threw its read away. Copies read waiting past
+   * IMAGE_PROCESSING_QUEUE_LIMIT are few: their reads' turns bound them. What `read` throws (a making nobody waits for any more) ends the work there.
    * `signal`: once it aborts, the work still waiting, for its read or its slot, leaves the queue
    * (BoundedSemaphore) rejected with its reason, its file released; `read` heeds it itself.
    */
@@ -252,7 +256,7 @@ export class ImageProcessor {
     signal?: AbortSignal,
   ): Promise<Transformed> {
     const queuedAt = performance.now();
-    const reading = await this.admitted('transform', () =>
+    const reading = await this.busyIfRefused('transform', () =>
       this.reads
         .acquire(0, signal)
         .finally(() =>
@@ -270,6 +274,8 @@ export class ImageProcessor {
       path = await read();
       const { size } = await stat(path);
       const file = path;
+      // Admitted before its read: it waits for its slot whatever the count waiting now, not
+      // refused for it with its original read for nothing.
       return await this.inSlot(
         'transform',
         size,
@@ -278,7 +284,7 @@ export class ImageProcessor {
           reading();
           return this.transformNow({ path: file }, spec);
         },
-        signal,
+        { signal, admitted: true },
       );
     } finally {
       reading();
@@ -295,7 +301,7 @@ export class ImageProcessor {
    * Asked before the costly part of preparing the work (reading a stored original from storage
    * into the spool), which a saturated processor would otherwise have done only to refuse it.
    * Cheap (no promise, no allocation), and only a first look: work arriving at the same moment
-   * all finds the slot free, so the queues' own checks (in {@link admitted}) still decide.
+   * all finds the slot free, so the queues' own checks (in {@link busyIfRefused}) still decide.
    */
   refuseIfBusy(operation: 'process' | 'transform'): void {
     const busy =
@@ -305,23 +311,28 @@ export class ImageProcessor {
     throw serverBusy();
   }
 
-  /** `task` in a processing slot, its wait measured; a full queue is 503 server_busy. */
+  /**
+   * `task` in a processing slot, its wait measured; a full queue is 503 server_busy. `admitted`:
+   * its place was decided before (see {@link transformRead}), refused for the queue's bytes only.
+   */
   private inSlot<T>(
     operation: 'process' | 'transform',
     weight: number,
     task: () => Promise<T>,
-    signal?: AbortSignal,
+    { signal, admitted = false }: { signal?: AbortSignal; admitted?: boolean } = {},
   ): Promise<T> {
     const queuedAt = performance.now();
     const started = (): Promise<T> => {
       this.metrics.observeProcessingWait((performance.now() - queuedAt) / 1000);
       return task();
     };
-    return this.admitted(operation, () => this.slots.run(started, weight, signal));
+    return this.busyIfRefused(operation, () =>
+      this.slots.run(started, weight, signal, { admitted }),
+    );
   }
 
   /** What `queued` resolves to; its queue full (QueueFullError), 503 server_busy, counted. */
-  private async admitted<T>(
+  private async busyIfRefused<T>(
     operation: 'process' | 'transform',
     queued: () => Promise<T>,
   ): Promise<T> {
