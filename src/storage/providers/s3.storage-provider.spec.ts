@@ -188,6 +188,27 @@ describe('S3StorageProvider asking whether its bucket exists after a miss', () =
     }
   });
 
+  it('says that the bucket check timed out, not only that the object was not found', async () => {
+    bucketMs = null;
+    const provider = providerAt(endpoint);
+    try {
+      const exists = await provider.exists('derived/a.webp').catch((error: unknown) => error);
+      const read = await provider.read('originals/a.png').catch((error: unknown) => error);
+      for (const [failure, action] of [
+        [exists, 'checking derived/a.webp'],
+        [read, 'reading originals/a.png'],
+      ] as const) {
+        expect(failure).toBeInstanceOf(StorageError);
+        expect((failure as Error).message).toContain(`failed ${action}: `);
+        expect((failure as Error).message).toMatch(
+          /bucket check \(HeadBucket\) timed out after 1000 ms$/,
+        );
+      }
+    } finally {
+      provider.close();
+    }
+  });
+
   it("lets no caller's abort end the HeadBucket the others share", async () => {
     bucketMs = 300;
     headBuckets = 0;

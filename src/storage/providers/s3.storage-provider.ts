@@ -2,6 +2,7 @@ import { extname } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { Logger } from '@nestjs/common';
 import { abortReason } from '../../common/concurrency/abort-reason';
+import { TimeoutError } from '../../common/concurrency/with-timeout';
 import {
   AbortMultipartUploadCommand,
   CreateMultipartUploadCommand,
@@ -293,7 +294,7 @@ export class S3StorageProvider implements StorageProvider {
       );
       return true;
     } catch (error) {
-      if (await this.noSuchObject(error)) return false;
+      if (await this.noSuchObject(error, `checking ${key}`)) return false;
       throw this.failure(`checking ${key}`, error);
     }
   }
@@ -405,7 +406,7 @@ export class S3StorageProvider implements StorageProvider {
         signal,
       );
     } catch (error) {
-      if (await this.noSuchObject(error)) return undefined;
+      if (await this.noSuchObject(error, `reading ${key}`)) return undefined;
       throw this.failure(`reading ${key}`, error);
     }
     return {
@@ -514,7 +515,8 @@ export class S3StorageProvider implements StorageProvider {
       );
     } catch (error) {
       // Gone: the request that follows answers that. Any other failure is the storage's.
-      if (await this.noSuchObject(error)) return { failed: false, range: undefined };
+      if (await this.noSuchObject(error, `reading ${key}`))
+        return { failed: false, range: undefined };
       throw error;
     }
     const current = { etag: now.ETag, lastModified: now.LastModified };
@@ -539,7 +541,7 @@ export class S3StorageProvider implements StorageProvider {
     error: unknown,
     signal: AbortSignal | undefined,
   ): Promise<MediaAnswer> {
-    if (await this.noSuchObject(error)) return { kind: 'not_found' };
+    if (await this.noSuchObject(error, `reading ${key}`)) return { kind: 'not_found' };
     const status = statusOf(error);
     if (status === 412) return { kind: 'precondition_failed' };
     if (status === 304) {
@@ -624,8 +626,10 @@ export class S3StorageProvider implements StorageProvider {
    * which (`NoSuchKey`, `NoSuchBucket`); a HEAD's 404 has no body to say, so the bucket is asked,
    * unless a call of the last BUCKET_TRUST_MS found it (BucketSightings): one HeadBucket a miss
    * doubled the calls of a burst of new transforms, and under load turned misses into failures.
+   * A HeadBucket that gives no answer (timed out, refused) fails `action` saying so: the 404's
+   * own failure named a missing object where the storage had not answered.
    */
-  private async noSuchObject(error: unknown): Promise<boolean> {
+  private async noSuchObject(error: unknown, action: string): Promise<boolean> {
     if (statusOf(error) !== 404) return false;
     const code = (error as { name?: unknown; Code?: unknown }).Code ?? (error as Error).name;
     if (code === 'NoSuchBucket') {
@@ -638,15 +642,28 @@ export class S3StorageProvider implements StorageProvider {
     }
     if (this.bucket.recent()) return true;
     this.bucketAsked ??= this.askBucket();
-    return this.bucketAsked;
+    try {
+      return await this.bucketAsked;
+    } catch (failure) {
+      // Our own pool full is no answer about the bucket: the call is busy, not failed.
+      if (isBusy(failure)) throw failure;
+      const what =
+        failure instanceof TimeoutError ? failure.message : `failed: ${this.detail(failure)}`;
+      throw new StorageError(
+        `${this.failed(action)}: a 404 that does not say whether the object or the bucket is ` +
+          `missing, and the bucket check (HeadBucket) ${what}`,
+        { cause: failure },
+      );
+    }
   }
 
   /**
-   * Whether the bucket exists, one HeadBucket that the misses at once share. Ended at
-   * STORAGE_TIMEOUT_MS of its own, counted from its turn (a wait for one is refused as busy, as
-   * any call's): no caller's signal ends it (one caller given up would fail the others' check),
-   * and left to the SDK (three attempts) it held its turn, and a connection, after every caller
-   * had given up on it, in an outage where S3 stops answering.
+   * Whether the bucket exists, one HeadBucket that the misses at once share: false where S3
+   * answers it 404; its failure otherwise (no answer). Ended at STORAGE_TIMEOUT_MS of its own,
+   * counted from its turn (a wait for one is refused as busy, as any call's): no caller's signal
+   * ends it (one caller given up would fail the others' check), and left to the SDK (three
+   * attempts) it held its turn, and a connection, after every caller had given up on it, in an
+   * outage where S3 stops answering.
    */
   private askBucket(): Promise<boolean> {
     return this.call((client) =>
@@ -657,10 +674,10 @@ export class S3StorageProvider implements StorageProvider {
       .then(
         () => true,
         (error: unknown) => {
-          // Our own pool full is no answer about the bucket: the call is busy, not failed.
           if (isBusy(error)) throw error;
           this.bucket.lost();
-          return false;
+          if (statusOf(error) === 404) return false;
+          throw error;
         },
       )
       .finally(() => (this.bucketAsked = undefined));
@@ -693,9 +710,25 @@ export class S3StorageProvider implements StorageProvider {
     return `${this.options.keyPrefix}${key}`;
   }
 
-  /** A StorageError naming the cause; our own pool being full (server_busy) is passed on as is. */
+  /**
+   * A StorageError naming the cause; our own pool being full (server_busy), or a StorageError
+   * that already says what failed (noSuchObject's), is passed on as is.
+   */
   private failure(action: string, error: unknown): StorageError | AppError {
-    if (isBusy(error)) return error;
+    if (isBusy(error) || error instanceof StorageError) return error;
+    return new StorageError(`${this.failed(action)}: ${this.detail(error)}`, { cause: error });
+  }
+
+  /** `S3 (<endpoint>) failed <action>`, as every failure's message begins. */
+  private failed(action: string): string {
+    const where = this.options.endpoint
+      ? withoutUserInfo(this.options.endpoint)
+      : `AWS ${this.options.region}`;
+    return `S3 (${where}) failed ${action}`;
+  }
+
+  /** What an error of the SDK says: its name, network code and HTTP status. */
+  private detail(error: unknown): string {
     const status = statusOf(error);
     const name = error instanceof Error ? error.name : 'Error';
     // A network error's code (ECONNREFUSED, ENOTFOUND…) says why: its own, or the one in its
@@ -706,11 +739,7 @@ export class S3StorageProvider implements StorageProvider {
         ? own
         : /\b(E[A-Z][A-Z0-9_]{2,})\b/.exec(error instanceof Error ? error.message : '')?.[1];
     const named = code && code !== name ? `${name} (${code})` : name;
-    const where = this.options.endpoint
-      ? withoutUserInfo(this.options.endpoint)
-      : `AWS ${this.options.region}`;
-    const detail = status ? `${named}, HTTP ${status}` : named;
-    return new StorageError(`S3 (${where}) failed ${action}: ${detail}`, { cause: error });
+    return status ? `${named}, HTTP ${status}` : named;
   }
 }
 
@@ -746,7 +775,8 @@ function dateHeader(request: MediaRequest, name: string): Date | undefined {
 /**
  * `send`, given a signal that aborts (a TimeoutError, as AbortSignal.timeout's) once `timeoutMs`
  * has passed, its timer cleared as soon as `send` settles: AbortSignal.timeout's cannot be, and
- * ran on for up to STORAGE_TIMEOUT_MS after every answer.
+ * ran on for up to STORAGE_TIMEOUT_MS after every answer. Ended so, it rejects with a
+ * {@link TimeoutError}.
  */
 async function timed<T>(timeoutMs: number, send: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const deadline = new AbortController();
@@ -756,6 +786,10 @@ async function timed<T>(timeoutMs: number, send: (signal: AbortSignal) => Promis
   );
   try {
     return await send(deadline.signal);
+  } catch (error) {
+    // Ended at `timeoutMs`: a TimeoutError says so, where the SDK's AbortError did not.
+    if (!deadline.signal.aborted) throw error;
+    throw new TimeoutError(`timed out after ${timeoutMs} ms`, { cause: error });
   } finally {
     clearTimeout(timer);
   }
