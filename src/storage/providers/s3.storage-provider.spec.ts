@@ -508,6 +508,82 @@ describe('S3StorageProvider uploading in parts', () => {
   });
 });
 
+/**
+ * An S3 whose multipart uploads fail (each part refused 400), that answers an object HEAD after
+ * 800 ms, and never answers the DELETE that aborts an upload (AbortMultipartUpload): the clean-up
+ * is given up at its own STORAGE_TIMEOUT_MS, its wait for its turn included, and the write
+ * answers then.
+ */
+describe('S3StorageProvider cleaning up a failed upload, on an S3 that hangs on the DELETE', () => {
+  let server: Server;
+  let endpoint: string;
+  let deletes = 0;
+  /** Run as the second part's request comes in. */
+  let onSecondPart = () => undefined as unknown;
+  const sockets = new Set<Socket>();
+  const body = Buffer.alloc(9 * 1024 * 1024, 1);
+
+  beforeAll(async () => {
+    server = createServer((request, response) => {
+      const url = new URL(request.url ?? '/', 'http://s3');
+      request.resume();
+      request.on('end', () => {
+        const answer = (status: number, xml = '') =>
+          response.writeHead(status, { 'content-type': 'application/xml' }).end(xml);
+        if (request.method === 'POST' && url.searchParams.has('uploads')) {
+          return answer(
+            200,
+            '<InitiateMultipartUploadResult><Bucket>bucket</Bucket><Key>k</Key>' +
+              '<UploadId>u1</UploadId></InitiateMultipartUploadResult>',
+          );
+        }
+        if (request.method === 'PUT') {
+          if (url.searchParams.get('partNumber') === '2') onSecondPart();
+          return answer(400, s3Error('InvalidPart'));
+        }
+        if (request.method === 'HEAD') return void setTimeout(() => answer(200), 800);
+        if (request.method === 'DELETE') return void deletes++;
+        answer(400);
+      });
+    });
+    endpoint = await listenTracked(server, sockets);
+  });
+
+  afterAll(() => closeNow(server));
+
+  it('ends the clean-up at its own STORAGE_TIMEOUT_MS, its wait for its turn included', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    // One turn, which a call of 800 ms takes as the upload's last part fails: its clean-up
+    // waits for it, then S3 never answers its DELETE.
+    const provider = providerAt(endpoint, { maxSockets: 1, timeoutMs: 1000 });
+    const turns = (provider as unknown as { turns: CallTurns }).turns;
+    let other: Promise<boolean> = Promise.resolve(false);
+    onSecondPart = () => (other = provider.exists('derived/a.webp'));
+    try {
+      const started = Date.now();
+      const failure = await provider
+        .put('originals/a.png', body, { contentType: 'image/png', cacheControl: 'x' })
+        .catch((error: unknown) => error);
+      const took = Date.now() - started;
+      expect((failure as Error).message).toMatch(/InvalidPart, HTTP 400/);
+      await expect(other).resolves.toBe(true);
+      expect(deletes).toBe(1);
+      // Its 1 s counted from when it was sent for its turn, not from its turn (0.8 s later).
+      expect(took).toBeLessThan(1500);
+      expect(warn).toHaveBeenCalledWith(
+        expect.stringMatching(/aborting the multipart upload of originals\/a\.png: TimeoutError/),
+      );
+      expect([turns.active, turns.queued]).toEqual([0, 0]);
+      // The DELETE left hanging was aborted: its connection is closed.
+      for (let waited = 0; sockets.size > 0 && waited < 1000; waited += 20) await sleep(20);
+      expect(sockets.size).toBe(0);
+    } finally {
+      warn.mockRestore();
+      provider.close();
+    }
+  });
+});
+
 /** `client`, each member read and each `send`'s arguments recorded. */
 function recording<T extends object>(
   client: T,

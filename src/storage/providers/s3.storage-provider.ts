@@ -245,17 +245,18 @@ export class S3StorageProvider implements StorageProvider {
    * first given back (CallTurns, `first`), never refused as busy: the load that failed the upload
    * (its parts refused `server_busy`) would also have refused its clean-up, leaving the parts
    * behind. Not ended by the write's signal (often why it is sent), but at STORAGE_TIMEOUT_MS of
-   * its own, counted from its turn. Its failure is logged, not thrown: lib-storage then rethrows
-   * the upload's own failure, where the abort's replaced it (a bucket policy without
-   * s3:AbortMultipartUpload made every failed upload a 403).
+   * its own, its wait for its turn included: counted from its turn, a clean-up queued behind
+   * others that S3 left unanswered waited for them without a limit, and its write with it. Its
+   * failure is logged, not thrown: lib-storage then rethrows the upload's own failure, where the
+   * abort's replaced it (a bucket policy without s3:AbortMultipartUpload made every failed upload
+   * a 403).
    */
   private async abortUpload(command: AbortMultipartUploadCommand): Promise<object> {
     try {
-      return await this.call(
-        (client) =>
-          timed(this.options.timeoutMs, (abortSignal) => client.send(command, { abortSignal })),
-        undefined,
-        { first: true },
+      return await timed(this.options.timeoutMs, (abortSignal) =>
+        this.call((client) => client.send(command, { abortSignal }), abortSignal, {
+          first: true,
+        }),
       );
     } catch (error) {
       const key = (command.input.Key ?? '').slice(this.options.keyPrefix.length);
