@@ -704,6 +704,37 @@ describe('Inventorum: POST /api/images/ (its own curl command)', () => {
       }
     });
 
+    it('reads a body with a preamble before its first boundary (RFC 2046), with one or two boundary parameters', async () => {
+      // RFC 2046 §5.1.1 (and RFC 7578 §4.1 for forms): text before the first delimiter line is a
+      // preamble, which the receiver ignores. With two boundary parameters, the body's own is the
+      // one whose delimiter line comes first, wherever the preamble puts it, in either order.
+      const form = multipart({ type: 'product' }, [{ data: jpeg, filename: 'a.jpg' }]);
+      const own = form.headers['content-type'].split('boundary=')[1];
+      const preamble = Buffer.from(
+        `This is a multi-part message in MIME format; not --other, nor --${own}x.\r\n`,
+      );
+      const payload = Buffer.concat([preamble, form.payload]);
+      for (const parameters of [
+        `boundary=${own}`,
+        `boundary=other; boundary=${own}`,
+        `boundary=${own}; boundary=other`,
+      ]) {
+        const before = (await rows()).length;
+        const res = await app.inject({
+          method: 'POST',
+          url: '/api/images/',
+          headers: {
+            authorization: `Bearer ${tokens.staff}`,
+            'content-type': `multipart/form-data; ${parameters}`,
+          },
+          payload,
+        });
+        expect({ parameters, status: res.statusCode }).toEqual({ parameters, status: 200 });
+        expect(Object.keys(res.json()).sort()).toEqual(['id', 'new', 'type', 'urls']);
+        expect(await rows()).toHaveLength(before + 1);
+      }
+    });
+
     it('refuses a body whose boundaries are none of its own (400 in the envelope)', async () => {
       const form = multipart({ type: 'product' }, [{ data: jpeg, filename: 'a.jpg' }]);
       const res = await app.inject({

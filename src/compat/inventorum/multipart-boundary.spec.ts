@@ -48,6 +48,16 @@ describe(chooseBoundary.name, () => {
     expect(chooseBoundary(['x', 'y'], Buffer.from('--y--\r\n'))).toBe('y');
   });
 
+  it('skips a preamble: the first delimiter at the start of a line wins (RFC 2046 §5.1.1)', () => {
+    const preamble = (text: string, boundary: string) =>
+      Buffer.concat([Buffer.from(`${text}\r\n`), body(boundary)]);
+    expect(chooseBoundary([WEBKIT, CURL], preamble('MIME preamble', CURL))).toBe(CURL);
+    // Named inside the preamble's line, or not ending a delimiter line: not a delimiter.
+    expect(chooseBoundary([WEBKIT, CURL], preamble(`see --${WEBKIT}`, CURL))).toBe(CURL);
+    expect(chooseBoundary(['x', 'y'], preamble('--xz\r\n', 'y'))).toBe('y');
+    expect(chooseBoundary(['x', 'y'], Buffer.from('--x\r\n--y\r\n'))).toBe('x');
+  });
+
   it('finds none in a body that starts otherwise, is too short, or for an empty boundary', () => {
     expect(chooseBoundary([WEBKIT, CURL], Buffer.from('hello'))).toBeUndefined();
     expect(chooseBoundary([CURL], Buffer.from(`--${CURL}`))).toBeUndefined();
@@ -105,6 +115,14 @@ describe(peekBody.name, () => {
     const chunks: Buffer[] = [];
     for await (const chunk of raw) chunks.push(chunk as Buffer);
     expect(Buffer.concat(chunks).toString()).toBe('ab');
+  });
+
+  it('stops as soon as `enough` says the bytes so far are enough', async () => {
+    const raw = request();
+    const peeked = peekBody(raw, 100, (head) => head.includes('!'));
+    raw.push(Buffer.from('ab'));
+    setImmediate(() => raw.push(Buffer.from('c!d')));
+    expect((await peeked).toString()).toBe('abc!d');
   });
 
   it('gives up on a request that is destroyed before enough arrived', async () => {
