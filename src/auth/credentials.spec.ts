@@ -52,6 +52,17 @@ describe(presentedCredential.name, () => {
     expect(presentedCredential(query, true)).toEqual({ kind: 'api_key', key: 'k3' });
   });
 
+  it('reads an empty Authorization as none: X-API-Key beside it is the credential', () => {
+    expect(presentedCredential(request({ authorization: '' }), false)).toEqual({ kind: 'none' });
+    expect(presentedCredential(request({ authorization: ' ', 'x-api-key': 'k2' }), false)).toEqual({
+      kind: 'api_key',
+      key: 'k2',
+    });
+    expect(presentedCredential(request({ authorization: 'Bearer' }), false)).toMatchObject({
+      kind: 'malformed',
+    });
+  });
+
   it('refuses two different credentials', () => {
     const { key } = newApiKeyToken();
     const other = newApiKeyToken().key;

@@ -21,7 +21,7 @@ function bearer(token: string): PresentedCredential {
 /**
  * Which credential a request carries: `Authorization: Bearer <JWT or API key>`,
  * `Authorization: Token <key>`, `X-API-Key: <key>`, or (only when enabled) the `x-api-key` query
- * parameter. Two different credentials at once are refused rather than guessed between; the same
+ * parameter; an empty `Authorization` is none. Two different credentials at once are refused rather than guessed between; the same
  * one sent in several of those places is one credential, read as the first place names it (a
  * generated client given one token fills every scheme the API document offers: `Authorization:
  * Bearer` and `X-API-Key` alike).
@@ -31,7 +31,10 @@ export function presentedCredential(
   allowQueryKey: boolean,
 ): PresentedCredential {
   const found: { raw: string; credential: PresentedCredential }[] = [];
-  const authorizations = headerLines(request, 'authorization');
+  // An empty Authorization (`Authorization:` with nothing in it, as a client or a proxy may add)
+  // carries no credential: it is not one, so neither malformed nor a second beside X-API-Key,
+  // the only credential Closient's and the back-office uploader's clients know.
+  const authorizations = headerLines(request, 'authorization').filter((v) => v.trim() !== '');
   if (authorizations.some((value) => value !== authorizations[0])) return TWO_CREDENTIALS;
   const authorization = authorizations[0];
   if (authorization !== undefined) {

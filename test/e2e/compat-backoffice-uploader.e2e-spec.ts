@@ -290,6 +290,27 @@ describe('The back-office uploader: POST /upload/image and POST /image (its own 
     await expectNothingLeft(before);
   });
 
+  it('takes its x-api-key beside an empty Authorization header, which carries no credential', async () => {
+    // The uploader's only credential is x-api-key; a client (or a proxy) that also sends
+    // `Authorization:` with nothing in it sends no second credential. curl sends an empty header
+    // for `--header 'Authorization;'`.
+    const url = `${base}/upload/image`;
+    for (const empty of ['Authorization;', 'Authorization:   ']) {
+      const args = ['--header', empty, ...backofficeCurlArgs(url, keys.staff)];
+      await expectStored(await curl(args, work), 'png', 'image-file.png');
+    }
+    // Alone it is no credential (401 as without one), and a scheme without a token is malformed.
+    const before = await snapshot();
+    expectProblem(
+      await curl(['--header', 'Authorization;', ...backofficeCurlArgs(url, undefined)], work),
+      401,
+      'authentication_required',
+    );
+    const bare = ['--header', 'Authorization: Bearer', ...backofficeCurlArgs(url, keys.staff)];
+    expectProblem(await curl(bare, work), 401, 'authentication_required');
+    await expectNothingLeft(before);
+  });
+
   it('answers 403 to a key below staff, and to one without images:write', async () => {
     const before = await snapshot();
     expectProblem(await send(undefined, keys.userRole), 403, 'insufficient_role');
