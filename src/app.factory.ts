@@ -21,7 +21,11 @@ import { checkPathsBeforeBody } from './common/http/path-checks';
 import { answerFrameworkError, MAX_PARAM_LENGTH } from './common/http/framework-errors';
 import { answerClientError } from './common/http/client-error.handler';
 import { registerSecurityHeaders } from './common/http/security-headers';
-import { MULTIPART_FIELD_BYTES, MultipartRoutesInterceptor } from './common/http/multipart-routes';
+import {
+  MULTIPART_FIELD_BYTES,
+  MultipartRoutesInterceptor,
+  refuseBodiesNotMultipart,
+} from './common/http/multipart-routes';
 import { refuseEncodedBodies } from './common/http/content-encoding';
 import {
   continueOnceAdmitted,
@@ -130,6 +134,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   app.get(PreBodyAuthHook).install(app.getHttpAdapter().getInstance());
   // Next: an upload expecting 100-continue met by a saturated processor is refused unread (503).
   refuseBusyUploadsBeforeBody(app.getHttpAdapter().getInstance(), app.get(ImageProcessor));
+  // Next: a body other than multipart on an upload route that takes nothing else is 415, unread.
+  refuseBodiesNotMultipart(app.getHttpAdapter().getInstance());
   // Every request's duration by route pattern and status, once answered (GET /metrics).
   httpMetrics.install(app.getHttpAdapter().getInstance());
   // /transform answered by a Fastify handler in place of Nest's (transform.route.ts).

@@ -264,10 +264,11 @@ function applySecurityRequirements(document: OpenAPIObject): void {
  * Content-Encoding (but gzip on a bulk import) is refused with 415 before the handler (a
  * Transfer-Encoding other than chunked with 501), and a JSON body is parsed (400 malformed_json; validation_failed for `null`, or one
  * nested too deep or holding a NUL; 413 payload_too_large over JSON_BODY_LIMIT_BYTES):
- * documented on every such operation, those that take no body or only multipart included. The
- * compatible APIs' too: the parser answers before their adapters do, so these are problem+json
- * there as well, but on Inventorum's routes, whose route config answers every 400 and 413 in
- * their envelope (their operations document that envelope and say so).
+ * documented on every such operation, those that take no body or only multipart included
+ * (though the uploads that take multipart only refuse any other body 415 unread, and so never
+ * parse JSON: MULTIPART_BODY_ONLY; the list is the same for every operation). On Inventorum's
+ * routes, whose route config answers every 400 and 413 in their envelope, their operations
+ * document that envelope instead.
  */
 const BODY_METHODS = new Set(['post', 'put', 'patch', 'delete']);
 const JSON_BODY_REFUSALS = ['malformed_json', 'validation_failed', 'payload_too_large'];

@@ -750,42 +750,46 @@ describe('Inventorum: POST /api/images/ (its own curl command)', () => {
       expect(res.json().error.key).toMatch(/^common\./);
     });
 
-    it('answers a body refused as it is read, before the route, in the envelope too (400, 413)', async () => {
-      for (const [payload, status, key] of [
-        ['['.repeat(10_000) + ']'.repeat(10_000), 400, 'common.serializer_error'],
-        ['{"type": "product", "image": ', 400, 'common.malformed_json'],
-        [Buffer.from('{"type": "\u0000\xff"}', 'latin1'), 400, 'common.malformed_json'],
-        [`{"type": "${'x'.repeat(1024 * 1024)}"}`, 413, 'common.payload_too_large'],
-      ] as const) {
+    it('refuses a JSON body 415 unread, whatever it holds: no parser error in the envelope', async () => {
+      // A JSON body was parsed before the route refused it 415: one too deep, not JSON or too
+      // large was answered 400 or 413 (in the envelope) for a body the route never takes.
+      for (const payload of [
+        '['.repeat(10_000) + ']'.repeat(10_000),
+        '{"type": "product", "image": ',
+        Buffer.from('{"type": "\u0000\xff"}', 'latin1'),
+        `{"type": "${'x'.repeat(1024 * 1024)}"}`,
+      ]) {
         const res = await app.inject({
           method: 'POST',
           url: '/api/images/',
           headers: { authorization: `Bearer ${tokens.staff}`, 'content-type': 'application/json' },
           payload,
         });
-        expect(res.statusCode).toBe(status);
-        expect(res.headers['content-type']).toMatch(/^application\/json/);
-        expect(res.json().error.key).toBe(key);
-        expect(typeof res.json().error.description).toBe('string');
+        expect(res.statusCode).toBe(415);
+        expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+        expect(res.json().code).toBe('unsupported_media_type');
       }
     });
 
-    it('says in OpenAPI that those refusals are in the envelope, by the keys it answers', async () => {
-      // The operation's description said the JSON parser's refusals were problem+json, as
-      // elsewhere in the service; they are answered in the envelope (the test above).
+    it('says in OpenAPI which refusals are in the envelope, by the keys it answers', async () => {
       const document = (await call(app, 'GET', '/docs-json')).json();
       for (const path of ['/api/images/', '/api/images']) {
         const op = document.paths[path].post;
         expect(op.description).not.toMatch(/JSON parser's refusals[^.]*problem\+json/);
+        expect(op.description).toMatch(/not multipart[^.]*415, unread/);
         const enveloped = (status: string) => op.responses[status].description.split('\n\n')[0];
         for (const key of [
-          'common.malformed_json',
+          'common.invalid_multipart',
           'common.serializer_error',
           'common.bad_request',
         ]) {
           expect(enveloped('400')).toContain(`\`${key}\``);
         }
-        expect(enveloped('413')).toContain('`common.payload_too_large`');
+        expect(enveloped('413')).toContain('`common.file_too_large`');
+        // A JSON body is refused 415 before it is read: its parser's refusals are never answered.
+        for (const key of ['common.malformed_json', 'common.payload_too_large']) {
+          expect(enveloped('400') + enveloped('413')).not.toContain(key);
+        }
         // Only the envelope: no problem+json body is ever sent for these two statuses here.
         for (const status of ['400', '413']) {
           expect(Object.keys(op.responses[status].content)).toEqual(['application/json']);

@@ -407,7 +407,7 @@ describe('The service against openapi.json', () => {
       '/api/products/{product_id}/images',
       '/dashboard/api/v1/trade-items/{organization_id}/{gtin}/images',
     ])(
-      'POST %s (multipart only) with malformed JSON, null or too much JSON: documented',
+      'POST %s (multipart only) with malformed JSON, null or too much JSON: 415 unread, documented',
       async (template) => {
         const me = (await call(t.app, 'GET', '/api/v1/auth/me', admin)).json<{
           organization: { id: string };
@@ -416,15 +416,11 @@ describe('The service against openapi.json', () => {
           .replace('{product_id}', 'fuzzed-1')
           .replace('{organization_id}', me.organization.id)
           .replace('{gtin}', GTIN);
-        for (const [body, code] of [
-          ['{', 'malformed_json'],
-          ['null', 'validation_failed'],
-          [TOO_MUCH_JSON, 'payload_too_large'],
-        ]) {
+        // Refused before the body is read (multipart-routes.ts): its parser never runs.
+        for (const body of ['{', 'null', TOO_MUCH_JSON]) {
           expect(await violations('POST', template, url, body)).toMatchObject({
-            // Inventorum answers a body refused as it is read in its own envelope (no `code`),
-            // as its document describes.
-            code: template === '/api/images' ? undefined : code,
+            status: 415,
+            code: 'unsupported_media_type',
             violations: [],
           });
         }

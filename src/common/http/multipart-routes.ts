@@ -7,9 +7,17 @@ import {
   type PipeTransform,
   type Type,
 } from '@nestjs/common';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Observable } from 'rxjs';
 import { AppError } from '../errors/app.error';
+import { isMediaType } from './media-type';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route's body can only be multipart/form-data (see {@link MULTIPART_BODY_ONLY}). */
+    multipartBodyOnly?: boolean;
+  }
+}
 
 /**
  * Which routes take a multipart body. @fastify/multipart's content-type parser is the whole
@@ -76,6 +84,36 @@ export const MULTIPART_OVERHEAD_BYTES = 512 * 1024;
 /** The 415 of a multipart request to a route that takes none (also /media's, a Fastify route). */
 export function multipartNotTaken(): AppError {
   return new AppError('unsupported_media_type', 'This route does not take multipart/form-data.');
+}
+
+/** The 415 of a request to an upload route whose body is not multipart/form-data. */
+export function multipartRequired(): AppError {
+  return new AppError('unsupported_media_type', 'Send the image as multipart/form-data.');
+}
+
+/**
+ * Route config (`@RouteConfig(MULTIPART_BODY_ONLY)`) of a route that takes a multipart body and
+ * nothing else (an upload of the main API or of a compatible API; not the gallery's, which also
+ * takes JSON): a request with another body, or none, is refused by
+ * {@link refuseBodiesNotMultipart}.
+ */
+export const MULTIPART_BODY_ONLY = { multipartBodyOnly: true } as const;
+
+/**
+ * A request to a {@link MULTIPART_BODY_ONLY} route whose Content-Type is not multipart/form-data
+ * is refused 415 unsupported_media_type in a preParsing hook, once its caller is admitted (the
+ * pre-body authentication's hook comes first: a caller without access is still 401 or 403) and
+ * before its body is read: a JSON body was read whole and parsed (400 malformed_json for one that
+ * is not JSON, 413 for one over JSON_BODY_LIMIT_BYTES) only for the route to refuse it 415.
+ */
+export function refuseBodiesNotMultipart(fastify: FastifyInstance): void {
+  fastify.addHook('preParsing', (request, _reply, payload, done) => {
+    const multipartOnly = request.routeOptions.config.multipartBodyOnly === true;
+    if (!multipartOnly || isMediaType(request.headers['content-type'], 'multipart/form-data')) {
+      return done(null, payload);
+    }
+    done(multipartRequired(), payload);
+  });
 }
 
 /**

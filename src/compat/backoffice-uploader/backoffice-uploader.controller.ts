@@ -5,7 +5,7 @@ import { Ctx } from '../../auth/decorators';
 import type { RequestContext } from '../../auth/principal';
 import { MultipartRequestOf } from '../../common/http/multipart-routes';
 import type { ReceivedFile } from '../../images/intake/multipart-upload';
-import { IMAGE_IN_MULTIPART } from '../../images/intake/busy-upload.hook';
+import { IMAGE_IN_MULTIPART_ONLY } from '../../images/intake/busy-upload.hook';
 import { COMPAT_IDEMPOTENCY, Idempotent } from '../../idempotency/idempotent.decorator';
 import { IdempotentUpload } from '../../idempotency/idempotent-body.pipe';
 import { BACKOFFICE_MAX_BYTES } from './backoffice-formats';
@@ -31,7 +31,7 @@ export class BackofficeUploaderController {
   constructor(private readonly uploader: BackofficeUploaderService) {}
 
   @Post('image')
-  @RouteConfig(IMAGE_IN_MULTIPART)
+  @RouteConfig(IMAGE_IN_MULTIPART_ONLY)
   @HttpCode(200)
   @BackofficeUpload('/image')
   @Idempotent(BACKOFFICE_IDEMPOTENCY)
@@ -43,7 +43,7 @@ export class BackofficeUploaderController {
   }
 
   @Post('upload/image')
-  @RouteConfig(IMAGE_IN_MULTIPART)
+  @RouteConfig(IMAGE_IN_MULTIPART_ONLY)
   @HttpCode(200)
   @BackofficeUpload('/upload/image')
   @Idempotent(BACKOFFICE_IDEMPOTENCY)

@@ -15,7 +15,7 @@ import { Role, Scope } from '../../auth/roles';
 import { ID_OR_UUID_PATTERN } from '../../common/ids/short-id';
 import { MultipartRequest } from '../../common/http/multipart-routes';
 import type { ImageUpload } from '../../images/intake/multipart-upload';
-import { IMAGE_IN_MULTIPART } from '../../images/intake/busy-upload.hook';
+import { IMAGE_IN_MULTIPART_ONLY } from '../../images/intake/busy-upload.hook';
 import { COMPAT_IDEMPOTENCY, Idempotent } from '../../idempotency/idempotent.decorator';
 import { IdempotentUpload } from '../../idempotency/idempotent-body.pipe';
 import { ApiProblems, ApiSuccessExample, PROBLEMS } from '../../openapi/problems';
@@ -63,7 +63,7 @@ export class ClosientController {
   constructor(private readonly closient: ClosientService) {}
 
   @Post()
-  @RouteConfig(IMAGE_IN_MULTIPART)
+  @RouteConfig(IMAGE_IN_MULTIPART_ONLY)
   @HttpCode(201)
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ImagesWrite)

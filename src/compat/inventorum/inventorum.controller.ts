@@ -6,7 +6,7 @@ import type { RequestContext } from '../../auth/principal';
 import type { StandaloneUploadFieldsDto } from '../../images/dto/upload-image.dto';
 import { MultipartRequestOf } from '../../common/http/multipart-routes';
 import type { ImageUpload } from '../../images/intake/multipart-upload';
-import { IMAGE_IN_MULTIPART } from '../../images/intake/busy-upload.hook';
+import { IMAGE_IN_MULTIPART_ONLY } from '../../images/intake/busy-upload.hook';
 import { COMPAT_IDEMPOTENCY, Idempotent } from '../../idempotency/idempotent.decorator';
 import { IdempotentUpload } from '../../idempotency/idempotent-body.pipe';
 import type { InventorumImageDto } from './dto/inventorum-image.dto';
@@ -35,7 +35,7 @@ export class InventorumController {
 
   @Post('//')
   @HttpCode(200)
-  @RouteConfig({ ...INVENTORUM_ERRORS, ...IMAGE_IN_MULTIPART })
+  @RouteConfig({ ...INVENTORUM_ERRORS, ...IMAGE_IN_MULTIPART_ONLY })
   @InventorumUpload('/api/images/')
   @Idempotent(INVENTORUM_IDEMPOTENCY)
   uploadInventorumImage(
@@ -48,7 +48,7 @@ export class InventorumController {
 
   @Post()
   @HttpCode(200)
-  @RouteConfig({ ...INVENTORUM_ERRORS, ...IMAGE_IN_MULTIPART })
+  @RouteConfig({ ...INVENTORUM_ERRORS, ...IMAGE_IN_MULTIPART_ONLY })
   @InventorumUpload('/api/images')
   @Idempotent(INVENTORUM_IDEMPOTENCY)
   uploadInventorumImageWithoutSlash(

@@ -76,9 +76,8 @@ function envelopeResponse(
 const ERRORS_400 = envelopeResponse(
   400,
   "In Inventorum's envelope: invalid fields (`key` `common.serializer_error`, messages by " +
-    'field; a JSON body nested too deep or `null` is one too), a malformed multipart body ' +
-    '(`common.invalid_multipart`), a JSON body that is not JSON (`common.malformed_json`), a ' +
-    'request without exactly one Host header (`common.bad_request`).',
+    'field), a malformed multipart body (`common.invalid_multipart`), a request without ' +
+    'exactly one Host header (`common.bad_request`).',
   {
     image_required: {
       summary: 'No image',
@@ -118,8 +117,7 @@ const ERRORS_400 = envelopeResponse(
 const ERRORS_413 = envelopeResponse(
   413,
   "In Inventorum's envelope: the file is larger than the upload limit, MAX_UPLOAD_BYTES " +
-    '(`common.file_too_large`), the form has too many parts (`common.too_many_parts`), or a ' +
-    'JSON body is larger than JSON_BODY_LIMIT_BYTES (`common.payload_too_large`).',
+    '(`common.file_too_large`), or the form has too many parts (`common.too_many_parts`).',
   {
     file_too_large: {
       summary: 'Too large',
@@ -152,9 +150,10 @@ export function InventorumUpload(path: string): MethodDecorator {
         '(Inventorum\'s scope "images"); `Authorization: Bearer` takes a JWT or an API key. ' +
         "A Content-Type with two `boundary` parameters (curl sends one for Inventorum's printed " +
         "command) is read with the one the body uses. Every 400 and 413 is in Inventorum's " +
-        'envelope (`application/json`), wherever it is raised: in the route, or before it as the ' +
-        "body is read (a JSON body that is not JSON, too deep or too large); the envelope's `key` " +
-        'is `common.<code>`, or `common.serializer_error` for invalid fields. 401, 403, 415 and ' +
+        'envelope (`application/json`), wherever it is raised: in the route, or as the form is ' +
+        "read; the envelope's `key` is `common.<code>`, or `common.serializer_error` for invalid " +
+        'fields. A body that is not multipart (JSON, a URL-encoded form, none) is refused 415, ' +
+        'unread, once the caller is admitted. 401, 403, 415 and ' +
         '5xx are `application/problem+json` as everywhere in the service, and so is 404 ' +
         '`image_not_found` (another client deleted the image the instant its upload committed).',
     }),

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { expectsContinue } from '../../common/http/host-and-expect';
 import { isMediaType } from '../../common/http/media-type';
+import { MULTIPART_BODY_ONLY } from '../../common/http/multipart-routes';
 import type { ImageProcessor } from '../processing/image-processor';
 
 /** The media types of a body that brings an image to process. */
@@ -19,6 +20,12 @@ declare module 'fastify' {
  * same route (the gallery's attach of a stand-alone upload) processes nothing.
  */
 export const IMAGE_IN_MULTIPART = { imageBodyType: 'multipart/form-data' } as const;
+
+/**
+ * {@link IMAGE_IN_MULTIPART} of an upload route that takes no other body: any other is refused
+ * 415 unread (MULTIPART_BODY_ONLY).
+ */
+export const IMAGE_IN_MULTIPART_ONLY = { ...IMAGE_IN_MULTIPART, ...MULTIPART_BODY_ONLY } as const;
 
 /** Route config of a route whose JSON body brings an image to process (a data URI, a URL). */
 export const IMAGE_IN_JSON = { imageBodyType: 'application/json' } as const;

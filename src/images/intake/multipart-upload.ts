@@ -9,7 +9,7 @@ import { AppError } from '../../common/errors/app.error';
 import { refuseIfClientGone } from '../../common/http/client-gone';
 import { codePointLength } from '../../common/http/max-length';
 import { isMediaType } from '../../common/http/media-type';
-import { MULTIPART_FIELD_BYTES } from '../../common/http/multipart-routes';
+import { MULTIPART_FIELD_BYTES, multipartRequired } from '../../common/http/multipart-routes';
 import { formParts, multipartReadError } from '../../common/http/multipart-errors';
 import { validateInput } from '../../common/http/validation';
 import { type UploadImageFieldsDto } from '../dto/upload-image.dto';
@@ -83,9 +83,7 @@ export async function readImageUpload<Fields extends object>(
   fieldsType: ClassConstructor<Fields>,
   options: ImageUploadOptions,
 ): Promise<ImageUpload<Fields>> {
-  if (!request.isMultipart()) {
-    throw new AppError('unsupported_media_type', 'Send the image as multipart/form-data.');
-  }
+  if (!request.isMultipart()) throw multipartRequired();
   const { file, fields } = await readParts(request, tmpDir, options);
   // The body may have taken minutes: a key revoked or a user logged out meanwhile stops it here,
   // before anything is made of it (the spool is removed as the request ends).

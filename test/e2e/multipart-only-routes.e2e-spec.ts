@@ -1,0 +1,103 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { call, login } from '../support/http';
+import { sendWithLargeBody, type EarlyAnswer } from '../support/raw-http';
+import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+
+/** A body far beyond JSON_BODY_LIMIT_BYTES: reading it would take the client minutes to send. */
+const HELD_BYTES = 50 * 1024 * 1024;
+const GTIN = '00012345678905';
+
+/**
+ * The upload routes take multipart/form-data only: the main API's stand-alone upload and the
+ * compatible APIs' (Inventorum, the back-office uploader, the token API, Closient). A body of
+ * another type is refused 415 unsupported_media_type as soon as the caller is admitted, unread
+ * and unparsed: before, a JSON body was read whole and parsed (a malformed one answered 400
+ * malformed_json, one over JSON_BODY_LIMIT_BYTES 413) only to be refused 415 by the route.
+ */
+describe('Multipart-only routes refuse other bodies unread', () => {
+  let t: TestApp;
+  let app: NestFastifyApplication;
+  let port: number;
+  let key: string;
+  let routes: string[];
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    app = t.app;
+    const admin = { bearer: await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+    const created = await call(app, 'POST', '/api/v1/api-keys', admin, {
+      name: 'uploader',
+      role: 'admin',
+      scopes: ['images:write'],
+    });
+    key = created.json<{ key: string }>().key;
+    const me = await call(app, 'GET', '/api/v1/auth/me', admin);
+    const organizationId = me.json<{ organization: { id: string } }>().organization.id;
+    routes = [
+      '/api/v1/images',
+      '/api/images/',
+      '/api/images',
+      '/image',
+      '/upload/image',
+      '/api/products/123/images',
+      `/dashboard/api/v1/trade-items/${organizationId}/${GTIN}/images`,
+    ];
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    port = (app.getHttpServer().address() as { port: number }).port;
+  });
+
+  afterAll(() => t?.close());
+
+  function held(path: string, headers: Record<string, string>): Promise<EarlyAnswer> {
+    return sendWithLargeBody({
+      port,
+      method: 'POST',
+      path,
+      headers: { 'content-type': 'application/json', ...headers },
+      contentLength: HELD_BYTES,
+      prefix: '{"image": "',
+      rest: 'hold',
+      timeoutMs: 5000,
+    });
+  }
+
+  it('answers a JSON body 415 without parsing it: malformed, null or too large alike', async () => {
+    for (const url of routes) {
+      for (const payload of ['{', 'null', `{"x": "${'x'.repeat(2 * 1024 * 1024)}"}`]) {
+        const res = await app.inject({
+          method: 'POST',
+          url,
+          headers: { 'x-api-key': key, 'content-type': 'application/json' },
+          payload,
+        });
+        expect({ url, status: res.statusCode, code: res.json().code }).toEqual({
+          url,
+          status: 415,
+          code: 'unsupported_media_type',
+        });
+        expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      }
+    }
+  });
+
+  it('answers 415 before a single body byte is needed, and closes the connection', async () => {
+    for (const path of routes) {
+      const answer = await held(path, { 'x-api-key': key });
+      expect({ path, status: answer.status, code: JSON.parse(answer.body).code }).toEqual({
+        path,
+        status: 415,
+        code: 'unsupported_media_type',
+      });
+      expect(answer.headers.connection).toBe('close');
+      expect(answer.closedByServer).toBe(true);
+    }
+  });
+
+  it('authenticates first: without a credential the answer is 401, not 415', async () => {
+    for (const path of routes) {
+      const answer = await held(path, {});
+      expect({ path, status: answer.status }).toEqual({ path, status: 401 });
+      expect(JSON.parse(answer.body).code).toBe('authentication_required');
+    }
+  });
+});
