@@ -797,6 +797,26 @@ describe('Inventorum: POST /api/images/ (its own curl command)', () => {
       }
     });
 
+    it('documents every status but 200, 400 and 413 as problem+json, and says so (408 included)', async () => {
+      // A body too slow is cut 408 request_timeout on the socket, problem+json as everywhere; the
+      // description named only 401, 403, 415 and 5xx.
+      const document = (await call(app, 'GET', '/docs-json')).json();
+      for (const path of ['/api/images/', '/api/images']) {
+        const op = document.paths[path].post;
+        const others = Object.keys(op.responses).filter((s) => !['200', '400', '413'].includes(s));
+        expect(others).toEqual(expect.arrayContaining(['401', '403', '408', '415', '431', '503']));
+        for (const status of others) {
+          expect({ status, types: Object.keys(op.responses[status].content) }).toEqual({
+            status,
+            types: ['application/problem+json'],
+          });
+        }
+        expect(op.description).toMatch(
+          /Every other status[^.]*408[^.]*`application\/problem\+json`/,
+        );
+      }
+    });
+
     it('ignores an unknown field typed application/json; one that is not JSON is refused', async () => {
       const post = (fields: Record<string, FieldPart>) => {
         const form = multipart(fields, [{ data: jpeg, filename: 'a.jpg' }]);

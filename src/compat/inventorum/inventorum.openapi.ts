@@ -153,9 +153,10 @@ export function InventorumUpload(path: string): MethodDecorator {
         'envelope (`application/json`), wherever it is raised: in the route, or as the form is ' +
         "read; the envelope's `key` is `common.<code>`, or `common.serializer_error` for invalid " +
         'fields. A body that is not multipart (JSON, a URL-encoded form, none) is refused 415, ' +
-        'unread, once the caller is admitted. 401, 403, 415 and ' +
-        '5xx are `application/problem+json` as everywhere in the service, and so is 404 ' +
-        '`image_not_found` (another client deleted the image the instant its upload committed).',
+        'unread, once the caller is admitted. Every other status (401, 403, 404 ' +
+        '`image_not_found`: another client deleted the image the instant its upload committed; ' +
+        '408 for a request too slow to arrive, 409 and 422 of an Idempotency-Key, 415, 431, ' +
+        '5xx) is `application/problem+json` as everywhere in the service.',
     }),
     ApiOkResponse({
       type: InventorumImageDto,
