@@ -957,6 +957,33 @@ describe('Image import on S3 and Cloudinary', () => {
       expect(shown.json().primary_image.url).toMatch(/products\/white-glove\.png$/);
     });
 
+    it('answers 502 when Cloudinary fails the move onto the slug, keeping the current image', async () => {
+      // The upload under the image's own key succeeds; the rename onto products/<slug> fails
+      // (first import and re-import alike): 502 storage_unavailable, never 500.
+      const fake = env.backend.cloudinary!;
+      const product = await env.product('Blue Tie');
+      for (const status of [500, 420, 400]) {
+        fake.failNext(1, status, 'image/rename');
+        const first = await env.put(product.id, dataUri('image/png', png));
+        expect({ status: first.statusCode, code: first.json().code }).toEqual({
+          status: 502,
+          code: 'storage_unavailable',
+        });
+        expect(await env.rows(product.id)).toEqual([]);
+      }
+      expect((await env.put(product.id, dataUri('image/png', png))).statusCode).toBe(200);
+      const [previous] = await env.rows(product.id);
+      const bytes = Buffer.from(fake.assets.get('products/blue-tie')!.bytes);
+      fake.failNext(1, 503, 'image/rename');
+      const res = await env.put(product.id, dataUri('image/jpeg', jpeg));
+      expect({ status: res.statusCode, code: res.json().code }).toEqual({
+        status: 502,
+        code: 'storage_unavailable',
+      });
+      expect(await env.rows(product.id)).toEqual([previous]);
+      expect(fake.assets.get('products/blue-tie')!.bytes.equals(bytes)).toBe(true);
+    });
+
     it('answers 502 when Cloudinary fails, storing nothing', async () => {
       const fake = env.backend.cloudinary!;
       const product = await env.product('Grey Sock');

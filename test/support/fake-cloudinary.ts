@@ -78,8 +78,11 @@ export interface FakeCloudinary {
   readonly rejected: { path: string; status: number; reason: string }[];
   /** Stored assets by full public id (folder included). */
   readonly assets: Map<string, FakeAsset>;
-  /** The next `count` API requests (not deliveries) answer `status` with a Cloudinary error body. */
-  failNext(count: number, status: number): void;
+  /**
+   * The next `count` API requests (not deliveries; to `route` only, e.g. `image/rename`, when
+   * given) answer `status` with a Cloudinary error body.
+   */
+  failNext(count: number, status: number, route?: string): void;
   /** Until called again with false: API requests are accepted but never answered (for timeout tests). */
   hang(on: boolean): void;
   /**
@@ -325,7 +328,7 @@ export function startFakeCloudinary(options: FakeCloudinaryOptions): Promise<Fak
   const rejected: { path: string; status: number; reason: string }[] = [];
   const assets = new Map<string, FakeAsset>();
   const hung = new Set<http.IncomingMessage>();
-  let failures = { count: 0, status: 500 };
+  let failures: { count: number; status: number; route?: string } = { count: 0, status: 500 };
   let delays: { count: number; ms: number; route?: string } = { count: 0, ms: 0 };
   const renames: Record<string, string>[] = [];
   let hanging = false;
@@ -579,7 +582,9 @@ export function startFakeCloudinary(options: FakeCloudinaryOptions): Promise<Fak
     res: http.ServerResponse,
     segments: string[],
   ): Promise<void> => {
-    if (failures.count > 0) {
+    const [, cloud, ...rest] = segments;
+    const route = rest.join('/');
+    if (failures.count > 0 && (failures.route === undefined || failures.route === route)) {
       failures = { ...failures, count: failures.count - 1 };
       await readBody(req);
       sendError(req, res, failures.status, 'Internal error');
@@ -591,8 +596,6 @@ export function startFakeCloudinary(options: FakeCloudinaryOptions): Promise<Fak
       return;
     }
     const body = await readBody(req);
-    const [, cloud, ...rest] = segments;
-    const route = rest.join('/');
     if (delays.count > 0 && (delays.route === undefined || delays.route === route)) {
       const { ms } = delays;
       delays = { ...delays, count: delays.count - 1 };
@@ -728,8 +731,8 @@ export function startFakeCloudinary(options: FakeCloudinaryOptions): Promise<Fak
         rejected,
         assets,
         renames,
-        failNext(count, status) {
-          failures = { count, status };
+        failNext(count, status, route) {
+          failures = { count, status, route };
         },
         delayNext(count, ms, route) {
           delays = { count, ms, route };
