@@ -14,6 +14,7 @@ import {
   progressiveScanBomb,
 } from '../../../test/support/fixtures';
 import { eventually, eventuallyRead } from '../../../test/support/eventually';
+import { childProcesses } from '../../../test/support/process';
 import { AppError } from '../../common/errors/app.error';
 import { validateEnv } from '../../config/env.validation';
 import { Metrics } from '../../metrics/metrics.service';
@@ -1090,6 +1091,33 @@ describe(ImageProcessor.name, () => {
           'the queues to reach the expected depths',
           5_000,
         );
+
+      it('ends an SVG render in its slot at once when nobody waits for the result any more', async () => {
+        // 40,000 characters of text on one line: about 100 s of librsvg's time, its deadline 30 s.
+        const file = path.join(dir, `${++counter}-slow.svg`);
+        fs.writeFileSync(
+          file,
+          '<svg xmlns="http://www.w3.org/2000/svg" width="200" height="200">' +
+            `<text y="20">${'x'.repeat(40_000)}</text></svg>`,
+        );
+        const processor = new ImageProcessor(validateEnv({ SVG_RENDER_TIMEOUT_MS: '30000' }));
+        const gone = new AbortController();
+        const work = processor
+          .transformRead(
+            () => Promise.resolve(file),
+            () => Promise.resolve(),
+            spec,
+            gone.signal,
+          )
+          .catch((error: unknown) => error);
+        const renders = () => childProcesses(process.pid, 'svg-render.child.cjs');
+        await eventually(async () => renders().length > 0, 'the render to start', 20_000);
+        const reason = new Error('every request gone');
+        gone.abort(reason);
+        // Before, the render ran on to its deadline, 30 s, holding the slot and the process.
+        await expect(work).resolves.toBe(reason);
+        expect(renders()).toEqual([]);
+      }, 25_000);
 
       it('holds no processing slot while the original is read: other work goes on meanwhile', async () => {
         // One slot and no queue: today's work in the slot refuses any other.

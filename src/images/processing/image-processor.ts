@@ -282,7 +282,7 @@ export class ImageProcessor {
         () => {
           // In its slot: the read's place is another's.
           reading();
-          return this.transformNow({ path: file }, spec);
+          return this.transformNow({ path: file }, spec, signal);
         },
         { signal, admitted: true },
       );
@@ -349,12 +349,14 @@ export class ImageProcessor {
   private async transformNow(
     stored: { path: string } | { buffer: Buffer },
     spec: TransformSpec,
+    signal?: AbortSignal,
   ): Promise<Transformed> {
     const steps = this.metrics.imageSteps();
     let source: CodecInput = stored;
     if (await isSvg(stored)) {
       const svg = 'path' in stored ? await readFile(stored.path) : stored.buffer;
-      source = { raw: (await this.rasterise(svg)).pixels };
+      // Its render ended at once (its child killed) once nobody waits for the result.
+      source = { raw: (await this.rasterise(svg, signal)).pixels };
     }
     const header = await readHeader(source);
     steps.format = 'raw' in source ? 'svg' : header.format;
@@ -601,8 +603,11 @@ export class ImageProcessor {
    * SVG_RENDER_MAX_BYTES (400 image_too_complex). Like every other format, the pixel count is
    * checked before rendering (the child measures, then renders only within MAX_IMAGE_PIXELS).
    */
-  private async rasterise(svg: Buffer): Promise<{ pixels: Pixels; header: ImageHeader }> {
-    const rendered = await renderSvg(svg, this.svgLimits).catch((error: unknown) => {
+  private async rasterise(
+    svg: Buffer,
+    signal?: AbortSignal,
+  ): Promise<{ pixels: Pixels; header: ImageHeader }> {
+    const rendered = await renderSvg(svg, this.svgLimits, signal).catch((error: unknown) => {
       if (!(error instanceof SvgRenderError)) throw error;
       if (error.reason !== 'unreadable') this.metrics.countSvgRenderStopped(error.reason);
       if (error.reason === 'timeout') {
