@@ -331,9 +331,25 @@ describe(sanitizeSvg.name, () => {
       expect(outcome(fanning(5, 10))).toBe('accepted');
     });
 
-    it('counts a <use> of itself or an ancestor as librsvg draws it (not), and a missing target as nothing', () => {
-      expect(outcome(svg('<g id="a"><rect width="1"/><use href="#a"/></g>'))).toBe('accepted');
-      expect(outcome(svg('<use id="u" href="#u"/><use href="#none"/>'))).toBe('accepted');
+    it('refuses a <use> of itself or an ancestor (a cycle, an error in SVG 2), wherever it hides', () => {
+      expect(outcome(svg('<g id="a"><rect width="1"/><use href="#a"/></g>'))).toBe('malformed');
+      expect(outcome(svg('<use id="u" href="#u"/>'))).toBe('malformed');
+      // A cycle on the way to a wide subtree: counted short around it, 40 uses of D would have
+      // drawn 4.5 million elements unrefused (a reviewer's file).
+      const levels = Array.from(
+        { length: 5 },
+        (_, i) => `<g id="L${i + 1}">${`<use href="#L${i}"/>`.repeat(10)}</g>`,
+      ).join('');
+      const hidden = svg(
+        `<defs><g id="L0"><rect width="1"/></g>${levels}</defs>` +
+          '<g id="A"><use href="#L5"/><g id="D"><use href="#A"/></g></g>' +
+          '<use href="#A"/>'.concat('<use href="#D"/>'.repeat(40)),
+      );
+      expect(outcome(hidden)).toBe('malformed');
+    });
+
+    it('draws nothing for a <use> of a missing id', () => {
+      expect(outcome(svg('<use href="#none"/><use/>'))).toBe('accepted');
     });
 
     it('counts a chain of 30,000 <use>, each of the one before, without recursion', () => {

@@ -329,7 +329,7 @@ function useTarget(el: Element): string | undefined {
 
 /**
  * Refuses an SVG drawing more than MAX_SVG_DRAWN elements once its `<use>` references are
- * followed (a `<use>` of itself or an ancestor, a cycle, counted as librsvg draws it: not). Each
+ * followed, and one with a `<use>` of itself or an ancestor (a cycle: an error in SVG 2). Each
  * element counts once for itself, its children's counts (but a `<defs>`: its content is drawn
  * where it is referred to), and for a `<use>` its target's count;
  * counted once per element (memoised) and without recursion (a chain of 100,000 `<use>` each of
@@ -373,8 +373,9 @@ function checkUseFanOut(root: Element): void {
       if (top.next < top.deps.length) {
         const dep = top.deps[top.next++];
         if (drawn.has(dep)) continue;
-        // A <use> of itself or an ancestor: a cycle, which librsvg leaves undrawn.
-        if (open.has(dep)) continue;
+        // A <use> of itself or an ancestor: a cycle, an error in SVG 2 (librsvg leaves that <use>
+        // undrawn, but a count made around it would be memoised short for the elements on it).
+        if (open.has(dep)) reject('malformed', '<use> that refers to itself or an ancestor');
         open.add(dep);
         stack.push({ el: dep, deps: dependencies(dep), next: 0 });
         continue;
