@@ -1,10 +1,11 @@
 import { IncomingMessage } from 'node:http';
 import { Socket } from 'node:net';
 import {
+  BoundaryScan,
   boundaryParameters,
-  bytesToTell,
   chooseBoundary,
   peekBody,
+  settleBoundary,
   withBoundary,
 } from './multipart-boundary';
 
@@ -81,9 +82,68 @@ describe(withBoundary.name, () => {
   });
 });
 
-describe(bytesToTell.name, () => {
-  it('covers the longest delimiter and what follows it', () => {
-    expect(bytesToTell([WEBKIT, CURL])).toBe(CURL.length + 4);
+describe(BoundaryScan.name, () => {
+  it('decides as the bytes come, as chooseBoundary does on them all', () => {
+    const whole = Buffer.concat([Buffer.from('preamble\r\n\r\n'), body(CURL)]);
+    const scan = new BoundaryScan([WEBKIT, CURL]);
+    const seen: (string | undefined)[] = [];
+    for (let n = 1; n <= whole.length; n++) seen.push(scan.scan(whole.subarray(0, n)));
+    // Undecided until the delimiter and the two bytes after it (for the longest) have come.
+    const decidedAt = seen.findIndex((chosen) => chosen !== undefined) + 1;
+    expect(decidedAt).toBe('preamble\r\n\r\n'.length + `--${CURL}`.length + 2);
+    expect(seen.slice(decidedAt - 1).every((chosen) => chosen === CURL)).toBe(true);
+  });
+
+  it('says nothing of a line start too near the end until told no more will come', () => {
+    const scan = new BoundaryScan(['x', 'longer']);
+    expect(scan.scan(Buffer.from('--x\r\n'))).toBeUndefined();
+    expect(scan.scan(Buffer.from('--x\r\n'), true)).toBe('x');
+  });
+
+  it('looks at each line start once however the body is cut: linear in the bytes', () => {
+    // 8 KiB of delimiter-like lines for four candidates, none of them a delimiter line, fed a
+    // byte at a time: each byte is read once by the scan, not once for each time it is asked.
+    const head = Buffer.from('--ax\r\n'.repeat(1_400));
+    const scan = new BoundaryScan(['a', 'b', 'c', 'd']);
+    const equals = jest.spyOn(Buffer.prototype, 'equals');
+    try {
+      for (let n = 1; n <= head.length; n++) expect(scan.scan(head.subarray(0, n))).toBeUndefined();
+      // Each line start compared once per candidate it could be (a delimiter of the same start).
+      expect(equals.mock.calls.length).toBeLessThanOrEqual(1_400 * 4);
+    } finally {
+      equals.mockRestore();
+    }
+  });
+});
+
+describe(settleBoundary.name, () => {
+  const request = (contentType: string, bytes: Buffer) => {
+    const raw = new IncomingMessage(new Socket());
+    raw.headers['content-type'] = contentType;
+    raw.push(bytes);
+    raw.push(null);
+    return raw;
+  };
+
+  it('narrows two boundary parameters to the one the body uses, after a preamble', async () => {
+    const raw = request(
+      `multipart/form-data; boundary=x; boundary=${CURL}`,
+      Buffer.concat([Buffer.from('MIME\r\n'), body(CURL)]),
+    );
+    await settleBoundary(raw);
+    expect(raw.headers['content-type']).toBe(`multipart/form-data; boundary=${CURL}`);
+  });
+
+  it('leaves a header naming more than four boundaries, or one many times, as it is', async () => {
+    const many = `multipart/form-data${'; boundary=a; boundary=b; boundary=c'.repeat(2)}; boundary=d; boundary=e`;
+    const raw = request(many, body('e'));
+    await settleBoundary(raw);
+    expect(raw.headers['content-type']).toBe(many);
+    // The same value 1,330 times is one candidate: the header is narrowed to it.
+    const repeated = `multipart/form-data${'; boundary=a'.repeat(1_330)}`;
+    const once = request(repeated, body('a'));
+    await settleBoundary(once);
+    expect(once.headers['content-type']).toBe('multipart/form-data; boundary=a');
   });
 });
 
