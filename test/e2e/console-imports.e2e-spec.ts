@@ -179,6 +179,34 @@ describe('The gallery console’s import rows', () => {
     );
   });
 
+  it('reads a processing import every two seconds while its rows page is refused for good', async () => {
+    let releaseSource!: () => void;
+    heldSource = new Promise((resolve) => (releaseSource = resolve));
+    const product = await call(t.app, 'POST', '/api/v1/products', admin, { name: 'Held boots' });
+    const posted = await call(t.app, 'POST', '/api/v1/imports', admin, {
+      rows: [{ product_id: product.json<{ id: string }>().id, url: `${origin}/held.png` }],
+    });
+    const id = posted.json<{ id: string }>().id;
+    let reads = 0;
+    await page.route(
+      (url) => url.pathname === `/api/v1/imports/${id}`,
+      (route) => {
+        reads += 1;
+        return route.fallback();
+      },
+    );
+    try {
+      // A cursor no listing has: the rows are refused (400), the import itself is read.
+      await page.goto(`${base}/console/jobs/imports/${id}?cursor=not-a-cursor`);
+      await page.locator('.import-summary .tag-processing').waitFor();
+      // Six reads take some 10 s at two seconds apart; backing off as from a failure that
+      // passes (2, 4, 8, 16, 32 s) they took a minute.
+      await eventually(async () => reads >= 6, 'six reads of the import', 25_000);
+    } finally {
+      releaseSource();
+    }
+  });
+
   it('pages the rows as the API does', async () => {
     const id = await importDone(
       Array.from({ length: 55 }, (_, i) => ({ gtin: '96385074', url: `${origin}/r${i + 1}.png` })),

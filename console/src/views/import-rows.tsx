@@ -83,10 +83,18 @@ export function ImportRows({ importId, location }: { importId: string; location:
       // Rows still being worked, or a read that failed for now (a 429, a 503, the network): read
       // again (a hidden tab waits until it is shown). One failed poll no longer ends the polling.
       const working = read.status === 'fulfilled' && read.value.state !== 'completed';
-      const failedRead = [read, page].find((r) => r.status === 'rejected');
-      failures.current = failedRead ? failures.current + 1 : 0;
+      // Failures that pass (a 429, a 503, the network) make the next read wait longer, as long
+      // as either read's Retry-After says at least; one refused for good (a stale cursor's 400)
+      // does not slow the import's progress.
+      const passing = [read, page].flatMap((r) =>
+        r.status === 'rejected' && retryable(r.reason) ? [r.reason] : [],
+      );
+      failures.current = passing.length > 0 ? failures.current + 1 : 0;
       if (working || (read.status === 'rejected' && retryable(read.reason))) {
-        const wait = nextReadInMs(POLL_MS, failures.current, failedRead?.reason);
+        const wait = Math.max(
+          nextReadInMs(POLL_MS, failures.current),
+          ...passing.map((reason) => nextReadInMs(POLL_MS, failures.current, reason)),
+        );
         timer = window.setTimeout(function again() {
           if (!current) return;
           if (document.hidden) timer = window.setTimeout(again, POLL_MS);

@@ -119,10 +119,10 @@ export function Jobs() {
   return (
     <Page
       title="Jobs"
-      lead="Background work: bulk imports and rendition rebuilds, updated every two seconds while the page is shown."
+      lead="Background work: bulk imports and rendition rebuilds, updated every two seconds while the page is shown (less often while they cannot be read)."
     >
       <Notice notice={notice} />
-      {/* Asked again every two seconds anyway; "Try again" asks at once. */}
+      {/* Asked again by itself anyway, later after each failure; "Try again" asks at once. */}
       {error && (
         <ReadError
           message={error.message}
