@@ -36,7 +36,10 @@ export interface SlotWait {
    * leaves the queue (its place and weight freed for others) rejected with the signal's reason.
    */
   signal?: AbortSignal;
-  /** Queued ahead of the waiters, not behind them: given the first slot freed. */
+  /**
+   * Queued ahead of the other waiters, not behind them, but behind the takers `first` already
+   * waiting (served in their arrival order: each may have a deadline counted from it).
+   */
   first?: boolean;
   /** Refused with `error()` once it has waited `ms` milliseconds. */
   maxWait?: { ms: number; error: () => Error };
@@ -56,16 +59,18 @@ export interface SlotWait {
 /** A waiter in the queue: `grant` hands it the slot a release frees. */
 interface Waiter {
   grant: () => void;
+  /** Queued `first`: the waiters so queued are the queue's head, in their arrival order. */
+  first: boolean;
 }
 
 /**
  * Slots in a queue, the one mechanism under the image processor's slots and reads
  * (BoundedSemaphore) and the S3 client's connection turns (CallTurns). At most `slots` are held at
- * once; a taker finding none free waits in the queue, in its place (last, or `first`), until a
- * release hands it the slot, refused at once when the queue is full (`maxWaiting`, shared with
- * `othersWaiting`, or `maxWaitingWeight`), or later once it has waited its `maxWait` or its
- * `signal` aborts. A release is a function, idempotent: the slot is freed once however often it
- * is called.
+ * once; a taker finding none free waits in the queue, in its place (last; or `first`, ahead of the
+ * others but behind the earlier `first` takers), until a release hands it the slot, refused at once
+ * when the queue is full (`maxWaiting`, shared with `othersWaiting`, or `maxWaitingWeight`), or
+ * later once it has waited its `maxWait` or its `signal` aborts. A release is a function,
+ * idempotent: the slot is freed once however often it is called.
  */
 export class SlotQueue {
   private taken = 0;
@@ -156,12 +161,12 @@ export class SlotQueue {
           settle();
           resolve();
         },
+        first: wait.first === true,
       };
       if (maxWait) timer = setTimeout(() => leave(maxWait.error()), maxWait.ms);
       signal?.addEventListener('abort', aborted, { once: true });
       this.waitingWeight += weight;
-      if (wait.first) this.waiting.unshift(waiter);
-      else this.waiting.push(waiter);
+      this.enqueue(waiter);
     });
     // Handed over by a release: `taken` still counts the slot, now this taker's.
     const release = this.releaser(wait);
@@ -170,6 +175,17 @@ export class SlotQueue {
       throw this.aborted(signal);
     }
     return release;
+  }
+
+  /** Puts `waiter` last; or, `first`, behind the `first` waiters already there (FIFO among them). */
+  private enqueue(waiter: Waiter): void {
+    if (!waiter.first) {
+      this.waiting.push(waiter);
+      return;
+    }
+    const behind = this.waiting.findIndex((other) => !other.first);
+    if (behind === -1) this.waiting.push(waiter);
+    else this.waiting.splice(behind, 0, waiter);
   }
 
   /** Frees the slot taken, once: to the next waiter, or for anyone; at `signal`'s abort if asked. */

@@ -13,7 +13,8 @@ export interface TakeOptions {
   patient?: boolean;
   /**
    * Queued ahead of the calls waiting, and patient: the clean-up of an upload that failed, which
-   * must not wait behind, or be refused with, the load that failed it.
+   * must not wait behind, or be refused with, the load that failed it. Behind the clean-ups
+   * already waiting, in the order they came: each has a deadline counted from its arrival.
    */
   first?: boolean;
 }

@@ -242,7 +242,8 @@ export class S3StorageProvider implements StorageProvider {
 
   /**
    * lib-storage's AbortMultipartUpload, once an upload failed: its parts removed. Its turn is the
-   * first given back (CallTurns, `first`), never refused as busy: the load that failed the upload
+   * first given back (CallTurns, `first`; the clean-ups waiting served in the order they came, the
+   * nearest its deadline first), never refused as busy: the load that failed the upload
    * (its parts refused `server_busy`) would also have refused its clean-up, leaving the parts
    * behind. Not ended by the write's signal (often why it is sent), but at STORAGE_TIMEOUT_MS of
    * its own, its wait for its turn included: counted from its turn, a clean-up queued behind
