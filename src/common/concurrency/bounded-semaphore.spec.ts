@@ -99,6 +99,31 @@ describe(BoundedSemaphore.name, () => {
     expect([sem.active, sem.queued, sem.queuedWeight]).toEqual([0, 0, 0]);
   });
 
+  it('never starts, with refuseAbortedHandOver, a task whose signal aborts as its slot is handed over', async () => {
+    const sem = new BoundedSemaphore(1, 2);
+    const release = await sem.acquire();
+    const gone = new AbortController();
+    const started: string[] = [];
+    const refusing = sem.run(() => (started.push('refusing'), Promise.resolve()), 0, gone.signal, {
+      refuseAbortedHandOver: true,
+    });
+    const behind = sem.run(() => (started.push('behind'), Promise.resolve()));
+    release(); // handed to the first waiting task…
+    gone.abort(new Error('gone')); // …whose signal aborts before `run` resumes to start it
+    await expect(refusing).rejects.toThrow('gone');
+    await behind;
+    expect(started).toEqual(['behind']);
+    // Without it, the task is started all the same.
+    const held = await sem.acquire();
+    const late = new AbortController();
+    const starting = sem.run(() => (started.push('started'), Promise.resolve()), 0, late.signal);
+    held();
+    late.abort(new Error('late'));
+    await starting;
+    expect(started).toEqual(['behind', 'started']);
+    expect([sem.active, sem.queued]).toEqual([0, 0]);
+  });
+
   it('refuses at once a task whose signal has already aborted, running nothing', async () => {
     const sem = new BoundedSemaphore(1, 1);
     const gone = new AbortController();

@@ -56,14 +56,17 @@ export class BoundedSemaphore {
    * place and weight freed for others, the task never run) and `run` rejects with the signal's
    * reason. Once running, the task is the one to heed it. `admitted`: its place was decided
    * before (see SlotWait): it is refused for the queue's weight only, never for its count.
+   * `refuseAbortedHandOver`: a slot handed to it as `signal` aborts (before `run` resumed to start
+   * it) is given back and the task never started, `run` rejecting with the reason, as it would in
+   * the queue; without it, a task whose signal aborted at that moment is started all the same.
    */
   run<T>(
     task: () => Promise<T>,
     weight = 0,
     signal?: AbortSignal,
-    { admitted = false } = {},
+    { admitted = false, refuseAbortedHandOver = false } = {},
   ): Promise<T> {
-    return this.queue.run(task, { weight, signal, admitted });
+    return this.queue.run(task, { weight, signal, admitted, refuseAbortedHandOver });
   }
 
   /**

@@ -132,6 +132,33 @@ describe(SlotQueue.name, () => {
     expect(queue.active).toBe(0);
   });
 
+  it('refuses, with refuseAbortedHandOver, a slot handed over as its signal aborts, but keeps one held', async () => {
+    const queue = new SlotQueue({ slots: 1 });
+    const held = await queue.take();
+    const gone = new AbortController();
+    const waiting = queue.take({ signal: gone.signal, refuseAbortedHandOver: true });
+    const behind = settled(queue.take());
+    held(); // handed to the waiting taker…
+    const reason = new Error('no longer wanted');
+    gone.abort(reason); // …whose signal aborts before it resumes
+    await expect(waiting).rejects.toBe(reason);
+    await settle();
+    expect(behind.done).toBe(true);
+    behind.value!();
+    // Held: its abort frees nothing; the slot is its taker's until released.
+    const owner = new AbortController();
+    const own = await queue.take({ signal: owner.signal, refuseAbortedHandOver: true });
+    const next = settled(queue.take());
+    owner.abort();
+    await settle();
+    expect([next.done, queue.active, queue.queued]).toEqual([false, 1, 1]);
+    own();
+    await settle();
+    expect(next.done).toBe(true);
+    next.value!();
+    expect(queue.active).toBe(0);
+  });
+
   it('bounds the waiters by their weight, and frees the weight of those that leave', async () => {
     const queue = new SlotQueue({ slots: 1, maxWaitingWeight: 10 });
     const held = await queue.take({ weight: 50 }); // A free slot takes any weight.

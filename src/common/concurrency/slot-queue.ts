@@ -44,9 +44,15 @@ export interface SlotWait {
   /** Refused with `error()` once it has waited `ms` milliseconds. */
   maxWait?: { ms: number; error: () => Error };
   /**
+   * A slot handed over as `signal` aborted (before its taker resumed and could listen for the
+   * abort) is given back and the take refused with its reason, as it would have been in the queue.
+   * Once held, the slot stays its taker's until released (for work that must end before another
+   * starts in its slot).
+   */
+  refuseAbortedHandOver?: boolean;
+  /**
    * The slot is given back when `signal` aborts, at once, as well as by its release; and one
-   * handed over as `signal` aborted (before its taker resumed and could listen for the abort) is
-   * given back and refused, as it would have been in the queue.
+   * handed over as `signal` aborted is given back and refused (`refuseAbortedHandOver`).
    */
   releaseOnAbort?: boolean;
   /**
@@ -170,7 +176,7 @@ export class SlotQueue {
     });
     // Handed over by a release: `taken` still counts the slot, now this taker's.
     const release = this.releaser(wait);
-    if (wait.releaseOnAbort && signal?.aborted) {
+    if ((wait.releaseOnAbort || wait.refuseAbortedHandOver) && signal?.aborted) {
       release();
       throw this.aborted(signal);
     }

@@ -1334,6 +1334,40 @@ describe(ImageProcessor.name, () => {
           await held.open();
         }
       });
+
+      it('never starts a transform whose signal aborts as the slot is handed to it', async () => {
+        const metrics = new Metrics();
+        const processor = new ImageProcessor(
+          validateEnv({ IMAGE_PROCESSING_CONCURRENCY: '1' }),
+          metrics,
+        );
+        const image = write('handed.png', await noisyRgb(200, 100, 3).png().toBuffer());
+        // The slot held, by a hand that frees it when the test says: no timing to race.
+        const hold = await processor['slots'].acquire();
+        const released: string[] = [];
+        const gone = new AbortController();
+        const waiting = processor.transformRead(
+          () => Promise.resolve(image),
+          (file) => {
+            released.push(file);
+            return Promise.resolve();
+          },
+          spec,
+          gone.signal,
+        );
+        await queuesOnce(metrics, (queues) => queues.processing === 1);
+        // Handed the slot, and its requests gone, before it resumes to start the work.
+        hold();
+        gone.abort(new Error('requests gone'));
+        // Refused, as it would have been a moment before in the queue: no image made for nobody.
+        await expect(waiting).rejects.toThrow('requests gone');
+        expect(released).toEqual([image]);
+        // The slot given back, not held by the work never started.
+        expect(processor['slots'].active).toBe(0);
+        await expect(processor.transform({ path: image }, spec)).resolves.toMatchObject({
+          width: 40,
+        });
+      });
     });
   });
 

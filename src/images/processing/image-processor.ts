@@ -314,6 +314,7 @@ export class ImageProcessor {
   /**
    * `task` in a processing slot, its wait measured; a full queue is 503 server_busy. `admitted`:
    * its place was decided before (see {@link transformRead}), refused for the queue's bytes only.
+   * `signal`: refused with its reason once it aborts, waiting or as the slot is handed over.
    */
   private inSlot<T>(
     operation: 'process' | 'transform',
@@ -326,8 +327,10 @@ export class ImageProcessor {
       this.metrics.observeProcessingWait((performance.now() - queuedAt) / 1000);
       return task();
     };
+    // A task whose signal aborts as the slot is handed to it is never started (its work, a
+    // transform nobody waits for, would hold the slot to the end: only an SVG's render heeds it).
     return this.busyIfRefused(operation, () =>
-      this.slots.run(started, weight, signal, { admitted }),
+      this.slots.run(started, weight, signal, { admitted, refuseAbortedHandOver: true }),
     );
   }
 
