@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { QueueFullError, SlotQueue } from './slot-queue';
 
 /** What `promise` settled with, once it has: `value`, or `error`. */
@@ -15,6 +14,11 @@ function settled<T>(promise: Promise<T>): { value?: T; error?: unknown; done: bo
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 describe(SlotQueue.name, () => {
+  // The maxWait timers are fake: one that must never fire is shown gone, not slept past.
+  // setImmediate stays real: `settle` lets the promise callbacks due run.
+  beforeEach(() => jest.useFakeTimers({ doNotFake: ['setImmediate'] }));
+  afterEach(() => jest.useRealTimers());
+
   it('grants freed slots in order, takers `first` ahead of the others, in their own order', async () => {
     const queue = new SlotQueue({ slots: 1 });
     const order: string[] = [];
@@ -39,11 +43,14 @@ describe(SlotQueue.name, () => {
     const queue = new SlotQueue({ slots: 1 });
     const held = await queue.take();
     const busy = new Error('busy');
-    const started = Date.now();
-    const impatient = queue.take({ maxWait: { ms: 30, error: () => busy } });
+    const impatient = settled(queue.take({ maxWait: { ms: 30, error: () => busy } }));
     const patient = settled(queue.take());
-    await expect(impatient).rejects.toBe(busy);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(25);
+    jest.advanceTimersByTime(29);
+    await settle();
+    expect(impatient.done).toBe(false);
+    jest.advanceTimersByTime(1);
+    await settle();
+    expect(impatient.error).toBe(busy);
     expect(queue.queued).toBe(1);
     // Granted in time, a taker is not refused at its maxWait after.
     const quick = queue.take({ weight: 5, maxWait: { ms: 30, error: () => busy } });
@@ -52,7 +59,9 @@ describe(SlotQueue.name, () => {
     expect(patient.done).toBe(true);
     patient.value!();
     const release = await quick;
-    await sleep(60);
+    // Its timer went at its grant: past its maxWait, nothing of it is let go a second time.
+    expect(jest.getTimerCount()).toBe(0);
+    jest.advanceTimersByTime(60);
     expect([queue.active, queue.queuedWeight]).toEqual([1, 0]);
     release();
     expect([queue.active, queue.queued]).toEqual([0, 0]);
@@ -89,7 +98,8 @@ describe(SlotQueue.name, () => {
     await expect(queue.run(() => Promise.resolve(1), { signal: gone.signal })).rejects.toBe(reason);
     expect([queue.active, queue.queued]).toEqual([0, 0]);
     // Its maxWait's timer went with it: nothing of it is let go a second time.
-    await sleep(70);
+    expect(jest.getTimerCount()).toBe(0);
+    jest.advanceTimersByTime(70);
     expect(queue.queuedWeight).toBe(0);
   });
 

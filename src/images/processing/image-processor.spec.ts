@@ -1239,8 +1239,10 @@ describe(ImageProcessor.name, () => {
       it('refuses no transform once it has read: admitted to read, it waits for its slot, past the queue limit', async () => {
         // One slot and no queue: two transforms at once both find the slot free when their turn
         // to read comes, and both read.
+        const metrics = new Metrics();
         const processor = new ImageProcessor(
           validateEnv({ IMAGE_PROCESSING_CONCURRENCY: '1', IMAGE_PROCESSING_QUEUE_LIMIT: '0' }),
+          metrics,
         );
         const image = await noisyRgb(200, 100, 3).png().toBuffer();
         const release = () => Promise.resolve();
@@ -1268,6 +1270,9 @@ describe(ImageProcessor.name, () => {
             'server_busy',
           );
           expect(third.began).toBe(false);
+          // The second copy waits for the slot, past the limit, before the first frees it: found
+          // free, it would pass without being admitted.
+          await queuesOnce(metrics, (queues) => queues.processing === 1);
           await held.open();
           await expect(first).rejects.toBeDefined();
           await expect(secondDone).resolves.toMatchObject({ width: 40, height: 40 });

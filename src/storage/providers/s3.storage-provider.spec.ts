@@ -525,6 +525,8 @@ describe('S3StorageProvider cleaning up a failed upload, on an S3 that hangs on 
   let server: Server;
   let endpoint: string;
   let deletes = 0;
+  /** How long an object HEAD waits for its answer: under the calls' STORAGE_TIMEOUT_MS. */
+  const HEAD_MS = 800;
   /** Run as the second part's request comes in. */
   let onSecondPart = () => undefined as unknown;
   const sockets = new Set<Socket>();
@@ -548,7 +550,7 @@ describe('S3StorageProvider cleaning up a failed upload, on an S3 that hangs on 
           if (url.searchParams.get('partNumber') === '2') onSecondPart();
           return answer(400, s3Error('InvalidPart'));
         }
-        if (request.method === 'HEAD') return void setTimeout(() => answer(200), 800);
+        if (request.method === 'HEAD') return void setTimeout(() => answer(200), HEAD_MS);
         if (request.method === 'DELETE') return void deletes++;
         answer(400);
       });
@@ -562,21 +564,29 @@ describe('S3StorageProvider cleaning up a failed upload, on an S3 that hangs on 
     const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     // One turn, which a call of 800 ms takes as the upload's last part fails: its clean-up
     // waits for it, then S3 never answers its DELETE.
-    const provider = providerAt(endpoint, { maxSockets: 1, timeoutMs: 1000 });
+    const timeoutMs = 1000;
+    const provider = providerAt(endpoint, { maxSockets: 1, timeoutMs });
     const turns = (provider as unknown as { turns: CallTurns }).turns;
     let other: Promise<boolean> = Promise.resolve(false);
-    onSecondPart = () => (other = provider.exists('derived/a.webp'));
+    let headAsked = Number.NaN;
+    onSecondPart = () => {
+      headAsked = Date.now();
+      other = provider.exists('derived/a.webp');
+    };
     try {
-      const started = Date.now();
       const failure = await provider
         .put('originals/a.png', body, { contentType: 'image/png', cacheControl: 'x' })
         .catch((error: unknown) => error);
-      const took = Date.now() - started;
+      const took = Date.now() - headAsked;
       expect((failure as Error).message).toMatch(/InvalidPart, HTTP 400/);
       await expect(other).resolves.toBe(true);
       expect(deletes).toBe(1);
-      // Its 1 s counted from when it was sent for its turn, not from its turn (0.8 s later).
-      expect(took).toBeLessThan(1500);
+      // Its STORAGE_TIMEOUT_MS counted from when it was sent for its turn (just after the HEAD
+      // was asked), not from its turn. Counted from its turn, after the HEAD's answer, the write
+      // settles no sooner than HEAD_MS + timeoutMs after the HEAD's asking (1.82 s measured; less
+      // 50 ms: a timer may fire early by what the loop's turn that set it had run). So counted,
+      // at about timeoutMs, leaving most of HEAD_MS (0.8 s) for a loaded machine.
+      expect(took).toBeLessThan(HEAD_MS + timeoutMs - 50);
       expect(warn).toHaveBeenCalledWith(
         expect.stringMatching(/aborting the multipart upload of originals\/a\.png: TimeoutError/),
       );
