@@ -142,6 +142,34 @@ describe('S3StorageProvider behind its deadline, on an S3 that hangs', () => {
   });
 });
 
+describe('S3StorageProvider failing a call given up at its deadline while it waits for its turn', () => {
+  it('names S3 and the action, the deadline its cause', async () => {
+    // No request is sent: the call never has its turn.
+    const provider = providerAt('http://127.0.0.1:9', { maxSockets: 1 });
+    const turns = (provider as unknown as { turns: CallTurns }).turns;
+    const held = await turns.take();
+    try {
+      const deadline = new AbortController();
+      const checking = provider
+        .exists('derived/a.webp', { signal: deadline.signal })
+        .catch((error: unknown) => error);
+      const timeout = new StorageTimeoutError('s3', 'checking derived/a.webp', 1000);
+      deadline.abort(timeout);
+      const failure = await checking;
+      expect(failure).toBeInstanceOf(StorageError);
+      expect((failure as Error).message).toBe(
+        'S3 (http://127.0.0.1:9) failed checking derived/a.webp: Storage (s3) did not finish ' +
+          'checking derived/a.webp within STORAGE_TIMEOUT_MS (1000 ms)',
+      );
+      expect((failure as Error).cause).toBe(timeout);
+      expect(turns.queued).toBe(0);
+    } finally {
+      held();
+      provider.close();
+    }
+  });
+});
+
 /**
  * An S3 that answers every object HEAD 404 at once, and the bucket's HeadBucket after `bucketMs`
  * (never, when null): the HeadBucket that misses at once share (noSuchObject) is their own call,

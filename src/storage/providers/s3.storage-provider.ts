@@ -651,7 +651,7 @@ export class S3StorageProvider implements StorageProvider {
       if (isBusy(failure)) throw failure;
       const what =
         failure instanceof TimeoutError ? failure.message : `failed: ${this.detail(failure)}`;
-      throw new StorageError(
+      throw new BucketCheckError(
         `${this.failed(action)}: a 404 that does not say whether the object or the bucket is ` +
           `missing, and the bucket check (HeadBucket) ${what}`,
         { cause: failure },
@@ -713,12 +713,15 @@ export class S3StorageProvider implements StorageProvider {
   }
 
   /**
-   * A StorageError naming the cause; our own pool being full (server_busy), or a StorageError
-   * that already says what failed (noSuchObject's), is passed on as is.
+   * A StorageError naming the cause; our own pool being full (server_busy), or the failure of a
+   * bucket check that already says what failed (noSuchObject's), is passed on as is. Any other
+   * StorageError (a StorageTimeoutError: a deadline that ended the wait for a turn) is named with
+   * its message, not the SDK's detail.
    */
   private failure(action: string, error: unknown): StorageError | AppError {
-    if (isBusy(error) || error instanceof StorageError) return error;
-    return new StorageError(`${this.failed(action)}: ${this.detail(error)}`, { cause: error });
+    if (isBusy(error) || error instanceof BucketCheckError) return error;
+    const what = error instanceof StorageError ? error.message : this.detail(error);
+    return new StorageError(`${this.failed(action)}: ${what}`, { cause: error });
   }
 
   /** `S3 (<endpoint>) failed <action>`, as every failure's message begins. */
@@ -745,12 +748,18 @@ export class S3StorageProvider implements StorageProvider {
   }
 }
 
-/** An endpoint as messages name it: without a user name or password it may carry. */
+/**
+ * A miss's 404 that the bucket check could not settle (noSuchObject): its message already names S3
+ * and the action, so failure() passes it on as is.
+ */
+class BucketCheckError extends StorageError {}
+
 /** The refusal of CallTurns: our own pool full. */
 function isBusy(error: unknown): error is AppError {
   return error instanceof AppError && error.code === 'server_busy';
 }
 
+/** An endpoint as messages name it: without a user name or password it may carry. */
 function withoutUserInfo(endpoint: string): string {
   try {
     const url = new URL(endpoint);
