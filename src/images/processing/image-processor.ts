@@ -234,20 +234,22 @@ export class ImageProcessor {
    * {@link transform} of a file that `read` makes (a stored original copied into the spool), which
    * `release` removes after. The read holds no processing slot: it waits on the storage, not the
    * CPU, and read in its slot, a few originals slow to come (S3, or a slow local or NFS disk,
-   * answering late, up to STORAGE_TIMEOUT_MS) kept slots idle, refusing uploads and other transforms meanwhile. The
-   * reads have a bound of their own instead (TRANSFORM_READ_CONCURRENCY), each held from the
-   * read's start until its work has a processing slot: what waits for one, read, is a spooled
-   * copy, and there are no more of them on disk than that bound, nor reads open at once on the
-   * storage (a burst of first requests for new results, which had all read at once when the read
-   * came before any wait). A transform waiting for its read holds nothing (it weighs nothing; the
-   * queue's count bounds it). Whether it is taken is decided when its turn to read comes (a full
-   * processor refuses it then, unread); read, it waits for its slot weighed by its file's size, as
-   * an upload does, refused for those bytes only, never for the count waiting then: two transforms
-   * given their turns at once, the processor free, both read, and the second one refused for the
-   * slot the first had just taken (no queue) threw its read away. Copies read waiting past
-   * IMAGE_PROCESSING_QUEUE_LIMIT are few: their reads' turns bound them. What `read` throws (a making nobody waits for any more) ends the work there.
-   * `signal`: once it aborts, the work still waiting, for its read or its slot, leaves the queue
-   * (BoundedSemaphore) rejected with its reason, its file released; `read` heeds it itself.
+   * answering late, up to STORAGE_TIMEOUT_MS) kept slots idle, refusing uploads and other
+   * transforms meanwhile. The reads have a bound of their own instead (TRANSFORM_READ_CONCURRENCY),
+   * each held from the read's start until its work has a processing slot: what waits for one,
+   * read, is a spooled copy, and there are no more of them on disk than that bound, nor reads open
+   * at once on the storage (a burst of first requests for new results, which had all read at once
+   * when the read came before any wait). A transform waiting for its read holds nothing (it weighs
+   * nothing; the queue's count bounds it). Whether it is taken is decided when its turn to read
+   * comes (a full processor refuses it then, unread); read, it waits for its slot weighed by its
+   * file's size, as an upload does, refused for those bytes only, never for the count waiting
+   * then: two transforms given their turns at once, the processor free, both read, and the second
+   * one refused for the slot the first had just taken (no queue) threw its read away. Copies read
+   * waiting past IMAGE_PROCESSING_QUEUE_LIMIT are few: their reads' turns bound them. What `read`
+   * throws (a making nobody waits for any more) ends the work there. `signal`: once it aborts, the
+   * work still waiting, for its read or its slot, leaves the queue (BoundedSemaphore) rejected
+   * with its reason, its file released, as does work handed its slot as it aborts; `read` heeds it
+   * itself.
    */
   async transformRead(
     read: () => Promise<string>,

@@ -27,7 +27,7 @@ export interface TakeOptions {
  * instead, the SDK's timeout measures connecting only, and a call that waits too long for its
  * turn is the service being busy, `503 server_busy` with Retry-After, not the storage being down.
  * The turns are slots of a {@link SlotQueue} (common/concurrency), no bound on the calls waiting
- * but their wait.
+ * but their wait: `maxWaitMs`, or for patient and `first` calls (which have none) their signal.
  */
 export class CallTurns {
   private readonly queue: SlotQueue;
