@@ -73,6 +73,21 @@ describe('The gallery console’s import rows', () => {
     return id;
   }
 
+  /**
+   * An import of one row whose source (/held.png) answers only once `releaseSource` is called:
+   * processing until then.
+   */
+  async function heldImport(): Promise<{ id: string; releaseSource: () => void }> {
+    let releaseSource!: () => void;
+    heldSource = new Promise((resolve) => (releaseSource = resolve));
+    const product = await call(t.app, 'POST', '/api/v1/products', admin, { name: 'Held boots' });
+    const posted = await call(t.app, 'POST', '/api/v1/imports', admin, {
+      rows: [{ product_id: product.json<{ id: string }>().id, url: `${origin}/held.png` }],
+    });
+    expect(posted.statusCode).toBe(202);
+    return { id: posted.json<{ id: string }>().id, releaseSource };
+  }
+
   it('shows each failed row’s problem, source URL and product, reached from the Jobs page', async () => {
     const product = await call(t.app, 'POST', '/api/v1/products', admin, {
       name: 'Imported boots',
@@ -137,14 +152,7 @@ describe('The gallery console’s import rows', () => {
   });
 
   it('keeps reading an import that is processing after a read that failed, until it completes', async () => {
-    let releaseSource!: () => void;
-    heldSource = new Promise((resolve) => (releaseSource = resolve));
-    const product = await call(t.app, 'POST', '/api/v1/products', admin, { name: 'Held boots' });
-    const posted = await call(t.app, 'POST', '/api/v1/imports', admin, {
-      rows: [{ product_id: product.json<{ id: string }>().id, url: `${origin}/held.png` }],
-    });
-    expect(posted.statusCode).toBe(202);
-    const id = posted.json<{ id: string }>().id;
+    const { id, releaseSource } = await heldImport();
     // The import's second read answered 503, as when the service briefly lost its database.
     let reads = 0;
     await page.route(
@@ -180,13 +188,7 @@ describe('The gallery console’s import rows', () => {
   });
 
   it('reads a processing import every two seconds while its rows page is refused for good', async () => {
-    let releaseSource!: () => void;
-    heldSource = new Promise((resolve) => (releaseSource = resolve));
-    const product = await call(t.app, 'POST', '/api/v1/products', admin, { name: 'Held boots' });
-    const posted = await call(t.app, 'POST', '/api/v1/imports', admin, {
-      rows: [{ product_id: product.json<{ id: string }>().id, url: `${origin}/held.png` }],
-    });
-    const id = posted.json<{ id: string }>().id;
+    const { id, releaseSource } = await heldImport();
     let reads = 0;
     await page.route(
       (url) => url.pathname === `/api/v1/imports/${id}`,

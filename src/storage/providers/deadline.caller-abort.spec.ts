@@ -10,7 +10,7 @@ import { spoolStoredOriginal } from '../../images/stored-original';
 import { deadlineStorage } from './deadline.storage-provider';
 import { measuredStorage } from './measured.storage-provider';
 import type { CallTurns } from './s3-calls';
-import { S3StorageProvider } from './s3.storage-provider';
+import { s3ProviderAt } from '../../../test/support/s3-provider';
 
 const KEY = 'uploads/7c9e6679-7425-40de-944b-e07fc1f90ae7/original.png';
 /** Far past what the tests wait: an abort seen before it is the caller's, not the deadline's. */
@@ -50,22 +50,6 @@ async function holdingS3(headers: () => boolean): Promise<{
   return { server, endpoint, sockets, gets: () => gets };
 }
 
-/** The provider on a test endpoint of 127.0.0.1, bucket `bucket`. */
-function providerAt(endpoint: string): S3StorageProvider {
-  return new S3StorageProvider({
-    bucket: 'bucket',
-    region: 'us-east-1',
-    endpoint,
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'k', secretAccessKey: 's' },
-    keyPrefix: '',
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    presignTtlSeconds: 3600,
-    timeoutMs: DEADLINE_MS,
-  });
-}
-
 /** Waits (up to 2 s) for `sockets` to be empty: the connection's end as the storage sees it. */
 async function closed(sockets: Set<Socket>): Promise<number> {
   for (let waited = 0; sockets.size > 0 && waited < 2000; waited += 20) await sleep(20);
@@ -98,7 +82,7 @@ describe('An S3 read behind the deadline, aborted by its caller', () => {
 
   it("ends a GetObject with no answer yet at the caller's abort: its connection closed, counted aborted", async () => {
     const s3 = await holdingS3(() => false);
-    const provider = providerAt(s3.endpoint);
+    const provider = s3ProviderAt(s3.endpoint, { timeoutMs: DEADLINE_MS });
     const turns = (provider as unknown as { turns: CallTurns }).turns;
     const metrics = new Metrics();
     const storage = measuredStorage(deadlineStorage(provider, DEADLINE_MS), metrics);
@@ -135,7 +119,7 @@ describe('An S3 read behind the deadline, aborted by its caller', () => {
 
   it("ends a stalled body being spooled at the making's abort: its connection closed, nothing left in the spool", async () => {
     const s3 = await holdingS3(() => true);
-    const provider = providerAt(s3.endpoint);
+    const provider = s3ProviderAt(s3.endpoint, { timeoutMs: DEADLINE_MS });
     const metrics = new Metrics();
     const storage = measuredStorage(deadlineStorage(provider, DEADLINE_MS), metrics);
     const config = { DATA_DIR: join(root, 'data') };

@@ -9,6 +9,7 @@ import { deadlineStorage, StorageTimeoutError } from './deadline.storage-provide
 import { AbortMultipartUploadCommand } from '@aws-sdk/client-s3';
 import type { CallTurns } from './s3-calls';
 import { S3StorageProvider } from './s3.storage-provider';
+import { s3ProviderAt as providerAt } from '../../../test/support/s3-provider';
 
 /** Starts `server` on a free loopback port, its connections kept in `sockets`; its URL. */
 async function listenTracked(server: Server, sockets = new Set<Socket>()): Promise<string> {
@@ -652,26 +653,6 @@ function recording<T extends object>(
 /** An S3 error answer. */
 function s3Error(code: string): string {
   return `<Error><Code>${code}</Code><Message>${code}</Message></Error>`;
-}
-
-/** The provider on a test endpoint of 127.0.0.1, bucket `bucket`, 1 s requests. */
-function providerAt(
-  endpoint: string,
-  extra: Partial<ConstructorParameters<typeof S3StorageProvider>[0]> = {},
-): S3StorageProvider {
-  return new S3StorageProvider({
-    bucket: 'bucket',
-    region: 'us-east-1',
-    endpoint,
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'k', secretAccessKey: 's' },
-    keyPrefix: '',
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    presignTtlSeconds: 3600,
-    timeoutMs: 1000,
-    ...extra,
-  });
 }
 
 /** A STORAGE_TIMEOUT_MS that no other timer of these tests has, so that its timers can be told. */
