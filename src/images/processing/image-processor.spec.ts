@@ -1075,6 +1075,31 @@ describe(ImageProcessor.name, () => {
         let opened: Promise<void> | undefined;
         return { file, open: () => (opened ??= letThrough()) };
       };
+      /** Whether `processor` refuses work now: every slot taken and its queue full. */
+      const refusing = (processor: ImageProcessor) => (): boolean => {
+        try {
+          processor.refuseIfBusy('process');
+          return false;
+        } catch {
+          return true;
+        }
+      };
+      /**
+       * A first transform of `held` (its file opens when the test lets it: it holds the processing
+       * slot meanwhile), and a second whose read has begun, hanging until `second.resolve`.
+       */
+      const heldThenReading = async (
+        processor: ImageProcessor,
+        held: { file: string },
+        release: (path: string) => Promise<void>,
+      ) => {
+        const first = processor.transformRead(() => Promise.resolve(held.file), release, spec);
+        first.catch(() => undefined);
+        const second = hungRead();
+        const secondDone = processor.transformRead(second.run, release, spec);
+        await eventually(() => second.began, 'the second read to begin', 5_000);
+        return { first, second, secondDone };
+      };
       /** The queues' depths as a scrape reads them, once `done` holds for them (5 s at most). */
       const queuesOnce = (metrics: Metrics, done: (queues: Queues) => boolean) =>
         eventuallyRead(
@@ -1161,12 +1186,8 @@ describe(ImageProcessor.name, () => {
         // The first, read, holds the processing slot (its file opens when a writer comes).
         const held = fifo();
         try {
-          const first = processor.transformRead(() => Promise.resolve(held.file), release, spec);
-          first.catch(() => undefined);
           // Its read slot was let go as its processing began: the second's read is done at once.
-          const second = hungRead();
-          const secondDone = processor.transformRead(second.run, release, spec);
-          await eventually(() => second.began, 'the second read to begin', 5_000);
+          const { first, second, secondDone } = await heldThenReading(processor, held, release);
           // The second, read and waiting for the processing slot, keeps the one read slot and
           // fills the one queue IMAGE_PROCESSING_QUEUE_LIMIT allows, for all that waits: a third
           // is refused unread, and so is any transform or upload now.
@@ -1209,18 +1230,7 @@ describe(ImageProcessor.name, () => {
         const held = fifo();
         try {
           const holding = processor.transform({ path: held.file }, spec).catch(() => undefined);
-          await eventually(
-            () => {
-              try {
-                processor.refuseIfBusy('process');
-                return false;
-              } catch {
-                return true;
-              }
-            },
-            'the slot taken',
-            5_000,
-          );
+          await eventually(refusing(processor), 'the slot taken', 5_000);
           const read = hungRead();
           const error = await rejection(
             processor.transformRead(read.run, () => Promise.resolve(), spec),
@@ -1248,20 +1258,8 @@ describe(ImageProcessor.name, () => {
         const release = () => Promise.resolve();
         const held = fifo();
         try {
-          const first = processor.transformRead(() => Promise.resolve(held.file), release, spec);
-          first.catch(() => undefined);
-          const second = hungRead();
-          const secondDone = processor.transformRead(second.run, release, spec);
-          await eventually(() => second.began, 'the second read to begin', 5_000);
-          const full = () => {
-            try {
-              processor.refuseIfBusy('process');
-              return false;
-            } catch {
-              return true;
-            }
-          };
-          await eventually(full, 'the first in the slot', 5_000);
+          const { first, second, secondDone } = await heldThenReading(processor, held, release);
+          await eventually(refusing(processor), 'the first in the slot', 5_000);
           // Read while the first holds the slot: it waits for it, its read not thrown away.
           second.resolve(write('read-twice.png', image));
           // Work arriving now is refused, unread: the processor is full.
