@@ -427,10 +427,12 @@ describe('S3StorageProvider uploading in parts', () => {
 
   it('aborts a failed upload at the first turn given back, never refused as busy', async () => {
     partStatus = 400;
-    // Two calls of 900 ms come as the upload's last part is sent: the abort that follows would
-    // wait for both, past the 1 s a call waits for a turn.
-    headMs = 900;
-    const provider = providerAt(endpoint, { maxSockets: 1, timeoutMs: 1000 });
+    // Two calls of 1.4 s come as the upload's last part is sent: the abort that follows would
+    // wait for both, past the 2.4 s a call waits for a turn. Served first, it waits for the first
+    // only, 1 s within its own deadline (it had 0.1 s with calls of 0.9 s and a deadline of 1 s,
+    // and was given up under a load average of 16).
+    headMs = 1400;
+    const provider = providerAt(endpoint, { maxSockets: 1, timeoutMs: 2400 });
     const turns = (provider as unknown as { turns: CallTurns }).turns;
     let others: Promise<PromiseSettledResult<boolean>[]> = Promise.resolve([]);
     onRequest = (kind, part) => {
@@ -448,8 +450,8 @@ describe('S3StorageProvider uploading in parts', () => {
       expect((failure as Error).message).toMatch(/InvalidPart, HTTP 400/);
       expect(seen.aborted).toBe(1);
       // The first call waited for the part and the abort only. The second waited for the first's
-      // 900 ms too, close to its 1 s: on a loaded machine it may be refused as busy, as any call
-      // waiting past its second is (it failed this test once so).
+      // 1.4 s too, closer to its 2.4 s: on a loaded machine it may be refused as busy, as any call
+      // waiting past its deadline is (it failed this test once so).
       const [first, second] = await others;
       expect(first).toEqual({ status: 'fulfilled', value: true });
       if (second.status === 'rejected') {
