@@ -1,7 +1,9 @@
 // Runs before `npm start`: builds dist/ when it is missing or older than any source file, so that
-// `npm install && npm start` works on a fresh clone and never serves stale code. What
-// `npm run build` does: the service (nest build, which empties dist/ first), then the console
-// (Vite, into dist/console) on the client generated from openapi.json into .tmp/sdk.
+// `npm install && npm start` works on a fresh clone and never serves stale code. With `--always`
+// it is `npm run build`, which builds whatever the stamp says. The build: the service (nest build,
+// which empties dist/ first), then the console (Vite, into dist/console) on the client generated
+// from openapi.json into .tmp/sdk; then the stamp, so that what runs next (`npm start`, the
+// OpenAPI check, the tests' set-up) does not build it all again.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,11 +37,14 @@ const complete = ['src/main.js', 'console/index.html'].every((file) =>
   existsSync(join('dist', file)),
 );
 // No sources at all (the Docker image: dist/ alone, built in its build stage): nothing to build.
-if (complete && (built >= sources || !existsSync('src'))) process.exit(0);
+const always = process.argv.includes('--always');
+if (!always && complete && (built >= sources || !existsSync('src'))) process.exit(0);
 
 // On stderr, build output included: stdout belongs to the command this runs before (`npm run
 // cli -- reset-password` prints JSON there, which a script reads).
-console.error(built ? 'Sources changed since the last build; rebuilding…' : 'Building…');
+if (!always) {
+  console.error(built ? 'Sources changed since the last build; rebuilding…' : 'Building…');
+}
 const run = (...args) =>
   execFileSync(process.execPath, args, { stdio: ['ignore', process.stderr, 'inherit'] });
 run(join('node_modules', '@nestjs', 'cli', 'bin', 'nest.js'), 'build');
