@@ -109,6 +109,20 @@ export function tooManySvgUses(limit: number): AppError {
   );
 }
 
+/**
+ * An SVG that librsvg stopped rendering at its limit of referenced elements (MAX_SVG_DRAWN, its
+ * own 500,000): through `<use>` drawn again by a pattern, a mask or a marker, which the count of
+ * `<use>` before rendering does not follow.
+ */
+export function tooManySvgReferences(limit: number): AppError {
+  return new AppError(
+    'image_too_complex',
+    `The SVG refers to its own elements more than ${limit} times (through <use>, patterns, ` +
+      'masks, markers and the like), more than its renderer follows.',
+    [{ field: 'image', message: `refers to its elements more than ${limit} times` }],
+  );
+}
+
 /** An SVG whose check outgrew the sanitiser's heap (see SVG_SANITIZER_HEAP_MB). */
 export function svgTooMuchMemory(heapMb: number): AppError {
   return new AppError(

@@ -1531,6 +1531,45 @@ describe(ImageProcessor.name, () => {
       );
     });
 
+    it("refuses an SVG that reaches librsvg's limit of referenced elements through a pattern, a mask or a marker as image_too_complex", async () => {
+      // Each draws the 1,000 <use> its pattern, mask or marker holds, once per element painted,
+      // masked or marked: 501,000 references, past librsvg's 500,000. The <use> count before
+      // rendering does not see them (what <defs> holds is drawn only where referred to), and
+      // librsvg's refusal had been answered as a corrupt file (400 invalid_image).
+      const limited = new ImageProcessor(validateEnv({ SVG_RENDER_TIMEOUT_MS: '60000' }));
+      const svg = (defs: string, body: string): Buffer =>
+        Buffer.from(
+          '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">' +
+            `<defs><g id="r"/>${defs}</defs>${body}</svg>`,
+        );
+      const uses = '<use href="#r"/>'.repeat(1000);
+      const fanOuts = {
+        pattern: svg(
+          `<pattern id="p" width="1" height="1" patternUnits="userSpaceOnUse">${uses}</pattern>`,
+          '<rect width="1" height="1" fill="url(#p)"/>'.repeat(501),
+        ),
+        mask: svg(
+          `<mask id="m">${uses}</mask>`,
+          '<rect width="1" height="1" mask="url(#m)"/>'.repeat(501),
+        ),
+        marker: svg(
+          `<marker id="k">${uses}</marker>`,
+          `<path d="M0 0${' L1 1'.repeat(501)}" marker-mid="url(#k)"/>`,
+        ),
+      };
+      for (const [kind, bytes] of Object.entries(fanOuts)) {
+        const error = await rejection(limited.process(write(`${kind}.svg`, bytes)));
+        expect({ kind, code: error.code, detail: error.message, errors: error.errors }).toEqual({
+          kind,
+          code: 'image_too_complex',
+          detail:
+            'The SVG refers to its own elements more than 500000 times (through <use>, ' +
+            'patterns, masks, markers and the like), more than its renderer follows.',
+          errors: [{ field: 'image', message: 'refers to its elements more than 500000 times' }],
+        });
+      }
+    }, 120_000);
+
     it("refuses an SVG whose check outgrows the sanitiser worker's heap as image_too_complex", async () => {
       // The worker as started, with a 4 MiB heap instead of SVG_SANITIZER_HEAP_MB.
       const threads =

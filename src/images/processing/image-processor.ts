@@ -42,6 +42,7 @@ import {
   tooManyScans,
   tooComplex,
   svgTooMuchMemory,
+  tooManySvgReferences,
   tooManySvgUses,
   tooMuchSvgMarkup,
   tooWideForAvif,
@@ -605,7 +606,8 @@ export class ImageProcessor {
 
   /**
    * An SVG's pixels, rendered in a child process: killed past SVG_RENDER_TIMEOUT_MS or
-   * SVG_RENDER_MAX_BYTES (400 image_too_complex). Like every other format, the pixel count is
+   * SVG_RENDER_MAX_BYTES, or stopped at librsvg's limit of referenced elements (400
+   * image_too_complex). Like every other format, the pixel count is
    * checked before rendering (the child measures, then renders only within MAX_IMAGE_PIXELS).
    */
   private async rasterise(
@@ -614,6 +616,7 @@ export class ImageProcessor {
   ): Promise<{ pixels: Pixels; header: ImageHeader }> {
     const rendered = await renderSvg(svg, this.svgLimits, signal).catch((error: unknown) => {
       if (!(error instanceof SvgRenderError)) throw error;
+      if (error.reason === 'references') throw tooManySvgReferences(MAX_SVG_DRAWN);
       if (error.reason !== 'unreadable') this.metrics.countSvgRenderStopped(error.reason);
       if (error.reason === 'timeout') {
         throw tooComplex('timeout', `${this.svgLimits.timeoutMs / 1000} s`);

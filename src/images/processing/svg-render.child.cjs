@@ -12,7 +12,8 @@
  * Out: stdout the byte 'R' once sharp is loaded (the render's deadline starts there), then a
  *      4-byte big-endian length, the header as JSON (width, height, channels), then,
  *      when width × height is within the limit, the raw pixels (sRGB, row by row). Exit code 0;
- *      any other exit means the SVG could not be rendered (a message on stderr).
+ *      any other exit means the SVG could not be rendered (a message on stderr): 3 when librsvg
+ *      stopped at its limit of referenced elements (see TOO_MANY_REFERENCES), 2 otherwise.
  */
 // The service going away (killed, crashed) must not leave a render running: checked from the
 // start (the service may die before this line runs), against the pid it gave, not the parent found
@@ -73,10 +74,19 @@ async function main() {
   if (pixels) await write(pixels);
 }
 
+/**
+ * librsvg's refusal of an SVG that refers to its elements more than 500,000 times (its
+ * MAX_REFERENCED_ELEMENTS: through <use>, and <use> drawn again by a pattern, mask or marker),
+ * as libvips passes it on: "SVG rendering failed\nglib: exceeded more than 500000 referenced
+ * elements" (librsvg 2.63).
+ */
+const TOO_MANY_REFERENCES = /exceeded more than \d+ referenced elements/;
+
 main().then(
   () => process.exit(0),
   (error) => {
-    process.stderr.write(String((error && error.message) || error).slice(0, 500));
-    process.exit(2);
+    const message = String((error && error.message) || error);
+    process.stderr.write(message.slice(0, 500));
+    process.exit(TOO_MANY_REFERENCES.test(message) ? 3 : 2);
   },
 );

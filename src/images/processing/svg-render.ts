@@ -38,8 +38,11 @@ export interface SvgRendered {
   data?: Buffer;
 }
 
-/** Why a render was given up: too slow, too big in memory, or an SVG librsvg could not read. */
-export type SvgRenderFailure = 'timeout' | 'memory' | 'unreadable';
+/**
+ * Why a render was given up: too slow, too big in memory, past librsvg's limit of referenced
+ * elements (`references`), or an SVG librsvg could not read.
+ */
+export type SvgRenderFailure = 'timeout' | 'memory' | 'references' | 'unreadable';
 
 export class SvgRenderError extends Error {
   override name = 'SvgRenderError';
@@ -51,6 +54,8 @@ export class SvgRenderError extends Error {
 
 const CHILD = join(__dirname, 'svg-render.child.cjs');
 const CANCELLED = 'The SVG render was cancelled';
+/** The child's exit code when librsvg stops at its limit of referenced elements. */
+const TOO_MANY_REFERENCES = 3;
 /** The child's exit code when librsvg cannot read or render the SVG. */
 const RENDER_FAILED = 2;
 /** The byte the child sends first, once Node has started and sharp is loaded. */
@@ -126,6 +131,7 @@ export function renderSvg(
         const rendered = parseOutput(output(), limits.maxPixels);
         return rendered ? resolve(rendered) : reject(new SvgRenderError('unreadable'));
       }
+      if (code === TOO_MANY_REFERENCES) return reject(new SvgRenderError('references'));
       // librsvg refused the SVG (2), or died on it (a signal: an abort, the kernel's OOM killer).
       if (code === RENDER_FAILED || killSignal) return reject(new SvgRenderError('unreadable'));
       // The child did not run: its script or sharp missing from the build, a broken install.
