@@ -11,6 +11,19 @@ export function invalidImage(): AppError {
 }
 
 /**
+ * An SVG whose width or height, rounded to whole pixels as librsvg renders it, is none: under half
+ * a pixel (width="0.4"), not a corrupt file.
+ */
+export function svgUnderOnePixel(): AppError {
+  return new AppError(
+    'invalid_image',
+    'The SVG renders smaller than 1 pixel: its width or height comes to less than half a pixel ' +
+      '(1 px is 1 user unit, at 72 dpi). Give it a width and height of at least 1.',
+    [{ field: 'image', message: 'renders smaller than 1 pixel' }],
+  );
+}
+
+/**
  * A JPEG whose compressed data stops, or is damaged, before its last row: the decoder would fill
  * the rest with grey (a file cut short, then closed with an end marker, decodes "whole").
  */

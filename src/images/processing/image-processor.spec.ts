@@ -1570,6 +1570,38 @@ describe(ImageProcessor.name, () => {
       }
     }, 120_000);
 
+    it('refuses an SVG whose size comes to less than a pixel, saying so', async () => {
+      // librsvg rounds its size to whole pixels: under half a pixel wide or high (0.4, 0.1 mm, a
+      // viewBox of 0.4 without width and height) is none, which libvips calls "bad dimensions";
+      // it had been answered "truncated or corrupt", of a well-formed file.
+      const tiny = [
+        'width="0.4" height="10"',
+        'width="10" height="0.4"',
+        'width="0.1mm" height="10"',
+        'viewBox="0 0 0.4 0.4"',
+      ];
+      for (const size of tiny) {
+        const svg = Buffer.from(
+          `<svg xmlns="http://www.w3.org/2000/svg" ${size}><rect width="1" height="1"/></svg>`,
+        );
+        const error = await rejection(processor().process(write('tiny.svg', svg)));
+        expect({ size, code: error.code, detail: error.message, errors: error.errors }).toEqual({
+          size,
+          code: 'invalid_image',
+          detail:
+            'The SVG renders smaller than 1 pixel: its width or height comes to less than half ' +
+            'a pixel (1 px is 1 user unit, at 72 dpi). Give it a width and height of at least 1.',
+          errors: [{ field: 'image', message: 'renders smaller than 1 pixel' }],
+        });
+      }
+      // 0.6 rounds to 1: a 1×1 image.
+      const small = Buffer.from(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="0.6" height="0.6"><rect width="1" height="1"/></svg>',
+      );
+      const made = await processor().process(write('small.svg', small));
+      expect(made.original).toMatchObject({ format: 'svg', width: 1, height: 1 });
+    });
+
     it("refuses an SVG whose check outgrows the sanitiser worker's heap as image_too_complex", async () => {
       // The worker as started, with a 4 MiB heap instead of SVG_SANITIZER_HEAP_MB.
       const threads =

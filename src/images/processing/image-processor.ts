@@ -37,6 +37,7 @@ import {
   incompleteJpeg,
   invalidImage,
   serverBusy,
+  svgUnderOnePixel,
   tooManyFramePixels,
   tooManyPixels,
   tooManyScans,
@@ -617,6 +618,7 @@ export class ImageProcessor {
     const rendered = await renderSvg(svg, this.svgLimits, signal).catch((error: unknown) => {
       if (!(error instanceof SvgRenderError)) throw error;
       if (error.reason === 'references') throw tooManySvgReferences(MAX_SVG_DRAWN);
+      if (error.reason === 'subpixel') throw svgUnderOnePixel();
       if (error.reason !== 'unreadable') this.metrics.countSvgRenderStopped(error.reason);
       if (error.reason === 'timeout') {
         throw tooComplex('timeout', `${this.svgLimits.timeoutMs / 1000} s`);

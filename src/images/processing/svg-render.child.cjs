@@ -13,7 +13,8 @@
  *      4-byte big-endian length, the header as JSON (width, height, channels), then,
  *      when width × height is within the limit, the raw pixels (sRGB, row by row). Exit code 0;
  *      any other exit means the SVG could not be rendered (a message on stderr): 3 when librsvg
- *      stopped at its limit of referenced elements (see TOO_MANY_REFERENCES), 2 otherwise.
+ *      stopped at its limit of referenced elements (see TOO_MANY_REFERENCES), 4 when the SVG's
+ *      size comes to less than a pixel (see UNDER_ONE_PIXEL), 2 otherwise.
  */
 // The service going away (killed, crashed) must not leave a render running: checked from the
 // start (the service may die before this line runs), against the pid it gave, not the parent found
@@ -81,12 +82,23 @@ async function main() {
  * elements" (librsvg 2.63).
  */
 const TOO_MANY_REFERENCES = /exceeded more than \d+ referenced elements/;
+/**
+ * libvips' refusal of an SVG whose width or height, rounded to whole pixels, is none (under half a
+ * pixel: width="0.4", 0.1mm, a viewBox of 0.4 with no size), as sharp passes it on: "Input buffer
+ * has corrupt header: svgload_buffer: bad dimensions" (libvips 8.18).
+ */
+const UNDER_ONE_PIXEL = /svgload\w*: bad dimensions/;
+
+function exitCode(message) {
+  if (TOO_MANY_REFERENCES.test(message)) return 3;
+  return UNDER_ONE_PIXEL.test(message) ? 4 : 2;
+}
 
 main().then(
   () => process.exit(0),
   (error) => {
     const message = String((error && error.message) || error);
     process.stderr.write(message.slice(0, 500));
-    process.exit(TOO_MANY_REFERENCES.test(message) ? 3 : 2);
+    process.exit(exitCode(message));
   },
 );

@@ -95,13 +95,16 @@ describe(renderSvg.name, () => {
 
   it.each([
     ['not XML', Buffer.from('not an svg at all')],
-    [
-      'an SVG without a size librsvg can read',
-      Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="0"/>'),
-    ],
     ['nothing', Buffer.alloc(0)],
   ])('answers unreadable for %s', async (_name, input) => {
     expect((await failure(renderSvg(input, LIMITS))).reason).toBe('unreadable');
+  });
+
+  it.each([
+    ['width="0"', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="0"/>')],
+    ['height="0.4"', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" height="0.4"/>')],
+  ])('answers subpixel for an SVG of %s: none of its size is a whole pixel', async (_n, input) => {
+    expect((await failure(renderSvg(input, LIMITS))).reason).toBe('subpixel');
   });
 
   it('renders several SVGs at once, each in its own process', async () => {

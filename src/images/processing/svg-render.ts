@@ -40,9 +40,9 @@ export interface SvgRendered {
 
 /**
  * Why a render was given up: too slow, too big in memory, past librsvg's limit of referenced
- * elements (`references`), or an SVG librsvg could not read.
+ * elements (`references`), a size under one pixel (`subpixel`), or an SVG librsvg could not read.
  */
-export type SvgRenderFailure = 'timeout' | 'memory' | 'references' | 'unreadable';
+export type SvgRenderFailure = 'timeout' | 'memory' | 'references' | 'subpixel' | 'unreadable';
 
 export class SvgRenderError extends Error {
   override name = 'SvgRenderError';
@@ -56,6 +56,8 @@ const CHILD = join(__dirname, 'svg-render.child.cjs');
 const CANCELLED = 'The SVG render was cancelled';
 /** The child's exit code when librsvg stops at its limit of referenced elements. */
 const TOO_MANY_REFERENCES = 3;
+/** The child's exit code when the SVG's width or height comes to less than a pixel. */
+const UNDER_ONE_PIXEL = 4;
 /** The child's exit code when librsvg cannot read or render the SVG. */
 const RENDER_FAILED = 2;
 /** The byte the child sends first, once Node has started and sharp is loaded. */
@@ -132,6 +134,7 @@ export function renderSvg(
         return rendered ? resolve(rendered) : reject(new SvgRenderError('unreadable'));
       }
       if (code === TOO_MANY_REFERENCES) return reject(new SvgRenderError('references'));
+      if (code === UNDER_ONE_PIXEL) return reject(new SvgRenderError('subpixel'));
       // librsvg refused the SVG (2), or died on it (a signal: an abort, the kernel's OOM killer).
       if (code === RENDER_FAILED || killSignal) return reject(new SvgRenderError('unreadable'));
       // The child did not run: its script or sharp missing from the build, a broken install.
