@@ -1570,6 +1570,35 @@ describe(ImageProcessor.name, () => {
       }
     }, 120_000);
 
+    it('takes an SVG whose root is namespace-prefixed (<s:svg xmlns:s=...>), stored unprefixed', async () => {
+      // Valid SVG (XML namespaces: the prefix is the author's), which some tools write: it had
+      // been refused as "not a JPEG, PNG, GIF, WebP, AVIF, BMP or SVG image", of an SVG.
+      const prefixed = Buffer.from(
+        '<?xml version="1.0"?>\n<s:svg xmlns:s="http://www.w3.org/2000/svg" ' +
+          'xmlns:xlink="http://www.w3.org/1999/xlink" width="20" height="10">' +
+          '<s:defs><s:rect id="r" width="20" height="10" fill="red"/></s:defs>' +
+          '<s:use xlink:href="#r"/></s:svg>',
+      );
+      const made = await processor().process(write('prefixed.svg', prefixed));
+      expect(made.original).toMatchObject({ format: 'svg', width: 20, height: 10 });
+      // Written with the SVG namespace as the default, as libvips (and every viewer) reads it.
+      expect(made.original.buffer.toString('utf8')).toBe(
+        '<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" ' +
+          'xmlns:xlink="http://www.w3.org/1999/xlink" width="20" height="10">' +
+          '<defs><rect id="r" width="20" height="10" fill="red"/></defs>' +
+          '<use xlink:href="#r"/></svg>',
+      );
+      const { data } = await sharp(made.renditions.thumb.buffer)
+        .raw()
+        .toBuffer({ resolveWithObject: true });
+      expect([...data.subarray(0, 3)]).toEqual([255, 0, 0]);
+      // A prefix bound to another namespace is no SVG: refused as the type it is not.
+      const other = Buffer.from('<s:svg xmlns:s="http://example.com/not-svg" width="20"/>');
+      const error = await rejection(processor().process(write('other.svg', other)));
+      expect(error).toMatchObject({ code: 'unsafe_svg' });
+      expect(error.message).toContain('root element must be');
+    });
+
     it('refuses an SVG whose size comes to less than a pixel, saying so', async () => {
       // librsvg rounds its size to whole pixels: under half a pixel wide or high (0.4, 0.1 mm, a
       // viewBox of 0.4 without width and height) is none, which libvips calls "bad dimensions";

@@ -71,6 +71,10 @@ describe(detectImageType.name, () => {
       'with a DOCTYPE (then refused by the sanitiser)',
       '<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd">\n<svg xmlns="http://www.w3.org/2000/svg"/>',
     ],
+    [
+      'whose root is namespace-prefixed',
+      '<?xml version="1.0"?>\n<svg:svg xmlns:svg="http://www.w3.org/2000/svg"/>',
+    ],
   ])('still takes an SVG %s as SVG', async (_name, svg) => {
     await expect(detectImageType(write('x.svg', Buffer.from(svg)))).resolves.toBe('image/svg+xml');
   });

@@ -103,8 +103,11 @@ const SNIFFED_BYTES = 4096;
  */
 const PROLOG_ITEM = /^\s*(?:<\?[\s\S]*?\?>|<!--[\s\S]*?-->|<!DOCTYPE[^>[]*(?:\[[\s\S]*?\]\s*)?>)/i;
 
+/** A root element named svg, with a namespace prefix or without (`<svg:svg xmlns:svg="...">`). */
+const SVG_ROOT = /^\s*<(?:[A-Za-z_][\w.-]*:)?svg[\s>/]/i;
+
 /**
- * Markup whose root element, near the top, is <svg>; the sanitiser then decides whether it is
+ * Markup whose root element, near the top, is <svg> (or <prefix:svg>); the sanitiser then decides whether it is
  * safe. A page whose root is another element (a web page saved as .jpg, with an inline SVG
  * icon) is no SVG: it is refused as an unsupported type, not as an unsafe SVG.
  */
@@ -115,7 +118,7 @@ function svgHead(head: Buffer): boolean {
   for (let item = PROLOG_ITEM.exec(text); item; item = PROLOG_ITEM.exec(text)) {
     text = text.slice(item[0].length);
   }
-  return /^\s*<svg[\s>/]/i.test(text);
+  return SVG_ROOT.test(text);
 }
 
 /**

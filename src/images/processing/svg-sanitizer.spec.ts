@@ -304,6 +304,47 @@ describe(sanitizeSvg.name, () => {
     expect(() => sanitizeSvg(svg('<script/>'))).toThrow(/script/);
   });
 
+  describe('a namespace-prefixed root (<s:svg xmlns:s="...">)', () => {
+    const prefixed = (body: string, rootAttributes = '') =>
+      Buffer.from(
+        `<?xml version="1.0"?><!-- c --><s:svg xmlns:s="${SVG_NS}" ${XLINK}${rootAttributes}>${body}</s:svg>`,
+      );
+
+    it('is written with the SVG namespace as the default, comments dropped, CDATA as text, stable', () => {
+      const input = prefixed(
+        '<s:g id="a"><!-- note --><s:rect width="1" height="1" s:extra="x"/></s:g>' +
+          '<s:use xlink:href="#a"/><s:text xml:space="preserve"><![CDATA[1 < 2]]></s:text>',
+        ' width="10"',
+      );
+      const output = sanitizeSvg(input).toString('utf8');
+      expect(output).toBe(
+        `<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="${SVG_NS}" ${XLINK} width="10">` +
+          `<g id="a"><rect width="1" height="1" xmlns:s="${SVG_NS}" s:extra="x"/></g>` +
+          '<use xlink:href="#a"/><text xml:space="preserve">1 &lt; 2</text></svg>',
+      );
+      expect(sanitizeSvg(Buffer.from(output)).toString('utf8')).toBe(output);
+    });
+
+    it('is checked as any SVG: a prefixed script, event handler or foreign element is refused', () => {
+      expect(outcome(prefixed('<s:script/>'))).toBe('script');
+      expect(outcome(prefixed('<s:rect onclick="x()"/>'))).toBe('event_handler');
+      expect(outcome(prefixed('<s:foreignObject/>'))).toBe('foreign_object');
+      expect(outcome(prefixed('<h:p xmlns:h="http://www.w3.org/1999/xhtml"/>'))).toBe(
+        'disallowed_element',
+      );
+    });
+
+    it('cannot move an element out of the SVG namespace by a default declaration of its own', () => {
+      // <s:g xmlns="other"> is an SVG element; written unprefixed, its declaration must not go
+      // with it (it would put the <g> in "other").
+      const output = sanitizeSvg(
+        prefixed('<s:g xmlns="http://example.com/other"><s:rect width="1"/></s:g>'),
+      ).toString('utf8');
+      expect(output).toContain('<g><rect width="1"/></g>');
+      expect(output).not.toContain('example.com');
+    });
+  });
+
   describe('elements drawn through <use>', () => {
     /** `levels` nested groups, each drawing the one before `fanOut` times. */
     const fanning = (levels: number, fanOut: number, href = 'href') =>

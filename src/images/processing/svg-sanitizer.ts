@@ -39,6 +39,7 @@ export class SvgRejectedError extends Error {
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const XLINK_NS = 'http://www.w3.org/1999/xlink';
+const XMLNS_NS = 'http://www.w3.org/2000/xmlns/';
 
 /**
  * More elements and attributes than this is refused before parsing: the tree is held whole, some
@@ -288,6 +289,7 @@ function checkDocument(doc: Document): Element {
     }
   }
   const root = doc.documentElement;
+  // Its prefix, if any, is the author's (<s:svg xmlns:s="...">): the namespace is what counts.
   if (!root || root.localName !== 'svg' || root.namespaceURI !== SVG_NS) {
     reject('malformed', `root element must be <svg xmlns="${SVG_NS}">`);
   }
@@ -429,6 +431,33 @@ function cleanNode(doc: Document): {
   return { filter, left: () => leftOut };
 }
 
+/**
+ * A copy of `el` (checked) with every element in the SVG namespace as the default one, unprefixed:
+ * `<s:svg xmlns:s="...">` is valid SVG, which some tools write, but libvips (which looks for
+ * `<svg` in the first bytes) does not recognise it as SVG, nor do some viewers. Comments and
+ * processing instructions are left out, CDATA written as text, as the serialiser's filter does
+ * (see `cleanNode`). Namespace declarations of the SVG namespace and default ones go (the root
+ * declares the default); others stay, as the serialiser adds any an attribute's prefix needs.
+ * Recursive, to MAX_DEPTH at most (checked).
+ */
+function unprefixed(doc: Document, el: Element, root = true): Element {
+  const out = doc.createElementNS(SVG_NS, el.localName ?? el.nodeName);
+  if (root) out.setAttributeNS(XMLNS_NS, 'xmlns', SVG_NS);
+  for (const attr of Array.from(el.attributes)) {
+    const declaration = attr.namespaceURI === XMLNS_NS;
+    if (declaration && (attr.name === 'xmlns' || attr.value === SVG_NS)) continue;
+    out.setAttributeNS(attr.namespaceURI, attr.name, attr.value);
+  }
+  for (let child = el.firstChild; child; child = child.nextSibling) {
+    if (child.nodeType === ELEMENT_NODE) out.appendChild(unprefixed(doc, child as Element, false));
+    if (child.nodeType === TEXT_NODE || child.nodeType === CDATA_SECTION_NODE) {
+      const text = (child as CharacterData).data.replace(/\r\n?/g, '\n');
+      out.appendChild(doc.createTextNode(text));
+    }
+  }
+  return out;
+}
+
 function serialise(node: XmlNode, nodeFilter?: (node: XmlNode) => XmlNode | null): string {
   try {
     return new XMLSerializer().serializeToString(node, { requireWellFormed: true, nodeFilter });
@@ -445,6 +474,9 @@ function sanitizeText(text: string): string {
   const clean = cleanNode(doc);
   const root = checkDocument(doc);
   checkUseFanOut(root);
+  // A prefixed root (<s:svg>) is written unprefixed, once: the output's root never is.
+  if (root.prefix)
+    return `<?xml version="1.0" encoding="UTF-8"?>\n${serialise(unprefixed(doc, root))}`;
   let serialised = serialise(root, clean.filter);
   // An element whose only children were left out is written <g></g>: written again from a parse
   // of its own, it is <g/>, as the stability check below reads it back.
