@@ -1658,6 +1658,80 @@ describe(ImageProcessor.name, () => {
       }
     });
 
+    it("sizes the sanitiser worker's heap by MAX_UPLOAD_BYTES: 256 MiB to 15 MiB, 4 MiB more a MiB beyond", async () => {
+      // It had been 256 MiB whatever MAX_UPLOAD_BYTES: a 200 MB SVG outgrew it, and a worker that
+      // outgrows its heap by more than V8's last allowance in one allocation (a long string)
+      // takes the whole process down, not the worker alone.
+      const threads =
+        jest.requireActual<typeof import('node:worker_threads')>('node:worker_threads');
+      const RealWorker = threads.Worker;
+      const heaps: (number | undefined)[] = [];
+      const spy = jest.spyOn(threads, 'Worker').mockImplementation((file, options) => {
+        heaps.push(options?.resourceLimits?.maxOldGenerationSizeMb);
+        return new RealWorker(file, options);
+      });
+      try {
+        const logo = Buffer.from(
+          '<svg xmlns="http://www.w3.org/2000/svg" width="20" height="10"><rect width="20" height="10"/></svg>',
+        );
+        for (const maxUploadBytes of [1024, 15 * 1024 ** 2, 15 * 1024 ** 2 + 1, 64 * 1024 ** 2]) {
+          const config = validateEnv({ MAX_UPLOAD_BYTES: String(maxUploadBytes) });
+          await new ImageProcessor(config).process(write('logo.svg', logo));
+        }
+        expect(heaps).toEqual([256, 256, 260, 452]);
+      } finally {
+        spy.mockRestore();
+      }
+    });
+
+    it("stops an upload's SVG check, then its render, at once when the upload is aborted", async () => {
+      const threads =
+        jest.requireActual<typeof import('node:worker_threads')>('node:worker_threads');
+      const RealWorker = threads.Worker;
+      const exited: Promise<number>[] = [];
+      const spy = jest.spyOn(threads, 'Worker').mockImplementation((file, options) => {
+        const worker = new RealWorker(file, options);
+        exited.push(new Promise((resolve) => worker.once('exit', resolve)));
+        return worker;
+      });
+      const processor = new ImageProcessor(validateEnv({ SVG_RENDER_TIMEOUT_MS: '30000' }));
+      try {
+        // 99,990 elements: half a second to more than one of the worker's CPU.
+        const crowded = Buffer.from(
+          `<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">${'<g/>'.repeat(99_985)}</svg>`,
+        );
+        const checking = new AbortController();
+        const check = processor
+          .process(write('crowded.svg', crowded), { renditions: true, signal: checking.signal })
+          .catch((error: unknown) => error);
+        await eventually(async () => exited.length > 0, 'the check to start', 10_000);
+        const gone = new Error('the client has gone');
+        const abortedAt = performance.now();
+        checking.abort(gone);
+        // Before, the check ran to its end, then the render, for an upload nobody waited for.
+        await expect(check).resolves.toBe(gone);
+        await exited[0];
+        expect(performance.now() - abortedAt).toBeLessThan(400);
+      } finally {
+        spy.mockRestore();
+      }
+      // Its render, once checked: the child is killed, not left to its deadline (30 s).
+      const slow = Buffer.from(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="200" height="100">' +
+          `<text y="20">${'x'.repeat(40_000)}</text></svg>`,
+      );
+      const rendering = new AbortController();
+      const render = processor
+        .process(write('slow.svg', slow), { renditions: true, signal: rendering.signal })
+        .catch((error: unknown) => error);
+      const renders = () => childProcesses(process.pid, 'svg-render.child.cjs');
+      await eventually(async () => renders().length > 0, 'the render to start', 20_000);
+      const gone = new Error('the client has gone');
+      rendering.abort(gone);
+      await expect(render).resolves.toBe(gone);
+      expect(renders()).toEqual([]);
+    }, 60_000);
+
     it('refuses an SVG larger than MAX_IMAGE_PIXELS before rendering it', async () => {
       const limited = new ImageProcessor(validateEnv({ MAX_IMAGE_PIXELS: '1000' }));
       const big = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100"/>');

@@ -63,7 +63,7 @@ import {
 import { parseRenditionPresets, renditionSize, type RenditionPreset } from './rendition-presets';
 import { humanReadableSize } from './human-size';
 import { renderSvg, SvgRenderError, type SvgRenderLimits } from './svg-render';
-import { sanitizeSvgOffLoop, SvgTooMuchMemoryError } from './svg-sanitize';
+import { sanitizeSvgOffLoop, svgSanitizerHeapMb, SvgTooMuchMemoryError } from './svg-sanitize';
 import { MAX_SVG_DRAWN, MAX_SVG_MARKUP, SvgRejectedError } from './svg-sanitizer';
 
 export {
@@ -103,6 +103,12 @@ export interface ProcessOptions {
    * so that an upgrade does not fail the images it had taken.
    */
   stored?: boolean;
+  /**
+   * Aborted once nobody waits for the result (the upload's client has gone): an SVG's check (its
+   * worker thread) and render (its process) are then ended at once, the call rejected with the
+   * signal's reason. Other formats' work, short and in this process, runs to its end.
+   */
+  signal?: AbortSignal;
 }
 
 /** What the codec reads of an upload; an SVG's sanitised text, and its header read on rendering. */
@@ -162,6 +168,8 @@ export class ImageProcessor {
   private readonly reads: BoundedSemaphore;
   private readonly maxPixels: number;
   private readonly svgLimits: SvgRenderLimits;
+  /** The SVG sanitiser's worker heap, in MiB, for uploads of MAX_UPLOAD_BYTES. */
+  private readonly svgSanitizerHeapMb: number;
 
   constructor(
     @Inject(IMAGES_CONFIG) config: ImagesConfig,
@@ -190,6 +198,7 @@ export class ImageProcessor {
       timeoutMs: config.SVG_RENDER_TIMEOUT_MS,
       maxBytes: config.SVG_RENDER_MAX_BYTES,
     };
+    this.svgSanitizerHeapMb = svgSanitizerHeapMb(config.MAX_UPLOAD_BYTES);
     metrics.watchProcessingQueue(() => ({
       active: this.slots.active,
       queued: this.slots.queued,
@@ -433,7 +442,7 @@ export class ImageProcessor {
     }
     const upload = new UploadBytes(path);
     if (CHECKED_STRUCTURES.has(detected)) await this.checkStructure(upload, detected);
-    const source = await this.read(path, detected);
+    const source = await this.read(path, detected, wanted.signal);
     const header = source.header ?? (await readHeader(source.input));
     this.checkPixels(header, header.pages);
     await checkScans(header, () => upload.get(), !wanted.stored);
@@ -595,10 +604,10 @@ export class ImageProcessor {
   }
 
   /** The codec's input: the file itself, a sanitised SVG's rendering, or a BMP decoded here. */
-  private async read(path: string, detected: string): Promise<Source> {
+  private async read(path: string, detected: string, signal?: AbortSignal): Promise<Source> {
     if (detected === SVG_TYPE) {
-      const svg = await sanitize(await readFile(path));
-      const { pixels, header } = await this.rasterise(svg);
+      const svg = await sanitize(await readFile(path), this.svgSanitizerHeapMb, signal);
+      const { pixels, header } = await this.rasterise(svg, signal);
       return { input: { raw: pixels }, svg, header };
     }
     if (detected === BMP_TYPE) return { input: { raw: this.decodeBmp(await readFile(path)) } };
@@ -755,10 +764,13 @@ function rendition(out: Encoded): EncodedImage {
   };
 }
 
-/** The sanitised SVG, checked off the event loop (see sanitizeSvgOffLoop). */
-async function sanitize(input: Buffer): Promise<Buffer> {
+/**
+ * The sanitised SVG, checked off the event loop (see sanitizeSvgOffLoop) under a heap of `heapMb`
+ * MiB; ended at once, rejected with its reason, once `signal` aborts.
+ */
+async function sanitize(input: Buffer, heapMb: number, signal?: AbortSignal): Promise<Buffer> {
   try {
-    return await sanitizeSvgOffLoop(input);
+    return await sanitizeSvgOffLoop(input, { heapMb, signal });
   } catch (error) {
     if (error instanceof SvgRejectedError && error.reason === 'too_complex') {
       throw tooMuchSvgMarkup(MAX_SVG_MARKUP);
