@@ -1,6 +1,9 @@
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { filesBelow } from '../support/accounts';
+import { eventually } from '../support/eventually';
 import { noisyPng } from '../support/fixtures';
+import { childProcesses } from '../support/process';
 import { call, login } from '../support/http';
 import { multipart } from '../support/multipart';
 import { startTestApp, TEST_ADMIN } from '../support/test-app';
@@ -88,6 +91,48 @@ describe('Image processing under load', () => {
         expect.stringMatching(/original\.png$/),
       ]);
       expect(filesBelow(join(t.db.env.DATA_DIR, 'tmp', 'uploads'))).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("ends an SVG upload's render at once when its client leaves, leaving no process and no file", async () => {
+    const t = await startTestApp({ SVG_RENDER_TIMEOUT_MS: '30000' });
+    try {
+      const bearer = await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password);
+      const product = (
+        await call(t.app, 'POST', '/api/v1/products', { bearer }, { name: 'Left' })
+      ).json();
+      await t.app.listen({ port: 41210, host: '127.0.0.1' });
+      // 40,000 characters on one line: about 100 s of librsvg's time, its deadline 30 s.
+      const slow = Buffer.from(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="400" height="100">' +
+          `<text y="20">${'x'.repeat(40_000)}</text></svg>`,
+      );
+      const body = multipart({}, [{ data: slow, contentType: 'image/svg+xml' }]);
+      const sent = httpRequest({
+        host: '127.0.0.1',
+        port: 41210,
+        method: 'POST',
+        path: `/api/v1/products/${product.id}/images`,
+        headers: { ...body.headers, authorization: `Bearer ${bearer}` },
+      });
+      sent.on('error', () => undefined);
+      sent.end(body.payload);
+      const renders = () => childProcesses(process.pid, 'svg-render.child.cjs');
+      await eventually(() => renders().length > 0, 'the render to start', 20_000);
+      sent.destroy();
+      // Before, the render ran on to its deadline (30 s) for nobody, holding its slot.
+      await eventually(() => renders().length === 0, 'the render to be ended', 3_000);
+      await eventually(
+        () => filesBelow(join(t.db.env.DATA_DIR, 'tmp', 'uploads')).length === 0,
+        'the spooled upload to be removed',
+        3_000,
+      );
+      const listed = (
+        await call(t.app, 'GET', `/api/v1/products/${product.id}`, { bearer })
+      ).json();
+      expect(listed.image_count).toBe(0);
     } finally {
       await t.close();
     }

@@ -7,9 +7,10 @@ import {
   type PipeTransform,
   type Type,
 } from '@nestjs/common';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Observable } from 'rxjs';
 import { AppError } from '../errors/app.error';
+import { whileAnswered } from './client-gone';
 import { isMediaType } from './media-type';
 
 declare module 'fastify' {
@@ -31,9 +32,13 @@ const TAKES_MULTIPART = 'takes-multipart';
 
 type PipeArgument = Type<PipeTransform> | PipeTransform;
 
-const rawRequest = createParamDecorator((_: unknown, context: ExecutionContext): FastifyRequest =>
-  context.switchToHttp().getRequest(),
-);
+/** The raw request, with its `clientGone` signal (see whileAnswered). */
+const rawRequest = createParamDecorator((_: unknown, context: ExecutionContext): FastifyRequest => {
+  const http = context.switchToHttp();
+  const request = http.getRequest<FastifyRequest>();
+  request.clientGone ??= whileAnswered(request, http.getResponse<FastifyReply>());
+  return request;
+});
 
 /**
  * What a route's multipart body may announce before it is refused unread: `files` files of

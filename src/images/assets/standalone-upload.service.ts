@@ -33,10 +33,11 @@ export class StandaloneUploadService {
     ctx: RequestContext,
     upload: ImageUpload<StandaloneUploadFieldsDto>,
   ): Promise<StandaloneImageDto> {
-    const processed = await this.processor.process(
-      upload.file.path,
-      this.files.processingOptions(),
-    );
+    // Its SVG check and render ended at once if the client leaves meanwhile.
+    const processed = await this.processor.process(upload.file.path, {
+      ...this.files.processingOptions(),
+      signal: upload.file.signal,
+    });
     const id = randomUUID();
     const { fields } = upload;
     return this.files.withStoredFiles(

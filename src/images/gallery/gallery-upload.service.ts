@@ -49,10 +49,11 @@ export class GalleryUploadService {
     { id = randomUUID(), ...options }: AddOptions & { id?: string } = {},
   ): Promise<AddedImage> {
     let productId = (await this.products.find(ctx, ref)).id;
-    const processed = await this.processor.process(
-      upload.file.path,
-      this.files.processingOptions(),
-    );
+    // Its SVG check and render ended at once if the client leaves meanwhile.
+    const processed = await this.processor.process(upload.file.path, {
+      ...this.files.processingOptions(),
+      signal: upload.file.signal,
+    });
     // By the reference: a GTIN or external id that moved to another product while the image was
     // processed names that product when the image joins it, never the one it left, and the files
     // are stored again under its id (their keys name the product). Twice at most; a third move

@@ -21,6 +21,12 @@ export interface ReceivedFile {
   size: number;
   /** The client's file name, for the record only; never used to build a path or a key. */
   filename: string;
+  /**
+   * Aborted once the upload's client has gone, its answer unsent (FastifyRequest.clientGone):
+   * what is made of the file (an SVG's check and render) is then ended. Carried with the file,
+   * which every route's upload hands on as it is.
+   */
+  signal?: AbortSignal;
 }
 
 /** A multipart image upload: the spooled file and its validated text fields. */
@@ -88,6 +94,7 @@ export async function readImageUpload<Fields extends object>(
   // The body may have taken minutes: a key revoked or a user logged out meanwhile stops it here,
   // before anything is made of it (the spool is removed as the request ends).
   await request.readmit?.();
+  if (file && request.clientGone) file.signal = request.clientGone;
   return validatedUpload(file, fields, fieldsType);
 }
 
