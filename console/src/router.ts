@@ -6,6 +6,7 @@ export const BASE = '/console';
 const listeners = new Set<() => void>();
 
 window.addEventListener('popstate', () => {
+  endFilterRun();
   for (const listener of listeners) listener();
 });
 
@@ -19,6 +20,7 @@ export function navigate(
 ): void {
   const url = BASE + to;
   const state = options.state ?? null;
+  if (state?.filterRun === undefined) endFilterRun();
   if (options.replace) history.replaceState(state, '', url);
   else history.pushState(state, '', url);
   for (const listener of listeners) listener();
@@ -28,18 +30,35 @@ export function navigate(
 export interface EntryState {
   /** Reached by a list's "Next page": the entry before it is that list's previous page. */
   nextPage?: boolean;
-  /** Reached by changing a list's filter (navigateFilter). */
-  filtered?: boolean;
+  /** Reached by changing a list's filter (navigateFilter): the run of changes that made it. */
+  filterRun?: number;
+}
+
+/** How long a filter left alone ends its run of changes: the next change is an entry of its own. */
+const FILTER_QUIET_MS = 1000;
+/** The run of filter changes going on (its number), and when its quiet time ends it. */
+let filterRun: { id: number; quiet: number } | undefined;
+let filterRuns = 0;
+
+function endFilterRun(): void {
+  if (filterRun) window.clearTimeout(filterRun.quiet);
+  filterRun = undefined;
 }
 
 /**
  * A list's filter changed (a select's value): one history entry for a run of changes, so that
  * Back leaves the list as it was before filtering, not through every value passed on the way
- * (a select changes, and says so, at each arrow key pressed on it).
+ * (a select changes, and says so, at each arrow key pressed on it). A run ends after a quiet
+ * second, or with any other navigation (a link, Back): a later change is a new entry, which Back
+ * leaves for the filter before it (a run that never ended replaced one entry for good).
  */
 export function navigateFilter(to: string): void {
-  const filtered = (history.state as EntryState | null)?.filtered === true;
-  navigate(to, { replace: filtered, state: { filtered: true } });
+  const run = filterRun?.id;
+  const inRun = run !== undefined && (history.state as EntryState | null)?.filterRun === run;
+  const id = inRun ? run : ++filterRuns;
+  if (filterRun) window.clearTimeout(filterRun.quiet);
+  navigate(to, { replace: inRun, state: { filterRun: id } });
+  filterRun = { id, quiet: window.setTimeout(endFilterRun, FILTER_QUIET_MS) };
 }
 
 /** The current history entry's state (empty when it was opened by its address). */

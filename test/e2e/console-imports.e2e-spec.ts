@@ -151,6 +151,28 @@ describe('The gallery console’s import rows', () => {
     await expect(page.getByLabel('Show', { exact: true }).inputValue()).resolves.toBe('failed');
   });
 
+  it('makes a new history entry for a filter changed again after a quiet moment', async () => {
+    const id = await importDone([{ gtin: '96385074', url: `${origin}/missing.png` }]);
+    const here = `${base}/console/jobs/imports/${id}`;
+    const show = page.getByLabel('Show', { exact: true });
+    await page.goto(`${here}?status=failed`);
+    await page.locator('tr[data-row="1"]').waitFor();
+    await show.selectOption('');
+    await page.waitForURL(here);
+    // Left alone a while (the filter's quiet time is a second), then changed twice in a run.
+    await page.waitForTimeout(1_500);
+    await show.selectOption('ok');
+    await show.selectOption('pending');
+    await page.waitForURL(`${here}?status=pending`);
+    // Back leaves the run (ok, pending), not the earlier change: every row again.
+    await page.goBack();
+    await page.waitForURL(here, { timeout: 10_000 });
+    await expect(show.inputValue()).resolves.toBe('');
+    await page.goBack();
+    await page.waitForURL(`${here}?status=failed`, { timeout: 10_000 });
+    await expect(show.inputValue()).resolves.toBe('failed');
+  });
+
   it('keeps reading an import that is processing after a read that failed, until it completes', async () => {
     const { id, releaseSource } = await heldImport();
     // The import's second read answered 503, as when the service briefly lost its database.
