@@ -110,4 +110,65 @@ describe('The gallery console’s plain-text messages with right-to-left names',
     // "… is now the primary image.": "now" drawn left of "primary".
     expect(await drawnInOrder(said, 'now', 'primary')).toBe(true);
   });
+
+  /** Whether every element matching `selector` shows its text isolated (in a <bdi>, or dir=auto). */
+  const isolated = (selector: string) =>
+    page.locator(selector).evaluateAll((elements) =>
+      elements.map((element) => {
+        const walker = element.ownerDocument.createTreeWalker(element, 4);
+        for (let text = walker.nextNode(); text; text = walker.nextNode()) {
+          if (!text.textContent?.trim()) continue;
+          if (!text.parentElement?.closest('bdi, [dir="auto"]')) return false;
+        }
+        return true;
+      }),
+    );
+
+  it('shows a right-to-left product name in the products list in its own direction', async () => {
+    // Hebrew "product", then a size: read right to left (as the name starts), the size is drawn
+    // left of the word; read as the page's left-to-right text, right of it.
+    const name = '\u05DE\u05D5\u05E6\u05E8 XL';
+    const created = await call(t.app, 'POST', '/api/v1/products', admin, { name });
+    expect(created.statusCode).toBe(201);
+    await page.goto(`${base}/console/products`);
+    const link = page.locator('.product-name a').filter({ hasText: name });
+    await link.waitFor();
+    expect(await drawnInOrder(link, 'XL', '\u05DE\u05D5\u05E6\u05E8')).toBe(true);
+  });
+
+  it('isolates the names and file names it lists: products, assets, API keys, uploads', async () => {
+    const product = await call(t.app, 'POST', '/api/v1/products', admin, {
+      name: `${RLO}listed.jpg`,
+    });
+    expect(product.statusCode).toBe(201);
+    const form = multipart({ purpose: 'account', title: `${RLO}logo.png` }, [
+      { data: await png(), contentType: 'image/png' },
+    ]);
+    const asset = await call(t.app, 'POST', '/api/v1/images', admin, form.payload, {
+      headers: form.headers,
+    });
+    expect(asset.statusCode).toBe(201);
+    const key = await call(t.app, 'POST', '/api/v1/api-keys', admin, { name: `${RLO}key name` });
+    expect(key.statusCode).toBe(201);
+
+    await page.goto(`${base}/console/products`);
+    await page.locator('.product-name a').first().waitFor();
+    expect(await isolated('.product-name a')).not.toContain(false);
+    await page.goto(`${base}/console/assets`);
+    await page.locator('.asset-title a').first().waitFor();
+    expect(await isolated('.asset-title a')).not.toContain(false);
+    await page.goto(`${base}/console/api-keys`);
+    await page.locator('tr[data-api-key] td:first-child').first().waitFor();
+    expect(await isolated('tr[data-api-key] td:first-child')).not.toContain(false);
+
+    // A file queued for upload, its name as the browser gave it.
+    await page.goto(`${base}/console/products/${product.json<{ id: string }>().id}`);
+    await page.locator('#upload-files').setInputFiles({
+      name: `${RLO}gpj.exe.png`,
+      mimeType: 'image/png',
+      buffer: await png(),
+    });
+    await page.locator('.upload-row .upload-name').first().waitFor();
+    expect(await isolated('.upload-row .upload-name')).not.toContain(false);
+  });
 });

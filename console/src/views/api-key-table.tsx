@@ -31,7 +31,7 @@ export function ApiKeyTable({
           {keys.map((key) => (
             <tr key={key.id} data-api-key={key.id}>
               <td>
-                {key.name}
+                <bdi>{key.name}</bdi>
                 {key.id === lostId && (
                   <>
                     {' '}

@@ -94,7 +94,7 @@ export function Assets({ location }: { location: Location }) {
               <div class="asset-body">
                 <h2 class="asset-title">
                   <Link to={`/assets/${image.id}`}>
-                    {image.title || image.original_filename || image.id}
+                    <bdi>{image.title || image.original_filename || image.id}</bdi>
                   </Link>
                 </h2>
                 <p class="tile-meta">

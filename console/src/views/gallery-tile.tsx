@@ -131,7 +131,7 @@ export function GalleryTile({
       ) : (
         <div class="tile-body">
           <p class="tile-title">
-            {name}
+            <bdi>{name}</bdi>
             <span class="visually-hidden">
               , {position} of {count}
             </span>

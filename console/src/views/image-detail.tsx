@@ -62,7 +62,9 @@ export function ProductImageDetail({ productId, imageId }: { productId: string; 
             <Fact name="File size">{`${image.human_readable_size} (${image.size.toLocaleString()} bytes)`}</Fact>
             <Fact name="Dimensions">{`${image.width} × ${image.height} pixels`}</Fact>
             <Fact name="Colour mode">{COLOUR_MODES[image.color_mode] ?? image.color_mode}</Fact>
-            <Fact name="Original file name">{image.original_filename ?? '—'}</Fact>
+            <Fact name="Original file name">
+              {image.original_filename === null ? '—' : <bdi>{image.original_filename}</bdi>}
+            </Fact>
             <Fact name="Uploaded by">
               {image.uploaded_by ? (
                 <>
@@ -125,7 +127,9 @@ export function AssetDetail({ imageId }: { imageId: string }) {
             <Fact name="Type">{image.format.toUpperCase()}</Fact>
             <Fact name="File size">{`${formatBytes(image.size)} (${image.size.toLocaleString()} bytes)`}</Fact>
             <Fact name="Dimensions">{`${image.width} × ${image.height} pixels`}</Fact>
-            <Fact name="Original file name">{image.original_filename ?? '—'}</Fact>
+            <Fact name="Original file name">
+              {image.original_filename === null ? '—' : <bdi>{image.original_filename}</bdi>}
+            </Fact>
             <Fact name="Uploaded">{formatDate(image.created_at)}</Fact>
             <Fact name="Last changed">{formatDate(image.updated_at)}</Fact>
             <Fact name="Expires">{image.expires_at ? formatDate(image.expires_at) : 'Never'}</Fact>

@@ -249,7 +249,7 @@ function JobTable({ jobs }: { jobs: JobDto[] }) {
               </td>
               <td>{formatDate(job.created_at)}</td>
               <td>{job.retry_count + 1}</td>
-              <td>{job.error ?? '—'}</td>
+              <td>{job.error === null ? '—' : <bdi>{job.error}</bdi>}</td>
             </tr>
           ))}
         </tbody>

@@ -218,7 +218,9 @@ function ProductList({ items, searched }: { items: ProductDto[]; searched: strin
           </div>
           <div class="product-body">
             <h2 class="product-name">
-              <Link to={`/products/${product.id}`}>{product.name}</Link>
+              <Link to={`/products/${product.id}`}>
+                <bdi>{product.name}</bdi>
+              </Link>
             </h2>
             <dl class="facts-inline">
               <div>

@@ -170,7 +170,7 @@ export function UploadZone({ productId }: { productId: string }) {
         <ul class="uploads" aria-label="Uploads">
           {rows.map((u) => (
             <li key={u.key} class={`upload-row upload-${u.state}`} data-upload={u.name}>
-              <span class="upload-name">{u.name}</span>
+              <bdi class="upload-name">{u.name}</bdi>
               <progress
                 max={u.total}
                 value={u.state === 'done' ? u.total : u.sent}

@@ -87,8 +87,8 @@ export function Users({ location }: { location: Location }) {
           }
         >
           <p>
-            “{asked.user.username}” can no longer log in, and their sessions stop working at once.
-            They can be enabled again.
+            “<bdi>{asked.user.username}</bdi>” can no longer log in, and their sessions stop working
+            at once. They can be enabled again.
           </p>
         </Confirm>
       )}
@@ -104,8 +104,8 @@ export function Users({ location }: { location: Location }) {
           }
         >
           <p>
-            “{asked.user.username}” will be deleted. The images they uploaded and the API keys they
-            made stay. This cannot be undone.
+            “<bdi>{asked.user.username}</bdi>” will be deleted. The images they uploaded and the API
+            keys they made stay. This cannot be undone.
           </p>
         </Confirm>
       )}
