@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { expectAccessible } from '../support/accessibility';
 import { screenshotPath } from '../support/browser';
 import { loggedInPage, startConsoleHarness, type ConsoleHarness } from '../support/console-harness';
@@ -207,6 +207,56 @@ describe('The gallery console’s import rows', () => {
     await expect(page.locator('tr[data-row="1"]').innerText()).resolves.toContain(
       'image_url_unreachable',
     );
+  });
+
+  /**
+   * Focuses `target`, marked so that a remounted element (another one in its place) tells, and
+   * says whether it still has the focus after two more answers to `read` (the view's polls).
+   */
+  async function keepsFocus(target: Locator, read: string): Promise<boolean> {
+    await target.evaluate((element) => {
+      element.setAttribute('data-focused-by-test', '');
+      element.focus();
+    });
+    for (let n = 0; n < 2; n++) {
+      await page.waitForResponse((r) => new URL(r.url()).pathname === read);
+    }
+    // The poll's answer rendered (a frame later).
+    await page.evaluate('new Promise((resolve) => requestAnimationFrame(resolve))');
+    return page.evaluate<boolean>(
+      'document.activeElement?.hasAttribute("data-focused-by-test") === true',
+    );
+  }
+
+  it('keeps the focus where a keyboard user put it while an import’s rows and the jobs are read again', async () => {
+    const { id, releaseSource } = await heldImport();
+    try {
+      await page.goto(`${base}/console/jobs/imports/${id}`);
+      await page.locator('.import-summary .tag-processing').waitFor();
+      const product = page.locator('tr[data-row="1"] a');
+      await product.waitFor();
+      expect(await keepsFocus(product, `/api/v1/imports/${id}/rows`)).toBe(true);
+      const show = page.getByLabel('Show', { exact: true });
+      expect(await keepsFocus(show, `/api/v1/imports/${id}/rows`)).toBe(true);
+
+      await page.goto(`${base}/console/jobs`);
+      const link = page.locator(`a[href="/console/jobs/imports/${id}"]`);
+      await link.waitFor();
+      expect(await keepsFocus(link, '/api/v1/jobs')).toBe(true);
+      // A newer import, listed above it at the next poll.
+      const newer = await call(t.app, 'POST', '/api/v1/imports', admin, {
+        rows: [{ gtin: '96385074', url: `${origin}/newer.png` }],
+      });
+      expect(newer.statusCode).toBe(202);
+      const newerLink = `a[href="/console/jobs/imports/${newer.json<{ id: string }>().id}"]`;
+      expect(await keepsFocus(link, '/api/v1/jobs')).toBe(true);
+      await page.locator(newerLink).waitFor();
+      expect(await keepsFocus(link, '/api/v1/jobs')).toBe(true);
+      const rebuild = page.getByRole('button', { name: 'Re-make renditions' });
+      expect(await keepsFocus(rebuild, '/api/v1/jobs')).toBe(true);
+    } finally {
+      releaseSource();
+    }
   });
 
   it('reads a processing import every two seconds while its rows page is refused for good', async () => {
