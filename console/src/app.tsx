@@ -1,12 +1,11 @@
 import { useEffect, useState } from 'preact/hooks';
-import { getMe, logout } from '@sdk';
+import { getMe } from '@sdk';
 import { unwrap } from './api';
 import { Link } from './components/link';
-import { forgetKeptUploads } from './uploads';
+import { logOut } from './log-out';
 import { Page } from './components/page';
 import { match, navigate, useLocation, type Location } from './router';
 import {
-  endSession,
   hasScope,
   interruptedSession,
   personOf,
@@ -118,12 +117,8 @@ export function App() {
               type="button"
               class="button small subtle"
               onClick={() => {
-                // The service ends the session's token (and the person's other tabs); this tab
-                // forgets it whatever the answer.
-                void unwrap(logout()).catch(() => undefined);
-                forgetKeptUploads();
                 setChangingPassword(false);
-                endSession('You have logged out.');
+                logOut();
                 navigate('/products', { replace: true });
               }}
             >

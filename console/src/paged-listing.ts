@@ -1,12 +1,12 @@
 import { useEffect, useState } from 'preact/hooks';
-import { messageOf, readInSession, retryable, unwrap, type Outcome } from './api';
+import { readInSession, unwrap, type Outcome } from './api';
 import { keepFocusInPage } from './components/page';
-import { useRetry } from './components/read-failed';
+import { readFailure, useRetry, type ReadFailure } from './components/read-failed';
 
 /** A page read, or why it failed (`retry`: whether reading again may help). */
 export interface PagedListing<T> {
   listed: T | undefined;
-  error: { message: string; retry: boolean } | undefined;
+  error: ReadFailure | undefined;
   /** The person's "Try again": reads the page again. */
   retry: () => void;
   /** Reads the page again after a change made here, the listing shown meanwhile. */
@@ -23,7 +23,7 @@ export function usePagedListing<T>(
   read: (page: number) => Promise<Outcome<T>>,
 ): PagedListing<T> {
   const [listing, setListing] = useState<{ of: number; value: T }>();
-  const [failed, setFailed] = useState<{ of: number; message: string; retry: boolean }>();
+  const [failed, setFailed] = useState<{ of: number } & ReadFailure>();
   const [attempt, retry] = useRetry(setFailed);
   const [changes, setChanges] = useState(0);
   const listed = listing && Object.is(listing.of, page) ? listing.value : undefined;
@@ -37,8 +37,7 @@ export function usePagedListing<T>(
         setListing({ of: page, value });
         setFailed(undefined);
       },
-      (caught: unknown) =>
-        current && setFailed({ of: page, message: messageOf(caught), retry: retryable(caught) }),
+      (caught: unknown) => current && setFailed({ of: page, ...readFailure(caught) }),
     );
     return () => {
       current = false;

@@ -9,7 +9,7 @@ import {
 } from '../support/console-harness';
 import { eventually } from '../support/eventually';
 import { call, login, type Credential } from '../support/http';
-import type { TestApp } from '../support/test-app';
+import { TEST_ADMIN, type TestApp } from '../support/test-app';
 import { expectAccessible as expectAccessibleAt } from '../support/accessibility';
 
 /**
@@ -254,7 +254,60 @@ describe('The console’s API keys and users', () => {
     await page.goto(`${base}/console/api-keys`);
     await page.getByRole('heading', { name: 'API keys', level: 1 }).waitFor();
     await page.getByRole('alert').filter({ hasText: 'Not allowed.' }).waitFor();
-    await expect(page.getByRole('button', { name: 'Try again' }).count()).resolves.toBe(0);
+  });
+
+  /** A new page at `path`, `username` logged in through the form there. */
+  async function loggedInAt(path: string, username: string, password: string): Promise<Page> {
+    const opened = watched(await browser.newPage({ viewport: { width: 1280, height: 900 } }));
+    opened.setDefaultTimeout(CONSOLE_WAIT_MS);
+    await opened.goto(`${base}/console${path}`);
+    await opened.getByLabel('Email or username').fill(username);
+    await opened.getByLabel('Password').fill(password);
+    await opened.getByRole('button', { name: 'Log in' }).click();
+    return opened;
+  }
+
+  it('says a refused read (403) is the account’s want of a permission, and reads again once given it', async () => {
+    const viewer = await addUser(t.app, admin, 'refused-viewer', Role.User);
+    const me = await call(t.app, 'GET', '/api/v1/auth/me', viewer);
+    const id = me.json<{ user: { id: string } }>().user.id;
+    page = await loggedInAt('/users', 'refused-viewer', TEST_PASSWORD);
+    await page.getByRole('heading', { name: 'Users', level: 1 }).waitFor();
+    await page.getByRole('alert').filter({ hasText: 'Not allowed.' }).waitFor();
+    await expect(page.locator('.read-error').innerText()).resolves.toContain(
+      'Your account, refused-viewer, lacks the permission',
+    );
+    await expectAccessible('a refused read');
+    // An administrator gives them the role meanwhile: "Try again" reads the page.
+    const promoted = await call(t.app, 'PATCH', `/api/v1/users/${id}`, admin, { role: 'admin' });
+    expect(promoted.statusCode).toBe(200);
+    await page.getByRole('button', { name: 'Try again' }).click();
+    await page.locator('tr[data-user="refused-viewer"]').waitFor();
+    await expect(page.getByRole('alert').filter({ hasText: 'Not allowed.' }).count()).resolves.toBe(
+      0,
+    );
+  });
+
+  it('offers to log in as someone else at a refused read, and opens the same page for them', async () => {
+    await addUser(t.app, admin, 'other-viewer', Role.User);
+    page = await loggedInAt('/api-keys', 'other-viewer', TEST_PASSWORD);
+    await page.getByRole('heading', { name: 'API keys', level: 1 }).waitFor();
+    await page.getByRole('alert').filter({ hasText: 'Not allowed.' }).waitFor();
+    await page.getByRole('button', { name: 'Log in as someone else' }).click();
+    await page.getByRole('heading', { name: 'Log in to the console', level: 1 }).waitFor();
+    await page.getByLabel('Email or username').fill(TEST_ADMIN.email);
+    await page.getByLabel('Password').fill(TEST_ADMIN.password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('heading', { name: 'API keys', level: 1 }).waitFor();
+    await page
+      .getByRole('region', { name: 'API keys' })
+      .or(page.getByText('No API keys yet'))
+      .first()
+      .waitFor();
+    expect(new URL(page.url()).pathname).toBe('/console/api-keys');
+    await expect(page.getByRole('alert').filter({ hasText: 'Not allowed.' }).count()).resolves.toBe(
+      0,
+    );
   });
 
   it('creates a user, changes their role, and says the API’s refusal in its words', async () => {

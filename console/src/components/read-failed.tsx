@@ -1,5 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
-import { CallFailed, messageOf } from '../api';
+import { CallFailed, messageOf, retryable } from '../api';
+import { logOut } from '../log-out';
+import { useSession } from '../session';
 import { Link } from './link';
 import { ErrorText } from './notice';
 import { keepFocusInPage, Page } from './page';
@@ -34,7 +36,7 @@ export function ReadFailed({ thing, back, error, retry }: Props) {
     );
   return (
     <Page title={thing}>
-      <ReadError message={messageOf(error)} retry={retry} />
+      <ReadError failure={readFailure(error)} retry={retry} />
       <p>
         <Link to={back.to}>{back.label}</Link>.
       </p>
@@ -42,20 +44,67 @@ export function ReadFailed({ thing, back, error, retry }: Props) {
   );
 }
 
+/** A read that failed, as a view shows it. */
+export interface ReadFailure {
+  message: string;
+  /**
+   * Whether reading again may help: a failure that passes (no answer, a 5xx, a 429), or a refusal
+   * (403), which an administrator may lift meanwhile (the service reads the role at each call).
+   */
+  retry: boolean;
+  /** Refused (403): the account lacks the permission to read it. */
+  refused: boolean;
+}
+
+/** What a view says of a read that failed with `caught`. */
+export function readFailure(caught: unknown): ReadFailure {
+  const refused = caught instanceof CallFailed && caught.status === 403;
+  return { message: messageOf(caught), retry: refused || retryable(caught), refused };
+}
+
 /**
  * A read that failed, said as an alert, with a "Try again" button when reading again may help
- * (`retry`): without it, only reloading the browser would. Shown again after a retry that failed
- * too (the view showed it loading meanwhile), it is announced again, and the focus, fallen to the
- * document with the button that was pressed, goes to the view's heading.
+ * (`failure.retry`, and a `retry` given): without it, only reloading the browser would. A refusal
+ * (403) says that the account lacks the permission, and offers to log in as someone else (the
+ * address stays: the page opens for them). Shown again after a retry that failed too (the view
+ * showed it loading meanwhile), it is announced again, and the focus, fallen to the document with
+ * the button that was pressed, goes to the view's heading.
  */
-export function ReadError({ message, retry }: { message: string; retry?: () => void }) {
+export function ReadError({ failure, retry }: { failure: ReadFailure; retry?: () => void }) {
+  const session = useSession();
   useEffect(() => keepFocusInPage(), []);
   return (
     <div class="read-error">
-      <ErrorText>{message}</ErrorText>
-      {retry && (
+      <ErrorText>
+        {failure.message}
+        {failure.refused && (
+          <>
+            {' '}
+            Your account
+            {session && (
+              <>
+                , <bdi>{session.who}</bdi>,
+              </>
+            )}{' '}
+            lacks the permission to see this. An administrator can give it to you (then try again),
+            or log in as someone who has it.
+          </>
+        )}
+      </ErrorText>
+      {retry && failure.retry && (
         <button type="button" class="button" onClick={retry}>
           Try again
+        </button>
+      )}
+      {failure.refused && (
+        <button
+          type="button"
+          class="button subtle"
+          onClick={() =>
+            logOut('Log in as someone who may see that page: it opens once you are in.')
+          }
+        >
+          Log in as someone else
         </button>
       )}
     </div>

@@ -95,7 +95,7 @@ export function ApiKeys({ location }: { location: Location }) {
           onDone={() => setLost(undefined)}
         />
       )}
-      {error && <ReadError message={error.message} retry={error.retry ? retry : undefined} />}
+      {error && <ReadError failure={error} retry={retry} />}
       {!listed && !error && <p class="loading">Loading API keys…</p>}
       {listed && <ApiKeyTable keys={listed.items} lostId={lost?.id} onRevoke={setRevoking} />}
       {(listed || error) && (

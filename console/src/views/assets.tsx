@@ -1,12 +1,12 @@
 import { useEffect, useState } from 'preact/hooks';
 import { listStandaloneImages, type ListStandaloneImagesData, type StandaloneImageDto } from '@sdk';
-import { messageOf, readInSession, retryable, unwrap } from '../api';
+import { readInSession, unwrap } from '../api';
 import { CopyField } from '../components/copy-field';
 import { Link } from '../components/link';
 import { Pager } from '../components/pager';
 import { keepFocusInPage, Page } from '../components/page';
 import { Picture } from '../components/picture';
-import { ReadError, useRetry } from '../components/read-failed';
+import { ReadError, readFailure, useRetry, type ReadFailure } from '../components/read-failed';
 import { formatBytes, formatDate } from '../format';
 import { navigateFilter, type Location } from '../router';
 
@@ -28,7 +28,7 @@ export function Assets({ location }: { location: Location }) {
     items: StandaloneImageDto[];
     next?: string | null;
   }>();
-  const [failed, setFailed] = useState<{ of: string; message: string; retry: boolean }>();
+  const [failed, setFailed] = useState<{ of: string } & ReadFailure>();
   // The person's "Try again": each reads the page again.
   const [attempt, retry] = useRetry(setFailed);
   const items = listing?.of === listed ? listing.items : undefined;
@@ -41,8 +41,7 @@ export function Assets({ location }: { location: Location }) {
       unwrap(listStandaloneImages({ query: { limit: 24, purpose, cursor } })),
     ).then(
       (page) => current && setListing({ of: listed, items: page.items, next: page.next_cursor }),
-      (e: unknown) =>
-        current && setFailed({ of: listed, message: messageOf(e), retry: retryable(e) }),
+      (e: unknown) => current && setFailed({ of: listed, ...readFailure(e) }),
     );
     return () => {
       current = false;
@@ -78,7 +77,7 @@ export function Assets({ location }: { location: Location }) {
           </select>
         </div>
       </div>
-      {error && <ReadError message={error.message} retry={error.retry ? retry : undefined} />}
+      {error && <ReadError failure={error} retry={retry} />}
       {!items && !error && <p class="loading">Loading assets…</p>}
       {items?.length === 0 && <p class="empty">No {purpose ? `${purpose} ` : ''}assets.</p>}
       {items && items.length > 0 && (

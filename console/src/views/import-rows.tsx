@@ -1,10 +1,16 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { getImport, listImportRows, type ImportDto, type ImportRowDto } from '@sdk';
-import { messageOf, readInSession, retryable, unwrap } from '../api';
+import { readInSession, retryable, unwrap } from '../api';
 import { Link } from '../components/link';
 import { Pager } from '../components/pager';
 import { keepFocusInPage, Page } from '../components/page';
-import { ReadError, ReadFailed, useRetry } from '../components/read-failed';
+import {
+  ReadError,
+  ReadFailed,
+  readFailure,
+  useRetry,
+  type ReadFailure,
+} from '../components/read-failed';
 import { formatDate } from '../format';
 import { nextReadInMs } from '../poll-delay';
 import { navigateFilter, type Location } from '../router';
@@ -37,7 +43,7 @@ export function ImportRows({ importId, location }: { importId: string; location:
   const [found, setFound] = useState<ImportDto>();
   const [importError, setImportError] = useState<unknown>();
   const [rows, setRows] = useState<{ of: string; items: ImportRowDto[]; next: string | null }>();
-  const [failed, setFailed] = useState<{ of: string; message: string; retry: boolean }>();
+  const [failed, setFailed] = useState<{ of: string } & ReadFailure>();
   const [attempt, retryRows] = useRetry(setFailed);
   const retry = () => {
     setImportError(undefined);
@@ -78,7 +84,7 @@ export function ImportRows({ importId, location }: { importId: string; location:
         setFailed(undefined);
       } else {
         const caught: unknown = page.reason;
-        setFailed({ of: listed, message: messageOf(caught), retry: retryable(caught) });
+        setFailed({ of: listed, ...readFailure(caught) });
       }
       // Rows still being worked, or a read that failed for now (a 429, a 503, the network): read
       // again (a hidden tab waits until it is shown). One failed poll no longer ends the polling.
@@ -159,7 +165,7 @@ export function ImportRows({ importId, location }: { importId: string; location:
           </select>
         </div>
       </div>
-      {error && <ReadError message={error.message} retry={error.retry ? retry : undefined} />}
+      {error && <ReadError failure={error} retry={retry} />}
       {!items && !error && <p class="loading">Loading the rows…</p>}
       {items?.length === 0 && (
         <p class="empty">

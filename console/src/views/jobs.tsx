@@ -9,10 +9,10 @@ import {
   type JobDto,
   type RenditionRebuildDto,
 } from '@sdk';
-import { CallFailed, messageOf, unwrap } from '../api';
+import { messageOf, unwrap } from '../api';
 import { Link } from '../components/link';
 import { Notice, type NoticeValue } from '../components/notice';
-import { ReadError } from '../components/read-failed';
+import { ReadError, readFailure, type ReadFailure } from '../components/read-failed';
 import { Page } from '../components/page';
 import { formatDate } from '../format';
 import { nextReadInMs } from '../poll-delay';
@@ -40,8 +40,8 @@ async function snapshot(): Promise<Snapshot> {
 /** Bulk imports and rendition rebuilds, with their progress as it happens. */
 export function Jobs() {
   const [data, setData] = useState<Snapshot>();
-  // The last round's failure, and whether asking again may help (not for a refusal).
-  const [error, setError] = useState<{ message: string; retry: boolean }>();
+  // The last round's failure: a refusal (403) is not asked again by itself, only by "Try again".
+  const [error, setError] = useState<ReadFailure>();
   const [notice, setNotice] = useState<NoticeValue>();
   const timer = useRef<number>(undefined);
   /** Asks at once (the person's "Try again"), unless a round is being asked now. */
@@ -69,14 +69,16 @@ export function Jobs() {
       } catch (caught) {
         failures += 1;
         failure = caught;
-        const refused = caught instanceof CallFailed && caught.status === 403;
+        const failed = readFailure(caught);
         if (open)
-          setError({
-            message: refused ? 'Jobs are shown to administrators only.' : messageOf(caught),
-            retry: !refused,
-          });
-        // A refusal stays one: asking again every two seconds would only be refused again.
-        if (refused) return;
+          setError(
+            failed.refused
+              ? { ...failed, message: 'Jobs are shown to administrators only.' }
+              : failed,
+          );
+        // A refusal lasts until an administrator lifts it: asking again every two seconds would
+        // only be refused again ("Try again" asks once more).
+        if (failed.refused) return;
       } finally {
         asking = false;
       }
@@ -122,13 +124,8 @@ export function Jobs() {
       lead="Background work: bulk imports and rendition rebuilds, updated every two seconds while the page is shown (less often while they cannot be read)."
     >
       <Notice notice={notice} />
-      {/* Asked again by itself anyway, later after each failure; "Try again" asks at once. */}
-      {error && (
-        <ReadError
-          message={error.message}
-          retry={error.retry ? () => askNow.current() : undefined}
-        />
-      )}
+      {/* Asked again by itself (but a refusal), later after each failure; "Try again" at once. */}
+      {error && <ReadError failure={error} retry={() => askNow.current()} />}
       {!data && !error && <p class="loading">Loading jobs…</p>}
       {data && (
         <div class="jobs-layout">

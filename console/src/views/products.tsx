@@ -11,7 +11,7 @@ import {
 } from '../api';
 import { Link } from '../components/link';
 import { Pager } from '../components/pager';
-import { ReadError, useRetry } from '../components/read-failed';
+import { ReadError, readFailure, useRetry, type ReadFailure } from '../components/read-failed';
 import { NewItemPanel } from '../components/new-item-panel';
 import { Notice, type NoticeValue } from '../components/notice';
 import { keepFocusInPage, Page } from '../components/page';
@@ -94,7 +94,7 @@ export function Products({ location }: { location: Location }) {
   // (nor found by a test) under the new address while the new one is read.
   const [loaded, setLoaded] = useState<{ of: string; listing: Listing }>();
   // The read's failure, and whether reading again may help (not for a page's address refused).
-  const [error, setError] = useState<{ message: string; retry: boolean }>();
+  const [error, setError] = useState<ReadFailure>();
   // The person's "Try again": each reads the page again.
   const [attempt, retry] = useRetry(setError);
   const [text, setText] = useState(q);
@@ -128,8 +128,7 @@ export function Products({ location }: { location: Location }) {
           }));
     readInSession(load).then(
       (value) => current && setLoaded({ of: page, listing: value }),
-      (caught: unknown) =>
-        current && setError({ message: messageOf(caught), retry: retryable(caught) }),
+      (caught: unknown) => current && setError(readFailure(caught)),
     );
     return () => {
       current = false;
@@ -172,7 +171,7 @@ export function Products({ location }: { location: Location }) {
         {changeable && <NewProduct />}
       </div>
       <Notice notice={notice} />
-      {error && <ReadError message={error.message} retry={error.retry ? retry : undefined} />}
+      {error && <ReadError failure={error} retry={retry} />}
       {!listing && !error && <p class="loading">Loading products…</p>}
       {listing && <ProductList items={listing.items} searched={q} />}
       {/* A page that could not be read (a cursor from an old listing, mistyped) offers the first. */}

@@ -60,7 +60,7 @@ export function Users({ location }: { location: Location }) {
         />
       </div>
       <Notice notice={notice} />
-      {error && <ReadError message={error.message} retry={error.retry ? retry : undefined} />}
+      {error && <ReadError failure={error} retry={retry} />}
       {!listed && !error && <p class="loading">Loading users…</p>}
       {listed && (
         <UserTable
