@@ -11,6 +11,7 @@ import { eventually } from '../support/eventually';
 import { call, login, type Credential } from '../support/http';
 import { TEST_ADMIN, type TestApp } from '../support/test-app';
 import { expectAccessible as expectAccessibleAt } from '../support/accessibility';
+import { screenshotPath } from '../support/browser';
 
 /**
  * The console's API keys and Users pages, in Debian's Chromium: a key's secret shown once, the
@@ -278,6 +279,7 @@ describe('The console’s API keys and users', () => {
       'Your account, refused-viewer, lacks the permission',
     );
     await expectAccessible('a refused read');
+    await page.screenshot({ path: screenshotPath('console-refused-read'), fullPage: true });
     // An administrator gives them the role meanwhile: "Try again" reads the page.
     const promoted = await call(t.app, 'PATCH', `/api/v1/users/${id}`, admin, { role: 'admin' });
     expect(promoted.statusCode).toBe(200);

@@ -91,21 +91,25 @@ export function ReadError({ failure, retry }: { failure: ReadFailure; retry?: ()
           </>
         )}
       </ErrorText>
-      {retry && failure.retry && (
-        <button type="button" class="button" onClick={retry}>
-          Try again
-        </button>
-      )}
-      {failure.refused && (
-        <button
-          type="button"
-          class="button subtle"
-          onClick={() =>
-            logOut('Log in as someone who may see that page: it opens once you are in.')
-          }
-        >
-          Log in as someone else
-        </button>
+      {((retry && failure.retry) || failure.refused) && (
+        <div class="actions">
+          {retry && failure.retry && (
+            <button type="button" class="button" onClick={retry}>
+              Try again
+            </button>
+          )}
+          {failure.refused && (
+            <button
+              type="button"
+              class="button subtle"
+              onClick={() =>
+                logOut('Log in as someone who may see that page: it opens once you are in.')
+              }
+            >
+              Log in as someone else
+            </button>
+          )}
+        </div>
       )}
     </div>
   );
