@@ -1,4 +1,4 @@
-import { parseHttpDate } from './http-date';
+import { parseHttpDate, parseModifiedSince } from './http-date';
 
 describe(parseHttpDate.name, () => {
   const time = Date.UTC(1994, 10, 6, 8, 49, 37);
@@ -41,5 +41,18 @@ describe(parseHttpDate.name, () => {
     ]) {
       expect({ value, parsed: parseHttpDate(value) }).toEqual({ value, parsed: undefined });
     }
+  });
+});
+
+describe(parseModifiedSince.name, () => {
+  const now = Date.UTC(2026, 11, 8, 3, 30, 0);
+
+  it('reads a date up to now, and ignores one later (RFC 9110 13.1.3) or none', () => {
+    expect(parseModifiedSince('Tue, 08 Dec 2026 03:30:00 GMT', now)).toBe(now);
+    expect(parseModifiedSince('Tue, 08 Dec 2026 03:29:59 GMT', now)).toBe(now - 1000);
+    expect(parseModifiedSince('Tue, 08 Dec 2026 03:30:01 GMT', now)).toBeUndefined();
+    expect(parseModifiedSince('Fri, 01 Jan 2100 00:00:00 GMT', now)).toBeUndefined();
+    expect(parseModifiedSince('2026', now)).toBeUndefined();
+    expect(parseModifiedSince(undefined, now)).toBeUndefined();
   });
 });

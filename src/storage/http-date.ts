@@ -51,3 +51,16 @@ function utc(
   if (new Date(Date.UTC(y, m, d)).getUTCDate() !== d || hour > 23 || minute > 59) return undefined;
   return second <= 60 ? Date.UTC(y, m, d, hour, minute, Math.min(second, 59)) : undefined;
 }
+
+/**
+ * An If-Modified-Since's time, or undefined where it is to be ignored: not an HTTP-date, or a
+ * date later than the server's current time, which RFC 9110 (13.1.3) calls invalid (no copy
+ * can have been last modified then; taken as it is, every later change would be answered 304).
+ */
+export function parseModifiedSince(
+  value: string | undefined,
+  now: number = Date.now(),
+): number | undefined {
+  const time = parseHttpDate(value);
+  return time !== undefined && time <= now ? time : undefined;
+}

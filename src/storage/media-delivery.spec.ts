@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -51,5 +51,51 @@ describe(answerMediaRequest.name, () => {
       seen.add(await answering);
     }
     expect([...seen].filter((o) => o !== 'whole file' && o !== 'not_found')).toEqual([]);
+  });
+});
+
+describe(`${answerMediaRequest.name}: validators`, () => {
+  let root: string;
+
+  beforeEach(() => {
+    root = mkdtempSync(join(tmpdir(), 'pis-media-'));
+  });
+
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  /** Writes `bytes` at `key`, last modified at `mtime`. */
+  function place(key: string, bytes: Buffer, mtime = new Date('2026-01-02T03:04:05.678Z')): void {
+    mkdirSync(dirname(join(root, key)), { recursive: true });
+    writeFileSync(join(root, key), bytes);
+    utimesSync(join(root, key), mtime, mtime);
+  }
+
+  const get = (key: string, headers: Record<string, string> = {}) =>
+    answerMediaRequest(root, key, { method: 'GET', headers });
+
+  /** Status and ETag of an answer; its body, if any, let go. */
+  async function statusOf(answering: Promise<MediaAnswer>): Promise<[string | number, unknown]> {
+    const answer = await answering;
+    if (answer.kind !== 'file') return [answer.kind, undefined];
+    answer.body?.destroy();
+    return [answer.status, answer.headers.ETag];
+  }
+
+  it('ignores an If-Modified-Since later than now (RFC 9110 13.1.3): the file, not 304', async () => {
+    place(KEY, BYTES);
+    const first = await get(KEY);
+    const lastModified = String(
+      (first as { headers: Record<string, unknown> }).headers['Last-Modified'],
+    );
+    (first as { body?: Readable }).body?.destroy();
+    // The file's own date, or one since: its copy is current.
+    expect((await statusOf(get(KEY, { 'if-modified-since': lastModified })))[0]).toBe(304);
+    const past = new Date(Date.now() - 60_000).toUTCString();
+    expect((await statusOf(get(KEY, { 'if-modified-since': past })))[0]).toBe(304);
+    // A date the server has not reached yet is no date the client could have been given.
+    for (const ahead of [120_000, 365 * 24 * 3600_000]) {
+      const future = new Date(Date.now() + ahead).toUTCString();
+      expect(await outcome(get(KEY, { 'if-modified-since': future }))).toBe('whole file');
+    }
   });
 });

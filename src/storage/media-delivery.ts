@@ -5,7 +5,7 @@ import { extname, isAbsolute, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { send, type SendOptions } from '@fastify/send';
 import { ifRangeHolds, usableByteRange } from './byte-ranges';
-import { parseHttpDate } from './http-date';
+import { parseHttpDate, parseModifiedSince } from './http-date';
 import type { MediaAnswer, MediaRequest } from './media-answer';
 import { CONTENT_TYPES, deliveryHeaders } from './storage-provider';
 
@@ -210,7 +210,8 @@ export function mediaHeaders(
  * the weak one send compares it with, and without a Range that is not one (usableByteRange), or
  * whose If-Range is a weak tag, which never matches (RFC 9110 13.1.5) but would match send's. A
  * date field that is not an HTTP-date is left out (RFC 9110 13.1.3, 13.1.4: it is ignored), where
- * send would read `2099` as a year; one that is, is written in the form send reads right.
+ * send would read `2099` as a year, and so is an If-Modified-Since later than now (13.1.3: an
+ * invalid date), which send answered 304; one that is, is written in the form send reads right.
  */
 function asSendRequest(request: MediaRequest): Readable {
   const ifRange = request.headers['if-range'];
@@ -219,10 +220,15 @@ function asSendRequest(request: MediaRequest): Readable {
     ...request.headers,
     range: weakIfRange ? undefined : usableByteRange(request.headers.range),
   };
-  for (const name of ['if-modified-since', 'if-unmodified-since'] as const) {
-    const value = request.headers[name];
-    // Not an HTTP-date: undefined, which send reads as no such field.
-    if (value !== undefined) headers[name] = asImfDate(value);
+  // Not an HTTP-date (or, If-Modified-Since, a date still to come): undefined, which send reads
+  // as no such field.
+  const modifiedSince = request.headers['if-modified-since'];
+  if (modifiedSince !== undefined) {
+    headers['if-modified-since'] = asImfDate(parseModifiedSince(modifiedSince));
+  }
+  const unmodifiedSince = request.headers['if-unmodified-since'];
+  if (unmodifiedSince !== undefined) {
+    headers['if-unmodified-since'] = asImfDate(parseHttpDate(unmodifiedSince));
   }
   if (typeof ifRange === 'string' && ifRange.startsWith('"')) headers['if-range'] = `W/${ifRange}`;
   const ifMatch = request.headers['if-match'];
@@ -238,8 +244,7 @@ function asSendRequest(request: MediaRequest): Readable {
   return { method: request.method, headers } as unknown as Readable;
 }
 
-function asImfDate(value: string | undefined): string | undefined {
-  const time = parseHttpDate(value);
+function asImfDate(time: number | undefined): string | undefined {
   return time === undefined ? undefined : new Date(time).toUTCString();
 }
 

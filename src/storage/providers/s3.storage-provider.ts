@@ -18,7 +18,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ifRangeHolds, usableByteRange } from '../byte-ranges';
-import { parseHttpDate } from '../http-date';
+import { parseHttpDate, parseModifiedSince } from '../http-date';
 import { noneMatchHolds } from '../../common/http/entity-tags';
 import { preconditionFails, type CurrentValidators } from '../preconditions';
 import type { MediaAnswer, MediaRequest } from '../media-answer';
@@ -445,11 +445,12 @@ export class S3StorageProvider implements StorageProvider {
         IfNoneMatch: checked.ifNoneMatchChecked ? undefined : header(request, 'if-none-match'),
         IfMatch: header(request, 'if-match'),
         // RFC 9110 13.1.3: with If-None-Match, If-Modified-Since is ignored. S3 answers 304 when
-        // either holds, so a changed ETag with an unchanged date would get a stale copy.
+        // either holds, so a changed ETag with an unchanged date would get a stale copy. A date
+        // later than now is invalid, and ignored too (13.1.3), where S3 (s3rver) answered it 304.
         IfModifiedSince: header(request, 'if-none-match')
           ? undefined
-          : dateHeader(request, 'if-modified-since'),
-        IfUnmodifiedSince: dateHeader(request, 'if-unmodified-since'),
+          : asDate(parseModifiedSince(header(request, 'if-modified-since'))),
+        IfUnmodifiedSince: asDate(parseHttpDate(header(request, 'if-unmodified-since'))),
       };
       answer = await this.delivery.send(
         head ? new HeadObjectCommand(conditions) : new GetObjectCommand(conditions),
@@ -777,9 +778,8 @@ function header(request: MediaRequest, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** A date field's value, or undefined where it is not an HTTP-date (then it is ignored). */
-function dateHeader(request: MediaRequest, name: string): Date | undefined {
-  const time = parseHttpDate(header(request, name));
+/** A date field's time as a Date; undefined where the field is ignored (see http-date.ts). */
+function asDate(time: number | undefined): Date | undefined {
   return time === undefined ? undefined : new Date(time);
 }
 

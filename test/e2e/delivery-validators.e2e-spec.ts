@@ -1,0 +1,62 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { solidJpeg } from '../support/fixtures';
+import { login, uploadToNewProduct, type Credential } from '../support/http';
+import {
+  PUBLIC_BASE,
+  startStorageBackend,
+  type Driver,
+  type StorageBackend,
+} from '../support/storage-backends';
+import { transformSignature } from '../support/transform-signature';
+import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
+
+const KEY = 'transform-validators-key-0123456789abcdef';
+
+/**
+ * The validators of transform results, on local disk and on S3 (s3rver): a date condition that
+ * cannot be (RFC 9110 13.1.3), the fields every 304 carries (15.4.5), and one ETag per format a
+ * URL negotiates from Accept.
+ */
+describe.each<Driver>(['local', 's3'])('Transform result validators on %s storage', (driver) => {
+  let backend: StorageBackend;
+  let t: TestApp;
+  let app: NestFastifyApplication;
+  let admin: Credential;
+  let imageId: string;
+
+  beforeAll(async () => {
+    backend = await startStorageBackend(driver);
+    t = await startTestApp({
+      ...backend.env,
+      PUBLIC_BASE_URL: PUBLIC_BASE,
+      DELIVERY_SIGNING_KEYS: KEY,
+    });
+    app = t.app;
+    admin = { bearer: await login(app, { email: TEST_ADMIN.email }, TEST_ADMIN.password) };
+    imageId = (await uploadToNewProduct(app, admin, await solidJpeg(800, 600))).id;
+  });
+
+  afterAll(async () => {
+    await t?.close();
+    await backend?.close();
+  });
+
+  const signed = (options: string) =>
+    `/transform/${transformSignature(KEY, options, imageId)}/${options}/${imageId}`;
+  const get = (path: string, headers: Record<string, string> = {}) =>
+    app.inject({ method: 'GET', url: path, headers });
+
+  it('ignores an If-Modified-Since later than now: the bytes, not 304', async () => {
+    const path = signed('w_200,f_webp');
+    const first = await get(path);
+    expect(first.statusCode).toBe(200);
+    const lastModified = first.headers['last-modified'] as string;
+    expect((await get(path, { 'if-modified-since': lastModified })).statusCode).toBe(304);
+    for (const ahead of [120_000, 10 * 365 * 24 * 3600_000]) {
+      const future = new Date(Date.now() + ahead).toUTCString();
+      const res = await get(path, { 'if-modified-since': future });
+      expect({ future, status: res.statusCode }).toEqual({ future, status: 200 });
+      expect(res.rawPayload).toEqual(first.rawPayload);
+    }
+  });
+});
