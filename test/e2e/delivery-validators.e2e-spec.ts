@@ -59,4 +59,44 @@ describe.each<Driver>(['local', 's3'])('Transform result validators on %s storag
       expect(res.rawPayload).toEqual(first.rawPayload);
     }
   });
+
+  it('sends on every 304 the validators and caching a 200 would (RFC 9110 15.4.5)', async () => {
+    const path = signed('w_240,f_auto');
+    const accept = 'image/webp,*/*';
+    const first = await get(path, { accept });
+    expect(first.statusCode).toBe(200);
+    const etag = first.headers.etag as string;
+    const lastModified = first.headers['last-modified'] as string;
+    expect(lastModified).toBeDefined();
+    const expected = {
+      etag,
+      'last-modified': lastModified,
+      'cache-control': first.headers['cache-control'],
+      vary: first.headers.vary,
+    };
+    const conditions: Record<string, string>[] = [
+      { 'if-none-match': etag },
+      { 'if-none-match': `W/${etag}` },
+      { 'if-none-match': `"another", ${etag}` },
+      { 'if-none-match': '*' },
+      { 'if-modified-since': lastModified },
+      { 'if-none-match': etag, range: 'bytes=0-9' },
+    ];
+    for (const headers of conditions) {
+      const res = await get(path, { accept, ...headers });
+      expect({ headers, status: res.statusCode, sent: pick(res.headers, expected) }).toEqual({
+        headers,
+        status: 304,
+        sent: expected,
+      });
+    }
+  });
 });
+
+/** The fields of `headers` that `expected` names. */
+function pick(
+  headers: Record<string, unknown>,
+  expected: Record<string, unknown>,
+): Record<string, unknown> {
+  return Object.fromEntries(Object.keys(expected).map((name) => [name, headers[name]]));
+}

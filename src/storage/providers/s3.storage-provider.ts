@@ -547,28 +547,7 @@ export class S3StorageProvider implements StorageProvider {
     if (await this.noSuchObject(error, `reading ${key}`)) return { kind: 'not_found' };
     const status = statusOf(error);
     if (status === 412) return { kind: 'precondition_failed' };
-    if (status === 304) {
-      const headers = (error as { $response?: { headers?: Record<string, string> } }).$response
-        ?.headers;
-      // The ETag the 200 would carry (RFC 9110 15.4.5). A store that left it out of its 304
-      // (s3rver) matched the one tag the client sent, if it sent one; else the field is left out.
-      let etag = headers?.etag ?? header(request, 'if-none-match')?.trim();
-      if (!etag || !ONE_STRONG_TAG.test(etag)) {
-        // Matched by If-Modified-Since alone: the ETag is asked for (RFC 9110 15.4.5).
-        etag = await this.call(
-          (client) =>
-            client.send(
-              new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }),
-              { abortSignal: signal },
-            ),
-          signal,
-        ).then(
-          (head) => head.ETag,
-          () => undefined,
-        );
-      }
-      return notModifiedAnswer({ etag, lastModified: undefined });
-    }
+    if (status === 304) return this.notModifiedByStore(key, request, error, signal);
     if (status === 416) {
       let size: number | undefined;
       try {
@@ -587,6 +566,41 @@ export class S3StorageProvider implements StorageProvider {
       return { kind: 'range_not_satisfiable', contentRange: `bytes */${size ?? '*'}` };
     }
     throw this.failure(`reading ${key}`, error);
+  }
+
+  /**
+   * The 304 S3 answered, with the validators the 200 would carry (RFC 9110 15.4.5): its ETag and
+   * Last-Modified. A store that left the ETag out of its 304 (s3rver) matched the one tag the
+   * client sent, if it sent one. Where either is still unknown (matched by If-Modified-Since
+   * alone, or a store that sends no Last-Modified with its 304, as s3rver), the object is asked
+   * for them (a HeadObject); should that fail, the fields it would have given are left out.
+   */
+  private async notModifiedByStore(
+    key: string,
+    request: MediaRequest,
+    error: unknown,
+    signal: AbortSignal | undefined,
+  ): Promise<MediaAnswer> {
+    const headers = (error as { $response?: { headers?: Record<string, string> } }).$response
+      ?.headers;
+    const sentTag = headers?.etag ?? header(request, 'if-none-match')?.trim();
+    const current: CurrentValidators = {
+      etag: sentTag && ONE_STRONG_TAG.test(sentTag) ? sentTag : undefined,
+      lastModified: asDate(parseHttpDate(headers?.['last-modified'])),
+    };
+    if (current.etag && current.lastModified) return notModifiedAnswer(current);
+    const head = await this.call(
+      (client) =>
+        client.send(
+          new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }),
+          { abortSignal: signal },
+        ),
+      signal,
+    ).catch(() => undefined);
+    return notModifiedAnswer({
+      etag: current.etag ?? head?.ETag,
+      lastModified: current.lastModified ?? head?.LastModified,
+    });
   }
 
   /** The bucket exists and our credentials may use it. Names the problem when not. */
