@@ -98,4 +98,39 @@ describe(`${answerMediaRequest.name}: validators`, () => {
       expect(await outcome(get(KEY, { 'if-modified-since': future }))).toBe('whole file');
     }
   });
+
+  it('gives each format of one result its own ETag, even of the same size and time', async () => {
+    // Results of one transform URL in two formats (Accept decides which it serves), of the same
+    // length and written in the same millisecond.
+    const webp = 'derived/42/320x240-fit-q80.webp';
+    const avif = 'derived/42/320x240-fit-q80.avif';
+    place(webp, Buffer.alloc(2048, 1));
+    place(avif, Buffer.alloc(2048, 2));
+    const [, webpTag] = await statusOf(get(webp));
+    const [, avifTag] = await statusOf(get(avif));
+    expect(webpTag).toMatch(/^"[^"]+"$/);
+    expect(avifTag).toMatch(/^"[^"]+"$/);
+    expect(avifTag).not.toBe(webpTag);
+    const other = String(webpTag);
+    const own = String(avifTag);
+    // A client holding the WebP asks the URL again and is given AVIF: the bytes, not a 304.
+    expect(await statusOf(get(avif, { 'if-none-match': other }))).toEqual([200, own]);
+    expect(await statusOf(get(avif, { 'if-none-match': `W/${other}` }))).toEqual([200, own]);
+    // Asked twice within the second (the validators kept): the same.
+    expect(await statusOf(get(avif, { 'if-none-match': other }))).toEqual([200, own]);
+    // Its own ETag, alone, weak or in a list, is current.
+    for (const tag of [own, `W/${own}`, `${other}, ${own}`, '*']) {
+      expect(await statusOf(get(avif, { 'if-none-match': tag }))).toEqual([304, own]);
+    }
+    // If-Match compares strongly: the other format's tag fails, its own holds.
+    expect(await statusOf(get(avif, { 'if-match': other }))).toEqual([
+      'precondition_failed',
+      undefined,
+    ]);
+    expect(await statusOf(get(avif, { 'if-match': `${other}, ${own}` }))).toEqual([200, own]);
+    // If-Range: the range only for its own ETag.
+    const ranged = (tag: string) => get(avif, { range: 'bytes=0-9', 'if-range': tag });
+    expect(await statusOf(ranged(own))).toEqual([206, own]);
+    expect(await statusOf(ranged(other))).toEqual([200, own]);
+  });
 });

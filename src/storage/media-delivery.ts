@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { ReadStream } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -37,9 +38,13 @@ const isMissing = (error: unknown): boolean =>
  * (storage-keys.ts): send resolves it below `root` and refuses `..` again, but the shape is ours
  * to check.
  *
- * The ETag is `"<size>-<mtime>"` in hex, strong (keys are never rewritten with other bytes), which
- * send writes as weak: its `W/` is removed from the answer and added to an If-Range that names it,
- * so that a range request conditional on the ETag we gave is still served as a range.
+ * The ETag is `"<size>-<mtime>-<key>"` in hex (fileEtag), strong (keys are never rewritten with
+ * other bytes). Size and time alone, as send writes them, could be alike for two files one URL
+ * serves (a transform URL's formats, chosen by Accept, made in the same millisecond): a client or
+ * cache holding one was answered 304 for the other. send compares its own weak `W/"<size>-<mtime>"`
+ * only: the tags a request names are written so for this key's file (asSendTag), any other
+ * ETag as one that matches nothing, so that a range request conditional on the ETag we gave is
+ * still served as a range.
  */
 export async function answerMediaRequest(
   root: string,
@@ -55,7 +60,7 @@ export async function answerMediaRequest(
     : request;
   let result;
   try {
-    result = await send(asSendRequest(decided), key, {
+    result = await send(asSendRequest(decided, key), key, {
       ...SEND_OPTIONS,
       root,
       onFile: (path) => assertBelowRoot(root, path),
@@ -70,11 +75,12 @@ export async function answerMediaRequest(
     // Deleted between send's stat and the open (an image's files removed as it is fetched): the
     // same 404 as a file missing at the stat, where the stream failing unread was a 500.
     else if (!(await opened(result.stream))) return { kind: 'not_found' };
-    remember(known, result.headers);
+    const sent = withOwnEtag(result.headers, key);
+    remember(known, sent);
     return {
       kind: 'file',
       status: result.statusCode,
-      headers: mediaHeaders(result.headers, contentTypeOf(key), !notModified),
+      headers: mediaHeaders(sent, contentTypeOf(key), !notModified),
       body: notModified ? undefined : result.stream,
     };
   }
@@ -129,7 +135,7 @@ const contentTypeOf = (key: string): string =>
   CONTENT_TYPES[extname(key).slice(1)] ?? 'application/octet-stream';
 
 /**
- * The validators send gave a file lately (its Last-Modified and ETag, as send writes them), by
+ * The validators send gave a file lately (its Last-Modified, and its ETag as we give it), by
  * `<root>\0<key>`, each with the time until which they are trusted: a second, as the real path.
  * A client's copy is checked with a stat per request otherwise, which was most of what a `304`
  * cost; a file's validators change only if its bytes do, which the service never does to a key.
@@ -171,8 +177,7 @@ function notModifiedByKnownValidators(
   }
   const validators = knownValidators.get(known);
   if (!validators || validators.until <= performance.now()) return undefined;
-  // send's ETag is weak (W/"…"); the one we give, and get back, is the strong one.
-  if (ifNoneMatch !== validators.etag.replace(/^W\//, '')) return undefined;
+  if (ifNoneMatch !== validators.etag) return undefined;
   // As send writes a 304's: Accept-Ranges, Last-Modified, ETag (its Content-* removed).
   const sent = {
     'Accept-Ranges': 'bytes',
@@ -213,7 +218,7 @@ export function mediaHeaders(
  * send would read `2099` as a year, and so is an If-Modified-Since later than now (13.1.3: an
  * invalid date), which send answered 304; one that is, is written in the form send reads right.
  */
-function asSendRequest(request: MediaRequest): Readable {
+function asSendRequest(request: MediaRequest, key: string): Readable {
   const ifRange = request.headers['if-range'];
   const weakIfRange = typeof ifRange === 'string' && ifRange.trim().startsWith('W/');
   const headers: IncomingHttpHeaders = {
@@ -230,18 +235,71 @@ function asSendRequest(request: MediaRequest): Readable {
   if (unmodifiedSince !== undefined) {
     headers['if-unmodified-since'] = asImfDate(parseHttpDate(unmodifiedSince));
   }
-  if (typeof ifRange === 'string' && ifRange.startsWith('"')) headers['if-range'] = `W/${ifRange}`;
+  if (typeof ifRange === 'string' && ifRange.startsWith('"')) {
+    headers['if-range'] = asSendTag(ifRange.trim(), key) ?? NO_ETAG;
+  }
   const ifMatch = request.headers['if-match'];
   if (typeof ifMatch === 'string' && ifMatch.trim() !== '*') {
     // If-Match compares strongly (RFC 9110 13.1.1): a weak tag never matches, where send's
     // comparison takes `W/"…"` for its own ETag. `""` is no ETag send gives: it fails.
-    const strong = ifMatch
-      .split(',')
-      .map((tag) => tag.trim())
-      .filter((tag) => tag.startsWith('"'));
-    headers['if-match'] = strong.length > 0 ? strong.join(', ') : '""';
+    headers['if-match'] = asSendTags(ifMatch, key, (tag) => tag.startsWith('"'));
+  }
+  const ifNoneMatch = request.headers['if-none-match'];
+  if (typeof ifNoneMatch === 'string' && ifNoneMatch.trim() !== '*') {
+    // Compared weakly (RFC 9110 13.1.2): `W/` or not, the tag of this key's file.
+    headers['if-none-match'] = asSendTags(ifNoneMatch, key, () => true);
   }
   return { method: request.method, headers } as unknown as Readable;
+}
+
+/** An ETag send never gives: compared with it, nothing matches. */
+const NO_ETAG = '""';
+
+/** A list of ETags as send reads them (asSendTag), of those `kept`; NO_ETAG where none is left. */
+function asSendTags(list: string, key: string, kept: (tag: string) => boolean): string {
+  const tags = list
+    .split(',')
+    .map((tag) => tag.trim())
+    .filter(kept)
+    .flatMap((tag) => asSendTag(tag, key) ?? []);
+  return tags.length > 0 ? tags.join(', ') : NO_ETAG;
+}
+
+/**
+ * The ETag of the file at `key` as we give it (`"<size>-<mtime>-<key>"`, hex): send's size and
+ * modification time, and a mark of the key, so that two files a URL may serve (the formats of a
+ * transform URL) never share one however alike their size and time.
+ */
+export function fileEtag(key: string, size: number, mtimeMs: number): string {
+  return `"${size.toString(16)}-${Math.floor(mtimeMs).toString(16)}-${keyMark(key)}"`;
+}
+
+/** 48 bits of the key's SHA-256, in hex. */
+function keyMark(key: string): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 12);
+}
+
+/** send's headers with the ETag we give for its `W/"<size>-<mtime>"` (fileEtag). */
+function withOwnEtag(
+  sent: Record<string, string | number>,
+  key: string,
+): Record<string, string | number> {
+  const etag = sent.ETag;
+  if (typeof etag !== 'string') return sent;
+  return { ...sent, ETag: `${etag.replace(/^W\//, '').slice(0, -1)}-${keyMark(key)}"` };
+}
+
+/**
+ * A client's ETag (`W/` or not) as send compares it, `W/"<size>-<mtime>"`, where it is one we
+ * gave for the file at `key`; undefined for any other (another key's, another store's).
+ */
+function asSendTag(tag: string, key: string): string | undefined {
+  const strong = tag.startsWith('W/') ? tag.slice(2) : tag;
+  const mark = `-${keyMark(key)}"`;
+  if (!strong.startsWith('"') || !strong.endsWith(mark) || strong.length <= mark.length) {
+    return undefined;
+  }
+  return `W/${strong.slice(0, -mark.length)}"`;
 }
 
 function asImfDate(time: number | undefined): string | undefined {

@@ -1,4 +1,8 @@
+import { utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { decodeId } from '../../src/common/ids/short-id';
 import { solidJpeg } from '../support/fixtures';
 import { login, uploadToNewProduct, type Credential } from '../support/http';
 import {
@@ -89,6 +93,60 @@ describe.each<Driver>(['local', 's3'])('Transform result validators on %s storag
         status: 304,
         sent: expected,
       });
+    }
+  });
+
+  it('gives each format a URL negotiates its own ETag, and compares a condition with it', async () => {
+    const path = signed('w_300,f_auto');
+    const asked = { avif: 'image/avif,image/webp,*/*', webp: 'image/webp,*/*', jpeg: '*/*' };
+    const tags: Record<string, string> = {};
+    for (const [format, accept] of Object.entries(asked)) {
+      const res = await get(path, { accept });
+      expect([res.statusCode, res.headers['content-type'], res.headers.vary]).toEqual([
+        200,
+        `image/${format}`,
+        'Accept',
+      ]);
+      tags[format] = res.headers.etag as string;
+    }
+    if (driver === 'local') {
+      // The AVIF result as long as the WebP one and written in the same millisecond: the two
+      // files alike in everything the file system says of them.
+      const dir = backend.env.STORAGE_LOCAL_DIR;
+      const [webp, avif] = ['webp', 'avif'].map((format) =>
+        backend
+          .stored()
+          .find(
+            (key) =>
+              key.startsWith(`derived/${decodeId(imageId)}/320x`) && key.endsWith(`.${format}`),
+          ),
+      );
+      const webpSize = (await get(path, { accept: asked.webp })).rawPayload.length;
+      writeFileSync(join(dir, avif!), Buffer.alloc(webpSize, 7));
+      const when = new Date('2026-03-04T05:06:07.089Z');
+      for (const key of [webp!, avif!]) utimesSync(join(dir, key), when, when);
+      // Past the second the service trusts validators it has given.
+      await sleep(1100);
+      for (const [format, accept] of Object.entries(asked)) {
+        tags[format] = (await get(path, { accept })).headers.etag as string;
+      }
+    }
+    expect(new Set(Object.values(tags)).size).toBe(3);
+    for (const [format, accept] of Object.entries(asked)) {
+      for (const [held, tag] of Object.entries(tags)) {
+        // A client (or a cache) holding one format and asking with another Accept.
+        const res = await get(path, { accept, 'if-none-match': tag });
+        const status = held === format ? 304 : 200;
+        expect({ format, held, status: res.statusCode }).toEqual({ format, held, status });
+        expect(res.headers.etag).toBe(tags[format]);
+        const matched = await get(path, { accept, 'if-match': tag });
+        const holds = held === format ? 200 : 412;
+        expect({ format, held, ifMatch: matched.statusCode }).toEqual({
+          format,
+          held,
+          ifMatch: holds,
+        });
+      }
     }
   });
 });

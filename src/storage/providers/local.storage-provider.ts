@@ -26,7 +26,7 @@ import {
 } from '../storage-provider';
 import { isPathBelow, resolveKeyPath } from '../storage-keys';
 import type { MediaAnswer, MediaRequest } from '../media-answer';
-import { answerMediaRequest } from '../media-delivery';
+import { answerMediaRequest, fileEtag } from '../media-delivery';
 
 export const LOCAL_TMP_DIR = '.tmp';
 
@@ -160,8 +160,8 @@ export class LocalStorageProvider implements StorageProvider {
       stream: handle.createReadStream(),
       size: info.size,
       contentType: CONTENT_TYPES[extname(key).slice(1)] ?? 'application/octet-stream',
-      // Keys are never rewritten with other bytes; size and mtime identify the content.
-      etag: `"${info.size.toString(16)}-${Math.floor(info.mtimeMs).toString(16)}"`,
+      // Keys are never rewritten with other bytes; size, mtime and key identify the content.
+      etag: fileEtag(key, info.size, info.mtimeMs),
       lastModified: info.mtime,
     };
   }
