@@ -408,6 +408,8 @@ export class S3StorageProvider implements StorageProvider {
         signal,
       );
     } catch (error) {
+      // Its caller gave up (while S3 had not answered, or the call waited for its turn): why.
+      if (signal?.aborted) throw abortReason(signal, 'The read was aborted');
       if (await this.noSuchObject(error, `reading ${key}`)) return undefined;
       throw this.failure(`reading ${key}`, error);
     }
@@ -544,6 +546,8 @@ export class S3StorageProvider implements StorageProvider {
     error: unknown,
     signal: AbortSignal | undefined,
   ): Promise<MediaAnswer> {
+    // Its caller gave up: why, not the storage failing.
+    if (signal?.aborted) throw abortReason(signal, 'The read was aborted');
     if (await this.noSuchObject(error, `reading ${key}`)) return { kind: 'not_found' };
     const status = statusOf(error);
     if (status === 412) return { kind: 'precondition_failed' };
