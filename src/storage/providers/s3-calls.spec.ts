@@ -70,6 +70,31 @@ describe('CallTurns', () => {
     expect(turns.active).toBe(0);
   });
 
+  it('refuses a turn handed over to a call given up meanwhile, and passes it on to the next', async () => {
+    for (const options of [{}, { patient: true }, { first: true }]) {
+      const turns = new CallTurns(1, 1000);
+      const held = await turns.take();
+      const caller = new AbortController();
+      const aborted = turns.take(caller.signal, options).catch((error: unknown) => error);
+      let next: (() => void) | undefined;
+      const behind = turns.take().then((release) => (next = release));
+      held(); // handed to the first waiter…
+      const reason = new Error('its caller gave up');
+      caller.abort(reason); // …whose caller gives up before it resumes
+      expect({ options, outcome: await aborted }).toEqual({ options, outcome: reason });
+      await behind;
+      // The call behind holds it now, the only turn taken.
+      expect({ options, next: typeof next, active: turns.active }).toEqual({
+        options,
+        next: 'function',
+        active: 1,
+      });
+      next!();
+      expect(turns.active).toBe(0);
+      expect(turns.queued).toBe(0);
+    }
+  });
+
   it('queues a call `first` ahead of those waiting, and never refuses it as busy', async () => {
     const turns = new CallTurns(1, 20);
     const release = await turns.take();
