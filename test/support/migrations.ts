@@ -7,6 +7,8 @@ import { runPendingMigrations } from '../../src/database/run-migrations';
 import { AVAILABLE_BACKENDS, createTestDatabase, type TestDatabase } from './test-database';
 
 const MIGRATIONS_DIR = join(__dirname, '..', '..', 'migrations');
+/** The limit of a migration's test: three times a test's (testTimeout), as a file's set-up has. */
+const MIGRATION_TEST_TIMEOUT_MS = 180_000;
 
 /**
  * A data source (not initialised) on the test database whose migrations are those up to and
@@ -55,6 +57,10 @@ async function using<T>(
  * hooks `tests` adds run before the database is dropped.
  */
 export function describeMigration(migration: number, tests: (test: MigrationTest) => void): void {
+  // Each test runs the migrations before the one under test from an empty database, then that
+  // one: some 30 migrations, twice, which on PGlite took over the usual 60 s of a test under a
+  // load average of 20 (two files failed so). That is set-up's work: it gets set-up's room.
+  jest.setTimeout(MIGRATION_TEST_TIMEOUT_MS);
   describe.each(AVAILABLE_BACKENDS)(`Migration ${migration} on %s`, (backend) => {
     let database: TestDatabase | undefined;
     const db = (): TestDatabase => {
