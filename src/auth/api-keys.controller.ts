@@ -5,7 +5,11 @@ import { ParseIdPipe } from '../common/ids/parse-id.pipe';
 import { PageQueryDto } from '../common/pagination/page.dto';
 import { Idempotent } from '../idempotency/idempotent.decorator';
 import { ApiKeysService } from './api-keys.service';
-import { CREATED_API_KEY_REPLAY, recordCreatedApiKey } from './created-api-key-replay';
+import {
+  CREATED_API_KEY_REPLAY,
+  recordCreatedApiKey,
+  replayCreatedApiKey,
+} from './created-api-key-replay';
 import { Ctx, MinRole, RequireScopes } from './decorators';
 import { ApiKeyDto, ApiKeyPageDto, CreateApiKeyDto, CreatedApiKeyDto } from './dto/api-key.dto';
 import type { RequestContext } from './principal';
@@ -21,7 +25,11 @@ export class ApiKeysController {
 
   @Post()
   @CreatedLocation()
-  @Idempotent({ recordAs: recordCreatedApiKey, replay: CREATED_API_KEY_REPLAY })
+  @Idempotent({
+    recordAs: recordCreatedApiKey,
+    replayAs: replayCreatedApiKey,
+    replay: CREATED_API_KEY_REPLAY,
+  })
   @ApiOperation({
     operationId: 'createApiKey',
     summary: 'Create an API key; the full key is in this response only',

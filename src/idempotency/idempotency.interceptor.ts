@@ -16,8 +16,10 @@ import {
   IGNORE_MALFORMED_KEY,
   type IdempotentAttempt,
   RECORD_AS,
+  REPLAY_AS,
   runInAttempt,
   type RecordAs,
+  type ReplayAs,
 } from './idempotent-attempt';
 
 /**
@@ -40,6 +42,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
     const attempt = this.begin(context, request, request.user);
     if (!attempt) return next.handle();
     attempt.recordAs = this.reflector.get<RecordAs | undefined>(RECORD_AS, context.getHandler());
+    attempt.replayAs = this.reflector.get<ReplayAs | undefined>(REPLAY_AS, context.getHandler());
     return defer(() =>
       runInAttempt(attempt, async () => {
         const tap = bodyTapOf(request.raw);

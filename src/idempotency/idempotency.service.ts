@@ -305,7 +305,8 @@ export class IdempotencyService {
     }
     if ((await digest.settle()) !== fingerprint.payloadSha256) throw keyReused();
     attempt.state = 'replaying';
-    throw new IdempotentReplay(await this.refreshed(response));
+    const replayed = await this.refreshed(response);
+    throw attempt.replayAs?.(replayed) ?? new IdempotentReplay(replayed);
   }
 
   private async refreshed(recorded: RecordedResponse): Promise<RecordedResponse> {

@@ -12,6 +12,16 @@ export type RecordAs = (answer: RecordedResponse) => RecordedResponse;
 
 /** The metadata under which @Idempotent() keeps a route's RecordAs, for the interceptor. */
 export const RECORD_AS = 'idempotency:record-as';
+
+/**
+ * How a route answers a retry whose recorded answer it does not send as it is: the error to throw
+ * instead, answered by the exception filter as a refusal of this retry (with its own
+ * `request_id`), or undefined to replay the recorded answer as it was.
+ */
+export type ReplayAs = (recorded: RecordedResponse) => Error | undefined;
+
+/** The metadata under which @Idempotent() keeps a route's ReplayAs, for the interceptor. */
+export const REPLAY_AS = 'idempotency:replay-as';
 /** The metadata of a route whose malformed Idempotency-Key is ignored (see @Idempotent()). */
 export const IGNORE_MALFORMED_KEY = 'idempotency:ignore-malformed-key';
 /** The metadata of a route served at several paths, one operation (see @Idempotent()). */
@@ -39,6 +49,8 @@ export class IdempotentAttempt {
   answered = false;
   /** The route's rewrite of its answer before it is recorded (see RecordAs), if it has one. */
   recordAs?: RecordAs;
+  /** The route's answer to a retry instead of the recorded one (see ReplayAs), if it has one. */
+  replayAs?: ReplayAs;
 
   /**
    * @param path as the fingerprint records it (operationPath)

@@ -3,7 +3,14 @@ import { ApiHeader } from '@nestjs/swagger';
 import { ApiProblems } from '../openapi/problems';
 import { IdempotencyInterceptor } from './idempotency.interceptor';
 import { MAX_IDEMPOTENCY_KEY_LENGTH } from './idempotency.service';
-import { ALIASES, IGNORE_MALFORMED_KEY, RECORD_AS, type RecordAs } from './idempotent-attempt';
+import {
+  ALIASES,
+  IGNORE_MALFORMED_KEY,
+  RECORD_AS,
+  REPLAY_AS,
+  type RecordAs,
+  type ReplayAs,
+} from './idempotent-attempt';
 import { IdempotentReplayFilter } from './idempotent-replay.filter';
 
 const HEADER_DOC = {
@@ -31,10 +38,13 @@ const HEADER_DOC = {
 
 /**
  * How a route's answers are kept for retries, when not as they are: `recordAs` rewrites each one
- * before it is recorded (see RecordAs), and `replay` says in OpenAPI what a retry then gets.
+ * before it is recorded (see RecordAs), `replayAs` answers a retry otherwise than with the
+ * recorded answer (see ReplayAs), and `replay` says in OpenAPI what a retry then gets.
  */
 export interface IdempotentOptions {
   recordAs?: RecordAs;
+  /** A retry's answer instead of the recorded one, when it is a refusal of this retry (ReplayAs). */
+  replayAs?: ReplayAs;
   replay?: string;
   /**
    * A malformed key (see parseIdempotencyKey) is ignored, the request served as one without a
@@ -68,7 +78,7 @@ function aliasesDoc(aliases: readonly string[] | undefined): string | undefined 
  * IdempotentRows after its body pipe, which admit the key once the payload is known.
  */
 export function Idempotent(options: IdempotentOptions = {}): MethodDecorator {
-  const { recordAs, replay, ignoreMalformedKey = false, aliases } = options;
+  const { recordAs, replayAs, replay, ignoreMalformedKey = false, aliases } = options;
   const description = [
     HEADER_DOC.description,
     replay,
@@ -81,6 +91,7 @@ export function Idempotent(options: IdempotentOptions = {}): MethodDecorator {
     UseInterceptors(IdempotencyInterceptor),
     UseFilters(IdempotentReplayFilter),
     ...(recordAs ? [SetMetadata(RECORD_AS, recordAs)] : []),
+    ...(replayAs ? [SetMetadata(REPLAY_AS, replayAs)] : []),
     ...(ignoreMalformedKey ? [SetMetadata(IGNORE_MALFORMED_KEY, true)] : []),
     ...(aliases ? [SetMetadata(ALIASES, aliases)] : []),
     ApiHeader({ ...HEADER_DOC, description }),

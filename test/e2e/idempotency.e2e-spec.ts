@@ -250,7 +250,10 @@ describe('Idempotent retries (Idempotency-Key)', () => {
       expect(retry.json()).toMatchObject({
         code: 'api_key_already_created',
         api_key_id: created.id,
+        // This retry's own, as on every other problem: not the first request's, nor none.
+        request_id: retry.headers['x-request-id'],
       });
+      expect(retry.headers['x-request-id']).not.toBe(first.headers['x-request-id']);
       expect(retry.headers.location).toBe(first.headers.location);
       expect(retry.body).not.toContain(secret);
     }
