@@ -90,6 +90,40 @@ describe(importRow.name, () => {
     expect(row.problem_message).not.toContain('\u0000');
   });
 
+  it.each([
+    ['a GTIN given as a number', { gtin: 96385074, url: URL }, 'gtin must be a string'],
+    ['a product id given as a number', { product_id: 12, url: URL }, 'product_id must be a string'],
+    [
+      'an external id given as a list',
+      { external_id: ['x'], url: URL },
+      'external_id must be a string',
+    ],
+    ['a url given as an object', { gtin: '96385074', url: { href: URL } }, 'url must be a string'],
+    [
+      'a title given as a list',
+      { gtin: '96385074', url: URL, title: ['a'] },
+      'title must be a string',
+    ],
+    [
+      'an alt text given as true',
+      { gtin: '96385074', url: URL, alt_text: true },
+      'alt_text must be a string',
+    ],
+  ])('fails a row with %s saying only that it must be a string', (_, raw, message) => {
+    expect(importRow(7, raw)).toMatchObject({
+      status: ImportRowStatus.Failed,
+      problem_code: 'invalid_import_row',
+      problem_message: message,
+    });
+  });
+
+  it("names a wrongly typed field's type beside the other fields' problems, in order", () => {
+    const row = importRow(7, { gtin: 96385074, url: 'ftp://a', title: ['a'], priority: -1 });
+    expect(row.problem_message).toMatch(
+      /^gtin must be a string; url must be an http\(s\) URL[^;]*; title must be a string; priority must be an integer from 0 to 1000000$/,
+    );
+  });
+
   it('fails a row with a long unknown field named in emoji alone, its message cut between characters', () => {
     const row = importRow(2, { gtin: '96385074', url: URL, [`x${'😀'.repeat(1200)}`]: 1 });
     expect(row).toMatchObject({

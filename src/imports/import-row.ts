@@ -1,4 +1,4 @@
-import { AppError } from '../common/errors/app.error';
+import { AppError, type FieldError } from '../common/errors/app.error';
 import { validateInput } from '../common/http/validation';
 import { decodeId } from '../common/ids/short-id';
 import { normalizeGtin } from '../products/gtin';
@@ -25,6 +25,13 @@ export interface NewImportRow {
 }
 
 const PRODUCT_KEYS = ['product_id', 'gtin', 'external_id'] as const;
+/** The fields whose values are text: a JSON row may give any of them another type. */
+const TEXT_FIELDS: ReadonlySet<string> = new Set([
+  ...PRODUCT_KEYS,
+  'url',
+  'title',
+  'alt_text',
+] satisfies (typeof IMPORT_COLUMNS)[number][]);
 const MAX_MESSAGE = 1000;
 /**
  * A row with more fields than this is refused by their number, unread: class-transformer copies
@@ -78,7 +85,7 @@ export function importRow(
     row = validateInput(ImportRowInputDto, raw);
   } catch (error) {
     if (!(error instanceof AppError)) throw error;
-    problems.push(...error.errors.map(({ field, message }) => fieldProblem(field, message)));
+    problems.push(...fieldProblems(raw as Record<string, unknown>, error.errors));
   }
   if (!row || problems.length > 0) return { ...empty, ...problem(problems.join('; ')) };
   return {
@@ -119,6 +126,20 @@ export function productRefOf(row: {
   if (row.productId) return { id: row.productId };
   if (row.gtin) return { gtin: row.gtin };
   return { externalId: row.externalId ?? '' };
+}
+
+/**
+ * Each field's problems, in order, the field named once. A text field given another type (a GTIN
+ * as a JSON number, a title as a list) says only that: its other rules (a check digit, a length)
+ * are about text, and would name a cause that is not the one (a right check digit refused).
+ */
+function fieldProblems(raw: Record<string, unknown>, errors: FieldError[]): string[] {
+  const messages = errors.map(({ field, message }) =>
+    TEXT_FIELDS.has(field) && present(raw[field]) && typeof raw[field] !== 'string'
+      ? `${field} must be a string`
+      : fieldProblem(field, message),
+  );
+  return [...new Set(messages)];
 }
 
 /** `url is required`, `title must be shorter than …`: the field named once. */

@@ -120,6 +120,29 @@ describe('Bulk imports: messages cut to length, a retry after a cancel, rows of 
     expect(message).toBe(`x${'😀'.repeat(999)}`);
   });
 
+  it('fails a row whose GTIN is a JSON number, saying it must be a string (its check digit is right)', async () => {
+    const res = await call(app, 'POST', '/api/v1/imports', admin, {
+      rows: [
+        { gtin: Number(product.gtin), url: `${origin}/number.png` },
+        { gtin: product.gtin, url: `${origin}/list.png`, title: ['a'] },
+      ],
+    });
+    expect(res.statusCode).toBe(202);
+    const rows = await rowsOf(res.json<{ id: string }>().id);
+    expect(rows.map(({ row, status, problem }) => ({ row, status, problem }))).toEqual([
+      {
+        row: 1,
+        status: 'failed',
+        problem: { code: 'invalid_import_row', message: 'gtin must be a string' },
+      },
+      {
+        row: 2,
+        status: 'failed',
+        problem: { code: 'invalid_import_row', message: 'title must be a string' },
+      },
+    ]);
+  });
+
   it('leaves rows cancelled then retried by another admin to the retry, which runs them as that admin', async () => {
     const bettina = await addUser(app, admin, 'bettina', Role.Admin);
     const posted = await call(app, 'POST', '/api/v1/imports', admin, {
