@@ -1,4 +1,5 @@
 import { DataSource } from 'typeorm';
+import { decodeId } from '../../src/common/ids/short-id';
 import { call, login, type Credential } from '../support/http';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 
@@ -46,5 +47,38 @@ describe('Requests to re-make renditions sent together', () => {
     expect(
       await sql(`SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'renditions-rebuild-plan'`),
     ).toEqual([{ n: 1 }]);
+  });
+
+  it('with nothing to re-make, answers the last run that found nothing, adding no run', async () => {
+    // The run above, planned with no image (the database has none): over, of no image.
+    await sql(`UPDATE rendition_rebuilds SET state = 'completed', finished_at = now()`);
+    const [empty] = await sql<{ id: string; presets: string }>(
+      'SELECT id, rendition_set AS presets FROM rendition_rebuilds',
+    );
+    const answers = [];
+    for (let i = 0; i < 3; i++) {
+      answers.push(await call(t.app, 'POST', '/api/v1/renditions/rebuilds', admin));
+    }
+    for (const res of answers) {
+      expect(res.statusCode).toBe(202);
+      expect(res.json<Run>()).toMatchObject({ state: 'completed', total: 0 });
+      expect(decodeId(res.json<Run>().id)).toBe(empty.id);
+      expect(res.headers.location).toBe(`/api/v1/renditions/rebuilds/${res.json<Run>().id}`);
+    }
+    expect(await sql('SELECT count(*)::int AS n FROM rendition_rebuilds')).toEqual([{ n: 1 }]);
+
+    // A last run that re-made images (or failed some), or was for other presets: a new run.
+    for (const change of [`total = 1, done = 1`, `rendition_set = 'older presets'`]) {
+      await sql(`UPDATE rendition_rebuilds SET ${change} WHERE id = $1`, [empty.id]);
+      const res = await call(t.app, 'POST', '/api/v1/renditions/rebuilds', admin);
+      expect(res.statusCode).toBe(202);
+      expect(res.json<Run>()).toMatchObject({ state: 'planning' });
+      expect(decodeId(res.json<Run>().id)).not.toBe(empty.id);
+      await sql(`DELETE FROM rendition_rebuilds WHERE id <> $1`, [empty.id]);
+      await sql(
+        `UPDATE rendition_rebuilds SET total = 0, done = 0, rendition_set = $2 WHERE id = $1`,
+        [empty.id, empty.presets],
+      );
+    }
   });
 });

@@ -32,8 +32,11 @@ export class ImageRenditionsRepository {
    * Whether any image's renditions were made with other presets than `renditionSet`, or with
    * presets not recorded: three probes of IDX_images_rendition_set, whatever the table's size.
    */
-  async anyDiffers(renditionSet: string): Promise<boolean> {
-    const [{ differs }] = await this.dataSource.query<{ differs: boolean }[]>(
+  async anyDiffers(
+    renditionSet: string,
+    manager: EntityManager = this.dataSource.manager,
+  ): Promise<boolean> {
+    const [{ differs }] = await manager.query<{ differs: boolean }[]>(
       `SELECT EXISTS (SELECT 1 FROM images WHERE rendition_set IS NULL)
            OR EXISTS (SELECT 1 FROM images WHERE rendition_set < $1)
            OR EXISTS (SELECT 1 FROM images WHERE rendition_set > $1) AS differs`,

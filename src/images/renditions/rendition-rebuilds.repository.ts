@@ -38,6 +38,15 @@ export class RenditionRebuildsRepository {
     return manager.findOneBy(RenditionRebuild, { id });
   }
 
+  /** The newest run, if any. */
+  async newest(manager: EntityManager): Promise<RenditionRebuild | undefined> {
+    const [run] = await manager.find(RenditionRebuild, {
+      order: { createdAt: 'DESC', id: 'DESC' },
+      take: 1,
+    });
+    return run;
+  }
+
   /** A page of runs, newest first, and how many there are. */
   page(offset: number, limit: number): Promise<[RenditionRebuild[], number]> {
     return this.dataSource.manager.findAndCount(RenditionRebuild, {

@@ -56,7 +56,8 @@ export class RenditionRebuildsService implements OnApplicationBootstrap {
   /**
    * The run re-making renditions with this instance's presets: the one under way, or a new one
    * (superseding a run for other presets, or after closing one that would never finish: see
-   * stalled). Serialised across instances by an advisory lock.
+   * stalled); with none under way and nothing to re-make, the newest run if it found nothing
+   * either (see foundNothing). Serialised across instances by an advisory lock.
    */
   async start(trigger: RebuildTrigger): Promise<RenditionRebuildDto> {
     const renditionSet = this.maker.renditionSet;
@@ -74,12 +75,33 @@ export class RenditionRebuildsService implements OnApplicationBootstrap {
       // A run that would never finish is over, and a new run re-makes what it left.
       if (active && stalled) await this.closeStalled(manager, active.id);
       else if (active) await this.runs.supersede(manager, active.id);
+      else {
+        const found = await this.foundNothing(manager, renditionSet);
+        if (found) return found;
+      }
       const run = await this.runs.create(manager, renditionSet, trigger);
       await this.plan(manager, run.id);
       return run;
     });
     this.jobs.wake(REBUILD_PLAN_QUEUE);
     return RenditionRebuildDto.from(run);
+  }
+
+  /**
+   * The newest run, when it is over for these presets having found no image to re-make, and
+   * none needs it now: answered again rather than a run of nothing added at each request.
+   */
+  private async foundNothing(
+    manager: EntityManager,
+    renditionSet: string,
+  ): Promise<RenditionRebuild | undefined> {
+    const last = await this.runs.newest(manager);
+    const empty =
+      last?.state === RebuildState.Completed &&
+      last.renditionSet === renditionSet &&
+      last.total === 0;
+    if (!empty || (await this.images.anyDiffers(renditionSet, manager))) return undefined;
+    return last;
   }
 
   /**

@@ -29,7 +29,10 @@ export class RenditionsController {
       'answers it: read its progress from `GET /renditions/rebuilds/{id}`, the `Location`. While a run for the ' +
       'same presets is under way, that run is answered instead of a new one (unless none of its ' +
       'jobs is left to run, its counts short of its total: it is then ended, the images it ' +
-      'never counted counted `failed`, and a new run started). Each image is ' +
+      'never counted counted `failed`, and a new run started). With none under way and no ' +
+      'image to re-make, the newest run is answered when it is over for the same presets having ' +
+      'found no image either (`completed`, `total` 0): no run of nothing is added at each ' +
+      'request. Each image is ' +
       'swapped to its new renditions atomically; the old files are deleted after. Instances ' +
       'start such a run themselves when they start with changed presets.',
   })
