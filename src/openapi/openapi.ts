@@ -8,7 +8,12 @@ import { FieldErrorDto, ProblemDetailsDto } from '../common/errors/problem-detai
 import { RenditionDto, ResponsiveImageDto } from '../images/dto/image.dto';
 import { EXTERNAL_ID_MAX_LENGTH, EXTERNAL_ID_PATTERN_SOURCE } from '../products/external-id';
 import { ID_OR_UUID_PATTERN } from '../common/ids/short-id';
-import { applyProblemResponses, PROBLEMS, PROBLEMS_EXTENSION } from './problems';
+import {
+  applyProblemResponses,
+  MULTIPART_BODY_ONLY_EXTENSION,
+  PROBLEMS,
+  PROBLEMS_EXTENSION,
+} from './problems';
 import { declareResponseHeaders } from './response-headers';
 
 export const DOCS_PATH = 'docs';
@@ -262,28 +267,28 @@ function applySecurityRequirements(document: OpenAPIObject): void {
  * The methods whose body Fastify reads, whatever the route takes (a DELETE's too). On each of them
  * a Content-Type no parser takes, a multipart body on a route that takes none, or any
  * Content-Encoding (but gzip on a bulk import) is refused with 415 before the handler (a
- * Transfer-Encoding other than chunked with 501), and a JSON body is parsed (400 malformed_json; validation_failed for `null`, or one
- * nested too deep or holding a NUL; 413 payload_too_large over JSON_BODY_LIMIT_BYTES):
- * documented on every such operation, those that take no body or only multipart included
- * (though the uploads that take multipart only refuse any other body 415 unread, and so never
- * parse JSON: MULTIPART_BODY_ONLY; the list is the same for every operation). On Inventorum's
- * routes, whose route config answers every 400 and 413 in their envelope, their operations
- * document that envelope instead.
+ * Transfer-Encoding other than chunked with 501), and a JSON body is parsed (400 malformed_json;
+ * validation_failed for `null`, or one nested too deep or holding a NUL; 413 payload_too_large
+ * over JSON_BODY_LIMIT_BYTES): documented on every such operation, those that take no body
+ * included, but the uploads that take multipart only ({@link ApiMultipartBodyOnly}), which refuse
+ * any other body 415 unread and so never parse JSON (their own validation_failed, of a form's
+ * fields, they list themselves). On Inventorum's routes, whose route config answers every 400 and
+ * 413 in their envelope, their operations document that envelope instead.
  */
 const BODY_METHODS = new Set(['post', 'put', 'patch', 'delete']);
 const JSON_BODY_REFUSALS = ['malformed_json', 'validation_failed', 'payload_too_large'];
+const BODY_REFUSALS = ['unsupported_media_type', 'unsupported_transfer_coding'];
 
 function declareBodyRefusals(document: OpenAPIObject): void {
   for (const path of Object.values(document.paths)) {
     for (const [method, operation] of Object.entries(path)) {
-      if (!BODY_METHODS.has(method) || !operation || typeof operation !== 'object') continue;
+      if (!operation || typeof operation !== 'object') continue;
       const op = operation as Record<string, unknown>;
+      const multipartOnly = op[MULTIPART_BODY_ONLY_EXTENSION] !== undefined;
+      delete op[MULTIPART_BODY_ONLY_EXTENSION];
+      if (!BODY_METHODS.has(method)) continue;
       const codes = (op[PROBLEMS_EXTENSION] as string[] | undefined) ?? [];
-      const refusals = [
-        ...JSON_BODY_REFUSALS,
-        'unsupported_media_type',
-        'unsupported_transfer_coding',
-      ];
+      const refusals = multipartOnly ? BODY_REFUSALS : [...JSON_BODY_REFUSALS, ...BODY_REFUSALS];
       const missing = refusals.filter((code) => !codes.includes(code));
       if (missing.length > 0) op[PROBLEMS_EXTENSION] = [...codes, ...missing];
     }

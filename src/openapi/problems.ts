@@ -183,6 +183,17 @@ export function ApiOwnErrorBody(...statuses: number[]): MethodDecorator {
   return extensionDecorator(OWN_ERROR_BODY_EXTENSION, statuses);
 }
 
+export const MULTIPART_BODY_ONLY_EXTENSION = 'x-multipart-body-only';
+
+/**
+ * A route that takes a multipart body and nothing else, any other refused 415 unread (its route
+ * config: MULTIPART_BODY_ONLY): no JSON body is ever parsed there, so the document lists none of
+ * the JSON parser's refusals for it (400 malformed_json, 413 payload_too_large).
+ */
+export function ApiMultipartBodyOnly(): MethodDecorator {
+  return extensionDecorator(MULTIPART_BODY_ONLY_EXTENSION, [true]);
+}
+
 /** An example of a success response body (the schema stays the one the CLI plugin infers). */
 export function ApiSuccessExample(example: SuccessExample): MethodDecorator {
   return extensionDecorator(SUCCESS_EXAMPLES_EXTENSION, [example]);

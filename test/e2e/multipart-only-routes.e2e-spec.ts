@@ -65,7 +65,7 @@ describe('Multipart-only routes refuse other bodies unread', () => {
   }
 
   it('covers every operation the document gives a multipart body only, but the gallery uploads', () => {
-    // A new multipart-only route must opt in (IMAGE_IN_MULTIPART_ONLY beside @MultipartRequest):
+    // A new multipart-only route must opt in (@ImageInMultipartOnly() beside @MultipartRequest):
     // it fails here until it is listed above, and the tests below then hold it to it. The gallery
     // uploads also take JSON ({ "image_id" }, documented on attachProductImage).
     const document = JSON.parse(readFileSync(join(ROOT, 'openapi.json'), 'utf8')) as {

@@ -117,11 +117,25 @@ describe('The OpenAPI document', () => {
     expect(missing).toEqual([]);
   });
 
-  it('lists 413 payload_too_large, malformed_json and validation_failed wherever a body is read', () => {
+  /**
+   * The upload routes that take multipart/form-data only (MULTIPART_BODY_ONLY): any other body is
+   * refused 415 unread, so no JSON parser's refusal can be answered there.
+   */
+  const MULTIPART_ONLY = [
+    'uploadImage',
+    'createTokenApiProductImage',
+    'uploadClosientTradeItemImage',
+    'uploadInventorumImage',
+    'uploadInventorumImageWithoutSlash',
+    'uploadBackofficeImage',
+    'uploadBackofficeImageUnderUpload',
+  ];
+
+  it('lists 413 payload_too_large, malformed_json and validation_failed wherever JSON is parsed', () => {
     const missing = Object.values(doc.paths).flatMap((item) =>
       (['post', 'put', 'patch', 'delete'] as const).flatMap((method) => {
         const op = (item as Record<string, OperationObject | undefined>)[method];
-        if (!op) return [];
+        if (!op || MULTIPART_ONLY.includes(String(op.operationId))) return [];
         // A route answering 400 and 413 only in an envelope of its own (Inventorum's) documents
         // that envelope instead (its keys: compat-inventorum.e2e-spec).
         const statuses = ['400', '413'];
@@ -133,6 +147,21 @@ describe('The OpenAPI document', () => {
       }),
     );
     expect(missing).toEqual([]);
+  });
+
+  it('lists no JSON parser refusal on the uploads that take multipart only (refused 415 unread)', () => {
+    const found = operations().filter(({ op }) => MULTIPART_ONLY.includes(String(op.operationId)));
+    expect(found.map(({ op }) => op.operationId).sort()).toEqual([...MULTIPART_ONLY].sort());
+    for (const { op } of found) {
+      const codes = ['400', '413'].flatMap((status) => problemCodes(op, status));
+      expect({ op: op.operationId, listed: codes.filter((c) => /json|payload/.test(c)) }).toEqual({
+        op: op.operationId,
+        listed: [],
+      });
+      // What such a route does answer for another body: 415, or 501 for a Transfer-Encoding.
+      expect(problemCodes(op, '415')).toContain('unsupported_media_type');
+      expect(problemCodes(op, '501')).toContain('unsupported_transfer_coding');
+    }
   });
 
   describe('gives the request bodies Swagger UI\'s "Try it out" sends sensible defaults', () => {

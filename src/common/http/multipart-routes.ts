@@ -97,7 +97,7 @@ export function multipartRequired(): AppError {
 }
 
 /**
- * Route config (`@RouteConfig(MULTIPART_BODY_ONLY)`) of a route that takes a multipart body and
+ * Route config (images/intake: `@ImageInMultipartOnly()`) of a route that takes a multipart body and
  * nothing else (an upload of the main API or of a compatible API; not the gallery's, which also
  * takes JSON): a request with another body, or none, is refused by
  * {@link refuseBodiesNotMultipart}.

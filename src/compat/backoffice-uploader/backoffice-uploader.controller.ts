@@ -1,11 +1,10 @@
 import { Controller, HttpCode, Post } from '@nestjs/common';
-import { RouteConfig } from '@nestjs/platform-fastify';
 import { ApiTags } from '@nestjs/swagger';
 import { Ctx } from '../../auth/decorators';
 import type { RequestContext } from '../../auth/principal';
 import { MultipartRequestOf } from '../../common/http/multipart-routes';
 import type { ReceivedFile } from '../../images/intake/multipart-upload';
-import { IMAGE_IN_MULTIPART_ONLY } from '../../images/intake/busy-upload.hook';
+import { ImageInMultipartOnly } from '../../images/intake/busy-upload.hook';
 import { COMPAT_IDEMPOTENCY, Idempotent } from '../../idempotency/idempotent.decorator';
 import { IdempotentUpload } from '../../idempotency/idempotent-body.pipe';
 import { BACKOFFICE_MAX_BYTES } from './backoffice-formats';
@@ -31,7 +30,7 @@ export class BackofficeUploaderController {
   constructor(private readonly uploader: BackofficeUploaderService) {}
 
   @Post('image')
-  @RouteConfig(IMAGE_IN_MULTIPART_ONLY)
+  @ImageInMultipartOnly()
   @HttpCode(200)
   @BackofficeUpload('/image')
   @Idempotent(BACKOFFICE_IDEMPOTENCY)
@@ -43,7 +42,7 @@ export class BackofficeUploaderController {
   }
 
   @Post('upload/image')
-  @RouteConfig(IMAGE_IN_MULTIPART_ONLY)
+  @ImageInMultipartOnly()
   @HttpCode(200)
   @BackofficeUpload('/upload/image')
   @Idempotent(BACKOFFICE_IDEMPOTENCY)

@@ -1,12 +1,11 @@
 import { Controller, HttpCode, Post } from '@nestjs/common';
-import { RouteConfig } from '@nestjs/platform-fastify';
 import { ApiTags } from '@nestjs/swagger';
 import { Ctx } from '../../auth/decorators';
 import type { RequestContext } from '../../auth/principal';
 import type { StandaloneUploadFieldsDto } from '../../images/dto/upload-image.dto';
 import { MultipartRequestOf } from '../../common/http/multipart-routes';
 import type { ImageUpload } from '../../images/intake/multipart-upload';
-import { IMAGE_IN_MULTIPART_ONLY } from '../../images/intake/busy-upload.hook';
+import { ImageInMultipartOnly } from '../../images/intake/busy-upload.hook';
 import { COMPAT_IDEMPOTENCY, Idempotent } from '../../idempotency/idempotent.decorator';
 import { IdempotentUpload } from '../../idempotency/idempotent-body.pipe';
 import type { InventorumImageDto } from './dto/inventorum-image.dto';
@@ -35,7 +34,7 @@ export class InventorumController {
 
   @Post('//')
   @HttpCode(200)
-  @RouteConfig({ ...INVENTORUM_ERRORS, ...IMAGE_IN_MULTIPART_ONLY })
+  @ImageInMultipartOnly(INVENTORUM_ERRORS)
   @InventorumUpload('/api/images/')
   @Idempotent(INVENTORUM_IDEMPOTENCY)
   uploadInventorumImage(
@@ -48,7 +47,7 @@ export class InventorumController {
 
   @Post()
   @HttpCode(200)
-  @RouteConfig({ ...INVENTORUM_ERRORS, ...IMAGE_IN_MULTIPART_ONLY })
+  @ImageInMultipartOnly(INVENTORUM_ERRORS)
   @InventorumUpload('/api/images')
   @Idempotent(INVENTORUM_IDEMPOTENCY)
   uploadInventorumImageWithoutSlash(

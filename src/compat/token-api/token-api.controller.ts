@@ -1,6 +1,5 @@
 import { imageUploadBody } from '../../openapi/upload-body';
 import { Controller, HttpCode, Param, Post } from '@nestjs/common';
-import { RouteConfig } from '@nestjs/platform-fastify';
 import {
   ApiBody,
   ApiConsumes,
@@ -15,7 +14,7 @@ import type { RequestContext } from '../../auth/principal';
 import { Role, Scope } from '../../auth/roles';
 import { MultipartRequest } from '../../common/http/multipart-routes';
 import type { ImageUpload } from '../../images/intake/multipart-upload';
-import { IMAGE_IN_MULTIPART_ONLY } from '../../images/intake/busy-upload.hook';
+import { ImageInMultipartOnly } from '../../images/intake/busy-upload.hook';
 import { COMPAT_IDEMPOTENCY, Idempotent } from '../../idempotency/idempotent.decorator';
 import { IdempotentUpload } from '../../idempotency/idempotent-body.pipe';
 import { ApiProblems, ApiSuccessExample, PROBLEMS } from '../../openapi/problems';
@@ -80,7 +79,7 @@ export class TokenApiController {
   constructor(private readonly tokenApi: TokenApiService) {}
 
   @Post()
-  @RouteConfig(IMAGE_IN_MULTIPART_ONLY)
+  @ImageInMultipartOnly()
   @HttpCode(201)
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ImagesWrite)

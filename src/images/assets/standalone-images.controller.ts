@@ -12,7 +12,6 @@ import {
   Query,
   Res,
 } from '@nestjs/common';
-import { RouteConfig } from '@nestjs/platform-fastify';
 import {
   ApiBody,
   ApiConsumes,
@@ -43,7 +42,7 @@ import {
 import { ImagePurpose } from '../entities/image.entity';
 import { MultipartRequest } from '../../common/http/multipart-routes';
 import { StandaloneUploadPipe } from '../intake/image-upload.pipe';
-import { IMAGE_IN_MULTIPART_ONLY } from '../intake/busy-upload.hook';
+import { ImageInMultipartOnly } from '../intake/busy-upload.hook';
 import { ImagesService } from '../images.service';
 import type { ImageUpload } from '../intake/multipart-upload';
 import { StandaloneImagesService } from './standalone-images.service';
@@ -102,7 +101,7 @@ export class StandaloneImagesController {
   ) {}
 
   @Post()
-  @RouteConfig(IMAGE_IN_MULTIPART_ONLY)
+  @ImageInMultipartOnly()
   @CreatedLocation()
   @MinRole(Role.Staff)
   @RequireScopes(Scope.ImagesWrite)

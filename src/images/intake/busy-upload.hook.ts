@@ -1,7 +1,10 @@
+import { applyDecorators } from '@nestjs/common';
+import { RouteConfig } from '@nestjs/platform-fastify';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { expectsContinue } from '../../common/http/host-and-expect';
 import { isMediaType } from '../../common/http/media-type';
 import { MULTIPART_BODY_ONLY } from '../../common/http/multipart-routes';
+import { ApiMultipartBodyOnly } from '../../openapi/problems';
 import type { ImageProcessor } from '../processing/image-processor';
 
 /** The media types of a body that brings an image to process. */
@@ -22,10 +25,18 @@ declare module 'fastify' {
 export const IMAGE_IN_MULTIPART = { imageBodyType: 'multipart/form-data' } as const;
 
 /**
- * {@link IMAGE_IN_MULTIPART} of an upload route that takes no other body: any other is refused
- * 415 unread (MULTIPART_BODY_ONLY).
+ * `@ImageInMultipartOnly()` on an upload route that takes no other body: its route config is
+ * {@link IMAGE_IN_MULTIPART} and MULTIPART_BODY_ONLY (any other body refused 415 unread), with
+ * the route's own `config` besides, and its operation in the OpenAPI document lists none of the
+ * JSON parser's refusals, which it never answers (ApiMultipartBodyOnly): one decorator, so that
+ * the document cannot say otherwise than the route does.
  */
-export const IMAGE_IN_MULTIPART_ONLY = { ...IMAGE_IN_MULTIPART, ...MULTIPART_BODY_ONLY } as const;
+export function ImageInMultipartOnly(config: object = {}): MethodDecorator {
+  return applyDecorators(
+    RouteConfig({ ...config, ...IMAGE_IN_MULTIPART, ...MULTIPART_BODY_ONLY }),
+    ApiMultipartBodyOnly(),
+  );
+}
 
 /** Route config of a route whose JSON body brings an image to process (a data URI, a URL). */
 export const IMAGE_IN_JSON = { imageBodyType: 'application/json' } as const;
