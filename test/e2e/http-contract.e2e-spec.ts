@@ -60,10 +60,10 @@ describe('HTTP contract (problem+json, request ids, headers)', () => {
   it('answers a path served under other methods with 405 and Allow, before reading anything', async () => {
     const productId = '00000000-0000-4000-8000-000000000001';
     const cases: [string, string, string][] = [
-      ['DELETE', '/api/v1/products', 'GET, HEAD, POST'],
-      ['PUT', `/api/v1/products/${productId}?x=1`, 'GET, HEAD, PATCH, DELETE'],
-      ['GET', '/api/v1/auth/login', 'POST'],
-      ['POST', '/media/products/a/b/original.jpg', 'GET, HEAD'],
+      ['DELETE', '/api/v1/products', 'GET, HEAD, POST, OPTIONS'],
+      ['PUT', `/api/v1/products/${productId}?x=1`, 'GET, HEAD, PATCH, DELETE, OPTIONS'],
+      ['GET', '/api/v1/auth/login', 'POST, OPTIONS'],
+      ['POST', '/media/products/a/b/original.jpg', 'GET, HEAD, OPTIONS'],
     ];
     for (const [method, url, allow] of cases) {
       // No credentials and a body that is not JSON: the method is judged first, the body unread.
@@ -89,6 +89,34 @@ describe('HTTP contract (problem+json, request ids, headers)', () => {
     for (const method of ['DELETE', 'OPTIONS'] as const) {
       const res = await app.inject({ method, url: '/api/v1/nothing' });
       expectProblem(res, 404, 'route_not_found');
+    }
+  });
+
+  it('names the same methods in the Allow of OPTIONS as in that of a 405 on the path', async () => {
+    const productId = '00000000-0000-4000-8000-000000000001';
+    const cases: [string, string, string][] = [
+      ['/api/v1/products', 'DELETE', 'GET, HEAD, POST, OPTIONS'],
+      [`/api/v1/products/${productId}`, 'PUT', 'GET, HEAD, PATCH, DELETE, OPTIONS'],
+      ['/api/v1/auth/login', 'GET', 'POST, OPTIONS'],
+      ['/media/products/a/b/original.jpg', 'POST', 'GET, HEAD, OPTIONS'],
+      // The compatible APIs': Inventorum's, with and without its slash, and the token API's.
+      ['/api/images/', 'GET', 'POST, OPTIONS'],
+      ['/api/images', 'DELETE', 'POST, OPTIONS'],
+      ['/api/products/123/images', 'PUT', 'POST, OPTIONS'],
+    ];
+    for (const [url, wrongMethod, allow] of cases) {
+      const options = await app.inject({ method: 'OPTIONS', url });
+      const wrong = await app.inject({ method: wrongMethod as 'GET', url });
+      expect({ url, options: options.statusCode, wrong: wrong.statusCode }).toEqual({
+        url,
+        options: 204,
+        wrong: 405,
+      });
+      expect({ url, options: options.headers.allow, wrong: wrong.headers.allow }).toEqual({
+        url,
+        options: allow,
+        wrong: allow,
+      });
     }
   });
 
@@ -451,7 +479,7 @@ describe('CORS', () => {
         headers: { origin: 'https://shop.example' },
       });
       expect(wrong.statusCode).toBe(405);
-      expect(wrong.headers.allow).toBe('GET, HEAD');
+      expect(wrong.headers.allow).toBe('GET, HEAD, OPTIONS');
       expect(wrong.headers['access-control-allow-origin']).toBe('https://shop.example');
       // An OPTIONS that is no preflight (no Origin, or no method asked for) asks which methods
       // a path takes, as with CORS off: 204 with Allow, 404 where nothing is served.

@@ -151,7 +151,7 @@ onServer('Service roles as separate processes', () => {
     // A probe under another method: 405, naming the probe's methods only.
     const wrong = await fetch(`${workerUrl}/health`, { method: 'DELETE' });
     expect(wrong.status).toBe(405);
-    expect(wrong.headers.get('allow')).toBe('GET, HEAD');
+    expect(wrong.headers.get('allow')).toBe('GET, HEAD, OPTIONS');
     // The same routes are there on the api.
     expect((await fetch(`${apiUrl}/api/v1/products`)).status).toBe(401);
     expect((await fetch(`${apiUrl}/api/v1/products`, { method: 'DELETE' })).status).toBe(405);

@@ -6,10 +6,10 @@ const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
 /**
  * A request whose path has routes, but none for its method, is answered 405 `method_not_allowed`
- * with an `Allow` header naming the methods that path takes (RFC 9110 §15.5.6), where Fastify
- * answers 404 as for a path nothing serves: `DELETE /api/v1/products` is a wrong method, not a
- * missing resource, and a client (or its developer) is told what would work. `OPTIONS` on such a
- * path (CORS off, or not a preflight) is answered 204 with the same `Allow`.
+ * with an `Allow` header naming the methods that path takes, OPTIONS included (RFC 9110
+ * §15.5.6), where Fastify answers 404 as for a path nothing serves: `DELETE /api/v1/products` is a
+ * wrong method, not a missing resource, and a client (or its developer) is told what would work.
+ * `OPTIONS` on such a path (CORS off, or not a preflight) is answered 204 with the same `Allow`.
  *
  * Fastify's own router says which methods match the path (`findRoute`, the lookup it routes
  * with; HEAD is there for every GET). OPTIONS is not asked: CORS answers it on every path.
@@ -47,12 +47,13 @@ export function answerWrongMethods(
     }
     // OPTIONS asks which methods the path takes (RFC 9110 §9.3.7): answered, not refused.
     if (request.method === 'OPTIONS') return answerOptions(reply, allowed);
+    const allow = allowHeader(allowed);
     done(
       new AppError(
         'method_not_allowed',
-        `${request.method} is not allowed on ${path}; it takes ${allowed.join(', ')}.`,
+        `${request.method} is not allowed on ${path}; it takes ${allow}.`,
         [],
-        { Allow: allowed.join(', ') },
+        { Allow: allow },
       ),
     );
   });
@@ -69,8 +70,14 @@ function isCatchAll(request: FastifyRequest): boolean {
 }
 
 function answerOptions(reply: FastifyReply, allowed: readonly string[]): void {
-  reply
-    .code(204)
-    .header('Allow', [...allowed, 'OPTIONS'].join(', '))
-    .send();
+  reply.code(204).header('Allow', allowHeader(allowed)).send();
+}
+
+/**
+ * The `Allow` of a path, the same in a 405 and in the answer to OPTIONS: the methods its routes
+ * take, and OPTIONS, which this hook answers on any path something serves (RFC 9110 §15.5.6: a
+ * 405's lists the resource's supported methods; it named all but OPTIONS).
+ */
+function allowHeader(allowed: readonly string[]): string {
+  return [...allowed, 'OPTIONS'].join(', ');
 }
