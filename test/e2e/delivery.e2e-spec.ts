@@ -470,6 +470,29 @@ describe.each<Driver>(['local', 's3'])('Transform URLs on %s storage', (driver) 
     }
   });
 
+  it('refuses an unknown preset 400 transform_invalid, whatever the signature and image', async () => {
+    // Decided with the other options, before the signature and the image: it was 404 for an
+    // image not found, or 400 invalid_id for a malformed id, where the README says 400.
+    const missing = encodeShortId(randomUUID());
+    for (const url of [
+      `/transform/unsigned/p_poster,f_webp/${imageId}`,
+      `/transform/unsigned/p_poster,f_webp/${missing}`,
+      '/transform/unsigned/p_poster,f_webp/not-an-id',
+      signed('p_poster', imageId),
+      signed('p_poster', missing),
+      signed('p_poster', 'not-an-id'),
+      `/transform/AAAAAAAAAAAAAAAAAAAAAA/p_poster/${missing}`,
+    ]) {
+      const res = await get(url);
+      expect({ url, status: res.statusCode, code: res.json().code }).toEqual({
+        url,
+        status: 400,
+        code: 'transform_invalid',
+      });
+      expect(res.json().detail).toBe('No preset named poster.');
+    }
+  });
+
   it('redirects (308) every other spelling of a transform URL to the one the service hands out', async () => {
     const uuid = decodeId(imageId) as string;
     const encoded = (id: string) => `%${id.charCodeAt(0).toString(16)}${id.slice(1)}`;

@@ -198,6 +198,7 @@ export class DeliveryService {
       }
       throw error;
     }
+    this.refuseUnknownPreset(options);
     const allowed =
       request.signature === UNSIGNED
         ? isUnsignedAllowed(request.options, options)
@@ -211,6 +212,17 @@ export class DeliveryService {
       );
     }
     return options;
+  }
+
+  /**
+   * A preset the configuration does not name is malformed options (400 transform_invalid), decided
+   * with them, before the signature and the image: it was found only when the result was planned,
+   * after the image, so that an image not found (404) or a malformed id (400 invalid_id) answered
+   * first. The presets are read at start-up, as the signing keys are: a check never goes stale.
+   */
+  private refuseUnknownPreset({ preset }: TransformOptions): void {
+    if (preset === undefined || this.settings.presets.some(({ name }) => name === preset)) return;
+    throw new AppError('transform_invalid', `No preset named ${preset}.`);
   }
 
   /**
