@@ -134,7 +134,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   app.get(PreBodyAuthHook).install(app.getHttpAdapter().getInstance());
   // Next: an upload expecting 100-continue met by a saturated processor is refused unread (503).
   refuseBusyUploadsBeforeBody(app.getHttpAdapter().getInstance(), app.get(ImageProcessor));
-  // Next: a body other than multipart on an upload route that takes nothing else is 415, unread.
+  // A body other than multipart on an upload route that takes nothing else is 415, unread: a
+  // hook of those routes alone, so after the global ones (multipart-routes.ts).
   refuseBodiesNotMultipart(app.getHttpAdapter().getInstance());
   // Every request's duration by route pattern and status, once answered (GET /metrics).
   httpMetrics.install(app.getHttpAdapter().getInstance());

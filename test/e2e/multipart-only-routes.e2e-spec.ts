@@ -4,6 +4,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { call, login } from '../support/http';
 import { ROOT } from '../support/process';
 import { sendWithLargeBody, type EarlyAnswer } from '../support/raw-http';
+import { RawClient, requestHead, type RawResponse } from '../support/slow-client';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/test-app';
 
 /** A body far beyond JSON_BODY_LIMIT_BYTES: reading it would take the client minutes to send. */
@@ -119,6 +120,59 @@ describe('Multipart-only routes refuse other bodies unread', () => {
       expect(answer.headers.connection).toBe('close');
       expect(answer.closedByServer).toBe(true);
     }
+  });
+
+  /** The first answer to a request head whose body waits for `100 Continue`, interim or final. */
+  async function firstAnswer(
+    path: string,
+    headers: Record<string, string>,
+  ): Promise<RawResponse | undefined> {
+    const client = await RawClient.connect(port);
+    try {
+      const all = { 'x-api-key': key, expect: '100-continue', ...headers };
+      await client.write(requestHead('POST', path, all, HELD_BYTES));
+      return await client.answered(10_000);
+    } finally {
+      client.destroy();
+    }
+  }
+
+  it('answers 415 before the checks a JSON body meets elsewhere: its digest, its path', async () => {
+    // The Idempotency-Key's digest of a JSON body, and the path checks run before inviting one,
+    // do not come first: no `100 Continue`, no 400 for the path, whatever the request holds.
+    const malformedIds = ['/api/products/not-an-id/images', ...routes.slice(-1)].map((path) =>
+      path.replace(/\/trade-items\/[^/]+\/[^/]+\//, '/trade-items/not-an-id/123/'),
+    );
+    const json = { 'content-type': 'application/json' };
+    for (const [path, headers] of [
+      ...routes.map((path) => [path, { ...json, 'idempotency-key': `digest-${path}` }] as const),
+      ...malformedIds.map((path) => [path, json] as const),
+    ]) {
+      const first = await firstAnswer(path, headers);
+      expect({ path, headers, status: first?.status }).toEqual({ path, headers, status: 415 });
+      expect(JSON.parse(first!.body)).toMatchObject({
+        code: 'unsupported_media_type',
+        detail: 'Send the image as multipart/form-data.',
+      });
+    }
+    // An encoded body is refused for its encoding (415 too), by the hook every route has.
+    for (const path of routes) {
+      const first = await firstAnswer(path, { ...json, 'content-encoding': 'gzip' });
+      expect({ path, status: first?.status, code: JSON.parse(first!.body).code }).toEqual({
+        path,
+        status: 415,
+        code: 'unsupported_media_type',
+      });
+    }
+  });
+
+  it('is a hook of those routes alone, not of every request', () => {
+    // It was a global preParsing hook, run (to do nothing) on every request of every route.
+    const printed = app
+      .getHttpAdapter()
+      .getInstance()
+      .printRoutes({ includeHooks: true, commonPrefix: false });
+    expect(printed.match(/"refuseIfNotMultipart\(\)"/g)).toHaveLength(routes.length);
   });
 
   it('authenticates first: without a credential the answer is 401, not 415', async () => {

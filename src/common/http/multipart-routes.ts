@@ -7,7 +7,7 @@ import {
   type PipeTransform,
   type Type,
 } from '@nestjs/common';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, preParsingHookHandler } from 'fastify';
 import type { Observable } from 'rxjs';
 import { AppError } from '../errors/app.error';
 import { whileAnswered } from './client-gone';
@@ -110,16 +110,27 @@ export const MULTIPART_BODY_ONLY = { multipartBodyOnly: true } as const;
  * pre-body authentication's hook comes first: a caller without access is still 401 or 403) and
  * before its body is read: a JSON body was read whole and parsed (400 malformed_json for one that
  * is not JSON, 413 for one over JSON_BODY_LIMIT_BYTES) only for the route to refuse it 415.
+ *
+ * A hook of those routes alone (added to each in an `onRoute` hook), not a global one that every
+ * request of every route ran to do nothing. A route's hooks run after the global ones: after the
+ * refusal of a Content-Encoding (415 too), and after the stages that only prepare to read a JSON
+ * body: the `100 Continue` sent on its first read, and its Idempotency-Key digest, whose pipe
+ * first reads a tick after this refusal has answered (the order of ticks, as for a JSON body
+ * over its limit: host-and-expect.ts; test/e2e/multipart-only-routes holds it).
  */
 export function refuseBodiesNotMultipart(fastify: FastifyInstance): void {
-  fastify.addHook('preParsing', (request, _reply, payload, done) => {
-    const multipartOnly = request.routeOptions.config.multipartBodyOnly === true;
-    if (!multipartOnly || isMediaType(request.headers['content-type'], 'multipart/form-data')) {
-      return done(null, payload);
-    }
-    done(multipartRequired(), payload);
+  fastify.addHook('onRoute', (route) => {
+    if (route.config?.multipartBodyOnly !== true) return;
+    route.preParsing = [route.preParsing ?? []].flat().concat(refuseIfNotMultipart);
   });
 }
+
+const refuseIfNotMultipart: preParsingHookHandler = (request, _reply, payload, done) => {
+  if (isMediaType(request.headers['content-type'], 'multipart/form-data')) {
+    return done(null, payload);
+  }
+  done(multipartRequired(), payload);
+};
 
 /**
  * Global: a multipart request to a route that does not take one is 415, its body unread; one to a
