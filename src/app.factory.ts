@@ -50,6 +50,8 @@ import { dataUriBodyParsing } from './images/intake/import/data-uri-body.parser'
 import { registerUploadSpool } from './images/intake/upload-spool.interceptor';
 import { refuseBusyUploadsBeforeBody } from './images/intake/busy-upload.hook';
 import { ImageProcessor } from './images/processing/image-processor';
+import { lookUpProductsBeforeBody } from './images/gallery/product-before-body.hook';
+import { ProductsService } from './products/products.service';
 import { httpTimeoutsConfigOf } from './common/http/http.config';
 import { httpServerTimeouts, registerRequestTimeouts } from './common/http/request-timeouts';
 import { tracingFastifyPlugin } from './tracing/tracing';
@@ -137,6 +139,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   // A body other than multipart on an upload route that takes nothing else is 415, unread: a
   // hook of those routes alone, so after the global ones (multipart-routes.ts).
   refuseBodiesNotMultipart(app.getHttpAdapter().getInstance());
+  // An upload to a gallery expecting 100-continue, for no product: 404, unread (a route's hook).
+  lookUpProductsBeforeBody(app.getHttpAdapter().getInstance(), app.get(ProductsService));
   // Every request's duration by route pattern and status, once answered (GET /metrics).
   httpMetrics.install(app.getHttpAdapter().getInstance());
   // /transform answered by a Fastify handler in place of Nest's (transform.route.ts).

@@ -11,13 +11,15 @@ import type { ProductRef } from './products.service';
  * check reads the path alone: it is made before a JSON body is invited (Expect: 100-continue).
  */
 export const ProductParam = createParamDecorator(
-  readsPathOnly((_: unknown, context: ExecutionContext): ProductRef => {
-    const params = context.switchToHttp().getRequest<FastifyRequest>().params as Record<
-      string,
-      string
-    >;
-    if (params.gtin !== undefined) return { gtin: params.gtin };
-    if (params.externalId !== undefined) return { externalId: params.externalId };
-    return { id: parseId(params.productId, 'productId') };
-  }),
+  readsPathOnly((_: unknown, context: ExecutionContext): ProductRef =>
+    productRefOf(context.switchToHttp().getRequest<FastifyRequest>()),
+  ),
 );
+
+/** The product a request's path names, as {@link ProductParam} gives it to the route. */
+export function productRefOf(request: FastifyRequest): ProductRef {
+  const params = request.params as Record<string, string>;
+  if (params.gtin !== undefined) return { gtin: params.gtin };
+  if (params.externalId !== undefined) return { externalId: params.externalId };
+  return { id: parseId(params.productId, 'productId') };
+}

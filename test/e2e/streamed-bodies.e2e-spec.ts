@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import sharp from 'sharp';
 import { filesBelow } from '../support/accounts';
+import { encodeShortId } from '../../src/common/ids/short-id';
 import { call, login } from '../support/http';
 import {
   anonymousMemory,
@@ -223,6 +225,40 @@ describe('Expect: 100-continue', () => {
     client.destroy();
     expect(first?.status).toBe(400);
     expect(JSON.parse(first!.body)).toMatchObject({ code: 'invalid_id' });
+  });
+
+  it.each([
+    { ref: 'an id', path: () => `/api/v1/products/${encodeShortId(randomUUID())}/images` },
+    { ref: 'a GTIN', path: () => '/api/v1/products/by-gtin/00012345678905/images' },
+    { ref: 'an external id', path: () => '/api/v1/products/by-external-id/nowhere/images' },
+  ])(
+    'answers 404 product_not_found to an upload for no product ($ref), without 100 Continue first',
+    async ({ path }) => {
+      // It was invited, and its whole body read, to be answered 404 once in.
+      const { contentType, body } = multipartBody(await paddedJpeg(4096));
+      const { client, first } = await ask(
+        'POST',
+        path(),
+        { 'content-type': contentType },
+        body.length,
+      );
+      client.destroy();
+      expect(first?.status).toBe(404);
+      expect(JSON.parse(first!.body)).toMatchObject({ code: 'product_not_found' });
+    },
+  );
+
+  it('invites the body of an upload with an Idempotency-Key all the same: a retry needs it', async () => {
+    // Its retry is answered as its first attempt was, matched by the body's digest.
+    const { contentType, body } = multipartBody(await paddedJpeg(4096));
+    const { client, first } = await ask(
+      'POST',
+      `/api/v1/products/${encodeShortId(randomUUID())}/images`,
+      { 'content-type': contentType, 'idempotency-key': 'expect-no-product' },
+      body.length,
+    );
+    expect(first?.status).toBe(100);
+    expect((await continued(client, body))?.status).toBe(404);
   });
 
   // A JSON body is read by Fastify's parser before Nest's pipes see the path: the id was judged

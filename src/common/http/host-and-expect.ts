@@ -53,7 +53,8 @@ export function ignoreUnknownExpectations(server: Server): void {
  * read: a request refused before that gets its final answer instead, and the client sends no body
  * (RFC 9110 §10.1.1). So do those refused by the pre-body authentication and the other preParsing
  * hooks (an image upload met by a saturated processor: 503 server_busy, images/intake/
- * busy-upload.hook.ts), a Content-Length over the route's limit (413: Fastify's for a JSON body,
+ * busy-upload.hook.ts; a gallery upload for no product: 404, images/gallery/
+ * product-before-body.hook.ts), a Content-Length over the route's limit (413: Fastify's for a JSON body,
  * the multipart interceptor's for an upload, the import's for a CSV), and a malformed id in the
  * path (400 invalid_id), all decided before anything reads the body.
  *

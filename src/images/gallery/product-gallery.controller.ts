@@ -31,6 +31,7 @@ import type { RequestContext } from '../../auth/principal';
 import { Role, Scope } from '../../auth/roles';
 import { ParseIdPipe } from '../../common/ids/parse-id.pipe';
 import type { ProductRef } from '../../products/products.service';
+import { PRODUCT_BEFORE_BODY } from './product-before-body.hook';
 import {
   AttachImageDto,
   GalleryDto,
@@ -103,7 +104,7 @@ abstract class GalleryRoutes {
   ) {}
 
   @Post()
-  @RouteConfig(IMAGE_IN_MULTIPART)
+  @RouteConfig({ ...IMAGE_IN_MULTIPART, ...PRODUCT_BEFORE_BODY })
   @CreatedLocation()
   // Location too: the first extension applied (the lowest decorator) wins over CreatedLocation's.
   @ApiResponseHeaders('Location', 'ETag')
