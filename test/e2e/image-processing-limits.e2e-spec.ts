@@ -202,4 +202,44 @@ describe('Image processing under load', () => {
       await t.close();
     }
   });
+
+  it("refuses an SVG whose check outgrows the sanitiser's heap in one piece: 400 image_too_complex, and the service goes on", async () => {
+    const t = await startTestApp();
+    try {
+      const admin = {
+        bearer: await login(t.app, { email: TEST_ADMIN.email }, TEST_ADMIN.password),
+      };
+      const product = (
+        await call(t.app, 'POST', '/api/v1/products', admin, { name: 'Escaped' })
+      ).json();
+      // 14 MiB of '>' in one text (3 elements and attributes, within every limit): written back
+      // as '&gt;', four times the bytes, in one string. Checked in a worker thread, its heap
+      // outgrown in one allocation, it killed the whole service ("FATAL ERROR: Reached heap
+      // limit"), every upload and request in flight with it.
+      const escaped = Buffer.from(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">' +
+          `<text>${'>'.repeat(14 * 1024 ** 2)}</text></svg>`,
+      );
+      const body = multipart({}, [{ data: escaped, contentType: 'image/svg+xml' }]);
+
+      const refused = await call(
+        t.app,
+        'POST',
+        `/api/v1/products/${product.id}/images`,
+        admin,
+        body.payload,
+        { headers: body.headers },
+      );
+
+      expect(refused.statusCode).toBe(400);
+      expect(refused.json()).toMatchObject({
+        code: 'image_too_complex',
+        detail: 'The SVG takes more than 256 MiB of memory to check.',
+      });
+      expect((await call(t.app, 'GET', '/health')).statusCode).toBe(200);
+      expect(filesBelow(join(t.db.env.DATA_DIR, 'tmp', 'uploads'))).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
 });

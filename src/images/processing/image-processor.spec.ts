@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, type ForkOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -1681,17 +1681,19 @@ describe(ImageProcessor.name, () => {
       expect(made.original).toMatchObject({ format: 'svg', width: 1, height: 1 });
     });
 
-    it("refuses an SVG whose check outgrows the sanitiser worker's heap as image_too_complex", async () => {
-      // The worker as started, with a 4 MiB heap instead of SVG_SANITIZER_HEAP_MB.
-      const threads =
-        jest.requireActual<typeof import('node:worker_threads')>('node:worker_threads');
-      const RealWorker = threads.Worker;
-      const spy = jest
-        .spyOn(threads, 'Worker')
-        .mockImplementation(
-          (file, options) =>
-            new RealWorker(file, { ...options, resourceLimits: { maxOldGenerationSizeMb: 4 } }),
-        );
+    it("refuses an SVG whose check outgrows the sanitiser's heap as image_too_complex", async () => {
+      // The child as started, with a 16 MiB heap instead of SVG_SANITIZER_HEAP_MB.
+      const forks = jest.requireActual<typeof import('node:child_process')>('node:child_process');
+      const realFork = forks.fork;
+      const spy = jest.spyOn(forks, 'fork').mockImplementation(((
+        path: string,
+        args: string[],
+        options: ForkOptions,
+      ) =>
+        realFork(path, args, {
+          ...options,
+          execArgv: ['--max-old-space-size=16'],
+        })) as unknown as typeof realFork);
       try {
         const greedy = Buffer.from(
           `<svg xmlns="http://www.w3.org/2000/svg">${`<path d="M${'1'.repeat(20_000)}"/>`.repeat(2_000)}</svg>`,
@@ -1708,18 +1710,20 @@ describe(ImageProcessor.name, () => {
       }
     });
 
-    it("sizes the sanitiser worker's heap by MAX_UPLOAD_BYTES: 256 MiB to 15 MiB, 4 MiB more a MiB beyond", async () => {
-      // It had been 256 MiB whatever MAX_UPLOAD_BYTES: a 200 MB SVG outgrew it, and a worker that
-      // outgrows its heap by more than V8's last allowance in one allocation (a long string)
-      // takes the whole process down, not the worker alone.
-      const threads =
-        jest.requireActual<typeof import('node:worker_threads')>('node:worker_threads');
-      const RealWorker = threads.Worker;
-      const heaps: (number | undefined)[] = [];
-      const spy = jest.spyOn(threads, 'Worker').mockImplementation((file, options) => {
-        heaps.push(options?.resourceLimits?.maxOldGenerationSizeMb);
-        return new RealWorker(file, options);
-      });
+    it("sizes the sanitiser's heap by MAX_UPLOAD_BYTES: 256 MiB to 15 MiB, 4 MiB more a MiB beyond", async () => {
+      // It had been 256 MiB whatever MAX_UPLOAD_BYTES: a 200 MB SVG outgrew it (and, checked in a
+      // worker thread then, outgrowing its heap in one allocation took the whole process down).
+      const forks = jest.requireActual<typeof import('node:child_process')>('node:child_process');
+      const realFork = forks.fork;
+      const heaps: (string | undefined)[] = [];
+      const spy = jest.spyOn(forks, 'fork').mockImplementation(((
+        path: string,
+        args: string[],
+        options: ForkOptions,
+      ) => {
+        heaps.push(options.execArgv?.join(' '));
+        return realFork(path, args, options);
+      }) as unknown as typeof realFork);
       try {
         const logo = Buffer.from(
           '<svg xmlns="http://www.w3.org/2000/svg" width="20" height="10"><rect width="20" height="10"/></svg>',
@@ -1728,25 +1732,28 @@ describe(ImageProcessor.name, () => {
           const config = validateEnv({ MAX_UPLOAD_BYTES: String(maxUploadBytes) });
           await new ImageProcessor(config).process(write('logo.svg', logo));
         }
-        expect(heaps).toEqual([256, 256, 260, 452]);
+        expect(heaps).toEqual([256, 256, 260, 452].map((mb) => `--max-old-space-size=${mb}`));
       } finally {
         spy.mockRestore();
       }
     });
 
     it("stops an upload's SVG check, then its render, at once when the upload is aborted", async () => {
-      const threads =
-        jest.requireActual<typeof import('node:worker_threads')>('node:worker_threads');
-      const RealWorker = threads.Worker;
-      const exited: Promise<number>[] = [];
-      const spy = jest.spyOn(threads, 'Worker').mockImplementation((file, options) => {
-        const worker = new RealWorker(file, options);
-        exited.push(new Promise((resolve) => worker.once('exit', resolve)));
-        return worker;
-      });
+      const forks = jest.requireActual<typeof import('node:child_process')>('node:child_process');
+      const realFork = forks.fork;
+      const exited: Promise<unknown>[] = [];
+      const spy = jest.spyOn(forks, 'fork').mockImplementation(((
+        path: string,
+        args: string[],
+        options: ForkOptions,
+      ) => {
+        const child = realFork(path, args, options);
+        exited.push(new Promise((resolve) => child.once('exit', resolve)));
+        return child;
+      }) as unknown as typeof realFork);
       const processor = new ImageProcessor(validateEnv({ SVG_RENDER_TIMEOUT_MS: '30000' }));
       try {
-        // 99,990 elements: half a second to more than one of the worker's CPU.
+        // 99,990 elements: half a second to more than one of the child's CPU.
         const crowded = Buffer.from(
           `<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">${'<g/>'.repeat(99_985)}</svg>`,
         );

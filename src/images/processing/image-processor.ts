@@ -104,8 +104,8 @@ export interface ProcessOptions {
    */
   stored?: boolean;
   /**
-   * Aborted once nobody waits for the result (the upload's client has gone): an SVG's check (its
-   * worker thread) and render (its process) are then ended at once, the call rejected with the
+   * Aborted once nobody waits for the result (the upload's client has gone): an SVG's check and
+   * render (each its own process) are then ended at once, the call rejected with the
    * signal's reason. Other formats' work, short and in this process, runs to its end.
    */
   signal?: AbortSignal;
@@ -168,7 +168,7 @@ export class ImageProcessor {
   private readonly reads: BoundedSemaphore;
   private readonly maxPixels: number;
   private readonly svgLimits: SvgRenderLimits;
-  /** The SVG sanitiser's worker heap, in MiB, for uploads of MAX_UPLOAD_BYTES. */
+  /** The SVG sanitiser's heap, in MiB, for uploads of MAX_UPLOAD_BYTES. */
   private readonly svgSanitizerHeapMb: number;
 
   constructor(

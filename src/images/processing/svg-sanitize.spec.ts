@@ -1,29 +1,45 @@
-import type { Worker } from 'node:worker_threads';
+import type { ChildProcess, ForkOptions } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { SVG_SANITIZER_HEAP_MB, sanitizeSvgOffLoop, SvgTooMuchMemoryError } from './svg-sanitize';
 import { sanitizeSvg, SvgRejectedError } from './svg-sanitizer';
 
-// The module itself, the object svg-sanitize.ts reads Worker from (an `import *` is a copy).
-const workerThreads =
-  jest.requireActual<typeof import('node:worker_threads')>('node:worker_threads');
-const RealWorker = workerThreads.Worker;
+// The module itself, the object svg-sanitize.ts reads fork from (an `import *` is a copy).
+const childProcesses =
+  jest.requireActual<typeof import('node:child_process')>('node:child_process');
+const realFork = childProcesses.fork;
+type Fork = (modulePath: string, args: readonly string[], options: ForkOptions) => ChildProcess;
 
-/** The workers sanitizeSvgOffLoop starts, each made by `make` (the real one by default). */
-function watchWorkers(
-  make = (...args: ConstructorParameters<typeof RealWorker>) => new RealWorker(...args),
-) {
-  const started: Worker[] = [];
-  const spy = jest.spyOn(workerThreads, 'Worker').mockImplementation((...args) => {
-    const worker = make(...args);
-    started.push(worker);
-    return worker;
-  });
-  return { started, restore: () => spy.mockRestore() };
+/** The children sanitizeSvgOffLoop starts, each made by `make` (the real one by default). */
+function watchChildren(make: Fork = (path, args, options) => realFork(path, args, options)) {
+  const started: ChildProcess[] = [];
+  const options: ForkOptions[] = [];
+  const spy = jest.spyOn(childProcesses, 'fork').mockImplementation(((
+    path: string,
+    args: readonly string[],
+    given: ForkOptions,
+  ) => {
+    const child = make(path, args, given);
+    started.push(child);
+    options.push(given);
+    return child;
+  }) as unknown as typeof realFork);
+  return { started, options, restore: () => spy.mockRestore() };
+}
+
+/** A child running `code` in place of the sanitiser, with the options it was given. */
+function fake(code: string): Fork {
+  const script = join(mkdtempSync(join(tmpdir(), 'svg-sanitize-')), 'fake.cjs');
+  writeFileSync(script, code);
+  return (_path, _args, options) => realFork(script, [], options);
 }
 
 const SMALL = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><rect width="1"/></svg>');
 
-/** Whether a worker's thread has ended (Node sets its threadId to -1 then). */
-const ended = (worker: Worker): boolean => worker.threadId === -1;
+/** Whether a child process has ended. */
+const ended = (child: ChildProcess): boolean =>
+  child.exitCode !== null || child.signalCode !== null;
 
 function catching(run: () => unknown): unknown {
   try {
@@ -41,8 +57,8 @@ const facts = (error: unknown) => {
 describe(sanitizeSvgOffLoop.name, () => {
   afterEach(() => jest.restoreAllMocks());
 
-  it('gives what sanitizeSvg gives, from a thread that has ended when it answers', async () => {
-    const workers = watchWorkers();
+  it('gives what sanitizeSvg gives, from a process that has ended when it answers', async () => {
+    const children = watchChildren();
     const clean = Buffer.from(
       '<?xml version="1.0"?><!-- a comment --><svg xmlns="http://www.w3.org/2000/svg"><rect width="1"/></svg>',
     );
@@ -54,55 +70,66 @@ describe(sanitizeSvgOffLoop.name, () => {
     expect(refused).toBeInstanceOf(SvgRejectedError);
     expect(facts(refused)).toEqual(facts(inLoop));
     expect(facts(refused)).toMatchObject({ reason: 'event_handler' });
-    expect(workers.started.map(ended)).toEqual([true, true]);
+    expect(children.started.map(ended)).toEqual([true, true]);
+    // Nothing of the service's environment (secrets, NODE_OPTIONS) is handed down.
+    expect(children.options.map((o) => o.env)).toEqual([{}, {}]);
   });
 
   it.each([
-    ['exits', 'process.exit(3)', "The SVG sanitiser's worker ended (code 3)"],
-    ['throws', 'throw new Error("crashed")', 'crashed'],
+    ['exits', 'process.exit(3)', "The SVG sanitiser's process ended (code 3)"],
+    ['throws', 'throw new Error("crashed")', "The SVG sanitiser's process ended (code 1)"],
   ])(
-    'fails with an Error, its thread gone, when the worker %s without answering',
+    'fails with an Error, its process gone, when the child %s without answering',
     async (_, code, message) => {
-      const workers = watchWorkers(() => new RealWorker(code, { eval: true }));
+      const children = watchChildren(fake(code));
 
       const error = await sanitizeSvgOffLoop(Buffer.from('<svg/>')).catch((e: unknown) => e);
 
-      // A plain error (a 500), not a refusal; the thrown one comes from Node's realm, not Jest's.
+      // A plain error (a 500), not a refusal.
       expect(error).not.toBeInstanceOf(SvgRejectedError);
+      expect(error).not.toBeInstanceOf(SvgTooMuchMemoryError);
       expect(error).toMatchObject({ message });
-      expect(workers.started.map(ended)).toEqual([true]);
+      expect(children.started.map(ended)).toEqual([true]);
     },
   );
 
-  it('runs its worker under a heap limit: one that dies of it is a refusal, too_complex', async () => {
-    const workers = watchWorkers();
-    // 2,000 elements of 20 KB of attribute each (40 MB of markup) in a 4 MB heap: past the limit.
+  it('runs its child under a heap limit: one that dies of it is SvgTooMuchMemoryError', async () => {
+    const children = watchChildren();
+    // 2,000 elements of 20 KB of attribute each (40 MB of markup) in a 16 MiB heap: past the limit.
     const big = Buffer.from(
       `<svg xmlns="http://www.w3.org/2000/svg">${`<path d="M${'1'.repeat(20_000)}"/>`.repeat(2_000)}</svg>`,
     );
 
-    const error = await sanitizeSvgOffLoop(big, { heapMb: 4 }).catch((e: unknown) => e);
+    const error = await sanitizeSvgOffLoop(big, { heapMb: 16 }).catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(SvgTooMuchMemoryError);
-    expect(workers.started.map(ended)).toEqual([true]);
+    expect(children.started.map(ended)).toEqual([true]);
     // The default limit is set, and is what a worst case within the limits measured, with room.
-    const [, options] = (workerThreads.Worker as unknown as jest.Mock).mock.calls[0] as [
-      unknown,
-      { resourceLimits?: { maxOldGenerationSizeMb?: number } },
-    ];
-    expect(options.resourceLimits?.maxOldGenerationSizeMb).toBe(4);
     await sanitizeSvgOffLoop(SMALL);
-    const [, defaults] = (workerThreads.Worker as unknown as jest.Mock).mock.calls[1] as [
-      unknown,
-      { resourceLimits?: { maxOldGenerationSizeMb?: number } },
-    ];
-    expect(defaults.resourceLimits?.maxOldGenerationSizeMb).toBe(SVG_SANITIZER_HEAP_MB);
+    expect(children.options.map((o) => o.execArgv)).toEqual([
+      ['--max-old-space-size=16'],
+      [`--max-old-space-size=${SVG_SANITIZER_HEAP_MB}`],
+    ]);
   });
 
-  it('ends its worker when the call is aborted, rejecting at once with the reason', async () => {
-    const workers = watchWorkers(
-      () => new RealWorker('setInterval(() => {}, 1000)', { eval: true }),
+  it('survives a check that outgrows its heap in one allocation: a refusal, not the end of the process', async () => {
+    // 6 MiB of '>' in one text (3 elements and attributes), written back as '&gt;' in one
+    // string: in a worker thread (as the check once ran) under its 256 MiB, past its heap's last
+    // allowance at once, it ended the whole process ("FATAL ERROR: Reached heap limit"); a child
+    // process ends alone.
+    const escaped = Buffer.from(
+      '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">' +
+        `<text>${'>'.repeat(6 * 1024 ** 2)}</text></svg>`,
     );
+
+    const error = await sanitizeSvgOffLoop(escaped).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(SvgTooMuchMemoryError);
+    expect(error).toMatchObject({ heapMb: SVG_SANITIZER_HEAP_MB });
+  });
+
+  it('kills its child when the call is aborted, rejecting at once with the reason', async () => {
+    const children = watchChildren(fake('setInterval(() => {}, 1000)'));
     const controller = new AbortController();
 
     const started = Date.now();
@@ -114,31 +141,36 @@ describe(sanitizeSvgOffLoop.name, () => {
 
     expect(error).toMatchObject({ message: 'client gone' });
     expect(Date.now() - started).toBeLessThan(1_000);
-    expect(workers.started.map(ended)).toEqual([true]);
-    // Aborted before it starts: no worker at all.
+    expect(children.started.map(ended)).toEqual([true]);
+    // Aborted before it starts: no child at all.
     expect(
       await sanitizeSvgOffLoop(Buffer.from('<svg/>'), { signal: AbortSignal.abort() }).catch(
         (e: unknown) => e,
       ),
     ).toBeInstanceOf(Error);
-    expect(workers.started).toHaveLength(1);
+    expect(children.started).toHaveLength(1);
   });
 
-  it('never holds the process open: its worker is unreferenced', async () => {
-    const unref: Worker[] = [];
-    const workers = watchWorkers((...args) => {
-      const worker = new RealWorker(...args);
-      const original = worker.unref.bind(worker);
-      worker.unref = () => {
-        unref.push(worker);
+  it('never holds the process open: its child and their channel are unreferenced', async () => {
+    const unref: string[] = [];
+    watchChildren((path, args, options) => {
+      const child = realFork(path, args, options);
+      const original = child.unref.bind(child);
+      child.unref = () => {
+        unref.push('process');
         original();
       };
-      return worker;
+      const channel = child.channel!;
+      const channelUnref = channel.unref.bind(channel);
+      channel.unref = () => {
+        unref.push('channel');
+        channelUnref();
+      };
+      return child;
     });
 
     await sanitizeSvgOffLoop(SMALL);
 
-    expect(unref).toEqual(workers.started);
-    expect(unref).toHaveLength(1);
+    expect(unref).toEqual(['process', 'channel']);
   });
 });
