@@ -128,6 +128,20 @@ describe(sanitizeSvgOffLoop.name, () => {
     expect(error).toMatchObject({ heapMb: SVG_SANITIZER_HEAP_MB });
   });
 
+  it('checks a path of 15 MiB of short segments whole under the default heap', async () => {
+    // One path of `l1 2 ` to MAX_UPLOAD_BYTES (3 elements and attributes): a vectorised photo may
+    // have a path this size. Its 6 million spaces dropped one by one (to look for `java script:`)
+    // took 600 MiB of heap, and the SVG was refused as too complex.
+    const prefix = '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><path d="M0 0';
+    const segments = Math.floor((15 * 1024 ** 2 - prefix.length - 10) / 5);
+    const path = Buffer.from(`${prefix}${' l1 2'.repeat(segments)}"/></svg>`);
+    expect(path.length).toBeLessThanOrEqual(15 * 1024 ** 2);
+
+    const output = await sanitizeSvgOffLoop(path);
+
+    expect(output.length).toBeGreaterThan(path.length);
+  });
+
   it('kills its child when the call is aborted, rejecting at once with the reason', async () => {
     const children = watchChildren(fake('setInterval(() => {}, 1000)'));
     const controller = new AbortController();
