@@ -593,14 +593,15 @@ export class S3StorageProvider implements StorageProvider {
       lastModified: asDate(parseHttpDate(headers?.['last-modified'])),
     };
     if (current.etag && current.lastModified) return notModifiedAnswer(current);
-    const head = await this.call(
-      (client) =>
-        client.send(
-          new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }),
-          { abortSignal: signal },
-        ),
-      signal,
-    ).catch(() => undefined);
+    // On the delivery's connections, as the other HEADs of a serve: not a turn of the writes'.
+    const head = await this.delivery
+      .send(new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }), {
+        abortSignal: signal,
+      })
+      .catch(() => {
+        if (signal?.aborted) throw abortReason(signal, 'The read was aborted');
+        return undefined;
+      });
     return notModifiedAnswer({
       etag: current.etag ?? head?.ETag,
       lastModified: current.lastModified ?? head?.LastModified,
