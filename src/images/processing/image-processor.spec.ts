@@ -1338,56 +1338,6 @@ describe(ImageProcessor.name, () => {
         }
       });
 
-      it('gives no slot, and no result, to an upload whose signal aborts as it waits or is processed', async () => {
-        const metrics = new Metrics();
-        const processor = new ImageProcessor(
-          validateEnv({ IMAGE_PROCESSING_CONCURRENCY: '1' }),
-          metrics,
-        );
-        const png = await noisyRgb(200, 100, 3).png().toBuffer();
-        const held = fifo();
-        try {
-          const holding = processor.transform({ path: held.file }, spec).catch(() => undefined);
-          const gone = new AbortController();
-          const waiting = processor.process(write('waiting.png', png), {
-            renditions: true,
-            signal: gone.signal,
-          });
-          await queuesOnce(metrics, (queues) => queues.processing === 1);
-          gone.abort(new Error('the client has gone'));
-          // Before, it kept its place in the queue, then was processed for nobody.
-          await expect(waiting).rejects.toThrow('the client has gone');
-          await expect(queuesOnce(metrics, (queues) => queues.processing === 0)).resolves.toEqual({
-            processing: 0,
-            reads: 0,
-          });
-          await held.open();
-          await holding;
-        } finally {
-          await held.open();
-        }
-        // Gone as its processing ends: no result is handed on to be stored.
-        const during = new AbortController();
-        const internals = processor as unknown as { processNow: (...args: unknown[]) => unknown };
-        const processNow = internals.processNow.bind(processor);
-        const spy = jest.spyOn(internals, 'processNow').mockImplementation(async (...args) => {
-          const processed = await processNow(...args);
-          during.abort(new Error('gone meanwhile'));
-          return processed;
-        });
-        try {
-          const options = { renditions: true, signal: during.signal };
-          await expect(processor.process(write('during.png', png), options)).rejects.toThrow(
-            'gone meanwhile',
-          );
-        } finally {
-          spy.mockRestore();
-        }
-        // The slot was given back each time: the next upload is processed.
-        const after = await processor.process(write('after.png', png));
-        expect(after.original.width).toBe(200);
-      });
-
       it('never starts a transform whose signal aborts as the slot is handed to it', async () => {
         const metrics = new Metrics();
         const processor = new ImageProcessor(

@@ -225,20 +225,7 @@ export class ImageProcessor {
   ): Promise<ProcessedImage> {
     const { size } = await stat(path);
     this.metrics.observeUpload(size);
-    const { signal } = options;
-    // Once nobody waits for it (the upload's client has gone), an upload waiting for its slot
-    // leaves the queue, and one processed meanwhile is not handed on to be stored: it would take
-    // a slot, then a row and files, for an answer nobody reads (a retry then made a second image).
-    return this.inSlot(
-      'process',
-      size,
-      async () => {
-        const processed = await this.processNow(path, options);
-        signal?.throwIfAborted();
-        return processed;
-      },
-      { signal },
-    );
+    return this.inSlot('process', size, () => this.processNow(path, options));
   }
 
   /**
