@@ -1,5 +1,5 @@
 import type { ChildProcess, ForkOptions } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SVG_SANITIZER_HEAP_MB, sanitizeSvgOffLoop, SvgTooMuchMemoryError } from './svg-sanitize';
@@ -28,9 +28,17 @@ function watchChildren(make: Fork = (path, args, options) => realFork(path, args
   return { started, options, restore: () => spy.mockRestore() };
 }
 
+/** The folders of the fakes' scripts, removed after the file's tests. */
+const fakeDirs: string[] = [];
+afterAll(() => {
+  for (const dir of fakeDirs) rmSync(dir, { recursive: true, force: true });
+});
+
 /** A child running `code` in place of the sanitiser, with the options it was given. */
 function fake(code: string): Fork {
-  const script = join(mkdtempSync(join(tmpdir(), 'svg-sanitize-')), 'fake.cjs');
+  const dir = mkdtempSync(join(tmpdir(), 'svg-sanitize-'));
+  fakeDirs.push(dir);
+  const script = join(dir, 'fake.cjs');
   writeFileSync(script, code);
   return (_path, _args, options) => realFork(script, [], options);
 }
